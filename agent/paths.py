@@ -1,0 +1,133 @@
+"""Turning paths the model writes into workspace-relative paths, and refusing the ones it may not touch.
+
+Every tool that names a file goes through `resolve_in_workspace`. It accepts a path relative to the workspace
+root or an absolute path inside it and returns the workspace-relative POSIX path (`"."` for the root). It
+refuses, with a `PathRefused` whose message is written for the model:
+
+- NUL bytes and empty paths;
+- anything that leaves the root lexically (`../x`, `/etc/passwd`);
+- paths whose existing part on disk goes through a symlink that resolves outside the root;
+- secret files (`.env`, keys, credentials: the indexer's `is_secret_path`);
+- the `.git` directory, whose hooks and config would run code once a proposal is applied.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import posixpath
+from pathlib import Path, PurePosixPath
+
+__all__ = ["PathRefused", "is_secret_path", "resolve_in_workspace"]
+
+# Names matched against the last path component when `indexing.walker` is not importable.
+_SECRET_NAME_PATTERNS = (
+    ".env",
+    ".env.*",
+    "*.pem",
+    "*.key",
+    "*.p12",
+    "*.pfx",
+    "id_rsa",
+    "id_rsa.*",
+    "id_dsa",
+    "id_dsa.*",
+    "id_ecdsa",
+    "id_ecdsa.*",
+    "id_ed25519",
+    "id_ed25519.*",
+    "credentials",
+    "credentials.*",
+    ".netrc",
+    ".pgpass",
+    ".npmrc",
+    ".pypirc",
+)
+
+
+def _fallback_is_secret_path(rel: str) -> bool:
+    """Whether a workspace-relative path names a secret file (used until `indexing.walker` exists)."""
+    name = PurePosixPath(rel).name.lower()
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in _SECRET_NAME_PATTERNS)
+
+
+def is_secret_path(rel: str) -> bool:
+    """Whether a workspace-relative POSIX path names a secret file the agent must not read or write.
+
+    Delegates to `indexing.walker.is_secret_path` so the index and the agent agree on what is secret; falls
+    back to a local list of patterns when that module is not importable.
+    """
+    try:
+        from indexing.walker import is_secret_path as walker_is_secret_path
+    except ImportError:
+        return _fallback_is_secret_path(rel)
+    return bool(walker_is_secret_path(rel))
+
+
+class PathRefused(ValueError):
+    """A path the agent may not use. The message says why, for the model to read."""
+
+
+def _relative_to(path: str, root: str) -> str | None:
+    """`path` relative to `root` (both absolute and normalized), or None when it is outside."""
+    if path == root:
+        return "."
+    prefix = root if root.endswith("/") else root + "/"
+    if path.startswith(prefix):
+        return path[len(prefix) :]
+    return None
+
+
+def resolve_in_workspace(root: Path, path: str) -> str:
+    """Return `path` as a workspace-relative POSIX path, or raise `PathRefused`.
+
+    `root` is the workspace root; `path` is relative to it or absolute inside it. The root itself is `"."`.
+    """
+    if not isinstance(path, str):
+        raise PathRefused(f"The path must be a string, got {type(path).__name__}.")
+    if "\x00" in path:
+        raise PathRefused("The path contains a NUL byte.")
+    if not path.strip():
+        raise PathRefused("The path is empty. Give a path relative to the workspace root, or `.` for the root.")
+
+    root_abs = os.path.normpath(os.path.abspath(root))
+    root_real = os.path.realpath(root_abs)
+    outside = (
+        f"The path {path} is outside the workspace {root_abs}. "
+        "Use a path relative to the workspace root or an absolute path inside it."
+    )
+
+    if os.path.isabs(path):
+        normalized = os.path.normpath(path)
+        rel = _relative_to(normalized, root_abs)
+        if rel is None and root_real != root_abs:
+            # The caller may have written the root's real path (e.g. /private/tmp for /tmp on macOS).
+            rel = _relative_to(normalized, root_real)
+        if rel is None:
+            raise PathRefused(outside)
+    else:
+        rel = posixpath.normpath(path.replace(os.sep, "/"))
+        if rel == ".." or rel.startswith("../") or rel.startswith("/"):
+            raise PathRefused(outside)
+
+    rel = PurePosixPath(rel).as_posix()
+    if rel != ".":
+        # Symlinks on disk (in the overlay's base) must not lead outside; realpath resolves the part
+        # that exists and keeps the rest lexically, so not-yet-created files are checked too.
+        real = os.path.realpath(os.path.join(root_abs, rel))
+        if _relative_to(real, root_real) is None:
+            raise PathRefused(
+                f"The path {path} goes through a symbolic link that leads outside the workspace ({real}); "
+                "it is refused."
+            )
+        parts = PurePosixPath(rel).parts
+        if ".git" in parts:
+            raise PathRefused(
+                f"The path {path} is inside a .git directory, which the agent may not read or edit. "
+                "Use git commands through the bash tool to inspect the repository."
+            )
+        if is_secret_path(rel):
+            raise PathRefused(
+                f"The path {path} is a secret file (keys, credentials, .env); the agent may not read or edit it."
+            )
+    return rel

@@ -1,0 +1,59 @@
+"""Typed settings of the indexing package. Every field has a default; the entry point fills them."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+EmbeddingProvider = Literal["model2vec", "sentence-transformers", "voyage", "openai", "none"]
+
+
+class EmbeddingSettings(BaseModel):
+    """Which model turns chunks into vectors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    provider: EmbeddingProvider = "model2vec"
+    """`model2vec` (static, default), `sentence-transformers`, `voyage`, `openai` (any
+    OpenAI-compatible `/v1/embeddings` endpoint, Ollama included) or `none` (lexical only)."""
+    model: str = "minishlab/potion-code-16M"
+    """Model name or local path. For model2vec a Hugging Face id found in the local cache, or a folder."""
+    base_url: str | None = None
+    """Endpoint for `openai` (e.g. http://localhost:11434/v1 for Ollama) or `voyage`."""
+    api_key_env: str | None = None
+    """Name of the environment variable holding the API key (VOYAGE_API_KEY / OPENAI_API_KEY by default)."""
+    batch_size: int = Field(default=256, ge=1, le=4096)
+    """Chunks per embedding call."""
+    max_chars: int = Field(default=2000, ge=64)
+    """Chunk text is cut to this many characters before embedding."""
+
+
+class IndexSettings(BaseModel):
+    """Where the index lives and what goes into it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    uri: str | None = None
+    """Index location: a folder, or a LanceDB URI. Default: the user cache dir, one folder per workspace."""
+    max_file_bytes: int = Field(default=1_000_000, ge=1)
+    """Files larger than this are skipped as too large."""
+    max_line_chars: int = Field(default=2_000, ge=80)
+    """A file whose average line is longer than this is skipped as generated (minified)."""
+    exclude: list[str] = Field(default_factory=list)
+    """Extra gitignore-style patterns to leave out."""
+    chunk_max_lines: int = Field(default=150, ge=10)
+    """A definition longer than this is split into windows; a class longer than this becomes a skeleton."""
+    window_lines: int = Field(default=60, ge=5)
+    """Line-window size for files without a chunk query (and for oversized definitions)."""
+    window_overlap: int = Field(default=10, ge=0)
+    """Lines shared by consecutive windows."""
+    batch_files: int = Field(default=256, ge=1)
+    """Files written to the store per batch; progress is committed after each batch."""
+    vector_index_min_rows: int = Field(default=20_000, ge=256)
+    """Build an ANN vector index once the chunks table has this many rows."""
+    compact_after_fragments: int = Field(default=32, ge=2)
+    """Compact the tables once they have this many fragments."""
+    workers: int = Field(default=0, ge=0)
+    """Parser processes; 0 picks one per CPU core."""
+    embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)

@@ -1,0 +1,465 @@
+"""The workspace index as a service: full and incremental indexing, hybrid search, symbol lookup.
+
+``WorkspaceIndex`` is what the CLI, the language server and the agent use. One instance per workspace
+root; it opens the LanceDB store lazily, loads the embedding model once, and is safe to call from one
+writer thread and several reader threads.
+
+An index run:
+
+1. walks the workspace (ignores, secrets, size limits) and compares each file's size and mtime with its
+   stored record; only changed or new files are read, and of those only files whose content hash
+   changed are parsed;
+2. parses in worker processes (tree-sitter holds the GIL) and writes batches of whole files, each batch
+   committed by its file rows, so an interrupted run resumes where it stopped, without duplicates;
+3. removes files that disappeared (or became ignored), embeds chunks that lack vectors (when a model is
+   available), builds missing indexes and compacts the tables when fragments pile up.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import hashlib
+import logging
+import multiprocessing
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from indexing.config import IndexSettings
+from indexing.embeddings import Embedder, EmbedderLoad, embed_query, load_embedder
+from indexing.models import (
+    FileRecord,
+    IndexReport,
+    ParseResult,
+    SearchHit,
+    SkippedFile,
+    SkipReason,
+    Symbol,
+)
+from indexing.ranking import RankingWeights, rank, to_hit
+from indexing.store import HIT_COLUMNS, FileBatchItem, IndexStore, path_filter
+from indexing.walker import FileEntry, SourceFile, WorkspaceError, load_source, walk
+
+log = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[str, int, int], None]
+"""``progress(phase, done, total)``; phases: "scanning", "indexing", "embedding", "finishing"."""
+
+_INLINE_MAX = 48  # below this many files to (re)check, parse in-process: a pool costs more to start
+
+
+class IndexCancelled(Exception):
+    """The run was cancelled; everything committed before stays valid."""
+
+
+def default_index_location(root: Path, cache_dir: Path) -> Path:
+    """``<cache>/index/<name>-<hash of the absolute root>``: one folder per workspace, outside the repo."""
+    digest = hashlib.sha1(str(root.resolve()).encode()).hexdigest()[:12]
+    return cache_dir / "index" / f"{root.resolve().name or 'root'}-{digest}"
+
+
+@dataclass(frozen=True, slots=True)
+class _Parsed:
+    record: FileRecord
+    result: ParseResult
+
+
+@dataclass(frozen=True, slots=True)
+class _Same:
+    record: FileRecord
+
+
+_Outcome = _Parsed | _Same | SkippedFile
+
+
+def _process_entry(entry: FileEntry, settings: IndexSettings, known_hash: str | None) -> _Outcome:
+    from indexing.chunker import parse_source
+
+    source = load_source(entry, settings)
+    if isinstance(source, SkippedFile):
+        return source
+    record = FileRecord(source.path, source.hash, source.mtime_ns, source.size, source.language or "")
+    if known_hash is not None and known_hash == source.hash:
+        return _Same(record)
+    return _Parsed(record, parse_source(source.path, source.text, source.language, settings))
+
+
+def _process_many(
+    entries: list[FileEntry], settings: IndexSettings, known: dict[str, str]
+) -> list[_Outcome]:
+    """Worker-process entry point: one task is a small group of files, to amortise pickling."""
+    out: list[_Outcome] = []
+    for entry in entries:
+        try:
+            out.append(_process_entry(entry, settings, known.get(entry.path)))
+        except Exception as exc:  # a bug on one file must not lose the batch
+            log.exception("failed to index %s", entry.path)
+            out.append(SkippedFile(entry.path, SkipReason.UNREADABLE, f"internal error: {exc!r}"))
+    return out
+
+
+class WorkspaceIndex:
+    """Index and search one workspace root."""
+
+    def __init__(
+        self,
+        root: Path,
+        settings: IndexSettings | None = None,
+        *,
+        cache_dir: Path,
+        env: Mapping[str, str] | None = None,
+        weights: RankingWeights | None = None,
+    ) -> None:
+        self.root = root
+        self.settings = settings or IndexSettings()
+        self.cache_dir = cache_dir
+        self.env = dict(env or {})
+        self.weights = weights or RankingWeights()
+        self.location = Path(self.settings.uri) if self.settings.uri else default_index_location(root, cache_dir)
+        self._store: IndexStore | None = None
+        self._embedder_load: EmbedderLoad | None = None
+        self._open_lock = threading.Lock()
+        self._notice_given = False
+
+    # ------------------------------------------------------------------ setup
+    def _check_root(self) -> None:
+        if not self.root.exists():
+            raise WorkspaceError(f"workspace {self.root} does not exist; pass an existing folder")
+        if not self.root.is_dir():
+            raise WorkspaceError(f"workspace {self.root} is not a folder; pass the project's root folder")
+
+    @property
+    def store(self) -> IndexStore:
+        with self._open_lock:
+            if self._store is None:
+                self._store = IndexStore.open(self.location, root=str(self.root.resolve()))
+            return self._store
+
+    @property
+    def embedder_load(self) -> EmbedderLoad:
+        if self._embedder_load is None:
+            self._embedder_load = load_embedder(
+                self.settings.embedding, cache_dir=self.cache_dir, env=self.env
+            )
+            if self._embedder_load.notice:
+                log.warning("%s", self._embedder_load.notice)
+        return self._embedder_load
+
+    @property
+    def embedder(self) -> Embedder | None:
+        return self.embedder_load.embedder
+
+    def close(self) -> None:
+        self._store = None
+
+    # --------------------------------------------------------------- indexing
+    def index(
+        self,
+        progress: ProgressCallback | None = None,
+        cancel: threading.Event | None = None,
+    ) -> IndexReport:
+        """Bring the index up to date with the workspace on disk."""
+        self._check_root()
+        started = time.perf_counter()
+        report = IndexReport(root=str(self.root))
+        store = self.store
+        notify = progress or (lambda phase, done, total: None)
+        with store.writer():
+            embedder = self._prepare_embedder(store, report)
+            notify("scanning", 0, 0)
+            records = store.file_records()
+            entries: list[FileEntry] = []
+            skipped: list[SkippedFile] = []
+            for item in walk(self.root, self.settings):
+                if isinstance(item, SkippedFile):
+                    skipped.append(item)
+                else:
+                    entries.append(item)
+            report.files_seen = len(entries)
+            seen = {e.path for e in entries}
+            to_check = [
+                e
+                for e in entries
+                if (rec := records.get(e.path)) is None or rec.size != e.size or rec.mtime_ns != e.mtime_ns
+            ]
+            report.files_unchanged = len(entries) - len(to_check)
+            removed = sorted(set(records) - seen)
+            if removed:
+                store.delete_files(removed)
+                report.files_removed = len(removed)
+            self._index_entries(store, to_check, records, embedder, report, skipped, notify, cancel)
+            for item in skipped:
+                report.skipped[item.reason.value] = report.skipped.get(item.reason.value, 0) + 1
+            if embedder is not None:
+                self._backfill_vectors(store, embedder, report, notify, cancel)
+            notify("finishing", 0, 0)
+            self._maintain(store)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def update_paths(self, paths: Iterable[str | Path]) -> IndexReport:
+        """Re-index just these files (saved, created, deleted or renamed); cheap, for on-save updates."""
+        self._check_root()
+        started = time.perf_counter()
+        report = IndexReport(root=str(self.root))
+        store = self.store
+        wanted = {self._relative(p) for p in paths}
+        wanted.discard("")
+        with store.writer():
+            embedder = self._prepare_embedder(store, report)
+            records = store.file_records()
+            present: dict[str, FileEntry] = {}
+            skipped: list[SkippedFile] = []
+            for item in walk(self.root, self.settings, only=wanted):
+                if isinstance(item, SkippedFile):
+                    skipped.append(item)
+                else:
+                    present[item.path] = item
+            gone = sorted(p for p in wanted if p not in present and p in records)
+            if gone:
+                store.delete_files(gone)
+                report.files_removed = len(gone)
+            self._index_entries(
+                store, list(present.values()), records, embedder, report, skipped, lambda *_: None, None
+            )
+            for item in skipped:
+                report.skipped[item.reason.value] = report.skipped.get(item.reason.value, 0) + 1
+        report.files_seen = len(present)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def maintain(self) -> None:
+        """Compact and re-index the tables if writes have piled up (call when idle)."""
+        store = self.store
+        with store.writer():
+            self._maintain(store)
+
+    def _relative(self, path: str | Path) -> str:
+        p = Path(path)
+        if p.is_absolute():
+            try:
+                p = p.resolve().relative_to(self.root.resolve())
+            except ValueError:
+                try:
+                    p = p.relative_to(self.root)
+                except ValueError:
+                    return ""
+        rel = p.as_posix()
+        return "" if rel in (".", "") or rel.startswith("../") else rel
+
+    def _prepare_embedder(self, store: IndexStore, report: IndexReport) -> Embedder | None:
+        load = self.embedder_load
+        if load.embedder is None:
+            report.lexical_only = True
+            report.notice = load.notice
+            return None
+        store.set_embedder(load.embedder.id, load.embedder.dim)
+        return load.embedder
+
+    def _index_entries(
+        self,
+        store: IndexStore,
+        entries: list[FileEntry],
+        records: dict[str, FileRecord],
+        embedder: Embedder | None,
+        report: IndexReport,
+        skipped: list[SkippedFile],
+        notify: ProgressCallback,
+        cancel: threading.Event | None,
+    ) -> None:
+        total = len(entries)
+        notify("indexing", 0, total)
+        if not entries:
+            return
+        known = {e.path: records[e.path].hash for e in entries if e.path in records}
+        batch: list[FileBatchItem] = []
+        touched: list[FileRecord] = []
+        done = 0
+
+        def flush() -> None:
+            nonlocal batch, touched
+            if batch:
+                self._embed_batch(batch, embedder, report)
+                store.write_batch(batch)
+                batch = []
+            if touched:
+                store.touch_files(touched)
+                touched = []
+
+        def consume(outcomes: Iterable[_Outcome]) -> None:
+            nonlocal done
+            for outcome in outcomes:
+                done += 1
+                if isinstance(outcome, SkippedFile):
+                    skipped.append(outcome)
+                    if outcome.path in records:  # it was indexed before, now it must go
+                        store.delete_files([outcome.path])
+                        report.files_removed += 1
+                elif isinstance(outcome, _Same):
+                    touched.append(outcome.record)
+                    report.files_unchanged += 1
+                else:
+                    batch.append(
+                        FileBatchItem(outcome.record, outcome.result.chunks, outcome.result.symbols, None)
+                    )
+                    report.files_indexed += 1
+                    report.chunks += len(outcome.result.chunks)
+                    report.symbols += len(outcome.result.symbols)
+            if len(batch) >= self.settings.batch_files or len(touched) >= 4096:
+                flush()
+            notify("indexing", done, total)
+            if cancel is not None and cancel.is_set():
+                flush()
+                raise IndexCancelled(f"indexing cancelled after {done} of {total} files; progress is saved")
+
+        if len(entries) <= _INLINE_MAX or self._workers() <= 1:
+            for start in range(0, len(entries), 16):
+                consume(_process_many(entries[start : start + 16], self.settings, known))
+        else:
+            group = 24
+            groups = [entries[i : i + group] for i in range(0, len(entries), group)]
+            ctx = multiprocessing.get_context("forkserver")
+            with cf.ProcessPoolExecutor(max_workers=self._workers(), mp_context=ctx) as pool:
+                futures = [
+                    pool.submit(_process_many, g, self.settings, {e.path: known[e.path] for e in g if e.path in known})
+                    for g in groups
+                ]
+                try:
+                    for fut in futures:  # in order: deterministic batches, bounded memory
+                        consume(fut.result())
+                except BaseException:
+                    for fut in futures:
+                        fut.cancel()
+                    raise
+        flush()
+
+    def _workers(self) -> int:
+        return self.settings.workers or max(1, min(os.cpu_count() or 1, 8))
+
+    def _embed_texts(self, embedder: Embedder, texts: Sequence[str]) -> np.ndarray:
+        size = self.settings.embedding.batch_size
+        parts = [embedder.embed(texts[i : i + size]) for i in range(0, len(texts), size)]
+        return np.concatenate(parts) if parts else np.zeros((0, embedder.dim), np.float32)
+
+    def _embed_batch(
+        self, batch: list[FileBatchItem], embedder: Embedder | None, report: IndexReport
+    ) -> None:
+        if embedder is None:
+            return
+        texts = [embedding_text(c.path, c.symbol, c.text, self.settings.embedding.max_chars) for i in batch for c in i.chunks]
+        if not texts:
+            return
+        try:
+            vectors = self._embed_texts(embedder, texts)
+        except Exception as exc:  # remote providers fail; vectors are backfilled on the next run
+            msg = f"embedding failed ({exc}); this batch is indexed lexically and embedded on the next run"
+            log.warning("%s", msg)
+            if msg not in report.errors:
+                report.errors.append(msg)
+            return
+        offset = 0
+        for n, item in enumerate(batch):
+            count = len(item.chunks)
+            batch[n] = FileBatchItem(item.record, item.chunks, item.symbols, vectors[offset : offset + count])
+            offset += count
+        report.vectors += len(texts)
+
+    def _backfill_vectors(
+        self,
+        store: IndexStore,
+        embedder: Embedder,
+        report: IndexReport,
+        notify: ProgressCallback,
+        cancel: threading.Event | None,
+    ) -> None:
+        missing = store.chunk_ids_without_vectors()
+        if not missing:
+            return
+        log.info("embedding %d chunks that have no vector yet", len(missing))
+        step = 2048
+        for start in range(0, len(missing), step):
+            if cancel is not None and cancel.is_set():
+                raise IndexCancelled("cancelled while embedding; progress is saved")
+            rows = store.chunks_by_id(missing[start : start + step], ["id", "path", "symbol", "text"])
+            texts = [embedding_text(r["path"], r["symbol"], r["text"], self.settings.embedding.max_chars) for r in rows]
+            try:
+                vectors = self._embed_texts(embedder, texts)
+            except Exception as exc:
+                report.errors.append(f"embedding failed ({exc}); search stays lexical for the rest")
+                return
+            store.add_vectors([r["id"] for r in rows], [r["path"] for r in rows], vectors)
+            report.vectors += len(rows)
+            notify("embedding", min(start + step, len(missing)), len(missing))
+
+    def _maintain(self, store: IndexStore) -> None:
+        store.ensure_indexes(vector_index_min_rows=self.settings.vector_index_min_rows)
+        if store.fragment_count() >= self.settings.compact_after_fragments:
+            store.optimize()
+
+    # ------------------------------------------------------------------ search
+    def search(self, query: str, *, limit: int = 10, path: str | None = None) -> list[SearchHit]:
+        """Hybrid search: BM25 and vector candidates fused with RRF and code-aware ranking."""
+        query = query.strip()
+        if not query:
+            return []
+        store = self.store
+        where = path_filter(self._relative(path) if path and Path(path).is_absolute() else path)
+        pool = max(50, limit * 5)
+        lexical = store.search_lexical(query, pool, where)
+        vector_rows: list[dict[str, Any]] = []
+        embedder = self.embedder if store.has_vectors else None
+        if embedder is not None:
+            vector_rows = store.search_vector(embed_query(embedder, query), pool, where)
+            known = {r["id"] for r in lexical}
+            missing = [r["id"] for r in vector_rows if r["id"] not in known]
+            meta = {r["id"]: r for r in store.chunks_by_id(missing, HIT_COLUMNS)}
+            lex_by_id = {r["id"]: r for r in lexical}
+            vector_rows = [
+                {**(meta.get(r["id"]) or lex_by_id.get(r["id"]) or {}), "id": r["id"], "_distance": r["_distance"]}
+                for r in vector_rows
+                if r["id"] in meta or r["id"] in lex_by_id
+            ]
+        return [to_hit(c) for c in rank(query, lexical, vector_rows, limit, self.weights)]
+
+    def search_lexical(self, query: str, *, limit: int = 10, path: str | None = None) -> list[SearchHit]:
+        rows = self.store.search_lexical(query, max(50, limit * 5), path_filter(path))
+        return [to_hit(c) for c in rank(query, rows, [], limit, self.weights)]
+
+    def search_vector(self, query: str, *, limit: int = 10, path: str | None = None) -> list[SearchHit]:
+        embedder = self.embedder
+        if embedder is None:
+            return []
+        rows = self.store.search_vector(embed_query(embedder, query), max(50, limit * 5), path_filter(path))
+        meta = {r["id"]: r for r in self.store.chunks_by_id([r["id"] for r in rows], HIT_COLUMNS)}
+        full = [{**meta[r["id"]], "_distance": r["_distance"]} for r in rows if r["id"] in meta]
+        return [to_hit(c) for c in rank(query, [], full, limit, self.weights)]
+
+    def find_symbols(
+        self, name: str, *, prefix: bool = False, role: str | None = None, path: str | None = None, limit: int = 200
+    ) -> list[Symbol]:
+        return self.store.find_symbols(name, prefix=prefix, role=role, path=path, limit=limit)
+
+    def symbols_in_file(self, path: str, *, role: str | None = None) -> list[Symbol]:
+        return self.store.symbols_in_file(self._relative(path) if Path(path).is_absolute() else path, role=role)
+
+
+def embedding_text(path: str, symbol: str, text: str, max_chars: int) -> str:
+    """What the embedding model sees for a chunk: where it lives, what it defines, then its code."""
+    return f"{path} {symbol}\n{text}"[:max_chars]
+
+
+__all__ = [
+    "IndexCancelled",
+    "ProgressCallback",
+    "SourceFile",
+    "WorkspaceError",
+    "WorkspaceIndex",
+    "default_index_location",
+    "embedding_text",
+]

@@ -1,0 +1,621 @@
+"""The embedded LanceDB store behind the index: files, chunks, symbols and vectors tables.
+
+Layout of an index folder (one per workspace):
+
+- ``files``: one row per indexed file (path, content hash, mtime, size, language). It is the commit
+  point: a file's row is written only after its chunks, symbols and vectors are stored.
+- ``chunks``: chunk metadata and text, plus ``search_text`` (text with identifiers split, path and symbol
+  names) that carries the native full-text (BM25) index.
+- ``symbols``: definitions and references from the tags queries.
+- ``vectors``: chunk id, path and embedding. Kept apart from ``chunks`` so an index built without a model
+  (offline, lexical only) gains vectors later without rewriting anything, and so a model change only
+  drops this table.
+- ``meta.json``: schema version, embedder id and the workspace root; a mismatch or an unreadable table
+  marks the index corrupt, and the caller rebuilds it.
+
+Every write replaces whole files: rows of the batch's paths are deleted from every table before the new
+rows are added, so a run interrupted at any point resumes without duplicates.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import logging
+import os
+import re
+import shutil
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import lancedb
+import numpy as np
+import pyarrow as pa
+from lancedb.index import FTS, BTree, HnswSq
+
+from indexing.models import Chunk, FileRecord, Symbol
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+
+FILES_SCHEMA = pa.schema(
+    [
+        ("path", pa.string()),
+        ("hash", pa.string()),
+        ("mtime_ns", pa.int64()),
+        ("size", pa.int64()),
+        ("language", pa.string()),
+    ]
+)
+
+CHUNKS_SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("path", pa.string()),
+        ("language", pa.string()),
+        ("kind", pa.string()),
+        ("name", pa.string()),
+        ("symbol", pa.string()),
+        ("start_line", pa.int32()),
+        ("end_line", pa.int32()),
+        ("signature", pa.string()),
+        ("doc", pa.string()),
+        ("text", pa.string()),
+        ("search_text", pa.string()),
+    ]
+)
+
+SYMBOLS_SCHEMA = pa.schema(
+    [
+        ("name", pa.string()),
+        ("name_lower", pa.string()),
+        ("kind", pa.string()),
+        ("role", pa.string()),
+        ("path", pa.string()),
+        ("line", pa.int32()),
+        ("column", pa.int32()),
+        ("end_line", pa.int32()),
+        ("end_column", pa.int32()),
+        ("container", pa.string()),
+    ]
+)
+
+# Columns a search hit needs; `search_text` and `doc` stay on disk.
+HIT_COLUMNS = ["id", "path", "language", "kind", "name", "symbol", "start_line", "end_line", "signature", "text"]
+
+_CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{2,}")
+_HUMP = re.compile(r"[a-z][A-Z]|[A-Z]{2}[a-z]")
+
+
+class IndexError_(Exception):
+    """Base of the store's errors (named so as not to shadow the builtin)."""
+
+
+class IndexCorrupt(IndexError_):
+    """The index folder exists but cannot be read; the caller rebuilds it."""
+
+
+class IndexLocked(IndexError_):
+    """Another process is writing this index."""
+
+
+def split_identifier(word: str) -> list[str]:
+    """``getUserName`` -> ``["get", "user", "name"]``; ``HTTPServer`` -> ``["http", "server"]``."""
+    parts: list[str] = []
+    for piece in word.split("_"):
+        parts.extend(m.lower() for m in _CAMEL.findall(piece))
+    return parts
+
+
+def expand_identifiers(text: str) -> str:
+    """The sub-words of camelCase identifiers in ``text``, for the full-text index.
+
+    The tokenizer already splits on ``_`` and punctuation; camelCase humps are what it cannot see.
+    """
+    seen: set[str] = set()
+    for word in _IDENT.findall(text):
+        if word not in seen and _HUMP.search(word):
+            seen.add(word)
+    if not seen:
+        return ""
+    parts: list[str] = []
+    for word in seen:
+        parts.extend(split_identifier(word))
+    return " ".join(parts)
+
+
+def search_text(chunk: Chunk) -> str:
+    """What the full-text index sees for a chunk: path, qualified name, text and split identifiers."""
+    return f"{chunk.path}\n{chunk.symbol}\n{chunk.text}\n{expand_identifiers(chunk.text)}"
+
+
+def _sql_str(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _in_list(column: str, values: Iterable[str]) -> str:
+    return f"{column} IN ({', '.join(_sql_str(v) for v in values)})"
+
+
+def path_filter(prefix: str | None) -> str | None:
+    """A filter keeping paths under ``prefix`` (a folder or a file, workspace-relative)."""
+    if not prefix:
+        return None
+    prefix = prefix.strip("/")
+    if not prefix or prefix == ".":
+        return None
+    return f"(path = {_sql_str(prefix)} OR starts_with(path, {_sql_str(prefix + '/')}))"
+
+
+@dataclass(frozen=True, slots=True)
+class FileBatchItem:
+    """Everything stored for one file; written together, committed by the file row."""
+
+    record: FileRecord
+    chunks: Sequence[Chunk]
+    symbols: Sequence[Symbol]
+    vectors: np.ndarray | None  # (len(chunks), dim) or None when no embedder
+
+
+@dataclass(frozen=True, slots=True)
+class StoreStats:
+    files: int
+    chunks: int
+    symbols: int
+    vectors: int
+    fragments: int
+    embedder_id: str
+
+
+class _Lock:
+    """An exclusive advisory lock on the index folder, held for the life of a writer."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            holder = ""
+            with contextlib.suppress(OSError):
+                holder = os.pread(fd, 64, 0).decode(errors="replace").strip()
+            os.close(fd)
+            if exc.errno in (errno.EAGAIN, errno.EACCES):
+                raise IndexLocked(
+                    f"another agentls indexer{f' (pid {holder})' if holder else ''} is writing "
+                    f"{self._path.parent}; wait for it to finish, or stop it"
+                ) from exc
+            raise
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+
+class IndexStore:
+    """Reads and writes one workspace's index. Writers must hold :meth:`writer`'s lock."""
+
+    def __init__(self, location: Path, *, root: str) -> None:
+        self.location = location
+        self.root = root
+        self._lock = _Lock(location / ".lock")
+        self._write_lock = threading.Lock()
+        self._meta: dict[str, Any] = {}
+        self._db: Any = None
+        self._tables: dict[str, Any] = {}
+        self._vector_dim: int | None = None
+
+    # ----------------------------------------------------------------- opening
+    @classmethod
+    def open(cls, location: Path, *, root: str, rebuild_if_corrupt: bool = True) -> IndexStore:
+        """Open (or create) the index at ``location``; a corrupt index is wiped and recreated."""
+        store = cls(location, root=root)
+        try:
+            store._open()
+        except IndexCorrupt as exc:
+            if not rebuild_if_corrupt:
+                raise
+            log.warning("index at %s is unreadable (%s); rebuilding it", location, exc)
+            store.wipe()
+            store._open()
+        return store
+
+    def _open(self) -> None:
+        self.location.mkdir(parents=True, exist_ok=True)
+        meta_path = self.location / "meta.json"
+        if meta_path.exists():
+            try:
+                self._meta = json.loads(meta_path.read_text())
+            except (OSError, ValueError) as exc:
+                raise IndexCorrupt(f"meta.json: {exc}") from exc
+            if self._meta.get("schema_version") != SCHEMA_VERSION:
+                raise IndexCorrupt(f"schema version {self._meta.get('schema_version')} != {SCHEMA_VERSION}")
+        else:
+            self._meta = {"schema_version": SCHEMA_VERSION, "root": self.root, "embedder": ""}
+            self._write_meta()
+        try:
+            self._db = lancedb.connect(str(self.location / "lance"))
+            existing = set(self._db.list_tables().tables)
+            for name, schema in (
+                ("files", FILES_SCHEMA),
+                ("chunks", CHUNKS_SCHEMA),
+                ("symbols", SYMBOLS_SCHEMA),
+            ):
+                if name in existing:
+                    table = self._db.open_table(name)
+                    if not set(schema.names) <= set(table.schema.names):
+                        raise IndexCorrupt(f"table {name} lacks columns")
+                    table.count_rows()  # forces a read of the manifest
+                else:
+                    table = self._db.create_table(name, schema=schema)
+                self._tables[name] = table
+            if "vectors" in existing:
+                table = self._db.open_table("vectors")
+                table.count_rows()
+                self._tables["vectors"] = table
+                self._vector_dim = table.schema.field("vector").type.list_size
+        except IndexCorrupt:
+            raise
+        except Exception as exc:  # lance raises OSError/RuntimeError/ValueError for damaged data
+            raise IndexCorrupt(f"{type(exc).__name__}: {exc}") from exc
+
+    def _write_meta(self) -> None:
+        tmp = self.location / "meta.json.tmp"
+        tmp.write_text(json.dumps(self._meta, indent=2))
+        os.replace(tmp, self.location / "meta.json")
+
+    def wipe(self) -> None:
+        """Delete everything in the index folder but the lock."""
+        self._tables.clear()
+        self._db = None
+        self._vector_dim = None
+        if self.location.exists():
+            for child in self.location.iterdir():
+                if child.name == ".lock":
+                    continue
+                if child.is_dir() and not child.is_symlink():
+                    shutil.rmtree(child, ignore_errors=True)
+                else:
+                    child.unlink(missing_ok=True)
+
+    @contextlib.contextmanager
+    def writer(self) -> Iterator[IndexStore]:
+        """Hold the index's write lock for the duration of the block."""
+        self.location.mkdir(parents=True, exist_ok=True)
+        self._lock.acquire()
+        try:
+            yield self
+        finally:
+            self._lock.release()
+
+    def refresh(self) -> None:
+        """See writes made by other processes since this store was opened."""
+        for table in self._tables.values():
+            with contextlib.suppress(Exception):
+                table.checkout_latest()
+        if "vectors" not in self._tables and self._db is not None:
+            with contextlib.suppress(Exception):
+                if "vectors" in set(self._db.list_tables().tables):
+                    self._tables["vectors"] = self._db.open_table("vectors")
+                    self._vector_dim = self._tables["vectors"].schema.field("vector").type.list_size
+
+    # ------------------------------------------------------------- embeddings
+    @property
+    def embedder_id(self) -> str:
+        return str(self._meta.get("embedder", ""))
+
+    @property
+    def has_vectors(self) -> bool:
+        return "vectors" in self._tables
+
+    def set_embedder(self, embedder_id: str, dim: int) -> bool:
+        """Record the embedder; drops all vectors when it changed. Returns True if vectors were dropped."""
+        dropped = False
+        if self.embedder_id and self.embedder_id != embedder_id and "vectors" in self._tables:
+            log.info("embedding model changed (%s -> %s); dropping old vectors", self.embedder_id, embedder_id)
+            self._db.drop_table("vectors")
+            del self._tables["vectors"]
+            self._vector_dim = None
+            dropped = True
+        if "vectors" not in self._tables:
+            schema = pa.schema(
+                [("id", pa.string()), ("path", pa.string()), ("vector", pa.list_(pa.float32(), dim))]
+            )
+            self._tables["vectors"] = self._db.create_table("vectors", schema=schema, exist_ok=True)
+            self._vector_dim = dim
+        if self.embedder_id != embedder_id:
+            self._meta["embedder"] = embedder_id
+            self._write_meta()
+        return dropped
+
+    # ------------------------------------------------------------------ reads
+    def file_records(self) -> dict[str, FileRecord]:
+        table = self._tables["files"].to_arrow()
+        cols = {name: table.column(name).to_pylist() for name in FILES_SCHEMA.names}
+        return {
+            path: FileRecord(path, h, m, s, lang)
+            for path, h, m, s, lang in zip(
+                cols["path"], cols["hash"], cols["mtime_ns"], cols["size"], cols["language"], strict=True
+            )
+        }
+
+    def chunk_ids_without_vectors(self) -> list[str]:
+        """Ids of chunks that have no vector yet (index built offline, or a new model)."""
+        chunk_ids = set(self._tables["chunks"].search().select(["id"]).to_arrow().column("id").to_pylist())
+        if "vectors" in self._tables:
+            vector_ids = self._tables["vectors"].search().select(["id"]).to_arrow().column("id").to_pylist()
+            chunk_ids.difference_update(vector_ids)
+        return sorted(chunk_ids)
+
+    def chunks_by_id(self, ids: Sequence[str], columns: Sequence[str] = HIT_COLUMNS) -> list[dict[str, Any]]:
+        if not ids:
+            return []
+        rows: list[dict[str, Any]] = []
+        for start in range(0, len(ids), 500):
+            part = ids[start : start + 500]
+            rows.extend(
+                self._tables["chunks"]
+                .search()
+                .where(_in_list("id", part))
+                .select(list(columns))
+                .limit(len(part))
+                .to_arrow()
+                .to_pylist()
+            )
+        return rows
+
+    def search_lexical(self, query: str, limit: int, where: str | None = None) -> list[dict[str, Any]]:
+        """BM25 over ``search_text``; rows carry ``_score`` (higher is better)."""
+        builder = self._tables["chunks"].search(query, query_type="fts", fts_columns="search_text")
+        if where:
+            builder = builder.where(where, prefilter=True)
+        rows: list[dict[str, Any]] = builder.select([*HIT_COLUMNS, "_score"]).limit(limit).to_arrow().to_pylist()
+        return rows
+
+    def search_vector(self, vector: np.ndarray, limit: int, where: str | None = None) -> list[dict[str, Any]]:
+        """Nearest chunks by cosine distance; rows carry ``id`` and ``_distance`` (lower is better)."""
+        if "vectors" not in self._tables:
+            return []
+        builder = self._tables["vectors"].search(vector.astype(np.float32)).distance_type("cosine")
+        if where:
+            builder = builder.where(where, prefilter=True)
+        rows: list[dict[str, Any]] = (
+            builder.select(["id", "_distance"]).limit(limit).to_arrow().to_pylist()
+        )
+        return rows
+
+    def find_symbols(
+        self,
+        name: str,
+        *,
+        prefix: bool = False,
+        role: str | None = None,
+        path: str | None = None,
+        limit: int = 200,
+    ) -> list[Symbol]:
+        """Symbols named ``name`` (case-sensitive), or whose name starts with it (case-insensitive)."""
+        if prefix:
+            clauses = [f"starts_with(name_lower, {_sql_str(name.lower())})"]
+        else:
+            clauses = [f"name = {_sql_str(name)}"]
+        if role:
+            clauses.append(f"role = {_sql_str(role)}")
+        if path:
+            clauses.append(f"path = {_sql_str(path)}")
+        return self._symbols_where(" AND ".join(clauses), limit)
+
+    def symbols_in_file(self, path: str, *, role: str | None = None) -> list[Symbol]:
+        where = f"path = {_sql_str(path)}"
+        if role:
+            where += f" AND role = {_sql_str(role)}"
+        return self._symbols_where(where, 100_000)
+
+    def _symbols_where(self, where: str, limit: int) -> list[Symbol]:
+        rows = self._tables["symbols"].search().where(where).limit(limit).to_arrow().to_pylist()
+        symbols = [
+            Symbol(
+                name=r["name"],
+                kind=r["kind"],
+                role=r["role"],
+                path=r["path"],
+                line=r["line"],
+                column=r["column"],
+                end_line=r["end_line"],
+                end_column=r["end_column"],
+                container=r["container"],
+            )
+            for r in rows
+        ]
+        symbols.sort(key=lambda s: (s.role != "definition", s.path, s.line, s.column))
+        return symbols
+
+    def stats(self) -> StoreStats:
+        fragments = 0
+        for table in self._tables.values():
+            with contextlib.suppress(Exception):
+                fragments += int(table.stats()["fragment_stats"]["num_fragments"])
+        return StoreStats(
+            files=self._tables["files"].count_rows(),
+            chunks=self._tables["chunks"].count_rows(),
+            symbols=self._tables["symbols"].count_rows(),
+            vectors=self._tables["vectors"].count_rows() if "vectors" in self._tables else 0,
+            fragments=fragments,
+            embedder_id=self.embedder_id,
+        )
+
+    # ----------------------------------------------------------------- writes
+    def write_batch(self, items: Sequence[FileBatchItem]) -> None:
+        """Replace the rows of these files in every table; the files table is written last."""
+        if not items:
+            return
+        paths = [item.record.path for item in items]
+        chunks = [c for item in items for c in item.chunks]
+        symbols = [s for item in items for s in item.symbols]
+        with self._write_lock:
+            self._delete_rows(paths, include_files=False)
+            if chunks:
+                self._tables["chunks"].add(_chunks_table(chunks))
+            if symbols:
+                self._tables["symbols"].add(_symbols_table(symbols))
+            vectors = [item.vectors for item in items if item.vectors is not None and len(item.chunks)]
+            if vectors and "vectors" in self._tables:
+                ids = [c.id for item in items if item.vectors is not None for c in item.chunks]
+                vpaths = [c.path for item in items if item.vectors is not None for c in item.chunks]
+                self._tables["vectors"].add(_vectors_table(ids, vpaths, np.concatenate(vectors)))
+            files = self._tables["files"]
+            (
+                files.merge_insert("path")
+                .when_matched_update_all()
+                .when_not_matched_insert_all()
+                .execute(_files_table([item.record for item in items]))
+            )
+
+    def touch_files(self, records: Sequence[FileRecord]) -> None:
+        """Update file rows whose content did not change (only their mtime did)."""
+        if records:
+            with self._write_lock:
+                (
+                    self._tables["files"]
+                    .merge_insert("path")
+                    .when_matched_update_all()
+                    .when_not_matched_insert_all()
+                    .execute(_files_table(records))
+                )
+
+    def add_vectors(self, ids: Sequence[str], paths: Sequence[str], vectors: np.ndarray) -> None:
+        if ids:
+            with self._write_lock:
+                self._tables["vectors"].add(_vectors_table(list(ids), list(paths), vectors))
+
+    def delete_files(self, paths: Sequence[str]) -> None:
+        """Remove every row of these files, the file rows last."""
+        if paths:
+            with self._write_lock:
+                self._delete_rows(paths, include_files=True)
+
+    def _delete_rows(self, paths: Sequence[str], *, include_files: bool) -> None:
+        names = ["chunks", "symbols", "vectors"] + (["files"] if include_files else [])
+        for start in range(0, len(paths), 500):
+            where = _in_list("path", paths[start : start + 500])
+            for name in names:
+                if name in self._tables:
+                    self._tables[name].delete(where)
+
+    # ----------------------------------------------------------- maintenance
+    def ensure_indexes(self, *, vector_index_min_rows: int) -> list[str]:
+        """Create the full-text, scalar and (when large enough) vector indexes that are missing."""
+        created: list[str] = []
+        chunks = self._tables["chunks"]
+        existing = {idx.name for idx in chunks.list_indices()}
+        if "search_text_idx" not in existing and chunks.count_rows() > 0:
+            chunks.create_index("search_text", config=FTS(with_position=False), name="search_text_idx")
+            created.append("fts")
+        if "id_idx" not in existing and chunks.count_rows() > 0:
+            chunks.create_index("id", config=BTree(), name="id_idx")
+            created.append("chunk id")
+        symbols = self._tables["symbols"]
+        sym_existing = {idx.name for idx in symbols.list_indices()}
+        if symbols.count_rows() > 0:
+            for column in ("name", "name_lower", "path"):
+                if f"{column}_idx" not in sym_existing:
+                    symbols.create_index(column, config=BTree(), name=f"{column}_idx")
+                    created.append(f"symbol {column}")
+        vectors = self._tables.get("vectors")
+        if vectors is not None:
+            v_existing = {idx.name for idx in vectors.list_indices()}
+            rows = vectors.count_rows()
+            if "vector_idx" not in v_existing and rows >= vector_index_min_rows:
+                partitions = max(1, min(64, rows // 20_000))
+                vectors.create_index(
+                    "vector",
+                    config=HnswSq(distance_type="cosine", num_partitions=partitions),
+                    name="vector_idx",
+                )
+                created.append("vector")
+        return created
+
+    def fragment_count(self) -> int:
+        return self.stats().fragments
+
+    def optimize(self) -> None:
+        """Compact fragments, fold new rows into the indexes, and drop old versions."""
+        with self._write_lock:
+            for table in self._tables.values():
+                table.optimize(cleanup_older_than=timedelta(seconds=30))
+
+
+def _chunks_table(chunks: Sequence[Chunk]) -> pa.Table:
+    return pa.table(
+        {
+            "id": [c.id for c in chunks],
+            "path": [c.path for c in chunks],
+            "language": [c.language for c in chunks],
+            "kind": [c.kind for c in chunks],
+            "name": [c.name for c in chunks],
+            "symbol": [c.symbol for c in chunks],
+            "start_line": pa.array([c.start_line for c in chunks], pa.int32()),
+            "end_line": pa.array([c.end_line for c in chunks], pa.int32()),
+            "signature": [c.signature for c in chunks],
+            "doc": [c.doc for c in chunks],
+            "text": [c.text for c in chunks],
+            "search_text": [search_text(c) for c in chunks],
+        },
+        schema=CHUNKS_SCHEMA,
+    )
+
+
+def _symbols_table(symbols: Sequence[Symbol]) -> pa.Table:
+    return pa.table(
+        {
+            "name": [s.name for s in symbols],
+            "name_lower": [s.name.lower() for s in symbols],
+            "kind": [s.kind for s in symbols],
+            "role": [s.role for s in symbols],
+            "path": [s.path for s in symbols],
+            "line": pa.array([s.line for s in symbols], pa.int32()),
+            "column": pa.array([s.column for s in symbols], pa.int32()),
+            "end_line": pa.array([s.end_line for s in symbols], pa.int32()),
+            "end_column": pa.array([s.end_column for s in symbols], pa.int32()),
+            "container": [s.container for s in symbols],
+        },
+        schema=SYMBOLS_SCHEMA,
+    )
+
+
+def _files_table(records: Sequence[FileRecord]) -> pa.Table:
+    return pa.table(
+        {
+            "path": [r.path for r in records],
+            "hash": [r.hash for r in records],
+            "mtime_ns": pa.array([r.mtime_ns for r in records], pa.int64()),
+            "size": pa.array([r.size for r in records], pa.int64()),
+            "language": [r.language for r in records],
+        },
+        schema=FILES_SCHEMA,
+    )
+
+
+def _vectors_table(ids: list[str], paths: list[str], vectors: np.ndarray) -> pa.Table:
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    dim = vectors.shape[1]
+    flat = pa.array(vectors.reshape(-1), type=pa.float32())
+    return pa.table(
+        {"id": ids, "path": paths, "vector": pa.FixedSizeListArray.from_arrays(flat, dim)},
+        schema=pa.schema([("id", pa.string()), ("path", pa.string()), ("vector", pa.list_(pa.float32(), dim))]),
+    )

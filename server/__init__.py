@@ -1,0 +1,1 @@
+"""The language server and the `agentls` command line: wiring between editors, `indexing` and `agent`."""

