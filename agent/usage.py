@@ -13,6 +13,7 @@ changes; `ModelPrice.known` is False for ids it does not cover.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -75,14 +76,25 @@ _PRICES: dict[str, ModelPrice] = {
 _UNKNOWN_PRICE = ModelPrice(input=10.0, output=50.0, cache_write=12.5, cache_read=1.0, known=False)
 
 
+# What may follow a family prefix in a model id: a date (claude-haiku-4-5-20251001), a Bedrock version
+# (-v1:0), a Vertex version (@20251101), a context variant ([1m]) or -latest. Anything else (say a
+# future "claude-opus-4-10") is a different model, not "claude-opus-4".
+_ID_SUFFIX = re.compile(r"(-\d{8})?(-v\d+(:\d+)?)?(@[\w.-]+|\[\w+\]|-latest)?")
+
+
 def price_for(model: str) -> ModelPrice:
-    """The list price of `model`; `known` is False (and the price conservative) for unknown ids."""
+    """The list price of `model`; `known` is False (and the price conservative) for unknown ids.
+
+    Provider-prefixed ids ("us.anthropic.claude-sonnet-5-5-v1:0") are priced as their Claude family.
+    """
     name = model.strip().lower()
+    name = name[name.find("claude-") :] if "claude-" in name else name
     best: str | None = None
     for prefix in _PRICES:
-        # Match on id boundaries so a future "claude-opus-4-10" is not mistaken for "claude-opus-4-1".
-        if (name == prefix or (name.startswith(prefix) and name[len(prefix)] in "-@[")) and (
-            best is None or len(prefix) > len(best)
+        if (
+            name.startswith(prefix)
+            and _ID_SUFFIX.fullmatch(name[len(prefix) :])
+            and (best is None or len(prefix) > len(best))
         ):
             best = prefix
     return _PRICES[best] if best is not None else _UNKNOWN_PRICE

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["tests.fakes.anthropic_server"]
+
 TESTS = Path(__file__).parent
 WORKSPACES = TESTS / "workspaces"
 

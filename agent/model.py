@@ -1,0 +1,595 @@
+"""The model: one streamed Messages API call through the official `anthropic` SDK, made dependable.
+
+`AnthropicModel.complete(system, tools, messages)` returns a `ModelResponse` (content blocks as plain
+dicts the API accepts back, stop reason, `Usage`, request id, latency, attempts). Around the SDK it adds:
+
+- Retries of our own (the SDK's are off): jittered exponential backoff that honours `retry-after-ms` /
+  `retry-after` and `x-should-retry`, on 429, 529, 500/502/503/504, connection errors, overloaded
+  errors sent mid-stream, and streams that end before `message_stop`; all within one overall deadline.
+  400/401/403/404 fail at once.
+- Cancellation: `cancel` (a `threading.Event`) is honoured within about 0.1 s, even while the SDK is
+  blocked waiting for bytes, because the stream is read on a worker thread and the calling thread only
+  waits for its events.
+- Prompt caching: `with_cache_breakpoints` marks the stable prefix and the newest turn.
+- Errors a user can act on: `AuthenticationFailed`, `RetriesExhausted`, `Cancelled`, all `ModelError`s.
+
+Credentials come in as parameters (the entry point reads `ANTHROPIC_API_KEY` / `ANTHROPIC_BASE_URL`);
+they are passed to the SDK explicitly so it never falls back to the environment on its own.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import functools
+import importlib
+import logging
+import queue
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import anthropic
+from pydantic import BaseModel, ConfigDict, Field
+
+from agent.usage import Usage
+
+logger = logging.getLogger(__name__)
+
+# The newest Sonnet in anthropic 2.13.0's model list, and not in its `_data/deprecated_models.py` (which
+# lists claude-sonnet-4-5 and claude-opus-4-5 as deprecated). Sonnet is the tier Anthropic recommends for
+# agentic coding at scale; Opus / Fable cost 2-4x more per token. Note for settings: from Sonnet 5 on,
+# adaptive thinking is on by default and non-default `temperature` is rejected with a 400.
+DEFAULT_MODEL = "claude-sonnet-5-5"
+DEFAULT_BASE_URL = "https://api.anthropic.com"
+KEYS_URL = "https://console.anthropic.com/settings/keys"
+
+EPHEMERAL: Mapping[str, str] = {"type": "ephemeral"}
+MAX_CACHE_BREAKPOINTS = 4
+"""The Messages API accepts at most four `cache_control` blocks per request."""
+
+RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
+# Error types that arrive as an `event: error` in a stream that started with HTTP 200.
+RETRYABLE_ERROR_TYPES = frozenset({"overloaded_error", "api_error", "rate_limit_error", "timeout_error"})
+_POLL_SECONDS = 0.05
+
+
+class ModelSettings(BaseModel):
+    """How the agent calls Claude. Every field has a default; the entry point fills them from settings."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = DEFAULT_MODEL
+    """Model id sent to the API (see the comment on DEFAULT_MODEL for why this one)."""
+    max_tokens: int = Field(default=32_000, ge=1)
+    """Output cap per call, thinking included (adaptive thinking counts against it)."""
+    temperature: float | None = Field(default=None, ge=0.0, le=1.0)
+    """Sampling temperature; None sends nothing (Sonnet 5 and later reject non-default values)."""
+    timeout: float = Field(default=300.0, gt=0)
+    """Seconds an attempt may wait for the next bytes of a response before it counts as failed."""
+    connect_timeout: float = Field(default=10.0, gt=0)
+    """Seconds to establish the connection."""
+    max_retries: int = Field(default=6, ge=0)
+    """Retries after the first attempt (so at most max_retries + 1 requests per call)."""
+    retry_deadline_seconds: float = Field(default=300.0, gt=0)
+    """Overall deadline of one call, retries and waits included; no retry starts past it."""
+    retry_base_delay: float = Field(default=1.0, ge=0)
+    """First backoff delay in seconds; doubles on each retry (with jitter) unless the server says when."""
+    retry_max_delay: float = Field(default=30.0, ge=0)
+    """Cap on a computed backoff delay (a server's retry-after is honoured even when longer)."""
+    prompt_caching: bool = True
+    """Place `cache_control` breakpoints (see `with_cache_breakpoints`)."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Errors
+
+
+class ModelError(Exception):
+    """A model call failed; the message says what happened and what to do."""
+
+    def __init__(
+        self, message: str, *, status_code: int | None = None, request_id: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+        self.request_id = request_id
+
+
+class AuthenticationFailed(ModelError):
+    """The API key is missing or was rejected."""
+
+
+class RetriesExhausted(ModelError):
+    """Every attempt failed with a retryable error, or the deadline came first."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        attempts: int,
+        status_code: int | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message, status_code=status_code, request_id=request_id)
+        self.attempts = attempts
+
+
+class Cancelled(ModelError):
+    """The caller cancelled the call."""
+
+
+def missing_key_message() -> str:
+    """What to tell the user when no API key was configured."""
+    return (
+        f"ANTHROPIC_API_KEY is missing: set it to an API key from {KEYS_URL}, or set ANTHROPIC_BASE_URL "
+        "to a compatible endpoint and ANTHROPIC_API_KEY to the key it expects."
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Responses
+
+
+@dataclass(frozen=True)
+class ModelResponse:
+    """One assistant turn. `content` holds wire-format block dicts, ready to send back as history."""
+
+    content: tuple[dict[str, Any], ...]
+    stop_reason: str | None
+    usage: Usage
+    model: str
+    request_id: str | None
+    latency_seconds: float
+    """Wall time of the whole call, retries and backoff included."""
+    attempts: int
+
+    @property
+    def text(self) -> str:
+        """The text blocks joined (thinking excluded)."""
+        return "".join(str(block.get("text", "")) for block in self.content if block.get("type") == "text")
+
+    @property
+    def tool_uses(self) -> tuple[dict[str, Any], ...]:
+        """The `tool_use` blocks, in order."""
+        return tuple(block for block in self.content if block.get("type") == "tool_use")
+
+    def as_message(self) -> dict[str, Any]:
+        """The turn as a `{"role": "assistant", ...}` message for the next request's history."""
+        return {"role": "assistant", "content": [dict(block) for block in self.content]}
+
+
+class Model(Protocol):
+    """What the agent loop needs from a model (AnthropicModel, or a scripted stand-in)."""
+
+    @property
+    def model_name(self) -> str:
+        """The model id, for pricing and transcripts."""
+        ...
+
+    def complete(
+        self,
+        system: str | Sequence[Mapping[str, Any]],
+        tools: Sequence[Mapping[str, Any]],
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        on_text: Callable[[str], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> ModelResponse:
+        """One assistant turn for the conversation so far."""
+        ...
+
+
+# --------------------------------------------------------------------------------------------------
+# Prompt caching
+
+
+def _as_blocks(content: str | Sequence[Mapping[str, Any]] | None) -> list[dict[str, Any]]:
+    if content is None:
+        return []
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}] if content else []
+    return [{key: value for key, value in block.items() if key != "cache_control"} for block in content]
+
+
+def _cacheable(block: Mapping[str, Any]) -> bool:
+    # The API refuses cache_control on thinking blocks and on empty text blocks.
+    kind = block.get("type")
+    if kind in ("thinking", "redacted_thinking"):
+        return False
+    return not (kind == "text" and not block.get("text"))
+
+
+def with_cache_breakpoints(
+    system: str | Sequence[Mapping[str, Any]] | None,
+    tools: Sequence[Mapping[str, Any]] | None,
+    messages: Sequence[Mapping[str, Any]],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """Copies of (system, tools, messages) with prompt-cache breakpoints placed for a growing conversation.
+
+    Breakpoints (`cache_control: {"type": "ephemeral"}`) go on the last tool definition, the last system
+    block (the stable prefix: system prompt plus retrieved context), the last block of the newest user
+    turn, and, with the fourth the API allows, the last block of the user turn before it. The newest one
+    writes this request's prefix; the one before lands exactly where the previous request wrote, so the
+    conversation so far is read back even when one step added more than the API's 20-block lookback.
+    Every other `cache_control` (stale ones from earlier requests) is removed, and string contents
+    become text blocks, so the serialized prefix stays identical from one request to the next. The
+    inputs are not modified.
+    """
+    system_blocks = _as_blocks(system)
+    tool_list = [
+        {key: value for key, value in tool.items() if key != "cache_control"} for tool in tools or []
+    ]
+    message_list = [{**message, "content": _as_blocks(message.get("content"))} for message in messages]
+
+    available = MAX_CACHE_BREAKPOINTS
+    if tool_list:
+        tool_list[-1]["cache_control"] = dict(EPHEMERAL)
+        available -= 1
+    if system_blocks:
+        system_blocks[-1]["cache_control"] = dict(EPHEMERAL)
+        available -= 1
+    marked_turns = 0
+    for message in reversed(message_list):
+        if marked_turns >= min(2, available):
+            break
+        if message.get("role") != "user":
+            continue
+        for block in reversed(message["content"]):
+            if _cacheable(block):
+                block["cache_control"] = dict(EPHEMERAL)
+                marked_turns += 1
+                break
+    return system_blocks, tool_list, message_list
+
+
+# --------------------------------------------------------------------------------------------------
+# Retry helpers
+
+
+@functools.cache
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions meaning the connection failed or dropped mid-body (the SDK does not wrap the latter)."""
+    errors: list[type[BaseException]] = [anthropic.APIConnectionError]
+    for name in ("httpx2", "httpx"):  # anthropic 2.x streams over httpx2; 0.x over httpx
+        try:
+            errors.append(importlib.import_module(name).TransportError)
+        except (ImportError, AttributeError):
+            continue
+    return tuple(errors)
+
+
+def parse_retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds the server asked us to wait: `retry-after-ms`, else `retry-after` (seconds or HTTP date)."""
+    lowered = {name.lower(): value for name, value in headers.items()}
+    try:
+        if "retry-after-ms" in lowered:
+            return max(0.0, float(lowered["retry-after-ms"]) / 1000)
+    except ValueError:
+        pass
+    value = lowered.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+class _StreamDropped(Exception):
+    """The stream ended before `message_stop`."""
+
+    def __init__(self, request_id: str | None) -> None:
+        super().__init__("the response stream ended before message_stop")
+        self.request_id = request_id
+
+
+@dataclass(frozen=True)
+class _Retryable:
+    """A failed attempt worth retrying."""
+
+    description: str
+    status_code: int | None = None
+    retry_after: float | None = None
+    request_id: str | None = None
+
+
+def _status_description(error: anthropic.APIStatusError) -> str:
+    kind = f" {error.type}" if error.type else ""
+    detail = f": {error.api_message}" if error.api_message else ""
+    return f"HTTP {error.status_code}{kind}{detail}"
+
+
+# --------------------------------------------------------------------------------------------------
+# The model
+
+
+class AnthropicModel:
+    """Claude through the `anthropic` SDK, streamed, with our own retries, cancellation and caching."""
+
+    def __init__(
+        self,
+        settings: ModelSettings | None = None,
+        *,
+        api_key: str | None,
+        base_url: str | None = None,
+        auth_token: str | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        """Credentials come from the entry point: `api_key` (ANTHROPIC_API_KEY), `base_url`
+        (ANTHROPIC_BASE_URL) and, for proxies that want a Bearer token instead, `auth_token`
+        (ANTHROPIC_AUTH_TOKEN); None means unset. Without either credential `complete` raises
+        `AuthenticationFailed` before making any request. `rng` is the backoff jitter's source."""
+        self.settings = settings or ModelSettings()
+        self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
+        self._rng = rng or random.Random()
+        self._client: anthropic.Anthropic | None = None
+        if api_key or auth_token:
+            # The SDK takes exactly one credential; an API key wins, as it does in the SDK.
+            credential = {"api_key": api_key} if api_key else {"auth_token": auth_token}
+            self._client = anthropic.Anthropic(
+                **credential,
+                base_url=self.base_url,
+                max_retries=0,  # we retry ourselves, within one deadline and honouring cancellation
+                timeout=anthropic.Timeout(self.settings.timeout, connect=self.settings.connect_timeout),
+            )
+
+    @property
+    def model_name(self) -> str:
+        """The model id sent with each request."""
+        return self.settings.model
+
+    def close(self) -> None:
+        """Release the HTTP connection pool."""
+        if self._client is not None:
+            self._client.close()
+
+    def complete(
+        self,
+        system: str | Sequence[Mapping[str, Any]],
+        tools: Sequence[Mapping[str, Any]],
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        on_text: Callable[[str], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> ModelResponse:
+        """Stream one assistant turn; `on_text` receives text deltas on the calling thread.
+
+        A retried attempt streams its text again from the start, so `on_text` may see a prefix twice.
+        Raises `AuthenticationFailed`, `RetriesExhausted`, `Cancelled` or `ModelError`.
+        """
+        if self._client is None:
+            raise AuthenticationFailed(missing_key_message())
+        settings = self.settings
+        if settings.prompt_caching:
+            system_blocks, tool_list, message_list = with_cache_breakpoints(system, tools, messages)
+        else:
+            system_blocks = _as_blocks(system)
+            tool_list = [dict(tool) for tool in tools]
+            message_list = [dict(message) for message in messages]
+        params: dict[str, Any] = {
+            "model": settings.model,
+            "max_tokens": settings.max_tokens,
+            "messages": message_list,
+        }
+        if system_blocks:
+            params["system"] = system_blocks
+        if tool_list:
+            params["tools"] = tool_list
+        if settings.temperature is not None:
+            params["temperature"] = settings.temperature
+
+        started = time.monotonic()
+        deadline = started + settings.retry_deadline_seconds
+        attempts = 0
+        while True:
+            if cancel is not None and cancel.is_set():
+                raise Cancelled("The model call was cancelled.")
+            attempts += 1
+            try:
+                message, request_id = self._attempt(self._client, params, on_text, cancel)
+            except Exception as error:
+                failure = self._classify(error)
+            else:
+                return ModelResponse(
+                    content=tuple(_block_dict(block) for block in message.content),
+                    stop_reason=message.stop_reason,
+                    usage=Usage.from_api(message.usage),
+                    model=str(message.model),
+                    request_id=request_id,
+                    latency_seconds=time.monotonic() - started,
+                    attempts=attempts,
+                )
+
+            delay = failure.retry_after
+            if delay is None:
+                computed = min(settings.retry_max_delay, settings.retry_base_delay * 2 ** (attempts - 1))
+                delay = computed * (1 - 0.25 * self._rng.random())
+            remaining = deadline - time.monotonic()
+            if attempts > settings.max_retries or delay > remaining:
+                raise self._exhausted(failure, attempts, time.monotonic() - started, delay, remaining)
+            logger.warning(
+                "Anthropic API attempt %d failed (%s); retrying in %.2f s",
+                attempts,
+                failure.description,
+                delay,
+            )
+            if cancel is not None:
+                if cancel.wait(delay):
+                    raise Cancelled("The model call was cancelled.")
+            else:
+                time.sleep(delay)
+
+    # -- one attempt
+
+    def _attempt(
+        self,
+        client: anthropic.Anthropic,
+        params: Mapping[str, Any],
+        on_text: Callable[[str], None] | None,
+        cancel: threading.Event | None,
+    ) -> tuple[Any, str | None]:
+        """Run one streamed request on a worker thread; relay its text and wait for it or for `cancel`."""
+        events: queue.Queue[tuple[str, Any]] = queue.Queue()
+        streams: list[Any] = []
+        abandon = threading.Event()
+        worker = threading.Thread(
+            target=_stream_worker,
+            args=(client, params, events, streams, abandon),
+            name="anthropic-stream",
+            daemon=True,
+        )
+        worker.start()
+        try:
+            while True:
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled("The model call was cancelled.")
+                try:
+                    kind, value = events.get(timeout=_POLL_SECONDS)
+                except queue.Empty:
+                    continue
+                if kind == "text":
+                    if on_text is not None:
+                        on_text(value)
+                elif kind == "done":
+                    message, request_id = value
+                    return message, request_id
+                else:
+                    raise value
+        finally:
+            # Cancelled, or on_text raised: stop the worker and free the connection. A worker still
+            # waiting for response headers ends on its own when they arrive (or on the read timeout).
+            abandon.set()
+            for stream in streams:
+                try:
+                    stream.close()
+                except Exception:  # closing from another thread may race the reader; nothing to do
+                    logger.debug("closing an abandoned stream failed", exc_info=True)
+
+    def _classify(self, error: Exception) -> _Retryable:
+        """Turn an attempt's exception into a retry, or raise the error the caller should see."""
+        if isinstance(error, ModelError):
+            raise error
+        if isinstance(error, anthropic.APIStatusError):
+            status = error.status_code
+            should_retry = error.response.headers.get("x-should-retry")
+            if status == 401:
+                raise AuthenticationFailed(
+                    f"ANTHROPIC_API_KEY is invalid: {self.base_url} answered {_status_description(error)}. "
+                    f"Set it to a valid key from {KEYS_URL}, or set ANTHROPIC_BASE_URL for a compatible "
+                    "endpoint.",
+                    status_code=status,
+                    request_id=error.request_id,
+                ) from error
+            retryable = status in RETRYABLE_STATUSES or (status < 400 and error.type in RETRYABLE_ERROR_TYPES)
+            if should_retry == "true" or (retryable and should_retry != "false"):
+                return _Retryable(
+                    description=_status_description(error),
+                    status_code=status,
+                    retry_after=parse_retry_after(error.response.headers),
+                    request_id=error.request_id,
+                )
+            raise ModelError(
+                self._rejection_message(error), status_code=status, request_id=error.request_id
+            ) from (error)
+        if isinstance(error, _StreamDropped):
+            return _Retryable(description=str(error), request_id=error.request_id)
+        if isinstance(error, _transport_errors()):
+            return _Retryable(description=f"connection error: {error}")
+        raise error
+
+    def _rejection_message(self, error: anthropic.APIStatusError) -> str:
+        status = error.status_code
+        what = _status_description(error)
+        if status == 403:
+            advice = "The API key is valid but not allowed to do this; check its workspace and model access."
+        elif status == 404:
+            advice = (
+                f"Check the model setting ({self.settings.model!r}) and ANTHROPIC_BASE_URL ({self.base_url})."
+            )
+        elif status == 413:
+            advice = "The request is too large; lower the retrieved context or the conversation length."
+        elif 400 <= status < 500:
+            advice = (
+                "The request was rejected; this is a bug in agentls or a setting the model does not "
+                f"accept (model {self.settings.model!r}). The transcript has the request."
+            )
+        else:
+            advice = "The server said not to retry; try again later."
+        return f"The Anthropic API refused the request ({what}). {advice}"
+
+    def _exhausted(
+        self, failure: _Retryable, attempts: int, elapsed: float, delay: float, remaining: float
+    ) -> RetriesExhausted:
+        status = failure.status_code
+        if status == 429:
+            advice = (
+                "You are being rate-limited: wait a minute, run fewer agents at once, or raise your limits."
+            )
+        elif status == 529:
+            advice = "The API is overloaded: try again in a few minutes."
+        elif status is not None and status >= 500:
+            advice = "The API had server errors: check https://status.anthropic.com and try again."
+        else:
+            advice = f"Check your network or proxy, and ANTHROPIC_BASE_URL ({self.base_url})."
+        if attempts <= self.settings.max_retries and delay > remaining:
+            stop = (
+                f"the next wait ({delay:.1f} s) would pass the {self.settings.retry_deadline_seconds:g} s "
+                "retry deadline"
+            )
+        else:
+            stop = f"max_retries is {self.settings.max_retries}"
+        return RetriesExhausted(
+            f"The Anthropic API call failed after {attempts} attempt{'s' if attempts != 1 else ''} in "
+            f"{elapsed:.1f} s ({stop}); the last error was {failure.description}. {advice} "
+            "Raising max_retries or retry_deadline_seconds in the agentls settings allows more retries.",
+            attempts=attempts,
+            status_code=status,
+            request_id=failure.request_id,
+        )
+
+
+def _stream_worker(
+    client: anthropic.Anthropic,
+    params: Mapping[str, Any],
+    events: queue.Queue[tuple[str, Any]],
+    streams: list[Any],
+    abandon: threading.Event,
+) -> None:
+    """Stream one request, putting ("text", delta), then ("done", (message, request_id)) or ("error", exc)."""
+    try:
+        with client.messages.stream(**params) as stream:
+            streams.append(stream)
+            completed = False
+            for event in stream:
+                if abandon.is_set():
+                    return
+                if event.type == "text":
+                    events.put(("text", event.text))
+                elif event.type == "message_stop":
+                    completed = True
+            if not completed:
+                raise _StreamDropped(stream.request_id)
+            events.put(("done", (stream.get_final_message(), stream.request_id)))
+    except Exception as error:
+        events.put(("error", error))
+
+
+def _block_dict(block: Any) -> dict[str, Any]:
+    """An SDK content block as the wire-format dict the API accepts back in the history."""
+    data = block.model_dump(mode="json")
+    # Drop the SDK's own unset optional fields (`citations: None`, `caller: None`...) and its parse
+    # helper field; the API rejects some of them when sent back. Nested values are kept as they are,
+    # so a tool input with a null argument survives.
+    return {key: value for key, value in data.items() if value is not None and key != "parsed_output"}

@@ -1,0 +1,754 @@
+"""A local fake of the Anthropic Messages API over real HTTP, so the real `anthropic` SDK can talk to it.
+
+Tests script the assistant's turns, point the SDK (or `ANTHROPIC_BASE_URL`) at `FakeAnthropic.url`, and
+inspect what arrived:
+
+    with FakeAnthropic() as fake:
+        fake.enqueue(turn(text("Let me look."), tool_use("bash", {"command": "ls"})), text("Done."))
+        ...  # code under test calls fake.url
+        assert fake.message_requests[0].body["tools"][-1]["cache_control"] == {"type": "ephemeral"}
+
+What it speaks:
+- `POST /v1/messages`: a JSON message, or server-sent events when the body has `"stream": true`
+  (`message_start` with usage including the cache fields, `ping`, `content_block_start`,
+  `content_block_delta` with `text_delta` / `input_json_delta` (tool input split into several partial
+  JSON pieces) / `thinking_delta` / `signature_delta`, `content_block_stop`, `message_delta` with the
+  stop reason and output usage, `message_stop`), sent with chunked transfer encoding.
+- `POST /v1/messages/count_tokens`: an approximate count; it consumes no script item.
+- Errors in Anthropic's format, `{"type": "error", "error": {"type": ..., "message": ...}}`, with a
+  `request-id` header and `retry-after` / `retry-after-ms` where the API would send them.
+
+Script items, consumed one per `/v1/messages` request in order: replies (`text`, `tool_use`,
+`thinking`, combined with `turn`), HTTP faults (`fault_429`, `fault_529`, `fault_500`, `fault_401`,
+`fault`), stream faults (`cut_stream`, `stream_error`) and delays (`slow`). When the script runs out the
+server answers 500 with a body that says so and `x-should-retry: false`, so a test fails loudly.
+
+Usage is computed the way the API reports it, approximately: the prompt is the serialized blocks in the
+order tools -> system -> messages, about 4 characters a token. Prompt caching honours `cache_control`
+breakpoints: every breakpoint's prefix (hashed, `cache_control` itself excluded, as the API ignores it
+when matching) is written to the cache; a later request reads the longest cached prefix found at one of
+its breakpoints or up to `cache_lookback_blocks` block boundaries before one (the API's lookback).
+`cache_read_input_tokens` is that prefix, `cache_creation_input_tokens` what newly written breakpoint
+prefixes add beyond it, and `input_tokens` the rest. `cache_friendliness(fake.requests)` gives the share
+of each request's prompt read from the cache, which the prompt-caching benchmark measures.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import threading
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import MappingProxyType, TracebackType
+from typing import Any
+
+import pytest
+
+logger = logging.getLogger(__name__)
+
+FAKE_API_KEY = "sk-ant-fake-key-for-tests"
+"""A key the fake accepts (it accepts any key unless constructed with `api_key=`)."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Script items
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One scripted assistant turn: content blocks as wire-format dicts, an optional stop reason and usage.
+
+    `stop_reason` defaults to "tool_use" when the turn calls a tool and "end_turn" otherwise. `usage`
+    overrides any of the computed counters (`input_tokens`, `output_tokens`,
+    `cache_creation_input_tokens`, `cache_read_input_tokens`).
+    """
+
+    content: tuple[Mapping[str, Any], ...]
+    stop_reason: str | None = None
+    usage: Mapping[str, int] | None = None
+    model: str | None = None
+
+    def __add__(self, other: Reply) -> Reply:
+        return turn(self, other)
+
+    def effective_stop_reason(self) -> str:
+        """The stop reason sent: the explicit one, else derived from the content."""
+        if self.stop_reason is not None:
+            return self.stop_reason
+        return "tool_use" if any(block.get("type") == "tool_use" for block in self.content) else "end_turn"
+
+
+@dataclass(frozen=True)
+class HttpFault:
+    """Answer with an HTTP error in Anthropic's error format."""
+
+    status: int
+    error_type: str
+    message: str
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class CutStream:
+    """Start streaming `reply`, then stop after `after_events` events.
+
+    `clean=False` drops the TCP connection mid-body (the client sees an incomplete chunked body);
+    `clean=True` ends the HTTP body properly but before `message_stop`, the other way a stream can end
+    early. A non-streaming request gets its connection closed without any response.
+    """
+
+    after_events: int
+    reply: Reply
+    clean: bool = False
+
+
+@dataclass(frozen=True)
+class StreamError:
+    """Stream `after_events` events of `reply`, then an `event: error` (as the API does when overloaded)."""
+
+    after_events: int
+    reply: Reply
+    error_type: str = "overloaded_error"
+    message: str = "Overloaded"
+
+
+@dataclass(frozen=True)
+class Slow:
+    """Wait `seconds` before answering with `then` (any other script item)."""
+
+    seconds: float
+    then: ScriptItem
+
+
+ScriptItem = Reply | HttpFault | CutStream | StreamError | Slow
+
+
+def text(value: str, *, stop_reason: str | None = None, usage: Mapping[str, int] | None = None) -> Reply:
+    """A turn with one text block."""
+    return Reply(content=({"type": "text", "text": value},), stop_reason=stop_reason, usage=usage)
+
+
+def tool_use(name: str, input: Mapping[str, Any], id: str | None = None) -> Reply:
+    """A turn with one `tool_use` block; `id` defaults to a fresh random `toolu_fake_...`."""
+    if id is None:
+        id = f"toolu_fake_{uuid.uuid4().hex[:16]}"
+    return Reply(content=({"type": "tool_use", "id": id, "name": name, "input": dict(input)},))
+
+
+def thinking(value: str, *, signature: str = "fake-signature") -> Reply:
+    """A turn with one `thinking` block (streamed as `thinking_delta`s and a `signature_delta`)."""
+    return Reply(content=({"type": "thinking", "thinking": value, "signature": signature},))
+
+
+def turn(
+    *parts: Reply | Mapping[str, Any],
+    stop_reason: str | None = None,
+    usage: Mapping[str, int] | None = None,
+    model: str | None = None,
+) -> Reply:
+    """One assistant turn made of several parts (replies or raw blocks), e.g. text plus tool calls."""
+    blocks: list[Mapping[str, Any]] = []
+    for part in parts:
+        if isinstance(part, Reply):
+            blocks.extend(part.content)
+        else:
+            blocks.append(dict(part))
+    return Reply(content=tuple(blocks), stop_reason=stop_reason, usage=usage, model=model)
+
+
+def fault(status: int, error_type: str, message: str, headers: Mapping[str, str] | None = None) -> HttpFault:
+    """Any HTTP error in Anthropic's format."""
+    return HttpFault(status, error_type, message, tuple((headers or {}).items()))
+
+
+def fault_429(retry_after: float = 1.0, *, header: str = "both") -> HttpFault:
+    """429 rate_limit_error asking the client to wait `retry_after` seconds.
+
+    `header="both"` (default) sends `retry-after` as whole seconds (rounded up, as the API does) and the
+    exact `retry-after-ms`; `"retry-after"` or `"retry-after-ms"` sends only that one, the seconds
+    value written as given (e.g. "0.3").
+    """
+    headers: dict[str, str] = {}
+    if header in ("both", "retry-after"):
+        headers["retry-after"] = str(math.ceil(retry_after)) if header == "both" else f"{retry_after:g}"
+    if header in ("both", "retry-after-ms"):
+        headers["retry-after-ms"] = str(round(retry_after * 1000))
+    if not headers:
+        raise ValueError(f"header must be 'both', 'retry-after' or 'retry-after-ms', not {header!r}")
+    return fault(
+        429,
+        "rate_limit_error",
+        "Number of request tokens has exceeded your per-minute rate limit (fake).",
+        headers,
+    )
+
+
+def fault_529() -> HttpFault:
+    """529 overloaded_error."""
+    return fault(529, "overloaded_error", "Overloaded")
+
+
+def fault_500() -> HttpFault:
+    """500 api_error."""
+    return fault(500, "api_error", "Internal server error (fake).")
+
+
+def fault_401() -> HttpFault:
+    """401 authentication_error, as for an invalid API key."""
+    return fault(401, "authentication_error", "invalid x-api-key")
+
+
+def cut_stream(after_events: int = 3, *, reply: Reply | None = None, clean: bool = False) -> CutStream:
+    """Drop the stream after `after_events` events (see `CutStream`)."""
+    return CutStream(after_events, reply or text("This answer is cut off before it is complete."), clean)
+
+
+def stream_error(after_events: int = 2, *, reply: Reply | None = None) -> StreamError:
+    """Send an `overloaded_error` event mid-stream after `after_events` events."""
+    return StreamError(after_events, reply or text("This answer is interrupted by an overloaded error."))
+
+
+def slow(seconds: float, then: ScriptItem | None = None) -> Slow:
+    """Wait `seconds` before answering with `then` (default: a short text reply)."""
+    return Slow(seconds, then if then is not None else text("Sorry for the wait."))
+
+
+# --------------------------------------------------------------------------------------------------
+# Records
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request the fake received, and what it answered."""
+
+    index: int
+    """Position among all requests received (0-based)."""
+    method: str
+    path: str
+    headers: Mapping[str, str]
+    """Request headers, names lower-cased."""
+    body: Mapping[str, Any]
+    """The parsed JSON body (empty if it was not JSON)."""
+    outcome: str
+    """What the fake did: "reply", "http-429" (etc.), "cut", "stream-error", "script-exhausted",
+    "count-tokens", "unauthorized", "bad-request" or "not-found"."""
+    usage: Mapping[str, int] | None = None
+    """The usage reported (for "reply", "cut" and "stream-error"), wire-format names."""
+
+    @property
+    def stream(self) -> bool:
+        """Whether the client asked for server-sent events."""
+        return bool(self.body.get("stream"))
+
+
+def cache_friendliness(requests: Iterable[RecordedRequest]) -> list[float]:
+    """For each answered `/v1/messages` request, the share of its prompt tokens read from the cache.
+
+    0.0 means nothing was cached (every token paid at full or cache-write price), 1.0 that the whole
+    prompt was a cache hit. Requests without reported usage (errors, count_tokens) are skipped.
+    """
+    ratios: list[float] = []
+    for request in requests:
+        if request.path != "/v1/messages" or request.usage is None:
+            continue
+        usage = request.usage
+        total = (
+            usage.get("input_tokens", 0)
+            + usage.get("cache_creation_input_tokens", 0)
+            + usage.get("cache_read_input_tokens", 0)
+        )
+        ratios.append(usage.get("cache_read_input_tokens", 0) / total if total else 0.0)
+    return ratios
+
+
+# --------------------------------------------------------------------------------------------------
+# Token and cache accounting
+
+
+def approx_tokens(chars: int) -> int:
+    """About four characters a token, as a rough stand-in for the real tokenizer."""
+    return math.ceil(chars / 4)
+
+
+def _without_cache_control(block: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in block.items() if key != "cache_control"}
+
+
+def _prompt_blocks(body: Mapping[str, Any]) -> list[tuple[str, bool]]:
+    """The prompt as (serialized block, carries a breakpoint) in cache order: tools, system, messages."""
+    blocks: list[tuple[str, bool]] = []
+
+    def add(kind: str, block: Any) -> None:
+        if not isinstance(block, Mapping):
+            block = {"type": "text", "text": str(block)}
+        payload = {"in": kind, **_without_cache_control(block)}
+        blocks.append((json.dumps(payload, sort_keys=True, ensure_ascii=False), "cache_control" in block))
+
+    for tool in body.get("tools") or []:
+        add("tools", tool)
+    system = body.get("system")
+    if isinstance(system, str):
+        if system:
+            add("system", {"type": "text", "text": system})
+    else:
+        for block in system or []:
+            add("system", block)
+    for message in body.get("messages") or []:
+        content = message.get("content")
+        role = str(message.get("role", "user"))
+        if isinstance(content, str):
+            add(role, {"type": "text", "text": content})
+        else:
+            for block in content or []:
+                add(role, block)
+    return blocks
+
+
+def count_prompt_tokens(body: Mapping[str, Any]) -> int:
+    """Approximate prompt tokens of a request body (what `count_tokens` answers)."""
+    return max(1, approx_tokens(sum(len(serialized) for serialized, _ in _prompt_blocks(body))))
+
+
+class PromptCache:
+    """The fake's prompt cache: prefix hashes written at `cache_control` breakpoints."""
+
+    def __init__(self, *, min_cache_tokens: int = 0, lookback_blocks: int = 20) -> None:
+        self.min_cache_tokens = min_cache_tokens
+        self.lookback_blocks = lookback_blocks
+        self._entries: set[str] = set()
+        self._lock = threading.Lock()
+
+    def clear(self) -> None:
+        """Forget every cached prefix (as if the cache had expired)."""
+        with self._lock:
+            self._entries.clear()
+
+    def account(self, body: Mapping[str, Any]) -> dict[str, int]:
+        """Usage (input, cache read, cache write) of a request, writing its breakpoint prefixes."""
+        blocks = _prompt_blocks(body)
+        # The cache is per model, as the API's is.
+        digest = hashlib.sha256(str(body.get("model", "")).encode())
+        prefix_digests: list[str] = []
+        prefix_tokens: list[int] = []
+        chars = 0
+        for serialized, _ in blocks:
+            digest.update(b"\x00" + serialized.encode())
+            prefix_digests.append(digest.copy().hexdigest())
+            chars += len(serialized)
+            prefix_tokens.append(approx_tokens(chars))
+        total = max(1, approx_tokens(chars))
+        breakpoints = [index for index, (_, marked) in enumerate(blocks) if marked]
+
+        with self._lock:
+            read = 0
+            for position in breakpoints:
+                for candidate in range(position, max(-1, position - self.lookback_blocks - 1), -1):
+                    if prefix_digests[candidate] in self._entries:
+                        read = max(read, prefix_tokens[candidate])
+                        break
+            written = [
+                position
+                for position in breakpoints
+                if prefix_digests[position] not in self._entries
+                and prefix_tokens[position] >= self.min_cache_tokens
+            ]
+            created = max(0, max((prefix_tokens[position] for position in written), default=0) - read)
+            self._entries.update(prefix_digests[position] for position in written)
+        return {
+            "input_tokens": max(0, total - read - created),
+            "cache_creation_input_tokens": created,
+            "cache_read_input_tokens": read,
+        }
+
+
+# --------------------------------------------------------------------------------------------------
+# Wire format
+
+
+def _error_body(error_type: str, message: str, request_id: str) -> dict[str, Any]:
+    return {"type": "error", "error": {"type": error_type, "message": message}, "request_id": request_id}
+
+
+def _split(value: str, pieces: int) -> list[str]:
+    """`value` in about `pieces` consecutive parts (at least one, never empty unless `value` is)."""
+    if not value:
+        return [""]
+    size = max(1, math.ceil(len(value) / pieces))
+    return [value[start : start + size] for start in range(0, len(value), size)]
+
+
+def _message(message_id: str, model: str, reply: Reply, usage: Mapping[str, int]) -> dict[str, Any]:
+    return {
+        "id": message_id,
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": [dict(block) for block in reply.content],
+        "stop_reason": reply.effective_stop_reason(),
+        "stop_sequence": None,
+        "usage": dict(usage),
+    }
+
+
+def _stream_events(message: Mapping[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The SSE events that stream `message`, as the API sends them."""
+    usage = message["usage"]
+    start_usage = {**usage, "output_tokens": 1}
+    yield (
+        "message_start",
+        {
+            "type": "message_start",
+            "message": {**message, "content": [], "stop_reason": None, "usage": start_usage},
+        },
+    )
+    yield "ping", {"type": "ping"}
+    for index, block in enumerate(message["content"]):
+        kind = block.get("type")
+        if kind == "text":
+            start: dict[str, Any] = {"type": "text", "text": ""}
+            deltas = [{"type": "text_delta", "text": part} for part in _split(block["text"], 3)]
+        elif kind == "tool_use":
+            start = {"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}
+            # The API streams tool input as partial JSON strings; split into several so clients
+            # must join them before parsing.
+            deltas = [
+                {"type": "input_json_delta", "partial_json": part}
+                for part in ["", *_split(json.dumps(block["input"]), 4)]
+            ]
+        elif kind == "thinking":
+            start = {"type": "thinking", "thinking": "", "signature": ""}
+            deltas = [{"type": "thinking_delta", "thinking": part} for part in _split(block["thinking"], 3)]
+            deltas.append({"type": "signature_delta", "signature": block.get("signature", "")})
+        else:
+            start, deltas = dict(block), []
+        yield "content_block_start", {"type": "content_block_start", "index": index, "content_block": start}
+        for delta in deltas:
+            yield "content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta}
+        yield "content_block_stop", {"type": "content_block_stop", "index": index}
+    yield (
+        "message_delta",
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None},
+            "usage": dict(usage),
+        },
+    )
+    yield "message_stop", {"type": "message_stop"}
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    request_queue_size = 64
+    fake: FakeAnthropic
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        logger.debug("fake anthropic: " + format, *args)
+
+    # -- plumbing
+
+    def _send_json(self, status: int, payload: Mapping[str, Any], headers: Mapping[str, str]) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+        self.wfile.flush()
+
+    def _send_error(
+        self,
+        status: int,
+        error_type: str,
+        message: str,
+        request_id: str,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self._send_json(
+            status,
+            _error_body(error_type, message, request_id),
+            {"request-id": request_id, **(headers or {})},
+        )
+
+    def _chunk(self, data: bytes) -> None:
+        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+        self.wfile.flush()
+
+    def _event(self, name: str, data: Mapping[str, Any]) -> None:
+        self._chunk(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
+
+    # -- requests
+
+    def do_POST(self) -> None:
+        fake = self.server.fake
+        raw = self.rfile.read(int(self.headers.get("content-length") or 0))
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        path = self.path.split("?", 1)[0]
+        try:
+            body = json.loads(raw or b"{}")
+        except ValueError:
+            body = None
+        index, request_id = fake._next_request_id()
+
+        def record(outcome: str, usage: Mapping[str, int] | None) -> None:
+            fake._record(
+                RecordedRequest(
+                    index=index,
+                    method="POST",
+                    path=path,
+                    headers=MappingProxyType(headers),
+                    body=MappingProxyType(body if isinstance(body, dict) else {}),
+                    outcome=outcome,
+                    usage=MappingProxyType(dict(usage)) if usage is not None else None,
+                )
+            )
+
+        if path not in ("/v1/messages", "/v1/messages/count_tokens"):
+            record("not-found", None)
+            self._send_error(404, "not_found_error", f"The fake has no route {path}.", request_id)
+            return
+        if not isinstance(body, dict):
+            record("bad-request", None)
+            self._send_error(
+                400, "invalid_request_error", "The request body is not a JSON object.", request_id
+            )
+            return
+        if fake.api_key is not None:
+            given = headers.get("x-api-key") or headers.get("authorization", "").removeprefix("Bearer ")
+            if given != fake.api_key:
+                record("unauthorized", None)
+                self._send_error(401, "authentication_error", "invalid x-api-key", request_id)
+                return
+        if path == "/v1/messages/count_tokens":
+            record("count-tokens", None)
+            self._send_json(200, {"input_tokens": count_prompt_tokens(body)}, {"request-id": request_id})
+            return
+
+        item = fake._pop()
+        if item is None:
+            record("script-exhausted", None)
+            self._send_error(
+                500,
+                "api_error",
+                f"FakeAnthropic script ran out: request #{index} to /v1/messages arrived but no reply "
+                "was enqueued. Enqueue another reply with fake.enqueue(...), or find out why the code "
+                "under test made an extra call.",
+                request_id,
+                {"x-should-retry": "false"},
+            )
+            return
+        while isinstance(item, Slow):
+            if fake._stopping.wait(item.seconds):
+                self.close_connection = True
+                return
+            item = item.then
+        try:
+            self._answer(item, body, request_id, record)
+        except (BrokenPipeError, ConnectionResetError):
+            # The client gave up (cancelled or timed out); nothing left to answer.
+            self.close_connection = True
+
+    def _answer(
+        self,
+        item: ScriptItem,
+        body: dict[str, Any],
+        request_id: str,
+        record: Callable[[str, Mapping[str, int] | None], None],
+    ) -> None:
+        fake = self.server.fake
+        if isinstance(item, HttpFault):
+            record(f"http-{item.status}", None)
+            self._send_error(item.status, item.error_type, item.message, request_id, dict(item.headers))
+            return
+        if isinstance(item, Slow):  # pragma: no cover - unwrapped by the caller
+            raise AssertionError("slow items are unwrapped before answering")
+        reply = item.reply if isinstance(item, CutStream | StreamError) else item
+        usage = fake.cache.account(body)
+        usage["output_tokens"] = max(1, approx_tokens(len(json.dumps([dict(b) for b in reply.content]))))
+        usage.update(reply.usage or {})
+        outcome = (
+            "cut"
+            if isinstance(item, CutStream)
+            else "stream-error"
+            if isinstance(item, StreamError)
+            else "reply"
+        )
+        record(outcome, usage)
+        message = _message(f"msg_fake_{request_id[-8:]}", reply.model or str(body.get("model")), reply, usage)
+
+        if not body.get("stream"):
+            if isinstance(item, CutStream | StreamError):
+                self.close_connection = True
+                return
+            self._send_json(200, message, {"request-id": request_id})
+            return
+
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream; charset=utf-8")
+        self.send_header("cache-control", "no-cache")
+        self.send_header("transfer-encoding", "chunked")
+        self.send_header("request-id", request_id)
+        self.end_headers()
+        limit = item.after_events if isinstance(item, CutStream | StreamError) else None
+        for sent, (name, data) in enumerate(_stream_events(message)):
+            if limit is not None and sent >= limit:
+                break
+            self._event(name, data)
+        if isinstance(item, StreamError):
+            self._event("error", _error_body(item.error_type, item.message, request_id))
+        if isinstance(item, CutStream) and not item.clean:
+            # No terminating chunk: the client sees the body end mid-message.
+            self.close_connection = True
+            return
+        self._chunk(b"")
+
+
+# --------------------------------------------------------------------------------------------------
+# The fake
+
+
+class FakeAnthropic:
+    """A scripted Messages API on 127.0.0.1 (a free port); a context manager, or `start()` / `stop()`.
+
+    `api_key`: when set, requests without that key (`x-api-key` or a Bearer token) get a 401.
+    `min_cache_tokens`: prefixes shorter than this are not cached (the API's minimum is about 1-4k
+    tokens depending on the model; 0 keeps small tests simple).
+    """
+
+    def __init__(
+        self,
+        *script: ScriptItem,
+        api_key: str | None = None,
+        min_cache_tokens: int = 0,
+        cache_lookback_blocks: int = 20,
+    ) -> None:
+        self.api_key = api_key
+        self.cache = PromptCache(min_cache_tokens=min_cache_tokens, lookback_blocks=cache_lookback_blocks)
+        self._script: deque[ScriptItem] = deque(script)
+        self._requests: list[RecordedRequest] = []
+        self._lock = threading.Lock()
+        self._counter = 0
+        self._stopping = threading.Event()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle
+
+    def start(self) -> FakeAnthropic:
+        """Listen on a free port and serve in a background thread."""
+        if self._server is not None:
+            return self
+        self._stopping.clear()
+        server = _Server(("127.0.0.1", 0), _Handler)
+        server.fake = self
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-anthropic", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving; slow replies still waiting are abandoned."""
+        if self._server is None:
+            return
+        self._stopping.set()
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server = None
+        self._thread = None
+
+    def __enter__(self) -> FakeAnthropic:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        """Base URL for the SDK's `base_url` or `ANTHROPIC_BASE_URL`."""
+        if self._server is None:
+            raise RuntimeError("FakeAnthropic is not running: use it as a context manager or call start().")
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def env(self, api_key: str = FAKE_API_KEY) -> dict[str, str]:
+        """Environment variables pointing a child process (the CLI, the server) at this fake."""
+        return {"ANTHROPIC_BASE_URL": self.url, "ANTHROPIC_API_KEY": self.api_key or api_key}
+
+    # -- script
+
+    def enqueue(self, *items: ScriptItem) -> FakeAnthropic:
+        """Append script items; each `/v1/messages` request consumes the next one."""
+        for item in items:
+            if not isinstance(item, Reply | HttpFault | CutStream | StreamError | Slow):
+                raise TypeError(f"not a script item: {item!r} (use text(), tool_use(), turn(), fault_*()...)")
+        with self._lock:
+            self._script.extend(items)
+        return self
+
+    @property
+    def pending(self) -> int:
+        """Script items not consumed yet."""
+        with self._lock:
+            return len(self._script)
+
+    def _pop(self) -> ScriptItem | None:
+        with self._lock:
+            return self._script.popleft() if self._script else None
+
+    # -- records
+
+    def _next_request_id(self) -> tuple[int, str]:
+        with self._lock:
+            index = self._counter
+            self._counter += 1
+        return index, f"req_fake_{index:08d}"
+
+    def _record(self, request: RecordedRequest) -> None:
+        with self._lock:
+            self._requests.append(request)
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Every request received so far, in arrival order."""
+        with self._lock:
+            return sorted(self._requests, key=lambda request: request.index)
+
+    @property
+    def message_requests(self) -> list[RecordedRequest]:
+        """The `/v1/messages` requests received so far."""
+        return [request for request in self.requests if request.path == "/v1/messages"]
+
+
+def with_usage(reply: Reply, **usage: int) -> Reply:
+    """`reply` reporting the given usage counters instead of computed ones."""
+    return replace(reply, usage={**(reply.usage or {}), **usage})
+
+
+@pytest.fixture
+def fake_anthropic() -> Iterator[FakeAnthropic]:
+    """A running `FakeAnthropic`, stopped after the test. Register with
+    `pytest_plugins = ["tests.fakes.anthropic_server"]` in the root conftest, or import it."""
+    with FakeAnthropic() as fake:
+        yield fake

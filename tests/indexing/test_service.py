@@ -1,0 +1,204 @@
+"""WorkspaceIndex end to end on real files: incremental updates, resumability, bad input, hybrid search."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+
+from indexing.config import EmbeddingSettings, IndexSettings
+from indexing.service import IndexCancelled, WorkspaceIndex
+from indexing.walker import WorkspaceError
+
+LEXICAL = IndexSettings(embedding=EmbeddingSettings(provider="none"))
+
+
+def make_index(root: Path, cache_dir: Path, settings: IndexSettings = LEXICAL) -> WorkspaceIndex:
+    return WorkspaceIndex(root, settings, cache_dir=cache_dir, env={})
+
+
+def test_full_index_counts_and_skips(workspace: Path, cache_dir: Path) -> None:
+    report = make_index(workspace, cache_dir).index()
+    # shop/{__init__,pricing,cart,invoice}.py, tests/test_cart.py, README.md, .gitignore
+    assert report.files_seen == 7
+    assert report.files_indexed == 7
+    assert report.skipped == {"secret": 1, "binary": 1}  # build/ and *.log are gitignored: silent
+    assert report.chunks >= 12 and report.symbols >= 20
+    assert report.lexical_only
+
+
+def test_secrets_and_ignored_files_are_not_searchable(workspace: Path, cache_dir: Path) -> None:
+    index = make_index(workspace, cache_dir)
+    index.index()
+    assert index.search("SECRET_TOKEN sk-live-do-not-index") == []
+    assert index.search("generated_output") == []
+    assert index.find_symbols("generated_output") == []
+
+
+def test_search_finds_definitions_by_name_docstring_and_camel_case(workspace: Path, cache_dir: Path) -> None:
+    index = make_index(workspace, cache_dir)
+    index.index()
+    top = index.search("apply_discount")[0]
+    assert (top.path, top.symbol, top.kind) == ("shop/pricing.py", "apply_discount", "function")
+    assert index.search("reduce a price by a percentage")[0].symbol == "apply_discount"
+    assert index.search("invoice email")[0].symbol == "sendInvoiceEmail"
+    scoped = index.search("price", path="shop/cart.py")
+    assert scoped and {h.path for h in scoped} == {"shop/cart.py"}
+
+
+def test_symbols_definitions_and_references(workspace: Path, cache_dir: Path) -> None:
+    index = make_index(workspace, cache_dir)
+    index.index()
+    defs = index.find_symbols("apply_discount", role="definition")
+    assert [(s.path, s.line) for s in defs] == [("shop/pricing.py", 28)]
+    refs = index.find_symbols("apply_discount", role="reference")
+    assert ("shop/cart.py", "Cart.total_with_discount") in {(s.path, s.container) for s in refs}
+    assert {s.name for s in index.find_symbols("add_", prefix=True)} >= {"add_vat", "add_item"}
+    names = {s.name for s in index.symbols_in_file("shop/cart.py", role="definition")}
+    assert {"Cart", "add_item", "subtotal"} <= names
+
+
+def test_incremental_update_edit_delete_rename(workspace: Path, cache_dir: Path) -> None:
+    index = make_index(workspace, cache_dir)
+    index.index()
+    again = index.index()
+    assert (again.files_indexed, again.files_unchanged, again.files_removed) == (0, 7, 0)
+
+    pricing = workspace / "shop" / "pricing.py"
+    pricing.write_text(pricing.read_text().replace("def add_vat", "def add_sales_tax"))
+    (workspace / "shop" / "invoice.py").unlink()
+    shutil.move(workspace / "shop" / "cart.py", workspace / "shop" / "basket.py")
+    report = index.index()
+    assert (report.files_indexed, report.files_removed) == (2, 2)
+    assert index.find_symbols("add_vat", role="definition") == []
+    assert index.find_symbols("add_sales_tax", role="definition")[0].path == "shop/pricing.py"
+    assert index.search("render_invoice") == [] or all(h.path != "shop/invoice.py" for h in index.search("render_invoice"))
+    assert {h.path for h in index.search("subtotal")} == {"shop/basket.py"}
+    stats = index.store.stats()
+    assert stats.files == 6
+
+
+def test_touching_a_file_without_changing_it_reparses_nothing(workspace: Path, cache_dir: Path) -> None:
+    index = make_index(workspace, cache_dir)
+    index.index()
+    (workspace / "shop" / "cart.py").touch()
+    report = index.index()
+    assert (report.files_indexed, report.files_unchanged) == (0, 7)
+
+
+def test_update_paths_for_saved_created_and_deleted_files(workspace: Path, cache_dir: Path) -> None:
+    index = make_index(workspace, cache_dir)
+    index.index()
+    (workspace / "shop" / "tax.py").write_text("def zebra_tax_rule():\n    return 0\n")
+    (workspace / "shop" / "invoice.py").unlink()
+    report = index.update_paths([workspace / "shop" / "tax.py", "shop/invoice.py", "/elsewhere/x.py"])
+    assert (report.files_indexed, report.files_removed) == (1, 1)
+    assert index.search("zebra_tax_rule")[0].path == "shop/tax.py"
+    assert index.find_symbols("render_invoice") == []
+
+
+def test_cancelled_run_resumes_without_duplicates(workspace: Path, cache_dir: Path) -> None:
+    for i in range(40):
+        (workspace / "shop" / f"gen_{i}.py").write_text(f"def unique_function_{i}(x):\n    return x + {i}\n")
+    settings = LEXICAL.model_copy(update={"batch_files": 8})
+    index = make_index(workspace, cache_dir, settings)
+    cancel = threading.Event()
+
+    def progress(phase: str, done: int, total: int) -> None:
+        if phase == "indexing" and done >= 10:
+            cancel.set()
+
+    with pytest.raises(IndexCancelled, match="progress is saved"):
+        index.index(progress=progress, cancel=cancel)
+    partial = index.store.stats().files
+    assert 0 < partial < 47
+    report = index.index()
+    assert report.files_indexed == 47 - partial
+    stats = index.store.stats()
+    assert stats.files == 47
+    ids = index.store.chunk_ids_without_vectors()  # lexical: every chunk id, once each
+    assert len(ids) == len(set(ids)) == stats.chunks
+    assert len(index.find_symbols("unique_function_7")) == 1
+
+
+def test_deleted_index_folder_is_rebuilt(workspace: Path, cache_dir: Path) -> None:
+    index = make_index(workspace, cache_dir)
+    index.index()
+    shutil.rmtree(index.location)
+    fresh = make_index(workspace, cache_dir)
+    assert fresh.index().files_indexed == 7
+    assert fresh.search("apply_discount")
+
+
+def test_bad_roots_and_empty_workspace(tmp_path: Path, cache_dir: Path) -> None:
+    with pytest.raises(WorkspaceError, match="does not exist"):
+        make_index(tmp_path / "missing", cache_dir).index()
+    (tmp_path / "file.txt").write_text("x")
+    with pytest.raises(WorkspaceError, match="not a folder"):
+        make_index(tmp_path / "file.txt", cache_dir).index()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    index = make_index(empty, cache_dir)
+    report = index.index()
+    assert (report.files_seen, report.chunks) == (0, 0)
+    assert index.search("anything") == []
+
+
+def test_invalid_utf8_syntax_errors_and_unknown_languages(workspace: Path, cache_dir: Path) -> None:
+    (workspace / "shop" / "latin1.py").write_bytes(b"# caf\xe9\n\ndef after_bad_bytes():\n    return 1\n")
+    (workspace / "shop" / "broken.py").write_text("def broken_but_indexed(:\n    return (\n\ndef fine_after():\n    pass\n")
+    (workspace / "notes.weird").write_text("\n".join(f"line {i} quasar" if i == 70 else f"line {i}" for i in range(100)))
+    index = make_index(workspace, cache_dir)
+    index.index()
+    assert index.find_symbols("after_bad_bytes", role="definition")[0].line == 3
+    assert index.find_symbols("fine_after", role="definition")
+    hit = index.search("quasar")[0]
+    assert hit.path == "notes.weird" and hit.start_line <= 71 <= hit.end_line
+
+
+def test_files_vanishing_mid_run_are_reported_not_fatal(workspace: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import indexing.service as service
+
+    real = service.load_source
+
+    def flaky(entry, settings):  # type: ignore[no-untyped-def]
+        if entry.path == "shop/cart.py":
+            (workspace / "shop" / "cart.py").unlink(missing_ok=True)
+        return real(entry, settings)
+
+    monkeypatch.setattr(service, "load_source", flaky)
+    report = make_index(workspace, cache_dir).index()
+    assert report.skipped.get("vanished") == 1
+    assert report.files_indexed == 6
+
+
+def test_vectors_are_added_once_a_model_becomes_available(workspace: Path, cache_dir: Path, distilled_model: Path) -> None:
+    settings = IndexSettings()  # default provider: model2vec, default model absent from the empty cache
+    offline = make_index(workspace, cache_dir, settings)
+    report = offline.index()
+    assert report.lexical_only and "agentls model distill" in report.notice
+    assert offline.store.stats().vectors == 0
+
+    from indexing.embeddings import DISTILLED_MODEL_NAME
+
+    (cache_dir / "models").mkdir(exist_ok=True)
+    (cache_dir / "models" / DISTILLED_MODEL_NAME).symlink_to(distilled_model, target_is_directory=True)
+    online = make_index(workspace, cache_dir, settings)
+    report = online.index()
+    assert not report.lexical_only
+    stats = online.store.stats()
+    assert report.vectors == stats.chunks == stats.vectors
+    hits = online.search("money amount in cents with currency")
+    assert hits[0].symbol == "Money"
+    assert "vector" in hits[0].sources
+
+
+def test_second_writer_gets_a_clear_error(workspace: Path, cache_dir: Path) -> None:
+    from indexing.store import IndexLocked
+
+    index = make_index(workspace, cache_dir)
+    other = make_index(workspace, cache_dir)
+    with index.store.writer(), pytest.raises(IndexLocked, match="another agentls indexer"):
+        other.index()

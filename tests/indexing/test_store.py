@@ -1,0 +1,138 @@
+"""The LanceDB store: whole-file replacement, full-text and vector search, symbols, locking, corruption."""
+
+from __future__ import annotations
+
+import multiprocessing
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from indexing.models import Chunk, FileRecord, Symbol
+from indexing.store import (
+    FileBatchItem,
+    IndexLocked,
+    IndexStore,
+    expand_identifiers,
+    path_filter,
+    split_identifier,
+)
+
+
+def chunk(path: str, name: str, text: str, start: int = 1) -> Chunk:
+    return Chunk(path, "python", "function", name, (), start, start + text.count("\n"), text, f"def {name}()")
+
+
+def item(path: str, chunks: list[Chunk], symbols: list[Symbol] | None = None, vectors: np.ndarray | None = None, h: str = "h1") -> FileBatchItem:
+    return FileBatchItem(FileRecord(path, h, 1, 10, "python"), chunks, symbols or [], vectors)
+
+
+def sym(name: str, path: str, line: int, role: str = "definition") -> Symbol:
+    return Symbol(name, "function", role, path, line, 4, line, 4 + len(name))  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> IndexStore:
+    return IndexStore.open(tmp_path / "idx", root="/ws")
+
+
+def test_identifier_splitting() -> None:
+    assert split_identifier("getUserName") == ["get", "user", "name"]
+    assert split_identifier("HTTPServerError") == ["http", "server", "error"]
+    assert split_identifier("parse_json_v2") == ["parse", "json", "v", "2"]
+    assert set(expand_identifiers("x = sendInvoiceEmail(a) + plain_name").split()) == {"send", "invoice", "email"}
+
+
+def test_rewriting_a_file_replaces_its_rows_without_duplicates(store: IndexStore) -> None:
+    store.write_batch([item("a.py", [chunk("a.py", "alpha", "def alpha(): pass")], [sym("alpha", "a.py", 1)])])
+    store.write_batch([item("a.py", [chunk("a.py", "alpha", "def alpha(): return 2")], [sym("alpha", "a.py", 1)], h="h2")])
+    stats = store.stats()
+    assert (stats.files, stats.chunks, stats.symbols) == (1, 1, 1)
+    assert store.file_records()["a.py"].hash == "h2"
+
+
+def test_full_text_finds_camel_case_parts_and_respects_path_filter(store: IndexStore) -> None:
+    store.write_batch(
+        [
+            item("mail/send.py", [chunk("mail/send.py", "sendInvoiceEmail", "def sendInvoiceEmail(addr): ...")]),
+            item("other/x.py", [chunk("other/x.py", "invoice_total", "def invoice_total(): ...")]),
+        ]
+    )
+    store.ensure_indexes(vector_index_min_rows=10_000)
+    hits = store.search_lexical("invoice email", 10)
+    assert hits[0]["path"] == "mail/send.py"
+    assert {h["path"] for h in store.search_lexical("invoice", 10, path_filter("other"))} == {"other/x.py"}
+    # A file path prefix must not match a sibling that merely starts with the same letters.
+    assert store.search_lexical("invoice", 10, path_filter("mai")) == []
+
+
+def test_rows_added_after_the_fts_index_are_searchable(store: IndexStore) -> None:
+    store.write_batch([item("a.py", [chunk("a.py", "alpha", "def alpha(): pass")])])
+    store.ensure_indexes(vector_index_min_rows=10_000)
+    store.write_batch([item("b.py", [chunk("b.py", "zebra_unicorn", "def zebra_unicorn(): pass")])])
+    assert [h["path"] for h in store.search_lexical("unicorn", 5)] == ["b.py"]
+    store.delete_files(["b.py"])
+    assert store.search_lexical("unicorn", 5) == []
+    assert "b.py" not in store.file_records()
+
+
+def test_symbols_exact_prefix_role_and_file(store: IndexStore) -> None:
+    store.write_batch(
+        [
+            item("a.py", [], [sym("parse_price", "a.py", 3), sym("Parser", "a.py", 9), sym("parse_price", "a.py", 20, "reference")]),
+            item("b.py", [], [sym("parse_price", "b.py", 5, "reference")]),
+        ]
+    )
+    exact = store.find_symbols("parse_price")
+    assert [(s.path, s.line, s.role) for s in exact] == [("a.py", 3, "definition"), ("a.py", 20, "reference"), ("b.py", 5, "reference")]
+    assert {s.name for s in store.find_symbols("pars", prefix=True)} == {"parse_price", "Parser"}
+    assert [s.line for s in store.find_symbols("parse_price", role="reference", path="b.py")] == [5]
+    assert [s.line for s in store.symbols_in_file("a.py", role="definition")] == [3, 9]
+
+
+def test_vectors_search_and_model_change_drops_them(store: IndexStore) -> None:
+    store.set_embedder("m:a:4", 4)
+    vecs = np.eye(4, dtype=np.float32)[:2]
+    store.write_batch([item("a.py", [chunk("a.py", "a", "def a(): 1"), chunk("a.py", "b", "def b(): 2", 5)], vectors=vecs)])
+    near = store.search_vector(np.array([0, 1, 0, 0], np.float32), 2)
+    assert near[0]["_distance"] < near[1]["_distance"]
+    assert store.chunk_ids_without_vectors() == []
+    assert store.set_embedder("m:b:4", 4) is True
+    assert len(store.chunk_ids_without_vectors()) == 2
+
+
+def test_corrupt_index_is_detected_and_rebuilt(tmp_path: Path) -> None:
+    store = IndexStore.open(tmp_path / "idx", root="/ws")
+    store.write_batch([item("a.py", [chunk("a.py", "alpha", "def alpha(): pass")])])
+    (tmp_path / "idx" / "meta.json").write_text("{not json")
+    reopened = IndexStore.open(tmp_path / "idx", root="/ws")
+    assert reopened.stats().files == 0  # rebuilt empty; the caller re-indexes
+    # Damaged table data is detected the same way.
+    reopened.write_batch([item("a.py", [chunk("a.py", "alpha", "def alpha(): pass")])])
+    for manifest in (tmp_path / "idx" / "lance" / "chunks.lance" / "_versions").iterdir():
+        manifest.write_bytes(b"garbage")
+    assert IndexStore.open(tmp_path / "idx", root="/ws").stats().chunks == 0
+
+
+def _hold_lock(location: str, ready: multiprocessing.synchronize.Event, release: multiprocessing.synchronize.Event) -> None:  # type: ignore[name-defined]
+    store = IndexStore.open(Path(location), root="/ws")
+    with store.writer():
+        ready.set()
+        release.wait(10)
+
+
+def test_a_second_writer_is_refused_with_a_clear_message(tmp_path: Path) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    ready, release = ctx.Event(), ctx.Event()
+    proc = ctx.Process(target=_hold_lock, args=(str(tmp_path / "idx"), ready, release))
+    proc.start()
+    try:
+        assert ready.wait(30)
+        store = IndexStore.open(tmp_path / "idx", root="/ws")
+        with pytest.raises(IndexLocked, match=r"another agentls indexer \(pid \d+\)"), store.writer():
+            pass
+    finally:
+        release.set()
+        proc.join(10)
+    with IndexStore.open(tmp_path / "idx", root="/ws").writer():
+        pass  # free again once the first writer is gone
