@@ -14,11 +14,16 @@ refuses, with a `PathRefused` whose message is written for the model:
 from __future__ import annotations
 
 import fnmatch
+import functools
+import logging
 import os
 import posixpath
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
 __all__ = ["PathRefused", "is_secret_path", "resolve_in_workspace"]
+
+log = logging.getLogger(__name__)
 
 # Names matched against the last path component when `indexing.walker` is not importable.
 _SECRET_NAME_PATTERNS = (
@@ -51,17 +56,24 @@ def _fallback_is_secret_path(rel: str) -> bool:
     return any(fnmatch.fnmatchcase(name, pattern) for pattern in _SECRET_NAME_PATTERNS)
 
 
+@functools.cache
+def _secret_predicate() -> Callable[[str], bool]:
+    """The indexer's secret-file predicate, or the local fallback while `indexing.walker` is missing."""
+    try:
+        from indexing.walker import is_secret_path as walker_is_secret_path
+    except ImportError:
+        log.debug("indexing.walker is not importable; using agent.paths' own secret-file patterns")
+        return _fallback_is_secret_path
+    return walker_is_secret_path
+
+
 def is_secret_path(rel: str) -> bool:
     """Whether a workspace-relative POSIX path names a secret file the agent must not read or write.
 
     Delegates to `indexing.walker.is_secret_path` so the index and the agent agree on what is secret; falls
     back to a local list of patterns when that module is not importable.
     """
-    try:
-        from indexing.walker import is_secret_path as walker_is_secret_path
-    except ImportError:
-        return _fallback_is_secret_path(rel)
-    return bool(walker_is_secret_path(rel))
+    return bool(_secret_predicate()(rel))
 
 
 class PathRefused(ValueError):
@@ -88,7 +100,7 @@ def resolve_in_workspace(root: Path, path: str) -> str:
     if "\x00" in path:
         raise PathRefused("The path contains a NUL byte.")
     if not path.strip():
-        raise PathRefused("The path is empty. Give a path relative to the workspace root, or `.` for the root.")
+        raise PathRefused("The path is empty. Give a path relative to the workspace root, or `.` for it.")
 
     root_abs = os.path.normpath(os.path.abspath(root))
     root_real = os.path.realpath(root_abs)
@@ -128,6 +140,6 @@ def resolve_in_workspace(root: Path, path: str) -> str:
             )
         if is_secret_path(rel):
             raise PathRefused(
-                f"The path {path} is a secret file (keys, credentials, .env); the agent may not read or edit it."
+                f"The path {path} is a secret file (keys, credentials, .env); the agent may not use it."
             )
     return rel

@@ -75,7 +75,7 @@ def _name_words(name: str) -> set[str]:
 def fuse(
     lexical: Sequence[Mapping[str, Any]],
     vector: Sequence[Mapping[str, Any]],
-    weights: RankingWeights = RankingWeights(),  # noqa: B008 - frozen, shared safely
+    weights: RankingWeights = RankingWeights(),
 ) -> dict[str, Candidate]:
     """Reciprocal-rank fusion of two ranked lists of rows keyed by ``id``."""
     candidates: dict[str, Candidate] = {}
@@ -129,7 +129,7 @@ def rank(
     lexical: Sequence[Mapping[str, Any]],
     vector: Sequence[Mapping[str, Any]],
     limit: int,
-    weights: RankingWeights = RankingWeights(),  # noqa: B008
+    weights: RankingWeights = RankingWeights(),
 ) -> list[Candidate]:
     """Fuse, boost, sort and de-duplicate; returns at most ``limit`` candidates, best first."""
     candidates = fuse(lexical, vector, weights)

@@ -90,9 +90,7 @@ def _process_entry(entry: FileEntry, settings: IndexSettings, known_hash: str | 
     return _Parsed(record, parse_source(source.path, source.text, source.language, settings))
 
 
-def _process_many(
-    entries: list[FileEntry], settings: IndexSettings, known: dict[str, str]
-) -> list[_Outcome]:
+def _process_many(entries: list[FileEntry], settings: IndexSettings, known: dict[str, str]) -> list[_Outcome]:
     """Worker-process entry point: one task is a small group of files, to amortise pickling."""
     out: list[_Outcome] = []
     for entry in entries:
@@ -121,7 +119,9 @@ class WorkspaceIndex:
         self.cache_dir = cache_dir
         self.env = dict(env or {})
         self.weights = weights or RankingWeights()
-        self.location = Path(self.settings.uri) if self.settings.uri else default_index_location(root, cache_dir)
+        self.location = (
+            Path(self.settings.uri) if self.settings.uri else default_index_location(root, cache_dir)
+        )
         self._store: IndexStore | None = None
         self._embedder_load: EmbedderLoad | None = None
         self._open_lock = threading.Lock()
@@ -148,7 +148,7 @@ class WorkspaceIndex:
                 self.settings.embedding, cache_dir=self.cache_dir, env=self.env
             )
             if self._embedder_load.notice:
-                log.warning("%s", self._embedder_load.notice)
+                log.info("%s", self._embedder_load.notice)  # the caller shows it to the user once
         return self._embedder_load
 
     @property
@@ -181,7 +181,7 @@ class WorkspaceIndex:
                     skipped.append(item)
                 else:
                     entries.append(item)
-            report.files_seen = len(entries)
+            report.files_seen = len(entries) + len(skipped)
             seen = {e.path for e in entries}
             to_check = [
                 e
@@ -327,7 +327,9 @@ class WorkspaceIndex:
             ctx = multiprocessing.get_context("forkserver")
             with cf.ProcessPoolExecutor(max_workers=self._workers(), mp_context=ctx) as pool:
                 futures = [
-                    pool.submit(_process_many, g, self.settings, {e.path: known[e.path] for e in g if e.path in known})
+                    pool.submit(
+                        _process_many, g, self.settings, {e.path: known[e.path] for e in g if e.path in known}
+                    )
                     for g in groups
                 ]
                 try:
@@ -352,7 +354,11 @@ class WorkspaceIndex:
     ) -> None:
         if embedder is None:
             return
-        texts = [embedding_text(c.path, c.symbol, c.text, self.settings.embedding.max_chars) for i in batch for c in i.chunks]
+        texts = [
+            embedding_text(c.path, c.symbol, c.text, self.settings.embedding.max_chars)
+            for i in batch
+            for c in i.chunks
+        ]
         if not texts:
             return
         try:
@@ -387,7 +393,10 @@ class WorkspaceIndex:
             if cancel is not None and cancel.is_set():
                 raise IndexCancelled("cancelled while embedding; progress is saved")
             rows = store.chunks_by_id(missing[start : start + step], ["id", "path", "symbol", "text"])
-            texts = [embedding_text(r["path"], r["symbol"], r["text"], self.settings.embedding.max_chars) for r in rows]
+            texts = [
+                embedding_text(r["path"], r["symbol"], r["text"], self.settings.embedding.max_chars)
+                for r in rows
+            ]
             try:
                 vectors = self._embed_texts(embedder, texts)
             except Exception as exc:
@@ -421,7 +430,11 @@ class WorkspaceIndex:
             meta = {r["id"]: r for r in store.chunks_by_id(missing, HIT_COLUMNS)}
             lex_by_id = {r["id"]: r for r in lexical}
             vector_rows = [
-                {**(meta.get(r["id"]) or lex_by_id.get(r["id"]) or {}), "id": r["id"], "_distance": r["_distance"]}
+                {
+                    **(meta.get(r["id"]) or lex_by_id.get(r["id"]) or {}),
+                    "id": r["id"],
+                    "_distance": r["_distance"],
+                }
                 for r in vector_rows
                 if r["id"] in meta or r["id"] in lex_by_id
             ]
@@ -441,12 +454,20 @@ class WorkspaceIndex:
         return [to_hit(c) for c in rank(query, [], full, limit, self.weights)]
 
     def find_symbols(
-        self, name: str, *, prefix: bool = False, role: str | None = None, path: str | None = None, limit: int = 200
+        self,
+        name: str,
+        *,
+        prefix: bool = False,
+        role: str | None = None,
+        path: str | None = None,
+        limit: int = 200,
     ) -> list[Symbol]:
         return self.store.find_symbols(name, prefix=prefix, role=role, path=path, limit=limit)
 
     def symbols_in_file(self, path: str, *, role: str | None = None) -> list[Symbol]:
-        return self.store.symbols_in_file(self._relative(path) if Path(path).is_absolute() else path, role=role)
+        return self.store.symbols_in_file(
+            self._relative(path) if Path(path).is_absolute() else path, role=role
+        )
 
 
 def embedding_text(path: str, symbol: str, text: str, max_chars: int) -> str:

@@ -43,7 +43,7 @@ import logging
 import os
 import re
 import stat as stat_module
-from collections.abc import Container, Iterator, Sequence
+from collections.abc import Collection, Container, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -132,7 +132,6 @@ _BINARY_CONTROL_SHARE = 0.30
 # Control bytes that ordinary text contains: backspace, tab, newline, form feed, carriage return, escape.
 _TEXT_CONTROL_BYTES = b"\b\t\n\f\r\x1b"
 _CONTROL_BYTES = bytes(b for b in [*range(32), 127] if b not in _TEXT_CONTROL_BYTES)
-_NOT_CONTROL_BYTES = bytes(b for b in range(256) if b not in _CONTROL_BYTES)
 
 
 class WorkspaceError(Exception):
@@ -410,8 +409,29 @@ def _resolve_root(root: Path) -> Path:
     return root.resolve()
 
 
-def walk(root: Path, settings: IndexSettings) -> Iterator[FileEntry | SkippedFile]:
+@dataclass(frozen=True, slots=True)
+class _Walk:
+    """What stays fixed during one walk."""
+
+    root_real: str
+    settings: IndexSettings
+    only_files: frozenset[str] | None = None  # restrict to these paths (and the folders leading there)
+    only_dirs: frozenset[str] | None = None
+
+    def wanted(self, rel: str, is_dir: bool) -> bool:
+        if self.only_files is None or self.only_dirs is None:
+            return True
+        return rel + "/" in self.only_dirs if is_dir else rel in self.only_files
+
+
+def walk(
+    root: Path, settings: IndexSettings, *, only: Collection[str] | None = None
+) -> Iterator[FileEntry | SkippedFile]:
     """List the workspace's indexable files in sorted path order, and the files skipped with a reason.
+
+    `only`: workspace-relative POSIX paths to restrict the walk to (for re-indexing a few files on save):
+    only the folders leading to them are listed, and the same rules apply as in a full walk. A path
+    that is ignored, missing or a folder yields nothing.
 
     Raises `WorkspaceError` at once (not on first iteration) when `root` is missing, not a folder, or
     cannot be listed.
@@ -427,17 +447,30 @@ def walk(root: Path, settings: IndexSettings) -> Iterator[FileEntry | SkippedFil
         ) from exc
     rules = _build_rules(real_root, settings)
     top = str(real_root)
-    return _walk_entries(top, top, entries, "", rules, frozenset({top}), top, settings)
+    context = _Walk(top, settings)
+    if only is not None:
+        files = frozenset(_normalise_rel(path) for path in only) - {""}
+        dirs = frozenset(
+            path[: index + 1] for path in files for index, char in enumerate(path) if char == "/"
+        )
+        context = _Walk(top, settings, files, dirs)
+    return _walk_entries(context, top, top, entries, "", rules, frozenset({top}))
+
+
+def _normalise_rel(path: str) -> str:
+    parts = PurePosixPath(path.replace("\\", "/")).parts
+    if not parts or parts[0] == "/" or ".." in parts:
+        return ""
+    return "/".join(part for part in parts if part != ".")
 
 
 def _walk_dir(
+    context: _Walk,
     dir_path: str,
     dir_real: str,
     rel_prefix: str,
     rules: _Rules,
     ancestors: frozenset[str],
-    root_real: str,
-    settings: IndexSettings,
 ) -> Iterator[FileEntry | SkippedFile]:
     try:
         with os.scandir(dir_path) as scan:
@@ -448,21 +481,20 @@ def _walk_dir(
     except OSError as exc:
         yield SkippedFile(rel_prefix.rstrip("/"), SkipReason.UNREADABLE, f"cannot list directory: {exc}")
         return
-    yield from _walk_entries(dir_path, dir_real, entries, rel_prefix, rules, ancestors, root_real, settings)
+    yield from _walk_entries(context, dir_path, dir_real, entries, rel_prefix, rules, ancestors)
 
 
 _FILE, _DIR, _LINK, _OTHER = 0, 1, 2, 3
 
 
 def _walk_entries(
+    context: _Walk,
     dir_path: str,
     dir_real: str,
     entries: list[os.DirEntry[str]],
     rel_prefix: str,
     rules: _Rules,
     ancestors: frozenset[str],
-    root_real: str,
-    settings: IndexSettings,
 ) -> Iterator[FileEntry | SkippedFile]:
     names = {entry.name for entry in entries}
     if rel_prefix and _is_venv(names):
@@ -470,30 +502,32 @@ def _walk_entries(
     rules = rules.entering(dir_path, rel_prefix, names)
 
     # Classify first: directories sort as "name/" so a depth-first walk yields paths in sorted order.
-    keyed: list[tuple[str, int, os.DirEntry[str], str | None]] = []
+    keyed: list[tuple[str, int, os.DirEntry[str], str]] = []
     for entry in entries:
         name = entry.name
         if _builtin_ignored(name):
             continue
+        target = ""
         try:
             if entry.is_symlink():
                 target = os.path.realpath(entry.path)
-                kind, link_target = _LINK, target
-                is_dir_like = os.path.isdir(target)
+                kind, is_dir_like = _LINK, os.path.isdir(target)
             elif entry.is_dir(follow_symlinks=False):
-                kind, link_target, is_dir_like = _DIR, None, True
+                kind, is_dir_like = _DIR, True
             elif entry.is_file(follow_symlinks=False):
-                kind, link_target, is_dir_like = _FILE, None, False
+                kind, is_dir_like = _FILE, False
             else:
-                kind, link_target, is_dir_like = _OTHER, None, False
+                kind, is_dir_like = _OTHER, False
         except OSError:
-            kind, link_target, is_dir_like = _OTHER, None, False
-        keyed.append((name + "/" if is_dir_like else name, kind, entry, link_target))
+            kind, is_dir_like = _OTHER, False
+        keyed.append((name + "/" if is_dir_like else name, kind, entry, target))
     keyed.sort(key=lambda item: item[0])
 
-    for key, kind, entry, link_target in keyed:
+    for key, kind, entry, target in keyed:
         is_dir_like = key.endswith("/")
         rel = rel_prefix + entry.name
+        if not context.wanted(rel, is_dir_like):
+            continue
         if not _valid_utf8(rel):
             if not rules.ignored(rel, is_dir_like):
                 yield SkippedFile(_printable(rel), SkipReason.UNREADABLE, "file name is not valid UTF-8")
@@ -503,29 +537,25 @@ def _walk_entries(
         if kind == _DIR:
             # dir_real is resolved and entry is not a link, so joining gives the real path without a syscall.
             real = os.path.join(dir_real, entry.name)
-            yield from _walk_dir(entry.path, real, rel + "/", rules, ancestors | {real}, root_real, settings)
+            yield from _walk_dir(context, entry.path, real, rel + "/", rules, ancestors | {real})
         elif kind == _FILE:
-            yield _file_entry(entry.path, rel, settings, None)
+            yield _file_entry(entry.path, rel, context.settings, None)
         elif kind == _LINK:
-            assert link_target is not None
-            yield from _walk_link(
-                entry.path, rel, link_target, is_dir_like, rules, ancestors, root_real, settings
-            )
+            yield from _walk_link(context, entry.path, rel, target, is_dir_like, rules, ancestors)
         else:
             yield SkippedFile(rel, SkipReason.UNREADABLE, "not a regular file")
 
 
 def _walk_link(
+    context: _Walk,
     link_path: str,
     rel: str,
     target: str,
     is_dir: bool,
     rules: _Rules,
     ancestors: frozenset[str],
-    root_real: str,
-    settings: IndexSettings,
 ) -> Iterator[FileEntry | SkippedFile]:
-    target_rel = _relative_inside(target, root_real)
+    target_rel = _relative_inside(target, context.root_real)
     if target_rel is None:
         yield SkippedFile(rel, SkipReason.SYMLINK_ESCAPE, f"points to {target}")
         return
@@ -533,15 +563,15 @@ def _walk_link(
         yield SkippedFile(rel, SkipReason.UNREADABLE, f"broken symbolic link to {target}")
         return
     if is_dir:
-        if any(target == ancestor for ancestor in ancestors):
+        if target in ancestors:
             yield SkippedFile(rel, SkipReason.UNREADABLE, "symbolic link loops back to a parent directory")
             return
-        yield from _walk_dir(link_path, target, rel + "/", rules, ancestors | {target}, root_real, settings)
+        yield from _walk_dir(context, link_path, target, rel + "/", rules, ancestors | {target})
         return
     if not os.path.isfile(target):
         yield SkippedFile(rel, SkipReason.UNREADABLE, "not a regular file")
         return
-    yield _file_entry(link_path, rel, settings, target_rel)
+    yield _file_entry(link_path, rel, context.settings, target_rel)
 
 
 def _file_entry(
@@ -589,58 +619,12 @@ def _printable(rel: str) -> str:
 
 
 def check_path(root: Path, rel_path: str, settings: IndexSettings) -> FileEntry | SkippedFile | None:
-    """Apply the walker's rules to one workspace-relative path, without walking the tree.
+    """What `walk(root, settings, only=[rel_path])` yields for one path, or None when it yields nothing.
 
-    Returns what `walk` would yield for that path, or None when `walk` would not mention it (ignored,
-    missing, a directory, or inside an ignored directory or a virtual environment). For re-indexing a
-    single file on save or on a watched-file change.
+    None means ignored, missing, a folder, or inside an ignored folder or a virtual environment. A
+    `SkippedFile` may name a folder on the way that could not be listed.
     """
-    real_root = _resolve_root(root)
-    parts = PurePosixPath(rel_path.replace("\\", "/")).parts
-    if not parts or parts[0] in ("/", "..") or ".." in parts:
-        return None
-    rules = _build_rules(real_root, settings)
-    ancestors = {str(real_root)}
-    dir_path = str(real_root)
-    rel_prefix = ""
-    for index, name in enumerate(parts):
-        is_last = index == len(parts) - 1
-        try:
-            names = set(os.listdir(dir_path))
-        except OSError:
-            return None
-        if rel_prefix and _is_venv(names):
-            return None
-        rules = rules.entering(dir_path, rel_prefix, names)
-        if _builtin_ignored(name) or name not in names:
-            return None
-        path = os.path.join(dir_path, name)
-        rel = rel_prefix + name
-        is_link = os.path.islink(path)
-        target = os.path.realpath(path)
-        is_dir = os.path.isdir(target)
-        if is_last and is_dir:
-            return None
-        if rules.ignored(rel, is_dir):
-            return None
-        if is_link:
-            target_rel = _relative_inside(target, str(real_root))
-            if target_rel is None:
-                return SkippedFile(rel, SkipReason.SYMLINK_ESCAPE, f"points to {target}")
-            if is_dir and target in ancestors:
-                return SkippedFile(
-                    rel, SkipReason.UNREADABLE, "symbolic link loops back to a parent directory"
-                )
-            if is_last:
-                if not os.path.exists(target):
-                    return SkippedFile(rel, SkipReason.UNREADABLE, f"broken symbolic link to {target}")
-                return _file_entry(path, rel, settings, target_rel)
-        elif is_last:
-            return _file_entry(path, rel, settings, None)
-        ancestors.add(target)
-        dir_path = path
-        rel_prefix = rel + "/"
-    return None
+    return next(iter(walk(root, settings, only=[rel_path])), None)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -121,7 +121,7 @@ def index_cmd(path: str, quiet: bool, as_json: bool) -> None:
     from indexing.store import IndexLocked
     from indexing.walker import WorkspaceError
 
-    err = Console(stderr=True)
+    err = Console(stderr=True, soft_wrap=True)
     root = _workspace(path)
     index = _open_index(root, err)
     try:
@@ -135,8 +135,12 @@ def index_cmd(path: str, quiet: bool, as_json: bool) -> None:
 
 @main.command("search")
 @click.argument("query")
-@click.option("--path", "path", default=".", help="Workspace root, or a folder or file inside it to search in.")
-@click.option("-k", "--limit", default=10, show_default=True, type=click.IntRange(1, 1000), help="Number of hits.")
+@click.option(
+    "--path", "path", default=".", help="Workspace root, or a folder or file inside it to search in."
+)
+@click.option(
+    "-k", "--limit", default=10, show_default=True, type=click.IntRange(1, 1000), help="Number of hits."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print hits as JSON.")
 @click.option("--no-refresh", is_flag=True, help="Search the index as it is, without updating it first.")
 def search_cmd(query: str, path: str, limit: int, as_json: bool, no_refresh: bool) -> None:
@@ -144,7 +148,7 @@ def search_cmd(query: str, path: str, limit: int, as_json: bool, no_refresh: boo
     from indexing.store import IndexLocked
     from indexing.walker import WorkspaceError
 
-    err = Console(stderr=True)
+    err = Console(stderr=True, soft_wrap=True)
     target = Path(path).expanduser()
     if not target.exists():
         raise click.ClickException(f"{path} does not exist")
@@ -159,10 +163,11 @@ def search_cmd(query: str, path: str, limit: int, as_json: bool, no_refresh: boo
             report = _run_index(index, err, show_progress=err.is_terminal)
             if report.files_indexed or report.files_removed:
                 err.print(
-                    f"updated the index: {report.files_indexed} files indexed, {report.files_removed} removed",
+                    f"updated the index: {report.files_indexed} files indexed, "
+                    f"{report.files_removed} removed",
                     highlight=False,
                 )
-            if report.lexical_only and report.notice:
+            if report.lexical_only and report.notice and report.files_indexed:
                 err.print(f"[yellow]note:[/] {report.notice}", highlight=False)
     except IndexLocked as exc:
         err.print(f"[yellow]note:[/] {exc}; searching the index as it is", highlight=False)
@@ -213,7 +218,7 @@ def distill_cmd(source: str | None, dims: int) -> None:
     """Distil a static (model2vec) embedding model offline into the cache, for vector search."""
     from indexing.embeddings import DISTILLED_MODEL_NAME, default_distill_source, distill_model
 
-    err = Console(stderr=True)
+    err = Console(stderr=True, soft_wrap=True)
     src = Path(source) if source else default_distill_source()
     if src is None:
         raise click.ClickException(

@@ -28,7 +28,6 @@ from indexing.embeddings import (
     model_cache_path,
 )
 from tests.fakes.embeddings_server import FakeEmbeddingsServer, vector_for
-from tests.fakes.models import distilled_model_dir
 from tests.fakes.network import no_network
 
 JSON_FUNCTION = '''def load_settings(path):
@@ -50,9 +49,10 @@ RETRY_FUNCTION = '''def fetch_with_retries(url, attempts=3):
 '''
 
 
-@pytest.fixture(scope="module")
-def distilled_dir() -> Path:
-    return distilled_model_dir()
+@pytest.fixture
+def distilled_dir(distilled_model: Path) -> Path:
+    """The real model (session fixture `distilled_model` in tests/conftest.py, from tests.fakes.models)."""
+    return distilled_model
 
 
 @pytest.fixture
@@ -319,6 +319,16 @@ def test_openai_compatible_without_key_probes_dim_and_sorts_rows(tmp_path: Path)
         np.testing.assert_allclose(
             vectors, np.stack([unit(vector_for(t, 8)) for t in ["one", "two", "three"]])
         )
+
+
+def test_batches_are_also_bounded_by_characters_and_empty_texts_are_sent_as_spaces(
+    server: FakeEmbeddingsServer,
+) -> None:
+    embedder = VoyageEmbedder(base_url=server.url, api_key="k", batch_size=100)
+    embedder.max_batch_chars = 10
+    vectors = embedder.embed(["aaaa", "bbbb", "cccc", ""])
+    assert [r.body["input"] for r in server.requests] == [["aaaa", "bbbb"], ["cccc", " "]]
+    assert vectors.shape == (4, 1024)
 
 
 def test_openai_key_is_sent_when_present(server: FakeEmbeddingsServer, tmp_path: Path) -> None:

@@ -21,8 +21,8 @@ def make_index(root: Path, cache_dir: Path, settings: IndexSettings = LEXICAL) -
 
 def test_full_index_counts_and_skips(workspace: Path, cache_dir: Path) -> None:
     report = make_index(workspace, cache_dir).index()
-    # shop/{__init__,pricing,cart,invoice}.py, tests/test_cart.py, README.md, .gitignore
-    assert report.files_seen == 7
+    # shop/{__init__,pricing,cart,invoice}.py, tests/test_cart.py, README.md, .gitignore; .env; logo.png
+    assert report.files_seen == 9
     assert report.files_indexed == 7
     assert report.skipped == {"secret": 1, "binary": 1}  # build/ and *.log are gitignored: silent
     assert report.chunks >= 12 and report.symbols >= 20
@@ -32,7 +32,8 @@ def test_full_index_counts_and_skips(workspace: Path, cache_dir: Path) -> None:
 def test_secrets_and_ignored_files_are_not_searchable(workspace: Path, cache_dir: Path) -> None:
     index = make_index(workspace, cache_dir)
     index.index()
-    assert index.search("SECRET_TOKEN sk-live-do-not-index") == []
+    hits = index.search("SECRET_TOKEN sk-live-do-not-index", limit=50)
+    assert all(h.path != ".env" and "sk-live" not in h.text for h in hits)
     assert index.search("generated_output") == []
     assert index.find_symbols("generated_output") == []
 
@@ -52,7 +53,7 @@ def test_symbols_definitions_and_references(workspace: Path, cache_dir: Path) ->
     index = make_index(workspace, cache_dir)
     index.index()
     defs = index.find_symbols("apply_discount", role="definition")
-    assert [(s.path, s.line) for s in defs] == [("shop/pricing.py", 28)]
+    assert [(s.path, s.line) for s in defs] == [("shop/pricing.py", 27)]
     refs = index.find_symbols("apply_discount", role="reference")
     assert ("shop/cart.py", "Cart.total_with_discount") in {(s.path, s.container) for s in refs}
     assert {s.name for s in index.find_symbols("add_", prefix=True)} >= {"add_vat", "add_item"}
@@ -74,8 +75,9 @@ def test_incremental_update_edit_delete_rename(workspace: Path, cache_dir: Path)
     assert (report.files_indexed, report.files_removed) == (2, 2)
     assert index.find_symbols("add_vat", role="definition") == []
     assert index.find_symbols("add_sales_tax", role="definition")[0].path == "shop/pricing.py"
-    assert index.search("render_invoice") == [] or all(h.path != "shop/invoice.py" for h in index.search("render_invoice"))
-    assert {h.path for h in index.search("subtotal")} == {"shop/basket.py"}
+    assert all(h.path != "shop/invoice.py" for h in index.search("render_invoice"))
+    paths = {h.path for h in index.search("subtotal")}
+    assert "shop/basket.py" in paths and "shop/cart.py" not in paths
     stats = index.store.stats()
     assert stats.files == 6
 
@@ -148,8 +150,12 @@ def test_bad_roots_and_empty_workspace(tmp_path: Path, cache_dir: Path) -> None:
 
 def test_invalid_utf8_syntax_errors_and_unknown_languages(workspace: Path, cache_dir: Path) -> None:
     (workspace / "shop" / "latin1.py").write_bytes(b"# caf\xe9\n\ndef after_bad_bytes():\n    return 1\n")
-    (workspace / "shop" / "broken.py").write_text("def broken_but_indexed(:\n    return (\n\ndef fine_after():\n    pass\n")
-    (workspace / "notes.weird").write_text("\n".join(f"line {i} quasar" if i == 70 else f"line {i}" for i in range(100)))
+    (workspace / "shop" / "broken.py").write_text(
+        "def broken_but_indexed(:\n    return (\n\ndef fine_after():\n    pass\n"
+    )
+    (workspace / "notes.weird").write_text(
+        "\n".join(f"line {i} quasar" if i == 70 else f"line {i}" for i in range(100))
+    )
     index = make_index(workspace, cache_dir)
     index.index()
     assert index.find_symbols("after_bad_bytes", role="definition")[0].line == 3
@@ -158,7 +164,9 @@ def test_invalid_utf8_syntax_errors_and_unknown_languages(workspace: Path, cache
     assert hit.path == "notes.weird" and hit.start_line <= 71 <= hit.end_line
 
 
-def test_files_vanishing_mid_run_are_reported_not_fatal(workspace: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_files_vanishing_mid_run_are_reported_not_fatal(
+    workspace: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import indexing.service as service
 
     real = service.load_source
@@ -174,7 +182,9 @@ def test_files_vanishing_mid_run_are_reported_not_fatal(workspace: Path, cache_d
     assert report.files_indexed == 6
 
 
-def test_vectors_are_added_once_a_model_becomes_available(workspace: Path, cache_dir: Path, distilled_model: Path) -> None:
+def test_vectors_are_added_once_a_model_becomes_available(
+    workspace: Path, cache_dir: Path, distilled_model: Path
+) -> None:
     settings = IndexSettings()  # default provider: model2vec, default model absent from the empty cache
     offline = make_index(workspace, cache_dir, settings)
     report = offline.index()

@@ -23,7 +23,13 @@ def chunk(path: str, name: str, text: str, start: int = 1) -> Chunk:
     return Chunk(path, "python", "function", name, (), start, start + text.count("\n"), text, f"def {name}()")
 
 
-def item(path: str, chunks: list[Chunk], symbols: list[Symbol] | None = None, vectors: np.ndarray | None = None, h: str = "h1") -> FileBatchItem:
+def item(
+    path: str,
+    chunks: list[Chunk],
+    symbols: list[Symbol] | None = None,
+    vectors: np.ndarray | None = None,
+    h: str = "h1",
+) -> FileBatchItem:
     return FileBatchItem(FileRecord(path, h, 1, 10, "python"), chunks, symbols or [], vectors)
 
 
@@ -40,12 +46,20 @@ def test_identifier_splitting() -> None:
     assert split_identifier("getUserName") == ["get", "user", "name"]
     assert split_identifier("HTTPServerError") == ["http", "server", "error"]
     assert split_identifier("parse_json_v2") == ["parse", "json", "v", "2"]
-    assert set(expand_identifiers("x = sendInvoiceEmail(a) + plain_name").split()) == {"send", "invoice", "email"}
+    assert set(expand_identifiers("x = sendInvoiceEmail(a) + plain_name").split()) == {
+        "send",
+        "invoice",
+        "email",
+    }
 
 
 def test_rewriting_a_file_replaces_its_rows_without_duplicates(store: IndexStore) -> None:
-    store.write_batch([item("a.py", [chunk("a.py", "alpha", "def alpha(): pass")], [sym("alpha", "a.py", 1)])])
-    store.write_batch([item("a.py", [chunk("a.py", "alpha", "def alpha(): return 2")], [sym("alpha", "a.py", 1)], h="h2")])
+    store.write_batch(
+        [item("a.py", [chunk("a.py", "alpha", "def alpha(): pass")], [sym("alpha", "a.py", 1)])]
+    )
+    store.write_batch(
+        [item("a.py", [chunk("a.py", "alpha", "def alpha(): return 2")], [sym("alpha", "a.py", 1)], h="h2")]
+    )
     stats = store.stats()
     assert (stats.files, stats.chunks, stats.symbols) == (1, 1, 1)
     assert store.file_records()["a.py"].hash == "h2"
@@ -54,7 +68,9 @@ def test_rewriting_a_file_replaces_its_rows_without_duplicates(store: IndexStore
 def test_full_text_finds_camel_case_parts_and_respects_path_filter(store: IndexStore) -> None:
     store.write_batch(
         [
-            item("mail/send.py", [chunk("mail/send.py", "sendInvoiceEmail", "def sendInvoiceEmail(addr): ...")]),
+            item(
+                "mail/send.py", [chunk("mail/send.py", "sendInvoiceEmail", "def sendInvoiceEmail(addr): ...")]
+            ),
             item("other/x.py", [chunk("other/x.py", "invoice_total", "def invoice_total(): ...")]),
         ]
     )
@@ -79,12 +95,24 @@ def test_rows_added_after_the_fts_index_are_searchable(store: IndexStore) -> Non
 def test_symbols_exact_prefix_role_and_file(store: IndexStore) -> None:
     store.write_batch(
         [
-            item("a.py", [], [sym("parse_price", "a.py", 3), sym("Parser", "a.py", 9), sym("parse_price", "a.py", 20, "reference")]),
+            item(
+                "a.py",
+                [],
+                [
+                    sym("parse_price", "a.py", 3),
+                    sym("Parser", "a.py", 9),
+                    sym("parse_price", "a.py", 20, "reference"),
+                ],
+            ),
             item("b.py", [], [sym("parse_price", "b.py", 5, "reference")]),
         ]
     )
     exact = store.find_symbols("parse_price")
-    assert [(s.path, s.line, s.role) for s in exact] == [("a.py", 3, "definition"), ("a.py", 20, "reference"), ("b.py", 5, "reference")]
+    assert [(s.path, s.line, s.role) for s in exact] == [
+        ("a.py", 3, "definition"),
+        ("a.py", 20, "reference"),
+        ("b.py", 5, "reference"),
+    ]
     assert {s.name for s in store.find_symbols("pars", prefix=True)} == {"parse_price", "Parser"}
     assert [s.line for s in store.find_symbols("parse_price", role="reference", path="b.py")] == [5]
     assert [s.line for s in store.symbols_in_file("a.py", role="definition")] == [3, 9]
@@ -93,7 +121,9 @@ def test_symbols_exact_prefix_role_and_file(store: IndexStore) -> None:
 def test_vectors_search_and_model_change_drops_them(store: IndexStore) -> None:
     store.set_embedder("m:a:4", 4)
     vecs = np.eye(4, dtype=np.float32)[:2]
-    store.write_batch([item("a.py", [chunk("a.py", "a", "def a(): 1"), chunk("a.py", "b", "def b(): 2", 5)], vectors=vecs)])
+    store.write_batch(
+        [item("a.py", [chunk("a.py", "a", "def a(): 1"), chunk("a.py", "b", "def b(): 2", 5)], vectors=vecs)]
+    )
     near = store.search_vector(np.array([0, 1, 0, 0], np.float32), 2)
     assert near[0]["_distance"] < near[1]["_distance"]
     assert store.chunk_ids_without_vectors() == []
@@ -114,7 +144,9 @@ def test_corrupt_index_is_detected_and_rebuilt(tmp_path: Path) -> None:
     assert IndexStore.open(tmp_path / "idx", root="/ws").stats().chunks == 0
 
 
-def _hold_lock(location: str, ready: multiprocessing.synchronize.Event, release: multiprocessing.synchronize.Event) -> None:  # type: ignore[name-defined]
+def _hold_lock(
+    location: str, ready: multiprocessing.synchronize.Event, release: multiprocessing.synchronize.Event
+) -> None:  # type: ignore[name-defined]
     store = IndexStore.open(Path(location), root="/ws")
     with store.writer():
         ready.set()

@@ -424,7 +424,7 @@ def _run_without_permission_override(root: Path) -> dict[str, str]:
         env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
     )
     assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)  # type: ignore[no-any-return]
+    return json.loads(result.stdout)
 
 
 def test_unreadable_directories_and_files(tmp_path: Path) -> None:

@@ -1,0 +1,831 @@
+"""A copy-on-write view of the workspace: every edit the agent makes lands here, never on disk.
+
+The *base* is what the run started from: the files on disk plus the editor's unsaved buffers (path ->
+(text, version)) captured when the overlay is created. A file's base text is snapshotted the first time it
+is read, written or compared, so later changes on disk do not move the base under the agent's feet. The
+proposal is the overlay's difference from that base (`changes()`, `proposal_diff()`).
+
+The overlay holds text files only. Binary and non-UTF-8 files can be read by commands in the sandbox, but
+the overlay refuses to edit them and ignores what commands do to them (`SyncReport.skipped` says so).
+
+Commands run on a *materialized* copy (`materialize(dest)`), and what they change there is folded back
+(`sync_back_from(dest)`), so edits made with `sed -i` or a code formatter count like editor edits.
+
+Why the materialized copy holds copies, not hard links: a hard link shares the inode with the user's file, so
+an in-place write inside the sandbox (`>>`, `open(path, "r+")`, `truncate`) would change the user's file, and
+bubblewrap 0.8 has no overlay mounts (`--overlay` arrived in 0.9). Files are copied with `copy_file_range`,
+which the kernel turns into a reflink on filesystems that have them (btrfs, XFS) and an in-kernel copy
+elsewhere. Heavy directories (`.git`, `node_modules`, virtualenvs) are not copied at all: they are listed in
+`MaterializedWorkspace.bind_dirs` for the sandbox to bind read-only from the real workspace. Caches
+(`__pycache__`, `.mypy_cache`, ...) and secret files are left out.
+
+Change detection after a command compares each copied file's (size, mtime, inode) with what was written;
+copies keep their source's mtime (as `cp -p` does), so a write by a command always moves it, even on
+filesystems with coarse timestamps, and only files whose stat changed are read. Files the overlay wrote
+get the current time (so `.pyc` caches and `make` see them as new) and, because a command could rewrite
+one within the same timestamp tick, are always read and compared; there are only as many as the agent
+edited.
+
+The overlay is not thread-safe: one agent run drives it from one thread.
+"""
+
+from __future__ import annotations
+
+import difflib
+import errno
+import logging
+import os
+import posixpath
+import shutil
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import pathspec
+
+from agent.paths import is_secret_path, resolve_in_workspace
+
+__all__ = [
+    "DEFAULT_BIND_DIRS",
+    "DEFAULT_SKIP_DIRS",
+    "BinaryFileError",
+    "ChangeKind",
+    "FileChange",
+    "MaterializedWorkspace",
+    "Overlay",
+    "OverlayError",
+    "SyncReport",
+    "unified_diff",
+]
+
+log = logging.getLogger(__name__)
+
+ChangeKind = Literal["modified", "created", "deleted", "renamed"]
+
+DEFAULT_BIND_DIRS: frozenset[str] = frozenset(
+    {".git", ".hg", ".svn", "node_modules", ".venv", "venv", ".tox", ".nox", ".direnv"}
+)
+"""Directory names that are not copied into the sandbox but bound read-only from the real workspace."""
+
+DEFAULT_SKIP_DIRS: frozenset[str] = frozenset(
+    {"__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".hypothesis", ".cache"}
+)
+"""Directory names left out of the sandbox entirely (caches that tools rebuild)."""
+
+# Files that commands leave behind and that never belong in a proposal, on top of the root .gitignore.
+_BUILTIN_IGNORES = (
+    "*.pyc",
+    "*.pyo",
+    "*.egg-info/",
+    ".coverage",
+    ".coverage.*",
+    "*.orig",
+    "*.rej",
+)
+
+
+_NS = 1_000_000_000
+
+
+class OverlayError(Exception):
+    """An operation the overlay refuses; the message is written for the model."""
+
+
+class BinaryFileError(OverlayError):
+    """The file is binary or not UTF-8, so the overlay will not edit it."""
+
+
+@dataclass(frozen=True)
+class FileChange:
+    """One file's difference from the base."""
+
+    path: str
+    """Workspace-relative POSIX path (the new path for a rename)."""
+    kind: ChangeKind
+    old_path: str | None
+    """The original path of a renamed file; None otherwise."""
+    base_text: str
+    """Text in the base ("" for a created file)."""
+    new_text: str
+    """Text in the overlay ("" for a deleted file)."""
+    base_version: int | None
+    """Editor buffer version the base text came from; None when it came from disk."""
+    diff: str
+    """Git-style unified diff of this file (a/ and b/ headers)."""
+
+
+@dataclass(frozen=True)
+class MaterializedWorkspace:
+    """Where `Overlay.materialize` wrote the workspace view, and what it left for the sandbox to bind."""
+
+    dest: Path
+    bind_dirs: tuple[str, ...]
+    """Workspace-relative directories not copied; bind them read-only from the real workspace."""
+    copied: int
+    """Files copied from disk (0 on an incremental update)."""
+    written: int
+    """Files written from the overlay or from unsaved buffers."""
+    removed: int
+    """Files removed because the overlay deleted them."""
+    seconds: float
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    """What `Overlay.sync_back_from` folded into the overlay."""
+
+    changed: tuple[str, ...]
+    """Paths whose new state (modified, created or deleted) now is the overlay's."""
+    skipped: tuple[str, ...] = ()
+    """Paths changed by the command but not kept: binary, non-UTF-8 or secret files."""
+    ignored: tuple[str, ...] = ()
+    """Paths changed by the command that match .gitignore or build-artefact patterns (not kept)."""
+
+
+@dataclass
+class _Manifest:
+    """What the overlay last left in one materialized directory."""
+
+    files: dict[str, tuple[int, int, int]]
+    """rel -> (size, mtime_ns, inode) as written."""
+    bind_dirs: tuple[str, ...]
+    dirty: set[str] = field(default_factory=set)
+    """Paths the overlay changed since the directory was last brought up to date."""
+    written: set[str] = field(default_factory=set)
+    """Paths the overlay wrote itself (fresh mtimes): always compared by content after a command."""
+
+
+@dataclass(frozen=True)
+class _Binary:
+    """Marker for a base file that is not UTF-8 text."""
+
+
+_BINARY = _Binary()
+_BaseState = str | None | _Binary
+
+
+def _decode(data: bytes) -> str | None:
+    """UTF-8 text, or None when the bytes are binary or not UTF-8."""
+    if b"\x00" in data:
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _diff_lines(lines: Iterable[str]) -> Iterator[str]:
+    """Mark lines without a final newline the way `git diff` does."""
+    for line in lines:
+        if line.endswith("\n"):
+            yield line
+        else:
+            yield line + "\n"
+            yield "\\ No newline at end of file\n"
+
+
+def unified_diff(
+    old_path: str | None, new_path: str | None, old_text: str, new_text: str, *, context: int = 3
+) -> str:
+    """A git-style unified diff of one file. `old_path` None means created, `new_path` None deleted."""
+    a = old_path if old_path is not None else new_path
+    b = new_path if new_path is not None else old_path
+    header = [f"diff --git a/{a} b/{b}\n"]
+    if old_path is None:
+        header.append("new file mode 100644\n")
+    elif new_path is None:
+        header.append("deleted file mode 100644\n")
+    elif old_path != new_path:
+        header.append(f"rename from {old_path}\nrename to {new_path}\n")
+    body = list(
+        difflib.unified_diff(
+            old_text.splitlines(keepends=True),
+            new_text.splitlines(keepends=True),
+            fromfile=f"a/{old_path}" if old_path is not None else "/dev/null",
+            tofile=f"b/{new_path}" if new_path is not None else "/dev/null",
+            n=context,
+        )
+    )
+    if not body:
+        return "".join(header)
+    # difflib puts the file names on lines "--- x\n" and "+++ y\n" first; the rest are hunks.
+    return "".join(header) + body[0] + body[1] + "".join(_diff_lines(body[2:]))
+
+
+def _copy_file(src: str, dst: str, st: os.stat_result, same_device: bool) -> tuple[int, int, int]:
+    """Copy one regular file, keeping its times; returns the copy's (size, mtime_ns, inode).
+
+    On one filesystem `copy_file_range` lets the kernel reflink or copy in place; across filesystems (disk to
+    tmpfs) `sendfile` is the cheapest in-kernel copy.
+    """
+    fd_in = os.open(src, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        mode = st.st_mode & 0o777 | 0o200
+        fd_out = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+        try:
+            copied = 0
+            if same_device:
+                try:
+                    while copied < st.st_size:
+                        n = os.copy_file_range(fd_in, fd_out, st.st_size - copied)
+                        if n == 0:
+                            break
+                        copied += n
+                except OSError as exc:
+                    if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+                        raise
+            while True:
+                n = os.sendfile(fd_out, fd_in, copied, 1 << 20)
+                if n == 0:
+                    break
+                copied += n
+            os.utime(fd_out, ns=(st.st_atime_ns, st.st_mtime_ns))
+            out = os.fstat(fd_out)
+        finally:
+            os.close(fd_out)
+    finally:
+        os.close(fd_in)
+    return (out.st_size, out.st_mtime_ns, out.st_ino)
+
+
+def _safe_target(dest: str, rel: str) -> str:
+    """Host path to write `rel` at inside `dest`, never through a symlink that leads out of `dest`.
+
+    A command in the sandbox may replace a directory with a symlink to the real workspace (which inside the
+    sandbox shows the copy, but on the host is the user's tree); writing through it would change the user's
+    files, so such links are replaced by real directories first.
+    """
+    dest_real = os.path.realpath(dest)
+    parent_rel, name = posixpath.split(rel)
+    parent = os.path.join(dest, parent_rel) if parent_rel else dest
+    real = os.path.realpath(parent)
+    if real != dest_real and not real.startswith(dest_real + os.sep):
+        current = dest_real
+        for part in parent_rel.split("/"):
+            current = os.path.join(current, part)
+            if os.path.islink(current) or (os.path.lexists(current) and not os.path.isdir(current)):
+                os.unlink(current)
+            if not os.path.lexists(current):
+                os.mkdir(current)
+        real = current
+    else:
+        os.makedirs(real, exist_ok=True)
+    return os.path.join(real, name)
+
+
+def _write_file(dest: str, rel: str, text: str, mode: int = 0o644) -> tuple[int, int, int]:
+    """Write overlay text into the materialized directory; returns (size, mtime_ns, inode)."""
+    target = _safe_target(dest, rel)
+    previous_ns: int | None = None
+    if os.path.lexists(target):
+        if os.path.islink(target) or not os.path.isfile(target):
+            _remove(target)
+        else:
+            previous_ns = os.lstat(target).st_mtime_ns
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    try:
+        data = text.encode("utf-8")
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        if previous_ns is not None:
+            # Python's .pyc check (and make on some filesystems) compares whole seconds: a rewrite within
+            # the same second as the previous version, with the same size, would look unchanged to them.
+            now_ns = os.fstat(fd).st_mtime_ns
+            if now_ns // _NS <= previous_ns // _NS:
+                later = (previous_ns // _NS + 1) * _NS
+                os.utime(fd, ns=(later, later))
+        if mode & 0o111:
+            os.fchmod(fd, mode & 0o777)
+        out = os.fstat(fd)
+    finally:
+        os.close(fd)
+    return (out.st_size, out.st_mtime_ns, out.st_ino)
+
+
+def _remove_in(dest: str, rel: str) -> bool:
+    """Remove `rel` from `dest` without following links out of it; whether something was removed."""
+    target = _safe_target(dest, rel)
+    if not os.path.lexists(target):
+        return False
+    _remove(target)
+    return True
+
+
+def _remove(path: str) -> None:
+    """Remove a file, link or directory tree if it is there."""
+    try:
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        else:
+            os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+class Overlay:
+    """Copy-on-write view of a workspace: disk plus unsaved buffers, with the agent's edits on top."""
+
+    def __init__(
+        self,
+        root: Path,
+        buffers: Mapping[str, tuple[str, int]] | None = None,
+        *,
+        bind_dirs: Iterable[str] = DEFAULT_BIND_DIRS,
+        skip_dirs: Iterable[str] = DEFAULT_SKIP_DIRS,
+    ) -> None:
+        """`buffers` maps workspace-relative paths to (text, version) of the editor's unsaved documents."""
+        self._root = Path(os.path.abspath(root))
+        self._buffers: dict[str, tuple[str, int]] = {}
+        for path, (text, version) in (buffers or {}).items():
+            try:
+                rel = resolve_in_workspace(self._root, path)
+            except ValueError:
+                log.info("unsaved buffer %s is outside the workspace or refused; not in the overlay", path)
+                continue
+            self._buffers[rel] = (text, version)
+        self._bind_dirs = frozenset(bind_dirs)
+        self._skip_dirs = frozenset(skip_dirs)
+        self._base: dict[str, _BaseState] = {}
+        self._current: dict[str, str | None] = {}
+        self._renamed_from: dict[str, str] = {}
+        """new path -> original path, for files the overlay renamed."""
+        self._modes: dict[str, int] = {}
+        self._manifests: dict[Path, _Manifest] = {}
+        self._ignore = self._load_ignore()
+
+    @property
+    def root(self) -> Path:
+        """The workspace root (absolute)."""
+        return self._root
+
+    # -- reading -----------------------------------------------------------------------------------
+
+    def resolve(self, path: str) -> str:
+        """Workspace-relative path of `path`, or `PathRefused` (see `agent.paths`)."""
+        return resolve_in_workspace(self._root, path)
+
+    def _disk_path(self, rel: str) -> Path:
+        return self._root / rel
+
+    def _load_base(self, rel: str) -> _BaseState:
+        """Snapshot of the base state of `rel`, taken on first use."""
+        if rel in self._base:
+            return self._base[rel]
+        state: _BaseState
+        if rel in self._buffers:
+            state = self._buffers[rel][0]
+        else:
+            disk = self._disk_path(rel)
+            try:
+                data = disk.read_bytes()
+            except (FileNotFoundError, NotADirectoryError):
+                state = None
+            except IsADirectoryError:
+                # Not snapshotted: directories are not files of the overlay.
+                return None
+            else:
+                text = _decode(data)
+                state = _BINARY if text is None else text
+        self._base[rel] = state
+        return state
+
+    def _state(self, rel: str) -> _BaseState:
+        """The overlay's current view of `rel`: its text, None when absent, or binary."""
+        if rel in self._current:
+            return self._current[rel]
+        return self._load_base(rel)
+
+    def _dir_on_disk(self, rel: str) -> bool:
+        return rel == "." or self._disk_path(rel).is_dir()
+
+    def _has_files_under(self, rel: str) -> bool:
+        prefix = "" if rel == "." else rel + "/"
+        return any(p.startswith(prefix) for p, t in self._current.items() if t is not None) or any(
+            p.startswith(prefix) and self._current.get(p, "") is not None for p in self._buffers
+        )
+
+    def is_dir(self, path: str) -> bool:
+        """Whether `path` is a directory in the overlay's view."""
+        rel = self.resolve(path)
+        return self._dir_on_disk(rel) or self._has_files_under(rel)
+
+    def exists(self, path: str) -> bool:
+        """Whether `path` is a file or directory in the overlay's view."""
+        rel = self.resolve(path)
+        if self.is_dir(rel):
+            return True
+        return self._state(rel) is not None
+
+    def is_binary(self, path: str) -> bool:
+        """Whether `path` is a file the overlay holds as binary (not editable)."""
+        return self._state(self.resolve(path)) is _BINARY
+
+    def read(self, path: str) -> str:
+        """Text of a file in the overlay's view."""
+        rel = self.resolve(path)
+        state = self._state(rel)
+        if state is None:
+            if self.is_dir(rel):
+                raise OverlayError(f"The path {path} is a directory, not a file.")
+            raise OverlayError(f"The path {path} does not exist. Please provide a valid path.")
+        if isinstance(state, _Binary):
+            raise BinaryFileError(
+                f"The file {path} is binary or not UTF-8 text; the editor can only view and edit text files."
+            )
+        return state
+
+    def listdir(self, path: str = ".") -> list[str]:
+        """Sorted names in a directory of the overlay's view; directory names end with '/'.
+
+        Secret files are left out; hidden files are kept (callers filter what they show).
+        """
+        rel = self.resolve(path)
+        if not self.is_dir(rel):
+            if self._state(rel) is None:
+                raise OverlayError(f"The path {path} does not exist. Please provide a valid path.")
+            raise OverlayError(f"The path {path} is a file, not a directory.")
+        prefix = "" if rel == "." else rel + "/"
+        names: dict[str, bool] = {}
+        disk = self._disk_path(rel)
+        if disk.is_dir():
+            with os.scandir(disk) as it:
+                for entry in it:
+                    child = prefix + entry.name
+                    try:
+                        is_dir = entry.is_dir()
+                    except OSError:
+                        continue
+                    if is_dir:
+                        names[entry.name] = True
+                    elif self._current.get(child, "") is not None and not is_secret_path(child):
+                        names[entry.name] = False
+        for p in list(self._current) + list(self._buffers):
+            if not p.startswith(prefix) or self._state(p) is None:
+                continue
+            first, sep, _ = p[len(prefix) :].partition("/")
+            names[first] = names.get(first, False) or bool(sep)
+        return sorted(name + "/" if is_dir else name for name, is_dir in names.items())
+
+    def walk_files(self, path: str = ".") -> list[str]:
+        """All file paths under a directory in the overlay's view (sorted; bind and skip dirs left out)."""
+        rel = self.resolve(path)
+        prefix = "" if rel == "." else rel + "/"
+        found: set[str] = set()
+        base_dir = self._disk_path(rel)
+        if base_dir.is_dir():
+            for dirpath, dirnames, filenames in os.walk(base_dir):
+                dirnames[:] = [d for d in dirnames if d not in self._bind_dirs and d not in self._skip_dirs]
+                rel_dir = os.path.relpath(dirpath, self._root).replace(os.sep, "/")
+                for name in filenames:
+                    child = name if rel_dir == "." else f"{rel_dir}/{name}"
+                    if not is_secret_path(child):
+                        found.add(child)
+        for p in list(self._current) + list(self._buffers):
+            if p.startswith(prefix):
+                found.add(p)
+        return sorted(p for p in found if p not in self._current or self._current[p] is not None)
+
+    # -- writing -----------------------------------------------------------------------------------
+
+    def _check_parent(self, rel: str, path: str) -> None:
+        parent = os.path.dirname(rel)
+        while parent:
+            if isinstance(self._state(parent), str | _Binary) and not self._dir_on_disk(parent):
+                raise OverlayError(f"Cannot write {path}: its parent {parent} is a file.")
+            parent = os.path.dirname(parent)
+
+    def _set(self, rel: str, text: str | None) -> None:
+        """Record a new state for `rel`; a state equal to the base is no change."""
+        base = self._load_base(rel)
+        if text == base and rel not in self._renamed_from:
+            self._current.pop(rel, None)
+        else:
+            self._current[rel] = text
+        for manifest in self._manifests.values():
+            manifest.dirty.add(rel)
+
+    def write(self, path: str, text: str) -> None:
+        """Set the text of a file, creating it when it does not exist."""
+        rel = self.resolve(path)
+        if rel == "." or self.is_dir(rel):
+            raise OverlayError(f"The path {path} is a directory; only files can be written.")
+        if not isinstance(text, str):
+            raise TypeError(f"text must be str, got {type(text).__name__}")
+        if self._state(rel) is _BINARY:
+            raise BinaryFileError(f"The file {path} is binary or not UTF-8 text; the agent cannot edit it.")
+        self._check_parent(rel, path)
+        self._set(rel, text)
+
+    def create(self, path: str, text: str) -> None:
+        """Create a file that does not exist yet."""
+        rel = self.resolve(path)
+        if rel == "." or self.is_dir(rel):
+            raise OverlayError(f"The path {path} is a directory; only files can be created.")
+        if self._state(rel) is not None:
+            raise OverlayError(
+                f"File already exists at: {path}. Cannot overwrite files using command `create`."
+            )
+        self._check_parent(rel, path)
+        self._set(rel, text)
+
+    def delete(self, path: str) -> None:
+        """Delete a file."""
+        rel = self.resolve(path)
+        state = self._state(rel)
+        if state is None:
+            if self.is_dir(rel):
+                raise OverlayError(f"The path {path} is a directory; only files can be deleted.")
+            raise OverlayError(f"The path {path} does not exist.")
+        if state is _BINARY:
+            raise BinaryFileError(f"The file {path} is binary; the agent cannot delete it.")
+        self._renamed_from.pop(rel, None)
+        self._set(rel, None)
+
+    def rename(self, old: str, new: str) -> None:
+        """Move a file to a path that does not exist yet."""
+        old_rel, new_rel = self.resolve(old), self.resolve(new)
+        text = self.read(old_rel)
+        if old_rel == new_rel:
+            return
+        if self.is_dir(new_rel) or self._state(new_rel) is not None:
+            raise OverlayError(f"Cannot rename {old} to {new}: {new} already exists.")
+        self._check_parent(new_rel, new)
+        origin = self._renamed_from.pop(old_rel, old_rel)
+        if origin != new_rel:
+            self._renamed_from[new_rel] = origin
+        self._set(new_rel, text)
+        self._set(old_rel, None)
+
+    # -- the proposal ------------------------------------------------------------------------------
+
+    def _version(self, rel: str) -> int | None:
+        buffer = self._buffers.get(rel)
+        return buffer[1] if buffer is not None else None
+
+    def changes(self) -> list[FileChange]:
+        """Every file whose overlay state differs from its base, sorted by path."""
+        result: list[FileChange] = []
+        consumed: set[str] = set()
+        for new_rel, origin in self._renamed_from.items():
+            new_text = self._current.get(new_rel)
+            origin_base = self._load_base(origin)
+            if (
+                isinstance(new_text, str)
+                and isinstance(origin_base, str)
+                and self._state(origin) is None
+                and self._load_base(new_rel) is None
+            ):
+                consumed.update((new_rel, origin))
+                result.append(
+                    FileChange(
+                        path=new_rel,
+                        kind="renamed",
+                        old_path=origin,
+                        base_text=origin_base,
+                        new_text=new_text,
+                        base_version=self._version(origin),
+                        diff=unified_diff(origin, new_rel, origin_base, new_text),
+                    )
+                )
+        for rel, text in self._current.items():
+            if rel in consumed:
+                continue
+            base = self._load_base(rel)
+            if isinstance(base, _Binary) or text == base:
+                continue
+            if base is None:
+                assert text is not None
+                kind: ChangeKind = "created"
+                diff = unified_diff(None, rel, "", text)
+            elif text is None:
+                kind = "deleted"
+                diff = unified_diff(rel, None, base, "")
+            else:
+                kind = "modified"
+                diff = unified_diff(rel, rel, base, text)
+            result.append(
+                FileChange(
+                    path=rel,
+                    kind=kind,
+                    old_path=None,
+                    base_text=base or "",
+                    new_text=text or "",
+                    base_version=self._version(rel),
+                    diff=diff,
+                )
+            )
+        return sorted(result, key=lambda c: c.path)
+
+    def proposal_diff(self) -> str:
+        """All changes as one git-style unified diff."""
+        return "".join(change.diff for change in self.changes())
+
+    # -- the sandbox's copy ------------------------------------------------------------------------
+
+    def _load_ignore(self) -> pathspec.GitIgnoreSpec:
+        lines = list(_BUILTIN_IGNORES)
+        gitignore = self._root / ".gitignore"
+        try:
+            lines += gitignore.read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
+            pass
+        return pathspec.GitIgnoreSpec.from_lines(lines)
+
+    def _ignored(self, rel: str) -> bool:
+        return self._ignore.match_file(rel)
+
+    def _desired(self, rel: str) -> str | None:
+        """Text the materialized copy should hold for a path the overlay knows, None for absent."""
+        state = self._state(rel)
+        return state if isinstance(state, str) else None
+
+    def materialize(self, dest: Path) -> MaterializedWorkspace:
+        """Write the overlay's full view of the workspace into `dest` (an empty or missing directory).
+
+        Called again with the same `dest`, only the files the overlay changed since are rewritten.
+        """
+        started = time.perf_counter()
+        dest = Path(os.path.abspath(dest))
+        manifest = self._manifests.get(dest)
+        if manifest is not None and dest.is_dir():
+            written = removed = 0
+            for rel in sorted(manifest.dirty):
+                text = self._desired(rel)
+                if text is None:
+                    removed += _remove_in(str(dest), rel)
+                    manifest.files.pop(rel, None)
+                else:
+                    manifest.files[rel] = _write_file(str(dest), rel, text, self._file_mode(rel))
+                    manifest.written.add(rel)
+                    written += 1
+            manifest.dirty.clear()
+            return MaterializedWorkspace(
+                dest, manifest.bind_dirs, 0, written, removed, time.perf_counter() - started
+            )
+
+        dest.mkdir(parents=True, exist_ok=True)
+        if any(dest.iterdir()):
+            raise OverlayError(f"Cannot materialize into {dest}: the directory is not empty.")
+        dest_dev = dest.stat().st_dev
+        files: dict[str, tuple[int, int, int]] = {}
+        overlay_written: set[str] = set()
+        bind_dirs: list[str] = []
+        overlaid = set(self._current) | set(self._buffers)
+        copied = 0
+        root = str(self._root)
+        stack = [("", root, str(dest))]
+        while stack:
+            rel_dir, src_dir, dst_dir = stack.pop()
+            try:
+                entries = list(os.scandir(src_dir))
+            except OSError as exc:
+                log.warning("cannot list %s while materializing: %s", src_dir, exc)
+                continue
+            for entry in entries:
+                rel = entry.name if not rel_dir else f"{rel_dir}/{entry.name}"
+                dst = os.path.join(dst_dir, entry.name)
+                try:
+                    if entry.is_symlink():
+                        # Recreated as is: inside the sandbox it reaches the read-only system or the copy.
+                        os.symlink(os.readlink(entry.path), dst)
+                        continue
+                    if entry.is_dir():
+                        if entry.name in self._bind_dirs:
+                            bind_dirs.append(rel)
+                        elif entry.name not in self._skip_dirs:
+                            os.mkdir(dst)
+                            stack.append((rel, entry.path, dst))
+                        continue
+                    if not entry.is_file() or rel in overlaid or is_secret_path(rel):
+                        continue
+                    st = entry.stat()
+                    self._modes.setdefault(rel, st.st_mode & 0o777)
+                    files[rel] = _copy_file(entry.path, dst, st, st.st_dev == dest_dev)
+                    copied += 1
+                except OSError as exc:
+                    log.warning("cannot copy %s into the sandbox: %s", rel, exc)
+        written = removed = 0
+        for rel in sorted(overlaid):
+            if is_secret_path(rel):
+                continue
+            text = self._desired(rel)
+            if text is None:
+                continue
+            files[rel] = _write_file(str(dest), rel, text, self._file_mode(rel))
+            overlay_written.add(rel)
+            written += 1
+        self._manifests[dest] = _Manifest(
+            files=files, bind_dirs=tuple(sorted(bind_dirs)), written=overlay_written
+        )
+        return MaterializedWorkspace(
+            dest, tuple(sorted(bind_dirs)), copied, written, removed, time.perf_counter() - started
+        )
+
+    def _file_mode(self, rel: str) -> int:
+        if rel not in self._modes:
+            try:
+                self._modes[rel] = self._disk_path(rel).stat().st_mode & 0o777
+            except OSError:
+                self._modes[rel] = 0o644
+        return self._modes[rel]
+
+    def forget(self, dest: Path) -> None:
+        """Stop tracking a materialized directory (call before deleting it)."""
+        self._manifests.pop(Path(os.path.abspath(dest)), None)
+
+    def sync_back_from(self, dest: Path) -> SyncReport:
+        """Fold what a command changed in a materialized directory back into the overlay."""
+        dest = Path(os.path.abspath(dest))
+        manifest = self._manifests.get(dest)
+        if manifest is None:
+            raise OverlayError(f"{dest} was not materialized by this overlay.")
+        bind = set(manifest.bind_dirs)
+        seen: set[str] = set()
+        changed: list[str] = []
+        skipped: list[str] = []
+        ignored: list[str] = []
+        created: dict[str, str] = {}
+        # (path, its text before the command, the original path it was renamed from)
+        deleted: list[tuple[str, str, str]] = []
+        stack = [("", str(dest))]
+        while stack:
+            rel_dir, dir_path = stack.pop()
+            try:
+                entries = list(os.scandir(dir_path))
+            except OSError:
+                continue
+            for entry in entries:
+                rel = entry.name if not rel_dir else f"{rel_dir}/{entry.name}"
+                try:
+                    if entry.is_symlink():
+                        continue
+                    if entry.is_dir():
+                        if rel not in bind and entry.name not in self._skip_dirs:
+                            stack.append((rel, entry.path))
+                        continue
+                    if not entry.is_file():
+                        continue
+                    st = entry.stat()
+                except OSError:
+                    continue
+                seen.add(rel)
+                key = (st.st_size, st.st_mtime_ns, st.st_ino)
+                if manifest.files.get(rel) == key and rel not in manifest.written:
+                    continue
+                manifest.files[rel] = key
+                if is_secret_path(rel):
+                    skipped.append(rel)
+                    continue
+                try:
+                    data = Path(entry.path).read_bytes()
+                except OSError:
+                    continue
+                text = _decode(data)
+                if text is not None and text == self._state(rel):
+                    continue
+                if rel not in self._current and self._ignored(rel):
+                    ignored.append(rel)
+                    continue
+                if text is None or self._state(rel) is _BINARY:
+                    skipped.append(rel)
+                    continue
+                before = self._state(rel)
+                if before != text:
+                    if before is None:
+                        created[rel] = text
+                    self._modes[rel] = st.st_mode & 0o777
+                    self._fold(rel, text, dest)
+                    changed.append(rel)
+        for rel in sorted(set(manifest.files) - seen):
+            del manifest.files[rel]
+            manifest.written.discard(rel)
+            state = self._state(rel)
+            if state is None:
+                continue
+            if isinstance(state, _Binary) or is_secret_path(rel):
+                skipped.append(rel)
+            elif rel not in self._current and self._ignored(rel):
+                ignored.append(rel)
+            else:
+                deleted.append((rel, state, self._renamed_from.pop(rel, rel)))
+                self._fold(rel, None, dest)
+                changed.append(rel)
+        # A command's `mv`/`git mv` shows up as a deletion and a creation with the same text: a rename.
+        for new_rel, text in created.items():
+            for index, (old_rel, old_text, origin) in enumerate(deleted):
+                if old_text == text and old_rel != new_rel:
+                    if origin != new_rel:
+                        self._renamed_from[new_rel] = origin
+                    del deleted[index]
+                    break
+        return SyncReport(tuple(sorted(changed)), tuple(sorted(skipped)), tuple(sorted(ignored)))
+
+    def _fold(self, rel: str, text: str | None, source: Path) -> None:
+        """Take a state from a materialized directory without rewriting that directory."""
+        self._set(rel, text)
+        manifest = self._manifests.get(source)
+        if manifest is not None:
+            manifest.dirty.discard(rel)

@@ -1,0 +1,523 @@
+"""Running commands for the agent under bubblewrap, with limits, and getting their output back.
+
+`Sandbox.run` starts one command in a fresh sandbox:
+
+```
+bwrap --die-with-parent --new-session --unshare-net --unshare-pid --unshare-ipc --cap-drop ALL
+      --ro-bind / / --dev /dev --proc /proc --tmpfs /tmp
+      [--tmpfs ~/.ssh --ro-bind /dev/null ~/.netrc ...]     # the user's credentials are hidden
+      --bind WORKDIR MOUNT_AT [--ro-bind SRC DST ...] --chdir MOUNT_AT -- COMMAND
+```
+
+- The whole system is visible read-only; only `WORKDIR` (the materialized overlay, shown at `MOUNT_AT`,
+  usually the real workspace path so absolute paths and editable installs resolve to the copy) and a
+  private `/tmp` are writable. The real workspace is shadowed, so nothing inside can write to it.
+- `--cap-drop ALL` matters when agentls runs as root: without it a root process inside can remount `/`
+  read-write (checked on bubblewrap 0.8).
+- No network (`--unshare-net` leaves only a loopback of its own), no view of other processes.
+- Limits through `setrlimit` in the child before `exec`: CPU seconds, address space, file size, and
+  processes. The kernel does not apply `RLIMIT_NPROC` to root, and it counts all of the user's
+  processes, so the limit is set to the user's current count plus `max_processes`.
+- Wall-clock timeout and cancellation kill the whole process group with SIGKILL; bwrap's
+  `--die-with-parent` and the PID namespace take every process inside down with it. After a normal exit
+  the group is killed too, so background jobs never outlive the command.
+- The environment is rebuilt from scratch: PATH, HOME (a private directory under /tmp), LANG, TERM,
+  plus what the caller passes, minus anything that looks like a credential.
+- Output: stdout and stderr are captured separately; each keeps its first and last
+  `max_output_bytes / 2` bytes with a `[... truncated N bytes ...]` marker between.
+
+Without bwrap, `run` raises `SandboxUnavailable` unless `allow_unsandboxed` is set, in which case (or with
+`enabled = false`) commands run directly in `WORKDIR` with the same limits and environment but no
+isolation; a warning is logged once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pwd
+import re
+import resource
+import selectors
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "BWRAP_MISSING_MESSAGE",
+    "CommandResult",
+    "Sandbox",
+    "SandboxSettings",
+    "SandboxUnavailable",
+    "default_scratch_dir",
+]
+
+log = logging.getLogger(__name__)
+
+BWRAP_MISSING_MESSAGE = (
+    "bubblewrap (bwrap) is not installed: `sudo apt-get install bubblewrap` (Debian/Ubuntu) or set "
+    "sandbox.allow_unsandboxed = true to run commands without isolation"
+)
+
+_DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+_DEFAULT_HIDDEN_HOME_ENTRIES = [
+    ".ssh",
+    ".gnupg",
+    ".aws",
+    ".azure",
+    ".config/gcloud",
+    ".config/gh",
+    ".config/hub",
+    ".docker",
+    ".kube",
+    ".netrc",
+    ".git-credentials",
+    ".pypirc",
+    ".npmrc",
+    ".pgpass",
+    ".anthropic",
+    ".claude",
+    ".claude.json",
+]
+
+# Environment variable names that never go into the sandbox, whoever passes them.
+_SECRET_ENV = re.compile(r"(^ANTHROPIC_|KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|COOKIE|SESSION)", re.I)
+
+_READ_CHUNK = 65536
+# How long output may keep flowing after the command exited (from processes that escaped the group).
+_DRAIN_SECONDS = 0.5
+
+
+class SandboxSettings(BaseModel):
+    """How agent commands are isolated and limited."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    """Run commands under bubblewrap. False runs them directly (limits only, no isolation)."""
+    allow_unsandboxed: bool = False
+    """When bubblewrap is missing, run commands without isolation instead of refusing."""
+    timeout_seconds: float = Field(default=60.0, gt=0)
+    """Wall-clock limit of one command; the whole process group is killed when it passes."""
+    cpu_seconds: int = Field(default=60, ge=1)
+    """CPU-time limit per process (RLIMIT_CPU)."""
+    memory_mb: int = Field(default=2048, ge=16)
+    """Address-space limit per process in MiB (RLIMIT_AS)."""
+    max_processes: int = Field(default=256, ge=1)
+    """Processes a command may add to the user's current count (RLIMIT_NPROC; not enforced for root)."""
+    max_file_mb: int = Field(default=1024, ge=1)
+    """Largest file a command may write, in MiB (RLIMIT_FSIZE)."""
+    max_output_bytes: int = Field(default=200_000, ge=256)
+    """Bytes kept of each of stdout and stderr (head and tail); the middle is cut with a marker."""
+    bwrap_path: str | None = None
+    """Path to the bwrap executable; None looks it up on PATH."""
+    path: str | None = None
+    """PATH inside the sandbox; None is the system PATH plus the directory of agentls' Python."""
+    hidden_home_entries: list[str] = Field(default_factory=lambda: list(_DEFAULT_HIDDEN_HOME_ENTRIES))
+    """Files and folders of the user's home hidden inside the sandbox (credentials)."""
+    scratch_dir: str | None = None
+    """Where materialized workspaces go; None picks /dev/shm when writable, else the system temp dir."""
+
+
+class SandboxUnavailable(RuntimeError):
+    """Commands cannot be isolated here and running them unsandboxed is not allowed."""
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """What one command did."""
+
+    exit_code: int
+    """The command's exit status; 128+N when bwrap reports signal N; -N when run unsandboxed."""
+    stdout: str
+    stderr: str
+    timed_out: bool
+    truncated: bool
+    """Some output was cut (see `SandboxSettings.max_output_bytes`)."""
+    duration: float
+    """Wall-clock seconds."""
+    killed: bool
+    """The process group was killed before the command ended on its own (timeout or cancel)."""
+    cancelled: bool = False
+    sandboxed: bool = True
+    """False when the command ran without bubblewrap."""
+
+
+def default_scratch_dir() -> Path:
+    """A directory for materialized workspaces: tmpfs when there is one (file creation is much cheaper)."""
+    shm = Path("/dev/shm")
+    if shm.is_dir() and os.access(shm, os.W_OK | os.X_OK):
+        return shm
+    return Path(tempfile.gettempdir())
+
+
+class _Capture:
+    """Keeps the head and the tail of one output stream within a byte budget."""
+
+    def __init__(self, limit: int) -> None:
+        self._head_limit = limit // 2
+        self._tail_limit = limit - self._head_limit
+        self._head = bytearray()
+        self._tail = bytearray()
+        self.total = 0
+
+    def add(self, data: bytes) -> None:
+        self.total += len(data)
+        room = self._head_limit - len(self._head)
+        if room > 0:
+            self._head += data[:room]
+            data = data[room:]
+        if data:
+            self._tail += data
+            if len(self._tail) > self._tail_limit:
+                del self._tail[: len(self._tail) - self._tail_limit]
+
+    @property
+    def truncated(self) -> bool:
+        return self.total > len(self._head) + len(self._tail)
+
+    def text(self) -> str:
+        head = self._head.decode("utf-8", errors="replace")
+        tail = self._tail.decode("utf-8", errors="replace")
+        if not self.truncated:
+            return head + tail
+        cut = self.total - len(self._head) - len(self._tail)
+        return f"{head}\n[... truncated {cut} bytes ...]\n{tail}"
+
+
+def _count_user_processes(uid: int) -> int:
+    """Processes the user owns now (what RLIMIT_NPROC counts against)."""
+    count = 0
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return 0
+    for name in names:
+        if name.isdigit():
+            try:
+                if os.stat(f"/proc/{name}").st_uid == uid:
+                    count += 1
+            except OSError:
+                continue
+    return count
+
+
+def _limits_setter(limits: Sequence[tuple[int, int, int]]) -> Callable[[], None]:
+    """A preexec_fn that only calls setrlimit: everything it needs is computed before the fork."""
+
+    def apply() -> None:
+        for which, soft, hard in limits:
+            try:
+                resource.setrlimit(which, (soft, hard))
+            except (ValueError, OSError):
+                # A hard limit below ours (set by the parent's environment) stays: it is stricter.
+                pass
+
+    return apply
+
+
+class Sandbox:
+    """Runs commands in bubblewrap with resource limits, a clean environment and no network."""
+
+    def __init__(self, settings: SandboxSettings | None = None, *, home: Path | None = None) -> None:
+        """`home` is the user's home directory whose credential entries are hidden (default: from passwd)."""
+        self.settings = settings or SandboxSettings()
+        if home is None:
+            try:
+                home = Path(pwd.getpwuid(os.getuid()).pw_dir)
+            except KeyError:
+                home = None
+        self._home = home
+        self._bwrap: str | None = None
+        self._probed = False
+        self._warned = False
+        self._lock = threading.Lock()
+
+    # -- availability ------------------------------------------------------------------------------
+
+    def bwrap_executable(self) -> str | None:
+        """The bwrap executable that will be used, or None when there is none."""
+        if self.settings.bwrap_path is not None:
+            candidate = self.settings.bwrap_path
+            return candidate if os.path.isfile(candidate) and os.access(candidate, os.X_OK) else None
+        return shutil.which("bwrap")
+
+    @property
+    def isolated(self) -> bool:
+        """Whether commands will run under bubblewrap (raises `SandboxUnavailable` when they may not run)."""
+        return self._prepare() is not None
+
+    def _prepare(self) -> str | None:
+        """The bwrap path to use, None to run unsandboxed, or `SandboxUnavailable`."""
+        with self._lock:
+            if not self.settings.enabled:
+                self._warn_once("sandbox.enabled is false: agent commands run WITHOUT isolation")
+                return None
+            if self._probed:
+                return self._bwrap
+            bwrap = self.bwrap_executable()
+            if bwrap is None:
+                if not self.settings.allow_unsandboxed:
+                    raise SandboxUnavailable(BWRAP_MISSING_MESSAGE)
+                self._warn_once(
+                    "bubblewrap (bwrap) is not installed; agent commands run WITHOUT isolation "
+                    "(sandbox.allow_unsandboxed = true)"
+                )
+                self._probed = True
+                return None
+            problem = self._probe(bwrap)
+            if problem is not None:
+                if not self.settings.allow_unsandboxed:
+                    raise SandboxUnavailable(
+                        f"bubblewrap ({bwrap}) cannot create a sandbox here: {problem}. Allow user "
+                        "namespaces (e.g. `sysctl kernel.unprivileged_userns_clone=1`) or set "
+                        "sandbox.allow_unsandboxed = true to run commands without isolation"
+                    )
+                self._warn_once(
+                    f"bubblewrap cannot create a sandbox ({problem}); commands run WITHOUT isolation"
+                )
+                bwrap = None
+            self._bwrap = bwrap
+            self._probed = True
+            return bwrap
+
+    def _probe(self, bwrap: str) -> str | None:
+        """Start one empty sandbox; the error text when that fails."""
+        args = [bwrap, *self._isolation_args(), "--", "true"]
+        try:
+            proc = subprocess.run(
+                args, capture_output=True, timeout=30, env=self._environment(None), check=False
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return str(exc)
+        if proc.returncode != 0:
+            return proc.stderr.decode("utf-8", errors="replace").strip() or f"exit status {proc.returncode}"
+        return None
+
+    def _warn_once(self, message: str) -> None:
+        if not self._warned:
+            self._warned = True
+            log.warning(message)
+
+    # -- building the command ----------------------------------------------------------------------
+
+    def _isolation_args(self) -> list[str]:
+        args = [
+            "--die-with-parent",
+            "--new-session",
+            "--unshare-net",
+            "--unshare-pid",
+            "--unshare-ipc",
+            "--cap-drop",
+            "ALL",
+            "--ro-bind",
+            "/",
+            "/",
+            "--dev",
+            "/dev",
+            "--proc",
+            "/proc",
+            "--tmpfs",
+            "/tmp",
+            "--dir",
+            "/tmp/home",
+        ]
+        if self._home is not None:
+            for entry in self.settings.hidden_home_entries:
+                target = self._home / entry
+                if target.is_symlink() or not target.exists():
+                    continue
+                if target.is_dir():
+                    args += ["--tmpfs", str(target), "--remount-ro", str(target)]
+                else:
+                    args += ["--ro-bind", "/dev/null", str(target)]
+        return args
+
+    def _environment(self, extra: Mapping[str, str] | None) -> dict[str, str]:
+        path = self.settings.path
+        if path is None:
+            path = _DEFAULT_PATH
+            python_dir = os.path.dirname(sys.executable)
+            if python_dir and python_dir not in path.split(":"):
+                path = f"{python_dir}:{path}"
+        env = {
+            "PATH": path,
+            "HOME": "/tmp/home",
+            "TMPDIR": "/tmp",
+            "LANG": "C.UTF-8",
+            "LC_ALL": "C.UTF-8",
+            "TERM": "dumb",
+            "PAGER": "cat",
+            "GIT_PAGER": "cat",
+            "PYTHONUNBUFFERED": "1",
+        }
+        for name, value in (extra or {}).items():
+            if _SECRET_ENV.search(name):
+                log.debug("not passing %s into the sandbox: it looks like a credential", name)
+                continue
+            env[name] = value
+        return env
+
+    def _limits(self) -> list[tuple[int, int, int]]:
+        s = self.settings
+        memory = s.memory_mb * 1024 * 1024
+        file_size = s.max_file_mb * 1024 * 1024
+        nproc = _count_user_processes(os.getuid()) + s.max_processes
+        return [
+            # The hard CPU limit one second above the soft one: SIGXCPU first, then SIGKILL.
+            (resource.RLIMIT_CPU, s.cpu_seconds, s.cpu_seconds + 1),
+            (resource.RLIMIT_AS, memory, memory),
+            (resource.RLIMIT_FSIZE, file_size, file_size),
+            (resource.RLIMIT_NPROC, nproc, nproc),
+            (resource.RLIMIT_CORE, 0, 0),
+        ]
+
+    # -- running -----------------------------------------------------------------------------------
+
+    def run(
+        self,
+        cmd: str | Sequence[str],
+        cwd_dir: Path,
+        *,
+        timeout: float | None = None,
+        env: Mapping[str, str] | None = None,
+        cancel: threading.Event | None = None,
+        mount_at: Path | None = None,
+        ro_binds: Sequence[tuple[Path, Path]] = (),
+    ) -> CommandResult:
+        """Run `cmd` (a shell string for bash, or an argv) with `cwd_dir` as its writable working directory.
+
+        `mount_at` is where `cwd_dir` appears inside the sandbox (default: its own path; it must exist on
+        the host). `ro_binds` are (host source, sandbox destination) pairs bound read-only after it.
+        Both are ignored when running unsandboxed. Raises `SandboxUnavailable` (see the module doc).
+        """
+        bwrap = self._prepare()
+        argv = self._argv(cmd)
+        cwd_dir = Path(os.path.abspath(cwd_dir))
+        inside = Path(os.path.abspath(mount_at)) if mount_at is not None else cwd_dir
+        if bwrap is not None:
+            full = [bwrap, *self._isolation_args(), "--bind", str(cwd_dir), str(inside)]
+            for source, destination in ro_binds:
+                full += ["--ro-bind", str(source), str(destination)]
+            full += ["--chdir", str(inside), "--", *argv]
+            run_cwd = "/"
+        else:
+            full = argv
+            run_cwd = str(cwd_dir)
+        environment = self._environment(env)
+        limit = self.settings.timeout_seconds if timeout is None else timeout
+        if bwrap is not None:
+            return self._execute(full, run_cwd, environment, limit, cancel, sandboxed=True)
+        # Unsandboxed there is no private /tmp: give the command a throwaway HOME, outside the workspace
+        # copy so that tools' dotfiles do not turn into proposed files.
+        home = tempfile.mkdtemp(prefix="agentls-home-")
+        environment["HOME"] = home
+        environment.pop("TMPDIR", None)
+        try:
+            return self._execute(full, run_cwd, environment, limit, cancel, sandboxed=False)
+        finally:
+            shutil.rmtree(home, ignore_errors=True)
+
+    def _argv(self, cmd: str | Sequence[str]) -> list[str]:
+        if isinstance(cmd, str):
+            shell = "/bin/bash" if os.path.exists("/bin/bash") else "/bin/sh"
+            return [shell, "-c", cmd]
+        argv = list(cmd)
+        if not argv:
+            raise ValueError("empty command")
+        return argv
+
+    def _execute(
+        self,
+        argv: list[str],
+        cwd: str,
+        env: dict[str, str],
+        timeout: float,
+        cancel: threading.Event | None,
+        *,
+        sandboxed: bool,
+    ) -> CommandResult:
+        out = _Capture(self.settings.max_output_bytes)
+        err = _Capture(self.settings.max_output_bytes)
+        started = time.monotonic()
+        proc = subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            preexec_fn=_limits_setter(self._limits()),
+            close_fds=True,
+        )
+        assert proc.stdout is not None and proc.stderr is not None
+        timed_out = cancelled = killed = False
+        selector = selectors.DefaultSelector()
+        captures = {proc.stdout.fileno(): out, proc.stderr.fileno(): err}
+        for stream in (proc.stdout, proc.stderr):
+            os.set_blocking(stream.fileno(), False)
+            selector.register(stream, selectors.EVENT_READ)
+        deadline = started + timeout
+        exited_at: float | None = None
+        try:
+            while selector.get_map():
+                now = time.monotonic()
+                if exited_at is None and proc.poll() is not None:
+                    exited_at = now
+                    # Background jobs of an unsandboxed command would hold the pipes open: end them.
+                    self._kill_group(proc.pid)
+                if exited_at is not None and now - exited_at > _DRAIN_SECONDS:
+                    break
+                if exited_at is None and cancel is not None and cancel.is_set():
+                    cancelled = killed = True
+                    self._kill_group(proc.pid)
+                    exited_at = now
+                elif exited_at is None and now >= deadline:
+                    timed_out = killed = True
+                    self._kill_group(proc.pid)
+                    exited_at = now
+                wait = min(0.05, max(0.0, deadline - now)) if exited_at is None else 0.05
+                for key, _ in selector.select(timeout=wait):
+                    try:
+                        data = os.read(key.fd, _READ_CHUNK)
+                    except BlockingIOError:
+                        continue
+                    if data:
+                        captures[key.fd].add(data)
+                    else:
+                        selector.unregister(key.fileobj)
+        finally:
+            selector.close()
+            self._kill_group(proc.pid)
+            exit_code = proc.wait()
+            proc.stdout.close()
+            proc.stderr.close()
+        return CommandResult(
+            exit_code=exit_code,
+            stdout=out.text(),
+            stderr=err.text(),
+            timed_out=timed_out,
+            truncated=out.truncated or err.truncated,
+            duration=time.monotonic() - started,
+            killed=killed,
+            cancelled=cancelled,
+            sandboxed=sandboxed,
+        )
+
+    @staticmethod
+    def _kill_group(pgid: int) -> None:
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass

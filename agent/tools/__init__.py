@@ -1,0 +1,200 @@
+"""The tools the model calls: the protocol they share and the dispatcher that runs a call.
+
+A tool has a `name`, an `input_schema` (JSON Schema of its input, used here to validate calls; for custom
+tools it is also what the API receives), `definition()` (the entry for the Messages API `tools` list:
+Anthropic-defined tools such as the text editor and bash send only their `type` and `name`) and `run(input)`.
+
+`ToolRegistry.execute(name, input)` never raises for a bad call; as the Anthropic SDK's tool runner does,
+failures come back as data, a `ToolResult` with `is_error=True`:
+
+- an unknown tool: `Error: Tool 'NAME' not found` and the names that exist;
+- input that is not an object, lacks a required field or has a field of the wrong type: the `repr` of a
+  `ToolInputError` saying which field and why;
+- a `ToolError` raised by the tool: its message as is (these messages are written for the model);
+- any other exception: its `repr` (which keeps the exception type), logged with the traceback.
+
+The one exception that does propagate is `ToolAbort`: a failure only the user can fix (for example, no
+sandbox can be created), which should end the run with its message rather than go back to the model.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+__all__ = [
+    "Tool",
+    "ToolAbort",
+    "ToolError",
+    "ToolInputError",
+    "ToolRegistry",
+    "ToolResult",
+    "validate_input",
+]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    """What goes back to the model in a `tool_result` block."""
+
+    content: str
+    is_error: bool = False
+
+
+class ToolError(Exception):
+    """A tool failure whose message is written for the model and returned as is."""
+
+
+class ToolInputError(ValueError):
+    """The input of a tool call does not match the tool's schema."""
+
+
+class ToolAbort(Exception):
+    """A failure the model cannot work around; it ends the run and its message goes to the user."""
+
+
+@runtime_checkable
+class Tool(Protocol):
+    """What the dispatcher needs from a tool."""
+
+    name: str
+    input_schema: Mapping[str, Any]
+
+    def definition(self) -> dict[str, Any]:
+        """The entry for the Messages API `tools` parameter."""
+        ...
+
+    def run(self, input: Mapping[str, Any]) -> ToolResult | str:
+        """Run one validated call. Raise `ToolError` for failures the model should read."""
+        ...
+
+
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "array": (list, tuple),
+    "object": (dict, Mapping),
+    "null": (type(None),),
+}
+
+
+def _type_name(value: object) -> str:
+    for name, types in _JSON_TYPES.items():
+        if isinstance(value, bool) and name not in ("boolean",):
+            continue
+        if isinstance(value, types):
+            return name
+    return type(value).__name__
+
+
+def _check(schema: Mapping[str, Any], value: object, where: str) -> None:
+    """Validate `value` against the subset of JSON Schema tools use; raise `ToolInputError`.
+
+    `where` names the value in messages ("" for the whole input).
+    """
+    at = f"{where}: " if where else ""
+    expected = schema.get("type")
+    if expected is not None:
+        names = [expected] if isinstance(expected, str) else list(expected)
+        ok = False
+        for name in names:
+            types = _JSON_TYPES.get(name, ())
+            # bool is an int in Python but not in JSON.
+            if isinstance(value, bool) and name in ("integer", "number"):
+                continue
+            if isinstance(value, types):
+                ok = True
+                break
+        if not ok:
+            raise ToolInputError(f"{at}expected {' or '.join(names)}, got {_type_name(value)}")
+    if "enum" in schema and value not in schema["enum"]:
+        allowed = ", ".join(repr(v) for v in schema["enum"])
+        raise ToolInputError(f"{at}{value!r} is not one of {allowed}")
+    if isinstance(value, Mapping):
+        for field in schema.get("required", ()):
+            if field not in value:
+                raise ToolInputError(f"{at}the required field `{field}` is missing")
+        properties: Mapping[str, Any] = schema.get("properties", {})
+        for key, item in value.items():
+            if key in properties:
+                _check(properties[key], item, f"{where}.{key}" if where else f"`{key}`")
+            elif schema.get("additionalProperties") is False:
+                raise ToolInputError(f"{at}unexpected field `{key}`")
+    if isinstance(value, list | tuple):
+        if "minItems" in schema and len(value) < schema["minItems"]:
+            raise ToolInputError(f"{at}expected at least {schema['minItems']} items, got {len(value)}")
+        if "maxItems" in schema and len(value) > schema["maxItems"]:
+            raise ToolInputError(f"{at}expected at most {schema['maxItems']} items, got {len(value)}")
+        items = schema.get("items")
+        if isinstance(items, Mapping):
+            for index, item in enumerate(value):
+                _check(items, item, f"{where}[{index}]")
+
+
+def validate_input(tool_name: str, schema: Mapping[str, Any], input: object) -> Mapping[str, Any]:
+    """Check a call's input against the tool's schema; return it, or raise `ToolInputError`."""
+    if not isinstance(input, Mapping):
+        raise ToolInputError(
+            f"Invalid input for tool {tool_name}: expected an object, got {_type_name(input)}"
+        )
+    try:
+        _check(schema, input, "")
+    except ToolInputError as exc:
+        raise ToolInputError(f"Invalid input for tool {tool_name}: {exc}") from None
+    return input
+
+
+class ToolRegistry:
+    """The tools of one run, by name; turns calls into results."""
+
+    def __init__(self, tools: Iterable[Tool] = ()) -> None:
+        self._tools: dict[str, Tool] = {}
+        for tool in tools:
+            self.add(tool)
+
+    def add(self, tool: Tool) -> None:
+        """Register a tool; names are unique."""
+        if tool.name in self._tools:
+            raise ValueError(f"a tool named {tool.name!r} is already registered")
+        self._tools[tool.name] = tool
+
+    def get(self, name: str) -> Tool | None:
+        """The tool called `name`, if there is one."""
+        return self._tools.get(name)
+
+    @property
+    def names(self) -> list[str]:
+        """Names of the registered tools, in registration order."""
+        return list(self._tools)
+
+    def definitions(self) -> list[dict[str, Any]]:
+        """The `tools` parameter of a Messages API request."""
+        return [tool.definition() for tool in self._tools.values()]
+
+    def execute(self, name: str, input: object) -> ToolResult:
+        """Run one tool call; failures come back as `is_error` results (only `ToolAbort` propagates)."""
+        tool = self._tools.get(name)
+        if tool is None:
+            available = ", ".join(self._tools) or "none"
+            return ToolResult(f"Error: Tool '{name}' not found. Available tools: {available}", is_error=True)
+        try:
+            checked = validate_input(name, tool.input_schema, input)
+            result = tool.run(checked)
+        except ToolAbort:
+            raise
+        except ToolError as exc:
+            return ToolResult(str(exc), is_error=True)
+        except ToolInputError as exc:
+            return ToolResult(repr(exc), is_error=True)
+        except Exception as exc:
+            log.exception("tool %s failed", name)
+            return ToolResult(repr(exc), is_error=True)
+        if isinstance(result, str):
+            return ToolResult(result)
+        return result

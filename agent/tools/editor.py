@@ -1,0 +1,319 @@
+"""Anthropic's text editor tool (`text_editor_20250728`, name `str_replace_based_edit_tool`) on the overlay.
+
+Claude is trained on this tool's schema and messages, so the commands and the wording of results follow
+Anthropic's documentation and reference implementation:
+
+- `view`: a file as `cat -n` shows it (line number, tab, line), optionally `view_range: [start, end]`
+  (1-based, `end` -1 for the end of the file); a directory as the files and folders up to 2 levels deep,
+  hidden items and `node_modules` left out. `max_characters` (a tool setting) cuts long files.
+- `create`: a new file with `file_text`. Like the reference implementation, and as the model is told, it
+  refuses to overwrite an existing file (`str_replace` or `insert` change existing files).
+- `str_replace`: `old_str` must occur exactly once. When it does not occur, the error shows the most
+  similar lines of the file (as Aider does), so the next try can copy them verbatim; when it occurs more
+  than once, the error lists the line numbers. `new_str` may be omitted (deletes `old_str`).
+- `insert`: the text after line `insert_line` (0 inserts at the beginning). The model sends the text as
+  `insert_text` with this tool version, while the documentation names it `new_str`; both are accepted.
+- There is no `undo_edit` in this version.
+
+Paths are relative to the workspace root or absolute inside it; everything else is refused (see
+`agent.paths`). Edits land in the overlay, never on disk. Tabs are kept as they are.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from typing import Any
+
+from agent.overlay import Overlay, OverlayError
+from agent.paths import PathRefused, is_secret_path
+from agent.tools import ToolError, ToolResult
+
+__all__ = ["EditorTool"]
+
+_COMMANDS = ("view", "create", "str_replace", "insert")
+SNIPPET_LINES = 4
+# A view is cut to this many characters when the tool has no max_characters, to protect the context.
+_DEFAULT_VIEW_LIMIT = 100_000
+_DIRECTORY_VIEW_LIMIT = 1_000
+_EXCLUDED_DIRS = frozenset({"node_modules", "__pycache__"})
+# Files longer than this get no "most similar lines" hint (the search is quadratic in the worst case).
+_HINT_MAX_LINES = 20_000
+
+
+def _lines(text: str) -> list[str]:
+    """Lines split on "\\n" only, ends kept (str.splitlines also splits on form feeds and the like)."""
+    parts = text.split("\n")
+    lines = [part + "\n" for part in parts[:-1]]
+    if parts[-1]:
+        lines.append(parts[-1])
+    return lines
+
+
+def _numbered(text: str, start: int) -> str:
+    """`cat -n` style: right-aligned numbers, a tab, the line."""
+    return "\n".join(
+        f"{number:6}\t{line.rstrip(chr(10)).rstrip(chr(13))}"
+        for number, line in enumerate(_lines(text), start=start)
+    )
+
+
+def _clip(text: str, limit: int) -> tuple[str, bool]:
+    if len(text) <= limit:
+        return text, False
+    return text[:limit], True
+
+
+_CLIPPED_NOTE = (
+    "<response clipped><NOTE>To save on context only part of this file has been shown to you. Use "
+    "`view_range` to see the rest, or search the file with `grep -n` through the bash tool to find the "
+    "line numbers you are looking for.</NOTE>"
+)
+
+
+def _similar_lines(content: str, old_str: str) -> tuple[int, str] | None:
+    """The run of lines of `content` most like `old_str`: (first line number, text), when close enough."""
+    old_lines = old_str.strip("\n").split("\n")
+    lines = content.split("\n")
+    if not old_str.strip() or len(lines) > _HINT_MAX_LINES:
+        return None
+    size = min(len(old_lines), len(lines))
+    target = "\n".join(old_lines)
+    best_ratio, best_start = 0.0, -1
+    matcher = difflib.SequenceMatcher(autojunk=False)
+    matcher.set_seq2(target)
+    for start in range(0, len(lines) - size + 1):
+        matcher.set_seq1("\n".join(lines[start : start + size]))
+        if matcher.real_quick_ratio() <= best_ratio or matcher.quick_ratio() <= best_ratio:
+            continue
+        ratio = matcher.ratio()
+        if ratio > best_ratio:
+            best_ratio, best_start = ratio, start
+    if best_start < 0 or best_ratio < 0.6:
+        return None
+    return best_start + 1, "\n".join(lines[best_start : best_start + size])
+
+
+def _line_of(content: str, index: int) -> int:
+    return content.count("\n", 0, index) + 1
+
+
+class EditorTool:
+    """`str_replace_based_edit_tool` working on an `Overlay`."""
+
+    name = "str_replace_based_edit_tool"
+    type = "text_editor_20250728"
+    input_schema: Mapping[str, Any] = {
+        "type": "object",
+        "properties": {
+            "command": {"type": "string"},
+            "path": {"type": "string"},
+            "view_range": {"type": "array", "items": {"type": "integer"}},
+            "file_text": {"type": "string"},
+            "old_str": {"type": "string"},
+            "new_str": {"type": "string"},
+            "insert_line": {"type": "integer"},
+            "insert_text": {"type": "string"},
+        },
+        "required": ["command", "path"],
+    }
+
+    def __init__(self, overlay: Overlay, *, max_characters: int | None = None) -> None:
+        """`max_characters` cuts file views (and is sent to the API, which tells the model)."""
+        self.overlay = overlay
+        self.max_characters = max_characters
+
+    def definition(self) -> dict[str, Any]:
+        """The `tools` entry: Anthropic-defined, so only type, name and the optional limit."""
+        definition: dict[str, Any] = {"type": self.type, "name": self.name}
+        if self.max_characters is not None:
+            definition["max_characters"] = self.max_characters
+        return definition
+
+    def run(self, input: Mapping[str, Any]) -> ToolResult:
+        """Run one command."""
+        command = input["command"]
+        path = input["path"]
+        try:
+            if command == "view":
+                return ToolResult(self._view(path, input.get("view_range")))
+            if command == "create":
+                if "file_text" not in input:
+                    raise ToolError("Parameter `file_text` is required for command: create")
+                self.overlay.create(path, input["file_text"])
+                return ToolResult(f"File created successfully at: {path}")
+            if command == "str_replace":
+                if "old_str" not in input:
+                    raise ToolError("Parameter `old_str` is required for command: str_replace")
+                return ToolResult(self._str_replace(path, input["old_str"], input.get("new_str") or ""))
+            if command == "insert":
+                if "insert_line" not in input:
+                    raise ToolError("Parameter `insert_line` is required for command: insert")
+                text = input.get("insert_text", input.get("new_str"))
+                if text is None:
+                    raise ToolError("Parameter `insert_text` is required for command: insert")
+                return ToolResult(self._insert(path, input["insert_line"], text))
+        except (PathRefused, OverlayError) as exc:
+            raise ToolError(str(exc)) from None
+        if command == "undo_edit":
+            raise ToolError(
+                "The `undo_edit` command is not available in this version of the tool. To revert a change, "
+                "use `str_replace` with the old text."
+            )
+        raise ToolError(
+            f"Unrecognized command {command}. The allowed commands for the {self.name} tool are: "
+            + ", ".join(_COMMANDS)
+        )
+
+    # -- view --------------------------------------------------------------------------------------
+
+    def _view(self, path: str, view_range: list[int] | None) -> str:
+        rel = self.overlay.resolve(path)
+        if self.overlay.is_dir(rel):
+            if view_range:
+                raise ToolError(
+                    "The `view_range` parameter is not allowed when `path` points to a directory."
+                )
+            return self._view_directory(path, rel)
+        content = self.overlay.read(path)
+        start = 1
+        if view_range is not None:
+            content, start = self._slice(content, view_range)
+        limit = self.max_characters if self.max_characters is not None else _DEFAULT_VIEW_LIMIT
+        content, clipped = _clip(content, limit)
+        out = f"Here's the result of running `cat -n` on {path}:\n{_numbered(content, start)}\n"
+        return out + _CLIPPED_NOTE if clipped else out
+
+    @staticmethod
+    def _slice(content: str, view_range: list[int]) -> tuple[str, int]:
+        if len(view_range) != 2:
+            raise ToolError("Invalid `view_range`. It should be a list of two integers.")
+        lines = _lines(content)
+        count = len(lines)
+        first, last = view_range
+        if first < 1 or first > max(count, 1):
+            raise ToolError(
+                f"Invalid `view_range`: {view_range}. Its first element `{first}` should be within the range "
+                f"of lines of the file: {[1, count]}"
+            )
+        if last != -1 and last > count:
+            raise ToolError(
+                f"Invalid `view_range`: {view_range}. Its second element `{last}` should be smaller than the "
+                f"number of lines in the file: `{count}`"
+            )
+        if last != -1 and last < first:
+            raise ToolError(
+                f"Invalid `view_range`: {view_range}. Its second element `{last}` should be larger or equal "
+                f"than its first `{first}`"
+            )
+        selected = lines[first - 1 :] if last == -1 else lines[first - 1 : last]
+        return "".join(selected), first
+
+    def _view_directory(self, path: str, rel: str) -> str:
+        shown = path.rstrip("/") or "/"
+        entries: list[str] = [shown]
+        truncated = False
+
+        def visit(dir_rel: str, dir_shown: str, depth: int) -> None:
+            nonlocal truncated
+            for name in self.overlay.listdir(dir_rel):
+                is_dir = name.endswith("/")
+                name = name.rstrip("/")
+                if name.startswith(".") or name in _EXCLUDED_DIRS:
+                    continue
+                child_rel = name if dir_rel == "." else f"{dir_rel}/{name}"
+                if is_secret_path(child_rel):
+                    continue
+                if len(entries) > _DIRECTORY_VIEW_LIMIT:
+                    truncated = True
+                    return
+                child_shown = f"{dir_shown}/{name}"
+                entries.append(child_shown + ("/" if is_dir else ""))
+                if is_dir and depth < 2:
+                    visit(child_rel, child_shown, depth + 1)
+
+        visit(rel, shown if shown != "/" else "", 1)
+        listing = "\n".join(entries)
+        note = (
+            f"\n[... listing cut at {_DIRECTORY_VIEW_LIMIT} entries; view a subdirectory to see more ...]"
+            if truncated
+            else ""
+        )
+        return (
+            f"Here's the files and directories up to 2 levels deep in {path}, excluding hidden items:\n"
+            f"{listing}{note}\n"
+        )
+
+    # -- edits -------------------------------------------------------------------------------------
+
+    def _snippet(self, text: str, first_line: int, last_line: int, label: str) -> str:
+        lines = _lines(text)
+        start = max(1, first_line - SNIPPET_LINES)
+        end = min(len(lines), last_line + SNIPPET_LINES)
+        snippet = "".join(lines[start - 1 : end])
+        return f"Here's the result of running `cat -n` on {label}:\n{_numbered(snippet, start)}\n"
+
+    def _str_replace(self, path: str, old_str: str, new_str: str) -> str:
+        content = self.overlay.read(path)
+        if old_str == "":
+            raise ToolError(
+                "No replacement was performed: `old_str` is empty. Give the exact text to replace, or use "
+                "`insert` to add text at a line."
+            )
+        starts: list[int] = []
+        index = content.find(old_str)
+        while index != -1:
+            starts.append(index)
+            index = content.find(old_str, index + 1)
+        if not starts:
+            message = f"No replacement was performed, old_str `{old_str}` did not appear verbatim in {path}."
+            similar = _similar_lines(content, old_str)
+            if similar is not None:
+                line, text = similar
+                message += (
+                    f"\nThe most similar lines of the file start at line {line}; old_str must match them "
+                    f"exactly, including whitespace and indentation:\n{_numbered(text, line)}"
+                )
+            raise ToolError(message)
+        if len(starts) > 1:
+            lines = [_line_of(content, start) for start in starts]
+            raise ToolError(
+                f"No replacement was performed. Multiple occurrences of old_str `{old_str}` in lines "
+                f"{lines}. Please ensure it is unique"
+            )
+        start = starts[0]
+        new_content = content[:start] + new_str + content[start + len(old_str) :]
+        self.overlay.write(path, new_content)
+        first = _line_of(new_content, start)
+        last = first + new_str.count("\n")
+        return (
+            f"The file {path} has been edited. "
+            + self._snippet(new_content, first, last, f"a snippet of {path}")
+            + "Review the changes and make sure they are as expected. Edit the file again if necessary."
+        )
+
+    def _insert(self, path: str, insert_line: int, text: str) -> str:
+        content = self.overlay.read(path)
+        lines = _lines(content)
+        count = len(lines)
+        if insert_line < 0 or insert_line > count:
+            raise ToolError(
+                f"Invalid `insert_line` parameter: {insert_line}. It should be within the range of lines of "
+                f"the file: {[0, count]}"
+            )
+        newline = "\r\n" if lines and lines[0].endswith("\r\n") else "\n"
+        if text and not text.endswith("\n"):
+            text += newline
+        if insert_line == count and lines and not lines[-1].endswith("\n"):
+            lines[-1] += newline
+        new_content = "".join(lines[:insert_line]) + text + "".join(lines[insert_line:])
+        self.overlay.write(path, new_content)
+        inserted = max(1, text.count("\n"))
+        return (
+            f"The file {path} has been edited. "
+            + self._snippet(
+                new_content, insert_line + 1, insert_line + inserted, "a snippet of the edited file"
+            )
+            + "Review the changes and make sure they are as expected (correct indentation, no duplicate "
+            "lines, etc). Edit the file again if necessary."
+        )

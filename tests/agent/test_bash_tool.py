@@ -1,0 +1,194 @@
+"""The bash tool: commands run in the sandbox on the materialized overlay, and their edits fold back.
+
+The `ws` fixture checks at teardown that no file of the real workspace changed, whatever the commands did.
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.overlay import Overlay
+from agent.sandbox import Sandbox, SandboxSettings
+from agent.tools import ToolAbort, ToolRegistry, ToolResult
+from agent.tools.bash import BashTool
+from agent.tools.editor import EditorTool
+from tests.agent.test_overlay import disk_snapshot
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Iterator[Path]:
+    root = tmp_path / "ws"
+    (root / "pkg").mkdir(parents=True)
+    (root / "pkg" / "__init__.py").write_text("")
+    (root / "pkg" / "calc.py").write_text("def add(a, b):\n    return a - b\n")
+    (root / "tests").mkdir()
+    (root / "tests" / "test_calc.py").write_text(
+        "from pkg.calc import add\n\n\ndef test_add():\n    assert add(2, 3) == 5\n"
+    )
+    (root / ".env").write_text("API_KEY=sk-secret\n")
+    (root / "logo.png").write_bytes(b"\x89PNG\x00\x00")
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    before = disk_snapshot(root)
+    yield root
+    assert disk_snapshot(root) == before, "the user's files changed on disk"
+
+
+@pytest.fixture
+def tools(ws: Path) -> Iterator[tuple[Overlay, ToolRegistry, BashTool]]:
+    overlay = Overlay(ws, {"pkg/__init__.py": ("VERSION = 'unsaved'\n", 3)})
+    bash = BashTool(overlay, Sandbox(), timeout=20)
+    registry = ToolRegistry([EditorTool(overlay), bash])
+    yield overlay, registry, bash
+    bash.close()
+
+
+def run(registry: ToolRegistry, command: str) -> ToolResult:
+    return registry.execute("bash", {"command": command})
+
+
+def test_definition(ws: Path) -> None:
+    assert BashTool(Overlay(ws), Sandbox()).definition() == {"type": "bash_20250124", "name": "bash"}
+
+
+def test_commands_run_at_the_workspace_path_on_the_overlay(tools: Any, ws: Path) -> None:
+    overlay, registry, _ = tools
+    overlay.write("pkg/calc.py", "def add(a, b):\n    return a + b\n")
+    result = run(registry, f"pwd; cat pkg/__init__.py; cat {ws}/pkg/calc.py")
+    assert not result.is_error
+    assert result.content.splitlines() == [
+        str(ws),
+        "VERSION = 'unsaved'",
+        "def add(a, b):",
+        "    return a + b",
+    ]
+
+
+def test_imports_see_the_agents_version_despite_bytecode_caches(tools: Any) -> None:
+    overlay, registry, _ = tools
+    probe = "python -c 'from pkg.calc import add; print(add(2, 3))'"
+    assert run(registry, probe).content == "-1"
+    # Same size as before: a .pyc written by the first run must not hide the edit (mtime must move).
+    overlay.write("pkg/calc.py", "def add(a, b):\n    return a + b\n")
+    assert run(registry, probe).content == "5"
+    assert "calc.cpython" in run(registry, "ls pkg/__pycache__").content
+
+
+def test_sed_edit_folds_back_into_the_overlay(tools: Any) -> None:
+    overlay, registry, _ = tools
+    result = run(registry, "sed -i 's/a - b/a + b/' pkg/calc.py && echo done")
+    assert result.content == "done"
+    assert overlay.read("pkg/calc.py") == "def add(a, b):\n    return a + b\n"
+    (change,) = overlay.changes()
+    assert (change.path, change.kind) == ("pkg/calc.py", "modified")
+    assert "-    return a - b\n+    return a + b\n" in change.diff
+    # The editor sees the command's edit, and the next command sees the editor's.
+    registry.execute(
+        "str_replace_based_edit_tool",
+        {"command": "str_replace", "path": "pkg/calc.py", "old_str": "a + b", "new_str": "b + a"},
+    )
+    assert run(registry, "grep return pkg/calc.py").content == "    return b + a"
+
+
+def test_created_deleted_and_binary_files(tools: Any) -> None:
+    overlay, registry, _ = tools
+    result = run(
+        registry,
+        "mkdir -p docs && echo '# Docs' > docs/index.md && rm tests/test_calc.py "
+        "&& printf '\\x00\\x01' > data.bin && echo changed >> logo.png && echo ok",
+    )
+    assert result.content.splitlines()[0] == "ok"
+    assert "[not kept (binary, non-UTF-8 or secret files): data.bin, logo.png]" in result.content
+    kinds = {c.path: c.kind for c in overlay.changes()}
+    assert kinds == {"docs/index.md": "created", "tests/test_calc.py": "deleted"}
+
+
+def test_exit_codes_stderr_and_empty_output(tools: Any) -> None:
+    _, registry, _ = tools
+    failed = run(registry, "echo out; echo err >&2; exit 3")
+    assert not failed.is_error
+    assert failed.content == "out\nerr\n[exit code: 3]"
+    assert run(registry, "true").content == "(no output)"
+
+
+def test_timeout_is_an_error_result(ws: Path) -> None:
+    overlay = Overlay(ws)
+    with BashTool(overlay, Sandbox(), timeout=0.5) as bash:
+        result = ToolRegistry([bash]).execute("bash", {"command": "echo partial; sleep 30"})
+    assert result.is_error
+    assert result.content == (
+        "partial\n[timed out after 0.5 seconds: the command and every process it started were killed]"
+    )
+
+
+def test_no_secrets_no_network_and_git_read_only(tools: Any) -> None:
+    _, registry, _ = tools
+    assert "sk-secret" not in run(registry, "cat .env; grep -r sk-secret . 2>/dev/null").content
+    status = run(registry, "git status --short --untracked-files=all | sort; touch .git/x; echo rc=$?")
+    assert "pkg/calc.py" in status.content
+    assert "rc=1" in status.content and "Read-only file system" in status.content
+    offline = run(registry, "getent hosts pypi.org || echo offline")
+    assert offline.content.strip() == "offline"
+
+
+def test_restart_starts_from_a_fresh_copy(tools: Any) -> None:
+    overlay, registry, bash = tools
+    run(registry, "echo scratch > /tmp/scratch.txt; echo kept > kept.txt")
+    first_dest = bash.last_materialized.dest
+    restarted = registry.execute("bash", {"restart": True})
+    assert restarted == ToolResult("The bash tool has been restarted.")
+    assert not first_dest.exists()
+    result = run(registry, "cat kept.txt; cat /tmp/scratch.txt 2>/dev/null || echo no-scratch")
+    assert result.content.splitlines() == ["kept", "no-scratch"]
+    assert overlay.read("kept.txt") == "kept\n"
+    missing = registry.execute("bash", {})
+    assert missing.is_error and "`command` is required" in missing.content
+
+
+def test_missing_sandbox_aborts_the_run(ws: Path, tmp_path: Path) -> None:
+    sandbox = Sandbox(SandboxSettings(bwrap_path=str(tmp_path / "missing-bwrap")))
+    with BashTool(Overlay(ws), sandbox) as bash, pytest.raises(ToolAbort, match="apt-get install bubblewrap"):
+        ToolRegistry([bash]).execute("bash", {"command": "true"})
+
+
+def test_unsandboxed_when_allowed(ws: Path, tmp_path: Path) -> None:
+    settings = SandboxSettings(bwrap_path=str(tmp_path / "missing-bwrap"), allow_unsandboxed=True)
+    overlay = Overlay(ws)
+    with BashTool(overlay, Sandbox(settings)) as bash:
+        result = ToolRegistry([bash]).execute("bash", {"command": "sed -i 's/a - b/a * b/' pkg/calc.py; pwd"})
+        assert not result.is_error
+        assert result.content != str(ws)  # runs in the materialized copy, not in the workspace
+    assert overlay.read("pkg/calc.py") == "def add(a, b):\n    return a * b\n"
+
+
+def make_tree(root: Path, files: int) -> None:
+    """A Django-sized tree: `files` Python files of about 10 KiB in nested packages."""
+    body = "".join(f"def function_{i}(x):\n    return x + {i}\n\n\n" for i in range(300))
+    for i in range(files):
+        package = root / f"pkg{i % 40}" / f"sub{i % 7}"
+        package.mkdir(parents=True, exist_ok=True)
+        (package / f"module_{i}.py").write_text(body)
+
+
+@pytest.mark.benchmark
+def test_benchmark_materialize_and_start_a_sandbox(tmp_path: Path) -> None:
+    """Median of materializing a ~2,800-file tree plus running `true` in bwrap (see the report figures)."""
+    root = tmp_path / "big"
+    make_tree(root, 2800)
+    sandbox = Sandbox()
+    timings = []
+    for _ in range(5):
+        overlay = Overlay(root)
+        with tempfile.TemporaryDirectory(dir=sandbox.settings.scratch_dir or "/dev/shm") as scratch:
+            started = time.perf_counter()
+            with BashTool(overlay, sandbox, scratch_dir=Path(scratch)) as bash:
+                assert bash.execute("true").content == "(no output)"
+                timings.append(time.perf_counter() - started)
+    assert statistics.median(timings) < 0.6

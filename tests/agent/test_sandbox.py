@@ -1,0 +1,324 @@
+"""The sandbox: isolation (network, filesystem, credentials, environment), limits, timeouts and kills.
+
+These run real bubblewrap (installed on the project's machines, see shared notes). A loopback server the
+test starts proves that the network is really cut inside while it works outside.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agent.sandbox import BWRAP_MISSING_MESSAGE, Sandbox, SandboxSettings, SandboxUnavailable
+
+PY = sys.executable
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    path = tmp_path / "work"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def loopback_server() -> Iterator[int]:
+    """A TCP server on 127.0.0.1 that accepts connections until the test ends; yields its port."""
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.2)
+    port = server.getsockname()[1]
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            conn.sendall(b"hello\n")
+            conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield port
+    stop.set()
+    thread.join(timeout=2)
+    server.close()
+
+
+def processes_with(marker: str) -> list[int]:
+    """Host PIDs whose command line contains `marker`."""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            cmdline = Path(f"/proc/{name}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if marker.encode() in cmdline:
+            found.append(int(name))
+    return found
+
+
+def wait_gone(marker: str, seconds: float = 3.0) -> list[int]:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        left = processes_with(marker)
+        if not left:
+            return []
+        time.sleep(0.05)
+    return processes_with(marker)
+
+
+def unique_sleep() -> tuple[str, str]:
+    """A `sleep` argument no other process has, to find the process from the host."""
+    seconds = f"{1000 + uuid.uuid4().int % 100000}.{uuid.uuid4().int % 1000:03d}"
+    return f"sleep {seconds}", seconds
+
+
+# -- isolation -----------------------------------------------------------------------------------
+
+
+def test_network_is_cut_inside_but_works_outside(workdir: Path, loopback_server: int) -> None:
+    probe = (
+        f"import socket; print(socket.create_connection(('127.0.0.1', {loopback_server}), timeout=3).recv(6))"
+    )
+    outside = subprocess.run([PY, "-c", probe], capture_output=True, text=True, timeout=10)
+    assert outside.returncode == 0 and "hello" in outside.stdout
+
+    result = Sandbox().run([PY, "-c", probe], workdir)
+    assert result.sandboxed
+    assert result.exit_code != 0
+    assert "ConnectionRefusedError" in result.stderr or "OSError" in result.stderr
+
+
+def test_dns_does_not_resolve_inside(workdir: Path) -> None:
+    result = Sandbox().run("getent hosts pypi.org", workdir)
+    assert result.exit_code != 0
+    assert result.stdout.strip() == ""
+
+
+def test_workdir_is_writable_the_rest_is_not(workdir: Path, tmp_path: Path) -> None:
+    real = tmp_path / "real_workspace"
+    real.mkdir()
+    (real / "file.py").write_text("original\n")
+    # /work (the project's own checkout) lives on the read-only root: writing there must fail.
+    target = Path(__file__).resolve().parent / f"sandbox-probe-{uuid.uuid4().hex}"
+    result = Sandbox().run(
+        f"echo made > made.txt && echo ok; echo x > {target}; echo rc=$?; touch /usr/probe; echo rc=$?",
+        workdir,
+    )
+    assert (workdir / "made.txt").read_text() == "made\n"
+    assert "ok" in result.stdout
+    assert result.stdout.count("rc=1") == 2, result.stdout
+    assert "Read-only file system" in result.stderr
+    assert not target.exists()
+
+
+def test_real_workspace_is_shadowed_by_the_copy(workdir: Path, tmp_path: Path) -> None:
+    real = tmp_path / "real_workspace"
+    real.mkdir()
+    (real / "file.py").write_text("original\n")
+    (workdir / "file.py").write_text("copy\n")
+    result = Sandbox().run(f"cat {real}/file.py; echo changed > {real}/file.py; pwd", workdir, mount_at=real)
+    assert result.stdout.splitlines() == ["copy", str(real)]
+    assert (real / "file.py").read_text() == "original\n"
+    assert (workdir / "file.py").read_text() == "changed\n"
+
+
+def test_read_only_binds(workdir: Path, tmp_path: Path) -> None:
+    source = tmp_path / "venv"
+    source.mkdir()
+    (source / "lib.py").write_text("lib\n")
+    inside = workdir / ".venv"
+    result = Sandbox().run(
+        "cat .venv/lib.py; echo x > .venv/lib.py; echo rc=$?", workdir, ro_binds=[(source, inside)]
+    )
+    assert result.stdout.splitlines() == ["lib", "rc=1"]
+    assert (source / "lib.py").read_text() == "lib\n"
+
+
+def test_root_cannot_remount_the_system_writable(workdir: Path) -> None:
+    # Without --cap-drop ALL a root process inside bwrap can do exactly this (checked on bwrap 0.8).
+    result = Sandbox().run("mount -o remount,rw / && echo REMOUNTED", workdir)
+    assert "REMOUNTED" not in result.stdout
+    assert result.exit_code != 0
+
+
+def test_environment_is_rebuilt_and_scrubbed(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-from-host")
+    monkeypatch.setenv("SOME_HOST_VAR", "host")
+    result = Sandbox().run(
+        "env",
+        workdir,
+        env={"ANTHROPIC_API_KEY": "sk-ant-passed", "GITHUB_TOKEN": "ghp_x", "FOO": "bar"},
+    )
+    env = dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
+    assert env["FOO"] == "bar"
+    assert "sk-ant" not in result.stdout and "ghp_x" not in result.stdout
+    assert "SOME_HOST_VAR" not in env
+    assert env["HOME"] == "/tmp/home" and env["LANG"] == "C.UTF-8"
+    assert os.path.dirname(PY) in env["PATH"].split(":")
+
+
+def test_credentials_in_home_are_hidden(workdir: Path) -> None:
+    # Outside /tmp, which the sandbox replaces with its own: the home must be visible to mean anything.
+    home = Path(tempfile.mkdtemp(prefix="agentls-home-", dir="/var/tmp"))
+    try:
+        (home / ".ssh").mkdir()
+        (home / ".ssh" / "id_ed25519").write_text("PRIVATE KEY\n")
+        (home / ".netrc").write_text("machine x password hunter2\n")
+        (home / "notes.txt").write_text("visible\n")
+        command = f"cat {home}/notes.txt; cat {home}/.ssh/id_ed25519; cat {home}/.netrc; ls -A {home}/.ssh"
+        result = Sandbox(home=home).run(command, workdir)
+        assert "visible" in result.stdout
+        assert "PRIVATE KEY" not in result.stdout and "hunter2" not in result.stdout
+        # Without hiding, the same command shows them (so the check above can fail).
+        shown = Sandbox(SandboxSettings(hidden_home_entries=[]), home=home).run(command, workdir)
+        assert "PRIVATE KEY" in shown.stdout and "hunter2" in shown.stdout
+    finally:
+        shutil.rmtree(home)
+
+
+# -- limits --------------------------------------------------------------------------------------
+
+
+def test_timeout_kills_the_command_and_its_children(workdir: Path) -> None:
+    child, marker = unique_sleep()
+    parent, parent_marker = unique_sleep()
+    started = time.monotonic()
+    result = Sandbox().run(f"{child} & {parent}", workdir, timeout=1.0)
+    assert result.timed_out and result.killed
+    assert time.monotonic() - started < 5
+    assert wait_gone(marker) == [] and wait_gone(parent_marker) == []
+
+
+def test_background_jobs_do_not_outlive_the_command(workdir: Path) -> None:
+    child, marker = unique_sleep()
+    started = time.monotonic()
+    result = Sandbox().run(f"{child} & echo started", workdir)
+    assert result.stdout.strip() == "started" and result.exit_code == 0
+    assert not result.timed_out
+    assert time.monotonic() - started < 5
+    assert wait_gone(marker) == []
+
+
+def test_cancel_kills_the_command(workdir: Path) -> None:
+    child, marker = unique_sleep()
+    cancel = threading.Event()
+    timer = threading.Timer(0.3, cancel.set)
+    timer.start()
+    result = Sandbox().run(f"{child}", workdir, cancel=cancel, timeout=30)
+    assert result.cancelled and result.killed and not result.timed_out
+    assert result.duration < 5
+    assert wait_gone(marker) == []
+
+
+def test_output_is_capped_keeping_head_and_tail(workdir: Path) -> None:
+    sandbox = Sandbox(SandboxSettings(max_output_bytes=1000))
+    result = sandbox.run(f"{PY} -c \"print('HEAD'); print('x' * 50000); print('TAIL')\"", workdir)
+    assert result.truncated
+    assert result.stdout.startswith("HEAD\n")
+    assert result.stdout.rstrip().endswith("TAIL")
+    assert "[... truncated " in result.stdout
+    cut = int(result.stdout.split("[... truncated ")[1].split(" ")[0])
+    assert cut == len("HEAD\n") + 50001 + len("TAIL\n") - 1000
+    assert len(result.stdout) < 1100
+
+
+def test_memory_limit(workdir: Path) -> None:
+    sandbox = Sandbox(SandboxSettings(memory_mb=200))
+    result = sandbox.run([PY, "-c", "x = bytearray(400 * 1024 * 1024); print('allocated')"], workdir)
+    assert result.exit_code != 0
+    assert "MemoryError" in result.stderr
+    assert "allocated" not in result.stdout
+
+
+def test_cpu_limit(workdir: Path) -> None:
+    sandbox = Sandbox(SandboxSettings(cpu_seconds=1))
+    result = sandbox.run([PY, "-c", "while True: pass"], workdir, timeout=20)
+    assert not result.timed_out
+    assert result.exit_code != 0
+    assert result.duration < 10
+
+
+def test_limits_are_set_in_the_sandbox(workdir: Path) -> None:
+    sandbox = Sandbox(SandboxSettings(cpu_seconds=7, memory_mb=512, max_file_mb=3, max_processes=50))
+    result = sandbox.run("cat /proc/self/limits", workdir)
+    limits = {line[:26].strip(): line[26:].split() for line in result.stdout.splitlines()[1:]}
+    assert limits["Max cpu time"][:2] == ["7", "8"]
+    assert limits["Max address space"][0] == str(512 * 1024 * 1024)
+    assert limits["Max file size"][0] == str(3 * 1024 * 1024)
+    # RLIMIT_NPROC counts all of the user's processes, so it is the current count plus the budget.
+    assert int(limits["Max processes"][0]) >= 50
+
+
+def test_file_size_limit(workdir: Path) -> None:
+    sandbox = Sandbox(SandboxSettings(max_file_mb=1))
+    result = sandbox.run("head -c 3000000 /dev/zero > big.bin; echo rc=$?", workdir)
+    assert "rc=0" not in result.stdout
+    assert (workdir / "big.bin").stat().st_size <= 1024 * 1024
+
+
+# -- without bubblewrap --------------------------------------------------------------------------
+
+
+def test_missing_bwrap_is_refused_with_the_install_hint(workdir: Path) -> None:
+    sandbox = Sandbox(SandboxSettings(bwrap_path=str(workdir / "no-such-bwrap")))
+    with pytest.raises(SandboxUnavailable) as info:
+        sandbox.run("true", workdir)
+    assert str(info.value) == BWRAP_MISSING_MESSAGE
+    assert "sudo apt-get install bubblewrap" in str(info.value)
+    assert "allow_unsandboxed" in str(info.value)
+
+
+def test_bwrap_missing_from_path(workdir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    with pytest.raises(SandboxUnavailable, match="bubblewrap"):
+        Sandbox().run("true", workdir)
+
+
+def test_allow_unsandboxed_runs_with_limits_and_warns(
+    workdir: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-from-host")
+    settings = SandboxSettings(
+        bwrap_path=str(workdir / "no-such-bwrap"), allow_unsandboxed=True, memory_mb=300
+    )
+    sandbox = Sandbox(settings)
+    with caplog.at_level(logging.WARNING, logger="agent.sandbox"):
+        result = sandbox.run("pwd; env; grep 'Max address space' /proc/self/limits", workdir)
+        sandbox.run("true", workdir)
+    assert not result.sandboxed
+    assert result.stdout.splitlines()[0] == str(workdir)
+    home = next(line.split("=", 1)[1] for line in result.stdout.splitlines() if line.startswith("HOME="))
+    assert not home.startswith(str(workdir)) and not Path(home).exists()
+    assert "sk-ant" not in result.stdout
+    assert str(300 * 1024 * 1024) in result.stdout
+    warnings = [r for r in caplog.records if "WITHOUT isolation" in r.getMessage()]
+    assert len(warnings) == 1
+
+
+def test_unsandboxed_timeout_kills_the_group(workdir: Path) -> None:
+    child, marker = unique_sleep()
+    sandbox = Sandbox(SandboxSettings(enabled=False))
+    result = sandbox.run(f"{child} & {child}", workdir, timeout=0.5)
+    assert result.timed_out and not result.sandboxed
+    assert wait_gone(marker) == []
