@@ -88,7 +88,18 @@ SYMBOLS_SCHEMA = pa.schema(
 )
 
 # Columns a search hit needs; `search_text` and `doc` stay on disk.
-HIT_COLUMNS = ["id", "path", "language", "kind", "name", "symbol", "start_line", "end_line", "signature", "text"]
+HIT_COLUMNS = [
+    "id",
+    "path",
+    "language",
+    "kind",
+    "name",
+    "symbol",
+    "start_line",
+    "end_line",
+    "signature",
+    "text",
+]
 
 _CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{2,}")
@@ -328,7 +339,9 @@ class IndexStore:
         """Record the embedder; drops all vectors when it changed. Returns True if vectors were dropped."""
         dropped = False
         if self.embedder_id and self.embedder_id != embedder_id and "vectors" in self._tables:
-            log.info("embedding model changed (%s -> %s); dropping old vectors", self.embedder_id, embedder_id)
+            log.info(
+                "embedding model changed (%s -> %s); dropping old vectors", self.embedder_id, embedder_id
+            )
             self._db.drop_table("vectors")
             del self._tables["vectors"]
             self._vector_dim = None
@@ -385,7 +398,9 @@ class IndexStore:
         builder = self._tables["chunks"].search(query, query_type="fts", fts_columns="search_text")
         if where:
             builder = builder.where(where, prefilter=True)
-        rows: list[dict[str, Any]] = builder.select([*HIT_COLUMNS, "_score"]).limit(limit).to_arrow().to_pylist()
+        rows: list[dict[str, Any]] = (
+            builder.select([*HIT_COLUMNS, "_score"]).limit(limit).to_arrow().to_pylist()
+        )
         return rows
 
     def search_vector(self, vector: np.ndarray, limit: int, where: str | None = None) -> list[dict[str, Any]]:
@@ -395,9 +410,7 @@ class IndexStore:
         builder = self._tables["vectors"].search(vector.astype(np.float32)).distance_type("cosine")
         if where:
             builder = builder.where(where, prefilter=True)
-        rows: list[dict[str, Any]] = (
-            builder.select(["id", "_distance"]).limit(limit).to_arrow().to_pylist()
-        )
+        rows: list[dict[str, Any]] = builder.select(["id", "_distance"]).limit(limit).to_arrow().to_pylist()
         return rows
 
     def find_symbols(
@@ -617,5 +630,7 @@ def _vectors_table(ids: list[str], paths: list[str], vectors: np.ndarray) -> pa.
     flat = pa.array(vectors.reshape(-1), type=pa.float32())
     return pa.table(
         {"id": ids, "path": paths, "vector": pa.FixedSizeListArray.from_arrays(flat, dim)},
-        schema=pa.schema([("id", pa.string()), ("path", pa.string()), ("vector", pa.list_(pa.float32(), dim))]),
+        schema=pa.schema(
+            [("id", pa.string()), ("path", pa.string()), ("vector", pa.list_(pa.float32(), dim))]
+        ),
     )

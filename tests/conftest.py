@@ -10,6 +10,9 @@ import pytest
 
 pytest_plugins = ["tests.fakes.anthropic_server"]
 
+# Fixture workspaces and language fixtures hold test files of their own projects, not ours.
+collect_ignore = ["workspaces", "fixtures"]
+
 TESTS = Path(__file__).parent
 WORKSPACES = TESTS / "workspaces"
 

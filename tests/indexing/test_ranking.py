@@ -7,7 +7,9 @@ from typing import Any
 from indexing.ranking import RankingWeights, fuse, query_words, rank, to_hit
 
 
-def row(id: str, path: str = "a.py", start: int = 1, end: int = 5, name: str = "", kind: str = "function") -> dict[str, Any]:
+def row(
+    id: str, path: str = "a.py", start: int = 1, end: int = 5, name: str = "", kind: str = "function"
+) -> dict[str, Any]:
     return {
         "id": id,
         "path": path,
@@ -23,7 +25,14 @@ def row(id: str, path: str = "a.py", start: int = 1, end: int = 5, name: str = "
 
 
 def test_query_words_split_identifiers_and_drop_stop_words() -> None:
-    assert query_words("how to parseJSON the HTTPServer") == ["parse", "json", "parsejson", "http", "server", "httpserver"]
+    assert query_words("how to parseJSON the HTTPServer") == [
+        "parse",
+        "json",
+        "parsejson",
+        "http",
+        "server",
+        "httpserver",
+    ]
     assert query_words("get_user_name") == ["get", "user", "name"]
 
 
