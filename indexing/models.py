@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Literal
+from typing import Literal, NamedTuple
 
 SymbolRole = Literal["definition", "reference"]
 
@@ -41,9 +41,12 @@ class Chunk:
         return hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
-@dataclass(frozen=True, slots=True)
-class Symbol:
-    """A definition or reference found by a tags query. Lines 1-based, columns 0-based code points."""
+class Symbol(NamedTuple):
+    """A definition or reference found by a tags query. Lines 1-based, columns 0-based code points.
+
+    A NamedTuple rather than a frozen dataclass: a large workspace has hundreds of thousands of
+    references, and building, pickling and storing them is a measurable share of indexing time.
+    """
 
     name: str
     kind: str  # function | method | class | interface | module | call | type | constant | ...

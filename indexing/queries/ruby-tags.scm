@@ -1,0 +1,21 @@
+; Symbol table: definitions and references (captures described in indexing/languages.py).
+
+(class name: [(constant) @name.definition.class
+              (scope_resolution name: (constant) @name.definition.class)])
+
+(module name: [(constant) @name.definition.module
+               (scope_resolution name: (constant) @name.definition.module)])
+
+(method name: (_) @name.definition.function)
+
+(singleton_method name: (_) @name.definition.function)
+
+(assignment left: (constant) @name.definition.constant)
+
+(call method: [(identifier) (constant)] @name.reference.call)
+
+(superclass [(constant) @name.reference.class
+             (scope_resolution name: (constant) @name.reference.class)])
+
+(call receiver: [(constant) @name.reference.class
+                 (scope_resolution name: (constant) @name.reference.class)])

@@ -1,0 +1,25 @@
+; Definitions that become chunks (captures described in indexing/languages.py).
+; Attributes (#[derive(...)]) and /// comments above an item are picked up by the chunker.
+
+(function_item name: (identifier) @name) @definition.function
+
+(function_signature_item name: (identifier) @name) @definition.function
+
+(struct_item name: (type_identifier) @name) @definition.struct
+
+(union_item name: (type_identifier) @name) @definition.union
+
+(enum_item name: (type_identifier) @name) @definition.enum
+
+(trait_item name: (type_identifier) @name) @definition.trait
+
+; `impl Trait for Type` is named after Type, so its methods read Type.method.
+(impl_item
+  type: [(type_identifier) @name
+         (generic_type type: (type_identifier) @name)
+         (scoped_type_identifier name: (type_identifier) @name)
+         (generic_type type: (scoped_type_identifier name: (type_identifier) @name))]) @definition.impl
+
+(mod_item name: (identifier) @name body: (declaration_list)) @definition.module
+
+(macro_definition name: (identifier) @name) @definition.macro
