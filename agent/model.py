@@ -33,17 +33,14 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import anthropic
-from pydantic import BaseModel, ConfigDict, Field
 
+# Defined in agent.config so that loading settings does not import the SDK; re-exported here.
+from agent.config import DEFAULT_MODEL as DEFAULT_MODEL
+from agent.config import ModelSettings as ModelSettings
 from agent.usage import Usage
 
 logger = logging.getLogger(__name__)
 
-# The newest Sonnet in anthropic 2.13.0's model list, and not in its `_data/deprecated_models.py` (which
-# lists claude-sonnet-4-5 and claude-opus-4-5 as deprecated). Sonnet is the tier Anthropic recommends for
-# agentic coding at scale; Opus / Fable cost 2-4x more per token. Note for settings: from Sonnet 5 on,
-# adaptive thinking is on by default and non-default `temperature` is rejected with a 400.
-DEFAULT_MODEL = "claude-sonnet-5-5"
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 KEYS_URL = "https://console.anthropic.com/settings/keys"
 
@@ -55,33 +52,6 @@ RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 # Error types that arrive as an `event: error` in a stream that started with HTTP 200.
 RETRYABLE_ERROR_TYPES = frozenset({"overloaded_error", "api_error", "rate_limit_error", "timeout_error"})
 _POLL_SECONDS = 0.05
-
-
-class ModelSettings(BaseModel):
-    """How the agent calls Claude. Every field has a default; the entry point fills them from settings."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    model: str = DEFAULT_MODEL
-    """Model id sent to the API (see the comment on DEFAULT_MODEL for why this one)."""
-    max_tokens: int = Field(default=32_000, ge=1)
-    """Output cap per call, thinking included (adaptive thinking counts against it)."""
-    temperature: float | None = Field(default=None, ge=0.0, le=1.0)
-    """Sampling temperature; None sends nothing (Sonnet 5 and later reject non-default values)."""
-    timeout: float = Field(default=300.0, gt=0)
-    """Seconds an attempt may wait for the next bytes of a response before it counts as failed."""
-    connect_timeout: float = Field(default=10.0, gt=0)
-    """Seconds to establish the connection."""
-    max_retries: int = Field(default=6, ge=0)
-    """Retries after the first attempt (so at most max_retries + 1 requests per call)."""
-    retry_deadline_seconds: float = Field(default=300.0, gt=0)
-    """Overall deadline of one call, retries and waits included; no retry starts past it."""
-    retry_base_delay: float = Field(default=1.0, ge=0)
-    """First backoff delay in seconds; doubles on each retry (with jitter) unless the server says when."""
-    retry_max_delay: float = Field(default=30.0, ge=0)
-    """Cap on a computed backoff delay (a server's retry-after is honoured even when longer)."""
-    prompt_caching: bool = True
-    """Place `cache_control` breakpoints (see `with_cache_breakpoints`)."""
 
 
 # --------------------------------------------------------------------------------------------------

@@ -40,7 +40,7 @@ parsed once, one compiled query (chunks and tags together) runs once, node text 
 source, and chunk metadata is computed only for definitions that become chunks. Measured on Django's
 source (2,823 files, 18 MB): running the query costs about 0.4x the parse (tree-sitter's query cursor
 visits every node), building one `Symbol` per reference about 0.3x (230k symbols; Symbol is a NamedTuple
-each), chunks about 0.25x; `parse_source` as a whole takes about 2x the parse alone.
+to keep that cheap), chunks about 0.25x; `parse_source` as a whole takes about 2x the parse alone.
 """
 
 from __future__ import annotations

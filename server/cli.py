@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from indexing.models import IndexReport, SearchHit
+from server.cli_agent import register as register_agent_commands
 from server.settings import Settings, cache_dir, load_settings
 
 log = logging.getLogger("agentls")
@@ -233,6 +234,8 @@ def distill_cmd(source: str | None, dims: int) -> None:
         raise click.ClickException(f"distillation failed: {exc}") from exc
     err.print(f"[green]done:[/] {path}; `agentls index` now adds vectors", highlight=False)
 
+
+register_agent_commands(main)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

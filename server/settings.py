@@ -13,11 +13,27 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from agent.config import AgentSettings
 from indexing.config import IndexSettings
+
+
+class ServerSettings(BaseModel):
+    """How the language server behaves (section `server`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    index_on_start: bool = True
+    """Index every workspace folder in the background once the editor has connected."""
+    reindex_on_save: bool = True
+    """Re-index a file when it is saved or changes on disk (watched files)."""
+    log_level: Literal["error", "warning", "info", "debug"] = "info"
+    """The least severe log messages sent to the editor's output panel (`window/logMessage`)."""
+    loop_monitor: bool = False
+    """Measure the server's event-loop stalls with a heartbeat; `agentls/serverStats` reports them."""
 
 
 class Settings(BaseModel):
@@ -26,6 +42,8 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     index: IndexSettings = Field(default_factory=IndexSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    agent: AgentSettings = Field(default_factory=AgentSettings)
 
 
 @dataclass(frozen=True, slots=True)
