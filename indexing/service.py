@@ -24,7 +24,7 @@ import multiprocessing
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,7 +43,7 @@ from indexing.models import (
     Symbol,
 )
 from indexing.ranking import RankingWeights, rank, to_hit
-from indexing.store import HIT_COLUMNS, FileBatchItem, IndexStore, path_filter
+from indexing.store import HIT_COLUMNS, FileBatchItem, IndexStore, path_filter, search_text
 from indexing.walker import FileEntry, SourceFile, WorkspaceError, load_source, walk
 
 log = logging.getLogger(__name__)
@@ -68,6 +68,7 @@ def default_index_location(root: Path, cache_dir: Path) -> Path:
 class _Parsed:
     record: FileRecord
     result: ParseResult
+    search_texts: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +88,8 @@ def _process_entry(entry: FileEntry, settings: IndexSettings, known_hash: str | 
     record = FileRecord(source.path, source.hash, source.mtime_ns, source.size, source.language or "")
     if known_hash is not None and known_hash == source.hash:
         return _Same(record)
-    return _Parsed(record, parse_source(source.path, source.text, source.language, settings))
+    result = parse_source(source.path, source.text, source.language, settings)
+    return _Parsed(record, result, tuple(search_text(c) for c in result.chunks))
 
 
 def _process_many(entries: list[FileEntry], settings: IndexSettings, known: dict[str, str]) -> list[_Outcome]:
@@ -173,6 +175,7 @@ class WorkspaceIndex:
         with store.writer():
             embedder = self._prepare_embedder(store, report)
             notify("scanning", 0, 0)
+            store.delete_orphans()
             records = store.file_records()
             entries: list[FileEntry] = []
             skipped: list[SkippedFile] = []
@@ -193,7 +196,9 @@ class WorkspaceIndex:
             if removed:
                 store.delete_files(removed)
                 report.files_removed = len(removed)
-            self._index_entries(store, to_check, records, embedder, report, skipped, notify, cancel)
+            self._index_entries(
+                store, to_check, records, embedder, report, skipped, notify, cancel, known_paths=records
+            )
             for item in skipped:
                 report.skipped[item.reason.value] = report.skipped.get(item.reason.value, 0) + 1
             if embedder is not None:
@@ -272,7 +277,9 @@ class WorkspaceIndex:
         skipped: list[SkippedFile],
         notify: ProgressCallback,
         cancel: threading.Event | None,
+        known_paths: Container[str] | None = None,
     ) -> None:
+        """Parse and store ``entries``. ``known_paths``: paths that may have rows (None: any may)."""
         total = len(entries)
         notify("indexing", 0, total)
         if not entries:
@@ -286,7 +293,7 @@ class WorkspaceIndex:
             nonlocal batch, touched
             if batch:
                 self._embed_batch(batch, embedder, report)
-                store.write_batch(batch)
+                store.write_batch(batch, known=known_paths)
                 batch = []
             if touched:
                 store.touch_files(touched)
@@ -306,7 +313,13 @@ class WorkspaceIndex:
                     report.files_unchanged += 1
                 else:
                     batch.append(
-                        FileBatchItem(outcome.record, outcome.result.chunks, outcome.result.symbols, None)
+                        FileBatchItem(
+                            outcome.record,
+                            outcome.result.chunks,
+                            outcome.result.symbols,
+                            None,
+                            outcome.search_texts,
+                        )
                     )
                     report.files_indexed += 1
                     report.chunks += len(outcome.result.chunks)
@@ -372,7 +385,9 @@ class WorkspaceIndex:
         offset = 0
         for n, item in enumerate(batch):
             count = len(item.chunks)
-            batch[n] = FileBatchItem(item.record, item.chunks, item.symbols, vectors[offset : offset + count])
+            batch[n] = FileBatchItem(
+                item.record, item.chunks, item.symbols, vectors[offset : offset + count], item.search_texts
+            )
             offset += count
         report.vectors += len(texts)
 
@@ -408,7 +423,7 @@ class WorkspaceIndex:
 
     def _maintain(self, store: IndexStore) -> None:
         store.ensure_indexes(vector_index_min_rows=self.settings.vector_index_min_rows)
-        if store.fragment_count() >= self.settings.compact_after_fragments:
+        if store.max_fragments() >= self.settings.compact_after_fragments:
             store.optimize()
 
     # ------------------------------------------------------------------ search

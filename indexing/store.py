@@ -28,7 +28,7 @@ import os
 import re
 import shutil
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -37,6 +37,7 @@ from typing import Any
 import lancedb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute
 from lancedb.index import FTS, BTree, HnswSq
 
 from indexing.models import Chunk, FileRecord, Symbol
@@ -102,8 +103,8 @@ HIT_COLUMNS = [
 ]
 
 _CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{2,}")
-_HUMP = re.compile(r"[a-z][A-Z]|[A-Z]{2}[a-z]")
+# Identifiers with an upper-case letter after their first character: camelCase, PascalCase, HTTPServer.
+_HUMPED = re.compile(r"\b[A-Za-z][a-z0-9]*[A-Z][A-Za-z0-9]*")
 
 
 class IndexError_(Exception):
@@ -130,17 +131,12 @@ def expand_identifiers(text: str) -> str:
     """The sub-words of camelCase identifiers in ``text``, for the full-text index.
 
     The tokenizer already splits on ``_`` and punctuation; camelCase humps are what it cannot see.
+    One regex pass finds the humped words; each distinct word is split once.
     """
-    seen: set[str] = set()
-    for word in _IDENT.findall(text):
-        if word not in seen and _HUMP.search(word):
-            seen.add(word)
-    if not seen:
+    words = set(_HUMPED.findall(text))
+    if not words:
         return ""
-    parts: list[str] = []
-    for word in seen:
-        parts.extend(split_identifier(word))
-    return " ".join(parts)
+    return " ".join(part for word in words for part in split_identifier(word) if part)
 
 
 def search_text(chunk: Chunk) -> str:
@@ -174,6 +170,7 @@ class FileBatchItem:
     chunks: Sequence[Chunk]
     symbols: Sequence[Symbol]
     vectors: np.ndarray | None  # (len(chunks), dim) or None when no embedder
+    search_texts: Sequence[str] | None = None  # precomputed `search_text` per chunk (worker processes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -473,17 +470,27 @@ class IndexStore:
         )
 
     # ----------------------------------------------------------------- writes
-    def write_batch(self, items: Sequence[FileBatchItem]) -> None:
-        """Replace the rows of these files in every table; the files table is written last."""
+    def write_batch(self, items: Sequence[FileBatchItem], known: Container[str] | None = None) -> None:
+        """Replace the rows of these files in every table; the files table is written last.
+
+        ``known``: the paths that may have rows already (the file records read at the start of the run,
+        after :meth:`delete_orphans`); rows of other paths are not looked for. ``None``: all of them.
+        """
         if not items:
             return
         paths = [item.record.path for item in items]
+        old = paths if known is None else [p for p in paths if p in known]
         chunks = [c for item in items for c in item.chunks]
+        texts: list[str] = []
+        for item in items:
+            texts.extend(
+                item.search_texts if item.search_texts is not None else map(search_text, item.chunks)
+            )
         symbols = [s for item in items for s in item.symbols]
         with self._write_lock:
-            self._delete_rows(paths, include_files=False)
+            self._delete_rows(old, include_files=True)
             if chunks:
-                self._tables["chunks"].add(_chunks_table(chunks))
+                self._tables["chunks"].add(_chunks_table(chunks, texts))
             if symbols:
                 self._tables["symbols"].add(_symbols_table(symbols))
             vectors = [item.vectors for item in items if item.vectors is not None and len(item.chunks)]
@@ -491,13 +498,21 @@ class IndexStore:
                 ids = [c.id for item in items if item.vectors is not None for c in item.chunks]
                 vpaths = [c.path for item in items if item.vectors is not None for c in item.chunks]
                 self._tables["vectors"].add(_vectors_table(ids, vpaths, np.concatenate(vectors)))
-            files = self._tables["files"]
-            (
-                files.merge_insert("path")
-                .when_matched_update_all()
-                .when_not_matched_insert_all()
-                .execute(_files_table([item.record for item in items]))
-            )
+            self._tables["files"].add(_files_table([item.record for item in items]))
+
+    def delete_orphans(self) -> int:
+        """Delete rows of paths that have no file record (a run that stopped before its commit point)."""
+        recorded = set(self._tables["files"].search().select(["path"]).to_arrow().column("path").to_pylist())
+        orphans: set[str] = set()
+        for name in ("chunks", "symbols", "vectors"):
+            if name in self._tables:
+                column = self._tables[name].search().select(["path"]).to_arrow().column("path")
+                orphans.update(p for p in pa.compute.unique(column).to_pylist() if p not in recorded)
+        if orphans:
+            log.info("removing rows of %d files left by an interrupted run", len(orphans))
+            with self._write_lock:
+                self._delete_rows(sorted(orphans), include_files=False)
+        return len(orphans)
 
     def touch_files(self, records: Sequence[FileRecord]) -> None:
         """Update file rows whose content did not change (only their mtime did)."""
@@ -563,8 +578,13 @@ class IndexStore:
                 created.append("vector")
         return created
 
-    def fragment_count(self) -> int:
-        return self.stats().fragments
+    def max_fragments(self) -> int:
+        """The largest fragment count among the tables: what slows scans down."""
+        counts = [0]
+        for table in self._tables.values():
+            with contextlib.suppress(Exception):
+                counts.append(int(table.stats()["fragment_stats"]["num_fragments"]))
+        return max(counts)
 
     def optimize(self) -> None:
         """Compact fragments, fold new rows into the indexes, and drop old versions."""
@@ -573,7 +593,7 @@ class IndexStore:
                 table.optimize(cleanup_older_than=timedelta(seconds=30))
 
 
-def _chunks_table(chunks: Sequence[Chunk]) -> pa.Table:
+def _chunks_table(chunks: Sequence[Chunk], texts: Sequence[str]) -> pa.Table:
     return pa.table(
         {
             "id": [c.id for c in chunks],
@@ -587,25 +607,27 @@ def _chunks_table(chunks: Sequence[Chunk]) -> pa.Table:
             "signature": [c.signature for c in chunks],
             "doc": [c.doc for c in chunks],
             "text": [c.text for c in chunks],
-            "search_text": [search_text(c) for c in chunks],
+            "search_text": list(texts),
         },
         schema=CHUNKS_SCHEMA,
     )
 
 
 def _symbols_table(symbols: Sequence[Symbol]) -> pa.Table:
+    # Symbols are NamedTuples: transposing them is the fast way to columns.
+    name, kind, role, path, line, column, end_line, end_column, container = zip(*symbols, strict=True)
     return pa.table(
         {
-            "name": [s.name for s in symbols],
-            "name_lower": [s.name.lower() for s in symbols],
-            "kind": [s.kind for s in symbols],
-            "role": [s.role for s in symbols],
-            "path": [s.path for s in symbols],
-            "line": pa.array([s.line for s in symbols], pa.int32()),
-            "column": pa.array([s.column for s in symbols], pa.int32()),
-            "end_line": pa.array([s.end_line for s in symbols], pa.int32()),
-            "end_column": pa.array([s.end_column for s in symbols], pa.int32()),
-            "container": [s.container for s in symbols],
+            "name": name,
+            "name_lower": [n.lower() for n in name],
+            "kind": kind,
+            "role": role,
+            "path": path,
+            "line": pa.array(line, pa.int32()),
+            "column": pa.array(column, pa.int32()),
+            "end_line": pa.array(end_line, pa.int32()),
+            "end_column": pa.array(end_column, pa.int32()),
+            "container": container,
         },
         schema=SYMBOLS_SCHEMA,
     )

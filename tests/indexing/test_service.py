@@ -212,3 +212,32 @@ def test_second_writer_gets_a_clear_error(workspace: Path, cache_dir: Path) -> N
     other = make_index(workspace, cache_dir)
     with index.store.writer(), pytest.raises(IndexLocked, match="another agentls indexer"):
         other.index()
+
+
+def test_crash_between_rows_and_commit_point_leaves_no_duplicates(
+    workspace: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from indexing.store import IndexStore
+
+    index = make_index(workspace, cache_dir)
+    real_files_table = __import__("indexing.store", fromlist=["_files_table"])._files_table
+    calls = {"n": 0}
+
+    def crash_before_commit(records):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        raise KeyboardInterrupt("simulated crash after chunks and symbols were written")
+
+    monkeypatch.setattr("indexing.store._files_table", crash_before_commit)
+    with pytest.raises(KeyboardInterrupt):
+        index.index()
+    assert calls["n"] == 1
+    store = IndexStore.open(index.location, root=str(workspace))
+    assert store.stats().files == 0 and store.stats().chunks > 0  # rows without their commit point
+
+    monkeypatch.setattr("indexing.store._files_table", real_files_table)
+    fresh = make_index(workspace, cache_dir)
+    fresh.index()
+    stats = fresh.store.stats()
+    ids = fresh.store.chunk_ids_without_vectors()
+    assert stats.files == 7 and len(ids) == len(set(ids)) == stats.chunks
+    assert len(fresh.find_symbols("apply_discount", role="definition")) == 1
