@@ -194,9 +194,17 @@ def format_hit(hit: SearchHit, snippet_lines: int = 3) -> str:
 
 
 def _find_root(target: Path) -> Path:
-    """The workspace root for a search: the nearest folder with .git or an index marker, else target."""
+    """The workspace a search runs in: the nearest folder at or above ``target`` that already has an
+    index, else the nearest with ``.git`` or ``agentls.toml``, else ``target`` itself."""
+    from indexing.service import default_index_location
+
     start = target if target.is_dir() else target.parent
-    for folder in (start, *start.parents):
+    folders = (start, *start.parents)
+    cache = cache_dir(os.environ)
+    for folder in folders:
+        if default_index_location(folder, cache).exists():
+            return folder
+    for folder in folders:
         if (folder / ".git").exists() or (folder / "agentls.toml").exists():
             return folder
     return start

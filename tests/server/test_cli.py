@@ -1,0 +1,77 @@
+"""The `agentls index` / `agentls search` commands, through the installed console script."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+
+def agentls(*args: str, cwd: Path, cache: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "AGENTLS_CACHE_DIR": str(cache), "HF_HUB_OFFLINE": "1"}
+    return subprocess.run(["agentls", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_index_prints_a_summary_with_skip_reasons(workspace: Path, cache_dir: Path) -> None:
+    out = agentls("index", str(workspace), cwd=workspace, cache=cache_dir)
+    assert out.returncode == 0, out.stderr
+    assert re.search(
+        r"9 files \(7 new or changed, 0 unchanged, 0 removed\); \d+ chunks, \d+ symbols", out.stderr
+    )
+    assert "Skipped: 1 binary, 1 secret" in out.stderr
+    # No model offline: said once, with what to do.
+    assert out.stderr.count("agentls model distill") == 1
+    again = agentls("index", "--json", ".", cwd=workspace, cache=cache_dir)
+    summary = json.loads(again.stdout)
+    assert (summary["files_indexed"], summary["files_unchanged"]) == (0, 7)
+
+
+def test_search_prints_ranked_hits_and_json(workspace: Path, cache_dir: Path) -> None:
+    out = agentls("search", "reduce a price by a percentage", "-k", "2", cwd=workspace, cache=cache_dir)
+    assert out.returncode == 0, out.stderr
+    first = out.stdout.splitlines()[0]
+    assert re.fullmatch(r"shop/pricing\.py:27  apply_discount  \d+\.\d{3}", first)
+    assert "    def apply_discount(price: Money, percent: float) -> Money:" in out.stdout
+    assert len([ln for ln in out.stdout.splitlines() if not ln.startswith(" ")]) == 2
+
+    data = json.loads(agentls("search", "Cart", "--json", "-k", "3", cwd=workspace, cache=cache_dir).stdout)
+    assert data[0]["symbol"] == "Cart" and data[0]["path"] == "shop/cart.py"
+    assert {"path", "start_line", "end_line", "symbol", "kind", "score", "text"} <= set(data[0])
+
+
+def test_search_scoped_to_a_folder_of_an_indexed_workspace(workspace: Path, cache_dir: Path) -> None:
+    agentls("index", ".", cwd=workspace, cache=cache_dir)
+    out = agentls("search", "price", "--path", "tests", "--json", cwd=workspace, cache=cache_dir)
+    paths = {hit["path"] for hit in json.loads(out.stdout)}
+    assert paths == {"tests/test_cart.py"}
+
+
+def test_search_sees_edits_without_an_explicit_reindex(workspace: Path, cache_dir: Path) -> None:
+    agentls("index", ".", cwd=workspace, cache=cache_dir)
+    (workspace / "shop" / "tax.py").write_text("def compute_zebra_levy(amount):\n    return amount\n")
+    out = agentls("search", "zebra levy", "--json", cwd=workspace, cache=cache_dir)
+    assert json.loads(out.stdout)[0]["symbol"] == "compute_zebra_levy"
+    assert "updated the index: 1 files indexed" in out.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("index", "/does/not/exist"), "does not exist"),
+        (("search", "x", "--path", "/does/not/exist"), "does not exist"),
+        (("search", "   "), "the query is empty"),
+        (("search", "x", "-k", "0"), "Invalid value for '-k'"),
+        (("model", "distill", "--from", "/does/not/exist"), "distillation failed"),
+    ],
+)
+def test_bad_arguments_get_clear_errors(
+    args: tuple[str, ...], message: str, workspace: Path, cache_dir: Path
+) -> None:
+    out = agentls(*args, cwd=workspace, cache=cache_dir)
+    assert out.returncode != 0
+    assert message in out.stderr
+    assert "Traceback" not in out.stderr
