@@ -1,0 +1,102 @@
+"""The agent's settings: which model, how far a run may go, how commands are isolated, how work is verified.
+
+`ModelSettings` (how Claude is called) lives here rather than in `agent.model` so that reading settings
+does not import the `anthropic` SDK (about a second): the CLI's index and search verbs and the language
+server load settings without ever calling the model. `agent.model` re-exports both names.
+
+`AgentSettings` is the `agent` section of the agentls settings tree (`server.settings.Settings.agent`).
+Every field has a default, so an empty section is a working configuration. `budget()` turns the token and
+cost limits into the `agent.usage.Budget` the loop checks after every model call.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from agent.sandbox import SandboxSettings
+from agent.usage import Budget
+
+__all__ = ["DEFAULT_MODEL", "AgentSettings", "ModelSettings"]
+
+# The newest Sonnet in anthropic 2.13.0's model list, and not in its `_data/deprecated_models.py` (which
+# lists claude-sonnet-4-5 and claude-opus-4-5 as deprecated). Sonnet is the tier Anthropic recommends for
+# agentic coding at scale; Opus / Fable cost 2-4x more per token. Note for settings: from Sonnet 5 on,
+# adaptive thinking is on by default and non-default `temperature` is rejected with a 400.
+DEFAULT_MODEL = "claude-sonnet-5-5"
+
+
+class ModelSettings(BaseModel):
+    """How the agent calls Claude. Every field has a default; the entry point fills them from settings."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = DEFAULT_MODEL
+    """Model id sent to the API (see the comment on DEFAULT_MODEL for why this one)."""
+    max_tokens: int = Field(default=32_000, ge=1)
+    """Output cap per call, thinking included (adaptive thinking counts against it)."""
+    temperature: float | None = Field(default=None, ge=0.0, le=1.0)
+    """Sampling temperature; None sends nothing (Sonnet 5 and later reject non-default values)."""
+    timeout: float = Field(default=300.0, gt=0)
+    """Seconds an attempt may wait for the next bytes of a response before it counts as failed."""
+    connect_timeout: float = Field(default=10.0, gt=0)
+    """Seconds to establish the connection."""
+    max_retries: int = Field(default=6, ge=0)
+    """Retries after the first attempt (so at most max_retries + 1 requests per call)."""
+    retry_deadline_seconds: float = Field(default=300.0, gt=0)
+    """Overall deadline of one call, retries and waits included; no retry starts past it."""
+    retry_base_delay: float = Field(default=1.0, ge=0)
+    """First backoff delay in seconds; doubles on each retry (with jitter) unless the server says when."""
+    retry_max_delay: float = Field(default=30.0, ge=0)
+    """Cap on a computed backoff delay (a server's retry-after is honoured even when longer)."""
+    prompt_caching: bool = True
+    """Place `cache_control` breakpoints (see `with_cache_breakpoints`)."""
+
+
+class AgentSettings(BaseModel):
+    """How the agent runs. Limits end a run cleanly with what it has; they never corrupt anything."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: ModelSettings = Field(default_factory=ModelSettings)
+    """The Claude model and how it is called (retries, timeouts, prompt caching)."""
+
+    max_steps: int = Field(default=40, ge=1)
+    """Model turns one run may take (each turn is one Messages API call and the tools it asks for)."""
+    max_reflections: int = Field(default=3, ge=0)
+    """Times a failed verification is sent back to the model to fix before the run gives up and proposes
+    the change with its failure stated plainly."""
+    max_input_tokens: int | None = Field(default=None, ge=0)
+    """Prompt tokens summed over the run's calls, cached ones included; None is unlimited."""
+    max_total_tokens: int | None = Field(default=None, ge=0)
+    """Prompt plus output tokens summed over the run's calls; None is unlimited."""
+    max_cost_usd: float | None = Field(default=2.0, ge=0)
+    """Cost of the run in USD at list price (unknown models are priced high); None is unlimited."""
+
+    sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
+    """Isolation and limits of the commands the agent runs (bash tool, tests, checks)."""
+    test_command: str | None = None
+    """The project's test command, run in the sandbox from the workspace root. None detects it: pytest
+    (pyproject/pytest.ini/setup.cfg/tox.ini/conftest.py or a tests folder of Python tests), `npm test`
+    (package.json with a real test script), `go test ./...` (go.mod), `cargo test` (Cargo.toml)."""
+    verify: bool = True
+    """Verify the change (syntax checks, doctests, tests) when the model says it is done."""
+    syntax_checks: bool = True
+    """Run the toolchain's syntax checks on changed files (py_compile, node --check, go vet, cargo check)
+    when the toolchain is installed."""
+    verify_timeout: float = Field(default=300.0, gt=0)
+    """Wall-clock limit in seconds of each verification command (a test run, a syntax check)."""
+    context_token_budget: int = Field(default=12_000, ge=0)
+    """Estimated tokens of workspace context (the target file, definitions, tests, similar code) gathered
+    once at the start and sent as part of the cached prompt prefix."""
+    max_tool_result_chars: int = Field(default=30_000, ge=1_000)
+    """A tool result longer than this is cut (head and tail kept) before it goes to the model."""
+    max_test_output_chars: int = Field(default=12_000, ge=1_000)
+    """Characters of a failing check's output (its tail, where the failures are) sent back to the model."""
+
+    def budget(self) -> Budget:
+        """The token and cost limits as a `Budget`."""
+        return Budget(
+            max_input_tokens=self.max_input_tokens,
+            max_total_tokens=self.max_total_tokens,
+            max_cost_usd=self.max_cost_usd,
+        )

@@ -1,0 +1,747 @@
+"""The agent loop: a task in, a proposal out, short enough to read at once.
+
+```
+run(task)                     gather context once; first user turn = context + task + "spec and plan first"
+  while True: step()
+    step()  = query() + execute()
+    query() : one model call on (system prompt, tool definitions, messages); usage, cost, budget check
+    execute(): run the tool calls and append their results
+               or, when the model ends its turn: verify the change; on failure, send the failures back
+               as a user turn (at most max_reflections times); otherwise the run is done
+```
+
+What ends a run is an exception carrying its message, caught in one place in `run`, and the transcript
+is finished in `finally`:
+
+- `Submitted`: the model said it was done (and verification passed, or the reflections ran out): status
+  "proposed" with a `Proposal`, or "no_changes" (nothing changed, or a question was answered);
+- `LimitsExceeded`: max_steps, or the token or cost budget (`agent.usage.Budget`, checked after every
+  call): status "budget_exhausted". The work so far is still proposed when there is some, flagged
+  (`Proposal.complete` False, `verified` False, the summary starting with "UNFINISHED"), because an
+  expensive run's partial edit is often most of the answer; the user decides;
+- cancellation (`cancel` set, or Ctrl-C when `run` is on the main thread): status "cancelled", within
+  about a second wherever the run is (model calls, commands and checks all watch `cancel`), and never a
+  proposal;
+- `ToolAbort` (say, no sandbox can be made) and model errors (`AuthenticationFailed`,
+  `RetriesExhausted` ...): status "failed" with the error's actionable message.
+
+Stages: *formalize* (the first turn states a spec with acceptance criteria and a plan, and may call
+`ask_user`), *act* (tools), *verify* (`agent.verify.Verifier`, on "done" and on `run_tests`), *reflect*
+(failures fed back), *finish* (the model's last text is the summary). Progress goes to `on_event` as
+`AgentEvent`s.
+
+Prompt caching: the system prompt, the tool definitions and the first user turn (the retrieved context
+and the task) are built once and never change during the run, and messages are only ever appended, so
+each request's prefix is byte-identical to the previous request's; `agent.model.with_cache_breakpoints`
+puts the breakpoints.
+
+The agent never writes the user's files: every edit lands in the overlay, commands run on materialized
+copies, and the proposal is the overlay's difference from the base.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Literal
+
+from agent.config import AgentSettings
+from agent.context import Context, gather_context
+from agent.model import Cancelled, Model, ModelError, ModelResponse
+from agent.overlay import FileChange, Overlay, OverlayError
+from agent.paths import PathRefused
+from agent.proposal import Proposal, new_proposal_id
+from agent.sandbox import Sandbox, SandboxUnavailable
+from agent.tasks import Task, render_task_prompt, system_prompt
+from agent.tools import ToolAbort, ToolError, ToolRegistry, ToolResult
+from agent.tools.ask import AskCallback, AskUserTool
+from agent.tools.bash import BashTool
+from agent.tools.editor import EditorTool
+from agent.tools.run_tests import RunTestsTool
+from agent.tools.search import FindSymbolTool, SearchCodeTool
+from agent.transcript import Transcript, new_run_id
+from agent.usage import BudgetExceeded, Usage
+from agent.verify import VerificationResult, Verifier
+
+if TYPE_CHECKING:
+    from indexing.service import WorkspaceIndex
+
+__all__ = [
+    "Agent",
+    "AgentEvent",
+    "EventKind",
+    "LimitsExceeded",
+    "RunCancelled",
+    "RunResult",
+    "RunStatus",
+    "Submitted",
+]
+
+log = logging.getLogger(__name__)
+
+RunStatus = Literal["proposed", "no_changes", "failed", "cancelled", "budget_exhausted"]
+EventKind = Literal[
+    "stage", "plan", "text", "step", "tool_call", "tool_result", "verification", "reflection", "cost", "stop"
+]
+
+_BEGIN = (
+    "\nStart by restating the goal as a short spec with acceptance criteria, and a plan of a few steps "
+    "(ask the user with `ask_user` only if the task is ambiguous in a way the code cannot settle). Then "
+    "carry the plan out with the tools. When you are done, reply without calling any tool: that reply is "
+    "the summary the user reads, and your change is verified (syntax checks, doctests, the related "
+    "tests) before it is proposed.\n"
+)
+_CUT_OFF = (
+    "Your reply was cut off at the output token limit. Continue from where you stopped, in smaller steps."
+)
+
+
+# --------------------------------------------------------------------------------------------------
+# Results and events
+
+
+@dataclass(frozen=True)
+class AgentEvent:
+    """Progress of a run, for whoever drives it (the CLI prints these, the server sends `$/progress`)."""
+
+    kind: EventKind
+    message: str
+    """One line for people."""
+    step: int = 0
+    usage: Usage = field(default_factory=Usage)
+    """Tokens of the run so far."""
+    cost: float = 0.0
+    """USD of the run so far."""
+    data: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    """Details by kind: tool `name`, `input`, `is_error`; a `verification` result; the `stage`."""
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """How a run ended."""
+
+    run_id: str
+    task: Task
+    status: RunStatus
+    summary: str
+    proposal: Proposal | None
+    usage: Usage
+    cost: float
+    steps: int
+    verifications: tuple[VerificationResult, ...]
+    transcript_path: Path | None
+    error: str | None = None
+    """For "failed" (and budget stops): what happened and what to do."""
+    plan: str = ""
+    """The text of the model's first turn: its spec and plan."""
+    reflections: int = 0
+    seconds: float = 0.0
+    step_seconds: tuple[float, ...] = ()
+    """Wall time of each step (model call and tools, verification included)."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Control flow
+
+
+class Submitted(Exception):
+    """The model finished; `summary` is its last text."""
+
+    def __init__(self, summary: str) -> None:
+        super().__init__(summary)
+        self.summary = summary
+
+
+class LimitsExceeded(Exception):
+    """A step limit or budget ended the run; the message says which and what to do."""
+
+    def __init__(self, message: str, *, limit: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.limit = limit
+
+
+class RunCancelled(Exception):
+    """The run was cancelled."""
+
+
+class _ModelRefused(Exception):
+    """The model declined the task (stop reason "refusal")."""
+
+
+class _ReadOnlyEditor(EditorTool):
+    """The text editor for tasks that must not edit (questions): `view` only."""
+
+    def run(self, input: Mapping[str, Any]) -> ToolResult:
+        if input.get("command") != "view":
+            raise ToolError(
+                "This task is a question: files may not be changed. Use `view` to read, and answer in "
+                "your reply."
+            )
+        return super().run(input)
+
+
+def _clip(text: str, limit: int) -> str:
+    """`text` cut to `limit` characters, keeping its head and tail (errors are often at the end)."""
+    if len(text) <= limit:
+        return text
+    head = limit * 2 // 5
+    tail = limit - head
+    cut = len(text) - head - tail
+    return f"{text[:head]}\n[... {cut} characters cut ...]\n{text[-tail:]}"
+
+
+def _one_line(value: Any, limit: int = 100) -> str:
+    text = " ".join(str(value).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def describe_tool_call(name: str, input: Mapping[str, Any]) -> str:
+    """A one-line description of a tool call: `bash: pytest -q`, `str_replace mathx/stats.py`."""
+    if name == "str_replace_based_edit_tool":
+        command = input.get("command", "?")
+        where = input.get("path", "")
+        if command == "view" and input.get("view_range"):
+            where = f"{where} {input['view_range']}"
+        return f"{command} {where}".strip()
+    if name == "bash":
+        return "bash: " + _one_line(input.get("command") or ("restart" if input.get("restart") else ""))
+    if name == "search_code":
+        return f"search_code: {_one_line(input.get('query', ''), 80)}"
+    if name == "find_symbol":
+        return f"find_symbol: {input.get('name', '')}"
+    if name == "run_tests":
+        target = input.get("symbol") or input.get("path") or "all"
+        return f"run_tests: {target}"
+    if name == "ask_user":
+        return f"ask_user: {_one_line(input.get('question', ''), 80)}"
+    return f"{name}: {_one_line(dict(input), 80)}"
+
+
+def _diff_key(diff: str) -> str:
+    return hashlib.sha256(diff.encode("utf-8")).hexdigest()
+
+
+# --------------------------------------------------------------------------------------------------
+# The agent
+
+
+class Agent:
+    """One run of the agent on one overlay. Create a new `Agent` for each run."""
+
+    def __init__(
+        self,
+        model: Model,
+        settings: AgentSettings,
+        *,
+        root: Path,
+        overlay: Overlay,
+        sandbox: Sandbox,
+        index: WorkspaceIndex | None = None,
+        ask: AskCallback | None = None,
+        on_event: Callable[[AgentEvent], None] | None = None,
+        cancel: threading.Event | None = None,
+        transcript: Transcript | None = None,
+        scratch_dir: Path | None = None,
+    ) -> None:
+        """`root` is the workspace root (the overlay's); `index` may be None (tools fall back to scans);
+        `ask` answers `ask_user` (None: nobody can); `transcript` None writes no transcript."""
+        self.model = model
+        self.settings = settings
+        self.root = Path(root)
+        self.overlay = overlay
+        self.sandbox = sandbox
+        self.index = index
+        self.ask = ask
+        self.on_event = on_event
+        self.cancel = cancel or threading.Event()
+        self.transcript = transcript
+        self.run_id = transcript.run_id if transcript is not None else new_run_id()
+        self.budget = settings.budget()
+        self.verifier = Verifier(
+            overlay, sandbox, settings, index=index, cancel=self.cancel, scratch_dir=scratch_dir
+        )
+        self._bash = BashTool(overlay, sandbox, scratch_dir=scratch_dir, cancel=self.cancel)
+        self._ran = False
+        # Run state
+        self.task: Task | None = None
+        self.system = system_prompt()
+        self.registry = ToolRegistry()
+        self.tool_definitions: list[dict[str, Any]] = []
+        self.messages: list[dict[str, Any]] = []
+        self.usage = Usage()
+        self.steps = 0
+        self.reflections = 0
+        self.plan = ""
+        self.verifications: list[VerificationResult] = []
+        self.step_seconds: list[float] = []
+        self._verified: dict[str, VerificationResult] = {}
+        """diff hash -> the finish-verification of that exact change."""
+
+    # -- the run -----------------------------------------------------------------------------------
+
+    @property
+    def cost(self) -> float:
+        """USD spent so far at list price."""
+        return self.usage.cost(self.model.model_name)
+
+    def run(self, task: Task) -> RunResult:
+        """Run `task` to the end; never raises for a failed run (see `RunResult.status`)."""
+        if self._ran:
+            raise RuntimeError("an Agent runs once; create a new Agent (with a new Overlay) for each run")
+        self._ran = True
+        self.task = task
+        started = time.monotonic()
+        status: RunStatus = "failed"
+        summary = ""
+        error: str | None = None
+        proposal: Proposal | None = None
+        self._record_start(task)
+        try:
+            self._prepare(task)
+            while True:
+                self.step()
+        except Submitted as done:
+            if not self.cancel.is_set():  # a cancelled run never proposes, even when it just finished
+                status, summary, proposal = self._finish(done.summary)
+            else:
+                status, summary = "cancelled", "The run was cancelled; nothing was proposed."
+        except LimitsExceeded as stop:
+            if not self.cancel.is_set():
+                status = "budget_exhausted"
+                error = stop.message
+                summary, proposal = self._stopped_early(stop)
+            else:
+                status, summary = "cancelled", "The run was cancelled; nothing was proposed."
+        except (RunCancelled, Cancelled, KeyboardInterrupt):
+            status, summary = "cancelled", "The run was cancelled; nothing was proposed."
+        except (ToolAbort, SandboxUnavailable) as abort:
+            error = str(abort)
+            summary = f"The run stopped: {error}"
+        except _ModelRefused as refused:
+            error = str(refused)
+            summary = error
+        except ModelError as failure:
+            error = failure.message
+            summary = f"The run failed: {error}"
+        except Exception as failure:
+            log.exception("agent run %s failed", self.run_id)
+            error = f"internal error: {failure!r}. This is a bug in agentls; the transcript has the details."
+            summary = f"The run failed: {error}"
+        finally:
+            if self.cancel.is_set() and status != "failed":
+                # Cancelled while finishing: a cancelled run never proposes.
+                status, proposal = "cancelled", None
+                summary = "The run was cancelled; nothing was proposed."
+            self._bash.close()
+            seconds = time.monotonic() - started
+            self._emit("stop", f"run {status}" + (f": {error}" if error else ""), status=status)
+            if self.transcript is not None:
+                self.transcript.write(
+                    "run_end",
+                    status=status,
+                    summary=summary,
+                    error=error,
+                    usage=self.usage.as_dict(),
+                    cost=round(self.cost, 6),
+                    steps=self.steps,
+                    reflections=self.reflections,
+                    proposal_id=proposal.proposal_id if proposal is not None else None,
+                    seconds=round(seconds, 3),
+                    step_seconds=[round(s, 4) for s in self.step_seconds],
+                )
+                self.transcript.close()
+        return RunResult(
+            run_id=self.run_id,
+            task=task,
+            status=status,
+            summary=summary,
+            proposal=proposal,
+            usage=self.usage,
+            cost=self.cost,
+            steps=self.steps,
+            verifications=tuple(self.verifications),
+            transcript_path=self.transcript.path if self.transcript is not None else None,
+            error=error,
+            plan=self.plan,
+            reflections=self.reflections,
+            seconds=seconds,
+            step_seconds=tuple(self.step_seconds),
+        )
+
+    def step(self) -> None:
+        """One model turn and what it asks for."""
+        self._check_cancel()
+        if self.steps >= self.settings.max_steps:
+            raise LimitsExceeded(
+                f"The run reached max_steps = {self.settings.max_steps} before the model finished. "
+                "Raise agent.max_steps in the agentls settings or give the agent a smaller task.",
+                limit="max_steps",
+            )
+        self.steps += 1
+        started = time.monotonic()
+        try:
+            self._emit("step", f"step {self.steps}")
+            response = self.query()
+            self.execute(response)
+        finally:
+            self.step_seconds.append(time.monotonic() - started)
+
+    def query(self) -> ModelResponse:
+        """One model call on the conversation so far; usage and cost are added and the budget checked."""
+        if self.transcript is not None:
+            self.transcript.request(
+                step=self.steps,
+                system=self.system,
+                tools=self.tool_definitions,
+                messages=self.messages,
+                model=self.model.model_name,
+            )
+        response = self.model.complete(self.system, self.tool_definitions, self.messages, cancel=self.cancel)
+        self.usage = self.usage + response.usage
+        cost = self.cost
+        if self.transcript is not None:
+            self.transcript.write(
+                "response",
+                step=self.steps,
+                content=list(response.content),
+                stop_reason=response.stop_reason,
+                usage=response.usage.as_dict(),
+                cost=round(response.usage.cost(self.model.model_name), 6),
+                run_cost=round(cost, 6),
+                latency=round(response.latency_seconds, 4),
+                attempts=response.attempts,
+                request_id=response.request_id,
+                model=response.model,
+            )
+        self.messages.append(response.as_message())
+        self._emit("cost", f"{self.usage.total_tokens:,} tokens, ${cost:.4f}")
+        try:
+            self.budget.check(self.usage, self.model.model_name)
+        except BudgetExceeded as exceeded:
+            raise LimitsExceeded(exceeded.message, limit=exceeded.limit) from exceeded
+        return response
+
+    def execute(self, response: ModelResponse) -> None:
+        """Run the turn's tool calls, or handle the end of the model's work."""
+        uses = response.tool_uses
+        text = response.text.strip()
+        if self.steps == 1 and text:
+            self.plan = text
+            self._emit("plan", text)
+            self._decision("stage", stage="act")
+        elif text and uses:
+            self._emit("text", text)
+        if response.stop_reason == "refusal":
+            raise _ModelRefused(
+                "The model declined this task" + (f": {text}" if text else ".") + " Rephrase the request."
+            )
+        if uses:
+            results = []
+            for use in uses:
+                self._check_cancel()
+                results.append(self._call_tool(use))
+            self.messages.append({"role": "user", "content": results})
+            self._check_cancel()
+            return
+        if response.stop_reason == "max_tokens":
+            self.messages.append({"role": "user", "content": _CUT_OFF})
+            return
+        self._done(response.text)
+
+    # -- stages ------------------------------------------------------------------------------------
+
+    def _prepare(self, task: Task) -> None:
+        self._emit("stage", "gathering context", stage="formalize")
+        editor: EditorTool = EditorTool(self.overlay) if task.edits_allowed else _ReadOnlyEditor(self.overlay)
+        self.registry = ToolRegistry(
+            [
+                editor,
+                self._bash,
+                SearchCodeTool(self.overlay, self.index),
+                FindSymbolTool(self.overlay, self.index),
+                RunTestsTool(
+                    self.verifier,
+                    max_output_chars=self.settings.max_test_output_chars,
+                    on_result=self._record_verification,
+                ),
+                AskUserTool(self.ask),
+            ]
+        )
+        self.tool_definitions = self.registry.definitions()
+        context: Context | None
+        try:
+            context = gather_context(
+                task,
+                root=self.overlay.root,
+                read_file=self._read_for_context,
+                index=self.index,
+                token_budget=self.settings.context_token_budget,
+            )
+        except Exception as error:  # context is a help, not a requirement
+            log.warning("gathering context for %s failed: %s", task.title, error, exc_info=True)
+            context = None
+        if self.transcript is not None and context is not None:
+            self.transcript.write(
+                "decision",
+                kind="context",
+                tokens=context.tokens,
+                sections=[section.header() for section in context.sections],
+                dropped=context.dropped,
+                notes=list(context.notes),
+            )
+        prompt = render_task_prompt(task, context)
+        if task.edits_allowed:
+            prompt += _BEGIN
+        self.messages = [{"role": "user", "content": prompt}]
+
+    def _read_for_context(self, path: str) -> str | None:
+        try:
+            return self.overlay.read(path)
+        except (OverlayError, PathRefused):
+            return None
+
+    def _call_tool(self, use: Mapping[str, Any]) -> dict[str, Any]:
+        name = str(use.get("name", ""))
+        input = use.get("input", {})
+        tool_id = str(use.get("id", ""))
+        description = describe_tool_call(name, input if isinstance(input, Mapping) else {})
+        self._emit("tool_call", description, name=name, input=input)
+        if self.transcript is not None:
+            self.transcript.write("tool_call", step=self.steps, id=tool_id, name=name, input=input)
+        started = time.monotonic()
+        result = self.registry.execute(name, input)  # ToolAbort propagates and ends the run
+        seconds = time.monotonic() - started
+        content = _clip(result.content, self.settings.max_tool_result_chars) or "(no output)"
+        if self.transcript is not None:
+            self.transcript.write(
+                "tool_result",
+                step=self.steps,
+                id=tool_id,
+                name=name,
+                content=content,
+                is_error=result.is_error,
+                seconds=round(seconds, 4),
+            )
+        first = content.strip().split("\n", 1)[0] if content.strip() else ""
+        self._emit(
+            "tool_result",
+            ("error: " if result.is_error else "") + _one_line(first, 120),
+            name=name,
+            is_error=result.is_error,
+        )
+        block: dict[str, Any] = {"type": "tool_result", "tool_use_id": tool_id, "content": content}
+        if result.is_error:
+            block["is_error"] = True
+        return block
+
+    def _done(self, text: str) -> None:
+        """The model ended its turn without tools: verify, then finish or reflect."""
+        assert self.task is not None
+        if not self.task.edits_allowed:
+            raise Submitted(text)
+        changes = self.overlay.changes()
+        if not changes or not self.settings.verify:
+            raise Submitted(text)
+        self._emit("stage", "verifying", stage="verify")
+        self._decision("stage", stage="verify")
+        result = self.verifier.verify(changes, trigger="finish")
+        self._check_cancel()
+        self._verified[_diff_key(self.overlay.proposal_diff())] = result
+        self._record_verification(result)
+        if result.passed:
+            raise Submitted(text)
+        if self.reflections >= self.settings.max_reflections:
+            self._decision("give_up", reflections=self.reflections, reason="max_reflections reached")
+            raise Submitted(text)
+        self.reflections += 1
+        self._decision("reflection", number=self.reflections, failed=[c.name for c in result.failed])
+        self._emit(
+            "reflection",
+            f"verification failed; asking the model to fix it ({self.reflections} of "
+            f"{self.settings.max_reflections})",
+            stage="reflect",
+        )
+        feedback = result.feedback(self.settings.max_test_output_chars)
+        self.messages.append(
+            {
+                "role": "user",
+                "content": (
+                    f"Your change was verified and it does not pass yet.\n\n{feedback}\n\n"
+                    "Read the failures, say in a sentence or two what went wrong, fix the cause, and when "
+                    "you are done reply again without calling a tool. "
+                    f"(Attempt {self.reflections} of {self.settings.max_reflections} to fix it.)"
+                ),
+            }
+        )
+
+    def _finish(self, text: str) -> tuple[RunStatus, str, Proposal | None]:
+        assert self.task is not None
+        self._decision("stage", stage="finish")
+        summary = text.strip()
+        if not self.task.edits_allowed:
+            return "no_changes", summary or "(the model gave no answer)", None
+        changes = self.overlay.changes()
+        if not changes:
+            return "no_changes", summary or "No changes were needed.", None
+        diff = self.overlay.proposal_diff()
+        verification = self._verified.get(_diff_key(diff))
+        summary = summary or "(the model gave no summary)"
+        if not self.settings.verify:
+            verification_summary = "Not verified: verification is off (agent.verify = false)."
+        elif verification is None:
+            verification_summary = "Not verified."
+        else:
+            verification_summary = verification.summary()
+            if not verification.passed:
+                summary = (
+                    f"WARNING: this change still fails verification after {self.reflections} attempt"
+                    f"{'s' if self.reflections != 1 else ''} to fix it; review the failures before applying "
+                    f"it.\n{verification_summary}\n\n{summary}"
+                )
+        proposal = self._proposal(
+            summary,
+            changes,
+            diff,
+            verified=verification is not None and verification.passed,
+            verification_summary=verification_summary,
+        )
+        return "proposed", summary, proposal
+
+    def _stopped_early(self, stop: LimitsExceeded) -> tuple[str, Proposal | None]:
+        self._decision("budget_stop", limit=stop.limit, message=stop.message)
+        self._emit("stage", stop.message, stage="stopped")
+        changes = self.overlay.changes()
+        if not changes:
+            return f"The run stopped early with no changes. {stop.message}", None
+        summary = (
+            f"UNFINISHED: {stop.message} The proposal holds the work so far; it was not verified and may "
+            "be incomplete."
+        )
+        proposal = self._proposal(
+            summary,
+            changes,
+            self.overlay.proposal_diff(),
+            verified=False,
+            verification_summary="Not verified: the run stopped before it finished.",
+            complete=False,
+        )
+        return summary, proposal
+
+    def _proposal(
+        self,
+        summary: str,
+        changes: list[FileChange],
+        diff: str,
+        *,
+        verified: bool,
+        verification_summary: str,
+        complete: bool = True,
+    ) -> Proposal:
+        proposal = Proposal(
+            proposal_id=new_proposal_id(),
+            run_id=self.run_id,
+            summary=summary,
+            files=tuple(changes),
+            diff=diff,
+            usage=self.usage,
+            cost=self.cost,
+            verified=verified,
+            verification_summary=verification_summary,
+            complete=complete,
+        )
+        if self.transcript is not None:
+            self.transcript.write(
+                "proposal",
+                proposal_id=proposal.proposal_id,
+                summary=proposal.summary,
+                verified=proposal.verified,
+                complete=proposal.complete,
+                verification_summary=verification_summary,
+                diff=proposal.diff,
+                files=[
+                    {"path": f.path, "kind": f.kind, "old_path": f.old_path, "diff": f.diff}
+                    for f in proposal.files
+                ],
+            )
+        return proposal
+
+    # -- records and events ------------------------------------------------------------------------
+
+    def _record_start(self, task: Task) -> None:
+        if self.transcript is None:
+            return
+        s = self.settings
+        self.transcript.write(
+            "run_start",
+            schema=1,
+            run_id=self.run_id,
+            root=str(self.root),
+            model=self.model.model_name,
+            task={
+                "kind": task.kind,
+                "title": task.title,
+                "instruction": task.instruction,
+                "path": task.path,
+                "range": list(task.range) if task.range else None,
+                "symbol": task.symbol,
+                "language": task.language,
+            },
+            settings={
+                "max_steps": s.max_steps,
+                "max_reflections": s.max_reflections,
+                "max_input_tokens": s.max_input_tokens,
+                "max_total_tokens": s.max_total_tokens,
+                "max_cost_usd": s.max_cost_usd,
+                "verify": s.verify,
+                "test_command": s.test_command,
+                "verify_timeout": s.verify_timeout,
+                "context_token_budget": s.context_token_budget,
+                "sandbox": {
+                    "enabled": s.sandbox.enabled,
+                    "allow_unsandboxed": s.sandbox.allow_unsandboxed,
+                    "timeout_seconds": s.sandbox.timeout_seconds,
+                    "memory_mb": s.sandbox.memory_mb,
+                },
+                "model": s.model.model_dump(),
+            },
+        )
+
+    def _record_verification(self, result: VerificationResult) -> None:
+        self.verifications.append(result)
+        if self.transcript is not None:
+            self.transcript.write("verification", step=self.steps, **result.as_record())
+        verdict = "passed" if result.passed else f"FAILED ({len(result.failed)} of {len(result.checks)})"
+        if not result.checks:
+            verdict = "nothing to check"
+        self._emit("verification", f"verification {verdict}", verification=result)
+
+    def _decision(self, kind: str, **fields: Any) -> None:
+        if self.transcript is not None:
+            self.transcript.write("decision", step=self.steps, kind=kind, **fields)
+
+    def _emit(self, kind: EventKind, message: str, **data: Any) -> None:
+        if self.on_event is None:
+            return
+        event = AgentEvent(
+            kind=kind,
+            message=message,
+            step=self.steps,
+            usage=self.usage,
+            cost=self.cost,
+            data=MappingProxyType(dict(data)),
+        )
+        try:
+            self.on_event(event)
+        except Exception:  # a broken progress display must not end the run
+            log.exception("the on_event callback failed on %s", kind)
+
+    def _check_cancel(self) -> None:
+        if self.cancel.is_set():
+            raise RunCancelled("cancelled")

@@ -1,0 +1,343 @@
+"""Transcripts: one JSON-lines file per agent run, written as the run goes, read back by `agentls runs`.
+
+Each line is one record, a JSON object with `type`, `t` (seconds since the run started) and `at` (UTC
+time, ISO 8601). Record types, in the order a run writes them:
+
+- `run_start`: `schema`, `run_id`, `task` (kind, title, instruction, path, range, symbol), `model`,
+  `settings` (a summary: limits, sandbox, test command), `root`.
+- `request`: one Messages API call. The prefix that repeats from call to call is not written again:
+  `system_sha256` and `tools_sha256` name the system prompt and the tool definitions, whose full text is
+  written (`system`, `tools`) the first time each hash appears; `messages_start` and `messages` give the
+  messages appended since the previous request. Concatenating the `messages` of a run's requests gives
+  each request's whole conversation (see `reconstruct_messages`).
+- `response`: `content` (the assistant's blocks), `stop_reason`, `usage`, `cost`, `latency`, `attempts`,
+  `request_id`, `model`.
+- `tool_call` (`id`, `name`, `input`) and `tool_result` (`id`, `name`, `content`, `is_error`, `seconds`).
+- `verification`: the checks run on the change (each: name, command, passed, output, seconds).
+- `decision`: stage changes, reflections after a failed verification, budget and step-limit stops.
+- `proposal`: `proposal_id`, `summary`, `verified`, `diff`, `files` (path, kind, old path, diff).
+- `run_end`: `status`, `summary`, `error`, `usage`, `cost`, `steps`, `seconds`, `step_seconds`.
+
+Every record is flushed as it is written, so a crash leaves a readable file without a `run_end` (listed
+as "incomplete"). The API key never appears: the writer is given the secrets to scrub (`redact`) and
+replaces them wherever they would appear. Files live in the state directory the caller passes
+(`<cache_dir>/runs` for the CLI); the file name is the run id, which sorts by start time.
+
+The `schema` number in `run_start` changes only when a record's meaning changes; readers here accept
+schema 1.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import IO, Any
+
+__all__ = [
+    "SCHEMA",
+    "RunNotFound",
+    "RunRecord",
+    "RunSummary",
+    "Transcript",
+    "TranscriptRecord",
+    "content_hash",
+    "list_runs",
+    "load_run",
+    "new_run_id",
+    "reconstruct_messages",
+]
+
+log = logging.getLogger(__name__)
+
+SCHEMA = 1
+"""Version of the record format written in `run_start`."""
+
+_REDACTED = "[redacted]"
+
+
+def new_run_id(now: dt.datetime | None = None) -> str:
+    """A run id that sorts by start time and is unique: `20261125-143012-3f9a1c`."""
+    moment = now or dt.datetime.now(dt.UTC)
+    return f"{moment:%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+
+
+def content_hash(value: Any) -> str:
+    """SHA-256 of the canonical JSON of `value` (how requests name their system prompt and tools)."""
+    data = json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.sha256(data.encode("utf-8")).hexdigest()
+
+
+def _now_iso() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+
+
+class Transcript:
+    """Writes one run's records to `<directory>/<run_id>.jsonl`, one flushed line per record."""
+
+    def __init__(self, directory: Path, run_id: str | None = None, *, redact: Iterable[str] = ()) -> None:
+        """`redact`: secrets (the API key) that must never be written; empty strings are ignored."""
+        self.run_id = run_id or new_run_id()
+        self.directory = Path(directory)
+        self.path = self.directory / f"{self.run_id}.jsonl"
+        # Longer secrets first, so a secret that contains another is replaced whole.
+        secrets = sorted({s for s in redact if s and len(s) >= 4}, key=len, reverse=True)
+        self._redactions: list[tuple[str, str]] = []
+        for secret in secrets:
+            self._redactions.append((secret, _REDACTED))
+            escaped = json.dumps(secret, ensure_ascii=False)[1:-1]
+            if escaped != secret:
+                self._redactions.append((escaped, _REDACTED))
+        self._started = time.monotonic()
+        self._file: IO[str] | None = None
+        self._lock = threading.Lock()
+        self._seen_hashes: set[str] = set()
+        self._messages_sent = 0
+        self.records_written = 0
+
+    # -- writing -------------------------------------------------------------------------------------
+
+    def _open(self) -> IO[str]:
+        if self._file is None:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        return self._file
+
+    def write(self, type: str, **fields: Any) -> None:
+        """Append one record. Never raises for an unserializable value (it is written as its `str`)."""
+        record = {"type": type, "t": round(time.monotonic() - self._started, 4), "at": _now_iso(), **fields}
+        line = json.dumps(record, ensure_ascii=False, default=str)
+        for secret, replacement in self._redactions:
+            line = line.replace(secret, replacement)
+        with self._lock:
+            try:
+                handle = self._open()
+                handle.write(line + "\n")
+                handle.flush()
+            except OSError as error:
+                # A full disk must not end the run; the run's result still reaches the user.
+                log.warning("cannot write the transcript %s: %s", self.path, error)
+                return
+        self.records_written += 1
+
+    def request(
+        self,
+        *,
+        step: int,
+        system: str | Sequence[Mapping[str, Any]],
+        tools: Sequence[Mapping[str, Any]],
+        messages: Sequence[Mapping[str, Any]],
+        model: str,
+    ) -> None:
+        """A request record: hashes of the stable prefix (full text the first time) and new messages."""
+        fields: dict[str, Any] = {"step": step, "model": model}
+        for name, value in (("system", system), ("tools", list(tools))):
+            digest = content_hash(value)
+            fields[f"{name}_sha256"] = digest
+            if digest not in self._seen_hashes:
+                self._seen_hashes.add(digest)
+                fields[name] = value
+        start = self._messages_sent if self._messages_sent <= len(messages) else 0
+        fields["messages_start"] = start
+        fields["messages"] = list(messages[start:])
+        fields["message_count"] = len(messages)
+        self._messages_sent = len(messages)
+        self.write("request", **fields)
+
+    def close(self) -> None:
+        """Close the file (records written so far stay)."""
+        with self._lock:
+            if self._file is not None:
+                try:
+                    self._file.close()
+                finally:
+                    self._file = None
+
+    def __enter__(self) -> Transcript:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# -- reading -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TranscriptRecord:
+    """One line of a transcript."""
+
+    type: str
+    t: float
+    """Seconds since the run started."""
+    data: Mapping[str, Any]
+    """The whole record as written (type and times included)."""
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """A field of the record."""
+        return self.data.get(key, default)
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What `agentls runs` lists about one run."""
+
+    run_id: str
+    started_at: str
+    """UTC time the run started (ISO 8601), "" when the file has no run_start."""
+    task: str
+    """The task's one-line title."""
+    kind: str
+    status: str
+    """The run's status, "running" while it has no run_end and was written to recently, else "incomplete"."""
+    total_tokens: int
+    cost: float
+    path: Path
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """A whole transcript: its summary and every record, in order."""
+
+    summary: RunSummary
+    records: tuple[TranscriptRecord, ...]
+    skipped_lines: int = 0
+    """Lines that were not valid JSON (a crash mid-write leaves at most one)."""
+
+    def of_type(self, type: str) -> list[TranscriptRecord]:
+        """The records of one type, in order."""
+        return [record for record in self.records if record.type == type]
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, dict):
+        return MappingProxyType({key: _freeze(item) for key, item in value.items()})
+    if isinstance(value, list):
+        return tuple(_freeze(item) for item in value)
+    return value
+
+
+def _thaw(value: Any) -> Any:
+    """Plain dicts and lists again (for JSON and for comparing with what was sent)."""
+    if isinstance(value, Mapping):
+        return {key: _thaw(item) for key, item in value.items()}
+    if isinstance(value, tuple | list):
+        return [_thaw(item) for item in value]
+    return value
+
+
+def _read_records(path: Path) -> tuple[list[TranscriptRecord], int]:
+    records: list[TranscriptRecord] = []
+    skipped = 0
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            if not line.strip():
+                continue
+            try:
+                data = json.loads(line)
+            except ValueError:
+                skipped += 1
+                continue
+            if not isinstance(data, dict) or "type" not in data:
+                skipped += 1
+                continue
+            records.append(TranscriptRecord(str(data["type"]), float(data.get("t", 0.0)), _freeze(data)))
+    return records, skipped
+
+
+# A run without run_end whose file changed within this many seconds is taken to be still running.
+_RUNNING_SECONDS = 120.0
+
+
+def _summary(path: Path, records: Sequence[TranscriptRecord]) -> RunSummary:
+    start = next((r for r in records if r.type == "run_start"), None)
+    end = next((r for r in reversed(records) if r.type == "run_end"), None)
+    task = start.get("task", {}) if start is not None else {}
+    if end is not None:
+        status = str(end.get("status", "unknown"))
+        usage = end.get("usage", {}) or {}
+        cost = float(end.get("cost", 0.0) or 0.0)
+    else:
+        try:
+            recent = time.time() - path.stat().st_mtime < _RUNNING_SECONDS
+        except OSError:
+            recent = False
+        status = "running" if recent else "incomplete"
+        usage = {}
+        cost = 0.0
+        for record in records:
+            if record.type == "response":
+                cost += float(record.get("cost", 0.0) or 0.0)
+                for key, value in (record.get("usage", {}) or {}).items():
+                    usage = {**usage, key: int(usage.get(key, 0)) + int(value or 0)}
+    tokens = sum(int(value or 0) for value in usage.values())
+    return RunSummary(
+        run_id=str(start.get("run_id", path.stem)) if start is not None else path.stem,
+        started_at=str(start.get("at", "")) if start is not None else "",
+        task=str(task.get("title", "")) if isinstance(task, Mapping) else "",
+        kind=str(task.get("kind", "")) if isinstance(task, Mapping) else "",
+        status=status,
+        total_tokens=tokens,
+        cost=cost,
+        path=path,
+    )
+
+
+def list_runs(directory: Path) -> list[RunSummary]:
+    """Every run in `directory`, newest first. Unreadable files are skipped (and logged)."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    summaries: list[RunSummary] = []
+    for path in directory.glob("*.jsonl"):
+        try:
+            records, _ = _read_records(path)
+        except OSError as error:
+            log.warning("cannot read the transcript %s: %s", path, error)
+            continue
+        summaries.append(_summary(path, records))
+    return sorted(summaries, key=lambda s: (s.started_at, s.run_id), reverse=True)
+
+
+class RunNotFound(LookupError):
+    """No transcript matches the id; the message says what to do."""
+
+
+def load_run(directory: Path, run_id: str) -> RunRecord:
+    """The transcript of `run_id` (a unique prefix of an id is enough). Raises `RunNotFound`."""
+    directory = Path(directory)
+    exact = directory / f"{run_id}.jsonl"
+    if "/" in run_id or "\\" in run_id or not run_id.strip():
+        raise RunNotFound(f"{run_id!r} is not a run id; `agentls runs` lists them")
+    if exact.is_file():
+        path = exact
+    else:
+        matches = sorted(directory.glob(f"{run_id}*.jsonl")) if directory.is_dir() else []
+        if not matches:
+            raise RunNotFound(f"no run {run_id!r} in {directory}; `agentls runs` lists the runs there")
+        if len(matches) > 1:
+            names = ", ".join(p.stem for p in matches[:5])
+            raise RunNotFound(f"{run_id!r} matches several runs ({names}); give more of the id")
+        path = matches[0]
+    records, skipped = _read_records(path)
+    return RunRecord(_summary(path, records), tuple(records), skipped)
+
+
+def reconstruct_messages(run: RunRecord) -> list[list[Any]]:
+    """The full `messages` list of each request of a run (plain dicts and lists, as they were sent
+    before the model layer added cache breakpoints), rebuilt from the request records' deltas."""
+    conversation: list[Any] = []
+    out: list[list[Any]] = []
+    for record in run.of_type("request"):
+        start = int(record.get("messages_start", 0))
+        conversation = conversation[:start] + _thaw(record.get("messages", ()))
+        out.append(list(conversation))
+    return out

@@ -1,0 +1,696 @@
+"""Verification: checking a change with what the workspace has, in the sandbox, on the overlay.
+
+`Verifier.verify(changes)` runs, on a fresh materialized copy of the overlay under the sandbox:
+
+1. syntax checks of the changed files whose toolchain is installed: `python -m py_compile` (.py),
+   `node --check` (.js, .mjs, .cjs), `go vet` (the changed packages), `cargo check` (the crate);
+2. doctests of changed Python functions whose docstrings have examples (`pytest --doctest-modules` on
+   their files, or `python -m doctest` without pytest);
+3. the tests that reference the changed symbols: test files (see `agent.context.is_test_path`) that the
+   index lists as referencing a changed function or class, or that mention it (a bounded scan when the
+   index has nothing), plus test files the change itself touches; Python test files run with pytest, Go
+   test folders with `go test`, others through the project's test command;
+4. when no test references the change, the project's test command (`AgentSettings.test_command`, else
+   `detect_test_command`).
+
+Tests are skipped when a syntax check failed (their failures would only repeat it). Each command has the
+`verify_timeout` wall-clock limit. Commands run on a throwaway copy, so nothing they write (caches,
+reports) ends up in the proposal; it is removed afterwards. `run_tests` (the tool) runs step 3 or 4 for a
+symbol or path the model names.
+
+A check that finds nothing to run (pytest exit status 5, "no tests collected") passes with a note.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import re
+import shlex
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any, Literal
+
+from agent.config import AgentSettings
+from agent.context import is_test_path
+from agent.overlay import FileChange, Overlay, OverlayError
+from agent.paths import PathRefused, is_secret_path
+from agent.sandbox import CommandResult, Sandbox, default_scratch_dir
+from agent.tasks import FUNCTION_KINDS, parse_definitions
+from indexing.languages import detect_language
+
+if TYPE_CHECKING:
+    from indexing.service import WorkspaceIndex
+
+__all__ = [
+    "CheckKind",
+    "CheckResult",
+    "VerificationResult",
+    "Verifier",
+    "changed_symbols",
+    "detect_test_command",
+    "python_for",
+]
+
+log = logging.getLogger(__name__)
+
+CheckKind = Literal["syntax", "doctest", "tests"]
+
+_SCAN_MAX_TEST_FILES = 400  # test files read when looking for mentions of a symbol without the index
+_MAX_TEST_FILES = 20  # targeted test files run at most (beyond that, the whole suite is the better run)
+_JS_EXTENSIONS = frozenset({".js", ".mjs", ".cjs"})
+_PYTEST_NO_TESTS = 5
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One verification command and how it went."""
+
+    kind: CheckKind
+    name: str
+    """What was checked, e.g. "python syntax", "doctests in mathx/stats.py", "tests/test_stats.py"."""
+    command: str
+    passed: bool
+    exit_code: int | None
+    output: str
+    """stdout then stderr, as the sandbox kept them."""
+    seconds: float
+    timed_out: bool = False
+    note: str = ""
+
+    def line(self) -> str:
+        """One line for summaries: `tests tests/test_x.py: passed (1.2 s)`."""
+        if self.passed:
+            state = "passed"
+        elif self.timed_out:
+            state = "TIMED OUT"
+        else:
+            state = f"FAILED (exit {self.exit_code})"
+        note = f"; {self.note}" if self.note else ""
+        return f"{self.kind} {self.name}: {state} ({self.seconds:.1f} s{note})"
+
+
+@dataclass(frozen=True)
+class VerificationResult:
+    """Every check run for one change (or one `run_tests` call)."""
+
+    checks: tuple[CheckResult, ...]
+    files: tuple[str, ...] = ()
+    """The changed files that were verified."""
+    notes: tuple[str, ...] = ()
+    """What was not checked and why ("no tests reference the change and no test command was found")."""
+    trigger: str = "finish"
+    """"finish" (the model said it was done) or "run_tests" (the model asked)."""
+    seconds: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        """True when no check failed (also when nothing could be checked: see `ran_tests`)."""
+        return all(check.passed for check in self.checks)
+
+    @property
+    def ran_tests(self) -> bool:
+        """Whether any test or doctest actually ran."""
+        return any(check.kind in ("tests", "doctest") for check in self.checks)
+
+    @property
+    def failed(self) -> tuple[CheckResult, ...]:
+        """The checks that failed."""
+        return tuple(check for check in self.checks if not check.passed)
+
+    def summary(self) -> str:
+        """A few lines for the user: the verdict, one line per check, the notes."""
+        if not self.checks:
+            head = "Not verified: nothing could be checked."
+        elif self.passed:
+            head = "Verification passed."
+        else:
+            head = f"Verification FAILED: {len(self.failed)} of {len(self.checks)} checks failed."
+        lines = [head, *(f"- {check.line()}" for check in self.checks), *(f"- note: {n}" for n in self.notes)]
+        return "\n".join(lines)
+
+    def feedback(self, max_chars: int) -> str:
+        """The failures written for the model: each failing command and the tail of its output."""
+        parts = [self.summary(), ""]
+        share = max(500, max_chars // max(1, len(self.failed)))
+        for check in self.failed:
+            output = check.output.strip() or "(no output)"
+            if len(output) > share:
+                output = f"[... {len(output) - share} characters cut ...]\n" + output[-share:]
+            parts.append(f"## {check.kind} {check.name}\n$ {check.command}\n```\n{output}\n```")
+        return "\n".join(parts)
+
+    def as_record(self) -> dict[str, Any]:
+        """The result as a transcript record's fields."""
+        return {
+            "trigger": self.trigger,
+            "passed": self.passed,
+            "files": list(self.files),
+            "notes": list(self.notes),
+            "seconds": round(self.seconds, 3),
+            "checks": [
+                {
+                    "kind": c.kind,
+                    "name": c.name,
+                    "command": c.command,
+                    "passed": c.passed,
+                    "exit_code": c.exit_code,
+                    "timed_out": c.timed_out,
+                    "seconds": round(c.seconds, 3),
+                    "note": c.note,
+                    "output": c.output[-4000:],
+                }
+                for c in self.checks
+            ],
+        }
+
+
+# --------------------------------------------------------------------------------------------------
+# What to run
+
+
+def python_for(root: Path) -> str:
+    """The Python of the project: its virtualenv's (`.venv`, `venv`) when it has one, else agentls' own."""
+    for name in (".venv", "venv"):
+        candidate = root / name / "bin" / "python"
+        if candidate.is_file():
+            return str(candidate)
+    return sys.executable
+
+
+def _has_pytest(python: str) -> bool:
+    if python == sys.executable:
+        import importlib.util
+
+        return importlib.util.find_spec("pytest") is not None
+    lib = Path(python).parent.parent / "lib"
+    return any(lib.glob("python*/site-packages/pytest")) or any(lib.glob("python*/site-packages/_pytest"))
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+def _python_tests_present(root: Path) -> bool:
+    pyproject = _read(root / "pyproject.toml")
+    if "[tool.pytest" in pyproject:
+        return True
+    if (root / "pytest.ini").is_file() or (root / "conftest.py").is_file():
+        return True
+    if "[pytest]" in _read(root / "tox.ini") or "[tool:pytest]" in _read(root / "setup.cfg"):
+        return True
+    for folder in ("tests", "test"):
+        directory = root / folder
+        if directory.is_dir() and (
+            any(directory.glob("test_*.py"))
+            or any(directory.glob("*_test.py"))
+            or any(directory.glob("*/test_*.py"))
+        ):
+            return True
+    return any(root.glob("test_*.py"))
+
+
+def _npm_test_script(root: Path) -> bool:
+    import json
+
+    try:
+        data = json.loads(_read(root / "package.json") or "{}")
+    except ValueError:
+        return False
+    script = data.get("scripts", {}).get("test") if isinstance(data, dict) else None
+    return isinstance(script, str) and bool(script.strip()) and "no test specified" not in script
+
+
+def detect_test_command(
+    root: Path, *, python: str | None = None, which: Callable[[str], str | None] = shutil.which
+) -> str | None:
+    """The workspace's test command, or None: pytest, `npm test`, `go test ./...` or `cargo test`.
+
+    A command is only chosen when its tool is installed (pytest importable by the project's Python).
+    """
+    python = python or python_for(root)
+    if _python_tests_present(root) and _has_pytest(python):
+        return f"{shlex.quote(python)} -m pytest -q -p no:cacheprovider"
+    if (root / "package.json").is_file() and _npm_test_script(root) and which("npm"):
+        return "npm test --silent"
+    go = which("go")
+    if (root / "go.mod").is_file() and go:
+        return f"{shlex.quote(go)} test ./..."
+    cargo = which("cargo")
+    if (root / "Cargo.toml").is_file() and cargo:
+        return f"{shlex.quote(cargo)} test --offline --quiet"
+    return None
+
+
+def _changed_new_lines(base: str, new: str) -> list[tuple[int, int]]:
+    """1-based inclusive line ranges of `new` that differ from `base` (a deletion marks the line after)."""
+    old_lines = base.splitlines()
+    new_lines = new.splitlines()
+    ranges: list[tuple[int, int]] = []
+    matcher = difflib.SequenceMatcher(a=old_lines, b=new_lines, autojunk=False)
+    for tag, _i1, _i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            continue
+        if j2 > j1:
+            ranges.append((j1 + 1, j2))
+        else:
+            ranges.append((max(1, j1), max(1, j1 + 1)))
+    return ranges
+
+
+def changed_symbols(change: FileChange) -> list[str]:
+    """Short names of the functions, methods and classes a change touches (in its new text).
+
+    A deleted file touches nothing that can still be tested; a created file touches every definition.
+    """
+    if change.kind == "deleted":
+        return []
+    language = detect_language(change.path)
+    if language is None:
+        return []
+    try:
+        chunks = parse_definitions(change.path, change.new_text, language).chunks
+    except Exception as error:  # a parser failure must not stop verification
+        log.debug("cannot parse %s for changed symbols: %s", change.path, error)
+        return []
+    ranges = _changed_new_lines(change.base_text, change.new_text)
+    touched = [
+        chunk
+        for chunk in chunks
+        if chunk.name
+        and (chunk.kind in FUNCTION_KINDS or chunk.kind == "class")
+        and any(chunk.start_line <= end and chunk.end_line >= start for start, end in ranges)
+    ]
+    names: list[str] = []
+    # Innermost first: the precise targets, then the classes that hold them (referenced by tests too).
+    for chunk in sorted(touched, key=lambda c: (c.end_line - c.start_line, c.start_line)):
+        for name in (chunk.name, *reversed(chunk.parents)):
+            if name not in names:
+                names.append(name)
+    return names
+
+
+def _has_doctest(change: FileChange) -> bool:
+    if not change.path.endswith(".py") or change.kind == "deleted":
+        return False
+    language = detect_language(change.path)
+    try:
+        chunks = parse_definitions(change.path, change.new_text, language).chunks
+    except Exception:
+        return ">>>" in change.new_text
+    ranges = _changed_new_lines(change.base_text, change.new_text)
+    for chunk in chunks:
+        if ">>>" not in chunk.doc and ">>>" not in chunk.text:
+            continue
+        if any(chunk.start_line <= end and chunk.end_line >= start for start, end in ranges):
+            return True
+    return False
+
+
+def _mentions(text: str, name: str) -> bool:
+    return re.search(rf"(?<![\w$]){re.escape(name)}(?![\w$])", text) is not None
+
+
+_Command = tuple[CheckKind, str, str, dict[str, str]]
+"""(kind, name, command, extra environment) of one verification command."""
+
+
+@dataclass
+class _Plan:
+    """The commands of one verification, in order."""
+
+    commands: list[_Command] = field(default_factory=list)
+    """(kind, name, command, extra environment)."""
+    notes: list[str] = field(default_factory=list)
+
+
+class Verifier:
+    """Runs verification commands in the sandbox on a throwaway copy of the overlay."""
+
+    def __init__(
+        self,
+        overlay: Overlay,
+        sandbox: Sandbox,
+        settings: AgentSettings,
+        *,
+        index: WorkspaceIndex | None = None,
+        cancel: threading.Event | None = None,
+        scratch_dir: Path | None = None,
+        which: Callable[[str], str | None] = shutil.which,
+    ) -> None:
+        self.overlay = overlay
+        self.sandbox = sandbox
+        self.settings = settings
+        self.index = index
+        self.cancel = cancel
+        configured = sandbox.settings.scratch_dir
+        self._scratch = scratch_dir or (Path(configured) if configured else None) or default_scratch_dir()
+        self._which = which
+        self._python = python_for(overlay.root)
+        self._test_command: str | None = None
+        self._test_command_known = False
+
+    # -- public ------------------------------------------------------------------------------------
+
+    def test_command(self) -> str | None:
+        """The configured test command, else the detected one (computed once)."""
+        if not self._test_command_known:
+            self._test_command = self.settings.test_command or detect_test_command(
+                self.overlay.root, python=self._python, which=self._which
+            )
+            self._test_command_known = True
+        return self._test_command
+
+    def verify(self, changes: Sequence[FileChange], *, trigger: str = "finish") -> VerificationResult:
+        """Syntax checks, doctests and the related tests (or the test suite) for `changes`."""
+        plan = _Plan()
+        live = [c for c in changes if c.kind != "deleted"]
+        syntax = self._syntax_commands(live) if self.settings.syntax_checks else []
+        plan.commands.extend(syntax)
+        doctest_files = [c.path for c in live if _has_doctest(c)]
+        names: list[str] = []
+        for change in changes:
+            for name in changed_symbols(change):
+                if name not in names:
+                    names.append(name)
+        touched_tests = [c.path for c in live if is_test_path(c.path)]
+        merged = self._test_commands(plan, names, touched_tests, doctest_files=doctest_files)
+        if doctest_files and not merged:
+            plan.commands.insert(len(syntax), self._doctest_command(doctest_files))
+        files = tuple(c.path for c in changes)
+        return self._execute(plan, files, trigger, stop_after_syntax=len(syntax))
+
+    def run_tests(self, *, symbol: str | None = None, path: str | None = None) -> VerificationResult:
+        """Tests for the model's `run_tests` call: those referencing `symbol`, the ones at `path`, or all."""
+        plan = _Plan()
+        if path:
+            rel = self.overlay.resolve(path)
+            self._tests_at(plan, rel)
+        elif symbol:
+            name = symbol.replace("::", ".").rsplit(".", 1)[-1]
+            self._test_commands(plan, [name], [], fallback=False)  # no doctests: nothing merged
+            if not plan.commands:
+                plan.notes.append(f"no test file references `{name}`")
+                self._suite(plan)
+        else:
+            self._suite(plan)
+        return self._execute(plan, (), "run_tests", stop_after_syntax=0)
+
+    def tests_for(self, names: Iterable[str]) -> list[str]:
+        """Test files (workspace-relative) that reference any of `names`, most referenced first."""
+        counts: dict[str, int] = {}
+        names = [n for n in names if n]
+        if self.index is not None:
+            for name in names:
+                try:
+                    symbols = self.index.find_symbols(name, role="reference", limit=500)
+                except Exception as error:  # a broken index must not stop verification
+                    log.warning("finding references to %s failed: %s", name, error)
+                    symbols = []
+                for symbol in symbols:
+                    if is_test_path(symbol.path) and not is_secret_path(symbol.path):
+                        counts[symbol.path] = counts.get(symbol.path, 0) + 1
+        if not counts and names:
+            # The index may be missing or stale (the agent's own new tests): look at the overlay's tests.
+            scanned = 0
+            for path in self.overlay.walk_files("."):
+                if not is_test_path(path) or detect_language(path) is None:
+                    continue
+                scanned += 1
+                if scanned > _SCAN_MAX_TEST_FILES:
+                    break
+                try:
+                    text = self.overlay.read(path)
+                except (OverlayError, PathRefused):
+                    continue
+                hits = sum(1 for name in names if _mentions(text, name))
+                if hits:
+                    counts[path] = hits
+        existing = [p for p in counts if self._exists(p)]
+        return sorted(existing, key=lambda p: (-counts[p], p))
+
+    # -- planning ----------------------------------------------------------------------------------
+
+    def _exists(self, rel: str) -> bool:
+        try:
+            return self.overlay.exists(rel) and not self.overlay.is_dir(rel)
+        except (OverlayError, PathRefused):
+            return False
+
+    def _tool(self, name: str) -> str | None:
+        return self._which(name)
+
+    def _syntax_commands(self, changes: Sequence[FileChange]) -> list[_Command]:
+        out: list[_Command] = []
+        python_files = [c.path for c in changes if c.path.endswith(".py")]
+        if python_files:
+            quoted = " ".join(shlex.quote(p) for p in python_files)
+            out.append(("syntax", "python", f"{shlex.quote(self._python)} -m py_compile {quoted}", {}))
+        js_files = [c.path for c in changes if PurePosixPath(c.path).suffix in _JS_EXTENSIONS]
+        node = self._tool("node")
+        if js_files and node:
+            checks = " ; ".join(f"{shlex.quote(node)} --check {shlex.quote(p)} || rc=1" for p in js_files)
+            out.append(("syntax", "javascript", f"rc=0; {checks}; exit $rc", {}))
+        go_dirs = sorted({str(PurePosixPath(c.path).parent) for c in changes if c.path.endswith(".go")})
+        go = self._tool("go")
+        if go_dirs and go and (self.overlay.root / "go.mod").is_file():
+            packages = " ".join(shlex.quote("./" + d if d != "." else ".") for d in go_dirs)
+            out.append(("syntax", "go vet", f"{shlex.quote(go)} vet {packages}", self._go_env()))
+        rust = [c.path for c in changes if c.path.endswith(".rs")]
+        cargo = self._tool("cargo")
+        if rust and cargo:
+            crate = self._crate_dir(rust[0])
+            if crate is not None:
+                cd = f"cd {shlex.quote(crate)} && " if crate != "." else ""
+                out.append(
+                    (
+                        "syntax",
+                        "cargo check",
+                        f"{cd}{shlex.quote(cargo)} check --offline --quiet",
+                        self._cargo_env(cargo),
+                    )
+                )
+        return out
+
+    def _crate_dir(self, path: str) -> str | None:
+        folder = PurePosixPath(path).parent
+        while True:
+            rel = folder.as_posix()
+            if (self.overlay.root / rel / "Cargo.toml").is_file():
+                return rel
+            if rel in (".", ""):
+                return None
+            folder = folder.parent
+
+    def _cargo_env(self, cargo: str) -> dict[str, str]:
+        # rustup's proxies find their toolchains through CARGO_HOME/RUSTUP_HOME; the sandbox's HOME is
+        # private, so point them at the real ones (read-only inside).
+        env: dict[str, str] = {}
+        cargo_home = Path(cargo).resolve().parent.parent
+        if (cargo_home / "bin").is_dir() and cargo_home.name == ".cargo":
+            env["CARGO_HOME"] = str(cargo_home)
+            rustup = cargo_home.parent / ".rustup"
+            if rustup.is_dir():
+                env["RUSTUP_HOME"] = str(rustup)
+        env["CARGO_TARGET_DIR"] = "/tmp/agentls-cargo-target"
+        return env
+
+    def _go_env(self) -> dict[str, str]:
+        return {"GOFLAGS": "-mod=mod", "GOCACHE": "/tmp/go-cache", "GOPROXY": "off"}
+
+    def _doctest_command(self, files: Sequence[str]) -> _Command:
+        quoted = " ".join(shlex.quote(p) for p in files)
+        python = shlex.quote(self._python)
+        if _has_pytest(self._python):
+            command = f"{python} -m pytest -q -p no:cacheprovider --doctest-modules {quoted}"
+        else:
+            command = " ; ".join(f"{python} -m doctest {shlex.quote(p)} || rc=1" for p in files)
+            command = f"rc=0; {command}; exit $rc"
+        return ("doctest", ", ".join(files), command, {})
+
+    def _suite(self, plan: _Plan) -> None:
+        command = self.test_command()
+        if command is None:
+            plan.notes.append(
+                "no test command was found (set agent.test_command in agentls.toml to name one)"
+            )
+            return
+        plan.commands.append(("tests", "test suite", command, {}))
+
+    def _test_commands(
+        self,
+        plan: _Plan,
+        names: Sequence[str],
+        touched_tests: Sequence[str],
+        *,
+        fallback: bool = True,
+        doctest_files: Sequence[str] = (),
+    ) -> bool:
+        """Plan the tests of `names`; True when `doctest_files` were folded into the pytest run (one
+        interpreter start instead of two)."""
+        files = list(touched_tests)
+        for path in self.tests_for(names):
+            if path not in files:
+                files.append(path)
+        if not files:
+            if fallback:
+                if names:
+                    plan.notes.append("no test references the changed code; ran the test suite instead")
+                self._suite(plan)
+            return False
+        if len(files) > _MAX_TEST_FILES:
+            plan.notes.append(f"{len(files)} test files reference the change; ran the test suite instead")
+            self._suite(plan)
+            return False
+        merged = False
+        python = [f for f in files if f.endswith(".py")]
+        go_dirs = sorted({str(PurePosixPath(f).parent) for f in files if f.endswith(".go")})
+        others = [f for f in files if not f.endswith((".py", ".go"))]
+        if python:
+            if _has_pytest(self._python):
+                quoted = " ".join(shlex.quote(p) for p in python)
+                command = f"{shlex.quote(self._python)} -m pytest -q -p no:cacheprovider {quoted}"
+                name = ", ".join(python)
+                if doctest_files:
+                    modules = " ".join(shlex.quote(p) for p in doctest_files)
+                    command = (
+                        f"{shlex.quote(self._python)} -m pytest -q -p no:cacheprovider --doctest-modules "
+                        f"{modules} {quoted}"
+                    )
+                    name = f"{name} and the doctests of {', '.join(doctest_files)}"
+                    merged = True
+                plan.commands.append(("tests", name, command, {}))
+            else:
+                plan.notes.append("pytest is not installed for the project's Python; Python tests not run")
+        go = self._tool("go")
+        if go_dirs and go:
+            packages = " ".join(shlex.quote("./" + d if d != "." else ".") for d in go_dirs)
+            plan.commands.append(
+                ("tests", "go " + ", ".join(go_dirs), f"{shlex.quote(go)} test {packages}", self._go_env())
+            )
+        if others or (go_dirs and not go):
+            suite = self.test_command()
+            if suite is None:
+                plan.notes.append("tests reference the change but no test command was found to run them")
+            elif not any(kind == "tests" and cmd == suite for kind, _, cmd, _ in plan.commands):
+                plan.commands.append(("tests", "test suite", suite, {}))
+        return merged
+
+    def _tests_at(self, plan: _Plan, rel: str) -> None:
+        python_tests = rel.endswith(".py") or self.overlay.is_dir(rel)
+        if (
+            python_tests
+            and _has_pytest(self._python)
+            and (rel.endswith(".py") or self._has_python_tests(rel))
+        ):
+            command = f"{shlex.quote(self._python)} -m pytest -q -p no:cacheprovider {shlex.quote(rel)}"
+            plan.commands.append(("tests", rel, command, {}))
+            return
+        go = self._tool("go")
+        if rel.endswith(".go") and go:
+            folder = str(PurePosixPath(rel).parent)
+            plan.commands.append(("tests", rel, f"{shlex.quote(go)} test ./{folder}", self._go_env()))
+            return
+        suite = self.test_command()
+        if suite is None:
+            plan.notes.append("no test command was found to run tests at " + rel)
+            return
+        plan.commands.append(("tests", rel, f"{suite} {shlex.quote(rel)}", {}))
+
+    def _has_python_tests(self, rel: str) -> bool:
+        return any(p.endswith(".py") and is_test_path(p) for p in self.overlay.walk_files(rel))
+
+    # -- running -----------------------------------------------------------------------------------
+
+    def _execute(
+        self, plan: _Plan, files: tuple[str, ...], trigger: str, *, stop_after_syntax: int
+    ) -> VerificationResult:
+        started = time.monotonic()
+        checks: list[CheckResult] = []
+        notes = list(plan.notes)
+        if plan.commands:
+            with _Materialized(self.overlay, self._scratch) as dest:
+                binds = [(self.overlay.root / rel, self.overlay.root / rel) for rel in dest.bind_dirs]
+                for index, (kind, name, command, env) in enumerate(plan.commands):
+                    if self.cancel is not None and self.cancel.is_set():
+                        notes.append("cancelled before every check ran")
+                        break
+                    if index == stop_after_syntax and any(not c.passed for c in checks):
+                        notes.append("tests were not run: fix the syntax errors first")
+                        break
+                    result = self.sandbox.run(
+                        command,
+                        dest.path,
+                        timeout=self.settings.verify_timeout,
+                        env=env,
+                        cancel=self.cancel,
+                        mount_at=self.overlay.root,
+                        ro_binds=binds,
+                    )
+                    checks.append(_check(kind, name, command, result, self.settings.verify_timeout))
+        return VerificationResult(
+            checks=tuple(checks),
+            files=files,
+            notes=tuple(notes),
+            trigger=trigger,
+            seconds=time.monotonic() - started,
+        )
+
+
+def _check(kind: CheckKind, name: str, command: str, result: CommandResult, timeout: float) -> CheckResult:
+    output = "\n".join(part.rstrip("\n") for part in (result.stdout, result.stderr) if part.strip())
+    note = ""
+    passed = result.exit_code == 0 and not result.timed_out and not result.cancelled
+    if result.timed_out:
+        note = f"killed after {timeout:g} s"
+    elif result.cancelled:
+        note = "cancelled"
+    elif " -m pytest " in f" {command} " and result.exit_code == _PYTEST_NO_TESTS:
+        passed, note = True, "no tests collected"
+    return CheckResult(
+        kind=kind,
+        name=name,
+        command=command,
+        passed=passed,
+        exit_code=result.exit_code,
+        output=output,
+        seconds=result.duration,
+        timed_out=result.timed_out,
+        note=note,
+    )
+
+
+@dataclass(frozen=True)
+class _Dest:
+    path: Path
+    bind_dirs: tuple[str, ...]
+
+
+class _Materialized:
+    """A fresh copy of the overlay for one verification, removed afterwards."""
+
+    def __init__(self, overlay: Overlay, scratch: Path) -> None:
+        self.overlay = overlay
+        self.scratch = scratch
+        self.path: Path | None = None
+
+    def __enter__(self) -> _Dest:
+        self.scratch.mkdir(parents=True, exist_ok=True)
+        self.path = Path(tempfile.mkdtemp(prefix="agentls-verify-", dir=self.scratch))
+        materialized = self.overlay.materialize(self.path)
+        return _Dest(self.path, materialized.bind_dirs)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.path is not None:
+            self.overlay.forget(self.path)
+            shutil.rmtree(self.path, ignore_errors=True)
+            self.path = None

@@ -1,0 +1,456 @@
+"""The agent's CLI verbs: ``agentls run``, ``agentls implement`` and ``agentls runs``.
+
+Wiring only: read the environment and the settings, build the index, the overlay, the sandbox, the model
+and the transcript, run `agent.loop.Agent` on a worker thread (so Ctrl-C cancels it cleanly), and print.
+stdout gets the diff (``agentls run ... > change.patch`` works) and run listings; the plan, progress
+(one line per step and tool call), verification, summary and cost go to stderr.
+
+Files are written only with ``--apply``, after a confirmation on the terminal or with ``--yes``; with no
+terminal and no ``--yes`` the CLI refuses to apply and says so. A proposal is refused as a whole when any
+of its files changed on disk since the run started (`agent.proposal.apply_proposal`).
+
+`register(main)` adds the commands to the ``agentls`` group (``server/cli.py`` calls it).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import sys
+import threading
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+from rich.console import Console
+from rich.markup import escape
+
+from server.settings import Settings, cache_dir, load_settings
+
+if TYPE_CHECKING:
+    from agent.loop import AgentEvent, RunResult
+    from agent.tasks import Task
+    from agent.transcript import RunRecord
+
+log = logging.getLogger("agentls")
+
+EXIT_FAILED = 1
+EXIT_CANCELLED = 130
+
+
+def runs_dir(env: Mapping[str, str]) -> Path:
+    """Where transcripts live: ``<cache dir>/runs``."""
+    return cache_dir(env) / "runs"
+
+
+def _find_root(target: Path) -> Path:
+    """The workspace root: the nearest folder with .git or agentls.toml, else the target's folder."""
+    start = target if target.is_dir() else target.parent
+    for folder in (start, *start.parents):
+        if (folder / ".git").exists() or (folder / "agentls.toml").exists():
+            return folder
+    return start
+
+
+def _credentials(env: Mapping[str, str]) -> tuple[str | None, str | None, str | None]:
+    """(api_key, auth_token, base_url) from the environment; a clear error when there is no credential."""
+    from agent.model import missing_key_message
+
+    api_key = env.get("ANTHROPIC_API_KEY") or None
+    auth_token = env.get("ANTHROPIC_AUTH_TOKEN") or None
+    if api_key is None and auth_token is None:
+        raise click.ClickException(missing_key_message())
+    return api_key, auth_token, env.get("ANTHROPIC_BASE_URL") or None
+
+
+def _load(root: Path, err: Console) -> Settings:
+    loaded = load_settings(root)
+    for message in loaded.messages:
+        err.print(f"[yellow]warning:[/] {escape(message)}", highlight=False)
+    return loaded.settings
+
+
+def _open_index(root: Path, settings: Settings, env: Mapping[str, str], err: Console) -> Any:
+    """The workspace index, refreshed; None (with a note) when it cannot be built."""
+    try:
+        from indexing.service import WorkspaceIndex
+
+        index = WorkspaceIndex(root, settings.index, cache_dir=cache_dir(env), env=dict(env))
+        with err.status("indexing the workspace", spinner="dots"):
+            report = index.index()
+    except Exception as error:  # retrieval helps the agent; it must not stop the run
+        err.print(
+            f"[yellow]note:[/] the workspace could not be indexed ({escape(str(error))}); "
+            "the agent searches by scanning files instead",
+            highlight=False,
+        )
+        return None
+    if report.lexical_only and report.notice and report.files_indexed:
+        err.print(f"[yellow]note:[/] {escape(report.notice)}", highlight=False)
+    return index
+
+
+class _Printer:
+    """Prints `AgentEvent`s on stderr, one line each."""
+
+    def __init__(self, err: Console) -> None:
+        self.err = err
+
+    def __call__(self, event: AgentEvent) -> None:
+        err = self.err
+        if event.kind == "plan":
+            err.print("[bold]Plan[/]", highlight=False)
+            for line in event.message.splitlines():
+                err.print(f"  {escape(line)}", highlight=False)
+        elif event.kind == "step":
+            err.print(f"[dim]step {event.step}[/]", highlight=False)
+        elif event.kind == "text":
+            first = event.message.strip().splitlines()[0] if event.message.strip() else ""
+            err.print(f"  [dim]{escape(first[:160])}[/]", highlight=False)
+        elif event.kind == "tool_call":
+            err.print(f"  -> {escape(event.message)}", highlight=False)
+        elif event.kind == "tool_result" and event.data.get("is_error"):
+            err.print(f"     [red]{escape(event.message)}[/]", highlight=False)
+        elif event.kind == "verification":
+            colour = "green" if "passed" in event.message else "red"
+            err.print(f"  [{colour}]{escape(event.message)}[/]", highlight=False)
+            verification = event.data.get("verification")
+            for check in getattr(verification, "checks", ()):
+                err.print(f"     {escape(check.line())}", highlight=False)
+        elif event.kind == "reflection":
+            err.print(f"  [yellow]{escape(event.message)}[/]", highlight=False)
+        elif event.kind == "stage" and event.data.get("stage") == "stopped":
+            err.print(f"[yellow]{escape(event.message)}[/]", highlight=False)
+
+
+def _stdin_is_terminal() -> bool:
+    stdin = sys.stdin
+    return stdin is not None and stdin.isatty()
+
+
+def _terminal_ask(question: str, options: Sequence[str]) -> str:
+    """`ask_user` on the terminal (raises `NoAnswer` without one)."""
+    from agent.tools.ask import NoAnswer
+
+    if not _stdin_is_terminal():
+        raise NoAnswer("there is no terminal to ask on")
+    click.echo(f"\nThe agent asks: {question}", err=True)
+    for number, option in enumerate(options, 1):
+        click.echo(f"  {number}. {option}", err=True)
+    answer: str = click.prompt("Your answer", default="", show_default=False, err=True)
+    if options and answer.strip().isdigit() and 1 <= int(answer) <= len(options):
+        return options[int(answer) - 1]
+    return answer
+
+
+def _run_agent(root: Path, task: Task, settings: Settings, env: Mapping[str, str], err: Console) -> RunResult:
+    """Build everything the agent needs, run it on a worker thread, and cancel it on Ctrl-C."""
+    from agent.loop import Agent
+    from agent.model import AnthropicModel
+    from agent.overlay import Overlay
+    from agent.sandbox import Sandbox
+    from agent.transcript import Transcript
+
+    api_key, auth_token, base_url = _credentials(env)
+    # The sandbox starts commands with fork+exec (resource limits are set in the child before exec). The
+    # child runs nothing but setrlimit, so LanceDB's warning about forking a process that uses it does
+    # not apply; it would only print on every command.
+    warnings.filterwarnings("ignore", message="lancedb fork support is experimental", category=RuntimeWarning)
+    agent_settings = settings.agent
+    index = _open_index(root, settings, env, err)
+    model = AnthropicModel(agent_settings.model, api_key=api_key, base_url=base_url, auth_token=auth_token)
+    transcript = Transcript(runs_dir(env), redact=[s for s in (api_key, auth_token) if s])
+    cancel = threading.Event()
+    agent = Agent(
+        model,
+        agent_settings,
+        root=root,
+        overlay=Overlay(root),
+        sandbox=Sandbox(agent_settings.sandbox),
+        index=index,
+        ask=_terminal_ask,
+        on_event=_Printer(err),
+        cancel=cancel,
+        transcript=transcript,
+    )
+    title = f"[bold]{escape(task.title)}[/] (run {agent.run_id}, model {model.model_name})"
+    err.print(title, highlight=False)
+    box: list[RunResult] = []
+    failure: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            box.append(agent.run(task))
+        except BaseException as error:  # Agent.run does not raise; this is a last resort
+            failure.append(error)
+
+    worker = threading.Thread(target=work, name="agentls-run", daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.1)
+    except KeyboardInterrupt:
+        cancel.set()
+        err.print("[yellow]cancelling...[/]", highlight=False)
+        worker.join(5)
+    finally:
+        model.close()
+    if failure:
+        raise click.ClickException(f"the run failed unexpectedly: {failure[0]!r}")
+    if not box:
+        raise click.ClickException("the run did not stop within 5 s of Ctrl-C; its transcript may be partial")
+    return box[0]
+
+
+def _cost_line(result: RunResult) -> str:
+    usage = result.usage
+    return (
+        f"cost ${result.cost:.4f}: {usage.total_tokens:,} tokens ({usage.input_tokens:,} input, "
+        f"{usage.cache_creation_input_tokens:,} cache write, {usage.cache_read_input_tokens:,} cache read, "
+        f"{usage.output_tokens:,} output) in {result.steps} step{'s' if result.steps != 1 else ''}, "
+        f"{result.seconds:.1f} s"
+    )
+
+
+def _report(result: RunResult, root: Path, apply: bool, yes: bool, err: Console) -> None:
+    """Print the outcome, apply when asked, and exit with the run's status."""
+    from agent.proposal import ApplyRefused, apply_proposal
+
+    proposal = result.proposal
+    err.print("")
+    if result.summary:
+        err.print("[bold]Summary[/]", highlight=False)
+        for line in result.summary.splitlines():
+            err.print(f"  {escape(line)}", highlight=False)
+    if proposal is not None:
+        err.print(escape(proposal.verification_summary), highlight=False)
+        click.echo(proposal.diff, nl=False)
+    err.print(_cost_line(result), highlight=False)
+    if result.transcript_path is not None:
+        err.print(f"transcript: {result.transcript_path} (agentls runs {result.run_id})", highlight=False)
+
+    if result.status == "cancelled":
+        err.print("[yellow]cancelled[/]: nothing was proposed or written", highlight=False)
+        sys.exit(EXIT_CANCELLED)
+    if result.status == "failed":
+        raise click.ClickException(result.error or "the run failed")
+    if not apply:
+        if proposal is not None:
+            err.print("Nothing was written. Run again with --apply to write these changes.", highlight=False)
+        return
+    if proposal is None:
+        err.print("Nothing to apply: the run proposed no change.", highlight=False)
+        return
+    if not proposal.complete:
+        raise click.ClickException(
+            "not applying: the run stopped before it finished, so the change is unfinished and unverified; "
+            "review the diff above and apply it by hand if you want it"
+        )
+    if not yes:
+        if not _stdin_is_terminal():
+            raise click.ClickException(
+                "not applying: there is no terminal to confirm on; pass --yes to apply without confirmation"
+            )
+        count = len(proposal.files)
+        if not click.confirm(f"Apply these changes to {count} file{'s' if count != 1 else ''}?", err=True):
+            err.print("Not applied.", highlight=False)
+            return
+    try:
+        written = apply_proposal(proposal, root)
+    except ApplyRefused as refused:
+        raise click.ClickException(str(refused)) from refused
+    err.print(f"[green]applied[/]: {escape(', '.join(written))}", highlight=False)
+
+
+@click.command("run")
+@click.argument("instruction")
+@click.option(
+    "--path", "path", default=".", help="The workspace root, or a file or folder inside it the task is about."
+)
+@click.option("--apply", is_flag=True, help="Write the proposed changes to disk (after confirmation).")
+@click.option("--yes", "-y", is_flag=True, help="With --apply: do not ask for confirmation.")
+def run_cmd(instruction: str, path: str, apply: bool, yes: bool) -> None:
+    """Run the agent on INSTRUCTION; print the plan, progress, the diff and the cost."""
+    from agent.tasks import TaskError, run_task
+
+    env = os.environ
+    err = Console(stderr=True, soft_wrap=True)
+    _credentials(env)  # before anything else: no index build for a run that cannot start
+    target = Path(path).expanduser()
+    if not target.exists():
+        raise click.ClickException(f"{path} does not exist; pass the workspace or a file inside it")
+    target = target.resolve()
+    root = _find_root(target)
+    settings = _load(root, err)
+    scope = None if target == root else target.relative_to(root).as_posix()
+    try:
+        task = run_task(instruction, path=scope, root=root)
+    except TaskError as error:
+        raise click.ClickException(str(error)) from error
+    result = _run_agent(root, task, settings, env, err)
+    _report(result, root, apply, yes, err)
+
+
+@click.command("implement")
+@click.argument("location", metavar="FILE:LINE")
+@click.option("--apply", is_flag=True, help="Write the proposed changes to disk (after confirmation).")
+@click.option("--yes", "-y", is_flag=True, help="With --apply: do not ask for confirmation.")
+def implement_cmd(location: str, apply: bool, yes: bool) -> None:
+    """Implement the stub function at FILE:LINE from its doc comment."""
+    from agent.tasks import TaskError, implement_task
+
+    env = os.environ
+    err = Console(stderr=True, soft_wrap=True)
+    _credentials(env)
+    file_part, sep, line_part = location.rpartition(":")
+    if not sep or not file_part or not line_part.strip().isdigit():
+        raise click.ClickException(f"{location!r} is not FILE:LINE (for example src/app.py:42)")
+    line = int(line_part)
+    file = Path(file_part).expanduser()
+    if not file.is_file():
+        raise click.ClickException(f"{file_part} is not a file")
+    file = file.resolve()
+    root = _find_root(file)
+    settings = _load(root, err)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise click.ClickException(f"cannot read {file_part}: {error}") from error
+    try:
+        task = implement_task(root, text, file.relative_to(root).as_posix(), line)
+    except TaskError as error:
+        raise click.ClickException(str(error)) from error
+    result = _run_agent(root, task, settings, env, err)
+    _report(result, root, apply, yes, err)
+
+
+# -- runs ------------------------------------------------------------------------------------------
+
+
+def _local_time(iso: str) -> str:
+    try:
+        moment = dt.datetime.fromisoformat(iso)
+    except ValueError:
+        return iso or "?"
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M")
+
+
+def _first_line(text: Any, limit: int = 110) -> str:
+    line = str(text or "").strip().split("\n", 1)[0]
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def _show_run(run: RunRecord) -> None:
+    from agent.loop import describe_tool_call
+
+    summary = run.summary
+    start = next(iter(run.of_type("run_start")), None)
+    end = next(iter(run.of_type("run_end")), None)
+    echo = click.echo
+    echo(f"Run {summary.run_id}  [{summary.status}]")
+    echo(f"Task:    {summary.task}")
+    if start is not None:
+        echo(f"Model:   {start.get('model', '?')}")
+        echo(f"Root:    {start.get('root', '?')}")
+    echo(f"Started: {_local_time(summary.started_at)}")
+    results = {r.get("id"): r for r in run.of_type("tool_result")}
+    plan_shown = False
+    echo("")
+    echo("Steps:")
+    for record in run.records:
+        if record.type == "response":
+            content = record.get("content", ()) or ()
+            words = "".join(str(b.get("text", "")) for b in content if b.get("type") == "text").strip()
+            echo(
+                f"  [{record.get('step')}] {record.get('stop_reason', '')}"
+                f" ({record.get('latency', 0):.2f} s, {record.get('attempts', 1)} attempt(s))"
+            )
+            if words and not plan_shown:
+                plan_shown = True
+                for line in words.splitlines()[:12]:
+                    echo(f"      | {line}")
+            elif words:
+                echo(f"      | {_first_line(words)}")
+        elif record.type == "tool_call":
+            input = record.get("input", {}) or {}
+            echo(f"      -> {describe_tool_call(str(record.get('name')), input)}")
+            result = results.get(record.get("id"))
+            if result is not None:
+                mark = "error" if result.get("is_error") else "ok"
+                echo(f"         {mark}: {_first_line(result.get('content'), 100)}")
+        elif record.type == "verification":
+            verdict = "passed" if record.get("passed") else "FAILED"
+            echo(f"  verification ({record.get('trigger')}): {verdict}")
+            for check in record.get("checks", ()) or ():
+                state = "passed" if check.get("passed") else f"failed (exit {check.get('exit_code')})"
+                echo(f"      {check.get('kind')} {check.get('name')}: {state}")
+            for note in record.get("notes", ()) or ():
+                echo(f"      note: {note}")
+        elif record.type == "decision" and record.get("kind") in ("reflection", "budget_stop", "give_up"):
+            detail = record.get("message") or record.get("reason") or f"reflection {record.get('number')}"
+            echo(f"  decision: {record.get('kind')}: {_first_line(detail)}")
+    for proposal in run.of_type("proposal"):
+        state = "verified" if proposal.get("verified") else "NOT verified"
+        if not proposal.get("complete", True):
+            state += ", unfinished"
+        echo("")
+        echo(f"Proposal {proposal.get('proposal_id')} ({state})")
+        echo(str(proposal.get("diff", "")).rstrip("\n"))
+    echo("")
+    if end is not None:
+        usage = end.get("usage", {}) or {}
+        tokens = sum(int(v or 0) for v in usage.values())
+        echo(f"Summary: {end.get('summary', '')}")
+        echo(
+            f"Cost:    ${float(end.get('cost', 0.0)):.4f}, {tokens:,} tokens "
+            f"({', '.join(f'{k} {int(v):,}' for k, v in usage.items())}), {end.get('steps')} steps, "
+            f"{float(end.get('seconds', 0.0)):.1f} s"
+        )
+        if end.get("error"):
+            echo(f"Error:   {end.get('error')}")
+    else:
+        echo("The run has no end record: it is still running, or it crashed.")
+    if run.skipped_lines:
+        echo(f"({run.skipped_lines} unreadable line(s) skipped)")
+
+
+@click.command("runs")
+@click.argument("run_id", required=False)
+@click.option("--json", "as_json", is_flag=True, help="List runs as JSON.")
+def runs_cmd(run_id: str | None, as_json: bool) -> None:
+    """List agent runs, or show run RUN_ID (a unique prefix is enough)."""
+    from agent.transcript import RunNotFound, list_runs, load_run
+
+    directory = runs_dir(os.environ)
+    if run_id is not None:
+        try:
+            run = load_run(directory, run_id)
+        except RunNotFound as error:
+            raise click.ClickException(str(error)) from error
+        _show_run(run)
+        return
+    runs = list_runs(directory)
+    if as_json:
+        click.echo(json.dumps([{**asdict(r), "path": str(r.path)} for r in runs], indent=2))
+        return
+    if not runs:
+        click.echo(f"no runs yet (transcripts are kept in {directory})", err=True)
+        return
+    click.echo(f"{'ID':<23}  {'DATE':<16}  {'STATUS':<16}  {'TOKENS':>9}  {'COST':>8}  TASK")
+    for r in runs:
+        click.echo(
+            f"{r.run_id:<23}  {_local_time(r.started_at):<16}  {r.status:<16}  {r.total_tokens:>9,}  "
+            f"{'$' + format(r.cost, '.4f'):>8}  {_first_line(r.task, 70)}"
+        )
+
+
+def register(group: click.Group) -> None:
+    """Add `run`, `implement` and `runs` to the `agentls` command group."""
+    group.add_command(run_cmd)
+    group.add_command(implement_cmd)
+    group.add_command(runs_cmd)

@@ -1,0 +1,178 @@
+"""`agentls run`, `agentls implement` and `agentls runs`, driven through click against the fake server.
+
+The CLI reads ANTHROPIC_API_KEY / ANTHROPIC_BASE_URL / AGENTLS_CACHE_DIR from the environment it is given;
+everything else is real (index, overlay, sandbox, verification, transcripts).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from server.cli import main
+from tests.agent.agent_harness import GOOD_BODY, SECRET, STUB_BODY, copy_workspace, done, replace, view
+from tests.agent.test_overlay import disk_snapshot
+from tests.fakes.anthropic_server import FAKE_API_KEY, FakeAnthropic, fault_401, text, turn
+
+AGENT_TOML = """\
+[agent]
+max_steps = 10
+
+[agent.model]
+max_retries = 1
+retry_base_delay = 0.01
+retry_max_delay = 0.05
+timeout = 10
+
+[agent.sandbox]
+timeout_seconds = 20
+"""
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Iterator[Path]:
+    root = copy_workspace(tmp_path / "ws")
+    (root / "agentls.toml").write_text(AGENT_TOML)  # also marks the workspace root
+    yield root
+
+
+@pytest.fixture
+def env(fake_anthropic: FakeAnthropic, tmp_path: Path) -> dict[str, str]:
+    return {
+        "ANTHROPIC_API_KEY": FAKE_API_KEY,
+        "ANTHROPIC_BASE_URL": fake_anthropic.url,
+        "AGENTLS_CACHE_DIR": str(tmp_path / "cache"),
+        "ANTHROPIC_AUTH_TOKEN": "",
+    }
+
+
+def invoke(args: list[str], env: dict[str, str], input: str | None = None) -> Result:
+    return CliRunner().invoke(main, args, env=env, input=input, catch_exceptions=False)
+
+
+def script(fake: FakeAnthropic) -> None:
+    fake.enqueue(
+        turn(text("Spec: mean averages, [] raises ValueError.\nPlan: edit the stub."), view()),
+        replace(STUB_BODY, GOOD_BODY),
+        done("Implemented `mean`."),
+    )
+
+
+def test_run_prints_the_plan_progress_diff_and_cost_and_writes_nothing(
+    fake_anthropic: FakeAnthropic, ws: Path, env: dict[str, str]
+) -> None:
+    before = disk_snapshot(ws)
+    script(fake_anthropic)
+    result = invoke(["run", "Implement mean in mathx/stats.py", "--path", str(ws)], env)
+
+    assert result.exit_code == 0, result.output
+    assert "+    return sum(values) / len(values)" in result.stdout  # the diff, on stdout
+    assert result.stdout.startswith("diff --git a/mathx/stats.py b/mathx/stats.py")
+    err = result.stderr
+    assert "Plan" in err and "Spec: mean averages" in err
+    assert "-> view mathx/stats.py" in err and "-> str_replace mathx/stats.py" in err
+    assert "verification passed" in err and "Implemented `mean`." in err
+    assert "cost $" in err and "3 steps" in err
+    assert "Nothing was written. Run again with --apply" in err
+    assert disk_snapshot(ws) == before
+    # The settings file was honoured and the run went through the index (its folder exists).
+    assert (Path(env["AGENTLS_CACHE_DIR"]) / "index").is_dir()
+    assert SECRET not in "\n".join(str(dict(r.body)) for r in fake_anthropic.requests)
+
+
+def test_run_apply_yes_writes_the_change(
+    fake_anthropic: FakeAnthropic, ws: Path, env: dict[str, str]
+) -> None:
+    script(fake_anthropic)
+    result = invoke(["run", "Implement mean", "--path", str(ws), "--apply", "--yes"], env)
+    assert result.exit_code == 0, result.output
+    assert "applied: mathx/stats.py" in result.stderr
+    assert GOOD_BODY in (ws / "mathx" / "stats.py").read_text()
+    assert STUB_BODY not in (ws / "mathx" / "stats.py").read_text()
+
+
+def test_run_apply_without_a_terminal_or_yes_refuses(
+    fake_anthropic: FakeAnthropic, ws: Path, env: dict[str, str]
+) -> None:
+    before = disk_snapshot(ws)
+    script(fake_anthropic)
+    result = invoke(["run", "Implement mean", "--path", str(ws), "--apply"], env, input="y\n")
+    assert result.exit_code == 1
+    assert "not applying: there is no terminal to confirm on; pass --yes" in result.stderr
+    assert disk_snapshot(ws) == before
+
+
+def test_implement_file_line(fake_anthropic: FakeAnthropic, ws: Path, env: dict[str, str]) -> None:
+    script(fake_anthropic)
+    line = (
+        (ws / "mathx" / "stats.py").read_text().splitlines().index("def mean(values: list[float]) -> float:")
+    )
+    result = invoke(["implement", f"{ws}/mathx/stats.py:{line + 1}"], env)
+    assert result.exit_code == 0, result.output
+    assert "Implement `mean` in mathx/stats.py" in result.stderr
+    assert "+    return sum(values) / len(values)" in result.stdout
+    prompt = str(fake_anthropic.message_requests[0].body["messages"][0]["content"])
+    assert "# Task: implement `mean`" in prompt
+
+
+def test_implement_refuses_a_function_that_is_not_a_stub(ws: Path, env: dict[str, str]) -> None:
+    result = CliRunner().invoke(main, ["implement", f"{ws}/mathx/stats.py:7"], env=env)
+    assert result.exit_code == 1 and "`clamp` already has a body" in result.stderr
+    result = CliRunner().invoke(main, ["implement", f"{ws}/mathx/stats.py"], env=env)
+    assert result.exit_code == 1 and "is not FILE:LINE" in result.stderr
+
+
+def test_runs_lists_and_shows_runs(fake_anthropic: FakeAnthropic, ws: Path, env: dict[str, str]) -> None:
+    script(fake_anthropic)
+    assert invoke(["run", "Implement mean", "--path", str(ws)], env).exit_code == 0
+
+    listing = invoke(["runs"], env)
+    assert listing.exit_code == 0
+    header, row = listing.stdout.strip().splitlines()
+    assert header.split()[:5] == ["ID", "DATE", "STATUS", "TOKENS", "COST"]
+    run_id = row.split()[0]
+    assert "proposed" in row and "Run: Implement mean" in row
+
+    shown = invoke(["runs", run_id[:15]], env)
+    assert shown.exit_code == 0, shown.output
+    out = shown.stdout
+    assert f"Run {run_id}  [proposed]" in out
+    assert "| Spec: mean averages" in out  # the plan
+    assert "-> str_replace mathx/stats.py" in out and "ok: The file mathx/stats.py has been edited." in out
+    assert "verification (finish): passed" in out
+    assert "(verified)" in out and "+    return sum(values) / len(values)" in out
+    assert "Cost:    $" in out and "3 steps" in out
+
+    missing = CliRunner().invoke(main, ["runs", "nope"], env=env)
+    assert missing.exit_code == 1 and "no run 'nope'" in missing.stderr
+
+
+def test_a_missing_key_is_reported_before_anything_else(
+    fake_anthropic: FakeAnthropic, ws: Path, env: dict[str, str]
+) -> None:
+    env = {**env, "ANTHROPIC_API_KEY": ""}
+    result = CliRunner().invoke(main, ["run", "Implement mean", "--path", str(ws)], env=env)
+    assert result.exit_code == 1
+    assert "ANTHROPIC_API_KEY is missing" in result.stderr
+    assert fake_anthropic.requests == []
+    assert not Path(env["AGENTLS_CACHE_DIR"]).exists()  # not even the index was built
+
+
+def test_a_failed_run_exits_with_its_message(
+    fake_anthropic: FakeAnthropic, ws: Path, env: dict[str, str]
+) -> None:
+    fake_anthropic.enqueue(fault_401())
+    result = CliRunner().invoke(main, ["run", "Implement mean", "--path", str(ws)], env=env)
+    assert result.exit_code == 1
+    assert "ANTHROPIC_API_KEY is invalid" in result.stderr
+    assert result.stdout == ""
+
+
+def test_no_runs_yet(env: dict[str, str], tmp_path: Path) -> None:
+    result = invoke(["runs"], env)
+    assert result.exit_code == 0 and "no runs yet" in result.stderr
+    shutil.rmtree(tmp_path / "cache", ignore_errors=True)
