@@ -30,20 +30,28 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from indexing.config import IndexSettings
 from indexing.embeddings import Embedder, EmbedderLoad, embed_query, load_embedder
 from indexing.models import (
+    Chunk,
     FileRecord,
     IndexReport,
-    ParseResult,
     SearchHit,
     SkippedFile,
     SkipReason,
     Symbol,
 )
 from indexing.ranking import RankingWeights, rank, to_hit
-from indexing.store import HIT_COLUMNS, FileBatchItem, IndexStore, path_filter, search_text
+from indexing.store import (
+    HIT_COLUMNS,
+    FileBatchItem,
+    IndexStore,
+    path_filter,
+    search_text,
+    symbols_table,
+)
 from indexing.walker import FileEntry, SourceFile, WorkspaceError, load_source, walk
 
 log = logging.getLogger(__name__)
@@ -66,8 +74,12 @@ def default_index_location(root: Path, cache_dir: Path) -> Path:
 
 @dataclass(frozen=True, slots=True)
 class _Parsed:
+    """A parsed file as the worker sends it back: symbols already as Arrow columns (cheap to pickle
+    and to store; converting 200k symbols to Arrow in the main process would serialise that work)."""
+
     record: FileRecord
-    result: ParseResult
+    chunks: tuple[Chunk, ...]
+    symbols: pa.Table
     search_texts: tuple[str, ...]
 
 
@@ -89,7 +101,9 @@ def _process_entry(entry: FileEntry, settings: IndexSettings, known_hash: str | 
     if known_hash is not None and known_hash == source.hash:
         return _Same(record)
     result = parse_source(source.path, source.text, source.language, settings)
-    return _Parsed(record, result, tuple(search_text(c) for c in result.chunks))
+    return _Parsed(
+        record, result.chunks, symbols_table(result.symbols), tuple(search_text(c) for c in result.chunks)
+    )
 
 
 def _process_many(entries: list[FileEntry], settings: IndexSettings, known: dict[str, str]) -> list[_Outcome]:
@@ -127,6 +141,7 @@ class WorkspaceIndex:
         self._store: IndexStore | None = None
         self._embedder_load: EmbedderLoad | None = None
         self._open_lock = threading.Lock()
+        self._maintenance: threading.Thread | None = None
         self._notice_given = False
 
     # ------------------------------------------------------------------ setup
@@ -237,7 +252,28 @@ class WorkspaceIndex:
                 report.skipped[item.reason.value] = report.skipped.get(item.reason.value, 0) + 1
         report.files_seen = len(present)
         report.seconds = time.perf_counter() - started
+        if store.max_fragments() >= self.settings.compact_after_fragments:
+            self._maintain_in_background()
         return report
+
+    def _maintain_in_background(self) -> None:
+        """Compact after many small updates without making the update that crossed the line wait."""
+        if self._maintenance is not None and self._maintenance.is_alive():
+            return
+
+        def work() -> None:
+            try:
+                self.maintain()
+            except Exception:  # logged, never raised: the next update tries again
+                log.exception("background index maintenance failed")
+
+        self._maintenance = threading.Thread(target=work, name="agentls-index-maintenance", daemon=True)
+        self._maintenance.start()
+
+    def wait_for_maintenance(self, timeout: float | None = None) -> None:
+        """Block until background maintenance (if any) is done: for tests and orderly shutdown."""
+        if self._maintenance is not None:
+            self._maintenance.join(timeout)
 
     def maintain(self) -> None:
         """Compact and re-index the tables if writes have piled up (call when idle)."""
@@ -314,16 +350,12 @@ class WorkspaceIndex:
                 else:
                     batch.append(
                         FileBatchItem(
-                            outcome.record,
-                            outcome.result.chunks,
-                            outcome.result.symbols,
-                            None,
-                            outcome.search_texts,
+                            outcome.record, outcome.chunks, outcome.symbols, None, outcome.search_texts
                         )
                     )
                     report.files_indexed += 1
-                    report.chunks += len(outcome.result.chunks)
-                    report.symbols += len(outcome.result.symbols)
+                    report.chunks += len(outcome.chunks)
+                    report.symbols += outcome.symbols.num_rows
             if len(batch) >= self.settings.batch_files or len(touched) >= 4096:
                 flush()
             notify("indexing", done, total)

@@ -168,7 +168,7 @@ class FileBatchItem:
 
     record: FileRecord
     chunks: Sequence[Chunk]
-    symbols: Sequence[Symbol]
+    symbols: Sequence[Symbol] | pa.Table  # a Table when built in a worker process (`symbols_table`)
     vectors: np.ndarray | None  # (len(chunks), dim) or None when no embedder
     search_texts: Sequence[str] | None = None  # precomputed `search_text` per chunk (worker processes)
 
@@ -224,6 +224,8 @@ class IndexStore:
         self.root = root
         self._lock = _Lock(location / ".lock")
         self._write_lock = threading.Lock()
+        self._writer_mutex = threading.RLock()  # one writing thread per store; others wait
+        self._writer_depth = 0
         self._meta: dict[str, Any] = {}
         self._db: Any = None
         self._tables: dict[str, Any] = {}
@@ -304,13 +306,22 @@ class IndexStore:
 
     @contextlib.contextmanager
     def writer(self) -> Iterator[IndexStore]:
-        """Hold the index's write lock for the duration of the block."""
-        self.location.mkdir(parents=True, exist_ok=True)
-        self._lock.acquire()
-        try:
-            yield self
-        finally:
-            self._lock.release()
+        """Hold the index's write lock for the duration of the block.
+
+        Re-entrant within a thread; other threads of this process wait for it (background maintenance
+        and an update never interleave); another process gets :class:`IndexLocked` at once.
+        """
+        with self._writer_mutex:
+            if self._writer_depth == 0:
+                self.location.mkdir(parents=True, exist_ok=True)
+                self._lock.acquire()
+            self._writer_depth += 1
+            try:
+                yield self
+            finally:
+                self._writer_depth -= 1
+                if self._writer_depth == 0:
+                    self._lock.release()
 
     def refresh(self) -> None:
         """See writes made by other processes since this store was opened."""
@@ -486,13 +497,17 @@ class IndexStore:
             texts.extend(
                 item.search_texts if item.search_texts is not None else map(search_text, item.chunks)
             )
-        symbols = [s for item in items for s in item.symbols]
+        symbol_tables = [
+            item.symbols if isinstance(item.symbols, pa.Table) else symbols_table(item.symbols)
+            for item in items
+            if len(item.symbols)
+        ]
         with self._write_lock:
             self._delete_rows(old, include_files=True)
             if chunks:
                 self._tables["chunks"].add(_chunks_table(chunks, texts))
-            if symbols:
-                self._tables["symbols"].add(_symbols_table(symbols))
+            if symbol_tables:
+                self._tables["symbols"].add(pa.concat_tables(symbol_tables))
             vectors = [item.vectors for item in items if item.vectors is not None and len(item.chunks)]
             if vectors and "vectors" in self._tables:
                 ids = [c.id for item in items if item.vectors is not None for c in item.chunks]
@@ -613,8 +628,10 @@ def _chunks_table(chunks: Sequence[Chunk], texts: Sequence[str]) -> pa.Table:
     )
 
 
-def _symbols_table(symbols: Sequence[Symbol]) -> pa.Table:
-    # Symbols are NamedTuples: transposing them is the fast way to columns.
+def symbols_table(symbols: Sequence[Symbol]) -> pa.Table:
+    """Symbols as rows of the symbols table. NamedTuples: transposing them is the fast way to columns."""
+    if not symbols:
+        return SYMBOLS_SCHEMA.empty_table()
     name, kind, role, path, line, column, end_line, end_column, container = zip(*symbols, strict=True)
     return pa.table(
         {

@@ -241,3 +241,18 @@ def test_crash_between_rows_and_commit_point_leaves_no_duplicates(
     ids = fresh.store.chunk_ids_without_vectors()
     assert stats.files == 7 and len(ids) == len(set(ids)) == stats.chunks
     assert len(fresh.find_symbols("apply_discount", role="definition")) == 1
+
+
+def test_many_single_file_updates_are_compacted_in_the_background(workspace: Path, cache_dir: Path) -> None:
+    settings = LEXICAL.model_copy(update={"compact_after_fragments": 6})
+    index = make_index(workspace, cache_dir, settings)
+    index.index()
+    target = workspace / "shop" / "tax.py"
+    for i in range(12):
+        target.write_text(f"def levy_version_{i}():\n    return {i}\n")
+        index.update_paths([target])
+        assert index.search(f"levy_version_{i}")[0].symbol == f"levy_version_{i}"
+    index.wait_for_maintenance(60)
+    assert index.store.max_fragments() < 6
+    assert [h.symbol for h in index.search("levy_version_11")][:1] == ["levy_version_11"]
+    assert index.find_symbols("levy_version_3") == []
