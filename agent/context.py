@@ -540,7 +540,10 @@ class _Gatherer:
                 lines = current.split("\n")
                 text = "\n".join(lines[hit.start_line - 1 : hit.end_line]) or hit.text
             reason = "found by searching the workspace" if task.path is None else "similar code"
-            self.add(priority, ContextSection(title, hit.path, hit.start_line, hit.end_line, text, reason))
+            section = ContextSection(title, hit.path, hit.start_line, hit.end_line, text, reason)
+            if _covered(section, (c.section for c in self.candidates)):
+                continue  # already in the context (the target file, a definition, a test): not "similar"
+            self.add(priority, section)
             taken += 1
 
     def _is_target(self, hit: SearchHit) -> bool:
