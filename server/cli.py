@@ -245,5 +245,35 @@ def distill_cmd(source: str | None, dims: int) -> None:
 
 register_agent_commands(main)
 
+
+@main.command("serve")
+@click.option("--stdio", is_flag=True, help="Speak LSP over stdin and stdout (the default).")
+@click.option("--tcp", "port", type=click.IntRange(0, 65535), default=None, help="Listen on TCP instead.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on with --tcp.")
+def serve_cmd(stdio: bool, port: int | None, host: str) -> None:
+    """Run the language server (editors start this; logs go to stderr)."""
+    from server.logging_handler import install_log_handler
+    from server.lsp import create_server
+
+    env = dict(os.environ)
+    out = None
+    if port is None:
+        # stdout carries JSON-RPC: keep a private handle on it and point fd 1 at stderr, so nothing else
+        # (a library, a child process) can write into the protocol stream.
+        out = os.fdopen(os.dup(1), "wb")
+        os.dup2(2, 1)
+        sys.stdout = sys.stderr
+    server = create_server(env=env, cache_dir=cache_dir(env))
+    undo = install_log_handler(server.log_handler)
+    try:
+        if port is None:
+            server.start_io(sys.stdin.buffer, out)
+        else:
+            server.start_tcp(host, port)
+    finally:
+        undo()
+    sys.exit(server.exit_code)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

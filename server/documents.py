@@ -1,0 +1,171 @@
+"""The editor's open documents: text and version of each buffer, kept in full sync.
+
+The agent's base is the workspace on disk plus these buffers (`DocumentStore.buffers`): a run must see the
+text the user is looking at, unsaved edits included, and remember the version it saw so the proposal's
+edits can be refused by the editor when the buffer moved on (`DocumentStore.open_documents`).
+
+A document larger than the size limit is still tracked (its version matters for edits), but marked
+``too_large``: features that parse or analyse text skip it and say so once in the log.
+
+URIs that are not ``file:`` (``untitled:``, ``git:``, ...) are tracked too, with no path: they are never
+part of a workspace folder, so they never reach the agent or the index.
+
+Only the event loop mutates the store; `buffers` and `open_documents` return snapshots that a worker
+thread may keep.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pygls.uris import to_fs_path
+
+from server.edits import OpenDocument
+from server.positions import LineIndex
+
+__all__ = ["Document", "DocumentStore", "locate", "uri_to_path"]
+
+log = logging.getLogger(__name__)
+
+
+def uri_to_path(uri: str) -> Path | None:
+    """The absolute file path of a ``file:`` URI; None for any other scheme or a malformed URI."""
+    if not isinstance(uri, str) or not uri.startswith("file:"):
+        return None
+    try:
+        path = to_fs_path(uri)
+    except Exception:  # a malformed URI is the client's bug; it must not become ours
+        return None
+    return Path(path) if path else None
+
+
+def locate(path: Path, roots: Iterable[Path]) -> tuple[Path, str] | None:
+    """(workspace root, POSIX path relative to it) of `path`: the innermost root holding it, or None."""
+    best: tuple[Path, str] | None = None
+    for root in roots:
+        try:
+            rel = path.relative_to(root)
+        except ValueError:
+            continue
+        if best is None or len(root.parts) > len(best[0].parts):
+            best = (root, rel.as_posix())
+    if best is not None and best[1] in ("", "."):
+        return None
+    return best
+
+
+def _too_large(text: str, max_bytes: int) -> bool:
+    # Code points <= UTF-8 bytes <= 4 x code points: encode only when the bounds cannot decide.
+    if len(text) > max_bytes:
+        return True
+    if len(text) * 4 <= max_bytes:
+        return False
+    return len(text.encode("utf-8", "surrogatepass")) > max_bytes
+
+
+@dataclass(eq=False)
+class Document:
+    """One open buffer."""
+
+    uri: str
+    text: str
+    version: int
+    language_id: str
+    path: Path | None
+    too_large: bool
+    _lines: LineIndex | None = field(default=None, repr=False)
+
+    @property
+    def lines(self) -> LineIndex:
+        """The line index of the current text (built on first use, dropped on change)."""
+        if self._lines is None or self._lines.text is not self.text:
+            self._lines = LineIndex(self.text)
+        return self._lines
+
+
+class DocumentStore:
+    """Open documents by URI."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self._docs: dict[str, Document] = {}
+        self._max_bytes = max_bytes
+        self._warned: set[str] = set()
+
+    def __len__(self) -> int:
+        return len(self._docs)
+
+    @property
+    def max_bytes(self) -> int:
+        return self._max_bytes
+
+    def set_max_bytes(self, max_bytes: int) -> None:
+        """Change the size limit (a settings change) and re-check every open document against it."""
+        self._max_bytes = max_bytes
+        for doc in self._docs.values():
+            doc.too_large = _too_large(doc.text, max_bytes)
+
+    def open(self, uri: str, text: str, version: int, language_id: str = "") -> Document:
+        """Track a newly opened buffer (opening an already open URI replaces it, as editors mean it)."""
+        doc = Document(uri, text, version, language_id, uri_to_path(uri), _too_large(text, self._max_bytes))
+        self._docs[uri] = doc
+        if doc.too_large:
+            self.warn_too_large(doc)
+        return doc
+
+    def change(self, uri: str, text: str, version: int) -> Document | None:
+        """Replace a buffer's text (full sync); None when the URI was never opened."""
+        doc = self._docs.get(uri)
+        if doc is None:
+            log.warning("ignoring a change to %s, which was never opened (didOpen missing)", uri)
+            return None
+        doc.text = text
+        doc.version = version
+        was_large, doc.too_large = doc.too_large, _too_large(text, self._max_bytes)
+        if doc.too_large and not was_large:
+            self.warn_too_large(doc)
+        return doc
+
+    def close(self, uri: str) -> bool:
+        """Forget a buffer; False (and nothing else) when it was not open."""
+        self._warned.discard(uri)
+        return self._docs.pop(uri, None) is not None
+
+    def get(self, uri: str) -> Document | None:
+        return self._docs.get(uri)
+
+    def warn_too_large(self, doc: Document) -> None:
+        """Log once per document that it is over the limit and what that means."""
+        if doc.uri in self._warned:
+            return
+        self._warned.add(doc.uri)
+        log.info(
+            "%s is larger than %d bytes: agentls code actions skip it (raise index.max_file_bytes to "
+            "include it)",
+            doc.uri,
+            self._max_bytes,
+        )
+
+    def documents_under(self, root: Path, roots: Iterable[Path]) -> dict[str, Document]:
+        """Open file documents whose innermost workspace folder is `root`, by relative path."""
+        all_roots = list(roots)
+        out: dict[str, Document] = {}
+        for doc in self._docs.values():
+            if doc.path is None:
+                continue
+            found = locate(doc.path, all_roots)
+            if found is not None and found[0] == root:
+                out[found[1]] = doc
+        return out
+
+    def buffers(self, root: Path, roots: Iterable[Path] | None = None) -> dict[str, tuple[str, int]]:
+        """Relative path -> (text, version) of every open buffer in `root`: the agent overlay's base."""
+        docs = self.documents_under(root, roots if roots is not None else [root])
+        return {rel: (doc.text, doc.version) for rel, doc in docs.items()}
+
+    def open_documents(self, root: Path, roots: Iterable[Path] | None = None) -> dict[str, OpenDocument]:
+        """Relative path -> (URI, version) of every open buffer in `root`, for versioned edits."""
+        docs = self.documents_under(root, roots if roots is not None else [root])
+        return {rel: OpenDocument(doc.uri, doc.version) for rel, doc in docs.items()}

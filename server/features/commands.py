@@ -1,0 +1,146 @@
+"""The ``agentls.*`` commands: their names (a contract with the editor extensions) and their arguments.
+
+Each command takes one JSON object as its only argument (``arguments: [{...}]``), as design.md lists them.
+`parse_arguments` validates it into a frozen model and raises `CommandArgumentError` with a message
+naming the command and the field, which the server returns as ``-32602 Invalid params``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+__all__ = [
+    "ACCEPT",
+    "AGENT_COMMANDS",
+    "ALL_COMMANDS",
+    "ASK",
+    "CANCEL",
+    "EDIT",
+    "FIX",
+    "IMPLEMENT",
+    "REINDEX",
+    "REJECT",
+    "WRITE_TESTS",
+    "AskArgs",
+    "CancelArgs",
+    "CommandArgumentError",
+    "EditArgs",
+    "FixArgs",
+    "ImplementArgs",
+    "PositionArg",
+    "ProposalArgs",
+    "RangeArg",
+    "ReindexArgs",
+    "WriteTestsArgs",
+    "parse_arguments",
+]
+
+IMPLEMENT = "agentls.implement"
+FIX = "agentls.fix"
+WRITE_TESTS = "agentls.writeTests"
+EDIT = "agentls.edit"
+ASK = "agentls.ask"
+ACCEPT = "agentls.accept"
+REJECT = "agentls.reject"
+CANCEL = "agentls.cancel"
+REINDEX = "agentls.reindex"
+
+AGENT_COMMANDS: tuple[str, ...] = (IMPLEMENT, FIX, WRITE_TESTS, EDIT, ASK, ACCEPT, REJECT, CANCEL)
+"""Commands that start, steer or settle agent runs."""
+ALL_COMMANDS: tuple[str, ...] = (*AGENT_COMMANDS, REINDEX)
+
+
+class CommandArgumentError(ValueError):
+    """A command's arguments do not fit; the message says which and how."""
+
+
+class _Args(BaseModel):
+    # Unknown keys are ignored: an editor may send more than we read.
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+
+class PositionArg(_Args):
+    line: int = Field(ge=0)
+    character: int = Field(ge=0)
+
+
+class RangeArg(_Args):
+    start: PositionArg
+    end: PositionArg
+
+
+class ImplementArgs(_Args):
+    uri: str = Field(min_length=1)
+    position: PositionArg
+
+
+class WriteTestsArgs(ImplementArgs):
+    pass
+
+
+class FixArgs(_Args):
+    uri: str = Field(min_length=1)
+    range: RangeArg
+    diagnostics: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class EditArgs(_Args):
+    uri: str = Field(min_length=1)
+    range: RangeArg
+    instruction: str = Field(min_length=1)
+
+
+class AskArgs(_Args):
+    question: str = Field(min_length=1)
+    uri: str | None = None
+    range: RangeArg | None = None
+
+
+class ProposalArgs(_Args):
+    proposal_id: str = Field(alias="proposalId", min_length=1)
+
+
+class CancelArgs(_Args):
+    run_id: str = Field(alias="runId", min_length=1)
+
+
+class ReindexArgs(_Args):
+    pass
+
+
+ARGUMENTS: dict[str, type[_Args]] = {
+    IMPLEMENT: ImplementArgs,
+    FIX: FixArgs,
+    WRITE_TESTS: WriteTestsArgs,
+    EDIT: EditArgs,
+    ASK: AskArgs,
+    ACCEPT: ProposalArgs,
+    REJECT: ProposalArgs,
+    CANCEL: CancelArgs,
+    REINDEX: ReindexArgs,
+}
+"""The argument model of each command."""
+
+M = TypeVar("M", bound=_Args)
+
+
+def parse_arguments(command: str, model: type[M], arguments: Sequence[Any] | None) -> M:
+    """The command's one object argument, validated. Commands without required fields accept none."""
+    args = list(arguments or [])
+    if len(args) > 1:
+        raise CommandArgumentError(f"{command} takes one object argument, got {len(args)} arguments")
+    value = args[0] if args else {}
+    if not isinstance(value, dict):
+        raise CommandArgumentError(
+            f"{command} takes one object argument, got {type(value).__name__}: {str(value)[:80]}"
+        )
+    try:
+        return model.model_validate(value)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"`{'.'.join(str(p) for p in err['loc']) or 'argument'}`: {err['msg']}" for err in exc.errors()
+        )
+        raise CommandArgumentError(f"invalid arguments for {command}: {problems}") from None

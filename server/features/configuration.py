@@ -1,0 +1,59 @@
+"""Settings as the language server sees them: four layers merged per workspace folder.
+
+Later layers win: built-in defaults, ``agentls.toml`` or ``[tool.agentls]`` in the folder, the
+``initializationOptions`` the editor sent, and ``workspace/configuration`` section ``agentls`` (or what a
+``workspace/didChangeConfiguration`` pushed, for clients that cannot be asked). Invalid values fall back to
+their defaults; `SettingsMessages` remembers which messages were already shown so a reload does not
+repeat them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from server.settings import LoadedSettings, load_settings, merge, validate_settings
+
+__all__ = ["SECTION", "SettingsMessages", "client_layer", "resolve"]
+
+log = logging.getLogger(__name__)
+
+SECTION = "agentls"
+
+
+def client_layer(value: Any, source: str) -> tuple[dict[str, Any], list[str]]:
+    """A settings object sent by the editor, unwrapped from ``{"agentls": {...}}`` when wrapped.
+
+    Anything that is not an object (``null`` means "nothing set") is ignored with a message.
+    """
+    if value is None:
+        return {}, []
+    if not isinstance(value, Mapping):
+        return {}, [f"{source}: expected an object of agentls settings, got {type(value).__name__}; ignored"]
+    inner = value.get(SECTION)
+    if isinstance(inner, Mapping) and all(k == SECTION for k in value):
+        return dict(inner), []
+    return dict(value), []
+
+
+def resolve(root: Path | None, init: Mapping[str, Any], client: Mapping[str, Any]) -> LoadedSettings:
+    """The settings of one folder (or of a server without folders when `root` is None)."""
+    overrides = merge(init, client)
+    if root is not None:
+        return load_settings(root, overrides)
+    settings, messages = validate_settings(overrides, "settings")
+    return LoadedSettings(settings, tuple(messages), ())
+
+
+class SettingsMessages:
+    """Messages about ignored settings, each shown to the user once."""
+
+    def __init__(self) -> None:
+        self._shown: set[str] = set()
+
+    def new(self, messages: list[str] | tuple[str, ...]) -> list[str]:
+        fresh = [m for m in messages if m not in self._shown]
+        self._shown.update(fresh)
+        return fresh

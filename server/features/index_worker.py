@@ -1,0 +1,283 @@
+"""Indexing in a child process, so that parsing and writing the index never stall the server's event loop.
+
+tree-sitter holds the GIL while it parses (a large file takes 100-200 ms), and the index service parses
+small updates in-process; run in a thread of the server, that would freeze every request for as long.
+So one long-lived worker process owns all index writes: the server sends it jobs (`IndexJob`) over a
+pipe, one at a time, and it answers with progress messages, log records and one final `JobOutcome`. A crash
+in the worker (a grammar or LanceDB fault) costs the job, not the server: the next job starts a new
+worker.
+
+The worker is not a daemon process because the index service starts its own pool of parser processes,
+which daemons may not have; `IndexWorker.stop` ends it explicitly, and it exits by itself when the server
+goes away (its end of the pipe closes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+import os
+import threading
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any, Literal
+
+from indexing.config import IndexSettings
+from indexing.models import IndexReport
+
+__all__ = ["IndexJob", "IndexWorker", "JobOutcome"]
+
+log = logging.getLogger(__name__)
+
+JobKind = Literal["index", "update"]
+OutcomeStatus = Literal["done", "cancelled", "locked", "error"]
+
+
+@dataclass(frozen=True, slots=True)
+class IndexJob:
+    """Index a whole workspace folder, or just some of its files (relative POSIX paths)."""
+
+    kind: JobKind
+    root: Path
+    settings: IndexSettings
+    paths: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class JobOutcome:
+    """How a job ended; `message` says why when it did not finish."""
+
+    status: OutcomeStatus
+    report: IndexReport | None = None
+    message: str = ""
+
+
+class _CancelFlag(threading.Event):
+    """A `threading.Event` view of the cross-process cancel flag, for `WorkspaceIndex.index(cancel=)`."""
+
+    def __init__(self, flag: Any) -> None:
+        super().__init__()
+        self._flag = flag
+
+    def is_set(self) -> bool:
+        return bool(self._flag.is_set())
+
+
+class _PipeLogHandler(logging.Handler):
+    """Sends the worker's log records to the server, which shows them in the editor's log."""
+
+    def __init__(self, send: Callable[[Any], None]) -> None:
+        super().__init__(logging.INFO)
+        self._send = send
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self._send(("log", record.levelno, record.name, record.getMessage()))
+        except Exception:  # the server is gone; nothing to tell
+            pass
+
+
+def _worker_main(conn: Connection, cancel: Any, cache_dir: str, env: dict[str, str]) -> None:
+    """The worker process: run jobs until the server says stop or goes away."""
+    # Background work yields the CPU to the editor's requests (the parser processes inherit this).
+    with contextlib.suppress(OSError, AttributeError):
+        os.nice(10)
+    from indexing.service import IndexCancelled, WorkspaceIndex
+    from indexing.store import IndexLocked
+    from indexing.walker import WorkspaceError
+
+    lock = threading.Lock()
+
+    def send(message: Any) -> None:
+        with lock:
+            conn.send(message)
+
+    for name in ("indexing", "agent"):
+        logger = logging.getLogger(name)
+        logger.addHandler(_PipeLogHandler(send))
+        logger.setLevel(logging.INFO)
+    indexes: dict[tuple[str, str], WorkspaceIndex] = {}
+    parent = os.getppid()
+    while True:
+        try:
+            if not conn.poll(5.0):
+                if os.getppid() != parent:  # the server died without closing the pipe
+                    return
+                continue
+            job = conn.recv()
+        except (EOFError, OSError):
+            return
+        if job is None:
+            return
+        assert isinstance(job, IndexJob)
+        key = (str(job.root), job.settings.model_dump_json())
+        index = indexes.get(key)
+        if index is None:
+            for old in [k for k in indexes if k[0] == key[0]]:
+                indexes.pop(old).close()
+            index = indexes[key] = WorkspaceIndex(job.root, job.settings, cache_dir=Path(cache_dir), env=env)
+        try:
+            if job.kind == "index":
+                report = index.index(
+                    progress=lambda phase, done, total: send(("progress", phase, done, total)),
+                    cancel=_CancelFlag(cancel),
+                )
+            else:
+                report = index.update_paths(job.paths)
+            outcome = JobOutcome("done", report)
+        except IndexCancelled as exc:
+            outcome = JobOutcome("cancelled", None, str(exc))
+        except IndexLocked as exc:
+            outcome = JobOutcome("locked", None, str(exc))
+        except WorkspaceError as exc:
+            outcome = JobOutcome("error", None, str(exc))
+        except Exception as exc:
+            logging.getLogger("indexing").exception("indexing %s failed", job.root)
+            outcome = JobOutcome("error", None, f"indexing {job.root} failed: {type(exc).__name__}: {exc}")
+        try:
+            send(("outcome", outcome))
+        except (OSError, ValueError):
+            return
+
+
+@dataclass
+class _Process:
+    process: Any
+    conn: Connection
+    cancel: Any
+    jobs: int = 0
+    exit_codes: list[int] = field(default_factory=list)
+
+
+class IndexWorker:
+    """The server's handle on the worker process: run one job at a time, cancel it, stop the worker."""
+
+    def __init__(
+        self,
+        cache_dir: Path,
+        env: Mapping[str, str],
+        on_log: Callable[[int, str, str], None] | None = None,
+    ) -> None:
+        self._cache_dir = cache_dir
+        self._env = dict(env)
+        self._on_log = on_log
+        self._ctx = multiprocessing.get_context("forkserver")
+        self._proc: _Process | None = None
+        self._lock = asyncio.Lock()
+        self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="agentls-index-pipe")
+        self._stopped = False
+        # Held while a process starts or stops, so that a stop never misses a process being started.
+        self._process_lock = threading.Lock()
+
+    def _ensure_started(self) -> _Process | None:
+        """The running worker, started if needed (in a thread: starting takes a while); None once stopped."""
+        with self._process_lock:
+            if self._stopped:
+                return None
+            if self._proc is None or not self._proc.process.is_alive():
+                self._proc = self._start()
+            return self._proc
+
+    def _start(self) -> _Process:
+        parent_end, child_end = self._ctx.Pipe(duplex=True)
+        cancel = self._ctx.Event()
+        process = self._ctx.Process(
+            target=_worker_main,
+            args=(child_end, cancel, str(self._cache_dir), self._env),
+            name="agentls-indexer",
+            daemon=False,
+        )
+        process.start()
+        child_end.close()
+        log.info("started the indexing process (pid %s)", process.pid)
+        return _Process(process, parent_end, cancel)
+
+    @property
+    def busy(self) -> bool:
+        return self._lock.locked()
+
+    async def run(self, job: IndexJob, on_progress: Callable[[str, int, int], None]) -> JobOutcome:
+        """Run `job` in the worker (starting it if needed); progress arrives on the event loop."""
+        async with self._lock:
+            if self._stopped:
+                return JobOutcome("cancelled", None, "the server is shutting down")
+            loop = asyncio.get_running_loop()
+            proc = await loop.run_in_executor(self._reader, self._ensure_started)
+            if proc is None:
+                return JobOutcome("cancelled", None, "the server is shutting down")
+            proc.cancel.clear()
+            try:
+                proc.conn.send(job)
+                while True:
+                    message = await loop.run_in_executor(self._reader, proc.conn.recv)
+                    kind = message[0]
+                    if kind == "progress":
+                        on_progress(message[1], message[2], message[3])
+                    elif kind == "log":
+                        if self._on_log is not None:
+                            self._on_log(message[1], message[2], message[3])
+                    elif kind == "outcome":
+                        outcome: JobOutcome = message[1]
+                        return outcome
+            except (EOFError, OSError, BrokenPipeError) as exc:
+                code = await loop.run_in_executor(self._reader, self._reap, proc)
+                with self._process_lock:
+                    if self._proc is proc:
+                        self._proc = None
+                return JobOutcome(
+                    "error",
+                    None,
+                    f"the indexing process stopped unexpectedly (exit code {code}, {type(exc).__name__}); "
+                    f"it restarts with the next change",
+                )
+
+    @staticmethod
+    def _reap(proc: _Process) -> int | None:
+        proc.process.join(timeout=2)
+        with contextlib.suppress(Exception):
+            proc.conn.close()
+        code: int | None = proc.process.exitcode
+        return code
+
+    def cancel(self) -> None:
+        """Ask the running job (if any) to stop; what it committed stays in the index."""
+        if self._proc is not None:
+            self._proc.cancel.set()
+
+    def request_stop(self) -> None:
+        """Ask the worker to cancel its job and exit, without waiting (`stop` waits and enforces it)."""
+        proc = self._proc
+        if proc is not None:
+            proc.cancel.set()
+            with contextlib.suppress(Exception):
+                proc.conn.send(None)
+
+    def stop(self, timeout: float = 1.0) -> None:
+        """End the worker: cancel its job and tell it to exit; terminate it if it has not within `timeout`.
+
+        Terminating is safe for the index: every batch is committed by its file rows, so an interrupted
+        run leaves a consistent index that the next run completes.
+        """
+        with self._process_lock:
+            self._stopped = True
+            proc, self._proc = self._proc, None
+        if proc is not None:
+            proc.cancel.set()
+            with contextlib.suppress(Exception):
+                proc.conn.send(None)
+            proc.process.join(timeout)
+            if proc.process.is_alive():
+                log.info("the indexing process is busy; stopping it")
+                proc.process.terminate()
+                proc.process.join(2)
+            if proc.process.is_alive():
+                proc.process.kill()
+                proc.process.join(2)
+            with contextlib.suppress(Exception):
+                proc.conn.close()
+        self._reader.shutdown(wait=False, cancel_futures=True)

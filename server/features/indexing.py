@@ -1,0 +1,337 @@
+"""Background indexing of the workspace folders, and search over their indexes.
+
+`BackgroundIndexer` keeps, per workspace folder, its index settings and what is waiting to be done: a
+full index (at start, after `agentls.reindex`, when ignore files or index settings change) or a set of
+changed files (saves, watched-file events). One drain task runs the jobs one after another in the
+indexing process (`server.features.index_worker`); changes that arrive meanwhile pile up and go in the next
+job, so a burst of saves costs one update. Full runs report ``$/progress`` and can be cancelled from the
+editor; what was committed before a cancel stays in the index.
+
+Search reads the same indexes in a separate search process (`_search_in_process`): importing LanceDB and
+loading the embedding model take seconds of GIL-bound work, ranking is Python, and none of it may stall
+the event loop. The search process keeps one read-only `WorkspaceIndex` per folder, opened once the index
+exists on disk (opening one earlier would create tables while the indexing process creates them too),
+and refreshed when the folder's *generation* moved (it grows after every finished job), so new rows are
+seen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from indexing.config import IndexSettings
+from indexing.models import IndexReport, SearchHit
+from server.features.index_worker import IndexJob, IndexWorker, JobOutcome
+from server.features.progress import WorkDone
+
+if TYPE_CHECKING:
+    from indexing.service import WorkspaceIndex
+
+__all__ = ["BackgroundIndexer", "describe_report", "phase_message"]
+
+log = logging.getLogger(__name__)
+
+_TABLES = ("files.lance", "chunks.lance", "symbols.lance")
+
+ProgressStarter = Callable[[str, Callable[[], None]], Awaitable[WorkDone]]
+Spawner = Callable[[Coroutine[Any, Any, Any], str], "asyncio.Task[Any]"]
+
+
+def phase_message(phase: str, done: int, total: int) -> tuple[str, int | None]:
+    """(message, percentage) of one progress callback of the index service."""
+    if phase == "scanning":
+        return "Scanning files", 0
+    if phase == "indexing":
+        pct = int(80 * done / total) if total else 80
+        return f"Indexing {done:,}/{total:,} files", pct
+    if phase == "embedding":
+        pct = 80 + int(18 * done / total) if total else 98
+        return f"Embedding {done:,}/{total:,} chunks", pct
+    if phase == "finishing":
+        return "Building search indexes", 99
+    return phase, None
+
+
+def describe_report(report: IndexReport) -> str:
+    """One line for the end of a progress and the log."""
+    text = (
+        f"{report.files_seen:,} files, {report.files_indexed:,} indexed, {report.files_removed:,} removed, "
+        f"{report.chunks:,} chunks in {report.seconds:.1f} s"
+    )
+    if report.lexical_only:
+        text += " (lexical search only)"
+    return text
+
+
+@dataclass
+class _Folder:
+    settings: IndexSettings
+    full: bool = False
+    paths: set[str] = field(default_factory=set)
+    ready: bool = False  # a job finished in this session, so the index tables exist
+    generation: int = 0  # grows after every finished job: the search process refreshes its reader
+
+
+# State of the search process (never of the server process): one reader per (folder, settings).
+_READERS: dict[tuple[str, str], tuple[WorkspaceIndex, int]] = {}
+
+
+def _search_in_process(
+    root: str,
+    settings_json: str,
+    cache_dir: str,
+    env: dict[str, str],
+    generation: int,
+    ready: bool,
+    query: str,
+    limit: int,
+    scope: str | None,
+) -> list[SearchHit]:
+    """Runs in the search process: search one folder's index (opened or refreshed as needed)."""
+    from indexing.service import WorkspaceIndex
+
+    key = (root, settings_json)
+    entry = _READERS.get(key)
+    if entry is None:
+        settings = IndexSettings.model_validate_json(settings_json)
+        index = WorkspaceIndex(Path(root), settings, cache_dir=Path(cache_dir), env=env)
+        lance = index.location / "lance"
+        if not ready and not all((lance / table).is_dir() for table in _TABLES):
+            return []
+        for old in [k for k in _READERS if k[0] == root]:
+            _READERS.pop(old)[0].close()
+        entry = _READERS[key] = (index, generation)
+    elif entry[1] != generation:
+        entry[0].store.refresh()
+        entry = _READERS[key] = (entry[0], generation)
+    return entry[0].search(query, limit=limit, path=scope)
+
+
+def _warm_search() -> bool:
+    import indexing.service  # noqa: F401
+
+    return True
+
+
+class BackgroundIndexer:
+    """Schedules index jobs for the workspace folders and searches their indexes."""
+
+    def __init__(
+        self,
+        worker: IndexWorker,
+        *,
+        cache_dir: Path,
+        env: Mapping[str, str],
+        start_progress: ProgressStarter,
+        spawn: Spawner,
+        notify: Callable[[str, bool], None],
+    ) -> None:
+        """`notify(message, is_error)` tells the user about a problem they can act on."""
+        self._worker = worker
+        self._cache_dir = cache_dir
+        self._env = dict(env)
+        self._start_progress = start_progress
+        self._spawn = spawn
+        self._notify = notify
+        self._folders: dict[Path, _Folder] = {}
+        self._drain: asyncio.Task[Any] | None = None
+        self._current: Path | None = None
+        self._searcher: ProcessPoolExecutor | None = None
+        self._told: set[str] = set()
+        self.idle = asyncio.Event()
+        self.idle.set()
+        self.reports: dict[Path, JobOutcome] = {}
+        """The last outcome of each folder's last job (for tests and `agentls/serverStats`)."""
+
+    @property
+    def roots(self) -> list[Path]:
+        return list(self._folders)
+
+    def configure(self, root: Path, settings: IndexSettings) -> bool:
+        """Add a folder or update its settings; True when its index must be rebuilt (new or changed)."""
+        folder = self._folders.get(root)
+        if folder is None:
+            self._folders[root] = _Folder(settings)
+            return True
+        if folder.settings.model_dump() == settings.model_dump():
+            return False
+        folder.settings = settings
+        folder.ready = False
+        return True
+
+    def remove(self, root: Path) -> None:
+        """Forget a folder (the editor closed it); its index stays in the cache for next time."""
+        self._folders.pop(root, None)
+        if self._current == root:
+            self._worker.cancel()
+
+    def request_full(self, root: Path) -> None:
+        folder = self._folders.get(root)
+        if folder is None:
+            return
+        folder.full = True
+        self._kick()
+
+    def request_paths(self, root: Path, paths: Iterable[str]) -> None:
+        folder = self._folders.get(root)
+        if folder is None:
+            return
+        folder.paths.update(p for p in paths if p)
+        if folder.paths:
+            self._kick()
+
+    def cancel(self) -> None:
+        """Cancel the running job, if any."""
+        self._worker.cancel()
+
+    def _kick(self) -> None:
+        self.idle.clear()
+        if self._drain is None or self._drain.done():
+            self._drain = self._spawn(self._run_jobs(), "indexing")
+
+    def _next_job(self) -> IndexJob | None:
+        for root, folder in self._folders.items():
+            if folder.full:
+                folder.full = False
+                folder.paths.clear()  # the full run covers them
+                return IndexJob("index", root, folder.settings)
+        for root, folder in self._folders.items():
+            if folder.paths:
+                paths = tuple(sorted(folder.paths))
+                folder.paths.clear()
+                return IndexJob("update", root, folder.settings, paths)
+        return None
+
+    async def _run_jobs(self) -> None:
+        try:
+            while (job := self._next_job()) is not None:
+                self._current = job.root
+                try:
+                    outcome = await (self._run_full(job) if job.kind == "index" else self._run_update(job))
+                finally:
+                    self._current = None
+                self.reports[job.root] = outcome
+                await self._after(job, outcome)
+        finally:
+            self.idle.set()
+
+    async def _run_full(self, job: IndexJob) -> JobOutcome:
+        name = job.root.name or str(job.root)
+        progress = await self._start_progress(f"agentls: indexing {name}", self._worker.cancel)
+
+        def on_progress(phase: str, done: int, total: int) -> None:
+            message, pct = phase_message(phase, done, total)
+            progress.report(message, pct)
+
+        outcome = JobOutcome("error", None, "indexing did not finish")
+        try:
+            outcome = await self._worker.run(job, on_progress)
+        finally:
+            if outcome.status == "done" and outcome.report is not None:
+                progress.end(f"Indexed {name}: {describe_report(outcome.report)}")
+            else:
+                progress.end(outcome.message or f"Indexing {name} stopped")
+        return outcome
+
+    async def _run_update(self, job: IndexJob) -> JobOutcome:
+        return await self._worker.run(job, lambda *_: None)
+
+    async def _after(self, job: IndexJob, outcome: JobOutcome) -> None:
+        folder = self._folders.get(job.root)
+        if outcome.status == "done" and outcome.report is not None:
+            report = outcome.report
+            if job.kind == "index":
+                log.info("indexed %s: %s", job.root, describe_report(report))
+            else:
+                log.info("re-indexed %d changed file(s) in %s", len(job.paths), job.root)
+            for error in report.errors:
+                log.warning("%s: %s", job.root, error)
+            if report.lexical_only and report.notice:
+                self._tell(report.notice, False)
+            if folder is not None:
+                folder.ready = True
+                folder.generation += 1
+        elif outcome.status == "cancelled":
+            log.info("%s", outcome.message or "indexing cancelled")
+        elif outcome.status == "locked":
+            self._tell(f"{outcome.message}; search uses the index as it is", False)
+        else:
+            self._tell(f"agentls could not index {job.root}: {outcome.message}", True)
+
+    def _tell(self, message: str, is_error: bool) -> None:
+        if message in self._told:
+            log.info("%s", message)
+            return
+        self._told.add(message)
+        (log.error if is_error else log.warning)("%s", message)
+        self._notify(message, is_error)
+
+    # ------------------------------------------------------------------ search
+    def _search_pool(self) -> ProcessPoolExecutor:
+        if self._searcher is None:
+            context = multiprocessing.get_context("forkserver")
+            self._searcher = ProcessPoolExecutor(max_workers=1, mp_context=context)
+        return self._searcher
+
+    async def search(self, query: str, limit: int, path: Path | None = None) -> list[tuple[Path, SearchHit]]:
+        """The best `limit` hits over every folder (or the folder holding `path`, restricted to it)."""
+        loop = asyncio.get_running_loop()
+        jobs = []
+        for root, folder in list(self._folders.items()):
+            scope: str | None = None
+            if path is not None:
+                try:
+                    rel = path.relative_to(root).as_posix()
+                except ValueError:
+                    continue
+                scope = None if rel in ("", ".") else rel
+            job = loop.run_in_executor(
+                self._search_pool(),
+                _search_in_process,
+                str(root),
+                folder.settings.model_dump_json(),
+                str(self._cache_dir),
+                self._env,
+                folder.generation,
+                folder.ready,
+                query,
+                limit,
+                scope,
+            )
+            jobs.append((root, job))
+        results: list[tuple[Path, SearchHit]] = []
+        for root, job in jobs:
+            try:
+                hits = await job
+            except BrokenProcessPool:
+                log.error("the search process died; it restarts with the next search")
+                self._searcher = None
+                continue
+            except Exception:
+                log.exception("search in %s failed", root)
+                continue
+            results.extend((root, hit) for hit in hits)
+        results.sort(key=lambda item: item[1].score, reverse=True)
+        return results[:limit]
+
+    def warm(self) -> None:
+        """Start the search process and import the index service there, before the first search."""
+        self._search_pool().submit(_warm_search)
+
+    def request_stop(self) -> None:
+        """Begin stopping the indexing process without waiting (the LSP shutdown request)."""
+        self._worker.request_stop()
+
+    def shutdown(self) -> None:
+        self._worker.stop()
+        if self._searcher is not None:
+            self._searcher.shutdown(wait=False, cancel_futures=True)
+            self._searcher = None

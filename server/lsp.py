@@ -1,0 +1,800 @@
+"""The agentls language server: a pygls `LanguageServer` and the registration of its features.
+
+This module is wiring. `create_server` builds an `AgentlsServer` and registers small handlers that read
+the params, call a feature module or a service, convert, and return; the work lives in `server.features`
+(code actions, indexing, analysis, progress, settings), `server.documents`, `server.positions`,
+`server.edits` and `server.transport`. There is no module-level server: `agentls serve` builds one, each
+test builds its own.
+
+What happens when:
+
+- ``initialize`` answers at once with the capabilities and the negotiated position encoding (UTF-8 when
+  the client offers it, else UTF-16); nothing slow runs before the answer.
+- ``initialized`` starts, in the background: the dynamic registration of file watchers (when the client
+  supports it), settings (see `server.features.configuration`), the analysis process that code actions
+  use, and a full index of every workspace folder in the indexing process, with ``$/progress``.
+- Saves, watched-file events and workspace-folder changes re-index what changed.
+- Each code-action provider runs on its own: one that fails is logged and the others still answer.
+- Agent commands (`AGENT_COMMAND_HANDLERS`) are placeholders until the agent runs are wired in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.metadata
+import logging
+import os
+import sys
+import threading
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from dataclasses import asdict
+from itertools import zip_longest
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from lsprotocol import types
+from pygls.capabilities import ServerCapabilitiesBuilder
+from pygls.exceptions import FeatureRequestError, JsonRpcException, JsonRpcInvalidParams
+from pygls.io_ import StdoutWriter
+from pygls.lsp.server import LanguageServer
+from pygls.protocol import (
+    JsonRPCNotification,
+    JsonRPCRequestMessage,
+    LanguageServerProtocol,
+    default_converter,
+    lsp_method,
+)
+from pygls.uris import from_fs_path
+from pygls.workspace import Workspace
+
+from server.documents import Document, DocumentStore, locate, uri_to_path
+from server.features import code_actions as actions
+from server.features import commands
+from server.features.analysis import OutlineCache
+from server.features.configuration import SECTION, SettingsMessages, client_layer, resolve
+from server.features.index_worker import IndexWorker
+from server.features.indexing import BackgroundIndexer
+from server.features.loop_monitor import LoopMonitor
+from server.features.progress import WorkDone
+from server.logging_handler import LspLogHandler
+from server.positions import Encoding, LineIndex, column_to_units, negotiate_encoding, split_lines
+from server.settings import Settings
+from server.transport import serve_stream
+
+__all__ = [
+    "AGENT_COMMAND_HANDLERS",
+    "SEARCH",
+    "SERVER_STATS",
+    "AgentlsProtocol",
+    "AgentlsServer",
+    "create_server",
+]
+
+log = logging.getLogger(__name__)
+
+SEARCH = "agentls/search"
+SERVER_STATS = "agentls/serverStats"
+REQUEST_FAILED = -32803  # LSP's RequestFailed: the request was valid, but it could not be done
+_SEARCH_MAX = 100
+_CONFIG_TIMEOUT = 10.0
+_SKIP_DIRS = frozenset(
+    {".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", "venv", ".mypy_cache", ".pytest_cache",
+     ".ruff_cache", ".tox", ".nox"}
+)  # fmt: skip
+_SETTINGS_FILES = frozenset({"agentls.toml", "pyproject.toml"})
+_IGNORE_FILES = frozenset({".gitignore", ".agentlsignore"})
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("agentls")
+    except importlib.metadata.PackageNotFoundError:
+        return "0.0.0"
+
+
+def _converter() -> Any:
+    """pygls' converter, except that params of custom methods stay plain JSON.
+
+    pygls turns the params of methods it does not know into namedtuples, renaming keys that are not
+    identifiers; `agentls/*` handlers validate plain dicts instead.
+    """
+    converter = default_converter()
+
+    def keep_request(obj: dict[str, Any], cls: type) -> Any:
+        return cls(id=obj["id"], method=obj["method"], jsonrpc=obj["jsonrpc"], params=obj.get("params"))
+
+    def keep_notification(obj: dict[str, Any], cls: type) -> Any:
+        return cls(method=obj["method"], jsonrpc=obj["jsonrpc"], params=obj.get("params"))
+
+    converter.register_structure_hook(JsonRPCRequestMessage, keep_request)
+    converter.register_structure_hook(JsonRPCNotification, keep_notification)
+    return converter
+
+
+class AgentlsProtocol(LanguageServerProtocol):
+    """pygls' protocol with our position-encoding choice and tolerance for changes to unknown documents."""
+
+    _server: AgentlsServer
+
+    @lsp_method(types.INITIALIZE)
+    def lsp_initialize(self, params: types.InitializeParams) -> Any:
+        # pygls picks the client's first preference; we want UTF-8 whenever it is offered at all. The rest
+        # is pygls' own initialize, which gives no hook for the choice.
+        self._server.process_id = params.process_id
+        self.client_capabilities = params.capabilities
+        general = params.capabilities.general
+        encoding = negotiate_encoding(general.position_encodings if general is not None else None)
+        self._server.encoding = encoding
+        root_uri = params.root_uri
+        if params.root_path is not None and root_uri is None:
+            root_uri = from_fs_path(params.root_path)
+        self._workspace = Workspace(
+            root_uri,
+            self._server._text_document_sync_kind,
+            params.workspace_folders or [],
+            encoding,
+        )
+        if (user_handler := self.fm.features.get(types.INITIALIZE)) is not None:
+            yield user_handler, (params,), None
+        self.server_capabilities = ServerCapabilitiesBuilder(
+            self.client_capabilities,
+            set({**self.fm.features, **self.fm.builtin_features}.keys()),
+            self.fm.feature_options,
+            list(self.fm.commands.keys()),
+            self._server._text_document_sync_kind,
+            self._server._notebook_document_sync,
+            encoding,
+        ).build()
+        return types.InitializeResult(capabilities=self.server_capabilities, server_info=self.server_info)
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
+    def lsp_text_document__did_change(self, params: types.DidChangeTextDocumentParams) -> Any:
+        # pygls raises KeyError on a change to a document that was never opened; a client bug must not
+        # become an error popup, so skip its copy and let our handler log it.
+        for change in params.content_changes:
+            try:
+                self.workspace.update_text_document(params.text_document, change)
+            except (KeyError, IndexError, ValueError):
+                break
+        if (user_handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_CHANGE)) is not None:
+            yield user_handler, (params,), None
+
+    @lsp_method(types.WORKSPACE_DID_CHANGE_WORKSPACE_FOLDERS)
+    def lsp_workspace__did_change_workspace_folders(
+        self, params: types.DidChangeWorkspaceFoldersParams
+    ) -> Any:
+        for added, removed in zip_longest(params.event.added or [], params.event.removed or []):
+            if added:
+                self.workspace.add_folder(added)
+            if removed:
+                try:
+                    self.workspace.remove_folder(removed.uri)
+                except (KeyError, ValueError):
+                    pass
+        handler = self.fm.features.get(types.WORKSPACE_DID_CHANGE_WORKSPACE_FOLDERS)
+        if handler is not None:
+            yield handler, (params,), None
+
+
+class AgentlsServer(LanguageServer):
+    """The server and the services its handlers call. Build it with `create_server`."""
+
+    protocol: AgentlsProtocol
+
+    def __init__(self, *, env: Mapping[str, str], cache_dir: Path) -> None:
+        super().__init__(
+            "agentls",
+            _version(),
+            text_document_sync_kind=types.TextDocumentSyncKind.Full,
+            protocol_cls=AgentlsProtocol,
+            converter_factory=_converter,
+        )
+        self.env = dict(env)
+        self.cache_dir = cache_dir
+        self.encoding: Encoding = "utf-16"
+        self.roots: list[Path] = []
+        self.init_options: dict[str, Any] = {}
+        self.pushed_settings: dict[str, Any] = {}
+        self.settings: dict[Path, Settings] = {}
+        self.global_settings = Settings()
+        self.documents = DocumentStore(self.global_settings.index.max_file_bytes)
+        self.outlines = OutlineCache()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.log_handler = LspLogHandler(self.window_log_message, lambda: self.loop)
+        self.monitor: LoopMonitor | None = None
+        self.exit_code = 0
+        self._initialized = False
+        self._started = False
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._messages = SettingsMessages()
+        self._indexer: BackgroundIndexer | None = None
+        self._outline_timers: dict[str, asyncio.TimerHandle] = {}
+
+    # ------------------------------------------------------------------ services
+    @property
+    def indexer(self) -> BackgroundIndexer:
+        """The background indexer (created on first use, on the event loop)."""
+        if self._indexer is None:
+            worker = IndexWorker(self.cache_dir, self.env, on_log=self._worker_log)
+            self._indexer = BackgroundIndexer(
+                worker,
+                cache_dir=self.cache_dir,
+                env=self.env,
+                start_progress=lambda title, cancel: WorkDone.start(self, title, on_cancel=cancel),
+                spawn=self.spawn,
+                notify=lambda message, error: self.show(
+                    message, types.MessageType.Error if error else types.MessageType.Warning
+                ),
+            )
+        return self._indexer
+
+    def _worker_log(self, level: int, name: str, message: str) -> None:
+        logging.getLogger(name).log(level, "%s", message)
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        """Run `coro` in the background; an exception it raises is logged, never lost or fatal."""
+        task = asyncio.get_running_loop().create_task(coro, name=f"agentls-{name}")
+        self._tasks.add(task)
+
+        def done(t: asyncio.Task[Any]) -> None:
+            self._tasks.discard(t)
+            if not t.cancelled() and (exc := t.exception()) is not None:
+                log.error("background task %s failed", name, exc_info=exc)
+
+        task.add_done_callback(done)
+        return task
+
+    def show(self, message: str, kind: types.MessageType = types.MessageType.Info) -> None:
+        """A message the user should see (``window/showMessage``)."""
+        self.window_show_message(types.ShowMessageParams(type=kind, message=message))
+
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        # pygls pops up "Error in server" for failed notifications; a log line is enough (the feature
+        # that failed says what happened in its own message).
+        if source is not FeatureRequestError:
+            log.error("%s", error)
+
+    @property
+    def is_initialized(self) -> bool:
+        """Whether ``initialize`` was received (requests before it are refused)."""
+        return self._initialized
+
+    @property
+    def is_started(self) -> bool:
+        """Whether the work after ``initialized`` (settings, indexing) has begun."""
+        return self._started
+
+    def root_of(self, path: Path) -> tuple[Path, str] | None:
+        return locate(path, self.roots)
+
+    # ------------------------------------------------------------------ transport
+    def start_io(self, stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> None:
+        """Serve over stdio until the client exits or closes the stream."""
+        source = stdin or sys.stdin.buffer
+        self.protocol.set_writer(StdoutWriter(stdout or sys.stdout.buffer))
+        self._stop_event = threading.Event()
+
+        async def main() -> None:
+            loop = asyncio.get_running_loop()
+            queue: asyncio.Queue[bytes] = asyncio.Queue()
+            fd = source.fileno()
+
+            def pump() -> None:  # a daemon thread: a blocked read must not keep the process alive
+                while True:
+                    try:
+                        data = os.read(fd, 65536)
+                    except OSError:
+                        data = b""
+                    loop.call_soon_threadsafe(queue.put_nowait, data)
+                    if not data:
+                        return
+
+            threading.Thread(target=pump, name="agentls-stdin", daemon=True).start()
+            await self._serve(queue.get)
+
+        self._run(main)
+
+    def start_tcp(self, host: str, port: int) -> None:
+        """Serve one client over TCP; the server ends when that client disconnects."""
+        self._stop_event = threading.Event()
+
+        async def main() -> None:
+            connection: asyncio.Future[tuple[asyncio.StreamReader, asyncio.StreamWriter]]
+            connection = asyncio.get_running_loop().create_future()
+
+            async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+                if connection.done():  # one client per server, as with stdio
+                    writer.close()
+                    return
+                connection.set_result((reader, writer))
+
+            tcp = await asyncio.start_server(on_connect, host, port)
+            addresses = ", ".join(str(s.getsockname()) for s in tcp.sockets)
+            log.warning("agentls listening on %s", addresses)
+            async with tcp:
+                reader, writer = await connection
+                # Served here, in the main task, so that `exit` (a SystemExit) ends the server cleanly.
+                self.protocol.set_writer(writer)
+                await self._serve(lambda: reader.read(65536))
+
+        self._run(main)
+
+    def _run(self, main: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        try:
+            asyncio.run(main())
+        except SystemExit as exc:  # the exit notification
+            self.exit_code = exc.code if isinstance(exc.code, int) else 0
+        except BrokenPipeError:
+            log.error("the connection to the client is lost; shutting down")
+            self.exit_code = 1
+        except KeyboardInterrupt:
+            self.exit_code = 1
+        finally:
+            self.shutdown()
+
+    async def _serve(self, read: Callable[[], Coroutine[Any, Any, bytes]] | Callable[[], Any]) -> None:
+        self.loop = asyncio.get_running_loop()
+        stop = self._stop_event
+        await serve_stream(
+            read,
+            self.protocol,
+            initialized=lambda: self._initialized,
+            stopped=lambda: stop is not None and stop.is_set(),
+        )
+        if not self.protocol._shutdown:
+            self.exit_code = 1  # the stream ended without shutdown and exit
+
+    def _cancel_tasks(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+
+    def stop_services(self) -> None:
+        """The LSP ``shutdown`` request: stop background work now, without blocking the event loop.
+
+        The indexing process is asked to stop here and waited for when the process ends (`shutdown`), so
+        the answer to ``shutdown`` goes out at once and an ``exit`` right behind it finds it done.
+        """
+        self._started = False
+        self._cancel_tasks()
+        if self._indexer is not None:
+            self._indexer.request_stop()
+        self.outlines.shutdown()
+
+    def shutdown(self) -> None:
+        """Stop everything that is left (idempotent): services, pygls' thread pool, the transport."""
+        self._started = False
+        indexer, self._indexer = self._indexer, None
+        if indexer is not None:
+            indexer.shutdown()
+        self.outlines.shutdown()
+        super().shutdown()
+
+    # ------------------------------------------------------------------ lifecycle
+    def on_initialize(self, params: types.InitializeParams) -> None:
+        layer, messages = client_layer(params.initialization_options, "initializationOptions")
+        self.init_options = layer
+        for message in messages:
+            log.warning("%s", message)
+        self.roots = _roots(params)
+        self._initialized = True
+        log.info("agentls %s; folders: %s; positions in %s", self.version, self.roots, self.encoding)
+
+    async def startup(self) -> None:
+        """Everything that follows ``initialized``, in the background."""
+        await self._register_watchers()
+        await self.reload_settings(reindex_changed=False)
+        if self.global_settings.server.loop_monitor:
+            self.monitor = LoopMonitor()
+            self.spawn(self.monitor.run(), "loop-monitor")
+        self.outlines.warm()
+        self._started = True
+        for root in self.roots:
+            self.indexer.configure(root, self.settings[root].index)
+        self.indexer.warm()
+        for root in self.roots:
+            if self.settings[root].server.index_on_start:
+                self.indexer.request_full(root)
+
+    async def _register_watchers(self) -> None:
+        ws = self.client_capabilities.workspace
+        watched = ws.did_change_watched_files if ws is not None else None
+        if watched is None or not watched.dynamic_registration:
+            log.info("the editor cannot register file watchers; files re-index on save only")
+            return
+        options = types.DidChangeWatchedFilesRegistrationOptions(
+            watchers=[types.FileSystemWatcher(glob_pattern="**/*")]
+        )
+        registration = types.Registration(
+            id="agentls-watched-files",
+            method=types.WORKSPACE_DID_CHANGE_WATCHED_FILES,
+            register_options=self.protocol._converter.unstructure(options),
+        )
+        try:
+            await asyncio.wait_for(
+                self.client_register_capability_async(types.RegistrationParams(registrations=[registration])),
+                _CONFIG_TIMEOUT,
+            )
+        except Exception as exc:
+            log.warning("could not register file watchers (%s); files re-index on save only", exc)
+
+    async def _client_settings(self) -> dict[Path | None, dict[str, Any]]:
+        ws = self.client_capabilities.workspace
+        scopes: list[Path | None] = [*self.roots] if self.roots else [None]
+        if ws is None or not ws.configuration:
+            return {root: self.pushed_settings for root in scopes}
+        items = [
+            types.ConfigurationItem(section=SECTION, scope_uri=root.as_uri() if root is not None else None)
+            for root in scopes
+        ]
+        try:
+            values = await asyncio.wait_for(
+                self.workspace_configuration_async(types.ConfigurationParams(items=items)), _CONFIG_TIMEOUT
+            )
+        except Exception as exc:
+            log.warning("could not read the editor's agentls settings (%s); using the others", exc)
+            return {root: self.pushed_settings for root in scopes}
+        out: dict[Path | None, dict[str, Any]] = {}
+        for root, value in zip(scopes, values or [], strict=False):
+            layer, messages = client_layer(value, "workspace/configuration")
+            for message in messages:
+                log.warning("%s", message)
+            out[root] = layer
+        return out
+
+    async def reload_settings(self, *, reindex_changed: bool = True) -> None:
+        """Read every settings layer again, tell the user about invalid values, apply what changed."""
+        client = await self._client_settings()
+        messages: list[str] = []
+        for root in self.roots:
+            loaded = resolve(root, self.init_options, client.get(root, {}))
+            messages.extend(loaded.messages)
+            self.settings[root] = loaded.settings
+            if self._started and self.indexer.configure(root, loaded.settings.index) and reindex_changed:
+                self.indexer.request_full(root)
+        if self.roots:
+            self.global_settings = self.settings[self.roots[0]]
+        else:
+            loaded = resolve(None, self.init_options, client.get(None, {}))
+            messages.extend(loaded.messages)
+            self.global_settings = loaded.settings
+        self.documents.set_max_bytes(self.global_settings.index.max_file_bytes)
+        self.log_handler.set_level_name(self.global_settings.server.log_level)
+        fresh = self._messages.new(messages)
+        if fresh:
+            self.show("agentls settings: " + "\n".join(fresh), types.MessageType.Warning)
+
+    async def change_folders(self, added: Iterable[Path], removed: Iterable[Path]) -> None:
+        for root in removed:
+            if root in self.roots:
+                self.roots.remove(root)
+                self.settings.pop(root, None)
+                if self._started:
+                    self.indexer.remove(root)
+                log.info("workspace folder removed: %s", root)
+        new = [root for root in added if root not in self.roots]
+        self.roots.extend(new)
+        await self.reload_settings(reindex_changed=True)
+        if self._started:
+            for root in new:
+                log.info("workspace folder added: %s", root)
+                self.indexer.configure(root, self.settings[root].index)
+                self.indexer.request_full(root)
+
+    def files_changed(self, paths: Iterable[Path]) -> None:
+        """Files saved or changed on disk: re-index them, or the folder, or re-read settings."""
+        updates: dict[Path, list[str]] = {}
+        reload = False
+        for path in paths:
+            found = self.root_of(path)
+            if found is None:
+                continue
+            root, rel = found
+            parts = rel.split("/")
+            if any(part in _SKIP_DIRS for part in parts[:-1]):
+                continue
+            settings = self.settings.get(root)
+            if rel in _SETTINGS_FILES:
+                reload = True
+            if settings is None or not settings.server.reindex_on_save or not self._started:
+                continue
+            if parts[-1] in _IGNORE_FILES:
+                self.indexer.request_full(root)
+            else:
+                updates.setdefault(root, []).append(rel)
+        for root, rels in updates.items():
+            self.indexer.request_paths(root, rels)
+        if reload:
+            self.spawn(self.reload_settings(), "settings")
+
+    # ------------------------------------------------------------------ features
+    def _guard(self, feature: str, produce: Callable[[], list[types.CodeAction]]) -> list[types.CodeAction]:
+        try:
+            return produce()
+        except Exception:
+            log.exception("the %s code action failed; the others still answer", feature)
+            return []
+
+    async def code_actions(self, params: types.CodeActionParams) -> list[types.CodeAction]:
+        uri = params.text_document.uri
+        doc = self.documents.get(uri)
+        if doc is None or doc.path is None:
+            return []
+        if doc.too_large:
+            self.documents.warn_too_large(doc)
+            return []
+        only = params.context.only
+        found: list[types.CodeAction] = []
+        if actions.wanted(actions.KIND_FIX, only) and params.context.diagnostics:
+            unstructure = self.protocol._converter.unstructure
+            found += self._guard(
+                "fix", lambda: actions.fix_actions(uri, params.context.diagnostics, unstructure)
+            )
+        want_implement = actions.wanted(actions.KIND_IMPLEMENT, only)
+        want_tests = actions.wanted(actions.KIND_TESTS, only)
+        if want_implement or want_tests:
+            first = params.range.start.line + 1
+            last = max(first, params.range.end.line + 1)
+            outline = await self.outlines.get(uri, doc.version, str(doc.path), doc.text, (first, last))
+            if want_implement:
+                found += self._guard(
+                    "implement", lambda: actions.implement_actions(uri, outline, params.range)
+                )
+            if want_tests:
+                found += self._guard("tests", lambda: actions.tests_actions(uri, outline, params.range))
+        return found
+
+    def prefetch_outline(self, doc: Document, delay: float = 0.0) -> None:
+        """Parse the document's outline ahead of code-action requests (after `delay`, once typing pauses)."""
+        if doc.path is None or doc.too_large or self.loop is None:
+            return
+        timer = self._outline_timers.pop(doc.uri, None)
+        if timer is not None:
+            timer.cancel()
+
+        def start() -> None:
+            self._outline_timers.pop(doc.uri, None)
+            current = self.documents.get(doc.uri)
+            if current is not None and current.path is not None and not current.too_large:
+                self.outlines.start(current.uri, current.version, str(current.path), current.text)
+
+        if delay <= 0:
+            start()
+        else:
+            self._outline_timers[doc.uri] = self.loop.call_later(delay, start)
+
+    async def search(self, params: Any) -> list[dict[str, Any]]:
+        query, limit, scope = _search_params(params)
+        hits = await self.indexer.search(query, limit, scope) if self._started else []
+        results = []
+        for root, hit in hits:
+            path = root / hit.path
+            doc = self.documents.get(path.as_uri())
+            text_lines = doc.lines if doc is not None else None
+            start_line = max(0, hit.start_line - 1)
+            end_line = max(start_line, hit.end_line - 1)
+            if text_lines is not None:
+                last = text_lines.line(end_line)
+            else:
+                chunk_lines = split_lines(hit.text)
+                span = hit.end_line - hit.start_line
+                last = chunk_lines[span] if 0 <= span < len(chunk_lines) else chunk_lines[-1]
+            results.append(
+                {
+                    "path": hit.path,
+                    "uri": path.as_uri(),
+                    "range": {
+                        "start": {"line": start_line, "character": 0},
+                        "end": {
+                            "line": end_line,
+                            "character": column_to_units(last, len(last), self.encoding),
+                        },
+                    },
+                    "symbol": hit.symbol,
+                    "kind": hit.kind,
+                    "language": hit.language,
+                    "score": hit.score,
+                    "text": hit.text,
+                }
+            )
+        return results
+
+    def stats(self) -> dict[str, Any]:
+        indexer = self._indexer
+        return {
+            "version": self.version,
+            "positionEncoding": self.encoding,
+            "folders": [str(r) for r in self.roots],
+            "documents": len(self.documents),
+            "loop": asdict(self.monitor.stats()) if self.monitor is not None else None,
+            "indexing": {
+                str(root): outcome.status for root, outcome in (indexer.reports.items() if indexer else [])
+            },
+            "indexingIdle": indexer.idle.is_set() if indexer is not None else True,
+            "settings": self.global_settings.model_dump(mode="json"),
+        }
+
+
+def _roots(params: types.InitializeParams) -> list[Path]:
+    uris: list[str] = [f.uri for f in params.workspace_folders or []]
+    if not uris and params.root_uri:
+        uris = [params.root_uri]
+    roots: list[Path] = []
+    for uri in uris:
+        path = uri_to_path(uri)
+        if path is None:
+            log.warning("workspace folder %s is not a file: URI; agentls cannot index it", uri)
+            continue
+        if path not in roots:
+            roots.append(path)
+    if not roots and params.root_path:
+        roots.append(Path(params.root_path))
+    return roots
+
+
+def _search_params(params: Any) -> tuple[str, int, Path | None]:
+    if not isinstance(params, Mapping):
+        raise JsonRpcInvalidParams(f"{SEARCH} takes an object {{query, limit?, path?}}")
+    query = params.get("query")
+    if not isinstance(query, str) or not query.strip():
+        raise JsonRpcInvalidParams(f"{SEARCH}: `query` must be a non-empty string")
+    limit = params.get("limit", 10)
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= _SEARCH_MAX:
+        raise JsonRpcInvalidParams(f"{SEARCH}: `limit` must be an integer from 1 to {_SEARCH_MAX}")
+    scope = params.get("path")
+    scope_path: Path | None = None
+    if scope is not None:
+        if not isinstance(scope, str):
+            raise JsonRpcInvalidParams(f"{SEARCH}: `path` must be a string (a file: URI or an absolute path)")
+        scope_path = uri_to_path(scope) if scope.startswith("file:") else Path(scope)
+        if scope_path is None or not scope_path.is_absolute():
+            raise JsonRpcInvalidParams(f"{SEARCH}: `path` must be a file: URI or an absolute path")
+    return query, limit, scope_path
+
+
+# ---------------------------------------------------------------------------------------------------
+# Handlers: read params, call the server's services, return.
+
+
+def initialize(ls: AgentlsServer, params: types.InitializeParams) -> None:
+    ls.on_initialize(params)
+
+
+def initialized(ls: AgentlsServer, params: types.InitializedParams) -> None:
+    ls.spawn(ls.startup(), "startup")
+
+
+def shutdown(ls: AgentlsServer, params: None) -> None:
+    ls.stop_services()
+
+
+def did_open(ls: AgentlsServer, params: types.DidOpenTextDocumentParams) -> None:
+    item = params.text_document
+    doc = ls.documents.open(item.uri, item.text, item.version, item.language_id)
+    ls.prefetch_outline(doc)
+
+
+def did_change(ls: AgentlsServer, params: types.DidChangeTextDocumentParams) -> None:
+    doc = ls.documents.get(params.text_document.uri)
+    if doc is None:
+        ls.documents.change(params.text_document.uri, "", params.text_document.version)  # logs it
+        return
+    text = doc.text
+    for change in params.content_changes:
+        if isinstance(change, types.TextDocumentContentChangePartial):
+            # Full sync was announced, but a client may still send ranges: apply them rather than lose text.
+            lines = doc.lines if text is doc.text else LineIndex(text)
+            start = lines.offset(change.range.start.line, change.range.start.character, ls.encoding)
+            end = lines.offset(change.range.end.line, change.range.end.character, ls.encoding)
+            text = text[:start] + change.text + text[max(start, end) :]
+        else:
+            text = change.text
+    changed = ls.documents.change(doc.uri, text, params.text_document.version)
+    if changed is not None:
+        ls.prefetch_outline(changed, delay=0.15)
+
+
+def did_save(ls: AgentlsServer, params: types.DidSaveTextDocumentParams) -> None:
+    path = uri_to_path(params.text_document.uri)
+    if path is not None:
+        ls.files_changed([path])
+
+
+def did_close(ls: AgentlsServer, params: types.DidCloseTextDocumentParams) -> None:
+    uri = params.text_document.uri
+    if not ls.documents.close(uri):
+        log.info("ignoring didClose of %s, which was not open", uri)
+    ls.outlines.forget(uri)
+
+
+def did_change_watched_files(ls: AgentlsServer, params: types.DidChangeWatchedFilesParams) -> None:
+    ls.files_changed(p for change in params.changes if (p := uri_to_path(change.uri)) is not None)
+
+
+def did_change_configuration(ls: AgentlsServer, params: types.DidChangeConfigurationParams) -> None:
+    layer, messages = client_layer(params.settings, "workspace/didChangeConfiguration")
+    if not messages and isinstance(params.settings, Mapping) and SECTION in params.settings:
+        ls.pushed_settings = layer
+    ls.spawn(ls.reload_settings(), "settings")
+
+
+def did_change_workspace_folders(ls: AgentlsServer, params: types.DidChangeWorkspaceFoldersParams) -> None:
+    added = [p for f in params.event.added or [] if (p := uri_to_path(f.uri)) is not None]
+    removed = [p for f in params.event.removed or [] if (p := uri_to_path(f.uri)) is not None]
+    ls.spawn(ls.change_folders(added, removed), "folders")
+
+
+async def code_action(ls: AgentlsServer, params: types.CodeActionParams) -> list[types.CodeAction]:
+    return await ls.code_actions(params)
+
+
+def code_lens(ls: AgentlsServer, params: types.CodeLensParams) -> list[types.CodeLens]:
+    # Lenses on the hunks of pending proposals (Accept, Reject, Show diff) arrive with the agent runs.
+    return []
+
+
+async def search(ls: AgentlsServer, params: Any) -> list[dict[str, Any]]:
+    return await ls.search(params)
+
+
+def server_stats(ls: AgentlsServer, params: Any) -> dict[str, Any]:
+    return ls.stats()
+
+
+async def reindex(ls: AgentlsServer, *args: Any) -> dict[str, Any]:
+    _parse(commands.REINDEX, args)
+    if ls.is_started:
+        for root in ls.roots:
+            ls.indexer.request_full(root)
+    return {"folders": [str(root) for root in ls.roots]}
+
+
+def _parse(command: str, args: Sequence[Any]) -> Any:
+    try:
+        return commands.parse_arguments(command, commands.ARGUMENTS[command], args)
+    except commands.CommandArgumentError as exc:
+        raise JsonRpcInvalidParams(str(exc)) from None
+
+
+def _not_available(command: str) -> Callable[..., Any]:
+    def handler(ls: AgentlsServer, *args: Any) -> Any:
+        _parse(command, args)
+        raise JsonRpcException(
+            f"{command} is not available yet in this agentls build: agent runs are not wired into the "
+            f"language server; use the `agentls run` command line meanwhile",
+            code=REQUEST_FAILED,
+        )
+
+    handler.__name__ = command.replace(".", "_")
+    return handler
+
+
+AGENT_COMMAND_HANDLERS: Mapping[str, Callable[..., Any]] = {
+    name: _not_available(name) for name in commands.AGENT_COMMANDS
+}
+"""The handler of each agent command: placeholders that validate arguments and answer "not available"."""
+
+
+def create_server(*, env: Mapping[str, str], cache_dir: Path) -> AgentlsServer:
+    """A new server with every feature registered; start it with `start_io()` or `start_tcp()`."""
+    server = AgentlsServer(env=env, cache_dir=cache_dir)
+    server.feature(types.INITIALIZE)(initialize)
+    server.feature(types.INITIALIZED)(initialized)
+    server.feature(types.SHUTDOWN)(shutdown)
+    server.feature(types.TEXT_DOCUMENT_DID_OPEN)(did_open)
+    server.feature(types.TEXT_DOCUMENT_DID_CHANGE)(did_change)
+    server.feature(types.TEXT_DOCUMENT_DID_SAVE, types.SaveOptions(include_text=False))(did_save)
+    server.feature(types.TEXT_DOCUMENT_DID_CLOSE)(did_close)
+    server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)(did_change_watched_files)
+    server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)(did_change_configuration)
+    server.feature(types.WORKSPACE_DID_CHANGE_WORKSPACE_FOLDERS)(did_change_workspace_folders)
+    server.feature(
+        types.TEXT_DOCUMENT_CODE_ACTION,
+        types.CodeActionOptions(code_action_kinds=list(actions.CODE_ACTION_KINDS), resolve_provider=False),
+    )(code_action)
+    server.feature(types.TEXT_DOCUMENT_CODE_LENS, types.CodeLensOptions(resolve_provider=False))(code_lens)
+    server.feature(SEARCH)(search)
+    server.feature(SERVER_STATS)(server_stats)
+    for name, handler in AGENT_COMMAND_HANDLERS.items():
+        server.command(name)(handler)
+    server.command(commands.REINDEX)(reindex)
+    return server

@@ -1,0 +1,262 @@
+"""Reading JSON-RPC messages off a byte stream, and surviving whatever arrives.
+
+pygls' own reader trusts its input: a header it cannot parse makes it glue the following body to the next
+header, so every later message is lost; invalid JSON and parameters that do not fit the method's type are
+logged and dropped without an answer, so the client waits forever. This module replaces that reader:
+
+- `FrameParser` splits a byte stream into message bodies. It resynchronises on the next
+  ``Content-Length`` header after garbage, a bad or missing length, or a body cut short (a later header
+  inside an unfinished body means the body was truncated: a header line never occurs in valid JSON,
+  whose strings cannot hold raw line breaks).
+- `dispatch` decodes one body and hands it to the pygls protocol, answering what the protocol cannot:
+  ``-32700`` for invalid JSON, ``-32600`` for something that is not a request, ``-32602`` for parameters
+  of the wrong shape, ``-32002`` for requests before ``initialize``. Notifications are never answered,
+  as JSON-RPC says; their problems are logged.
+- `serve_stream` runs the loop on a chunk reader (stdin through a thread, or an asyncio stream for TCP).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from lsprotocol import types
+from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
+from pygls.protocol import JsonRPCProtocol
+
+__all__ = [
+    "MAX_BODY_BYTES",
+    "Frame",
+    "FrameError",
+    "FrameParser",
+    "dispatch",
+    "serve_stream",
+]
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 512 * 1024 * 1024
+"""A larger Content-Length is treated as a corrupt header."""
+
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+INVALID_PARAMS = -32602
+SERVER_NOT_INITIALIZED = -32002
+
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
+_LENGTH = re.compile(rb"content-length[ \t]*:[ \t]*([^\r\n]*)", re.IGNORECASE)
+_EMBEDDED_HEADER = re.compile(rb"content-length[ \t]*:[ \t]*\d+[ \t]*\r?\n", re.IGNORECASE)
+_MAX_HEADER_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One message body, as bytes."""
+
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class FrameError:
+    """Bytes that were dropped, and why."""
+
+    message: str
+
+
+class FrameParser:
+    """Incremental ``Content-Length`` framing that recovers from malformed input."""
+
+    def __init__(self, max_body: int = MAX_BODY_BYTES) -> None:
+        self._buf = bytearray()
+        self._length: int | None = None  # body length once a header was read
+        self._scanned = 0  # how much of an unfinished body was searched for a later header
+        self._max_body = max_body
+
+    @property
+    def pending(self) -> int:
+        """Bytes buffered and not yet returned."""
+        return len(self._buf)
+
+    def feed(self, data: bytes) -> list[Frame | FrameError]:
+        """Add bytes; return every complete frame (and every error) they finish, in order."""
+        self._buf += data
+        out: list[Frame | FrameError] = []
+        while True:
+            item = self._body() if self._length is not None else self._header()
+            if item is None:
+                return out
+            if isinstance(item, (Frame, FrameError)):
+                out.append(item)
+
+    def _header(self) -> Frame | FrameError | bool | None:
+        """Parse one header block; True when it was consumed without producing anything."""
+        buf = self._buf
+        end = _HEADER_END.search(buf)
+        if end is None:
+            if len(buf) > _MAX_HEADER_BYTES:
+                keep = buf.rfind(b"\n")
+                dropped = len(buf) if keep < 0 else keep + 1
+                del buf[:dropped]
+                return FrameError(f"dropped {dropped} bytes that were not a message header")
+            return None
+        block = bytes(buf[: end.start()])
+        matches = list(_LENGTH.finditer(block))
+        del buf[: end.end()]
+        if not block.strip():
+            return True  # stray blank lines between messages
+        if not matches:
+            return FrameError(f"dropped a message header without Content-Length ({block[:80]!r})")
+        match = matches[-1]  # the header nearest the body; anything before it is garbage
+        value = match.group(1).strip()
+        if not value.isdigit():
+            return FrameError(f"dropped a message with an invalid Content-Length {value[:40]!r}")
+        length = int(value)
+        if length > self._max_body:
+            return FrameError(f"dropped a message whose Content-Length {length} is over the limit")
+        self._length = length
+        self._scanned = 0
+        garbage = block[: match.start()].strip()
+        if garbage and not _only_headers(garbage):
+            return FrameError(f"dropped {len(garbage)} bytes before a message header")
+        return True
+
+    def _body(self) -> Frame | FrameError | None:
+        assert self._length is not None
+        buf = self._buf
+        available = min(len(buf), self._length)
+        found = _EMBEDDED_HEADER.search(buf, max(0, self._scanned - 64), available)
+        if found is not None:
+            # A header line inside this body: the body was cut short (valid JSON never holds one: its
+            # strings cannot contain raw line breaks). Drop what came before the header.
+            del buf[: found.start()]
+            self._length = None
+            return FrameError("dropped a truncated message (a new message began inside its body)")
+        if available < self._length:
+            self._scanned = available
+            return None
+        body = bytes(buf[: self._length])
+        del buf[: self._length]
+        self._length = None
+        return Frame(body)
+
+
+def _only_headers(block: bytes) -> bool:
+    return all(re.fullmatch(rb"[A-Za-z0-9-]+[ \t]*:.*", line) for line in block.splitlines() if line.strip())
+
+
+# ---------------------------------------------------------------------------------------------------
+# Dispatch
+
+
+def _send_error(protocol: JsonRPCProtocol, msg_id: Any, code: int, message: str) -> None:
+    protocol._send_data({"jsonrpc": "2.0", "id": msg_id, "error": {"code": code, "message": message}})
+
+
+def _valid_id(value: Any) -> bool:
+    return isinstance(value, (str, int)) and not isinstance(value, bool)
+
+
+def _params_problem(exc: BaseException) -> str:
+    cause = exc.__cause__
+    if cause is not None:
+        try:
+            from cattrs import transform_error
+
+            return "; ".join(transform_error(cause))
+        except Exception:
+            return str(cause)
+    return str(exc)
+
+
+def dispatch(protocol: JsonRPCProtocol, body: bytes, *, initialized: Callable[[], bool]) -> None:
+    """Decode one message body and hand it to `protocol`, answering errors the protocol would drop."""
+    try:
+        raw = json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError:
+        _send_error(protocol, None, PARSE_ERROR, "Parse error: the message is not UTF-8")
+        return
+    except ValueError as exc:
+        _send_error(protocol, None, PARSE_ERROR, f"Parse error: {exc}")
+        return
+    if not isinstance(raw, dict):
+        kind = "a batch" if isinstance(raw, list) else f"a JSON {type(raw).__name__}"
+        _send_error(protocol, None, INVALID_REQUEST, f"Invalid request: got {kind}, expected one JSON object")
+        return
+    has_id = "id" in raw
+    msg_id = raw.get("id")
+    method = raw.get("method")
+    is_response = "method" not in raw and ("result" in raw or "error" in raw)
+    problem = None
+    if raw.get("jsonrpc") != "2.0":
+        problem = 'the message lacks "jsonrpc": "2.0"'
+    elif has_id and not _valid_id(msg_id) and msg_id is not None:
+        problem = "the id must be a string or an integer"
+    elif not is_response and not isinstance(method, str):
+        problem = "the method must be a string"
+    if problem is not None:
+        if has_id or not is_response:
+            _send_error(
+                protocol,
+                msg_id if _valid_id(msg_id) else None,
+                INVALID_REQUEST,
+                f"Invalid request: {problem}",
+            )
+        return
+    is_request = has_id and not is_response
+    if is_request and method != types.INITIALIZE and not initialized():
+        _send_error(
+            protocol,
+            msg_id,
+            SERVER_NOT_INITIALIZED,
+            f"the server is not initialized yet; {method} must wait for initialize",
+        )
+        return
+    if is_request and getattr(protocol, "_shutdown", False) and method != types.EXIT:
+        _send_error(protocol, msg_id, INVALID_REQUEST, "the server is shutting down; only exit is accepted")
+        return
+    if not is_request and not is_response and "params" in raw and raw["params"] is None:
+        del raw["params"]  # `params: null` on a notification means no params
+    try:
+        message = protocol.structure_message(raw)
+    except JsonRpcException as exc:
+        detail = _params_problem(exc)
+        if is_request:
+            _send_error(protocol, msg_id, INVALID_PARAMS, f"Invalid params for {method}: {detail}")
+        else:
+            log.warning("ignoring %s with invalid params: %s", method or "a response", detail)
+        return
+    protocol.handle_message(message)
+
+
+async def serve_stream(
+    read: Callable[[], Awaitable[bytes]],
+    protocol: JsonRPCProtocol,
+    *,
+    initialized: Callable[[], bool],
+    stopped: Callable[[], bool],
+) -> None:
+    """Read chunks until end of stream (or `stopped()`), dispatching every message.
+
+    An exception while handling one message is logged and the loop goes on; `SystemExit` (the ``exit``
+    notification) ends it.
+    """
+    parser = FrameParser()
+    while not stopped():
+        data = await read()
+        if not data:
+            log.info("the client closed the connection")
+            return
+        for item in parser.feed(data):
+            if isinstance(item, FrameError):
+                log.warning("%s", item.message)
+                continue
+            try:
+                dispatch(protocol, item.body, initialized=initialized)
+            except JsonRpcInvalidParams as exc:
+                log.warning("invalid message: %s", exc)
+            except Exception:
+                log.exception("failed to handle a message")
