@@ -1,0 +1,203 @@
+--- Applying the server's `workspace/applyEdit` (sent when a proposal is accepted), all or nothing.
+---
+--- Neovim's own handler checks the version of the first `TextDocumentEdit` only, and when it is stale it
+--- skips that edit yet answers `applied = true`. Here every versioned edit is checked first against the
+--- buffer's current version: if the user typed in any of them since the server computed the edit,
+--- nothing is applied and the server is told why (it rebases or refuses; the user's text stays). Parent
+--- folders of created files are made (0.7's `create_file` cannot). After applying, the buffers the edit
+--- touched are written when `write_on_accept` is set, and only those.
+local M = {}
+
+local util = vim.lsp.util
+
+local function is_set(value)
+  return value ~= nil and value ~= vim.NIL
+end
+
+--- The buffer number of an already loaded buffer for `uri`, or nil (never creates one).
+local function loaded_buffer(uri)
+  local bufnr = vim.fn.bufnr(vim.uri_to_fname(uri))
+  if bufnr == -1 or not vim.api.nvim_buf_is_loaded(bufnr) then
+    return nil
+  end
+  return bufnr
+end
+
+--- nil when every versioned edit matches its buffer's version, else a message saying which does not.
+function M.stale_documents(edit)
+  local stale = {}
+  for _, change in ipairs(edit.documentChanges or {}) do
+    if change.kind == nil and type(change.textDocument) == "table" then
+      local version = change.textDocument.version
+      local bufnr = loaded_buffer(change.textDocument.uri)
+      local current = bufnr and util.buf_versions[bufnr]
+      if is_set(version) and bufnr and current ~= nil and current ~= version then
+        table.insert(
+          stale,
+          string.format(
+            "%s (edited: version %s, the edit is for %s)",
+            vim.uri_to_fname(change.textDocument.uri),
+            tostring(current),
+            tostring(version)
+          )
+        )
+      end
+    end
+  end
+  if #stale == 0 then
+    return nil
+  end
+  return "the buffer changed since the proposal was made: " .. table.concat(stale, ", ")
+end
+
+--- Every file the edit touches, as URIs (edited, created, renamed to).
+function M.touched_uris(edit)
+  local uris, seen = {}, {}
+  local function add(uri)
+    if is_set(uri) and not seen[uri] then
+      seen[uri] = true
+      table.insert(uris, uri)
+    end
+  end
+  for _, change in ipairs(edit.documentChanges or {}) do
+    if change.kind == "create" then
+      add(change.uri)
+    elseif change.kind == "rename" then
+      add(change.newUri)
+    elseif change.kind == nil and type(change.textDocument) == "table" then
+      add(change.textDocument.uri)
+    end
+  end
+  for uri in pairs(edit.changes or {}) do
+    add(uri)
+  end
+  return uris
+end
+
+local function make_parents(edit)
+  for _, change in ipairs(edit.documentChanges or {}) do
+    local uri = (change.kind == "create" and change.uri) or (change.kind == "rename" and change.newUri) or nil
+    if is_set(uri) then
+      local parent = vim.fn.fnamemodify(vim.uri_to_fname(uri), ":h")
+      if vim.fn.isdirectory(parent) == 0 then
+        vim.fn.mkdir(parent, "p")
+      end
+    end
+  end
+end
+
+--- uri -> the text the edit puts into each file it creates (the edits that fill it, in order).
+local function created_texts(edit)
+  local created = {}
+  for _, change in ipairs(edit.documentChanges or {}) do
+    if change.kind == "create" and is_set(change.uri) then
+      created[change.uri] = {}
+    end
+  end
+  for _, change in ipairs(edit.documentChanges or {}) do
+    local uri = change.kind == nil and type(change.textDocument) == "table" and change.textDocument.uri
+    if uri and created[uri] then
+      for _, text_edit in ipairs(change.edits or {}) do
+        table.insert(created[uri], text_edit.newText or "")
+      end
+    end
+  end
+  return created
+end
+
+--- A new file's buffer starts as one empty line, so text ending in a newline leaves an extra empty last
+--- line (written as a blank line at the end of the file). Drop it: the buffer's end-of-line adds it back.
+local function trim_created(created)
+  for uri, parts in pairs(created) do
+    local text = table.concat(parts)
+    local bufnr = loaded_buffer(uri)
+    if bufnr and text:sub(-1) == "\n" then
+      local count = vim.api.nvim_buf_line_count(bufnr)
+      local last = vim.api.nvim_buf_get_lines(bufnr, count - 1, count, false)[1]
+      if count > 1 and last == "" then
+        vim.api.nvim_buf_set_lines(bufnr, count - 1, count, false, {})
+      end
+    end
+  end
+end
+
+--- Write the loaded, modified buffers of `uris`; returns the files written and the errors.
+function M.write(uris)
+  local written, errors = {}, {}
+  for _, uri in ipairs(uris) do
+    local bufnr = loaded_buffer(uri)
+    if bufnr and vim.bo[bufnr].modified then
+      local ok, err = pcall(vim.api.nvim_buf_call, bufnr, function()
+        vim.cmd("silent keepalt update")
+      end)
+      if ok then
+        table.insert(written, vim.uri_to_fname(uri))
+      else
+        table.insert(errors, string.format("%s: %s", vim.uri_to_fname(uri), tostring(err)))
+      end
+    end
+  end
+  return written, errors
+end
+
+--- Apply `edit` for `client`; returns the `ApplyWorkspaceEditResult`, plus the files written.
+function M.apply(edit, client, write)
+  if type(edit) ~= "table" then
+    return { applied = false, failureReason = "the server sent no edit" }, {}
+  end
+  local stale = M.stale_documents(edit)
+  if stale then
+    return { applied = false, failureReason = stale }, {}
+  end
+  make_parents(edit)
+  local ok, err = pcall(util.apply_workspace_edit, edit, client.offset_encoding or "utf-16")
+  if not ok then
+    return { applied = false, failureReason = "agentls could not apply the edit: " .. tostring(err) }, {}
+  end
+  trim_created(created_texts(edit))
+  if not write then
+    return { applied = true }, {}
+  end
+  local written, errors = M.write(M.touched_uris(edit))
+  if #errors > 0 then
+    vim.notify("agentls: applied, but could not write: " .. table.concat(errors, "; "), vim.log.levels.ERROR)
+  end
+  return { applied = true }, written
+end
+
+--- The `workspace/applyEdit` handler for agentls clients.
+function M.handler(state)
+  return function(_, params, ctx)
+    local client = vim.lsp.get_client_by_id(ctx.client_id)
+    if not client or type(params) ~= "table" then
+      return { applied = false, failureReason = "the agentls client is gone" }
+    end
+    local result, written = M.apply(params.edit, client, state.config.write_on_accept)
+    if result.applied then
+      state.last_written = written
+      local label = is_set(params.label) and params.label or "agentls"
+      local msg = string.format("%s: applied to %d file(s)", label, #M.touched_uris(params.edit))
+      if #written > 0 then
+        msg = msg
+          .. ", written: "
+          .. table.concat(
+            vim.tbl_map(function(p)
+              return vim.fn.fnamemodify(p, ":~:.")
+            end, written),
+            ", "
+          )
+      end
+      vim.notify(msg, vim.log.levels.INFO, { title = "agentls" })
+    else
+      state.last_apply_failure = result.failureReason
+      vim.notify(
+        "agentls: not applied: " .. tostring(result.failureReason),
+        vim.log.levels.WARN,
+        { title = "agentls" }
+      )
+    end
+    return result
+  end
+end
+
+return M

@@ -1,0 +1,599 @@
+--- agentls for Neovim: an AI coding agent behind a language server.
+---
+--- `require("agentls").setup{...}` starts the agentls server for buffers of the configured filetypes (one
+--- client per workspace root) and defines the `:Agentls*` commands' behaviour. Agent runs are started
+--- from code actions (`vim.lsp.buf.code_action()`) or the commands below; each ends in a proposal shown
+--- as a diff, applied only when accepted. See `:help agentls`.
+local config_mod = require("agentls.config")
+local State = require("agentls.state")
+local client_mod = require("agentls.client")
+local protocol = require("agentls.protocol")
+local progress = require("agentls.progress")
+local runs = require("agentls.runs")
+local preview = require("agentls.preview")
+local compat = require("agentls.compat")
+
+local M = {}
+
+--- The state made by the last `setup{}` (nil before it).
+M._state = nil
+
+local function notify(msg, level)
+  vim.notify("agentls: " .. msg, level or vim.log.levels.INFO, { title = "agentls" })
+end
+
+local function state()
+  if M._state == nil then
+    notify("call require('agentls').setup{} first (see :help agentls)", vim.log.levels.ERROR)
+  end
+  return M._state
+end
+
+local function install_keymaps(st, bufnr)
+  local maps = config_mod.keymaps(st.config)
+  local actions = {
+    implement = { "n", M.implement },
+    edit = {
+      { "n", "x" },
+      function()
+        local mode = vim.api.nvim_get_mode().mode
+        if mode == "v" or mode == "V" or mode == "\22" then
+          -- Leave visual mode so the '< and '> marks hold this selection.
+          vim.api.nvim_feedkeys(vim.api.nvim_replace_termcodes("<Esc>", true, false, true), "nx", false)
+          M.edit(nil, { range = true })
+        else
+          M.edit(nil)
+        end
+      end,
+    },
+    ask = {
+      "n",
+      function()
+        M.ask(nil)
+      end,
+    },
+    fix = { "n", M.fix },
+    tests = { "n", M.tests },
+    diff = {
+      "n",
+      function()
+        M.diff()
+      end,
+    },
+    accept = {
+      "n",
+      function()
+        M.accept()
+      end,
+    },
+    reject = {
+      "n",
+      function()
+        M.reject()
+      end,
+    },
+    cancel = {
+      "n",
+      function()
+        M.cancel()
+      end,
+    },
+  }
+  for action, lhs in pairs(maps) do
+    local spec = actions[action]
+    if spec then
+      vim.keymap.set(spec[1], lhs, spec[2], { buffer = bufnr, silent = true, desc = "agentls: " .. action })
+    end
+  end
+end
+
+--- Configure the plugin and attach to matching buffers; see `:help agentls-setup` for the options.
+function M.setup(opts)
+  local config = config_mod.resolve(opts)
+  local user_on_attach = config.on_attach
+  local st = State.new(config)
+  config.on_attach = function(client, bufnr)
+    install_keymaps(st, bufnr)
+    if user_on_attach then
+      user_on_attach(client, bufnr)
+    end
+  end
+  M._state = st
+  local group = vim.api.nvim_create_augroup("agentls", { clear = true })
+  vim.api.nvim_create_autocmd("FileType", {
+    group = group,
+    pattern = config.filetypes,
+    callback = function(args)
+      client_mod.attach(st, args.buf)
+    end,
+    desc = "agentls: attach the language server",
+  })
+  vim.api.nvim_create_autocmd("VimLeavePre", {
+    group = group,
+    callback = function()
+      st.stopping = true
+    end,
+  })
+  -- Buffers opened before setup{} ran.
+  local wanted = {}
+  for _, ft in ipairs(config.filetypes) do
+    wanted[ft] = true
+  end
+  for _, bufnr in ipairs(vim.api.nvim_list_bufs()) do
+    if vim.api.nvim_buf_is_loaded(bufnr) and wanted[vim.bo[bufnr].filetype] then
+      client_mod.attach(st, bufnr)
+    end
+  end
+  return M
+end
+
+--- A short line for the statusline: indexing or run progress, pending proposals, or "".
+function M.status()
+  return progress.status(M._state)
+end
+
+--- The live agentls clients.
+function M.clients()
+  return client_mod.all()
+end
+
+local function buffer_uri(bufnr)
+  return vim.uri_from_bufnr(bufnr)
+end
+
+local function position(client)
+  return vim.lsp.util.make_position_params(0, client.offset_encoding).position
+end
+
+--- The LSP range of lines `line1..line2` (1-based, inclusive) of `bufnr`.
+local function lines_range(client, bufnr, line1, line2)
+  local last = vim.api.nvim_buf_get_lines(bufnr, line2 - 1, line2, false)[1] or ""
+  return {
+    start = { line = line1 - 1, character = 0 },
+    ["end"] = {
+      line = line2 - 1,
+      character = vim.lsp.util.character_offset(bufnr, line2 - 1, #last, client.offset_encoding),
+    },
+  }
+end
+
+--- The range of the last visual selection (charwise selections keep their columns).
+local function visual_range(client, bufnr)
+  local s = vim.api.nvim_buf_get_mark(bufnr, "<")
+  local e = vim.api.nvim_buf_get_mark(bufnr, ">")
+  if vim.fn.visualmode() ~= "v" then
+    return lines_range(client, bufnr, s[1], e[1])
+  end
+  local last = vim.api.nvim_buf_get_lines(bufnr, e[1] - 1, e[1], false)[1] or ""
+  -- '> is on the last selected character; the range ends after it (multibyte included).
+  local end_byte = math.min(#last, e[2] + #(vim.fn.matchstr(last:sub(e[2] + 1), "^.")))
+  return {
+    start = {
+      line = s[1] - 1,
+      character = vim.lsp.util.character_offset(bufnr, s[1] - 1, s[2], client.offset_encoding),
+    },
+    ["end"] = {
+      line = e[1] - 1,
+      character = vim.lsp.util.character_offset(bufnr, e[1] - 1, end_byte, client.offset_encoding),
+    },
+  }
+end
+
+--- The range a command applies to: the visual selection, the command's line range, or the cursor line.
+local function command_range(client, bufnr, range)
+  if type(range) == "table" and range.start then
+    return range
+  end
+  if type(range) == "table" and range.line1 then
+    local s = vim.api.nvim_buf_get_mark(bufnr, "<")
+    local e = vim.api.nvim_buf_get_mark(bufnr, ">")
+    if s[1] == range.line1 and e[1] == range.line2 then
+      return visual_range(client, bufnr)
+    end
+    return lines_range(client, bufnr, range.line1, range.line2)
+  end
+  if range == true then
+    return visual_range(client, bufnr)
+  end
+  local row = vim.api.nvim_win_get_cursor(0)[1]
+  return lines_range(client, bufnr, row, row)
+end
+
+local function relpath(bufnr)
+  return vim.fn.fnamemodify(vim.api.nvim_buf_get_name(bufnr), ":~:.")
+end
+
+--- Implement the stub function at the cursor. Uses the server's implement code action there (its title
+--- and the exact function), else sends `agentls.implement` at the cursor.
+function M.implement()
+  local st = state()
+  if not st then
+    return
+  end
+  local bufnr = vim.api.nvim_get_current_buf()
+  client_mod.with_client(st, bufnr, function(client)
+    local pos = position(client)
+    local params = {
+      textDocument = { uri = buffer_uri(bufnr) },
+      range = { start = pos, ["end"] = pos },
+      context = { diagnostics = {}, only = { protocol.code_action_kinds.implement } },
+    }
+    compat.request(client, "textDocument/codeAction", params, function(err, result)
+      for _, action in ipairs((not err and result) or {}) do
+        local command = type(action.command) == "table" and action.command or nil
+        if command and command.command == protocol.commands.implement then
+          runs.execute(
+            st,
+            client,
+            command.command,
+            command.arguments and command.arguments[1],
+            { title = command.title, bufnr = bufnr }
+          )
+          return
+        end
+      end
+      runs.execute(
+        st,
+        client,
+        protocol.commands.implement,
+        { uri = buffer_uri(bufnr), position = pos },
+        { title = string.format("Implement at %s:%d", relpath(bufnr), pos.line + 1), bufnr = bufnr }
+      )
+    end, bufnr)
+  end)
+end
+
+--- Write tests for the function at the cursor (`agentls.writeTests`).
+function M.tests()
+  local st = state()
+  if not st then
+    return
+  end
+  local bufnr = vim.api.nvim_get_current_buf()
+  client_mod.with_client(st, bufnr, function(client)
+    local pos = position(client)
+    runs.execute(
+      st,
+      client,
+      protocol.commands.write_tests,
+      { uri = buffer_uri(bufnr), position = pos },
+      { title = string.format("Tests for %s:%d", relpath(bufnr), pos.line + 1), bufnr = bufnr }
+    )
+  end)
+end
+
+local function prompt(label, value, fn)
+  if type(value) == "string" and vim.trim(value) ~= "" then
+    fn(vim.trim(value))
+    return
+  end
+  vim.ui.input({ prompt = label }, function(input)
+    if input and vim.trim(input) ~= "" then
+      fn(vim.trim(input))
+    end
+  end)
+end
+
+--- Edit a range by an instruction (`agentls.edit`). `range`: `{line1, line2}` from a command, `true` for
+--- the last visual selection, an LSP range, or nil for the cursor line. Prompts when `instruction` is
+--- empty.
+function M.edit(instruction, opts)
+  local st = state()
+  if not st then
+    return
+  end
+  opts = opts or {}
+  local bufnr = vim.api.nvim_get_current_buf()
+  prompt("agentls edit: ", instruction, function(text)
+    client_mod.with_client(st, bufnr, function(client)
+      local range = command_range(client, bufnr, opts.range)
+      runs.execute(
+        st,
+        client,
+        protocol.commands.edit,
+        { uri = buffer_uri(bufnr), range = range, instruction = text },
+        { title = "Edit: " .. text, bufnr = bufnr }
+      )
+    end)
+  end)
+end
+
+--- Ask a question about the code (`agentls.ask`); the answer opens in a scratch window. With a range
+--- (`opts.range` as for `edit`), the question is about that code.
+function M.ask(question, opts)
+  local st = state()
+  if not st then
+    return
+  end
+  opts = opts or {}
+  local bufnr = vim.api.nvim_get_current_buf()
+  prompt("agentls ask: ", question, function(text)
+    client_mod.with_client(st, bufnr, function(client)
+      local argument = { question = text }
+      if vim.bo[bufnr].buftype == "" and vim.api.nvim_buf_get_name(bufnr) ~= "" then
+        argument.uri = buffer_uri(bufnr)
+        if opts.range then
+          argument.range = command_range(client, bufnr, opts.range)
+        end
+      end
+      runs.execute(st, client, protocol.commands.ask, argument, {
+        title = "Ask: " .. text,
+        question = text,
+        bufnr = bufnr,
+        on_result = function(result)
+          -- A server may answer at once instead of through a run.
+          if type(result) == "table" and type(result.answer) == "string" then
+            preview.answer(st, "Q: " .. text, result.answer)
+          end
+        end,
+      })
+    end)
+  end)
+end
+
+--- The LSP diagnostic behind a `vim.diagnostic` item (kept by the LSP client), or one rebuilt from it.
+local function lsp_diagnostic(client, bufnr, d)
+  local kept = d.user_data and d.user_data.lsp
+  if type(kept) == "table" and kept.range then
+    return kept
+  end
+  local end_lnum = d.end_lnum or d.lnum
+  local end_col = d.end_col or d.col
+  return {
+    range = {
+      start = {
+        line = d.lnum,
+        character = vim.lsp.util.character_offset(bufnr, d.lnum, d.col, client.offset_encoding),
+      },
+      ["end"] = {
+        line = end_lnum,
+        character = vim.lsp.util.character_offset(bufnr, end_lnum, end_col, client.offset_encoding),
+      },
+    },
+    severity = d.severity,
+    message = d.message,
+    source = d.source,
+    code = d.code,
+  }
+end
+
+--- Fix the diagnostics on the cursor line (`agentls.fix`), from any source (linters, other servers).
+function M.fix()
+  local st = state()
+  if not st then
+    return
+  end
+  local bufnr = vim.api.nvim_get_current_buf()
+  local row = vim.api.nvim_win_get_cursor(0)[1] - 1
+  local found = vim.diagnostic.get(bufnr, { lnum = row })
+  if #found == 0 then
+    notify("no diagnostics on this line; :AgentlsEdit takes an instruction instead", vim.log.levels.WARN)
+    return
+  end
+  client_mod.with_client(st, bufnr, function(client)
+    local diagnostics = {}
+    local range
+    for _, d in ipairs(found) do
+      local lsp = lsp_diagnostic(client, bufnr, d)
+      table.insert(diagnostics, lsp)
+      if range == nil then
+        range = vim.deepcopy(lsp.range)
+      else
+        local s, e = lsp.range.start, lsp.range["end"]
+        if
+          s.line < range.start.line or (s.line == range.start.line and s.character < range.start.character)
+        then
+          range.start = s
+        end
+        if
+          e.line > range["end"].line or (e.line == range["end"].line and e.character > range["end"].character)
+        then
+          range["end"] = e
+        end
+      end
+    end
+    local title = #diagnostics == 1 and ("Fix: " .. vim.split(diagnostics[1].message or "", "\n")[1])
+      or string.format("Fix %d problems", #diagnostics)
+    runs.execute(
+      st,
+      client,
+      protocol.commands.fix,
+      { uri = buffer_uri(bufnr), range = range, diagnostics = diagnostics },
+      { title = title, bufnr = bufnr }
+    )
+  end)
+end
+
+--- The proposal meant by `id`: that one, else the one previewed in the current buffer, else the latest
+--- pending one.
+local function resolve_proposal(st, id)
+  if id ~= nil and id ~= "" then
+    return st.proposals[id]
+  end
+  local here = vim.b.agentls_proposal_id
+  if here ~= nil and st.proposals[here] and st.proposals[here].status == "pending" then
+    return st.proposals[here]
+  end
+  return st:latest_pending()
+end
+
+local function proposal_client(proposal)
+  local client = vim.lsp.get_client_by_id(proposal.client_id)
+  if not client or compat.is_stopped(client) then
+    notify("the server that made proposal " .. tostring(proposal.id) .. " is gone", vim.log.levels.ERROR)
+    return nil
+  end
+  return client
+end
+
+--- Accept a proposal (default: the previewed or latest pending one): the server applies it through
+--- `workspace/applyEdit`; the changed files are written when `write_on_accept` is set.
+function M.accept(id)
+  local st = state()
+  if not st then
+    return
+  end
+  local proposal = resolve_proposal(st, id)
+  if not proposal or proposal.status ~= "pending" then
+    notify("no proposal is waiting to be accepted", vim.log.levels.WARN)
+    return
+  end
+  local client = proposal_client(proposal)
+  if not client then
+    return
+  end
+  proposal.status = "accepting"
+  st.last_apply_failure = nil
+  runs.execute(st, client, protocol.commands.accept, { proposalId = proposal.id }, {
+    on_result = function(result)
+      if type(result) == "table" and result.applied == false then
+        proposal.status = "pending"
+        local reason = result.failureReason or result.message
+        -- The applyEdit handler already said why when it was the one refusing.
+        if reason ~= st.last_apply_failure then
+          notify(
+            "proposal "
+              .. tostring(proposal.id)
+              .. " was not applied: "
+              .. tostring(reason or "no reason given"),
+            vim.log.levels.WARN
+          )
+        end
+      else
+        proposal.status = "accepted"
+        preview.close(st, proposal.id)
+      end
+      progress.changed()
+    end,
+    on_error = function()
+      proposal.status = "pending"
+      progress.changed()
+    end,
+  })
+end
+
+--- Reject a proposal (default: the previewed or latest pending one); nothing is changed.
+function M.reject(id)
+  local st = state()
+  if not st then
+    return
+  end
+  local proposal = resolve_proposal(st, id)
+  if not proposal or proposal.status ~= "pending" then
+    notify("no proposal is waiting to be rejected", vim.log.levels.WARN)
+    return
+  end
+  local client = proposal_client(proposal)
+  if not client then
+    return
+  end
+  runs.execute(st, client, protocol.commands.reject, { proposalId = proposal.id }, {
+    on_result = function()
+      proposal.status = "rejected"
+      preview.close(st, proposal.id)
+      notify("proposal " .. tostring(proposal.id) .. " rejected; nothing was changed")
+      progress.changed()
+    end,
+  })
+end
+
+--- Open the diff preview of a proposal (default: the latest pending one).
+function M.diff(id)
+  local st = state()
+  if not st then
+    return
+  end
+  local proposal = resolve_proposal(st, id)
+  if not proposal then
+    notify(
+      "no proposal is waiting; start one with :AgentlsImplement, :AgentlsEdit, :AgentlsFix or "
+        .. ":AgentlsTests",
+      vim.log.levels.WARN
+    )
+    return
+  end
+  if proposal.fetched then
+    preview.open(st, proposal)
+  else
+    runs.fetch(proposal, function(p)
+      preview.open(st, p)
+    end)
+  end
+end
+
+--- Cancel a run (default: the latest running one).
+function M.cancel(run_id)
+  local st = state()
+  if not st then
+    return
+  end
+  local run = (run_id ~= nil and run_id ~= "") and st.runs[run_id] or st:latest_running()
+  if not run or run.status ~= "running" then
+    notify("no agent run is running", vim.log.levels.WARN)
+    return
+  end
+  local client = vim.lsp.get_client_by_id(run.client_id)
+  if not client then
+    run.status = "failed"
+    return
+  end
+  run.status = "cancelling"
+  runs.execute(st, client, protocol.commands.cancel, { runId = run.id }, {
+    on_result = function()
+      notify((run.title or "run") .. ": cancelled")
+      if run.status == "cancelling" then
+        run.status = "cancelled"
+      end
+      progress.changed()
+    end,
+    on_error = function()
+      run.status = "running"
+    end,
+  })
+end
+
+--- Re-index every workspace folder of the current buffer's server.
+function M.reindex()
+  local st = state()
+  if not st then
+    return
+  end
+  client_mod.with_client(st, vim.api.nvim_get_current_buf(), function(client)
+    runs.execute(st, client, protocol.commands.reindex, {}, {})
+  end)
+end
+
+--- Search the index (`agentls/search`) and put the hits in the quickfix list.
+function M.search(query)
+  local st = state()
+  if not st then
+    return
+  end
+  local bufnr = vim.api.nvim_get_current_buf()
+  prompt("agentls search: ", query, function(text)
+    client_mod.with_client(st, bufnr, function(client)
+      compat.request(client, protocol.methods.search, { query = text, limit = 30 }, function(err, hits)
+        if err then
+          notify("search failed: " .. tostring(err.message or err), vim.log.levels.ERROR)
+          return
+        end
+        local items = {}
+        for _, hit in ipairs(hits or {}) do
+          local filename = hit.uri and vim.uri_to_fname(hit.uri) or hit.path
+          local line = hit.range and hit.range.start and hit.range.start.line + 1 or 1
+          local label = hit.symbol and hit.symbol ~= vim.NIL and hit.symbol
+            or vim.split(hit.text or "", "\n")[1]
+          table.insert(items, { filename = filename, lnum = line, col = 1, text = tostring(label) })
+        end
+        vim.fn.setqflist({}, " ", { title = "agentls search: " .. text, items = items })
+        if #items == 0 then
+          notify("no results for " .. text, vim.log.levels.WARN)
+        else
+          vim.cmd("copen")
+        end
+      end, bufnr)
+    end)
+  end)
+end
+
+return M

@@ -1,0 +1,91 @@
+--- `$/progress` from the server (indexing, agent runs): kept for the statusline, announced on begin and end.
+local M = {}
+
+local function notify(msg, level)
+  vim.notify(msg, level or vim.log.levels.INFO, { title = "agentls" })
+end
+
+--- Tell statusline plugins and `User AgentlsStatus` autocommands that `status()` changed.
+function M.changed()
+  pcall(vim.api.nvim_exec_autocmds, "User", { pattern = "AgentlsStatus", modeline = false })
+  pcall(vim.cmd, "redrawstatus")
+end
+
+--- The server's titles often start with "agentls" already.
+local function title_of(entry)
+  return (tostring(entry.title or ""):gsub("^agentls:?%s*", ""))
+end
+
+local function text(entry)
+  local parts = { title_of(entry) }
+  if entry.message and entry.message ~= "" then
+    table.insert(parts, entry.message)
+  end
+  if type(entry.percentage) == "number" then
+    table.insert(parts, string.format("%d%%", entry.percentage))
+  end
+  return table.concat(parts, " ")
+end
+
+--- The `$/progress` handler: Neovim's own handler still runs (other statusline plugins read it).
+function M.handler(state)
+  return function(err, result, ctx, cfg)
+    local default = vim.lsp.handlers["$/progress"]
+    if default then
+      pcall(default, err, result, ctx, cfg)
+    end
+    if err or type(result) ~= "table" or type(result.value) ~= "table" then
+      return
+    end
+    local value = result.value
+    local key = tostring(ctx.client_id) .. ":" .. tostring(result.token)
+    if value.kind == "begin" then
+      local entry =
+        { title = value.title or "agentls", message = value.message, percentage = value.percentage }
+      state:set_progress(key, entry)
+      if state.config.notify_progress then
+        notify("agentls: " .. text(entry))
+      end
+    elseif value.kind == "report" then
+      local entry = state.progress[key] or { title = "agentls" }
+      if value.message ~= nil then
+        entry.message = value.message
+      end
+      if value.percentage ~= nil then
+        entry.percentage = value.percentage
+      end
+      state:set_progress(key, entry)
+    elseif value.kind == "end" then
+      local entry = state.progress[key] or { title = "agentls" }
+      state:set_progress(key, nil)
+      if state.config.notify_progress then
+        notify("agentls: " .. title_of(entry) .. ": " .. (value.message or "done"))
+      end
+    end
+    M.changed()
+  end
+end
+
+--- One line for a statusline: the newest progress, else running agents, else pending proposals, else "".
+function M.status(state)
+  if state == nil then
+    return ""
+  end
+  local entry = state:latest_progress()
+  if entry then
+    return "agentls: " .. text(entry)
+  end
+  local run = state:latest_running()
+  if run then
+    return "agentls: " .. (run.title or run.kind or "agent") .. " running"
+  end
+  local pending = state:pending_count()
+  if pending == 1 then
+    return "agentls: proposal ready (:AgentlsDiff)"
+  elseif pending > 1 then
+    return string.format("agentls: %d proposals ready (:AgentlsDiff)", pending)
+  end
+  return ""
+end
+
+return M

@@ -1,0 +1,178 @@
+--- Agent runs and their proposals: `workspace/executeCommand`, `agentls/proposalReady`, `agentls/runFailed`.
+---
+--- A run command answers `{runId}` at once; the run ends with `agentls/proposalReady {proposalId, runId,
+--- summary, files}` (the plugin then fetches `agentls/proposal` for the diff and opens the preview) or
+--- `agentls/runFailed {runId, message}`. Accepting sends `agentls.accept`, after which the server sends
+--- `workspace/applyEdit` (see `agentls.apply`).
+local compat = require("agentls.compat")
+local protocol = require("agentls.protocol")
+local progress = require("agentls.progress")
+
+local M = {}
+
+local function notify(msg, level)
+  vim.notify("agentls: " .. msg, level or vim.log.levels.INFO, { title = "agentls" })
+end
+
+local function first_line(text)
+  if type(text) ~= "string" then
+    return ""
+  end
+  return (text:match("^[^\n]*") or "")
+end
+
+local function error_text(err)
+  if type(err) == "table" then
+    return tostring(err.message or vim.inspect(err))
+  end
+  return tostring(err)
+end
+
+--- Send `command` with its one object `argument`. Run commands register the run they start.
+--- opts: title, bufnr, question (for ask), on_result(result), on_error(err).
+function M.execute(state, client, command, argument, opts)
+  opts = opts or {}
+  local params = { command = command, arguments = { compat.object(argument) } }
+  local kind = protocol.run_commands[command]
+  local ok = compat.request(client, protocol.methods.execute_command, params, function(err, result)
+    if err then
+      notify(command .. " failed: " .. error_text(err), vim.log.levels.ERROR)
+      if opts.on_error then
+        opts.on_error(err)
+      end
+      return
+    end
+    if kind and type(result) == "table" and result.runId ~= nil then
+      local known = state.runs[result.runId]
+      if known == nil or known.status == "running" then
+        state:add_run({
+          id = result.runId,
+          client_id = client.id,
+          kind = kind,
+          title = opts.title or kind,
+          question = opts.question,
+          status = "running",
+          bufnr = opts.bufnr,
+        })
+        notify((opts.title or kind) .. ": started (:AgentlsCancel stops it)")
+      else
+        -- The run already ended (its notification came first): keep what it left, add what we know.
+        known.kind, known.title, known.question = kind, opts.title or kind, opts.question
+      end
+      progress.changed()
+    end
+    if opts.on_result then
+      opts.on_result(result)
+    end
+  end, opts.bufnr)
+  if not ok then
+    notify("the server is not running; cannot send " .. command, vim.log.levels.ERROR)
+  end
+end
+
+--- Fetch the full proposal (`agentls/proposal`) and call `done(proposal)` with it merged in.
+function M.fetch(proposal, done)
+  local client = vim.lsp.get_client_by_id(proposal.client_id)
+  if not client then
+    notify("the server of proposal " .. tostring(proposal.id) .. " is gone", vim.log.levels.ERROR)
+    return
+  end
+  compat.request(client, protocol.methods.proposal, { proposalId = proposal.id }, function(err, result)
+    if err or type(result) ~= "table" then
+      notify(
+        "cannot fetch proposal " .. tostring(proposal.id) .. ": " .. error_text(err or "no result"),
+        vim.log.levels.ERROR
+      )
+      return
+    end
+    proposal.diff = result.diff
+    proposal.files = result.files or proposal.files
+    proposal.summary = result.summary or proposal.summary
+    proposal.usage = result.usage
+    proposal.cost = type(result.cost) == "number" and result.cost or nil
+    if type(result.verified) == "boolean" then
+      proposal.verified = result.verified
+    end
+    proposal.verification = result.verificationSummary or result.verification_summary
+    proposal.fetched = true
+    done(proposal)
+  end)
+end
+
+local function show_answer(state, run, proposal)
+  local title = run and run.question and ("Q: " .. run.question) or "agentls"
+  require("agentls.preview").answer(state, title, proposal.summary or "")
+end
+
+function M.on_proposal_ready(state)
+  return function(_, params, ctx)
+    if type(params) ~= "table" or params.proposalId == nil then
+      return
+    end
+    local run = state.runs[params.runId]
+    if run == nil and params.runId ~= nil then
+      run =
+        state:add_run({ id = params.runId, client_id = ctx.client_id, kind = "agent", title = "agent run" })
+    end
+    if run then
+      run.status = "done"
+      run.proposal_id = params.proposalId
+    end
+    local files = params.files or {}
+    local proposal = state:add_proposal({
+      id = params.proposalId,
+      run_id = params.runId,
+      client_id = ctx.client_id,
+      summary = params.summary,
+      files = files,
+      status = #files > 0 and "pending" or "empty",
+    })
+    progress.changed()
+    if run and run.kind == "ask" or #files == 0 then
+      if run and run.kind == "ask" then
+        show_answer(state, run, proposal)
+      else
+        notify("finished without changes: " .. first_line(proposal.summary))
+      end
+      return
+    end
+    notify(
+      string.format(
+        "proposal ready (%d file(s)): %s  -- :AgentlsDiff, :AgentlsAccept, :AgentlsReject",
+        #files,
+        first_line(proposal.summary)
+      )
+    )
+    if state.config.auto_preview then
+      M.fetch(proposal, function(p)
+        if p.status == "pending" then
+          require("agentls.preview").open(state, p)
+        end
+      end)
+    end
+  end
+end
+
+function M.on_run_failed(state)
+  return function(_, params, ctx)
+    if type(params) ~= "table" then
+      return
+    end
+    local run = state.runs[params.runId]
+    if run == nil and params.runId ~= nil then
+      run =
+        state:add_run({ id = params.runId, client_id = ctx.client_id, kind = "agent", title = "agent run" })
+    end
+    if run then
+      run.status = run.status == "cancelling" and "cancelled" or "failed"
+      run.message = params.message
+    end
+    progress.changed()
+    notify(
+      ((run and run.title) or "run") .. " failed: " .. tostring(params.message or "no reason given"),
+      vim.log.levels.ERROR
+    )
+  end
+end
+
+return M

@@ -1,0 +1,81 @@
+-- One agent run through the plugin, chosen by $AGENTLS_NVIM_MODE:
+--   accept           implement `mean` from the code action menu, preview, press `a`
+--   reject           the same, press `r`
+-- and $AGENTLS_NVIM_TRIGGER: "code_action" (the standard menu, default) or "command" (:AgentlsImplement).
+--   edit_during_run  the same, but a line is added at the top of the buffer while the run is going
+-- The result holds what the user saw (menu titles, preview lines) and the buffers and files at each step.
+local here = debug.getinfo(1, "S").source:sub(2):match("(.*/)")
+local H = dofile(here .. "harness.lua")
+local S = dofile(here .. "scenario.lua")
+
+local MODE = os.getenv("AGENTLS_NVIM_MODE") or "accept"
+-- "code_action": the standard vim.lsp.buf.code_action() menu; "command": :AgentlsImplement.
+local TRIGGER = os.getenv("AGENTLS_NVIM_TRIGGER") or "code_action"
+local FILES = { "mathx/stats.py", "tests/test_mean_more.py" }
+local USER_LINE = "# a line the user typed while the agent was working"
+
+H.run(function(h)
+  local buf = h.edit("mathx/stats.py")
+  h.wait_attached(buf)
+  vim.api.nvim_win_set_cursor(0, { S.line_of(buf, "def mean(values: list[float]) -> float:"), 4 })
+  local titles = vim.NIL
+  if TRIGGER == "command" then
+    vim.cmd("AgentlsImplement")
+  else
+    titles = S.choose_code_action(h, "Implement `mean`")
+  end
+  h.wait(20000, function()
+    return S.state():latest_running() ~= nil or S.error_message(h) ~= nil
+  end, "the run to start")
+  if S.error_message(h) then
+    error("the run did not start: " .. S.error_message(h))
+  end
+  local run = S.state():latest_running()
+  local status_running = require("agentls").status()
+
+  if MODE == "edit_during_run" then
+    vim.api.nvim_buf_set_lines(buf, 0, 0, false, { USER_LINE })
+  end
+  local buffers_during_run = S.buffers(h, FILES)
+
+  local preview, preview_lines, preview_filetype = S.wait_preview(h, 60000)
+  local proposal_id = vim.b[preview].agentls_proposal_id
+  local disk_before = S.disk(h, FILES)
+  local buffers_before = S.buffers(h, FILES)
+  local status_pending = require("agentls").status()
+
+  S.press(preview, MODE == "reject" and "r" or "a")
+  h.wait(30000, function()
+    local p = S.proposal(proposal_id)
+    if MODE == "reject" then
+      return p.status == "rejected"
+    end
+    -- Accepted, or refused (it stays pending, with a message saying why).
+    return p.status == "accepted"
+      or (
+        p.status == "pending"
+        and #h.messages > 0
+        and h.messages[#h.messages].message:find("not applied") ~= nil
+      )
+  end, "the proposal to be settled")
+  -- Let didSave and any late notification arrive.
+  vim.wait(300)
+
+  return {
+    titles = titles,
+    run_title = run.title,
+    status_running = status_running,
+    status_pending = status_pending,
+    status_after = require("agentls").status(),
+    preview_lines = preview_lines,
+    preview_filetype = preview_filetype,
+    preview_open_after = h.buffer_named("agentls://proposal/") ~= nil,
+    proposal_status = S.proposal(proposal_id).status,
+    disk_before = disk_before,
+    buffers_during_run = buffers_during_run,
+    buffers_before = buffers_before,
+    disk_after = S.disk(h, FILES),
+    buffers_after = S.buffers(h, FILES),
+    user_line = USER_LINE,
+  }
+end)

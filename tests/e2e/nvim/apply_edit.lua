@@ -1,0 +1,71 @@
+-- The plugin's workspace/applyEdit handling on its own (no server): all or nothing when a buffer's
+-- version moved on, parent folders made for created files, no extra blank line at their end, and only
+-- the buffers the edit touched are written.
+local here = debug.getinfo(1, "S").source:sub(2):match("(.*/)")
+local H = dofile(here .. "harness.lua")
+
+H.run(function(h)
+  local apply = require("agentls.apply")
+  local root = h.root
+  local function uri(rel)
+    return vim.uri_from_fname(root .. "/" .. rel)
+  end
+  local a = h.edit("a.txt")
+  vim.api.nvim_buf_set_lines(a, 0, 1, false, { "ONE" }) -- unsaved text the edit builds on
+  vim.cmd("split")
+  local b = h.edit("b.txt")
+  vim.api.nvim_buf_set_lines(b, 0, 0, false, { "unsaved, not part of the edit" })
+  -- As if a client were attached: the version Neovim last sent for each buffer.
+  vim.lsp.util.buf_versions[a] = 7
+
+  local function edit(version)
+    return {
+      documentChanges = {
+        {
+          textDocument = { uri = uri("a.txt"), version = version },
+          edits = {
+            {
+              range = { start = { line = 1, character = 0 }, ["end"] = { line = 1, character = 3 } },
+              newText = "2",
+            },
+          },
+        },
+        { kind = "create", uri = uri("new/dir/c.txt") },
+        {
+          textDocument = { uri = uri("new/dir/c.txt"), version = vim.NIL },
+          edits = {
+            {
+              range = { start = { line = 0, character = 0 }, ["end"] = { line = 0, character = 0 } },
+              newText = "hello\nworld\n",
+            },
+          },
+        },
+      },
+    }
+  end
+  local client = { id = 0, offset_encoding = "utf-16" }
+  local stale = apply.apply(edit(6), client, true)
+  local after_stale = {
+    a = h.lines(a),
+    a_modified = vim.bo[a].modified,
+    created = vim.loop.fs_stat(root .. "/new") ~= nil,
+  }
+  local ok, written = apply.apply(edit(7), client, true)
+  local c = vim.fn.bufnr(root .. "/new/dir/c.txt")
+  return {
+    stale = stale,
+    after_stale = after_stale,
+    ok = ok,
+    written = written,
+    a = h.lines(a),
+    a_modified = vim.bo[a].modified,
+    b_modified = vim.bo[b].modified,
+    c = h.lines(c),
+    c_modified = vim.bo[c].modified,
+    disk = {
+      a = h.read(root .. "/a.txt"),
+      b = h.read(root .. "/b.txt"),
+      c = h.read(root .. "/new/dir/c.txt"),
+    },
+  }
+end)

@@ -1,0 +1,90 @@
+-- The :Agentls* commands that start runs send the arguments of the server's contract: each request is
+-- captured as sent, and the server's answer is kept (a run id, or "not available" while agent runs are
+-- not wired in; never "invalid arguments"). :AgentlsSearch fills the quickfix list from the index.
+local here = debug.getinfo(1, "S").source:sub(2):match("(.*/)")
+local H = dofile(here .. "harness.lua")
+local S = dofile(here .. "scenario.lua")
+
+H.run(function(h)
+  local compat = require("agentls.compat")
+  local sent, answers = {}, {}
+  local request = compat.request
+  compat.request = function(client, method, params, handler, bufnr)
+    if method == "workspace/executeCommand" then
+      table.insert(sent, params)
+      local index = #sent
+      local wrapped = function(err, result, ...)
+        answers[index] =
+          { error = err and err.message or vim.NIL, result = result == nil and vim.NIL or result }
+        return handler(err, result, ...)
+      end
+      return request(client, method, params, wrapped, bufnr)
+    end
+    return request(client, method, params, handler, bufnr)
+  end
+
+  local buf = h.edit("mathx/stats.py")
+  local client = h.wait_attached(buf)
+  local def_line = S.line_of(buf, "def mean(values: list[float]) -> float:")
+
+  -- :AgentlsTests at the cursor.
+  vim.api.nvim_win_set_cursor(0, { def_line, 4 })
+  vim.cmd("AgentlsTests")
+  -- :AgentlsEdit on a linewise visual selection (the docstring's first two lines).
+  vim.api.nvim_win_set_cursor(0, { def_line + 1, 0 })
+  vim.cmd("normal! Vj")
+  vim.api.nvim_feedkeys(vim.api.nvim_replace_termcodes("<Esc>", true, false, true), "nx", false)
+  vim.cmd("'<,'>AgentlsEdit say what it returns for one value")
+  -- :AgentlsEdit on a charwise selection of `value` in clamp's signature, after a multibyte comment.
+  vim.api.nvim_buf_set_lines(buf, 0, 0, false, { "# Größe €" })
+  vim.api.nvim_win_set_cursor(0, { 1, 2 })
+  vim.cmd("normal! vfe")
+  vim.api.nvim_feedkeys(vim.api.nvim_replace_termcodes("<Esc>", true, false, true), "nx", false)
+  vim.cmd("'<,'>AgentlsEdit translate")
+  -- :AgentlsAsk with a question, no range.
+  vim.cmd("AgentlsAsk what does clamp do?")
+  -- :AgentlsFix with a diagnostic (from another source) on the cursor line.
+  local ns = vim.api.nvim_create_namespace("agentls-test-lint")
+  vim.diagnostic.set(ns, buf, {
+    {
+      lnum = def_line,
+      col = 4,
+      end_lnum = def_line,
+      end_col = 8,
+      message = "unused name",
+      source = "lint",
+      severity = vim.diagnostic.severity.WARN,
+    },
+  })
+  vim.api.nvim_win_set_cursor(0, { def_line + 1, 0 })
+  vim.cmd("AgentlsFix")
+
+  h.wait(20000, function()
+    return vim.tbl_count(answers) == #sent and #sent == 5
+  end, "answers to the five commands")
+
+  -- Search, once the first index is done.
+  h.wait(30000, function()
+    for _, m in ipairs(h.messages) do
+      if m.message:find("Indexed") then
+        return true
+      end
+    end
+    return false
+  end, "the first index")
+  vim.cmd("AgentlsSearch arithmetic mean")
+  h.wait(10000, function()
+    return #vim.fn.getqflist() > 0
+  end, "search results in the quickfix list")
+  local qf = {}
+  for _, item in ipairs(vim.fn.getqflist()) do
+    table.insert(qf, { file = vim.api.nvim_buf_get_name(item.bufnr), lnum = item.lnum, text = item.text })
+  end
+  return {
+    sent = sent,
+    answers = answers,
+    quickfix = qf,
+    def_line = def_line,
+    encoding = client.offset_encoding,
+  }
+end)
