@@ -19,8 +19,6 @@ import json
 import logging
 import os
 import sys
-import threading
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -57,15 +55,14 @@ def _find_root(target: Path) -> Path:
     return start
 
 
-def _credentials(env: Mapping[str, str]) -> tuple[str | None, str | None, str | None]:
-    """(api_key, auth_token, base_url) from the environment; a clear error when there is no credential."""
-    from agent.model import missing_key_message
+def _credentials(env: Mapping[str, str]) -> None:
+    """Refuse early, with a clear message, when there is no credential for the API."""
+    from agent.runner import Credentials, MissingCredentials
 
-    api_key = env.get("ANTHROPIC_API_KEY") or None
-    auth_token = env.get("ANTHROPIC_AUTH_TOKEN") or None
-    if api_key is None and auth_token is None:
-        raise click.ClickException(missing_key_message())
-    return api_key, auth_token, env.get("ANTHROPIC_BASE_URL") or None
+    try:
+        Credentials.from_env(env)
+    except MissingCredentials as missing:
+        raise click.ClickException(str(missing)) from missing
 
 
 def _load(root: Path, err: Console) -> Settings:
@@ -150,61 +147,34 @@ def _terminal_ask(question: str, options: Sequence[str]) -> str:
 
 def _run_agent(root: Path, task: Task, settings: Settings, env: Mapping[str, str], err: Console) -> RunResult:
     """Build everything the agent needs, run it on a worker thread, and cancel it on Ctrl-C."""
-    from agent.loop import Agent
-    from agent.model import AnthropicModel
-    from agent.overlay import Overlay
-    from agent.sandbox import Sandbox
-    from agent.transcript import Transcript
+    from agent.runner import Credentials, MissingCredentials, start_run
 
-    api_key, auth_token, base_url = _credentials(env)
-    # The sandbox starts commands with fork+exec (resource limits are set in the child before exec). The
-    # child runs nothing but setrlimit, so LanceDB's warning about forking a process that uses it does
-    # not apply; it would only print on every command.
-    warnings.filterwarnings("ignore", message="lancedb fork support is experimental", category=RuntimeWarning)
-    agent_settings = settings.agent
+    try:
+        credentials = Credentials.from_env(env)
+    except MissingCredentials as missing:
+        raise click.ClickException(str(missing)) from missing
     index = _open_index(root, settings, env, err)
-    model = AnthropicModel(agent_settings.model, api_key=api_key, base_url=base_url, auth_token=auth_token)
-    transcript = Transcript(runs_dir(env), redact=[s for s in (api_key, auth_token) if s])
-    cancel = threading.Event()
-    agent = Agent(
-        model,
-        agent_settings,
+    handle = start_run(
+        task,
         root=root,
-        overlay=Overlay(root),
-        sandbox=Sandbox(agent_settings.sandbox),
+        settings=settings.agent,
+        credentials=credentials,
+        runs_dir=runs_dir(env),
         index=index,
         ask=_terminal_ask,
         on_event=_Printer(err),
-        cancel=cancel,
-        transcript=transcript,
+        on_start=lambda title: err.print(f"[bold]{escape(title)}[/]", highlight=False),
     )
-    title = f"[bold]{escape(task.title)}[/] (run {agent.run_id}, model {model.model_name})"
-    err.print(title, highlight=False)
-    box: list[RunResult] = []
-    failure: list[BaseException] = []
-
-    def work() -> None:
-        try:
-            box.append(agent.run(task))
-        except BaseException as error:  # Agent.run does not raise; this is a last resort
-            failure.append(error)
-
-    worker = threading.Thread(target=work, name="agentls-run", daemon=True)
-    worker.start()
     try:
-        while worker.is_alive():
-            worker.join(0.1)
+        while not handle.done.is_set():
+            handle.done.wait(0.1)
     except KeyboardInterrupt:
-        cancel.set()
+        handle.cancel()
         err.print("[yellow]cancelling...[/]", highlight=False)
-        worker.join(5)
-    finally:
-        model.close()
-    if failure:
-        raise click.ClickException(f"the run failed unexpectedly: {failure[0]!r}")
-    if not box:
+        handle.wait(5)
+    if handle.result is None:
         raise click.ClickException("the run did not stop within 5 s of Ctrl-C; its transcript may be partial")
-    return box[0]
+    return handle.result
 
 
 def _cost_line(result: RunResult) -> str:

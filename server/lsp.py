@@ -15,7 +15,8 @@ What happens when:
   use, and a full index of every workspace folder in the indexing process, with ``$/progress``.
 - Saves, watched-file events and workspace-folder changes re-index what changed.
 - Each code-action provider runs on its own: one that fails is logged and the others still answer.
-- Agent commands (`AGENT_COMMAND_HANDLERS`) are placeholders until the agent runs are wired in.
+- Agent commands (`AGENT_COMMAND_HANDLERS`) start runs on worker threads and settle their proposals; the
+  rules (progress, the end of a run, rebasing on accept, code lenses) are in `server.features.runs`.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from typing import Any, BinaryIO
 
 from lsprotocol import types
 from pygls.capabilities import ServerCapabilitiesBuilder
-from pygls.exceptions import FeatureRequestError, JsonRpcException, JsonRpcInvalidParams
+from pygls.exceptions import FeatureRequestError, JsonRpcInvalidParams
 from pygls.io_ import StdoutWriter
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import (
@@ -56,6 +57,7 @@ from server.features.index_worker import IndexWorker
 from server.features.indexing import BackgroundIndexer
 from server.features.loop_monitor import LoopMonitor
 from server.features.progress import WorkDone
+from server.features.runs import PROPOSAL, RUNS, RunManager
 from server.logging_handler import LspLogHandler
 from server.positions import Encoding, LineIndex, column_to_units, negotiate_encoding, split_lines
 from server.settings import Settings
@@ -209,6 +211,7 @@ class AgentlsServer(LanguageServer):
         self._messages = SettingsMessages()
         self._indexer: BackgroundIndexer | None = None
         self._outline_timers: dict[str, asyncio.TimerHandle] = {}
+        self.runs = RunManager(self)
 
     # ------------------------------------------------------------------ services
     @property
@@ -356,6 +359,7 @@ class AgentlsServer(LanguageServer):
         """
         self._started = False
         self._cancel_tasks()
+        self.runs.shutdown()
         if self._indexer is not None:
             self._indexer.request_stop()
         self.outlines.shutdown()
@@ -363,6 +367,7 @@ class AgentlsServer(LanguageServer):
     def shutdown(self) -> None:
         """Stop everything that is left (idempotent): services, pygls' thread pool, the transport."""
         self._started = False
+        self.runs.shutdown()
         indexer, self._indexer = self._indexer, None
         if indexer is not None:
             indexer.shutdown()
@@ -728,8 +733,17 @@ async def code_action(ls: AgentlsServer, params: types.CodeActionParams) -> list
 
 
 def code_lens(ls: AgentlsServer, params: types.CodeLensParams) -> list[types.CodeLens]:
-    # Lenses on the hunks of pending proposals (Accept, Reject, Show diff) arrive with the agent runs.
-    return []
+    return ls.runs.code_lenses(params.text_document.uri)
+
+
+def proposal(ls: AgentlsServer, params: Any) -> dict[str, Any]:
+    if not isinstance(params, Mapping) or not isinstance(params.get("proposalId"), str):
+        raise JsonRpcInvalidParams(f"{PROPOSAL} takes an object {{proposalId}}")
+    return ls.runs.proposal(params["proposalId"])
+
+
+def runs(ls: AgentlsServer, params: Any) -> list[dict[str, Any]]:
+    return ls.runs.list_runs()
 
 
 async def search(ls: AgentlsServer, params: Any) -> list[dict[str, Any]]:
@@ -755,23 +769,39 @@ def _parse(command: str, args: Sequence[Any]) -> Any:
         raise JsonRpcInvalidParams(str(exc)) from None
 
 
-def _not_available(command: str) -> Callable[..., Any]:
-    def handler(ls: AgentlsServer, *args: Any) -> Any:
-        _parse(command, args)
-        raise JsonRpcException(
-            f"{command} is not available yet in this agentls build: agent runs are not wired into the "
-            f"language server; use the `agentls run` command line meanwhile",
-            code=REQUEST_FAILED,
-        )
+def _run_command(command: str) -> Callable[..., Any]:
+    async def handler(ls: AgentlsServer, *args: Any) -> Any:
+        return await ls.runs.start(command, _parse(command, args))
 
     handler.__name__ = command.replace(".", "_")
     return handler
 
 
+async def accept(ls: AgentlsServer, *args: Any) -> dict[str, Any]:
+    return await ls.runs.accept(_parse(commands.ACCEPT, args).proposal_id)
+
+
+def reject(ls: AgentlsServer, *args: Any) -> dict[str, Any]:
+    return ls.runs.reject(_parse(commands.REJECT, args).proposal_id)
+
+
+def cancel(ls: AgentlsServer, *args: Any) -> dict[str, Any]:
+    return ls.runs.cancel_run(_parse(commands.CANCEL, args).run_id)
+
+
+async def show_diff(ls: AgentlsServer, *args: Any) -> dict[str, Any]:
+    parsed = _parse(commands.SHOW_DIFF, args)
+    return await ls.runs.show_diff(parsed.proposal_id, parsed.uri)
+
+
 AGENT_COMMAND_HANDLERS: Mapping[str, Callable[..., Any]] = {
-    name: _not_available(name) for name in commands.AGENT_COMMANDS
+    **{name: _run_command(name) for name in commands.RUN_COMMANDS},
+    commands.ACCEPT: accept,
+    commands.REJECT: reject,
+    commands.CANCEL: cancel,
+    commands.SHOW_DIFF: show_diff,
 }
-"""The handler of each agent command: placeholders that validate arguments and answer "not available"."""
+"""The handler of each agent command."""
 
 
 def create_server(*, env: Mapping[str, str], cache_dir: Path) -> AgentlsServer:
@@ -794,6 +824,8 @@ def create_server(*, env: Mapping[str, str], cache_dir: Path) -> AgentlsServer:
     server.feature(types.TEXT_DOCUMENT_CODE_LENS, types.CodeLensOptions(resolve_provider=False))(code_lens)
     server.feature(SEARCH)(search)
     server.feature(SERVER_STATS)(server_stats)
+    server.feature(PROPOSAL)(proposal)
+    server.feature(RUNS)(runs)
     for name, handler in AGENT_COMMAND_HANDLERS.items():
         server.command(name)(handler)
     server.command(commands.REINDEX)(reindex)

@@ -23,6 +23,8 @@ __all__ = [
     "IMPLEMENT",
     "REINDEX",
     "REJECT",
+    "RUN_COMMANDS",
+    "SHOW_DIFF",
     "WRITE_TESTS",
     "AskArgs",
     "CancelArgs",
@@ -34,6 +36,7 @@ __all__ = [
     "ProposalArgs",
     "RangeArg",
     "ReindexArgs",
+    "ShowDiffArgs",
     "WriteTestsArgs",
     "parse_arguments",
 ]
@@ -46,9 +49,13 @@ ASK = "agentls.ask"
 ACCEPT = "agentls.accept"
 REJECT = "agentls.reject"
 CANCEL = "agentls.cancel"
+SHOW_DIFF = "agentls.showDiff"
+"""Not in design.md's list: what the "Show diff" code lens runs (``{proposalId, uri?}``)."""
 REINDEX = "agentls.reindex"
 
-AGENT_COMMANDS: tuple[str, ...] = (IMPLEMENT, FIX, WRITE_TESTS, EDIT, ASK, ACCEPT, REJECT, CANCEL)
+RUN_COMMANDS: tuple[str, ...] = (IMPLEMENT, FIX, WRITE_TESTS, EDIT, ASK)
+"""Commands that start an agent run (they answer ``{runId}`` at once)."""
+AGENT_COMMANDS: tuple[str, ...] = (IMPLEMENT, FIX, WRITE_TESTS, EDIT, ASK, ACCEPT, REJECT, CANCEL, SHOW_DIFF)
 """Commands that start, steer or settle agent runs."""
 ALL_COMMANDS: tuple[str, ...] = (*AGENT_COMMANDS, REINDEX)
 
@@ -107,6 +114,10 @@ class CancelArgs(_Args):
     run_id: str = Field(alias="runId", min_length=1)
 
 
+class ShowDiffArgs(ProposalArgs):
+    uri: str | None = None
+
+
 class ReindexArgs(_Args):
     pass
 
@@ -120,6 +131,7 @@ ARGUMENTS: dict[str, type[_Args]] = {
     ACCEPT: ProposalArgs,
     REJECT: ProposalArgs,
     CANCEL: CancelArgs,
+    SHOW_DIFF: ShowDiffArgs,
     REINDEX: ReindexArgs,
 }
 """The argument model of each command."""

@@ -49,12 +49,6 @@ SETTINGS: dict[str, Any] = {
 }
 """Lexical search only (fast, offline) and short model timeouts, so a broken run fails fast."""
 
-agent_runs_not_wired = pytest.mark.xfail(
-    reason="server agent commands not wired yet: `agentls.implement` answers 'not available yet' "
-    "(server/lsp.py AGENT_COMMAND_HANDLERS placeholders); remove this marker when runs are wired",
-    strict=False,
-)
-
 pytestmark = pytest.mark.skipif(
     shutil.which(NVIM) is None, reason=f"Neovim (`{NVIM}`) is not installed: apt-get install neovim"
 )
@@ -166,7 +160,6 @@ def test_setup_attaches_offers_implement_and_checkhealth_reports(workspace: Path
     assert "running (client" in health
 
 
-@agent_runs_not_wired
 def test_implement_preview_accept_writes_every_file(workspace: Path, tmp_path: Path) -> None:
     original = (workspace / STATS).read_text()
     with FakeAnthropic() as fake:
@@ -200,7 +193,6 @@ def test_implement_preview_accept_writes_every_file(workspace: Path, tmp_path: P
     assert "proposal" not in result["status_after"]  # (re-indexing the saved files may still show)
 
 
-@agent_runs_not_wired
 def test_reject_leaves_every_file_untouched(workspace: Path, tmp_path: Path) -> None:
     before = snapshot(workspace)
     with FakeAnthropic() as fake:
@@ -222,7 +214,6 @@ def test_reject_leaves_every_file_untouched(workspace: Path, tmp_path: Path) -> 
     assert any("rejected" in m for m in result["messages"])
 
 
-@agent_runs_not_wired
 def test_text_typed_during_the_run_is_kept(workspace: Path, tmp_path: Path) -> None:
     original = (workspace / STATS).read_text()
     with FakeAnthropic() as fake:
@@ -306,10 +297,11 @@ def test_commands_send_the_contracts_arguments_and_search_fills_quickfix(
             },
         ),
     ]
-    # The server took every argument object (a run id, or "not available" while runs are not wired in).
+    # The server took every argument object: a run id, or a refusal of the task itself (never the
+    # -32602 "invalid arguments" the server gives a malformed argument object).
     for (command, _), answer in zip(sent, result["answers"], strict=True):
         if answer["error"] is not None:
-            assert "not available" in answer["error"], (command, answer["error"])
+            assert "invalid arguments" not in answer["error"], (command, answer["error"])
         else:
             assert isinstance(answer["result"]["runId"], str), (command, answer)
     assert {"file": str(workspace / STATS), "lnum": result["def_line"], "text": "mean"} in result["quickfix"]

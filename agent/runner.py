@@ -1,0 +1,213 @@
+"""Starting an agent run for a workspace on a worker thread: what the CLI and the language server share.
+
+`start_run` builds everything one run needs (the model client from the credentials, an overlay over disk
+plus the editor's unsaved buffers, the sandbox, the transcript) and runs `agent.loop.Agent` on a daemon
+thread, returning a `RunHandle` at once. The run id is chosen before the thread starts, so a caller can
+hand it out immediately (the server answers ``{runId}`` to the command), and the heavy imports (the
+`anthropic` SDK takes about a second) happen on the worker thread, never on the caller's.
+
+The agent itself is synchronous; `RunHandle.cancel` sets the event every part of the run watches, so a
+cancelled run ends within about a second. `on_event` and `on_done` are called on the worker thread: a
+caller with an event loop marshals them back itself (the server uses ``loop.call_soon_threadsafe``).
+`on_done` is called exactly once, with the `RunResult`, even when building the run failed (that result
+has status "failed" and an actionable `error`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from agent.config import AgentSettings
+from agent.tools.ask import AskCallback
+from agent.transcript import new_run_id
+from agent.usage import Usage
+
+if TYPE_CHECKING:
+    from agent.loop import AgentEvent, RunResult
+    from agent.tasks import Task
+
+__all__ = ["Credentials", "MissingCredentials", "RunHandle", "start_run"]
+
+log = logging.getLogger(__name__)
+
+
+class MissingCredentials(Exception):
+    """No API key or auth token is configured; the message says how to set one."""
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """How to reach the Messages API: from ``ANTHROPIC_API_KEY``/``_AUTH_TOKEN``/``_BASE_URL``."""
+
+    api_key: str | None
+    auth_token: str | None
+    base_url: str | None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Credentials:
+        """Read the credentials from `env`; `MissingCredentials` when there is neither key nor token."""
+        creds = cls(
+            api_key=env.get("ANTHROPIC_API_KEY") or None,
+            auth_token=env.get("ANTHROPIC_AUTH_TOKEN") or None,
+            base_url=env.get("ANTHROPIC_BASE_URL") or None,
+        )
+        if creds.api_key is None and creds.auth_token is None:
+            raise MissingCredentials(missing_key_message())
+        return creds
+
+    @property
+    def secrets(self) -> list[str]:
+        """Values a transcript must never contain."""
+        return [s for s in (self.api_key, self.auth_token) if s]
+
+
+def missing_key_message() -> str:
+    """`agent.model.missing_key_message`, imported late (that module imports the `anthropic` SDK)."""
+    from agent.model import missing_key_message as message
+
+    return message()
+
+
+class RunHandle:
+    """One run in progress: its id, a way to cancel it, and its result once it ends."""
+
+    def __init__(self, run_id: str, task: Task) -> None:
+        self.run_id = run_id
+        self.task = task
+        self.cancel_event = threading.Event()
+        self.done = threading.Event()
+        self.result: RunResult | None = None
+        self.thread: threading.Thread | None = None
+
+    def cancel(self) -> None:
+        """Ask the run to stop; it ends with status "cancelled" within about a second."""
+        self.cancel_event.set()
+
+    def wait(self, timeout: float | None = None) -> RunResult | None:
+        """The result, waiting up to `timeout` seconds (None: until the run ends); None if still running."""
+        self.done.wait(timeout)
+        return self.result
+
+
+def _as_listener(on_event: Callable[[AgentEvent], object] | None) -> Callable[[AgentEvent], None] | None:
+    if on_event is None:
+        return None
+    listener = on_event
+
+    def call(event: AgentEvent) -> None:
+        listener(event)
+
+    return call
+
+
+def _failed_result(run_id: str, task: Task, error: str, seconds: float) -> RunResult:
+    from agent.loop import RunResult
+
+    return RunResult(
+        run_id=run_id,
+        task=task,
+        status="failed",
+        summary=f"The run failed: {error}",
+        proposal=None,
+        usage=Usage(),
+        cost=0.0,
+        steps=0,
+        verifications=(),
+        transcript_path=None,
+        error=error,
+        seconds=seconds,
+    )
+
+
+def start_run(
+    task: Task,
+    *,
+    root: Path,
+    settings: AgentSettings,
+    credentials: Credentials,
+    runs_dir: Path,
+    buffers: Mapping[str, tuple[str, int]] | None = None,
+    index: Any = None,
+    open_index: Callable[[], Any] | None = None,
+    ask: AskCallback | None = None,
+    on_event: Callable[[AgentEvent], object] | None = None,
+    on_start: Callable[[str], object] | None = None,
+    on_done: Callable[[RunResult], object] | None = None,
+    run_id: str | None = None,
+) -> RunHandle:
+    """Start `task` on a worker thread and return its handle at once.
+
+    `buffers` are the editor's unsaved documents (relative path -> (text, version)): the overlay's base.
+    `index` is a `WorkspaceIndex` (or None: the tools scan files); `open_index`, when given, is called on
+    the worker thread to get one (building an index can be slow). `on_start` receives the title line once
+    the model client exists.
+    """
+    handle = RunHandle(run_id or new_run_id(), task)
+
+    def work() -> None:
+        started = time.monotonic()
+        result: RunResult | None = None
+        model: Any = None
+        try:
+            from agent.loop import Agent
+            from agent.model import AnthropicModel
+            from agent.overlay import Overlay
+            from agent.sandbox import Sandbox
+            from agent.transcript import Transcript
+
+            # The sandbox starts commands with fork+exec; the child runs nothing but setrlimit before exec,
+            # so LanceDB's warning about forking a process that uses it does not apply.
+            warnings.filterwarnings(
+                "ignore", message="lancedb fork support is experimental", category=RuntimeWarning
+            )
+            workspace_index = index if index is not None or open_index is None else open_index()
+            model = AnthropicModel(
+                settings.model,
+                api_key=credentials.api_key,
+                base_url=credentials.base_url,
+                auth_token=credentials.auth_token,
+            )
+            agent = Agent(
+                model,
+                settings,
+                root=root,
+                overlay=Overlay(root, buffers),
+                sandbox=Sandbox(settings.sandbox),
+                index=workspace_index,
+                ask=ask,
+                on_event=_as_listener(on_event),
+                cancel=handle.cancel_event,
+                transcript=Transcript(runs_dir, handle.run_id, redact=credentials.secrets),
+            )
+            if on_start is not None:
+                on_start(f"{task.title} (run {handle.run_id}, model {model.model_name})")
+            result = agent.run(task)
+        except BaseException as error:  # Agent.run does not raise; building it may
+            log.exception("agent run %s could not start", handle.run_id)
+            result = _failed_result(
+                handle.run_id,
+                task,
+                f"the run could not start: {error!r}. This is a bug in agentls; the log has the details.",
+                time.monotonic() - started,
+            )
+        finally:
+            if model is not None:
+                model.close()
+            handle.result = result
+            handle.done.set()
+        if on_done is not None and result is not None:
+            try:
+                on_done(result)
+            except Exception:
+                log.exception("the end of run %s could not be reported", handle.run_id)
+
+    handle.thread = threading.Thread(target=work, name=f"agentls-run-{handle.run_id}", daemon=True)
+    handle.thread.start()
+    return handle
