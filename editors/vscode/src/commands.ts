@@ -1,0 +1,270 @@
+/**
+ * The palette commands: each reads the editor (cursor, selection, diagnostics) and, for instructions and
+ * questions, an input box, builds the server command's argument (`pure/args.ts`) and sends it. Runs answer
+ * `{runId}` at once; their end arrives as `agentls/proposalReady` or `agentls/runFailed`.
+ */
+
+import * as vscode from "vscode";
+
+import type { AgentlsClient, FullLink } from "./client";
+import { ClientCommand } from "./constants";
+import {
+  askCall,
+  cancelCall,
+  editCall,
+  fixCall,
+  implementCall,
+  intersects,
+  reindexCall,
+  writeTestsCall,
+  type CommandCall,
+  type Range,
+} from "./pure/args";
+import { runIdOf } from "./pure/protocol";
+import type { RunTracker } from "./pure/state";
+import { formatCost } from "./pure/status";
+import { messageOf, type Proposals } from "./proposals";
+
+export interface CommandContext {
+  readonly client: AgentlsClient;
+  readonly proposals: Proposals;
+  readonly runs: RunTracker;
+  readonly output: vscode.OutputChannel;
+  /** Called after a run starts or is cancelled, to refresh the status bar and start the cost poll. */
+  readonly runsChanged: () => void;
+}
+
+function toRange(r: vscode.Range): Range {
+  return {
+    start: { line: r.start.line, character: r.start.character },
+    end: { line: r.end.line, character: r.end.character },
+  };
+}
+
+function where(editor: vscode.TextEditor): string {
+  return `${vscode.workspace.asRelativePath(editor.document.uri)}:${String(editor.selection.active.line + 1)}`;
+}
+
+function requireEditor(what: string): vscode.TextEditor | undefined {
+  const editor = vscode.window.activeTextEditor;
+  if (editor?.document.uri.scheme !== "file") {
+    void vscode.window.showInformationMessage(`agentls: open a file and put the cursor ${what} first.`);
+    return undefined;
+  }
+  return editor;
+}
+
+function requireLink(ctx: CommandContext): FullLink | undefined {
+  const link = ctx.client.link();
+  if (link === undefined) {
+    void vscode.window
+      .showErrorMessage("agentls: the server is not running.", "Restart Server", "Show Output")
+      .then((choice) => {
+        if (choice === "Restart Server") {
+          void ctx.client.restart();
+        } else if (choice === "Show Output") {
+          ctx.output.show();
+        }
+      });
+  }
+  return link;
+}
+
+/** Send a run command; the run is tracked from its `{runId}` by the client hook. */
+async function startRun(link: FullLink, call: CommandCall, label: string): Promise<void> {
+  try {
+    const result = await link.execute(call);
+    if (runIdOf(result) !== undefined) {
+      vscode.window.setStatusBarMessage(`agentls: ${label} started`, 4000);
+    }
+  } catch (error) {
+    void vscode.window.showErrorMessage(`agentls: ${label}: ${messageOf(error)}`);
+  }
+}
+
+async function implement(ctx: CommandContext): Promise<void> {
+  const editor = requireEditor("in a function to implement");
+  const link = editor === undefined ? undefined : requireLink(ctx);
+  if (editor === undefined || link === undefined) {
+    return;
+  }
+  const call = implementCall(editor.document.uri.toString(), editor.selection.active);
+  await startRun(link, call, `implement at ${where(editor)}`);
+}
+
+async function writeTests(ctx: CommandContext): Promise<void> {
+  const editor = requireEditor("in the function to test");
+  const link = editor === undefined ? undefined : requireLink(ctx);
+  if (editor === undefined || link === undefined) {
+    return;
+  }
+  const call = writeTestsCall(editor.document.uri.toString(), editor.selection.active);
+  await startRun(link, call, `write tests at ${where(editor)}`);
+}
+
+async function edit(ctx: CommandContext): Promise<void> {
+  const editor = requireEditor("or a selection where the change goes");
+  if (editor === undefined || requireLink(ctx) === undefined) {
+    return;
+  }
+  const instruction = await vscode.window.showInputBox({
+    title: "agentls: Edit Selection",
+    prompt: editor.selection.isEmpty
+      ? "What should agentls change here? (nothing is selected: the agent works from the cursor)"
+      : "What should agentls change in the selection?",
+    placeHolder: "e.g. handle an empty list and add a docstring",
+    ignoreFocusOut: true,
+    validateInput: (value) => (value.trim() === "" ? "Say what to change." : undefined),
+  });
+  const link = requireLink(ctx);
+  if (instruction === undefined || link === undefined) {
+    return;
+  }
+  const call = editCall(editor.document.uri.toString(), toRange(editor.selection), instruction);
+  await startRun(link, call, `edit at ${where(editor)}`);
+}
+
+async function ask(ctx: CommandContext): Promise<void> {
+  if (requireLink(ctx) === undefined) {
+    return;
+  }
+  const editor = vscode.window.activeTextEditor;
+  const inFile = editor?.document.uri.scheme === "file";
+  const question = await vscode.window.showInputBox({
+    title: "agentls: Ask a Question",
+    prompt:
+      inFile && !editor.selection.isEmpty
+        ? "Ask about the selection (the agent can read the whole workspace)"
+        : "Ask about this workspace",
+    placeHolder: "e.g. where are retries configured, and what calls them?",
+    ignoreFocusOut: true,
+    validateInput: (value) => (value.trim() === "" ? "Type a question." : undefined),
+  });
+  const link = requireLink(ctx);
+  if (question === undefined || link === undefined) {
+    return;
+  }
+  const call = inFile
+    ? askCall(question, editor.document.uri.toString(), toRange(editor.selection))
+    : askCall(question);
+  await startRun(link, call, "question");
+}
+
+async function fix(ctx: CommandContext): Promise<void> {
+  const editor = requireEditor("on a problem");
+  const link = editor === undefined ? undefined : requireLink(ctx);
+  if (editor === undefined || link === undefined) {
+    return;
+  }
+  // With no selection, the problems on the cursor's line: that is where people put the cursor to fix one.
+  const scope = editor.selection.isEmpty
+    ? editor.document.lineAt(editor.selection.active.line).range
+    : editor.selection;
+  const diagnostics = vscode.languages
+    .getDiagnostics(editor.document.uri)
+    .filter((d) => d.source !== "agentls" && intersects(toRange(d.range), toRange(scope)));
+  if (diagnostics.length === 0) {
+    void vscode.window.showInformationMessage(
+      "agentls: no problem is reported on this line or in the selection; nothing to fix.",
+    );
+    return;
+  }
+  let converted: readonly { range: Range }[];
+  try {
+    converted = await link.toProtocolDiagnostics(diagnostics);
+  } catch (error) {
+    void vscode.window.showErrorMessage(`agentls: cannot read the problems: ${messageOf(error)}`);
+    return;
+  }
+  const call = fixCall(editor.document.uri.toString(), toRange(scope), converted);
+  await startRun(link, call, `fix at ${where(editor)}`);
+}
+
+async function reindex(ctx: CommandContext): Promise<void> {
+  const link = requireLink(ctx);
+  if (link === undefined) {
+    return;
+  }
+  try {
+    await link.execute(reindexCall());
+    vscode.window.setStatusBarMessage("agentls: re-indexing the workspace", 4000);
+  } catch (error) {
+    void vscode.window.showErrorMessage(`agentls: reindex: ${messageOf(error)}`);
+  }
+}
+
+async function cancel(ctx: CommandContext, arg: unknown): Promise<void> {
+  let runId: string | undefined;
+  if (typeof arg === "object" && arg !== null && "runId" in arg) {
+    const id = arg.runId;
+    runId = typeof id === "string" ? id : undefined;
+  }
+  if (runId === undefined) {
+    const runs = ctx.runs.views();
+    if (runs.length === 0) {
+      void vscode.window.showInformationMessage("agentls: no agent run is going.");
+      return;
+    }
+    const picked =
+      runs.length === 1
+        ? runs[0]
+        : await vscode.window.showQuickPick(
+            runs.map((r) => ({
+              label: r.task === "" ? `run ${r.runId}` : r.task,
+              description: formatCost(r.cost) ?? "",
+              detail: `run ${r.runId}`,
+              runId: r.runId,
+              task: r.task,
+              cost: r.cost,
+            })),
+            { placeHolder: "Cancel which run?" },
+          );
+    runId = picked?.runId;
+  }
+  const link = runId === undefined ? undefined : requireLink(ctx);
+  if (runId === undefined || link === undefined) {
+    return;
+  }
+  ctx.runs.cancelling(runId);
+  try {
+    await link.execute(cancelCall(runId));
+    vscode.window.setStatusBarMessage(`agentls: cancelling run ${runId}`, 4000);
+  } catch (error) {
+    void vscode.window.showErrorMessage(`agentls: could not cancel run ${runId}: ${messageOf(error)}`);
+  }
+  ctx.runsChanged();
+}
+
+async function proposalCommand(
+  ctx: CommandContext,
+  arg: unknown,
+  act: (proposalId: string) => Promise<void>,
+): Promise<void> {
+  const proposalId = await ctx.proposals.resolve(arg);
+  if (proposalId !== undefined) {
+    await act(proposalId);
+  }
+}
+
+/** Register every palette command. */
+export function registerCommands(ctx: CommandContext): vscode.Disposable[] {
+  const register = (id: string, run: (arg: unknown) => Promise<void>): vscode.Disposable =>
+    vscode.commands.registerCommand(id, (arg: unknown) => run(arg));
+  return [
+    register(ClientCommand.implement, () => implement(ctx)),
+    register(ClientCommand.edit, () => edit(ctx)),
+    register(ClientCommand.ask, () => ask(ctx)),
+    register(ClientCommand.fix, () => fix(ctx)),
+    register(ClientCommand.writeTests, () => writeTests(ctx)),
+    register(ClientCommand.accept, (arg) => proposalCommand(ctx, arg, (id) => ctx.proposals.accept(id))),
+    register(ClientCommand.reject, (arg) => proposalCommand(ctx, arg, (id) => ctx.proposals.reject(id))),
+    register(ClientCommand.showDiff, (arg) => proposalCommand(ctx, arg, (id) => ctx.proposals.showDiff(id))),
+    register(ClientCommand.reindex, () => reindex(ctx)),
+    register(ClientCommand.cancel, (arg) => cancel(ctx, arg)),
+    register(ClientCommand.restart, () => ctx.client.restart()),
+    register(ClientCommand.showOutput, () => {
+      ctx.output.show();
+      return Promise.resolve();
+    }),
+  ];
+}

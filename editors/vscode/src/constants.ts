@@ -1,0 +1,115 @@
+/**
+ * Every name the extension shares with the agentls server, and the extension's own ids, in one place.
+ *
+ * The server's names mirror `server/features/commands.py`, `server/features/code_actions.py` and
+ * `server/lsp.py` (design.md lists them as the contract); `test/mirror.test.ts` reads those files and
+ * fails when the two drift apart. This module imports nothing, so the unit tests can load it without VS Code.
+ */
+
+/** Commands the server executes (`workspace/executeCommand`); each takes one object argument. */
+export const ServerCommand = {
+  implement: "agentls.implement",
+  fix: "agentls.fix",
+  writeTests: "agentls.writeTests",
+  edit: "agentls.edit",
+  ask: "agentls.ask",
+  accept: "agentls.accept",
+  reject: "agentls.reject",
+  cancel: "agentls.cancel",
+  reindex: "agentls.reindex",
+  /**
+   * Not in design.md's list: what the server's "Show diff" code lens runs (`{proposalId, uri?}`). The
+   * server would open the patch as a file; the extension intercepts it and opens its side-by-side diff.
+   */
+  showDiff: "agentls.showDiff",
+} as const;
+export type ServerCommandId = (typeof ServerCommand)[keyof typeof ServerCommand];
+
+/** Server commands that start an agent run and answer `{runId}` at once. */
+export const RUN_COMMANDS: readonly ServerCommandId[] = [
+  ServerCommand.implement,
+  ServerCommand.fix,
+  ServerCommand.writeTests,
+  ServerCommand.edit,
+  ServerCommand.ask,
+];
+
+/** Code action kinds the server offers (listing them never starts a run). */
+export const CodeActionKind = {
+  implement: "refactor.rewrite.agentls.implement",
+  fix: "quickfix.agentls.fix",
+  tests: "refactor.agentls.tests",
+} as const;
+
+/** Requests the client sends to the server. */
+export const Request = {
+  search: "agentls/search",
+  proposal: "agentls/proposal",
+  runs: "agentls/runs",
+  serverStats: "agentls/serverStats",
+} as const;
+
+/** Notifications the server sends to the client. */
+export const Notification = {
+  proposalReady: "agentls/proposalReady",
+  runFailed: "agentls/runFailed",
+} as const;
+
+/**
+ * The extension's own VS Code commands (palette, menus, keys).
+ *
+ * They must differ from the server's command ids: vscode-languageclient registers a VS Code command for
+ * each command the server announces (so that code actions and code lenses can run them), and a second
+ * registration of the same id fails.
+ */
+export const ClientCommand = {
+  implement: "agentls.implementFunction",
+  edit: "agentls.editSelection",
+  ask: "agentls.askQuestion",
+  fix: "agentls.fixProblems",
+  writeTests: "agentls.writeTestsForFunction",
+  accept: "agentls.acceptProposal",
+  reject: "agentls.rejectProposal",
+  showDiff: "agentls.showProposalDiff",
+  reindex: "agentls.reindexWorkspace",
+  cancel: "agentls.cancelRun",
+  restart: "agentls.restartServer",
+  showOutput: "agentls.showOutput",
+} as const;
+export type ClientCommandId = (typeof ClientCommand)[keyof typeof ClientCommand];
+
+/** The settings section the server reads (`initializationOptions`, `workspace/configuration`). */
+export const SETTINGS_SECTION = "agentls";
+
+/** Settings that only the extension reads; they are never sent to the server (it rejects unknown keys). */
+export const CLIENT_ONLY_SETTINGS: readonly string[] = ["server.path", "server.args", "trace"];
+
+/** The scheme of the read-only documents that hold the two sides of a proposal's diff. */
+export const PROPOSAL_SCHEME = "agentls-proposal";
+
+/** Context keys used in `when` clauses of package.json. */
+export const ContextKey = {
+  /** True while at least one proposal waits for Accept or Reject. */
+  hasPendingProposal: "agentls.hasPendingProposal",
+  /** True while the active editor shows one side of a proposal's diff. */
+  proposalDiffActive: "agentls.proposalDiffActive",
+  /** True while at least one agent run is going. */
+  hasRunningAgent: "agentls.hasRunningAgent",
+} as const;
+
+/** The languages the server indexes with tree-sitter chunk queries; the client attaches to these. */
+export const LANGUAGES: readonly string[] = [
+  "python",
+  "javascript",
+  "javascriptreact",
+  "typescript",
+  "typescriptreact",
+  "go",
+  "rust",
+  "java",
+  "c",
+  "cpp",
+  "csharp",
+  "ruby",
+  "php",
+];

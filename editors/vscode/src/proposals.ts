@@ -1,0 +1,324 @@
+/**
+ * Proposals in the editor: the notification when one is ready, its diff, and Accept / Reject.
+ *
+ * - `agentls/proposalReady` shows a notification with Show Diff, Accept and Reject; the proposal stays
+ *   pending (status bar, palette commands, the server's code lenses) until one of them is chosen.
+ * - Show Diff asks the server for the proposal (`agentls/proposal`) and opens `vscode.diff` per file on two
+ *   read-only documents of the `agentls-proposal:` scheme, served by this class; their editor title has
+ *   Accept and Reject. When a file's diff does not apply to its current text, the patch is shown instead.
+ * - Accept and Reject run the server's commands. On Accept the server sends `workspace/applyEdit`, which
+ *   vscode-languageclient applies (VS Code previews it when the edit asks for confirmation); nothing is
+ *   written by this extension itself.
+ */
+
+import * as vscode from "vscode";
+
+import { ContextKey, PROPOSAL_SCHEME, Request } from "./constants";
+import { acceptCall, rejectCall, type CommandCall } from "./pure/args";
+import { acceptApplied, parseProposal, type ProposalReady } from "./pure/protocol";
+import {
+  baseName,
+  decodeAddress,
+  diffTitle,
+  encodeAddress,
+  notificationText,
+  sidesOf,
+  type Side,
+} from "./pure/proposal";
+import type { ProposalStore } from "./pure/state";
+
+/** What this module needs of the running client. */
+export interface ServerLink {
+  /** `workspace/executeCommand`; rejects with the server's error. Undefined when the server is not running. */
+  execute(call: CommandCall): Promise<unknown>;
+  request(method: string, params: object): Promise<unknown>;
+}
+
+export class Proposals implements vscode.TextDocumentContentProvider, vscode.Disposable {
+  private readonly contents = new Map<string, string>();
+  private readonly changed = new vscode.EventEmitter<vscode.Uri>();
+  readonly onDidChange = this.changed.event;
+  private readonly disposables: { dispose(): unknown }[] = [];
+
+  constructor(
+    private readonly store: ProposalStore,
+    private readonly link: () => ServerLink | undefined,
+    private readonly onStoreChange: () => void,
+  ) {
+    this.disposables.push(
+      vscode.workspace.registerTextDocumentContentProvider(PROPOSAL_SCHEME, this),
+      vscode.window.onDidChangeActiveTextEditor((editor) => {
+        this.updateDiffContext(editor);
+      }),
+      this.changed,
+    );
+    this.updateDiffContext(vscode.window.activeTextEditor);
+  }
+
+  provideTextDocumentContent(uri: vscode.Uri): string {
+    const text = this.contents.get(uri.toString());
+    if (text !== undefined) {
+      return text;
+    }
+    const address = decodeAddress(uri.query);
+    return address === undefined
+      ? ""
+      : `This side of agentls proposal ${address.proposalId} is gone: the proposal was accepted or ` +
+          "rejected, or VS Code was reloaded. Close this tab.";
+  }
+
+  /**
+   * `agentls/proposalReady`: remember it and offer the three choices. A run that changed no file (an
+   * answer) has nothing to decide; the server shows it, and `openAnswer` opens it in full as well.
+   */
+  async onReady(proposal: ProposalReady, openAnswer: boolean): Promise<void> {
+    if (proposal.files.length === 0) {
+      if (openAnswer) {
+        await this.showAnswer(proposal);
+      }
+      return;
+    }
+    this.store.add(proposal);
+    this.onStoreChange();
+    const choice = await vscode.window.showInformationMessage(
+      notificationText(proposal.summary, proposal.files.length),
+      "Show Diff",
+      "Accept",
+      "Reject",
+    );
+    if (choice !== "Show Diff" && this.store.get(proposal.proposalId) === undefined) {
+      return; // settled meanwhile (a code lens, the diff's title bar): the notification is stale
+    }
+    if (choice === "Show Diff") {
+      await this.showDiff(proposal.proposalId);
+    } else if (choice === "Accept") {
+      await this.accept(proposal.proposalId);
+    } else if (choice === "Reject") {
+      await this.reject(proposal.proposalId);
+    }
+  }
+
+  /** The answer to a question, beside the editor, as Markdown (a message would cut it short). */
+  private async showAnswer(proposal: ProposalReady): Promise<void> {
+    const summary = proposal.summary.trim() === "" ? "The run finished without changes." : proposal.summary;
+    const doc = await vscode.workspace.openTextDocument({ language: "markdown", content: summary });
+    await vscode.window.showTextDocument(doc, {
+      preview: true,
+      preserveFocus: true,
+      viewColumn: vscode.ViewColumn.Beside,
+    });
+  }
+
+  /**
+   * The proposal a command is about: its argument (an id, `{proposalId}`, or the URI of a proposal document
+   * as editor-title menus pass it), else the active proposal document, else the only pending one, else
+   * the user's pick. Undefined when there is none or the user cancelled.
+   */
+  async resolve(arg: unknown): Promise<string | undefined> {
+    if (typeof arg === "string" && arg !== "") {
+      return arg;
+    }
+    if (arg instanceof vscode.Uri) {
+      const fromUri = this.idOf(arg);
+      if (fromUri !== undefined) {
+        return fromUri;
+      }
+    } else if (typeof arg === "object" && arg !== null && "proposalId" in arg) {
+      const id = arg.proposalId;
+      if (typeof id === "string" && id !== "") {
+        return id;
+      }
+    }
+    const active = vscode.window.activeTextEditor?.document.uri;
+    const fromActive = active === undefined ? undefined : this.idOf(active);
+    if (fromActive !== undefined) {
+      return fromActive;
+    }
+    const pending = this.store.list();
+    if (pending.length === 0) {
+      void vscode.window.showInformationMessage("agentls: no proposal waits for a decision.");
+      return undefined;
+    }
+    if (pending.length === 1) {
+      return pending[0]?.proposalId;
+    }
+    const picked = await vscode.window.showQuickPick(
+      pending.map((p) => ({
+        label: p.summary.split("\n")[0] ?? p.proposalId,
+        description: p.files.map((f) => baseName(f.uri)).join(", "),
+        detail: `proposal ${p.proposalId} · run ${p.runId}`,
+        proposalId: p.proposalId,
+      })),
+      { placeHolder: "Which proposal?" },
+    );
+    return picked?.proposalId;
+  }
+
+  private idOf(uri: vscode.Uri): string | undefined {
+    return uri.scheme === PROPOSAL_SCHEME ? decodeAddress(uri.query)?.proposalId : undefined;
+  }
+
+  async showDiff(proposalId: string): Promise<void> {
+    const link = this.requireLink();
+    if (link === undefined) {
+      return;
+    }
+    let details;
+    try {
+      details = parseProposal(await link.request(Request.proposal, { proposalId }));
+    } catch (error) {
+      void vscode.window.showErrorMessage(`agentls: cannot show proposal ${proposalId}: ${messageOf(error)}`);
+      return;
+    }
+    if (details.files.length === 0) {
+      void vscode.window.showInformationMessage(`agentls: proposal ${proposalId} changes no file.`);
+      return;
+    }
+    const problems: string[] = [];
+    for (const file of details.files) {
+      const current = await currentText(file.oldUri ?? file.uri);
+      const sides = sidesOf(file, current);
+      const fileUri = vscode.Uri.parse(file.uri);
+      if (sides.ok) {
+        const before = this.put(proposalId, "before", fileUri, sides.before);
+        const after = this.put(proposalId, "after", fileUri, sides.after);
+        await vscode.commands.executeCommand("vscode.diff", before, after, diffTitle(file), {
+          preview: false,
+        });
+      } else {
+        problems.push(`${baseName(file.uri)}: ${sides.message}`);
+        const patch = this.put(proposalId, "patch", fileUri, file.diff);
+        const doc = await vscode.workspace.openTextDocument(patch);
+        await vscode.window.showTextDocument(doc, { preview: false });
+      }
+    }
+    if (problems.length > 0) {
+      void vscode.window.showWarningMessage(
+        `agentls: showing the patch instead of a side-by-side diff. ${problems.join("; ")}. ` +
+          "Accept asks the server to rebase the change; it refuses rather than overwrite your edits.",
+      );
+    }
+  }
+
+  /** Store one side's text and return its URI (the real path, so the language mode follows the file). */
+  private put(proposalId: string, side: Side, fileUri: vscode.Uri, text: string): vscode.Uri {
+    const path = side === "patch" ? `${fileUri.path}.diff` : fileUri.path;
+    const uri = vscode.Uri.from({
+      scheme: PROPOSAL_SCHEME,
+      path,
+      query: encodeAddress({ proposalId, side, fileUri: fileUri.toString() }),
+    });
+    const key = uri.toString();
+    const old = this.contents.get(key);
+    this.contents.set(key, text);
+    if (old !== undefined && old !== text) {
+      this.changed.fire(uri); // the same side shown again after the file changed: refresh the open tab
+    }
+    return uri;
+  }
+
+  async accept(proposalId: string): Promise<void> {
+    await this.settle(proposalId, acceptCall(proposalId), "accept");
+  }
+
+  async reject(proposalId: string): Promise<void> {
+    await this.settle(proposalId, rejectCall(proposalId), "reject");
+  }
+
+  private async settle(proposalId: string, call: CommandCall, verb: string): Promise<void> {
+    const link = this.requireLink();
+    if (link === undefined) {
+      return;
+    }
+    let result: unknown;
+    try {
+      result = await link.execute(call);
+    } catch (error) {
+      // The server may have shown why as well (the file changed where the proposal does); this is the
+      // answer to what the user just did, so it is said here too.
+      void vscode.window.showErrorMessage(
+        `agentls: could not ${verb} proposal ${proposalId}: ${messageOf(error)}`,
+      );
+      return;
+    }
+    if (verb === "accept" && !acceptApplied(result)) {
+      return; // the user declined VS Code's preview: the proposal stays pending
+    }
+    await this.settled(proposalId);
+  }
+
+  /** The proposal was accepted or rejected (by us, a code lens or a code action): forget it. */
+  async settled(proposalId: string): Promise<void> {
+    this.store.remove(proposalId);
+    this.onStoreChange();
+    await this.closeTabs(proposalId);
+    for (const key of [...this.contents.keys()]) {
+      if (decodeAddress(vscode.Uri.parse(key).query)?.proposalId === proposalId) {
+        this.contents.delete(key);
+      }
+    }
+  }
+
+  private async closeTabs(proposalId: string): Promise<void> {
+    const ours = (uri: vscode.Uri): boolean => this.idOf(uri) === proposalId;
+    const tabs = vscode.window.tabGroups.all
+      .flatMap((group) => group.tabs)
+      .filter((tab) => {
+        const input = tab.input;
+        if (input instanceof vscode.TabInputTextDiff) {
+          return ours(input.modified) || ours(input.original);
+        }
+        return input instanceof vscode.TabInputText && ours(input.uri);
+      });
+    if (tabs.length > 0) {
+      await vscode.window.tabGroups.close(tabs, true);
+    }
+  }
+
+  private updateDiffContext(editor: vscode.TextEditor | undefined): void {
+    const active = editor?.document.uri.scheme === PROPOSAL_SCHEME;
+    void vscode.commands.executeCommand("setContext", ContextKey.proposalDiffActive, active);
+  }
+
+  /** Forget everything (the server restarted: its proposals are gone). */
+  reset(): void {
+    this.store.clear();
+    this.onStoreChange();
+  }
+
+  private requireLink(): ServerLink | undefined {
+    const link = this.link();
+    if (link === undefined) {
+      void vscode.window.showErrorMessage(
+        "agentls: the server is not running. Run “agentls: Restart Server”.",
+      );
+    }
+    return link;
+  }
+
+  dispose(): void {
+    for (const d of this.disposables) {
+      d.dispose();
+    }
+  }
+}
+
+/** The file's text as the user has it: the open buffer, else the file on disk; undefined if neither. */
+async function currentText(uri: string): Promise<string | undefined> {
+  const target = vscode.Uri.parse(uri);
+  const key = target.toString(); // normalized: the server may encode the same URI differently
+  const open = vscode.workspace.textDocuments.find((d) => d.uri.toString() === key);
+  if (open !== undefined) {
+    return open.getText();
+  }
+  try {
+    const bytes = await vscode.workspace.fs.readFile(target);
+    return new TextDecoder("utf-8").decode(bytes);
+  } catch {
+    return undefined;
+  }
+}
+
+export function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

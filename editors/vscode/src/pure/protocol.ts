@@ -1,0 +1,266 @@
+/**
+ * Typed views of what the server sends: notifications, request results and command results.
+ *
+ * JSON from another process is checked here once, so the rest of the extension works with typed, frozen
+ * values. A payload that does not fit raises `ProtocolError`, whose message names the method and the field
+ * (the usual cause is a server and an extension of different versions). Unknown extra fields are ignored,
+ * and a few optional ones (`newText`, `oldText`, `cost`) are read when the server sends them.
+ */
+
+import { Notification, Request } from "../constants";
+
+export class ProtocolError extends Error {
+  constructor(method: string, problem: string) {
+    super(
+      `${method}: ${problem}. The agentls server and this extension may be of different versions: ` +
+        "update both (pip install -U agentls, and the extension from its .vsix or the marketplace).",
+    );
+    this.name = "ProtocolError";
+  }
+}
+
+/** One file a proposal changes, as `agentls/proposalReady` lists it. */
+export interface FileRef {
+  readonly uri: string;
+  /** How the file changes (`create`, `modify`, `delete`, `rename`...), when the server says. */
+  readonly kind: string | undefined;
+}
+
+export interface ProposalReady {
+  readonly proposalId: string;
+  readonly runId: string;
+  readonly summary: string;
+  readonly files: readonly FileRef[];
+}
+
+export interface RunFailed {
+  readonly runId: string;
+  readonly message: string;
+}
+
+/** One file of `agentls/proposal`: its unified diff, and its full texts when the server sends them. */
+export interface ProposalFile {
+  readonly uri: string;
+  /** Where a renamed file was before (its current text is there). */
+  readonly oldUri: string | undefined;
+  readonly kind: string | undefined;
+  readonly diff: string;
+  readonly oldText: string | undefined;
+  readonly newText: string | undefined;
+}
+
+export interface ProposalDetails {
+  readonly proposalId: string;
+  readonly runId: string;
+  readonly summary: string;
+  readonly diff: string;
+  readonly files: readonly ProposalFile[];
+  /** Cost in USD of the run that made the proposal, when the server reports it. */
+  readonly cost: number | undefined;
+}
+
+export interface RunInfo {
+  readonly runId: string;
+  readonly task: string;
+  readonly status: string;
+  readonly cost: number | undefined;
+}
+
+type Json = Record<string, unknown>;
+
+function isObject(value: unknown): value is Json {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function object(method: string, value: unknown, where: string): Json {
+  if (!isObject(value)) {
+    throw new ProtocolError(method, `${where} must be an object, got ${describe(value)}`);
+  }
+  return value;
+}
+
+function describe(value: unknown): string {
+  if (value === null) {
+    return "null";
+  }
+  if (Array.isArray(value)) {
+    return "an array";
+  }
+  return typeof value;
+}
+
+function requiredString(method: string, obj: Json, key: string, where = key): string {
+  const value = obj[key];
+  if (typeof value !== "string") {
+    throw new ProtocolError(method, `\`${where}\` must be a string, got ${describe(value)}`);
+  }
+  return value;
+}
+
+function optionalString(method: string, obj: Json, key: string, where = key): string | undefined {
+  const value = obj[key];
+  if (value === undefined || value === null) {
+    return undefined;
+  }
+  if (typeof value !== "string") {
+    throw new ProtocolError(method, `\`${where}\` must be a string when present, got ${describe(value)}`);
+  }
+  return value;
+}
+
+function array(method: string, obj: Json, key: string): unknown[] {
+  const value = obj[key];
+  if (value === undefined || value === null) {
+    return [];
+  }
+  if (!Array.isArray(value)) {
+    throw new ProtocolError(method, `\`${key}\` must be an array, got ${describe(value)}`);
+  }
+  return value;
+}
+
+/** A cost in USD: `cost` itself, or the usage's `costUsd` / `cost_usd` / `cost`. */
+function costOf(obj: Json): number | undefined {
+  const candidates: unknown[] = [obj.cost, obj.costUsd, obj.cost_usd];
+  const usage = obj.usage;
+  if (isObject(usage)) {
+    candidates.push(usage.costUsd, usage.cost_usd, usage.cost);
+  }
+  for (const value of candidates) {
+    if (typeof value === "number" && Number.isFinite(value)) {
+      return value;
+    }
+  }
+  return undefined;
+}
+
+export function parseProposalReady(params: unknown): ProposalReady {
+  const method = Notification.proposalReady;
+  const obj = object(method, params, "the params");
+  const files = array(method, obj, "files").map((file, i): FileRef => {
+    if (typeof file === "string") {
+      return { uri: file, kind: undefined };
+    }
+    const entry = object(method, file, `files[${String(i)}]`);
+    return {
+      uri: requiredString(method, entry, "uri", `files[${String(i)}].uri`),
+      kind: optionalString(method, entry, "kind", `files[${String(i)}].kind`),
+    };
+  });
+  return {
+    proposalId: requiredString(method, obj, "proposalId"),
+    runId: requiredString(method, obj, "runId"),
+    summary: optionalString(method, obj, "summary") ?? "",
+    files,
+  };
+}
+
+export function parseRunFailed(params: unknown): RunFailed {
+  const method = Notification.runFailed;
+  const obj = object(method, params, "the params");
+  return {
+    runId: requiredString(method, obj, "runId"),
+    message: optionalString(method, obj, "message") ?? "the run failed without a message",
+  };
+}
+
+export function parseProposal(result: unknown): ProposalDetails {
+  const method = Request.proposal;
+  const obj = object(method, result, "the result");
+  const files = array(method, obj, "files").map((file, i): ProposalFile => {
+    const where = `files[${String(i)}]`;
+    const entry = object(method, file, where);
+    return {
+      uri: requiredString(method, entry, "uri", `${where}.uri`),
+      oldUri: optionalString(method, entry, "oldUri", `${where}.oldUri`),
+      kind: optionalString(method, entry, "kind", `${where}.kind`),
+      diff: optionalString(method, entry, "diff", `${where}.diff`) ?? "",
+      oldText: optionalString(method, entry, "oldText", `${where}.oldText`),
+      newText: optionalString(method, entry, "newText", `${where}.newText`),
+    };
+  });
+  return {
+    proposalId: requiredString(method, obj, "proposalId"),
+    runId: optionalString(method, obj, "runId") ?? "",
+    summary: optionalString(method, obj, "summary") ?? "",
+    diff: optionalString(method, obj, "diff") ?? "",
+    files,
+    cost: costOf(obj),
+  };
+}
+
+export function parseRuns(result: unknown): RunInfo[] {
+  const method = Request.runs;
+  if (!Array.isArray(result)) {
+    throw new ProtocolError(method, `the result must be an array, got ${describe(result)}`);
+  }
+  return result.map((run, i): RunInfo => {
+    const entry = object(method, run, `[${String(i)}]`);
+    return {
+      runId: requiredString(method, entry, "runId", `[${String(i)}].runId`),
+      task: optionalString(method, entry, "task", `[${String(i)}].task`) ?? "",
+      status: optionalString(method, entry, "status", `[${String(i)}].status`) ?? "",
+      cost: costOf(entry),
+    };
+  });
+}
+
+/** The `runId` a run command answers with, or undefined for commands that start no run. */
+export function runIdOf(result: unknown): string | undefined {
+  if (isObject(result) && typeof result.runId === "string" && result.runId !== "") {
+    return result.runId;
+  }
+  return undefined;
+}
+
+/** Statuses of `agentls/runs` that mean the run is over. */
+const ENDED_STATUSES: ReadonlySet<string> = new Set([
+  "done",
+  "complete",
+  "completed",
+  "finished",
+  "succeeded",
+  "success",
+  "proposed",
+  "no_changes",
+  "budget_exhausted",
+  "accepted",
+  "rejected",
+  "applied",
+  "failed",
+  "error",
+  "errored",
+  "cancelled",
+  "canceled",
+  "timeout",
+  "timed_out",
+]);
+
+/**
+ * Whether a run's status means it goes on. Any status that is not a known end ("running", "planning",
+ * "verifying"...) counts as going on, so a server that names its phases needs no change here; an empty
+ * status says nothing ("unknown").
+ */
+export function statusKind(status: string): "active" | "ended" | "unknown" {
+  const normalized = status.trim().toLowerCase();
+  if (normalized === "") {
+    return "unknown";
+  }
+  return ENDED_STATUSES.has(normalized) ? "ended" : "active";
+}
+
+/**
+ * Whether `agentls.accept` applied the proposal. The server answers `{applied: false, failureReason}` when
+ * the editor declined the edit (the user cancelled VS Code's preview): the proposal then stays pending.
+ */
+export function acceptApplied(result: unknown): boolean {
+  return !(isObject(result) && result.applied === false);
+}
+
+/** The `proposalId` of a command's one object argument, if it has one. */
+export function proposalIdOf(args: readonly unknown[]): string | undefined {
+  const [first] = args;
+  return isObject(first) && typeof first.proposalId === "string" && first.proposalId !== ""
+    ? first.proposalId
+    : undefined;
+}

@@ -1,0 +1,103 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+
+import { formatCost, isIndexingTitle, ProgressTracker, statusView, totalCost } from "../src/pure/status";
+
+const idle = { server: "running" as const, indexing: [], runs: [], pendingProposals: 0 };
+
+describe("formatCost", () => {
+  it("shows cents, and a fraction of a cent as <$0.01", () => {
+    assert.equal(formatCost(0.0412), "$0.04");
+    assert.equal(formatCost(1.5), "$1.50");
+    assert.equal(formatCost(0.003), "<$0.01");
+    assert.equal(formatCost(0), "$0.00");
+    assert.equal(formatCost(undefined), undefined);
+    assert.equal(formatCost(Number.NaN), undefined);
+  });
+
+  it("sums only the costs that are known", () => {
+    assert.equal(totalCost([{ runId: "a", task: "", cost: undefined }]), undefined);
+    assert.equal(
+      totalCost([
+        { runId: "a", task: "", cost: 0.5 },
+        { runId: "b", task: "", cost: undefined },
+        { runId: "c", task: "", cost: 0.25 },
+      ]),
+      0.75,
+    );
+  });
+});
+
+describe("statusView", () => {
+  it("says ready when nothing goes on", () => {
+    assert.equal(statusView(idle).text, "$(sparkle) agentls");
+  });
+
+  it("shows the slowest folder's indexing percentage", () => {
+    const view = statusView({
+      ...idle,
+      indexing: [
+        { title: "agentls: indexing api", message: "120/400 files", percentage: 30 },
+        { title: "agentls: indexing web", message: undefined, percentage: 80 },
+      ],
+    });
+    assert.equal(view.text, "$(sync~spin) indexing 30%");
+    assert.match(view.tooltip, /agentls: indexing api 30%: 120\/400 files/);
+  });
+
+  it("shows one run by its task, several by count, with the cost so far", () => {
+    const one = statusView({ ...idle, runs: [{ runId: "r1", task: "implement", cost: 0.04 }] });
+    assert.equal(one.text, "$(hubot) implement · $0.04");
+    assert.match(one.tooltip, /Run r1: implement \(\$0\.04 so far\)/);
+    const two = statusView({
+      ...idle,
+      indexing: [{ title: "agentls: indexing w", message: undefined, percentage: undefined }],
+      runs: [
+        { runId: "r1", task: "implement", cost: 0.04 },
+        { runId: "r2", task: "fix", cost: 0.1 },
+      ],
+      pendingProposals: 1,
+    });
+    assert.equal(two.text, "$(sync~spin) indexing  $(hubot) 2 runs · $0.14  $(git-pull-request) 1 proposal");
+  });
+
+  it("says how to recover when the server is down", () => {
+    const view = statusView({ ...idle, server: "failed", runs: [{ runId: "r", task: "x", cost: 1 }] });
+    assert.equal(view.text, "$(error) agentls");
+    assert.match(view.tooltip, /Click to restart/);
+  });
+});
+
+describe("ProgressTracker", () => {
+  it("follows begin, report and end per token and sorts indexing from runs", () => {
+    const tracker = new ProgressTracker();
+    assert.equal(tracker.update("t1", { kind: "begin", title: "agentls: indexing w", percentage: 0 }), true);
+    assert.equal(tracker.update(7, { kind: "begin", title: "agentls: implement parse" }), true);
+    tracker.update("t1", { kind: "report", message: "10 files", percentage: 40 });
+    tracker.update("t1", { kind: "report", message: "12 files" });
+    assert.deepEqual(tracker.indexing(), [
+      { title: "agentls: indexing w", message: "12 files", percentage: 40 },
+    ]);
+    assert.deepEqual(
+      tracker.others().map((p) => p.title),
+      ["agentls: implement parse"],
+    );
+    assert.equal(tracker.update("t1", { kind: "end" }), true);
+    assert.deepEqual(tracker.indexing(), []);
+    assert.equal(
+      tracker.update("t1", { kind: "report", percentage: 50 }),
+      false,
+      "a report after end is ignored",
+    );
+    assert.equal(tracker.update("7", { kind: "end" }), true, "numeric and string tokens are the same token");
+    assert.deepEqual(tracker.others(), []);
+  });
+
+  it("recognises indexing titles", () => {
+    assert.equal(isIndexingTitle("agentls: indexing agentls"), true);
+    assert.equal(isIndexingTitle("Reindexing ws"), true);
+    assert.equal(isIndexingTitle("agentls: implement index_of"), false);
+    assert.equal(isIndexingTitle("agentls: Edit: add an index to the users table"), false);
+    assert.equal(isIndexingTitle("agentls: Implement `reindex` in db.py"), false);
+  });
+});
