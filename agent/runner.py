@@ -28,6 +28,7 @@ from agent.config import AgentSettings
 from agent.tools.ask import AskCallback
 from agent.transcript import new_run_id
 from agent.usage import Usage
+from indexing.config import IndexSettings
 
 if TYPE_CHECKING:
     from agent.loop import AgentEvent, RunResult
@@ -211,3 +212,25 @@ def start_run(
     handle.thread = threading.Thread(target=work, name=f"agentls-run-{handle.run_id}", daemon=True)
     handle.thread.start()
     return handle
+
+
+def index_opener(
+    root: Path, index_settings: IndexSettings, *, cache_dir: Path, env: Mapping[str, str]
+) -> Callable[[], Any]:
+    """A function that opens the workspace's index for searching (not re-indexing: whoever drives the run
+    keeps it fresh), for `start_run(open_index=...)`. LanceDB is imported only when it is called, on the
+    run's worker thread, so a caller like the language server never loads it on its own thread."""
+
+    def open_index() -> Any:
+        from indexing.service import WorkspaceIndex
+
+        try:
+            index = WorkspaceIndex(root, index_settings, cache_dir=cache_dir, env=env)
+            if index.store.stats().files == 0:
+                return None  # not indexed yet (first indexing still running): file scans find more
+            return index
+        except Exception:  # retrieval is an aid: a run goes on with file scans when the index is unusable
+            log.exception("could not open the index of %s; searching files instead", root)
+            return None
+
+    return open_index

@@ -55,7 +55,7 @@ from pygls.exceptions import JsonRpcException
 from agent.merge import rebase
 from agent.overlay import FileChange
 from agent.proposal import Proposal, new_proposal_id
-from agent.runner import Credentials, MissingCredentials, RunHandle, start_run
+from agent.runner import Credentials, MissingCredentials, RunHandle, index_opener, start_run
 from agent.tools.ask import NoAnswer
 from agent.transcript import new_run_id
 from agent.usage import Usage
@@ -69,6 +69,7 @@ if TYPE_CHECKING:
     from agent.loop import AgentEvent, RunResult
     from agent.tasks import Task
     from server.lsp import AgentlsServer
+    from server.settings import Settings
 
 __all__ = [
     "PROPOSAL",
@@ -227,9 +228,11 @@ class RunManager:
     def _notify(self, method: str, params: Mapping[str, Any]) -> None:
         self.server.protocol.notify(method, dict(params))
 
+    def _root_settings(self, root: Path) -> Settings:
+        return self.server.settings.get(root) or self.server.global_settings
+
     def _agent_settings(self, root: Path) -> AgentSettings:
-        settings = self.server.settings.get(root) or self.server.global_settings
-        return settings.agent
+        return self._root_settings(root).agent
 
     def _text_of(self, path: Path) -> str | None:
         doc = self.server.documents.get(path.as_uri())
@@ -343,6 +346,9 @@ class RunManager:
             credentials=credentials,
             runs_dir=self.server.cache_dir / "runs",
             buffers=buffers,
+            open_index=index_opener(
+                root, self._root_settings(root).index, cache_dir=self.server.cache_dir, env=self.server.env
+            ),
             ask=self._asker(run),
             on_event=lambda event: loop.call_soon_threadsafe(self._on_event, run, event),
             on_done=lambda result: loop.call_soon_threadsafe(self._on_done, run, result),
