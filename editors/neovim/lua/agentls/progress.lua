@@ -66,26 +66,30 @@ function M.handler(state)
   end
 end
 
---- One line for a statusline: the newest progress, else running agents, else pending proposals, else "".
+--- One line for a statusline: pending proposals first (they wait for the user), then the newest progress
+--- or else the running agents; "" when there is nothing to say.
 function M.status(state)
   if state == nil then
     return ""
   end
-  local entry = state:latest_progress()
-  if entry then
-    return "agentls: " .. text(entry)
-  end
-  local run = state:latest_running()
-  if run then
-    return "agentls: " .. (run.title or run.kind or "agent") .. " running"
-  end
+  local parts = {}
   local pending = state:pending_count()
   if pending == 1 then
-    return "agentls: proposal ready (:AgentlsDiff)"
+    table.insert(parts, "proposal ready (:AgentlsDiff)")
   elseif pending > 1 then
-    return string.format("agentls: %d proposals ready (:AgentlsDiff)", pending)
+    table.insert(parts, string.format("%d proposals ready (:AgentlsDiff)", pending))
   end
-  return ""
+  local entry = state:latest_progress()
+  local run = state:latest_running()
+  if entry then
+    table.insert(parts, text(entry))
+  elseif run then
+    table.insert(parts, (run.title or run.kind or "agent") .. " running")
+  end
+  if #parts == 0 then
+    return ""
+  end
+  return "agentls: " .. table.concat(parts, " · ")
 end
 
 return M
