@@ -18,41 +18,38 @@ An index run:
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import hashlib
 import logging
 import multiprocessing
 import os
+import sys
 import threading
 import time
-from collections.abc import Callable, Container, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
 
 from indexing.config import IndexSettings
 from indexing.embeddings import Embedder, EmbedderLoad, embed_query, load_embedder
 from indexing.models import (
-    Chunk,
     FileRecord,
     IndexReport,
     SearchHit,
     SkippedFile,
-    SkipReason,
     Symbol,
 )
+from indexing.parsing import Outcome, Unchanged, process_many
 from indexing.ranking import RankingWeights, rank, to_hit
 from indexing.store import (
     HIT_COLUMNS,
     FileBatchItem,
     IndexStore,
     path_filter,
-    search_text,
-    symbols_table,
 )
-from indexing.walker import FileEntry, SourceFile, WorkspaceError, load_source, walk
+from indexing.walker import FileEntry, SourceFile, WorkspaceError, walk
 
 log = logging.getLogger(__name__)
 
@@ -72,50 +69,38 @@ def default_index_location(root: Path, cache_dir: Path) -> Path:
     return cache_dir / "index" / f"{root.resolve().name or 'root'}-{digest}"
 
 
-@dataclass(frozen=True, slots=True)
-class _Parsed:
-    """A parsed file as the worker sends it back: symbols already as Arrow columns (cheap to pickle
-    and to store; converting 200k symbols to Arrow in the main process would serialise that work)."""
-
-    record: FileRecord
-    chunks: tuple[Chunk, ...]
-    symbols: pa.Table
-    search_texts: tuple[str, ...]
+def _parser_context() -> multiprocessing.context.BaseContext:
+    """Parser processes fork from a server that has the parsing modules loaded (and nothing heavier)."""
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["indexing.parsing", "indexing.chunker"])
+    return ctx
 
 
-@dataclass(frozen=True, slots=True)
-class _Same:
-    record: FileRecord
+@contextlib.contextmanager
+def _main_module_hidden() -> Iterator[None]:
+    """Keep new worker processes from re-importing the caller's ``__main__`` (multiprocessing does that
+    so pickled functions defined there resolve). Ours live in `indexing.parsing`; re-importing a main
+    script (the CLI, pytest, an editor's launcher) would load LanceDB and more in every worker, which
+    cost about a second before the first file was parsed."""
+    main = sys.modules.get("__main__")
+    if main is None:
+        yield
+        return
+    saved: dict[str, Any] = {k: main.__dict__[k] for k in ("__file__", "__spec__") if k in main.__dict__}
+    main.__dict__.pop("__file__", None)
+    main.__spec__ = None
+    try:
+        yield
+    finally:
+        main.__dict__.update(saved)
 
 
-_Outcome = _Parsed | _Same | SkippedFile
+def _warm_up_parsers() -> None:
+    """Start the fork server now, so its imports overlap the walk instead of delaying the first batch."""
+    _parser_context()
+    from multiprocessing import forkserver
 
-
-def _process_entry(entry: FileEntry, settings: IndexSettings, known_hash: str | None) -> _Outcome:
-    from indexing.chunker import parse_source
-
-    source = load_source(entry, settings)
-    if isinstance(source, SkippedFile):
-        return source
-    record = FileRecord(source.path, source.hash, source.mtime_ns, source.size, source.language or "")
-    if known_hash is not None and known_hash == source.hash:
-        return _Same(record)
-    result = parse_source(source.path, source.text, source.language, settings)
-    return _Parsed(
-        record, result.chunks, symbols_table(result.symbols), tuple(search_text(c) for c in result.chunks)
-    )
-
-
-def _process_many(entries: list[FileEntry], settings: IndexSettings, known: dict[str, str]) -> list[_Outcome]:
-    """Worker-process entry point: one task is a small group of files, to amortise pickling."""
-    out: list[_Outcome] = []
-    for entry in entries:
-        try:
-            out.append(_process_entry(entry, settings, known.get(entry.path)))
-        except Exception as exc:  # a bug on one file must not lose the batch
-            log.exception("failed to index %s", entry.path)
-            out.append(SkippedFile(entry.path, SkipReason.UNREADABLE, f"internal error: {exc!r}"))
-    return out
+    forkserver.ensure_running()
 
 
 class WorkspaceIndex:
@@ -187,6 +172,8 @@ class WorkspaceIndex:
         report = IndexReport(root=str(self.root))
         store = self.store
         notify = progress or (lambda phase, done, total: None)
+        if self._workers() > 1:
+            _warm_up_parsers()
         with store.writer():
             embedder = self._prepare_embedder(store, report)
             notify("scanning", 0, 0)
@@ -335,7 +322,7 @@ class WorkspaceIndex:
                 store.touch_files(touched)
                 touched = []
 
-        def consume(outcomes: Iterable[_Outcome]) -> None:
+        def consume(outcomes: Iterable[Outcome]) -> None:
             nonlocal done
             for outcome in outcomes:
                 done += 1
@@ -344,7 +331,7 @@ class WorkspaceIndex:
                     if outcome.path in records:  # it was indexed before, now it must go
                         store.delete_files([outcome.path])
                         report.files_removed += 1
-                elif isinstance(outcome, _Same):
+                elif isinstance(outcome, Unchanged):
                     touched.append(outcome.record)
                     report.files_unchanged += 1
                 else:
@@ -365,18 +352,22 @@ class WorkspaceIndex:
 
         if len(entries) <= _INLINE_MAX or self._workers() <= 1:
             for start in range(0, len(entries), 16):
-                consume(_process_many(entries[start : start + 16], self.settings, known))
+                consume(process_many(entries[start : start + 16], self.settings, known))
         else:
             group = 24
             groups = [entries[i : i + group] for i in range(0, len(entries), group)]
-            ctx = multiprocessing.get_context("forkserver")
+            ctx = _parser_context()
             with cf.ProcessPoolExecutor(max_workers=self._workers(), mp_context=ctx) as pool:
-                futures = [
-                    pool.submit(
-                        _process_many, g, self.settings, {e.path: known[e.path] for e in g if e.path in known}
-                    )
-                    for g in groups
-                ]
+                with _main_module_hidden():  # workers are started by the first submits
+                    futures = [
+                        pool.submit(
+                            process_many,
+                            g,
+                            self.settings,
+                            {e.path: known[e.path] for e in g if e.path in known},
+                        )
+                        for g in groups
+                    ]
                 try:
                     for fut in futures:  # in order: deterministic batches, bounded memory
                         consume(fut.result())

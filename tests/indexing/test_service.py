@@ -167,16 +167,16 @@ def test_invalid_utf8_syntax_errors_and_unknown_languages(workspace: Path, cache
 def test_files_vanishing_mid_run_are_reported_not_fatal(
     workspace: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import indexing.service as service
+    import indexing.parsing as parsing
 
-    real = service.load_source
+    real = parsing.load_source
 
     def flaky(entry, settings):  # type: ignore[no-untyped-def]
         if entry.path == "shop/cart.py":
             (workspace / "shop" / "cart.py").unlink(missing_ok=True)
         return real(entry, settings)
 
-    monkeypatch.setattr(service, "load_source", flaky)
+    monkeypatch.setattr(parsing, "load_source", flaky)
     report = make_index(workspace, cache_dir).index()
     assert report.skipped.get("vanished") == 1
     assert report.files_indexed == 6
@@ -256,3 +256,14 @@ def test_many_single_file_updates_are_compacted_in_the_background(workspace: Pat
     assert index.store.max_fragments() < 6
     assert [h.symbol for h in index.search("levy_version_11")][:1] == ["levy_version_11"]
     assert index.find_symbols("levy_version_3") == []
+
+
+def test_parser_processes_index_a_larger_workspace(workspace: Path, cache_dir: Path) -> None:
+    for i in range(70):
+        (workspace / "shop" / f"mod_{i}.py").write_text(f"def worker_made_{i}(x):\n    return x * {i}\n")
+    settings = LEXICAL.model_copy(update={"workers": 2, "batch_files": 25})
+    index = make_index(workspace, cache_dir, settings)
+    report = index.index()
+    assert report.files_indexed == 77 and not report.errors
+    assert index.find_symbols("worker_made_69", role="definition")[0].path == "shop/mod_69.py"
+    assert index.search("worker_made_12")[0].symbol == "worker_made_12"

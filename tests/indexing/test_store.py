@@ -9,14 +9,8 @@ import numpy as np
 import pytest
 
 from indexing.models import Chunk, FileRecord, Symbol
-from indexing.store import (
-    FileBatchItem,
-    IndexLocked,
-    IndexStore,
-    expand_identifiers,
-    path_filter,
-    split_identifier,
-)
+from indexing.rows import expand_identifiers, split_identifier
+from indexing.store import FileBatchItem, IndexLocked, IndexStore, path_filter
 
 
 def chunk(path: str, name: str, text: str, start: int = 1) -> Chunk:
