@@ -455,41 +455,34 @@ class WorkspaceIndex:
         query = query.strip()
         if not query:
             return []
-        store = self.store
-        where = path_filter(self._relative(path) if path and Path(path).is_absolute() else path)
-        pool = max(50, limit * 5)
-        lexical = store.search_lexical(query, pool, where)
-        vector_rows: list[dict[str, Any]] = []
-        embedder = self.embedder if store.has_vectors else None
-        if embedder is not None:
-            vector_rows = store.search_vector(embed_query(embedder, query), pool, where)
-            known = {r["id"] for r in lexical}
-            missing = [r["id"] for r in vector_rows if r["id"] not in known]
-            meta = {r["id"]: r for r in store.chunks_by_id(missing, HIT_COLUMNS)}
-            lex_by_id = {r["id"]: r for r in lexical}
-            vector_rows = [
-                {
-                    **(meta.get(r["id"]) or lex_by_id.get(r["id"]) or {}),
-                    "id": r["id"],
-                    "_distance": r["_distance"],
-                }
-                for r in vector_rows
-                if r["id"] in meta or r["id"] in lex_by_id
-            ]
-        return [to_hit(c) for c in rank(query, lexical, vector_rows, limit, self.weights)]
+        where = self._where(path)
+        lexical = self.store.search_lexical(query, _pool(limit), where)
+        vector = self._vector_rows(query, _pool(limit), where, {r["id"]: r for r in lexical})
+        return [to_hit(c) for c in rank(query, lexical, vector, limit, self.weights)]
 
     def search_lexical(self, query: str, *, limit: int = 10, path: str | None = None) -> list[SearchHit]:
-        rows = self.store.search_lexical(query, max(50, limit * 5), path_filter(path))
+        rows = self.store.search_lexical(query, _pool(limit), self._where(path))
         return [to_hit(c) for c in rank(query, rows, [], limit, self.weights)]
 
     def search_vector(self, query: str, *, limit: int = 10, path: str | None = None) -> list[SearchHit]:
-        embedder = self.embedder
+        rows = self._vector_rows(query, _pool(limit), self._where(path), {})
+        return [to_hit(c) for c in rank(query, [], rows, limit, self.weights)]
+
+    def _where(self, path: str | None) -> str | None:
+        """The store filter for a folder or file, given workspace-relative or absolute."""
+        return path_filter(self._relative(path) if path and Path(path).is_absolute() else path)
+
+    def _vector_rows(
+        self, query: str, pool: int, where: str | None, known: Mapping[str, Mapping[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """Nearest chunks with their metadata; rows already in ``known`` are not fetched again."""
+        embedder = self.embedder if self.store.has_vectors else None
         if embedder is None:
             return []
-        rows = self.store.search_vector(embed_query(embedder, query), max(50, limit * 5), path_filter(path))
-        meta = {r["id"]: r for r in self.store.chunks_by_id([r["id"] for r in rows], HIT_COLUMNS)}
-        full = [{**meta[r["id"]], "_distance": r["_distance"]} for r in rows if r["id"] in meta]
-        return [to_hit(c) for c in rank(query, [], full, limit, self.weights)]
+        nearest = self.store.search_vector(embed_query(embedder, query), pool, where)
+        missing = [r["id"] for r in nearest if r["id"] not in known]
+        meta = {**known, **{r["id"]: r for r in self.store.chunks_by_id(missing, HIT_COLUMNS)}}
+        return [{**meta[r["id"]], "_distance": r["_distance"]} for r in nearest if r["id"] in meta]
 
     def find_symbols(
         self,
@@ -506,6 +499,11 @@ class WorkspaceIndex:
         return self.store.symbols_in_file(
             self._relative(path) if Path(path).is_absolute() else path, role=role
         )
+
+
+def _pool(limit: int) -> int:
+    """Candidates taken from each retriever before fusion and de-duplication."""
+    return max(50, limit * 5)
 
 
 def embedding_text(path: str, symbol: str, text: str, max_chars: int) -> str:
