@@ -21,7 +21,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from indexing.models import IndexReport, SearchHit
 from server.cli_agent import register as register_agent_commands
-from server.settings import Settings, cache_dir, load_settings
+from server.cli_support import find_root, workspace_settings
+from server.settings import cache_dir
 
 log = logging.getLogger("agentls")
 
@@ -41,17 +42,10 @@ def _workspace(path: str) -> Path:
     return root.resolve()
 
 
-def _settings(root: Path, err: Console) -> Settings:
-    loaded = load_settings(root)
-    for message in loaded.messages:
-        err.print(f"[yellow]warning:[/] {message}", highlight=False)
-    return loaded.settings
-
-
 def _open_index(root: Path, err: Console) -> Any:
     from indexing.service import WorkspaceIndex
 
-    settings = _settings(root, err)
+    settings = workspace_settings(root, err)
     return WorkspaceIndex(root, settings.index, cache_dir=cache_dir(os.environ), env=dict(os.environ))
 
 
@@ -154,7 +148,7 @@ def search_cmd(query: str, path: str, limit: int, as_json: bool, no_refresh: boo
     if not target.exists():
         raise click.ClickException(f"{path} does not exist")
     target = target.resolve()
-    root = _find_root(target)
+    root = find_root(target, cache_dir(os.environ))
     index = _open_index(root, err)
     scope = None if target == root else target.relative_to(root).as_posix()
     if not query.strip():
@@ -191,23 +185,6 @@ def format_hit(hit: SearchHit, snippet_lines: int = 3) -> str:
     lines = [ln for ln in hit.text.splitlines() if ln.strip()][:snippet_lines]
     body = "\n".join("    " + ln.rstrip()[:160] for ln in lines)
     return f"{head}\n{body}" if body else head
-
-
-def _find_root(target: Path) -> Path:
-    """The workspace a search runs in: the nearest folder at or above ``target`` that already has an
-    index, else the nearest with ``.git`` or ``agentls.toml``, else ``target`` itself."""
-    from indexing.service import default_index_location
-
-    start = target if target.is_dir() else target.parent
-    folders = (start, *start.parents)
-    cache = cache_dir(os.environ)
-    for folder in folders:
-        if default_index_location(folder, cache).exists():
-            return folder
-    for folder in folders:
-        if (folder / ".git").exists() or (folder / "agentls.toml").exists():
-            return folder
-    return start
 
 
 @main.group("model")

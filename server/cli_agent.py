@@ -28,7 +28,8 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
-from server.settings import Settings, cache_dir, load_settings
+from server.cli_support import find_root, workspace_settings
+from server.settings import Settings, cache_dir
 
 if TYPE_CHECKING:
     from agent.loop import AgentEvent, RunResult
@@ -46,15 +47,6 @@ def runs_dir(env: Mapping[str, str]) -> Path:
     return cache_dir(env) / "runs"
 
 
-def _find_root(target: Path) -> Path:
-    """The workspace root: the nearest folder with .git or agentls.toml, else the target's folder."""
-    start = target if target.is_dir() else target.parent
-    for folder in (start, *start.parents):
-        if (folder / ".git").exists() or (folder / "agentls.toml").exists():
-            return folder
-    return start
-
-
 def _credentials(env: Mapping[str, str]) -> None:
     """Refuse early, with a clear message, when there is no credential for the API."""
     from agent.runner import Credentials, MissingCredentials
@@ -63,13 +55,6 @@ def _credentials(env: Mapping[str, str]) -> None:
         Credentials.from_env(env)
     except MissingCredentials as missing:
         raise click.ClickException(str(missing)) from missing
-
-
-def _load(root: Path, err: Console) -> Settings:
-    loaded = load_settings(root)
-    for message in loaded.messages:
-        err.print(f"[yellow]warning:[/] {escape(message)}", highlight=False)
-    return loaded.settings
 
 
 def _open_index(root: Path, settings: Settings, env: Mapping[str, str], err: Console) -> Any:
@@ -255,8 +240,8 @@ def run_cmd(instruction: str, path: str, apply: bool, yes: bool) -> None:
     if not target.exists():
         raise click.ClickException(f"{path} does not exist; pass the workspace or a file inside it")
     target = target.resolve()
-    root = _find_root(target)
-    settings = _load(root, err)
+    root = find_root(target, cache_dir(env))
+    settings = workspace_settings(root, err)
     scope = None if target == root else target.relative_to(root).as_posix()
     try:
         task = run_task(instruction, path=scope, root=root)
@@ -285,8 +270,8 @@ def implement_cmd(location: str, apply: bool, yes: bool) -> None:
     if not file.is_file():
         raise click.ClickException(f"{file_part} is not a file")
     file = file.resolve()
-    root = _find_root(file)
-    settings = _load(root, err)
+    root = find_root(file, cache_dir(env))
+    settings = workspace_settings(root, err)
     try:
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:

@@ -1,0 +1,34 @@
+"""Helpers shared by the command-line modules: which workspace a path belongs to, and its settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+
+from server.settings import Settings, load_settings
+
+
+def find_root(target: Path, cache: Path) -> Path:
+    """The workspace a path belongs to: the nearest folder at or above ``target`` that already has an
+    index, else the nearest with ``.git`` or ``agentls.toml``, else ``target``'s own folder."""
+    from indexing.service import default_index_location
+
+    start = target if target.is_dir() else target.parent
+    folders = (start, *start.parents)
+    for folder in folders:
+        if default_index_location(folder, cache).exists():
+            return folder
+    for folder in folders:
+        if (folder / ".git").exists() or (folder / "agentls.toml").exists():
+            return folder
+    return start
+
+
+def workspace_settings(root: Path, err: Console) -> Settings:
+    """The workspace's settings; each ignored setting is reported on ``err``."""
+    loaded = load_settings(root)
+    for message in loaded.messages:
+        err.print(f"[yellow]warning:[/] {escape(message)}", highlight=False)
+    return loaded.settings
