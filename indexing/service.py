@@ -49,7 +49,7 @@ from indexing.store import (
     IndexStore,
     path_filter,
 )
-from indexing.walker import FileEntry, SourceFile, WorkspaceError, walk
+from indexing.walker import FileEntry, SourceFile, WorkspaceError, resolve_root, walk
 
 log = logging.getLogger(__name__)
 
@@ -130,12 +130,6 @@ class WorkspaceIndex:
         self._notice_given = False
 
     # ------------------------------------------------------------------ setup
-    def _check_root(self) -> None:
-        if not self.root.exists():
-            raise WorkspaceError(f"workspace {self.root} does not exist; pass an existing folder")
-        if not self.root.is_dir():
-            raise WorkspaceError(f"workspace {self.root} is not a folder; pass the project's root folder")
-
     @property
     def store(self) -> IndexStore:
         with self._open_lock:
@@ -167,7 +161,7 @@ class WorkspaceIndex:
         cancel: threading.Event | None = None,
     ) -> IndexReport:
         """Bring the index up to date with the workspace on disk."""
-        self._check_root()
+        resolve_root(self.root)  # before the store: no index folder for a missing workspace
         started = time.perf_counter()
         report = IndexReport(root=str(self.root))
         store = self.store
@@ -212,7 +206,7 @@ class WorkspaceIndex:
 
     def update_paths(self, paths: Iterable[str | Path]) -> IndexReport:
         """Re-index just these files (saved, created, deleted or renamed); cheap, for on-save updates."""
-        self._check_root()
+        resolve_root(self.root)  # before the store: no index folder for a missing workspace
         started = time.perf_counter()
         report = IndexReport(root=str(self.root))
         store = self.store

@@ -396,7 +396,8 @@ def _is_venv(names: set[str]) -> bool:
 # Walking
 
 
-def _resolve_root(root: Path) -> Path:
+def resolve_root(root: Path) -> Path:
+    """The workspace root, resolved; `WorkspaceError` saying what to do when it is missing or a file."""
     root = Path(root).expanduser()
     if not root.exists():
         raise WorkspaceError(
@@ -436,7 +437,7 @@ def walk(
     Raises `WorkspaceError` at once (not on first iteration) when `root` is missing, not a folder, or
     cannot be listed.
     """
-    real_root = _resolve_root(root)
+    real_root = resolve_root(root)
     try:
         with os.scandir(real_root) as scan:
             entries = list(scan)
