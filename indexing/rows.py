@@ -1,5 +1,11 @@
 """Row builders shared by the store and the parser processes: light (pyarrow only, no LanceDB), so a
-worker process that parses files does not pay for importing the database."""
+worker process that parses files does not pay for importing the database.
+
+Parser processes build the chunk and symbol rows as Arrow tables and send them back as Arrow IPC streams
+(`table_to_ipc` / `table_from_ipc`): measured on Django's 24,729 chunks and 220,322 symbols, pickling the
+rows as Python objects or pickling `pa.Table` directly cost about 1.4 s of CPU on the two sides together,
+an IPC stream about 0.04 s.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,23 @@ from collections.abc import Sequence
 import pyarrow as pa
 
 from indexing.models import Chunk, Symbol
+
+CHUNKS_SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("path", pa.string()),
+        ("language", pa.string()),
+        ("kind", pa.string()),
+        ("name", pa.string()),
+        ("symbol", pa.string()),
+        ("start_line", pa.int32()),
+        ("end_line", pa.int32()),
+        ("signature", pa.string()),
+        ("doc", pa.string()),
+        ("text", pa.string()),
+        ("search_text", pa.string()),
+    ]
+)
 
 SYMBOLS_SCHEMA = pa.schema(
     [
@@ -75,3 +98,38 @@ def symbols_table(symbols: Sequence[Symbol]) -> pa.Table:
         },
         schema=SYMBOLS_SCHEMA,
     )
+
+
+def chunks_table(chunks: Sequence[Chunk]) -> pa.Table:
+    """Chunks as rows of the chunks table, chunk ids and `search_text` computed here."""
+    if not chunks:
+        return CHUNKS_SCHEMA.empty_table()
+    return pa.table(
+        {
+            "id": [c.id for c in chunks],
+            "path": [c.path for c in chunks],
+            "language": [c.language for c in chunks],
+            "kind": [c.kind for c in chunks],
+            "name": [c.name for c in chunks],
+            "symbol": [c.symbol for c in chunks],
+            "start_line": pa.array([c.start_line for c in chunks], pa.int32()),
+            "end_line": pa.array([c.end_line for c in chunks], pa.int32()),
+            "signature": [c.signature for c in chunks],
+            "doc": [c.doc for c in chunks],
+            "text": [c.text for c in chunks],
+            "search_text": [search_text(c) for c in chunks],
+        },
+        schema=CHUNKS_SCHEMA,
+    )
+
+
+def table_to_ipc(table: pa.Table) -> bytes:
+    """An Arrow IPC stream of ``table``: how rows cross a process boundary."""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+def table_from_ipc(data: bytes) -> pa.Table:
+    return pa.ipc.open_stream(data).read_all()

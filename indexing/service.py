@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from indexing.config import IndexSettings
 from indexing.embeddings import Embedder, EmbedderLoad, embed_query, load_embedder
@@ -329,13 +330,9 @@ class WorkspaceIndex:
                     touched.append(outcome.record)
                     report.files_unchanged += 1
                 else:
-                    batch.append(
-                        FileBatchItem(
-                            outcome.record, outcome.chunks, outcome.symbols, None, outcome.search_texts
-                        )
-                    )
+                    batch.append(FileBatchItem(outcome.record, outcome.chunks, outcome.symbols))
                     report.files_indexed += 1
-                    report.chunks += len(outcome.chunks)
+                    report.chunks += outcome.chunks.num_rows
                     report.symbols += outcome.symbols.num_rows
             if len(batch) >= self.settings.batch_files or len(touched) >= 4096:
                 flush()
@@ -384,10 +381,16 @@ class WorkspaceIndex:
     ) -> None:
         if embedder is None:
             return
+        rows = pa.concat_tables([item.chunks for item in batch])
+        max_chars = self.settings.embedding.max_chars
         texts = [
-            embedding_text(c.path, c.symbol, c.text, self.settings.embedding.max_chars)
-            for i in batch
-            for c in i.chunks
+            embedding_text(path, symbol, text, max_chars)
+            for path, symbol, text in zip(
+                rows.column("path").to_pylist(),
+                rows.column("symbol").to_pylist(),
+                rows.column("text").to_pylist(),
+                strict=True,
+            )
         ]
         if not texts:
             return
@@ -401,10 +404,8 @@ class WorkspaceIndex:
             return
         offset = 0
         for n, item in enumerate(batch):
-            count = len(item.chunks)
-            batch[n] = FileBatchItem(
-                item.record, item.chunks, item.symbols, vectors[offset : offset + count], item.search_texts
-            )
+            count = item.chunks.num_rows
+            batch[n] = FileBatchItem(item.record, item.chunks, item.symbols, vectors[offset : offset + count])
             offset += count
         report.vectors += len(texts)
 

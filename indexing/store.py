@@ -41,8 +41,9 @@ from lancedb.index import FTS, BTree, HnswSq
 
 from indexing.models import Chunk, FileRecord, Symbol
 from indexing.rows import (  # the row builders live where parser processes can import them cheaply
+    CHUNKS_SCHEMA,
     SYMBOLS_SCHEMA,
-    search_text,
+    chunks_table,
     symbols_table,
 )
 
@@ -57,23 +58,6 @@ FILES_SCHEMA = pa.schema(
         ("mtime_ns", pa.int64()),
         ("size", pa.int64()),
         ("language", pa.string()),
-    ]
-)
-
-CHUNKS_SCHEMA = pa.schema(
-    [
-        ("id", pa.string()),
-        ("path", pa.string()),
-        ("language", pa.string()),
-        ("kind", pa.string()),
-        ("name", pa.string()),
-        ("symbol", pa.string()),
-        ("start_line", pa.int32()),
-        ("end_line", pa.int32()),
-        ("signature", pa.string()),
-        ("doc", pa.string()),
-        ("text", pa.string()),
-        ("search_text", pa.string()),
     ]
 )
 
@@ -127,10 +111,20 @@ class FileBatchItem:
     """Everything stored for one file; written together, committed by the file row."""
 
     record: FileRecord
-    chunks: Sequence[Chunk]
-    symbols: Sequence[Symbol] | pa.Table  # a Table when built in a worker process (`symbols_table`)
-    vectors: np.ndarray | None  # (len(chunks), dim) or None when no embedder
-    search_texts: Sequence[str] | None = None  # precomputed `search_text` per chunk (worker processes)
+    chunks: pa.Table  # rows of the chunks table (`indexing.rows.chunks_table`)
+    symbols: pa.Table  # rows of the symbols table (`indexing.rows.symbols_table`)
+    vectors: np.ndarray | None = None  # (chunks.num_rows, dim) or None when no embedder
+
+    @classmethod
+    def of(
+        cls,
+        record: FileRecord,
+        chunks: Sequence[Chunk],
+        symbols: Sequence[Symbol] = (),
+        vectors: np.ndarray | None = None,
+    ) -> FileBatchItem:
+        """An item from chunk and symbol objects (the parser processes build the tables themselves)."""
+        return cls(record, chunks_table(chunks), symbols_table(symbols), vectors)
 
 
 @dataclass(frozen=True, slots=True)
@@ -451,28 +445,20 @@ class IndexStore:
             return
         paths = [item.record.path for item in items]
         old = paths if known is None else [p for p in paths if p in known]
-        chunks = [c for item in items for c in item.chunks]
-        texts: list[str] = []
-        for item in items:
-            texts.extend(
-                item.search_texts if item.search_texts is not None else map(search_text, item.chunks)
-            )
-        symbol_tables = [
-            item.symbols if isinstance(item.symbols, pa.Table) else symbols_table(item.symbols)
-            for item in items
-            if len(item.symbols)
-        ]
+        chunk_tables = [item.chunks for item in items if item.chunks.num_rows]
+        symbol_tables = [item.symbols for item in items if item.symbols.num_rows]
         with self._write_lock:
             self._delete_rows(old, include_files=True)
-            if chunks:
-                self._tables["chunks"].add(_chunks_table(chunks, texts))
+            if chunk_tables:
+                self._tables["chunks"].add(pa.concat_tables(chunk_tables))
             if symbol_tables:
                 self._tables["symbols"].add(pa.concat_tables(symbol_tables))
-            vectors = [item.vectors for item in items if item.vectors is not None and len(item.chunks)]
-            if vectors and "vectors" in self._tables:
-                ids = [c.id for item in items if item.vectors is not None for c in item.chunks]
-                vpaths = [c.path for item in items if item.vectors is not None for c in item.chunks]
-                self._tables["vectors"].add(_vectors_table(ids, vpaths, np.concatenate(vectors)))
+            embedded = [item for item in items if item.vectors is not None and item.chunks.num_rows]
+            if embedded and "vectors" in self._tables:
+                ids = [i for item in embedded for i in item.chunks.column("id").to_pylist()]
+                vpaths = [p for item in embedded for p in item.chunks.column("path").to_pylist()]
+                vectors = np.concatenate([item.vectors for item in embedded if item.vectors is not None])
+                self._tables["vectors"].add(_vectors_table(ids, vpaths, vectors))
             self._tables["files"].add(_files_table([item.record for item in items]))
 
     def delete_orphans(self) -> int:
@@ -566,26 +552,6 @@ class IndexStore:
         with self._write_lock:
             for table in self._tables.values():
                 table.optimize(cleanup_older_than=timedelta(seconds=30))
-
-
-def _chunks_table(chunks: Sequence[Chunk], texts: Sequence[str]) -> pa.Table:
-    return pa.table(
-        {
-            "id": [c.id for c in chunks],
-            "path": [c.path for c in chunks],
-            "language": [c.language for c in chunks],
-            "kind": [c.kind for c in chunks],
-            "name": [c.name for c in chunks],
-            "symbol": [c.symbol for c in chunks],
-            "start_line": pa.array([c.start_line for c in chunks], pa.int32()),
-            "end_line": pa.array([c.end_line for c in chunks], pa.int32()),
-            "signature": [c.signature for c in chunks],
-            "doc": [c.doc for c in chunks],
-            "text": [c.text for c in chunks],
-            "search_text": list(texts),
-        },
-        schema=CHUNKS_SCHEMA,
-    )
 
 
 def _files_table(records: Sequence[FileRecord]) -> pa.Table:

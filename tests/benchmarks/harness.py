@@ -113,8 +113,6 @@ PIPELINE_SECTIONS: tuple[tuple[str, str, str, bool], ...] = (
     ("indexing.store", "IndexStore.file_records", "read file records", False),
     ("indexing.service", "WorkspaceIndex._embed_texts", "embed chunks", False),
     ("indexing.store", "IndexStore.write_batch", "store: write batches", False),
-    ("indexing.store", "_chunks_table", "store: chunk rows to Arrow (in write batches)", False),
-    ("indexing.store", "_symbols_table", "store: symbol rows to Arrow (in write batches)", False),
     ("indexing.store", "IndexStore.touch_files", "store: touch unchanged files", False),
     ("indexing.store", "IndexStore.delete_files", "store: delete files", False),
     ("indexing.store", "IndexStore.ensure_indexes", "store: build indexes (FTS, BTree, vector)", False),

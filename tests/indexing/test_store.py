@@ -24,7 +24,7 @@ def item(
     vectors: np.ndarray | None = None,
     h: str = "h1",
 ) -> FileBatchItem:
-    return FileBatchItem(FileRecord(path, h, 1, 10, "python"), chunks, symbols or [], vectors)
+    return FileBatchItem.of(FileRecord(path, h, 1, 10, "python"), chunks, symbols or [], vectors)
 
 
 def sym(name: str, path: str, line: int, role: str = "definition") -> Symbol:
