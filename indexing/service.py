@@ -42,7 +42,7 @@ from indexing.models import (
     SkippedFile,
     Symbol,
 )
-from indexing.parsing import Outcome, Unchanged, process_many
+from indexing.parsing import Outcome, Unchanged, init_parser_process, process_many
 from indexing.ranking import RankingWeights, rank, to_hit
 from indexing.store import (
     HIT_COLUMNS,
@@ -348,7 +348,9 @@ class WorkspaceIndex:
             group = 24
             groups = [entries[i : i + group] for i in range(0, len(entries), group)]
             ctx = _parser_context()
-            with cf.ProcessPoolExecutor(max_workers=self._workers(), mp_context=ctx) as pool:
+            with cf.ProcessPoolExecutor(
+                max_workers=self._workers(), mp_context=ctx, initializer=init_parser_process
+            ) as pool:
                 with _main_module_hidden():  # workers are started by the first submits
                     futures = [
                         pool.submit(

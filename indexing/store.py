@@ -49,7 +49,14 @@ from indexing.rows import (  # the row builders live where parser processes can 
 
 log = logging.getLogger(__name__)
 
+_FTS_CONFIG = FTS(with_position=False, stem=False)
+
 SCHEMA_VERSION = 1
+
+_STORAGE_OPTIONS = {"new_table_data_storage_version": "2.0"}
+"""Lance file format 2.0 for new tables: the newer default (2.1) compresses strings as it writes, which
+made appending Django's chunk rows 6x slower (0.26 s against 0.04 s) for no faster search; the index is
+a local cache, so its size on disk matters less than the time to write it."""
 
 FILES_SCHEMA = pa.schema(
     [
@@ -214,7 +221,7 @@ class IndexStore:
             self._meta = {"schema_version": SCHEMA_VERSION, "root": self.root, "embedder": ""}
             self._write_meta()
         try:
-            self._db = lancedb.connect(str(self.location / "lance"))
+            self._db = lancedb.connect(str(self.location / "lance"), storage_options=_STORAGE_OPTIONS)
             existing = set(self._db.list_tables().tables)
             for name, schema in (
                 ("files", FILES_SCHEMA),
@@ -449,10 +456,12 @@ class IndexStore:
         symbol_tables = [item.symbols for item in items if item.symbols.num_rows]
         with self._write_lock:
             self._delete_rows(old, include_files=True)
+            # One contiguous table per add: Lance writes each record batch it is given on its own, and a
+            # thousand per-file slices cost it half again as much as one copy of the rows.
             if chunk_tables:
-                self._tables["chunks"].add(pa.concat_tables(chunk_tables))
+                self._tables["chunks"].add(pa.concat_tables(chunk_tables).combine_chunks())
             if symbol_tables:
-                self._tables["symbols"].add(pa.concat_tables(symbol_tables))
+                self._tables["symbols"].add(pa.concat_tables(symbol_tables).combine_chunks())
             embedded = [item for item in items if item.vectors is not None and item.chunks.num_rows]
             if embedded and "vectors" in self._tables:
                 ids = [i for item in embedded for i in item.chunks.column("id").to_pylist()]
@@ -513,7 +522,9 @@ class IndexStore:
         chunks = self._tables["chunks"]
         existing = {idx.name for idx in chunks.list_indices()}
         if "search_text_idx" not in existing and chunks.count_rows() > 0:
-            chunks.create_index("search_text", config=FTS(with_position=False), name="search_text_idx")
+            # No stemming: it was a third of the index build on Django, and retrieval did not need it
+            # (CodeSearchNet-style queries on Django, MRR@10 over 400 queries: 0.352 without, 0.359 with).
+            chunks.create_index("search_text", config=_FTS_CONFIG, name="search_text_idx")
             created.append("fts")
         if "id_idx" not in existing and chunks.count_rows() > 0:
             chunks.create_index("id", config=BTree(), name="id_idx")
