@@ -28,6 +28,7 @@ placeholders (``$instruction``), because code in the templates is full of braces
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import posixpath
 import re
@@ -44,7 +45,7 @@ from agent.paths import PathRefused, is_secret_path, resolve_in_workspace
 from indexing.chunker import parse_source
 from indexing.config import IndexSettings
 from indexing.languages import detect_language, get_parser, get_queries
-from indexing.models import Chunk, ParseResult
+from indexing.models import Chunk, ParseLimits, ParseResult
 
 if TYPE_CHECKING:
     from agent.context import Context
@@ -150,11 +151,11 @@ class StubInfo:
 
 
 @functools.cache
-def _definition_settings() -> IndexSettings:
-    # `model_copy(update=...)` skips validation on purpose: a zero line limit makes the chunker split
-    # every container (even a three-line class) into its members, and a huge window keeps each function
-    # in one chunk, so every function and method becomes exactly one chunk with its doc and signature.
-    return IndexSettings().model_copy(update={"chunk_max_lines": 0, "window_lines": 1_000_000_000})
+def _definition_limits() -> ParseLimits:
+    # A zero line limit makes the chunker split every container (even a three-line class) into its
+    # members, and a huge window keeps each function in one chunk, so every function and method becomes
+    # exactly one chunk with its doc and signature.
+    return dataclasses.replace(IndexSettings().parse_limits(), chunk_max_lines=0, window_lines=1_000_000_000)
 
 
 def parse_definitions(path: str, text: str, language: str | None) -> ParseResult:
@@ -162,7 +163,7 @@ def parse_definitions(path: str, text: str, language: str | None) -> ParseResult
 
     The symbols are the same as `indexing.chunker.parse_source` reports for the index.
     """
-    return parse_source(path, text, language, _definition_settings())
+    return parse_source(path, text, language, _definition_limits())
 
 
 def definition_chunks(path: str, text: str, language: str | None) -> tuple[Chunk, ...]:

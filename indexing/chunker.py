@@ -54,9 +54,8 @@ from dataclasses import dataclass, field
 
 from tree_sitter import Node, Parser, QueryCursor
 
-from indexing.config import IndexSettings
 from indexing.languages import CompiledQueries, LanguageTraits, get_parser, get_queries, get_traits
-from indexing.models import Chunk, ParseResult, Symbol
+from indexing.models import Chunk, ParseLimits, ParseResult, Symbol
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +91,7 @@ _DOC_MAX_LINES = 100  # a doc comment longer than this is cut (the chunk text ke
 _WORD = re.compile(r"\w")
 
 
-def parse_source(path: str, text: str, language: str | None, settings: IndexSettings) -> ParseResult:
+def parse_source(path: str, text: str, language: str | None, settings: ParseLimits) -> ParseResult:
     """Chunks and symbols of one file. Never raises: on any internal failure the file gets line windows.
 
     `text` is the decoded file (invalid bytes already replaced by U+FFFD); lines are split on ``\\n``
@@ -152,7 +151,7 @@ class _FileParser:
         language: str,
         text: str,
         lines: list[str],
-        settings: IndexSettings,
+        settings: ParseLimits,
         queries: CompiledQueries,
     ) -> None:
         self.path = path
@@ -528,6 +527,7 @@ class _FileParser:
         out: list[Symbol] = []
         append = out.append
         bisect_right = bisect.bisect_right
+        new_symbol = tuple.__new__
         for index, captures in matches:
             single = single_tags[index]
             if single is None:
@@ -562,8 +562,9 @@ class _FileParser:
                     i = parent[i]
                 line = row + 1
                 append(
-                    Symbol(
-                        name, kind, "reference", path, line, column, line, column + len(name), qualified[i]
+                    new_symbol(  # tuple.__new__ directly: the NamedTuple's own __new__ is Python code
+                        Symbol,
+                        (name, kind, "reference", path, line, column, line, column + len(name), qualified[i]),
                     )
                 )
         return out
@@ -661,7 +662,7 @@ def _runs(lines: list[str], first: int, last: int, size: int) -> Iterable[tuple[
             start += 1
 
 
-def _window_chunks(path: str, language: str, lines: list[str], settings: IndexSettings) -> Iterable[Chunk]:
+def _window_chunks(path: str, language: str, lines: list[str], settings: ParseLimits) -> Iterable[Chunk]:
     first, last = 0, len(lines) - 1
     while first <= last and not lines[first].strip():
         first += 1
@@ -731,7 +732,7 @@ _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
 
 
-def _markdown_chunks(path: str, lines: list[str], settings: IndexSettings) -> Iterable[Chunk]:
+def _markdown_chunks(path: str, lines: list[str], settings: ParseLimits) -> Iterable[Chunk]:
     """Sections cut at ATX (``#``) and setext (underlined) headings, fenced code skipped."""
     headings: list[tuple[int, int, str]] = []  # (row, level, title)
     fence = ""

@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from indexing.models import ParseLimits
+
 EmbeddingProvider = Literal["model2vec", "sentence-transformers", "voyage", "openai", "none"]
 
 
@@ -59,3 +61,13 @@ class IndexSettings(BaseModel):
     workers: int = Field(default=0, ge=0)
     """Parser processes; 0 picks one per CPU core."""
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+
+    def parse_limits(self) -> ParseLimits:
+        """What parser processes need of these settings, as a plain dataclass."""
+        return ParseLimits(
+            max_file_bytes=self.max_file_bytes,
+            max_line_chars=self.max_line_chars,
+            chunk_max_lines=self.chunk_max_lines,
+            window_lines=self.window_lines,
+            window_overlap=self.window_overlap,
+        )

@@ -60,6 +60,21 @@ class Symbol(NamedTuple):
 
 
 @dataclass(frozen=True, slots=True)
+class ParseLimits:
+    """The settings that reading and chunking one file need (`IndexSettings.parse_limits`).
+
+    A plain dataclass, so parser processes receive it without importing pydantic: that import was a
+    third of their start-up.
+    """
+
+    max_file_bytes: int
+    max_line_chars: int
+    chunk_max_lines: int
+    window_lines: int
+    window_overlap: int
+
+
+@dataclass(frozen=True, slots=True)
 class ParseResult:
     """What the chunker makes of one file."""
 

@@ -42,7 +42,7 @@ from indexing.models import (
     SkippedFile,
     Symbol,
 )
-from indexing.parsing import Outcome, Unchanged, init_parser_process, process_many
+from indexing.parsing import Outcome, ParsedGroup, Unchanged, init_parser_process, process_many
 from indexing.ranking import RankingWeights, rank, to_hit
 from indexing.store import (
     HIT_COLUMNS,
@@ -343,27 +343,34 @@ class WorkspaceIndex:
 
         if len(entries) <= _INLINE_MAX or self._workers() <= 1:
             for start in range(0, len(entries), 16):
-                consume(process_many(entries[start : start + 16], self.settings, known))
+                consume(process_many(entries[start : start + 16], self.settings.parse_limits(), known))
         else:
             group = 24
             groups = [entries[i : i + group] for i in range(0, len(entries), group)]
             ctx = _parser_context()
+            limits = self.settings.parse_limits()
             with cf.ProcessPoolExecutor(
                 max_workers=self._workers(), mp_context=ctx, initializer=init_parser_process
             ) as pool:
                 with _main_module_hidden():  # workers are started by the first submits
-                    futures = [
-                        pool.submit(
-                            process_many,
-                            g,
-                            self.settings,
-                            {e.path: known[e.path] for e in g if e.path in known},
-                        )
-                        for g in groups
-                    ]
+                    futures = [pool.submit(process_many, g, limits, _known_in(g, known)) for g in groups]
                 try:
-                    for fut in futures:  # in order: deterministic batches, bounded memory
-                        consume(fut.result())
+                    # Parser processes take a moment to start (their fork server imports pyarrow and
+                    # tree-sitter): meanwhile this process parses groups from the back of the queue.
+                    stolen: dict[int, ParsedGroup] = {}
+                    last = len(futures) - 1
+                    while (
+                        last > 0
+                        and not futures[0].done()
+                        and not (cancel is not None and cancel.is_set())
+                        and futures[last].cancel()
+                    ):
+                        group_known = _known_in(groups[last], known)
+                        stolen[last] = process_many(groups[last], limits, group_known)
+                        last -= 1
+                    log.debug("parsed %d groups in-process while the parser processes started", len(stolen))
+                    for n, fut in enumerate(futures):  # in order: deterministic batches, bounded memory
+                        consume(stolen.pop(n) if n in stolen else fut.result())
                 except BaseException:
                     for fut in futures:
                         fut.cancel()
@@ -496,6 +503,11 @@ class WorkspaceIndex:
         return self.store.symbols_in_file(
             self._relative(path) if Path(path).is_absolute() else path, role=role
         )
+
+
+def _known_in(group: list[FileEntry], known: dict[str, str]) -> dict[str, str]:
+    """The stored hashes of the files of one group (what a parser process needs to skip unchanged files)."""
+    return {e.path: known[e.path] for e in group if e.path in known}
 
 
 def _pool(limit: int) -> int:

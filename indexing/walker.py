@@ -46,11 +46,14 @@ import stat as stat_module
 from collections.abc import Collection, Container, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 from pathspec import GitIgnoreSpec
 
-from indexing.config import IndexSettings
-from indexing.models import SkippedFile, SkipReason, content_hash
+from indexing.models import ParseLimits, SkippedFile, SkipReason, content_hash
+
+if TYPE_CHECKING:  # parser processes import this module but never pydantic (see ParseLimits)
+    from indexing.config import IndexSettings
 
 __all__ = [
     "BUILTIN_IGNORED_NAMES",
@@ -632,7 +635,7 @@ def check_path(root: Path, rel_path: str, settings: IndexSettings) -> FileEntry 
 # Reading
 
 
-def load_source(entry: FileEntry, settings: IndexSettings) -> SourceFile | SkippedFile:
+def load_source(entry: FileEntry, settings: ParseLimits) -> SourceFile | SkippedFile:
     """Read a listed file once and return its text, or the reason it is not worth indexing.
 
     Skips: secret paths (checked again, since callers may build entries themselves), files that grew

@@ -292,9 +292,17 @@ class ChildRun:
 
 
 def index_in_child(
-    root: Path, cache_dir: Path, *, lexical: bool, workdir: Path, env: Mapping[str, str] | None = None
+    root: Path,
+    cache_dir: Path,
+    *,
+    lexical: bool,
+    workdir: Path,
+    env: Mapping[str, str] | None = None,
+    sample_memory: bool = True,
 ) -> ChildRun:
-    """Index ``root`` in a fresh Python process, sampling the memory of its whole process tree."""
+    """Index ``root`` in a fresh Python process, sampling the memory of its whole process tree (unless
+    ``sample_memory`` is false: the sampler reads /proc ten times a second, which a timing should not
+    pay for)."""
     out = workdir / f"child-{os.getpid()}-{time.monotonic_ns()}.json"
     cmd = [
         sys.executable,
@@ -314,7 +322,8 @@ def index_in_child(
     child_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), child_env.get("PYTHONPATH", "")]))
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=REPO, env=child_env, stderr=subprocess.PIPE, text=True)
-    with TreeSampler(proc.pid) as sampler:
+    sampler = TreeSampler(proc.pid)
+    with sampler if sample_memory else contextlib.nullcontext():
         _, status, usage = os.wait4(proc.pid, 0)
     process_seconds = time.perf_counter() - started
     proc.returncode = os.waitstatus_to_exitcode(status)

@@ -113,7 +113,8 @@ def _cases(root: Path, functions: Sequence[PyFunction], settings: IndexSettings)
     for f in functions:
         by_path.setdefault(f.path, []).append(f)
     for rel, funcs in sorted(by_path.items()):
-        result = parse_source(rel, (root / rel).read_text("utf-8"), detect_language(rel), settings)
+        text = (root / rel).read_text("utf-8")
+        result = parse_source(rel, text, detect_language(rel), settings.parse_limits())
         for f in funcs:
             holding = [
                 c for c in result.chunks if c.start_line <= f.line <= c.end_line and c.kind != "module"

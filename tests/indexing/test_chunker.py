@@ -21,11 +21,11 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "languages"
 
 def parse_fixture(name: str, **settings: int) -> ParseResult:
     text = (FIXTURES / name).read_bytes().decode("utf-8", "replace")
-    return parse_source(name, text, detect_language(name), IndexSettings(**settings))
+    return parse_source(name, text, detect_language(name), IndexSettings(**settings).parse_limits())
 
 
 def parse_text(path: str, text: str, language: str | None, **settings: int) -> ParseResult:
-    return parse_source(path, text, language, IndexSettings(**settings))
+    return parse_source(path, text, language, IndexSettings(**settings).parse_limits())
 
 
 def chunk_named(result: ParseResult, symbol: str, kind: str | None = None) -> Chunk:

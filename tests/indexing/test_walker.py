@@ -401,7 +401,7 @@ _UNREADABLE_SCRIPT = textwrap.dedent(
     out = {}
     for item in walk(root, IndexSettings()):
         if isinstance(item, FileEntry):
-            item = load_source(item, IndexSettings())
+            item = load_source(item, IndexSettings().parse_limits())
         out[item.path] = item.reason.value if isinstance(item, SkippedFile) else "ok"
     print(json.dumps(out))
     """
@@ -479,7 +479,7 @@ def test_check_path_agrees_with_walk(tmp_path: Path) -> None:
 
 
 def load(root: Path, rel: str, settings: IndexSettings | None = None) -> SourceFile | SkippedFile:
-    return load_source(entry_for(root, rel), settings or IndexSettings())
+    return load_source(entry_for(root, rel), (settings or IndexSettings()).parse_limits())
 
 
 def test_load_source_reads_text_hash_and_metadata(tmp_path: Path) -> None:
@@ -582,10 +582,10 @@ def test_load_source_vanished_grown_and_secret(tmp_path: Path) -> None:
     make_tree(tmp_path, {"gone.py": "", "grows.py": "x", ".env": "A=1"})
     gone = entry_for(tmp_path, "gone.py")
     (tmp_path / "gone.py").unlink()
-    assert load_source(gone, IndexSettings()).reason == SkipReason.VANISHED  # type: ignore[union-attr]
+    assert load_source(gone, IndexSettings().parse_limits()).reason == SkipReason.VANISHED  # type: ignore[union-attr]
     grows = entry_for(tmp_path, "grows.py")
     (tmp_path / "grows.py").write_text("x" * 50)
-    result = load_source(grows, IndexSettings(max_file_bytes=10))
+    result = load_source(grows, IndexSettings(max_file_bytes=10).parse_limits())
     assert isinstance(result, SkippedFile) and result.reason == SkipReason.TOO_LARGE
     assert load(tmp_path, ".env") == SkippedFile(".env", SkipReason.SECRET)
 
