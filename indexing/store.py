@@ -566,10 +566,7 @@ class IndexStore:
         rows = vectors.count_rows()
         if rows < min_rows or "vector_idx" in {idx.name for idx in vectors.list_indices()}:
             return []
-        partitions = max(1, min(64, rows // 20_000))
-        vectors.create_index(
-            "vector", config=HnswSq(distance_type="cosine", num_partitions=partitions), name="vector_idx"
-        )
+        vectors.create_index("vector", config=_vector_index_config(rows), name="vector_idx")
         return ["vector"]
 
     def max_fragments(self) -> int:
@@ -581,10 +578,38 @@ class IndexStore:
         return max(counts)
 
     def optimize(self) -> None:
-        """Compact fragments, fold new rows into the indexes, and drop old versions."""
+        """Compact fragments, fold new rows into the indexes, and drop old versions.
+
+        Each optimize adds the vectors written since the last one to the vector index as a new delta,
+        and Lance does not compact fragments held by different deltas: after 500 single-file updates of
+        Django the vectors table had 38 fragments and 38 deltas, and hybrid search stayed 1.3-1.6x
+        slower than on a fresh index however often it was optimized. Past `_MAX_VECTOR_INDEX_DELTAS` the
+        vector index is rebuilt (about 2 s for 25,000 vectors), after which compaction merges the table
+        back into one fragment.
+        """
         with self._write_lock:
+            vectors = self._tables.get("vectors")
+            if vectors is not None and _index_deltas(vectors, "vector_idx") > _MAX_VECTOR_INDEX_DELTAS:
+                config = _vector_index_config(vectors.count_rows())
+                vectors.create_index("vector", config=config, name="vector_idx", replace=True)
             for table in self._tables.values():
                 table.optimize(cleanup_older_than=timedelta(seconds=30))
+
+
+_MAX_VECTOR_INDEX_DELTAS = 8
+
+
+def _vector_index_config(rows: int) -> HnswSq:
+    return HnswSq(distance_type="cosine", num_partitions=max(1, min(64, rows // 20_000)))
+
+
+def _index_deltas(table: Any, name: str) -> int:
+    """How many delta indexes make up index ``name`` (0 when it does not exist)."""
+    try:
+        stats = table.index_stats(name)
+    except Exception:  # no such index, or stats unavailable: nothing to rebuild
+        return 0
+    return int(stats.num_indices or 0) if stats is not None else 0
 
 
 def _files_table(records: Sequence[FileRecord]) -> pa.Table:

@@ -162,3 +162,29 @@ def test_a_second_writer_is_refused_with_a_clear_message(tmp_path: Path) -> None
         proc.join(10)
     with IndexStore.open(tmp_path / "idx", root="/ws").writer():
         pass  # free again once the first writer is gone
+
+
+def test_optimize_rebuilds_a_vector_index_split_into_many_deltas(store: IndexStore) -> None:
+    """Each optimize folds new vectors into the index as one more delta, and Lance cannot compact
+    fragments held by different deltas; past a limit the index is rebuilt and the table compacts."""
+    from indexing.store import _MAX_VECTOR_INDEX_DELTAS, _index_deltas
+
+    rng = np.random.default_rng(3)
+    store.set_embedder("test-model", 8)
+    chunks = [chunk("base.py", f"f{i}", f"def f{i}(): {i}", i * 2 + 1) for i in range(300)]
+    store.write_batch([item("base.py", chunks, vectors=rng.random((300, 8), dtype=np.float32))])
+    assert "vector" in store.ensure_indexes(vector_index_min_rows=256)
+    vectors = store._tables["vectors"]
+    deltas = []
+    for n in range(_MAX_VECTOR_INDEX_DELTAS + 3):
+        edit = [chunk(f"e{n}.py", f"g{n}", f"def g{n}(): {n}")]
+        store.write_batch([item(f"e{n}.py", edit, vectors=rng.random((1, 8), dtype=np.float32))])
+        store.optimize()
+        deltas.append(_index_deltas(vectors, "vector_idx"))
+    assert deltas[_MAX_VECTOR_INDEX_DELTAS - 2] == _MAX_VECTOR_INDEX_DELTAS  # one more per optimize...
+    assert max(deltas) <= _MAX_VECTOR_INDEX_DELTAS + 1  # ...until the rebuild
+    assert deltas[-1] < _MAX_VECTOR_INDEX_DELTAS
+    assert int(vectors.stats()["fragment_stats"]["num_fragments"]) < _MAX_VECTOR_INDEX_DELTAS
+    assert vectors.count_rows() == 300 + _MAX_VECTOR_INDEX_DELTAS + 3
+    hit = store.search_vector(rng.random(8, dtype=np.float32), 5)
+    assert len(hit) == 5
