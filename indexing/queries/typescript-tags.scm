@@ -33,12 +33,13 @@
     (variable_declarator
       name: (identifier) @name.definition.constant
       value: [(number) (string) (template_string) (object) (array) (true) (false) (regex)])))
-(program
-  (export_statement
-    declaration: (lexical_declaration
-      (variable_declarator
-        name: (identifier) @name.definition.constant
-        value: [(number) (string) (template_string) (object) (array) (true) (false) (regex)]))))
+; `export` is only allowed at module level (or in a namespace): no `program` anchor, which made
+; the query cursor track this pattern across the whole tree (10% of the query's time on TypeScript).
+(export_statement
+  declaration: (lexical_declaration
+    (variable_declarator
+      name: (identifier) @name.definition.constant
+      value: [(number) (string) (template_string) (object) (array) (true) (false) (regex)])))
 
 (call_expression function: (identifier) @name.reference.call)
 

@@ -110,6 +110,7 @@ CASES = [
         signature=("refund", "export async function refund(order: Order, reason: string): Promise<void>"),
         doc=("priceOf", "Unit price of a SKU in cents."),
         symbols=(
+            ("definition", "constant", "MAX_ITEMS", 4, 13, ""),  # `export const`, no `program` anchor
             ("definition", "interface", "Payable", 16, 17, ""),
             ("definition", "method", "amount", 17, 2, "Payable"),
             ("definition", "method", "persist", 77, 21, "Repository"),
