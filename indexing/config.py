@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from indexing.models import ParseLimits
 
@@ -37,7 +38,9 @@ class IndexSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     uri: str | None = None
-    """Index location: a folder, or a LanceDB URI. Default: the user cache dir, one folder per workspace."""
+    """Index folder (a local path, ``~`` expanded, or a ``file://`` URI). Default: the user cache dir, one
+    folder per workspace. Object storage and LanceDB Cloud URIs are refused: the index keeps its lock
+    and ``meta.json`` as local files beside the tables."""
     max_file_bytes: int = Field(default=1_000_000, ge=1)
     """Files larger than this are skipped as too large."""
     max_line_chars: int = Field(default=2_000, ge=80)
@@ -61,6 +64,22 @@ class IndexSettings(BaseModel):
     workers: int = Field(default=0, ge=0)
     """Parser processes; 0 picks one per CPU core."""
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+
+    @field_validator("uri")
+    @classmethod
+    def _local_folder(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        scheme = value.split("://", 1)[0].lower() if "://" in value else ""
+        if scheme == "file":
+            value = value[len("file://") :]
+        elif scheme:
+            raise ValueError(
+                f"{scheme}:// is not supported: the index must be a local folder (it keeps a lock file and "
+                "meta.json beside its tables)"
+            )
+        return str(Path(value).expanduser())
 
     def parse_limits(self) -> ParseLimits:
         """What parser processes need of these settings, as a plain dataclass."""
