@@ -267,3 +267,7 @@ def test_parser_processes_index_a_larger_workspace(workspace: Path, cache_dir: P
     assert report.files_indexed == 77 and not report.errors
     assert index.find_symbols("worker_made_69", role="definition")[0].path == "shop/mod_69.py"
     assert index.search("worker_made_12")[0].symbol == "worker_made_12"
+    # Groups parsed by this process while the pool started (from the back of the queue) and groups
+    # parsed by the workers: every file once, none twice.
+    defined = index.find_symbols("worker_made_", prefix=True, role="definition", limit=1000)
+    assert sorted(s.path for s in defined) == sorted(f"shop/mod_{i}.py" for i in range(70))
