@@ -386,7 +386,8 @@ class AgentlsServer(LanguageServer):
 
     async def startup(self) -> None:
         """Everything that follows ``initialized``, in the background."""
-        await self._register_watchers()
+        if not await self._register_watchers():
+            self.spawn(self._refresh_periodically(), "index-refresh")
         await self.reload_settings(reindex_changed=False)
         if self.global_settings.server.loop_monitor:
             self.monitor = LoopMonitor()
@@ -400,12 +401,16 @@ class AgentlsServer(LanguageServer):
             if self.settings[root].server.index_on_start:
                 self.indexer.request_full(root)
 
-    async def _register_watchers(self) -> None:
+    async def _register_watchers(self) -> bool:
+        """Ask the editor to report file changes; False when it cannot."""
         ws = self.client_capabilities.workspace
         watched = ws.did_change_watched_files if ws is not None else None
         if watched is None or not watched.dynamic_registration:
-            log.info("the editor cannot register file watchers; files re-index on save only")
-            return
+            log.info(
+                "the editor cannot register file watchers; files re-index on save, and changes made "
+                "outside the editor are looked for every `server.refresh_seconds`"
+            )
+            return False
         options = types.DidChangeWatchedFilesRegistrationOptions(
             watchers=[types.FileSystemWatcher(glob_pattern="**/*")]
         )
@@ -420,7 +425,25 @@ class AgentlsServer(LanguageServer):
                 _CONFIG_TIMEOUT,
             )
         except Exception as exc:
-            log.warning("could not register file watchers (%s); files re-index on save only", exc)
+            log.warning(
+                "could not register file watchers (%s); files re-index on save, and changes made outside "
+                "the editor are looked for every `server.refresh_seconds`",
+                exc,
+            )
+            return False
+        return True
+
+    async def _refresh_periodically(self) -> None:
+        """Without file watchers, find files changed outside the editor with quiet refresh runs."""
+        while True:
+            seconds = self.global_settings.server.refresh_seconds
+            await asyncio.sleep(seconds if seconds > 0 else 60)  # settings may change meanwhile
+            if not self._started or not self.indexer.idle.is_set():
+                continue  # a job is running or queued: the refresh can wait for the next round
+            for root in self.roots:
+                folder_settings = self.settings.get(root)
+                if folder_settings is not None and folder_settings.server.refresh_seconds > 0:
+                    self.indexer.request_refresh(root)
 
     async def _client_settings(self) -> dict[Path | None, dict[str, Any]]:
         ws = self.client_capabilities.workspace

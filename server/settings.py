@@ -30,6 +30,11 @@ class ServerSettings(BaseModel):
     """Index every workspace folder in the background once the editor has connected."""
     reindex_on_save: bool = True
     """Re-index a file when it is saved or changes on disk (watched files)."""
+    refresh_seconds: float = Field(default=30.0, ge=0)
+    """When the editor cannot watch files for the server (Neovim before 0.9, for one), look this often
+    for files changed outside the editor (a `git checkout`, a formatter run in a terminal). Quiet: only
+    files whose size or modification time changed are read again, and nothing shows in the editor unless
+    something changed. 0 turns it off."""
     log_level: Literal["error", "warning", "info", "debug"] = "info"
     """The least severe log messages sent to the editor's output panel (`window/logMessage`)."""
     loop_monitor: bool = False

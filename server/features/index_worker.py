@@ -46,6 +46,7 @@ class IndexJob:
     root: Path
     settings: IndexSettings
     paths: tuple[str, ...] = ()
+    quiet: bool = False  # a periodic refresh: no progress in the editor
 
 
 @dataclass(frozen=True, slots=True)

@@ -75,6 +75,7 @@ def describe_report(report: IndexReport) -> str:
 class _Folder:
     settings: IndexSettings
     full: bool = False
+    refresh: bool = False  # a quiet full run was asked for (no file watchers)
     paths: set[str] = field(default_factory=set)
     ready: bool = False  # a job finished in this session, so the index tables exist
     generation: int = 0  # grows after every finished job: the search process refreshes its reader
@@ -180,6 +181,15 @@ class BackgroundIndexer:
         folder.full = True
         self._kick()
 
+    def request_refresh(self, root: Path) -> None:
+        """A quiet full run, for editors that cannot watch files: finds files changed outside the editor
+        without showing progress. Skipped while the folder has never been indexed or a job is queued."""
+        folder = self._folders.get(root)
+        if folder is None or not folder.ready or folder.full or folder.paths:
+            return
+        folder.refresh = True
+        self._kick()
+
     def request_paths(self, root: Path, paths: Iterable[str]) -> None:
         folder = self._folders.get(root)
         if folder is None:
@@ -201,6 +211,7 @@ class BackgroundIndexer:
         for root, folder in self._folders.items():
             if folder.full:
                 folder.full = False
+                folder.refresh = False
                 folder.paths.clear()  # the full run covers them
                 return IndexJob("index", root, folder.settings)
         for root, folder in self._folders.items():
@@ -208,6 +219,10 @@ class BackgroundIndexer:
                 paths = tuple(sorted(folder.paths))
                 folder.paths.clear()
                 return IndexJob("update", root, folder.settings, paths)
+        for root, folder in self._folders.items():
+            if folder.refresh:
+                folder.refresh = False
+                return IndexJob("index", root, folder.settings, quiet=True)
         return None
 
     async def _run_jobs(self) -> None:
@@ -215,7 +230,8 @@ class BackgroundIndexer:
             while (job := self._next_job()) is not None:
                 self._current = job.root
                 try:
-                    outcome = await (self._run_full(job) if job.kind == "index" else self._run_update(job))
+                    visible = job.kind == "index" and not job.quiet
+                    outcome = await (self._run_full(job) if visible else self._run_update(job))
                 finally:
                     self._current = None
                 self.reports[job.root] = outcome
@@ -248,7 +264,10 @@ class BackgroundIndexer:
         folder = self._folders.get(job.root)
         if outcome.status == "done" and outcome.report is not None:
             report = outcome.report
-            if job.kind == "index":
+            if job.quiet:
+                changed = report.files_indexed or report.files_removed
+                (log.info if changed else log.debug)("refreshed %s: %s", job.root, describe_report(report))
+            elif job.kind == "index":
                 log.info("indexed %s: %s", job.root, describe_report(report))
             else:
                 log.info("re-indexed %d changed file(s) in %s", len(job.paths), job.root)
@@ -256,9 +275,11 @@ class BackgroundIndexer:
                 log.warning("%s: %s", job.root, error)
             if report.lexical_only and report.notice:
                 self._tell(report.notice, False)
+            unchanged = job.quiet and not (report.files_indexed or report.files_removed)
             if folder is not None:
                 folder.ready = True
-                folder.generation += 1
+                if not unchanged:  # the search process reopens its reader on a new generation
+                    folder.generation += 1
         elif outcome.status == "cancelled":
             log.info("%s", outcome.message or "indexing cancelled")
         elif outcome.status == "locked":

@@ -346,3 +346,27 @@ async def test_workspace_folders_added_and_removed(lsp_server, stubs_workspace: 
     await wait_for(gone, 30)
     hits = await request(client, "agentls/search", {"query": "zanzibar_unique_helper"})
     assert not any(h["path"] == "lib.py" for h in hits)
+
+
+async def test_without_file_watchers_changes_outside_the_editor_are_found_quietly(
+    lsp_server, stubs_workspace: Path
+) -> None:
+    """Neovim 0.7 cannot register file watchers: a quiet periodic refresh finds files changed on disk
+    (a `git checkout`, a formatter), without showing another indexing progress."""
+    client: LanguageClient = await lsp_server()
+    options = {**FAST_SETTINGS, "server": {"refresh_seconds": 0.5}}
+    await initialize(client, stubs_workspace, editor="neovim", options=options)
+    await wait_for(lambda: index_progress_ended(client), 120)
+    (stubs_workspace / "shop" / "outside.py").write_text(
+        "def reconcile_ledger_quokka(entries):\n    return sorted(entries)\n"
+    )
+
+    async def found() -> bool:
+        hits = await request(client, "agentls/search", {"query": "reconcile_ledger_quokka"})
+        return any(h["symbol"] == "reconcile_ledger_quokka" for h in hits)
+
+    await wait_for(found, 60)
+    assert index_progress_count(client) == 1  # the refresh showed no progress of its own
+    await wait_for(
+        lambda: any("refreshed" in m.message and " 1 indexed" in m.message for m in client.log_messages), 10
+    )
