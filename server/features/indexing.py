@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -71,11 +72,17 @@ def describe_report(report: IndexReport) -> str:
     return text
 
 
+_REFRESH_SHARE = 20
+"""A quiet refresh that took t seconds is not repeated within 20 t: at most 5% of a core, however large
+the workspace (walking 100,000 files takes seconds)."""
+
+
 @dataclass
 class _Folder:
     settings: IndexSettings
     full: bool = False
     refresh: bool = False  # a quiet full run was asked for (no file watchers)
+    next_refresh: float = 0.0  # time.monotonic() before which no refresh runs (see request_refresh)
     paths: set[str] = field(default_factory=set)
     ready: bool = False  # a job finished in this session, so the index tables exist
     generation: int = 0  # grows after every finished job: the search process refreshes its reader
@@ -187,6 +194,8 @@ class BackgroundIndexer:
         folder = self._folders.get(root)
         if folder is None or not folder.ready or folder.full or folder.paths:
             return
+        if time.monotonic() < folder.next_refresh:
+            return  # a large workspace: refreshes take at most 1/_REFRESH_SHARE of the time
         folder.refresh = True
         self._kick()
 
@@ -276,6 +285,8 @@ class BackgroundIndexer:
             if report.lexical_only and report.notice:
                 self._tell(report.notice, False)
             unchanged = job.quiet and not (report.files_indexed or report.files_removed)
+            if folder is not None and job.quiet:
+                folder.next_refresh = time.monotonic() + _REFRESH_SHARE * report.seconds
             if folder is not None:
                 folder.ready = True
                 if not unchanged:  # the search process reopens its reader on a new generation
