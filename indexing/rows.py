@@ -29,8 +29,8 @@ CHUNKS_SCHEMA = pa.schema(
         ("end_line", pa.int32()),
         ("signature", pa.string()),
         ("doc", pa.string()),
-        ("text", pa.string()),
-        ("search_text", pa.string()),
+        ("search_text", pa.string()),  # the chunk's text, then what else the full-text index sees
+        ("text_chars", pa.int32()),  # the chunk's text is search_text[:text_chars] (`chunk_text`)
     ]
 )
 
@@ -104,8 +104,14 @@ def expand_identifiers(text: str) -> str:
 
 
 def search_text(chunk: Chunk) -> str:
-    """What the full-text index sees for a chunk: path, qualified name, text and split identifiers."""
-    return f"{chunk.path}\n{chunk.symbol}\n{chunk.text}\n{expand_identifiers(chunk.text)}"
+    """What the full-text index sees for a chunk: its text, then path, qualified name and the split
+    identifiers. The text comes first so that it is stored once: `chunk_text` cuts it back out."""
+    return f"{chunk.text}\n{chunk.path}\n{chunk.symbol}\n{expand_identifiers(chunk.text)}"
+
+
+def chunk_text(search_text: str, text_chars: int) -> str:
+    """A chunk's text from its stored `search_text` and `text_chars`."""
+    return search_text[:text_chars]
 
 
 def symbols_table(symbols: Sequence[Symbol]) -> pa.Table:
@@ -146,8 +152,8 @@ def chunks_table(chunks: Sequence[Chunk]) -> pa.Table:
             "end_line": pa.array([c.end_line for c in chunks], pa.int32()),
             "signature": [c.signature for c in chunks],
             "doc": [c.doc for c in chunks],
-            "text": [c.text for c in chunks],
             "search_text": [search_text(c) for c in chunks],
+            "text_chars": pa.array([len(c.text) for c in chunks], pa.int32()),
         },
         schema=CHUNKS_SCHEMA,
     )

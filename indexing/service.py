@@ -44,6 +44,7 @@ from indexing.models import (
 )
 from indexing.parsing import Outcome, ParsedGroup, Unchanged, init_parser_process, process_many
 from indexing.ranking import RankingWeights, rank, to_hit
+from indexing.rows import chunk_text
 from indexing.store import (
     HIT_COLUMNS,
     FileBatchItem,
@@ -392,13 +393,12 @@ class WorkspaceIndex:
             return
         rows = pa.concat_tables([item.chunks for item in batch])
         max_chars = self.settings.embedding.max_chars
+        stored, sizes = rows.column("search_text").to_pylist(), rows.column("text_chars").to_pylist()
+        chunk_texts = map(chunk_text, stored, sizes)
         texts = [
             embedding_text(path, symbol, text, max_chars)
             for path, symbol, text in zip(
-                rows.column("path").to_pylist(),
-                rows.column("symbol").to_pylist(),
-                rows.column("text").to_pylist(),
-                strict=True,
+                rows.column("path").to_pylist(), rows.column("symbol").to_pylist(), chunk_texts, strict=True
             )
         ]
         if not texts:

@@ -52,6 +52,7 @@ from indexing.models import Chunk, FileRecord, Symbol
 from indexing.rows import (  # the row builders live where parser processes can import them cheaply
     CHUNKS_SCHEMA,
     SYMBOLS_SCHEMA,
+    chunk_text,
     chunks_table,
     symbols_table,
 )
@@ -60,7 +61,7 @@ log = logging.getLogger(__name__)
 
 _FTS_CONFIG = FTS(with_position=False)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: chunk text stored once, inside search_text
 
 _STORAGE_OPTIONS = {"new_table_data_storage_version": "2.0"}
 """Lance file format 2.0 for new tables: the newer default (2.1) compresses strings as it writes, which
@@ -225,7 +226,10 @@ class IndexStore:
             except (OSError, ValueError) as exc:
                 raise IndexCorrupt(f"meta.json: {exc}") from exc
             if self._meta.get("schema_version") != SCHEMA_VERSION:
-                raise IndexCorrupt(f"schema version {self._meta.get('schema_version')} != {SCHEMA_VERSION}")
+                raise IndexCorrupt(
+                    f"written in format {self._meta.get('schema_version')} by another agentls version; "
+                    f"this one uses format {SCHEMA_VERSION}"
+                )
         else:
             self._meta = {"schema_version": SCHEMA_VERSION, "root": self.root, "embedder": ""}
             self._write_meta()
@@ -364,12 +368,12 @@ class IndexStore:
                 self._tables["chunks"]
                 .search()
                 .where(_in_list("id", part))
-                .select(list(columns))
+                .select(_stored_columns(columns))
                 .limit(len(part))
                 .to_arrow()
                 .to_pylist()
             )
-        return rows
+        return _with_text(rows, columns)
 
     def search_lexical(self, query: str, limit: int, where: str | None = None) -> list[dict[str, Any]]:
         """BM25 over ``search_text``; rows carry ``_score`` (higher is better)."""
@@ -377,9 +381,9 @@ class IndexStore:
         if where:
             builder = builder.where(where, prefilter=True)
         rows: list[dict[str, Any]] = (
-            builder.select([*HIT_COLUMNS, "_score"]).limit(limit).to_arrow().to_pylist()
+            builder.select([*_stored_columns(HIT_COLUMNS), "_score"]).limit(limit).to_arrow().to_pylist()
         )
-        return rows
+        return _with_text(rows, HIT_COLUMNS)
 
     def search_vector(self, vector: np.ndarray, limit: int, where: str | None = None) -> list[dict[str, Any]]:
         """Nearest chunks by cosine distance; rows carry ``id`` and ``_distance`` (lower is better)."""
@@ -594,6 +598,24 @@ class IndexStore:
                 vectors.create_index("vector", config=config, name="vector_idx", replace=True)
             for table in self._tables.values():
                 table.optimize(cleanup_older_than=timedelta(seconds=30))
+
+
+def _stored_columns(columns: Sequence[str]) -> list[str]:
+    """The chunks-table columns to read for these: a chunk's ``text`` lives inside ``search_text``."""
+    if "text" not in columns:
+        return list(columns)
+    return [c for c in columns if c != "text"] + ["search_text", "text_chars"]
+
+
+def _with_text(rows: list[dict[str, Any]], columns: Sequence[str]) -> list[dict[str, Any]]:
+    """Rows read with `_stored_columns`, given their ``text`` back (and only the columns asked for)."""
+    if "text" in columns:
+        keep_search_text = "search_text" in columns
+        for row in rows:
+            row["text"] = chunk_text(row["search_text"], row.pop("text_chars"))
+            if not keep_search_text:
+                del row["search_text"]
+    return rows
 
 
 _MAX_VECTOR_INDEX_DELTAS = 8

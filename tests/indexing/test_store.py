@@ -188,3 +188,29 @@ def test_optimize_rebuilds_a_vector_index_split_into_many_deltas(store: IndexSto
     assert vectors.count_rows() == 300 + _MAX_VECTOR_INDEX_DELTAS + 3
     hit = store.search_vector(rng.random(8, dtype=np.float32), 5)
     assert len(hit) == 5
+
+
+def test_chunk_text_is_stored_once_and_read_back_whole(store: IndexStore) -> None:
+    text = 'def grüße(name):\n    """Say hello; ½ € and 😀."""\n    return f"hi {name}"\n'
+    store.write_batch([item("a.py", [chunk("a.py", "grüße", text)])])
+    assert "text" not in store._tables["chunks"].schema.names  # only inside search_text
+    [hit] = store.search_lexical("hello", 5)
+    assert hit["text"] == text and "search_text" not in hit and "text_chars" not in hit
+    [row] = store.chunks_by_id([hit["id"]], ["id", "text"])
+    assert row == {"id": hit["id"], "text": text}
+    [row] = store.chunks_by_id([hit["id"]], ["id", "search_text"])
+    assert row["search_text"].startswith(text) and "a.py" in row["search_text"][len(text) :]
+
+
+def test_an_index_in_an_older_format_is_rebuilt_with_a_message(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import json
+
+    old = IndexStore.open(tmp_path / "idx", root="/ws")
+    old.write_batch([item("a.py", [chunk("a.py", "alpha", "def alpha(): pass")])])
+    meta = json.loads((tmp_path / "idx" / "meta.json").read_text())
+    (tmp_path / "idx" / "meta.json").write_text(json.dumps({**meta, "schema_version": 1}))
+    reopened = IndexStore.open(tmp_path / "idx", root="/ws")
+    assert reopened.stats().chunks == 0
+    assert "written in format 1 by another agentls version" in caplog.text
