@@ -73,6 +73,19 @@ class Tool(Protocol):
         ...
 
 
+class CustomTool:
+    """Base of the tools defined here rather than by Anthropic: their `tools` entry is their name,
+    `description` and input schema."""
+
+    name: str
+    description: str
+    input_schema: Mapping[str, Any]
+
+    def definition(self) -> dict[str, Any]:
+        """The `tools` entry of this custom tool."""
+        return {"name": self.name, "description": self.description, "input_schema": dict(self.input_schema)}
+
+
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,),
     "integer": (int,),

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from agent.tools import ToolError, ToolResult
+from agent.tools import CustomTool, ToolError, ToolResult
 
 __all__ = ["AskCallback", "AskUserTool", "NoAnswer"]
 
@@ -29,10 +29,14 @@ _NO_ANSWER = (
 )
 
 
-class AskUserTool:
+class AskUserTool(CustomTool):
     """`ask_user` through the driver's callback."""
 
     name = "ask_user"
+    description = (
+        "Ask the user one clarifying question when the task is ambiguous in a way that changes "
+        "the result and the code cannot tell you the answer. Returns the user's answer."
+    )
     input_schema: Mapping[str, Any] = {
         "type": "object",
         "properties": {
@@ -51,17 +55,6 @@ class AskUserTool:
         self.ask = ask
         self.max_questions = max_questions
         self.asked = 0
-
-    def definition(self) -> dict[str, Any]:
-        """The `tools` entry of this custom tool."""
-        return {
-            "name": self.name,
-            "description": (
-                "Ask the user one clarifying question when the task is ambiguous in a way that changes "
-                "the result and the code cannot tell you the answer. Returns the user's answer."
-            ),
-            "input_schema": dict(self.input_schema),
-        }
 
     def run(self, input: Mapping[str, Any]) -> ToolResult:
         """Ask and return the answer."""

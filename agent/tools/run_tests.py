@@ -15,16 +15,21 @@ from typing import Any
 
 from agent.paths import PathRefused
 from agent.sandbox import SandboxUnavailable
-from agent.tools import ToolAbort, ToolError, ToolResult
+from agent.tools import CustomTool, ToolAbort, ToolError, ToolResult
 from agent.verify import VerificationResult, Verifier
 
 __all__ = ["RunTestsTool"]
 
 
-class RunTestsTool:
+class RunTestsTool(CustomTool):
     """`run_tests` through a `Verifier`."""
 
     name = "run_tests"
+    description = (
+        "Run the workspace's tests in the sandbox on your current changes. Give `symbol` to run "
+        "the test files that reference it, `path` for a test file or folder, or nothing to run "
+        "the project's whole test command. Returns pass/fail and the output of failures."
+    )
     input_schema: Mapping[str, Any] = {
         "type": "object",
         "properties": {
@@ -47,18 +52,6 @@ class RunTestsTool:
         self.verifier = verifier
         self.max_output_chars = max_output_chars
         self.on_result = on_result
-
-    def definition(self) -> dict[str, Any]:
-        """The `tools` entry of this custom tool."""
-        return {
-            "name": self.name,
-            "description": (
-                "Run the workspace's tests in the sandbox on your current changes. Give `symbol` to run "
-                "the test files that reference it, `path` for a test file or folder, or nothing to run "
-                "the project's whole test command. Returns pass/fail and the output of failures."
-            ),
-            "input_schema": dict(self.input_schema),
-        }
 
     def run(self, input: Mapping[str, Any]) -> ToolResult:
         """Run the tests and report."""

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from agent.overlay import Overlay, OverlayError
 from agent.paths import PathRefused, is_secret_path
-from agent.tools import ToolError, ToolResult
+from agent.tools import CustomTool, ToolError, ToolResult
 from indexing.languages import detect_language
 
 if TYPE_CHECKING:
@@ -81,10 +81,15 @@ def _scan_files(overlay: Overlay, path: str | None) -> list[str]:
     return out
 
 
-class SearchCodeTool:
+class SearchCodeTool(CustomTool):
     """`search_code`: find code by words or meaning."""
 
     name = "search_code"
+    description = (
+        "Search the workspace's code index (full text and semantic) for functions, classes and "
+        "other code matching the query. Returns the best matches with their file, lines, symbol "
+        "and code. Use it to find where something is implemented before reading or editing files."
+    )
     input_schema: Mapping[str, Any] = {
         "type": "object",
         "properties": {
@@ -105,18 +110,6 @@ class SearchCodeTool:
     def __init__(self, overlay: Overlay, index: WorkspaceIndex | None) -> None:
         self.overlay = overlay
         self.index = index
-
-    def definition(self) -> dict[str, Any]:
-        """The `tools` entry of this custom tool."""
-        return {
-            "name": self.name,
-            "description": (
-                "Search the workspace's code index (full text and semantic) for functions, classes and "
-                "other code matching the query. Returns the best matches with their file, lines, symbol "
-                "and code. Use it to find where something is implemented before reading or editing files."
-            ),
-            "input_schema": dict(self.input_schema),
-        }
 
     def run(self, input: Mapping[str, Any]) -> ToolResult:
         """Search and format the hits."""
@@ -173,10 +166,15 @@ class SearchCodeTool:
         return note + "\n".join(f"{rel}:{number}: {line}" for _, rel, number, line in scored[: limit * 3])
 
 
-class FindSymbolTool:
+class FindSymbolTool(CustomTool):
     """`find_symbol`: where a name is defined and where it is used."""
 
     name = "find_symbol"
+    description = (
+        "Find the definitions and references of a symbol (function, method, class, type) in the "
+        "workspace, from the index's symbol table. Each result is `path:line:column`, the role "
+        "and kind, the enclosing definition and the source line."
+    )
     input_schema: Mapping[str, Any] = {
         "type": "object",
         "properties": {
@@ -198,18 +196,6 @@ class FindSymbolTool:
     def __init__(self, overlay: Overlay, index: WorkspaceIndex | None) -> None:
         self.overlay = overlay
         self.index = index
-
-    def definition(self) -> dict[str, Any]:
-        """The `tools` entry of this custom tool."""
-        return {
-            "name": self.name,
-            "description": (
-                "Find the definitions and references of a symbol (function, method, class, type) in the "
-                "workspace, from the index's symbol table. Each result is `path:line:column`, the role "
-                "and kind, the enclosing definition and the source line."
-            ),
-            "input_schema": dict(self.input_schema),
-        }
 
     def run(self, input: Mapping[str, Any]) -> ToolResult:
         """Look the name up and format one line per occurrence."""
