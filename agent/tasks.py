@@ -513,29 +513,25 @@ def implement_task(root: Path, text_of_file: str, path: str, line: int) -> Task:
             f"`{name}` has no doc comment to implement from; write a docstring or doc comment saying what it "
             f"should do, or use agentls.edit with an instruction"
         )
-    return Task(
-        kind="implement",
-        instruction=f"Implement `{name}` so that it does what its doc comment says.",
-        path=rel,
-        range=(function.start_line, function.end_line),
-        symbol=name,
-        language=language,
-        signature=function.signature,
-        doc=function.doc,
-    )
+    instruction = f"Implement `{name}` so that it does what its doc comment says."
+    return _function_task("implement", instruction, rel, function, language)
 
 
 def tests_task(text: str, path: str, line: int, *, root: Path | None = None) -> Task:
     """The task of writing tests for the function at 1-based `line` (a stub too: tests first is fine)."""
     rel = _normalize_path(path, root)
     function, language = _function_at(rel, text, line, "write tests for")
-    name = function.symbol
+    return _function_task("tests", f"Write tests for `{function.symbol}`.", rel, function, language)
+
+
+def _function_task(kind: TaskKind, instruction: str, rel: str, function: Chunk, language: str) -> Task:
+    """A task about one function: its range, name, signature and doc come from its chunk."""
     return Task(
-        kind="tests",
-        instruction=f"Write tests for `{name}`.",
+        kind=kind,
+        instruction=instruction,
         path=rel,
         range=(function.start_line, function.end_line),
-        symbol=name,
+        symbol=function.symbol,
         language=language,
         signature=function.signature,
         doc=function.doc,
