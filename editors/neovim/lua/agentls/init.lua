@@ -426,19 +426,29 @@ local function proposal_client(proposal)
   return client
 end
 
---- Accept a proposal (default: the previewed or latest pending one): the server applies it through
---- `workspace/applyEdit`; the changed files are written when `write_on_accept` is set.
-function M.accept(id)
+--- The state, the pending proposal `id` (default: the previewed or latest one) and its client, or
+--- nothing after telling the user why there is none.
+local function pending_proposal(id, to_be)
   local st = state()
   if not st then
-    return
+    return nil
   end
   local proposal = resolve_proposal(st, id)
   if not proposal or proposal.status ~= "pending" then
-    notify("no proposal is waiting to be accepted", vim.log.levels.WARN)
-    return
+    notify("no proposal is waiting to be " .. to_be, vim.log.levels.WARN)
+    return nil
   end
   local client = proposal_client(proposal)
+  if not client then
+    return nil
+  end
+  return st, proposal, client
+end
+
+--- Accept a proposal (default: the previewed or latest pending one): the server applies it through
+--- `workspace/applyEdit`; the changed files are written when `write_on_accept` is set.
+function M.accept(id)
+  local st, proposal, client = pending_proposal(id, "accepted")
   if not client then
     return
   end
@@ -474,16 +484,7 @@ end
 
 --- Reject a proposal (default: the previewed or latest pending one); nothing is changed.
 function M.reject(id)
-  local st = state()
-  if not st then
-    return
-  end
-  local proposal = resolve_proposal(st, id)
-  if not proposal or proposal.status ~= "pending" then
-    notify("no proposal is waiting to be rejected", vim.log.levels.WARN)
-    return
-  end
-  local client = proposal_client(proposal)
+  local st, proposal, client = pending_proposal(id, "rejected")
   if not client then
     return
   end
