@@ -342,14 +342,14 @@ class WorkspaceIndex:
                 flush()
                 raise IndexCancelled(f"indexing cancelled after {done} of {total} files; progress is saved")
 
+        limits = self.settings.parse_limits()
         if len(entries) <= _INLINE_MAX or self._workers() <= 1:
             for start in range(0, len(entries), 16):
-                consume(process_many(entries[start : start + 16], self.settings.parse_limits(), known))
+                consume(process_many(entries[start : start + 16], limits, known))
         else:
             group = 24
             groups = [entries[i : i + group] for i in range(0, len(entries), group)]
             ctx = _parser_context()
-            limits = self.settings.parse_limits()
             with cf.ProcessPoolExecutor(
                 max_workers=self._workers(), mp_context=ctx, initializer=init_parser_process
             ) as pool:

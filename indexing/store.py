@@ -48,13 +48,11 @@ import pyarrow as pa
 import pyarrow.compute
 from lancedb.index import FTS, BTree, HnswSq
 
-from indexing.models import Chunk, FileRecord, Symbol
+from indexing.models import FileRecord, Symbol
 from indexing.rows import (  # the row builders live where parser processes can import them cheaply
     CHUNKS_SCHEMA,
     SYMBOLS_SCHEMA,
     chunk_text,
-    chunks_table,
-    symbols_table,
 )
 
 log = logging.getLogger(__name__)
@@ -132,17 +130,6 @@ class FileBatchItem:
     chunks: pa.Table  # rows of the chunks table (`indexing.rows.chunks_table`)
     symbols: pa.Table  # rows of the symbols table (`indexing.rows.symbols_table`)
     vectors: np.ndarray | None = None  # (chunks.num_rows, dim) or None when no embedder
-
-    @classmethod
-    def of(
-        cls,
-        record: FileRecord,
-        chunks: Sequence[Chunk],
-        symbols: Sequence[Symbol] = (),
-        vectors: np.ndarray | None = None,
-    ) -> FileBatchItem:
-        """An item from chunk and symbol objects (the parser processes build the tables themselves)."""
-        return cls(record, chunks_table(chunks), symbols_table(symbols), vectors)
 
 
 @dataclass(frozen=True, slots=True)

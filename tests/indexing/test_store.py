@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from indexing.models import Chunk, FileRecord, Symbol
-from indexing.rows import expand_identifiers, split_identifier
+from indexing.rows import chunks_table, expand_identifiers, split_identifier, symbols_table
 from indexing.store import FileBatchItem, IndexLocked, IndexStore, path_filter
 
 
@@ -24,7 +24,8 @@ def item(
     vectors: np.ndarray | None = None,
     h: str = "h1",
 ) -> FileBatchItem:
-    return FileBatchItem.of(FileRecord(path, h, 1, 10, "python"), chunks, symbols or [], vectors)
+    record = FileRecord(path, h, 1, 10, "python")
+    return FileBatchItem(record, chunks_table(chunks), symbols_table(symbols or []), vectors)
 
 
 def sym(name: str, path: str, line: int, role: str = "definition") -> Symbol:
