@@ -76,9 +76,6 @@ class ParsedGroup:
         self._chunks = chunks
         self._symbols = symbols
 
-    def __len__(self) -> int:
-        return len(self._heads)
-
     def __iter__(self) -> Iterator[Outcome]:
         chunk_row = symbol_row = 0
         for head in self._heads:
