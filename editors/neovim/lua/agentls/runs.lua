@@ -104,16 +104,21 @@ local function show_answer(state, run, proposal)
   require("agentls.preview").answer(state, title, proposal.summary or "")
 end
 
+--- The run a notification is about, added when the server started it without this client asking.
+local function run_of(state, params, ctx)
+  local run = state.runs[params.runId]
+  if run == nil and params.runId ~= nil then
+    run = state:add_run({ id = params.runId, client_id = ctx.client_id, kind = "agent", title = "agent run" })
+  end
+  return run
+end
+
 function M.on_proposal_ready(state)
   return function(_, params, ctx)
     if type(params) ~= "table" or params.proposalId == nil then
       return
     end
-    local run = state.runs[params.runId]
-    if run == nil and params.runId ~= nil then
-      run =
-        state:add_run({ id = params.runId, client_id = ctx.client_id, kind = "agent", title = "agent run" })
-    end
+    local run = run_of(state, params, ctx)
     if run then
       run.status = "done"
       run.proposal_id = params.proposalId
@@ -158,11 +163,7 @@ function M.on_run_failed(state)
     if type(params) ~= "table" then
       return
     end
-    local run = state.runs[params.runId]
-    if run == nil and params.runId ~= nil then
-      run =
-        state:add_run({ id = params.runId, client_id = ctx.client_id, kind = "agent", title = "agent run" })
-    end
+    local run = run_of(state, params, ctx)
     if run then
       run.status = run.status == "cancelling" and "cancelled" or "failed"
       run.message = params.message
