@@ -30,13 +30,18 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 from agent.paths import is_secret_path
-from agent.tasks import FUNCTION_KINDS, Task, code_fence, parse_definitions
+from agent.prompts import code_fence
+from agent.task import Task
 from indexing.config import IndexSettings
+from indexing.definitions import functions_in, parse_definitions
 from indexing.languages import detect_language
 from indexing.models import Chunk, ParseResult, SearchHit, Symbol
-from indexing.service import WorkspaceIndex
+
+if TYPE_CHECKING:
+    from agent.ports import CodeIndex
 
 __all__ = ["Context", "ContextSection", "estimate_tokens", "gather_context", "is_test_path"]
 
@@ -215,7 +220,7 @@ class _Gatherer:
     task: Task
     root: Path
     read_file: ReadFile
-    index: WorkspaceIndex | None
+    index: CodeIndex | None
     budget: int
     settings: IndexSettings
     candidates: list[_Candidate] = field(default_factory=list)
@@ -273,9 +278,8 @@ class _Gatherer:
         chunks = parsed.chunks if parsed is not None else ()
         if task.range is not None:
             start, end = task.range
-            for chunk in chunks:  # widen to the functions the range touches
-                if chunk.kind in FUNCTION_KINDS and chunk.start_line <= end and chunk.end_line >= start:
-                    start, end = min(start, chunk.start_line), max(end, chunk.end_line)
+            for chunk in functions_in(chunks, start, end):  # widen to the functions the range touches
+                start, end = min(start, chunk.start_line), max(end, chunk.end_line)
             first = max(1, start - _REGION_MARGIN)
             last = min(len(lines), end + _REGION_MARGIN)
             focus: tuple[int, int] = task.range
@@ -741,7 +745,7 @@ def gather_context(
     *,
     root: Path,
     read_file: ReadFile,
-    index: WorkspaceIndex | None,
+    index: CodeIndex | None,
     token_budget: int = 12_000,
     settings: IndexSettings | None = None,
 ) -> Context:

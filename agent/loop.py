@@ -56,9 +56,10 @@ from agent.context import Context, gather_context
 from agent.model import Cancelled, Model, ModelError, ModelResponse
 from agent.overlay import FileChange, Overlay, OverlayError
 from agent.paths import PathRefused
+from agent.prompts import render_task_prompt, system_prompt
 from agent.proposal import Proposal, new_proposal_id
 from agent.sandbox import Sandbox, SandboxUnavailable
-from agent.tasks import Task, render_task_prompt, system_prompt
+from agent.task import Task
 from agent.tools import ToolAbort, ToolError, ToolRegistry, ToolResult
 from agent.tools.ask import AskCallback, AskUserTool
 from agent.tools.bash import BashTool
@@ -70,7 +71,7 @@ from agent.usage import BudgetExceeded, Usage
 from agent.verify import VerificationResult, Verifier
 
 if TYPE_CHECKING:
-    from indexing.service import WorkspaceIndex
+    from agent.ports import CodeIndex
 
 __all__ = [
     "Agent",
@@ -243,7 +244,7 @@ class Agent:
         root: Path,
         overlay: Overlay,
         sandbox: Sandbox,
-        index: WorkspaceIndex | None = None,
+        index: CodeIndex | None = None,
         ask: AskCallback | None = None,
         on_event: Callable[[AgentEvent], None] | None = None,
         cancel: threading.Event | None = None,

@@ -32,7 +32,8 @@ from indexing.config import IndexSettings
 
 if TYPE_CHECKING:
     from agent.loop import AgentEvent, RunResult
-    from agent.tasks import Task
+    from agent.ports import CodeIndex
+    from agent.task import Task
 
 __all__ = ["Credentials", "MissingCredentials", "RunHandle", "start_run"]
 
@@ -135,8 +136,8 @@ def start_run(
     credentials: Credentials,
     runs_dir: Path,
     buffers: Mapping[str, tuple[str, int]] | None = None,
-    index: Any = None,
-    open_index: Callable[[], Any] | None = None,
+    index: CodeIndex | None = None,
+    open_index: Callable[[], CodeIndex | None] | None = None,
     ask: AskCallback | None = None,
     on_event: Callable[[AgentEvent], object] | None = None,
     on_start: Callable[[str], object] | None = None,
@@ -146,9 +147,9 @@ def start_run(
     """Start `task` on a worker thread and return its handle at once.
 
     `buffers` are the editor's unsaved documents (relative path -> (text, version)): the overlay's base.
-    `index` is a `WorkspaceIndex` (or None: the tools scan files); `open_index`, when given, is called on
-    the worker thread to get one (building an index can be slow). `on_start` receives the title line once
-    the model client exists.
+    `index` is the workspace index as an `agent.ports.CodeIndex` (or None: the tools scan files);
+    `open_index`, when given, is called on the worker thread to get one (building an index can be slow).
+    `on_start` receives the title line once the model client exists.
     """
     handle = RunHandle(run_id or new_run_id(), task)
 
@@ -216,12 +217,12 @@ def start_run(
 
 def index_opener(
     root: Path, index_settings: IndexSettings, *, cache_dir: Path, env: Mapping[str, str]
-) -> Callable[[], Any]:
+) -> Callable[[], CodeIndex | None]:
     """A function that opens the workspace's index for searching (not re-indexing: whoever drives the run
     keeps it fresh), for `start_run(open_index=...)`. LanceDB is imported only when it is called, on the
     run's worker thread, so a caller like the language server never loads it on its own thread."""
 
-    def open_index() -> Any:
+    def open_index() -> CodeIndex | None:
         from indexing.service import WorkspaceIndex
 
         try:

@@ -42,11 +42,11 @@ from agent.context import is_test_path
 from agent.overlay import FileChange, Overlay, OverlayError
 from agent.paths import PathRefused, is_secret_path
 from agent.sandbox import CommandResult, Sandbox, default_scratch_dir
-from agent.tasks import FUNCTION_KINDS, parse_definitions
+from indexing.definitions import FUNCTION_KINDS, parse_definitions
 from indexing.languages import detect_language
 
 if TYPE_CHECKING:
-    from indexing.service import WorkspaceIndex
+    from agent.ports import CodeIndex
 
 __all__ = [
     "CheckKind",
@@ -342,7 +342,7 @@ class Verifier:
         sandbox: Sandbox,
         settings: AgentSettings,
         *,
-        index: WorkspaceIndex | None = None,
+        index: CodeIndex | None = None,
         cancel: threading.Event | None = None,
         scratch_dir: Path | None = None,
         which: Callable[[str], str | None] = shutil.which,

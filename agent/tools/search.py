@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING, Any
 
 from agent.overlay import Overlay, OverlayError
 from agent.paths import PathRefused, is_secret_path
-from agent.tools import CustomTool, ToolError, ToolResult
+from agent.tools import CustomTool, ToolError, ToolResult, one_line
 from indexing.languages import detect_language
 
 if TYPE_CHECKING:
-    from indexing.service import WorkspaceIndex
+    from agent.ports import CodeIndex
 
 __all__ = ["FindSymbolTool", "SearchCodeTool"]
 
@@ -107,9 +107,14 @@ class SearchCodeTool(CustomTool):
         "additionalProperties": False,
     }
 
-    def __init__(self, overlay: Overlay, index: WorkspaceIndex | None) -> None:
+    def __init__(self, overlay: Overlay, index: CodeIndex | None) -> None:
         self.overlay = overlay
         self.index = index
+
+    @staticmethod
+    def describe(input: Mapping[str, Any]) -> str:
+        """`search_code: QUERY`."""
+        return f"search_code: {one_line(input.get('query', ''), 80)}"
 
     def run(self, input: Mapping[str, Any]) -> ToolResult:
         """Search and format the hits."""
@@ -193,9 +198,14 @@ class FindSymbolTool(CustomTool):
 
     _LIMIT = 60
 
-    def __init__(self, overlay: Overlay, index: WorkspaceIndex | None) -> None:
+    def __init__(self, overlay: Overlay, index: CodeIndex | None) -> None:
         self.overlay = overlay
         self.index = index
+
+    @staticmethod
+    def describe(input: Mapping[str, Any]) -> str:
+        """`find_symbol: NAME`."""
+        return f"find_symbol: {input.get('name', '')}"
 
     def run(self, input: Mapping[str, Any]) -> ToolResult:
         """Look the name up and format one line per occurrence."""
