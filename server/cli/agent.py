@@ -33,7 +33,7 @@ from server.settings import Settings, cache_dir
 
 if TYPE_CHECKING:
     from agent.loop import AgentEvent, RunResult
-    from agent.tasks import Task
+    from agent.task import Task
     from agent.transcript import RunRecord
 
 log = logging.getLogger("agentls")
@@ -231,7 +231,8 @@ def _report(result: RunResult, root: Path, apply: bool, yes: bool, err: Console)
 @click.option("--yes", "-y", is_flag=True, help="With --apply: do not ask for confirmation.")
 def run_cmd(instruction: str, path: str, apply: bool, yes: bool) -> None:
     """Run the agent on INSTRUCTION; print the plan, progress, the diff and the cost."""
-    from agent.tasks import TaskError, run_task
+    from agent.task import TaskError
+    from agent.task_builders import run_task
 
     env = os.environ
     err = Console(stderr=True, soft_wrap=True)
@@ -257,7 +258,8 @@ def run_cmd(instruction: str, path: str, apply: bool, yes: bool) -> None:
 @click.option("--yes", "-y", is_flag=True, help="With --apply: do not ask for confirmation.")
 def implement_cmd(location: str, apply: bool, yes: bool) -> None:
     """Implement the stub function at FILE:LINE from its doc comment."""
-    from agent.tasks import TaskError, implement_task
+    from agent.task import TaskError
+    from agent.task_builders import implement_task
 
     env = os.environ
     err = Console(stderr=True, soft_wrap=True)

@@ -1,11 +1,12 @@
 """What code actions need to know about a document: its functions and its stubs, per document version.
 
-Finding them is one tree-sitter parse (`agent.tasks.definition_chunks` and `stub_functions`), cheap for
-ordinary files but 100-300 ms for the largest ones, and tree-sitter holds the GIL while it parses. So the
-parse runs in a separate process (`OutlineCache`), started when the editor connects, and its result is
-cached per (URI, version): listing code actions again at another cursor position costs a dictionary
-lookup, and a parse never stalls the server's event loop. Right after an edit, requests about lines the
-edit did not touch are answered from the previous outline (see `carry_over`) instead of waiting.
+Finding them is one tree-sitter parse (`indexing.definitions.outline`, shared with the agent's task
+builders), cheap for ordinary files but 100-300 ms for the largest ones, and tree-sitter holds the GIL
+while it parses. So the parse runs in a separate process (`OutlineCache`), started when the editor
+connects, and its result is cached per (URI, version): listing code actions again at another cursor
+position costs a dictionary lookup, and a parse never stalls the server's event loop. Right after an
+edit, requests about lines the edit did not touch are answered from the previous outline (see
+`carry_over`) instead of waiting.
 """
 
 from __future__ import annotations
@@ -15,76 +16,15 @@ import logging
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-__all__ = ["FunctionSpan", "Outline", "OutlineCache", "StubSpan", "carry_over", "outline"]
+from indexing.definitions import FunctionSpan, Outline, StubInfo, outline
+
+__all__ = ["FunctionSpan", "Outline", "OutlineCache", "StubInfo", "carry_over", "outline"]
 
 log = logging.getLogger(__name__)
 
-_FUNCTION_KINDS = frozenset({"function", "method"})
-
-
-@dataclass(frozen=True, slots=True)
-class FunctionSpan:
-    """A function or method. Lines are 1-based and inclusive (doc comments and decorators included)."""
-
-    name: str
-    symbol: str
-    start_line: int
-    end_line: int
-
-
-@dataclass(frozen=True, slots=True)
-class StubSpan:
-    """A stub function with a doc comment (`agent.tasks.StubInfo` without the doc text)."""
-
-    name: str
-    symbol: str
-    start_line: int
-    end_line: int
-
-
-@dataclass(frozen=True, slots=True)
-class Outline:
-    """The functions of one document version and which of them are stubs with a doc comment."""
-
-    language: str | None
-    functions: tuple[FunctionSpan, ...] = ()
-    stubs: tuple[StubSpan, ...] = ()
-
-    def function_at(self, line: int) -> FunctionSpan | None:
-        """The innermost function holding 1-based `line`."""
-        best: FunctionSpan | None = None
-        for fn in self.functions:
-            if fn.start_line <= line <= fn.end_line and (
-                best is None or fn.end_line - fn.start_line < best.end_line - best.start_line
-            ):
-                best = fn
-        return best
-
-
 EMPTY = Outline(None)
-
-
-def outline(path: str, text: str) -> Outline:
-    """Parse `text` as the file at `path` (relative or absolute; only its name matters). One parse."""
-    from agent.tasks import _chunk_is_stub, definition_chunks
-    from indexing.languages import detect_language, get_queries
-
-    language = detect_language(path)
-    if language is None or get_queries(language) is None:
-        return Outline(language)
-    chunks = [c for c in definition_chunks(path, text, language) if c.kind in _FUNCTION_KINDS]
-    functions = tuple(FunctionSpan(c.name, c.symbol, c.start_line, c.end_line) for c in chunks)
-    # What `agent.tasks.stub_functions` selects, from the same chunks instead of a second parse.
-    stubs: tuple[StubSpan, ...] = ()
-    if not path.endswith(".pyi"):
-        stubs = tuple(
-            StubSpan(c.name, c.symbol, c.start_line, c.end_line)
-            for c in chunks
-            if c.doc.strip() and _chunk_is_stub(c)
-        )
-    return Outline(language, functions, stubs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,12 +81,12 @@ def carry_over(previous: Outline, change: _Change, first: int, last: int) -> Out
         for fn in previous.functions:
             span = moved(fn.start_line, fn.end_line)
             if span is not None:
-                functions.append(FunctionSpan(fn.name, fn.symbol, *span))
+                functions.append(replace(fn, start_line=span[0], end_line=span[1]))
         stubs = []
         for stub in previous.stubs:
             span = moved(stub.start_line, stub.end_line)
             if span is not None:
-                stubs.append(StubSpan(stub.name, stub.symbol, *span))
+                stubs.append(replace(stub, start_line=span[0], end_line=span[1]))
     except LookupError:
         return None
     return Outline(previous.language, tuple(functions), tuple(stubs))

@@ -2,7 +2,7 @@
 
 The contract (design.md, server/) and the choices made where it is silent:
 
-- ``agentls.implement/fix/writeTests/edit/ask`` build an `agent.tasks.Task` from the editor's view (the open
+- ``agentls.implement/fix/writeTests/edit/ask`` build an `agent.task.Task` from the editor's view (the open
   buffer's text when the file is open, else disk), start it with `agent.runner.start_run` on a worker
   thread, and answer ``{runId}`` at once. A task that cannot be built (`TaskError`: no stub there, an empty
   instruction) is an error answer to the command, with the task's own message. A missing API key still
@@ -67,7 +67,7 @@ from server.features.progress import WorkDone
 if TYPE_CHECKING:
     from agent.config import AgentSettings
     from agent.loop import AgentEvent, RunResult
-    from agent.tasks import Task
+    from agent.task import Task
     from server.lsp import AgentlsServer
     from server.settings import Settings
 
@@ -288,15 +288,8 @@ class RunManager:
 
     def _build_task(self, command: str, args: Any) -> tuple[Task, Path]:
         """The task a command asks for (runs in a thread: it parses the file with tree-sitter)."""
-        from agent.tasks import (
-            Diagnostic,
-            TaskError,
-            ask_task,
-            edit_task,
-            fix_task,
-            implement_task,
-            tests_task,
-        )
+        from agent.task import Diagnostic, TaskError
+        from agent.task_builders import ask_task, edit_task, fix_task, implement_task, tests_task
 
         try:
             if isinstance(args, commands.AskArgs):
@@ -723,7 +716,7 @@ def _lines(range_: commands.RangeArg) -> tuple[int, int]:
 
 
 def _diagnostic(raw: Mapping[str, Any], cls: Any) -> Any:
-    """An LSP diagnostic (plain JSON) as an `agent.tasks.Diagnostic`."""
+    """An LSP diagnostic (plain JSON) as an `agent.task.Diagnostic`."""
     rng = raw.get("range") if isinstance(raw.get("range"), Mapping) else {}
     start = (rng.get("start") or {}).get("line", 0) if isinstance(rng, Mapping) else 0
     end = (rng.get("end") or {}).get("line", start) if isinstance(rng, Mapping) else start

@@ -23,7 +23,8 @@ from agent.loop import Agent, AgentEvent, RunResult
 from agent.model import AnthropicModel, ModelSettings
 from agent.overlay import Overlay
 from agent.sandbox import Sandbox, SandboxSettings
-from agent.tasks import Task, implement_task
+from agent.task import Task
+from agent.task_builders import implement_task
 from agent.tools.ask import AskCallback
 from agent.transcript import Transcript
 from tests.fakes.anthropic_server import FAKE_API_KEY, FakeAnthropic, Reply, text, tool_use

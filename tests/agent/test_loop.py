@@ -13,7 +13,7 @@ import pytest
 
 from agent.loop import AgentEvent
 from agent.model import with_cache_breakpoints
-from agent.tasks import ask_task, run_task
+from agent.task_builders import ask_task, run_task
 from agent.transcript import load_run, reconstruct_messages
 from indexing.config import IndexSettings
 from indexing.service import WorkspaceIndex

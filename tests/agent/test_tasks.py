@@ -9,25 +9,10 @@ from pathlib import Path
 import pytest
 
 from agent.context import Context, ContextSection
-from agent.tasks import (
-    TASK_KINDS,
-    Diagnostic,
-    StubInfo,
-    Task,
-    TaskError,
-    _may_be_stub,
-    ask_task,
-    edit_task,
-    fix_task,
-    implement_task,
-    is_stub,
-    prompt_fields,
-    render_task_prompt,
-    run_task,
-    stub_functions,
-    system_prompt,
-    tests_task,
-)
+from agent.prompts import prompt_fields, render_task_prompt, system_prompt
+from agent.task import TASK_KINDS, Diagnostic, Task, TaskError
+from agent.task_builders import ask_task, edit_task, fix_task, implement_task, run_task, tests_task
+from indexing.definitions import StubInfo, _may_be_stub, is_stub, stub_functions
 from indexing.languages import detect_language
 
 STUBS = Path(__file__).parents[1] / "workspaces" / "stubs"
@@ -210,7 +195,7 @@ def test_stub_functions_lists_documented_stubs_in_every_language(ws: Path) -> No
     found: dict[str, list[StubInfo]] = {}
     for path, _, _, _, _, _ in IMPLEMENT_CASES:
         found.setdefault(path, stub_functions(path, read(ws, path), detect_language(path)))
-    listed = {(path, s.qualified, s.start_line, s.end_line) for path, stubs in found.items() for s in stubs}
+    listed = {(path, s.symbol, s.start_line, s.end_line) for path, stubs in found.items() for s in stubs}
     assert listed == {(path, symbol, *span) for path, _, symbol, span, _, _ in IMPLEMENT_CASES}
     reserve = found["inventory/stock.go"][0]
     assert (reserve.name, reserve.signature) == ("Reserve", "func (s *Stock) Reserve(n int) error")
@@ -229,7 +214,7 @@ def test_stub_functions_agrees_with_implement_task(ws: Path) -> None:
     for path in ("shop/pricing.py", "web/cart.ts", "app/src/main/java/shop/Pricing.java"):
         text = read(ws, path)
         for stub in stub_functions(path, text, detect_language(path)):
-            assert implement_task(ws, text, path, stub.start_line).symbol == stub.qualified
+            assert implement_task(ws, text, path, stub.start_line).symbol == stub.symbol
 
 
 # --------------------------------------------------------------------------------------------------

@@ -37,7 +37,7 @@ from agent.loop import Agent, AgentEvent, RunResult
 from agent.model import AnthropicModel, ModelResponse, ModelSettings
 from agent.overlay import Overlay
 from agent.sandbox import CommandResult, Sandbox, default_scratch_dir
-from agent.tasks import run_task
+from agent.task_builders import run_task
 from agent.transcript import Transcript
 from indexing.config import EmbeddingSettings, IndexSettings
 from indexing.service import WorkspaceIndex
