@@ -1,15 +1,16 @@
 """The agent's CLI verbs: ``agentls run``, ``agentls implement`` and ``agentls runs``.
 
-Wiring only: read the environment and the settings, build the index, the overlay, the sandbox, the model
-and the transcript, run `agent.loop.Agent` on a worker thread (so Ctrl-C cancels it cleanly), and print.
-stdout gets the diff (``agentls run ... > change.patch`` works) and run listings; the plan, progress
-(one line per step and tool call), verification, summary and cost go to stderr.
+Wiring only: take the environment the command group read (`support.environment()`), read the
+settings, build the index, the overlay, the sandbox, the model and the transcript, run
+`agent.loop.Agent` on a worker thread (so Ctrl-C cancels it cleanly), and print. stdout gets the diff
+(``agentls run ... > change.patch`` works) and run listings; the plan, progress (one line per step and
+tool call), verification, summary and cost go to stderr.
 
 Files are written only with ``--apply``, after a confirmation on the terminal or with ``--yes``; with no
 terminal and no ``--yes`` the CLI refuses to apply and says so. A proposal is refused as a whole when any
 of its files changed on disk since the run started (`agent.proposal.apply_proposal`).
 
-`register(main)` adds the commands to the ``agentls`` group (``server/cli.py`` calls it).
+`register(main)` adds the commands to the ``agentls`` group (``server/cli/main.py`` calls it).
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import os
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
@@ -28,7 +28,7 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
-from server.cli_support import find_root, workspace_settings
+from server.cli.support import environment, find_root, workspace_settings
 from server.settings import Settings, cache_dir
 
 if TYPE_CHECKING:
@@ -234,7 +234,7 @@ def run_cmd(instruction: str, path: str, apply: bool, yes: bool) -> None:
     from agent.task import TaskError
     from agent.task_builders import run_task
 
-    env = os.environ
+    env = environment()
     err = Console(stderr=True, soft_wrap=True)
     _credentials(env)  # before anything else: no index build for a run that cannot start
     target = Path(path).expanduser()
@@ -261,7 +261,7 @@ def implement_cmd(location: str, apply: bool, yes: bool) -> None:
     from agent.task import TaskError
     from agent.task_builders import implement_task
 
-    env = os.environ
+    env = environment()
     err = Console(stderr=True, soft_wrap=True)
     _credentials(env)
     file_part, sep, line_part = location.rpartition(":")
@@ -383,7 +383,7 @@ def runs_cmd(run_id: str | None, as_json: bool) -> None:
     """List agent runs, or show run RUN_ID (a unique prefix is enough)."""
     from agent.transcript import RunNotFound, list_runs, load_run
 
-    directory = runs_dir(os.environ)
+    directory = runs_dir(environment())
     if run_id is not None:
         try:
             run = load_run(directory, run_id)

