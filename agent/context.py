@@ -8,8 +8,7 @@
    and tests tasks names in its doc comment and signature), resolved to definitions in the same file or
    through the index (`WorkspaceIndex.find_symbols(name, role="definition")`);
 3. the definitions of those symbols (their chunks; classes as skeletons);
-4. related tests: test files (under ``tests``/``test``/``__tests__``/``spec`` folders, or named
-   ``test_*``, ``*_test.*``, ``*.test.*``, ``*.spec.*``, ``*Test.*``) that reference the target, found
+4. related tests: test files (`agent.testfinder.is_test_path`) that reference the target, found
    through the index's references, the usual test file names for the target's file, or (without an
    index) by scanning the workspace's test files;
 5. similar code found by `WorkspaceIndex.search`.
@@ -27,14 +26,21 @@ import logging
 import math
 import posixpath
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agent.paths import is_secret_path
 from agent.prompts import code_fence
 from agent.task import Task
+from agent.testfinder import (
+    is_test_path,
+    lines_mentioning,
+    mentions,
+    referencing_tests,
+    test_candidates,
+)
 from indexing.config import IndexSettings
 from indexing.definitions import functions_in, parse_definitions
 from indexing.languages import detect_language
@@ -43,7 +49,7 @@ from indexing.models import Chunk, ParseResult, SearchHit, Symbol
 if TYPE_CHECKING:
     from agent.ports import CodeIndex
 
-__all__ = ["Context", "ContextSection", "estimate_tokens", "gather_context", "is_test_path"]
+__all__ = ["Context", "ContextSection", "estimate_tokens", "gather_context"]
 
 log = logging.getLogger(__name__)
 
@@ -141,66 +147,6 @@ def _dropped_note(count: int, titles: tuple[str, ...]) -> str:
     return (
         f"{count} lower-priority section{'s' if count != 1 else ''} left out to fit the token budget: {shown}"
     )
-
-
-# ---------------------------------------------------------------------------------------------------
-# Test files
-
-_TEST_DIRS = frozenset({"test", "tests", "__tests__", "spec", "specs", "testing", "e2e", "integration_tests"})
-_TEST_NAME = re.compile(
-    r"^(?:test_.+|.+_test|.+\.(?:test|spec)|.+_spec|.+Tests?|Test[A-Z_].*)\.[A-Za-z0-9]+$",
-)
-
-
-def is_test_path(path: str) -> bool:
-    """Whether a workspace-relative path looks like a test file.
-
-    >>> is_test_path("tests/test_cart.py"), is_test_path("web/cart.test.ts"), is_test_path("shop/cart.py")
-    (True, True, False)
-    """
-    parts = PurePosixPath(path).parts
-    if not parts:
-        return False
-    if any(part.lower() in _TEST_DIRS for part in parts[:-1]):
-        return True
-    return bool(_TEST_NAME.match(parts[-1]))
-
-
-def _test_candidates(path: str) -> Iterator[str]:
-    """The usual places of the tests for the module at `path`, most specific first."""
-    posix = PurePosixPath(path)
-    stem, ext = posix.stem, posix.suffix
-    folder = posix.parent.as_posix()
-    folder = "" if folder == "." else folder
-    cap = stem[:1].upper() + stem[1:]
-    names = [
-        f"test_{stem}{ext}",
-        f"{stem}_test{ext}",
-        f"{stem}.test{ext}",
-        f"{stem}.spec{ext}",
-        f"{cap}Test{ext}",
-        f"{cap}Tests{ext}",
-        f"{stem}_spec{ext}",
-    ]
-    dirs: list[str] = [folder, posixpath.join(folder, "__tests__")]
-    parts = folder.split("/") if folder else []
-    # Mirrored trees: src/main/java/a -> src/test/java/a, src/a -> tests/a, lib/a -> spec/a.
-    for index, part in enumerate(parts):
-        if part in ("main", "src", "lib", "app"):
-            for replacement in ("test", "tests", "spec"):
-                dirs.append("/".join([*parts[:index], replacement, *parts[index + 1 :]]))
-    for depth in range(len(parts), -1, -1):
-        ancestor = "/".join(parts[:depth])
-        for test_dir in ("tests", "test", "spec"):
-            dirs.append(posixpath.join(ancestor, test_dir))
-    seen: set[str] = set()
-    for directory in dirs:
-        candidates = [*names, f"{stem}{ext}"] if PurePosixPath(directory).name in _TEST_DIRS else names
-        for name in candidates:
-            candidate = posixpath.normpath(posixpath.join(directory, name)) if directory else name
-            if candidate != path and candidate not in seen:
-                seen.add(candidate)
-                yield candidate
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -416,7 +362,7 @@ class _Gatherer:
             parsed = self.parsed(path)
             if parsed is None:
                 continue
-            lines_with = _lines_mentioning(text, name) if name else []
+            lines_with = lines_mentioning(text, name) if name else []
             picked: list[Chunk] = []
             for line in lines_with:
                 chunk = self.chunk_at(path, line)
@@ -437,20 +383,15 @@ class _Gatherer:
             if path in found or path == task.path or is_secret_path(path) or not is_test_path(path):
                 return
             text = self.read(path)
-            if text is None or (must_mention and name and not _mentions(text, name)):
+            if text is None or (must_mention and name and not mentions(text, name)):
                 return
             found.append(path)
 
         if name and self.index is not None:
-            try:
-                references = self.index.find_symbols(name, role="reference", limit=200)
-            except Exception as error:
-                log.warning("context: reference lookup for %s failed: %s", name, error)
-                references = []
-            for symbol in references:
-                consider(symbol.path, must_mention=False)
+            for path in referencing_tests(self.index, [name], limit=200):
+                consider(path, must_mention=False)
         if task.path is not None:
-            for candidate in _test_candidates(task.path):
+            for candidate in test_candidates(task.path):
                 consider(candidate, must_mention=True)
                 if len(found) >= _TEST_FILES:
                     break
@@ -692,15 +633,6 @@ _COMMON = frozenset(
         "i32", "i64", "u32", "u64", "usize", "f64", "long", "error", "Option", "Result", "Vec", "any",
     }
 )  # fmt: skip
-
-
-def _mentions(text: str, name: str) -> bool:
-    return re.search(rf"(?<![\w$]){re.escape(name)}(?![\w$])", text) is not None
-
-
-def _lines_mentioning(text: str, name: str) -> list[int]:
-    pattern = re.compile(rf"(?<![\w$]){re.escape(name)}(?![\w$])")
-    return [n for n, line in enumerate(text.split("\n"), 1) if pattern.search(line)]
 
 
 def _line(text: str, line: int) -> str:

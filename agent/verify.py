@@ -6,7 +6,7 @@
    `node --check` (.js, .mjs, .cjs), `go vet` (the changed packages), `cargo check` (the crate);
 2. doctests of changed Python functions whose docstrings have examples (`pytest --doctest-modules` on
    their files, or `python -m doctest` without pytest);
-3. the tests that reference the changed symbols: test files (see `agent.context.is_test_path`) that the
+3. the tests that reference the changed symbols: test files (see `agent.testfinder.is_test_path`) that the
    index lists as referencing a changed function or class, or that mention it (a bounded scan when the
    index has nothing), plus test files the change itself touches; Python test files run with pytest, Go
    test folders with `go test`, others through the project's test command;
@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import difflib
 import logging
-import re
 import shlex
 import shutil
 import sys
@@ -38,10 +37,10 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Literal
 
 from agent.config import AgentSettings
-from agent.context import is_test_path
 from agent.overlay import FileChange, Overlay, OverlayError
-from agent.paths import PathRefused, is_secret_path
+from agent.paths import PathRefused
 from agent.sandbox import CommandResult, Sandbox, default_scratch_dir
+from agent.testfinder import is_test_path, mentioning_tests, referencing_tests
 from indexing.definitions import FUNCTION_KINDS, parse_definitions
 from indexing.languages import detect_language
 
@@ -316,10 +315,6 @@ def _has_doctest(change: FileChange) -> bool:
     return False
 
 
-def _mentions(text: str, name: str) -> bool:
-    return re.search(rf"(?<![\w$]){re.escape(name)}(?![\w$])", text) is not None
-
-
 _Command = tuple[CheckKind, str, str, dict[str, str]]
 """(kind, name, command, extra environment) of one verification command."""
 
@@ -407,38 +402,26 @@ class Verifier:
 
     def tests_for(self, names: Iterable[str]) -> list[str]:
         """Test files (workspace-relative) that reference any of `names`, most referenced first."""
-        counts: dict[str, int] = {}
         names = [n for n in names if n]
-        if self.index is not None:
-            for name in names:
-                try:
-                    symbols = self.index.find_symbols(name, role="reference", limit=500)
-                except Exception as error:  # a broken index must not stop verification
-                    log.warning("finding references to %s failed: %s", name, error)
-                    symbols = []
-                for symbol in symbols:
-                    if is_test_path(symbol.path) and not is_secret_path(symbol.path):
-                        counts[symbol.path] = counts.get(symbol.path, 0) + 1
+        counts = referencing_tests(self.index, names, limit=500) if self.index is not None else {}
         if not counts and names:
             # The index may be missing or stale (the agent's own new tests): look at the overlay's tests.
-            scanned = 0
-            for path in self.overlay.walk_files("."):
-                if not is_test_path(path) or detect_language(path) is None:
-                    continue
-                scanned += 1
-                if scanned > _SCAN_MAX_TEST_FILES:
-                    break
-                try:
-                    text = self.overlay.read(path)
-                except (OverlayError, PathRefused):
-                    continue
-                hits = sum(1 for name in names if _mentions(text, name))
-                if hits:
-                    counts[path] = hits
+            counts = mentioning_tests(
+                (p for p in self.overlay.walk_files(".") if detect_language(p) is not None),
+                self._read,
+                names,
+                max_files=_SCAN_MAX_TEST_FILES,
+            )
         existing = [p for p in counts if self._exists(p)]
         return sorted(existing, key=lambda p: (-counts[p], p))
 
     # -- planning ----------------------------------------------------------------------------------
+
+    def _read(self, rel: str) -> str | None:
+        try:
+            return self.overlay.read(rel)
+        except (OverlayError, PathRefused):
+            return None
 
     def _exists(self, rel: str) -> bool:
         try:

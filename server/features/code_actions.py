@@ -11,12 +11,12 @@ Listing never runs the agent and never touches the index: each action only carri
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from lsprotocol import types
 
+from agent.testfinder import is_test_function
 from server.features.analysis import Outline
 from server.features.commands import FIX, IMPLEMENT, WRITE_TESTS
 
@@ -36,7 +36,6 @@ KIND_FIX = "quickfix.agentls.fix"
 KIND_TESTS = "refactor.agentls.tests"
 CODE_ACTION_KINDS: tuple[str, ...] = (KIND_IMPLEMENT, KIND_FIX, KIND_TESTS)
 
-_TEST_NAME = re.compile(r"^(?:test_|Test[A-Z_]|test[A-Z])")
 _MAX_TITLE_MESSAGE = 60
 
 
@@ -84,7 +83,7 @@ def implement_actions(uri: str, outline: Outline, range_: types.Range) -> list[t
 def tests_actions(uri: str, outline: Outline, range_: types.Range) -> list[types.CodeAction]:
     """ "Write tests for `NAME` with agentls" on the innermost function at the cursor (not on tests)."""
     function = outline.function_at(range_.start.line + 1)
-    if function is None or _TEST_NAME.match(function.name):
+    if function is None or is_test_function(function.name):
         return []
     title = f"Write tests for `{function.name}` with agentls"
     argument = {"uri": uri, "position": _position(range_.start.line, range_.start.character)}

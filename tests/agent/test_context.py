@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from agent.context import Context, ContextSection, estimate_tokens, gather_context, is_test_path
+from agent.context import Context, ContextSection, estimate_tokens, gather_context
 from agent.paths import is_secret_path
 from agent.task import Diagnostic, Task
 from agent.task_builders import ask_task, edit_task, fix_task, implement_task, run_task
 from agent.task_builders import tests_task as make_tests_task
+from agent.testfinder import is_test_path
 from indexing.config import EmbeddingSettings, IndexSettings
 from indexing.service import WorkspaceIndex
 
