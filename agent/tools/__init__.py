@@ -1,8 +1,21 @@
 """The tools the model calls: the protocol they share and the dispatcher that runs a call.
 
-A tool has a `name`, an `input_schema` (JSON Schema of its input, used here to validate calls; for custom
-tools it is also what the API receives), `definition()` (the entry for the Messages API `tools` list:
-Anthropic-defined tools such as the text editor and bash send only their `type` and `name`) and `run(input)`.
+A tool has:
+
+- `name` and `description`;
+- `input_schema`: the JSON Schema of its input, used here to validate calls and sent to providers that
+  take plain function tools;
+- `read_only`: True when a call cannot change the run's overlay (roles that may not edit get only these);
+- `definition(provider)`: its entry in a request's `tools` list. For the `anthropic` provider the text
+  editor and bash are Anthropic-defined tools (only `type` and `name`: Claude is trained on them); every
+  other tool, and every tool for other providers, is a plain function definition
+  `{name, description, input_schema}` (`function_definition`), which a provider renders in its own wire
+  format;
+- `describe(input)`: one line showing a call to people (`bash: pytest -q`, `str_replace mathx/stats.py`);
+- `run(input)`.
+
+Which tools a run gets is decided by `agent.tools.toolset` from the role; `describe_call` there describes
+a call by tool name alone (for transcripts read back later).
 
 `ToolRegistry.execute(name, input)` never raises for a bad call; as the Anthropic SDK's tool runner does,
 failures come back as data, a `ToolResult` with `is_error=True`:
@@ -25,16 +38,23 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 __all__ = [
+    "ANTHROPIC",
+    "CustomTool",
     "Tool",
     "ToolAbort",
     "ToolError",
     "ToolInputError",
     "ToolRegistry",
     "ToolResult",
+    "function_definition",
+    "one_line",
     "validate_input",
 ]
 
 log = logging.getLogger(__name__)
+
+ANTHROPIC = "anthropic"
+"""The provider whose API knows the Anthropic-defined tools (`text_editor_*`, `bash_*`)."""
 
 
 @dataclass(frozen=True)
@@ -57,15 +77,36 @@ class ToolAbort(Exception):
     """A failure the model cannot work around; it ends the run and its message goes to the user."""
 
 
+def one_line(value: Any, limit: int = 100) -> str:
+    """`value` as one line of at most `limit` characters (whitespace folded, "..." when cut)."""
+    text = " ".join(str(value).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def function_definition(name: str, description: str, input_schema: Mapping[str, Any]) -> dict[str, Any]:
+    """A tool as a plain function definition: its name, description and the JSON Schema of its input."""
+    return {"name": name, "description": description, "input_schema": dict(input_schema)}
+
+
 @runtime_checkable
 class Tool(Protocol):
-    """What the dispatcher needs from a tool."""
+    """What the dispatcher and the tool-set factory need from a tool."""
 
     name: str
+    description: str
     input_schema: Mapping[str, Any]
 
-    def definition(self) -> dict[str, Any]:
-        """The entry for the Messages API `tools` parameter."""
+    @property
+    def read_only(self) -> bool:
+        """True when no call can change the run's overlay."""
+        ...
+
+    def definition(self, provider: str = ANTHROPIC) -> dict[str, Any]:
+        """The entry for the `tools` parameter of a request to `provider`."""
+        ...
+
+    def describe(self, input: Mapping[str, Any]) -> str:
+        """One line showing a call with `input` to people."""
         ...
 
     def run(self, input: Mapping[str, Any]) -> ToolResult | str:
@@ -75,15 +116,21 @@ class Tool(Protocol):
 
 class CustomTool:
     """Base of the tools defined here rather than by Anthropic: their `tools` entry is their name,
-    `description` and input schema."""
+    `description` and input schema for every provider."""
 
     name: str
     description: str
     input_schema: Mapping[str, Any]
+    read_only: bool = True
 
-    def definition(self) -> dict[str, Any]:
-        """The `tools` entry of this custom tool."""
-        return {"name": self.name, "description": self.description, "input_schema": dict(self.input_schema)}
+    def definition(self, provider: str = ANTHROPIC) -> dict[str, Any]:
+        """The `tools` entry of this custom tool (the same for every provider)."""
+        return function_definition(self.name, self.description, self.input_schema)
+
+    @classmethod
+    def describe(cls, input: Mapping[str, Any]) -> str:
+        """`name: input` on one line; tools override it to show what matters."""
+        return f"{cls.name}: {one_line(dict(input), 80)}"
 
 
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
@@ -186,9 +233,31 @@ class ToolRegistry:
         """Names of the registered tools, in registration order."""
         return list(self._tools)
 
-    def definitions(self) -> list[dict[str, Any]]:
-        """The `tools` parameter of a Messages API request."""
-        return [tool.definition() for tool in self._tools.values()]
+    @property
+    def tools(self) -> list[Tool]:
+        """The registered tools, in registration order."""
+        return list(self._tools.values())
+
+    def definitions(self, provider: str = ANTHROPIC) -> list[dict[str, Any]]:
+        """The `tools` parameter of a request to `provider`."""
+        return [tool.definition(provider) for tool in self._tools.values()]
+
+    def describe(self, name: str, input: Mapping[str, Any]) -> str:
+        """One line showing a call (a tool that is not registered shows as `name: input`)."""
+        tool = self._tools.get(name)
+        if tool is None:
+            return f"{name}: {one_line(dict(input), 80)}"
+        return tool.describe(input)
+
+    def close(self) -> None:
+        """Release what the tools hold (the bash tool's materialized copy); errors are logged."""
+        for tool in self._tools.values():
+            close = getattr(tool, "close", None)
+            if callable(close):
+                try:
+                    close()
+                except Exception:
+                    log.exception("closing the tool %s failed", tool.name)
 
     def execute(self, name: str, input: object) -> ToolResult:
         """Run one tool call; failures come back as `is_error` results (only `ToolAbort` propagates)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from agent.tools import CustomTool, ToolError, ToolResult
+from agent.tools import CustomTool, ToolError, ToolResult, one_line
 
 __all__ = ["AskCallback", "AskUserTool", "NoAnswer"]
 
@@ -55,6 +55,11 @@ class AskUserTool(CustomTool):
         self.ask = ask
         self.max_questions = max_questions
         self.asked = 0
+
+    @staticmethod
+    def describe(input: Mapping[str, Any]) -> str:
+        """`ask_user: QUESTION`."""
+        return f"ask_user: {one_line(input.get('question', ''), 80)}"
 
     def run(self, input: Mapping[str, Any]) -> ToolResult:
         """Ask and return the answer."""

@@ -19,6 +19,10 @@ The result is stdout then stderr, with `[exit code: N]` when it is not 0. A comm
 timeout, or is cancelled, is killed with everything it started; the result says so and is an error.
 `restart: true` drops the materialized copy, so the next command starts from a fresh copy of the overlay.
 
+For the `anthropic` provider the tool is Anthropic's built-in type; for other providers it is a plain
+function with the same input and the behaviour above in its description. It is not read-only: files a
+command changes become part of the overlay.
+
 When no sandbox can be made and running unsandboxed is not allowed, `ToolAbort` ends the run with the
 sandbox's message (installing bubblewrap is the user's job, not the model's).
 """
@@ -35,7 +39,7 @@ from typing import Any
 
 from agent.overlay import MaterializedWorkspace, Overlay
 from agent.sandbox import CommandResult, Sandbox, SandboxUnavailable, default_scratch_dir
-from agent.tools import ToolAbort, ToolError, ToolResult
+from agent.tools import ANTHROPIC, ToolAbort, ToolError, ToolResult, function_definition, one_line
 
 __all__ = ["BashTool", "format_command_result"]
 
@@ -64,9 +68,19 @@ class BashTool:
 
     name = "bash"
     type = "bash_20250124"
+    description = (
+        "Run a shell command in a sandbox on a copy of the workspace (no network, time and memory limits) "
+        "and get its output and exit code. Each call is a fresh `bash -c`: `cd` and `export` do not carry "
+        "over, so chain dependent steps in one command. Files the command changes are kept. "
+        "`restart: true` starts again from a fresh copy."
+    )
+    read_only = False
     input_schema: Mapping[str, Any] = {
         "type": "object",
-        "properties": {"command": {"type": "string"}, "restart": {"type": "boolean"}},
+        "properties": {
+            "command": {"type": "string", "description": "The command to run."},
+            "restart": {"type": "boolean", "description": "Start again from a fresh copy of the workspace."},
+        },
     }
 
     def __init__(
@@ -90,9 +104,16 @@ class BashTool:
         self._dest: Path | None = None
         self.last_materialized: MaterializedWorkspace | None = None
 
-    def definition(self) -> dict[str, Any]:
-        """The `tools` entry: Anthropic-defined, so only type and name."""
+    def definition(self, provider: str = ANTHROPIC) -> dict[str, Any]:
+        """The `tools` entry: for Anthropic the built-in type and name; for others a plain function."""
+        if provider != ANTHROPIC:
+            return function_definition(self.name, self.description, self.input_schema)
         return {"type": self.type, "name": self.name}
+
+    @staticmethod
+    def describe(input: Mapping[str, Any]) -> str:
+        """`bash: pytest -q` (or `bash: restart`)."""
+        return "bash: " + one_line(input.get("command") or ("restart" if input.get("restart") else ""))
 
     def run(self, input: Mapping[str, Any]) -> ToolResult:
         """Run one command (or restart)."""

@@ -15,6 +15,11 @@ Anthropic's documentation and reference implementation:
   `insert_text` with this tool version, while the documentation names it `new_str`; both are accepted.
 - There is no `undo_edit` in this version.
 
+With `view_only=True` (tasks and roles that may not edit) every command but `view` is refused and the
+tool counts as read-only. For the `anthropic` provider the tool is sent as Anthropic's built-in type; for
+other providers as a plain function whose description and schema say the same as Anthropic's
+documentation, so the calls and results are identical.
+
 Paths are relative to the workspace root or absolute inside it; everything else is refused (see
 `agent.paths`). Edits land in the overlay, never on disk. Tabs are kept as they are.
 """
@@ -27,7 +32,7 @@ from typing import Any
 
 from agent.overlay import Overlay, OverlayError
 from agent.paths import PathRefused, is_secret_path
-from agent.tools import ToolError, ToolResult
+from agent.tools import ANTHROPIC, ToolError, ToolResult, function_definition
 
 __all__ = ["EditorTool"]
 
@@ -98,42 +103,90 @@ def _line_of(content: str, index: int) -> int:
     return content.count("\n", 0, index) + 1
 
 
+_VIEW_ONLY = (
+    "This task is a question: files may not be changed. Use `view` to read, and answer in your reply."
+)
+
+
 class EditorTool:
     """`str_replace_based_edit_tool` working on an `Overlay`."""
 
     name = "str_replace_based_edit_tool"
     type = "text_editor_20250728"
+    description = (
+        "View, create and edit files in the workspace. Commands: `view` shows a file with line numbers "
+        "(optionally `view_range: [start, end]`, end -1 for the end of the file) or a directory two levels "
+        "deep; `create` writes a new file with `file_text` (it does not overwrite existing files); "
+        "`str_replace` replaces `old_str`, which must occur exactly once in the file, with `new_str`; "
+        "`insert` adds `insert_text` after line `insert_line` (0 for the beginning). Paths are relative to "
+        "the workspace root."
+    )
+    # Property descriptions are for providers that take plain function tools; validation ignores them.
+    # `command` has no enum, so an unknown command gets the tool's own message listing the commands.
     input_schema: Mapping[str, Any] = {
         "type": "object",
         "properties": {
-            "command": {"type": "string"},
-            "path": {"type": "string"},
-            "view_range": {"type": "array", "items": {"type": "integer"}},
-            "file_text": {"type": "string"},
-            "old_str": {"type": "string"},
-            "new_str": {"type": "string"},
-            "insert_line": {"type": "integer"},
-            "insert_text": {"type": "string"},
+            "command": {
+                "type": "string",
+                "description": "One of `view`, `create`, `str_replace`, `insert`.",
+            },
+            "path": {
+                "type": "string",
+                "description": "The file or directory, relative to the workspace root.",
+            },
+            "view_range": {
+                "type": "array",
+                "items": {"type": "integer"},
+                "description": "For `view` of a file: [start, end] lines, 1-based; end -1 for the end.",
+            },
+            "file_text": {"type": "string", "description": "For `create`: the content of the new file."},
+            "old_str": {"type": "string", "description": "For `str_replace`: the exact text to replace."},
+            "new_str": {"type": "string", "description": "For `str_replace`: the replacement text."},
+            "insert_line": {"type": "integer", "description": "For `insert`: the line to insert after."},
+            "insert_text": {"type": "string", "description": "For `insert`: the text to insert."},
         },
         "required": ["command", "path"],
     }
 
-    def __init__(self, overlay: Overlay, *, max_characters: int | None = None) -> None:
-        """`max_characters` cuts file views (and is sent to the API, which tells the model)."""
+    def __init__(
+        self, overlay: Overlay, *, max_characters: int | None = None, view_only: bool = False
+    ) -> None:
+        """`max_characters` cuts file views (and is sent to the API, which tells the model); `view_only`
+        refuses every command but `view`."""
         self.overlay = overlay
         self.max_characters = max_characters
+        self.view_only = view_only
 
-    def definition(self) -> dict[str, Any]:
-        """The `tools` entry: Anthropic-defined, so only type, name and the optional limit."""
+    @property
+    def read_only(self) -> bool:
+        """True when the tool may only view."""
+        return self.view_only
+
+    def definition(self, provider: str = ANTHROPIC) -> dict[str, Any]:
+        """The `tools` entry: for Anthropic the built-in type, name and the optional limit; for others a
+        plain function definition."""
+        if provider != ANTHROPIC:
+            return function_definition(self.name, self.description, self.input_schema)
         definition: dict[str, Any] = {"type": self.type, "name": self.name}
         if self.max_characters is not None:
             definition["max_characters"] = self.max_characters
         return definition
 
+    @staticmethod
+    def describe(input: Mapping[str, Any]) -> str:
+        """`view mathx/stats.py [1, 20]`, `str_replace mathx/stats.py`."""
+        command = input.get("command", "?")
+        where = input.get("path", "")
+        if command == "view" and input.get("view_range"):
+            where = f"{where} {input['view_range']}"
+        return f"{command} {where}".strip()
+
     def run(self, input: Mapping[str, Any]) -> ToolResult:
         """Run one command."""
         command = input["command"]
         path = input["path"]
+        if self.view_only and command != "view":
+            raise ToolError(_VIEW_ONLY)
         try:
             if command == "view":
                 return ToolResult(self._view(path, input.get("view_range")))

@@ -5,7 +5,8 @@ project's test command: `AgentSettings.test_command`, else the detected one). Th
 `agent.verify.Verifier`, so tests run on a throwaway copy of the overlay and nothing they write becomes
 part of the proposal. The result is the verdict, one line per command and the tail of each failing
 command's output; failing tests are a normal result (not `is_error`), a run that could not start (no test
-command, a timeout) is an error. `on_result` lets the loop record each run as a verification.
+command, a timeout) is an error. `on_result` lets the loop record each run as a verification. The tests
+run on a throwaway copy, so the tool is read-only: it never changes the overlay.
 """
 
 from __future__ import annotations
@@ -52,6 +53,11 @@ class RunTestsTool(CustomTool):
         self.verifier = verifier
         self.max_output_chars = max_output_chars
         self.on_result = on_result
+
+    @staticmethod
+    def describe(input: Mapping[str, Any]) -> str:
+        """`run_tests: SYMBOL`, `run_tests: PATH` or `run_tests: all`."""
+        return f"run_tests: {input.get('symbol') or input.get('path') or 'all'}"
 
     def run(self, input: Mapping[str, Any]) -> ToolResult:
         """Run the tests and report."""

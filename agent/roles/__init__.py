@@ -1,0 +1,98 @@
+"""Roles: what one agent in a run is for, as data the loop is parameterised by.
+
+A `Role` has a name, a system-prompt template, the names of its tools (built by
+`agent.tools.toolset.toolset`), whether it is read-only, and optional model settings of its own. The loop
+(`agent.loop.Agent`) takes a role and knows nothing else about it: its system prompt comes from
+`Role.system_prompt(context)`, its tools from `toolset(role, ...)`.
+
+Today there is one role, `solo` (`SOLO`): one agent that formalizes, plans, edits, runs commands and tests,
+and asks the user when the task is ambiguous; its prompt is ``agent/prompts/system.md``. A new role is a
+new `Role` value registered in `ROLES` (with its prompt template beside the others); roles that may not
+change files (`read_only=True`) get the view-only editor and no tool that changes the overlay.
+
+Templates use `string.Template` placeholders (``$root``) and are filled by `PromptContext`; a template
+without placeholders (the solo prompt) renders byte-identical from run to run, so it can be cached.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from string import Template
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from agent.config import ModelSettings
+
+__all__ = ["ROLES", "SOLO", "PromptContext", "Role", "RoleNotFound", "get_role"]
+
+EDITOR = "str_replace_based_edit_tool"
+BASH = "bash"
+SEARCH_CODE = "search_code"
+FIND_SYMBOL = "find_symbol"
+RUN_TESTS = "run_tests"
+ASK_USER = "ask_user"
+
+
+@dataclass(frozen=True)
+class PromptContext:
+    """What a run adds to its role's system prompt."""
+
+    values: Mapping[str, str] = field(default_factory=dict)
+    """Values for the template's placeholders (missing ones stay as written)."""
+    sections: tuple[str, ...] = ()
+    """Sections appended after the template, in order (for example the environment, project rules)."""
+
+
+@functools.cache
+def _template(path: str) -> Template:
+    return Template((resources.files("agent") / path).read_text("utf-8"))
+
+
+@dataclass(frozen=True)
+class Role:
+    """One kind of agent: its prompt, its tools and, optionally, its model."""
+
+    name: str
+    prompt: str
+    """The system-prompt template, a path inside the `agent` package (``prompts/system.md``)."""
+    tools: tuple[str, ...]
+    """Names of the tools the role gets, in the order the model sees them (see `agent.tools.toolset`)."""
+    read_only: bool = False
+    """True: the role may not change files (view-only editor, no bash)."""
+    model: ModelSettings | None = None
+    """Model settings of the role; None uses the run's (`AgentSettings.model`)."""
+
+    def system_prompt(self, context: PromptContext | None = None) -> str:
+        """The role's system prompt for one run."""
+        template = _template(self.prompt)
+        text = template.safe_substitute(context.values) if context is not None else template.template
+        parts = [text.strip()]
+        if context is not None:
+            parts.extend(section.strip() for section in context.sections if section.strip())
+        return "\n\n".join(parts) + "\n"
+
+
+SOLO = Role(
+    name="solo",
+    prompt="prompts/system.md",
+    tools=(EDITOR, BASH, SEARCH_CODE, FIND_SYMBOL, RUN_TESTS, ASK_USER),
+)
+"""Today's agent: one loop that does the whole task."""
+
+ROLES: Mapping[str, Role] = {SOLO.name: SOLO}
+"""The roles by name."""
+
+
+class RoleNotFound(LookupError):
+    """No role has that name; the message lists the ones that exist."""
+
+
+def get_role(name: str) -> Role:
+    """The role called `name`; raises `RoleNotFound`."""
+    try:
+        return ROLES[name]
+    except KeyError:
+        raise RoleNotFound(f"there is no role {name!r}; the roles are: {', '.join(ROLES)}") from None

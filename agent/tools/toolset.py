@@ -1,0 +1,129 @@
+"""The tool-set factory: which tools a role gets, built on one run's resources.
+
+`toolset(role, resources)` returns a `ToolRegistry` with the tools `role.tools` names, in that order,
+built from `CATALOG` (tool name -> builder). A read-only role, or a task that may not edit (a question),
+gets the editor in view-only mode; a read-only role also gets no tool that can change the overlay (bash).
+`ToolResources` holds what the tools share for one run: the overlay, the sandbox, the verifier (built by
+`ToolResources.create`, also used by the loop to verify the change), the index, the `ask_user` callback.
+
+`describe_call(name, input)` shows a call in one line by tool name alone, for transcripts read back
+after the run (`agentls runs ID`).
+
+A new tool is a class following `agent.tools.Tool` plus one `CATALOG` entry; a role lists its name.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from agent.tools import Tool, ToolRegistry, one_line
+from agent.tools.ask import AskCallback, AskUserTool
+from agent.tools.bash import BashTool
+from agent.tools.editor import EditorTool
+from agent.tools.run_tests import RunTestsTool
+from agent.tools.search import FindSymbolTool, SearchCodeTool
+from agent.verify import VerificationResult, Verifier
+
+if TYPE_CHECKING:
+    from agent.config import AgentSettings
+    from agent.overlay import Overlay
+    from agent.ports import CodeIndex
+    from agent.roles import Role
+    from agent.sandbox import Sandbox
+
+__all__ = ["CATALOG", "ToolResources", "describe_call", "toolset"]
+
+
+@dataclass(frozen=True)
+class ToolResources:
+    """What the tools of one run work on."""
+
+    settings: AgentSettings
+    overlay: Overlay
+    sandbox: Sandbox
+    verifier: Verifier
+    index: CodeIndex | None = None
+    ask: AskCallback | None = None
+    cancel: threading.Event | None = None
+    scratch_dir: Path | None = None
+    on_verification: Callable[[VerificationResult], None] | None = None
+    """Called with every `run_tests` result (the loop records it as a verification)."""
+
+    @classmethod
+    def create(
+        cls,
+        settings: AgentSettings,
+        overlay: Overlay,
+        sandbox: Sandbox,
+        *,
+        index: CodeIndex | None = None,
+        ask: AskCallback | None = None,
+        cancel: threading.Event | None = None,
+        scratch_dir: Path | None = None,
+        on_verification: Callable[[VerificationResult], None] | None = None,
+    ) -> ToolResources:
+        """Resources with a new `Verifier` on `overlay` and `sandbox`."""
+        verifier = Verifier(overlay, sandbox, settings, index=index, cancel=cancel, scratch_dir=scratch_dir)
+        return cls(settings, overlay, sandbox, verifier, index, ask, cancel, scratch_dir, on_verification)
+
+
+ToolBuilder = Callable[[ToolResources, bool], Tool]
+"""Builds one tool from the run's resources; the flag says the tool may not change files."""
+
+
+def _editor(r: ToolResources, view_only: bool) -> Tool:
+    return EditorTool(r.overlay, view_only=view_only)
+
+
+def _bash(r: ToolResources, view_only: bool) -> Tool:
+    return BashTool(r.overlay, r.sandbox, scratch_dir=r.scratch_dir, cancel=r.cancel)
+
+
+def _run_tests(r: ToolResources, view_only: bool) -> Tool:
+    return RunTestsTool(
+        r.verifier, max_output_chars=r.settings.max_test_output_chars, on_result=r.on_verification
+    )
+
+
+CATALOG: Mapping[str, ToolBuilder] = {
+    EditorTool.name: _editor,
+    BashTool.name: _bash,
+    SearchCodeTool.name: lambda r, _: SearchCodeTool(r.overlay, r.index),
+    FindSymbolTool.name: lambda r, _: FindSymbolTool(r.overlay, r.index),
+    RunTestsTool.name: _run_tests,
+    AskUserTool.name: lambda r, _: AskUserTool(r.ask),
+}
+"""Every tool a role can name, by tool name."""
+
+_DESCRIBERS: Mapping[str, Callable[[Mapping[str, Any]], str]] = {
+    cls.name: cls.describe
+    for cls in (EditorTool, BashTool, SearchCodeTool, FindSymbolTool, RunTestsTool, AskUserTool)
+}
+
+
+def toolset(role: Role, resources: ToolResources, *, edits_allowed: bool = True) -> ToolRegistry:
+    """The registry of `role`'s tools on `resources`; `edits_allowed` False (a question) makes the editor
+    view-only. Raises `KeyError` naming the tool when the role lists one that does not exist."""
+    view_only = role.read_only or not edits_allowed
+    registry = ToolRegistry()
+    for name in role.tools:
+        builder = CATALOG.get(name)
+        if builder is None:
+            raise KeyError(f"the role {role.name!r} lists the tool {name!r}, which does not exist")
+        tool = builder(resources, view_only)
+        if role.read_only and not tool.read_only:
+            continue
+        registry.add(tool)
+    return registry
+
+
+def describe_call(name: str, input: Mapping[str, Any]) -> str:
+    """One line showing a call of the tool called `name` (`bash: pytest -q`), known tool or not."""
+    describe = _DESCRIBERS.get(name)
+    if describe is None:
+        return f"{name}: {one_line(dict(input), 80)}"
+    return describe(input)
