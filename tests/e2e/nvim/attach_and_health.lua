@@ -39,5 +39,6 @@ H.run(function(h)
     server_encoding = stats and stats.result and stats.result.positionEncoding or vim.NIL,
     health = health,
     status = require("agentls").status(),
+    nvim_011 = vim.fn.has("nvim-0.11") == 1,
   }
 end)

@@ -18,6 +18,15 @@ function M.at_least(major, minor)
   return vim.fn.has(string.format("nvim-%d.%d", major, minor)) == 1
 end
 
+--- Which LSP APIs the plugin uses on this Neovim, for `:checkhealth agentls`.
+function M.lsp_api()
+  local start = vim.lsp.start and "vim.lsp.start" or "vim.lsp.start_client + vim.lsp.buf_attach_client"
+  local calls = has_011 and "client:request/notify/stop (method calls)"
+    or "client.request/notify/stop (0.7-0.10 fields)"
+  local clients = vim.lsp.get_clients and "vim.lsp.get_clients" or "vim.lsp.get_active_clients"
+  return string.format("%s, %s, %s", start, calls, clients)
+end
+
 --- `client:request` on 0.11+, `client.request` before (the method form does not exist on 0.7).
 function M.request(client, method, params, handler, bufnr)
   if has_011 then

@@ -18,6 +18,7 @@ function M.check()
   local version = compat.version_string()
   if compat.at_least(0, 7) then
     health.ok("Neovim " .. version)
+    health.info("LSP API path: " .. compat.lsp_api())
   else
     health.error("Neovim " .. version .. " is too old", { "agentls needs Neovim 0.7 or later" })
   end
