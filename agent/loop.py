@@ -37,6 +37,11 @@ puts the breakpoints.
 
 The agent never writes the user's files: every edit lands in the overlay, commands run on materialized
 copies, and the proposal is the overlay's difference from the base.
+
+What the loop is *for* comes from its `agent.roles.Role` (default `SOLO`): the system prompt
+(`Role.system_prompt`) and the tools (`agent.tools.toolset.toolset`, or a registry passed in as `tools`).
+The loop builds nothing else: tools share the run's `ToolResources` (overlay, sandbox, verifier, index),
+and every record goes through `agent.recorder.Recorder` to the transcript.
 """
 
 from __future__ import annotations
@@ -56,19 +61,18 @@ from agent.context import Context, gather_context
 from agent.model import Cancelled, Model, ModelError, ModelResponse
 from agent.overlay import FileChange, Overlay, OverlayError
 from agent.paths import PathRefused
-from agent.prompts import render_task_prompt, system_prompt
+from agent.prompts import render_task_prompt
 from agent.proposal import Proposal, new_proposal_id
+from agent.recorder import Recorder
+from agent.roles import SOLO, Role
 from agent.sandbox import Sandbox, SandboxUnavailable
 from agent.task import Task
-from agent.tools import ToolAbort, ToolError, ToolRegistry, ToolResult
-from agent.tools.ask import AskCallback, AskUserTool
-from agent.tools.bash import BashTool
-from agent.tools.editor import EditorTool
-from agent.tools.run_tests import RunTestsTool
-from agent.tools.search import FindSymbolTool, SearchCodeTool
+from agent.tools import ANTHROPIC, ToolAbort, ToolRegistry, one_line
+from agent.tools.ask import AskCallback
+from agent.tools.toolset import ToolResources, toolset
 from agent.transcript import Transcript, new_run_id
 from agent.usage import BudgetExceeded, Usage
-from agent.verify import VerificationResult, Verifier
+from agent.verify import VerificationResult
 
 if TYPE_CHECKING:
     from agent.ports import CodeIndex
@@ -176,18 +180,6 @@ class _ModelRefused(Exception):
     """The model declined the task (stop reason "refusal")."""
 
 
-class _ReadOnlyEditor(EditorTool):
-    """The text editor for tasks that must not edit (questions): `view` only."""
-
-    def run(self, input: Mapping[str, Any]) -> ToolResult:
-        if input.get("command") != "view":
-            raise ToolError(
-                "This task is a question: files may not be changed. Use `view` to read, and answer in "
-                "your reply."
-            )
-        return super().run(input)
-
-
 def _clip(text: str, limit: int) -> str:
     """`text` cut to `limit` characters, keeping its head and tail (errors are often at the end)."""
     if len(text) <= limit:
@@ -196,33 +188,6 @@ def _clip(text: str, limit: int) -> str:
     tail = limit - head
     cut = len(text) - head - tail
     return f"{text[:head]}\n[... {cut} characters cut ...]\n{text[-tail:]}"
-
-
-def _one_line(value: Any, limit: int = 100) -> str:
-    text = " ".join(str(value).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def describe_tool_call(name: str, input: Mapping[str, Any]) -> str:
-    """A one-line description of a tool call: `bash: pytest -q`, `str_replace mathx/stats.py`."""
-    if name == "str_replace_based_edit_tool":
-        command = input.get("command", "?")
-        where = input.get("path", "")
-        if command == "view" and input.get("view_range"):
-            where = f"{where} {input['view_range']}"
-        return f"{command} {where}".strip()
-    if name == "bash":
-        return "bash: " + _one_line(input.get("command") or ("restart" if input.get("restart") else ""))
-    if name == "search_code":
-        return f"search_code: {_one_line(input.get('query', ''), 80)}"
-    if name == "find_symbol":
-        return f"find_symbol: {input.get('name', '')}"
-    if name == "run_tests":
-        target = input.get("symbol") or input.get("path") or "all"
-        return f"run_tests: {target}"
-    if name == "ask_user":
-        return f"ask_user: {_one_line(input.get('question', ''), 80)}"
-    return f"{name}: {_one_line(dict(input), 80)}"
 
 
 def _diff_key(diff: str) -> str:
@@ -250,29 +215,40 @@ class Agent:
         cancel: threading.Event | None = None,
         transcript: Transcript | None = None,
         scratch_dir: Path | None = None,
+        role: Role = SOLO,
+        tools: ToolRegistry | None = None,
+        system: str | None = None,
     ) -> None:
         """`root` is the workspace root (the overlay's); `index` may be None (tools fall back to scans);
-        `ask` answers `ask_user` (None: nobody can); `transcript` None writes no transcript."""
+        `ask` answers `ask_user` (None: nobody can); `transcript` None writes no transcript. The system
+        prompt and the tools come from `role` unless `system` and `tools` are given."""
         self.model = model
         self.settings = settings
         self.root = Path(root)
         self.overlay = overlay
-        self.sandbox = sandbox
         self.index = index
-        self.ask = ask
         self.on_event = on_event
         self.cancel = cancel or threading.Event()
-        self.transcript = transcript
+        self.role = role
+        self.recorder = Recorder(transcript)
         self.run_id = transcript.run_id if transcript is not None else new_run_id()
         self.budget = settings.budget()
-        self.verifier = Verifier(
-            overlay, sandbox, settings, index=index, cancel=self.cancel, scratch_dir=scratch_dir
+        self.resources = ToolResources.create(
+            settings,
+            overlay,
+            sandbox,
+            index=index,
+            ask=ask,
+            cancel=self.cancel,
+            scratch_dir=scratch_dir,
+            on_verification=self._record_verification,
         )
-        self._bash = BashTool(overlay, sandbox, scratch_dir=scratch_dir, cancel=self.cancel)
+        self.verifier = self.resources.verifier
+        self._tools = tools
         self._ran = False
         # Run state
         self.task: Task | None = None
-        self.system = system_prompt()
+        self.system = system if system is not None else role.system_prompt()
         self.registry = ToolRegistry()
         self.tool_definitions: list[dict[str, Any]] = []
         self.messages: list[dict[str, Any]] = []
@@ -340,24 +316,21 @@ class Agent:
                 # Cancelled while finishing: a cancelled run never proposes.
                 status, proposal = "cancelled", None
                 summary = "The run was cancelled; nothing was proposed."
-            self._bash.close()
+            self.registry.close()
             seconds = time.monotonic() - started
             self._emit("stop", f"run {status}" + (f": {error}" if error else ""), status=status)
-            if self.transcript is not None:
-                self.transcript.write(
-                    "run_end",
-                    status=status,
-                    summary=summary,
-                    error=error,
-                    usage=self.usage.as_dict(),
-                    cost=round(self.cost, 6),
-                    steps=self.steps,
-                    reflections=self.reflections,
-                    proposal_id=proposal.proposal_id if proposal is not None else None,
-                    seconds=round(seconds, 3),
-                    step_seconds=[round(s, 4) for s in self.step_seconds],
-                )
-                self.transcript.close()
+            self.recorder.run_end(
+                status=status,
+                summary=summary,
+                error=error,
+                usage=self.usage,
+                cost=self.cost,
+                steps=self.steps,
+                reflections=self.reflections,
+                proposal_id=proposal.proposal_id if proposal is not None else None,
+                seconds=seconds,
+                step_seconds=self.step_seconds,
+            )
         return RunResult(
             run_id=self.run_id,
             task=task,
@@ -368,7 +341,7 @@ class Agent:
             cost=self.cost,
             steps=self.steps,
             verifications=tuple(self.verifications),
-            transcript_path=self.transcript.path if self.transcript is not None else None,
+            transcript_path=self.recorder.path,
             error=error,
             plan=self.plan,
             reflections=self.reflections,
@@ -396,31 +369,28 @@ class Agent:
 
     def query(self) -> ModelResponse:
         """One model call on the conversation so far; usage and cost are added and the budget checked."""
-        if self.transcript is not None:
-            self.transcript.request(
-                step=self.steps,
-                system=self.system,
-                tools=self.tool_definitions,
-                messages=self.messages,
-                model=self.model.model_name,
-            )
+        self.recorder.request(
+            step=self.steps,
+            system=self.system,
+            tools=self.tool_definitions,
+            messages=self.messages,
+            model=self.model.model_name,
+        )
         response = self.model.complete(self.system, self.tool_definitions, self.messages, cancel=self.cancel)
         self.usage = self.usage + response.usage
         cost = self.cost
-        if self.transcript is not None:
-            self.transcript.write(
-                "response",
-                step=self.steps,
-                content=list(response.content),
-                stop_reason=response.stop_reason,
-                usage=response.usage.as_dict(),
-                cost=round(response.usage.cost(self.model.model_name), 6),
-                run_cost=round(cost, 6),
-                latency=round(response.latency_seconds, 4),
-                attempts=response.attempts,
-                request_id=response.request_id,
-                model=response.model,
-            )
+        self.recorder.response(
+            step=self.steps,
+            content=response.content,
+            stop_reason=response.stop_reason,
+            usage=response.usage,
+            model_name=self.model.model_name,
+            run_cost=cost,
+            latency=response.latency_seconds,
+            attempts=response.attempts,
+            request_id=response.request_id,
+            model=response.model,
+        )
         self.messages.append(response.as_message())
         self._emit("cost", f"{self.usage.total_tokens:,} tokens, ${cost:.4f}")
         try:
@@ -460,22 +430,12 @@ class Agent:
 
     def _prepare(self, task: Task) -> None:
         self._emit("stage", "gathering context", stage="formalize")
-        editor: EditorTool = EditorTool(self.overlay) if task.edits_allowed else _ReadOnlyEditor(self.overlay)
-        self.registry = ToolRegistry(
-            [
-                editor,
-                self._bash,
-                SearchCodeTool(self.overlay, self.index),
-                FindSymbolTool(self.overlay, self.index),
-                RunTestsTool(
-                    self.verifier,
-                    max_output_chars=self.settings.max_test_output_chars,
-                    on_result=self._record_verification,
-                ),
-                AskUserTool(self.ask),
-            ]
-        )
-        self.tool_definitions = self.registry.definitions()
+        if self._tools is not None:
+            self.registry = self._tools
+        else:
+            self.registry = toolset(self.role, self.resources, edits_allowed=task.edits_allowed)
+        # Anthropic's API takes the built-in editor and bash types; other providers get plain functions.
+        self.tool_definitions = self.registry.definitions(getattr(self.model, "provider", ANTHROPIC))
         context: Context | None
         try:
             context = gather_context(
@@ -488,10 +448,9 @@ class Agent:
         except Exception as error:  # context is a help, not a requirement
             log.warning("gathering context for %s failed: %s", task.title, error, exc_info=True)
             context = None
-        if self.transcript is not None and context is not None:
-            self.transcript.write(
-                "decision",
-                kind="context",
+        if context is not None:
+            self.recorder.decision(
+                "context",
                 tokens=context.tokens,
                 sections=[section.header() for section in context.sections],
                 dropped=context.dropped,
@@ -512,28 +471,20 @@ class Agent:
         name = str(use.get("name", ""))
         input = use.get("input", {})
         tool_id = str(use.get("id", ""))
-        description = describe_tool_call(name, input if isinstance(input, Mapping) else {})
+        description = self.registry.describe(name, input if isinstance(input, Mapping) else {})
         self._emit("tool_call", description, name=name, input=input)
-        if self.transcript is not None:
-            self.transcript.write("tool_call", step=self.steps, id=tool_id, name=name, input=input)
+        self.recorder.tool_call(step=self.steps, id=tool_id, name=name, input=input)
         started = time.monotonic()
         result = self.registry.execute(name, input)  # ToolAbort propagates and ends the run
         seconds = time.monotonic() - started
         content = _clip(result.content, self.settings.max_tool_result_chars) or "(no output)"
-        if self.transcript is not None:
-            self.transcript.write(
-                "tool_result",
-                step=self.steps,
-                id=tool_id,
-                name=name,
-                content=content,
-                is_error=result.is_error,
-                seconds=round(seconds, 4),
-            )
+        self.recorder.tool_result(
+            step=self.steps, id=tool_id, name=name, content=content, is_error=result.is_error, seconds=seconds
+        )
         first = content.strip().split("\n", 1)[0] if content.strip() else ""
         self._emit(
             "tool_result",
-            ("error: " if result.is_error else "") + _one_line(first, 120),
+            ("error: " if result.is_error else "") + one_line(first, 120),
             name=name,
             is_error=result.is_error,
         )
@@ -657,75 +608,31 @@ class Agent:
             verification_summary=verification_summary,
             complete=complete,
         )
-        if self.transcript is not None:
-            self.transcript.write(
-                "proposal",
-                proposal_id=proposal.proposal_id,
-                summary=proposal.summary,
-                verified=proposal.verified,
-                complete=proposal.complete,
-                verification_summary=verification_summary,
-                diff=proposal.diff,
-                files=[
-                    {"path": f.path, "kind": f.kind, "old_path": f.old_path, "diff": f.diff}
-                    for f in proposal.files
-                ],
-            )
+        self.recorder.proposal(proposal)
         return proposal
 
     # -- records and events ------------------------------------------------------------------------
 
     def _record_start(self, task: Task) -> None:
-        if self.transcript is None:
-            return
-        s = self.settings
-        self.transcript.write(
-            "run_start",
-            schema=1,
+        self.recorder.run_start(
             run_id=self.run_id,
-            root=str(self.root),
+            root=self.root,
             model=self.model.model_name,
-            task={
-                "kind": task.kind,
-                "title": task.title,
-                "instruction": task.instruction,
-                "path": task.path,
-                "range": list(task.range) if task.range else None,
-                "symbol": task.symbol,
-                "language": task.language,
-            },
-            settings={
-                "max_steps": s.max_steps,
-                "max_reflections": s.max_reflections,
-                "max_input_tokens": s.max_input_tokens,
-                "max_total_tokens": s.max_total_tokens,
-                "max_cost_usd": s.max_cost_usd,
-                "verify": s.verify,
-                "test_command": s.test_command,
-                "verify_timeout": s.verify_timeout,
-                "context_token_budget": s.context_token_budget,
-                "sandbox": {
-                    "enabled": s.sandbox.enabled,
-                    "allow_unsandboxed": s.sandbox.allow_unsandboxed,
-                    "timeout_seconds": s.sandbox.timeout_seconds,
-                    "memory_mb": s.sandbox.memory_mb,
-                },
-                "model": s.model.model_dump(),
-            },
+            task=task,
+            settings=self.settings,
+            role=self.role.name,
         )
 
     def _record_verification(self, result: VerificationResult) -> None:
         self.verifications.append(result)
-        if self.transcript is not None:
-            self.transcript.write("verification", step=self.steps, **result.as_record())
+        self.recorder.verification(step=self.steps, result=result)
         verdict = "passed" if result.passed else f"FAILED ({len(result.failed)} of {len(result.checks)})"
         if not result.checks:
             verdict = "nothing to check"
         self._emit("verification", f"verification {verdict}", verification=result)
 
     def _decision(self, kind: str, **fields: Any) -> None:
-        if self.transcript is not None:
-            self.transcript.write("decision", step=self.steps, kind=kind, **fields)
+        self.recorder.decision(kind, step=self.steps, **fields)
 
     def _emit(self, kind: EventKind, message: str, **data: Any) -> None:
         if self.on_event is None:

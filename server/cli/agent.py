@@ -303,7 +303,7 @@ def _first_line(text: Any, limit: int = 110) -> str:
 
 
 def _show_run(run: RunRecord) -> None:
-    from agent.loop import describe_tool_call
+    from agent.tools.toolset import describe_call
 
     summary = run.summary
     start = next(iter(run.of_type("run_start")), None)
@@ -335,7 +335,7 @@ def _show_run(run: RunRecord) -> None:
                 echo(f"      | {_first_line(words)}")
         elif record.type == "tool_call":
             input = record.get("input", {}) or {}
-            echo(f"      -> {describe_tool_call(str(record.get('name')), input)}")
+            echo(f"      -> {describe_call(str(record.get('name')), input)}")
             result = results.get(record.get("id"))
             if result is not None:
                 mark = "error" if result.get("is_error") else "ok"

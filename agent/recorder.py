@@ -1,0 +1,298 @@
+"""The recorder: a run's facts as typed transcript records.
+
+The loop reports what happens (the run started with these settings, a request went out, a response came
+back, a tool was called, a check ran, a decision was taken, a proposal was made, the run ended) by calling
+the `Recorder`; the recorder builds the typed record (one frozen dataclass per record type, below) and
+hands it to `agent.transcript.Transcript`, which stores it as one JSON line (and scrubs secrets). Settings
+are written with pydantic's `model_dump`, so a new setting reaches the transcript without an edit here.
+A recorder without a transcript records nothing.
+
+The record types and their fields are listed in `agent.transcript`'s docstring; the names of the fields
+are the ones readers (`agentls runs`, `reconstruct_messages`) look for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from agent.transcript import SCHEMA, Transcript
+
+if TYPE_CHECKING:
+    from agent.config import AgentSettings
+    from agent.proposal import Proposal
+    from agent.task import Task
+    from agent.usage import Usage
+    from agent.verify import VerificationResult
+
+__all__ = [
+    "ProposalRecord",
+    "Record",
+    "Recorder",
+    "ResponseRecord",
+    "RunEndRecord",
+    "RunStartRecord",
+    "ToolCallRecord",
+    "ToolResultRecord",
+    "task_record",
+]
+
+
+class Record:
+    """Base of the typed records: `type` names the record, the dataclass fields are its fields."""
+
+    type: ClassVar[str]
+
+    def fields(self) -> dict[str, Any]:
+        """The record's fields, shallow (large values such as content blocks are not copied)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}  # type: ignore[arg-type]
+
+
+def task_record(task: Task) -> dict[str, Any]:
+    """What a transcript keeps of a task."""
+    return {
+        "kind": task.kind,
+        "title": task.title,
+        "instruction": task.instruction,
+        "path": task.path,
+        "range": list(task.range) if task.range else None,
+        "symbol": task.symbol,
+        "language": task.language,
+    }
+
+
+@dataclass(frozen=True)
+class RunStartRecord(Record):
+    """The run began: what it is for and how it is set up."""
+
+    type: ClassVar[str] = "run_start"
+    run_id: str
+    root: str
+    model: str
+    task: Mapping[str, Any]
+    settings: Mapping[str, Any]
+    """`AgentSettings.model_dump(mode="json")`: every setting of the run."""
+    role: str = "solo"
+    schema: int = SCHEMA
+
+
+@dataclass(frozen=True)
+class ResponseRecord(Record):
+    """One model reply."""
+
+    type: ClassVar[str] = "response"
+    step: int
+    content: Sequence[Any]
+    stop_reason: str | None
+    usage: Mapping[str, int]
+    cost: float
+    run_cost: float
+    latency: float
+    attempts: int
+    request_id: str | None
+    model: str | None
+
+
+@dataclass(frozen=True)
+class ToolCallRecord(Record):
+    """A tool call the model asked for."""
+
+    type: ClassVar[str] = "tool_call"
+    step: int
+    id: str
+    name: str
+    input: Any
+
+
+@dataclass(frozen=True)
+class ToolResultRecord(Record):
+    """What a tool call returned (as sent to the model)."""
+
+    type: ClassVar[str] = "tool_result"
+    step: int
+    id: str
+    name: str
+    content: str
+    is_error: bool
+    seconds: float
+
+
+@dataclass(frozen=True)
+class ProposalRecord(Record):
+    """The change proposed to the user."""
+
+    type: ClassVar[str] = "proposal"
+    proposal_id: str
+    summary: str
+    verified: bool
+    complete: bool
+    verification_summary: str
+    diff: str
+    files: Sequence[Mapping[str, Any]]
+
+
+@dataclass(frozen=True)
+class RunEndRecord(Record):
+    """How the run ended."""
+
+    type: ClassVar[str] = "run_end"
+    status: str
+    summary: str
+    error: str | None
+    usage: Mapping[str, int]
+    cost: float
+    steps: int
+    reflections: int
+    proposal_id: str | None
+    seconds: float
+    step_seconds: Sequence[float]
+
+
+class Recorder:
+    """Writes one run's records to its transcript (or nowhere when there is none)."""
+
+    def __init__(self, transcript: Transcript | None) -> None:
+        self.transcript = transcript
+
+    @property
+    def path(self) -> Path | None:
+        """The transcript file, None when nothing is recorded."""
+        return self.transcript.path if self.transcript is not None else None
+
+    def write(self, record: Record) -> None:
+        """Store one typed record."""
+        if self.transcript is not None:
+            self.transcript.write(record.type, **record.fields())
+
+    def run_start(
+        self, *, run_id: str, root: Path, model: str, task: Task, settings: AgentSettings, role: str
+    ) -> None:
+        """The run began."""
+        self.write(
+            RunStartRecord(
+                run_id=run_id,
+                root=str(root),
+                model=model,
+                task=task_record(task),
+                settings=settings.model_dump(mode="json"),
+                role=role,
+            )
+        )
+
+    def request(
+        self,
+        *,
+        step: int,
+        system: str | Sequence[Mapping[str, Any]],
+        tools: Sequence[Mapping[str, Any]],
+        messages: Sequence[Mapping[str, Any]],
+        model: str,
+    ) -> None:
+        """A model request (the transcript stores the repeating prefix once, by hash)."""
+        if self.transcript is not None:
+            self.transcript.request(step=step, system=system, tools=tools, messages=messages, model=model)
+
+    def response(
+        self,
+        *,
+        step: int,
+        content: Sequence[Any],
+        stop_reason: str | None,
+        usage: Usage,
+        model_name: str,
+        run_cost: float,
+        latency: float,
+        attempts: int,
+        request_id: str | None,
+        model: str | None,
+    ) -> None:
+        """One model reply with its usage and cost (`model_name` prices it)."""
+        self.write(
+            ResponseRecord(
+                step=step,
+                content=list(content),
+                stop_reason=stop_reason,
+                usage=usage.as_dict(),
+                cost=round(usage.cost(model_name), 6),
+                run_cost=round(run_cost, 6),
+                latency=round(latency, 4),
+                attempts=attempts,
+                request_id=request_id,
+                model=model,
+            )
+        )
+
+    def tool_call(self, *, step: int, id: str, name: str, input: Any) -> None:
+        """A tool call, before it runs."""
+        self.write(ToolCallRecord(step=step, id=id, name=name, input=input))
+
+    def tool_result(
+        self, *, step: int, id: str, name: str, content: str, is_error: bool, seconds: float
+    ) -> None:
+        """A tool call's result."""
+        self.write(
+            ToolResultRecord(
+                step=step, id=id, name=name, content=content, is_error=is_error, seconds=round(seconds, 4)
+            )
+        )
+
+    def verification(self, *, step: int, result: VerificationResult) -> None:
+        """Checks run on the change (on finish or through `run_tests`)."""
+        if self.transcript is not None:
+            self.transcript.write("verification", step=step, **result.as_record())
+
+    def decision(self, kind: str, **details: Any) -> None:
+        """A stage change, a reflection, a stop, the context gathered: `kind` and its details."""
+        if self.transcript is not None:
+            self.transcript.write("decision", kind=kind, **details)
+
+    def proposal(self, proposal: Proposal) -> None:
+        """The proposal of the run."""
+        self.write(
+            ProposalRecord(
+                proposal_id=proposal.proposal_id,
+                summary=proposal.summary,
+                verified=proposal.verified,
+                complete=proposal.complete,
+                verification_summary=proposal.verification_summary,
+                diff=proposal.diff,
+                files=[
+                    {"path": f.path, "kind": f.kind, "old_path": f.old_path, "diff": f.diff}
+                    for f in proposal.files
+                ],
+            )
+        )
+
+    def run_end(
+        self,
+        *,
+        status: str,
+        summary: str,
+        error: str | None,
+        usage: Usage,
+        cost: float,
+        steps: int,
+        reflections: int,
+        proposal_id: str | None,
+        seconds: float,
+        step_seconds: Sequence[float],
+    ) -> None:
+        """How the run ended; closes the transcript."""
+        self.write(
+            RunEndRecord(
+                status=status,
+                summary=summary,
+                error=error,
+                usage=usage.as_dict(),
+                cost=round(cost, 6),
+                steps=steps,
+                reflections=reflections,
+                proposal_id=proposal_id,
+                seconds=round(seconds, 3),
+                step_seconds=[round(s, 4) for s in step_seconds],
+            )
+        )
+        if self.transcript is not None:
+            self.transcript.close()
