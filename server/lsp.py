@@ -48,7 +48,9 @@ from pygls.protocol import (
 from pygls.uris import from_fs_path
 from pygls.workspace import Workspace
 
+from agent.overlay import FileChange
 from server.documents import Document, DocumentStore, locate, uri_to_path
+from server.edits import EditSupport, workspace_edit
 from server.features import code_actions as actions
 from server.features import commands
 from server.features.analysis import OutlineCache
@@ -59,6 +61,7 @@ from server.features.loop_monitor import LoopMonitor
 from server.features.progress import WorkDone
 from server.features.runs import PROPOSAL, RUNS, RunManager
 from server.logging_handler import LspLogHandler
+from server.messages import Reindexed, SearchResult, ServerStats, to_json
 from server.positions import Encoding, LineIndex, column_to_units, negotiate_encoding, split_lines
 from server.settings import Settings
 from server.transport import serve_stream
@@ -76,7 +79,6 @@ log = logging.getLogger(__name__)
 
 SEARCH = "agentls/search"
 SERVER_STATS = "agentls/serverStats"
-REQUEST_FAILED = -32803  # LSP's RequestFailed: the request was valid, but it could not be done
 _SEARCH_MAX = 100
 _CONFIG_TIMEOUT = 10.0
 _SKIP_DIRS = frozenset(
@@ -178,6 +180,74 @@ class AgentlsProtocol(LanguageServerProtocol):
             yield handler, (params,), None
 
 
+class LspEditor:
+    """The `server.features.runs.Editor` port over the LSP connection of an `AgentlsServer`."""
+
+    def __init__(self, server: AgentlsServer) -> None:
+        self._server = server
+
+    def notify(self, method: str, params: Any) -> None:
+        self._server.protocol.notify(method, to_json(params))
+
+    def show(self, message: str, kind: types.MessageType = types.MessageType.Info) -> None:
+        self._server.show(message, kind)
+
+    async def apply_edit(
+        self, changes: Sequence[FileChange], root: Path, *, label: str, description: str | None
+    ) -> types.ApplyWorkspaceEditResult | None:
+        server = self._server
+        edit = workspace_edit(
+            changes,
+            root,
+            server.documents.open_documents(root, server.roots),
+            server.encoding,
+            support=EditSupport.from_client(server.client_capabilities),
+            annotate=True,
+            description=description,
+        )
+        params = types.ApplyWorkspaceEditParams(edit=edit, label=label)
+        result: types.ApplyWorkspaceEditResult | None = await server.workspace_apply_edit_async(params)
+        return result
+
+    async def ask(self, question: str, options: Sequence[str]) -> str | None:
+        actions = [types.MessageActionItem(title=o) for o in options]
+        answer = await self._server.window_show_message_request_async(
+            types.ShowMessageRequestParams(type=types.MessageType.Info, message=question, actions=actions)
+        )
+        if answer is None:
+            return None
+        title = getattr(answer, "title", None)
+        if title is None and isinstance(answer, Mapping):
+            title = answer.get("title")
+        if not isinstance(title, str):
+            raise ValueError("the editor's answer had no title")
+        return title
+
+    async def show_document(self, uri: str) -> bool:
+        caps = self._server.client_capabilities
+        window = caps.window if caps is not None else None
+        if window is None or window.show_document is None or not window.show_document.support:
+            return False
+        await self._server.window_show_document_async(types.ShowDocumentParams(uri=uri, take_focus=True))
+        return True
+
+    async def start_progress(self, title: str, message: str, on_cancel: Callable[[], None]) -> WorkDone:
+        return await WorkDone.start(self._server, title, message=message, on_cancel=on_cancel)
+
+    def refresh_lenses(self) -> None:
+        caps = self._server.client_capabilities
+        ws = caps.workspace if caps is not None else None
+        lens = ws.code_lens if ws is not None else None
+        if lens is not None and lens.refresh_support:
+            self._server.spawn(self._refresh_lenses(), "codelens-refresh")
+
+    async def _refresh_lenses(self) -> None:
+        try:
+            await asyncio.wait_for(self._server.workspace_code_lens_refresh_async(None), 10)
+        except Exception as exc:
+            log.info("the editor did not refresh code lenses: %s", exc)
+
+
 class AgentlsServer(LanguageServer):
     """The server and the services its handlers call. Build it with `create_server`."""
 
@@ -211,7 +281,7 @@ class AgentlsServer(LanguageServer):
         self._messages = SettingsMessages()
         self._indexer: BackgroundIndexer | None = None
         self._outline_timers: dict[str, asyncio.TimerHandle] = {}
-        self.runs = RunManager(self)
+        self.runs = RunManager(LspEditor(self), self)
 
     # ------------------------------------------------------------------ services
     @property
@@ -269,6 +339,10 @@ class AgentlsServer(LanguageServer):
 
     def root_of(self, path: Path) -> tuple[Path, str] | None:
         return locate(path, self.roots)
+
+    def settings_for(self, root: Path) -> Settings:
+        """The settings of a workspace folder (the first folder's, before they are read)."""
+        return self.settings.get(root) or self.global_settings
 
     # ------------------------------------------------------------------ transport
     def start_io(self, stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> None:
@@ -590,7 +664,7 @@ class AgentlsServer(LanguageServer):
         else:
             self._outline_timers[doc.uri] = self.loop.call_later(delay, start)
 
-    async def search(self, params: Any) -> list[dict[str, Any]]:
+    async def search(self, params: Any) -> list[SearchResult]:
         query, limit, scope = _search_params(params)
         hits = await self.indexer.search(query, limit, scope) if self._started else []
         results = []
@@ -606,40 +680,38 @@ class AgentlsServer(LanguageServer):
                 chunk_lines = split_lines(hit.text)
                 span = hit.end_line - hit.start_line
                 last = chunk_lines[span] if 0 <= span < len(chunk_lines) else chunk_lines[-1]
+            end_character = column_to_units(last, len(last), self.encoding)
             results.append(
-                {
-                    "path": hit.path,
-                    "uri": path.as_uri(),
-                    "range": {
+                SearchResult(
+                    path=hit.path,
+                    uri=path.as_uri(),
+                    range={
                         "start": {"line": start_line, "character": 0},
-                        "end": {
-                            "line": end_line,
-                            "character": column_to_units(last, len(last), self.encoding),
-                        },
+                        "end": {"line": end_line, "character": end_character},
                     },
-                    "symbol": hit.symbol,
-                    "kind": hit.kind,
-                    "language": hit.language,
-                    "score": hit.score,
-                    "text": hit.text,
-                }
+                    symbol=hit.symbol,
+                    kind=hit.kind,
+                    language=hit.language,
+                    score=hit.score,
+                    text=hit.text,
+                )
             )
         return results
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> ServerStats:
         indexer = self._indexer
-        return {
-            "version": self.version,
-            "positionEncoding": self.encoding,
-            "folders": [str(r) for r in self.roots],
-            "documents": len(self.documents),
-            "loop": asdict(self.monitor.stats()) if self.monitor is not None else None,
-            "indexing": {
+        return ServerStats(
+            version=self.version,
+            position_encoding=self.encoding,
+            folders=[str(r) for r in self.roots],
+            documents=len(self.documents),
+            loop=asdict(self.monitor.stats()) if self.monitor is not None else None,
+            indexing={
                 str(root): outcome.status for root, outcome in (indexer.reports.items() if indexer else [])
             },
-            "indexingIdle": indexer.idle.is_set() if indexer is not None else True,
-            "settings": self.global_settings.model_dump(mode="json"),
-        }
+            indexing_idle=indexer.idle.is_set() if indexer is not None else True,
+            settings=self.global_settings.model_dump(mode="json"),
+        )
 
 
 def _roots(params: types.InitializeParams) -> list[Path]:
@@ -759,30 +831,30 @@ def code_lens(ls: AgentlsServer, params: types.CodeLensParams) -> list[types.Cod
     return ls.runs.code_lenses(params.text_document.uri)
 
 
-def proposal(ls: AgentlsServer, params: Any) -> dict[str, Any]:
+def proposal(ls: AgentlsServer, params: Any) -> Any:
     if not isinstance(params, Mapping) or not isinstance(params.get("proposalId"), str):
         raise JsonRpcInvalidParams(f"{PROPOSAL} takes an object {{proposalId}}")
-    return ls.runs.proposal(params["proposalId"])
+    return to_json(ls.runs.proposal(params["proposalId"]))
 
 
-def runs(ls: AgentlsServer, params: Any) -> list[dict[str, Any]]:
-    return ls.runs.list_runs()
+def runs(ls: AgentlsServer, params: Any) -> Any:
+    return to_json(ls.runs.list_runs())
 
 
-async def search(ls: AgentlsServer, params: Any) -> list[dict[str, Any]]:
-    return await ls.search(params)
+async def search(ls: AgentlsServer, params: Any) -> Any:
+    return to_json(await ls.search(params))
 
 
-def server_stats(ls: AgentlsServer, params: Any) -> dict[str, Any]:
-    return ls.stats()
+def server_stats(ls: AgentlsServer, params: Any) -> Any:
+    return to_json(ls.stats())
 
 
-async def reindex(ls: AgentlsServer, *args: Any) -> dict[str, Any]:
+async def reindex(ls: AgentlsServer, *args: Any) -> Any:
     _parse(commands.REINDEX, args)
     if ls.is_started:
         for root in ls.roots:
             ls.indexer.request_full(root)
-    return {"folders": [str(root) for root in ls.roots]}
+    return to_json(Reindexed(folders=[str(root) for root in ls.roots]))
 
 
 def _parse(command: str, args: Sequence[Any]) -> Any:
@@ -794,27 +866,27 @@ def _parse(command: str, args: Sequence[Any]) -> Any:
 
 def _run_command(command: str) -> Callable[..., Any]:
     async def handler(ls: AgentlsServer, *args: Any) -> Any:
-        return await ls.runs.start(command, _parse(command, args))
+        return to_json(await ls.runs.start(command, _parse(command, args)))
 
     handler.__name__ = command.replace(".", "_")
     return handler
 
 
-async def accept(ls: AgentlsServer, *args: Any) -> dict[str, Any]:
-    return await ls.runs.accept(_parse(commands.ACCEPT, args).proposal_id)
+async def accept(ls: AgentlsServer, *args: Any) -> Any:
+    return to_json(await ls.runs.accept(_parse(commands.ACCEPT, args).proposal_id))
 
 
-def reject(ls: AgentlsServer, *args: Any) -> dict[str, Any]:
-    return ls.runs.reject(_parse(commands.REJECT, args).proposal_id)
+def reject(ls: AgentlsServer, *args: Any) -> Any:
+    return to_json(ls.runs.reject(_parse(commands.REJECT, args).proposal_id))
 
 
-def cancel(ls: AgentlsServer, *args: Any) -> dict[str, Any]:
-    return ls.runs.cancel_run(_parse(commands.CANCEL, args).run_id)
+def cancel(ls: AgentlsServer, *args: Any) -> Any:
+    return to_json(ls.runs.cancel_run(_parse(commands.CANCEL, args).run_id))
 
 
-async def show_diff(ls: AgentlsServer, *args: Any) -> dict[str, Any]:
+async def show_diff(ls: AgentlsServer, *args: Any) -> Any:
     parsed = _parse(commands.SHOW_DIFF, args)
-    return await ls.runs.show_diff(parsed.proposal_id, parsed.uri)
+    return to_json(await ls.runs.show_diff(parsed.proposal_id, parsed.uri))
 
 
 AGENT_COMMAND_HANDLERS: Mapping[str, Callable[..., Any]] = {

@@ -1,0 +1,547 @@
+"""Agent runs in the language server: start, progress, cancel, clarifying questions, accept and reject.
+
+`RunManager` depends on two narrow ports, not on the server class: `Editor` (what it asks of the editor:
+notifications, messages, applying an edit, asking a question, opening a document, progress, refreshing
+code lenses) and `Workspace` (the folders, open documents, settings, environment and cache it reads).
+`server.lsp` implements both over pygls; a test can implement them with plain objects.
+
+- ``agentls.implement/fix/writeTests/edit/ask`` build an `agent.task.Task` (`commands.build_task`) from
+  the editor's view (the open buffer's text when the file is open, else disk), start it with
+  `agent.runner.start_run` on a worker thread, and answer ``{runId}`` at once. A task that cannot be
+  built (no stub there, an empty instruction) is an error answer to the command, with the task's own
+  message. A missing API key still answers ``{runId}``, then sends ``agentls/runFailed`` and a
+  ``window/showMessage`` error saying how to set one.
+- Progress: a cancellable ``$/progress`` per run (plan, steps, tool calls, verification, cost so far).
+  Agent events arrive on the worker thread and are marshalled to the event loop with
+  ``loop.call_soon_threadsafe``. Cancelling the progress cancels the run, as ``agentls.cancel`` does.
+- The end of a run:
+  - a proposal (status "proposed", or "budget_exhausted" with partial work): ``agentls/proposalReady
+    {proposalId, runId, summary, files:[{uri, path, kind}], status}``;
+  - no change (status "no_changes", which includes every ``agentls.ask``): ``agentls/proposalReady`` with
+    ``files: []`` and the answer as ``summary`` (kept as an empty proposal, so ``agentls/proposal`` works
+    for it), plus a ``window/showMessage`` (Info) with the summary;
+  - cancelled: ``agentls/runFailed {runId, message, status: "cancelled"}``;
+  - failed (API errors, a missing key, no sandbox): ``agentls/runFailed {runId, message, status:
+    "failed"}`` and a ``window/showMessage`` error.
+- Clarifying questions (``ask_user``) go to the editor with ``window/showMessageRequest``; the options are
+  its actions (with no options, one action "Go ahead with your best judgement"). No answer within
+  `ask_timeout`, a dismissed question or a cancelled run tells the model to go on without one.
+- ``agentls.accept`` recomputes each file's current text (open buffer, else disk) and settles it with
+  `proposals.prepare_changes`: unchanged files get the proposal's edits, edited files the proposal
+  rebased onto them, and the whole accept is refused with a message naming the file and lines when a
+  rebase does not apply (the proposal stays pending; nothing of the user's is touched). One
+  ``workspace/applyEdit`` carries every file, with the open documents' current versions. The answer is
+  ``{proposalId, applied, failureReason?}``; a proposal the editor did not apply stays pending.
+- Accepting or rejecting twice, or an unknown id, is an error answer (LSP's RequestFailed, -32803) that
+  says what happened (`proposals.ProposalStore`).
+- Code lenses on each changed hunk of open documents of pending proposals (`lenses.proposal_lenses`);
+  ``agentls.showDiff {proposalId, uri?}`` writes the diff to the cache and opens it in the editor, or
+  shows it as a message when the editor cannot open documents.
+- ``agentls/runs`` lists this server's runs (newest first); past runs' transcripts are ``agentls runs``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from lsprotocol import types
+from pygls.exceptions import JsonRpcException
+
+from agent.overlay import FileChange
+from agent.proposal import Proposal, new_proposal_id
+from agent.runner import Credentials, MissingCredentials, RunHandle, index_opener, start_run
+from agent.tools.ask import NoAnswer
+from agent.transcript import new_run_id
+from agent.usage import Usage
+from server.documents import DocumentStore, locate, uri_to_path
+from server.edits import UnsupportedEdit
+from server.features.progress import WorkDone
+from server.features.runs.commands import CommandError, build_task
+from server.features.runs.lenses import proposal_lenses
+from server.features.runs.proposals import AcceptRefused, ProposalError, ProposalStore, prepare_changes
+from server.messages import (
+    AcceptResult,
+    CancelResult,
+    DiffShown,
+    ProposalDetails,
+    ProposalFile,
+    ProposalFileDetails,
+    ProposalReady,
+    RejectResult,
+    RunFailed,
+    RunInfo,
+    RunStarted,
+)
+
+if TYPE_CHECKING:
+    from agent.loop import AgentEvent, RunResult
+    from agent.task import Task
+    from server.settings import Settings
+
+__all__ = [
+    "PROPOSAL",
+    "PROPOSAL_READY",
+    "RUNS",
+    "RUN_FAILED",
+    "Editor",
+    "Run",
+    "RunManager",
+    "Workspace",
+    "request_failed",
+]
+
+log = logging.getLogger(__name__)
+
+PROPOSAL_READY = "agentls/proposalReady"
+RUN_FAILED = "agentls/runFailed"
+PROPOSAL = "agentls/proposal"
+RUNS = "agentls/runs"
+ASK_TIMEOUT = 300.0
+_BEST_JUDGEMENT = "Go ahead with your best judgement"
+
+
+def request_failed(message: str) -> JsonRpcException:
+    """An error answer for a valid request that could not be done (LSP's RequestFailed)."""
+    return JsonRpcException(message, code=types.LSPErrorCodes.RequestFailed.value)
+
+
+class Editor(Protocol):
+    """What runs ask of the editor."""
+
+    def notify(self, method: str, params: Any) -> None:
+        """Send a notification (params: a reply type of `server.messages`, or JSON)."""
+
+    def show(self, message: str, kind: types.MessageType = types.MessageType.Info) -> None:
+        """Show the user a message."""
+
+    async def apply_edit(
+        self, changes: Sequence[FileChange], root: Path, *, label: str, description: str | None
+    ) -> types.ApplyWorkspaceEditResult | None:
+        """Send one ``workspace/applyEdit`` for these changes; `UnsupportedEdit` when the editor cannot."""
+
+    async def ask(self, question: str, options: Sequence[str]) -> str | None:
+        """Ask the user to pick one of `options`; the title picked, None when dismissed."""
+
+    async def show_document(self, uri: str) -> bool:
+        """Open a document in the editor; False when the editor cannot open documents."""
+
+    async def start_progress(self, title: str, message: str, on_cancel: Callable[[], None]) -> WorkDone:
+        """Begin a cancellable progress (a no-op handle when the editor cannot show one)."""
+
+    def refresh_lenses(self) -> None:
+        """Ask the editor to fetch code lenses again, when it can."""
+
+
+class Workspace(Protocol):
+    """What runs read of the server's state."""
+
+    @property
+    def roots(self) -> Sequence[Path]:
+        """The workspace folders, in the editor's order."""
+
+    @property
+    def documents(self) -> DocumentStore:
+        """The open buffers."""
+
+    @property
+    def env(self) -> Mapping[str, str]:
+        """The server's environment (credentials come from it)."""
+
+    @property
+    def cache_dir(self) -> Path:
+        """Where transcripts and diffs are written."""
+
+    def settings_for(self, root: Path) -> Settings:
+        """The settings of a workspace folder."""
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> Any:
+        """Run `coro` in the background; its exception is logged."""
+
+
+@dataclass
+class Run:
+    """One run this server started."""
+
+    run_id: str
+    title: str
+    kind: str
+    root: Path | None
+    status: str = "running"
+    usage: Usage = field(default_factory=Usage)
+    cost: float = 0.0
+    step: int = 0
+    message: str = ""
+    started: float = field(default_factory=time.monotonic)
+    handle: RunHandle | None = None
+    progress: WorkDone | None = None
+    proposal_id: str | None = None
+    cancel_requested: float | None = None
+    flush_scheduled: bool = False
+
+
+def _read(path: Path) -> str | None:
+    if not path.is_file():
+        return None
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+class RunManager:
+    """The runs and proposals of one server; every method but `ask_user` runs on the event loop."""
+
+    def __init__(self, editor: Editor, workspace: Workspace, *, ask_timeout: float = ASK_TIMEOUT) -> None:
+        self.editor = editor
+        self.workspace = workspace
+        self.ask_timeout = ask_timeout
+        self.runs: dict[str, Run] = {}
+        self.proposals = ProposalStore()
+
+    # -- helpers -----------------------------------------------------------------------------------
+
+    def _current_text(self, root: Path) -> Callable[[str], str | None]:
+        """A file's current text by path relative to `root`: the open buffer, else disk (None: absent)."""
+        docs = self.workspace.documents.documents_under(root, self.workspace.roots)
+
+        def current(rel: str) -> str | None:
+            doc = docs.get(rel)
+            return doc.text if doc is not None else _read(root / rel)
+
+        return current
+
+    def _text_of(self, path: Path) -> str | None:
+        found = locate(path, self.workspace.roots)
+        return self._current_text(found[0])(found[1]) if found is not None else _read(path)
+
+    # -- starting runs -------------------------------------------------------------------------------
+
+    def _build_task(self, command: str, args: Any) -> tuple[Task, Path]:
+        try:
+            return build_task(command, args, list(self.workspace.roots), self._text_of)
+        except CommandError as error:
+            raise request_failed(str(error)) from None
+
+    async def start(self, command: str, args: Any) -> RunStarted:
+        """Start the run a command asks for; ``{runId}`` at once."""
+        loop = asyncio.get_running_loop()
+        task, root = await loop.run_in_executor(None, self._build_task, command, args)
+        run = Run(run_id=new_run_id(), title=task.title, kind=task.kind, root=root)
+        self.runs[run.run_id] = run
+        try:
+            credentials = Credentials.from_env(self.workspace.env)
+        except MissingCredentials as missing:
+            # Answer {runId} first; the failure follows as a notification like any other failed run.
+            loop.call_soon(self._fail_early, run, str(missing))
+            return RunStarted(run.run_id)
+        self.workspace.spawn(self._start_progress(run), "run-progress")
+        settings = self.workspace.settings_for(root)
+        buffers = self.workspace.documents.buffers(root, self.workspace.roots)
+        cache_dir = self.workspace.cache_dir
+        run.handle = start_run(
+            task,
+            root=root,
+            settings=settings.agent,
+            credentials=credentials,
+            runs_dir=cache_dir / "runs",
+            buffers=buffers,
+            open_index=index_opener(root, settings.index, cache_dir=cache_dir, env=self.workspace.env),
+            ask=self._asker(run, loop),
+            on_event=lambda event: loop.call_soon_threadsafe(self._on_event, run, event),
+            on_done=lambda result: loop.call_soon_threadsafe(self._on_done, run, result),
+            run_id=run.run_id,
+        )
+        log.info("run %s started: %s", run.run_id, run.title)
+        return RunStarted(run.run_id)
+
+    def _fail_early(self, run: Run, message: str) -> None:
+        run.status = "failed"
+        run.message = message
+        self.editor.notify(RUN_FAILED, RunFailed(run.run_id, message, "failed"))
+        self.editor.show(message, types.MessageType.Error)
+
+    async def _start_progress(self, run: Run) -> None:
+        progress = await self.editor.start_progress(
+            f"agentls: {run.title}", "starting", lambda: self._cancel_quietly(run.run_id)
+        )
+        if run.status != "running":
+            progress.end(run.message or run.status)
+            return
+        run.progress = progress
+        if run.message:
+            progress.report(self._progress_line(run), force=True)
+
+    def _progress_line(self, run: Run) -> str:
+        return f"{run.message} (${run.cost:.4f} so far)" if run.message else f"${run.cost:.4f} so far"
+
+    def _on_event(self, run: Run, event: AgentEvent) -> None:
+        run.usage, run.cost, run.step = event.usage, event.cost, max(run.step, event.step)
+        kind = event.kind
+        if kind == "plan":
+            first = next((ln.strip() for ln in event.message.splitlines() if ln.strip()), "")
+            run.message = f"plan: {first[:120]}"
+        elif kind == "step":
+            run.message = f"step {event.step}"
+        elif kind in ("tool_call", "verification", "reflection"):
+            run.message = f"step {run.step}: {event.message[:160]}"
+        elif kind == "stage":
+            run.message = event.message[:160]
+        elif kind != "cost":
+            return
+        if run.progress is not None:
+            force = kind in ("plan", "verification", "reflection")
+            run.progress.report(self._progress_line(run), force=force)
+            if not force and not run.flush_scheduled:
+                # Reports are throttled; the latest state must still reach the editor (a step that
+                # waits long on the model would otherwise show the stage before it).
+                run.flush_scheduled = True
+                asyncio.get_running_loop().call_later(0.3, self._flush, run)
+
+    def _flush(self, run: Run) -> None:
+        run.flush_scheduled = False
+        if run.progress is not None and run.status == "running":
+            run.progress.report(self._progress_line(run), force=True)
+
+    def _on_done(self, run: Run, result: RunResult) -> None:
+        run.status = result.status
+        run.usage, run.cost = result.usage, result.cost
+        if run.cancel_requested is not None:
+            log.info("run %s ended %.2f s after cancel", run.run_id, time.monotonic() - run.cancel_requested)
+        proposal = result.proposal
+        if proposal is None and result.status == "no_changes":
+            proposal = Proposal(
+                proposal_id=new_proposal_id(),
+                run_id=result.run_id,
+                summary=result.summary,
+                files=(),
+                diff="",
+                usage=result.usage,
+                cost=result.cost,
+                verified=False,
+                verification_summary="nothing to verify: the run changed no file",
+            )
+        if proposal is not None and run.root is not None:
+            run.proposal_id = proposal.proposal_id
+            self.proposals.add(proposal, run.root, run.kind)
+            run.message = f"proposal ready: {len(proposal.files)} file(s)" if proposal.files else "answered"
+            if run.progress is not None:
+                run.progress.end(f"{run.message} (${run.cost:.4f})")
+            files = [ProposalFile((run.root / f.path).as_uri(), f.path, f.kind) for f in proposal.files]
+            self.editor.notify(
+                PROPOSAL_READY,
+                ProposalReady(proposal.proposal_id, run.run_id, proposal.summary, files, result.status),
+            )
+            if not proposal.files:
+                answer = proposal.summary or "agentls: the run changed nothing"
+                self.editor.show(answer, types.MessageType.Info)
+            else:
+                self.editor.refresh_lenses()
+            return
+        message = result.error or result.summary or f"the run ended with status {result.status}"
+        run.message = message
+        if run.progress is not None:
+            run.progress.end(message[:200])
+        self.editor.notify(RUN_FAILED, RunFailed(run.run_id, message, result.status))
+        if result.status != "cancelled":
+            self.editor.show(f"agentls: {run.title} failed: {message}", types.MessageType.Error)
+
+    # -- cancel ----------------------------------------------------------------------------------------
+
+    def cancel_run(self, run_id: str) -> CancelResult:
+        """Ask a run to stop; it ends within about a second with ``agentls/runFailed`` (status cancelled)."""
+        run = self.runs.get(run_id)
+        if run is None:
+            raise request_failed(f"there is no run {run_id} in this server; `agentls/runs` lists the runs")
+        if run.status == "running" and run.handle is not None:
+            run.cancel_requested = time.monotonic()
+            run.handle.cancel()
+            return CancelResult(run_id, "cancelling")
+        return CancelResult(run_id, run.status)
+
+    def _cancel_quietly(self, run_id: str) -> None:
+        run = self.runs.get(run_id)
+        if run is not None and run.handle is not None and run.status == "running":
+            run.cancel_requested = time.monotonic()
+            run.handle.cancel()
+
+    def shutdown(self) -> None:
+        """Cancel every run still going (the server is shutting down)."""
+        for run in self.runs.values():
+            if run.status == "running" and run.handle is not None:
+                run.handle.cancel()
+
+    # -- clarifying questions -----------------------------------------------------------------------
+
+    def _asker(self, run: Run, loop: asyncio.AbstractEventLoop) -> Callable[[str, Sequence[str]], str]:
+        def ask(question: str, options: Sequence[str]) -> str:
+            # On the worker thread: the question goes out on the event loop; the run waits, watching cancel.
+            future = asyncio.run_coroutine_threadsafe(self._ask(run, question, list(options)), loop)
+            deadline = time.monotonic() + self.ask_timeout
+            handle = run.handle
+            while True:
+                try:
+                    return future.result(timeout=0.1)
+                except TimeoutError:
+                    pass
+                if handle is not None and handle.cancel_event.is_set():
+                    future.cancel()
+                    raise NoAnswer("the run was cancelled")
+                if time.monotonic() > deadline:
+                    future.cancel()
+                    raise NoAnswer(f"the user did not answer within {self.ask_timeout:.0f} s")
+
+        return ask
+
+    async def _ask(self, run: Run, question: str, options: list[str]) -> str:
+        if run.progress is not None:
+            run.progress.report(f"waiting for your answer: {question[:120]}", force=True)
+        try:
+            answer = await self.editor.ask(f"agentls asks: {question}", options or [_BEST_JUDGEMENT])
+        except Exception as error:
+            raise NoAnswer(f"the editor could not ask ({error})") from error
+        if answer is None:
+            raise NoAnswer("the user dismissed the question")
+        return answer
+
+    # -- proposals -------------------------------------------------------------------------------------
+
+    def proposal(self, proposal_id: str) -> ProposalDetails:
+        """``agentls/proposal``: the summary, the unified diff and per-file diffs."""
+        try:
+            pending = self.proposals.get(proposal_id)
+        except ProposalError as error:
+            raise request_failed(str(error)) from None
+        p, root = pending.proposal, pending.root
+        files = [
+            ProposalFileDetails(
+                uri=(root / f.path).as_uri(),
+                path=f.path,
+                kind=f.kind,
+                diff=f.diff,
+                old_uri=(root / f.old_path).as_uri() if f.old_path is not None else None,
+            )
+            for f in p.files
+        ]
+        return ProposalDetails(
+            proposal_id=p.proposal_id,
+            run_id=p.run_id,
+            summary=p.summary,
+            diff=p.diff,
+            files=files,
+            usage=p.usage.as_dict(),
+            cost=p.cost,
+            verified=p.verified,
+            verification_summary=p.verification_summary,
+            complete=p.complete,
+            status=pending.status,
+        )
+
+    async def accept(self, proposal_id: str) -> AcceptResult:
+        """Rebase when needed, send one ``workspace/applyEdit``, report what the editor did."""
+        try:
+            pending = self.proposals.begin_accept(proposal_id)
+        except ProposalError as error:
+            raise request_failed(str(error)) from None
+        root, proposal = pending.root, pending.proposal
+        try:
+            changes = prepare_changes(proposal.files, self._current_text(root))
+        except AcceptRefused as refused:
+            self.proposals.finish_accept(proposal_id, applied=False)
+            message = f"agentls did not apply proposal {proposal_id}: {refused}"
+            self.editor.show(message, types.MessageType.Error)
+            raise request_failed(message) from None
+        try:
+            result = await self.editor.apply_edit(
+                changes,
+                root,
+                label=f"agentls: {_first_line(proposal.summary)}",
+                description=_first_line(proposal.summary) or None,
+            )
+        except UnsupportedEdit as unsupported:
+            self.proposals.finish_accept(proposal_id, applied=False)
+            raise request_failed(str(unsupported)) from None
+        except Exception as error:
+            self.proposals.finish_accept(proposal_id, applied=False)
+            raise request_failed(f"the editor did not apply proposal {proposal_id}: {error}") from None
+        applied = result is not None and result.applied
+        self.proposals.finish_accept(proposal_id, applied=applied)
+        if applied:
+            self.editor.refresh_lenses()
+            return AcceptResult(proposal_id, True)
+        reason = (result.failure_reason if result is not None else None) or "the editor declined the edit"
+        self.editor.show(f"proposal {proposal_id} was not applied: {reason}", types.MessageType.Warning)
+        return AcceptResult(proposal_id, False, reason)
+
+    def reject(self, proposal_id: str) -> RejectResult:
+        """Drop a pending proposal and its code lenses; nothing is written."""
+        try:
+            self.proposals.reject(proposal_id)
+        except ProposalError as error:
+            raise request_failed(str(error)) from None
+        self.editor.refresh_lenses()
+        return RejectResult(proposal_id)
+
+    def list_runs(self) -> list[RunInfo]:
+        """``agentls/runs``: this server's runs, newest first."""
+        return [
+            RunInfo(
+                run_id=r.run_id,
+                task=r.title,
+                kind=r.kind,
+                status=r.status,
+                usage=r.usage.as_dict(),
+                cost=r.cost,
+                proposal_id=r.proposal_id,
+                message=r.message,
+            )
+            for r in sorted(self.runs.values(), key=lambda r: r.started, reverse=True)
+        ]
+
+    # -- code lenses and the diff ------------------------------------------------------------------
+
+    def code_lenses(self, uri: str) -> list[types.CodeLens]:
+        """Accept, Reject and Show diff at each hunk of a pending proposal in this open document."""
+        doc = self.workspace.documents.get(uri)
+        if doc is None or doc.path is None:
+            return []
+        found = locate(doc.path, self.workspace.roots)
+        if found is None:
+            return []
+        root, rel = found
+        return proposal_lenses(uri, doc.text, root, rel, self.proposals.pending())
+
+    async def show_diff(self, proposal_id: str, uri: str | None) -> DiffShown:
+        """Write the proposal's diff (or one file's) to the cache and open it in the editor."""
+        try:
+            pending = self.proposals.get(proposal_id)
+        except ProposalError as error:
+            raise request_failed(str(error)) from None
+        proposal = pending.proposal
+        diff = proposal.diff
+        if uri is not None:
+            path = uri_to_path(uri)
+            for f in proposal.files:
+                paths = (pending.root / f.path, pending.root / (f.old_path or f.path))
+                if path is not None and path in paths:
+                    diff = f.diff
+        target = self.workspace.cache_dir / "proposals" / f"{proposal_id}.diff"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(diff, encoding="utf-8")
+        try:
+            opened = await self.editor.show_document(target.as_uri())
+        except Exception as error:
+            log.info("the editor could not open the diff: %s", error)
+            opened = True  # it can open documents; this one failed, and the log says why
+        if not opened:
+            self.editor.show(diff[:4000] or "(empty diff)", types.MessageType.Info)
+        return DiffShown(target.as_uri(), diff)
+
+
+def _first_line(text: str) -> str:
+    return next((ln.strip() for ln in text.splitlines() if ln.strip()), "")[:120]

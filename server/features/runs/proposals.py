@@ -1,0 +1,183 @@
+"""The proposals of one server and what became of them, plus the pure parts of accepting one.
+
+`ProposalStore` is a small state machine per proposal::
+
+    pending --begin_accept--> applying --finish_accept(applied=True)--> accepted
+       ^                          |
+       +---finish_accept(False)---+          pending --reject--> rejected
+    empty (a run that changed nothing: can be read, never accepted or rejected)
+
+Every other transition (accepting twice, rejecting after an accept, accepting while the editor applies,
+an unknown id) raises `ProposalError` with a message that says what happened and what to do; the
+state is left as it was. The store knows nothing of LSP: the run manager turns `ProposalError` into an
+error answer.
+
+`prepare_changes` computes what to apply now from each file's current text (rebasing a proposal onto a
+file the user edited since the run began, or refusing with `AcceptRefused`); `proposal_hunks` gives the
+lines of an open buffer where a proposal's hunks start (for code lenses).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from agent.merge import rebase
+from agent.overlay import FileChange
+from agent.proposal import Proposal
+
+__all__ = [
+    "AcceptRefused",
+    "Pending",
+    "ProposalError",
+    "ProposalStatus",
+    "ProposalStore",
+    "prepare_changes",
+    "proposal_hunks",
+]
+
+ProposalStatus = Literal["pending", "applying", "accepted", "rejected", "empty"]
+
+
+class AcceptRefused(Exception):
+    """The proposal cannot be applied on top of the current text; the message names files and lines."""
+
+
+class ProposalError(Exception):
+    """A proposal is unknown, or not in a state that allows what was asked; nothing was changed."""
+
+
+@dataclass
+class Pending:
+    """A proposal and what became of it."""
+
+    proposal: Proposal
+    root: Path
+    kind: str
+    status: ProposalStatus = "pending"
+
+
+class ProposalStore:
+    """The proposals of one server, by id, with their status (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self._items: dict[str, Pending] = {}
+
+    def add(self, proposal: Proposal, root: Path, kind: str) -> Pending:
+        """Keep a new proposal: ``pending`` when it changes files, else ``empty``."""
+        status: ProposalStatus = "pending" if proposal.files else "empty"
+        item = Pending(proposal, root, kind, status)
+        self._items[proposal.proposal_id] = item
+        return item
+
+    def get(self, proposal_id: str) -> Pending:
+        """The proposal in any state; `ProposalError` when this server has none by that id."""
+        item = self._items.get(proposal_id)
+        if item is None:
+            raise ProposalError(f"there is no proposal {proposal_id} in this server")
+        return item
+
+    def status(self, proposal_id: str) -> ProposalStatus:
+        """The proposal's status (`ProposalError` when unknown)."""
+        return self.get(proposal_id).status
+
+    def pending(self) -> Iterator[Pending]:
+        """The proposals still waiting for accept or reject."""
+        return (item for item in self._items.values() if item.status == "pending")
+
+    def _settleable(self, proposal_id: str, verb: str) -> Pending:
+        item = self._items.get(proposal_id)
+        if item is None:
+            raise ProposalError(
+                f"there is no proposal {proposal_id} in this server (it may be from before a restart); "
+                f"nothing was {verb}ed"
+            )
+        if item.status == "accepted":
+            raise ProposalError(f"proposal {proposal_id} was already accepted; nothing was {verb}ed again")
+        if item.status == "rejected":
+            raise ProposalError(f"proposal {proposal_id} was rejected; run the task again for a new proposal")
+        if item.status == "applying":
+            raise ProposalError(f"proposal {proposal_id} is being applied; wait for the editor to finish")
+        if item.status == "empty":
+            raise ProposalError(f"proposal {proposal_id} has no changes to {verb}; its run changed no file")
+        return item
+
+    def begin_accept(self, proposal_id: str) -> Pending:
+        """``pending`` -> ``applying``: the edit is on its way to the editor."""
+        item = self._settleable(proposal_id, "accept")
+        item.status = "applying"
+        return item
+
+    def finish_accept(self, proposal_id: str, applied: bool) -> Pending:
+        """``applying`` -> ``accepted`` when the editor applied the edit, else back to ``pending``."""
+        item = self.get(proposal_id)
+        if item.status != "applying":
+            raise ProposalError(f"proposal {proposal_id} is {item.status}, not being applied")
+        item.status = "accepted" if applied else "pending"
+        return item
+
+    def reject(self, proposal_id: str) -> Pending:
+        """``pending`` -> ``rejected``: nothing is written."""
+        item = self._settleable(proposal_id, "reject")
+        item.status = "rejected"
+        return item
+
+
+def prepare_changes(changes: Sequence[FileChange], current: Callable[[str], str | None]) -> list[FileChange]:
+    """The changes to apply now: each file's edit from its current text (`current(rel)`, None: absent).
+
+    A file whose text still equals the proposal's base keeps its change; a file the user edited since the
+    run began gets the proposal rebased onto the edit. Raises `AcceptRefused` (naming every file that
+    cannot be settled, and its lines) when any change does not apply; then nothing must be applied.
+    """
+    out: list[FileChange] = []
+    problems: list[str] = []
+    for change in changes:
+        if change.kind == "created":
+            now = current(change.path)
+            if now is None:
+                out.append(change)
+            elif now != change.new_text:
+                problems.append(f"{change.path} was created since the run began; the proposal creates it too")
+            continue
+        source = change.old_path if change.kind == "renamed" and change.old_path else change.path
+        now = current(source)
+        if now is None:
+            if change.kind != "deleted":
+                problems.append(f"{source} no longer exists; the proposal changes it")
+            continue
+        if change.kind == "renamed" and change.path != source and current(change.path) is not None:
+            problems.append(f"{change.path} exists now; the proposal renames {source} to it")
+            continue
+        if now == change.base_text:
+            out.append(change)
+            continue
+        if change.kind == "deleted":
+            problems.append(f"you changed {source} since the run began, and the proposal deletes it")
+            continue
+        merged = rebase(change.base_text, now, change.new_text)
+        if not merged.ok or merged.text is None:
+            problems.append(f"{source}: {merged.message}")
+            continue
+        out.append(dataclasses.replace(change, base_text=now, new_text=merged.text))
+    if problems:
+        raise AcceptRefused("; ".join(problems))
+    return out
+
+
+def proposal_hunks(current: str, change: FileChange) -> list[int]:
+    """Zero-based lines of `current` (the open buffer) where the proposal's hunks of this file start."""
+    base, new = change.base_text, change.new_text
+    if current != base:
+        merged = rebase(base, current, new)
+        if merged.ok and merged.text is not None:
+            base, new = current, merged.text
+    old_lines = base.splitlines(keepends=True)
+    matcher = difflib.SequenceMatcher(None, old_lines, new.splitlines(keepends=True), autojunk=False)
+    last = max(0, len(current.splitlines()) - 1)
+    starts = [min(i1, last) for tag, i1, _i2, _j1, _j2 in matcher.get_opcodes() if tag != "equal"]
+    return sorted(set(starts))

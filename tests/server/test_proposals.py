@@ -1,0 +1,297 @@
+"""The proposal store's state machine, `prepare_changes`, `proposal_hunks`, the lenses, and accept and
+reject through `RunManager` with a plain editor that implements the `Editor` port."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from lsprotocol import types
+from pygls.exceptions import JsonRpcException
+
+from agent.overlay import FileChange
+from agent.proposal import Proposal
+from agent.usage import Usage
+from server.documents import DocumentStore
+from server.features import commands
+from server.features.progress import WorkDone
+from server.features.runs import (
+    AcceptRefused,
+    ProposalError,
+    ProposalStore,
+    RunManager,
+    prepare_changes,
+    proposal_hunks,
+)
+from server.features.runs.lenses import proposal_lenses
+from server.settings import Settings
+
+BASE = "def f():\n    pass\n\n\ndef g():\n    return 1\n"
+NEW = "def f():\n    return 42\n\n\ndef g():\n    return 1\n"
+
+
+def change(
+    path: str = "m.py", kind: Any = "modified", base: str = BASE, new: str = NEW, **kw: Any
+) -> FileChange:
+    return FileChange(
+        path=path,
+        kind=kind,
+        old_path=kw.get("old_path"),
+        base_text=base,
+        new_text=new,
+        base_version=None,
+        diff=f"--- a/{path}\n+++ b/{path}\n",
+    )
+
+
+def proposal(*files: FileChange, pid: str = "p1") -> Proposal:
+    return Proposal(
+        proposal_id=pid,
+        run_id="r1",
+        summary="Implement f\nmore",
+        files=tuple(files),
+        diff="diff",
+        usage=Usage(),
+        cost=0.0,
+        verified=True,
+        verification_summary="ok",
+    )
+
+
+# -- the store ----------------------------------------------------------------------------------------
+
+
+def test_a_new_proposal_is_pending_and_one_without_files_is_empty(tmp_path: Path) -> None:
+    store = ProposalStore()
+    store.add(proposal(change()), tmp_path, "implement")
+    store.add(proposal(pid="p2"), tmp_path, "ask")
+    assert store.status("p1") == "pending"
+    assert store.status("p2") == "empty"
+    assert [p.proposal.proposal_id for p in store.pending()] == ["p1"]
+
+
+def test_accept_goes_through_applying_and_cannot_happen_twice(tmp_path: Path) -> None:
+    store = ProposalStore()
+    store.add(proposal(change()), tmp_path, "implement")
+    store.begin_accept("p1")
+    assert store.status("p1") == "applying"
+    with pytest.raises(ProposalError, match="is being applied; wait"):
+        store.begin_accept("p1")
+    with pytest.raises(ProposalError, match="is being applied"):
+        store.reject("p1")
+    store.finish_accept("p1", applied=True)
+    assert store.status("p1") == "accepted"
+    with pytest.raises(ProposalError, match="was already accepted; nothing was accepted again"):
+        store.begin_accept("p1")
+    with pytest.raises(ProposalError, match="was already accepted; nothing was rejected again"):
+        store.reject("p1")
+    assert store.status("p1") == "accepted"
+    assert list(store.pending()) == []
+
+
+def test_an_accept_the_editor_declined_leaves_the_proposal_pending(tmp_path: Path) -> None:
+    store = ProposalStore()
+    store.add(proposal(change()), tmp_path, "implement")
+    store.begin_accept("p1")
+    store.finish_accept("p1", applied=False)
+    assert store.status("p1") == "pending"
+    with pytest.raises(ProposalError, match="pending, not being applied"):
+        store.finish_accept("p1", applied=True)
+
+
+def test_reject_then_accept_or_reject_again_is_refused(tmp_path: Path) -> None:
+    store = ProposalStore()
+    store.add(proposal(change()), tmp_path, "implement")
+    store.reject("p1")
+    assert store.status("p1") == "rejected"
+    with pytest.raises(ProposalError, match="was rejected; run the task again"):
+        store.begin_accept("p1")
+    with pytest.raises(ProposalError, match="was rejected"):
+        store.reject("p1")
+
+
+def test_unknown_and_empty_proposals_are_refused_with_what_happened(tmp_path: Path) -> None:
+    store = ProposalStore()
+    with pytest.raises(ProposalError, match=r"no proposal nope in this server .*nothing was accepted"):
+        store.begin_accept("nope")
+    with pytest.raises(ProposalError, match="no proposal nope in this server"):
+        store.get("nope")
+    store.add(proposal(pid="p2"), tmp_path, "ask")
+    with pytest.raises(ProposalError, match="has no changes to reject; its run changed no file"):
+        store.reject("p2")
+    assert store.status("p2") == "empty"
+
+
+# -- prepare_changes and proposal_hunks -----------------------------------------------------------
+
+
+def test_unchanged_files_keep_their_change() -> None:
+    c = change()
+    assert prepare_changes([c], {"m.py": BASE}.get) == [c]
+
+
+def test_a_file_edited_elsewhere_gets_the_proposal_rebased_onto_the_edit() -> None:
+    edited = BASE.replace("return 1", "return 2")
+    (out,) = prepare_changes([change()], {"m.py": edited}.get)
+    assert out.base_text == edited
+    assert out.new_text == NEW.replace("return 1", "return 2")
+
+
+def test_a_stale_proposal_is_refused_as_a_whole_naming_each_file() -> None:
+    conflicting = BASE.replace("pass", "return 0")
+    files = [change(), change("gone.py"), change("new.py", "created", "", "x = 1\n")]
+    current = {"m.py": conflicting, "new.py": "y = 2\n"}.get
+    with pytest.raises(AcceptRefused) as refused:
+        prepare_changes(files, current)
+    message = str(refused.value)
+    assert "m.py:" in message
+    assert "gone.py no longer exists" in message
+    assert "new.py was created since the run began" in message
+
+
+def test_deletes_creates_and_renames() -> None:
+    created = change("new.py", "created", "", "x = 1\n")
+    deleted = change("old.py", "deleted", "a = 1\n", "")
+    renamed = change("b.py", "renamed", BASE, NEW, old_path="a.py")
+    assert prepare_changes([created], {}.get) == [created]
+    assert prepare_changes([created], {"new.py": "x = 1\n"}.get) == []  # already there, identical
+    assert prepare_changes([deleted], {}.get) == []  # already gone
+    with pytest.raises(AcceptRefused, match=r"you changed old\.py since the run began"):
+        prepare_changes([deleted], {"old.py": "a = 2\n"}.get)
+    assert prepare_changes([renamed], {"a.py": BASE}.get) == [renamed]
+    with pytest.raises(AcceptRefused, match=r"b\.py exists now; the proposal renames a\.py to it"):
+        prepare_changes([renamed], {"a.py": BASE, "b.py": ""}.get)
+
+
+def test_hunks_start_where_the_changes_are_also_after_an_edit_above() -> None:
+    assert proposal_hunks(BASE, change()) == [1]
+    shifted = "import os\n\n" + BASE
+    assert proposal_hunks(shifted, change()) == [3]
+    two = change(new=NEW.replace("return 1", "return 7"))
+    assert proposal_hunks(BASE, two) == [1, 5]
+
+
+def test_lenses_for_pending_proposals_of_this_document(tmp_path: Path) -> None:
+    store = ProposalStore()
+    store.add(proposal(change()), tmp_path, "implement")
+    store.add(proposal(change("other.py"), pid="p2"), tmp_path, "implement")
+    uri = (tmp_path / "m.py").as_uri()
+    lenses = proposal_lenses(uri, BASE, tmp_path, "m.py", store.pending())
+    assert [(lens.range.start.line, lens.command.title) for lens in lenses if lens.command] == [
+        (1, "Accept"),
+        (1, "Reject"),
+        (1, "Show diff"),
+    ]
+    assert lenses[0].command is not None and lenses[0].command.command == commands.ACCEPT
+    assert lenses[0].command.arguments == [{"proposalId": "p1"}]
+    assert lenses[2].command is not None and lenses[2].command.arguments == [{"proposalId": "p1", "uri": uri}]
+    store.reject("p1")
+    assert proposal_lenses(uri, BASE, tmp_path, "m.py", store.pending()) == []
+
+
+# -- accept and reject through the manager, with a plain editor ------------------------------------
+
+
+class PlainEditor:
+    """The `Editor` port, recording what the manager asked; `apply` decides the editor's answer."""
+
+    def __init__(self, apply: Callable[[], types.ApplyWorkspaceEditResult]) -> None:
+        self.apply = apply
+        self.applied: list[list[FileChange]] = []
+        self.shown: list[tuple[str, types.MessageType]] = []
+        self.notified: list[tuple[str, Any]] = []
+        self.refreshed = 0
+
+    def notify(self, method: str, params: Any) -> None:
+        self.notified.append((method, params))
+
+    def show(self, message: str, kind: types.MessageType = types.MessageType.Info) -> None:
+        self.shown.append((message, kind))
+
+    async def apply_edit(
+        self, changes: Sequence[FileChange], root: Path, *, label: str, description: str | None
+    ) -> types.ApplyWorkspaceEditResult | None:
+        self.applied.append(list(changes))
+        return self.apply()
+
+    async def ask(self, question: str, options: Sequence[str]) -> str | None:
+        return None
+
+    async def show_document(self, uri: str) -> bool:
+        return False
+
+    async def start_progress(self, title: str, message: str, on_cancel: Callable[[], None]) -> WorkDone:
+        return WorkDone(None, "token")
+
+    def refresh_lenses(self) -> None:
+        self.refreshed += 1
+
+
+class PlainWorkspace:
+    """The `Workspace` port over one folder and a real `DocumentStore`."""
+
+    def __init__(self, root: Path) -> None:
+        self.roots = [root]
+        self.documents = DocumentStore(1_000_000)
+        self.env: Mapping[str, str] = {}
+        self.cache_dir = root / ".cache"
+
+    def settings_for(self, root: Path) -> Settings:
+        return Settings()
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> Any:
+        return asyncio.get_running_loop().create_task(coro)
+
+
+def manager_with(tmp_path: Path, editor: PlainEditor) -> RunManager:
+    (tmp_path / "m.py").write_text(BASE, encoding="utf-8")
+    manager = RunManager(editor, PlainWorkspace(tmp_path))
+    manager.proposals.add(proposal(change()), tmp_path, "implement")
+    return manager
+
+
+def test_accept_reads_the_open_buffer_and_sends_the_rebased_change(tmp_path: Path) -> None:
+    editor = PlainEditor(lambda: types.ApplyWorkspaceEditResult(applied=True))
+    manager = manager_with(tmp_path, editor)
+    edited = BASE.replace("return 1", "return 2")
+    manager.workspace.documents.open((tmp_path / "m.py").as_uri(), edited, 3, "python")
+    result = asyncio.run(manager.accept("p1"))
+    assert (result.proposal_id, result.applied, result.failure_reason) == ("p1", True, None)
+    assert [c.new_text for c in editor.applied[0]] == [NEW.replace("return 1", "return 2")]
+    assert manager.proposals.status("p1") == "accepted"
+    assert editor.refreshed == 1
+    with pytest.raises(JsonRpcException, match="already accepted") as twice:
+        asyncio.run(manager.accept("p1"))
+    assert twice.value.code == types.LSPErrorCodes.RequestFailed.value == -32803
+
+
+def test_a_declined_or_failed_edit_leaves_the_proposal_pending(tmp_path: Path) -> None:
+    editor = PlainEditor(lambda: types.ApplyWorkspaceEditResult(applied=False, failure_reason="busy"))
+    manager = manager_with(tmp_path, editor)
+    result = asyncio.run(manager.accept("p1"))
+    assert (result.applied, result.failure_reason) == (False, "busy")
+    assert manager.proposals.status("p1") == "pending"
+
+    def boom() -> types.ApplyWorkspaceEditResult:
+        raise ConnectionError("gone")
+
+    editor.apply = boom
+    with pytest.raises(JsonRpcException, match="the editor did not apply proposal p1: gone"):
+        asyncio.run(manager.accept("p1"))
+    assert manager.proposals.status("p1") == "pending"
+    assert manager.reject("p1").rejected
+    assert manager.proposals.status("p1") == "rejected"
+
+
+def test_a_stale_accept_applies_nothing_and_says_why(tmp_path: Path) -> None:
+    editor = PlainEditor(lambda: types.ApplyWorkspaceEditResult(applied=True))
+    manager = manager_with(tmp_path, editor)
+    (tmp_path / "m.py").write_text(BASE.replace("pass", "return 0"), encoding="utf-8")
+    with pytest.raises(JsonRpcException, match=r"agentls did not apply proposal p1: m\.py"):
+        asyncio.run(manager.accept("p1"))
+    assert editor.applied == []
+    assert manager.proposals.status("p1") == "pending"
+    assert editor.shown and editor.shown[0][1] == types.MessageType.Error
