@@ -22,6 +22,7 @@ from agent.config import AgentSettings
 from agent.loop import Agent, AgentEvent, RunResult
 from agent.model import AnthropicModel, ModelSettings
 from agent.overlay import Overlay
+from agent.roles import SOLO, Role
 from agent.sandbox import Sandbox, SandboxSettings
 from agent.task import Task
 from agent.task_builders import implement_task
@@ -123,6 +124,7 @@ class Harness:
         on_event: Callable[[AgentEvent], None] | None = None,
         api_key: str = FAKE_API_KEY,
         buffers: Mapping[str, tuple[str, int]] | None = None,
+        role: Role = SOLO,
     ) -> Agent:
         settings = settings or fast_settings()
         model = AnthropicModel(settings.model, api_key=api_key, base_url=self.fake.url)
@@ -143,6 +145,7 @@ class Harness:
             on_event=record,
             cancel=cancel,
             transcript=Transcript(self.runs_dir, redact=[api_key]),
+            role=role,
         )
 
     def run(
