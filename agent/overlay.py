@@ -46,6 +46,7 @@ from typing import Literal
 import pathspec
 
 from agent.paths import is_secret_path, resolve_in_workspace
+from indexing.policy import SANDBOX_BOUND_DIRS, SANDBOX_SKIPPED_DIRS
 
 __all__ = [
     "DEFAULT_BIND_DIRS",
@@ -64,14 +65,10 @@ log = logging.getLogger(__name__)
 
 ChangeKind = Literal["modified", "created", "deleted", "renamed"]
 
-DEFAULT_BIND_DIRS: frozenset[str] = frozenset(
-    {".git", ".hg", ".svn", "node_modules", ".venv", "venv", ".tox", ".nox", ".direnv"}
-)
+DEFAULT_BIND_DIRS: frozenset[str] = SANDBOX_BOUND_DIRS
 """Directory names that are not copied into the sandbox but bound read-only from the real workspace."""
 
-DEFAULT_SKIP_DIRS: frozenset[str] = frozenset(
-    {"__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".hypothesis", ".cache"}
-)
+DEFAULT_SKIP_DIRS: frozenset[str] = SANDBOX_SKIPPED_DIRS
 """Directory names left out of the sandbox entirely (caches that tools rebuild)."""
 
 # Files that commands leave behind and that never belong in a proposal, on top of the root .gitignore.

@@ -7,73 +7,22 @@ refuses, with a `PathRefused` whose message is written for the model:
 - NUL bytes and empty paths;
 - anything that leaves the root lexically (`../x`, `/etc/passwd`);
 - paths whose existing part on disk goes through a symlink that resolves outside the root;
-- secret files (`.env`, keys, credentials: the indexer's `is_secret_path`);
+- secret files (`.env`, keys, credentials: `indexing.policy.is_secret_path`, which the indexer uses too);
 - the `.git` directory, whose hooks and config would run code once a proposal is applied.
 """
 
 from __future__ import annotations
 
-import fnmatch
-import functools
 import logging
 import os
 import posixpath
-from collections.abc import Callable
 from pathlib import Path, PurePosixPath
+
+from indexing.policy import is_secret_path
 
 __all__ = ["PathRefused", "is_secret_path", "resolve_in_workspace"]
 
 log = logging.getLogger(__name__)
-
-# Names matched against the last path component when `indexing.walker` is not importable.
-_SECRET_NAME_PATTERNS = (
-    ".env",
-    ".env.*",
-    "*.pem",
-    "*.key",
-    "*.p12",
-    "*.pfx",
-    "id_rsa",
-    "id_rsa.*",
-    "id_dsa",
-    "id_dsa.*",
-    "id_ecdsa",
-    "id_ecdsa.*",
-    "id_ed25519",
-    "id_ed25519.*",
-    "credentials",
-    "credentials.*",
-    ".netrc",
-    ".pgpass",
-    ".npmrc",
-    ".pypirc",
-)
-
-
-def _fallback_is_secret_path(rel: str) -> bool:
-    """Whether a workspace-relative path names a secret file (used until `indexing.walker` exists)."""
-    name = PurePosixPath(rel).name.lower()
-    return any(fnmatch.fnmatchcase(name, pattern) for pattern in _SECRET_NAME_PATTERNS)
-
-
-@functools.cache
-def _secret_predicate() -> Callable[[str], bool]:
-    """The indexer's secret-file predicate, or the local fallback while `indexing.walker` is missing."""
-    try:
-        from indexing.walker import is_secret_path as walker_is_secret_path
-    except ImportError:
-        log.debug("indexing.walker is not importable; using agent.paths' own secret-file patterns")
-        return _fallback_is_secret_path
-    return walker_is_secret_path
-
-
-def is_secret_path(rel: str) -> bool:
-    """Whether a workspace-relative POSIX path names a secret file the agent must not read or write.
-
-    Delegates to `indexing.walker.is_secret_path` so the index and the agent agree on what is secret; falls
-    back to a local list of patterns when that module is not importable.
-    """
-    return bool(_secret_predicate()(rel))
 
 
 class PathRefused(ValueError):

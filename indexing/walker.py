@@ -51,6 +51,12 @@ from typing import TYPE_CHECKING
 from pathspec import GitIgnoreSpec
 
 from indexing.models import ParseLimits, SkippedFile, SkipReason, content_hash
+from indexing.policy import (
+    BUILTIN_IGNORED_NAMES,
+    BUILTIN_IGNORED_SUFFIXES,
+    IGNORE_FILE_NAMES,
+    is_secret_path,
+)
 
 if TYPE_CHECKING:  # parser processes import this module but never pydantic (see ParseLimits)
     from indexing.config import IndexSettings
@@ -70,34 +76,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-IGNORE_FILE_NAMES: tuple[str, ...] = (".gitignore", ".agentlsignore")
-"""Per-directory ignore files, in the order they are applied (later wins within one directory)."""
-
-BUILTIN_IGNORED_NAMES: frozenset[str] = frozenset(
-    {
-        ".git",
-        ".hg",
-        ".svn",
-        ".bzr",
-        "node_modules",
-        "__pycache__",
-        ".venv",
-        ".tox",
-        ".nox",
-        ".mypy_cache",
-        ".pytest_cache",
-        ".ruff_cache",
-        ".hypothesis",
-        ".eggs",
-        ".direnv",
-        ".idea",
-        ".vscode",
-        ".DS_Store",
-    }
-)
-"""File and directory names never indexed, at any depth."""
-
-_BUILTIN_IGNORED_SUFFIXES: tuple[str, ...] = (".pyc", ".pyo", ".egg-info")
 _VENV_MARKERS: tuple[str, ...] = ("pyvenv.cfg", "conda-meta")
 
 GENERATED_FILE_NAMES: frozenset[str] = frozenset(
@@ -166,83 +144,6 @@ class SourceFile:
     mtime_ns: int
     language: str | None
     data_had_invalid_utf8: bool
-
-
-# --------------------------------------------------------------------------------------------------
-# Secret files
-
-
-_SECRET_DIRS = frozenset({".ssh", ".gnupg", ".aws"})
-_SECRET_NAMES = frozenset(
-    {
-        ".netrc",
-        "_netrc",
-        ".pgpass",
-        ".my.cnf",
-        ".npmrc",
-        ".pypirc",
-        ".git-credentials",
-        ".htpasswd",
-        "credentials",
-        "credentials.json",
-    }
-)
-_SECRET_SUFFIXES = (
-    ".pem",
-    ".key",
-    ".p12",
-    ".pfx",
-    ".p8",
-    ".ppk",
-    ".jks",
-    ".keystore",
-    ".kdbx",
-    ".ovpn",
-    ".tfvars",
-    ".env",
-)
-_SECRET_PATTERN = re.compile(
-    r"""
-    id_(?:rsa|dsa|ecdsa|ed25519)(?:_sk)?(?:\.pub)?     # ssh keys, public halves too (harmless to skip)
-    | .*credentials.*\.(?:json|ya?ml|toml|ini)          # gcp-credentials.json, credentials.prod.yml
-    | secrets?(?:\.[\w-]+)?\.(?:json|ya?ml|toml|ini)    # secrets.yaml, secrets.prod.json (not secrets.py)
-    | terraform\.tfstate.*                              # state files hold every secret terraform saw
-    | .*-sa\.json | service[-_]?account.*\.json         # service-account keys
-    """,
-    re.VERBOSE,
-)
-
-
-def is_secret_path(rel_path: str) -> bool:
-    """Whether a workspace-relative path names a file that must never be read, indexed or shown.
-
-    The agent's tools use this too, to refuse secret files. Names are compared case-insensitively.
-    A path is secret when:
-
-    - its name starts with `.env` (`.env`, `.env.local`, `.envrc`, and the `.env.example`-style
-      templates too: they are often filled with real values by mistake) or ends with `.env`
-      (`prod.env`); `env.example` and Alembic's `env.py` are not secret;
-    - its name ends with `.pem`, `.key`, `.p12`, `.pfx`, `.p8`, `.ppk`, `.jks`, `.keystore`, `.kdbx`,
-      `.ovpn` or `.tfvars`;
-    - it is an SSH key: `id_rsa`, `id_dsa`, `id_ecdsa`, `id_ed25519` (with `_sk`, and the `.pub`
-      halves, which are not secret but harmless to skip); only these key names, not every `id_*`;
-    - its name is `.netrc`, `_netrc`, `.pgpass`, `.my.cnf`, `.npmrc`, `.pypirc`, `.git-credentials`,
-      `.htpasswd`, `credentials` or `credentials.json`, or matches `*credentials*.{json,yml,yaml,toml,ini}`,
-      `secret(s).{json,yml,yaml,toml,ini}` (also `secrets.prod.yaml`), `terraform.tfstate*`,
-      `*-sa.json` or `service-account*.json`;
-    - it lies inside a `.ssh`, `.gnupg` or `.aws` directory, or is `.docker/config.json` or `.kube/config`.
-    """
-    parts = PurePosixPath(rel_path.replace("\\", "/").lower()).parts
-    if not parts:
-        return False
-    name = parts[-1]
-    if name.startswith(".env") or name.endswith(_SECRET_SUFFIXES) or name in _SECRET_NAMES:
-        return True
-    if _SECRET_PATTERN.fullmatch(name):
-        return True
-    if any(part in _SECRET_DIRS for part in parts[:-1]):
-        return True
-    return parts[-2:] in ((".docker", "config.json"), (".kube", "config"))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -388,7 +289,7 @@ def _build_rules(root: Path, settings: IndexSettings) -> _Rules:
 
 
 def _builtin_ignored(name: str) -> bool:
-    return name in BUILTIN_IGNORED_NAMES or name.endswith(_BUILTIN_IGNORED_SUFFIXES)
+    return name in BUILTIN_IGNORED_NAMES or name.endswith(BUILTIN_IGNORED_SUFFIXES)
 
 
 def _is_venv(names: set[str]) -> bool:

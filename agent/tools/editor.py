@@ -5,7 +5,8 @@ Anthropic's documentation and reference implementation:
 
 - `view`: a file as `cat -n` shows it (line number, tab, line), optionally `view_range: [start, end]`
   (1-based, `end` -1 for the end of the file); a directory as the files and folders up to 2 levels deep,
-  hidden items and `node_modules` left out. `max_characters` (a tool setting) cuts long files.
+  hidden items and `indexing.policy.SKIPPED_DIRS` (`node_modules`, `venv`, caches) left out.
+  `max_characters` (a tool setting) cuts long files.
 - `create`: a new file with `file_text`. Like the reference implementation, and as the model is told, it
   refuses to overwrite an existing file (`str_replace` or `insert` change existing files).
 - `str_replace`: `old_str` must occur exactly once. When it does not occur, the error shows the most
@@ -33,6 +34,7 @@ from typing import Any
 from agent.overlay import Overlay, OverlayError
 from agent.paths import PathRefused, is_secret_path
 from agent.tools import ANTHROPIC, ToolError, ToolResult, function_definition
+from indexing.policy import SKIPPED_DIRS
 
 __all__ = ["EditorTool"]
 
@@ -41,7 +43,6 @@ SNIPPET_LINES = 4
 # A view is cut to this many characters when the tool has no max_characters, to protect the context.
 _DEFAULT_VIEW_LIMIT = 100_000
 _DIRECTORY_VIEW_LIMIT = 1_000
-_EXCLUDED_DIRS = frozenset({"node_modules", "__pycache__"})
 # Files longer than this get no "most similar lines" hint (the search is quadratic in the worst case).
 _HINT_MAX_LINES = 20_000
 
@@ -272,7 +273,7 @@ class EditorTool:
             for name in self.overlay.listdir(dir_rel):
                 is_dir = name.endswith("/")
                 name = name.rstrip("/")
-                if name.startswith(".") or name in _EXCLUDED_DIRS:
+                if name.startswith(".") or name in SKIPPED_DIRS:
                     continue
                 child_rel = name if dir_rel == "." else f"{dir_rel}/{name}"
                 if is_secret_path(child_rel):
