@@ -48,8 +48,8 @@ from pygls.protocol import (
 from pygls.uris import from_fs_path
 from pygls.workspace import Workspace
 
-from indexing.policy import IGNORE_FILE_NAMES, SKIPPED_DIRS
 from agent.overlay import FileChange
+from indexing.policy import IGNORE_FILE_NAMES, SKIPPED_DIRS
 from server.documents import Document, DocumentStore, locate, uri_to_path
 from server.edits import EditSupport, workspace_edit
 from server.features import code_actions as actions
