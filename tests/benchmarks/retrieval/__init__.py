@@ -1,0 +1,1 @@
+"""Retrieval evaluation on real repositories: pinned registry packages, annotated queries, NDCG."""
