@@ -92,6 +92,10 @@ class AgentSettings(BaseModel):
     """A tool result longer than this is cut (head and tail kept) before it goes to the model."""
     max_test_output_chars: int = Field(default=12_000, ge=1_000)
     """Characters of a failing check's output (its tail, where the failures are) sent back to the model."""
+    allow_secret_values: bool = False
+    """Send secret values found in the code (API keys, passwords) to the model as they are, and let the
+    agent change them. Off: they are replaced by `<secret:...>` placeholders and edits keep them intact.
+    Turning it on is logged at every run."""
 
     def budget(self) -> Budget:
         """The token and cost limits as a `Budget`."""

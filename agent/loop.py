@@ -64,10 +64,11 @@ from agent.paths import PathRefused
 from agent.prompts import render_task_prompt
 from agent.proposal import Proposal, new_proposal_id
 from agent.recorder import Recorder
+from agent.redaction import guard_tool_call
 from agent.roles import SOLO, Role
 from agent.sandbox import Sandbox, SandboxUnavailable
 from agent.task import Task
-from agent.tools import ANTHROPIC, ToolAbort, ToolRegistry, one_line
+from agent.tools import ANTHROPIC, ToolAbort, ToolError, ToolRegistry, ToolResult, one_line
 from agent.tools.ask import AskCallback
 from agent.tools.toolset import ToolResources, toolset
 from agent.transcript import Transcript, new_run_id
@@ -76,6 +77,7 @@ from agent.verify import VerificationResult
 
 if TYPE_CHECKING:
     from agent.ports import CodeIndex
+    from indexing.secrets import Redactor
 
 __all__ = [
     "Agent",
@@ -149,6 +151,8 @@ class RunResult:
     seconds: float = 0.0
     step_seconds: tuple[float, ...] = ()
     """Wall time of each step (model call and tools, verification included)."""
+    secrets_withheld: int = 0
+    """Distinct secret values in the code that were replaced by placeholders before reaching the model."""
 
 
 # --------------------------------------------------------------------------------------------------
@@ -245,6 +249,8 @@ class Agent:
         )
         self.verifier = self.resources.verifier
         self._tools = tools
+        # The run's `indexing.secrets.Redactor` when the model is an `agent.redaction.RedactingModel`.
+        self.secrets: Redactor | None = getattr(model, "secrets", None)
         self._ran = False
         # Run state
         self.task: Task | None = None
@@ -347,6 +353,7 @@ class Agent:
             reflections=self.reflections,
             seconds=seconds,
             step_seconds=tuple(self.step_seconds),
+            secrets_withheld=self.secrets.withheld if self.secrets is not None else 0,
         )
 
     def step(self) -> None:
@@ -475,7 +482,12 @@ class Agent:
         self._emit("tool_call", description, name=name, input=input)
         self.recorder.tool_call(step=self.steps, id=tool_id, name=name, input=input)
         started = time.monotonic()
-        result = self.registry.execute(name, input)  # ToolAbort propagates and ends the run
+        try:  # placeholders of secret values back to the values; an edit that would change one is refused
+            input = guard_tool_call(self.secrets, name, input, self._read_for_context)
+        except ToolError as refused:
+            result = ToolResult(str(refused), is_error=True)
+        else:
+            result = self.registry.execute(name, input)  # ToolAbort propagates and ends the run
         seconds = time.monotonic() - started
         content = _clip(result.content, self.settings.max_tool_result_chars) or "(no output)"
         self.recorder.tool_result(

@@ -161,6 +161,7 @@ def start_run(
             from agent.loop import Agent
             from agent.model import AnthropicModel
             from agent.overlay import Overlay
+            from agent.redaction import RedactingModel, secret_redactor
             from agent.sandbox import Sandbox
             from agent.transcript import Transcript
 
@@ -176,8 +177,9 @@ def start_run(
                 base_url=credentials.base_url,
                 auth_token=credentials.auth_token,
             )
+            secrets = secret_redactor(runs_dir.parent, allow_values=settings.allow_secret_values)
             agent = Agent(
-                model,
+                RedactingModel(model, secrets),
                 settings,
                 root=root,
                 overlay=Overlay(root, buffers),
@@ -186,7 +188,7 @@ def start_run(
                 ask=ask,
                 on_event=_as_listener(on_event),
                 cancel=handle.cancel_event,
-                transcript=Transcript(runs_dir, handle.run_id, redact=credentials.secrets),
+                transcript=Transcript(runs_dir, handle.run_id, redact=credentials.secrets, secrets=secrets),
             )
             if on_start is not None:
                 on_start(f"{task.title} (run {handle.run_id}, model {model.model_name})")

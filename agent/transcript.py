@@ -20,8 +20,10 @@ time, ISO 8601). Record types, in the order a run writes them:
 
 Every record is flushed as it is written, so a crash leaves a readable file without a `run_end` (listed
 as "incomplete"). The API key never appears: the writer is given the secrets to scrub (`redact`) and
-replaces them wherever they would appear. Files live in the state directory the caller passes
-(`<cache_dir>/runs` for the CLI); the file name is the run id, which sorts by start time.
+replaces them wherever they would appear; secret values found in the code (`indexing.secrets`) are
+replaced by their placeholders in every record. Files live in the state directory the caller passes
+(`<cache_dir>/runs` for the CLI), created 0700, each file 0600; the file name is the run id, which sorts
+by start time.
 
 The `schema` number in `run_start` changes only when a record's meaning changes; readers here accept
 schema 1.
@@ -29,10 +31,12 @@ schema 1.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
 import logging
+import os
 import threading
 import time
 import uuid
@@ -40,7 +44,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from indexing.secrets import Redactor
 
 __all__ = [
     "SCHEMA",
@@ -83,15 +90,25 @@ def _now_iso() -> str:
 class Transcript:
     """Writes one run's records to `<directory>/<run_id>.jsonl`, one flushed line per record."""
 
-    def __init__(self, directory: Path, run_id: str | None = None, *, redact: Iterable[str] = ()) -> None:
-        """`redact`: secrets (the API key) that must never be written; empty strings are ignored."""
+    def __init__(
+        self,
+        directory: Path,
+        run_id: str | None = None,
+        *,
+        redact: Iterable[str] = (),
+        secrets: Redactor | None = None,
+    ) -> None:
+        """`redact`: secrets (the API key) that must never be written; empty strings are ignored.
+        `secrets`: the run's `indexing.secrets.Redactor`; every string of every record goes through it, and
+        `run_end` records get `secrets_withheld` (how many values were kept from the model)."""
+        self.secrets = secrets
         self.run_id = run_id or new_run_id()
         self.directory = Path(directory)
         self.path = self.directory / f"{self.run_id}.jsonl"
         # Longer secrets first, so a secret that contains another is replaced whole.
-        secrets = sorted({s for s in redact if s and len(s) >= 4}, key=len, reverse=True)
+        keys = sorted({s for s in redact if s and len(s) >= 4}, key=len, reverse=True)
         self._redactions: list[tuple[str, str]] = []
-        for secret in secrets:
+        for secret in keys:
             self._redactions.append((secret, _REDACTED))
             escaped = json.dumps(secret, ensure_ascii=False)[1:-1]
             if escaped != secret:
@@ -107,12 +124,20 @@ class Transcript:
 
     def _open(self) -> IO[str]:
         if self._file is None:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+            # Transcripts hold code and command output: only the user may read them (0700 folder, 0600 file).
+            self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+            with contextlib.suppress(OSError):
+                os.chmod(self.directory, 0o700)
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            self._file = open(fd, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
         return self._file
 
     def write(self, type: str, **fields: Any) -> None:
         """Append one record. Never raises for an unserializable value (it is written as its `str`)."""
+        if self.secrets is not None:
+            fields = self.secrets.redact_value(fields)
+            if type == "run_end":
+                fields["secrets_withheld"] = self.secrets.withheld
         record = {"type": type, "t": round(time.monotonic() - self._started, 4), "at": _now_iso(), **fields}
         line = json.dumps(record, ensure_ascii=False, default=str)
         for secret, replacement in self._redactions:

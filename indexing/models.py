@@ -72,6 +72,8 @@ class ParseLimits:
     chunk_max_lines: int
     window_lines: int
     window_overlap: int
+    secret_key: bytes = b""
+    """Placeholder key of `indexing.secrets` (secret values are replaced in chunks and symbols)."""
 
 
 @dataclass(frozen=True, slots=True)

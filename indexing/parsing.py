@@ -32,9 +32,12 @@ from indexing.rows import (
     table_from_ipc,
     table_to_ipc,
 )
+from indexing.secrets import redact_text
 from indexing.walker import FileEntry, load_source
 
 log = logging.getLogger(__name__)
+
+_UNKEYED = b"agentls"  # for callers that pass no key (the service always does)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +146,9 @@ def _read_and_parse(
     record = FileRecord(source.path, source.hash, source.mtime_ns, source.size, source.language or "")
     if known_hash is not None and known_hash == source.hash:
         return Unchanged(record)
-    return record, parse_source(source.path, source.text, source.language, settings)
+    # Secret values never reach the index: chunks and symbols come from the text with placeholders.
+    text, _ = redact_text(source.text, settings.secret_key or _UNKEYED, source.path)
+    return record, parse_source(source.path, text, source.language, settings)
 
 
 def process_many(entries: list[FileEntry], settings: ParseLimits, known: dict[str, str]) -> ParsedGroup:

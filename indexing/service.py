@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
+import dataclasses
 import hashlib
 import logging
 import multiprocessing
@@ -45,6 +46,7 @@ from indexing.models import (
 from indexing.parsing import Outcome, ParsedGroup, Unchanged, init_parser_process, process_many
 from indexing.ranking import RankingWeights, rank, to_hit
 from indexing.rows import chunk_text
+from indexing.secrets import load_key
 from indexing.store import (
     HIT_COLUMNS,
     FileBatchItem,
@@ -342,7 +344,7 @@ class WorkspaceIndex:
                 flush()
                 raise IndexCancelled(f"indexing cancelled after {done} of {total} files; progress is saved")
 
-        limits = self.settings.parse_limits()
+        limits = dataclasses.replace(self.settings.parse_limits(), secret_key=load_key(self.cache_dir))
         if len(entries) <= _INLINE_MAX or self._workers() <= 1:
             for start in range(0, len(entries), 16):
                 consume(process_many(entries[start : start + 16], limits, known))

@@ -59,7 +59,7 @@ log = logging.getLogger(__name__)
 
 _FTS_CONFIG = FTS(with_position=False)
 
-SCHEMA_VERSION = 2  # 2: chunk text stored once, inside search_text
+SCHEMA_VERSION = 3  # 2: chunk text stored once, inside search_text; 3: secret values redacted
 
 _TABLE_STORAGE_OPTIONS: dict[str, dict[str, str]] = {"chunks": {"new_table_data_storage_version": "2.0"}}
 """Lance file format per table. The chunks table (long text) uses 2.0: the default (2.1) compresses long

@@ -186,6 +186,12 @@ def _report(result: RunResult, root: Path, apply: bool, yes: bool, err: Console)
         err.print(escape(proposal.verification_summary), highlight=False)
         click.echo(proposal.diff, nl=False)
     err.print(_cost_line(result), highlight=False)
+    if result.secrets_withheld:
+        err.print(
+            f"secrets: {result.secrets_withheld} secret value(s) in the code were withheld from the model "
+            "(agent.allow_secret_values = true sends them)",
+            highlight=False,
+        )
     if result.transcript_path is not None:
         err.print(f"transcript: {result.transcript_path} (agentls runs {result.run_id})", highlight=False)
 

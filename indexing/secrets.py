@@ -1,0 +1,487 @@
+"""Secret values in text: finding them, withholding them behind stable placeholders, and putting them back.
+
+agentls keeps a copy of the code in its index and sends parts of it to a model provider. Secret *files*
+(``.env``, ``id_rsa`` ...) are never read; this module handles secret *values* written inside ordinary
+files (``AWS_SECRET_ACCESS_KEY = "wJalr..."`` in ``settings.py``).
+
+Detection (`find_secrets`), in two passes over a text:
+
+1. Known key formats by one regular expression: AWS access key ids (``AKIA...``), Stripe live keys
+   (``sk_live_...``), GitHub (``ghp_...``, ``github_pat_...``), Slack (``xox?-...``), Anthropic
+   (``sk-ant-...``), Google (``AIza...``), GitLab, npm and PyPI tokens, and the base64 body of
+   ``-----BEGIN ... PRIVATE KEY-----`` blocks (each body line on its own, so line structure survives).
+2. Every other value through the plugins of Yelp's ``detect-secrets`` (entropy of quoted strings, secret
+   keywords such as ``password = "..."``, and its key-format detectors), with its default false-positive
+   filters (UUIDs, sequential strings, templates, ``$VARIABLES``, id-like names, lock files) and its
+   ``pragma: allowlist secret`` comments. The plugins cost about a millisecond per line, so they only see
+   *candidate* lines: a line holding a quoted string of 9 or more token characters, a long token with
+   digits in it, a secret keyword next to a quote, or ``scheme://user:password@``. Lines without any of
+   these cannot match a default plugin (entropy plugins need quoted strings above their limits, the keyword
+   plugin a keyword and a quoted value, the format plugins long tokens). ``detect-secrets`` is imported
+   on the first candidate line.
+
+Placeholders: a value becomes ``<secret:1a2b3c4d>``, the first 8 hex digits of an HMAC-SHA256 of the value
+under a per-user key (`load_key`: a random 32-byte file, 0600, in agentls' cache folder). The same value
+gives the same placeholder in the index, in file views and in command output, and a placeholder reveals
+nothing about a short value without the key. `redact_text` keeps line breaks, so chunk line numbers in
+the index stay right.
+
+`Redactor` is what one agent run uses: it redacts everything that goes to the model or into the
+transcript, remembers which placeholder stands for which value (so values seen once are also replaced
+where the detector would not find them, say in command output), counts what it withheld, and maps
+placeholders back to values in the agent's edits (`restore_edit`), refusing an edit that would change,
+remove or copy a secret value unless the user allowed it.
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import hmac
+import logging
+import math
+import os
+import re
+import secrets as _random
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "PLACEHOLDER",
+    "Found",
+    "Redactor",
+    "SecretEditRefused",
+    "find_secrets",
+    "load_key",
+    "placeholder",
+    "redact_text",
+]
+
+log = logging.getLogger(__name__)
+
+PLACEHOLDER = re.compile(r"<secret:[0-9a-f]{8}>")
+"""What a withheld value looks like in text."""
+
+KEY_FILE = "secret-key"
+
+# One expression per format, each starting with a literal: the regular expression engine then skips to
+# candidates at memchr speed (one alternation of all of them was 20 times slower).
+_KNOWN_FORMATS = tuple(
+    re.compile(pattern)
+    for pattern in (
+        r"A(?:KIA|SIA|BIA|CCA|3T[A-Z0-9])[0-9A-Z]{16}\b",  # AWS access key ids
+        r"AIza[0-9A-Za-z_-]{35}",  # Google API keys
+        r"k_live_[0-9A-Za-z]{10,}",  # Stripe secret and restricted live keys (sk_live_, rk_live_)
+        r"gh[pousr]_[0-9A-Za-z]{30,}",  # GitHub tokens
+        r"github_pat_[0-9A-Za-z_]{40,}",
+        r"xox[abposr]-[0-9A-Za-z-]{10,}",  # Slack
+        r"sk-ant-[0-9A-Za-z_-]{20,}",  # Anthropic
+        r"glpat-[0-9A-Za-z_-]{20,}",  # GitLab
+        r"npm_[0-9A-Za-z]{36}\b",  # npm
+        r"pypi-AgE[0-9A-Za-z_-]{50,}",  # PyPI
+    )
+)
+_PRIVATE_KEY_BLOCK = re.compile(
+    r"-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----(.{0,65536}?)-----END[A-Z0-9 ]{0,40}PRIVATE KEY",
+    re.DOTALL,
+)
+_KEY_BODY = re.compile(r"[A-Za-z0-9+/=]{16,}")
+
+# Cheap tests first (C-speed substring checks on the lower-cased text), regular expressions only on texts
+# that pass them: a regular expression over every byte of a large tree cost more than parsing it.
+_KEYWORD_HINTS = ("pass", "pwd", "secret", "contrase", "key")
+_KEY_PREFIXES = ("api", "auth", "service", "account", "db", "database", "priv", "private", "client")
+_QUOTED = re.compile(r"""(["'`])([A-Za-z0-9+/=_\-]{20,}|[0-9a-fA-F]{9,})\1""")
+_URL_PASSWORD = re.compile(r"://[^\s/:@]+:[^\s/@]+@")
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+_ENTROPY, _KEYWORD, _URL = 1, 2, 4
+_ALL = _ENTROPY | _KEYWORD | _URL
+_PLUGIN_REASON = {
+    "Base64HighEntropyString": _ENTROPY,
+    "HexHighEntropyString": _ENTROPY,
+    "KeywordDetector": _KEYWORD,
+    "BasicAuthDetector": _URL,
+}
+"""Which candidate reason runs which plugin; the others (key formats) run on every candidate line."""
+
+_EXCLUDED_PLUGINS = frozenset({"IPPublicDetector"})
+"""Public IP addresses are not secrets in source code, and hiding them breaks configuration edits."""
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """One secret value at ``text[start:end]``."""
+
+    start: int
+    end: int
+    kind: str
+
+    @property
+    def length(self) -> int:
+        return self.end - self.start
+
+
+# ---------------------------------------------------------------------------------------------------
+# Keys and placeholders
+
+
+def load_key(cache_dir: Path) -> bytes:
+    """The per-user placeholder key, ``<cache_dir>/secret-key``, created (0600, folder 0700) when missing."""
+    path = Path(cache_dir) / KEY_FILE
+    try:
+        data = path.read_bytes()
+        if len(data) >= 32:
+            return data[:32]
+    except OSError:
+        pass
+    key = _random.token_bytes(32)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(key)
+    except FileExistsError:  # another process wrote it first: use theirs
+        try:
+            data = path.read_bytes()
+            if len(data) >= 32:
+                return data[:32]
+        except OSError:
+            pass
+    except OSError as error:
+        log.warning(
+            "cannot store the secret placeholder key in %s (%s); placeholders will differ between runs",
+            path,
+            error.strerror or error,
+        )
+    return key
+
+
+def placeholder(value: str, key: bytes) -> str:
+    """``<secret:xxxxxxxx>`` for `value` under `key`."""
+    digest = hmac.new(key, value.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
+    return f"<secret:{digest[:8]}>"
+
+
+# ---------------------------------------------------------------------------------------------------
+# Detection
+
+
+class _Plugins:
+    """detect-secrets' plugins and filters, loaded once per process on first use."""
+
+    _lock = threading.Lock()
+    _loaded: tuple[list[Any], list[Any], Any, Any] | None = None
+
+    @classmethod
+    def get(cls) -> tuple[list[Any], list[Any], Any, Any]:
+        with cls._lock:
+            if cls._loaded is None:
+                from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
+                from detect_secrets.filters import heuristic
+                from detect_secrets.filters.allowlist import is_line_allowlisted
+                from detect_secrets.util.code_snippet import get_code_snippet
+
+                classes: list[Any] = list(get_mapping_from_secret_type_to_class().values())
+                plugins = [c() for c in classes if c.__name__ not in _EXCLUDED_PLUGINS]
+                filters = [
+                    heuristic.is_sequential_string,
+                    heuristic.is_potential_uuid,
+                    heuristic.is_templated_secret,
+                    heuristic.is_prefixed_with_dollar_sign,
+                    heuristic.is_not_alphanumeric_string,
+                ]
+                cls._loaded = (plugins, filters, is_line_allowlisted, (heuristic, get_code_snippet))
+            return cls._loaded
+
+
+def _skip_file(filename: str) -> bool:
+    from detect_secrets.filters import heuristic
+
+    return bool(filename) and (heuristic.is_lock_file(filename) or heuristic.is_swagger_file(filename))
+
+
+def _detect_line(line: str, filename: str, previous: str, reasons: int) -> list[str]:
+    """detect-secrets' values on one line (after its default filters), from the plugins `reasons` asks for.
+
+    A line is a candidate for one or more reasons (`_ENTROPY`, `_KEYWORD`, `_URL`); each reason runs only
+    the plugins that can fire on it (about a millisecond per line for all of them)."""
+    all_plugins, filters, allowlisted, (heuristic, get_code_snippet) = _Plugins.get()
+    plugins = [p for p in all_plugins if _PLUGIN_REASON.get(type(p).__name__, _ALL) & reasons]
+    context = get_code_snippet(lines=[previous, line], line_number=2)
+    if allowlisted(filename or "file", line, context):
+        return []
+    if heuristic.is_indirect_reference(line):
+        return []
+    values: list[str] = []
+    for plugin in plugins:
+        try:
+            found = plugin.analyze_line(
+                filename=filename or "file", line=line, line_number=0, context=context
+            )
+        except Exception:  # a plugin's bug must not stop indexing
+            log.debug("detect-secrets plugin %s failed", type(plugin).__name__, exc_info=True)
+            continue
+        for secret in found:
+            value = secret.secret_value
+            if not value or len(value) < 4:
+                continue
+            if any(f(value) for f in filters) or heuristic.is_likely_id_string(value, line, plugin):
+                continue
+            values.append(value)
+    return values
+
+
+def _entropy(value: str) -> float:
+    counts = collections.Counter(value)
+    size = len(value)
+    return -sum(n / size * math.log2(n / size) for n in counts.values())
+
+
+def _keyword_lines(lower: str) -> list[int]:
+    """Offsets of secret keywords (detect-secrets' list) followed on their line by ``=``, ``:`` or ``(``."""
+    hits: list[int] = []
+    for word in _KEYWORD_HINTS:
+        at = lower.find(word)
+        while at >= 0:
+            if word != "key" or lower[max(0, at - 9) : at].rstrip("_-").endswith(_KEY_PREFIXES):
+                window = lower[at : at + 64].split("\n", 1)[0]
+                if "=" in window or ":" in window or "(" in window:
+                    hits.append(at)
+            at = lower.find(word, at + len(word))
+    return hits
+
+
+def _candidate_lines(text: str, lower: str) -> dict[int, int]:
+    """Start offsets of the lines the detect-secrets plugins must see, with the reasons for each."""
+    lines: dict[int, int] = {}
+
+    def add(at: int, reason: int) -> None:
+        start = text.rfind("\n", 0, at) + 1
+        lines[start] = lines.get(start, 0) | reason
+
+    for match in _QUOTED.finditer(text):
+        value = match.group(2)
+        hex_only = _HEX.issuperset(value)
+        # Entropy is at most log2(distinct characters): 9 are needed to pass 3.0, 23 to pass 4.5.
+        if len(set(value)) < (9 if hex_only else 23):
+            continue
+        if _entropy(value) > (3.0 if hex_only else 4.5):
+            add(match.start(), _ENTROPY)
+    for at in _keyword_lines(lower):
+        add(at, _KEYWORD)
+    if "://" in text:
+        for match in _URL_PASSWORD.finditer(text):
+            add(match.start(), _URL)
+    return lines
+
+
+def find_secrets(text: str, filename: str = "") -> list[Found]:
+    """Every secret value in `text`, sorted, without overlaps (see the module docstring)."""
+    found: list[Found] = []
+    lower = text.lower()
+    for pattern in _KNOWN_FORMATS:
+        for match in pattern.finditer(text):
+            start = match.start()
+            if pattern.pattern.startswith("k_live_") and start > 0 and text[start - 1] in "sr":
+                start -= 1
+            found.append(Found(start, match.end(), "key format"))
+    if "PRIVATE KEY" in text:
+        for block in _PRIVATE_KEY_BLOCK.finditer(text):
+            for body in _KEY_BODY.finditer(text, block.start(1), block.end(1)):
+                found.append(Found(body.start(), body.end(), "private key"))
+    lines = _candidate_lines(text, lower)
+    if lines and not _skip_file(filename):
+        for line_start, reasons in sorted(lines.items()):
+            line_end = text.find("\n", line_start)
+            if line_end < 0:
+                line_end = len(text)
+            if line_end - line_start > 4000:  # minified text: known formats still apply
+                continue
+            line = text[line_start:line_end]
+            previous_start = text.rfind("\n", 0, max(0, line_start - 1)) + 1
+            previous = text[previous_start : max(previous_start, line_start - 1)]
+            for value in _detect_line(line, filename, previous, reasons):
+                at = line.find(value)
+                while at >= 0:
+                    found.append(Found(line_start + at, line_start + at + len(value), "detect-secrets"))
+                    at = line.find(value, at + len(value))
+    return _merge(found)
+
+
+def _merge(found: list[Found]) -> list[Found]:
+    """Sorted, overlapping spans joined (the longer kind wins)."""
+    if len(found) < 2:
+        return found
+    found.sort(key=lambda f: (f.start, -f.end))
+    merged = [found[0]]
+    for item in found[1:]:
+        last = merged[-1]
+        if item.start < last.end:
+            if item.end > last.end:
+                merged[-1] = Found(last.start, item.end, last.kind)
+            continue
+        merged.append(item)
+    return merged
+
+
+def redact_text(
+    text: str, key: bytes, filename: str = "", found: Iterable[Found] | None = None
+) -> tuple[str, dict[str, str]]:
+    """`text` with each secret value replaced by its placeholder, and the placeholders it used.
+
+    A value that spans lines (none of the detectors finds one today) keeps its line breaks after the
+    placeholder, so line numbers stay right.
+    """
+    spans = list(found) if found is not None else find_secrets(text, filename)
+    if not spans:
+        return text, {}
+    used: dict[str, str] = {}
+    parts: list[str] = []
+    at = 0
+    for span in spans:
+        value = text[span.start : span.end]
+        marker = placeholder(value, key)
+        used[marker] = value
+        parts.append(text[at : span.start])
+        parts.append(marker + "\n" * value.count("\n"))
+        at = span.end
+    parts.append(text[at:])
+    return "".join(parts), used
+
+
+# ---------------------------------------------------------------------------------------------------
+# One run's redaction and the way back
+
+
+class SecretEditRefused(Exception):
+    """An edit would change, remove or copy a secret value; the message is for the model."""
+
+
+_EDITOR_TOOL = "str_replace_based_edit_tool"
+
+
+class Redactor:
+    """Redacts what one agent run sends out and maps placeholders back in its edits. Thread-safe."""
+
+    def __init__(self, key: bytes | None = None, *, allow_values: bool = False) -> None:
+        """`allow_values`: send values as they are and allow edits that change them (logged once)."""
+        self.key = key if key is not None else _random.token_bytes(32)
+        self.allow_values = allow_values
+        self._values: dict[str, str] = {}
+        self._withheld: set[str] = set()
+        self._lock = threading.Lock()
+        if allow_values:
+            log.warning(
+                "agent.allow_secret_values is true: secret values in the code are sent to the model as they "
+                "are, and the agent may change them"
+            )
+
+    @property
+    def withheld(self) -> int:
+        """How many distinct secret values were kept from the model so far."""
+        return len(self._withheld)
+
+    def learn(self, text: str, filename: str = "") -> None:
+        """Remember the values in `text` (a file the agent is about to edit), without counting them."""
+        _, used = redact_text(text, self.key, filename)
+        with self._lock:
+            self._values.update(used)
+
+    def redact(self, text: str, filename: str = "") -> str:
+        """`text` with every secret value it holds (found now, or seen before in this run) replaced."""
+        if self.allow_values or not text:
+            return text
+        redacted, used = redact_text(text, self.key, filename)
+        with self._lock:
+            self._values.update(used)
+            self._withheld.update(used)
+            known = sorted(self._values.items(), key=lambda item: len(item[1]), reverse=True)
+        for marker, value in known:
+            if len(value) >= 6 and value in redacted:
+                redacted = redacted.replace(value, marker)
+                with self._lock:
+                    self._withheld.add(marker)
+        return redacted
+
+    def redact_value(self, value: Any) -> Any:
+        """`redact` applied to every string inside lists, tuples and dicts (keys left alone)."""
+        if isinstance(value, str):
+            return self.redact(value)
+        if isinstance(value, Mapping):
+            return {k: self.redact_value(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [self.redact_value(v) for v in value]
+        return value
+
+    def restore(self, text: str) -> str:
+        """Placeholders this run knows replaced by their values."""
+        with self._lock:
+            values = dict(self._values)
+        return PLACEHOLDER.sub(lambda m: values.get(m.group(0), m.group(0)), text)
+
+    def restore_edit(
+        self, tool: str, input: Mapping[str, Any], read: Callable[[str], str | None]
+    ) -> Mapping[str, Any]:
+        """The editor tool's `input` with placeholders mapped back to the values, so the edit keeps them.
+
+        `read(path)` gives the file's current text (None when it does not exist). Raises
+        `SecretEditRefused` when the edit would change or remove a secret value, or copy one to a new
+        place (a placeholder added), unless values are allowed. Other tools are returned unchanged: a
+        command sees placeholders as plain text, so it cannot print or send a value.
+        """
+        if tool != _EDITOR_TOOL or not isinstance(input, Mapping):
+            return input
+        command = input.get("command")
+        path = input.get("path")
+        fields = [name for name in ("old_str", "new_str", "file_text", "insert_text") if name in input]
+        if command not in {"str_replace", "create", "insert"} or not isinstance(path, str):
+            return input
+        mentions = any(isinstance(input[f], str) and "<secret:" in input[f] for f in fields)
+        if not mentions and command != "create":
+            return input
+        current = read(path)
+        if current is not None:
+            self.learn(current, path)
+        before: collections.Counter[str]
+        after: collections.Counter[str]
+        if command == "str_replace":
+            before = _placeholders(input.get("old_str"))
+            after = _placeholders(input.get("new_str"))
+        elif command == "insert":
+            before = collections.Counter()
+            after = _placeholders(input.get("new_str")) + _placeholders(input.get("insert_text"))
+        else:
+            before = _placeholders(redact_text(current, self.key, path)[0] if current else None)
+            after = _placeholders(input.get("file_text"))
+        with self._lock:
+            unknown = [p for p in (before + after) if p not in self._values]
+        if unknown:
+            raise SecretEditRefused(
+                f"{unknown[0]} stands for a secret value that is not in {path}; write the edit without it "
+                "(placeholders can only stay where they are)."
+            )
+        if before != after and not self.allow_values:
+            removed = sorted((before - after).elements())
+            added = sorted((after - before).elements())
+            what = (
+                f"change or remove the secret value {removed[0]}"
+                if removed
+                else f"copy the secret value {added[0]} to a new place"
+            )
+            raise SecretEditRefused(
+                f"Refused: this edit would {what} in {path}. Secret values are withheld from you and "
+                "must stay as they are: keep each placeholder exactly once, where it was. If the user "
+                "wants the value changed, say so in your summary (they can set "
+                "agent.allow_secret_values = true)."
+            )
+        return {k: self.restore(v) if k in fields and isinstance(v, str) else v for k, v in input.items()}
+
+
+def _placeholders(text: object) -> collections.Counter[str]:
+    if not isinstance(text, str):
+        return collections.Counter()
+    return collections.Counter(PLACEHOLDER.findall(text))

@@ -1,0 +1,224 @@
+"""Secret values written in source files never leave the machine (issue 17, item 1), end to end.
+
+A workspace with an AWS key pair and a Stripe live key in ordinary source files is indexed and searched
+through the CLI, then the agent runs against the fake Messages API (which records every request body):
+it views the files, runs `cat` in the sandbox, tries to change a key (refused), and edits the line next to
+the key. Nothing the model received, nothing on disk in the index, no search output and no transcript
+holds a value; the applied edit keeps the real key.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from indexing.secrets import Redactor, SecretEditRefused, find_secrets, load_key, placeholder, redact_text
+from server.cli import main
+from tests.agent.agent_harness import EDITOR
+from tests.fakes.anthropic_server import FAKE_API_KEY, FakeAnthropic, text, tool_use, turn
+
+AKIA = "AKIAIOSFODNN7Q2WXYZA"
+WJALR = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzQ8rT3vLmNK"
+STRIPE = "sk_live_4eC39HqLyjWDarjtT1zdp7dcQ9xZ"
+VALUES = (AKIA, WJALR, STRIPE)
+
+SETTINGS = f'''"""Deployment settings."""
+AWS_ACCESS_KEY_ID = "{AKIA}"
+AWS_SECRET_ACCESS_KEY = "{WJALR}"
+
+
+def region() -> str:
+    return "eu-west-1"
+'''
+
+BILLING = f'''"""Charging customers."""
+STRIPE_KEY = "{STRIPE}"
+
+
+def charge(amount: int) -> dict[str, object]:
+    """Charge `amount` cents with the live key."""
+    return {{"key": STRIPE_KEY, "amount": amount}}
+'''
+
+AGENT_TOML = """\
+[agent]
+max_steps = 10
+verify = false
+
+[agent.model]
+max_retries = 1
+retry_base_delay = 0.01
+retry_max_delay = 0.05
+timeout = 10
+
+[agent.sandbox]
+timeout_seconds = 20
+"""
+
+
+def _workspace(root: Path) -> Path:
+    root.mkdir()
+    (root / "settings.py").write_text(SETTINGS)
+    (root / "billing.py").write_text(BILLING)
+    (root / "agentls.toml").write_text(AGENT_TOML)
+    return root
+
+
+def _invoke(args: list[str], env: dict[str, str]) -> Result:
+    return CliRunner().invoke(main, args, env=env, catch_exceptions=False)
+
+
+def _leaks(data: str | bytes) -> list[str]:
+    blob = data if isinstance(data, bytes) else data.encode("utf-8", "surrogatepass")
+    return [v for v in VALUES if v.encode() in blob or json.dumps(v)[1:-1].encode() in blob]
+
+
+def test_detector_finds_the_usual_formats_and_leaves_code_alone() -> None:
+    source = (
+        SETTINGS
+        + BILLING
+        + 'GH = "ghp_'
+        + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
+        + '"\n'
+        + 'SLACK = "xoxb-123456789012-1234567890123-'
+        + "abcdefghijklmnopqrstuvwx"
+        + '"\n'
+        + 'password = "hunter2!"\n'
+        + "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA3Tz2mr7SZiAMfQyuvBjM9Oi8s3sK2R3Q1x\n"
+        + "-----END RSA PRIVATE KEY-----\n"
+        + 'name = "getUserNameFromDatabase"\nuuid = "123e4567-e89b-12d3-a456-426614174000"\n'
+    )
+    values = {source[f.start : f.end] for f in find_secrets(source, "conf.py")}
+    assert {AKIA, WJALR, STRIPE, "hunter2!", "MIIEpAIBAAKCAQEA3Tz2mr7SZiAMfQyuvBjM9Oi8s3sK2R3Q1x"} <= values
+    assert any(v.startswith("ghp_") for v in values) and any(v.startswith("xoxb-") for v in values)
+    assert "getUserNameFromDatabase" not in values
+    assert not any("123e4567" in v for v in values)
+    redacted, used = redact_text(source, b"k" * 32, "conf.py")
+    assert not _leaks(redacted)
+    assert redacted.count("\n") == source.count("\n")  # line numbers stay right
+    assert "AWS_SECRET_ACCESS_KEY" in redacted and "def charge" in redacted  # names stay searchable
+    assert set(used.values()) >= set(VALUES)
+
+
+def test_placeholders_are_stable_and_keyed() -> None:
+    assert placeholder(STRIPE, b"a" * 32) == placeholder(STRIPE, b"a" * 32)
+    assert placeholder(STRIPE, b"a" * 32) != placeholder(STRIPE, b"b" * 32)
+    assert placeholder(STRIPE, b"a" * 32) != placeholder(AKIA, b"a" * 32)
+
+
+def test_key_file_is_private(tmp_path: Path) -> None:
+    key = load_key(tmp_path / "cache")
+    assert load_key(tmp_path / "cache") == key and len(key) == 32
+    assert (tmp_path / "cache" / "secret-key").stat().st_mode & 0o777 == 0o600
+
+
+def test_restore_edit_keeps_values_and_refuses_changes() -> None:
+    redactor = Redactor(b"k" * 32)
+    view = redactor.redact(BILLING)
+    marker = placeholder(STRIPE, b"k" * 32)
+    assert marker in view and STRIPE not in view and redactor.withheld == 1
+
+    def read(path: str) -> str | None:
+        return BILLING if path == "billing.py" else None
+
+    edit = {
+        "command": "str_replace",
+        "path": "billing.py",
+        "old_str": f'STRIPE_KEY = "{marker}"\n',
+        "new_str": f'STRIPE_KEY = "{marker}"\nCURRENCY = "eur"\n',
+    }
+    restored = redactor.restore_edit(EDITOR, edit, read)
+    assert restored["old_str"] == f'STRIPE_KEY = "{STRIPE}"\n'
+    assert restored["new_str"] == f'STRIPE_KEY = "{STRIPE}"\nCURRENCY = "eur"\n'
+    changed = dict(edit, new_str='STRIPE_KEY = "sk_live_other"\n')
+    with pytest.raises(SecretEditRefused, match="change or remove the secret value"):
+        redactor.restore_edit(EDITOR, changed, read)
+    copied = {"command": "create", "path": "leak.py", "file_text": f"print('{marker}')\n"}
+    with pytest.raises(SecretEditRefused, match="copy the secret value"):
+        redactor.restore_edit(EDITOR, copied, read)
+    # A command is never given the value: placeholders stay text.
+    command = {"command": f"echo {marker}"}
+    assert redactor.restore_edit("bash", command, read) == command
+    allowed = Redactor(b"k" * 32, allow_values=True)
+    assert allowed.redact(BILLING) == BILLING
+
+
+def test_no_secret_value_reaches_the_index_search_model_or_transcript(
+    fake_anthropic: FakeAnthropic, tmp_path: Path
+) -> None:
+    ws = _workspace(tmp_path / "ws")
+    cache = tmp_path / "cache"
+    env = {
+        "ANTHROPIC_API_KEY": FAKE_API_KEY,
+        "ANTHROPIC_BASE_URL": fake_anthropic.url,
+        "AGENTLS_CACHE_DIR": str(cache),
+        "ANTHROPIC_AUTH_TOKEN": "",
+    }
+    indexed = _invoke(["index", str(ws)], env)
+    assert indexed.exit_code == 0, indexed.output
+    for query in ("AKIA", "sk_live", "AWS_SECRET_ACCESS_KEY", "charge live key"):
+        found = _invoke(["search", query, "--path", str(ws), "--no-refresh", "-k", "10"], env)
+        assert found.exit_code == 0, found.output
+        assert not _leaks(found.output), (query, found.output)
+    hits = _invoke(["search", "AWS_SECRET_ACCESS_KEY", "--path", str(ws), "--no-refresh", "--json"], env)
+    assert "settings.py" in hits.output and "<secret:" in hits.output  # found by its name, value withheld
+    index_files = [p for p in (cache / "index").rglob("*") if p.is_file()]
+    assert index_files
+    assert not [p for p in index_files if _leaks(p.read_bytes())]
+
+    marker = placeholder(STRIPE, load_key(cache))
+    fake_anthropic.enqueue(
+        turn(
+            text("Plan: add a currency next to the key."),
+            tool_use(EDITOR, {"command": "view", "path": "billing.py"}),
+        ),
+        tool_use("bash", {"command": "cat settings.py billing.py; echo done"}),
+        tool_use(
+            EDITOR,
+            {
+                "command": "str_replace",
+                "path": "billing.py",
+                "old_str": f'STRIPE_KEY = "{marker}"',
+                "new_str": 'STRIPE_KEY = "sk_live_replaced"',
+            },
+        ),
+        tool_use(
+            EDITOR,
+            {
+                "command": "str_replace",
+                "path": "billing.py",
+                "old_str": f'STRIPE_KEY = "{marker}"\n',
+                "new_str": f'STRIPE_KEY = "{marker}"\nCURRENCY = "eur"\n',
+            },
+        ),
+        text("Added CURRENCY next to the key."),
+    )
+    ran = _invoke(
+        ["run", "Add a CURRENCY constant to billing.py", "--path", str(ws), "--apply", "--yes"], env
+    )
+    assert ran.exit_code == 0, ran.output
+    # The progress lines on stderr hold no value; the diff on stdout is for the user, on this machine.
+    assert not _leaks(ran.stderr), ran.stderr
+    assert "withheld from the model" in ran.stderr
+
+    bodies = [json.dumps(dict(r.body)) for r in fake_anthropic.message_requests]
+    assert len(bodies) == 5
+    assert not [b for b in bodies if _leaks(b)]
+    last = bodies[-1]
+    assert marker in last  # the model saw the placeholder in the view and in the command output
+    assert "Refused: this edit would change or remove the secret value" in last
+    transcripts = list((cache / "runs").glob("*.jsonl"))
+    assert len(transcripts) == 1
+    transcript = transcripts[0].read_text()
+    assert not _leaks(transcript)
+    end = json.loads(transcript.splitlines()[-1])
+    assert end["type"] == "run_end" and end["secrets_withheld"] >= 3
+
+    # The applied edit kept the real key, next to the new line.
+    assert (ws / "billing.py").read_text() == BILLING.replace(
+        f'STRIPE_KEY = "{STRIPE}"\n', f'STRIPE_KEY = "{STRIPE}"\nCURRENCY = "eur"\n'
+    )
+    assert (ws / "settings.py").read_text() == SETTINGS
