@@ -21,6 +21,7 @@ from indexing.walker import (
     SourceFile,
     WorkspaceError,
     check_path,
+    explain_ignored,
     is_secret_path,
     load_source,
     walk,
@@ -634,3 +635,58 @@ def test_walk_only_restricts_to_the_given_paths_with_the_same_rules(tmp_path: Pa
         entry_for(tmp_path.resolve(), "pkg/a.py"),
     ]
     assert list(walk(tmp_path, IndexSettings(), only=[])) == []
+
+
+def test_a_gitignore_that_ignores_everything_is_explained(tmp_path: Path) -> None:
+    # Debian's kernel source: upstream patterns, then "/*" and "!/debian/" appended.
+    (tmp_path / ".gitignore").write_text("*.o\n.*\n!.gitignore\n/*\n!/debian/\n")
+    for name in ("kernel", "mm", "include"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "a.c").write_text("int a;\n")
+    (tmp_path / "Makefile").write_text("all:\n")
+    assert [item.path for item in walk(tmp_path, IndexSettings())] == []
+    message = explain_ignored(tmp_path, IndexSettings())
+    assert "4 of the 4 entries" in message
+    assert "'/*' in .gitignore" in message
+    assert "'!/*' to a .agentlsignore" in message
+
+    (tmp_path / ".agentlsignore").write_text("!/*\n")  # the override the message suggests
+    assert explain_ignored(tmp_path, IndexSettings()) == ""
+    paths = {item.path for item in walk(tmp_path, IndexSettings()) if isinstance(item, FileEntry)}
+    assert {"kernel/a.c", "mm/a.c", "include/a.c", "Makefile"} <= paths
+
+
+def test_a_workspace_ignoring_little_gets_no_message(tmp_path: Path) -> None:
+    (tmp_path / ".gitignore").write_text("build/\n*.o\n")
+    (tmp_path / "build").mkdir()
+    (tmp_path / "src").mkdir()
+    (tmp_path / "README").write_text("hi\n")
+    assert explain_ignored(tmp_path, IndexSettings()) == ""
+    (tmp_path / "settings-excluded").mkdir()
+    assert explain_ignored(tmp_path, IndexSettings(exclude=["/*"])).startswith("4 of the 4 entries")
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_combined_pattern_prefilter_never_hides_a_match(seed: int) -> None:
+    """`_AnyPattern` answers "no pattern matches" for pathspec: it must never say so when one does."""
+    import random
+
+    from pathspec import GitIgnoreSpec
+
+    from indexing.walker import _AnyPattern
+
+    patterns = [
+        "*.o", "/foo", "!bar/", "a/**/b", "build/", ".*", "/*", "x/y", "*", "**", "**/z", "a/*", "!*.c",
+        "doc/**", "*.[ch]", "\\#*", "*~", "/a/b/", "m*n/", "**/q/**", "!/debian/", "foo/bar/*.c", "!z",
+    ]  # fmt: skip
+    names = ["a", "b", "foo", "bar", "x", "y", "z", "q", "m1n", "build", ".git", "f.o", "f.c", "#x", "doc"]
+    rng = random.Random(seed)
+    for _ in range(300):
+        spec = GitIgnoreSpec.from_lines(rng.sample(patterns, rng.randint(1, 6)))
+        prefilter = _AnyPattern.of(spec)
+        assert prefilter is not None
+        for _ in range(50):
+            path = "/".join(rng.choice(names) for _ in range(rng.randint(1, 4)))
+            path += "/" if rng.random() < 0.5 else ""
+            if spec.check_file(path).include is not None:
+                assert prefilter.matches(path), (spec, path)
