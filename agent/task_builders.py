@@ -64,7 +64,7 @@ def _check_range(range_: tuple[int, int] | None) -> tuple[int, int] | None:
     return (start, end)
 
 
-def _function_at(path: str, text: str, line: int, what: str) -> tuple[Chunk, str]:
+def _function_at(path: str, text: str, line: int, what: str) -> Chunk:
     language = detect_language(path)
     if language is None or get_queries(language) is None:
         raise TaskError(
@@ -78,7 +78,7 @@ def _function_at(path: str, text: str, line: int, what: str) -> tuple[Chunk, str
             f"there is no function or method at line {line} of {path}; "
             f"put the cursor inside the function to {what}"
         )
-    return function, language
+    return function
 
 
 def implement_task(root: Path, text_of_file: str, path: str, line: int) -> Task:
@@ -92,7 +92,7 @@ def implement_task(root: Path, text_of_file: str, path: str, line: int) -> Task:
         raise TaskError(
             f"{rel} is a type stub file: its functions are declarations, there is nothing to implement"
         )
-    function, language = _function_at(rel, text_of_file, line, "implement")
+    function = _function_at(rel, text_of_file, line, "implement")
     name = function.symbol
     if not chunk_is_stub(function):
         raise TaskError(f"`{name}` already has a body; use agentls.edit to change it")
@@ -102,27 +102,36 @@ def implement_task(root: Path, text_of_file: str, path: str, line: int) -> Task:
             f"should do, or use agentls.edit with an instruction"
         )
     instruction = f"Implement `{name}` so that it does what its doc comment says."
-    return _function_task("implement", instruction, rel, function, language)
+    return _lines_task("implement", instruction, rel, (function.start_line, function.end_line), function)
 
 
 def tests_task(text: str, path: str, line: int, *, root: Path | None = None) -> Task:
     """The task of writing tests for the function at 1-based `line` (a stub too: tests first is fine)."""
     rel = _normalize_path(path, root)
-    function, language = _function_at(rel, text, line, "write tests for")
-    return _function_task("tests", f"Write tests for `{function.symbol}`.", rel, function, language)
+    function = _function_at(rel, text, line, "write tests for")
+    instruction = f"Write tests for `{function.symbol}`."
+    return _lines_task("tests", instruction, rel, (function.start_line, function.end_line), function)
 
 
-def _function_task(kind: TaskKind, instruction: str, rel: str, function: Chunk, language: str) -> Task:
-    """A task about one function: its range, name, signature and doc come from its chunk."""
+def _lines_task(
+    kind: TaskKind,
+    instruction: str,
+    rel: str,
+    lines: tuple[int, int],
+    function: Chunk | None,
+    diagnostics: tuple[Diagnostic, ...] = (),
+) -> Task:
+    """A task about `lines` of a file; the function they lie in (if any) gives its name, signature and doc."""
     return Task(
         kind=kind,
         instruction=instruction,
         path=rel,
-        range=(function.start_line, function.end_line),
-        symbol=function.symbol,
-        language=language,
-        signature=function.signature,
-        doc=function.doc,
+        range=lines,
+        symbol=function.symbol if function is not None else None,
+        language=detect_language(rel),
+        diagnostics=diagnostics,
+        signature=function.signature if function is not None else "",
+        doc=function.doc if function is not None else "",
     )
 
 
@@ -177,17 +186,8 @@ def fix_task(
     listed = "; ".join(
         d.message.strip().splitlines()[0] if d.message.strip() else "(no message)" for d in chosen
     )
-    return Task(
-        kind="fix",
-        instruction=instruction.strip() or f"Fix the reported problems: {listed}",
-        path=rel,
-        range=(start, end),
-        symbol=function.symbol if function is not None else None,
-        language=detect_language(rel),
-        diagnostics=chosen,
-        signature=function.signature if function is not None else "",
-        doc=function.doc if function is not None else "",
-    )
+    instruction = instruction.strip() or f"Fix the reported problems: {listed}"
+    return _lines_task("fix", instruction, rel, (start, end), function, chosen)
 
 
 def edit_task(
@@ -201,17 +201,7 @@ def edit_task(
     rel = _normalize_path(path, root)
     wanted = _check_range(range)
     assert wanted is not None  # for mypy: `range` is required here
-    function = _target_in(rel, text, *wanted)
-    return Task(
-        kind="edit",
-        instruction=instruction.strip(),
-        path=rel,
-        range=wanted,
-        symbol=function.symbol if function is not None else None,
-        language=detect_language(rel),
-        signature=function.signature if function is not None else "",
-        doc=function.doc if function is not None else "",
-    )
+    return _lines_task("edit", instruction.strip(), rel, wanted, _target_in(rel, text, *wanted))
 
 
 def ask_task(
