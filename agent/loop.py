@@ -97,13 +97,6 @@ EventKind = Literal[
     "stage", "plan", "text", "step", "tool_call", "tool_result", "verification", "reflection", "cost", "stop"
 ]
 
-_BEGIN = (
-    "\nStart by restating the goal as a short spec with acceptance criteria, and a plan of a few steps "
-    "(ask the user with `ask_user` only if the task is ambiguous in a way the code cannot settle). Then "
-    "carry the plan out with the tools. When you are done, reply without calling any tool: that reply is "
-    "the summary the user reads, and your change is verified (syntax checks, doctests, the related "
-    "tests) before it is proposed.\n"
-)
 _CUT_OFF = (
     "Your reply was cut off at the output token limit. Continue from where you stopped, in smaller steps."
 )
@@ -463,9 +456,7 @@ class Agent:
                 dropped=context.dropped,
                 notes=list(context.notes),
             )
-        prompt = render_task_prompt(task, context)
-        if task.edits_allowed:
-            prompt += _BEGIN
+        prompt = self.role.first_turn(render_task_prompt(task, context), edits_allowed=task.edits_allowed)
         self.messages = [{"role": "user", "content": prompt}]
 
     def _read_for_context(self, path: str) -> str | None:

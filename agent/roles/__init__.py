@@ -3,7 +3,8 @@
 A `Role` has a name, a system-prompt template, the names of its tools (built by
 `agent.tools.toolset.toolset`), whether it is read-only, and optional model settings of its own. The loop
 (`agent.loop.Agent`) takes a role and knows nothing else about it: its system prompt comes from
-`Role.system_prompt(context)`, its tools from `toolset(role, ...)`.
+`Role.system_prompt(context)`, its tools from `toolset(role, ...)`, and its first user turn from
+`Role.first_turn` (the rendered task, then the role's `begin`).
 
 Today there is one role, `solo` (`SOLO`): one agent that formalizes, plans, edits, runs commands and tests,
 and asks the user when the task is ambiguous; its prompt is ``agent/prompts/system.md``. A new role is a
@@ -36,6 +37,15 @@ RUN_TESTS = "run_tests"
 ASK_USER = "ask_user"
 
 
+_SOLO_BEGIN = (
+    "\nStart by restating the goal as a short spec with acceptance criteria, and a plan of a few steps "
+    "(ask the user with `ask_user` only if the task is ambiguous in a way the code cannot settle). Then "
+    "carry the plan out with the tools. When you are done, reply without calling any tool: that reply is "
+    "the summary the user reads, and your change is verified (syntax checks, doctests, the related "
+    "tests) before it is proposed.\n"
+)
+
+
 @dataclass(frozen=True)
 class PromptContext:
     """What a run adds to its role's system prompt."""
@@ -64,6 +74,9 @@ class Role:
     """True: the role may not change files (view-only editor, no bash)."""
     model: ModelSettings | None = None
     """Model settings of the role; None uses the run's (`AgentSettings.model`)."""
+    begin: str = ""
+    """Appended to the first user turn of a task that may edit (the solo role asks for a spec and a plan
+    first, and says how the run ends)."""
 
     def system_prompt(self, context: PromptContext | None = None) -> str:
         """The role's system prompt for one run."""
@@ -74,11 +87,16 @@ class Role:
             parts.extend(section.strip() for section in context.sections if section.strip())
         return "\n\n".join(parts) + "\n"
 
+    def first_turn(self, task_prompt: str, *, edits_allowed: bool) -> str:
+        """The first user message: the rendered task (context first), then the role's `begin`."""
+        return task_prompt + self.begin if edits_allowed else task_prompt
+
 
 SOLO = Role(
     name="solo",
     prompt="prompts/system.md",
     tools=(EDITOR, BASH, SEARCH_CODE, FIND_SYMBOL, RUN_TESTS, ASK_USER),
+    begin=_SOLO_BEGIN,
 )
 """Today's agent: one loop that does the whole task."""
 

@@ -145,6 +145,8 @@ def test_the_solo_role_prompt_and_the_role_lookup() -> None:
     with pytest.raises(RoleNotFound, match="solo"):
         get_role("architect-of-doom")
     assert SOLO.system_prompt() == system_prompt()  # today's prompt, byte for byte
+    assert SOLO.first_turn("TASK\n", edits_allowed=True).startswith("TASK\n\nStart by restating the goal")
+    assert SOLO.first_turn("TASK\n", edits_allowed=False) == "TASK\n"  # a question gets no plan request
     extended = SOLO.system_prompt(PromptContext(sections=("# Environment\n\nroot: /w",)))
     assert extended.startswith(system_prompt().rstrip("\n")) and extended.endswith(
         "# Environment\n\nroot: /w\n"
