@@ -14,7 +14,6 @@ from agent.paths import is_secret_path
 from agent.task import Diagnostic, Task
 from agent.task_builders import ask_task, edit_task, fix_task, implement_task, run_task
 from agent.task_builders import tests_task as make_tests_task
-from agent.testfinder import is_test_path
 from indexing.config import EmbeddingSettings, IndexSettings
 from indexing.service import WorkspaceIndex
 
@@ -278,29 +277,6 @@ def test_an_empty_context_and_estimates() -> None:
     empty = Context(sections=(), tokens=0, dropped=0)
     assert "(no workspace context was found for this task)" in empty.render()
     assert estimate_tokens("abcd" * 10) == 10 and estimate_tokens("abcde") == 2
-
-
-@pytest.mark.parametrize(
-    ("path", "expected"),
-    [
-        ("tests/test_cart.py", True),
-        ("shop/cart_test.py", True),
-        ("inventory/stock_test.go", True),
-        ("web/cart.test.ts", True),
-        ("web/cart.spec.js", True),
-        ("web/__tests__/cart.js", True),
-        ("app/src/test/java/shop/PricingTest.java", True),
-        ("spec/models/user_spec.rb", True),
-        ("shop/cart.py", False),
-        ("shop/contest.py", False),
-        ("app/src/main/java/shop/Pricing.java", False),
-        ("shop/attestation.py", False),
-        ("shop/Testimony.py", False),
-        ("src/TestHelpers.cs", True),
-    ],
-)
-def test_is_test_path(path: str, expected: bool) -> None:
-    assert is_test_path(path) is expected
 
 
 def test_a_broken_read_file_or_index_is_a_note_not_a_crash(indexed: Workspace, tmp_path: Path) -> None:
