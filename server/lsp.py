@@ -24,9 +24,6 @@ from __future__ import annotations
 import asyncio
 import importlib.metadata
 import logging
-import os
-import sys
-import threading
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import asdict
 from itertools import zip_longest
@@ -36,7 +33,6 @@ from typing import Any, BinaryIO
 from lsprotocol import types
 from pygls.capabilities import ServerCapabilitiesBuilder
 from pygls.exceptions import FeatureRequestError, JsonRpcInvalidParams
-from pygls.io_ import StdoutWriter
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import (
     JsonRPCNotification,
@@ -65,7 +61,7 @@ from server.logging_handler import LspLogHandler
 from server.messages import Reindexed, SearchResult, ServerStats, to_json
 from server.positions import Encoding, LineIndex, column_to_units, negotiate_encoding, split_lines
 from server.settings import Settings
-from server.transport import serve_stream
+from server.transport import serve_stdio, serve_tcp
 
 __all__ = [
     "AGENT_COMMAND_HANDLERS",
@@ -342,80 +338,12 @@ class AgentlsServer(LanguageServer):
 
     # ------------------------------------------------------------------ transport
     def start_io(self, stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> None:
-        """Serve over stdio until the client exits or closes the stream."""
-        source = stdin or sys.stdin.buffer
-        self.protocol.set_writer(StdoutWriter(stdout or sys.stdout.buffer))
-        self._stop_event = threading.Event()
-
-        async def main() -> None:
-            loop = asyncio.get_running_loop()
-            queue: asyncio.Queue[bytes] = asyncio.Queue()
-            fd = source.fileno()
-
-            def pump() -> None:  # a daemon thread: a blocked read must not keep the process alive
-                while True:
-                    try:
-                        data = os.read(fd, 65536)
-                    except OSError:
-                        data = b""
-                    loop.call_soon_threadsafe(queue.put_nowait, data)
-                    if not data:
-                        return
-
-            threading.Thread(target=pump, name="agentls-stdin", daemon=True).start()
-            await self._serve(queue.get)
-
-        self._run(main)
+        """Serve over stdio until the client exits or closes the stream (`server.transport.serve_stdio`)."""
+        serve_stdio(self, stdin, stdout)
 
     def start_tcp(self, host: str, port: int) -> None:
         """Serve one client over TCP; the server ends when that client disconnects."""
-        self._stop_event = threading.Event()
-
-        async def main() -> None:
-            connection: asyncio.Future[tuple[asyncio.StreamReader, asyncio.StreamWriter]]
-            connection = asyncio.get_running_loop().create_future()
-
-            async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-                if connection.done():  # one client per server, as with stdio
-                    writer.close()
-                    return
-                connection.set_result((reader, writer))
-
-            tcp = await asyncio.start_server(on_connect, host, port)
-            addresses = ", ".join(str(s.getsockname()) for s in tcp.sockets)
-            log.warning("agentls listening on %s", addresses)
-            async with tcp:
-                reader, writer = await connection
-                # Served here, in the main task, so that `exit` (a SystemExit) ends the server cleanly.
-                self.protocol.set_writer(writer)
-                await self._serve(lambda: reader.read(65536))
-
-        self._run(main)
-
-    def _run(self, main: Callable[[], Coroutine[Any, Any, None]]) -> None:
-        try:
-            asyncio.run(main())
-        except SystemExit as exc:  # the exit notification
-            self.exit_code = exc.code if isinstance(exc.code, int) else 0
-        except BrokenPipeError:
-            log.error("the connection to the client is lost; shutting down")
-            self.exit_code = 1
-        except KeyboardInterrupt:
-            self.exit_code = 1
-        finally:
-            self.shutdown()
-
-    async def _serve(self, read: Callable[[], Coroutine[Any, Any, bytes]] | Callable[[], Any]) -> None:
-        self.loop = asyncio.get_running_loop()
-        stop = self._stop_event
-        await serve_stream(
-            read,
-            self.protocol,
-            initialized=lambda: self._initialized,
-            stopped=lambda: stop is not None and stop.is_set(),
-        )
-        if not self.protocol._shutdown:
-            self.exit_code = 1  # the stream ended without shutdown and exit
+        serve_tcp(self, host, port)
 
     def _cancel_tasks(self) -> None:
         for task in list(self._tasks):

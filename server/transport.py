@@ -13,19 +13,26 @@ logged and dropped without an answer, so the client waits forever. This module r
   of the wrong shape, ``-32002`` for requests before ``initialize``. Notifications are never answered,
   as JSON-RPC says; their problems are logged.
 - `serve_stream` runs the loop on a chunk reader (stdin through a thread, or an asyncio stream for TCP).
+- `serve_stdio` and `serve_tcp` run a server (`Served`: the language server) over stdio or one TCP
+  client until ``exit`` or the end of the stream, and set its exit code.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import os
 import re
-from collections.abc import Awaitable, Callable
+import sys
+import threading
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO, Protocol
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
+from pygls.io_ import StdoutWriter
 from pygls.protocol import JsonRPCProtocol
 
 __all__ = [
@@ -33,8 +40,11 @@ __all__ = [
     "Frame",
     "FrameError",
     "FrameParser",
+    "Served",
     "dispatch",
+    "serve_stdio",
     "serve_stream",
+    "serve_tcp",
 ]
 
 log = logging.getLogger(__name__)
@@ -260,3 +270,99 @@ async def serve_stream(
                 log.warning("invalid message: %s", exc)
             except Exception:
                 log.exception("failed to handle a message")
+
+
+class Served(Protocol):
+    """The server `serve_stdio` and `serve_tcp` run: pygls' `LanguageServer` with agentls' state."""
+
+    protocol: Any
+    loop: asyncio.AbstractEventLoop | None
+    exit_code: int
+    _stop_event: threading.Event | None  # pygls' own flag, set by its shutdown
+
+    @property
+    def is_initialized(self) -> bool:
+        """Whether ``initialize`` was received."""
+
+    def shutdown(self) -> None:
+        """Stop everything that is left (idempotent)."""
+
+
+def serve_stdio(server: Served, stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> None:
+    """Serve over stdio until the client exits or closes the stream."""
+    source = stdin or sys.stdin.buffer
+    server.protocol.set_writer(StdoutWriter(stdout or sys.stdout.buffer))
+    server._stop_event = threading.Event()
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[bytes] = asyncio.Queue()
+        fd = source.fileno()
+
+        def pump() -> None:  # a daemon thread: a blocked read must not keep the process alive
+            while True:
+                try:
+                    data = os.read(fd, 65536)
+                except OSError:
+                    data = b""
+                loop.call_soon_threadsafe(queue.put_nowait, data)
+                if not data:
+                    return
+
+        threading.Thread(target=pump, name="agentls-stdin", daemon=True).start()
+        await _serve(server, queue.get)
+
+    _run(server, main)
+
+
+def serve_tcp(server: Served, host: str, port: int) -> None:
+    """Serve one client over TCP; the server ends when that client disconnects."""
+    server._stop_event = threading.Event()
+
+    async def main() -> None:
+        connection: asyncio.Future[tuple[asyncio.StreamReader, asyncio.StreamWriter]]
+        connection = asyncio.get_running_loop().create_future()
+
+        async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            if connection.done():  # one client per server, as with stdio
+                writer.close()
+                return
+            connection.set_result((reader, writer))
+
+        tcp = await asyncio.start_server(on_connect, host, port)
+        addresses = ", ".join(str(s.getsockname()) for s in tcp.sockets)
+        log.warning("agentls listening on %s", addresses)
+        async with tcp:
+            reader, writer = await connection
+            # Served here, in the main task, so that `exit` (a SystemExit) ends the server cleanly.
+            server.protocol.set_writer(writer)
+            await _serve(server, lambda: reader.read(65536))
+
+    _run(server, main)
+
+
+def _run(server: Served, main: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    try:
+        asyncio.run(main())
+    except SystemExit as exc:  # the exit notification
+        server.exit_code = exc.code if isinstance(exc.code, int) else 0
+    except BrokenPipeError:
+        log.error("the connection to the client is lost; shutting down")
+        server.exit_code = 1
+    except KeyboardInterrupt:
+        server.exit_code = 1
+    finally:
+        server.shutdown()
+
+
+async def _serve(server: Served, read: Callable[[], Awaitable[bytes]]) -> None:
+    server.loop = asyncio.get_running_loop()
+    stop = server._stop_event
+    await serve_stream(
+        read,
+        server.protocol,
+        initialized=lambda: server.is_initialized,
+        stopped=lambda: stop is not None and stop.is_set(),
+    )
+    if not server.protocol._shutdown:
+        server.exit_code = 1  # the stream ended without shutdown and exit
