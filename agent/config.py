@@ -1,8 +1,8 @@
 """The agent's settings: which model, how far a run may go, how commands are isolated, how work is verified.
 
-`ModelSettings` (how Claude is called) lives here rather than in `agent.model` so that reading settings
-does not import the `anthropic` SDK (about a second): the CLI's index and search verbs and the language
-server load settings without ever calling the model. `agent.model` re-exports both names.
+`ModelSettings` (which provider and model, and how they are called) lives here rather than in
+`agent.models` so that reading settings imports no SDK (`anthropic` takes about a second): the CLI's
+index and search verbs and the language server load settings without ever calling the model.
 
 `AgentSettings` is the `agent` section of the agentls settings tree (`server.settings.Settings.agent`).
 Every field has a default, so an empty section is a working configuration. `budget()` turns the token and
@@ -26,12 +26,22 @@ DEFAULT_MODEL = "claude-sonnet-5-5"
 
 
 class ModelSettings(BaseModel):
-    """How the agent calls Claude. Every field has a default; the entry point fills them from settings."""
+    """How the agent calls its model. Every field has a default; the entry point fills them from settings."""
 
     model_config = ConfigDict(extra="forbid")
 
+    provider: str = "anthropic"
+    """`anthropic` (Claude through the Messages API) or `openai` (any OpenAI-compatible Chat Completions
+    endpoint: OpenAI, Ollama, vLLM, LM Studio, OpenRouter); see `agent.models.load_model`."""
     model: str = DEFAULT_MODEL
-    """Model id sent to the API (see the comment on DEFAULT_MODEL for why this one)."""
+    """Model id sent to the API (see the comment on DEFAULT_MODEL for why this one). With the `openai`
+    provider it must be set to a model the endpoint serves (e.g. `qwen2.5-coder:14b` on Ollama)."""
+    base_url: str | None = None
+    """The API's base URL. None: ANTHROPIC_BASE_URL or https://api.anthropic.com for `anthropic`;
+    OPENAI_BASE_URL or https://api.openai.com/v1 for `openai` (Ollama: http://localhost:11434/v1)."""
+    api_key_env: str | None = None
+    """The environment variable holding the API key. None: ANTHROPIC_API_KEY for `anthropic`,
+    OPENAI_API_KEY for `openai` (optional there: local servers such as Ollama need none)."""
     max_tokens: int = Field(default=32_000, ge=1)
     """Output cap per call, thinking included (adaptive thinking counts against it)."""
     temperature: float | None = Field(default=None, ge=0.0, le=1.0)
@@ -49,7 +59,7 @@ class ModelSettings(BaseModel):
     retry_max_delay: float = Field(default=30.0, ge=0)
     """Cap on a computed backoff delay (a server's retry-after is honoured even when longer)."""
     prompt_caching: bool = True
-    """Place `cache_control` breakpoints (see `with_cache_breakpoints`)."""
+    """Place `cache_control` breakpoints (Anthropic; see `with_cache_breakpoints`)."""
 
 
 class AgentSettings(BaseModel):
@@ -58,7 +68,7 @@ class AgentSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     model: ModelSettings = Field(default_factory=ModelSettings)
-    """The Claude model and how it is called (retries, timeouts, prompt caching)."""
+    """The model provider, the model, and how it is called (retries, timeouts, prompt caching)."""
 
     max_steps: int = Field(default=40, ge=1)
     """Model turns one run may take (each turn is one Messages API call and the tools it asks for)."""

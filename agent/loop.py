@@ -32,8 +32,8 @@ Stages: *formalize* (the first turn states a spec with acceptance criteria and a
 
 Prompt caching: the system prompt, the tool definitions and the first user turn (the retrieved context
 and the task) are built once and never change during the run, and messages are only ever appended, so
-each request's prefix is byte-identical to the previous request's; `agent.model.with_cache_breakpoints`
-puts the breakpoints.
+each request's prefix is byte-identical to the previous request's; the Anthropic provider's
+`with_cache_breakpoints` puts the breakpoints.
 
 The agent never writes the user's files: every edit lands in the overlay, commands run on materialized
 copies, and the proposal is the overlay's difference from the base.
@@ -58,7 +58,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from agent.config import AgentSettings
 from agent.context import Context, gather_context
-from agent.model import Cancelled, Model, ModelError, ModelResponse
+from agent.models import Cancelled, ModelError, ModelResponse
 from agent.overlay import FileChange, Overlay, OverlayError
 from agent.paths import PathRefused
 from agent.prompts import render_task_prompt
@@ -76,7 +76,7 @@ from agent.usage import BudgetExceeded, Usage
 from agent.verify import VerificationResult
 
 if TYPE_CHECKING:
-    from agent.ports import CodeIndex
+    from agent.ports import CodeIndex, Model
     from indexing.secrets import Redactor
 
 __all__ = [
@@ -265,7 +265,7 @@ class Agent:
     @property
     def cost(self) -> float:
         """USD spent so far at list price."""
-        return self.usage.cost(self.model.model_name)
+        return self.usage.cost(self.model.model_name, self.model.provider)
 
     def run(self, task: Task) -> RunResult:
         """Run `task` to the end; never raises for a failed run (see `RunResult.status`)."""
@@ -390,11 +390,12 @@ class Agent:
             attempts=response.attempts,
             request_id=response.request_id,
             model=response.model,
+            provider=self.model.provider,
         )
         self.messages.append(response.as_message())
         self._emit("cost", f"{self.usage.total_tokens:,} tokens, ${cost:.4f}")
         try:
-            self.budget.check(self.usage, self.model.model_name)
+            self.budget.check(self.usage, self.model.model_name, self.model.provider)
         except BudgetExceeded as exceeded:
             raise LimitsExceeded(exceeded.message, limit=exceeded.limit) from exceeded
         return response

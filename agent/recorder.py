@@ -207,15 +207,16 @@ class Recorder:
         attempts: int,
         request_id: str | None,
         model: str | None,
+        provider: str = "anthropic",
     ) -> None:
-        """One model reply with its usage and cost (`model_name` prices it)."""
+        """One model reply with its usage and cost (`model_name` from `provider` prices it)."""
         self.write(
             ResponseRecord(
                 step=step,
                 content=list(content),
                 stop_reason=stop_reason,
                 usage=usage.as_dict(),
-                cost=round(usage.cost(model_name), 6),
+                cost=round(usage.cost(model_name, provider), 6),
                 run_cost=round(run_cost, 6),
                 latency=round(latency, 4),
                 attempts=attempts,

@@ -1,6 +1,7 @@
 """Starting an agent run for a workspace on a worker thread: what the CLI and the language server share.
 
-`start_run` builds everything one run needs (the model client from the credentials, an overlay over disk
+`start_run` builds everything one run needs (the model client of the configured provider, from
+`agent.models.load_model` and the `Credentials` the entry point read; an overlay over disk
 plus the editor's unsaved buffers, the sandbox, the transcript) and runs `agent.loop.Agent` on a daemon
 thread, returning a `RunHandle` at once. The run id is chosen before the thread starts, so a caller can
 hand it out immediately (the server answers ``{runId}`` to the command), and the heavy imports (the
@@ -20,11 +21,11 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent.config import AgentSettings
+from agent.models import Credentials, MissingCredentials
 from agent.tools.ask import AskCallback
 from agent.transcript import new_run_id
 from agent.usage import Usage
@@ -38,43 +39,6 @@ if TYPE_CHECKING:
 __all__ = ["Credentials", "MissingCredentials", "RunHandle", "start_run"]
 
 log = logging.getLogger(__name__)
-
-
-class MissingCredentials(Exception):
-    """No API key or auth token is configured; the message says how to set one."""
-
-
-@dataclass(frozen=True)
-class Credentials:
-    """How to reach the Messages API: from ``ANTHROPIC_API_KEY``/``_AUTH_TOKEN``/``_BASE_URL``."""
-
-    api_key: str | None
-    auth_token: str | None
-    base_url: str | None
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> Credentials:
-        """Read the credentials from `env`; `MissingCredentials` when there is neither key nor token."""
-        creds = cls(
-            api_key=env.get("ANTHROPIC_API_KEY") or None,
-            auth_token=env.get("ANTHROPIC_AUTH_TOKEN") or None,
-            base_url=env.get("ANTHROPIC_BASE_URL") or None,
-        )
-        if creds.api_key is None and creds.auth_token is None:
-            raise MissingCredentials(missing_key_message())
-        return creds
-
-    @property
-    def secrets(self) -> list[str]:
-        """Values a transcript must never contain."""
-        return [s for s in (self.api_key, self.auth_token) if s]
-
-
-def missing_key_message() -> str:
-    """`agent.model.missing_key_message`, imported late (that module imports the `anthropic` SDK)."""
-    from agent.model import missing_key_message as message
-
-    return message()
 
 
 class RunHandle:
@@ -159,7 +123,7 @@ def start_run(
         model: Any = None
         try:
             from agent.loop import Agent
-            from agent.model import AnthropicModel
+            from agent.models import load_model
             from agent.overlay import Overlay
             from agent.redaction import RedactingModel, secret_redactor
             from agent.sandbox import Sandbox
@@ -171,12 +135,7 @@ def start_run(
                 "ignore", message="lancedb fork support is experimental", category=RuntimeWarning
             )
             workspace_index = index if index is not None or open_index is None else open_index()
-            model = AnthropicModel(
-                settings.model,
-                api_key=credentials.api_key,
-                base_url=credentials.base_url,
-                auth_token=credentials.auth_token,
-            )
+            model = load_model(settings.model, credentials)
             secrets = secret_redactor(runs_dir.parent, allow_values=settings.allow_secret_values)
             agent = Agent(
                 RedactingModel(model, secrets),

@@ -9,6 +9,10 @@ published on 2026-11-10. Cache writes are the 5-minute writes we use (`cache_con
 1.25x the input price on every model; cache reads are 0.1x input except where the page lists a cut
 (Sonnet 5.5 and Opus 5.5: 0.05x; Fable/Mythos 5.1 and 5.2: 0.025x). Update this table when the page
 changes; `ModelPrice.known` is False for ids it does not cover.
+
+Prices are per provider: the table is Anthropic's. For any other provider (`openai`: OpenAI-compatible
+endpoints, often local and free; `scripted` in tests) no price list is kept, so the price is 0 with
+`known` False, and `Budget.check` says so when a cost limit is set; bound such runs with token budgets.
 """
 
 from __future__ import annotations
@@ -82,11 +86,17 @@ _UNKNOWN_PRICE = ModelPrice(input=10.0, output=50.0, cache_write=12.5, cache_rea
 _ID_SUFFIX = re.compile(r"(-\d{8})?(-v\d+(:\d+)?)?(@[\w.-]+|\[\w+\]|-latest)?")
 
 
-def price_for(model: str) -> ModelPrice:
+_NO_PRICE = ModelPrice(input=0.0, output=0.0, cache_write=0.0, cache_read=0.0, known=False)
+
+
+def price_for(model: str, provider: str = "anthropic") -> ModelPrice:
     """The list price of `model`; `known` is False (and the price conservative) for unknown ids.
 
     Provider-prefixed ids ("us.anthropic.claude-sonnet-5-5-v1:0") are priced as their Claude family.
+    Providers other than "anthropic" have no price list: 0, `known` False.
     """
+    if provider != "anthropic":
+        return _NO_PRICE
     name = model.strip().lower()
     name = name[name.find("claude-") :] if "claude-" in name else name
     best: str | None = None
@@ -162,9 +172,9 @@ class Usage:
         total = self.total_input_tokens
         return self.cache_read_input_tokens / total if total else 0.0
 
-    def cost(self, model: str) -> float:
-        """Cost in USD at the list price of `model` (see `price_for` for unknown ids)."""
-        price = price_for(model)
+    def cost(self, model: str, provider: str = "anthropic") -> float:
+        """Cost in USD at the list price of `model` from `provider` (see `price_for` for unknown ids)."""
+        price = price_for(model, provider)
         return (
             self.input_tokens * price.input
             + self.output_tokens * price.output
@@ -207,7 +217,7 @@ class Budget(BaseModel):
     max_cost_usd: float | None = Field(default=None, ge=0)
     """Cost in USD at list price (`Usage.cost`); unknown models are priced conservatively."""
 
-    def check(self, total: Usage, model: str) -> None:
+    def check(self, total: Usage, model: str, provider: str = "anthropic") -> None:
         """Raise `BudgetExceeded` if `total` (the run so far) has passed any limit."""
         counts: list[tuple[str, int | None, int]] = [
             ("max_input_tokens", self.max_input_tokens, total.total_input_tokens),
@@ -224,9 +234,10 @@ class Budget(BaseModel):
                     used=used,
                 )
         if self.max_cost_usd is not None:
-            cost = total.cost(model)
+            cost = total.cost(model, provider)
             if cost > self.max_cost_usd:
-                note = "" if price_for(model).known else f" (estimated: no list price known for {model!r})"
+                known = price_for(model, provider).known
+                note = "" if known else f" (estimated: no list price known for {model!r})"
                 raise BudgetExceeded(
                     f"Cost budget exceeded: the run cost ${cost:.4f}{note} against max_cost_usd = "
                     f"${self.max_cost_usd:.2f}. Raise max_cost_usd in the agentls settings or give the "

@@ -26,10 +26,8 @@ folder also triggers re-embedding.
 
 from __future__ import annotations
 
-import email.utils
 import hashlib
 import logging
-import math
 import os
 import random
 import shutil
@@ -44,6 +42,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from indexing.config import EmbeddingSettings
+from indexing.http_retry import backoff_delay, is_retryable_status, parse_retry_after, transport_errors
 
 if TYPE_CHECKING:
     from model2vec import StaticModel
@@ -366,7 +365,7 @@ class _RemoteEmbedder:
             response: httpx.Response | None = None
             try:
                 response = self._client.post(self.url, json=payload)
-            except httpx.TransportError as exc:  # connection refused, DNS, timeouts
+            except transport_errors() as exc:  # connection refused or dropped, DNS, timeouts
                 problem = f"could not reach {self.url}: {exc.__class__.__name__}: {exc}"
             else:
                 if response.is_success:
@@ -377,7 +376,7 @@ class _RemoteEmbedder:
                             f"{self.url} answered with something other than JSON: {exc}"
                         ) from exc
                 problem = f"{self.url} answered HTTP {response.status_code}: {_error_text(response)}"
-                if not _retryable(response.status_code):
+                if not is_retryable_status(response.status_code):
                     raise EmbeddingError(problem + self._hint(response.status_code))
             if attempt == attempts - 1:
                 break
@@ -391,7 +390,7 @@ class _RemoteEmbedder:
 
     def _delay(self, attempt: int, response: httpx.Response | None) -> float:
         if response is not None:
-            wait = _retry_after(response)
+            wait = parse_retry_after(response.headers)
             if wait is not None:
                 if wait > self._max_retry_after:
                     raise EmbeddingError(
@@ -399,9 +398,7 @@ class _RemoteEmbedder:
                         f"waits ({self._max_retry_after:.0f} s); try again later or raise the rate limit"
                     )
                 return wait
-        # Jitter (half fixed, half random) on an exponential ceiling keeps clients from retrying in step.
-        ceiling = min(self._max_backoff, self._backoff * (2**attempt))
-        return ceiling / 2 + self._rng.uniform(0, ceiling / 2)
+        return backoff_delay(attempt + 1, base=self._backoff, cap=self._max_backoff, rng=self._rng)
 
     def _hint(self, status: int) -> str:
         if status in (401, 403):
@@ -458,32 +455,6 @@ class OpenAICompatibleEmbedder(_RemoteEmbedder):
         self, *, model: str, base_url: str = OPENAI_BASE_URL, api_key: str | None = None, **options: Any
     ) -> None:
         super().__init__(model=model, base_url=base_url, api_key=api_key, **options)
-
-
-def _retryable(status: int) -> bool:
-    return status in (408, 425, 429) or status >= 500
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    """Seconds the server asks to wait (`retry-after-ms`, `retry-after` in seconds or as a date)."""
-    millis = response.headers.get("retry-after-ms")
-    if millis:
-        try:
-            return max(0.0, float(millis) / 1000)
-        except ValueError:
-            pass
-    value = response.headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        seconds = when.timestamp() - time.time()
-    return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
 def _error_text(response: httpx.Response) -> str:

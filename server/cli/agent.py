@@ -47,15 +47,6 @@ def runs_dir(env: Mapping[str, str]) -> Path:
     return cache_dir(env) / "runs"
 
 
-def _credentials(env: Mapping[str, str]) -> None:
-    """Refuse early, with a clear message, when there is no credential for the API."""
-    from agent.runner import Credentials, MissingCredentials
-
-    try:
-        Credentials.from_env(env)
-    except MissingCredentials as missing:
-        raise click.ClickException(str(missing)) from missing
-
 
 def _open_index(root: Path, settings: Settings, env: Mapping[str, str], err: Console) -> Any:
     """The workspace index, refreshed; None (with a note) when it cannot be built."""
@@ -135,7 +126,8 @@ def _run_agent(root: Path, task: Task, settings: Settings, env: Mapping[str, str
     from agent.runner import Credentials, MissingCredentials, start_run
 
     try:
-        credentials = Credentials.from_env(env)
+        # Before the index is built: no index build for a run that cannot start.
+        credentials = Credentials.from_env(env, settings.agent.model)
     except MissingCredentials as missing:
         raise click.ClickException(str(missing)) from missing
     index = _open_index(root, settings, env, err)
@@ -242,7 +234,6 @@ def run_cmd(instruction: str, path: str, apply: bool, yes: bool) -> None:
 
     env = environment()
     err = Console(stderr=True, soft_wrap=True)
-    _credentials(env)  # before anything else: no index build for a run that cannot start
     target = Path(path).expanduser()
     if not target.exists():
         raise click.ClickException(f"{path} does not exist; pass the workspace or a file inside it")
@@ -269,7 +260,6 @@ def implement_cmd(location: str, apply: bool, yes: bool) -> None:
 
     env = environment()
     err = Console(stderr=True, soft_wrap=True)
-    _credentials(env)
     file_part, sep, line_part = location.rpartition(":")
     if not sep or not file_part or not line_part.strip().isdigit():
         raise click.ClickException(f"{location!r} is not FILE:LINE (for example src/app.py:42)")

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent.config import AgentSettings
+from agent.config import AgentSettings, ModelSettings
 from agent.loop import Agent, AgentEvent, RunResult
-from agent.model import AnthropicModel, ModelSettings
+from agent.models.anthropic import AnthropicModel
 from agent.overlay import Overlay
 from agent.roles import SOLO, Role
 from agent.sandbox import Sandbox, SandboxSettings

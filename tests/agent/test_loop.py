@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from agent.loop import AgentEvent
-from agent.model import with_cache_breakpoints
+from agent.models.anthropic import with_cache_breakpoints
 from agent.task_builders import ask_task, run_task
 from agent.transcript import load_run, reconstruct_messages
 from indexing.config import IndexSettings

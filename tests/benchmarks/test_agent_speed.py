@@ -32,9 +32,10 @@ from typing import Any
 
 import pytest
 
-from agent.config import AgentSettings
+from agent.config import AgentSettings, ModelSettings
 from agent.loop import Agent, AgentEvent, RunResult
-from agent.model import AnthropicModel, ModelResponse, ModelSettings
+from agent.models import ModelResponse
+from agent.models.anthropic import AnthropicModel
 from agent.overlay import Overlay
 from agent.sandbox import CommandResult, Sandbox, default_scratch_dir
 from agent.task_builders import run_task
@@ -271,7 +272,7 @@ def test_harness_overhead_per_step_and_cache_friendliness(
                 "first_prompt_tokens": runs[0].first_prompt_tokens,
             },
             details=[
-                "breakpoints: tools, system prompt, and the two newest user turns (agent.model)",
+                "breakpoints: tools, system prompt, and the two newest user turns (agent.models.anthropic)",
                 f"first request: {runs[0].first_prompt_tokens:,} prompt tokens "
                 "(system, tools, context, task)",
                 "per request: " + ", ".join(f"{s:.3f}" for s in runs[0].cache_shares),

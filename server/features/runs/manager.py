@@ -235,7 +235,8 @@ class RunManager:
         run = Run(run_id=new_run_id(), title=task.title, kind=task.kind, root=root)
         self.runs[run.run_id] = run
         try:
-            credentials = Credentials.from_env(self.workspace.env)
+            model_settings = self.workspace.settings_for(root).agent.model
+            credentials = Credentials.from_env(self.workspace.env, model_settings)
         except MissingCredentials as missing:
             # Answer {runId} first; the failure follows as a notification like any other failed run.
             loop.call_soon(self._fail_early, run, str(missing))

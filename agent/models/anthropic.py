@@ -1,11 +1,14 @@
-"""The model: one streamed Messages API call through the official `anthropic` SDK, made dependable.
+"""The Anthropic provider: one streamed Messages API call through the `anthropic` SDK, made dependable.
 
-`AnthropicModel.complete(system, tools, messages)` returns a `ModelResponse` (content blocks as plain
-dicts the API accepts back, stop reason, `Usage`, request id, latency, attempts). Around the SDK it adds:
+`AnthropicModel.complete(system, tools, messages)` returns a canonical `ModelResponse`
+(`agent.models.types`: content blocks as plain dicts the API accepts back, stop reason, `Usage`,
+request id, latency, attempts); the canonical conversation is Anthropic's block format, so requests
+need no conversion beyond the cache breakpoints. Around the SDK it adds:
 
-- Retries of our own (the SDK's are off): jittered exponential backoff that honours `retry-after-ms` /
-  `retry-after` and `x-should-retry`, on 429, 529, 500/502/503/504, connection errors, overloaded
-  errors sent mid-stream, and streams that end before `message_stop`; all within one overall deadline.
+- Retries of our own (the SDK's are off), with the statuses and `retry-after` parsing of
+  `indexing.http_retry`: jittered exponential backoff that honours `retry-after-ms` / `retry-after` and
+  `x-should-retry`, on 408, 409, 429, 5xx (529 included), connection errors, overloaded errors sent
+  mid-stream, and streams that end before `message_stop`; all within one overall deadline.
   400/401/403/404 fail at once.
 - Cancellation: `cancel` (a `threading.Event`) is honoured within about 0.1 s, even while the SDK is
   blocked waiting for bytes, because the stream is read on a worker thread and the calling thread only
@@ -19,9 +22,6 @@ they are passed to the SDK explicitly so it never falls back to the environment 
 
 from __future__ import annotations
 
-import email.utils
-import functools
-import importlib
 import logging
 import queue
 import random
@@ -29,26 +29,28 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 import anthropic
 
 # Defined in agent.config so that loading settings does not import the SDK; re-exported here.
 from agent.config import DEFAULT_MODEL as DEFAULT_MODEL
 from agent.config import ModelSettings as ModelSettings
+from agent.models import ANTHROPIC_KEYS_URL, missing_anthropic_key_message
+from agent.models.errors import AuthenticationFailed, Cancelled, ModelError, RetriesExhausted
+from agent.models.types import ModelResponse
 from agent.usage import Usage
+from indexing.http_retry import backoff_delay, is_retryable_status, parse_retry_after, transport_errors
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
-KEYS_URL = "https://console.anthropic.com/settings/keys"
+KEYS_URL = ANTHROPIC_KEYS_URL
 
 EPHEMERAL: Mapping[str, str] = {"type": "ephemeral"}
 MAX_CACHE_BREAKPOINTS = 4
 """The Messages API accepts at most four `cache_control` blocks per request."""
 
-RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 # Error types that arrive as an `event: error` in a stream that started with HTTP 200.
 RETRYABLE_ERROR_TYPES = frozenset({"overloaded_error", "api_error", "rate_limit_error", "timeout_error"})
 _POLL_SECONDS = 0.05
@@ -58,100 +60,9 @@ _POLL_SECONDS = 0.05
 # Errors
 
 
-class ModelError(Exception):
-    """A model call failed; the message says what happened and what to do."""
-
-    def __init__(
-        self, message: str, *, status_code: int | None = None, request_id: str | None = None
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status_code = status_code
-        self.request_id = request_id
-
-
-class AuthenticationFailed(ModelError):
-    """The API key is missing or was rejected."""
-
-
-class RetriesExhausted(ModelError):
-    """Every attempt failed with a retryable error, or the deadline came first."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        attempts: int,
-        status_code: int | None = None,
-        request_id: str | None = None,
-    ) -> None:
-        super().__init__(message, status_code=status_code, request_id=request_id)
-        self.attempts = attempts
-
-
-class Cancelled(ModelError):
-    """The caller cancelled the call."""
-
-
 def missing_key_message() -> str:
     """What to tell the user when no API key was configured."""
-    return (
-        f"ANTHROPIC_API_KEY is missing: set it to an API key from {KEYS_URL}, or set ANTHROPIC_BASE_URL "
-        "to a compatible endpoint and ANTHROPIC_API_KEY to the key it expects."
-    )
-
-
-# --------------------------------------------------------------------------------------------------
-# Responses
-
-
-@dataclass(frozen=True)
-class ModelResponse:
-    """One assistant turn. `content` holds wire-format block dicts, ready to send back as history."""
-
-    content: tuple[dict[str, Any], ...]
-    stop_reason: str | None
-    usage: Usage
-    model: str
-    request_id: str | None
-    latency_seconds: float
-    """Wall time of the whole call, retries and backoff included."""
-    attempts: int
-
-    @property
-    def text(self) -> str:
-        """The text blocks joined (thinking excluded)."""
-        return "".join(str(block.get("text", "")) for block in self.content if block.get("type") == "text")
-
-    @property
-    def tool_uses(self) -> tuple[dict[str, Any], ...]:
-        """The `tool_use` blocks, in order."""
-        return tuple(block for block in self.content if block.get("type") == "tool_use")
-
-    def as_message(self) -> dict[str, Any]:
-        """The turn as a `{"role": "assistant", ...}` message for the next request's history."""
-        return {"role": "assistant", "content": [dict(block) for block in self.content]}
-
-
-class Model(Protocol):
-    """What the agent loop needs from a model (AnthropicModel, or a scripted stand-in)."""
-
-    @property
-    def model_name(self) -> str:
-        """The model id, for pricing and transcripts."""
-        ...
-
-    def complete(
-        self,
-        system: str | Sequence[Mapping[str, Any]],
-        tools: Sequence[Mapping[str, Any]],
-        messages: Sequence[Mapping[str, Any]],
-        *,
-        on_text: Callable[[str], None] | None = None,
-        cancel: threading.Event | None = None,
-    ) -> ModelResponse:
-        """One assistant turn for the conversation so far."""
-        ...
+    return missing_anthropic_key_message()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -221,42 +132,6 @@ def with_cache_breakpoints(
 # Retry helpers
 
 
-@functools.cache
-def _transport_errors() -> tuple[type[BaseException], ...]:
-    """Exceptions meaning the connection failed or dropped mid-body (the SDK does not wrap the latter)."""
-    errors: list[type[BaseException]] = [anthropic.APIConnectionError]
-    for name in ("httpx2", "httpx"):  # anthropic 2.x streams over httpx2; 0.x over httpx
-        try:
-            errors.append(importlib.import_module(name).TransportError)
-        except (ImportError, AttributeError):
-            continue
-    return tuple(errors)
-
-
-def parse_retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds the server asked us to wait: `retry-after-ms`, else `retry-after` (seconds or HTTP date)."""
-    lowered = {name.lower(): value for name, value in headers.items()}
-    try:
-        if "retry-after-ms" in lowered:
-            return max(0.0, float(lowered["retry-after-ms"]) / 1000)
-    except ValueError:
-        pass
-    value = lowered.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
 class _StreamDropped(Exception):
     """The stream ended before `message_stop`."""
 
@@ -319,6 +194,11 @@ class AnthropicModel:
     def model_name(self) -> str:
         """The model id sent with each request."""
         return self.settings.model
+
+    @property
+    def provider(self) -> str:
+        """`anthropic`: Claude prices, Anthropic's built-in tool types."""
+        return "anthropic"
 
     def close(self) -> None:
         """Release the HTTP connection pool."""
@@ -384,8 +264,13 @@ class AnthropicModel:
 
             delay = failure.retry_after
             if delay is None:
-                computed = min(settings.retry_max_delay, settings.retry_base_delay * 2 ** (attempts - 1))
-                delay = computed * (1 - 0.25 * self._rng.random())
+                delay = backoff_delay(
+                    attempts,
+                    base=settings.retry_base_delay,
+                    cap=settings.retry_max_delay,
+                    rng=self._rng,
+                    jitter=0.25,
+                )
             remaining = deadline - time.monotonic()
             if attempts > settings.max_retries or delay > remaining:
                 raise self._exhausted(failure, attempts, time.monotonic() - started, delay, remaining)
@@ -462,7 +347,7 @@ class AnthropicModel:
                     status_code=status,
                     request_id=error.request_id,
                 ) from error
-            retryable = status in RETRYABLE_STATUSES or (status < 400 and error.type in RETRYABLE_ERROR_TYPES)
+            retryable = is_retryable_status(status) or (status < 400 and error.type in RETRYABLE_ERROR_TYPES)
             if should_retry == "true" or (retryable and should_retry != "false"):
                 return _Retryable(
                     description=_status_description(error),
@@ -475,7 +360,7 @@ class AnthropicModel:
             ) from (error)
         if isinstance(error, _StreamDropped):
             return _Retryable(description=str(error), request_id=error.request_id)
-        if isinstance(error, _transport_errors()):
+        if isinstance(error, (anthropic.APIConnectionError, *transport_errors())):
             return _Retryable(description=f"connection error: {error}")
         raise error
 

@@ -11,18 +11,11 @@ from typing import Any
 
 import pytest
 
-from agent.model import (
-    DEFAULT_MODEL,
-    AnthropicModel,
-    AuthenticationFailed,
-    Cancelled,
-    ModelError,
-    ModelSettings,
-    RetriesExhausted,
-    parse_retry_after,
-    with_cache_breakpoints,
-)
+from agent.config import DEFAULT_MODEL, ModelSettings
+from agent.models import AuthenticationFailed, Cancelled, ModelError, RetriesExhausted
+from agent.models.anthropic import AnthropicModel, with_cache_breakpoints
 from agent.usage import Budget, BudgetExceeded, Usage, price_for
+from indexing.http_retry import parse_retry_after
 from tests.fakes.anthropic_server import (
     FAKE_API_KEY,
     FakeAnthropic,

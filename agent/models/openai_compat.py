@@ -1,0 +1,513 @@
+"""The OpenAI-compatible provider: streamed Chat Completions with tools, over plain `httpx`.
+
+One client for every endpoint that speaks OpenAI's `POST {base_url}/chat/completions`: OpenAI itself,
+Ollama (`http://localhost:11434/v1`), vLLM (`http://HOST:8000/v1`), LM Studio (`http://localhost:1234/v1`)
+and OpenRouter (`https://openrouter.ai/api/v1`). `OpenAICompatModel.complete` converts the canonical
+conversation of `agent.models.types` to that wire format and the streamed reply back:
+
+- tools: each canonical definition `{"name", "description", "input_schema"}` becomes
+  `{"type": "function", "function": {"name", "description", "parameters": input_schema}}`. Anthropic's
+  built-in editor and bash tools reach this provider already rendered as such functions, with the same
+  names, semantics and input schemas (`agent.tools`, `definition(provider)`); a built-in entry is refused
+  with a message, since no other API knows those types.
+- messages: assistant `tool_use` blocks become `tool_calls` (arguments as a JSON string), user
+  `tool_result` blocks become `role: "tool"` messages (errors prefixed with "Error: ", since the format
+  has no error flag), provider-specific blocks (thinking) are dropped.
+- the reply: `stream: true` with `stream_options.include_usage`; `delta.content` is text (relayed to
+  `on_text`), `delta.tool_calls` fragments are joined by `index` (id and name in the first, arguments
+  spread over several), `finish_reason` maps to the canonical stop reasons (stop -> end_turn,
+  tool_calls -> tool_use, length -> max_tokens, content_filter -> refusal), and the usage of the final
+  chunk is normalised: `input_tokens` is the uncached prompt, `cache_read_input_tokens` OpenAI's
+  `prompt_tokens_details.cached_tokens`.
+
+Retries follow `indexing.http_retry` (408, 409, 429, 5xx, dropped connections, streams that end before
+`finish_reason`), honour `retry-after`, and stay within `retry_deadline_seconds`; `cancel` is honoured
+within about 0.1 s because the stream is read on a worker thread. The key is optional (local servers take
+none) and is sent as a Bearer token. Prices: agentls keeps no price list for these endpoints, so cost is
+$0 (`agent.usage.price_for` with provider "openai"), logged when the client is made; bound such runs
+with the token budgets.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from agent.config import ModelSettings
+from agent.models.errors import AuthenticationFailed, Cancelled, ModelError, RetriesExhausted
+from agent.models.types import ModelResponse
+from agent.usage import Usage
+from indexing.http_retry import backoff_delay, is_retryable_status, parse_retry_after, transport_errors
+
+__all__ = ["DEFAULT_BASE_URL", "OpenAICompatModel", "to_chat_messages", "to_chat_tools"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+_POLL_SECONDS = 0.05
+_FINISH_REASONS = {
+    "stop": "end_turn",
+    "tool_calls": "tool_use",
+    "function_call": "tool_use",
+    "length": "max_tokens",
+    "content_filter": "refusal",
+}
+
+
+# --------------------------------------------------------------------------------------------------
+# Canonical -> Chat Completions
+
+
+def _text_of(content: Any) -> str:
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    return "".join(
+        str(block.get("text", ""))
+        for block in content
+        if isinstance(block, Mapping) and block.get("type") == "text"
+    )
+
+
+def to_chat_tools(tools: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Canonical tool definitions as Chat Completions function tools."""
+    rendered = []
+    for tool in tools:
+        if "input_schema" not in tool:
+            raise ModelError(
+                f"The tool {tool.get('name')!r} is an Anthropic built-in tool ({tool.get('type')!r}), which "
+                "OpenAI-compatible APIs do not know. This is a bug in agentls: tool definitions for this "
+                "provider must be rendered with definition(provider='openai')."
+            )
+        function: dict[str, Any] = {"name": tool["name"], "parameters": dict(tool["input_schema"])}
+        if tool.get("description"):
+            function["description"] = tool["description"]
+        rendered.append({"type": "function", "function": function})
+    return rendered
+
+
+def to_chat_messages(
+    system: str | Sequence[Mapping[str, Any]], messages: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """The canonical conversation as Chat Completions messages (system first)."""
+    out: list[dict[str, Any]] = []
+    system_text = _text_of(system)
+    if system_text:
+        out.append({"role": "system", "content": system_text})
+    for message in messages:
+        role = message.get("role")
+        content = message.get("content")
+        if isinstance(content, str):
+            out.append({"role": role, "content": content})
+            continue
+        blocks = [block for block in content or [] if isinstance(block, Mapping)]
+        if role == "assistant":
+            calls = [
+                {
+                    "id": str(block.get("id", "")),
+                    "type": "function",
+                    "function": {
+                        "name": str(block.get("name", "")),
+                        "arguments": json.dumps(block.get("input") or {}),
+                    },
+                }
+                for block in blocks
+                if block.get("type") == "tool_use"
+            ]
+            assistant: dict[str, Any] = {"role": "assistant", "content": _text_of(blocks) or None}
+            if calls:
+                assistant["tool_calls"] = calls
+            out.append(assistant)
+            continue
+        # A user turn: tool results first (they must follow the assistant's tool calls), then any text.
+        for block in blocks:
+            if block.get("type") == "tool_result":
+                result = _text_of(block.get("content"))
+                if block.get("is_error"):
+                    result = f"Error: {result}"
+                out.append(
+                    {"role": "tool", "tool_call_id": str(block.get("tool_use_id", "")), "content": result}
+                )
+        text = _text_of(blocks)
+        if text:
+            out.append({"role": "user", "content": text})
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Chat Completions stream -> canonical
+
+
+@dataclass
+class _ToolCallParts:
+    id: str = ""
+    name: str = ""
+    arguments: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Accumulator:
+    """Joins the chunks of one streamed completion."""
+
+    text: list[str] = field(default_factory=list)
+    calls: dict[int, _ToolCallParts] = field(default_factory=dict)
+    finish_reason: str | None = None
+    usage: Mapping[str, Any] | None = None
+    model: str = ""
+    request_id: str | None = None
+
+    def add(self, chunk: Mapping[str, Any]) -> str:
+        """Take one `chat.completion.chunk`; returns its text delta ("" for none)."""
+        self.model = str(chunk.get("model") or self.model)
+        self.request_id = self.request_id or (str(chunk["id"]) if chunk.get("id") else None)
+        if isinstance(chunk.get("usage"), Mapping):
+            self.usage = chunk["usage"]
+        delta_text = ""
+        for choice in chunk.get("choices") or []:
+            delta = choice.get("delta") or {}
+            if delta.get("content"):
+                delta_text += str(delta["content"])
+            for fragment in delta.get("tool_calls") or []:
+                parts = self.calls.setdefault(int(fragment.get("index", len(self.calls))), _ToolCallParts())
+                parts.id = parts.id or str(fragment.get("id") or "")
+                function = fragment.get("function") or {}
+                parts.name = parts.name or str(function.get("name") or "")
+                if function.get("arguments"):
+                    parts.arguments.append(str(function["arguments"]))
+            if choice.get("finish_reason"):
+                self.finish_reason = str(choice["finish_reason"])
+        if delta_text:
+            self.text.append(delta_text)
+        return delta_text
+
+    def response(self, *, fallback_model: str, latency: float, attempts: int) -> ModelResponse:
+        content: list[dict[str, Any]] = []
+        text = "".join(self.text)
+        if text:
+            content.append({"type": "text", "text": text})
+        for index in sorted(self.calls):
+            parts = self.calls[index]
+            raw = "".join(parts.arguments).strip()
+            try:
+                arguments = json.loads(raw) if raw else {}
+            except ValueError:
+                logger.warning("tool call %s had arguments that are not JSON: %.200s", parts.name, raw)
+                arguments = {}
+            content.append(
+                {
+                    "type": "tool_use",
+                    "id": parts.id or f"call_{uuid.uuid4().hex[:12]}",
+                    "name": parts.name,
+                    "input": arguments if isinstance(arguments, dict) else {},
+                }
+            )
+        stop = _FINISH_REASONS.get(self.finish_reason or "", self.finish_reason)
+        if self.calls and stop == "end_turn":
+            stop = "tool_use"  # some servers (Ollama) say "stop" after tool calls
+        return ModelResponse(
+            content=tuple(content),
+            stop_reason=stop,
+            usage=normalise_usage(self.usage),
+            model=self.model or fallback_model,
+            request_id=self.request_id,
+            latency_seconds=latency,
+            attempts=attempts,
+        )
+
+
+def normalise_usage(usage: Mapping[str, Any] | None) -> Usage:
+    """OpenAI's usage (`prompt_tokens` including cached ones) in the canonical `Usage` counters."""
+    if not usage:
+        return Usage()
+    details = usage.get("prompt_tokens_details") or {}
+    cached = int(details.get("cached_tokens") or 0) if isinstance(details, Mapping) else 0
+    prompt = int(usage.get("prompt_tokens") or 0)
+    return Usage(
+        input_tokens=max(0, prompt - cached),
+        output_tokens=int(usage.get("completion_tokens") or 0),
+        cache_read_input_tokens=cached,
+    )
+
+
+def _sse_data(lines: Iterator[str]) -> Iterator[str]:
+    """The `data:` payloads of a server-sent event stream, one per event."""
+    data: list[str] = []
+    for line in lines:
+        if not line:
+            if data:
+                yield "\n".join(data)
+                data = []
+            continue
+        if line.startswith(":"):
+            continue
+        name, _, value = line.partition(":")
+        if name == "data":
+            data.append(value[1:] if value.startswith(" ") else value)
+    if data:
+        yield "\n".join(data)
+
+
+# --------------------------------------------------------------------------------------------------
+# Attempts and retries
+
+
+class _Retry(Exception):
+    """A failed attempt worth retrying."""
+
+    def __init__(self, description: str, *, status: int | None = None, retry_after: float | None = None):
+        super().__init__(description)
+        self.description = description
+        self.status = status
+        self.retry_after = retry_after
+
+
+def _error_text(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:300].strip() or response.reason_phrase
+    if isinstance(body, Mapping):
+        error = body.get("error")
+        if isinstance(error, Mapping) and error.get("message"):
+            return str(error["message"])
+        if isinstance(error, str):
+            return error
+    return str(body)[:300]
+
+
+class OpenAICompatModel:
+    """A model behind an OpenAI-compatible Chat Completions endpoint, streamed, retried, cancellable."""
+
+    def __init__(
+        self,
+        settings: ModelSettings | None = None,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        rng: random.Random | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        """`api_key` may be None (Ollama, LM Studio and vLLM take none by default)."""
+        self.settings = settings or ModelSettings(provider="openai")
+        self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
+        self.url = self.base_url + "/chat/completions"
+        self._rng = rng or random.Random()
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        timeout = httpx.Timeout(self.settings.timeout, connect=self.settings.connect_timeout)
+        self._client = httpx.Client(timeout=timeout, headers=headers, transport=transport)
+        logger.info(
+            "no prices are known for model %r at %s: its cost counts as $0 (use the token budgets)",
+            self.settings.model,
+            self.base_url,
+        )
+
+    @property
+    def model_name(self) -> str:
+        """The model id sent with each request."""
+        return self.settings.model
+
+    @property
+    def provider(self) -> str:
+        """`openai`: prices unknown (0), tools as plain functions."""
+        return "openai"
+
+    def close(self) -> None:
+        """Release the HTTP connection pool."""
+        self._client.close()
+
+    def request_body(
+        self,
+        system: str | Sequence[Mapping[str, Any]],
+        tools: Sequence[Mapping[str, Any]],
+        messages: Sequence[Mapping[str, Any]],
+    ) -> dict[str, Any]:
+        """The JSON body of one streamed Chat Completions request."""
+        body: dict[str, Any] = {
+            "model": self.settings.model,
+            "messages": to_chat_messages(system, messages),
+            "max_tokens": self.settings.max_tokens,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        if tools:
+            body["tools"] = to_chat_tools(tools)
+        if self.settings.temperature is not None:
+            body["temperature"] = self.settings.temperature
+        return body
+
+    def complete(
+        self,
+        system: str | Sequence[Mapping[str, Any]],
+        tools: Sequence[Mapping[str, Any]],
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        on_text: Callable[[str], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> ModelResponse:
+        """Stream one assistant turn; `on_text` receives text deltas on the calling thread.
+
+        A retried attempt streams its text again from the start, so `on_text` may see a prefix twice.
+        Raises `AuthenticationFailed`, `RetriesExhausted`, `Cancelled` or `ModelError`.
+        """
+        settings = self.settings
+        body = self.request_body(system, tools, messages)
+        started = time.monotonic()
+        deadline = started + settings.retry_deadline_seconds
+        attempts = 0
+        while True:
+            if cancel is not None and cancel.is_set():
+                raise Cancelled("The model call was cancelled.")
+            attempts += 1
+            try:
+                accumulated = self._attempt(body, on_text, cancel)
+            except _Retry as failure:
+                delay = failure.retry_after
+                if delay is None:
+                    delay = backoff_delay(
+                        attempts, base=settings.retry_base_delay, cap=settings.retry_max_delay, rng=self._rng
+                    )
+                remaining = deadline - time.monotonic()
+                if attempts > settings.max_retries or delay > remaining:
+                    raise RetriesExhausted(
+                        f"The model API at {self.base_url} failed {attempts} times "
+                        f"in {time.monotonic() - started:.1f} s; the last error was {failure.description}. "
+                        "Check that the server is up and not overloaded, then try again; raising max_retries "
+                        "or retry_deadline_seconds in the agentls settings allows more retries.",
+                        attempts=attempts,
+                        status_code=failure.status,
+                    ) from failure
+                logger.warning(
+                    "model API attempt %d failed (%s); retrying in %.2f s",
+                    attempts,
+                    failure.description,
+                    delay,
+                )
+                if cancel is not None:
+                    if cancel.wait(delay):
+                        raise Cancelled("The model call was cancelled.") from None
+                else:
+                    time.sleep(delay)
+                continue
+            return accumulated.response(
+                fallback_model=settings.model, latency=time.monotonic() - started, attempts=attempts
+            )
+
+    def _attempt(
+        self,
+        body: Mapping[str, Any],
+        on_text: Callable[[str], None] | None,
+        cancel: threading.Event | None,
+    ) -> _Accumulator:
+        """Run one streamed request on a worker thread; relay its text and wait for it or for `cancel`."""
+        events: queue.Queue[tuple[str, Any]] = queue.Queue()
+        abandon = threading.Event()
+        responses: list[httpx.Response] = []
+        worker = threading.Thread(
+            target=self._stream, args=(body, events, responses, abandon), name="openai-stream", daemon=True
+        )
+        worker.start()
+        try:
+            while True:
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled("The model call was cancelled.")
+                try:
+                    kind, value = events.get(timeout=_POLL_SECONDS)
+                except queue.Empty:
+                    continue
+                if kind == "text":
+                    if on_text is not None:
+                        on_text(value)
+                elif kind == "done":
+                    result: _Accumulator = value
+                    return result
+                else:
+                    raise value
+        finally:
+            abandon.set()
+            for response in responses:
+                try:
+                    response.close()
+                except Exception:  # closing from another thread may race the reader; nothing to do
+                    logger.debug("closing an abandoned stream failed", exc_info=True)
+
+    def _stream(
+        self,
+        body: Mapping[str, Any],
+        events: queue.Queue[tuple[str, Any]],
+        responses: list[httpx.Response],
+        abandon: threading.Event,
+    ) -> None:
+        """Worker: put ("text", delta)..., then ("done", accumulator) or ("error", exception)."""
+        try:
+            with self._client.stream("POST", self.url, json=body) as response:
+                responses.append(response)
+                if response.status_code >= 400:
+                    response.read()
+                    self._raise_for(response)
+                accumulated = _Accumulator(request_id=response.headers.get("x-request-id"))
+                finished = False
+                for data in _sse_data(response.iter_lines()):
+                    if abandon.is_set():
+                        return
+                    if data.strip() == "[DONE]":
+                        finished = True
+                        break
+                    try:
+                        chunk = json.loads(data)
+                    except ValueError as error:
+                        raise _Retry(f"a stream event that is not JSON: {data[:200]!r}") from error
+                    if isinstance(chunk, Mapping) and chunk.get("error"):
+                        problem = chunk["error"]
+                        message = problem.get("message") if isinstance(problem, Mapping) else problem
+                        raise _Retry(f"an error in the stream: {message}")
+                    delta = accumulated.add(chunk)
+                    if delta:
+                        events.put(("text", delta))
+                if not finished and accumulated.finish_reason is None:
+                    raise _Retry("the response stream ended before its finish_reason")
+                events.put(("done", accumulated))
+        except _Retry as failure:
+            events.put(("error", failure))
+        except transport_errors() as error:
+            events.put(("error", _Retry(f"connection error: {error.__class__.__name__}: {error}")))
+        except Exception as error:
+            events.put(("error", error))
+
+    def _raise_for(self, response: httpx.Response) -> None:
+        status = response.status_code
+        what = f"HTTP {status}: {_error_text(response)}"
+        if is_retryable_status(status):
+            raise _Retry(what, status=status, retry_after=parse_retry_after(response.headers))
+        key_env = self.settings.api_key_env or "OPENAI_API_KEY"
+        if status in (401, 403):
+            raise AuthenticationFailed(
+                f"{self.base_url} refused the API key ({what}). Set {key_env} to a key this endpoint "
+                "accepts (local servers such as Ollama need none: leave it unset).",
+                status_code=status,
+            )
+        if status == 404:
+            advice = (
+                f"Check agent.model.model ({self.settings.model!r}: a model this server has) and "
+                f"agent.model.base_url ({self.base_url}, usually ending in /v1)."
+            )
+        elif status == 413:
+            advice = "The request is too large; lower the retrieved context or the conversation length."
+        else:
+            advice = (
+                f"The request was rejected; check that model {self.settings.model!r} supports tool calls "
+                "and the settings sent (max_tokens, temperature). The transcript has the request."
+            )
+        raise ModelError(
+            f"The model API at {self.base_url} refused the request ({what}). {advice}", status_code=status
+        )
