@@ -45,13 +45,12 @@ from pygls.uris import from_fs_path
 from pygls.workspace import Workspace
 
 from agent.overlay import FileChange
-from indexing.policy import IGNORE_FILE_NAMES, SKIPPED_DIRS
-from server.documents import Document, DocumentStore, locate, uri_to_path
+from server.documents import Document, DocumentStore, uri_to_path
 from server.edits import EditSupport, workspace_edit
 from server.features import code_actions as actions
 from server.features import commands
 from server.features.analysis import OutlineCache
-from server.features.configuration import SECTION, SettingsMessages, client_layer, resolve
+from server.features.configuration import SECTION, SettingsMessages, client_layer
 from server.features.index_worker import IndexWorker
 from server.features.indexing import BackgroundIndexer
 from server.features.loop_monitor import LoopMonitor
@@ -62,6 +61,7 @@ from server.messages import Reindexed, SearchResult, ServerStats, to_json
 from server.positions import Encoding, LineIndex, column_to_units, negotiate_encoding, split_lines
 from server.settings import Settings
 from server.transport import serve_stdio, serve_tcp
+from server.workspace import Folders
 
 __all__ = [
     "AGENT_COMMAND_HANDLERS",
@@ -78,7 +78,6 @@ SEARCH = "agentls/search"
 SERVER_STATS = "agentls/serverStats"
 _SEARCH_MAX = 100
 _CONFIG_TIMEOUT = 10.0
-_SETTINGS_FILES = frozenset({"agentls.toml", "pyproject.toml"})
 
 
 def _version() -> str:
@@ -256,11 +255,7 @@ class AgentlsServer(LanguageServer):
         self.env = dict(env)
         self.cache_dir = cache_dir
         self.encoding: Encoding = "utf-16"
-        self.roots: list[Path] = []
-        self.init_options: dict[str, Any] = {}
-        self.pushed_settings: dict[str, Any] = {}
-        self.settings: dict[Path, Settings] = {}
-        self.global_settings = Settings()
+        self.folders = Folders()
         self.documents = DocumentStore(self.global_settings.index.max_file_bytes)
         self.outlines = OutlineCache()
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -329,12 +324,22 @@ class AgentlsServer(LanguageServer):
         """Whether the work after ``initialized`` (settings, indexing) has begun."""
         return self._started
 
+    @property
+    def roots(self) -> list[Path]:
+        """The workspace folders (`server.workspace.Folders`)."""
+        return self.folders.roots
+
+    @property
+    def global_settings(self) -> Settings:
+        """The server's own settings: the first folder's."""
+        return self.folders.global_settings
+
     def root_of(self, path: Path) -> tuple[Path, str] | None:
-        return locate(path, self.roots)
+        return self.folders.locate(path)
 
     def settings_for(self, root: Path) -> Settings:
         """The settings of a workspace folder (the first folder's, before they are read)."""
-        return self.settings.get(root) or self.global_settings
+        return self.folders.settings_for(root)
 
     # ------------------------------------------------------------------ transport
     def start_io(self, stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> None:
@@ -374,11 +379,7 @@ class AgentlsServer(LanguageServer):
 
     # ------------------------------------------------------------------ lifecycle
     def on_initialize(self, params: types.InitializeParams) -> None:
-        layer, messages = client_layer(params.initialization_options, "initializationOptions")
-        self.init_options = layer
-        for message in messages:
-            log.warning("%s", message)
-        self.roots = _roots(params)
+        self.folders.initialize(params)
         self._initialized = True
         log.info("agentls %s; folders: %s; positions in %s", self.version, self.roots, self.encoding)
 
@@ -393,10 +394,10 @@ class AgentlsServer(LanguageServer):
         self.outlines.warm()
         self._started = True
         for root in self.roots:
-            self.indexer.configure(root, self.settings[root].index)
+            self.indexer.configure(root, self.settings_for(root).index)
         self.indexer.warm()
         for root in self.roots:
-            if self.settings[root].server.index_on_start:
+            if self.settings_for(root).server.index_on_start:
                 self.indexer.request_full(root)
 
     async def _register_watchers(self) -> bool:
@@ -439,15 +440,15 @@ class AgentlsServer(LanguageServer):
             if not self._started or not self.indexer.idle.is_set():
                 continue  # a job is running or queued: the refresh can wait for the next round
             for root in self.roots:
-                folder_settings = self.settings.get(root)
+                folder_settings = self.folders.settings.get(root)
                 if folder_settings is not None and folder_settings.server.refresh_seconds > 0:
                     self.indexer.request_refresh(root)
 
     async def _client_settings(self) -> dict[Path | None, dict[str, Any]]:
         ws = self.client_capabilities.workspace
-        scopes: list[Path | None] = [*self.roots] if self.roots else [None]
+        scopes = self.folders.scopes()
         if ws is None or not ws.configuration:
-            return {root: self.pushed_settings for root in scopes}
+            return {root: self.folders.pushed_settings for root in scopes}
         items = [
             types.ConfigurationItem(section=SECTION, scope_uri=root.as_uri() if root is not None else None)
             for root in scopes
@@ -458,7 +459,7 @@ class AgentlsServer(LanguageServer):
             )
         except Exception as exc:
             log.warning("could not read the editor's agentls settings (%s); using the others", exc)
-            return {root: self.pushed_settings for root in scopes}
+            return {root: self.folders.pushed_settings for root in scopes}
         out: dict[Path | None, dict[str, Any]] = {}
         for root, value in zip(scopes, values or [], strict=False):
             layer, messages = client_layer(value, "workspace/configuration")
@@ -469,20 +470,11 @@ class AgentlsServer(LanguageServer):
 
     async def reload_settings(self, *, reindex_changed: bool = True) -> None:
         """Read every settings layer again, tell the user about invalid values, apply what changed."""
-        client = await self._client_settings()
-        messages: list[str] = []
-        for root in self.roots:
-            loaded = resolve(root, self.init_options, client.get(root, {}))
-            messages.extend(loaded.messages)
-            self.settings[root] = loaded.settings
-            if self._started and self.indexer.configure(root, loaded.settings.index) and reindex_changed:
-                self.indexer.request_full(root)
-        if self.roots:
-            self.global_settings = self.settings[self.roots[0]]
-        else:
-            loaded = resolve(None, self.init_options, client.get(None, {}))
-            messages.extend(loaded.messages)
-            self.global_settings = loaded.settings
+        resolved, messages = self.folders.apply(await self._client_settings())
+        if self._started:
+            for root, settings in resolved.items():
+                if self.indexer.configure(root, settings.index) and reindex_changed:
+                    self.indexer.request_full(root)
         self.documents.set_max_bytes(self.global_settings.index.max_file_bytes)
         self.log_handler.set_level_name(self.global_settings.server.log_level)
         fresh = self._messages.new(messages)
@@ -490,46 +482,26 @@ class AgentlsServer(LanguageServer):
             self.show("agentls settings: " + "\n".join(fresh), types.MessageType.Warning)
 
     async def change_folders(self, added: Iterable[Path], removed: Iterable[Path]) -> None:
-        for root in removed:
-            if root in self.roots:
-                self.roots.remove(root)
-                self.settings.pop(root, None)
-                if self._started:
-                    self.indexer.remove(root)
-                log.info("workspace folder removed: %s", root)
-        new = [root for root in added if root not in self.roots]
-        self.roots.extend(new)
+        for root in self.folders.remove(removed):
+            if self._started:
+                self.indexer.remove(root)
+            log.info("workspace folder removed: %s", root)
+        new = self.folders.add(added)
         await self.reload_settings(reindex_changed=True)
         if self._started:
             for root in new:
                 log.info("workspace folder added: %s", root)
-                self.indexer.configure(root, self.settings[root].index)
+                self.indexer.configure(root, self.settings_for(root).index)
                 self.indexer.request_full(root)
 
     def files_changed(self, paths: Iterable[Path]) -> None:
         """Files saved or changed on disk: re-index them, or the folder, or re-read settings."""
-        updates: dict[Path, list[str]] = {}
-        reload = False
-        for path in paths:
-            found = self.root_of(path)
-            if found is None:
-                continue
-            root, rel = found
-            parts = rel.split("/")
-            if any(part in SKIPPED_DIRS for part in parts[:-1]):
-                continue
-            settings = self.settings.get(root)
-            if rel in _SETTINGS_FILES:
-                reload = True
-            if settings is None or not settings.server.reindex_on_save or not self._started:
-                continue
-            if parts[-1] in IGNORE_FILE_NAMES:
-                self.indexer.request_full(root)
-            else:
-                updates.setdefault(root, []).append(rel)
-        for root, rels in updates.items():
+        route = self.folders.route(paths, indexing=self._started)
+        for root in route.full:
+            self.indexer.request_full(root)
+        for root, rels in route.paths.items():
             self.indexer.request_paths(root, rels)
-        if reload:
+        if route.reload_settings:
             self.spawn(self.reload_settings(), "settings")
 
     # ------------------------------------------------------------------ features
@@ -638,23 +610,6 @@ class AgentlsServer(LanguageServer):
         )
 
 
-def _roots(params: types.InitializeParams) -> list[Path]:
-    uris: list[str] = [f.uri for f in params.workspace_folders or []]
-    if not uris and params.root_uri:
-        uris = [params.root_uri]
-    roots: list[Path] = []
-    for uri in uris:
-        path = uri_to_path(uri)
-        if path is None:
-            log.warning("workspace folder %s is not a file: URI; agentls cannot index it", uri)
-            continue
-        if path not in roots:
-            roots.append(path)
-    if not roots and params.root_path:
-        roots.append(Path(params.root_path))
-    return roots
-
-
 def _search_params(params: Any) -> tuple[str, int, Path | None]:
     if not isinstance(params, Mapping):
         raise JsonRpcInvalidParams(f"{SEARCH} takes an object {{query, limit?, path?}}")
@@ -737,7 +692,7 @@ def did_change_watched_files(ls: AgentlsServer, params: types.DidChangeWatchedFi
 def did_change_configuration(ls: AgentlsServer, params: types.DidChangeConfigurationParams) -> None:
     layer, messages = client_layer(params.settings, "workspace/didChangeConfiguration")
     if not messages and isinstance(params.settings, Mapping) and SECTION in params.settings:
-        ls.pushed_settings = layer
+        ls.folders.pushed_settings = layer
     ls.spawn(ls.reload_settings(), "settings")
 
 

@@ -1,0 +1,154 @@
+"""The workspace as the server sees it: its folders, their layered settings, and where changes go.
+
+`Folders` holds the workspace folders (from ``initialize``, then ``didChangeWorkspaceFolders``), the
+settings layers the editor sent (``initializationOptions`` and the pushed or pulled ``agentls`` section)
+and each folder's resolved `Settings` (`server.features.configuration.resolve`: built-in defaults,
+user file, workspace files, then the editor's layers). The first folder's settings are the server's
+own (log level, loop monitor, file size limit).
+
+`Folders.route` decides what a batch of changed files means, without doing it: files to re-index per
+folder, folders to re-index in full (an ignore file changed), and whether settings must be read again
+(``agentls.toml`` or ``pyproject.toml`` changed). Paths under skipped folders (`.git`, `node_modules`...)
+and outside every folder are dropped. The server acts on the `ChangeRoute`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types
+
+from indexing.policy import IGNORE_FILE_NAMES, SKIPPED_DIRS
+from server.documents import locate, uri_to_path
+from server.features.configuration import client_layer, resolve
+from server.settings import Settings
+
+__all__ = ["SETTINGS_FILES", "ChangeRoute", "Folders", "roots_of"]
+
+log = logging.getLogger(__name__)
+
+SETTINGS_FILES = frozenset({"agentls.toml", "pyproject.toml"})
+
+
+def roots_of(params: types.InitializeParams) -> list[Path]:
+    """The workspace folders ``initialize`` names (its folders, else its root URI, else its root path)."""
+    uris: list[str] = [f.uri for f in params.workspace_folders or []]
+    if not uris and params.root_uri:
+        uris = [params.root_uri]
+    roots: list[Path] = []
+    for uri in uris:
+        path = uri_to_path(uri)
+        if path is None:
+            log.warning("workspace folder %s is not a file: URI; agentls cannot index it", uri)
+            continue
+        if path not in roots:
+            roots.append(path)
+    if not roots and params.root_path:
+        roots.append(Path(params.root_path))
+    return roots
+
+
+@dataclass
+class ChangeRoute:
+    """What a batch of changed files asks for."""
+
+    paths: dict[Path, list[str]] = field(default_factory=dict)
+    """Folder -> relative paths to re-index."""
+    full: list[Path] = field(default_factory=list)
+    """Folders to re-index in full (an ignore file changed)."""
+    reload_settings: bool = False
+    """A settings file changed."""
+
+
+class Folders:
+    """The workspace folders, the editor's settings layers and each folder's resolved settings."""
+
+    def __init__(self) -> None:
+        self.roots: list[Path] = []
+        self.init_options: dict[str, Any] = {}
+        self.pushed_settings: dict[str, Any] = {}
+        self.settings: dict[Path, Settings] = {}
+        self.global_settings = Settings()
+
+    def initialize(self, params: types.InitializeParams) -> None:
+        """Take the folders and ``initializationOptions`` of ``initialize``; invalid options are logged."""
+        layer, messages = client_layer(params.initialization_options, "initializationOptions")
+        self.init_options = layer
+        for message in messages:
+            log.warning("%s", message)
+        self.roots = roots_of(params)
+
+    def settings_for(self, root: Path) -> Settings:
+        """The settings of a workspace folder (the server's own before they are read)."""
+        return self.settings.get(root) or self.global_settings
+
+    def locate(self, path: Path) -> tuple[Path, str] | None:
+        """The innermost folder holding `path`, and the path relative to it."""
+        return locate(path, self.roots)
+
+    def scopes(self) -> list[Path | None]:
+        """The scopes to ask the editor's settings for: each folder, or None with no folder."""
+        return [*self.roots] if self.roots else [None]
+
+    def apply(
+        self, client: Mapping[Path | None, Mapping[str, Any]]
+    ) -> tuple[dict[Path, Settings], list[str]]:
+        """Resolve every folder's settings again with the editor's layer per scope (`client`).
+
+        Returns the new settings per folder and the messages about invalid values.
+        """
+        messages: list[str] = []
+        for root in self.roots:
+            loaded = resolve(root, self.init_options, dict(client.get(root, {})))
+            messages.extend(loaded.messages)
+            self.settings[root] = loaded.settings
+        if self.roots:
+            self.global_settings = self.settings[self.roots[0]]
+        else:
+            loaded = resolve(None, self.init_options, dict(client.get(None, {})))
+            messages.extend(loaded.messages)
+            self.global_settings = loaded.settings
+        return {root: self.settings[root] for root in self.roots}, messages
+
+    def remove(self, removed: Iterable[Path]) -> list[Path]:
+        """Forget these folders; the ones that were folders."""
+        gone: list[Path] = []
+        for root in removed:
+            if root in self.roots:
+                self.roots.remove(root)
+                self.settings.pop(root, None)
+                gone.append(root)
+        return gone
+
+    def add(self, added: Iterable[Path]) -> list[Path]:
+        """Add these folders; the ones that are new."""
+        new = [root for root in dict.fromkeys(added) if root not in self.roots]
+        self.roots.extend(new)
+        return new
+
+    def route(self, paths: Iterable[Path], *, indexing: bool) -> ChangeRoute:
+        """What these changed files ask for; with `indexing` False (not started yet) only settings count."""
+        route = ChangeRoute()
+        for path in paths:
+            found = self.locate(path)
+            if found is None:
+                continue
+            root, rel = found
+            parts = rel.split("/")
+            if any(part in SKIPPED_DIRS for part in parts[:-1]):
+                continue
+            if rel in SETTINGS_FILES:
+                route.reload_settings = True
+            settings = self.settings.get(root)
+            if settings is None or not settings.server.reindex_on_save or not indexing:
+                continue
+            if parts[-1] in IGNORE_FILE_NAMES:
+                if root not in route.full:
+                    route.full.append(root)
+            else:
+                route.paths.setdefault(root, []).append(rel)
+        return route
