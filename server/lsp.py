@@ -1,10 +1,13 @@
 """The agentls language server: a pygls `LanguageServer` and the registration of its features.
 
 This module is wiring. `create_server` builds an `AgentlsServer` and registers small handlers that read
-the params, call a feature module or a service, convert, and return; the work lives in `server.features`
-(code actions, indexing, analysis, progress, settings), `server.documents`, `server.positions`,
-`server.edits` and `server.transport`. There is no module-level server: `agentls serve` builds one, each
-test builds its own.
+the params, call a feature module or a service, and return its typed reply converted once with
+`server.messages.to_json`; the work lives in `server.features` (code actions, indexing, analysis,
+progress, settings, runs), `server.workspace` (folders, settings layers, change routing),
+`server.documents`, `server.positions`, `server.edits` and `server.transport` (the JSON-RPC reader and
+the stdio/TCP loops). `LspEditor` implements the runs' `Editor` port over this connection; the server
+itself is their `Workspace` port. There is no module-level server: `agentls serve` builds one, each test
+builds its own.
 
 What happens when:
 

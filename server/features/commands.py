@@ -1,6 +1,7 @@
 """The ``agentls.*`` commands: their names (a contract with the editor extensions) and their arguments.
 
-Each command takes one JSON object as its only argument (``arguments: [{...}]``), as design.md lists them.
+Each command takes one JSON object as its only argument (``arguments: [{...}]``); the editor extensions
+in ``editors/`` send them in that shape.
 `parse_arguments` validates it into a frozen model and raises `CommandArgumentError` with a message
 naming the command and the field, which the server returns as ``-32602 Invalid params``.
 """
@@ -50,7 +51,7 @@ ACCEPT = "agentls.accept"
 REJECT = "agentls.reject"
 CANCEL = "agentls.cancel"
 SHOW_DIFF = "agentls.showDiff"
-"""Not in design.md's list: what the "Show diff" code lens runs (``{proposalId, uri?}``)."""
+"""What the "Show diff" code lens runs (``{proposalId, uri?}``)."""
 REINDEX = "agentls.reindex"
 
 RUN_COMMANDS: tuple[str, ...] = (IMPLEMENT, FIX, WRITE_TESTS, EDIT, ASK)
