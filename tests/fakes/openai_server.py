@@ -1,0 +1,335 @@
+"""A local fake of an OpenAI-compatible Chat Completions API over real HTTP (OpenAI, Ollama, vLLM...).
+
+It reuses the script items of `tests.fakes.anthropic_server`: replies are `Reply`s made with `text`,
+`tool_use` and `turn` (canonical blocks, converted here to the Chat Completions wire format), faults
+are `HttpFault`s (`fault_429(...)` etc., answered in OpenAI's error format with the same `retry-after`
+headers), and `CutStream` drops the connection mid-stream.
+
+What it speaks, at `POST /v1/chat/completions`:
+- with `"stream": true`: server-sent events, each `data: {"object": "chat.completion.chunk", ...}`: a
+  first chunk with `delta.role`, text in several `delta.content` pieces, each tool call as
+  `delta.tool_calls` fragments (`index`, then `id`, `type` and `function.name` in the first fragment and
+  `function.arguments` split over several), a chunk with `finish_reason` ("stop", "tool_calls",
+  "length"), then, when the body asked for `stream_options.include_usage`, a chunk with empty
+  `choices` and `usage` (`prompt_tokens`, `completion_tokens`, `total_tokens`,
+  `prompt_tokens_details.cached_tokens`), then `data: [DONE]`;
+- without: one `chat.completion` JSON object.
+
+Usage is approximate (about 4 characters a token of the serialized messages and tools). With `api_key`
+set, a request without `Authorization: Bearer <api_key>` gets a 401. When the script runs out the
+server answers 500 with a body that says so.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+
+from tests.fakes.anthropic_server import (
+    CutStream,
+    HttpFault,
+    Reply,
+    Slow,
+    approx_tokens,
+)
+
+logger = logging.getLogger(__name__)
+
+FAKE_OPENAI_KEY = "sk-openai-fake-key-for-tests"
+FAKE_MODEL = "fake-coder-7b"
+
+ScriptItem = Reply | HttpFault | CutStream | Slow
+
+_FINISH = {"end_turn": "stop", "tool_use": "tool_calls", "max_tokens": "length", "refusal": "content_filter"}
+
+
+@dataclass(frozen=True)
+class OpenAIRequest:
+    """One request the fake received and what it did ("reply", "http-429", "cut", "unauthorized"...)."""
+
+    index: int
+    path: str
+    headers: Mapping[str, str]
+    body: Mapping[str, Any]
+    outcome: str
+
+
+def _split(value: str, pieces: int) -> list[str]:
+    if not value:
+        return []
+    size = max(1, -(-len(value) // pieces))
+    return [value[i : i + size] for i in range(0, len(value), size)]
+
+
+def _usage(body: Mapping[str, Any], reply: Reply) -> dict[str, Any]:
+    prompt = approx_tokens(len(json.dumps(body.get("messages", []))) + len(json.dumps(body.get("tools", []))))
+    completion = approx_tokens(len(json.dumps([dict(block) for block in reply.content])))
+    overrides = dict(reply.usage or {})
+    prompt = int(overrides.get("prompt_tokens", prompt))
+    completion = int(overrides.get("completion_tokens", completion))
+    cached = int(overrides.get("cached_tokens", 0))
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "prompt_tokens_details": {"cached_tokens": cached},
+    }
+
+
+def stream_chunks(reply: Reply, model: str, completion_id: str) -> Iterator[dict[str, Any]]:
+    """The `chat.completion.chunk`s of `reply`, without the usage chunk."""
+    created = int(time.time())
+
+    def chunk(delta: Mapping[str, Any], finish: str | None = None) -> dict[str, Any]:
+        return {
+            "id": completion_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "choices": [{"index": 0, "delta": dict(delta), "finish_reason": finish}],
+        }
+
+    yield chunk({"role": "assistant", "content": ""})
+    call_index = 0
+    for block in reply.content:
+        if block.get("type") == "text":
+            for piece in _split(str(block.get("text", "")), 3):
+                yield chunk({"content": piece})
+        elif block.get("type") == "tool_use":
+            arguments = json.dumps(block.get("input", {}))
+            yield chunk(
+                {
+                    "tool_calls": [
+                        {
+                            "index": call_index,
+                            "id": block.get("id"),
+                            "type": "function",
+                            "function": {"name": block.get("name"), "arguments": ""},
+                        }
+                    ]
+                }
+            )
+            for piece in _split(arguments, 4):
+                yield chunk({"tool_calls": [{"index": call_index, "function": {"arguments": piece}}]})
+            call_index += 1
+    yield chunk({}, _FINISH.get(reply.effective_stop_reason(), "stop"))
+
+
+def completion(reply: Reply, model: str, completion_id: str, usage: Mapping[str, Any]) -> dict[str, Any]:
+    """`reply` as one non-streamed `chat.completion`."""
+    text = "".join(str(b.get("text", "")) for b in reply.content if b.get("type") == "text")
+    calls = [
+        {
+            "id": b.get("id"),
+            "type": "function",
+            "function": {"name": b.get("name"), "arguments": json.dumps(b.get("input", {}))},
+        }
+        for b in reply.content
+        if b.get("type") == "tool_use"
+    ]
+    message: dict[str, Any] = {"role": "assistant", "content": text or None}
+    if calls:
+        message["tool_calls"] = calls
+    return {
+        "id": completion_id,
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {"index": 0, "message": message, "finish_reason": _FINISH.get(reply.effective_stop_reason())}
+        ],
+        "usage": dict(usage),
+    }
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    fake: FakeOpenAI
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        logger.debug("fake openai: " + format, *args)
+
+    def _send_json(self, status: int, payload: Mapping[str, Any], headers: Mapping[str, str] = {}) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+        self.wfile.flush()
+
+    def _error(self, status: int, kind: str, message: str, headers: Mapping[str, str] = {}) -> None:
+        self._send_json(status, {"error": {"message": message, "type": kind, "code": None}}, headers)
+
+    def _chunk(self, data: bytes) -> None:
+        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+        self.wfile.flush()
+
+    def do_POST(self) -> None:
+        fake = self.server.fake
+        raw = self.rfile.read(int(self.headers.get("content-length") or 0))
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        path = self.path.split("?", 1)[0]
+        try:
+            body = json.loads(raw) if raw else {}
+        except ValueError:
+            body = {}
+        index = fake._next_index()
+
+        def record(outcome: str) -> None:
+            fake._record(OpenAIRequest(index, path, headers, body, outcome))
+
+        if path != "/v1/chat/completions":
+            record("not-found")
+            self._error(404, "invalid_request_error", f"Unknown path {path}")
+            return
+        if fake.api_key is not None and headers.get("authorization") != f"Bearer {fake.api_key}":
+            record("unauthorized")
+            self._error(401, "invalid_request_error", "Incorrect API key provided (fake).")
+            return
+        item = fake._pop()
+        while isinstance(item, Slow):
+            time.sleep(item.seconds)
+            item = item.then
+        if item is None:
+            record("script-exhausted")
+            self._error(500, "server_error", "the fake's script ran out: enqueue more replies")
+            return
+        if isinstance(item, HttpFault):
+            record(f"http-{item.status}")
+            self._error(item.status, item.error_type, item.message, dict(item.headers))
+            return
+        reply = item.reply if isinstance(item, CutStream) else item
+        model = reply.model or str(body.get("model") or FAKE_MODEL)
+        completion_id = f"chatcmpl-fake{index:06d}"
+        usage = _usage(body, reply)
+        if not body.get("stream"):
+            record("reply")
+            self._send_json(200, completion(reply, model, completion_id, usage))
+            return
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream")
+        self.send_header("transfer-encoding", "chunked")
+        self.send_header("x-request-id", f"req_openai_fake_{index:06d}")
+        self.end_headers()
+        events = [f"data: {json.dumps(c)}\n\n" for c in stream_chunks(reply, model, completion_id)]
+        options = body.get("stream_options") or {}
+        if options.get("include_usage"):
+            events.append(
+                "data: "
+                + json.dumps(
+                    {
+                        "id": completion_id,
+                        "object": "chat.completion.chunk",
+                        "created": int(time.time()),
+                        "model": model,
+                        "choices": [],
+                        "usage": usage,
+                    }
+                )
+                + "\n\n"
+            )
+        events.append("data: [DONE]\n\n")
+        if isinstance(item, CutStream):
+            record("cut")
+            for event in events[: item.after_events]:
+                self._chunk(event.encode())
+            if item.clean:
+                self._chunk(b"")
+            self.close_connection = True
+            return
+        record("reply")
+        for event in events:
+            self._chunk(event.encode())
+        self._chunk(b"")
+
+
+class FakeOpenAI:
+    """A scripted Chat Completions API on 127.0.0.1 (a free port); a context manager."""
+
+    def __init__(self, *script: ScriptItem, api_key: str | None = None) -> None:
+        self.api_key = api_key
+        self._script: deque[ScriptItem] = deque(script)
+        self._requests: list[OpenAIRequest] = []
+        self._lock = threading.Lock()
+        self._counter = 0
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> FakeOpenAI:
+        server = _Server(("127.0.0.1", 0), _Handler)
+        server.fake = self
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-openai", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server = None
+
+    @property
+    def url(self) -> str:
+        """The base URL, as `agent.model.base_url` takes it (ending in /v1)."""
+        if self._server is None:
+            raise RuntimeError("FakeOpenAI is not running: use it as a context manager.")
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}/v1"
+
+    def enqueue(self, *items: ScriptItem) -> FakeOpenAI:
+        """Append script items; each chat completion request consumes the next one."""
+        with self._lock:
+            self._script.extend(items)
+        return self
+
+    @property
+    def pending(self) -> int:
+        """Script items not consumed yet."""
+        with self._lock:
+            return len(self._script)
+
+    def _pop(self) -> ScriptItem | None:
+        with self._lock:
+            return self._script.popleft() if self._script else None
+
+    def _next_index(self) -> int:
+        with self._lock:
+            self._counter += 1
+            return self._counter - 1
+
+    def _record(self, request: OpenAIRequest) -> None:
+        with self._lock:
+            self._requests.append(request)
+
+    @property
+    def requests(self) -> list[OpenAIRequest]:
+        """Every request received so far, in arrival order."""
+        with self._lock:
+            return sorted(self._requests, key=lambda request: request.index)
