@@ -47,7 +47,6 @@ def runs_dir(env: Mapping[str, str]) -> Path:
     return cache_dir(env) / "runs"
 
 
-
 def _open_index(root: Path, settings: Settings, env: Mapping[str, str], err: Console) -> Any:
     """The workspace index, refreshed; None (with a note) when it cannot be built."""
     try:
