@@ -282,11 +282,21 @@ def test_cancel_during_a_slow_reply_stops_within_a_second(fake: FakeAnthropic) -
 def test_cancel_during_backoff(fake: FakeAnthropic) -> None:
     fake.enqueue(fault_429(retry_after=5), text("too late"))
     cancel = threading.Event()
-    threading.Timer(0.3, cancel.set).start()
-    started = time.monotonic()
+    cancelled_at: list[float] = []
+
+    def cancel_once_waiting() -> None:
+        # Cancel once the 429 has been answered (on a loaded machine that can take longer than 0.3 s).
+        deadline = time.monotonic() + 20
+        while not fake.message_requests and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.2)
+        cancelled_at.append(time.monotonic())
+        cancel.set()
+
+    threading.Thread(target=cancel_once_waiting, daemon=True).start()
     with pytest.raises(Cancelled):
         ask(make_model(fake), cancel=cancel)
-    assert time.monotonic() - started < 1.5
+    assert cancelled_at and time.monotonic() - cancelled_at[0] < 1.0  # not the 5 s the server asked for
     assert len(fake.message_requests) == 1
 
 
