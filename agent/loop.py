@@ -50,7 +50,7 @@ import hashlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -66,7 +66,7 @@ from agent.proposal import Proposal, new_proposal_id
 from agent.recorder import Recorder
 from agent.redaction import guard_tool_call
 from agent.roles import SOLO, Role
-from agent.sandbox import Sandbox, SandboxUnavailable
+from agent.sandbox import SandboxUnavailable
 from agent.task import Task
 from agent.tools import ANTHROPIC, ToolAbort, ToolError, ToolRegistry, ToolResult, one_line
 from agent.tools.ask import AskCallback
@@ -76,7 +76,7 @@ from agent.usage import BudgetExceeded, Usage
 from agent.verify import VerificationResult
 
 if TYPE_CHECKING:
-    from agent.ports import CodeIndex, Model
+    from agent.ports import CodeIndex, EventSink, Model, Sandbox
     from indexing.secrets import Redactor
 
 __all__ = [
@@ -208,7 +208,7 @@ class Agent:
         sandbox: Sandbox,
         index: CodeIndex | None = None,
         ask: AskCallback | None = None,
-        on_event: Callable[[AgentEvent], None] | None = None,
+        on_event: EventSink | None = None,
         cancel: threading.Event | None = None,
         transcript: Transcript | None = None,
         scratch_dir: Path | None = None,

@@ -39,13 +39,13 @@ from typing import TYPE_CHECKING, Any, Literal
 from agent.config import AgentSettings
 from agent.overlay import FileChange, Overlay, OverlayError
 from agent.paths import PathRefused
-from agent.sandbox import CommandResult, Sandbox, default_scratch_dir
+from agent.sandbox import CommandResult, default_scratch_dir
 from agent.testfinder import is_test_path, mentioning_tests, referencing_tests
 from indexing.definitions import FUNCTION_KINDS, parse_definitions
 from indexing.languages import detect_language
 
 if TYPE_CHECKING:
-    from agent.ports import CodeIndex
+    from agent.ports import CodeIndex, Sandbox
 
 __all__ = [
     "CheckKind",

@@ -35,11 +35,14 @@ import tempfile
 import threading
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.overlay import MaterializedWorkspace, Overlay
-from agent.sandbox import CommandResult, Sandbox, SandboxUnavailable, default_scratch_dir
+from agent.sandbox import CommandResult, SandboxUnavailable, default_scratch_dir
 from agent.tools import ANTHROPIC, ToolAbort, ToolError, ToolResult, function_definition, one_line
+
+if TYPE_CHECKING:
+    from agent.ports import Sandbox
 
 __all__ = ["BashTool", "format_command_result"]
 

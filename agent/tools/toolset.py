@@ -31,9 +31,8 @@ from agent.verify import VerificationResult, Verifier
 if TYPE_CHECKING:
     from agent.config import AgentSettings
     from agent.overlay import Overlay
-    from agent.ports import CodeIndex
+    from agent.ports import CodeIndex, Sandbox
     from agent.roles import Role
-    from agent.sandbox import Sandbox
 
 __all__ = ["CATALOG", "ToolResources", "describe_call", "toolset"]
 
