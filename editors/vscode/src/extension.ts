@@ -98,7 +98,7 @@ export function activate(context: vscode.ExtensionContext): void {
       const settled =
         command === ServerCommand.reject || (command === ServerCommand.accept && acceptApplied(result));
       if (proposalId !== undefined && settled) {
-        void proposals.settled(proposalId);
+        void proposals.settled(proposalId, command === ServerCommand.accept);
       }
     },
   });

@@ -244,11 +244,19 @@ export class Proposals implements vscode.TextDocumentContentProvider, vscode.Dis
     if (verb === "accept" && !acceptApplied(result)) {
       return; // the user declined VS Code's preview: the proposal stays pending
     }
-    await this.settled(proposalId);
+    await this.settled(proposalId, verb === "accept");
   }
 
-  /** The proposal was accepted or rejected (by us, a code lens or a code action): forget it. */
-  async settled(proposalId: string): Promise<void> {
+  /**
+   * The proposal was accepted or rejected (by us, a code lens or a code action): forget it. An accepted
+   * proposal's files are saved: VS Code applies a workspace edit to the documents and leaves them
+   * unsaved, so without this the files on disk (and the tests run on them) would not change.
+   */
+  async settled(proposalId: string, accepted = false): Promise<void> {
+    const proposal = this.store.get(proposalId);
+    if (accepted && proposal !== undefined) {
+      await saveFiles(proposal.files.map((f) => f.uri));
+    }
     this.store.remove(proposalId);
     this.onStoreChange();
     await this.closeTabs(proposalId);
@@ -321,4 +329,17 @@ async function currentText(uri: string): Promise<string | undefined> {
 
 export function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/** Save the open documents of `uris` that have unsaved changes (the ones an accepted edit touched). */
+async function saveFiles(uris: readonly string[]): Promise<void> {
+  const wanted = new Set(uris.map((u) => vscode.Uri.parse(u).toString()));
+  const dirty = vscode.workspace.textDocuments.filter((doc) => doc.isDirty && wanted.has(doc.uri.toString()));
+  const saved = await Promise.all(dirty.map((doc) => doc.save()));
+  const failed = dirty.filter((_, i) => !saved[i]).map((doc) => vscode.workspace.asRelativePath(doc.uri));
+  if (failed.length > 0) {
+    void vscode.window.showWarningMessage(
+      `agentls: the proposal was applied but ${failed.join(", ")} could not be saved; save by hand (ctrl+s).`,
+    );
+  }
 }
