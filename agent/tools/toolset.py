@@ -24,6 +24,7 @@ from agent.tools import Tool, ToolRegistry, one_line
 from agent.tools.ask import AskCallback, AskUserTool
 from agent.tools.bash import BashTool
 from agent.tools.editor import EditorTool
+from agent.tools.git import GIT_TOOLS
 from agent.tools.run_tests import RunTestsTool
 from agent.tools.search import FindSymbolTool, SearchCodeTool
 from agent.verify import VerificationResult, Verifier
@@ -88,6 +89,10 @@ def _run_tests(r: ToolResources, view_only: bool) -> Tool:
     )
 
 
+def _git_tool(cls: Callable[[Path], Tool]) -> ToolBuilder:
+    return lambda r, _: cls(r.overlay.root)
+
+
 CATALOG: Mapping[str, ToolBuilder] = {
     EditorTool.name: _editor,
     BashTool.name: _bash,
@@ -95,13 +100,14 @@ CATALOG: Mapping[str, ToolBuilder] = {
     FindSymbolTool.name: lambda r, _: FindSymbolTool(r.overlay, r.index),
     RunTestsTool.name: _run_tests,
     AskUserTool.name: lambda r, _: AskUserTool(r.ask),
+    **{cls.name: _git_tool(cls) for cls in GIT_TOOLS},
 }
 """Every tool a role can name, by tool name."""
 
 _DESCRIBERS: Mapping[str, Callable[[Mapping[str, Any]], str]] = {
     cls.name: cls.describe
     for cls in (EditorTool, BashTool, SearchCodeTool, FindSymbolTool, RunTestsTool, AskUserTool)
-}
+} | {cls.name: cls.describe for cls in GIT_TOOLS}
 
 
 def toolset(role: Role, resources: ToolResources, *, edits_allowed: bool = True) -> ToolRegistry:

@@ -45,6 +45,11 @@ def test_the_solo_role_gets_every_tool_in_order(ws: Path) -> None:
         "find_symbol",
         "run_tests",
         "ask_user",
+        "git_status",
+        "git_diff",
+        "git_log",
+        "git_show",
+        "git_blame",
     ]
     assert set(registry.names) <= set(CATALOG)
     editor = registry.get(EDITOR)
@@ -62,6 +67,11 @@ def test_a_read_only_role_gets_no_bash_and_a_view_only_editor(ws: Path) -> None:
         "find_symbol",
         "run_tests",
         "ask_user",
+        "git_status",
+        "git_diff",
+        "git_log",
+        "git_show",
+        "git_blame",
     ]
     assert all(tool.read_only for tool in registry.tools)
     before = (ws / "mathx" / "stats.py").read_text()

@@ -1,0 +1,152 @@
+"""The git tools on real repositories made in the test: status, diffs, history of a file, a line range and
+a Python symbol, show, blame; paths confined to the workspace, secret files left out, bounded output, and
+nothing written to ``.git``."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from agent.tools import ToolRegistry
+from agent.tools.git import GIT_TOOLS, GitLogTool, python_symbol_lines
+
+GIT_ID = {
+    "GIT_AUTHOR_NAME": "Ada",
+    "GIT_AUTHOR_EMAIL": "ada@example.com",
+    "GIT_COMMITTER_NAME": "Ada",
+    "GIT_COMMITTER_EMAIL": "ada@example.com",
+}
+
+
+def git(root: Path, *args: str) -> str:
+    import os
+
+    env = {**os.environ, **GIT_ID, "GIT_CONFIG_NOSYSTEM": "1"}
+    return subprocess.run(
+        ["git", "-C", str(root), *args], check=True, capture_output=True, text=True, env=env
+    ).stdout
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    (root / "calc.py").write_text(
+        "def add(a, b):\n    return a + b\n\n\nclass Box:\n    def size(self):\n        return 1\n"
+    )
+    (root / "README.md").write_text("calc\n")
+    git(root, "add", ".")
+    git(root, "commit", "-q", "-m", "feat: add and Box")
+    (root / "calc.py").write_text(
+        "def add(a, b):\n    return a + b\n\n\nclass Box:\n    def size(self):\n        return 2\n"
+    )
+    git(root, "commit", "-q", "-am", "fix: Box.size is 2\n\nBecause boxes hold two.")
+    (root / "README.md").write_text("calc, a calculator\n")
+    git(root, "commit", "-q", "-am", "docs: say what calc is")
+    return root
+
+
+@pytest.fixture
+def tools(repo: Path) -> ToolRegistry:
+    return ToolRegistry(cls(repo) for cls in GIT_TOOLS)
+
+
+def _git_dir_digest(root: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted((root / ".git").rglob("*")):
+        if path.is_file():
+            digest.update(str(path).encode() + path.read_bytes())
+    return digest.hexdigest()
+
+
+def test_status_and_diffs_worktree_staged_and_between_refs(repo: Path, tools: ToolRegistry) -> None:
+    (repo / "calc.py").write_text((repo / "calc.py").read_text() + "\nX = 1\n")
+    (repo / "new.txt").write_text("new\n")
+    (repo / "README.md").write_text("staged readme\n")
+    git(repo, "add", "README.md")
+    before = _git_dir_digest(repo)
+
+    status = tools.execute("git_status", {})
+    assert not status.is_error
+    assert "## main" in status.content
+    assert " M calc.py" in status.content and "M  README.md" in status.content
+    assert "?? new.txt" in status.content
+
+    worktree = tools.execute("git_diff", {})
+    assert "+X = 1" in worktree.content and "README" not in worktree.content
+    staged = tools.execute("git_diff", {"mode": "staged"})
+    assert "+staged readme" in staged.content and "X = 1" not in staged.content
+    refs = tools.execute("git_diff", {"mode": "refs", "base": "HEAD~2", "head": "HEAD~1"})
+    assert "-        return 1" in refs.content and "+        return 2" in refs.content
+    only = tools.execute("git_diff", {"mode": "refs", "base": "HEAD~2", "path": "README.md"})
+    assert "calc.py" not in only.content and "+calc, a calculator" in only.content
+    # Nothing under .git changed: no index refresh, no lock files left.
+    assert _git_dir_digest(repo) == before
+
+
+def test_log_of_a_file_a_line_range_and_a_python_symbol(repo: Path, tools: ToolRegistry) -> None:
+    whole = tools.execute("git_log", {"path": "calc.py"})
+    assert "fix: Box.size is 2" in whole.content and "feat: add and Box" in whole.content
+    assert "docs:" not in whole.content
+    method = tools.execute("git_log", {"path": "calc.py", "symbol": "Box.size"})
+    assert not method.is_error, method.content
+    assert "fix: Box.size is 2" in method.content and "Because boxes hold two." in method.content
+    add = tools.execute("git_log", {"path": "calc.py", "symbol": "add"})
+    assert "feat: add and Box" in add.content and "fix: Box.size" not in add.content
+    lines = tools.execute("git_log", {"path": "calc.py", "start_line": 1, "end_line": 2, "patch": True})
+    assert "+def add(a, b):" in lines.content and "fix:" not in lines.content
+    missing = tools.execute("git_log", {"path": "calc.py", "symbol": "nope"})
+    assert missing.is_error and "no function or class 'nope'" in missing.content
+
+
+def test_show_a_commit_a_file_at_a_revision_and_blame(repo: Path, tools: ToolRegistry) -> None:
+    commit = tools.execute("git_show", {"rev": "HEAD~1"})
+    assert "fix: Box.size is 2" in commit.content and "+        return 2" in commit.content
+    old = tools.execute("git_show", {"rev": "HEAD~2", "path": "calc.py", "file": True})
+    assert old.content.endswith("return 1\n")
+    blame = tools.execute("git_blame", {"path": "calc.py", "start_line": 7, "end_line": 7})
+    assert not blame.is_error, blame.content
+    assert blame.content.count("\n") == 1 and "return 2" in blame.content and "Ada" in blame.content
+
+
+def test_refusals_paths_outside_options_as_refs_secrets_and_no_repository(
+    repo: Path, tools: ToolRegistry, tmp_path: Path
+) -> None:
+    outside = tools.execute("git_blame", {"path": "../elsewhere.py"})
+    assert outside.is_error and "outside the workspace" in outside.content
+    target = tmp_path / "written-by-git"
+    option = tools.execute("git_show", {"rev": f"--output={target}"})
+    assert option.is_error and "not a revision" in option.content
+    assert not target.exists()
+    (repo / ".env").write_text("TOKEN=abc123\n")
+    git(repo, "add", "-f", ".env")
+    git(repo, "commit", "-q", "-m", "chore: env")
+    shown = tools.execute("git_show", {"rev": "HEAD"})
+    assert "abc123" not in shown.content and "secret file .env left out" in shown.content
+    blamed = tools.execute("git_blame", {"path": ".env"})
+    assert blamed.is_error and "abc123" not in blamed.content
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    none = ToolRegistry([GitLogTool(plain)]).execute("git_log", {})
+    assert none.is_error and "not in a git repository" in none.content
+
+
+def test_output_is_bounded_with_a_hint(repo: Path) -> None:
+    (repo / "big.txt").write_text("".join(f"line {i}\n" for i in range(5000)))
+    git(repo, "add", "big.txt")
+    git(repo, "commit", "-q", "-m", "feat: big")
+    tool = GitLogTool(repo, max_output_chars=2000)
+    text = ToolRegistry([tool]).execute("git_log", {"patch": True, "max_count": 1}).content
+    assert len(text) < 2300 and "output cut at 2,000" in text and "max_count" in text
+
+
+def test_python_symbol_lines_finds_methods_and_decorated_functions() -> None:
+    source = "import x\n\n@dec\ndef f():\n    pass\n\nclass A:\n    def g(self):\n        return 1\n"
+    assert python_symbol_lines(source, "f") == (3, 5)
+    assert python_symbol_lines(source, "A.g") == (8, 9)
+    assert python_symbol_lines(source, "g") == (8, 9)
+    assert python_symbol_lines(source, "A.h") is None
