@@ -4,7 +4,8 @@ Each line is one record, a JSON object with `type`, `t` (seconds since the run s
 time, ISO 8601). Record types, in the order a run writes them:
 
 - `run_start`: `schema`, `run_id`, `task` (kind, title, instruction, path, range, symbol), `model`,
-  `settings` (a summary: limits, sandbox, test command), `root`.
+  `role` (the agent's role, `solo` by default), `settings` (every agent setting, as the settings model
+  dumps them), `root`.
 - `request`: one Messages API call. The prefix that repeats from call to call is not written again:
   `system_sha256` and `tools_sha256` name the system prompt and the tool definitions, whose full text is
   written (`system`, `tools`) the first time each hash appears; `messages_start` and `messages` give the
@@ -18,12 +19,13 @@ time, ISO 8601). Record types, in the order a run writes them:
 - `proposal`: `proposal_id`, `summary`, `verified`, `diff`, `files` (path, kind, old path, diff).
 - `run_end`: `status`, `summary`, `error`, `usage`, `cost`, `steps`, `seconds`, `step_seconds`.
 
-Every record is flushed as it is written, so a crash leaves a readable file without a `run_end` (listed
-as "incomplete"). The API key never appears: the writer is given the secrets to scrub (`redact`) and
-replaces them wherever they would appear; secret values found in the code (`indexing.secrets`) are
-replaced by their placeholders in every record. Files live in the state directory the caller passes
-(`<cache_dir>/runs` for the CLI), created 0700, each file 0600; the file name is the run id, which sorts
-by start time.
+The agent loop writes these records through `agent.recorder.Recorder`, which builds them as typed values;
+this module stores and reads them. Every record is flushed as it is written, so a crash leaves a readable
+file without a `run_end` (listed as "incomplete"). The API key never appears: the writer is given the
+secrets to scrub (`redact`) and replaces them wherever they would appear; secret values found in the code
+(`indexing.secrets`) are replaced by their placeholders in every record. Files live in the state directory
+the caller passes (`<cache_dir>/runs` for the CLI), created 0700, each file 0600; the file name is the run
+id, which sorts by start time.
 
 The `schema` number in `run_start` changes only when a record's meaning changes; readers here accept
 schema 1.
