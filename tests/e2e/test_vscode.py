@@ -407,6 +407,16 @@ def test_implement_from_the_light_bulb_diff_accept_preview_writes_the_files(
             wait_for_proposal(wb)
             assert (workspace / STATS).read_text() == original  # nothing written before Accept
             show_diff(wb)
+            # Apply on the preview as it opens (nothing ticked): nothing changes, and the extension says so.
+            title_action(wb, "Accept Proposal")
+            apply = refactor_preview(wb).locator(".monaco-button", has_text=re.compile("^Apply$"))
+            wb.wait("the refactor preview", lambda: apply.first.is_visible(), timeout=60)
+            apply.first.click()
+            not_applied = wb.page.locator(".notification-toast", has_text="was not applied")
+            wb.wait("the message that nothing was applied", lambda: not_applied.count(), timeout=30)
+            wb.shot("nothing-ticked-not-applied")
+            assert "1 proposal" in wb.status_bar()
+            assert (workspace / STATS).read_text() == original
             title_action(wb, "Accept Proposal")
             ticked = confirm_refactor_preview(wb)
             print("refactor preview as opened:", ticked)

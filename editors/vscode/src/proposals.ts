@@ -242,7 +242,13 @@ export class Proposals implements vscode.TextDocumentContentProvider, vscode.Dis
       return;
     }
     if (verb === "accept" && !acceptApplied(result)) {
-      return; // the user declined VS Code's preview: the proposal stays pending
+      // The user discarded VS Code's preview, or pressed Apply with no change ticked (changes that need
+      // confirmation start unticked there): nothing changed, and the proposal stays pending.
+      void vscode.window.showInformationMessage(
+        `agentls: proposal ${proposalId} was not applied: the Refactor Preview was discarded or had no change ticked. ` +
+          "It is still pending: accept again and tick the files to apply.",
+      );
+      return;
     }
     await this.settled(proposalId, verb === "accept");
   }
