@@ -1,17 +1,33 @@
-"""Hybrid ranking: reciprocal-rank fusion of lexical and vector results, then code-aware adjustments.
+"""Ranking of search candidates: score fusion, field matches, path priors, file aggregation, de-duplication.
 
-Pure functions over plain candidates so the ranking can be tested without a store:
+Pure functions over plain rows so the ranking can be tested without a store. Up to three retrievers
+supply candidates: ``lexical`` (BM25 over the chunk text, its path, qualified name and split
+identifiers; rows carry ``_score``), ``vector`` (nearest chunks; rows carry ``_distance``) and
+``symbol`` (the chunks that define an identifier named in the query, found in the symbols table).
 
-1. *Fusion*: each retriever contributes ``weight / (k + rank)`` for every candidate it returned.
-2. *Code-aware boosts*, multiplicative on the fused score: a chunk whose symbol name matches the query
-   (exactly, or all of its sub-words), whose path mentions query words, or that is a definition rather
-   than a window of lines or module-level code ranks higher.
-3. *De-duplication*: of chunks from one file whose line ranges overlap mostly (a class skeleton and its
+1. *Fusion*: each retriever's raw scores are normalised to 0..1 within its list (by rank when a list
+   has no scores) and summed with the retriever's weight.
+2. *Query analysis* (:func:`analyse`): content words, stemmed (``parsing``, ``parser``, ``parse`` ->
+   ``pars``), identifiers split (``parseJSON`` -> ``parse``, ``json``) and kept whole, and whether the
+   query is a bare symbol (``Session.send``, ``task_struct``, ``struct task_struct``).
+3. *Field matches*, multiplicative: the share of query words found in the chunk's symbol name, in its
+   path (file stem and folders), and in its text (which holds its doc comment and signature); an exact
+   (qualified) name match, which for a symbol query is decisive; definitions over module code and
+   windows.
+4. *Path priors*: tests, examples, docs, vendored, generated and minified files, stubs and re-export
+   barrels are pushed down (not out: a query about a test still finds it).
+5. *File aggregation*: the best chunk of a file that holds several candidates gains a little, so a file
+   that is about the query beats a lone lucky chunk.
+6. *De-duplication*: of chunks from one file whose line ranges overlap mostly (a class skeleton and its
    method, two windows), only the best-ranked one is kept.
+
+The weights were tuned on the tuning split of the retrieval benchmark (``tests/benchmarks/retrieval``)
+and checked on its held-out split; see BENCHMARKS.md.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,33 +35,75 @@ from typing import Any
 
 from indexing.models import SearchHit
 
-_SCORE_SCALE = 60  # hit scores are shown scaled so that a top-1 hit of one list scores about 1
+_SCORE_SCALE = 10  # hit scores are shown scaled so that a strong top hit scores around 10-30
 DEFINITION_KINDS = frozenset(
-    {"function", "method", "class", "interface", "struct", "enum", "trait", "impl", "type", "module_def"}
+    {
+        "function",
+        "method",
+        "class",
+        "interface",
+        "struct",
+        "enum",
+        "trait",
+        "impl",
+        "type",
+        "module_def",
+        "macro",
+        "constant",
+    }
 )
 _WORD = re.compile(r"[A-Za-z0-9]+")
 _CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
+_IDENT = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*(?:(?:::|\.|#|->|\\)[A-Za-z_$][A-Za-z0-9_$]*)*")
+_QUALIFIER = re.compile(r"::|\.|#|->|\\")
+_LOWER_WORDS = re.compile(r"[a-z0-9]+")
 _STOP = frozenset(
-    "a an and are as at be by do does for from how i in is it of on or that the this to what when where "
-    "which who why with".split()
+    "a an and are as at be by can do does for from has have how i in into is it its of on or that the "
+    "their them then there this to what when where which who why will with".split()
 )
+_DECL_WORDS = frozenset(
+    "class struct interface enum trait impl type fn func function def module namespace const let var".split()
+)
+_SUFFIXES = ("ations", "ation", "ings", "ing", "ions", "ion", "ers", "er", "ed", "es", "s", "ly")
+
+_TEST_PATH = re.compile(
+    r"(?:^|/)(?:tests?|__tests__|spec|specs|testing|testdata|fixtures?)/"
+    r"|(?:^|/)(?:test_[^/]*|[^/]*_test|[^/]*\.test|[^/]*\.spec|[^/]*_spec|[^/]*Test|[^/]*Tests|conftest)\.[A-Za-z]+$"
+)
+_AUX_PATH = re.compile(r"(?:^|/)(?:_?examples?|samples?|docs?|docs_src|benches|benchmarks?|demo)/")
+_VENDOR_PATH = re.compile(
+    r"(?:^|/)(?:vendor|third_party|node_modules|dist|build|generated|gen)/"
+    r"|\.min\.[a-z]+$|_pb2\.py$|\.pb\.go$|\.generated\.[a-z]+$|\.d\.ts$"
+)
+_CONTAINER_KINDS = frozenset({"class", "struct", "interface", "trait", "impl", "module_def", "enum", "type"})
+_BARREL_NAMES = frozenset({"__init__.py", "index.ts", "index.js", "mod.rs", "lib.rs"})
 
 
 @dataclass(frozen=True, slots=True)
 class RankingWeights:
-    """Tunable weights. ``k`` and ``vector`` were chosen on the tuning half of the retrieval benchmark's
-    queries (Django, CodeSearchNet protocol) and checked on the held-out half (see BENCHMARKS.md). The
-    low vector weight reflects the offline fallback model (static, distilled from MiniLM); revisit it
-    with a stronger code model."""
+    """Tunable weights, chosen on the tuning split of the retrieval benchmark (see BENCHMARKS.md)."""
 
-    k: int = 20  # the RRF constant: smaller trusts the top of each list more
     lexical: float = 1.0
-    vector: float = 0.25
-    exact_name: float = 1.6
-    name_words: float = 1.25
-    path_words: float = 1.1
-    definition: float = 1.1
+    vector: float = 0.2
+    symbol: float = 2.0  # a chunk that defines an identifier the query names
+    name: float = 3.0  # share of query words in the symbol name
+    exact_name: float = 1.5  # the query names the chunk's symbol (qualified or not)
+    symbol_query: float = 4.0  # ... and the query is nothing but that symbol
+    text: float = 0.8  # share of query words in the chunk text
+    doc: float = 2.0  # share of query words in the doc comment
+    signature: float = 0.3  # share of query words in the signature (parameters, types)
+    path: float = 2.0  # share of query words in the path
+    definition: float = 1.6
+    module: float = 0.5  # module-level code (imports, constants, loose statements)
+    test: float = 0.2
+    auxiliary: float = 0.6  # examples, docs, benchmarks
+    vendored: float = 0.4  # vendored, generated, minified, declaration stubs
+    barrel: float = 0.85  # __init__.py, index.ts, mod.rs: mostly re-exports
+    file: float = 0.15  # file aggregation: bonus share for the best chunk of a file with several
+    container: float = 0.45  # a class, impl or module skeleton when one of its members is a candidate too
     overlap: float = 0.5  # share of the smaller range that makes two chunks duplicates
+    nested: float = 3.0  # ... unless one is this many times larger: a skeleton and its member both stay
+    k: int = 5  # rank normalisation of lists that carry no scores
 
 
 @dataclass(slots=True)
@@ -58,74 +116,231 @@ class Candidate:
     score: float = 0.0
 
 
+@dataclass(frozen=True, slots=True)
+class QueryAnalysis:
+    """What ranking needs to know about a query."""
+
+    words: tuple[str, ...]  # content words and identifier parts, lower-case, stemmed, distinct
+    identifiers: tuple[str, ...]  # identifier-like tokens as typed (``Session.send``, ``parse_url``)
+    symbol: str  # the whole query when it is a bare (qualified) symbol, normalised with dots; else ""
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def stem(word: str) -> str:
+    """A light English stemmer for matching words across forms: ``parsing``/``parser``/``parse`` ->
+    ``pars``, ``cookies``/``cookie`` -> ``cooki``, ``proxies``/``proxy`` -> ``proxi``, ``redirected``/
+    ``redirects`` -> ``redirect``."""
+    if len(word) <= 3 or word.isdigit():
+        return word
+    for suffix in _SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            word = word[: -len(suffix)]
+            break
+    if word.endswith(("e", "y")) and len(word) > 3:
+        word = word[:-1] + ("i" if word.endswith("y") else "")
+    return word
+
+
+def _split(token: str) -> list[str]:
+    return [p.lower() for part in token.split("_") for p in _CAMEL.findall(part)]
+
+
 def query_words(query: str) -> list[str]:
-    """Lower-case words of a query, identifiers split (``parseJSON`` -> ``parse``, ``json``)."""
+    """Lower-case words of a query, identifiers split (``parseJSON`` -> ``parse``, ``json``, and the
+    whole ``parsejson``), stop words dropped. Not stemmed."""
     words: list[str] = []
     for token in _WORD.findall(query):
-        parts = [p.lower() for p in _CAMEL.findall(token)] or [token.lower()]
+        parts = _split(token) or [token.lower()]
         words.extend(parts)
         if len(parts) > 1:
             words.append(token.lower())
     return [w for w in words if w not in _STOP]
 
 
-def _name_words(name: str) -> set[str]:
-    out: set[str] = set()
-    for token in _WORD.findall(name):
-        out.update(p.lower() for p in _CAMEL.findall(token))
-    return out
+def _normal_symbol(text: str) -> str:
+    return _QUALIFIER.sub(".", text.strip()).strip(".").lower()
+
+
+def analyse(query: str) -> QueryAnalysis:
+    words: list[str] = []
+    for w in query_words(query):
+        s = stem(w)
+        if s not in words and w not in _DECL_WORDS:
+            words.append(s)
+    tokens = query.split()
+    identifiers = tuple(
+        t
+        for t in _IDENT.findall(query)
+        if ("_" in t or _QUALIFIER.search(t) or any(c.isupper() for c in t[1:]) or len(tokens) == 1)
+        and t.lower() not in _STOP
+    )
+    bare = [t for t in tokens if t.lower() not in _DECL_WORDS]
+    symbol = ""
+    if len(bare) == 1 and _IDENT.fullmatch(bare[0]) and len(tokens) <= 2:
+        symbol = _normal_symbol(bare[0])
+    return QueryAnalysis(tuple(words), identifiers, symbol)
+
+
+def symbol_names(query: str) -> list[str]:
+    """Names to look up in the symbols table for a query: the last part of each identifier-like token
+    (``Session.send`` -> ``send``), longest first."""
+    names: list[str] = []
+    for ident in analyse(query).identifiers:
+        name = _QUALIFIER.split(ident)[-1]
+        if len(name) >= 3 and name not in names:
+            names.append(name)
+    return sorted(names, key=len, reverse=True)
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _field_words(text: str) -> frozenset[str]:
+    """Stemmed sub-words of a name or path."""
+    return frozenset(stem(p) for token in _WORD.findall(text) for p in (_split(token) or [token.lower()]))
+
+
+def _text_words(row: Mapping[str, Any]) -> frozenset[str]:
+    """Stemmed words of the chunk's searchable text (identifiers already split in ``search_text``)."""
+    source = row.get("search_text") or f"{row.get('text') or ''} {row.get('symbol') or ''}"
+    if "search_text" not in row:
+        source = source + " " + " ".join(_split(" ".join(_WORD.findall(source))))
+    return frozenset(stem(w) for w in set(_LOWER_WORDS.findall(source.lower())))
+
+
+def path_prior(path: str, weights: RankingWeights) -> float:
+    """Down-weighting of tests, examples and docs, vendored or generated files and re-export barrels."""
+    factor = 1.0
+    if _TEST_PATH.search(path):
+        factor *= weights.test
+    if _AUX_PATH.search(path):
+        factor *= weights.auxiliary
+    if _VENDOR_PATH.search(path):
+        factor *= weights.vendored
+    if path.rsplit("/", 1)[-1] in _BARREL_NAMES:
+        factor *= weights.barrel
+    return factor
+
+
+def _normalised(rows: Sequence[Mapping[str, Any]], weights: RankingWeights) -> list[float]:
+    """Each row's score within its list, 0..1 (best 1): raw scores when the rows carry them."""
+    if not rows:
+        return []
+    if all("_score" in r for r in rows):
+        raw = [float(r["_score"]) for r in rows]
+    elif all("_distance" in r for r in rows):
+        raw = [-float(r["_distance"]) for r in rows]
+    else:
+        return [(weights.k + 1) / (weights.k + 1 + n) for n in range(len(rows))]
+    top, low = max(raw), min(raw)
+    if top <= low:
+        return [1.0] * len(rows)
+    # floor at a tenth so the last of a short list still counts for something
+    return [0.1 + 0.9 * (v - low) / (top - low) for v in raw]
 
 
 def fuse(
     lexical: Sequence[Mapping[str, Any]],
     vector: Sequence[Mapping[str, Any]],
     weights: RankingWeights = RankingWeights(),
+    symbol: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Candidate]:
-    """Reciprocal-rank fusion of two ranked lists of rows keyed by ``id``."""
+    """Weighted sum of the retrievers' normalised scores, keyed by chunk ``id``."""
     candidates: dict[str, Candidate] = {}
-    for source, rows, weight in (("lexical", lexical, weights.lexical), ("vector", vector, weights.vector)):
-        for rank, row in enumerate(rows):
+    lists = (
+        ("lexical", lexical, weights.lexical),
+        ("vector", vector, weights.vector),
+        ("symbol", symbol, weights.symbol),
+    )
+    for source, rows, weight in lists:
+        for rank_, (row, norm) in enumerate(zip(rows, _normalised(rows, weights), strict=True)):
             cand = candidates.get(row["id"])
             if cand is None:
                 cand = candidates[row["id"]] = Candidate(id=row["id"], row=row)
-            elif "text" not in cand.row and "text" in row:
-                cand.row = row
+            elif ("text" not in cand.row and "text" in row) or (
+                "search_text" not in cand.row and "search_text" in row
+            ):
+                cand.row = {
+                    **row,
+                    **cand.row,
+                    **{k: v for k, v in row.items() if k in ("text", "search_text")},
+                }
             if source not in cand.ranks:
-                cand.ranks[source] = rank
-                cand.score += weight / (weights.k + rank + 1)
+                cand.ranks[source] = rank_
+                cand.score += weight * norm
     return candidates
 
 
-def boost(cand: Candidate, words: Sequence[str], raw_query: str, weights: RankingWeights) -> float:
-    """The code-aware multiplier for one candidate."""
+def boost(cand: Candidate, analysis: QueryAnalysis, weights: RankingWeights) -> float:
+    """The multiplier for one candidate: field matches, kind and path prior."""
     row = cand.row
+    words = set(analysis.words)
     factor = 1.0
     name = str(row.get("name") or "")
-    if name:
-        if name.lower() == raw_query.strip().lower() or name.lower() == "".join(words):
-            factor *= weights.exact_name
-        else:
-            nwords = _name_words(name)
-            if nwords and words and nwords <= set(words):
-                factor *= weights.name_words
+    qualified = str(row.get("symbol") or name)
     if words:
-        path_words = _name_words(str(row.get("path") or ""))
-        if any(w in path_words for w in words if len(w) > 2):
-            factor *= weights.path_words
-    if row.get("kind") in DEFINITION_KINDS:
+        n = len(words)
+        if name:
+            name_words = _field_words(name)
+            factor *= 1.0 + weights.name * len(words & name_words) / n
+        factor *= 1.0 + weights.text * len(words & _text_words(row)) / n
+        doc = row.get("doc")
+        if doc and weights.doc:
+            factor *= 1.0 + weights.doc * len(words & _field_words(str(doc)[:600])) / n
+        signature = row.get("signature")
+        if signature and weights.signature:
+            factor *= 1.0 + weights.signature * len(words & _field_words(str(signature))) / n
+        path = str(row.get("path") or "")
+        factor *= 1.0 + weights.path * len(words & _field_words(path.rsplit(".", 1)[0])) / n
+    if name and analysis.identifiers:
+        low_name, low_qual = name.lower(), _normal_symbol(qualified)
+        named = {_normal_symbol(i) for i in analysis.identifiers}
+        if low_qual in named or any(q.endswith("." + low_qual) or low_qual.endswith("." + q) for q in named):
+            factor *= weights.exact_name * (weights.symbol_query if analysis.symbol else 1.0)
+        elif any(q.rsplit(".", 1)[-1] == low_name for q in named):
+            factor *= weights.exact_name * (weights.symbol_query**0.5 if analysis.symbol else 1.0)
+    kind = row.get("kind")
+    if kind in DEFINITION_KINDS:
         factor *= weights.definition
-    return factor
+    elif kind == "module":
+        factor *= weights.module
+    return factor * path_prior(str(row.get("path") or ""), weights)
 
 
-def _overlaps(a: Mapping[str, Any], b: Mapping[str, Any], share: float) -> bool:
+def _overlaps(a: Mapping[str, Any], b: Mapping[str, Any], share: float, nested: float = 0.0) -> bool:
+    """Whether two chunks are duplicates: one file, overlapping by ``share`` of the smaller, and (when
+    ``nested``) not a container and a much smaller member of it."""
     if a["path"] != b["path"]:
         return False
     lo = max(a["start_line"], b["start_line"])
     hi = min(a["end_line"], b["end_line"])
     if hi < lo:
         return False
-    smaller = min(a["end_line"] - a["start_line"], b["end_line"] - b["start_line"]) + 1
-    return (hi - lo + 1) >= share * smaller
+    sizes = sorted((a["end_line"] - a["start_line"] + 1, b["end_line"] - b["start_line"] + 1))
+    if nested and sizes[1] >= nested * sizes[0]:
+        return False
+    return (hi - lo + 1) >= share * sizes[0]
+
+
+def _demote_containers(candidates: Sequence[Candidate], factor: float) -> None:
+    """A skeleton (class, impl, module) scores for its members' words: when a member is a candidate too,
+    the member is the better answer."""
+    by_path: dict[str, list[Candidate]] = {}
+    for cand in candidates:
+        by_path.setdefault(str(cand.row.get("path")), []).append(cand)
+    for cands in by_path.values():
+        if len(cands) < 2:
+            continue
+        for outer in cands:
+            if outer.row.get("kind") not in _CONTAINER_KINDS:
+                continue
+            lo, hi = outer.row["start_line"], outer.row["end_line"]
+            if any(
+                c is not outer
+                and lo <= c.row["start_line"]
+                and c.row["end_line"] <= hi
+                and (c.row["end_line"] - c.row["start_line"] < hi - lo)
+                for c in cands
+            ):
+                outer.score *= factor
 
 
 def rank(
@@ -134,17 +349,30 @@ def rank(
     vector: Sequence[Mapping[str, Any]],
     limit: int,
     weights: RankingWeights = RankingWeights(),
+    symbol: Sequence[Mapping[str, Any]] = (),
 ) -> list[Candidate]:
-    """Fuse, boost, sort and de-duplicate; returns at most ``limit`` candidates, best first."""
-    candidates = fuse(lexical, vector, weights)
-    words = query_words(query)
+    """Fuse, boost, aggregate by file, sort and de-duplicate; at most ``limit`` candidates, best first."""
+    candidates = fuse(lexical, vector, weights, symbol)
+    analysis = analyse(query)
     for cand in candidates.values():
-        cand.score *= boost(cand, words, query, weights)
+        cand.score *= boost(cand, analysis, weights)
+    if weights.container != 1.0:
+        _demote_containers(list(candidates.values()), weights.container)
+    if weights.file and candidates:
+        by_file: dict[str, list[Candidate]] = {}
+        for cand in candidates.values():
+            by_file.setdefault(str(cand.row.get("path")), []).append(cand)
+        sums = {p: sum(c.score for c in cs) for p, cs in by_file.items()}
+        top_sum = max(sums.values()) or 1.0
+        for p, cs in by_file.items():
+            if len(cs) > 1:
+                best = max(cs, key=lambda c: c.score)
+                best.score *= 1.0 + weights.file * sums[p] / top_sum
     ordered = sorted(candidates.values(), key=lambda c: (-c.score, c.id))
     kept: list[Candidate] = []
     for cand in ordered:
         if "path" in cand.row and any(
-            "path" in k.row and _overlaps(cand.row, k.row, weights.overlap) for k in kept
+            "path" in k.row and _overlaps(cand.row, k.row, weights.overlap, weights.nested) for k in kept
         ):
             continue
         kept.append(cand)

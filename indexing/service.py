@@ -44,11 +44,11 @@ from indexing.models import (
     Symbol,
 )
 from indexing.parsing import Outcome, ParsedGroup, Unchanged, init_parser_process, process_many
-from indexing.ranking import RankingWeights, rank, to_hit
+from indexing.ranking import RankingWeights, rank, symbol_names, to_hit
 from indexing.rows import chunk_text
 from indexing.secrets import load_key
 from indexing.store import (
-    HIT_COLUMNS,
+    RANK_COLUMNS,
     FileBatchItem,
     IndexStore,
     path_filter,
@@ -457,18 +457,30 @@ class WorkspaceIndex:
 
     # ------------------------------------------------------------------ search
     def search(self, query: str, *, limit: int = 10, path: str | None = None) -> list[SearchHit]:
-        """Hybrid search: BM25 and vector candidates fused with RRF and code-aware ranking."""
+        """Hybrid search: BM25, vector and symbol-definition candidates, fused and ranked by `rank`."""
         query = query.strip()
         if not query:
             return []
         where = self._where(path)
-        lexical = self.store.search_lexical(query, _pool(limit), where)
+        lexical = self.store.search_lexical(query, _pool(limit), where, RANK_COLUMNS)
+        symbol = self._symbol_rows(query, path)
         vector = self._vector_rows(query, _pool(limit), where, {r["id"]: r for r in lexical})
-        return [to_hit(c) for c in rank(query, lexical, vector, limit, self.weights)]
+        return [to_hit(c) for c in rank(query, lexical, vector, limit, self.weights, symbol)]
 
     def search_lexical(self, query: str, *, limit: int = 10, path: str | None = None) -> list[SearchHit]:
-        rows = self.store.search_lexical(query, _pool(limit), self._where(path))
-        return [to_hit(c) for c in rank(query, rows, [], limit, self.weights)]
+        rows = self.store.search_lexical(query, _pool(limit), self._where(path), RANK_COLUMNS)
+        symbol = self._symbol_rows(query, path)
+        return [to_hit(c) for c in rank(query, rows, [], limit, self.weights, symbol)]
+
+    def _symbol_rows(self, query: str, path: str | None) -> list[dict[str, Any]]:
+        """The chunks defining the identifiers the query names (``Session.send``, ``task_struct``)."""
+        prefix = (self._relative(path) if Path(path).is_absolute() else path) if path else ""
+        locations: list[tuple[str, int]] = []
+        for name in symbol_names(query)[:3]:
+            for sym in self.store.find_symbols(name, role="definition", limit=16):
+                if sym.path.startswith(prefix) and (sym.path, sym.line) not in locations:
+                    locations.append((sym.path, sym.line))
+        return self.store.chunks_at(locations[:12], RANK_COLUMNS)
 
     def search_vector(self, query: str, *, limit: int = 10, path: str | None = None) -> list[SearchHit]:
         rows = self._vector_rows(query, _pool(limit), self._where(path), {})
@@ -487,7 +499,7 @@ class WorkspaceIndex:
             return []
         nearest = self.store.search_vector(embed_query(embedder, query), pool, where)
         missing = [r["id"] for r in nearest if r["id"] not in known]
-        meta = {**known, **{r["id"]: r for r in self.store.chunks_by_id(missing, HIT_COLUMNS)}}
+        meta = {**known, **{r["id"]: r for r in self.store.chunks_by_id(missing, RANK_COLUMNS)}}
         return [{**meta[r["id"]], "_distance": r["_distance"]} for r in nearest if r["id"] in meta]
 
     def find_symbols(

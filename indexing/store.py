@@ -90,6 +90,9 @@ HIT_COLUMNS = [
     "signature",
     "text",
 ]
+# What ranking reads of a candidate: a hit's columns, `search_text` (read anyway, for the text), whose
+# split identifiers, path and qualified name the field matches use, and `doc` (the doc comment).
+RANK_COLUMNS = [*HIT_COLUMNS, "search_text", "doc"]
 
 
 class IndexError_(Exception):
@@ -364,15 +367,50 @@ class IndexStore:
             )
         return _with_text(rows, columns)
 
-    def search_lexical(self, query: str, limit: int, where: str | None = None) -> list[dict[str, Any]]:
+    def search_lexical(
+        self, query: str, limit: int, where: str | None = None, columns: Sequence[str] = HIT_COLUMNS
+    ) -> list[dict[str, Any]]:
         """BM25 over ``search_text``; rows carry ``_score`` (higher is better)."""
         builder = self._tables["chunks"].search(query, query_type="fts", fts_columns="search_text")
         if where:
             builder = builder.where(where, prefilter=True)
         rows: list[dict[str, Any]] = (
-            builder.select([*_stored_columns(HIT_COLUMNS), "_score"]).limit(limit).to_arrow().to_pylist()
+            builder.select([*_stored_columns(columns), "_score"]).limit(limit).to_arrow().to_pylist()
         )
-        return _with_text(rows, HIT_COLUMNS)
+        return _with_text(rows, columns)
+
+    def chunks_at(
+        self, locations: Sequence[tuple[str, int]], columns: Sequence[str] = HIT_COLUMNS
+    ) -> list[dict[str, Any]]:
+        """For each (path, line), the smallest chunk other than module code that holds the line."""
+        if not locations:
+            return []
+        where = " OR ".join(
+            f"(path = {_sql_str(p)} AND start_line <= {int(n)} AND end_line >= {int(n)})"
+            for p, n in locations
+        )
+        rows = _with_text(
+            self._tables["chunks"]
+            .search()
+            .where(where)
+            .select(_stored_columns(columns))
+            .limit(64 * len(locations))
+            .to_arrow()
+            .to_pylist(),
+            columns,
+        )
+        out: list[dict[str, Any]] = []
+        for p, n in locations:
+            holding = [
+                r
+                for r in rows
+                if r["path"] == p and r["start_line"] <= n <= r["end_line"] and r["kind"] != "module"
+            ]
+            if holding:
+                best = min(holding, key=lambda r: (r["end_line"] - r["start_line"], r["start_line"]))
+                if all(best["id"] != o["id"] for o in out):
+                    out.append(best)
+        return out
 
     def search_vector(self, vector: np.ndarray, limit: int, where: str | None = None) -> list[dict[str, Any]]:
         """Nearest chunks by cosine distance; rows carry ``id`` and ``_distance`` (lower is better)."""
@@ -593,7 +631,7 @@ def _stored_columns(columns: Sequence[str]) -> list[str]:
     """The chunks-table columns to read for these: a chunk's ``text`` lives inside ``search_text``."""
     if "text" not in columns:
         return list(columns)
-    return [c for c in columns if c != "text"] + ["search_text", "text_chars"]
+    return [c for c in columns if c not in ("text", "search_text")] + ["search_text", "text_chars"]
 
 
 def _with_text(rows: list[dict[str, Any]], columns: Sequence[str]) -> list[dict[str, Any]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from indexing.ranking import RankingWeights, fuse, query_words, rank, to_hit
+from indexing.ranking import RankingWeights, analyse, fuse, query_words, rank, stem, symbol_names, to_hit
 
 
 def row(
@@ -60,15 +60,60 @@ def test_definitions_outrank_windows_and_module_code_at_equal_rank() -> None:
 
 def test_overlapping_chunks_of_one_file_are_deduplicated() -> None:
     lexical = [
-        row("skeleton", "m.py", 1, 200, name="Big", kind="class"),
-        row("method", "m.py", 40, 60, name="run", kind="method"),
+        row("window1", "m.py", 1, 60, name="run", kind="window"),
+        row("window2", "m.py", 11, 70, name="run", kind="window"),
         row("other", "n.py", 40, 60, name="run", kind="method"),
         row("apart", "m.py", 300, 320, name="later", kind="function"),
     ]
-    ranked = rank("run", lexical, [], limit=10)
-    ids = [c.id for c in ranked]
-    assert "skeleton" not in ids or "method" not in ids
+    ids = [c.id for c in rank("run", lexical, [], limit=10)]
+    assert ("window1" in ids) != ("window2" in ids)
     assert {"other", "apart"} <= set(ids)
+
+
+def test_a_skeleton_and_its_member_both_stay_and_the_member_ranks_first() -> None:
+    lexical = [
+        row("skeleton", "m.py", 1, 200, name="Big", kind="class"),
+        row("method", "m.py", 40, 60, name="run", kind="method"),
+    ]
+    ids = [c.id for c in rank("run the big job", lexical, [], limit=10)]
+    assert ids == ["method", "skeleton"]
+
+
+def test_stemming_matches_word_forms() -> None:
+    assert stem("parsing") == stem("parser") == stem("parse") == stem("parsed")
+    assert stem("cookies") == stem("cookie") and stem("proxies") == stem("proxy")
+    assert stem("redirects") == stem("redirected") == stem("redirect")
+
+
+def test_source_outranks_tests_and_vendored_code_at_equal_scores() -> None:
+    lexical = [
+        row("test", "tests/test_cart.py", name="test_total"),
+        row("vendored", "vendor/lib/cart.py", name="total"),
+        row("source", "shop/cart.py", name="total"),
+    ]
+    lexical = [{**r, "_score": 5.0} for r in lexical]
+    assert rank("cart total", lexical, [], limit=3)[0].id == "source"
+
+
+def test_a_symbol_query_puts_the_definition_first() -> None:
+    # "struct task_struct": many chunks mention it, one defines it (found through the symbols table)
+    lexical = [
+        {**row(f"use{i}", f"kernel/f{i}.c", name=f"f{i}", kind="function"), "_score": 9.0 - i}
+        for i in range(5)
+    ]
+    definition = row("def", "include/linux/sched.h", 700, 760, name="task_struct", kind="struct")
+    ranked = rank("struct task_struct", lexical, [], limit=5, symbol=[definition])
+    assert ranked[0].id == "def"
+    assert analyse("struct task_struct").symbol == "task_struct"
+    assert symbol_names("where does Session.send retry") == ["send"]
+
+
+def test_words_in_the_name_and_doc_comment_count_more_than_in_the_body() -> None:
+    lexical = [
+        {**row("body", "a.py", name="helper"), "text": "retry backoff", "_score": 5.0},
+        {**row("named", "b.py", name="compute_backoff"), "doc": "Retry delay.", "_score": 5.0},
+    ]
+    assert rank("retry backoff", lexical, [], limit=2)[0].id == "named"
 
 
 def test_limit_and_hit_conversion() -> None:
