@@ -70,7 +70,8 @@ class IndexCancelled(Exception):
 def default_index_location(root: Path, cache_dir: Path) -> Path:
     """``<cache>/index/<name>-<hash of the absolute root>``: one folder per workspace, outside the repo."""
     digest = hashlib.sha1(str(root.resolve()).encode()).hexdigest()[:12]
-    return cache_dir / "index" / f"{root.resolve().name or 'root'}-{digest}"
+    name = (root.resolve().name or "root")[:64]  # a file name has at most 255 bytes; the hash keeps it unique
+    return cache_dir / "index" / f"{name}-{digest}"
 
 
 def _parser_context() -> multiprocessing.context.BaseContext:

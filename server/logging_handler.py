@@ -39,6 +39,26 @@ def message_type(levelno: int) -> types.MessageType:
     return types.MessageType.Log
 
 
+class _NoTraceback(logging.Formatter):
+    """One line per record for the editor: the exception's type and message, never a Python traceback
+    (that stays in the server's stderr log)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = self._style.format(_Message(record))
+        if record.exc_info and record.exc_info[1] is not None:
+            error = record.exc_info[1]
+            line += f" ({type(error).__name__}: {error}; the traceback is in the server log)"
+        return line
+
+
+class _Message:
+    """The attributes `%(name)s: %(message)s` needs, without the record's cached traceback text."""
+
+    def __init__(self, record: logging.LogRecord) -> None:
+        self.__dict__.update(record.__dict__)
+        self.message = record.getMessage()
+
+
 class LspLogHandler(logging.Handler):
     """Sends each record as a ``window/logMessage`` notification."""
 
@@ -52,7 +72,7 @@ class LspLogHandler(logging.Handler):
         self._send = send
         self._loop = loop
         self._busy = threading.local()
-        self.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+        self.setFormatter(_NoTraceback("%(name)s: %(message)s"))
 
     def emit(self, record: logging.LogRecord) -> None:
         if getattr(self._busy, "active", False):

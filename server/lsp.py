@@ -97,6 +97,9 @@ def _converter() -> Any:
     identifiers; `agentls/*` handlers validate plain dicts instead.
     """
     converter = default_converter()
+    # Stop at the first problem: detailed validation builds one error (and pygls logs one traceback) per
+    # element, so a 100 KB string where a list belongs blocked the server for 30 s (server/transport.py).
+    converter.detailed_validation = False
 
     def keep_request(obj: dict[str, Any], cls: type) -> Any:
         return cls(id=obj["id"], method=obj["method"], jsonrpc=obj["jsonrpc"], params=obj.get("params"))

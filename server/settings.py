@@ -110,7 +110,10 @@ def workspace_settings(root: Path) -> tuple[dict[str, Any], list[str], list[str]
     messages: list[str] = []
     for name in ("agentls.toml", "pyproject.toml"):
         path = root / name
-        if not path.is_file():
+        try:
+            if not path.is_file():
+                continue
+        except OSError:  # a folder the editor named that cannot exist (a name too long, say)
             continue
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))

@@ -31,7 +31,12 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO, Protocol
 
 from lsprotocol import types
-from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
+from pygls.exceptions import (
+    JsonRpcException,
+    JsonRpcInvalidParams,
+    JsonRpcInvalidRequest,
+    JsonRpcMethodNotFound,
+)
 from pygls.io_ import StdoutWriter
 from pygls.protocol import JsonRPCProtocol
 
@@ -61,6 +66,7 @@ _HEADER_END = re.compile(rb"\r?\n\r?\n")
 _LENGTH = re.compile(rb"content-length[ \t]*:[ \t]*([^\r\n]*)", re.IGNORECASE)
 _EMBEDDED_HEADER = re.compile(rb"content-length[ \t]*:[ \t]*\d+[ \t]*\r?\n", re.IGNORECASE)
 _MAX_HEADER_BYTES = 64 * 1024
+_MAX_PROBLEM_CHARS = 300
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,15 +177,55 @@ def _valid_id(value: Any) -> bool:
 
 
 def _params_problem(exc: BaseException) -> str:
-    cause = exc.__cause__
-    if cause is not None:
-        try:
-            from cattrs import transform_error
+    """One short line about what did not fit: the first few problems, never one per element."""
+    cause = exc.__cause__ if isinstance(exc, JsonRpcException) and exc.__cause__ is not None else exc
+    try:
+        from cattrs import transform_error
 
-            return "; ".join(transform_error(cause))
-        except Exception:
-            return str(cause)
-    return str(exc)
+        problems = (
+            transform_error(cause) if hasattr(cause, "exceptions") else [f"{type(cause).__name__}: {cause}"]
+        )
+    except Exception:
+        problems = [str(cause)]
+    more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+    return _clip("; ".join(problems[:3]) + more, _MAX_PROBLEM_CHARS)
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class _ExpectedErrorsInOneLine(logging.Filter):
+    """Bad input is logged as one line; tracebacks are for real bugs (a traceback per bad message buried
+    them). Drops pygls' "Unable to deserialize message" traceback (`dispatch` reports the same input in one
+    line and answers -32602) and shortens pygls' report of a handler that refused its params
+    (`JsonRpcInvalidParams` and the like) to the message."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if str(record.msg).startswith("Unable to deserialize message"):
+            return False
+        error = record.exc_info[1] if record.exc_info else None
+        expected = isinstance(error, _EXPECTED) or type(error) is JsonRpcException
+        if expected and error is not None:
+            record.msg = (
+                f"{record.getMessage()}: {type(error).__name__}: {_clip(str(error), _MAX_PROBLEM_CHARS)}"
+            )
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+_EXPECTED = (JsonRpcInvalidParams, JsonRpcInvalidRequest, JsonRpcMethodNotFound)
+"""Errors a handler raises on purpose for bad input; plain `JsonRpcException`s too (handlers raise them
+with a message for the user), but never `JsonRpcInternalError` (a bug)."""
+_PYGLS_FILTER = _ExpectedErrorsInOneLine()
+
+
+def quiet_expected_errors() -> None:
+    """Install `_ExpectedErrorsInOneLine` on pygls' JSON-RPC logger (idempotent)."""
+    logging.getLogger("pygls.protocol.json_rpc").addFilter(_PYGLS_FILTER)
 
 
 def dispatch(protocol: JsonRPCProtocol, body: bytes, *, initialized: Callable[[], bool]) -> None:
@@ -190,7 +236,10 @@ def dispatch(protocol: JsonRPCProtocol, body: bytes, *, initialized: Callable[[]
         _send_error(protocol, None, PARSE_ERROR, "Parse error: the message is not UTF-8")
         return
     except ValueError as exc:
-        _send_error(protocol, None, PARSE_ERROR, f"Parse error: {exc}")
+        _send_error(protocol, None, PARSE_ERROR, _clip(f"Parse error: {exc}", _MAX_PROBLEM_CHARS))
+        return
+    except RecursionError:
+        _send_error(protocol, None, PARSE_ERROR, "Parse error: the JSON is nested too deeply")
         return
     if not isinstance(raw, dict):
         kind = "a batch" if isinstance(raw, list) else f"a JSON {type(raw).__name__}"
@@ -230,14 +279,20 @@ def dispatch(protocol: JsonRPCProtocol, body: bytes, *, initialized: Callable[[]
         return
     if not is_request and not is_response and "params" in raw and raw["params"] is None:
         del raw["params"]  # `params: null` on a notification means no params
+    params = raw.get("params")
+    if method == types.CANCEL_REQUEST and not (isinstance(params, dict) and _valid_id(params.get("id"))):
+        log.warning("ignoring $/cancelRequest without a string or integer id")
+        return
     try:
         message = protocol.structure_message(raw)
-    except JsonRpcException as exc:
+    except (JsonRpcException, ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
+        # The converter stops at the first problem (no per-element errors: a 100 KB string where a list
+        # belongs used to cost 30 s and 15 MB of log); that is bad input, so one line, no traceback.
         detail = _params_problem(exc)
         if is_request:
             _send_error(protocol, msg_id, INVALID_PARAMS, f"Invalid params for {method}: {detail}")
         else:
-            log.warning("ignoring %s with invalid params: %s", method or "a response", detail)
+            log.warning("ignoring %s with invalid params: %s", _clip(str(method or "a response"), 80), detail)
         return
     protocol.handle_message(message)
 
@@ -255,6 +310,7 @@ async def serve_stream(
     notification) ends it.
     """
     parser = FrameParser()
+    quiet_expected_errors()
     while not stopped():
         data = await read()
         if not data:
