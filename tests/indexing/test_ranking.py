@@ -36,10 +36,10 @@ def test_query_words_split_identifiers_and_drop_stop_words() -> None:
     assert query_words("get_user_name") == ["get", "user", "name"]
 
 
-def test_rrf_rewards_agreement_between_retrievers() -> None:
+def test_fusion_rewards_agreement_between_retrievers() -> None:
     lexical = [row("a", "a.py"), row("b", "b.py"), row("c", "c.py")]
     vector = [row("c", "c.py"), row("d", "d.py")]
-    scores = {k: v.score for k, v in fuse(lexical, vector).items()}
+    scores = {k: v.score for k, v in fuse(lexical, vector, RankingWeights(vector=1.0)).items()}
     # c is third lexically and first by vector: found by both, it beats a, found once at rank 1.
     assert scores["c"] > scores["a"] > scores["b"] > scores["d"] * 0.99
     assert set(fuse(lexical, vector)["c"].ranks) == {"lexical", "vector"}
