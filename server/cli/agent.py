@@ -20,7 +20,7 @@ import json
 import logging
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -163,8 +163,15 @@ def _cost_line(result: RunResult) -> str:
     )
 
 
-def _report(result: RunResult, root: Path, apply: bool, yes: bool, err: Console) -> None:
-    """Print the outcome, apply when asked, and exit with the run's status."""
+def _report(
+    result: RunResult,
+    root: Path,
+    apply: bool,
+    yes: bool,
+    err: Console,
+    commit: _CommitOptions | None = None,
+) -> None:
+    """Print the outcome, apply (or commit) when asked, and exit with the run's status."""
     from agent.proposal import ApplyRefused, apply_proposal
 
     proposal = result.proposal
@@ -212,11 +219,85 @@ def _report(result: RunResult, root: Path, apply: bool, yes: bool, err: Console)
         if not click.confirm(f"Apply these changes to {count} file{'s' if count != 1 else ''}?", err=True):
             err.print("Not applied.", highlight=False)
             return
+    if commit is not None:
+        _commit(proposal, root, commit, err)
+        return
     try:
         written = apply_proposal(proposal, root)
     except ApplyRefused as refused:
         raise click.ClickException(str(refused)) from refused
     err.print(f"[green]applied[/]: {escape(', '.join(written))}", highlight=False)
+
+
+@dataclass(frozen=True)
+class _CommitOptions:
+    """`--commit`, `--branch`, `--force`."""
+
+    branch: str | None = None
+    force: bool = False
+
+
+def _commit(proposal: Any, root: Path, options: _CommitOptions, err: Console) -> None:
+    """Apply `proposal` as one commit (`agent.commit.commit_proposal`) and say where it went."""
+    from agent.commit import CommitRefused, commit_message, commit_proposal
+    from agent.proposal import ApplyRefused, apply_proposal
+    from agent.vcs import GitError
+
+    message = commit_message(proposal.summary, proposal.verification_summary, proposal.paths)
+    try:
+        done = commit_proposal(
+            proposal.files,
+            root,
+            message=message,
+            branch=options.branch,
+            force=options.force,
+            apply=lambda: apply_proposal(proposal, root),
+        )
+    except (CommitRefused, GitError, ApplyRefused) as error:
+        raise click.ClickException(f"not committed: {error}") from error
+    where = "new branch" if done.created_branch else "branch"
+    err.print(
+        f"[green]committed[/] {done.commit[:12]} on {where} {escape(done.branch)}: "
+        f"{escape(message.splitlines()[0])}",
+        highlight=False,
+    )
+    if not done.checked_out:
+        err.print(
+            f"Your working tree and index are unchanged; `git switch {escape(done.branch)}` shows it.",
+            highlight=False,
+        )
+
+
+_COMMIT_OPTIONS = (
+    click.option(
+        "--commit",
+        "commit",
+        is_flag=True,
+        help="Apply the change as one commit (the agent's message) on the current branch or --branch.",
+    ),
+    click.option(
+        "--branch", default=None, help="With --commit: commit on this branch (created from HEAD if new)."
+    ),
+    click.option(
+        "--force",
+        is_flag=True,
+        help="With --commit: commit even when the touched files have uncommitted changes.",
+    ),
+)
+
+
+def _commit_options(function: Any) -> Any:
+    for option in reversed(_COMMIT_OPTIONS):
+        function = option(function)
+    return function
+
+
+def _commit_choice(commit: bool, branch: str | None, force: bool) -> _CommitOptions | None:
+    if not commit:
+        if branch or force:
+            raise click.UsageError("--branch and --force go with --commit")
+        return None
+    return _CommitOptions(branch, force)
 
 
 @click.command("run")
@@ -226,8 +307,12 @@ def _report(result: RunResult, root: Path, apply: bool, yes: bool, err: Console)
 )
 @click.option("--apply", is_flag=True, help="Write the proposed changes to disk (after confirmation).")
 @click.option("--yes", "-y", is_flag=True, help="With --apply: do not ask for confirmation.")
-def run_cmd(instruction: str, path: str, apply: bool, yes: bool) -> None:
+@_commit_options
+def run_cmd(
+    instruction: str, path: str, apply: bool, yes: bool, commit: bool, branch: str | None, force: bool
+) -> None:
     """Run the agent on INSTRUCTION; print the plan, progress, the diff and the cost."""
+    committing = _commit_choice(commit, branch, force)
     from agent.task import TaskError
     from agent.task_builders import run_task
 
@@ -245,15 +330,19 @@ def run_cmd(instruction: str, path: str, apply: bool, yes: bool) -> None:
     except TaskError as error:
         raise click.ClickException(str(error)) from error
     result = _run_agent(root, task, settings, env, err)
-    _report(result, root, apply, yes, err)
+    _report(result, root, apply or committing is not None, yes, err, committing)
 
 
 @click.command("implement")
 @click.argument("location", metavar="FILE:LINE")
 @click.option("--apply", is_flag=True, help="Write the proposed changes to disk (after confirmation).")
 @click.option("--yes", "-y", is_flag=True, help="With --apply: do not ask for confirmation.")
-def implement_cmd(location: str, apply: bool, yes: bool) -> None:
+@_commit_options
+def implement_cmd(
+    location: str, apply: bool, yes: bool, commit: bool, branch: str | None, force: bool
+) -> None:
     """Implement the stub function at FILE:LINE from its doc comment."""
+    committing = _commit_choice(commit, branch, force)
     from agent.task import TaskError
     from agent.task_builders import implement_task
 
@@ -278,7 +367,7 @@ def implement_cmd(location: str, apply: bool, yes: bool) -> None:
     except TaskError as error:
         raise click.ClickException(str(error)) from error
     result = _run_agent(root, task, settings, env, err)
-    _report(result, root, apply, yes, err)
+    _report(result, root, apply or committing is not None, yes, err, committing)
 
 
 # -- runs ------------------------------------------------------------------------------------------
@@ -371,14 +460,54 @@ def _show_run(run: RunRecord) -> None:
         echo(f"({run.skipped_lines} unreadable line(s) skipped)")
 
 
+def _export_patch(directory: Path, run_id: str | None, output: str | None) -> None:
+    """``agentls runs export ID --patch``: the run's proposal as a ``git format-patch`` file."""
+    from agent.commit import patch_from_run
+    from agent.transcript import RunNotFound, load_run
+
+    if not run_id:
+        raise click.UsageError("agentls runs export RUN_ID --patch [-o FILE]")
+    try:
+        run = load_run(directory, run_id)
+    except RunNotFound as error:
+        raise click.ClickException(str(error)) from error
+    proposals = list(run.of_type("proposal"))
+    if not proposals:
+        raise click.ClickException(f"run {run.summary.run_id} proposed no change; there is nothing to export")
+    start = next(iter(run.of_type("run_start")), None)
+    root = Path(str(start.get("root"))) if start is not None and start.get("root") else None
+    text = patch_from_run(proposals[-1].data, root)
+    if output == "-":
+        click.echo(text, nl=False)
+        return
+    if output is None:
+        subject = text.split("Subject: [PATCH] ", 1)[1].split("\n", 1)[0]
+        slug = "-".join("".join(c if c.isalnum() else " " for c in subject).split())[:52] or "change"
+        output = f"0001-{slug}.patch"
+    Path(output).write_text(text, encoding="utf-8")
+    click.echo(f"wrote {output} (apply it with: git am {output})", err=True)
+
+
 @click.command("runs")
 @click.argument("run_id", required=False)
+@click.argument("export_id", required=False, metavar="[ID]")
 @click.option("--json", "as_json", is_flag=True, help="List runs as JSON.")
-def runs_cmd(run_id: str | None, as_json: bool) -> None:
-    """List agent runs, or show run RUN_ID (a unique prefix is enough)."""
+@click.option("--patch", is_flag=True, help="With `runs export ID`: write a format-patch file.")
+@click.option("--output", "-o", default=None, help="With `runs export`: the file to write (- for stdout).")
+def runs_cmd(
+    run_id: str | None, export_id: str | None, as_json: bool, patch: bool, output: str | None
+) -> None:
+    """List agent runs, show run RUN_ID (a unique prefix is enough), or `runs export ID --patch`."""
     from agent.transcript import RunNotFound, list_runs, load_run
 
     directory = runs_dir(environment())
+    if run_id == "export":
+        if not patch:
+            raise click.UsageError("`agentls runs export ID` needs --patch (the only export format)")
+        _export_patch(directory, export_id, output)
+        return
+    if export_id is not None:
+        raise click.UsageError(f"unexpected argument {export_id!r}")
     if run_id is not None:
         try:
             run = load_run(directory, run_id)
