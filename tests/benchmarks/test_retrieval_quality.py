@@ -46,14 +46,13 @@ SAMPLE = 400
 SEED = 13
 K = 10
 
-_NO_BOOSTS = {"exact_name": 1.0, "name_words": 1.0, "path_words": 1.0, "definition": 1.0}
+_NO_BOOSTS = {"name": 0.0, "exact_name": 1.0, "text": 0.0, "doc": 0.0, "signature": 0.0, "path": 0.0}
 GRID: tuple[tuple[str, RankingWeights], ...] = (
+    *((f"vector={v:g}", RankingWeights(vector=v)) for v in (0.1, 0.2, 0.35, 0.5, 0.75, 1.0)),
     *(
-        (f"vector={v:g}, k={k}", RankingWeights(vector=v, k=k))
-        for v in (0.25, 0.35, 0.5, 0.75, 1.0)
-        for k in (20, 60)
+        (f"vector={v:g}, no field matches", replace(RankingWeights(vector=v), **_NO_BOOSTS))
+        for v in (0.5, 1.0)
     ),
-    *((f"vector={v:g}, no boosts", replace(RankingWeights(vector=v), **_NO_BOOSTS)) for v in (0.5, 1.0)),
 )
 """Weights tried on the tuning half: the vector retriever's share of the fusion, with and without the
 code-aware boosts (they mostly help identifier queries; these queries are prose)."""
