@@ -5,7 +5,8 @@ Metrics, per query, over the top ``K`` hits (targets are definitions given by pa
 
 - a hit *matches* a target when it is in the target's file and either holds the line that names the
   target without being much larger than the target (at most three times its lines, or 40 more), or, for a
-  function-like target, lies inside it (a window of a long function). Each target is credited once, at
+  function-like target, lies mostly (half its lines or more) inside it: a window of a long function, or
+  a fixed-size chunk that runs into the next definition. Each target is credited once, at
   its first matching hit; a hit credits at most one target.
 - NDCG@K with the grades as gains (defining chunk 3, closely related 1), MRR@K of the first hit matching
   a grade-3 target, Recall@K of the grade-3 targets.
@@ -70,8 +71,10 @@ def _matches(hit: Hit, target: dict[str, Any]) -> bool:
     size = target["end"] - target["start"] + 1
     if hit.start <= target["line"] <= hit.end:
         return hit.end - hit.start + 1 <= max(3 * size, size + 40)
-    inside = target["start"] <= hit.start and hit.end <= target["end"]
-    return inside and target["kind"] in _FUNCTION_KINDS
+    # mostly inside a function-like target: a window of a long function, or a fixed-size chunk that
+    # crosses into the next definition
+    overlap = min(hit.end, target["end"]) - max(hit.start, target["start"]) + 1
+    return overlap * 2 >= hit.end - hit.start + 1 and target["kind"] in _FUNCTION_KINDS
 
 
 def score(query: dict[str, Any], hits: Sequence[Hit]) -> dict[str, float]:
