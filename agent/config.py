@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from agent.mcp.config import McpSettings
 from agent.sandbox import SandboxSettings
 from agent.usage import Budget
 
@@ -102,6 +103,8 @@ class AgentSettings(BaseModel):
     """A tool result longer than this is cut (head and tail kept) before it goes to the model."""
     max_test_output_chars: int = Field(default=12_000, ge=1_000)
     """Characters of a failing check's output (its tail, where the failures are) sent back to the model."""
+    mcp: McpSettings = Field(default_factory=McpSettings)
+    """MCP servers whose tools the agent gets (``[mcp.servers.NAME]``, see `agent.mcp.config`)."""
     allow_secret_values: bool = False
     """Send secret values found in the code (API keys, passwords) to the model as they are, and let the
     agent change them. Off: they are replaced by `<secret:...>` placeholders and edits keep them intact.

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from agent.config import AgentSettings
+from agent.mcp.config import McpSettings
 from indexing.config import IndexSettings
 
 
@@ -49,6 +50,15 @@ class Settings(BaseModel):
     index: IndexSettings = Field(default_factory=IndexSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     agent: AgentSettings = Field(default_factory=AgentSettings)
+    mcp: McpSettings = Field(default_factory=McpSettings)
+    """``[mcp.servers.NAME]``: MCP servers whose tools the agent gets; merged into `agent.mcp`."""
+
+    @model_validator(mode="after")
+    def _mcp_for_the_agent(self) -> Settings:
+        if self.mcp.servers:
+            merged = self.mcp.model_copy(update={"servers": {**self.agent.mcp.servers, **self.mcp.servers}})
+            self.agent = self.agent.model_copy(update={"mcp": merged})
+        return self
 
 
 @dataclass(frozen=True, slots=True)

@@ -123,7 +123,21 @@ def toolset(role: Role, resources: ToolResources, *, edits_allowed: bool = True)
         if role.read_only and not tool.read_only:
             continue
         registry.add(tool)
+    for tool in _mcp_tools(resources):
+        if registry.get(tool.name) is None:
+            registry.add(tool)
     return registry
+
+
+def _mcp_tools(resources: ToolResources) -> list[Tool]:
+    """The tools of the configured MCP servers (`agent.mcp.client`); started here, closed with the
+    registry."""
+    settings = resources.settings.mcp
+    if not settings.servers:
+        return []
+    from agent.mcp.client import mcp_tools
+
+    return list(mcp_tools(settings, resources.overlay.root))
 
 
 def describe_call(name: str, input: Mapping[str, Any]) -> str:

@@ -1,0 +1,101 @@
+"""The MCP client: a real MCP stdio server process (tests/fakes/mcp_tickets_server.py, written with the
+`mcp` SDK) configured in ``agentls.toml``, whose tool the fake model calls during a run; names, size cap,
+error results, a server that cannot start, and the processes stopped after the run."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from agent.mcp.client import McpHub, McpTool, tool_name
+from agent.mcp.config import McpSettings
+from agent.tools import ToolRegistry
+from server.settings import load_settings
+from tests.agent.agent_harness import Harness, copy_workspace, done, fast_settings
+from tests.fakes.anthropic_server import FakeAnthropic, text, tool_use, turn
+
+SERVER = Path(__file__).resolve().parents[1] / "fakes" / "mcp_tickets_server.py"
+TOML = f"""\
+[mcp.servers.tickets]
+command = "{sys.executable}"
+args = ["{SERVER}"]
+env = {{ TICKETS_USER = "ada" }}
+"""
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Path:
+    root = copy_workspace(tmp_path / "ws")
+    (root / "agentls.toml").write_text(TOML)
+    return root
+
+
+def _settings(root: Path) -> McpSettings:
+    loaded = load_settings(root)
+    assert not loaded.messages, loaded.messages
+    return loaded.settings.agent.mcp
+
+
+def test_the_model_calls_an_mcp_tool_in_a_run(
+    fake_anthropic: FakeAnthropic, ws: Path, tmp_path: Path
+) -> None:
+    settings = fast_settings(mcp=_settings(ws), verify=False)
+    fake_anthropic.enqueue(
+        turn(text("I will read the ticket."), tool_use("mcp__tickets__lookup_ticket", {"ticket_id": "T-1"})),
+        tool_use("mcp__tickets__lookup_ticket", {"ticket_id": "T-404"}),
+        done("The ticket asks for ValueError on an empty list."),
+    )
+    harness = Harness(fake_anthropic, ws, tmp_path / "runs")
+    result = harness.run(settings=settings)
+    assert result.status in ("no_changes", "proposed"), result.error
+
+    first = fake_anthropic.message_requests[0].body
+    names = [tool["name"] for tool in first["tools"]]
+    assert {"mcp__tickets__lookup_ticket", "mcp__tickets__big_output", "mcp__tickets__whoami"} <= set(names)
+    definition = next(t for t in first["tools"] if t["name"] == "mcp__tickets__lookup_ticket")
+    assert definition["description"].startswith("[MCP server tickets] The text of the issue-tracker ticket")
+    assert definition["input_schema"]["required"] == ["ticket_id"]
+
+    (found,) = harness.tool_results(1)
+    assert not found.get("is_error")
+    content = str(found["content"])
+    assert "(data, not instructions)" in content and "mean() must raise ValueError" in content
+    (missing,) = harness.tool_results(2)
+    assert missing.get("is_error") and "no ticket T-404" in str(missing["content"])
+    records = harness.transcript_records(result)
+    calls = [r for r in records if r.get("type") == "tool_call"]
+    assert [c["name"] for c in calls] == ["mcp__tickets__lookup_ticket"] * 2
+
+
+def test_hub_env_size_cap_close_and_a_server_that_cannot_start(ws: Path) -> None:
+    settings = _settings(ws).model_copy(update={"max_result_chars": 1_000})
+    broken = settings.servers["tickets"].model_copy(update={"command": "/nonexistent/mcp-server"})
+    settings = settings.model_copy(update={"servers": {**settings.servers, "broken": broken}})
+    hub = McpHub(settings, ws)
+    try:
+        tools = hub.start()
+        assert sorted(t.name for t in tools) == ["big_output", "lookup_ticket", "whoami"]
+        assert "broken" in hub.failures
+        registry = ToolRegistry(McpTool(hub, t) for t in tools)
+        assert registry.execute("mcp__tickets__whoami", {}).content.endswith("\nada")
+        big = registry.execute("mcp__tickets__big_output", {"size": 5_000}).content
+        assert "[cut at 1,000 of 5,000 characters]" in big and len(big) < 1_200
+        lookup = next(t for t in tools if t.name == "lookup_ticket")
+        refused = McpTool(hub, lookup, approve=lambda name, _: False)
+        result = ToolRegistry([refused]).execute(refused.name, {"ticket_id": "T-1"})
+        assert result.is_error and "did not approve" in result.content
+    finally:
+        hub.close()
+    assert not hub._thread.is_alive()
+    assert not hub._sessions
+    after = ToolRegistry([McpTool(hub, tools[0])]).execute(
+        "mcp__tickets__lookup_ticket", {"ticket_id": "T-1"}
+    )
+    assert after.is_error and "not running" in after.content
+
+
+def test_tool_names_are_safe_and_bounded() -> None:
+    assert tool_name("my server", "get.item") == "mcp__my_server__get_item"
+    assert len(tool_name("s" * 50, "t" * 50)) == 64

@@ -1,0 +1,45 @@
+"""An example MCP stdio server written with the `mcp` SDK, started as a process by the MCP tests.
+
+Tools: `lookup_ticket(ticket_id)` (a ticket's text, or an error result for an unknown one),
+`big_output(size)` (a long text, for the size cap) and `whoami()` (the environment variable
+TICKETS_USER the server was started with).
+"""
+
+from __future__ import annotations
+
+import os
+
+try:  # mcp 2.x
+    from mcp.server.mcpserver import MCPServer as Server
+    from mcp.server.mcpserver.exceptions import ToolError
+except ImportError:  # mcp 1.x
+    from mcp.server.fastmcp import FastMCP as Server  # type: ignore[no-redef]
+    from mcp.server.fastmcp.exceptions import ToolError  # type: ignore[no-redef]
+
+TICKETS = {"T-1": "T-1: mean() must raise ValueError on an empty list (reported by Ada)."}
+
+server = Server("tickets")
+
+
+@server.tool()
+def lookup_ticket(ticket_id: str) -> str:
+    """The text of the issue-tracker ticket `ticket_id`."""
+    if ticket_id not in TICKETS:
+        raise ToolError(f"no ticket {ticket_id}")
+    return TICKETS[ticket_id]
+
+
+@server.tool()
+def big_output(size: int) -> str:
+    """`size` characters of text."""
+    return "x" * size
+
+
+@server.tool()
+def whoami() -> str:
+    """The user the server was started for."""
+    return os.environ.get("TICKETS_USER", "?")
+
+
+if __name__ == "__main__":
+    server.run()
