@@ -33,6 +33,8 @@ isolation; a warning is logged once.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
 import os
 import pwd
@@ -212,10 +214,33 @@ def _count_user_processes(uid: int) -> int:
     return count
 
 
-def _limits_setter(limits: Sequence[tuple[int, int, int]]) -> Callable[[], None]:
-    """A preexec_fn that only calls setrlimit: everything it needs is computed before the fork."""
+def _load_prctl() -> Callable[..., int] | None:
+    """libc's ``prctl``, looked up in the parent (never between fork and exec)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        prctl: Callable[..., int] = libc.prctl
+        return prctl
+    except (OSError, AttributeError):
+        return None
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _limits_setter(
+    limits: Sequence[tuple[int, int, int]], prctl: Callable[..., int] | None = None
+) -> Callable[[], None]:
+    """A preexec_fn that only calls setrlimit (and prctl): everything it needs is computed before the fork.
+
+    With `prctl`, the command gets SIGKILL when the agent's process dies, kill -9 included (bwrap's
+    ``--die-with-parent`` does the same inside the sandbox; unsandboxed commands need it here).
+    """
 
     def apply() -> None:
+        if prctl is not None:
+            prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
         for which, soft, hard in limits:
             try:
                 resource.setrlimit(which, (soft, hard))
@@ -242,6 +267,7 @@ class Sandbox:
         self._probed = False
         self._warned = False
         self._lock = threading.Lock()
+        self._prctl = _load_prctl()
 
     # -- availability ------------------------------------------------------------------------------
 
@@ -458,7 +484,7 @@ class Sandbox:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,
-            preexec_fn=_limits_setter(self._limits()),
+            preexec_fn=_limits_setter(self._limits(), self._prctl),
             close_fds=True,
         )
         assert proc.stdout is not None and proc.stderr is not None

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
+from indexing.lifeline import die_with_parent
 from indexing.models import Chunk, FileRecord, ParseLimits, ParseResult, SkippedFile, SkipReason, Symbol
 from indexing.rows import (
     CHUNKS_SCHEMA,
@@ -114,8 +115,10 @@ class _NoPandas(importlib.abc.MetaPathFinder):
         return None
 
 
-def init_parser_process() -> None:
-    """Initializer of the parser processes (never of the caller's own process)."""
+def init_parser_process(owner: int | None = None) -> None:
+    """Initializer of the parser processes (never of the caller's own process); `owner` is the pid of the
+    process that started the pool: when it dies, so do they (`indexing.lifeline`)."""
+    die_with_parent(owner)  # a killed indexer leaves no parser processes behind
     if "pandas" not in sys.modules:
         sys.meta_path.insert(0, _NoPandas())
     # No cyclic garbage collection at all in a parser process: what it allocates is acyclic, and a

@@ -354,7 +354,10 @@ class WorkspaceIndex:
             groups = [entries[i : i + group] for i in range(0, len(entries), group)]
             ctx = _parser_context()
             with cf.ProcessPoolExecutor(
-                max_workers=self._workers(), mp_context=ctx, initializer=init_parser_process
+                max_workers=self._workers(),
+                mp_context=ctx,
+                initializer=init_parser_process,
+                initargs=(os.getpid(),),
             ) as pool:
                 with _main_module_hidden():  # workers are started by the first submits
                     futures = [pool.submit(process_many, g, limits, _known_in(g, known)) for g in groups]

@@ -14,11 +14,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 
 from indexing.definitions import FunctionSpan, Outline, StubInfo, outline
+from indexing.lifeline import die_with_parent
 
 __all__ = ["FunctionSpan", "Outline", "OutlineCache", "StubInfo", "carry_over", "outline"]
 
@@ -115,7 +117,10 @@ class OutlineCache:
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
             self._pool = ProcessPoolExecutor(
-                max_workers=1, mp_context=multiprocessing.get_context("forkserver")
+                max_workers=1,
+                mp_context=multiprocessing.get_context("forkserver"),
+                initializer=die_with_parent,  # no orphan when the server is killed
+                initargs=(os.getpid(),),
             )
         return self._pool
 

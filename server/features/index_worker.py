@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from indexing.config import IndexSettings
+from indexing.lifeline import die_with_parent
 from indexing.models import IndexReport
 
 __all__ = ["IndexJob", "IndexWorker", "JobOutcome"]
@@ -85,6 +86,7 @@ class _PipeLogHandler(logging.Handler):
 
 def _worker_main(conn: Connection, cancel: Any, cache_dir: str, env: dict[str, str]) -> None:
     """The worker process: run jobs until the server says stop or goes away."""
+    die_with_parent()  # even in the middle of a job, when the server is killed
     # Background work yields the CPU to the editor's requests (the parser processes inherit this).
     with contextlib.suppress(OSError, AttributeError):
         os.nice(10)

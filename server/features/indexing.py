@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from concurrent.futures import ProcessPoolExecutor
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from indexing.config import IndexSettings
+from indexing.lifeline import die_with_parent
 from indexing.models import IndexReport, SearchHit
 from server.features.index_worker import IndexJob, IndexWorker, JobOutcome
 from server.features.progress import WorkDone
@@ -310,7 +312,9 @@ class BackgroundIndexer:
     def _search_pool(self) -> ProcessPoolExecutor:
         if self._searcher is None:
             context = multiprocessing.get_context("forkserver")
-            self._searcher = ProcessPoolExecutor(max_workers=1, mp_context=context)
+            self._searcher = ProcessPoolExecutor(
+                max_workers=1, mp_context=context, initializer=die_with_parent, initargs=(os.getpid(),)
+            )
         return self._searcher
 
     async def search(self, query: str, limit: int, path: Path | None = None) -> list[tuple[Path, SearchHit]]:
