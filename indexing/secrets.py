@@ -57,6 +57,7 @@ __all__ = [
     "find_secrets",
     "load_key",
     "placeholder",
+    "private_dir",
     "redact_text",
 ]
 
@@ -140,7 +141,7 @@ def load_key(cache_dir: Path) -> bytes:
         pass
     key = _random.token_bytes(32)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dir(path.parent)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as handle:
             handle.write(key)
@@ -158,6 +159,22 @@ def load_key(cache_dir: Path) -> bytes:
             error.strerror or error,
         )
     return key
+
+
+def private_dir(path: Path, *, owned_parents: int = 0) -> Path:
+    """Create `path` (and missing parents) readable by the user only (0700), and make it 0700 if it exists.
+
+    `owned_parents`: how many of its parents are agentls' own folders (the index folder's ``index`` and
+    cache folders) and are made 0700 too. The index holds a copy of the code, so nobody else may read it.
+    """
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for folder in [path, *list(path.parents)[:owned_parents]]:
+        try:
+            if folder.stat().st_mode & 0o077:
+                os.chmod(folder, 0o700)
+        except OSError as error:
+            log.warning("cannot make %s private (%s); others on this machine may read it", folder, error)
+    return path
 
 
 def placeholder(value: str, key: bytes) -> str:

@@ -54,6 +54,7 @@ from indexing.rows import (  # the row builders live where parser processes can 
     SYMBOLS_SCHEMA,
     chunk_text,
 )
+from indexing.secrets import private_dir
 
 log = logging.getLogger(__name__)
 
@@ -209,7 +210,7 @@ class IndexStore:
         return store
 
     def _open(self) -> None:
-        self.location.mkdir(parents=True, exist_ok=True)
+        private_dir(self.location)  # 0700: the index is a copy of the code
         meta_path = self.location / "meta.json"
         if meta_path.exists():
             try:
@@ -279,7 +280,7 @@ class IndexStore:
         """
         with self._writer_mutex:
             if self._writer_depth == 0:
-                self.location.mkdir(parents=True, exist_ok=True)
+                private_dir(self.location)
                 self._lock.acquire()
             self._writer_depth += 1
             try:
