@@ -35,6 +35,7 @@ SEARCH_CODE = "search_code"
 FIND_SYMBOL = "find_symbol"
 RUN_TESTS = "run_tests"
 ASK_USER = "ask_user"
+LOOKUP_DOCS = "lookup_docs"
 GIT = ("git_status", "git_diff", "git_log", "git_show", "git_blame")
 
 
@@ -96,7 +97,7 @@ class Role:
 SOLO = Role(
     name="solo",
     prompt="prompts/system.md",
-    tools=(EDITOR, BASH, SEARCH_CODE, FIND_SYMBOL, RUN_TESTS, ASK_USER, *GIT),
+    tools=(EDITOR, BASH, SEARCH_CODE, FIND_SYMBOL, LOOKUP_DOCS, RUN_TESTS, ASK_USER, *GIT),
     begin=_SOLO_BEGIN,
 )
 """Today's agent: one loop that does the whole task."""

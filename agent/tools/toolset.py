@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from agent.tools import Tool, ToolRegistry, one_line
 from agent.tools.ask import AskCallback, AskUserTool
 from agent.tools.bash import BashTool
+from agent.tools.docs import LookupDocsTool
 from agent.tools.editor import EditorTool
 from agent.tools.git import GIT_TOOLS
 from agent.tools.run_tests import RunTestsTool
@@ -100,13 +101,22 @@ CATALOG: Mapping[str, ToolBuilder] = {
     FindSymbolTool.name: lambda r, _: FindSymbolTool(r.overlay, r.index),
     RunTestsTool.name: _run_tests,
     AskUserTool.name: lambda r, _: AskUserTool(r.ask),
+    LookupDocsTool.name: lambda r, _: LookupDocsTool(r.overlay.root, r.sandbox),
     **{cls.name: _git_tool(cls) for cls in GIT_TOOLS},
 }
 """Every tool a role can name, by tool name."""
 
 _DESCRIBERS: Mapping[str, Callable[[Mapping[str, Any]], str]] = {
     cls.name: cls.describe
-    for cls in (EditorTool, BashTool, SearchCodeTool, FindSymbolTool, RunTestsTool, AskUserTool)
+    for cls in (
+        EditorTool,
+        BashTool,
+        SearchCodeTool,
+        FindSymbolTool,
+        RunTestsTool,
+        AskUserTool,
+        LookupDocsTool,
+    )
 } | {cls.name: cls.describe for cls in GIT_TOOLS}
 
 

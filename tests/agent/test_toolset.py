@@ -39,11 +39,12 @@ def _resources(root: Path) -> ToolResources:
 def test_the_solo_role_gets_every_tool_in_order(ws: Path) -> None:
     registry = toolset(SOLO, _resources(ws))
     assert registry.names == list(SOLO.tools)
-    assert registry.names[:6] == [
+    assert registry.names[:7] == [
         "str_replace_based_edit_tool",
         "bash",
         "search_code",
         "find_symbol",
+        "lookup_docs",
         "run_tests",
         "ask_user",
     ]
@@ -58,10 +59,11 @@ def test_a_read_only_role_gets_no_bash_and_a_view_only_editor(ws: Path) -> None:
     registry = toolset(READER, _resources(ws))
     assert "bash" not in registry.names
     assert registry.names == [name for name in SOLO.tools if name != "bash"]
-    assert registry.names[:5] == [
+    assert registry.names[:6] == [
         "str_replace_based_edit_tool",
         "search_code",
         "find_symbol",
+        "lookup_docs",
         "run_tests",
         "ask_user",
     ]

@@ -1,0 +1,337 @@
+"""`lookup_docs`: the API of a library in the version this project has installed.
+
+Input: `name` (a dotted Python name such as ``pytest.raises``, an npm package such as ``zod`` or
+``@types/node``, a Go package or symbol such as ``net/http.Client``), optionally `language` (detected
+from the workspace otherwise: ``pyproject.toml``/``setup.py``/``requirements*.txt`` -> python,
+``package.json`` -> javascript, ``go.mod`` -> go) and `query` (words to search for in the package).
+
+- **Python**: the project's interpreter (``.venv``, ``venv`` or ``env`` in the workspace, else
+  ``python3``) runs `_PY_SCRIPT` in the sandbox with the workspace bound read-only. It imports the longest
+  importable prefix of `name`, follows attributes, and prints (as JSON) the kind, the signature
+  (`inspect.signature`), the docstring, the source file and line, the installed distribution and its
+  version (`importlib.metadata.packages_distributions` / `version`) and, for a module or class, its public
+  members with their first doc line. With `query`, it walks the package's modules instead and returns the
+  public functions and classes whose name or docstring match the most words.
+- **JavaScript/TypeScript**: read on the host, nothing runs: ``node_modules/NAME/package.json`` (the
+  version), the declaration file it names (``types``/``typings``, else ``index.d.ts``, else
+  ``node_modules/@types/NAME``) and the README, cut; with `query`, only the declaration lines that mention
+  it, with context.
+- **Go**: ``go -C ROOT doc NAME`` in the sandbox when ``go`` is on PATH (``GOPROXY=off``,
+  ``GOFLAGS=-mod=readonly``: nothing is downloaded). Not exercised by the tests on machines without Go.
+
+Results are cut to `MAX_CHARS`. Importing a package runs its code, which is why Python runs in the sandbox
+(no network, the workspace read-only, time and memory limits).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from agent.tools import CustomTool, ToolError, one_line
+
+if TYPE_CHECKING:
+    from agent.ports import Sandbox
+
+__all__ = ["LookupDocsTool", "detect_language", "project_python"]
+
+MAX_CHARS = 16_000
+_TIMEOUT = 60.0
+_NPM_NAME = re.compile(r"^(?:@[a-z0-9][\w.-]*/)?[a-z0-9][\w.-]*$", re.IGNORECASE)
+_PY_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*$")
+_GO_NAME = re.compile(r"^[A-Za-z0-9_./-]+(?:\.[A-Za-z_][A-Za-z0-9_]*)*$")
+
+_PY_SCRIPT = r"""
+import importlib, importlib.metadata as md, inspect, json, pkgutil, sys, re
+name, query, root = sys.argv[1], sys.argv[2], sys.argv[3]
+sys.path.append(root)
+def first_line(doc):
+    return (doc or "").strip().split("\n", 1)[0][:160]
+def signature(obj):
+    try:
+        return str(inspect.signature(obj))
+    except (TypeError, ValueError):
+        return None
+def resolve(dotted):
+    parts = dotted.split(".")
+    error = None
+    for i in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:i]))
+        except ImportError as exc:
+            error = error or exc
+            continue
+        for attr in parts[i:]:
+            obj = getattr(obj, attr)
+        return obj
+    raise error
+def distributions(top):
+    out = []
+    try:
+        names = md.packages_distributions().get(top, [])
+    except Exception:
+        names = []
+    for dist in names:
+        try:
+            out.append([dist, md.version(dist)])
+        except Exception:
+            pass
+    return out
+def where(obj):
+    try:
+        path = inspect.getsourcefile(obj) or inspect.getfile(obj)
+    except TypeError:
+        return None, None
+    try:
+        line = inspect.getsourcelines(obj)[1]
+    except (OSError, TypeError):
+        line = None
+    return path, line
+top = name.split(".")[0]
+result = {"name": name, "python": sys.version.split()[0], "distributions": distributions(top)}
+try:
+    obj = resolve(name)
+except Exception as exc:
+    result["error"] = f"{type(exc).__name__}: {exc}"
+    print(json.dumps(result)); sys.exit(0)
+if query:
+    words = [w for w in re.split(r"\W+", query.lower()) if w]
+    modules = [obj] if inspect.ismodule(obj) else []
+    if inspect.ismodule(obj) and hasattr(obj, "__path__"):
+        for info in pkgutil.walk_packages(obj.__path__, obj.__name__ + "."):
+            if len(modules) >= 300:
+                break
+            if any(part.startswith("_") for part in info.name.split(".")[1:]) and "test" in info.name:
+                continue
+            try:
+                modules.append(importlib.import_module(info.name))
+            except BaseException:
+                continue
+    hits, seen = [], set()
+    for module in modules:
+        for attr, value in list(vars(module).items()):
+            if attr.startswith("_") or not (inspect.isfunction(value) or inspect.isclass(value)):
+                continue
+            key = (getattr(value, "__module__", ""), getattr(value, "__qualname__", attr))
+            if key in seen:
+                continue
+            seen.add(key)
+            text = (attr + " " + (inspect.getdoc(value) or "")).lower()
+            score = sum(text.count(w) for w in words) + 3 * sum(w in attr.lower() for w in words)
+            if score:
+                summary = first_line(inspect.getdoc(value))
+                hits.append((score, module.__name__ + "." + attr, signature(value), summary))
+    hits.sort(key=lambda h: -h[0])
+    result["matches"] = [{"name": n, "signature": s, "summary": d} for _, n, s, d in hits[:15]]
+    result["modules_searched"] = len(modules)
+    print(json.dumps(result)); sys.exit(0)
+kind = "module" if inspect.ismodule(obj) else "class" if inspect.isclass(obj) else (
+    "function" if callable(obj) else type(obj).__name__)
+result["kind"] = kind
+result["signature"] = None if inspect.ismodule(obj) else signature(obj)
+result["doc"] = (inspect.getdoc(obj) or "")[:6000]
+result["file"], result["line"] = where(obj)
+if inspect.ismodule(obj) or inspect.isclass(obj):
+    members = []
+    for attr, value in inspect.getmembers(obj):
+        if attr.startswith("_"):
+            continue
+        if inspect.ismodule(obj) and inspect.ismodule(value):
+            continue
+        summary = first_line(inspect.getdoc(value)) if callable(value) else ""
+        members.append({"name": attr, "signature": signature(value) if callable(value) else None,
+                        "summary": summary})
+        if len(members) >= 80:
+            break
+    result["members"] = members
+print(json.dumps(result))
+"""
+
+
+def detect_language(root: Path) -> str | None:
+    """The workspace's main package ecosystem by its manifest files."""
+    if any((root / name).is_file() for name in ("pyproject.toml", "setup.py", "setup.cfg")) or any(
+        root.glob("requirements*.txt")
+    ):
+        return "python"
+    if (root / "package.json").is_file():
+        return "javascript"
+    if (root / "go.mod").is_file():
+        return "go"
+    if any(root.glob("*.py")):
+        return "python"
+    return None
+
+
+def project_python(root: Path) -> str:
+    """The project's interpreter: a virtual environment in the workspace, else ``python3``."""
+    for folder in (".venv", "venv", "env"):
+        candidate = root / folder / "bin" / "python"
+        if candidate.exists():
+            return str(candidate)
+    return shutil.which("python3") or "python3"
+
+
+def _cut(text: str, limit: int = MAX_CHARS) -> str:
+    return text if len(text) <= limit else text[:limit] + f"\n[cut at {limit:,} of {len(text):,} characters]"
+
+
+def _format_python(data: Mapping[str, Any]) -> str:
+    lines: list[str] = []
+    dists = ", ".join(f"{name} {version}" for name, version in data.get("distributions", []))
+    installed = f"installed: {dists}" if dists else "installed: (no distribution found; standard library?)"
+    if data.get("error"):
+        return f"{data['name']}: {data['error']} (python {data.get('python')}, {installed})"
+    if "matches" in data:
+        lines.append(f"Search in {data['name']} ({installed}; {data.get('modules_searched')} modules):")
+        for match in data["matches"]:
+            lines.append(f"- {match['name']}{match.get('signature') or ''}: {match.get('summary', '')}")
+        if not data["matches"]:
+            lines.append("(no function or class matches)")
+        return "\n".join(lines)
+    lines.append(f"{data['name']} ({data.get('kind')}; {installed}; python {data.get('python')})")
+    if data.get("signature"):
+        lines.append(f"signature: {data['name'].rsplit('.', 1)[-1]}{data['signature']}")
+    if data.get("file"):
+        lines.append(f"source: {data['file']}" + (f":{data['line']}" if data.get("line") else ""))
+    if data.get("doc"):
+        lines += ["", data["doc"]]
+    members = data.get("members") or []
+    if members:
+        lines += ["", "members:"]
+        for member in members:
+            summary = f": {member['summary']}" if member.get("summary") else ""
+            lines.append(f"- {member['name']}{member.get('signature') or ''}{summary}")
+    return "\n".join(lines)
+
+
+class LookupDocsTool(CustomTool):
+    """`lookup_docs`."""
+
+    name = "lookup_docs"
+    description = (
+        "Look up the API of an installed library in the version this project uses: a Python dotted "
+        "name (`pytest.raises`, `requests.Session.get`) gives its signature, docstring, source location "
+        "and installed version; an npm package gives its version, TypeScript declarations and README; a "
+        "Go package or symbol gives `go doc`. With `query`, search the package for matching functions "
+        "and classes instead. Prefer this to guessing an API from memory."
+    )
+    input_schema: Mapping[str, Any] = {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string", "description": "pytest.raises, zod, net/http.Client ..."},
+            "language": {"type": "string", "enum": ["python", "javascript", "typescript", "go"]},
+            "query": {"type": "string", "description": "Words to search for in the package."},
+        },
+        "required": ["name"],
+        "additionalProperties": False,
+    }
+
+    def __init__(self, root: Path, sandbox: Sandbox | None, *, python: str | None = None) -> None:
+        self.root = Path(root)
+        self.sandbox = sandbox
+        self.python = python
+
+    @staticmethod
+    def describe(input: Mapping[str, Any]) -> str:
+        query = f" ({one_line(input['query'], 40)})" if input.get("query") else ""
+        return f"lookup_docs: {input.get('name', '')}{query}"
+
+    def run(self, input: Mapping[str, Any]) -> str:
+        name = str(input["name"]).strip()
+        language = input.get("language") or detect_language(self.root) or "python"
+        query = str(input.get("query") or "").strip()
+        if language == "python":
+            return self._python(name, query)
+        if language in ("javascript", "typescript"):
+            return self._npm(name, query)
+        return self._go(name)
+
+    def _run(self, argv: list[str], env: Mapping[str, str] | None = None) -> tuple[int, str, str]:
+        if self.sandbox is None:
+            raise ToolError("there is no sandbox to run the lookup in")
+        from agent.sandbox import SandboxUnavailable
+
+        with tempfile.TemporaryDirectory(prefix="agentls-docs-") as scratch:
+            try:
+                result = self.sandbox.run(
+                    argv, Path(scratch), timeout=_TIMEOUT, env=env, ro_binds=[(self.root, self.root)]
+                )
+            except SandboxUnavailable as error:
+                raise ToolError(f"lookup_docs could not run: {error}") from None
+        if result.timed_out:
+            raise ToolError(f"the lookup took longer than {_TIMEOUT:.0f} s; ask for something narrower")
+        return result.exit_code, result.stdout, result.stderr
+
+    def _python(self, name: str, query: str) -> str:
+        if not _PY_NAME.match(name):
+            raise ToolError(f"{name!r} is not a dotted Python name (like `pytest.raises`)")
+        python = self.python or project_python(self.root)
+        code, out, err = self._run([python, "-I", "-c", _PY_SCRIPT, name, query, str(self.root)])
+        line = next((x for x in reversed(out.splitlines()) if x.startswith("{")), None)
+        if code != 0 or line is None:
+            raise ToolError(f"the lookup with {python} failed (exit {code}): {one_line(err or out, 500)}")
+        return _cut(_format_python(json.loads(line)))
+
+    def _npm(self, name: str, query: str) -> str:
+        if not _NPM_NAME.match(name):
+            raise ToolError(f"{name!r} is not an npm package name")
+        folder = self.root / "node_modules" / name
+        manifest = folder / "package.json"
+        if not manifest.is_file():
+            raise ToolError(f"{name} is not installed in node_modules (run the project's install first)")
+        try:
+            meta = json.loads(manifest.read_text("utf-8"))
+        except (OSError, ValueError) as error:
+            raise ToolError(f"cannot read {manifest}: {error}") from None
+        parts = [f"{name} {meta.get('version', '?')} (node_modules/{name})"]
+        if meta.get("description"):
+            parts.append(str(meta["description"]))
+        types = meta.get("types") or meta.get("typings") or "index.d.ts"
+        candidates = [folder / str(types)]
+        if not name.startswith("@types/"):
+            bare = name.lstrip("@").replace("/", "__")
+            candidates.append(self.root / "node_modules" / "@types" / bare / "index.d.ts")
+        declarations = next((path for path in candidates if path.is_file()), None)
+        if declarations is not None:
+            text = declarations.read_text("utf-8", "replace")
+            if query:
+                words = [w for w in re.split(r"\W+", query.lower()) if w]
+                lines = text.splitlines()
+                keep: set[int] = set()
+                for number, line in enumerate(lines):
+                    if any(w in line.lower() for w in words):
+                        keep.update(range(max(0, number - 3), min(len(lines), number + 4)))
+                text = "\n".join(lines[i] for i in sorted(keep)) or f"(nothing in it mentions {query!r})"
+            rel = declarations.relative_to(self.root).as_posix()
+            parts += ["", f"declarations ({rel}):", _cut(text, MAX_CHARS // 2)]
+        readme = next((p for p in folder.glob("README*") if p.is_file()), None)
+        if readme is not None and not query:
+            parts += ["", f"{readme.name}:", _cut(readme.read_text("utf-8", "replace"), MAX_CHARS // 3)]
+        return _cut("\n".join(parts))
+
+    def _go(self, name: str) -> str:
+        if not _GO_NAME.match(name) or name.startswith("-"):
+            raise ToolError(f"{name!r} is not a Go package or symbol")
+        go = shutil.which("go")
+        if go is None:
+            raise ToolError("Go is not installed here, so `go doc` cannot run")
+        env = {"GOPROXY": "off", "GOFLAGS": "-mod=readonly", "GOTOOLCHAIN": "local", **_go_env()}
+        code, out, err = self._run([go, "-C", str(self.root), "doc", name], env)
+        if code != 0:
+            raise ToolError(f"go doc {name} failed: {one_line(err or out, 500)}")
+        return _cut(out)
+
+
+def _go_env() -> dict[str, str]:
+    out = {}
+    for key in ("GOPATH", "GOMODCACHE", "GOROOT"):
+        if os.environ.get(key):
+            out[key] = os.environ[key]
+    return out

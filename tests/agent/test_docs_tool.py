@@ -1,0 +1,88 @@
+"""`lookup_docs` on real installed packages: `pytest.raises` in a project venv made in the test (with
+``--system-site-packages``, so it sees this machine's pytest) answers its signature, source and installed
+version, run in the real sandbox; a search over a package's docstrings; an npm package's version,
+declarations and README from node_modules; unknown names and bad input."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from agent.sandbox import Sandbox, SandboxSettings
+from agent.tools import ToolRegistry
+from agent.tools.docs import LookupDocsTool, detect_language, project_python
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("project")
+    (root / "pyproject.toml").write_text('[project]\nname = "demo"\nversion = "0.1"\n')
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(root / ".venv")],
+        check=True,
+    )
+    return root
+
+
+def _tool(root: Path) -> ToolRegistry:
+    return ToolRegistry([LookupDocsTool(root, Sandbox(SandboxSettings(timeout_seconds=60)))])
+
+
+def test_pytest_raises_in_the_projects_venv(project: Path) -> None:
+    assert project_python(project) == str(project / ".venv" / "bin" / "python")
+    result = _tool(project).execute("lookup_docs", {"name": "pytest.raises"})
+    assert not result.is_error, result.content
+    text = result.content
+    version = importlib.metadata.version("pytest")
+    assert f"installed: pytest {version}" in text
+    assert "pytest.raises (function;" in text
+    assert "signature: raises(expected_exception" in text
+    assert "source: " in text and "/_pytest/" in text
+    assert "Assert that a code block/function call raises" in text
+
+
+def test_a_module_lists_members_and_a_search_finds_by_docstring(project: Path) -> None:
+    registry = _tool(project)
+    module = registry.execute("lookup_docs", {"name": "json"}).content
+    assert "json (module;" in module and "- dumps(obj" in module
+    found = registry.execute("lookup_docs", {"name": "email", "query": "parse address"}).content
+    assert "Search in email" in found and "email.utils.parseaddr" in found
+
+
+def test_unknown_names_and_bad_input(project: Path) -> None:
+    registry = _tool(project)
+    missing = registry.execute("lookup_docs", {"name": "no_such_package_xyz.thing"})
+    assert "ModuleNotFoundError" in missing.content and "no_such_package_xyz" in missing.content
+    attr = registry.execute("lookup_docs", {"name": "pytest.no_such_attribute"})
+    assert "AttributeError" in attr.content
+    bad = registry.execute("lookup_docs", {"name": "os; rm -rf /"})
+    assert bad.is_error and "not a dotted Python name" in bad.content
+
+
+def test_an_npm_package_from_node_modules(tmp_path: Path) -> None:
+    root = tmp_path / "web"
+    package = root / "node_modules" / "tiny-lib"
+    package.mkdir(parents=True)
+    (root / "package.json").write_text(json.dumps({"name": "web", "dependencies": {"tiny-lib": "^2.1.0"}}))
+    (package / "package.json").write_text(
+        json.dumps({"name": "tiny-lib", "version": "2.1.3", "types": "lib.d.ts"})
+    )
+    (package / "lib.d.ts").write_text(
+        "/** Adds two numbers. */\nexport declare function add(a: number, b: number): number;\n"
+        "export declare function other(): void;\n"
+    )
+    (package / "README.md").write_text("# tiny-lib\nTiny helpers.\n")
+    assert detect_language(root) == "javascript"
+    registry = ToolRegistry([LookupDocsTool(root, None)])
+    text = registry.execute("lookup_docs", {"name": "tiny-lib"}).content
+    assert text.startswith("tiny-lib 2.1.3 (node_modules/tiny-lib)")
+    assert "export declare function add(a: number, b: number): number;" in text and "Tiny helpers." in text
+    narrowed = registry.execute("lookup_docs", {"name": "tiny-lib", "query": "add"}).content
+    assert "function add" in narrowed and "README" not in narrowed
+    absent = registry.execute("lookup_docs", {"name": "left-pad"})
+    assert absent.is_error and "not installed in node_modules" in absent.content
