@@ -531,7 +531,10 @@ def runs_cmd(
 
 
 def register(group: click.Group) -> None:
-    """Add `run`, `implement` and `runs` to the `agentls` command group."""
+    """Add `run`, `implement`, `runs` and `mcp` to the `agentls` command group."""
+    from server.cli.mcp import mcp_cmd
+
+    group.add_command(mcp_cmd)
     group.add_command(run_cmd)
     group.add_command(implement_cmd)
     group.add_command(runs_cmd)

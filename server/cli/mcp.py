@@ -1,0 +1,92 @@
+"""``agentls mcp``: agentls's own retrieval as an MCP server on stdio, for other agents.
+
+Tools: `search_code` (hybrid search over the workspace index), `find_symbol` (definitions and references
+from the symbol table) and `lookup_docs` (the API of an installed library, `agent.tools.docs`), the same
+tools the agent uses, with the same inputs, so results read the same. The workspace is indexed (or
+refreshed) before serving; files are read from disk through a read-only `agent.overlay.Overlay` (nothing
+is ever written). stdout carries the MCP protocol only: progress and errors go to stderr and the log.
+
+Built with the `mcp` SDK's high-level server (`MCPServer` in 2.x, `FastMCP` in 1.x). Example for a client
+configuration: ``{"command": "agentls", "args": ["mcp", "--path", "/path/to/project"]}``.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+
+from server.cli.support import environment, find_root, workspace_settings
+from server.settings import cache_dir
+
+log = logging.getLogger("agentls")
+
+
+def build_server(root: Path, index: Any, settings: Any) -> Any:
+    """The MCP server exposing `search_code`, `find_symbol` and `lookup_docs` on `root`."""
+    try:  # mcp 2.x
+        from mcp.server.mcpserver import MCPServer as Server
+        from mcp.server.mcpserver.exceptions import ToolError as McpToolError
+    except ImportError:  # mcp 1.x
+        from mcp.server.fastmcp import FastMCP as Server  # type: ignore[no-redef,attr-defined]
+        from mcp.server.fastmcp.exceptions import ToolError as McpToolError  # type: ignore[no-redef]
+
+    from agent.overlay import Overlay
+    from agent.sandbox import Sandbox
+    from agent.tools import ToolRegistry
+    from agent.tools.docs import LookupDocsTool
+    from agent.tools.search import FindSymbolTool, SearchCodeTool
+
+    overlay = Overlay(root)
+    registry = ToolRegistry(
+        [
+            SearchCodeTool(overlay, index),
+            FindSymbolTool(overlay, index),
+            LookupDocsTool(root, Sandbox(settings.agent.sandbox)),
+        ]
+    )
+
+    def call(name: str, arguments: dict[str, Any]) -> str:
+        result = registry.execute(name, {k: v for k, v in arguments.items() if v is not None})
+        if result.is_error:
+            raise McpToolError(result.content)
+        return result.content
+
+    server = Server("agentls", instructions=f"Code search and library docs for the workspace {root}.")
+
+    @server.tool(description=SearchCodeTool.description)
+    def search_code(query: str, limit: int | None = None, path: str | None = None) -> str:
+        return call("search_code", {"query": query, "limit": limit, "path": path})
+
+    @server.tool(description=FindSymbolTool.description)
+    def find_symbol(
+        name: str, role: str | None = None, prefix: bool | None = None, path: str | None = None
+    ) -> str:
+        return call("find_symbol", {"name": name, "role": role, "prefix": prefix, "path": path})
+
+    @server.tool(description=LookupDocsTool.description)
+    def lookup_docs(name: str, language: str | None = None, query: str | None = None) -> str:
+        return call("lookup_docs", {"name": name, "language": language, "query": query})
+
+    return server
+
+
+@click.command("mcp")
+@click.option("--path", "path", default=".", help="The workspace (or a folder inside it) to serve.")
+def mcp_cmd(path: str) -> None:
+    """Serve this workspace's code search, symbols and library docs as an MCP server on stdio."""
+    from server.cli.agent import _open_index
+
+    env = environment()
+    err = Console(stderr=True, soft_wrap=True)
+    target = Path(path).expanduser()
+    if not target.exists():
+        raise click.ClickException(f"{path} does not exist; pass the workspace or a folder inside it")
+    root = find_root(target.resolve(), cache_dir(env))
+    settings = workspace_settings(root, err)
+    index = _open_index(root, settings, env, err)
+    log.info("agentls mcp: serving %s on stdio", root)
+    build_server(root, index, settings).run("stdio")

@@ -1,0 +1,66 @@
+"""`agentls mcp` as a real process, driven by the `mcp` SDK's stdio client: it lists `search_code`,
+`find_symbol` and `lookup_docs`, answers them from the workspace's index and the installed packages, and
+reports a bad call as an MCP error result."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from mcp import ClientSession
+from mcp.client.stdio import StdioServerParameters, stdio_client
+
+from tests.agent.agent_harness import copy_workspace
+
+
+def _text(result: Any) -> str:
+    return "\n".join(str(getattr(block, "text", "")) for block in result.content)
+
+
+def _is_error(result: Any) -> bool:
+    return bool(getattr(result, "is_error", None) or getattr(result, "isError", None))
+
+
+async def _session_calls(root: Path, cache: Path) -> dict[str, Any]:
+    agentls = shutil.which("agentls")
+    command, args = (
+        (agentls, ["mcp", "--path", str(root)])
+        if agentls
+        else (
+            sys.executable,
+            ["-m", "server.cli", "mcp", "--path", str(root)],
+        )
+    )
+    params = StdioServerParameters(
+        command=command,
+        args=args,
+        env={**os.environ, "AGENTLS_CACHE_DIR": str(cache)},
+        cwd=str(root),
+    )
+    out: dict[str, Any] = {}
+    async with stdio_client(params) as streams, ClientSession(streams[0], streams[1]) as session:
+        await session.initialize()
+        out["tools"] = sorted(tool.name for tool in (await session.list_tools()).tools)
+        out["search"] = await session.call_tool("search_code", {"query": "clamp a value between bounds"})
+        out["symbol"] = await session.call_tool("find_symbol", {"name": "clamp", "role": "definition"})
+        out["docs"] = await session.call_tool("lookup_docs", {"name": "json.dumps", "language": "python"})
+        out["bad"] = await session.call_tool("find_symbol", {"name": "x", "path": "../outside"})
+    return out
+
+
+def test_agentls_mcp_serves_the_index_to_an_sdk_client(tmp_path: Path) -> None:
+    root = copy_workspace(tmp_path / "ws")
+    out = asyncio.run(asyncio.wait_for(_session_calls(root, tmp_path / "cache"), 180))
+    assert out["tools"] == ["find_symbol", "lookup_docs", "search_code"]
+    search = _text(out["search"])
+    assert not _is_error(out["search"]) and "mathx/stats.py" in search and "clamp" in search
+    symbol = _text(out["symbol"])
+    assert "mathx/stats.py:" in symbol and "def clamp" in symbol
+    docs = _text(out["docs"])
+    assert "json.dumps (function;" in docs and "signature: dumps(obj" in docs
+    assert _is_error(out["bad"]) and "outside the workspace" in _text(out["bad"])
+    assert ".env" not in search
