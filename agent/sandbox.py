@@ -4,14 +4,23 @@
 
 ```
 bwrap --die-with-parent --new-session --unshare-net --unshare-pid --unshare-ipc --cap-drop ALL
-      --ro-bind / / --dev /dev --proc /proc --tmpfs /tmp
-      [--tmpfs ~/.ssh --ro-bind /dev/null ~/.netrc ...]     # the user's credentials are hidden
+      --ro-bind /usr /usr --symlink usr/bin /bin ... --ro-bind /etc /etc --ro-bind /opt /opt
+      --dev /dev --proc /proc --tmpfs /tmp --dir /tmp/home --tmpfs /var/tmp
+      --ro-bind PYTHON PYTHON [--ro-bind VENV_BASE VENV_BASE ~/.cargo ...]   # toolchains, read-only
+      --ro-bind /dev/null /etc/shadow ...                                   # host secrets hidden
       --bind WORKDIR MOUNT_AT [--ro-bind SRC DST ...] --chdir MOUNT_AT -- COMMAND
 ```
 
-- The whole system is visible read-only; only `WORKDIR` (the materialized overlay, shown at `MOUNT_AT`,
-  usually the real workspace path so absolute paths and editable installs resolve to the copy) and a
-  private `/tmp` are writable. The real workspace is shadowed, so nothing inside can write to it.
+- Only what a toolchain needs is there, read-only: the system folders (`/usr`, `/bin`, `/sbin`, `/lib*`,
+  `/etc`, `/opt`), the Python installation running agentls, the installations the bound virtual
+  environments point to (``home`` in their ``pyvenv.cfg``, even under /tmp), the per-user toolchain
+  folders of the project's kind (``~/.cargo`` and ``~/.rustup`` for Cargo, ``~/go`` for Go modules,
+  ``~/.m2``, ``~/.gradle``) and `SandboxSettings.extra_ro_paths`. Everything else of the host is absent:
+  the home (HOME is a private folder under /tmp), other projects, agentls' own cache, index and
+  transcripts, and in /etc the password hashes, sudo rules, SSH host keys and TLS private keys.
+- `WORKDIR` (the materialized overlay, shown at `MOUNT_AT`, usually the real workspace path so absolute
+  paths and editable installs resolve to the copy) and the private `/tmp` and `/var/tmp` are the only
+  writable places. The real workspace is shadowed, so nothing inside can write to it.
 - `--cap-drop ALL` matters when agentls runs as root: without it a root process inside can remount `/`
   read-write (checked on bubblewrap 0.8).
 - No network (`--unshare-net` leaves only a loopback of its own), no view of other processes.
@@ -20,7 +29,8 @@ bwrap --die-with-parent --new-session --unshare-net --unshare-pid --unshare-ipc 
   processes, so the limit is set to the user's current count plus `max_processes`.
 - Wall-clock timeout and cancellation kill the whole process group with SIGKILL; bwrap's
   `--die-with-parent` and the PID namespace take every process inside down with it. After a normal exit
-  the group is killed too, so background jobs never outlive the command.
+  the group is killed too, so background jobs never outlive the command. Every command also gets the
+  parent-death signal (``PR_SET_PDEATHSIG``), so none outlives a killed agentls, sandboxed or not.
 - The environment is rebuilt from scratch: PATH, HOME (a private directory under /tmp), LANG, TERM,
   plus what the caller passes, minus anything that looks like a credential.
 - Output: stdout and stderr are captured separately; each keeps its first and last
@@ -92,6 +102,33 @@ _DEFAULT_HIDDEN_HOME_ENTRIES = [
     ".claude.json",
 ]
 
+_SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt")
+"""Host folders every toolchain may need, mounted read-only (merged-/usr symlinks kept as symlinks)."""
+
+_ETC_SECRETS = (
+    "/etc/shadow",
+    "/etc/shadow-",
+    "/etc/gshadow",
+    "/etc/gshadow-",
+    "/etc/sudoers",
+    "/etc/sudoers.d",
+    "/etc/security/opasswd",
+    "/etc/ssl/private",
+    "/etc/ssh",
+    "/etc/krb5.keytab",
+    "/etc/machine-id",
+)
+"""Files and folders of /etc hidden inside: password hashes, sudo rules, private keys, host identity."""
+
+_TOOLCHAIN_HOME_DIRS = {
+    "Cargo.toml": (".cargo", ".rustup"),
+    "go.mod": ("go",),
+    "pom.xml": (".m2",),
+    "build.gradle": (".gradle",),
+    "build.gradle.kts": (".gradle",),
+}
+"""Per-user toolchain folders a project of that kind needs to build offline, mounted read-only."""
+
 # Environment variable names that never go into the sandbox, whoever passes them.
 _SECRET_ENV = re.compile(r"(^ANTHROPIC_|KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|COOKIE|SESSION)", re.I)
 
@@ -126,9 +163,56 @@ class SandboxSettings(BaseModel):
     path: str | None = None
     """PATH inside the sandbox; None is the system PATH plus the directory of agentls' Python."""
     hidden_home_entries: list[str] = Field(default_factory=lambda: list(_DEFAULT_HIDDEN_HOME_ENTRIES))
-    """Files and folders of the user's home hidden inside the sandbox (credentials)."""
+    """Files and folders of the user's home hidden inside the sandbox (credentials) when a part of the home
+    is mounted (the home itself never is)."""
     scratch_dir: str | None = None
     """Where materialized workspaces go; None picks /dev/shm when writable, else the system temp dir."""
+    extra_ro_paths: list[str] = Field(default_factory=list)
+    """More host folders mounted read-only inside (a toolchain or package cache agentls does not know).
+    Everything not mounted (your home, other projects, agentls' own caches and transcripts) is absent."""
+
+
+def _venv_base(venv: Path) -> list[Path]:
+    """The installation a virtual environment's interpreter comes from (``home`` in its pyvenv.cfg)."""
+    try:
+        text = (venv / "pyvenv.cfg").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return []
+    for line in text.splitlines():
+        key, _, value = line.partition("=")
+        if key.strip() == "home" and value.strip():
+            home = Path(value.strip())
+            return [home.parent if home.name == "bin" else home]
+    return []
+
+
+def _toolchain_roots(settings: SandboxSettings, venvs: Sequence[Path], project: Path | None) -> list[Path]:
+    """Host paths outside the system folders that commands need: the Python running agentls (its
+    installation and environment), virtual environments bound into the sandbox and the installations
+    they point to, per-user toolchains of the project's kind, and `settings.extra_ro_paths`."""
+    roots = [Path(sys.base_prefix), Path(sys.prefix), Path(sys.executable).resolve().parent.parent]
+    for venv in venvs:
+        roots += _venv_base(venv)
+    for marker, names in _TOOLCHAIN_HOME_DIRS.items():
+        if project is not None and (project / marker).is_file():
+            roots += [Path.home() / name for name in names]
+    roots += [Path(p).expanduser() for p in settings.extra_ro_paths]
+    seen: list[Path] = []
+    for root in roots:
+        try:
+            resolved = root.resolve()
+        except OSError:
+            continue
+        if resolved.is_dir() and resolved != Path("/") and resolved not in seen:
+            seen.append(resolved)
+    return seen
+
+
+def _hidden_paths(home: Path | None, entries: Sequence[str]) -> list[Path]:
+    paths = [Path(p) for p in _ETC_SECRETS]
+    if home is not None:
+        paths += [home / entry for entry in entries]
+    return [p for p in paths if not p.is_symlink() and p.exists()]
 
 
 class SandboxUnavailable(RuntimeError):
@@ -337,7 +421,10 @@ class Sandbox:
 
     # -- building the command ----------------------------------------------------------------------
 
-    def _isolation_args(self) -> list[str]:
+    def _isolation_args(self, venvs: Sequence[Path] = (), project: Path | None = None) -> list[str]:
+        """bwrap's arguments: namespaces, then the mounts (see the module docstring). `venvs`: folders
+        bound into the sandbox that may be virtual environments; `project`: the workspace, whose kind
+        says which per-user toolchain folders to mount."""
         args = [
             "--die-with-parent",
             "--new-session",
@@ -346,27 +433,28 @@ class Sandbox:
             "--unshare-ipc",
             "--cap-drop",
             "ALL",
-            "--ro-bind",
-            "/",
-            "/",
-            "--dev",
-            "/dev",
-            "--proc",
-            "/proc",
-            "--tmpfs",
-            "/tmp",
-            "--dir",
-            "/tmp/home",
         ]
-        if self._home is not None:
-            for entry in self.settings.hidden_home_entries:
-                target = self._home / entry
-                if target.is_symlink() or not target.exists():
-                    continue
-                if target.is_dir():
-                    args += ["--tmpfs", str(target), "--remount-ro", str(target)]
+        mounted: list[Path] = []
+        for name in _SYSTEM_DIRS:
+            path = Path(name)
+            if path.is_symlink():  # merged /usr: /bin -> usr/bin
+                args += ["--symlink", os.readlink(path), name]
+            elif path.is_dir():
+                args += ["--ro-bind", name, name]
+                mounted.append(path)
+        args += ["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--dir", "/tmp/home"]
+        args += ["--tmpfs", "/var/tmp"]
+        # After the private /tmp: an interpreter or environment installed under /tmp stays visible.
+        for path in _toolchain_roots(self.settings, venvs, project):
+            if not any(path == m or m in path.parents for m in mounted):
+                args += ["--ro-bind", str(path), str(path)]
+                mounted.append(path)
+        for secret in _hidden_paths(self._home, self.settings.hidden_home_entries):
+            if any(m in secret.parents for m in mounted):
+                if secret.is_dir():
+                    args += ["--tmpfs", str(secret), "--remount-ro", str(secret)]
                 else:
-                    args += ["--ro-bind", "/dev/null", str(target)]
+                    args += ["--ro-bind", "/dev/null", str(secret)]
         return args
 
     def _environment(self, extra: Mapping[str, str] | None) -> dict[str, str]:
@@ -432,7 +520,8 @@ class Sandbox:
         cwd_dir = Path(os.path.abspath(cwd_dir))
         inside = Path(os.path.abspath(mount_at)) if mount_at is not None else cwd_dir
         if bwrap is not None:
-            full = [bwrap, *self._isolation_args(), "--bind", str(cwd_dir), str(inside)]
+            venvs = [source for source, _ in ro_binds]
+            full = [bwrap, *self._isolation_args(venvs, cwd_dir), "--bind", str(cwd_dir), str(inside)]
             for source, destination in ro_binds:
                 full += ["--ro-bind", str(source), str(destination)]
             full += ["--chdir", str(inside), "--", *argv]

@@ -185,11 +185,17 @@ def test_credentials_in_home_are_hidden(workdir: Path) -> None:
         (home / ".netrc").write_text("machine x password hunter2\n")
         (home / "notes.txt").write_text("visible\n")
         command = f"cat {home}/notes.txt; cat {home}/.ssh/id_ed25519; cat {home}/.netrc; ls -A {home}/.ssh"
-        result = Sandbox(home=home).run(command, workdir)
+        # The home is not mounted at all.
+        absent = Sandbox(home=home).run(command, workdir)
+        assert absent.stdout == "" and "No such file or directory" in absent.stderr
+        # Mounted on purpose (sandbox.extra_ro_paths), its credentials are still hidden.
+        mounted = SandboxSettings(extra_ro_paths=[str(home)])
+        result = Sandbox(mounted, home=home).run(command, workdir)
         assert "visible" in result.stdout
         assert "PRIVATE KEY" not in result.stdout and "hunter2" not in result.stdout
         # Without hiding, the same command shows them (so the check above can fail).
-        shown = Sandbox(SandboxSettings(hidden_home_entries=[]), home=home).run(command, workdir)
+        shown_settings = SandboxSettings(extra_ro_paths=[str(home)], hidden_home_entries=[])
+        shown = Sandbox(shown_settings, home=home).run(command, workdir)
         assert "PRIVATE KEY" in shown.stdout and "hunter2" in shown.stdout
     finally:
         shutil.rmtree(home)
