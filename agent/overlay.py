@@ -45,7 +45,7 @@ from typing import Literal
 
 import pathspec
 
-from agent.paths import is_secret_path, resolve_in_workspace
+from agent.paths import is_secret_path, quote_path, resolve_in_workspace
 from indexing.policy import SANDBOX_BOUND_DIRS, SANDBOX_SKIPPED_DIRS
 
 __all__ = [
@@ -186,22 +186,25 @@ def _diff_lines(lines: Iterable[str]) -> Iterator[str]:
 def unified_diff(
     old_path: str | None, new_path: str | None, old_text: str, new_text: str, *, context: int = 3
 ) -> str:
-    """A git-style unified diff of one file. `old_path` None means created, `new_path` None deleted."""
+    """A git-style unified diff of one file. `old_path` None means created, `new_path` None deleted.
+
+    Names with line breaks or other control characters are quoted and escaped as git does
+    (`agent.paths.quote_path`), so a file name cannot fake a header line of the diff the user reviews."""
     a = old_path if old_path is not None else new_path
     b = new_path if new_path is not None else old_path
-    header = [f"diff --git a/{a} b/{b}\n"]
+    header = [f"diff --git {quote_path(f'a/{a}')} {quote_path(f'b/{b}')}\n"]
     if old_path is None:
         header.append("new file mode 100644\n")
     elif new_path is None:
         header.append("deleted file mode 100644\n")
     elif old_path != new_path:
-        header.append(f"rename from {old_path}\nrename to {new_path}\n")
+        header.append(f"rename from {quote_path(old_path)}\nrename to {quote_path(new_path)}\n")
     body = list(
         difflib.unified_diff(
             old_text.splitlines(keepends=True),
             new_text.splitlines(keepends=True),
-            fromfile=f"a/{old_path}" if old_path is not None else "/dev/null",
-            tofile=f"b/{new_path}" if new_path is not None else "/dev/null",
+            fromfile=quote_path(f"a/{old_path}") if old_path is not None else "/dev/null",
+            tofile=quote_path(f"b/{new_path}") if new_path is not None else "/dev/null",
             n=context,
         )
     )

@@ -4,11 +4,14 @@ Every tool that names a file goes through `resolve_in_workspace`. It accepts a p
 root or an absolute path inside it and returns the workspace-relative POSIX path (`"."` for the root). It
 refuses, with a `PathRefused` whose message is written for the model:
 
-- NUL bytes and empty paths;
+- NUL bytes and empty paths; line breaks, other control characters and bidirectional-text controls,
+  which can make a diff or a file list show something else than what is written (`quote_path` renders a
+  path safely wherever one is shown);
 - anything that leaves the root lexically (`../x`, `/etc/passwd`);
 - paths whose existing part on disk goes through a symlink that resolves outside the root;
 - secret files (`.env`, keys, credentials: `indexing.policy.is_secret_path`, which the indexer uses too);
-- the `.git` directory, whose hooks and config would run code once a proposal is applied.
+- the `.git` directory, whose hooks and config would run code once a proposal is applied, in any case
+  and with trailing dots or spaces (`.GIT/hooks` is the same folder on macOS and Windows defaults).
 """
 
 from __future__ import annotations
@@ -20,7 +23,43 @@ from pathlib import Path, PurePosixPath
 
 from indexing.policy import is_secret_path
 
-__all__ = ["PathRefused", "is_secret_path", "resolve_in_workspace"]
+__all__ = [
+    "PathRefused",
+    "is_git_path",
+    "is_secret_path",
+    "quote_path",
+    "resolve_in_workspace",
+    "unsafe_characters",
+]
+
+_UNSAFE = frozenset(
+    [chr(c) for c in range(0x20)]
+    + ["\x7f"]
+    + [chr(c) for c in range(0x80, 0xA0)]
+    + ["\u2028", "\u2029", "\u200e", "\u200f", "\u061c"]
+    + [chr(c) for c in range(0x202A, 0x202F)]
+    + [chr(c) for c in range(0x2066, 0x206A)]
+)
+
+
+def unsafe_characters(path: str) -> list[str]:
+    """The control and bidirectional-text characters in `path`, as escapes (``\\n``, ``\\u202e``)."""
+    return sorted({ascii(c)[1:-1] for c in path if c in _UNSAFE})
+
+
+def is_git_path(rel_path: str) -> bool:
+    """Whether a workspace-relative path is in a ``.git`` folder, however its name is cased or padded."""
+    return any(part.lower().rstrip(" .") == ".git" for part in PurePosixPath(rel_path).parts)
+
+
+def quote_path(path: str) -> str:
+    """`path` as git shows it: as is when plain, else in double quotes with C escapes (``"a\\nb.py"``),
+    so that a name cannot fake a diff header or a line of a list."""
+    if not any(c in _UNSAFE or c in '"\\' for c in path):
+        return path
+    escaped = path.replace("\\", "\\\\").replace('"', '\\"')
+    return '"' + "".join(ascii(c)[1:-1] if c in _UNSAFE else c for c in escaped) + '"'
+
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +87,12 @@ def resolve_in_workspace(root: Path, path: str) -> str:
         raise PathRefused(f"The path must be a string, got {type(path).__name__}.")
     if "\x00" in path:
         raise PathRefused("The path contains a NUL byte.")
+    bad = unsafe_characters(path)
+    if bad:
+        raise PathRefused(
+            f"The path {quote_path(path)} contains {', '.join(bad)} (line breaks, control or text-direction "
+            "characters), which agentls refuses in file names: they can disguise what a diff shows."
+        )
     if not path.strip():
         raise PathRefused("The path is empty. Give a path relative to the workspace root, or `.` for it.")
 
@@ -81,8 +126,7 @@ def resolve_in_workspace(root: Path, path: str) -> str:
                 f"The path {path} goes through a symbolic link that leads outside the workspace ({real}); "
                 "it is refused."
             )
-        parts = PurePosixPath(rel).parts
-        if ".git" in parts:
+        if is_git_path(rel):
             raise PathRefused(
                 f"The path {path} is inside a .git directory, which the agent may not read or edit. "
                 "Use git commands through the bash tool to inspect the repository."

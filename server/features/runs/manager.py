@@ -54,6 +54,7 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
 from agent.overlay import FileChange
+from agent.paths import PathRefused, quote_path, resolve_in_workspace
 from agent.proposal import Proposal, new_proposal_id
 from agent.runner import Credentials, MissingCredentials, RunHandle, index_opener, start_run
 from agent.tools.ask import NoAnswer
@@ -451,6 +452,7 @@ class RunManager:
             raise request_failed(str(error)) from None
         root, proposal = pending.root, pending.proposal
         try:
+            _check_paths(proposal.files, root)  # as `agentls run --apply` does: .git, secrets, odd names
             changes = prepare_changes(proposal.files, self._current_text(root))
         except AcceptRefused as refused:
             self.proposals.finish_accept(proposal_id, applied=False)
@@ -546,3 +548,17 @@ class RunManager:
 
 def _first_line(text: str) -> str:
     return next((ln.strip() for ln in text.splitlines() if ln.strip()), "")[:120]
+
+
+def _check_paths(files: Sequence[FileChange], root: Path) -> None:
+    """`AcceptRefused` when a proposal names a path the agent may not write (`agent.paths`)."""
+    for change in files:
+        for target in (change.path, change.old_path):
+            if target is None:
+                continue
+            try:
+                rel = resolve_in_workspace(root, target)
+            except PathRefused as error:
+                raise AcceptRefused(f"{quote_path(target)} is refused: {error}") from None
+            if rel != target:
+                raise AcceptRefused(f"{quote_path(target)} is not a normalized workspace path")
