@@ -82,6 +82,10 @@ _PREAMBLE = (
 )
 
 
+_STYLE_CANDIDATES = 10  # test files looked at for a style example
+_STYLE_MIN_LINES = 5  # non-blank lines a test file needs to show a style
+
+
 def estimate_tokens(text: str) -> int:
     """A rough token count: about four characters per token for code and English."""
     return math.ceil(len(text) / 4)
@@ -440,17 +444,19 @@ class _Gatherer:
     def _style_example(self) -> None:
         task = self.task
         language = task.language
-        for path in self._scan_test_paths(language)[:1]:
+        for path in self._scan_test_paths(language)[:_STYLE_CANDIDATES]:
             if detect_language(path) != language:
-                continue
+                break
             text = self.read(path)
-            if text is None:
+            # an empty package marker or a two-line stub shows no style: the next test file does
+            if text is None or sum(1 for line in text.split("\n") if line.strip()) < _STYLE_MIN_LINES:
                 continue
             lines = text.split("\n")[:60]
             section = ContextSection(
                 path, path, 1, len(lines), "\n".join(lines), "an existing test, for its style"
             )
             self.add(_P_STYLE, section)
+            return
 
     # -- search ---------------------------------------------------------------------------------------
 

@@ -288,3 +288,19 @@ def test_a_broken_read_file_or_index_is_a_note_not_a_crash(indexed: Workspace, t
     context = gather_context(task, root=indexed.root, read_file=failing, index=broken)
     assert context.sections == ()
     assert "shop/pricing.py could not be read, so it is not shown" in context.notes
+
+
+def test_style_example_skips_an_empty_test_package_marker(tmp_path: Path) -> None:
+    # tests/__init__.py sorts before tests/test_pricing.py; being empty, it shows no style (issue 13)
+    root = tmp_path / "ws"
+    shutil.copytree(STUBS, root)
+    (root / "tests" / "__init__.py").write_text("")
+    index = WorkspaceIndex(root, LEXICAL, cache_dir=tmp_path / "cache", env={})
+    index.index()
+    ws = Workspace(root, index)
+    task = make_tests_task(ws.read("shop/money.py"), "shop/money.py", 4)
+    context = gather(ws, task)
+    examples = [s for s in context.sections if s.reason == "an existing test, for its style"]
+    assert [s.path for s in examples] == ["tests/test_pricing.py"], [
+        (s.path, s.reason) for s in context.sections
+    ]
