@@ -12,12 +12,14 @@ import logging
 import os
 import sys
 import threading
+import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from indexing.models import IndexReport, SearchHit
@@ -128,13 +130,25 @@ def index_cmd(path: str, quiet: bool, as_json: bool) -> None:
     err = Console(stderr=True, soft_wrap=True)
     root = _workspace(path)
     index = _open_index(root, err)
-    try:
-        report = _run_index(index, err, show_progress=not quiet and err.is_terminal)
-    except (IndexLocked, WorkspaceError) as exc:
-        raise click.ClickException(str(exc)) from exc
+    busy = False
+    while True:
+        try:
+            report = _run_index(index, err, show_progress=not quiet and err.is_terminal)
+            break
+        except IndexLocked as exc:
+            # Another indexer (or the language server) is writing: wait for it instead of failing.
+            if not busy:
+                err.print(f"index busy: {escape(str(exc))}; waiting for it (Ctrl-C stops)", highlight=False)
+                busy = True
+            time.sleep(_BUSY_POLL_SECONDS)
+        except WorkspaceError as exc:
+            raise click.ClickException(str(exc)) from exc
     if as_json:
         click.echo(json.dumps(asdict(report), indent=2))
     _print_report(report, err)
+
+
+_BUSY_POLL_SECONDS = 1.0
 
 
 @main.command("search")
