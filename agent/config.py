@@ -14,6 +14,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from agent.mcp.config import McpSettings
+from agent.memory import MemorySettings
 from agent.sandbox import SandboxSettings
 from agent.usage import Budget
 
@@ -61,6 +62,9 @@ class ModelSettings(BaseModel):
     """Cap on a computed backoff delay (a server's retry-after is honoured even when longer)."""
     prompt_caching: bool = True
     """Place `cache_control` breakpoints (Anthropic; see `with_cache_breakpoints`)."""
+    context_window: int | None = Field(default=None, ge=1_000)
+    """The model's context window in tokens; None: from the model id (200k for Claude, 1M for `[1m]`
+    ids, 128k for other providers' models). The run masks and condenses its conversation to stay in it."""
 
 
 class AgentSettings(BaseModel):
@@ -103,6 +107,8 @@ class AgentSettings(BaseModel):
     """A tool result longer than this is cut (head and tail kept) before it goes to the model."""
     max_test_output_chars: int = Field(default=12_000, ge=1_000)
     """Characters of a failing check's output (its tail, where the failures are) sent back to the model."""
+    memory: MemorySettings = Field(default_factory=MemorySettings)
+    """How a long run keeps its conversation inside the context window (`agent.memory`)."""
     mcp: McpSettings = Field(default_factory=McpSettings)
     """MCP servers whose tools the agent gets (``[mcp.servers.NAME]``, see `agent.mcp.config`)."""
     allow_secret_values: bool = False

@@ -47,6 +47,7 @@ and every record goes through `agent.recorder.Recorder` to the transcript.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import threading
 import time
@@ -58,6 +59,14 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from agent.config import AgentSettings
 from agent.context import Context, gather_context
+from agent.memory import (
+    CONDENSE_PROMPT,
+    Memory,
+    condensed_history,
+    context_window_for,
+    is_prompt_too_long,
+    max_output_tokens_for,
+)
 from agent.models import Cancelled, ModelError, ModelResponse
 from agent.overlay import FileChange, Overlay, OverlayError
 from agent.paths import PathRefused
@@ -65,6 +74,7 @@ from agent.prompts import render_task_prompt
 from agent.proposal import Proposal, new_proposal_id
 from agent.recorder import Recorder
 from agent.redaction import guard_tool_call
+from agent.resume import RunState, overlay_files, restore_overlay, save_state
 from agent.roles import SOLO, Role
 from agent.sandbox import SandboxUnavailable
 from agent.task import Task
@@ -100,6 +110,18 @@ EventKind = Literal[
 _CUT_OFF = (
     "Your reply was cut off at the output token limit. Continue from where you stopped, in smaller steps."
 )
+_CUT_CALL = (
+    "This {name} call was cut off at the output token limit (max_tokens = {limit:,}) before its input was "
+    "complete, so it was NOT run and nothing changed. Send smaller edits: `create` a short file first, "
+    "then add to it with `insert` or `str_replace` a few dozen lines per call, and keep each tool call's "
+    "input short."
+)
+_NUDGE = (
+    "\n\nNOTE: you made this exact call before and it failed the same way. Repeating it will not help: "
+    "read the error, check your assumptions (view the file, list the folder) and try something different."
+)
+_STUCK_AFTER = 3
+"""The same failing call (same tool, same input, same error) this many times ends the run as stuck."""
 
 
 # --------------------------------------------------------------------------------------------------
@@ -259,6 +281,19 @@ class Agent:
         self.step_seconds: list[float] = []
         self._verified: dict[str, VerificationResult] = {}
         """diff hash -> the finish-verification of that exact change."""
+        self.memory = Memory(
+            settings.memory, settings.model.context_window or context_window_for(model.model_name)
+        )
+        self.runs_dir: Path | None = transcript.directory if transcript is not None else None
+        """Where the run's state is saved for `resume` (None: no transcript, nothing saved)."""
+        self.resumed_from: str | None = None
+        self._resume_state: RunState | None = None
+        self._next_max_tokens: int | None = None
+        """A raised output cap for the next call only (after a reply cut at max_tokens)."""
+        self._max_tokens_in_use: int | None = None
+        self._failures: dict[str, int] = {}
+        """hash of (tool, input, error) -> how often that exact call failed that exact way."""
+        self._stuck: str | None = None
 
     # -- the run -----------------------------------------------------------------------------------
 
@@ -266,6 +301,15 @@ class Agent:
     def cost(self) -> float:
         """USD spent so far at list price."""
         return self.usage.cost(self.model.model_name, self.model.provider)
+
+    def resume(self, state: RunState) -> RunResult:
+        """Continue the stopped run `state` (see `agent.resume`): its files go onto this agent's overlay,
+        its conversation and counters carry on, and the run gets this agent's run id."""
+        if not state.resumable:
+            raise ValueError(f"run {state.run_id} finished ({state.status}); there is nothing to resume")
+        self._resume_state = state
+        self.resumed_from = state.run_id
+        return self.run(state.task)
 
     def run(self, task: Task) -> RunResult:
         """Run `task` to the end; never raises for a failed run (see `RunResult.status`)."""
@@ -299,23 +343,24 @@ class Agent:
             status, summary = "cancelled", "The run was cancelled; nothing was proposed."
         except (ToolAbort, SandboxUnavailable) as abort:
             error = str(abort)
-            summary = f"The run stopped: {error}"
+            summary, proposal = self._keep_work(f"The run stopped: {error}", "tool_abort")
         except _ModelRefused as refused:
             error = str(refused)
-            summary = error
+            summary, proposal = self._keep_work(error, "refusal")
         except ModelError as failure:
             error = failure.message
-            summary = f"The run failed: {error}"
+            summary, proposal = self._keep_work(f"The run failed: {error}", "model_error")
         except Exception as failure:
             log.exception("agent run %s failed", self.run_id)
             error = f"internal error: {failure!r}. This is a bug in agentls; the transcript has the details."
-            summary = f"The run failed: {error}"
+            summary, proposal = self._keep_work(f"The run failed: {error}", "internal_error")
         finally:
             if self.cancel.is_set() and status != "failed":
                 # Cancelled while finishing: a cancelled run never proposes.
                 status, proposal = "cancelled", None
                 summary = "The run was cancelled; nothing was proposed."
             self.registry.close()
+            self._save_state(status, error)
             seconds = time.monotonic() - started
             self._emit("stop", f"run {status}" + (f": {error}" if error else ""), status=status)
             self.recorder.run_end(
@@ -368,15 +413,34 @@ class Agent:
             self.step_seconds.append(time.monotonic() - started)
 
     def query(self) -> ModelResponse:
-        """One model call on the conversation so far; usage and cost are added and the budget checked."""
-        self.recorder.request(
-            step=self.steps,
-            system=self.system,
-            tools=self.tool_definitions,
-            messages=self.messages,
-            model=self.model.model_name,
-        )
-        response = self.model.complete(self.system, self.tool_definitions, self.messages, cancel=self.cancel)
+        """One model call on the conversation so far: the context is fitted into the window first (masked
+        or condensed, `agent.memory`), the budget checked against the call's worst case, then usage and
+        cost are added and the budget checked again."""
+        self._fit_context()
+        max_tokens, self._next_max_tokens = self._next_max_tokens, None
+        self._check_ahead(self.messages, max_tokens)
+        self._record_request()
+        try:
+            response = self._complete(self.messages, max_tokens)
+        except ModelError as failure:
+            if not is_prompt_too_long(failure.message, failure.status_code):
+                raise
+            # The estimate was short of the API's count: condense now (old results masked) and retry once.
+            self._decision("window", message=failure.message, tokens=self.memory.estimate(self.messages))
+            self._condense(f"the API answered: {failure.message}", mask_all=True)
+            self._check_ahead(self.messages, max_tokens)
+            self._record_request()
+            try:
+                response = self._complete(self.messages, max_tokens)
+            except ModelError as again:
+                if not is_prompt_too_long(again.message, again.status_code):
+                    raise
+                raise LimitsExceeded(
+                    "The conversation no longer fits the model's context window, even condensed "
+                    f"({again.message}). Lower agent.context_token_budget or agent.max_tool_result_chars, "
+                    "or use a model with a larger window (agent.model.context_window).",
+                    limit="context_window",
+                ) from again
         self.usage = self.usage + response.usage
         cost = self.cost
         self.recorder.response(
@@ -393,6 +457,7 @@ class Agent:
             provider=self.model.provider,
         )
         self.messages.append(response.as_message())
+        self.memory.observe(response.usage, len(self.messages))
         self._emit("cost", f"{self.usage.total_tokens:,} tokens, ${cost:.4f}")
         try:
             self.budget.check(self.usage, self.model.model_name, self.model.provider)
@@ -414,6 +479,11 @@ class Agent:
             raise _ModelRefused(
                 "The model declined this task" + (f": {text}" if text else ".") + " Rephrase the request."
             )
+        if uses and response.stop_reason == "max_tokens":
+            # The SDK drops a field cut mid-string: running such a call would run a different call.
+            self.messages.append({"role": "user", "content": [self._cut_call(use) for use in uses]})
+            self._raise_output_cap()
+            return
         if uses:
             results = []
             for use in uses:
@@ -421,9 +491,12 @@ class Agent:
                 results.append(self._call_tool(use))
             self.messages.append({"role": "user", "content": results})
             self._check_cancel()
+            if self._stuck is not None:
+                raise LimitsExceeded(self._stuck, limit="stuck")
             return
         if response.stop_reason == "max_tokens":
             self.messages.append({"role": "user", "content": _CUT_OFF})
+            self._raise_output_cap()
             return
         self._done(response.text)
 
@@ -437,6 +510,10 @@ class Agent:
             self.registry = toolset(self.role, self.resources, edits_allowed=task.edits_allowed)
         # Anthropic's API takes the built-in editor and bash types; other providers get plain functions.
         self.tool_definitions = self.registry.definitions(getattr(self.model, "provider", ANTHROPIC))
+        self.memory.set_prefix(self.system, self.tool_definitions)
+        if self._resume_state is not None:
+            self._restore(self._resume_state)
+            return
         context: Context | None
         try:
             context = gather_context(
@@ -460,6 +537,35 @@ class Agent:
         prompt = self.role.first_turn(render_task_prompt(task, context), edits_allowed=task.edits_allowed)
         self.messages = [{"role": "user", "content": prompt}]
 
+    def _restore(self, state: RunState) -> None:
+        """Carry on from a saved run: its files onto the overlay, its conversation, its counters."""
+        restore_overlay(self.overlay, state)
+        self.steps, self.reflections, self.plan = state.steps, state.reflections, state.plan
+        self.usage = state.usage
+        messages = [dict(message) for message in state.messages]
+        # A last assistant turn whose tool calls never ran (the run stopped right after it) is dropped:
+        # the model asks again. The conversation then ends with a user turn, told what happened.
+        while messages and messages[-1].get("role") == "assistant":
+            messages.pop()
+        note = (
+            f"(The run was interrupted here: {state.error or state.status}. It has been resumed; your "
+            "changes so far are in place. Continue the task.)"
+        )
+        if not messages:
+            raise ToolAbort(f"run {state.run_id} has no conversation to resume; start a new run")
+        last = messages[-1]
+        content = last.get("content")
+        blocks = [{"type": "text", "text": content}] if isinstance(content, str) else list(content or [])
+        messages[-1] = {**last, "content": [*blocks, {"type": "text", "text": note}]}
+        self.messages = messages
+        self._decision(
+            "resumed",
+            resumed_from=state.run_id,
+            status=state.status,
+            files=sorted(state.files),
+            steps=state.steps,
+        )
+
     def _read_for_context(self, path: str) -> str | None:
         try:
             return self.overlay.read(path)
@@ -482,6 +588,8 @@ class Agent:
             result = self.registry.execute(name, input)  # ToolAbort propagates and ends the run
         seconds = time.monotonic() - started
         content = _clip(result.content, self.settings.max_tool_result_chars) or "(no output)"
+        if result.is_error:
+            content = self._repeated_failure(name, input, content)
         self.recorder.tool_result(
             step=self.steps, id=tool_id, name=name, content=content, is_error=result.is_error, seconds=seconds
         )
@@ -496,6 +604,180 @@ class Agent:
         if result.is_error:
             block["is_error"] = True
         return block
+
+    def _repeated_failure(self, name: str, input: Any, content: str) -> str:
+        """Count an identical failing call; the second time add a nudge, the third mark the run stuck."""
+        key = hashlib.sha256(
+            json.dumps([name, input, content], sort_keys=True, default=str).encode("utf-8")
+        ).hexdigest()
+        count = self._failures[key] = self._failures.get(key, 0) + 1
+        if count >= _STUCK_AFTER and self._stuck is None:
+            first = content.strip().split("\n", 1)[0] if content.strip() else ""
+            self._stuck = (
+                f"stuck: the model made the same failing {name} call {count} times ({one_line(first, 160)}). "
+                "Give the agent more precise instructions, or resume the run with `agentls runs resume`."
+            )
+            self._decision("stuck", tool=name, times=count)
+        elif count == _STUCK_AFTER - 1:
+            self._decision("nudge", tool=name, times=count)
+            return content + _NUDGE
+        return content
+
+    def _cut_call(self, use: Mapping[str, Any]) -> dict[str, Any]:
+        """The error result of a tool call cut at max_tokens (never run)."""
+        name = str(use.get("name", ""))
+        tool_id = str(use.get("id", ""))
+        limit = self._max_tokens_in_use or self.settings.model.max_tokens
+        content = _CUT_CALL.format(name=name, limit=limit)
+        self.recorder.tool_call(step=self.steps, id=tool_id, name=name, input=use.get("input", {}))
+        self.recorder.tool_result(
+            step=self.steps, id=tool_id, name=name, content=content, is_error=True, seconds=0.0
+        )
+        self._emit(
+            "tool_result", f"error: {name} call cut off at max_tokens; not run", name=name, is_error=True
+        )
+        return {"type": "tool_result", "tool_use_id": tool_id, "content": content, "is_error": True}
+
+    def _raise_output_cap(self) -> None:
+        """After a cut reply: the next call may write more, once, up to what the model allows."""
+        current = self._max_tokens_in_use or self.settings.model.max_tokens
+        if self._max_tokens_in_use is not None:
+            return  # this reply already had the raised cap: once per cut step
+        ceiling = max_output_tokens_for(self.model.model_name)
+        if ceiling is None or current >= ceiling:
+            return
+        self._next_max_tokens = min(ceiling, current * 2)
+        self._decision("max_tokens_raised", previous=current, next=self._next_max_tokens)
+
+    # -- the context window ------------------------------------------------------------------------
+
+    def _complete(self, messages: list[dict[str, Any]], max_tokens: int | None) -> ModelResponse:
+        self._max_tokens_in_use = max_tokens
+        if max_tokens is None:
+            return self.model.complete(self.system, self.tool_definitions, messages, cancel=self.cancel)
+        return self.model.complete(
+            self.system, self.tool_definitions, messages, cancel=self.cancel, max_tokens=max_tokens
+        )
+
+    def _record_request(self) -> None:
+        self.recorder.request(
+            step=self.steps,
+            system=self.system,
+            tools=self.tool_definitions,
+            messages=self.messages,
+            model=self.model.model_name,
+        )
+
+    def _check_ahead(self, messages: list[dict[str, Any]], max_tokens: int | None) -> None:
+        """Stop before a call that could take the run past its budget (worst case of that call)."""
+        prompt = self.memory.estimate(messages)
+        try:
+            self.budget.check_ahead(
+                self.usage,
+                prompt,
+                max_tokens or self.settings.model.max_tokens,
+                self.model.model_name,
+                self.model.provider,
+            )
+        except BudgetExceeded as exceeded:
+            raise LimitsExceeded(exceeded.message, limit=exceeded.limit) from exceeded
+
+    def _fit_context(self) -> None:
+        """Mask old tool results, then condense, when the next request would fill too much of the window."""
+        plan = self.memory.plan(self.messages)
+        if plan.mask:
+            first, count = self.memory.mask(self.messages)
+            if count and first is not None:
+                self.recorder.rewound(first)
+                after = self.memory.estimate(self.messages)
+                self._decision(
+                    "masked",
+                    blocks=count,
+                    tokens_before=plan.tokens,
+                    tokens_after=after,
+                    window=self.memory.window,
+                )
+                plan = self.memory.plan(self.messages)
+        if plan.condense:
+            self._condense(f"the conversation reached about {plan.tokens:,} of {self.memory.window:,} tokens")
+
+    def _condense(self, reason: str, *, mask_all: bool = False) -> None:
+        """Replace the conversation by [first turn, a handoff summary, the newest turns] (`agent.memory`)."""
+        self._check_cancel()
+        before = self.memory.estimate(self.messages)
+        if mask_all:
+            self.memory.mask(self.messages, keep=0)
+        self._emit("stage", "condensing the conversation to stay within the context window", stage="condense")
+        request = [dict(message) for message in self.messages]
+        ask = {"type": "text", "text": CONDENSE_PROMPT}
+        if request and request[-1].get("role") == "user":
+            content = request[-1].get("content")
+            blocks = [{"type": "text", "text": content}] if isinstance(content, str) else list(content or [])
+            request[-1] = {**request[-1], "content": [*blocks, ask]}
+        else:
+            request.append({"role": "user", "content": [ask]})
+        summary = ""
+        usage = Usage()
+        try:
+            self._check_ahead(request, None)
+            response = self._complete(request, None)
+            usage = response.usage
+            self.usage = self.usage + usage
+            summary = response.text.strip()
+        except (Cancelled, LimitsExceeded):
+            raise
+        except ModelError as failure:  # the handoff is written from what the loop knows instead
+            log.warning("condensing run %s: the summary call failed: %s", self.run_id, failure.message)
+        if not summary:
+            summary = self._mechanical_handoff()
+        facts = self._changed_files_note()
+        self.messages = condensed_history(
+            self.messages, summary, keep_turns=self.settings.memory.keep_turns, facts=facts
+        )
+        self.recorder.rewound(1)
+        self.memory.forget_measurement()
+        self.memory.condensations += 1
+        after = self.memory.estimate(self.messages)
+        self._decision(
+            "condensed",
+            reason=reason,
+            tokens_before=before,
+            tokens_after=after,
+            messages=len(self.messages),
+            summary=summary,
+            usage=usage.as_dict(),
+            number=self.memory.condensations,
+        )
+        self._emit("cost", f"{self.usage.total_tokens:,} tokens, ${self.cost:.4f}")
+
+    def _changed_files_note(self) -> str:
+        try:
+            changes = self.overlay.changes()
+        except Exception:  # a note, never a reason to fail
+            return ""
+        if not changes:
+            return "Files changed so far: none."
+        listed = ", ".join(f"{change.path} ({change.kind})" for change in changes[:50])
+        return f"Files changed so far (they are in place): {listed}."
+
+    def _mechanical_handoff(self) -> str:
+        """A handoff built without the model (its summary call failed): the plan and the latest calls."""
+        calls: list[str] = []
+        for message in self.messages[1:]:
+            content = message.get("content")
+            if message.get("role") != "assistant" or not isinstance(content, list):
+                continue
+            for block in content:
+                if isinstance(block, Mapping) and block.get("type") == "tool_use":
+                    calls.append(
+                        f"- {block.get('name')}: {one_line(json.dumps(block.get('input'))[:200], 200)}"
+                    )
+        return (
+            "## Goal\nSee the first message.\n## Plan\n"
+            + (self.plan or "(not stated)")
+            + "\n## Latest tool calls\n"
+            + "\n".join(calls[-20:])
+        )
 
     def _done(self, text: str) -> None:
         """The model ended its turn without tools: verify, then finish or reflect."""
@@ -573,22 +855,69 @@ class Agent:
     def _stopped_early(self, stop: LimitsExceeded) -> tuple[str, Proposal | None]:
         self._decision("budget_stop", limit=stop.limit, message=stop.message)
         self._emit("stage", stop.message, stage="stopped")
-        changes = self.overlay.changes()
+        return self._keep_work(stop.message, stop.limit, early=True)
+
+    def _keep_work(self, message: str, reason: str, *, early: bool = False) -> tuple[str, Proposal | None]:
+        """The work so far as an unfinished proposal (never verified, `complete` False), if there is some.
+
+        Every way a run can stop before it finishes ends here except cancellation, so no edit is dropped.
+        """
+        resume = f"`agentls runs resume {self.run_id}` continues the run."
+        try:
+            changes = self.overlay.changes() if self.task is not None and self.task.edits_allowed else []
+        except Exception:  # the overlay itself failed: nothing to propose
+            log.exception("run %s: the overlay's changes cannot be read", self.run_id)
+            changes = []
         if not changes:
-            return f"The run stopped early with no changes. {stop.message}", None
+            if early:
+                return f"The run stopped early with no changes. {message} {resume}", None
+            return f"{message} {resume}", None
         summary = (
-            f"UNFINISHED: {stop.message} The proposal holds the work so far; it was not verified and may "
-            "be incomplete."
+            f"UNFINISHED: {message} The proposal holds the work so far; it was not verified and may be "
+            f"incomplete. {resume}"
         )
-        proposal = self._proposal(
-            summary,
-            changes,
-            self.overlay.proposal_diff(),
-            verified=False,
-            verification_summary="Not verified: the run stopped before it finished.",
-            complete=False,
-        )
+        if not early:
+            self._decision("kept_work", reason=reason, files=[change.path for change in changes])
+        try:
+            proposal = self._proposal(
+                summary,
+                changes,
+                self.overlay.proposal_diff(),
+                verified=False,
+                verification_summary="Not verified: the run stopped before it finished.",
+                complete=False,
+            )
+        except Exception:
+            log.exception("run %s: the unfinished proposal could not be built", self.run_id)
+            return summary, None
         return summary, proposal
+
+    def _save_state(self, status: str, error: str | None) -> None:
+        """Write the run's state next to its transcript so `agentls runs resume` can continue it."""
+        if self.runs_dir is None or self.task is None or not self.messages:
+            return
+        try:
+            files, renames = overlay_files(self.overlay.changes())
+            save_state(
+                self.runs_dir,
+                RunState(
+                    run_id=self.run_id,
+                    root=str(self.root),
+                    task=self.task,
+                    status=status,
+                    messages=self.messages,
+                    steps=self.steps,
+                    reflections=self.reflections,
+                    plan=self.plan,
+                    usage=self.usage,
+                    files=files,
+                    renames=renames,
+                    error=error,
+                    resumed_from=self.resumed_from,
+                ),
+            )
+        except Exception:  # the result still reaches the user; only resuming is lost
+            log.exception("run %s: its state could not be saved for resuming", self.run_id)
 
     def _proposal(
         self,

@@ -55,8 +55,9 @@ class Model(Protocol):
         *,
         on_text: Callable[[str], None] | None = None,
         cancel: threading.Event | None = None,
+        max_tokens: int | None = None,
     ) -> ModelResponse:
-        """One assistant turn for the conversation so far."""
+        """One assistant turn for the conversation so far (`max_tokens` None: the configured cap)."""
         ...
 
     def close(self) -> None:

@@ -194,6 +194,11 @@ class Recorder:
         if self.transcript is not None:
             self.transcript.request(step=step, system=system, tools=tools, messages=messages, model=model)
 
+    def rewound(self, index: int) -> None:
+        """The conversation was rewritten from message `index` on (see `Transcript.rewound`)."""
+        if self.transcript is not None:
+            self.transcript.rewound(index)
+
     def response(
         self,
         *,

@@ -179,6 +179,12 @@ class Transcript:
         self._messages_sent = len(messages)
         self.write("request", **fields)
 
+    def rewound(self, index: int) -> None:
+        """The conversation was rewritten from message `index` on (masked or condensed): the next
+        request record writes the messages from there again."""
+        with self._lock:
+            self._messages_sent = min(self._messages_sent, max(0, index))
+
     def close(self) -> None:
         """Close the file (records written so far stay)."""
         with self._lock:

@@ -1,7 +1,8 @@
 """Token usage, what it costs, and the budgets that bound a run.
 
 `Usage` is what one Messages API call reports (or the sum of several); `price_for` maps a model id to
-its list price; `Budget.check` raises `BudgetExceeded` once a running total passes a limit.
+its list price; `Budget.check` raises `BudgetExceeded` once a running total passes a limit, and
+`Budget.check_ahead` before a call that could pass one at its worst case.
 
 Prices are USD per million tokens from Anthropic's pricing page
 (https://platform.claude.com/docs/en/about-claude/pricing and the per-model overview pages), as
@@ -245,4 +246,51 @@ class Budget(BaseModel):
                     limit="max_cost_usd",
                     allowed=self.max_cost_usd,
                     used=cost,
+                )
+
+    def check_ahead(
+        self,
+        total: Usage,
+        prompt_tokens: int,
+        max_output_tokens: int,
+        model: str,
+        provider: str = "anthropic",
+    ) -> None:
+        """Raise `BudgetExceeded` if the next call could take the run past a limit at its worst case.
+
+        The worst case of a call is its whole prompt (`prompt_tokens`, an estimate) written to the cache,
+        the dearest way to send input, and `max_output_tokens` of output. Checked before every call, so
+        a run stops before the call that could overshoot and never ends above its budget.
+        """
+        worst = Usage(output_tokens=max_output_tokens, cache_creation_input_tokens=prompt_tokens)
+        after = total + worst
+        counts: list[tuple[str, int | None, int]] = [
+            ("max_input_tokens", self.max_input_tokens, after.total_input_tokens),
+            ("max_output_tokens", self.max_output_tokens, after.output_tokens),
+            ("max_total_tokens", self.max_total_tokens, after.total_tokens),
+        ]
+        for name, limit, used in counts:
+            if limit is not None and used > limit:
+                raise BudgetExceeded(
+                    f"Token budget reached: the run has used {total.total_tokens:,} tokens and the next "
+                    f"model call could take it to {used:,} against {name} = {limit:,} (a prompt of about "
+                    f"{prompt_tokens:,} tokens and up to {max_output_tokens:,} output tokens). Raise {name} "
+                    "in the agentls settings or give the agent a smaller task.",
+                    limit=name,
+                    allowed=limit,
+                    used=total.total_tokens,
+                )
+        if self.max_cost_usd is not None:
+            spent = total.cost(model, provider)
+            worst_cost = worst.cost(model, provider)
+            if spent + worst_cost > self.max_cost_usd:
+                raise BudgetExceeded(
+                    f"Cost budget reached: the run has cost ${spent:.4f} and the next model call could cost "
+                    f"up to ${worst_cost:.4f} (a prompt of about {prompt_tokens:,} tokens and up to "
+                    f"{max_output_tokens:,} output tokens), which would pass max_cost_usd = "
+                    f"${self.max_cost_usd:.2f}. Raise max_cost_usd in the agentls settings (or resume the "
+                    "run with a bigger --max-cost) or give the agent a smaller task.",
+                    limit="max_cost_usd",
+                    allowed=self.max_cost_usd,
+                    used=spent,
                 )

@@ -213,10 +213,12 @@ class AnthropicModel:
         *,
         on_text: Callable[[str], None] | None = None,
         cancel: threading.Event | None = None,
+        max_tokens: int | None = None,
     ) -> ModelResponse:
         """Stream one assistant turn; `on_text` receives text deltas on the calling thread.
 
         A retried attempt streams its text again from the start, so `on_text` may see a prefix twice.
+        `max_tokens` overrides the setting for this call (the loop raises it once after a cut reply).
         Raises `AuthenticationFailed`, `RetriesExhausted`, `Cancelled` or `ModelError`.
         """
         if self._client is None:
@@ -230,7 +232,7 @@ class AnthropicModel:
             message_list = [dict(message) for message in messages]
         params: dict[str, Any] = {
             "model": settings.model,
-            "max_tokens": settings.max_tokens,
+            "max_tokens": max_tokens or settings.max_tokens,
             "messages": message_list,
         }
         if system_blocks:

@@ -354,6 +354,7 @@ class OpenAICompatModel:
         *,
         on_text: Callable[[str], None] | None = None,
         cancel: threading.Event | None = None,
+        max_tokens: int | None = None,
     ) -> ModelResponse:
         """Stream one assistant turn; `on_text` receives text deltas on the calling thread.
 
@@ -362,6 +363,8 @@ class OpenAICompatModel:
         """
         settings = self.settings
         body = self.request_body(system, tools, messages)
+        if max_tokens is not None:
+            body["max_tokens"] = max_tokens
         started = time.monotonic()
         deadline = started + settings.retry_deadline_seconds
         attempts = 0

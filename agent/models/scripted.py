@@ -62,6 +62,7 @@ class ScriptedRequest:
     system: str | list[dict[str, Any]]
     tools: list[dict[str, Any]]
     messages: list[dict[str, Any]]
+    max_tokens: int | None = None
 
 
 class ScriptedModel:
@@ -112,6 +113,7 @@ class ScriptedModel:
         *,
         on_text: Callable[[str], None] | None = None,
         cancel: threading.Event | None = None,
+        max_tokens: int | None = None,
     ) -> ModelResponse:
         """Record the request and return (or raise) the next queued item."""
         if cancel is not None and cancel.is_set():
@@ -122,6 +124,7 @@ class ScriptedModel:
                     system=system if isinstance(system, str) else [dict(block) for block in system],
                     tools=[dict(tool) for tool in tools],
                     messages=copy.deepcopy([dict(message) for message in messages]),
+                    max_tokens=max_tokens,
                 )
             )
             if not self._queue:

@@ -314,6 +314,11 @@ class EditorTool:
                 "No replacement was performed: `old_str` is empty. Give the exact text to replace, or use "
                 "`insert` to add text at a line."
             )
+        if old_str == new_str:
+            raise ToolError(
+                "No replacement was performed: `old_str` and `new_str` are the same, so this edit would "
+                "change nothing. Put the new text in `new_str`."
+            )
         starts: list[int] = []
         index = content.find(old_str)
         while index != -1:

@@ -19,8 +19,11 @@ What it speaks:
   `request-id` header and `retry-after` / `retry-after-ms` where the API would send them.
 
 Script items, consumed one per `/v1/messages` request in order: replies (`text`, `tool_use`,
-`thinking`, combined with `turn`), HTTP faults (`fault_429`, `fault_529`, `fault_500`, `fault_401`,
-`fault`), stream faults (`cut_stream`, `stream_error`) and delays (`slow`). When the script runs out the
+`thinking`, combined with `turn`; `cut_at_max_tokens` for a reply cut at the output limit), HTTP faults
+(`fault_429`, `fault_529`, `fault_500`, `fault_401`, `fault`), stream faults (`cut_stream`,
+`stream_error`), delays (`slow`) and replies computed from the request (`respond`, or a `responder` that
+answers once the script is empty). With `context_window` set, a prompt larger than it gets the API's
+`400 prompt is too long`. When the script runs out the
 server answers 500 with a body that says so and `x-should-retry: false`, so a test fails loudly.
 
 Usage is computed the way the API reports it, approximately: the prompt is the serialized blocks in the
@@ -73,6 +76,8 @@ class Reply:
     stop_reason: str | None = None
     usage: Mapping[str, int] | None = None
     model: str | None = None
+    cut_input_at: int | None = None
+    """Stream only the first this many characters of each tool call's JSON input (see `cut_at_max_tokens`)."""
 
     def __add__(self, other: Reply) -> Reply:
         return turn(self, other)
@@ -126,7 +131,15 @@ class Slow:
     then: ScriptItem
 
 
-ScriptItem = Reply | HttpFault | CutStream | StreamError | Slow
+@dataclass(frozen=True)
+class Respond:
+    """Answer with whatever `function(body)` returns (any other script item), for long scripted runs
+    whose next turn depends on the request (say, a condensation request among tool-calling turns)."""
+
+    function: Callable[[Mapping[str, Any]], ScriptItem]
+
+
+ScriptItem = Reply | HttpFault | CutStream | StreamError | Slow | Respond
 
 
 def text(value: str, *, stop_reason: str | None = None, usage: Mapping[str, int] | None = None) -> Reply:
@@ -160,6 +173,18 @@ def turn(
         else:
             blocks.append(dict(part))
     return Reply(content=tuple(blocks), stop_reason=stop_reason, usage=usage, model=model)
+
+
+def cut_at_max_tokens(reply: Reply, keep_chars: int) -> Reply:
+    """`reply` cut at the output token limit, as the API sends it: each tool call's input JSON is streamed
+    only up to `keep_chars` characters (so the last string field is unfinished), and the stop reason is
+    "max_tokens". The SDK parses the partial JSON and drops the unfinished field."""
+    return replace(reply, stop_reason="max_tokens", cut_input_at=keep_chars)
+
+
+def respond(function: Callable[[Mapping[str, Any]], ScriptItem]) -> Respond:
+    """A script item computed from the request body when the request arrives (see `Respond`)."""
+    return Respond(function)
 
 
 def fault(status: int, error_type: str, message: str, headers: Mapping[str, str] | None = None) -> HttpFault:
@@ -396,8 +421,11 @@ def _message(message_id: str, model: str, reply: Reply, usage: Mapping[str, int]
     }
 
 
-def _stream_events(message: Mapping[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """The SSE events that stream `message`, as the API sends them."""
+def _stream_events(
+    message: Mapping[str, Any], cut_input_at: int | None = None
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The SSE events that stream `message`, as the API sends them (tool inputs cut at `cut_input_at`
+    characters of their JSON when given)."""
     usage = message["usage"]
     start_usage = {**usage, "output_tokens": 1}
     yield (
@@ -419,7 +447,7 @@ def _stream_events(message: Mapping[str, Any]) -> Iterator[tuple[str, dict[str, 
             # must join them before parsing.
             deltas = [
                 {"type": "input_json_delta", "partial_json": part}
-                for part in ["", *_split(json.dumps(block["input"]), 4)]
+                for part in ["", *_split(json.dumps(block["input"])[:cut_input_at], 4)]
             ]
         elif kind == "thinking":
             start = {"type": "thinking", "thinking": "", "signature": ""}
@@ -537,7 +565,21 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(200, {"input_tokens": count_prompt_tokens(body)}, {"request-id": request_id})
             return
 
+        if fake.context_window is not None:
+            prompt = count_prompt_tokens(body)
+            if prompt > fake.context_window:
+                record("http-400", None)
+                fake.too_long += 1
+                self._send_error(
+                    400,
+                    "invalid_request_error",
+                    f"prompt is too long: {prompt} tokens > {fake.context_window} maximum",
+                    request_id,
+                )
+                return
         item = fake._pop()
+        if item is None and fake.responder is not None:
+            item = Respond(fake.responder)
         if item is None:
             record("script-exhausted", None)
             self._send_error(
@@ -550,7 +592,10 @@ class _Handler(BaseHTTPRequestHandler):
                 {"x-should-retry": "false"},
             )
             return
-        while isinstance(item, Slow):
+        while isinstance(item, Slow | Respond):
+            if isinstance(item, Respond):
+                item = item.function(body)
+                continue
             if fake._stopping.wait(item.seconds):
                 self.close_connection = True
                 return
@@ -573,8 +618,8 @@ class _Handler(BaseHTTPRequestHandler):
             record(f"http-{item.status}", None)
             self._send_error(item.status, item.error_type, item.message, request_id, dict(item.headers))
             return
-        if isinstance(item, Slow):  # pragma: no cover - unwrapped by the caller
-            raise AssertionError("slow items are unwrapped before answering")
+        if isinstance(item, Slow | Respond):  # pragma: no cover - unwrapped by the caller
+            raise AssertionError("slow and computed items are unwrapped before answering")
         reply = item.reply if isinstance(item, CutStream | StreamError) else item
         usage = fake.cache.account(body)
         usage["output_tokens"] = max(1, approx_tokens(len(json.dumps([dict(b) for b in reply.content]))))
@@ -603,7 +648,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("request-id", request_id)
         self.end_headers()
         limit = item.after_events if isinstance(item, CutStream | StreamError) else None
-        for sent, (name, data) in enumerate(_stream_events(message)):
+        for sent, (name, data) in enumerate(_stream_events(message, reply.cut_input_at)):
             if limit is not None and sent >= limit:
                 break
             self._event(name, data)
@@ -626,6 +671,10 @@ class FakeAnthropic:
     `api_key`: when set, requests without that key (`x-api-key` or a Bearer token) get a 401.
     `min_cache_tokens`: prefixes shorter than this are not cached (the API's minimum is about 1-4k
     tokens depending on the model; 0 keeps small tests simple).
+    `context_window`: when set, a request whose prompt (approximate tokens, as `count_prompt_tokens`
+    counts) exceeds it is answered `400 invalid_request_error: prompt is too long` without consuming a
+    script item, as the API does past a model's window; `too_long` counts them.
+    `responder`: when set, a request that finds the script empty is answered by `responder(body)`.
     """
 
     def __init__(
@@ -634,8 +683,13 @@ class FakeAnthropic:
         api_key: str | None = None,
         min_cache_tokens: int = 0,
         cache_lookback_blocks: int = 20,
+        context_window: int | None = None,
+        responder: Callable[[Mapping[str, Any]], ScriptItem] | None = None,
     ) -> None:
         self.api_key = api_key
+        self.context_window = context_window
+        self.responder = responder
+        self.too_long = 0
         self.cache = PromptCache(min_cache_tokens=min_cache_tokens, lookback_blocks=cache_lookback_blocks)
         self._script: deque[ScriptItem] = deque(script)
         self._requests: list[RecordedRequest] = []
@@ -701,7 +755,7 @@ class FakeAnthropic:
     def enqueue(self, *items: ScriptItem) -> FakeAnthropic:
         """Append script items; each `/v1/messages` request consumes the next one."""
         for item in items:
-            if not isinstance(item, Reply | HttpFault | CutStream | StreamError | Slow):
+            if not isinstance(item, Reply | HttpFault | CutStream | StreamError | Slow | Respond):
                 raise TypeError(f"not a script item: {item!r} (use text(), tool_use(), turn(), fault_*()...)")
         with self._lock:
             self._script.extend(items)

@@ -1,0 +1,306 @@
+"""Short-term memory: keeping a long run's conversation inside the model's context window.
+
+A run's conversation only grows (each step appends the model's turn and the tools' results), and tool
+output is most of it. `Memory` watches its size and, before a request would not fit, shrinks it in two
+stages:
+
+1. **Masking.** Once the context passes `mask_at` of the window, every tool result except the newest
+   `keep_tool_results` (and the small ones) is replaced by a one-line stub that names the call and says
+   how to see the output again (view the file, run the command). Masking rewrites history, which costs
+   one prompt-cache miss from the first masked block on; so it happens in batches (all old results at
+   once, then nothing until the context passes `mask_at` again), and between batches every request's
+   prefix is byte-identical to the previous one's and is read back from the cache.
+2. **Condensing.** When masking is not enough (past `condense_at`), or the API answered
+   `prompt is too long`, one model call writes a structured handoff of the run so far (goal, spec, plan
+   with done and remaining steps, files changed, open failures, decisions, next step) and the run goes
+   on from [system, tools, first turn, the handoff, the newest turns]. The system prompt, the tools and
+   the first turn (task and retrieved context) are untouched, so they stay cached.
+
+The size comes from what the API reported: the last response's `input + cache write + cache read +
+output` tokens, plus an estimate (characters / 3.5) of what was appended since; when no usage is
+reported (scripted models) the estimate of the whole conversation is used. The window is
+`agent.model.context_window`, else `context_window_for(model)` (200k for Claude, 1M for `[1m]` ids).
+
+The loop (`agent.loop.Agent`) calls `Memory.plan` before each request and records every masking and
+condensation in the transcript as a `decision`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from agent.usage import Usage
+
+__all__ = [
+    "CONDENSE_PROMPT",
+    "MASKED_PREFIX",
+    "Memory",
+    "MemorySettings",
+    "condensed_history",
+    "context_window_for",
+    "estimate_tokens",
+    "is_prompt_too_long",
+    "max_output_tokens_for",
+]
+
+MASKED_PREFIX = "[output masked to save context:"
+"""How a masked tool result starts (the loop and tests recognise stubs by it)."""
+
+CONDENSE_PROMPT = """\
+Your context window is nearly full. Stop working for a moment and write a handoff note for yourself: the \
+conversation so far will be replaced by this note and the newest few turns, so put in it everything you \
+need to finish the task. Do not call any tool. Use exactly these sections:
+
+## Goal
+The task in one or two sentences, as the user asked it.
+## Spec
+The acceptance criteria you stated, and any you learned since.
+## Plan
+Each step, marked [done] or [remaining].
+## Files changed
+Each file you changed or created, with what changed in it.
+## Open failures
+Failing tests, errors or checks still open, with the exact message.
+## Decisions
+What you decided and why (approaches tried and dropped, too).
+## Next step
+What you were about to do."""
+
+_CHARS_PER_TOKEN = 3.5
+
+
+class MemorySettings(BaseModel):
+    """How a run keeps its conversation inside the context window (`agent.memory` in the settings)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    """Mask old tool results and condense the conversation before the window fills."""
+    keep_tool_results: int = Field(default=6, ge=0)
+    """The newest tool results always sent whole."""
+    mask_at: float = Field(default=0.6, gt=0, le=1)
+    """Share of the window past which old tool results are masked (in one batch)."""
+    condense_at: float = Field(default=0.8, gt=0, le=1)
+    """Share of the window past which the conversation is condensed into a handoff summary."""
+    min_mask_chars: int = Field(default=600, ge=0)
+    """Tool results shorter than this are never masked (the stub would save nothing)."""
+    keep_turns: int = Field(default=3, ge=0)
+    """Newest model turns (each with its tool results) kept after a condensation."""
+
+
+def context_window_for(model: str) -> int:
+    """The context window in tokens of `model`: 1M for `[1m]` ids, 200k for Claude, 128k otherwise."""
+    name = model.lower()
+    if "[1m]" in name:
+        return 1_000_000
+    if "claude" in name or name == "scripted":
+        return 200_000
+    return 128_000
+
+
+def max_output_tokens_for(model: str) -> int | None:
+    """The most output tokens `model` allows per call, when known (None: unknown, do not raise)."""
+    name = model.lower()
+    if "claude" not in name:
+        return None
+    if "claude-3-5-haiku" in name:
+        return 8_192
+    if "claude-opus-4-1" in name or name.endswith("claude-opus-4") or "claude-opus-4-2" in name:
+        return 32_000
+    return 64_000
+
+
+def is_prompt_too_long(message: str, status_code: int | None) -> bool:
+    """Whether an API error is the "prompt is too long" refusal of a request past the window."""
+    return status_code in (400, 413) and "too long" in message.lower()
+
+
+def _chars(value: Any) -> int:
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, Mapping):
+        total = 0
+        for key, item in value.items():
+            if key in ("cache_control", "signature"):
+                continue
+            total += (
+                _chars(item)
+                if not isinstance(item, dict | list) or key != "input"
+                else len(json.dumps(item, ensure_ascii=False))
+            )
+        return total + 8
+    if isinstance(value, list | tuple):
+        return sum(_chars(item) for item in value)
+    return len(str(value)) if value is not None else 0
+
+
+def estimate_tokens(value: Any) -> int:
+    """A rough token count of messages, blocks or text (characters / 3.5, erring high)."""
+    return int(_chars(value) / _CHARS_PER_TOKEN) + 1
+
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    """What to do before the next request: the estimated context, and whether to mask and condense."""
+
+    tokens: int
+    mask: bool
+    condense: bool
+
+
+class Memory:
+    """The context accounting of one run (see the module docstring)."""
+
+    def __init__(self, settings: MemorySettings, window: int) -> None:
+        self.settings = settings
+        self.window = window
+        self._measured = 0
+        """Tokens of the conversation as of the last response (prompt + output), from its usage."""
+        self._measured_len = 0
+        """len(messages) the measurement covers."""
+        self._prefix_tokens = 0
+        self.masked_batches = 0
+        self.condensations = 0
+
+    def set_prefix(self, system: Any, tools: Any) -> None:
+        """The system prompt and tool definitions (estimated once; they never change)."""
+        self._prefix_tokens = estimate_tokens(system) + estimate_tokens(tools)
+
+    def observe(self, usage: Usage, messages_len: int) -> None:
+        """Record a response's usage; `messages_len` counts the messages including that response."""
+        measured = usage.total_input_tokens + usage.output_tokens
+        self._measured = measured
+        self._measured_len = messages_len
+
+    def forget_measurement(self) -> None:
+        """History was rewritten: estimate from the text until the next response is measured."""
+        self._measured = 0
+        self._measured_len = 0
+
+    def estimate(self, messages: Sequence[Mapping[str, Any]]) -> int:
+        """Tokens the next request's prompt will have (the larger of the measured and estimated sizes)."""
+        by_text = self._prefix_tokens + estimate_tokens(list(messages))
+        if self._measured and self._measured_len <= len(messages):
+            by_usage = self._measured + estimate_tokens(list(messages[self._measured_len :]))
+            return max(by_usage, by_text)
+        return by_text
+
+    def plan(self, messages: Sequence[Mapping[str, Any]]) -> MemoryPlan:
+        """Whether the conversation must be masked or condensed before the next request."""
+        tokens = self.estimate(messages)
+        if not self.settings.enabled:
+            return MemoryPlan(tokens, False, False)
+        return MemoryPlan(
+            tokens,
+            mask=tokens > self.settings.mask_at * self.window,
+            condense=tokens > self.settings.condense_at * self.window,
+        )
+
+    def mask(self, messages: list[dict[str, Any]], keep: int | None = None) -> tuple[int | None, int]:
+        """Mask old tool results in place; (index of the first changed message or None, blocks masked)."""
+        keep = self.settings.keep_tool_results if keep is None else keep
+        calls: dict[str, tuple[str, Any]] = {}
+        positions: list[tuple[int, int]] = []
+        for index, message in enumerate(messages):
+            content = message.get("content")
+            if not isinstance(content, list):
+                continue
+            for number, block in enumerate(content):
+                if not isinstance(block, Mapping):
+                    continue
+                if block.get("type") == "tool_use":
+                    calls[str(block.get("id", ""))] = (str(block.get("name", "")), block.get("input"))
+                elif block.get("type") == "tool_result":
+                    positions.append((index, number))
+        old = positions[: max(0, len(positions) - keep)]
+        first: int | None = None
+        count = 0
+        for index, number in old:
+            block = messages[index]["content"][number]
+            text = _result_text(block)
+            if text.startswith(MASKED_PREFIX) or len(text) < self.settings.min_mask_chars:
+                continue
+            name, input = calls.get(str(block.get("tool_use_id", "")), ("", None))
+            stub = f"{MASKED_PREFIX} {len(text):,} characters of {_describe(name, input)}. {_reread(name)}]"
+            new_block = {key: value for key, value in block.items() if key != "content"}
+            new_block["content"] = stub
+            content = list(messages[index]["content"])
+            content[number] = new_block
+            messages[index] = {**messages[index], "content": content}
+            count += 1
+            first = index if first is None else min(first, index)
+        if count:
+            self.masked_batches += 1
+            self.forget_measurement()
+        return first, count
+
+
+def _result_text(block: Mapping[str, Any]) -> str:
+    content = block.get("content")
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(str(part.get("text", "")) for part in content if isinstance(part, Mapping))
+    return ""
+
+
+def _describe(name: str, input: Any) -> str:
+    if not isinstance(input, Mapping):
+        return f"the {name or 'tool'} output"
+    if name == "bash" and input.get("command"):
+        return f"the output of `{str(input['command'])[:120]}`"
+    path = input.get("path")
+    command = input.get("command")
+    if path:
+        return f"the {name} {command or 'call'} on {str(path)[:120]}"
+    query = input.get("query") or input.get("pattern") or input.get("name")
+    if query:
+        return f"the {name} result for {str(query)[:120]!r}"
+    return f"the {name or 'tool'} output"
+
+
+def _reread(name: str) -> str:
+    if name == "bash":
+        return "Run the command again if you still need it"
+    if name in ("str_replace_based_edit_tool", "str_replace_editor"):
+        return "View the file again if you still need it"
+    return "Call the tool again if you still need it"
+
+
+def condensed_history(
+    messages: Sequence[dict[str, Any]], summary: str, *, keep_turns: int, facts: str = ""
+) -> list[dict[str, Any]]:
+    """[first turn, the handoff summary, a user turn that resumes, the newest `keep_turns` exchanges].
+
+    The kept tail starts at an assistant turn, so every tool result still follows its tool call.
+    """
+    first = messages[0]
+    starts = [index for index in range(1, len(messages)) if messages[index].get("role") == "assistant"]
+    tail_start = (
+        starts[-keep_turns]
+        if keep_turns and len(starts) >= keep_turns
+        else (starts[0] if keep_turns and starts else len(messages))
+    )
+    tail = [dict(message) for message in messages[tail_start:]]
+    note = (
+        "The conversation before this point was condensed to save context; the note above is your own "
+        "handoff summary of it. Continue the task from there."
+    )
+    if facts:
+        note += f"\n\n{facts}"
+    if tail:
+        note += " The newest turns follow."
+    return [
+        dict(first),
+        {
+            "role": "assistant",
+            "content": [{"type": "text", "text": f"Handoff summary of the work so far:\n\n{summary}"}],
+        },
+        {"role": "user", "content": [{"type": "text", "text": note}]},
+        *tail,
+    ]
