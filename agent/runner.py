@@ -12,6 +12,10 @@ cancelled run ends within about a second. `on_event` and `on_done` are called on
 caller with an event loop marshals them back itself (the server uses ``loop.call_soon_threadsafe``).
 `on_done` is called exactly once, with the `RunResult`, even when building the run failed (that result
 has status "failed" and an actionable `error`).
+
+`start_run(..., resume=state)` continues a stopped run instead (`agent.resume.RunState`, loaded with
+`load_resumable`): the saved files go onto a fresh overlay and the conversation carries on under a new
+run id (`agentls runs resume ID`, the server's `agentls.resume`).
 """
 
 from __future__ import annotations
@@ -34,9 +38,10 @@ from indexing.config import IndexSettings
 if TYPE_CHECKING:
     from agent.loop import AgentEvent, RunResult
     from agent.ports import CodeIndex
+    from agent.resume import RunState
     from agent.task import Task
 
-__all__ = ["Credentials", "MissingCredentials", "RunHandle", "start_run"]
+__all__ = ["Credentials", "MissingCredentials", "NotResumable", "RunHandle", "load_resumable", "start_run"]
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +97,25 @@ def _failed_result(run_id: str, task: Task, error: str, seconds: float) -> RunRe
     )
 
 
+class NotResumable(Exception):
+    """The run cannot be resumed; the message says why and what to do."""
+
+
+def load_resumable(runs_dir: Path, run_id: str) -> RunState:
+    """The saved state of a stopped run (`run_id` or a unique prefix), or `NotResumable` saying why."""
+    from agent.resume import StateNotFound, load_state
+
+    try:
+        state = load_state(runs_dir, run_id)
+    except StateNotFound as missing:
+        raise NotResumable(str(missing)) from missing
+    if not state.resumable:
+        raise NotResumable(
+            f"run {state.run_id} finished ({state.status}); there is nothing to resume. Start a new run."
+        )
+    return state
+
+
 def start_run(
     task: Task,
     *,
@@ -107,13 +131,15 @@ def start_run(
     on_start: Callable[[str], object] | None = None,
     on_done: Callable[[RunResult], object] | None = None,
     run_id: str | None = None,
+    resume: RunState | None = None,
 ) -> RunHandle:
     """Start `task` on a worker thread and return its handle at once.
 
     `buffers` are the editor's unsaved documents (relative path -> (text, version)): the overlay's base.
     `index` is the workspace index as an `agent.ports.CodeIndex` (or None: the tools scan files);
     `open_index`, when given, is called on the worker thread to get one (building an index can be slow).
-    `on_start` receives the title line once the model client exists.
+    `on_start` receives the title line once the model client exists. `resume`: continue that stopped
+    run (its `task` should be `resume.task`).
     """
     handle = RunHandle(run_id or new_run_id(), task)
 
@@ -151,7 +177,7 @@ def start_run(
             )
             if on_start is not None:
                 on_start(f"{task.title} (run {handle.run_id}, model {model.model_name})")
-            result = agent.run(task)
+            result = agent.resume(resume) if resume is not None else agent.run(task)
         except BaseException as error:  # Agent.run does not raise; building it may
             log.exception("agent run %s could not start", handle.run_id)
             result = _failed_result(

@@ -33,6 +33,7 @@ from server.settings import Settings, cache_dir
 
 if TYPE_CHECKING:
     from agent.loop import AgentEvent, RunResult
+    from agent.resume import RunState
     from agent.task import Task
     from agent.transcript import RunRecord
 
@@ -120,8 +121,16 @@ def _terminal_ask(question: str, options: Sequence[str]) -> str:
     return answer
 
 
-def _run_agent(root: Path, task: Task, settings: Settings, env: Mapping[str, str], err: Console) -> RunResult:
-    """Build everything the agent needs, run it on a worker thread, and cancel it on Ctrl-C."""
+def _run_agent(
+    root: Path,
+    task: Task,
+    settings: Settings,
+    env: Mapping[str, str],
+    err: Console,
+    resume: RunState | None = None,
+) -> RunResult:
+    """Build everything the agent needs, run it (or resume the stopped run `resume`) on a worker thread,
+    and cancel it on Ctrl-C."""
     from agent.runner import Credentials, MissingCredentials, start_run
 
     try:
@@ -140,6 +149,7 @@ def _run_agent(root: Path, task: Task, settings: Settings, env: Mapping[str, str
         ask=_terminal_ask,
         on_event=_Printer(err),
         on_start=lambda title: err.print(f"[bold]{escape(title)}[/]", highlight=False),
+        resume=resume,
     )
     try:
         while not handle.done.is_set():
@@ -488,19 +498,67 @@ def _export_patch(directory: Path, run_id: str | None, output: str | None) -> No
     click.echo(f"wrote {output} (apply it with: git am {output})", err=True)
 
 
+def _resume(directory: Path, run_id: str | None, max_cost: float | None, max_steps: int | None) -> None:
+    """`agentls runs resume ID`: continue a stopped run from its saved conversation and files."""
+    from agent.runner import NotResumable, load_resumable
+
+    if not run_id:
+        raise click.UsageError("`agentls runs resume` needs the id of the run to resume (see `agentls runs`)")
+    try:
+        state = load_resumable(directory, run_id)
+    except NotResumable as error:
+        raise click.ClickException(str(error)) from error
+    root = Path(state.root)
+    if not root.is_dir():
+        raise click.ClickException(f"the run's workspace {root} does not exist any more; nothing to resume")
+    env = environment()
+    err = Console(stderr=True, soft_wrap=True)
+    settings = workspace_settings(root, err)
+    update: dict[str, Any] = {}
+    if max_cost is not None:
+        update["max_cost_usd"] = max_cost
+    if max_steps is not None:
+        update["max_steps"] = max_steps
+    if update:
+        settings = settings.model_copy(update={"agent": settings.agent.model_copy(update=update)})
+    err.print(
+        f"resuming run {state.run_id} ({state.status}{': ' + state.error if state.error else ''}) after "
+        f"{state.steps} steps, {len(state.files)} changed file(s)",
+        highlight=False,
+    )
+    result = _run_agent(root, state.task, settings, env, err, resume=state)
+    _report(result, root, False, False, err)
+
+
 @click.command("runs")
 @click.argument("run_id", required=False)
 @click.argument("export_id", required=False, metavar="[ID]")
 @click.option("--json", "as_json", is_flag=True, help="List runs as JSON.")
 @click.option("--patch", is_flag=True, help="With `runs export ID`: write a format-patch file.")
 @click.option("--output", "-o", default=None, help="With `runs export`: the file to write (- for stdout).")
+@click.option(
+    "--max-cost", type=float, default=None, help="With `runs resume ID`: the run's cost budget in USD."
+)
+@click.option(
+    "--max-steps", type=click.IntRange(min=1), default=None, help="With `runs resume ID`: its max steps."
+)
 def runs_cmd(
-    run_id: str | None, export_id: str | None, as_json: bool, patch: bool, output: str | None
+    run_id: str | None,
+    export_id: str | None,
+    as_json: bool,
+    patch: bool,
+    output: str | None,
+    max_cost: float | None,
+    max_steps: int | None,
 ) -> None:
-    """List agent runs, show run RUN_ID (a unique prefix is enough), or `runs export ID --patch`."""
+    """List agent runs, show run RUN_ID (a unique prefix is enough), `runs export ID --patch`, or
+    `runs resume ID [--max-cost USD] [--max-steps N]` to continue a stopped run."""
     from agent.transcript import RunNotFound, list_runs, load_run
 
     directory = runs_dir(environment())
+    if run_id == "resume":
+        _resume(directory, export_id, max_cost, max_steps)
+        return
     if run_id == "export":
         if not patch:
             raise click.UsageError("`agentls runs export ID` needs --patch (the only export format)")
