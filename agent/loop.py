@@ -594,6 +594,8 @@ class Agent:
             step=self.steps, id=tool_id, name=name, content=content, is_error=result.is_error, seconds=seconds
         )
         first = content.strip().split("\n", 1)[0] if content.strip() else ""
+        if self.secrets is not None:  # progress lines and logs show no secret value either
+            first = self.secrets.redact(first)
         self._emit(
             "tool_result",
             ("error: " if result.is_error else "") + one_line(first, 120),

@@ -175,7 +175,7 @@ def test_no_secret_value_reaches_the_index_search_model_or_transcript(
             text("Plan: add a currency next to the key."),
             tool_use(EDITOR, {"command": "view", "path": "billing.py"}),
         ),
-        tool_use("bash", {"command": "cat settings.py billing.py; echo done"}),
+        tool_use("bash", {"command": "grep -h KEY billing.py settings.py; echo done"}),
         tool_use(
             EDITOR,
             {
