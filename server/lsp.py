@@ -784,6 +784,11 @@ AGENT_COMMAND_HANDLERS: Mapping[str, Callable[..., Any]] = {
 """The handler of each agent command."""
 
 
+async def resume(ls: AgentlsServer, *args: Any) -> Any:
+    """``agentls.resume {runId}``: continue a stopped run (also one from before a restart)."""
+    return to_json(await ls.runs.resume(_parse(commands.RESUME, args).run_id))
+
+
 def create_server(*, env: Mapping[str, str], cache_dir: Path) -> AgentlsServer:
     """A new server with every feature registered; start it with `start_io()` or `start_tcp()`."""
     server = AgentlsServer(env=env, cache_dir=cache_dir)
@@ -809,4 +814,5 @@ def create_server(*, env: Mapping[str, str], cache_dir: Path) -> AgentlsServer:
     for name, handler in AGENT_COMMAND_HANDLERS.items():
         server.command(name)(handler)
     server.command(commands.REINDEX)(reindex)
+    server.command(commands.RESUME)(resume)
     return server

@@ -53,12 +53,14 @@ CANCEL = "agentls.cancel"
 SHOW_DIFF = "agentls.showDiff"
 """What the "Show diff" code lens runs (``{proposalId, uri?}``)."""
 REINDEX = "agentls.reindex"
+RESUME = "agentls.resume"
+"""Continue a stopped run from its saved state (``{runId}``); answers ``{runId}`` of the new run."""
 
 RUN_COMMANDS: tuple[str, ...] = (IMPLEMENT, FIX, WRITE_TESTS, EDIT, ASK)
 """Commands that start an agent run (they answer ``{runId}`` at once)."""
 AGENT_COMMANDS: tuple[str, ...] = (IMPLEMENT, FIX, WRITE_TESTS, EDIT, ASK, ACCEPT, REJECT, CANCEL, SHOW_DIFF)
 """Commands that start, steer or settle agent runs."""
-ALL_COMMANDS: tuple[str, ...] = (*AGENT_COMMANDS, REINDEX)
+ALL_COMMANDS: tuple[str, ...] = (*AGENT_COMMANDS, REINDEX, RESUME)
 
 
 class CommandArgumentError(ValueError):
@@ -134,6 +136,7 @@ ARGUMENTS: dict[str, type[_Args]] = {
     CANCEL: CancelArgs,
     SHOW_DIFF: ShowDiffArgs,
     REINDEX: ReindexArgs,
+    RESUME: CancelArgs,
 }
 """The argument model of each command."""
 

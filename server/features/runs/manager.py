@@ -14,15 +14,18 @@ code lenses) and `Workspace` (the folders, open documents, settings, environment
 - Progress: a cancellable ``$/progress`` per run (plan, steps, tool calls, verification, cost so far).
   Agent events arrive on the worker thread and are marshalled to the event loop with
   ``loop.call_soon_threadsafe``. Cancelling the progress cancels the run, as ``agentls.cancel`` does.
+- ``agentls.resume {runId}`` continues a stopped run from its saved state (`agent.resume`; also after a
+  restart of the server) as a new run, answering its ``{runId}``; a finished run is refused.
 - The end of a run:
-  - a proposal (status "proposed", or "budget_exhausted" with partial work): ``agentls/proposalReady
+  - a proposal (status "proposed", or "budget_exhausted" / "failed" with partial work, flagged
+    UNFINISHED): ``agentls/proposalReady
     {proposalId, runId, summary, files:[{uri, path, kind}], status}``;
   - no change (status "no_changes", which includes every ``agentls.ask``): ``agentls/proposalReady`` with
     ``files: []`` and the answer as ``summary`` (kept as an empty proposal, so ``agentls/proposal`` works
     for it), plus a ``window/showMessage`` (Info) with the summary;
   - cancelled: ``agentls/runFailed {runId, message, status: "cancelled"}``;
-  - failed (API errors, a missing key, no sandbox): ``agentls/runFailed {runId, message, status:
-    "failed"}`` and a ``window/showMessage`` error.
+  - failed with no change (API errors, a missing key, no sandbox): ``agentls/runFailed {runId,
+    message, status: "failed"}`` and a ``window/showMessage`` error.
 - Clarifying questions (``ask_user``) go to the editor with ``window/showMessageRequest``; the options are
   its actions (with no options, one action "Go ahead with your best judgement"). No answer within
   `ask_timeout`, a dismissed question or a cancelled run tells the model to go on without one.
@@ -82,6 +85,7 @@ from server.messages import (
 
 if TYPE_CHECKING:
     from agent.loop import AgentEvent, RunResult
+    from agent.resume import RunState
     from agent.task import Task
     from server.settings import Settings
 
@@ -233,6 +237,27 @@ class RunManager:
         """Start the run a command asks for; ``{runId}`` at once."""
         loop = asyncio.get_running_loop()
         task, root = await loop.run_in_executor(None, self._build_task, command, args)
+        return self._launch(task, root)
+
+    async def resume(self, run_id: str) -> RunStarted:
+        """``agentls.resume``: continue a stopped run from its saved state (`agent.resume`), also one from
+        before a restart of the server; ``{runId}`` of the new run at once."""
+        from agent.runner import NotResumable, load_resumable
+
+        try:
+            state = await asyncio.to_thread(load_resumable, self.workspace.cache_dir / "runs", run_id)
+        except NotResumable as error:
+            raise request_failed(str(error)) from None
+        root = Path(state.root)
+        if root not in [Path(folder) for folder in self.workspace.roots]:
+            raise request_failed(
+                f"run {state.run_id} worked in {root}, which is not a workspace folder of this editor; "
+                "open that folder to resume it"
+            )
+        return self._launch(state.task, root, state)
+
+    def _launch(self, task: Task, root: Path, resume: RunState | None = None) -> RunStarted:
+        loop = asyncio.get_running_loop()
         run = Run(run_id=new_run_id(), title=task.title, kind=task.kind, root=root)
         self.runs[run.run_id] = run
         try:
@@ -258,6 +283,7 @@ class RunManager:
             on_event=lambda event: loop.call_soon_threadsafe(self._on_event, run, event),
             on_done=lambda result: loop.call_soon_threadsafe(self._on_done, run, result),
             run_id=run.run_id,
+            resume=resume,
         )
         log.info("run %s started: %s", run.run_id, run.title)
         return RunStarted(run.run_id)
