@@ -107,7 +107,9 @@ _PLUGIN_REASON = {
     "KeywordDetector": _KEYWORD,
     "BasicAuthDetector": _URL,
 }
-"""Which candidate reason runs which plugin; the others (key formats) run on every candidate line."""
+_FORMATS = _ENTROPY | _URL
+"""Which candidate reason runs which plugin. The others (key formats) need a long token, which a line
+has when it is a candidate for its entropy or its URL, not when only for a keyword."""
 
 _EXCLUDED_PLUGINS = frozenset({"IPPublicDetector"})
 """Public IP addresses are not secrets in source code, and hiding them breaks configuration edits."""
@@ -227,7 +229,7 @@ def _detect_line(line: str, filename: str, previous: str, reasons: int) -> list[
     A line is a candidate for one or more reasons (`_ENTROPY`, `_KEYWORD`, `_URL`); each reason runs only
     the plugins that can fire on it (about a millisecond per line for all of them)."""
     all_plugins, filters, allowlisted, (heuristic, get_code_snippet) = _Plugins.get()
-    plugins = [p for p in all_plugins if _PLUGIN_REASON.get(type(p).__name__, _ALL) & reasons]
+    plugins = [p for p in all_plugins if _PLUGIN_REASON.get(type(p).__name__, _FORMATS) & reasons]
     context = get_code_snippet(lines=[previous, line], line_number=2)
     if allowlisted(filename or "file", line, context):
         return []
@@ -258,21 +260,28 @@ def _entropy(value: str) -> float:
     return -sum(n / size * math.log2(n / size) for n in counts.values())
 
 
-def _keyword_lines(lower: str) -> list[int]:
-    """Offsets of secret keywords (detect-secrets' list) followed on their line by ``=``, ``:`` or ``(``."""
+def _keyword_lines(lower: str, quoted: bool) -> list[int]:
+    """Offsets of secret keywords (detect-secrets' list) followed on their line by ``=``, ``:`` or ``(``,
+    and by a quote when `quoted` (in source code the keyword plugin only takes quoted values)."""
     hits: list[int] = []
     for word in _KEYWORD_HINTS:
         at = lower.find(word)
         while at >= 0:
             if word != "key" or lower[max(0, at - 9) : at].rstrip("_-").endswith(_KEY_PREFIXES):
                 window = lower[at : at + 64].split("\n", 1)[0]
-                if "=" in window or ":" in window or "(" in window:
+                if ("=" in window or ":" in window or "(" in window) and (
+                    not quoted or "'" in window or '"' in window or "`" in window
+                ):
                     hits.append(at)
             at = lower.find(word, at + len(word))
     return hits
 
 
-def _candidate_lines(text: str, lower: str) -> dict[int, int]:
+_QUOTED_VALUE_SUFFIXES = (".py", ".js", ".jsx", ".ts", ".tsx", ".java", ".cs", ".swift", ".cls", ".php")
+"""Source files whose secret keyword values detect-secrets only takes in quotes (its per-language rules)."""
+
+
+def _candidate_lines(text: str, lower: str, filename: str = "") -> dict[int, int]:
     """Start offsets of the lines the detect-secrets plugins must see, with the reasons for each."""
     lines: dict[int, int] = {}
 
@@ -288,7 +297,7 @@ def _candidate_lines(text: str, lower: str) -> dict[int, int]:
             continue
         if _entropy(value) > (3.0 if hex_only else 4.5):
             add(match.start(), _ENTROPY)
-    for at in _keyword_lines(lower):
+    for at in _keyword_lines(lower, filename.lower().endswith(_QUOTED_VALUE_SUFFIXES)):
         add(at, _KEYWORD)
     if "://" in text:
         for match in _URL_PASSWORD.finditer(text):
@@ -310,7 +319,7 @@ def find_secrets(text: str, filename: str = "") -> list[Found]:
         for block in _PRIVATE_KEY_BLOCK.finditer(text):
             for body in _KEY_BODY.finditer(text, block.start(1), block.end(1)):
                 found.append(Found(body.start(), body.end(), "private key"))
-    lines = _candidate_lines(text, lower)
+    lines = _candidate_lines(text, lower, filename)
     if lines and not _skip_file(filename):
         for line_start, reasons in sorted(lines.items()):
             line_end = text.find("\n", line_start)
