@@ -467,24 +467,43 @@ class WorkspaceIndex:
             return []
         where = self._where(path)
         lexical = self.store.search_lexical(query, _pool(limit), where, RANK_COLUMNS)
-        symbol = self._symbol_rows(query, path)
+        symbol = self._symbol_rows(query, path, lexical)
         vector = self._vector_rows(query, _pool(limit), where, {r["id"]: r for r in lexical})
         return [to_hit(c) for c in rank(query, lexical, vector, limit, self.weights, symbol)]
 
     def search_lexical(self, query: str, *, limit: int = 10, path: str | None = None) -> list[SearchHit]:
         rows = self.store.search_lexical(query, _pool(limit), self._where(path), RANK_COLUMNS)
-        symbol = self._symbol_rows(query, path)
+        symbol = self._symbol_rows(query, path, rows)
         return [to_hit(c) for c in rank(query, rows, [], limit, self.weights, symbol)]
 
-    def _symbol_rows(self, query: str, path: str | None) -> list[dict[str, Any]]:
-        """The chunks defining the identifiers the query names (``Session.send``, ``task_struct``)."""
+    def _symbol_rows(
+        self, query: str, path: str | None, known: Sequence[Mapping[str, Any]] = ()
+    ) -> list[dict[str, Any]]:
+        """The chunks defining the identifiers the query names (``Session.send``, ``task_struct``); a
+        definition already among ``known`` rows (the lexical candidates) is not read again."""
+        names = symbol_names(query)[:2]
+        if not names:
+            return []
         prefix = (self._relative(path) if Path(path).is_absolute() else path) if path else ""
         locations: list[tuple[str, int]] = []
-        for name in symbol_names(query)[:3]:
+        for name in names:
             for sym in self.store.find_symbols(name, role="definition", limit=16):
                 if sym.path.startswith(prefix) and (sym.path, sym.line) not in locations:
                     locations.append((sym.path, sym.line))
-        return self.store.chunks_at(locations[:12], RANK_COLUMNS)
+        found: list[dict[str, Any]] = []
+        missing: list[tuple[str, int]] = []
+        for p, n in locations[:12]:
+            holding = [
+                r
+                for r in known
+                if r["path"] == p and r["start_line"] <= n <= r["end_line"] and r["kind"] != "module"
+            ]
+            if holding:
+                best = min(holding, key=lambda r: r["end_line"] - r["start_line"])
+                found.append({k: v for k, v in best.items() if not k.startswith("_")})  # no BM25 score
+            else:
+                missing.append((p, n))
+        return found + self.store.chunks_at(missing, RANK_COLUMNS)
 
     def search_vector(self, query: str, *, limit: int = 10, path: str | None = None) -> list[SearchHit]:
         rows = self._vector_rows(query, _pool(limit), self._where(path), {})
