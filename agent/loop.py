@@ -4,8 +4,11 @@
 run(task)                     gather context once; first user turn = context + task + "spec and plan first"
   while True: step()
     step()  = query() + execute()
-    query() : one model call on (system prompt, tool definitions, messages); usage, cost, budget check
-    execute(): run the tool calls and append their results
+    query() : fit the conversation into the window (agent.memory: mask old tool results, condense),
+              check the budget against the call's worst case, one model call on (system prompt, tool
+              definitions, messages); usage, cost, budget check
+    execute(): run the tool calls and append their results (calls cut at max_tokens are not run: each
+               gets an error result and the next call may write more, once)
                or, when the model ends its turn: verify the change; on failure, send the failures back
                as a user turn (at most max_reflections times); otherwise the run is done
 ```
@@ -15,15 +18,22 @@ is finished in `finally`:
 
 - `Submitted`: the model said it was done (and verification passed, or the reflections ran out): status
   "proposed" with a `Proposal`, or "no_changes" (nothing changed, or a question was answered);
-- `LimitsExceeded`: max_steps, or the token or cost budget (`agent.usage.Budget`, checked after every
-  call): status "budget_exhausted". The work so far is still proposed when there is some, flagged
-  (`Proposal.complete` False, `verified` False, the summary starting with "UNFINISHED"), because an
-  expensive run's partial edit is often most of the answer; the user decides;
+- `LimitsExceeded`: max_steps, the token or cost budget (`agent.usage.Budget`, checked before every
+  call against its worst case and after it), "stuck" (the same tool call failed the same way three
+  times; the second time the model is nudged), or a conversation that does not fit the window even
+  condensed: status "budget_exhausted";
 - cancellation (`cancel` set, or Ctrl-C when `run` is on the main thread): status "cancelled", within
   about a second wherever the run is (model calls, commands and checks all watch `cancel`), and never a
   proposal;
-- `ToolAbort` (say, no sandbox can be made) and model errors (`AuthenticationFailed`,
-  `RetriesExhausted` ...): status "failed" with the error's actionable message.
+- `ToolAbort` (say, no sandbox can be made), model errors (`AuthenticationFailed`, `RetriesExhausted`
+  after a 429/529 storm ...) and crashes inside the loop: status "failed" with the error's actionable
+  message.
+
+No work is lost: every stop but cancellation proposes the overlay's changes when there are some, flagged
+(`Proposal.complete` False, `verified` False, the summary starting with "UNFINISHED" and saying how to
+resume); and every run saves its state (conversation, counters, changed files) next to its transcript
+(`agent.resume`), so `Agent.resume(state)` (`agentls runs resume ID`, `agentls.resume`) continues a
+stopped or cancelled run, also from another process.
 
 Stages: *formalize* (the first turn states a spec with acceptance criteria and a plan, and may call
 `ask_user`), *act* (tools), *verify* (`agent.verify.Verifier`, on "done" and on `run_tests`), *reflect*
@@ -31,9 +41,10 @@ Stages: *formalize* (the first turn states a spec with acceptance criteria and a
 `AgentEvent`s.
 
 Prompt caching: the system prompt, the tool definitions and the first user turn (the retrieved context
-and the task) are built once and never change during the run, and messages are only ever appended, so
-each request's prefix is byte-identical to the previous request's; the Anthropic provider's
-`with_cache_breakpoints` puts the breakpoints.
+and the task) are built once and never change during the run, and between the rare rewrites of history
+(a batch of masking, a condensation: `agent.memory`) messages are only appended, so each request's
+prefix is byte-identical to the previous request's; the Anthropic provider's `with_cache_breakpoints`
+puts the breakpoints.
 
 The agent never writes the user's files: every edit lands in the overlay, commands run on materialized
 copies, and the proposal is the overlay's difference from the base.
@@ -218,7 +229,8 @@ def _diff_key(diff: str) -> str:
 
 
 class Agent:
-    """One run of the agent on one overlay. Create a new `Agent` for each run."""
+    """One run of the agent on one overlay. Create a new `Agent` for each run (or resumed run); each
+    keeps its own memory (`agent.memory.Memory`) and saves its own state."""
 
     def __init__(
         self,
@@ -689,9 +701,9 @@ class Agent:
         plan = self.memory.plan(self.messages)
         if plan.mask:
             first, count = self.memory.mask(self.messages)
+            after = self.memory.estimate(self.messages)
             if count and first is not None:
                 self.recorder.rewound(first)
-                after = self.memory.estimate(self.messages)
                 self._decision(
                     "masked",
                     blocks=count,
@@ -700,6 +712,12 @@ class Agent:
                     window=self.memory.window,
                 )
                 plan = self.memory.plan(self.messages)
+            if after > self.settings.memory.mask_target * self.memory.window:
+                self._condense(
+                    f"masking left about {after:,} of {self.memory.window:,} tokens, more than "
+                    f"mask_target = {self.settings.memory.mask_target}"
+                )
+                return
         if plan.condense:
             self._condense(f"the conversation reached about {plan.tokens:,} of {self.memory.window:,} tokens")
 

@@ -81,11 +81,14 @@ class MemorySettings(BaseModel):
 
     enabled: bool = True
     """Mask old tool results and condense the conversation before the window fills."""
-    keep_tool_results: int = Field(default=6, ge=0)
+    keep_tool_results: int = Field(default=3, ge=0)
     """The newest tool results always sent whole."""
-    mask_at: float = Field(default=0.6, gt=0, le=1)
+    mask_at: float = Field(default=0.8, gt=0, le=1)
     """Share of the window past which old tool results are masked (in one batch)."""
-    condense_at: float = Field(default=0.8, gt=0, le=1)
+    mask_target: float = Field(default=0.6, gt=0, le=1)
+    """Masking must bring the context under this share of the window, else the run condenses at once:
+    so a batch of masking lasts several steps and the cached prefix changes rarely."""
+    condense_at: float = Field(default=0.9, gt=0, le=1)
     """Share of the window past which the conversation is condensed into a handoff summary."""
     min_mask_chars: int = Field(default=600, ge=0)
     """Tool results shorter than this are never masked (the stub would save nothing)."""
