@@ -761,6 +761,11 @@ async def accept(ls: AgentlsServer, *args: Any) -> Any:
     return to_json(await ls.runs.accept(_parse(commands.ACCEPT, args).proposal_id))
 
 
+async def accept_and_commit(ls: AgentlsServer, *args: Any) -> Any:
+    parsed = _parse(commands.ACCEPT_AND_COMMIT, args)
+    return to_json(await ls.runs.accept_and_commit(parsed.proposal_id, parsed.message))
+
+
 def reject(ls: AgentlsServer, *args: Any) -> Any:
     return to_json(ls.runs.reject(_parse(commands.REJECT, args).proposal_id))
 
@@ -777,6 +782,7 @@ async def show_diff(ls: AgentlsServer, *args: Any) -> Any:
 AGENT_COMMAND_HANDLERS: Mapping[str, Callable[..., Any]] = {
     **{name: _run_command(name) for name in commands.RUN_COMMANDS},
     commands.ACCEPT: accept,
+    commands.ACCEPT_AND_COMMIT: accept_and_commit,
     commands.REJECT: reject,
     commands.CANCEL: cancel,
     commands.SHOW_DIFF: show_diff,

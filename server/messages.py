@@ -165,6 +165,18 @@ class AcceptResult:
 
 
 @dataclass(frozen=True)
+class CommitResultMessage:
+    """The answer to ``agentls.acceptAndCommit``: the accept's outcome and the commit made."""
+
+    proposal_id: str
+    applied: bool
+    commit: str | None = omit_none()
+    branch: str | None = omit_none()
+    message: str | None = omit_none()
+    failure_reason: str | None = omit_none()
+
+
+@dataclass(frozen=True)
 class RejectResult:
     """The answer to ``agentls.reject``."""
 

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 __all__ = [
     "ACCEPT",
+    "ACCEPT_AND_COMMIT",
     "AGENT_COMMANDS",
     "ALL_COMMANDS",
     "ASK",
@@ -48,6 +49,8 @@ WRITE_TESTS = "agentls.writeTests"
 EDIT = "agentls.edit"
 ASK = "agentls.ask"
 ACCEPT = "agentls.accept"
+ACCEPT_AND_COMMIT = "agentls.acceptAndCommit"
+"""Accept, then commit the change on the current branch (``{proposalId, message?}``)."""
 REJECT = "agentls.reject"
 CANCEL = "agentls.cancel"
 SHOW_DIFF = "agentls.showDiff"
@@ -58,7 +61,18 @@ RESUME = "agentls.resume"
 
 RUN_COMMANDS: tuple[str, ...] = (IMPLEMENT, FIX, WRITE_TESTS, EDIT, ASK)
 """Commands that start an agent run (they answer ``{runId}`` at once)."""
-AGENT_COMMANDS: tuple[str, ...] = (IMPLEMENT, FIX, WRITE_TESTS, EDIT, ASK, ACCEPT, REJECT, CANCEL, SHOW_DIFF)
+AGENT_COMMANDS: tuple[str, ...] = (
+    IMPLEMENT,
+    FIX,
+    WRITE_TESTS,
+    EDIT,
+    ASK,
+    ACCEPT,
+    ACCEPT_AND_COMMIT,
+    REJECT,
+    CANCEL,
+    SHOW_DIFF,
+)
 """Commands that start, steer or settle agent runs."""
 ALL_COMMANDS: tuple[str, ...] = (*AGENT_COMMANDS, REINDEX, RESUME)
 
@@ -113,6 +127,11 @@ class ProposalArgs(_Args):
     proposal_id: str = Field(alias="proposalId", min_length=1)
 
 
+class AcceptAndCommitArgs(ProposalArgs):
+    message: str | None = None
+    """The commit message as the user edited it; None uses the proposal's."""
+
+
 class CancelArgs(_Args):
     run_id: str = Field(alias="runId", min_length=1)
 
@@ -132,6 +151,7 @@ ARGUMENTS: dict[str, type[_Args]] = {
     EDIT: EditArgs,
     ASK: AskArgs,
     ACCEPT: ProposalArgs,
+    ACCEPT_AND_COMMIT: AcceptAndCommitArgs,
     REJECT: ProposalArgs,
     CANCEL: CancelArgs,
     SHOW_DIFF: ShowDiffArgs,

@@ -72,6 +72,7 @@ from server.features.runs.proposals import AcceptRefused, ProposalError, Proposa
 from server.messages import (
     AcceptResult,
     CancelResult,
+    CommitResultMessage,
     DiffShown,
     ProposalDetails,
     ProposalFile,
@@ -506,6 +507,43 @@ class RunManager:
         reason = (result.failure_reason if result is not None else None) or "the editor declined the edit"
         self.editor.show(f"proposal {proposal_id} was not applied: {reason}", types.MessageType.Warning)
         return AcceptResult(proposal_id, False, reason)
+
+    async def accept_and_commit(self, proposal_id: str, message: str | None = None) -> CommitResultMessage:
+        """``agentls.acceptAndCommit``: `agent.commit.commit_proposal` on the current branch, whose
+        checks run first (a touched file with uncommitted changes refuses it, nothing applied), then the
+        editor applies the edit as for ``agentls.accept``, then the branch moves. `message` is the
+        user's edit of the proposal's commit message (None: the proposal's own)."""
+        from agent.commit import CommitRefused, commit_message, commit_proposal
+        from agent.vcs import GitError
+
+        try:
+            pending = self.proposals.get(proposal_id)
+        except ProposalError as error:
+            raise request_failed(str(error)) from None
+        root, proposal = pending.root, pending.proposal
+        text = (message or "").strip() or commit_message(
+            proposal.summary, proposal.verification_summary, proposal.paths
+        )
+        loop = asyncio.get_running_loop()
+
+        def apply() -> list[str]:
+            accepted = asyncio.run_coroutine_threadsafe(self.accept(proposal_id), loop).result()
+            if not accepted.applied:
+                raise CommitRefused(f"the editor did not apply the change ({accepted.failure_reason})")
+            return proposal.paths
+
+        try:
+            done = await asyncio.to_thread(commit_proposal, proposal.files, root, message=text, apply=apply)
+        except (CommitRefused, GitError) as error:
+            note = f"agentls did not commit proposal {proposal_id}: {error}"
+            self.editor.show(note, types.MessageType.Error)
+            raise request_failed(note) from None
+        self.editor.show(
+            f"agentls committed {done.commit[:12]} on {done.branch}: {text.splitlines()[0]} "
+            "(save the changed files so the working tree matches the commit)",
+            types.MessageType.Info,
+        )
+        return CommitResultMessage(proposal_id, True, done.commit, done.branch, text)
 
     def reject(self, proposal_id: str) -> RejectResult:
         """Drop a pending proposal and its code lenses; nothing is written."""
