@@ -589,9 +589,11 @@ def runs_cmd(
 
 
 def register(group: click.Group) -> None:
-    """Add `run`, `implement`, `runs` and `mcp` to the `agentls` command group."""
+    """Add `run`, `implement`, `runs`, `mcp` and `acp` to the `agentls` command group."""
+    from server.cli.acp import acp_cmd
     from server.cli.mcp import mcp_cmd
 
+    group.add_command(acp_cmd)
     group.add_command(mcp_cmd)
     group.add_command(run_cmd)
     group.add_command(implement_cmd)

@@ -1,0 +1,468 @@
+"""``agentls acp``: the agent served over the Agent Client Protocol on stdio (Zed, JetBrains IDEs, ...).
+
+Built on the ``agent-client-protocol`` SDK (`acp.run_agent`). Same run as the language server and the
+CLI: `agent.runner.start_run` (the index, the overlay, the sandbox, the transcript), and the proposal is
+settled with `server.features.runs.proposals.prepare_changes` (rebased onto what the editor holds now).
+
+The exchange, per session (``session/new`` with ``cwd``: the workspace is the folder at or above it that
+has an index, ``.git`` or ``agentls.toml``):
+
+- ``session/prompt``: the prompt's text is the instruction; resource links and embedded resources inside
+  the workspace become the overlay's buffers (read through the client's ``fs/read_text_file`` when it
+  advertises it, so unsaved edits are what the agent sees). While the run goes, ``session/update``
+  carries the plan (``plan`` entries), the model's text (``agent_message_chunk``) and each tool call
+  (``tool_call`` with its kind and locations, then ``tool_call_update`` completed or failed).
+- When the run proposes changes: a ``tool_call`` of kind ``edit`` with one ACP ``diff`` per file, then
+  ``session/request_permission`` naming the files. Nothing is written before the user allows it; on
+  allow the changes are rebased onto the client's current text and written through the client's
+  ``fs/write_text_file`` when it advertises it (else to disk); deletions and the old side of renames go
+  to disk (ACP has no delete). Reject writes nothing. The prompt ends ``end_turn``.
+- ``session/cancel`` cancels the run (it stops within about a second); the prompt ends ``cancelled``.
+
+stdout carries the protocol only; logs go to stderr.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import os
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import unquote, urlparse
+
+from acp import (
+    PROTOCOL_VERSION,
+    InitializeResponse,
+    NewSessionResponse,
+    PromptResponse,
+    RequestError,
+    plan_entry,
+    run_agent,
+    start_tool_call,
+    tool_diff_content,
+    update_agent_message_text,
+    update_plan,
+    update_tool_call,
+)
+from acp.schema import (
+    AgentCapabilities,
+    AllowedOutcome,
+    ClientCapabilities,
+    Implementation,
+    PermissionOption,
+    PromptCapabilities,
+    ToolCallLocation,
+    ToolCallUpdate,
+)
+
+if TYPE_CHECKING:
+    from acp.interfaces import Agent as AcpAgent
+    from acp.interfaces import Client
+
+    from agent.loop import AgentEvent, RunResult
+    from agent.overlay import FileChange
+    from agent.runner import RunHandle
+    from server.settings import Settings
+
+__all__ = ["AgentlsAcpAgent", "serve"]
+
+log = logging.getLogger(__name__)
+
+ALLOW = "allow"
+REJECT = "reject"
+
+_EDIT_TOOLS = {"str_replace_based_edit_tool", "write_file", "edit_file", "apply_patch"}
+_READ_TOOLS = {"view", "read_file", "list_files"}
+_SEARCH_TOOLS = {"search_code", "find_symbol", "grep", "lookup_docs", "glob"}
+
+
+def _tool_kind(name: str, input: Mapping[str, Any]) -> str:
+    if name == "str_replace_based_edit_tool":
+        return "read" if input.get("command") == "view" else "edit"
+    if name in _EDIT_TOOLS:
+        return "edit"
+    if name in _READ_TOOLS:
+        return "read"
+    if name in _SEARCH_TOOLS:
+        return "search"
+    if name in {"bash", "run_tests", "run_command"}:
+        return "execute"
+    return "other"
+
+
+@dataclass
+class _Session:
+    session_id: str
+    root: Path
+    handle: RunHandle | None = None
+    cancelled: bool = False
+    tool_ids: list[str] = field(default_factory=list)
+
+
+class AgentlsAcpAgent:
+    """The ACP side of agentls: one `_Session` per ``session/new``, one run per prompt."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = dict(env)
+        self.conn: Client | None = None
+        self.capabilities = ClientCapabilities()
+        self.sessions: dict[str, _Session] = {}
+        self._ids = itertools.count(1)
+
+    # -- connection and sessions ----------------------------------------------------------------------
+
+    def on_connect(self, conn: Client) -> None:
+        self.conn = conn
+
+    async def initialize(
+        self,
+        protocol_version: int,
+        client_capabilities: ClientCapabilities | None = None,
+        client_info: Implementation | None = None,
+        **kwargs: Any,
+    ) -> InitializeResponse:
+        self.capabilities = client_capabilities or ClientCapabilities()
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            ours = version("agentls")
+        except PackageNotFoundError:
+            ours = "0"
+        return InitializeResponse(
+            protocol_version=min(protocol_version, PROTOCOL_VERSION),
+            agent_capabilities=AgentCapabilities(
+                load_session=False,
+                prompt_capabilities=PromptCapabilities(image=False, audio=False, embedded_context=True),
+            ),
+            agent_info=Implementation(name="agentls", title="agentls", version=ours),
+        )
+
+    async def authenticate(self, method_id: str, **kwargs: Any) -> None:
+        return None
+
+    async def new_session(self, cwd: str, mcp_servers: Any = None, **kwargs: Any) -> NewSessionResponse:
+        from server.cli.support import find_root
+        from server.settings import cache_dir
+
+        folder = Path(cwd).expanduser()
+        if not folder.is_absolute() or not folder.is_dir():
+            raise RequestError.invalid_params(
+                {"message": f"cwd {cwd!r} is not an existing absolute folder; pass the workspace's path"}
+            )
+        root = find_root(folder.resolve(), cache_dir(self.env))
+        session = _Session(session_id=uuid.uuid4().hex, root=root)
+        self.sessions[session.session_id] = session
+        log.info("acp session %s on %s", session.session_id, root)
+        return NewSessionResponse(session_id=session.session_id)
+
+    async def cancel(self, session_id: str, **kwargs: Any) -> None:
+        session = self.sessions.get(session_id)
+        if session is None:
+            return
+        session.cancelled = True
+        if session.handle is not None:
+            session.handle.cancel()
+
+    async def ext_method(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        raise RequestError.method_not_found(method)
+
+    async def ext_notification(self, method: str, params: dict[str, Any]) -> None:
+        return None
+
+    # -- a prompt: one run ----------------------------------------------------------------------------
+
+    async def prompt(self, session_id: str, prompt: list[Any], **kwargs: Any) -> PromptResponse:
+        session = self.sessions.get(session_id)
+        if session is None:
+            raise RequestError.invalid_params(
+                {"message": f"there is no session {session_id}; start one first"}
+            )
+        if session.handle is not None and not session.handle.done.is_set():
+            raise RequestError.invalid_request({"message": "a prompt is already running in this session"})
+        session.cancelled = False
+        instruction, buffers = await self._read_prompt(session, prompt)
+        result = await self._run(session, instruction, buffers)
+        if session.cancelled or result.status == "cancelled":
+            return PromptResponse(stop_reason="cancelled")
+        proposal = result.proposal
+        if proposal is not None and proposal.files:
+            await self._settle(session, result)
+        else:
+            await self._say(session, result.summary or result.error or f"The run ended: {result.status}.")
+        if session.cancelled:
+            return PromptResponse(stop_reason="cancelled")
+        return PromptResponse(stop_reason="end_turn")
+
+    async def _read_prompt(
+        self, session: _Session, blocks: list[Any]
+    ) -> tuple[str, dict[str, tuple[str, int]]]:
+        texts: list[str] = []
+        buffers: dict[str, tuple[str, int]] = {}
+        for block in blocks:
+            kind = getattr(block, "type", None)
+            if kind == "text":
+                texts.append(block.text)
+            elif kind == "resource_link":
+                rel = self._relative(session, block.uri)
+                if rel is not None:
+                    texts.append(f"(see {rel})")
+                    text = await self._client_text(session, rel)
+                    if text is not None:
+                        buffers[rel] = (text, 0)
+            elif kind == "resource":
+                resource = block.resource
+                rel = self._relative(session, getattr(resource, "uri", ""))
+                text = getattr(resource, "text", None)
+                if rel is not None and isinstance(text, str):
+                    texts.append(f"(see {rel})")
+                    buffers[rel] = (text, 0)
+        instruction = "\n".join(t for t in texts if t.strip())
+        if not instruction.strip():
+            raise RequestError.invalid_params(
+                {"message": "the prompt has no text; say what the agent should do"}
+            )
+        return instruction, buffers
+
+    def _relative(self, session: _Session, uri: str) -> str | None:
+        parsed = urlparse(uri)
+        path = Path(unquote(parsed.path)) if parsed.scheme == "file" else Path(uri)
+        if not path.is_absolute():
+            return None
+        try:
+            return path.resolve().relative_to(session.root).as_posix()
+        except ValueError:
+            return None
+
+    async def _client_text(self, session: _Session, rel: str) -> str | None:
+        """The file's text as the client holds it (unsaved edits included), else from disk; None: absent."""
+        fs = self.capabilities.fs
+        if fs is not None and fs.read_text_file and self.conn is not None:
+            try:
+                reply = await self.conn.read_text_file(
+                    path=str(session.root / rel), session_id=session.session_id
+                )
+                return reply.content
+            except Exception as error:  # a file the client cannot read (absent, say): disk decides
+                log.info("fs/read_text_file %s failed (%s); reading disk", rel, error)
+        try:
+            return (session.root / rel).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+
+    async def _run(
+        self, session: _Session, instruction: str, buffers: dict[str, tuple[str, int]]
+    ) -> RunResult:
+        from agent.runner import Credentials, MissingCredentials, start_run
+        from agent.task import TaskError
+        from agent.task_builders import run_task
+        from server.cli.agent import runs_dir
+        from server.settings import load_settings
+
+        settings = load_settings(session.root).settings
+        try:
+            credentials = Credentials.from_env(self.env, settings.agent.model)
+        except MissingCredentials as missing:
+            raise RequestError.internal_error({"message": str(missing)}) from missing
+        try:
+            task = run_task(instruction, root=session.root)
+        except TaskError as error:
+            raise RequestError.invalid_params({"message": str(error)}) from error
+        loop = asyncio.get_running_loop()
+        events: asyncio.Queue[AgentEvent | None] = asyncio.Queue()
+
+        def on_event(event: AgentEvent) -> None:
+            loop.call_soon_threadsafe(events.put_nowait, event)
+
+        def on_done(_result: RunResult) -> None:
+            loop.call_soon_threadsafe(events.put_nowait, None)
+
+        handle = start_run(
+            task,
+            root=session.root,
+            settings=settings.agent,
+            credentials=credentials,
+            runs_dir=runs_dir(self.env),
+            buffers=buffers,
+            open_index=self._index_opener(session.root, settings),
+            on_event=on_event,
+            on_done=on_done,
+        )
+        session.handle = handle
+        if session.cancelled:
+            handle.cancel()
+        while True:
+            event = await events.get()
+            if event is None:
+                break
+            try:
+                await self._report(session, event)
+            except Exception:  # a client that cannot take an update must not stop the run
+                log.exception("session/update failed")
+        result = await asyncio.to_thread(handle.wait)
+        assert result is not None  # on_done came after the result was set
+        return result
+
+    def _index_opener(self, root: Path, settings: Settings) -> Any:
+        from server.settings import cache_dir
+
+        env = self.env
+
+        def open_index() -> Any:
+            try:
+                from indexing.service import WorkspaceIndex
+
+                index = WorkspaceIndex(root, settings.index, cache_dir=cache_dir(env), env=env)
+                index.index()
+                return index
+            except Exception:  # retrieval helps the agent; the run goes on with file scans
+                log.exception("could not index %s; the agent searches files instead", root)
+                return None
+
+        return open_index
+
+    async def _update(self, session: _Session, update: Any) -> None:
+        assert self.conn is not None
+        await self.conn.session_update(session_id=session.session_id, update=update)
+
+    async def _say(self, session: _Session, text: str) -> None:
+        await self._update(session, update_agent_message_text(text))
+
+    async def _report(self, session: _Session, event: AgentEvent) -> None:
+        data = event.data
+        if event.kind == "plan":
+            lines = [line.strip(" -*\t") for line in event.message.splitlines()]
+            entries = [plan_entry(line) for line in lines if line]
+            if entries:
+                await self._update(session, update_plan(entries))
+        elif event.kind == "text":
+            await self._say(session, event.message)
+        elif event.kind == "tool_call":
+            name = str(data.get("name", ""))
+            raw = data.get("input")
+            input = raw if isinstance(raw, Mapping) else {}
+            tool_id = f"tool-{next(self._ids)}"
+            session.tool_ids.append(tool_id)
+            path = input.get("path")
+            locations = (
+                [ToolCallLocation(path=str(session.root / path))] if isinstance(path, str) and path else None
+            )
+            await self._update(
+                session,
+                start_tool_call(
+                    tool_id,
+                    event.message,
+                    kind=_tool_kind(name, input),  # type: ignore[arg-type]
+                    status="in_progress",
+                    locations=locations,
+                    raw_input=dict(input),
+                ),
+            )
+        elif event.kind == "tool_result" and session.tool_ids:
+            tool_id = session.tool_ids.pop(0)
+            failed = bool(data.get("is_error"))
+            await self._update(
+                session,
+                update_tool_call(
+                    tool_id, status="failed" if failed else "completed", raw_output=event.message
+                ),
+            )
+
+    # -- the proposal: permission, then writes --------------------------------------------------------
+
+    async def _settle(self, session: _Session, result: RunResult) -> None:
+        assert self.conn is not None and result.proposal is not None
+        proposal = result.proposal
+        tool_id = f"proposal-{proposal.proposal_id}"
+        diffs = [
+            tool_diff_content(
+                str(session.root / change.path),
+                change.new_text,
+                None if change.kind == "created" else change.base_text,
+            )
+            for change in proposal.files
+        ]
+        locations = [ToolCallLocation(path=str(session.root / change.path)) for change in proposal.files]
+        title = f"Apply the proposal to {', '.join(proposal.paths)}"
+        await self._update(
+            session,
+            start_tool_call(
+                tool_id, title, kind="edit", status="pending", content=diffs, locations=locations
+            ),
+        )
+        await self._say(session, proposal.summary)
+        permission = await self.conn.request_permission(
+            session_id=session.session_id,
+            tool_call=ToolCallUpdate(tool_call_id=tool_id, title=title, kind="edit", status="pending"),
+            options=[
+                PermissionOption(option_id=ALLOW, name="Apply the changes", kind="allow_once"),
+                PermissionOption(option_id=REJECT, name="Reject", kind="reject_once"),
+            ],
+        )
+        outcome = permission.outcome
+        if not isinstance(outcome, AllowedOutcome) or outcome.option_id != ALLOW or session.cancelled:
+            await self._update(session, update_tool_call(tool_id, status="failed", raw_output="rejected"))
+            await self._say(session, "Rejected: nothing was written.")
+            return
+        try:
+            written = await self._write(session, proposal.files)
+        except Exception as error:
+            await self._update(session, update_tool_call(tool_id, status="failed", raw_output=str(error)))
+            await self._say(session, f"Nothing was written: {error}")
+            return
+        await self._update(session, update_tool_call(tool_id, status="completed", raw_output=written))
+        await self._say(session, f"Applied: {', '.join(written)}.")
+
+    async def _write(self, session: _Session, files: tuple[FileChange, ...]) -> list[str]:
+        """Rebase every change onto the client's current text, then write them all (or none: raises)."""
+        from agent.paths import is_git_path, unsafe_characters
+        from agent.proposal import _write_atomic
+        from server.features.runs.proposals import prepare_changes
+
+        for change in files:
+            for path in filter(None, (change.path, change.old_path)):
+                if (
+                    is_git_path(path)
+                    or unsafe_characters(path)
+                    or Path(path).is_absolute()
+                    or ".." in Path(path).parts
+                ):
+                    raise ValueError(f"the proposal names a path agentls refuses to write: {path!r}")
+        current: dict[str, str | None] = {}
+        for change in files:
+            for path in filter(None, (change.path, change.old_path)):
+                if path not in current:
+                    current[path] = await self._client_text(session, path)
+        changes = prepare_changes(files, current.get)
+        fs = self.capabilities.fs
+        through_client = fs is not None and bool(fs.write_text_file)
+        written: list[str] = []
+        for change in changes:
+            target = session.root / change.path
+            if change.kind == "deleted":
+                target.unlink(missing_ok=True)
+            elif through_client:
+                assert self.conn is not None
+                await self.conn.write_text_file(
+                    path=str(target), content=change.new_text, session_id=session.session_id
+                )
+            else:
+                source = session.root / (change.old_path or change.path)
+                mode = source.stat().st_mode & 0o777 if source.exists() else None
+                _write_atomic(target, change.new_text, mode)
+            if change.kind == "renamed" and change.old_path:
+                (session.root / change.old_path).unlink(missing_ok=True)
+            written.append(change.path)
+        return written
+
+
+def serve(env: Mapping[str, str] | None = None) -> None:
+    """Serve ACP on stdin/stdout until the client closes the connection."""
+    agent = AgentlsAcpAgent(env if env is not None else dict(os.environ))
+    # The SDK answers "method not found" for the optional methods agentls does not implement (load,
+    # fork, resume, modes, config options), so the class is not a full `acp.interfaces.Agent`.
+    asyncio.run(run_agent(cast("AcpAgent", agent)))

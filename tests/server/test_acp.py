@@ -1,0 +1,254 @@
+"""`agentls acp` as a real process, driven by a client written with the ACP Python SDK's client side,
+against the fake Messages API: prompt -> plan, tool calls, the proposal's diff -> permission -> the edit
+written through the client's fs/write_text_file (or to disk); reject writes nothing; cancel stops the run.
+Everything else is real (index, overlay, sandbox, verification)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+from acp import PROTOCOL_VERSION, spawn_agent_process, text_block
+from acp.interfaces import Client
+from acp.schema import (
+    AllowedOutcome,
+    ClientCapabilities,
+    DeniedOutcome,
+    FileSystemCapabilities,
+    ReadTextFileResponse,
+    RequestPermissionResponse,
+    WriteTextFileResponse,
+)
+
+from tests.agent.agent_harness import GOOD_BODY, STUB_BODY, copy_workspace, done, replace, view
+from tests.fakes.anthropic_server import FAKE_API_KEY, FakeAnthropic, slow, text, turn
+
+AGENT_TOML = """\
+[agent]
+max_steps = 10
+
+[agent.model]
+max_retries = 1
+retry_base_delay = 0.01
+retry_max_delay = 0.05
+timeout = 30
+
+[agent.sandbox]
+timeout_seconds = 20
+"""
+
+
+class RecordingClient:
+    """An ACP client: records updates, answers permission with `choice`, serves fs from `buffers`/disk."""
+
+    def __init__(self, choice: str | None, buffers: dict[str, str] | None = None) -> None:
+        self.choice = choice
+        self.buffers = buffers or {}
+        self.updates: list[Any] = []
+        self.permissions: list[Any] = []
+        self.writes: list[tuple[str, str]] = []
+        self.reads: list[str] = []
+
+    async def request_permission(self, session_id: str, tool_call: Any, options: Any, **kw: Any) -> Any:
+        self.permissions.append((tool_call, options))
+        if self.choice is None:
+            return RequestPermissionResponse(outcome=DeniedOutcome(outcome="cancelled"))
+        return RequestPermissionResponse(outcome=AllowedOutcome(outcome="selected", option_id=self.choice))
+
+    async def session_update(self, session_id: str, update: Any, **kw: Any) -> None:
+        self.updates.append(update)
+
+    async def write_text_file(self, session_id: str, path: str, content: str, **kw: Any) -> Any:
+        self.writes.append((path, content))
+        Path(path).write_text(content)
+        return WriteTextFileResponse()
+
+    async def read_text_file(self, session_id: str, path: str, **kw: Any) -> Any:
+        self.reads.append(path)
+        if path in self.buffers:
+            return ReadTextFileResponse(content=self.buffers[path])
+        return ReadTextFileResponse(content=Path(path).read_text())
+
+    async def ext_method(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        return {}
+
+    async def ext_notification(self, method: str, params: dict[str, Any]) -> None:
+        return None
+
+    def on_connect(self, conn: Any) -> None:
+        pass
+
+    def kinds(self) -> list[str]:
+        return [str(getattr(u, "session_update", "")) for u in self.updates]
+
+
+def _command() -> tuple[str, list[str]]:
+    agentls = shutil.which("agentls")
+    return (agentls, ["acp"]) if agentls else (sys.executable, ["-m", "server.cli", "acp"])
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Path:
+    root = copy_workspace(tmp_path / "ws")
+    (root / "agentls.toml").write_text(AGENT_TOML)
+    return root
+
+
+def _env(fake: FakeAnthropic, tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANTHROPIC_")}
+    env.update(
+        ANTHROPIC_API_KEY=FAKE_API_KEY, ANTHROPIC_BASE_URL=fake.url, AGENTLS_CACHE_DIR=str(tmp_path / "cache")
+    )
+    return env
+
+
+async def _prompt(
+    client: RecordingClient,
+    root: Path,
+    env: dict[str, str],
+    fs: bool,
+    cancel_after: float | None = None,
+) -> str:
+    command, args = _command()
+    async with spawn_agent_process(cast(Client, client), command, *args, env=env, cwd=root) as (
+        conn,
+        _process,
+    ):
+        init = await conn.initialize(
+            protocol_version=PROTOCOL_VERSION,
+            client_capabilities=ClientCapabilities(
+                fs=FileSystemCapabilities(read_text_file=fs, write_text_file=fs)
+            ),
+        )
+        assert init.agent_info is not None and init.agent_info.name == "agentls"
+        session = await conn.new_session(cwd=str(root), mcp_servers=[])
+        request = asyncio.ensure_future(
+            conn.prompt(
+                session_id=session.session_id, prompt=[text_block("Implement mean in mathx/stats.py")]
+            )
+        )
+        if cancel_after is not None:
+            await asyncio.sleep(cancel_after)
+            await conn.cancel(session_id=session.session_id)
+        reply = await asyncio.wait_for(request, 150)
+        return str(reply.stop_reason)
+
+
+def _script(fake: FakeAnthropic) -> None:
+    fake.enqueue(
+        turn(text("Spec: mean averages, [] raises ValueError.\nPlan: edit the stub."), view()),
+        replace(STUB_BODY, GOOD_BODY),
+        done("Implemented `mean`."),
+    )
+
+
+def test_prompt_streams_tool_calls_asks_permission_and_writes_through_the_client(
+    fake_anthropic: FakeAnthropic, ws: Path, tmp_path: Path
+) -> None:
+    _script(fake_anthropic)
+    stats = ws / "mathx" / "stats.py"
+    client = RecordingClient("allow")
+    stop = asyncio.run(_prompt(client, ws, _env(fake_anthropic, tmp_path), fs=True))
+
+    assert stop == "end_turn"
+    kinds = client.kinds()
+    assert "plan" in kinds and "agent_message_chunk" in kinds
+    calls = [u for u in client.updates if getattr(u, "session_update", "") == "tool_call"]
+    assert any(u.kind == "read" and u.locations and u.locations[0].path == str(stats) for u in calls)
+    assert any(u.kind == "edit" and u.title.startswith("str_replace") for u in calls)
+    done_updates = [u for u in client.updates if getattr(u, "session_update", "") == "tool_call_update"]
+    assert any(u.status == "completed" for u in done_updates)
+    proposal = [u for u in calls if str(u.tool_call_id).startswith("proposal-")]
+    assert len(proposal) == 1 and proposal[0].content is not None
+    diff = proposal[0].content[0]
+    assert diff.type == "diff" and diff.path == str(stats) and "return sum(values)" in diff.new_text
+    assert diff.old_text is not None and STUB_BODY in diff.old_text
+    # permission came before any write, naming the file; the write went through the client
+    assert len(client.permissions) == 1 and "mathx/stats.py" in client.permissions[0][0].title
+    assert [path for path, _ in client.writes] == [str(stats)]
+    assert str(stats) in client.reads  # the current text came from the client before writing
+    assert "return sum(values) / len(values)" in stats.read_text()
+
+
+def test_reject_writes_nothing(fake_anthropic: FakeAnthropic, ws: Path, tmp_path: Path) -> None:
+    _script(fake_anthropic)
+    stats = ws / "mathx" / "stats.py"
+    before = stats.read_text()
+    client = RecordingClient("reject")
+    stop = asyncio.run(_prompt(client, ws, _env(fake_anthropic, tmp_path), fs=False))
+
+    assert stop == "end_turn"
+    assert len(client.permissions) == 1
+    assert client.writes == [] and stats.read_text() == before
+    assert any(
+        "nothing was written" in str(getattr(getattr(u, "content", None), "text", "")) for u in client.updates
+    )
+
+
+def test_allow_without_client_fs_writes_to_disk(
+    fake_anthropic: FakeAnthropic, ws: Path, tmp_path: Path
+) -> None:
+    _script(fake_anthropic)
+    client = RecordingClient("allow")
+    stop = asyncio.run(_prompt(client, ws, _env(fake_anthropic, tmp_path), fs=False))
+    assert stop == "end_turn" and client.writes == [] and client.reads == []
+    assert "return sum(values) / len(values)" in (ws / "mathx" / "stats.py").read_text()
+
+
+def test_cancel_stops_the_run_and_writes_nothing(
+    fake_anthropic: FakeAnthropic, ws: Path, tmp_path: Path
+) -> None:
+    before = (ws / "mathx" / "stats.py").read_text()
+    fake_anthropic.enqueue(turn(text("Plan: look first."), view()), slow(60, replace(STUB_BODY, GOOD_BODY)))
+    client = RecordingClient("allow")
+    stop = asyncio.run(_prompt(client, ws, _env(fake_anthropic, tmp_path), fs=True, cancel_after=8))
+    assert stop == "cancelled"
+    assert client.permissions == [] and client.writes == []
+    assert (ws / "mathx" / "stats.py").read_text() == before
+
+
+@pytest.mark.skipif(shutil.which("acplint") is None, reason="acplint (PyPI) is not installed")
+def test_acplint_initialization_and_sessions(ws: Path, tmp_path: Path) -> None:
+    command, args = _command()
+    out = tmp_path / "acplint.json"
+    run = subprocess.run(
+        [
+            "acplint",
+            "--agent",
+            command,
+            "--agent-args",
+            " ".join(args),
+            "--cwd",
+            str(ws),
+            "--categories",
+            "initialization",
+            "session_lifecycle",
+            "schema_validation",
+            "--output",
+            "json",
+            "--output-file",
+            str(out),
+            "--timeout",
+            "60",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "AGENTLS_CACHE_DIR": str(tmp_path / "cache")},
+    )
+    assert out.exists(), run.stdout + run.stderr
+    results = json.loads(out.read_text())["results"]
+    failed = {r["name"]: r["message"] for r in results if r["status"] != "PASS"}
+    # acplint 0.1.0 wants protocolVersion as the string "1"; the ACP schema (and the SDK) say integer
+    # (uint16), which is what agentls answers. Those three checks are acplint's disagreement, every
+    # other check must pass.
+    assert set(failed) <= {"initialize_v1", "protocol_version_returned", "schema_initialize"}, failed
+    assert all("protocolVersion" in message for message in failed.values()), failed
+    assert sum(r["status"] == "PASS" for r in results) >= 10, results
