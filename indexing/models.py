@@ -145,3 +145,4 @@ class IndexReport:
     seconds: float = 0.0
     lexical_only: bool = False
     notice: str = ""
+    warnings: list[str] = field(default_factory=list)  # e.g. ignore files that leave out (nearly) everything

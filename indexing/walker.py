@@ -39,11 +39,13 @@ from __future__ import annotations
 
 import codecs
 import importlib
+import json
 import logging
 import os
 import re
 import stat as stat_module
-from collections.abc import Collection, Container, Iterator, Sequence
+import time
+from collections.abc import Collection, Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
@@ -67,6 +69,7 @@ __all__ = [
     "IGNORE_FILE_NAMES",
     "FileEntry",
     "SourceFile",
+    "WalkSnapshot",
     "WorkspaceError",
     "check_path",
     "explain_ignored",
@@ -125,7 +128,7 @@ class FileEntry:
     """A file the walker lists for indexing. `size` and `mtime_ns` come from `stat` at walk time."""
 
     path: str  # workspace-relative POSIX path
-    abs_path: Path
+    abs_path: str  # a str, not a Path: building 80,000 Path objects was a third of a kernel walk
     size: int
     mtime_ns: int
 
@@ -261,12 +264,41 @@ class _Layer:
         return str(getattr(pattern, "pattern", "") or "")
 
 
-@dataclass(frozen=True, slots=True)
 class _Rules:
-    """Ignore layers in increasing precedence, plus the exclude setting which outranks them all."""
+    """Ignore layers in increasing precedence, plus the exclude setting which outranks them all.
 
-    layers: tuple[_Layer, ...]
-    exclude: _Layer | None
+    A directory's own ignore files are read and compiled only when a path is first checked against them
+    (a walk that reuses a directory's listing from a `WalkSnapshot` never checks one: compiling the
+    kernel's 306 `.gitignore` files cost about 2 s). ``stamp`` identifies the ignore files in effect
+    (paths, sizes, mtimes), which is how a snapshot knows a listing is still valid.
+    """
+
+    __slots__ = ("_layers", "_parent", "_pending", "exclude", "stamp")
+
+    def __init__(
+        self,
+        layers: tuple[_Layer, ...],
+        exclude: _Layer | None,
+        stamp: str = "",
+        parent: _Rules | None = None,
+        pending: tuple[str, str, frozenset[str]] | None = None,
+    ) -> None:
+        self._layers = layers
+        self.exclude = exclude
+        self.stamp = stamp
+        self._parent = parent
+        self._pending = pending  # (dir_path, rel_prefix, ignore file names) not read yet
+
+    @property
+    def layers(self) -> tuple[_Layer, ...]:
+        if self._pending is not None and self._parent is not None:
+            dir_path, rel_prefix, names = self._pending
+            base = self._parent.layers
+            lines = _read_ignore_lines(dir_path, names)
+            source = _ignore_source(dir_path, rel_prefix, names)
+            self._layers = (*base, _Layer.of(lines, strip=rel_prefix, source=source)) if lines else base
+            self._pending = self._parent = None
+        return self._layers
 
     def ignored(self, rel: str, is_dir: bool) -> bool:
         candidate = rel + "/" if is_dir else rel
@@ -282,13 +314,23 @@ class _Rules:
 
     def entering(self, dir_path: str, rel_prefix: str, names: Container[str]) -> _Rules:
         """Rules inside a directory: its own ignore files, if it has any, become the top layer."""
-        if not any(name in names for name in IGNORE_FILE_NAMES):
+        present = frozenset(name for name in IGNORE_FILE_NAMES if name in names)
+        if not present:
             return self
-        lines = _read_ignore_lines(dir_path, names)
-        if not lines:
-            return self
-        layer = _Layer.of(lines, strip=rel_prefix, source=_ignore_source(dir_path, rel_prefix, names))
-        return _Rules((*self.layers, layer), self.exclude)
+        stamp = self.stamp + "|" + _file_stamps(os.path.join(dir_path, name) for name in sorted(present))
+        return _Rules((), self.exclude, stamp, self, (dir_path, rel_prefix, present))
+
+
+def _file_stamps(paths: Iterable[str]) -> str:
+    """Size and mtime of each file ("-" when missing): what a snapshot compares to see a change."""
+    stamps: list[str] = []
+    for path in paths:
+        try:
+            info = os.stat(path)
+            stamps.append(f"{path}:{info.st_size}:{info.st_mtime_ns}")
+        except OSError:
+            stamps.append(f"{path}:-")
+    return ";".join(stamps)
 
 
 def _ignore_source(dir_path: str, rel_prefix: str, names: Container[str] | None) -> str:
@@ -388,7 +430,15 @@ def _ignores_root(layers: Sequence[_Layer]) -> bool:
 
 def _build_rules(root: Path, settings: IndexSettings) -> _Rules:
     exclude = _Layer.of(settings.exclude, source="the exclude setting") if settings.exclude else None
-    return _Rules(tuple(_repository_layers(root)), exclude)
+    layers = _repository_layers(root)
+    # The files above the root that may hold rules; the snapshot compares them, present or not.
+    above = [os.path.join(str(d), n) for d in (root, *root.parents) for n in IGNORE_FILE_NAMES]
+    repo = next((d for d in (root, *root.parents) if os.path.lexists(d / ".git")), None)
+    common = _git_common_dir(repo) if repo is not None else None
+    if common is not None:
+        above.append(str(common / "info" / "exclude"))
+    stamp = json.dumps([list(settings.exclude), _file_stamps(above)])
+    return _Rules(tuple(layers), exclude, stamp)
 
 
 def _builtin_ignored(name: str) -> bool:
@@ -397,6 +447,104 @@ def _builtin_ignored(name: str) -> bool:
 
 def _is_venv(names: set[str]) -> bool:
     return any(marker in names for marker in _VENV_MARKERS)
+
+
+# --------------------------------------------------------------------------------------------------
+# Snapshots of directory listings
+
+_SNAPSHOT_VERSION = 1
+_SECRET_MARK = "\0"  # before a file name in a listing: a secret file (no file name holds a NUL)
+_RACY_NS = 2_000_000_000  # a folder changed this recently may change again within its mtime's tick
+
+
+@dataclass(frozen=True, slots=True)
+class _Listing:
+    mtime_ns: int
+    stamp: str  # `_Rules.stamp` inside the folder
+    ignore_files: tuple[str, ...]
+    keys: tuple[str, ...]  # names that passed the rules, folders with a trailing "/", in walk order
+
+
+class WalkSnapshot:
+    """The listings of the folders of a walk, to make the next walk of an unchanged tree cheap.
+
+    A folder's listing (the names that pass the ignore rules) can only change when an entry is added,
+    removed or renamed (its mtime changes), or when an ignore file in effect changes (the rules' stamp
+    changes). Reusing it skips listing the folder and evaluating rules; the files are still stat'ed, so
+    an edited file is seen. Folders holding symbolic links or special files, and folders changed in the
+    last 2 seconds (their mtime may not move again within the same tick), are always listed afresh.
+
+    ``load`` returns an empty snapshot when the file is missing or written for other settings; ``save``
+    writes what the last walk recorded. Used by full index runs; an unchanged kernel tree (78,000 files)
+    is walked in about a tenth of the time.
+    """
+
+    def __init__(self, key: str, listings: dict[str, _Listing] | None = None) -> None:
+        self.key = key
+        self._old = listings or {}
+        self._new: dict[str, _Listing] = {}
+
+    @staticmethod
+    def key_for(settings: IndexSettings) -> str:
+        return json.dumps([_SNAPSHOT_VERSION, sorted(BUILTIN_IGNORED_NAMES), list(settings.exclude)])
+
+    @classmethod
+    def load(cls, path: Path, settings: IndexSettings) -> WalkSnapshot:
+        key = cls.key_for(settings)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if data.get("key") != key:
+                return cls(key)
+            listings = {
+                rel: _Listing(int(m), str(st), tuple(ig), tuple(keys))
+                for rel, (m, st, ig, keys) in data["folders"].items()
+            }
+        except (OSError, ValueError, KeyError, TypeError):
+            return cls(key)
+        return cls(key, listings)
+
+    def save(self, path: Path) -> None:
+        folders = {
+            rel: [x.mtime_ns, x.stamp, list(x.ignore_files), list(x.keys)] for rel, x in self._new.items()
+        }
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps({"key": self.key, "folders": folders}), encoding="utf-8")
+        os.replace(tmp, path)
+
+    def __len__(self) -> int:
+        return len(self._new)
+
+    def valid_listing(self, dir_path: str, rel_prefix: str, rules: _Rules) -> _Listing | None:
+        listing = self._old.get(rel_prefix)
+        if listing is None:
+            return None
+        try:
+            mtime_ns = os.stat(dir_path).st_mtime_ns
+        except OSError:
+            return None
+        if mtime_ns != listing.mtime_ns:
+            return None
+        if rules.entering(dir_path, rel_prefix, listing.ignore_files).stamp != listing.stamp:
+            return None
+        self._new[rel_prefix] = listing
+        return listing
+
+    def record(
+        self,
+        context: _Walk,
+        dir_path: str,
+        rel_prefix: str,
+        stamp: str,
+        ignore_files: tuple[str, ...],
+        keys: list[str],
+    ) -> None:
+        try:
+            mtime_ns = os.stat(dir_path).st_mtime_ns
+        except OSError:
+            return
+        if context.started_ns - mtime_ns < _RACY_NS:
+            return
+        self._new[rel_prefix] = _Listing(mtime_ns, stamp, ignore_files, tuple(keys))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -425,6 +573,8 @@ class _Walk:
     settings: IndexSettings
     only_files: frozenset[str] | None = None  # restrict to these paths (and the folders leading there)
     only_dirs: frozenset[str] | None = None
+    snapshot: WalkSnapshot | None = None
+    started_ns: int = 0
 
     def wanted(self, rel: str, is_dir: bool) -> bool:
         if self.only_files is None or self.only_dirs is None:
@@ -433,13 +583,21 @@ class _Walk:
 
 
 def walk(
-    root: Path, settings: IndexSettings, *, only: Collection[str] | None = None
+    root: Path,
+    settings: IndexSettings,
+    *,
+    only: Collection[str] | None = None,
+    snapshot: WalkSnapshot | None = None,
 ) -> Iterator[FileEntry | SkippedFile]:
     """List the workspace's indexable files in sorted path order, and the files skipped with a reason.
 
     `only`: workspace-relative POSIX paths to restrict the walk to (for re-indexing a few files on save):
     only the folders leading to them are listed, and the same rules apply as in a full walk. A path
     that is ignored, missing or a folder yields nothing.
+
+    `snapshot`: the directory listings of the previous walk (see `WalkSnapshot`); a directory whose
+    mtime and ignore files are unchanged is not listed again and its ignore rules are not evaluated:
+    only its files are stat'ed. The snapshot records this walk's listings as it goes.
 
     Raises `WorkspaceError` at once (not on first iteration) when `root` is missing, not a folder, or
     cannot be listed.
@@ -455,7 +613,7 @@ def walk(
         ) from exc
     rules = _build_rules(real_root, settings)
     top = str(real_root)
-    context = _Walk(top, settings)
+    context = _Walk(top, settings, snapshot=snapshot, started_ns=time.time_ns())
     if only is not None:
         files = frozenset(_normalise_rel(path) for path in only) - {""}
         dirs = frozenset(
@@ -480,6 +638,13 @@ def _walk_dir(
     rules: _Rules,
     ancestors: frozenset[str],
 ) -> Iterator[FileEntry | SkippedFile]:
+    snapshot = context.snapshot
+    if snapshot is not None:
+        listing = snapshot.valid_listing(dir_path, rel_prefix, rules)
+        if listing is not None:
+            inner = rules.entering(dir_path, rel_prefix, listing.ignore_files)
+            yield from _walk_listing(context, dir_path, dir_real, rel_prefix, inner, ancestors, listing.keys)
+            return
     try:
         with os.scandir(dir_path) as scan:
             entries = list(scan)
@@ -505,9 +670,13 @@ def _walk_entries(
     ancestors: frozenset[str],
 ) -> Iterator[FileEntry | SkippedFile]:
     names = {entry.name for entry in entries}
+    ignore_files = tuple(name for name in IGNORE_FILE_NAMES if name in names)
     if rel_prefix and _is_venv(names):
+        if context.snapshot is not None:
+            context.snapshot.record(context, dir_path, rel_prefix, rules.stamp, ignore_files, [])
         return
     rules = rules.entering(dir_path, rel_prefix, names)
+    listed: list[str] | None = [] if context.snapshot is not None and rel_prefix else None
 
     # Classify first: directories sort as "name/" so a depth-first walk yields paths in sorted order.
     keyed: list[tuple[str, int, os.DirEntry[str], str]] = []
@@ -537,21 +706,52 @@ def _walk_entries(
         if not context.wanted(rel, is_dir_like):
             continue
         if not _valid_utf8(rel):
+            listed = None
             if not rules.ignored(rel, is_dir_like):
                 yield SkippedFile(_printable(rel), SkipReason.UNREADABLE, "file name is not valid UTF-8")
             continue
         if rules.ignored(rel, is_dir_like):
             continue
+        secret = kind == _FILE and is_secret_path(rel)
+        if listed is not None:
+            if kind in (_DIR, _FILE):
+                listed.append(_SECRET_MARK + key if secret else key)
+            else:
+                listed = None  # links and special files are looked at again every walk
         if kind == _DIR:
             # dir_real is resolved and entry is not a link, so joining gives the real path without a syscall.
             real = os.path.join(dir_real, entry.name)
             yield from _walk_dir(context, entry.path, real, rel + "/", rules, ancestors | {real})
         elif kind == _FILE:
-            yield _file_entry(entry.path, rel, context.settings, None)
+            yield _file_entry(entry.path, rel, context.settings, None, secret)
         elif kind == _LINK:
             yield from _walk_link(context, entry.path, rel, target, is_dir_like, rules, ancestors)
         else:
             yield SkippedFile(rel, SkipReason.UNREADABLE, "not a regular file")
+    if listed is not None and context.snapshot is not None:
+        context.snapshot.record(context, dir_path, rel_prefix, rules.stamp, ignore_files, listed)
+
+
+def _walk_listing(
+    context: _Walk,
+    dir_path: str,
+    dir_real: str,
+    rel_prefix: str,
+    rules: _Rules,
+    ancestors: frozenset[str],
+    keys: Sequence[str],
+) -> Iterator[FileEntry | SkippedFile]:
+    """Walk a directory from its listing in the snapshot: plain files and folders that passed the rules."""
+    for key in keys:
+        if key.endswith("/"):
+            name = key[:-1]
+            real = os.path.join(dir_real, name)
+            path = os.path.join(dir_path, name)
+            yield from _walk_dir(context, path, real, rel_prefix + key, rules, ancestors | {real})
+        elif key.startswith(_SECRET_MARK):
+            yield SkippedFile(rel_prefix + key[1:], SkipReason.SECRET)
+        else:
+            yield _file_entry(os.path.join(dir_path, key), rel_prefix + key, context.settings, None, False)
 
 
 def _walk_link(
@@ -583,9 +783,11 @@ def _walk_link(
 
 
 def _file_entry(
-    abs_path: str, rel: str, settings: IndexSettings, target_rel: str | None
+    abs_path: str, rel: str, settings: IndexSettings, target_rel: str | None, secret: bool | None = None
 ) -> FileEntry | SkippedFile:
-    if is_secret_path(rel) or (target_rel is not None and is_secret_path(target_rel)):
+    if secret is None:
+        secret = is_secret_path(rel) or (target_rel is not None and is_secret_path(target_rel))
+    if secret:
         return SkippedFile(rel, SkipReason.SECRET)
     try:
         info = os.stat(abs_path)
@@ -599,7 +801,7 @@ def _file_entry(
         return SkippedFile(
             rel, SkipReason.TOO_LARGE, f"{info.st_size} bytes; the limit is {settings.max_file_bytes}"
         )
-    return FileEntry(rel, Path(abs_path), info.st_size, info.st_mtime_ns)
+    return FileEntry(rel, abs_path, info.st_size, info.st_mtime_ns)
 
 
 def _relative_inside(real_path: str, root_real: str) -> str | None:

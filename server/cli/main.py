@@ -68,6 +68,8 @@ def _run_index(index: Any, err: Console, *, show_progress: bool) -> IndexReport:
         "embedding": "Embedding",
         "finishing": "Building indexes",
     }
+    if show_progress and not err.is_terminal:
+        return _run_index_plain(index, err, cancel)
     with Progress(
         TextColumn("{task.description:<16}"),
         BarColumn(),
@@ -92,6 +94,34 @@ def _run_index(index: Any, err: Console, *, show_progress: bool) -> IndexReport:
     return report
 
 
+_PLAIN_EVERY = 10.0  # seconds between progress lines when stderr is not a terminal
+
+
+def _run_index_plain(index: Any, err: Console, cancel: threading.Event) -> IndexReport:
+    """Index with progress as plain lines (a log, CI, a pipe): a line per phase, then one every 10 s."""
+    from indexing.service import IndexCancelled
+
+    last: dict[str, Any] = {"phase": "", "at": 0.0}
+    started = time.monotonic()
+
+    def on_progress(phase: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if phase == last["phase"] and now - last["at"] < _PLAIN_EVERY:
+            return
+        last.update(phase=phase, at=now)
+        count = f"{done:,}/{total:,}" if total else f"{done:,}"
+        err.print(f"agentls: {phase} {count} ({now - started:.0f} s)", highlight=False, markup=False)
+
+    try:
+        report: IndexReport = index.index(progress=on_progress, cancel=cancel)
+    except KeyboardInterrupt as exc:
+        cancel.set()
+        raise click.ClickException("interrupted; what was indexed so far is saved") from exc
+    except IndexCancelled as exc:
+        raise click.ClickException(str(exc)) from exc
+    return report
+
+
 def _print_report(report: IndexReport, err: Console) -> None:
     skipped = ", ".join(f"{n} {reason}" for reason, n in sorted(report.skipped.items())) or "none"
     err.print(
@@ -104,6 +134,8 @@ def _print_report(report: IndexReport, err: Console) -> None:
     err.print(f"Skipped: {skipped}", highlight=False)
     if report.lexical_only and report.notice:
         err.print(f"[yellow]note:[/] {report.notice}", highlight=False)
+    for warning in report.warnings:
+        err.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
     for error in report.errors:
         err.print(f"[red]error:[/] {error}", highlight=False)
 
@@ -120,7 +152,7 @@ def main(ctx: click.Context, verbose: int) -> None:
 
 @main.command("index")
 @click.argument("path", default=".", type=click.Path(file_okay=True, dir_okay=True))
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress (a bar on a terminal, else lines).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 def index_cmd(path: str, quiet: bool, as_json: bool) -> None:
     """Index the workspace at PATH (default: the current folder), incrementally."""
@@ -133,7 +165,7 @@ def index_cmd(path: str, quiet: bool, as_json: bool) -> None:
     busy = False
     while True:
         try:
-            report = _run_index(index, err, show_progress=not quiet and err.is_terminal)
+            report = _run_index(index, err, show_progress=not quiet)
             break
         except IndexLocked as exc:
             # Another indexer (or the language server) is writing: wait for it instead of failing.
@@ -160,9 +192,18 @@ _BUSY_POLL_SECONDS = 1.0
     "-k", "--limit", default=10, show_default=True, type=click.IntRange(1, 1000), help="Number of hits."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print hits as JSON.")
-@click.option("--no-refresh", is_flag=True, help="Search the index as it is, without updating it first.")
-def search_cmd(query: str, path: str, limit: int, as_json: bool, no_refresh: bool) -> None:
-    """Hybrid (full-text + vector) search of the workspace index."""
+@click.option(
+    "--refresh",
+    is_flag=True,
+    help="Bring the index up to date before searching (an unindexed workspace is always indexed first).",
+)
+@click.option("--no-refresh", is_flag=True, hidden=True, help="The default now; kept for old scripts.")
+def search_cmd(query: str, path: str, limit: int, as_json: bool, refresh: bool, no_refresh: bool) -> None:
+    """Hybrid (full-text + vector) search of the workspace index, as it is (see --refresh).
+
+    Searching what is indexed takes a fraction of a second; bringing a large tree's index up to date
+    first (walking it) took 20 s on the Linux kernel, so it happens only on request, or when the
+    workspace has never been indexed. The language server keeps its index up to date as files change."""
     from indexing.store import IndexLocked
     from indexing.walker import WorkspaceError
 
@@ -177,8 +218,8 @@ def search_cmd(query: str, path: str, limit: int, as_json: bool, no_refresh: boo
     if not query.strip():
         raise click.ClickException("the query is empty; say what to look for")
     try:
-        if not no_refresh:
-            report = _run_index(index, err, show_progress=err.is_terminal)
+        if (refresh and not no_refresh) or not index.is_indexed():
+            report = _run_index(index, err, show_progress=True)
             if report.files_indexed or report.files_removed:
                 err.print(
                     f"updated the index: {report.files_indexed} files indexed, "

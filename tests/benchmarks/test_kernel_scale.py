@@ -133,7 +133,7 @@ def _tree_sitter_alone(entries: list[FileEntry]) -> tuple[float, int, set[str]]:
             parser = parsers[language] = get_parser(language)
         if parser is None:
             continue
-        parser.parse(entry.abs_path.read_bytes())
+        parser.parse(Path(entry.abs_path).read_bytes())
         parsed += 1
         languages.add(language)
     return time.perf_counter() - started, parsed, languages

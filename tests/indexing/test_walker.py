@@ -56,7 +56,7 @@ def skipped(root: Path, settings: IndexSettings | None = None) -> dict[str, Skip
 def entry_for(root: Path, rel: str) -> FileEntry:
     path = root / rel
     info = path.stat()
-    return FileEntry(rel, path, info.st_size, info.st_mtime_ns)
+    return FileEntry(rel, str(path), info.st_size, info.st_mtime_ns)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -71,7 +71,7 @@ def test_entries_are_sorted_by_path_and_carry_stat_data(tmp_path: Path) -> None:
     assert paths == sorted(paths)
     entry = items[2]
     assert isinstance(entry, FileEntry)
-    assert entry.abs_path == tmp_path.resolve() / "a.py"
+    assert entry.abs_path == str(tmp_path.resolve() / "a.py")
     assert entry.size == 6
     assert entry.mtime_ns == (tmp_path / "a.py").stat().st_mtime_ns
 
@@ -151,9 +151,12 @@ def test_ignored_directories_are_pruned_not_descended(tmp_path: Path) -> None:
     (tmp_path / "ignored" / "escape").symlink_to("/etc/hostname")
     assert list(walk(tmp_path, IndexSettings())) == [
         FileEntry(
-            ".gitignore", tmp_path.resolve() / ".gitignore", 9, (tmp_path / ".gitignore").stat().st_mtime_ns
+            ".gitignore",
+            str(tmp_path.resolve() / ".gitignore"),
+            9,
+            (tmp_path / ".gitignore").stat().st_mtime_ns,
         ),
-        FileEntry("ok.py", tmp_path.resolve() / "ok.py", 0, (tmp_path / "ok.py").stat().st_mtime_ns),
+        FileEntry("ok.py", str(tmp_path.resolve() / "ok.py"), 0, (tmp_path / "ok.py").stat().st_mtime_ns),
     ]
 
 
@@ -363,7 +366,7 @@ def test_symlinks(tmp_path: Path) -> None:
 
     items = {item.path: item for item in walk(root, IndexSettings())}
     assert isinstance(items["file_link.py"], FileEntry)
-    assert items["file_link.py"].abs_path == root.resolve() / "file_link.py"
+    assert items["file_link.py"].abs_path == str(root.resolve() / "file_link.py")
     assert isinstance(items["dir_link/mod.py"], FileEntry)
     assert isinstance(items["real/mod.py"], FileEntry)
     assert items["escape.py"] == SkippedFile(
@@ -690,3 +693,30 @@ def test_the_combined_pattern_prefilter_never_hides_a_match(seed: int) -> None:
             path += "/" if rng.random() < 0.5 else ""
             if spec.check_file(path).include is not None:
                 assert prefilter.matches(path), (spec, path)
+
+
+def test_a_walk_snapshot_reuses_unchanged_folders_and_sees_every_change(tmp_path: Path) -> None:
+    from indexing.walker import WalkSnapshot
+
+    root = tmp_path / "ws"
+    make_tree(root, {"a/x.py": "1", "a/b/y.py": "2", "a/.gitignore": "*.log\n", "a/keep.log": "", "c.py": ""})
+    snapshot_file = tmp_path / "snapshot.json"
+    old = time.time_ns() - 10_000_000_000  # folders older than the racy window are recorded
+    for folder in (root / "a", root / "a" / "b"):
+        os.utime(folder, ns=(old, old))
+
+    def paths() -> list[str]:
+        snapshot = WalkSnapshot.load(snapshot_file, IndexSettings())
+        found = [item.path for item in walk(root, IndexSettings(), snapshot=snapshot)]
+        snapshot.save(snapshot_file)
+        assert found == [item.path for item in walk(root, IndexSettings())]  # same as a walk without
+        return found
+
+    assert paths() == ["a/.gitignore", "a/b/y.py", "a/x.py", "c.py"]
+    assert set(json.loads(snapshot_file.read_text())["folders"]) == {"a/", "a/b/"}
+    assert paths() == ["a/.gitignore", "a/b/y.py", "a/x.py", "c.py"]
+    (root / "a" / "b" / "new.py").write_text("")  # the folder's mtime moves
+    assert "a/b/new.py" in paths()
+    (root / "a" / ".gitignore").write_text("*.log\nx.py\n")  # an ignore file changes in place
+    os.utime(root / "a", ns=(old, old))
+    assert "a/x.py" not in paths()

@@ -50,12 +50,31 @@ def test_search_scoped_to_a_folder_of_an_indexed_workspace(workspace: Path, cach
     assert paths == {"tests/test_cart.py"}
 
 
-def test_search_sees_edits_without_an_explicit_reindex(workspace: Path, cache_dir: Path) -> None:
+def test_search_reads_the_index_as_it_is_and_refreshes_on_request(workspace: Path, cache_dir: Path) -> None:
     agentls("index", ".", cwd=workspace, cache=cache_dir)
     (workspace / "shop" / "tax.py").write_text("def compute_zebra_levy(amount):\n    return amount\n")
+    # No walk of the tree before searching (on the kernel that walk cost 20 s a query).
     out = agentls("search", "zebra levy", "--json", cwd=workspace, cache=cache_dir)
+    assert all(hit["symbol"] != "compute_zebra_levy" for hit in json.loads(out.stdout))
+    assert "updated the index" not in out.stderr
+    out = agentls("search", "zebra levy", "--json", "--refresh", cwd=workspace, cache=cache_dir)
     assert json.loads(out.stdout)[0]["symbol"] == "compute_zebra_levy"
     assert "updated the index: 1 files indexed" in out.stderr
+
+
+def test_index_progress_is_plain_lines_without_a_terminal(workspace: Path, cache_dir: Path) -> None:
+    out = agentls("index", ".", cwd=workspace, cache=cache_dir)
+    phases = [line.split()[1] for line in out.stderr.splitlines() if line.startswith("agentls: ")]
+    assert phases[:1] == ["scanning"] and "indexing" in phases and phases[-1] == "finishing"
+    assert "agentls: " not in agentls("index", ".", "-q", cwd=workspace, cache=cache_dir).stderr
+
+
+def test_an_ignore_file_that_leaves_out_everything_is_explained(workspace: Path, cache_dir: Path) -> None:
+    (workspace / ".gitignore").write_text("/*\n")
+    out = agentls("index", ".", cwd=workspace, cache=cache_dir)
+    assert out.returncode == 0, out.stderr
+    assert "by the pattern '/*' in .gitignore" in out.stderr
+    assert "add '!/*' to a .agentlsignore file" in out.stderr
 
 
 @pytest.mark.parametrize(
