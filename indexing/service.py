@@ -1,0 +1,620 @@
+"""The workspace index as a service: full and incremental indexing, hybrid search, symbol lookup.
+
+``WorkspaceIndex`` is what the CLI, the language server and the agent use. One instance per workspace
+root; it opens the LanceDB store lazily, loads the embedding model once, and is safe to call from one
+writer thread and several reader threads.
+
+An index run:
+
+1. walks the workspace (ignores, secrets, size limits) and compares each file's size and mtime with its
+   stored record; only changed or new files are read, and of those only files whose content hash
+   changed are parsed. The walk reuses the listings of unchanged folders from the previous run
+   (`WalkSnapshot`, kept in the index folder), so a run over an unchanged tree mostly stats files;
+2. parses in worker processes (tree-sitter holds the GIL) and writes batches of whole files, each batch
+   committed by its file rows, so an interrupted run resumes where it stopped, without duplicates;
+3. removes files that disappeared (or became ignored), embeds chunks that lack vectors (when a model is
+   available), builds missing indexes and compacts the tables when fragments pile up.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import contextlib
+import dataclasses
+import hashlib
+import logging
+import multiprocessing
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from indexing.config import IndexSettings
+from indexing.embeddings import Embedder, EmbedderLoad, embed_query, load_embedder
+from indexing.models import (
+    FileRecord,
+    IndexReport,
+    SearchHit,
+    SkippedFile,
+    Symbol,
+)
+from indexing.parsing import Outcome, ParsedGroup, Unchanged, init_parser_process, process_many
+from indexing.ranking import RankingWeights, rank, symbol_names, to_hit
+from indexing.rows import chunk_text
+from indexing.secrets import load_key
+from indexing.store import (
+    RANK_COLUMNS,
+    FileBatchItem,
+    IndexStore,
+    path_filter,
+)
+from indexing.walker import (
+    FileEntry,
+    SourceFile,
+    WalkSnapshot,
+    WorkspaceError,
+    explain_ignored,
+    resolve_root,
+    walk,
+)
+
+log = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[str, int, int], None]
+"""``progress(phase, done, total)``; phases: "scanning", "indexing", "embedding", "finishing"."""
+
+_INLINE_MAX = 48  # below this many files to (re)check, parse in-process: a pool costs more to start
+
+
+class IndexCancelled(Exception):
+    """The run was cancelled; everything committed before stays valid."""
+
+
+def default_index_location(root: Path, cache_dir: Path) -> Path:
+    """``<cache>/index/<name>-<hash of the absolute root>``: one folder per workspace, outside the repo."""
+    digest = hashlib.sha1(str(root.resolve()).encode()).hexdigest()[:12]
+    name = (root.resolve().name or "root")[:64]  # a file name has at most 255 bytes; the hash keeps it unique
+    return cache_dir / "index" / f"{name}-{digest}"
+
+
+def _parser_context() -> multiprocessing.context.BaseContext:
+    """Parser processes fork from a server that has the parsing modules loaded (and nothing heavier)."""
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["indexing.parsing", "indexing.chunker"])
+    return ctx
+
+
+@contextlib.contextmanager
+def _main_module_hidden() -> Iterator[None]:
+    """Keep new worker processes from re-importing the caller's ``__main__`` (multiprocessing does that
+    so pickled functions defined there resolve). Ours live in `indexing.parsing`; re-importing a main
+    script (the CLI, pytest, an editor's launcher) would load LanceDB and more in every worker, which
+    cost about a second before the first file was parsed."""
+    main = sys.modules.get("__main__")
+    if main is None:
+        yield
+        return
+    saved: dict[str, Any] = {k: main.__dict__[k] for k in ("__file__", "__spec__") if k in main.__dict__}
+    main.__dict__.pop("__file__", None)
+    main.__spec__ = None
+    try:
+        yield
+    finally:
+        main.__dict__.update(saved)
+
+
+def _warm_up_parsers() -> None:
+    """Start the fork server now, so its imports overlap the walk instead of delaying the first batch."""
+    _parser_context()
+    from multiprocessing import forkserver
+
+    forkserver.ensure_running()
+
+
+class WorkspaceIndex:
+    """Index and search one workspace root."""
+
+    def __init__(
+        self,
+        root: Path,
+        settings: IndexSettings | None = None,
+        *,
+        cache_dir: Path,
+        env: Mapping[str, str] | None = None,
+        weights: RankingWeights | None = None,
+    ) -> None:
+        self.root = root
+        self.settings = settings or IndexSettings()
+        self.cache_dir = cache_dir
+        self.env = dict(env or {})
+        self.weights = weights or RankingWeights()
+        self.location = (
+            Path(self.settings.uri) if self.settings.uri else default_index_location(root, cache_dir)
+        )
+        self._store: IndexStore | None = None
+        self._embedder_load: EmbedderLoad | None = None
+        self._open_lock = threading.Lock()
+        self._maintenance: threading.Thread | None = None
+        self._notice_given = False
+
+    # ------------------------------------------------------------------ setup
+    @property
+    def store(self) -> IndexStore:
+        with self._open_lock:
+            if self._store is None:
+                self._store = IndexStore.open(self.location, root=str(self.root.resolve()))
+            return self._store
+
+    @property
+    def embedder_load(self) -> EmbedderLoad:
+        if self._embedder_load is None:
+            self._embedder_load = load_embedder(
+                self.settings.embedding, cache_dir=self.cache_dir, env=self.env
+            )
+            if self._embedder_load.notice:
+                log.info("%s", self._embedder_load.notice)  # the caller shows it to the user once
+        return self._embedder_load
+
+    @property
+    def embedder(self) -> Embedder | None:
+        return self.embedder_load.embedder
+
+    def close(self) -> None:
+        self._store = None
+
+    def is_indexed(self) -> bool:
+        """Whether files were indexed here before (then a search needs no index run first)."""
+        if not (self.location / "meta.json").exists():
+            return False
+        return self.store.file_count() > 0
+
+    # --------------------------------------------------------------- indexing
+    def index(
+        self,
+        progress: ProgressCallback | None = None,
+        cancel: threading.Event | None = None,
+    ) -> IndexReport:
+        """Bring the index up to date with the workspace on disk."""
+        resolve_root(self.root)  # before the store: no index folder for a missing workspace
+        started = time.perf_counter()
+        report = IndexReport(root=str(self.root))
+        store = self.store
+        notify = progress or (lambda phase, done, total: None)
+        if self._workers() > 1:
+            _warm_up_parsers()
+        with store.writer():
+            embedder = self._prepare_embedder(store, report)
+            notify("scanning", 0, 0)
+            store.delete_orphans()
+            records = store.file_records()
+            entries: list[FileEntry] = []
+            skipped: list[SkippedFile] = []
+            snapshot_file = self.location / "walk-snapshot.json"
+            snapshot = WalkSnapshot.load(snapshot_file, self.settings)
+            for item in walk(self.root, self.settings, snapshot=snapshot):
+                if isinstance(item, SkippedFile):
+                    skipped.append(item)
+                else:
+                    entries.append(item)
+                    if len(entries) % 2000 == 0:
+                        notify("scanning", len(entries), 0)
+            report.files_seen = len(entries) + len(skipped)
+            try:
+                snapshot.save(snapshot_file)
+            except OSError as exc:  # the next walk lists every folder again; nothing else is lost
+                log.warning("cannot save the walk snapshot %s: %s", snapshot_file, exc)
+            notify("scanning", len(entries), len(entries))
+            ignored = explain_ignored(self.root, self.settings)
+            if ignored:
+                log.warning("%s", ignored)
+                report.warnings.append(ignored)
+            seen = {e.path for e in entries}
+            to_check = [
+                e
+                for e in entries
+                if (rec := records.get(e.path)) is None or rec.size != e.size or rec.mtime_ns != e.mtime_ns
+            ]
+            report.files_unchanged = len(entries) - len(to_check)
+            removed = sorted(set(records) - seen)
+            if removed:
+                store.delete_files(removed)
+                report.files_removed = len(removed)
+            self._index_entries(
+                store, to_check, records, embedder, report, skipped, notify, cancel, known_paths=records
+            )
+            for item in skipped:
+                report.skipped[item.reason.value] = report.skipped.get(item.reason.value, 0) + 1
+            if embedder is not None:
+                self._backfill_vectors(store, embedder, report, notify, cancel)
+            notify("finishing", 0, 0)
+            # After a large run, compact and keep only the newest version (superseded files freed).
+            large = report.files_indexed + report.files_removed >= self.settings.batch_files
+            self._maintain(store, keep_versions=timedelta(0) if large else None)
+            notify("finishing", 1, 1)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def update_paths(self, paths: Iterable[str | Path]) -> IndexReport:
+        """Re-index just these files (saved, created, deleted or renamed); cheap, for on-save updates."""
+        resolve_root(self.root)  # before the store: no index folder for a missing workspace
+        started = time.perf_counter()
+        report = IndexReport(root=str(self.root))
+        store = self.store
+        wanted = {self._relative(p) for p in paths}
+        wanted.discard("")
+        with store.writer():
+            embedder = self._prepare_embedder(store, report)
+            records = store.file_records(wanted)
+            present: dict[str, FileEntry] = {}
+            skipped: list[SkippedFile] = []
+            for item in walk(self.root, self.settings, only=wanted):
+                if isinstance(item, SkippedFile):
+                    skipped.append(item)
+                else:
+                    present[item.path] = item
+            gone = sorted(p for p in wanted if p not in present and p in records)
+            if gone:
+                store.delete_files(gone)
+                report.files_removed = len(gone)
+            self._index_entries(
+                store, list(present.values()), records, embedder, report, skipped, lambda *_: None, None
+            )
+            for item in skipped:
+                report.skipped[item.reason.value] = report.skipped.get(item.reason.value, 0) + 1
+        report.files_seen = len(present)
+        report.seconds = time.perf_counter() - started
+        if store.max_fragments() >= self.settings.compact_after_fragments:
+            self._maintain_in_background()
+        return report
+
+    def _maintain_in_background(self) -> None:
+        """Compact after many small updates without making the update that crossed the line wait."""
+        if self._maintenance is not None and self._maintenance.is_alive():
+            return
+
+        def work() -> None:
+            try:
+                self.maintain()
+            except Exception:  # logged, never raised: the next update tries again
+                log.exception("background index maintenance failed")
+
+        self._maintenance = threading.Thread(target=work, name="agentls-index-maintenance", daemon=True)
+        self._maintenance.start()
+
+    def wait_for_maintenance(self, timeout: float | None = None) -> None:
+        """Block until background maintenance (if any) is done: for tests and orderly shutdown."""
+        if self._maintenance is not None:
+            self._maintenance.join(timeout)
+
+    def maintain(self) -> None:
+        """Compact and re-index the tables if writes have piled up (call when idle)."""
+        store = self.store
+        with store.writer():
+            self._maintain(store)
+
+    def _relative(self, path: str | Path) -> str:
+        p = Path(path)
+        if p.is_absolute():
+            try:
+                p = p.resolve().relative_to(self.root.resolve())
+            except ValueError:
+                try:
+                    p = p.relative_to(self.root)
+                except ValueError:
+                    return ""
+        rel = p.as_posix()
+        return "" if rel in (".", "") or rel.startswith("../") else rel
+
+    def _prepare_embedder(self, store: IndexStore, report: IndexReport) -> Embedder | None:
+        load = self.embedder_load
+        if load.embedder is None:
+            report.lexical_only = True
+            report.notice = load.notice
+            return None
+        store.set_embedder(load.embedder.id, load.embedder.dim)
+        return load.embedder
+
+    def _index_entries(
+        self,
+        store: IndexStore,
+        entries: list[FileEntry],
+        records: dict[str, FileRecord],
+        embedder: Embedder | None,
+        report: IndexReport,
+        skipped: list[SkippedFile],
+        notify: ProgressCallback,
+        cancel: threading.Event | None,
+        known_paths: Container[str] | None = None,
+    ) -> None:
+        """Parse and store ``entries``. ``known_paths``: paths that may have rows (None: any may)."""
+        total = len(entries)
+        notify("indexing", 0, total)
+        if not entries:
+            return
+        known = {e.path: records[e.path].hash for e in entries if e.path in records}
+        batch: list[FileBatchItem] = []
+        touched: list[FileRecord] = []
+        done = 0
+
+        def flush() -> None:
+            nonlocal batch, touched
+            if batch:
+                self._embed_batch(batch, embedder, report)
+                store.write_batch(batch, known=known_paths)
+                batch = []
+            if touched:
+                store.touch_files(touched)
+                touched = []
+
+        def consume(outcomes: Iterable[Outcome]) -> None:
+            nonlocal done
+            for outcome in outcomes:
+                done += 1
+                if isinstance(outcome, SkippedFile):
+                    skipped.append(outcome)
+                    if outcome.path in records:  # it was indexed before, now it must go
+                        store.delete_files([outcome.path])
+                        report.files_removed += 1
+                elif isinstance(outcome, Unchanged):
+                    touched.append(outcome.record)
+                    report.files_unchanged += 1
+                else:
+                    batch.append(FileBatchItem(outcome.record, outcome.chunks, outcome.symbols))
+                    report.files_indexed += 1
+                    report.chunks += outcome.chunks.num_rows
+                    report.symbols += outcome.symbols.num_rows
+            if len(batch) >= self.settings.batch_files or len(touched) >= 4096:
+                flush()
+            notify("indexing", done, total)
+            if cancel is not None and cancel.is_set():
+                flush()
+                raise IndexCancelled(f"indexing cancelled after {done} of {total} files; progress is saved")
+
+        limits = dataclasses.replace(self.settings.parse_limits(), secret_key=load_key(self.cache_dir))
+        if len(entries) <= _INLINE_MAX or self._workers() <= 1:
+            for start in range(0, len(entries), 16):
+                consume(process_many(entries[start : start + 16], limits, known))
+        else:
+            group = 24
+            groups = [entries[i : i + group] for i in range(0, len(entries), group)]
+            # Groups in flight at once: parsed results wait here until written, so without a bound they
+            # piled up whenever writing lagged behind parsing (the kernel's run peaked at 4.2 GB).
+            window = max(8, 4 * self._workers())
+            ctx = _parser_context()
+            with cf.ProcessPoolExecutor(
+                max_workers=self._workers(),
+                mp_context=ctx,
+                initializer=init_parser_process,
+                initargs=(os.getpid(),),
+            ) as pool:
+                futures: dict[int, cf.Future[ParsedGroup]] = {}
+
+                def submit_until(end: int) -> None:
+                    with _main_module_hidden():  # workers are started by the submits
+                        for n in range(len(futures) + len(stolen) + consumed, min(end, len(groups))):
+                            group_known = _known_in(groups[n], known)
+                            futures[n] = pool.submit(process_many, groups[n], limits, group_known)
+
+                stolen: dict[int, ParsedGroup] = {}
+                consumed = 0
+                try:
+                    submit_until(window)
+                    # Parser processes take a moment to start (their fork server imports pyarrow and
+                    # tree-sitter): meanwhile this process parses groups from the back of the window.
+                    last = len(futures) - 1
+                    while (
+                        last > 0
+                        and not futures[0].done()
+                        and not (cancel is not None and cancel.is_set())
+                        and futures[last].cancel()
+                    ):
+                        del futures[last]
+                        group_known = _known_in(groups[last], known)
+                        stolen[last] = process_many(groups[last], limits, group_known)
+                        last -= 1
+                    log.debug("parsed %d groups in-process while the parser processes started", len(stolen))
+                    for n in range(len(groups)):  # in order: deterministic batches, bounded memory
+                        result = stolen.pop(n) if n in stolen else futures.pop(n).result()
+                        consumed += 1
+                        submit_until(n + 1 + window)
+                        consume(result)
+                        del result
+                except BaseException:
+                    for fut in futures.values():
+                        fut.cancel()
+                    raise
+        flush()
+
+    def _workers(self) -> int:
+        return self.settings.workers or max(1, min(os.cpu_count() or 1, 8))
+
+    def _embed_texts(self, embedder: Embedder, texts: Sequence[str]) -> np.ndarray:
+        size = self.settings.embedding.batch_size
+        parts = [embedder.embed(texts[i : i + size]) for i in range(0, len(texts), size)]
+        return np.concatenate(parts) if parts else np.zeros((0, embedder.dim), np.float32)
+
+    def _embed_batch(
+        self, batch: list[FileBatchItem], embedder: Embedder | None, report: IndexReport
+    ) -> None:
+        if embedder is None:
+            return
+        rows = pa.concat_tables([item.chunks for item in batch])
+        max_chars = self.settings.embedding.max_chars
+        stored, sizes = rows.column("search_text").to_pylist(), rows.column("text_chars").to_pylist()
+        chunk_texts = map(chunk_text, stored, sizes)
+        texts = [
+            embedding_text(path, symbol, text, max_chars)
+            for path, symbol, text in zip(
+                rows.column("path").to_pylist(), rows.column("symbol").to_pylist(), chunk_texts, strict=True
+            )
+        ]
+        if not texts:
+            return
+        try:
+            vectors = self._embed_texts(embedder, texts)
+        except Exception as exc:  # remote providers fail; vectors are backfilled on the next run
+            msg = f"embedding failed ({exc}); this batch is indexed lexically and embedded on the next run"
+            log.warning("%s", msg)
+            if msg not in report.errors:
+                report.errors.append(msg)
+            return
+        offset = 0
+        for n, item in enumerate(batch):
+            count = item.chunks.num_rows
+            batch[n] = FileBatchItem(item.record, item.chunks, item.symbols, vectors[offset : offset + count])
+            offset += count
+        report.vectors += len(texts)
+
+    def _backfill_vectors(
+        self,
+        store: IndexStore,
+        embedder: Embedder,
+        report: IndexReport,
+        notify: ProgressCallback,
+        cancel: threading.Event | None,
+    ) -> None:
+        missing = store.chunk_ids_without_vectors()
+        if not missing:
+            return
+        log.info("embedding %d chunks that have no vector yet", len(missing))
+        step = 2048
+        for start in range(0, len(missing), step):
+            if cancel is not None and cancel.is_set():
+                raise IndexCancelled("cancelled while embedding; progress is saved")
+            rows = store.chunks_by_id(missing[start : start + step], ["id", "path", "symbol", "text"])
+            texts = [
+                embedding_text(r["path"], r["symbol"], r["text"], self.settings.embedding.max_chars)
+                for r in rows
+            ]
+            try:
+                vectors = self._embed_texts(embedder, texts)
+            except Exception as exc:
+                report.errors.append(f"embedding failed ({exc}); search stays lexical for the rest")
+                return
+            store.add_vectors([r["id"] for r in rows], [r["path"] for r in rows], vectors)
+            report.vectors += len(rows)
+            notify("embedding", min(start + step, len(missing)), len(missing))
+
+    def _maintain(self, store: IndexStore, keep_versions: timedelta | None = None) -> None:
+        """Build missing indexes; compact when fragments piled up, or always when ``keep_versions`` is
+        given (then versions older than that are dropped too)."""
+        store.ensure_indexes(vector_index_min_rows=self.settings.vector_index_min_rows)
+        if keep_versions is not None:
+            store.optimize(keep_versions=keep_versions)
+        elif store.max_fragments() >= self.settings.compact_after_fragments:
+            store.optimize()
+
+    # ------------------------------------------------------------------ search
+    def search(self, query: str, *, limit: int = 10, path: str | None = None) -> list[SearchHit]:
+        """Hybrid search: BM25, vector and symbol-definition candidates, fused and ranked by `rank`."""
+        query = query.strip()
+        if not query:
+            return []
+        where = self._where(path)
+        lexical = self.store.search_lexical(query, _pool(limit), where, RANK_COLUMNS)
+        symbol = self._symbol_rows(query, path, lexical)
+        vector = self._vector_rows(query, _pool(limit), where, {r["id"]: r for r in lexical})
+        return [to_hit(c) for c in rank(query, lexical, vector, limit, self.weights, symbol)]
+
+    def search_lexical(self, query: str, *, limit: int = 10, path: str | None = None) -> list[SearchHit]:
+        rows = self.store.search_lexical(query, _pool(limit), self._where(path), RANK_COLUMNS)
+        symbol = self._symbol_rows(query, path, rows)
+        return [to_hit(c) for c in rank(query, rows, [], limit, self.weights, symbol)]
+
+    def _symbol_rows(
+        self, query: str, path: str | None, known: Sequence[Mapping[str, Any]] = ()
+    ) -> list[dict[str, Any]]:
+        """The chunks defining the identifiers the query names (``Session.send``, ``task_struct``); a
+        definition already among ``known`` rows (the lexical candidates) is not read again."""
+        names = symbol_names(query)[:2]
+        if not names:
+            return []
+        prefix = (self._relative(path) if Path(path).is_absolute() else path) if path else ""
+        locations: list[tuple[str, int]] = []
+        for name in names:
+            for sym in self.store.find_symbols(name, role="definition", limit=16):
+                if sym.path.startswith(prefix) and (sym.path, sym.line) not in locations:
+                    locations.append((sym.path, sym.line))
+        found: list[dict[str, Any]] = []
+        missing: list[tuple[str, int]] = []
+        for p, n in locations[:12]:
+            holding = [
+                r
+                for r in known
+                if r["path"] == p and r["start_line"] <= n <= r["end_line"] and r["kind"] != "module"
+            ]
+            if holding:
+                best = min(holding, key=lambda r: r["end_line"] - r["start_line"])
+                found.append({k: v for k, v in best.items() if not k.startswith("_")})  # no BM25 score
+            else:
+                missing.append((p, n))
+        return found + self.store.chunks_at(missing, RANK_COLUMNS)
+
+    def search_vector(self, query: str, *, limit: int = 10, path: str | None = None) -> list[SearchHit]:
+        rows = self._vector_rows(query, _pool(limit), self._where(path), {})
+        return [to_hit(c) for c in rank(query, [], rows, limit, self.weights)]
+
+    def _where(self, path: str | None) -> str | None:
+        """The store filter for a folder or file, given workspace-relative or absolute."""
+        return path_filter(self._relative(path) if path and Path(path).is_absolute() else path)
+
+    def _vector_rows(
+        self, query: str, pool: int, where: str | None, known: Mapping[str, Mapping[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """Nearest chunks with their metadata; rows already in ``known`` are not fetched again."""
+        embedder = self.embedder if self.store.has_vectors else None
+        if embedder is None:
+            return []
+        nearest = self.store.search_vector(embed_query(embedder, query), pool, where)
+        missing = [r["id"] for r in nearest if r["id"] not in known]
+        meta = {**known, **{r["id"]: r for r in self.store.chunks_by_id(missing, RANK_COLUMNS)}}
+        return [{**meta[r["id"]], "_distance": r["_distance"]} for r in nearest if r["id"] in meta]
+
+    def find_symbols(
+        self,
+        name: str,
+        *,
+        prefix: bool = False,
+        role: str | None = None,
+        path: str | None = None,
+        limit: int = 200,
+    ) -> list[Symbol]:
+        return self.store.find_symbols(name, prefix=prefix, role=role, path=path, limit=limit)
+
+    def symbols_in_file(self, path: str, *, role: str | None = None) -> list[Symbol]:
+        return self.store.symbols_in_file(
+            self._relative(path) if Path(path).is_absolute() else path, role=role
+        )
+
+
+def _known_in(group: list[FileEntry], known: dict[str, str]) -> dict[str, str]:
+    """The stored hashes of the files of one group (what a parser process needs to skip unchanged files)."""
+    return {e.path: known[e.path] for e in group if e.path in known}
+
+
+def _pool(limit: int) -> int:
+    """Candidates taken from each retriever before fusion and de-duplication."""
+    return max(50, limit * 5)
+
+
+def embedding_text(path: str, symbol: str, text: str, max_chars: int) -> str:
+    """What the embedding model sees for a chunk: where it lives, what it defines, then its code."""
+    return f"{path} {symbol}\n{text}"[:max_chars]
+
+
+__all__ = [
+    "IndexCancelled",
+    "ProgressCallback",
+    "SourceFile",
+    "WorkspaceError",
+    "WorkspaceIndex",
+    "default_index_location",
+    "embedding_text",
+]
