@@ -220,6 +220,22 @@ def _clip(text: str, limit: int) -> str:
     return f"{text[:head]}\n[... {cut} characters cut ...]\n{text[-tail:]}"
 
 
+_IDENTIFIERS = frozenset({"type", "id", "tool_use_id", "name", "role", "cache_control", "signature"})
+
+
+def _redacted(secrets: Redactor | None, value: Any) -> Any:
+    """`value` with secret values replaced by placeholders in every text (identifiers left alone)."""
+    if secrets is None:
+        return value
+    if isinstance(value, str):
+        return secrets.redact(value)
+    if isinstance(value, Mapping):
+        return {k: v if k in _IDENTIFIERS else _redacted(secrets, v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redacted(secrets, v) for v in value]
+    return value
+
+
 def _diff_key(diff: str) -> str:
     return hashlib.sha256(diff.encode("utf-8")).hexdigest()
 
@@ -925,7 +941,8 @@ class Agent:
                     root=str(self.root),
                     task=self.task,
                     status=status,
-                    messages=self.messages,
+                    # As the model saw them: secret values in the code stay placeholders on disk too.
+                    messages=_redacted(self.secrets, self.messages),
                     steps=self.steps,
                     reflections=self.reflections,
                     plan=self.plan,
