@@ -11,6 +11,8 @@ cost limits into the `agent.usage.Budget` the loop checks after every model call
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from agent.mcp.config import McpSettings
@@ -111,6 +113,9 @@ class AgentSettings(BaseModel):
     """How a long run keeps its conversation inside the context window (`agent.memory`)."""
     mcp: McpSettings = Field(default_factory=McpSettings)
     """MCP servers whose tools the agent gets (``[mcp.servers.NAME]``, see `agent.mcp.config`)."""
+    approve: Literal["auto", "ask"] = "auto"
+    """``ask``: the user approves each call of an MCP server's tool first (editor message or terminal
+    prompt; no answer is a refusal). ``auto``: tools run without asking."""
     allow_secret_values: bool = False
     """Send secret values found in the code (API keys, passwords) to the model as they are, and let the
     agent change them. Off: they are replaced by `<secret:...>` placeholders and edits keep them intact.

@@ -147,7 +147,29 @@ def _mcp_tools(resources: ToolResources) -> list[Tool]:
         return []
     from agent.mcp.client import mcp_tools
 
-    return list(mcp_tools(settings, resources.overlay.root))
+    approve = _approver(resources) if resources.settings.approve == "ask" else None
+    return list(mcp_tools(settings, resources.overlay.root, approve=approve))
+
+
+ALLOW, DENY = "Allow", "Deny"
+
+
+def _approver(resources: ToolResources) -> Callable[[str, Mapping[str, Any]], bool]:
+    """``agent.approve = "ask"``: ask the user before a call; no one to ask, or no answer, refuses."""
+    from agent.tools.ask import NoAnswer
+
+    def approve(name: str, input: Mapping[str, Any]) -> bool:
+        if resources.ask is None:
+            return False
+        try:
+            answer = resources.ask(
+                f"Allow the agent to call {name} with {one_line(dict(input), 200)}?", [ALLOW, DENY]
+            )
+        except NoAnswer:
+            return False
+        return answer.strip().lower() == ALLOW.lower()
+
+    return approve
 
 
 def describe_call(name: str, input: Mapping[str, Any]) -> str:

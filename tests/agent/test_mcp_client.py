@@ -5,6 +5,7 @@ error results, a server that cannot start, and the processes stopped after the r
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -99,3 +100,29 @@ def test_hub_env_size_cap_close_and_a_server_that_cannot_start(ws: Path) -> None
 def test_tool_names_are_safe_and_bounded() -> None:
     assert tool_name("my server", "get.item") == "mcp__my_server__get_item"
     assert len(tool_name("s" * 50, "t" * 50)) == 64
+
+
+def test_approve_ask_asks_the_user_before_each_mcp_call(
+    fake_anthropic: FakeAnthropic, ws: Path, tmp_path: Path
+) -> None:
+    settings = fast_settings(mcp=_settings(ws), verify=False, approve="ask")
+    questions: list[tuple[str, list[str]]] = []
+    answers = iter(["Deny", "Allow"])
+
+    def ask(question: str, options: Sequence[str]) -> str:
+        questions.append((question, list(options)))
+        return next(answers)
+
+    fake_anthropic.enqueue(
+        tool_use("mcp__tickets__lookup_ticket", {"ticket_id": "T-1"}),
+        tool_use("mcp__tickets__lookup_ticket", {"ticket_id": "T-1"}),
+        done("Read the ticket."),
+    )
+    harness = Harness(fake_anthropic, ws, tmp_path / "runs")
+    harness.run(settings=settings, ask=ask)
+    assert [options for _, options in questions] == [["Allow", "Deny"]] * 2
+    assert "mcp__tickets__lookup_ticket" in questions[0][0] and "T-1" in questions[0][0]
+    (denied,) = harness.tool_results(1)
+    assert denied.get("is_error") and "did not approve" in str(denied["content"])
+    (allowed,) = harness.tool_results(2)
+    assert not allowed.get("is_error") and "mean() must raise ValueError" in str(allowed["content"])
