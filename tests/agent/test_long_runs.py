@@ -287,3 +287,19 @@ def test_memory_settings_and_window_come_from_the_settings() -> None:
     )
     assert settings.model.context_window == 50_000
     assert settings.memory == MemorySettings(keep_tool_results=2, mask_at=0.5)
+
+
+def test_prompt_too_long_from_the_api_condenses_and_retries_the_step(harness: Harness) -> None:
+    """The window setting is larger than the API's real one: the 400 itself triggers a condensation."""
+    h = harness
+    h.fake.context_window = 60_000
+    respond, state = long_run_responder(30, reasoning_chars=500)
+    h.fake.responder = respond
+    result = h.run(settings=fast_settings(max_steps=40, max_cost_usd=None))
+
+    assert result.status == "proposed", (result.status, result.error)
+    assert result.proposal is not None and "sum(values) / len(values)" in result.proposal.diff
+    assert h.fake.too_long >= 1
+    kinds = [r.get("kind") for r in h.transcript_records(result) if r["type"] == "decision"]
+    assert "window" in kinds and "condensed" in kinds
+    assert state["condensations"] >= 1
