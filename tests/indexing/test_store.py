@@ -215,3 +215,24 @@ def test_an_index_in_an_older_format_is_rebuilt_with_a_message(
     reopened = IndexStore.open(tmp_path / "idx", root="/ws")
     assert reopened.stats().chunks == 0
     assert "written in format 1 by another agentls version" in caplog.text
+
+
+def test_orphans_are_looked_for_only_after_an_unfinished_write(store: IndexStore, tmp_path: Path) -> None:
+    store.write_batch(
+        [item("a.py", [chunk("a.py", "alpha", "def alpha(): pass")], [sym("alpha", "a.py", 1)])]
+    )
+    # Rows without their file row, as a run killed between the chunks and the files table leaves them.
+    store._tables["chunks"].add(chunks_table([chunk("b.py", "beta", "def beta(): pass")]))
+    assert store.delete_orphans() == 0  # the last write finished: no scan of every table
+    store._set_pending(True)  # a write began and never finished
+    reopened = IndexStore.open(tmp_path / "idx", root="/ws")
+    assert reopened.delete_orphans() == 1
+    assert reopened.stats().chunks == 1
+    assert reopened.delete_orphans() == 0
+
+
+def test_file_records_of_some_paths(store: IndexStore) -> None:
+    store.write_batch([item(p, [chunk(p, "f", "def f(): pass")]) for p in ("a.py", "b.py", "c/d.py")])
+    assert set(store.file_records(["b.py", "c/d.py", "missing.py"])) == {"b.py", "c/d.py"}
+    assert store.file_records([]) == {}
+    assert set(store.file_records()) == {"a.py", "b.py", "c/d.py"}
