@@ -189,6 +189,11 @@ _TRIVIAL_RETURN = re.compile(
     r"|default(?:\(\w+\))?|Ok\(\(\)\)|\{\}|\[\])\s*\)?)?\s*;?"
 )
 _EMPTY_IS_STUB = frozenset({"javascript", "typescript", "tsx", "go"})
+# C and C++ placeholders: "not supported" errno returns, abort(), an assertion that always fails.
+_C_PLACEHOLDER = re.compile(
+    r"return\s*\(?\s*-\s*E(?:NOSYS|OPNOTSUPP|NOTSUP)\s*\)?\s*;|(?:std::)?abort\s*\(\s*\)\s*;"
+    r"|assert\s*\(\s*(?:0|false)\s*(?:&&\s*\"[^\"]*\"\s*)?\)\s*;"
+)
 
 
 def _message_says_not_implemented(args: str) -> bool:
@@ -222,6 +227,8 @@ def _stub_statement(language: str, text: str) -> bool:
         return bool(
             re.fullmatch(r"(?:=>\s*)?throw\s+new\s+(?:System\.)?NotImplementedException\s*\(.*\)\s*;?", text)
         )
+    if language in ("c", "cpp") and _C_PLACEHOLDER.fullmatch(text):
+        return True  # return -ENOSYS; abort(); assert(0 && "not implemented");
     if language in ("cpp", "php"):
         match = re.fullmatch(r"throw\s+(?:new\s+)?[\\\w:]+\s*\((.*)\)\s*;", text)
         return bool(match and _message_says_not_implemented(match.group(1)))
@@ -351,7 +358,7 @@ def is_stub(chunk_text: str, language: str) -> bool:
 # the chunk is not parsed again. Only a speed-up; `is_stub` decides.
 _STUB_HINT = re.compile(
     r"pass\b|\.\.\.|notimplemented|not\s*(?:yet\s*)?implemented|\btodo\b|fixme|\bxxx\b|unimplemented|"
-    r"unsupportedoperation|implement\s*me|\bstub\b|[\"']\s*$|\{\s*\}|\{\s*(?://|/\*|#)|\{\s*$|"
+    r"unsupportedoperation|implement\s*me|\bstub\b|enosys|eopnotsupp|enotsup|abort\s*\(|assert\s*\(\s*(?:0|false)|[\"']\s*$|\{\s*\}|\{\s*(?://|/\*|#)|\{\s*$|"
     r"^\s*(?://|#|/\*|\*)",  # a comment among the last lines: a long TODO note may hide the marker
     re.IGNORECASE | re.MULTILINE,
 )

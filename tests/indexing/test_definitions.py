@@ -122,3 +122,22 @@ def test_innermost_prefers_the_shortest_span() -> None:
     assert innermost([outer, inner], 4) is inner
     assert innermost([outer, inner], 7) is outer
     assert innermost([outer, inner], 11) is None
+
+
+@pytest.mark.parametrize(
+    ("language", "body", "expected"),
+    [
+        ("c", "return -ENOSYS;", True),
+        ("c", "abort();", True),
+        ("c", 'assert(0 && "not implemented");', True),
+        ("cpp", "std::abort();", True),
+        ("cpp", "return -EOPNOTSUPP;", True),
+        ("c", "return -EINVAL;", False),
+        ("c", "return a + b;", False),
+    ],
+)
+def test_c_and_cpp_placeholder_bodies(language: str, body: str, expected: bool) -> None:
+    for code in (f"int add(int a, int b)\n{{\n\t{body}\n}}\n", f"int add(int a, int b) {{ {body} }}\n"):
+        assert is_stub(code, language) is expected, code
+        if expected:
+            assert _may_be_stub(code), code
