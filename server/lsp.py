@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import importlib.metadata
 import logging
+import time
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import asdict
 from itertools import zip_longest
@@ -59,6 +60,7 @@ from server.features.indexing import BackgroundIndexer
 from server.features.loop_monitor import LoopMonitor
 from server.features.progress import WorkDone
 from server.features.runs import PROPOSAL, RUNS, RunManager
+from server.features.runs.manager import PROPOSAL_ACTION_KIND
 from server.logging_handler import LspLogHandler
 from server.messages import Reindexed, SearchResult, ServerStats, to_json
 from server.positions import Encoding, LineIndex, column_to_units, negotiate_encoding, split_lines
@@ -77,6 +79,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+AGENTLS_CLIENT = "agentlsClient"
+"""``initializationOptions`` flag of the agentls editor plugins: they handle ``agentls/proposalReady``
+and show progress; without it, proposals are announced with ``window/showMessageRequest``."""
 SEARCH = "agentls/search"
 SERVER_STATS = "agentls/serverStats"
 _SEARCH_MAX = 100
@@ -177,11 +182,46 @@ class AgentlsProtocol(LanguageServerProtocol):
             yield handler, (params,), None
 
 
+class MessageProgress(WorkDone):
+    """A run's progress for clients without ``window.workDoneProgress``: ``window/showMessage`` when it
+    starts, then ``window/logMessage`` lines (at most one a second unless forced) and the last one."""
+
+    def __init__(self, server: AgentlsServer, title: str, message: str) -> None:
+        super().__init__(None, "messages", min_interval=1.0)
+        self._lsp = server
+        self._title = title
+        server.window_show_message(
+            types.ShowMessageParams(type=types.MessageType.Info, message=f"{title}: {message or 'started'}")
+        )
+
+    def report(self, message: str, percentage: int | None = None, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if self._ended or (not force and now - self._last < self._min_interval):
+            return
+        self._last = now
+        self._lsp.window_log_message(
+            types.LogMessageParams(type=types.MessageType.Info, message=f"{self._title}: {message}")
+        )
+
+    def end(self, message: str) -> None:
+        if self._ended:
+            return
+        self._ended = True
+        self._lsp.window_log_message(
+            types.LogMessageParams(type=types.MessageType.Info, message=f"{self._title}: {message}")
+        )
+
+
 class LspEditor:
     """The `server.features.runs.Editor` port over the LSP connection of an `AgentlsServer`."""
 
     def __init__(self, server: AgentlsServer) -> None:
         self._server = server
+
+    @property
+    def handles_proposals(self) -> bool:
+        """The client said it is an agentls editor plugin (``initializationOptions.agentlsClient``)."""
+        return self._server.agentls_client
 
     def notify(self, method: str, params: Any) -> None:
         self._server.protocol.notify(method, to_json(params))
@@ -229,6 +269,9 @@ class LspEditor:
         return True
 
     async def start_progress(self, title: str, message: str, on_cancel: Callable[[], None]) -> WorkDone:
+        caps = self._server.client_capabilities
+        if caps is None or caps.window is None or not caps.window.work_done_progress:
+            return MessageProgress(self._server, title, message)
         return await WorkDone.start(self._server, title, message=message, on_cancel=on_cancel)
 
     def refresh_lenses(self) -> None:
@@ -262,6 +305,8 @@ class AgentlsServer(LanguageServer):
         self.cache_dir = cache_dir
         self.encoding: Encoding = "utf-16"
         self.folders = Folders()
+        self.agentls_client = False
+        """The client is an agentls editor plugin (``initializationOptions.agentlsClient: true``)."""
         self.documents = DocumentStore(self.global_settings.index.max_file_bytes)
         self.outlines = OutlineCache()
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -385,6 +430,11 @@ class AgentlsServer(LanguageServer):
 
     # ------------------------------------------------------------------ lifecycle
     def on_initialize(self, params: types.InitializeParams) -> None:
+        options = params.initialization_options
+        if isinstance(options, Mapping) and AGENTLS_CLIENT in options:
+            # Not a setting: the agentls editor plugins say they handle agentls/* notifications.
+            self.agentls_client = options.get(AGENTLS_CLIENT) is True
+            params.initialization_options = {k: v for k, v in options.items() if k != AGENTLS_CLIENT}
         self.folders.initialize(params)
         self._initialized = True
         log.info("agentls %s; folders: %s; positions in %s", self.version, self.roots, self.encoding)
@@ -545,6 +595,8 @@ class AgentlsServer(LanguageServer):
                 )
             if want_tests:
                 found += self._guard("tests", lambda: actions.tests_actions(uri, outline, params.range))
+        if actions.wanted(PROPOSAL_ACTION_KIND, only):
+            found += self._guard("proposal", lambda: self.runs.proposal_actions(uri))
         return found
 
     def prefetch_outline(self, doc: Document, delay: float = 0.0) -> None:
@@ -810,7 +862,9 @@ def create_server(*, env: Mapping[str, str], cache_dir: Path) -> AgentlsServer:
     server.feature(types.WORKSPACE_DID_CHANGE_WORKSPACE_FOLDERS)(did_change_workspace_folders)
     server.feature(
         types.TEXT_DOCUMENT_CODE_ACTION,
-        types.CodeActionOptions(code_action_kinds=list(actions.CODE_ACTION_KINDS), resolve_provider=False),
+        types.CodeActionOptions(
+            code_action_kinds=[*actions.CODE_ACTION_KINDS, PROPOSAL_ACTION_KIND], resolve_provider=False
+        ),
     )(code_action)
     server.feature(types.TEXT_DOCUMENT_CODE_LENS, types.CodeLensOptions(resolve_provider=False))(code_lens)
     server.feature(SEARCH)(search)

@@ -156,9 +156,9 @@ def test_deletes_creates_and_renames() -> None:
     created = change("new.py", "created", "", "x = 1\n")
     deleted = change("old.py", "deleted", "a = 1\n", "")
     renamed = change("b.py", "renamed", BASE, NEW, old_path="a.py")
-    assert prepare_changes([created], {}.get) == [created]
+    assert prepare_changes([created], dict[str, str]().get) == [created]
     assert prepare_changes([created], {"new.py": "x = 1\n"}.get) == []  # already there, identical
-    assert prepare_changes([deleted], {}.get) == []  # already gone
+    assert prepare_changes([deleted], dict[str, str]().get) == []  # already gone
     with pytest.raises(AcceptRefused, match=r"you changed old\.py since the run began"):
         prepare_changes([deleted], {"old.py": "a = 2\n"}.get)
     assert prepare_changes([renamed], {"a.py": BASE}.get) == [renamed]
@@ -197,6 +197,8 @@ def test_lenses_for_pending_proposals_of_this_document(tmp_path: Path) -> None:
 
 class PlainEditor:
     """The `Editor` port, recording what the manager asked; `apply` decides the editor's answer."""
+
+    handles_proposals = True
 
     def __init__(self, apply: Callable[[], types.ApplyWorkspaceEditResult]) -> None:
         self.apply = apply

@@ -98,7 +98,8 @@ export class AgentlsClient implements vscode.Disposable {
     const clientOptions: LanguageClientOptions = {
       documentSelector: LANGUAGES.map((language) => ({ scheme: "file", language })),
       outputChannel: this.output,
-      initializationOptions: () => serverSettings(undefined),
+      // `agentlsClient`: this extension handles agentls/proposalReady, so the server asks no questions.
+      initializationOptions: () => ({ ...serverSettings(undefined), agentlsClient: true }),
       middleware: {
         handleWorkDoneProgress: (token, params, next) => {
           this.hooks.onProgress(token, progressEvent(params));

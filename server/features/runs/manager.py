@@ -41,6 +41,18 @@ code lenses) and `Workspace` (the folders, open documents, settings, environment
   ``agentls.showDiff {proposalId, uri?}`` writes the diff to the cache and opens it in the editor, or
   shows it as a message when the editor cannot open documents.
 - ``agentls/runs`` lists this server's runs (newest first); past runs' transcripts are ``agentls runs``.
+- Editors without the agentls plugin (no ``initializationOptions.agentlsClient: true``,
+  `Editor.handles_proposals`): each proposal is also announced with ``window/showMessageRequest``
+  (Accept / Reject / Show diff; Show diff opens the diff and asks again; dismissing leaves it pending);
+  every open file of a pending proposal offers Accept / Reject / Show diff as code actions (kind
+  ``source.agentls.proposal``, for every editor); progress falls back to ``window/showMessage`` and
+  ``window/logMessage`` when the editor has no ``window.workDoneProgress`` (`server.lsp.MessageProgress`).
+- An accept the editor refuses (its buffer is a version ahead: it sends ``didChange`` after a pause in
+  typing) waits up to `SETTLE_TIMEOUT` for that change, rebases onto it and retries (three attempts); if
+  none arrives the answer and a warning say to wait a second or save, and accept again. An editor that
+  cannot create, rename or delete files through LSP gets the modifications as the edit; once it applied
+  them the server writes the created and renamed files and removes deleted ones itself (the user
+  accepted), and says so.
 """
 
 from __future__ import annotations
@@ -109,7 +121,14 @@ RUN_FAILED = "agentls/runFailed"
 PROPOSAL = "agentls/proposal"
 RUNS = "agentls/runs"
 ASK_TIMEOUT = 300.0
+SETTLE_TIMEOUT = 1.5
+"""How long an accept the editor refused waits for the editor's pending ``didChange`` before retrying."""
 _BEST_JUDGEMENT = "Go ahead with your best judgement"
+ACCEPT_ACTION = "Accept"
+REJECT_ACTION = "Reject"
+SHOW_DIFF_ACTION = "Show diff"
+PROPOSAL_ACTION_KIND = "source.agentls.proposal"
+"""The kind of the Accept / Reject / Show diff code actions on files of a pending proposal."""
 
 
 def request_failed(message: str) -> JsonRpcException:
@@ -119,6 +138,12 @@ def request_failed(message: str) -> JsonRpcException:
 
 class Editor(Protocol):
     """What runs ask of the editor."""
+
+    @property
+    def handles_proposals(self) -> bool:
+        """True when the editor's agentls plugin handles ``agentls/proposalReady`` (it sends
+        ``initializationOptions.agentlsClient: true``); other editors get each proposal announced with
+        ``window/showMessageRequest``."""
 
     def notify(self, method: str, params: Any) -> None:
         """Send a notification (params: a reply type of `server.messages`, or JSON)."""
@@ -203,10 +228,18 @@ def _read(path: Path) -> str | None:
 class RunManager:
     """The runs and proposals of one server; every method but `ask_user` runs on the event loop."""
 
-    def __init__(self, editor: Editor, workspace: Workspace, *, ask_timeout: float = ASK_TIMEOUT) -> None:
+    def __init__(
+        self,
+        editor: Editor,
+        workspace: Workspace,
+        *,
+        ask_timeout: float = ASK_TIMEOUT,
+        settle_timeout: float = SETTLE_TIMEOUT,
+    ) -> None:
         self.editor = editor
         self.workspace = workspace
         self.ask_timeout = ask_timeout
+        self.settle_timeout = settle_timeout
         self.runs: dict[str, Run] = {}
         self.proposals = ProposalStore()
 
@@ -371,6 +404,8 @@ class RunManager:
                 self.editor.show(answer, types.MessageType.Info)
             else:
                 self.editor.refresh_lenses()
+                if not getattr(self.editor, "handles_proposals", True):
+                    self.workspace.spawn(self._announce(proposal), "proposal-announce")
             return
         message = result.error or result.summary or f"the run ended with status {result.status}"
         run.message = message
@@ -472,41 +507,171 @@ class RunManager:
         )
 
     async def accept(self, proposal_id: str) -> AcceptResult:
-        """Rebase when needed, send one ``workspace/applyEdit``, report what the editor did."""
+        """Rebase when needed, send one ``workspace/applyEdit``, report what the editor did.
+
+        An edit the editor refuses (typically: its buffer is a version ahead because it sends
+        ``didChange`` only after a pause in typing) is retried, rebased onto the newer text, once the
+        server has received it (waiting up to `settle_timeout` each time). An editor that cannot create,
+        rename or delete files through LSP gets the modifications as the edit and, once it applied them,
+        the created, renamed and deleted files are written to disk by the server (the user accepted), and
+        a message says so."""
         try:
             pending = self.proposals.begin_accept(proposal_id)
         except ProposalError as error:
             raise request_failed(str(error)) from None
         root, proposal = pending.root, pending.proposal
-        try:
-            _check_paths(proposal.files, root)  # as `agentls run --apply` does: .git, secrets, odd names
-            changes = prepare_changes(proposal.files, self._current_text(root))
-        except AcceptRefused as refused:
-            self.proposals.finish_accept(proposal_id, applied=False)
-            message = f"agentls did not apply proposal {proposal_id}: {refused}"
-            self.editor.show(message, types.MessageType.Error)
-            raise request_failed(message) from None
-        try:
-            result = await self.editor.apply_edit(
-                changes,
-                root,
-                label=f"agentls: {_first_line(proposal.summary)}",
-                description=_first_line(proposal.summary) or None,
-            )
-        except UnsupportedEdit as unsupported:
-            self.proposals.finish_accept(proposal_id, applied=False)
-            raise request_failed(str(unsupported)) from None
-        except Exception as error:
-            self.proposals.finish_accept(proposal_id, applied=False)
-            raise request_failed(f"the editor did not apply proposal {proposal_id}: {error}") from None
+        reason: str | None = None
+        on_disk: list[FileChange] = []
+        for attempt in range(3):
+            versions = self._versions(root)
+            try:
+                _check_paths(proposal.files, root)  # as `agentls run --apply` does: .git, secrets, odd names
+                changes = prepare_changes(proposal.files, self._current_text(root))
+            except AcceptRefused as refused:
+                self.proposals.finish_accept(proposal_id, applied=False)
+                message = f"agentls did not apply proposal {proposal_id}: {refused}"
+                self.editor.show(message, types.MessageType.Error)
+                raise request_failed(message) from None
+            try:
+                result, on_disk = await self._apply(changes, root, proposal.summary)
+            except UnsupportedEdit as unsupported:
+                self.proposals.finish_accept(proposal_id, applied=False)
+                raise request_failed(str(unsupported)) from None
+            except Exception as error:
+                self.proposals.finish_accept(proposal_id, applied=False)
+                raise request_failed(f"the editor did not apply proposal {proposal_id}: {error}") from None
+            if result is not None and result.applied:
+                break
+            reason = (result.failure_reason if result is not None else None) or "the editor declined the edit"
+            if attempt == 2 or not await self._newer_versions(root, versions):
+                break
+            log.info("proposal %s: the editor's text moved on (%s); rebasing, retrying", proposal_id, reason)
         applied = result is not None and result.applied
+        if applied and on_disk:
+            try:
+                written = _write_on_disk(on_disk, root)
+            except OSError as error:
+                names = ", ".join(c.path for c in on_disk)
+                reason = f"the edit was applied, but writing {names} failed: {error}"
+                self.editor.show(f"agentls: {reason}", types.MessageType.Error)
+            else:
+                self.editor.show(
+                    f"agentls wrote {', '.join(written)} to disk: your editor cannot create, rename or "
+                    "delete files through LSP. Reload them from disk if they are open.",
+                    types.MessageType.Info,
+                )
         self.proposals.finish_accept(proposal_id, applied=applied)
         if applied:
             self.editor.refresh_lenses()
             return AcceptResult(proposal_id, True)
-        reason = (result.failure_reason if result is not None else None) or "the editor declined the edit"
-        self.editor.show(f"proposal {proposal_id} was not applied: {reason}", types.MessageType.Warning)
-        return AcceptResult(proposal_id, False, reason)
+        reason = reason or "the editor declined the edit"
+        hint = ""
+        if "version" in reason.lower():
+            hint = (
+                " Your editor holds changes it has not sent to agentls yet (it sends them after a pause in "
+                "typing); wait a second, or save the file, and accept again. The proposal is still pending."
+            )
+        note = f"proposal {proposal_id} was not applied: {reason}.{hint}"
+        self.editor.show(note, types.MessageType.Warning)
+        return AcceptResult(proposal_id, False, reason + hint)
+
+    async def _apply(
+        self, changes: Sequence[FileChange], root: Path, summary: str
+    ) -> tuple[types.ApplyWorkspaceEditResult | None, list[FileChange]]:
+        """Send the edit; when the editor cannot create, rename or delete files, send only the
+        modifications and return the rest, for the server to write once the editor applied them.
+        When only files to write remain, the editor's part counts as applied."""
+        label = f"agentls: {_first_line(summary)}"
+        description = _first_line(summary) or None
+        try:
+            return await self.editor.apply_edit(changes, root, label=label, description=description), []
+        except UnsupportedEdit:
+            modified = [c for c in changes if c.kind == "modified"]
+            rest = [c for c in changes if c.kind != "modified"]
+            if not rest:
+                raise
+        if not modified:
+            return types.ApplyWorkspaceEditResult(applied=True), rest
+        return await self.editor.apply_edit(modified, root, label=label, description=description), rest
+
+    def _versions(self, root: Path) -> dict[str, int]:
+        docs = self.workspace.documents.documents_under(root, self.workspace.roots)
+        return {rel: doc.version for rel, doc in docs.items()}
+
+    async def _newer_versions(self, root: Path, before: Mapping[str, int]) -> bool:
+        """Wait up to `settle_timeout` for a ``didChange`` of an open document; True when one came."""
+        deadline = time.monotonic() + self.settle_timeout
+        while True:
+            now = self._versions(root)
+            if any(now.get(rel, version) != version for rel, version in before.items()):
+                await asyncio.sleep(0.05)  # a burst of changes: take the last one
+                return True
+            if time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(0.05)
+
+    async def _announce(self, proposal: Proposal) -> None:
+        """For editors without the agentls plugin: Accept / Reject / Show diff as ``showMessageRequest``."""
+        proposal_id = proposal.proposal_id
+        paths = proposal.paths
+        files = ", ".join(paths[:4]) + (f" and {len(paths) - 4} more" if len(paths) > 4 else "")
+        message = f"agentls proposes changes to {files}: {_first_line(proposal.summary)}"
+        while True:
+            try:
+                answer = await self.editor.ask(message, [ACCEPT_ACTION, REJECT_ACTION, SHOW_DIFF_ACTION])
+            except Exception as error:
+                log.info("the editor could not show the proposal's question: %s", error)
+                return
+            try:
+                if self.proposals.status(proposal_id) != "pending":
+                    return  # settled meanwhile (a code action, a command)
+                if answer == ACCEPT_ACTION:
+                    await self.accept(proposal_id)
+                elif answer == REJECT_ACTION:
+                    self.reject(proposal_id)
+                    self.editor.show(f"agentls: proposal {proposal_id} rejected; nothing was written")
+                elif answer == SHOW_DIFF_ACTION:
+                    await self.show_diff(proposal_id, None)
+                    continue
+                else:
+                    self.editor.show(
+                        f"agentls: proposal {proposal_id} is still pending: accept or reject it with the "
+                        "code actions on its files (or the agentls.accept / agentls.reject commands)"
+                    )
+            except JsonRpcException as error:
+                log.info("proposal %s: %s", proposal_id, error)
+                self.editor.show(f"agentls: {error.message}", types.MessageType.Error)
+            return
+
+    def proposal_actions(self, uri: str) -> list[types.CodeAction]:
+        """Accept, Reject and Show diff of each pending proposal that changes this document."""
+        doc = self.workspace.documents.get(uri)
+        path = doc.path if doc is not None else uri_to_path(uri)
+        if path is None:
+            return []
+        found = locate(path, self.workspace.roots)
+        if found is None:
+            return []
+        root, rel = found
+        out: list[types.CodeAction] = []
+        for pending in self.proposals.pending():
+            if pending.root != root or rel not in pending.proposal.paths:
+                continue
+            pid = pending.proposal.proposal_id
+            what = _first_line(pending.proposal.summary)[:60] or pid
+            for title, command in (
+                (f"Accept agentls proposal: {what}", "agentls.accept"),
+                (f"Reject agentls proposal: {what}", "agentls.reject"),
+                (f"Show the diff of agentls proposal: {what}", "agentls.showDiff"),
+            ):
+                out.append(
+                    types.CodeAction(
+                        title=title,
+                        kind=PROPOSAL_ACTION_KIND,
+                        command=types.Command(title=title, command=command, arguments=[{"proposalId": pid}]),
+                    )
+                )
+        return out
 
     async def accept_and_commit(self, proposal_id: str, message: str | None = None) -> CommitResultMessage:
         """``agentls.acceptAndCommit``: `agent.commit.commit_proposal` on the current branch, whose
@@ -612,6 +777,22 @@ class RunManager:
 
 def _first_line(text: str) -> str:
     return next((ln.strip() for ln in text.splitlines() if ln.strip()), "")[:120]
+
+
+def _write_on_disk(changes: Sequence[FileChange], root: Path) -> list[str]:
+    """Write created and renamed files, remove deleted ones and renamed files' old paths."""
+    from agent.proposal import _write_atomic
+
+    written: list[str] = []
+    for change in changes:
+        if change.kind == "deleted":
+            (root / change.path).unlink(missing_ok=True)
+        else:
+            _write_atomic(root / change.path, change.new_text, None)
+            if change.kind == "renamed" and change.old_path is not None:
+                (root / change.old_path).unlink(missing_ok=True)
+        written.append(change.path)
+    return written
 
 
 def _check_paths(files: Sequence[FileChange], root: Path) -> None:

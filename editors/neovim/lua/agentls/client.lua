@@ -140,7 +140,8 @@ local function client_config(state, root)
     cmd_env = config.cmd_env,
     root_dir = root,
     workspace_folders = { { uri = vim.uri_from_fname(root), name = root } },
-    init_options = compat.object(vim.deepcopy(config.settings)),
+    -- agentlsClient: this plugin handles agentls/proposalReady, so the server asks no questions.
+    init_options = vim.tbl_extend("force", vim.deepcopy(config.settings), { agentlsClient = true }),
     settings = { [protocol.section] = compat.object(vim.deepcopy(config.settings)) },
     capabilities = M.capabilities(config),
     handlers = handlers(state),
