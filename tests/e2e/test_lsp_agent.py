@@ -210,7 +210,8 @@ async def editors(tmp_path: Path) -> AsyncIterator[Any]:
         client = await start_server(tmp_path / "cache", env)
         started.append(client)
         ed = Editor(client, root)
-        await initialize(client, root, editor=editor, options=SETTINGS)
+        # As the agentls plugins do: they handle agentls/proposalReady, so the server asks no question.
+        await initialize(client, root, editor=editor, options={**SETTINGS, "agentlsClient": True})
         return ed
 
     yield make
