@@ -503,13 +503,15 @@ class WorkspaceIndex:
             notify("embedding", min(start + step, len(missing)), len(missing))
 
     def _maintain(self, store: IndexStore, keep_versions: timedelta | None = None) -> None:
-        """Build missing indexes; compact when fragments piled up, or always when ``keep_versions`` is
-        given (then versions older than that are dropped too)."""
+        """Build missing indexes; compact when fragments piled up, then drop versions older than
+        ``keep_versions`` (default: the store's). Compacting a few fragments is not worth its time (3 s
+        of a loaded Django run), so a run with few batches leaves its small superseded versions."""
         store.ensure_indexes(vector_index_min_rows=self.settings.vector_index_min_rows)
-        if keep_versions is not None:
-            store.optimize(keep_versions=keep_versions)
-        elif store.max_fragments() >= self.settings.compact_after_fragments:
-            store.optimize()
+        if store.max_fragments() >= self.settings.compact_after_fragments:
+            if keep_versions is not None:
+                store.optimize(keep_versions=keep_versions)
+            else:
+                store.optimize()
 
     # ------------------------------------------------------------------ search
     def search(self, query: str, *, limit: int = 10, path: str | None = None) -> list[SearchHit]:
