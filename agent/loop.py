@@ -131,6 +131,8 @@ _NUDGE = (
     "\n\nNOTE: you made this exact call before and it failed the same way. Repeating it will not help: "
     "read the error, check your assumptions (view the file, list the folder) and try something different."
 )
+_WRITES = frozenset({"create", "str_replace", "insert", "undo_edit", "write", "delete", "rename"})
+"""Editor commands that change files."""
 _STUCK_AFTER = 3
 """The same failing call (same tool, same input, same error) this many times ends the run as stuck."""
 
@@ -322,6 +324,8 @@ class Agent:
         self._failures: dict[str, int] = {}
         """hash of (tool, input, error) -> how often that exact call failed that exact way."""
         self._stuck: str | None = None
+        self._changed_files = False
+        """A tool that can change files ran in this step (the state is saved after it)."""
 
     # -- the run -----------------------------------------------------------------------------------
 
@@ -437,6 +441,10 @@ class Agent:
             self._emit("step", f"step {self.steps}")
             response = self.query()
             self.execute(response)
+            if self._changed_files:
+                # Saved as the run goes, so even a killed process leaves its edits resumable.
+                self._changed_files = False
+                self._save_state("running", None)
         finally:
             self.step_seconds.append(time.monotonic() - started)
 
@@ -618,6 +626,8 @@ class Agent:
         content = _clip(result.content, self.settings.max_tool_result_chars) or "(no output)"
         if result.is_error:
             content = self._repeated_failure(name, input, content)
+        elif name == "bash" or (isinstance(input, Mapping) and input.get("command") in _WRITES):
+            self._changed_files = True
         self.recorder.tool_result(
             step=self.steps, id=tool_id, name=name, content=content, is_error=result.is_error, seconds=seconds
         )

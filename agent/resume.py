@@ -5,7 +5,9 @@ budget or step limit, the window, a crash inside the loop, Ctrl-C or cancel) the
 `<runs_dir>/<run_id>.state.json` next to its transcript (0600 in the 0700 runs folder): the task, the
 conversation as the model last saw it, the step count, the usage so far, and the overlay, that is the
 text of every file the run changed (and which ones it deleted or renamed). Finished runs ("proposed",
-"no_changes") write it too, marked as finished, and cannot be resumed.
+"no_changes") write it too, marked as finished, and cannot be resumed. While a run goes, the state is
+also written after every step that ran a tool able to change files (status "running"), so the edits of a
+process that was killed (or of a server that was restarted) mid-run can be resumed too.
 
 `load_state(runs_dir, run_id)` reads it back (a unique prefix of the id is enough); `restore_overlay`
 puts the saved files onto a fresh `agent.overlay.Overlay`; `agent.loop.Agent.resume(state)` continues

@@ -303,3 +303,21 @@ def test_prompt_too_long_from_the_api_condenses_and_retries_the_step(harness: Ha
     kinds = [r.get("kind") for r in h.transcript_records(result) if r["type"] == "decision"]
     assert "window" in kinds and "condensed" in kinds
     assert state["condensations"] >= 1
+
+
+def test_the_state_is_saved_after_each_step_that_changed_files(harness: Harness) -> None:
+    """A process killed mid-run (here: the state read while the run is still going) leaves its edit."""
+    h = harness
+    seen: list[Any] = []
+
+    def on_event(event: Any) -> None:
+        if event.kind == "step" and event.step == 3:
+            runs = list(h.runs_dir.glob("*.state.json"))
+            seen.extend(load_state(h.runs_dir, path.name.removesuffix(".state.json")) for path in runs)
+
+    h.fake.enqueue(turn(text("Plan."), view()), replace(STUB_BODY, GOOD_BODY), done())
+    result = h.run(on_event=on_event)
+    assert result.status == "proposed"
+    [state] = seen
+    assert state.status == "running" and state.resumable and state.steps == 2
+    assert "sum(values) / len(values)" in (state.files["mathx/stats.py"] or "")
