@@ -7,7 +7,7 @@ import pytest
 from agent import overlay, paths
 from agent.tools import editor
 from indexing import policy, walker
-from server import lsp
+from server import workspace
 
 
 def test_every_consumer_uses_the_policy() -> None:
@@ -17,7 +17,7 @@ def test_every_consumer_uses_the_policy() -> None:
     assert walker.BUILTIN_IGNORED_NAMES is policy.BUILTIN_IGNORED_NAMES
     assert overlay.DEFAULT_BIND_DIRS is policy.SANDBOX_BOUND_DIRS
     assert overlay.DEFAULT_SKIP_DIRS is policy.SANDBOX_SKIPPED_DIRS
-    assert lsp.SKIPPED_DIRS is policy.SKIPPED_DIRS
+    assert workspace.SKIPPED_DIRS is policy.SKIPPED_DIRS
     assert editor.SKIPPED_DIRS is policy.SKIPPED_DIRS
 
 
