@@ -810,7 +810,8 @@ def _run_command(command: str) -> Callable[..., Any]:
 
 
 async def accept(ls: AgentlsServer, *args: Any) -> Any:
-    return to_json(await ls.runs.accept(_parse(commands.ACCEPT, args).proposal_id))
+    parsed = _parse(commands.ACCEPT, args)
+    return to_json(await ls.runs.accept(parsed.proposal_id, parsed.hunks))
 
 
 async def accept_and_commit(ls: AgentlsServer, *args: Any) -> Any:

@@ -18,6 +18,7 @@ __all__ = [
     "AcceptResult",
     "CancelResult",
     "DiffShown",
+    "HunkInfo",
     "ProposalDetails",
     "ProposalFile",
     "ProposalFileDetails",
@@ -128,6 +129,18 @@ class ProposalReady:
 
 
 @dataclass(frozen=True)
+class HunkInfo:
+    """A hunk of a file of ``agentls/proposal``: its id for ``agentls.accept {hunks}`` and its lines
+    (1-based first line and count, in the file's text before and after the change)."""
+
+    id: str
+    old_start: int
+    old_lines: int
+    new_start: int
+    new_lines: int
+
+
+@dataclass(frozen=True)
 class ProposalFileDetails:
     """A file of ``agentls/proposal``, with its diff (and where it came from, for a rename)."""
 
@@ -136,6 +149,7 @@ class ProposalFileDetails:
     kind: str
     diff: str
     old_uri: str | None = omit_none()
+    hunks: list[HunkInfo] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -162,6 +176,8 @@ class AcceptResult:
     proposal_id: str
     applied: bool
     failure_reason: str | None = omit_none()
+    pending_hunks: list[str] | None = omit_none()  # noqa: RUF009 (the default is None)
+    """After a partial accept: the hunks still pending (the proposal stays pending with them)."""
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ __all__ = [
     "RUN_COMMANDS",
     "SHOW_DIFF",
     "WRITE_TESTS",
+    "AcceptArgs",
     "AskArgs",
     "CancelArgs",
     "CommandArgumentError",
@@ -127,6 +128,11 @@ class ProposalArgs(_Args):
     proposal_id: str = Field(alias="proposalId", min_length=1)
 
 
+class AcceptArgs(ProposalArgs):
+    hunks: list[str] | None = None
+    """Hunk ids of ``agentls/proposal`` to accept; None: the whole proposal."""
+
+
 class AcceptAndCommitArgs(ProposalArgs):
     message: str | None = None
     """The commit message as the user edited it; None uses the proposal's."""
@@ -150,7 +156,7 @@ ARGUMENTS: dict[str, type[_Args]] = {
     WRITE_TESTS: WriteTestsArgs,
     EDIT: EditArgs,
     ASK: AskArgs,
-    ACCEPT: ProposalArgs,
+    ACCEPT: AcceptArgs,
     ACCEPT_AND_COMMIT: AcceptAndCommitArgs,
     REJECT: ProposalArgs,
     CANCEL: CancelArgs,

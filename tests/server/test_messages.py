@@ -12,6 +12,7 @@ from server.messages import (
     AcceptResult,
     CancelResult,
     DiffShown,
+    HunkInfo,
     ProposalDetails,
     ProposalFile,
     ProposalFileDetails,
@@ -68,7 +69,9 @@ CASES: list[tuple[Any, Any]] = [
             summary="done",
             diff="D",
             files=[
-                ProposalFileDetails("file:///w/m.py", "m.py", "modified", "d1"),
+                ProposalFileDetails(
+                    "file:///w/m.py", "m.py", "modified", "d1", hunks=[HunkInfo("m.py#ab12cd34", 2, 1, 2, 3)]
+                ),
                 ProposalFileDetails("file:///w/b.py", "b.py", "renamed", "d2", old_uri="file:///w/a.py"),
             ],
             usage=USAGE,
@@ -84,13 +87,22 @@ CASES: list[tuple[Any, Any]] = [
             "summary": "done",
             "diff": "D",
             "files": [
-                {"uri": "file:///w/m.py", "path": "m.py", "kind": "modified", "diff": "d1"},
+                {
+                    "uri": "file:///w/m.py",
+                    "path": "m.py",
+                    "kind": "modified",
+                    "diff": "d1",
+                    "hunks": [
+                        {"id": "m.py#ab12cd34", "oldStart": 2, "oldLines": 1, "newStart": 2, "newLines": 3}
+                    ],
+                },
                 {
                     "uri": "file:///w/b.py",
                     "path": "b.py",
                     "kind": "renamed",
                     "diff": "d2",
                     "oldUri": "file:///w/a.py",
+                    "hunks": [],
                 },
             ],
             "usage": USAGE,
@@ -102,6 +114,10 @@ CASES: list[tuple[Any, Any]] = [
         },
     ),
     (AcceptResult("p1", True), {"proposalId": "p1", "applied": True}),
+    (
+        AcceptResult("p1", True, pending_hunks=["m.py#ab12cd34"]),
+        {"proposalId": "p1", "applied": True, "pendingHunks": ["m.py#ab12cd34"]},
+    ),
     (
         AcceptResult("p1", False, "busy"),
         {"proposalId": "p1", "applied": False, "failureReason": "busy"},

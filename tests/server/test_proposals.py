@@ -27,6 +27,7 @@ from server.features.runs import (
     proposal_hunks,
 )
 from server.features.runs.lenses import proposal_lenses
+from server.features.runs.proposals import file_hunks, split_hunks
 from server.settings import Settings
 
 BASE = "def f():\n    pass\n\n\ndef g():\n    return 1\n"
@@ -297,3 +298,117 @@ def test_a_stale_accept_applies_nothing_and_says_why(tmp_path: Path) -> None:
     assert editor.applied == []
     assert manager.proposals.status("p1") == "pending"
     assert editor.shown and editor.shown[0][1] == types.MessageType.Error
+
+
+# -- per-hunk accept ------------------------------------------------------------------------------------
+
+BASE2 = "def f():\n    pass\n\n\ndef g():\n    return 1\n\n\ndef h():\n    return 3\n"
+NEW2 = "def f():\n    return 42\n\n\ndef g():\n    return 1\n\n\ndef h():\n    return 4\n"
+ONLY_F = "def f():\n    return 42\n\n\ndef g():\n    return 1\n\n\ndef h():\n    return 3\n"
+
+
+def test_hunks_have_ids_lines_and_split_into_chosen_and_rest() -> None:
+    hunks = file_hunks(change(base=BASE2, new=NEW2))
+    assert [(h.old_start, h.old_lines, h.new_start, h.new_lines) for h in hunks] == [
+        (2, 1, 2, 1),
+        (10, 1, 10, 1),
+    ]
+    assert all(h.id.startswith("m.py#") for h in hunks) and hunks[0].id != hunks[1].id
+    chosen, rest = split_hunks([change(base=BASE2, new=NEW2)], [hunks[0].id])
+    assert [c.new_text for c in chosen] == [ONLY_F] and [c.base_text for c in chosen] == [BASE2]
+    assert [(c.base_text, c.new_text) for c in rest] == [(ONLY_F, NEW2)]
+    assert "+    return 4" in rest[0].diff and "return 42" not in rest[0].diff.replace(" return 42\n", "")
+    assert [h.id for h in file_hunks(rest[0])] == [hunks[1].id]  # the rest keeps its id
+    created = change("n.py", "created", "", "x = 1\n")
+    (whole,) = file_hunks(created)
+    assert split_hunks([created], [whole.id]) == ([created], [])
+    assert split_hunks([created, change()], [whole.id])[1] == [change()]
+    with pytest.raises(ProposalError, match=r"m\.py#nope is not a hunk of this proposal"):
+        split_hunks([change()], ["m.py#nope"])
+
+
+def test_a_partial_accept_applies_the_chosen_hunks_and_keeps_the_rest_pending(tmp_path: Path) -> None:
+    editor = PlainEditor(lambda: types.ApplyWorkspaceEditResult(applied=True))
+    (tmp_path / "m.py").write_text(BASE2, encoding="utf-8")
+    manager = RunManager(editor, PlainWorkspace(tmp_path))
+    manager.proposals.add(proposal(change(base=BASE2, new=NEW2)), tmp_path, "implement")
+    details = manager.proposal("p1")
+    first, second = (h.id for h in details.files[0].hunks)
+
+    with pytest.raises(JsonRpcException, match="is not a hunk"):
+        asyncio.run(manager.accept("p1", ["m.py#0000"]))
+    assert editor.applied == [] and manager.proposals.status("p1") == "pending"
+
+    result = asyncio.run(manager.accept("p1", [first]))
+    assert result.applied and result.pending_hunks == [second]
+    assert [c.new_text for c in editor.applied[0]] == [ONLY_F]
+    assert manager.proposals.status("p1") == "pending"
+    left = manager.proposal("p1")
+    assert [h.id for h in left.files[0].hunks] == [second]
+    assert not left.verified and "not verified" in left.verification_summary
+    assert "+    return 4" in left.diff and "+    return 42" not in left.diff
+
+    (tmp_path / "m.py").write_text(ONLY_F, encoding="utf-8")  # what the editor saved
+    assert asyncio.run(manager.accept("p1", [second])).pending_hunks == []
+    assert [c.new_text for c in editor.applied[1]] == [NEW2]
+    assert manager.proposals.status("p1") == "accepted"
+
+
+def test_reject_after_a_partial_accept_drops_the_rest(tmp_path: Path) -> None:
+    editor = PlainEditor(lambda: types.ApplyWorkspaceEditResult(applied=True))
+    (tmp_path / "m.py").write_text(BASE2, encoding="utf-8")
+    manager = RunManager(editor, PlainWorkspace(tmp_path))
+    manager.proposals.add(proposal(change(base=BASE2, new=NEW2)), tmp_path, "implement")
+    first = manager.proposal("p1").files[0].hunks[0].id
+    asyncio.run(manager.accept("p1", [first]))
+    assert manager.reject("p1").rejected and manager.proposals.status("p1") == "rejected"
+    assert len(editor.applied) == 1
+
+
+def test_the_accept_args_take_hunks() -> None:
+    parsed = commands.parse_arguments(
+        commands.ACCEPT, commands.ARGUMENTS[commands.ACCEPT], [{"proposalId": "p1", "hunks": ["m.py#ab"]}]
+    )
+    assert parsed.hunks == ["m.py#ab"]  # type: ignore[attr-defined]
+
+
+def test_an_accept_refused_as_stale_waits_for_the_late_did_change_and_retries(tmp_path: Path) -> None:
+    uri = (tmp_path / "m.py").as_uri()
+    typed = "# typed\n" + BASE
+    answers: list[types.ApplyWorkspaceEditResult] = []
+
+    def apply() -> types.ApplyWorkspaceEditResult:
+        if not answers:  # the keystroke reaches the server 0.3 s after the editor refused the edit
+            loop = asyncio.get_running_loop()
+            loop.call_later(0.3, manager.workspace.documents.change, uri, typed, 4)
+            answers.append(
+                types.ApplyWorkspaceEditResult(
+                    applied=False, failure_reason="Edits on 'm.py' require version 3"
+                )
+            )
+        else:
+            answers.append(types.ApplyWorkspaceEditResult(applied=True))
+        return answers[-1]
+
+    editor = PlainEditor(apply)
+    manager = manager_with(tmp_path, editor)
+    manager.workspace.documents.open(uri, BASE, 3, "python")
+    result = asyncio.run(manager.accept("p1"))
+    assert result.applied and manager.proposals.status("p1") == "accepted"
+    assert [c.new_text for c in editor.applied[1]] == ["# typed\n" + NEW]  # rebased onto the keystroke
+
+
+def test_an_accept_the_editor_keeps_refusing_says_what_to_do(tmp_path: Path) -> None:
+    editor = PlainEditor(
+        lambda: types.ApplyWorkspaceEditResult(
+            applied=False, failure_reason="Edits on 'm.py' require version 3"
+        )
+    )
+    manager = manager_with(tmp_path, editor)
+    manager.settle_timeout = 0.2
+    manager.workspace.documents.open((tmp_path / "m.py").as_uri(), BASE, 3, "python")
+    result = asyncio.run(manager.accept("p1"))
+    assert not result.applied and "wait a second, or save the file, and accept again" in str(
+        result.failure_reason
+    )
+    assert manager.proposals.status("p1") == "pending" and len(editor.applied) == 1

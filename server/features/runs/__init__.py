@@ -7,6 +7,15 @@
 - `lenses`: the Accept / Reject / Show diff code lenses of pending proposals (pure).
 - `manager`: `RunManager`, which starts runs, reports their progress, bridges clarifying questions and
   settles proposals, through the narrow `Editor` and `Workspace` ports (implemented by `server.lsp`).
+
+Per-hunk review (the contract with the editors): ``agentls/proposal`` lists, for each file, ``hunks:
+[{id, oldStart, oldLines, newStart, newLines}]`` (1-based lines; one hunk per changed block of a modified
+file, one for the whole of a created, deleted or renamed file; ids ``"<path>#<8 hex>"`` stay the same
+while other hunks are accepted). ``agentls.accept {proposalId, hunks: [id, ...]}`` applies only those
+hunks (rebased like a whole accept) and answers ``{proposalId, applied, pendingHunks}``: the rest stays
+pending as the proposal (its diff and hunks in ``agentls/proposal``, ``verified: false``) until it is
+accepted (whole or by hunks) or dropped with ``agentls.reject``. An unknown hunk id is an error answer;
+nothing is applied. Without ``hunks`` the whole proposal is accepted, as before.
 """
 
 from server.features.runs.manager import (

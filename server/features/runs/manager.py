@@ -80,12 +80,20 @@ from server.edits import UnsupportedEdit
 from server.features.progress import WorkDone
 from server.features.runs.commands import CommandError, build_task
 from server.features.runs.lenses import proposal_lenses
-from server.features.runs.proposals import AcceptRefused, ProposalError, ProposalStore, prepare_changes
+from server.features.runs.proposals import (
+    AcceptRefused,
+    ProposalError,
+    ProposalStore,
+    file_hunks,
+    prepare_changes,
+    split_hunks,
+)
 from server.messages import (
     AcceptResult,
     CancelResult,
     CommitResultMessage,
     DiffShown,
+    HunkInfo,
     ProposalDetails,
     ProposalFile,
     ProposalFileDetails,
@@ -489,6 +497,9 @@ class RunManager:
                 kind=f.kind,
                 diff=f.diff,
                 old_uri=(root / f.old_path).as_uri() if f.old_path is not None else None,
+                hunks=[
+                    HunkInfo(h.id, h.old_start, h.old_lines, h.new_start, h.new_lines) for h in file_hunks(f)
+                ],
             )
             for f in p.files
         ]
@@ -506,8 +517,11 @@ class RunManager:
             status=pending.status,
         )
 
-    async def accept(self, proposal_id: str) -> AcceptResult:
+    async def accept(self, proposal_id: str, hunks: Sequence[str] | None = None) -> AcceptResult:
         """Rebase when needed, send one ``workspace/applyEdit``, report what the editor did.
+
+        `hunks` (ids from ``agentls/proposal``): apply only those; the rest of the proposal stays
+        pending (unverified), with its hunks in the answer's ``pendingHunks``.
 
         An edit the editor refuses (typically: its buffer is a version ahead because it sends
         ``didChange`` only after a pause in typing) is retried, rebased onto the newer text, once the
@@ -520,13 +534,21 @@ class RunManager:
         except ProposalError as error:
             raise request_failed(str(error)) from None
         root, proposal = pending.root, pending.proposal
+        files: list[FileChange] = list(proposal.files)
+        rest: list[FileChange] = []
+        if hunks is not None:
+            try:
+                files, rest = split_hunks(proposal.files, hunks)
+            except ProposalError as error:
+                self.proposals.finish_accept(proposal_id, applied=False)
+                raise request_failed(str(error)) from None
         reason: str | None = None
         on_disk: list[FileChange] = []
         for attempt in range(3):
             versions = self._versions(root)
             try:
                 _check_paths(proposal.files, root)  # as `agentls run --apply` does: .git, secrets, odd names
-                changes = prepare_changes(proposal.files, self._current_text(root))
+                changes = prepare_changes(files, self._current_text(root))
             except AcceptRefused as refused:
                 self.proposals.finish_accept(proposal_id, applied=False)
                 message = f"agentls did not apply proposal {proposal_id}: {refused}"
@@ -560,6 +582,11 @@ class RunManager:
                     "delete files through LSP. Reload them from disk if they are open.",
                     types.MessageType.Info,
                 )
+        if applied and hunks is not None:
+            self.proposals.finish_partial(proposal_id, rest)
+            self.editor.refresh_lenses()
+            left = [h.id for change in rest for h in file_hunks(change)]
+            return AcceptResult(proposal_id, True, pending_hunks=left)
         self.proposals.finish_accept(proposal_id, applied=applied)
         if applied:
             self.editor.refresh_lenses()
@@ -600,6 +627,8 @@ class RunManager:
 
     async def _newer_versions(self, root: Path, before: Mapping[str, int]) -> bool:
         """Wait up to `settle_timeout` for a ``didChange`` of an open document; True when one came."""
+        if not before:
+            return False  # no open document: nothing the editor could still be sending
         deadline = time.monotonic() + self.settle_timeout
         while True:
             now = self._versions(root)

@@ -15,29 +15,40 @@ error answer.
 `prepare_changes` computes what to apply now from each file's current text (rebasing a proposal onto a
 file the user edited since the run began, or refusing with `AcceptRefused`); `proposal_hunks` gives the
 lines of an open buffer where a proposal's hunks start (for code lenses).
+
+Per-hunk review: `file_hunks` lists a file's hunks (one per changed block of lines of a modified file;
+one for the whole file of a created, deleted or renamed one) with ids ``"<path>#<8 hex>"`` made from the
+path and the hunk's old and new lines, so a hunk keeps its id while other hunks of the file are accepted.
+`split_hunks` splits a proposal's changes into the chosen hunks (to apply now) and the rest (which stays
+pending: its base is the file with the chosen hunks applied); `ProposalStore.finish_partial` keeps the
+rest as the pending proposal, marked unverified.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from agent.merge import rebase
-from agent.overlay import FileChange
+from agent.overlay import FileChange, unified_diff
 from agent.proposal import Proposal
 
 __all__ = [
     "AcceptRefused",
+    "Hunk",
     "Pending",
     "ProposalError",
     "ProposalStatus",
     "ProposalStore",
+    "file_hunks",
     "prepare_changes",
     "proposal_hunks",
+    "split_hunks",
 ]
 
 ProposalStatus = Literal["pending", "applying", "accepted", "rejected", "empty"]
@@ -120,6 +131,27 @@ class ProposalStore:
         item.status = "accepted" if applied else "pending"
         return item
 
+    def finish_partial(self, proposal_id: str, rest: Sequence[FileChange]) -> Pending:
+        """``applying`` -> ``pending`` with only `rest` left (the editor applied the chosen hunks); the
+        rest is unverified on its own. With nothing left, ``accepted``."""
+        item = self.get(proposal_id)
+        if item.status != "applying":
+            raise ProposalError(f"proposal {proposal_id} is {item.status}, not being applied")
+        if not rest:
+            item.status = "accepted"
+            return item
+        item.proposal = dataclasses.replace(
+            item.proposal,
+            files=tuple(rest),
+            diff="".join(change.diff for change in rest),
+            verified=False,
+            verification_summary=(
+                "part of this proposal was accepted; what is left was not verified on its own"
+            ),
+        )
+        item.status = "pending"
+        return item
+
     def reject(self, proposal_id: str) -> Pending:
         """``pending`` -> ``rejected``: nothing is written."""
         item = self._settleable(proposal_id, "reject")
@@ -181,3 +213,93 @@ def proposal_hunks(current: str, change: FileChange) -> list[int]:
     last = max(0, len(current.splitlines()) - 1)
     starts = [min(i1, last) for tag, i1, _i2, _j1, _j2 in matcher.get_opcodes() if tag != "equal"]
     return sorted(set(starts))
+
+
+@dataclass(frozen=True)
+class Hunk:
+    """One hunk of a file's change: 1-based first lines and line counts on each side."""
+
+    id: str
+    old_start: int
+    old_lines: int
+    new_start: int
+    new_lines: int
+
+
+def _hunk_id(path: str, old: Sequence[str], new: Sequence[str], seen: dict[str, int]) -> str:
+    digest = hashlib.sha256("\0".join([path, "".join(old), "\0", "".join(new)]).encode("utf-8")).hexdigest()[
+        :8
+    ]
+    count = seen[digest] = seen.get(digest, 0) + 1
+    return f"{path}#{digest}" if count == 1 else f"{path}#{digest}-{count}"
+
+
+def _opcodes(change: FileChange) -> tuple[list[str], list[str], list[tuple[Any, int, int, int, int]]]:
+    old = change.base_text.splitlines(keepends=True)
+    new = change.new_text.splitlines(keepends=True)
+    return old, new, list(difflib.SequenceMatcher(None, old, new, autojunk=False).get_opcodes())
+
+
+def file_hunks(change: FileChange) -> list[Hunk]:
+    """The hunks of one file's change, in order (see the module docstring for the ids)."""
+    old, new, opcodes = _opcodes(change)
+    seen: dict[str, int] = {}
+    if change.kind != "modified":
+        return [Hunk(_hunk_id(change.path, old, new, seen), 1, len(old), 1, len(new))]
+    return [
+        Hunk(_hunk_id(change.path, old[i1:i2], new[j1:j2], seen), i1 + 1, i2 - i1, j1 + 1, j2 - j1)
+        for tag, i1, i2, j1, j2 in opcodes
+        if tag != "equal"
+    ]
+
+
+def split_hunks(
+    changes: Sequence[FileChange], hunk_ids: Sequence[str]
+) -> tuple[list[FileChange], list[FileChange]]:
+    """(the changes with only the chosen hunks, the rest still to review). `ProposalError` names an id
+    that is not a hunk of these changes."""
+    wanted = set(hunk_ids)
+    known: set[str] = set()
+    chosen: list[FileChange] = []
+    rest: list[FileChange] = []
+    for change in changes:
+        hunks = file_hunks(change)
+        ids = [hunk.id for hunk in hunks]
+        known.update(ids)
+        picked = [hunk_id in wanted for hunk_id in ids]
+        if all(picked):
+            chosen.append(change)
+            continue
+        if not any(picked) or change.kind != "modified":
+            rest.append(change)
+            continue
+        old, new, opcodes = _opcodes(change)
+        lines: list[str] = []
+        index = 0
+        for tag, i1, i2, j1, j2 in opcodes:
+            if tag == "equal":
+                lines += old[i1:i2]
+                continue
+            lines += new[j1:j2] if picked[index] else old[i1:i2]
+            index += 1
+        middle = "".join(lines)
+        chosen.append(
+            dataclasses.replace(
+                change, new_text=middle, diff=unified_diff(change.path, change.path, change.base_text, middle)
+            )
+        )
+        rest.append(
+            dataclasses.replace(
+                change,
+                base_text=middle,
+                base_version=None,
+                diff=unified_diff(change.path, change.path, middle, change.new_text),
+            )
+        )
+    unknown = sorted(wanted - known)
+    if unknown:
+        raise ProposalError(
+            f"{', '.join(unknown)} {'is not a hunk' if len(unknown) == 1 else 'are not hunks'} of this "
+            "proposal (it may have changed since; agentls/proposal lists its hunks); nothing was accepted"
+        )
+    return chosen, rest
