@@ -839,7 +839,7 @@ class Agent:
         self._check_cancel()
         self._verified[_diff_key(self.overlay.proposal_diff())] = result
         self._record_verification(result)
-        if result.passed:
+        if not result.failed:  # passed, or no tests ran: nothing for the model to fix
             raise Submitted(text)
         if self.reflections >= self.settings.max_reflections:
             self._decision("give_up", reflections=self.reflections, reason="max_reflections reached")
@@ -883,7 +883,7 @@ class Agent:
             verification_summary = "Not verified."
         else:
             verification_summary = verification.summary()
-            if not verification.passed:
+            if verification.failed:
                 summary = (
                     f"WARNING: this change still fails verification after {self.reflections} attempt"
                     f"{'s' if self.reflections != 1 else ''} to fix it; review the failures before applying "
@@ -1006,9 +1006,7 @@ class Agent:
     def _record_verification(self, result: VerificationResult) -> None:
         self.verifications.append(result)
         self.recorder.verification(step=self.steps, result=result)
-        verdict = "passed" if result.passed else f"FAILED ({len(result.failed)} of {len(result.checks)})"
-        if not result.checks:
-            verdict = "nothing to check"
+        verdict = result.verdict()
         self._emit("verification", f"verification {verdict}", verification=result)
 
     def _decision(self, kind: str, **fields: Any) -> None:

@@ -14,7 +14,8 @@ time, ISO 8601). Record types, in the order a run writes them:
 - `response`: `content` (the assistant's blocks), `stop_reason`, `usage`, `cost`, `latency`, `attempts`,
   `request_id`, `model`.
 - `tool_call` (`id`, `name`, `input`) and `tool_result` (`id`, `name`, `content`, `is_error`, `seconds`).
-- `verification`: the checks run on the change (each: name, command, passed, output, seconds).
+- `verification`: the checks run on the change: `outcome` ("passed", "failed" or "no_tests": nothing failed
+  but no test ran), `passed`, and each check (name, command, passed, ran_nothing, output, seconds).
 - `decision`: stage changes, reflections after a failed verification, budget and step-limit stops.
 - `proposal`: `proposal_id`, `summary`, `verified`, `diff`, `files` (path, kind, old path, diff).
 - `run_end`: `status`, `summary`, `error`, `usage`, `cost`, `steps`, `seconds`, `step_seconds`.

@@ -18,13 +18,18 @@ Tests are skipped when a syntax check failed (their failures would only repeat i
 reports) ends up in the proposal; it is removed afterwards. `run_tests` (the tool) runs step 3 or 4 for a
 symbol or path the model names.
 
-A check that finds nothing to run (pytest exit status 5, "no tests collected") passes with a note.
+The outcome (`VerificationResult.outcome`) is "passed" only when something ran and nothing failed: a
+test command that ran no test (pytest exit status 5, "no tests collected"; a pytest run whose tests were all
+skipped or deselected; `go test` with only "[no test files]") does not fail, but it ran nothing, and a
+verification with no test that ran (syntax checks only, or nothing to check) is "no_tests": not passed,
+not failed, and its proposal is not `verified`.
 """
 
 from __future__ import annotations
 
 import difflib
 import logging
+import re
 import shlex
 import shutil
 import sys
@@ -50,6 +55,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CheckKind",
     "CheckResult",
+    "Outcome",
     "VerificationResult",
     "Verifier",
     "changed_symbols",
@@ -60,6 +66,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 CheckKind = Literal["syntax", "doctest", "tests"]
+Outcome = Literal["passed", "failed", "no_tests"]
 
 _SCAN_MAX_TEST_FILES = 400  # test files read when looking for mentions of a symbol without the index
 _MAX_TEST_FILES = 20  # targeted test files run at most (beyond that, the whole suite is the better run)
@@ -82,10 +89,14 @@ class CheckResult:
     seconds: float
     timed_out: bool = False
     note: str = ""
+    ran_nothing: bool = False
+    """A test command that did not fail but ran no test ("no tests collected", all skipped)."""
 
     def line(self) -> str:
         """One line for summaries: `tests tests/test_x.py: passed (1.2 s)`."""
-        if self.passed:
+        if self.passed and self.ran_nothing:
+            state = "no tests ran"
+        elif self.passed:
             state = "passed"
         elif self.timed_out:
             state = "TIMED OUT"
@@ -109,14 +120,27 @@ class VerificationResult:
     seconds: float = 0.0
 
     @property
+    def outcome(self) -> Outcome:
+        """The verdict: "failed" when a check failed, "passed" when a test ran, else "no_tests"."""
+        if self.failed:
+            return "failed"
+        return "passed" if self.ran_tests else "no_tests"
+
+    @property
     def passed(self) -> bool:
-        """True when no check failed (also when nothing could be checked: see `ran_tests`)."""
-        return all(check.passed for check in self.checks)
+        """True only when a test (or doctest) ran and no check failed: see `outcome`."""
+        return self.outcome == "passed"
 
     @property
     def ran_tests(self) -> bool:
-        """Whether any test or doctest actually ran."""
-        return any(check.kind in ("tests", "doctest") for check in self.checks)
+        """Whether any test or doctest actually ran (a command that collected none does not count)."""
+        return any(check.kind in ("tests", "doctest") and not check.ran_nothing for check in self.checks)
+
+    def verdict(self) -> str:
+        """A few words: "passed", "no tests ran", "FAILED (1 of 2)"."""
+        if self.outcome == "failed":
+            return f"FAILED ({len(self.failed)} of {len(self.checks)})"
+        return "passed" if self.outcome == "passed" else "no tests ran"
 
     @property
     def failed(self) -> tuple[CheckResult, ...]:
@@ -126,9 +150,11 @@ class VerificationResult:
     def summary(self) -> str:
         """A few lines for the user: the verdict, one line per check, the notes."""
         if not self.checks:
-            head = "Not verified: nothing could be checked."
-        elif self.passed:
+            head = "Not verified: no tests ran (nothing could be checked)."
+        elif self.outcome == "passed":
             head = "Verification passed."
+        elif self.outcome == "no_tests":
+            head = "Not verified: no tests ran (the checks that ran found nothing wrong)."
         else:
             head = f"Verification FAILED: {len(self.failed)} of {len(self.checks)} checks failed."
         lines = [head, *(f"- {check.line()}" for check in self.checks), *(f"- note: {n}" for n in self.notes)]
@@ -149,6 +175,7 @@ class VerificationResult:
         """The result as a transcript record's fields."""
         return {
             "trigger": self.trigger,
+            "outcome": self.outcome,
             "passed": self.passed,
             "files": list(self.files),
             "notes": list(self.notes),
@@ -163,6 +190,7 @@ class VerificationResult:
                     "timed_out": c.timed_out,
                     "seconds": round(c.seconds, 3),
                     "note": c.note,
+                    "ran_nothing": c.ran_nothing,
                     "output": c.output[-4000:],
                 }
                 for c in self.checks
@@ -639,6 +667,11 @@ def _check(kind: CheckKind, name: str, command: str, result: CommandResult, time
         note = "cancelled"
     elif " -m pytest " in f" {command} " and result.exit_code == _PYTEST_NO_TESTS:
         passed, note = True, "no tests collected"
+    ran_nothing = note == "no tests collected" or (
+        passed and kind in ("tests", "doctest") and _ran_no_test(command, output)
+    )
+    if ran_nothing and not note:
+        note = "no tests ran"
     return CheckResult(
         kind=kind,
         name=name,
@@ -649,7 +682,23 @@ def _check(kind: CheckKind, name: str, command: str, result: CommandResult, time
         seconds=result.duration,
         timed_out=result.timed_out,
         note=note,
+        ran_nothing=ran_nothing,
     )
+
+
+_PYTEST_SUMMARY = re.compile(r"^=*\s*(?:no tests ran|\d+ \w+.*) in [\d.]+s\b.*$", re.MULTILINE)
+_PYTEST_RAN = re.compile(r"\b\d+ (?:passed|failed|xfailed|xpassed|errors?)\b")
+
+
+def _ran_no_test(command: str, output: str) -> bool:
+    """Whether a successful test command visibly ran no test: a pytest summary with nothing passed
+    (all skipped or deselected), or `go test` reporting only packages without test files."""
+    if " -m pytest " in f" {command} ":
+        summaries = _PYTEST_SUMMARY.findall(output)
+        return bool(summaries) and not _PYTEST_RAN.search(summaries[-1])
+    if " test " in f" {command} " and "[no test files]" in output:
+        return not any(line.startswith(("ok ", "ok\t")) for line in output.splitlines())
+    return False
 
 
 @dataclass(frozen=True)

@@ -90,7 +90,8 @@ class _Printer:
         elif event.kind == "tool_result" and event.data.get("is_error"):
             err.print(f"     [red]{escape(event.message)}[/]", highlight=False)
         elif event.kind == "verification":
-            colour = "green" if "passed" in event.message else "red"
+            outcome = getattr(event.data.get("verification"), "outcome", "")
+            colour = {"passed": "green", "no_tests": "yellow"}.get(outcome, "red")
             err.print(f"  [{colour}]{escape(event.message)}[/]", highlight=False)
             verification = event.data.get("verification")
             for check in getattr(verification, "checks", ()):
@@ -435,10 +436,13 @@ def _show_run(run: RunRecord) -> None:
                 mark = "error" if result.get("is_error") else "ok"
                 echo(f"         {mark}: {_first_line(result.get('content'), 100)}")
         elif record.type == "verification":
-            verdict = "passed" if record.get("passed") else "FAILED"
+            outcome = record.get("outcome") or ("passed" if record.get("passed") else "failed")
+            verdict = {"passed": "passed", "no_tests": "no tests ran"}.get(outcome, "FAILED")
             echo(f"  verification ({record.get('trigger')}): {verdict}")
             for check in record.get("checks", ()) or ():
                 state = "passed" if check.get("passed") else f"failed (exit {check.get('exit_code')})"
+                if check.get("passed") and check.get("ran_nothing"):
+                    state = "no tests ran"
                 echo(f"      {check.get('kind')} {check.get('name')}: {state}")
             for note in record.get("notes", ()) or ():
                 echo(f"      note: {note}")

@@ -180,7 +180,8 @@ def test_run_tests_for_a_symbol_a_path_or_everything(ws: Path) -> None:
 
     overlay.create("tests/test_empty.py", "VALUE = 1\n")
     empty = v.run_tests(path="tests/test_empty.py")
-    assert empty.passed and empty.checks[0].note == "no tests collected"
+    assert empty.outcome == "no_tests" and not empty.passed and not empty.failed
+    assert empty.checks[0].note == "no tests collected" and empty.checks[0].ran_nothing
 
     suite = v.run_tests()
     assert suite.checks[0].name == "test suite" and suite.checks[0].command == PYTEST
