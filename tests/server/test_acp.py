@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
-from acp import PROTOCOL_VERSION, spawn_agent_process, text_block
+from acp import PROTOCOL_VERSION, resource_link_block, spawn_agent_process, text_block
 from acp.interfaces import Client
 from acp.schema import (
     AllowedOutcome,
@@ -115,6 +115,7 @@ async def _prompt(
     env: dict[str, str],
     fs: bool,
     cancel_after: float | None = None,
+    attach: Path | None = None,
 ) -> str:
     command, args = _command()
     async with spawn_agent_process(cast(Client, client), command, *args, env=env, cwd=root) as (
@@ -129,11 +130,10 @@ async def _prompt(
         )
         assert init.agent_info is not None and init.agent_info.name == "agentls"
         session = await conn.new_session(cwd=str(root), mcp_servers=[])
-        request = asyncio.ensure_future(
-            conn.prompt(
-                session_id=session.session_id, prompt=[text_block("Implement mean in mathx/stats.py")]
-            )
-        )
+        blocks: list[Any] = [text_block("Implement mean in mathx/stats.py")]
+        if attach is not None:
+            blocks.append(resource_link_block(attach.name, attach.as_uri()))
+        request = asyncio.ensure_future(conn.prompt(session_id=session.session_id, prompt=blocks))
         if cancel_after is not None:
             await asyncio.sleep(cancel_after)
             await conn.cancel(session_id=session.session_id)
@@ -252,3 +252,22 @@ def test_acplint_initialization_and_sessions(ws: Path, tmp_path: Path) -> None:
     assert set(failed) <= {"initialize_v1", "protocol_version_returned", "schema_initialize"}, failed
     assert all("protocolVersion" in message for message in failed.values()), failed
     assert sum(r["status"] == "PASS" for r in results) >= 10, results
+
+
+def test_an_attached_file_is_read_through_the_client_with_its_unsaved_edits(
+    fake_anthropic: FakeAnthropic, ws: Path, tmp_path: Path
+) -> None:
+    _script(fake_anthropic)
+    stats = ws / "mathx" / "stats.py"
+    on_disk = stats.read_text()
+    unsaved = "# an unsaved note in the editor\n" + on_disk
+    client = RecordingClient("allow", buffers={str(stats): unsaved})
+    stop = asyncio.run(_prompt(client, ws, _env(fake_anthropic, tmp_path), fs=True, attach=stats))
+
+    assert stop == "end_turn"
+    assert client.reads and client.reads[0] == str(stats)  # read through the client before the run
+    sent = json.dumps([r.body for r in fake_anthropic.message_requests], default=dict)
+    assert "an unsaved note in the editor" in sent  # the agent saw the buffer, not the disk
+    ((path, content),) = client.writes
+    assert path == str(stats) and content.startswith("# an unsaved note in the editor\n")
+    assert "return sum(values) / len(values)" in content
