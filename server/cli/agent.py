@@ -7,8 +7,14 @@ settings, build the index, the overlay, the sandbox, the model and the transcrip
 tool call), verification, summary and cost go to stderr.
 
 Files are written only with ``--apply``, after a confirmation on the terminal or with ``--yes``; with no
-terminal and no ``--yes`` the CLI refuses to apply and says so. A proposal is refused as a whole when any
-of its files changed on disk since the run started (`agent.proposal.apply_proposal`).
+terminal and no ``--yes`` the CLI refuses to apply and says so. A proposal that is not verified (its checks
+failed, no test ran, or verification is off) is applied only with ``--force``; an unfinished one (the run
+stopped early) never. A proposal is refused as a whole when any of its files changed on disk since the run
+started (`agent.proposal.apply_proposal`).
+
+Exit status of ``run``, ``implement`` and ``runs resume``: 0 a verified proposal (or nothing to change),
+3 a proposal that is not verified (also when applied with ``--force``), 4 a run stopped by a step limit or
+budget, 1 a failed run (or a refused apply of a verified one), 130 cancelled.
 
 `register(main)` adds the commands to the ``agentls`` group (``server/cli/main.py`` calls it).
 """
@@ -40,6 +46,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("agentls")
 
 EXIT_FAILED = 1
+EXIT_UNVERIFIED = 3
+EXIT_BUDGET = 4
 EXIT_CANCELLED = 130
 
 
@@ -181,8 +189,37 @@ def _report(
     yes: bool,
     err: Console,
     commit: _CommitOptions | None = None,
+    force: bool = False,
 ) -> None:
-    """Print the outcome, apply (or commit) when asked, and exit with the run's status."""
+    """Print the outcome, apply (or commit) when asked, and exit with the run's status (`_exit_code`)."""
+    code = _exit_code(result)
+    _report_and_apply(result, root, apply, yes, err, commit, force)
+    if code:
+        sys.exit(code)
+
+
+def _exit_code(result: RunResult) -> int:
+    """0 verified (or nothing to change), 3 proposed but not verified, 4 budget, 1 failed, 130 cancelled."""
+    if result.status == "cancelled":
+        return EXIT_CANCELLED
+    if result.status == "failed":
+        return EXIT_FAILED
+    if result.status == "budget_exhausted":
+        return EXIT_BUDGET
+    if result.proposal is not None and not result.proposal.verified:
+        return EXIT_UNVERIFIED
+    return 0
+
+
+def _report_and_apply(
+    result: RunResult,
+    root: Path,
+    apply: bool,
+    yes: bool,
+    err: Console,
+    commit: _CommitOptions | None,
+    force: bool,
+) -> None:
     from agent.proposal import ApplyRefused, apply_proposal
 
     proposal = result.proposal
@@ -217,9 +254,18 @@ def _report(
         err.print("Nothing to apply: the run proposed no change.", highlight=False)
         return
     if not proposal.complete:
-        raise click.ClickException(
+        _refuse(
+            err,
             "not applying: the run stopped before it finished, so the change is unfinished and unverified; "
-            "review the diff above and apply it by hand if you want it"
+            "review the diff above and apply it by hand if you want it",
+            _exit_code(result),
+        )
+    if not proposal.verified and not force:
+        _refuse(
+            err,
+            f"not applying: the change is not verified ({_first_line(proposal.verification_summary, 90)}); "
+            "review the diff above, then run again with --force to apply it anyway",
+            EXIT_UNVERIFIED,
         )
     if not yes:
         if not _stdin_is_terminal():
@@ -238,6 +284,12 @@ def _report(
     except ApplyRefused as refused:
         raise click.ClickException(str(refused)) from refused
     err.print(f"[green]applied[/]: {escape(', '.join(written))}", highlight=False)
+
+
+def _refuse(err: Console, message: str, code: int) -> None:
+    """Print why nothing is written and exit with `code` (the run's own status, not a generic 1)."""
+    err.print(f"[red]Error:[/] {escape(message)}", highlight=False)
+    sys.exit(code or EXIT_FAILED)
 
 
 @dataclass(frozen=True)
@@ -292,7 +344,10 @@ _COMMIT_OPTIONS = (
     click.option(
         "--force",
         is_flag=True,
-        help="With --commit: commit even when the touched files have uncommitted changes.",
+        help=(
+            "With --apply or --commit: write a proposal that is not verified (failing checks or no test "
+            "ran); with --commit also commit when the touched files have uncommitted changes."
+        ),
     ),
 )
 
@@ -303,10 +358,12 @@ def _commit_options(function: Any) -> Any:
     return function
 
 
-def _commit_choice(commit: bool, branch: str | None, force: bool) -> _CommitOptions | None:
+def _commit_choice(commit: bool, branch: str | None, force: bool, apply: bool) -> _CommitOptions | None:
     if not commit:
-        if branch or force:
-            raise click.UsageError("--branch and --force go with --commit")
+        if branch:
+            raise click.UsageError("--branch goes with --commit")
+        if force and not apply:
+            raise click.UsageError("--force goes with --apply or --commit")
         return None
     return _CommitOptions(branch, force)
 
@@ -323,7 +380,7 @@ def run_cmd(
     instruction: str, path: str, apply: bool, yes: bool, commit: bool, branch: str | None, force: bool
 ) -> None:
     """Run the agent on INSTRUCTION; print the plan, progress, the diff and the cost."""
-    committing = _commit_choice(commit, branch, force)
+    committing = _commit_choice(commit, branch, force, apply)
     from agent.task import TaskError
     from agent.task_builders import run_task
 
@@ -341,7 +398,7 @@ def run_cmd(
     except TaskError as error:
         raise click.ClickException(str(error)) from error
     result = _run_agent(root, task, settings, env, err)
-    _report(result, root, apply or committing is not None, yes, err, committing)
+    _report(result, root, apply or committing is not None, yes, err, committing, force)
 
 
 @click.command("implement")
@@ -353,7 +410,7 @@ def implement_cmd(
     location: str, apply: bool, yes: bool, commit: bool, branch: str | None, force: bool
 ) -> None:
     """Implement the stub function at FILE:LINE from its doc comment."""
-    committing = _commit_choice(commit, branch, force)
+    committing = _commit_choice(commit, branch, force, apply)
     from agent.task import TaskError
     from agent.task_builders import implement_task
 
@@ -378,7 +435,7 @@ def implement_cmd(
     except TaskError as error:
         raise click.ClickException(str(error)) from error
     result = _run_agent(root, task, settings, env, err)
-    _report(result, root, apply or committing is not None, yes, err, committing)
+    _report(result, root, apply or committing is not None, yes, err, committing, force)
 
 
 # -- runs ------------------------------------------------------------------------------------------

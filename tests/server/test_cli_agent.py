@@ -7,6 +7,7 @@ everything else is real (index, overlay, sandbox, verification, transcripts).
 from __future__ import annotations
 
 import shutil
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,9 +15,19 @@ import pytest
 from click.testing import CliRunner, Result
 
 from server.cli import main
-from tests.agent.agent_harness import GOOD_BODY, SECRET, STUB_BODY, copy_workspace, done, replace, view
+from tests.agent.agent_harness import (
+    BAD_BODY,
+    EDITOR,
+    GOOD_BODY,
+    SECRET,
+    STUB_BODY,
+    copy_workspace,
+    done,
+    replace,
+    view,
+)
 from tests.agent.test_overlay import disk_snapshot
-from tests.fakes.anthropic_server import FAKE_API_KEY, FakeAnthropic, fault_401, text, turn
+from tests.fakes.anthropic_server import FAKE_API_KEY, FakeAnthropic, fault_401, text, tool_use, turn
 
 AGENT_TOML = """\
 [agent]
@@ -176,3 +187,60 @@ def test_no_runs_yet(env: dict[str, str], tmp_path: Path) -> None:
     result = invoke(["runs"], env)
     assert result.exit_code == 0 and "no runs yet" in result.stderr
     shutil.rmtree(tmp_path / "cache", ignore_errors=True)
+
+
+def _settings(ws: Path, extra: str) -> None:
+    (ws / "agentls.toml").write_text(AGENT_TOML.replace("max_steps = 10\n", f"{extra}\n", 1))
+
+
+def test_a_failing_proposal_exits_3_and_is_applied_only_with_force(
+    fake_anthropic: FakeAnthropic, ws: Path, env: dict[str, str]
+) -> None:
+    _settings(ws, "max_reflections = 0")
+    before = disk_snapshot(ws)
+    fake_anthropic.enqueue(replace(STUB_BODY, BAD_BODY), done("Implemented `mean`."))
+    refused = invoke(["run", "Implement mean", "--path", str(ws), "--apply", "--yes"], env)
+    assert refused.exit_code == 3, refused.output
+    assert "verification FAILED" in refused.stderr
+    assert "not applying: the change is not verified (Verification FAILED" in refused.stderr
+    assert "run again with --force to apply it anyway" in refused.stderr
+    assert disk_snapshot(ws) == before
+
+    fake_anthropic.enqueue(replace(STUB_BODY, BAD_BODY), done("Implemented `mean`."))
+    forced = invoke(["run", "Implement mean", "--path", str(ws), "--apply", "--yes", "--force"], env)
+    assert forced.exit_code == 3, forced.output  # written on request, still not verified
+    assert "applied: mathx/stats.py" in forced.stderr
+    assert BAD_BODY in (ws / "mathx" / "stats.py").read_text()
+
+
+def test_a_proposal_with_no_test_run_exits_3(
+    fake_anthropic: FakeAnthropic, ws: Path, env: dict[str, str]
+) -> None:
+    _settings(ws, f'test_command = "{sys.executable} -m pytest -q -p no:cacheprovider -k no_such_test"')
+    fake_anthropic.enqueue(
+        tool_use(EDITOR, {"command": "create", "path": "mathx/extra.py", "file_text": "X = 1\n"}),
+        done("Added X."),
+    )
+    result = invoke(["run", "Add X", "--path", str(ws)], env)
+    assert result.exit_code == 3, result.output
+    assert "verification no tests ran" in result.stderr
+    assert "Not verified: no tests ran" in result.stderr
+    assert not (ws / "mathx" / "extra.py").exists()
+
+
+def test_a_run_stopped_by_its_budget_exits_4_and_is_not_applied(
+    fake_anthropic: FakeAnthropic, ws: Path, env: dict[str, str]
+) -> None:
+    _settings(ws, "max_steps = 1")
+    before = disk_snapshot(ws)
+    fake_anthropic.enqueue(replace(STUB_BODY, GOOD_BODY), view(), done())
+    result = invoke(["run", "Implement mean", "--path", str(ws), "--apply", "--yes", "--force"], env)
+    assert result.exit_code == 4, result.output
+    assert "UNFINISHED" in result.stderr
+    assert "not applying: the run stopped before it finished" in result.stderr
+    assert disk_snapshot(ws) == before
+
+
+def test_force_alone_is_a_usage_error(ws: Path, env: dict[str, str]) -> None:
+    result = CliRunner().invoke(main, ["run", "Implement mean", "--path", str(ws), "--force"], env=env)
+    assert result.exit_code == 2 and "--force goes with --apply or --commit" in result.stderr
