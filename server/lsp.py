@@ -848,6 +848,11 @@ async def resume(ls: AgentlsServer, *args: Any) -> Any:
     return to_json(await ls.runs.resume(_parse(commands.RESUME, args).run_id))
 
 
+async def reverify(ls: AgentlsServer, *args: Any) -> Any:
+    """``agentls.reverify {proposalId}``: verify what is left of a pending proposal."""
+    return to_json(await ls.runs.reverify(_parse(commands.REVERIFY, args).proposal_id))
+
+
 def create_server(*, env: Mapping[str, str], cache_dir: Path) -> AgentlsServer:
     """A new server with every feature registered; start it with `start_io()` or `start_tcp()`."""
     server = AgentlsServer(env=env, cache_dir=cache_dir)
@@ -876,4 +881,5 @@ def create_server(*, env: Mapping[str, str], cache_dir: Path) -> AgentlsServer:
         server.command(name)(handler)
     server.command(commands.REINDEX)(reindex)
     server.command(commands.RESUME)(resume)
+    server.command(commands.REVERIFY)(reverify)
     return server

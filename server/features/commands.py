@@ -25,6 +25,7 @@ __all__ = [
     "IMPLEMENT",
     "REINDEX",
     "REJECT",
+    "REVERIFY",
     "RUN_COMMANDS",
     "SHOW_DIFF",
     "WRITE_TESTS",
@@ -57,6 +58,8 @@ CANCEL = "agentls.cancel"
 SHOW_DIFF = "agentls.showDiff"
 """What the "Show diff" code lens runs (``{proposalId, uri?}``)."""
 REINDEX = "agentls.reindex"
+REVERIFY = "agentls.reverify"
+"""Verify what is left of a pending proposal (``{proposalId}``); answers its ``agentls/proposal`` details."""
 RESUME = "agentls.resume"
 """Continue a stopped run from its saved state (``{runId}``); answers ``{runId}`` of the new run."""
 
@@ -75,7 +78,7 @@ AGENT_COMMANDS: tuple[str, ...] = (
     SHOW_DIFF,
 )
 """Commands that start, steer or settle agent runs."""
-ALL_COMMANDS: tuple[str, ...] = (*AGENT_COMMANDS, REINDEX, RESUME)
+ALL_COMMANDS: tuple[str, ...] = (*AGENT_COMMANDS, REINDEX, RESUME, REVERIFY)
 
 
 class CommandArgumentError(ValueError):
@@ -163,6 +166,7 @@ ARGUMENTS: dict[str, type[_Args]] = {
     SHOW_DIFF: ShowDiffArgs,
     REINDEX: ReindexArgs,
     RESUME: CancelArgs,
+    REVERIFY: ProposalArgs,
 }
 """The argument model of each command."""
 

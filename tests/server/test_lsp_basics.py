@@ -49,6 +49,7 @@ async def test_initialize_answers_with_capabilities(lsp_server, stubs_workspace:
         "refactor.rewrite.agentls.implement",
         "quickfix.agentls.fix",
         "refactor.agentls.tests",
+        "source.agentls.proposal",  # Accept / Reject / Show diff on files of a pending proposal
     }
     assert caps.execute_command_provider is not None
     assert set(caps.execute_command_provider.commands) == set(ALL_COMMANDS)

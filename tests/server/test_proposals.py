@@ -412,3 +412,23 @@ def test_an_accept_the_editor_keeps_refusing_says_what_to_do(tmp_path: Path) -> 
         result.failure_reason
     )
     assert manager.proposals.status("p1") == "pending" and len(editor.applied) == 1
+
+
+def test_reverify_checks_what_is_left_of_a_partly_accepted_proposal(tmp_path: Path) -> None:
+    broken = NEW2.replace("    return 4\n", "    return (4\n")
+    editor = PlainEditor(lambda: types.ApplyWorkspaceEditResult(applied=True))
+    (tmp_path / "m.py").write_text(BASE2, encoding="utf-8")
+    manager = RunManager(editor, PlainWorkspace(tmp_path))
+    manager.proposals.add(proposal(change(base=BASE2, new=broken)), tmp_path, "implement")
+    first = manager.proposal("p1").files[0].hunks[0].id
+    asyncio.run(manager.accept("p1", [first]))
+    (tmp_path / "m.py").write_text(ONLY_F, encoding="utf-8")
+    assert "not verified" in manager.proposal("p1").verification_summary
+
+    details = asyncio.run(manager.reverify("p1"))
+    assert not details.verified and "not verified" not in details.verification_summary
+    assert "syntax python: FAILED" in details.verification_summary, details.verification_summary
+    assert manager.proposals.status("p1") == "pending"
+    manager.reject("p1")
+    with pytest.raises(JsonRpcException, match="only a pending one is verified"):
+        asyncio.run(manager.reverify("p1"))

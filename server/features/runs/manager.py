@@ -58,6 +58,7 @@ code lenses) and `Workspace` (the folders, open documents, settings, environment
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Coroutine, Mapping, Sequence
@@ -739,6 +740,32 @@ class RunManager:
         )
         return CommitResultMessage(proposal_id, True, done.commit, done.branch, text)
 
+    async def reverify(self, proposal_id: str) -> ProposalDetails:
+        """``agentls.reverify``: verify what is left of a pending proposal (after a partial accept) on the
+        files as they are now (open buffers, else disk) in the sandbox, as the run's verification does;
+        the proposal's ``verified`` and ``verificationSummary`` are updated and its details returned."""
+        try:
+            pending = self.proposals.get(proposal_id)
+        except ProposalError as error:
+            raise request_failed(str(error)) from None
+        if pending.status != "pending":
+            raise request_failed(
+                f"proposal {proposal_id} is {pending.status}; only a pending one is verified"
+            )
+        root = pending.root
+        try:
+            changes = prepare_changes(pending.proposal.files, self._current_text(root))
+        except AcceptRefused as refused:
+            raise request_failed(f"agentls cannot verify proposal {proposal_id}: {refused}") from None
+        settings = self.workspace.settings_for(root).agent
+        buffers = self.workspace.documents.buffers(root, self.workspace.roots)
+        result = await asyncio.to_thread(_verify, root, buffers, changes, settings)
+        if self.proposals.status(proposal_id) == "pending":
+            pending.proposal = dataclasses.replace(
+                pending.proposal, verified=result.passed, verification_summary=result.summary()
+            )
+        return self.proposal(proposal_id)
+
     def reject(self, proposal_id: str) -> RejectResult:
         """Drop a pending proposal and its code lenses; nothing is written."""
         try:
@@ -806,6 +833,28 @@ class RunManager:
 
 def _first_line(text: str) -> str:
     return next((ln.strip() for ln in text.splitlines() if ln.strip()), "")[:120]
+
+
+def _verify(root: Path, buffers: Any, changes: Sequence[FileChange], settings: Any) -> Any:
+    """Verify `changes` on an overlay of the workspace (`agent.verify.Verifier`, in the sandbox)."""
+    from agent.overlay import Overlay
+    from agent.sandbox import Sandbox
+    from agent.verify import Verifier
+
+    overlay = Overlay(root, buffers)
+    for change in changes:
+        if change.kind == "deleted":
+            overlay.delete(change.path)
+        elif change.kind == "renamed" and change.old_path is not None:
+            overlay.rename(change.old_path, change.path)
+            overlay.write(change.path, change.new_text)
+        elif change.kind == "created":
+            overlay.create(change.path, change.new_text)
+        else:
+            overlay.write(change.path, change.new_text)
+    return Verifier(overlay, Sandbox(settings.sandbox), settings).verify(
+        overlay.changes(), trigger="reverify"
+    )
 
 
 def _write_on_disk(changes: Sequence[FileChange], root: Path) -> list[str]:
