@@ -14,7 +14,9 @@ file, one for the whole of a created, deleted or renamed file; ids ``"<path>#<8 
 while other hunks are accepted). ``agentls.accept {proposalId, hunks: [id, ...]}`` applies only those
 hunks (rebased like a whole accept) and answers ``{proposalId, applied, pendingHunks}``: the rest stays
 pending as the proposal (its diff and hunks in ``agentls/proposal``, ``verified: false``) until it is
-accepted (whole or by hunks) or dropped with ``agentls.reject``. An unknown hunk id is an error answer;
+accepted (whole or by hunks) or dropped with ``agentls.reject``; ``agentls.reverify {proposalId}``
+verifies that rest on the current files (sandboxed, as a run's verification) and answers the updated
+``agentls/proposal`` details. An unknown hunk id is an error answer;
 nothing is applied. Without ``hunks`` the whole proposal is accepted, as before.
 """
 
