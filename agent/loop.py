@@ -81,6 +81,7 @@ from agent.memory import (
 from agent.models import Cancelled, ModelError, ModelResponse
 from agent.overlay import FileChange, Overlay, OverlayError
 from agent.paths import PathRefused
+from agent.project import project_prompt
 from agent.prompts import render_task_prompt
 from agent.proposal import Proposal, new_proposal_id
 from agent.recorder import Recorder
@@ -300,6 +301,10 @@ class Agent:
         # Run state
         self.task: Task | None = None
         self.system = system if system is not None else role.system_prompt()
+        self._own_system = system is None
+        """The role's prompt gets the environment and project instructions at `run` (`agent.project`)."""
+        self.instructions: list[dict[str, Any]] = []
+        """The project instruction files in the system prompt (path, bytes, truncated, omitted)."""
         self.registry = ToolRegistry()
         self.tool_definitions: list[dict[str, Any]] = []
         self.messages: list[dict[str, Any]] = []
@@ -354,6 +359,8 @@ class Agent:
         summary = ""
         error: str | None = None
         proposal: Proposal | None = None
+        if self._own_system:
+            self._project_prompt(task)
         self._record_start(task)
         try:
             self._prepare(task)
@@ -993,6 +1000,21 @@ class Agent:
 
     # -- records and events ------------------------------------------------------------------------
 
+    def _project_prompt(self, task: Task) -> None:
+        """The role's system prompt with the environment and the project's instruction files."""
+        try:
+            context, files = project_prompt(
+                self.overlay.root,
+                task.path,
+                test_command=self.verifier.test_command(),
+                redact=self.secrets.redact if self.secrets is not None else None,
+            )
+        except Exception:  # the prompt without them still works
+            log.exception("run %s: the environment and project instructions could not be read", self.run_id)
+            return
+        self.system = self.role.system_prompt(context)
+        self.instructions = [file.record() for file in files]
+
     def _record_start(self, task: Task) -> None:
         self.recorder.run_start(
             run_id=self.run_id,
@@ -1001,6 +1023,7 @@ class Agent:
             task=task,
             settings=self.settings,
             role=self.role.name,
+            instructions=self.instructions,
         )
 
     def _record_verification(self, result: VerificationResult) -> None:

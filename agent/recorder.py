@@ -75,6 +75,9 @@ class RunStartRecord(Record):
     settings: Mapping[str, Any]
     """`AgentSettings.model_dump(mode="json")`: every setting of the run."""
     role: str = "solo"
+    instructions: Sequence[Mapping[str, Any]] = ()
+    """The project instruction files in the system prompt (`agent.project`): path, bytes, truncated,
+    omitted."""
     schema: int = SCHEMA
 
 
@@ -167,7 +170,15 @@ class Recorder:
             self.transcript.write(record.type, **record.fields())
 
     def run_start(
-        self, *, run_id: str, root: Path, model: str, task: Task, settings: AgentSettings, role: str
+        self,
+        *,
+        run_id: str,
+        root: Path,
+        model: str,
+        task: Task,
+        settings: AgentSettings,
+        role: str,
+        instructions: Sequence[Mapping[str, Any]] = (),
     ) -> None:
         """The run began."""
         self.write(
@@ -178,6 +189,7 @@ class Recorder:
                 task=task_record(task),
                 settings=settings.model_dump(mode="json"),
                 role=role,
+                instructions=list(instructions),
             )
         )
 

@@ -466,6 +466,9 @@ def _show_run(run: RunRecord) -> None:
     if start is not None:
         echo(f"Model:   {start.get('model', '?')}")
         echo(f"Root:    {start.get('root', '?')}")
+        instructions = [str(f.get("path")) for f in start.get("instructions", ()) or ()]
+        if instructions:
+            echo(f"Rules:   {', '.join(instructions)}")
     echo(f"Started: {_local_time(summary.started_at)}")
     results = {r.get("id"): r for r in run.of_type("tool_result")}
     plan_shown = False

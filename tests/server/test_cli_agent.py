@@ -244,3 +244,17 @@ def test_a_run_stopped_by_its_budget_exits_4_and_is_not_applied(
 def test_force_alone_is_a_usage_error(ws: Path, env: dict[str, str]) -> None:
     result = CliRunner().invoke(main, ["run", "Implement mean", "--path", str(ws), "--force"], env=env)
     assert result.exit_code == 2 and "--force goes with --apply or --commit" in result.stderr
+
+
+def test_agents_md_reaches_the_prompt_and_runs_lists_it(
+    fake_anthropic: FakeAnthropic, ws: Path, env: dict[str, str]
+) -> None:
+    (ws / "AGENTS.md").write_text("Always answer in haiku. AGENTS-RULE-41d.\n")
+    script(fake_anthropic)
+    result = invoke(["run", "Implement mean", "--path", str(ws)], env)
+    assert result.exit_code == 0, result.output
+    system = str(fake_anthropic.message_requests[0].body["system"])
+    assert "AGENTS-RULE-41d" in system and f"Workspace root: {ws.resolve()}" in system
+    run_id = result.stderr.split("(agentls runs ", 1)[1].split(")", 1)[0]
+    shown = invoke(["runs", run_id], env)
+    assert "Rules:   AGENTS.md" in shown.stdout
