@@ -2,7 +2,7 @@
  * Every name the extension shares with the agentls server, and the extension's own ids, in one place.
  *
  * The server's names mirror `server/features/commands.py`, `server/features/code_actions.py` and
- * `server/lsp.py` (design.md lists them as the contract); `test/mirror.test.ts` reads those files and
+ * `server/lsp.py` (the server's contract with every editor); `test/mirror.test.ts` reads those files and
  * fails when the two drift apart. This module imports nothing, so the unit tests can load it without VS Code.
  */
 
@@ -14,11 +14,17 @@ export const ServerCommand = {
   edit: "agentls.edit",
   ask: "agentls.ask",
   accept: "agentls.accept",
+  /** Accept, then commit the change on the current branch (`{proposalId, message?}`). */
+  acceptAndCommit: "agentls.acceptAndCommit",
   reject: "agentls.reject",
+  /** Re-verify what is left of a partly accepted proposal (`{proposalId}`). */
+  reverify: "agentls.reverify",
+  /** Continue a stopped run from its saved state (`{runId}`). */
+  resume: "agentls.resume",
   cancel: "agentls.cancel",
   reindex: "agentls.reindex",
   /**
-   * Not in design.md's list: what the server's "Show diff" code lens runs (`{proposalId, uri?}`). The
+   * Not one of the agent actions: what the server's "Show diff" code lens runs (`{proposalId, uri?}`). The
    * server would open the patch as a file; the extension intercepts it and opens its side-by-side diff.
    */
   showDiff: "agentls.showDiff",

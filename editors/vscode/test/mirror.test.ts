@@ -82,9 +82,11 @@ describe("constants match design.md's contract", () => {
   });
 
   it("names the commands and code action kinds as the contract does", () => {
-    // agentls.showDiff is the server's addition (its "Show diff" code lens), not design.md's.
+    // The first wave's agent actions, the second wave's resume, and the server's additions: showDiff (its
+    // "Show diff" code lens), acceptAndCommit (the tool belt's commit path) and reverify (per-hunk review).
     assert.deepEqual(Object.values(ServerCommand).sort(), [
       "agentls.accept",
+      "agentls.acceptAndCommit",
       "agentls.ask",
       "agentls.cancel",
       "agentls.edit",
@@ -92,6 +94,8 @@ describe("constants match design.md's contract", () => {
       "agentls.implement",
       "agentls.reindex",
       "agentls.reject",
+      "agentls.resume",
+      "agentls.reverify",
       "agentls.showDiff",
       "agentls.writeTests",
     ]);

@@ -180,6 +180,9 @@ describe("against agentls serve --stdio", { skip: NO_REPO, timeout: 120_000 }, (
       reindexCall(),
       // The code lens's command, which the extension intercepts; its argument is the lens's own.
       { command: ServerCommand.showDiff, arguments: [{ proposalId: "no-such-proposal" }] },
+      { command: ServerCommand.acceptAndCommit, arguments: [{ proposalId: "no-such-proposal" }] },
+      { command: ServerCommand.reverify, arguments: [{ proposalId: "no-such-proposal" }] },
+      { command: ServerCommand.resume, arguments: [{ runId: "no-such-run" }] },
     ];
     assert.deepEqual(new Set(calls.map((c) => c.command)), new Set(Object.values(ServerCommand)));
     for (const call of calls) {
