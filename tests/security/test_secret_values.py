@@ -197,9 +197,12 @@ def test_no_secret_value_reaches_the_index_search_model_or_transcript(
         text("Added CURRENCY next to the key."),
     )
     ran = _invoke(
-        ["run", "Add a CURRENCY constant to billing.py", "--path", str(ws), "--apply", "--yes"], env
+        ["run", "Add a CURRENCY constant to billing.py", "--path", str(ws), "--apply", "--yes", "--force"],
+        env,
     )
-    assert ran.exit_code == 0, ran.output
+    # Verification is off in this workspace: the change is applied only with --force, and the run exits 3
+    # (proposed, not verified); what this test checks is what the edit did to the key.
+    assert ran.exit_code == 3, ran.output
     # The progress lines on stderr hold no value; the diff on stdout is for the user, on this machine.
     assert not _leaks(ran.stderr), ran.stderr
     assert "withheld from the model" in ran.stderr
