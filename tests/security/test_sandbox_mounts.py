@@ -54,7 +54,9 @@ def test_host_secrets_home_and_other_projects_are_absent(workdir: Path, other_pr
     assert "root:" not in result.stdout
     # Of the home only the way to agentls' own interpreter exists (when it is installed there).
     listing = Sandbox().run(f"ls -A {home}", workdir).stdout.split()
-    allowed = {p.name for p in Path(sys.prefix).resolve().parents} | {Path(sys.prefix).resolve().name}
+    # (agentls' own interpreter: its prefix and, when that is a virtual environment, its base installation)
+    prefixes = {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()}
+    allowed = {p.name for prefix in prefixes for p in (prefix, *prefix.parents)}
     assert set(listing) <= allowed, listing
     # The same probes outside the sandbox do see what exists (so the check above can fail).
     outside = subprocess.run(["bash", "-c", command], capture_output=True, text=True, check=False)
