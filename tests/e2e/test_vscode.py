@@ -347,6 +347,8 @@ def wait_for_proposal(wb: Workbench) -> None:
 def show_diff(wb: Workbench) -> None:
     wb.toast_button("Show Diff").click()
     wb.wait("the diff tab", lambda: wb.page.locator(".monaco-diff-editor").first.is_visible())
+    # One tab opens per file, in no fixed order: bring the stub's diff to the front.
+    wb.page.locator(".tabs-container .tab", has_text="stats.py ↔").first.click()
     wb.wait("the proposal's text in the diff", lambda: "sum(values) / len(values)" in wb.diff_text())
     wb.shot("diff-tab")
 
