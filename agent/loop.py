@@ -116,8 +116,23 @@ log = logging.getLogger(__name__)
 
 RunStatus = Literal["proposed", "no_changes", "failed", "cancelled", "budget_exhausted"]
 EventKind = Literal[
-    "stage", "plan", "text", "step", "tool_call", "tool_result", "verification", "reflection", "cost", "stop"
+    "stage",
+    "plan",
+    "text",
+    "step",
+    "tool_call",
+    "tool_result",
+    "verification",
+    "reflection",
+    "cost",
+    "stop",
+    "handoff",
+    "todo",
+    "role",
 ]
+"""Kinds of `AgentEvent`. Team runs (`agent.team`) add "handoff" (data: role, node, handoff, document,
+markdown), "todo" (data: items, each id, text, status) and "role" (data: role, node, state: started,
+finished or failed)."""
 
 _CUT_OFF = (
     "Your reply was cut off at the output token limit. Continue from where you stopped, in smaller steps."

@@ -6,8 +6,12 @@ A `Role` has a name, a system-prompt template, the names of its tools (built by
 `Role.system_prompt(context)`, its tools from `toolset(role, ...)`, and its first user turn from
 `Role.first_turn` (the rendered task, then the role's `begin`).
 
-Today there is one role, `solo` (`SOLO`): one agent that formalizes, plans, edits, runs commands and tests,
-and asks the user when the task is ambiguous; its prompt is ``agent/prompts/system.md``. A new role is a
+`solo` (`SOLO`) is one agent that formalizes, plans, edits, runs commands and tests, and asks the user
+when the task is ambiguous; its prompt is ``agent/prompts/system.md``. The team roles (`agent.team`) are
+`planner` (a `Spec`; read-only, may ask the user), `architect` (a `Design`; read-only), `coder` (carries
+out one work item on the overlay: a `WorkResult`) and `qa` (writes tests from the criteria, runs them,
+reviews the diff: a `Review`); each names its handoff (`Role.handoff`) and ends by submitting it through
+the submit tool the team engine adds (`agent.team.submit`). A new role is a
 new `Role` value registered in `ROLES` (with its prompt template beside the others); roles that may not
 change files (`read_only=True`) get the view-only editor and no tool that changes the overlay.
 
@@ -27,7 +31,19 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from agent.config import ModelSettings
 
-__all__ = ["ROLES", "SOLO", "PromptContext", "Role", "RoleNotFound", "get_role"]
+__all__ = [
+    "ARCHITECT",
+    "CODER",
+    "PLANNER",
+    "QA",
+    "ROLES",
+    "SOLO",
+    "TEAM_ROLES",
+    "PromptContext",
+    "Role",
+    "RoleNotFound",
+    "get_role",
+]
 
 EDITOR = "str_replace_based_edit_tool"
 BASH = "bash"
@@ -79,6 +95,8 @@ class Role:
     begin: str = ""
     """Appended to the first user turn of a task that may edit (the solo role asks for a spec and a plan
     first, and says how the run ends)."""
+    handoff: str | None = None
+    """The handoff the role submits in a team run (`agent.team.handoffs.HANDOFFS` key); None for solo."""
 
     def system_prompt(self, context: PromptContext | None = None) -> str:
         """The role's system prompt for one run."""
@@ -102,7 +120,47 @@ SOLO = Role(
 )
 """Today's agent: one loop that does the whole task."""
 
-ROLES: Mapping[str, Role] = {SOLO.name: SOLO}
+_READ = (EDITOR, SEARCH_CODE, FIND_SYMBOL, LOOKUP_DOCS, *GIT)
+
+PLANNER = Role(
+    name="planner",
+    prompt="prompts/planner.md",
+    tools=(*_READ, ASK_USER),
+    read_only=True,
+    handoff="Spec",
+    begin="\nWrite the spec for this request and submit it with `submit_spec`.\n",
+)
+"""Turns the request into a `Spec`; asks the user about ambiguities; changes nothing."""
+ARCHITECT = Role(
+    name="architect",
+    prompt="prompts/architect.md",
+    tools=_READ,
+    read_only=True,
+    handoff="Design",
+    begin="\nDesign the change for this spec and submit it with `submit_design`.\n",
+)
+"""Turns the spec into a `Design` with ordered work items; changes nothing."""
+CODER = Role(
+    name="coder",
+    prompt="prompts/coder.md",
+    tools=(EDITOR, BASH, SEARCH_CODE, FIND_SYMBOL, LOOKUP_DOCS, RUN_TESTS, *GIT),
+    handoff="WorkResult",
+    begin="\nCarry out this work item, then submit with `submit_result`.\n",
+)
+"""Carries out one work item (or QA's fix instructions) on the overlay: a `WorkResult`."""
+QA = Role(
+    name="qa",
+    prompt="prompts/qa.md",
+    tools=(EDITOR, BASH, SEARCH_CODE, FIND_SYMBOL, RUN_TESTS, *GIT),
+    handoff="Review",
+    begin="\nTest the change against the acceptance criteria and submit your verdict with `submit_review`.\n",
+)
+"""Writes tests from the criteria, runs them, reviews the diff: a `Review`."""
+
+TEAM_ROLES: tuple[Role, ...] = (PLANNER, ARCHITECT, CODER, QA)
+"""The roles of the team graph, in the order they work."""
+
+ROLES: Mapping[str, Role] = {role.name: role for role in (SOLO, *TEAM_ROLES)}
 """The roles by name."""
 
 
