@@ -79,6 +79,7 @@ from agent.memory import (
     max_output_tokens_for,
 )
 from agent.models import Cancelled, ModelError, ModelResponse
+from agent.netsandbox import attach_network
 from agent.overlay import FileChange, Overlay, OverlayError
 from agent.paths import PathRefused
 from agent.project import project_prompt
@@ -307,8 +308,13 @@ class Agent:
             cancel=self.cancel,
             scratch_dir=scratch_dir,
             on_verification=self._record_verification,
+            recorder=self.recorder,
+            state_dir=transcript.directory.parent if transcript is not None else None,
         )
         self.verifier = self.resources.verifier
+        gateway = getattr(sandbox, "network_gateway", None)
+        if gateway is not None:  # network = "registries": requests and approvals go to the transcript
+            attach_network(gateway(), self.recorder, ask=ask, policy=settings.approve)
         self._tools = tools
         # The run's `indexing.secrets.Redactor` when the model is an `agent.redaction.RedactingModel`.
         self.secrets: Redactor | None = getattr(model, "secrets", None)

@@ -1,7 +1,8 @@
 """An allowlisting HTTP(S) proxy for one run: the building block of governed network access.
 
-`AllowlistProxy(allow, on_request=..., approve=...)` listens on ``127.0.0.1`` (an ephemeral port) and
-serves, one thread per connection:
+`AllowlistProxy(allow, on_request=..., approve=...)` listens on ``127.0.0.1`` (an ephemeral port), or
+with ``unix_path`` on a unix socket (what `agent.netsandbox` binds into the sandbox), and serves, one
+thread per connection:
 
 - ``CONNECT host:port`` (HTTPS and any TLS): when ``host:port`` is allowed, answers ``200 Connection
   established`` and relays bytes both ways (TLS stays end to end: the proxy sees the host, never the
@@ -16,17 +17,18 @@ leading ``*.`` allows subdomains. `DEFAULT_REGISTRIES` is PyPI, npm, crates.io a
 goes to `on_request` as a `ProxyRequest` (the run records them in its transcript) and stays in
 `requests`.
 
-Not wired into the sandbox yet: the plan is ``agent.sandbox.network = "registries"`` giving the sandbox
-only this proxy, either with bubblewrap's ``--share-net`` and ``HTTP(S)_PROXY`` set (simple, but a
-program that ignores the variables reaches the network directly: the allowlist is advisory), or with
-``--unshare-net`` and a unix socket bound into the sandbox plus a tiny in-sandbox forwarder (enforced:
-the proxy is the only way out). Only the second is a security boundary.
+``agent.sandbox.network = "registries"`` gives the sandbox only this proxy (`agent.netsandbox`): the
+sandbox has its own empty network namespace (``--unshare-net``), the proxy's unix socket is bound into
+it, and a small forwarder inside turns ``127.0.0.1:3128`` into that socket, so the proxy is the only way
+out whatever a program does with ``HTTP(S)_PROXY``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
+import os
 import select
 import socket
 import socketserver
@@ -82,7 +84,9 @@ class AllowlistProxy:
         *,
         on_request: Callable[[ProxyRequest], None] | None = None,
         approve: Callable[[str, int], bool] | None = None,
+        unix_path: str | None = None,
     ) -> None:
+        """`unix_path`: listen on a new unix socket at that path instead of a TCP port on 127.0.0.1."""
         self.allow = [_parse_entry(entry) for entry in allow]
         self.on_request = on_request
         self.approve = approve
@@ -99,13 +103,21 @@ class AllowlistProxy:
             daemon_threads = True
             allow_reuse_address = True
 
-        self._server = Server(("127.0.0.1", 0), Handler)
+        class UnixServer(socketserver.ThreadingUnixStreamServer):
+            daemon_threads = True
+
+        self.unix_path = unix_path
+        self._server: socketserver.BaseServer = (
+            UnixServer(unix_path, Handler) if unix_path is not None else Server(("127.0.0.1", 0), Handler)
+        )
         self._thread = threading.Thread(target=self._server.serve_forever, name="agentls-proxy", daemon=True)
 
     @property
     def url(self) -> str:
-        """``http://127.0.0.1:PORT``: the value for ``HTTP_PROXY`` and ``HTTPS_PROXY``."""
-        port = self._server.server_address[1]
+        """``http://127.0.0.1:PORT``: the value for ``HTTP_PROXY`` and ``HTTPS_PROXY`` (TCP only)."""
+        if self.unix_path is not None:
+            raise ValueError("this proxy listens on a unix socket, not a TCP port")
+        port = int(self._server.server_address[1])  # type: ignore[index]
         return f"http://127.0.0.1:{port}"
 
     def start(self) -> AllowlistProxy:
@@ -113,8 +125,12 @@ class AllowlistProxy:
         return self
 
     def close(self) -> None:
-        self._server.shutdown()
+        if self._thread.is_alive():  # shutdown() waits for serve_forever, which must have started
+            self._server.shutdown()
         self._server.server_close()
+        if self.unix_path is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self.unix_path)
 
     def __enter__(self) -> AllowlistProxy:
         return self.start()

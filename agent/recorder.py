@@ -14,7 +14,7 @@ are the ones readers (`agentls runs`, `reconstruct_messages`) look for.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -22,6 +22,7 @@ from agent.transcript import SCHEMA, Transcript
 
 if TYPE_CHECKING:
     from agent.config import AgentSettings
+    from agent.netproxy import ProxyRequest
     from agent.proposal import Proposal
     from agent.task import Task
     from agent.usage import Usage
@@ -282,6 +283,26 @@ class Recorder:
                 ],
             )
         )
+
+    def network(self, request: ProxyRequest) -> None:
+        """A request from the sandbox through the run's registry proxy, allowed or refused
+        (`agent.netsandbox`): ``network`` record with method, host, port, target, allowed, reason."""
+        if self.transcript is not None:
+            self.transcript.write("network", **asdict(request))
+
+    def approval(
+        self, *, subject: str, detail: str, question: str, approved: bool, answer: str | None
+    ) -> None:
+        """The user's answer to an approval question (`agent.approval`)."""
+        if self.transcript is not None:
+            self.transcript.write(
+                "approval",
+                subject=subject,
+                detail=detail,
+                question=question,
+                approved=approved,
+                answer=answer,
+            )
 
     def run_end(
         self,

@@ -24,6 +24,10 @@ bwrap --die-with-parent --new-session --unshare-net --unshare-pid --unshare-ipc 
 - `--cap-drop ALL` matters when agentls runs as root: without it a root process inside can remount `/`
   read-write (checked on bubblewrap 0.8).
 - No network (`--unshare-net` leaves only a loopback of its own), no view of other processes.
+  `SandboxSettings.network` ``"registries"`` adds one way out, the allowlisting proxy of
+  `agent.netsandbox` (its unix socket bound in, a forwarder wrapped around the command); ``"on"`` shares
+  the host's network. `Sandbox.extensions` (`agent.netsandbox.SandboxExtension`) add mounts, variables
+  and a command wrapper to every sandboxed command (the per-run package layer of `agent.installs`).
 - Limits through `setrlimit` in the child before `exec`: CPU seconds, address space, file size, and
   processes. The kernel does not apply `RLIMIT_NPROC` to root, and it counts all of the user's
   processes, so the limit is set to the user's current count plus `max_processes`.
@@ -61,8 +65,14 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from agent.netproxy import DEFAULT_REGISTRIES
+
+if TYPE_CHECKING:
+    from agent.netsandbox import NetworkGateway, SandboxExtension
 
 __all__ = [
     "BWRAP_MISSING_MESSAGE",
@@ -170,6 +180,13 @@ class SandboxSettings(BaseModel):
     extra_ro_paths: list[str] = Field(default_factory=list)
     """More host folders mounted read-only inside (a toolchain or package cache agentls does not know).
     Everything not mounted (your home, other projects, agentls' own caches and transcripts) is absent."""
+    network: Literal["off", "registries", "on"] = "off"
+    """What commands reach: ``off`` nothing (a loopback of their own); ``registries`` only
+    `allowed_hosts`, through agentls' proxy, every request recorded in the run's transcript; ``on`` the
+    host's network, unfiltered."""
+    allowed_hosts: list[str] = Field(default_factory=lambda: list(DEFAULT_REGISTRIES))
+    """Hosts reachable with ``network = "registries"``: ``host`` (ports 443 and 80), ``host:port``, or
+    ``*.domain``. Default: PyPI, npm, crates.io and the Go module proxy."""
 
 
 def _venv_base(venv: Path) -> list[Path]:
@@ -352,6 +369,9 @@ class Sandbox:
         self._warned = False
         self._lock = threading.Lock()
         self._prctl = _load_prctl()
+        self.extensions: list[SandboxExtension] = []
+        """Applied to every sandboxed command after the workspace's mounts (`agent.netsandbox`)."""
+        self._gateway: NetworkGateway | None = None
 
     # -- availability ------------------------------------------------------------------------------
 
@@ -428,7 +448,7 @@ class Sandbox:
         args = [
             "--die-with-parent",
             "--new-session",
-            "--unshare-net",
+            *(["--unshare-net"] if self.settings.network != "on" else []),
             "--unshare-pid",
             "--unshare-ipc",
             "--cap-drop",
@@ -524,12 +544,18 @@ class Sandbox:
             full = [bwrap, *self._isolation_args(venvs, cwd_dir), "--bind", str(cwd_dir), str(inside)]
             for source, destination in ro_binds:
                 full += ["--ro-bind", str(source), str(destination)]
+            for extension in self._extensions():
+                full += extension.bwrap_args()
+                argv = extension.wrap(argv)
             full += ["--chdir", str(inside), "--", *argv]
             run_cwd = "/"
         else:
             full = argv
             run_cwd = str(cwd_dir)
         environment = self._environment(env)
+        if bwrap is not None:
+            for extension in self._extensions():
+                environment.update(extension.environment())
         limit = self.settings.timeout_seconds if timeout is None else timeout
         if bwrap is not None:
             return self._execute(full, run_cwd, environment, limit, cancel, sandboxed=True)
@@ -542,6 +568,29 @@ class Sandbox:
             return self._execute(full, run_cwd, environment, limit, cancel, sandboxed=False)
         finally:
             shutil.rmtree(home, ignore_errors=True)
+
+    def network_gateway(self) -> NetworkGateway | None:
+        """The proxy that is the sandbox's only way out under ``network = "registries"`` (started on
+        first use, stopped by `close`); None under the other policies."""
+        if self.settings.network != "registries":
+            return None
+        with self._lock:
+            if self._gateway is None:
+                from agent.netsandbox import NetworkGateway
+
+                self._gateway = NetworkGateway(self.settings.allowed_hosts)
+            return self._gateway
+
+    def _extensions(self) -> list[SandboxExtension]:
+        gateway = self.network_gateway()
+        return [*self.extensions, *([gateway] if gateway is not None else [])]
+
+    def close(self) -> None:
+        """Stop the network gateway, if one started."""
+        with self._lock:
+            gateway, self._gateway = self._gateway, None
+        if gateway is not None:
+            gateway.close()
 
     def _argv(self, cmd: str | Sequence[str]) -> list[str]:
         if isinstance(cmd, str):

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from agent.config import AgentSettings
     from agent.overlay import Overlay
     from agent.ports import CodeIndex, Sandbox
+    from agent.recorder import Recorder
     from agent.roles import Role
 
 __all__ = ["CATALOG", "ToolResources", "describe_call", "toolset"]
@@ -53,6 +54,10 @@ class ToolResources:
     scratch_dir: Path | None = None
     on_verification: Callable[[VerificationResult], None] | None = None
     """Called with every `run_tests` result (the loop records it as a verification)."""
+    recorder: Recorder | None = None
+    """The run's transcript, for approvals and installs (`agent.approval`)."""
+    state_dir: Path | None = None
+    """agentls' cache folder (the transcripts' parent): state kept across runs, such as MCP trust."""
 
     @classmethod
     def create(
@@ -66,10 +71,24 @@ class ToolResources:
         cancel: threading.Event | None = None,
         scratch_dir: Path | None = None,
         on_verification: Callable[[VerificationResult], None] | None = None,
+        recorder: Recorder | None = None,
+        state_dir: Path | None = None,
     ) -> ToolResources:
         """Resources with a new `Verifier` on `overlay` and `sandbox`."""
         verifier = Verifier(overlay, sandbox, settings, index=index, cancel=cancel, scratch_dir=scratch_dir)
-        return cls(settings, overlay, sandbox, verifier, index, ask, cancel, scratch_dir, on_verification)
+        return cls(
+            settings,
+            overlay,
+            sandbox,
+            verifier,
+            index,
+            ask,
+            cancel,
+            scratch_dir,
+            on_verification,
+            recorder,
+            state_dir,
+        )
 
 
 ToolBuilder = Callable[[ToolResources, bool], Tool]

@@ -1,0 +1,157 @@
+"""The sandbox's network policy (`agent.sandbox.network`, `agent.netsandbox`), on real bubblewrap.
+
+Two HTTP servers on the host's 127.0.0.1 stand in for an allowed registry and for any other host. With
+"registries" the sandbox reaches the first through agentls' proxy only, the second is refused with 403,
+a direct connection finds no route, and the run's transcript records every request and approval; with
+"off" nothing connects at all; with "on" the host's network is shared.
+"""
+
+from __future__ import annotations
+
+import http.server
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agent.sandbox import Sandbox, SandboxSettings
+from agent.task_builders import run_task
+from tests.agent.agent_harness import Harness, bash, copy_workspace, done, fast_settings
+from tests.fakes.anthropic_server import FakeAnthropic
+
+
+class _Registry(http.server.BaseHTTPRequestHandler):
+    hits: list[str]
+
+    def do_GET(self) -> None:
+        self.hits.append(self.path)
+        body = b"registry answer"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+class _Server:
+    def __init__(self) -> None:
+        self.hits: list[str] = []
+        handler = type("Handler", (_Registry,), {"hits": self.hits})
+        self.http = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.port = self.http.server_address[1]
+        threading.Thread(target=self.http.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def servers() -> Iterator[tuple[_Server, _Server]]:
+    registry, other = _Server(), _Server()
+    yield registry, other
+    for server in (registry, other):
+        server.http.shutdown()
+        server.http.server_close()
+
+
+def _probe(*ports: int) -> str:
+    """A Python command that fetches / from each port through the proxy variables, then tries each port
+    directly, printing one line per attempt."""
+    return (
+        "python3 -c '\n"
+        "import socket, urllib.request\n"
+        f"for p in {ports!r}:\n"
+        "    try:\n"
+        '        url = f"http://127.0.0.1:{p}/simple/"\n'
+        "        print(p, urllib.request.urlopen(url, timeout=5).read().decode())\n"
+        "    except Exception as e:\n"
+        '        print(p, "refused", e)\n'
+        "    try:\n"
+        '        socket.create_connection(("127.0.0.1", p), timeout=3).close()\n'
+        '        print(p, "direct connected")\n'
+        "    except OSError as e:\n"
+        '        print(p, "direct failed", e.errno)\n'
+        "'"
+    )
+
+
+def test_registries_reach_only_the_allowed_host_through_the_proxy(
+    servers: tuple[_Server, _Server], tmp_path: Path
+) -> None:
+    registry, other = servers
+    sandbox = Sandbox(SandboxSettings(network="registries", allowed_hosts=[f"127.0.0.1:{registry.port}"]))
+    try:
+        result = sandbox.run(_probe(registry.port, other.port), tmp_path)
+        gateway = sandbox.network_gateway()
+        assert gateway is not None
+        requests = gateway.requests
+    finally:
+        sandbox.close()
+    lines = result.stdout.splitlines()
+    assert f"{registry.port} registry answer" in lines
+    assert any(line.startswith(f"{other.port} refused") and "403" in line for line in lines)
+    # No route but the proxy: the ports of the host's loopback are not even there.
+    assert f"{registry.port} direct connected" not in lines and f"{other.port} direct connected" not in lines
+    assert registry.hits == ["/simple/"] and other.hits == []
+    assert [(r.port, r.allowed) for r in requests] == [(registry.port, True), (other.port, False)]
+    assert requests[1].reason == "not in the allowlist"
+
+
+def test_off_connects_nowhere_and_on_shares_the_host_network(
+    servers: tuple[_Server, _Server], tmp_path: Path
+) -> None:
+    registry, _ = servers
+    off = Sandbox(SandboxSettings(network="off", allowed_hosts=[f"127.0.0.1:{registry.port}"]))
+    assert off.network_gateway() is None
+    result = off.run(_probe(registry.port), tmp_path, env={"HTTP_PROXY": "http://127.0.0.1:3128"})
+    assert "registry answer" not in result.stdout and "direct connected" not in result.stdout
+    assert registry.hits == []
+
+    on = Sandbox(SandboxSettings(network="on"))
+    result = on.run(_probe(registry.port), tmp_path)
+    assert f"{registry.port} registry answer" in result.stdout.splitlines()
+    assert f"{registry.port} direct connected" in result.stdout.splitlines()
+
+
+def test_a_runs_requests_and_approvals_are_in_its_transcript(
+    servers: tuple[_Server, _Server], fake_anthropic: FakeAnthropic, tmp_path: Path
+) -> None:
+    registry, other = servers
+    root = copy_workspace(tmp_path / "ws")
+    harness = Harness(fake_anthropic, root, tmp_path / "runs")
+    questions: list[str] = []
+
+    def ask(question: str, options: object) -> str:
+        questions.append(question)
+        return "Allow"
+
+    settings = fast_settings(
+        verify=False,
+        approve="ask",
+        sandbox=SandboxSettings(
+            timeout_seconds=15,
+            network="registries",
+            allowed_hosts=[f"127.0.0.1:{registry.port}"],
+        ),
+    )
+    probe = _probe(registry.port, other.port, registry.port)
+    fake_anthropic.enqueue(bash(probe), done("Fetched the index."))
+    agent = harness.agent(settings, ask=ask)
+    try:
+        result = agent.run(run_task("Fetch the registry's index", root=root))
+    finally:
+        agent.resources.sandbox.close()  # type: ignore[attr-defined]
+    records = harness.transcript_records(result)
+    network = [r for r in records if r["type"] == "network"]
+    assert [(r["port"], r["allowed"], r["reason"]) for r in network] == [
+        (registry.port, True, "allowlisted and approved"),
+        (other.port, False, "not in the allowlist"),
+        (registry.port, True, "allowlisted and approved"),
+    ]
+    approvals = [r for r in records if r["type"] == "approval"]
+    # Asked once for the host, before its first request; the answer is recorded.
+    assert len(questions) == 1 and f"127.0.0.1:{registry.port}" in questions[0]
+    assert [(a["subject"], a["detail"], a["approved"]) for a in approvals] == [
+        ("network", f"127.0.0.1:{registry.port}", True)
+    ]
+    assert registry.hits == ["/simple/", "/simple/"] and other.hits == []
