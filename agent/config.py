@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from agent.mcp.config import McpSettings
 from agent.memory import MemorySettings
 from agent.sandbox import SandboxSettings
+from agent.team.config import TeamSettings
 from agent.usage import Budget
 
 __all__ = ["DEFAULT_MODEL", "AgentSettings", "ModelSettings"]
@@ -113,6 +114,8 @@ class AgentSettings(BaseModel):
     """How a long run keeps its conversation inside the context window (`agent.memory`)."""
     mcp: McpSettings = Field(default_factory=McpSettings)
     """MCP servers whose tools the agent gets (``[mcp.servers.NAME]``, see `agent.mcp.config`)."""
+    team: TeamSettings = Field(default_factory=TeamSettings)
+    """Team runs: spec confirmation, QA rounds, overall bounds and custom graphs (`agent.team.config`)."""
     approve: Literal["auto", "ask"] = "auto"
     """``ask``: the user approves each call of an MCP server's tool first (editor message or terminal
     prompt; no answer is a refusal). ``auto``: tools run without asking."""

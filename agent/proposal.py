@@ -16,9 +16,10 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from agent.overlay import FileChange
 from agent.paths import PathRefused, resolve_in_workspace
@@ -60,6 +61,9 @@ class Proposal:
     """One line per check run, or why nothing was verified."""
     complete: bool = True
     """False when the run stopped on a budget or step limit and this is the work so far."""
+    team: Mapping[str, Any] | None = None
+    """Team runs (`agent.team`): the handoffs behind the change, ``{spec, design, review}`` (each a JSON
+    object or None); None for solo runs."""
 
     @property
     def paths(self) -> list[str]:

@@ -13,6 +13,11 @@ caller with an event loop marshals them back itself (the server uses ``loop.call
 `on_done` is called exactly once, with the `RunResult`, even when building the run failed (that result
 has status "failed" and an actionable `error`).
 
+`start_run(..., mode=NAME)` runs a graph instead of the single loop: "solo" (the default) is the loop
+above; "team" and the workspace's own graphs (`agent.team.config.TeamSettings.graph`) run
+`agent.team.engine.TeamRun`, which drives one agent per role on the same overlay. An unknown mode ends
+the run at once as "failed", naming the graphs there are.
+
 `start_run(..., resume=state)` continues a stopped run instead (`agent.resume.RunState`, loaded with
 `load_resumable`): the saved files go onto a fresh overlay and the conversation carries on under a new
 run id (`agentls runs resume ID`, the server's `agentls.resume`).
@@ -30,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from agent.config import AgentSettings
 from agent.models import Credentials, MissingCredentials
+from agent.team.graph import Graph, GraphNotFound
 from agent.tools.ask import AskCallback
 from agent.transcript import new_run_id
 from agent.usage import Usage
@@ -132,6 +138,7 @@ def start_run(
     on_done: Callable[[RunResult], object] | None = None,
     run_id: str | None = None,
     resume: RunState | None = None,
+    mode: str = "solo",
 ) -> RunHandle:
     """Start `task` on a worker thread and return its handle at once.
 
@@ -139,7 +146,8 @@ def start_run(
     `index` is the workspace index as an `agent.ports.CodeIndex` (or None: the tools scan files);
     `open_index`, when given, is called on the worker thread to get one (building an index can be slow).
     `on_start` receives the title line once the model client exists. `resume`: continue that stopped
-    run (its `task` should be `resume.task`).
+    run (its `task` should be `resume.task`); a team run resumes at the node where it stopped, whatever
+    `mode` says. `mode`: "solo", "team" or a graph of the workspace's settings.
     """
     handle = RunHandle(run_id or new_run_id(), task)
 
@@ -163,21 +171,32 @@ def start_run(
             workspace_index = index if index is not None or open_index is None else open_index()
             model = load_model(settings.model, credentials)
             secrets = secret_redactor(runs_dir.parent, allow_values=settings.allow_secret_values)
-            agent = Agent(
-                RedactingModel(model, secrets),
-                settings,
-                root=root,
-                overlay=Overlay(root, buffers),
-                sandbox=Sandbox(settings.sandbox),
-                index=workspace_index,
-                ask=ask,
-                on_event=_as_listener(on_event),
-                cancel=handle.cancel_event,
-                transcript=Transcript(runs_dir, handle.run_id, redact=credentials.secrets, secrets=secrets),
-            )
+            graph, team_state = _graph(settings, mode, runs_dir, resume)
+            transcript = Transcript(runs_dir, handle.run_id, redact=credentials.secrets, secrets=secrets)
+            parts: dict[str, Any] = {
+                "root": root,
+                "overlay": Overlay(root, buffers),
+                "sandbox": Sandbox(settings.sandbox),
+                "index": workspace_index,
+                "ask": ask,
+                "on_event": _as_listener(on_event),
+                "cancel": handle.cancel_event,
+                "transcript": transcript,
+            }
             if on_start is not None:
-                on_start(f"{task.title} (run {handle.run_id}, model {model.model_name})")
-            result = agent.resume(resume) if resume is not None else agent.run(task)
+                graph_note = "" if graph.solo else f", graph {graph.name}"
+                on_start(f"{task.title} (run {handle.run_id}, model {model.model_name}{graph_note})")
+            if graph.solo:
+                agent = Agent(RedactingModel(model, secrets), settings, **parts)
+                result = agent.resume(resume) if resume is not None else agent.run(task)
+            else:
+                from agent.team.engine import TeamRun
+
+                team = TeamRun(RedactingModel(model, secrets), settings, graph, **parts)
+                saved = (resume, team_state) if resume is not None and team_state is not None else None
+                result = team.run(task, resume=saved)
+        except GraphNotFound as unknown:
+            result = _failed_result(handle.run_id, task, str(unknown), time.monotonic() - started)
         except BaseException as error:  # Agent.run does not raise; building it may
             log.exception("agent run %s could not start", handle.run_id)
             result = _failed_result(
@@ -200,6 +219,18 @@ def start_run(
     handle.thread = threading.Thread(target=work, name=f"agentls-run-{handle.run_id}", daemon=True)
     handle.thread.start()
     return handle
+
+
+def _graph(settings: AgentSettings, mode: str, runs_dir: Path, resume: RunState | None) -> tuple[Graph, Any]:
+    """The graph to run and, when resuming a team run, its checkpoint (`agent.team.checkpoint`)."""
+    from agent.team.checkpoint import load_checkpoint
+
+    if resume is not None:
+        state = load_checkpoint(runs_dir, resume.run_id)
+        if state is not None:
+            return state.graph, state
+        return settings.team.graph("solo"), None
+    return settings.team.graph(mode), None
 
 
 def index_opener(

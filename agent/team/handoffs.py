@@ -86,7 +86,9 @@ class Spec(_Model):
 class WorkItem(_Model):
     """One piece of the design that one coder carries out."""
 
-    id: str = Field(pattern=r"^W\d+$", description="W1, W2, ...")
+    id: str = Field(
+        pattern=r"^(W|FIX)\d+$", description="W1, W2, ... from the design; FIX1, FIX2... for QA's rounds."
+    )
     title: str = Field(min_length=1)
     description: str = Field(min_length=1, description="What to do, precisely enough to do it alone.")
     files: list[str] = Field(default_factory=list, description="Workspace-relative files it touches.")

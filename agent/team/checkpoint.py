@@ -1,0 +1,67 @@
+"""A team run's checkpoint: where in its graph it is and the handoffs so far, for resuming at a node.
+
+After every node (and every work item, and every review round) the engine writes
+`<runs_dir>/<run_id>.team.json` (0600) beside the run's transcript and its `agent.resume.RunState` (which
+holds the task and the changed files). `agentls runs resume ID` (`agent.runner.start_run(resume=...)`)
+finds the checkpoint and restarts the graph at `next_node`: a node that failed runs again, nodes that
+finished do not; a work-items node skips the items that already have a result.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from agent.team.graph import Graph
+
+__all__ = ["TeamState", "checkpoint_path", "load_checkpoint", "save_checkpoint"]
+
+
+class TeamState(BaseModel):
+    """The state object the graph's nodes read and write."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    graph: Graph
+    next_node: int = 0
+    """Index of the node to run next (the failed one, after a failure)."""
+    spec: dict[str, Any] | None = None
+    design: dict[str, Any] | None = None
+    results: list[dict[str, Any]] = Field(default_factory=list)
+    """`WorkResult`s in the order the coders submitted them."""
+    reviews: list[dict[str, Any]] = Field(default_factory=list)
+    rounds: int = 0
+    """Failed reviews sent back to a coder so far."""
+    roles: list[dict[str, Any]] = Field(default_factory=list)
+    """Usage per agent run: role, node, inputTokens, outputTokens, cost."""
+    steps: int = 0
+
+
+def checkpoint_path(runs_dir: Path, run_id: str) -> Path:
+    """Where the checkpoint of team run `run_id` is kept."""
+    return Path(runs_dir) / f"{run_id}.team.json"
+
+
+def save_checkpoint(runs_dir: Path, run_id: str, state: TeamState) -> Path:
+    """Write `state` atomically (0600)."""
+    path = checkpoint_path(runs_dir, run_id)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    temporary = path.with_suffix(".json.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with open(fd, "w", encoding="utf-8") as handle:
+        handle.write(state.model_dump_json(indent=1))
+    os.replace(temporary, path)
+    return path
+
+
+def load_checkpoint(runs_dir: Path, run_id: str) -> TeamState | None:
+    """The checkpoint of `run_id`, or None when it was not a team run (or the file is unreadable)."""
+    path = checkpoint_path(runs_dir, run_id)
+    try:
+        return TeamState.model_validate(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError):
+        return None

@@ -1,0 +1,592 @@
+"""The team engine: runs a graph's nodes in order on one overlay and proposes the result once.
+
+```
+TeamRun.run(task)        run_start (role "team:<graph>"), then for each node from state.next_node:
+  role node              one RoleAgent of the node's role; its handoff goes into the state
+  work_items node        one coder RoleAgent per work item of the design, in order
+  review node            QA reviews; a failed review goes to a coder as a FIX work item, then QA again,
+                         at most max_rounds times; then the graph goes on (flagged when still failing)
+  after each node        checkpoint (agent.team.checkpoint) + run state (agent.resume), so a resumed run
+                         restarts at the node that failed
+  at the end             one verification of the overlay's changes, one proposal carrying
+                         team = {spec, design, review}; run_end
+```
+
+Every role is the solo loop (`agent.team.role_agent.RoleAgent`) on the same overlay, sandbox, index,
+`ask_user` callback, cancel event and transcript (each role's records follow a `run_start` naming its
+role); the engine adds `handoff` records. Events: the roles' own (steps, tool calls) pass through, and
+the engine emits "role" (started / finished / failed) and "handoff" (role, node, handoff name, the JSON
+document and a markdown rendering) as `agent.loop.AgentEvent`s.
+
+Bounds: the run's token and cost budgets cover all roles (each agent gets what is left, and a node's
+`max_cost_usd` caps its share), each agent has the node's `max_steps` (else `agent.max_steps`), and the
+whole run `agent.team.max_steps`. A node that ends without its handoff (invalid too often, out of steps
+or budget, a model error) stops the run there with the work so far as an UNFINISHED proposal; `agentls
+runs resume ID` continues from that node. After the planner, the spec is shown for confirmation through
+the `ask_user` path when `agent.team.confirm_spec` is true; a refusal ends the run with no change.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+
+from agent.config import AgentSettings
+from agent.loop import AgentEvent, EventKind, RunCancelled, RunResult, RunStatus
+from agent.models import Cancelled
+from agent.overlay import Overlay
+from agent.proposal import Proposal, new_proposal_id
+from agent.recorder import Recorder
+from agent.resume import RunState, overlay_files, restore_overlay, save_state
+from agent.roles import ROLES
+from agent.task import Task
+from agent.team.checkpoint import TeamState, save_checkpoint
+from agent.team.graph import Graph, Node
+from agent.team.handoffs import Design, Review, Spec, WorkItem, WorkResult, markdown
+from agent.team.role_agent import RoleAgent
+from agent.team.submit import SubmitTool
+from agent.tools.ask import AskCallback, NoAnswer
+from agent.transcript import Transcript, new_run_id
+from agent.usage import Usage
+from agent.verify import VerificationResult, Verifier
+
+if TYPE_CHECKING:
+    from agent.ports import CodeIndex, EventSink, Model, Sandbox
+
+__all__ = ["TeamRun"]
+
+log = logging.getLogger(__name__)
+
+_DIFF_CHARS = 20_000
+_YES = frozenset({"start", "yes", "y", "ok", "go"})
+
+
+class _NodeFailed(Exception):
+    def __init__(self, message: str, status: RunStatus = "failed") -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+class _SpecDeclined(Exception):
+    pass
+
+
+def _json(document: BaseModel | Mapping[str, Any]) -> str:
+    data = document.model_dump() if isinstance(document, BaseModel) else dict(document)
+    return "```json\n" + json.dumps(data, indent=1, ensure_ascii=False) + "\n```"
+
+
+class TeamRun:
+    """One run of a team graph. Create one per run (or resumed run)."""
+
+    def __init__(
+        self,
+        model: Model,
+        settings: AgentSettings,
+        graph: Graph,
+        *,
+        root: Path,
+        overlay: Overlay,
+        sandbox: Sandbox,
+        index: CodeIndex | None = None,
+        ask: AskCallback | None = None,
+        on_event: EventSink | None = None,
+        cancel: threading.Event | None = None,
+        transcript: Transcript | None = None,
+        scratch_dir: Path | None = None,
+    ) -> None:
+        self.model = model
+        self.settings = settings
+        self.graph = graph
+        self.root = Path(root)
+        self.overlay = overlay
+        self.sandbox = sandbox
+        self.index = index
+        self.ask = ask
+        self.on_event = on_event
+        self.cancel = cancel or threading.Event()
+        self.transcript = transcript
+        self.scratch_dir = scratch_dir
+        self.recorder = Recorder(transcript)
+        self.run_id = transcript.run_id if transcript is not None else new_run_id()
+        self.runs_dir = transcript.directory if transcript is not None else None
+        self.state = TeamState(graph=graph)
+        self.task: Task | None = None
+        self.usage = Usage()
+        self.cost = 0.0
+        self.verifications: list[VerificationResult] = []
+        self.node_seconds: dict[str, float] = {}
+        """Wall time per node, model calls included (the overhead benchmark subtracts them)."""
+        self.resumed_from: str | None = None
+
+    # -- the run ---------------------------------------------------------------------------------------
+
+    def run(self, task: Task, resume: tuple[RunState, TeamState] | None = None) -> RunResult:
+        """Run the graph on `task` (or continue the stopped run `resume`); never raises for a failed run."""
+        started = time.monotonic()
+        self.task = task
+        status: RunStatus = "failed"
+        summary, error, proposal = "", None, None
+        self.recorder.run_start(
+            run_id=self.run_id,
+            root=self.root,
+            model=self.model.model_name,
+            task=task,
+            settings=self.settings,
+            role=f"team:{self.graph.name}",
+        )
+        try:
+            if resume is not None:
+                self._restore(*resume)
+            for index in range(self.state.next_node, len(self.graph.nodes)):
+                self.state.next_node = index
+                node = self.graph.nodes[index]
+                began = time.monotonic()
+                self._decision("node", node=node.name, node_type=node.type, role=node.role)
+                try:
+                    self._run_node(node)
+                finally:
+                    self.node_seconds[node.name] = self.node_seconds.get(node.name, 0.0) + (
+                        time.monotonic() - began
+                    )
+                self.state.next_node = index + 1
+                self._checkpoint("running", None)
+            status, summary, proposal = self._propose()
+        except _SpecDeclined as declined:
+            status = "no_changes"
+            summary = (
+                f"The spec was not confirmed ({declined}); nothing was changed. Run again with a clearer "
+                "request."
+            )
+        except (RunCancelled, Cancelled, KeyboardInterrupt):
+            status, summary = "cancelled", "The run was cancelled; nothing was proposed."
+        except _NodeFailed as failed:
+            status, error = failed.status, failed.message
+            summary, proposal = self._keep_work(failed.message)
+        except Exception as failure:
+            log.exception("team run %s failed", self.run_id)
+            error = f"internal error: {failure!r}. This is a bug in agentls; the transcript has the details."
+            summary, proposal = self._keep_work(f"The run failed: {error}")
+        finally:
+            if self.cancel.is_set() and status != "failed":
+                status, proposal = "cancelled", None
+                summary = "The run was cancelled; nothing was proposed."
+            self._checkpoint(status, error)
+            seconds = time.monotonic() - started
+            self._emit("stop", f"run {status}" + (f": {error}" if error else ""), status=status)
+            self.recorder.run_end(
+                status=status,
+                summary=summary,
+                error=error,
+                usage=self.usage,
+                cost=self.cost,
+                steps=self.state.steps,
+                reflections=self.state.rounds,
+                proposal_id=proposal.proposal_id if proposal is not None else None,
+                seconds=seconds,
+                step_seconds=(),
+            )
+        return RunResult(
+            run_id=self.run_id,
+            task=task,
+            status=status,
+            summary=summary,
+            proposal=proposal,
+            usage=self.usage,
+            cost=self.cost,
+            steps=self.state.steps,
+            verifications=tuple(self.verifications),
+            transcript_path=self.recorder.path,
+            error=error,
+            plan=markdown(Spec.model_validate(self.state.spec)) if self.state.spec else "",
+            reflections=self.state.rounds,
+            seconds=seconds,
+        )
+
+    def _restore(self, saved: RunState, state: TeamState) -> None:
+        restore_overlay(self.overlay, saved)
+        self.state = state.model_copy(update={"graph": self.graph})
+        self.usage = saved.usage
+        self.cost = sum(float(entry.get("cost", 0.0)) for entry in state.roles)
+        self.resumed_from = saved.run_id
+        node = self.graph.nodes[min(state.next_node, len(self.graph.nodes) - 1)].name
+        self._decision("resumed", resumed_from=saved.run_id, node=node, files=sorted(saved.files))
+
+    # -- nodes -----------------------------------------------------------------------------------------
+
+    def _run_node(self, node: Node) -> None:
+        if node.type == "work_items":
+            self._work_items(node)
+        elif node.type == "review":
+            self._review(node)
+        elif node.type == "role":
+            self._store(self._run_role(node, node.role, self._brief(node.role)))
+        else:
+            raise _NodeFailed(f"node {node.name!r}: a {node.type} node cannot run inside a team graph")
+
+    def _store(self, document: BaseModel) -> None:
+        data = document.model_dump()
+        if isinstance(document, Spec):
+            self.state.spec = data
+            self._confirm(document)
+        elif isinstance(document, Design):
+            self.state.design = data
+        elif isinstance(document, WorkResult):
+            self.state.results.append(data)
+        elif isinstance(document, Review):
+            self.state.reviews.append(data)
+
+    def _work_items(self, node: Node) -> None:
+        done = {str(result.get("work_item")) for result in self.state.results}
+        for item in self._items():
+            if item.id in done:
+                continue  # finished before a resume
+            self._handoff(node.role, node.name, item)
+            self._store(self._run_role(node, node.role, self._brief(node.role, item)))
+            self._checkpoint("running", None)
+
+    def _items(self) -> list[WorkItem]:
+        if self.state.design is not None:
+            return list(Design.model_validate(self.state.design).work_items)
+        spec = Spec.model_validate(self.state.spec) if self.state.spec else None
+        return [
+            WorkItem(
+                id="W1",
+                title=spec.title if spec else "the task",
+                description="Carry out the whole task" + (" to meet the spec." if spec else "."),
+                criteria=spec.criterion_ids if spec else ["AC1"],
+            )
+        ]
+
+    def _review(self, node: Node) -> None:
+        rounds = node.max_rounds
+        if rounds is None:
+            rounds = self.settings.team.max_rounds
+        if rounds is None:
+            rounds = self.settings.max_reflections
+        while True:
+            review = self._run_role(node, node.role, self._brief(node.role))
+            assert isinstance(review, Review)
+            self._store(review)
+            self._checkpoint("running", None)
+            if review.passed:
+                return
+            if self.state.rounds >= rounds:
+                self._decision("give_up", node=node.name, rounds=self.state.rounds)
+                return
+            self.state.rounds += 1
+            self._decision("reflection", node=node.name, number=self.state.rounds)
+            self._emit(
+                "reflection",
+                f"QA rejected the change; a coder fixes it ({self.state.rounds} of {rounds})",
+                stage="reflect",
+            )
+            failing = [c.id for c in review.criteria if c.verdict == "fail"]
+            fix = WorkItem(
+                id=f"FIX{self.state.rounds}",
+                title="Fix what QA found",
+                description="\n".join(
+                    [
+                        review.fix_instructions or "Make the failing criteria pass.",
+                        *(f"- {c.id}: {c.evidence}" for c in review.criteria if c.verdict == "fail"),
+                        *(f"- issue: {issue}" for issue in review.issues),
+                    ]
+                ),
+                criteria=failing or [c.id for c in review.criteria],
+            )
+            self._handoff(node.role, node.name, fix)
+            self._store(self._run_role(node, node.fixer, self._brief(node.fixer, fix)))
+            self._checkpoint("running", None)
+
+    # -- one role --------------------------------------------------------------------------------------
+
+    def _run_role(self, node: Node, role_name: str, brief: str) -> BaseModel:
+        assert self.task is not None
+        role = ROLES[role_name]
+        assert role.handoff is not None
+        submit = SubmitTool(role.handoff)
+        settings = self._node_settings(node)
+        self._emit(
+            "role", f"{role.name} started ({node.name})", role=role.name, node=node.name, state="started"
+        )
+        if self.transcript is not None:
+            self.transcript.rewound(0)  # each role's first request records its whole conversation
+        agent = RoleAgent(
+            self.model,
+            settings,
+            root=self.root,
+            overlay=self.overlay,
+            sandbox=self.sandbox,
+            index=self.index,
+            ask=self.ask,
+            on_event=self._forward,
+            cancel=self.cancel,
+            transcript=self.transcript,
+            scratch_dir=self.scratch_dir,
+            role=role,
+            submit=submit,
+        )
+        result = agent.run(replace(self.task, kind="run", instruction=brief, edits_allowed=True))
+        self.usage = self.usage + result.usage
+        self.cost += result.cost
+        self.state.steps += result.steps
+        self.verifications.extend(result.verifications)
+        self.state.roles.append(
+            {
+                "role": role.name,
+                "node": node.name,
+                "inputTokens": result.usage.total_input_tokens,
+                "outputTokens": result.usage.output_tokens,
+                "cost": result.cost,
+            }
+        )
+        if result.status == "cancelled" or self.cancel.is_set():
+            raise RunCancelled("cancelled")
+        document = submit.accepted
+        if document is None:
+            self._emit(
+                "role", f"{role.name} failed ({node.name})", role=role.name, node=node.name, state="failed"
+            )
+            why = result.error or result.summary or "it stopped"
+            raise _NodeFailed(
+                f"the {role.name} (node {node.name}) ended without a {role.handoff}: {why}",
+                "budget_exhausted" if result.status == "budget_exhausted" else "failed",
+            )
+        self._emit(
+            "role", f"{role.name} finished ({node.name})", role=role.name, node=node.name, state="finished"
+        )
+        self._handoff(role.name, node.name, document)
+        return document
+
+    def _node_settings(self, node: Node) -> AgentSettings:
+        s = self.settings
+        steps_left = s.team.max_steps - self.state.steps
+        if steps_left <= 0:
+            raise _NodeFailed(
+                f"The team run reached agent.team.max_steps = {s.team.max_steps} before node {node.name}. "
+                "Raise it in the agentls settings or give the team a smaller task.",
+                "budget_exhausted",
+            )
+        cost = None if s.max_cost_usd is None else max(0.0, s.max_cost_usd - self.cost)
+        if node.max_cost_usd is not None:
+            spent = sum(float(e["cost"]) for e in self.state.roles if e["node"] == node.name)
+            node_left = max(0.0, node.max_cost_usd - spent)
+            cost = node_left if cost is None else min(cost, node_left)
+
+        def left(limit: int | None, used: int) -> int | None:
+            return None if limit is None else max(0, limit - used)
+
+        return s.model_copy(
+            update={
+                "max_steps": min(node.max_steps or s.max_steps, steps_left),
+                "max_cost_usd": cost,
+                "max_total_tokens": left(s.max_total_tokens, self.usage.total_tokens),
+                "max_input_tokens": left(s.max_input_tokens, self.usage.total_input_tokens),
+                "verify": False,  # QA verifies; the engine checks the final change once
+            }
+        )
+
+    def _brief(self, role: str, item: WorkItem | None = None) -> str:
+        """The role's task: the user's request, then the handoffs it works from."""
+        assert self.task is not None
+        request = self.task.instruction.strip() or self.task.title
+        parts = [f"## The user's request\n{request}"]
+        if self.state.spec is not None and role != "planner":
+            parts.append(f"## Spec (from the planner)\n{_json(self.state.spec)}")
+        if self.state.design is not None and role in ("coder", "qa"):
+            parts.append(
+                f"## Design (from the architect)\n{markdown(Design.model_validate(self.state.design))}"
+            )
+        if item is not None:
+            parts.append(
+                f"## Your work item\n{_json(item)}\nSubmit your result with work_item = {item.id!r}."
+            )
+        if role == "qa":
+            results = "\n".join(f"- {r['work_item']}: {r.get('notes', '')}" for r in self.state.results)
+            diff = self.overlay.proposal_diff()
+            if len(diff) > _DIFF_CHARS:
+                diff = diff[:_DIFF_CHARS] + "\n[... the diff is cut; view the files ...]"
+            parts.append(f"## What the coders report\n{results or '(nothing)'}")
+            parts.append(f"## The change so far\n```diff\n{diff}\n```")
+        return "\n\n".join(parts)
+
+    def _confirm(self, spec: Spec) -> None:
+        """Ask the user to confirm the spec (when configured and someone can answer)."""
+        if not self.settings.team.confirm_spec or self.ask is None:
+            return
+        try:
+            answer = self.ask(f"Start coding from this spec?\n\n{markdown(spec)}", ["Start", "Stop"])
+        except NoAnswer as nobody:
+            self._decision("spec_unconfirmed", reason=str(nobody))
+            return
+        if answer.strip().lower() not in _YES:
+            self._decision("spec_declined", answer=answer)
+            raise _SpecDeclined(f"answer: {answer.strip() or 'none'}")
+        self._decision("spec_confirmed")
+
+    # -- the end ---------------------------------------------------------------------------------------
+
+    def _propose(self) -> tuple[RunStatus, str, Proposal | None]:
+        spec = Spec.model_validate(self.state.spec) if self.state.spec else None
+        review = Review.model_validate(self.state.reviews[-1]) if self.state.reviews else None
+        changes = self.overlay.changes()
+        title = spec.title if spec else (self.task.title if self.task else "the task")
+        if not changes:
+            return "no_changes", f"{title}: no change was needed.", None
+        verification = self._verify(changes)
+        parts = [f"{title} (team run, graph {self.graph.name})."]
+        if review is not None and not review.passed:
+            parts.insert(
+                0,
+                f"WARNING: QA still rejects this change after {self.state.rounds} round"
+                f"{'s' if self.state.rounds != 1 else ''} of fixes; review the failures before applying it.",
+            )
+        if review is not None:
+            parts.append(markdown(review))
+        notes = [f"- {r['work_item']}: {r['notes']}" for r in self.state.results if r.get("notes")]
+        if notes:
+            parts.append("Coders' notes:\n" + "\n".join(notes))
+        if verification is None:
+            verification_summary = "Not verified: verification is off (agent.verify = false)."
+        else:
+            verification_summary = verification.summary()
+        summary = "\n\n".join(parts)
+        verified = verification is not None and verification.passed and (review is None or review.passed)
+        proposal = Proposal(
+            proposal_id=new_proposal_id(),
+            run_id=self.run_id,
+            summary=summary,
+            files=tuple(changes),
+            diff=self.overlay.proposal_diff(),
+            usage=self.usage,
+            cost=self.cost,
+            verified=verified,
+            verification_summary=verification_summary,
+            team=self._team(),
+        )
+        self.recorder.proposal(proposal)
+        return "proposed", summary, proposal
+
+    def _team(self) -> dict[str, Any]:
+        return {
+            "spec": self.state.spec,
+            "design": self.state.design,
+            "review": self.state.reviews[-1] if self.state.reviews else None,
+        }
+
+    def _verify(self, changes: list[Any]) -> VerificationResult | None:
+        if not self.settings.verify:
+            return None
+        self._emit("stage", "verifying", stage="verify")
+        verifier = Verifier(
+            self.overlay,
+            self.sandbox,
+            self.settings,
+            index=self.index,
+            cancel=self.cancel,
+            scratch_dir=self.scratch_dir,
+        )
+        result = verifier.verify(changes, trigger="finish")
+        self.verifications.append(result)
+        self.recorder.verification(step=self.state.steps, result=result)
+        self._emit("verification", f"verification {result.verdict()}", verification=result)
+        return result
+
+    def _keep_work(self, message: str) -> tuple[str, Proposal | None]:
+        node = self.graph.nodes[min(self.state.next_node, len(self.graph.nodes) - 1)].name
+        resume = f"`agentls runs resume {self.run_id}` continues the run at node {node}."
+        try:
+            changes = self.overlay.changes()
+        except Exception:
+            log.exception("team run %s: the overlay's changes cannot be read", self.run_id)
+            changes = []
+        if not changes:
+            return f"The run stopped: {message} {resume}", None
+        summary = (
+            f"UNFINISHED: {message} The proposal holds the work so far; it was not verified and may be "
+            f"incomplete. {resume}"
+        )
+        proposal = Proposal(
+            proposal_id=new_proposal_id(),
+            run_id=self.run_id,
+            summary=summary,
+            files=tuple(changes),
+            diff=self.overlay.proposal_diff(),
+            usage=self.usage,
+            cost=self.cost,
+            verified=False,
+            verification_summary="Not verified: the run stopped before it finished.",
+            complete=False,
+            team=self._team(),
+        )
+        self.recorder.proposal(proposal)
+        return summary, proposal
+
+    # -- records and events ----------------------------------------------------------------------------
+
+    def _checkpoint(self, status: str, error: str | None) -> None:
+        if self.runs_dir is None or self.task is None:
+            return
+        try:
+            files, renames = overlay_files(self.overlay.changes())
+            save_state(
+                self.runs_dir,
+                RunState(
+                    run_id=self.run_id,
+                    root=str(self.root),
+                    task=self.task,
+                    status=status,
+                    messages=[],
+                    steps=self.state.steps,
+                    reflections=self.state.rounds,
+                    usage=self.usage,
+                    files=files,
+                    renames=renames,
+                    error=error,
+                    resumed_from=self.resumed_from,
+                ),
+            )
+            save_checkpoint(self.runs_dir, self.run_id, self.state)
+        except Exception:
+            log.exception("team run %s: its checkpoint could not be saved", self.run_id)
+
+    def _handoff(self, role: str, node: str, document: BaseModel) -> None:
+        name = type(document).__name__
+        data = document.model_dump()
+        text = markdown(document)
+        if self.transcript is not None:
+            self.transcript.write("handoff", role=role, node=node, handoff=name, document=data)
+        self._emit("handoff", text, role=role, node=node, handoff=name, document=data, markdown=text)
+
+    def _decision(self, kind: str, **fields: Any) -> None:
+        self.recorder.decision(kind, step=self.state.steps, **fields)
+
+    def _forward(self, event: AgentEvent) -> None:
+        if event.kind != "stop" and self.on_event is not None:  # a role's end is not the run's
+            self.on_event(event)
+
+    def _emit(self, kind: EventKind, message: str, **data: Any) -> None:
+        if self.on_event is None:
+            return
+        event = AgentEvent(
+            kind=kind,
+            message=message,
+            step=self.state.steps,
+            usage=self.usage,
+            cost=self.cost,
+            data=MappingProxyType(dict(data)),
+        )
+        try:
+            self.on_event(event)
+        except Exception:
+            log.exception("the on_event callback failed on %s", kind)
