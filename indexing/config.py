@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Literal
 
@@ -63,6 +64,9 @@ class IndexSettings(BaseModel):
     """Compact the tables once they have this many fragments."""
     workers: int = Field(default=0, ge=0)
     """Parser processes; 0 picks one per CPU core."""
+    search_process_idle: float = Field(default=600.0, ge=0)
+    """Seconds the warm search process that ``agentls search`` starts waits for the next query before it
+    exits (``indexing.search_daemon``); 0: none, every search loads the index in its own process."""
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
 
     @field_validator("uri")
@@ -81,6 +85,10 @@ class IndexSettings(BaseModel):
             )
         return str(Path(value).expanduser())
 
+    def location(self, root: Path, cache_dir: Path) -> Path:
+        """The index folder of the workspace at ``root``: `uri`, else `default_index_location`."""
+        return Path(self.uri) if self.uri else default_index_location(root, cache_dir)
+
     def parse_limits(self) -> ParseLimits:
         """What parser processes need of these settings, as a plain dataclass."""
         return ParseLimits(
@@ -90,3 +98,10 @@ class IndexSettings(BaseModel):
             window_lines=self.window_lines,
             window_overlap=self.window_overlap,
         )
+
+
+def default_index_location(root: Path, cache_dir: Path) -> Path:
+    """``<cache>/index/<name>-<hash of the absolute root>``: one folder per workspace, outside the repo."""
+    digest = hashlib.sha1(str(root.resolve()).encode()).hexdigest()[:12]
+    name = (root.resolve().name or "root")[:64]  # a file name has at most 255 bytes; the hash keeps it unique
+    return cache_dir / "index" / f"{name}-{digest}"

@@ -21,7 +21,6 @@ from __future__ import annotations
 import concurrent.futures as cf
 import contextlib
 import dataclasses
-import hashlib
 import logging
 import multiprocessing
 import os
@@ -36,7 +35,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from indexing.config import IndexSettings
+from indexing.config import IndexSettings, default_index_location
 from indexing.embeddings import Embedder, EmbedderLoad, embed_query, load_embedder
 from indexing.models import (
     FileRecord,
@@ -75,13 +74,6 @@ _INLINE_MAX = 48  # below this many files to (re)check, parse in-process: a pool
 
 class IndexCancelled(Exception):
     """The run was cancelled; everything committed before stays valid."""
-
-
-def default_index_location(root: Path, cache_dir: Path) -> Path:
-    """``<cache>/index/<name>-<hash of the absolute root>``: one folder per workspace, outside the repo."""
-    digest = hashlib.sha1(str(root.resolve()).encode()).hexdigest()[:12]
-    name = (root.resolve().name or "root")[:64]  # a file name has at most 255 bytes; the hash keeps it unique
-    return cache_dir / "index" / f"{name}-{digest}"
 
 
 def _parser_context() -> multiprocessing.context.BaseContext:
@@ -135,9 +127,7 @@ class WorkspaceIndex:
         self.cache_dir = cache_dir
         self.env = dict(env or {})
         self.weights = weights or RankingWeights()
-        self.location = (
-            Path(self.settings.uri) if self.settings.uri else default_index_location(root, cache_dir)
-        )
+        self.location = self.settings.location(root, cache_dir)
         self._store: IndexStore | None = None
         self._embedder_load: EmbedderLoad | None = None
         self._open_lock = threading.Lock()

@@ -24,6 +24,13 @@ def _offline_hub(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
 
 
+@pytest.fixture(autouse=True)
+def _no_warm_search_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`agentls search` leaves a search process running for 10 minutes (indexing.search_daemon); tests
+    that want one turn this back on."""
+    monkeypatch.setenv("AGENTLS_SEARCH_PROCESS", "0")
+
+
 @pytest.fixture
 def cache_dir(tmp_path: Path) -> Path:
     path = tmp_path / "cache"

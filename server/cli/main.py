@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from indexing.config import IndexSettings
 from indexing.models import IndexReport, SearchHit
 from server.cli.agent import register as register_agent_commands
 from server.cli.support import environment, find_root, workspace_settings
@@ -50,12 +51,13 @@ def _workspace(path: str) -> Path:
     return root.resolve()
 
 
-def _open_index(root: Path, err: Console) -> Any:
+def _open_index(root: Path, err: Console, settings: IndexSettings | None = None) -> Any:
     from indexing.service import WorkspaceIndex
 
-    settings = workspace_settings(root, err)
+    if settings is None:
+        settings = workspace_settings(root, err).index
     env = environment()
-    return WorkspaceIndex(root, settings.index, cache_dir=cache_dir(env), env=dict(env))
+    return WorkspaceIndex(root, settings, cache_dir=cache_dir(env), env=dict(env))
 
 
 def _run_index(index: Any, err: Console, *, show_progress: bool) -> IndexReport:
@@ -203,22 +205,74 @@ def search_cmd(query: str, path: str, limit: int, as_json: bool, refresh: bool, 
 
     Searching what is indexed takes a fraction of a second; bringing a large tree's index up to date
     first (walking it) took 20 s on the Linux kernel, so it happens only on request, or when the
-    workspace has never been indexed. The language server keeps its index up to date as files change."""
-    from indexing.store import IndexLocked
-    from indexing.walker import WorkspaceError
-
+    workspace has never been indexed. The language server keeps its index up to date as files change.
+    Later searches of the same workspace go to a warm search process that the first one starts."""
     err = Console(stderr=True, soft_wrap=True)
     target = Path(path).expanduser()
     if not target.exists():
         raise click.ClickException(f"{path} does not exist")
     target = target.resolve()
-    root = find_root(target, cache_dir(environment()))
-    index = _open_index(root, err)
+    env = environment()
+    root = find_root(target, cache_dir(env))
     scope = None if target == root else target.relative_to(root).as_posix()
     if not query.strip():
         raise click.ClickException("the query is empty; say what to look for")
+    settings = workspace_settings(root, err).index
+    warm = _WarmSearch(root, settings, env)
+    refresh = refresh and not no_refresh
+    hits = None if refresh else warm.query(query, limit, scope)
+    if hits is None:
+        hits = _search_here(_open_index(root, err, settings), query, scope, limit, refresh=refresh, err=err)
+        warm.start()
+    if as_json:
+        click.echo(json.dumps([asdict(h) for h in hits], indent=2))
+        return
+    if not hits:
+        err.print("no results", highlight=False)
+        return
+    for hit in hits:
+        click.echo(format_hit(hit))
+
+
+class _WarmSearch:
+    """The workspace's warm search process (`indexing.search_daemon`): asked first, started after a search
+    that had to load the index itself. ``AGENTLS_SEARCH_PROCESS=0`` (or ``index.search_process_idle = 0``)
+    turns it off."""
+
+    def __init__(self, root: Path, settings: IndexSettings, env: dict[str, str]) -> None:
+        from indexing.search_daemon import fingerprint
+
+        self.root = root
+        self.settings = settings
+        self.env = env
+        self.cache = cache_dir(env)
+        self.location = settings.location(root, self.cache)
+        self.settings_json = settings.model_dump_json()
+        self.print = fingerprint(self.settings_json, self.cache)
+        self.enabled = settings.search_process_idle > 0 and env.get("AGENTLS_SEARCH_PROCESS", "1") != "0"
+
+    def query(self, text: str, limit: int, scope: str | None) -> list[SearchHit] | None:
+        from indexing.search_daemon import query
+
+        return query(self.location, self.print, text, limit=limit, path=scope) if self.enabled else None
+
+    def start(self) -> None:
+        from indexing.search_daemon import spawn
+
+        if self.enabled and (self.location / "meta.json").exists():
+            idle = self.settings.search_process_idle
+            spawn(self.root, self.settings_json, self.cache, self.location, self.env, idle=idle)
+
+
+def _search_here(
+    index: Any, query: str, scope: str | None, limit: int, *, refresh: bool, err: Console
+) -> list[SearchHit]:
+    """Search in this process (indexing first when asked, or when the workspace was never indexed)."""
+    from indexing.store import IndexLocked
+    from indexing.walker import WorkspaceError
+
     try:
-        if (refresh and not no_refresh) or not index.is_indexed():
+        if refresh or not index.is_indexed():
             report = _run_index(index, err, show_progress=True)
             if report.files_indexed or report.files_removed:
                 err.print(
@@ -232,15 +286,8 @@ def search_cmd(query: str, path: str, limit: int, as_json: bool, refresh: bool, 
         err.print(f"[yellow]note:[/] {exc}; searching the index as it is", highlight=False)
     except WorkspaceError as exc:
         raise click.ClickException(str(exc)) from exc
-    hits = index.search(query, limit=limit, path=scope)
-    if as_json:
-        click.echo(json.dumps([asdict(h) for h in hits], indent=2))
-        return
-    if not hits:
-        err.print("no results", highlight=False)
-        return
-    for hit in hits:
-        click.echo(format_hit(hit))
+    hits: list[SearchHit] = index.search(query, limit=limit, path=scope)
+    return hits
 
 
 def format_hit(hit: SearchHit, snippet_lines: int = 3) -> str:
@@ -282,6 +329,105 @@ def distill_cmd(source: str | None, dims: int) -> None:
     except Exception as exc:
         raise click.ClickException(f"distillation failed: {exc}") from exc
     err.print(f"[green]done:[/] {path}; `agentls index` now adds vectors", highlight=False)
+
+
+@model_group.command("pull")
+@click.argument("name", default="minishlab/potion-code-16M")
+@click.option(
+    "--from",
+    "source",
+    default=None,
+    help="A local folder holding the model (copied, no network), or the URL of a hub mirror "
+    "(default: HF_ENDPOINT or the Hugging Face hub).",
+)
+def pull_cmd(name: str, source: str | None) -> None:
+    """Fetch a static (model2vec) embedding model into the cache, with checksums; default the code model
+    agentls is configured for. The next `agentls index` adds vectors with it."""
+    from indexing.model_store import ModelPullError, pull_model
+
+    err = Console(stderr=True, soft_wrap=True)
+    env = environment()
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,.0f} / {task.total:,.0f} bytes"),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    ) as bar:
+        tasks: dict[str, Any] = {}
+
+        def progress(file: str, done: int, total: int | None) -> None:
+            if file not in tasks:
+                tasks[file] = bar.add_task(file, total=total)
+            bar.update(tasks[file], completed=done)
+
+        try:
+            path = pull_model(name, cache_dir(env), env=env, source=source, progress=progress)
+        except ModelPullError as exc:
+            raise click.ClickException(str(exc)) from exc
+    from indexing.model_store import installed_models
+
+    size = next(
+        (m.bytes for m in installed_models(cache_dir(env), env, _embedding_settings(err)) if m.path == path),
+        0,
+    )
+    err.print(f"[green]installed:[/] {name} ({size / 1e6:.1f} MB) in {path}", highlight=False)
+    if name != _embedding_settings(err).model:
+        err.print(
+            f'to use it, set embedding.model = "{name}" in agentls.toml, then run `agentls index`',
+            highlight=False,
+        )
+    else:
+        err.print("`agentls index` now adds vectors with it", highlight=False)
+
+
+def _embedding_settings(err: Console) -> Any:
+    return workspace_settings(find_root(Path.cwd(), cache_dir(environment())), err).index.embedding
+
+
+@model_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print the models as JSON.")
+def list_cmd(as_json: bool) -> None:
+    """Show the embedding models on this machine, their sizes, and which one search uses here."""
+    from indexing.model_store import active_model, installed_models
+
+    err = Console(stderr=True, soft_wrap=True)
+    env = environment()
+    settings = _embedding_settings(err)
+    models = installed_models(cache_dir(env), env, settings)
+    active = active_model(settings, cache_dir(env), env)
+    in_use = active.resolve() if active is not None else None
+    if as_json:
+        rows = [
+            {
+                "name": m.name,
+                "path": str(m.path),
+                "bytes": m.bytes,
+                "source": m.source,
+                "active": m.path.resolve() == in_use,
+            }
+            for m in models
+        ]
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for m in models:
+        mark = "*" if m.path.resolve() == in_use else " "
+        click.echo(f"{mark} {m.name}  {m.bytes / 1e6:.1f} MB  {m.path}")
+    if in_use is None:
+        err.print(
+            f"no embedding model in use (embedding.provider {settings.provider}, model {settings.model}): "
+            "search is lexical. " + _MODEL_OFFER,
+            highlight=False,
+        )
+    else:
+        err.print("* = used by `agentls index` and `agentls search` here", highlight=False)
+
+
+_MODEL_OFFER = (
+    "`agentls model pull` fetches the default code model (about 30 MB); `agentls model distill` builds "
+    "one offline"
+)
 
 
 register_agent_commands(main)

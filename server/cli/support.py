@@ -23,7 +23,7 @@ def environment() -> dict[str, str]:
 def find_root(target: Path, cache: Path) -> Path:
     """The workspace a path belongs to: the nearest folder at or above ``target`` that already has an
     index, else the nearest with ``.git`` or ``agentls.toml``, else ``target``'s own folder."""
-    from indexing.service import default_index_location
+    from indexing.config import default_index_location  # not the service: it loads LanceDB
 
     start = target if target.is_dir() else target.parent
     folders = (start, *start.parents)

@@ -1,0 +1,324 @@
+"""A warm search process per workspace index, so that ``agentls search`` answers in a fraction of a second.
+
+Importing LanceDB takes about 3 seconds of CPU (most of it pydantic building validators for the LanceDB
+namespace REST client at import time), and loading an embedding model more: a search from the command
+line used to pay both on every query, for a search that takes 20-60 ms once they are loaded. The first
+``agentls search`` of a workspace searches in its own process, as before, and then starts this process
+in the background; later searches send their query to it over a unix socket and print its answer. The
+client side (`query`, `spawn`, `fingerprint`) imports nothing heavy: the CLI reaches the socket without
+loading LanceDB, pyarrow or numpy.
+
+- The socket lives in the index folder (0700, so only the user can connect), or, when that path is too
+  long for a unix socket, in a private folder under the temporary directory.
+- One process per index: a second one started meanwhile sees the first one's lock and exits.
+- It answers the index as it is on disk: before each query it checks whether a table has a new version
+  (its ``_versions`` folder changed) and, if so, moves its readers to the newest versions.
+- It exits after ``idle`` seconds without a query, when its index folder disappears, and after any error
+  while searching (the client then searches in its own process, and the next search starts a fresh one).
+- A query carries the client's `fingerprint` (index settings, cache folder, agentls' indexing code);
+  a process started with other settings or older code answers "stale" and exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import errno
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from indexing.models import SearchHit
+
+if TYPE_CHECKING:
+    from indexing.service import WorkspaceIndex
+
+log = logging.getLogger(__name__)
+
+__all__ = ["fingerprint", "query", "serve", "socket_path", "spawn"]
+
+SOCKET_NAME = "search.sock"
+_LOCK_NAME = "search.lock"
+_SOCKET_PATH_MAX = 100  # sun_path holds 108 bytes on Linux, 104 on macOS
+_TICK_SECONDS = 1.0  # how often an idle process checks its lifetime and its index folder
+_MAX_REQUEST = 1 << 20
+
+
+def socket_path(location: Path) -> Path:
+    """Where the search process of the index at ``location`` listens."""
+    path = location / SOCKET_NAME
+    if len(os.fsencode(path)) <= _SOCKET_PATH_MAX:
+        return path
+    digest = hashlib.sha1(os.fsencode(location.resolve())).hexdigest()[:20]
+    return Path(tempfile.gettempdir()) / f"agentls-{os.getuid()}" / f"{digest}.sock"
+
+
+def fingerprint(settings_json: str, cache_dir: Path) -> str:
+    """What a search process must have been started with to answer a client: the index settings, the
+    cache folder (models, secret key) and the indexing code itself (size and mtime of its modules, so an
+    upgrade or an edit of agentls retires running processes)."""
+    digest = hashlib.sha256(settings_json.encode())
+    digest.update(os.fsencode(cache_dir))
+    package = Path(__file__).parent
+    for module in sorted(package.glob("*.py")):
+        with contextlib.suppress(OSError):
+            stat = module.stat()
+            digest.update(f"{module.name}:{stat.st_size}:{stat.st_mtime_ns};".encode())
+    return digest.hexdigest()[:32]
+
+
+def query(
+    location: Path,
+    print_: str,
+    text: str,
+    *,
+    limit: int,
+    path: str | None,
+    timeout: float = 10.0,
+) -> list[SearchHit] | None:
+    """Ask the search process of the index at ``location``; None when there is none that can answer (not
+    running, started with other settings, or failing): the caller then searches in its own process."""
+    target = socket_path(location)
+    if not target.exists():
+        return None
+    request = {"fingerprint": print_, "query": text, "limit": limit, "path": path}
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.settimeout(timeout)
+            conn.connect(str(target))
+            conn.sendall(json.dumps(request).encode() + b"\n")
+            answer = json.loads(_read_line(conn))
+    except (OSError, ValueError) as exc:  # no process, a dead one's socket, a timeout, a garbled answer
+        log.debug("search process at %s did not answer: %s", target, exc)
+        return None
+    if not isinstance(answer, dict) or not isinstance(answer.get("hits"), list):
+        log.debug("search process at %s answered %r", target, answer)
+        return None
+    return [SearchHit(**{**hit, "sources": tuple(hit.get("sources", ()))}) for hit in answer["hits"]]
+
+
+def spawn(
+    root: Path,
+    settings_json: str,
+    cache_dir: Path,
+    location: Path,
+    env: Mapping[str, str],
+    *,
+    idle: float,
+) -> subprocess.Popen[bytes] | None:
+    """Start the search process of this workspace in the background (its own session, no terminal), unless
+    one holds the index's search lock already. Its log goes to ``search.log`` in the index folder."""
+    if idle <= 0 or _locked(location / _LOCK_NAME):
+        return None
+    command = [
+        sys.executable,
+        "-m",
+        "indexing.search_daemon",
+        "--root",
+        str(root),
+        "--settings-json",
+        settings_json,
+        "--cache-dir",
+        str(cache_dir),
+        "--idle",
+        str(idle),
+    ]
+    # The child must import this package as the parent did (a source checkout on sys.path, not installed).
+    child_env = dict(env)
+    package_parent = str(Path(__file__).resolve().parent.parent)
+    child_env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH", "")) if p)
+    try:
+        with open(location / "search.log", "ab") as log_file:
+            return subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=log_file,
+                env=child_env,
+                start_new_session=True,
+                close_fds=True,
+            )
+    except OSError as exc:
+        log.info("could not start the search process: %s", exc)
+        return None
+
+
+def _locked(lock_file: Path) -> bool:
+    """Whether a running search process holds this lock."""
+    try:
+        fd = os.open(lock_file, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def _private_folder(folder: Path) -> bool:
+    """Create ``folder`` (0700) if needed; whether it is this user's and nobody else's."""
+    with contextlib.suppress(FileExistsError):
+        folder.mkdir(mode=0o700, parents=True)
+    stat = folder.lstat()
+    mine = stat.st_uid == os.getuid() and not stat.st_mode & 0o077
+    return mine and folder.is_dir() and not folder.is_symlink()
+
+
+def _read_line(conn: socket.socket) -> bytes:
+    data = b""
+    while not data.endswith(b"\n"):
+        part = conn.recv(65536)
+        if not part:
+            break
+        data += part
+        if len(data) > 64 * _MAX_REQUEST:
+            raise ValueError("answer too long")
+    return data
+
+
+# ------------------------------------------------------------------------------------------ the process
+def _versions_stamp(index: WorkspaceIndex) -> tuple[int, ...]:
+    """Changes whenever a table of the index commits a new version (a manifest lands in ``_versions``)."""
+    lance = index.location / "lance"
+    stamp: list[int] = []
+    with contextlib.suppress(OSError):
+        for table in sorted(lance.iterdir()):
+            with contextlib.suppress(OSError):
+                stamp.append((table / "_versions").stat().st_mtime_ns)
+    return tuple(stamp)
+
+
+@contextlib.contextmanager
+def _exclusive(lock_file: Path) -> Iterator[bool]:
+    """Hold the index's search lock; yields False (and holds nothing) when another process has it."""
+    fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+            yield False
+            return
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield True
+    finally:
+        os.close(fd)
+
+
+def serve(index: WorkspaceIndex, print_: str, *, idle: float) -> None:
+    """Answer queries for ``index`` until ``idle`` seconds pass without one (see the module docstring)."""
+    location = index.location
+    with _exclusive(location / _LOCK_NAME) as mine:
+        if not mine:
+            log.info("another search process serves %s", location)
+            return
+        if not index.is_indexed():
+            log.info("%s is not indexed; nothing to serve", location)
+            return
+        index.search("warm up", limit=1)  # loads the model, opens the indexes: the first query is fast
+        target = socket_path(location)
+        if not _private_folder(target.parent):
+            log.warning("%s is not a private folder of this user; not serving searches", target.parent)
+            return
+        target.unlink(missing_ok=True)
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+            listener.bind(str(target))
+            os.chmod(target, 0o600)
+            listener.listen(8)
+            listener.settimeout(_TICK_SECONDS)
+            bound = os.stat(target).st_ino
+            try:
+                _accept_loop(index, listener, print_, idle)
+            finally:
+                with contextlib.suppress(OSError):
+                    if os.stat(target).st_ino == bound:  # not a successor's socket
+                        target.unlink()
+
+
+def _accept_loop(index: WorkspaceIndex, listener: socket.socket, print_: str, idle: float) -> None:
+    stamp = _versions_stamp(index)
+    last = time.monotonic()
+    while time.monotonic() - last < idle:
+        if not (index.location / "meta.json").exists():
+            log.info("the index at %s is gone; exiting", index.location)
+            return
+        try:
+            conn, _ = listener.accept()
+        except TimeoutError:
+            continue
+        last = time.monotonic()
+        with conn:
+            conn.settimeout(10.0)
+            try:
+                request = json.loads(_read_line(conn))
+            except (OSError, ValueError):
+                continue
+            if not isinstance(request, dict) or request.get("fingerprint") != print_:
+                _answer(conn, {"stale": True})
+                log.info("a client with other settings or code asked; exiting")
+                return
+            now = _versions_stamp(index)
+            if now != stamp:
+                index.store.refresh()
+                stamp = now
+            try:
+                hits = index.search(
+                    str(request.get("query", "")),
+                    limit=int(request.get("limit", 10)),
+                    path=request.get("path") or None,
+                )
+            except Exception as exc:  # the client searches itself; a fresh process opens the index anew
+                log.exception("search failed")
+                _answer(conn, {"error": f"{type(exc).__name__}: {exc}"})
+                return
+            _answer(conn, {"hits": [asdict(hit) for hit in hits]})
+
+
+def _answer(conn: socket.socket, payload: dict[str, Any]) -> None:
+    with contextlib.suppress(OSError):
+        conn.sendall(json.dumps(payload).encode() + b"\n")
+
+
+def _exit_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m indexing.search_daemon``: what `spawn` runs."""
+    parser = argparse.ArgumentParser(prog="python -m indexing.search_daemon")
+    parser.add_argument("--root", required=True)
+    parser.add_argument("--settings-json", required=True)
+    parser.add_argument("--cache-dir", required=True)
+    parser.add_argument("--idle", type=float, default=600.0)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s agentls search %(process)d: %(message)s")
+    signal.signal(signal.SIGTERM, _exit_on_signal)  # through `serve`'s cleanup: the socket goes too
+    os.environ.setdefault("RUST_LOG", "error")
+    from indexing.config import IndexSettings
+    from indexing.service import WorkspaceIndex
+
+    settings = IndexSettings.model_validate_json(args.settings_json)
+    cache_dir = Path(args.cache_dir)
+    index = WorkspaceIndex(Path(args.root), settings, cache_dir=cache_dir, env=dict(os.environ))
+    serve(index, fingerprint(args.settings_json, cache_dir), idle=args.idle)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,100 @@
+"""The warm search process (`indexing.search_daemon`): answers like an in-process search, sees new index
+versions, retires itself for other settings, and lets ``agentls search`` skip importing LanceDB."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from indexing.config import IndexSettings
+from indexing.search_daemon import fingerprint, query, serve, socket_path
+from indexing.service import WorkspaceIndex
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _serving(index: WorkspaceIndex, print_: str) -> threading.Thread:
+    thread = threading.Thread(target=serve, args=(index, print_), kwargs={"idle": 20.0}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not socket_path(index.location).exists():
+        assert time.monotonic() < deadline, "the search process never listened"
+        assert thread.is_alive(), "the search process ended before listening"
+        time.sleep(0.02)
+    return thread
+
+
+def test_answers_as_the_index_does_sees_new_versions_and_retires_for_other_settings(
+    workspace: Path, cache_dir: Path
+) -> None:
+    settings = IndexSettings()
+    index = WorkspaceIndex(workspace, settings, cache_dir=cache_dir)
+    index.index()
+    print_ = fingerprint(settings.model_dump_json(), cache_dir)
+    thread = _serving(WorkspaceIndex(workspace, settings, cache_dir=cache_dir), print_)
+
+    hits = query(index.location, print_, "reduce a price by a percentage", limit=3, path=None)
+    assert hits == index.search("reduce a price by a percentage", limit=3)
+    assert hits and hits[0].symbol == "apply_discount"
+    scoped = query(index.location, print_, "price", limit=10, path="tests")
+    assert scoped and {h.path for h in scoped} == {"tests/test_cart.py"}
+
+    # A file indexed by another process (the CLI, the language server) is found by the next query.
+    (workspace / "shop" / "tax.py").write_text("def compute_zebra_levy(amount):\n    return amount\n")
+    index.update_paths([workspace / "shop" / "tax.py"])
+    hits = query(index.location, print_, "zebra levy", limit=3, path=None)
+    assert hits and hits[0].symbol == "compute_zebra_levy"
+
+    # Settings or code it was not started with: no answer, and it exits (the next search starts anew).
+    assert query(index.location, "other", "zebra", limit=3, path=None) is None
+    thread.join(5)
+    assert not thread.is_alive()
+    assert not socket_path(index.location).exists()
+    assert query(index.location, print_, "zebra", limit=3, path=None) is None
+
+
+def test_fingerprint_follows_settings_and_code(tmp_path: Path, cache_dir: Path) -> None:
+    base = fingerprint(IndexSettings().model_dump_json(), cache_dir)
+    assert base == fingerprint(IndexSettings().model_dump_json(), cache_dir)
+    assert base != fingerprint(IndexSettings(window_lines=30).model_dump_json(), cache_dir)
+    assert base != fingerprint(IndexSettings().model_dump_json(), tmp_path)
+
+
+def test_a_long_index_path_gets_a_private_socket_elsewhere(tmp_path: Path) -> None:
+    deep = tmp_path / ("x" * 120)
+    path = socket_path(deep)
+    assert len(os.fsencode(path)) <= 100 and path.name.endswith(".sock")
+    assert socket_path(tmp_path / "short") == tmp_path / "short" / "search.sock"
+
+
+def test_cli_search_uses_the_warm_process_without_importing_lancedb(
+    workspace: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AGENTLS_SEARCH_PROCESS", "1")
+    env = {**os.environ, "AGENTLS_CACHE_DIR": str(cache_dir), "PYTHONPATH": str(REPO)}
+    (workspace / "agentls.toml").write_text("[index]\nsearch_process_idle = 30\n")
+    command = [sys.executable, "-X", "importtime", "-m", "server.cli", "search", "apply a discount", "--json"]
+    first = subprocess.run(command, cwd=workspace, env=env, capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0, first.stderr
+    assert " lancedb\n" in first.stderr  # indexed and searched here, then started the warm process
+    location = IndexSettings().location(workspace, cache_dir)
+    lock = location / "search.lock"
+    deadline = time.monotonic() + 60
+    while not socket_path(location).exists():
+        assert time.monotonic() < deadline, (location / "search.log").read_text()
+        time.sleep(0.1)
+    pid = int(lock.read_text())
+    try:
+        second = subprocess.run(command, cwd=workspace, env=env, capture_output=True, text=True, timeout=60)
+        assert second.returncode == 0, second.stderr
+        assert second.stdout == first.stdout
+        assert " lancedb\n" not in second.stderr and " pyarrow\n" not in second.stderr
+    finally:
+        os.kill(pid, signal.SIGTERM)
