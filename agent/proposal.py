@@ -8,19 +8,21 @@ model's summary, whether verification passed, and what the run cost.
 `WorkspaceEdit`s instead. It first checks every file against disk and refuses the whole proposal, writing
 nothing, when any file changed since the run read it (its disk text differs from the base text), when a
 file to create already exists, or when a path is refused (outside the workspace, secret). Only then does
-it write, each file atomically (a temporary file renamed over the target), keeping file modes.
+it write, through `agent.apply.apply_changes`: journaled, each file atomically (a temporary file renamed
+over the target), keeping file modes.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from agent.apply import apply_changes
+from agent.costs import RoleCost
 from agent.overlay import FileChange
 from agent.paths import PathRefused, resolve_in_workspace
 from agent.usage import Usage
@@ -61,6 +63,9 @@ class Proposal:
     """One line per check run, or why nothing was verified."""
     complete: bool = True
     """False when the run stopped on a budget or step limit and this is the work so far."""
+    roles: tuple[RoleCost, ...] = ()
+    """Usage and cost per role and node (`agent.costs`), for the payload's ``roles``; they add up to
+    `usage` and `cost`."""
     team: Mapping[str, Any] | None = None
     """Team runs (`agent.team`): the handoffs behind the change, ``{spec, design, review}`` (each a JSON
     object or None); None for solo runs."""
@@ -158,43 +163,23 @@ def check_proposal(proposal: Proposal, root: Path) -> list[ApplyConflict]:
     return conflicts
 
 
-def _write_atomic(path: Path, text: str, mode: int | None) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".agentls", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        os.chmod(tmp, mode if mode is not None else 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
-def apply_proposal(proposal: Proposal, root: Path) -> list[str]:
+def apply_proposal(
+    proposal: Proposal,
+    root: Path,
+    *,
+    journal: Path | None = None,
+    on_written: Callable[[str], None] | None = None,
+) -> list[str]:
     """Write `proposal` to disk under `root`; returns the paths written or removed.
 
-    Raises `ApplyRefused` (writing nothing) when any file changed on disk since the run read it.
+    Raises `ApplyRefused` (writing nothing) when any file changed on disk since the run read it. The
+    writes are journaled in `journal` (`agent.apply.journal_dir`), so a process killed half-way is
+    finished on the next start (`agent.apply.recover_applies`).
     """
     root = Path(os.path.abspath(root))
     conflicts = check_proposal(proposal, root)
     if conflicts:
         raise ApplyRefused(conflicts)
-    touched: list[str] = []
-    for change in proposal.files:
-        target = root / change.path
-        if change.kind == "deleted":
-            target.unlink(missing_ok=True)
-            touched.append(change.path)
-            continue
-        source = root / (change.old_path or change.path)
-        mode = source.stat().st_mode & 0o777 if source.exists() else None
-        _write_atomic(target, change.new_text, mode)
-        touched.append(change.path)
-        if change.kind == "renamed" and change.old_path is not None:
-            (root / change.old_path).unlink(missing_ok=True)
-            touched.append(change.old_path)
-    return touched
+    return apply_changes(
+        proposal.files, root, journal=journal, label=f"proposal {proposal.proposal_id}", on_written=on_written
+    )

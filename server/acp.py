@@ -18,6 +18,8 @@ has an index, ``.git`` or ``agentls.toml``):
   ``fs/write_text_file`` when it advertises it (else to disk); deletions and the old side of renames go
   to disk (ACP has no delete). Reject writes nothing. The prompt ends ``end_turn``.
 - ``session/cancel`` cancels the run (it stops within about a second); the prompt ends ``cancelled``.
+- Disk writes go through `agent.apply.apply_changes` (journaled); ``initialize`` finishes an apply a killed
+  agentls left half-done (`agent.apply.recover_applies`) and the first prompt's updates say so.
 
 stdout carries the protocol only; logs go to stderr.
 """
@@ -25,6 +27,7 @@ stdout carries the protocol only; logs go to stderr.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import logging
 import os
@@ -112,6 +115,8 @@ class AgentlsAcpAgent:
         self.conn: Client | None = None
         self.capabilities = ClientCapabilities()
         self.sessions: dict[str, _Session] = {}
+        self.recovered: list[str] = []
+        """Messages about interrupted applies finished at ``initialize``, not yet shown to the user."""
         self._ids = itertools.count(1)
 
     # -- connection and sessions ----------------------------------------------------------------------
@@ -128,6 +133,12 @@ class AgentlsAcpAgent:
     ) -> InitializeResponse:
         self.capabilities = client_capabilities or ClientCapabilities()
         from importlib.metadata import PackageNotFoundError, version
+
+        from agent.apply import journal_dir, recover_applies
+        from server.cli.agent import runs_dir
+
+        # an accepted proposal a killed agentls was writing: finished now, told at the first prompt
+        self.recovered += await asyncio.to_thread(recover_applies, journal_dir(runs_dir(self.env)))
 
         try:
             ours = version("agentls")
@@ -185,6 +196,8 @@ class AgentlsAcpAgent:
         if session.handle is not None and not session.handle.done.is_set():
             raise RequestError.invalid_request({"message": "a prompt is already running in this session"})
         session.cancelled = False
+        while self.recovered:
+            await self._say(session, self.recovered.pop(0))
         instruction, buffers = await self._read_prompt(session, prompt)
         result = await self._run(session, instruction, buffers)
         if session.cancelled or result.status == "cancelled":
@@ -419,8 +432,9 @@ class AgentlsAcpAgent:
 
     async def _write(self, session: _Session, files: tuple[FileChange, ...]) -> list[str]:
         """Rebase every change onto the client's current text, then write them all (or none: raises)."""
+        from agent.apply import apply_changes, journal_dir
         from agent.paths import is_git_path, unsafe_characters
-        from agent.proposal import _write_atomic
+        from server.cli.agent import runs_dir
         from server.features.runs.proposals import prepare_changes
 
         for change in files:
@@ -439,25 +453,26 @@ class AgentlsAcpAgent:
                     current[path] = await self._client_text(session, path)
         changes = prepare_changes(files, current.get)
         fs = self.capabilities.fs
-        through_client = fs is not None and bool(fs.write_text_file)
-        written: list[str] = []
-        for change in changes:
-            target = session.root / change.path
-            if change.kind == "deleted":
-                target.unlink(missing_ok=True)
-            elif through_client:
-                assert self.conn is not None
+        journal = journal_dir(runs_dir(self.env))
+        label = f"the proposal of session {session.session_id}"
+        if fs is None or not fs.write_text_file:
+            await asyncio.to_thread(apply_changes, changes, session.root, journal=journal, label=label)
+            return [change.path for change in changes]
+        assert self.conn is not None
+        for change in changes:  # the client writes the texts (its buffers follow); disk takes the rest
+            if change.kind != "deleted":
                 await self.conn.write_text_file(
-                    path=str(target), content=change.new_text, session_id=session.session_id
+                    path=str(session.root / change.path),
+                    content=change.new_text,
+                    session_id=session.session_id,
                 )
-            else:
-                source = session.root / (change.old_path or change.path)
-                mode = source.stat().st_mode & 0o777 if source.exists() else None
-                _write_atomic(target, change.new_text, mode)
-            if change.kind == "renamed" and change.old_path:
-                (session.root / change.old_path).unlink(missing_ok=True)
-            written.append(change.path)
-        return written
+        removals = [change for change in changes if change.kind == "deleted"] + [
+            dataclasses.replace(change, path=change.old_path, kind="deleted", old_path=None, new_text="")
+            for change in changes
+            if change.kind == "renamed" and change.old_path
+        ]
+        await asyncio.to_thread(apply_changes, removals, session.root, journal=journal, label=label)
+        return [change.path for change in changes]
 
 
 def serve(env: Mapping[str, str] | None = None) -> None:

@@ -13,9 +13,11 @@ What happens when:
 
 - ``initialize`` answers at once with the capabilities and the negotiated position encoding (UTF-8 when
   the client offers it, else UTF-16); nothing slow runs before the answer.
-- ``initialized`` starts, in the background: the dynamic registration of file watchers (when the client
-  supports it), settings (see `server.features.configuration`), the analysis process that code actions
-  use, and a full index of every workspace folder in the indexing process, with ``$/progress``.
+- ``initialized`` starts, in the background: finishing an accepted proposal that a killed server left
+  half-written (`agent.apply.recover_applies`, with a ``window/showMessage`` warning), the dynamic
+  registration of file watchers (when the client supports it), settings (see
+  `server.features.configuration`), the analysis process that code actions use, and a full index of
+  every workspace folder in the indexing process, with ``$/progress``.
 - Saves, watched-file events and workspace-folder changes re-index what changed.
 - Each code-action provider runs on its own: one that fails is logged and the others still answer.
 - Agent commands (`AGENT_COMMAND_HANDLERS`) start runs on worker threads and settle their proposals; the
@@ -48,6 +50,7 @@ from pygls.protocol import (
 from pygls.uris import from_fs_path
 from pygls.workspace import Workspace
 
+from agent.apply import journal_dir, recover_applies
 from agent.overlay import FileChange
 from server.documents import Document, DocumentStore, uri_to_path
 from server.edits import EditSupport, workspace_edit
@@ -441,6 +444,9 @@ class AgentlsServer(LanguageServer):
 
     async def startup(self) -> None:
         """Everything that follows ``initialized``, in the background."""
+        # An accepted proposal a killed server was writing to disk: finish it, and tell the user.
+        for message in await asyncio.to_thread(recover_applies, journal_dir(self.cache_dir / "runs")):
+            self.show(message, types.MessageType.Warning)
         if not await self._register_watchers():
             self.spawn(self._refresh_periodically(), "index-refresh")
         await self.reload_settings(reindex_changed=False)

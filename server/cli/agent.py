@@ -220,6 +220,7 @@ def _report_and_apply(
     commit: _CommitOptions | None,
     force: bool,
 ) -> None:
+    from agent.apply import journal_dir
     from agent.proposal import ApplyRefused, apply_proposal
 
     proposal = result.proposal
@@ -280,7 +281,7 @@ def _report_and_apply(
         _commit(proposal, root, commit, err)
         return
     try:
-        written = apply_proposal(proposal, root)
+        written = apply_proposal(proposal, root, journal=journal_dir(runs_dir(environment())))
     except ApplyRefused as refused:
         raise click.ClickException(str(refused)) from refused
     err.print(f"[green]applied[/]: {escape(', '.join(written))}", highlight=False)
@@ -302,6 +303,7 @@ class _CommitOptions:
 
 def _commit(proposal: Any, root: Path, options: _CommitOptions, err: Console) -> None:
     """Apply `proposal` as one commit (`agent.commit.commit_proposal`) and say where it went."""
+    from agent.apply import journal_dir
     from agent.commit import CommitRefused, commit_message, commit_proposal
     from agent.proposal import ApplyRefused, apply_proposal
     from agent.vcs import GitError
@@ -314,7 +316,7 @@ def _commit(proposal: Any, root: Path, options: _CommitOptions, err: Console) ->
             message=message,
             branch=options.branch,
             force=options.force,
-            apply=lambda: apply_proposal(proposal, root),
+            apply=lambda: apply_proposal(proposal, root, journal=journal_dir(runs_dir(environment()))),
         )
     except (CommitRefused, GitError, ApplyRefused) as error:
         raise click.ClickException(f"not committed: {error}") from error
