@@ -15,6 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from agent.installs import InstallSettings
 from agent.mcp.config import McpSettings
 from agent.memory import MemorySettings
 from agent.sandbox import SandboxSettings
@@ -114,6 +115,8 @@ class AgentSettings(BaseModel):
     """How a long run keeps its conversation inside the context window (`agent.memory`)."""
     mcp: McpSettings = Field(default_factory=McpSettings)
     """MCP servers whose tools the agent gets (``[mcp.servers.NAME]``, see `agent.mcp.config`)."""
+    install: InstallSettings = Field(default_factory=InstallSettings)
+    """How `install_package` installs dependencies (``[agent.install]``, see `agent.installs`)."""
     team: TeamSettings = Field(default_factory=TeamSettings)
     """Team runs: spec confirmation, QA rounds, overall bounds and custom graphs (`agent.team.config`)."""
     approve: Literal["auto", "ask"] = "auto"

@@ -152,10 +152,30 @@ def toolset(role: Role, resources: ToolResources, *, edits_allowed: bool = True)
         if role.read_only and not tool.read_only:
             continue
         registry.add(tool)
+    if not view_only and registry.get(BashTool.name) is not None and _may_install(resources):
+        registry.add(_install_tool(resources))
     for tool in _mcp_tools(resources):
         if registry.get(tool.name) is None:
             registry.add(tool)
     return registry
+
+
+def _may_install(resources: ToolResources) -> bool:
+    """`install_package` is offered when the sandbox may reach a registry (`agent.installs`)."""
+    return resources.settings.sandbox.network != "off"
+
+
+def _install_tool(resources: ToolResources) -> Tool:
+    from agent.installs import InstallPackageTool
+
+    return InstallPackageTool(
+        resources.overlay,
+        resources.sandbox,
+        resources.settings.install,
+        approve=resources.settings.approve,
+        ask=resources.ask,
+        recorder=resources.recorder,
+    )
 
 
 def _mcp_tools(resources: ToolResources) -> list[Tool]:

@@ -1,0 +1,359 @@
+"""Governed dependency installs: the `install_package` tool, the run's package layer, the manifest edit.
+
+When the model needs a Python dependency the project does not have (``ModuleNotFoundError``), it calls
+``install_package {package, manifest?}``. The tool is offered only when the sandbox may reach a
+registry (``agent.sandbox.network`` is ``"registries"`` or ``"on"``); under ``"off"`` the model is told
+there is no network and adapts. A call:
+
+1. checks the requirement (a name with an optional version specifier and extras: no URL, path or pip
+   option);
+2. with ``agent.approve = "ask"``, asks the user first (`agent.approval`; no answer refuses), and the
+   answer is in the transcript;
+3. installs it with ``pip install --target`` run by the project's interpreter in the sandbox, through
+   the network policy (so only allowed registries, every request recorded), into a `PackageLayer`: a
+   per-run folder on the host, bound into every later sandboxed command at the same path and put on
+   ``PYTHONPATH``, so tests and commands of the run import it. The user's ``.venv`` is never written
+   (it stays read-only in the sandbox); the layer is deleted with the run;
+4. adds the requirement to the project's manifest in the run's overlay: ``[project].dependencies`` of
+   ``pyproject.toml``, or ``requirements.txt`` (the one named by ``manifest``, else ``pyproject.toml``
+   when it has a ``[project]`` table, else ``requirements.txt``). That edit is part of the proposal: the
+   user's accept is what changes their project, after which their own environment follows
+   (``pip install -e .`` / ``pip install -r requirements.txt``). A requirement without a version gets
+   ``>=`` the installed version; a package the manifest already names is not added twice;
+5. records an ``install`` decision (requirement, installed distributions, manifest, exit status).
+
+`InstallSettings` (``[agent.install]``) sets the index (``index_url``, e.g. a local mirror: its host must
+be in ``agent.sandbox.allowed_hosts``) and the time an install may take.
+
+Not covered: npm, Cargo and Go installs (the proxy lets their registries through for commands, but
+there is no governed tool and no manifest edit for them), and resuming a run does not bring its layer
+back (the model installs again).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import sys
+import tempfile
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
+from pydantic import BaseModel, ConfigDict, Field
+
+from agent.tools import CustomTool, ToolError, ToolResult, one_line
+
+if TYPE_CHECKING:
+    from agent.overlay import Overlay
+    from agent.ports import Sandbox
+    from agent.recorder import Recorder
+    from agent.tools.ask import AskCallback
+
+__all__ = [
+    "INSTALL_PACKAGE",
+    "InstallPackageTool",
+    "InstallSettings",
+    "PackageLayer",
+    "add_requirement",
+]
+
+log = logging.getLogger(__name__)
+
+INSTALL_PACKAGE = "install_package"
+
+
+class InstallSettings(BaseModel):
+    """How `install_package` installs (``[agent.install]``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    index_url: str | None = None
+    """The package index pip uses; None is pip's default (PyPI). Its host must be allowed by
+    ``agent.sandbox.allowed_hosts`` (``host:port`` for a local mirror)."""
+    timeout_seconds: float = Field(default=300.0, gt=0)
+    """Wall-clock limit of one install."""
+
+
+class PackageLayer:
+    """A per-run folder of installed packages, shown in every sandboxed command and on its PYTHONPATH
+    (an `agent.netsandbox.SandboxExtension`)."""
+
+    def __init__(self) -> None:
+        self.path = Path(tempfile.mkdtemp(prefix="agentls-site-"))
+
+    def bwrap_args(self) -> list[str]:
+        return ["--bind", str(self.path), str(self.path)]
+
+    def environment(self) -> dict[str, str]:
+        return {"PYTHONPATH": str(self.path)}
+
+    def wrap(self, argv: list[str]) -> list[str]:
+        return argv
+
+    def distributions(self) -> dict[str, str]:
+        """Canonical name -> version of what the layer holds."""
+        found: dict[str, str] = {}
+        for info in self.path.glob("*.dist-info"):
+            name, _, version = info.name.removesuffix(".dist-info").partition("-")
+            found[canonicalize_name(name)] = version
+        return found
+
+    def close(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+# -- the manifest ---------------------------------------------------------------------------------------
+
+_TABLE = re.compile(r"^\s*\[([^\[\]]+)\]\s*(#.*)?$")
+_DEPENDENCIES = re.compile(r"^\s*dependencies\s*=\s*\[")
+
+
+def _names(requirements: list[str]) -> set[str]:
+    names: set[str] = set()
+    for line in requirements:
+        try:
+            names.add(canonicalize_name(Requirement(line).name))
+        except InvalidRequirement:
+            continue
+    return names
+
+
+def _pyproject_with(text: str, requirement: str) -> str:
+    """`text` (a pyproject.toml with a ``[project]`` table) with `requirement` in its dependencies."""
+    lines = text.splitlines(keepends=True)
+    headers = [(i, m[1].strip()) for i, line in enumerate(lines) if (m := _TABLE.match(line))]
+    start = next((i for i, table in headers if table == "project"), None)
+    if start is None:
+        raise ValueError("no [project] table")
+    end = next((i for i, _ in headers if i > start), len(lines))
+    entry = f'"{requirement}"'
+    for i in range(start + 1, end):
+        if not _DEPENDENCIES.match(lines[i]):
+            continue
+        # Find the closing bracket of the array (it may span lines).
+        for j in range(i, end):
+            code = lines[j].split("#", 1)[0]
+            close = code.rfind("]")
+            if close == -1:
+                continue
+            before = "".join(lines[i:j]) + code[:close]
+            inner = before[before.index("[") + 1 :]
+            if j == i:  # dependencies = ["a", "b"]
+                head = code[:close].rstrip()
+                separator = ", " if inner.strip() and not inner.rstrip().endswith(",") else ""
+                lines[j] = head + separator + entry + lines[j][len(head) :]
+            else:  # one entry per line: ours goes before the closing bracket, indented like the first
+                indent = re.match(r"[ \t]*", lines[i + 1])
+                pad = indent[0] if indent is not None and indent[0] and i + 1 < j else "    "
+                previous = lines[j - 1]
+                if inner.strip() and not previous.split("#", 1)[0].rstrip().endswith((",", "[")):
+                    lines[j - 1] = previous.rstrip("\n").rstrip() + ",\n"
+                lines.insert(j, f"{pad}{entry},\n")
+            return "".join(lines)
+        raise ValueError("the dependencies array is not closed")
+    lines.insert(start + 1, f"dependencies = [{entry}]\n")
+    return "".join(lines)
+
+
+def add_requirement(overlay: Overlay, requirement: str, manifest: str | None = None) -> tuple[str, bool]:
+    """Add `requirement` to the project's manifest in `overlay`: (the manifest's path, whether it changed;
+    False when it already names the package). Raises `ToolError` when the manifest cannot be edited."""
+    name = canonicalize_name(Requirement(requirement).name)
+    if manifest is None:
+        manifest = "requirements.txt"
+        if overlay.exists("pyproject.toml"):
+            try:
+                if "project" in tomllib.loads(overlay.read("pyproject.toml")):
+                    manifest = "pyproject.toml"
+            except tomllib.TOMLDecodeError:
+                pass
+    if manifest.endswith(".toml"):
+        if not overlay.exists(manifest):
+            raise ToolError(f"there is no {manifest} to add the dependency to")
+        text = overlay.read(manifest)
+        try:
+            present = tomllib.loads(text).get("project", {}).get("dependencies", [])
+            if name in _names(list(present)):
+                return manifest, False
+            updated = _pyproject_with(text, requirement)
+            if requirement not in tomllib.loads(updated)["project"]["dependencies"]:
+                raise ValueError("the edit did not land in [project].dependencies")
+        except (tomllib.TOMLDecodeError, ValueError, KeyError) as error:
+            raise ToolError(
+                f"could not add {requirement!r} to {manifest} ({error}); edit its dependencies yourself"
+            ) from None
+        overlay.write(manifest, updated)
+        return manifest, True
+    text = overlay.read(manifest) if overlay.exists(manifest) else ""
+    lines = [line.split("#", 1)[0].strip() for line in text.splitlines()]
+    if name in _names([line for line in lines if line and not line.startswith("-")]):
+        return manifest, False
+    updated = text + ("" if not text or text.endswith("\n") else "\n") + requirement + "\n"
+    if overlay.exists(manifest):
+        overlay.write(manifest, updated)
+    else:
+        overlay.create(manifest, updated)
+    return manifest, True
+
+
+# -- the tool ---------------------------------------------------------------------------------------------
+
+
+def _project_python(root: Path) -> str:
+    from agent.tools.docs import project_python
+
+    return project_python(root)
+
+
+class InstallPackageTool(CustomTool):
+    """``install_package``: install a Python dependency for this run and propose the manifest edit."""
+
+    name = INSTALL_PACKAGE
+    description = (
+        "Install a Python package the project needs but does not have (e.g. after ModuleNotFoundError) "
+        "into this run's environment, and add it to the project's manifest (pyproject.toml or "
+        "requirements.txt) as part of your proposed change. Use this instead of `pip install` in bash: "
+        "the project's own environment is read-only. The user may be asked first and may refuse. "
+        "`package` is a requirement such as `requests` or `requests>=2.31`."
+    )
+    input_schema: Mapping[str, Any] = {
+        "type": "object",
+        "properties": {
+            "package": {"type": "string", "description": "A requirement: name, optional extras and version."},
+            "manifest": {
+                "type": "string",
+                "description": "pyproject.toml or a requirements file to add it to (default: the project's).",
+            },
+        },
+        "required": ["package"],
+    }
+    read_only = False
+
+    def __init__(
+        self,
+        overlay: Overlay,
+        sandbox: Sandbox,
+        settings: InstallSettings | None = None,
+        *,
+        approve: str = "auto",
+        ask: AskCallback | None = None,
+        recorder: Recorder | None = None,
+    ) -> None:
+        self.overlay = overlay
+        self.sandbox = sandbox
+        self.settings = settings or InstallSettings()
+        self.approve = approve
+        self.ask = ask
+        self.recorder = recorder
+        self.layer: PackageLayer | None = None
+
+    @classmethod
+    def describe(cls, input: Mapping[str, Any]) -> str:
+        return f"install_package: {one_line(str(input.get('package', '')), 80)}"
+
+    def run(self, input: Mapping[str, Any]) -> ToolResult:
+        requirement = str(input.get("package", "")).strip()
+        manifest = input.get("manifest") or None
+        try:
+            parsed = Requirement(requirement)
+        except InvalidRequirement as error:
+            raise ToolError(f"{requirement!r} is not a package requirement ({error})") from None
+        if parsed.url or requirement.startswith("-"):
+            raise ToolError("only packages from the index can be installed: give a name and a version")
+        if manifest is not None:
+            manifest = self.overlay.resolve(str(manifest))
+            if not manifest.endswith((".toml", ".txt")):
+                raise ToolError("`manifest` is pyproject.toml or a requirements .txt file")
+        if self.sandbox.settings.network == "off":
+            raise ToolError(
+                'the sandbox has no network (agent.sandbox.network = "off"), so nothing can be installed: '
+                "work with what is installed, or tell the user which dependency is missing"
+            )
+        if self.approve == "ask" and not self._approved(requirement, manifest):
+            raise ToolError(f"the user did not approve installing {requirement}; do without it")
+        installed, output, code = self._install(requirement)
+        if code != 0:
+            self._record(requirement, installed, None, code)
+            return ToolResult(f"pip could not install {requirement} (exit {code}):\n{output}", is_error=True)
+        name = canonicalize_name(parsed.name)
+        version = installed.get(name)
+        if not parsed.specifier and version is not None:
+            parsed.specifier = SpecifierSet(f">={version}")
+        entry = str(parsed)
+        path, changed = add_requirement(self.overlay, entry, manifest)
+        self._record(requirement, installed, path, code)
+        versions = ", ".join(f"{n} {v}" for n, v in sorted(installed.items()))
+        note = (
+            f"Added `{entry}` to {path}; that edit is part of your proposal."
+            if changed
+            else f"{path} already lists {parsed.name}; left as it is."
+        )
+        return ToolResult(
+            f"Installed into this run's environment (on PYTHONPATH for every command; the project's own "
+            f"environment is unchanged): {versions}. {note}"
+        )
+
+    def _approved(self, requirement: str, manifest: str | None) -> bool:
+        from agent.approval import ask_approval
+
+        where = manifest or "the project's manifest"
+        return ask_approval(
+            self.ask,
+            self.recorder,
+            f"Allow the agent to install `{requirement}` into this run's environment (not your .venv) and "
+            f"propose adding it to {where}?",
+            subject="install",
+            detail=requirement,
+        )
+
+    def _install(self, requirement: str) -> tuple[dict[str, str], str, int]:
+        from agent.sandbox import SandboxUnavailable
+
+        if self.layer is None:
+            self.layer = PackageLayer()
+            extensions = getattr(self.sandbox, "extensions", None)
+            if extensions is not None:
+                extensions.append(self.layer)
+        target = str(self.layer.path)
+        root = self.overlay.root
+        options = ["--target", target, "--upgrade", "--disable-pip-version-check", "--no-input"]
+        options += ["--progress-bar", "off", "--no-warn-script-location"]
+        if self.settings.index_url:
+            options += ["--index-url", self.settings.index_url]
+        output, code = "", 1
+        for python in dict.fromkeys([_project_python(root), sys.executable]):
+            with tempfile.TemporaryDirectory(prefix="agentls-install-") as scratch:
+                try:
+                    result = self.sandbox.run(
+                        [python, "-m", "pip", "install", *options, requirement],
+                        Path(scratch),
+                        timeout=self.settings.timeout_seconds,
+                        ro_binds=[(root, root)],
+                    )
+                except SandboxUnavailable as error:
+                    raise ToolError(f"install_package could not run: {error}") from None
+            output = (result.stdout + result.stderr).strip()[-4000:]
+            code = result.exit_code
+            if "No module named pip" not in output:
+                break
+        return self.layer.distributions(), output, code
+
+    def _record(self, requirement: str, installed: dict[str, str], manifest: str | None, code: int) -> None:
+        if self.recorder is not None:
+            self.recorder.decision(
+                "install", requirement=requirement, installed=installed, manifest=manifest, exit_code=code
+            )
+
+    def close(self) -> None:
+        if self.layer is not None:
+            extensions = getattr(self.sandbox, "extensions", None)
+            if extensions is not None and self.layer in extensions:
+                extensions.remove(self.layer)
+            self.layer.close()
+            self.layer = None

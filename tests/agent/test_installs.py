@@ -1,0 +1,163 @@
+"""Governed installs (`agent.installs`): the model's `install_package` goes through the user's approval,
+installs from a local package index (an HTTP server on 127.0.0.1 standing in for PyPI, allowed by the
+sandbox's network policy) into the run's own package layer, never the user's environment, and proposes
+the manifest edit; the tests then pass in the sandbox. Refused or without network, nothing is installed.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import threading
+import zipfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.installs import add_requirement
+from agent.overlay import Overlay
+from agent.sandbox import SandboxSettings
+from agent.task_builders import run_task
+from tests.agent.agent_harness import Harness, bash, done, fast_settings
+from tests.agent.test_overlay import disk_snapshot
+from tests.fakes.anthropic_server import FakeAnthropic, tool_use
+
+WHEEL = "demo_dep-1.0-py3-none-any.whl"
+
+
+def _wheel(path: Path) -> None:
+    files = {
+        "demo_dep/__init__.py": "def answer():\n    return 42\n",
+        "demo_dep-1.0.dist-info/METADATA": "Metadata-Version: 2.1\nName: demo-dep\nVersion: 1.0\n",
+        "demo_dep-1.0.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\n"
+        "Tag: py3-none-any\n",
+    }
+    record = "".join(f"{name},,\n" for name in files) + "demo_dep-1.0.dist-info/RECORD,,\n"
+    with zipfile.ZipFile(path, "w") as wheel:
+        for name, text in {**files, "demo_dep-1.0.dist-info/RECORD": record}.items():
+            wheel.writestr(name, text)
+
+
+@pytest.fixture
+def index(tmp_path: Path) -> Iterator[int]:
+    """A PEP 503 simple index on 127.0.0.1 (directory listings) holding one wheel; yields its port."""
+    folder = tmp_path / "index" / "simple" / "demo-dep"
+    folder.mkdir(parents=True)
+    _wheel(folder / WHEEL)
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    handler = functools.partial(Quiet, directory=str(tmp_path / "index"))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    root = tmp_path / "app"
+    (root / "tests").mkdir(parents=True)
+    (root / "pyproject.toml").write_text('[project]\nname = "app"\nversion = "0.1"\ndependencies = []\n')
+    (root / "app.py").write_text("import demo_dep\n\n\ndef answer():\n    return demo_dep.answer()\n")
+    (root / "tests" / "test_app.py").write_text(
+        "from app import answer\n\n\ndef test_answer():\n    assert answer() == 42\n"
+    )
+    return root
+
+
+def _settings(port: int, network: str = "registries", approve: str = "ask") -> Any:
+    return fast_settings(
+        approve=approve,
+        test_command="PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 python3 -m pytest -q -p no:cacheprovider tests",
+        sandbox=SandboxSettings(timeout_seconds=60, network=network, allowed_hosts=[f"127.0.0.1:{port}"]),
+        install={"index_url": f"http://127.0.0.1:{port}/simple/", "timeout_seconds": 60},
+    )
+
+
+class Answers:
+    def __init__(self, answer: str) -> None:
+        self.answer = answer
+        self.questions: list[str] = []
+
+    def __call__(self, question: str, options: Sequence[str]) -> str:
+        self.questions.append(question)
+        return self.answer
+
+
+def test_an_approved_install_lands_in_the_run_layer_and_the_proposal_edits_the_manifest(
+    fake_anthropic: FakeAnthropic, project: Path, index: int, tmp_path: Path
+) -> None:
+    before = disk_snapshot(project)
+    harness = Harness(fake_anthropic, project, tmp_path / "runs")
+    fake_anthropic.enqueue(
+        bash("python3 -c 'import app'"),
+        tool_use("install_package", {"package": "demo-dep"}),
+        done("Installed demo-dep; the test passes."),
+    )
+    answers = Answers("Allow")
+    result = harness.run(run_task("Make the tests pass", root=project), _settings(index), ask=answers)
+
+    first = harness.tool_results(1)[0]
+    assert "ModuleNotFoundError" in str(first["content"])
+    installed = str(harness.tool_results(2)[0]["content"])
+    assert "demo-dep 1.0" in installed and "Added `demo-dep>=1.0` to pyproject.toml" in installed
+    assert result.proposal is not None and result.proposal.verified, result.summary
+    assert [f.path for f in result.proposal.files] == ["pyproject.toml"]
+    assert '+dependencies = ["demo-dep>=1.0"]' in result.proposal.diff
+    assert disk_snapshot(project) == before  # the user's files and environment are untouched
+    # The install was asked first, then the index's host; both answers and every request are recorded.
+    assert "install `demo-dep`" in answers.questions[0] and "127.0.0.1" in answers.questions[1]
+    records = harness.transcript_records(result)
+    approvals = [(r["subject"], r["approved"]) for r in records if r["type"] == "approval"]
+    assert approvals == [("install", True), ("network", True)]
+    network = [r for r in records if r["type"] == "network"]
+    assert network and all(r["allowed"] and r["port"] == index for r in network)
+    assert any(r["target"].endswith(f"/{WHEEL}") for r in network)
+    (install,) = [r for r in records if r["type"] == "decision" and r["kind"] == "install"]
+    assert install["installed"] == {"demo-dep": "1.0"} and install["manifest"] == "pyproject.toml"
+
+
+def test_a_refused_install_installs_nothing_and_off_offers_no_install(
+    fake_anthropic: FakeAnthropic, project: Path, index: int, tmp_path: Path
+) -> None:
+    harness = Harness(fake_anthropic, project, tmp_path / "runs")
+    fake_anthropic.enqueue(tool_use("install_package", {"package": "demo-dep"}), done("Could not install."))
+    answers = Answers("Deny")
+    settings = _settings(index).model_copy(update={"verify": False})
+    result = harness.run(run_task("Make the tests pass", root=project), settings, ask=answers)
+    refusal = harness.tool_results(1)[0]
+    assert refusal.get("is_error") and "did not approve installing demo-dep" in str(refusal["content"])
+    assert result.proposal is None or not result.proposal.files
+    records = harness.transcript_records(result)
+    assert [r for r in records if r["type"] == "network"] == []
+    assert [(r["subject"], r["approved"]) for r in records if r["type"] == "approval"] == [("install", False)]
+
+    # network = "off": the tool is not offered, and the prompt says there is no network.
+    fake_anthropic.enqueue(done("No network: I left the import as it is."))
+    count = len(fake_anthropic.message_requests)
+    harness.run(run_task("Make the tests pass", root=project), _settings(index, network="off"))
+    body = fake_anthropic.message_requests[count].body
+    assert "install_package" not in [tool["name"] for tool in body["tools"]]
+    assert "There is no network" in str(body["system"])
+
+
+def test_the_manifest_edit_keeps_existing_entries_and_requirements_files(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "x"\ndependencies = [\n    "attrs>=23",  # pinned\n]\n'
+        "\n[tool.ruff]\nline-length = 90\n"
+    )
+    overlay = Overlay(tmp_path)
+    assert add_requirement(overlay, "demo-dep>=1.0") == ("pyproject.toml", True)
+    assert overlay.read("pyproject.toml").startswith(
+        '[project]\nname = "x"\ndependencies = [\n    "attrs>=23",  # pinned\n    "demo-dep>=1.0",\n]\n'
+    )
+    assert add_requirement(overlay, "Demo_Dep>=2") == ("pyproject.toml", False)  # already there
+    assert add_requirement(overlay, "six", "requirements-dev.txt") == ("requirements-dev.txt", True)
+    assert overlay.read("requirements-dev.txt") == "six\n"
+    assert not (tmp_path / "requirements-dev.txt").exists()
