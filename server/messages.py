@@ -25,6 +25,7 @@ __all__ = [
     "ProposalReady",
     "Reindexed",
     "RejectResult",
+    "RunEvent",
     "RunFailed",
     "RunInfo",
     "RunStarted",
@@ -80,6 +81,22 @@ class CancelResult:
 
     run_id: str
     status: str
+
+
+@dataclass(frozen=True)
+class RunEvent:
+    """``agentls/runEvent``: a team run's handoff, todo list or role change (`agent.team`)."""
+
+    run_id: str
+    kind: str
+    """"handoff", "todo" or "role"."""
+    role: str | None = omit_none()
+    node: str | None = omit_none()
+    handoff: str | None = omit_none()
+    document: Mapping[str, Any] | None = omit_none()
+    markdown: str | None = omit_none()
+    items: list[Any] | None = omit_none()  # noqa: RUF009 (the default is None)
+    state: str | None = omit_none()
 
 
 @dataclass(frozen=True)
@@ -167,6 +184,8 @@ class ProposalDetails:
     verification_summary: str
     complete: bool
     status: str
+    team: Mapping[str, Any] | None = None
+    """Team runs: ``{spec, design, review}`` (JSON objects or null); null for solo runs."""
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ __all__ = [
     "REINDEX",
     "REJECT",
     "REVERIFY",
+    "RUN",
     "RUN_COMMANDS",
     "SHOW_DIFF",
     "WRITE_TESTS",
@@ -40,6 +41,7 @@ __all__ = [
     "ProposalArgs",
     "RangeArg",
     "ReindexArgs",
+    "RunArgs",
     "ShowDiffArgs",
     "WriteTestsArgs",
     "parse_arguments",
@@ -50,6 +52,8 @@ FIX = "agentls.fix"
 WRITE_TESTS = "agentls.writeTests"
 EDIT = "agentls.edit"
 ASK = "agentls.ask"
+RUN = "agentls.run"
+"""Start any run: ``{instruction, mode?: "solo" | "team" | <graph name>, uri?, range?}``."""
 ACCEPT = "agentls.accept"
 ACCEPT_AND_COMMIT = "agentls.acceptAndCommit"
 """Accept, then commit the change on the current branch (``{proposalId, message?}``)."""
@@ -63,7 +67,7 @@ REVERIFY = "agentls.reverify"
 RESUME = "agentls.resume"
 """Continue a stopped run from its saved state (``{runId}``); answers ``{runId}`` of the new run."""
 
-RUN_COMMANDS: tuple[str, ...] = (IMPLEMENT, FIX, WRITE_TESTS, EDIT, ASK)
+RUN_COMMANDS: tuple[str, ...] = (IMPLEMENT, FIX, WRITE_TESTS, EDIT, ASK, RUN)
 """Commands that start an agent run (they answer ``{runId}`` at once)."""
 AGENT_COMMANDS: tuple[str, ...] = (
     IMPLEMENT,
@@ -71,6 +75,7 @@ AGENT_COMMANDS: tuple[str, ...] = (
     WRITE_TESTS,
     EDIT,
     ASK,
+    RUN,
     ACCEPT,
     ACCEPT_AND_COMMIT,
     REJECT,
@@ -127,6 +132,14 @@ class AskArgs(_Args):
     range: RangeArg | None = None
 
 
+class RunArgs(_Args):
+    instruction: str = Field(min_length=1)
+    mode: str = "solo"
+    """"solo", "team" or a graph of the workspace's settings (``agentls graph show``)."""
+    uri: str | None = None
+    range: RangeArg | None = None
+
+
 class ProposalArgs(_Args):
     proposal_id: str = Field(alias="proposalId", min_length=1)
 
@@ -159,6 +172,7 @@ ARGUMENTS: dict[str, type[_Args]] = {
     WRITE_TESTS: WriteTestsArgs,
     EDIT: EditArgs,
     ASK: AskArgs,
+    RUN: RunArgs,
     ACCEPT: AcceptArgs,
     ACCEPT_AND_COMMIT: AcceptAndCommitArgs,
     REJECT: ProposalArgs,

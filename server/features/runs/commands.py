@@ -9,6 +9,7 @@ so the server calls it on a worker thread.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -45,7 +46,7 @@ def build_task(
 ) -> tuple[Task, Path]:
     """The task `command` asks for and the workspace folder it runs in."""
     from agent.task import Diagnostic, TaskError
-    from agent.task_builders import ask_task, edit_task, fix_task, implement_task, tests_task
+    from agent.task_builders import ask_task, edit_task, fix_task, implement_task, run_task, tests_task
 
     try:
         if isinstance(args, commands.AskArgs):
@@ -57,6 +58,16 @@ def build_task(
             root, rel, path = _locate(args.uri, roots)
             lines = lines_of(args.range) if args.range is not None else None
             return ask_task(args.question, rel, lines, text=text_of(path), root=root), root
+        if isinstance(args, commands.RunArgs):
+            if args.uri is None:
+                if not roots:
+                    raise CommandError("agentls.run needs a workspace folder; open a folder first")
+                return run_task(args.instruction, root=roots[0]), roots[0]
+            root, rel, path = _locate(args.uri, roots)
+            task = run_task(args.instruction, path=rel, root=root)
+            if args.range is not None:
+                task = dataclasses.replace(task, range=lines_of(args.range))
+            return task, root
         root, rel, path = _locate(args.uri, roots)
         text = text_of(path)
         if text is None:

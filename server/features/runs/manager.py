@@ -14,6 +14,11 @@ code lenses) and `Workspace` (the folders, open documents, settings, environment
 - Progress: a cancellable ``$/progress`` per run (plan, steps, tool calls, verification, cost so far).
   Agent events arrive on the worker thread and are marshalled to the event loop with
   ``loop.call_soon_threadsafe``. Cancelling the progress cancels the run, as ``agentls.cancel`` does.
+- ``agentls.run {instruction, mode?, uri?, range?}`` starts any run; `mode` "solo" (default), "team" or
+  a graph of the workspace's settings (`agent.team`). Team runs' "handoff", "todo" and "role" events go
+  to the editor as ``agentls/runEvent {runId, kind, role?, node?, handoff?, document?, markdown?, items?,
+  state?}``; the planner's questions and the spec confirmation arrive as any clarifying question does,
+  and ``agentls/proposal`` of a team run carries ``team: {spec, design, review}``.
 - ``agentls.resume {runId}`` continues a stopped run from its saved state (`agent.resume`; also after a
   restart of the server) as a new run, answering its ``{runId}``; a finished run is refused.
 - The end of a run:
@@ -101,6 +106,7 @@ from server.messages import (
     ProposalFileDetails,
     ProposalReady,
     RejectResult,
+    RunEvent,
     RunFailed,
     RunInfo,
     RunStarted,
@@ -130,6 +136,8 @@ PROPOSAL_READY = "agentls/proposalReady"
 RUN_FAILED = "agentls/runFailed"
 PROPOSAL = "agentls/proposal"
 RUNS = "agentls/runs"
+RUN_EVENT = "agentls/runEvent"
+_RUN_EVENT_KINDS = frozenset({"handoff", "todo", "role"})
 ASK_TIMEOUT = 300.0
 SETTLE_TIMEOUT = 1.5
 """How long an accept the editor refused waits for the editor's pending ``didChange`` before retrying."""
@@ -281,7 +289,7 @@ class RunManager:
         """Start the run a command asks for; ``{runId}`` at once."""
         loop = asyncio.get_running_loop()
         task, root = await loop.run_in_executor(None, self._build_task, command, args)
-        return self._launch(task, root)
+        return self._launch(task, root, mode=getattr(args, "mode", None) or "solo")
 
     async def resume(self, run_id: str) -> RunStarted:
         """``agentls.resume``: continue a stopped run from its saved state (`agent.resume`), also one from
@@ -300,7 +308,9 @@ class RunManager:
             )
         return self._launch(state.task, root, state)
 
-    def _launch(self, task: Task, root: Path, resume: RunState | None = None) -> RunStarted:
+    def _launch(
+        self, task: Task, root: Path, resume: RunState | None = None, *, mode: str = "solo"
+    ) -> RunStarted:
         loop = asyncio.get_running_loop()
         run = Run(run_id=new_run_id(), title=task.title, kind=task.kind, root=root)
         self.runs[run.run_id] = run
@@ -328,6 +338,7 @@ class RunManager:
             on_done=lambda result: loop.call_soon_threadsafe(self._on_done, run, result),
             run_id=run.run_id,
             resume=resume,
+            mode=mode,
         )
         log.info("run %s started: %s", run.run_id, run.title)
         return RunStarted(run.run_id)
@@ -355,6 +366,10 @@ class RunManager:
     def _on_event(self, run: Run, event: AgentEvent) -> None:
         run.usage, run.cost, run.step = event.usage, event.cost, max(run.step, event.step)
         kind = event.kind
+        if kind in _RUN_EVENT_KINDS:
+            self.editor.notify(RUN_EVENT, _run_event(run.run_id, event))
+            if kind != "role":
+                return
         if kind == "plan":
             first = next((ln.strip() for ln in event.message.splitlines() if ln.strip()), "")
             run.message = f"plan: {first[:120]}"
@@ -362,7 +377,7 @@ class RunManager:
             run.message = f"step {event.step}"
         elif kind in ("tool_call", "verification", "reflection"):
             run.message = f"step {run.step}: {event.message[:160]}"
-        elif kind == "stage":
+        elif kind in ("stage", "role"):
             run.message = event.message[:160]
         elif kind != "cost":
             return
@@ -517,6 +532,7 @@ class RunManager:
             verification_summary=p.verification_summary,
             complete=p.complete,
             status=pending.status,
+            team=dict(p.team) if p.team is not None else None,
         )
 
     async def accept(self, proposal_id: str, hunks: Sequence[str] | None = None) -> AcceptResult:
@@ -860,6 +876,29 @@ def _verify(root: Path, buffers: Any, changes: Sequence[FileChange], settings: A
             overlay.write(change.path, change.new_text)
     return Verifier(overlay, Sandbox(settings.sandbox), settings).verify(
         overlay.changes(), trigger="reverify"
+    )
+
+
+def _run_event(run_id: str, event: AgentEvent) -> RunEvent:
+    """The ``agentls/runEvent`` params of a team event (the fields its kind has)."""
+    data = event.data
+
+    def text(name: str) -> str | None:
+        value = data.get(name)
+        return None if value is None else str(value)
+
+    document = data.get("document")
+    items = data.get("items")
+    return RunEvent(
+        run_id=run_id,
+        kind=event.kind,
+        role=text("role"),
+        node=text("node"),
+        handoff=text("handoff"),
+        document=dict(document) if isinstance(document, Mapping) else None,
+        markdown=text("markdown"),
+        items=[dict(item) if isinstance(item, Mapping) else item for item in items] if items else None,
+        state=text("state"),
     )
 
 
