@@ -44,14 +44,14 @@ import logging
 import math
 import threading
 import uuid
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import MappingProxyType, TracebackType
+from types import MappingProxyType
 from typing import Any
 
 import pytest
+
+from tests.fakes.scripted_http import FakeHandler, FakeServer, ScriptedFake
 
 logger = logging.getLogger(__name__)
 
@@ -470,32 +470,13 @@ def _stream_events(
     yield "message_stop", {"type": "message_stop"}
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-    request_queue_size = 64
-    fake: FakeAnthropic
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: _Server
+class _Handler(FakeHandler):
+    server: FakeServer
 
     def log_message(self, format: str, *args: Any) -> None:
         logger.debug("fake anthropic: " + format, *args)
 
     # -- plumbing
-
-    def _send_json(self, status: int, payload: Mapping[str, Any], headers: Mapping[str, str]) -> None:
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(data)))
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
-        self.wfile.flush()
 
     def _send_error(
         self,
@@ -505,26 +486,20 @@ class _Handler(BaseHTTPRequestHandler):
         request_id: str,
         headers: Mapping[str, str] | None = None,
     ) -> None:
-        self._send_json(
+        self.send_json(
             status,
             _error_body(error_type, message, request_id),
             {"request-id": request_id, **(headers or {})},
         )
 
-    def _chunk(self, data: bytes) -> None:
-        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
-        self.wfile.flush()
-
     def _event(self, name: str, data: Mapping[str, Any]) -> None:
-        self._chunk(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
+        self.send_chunk(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
 
     # -- requests
 
     def do_POST(self) -> None:
         fake = self.server.fake
-        raw = self.rfile.read(int(self.headers.get("content-length") or 0))
-        headers = {name.lower(): value for name, value in self.headers.items()}
-        path = self.path.split("?", 1)[0]
+        path, headers, raw = self.read_request()
         try:
             body = json.loads(raw or b"{}")
         except ValueError:
@@ -562,7 +537,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return
         if path == "/v1/messages/count_tokens":
             record("count-tokens", None)
-            self._send_json(200, {"input_tokens": count_prompt_tokens(body)}, {"request-id": request_id})
+            self.send_json(200, {"input_tokens": count_prompt_tokens(body)}, {"request-id": request_id})
             return
 
         if fake.context_window is not None:
@@ -638,15 +613,16 @@ class _Handler(BaseHTTPRequestHandler):
             if isinstance(item, CutStream | StreamError):
                 self.close_connection = True
                 return
-            self._send_json(200, message, {"request-id": request_id})
+            self.send_json(200, message, {"request-id": request_id})
             return
 
-        self.send_response(200)
-        self.send_header("content-type", "text/event-stream; charset=utf-8")
-        self.send_header("cache-control", "no-cache")
-        self.send_header("transfer-encoding", "chunked")
-        self.send_header("request-id", request_id)
-        self.end_headers()
+        self.start_event_stream(
+            {
+                "content-type": "text/event-stream; charset=utf-8",
+                "cache-control": "no-cache",
+                "request-id": request_id,
+            }
+        )
         limit = item.after_events if isinstance(item, CutStream | StreamError) else None
         for sent, (name, data) in enumerate(_stream_events(message, reply.cut_input_at)):
             if limit is not None and sent >= limit:
@@ -658,14 +634,14 @@ class _Handler(BaseHTTPRequestHandler):
             # No terminating chunk: the client sees the body end mid-message.
             self.close_connection = True
             return
-        self._chunk(b"")
+        self.send_chunk(b"")
 
 
 # --------------------------------------------------------------------------------------------------
 # The fake
 
 
-class FakeAnthropic:
+class FakeAnthropic(ScriptedFake[ScriptItem, RecordedRequest]):
     """A scripted Messages API on 127.0.0.1 (a free port); a context manager, or `start()` / `stop()`.
 
     `api_key`: when set, requests without that key (`x-api-key` or a Bearer token) get a 401.
@@ -677,6 +653,9 @@ class FakeAnthropic:
     `responder`: when set, a request that finds the script empty is answered by `responder(body)`.
     """
 
+    handler = _Handler
+    thread_name = "fake-anthropic"
+
     def __init__(
         self,
         *script: ScriptItem,
@@ -686,65 +665,30 @@ class FakeAnthropic:
         context_window: int | None = None,
         responder: Callable[[Mapping[str, Any]], ScriptItem] | None = None,
     ) -> None:
+        super().__init__(script)
         self.api_key = api_key
         self.context_window = context_window
         self.responder = responder
         self.too_long = 0
         self.cache = PromptCache(min_cache_tokens=min_cache_tokens, lookback_blocks=cache_lookback_blocks)
-        self._script: deque[ScriptItem] = deque(script)
-        self._requests: list[RecordedRequest] = []
-        self._lock = threading.Lock()
-        self._counter = 0
         self._stopping = threading.Event()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
 
     # -- lifecycle
 
     def start(self) -> FakeAnthropic:
         """Listen on a free port and serve in a background thread."""
-        if self._server is not None:
-            return self
         self._stopping.clear()
-        server = _Server(("127.0.0.1", 0), _Handler)
-        server.fake = self
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-anthropic", daemon=True
-        )
-        self._thread.start()
-        return self
+        return super().start()
 
     def stop(self) -> None:
         """Stop serving; slow replies still waiting are abandoned."""
-        if self._server is None:
-            return
         self._stopping.set()
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = None
-        self._thread = None
-
-    def __enter__(self) -> FakeAnthropic:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
+        super().stop()
 
     @property
     def url(self) -> str:
         """Base URL for the SDK's `base_url` or `ANTHROPIC_BASE_URL`."""
-        if self._server is None:
-            raise RuntimeError("FakeAnthropic is not running: use it as a context manager or call start().")
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self._origin()
 
     def env(self, api_key: str = FAKE_API_KEY) -> dict[str, str]:
         """Environment variables pointing a child process (the CLI, the server) at this fake."""
@@ -757,37 +701,13 @@ class FakeAnthropic:
         for item in items:
             if not isinstance(item, Reply | HttpFault | CutStream | StreamError | Slow | Respond):
                 raise TypeError(f"not a script item: {item!r} (use text(), tool_use(), turn(), fault_*()...)")
-        with self._lock:
-            self._script.extend(items)
-        return self
-
-    @property
-    def pending(self) -> int:
-        """Script items not consumed yet."""
-        with self._lock:
-            return len(self._script)
-
-    def _pop(self) -> ScriptItem | None:
-        with self._lock:
-            return self._script.popleft() if self._script else None
+        return super().enqueue(*items)
 
     # -- records
 
     def _next_request_id(self) -> tuple[int, str]:
-        with self._lock:
-            index = self._counter
-            self._counter += 1
+        index = self._next_index()
         return index, f"req_fake_{index:08d}"
-
-    def _record(self, request: RecordedRequest) -> None:
-        with self._lock:
-            self._requests.append(request)
-
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        """Every request received so far, in arrival order."""
-        with self._lock:
-            return sorted(self._requests, key=lambda request: request.index)
 
     @property
     def message_requests(self) -> list[RecordedRequest]:

@@ -24,13 +24,9 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
-from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any
 
 from tests.fakes.anthropic_server import (
@@ -40,6 +36,7 @@ from tests.fakes.anthropic_server import (
     Slow,
     approx_tokens,
 )
+from tests.fakes.scripted_http import FakeHandler, FakeServer, ScriptedFake
 
 logger = logging.getLogger(__name__)
 
@@ -150,42 +147,18 @@ def completion(reply: Reply, model: str, completion_id: str, usage: Mapping[str,
     }
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-    fake: FakeOpenAI
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: _Server
+class _Handler(FakeHandler):
+    server: FakeServer
 
     def log_message(self, format: str, *args: Any) -> None:
         logger.debug("fake openai: " + format, *args)
 
-    def _send_json(self, status: int, payload: Mapping[str, Any], headers: Mapping[str, str] = {}) -> None:
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(data)))
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
-        self.wfile.flush()
-
     def _error(self, status: int, kind: str, message: str, headers: Mapping[str, str] = {}) -> None:
-        self._send_json(status, {"error": {"message": message, "type": kind, "code": None}}, headers)
-
-    def _chunk(self, data: bytes) -> None:
-        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
-        self.wfile.flush()
+        self.send_json(status, {"error": {"message": message, "type": kind, "code": None}}, headers)
 
     def do_POST(self) -> None:
         fake = self.server.fake
-        raw = self.rfile.read(int(self.headers.get("content-length") or 0))
-        headers = {name.lower(): value for name, value in self.headers.items()}
-        path = self.path.split("?", 1)[0]
+        path, headers, raw = self.read_request()
         try:
             body = json.loads(raw) if raw else {}
         except ValueError:
@@ -221,13 +194,11 @@ class _Handler(BaseHTTPRequestHandler):
         usage = _usage(body, reply)
         if not body.get("stream"):
             record("reply")
-            self._send_json(200, completion(reply, model, completion_id, usage))
+            self.send_json(200, completion(reply, model, completion_id, usage))
             return
-        self.send_response(200)
-        self.send_header("content-type", "text/event-stream")
-        self.send_header("transfer-encoding", "chunked")
-        self.send_header("x-request-id", f"req_openai_fake_{index:06d}")
-        self.end_headers()
+        self.start_event_stream(
+            {"content-type": "text/event-stream", "x-request-id": f"req_openai_fake_{index:06d}"}
+        )
         events = [f"data: {json.dumps(c)}\n\n" for c in stream_chunks(reply, model, completion_id)]
         options = body.get("stream_options") or {}
         if options.get("include_usage"):
@@ -249,87 +220,28 @@ class _Handler(BaseHTTPRequestHandler):
         if isinstance(item, CutStream):
             record("cut")
             for event in events[: item.after_events]:
-                self._chunk(event.encode())
+                self.send_chunk(event.encode())
             if item.clean:
-                self._chunk(b"")
+                self.send_chunk(b"")
             self.close_connection = True
             return
         record("reply")
         for event in events:
-            self._chunk(event.encode())
-        self._chunk(b"")
+            self.send_chunk(event.encode())
+        self.send_chunk(b"")
 
 
-class FakeOpenAI:
+class FakeOpenAI(ScriptedFake[ScriptItem, OpenAIRequest]):
     """A scripted Chat Completions API on 127.0.0.1 (a free port); a context manager."""
 
+    handler = _Handler
+    thread_name = "fake-openai"
+
     def __init__(self, *script: ScriptItem, api_key: str | None = None) -> None:
+        super().__init__(script)
         self.api_key = api_key
-        self._script: deque[ScriptItem] = deque(script)
-        self._requests: list[OpenAIRequest] = []
-        self._lock = threading.Lock()
-        self._counter = 0
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-
-    def __enter__(self) -> FakeOpenAI:
-        server = _Server(("127.0.0.1", 0), _Handler)
-        server.fake = self
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-openai", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = None
 
     @property
     def url(self) -> str:
         """The base URL, as `agent.model.base_url` takes it (ending in /v1)."""
-        if self._server is None:
-            raise RuntimeError("FakeOpenAI is not running: use it as a context manager.")
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}/v1"
-
-    def enqueue(self, *items: ScriptItem) -> FakeOpenAI:
-        """Append script items; each chat completion request consumes the next one."""
-        with self._lock:
-            self._script.extend(items)
-        return self
-
-    @property
-    def pending(self) -> int:
-        """Script items not consumed yet."""
-        with self._lock:
-            return len(self._script)
-
-    def _pop(self) -> ScriptItem | None:
-        with self._lock:
-            return self._script.popleft() if self._script else None
-
-    def _next_index(self) -> int:
-        with self._lock:
-            self._counter += 1
-            return self._counter - 1
-
-    def _record(self, request: OpenAIRequest) -> None:
-        with self._lock:
-            self._requests.append(request)
-
-    @property
-    def requests(self) -> list[OpenAIRequest]:
-        """Every request received so far, in arrival order."""
-        with self._lock:
-            return sorted(self._requests, key=lambda request: request.index)
+        return f"{self._origin()}/v1"
