@@ -11,18 +11,19 @@ cost limits into the `agent.usage.Budget` the loop checks after every model call
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from agent.installs import InstallSettings
 from agent.mcp.config import McpSettings
 from agent.memory import MemorySettings
 from agent.sandbox import SandboxSettings
 from agent.team.config import TeamSettings
+from agent.tools.delegate import DelegateSettings
 from agent.usage import Budget
 
-__all__ = ["DEFAULT_MODEL", "AgentSettings", "ModelSettings"]
+__all__ = ["DEFAULT_MODEL", "AgentSettings", "ModelSettings", "RoleSettings"]
 
 # The newest Sonnet in anthropic 2.13.0's model list, and not in its `_data/deprecated_models.py` (which
 # lists claude-sonnet-4-5 and claude-opus-4-5 as deprecated). Sonnet is the tier Anthropic recommends for
@@ -71,6 +72,29 @@ class ModelSettings(BaseModel):
     ids, 128k for other providers' models). The run masks and condenses its conversation to stay in it."""
 
 
+class RoleSettings(BaseModel):
+    """``[agent.roles.NAME]``: settings of one role (``solo``, ``explore``, ``planner``, ``coder``...)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: dict[str, Any] = Field(default_factory=dict)
+    """``[agent.roles.NAME.model]``: fields of `ModelSettings` that differ for this role (say a cheaper
+    ``model`` for ``explore``); the others come from ``[agent.model]``. The provider must stay the
+    run's (the run has one set of credentials)."""
+
+    @field_validator("model")
+    @classmethod
+    def _known_fields(cls, value: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(value) - set(ModelSettings.model_fields))
+        if unknown:
+            raise ValueError(
+                f"unknown model setting(s) {', '.join(unknown)}; the model settings are: "
+                f"{', '.join(ModelSettings.model_fields)}"
+            )
+        ModelSettings.model_validate(value)  # each value is checked as [agent.model] would be
+        return value
+
+
 class AgentSettings(BaseModel):
     """How the agent runs. Limits end a run cleanly with what it has; they never corrupt anything."""
 
@@ -115,6 +139,10 @@ class AgentSettings(BaseModel):
     """How a long run keeps its conversation inside the context window (`agent.memory`)."""
     mcp: McpSettings = Field(default_factory=McpSettings)
     """MCP servers whose tools the agent gets (``[mcp.servers.NAME]``, see `agent.mcp.config`)."""
+    delegate: DelegateSettings = Field(default_factory=DelegateSettings)
+    """Bounds of the `delegate` tool's sub-agents (`agent.tools.delegate`)."""
+    roles: dict[str, RoleSettings] = Field(default_factory=dict)
+    """Per-role settings, ``[agent.roles.NAME]``: today the role's model (`model_for`)."""
     install: InstallSettings = Field(default_factory=InstallSettings)
     """How `install_package` installs dependencies (``[agent.install]``, see `agent.installs`)."""
     team: TeamSettings = Field(default_factory=TeamSettings)
@@ -126,6 +154,21 @@ class AgentSettings(BaseModel):
     """Send secret values found in the code (API keys, passwords) to the model as they are, and let the
     agent change them. Off: they are replaced by `<secret:...>` placeholders and edits keep them intact.
     Turning it on is logged at every run."""
+
+    def model_for(self, role: str) -> ModelSettings:
+        """The model settings of `role`: ``[agent.model]`` with ``[agent.roles.ROLE.model]`` over it.
+
+        Raises `ValueError` when the role's provider differs from the run's (one set of credentials)."""
+        overrides = self.roles[role].model if role in self.roles else {}
+        if not overrides:
+            return self.model
+        merged = ModelSettings.model_validate({**self.model.model_dump(), **overrides})
+        if merged.provider != self.model.provider:
+            raise ValueError(
+                f"[agent.roles.{role}.model] sets provider = {merged.provider!r}, but the run uses "
+                f"{self.model.provider!r}; a role may change the model, not the provider"
+            )
+        return merged
 
     def budget(self) -> Budget:
         """The token and cost limits as a `Budget`."""

@@ -62,14 +62,15 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
 from agent.config import AgentSettings
 from agent.context import Context, gather_context
+from agent.costs import CostLedger, RoleCost
 from agent.memory import (
     CONDENSE_PROMPT,
     Memory,
@@ -93,6 +94,7 @@ from agent.sandbox import SandboxUnavailable
 from agent.task import Task
 from agent.tools import ANTHROPIC, ToolAbort, ToolError, ToolRegistry, ToolResult, one_line
 from agent.tools.ask import AskCallback
+from agent.tools.todo import TodoItem, TodoList
 from agent.tools.toolset import ToolResources, toolset
 from agent.transcript import Transcript, new_run_id
 from agent.usage import BudgetExceeded, Usage
@@ -198,6 +200,8 @@ class RunResult:
     """Wall time of each step (model call and tools, verification included)."""
     secrets_withheld: int = 0
     """Distinct secret values in the code that were replaced by placeholders before reaching the model."""
+    roles: tuple[RoleCost, ...] = ()
+    """Usage and cost per role and node (`agent.costs`); they add up to `usage` and `cost`."""
 
 
 # --------------------------------------------------------------------------------------------------
@@ -284,10 +288,16 @@ class Agent:
         role: Role = SOLO,
         tools: ToolRegistry | None = None,
         system: str | None = None,
+        node: str | None = None,
+        models: Callable[[str], Model] | None = None,
+        todos: TodoList | None = None,
     ) -> None:
         """`root` is the workspace root (the overlay's); `index` may be None (tools fall back to scans);
         `ask` answers `ask_user` (None: nobody can); `transcript` None writes no transcript. The system
-        prompt and the tools come from `role` unless `system` and `tools` are given."""
+        prompt and the tools come from `role` unless `system` and `tools` are given. `node`: the team
+        graph's node (its calls are charged to role and node, `agent.costs`); `models`: role name -> that
+        role's model client (`model_for`; None: `model` for every role); `todos`: a todo list to share
+        (default: a new one for this run)."""
         self.model = model
         self.settings = settings
         self.root = Path(root)
@@ -312,6 +322,13 @@ class Agent:
             state_dir=transcript.directory.parent if transcript is not None else None,
         )
         self.verifier = self.resources.verifier
+        self.node = node
+        self.models = models
+        self.todos = todos if todos is not None else TodoList()
+        self.todos.on_change = self._todos_changed
+        self.resources = replace(self.resources, todos=self.todos, host=self)
+        self.ledger = CostLedger()
+        """Every model call of the run and of its sub-agents, by role and node (`agent.costs`)."""
         gateway = getattr(sandbox, "network_gateway", None)
         if gateway is not None:  # network = "registries": requests and approvals go to the transcript
             attach_network(gateway(), self.recorder, ask=ask, policy=settings.approve)
@@ -357,8 +374,22 @@ class Agent:
 
     @property
     def cost(self) -> float:
-        """USD spent so far at list price."""
-        return self.usage.cost(self.model.model_name, self.model.provider)
+        """USD spent so far at list price, each call at its own model's price (sub-agents included)."""
+        return self.ledger.cost
+
+    def model_for(self, role: str) -> Model:
+        """The model client of `role` (from `models`; this agent's own when none was given)."""
+        return self.models(role) if self.models is not None else self.model
+
+    def absorb(self, usage: Usage, ledger: CostLedger) -> None:
+        """Count a sub-agent's calls as this run's: its usage, and its ledger under its own roles."""
+        self.usage = self.usage + usage
+        self.ledger.merge(ledger)
+
+    def _charge(self, usage: Usage) -> None:
+        """One model call of this agent: the run's usage, and the ledger under this agent's role."""
+        self.usage = self.usage + usage
+        self.ledger.add(self.role.name, self.node, usage, self.model.model_name, self.model.provider)
 
     def resume(self, state: RunState) -> RunResult:
         """Continue the stopped run `state` (see `agent.resume`): its files go onto this agent's overlay,
@@ -434,6 +465,7 @@ class Agent:
                 proposal_id=proposal.proposal_id if proposal is not None else None,
                 seconds=seconds,
                 step_seconds=self.step_seconds,
+                roles=self.ledger.records(),
             )
         return RunResult(
             run_id=self.run_id,
@@ -452,6 +484,7 @@ class Agent:
             seconds=seconds,
             step_seconds=tuple(self.step_seconds),
             secrets_withheld=self.secrets.withheld if self.secrets is not None else 0,
+            roles=tuple(self.ledger.entries),
         )
 
     def step(self) -> None:
@@ -505,7 +538,7 @@ class Agent:
                     "or use a model with a larger window (agent.model.context_window).",
                     limit="context_window",
                 ) from again
-        self.usage = self.usage + response.usage
+        self._charge(response.usage)
         cost = self.cost
         self.recorder.response(
             step=self.steps,
@@ -519,12 +552,14 @@ class Agent:
             request_id=response.request_id,
             model=response.model,
             provider=self.model.provider,
+            role=self.role.name,
+            node=self.node,
         )
         self.messages.append(response.as_message())
         self.memory.observe(response.usage, len(self.messages))
         self._emit("cost", f"{self.usage.total_tokens:,} tokens, ${cost:.4f}")
         try:
-            self.budget.check(self.usage, self.model.model_name, self.model.provider)
+            self.budget.check(self.usage, self.model.model_name, self.model.provider, spent=self.cost)
         except BudgetExceeded as exceeded:
             raise LimitsExceeded(exceeded.message, limit=exceeded.limit) from exceeded
         return response
@@ -606,6 +641,13 @@ class Agent:
         restore_overlay(self.overlay, state)
         self.steps, self.reflections, self.plan = state.steps, state.reflections, state.plan
         self.usage = state.usage
+        self.ledger = CostLedger.from_records(state.roles)
+        if not state.roles and state.usage.total_tokens:  # saved before usage was kept per role
+            self.ledger.add(
+                self.role.name, self.node, state.usage, self.model.model_name, self.model.provider
+            )
+        if state.todos:
+            self.todos.restore(state.todos)
         messages = [dict(message) for message in state.messages]
         # A last assistant turn whose tool calls never ran (the run stopped right after it) is dropped:
         # the model asks again. The conversation then ends with a user turn, told what happened.
@@ -746,6 +788,7 @@ class Agent:
                 max_tokens or self.settings.model.max_tokens,
                 self.model.model_name,
                 self.model.provider,
+                spent=self.cost,
             )
         except BudgetExceeded as exceeded:
             raise LimitsExceeded(exceeded.message, limit=exceeded.limit) from exceeded
@@ -796,7 +839,7 @@ class Agent:
             self._check_ahead(request, None)
             response = self._complete(request, None)
             usage = response.usage
-            self.usage = self.usage + usage
+            self._charge(usage)
             summary = response.text.strip()
         except (Cancelled, LimitsExceeded):
             raise
@@ -804,7 +847,8 @@ class Agent:
             log.warning("condensing run %s: the summary call failed: %s", self.run_id, failure.message)
         if not summary:
             summary = self._mechanical_handoff()
-        facts = self._changed_files_note()
+        # The todo list belongs to the run: the condensed context keeps it as it stands.
+        facts = "\n\n".join(part for part in (self._changed_files_note(), self.todos.note()) if part)
         self.messages = condensed_history(
             self.messages, summary, keep_turns=self.settings.memory.keep_turns, facts=facts
         )
@@ -989,6 +1033,8 @@ class Agent:
                     renames=renames,
                     error=error,
                     resumed_from=self.resumed_from,
+                    todos=self.todos.snapshot(),
+                    roles=self.ledger.records(),
                 ),
             )
         except Exception:  # the result still reaches the user; only resuming is lost
@@ -1015,6 +1061,7 @@ class Agent:
             verified=verified,
             verification_summary=verification_summary,
             complete=complete,
+            roles=tuple(self.ledger.entries),
         )
         self.recorder.proposal(proposal)
         return proposal
@@ -1071,6 +1118,18 @@ class Agent:
             self.on_event(event)
         except Exception:  # a broken progress display must not end the run
             log.exception("the on_event callback failed on %s", kind)
+
+    def _todos_changed(self, items: list[TodoItem]) -> None:
+        """The todo list changed: record it and tell whoever drives the run ("todo" event)."""
+        data = [item.as_dict() for item in items]
+        self.recorder.todo(step=self.steps, items=data)
+        done = sum(1 for item in items if item.status == "done")
+        active = next((item.text for item in items if item.status == "in_progress"), "")
+        self._emit(
+            "todo",
+            f"todo: {done} of {len(items)} done" + (f"; now: {one_line(active, 80)}" if active else ""),
+            items=data,
+        )
 
     def _check_cancel(self) -> None:
         if self.cancel.is_set():

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.apply import apply_changes
+from agent.costs import RoleCost
 from agent.overlay import FileChange
 from agent.paths import PathRefused, resolve_in_workspace
 from agent.usage import Usage
@@ -62,6 +63,9 @@ class Proposal:
     """One line per check run, or why nothing was verified."""
     complete: bool = True
     """False when the run stopped on a budget or step limit and this is the work so far."""
+    roles: tuple[RoleCost, ...] = ()
+    """Usage and cost per role and node (`agent.costs`), for the payload's ``roles``; they add up to
+    `usage` and `cost`."""
     team: Mapping[str, Any] | None = None
     """Team runs (`agent.team`): the handoffs behind the change, ``{spec, design, review}`` (each a JSON
     object or None); None for solo runs."""

@@ -97,6 +97,10 @@ class ResponseRecord(Record):
     attempts: int
     request_id: str | None
     model: str | None
+    role: str = "solo"
+    """The role the call is charged to (`agent.costs`)."""
+    node: str | None = None
+    """The team graph's node the call ran in, if any."""
 
 
 @dataclass(frozen=True)
@@ -152,6 +156,9 @@ class RunEndRecord(Record):
     proposal_id: str | None
     seconds: float
     step_seconds: Sequence[float]
+    roles: Sequence[Mapping[str, Any]] = ()
+    """Usage, cost and calls per role and node (`agent.costs.CostLedger.records`); they add up to
+    `usage` and `cost`."""
 
 
 class Recorder:
@@ -226,8 +233,11 @@ class Recorder:
         request_id: str | None,
         model: str | None,
         provider: str = "anthropic",
+        role: str = "solo",
+        node: str | None = None,
     ) -> None:
-        """One model reply with its usage and cost (`model_name` from `provider` prices it)."""
+        """One model reply with its usage and cost (`model_name` from `provider` prices it), charged to
+        `role` (in `node`)."""
         self.write(
             ResponseRecord(
                 step=step,
@@ -240,6 +250,8 @@ class Recorder:
                 attempts=attempts,
                 request_id=request_id,
                 model=model,
+                role=role,
+                node=node,
             )
         )
 
@@ -266,6 +278,11 @@ class Recorder:
         """A stage change, a reflection, a stop, the context gathered: `kind` and its details."""
         if self.transcript is not None:
             self.transcript.write("decision", kind=kind, **details)
+
+    def todo(self, *, step: int, items: Sequence[Mapping[str, Any]]) -> None:
+        """The run's todo list after a change (`agent.tools.todo`)."""
+        if self.transcript is not None:
+            self.transcript.write("todo", step=step, items=list(items))
 
     def proposal(self, proposal: Proposal) -> None:
         """The proposal of the run."""
@@ -317,6 +334,7 @@ class Recorder:
         proposal_id: str | None,
         seconds: float,
         step_seconds: Sequence[float],
+        roles: Sequence[Mapping[str, Any]] = (),
     ) -> None:
         """How the run ended; closes the transcript."""
         self.write(
@@ -331,6 +349,7 @@ class Recorder:
                 proposal_id=proposal_id,
                 seconds=round(seconds, 3),
                 step_seconds=[round(s, 4) for s in step_seconds],
+                roles=list(roles),
             )
         )
         if self.transcript is not None:

@@ -4,7 +4,8 @@ When a run ends without finishing (an API error after its retries, a rate-limit 
 budget or step limit, the window, a crash inside the loop, Ctrl-C or cancel) the loop writes
 `<runs_dir>/<run_id>.state.json` next to its transcript (0600 in the 0700 runs folder): the task, the
 conversation as the model last saw it, the step count, the usage so far, and the overlay, that is the
-text of every file the run changed (and which ones it deleted or renamed). Finished runs ("proposed",
+text of every file the run changed (and which ones it deleted or renamed), the todo list and the usage
+per role. Finished runs ("proposed",
 "no_changes") write it too, marked as finished, and cannot be resumed. While a run goes, the state is
 also written after every step that ran a tool able to change files (status "running"), so the edits of a
 process that was killed (or of a server that was restarted) mid-run can be resumed too.
@@ -66,6 +67,10 @@ class RunState:
     """New path -> original path of renamed files."""
     error: str | None = None
     resumed_from: str | None = None
+    todos: list[dict[str, Any]] = field(default_factory=list)
+    """The run's todo list (`agent.tools.todo`): id, text, status."""
+    roles: list[dict[str, Any]] = field(default_factory=list)
+    """Usage and cost per role and node so far (`agent.costs.CostLedger.records`)."""
 
     @property
     def resumable(self) -> bool:
@@ -152,6 +157,8 @@ def save_state(runs_dir: Path, state: RunState) -> Path:
         "usage": state.usage.as_dict(),
         "files": state.files,
         "renames": state.renames,
+        "todos": state.todos,
+        "roles": state.roles,
     }
     temporary = path.with_suffix(".json.tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -199,6 +206,8 @@ def load_state(runs_dir: Path, run_id: str) -> RunState:
         renames=dict(data.get("renames") or {}),
         error=data.get("error"),
         resumed_from=data.get("resumed_from"),
+        todos=list(data.get("todos") or []),
+        roles=list(data.get("roles") or []),
     )
 
 

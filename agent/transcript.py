@@ -13,13 +13,17 @@ time, ISO 8601). Record types, in the order a run writes them:
   messages appended since the previous request. Concatenating the `messages` of a run's requests gives
   each request's whole conversation (see `reconstruct_messages`).
 - `response`: `content` (the assistant's blocks), `stop_reason`, `usage`, `cost`, `latency`, `attempts`,
-  `request_id`, `model`.
+  `request_id`, `model`, `role` and `node` (whom the call is charged to, `agent.costs`).
+- `todo`: the run's todo list after each change (`items`: id, text, status; `agent.tools.todo`).
 - `tool_call` (`id`, `name`, `input`) and `tool_result` (`id`, `name`, `content`, `is_error`, `seconds`).
 - `verification`: the checks run on the change: `outcome` ("passed", "failed" or "no_tests": nothing failed
   but no test ran), `passed`, and each check (name, command, passed, ran_nothing, output, seconds).
-- `decision`: stage changes, reflections after a failed verification, budget and step-limit stops.
+- `decision`: stage changes, reflections after a failed verification, budget and step-limit stops; kind
+  `delegate`: a `delegate` sub-agent's task, report, `usage`, `cost`, steps, model and its own
+  transcript (`<run_id>.d/explore-N.jsonl`).
 - `proposal`: `proposal_id`, `summary`, `verified`, `diff`, `files` (path, kind, old path, diff).
-- `run_end`: `status`, `summary`, `error`, `usage`, `cost`, `steps`, `seconds`, `step_seconds`.
+- `run_end`: `status`, `summary`, `error`, `usage`, `cost`, `steps`, `seconds`, `step_seconds`, `roles`
+  (usage, cost and calls per role and node; they add up to `usage` and `cost`).
 
 The agent loop writes these records through `agent.recorder.Recorder`, which builds them as typed values;
 this module stores and reads them. Every record is flushed as it is written, so a crash leaves a readable
@@ -181,6 +185,13 @@ class Transcript:
         self._messages_sent = len(messages)
         self.write("request", **fields)
 
+    def child(self, name: str) -> Transcript:
+        """The transcript of a sub-agent of this run, `<directory>/<run_id>.d/<name>.jsonl`, with the same
+        redactions (not listed by `list_runs`; the `delegate` decision of this run names it)."""
+        child = Transcript(self.directory / f"{self.run_id}.d", name, secrets=self.secrets)
+        child._redactions = list(self._redactions)
+        return child
+
     def rewound(self, index: int) -> None:
         """The conversation was rewritten from message `index` on (masked or condensed): the next
         request record writes the messages from there again."""
@@ -309,7 +320,8 @@ def _summary(path: Path, records: Sequence[TranscriptRecord]) -> RunSummary:
         usage = {}
         cost = 0.0
         for record in records:
-            if record.type == "response":
+            delegated = record.type == "decision" and record.get("kind") == "delegate"
+            if record.type == "response" or delegated:  # a sub-agent's calls count as the run's
                 cost += float(record.get("cost", 0.0) or 0.0)
                 for key, value in (record.get("usage", {}) or {}).items():
                     usage = {**usage, key: int(usage.get(key, 0)) + int(value or 0)}

@@ -218,8 +218,12 @@ class Budget(BaseModel):
     max_cost_usd: float | None = Field(default=None, ge=0)
     """Cost in USD at list price (`Usage.cost`); unknown models are priced conservatively."""
 
-    def check(self, total: Usage, model: str, provider: str = "anthropic") -> None:
-        """Raise `BudgetExceeded` if `total` (the run so far) has passed any limit."""
+    def check(
+        self, total: Usage, model: str, provider: str = "anthropic", *, spent: float | None = None
+    ) -> None:
+        """Raise `BudgetExceeded` if `total` (the run so far) has passed any limit. `spent`: the run's
+        cost when its calls were priced by more than one model (roles with their own models); None
+        prices `total` with `model`."""
         counts: list[tuple[str, int | None, int]] = [
             ("max_input_tokens", self.max_input_tokens, total.total_input_tokens),
             ("max_output_tokens", self.max_output_tokens, total.output_tokens),
@@ -235,7 +239,7 @@ class Budget(BaseModel):
                     used=used,
                 )
         if self.max_cost_usd is not None:
-            cost = total.cost(model, provider)
+            cost = total.cost(model, provider) if spent is None else spent
             if cost > self.max_cost_usd:
                 known = price_for(model, provider).known
                 note = "" if known else f" (estimated: no list price known for {model!r})"
@@ -255,6 +259,8 @@ class Budget(BaseModel):
         max_output_tokens: int,
         model: str,
         provider: str = "anthropic",
+        *,
+        spent: float | None = None,
     ) -> None:
         """Raise `BudgetExceeded` if the next call could take the run past a limit at its worst case.
 
@@ -281,7 +287,7 @@ class Budget(BaseModel):
                     used=total.total_tokens,
                 )
         if self.max_cost_usd is not None:
-            spent = total.cost(model, provider)
+            spent = total.cost(model, provider) if spent is None else spent
             worst_cost = worst.cost(model, provider)
             if spent + worst_cost > self.max_cost_usd:
                 raise BudgetExceeded(

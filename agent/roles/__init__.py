@@ -11,7 +11,8 @@ when the task is ambiguous; its prompt is ``agent/prompts/system.md``. The team 
 `planner` (a `Spec`; read-only, may ask the user), `architect` (a `Design`; read-only), `coder` (carries
 out one work item on the overlay: a `WorkResult`) and `qa` (writes tests from the criteria, runs them,
 reviews the diff: a `Review`); each names its handoff (`Role.handoff`) and ends by submitting it through
-the submit tool the team engine adds (`agent.team.submit`). A new role is a
+the submit tool the team engine adds (`agent.team.submit`). `explore` (`EXPLORE`) is the read-only
+sub-agent of the `delegate` tool (`agent.tools.delegate`). A new role is a
 new `Role` value registered in `ROLES` (with its prompt template beside the others); roles that may not
 change files (`read_only=True`) get the view-only editor and no tool that changes the overlay.
 
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ARCHITECT",
     "CODER",
+    "EXPLORE",
     "PLANNER",
     "QA",
     "ROLES",
@@ -53,6 +55,8 @@ RUN_TESTS = "run_tests"
 ASK_USER = "ask_user"
 LOOKUP_DOCS = "lookup_docs"
 GIT = ("git_status", "git_diff", "git_log", "git_show", "git_blame")
+TODO = "todo"
+DELEGATE = "delegate"
 
 
 _SOLO_BEGIN = (
@@ -115,7 +119,7 @@ class Role:
 SOLO = Role(
     name="solo",
     prompt="prompts/system.md",
-    tools=(EDITOR, BASH, SEARCH_CODE, FIND_SYMBOL, LOOKUP_DOCS, RUN_TESTS, ASK_USER, *GIT),
+    tools=(EDITOR, BASH, SEARCH_CODE, FIND_SYMBOL, LOOKUP_DOCS, RUN_TESTS, ASK_USER, *GIT, TODO, DELEGATE),
     begin=_SOLO_BEGIN,
 )
 """Today's agent: one loop that does the whole task."""
@@ -160,7 +164,16 @@ QA = Role(
 TEAM_ROLES: tuple[Role, ...] = (PLANNER, ARCHITECT, CODER, QA)
 """The roles of the team graph, in the order they work."""
 
-ROLES: Mapping[str, Role] = {role.name: role for role in (SOLO, *TEAM_ROLES)}
+EXPLORE = Role(
+    name="explore",
+    prompt="prompts/explore.md",
+    tools=(EDITOR, SEARCH_CODE, FIND_SYMBOL, *GIT),
+    read_only=True,
+)
+"""The `delegate` tool's sub-agent (`agent.tools.delegate`): answers one question about the code with
+read-only tools and its own context, and reports back briefly."""
+
+ROLES: Mapping[str, Role] = {role.name: role for role in (SOLO, *TEAM_ROLES, EXPLORE)}
 """The roles by name."""
 
 

@@ -16,18 +16,20 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent.tools import Tool, ToolRegistry, one_line
 from agent.tools.ask import AskCallback, AskUserTool
 from agent.tools.bash import BashTool
+from agent.tools.delegate import DelegateHost, DelegateTool
 from agent.tools.docs import LookupDocsTool
 from agent.tools.editor import EditorTool
 from agent.tools.git import GIT_TOOLS
 from agent.tools.run_tests import RunTestsTool
 from agent.tools.search import FindSymbolTool, SearchCodeTool
+from agent.tools.todo import TodoList, TodoTool
 from agent.verify import VerificationResult, Verifier
 
 if TYPE_CHECKING:
@@ -54,6 +56,10 @@ class ToolResources:
     scratch_dir: Path | None = None
     on_verification: Callable[[VerificationResult], None] | None = None
     """Called with every `run_tests` result (the loop records it as a verification)."""
+    todos: TodoList = field(default_factory=TodoList)
+    """The run's todo list (`agent.tools.todo`); the loop saves it, shows it and condenses with it."""
+    host: DelegateHost | None = None
+    """The agent the `delegate` tool runs sub-agents for (`agent.tools.delegate`); None: no delegation."""
     recorder: Recorder | None = None
     """The run's transcript, for approvals and installs (`agent.approval`)."""
     state_dir: Path | None = None
@@ -121,6 +127,8 @@ CATALOG: Mapping[str, ToolBuilder] = {
     RunTestsTool.name: _run_tests,
     AskUserTool.name: lambda r, _: AskUserTool(r.ask),
     LookupDocsTool.name: lambda r, _: LookupDocsTool(r.overlay.root, r.sandbox),
+    TodoTool.name: lambda r, _: TodoTool(r.todos),
+    DelegateTool.name: lambda r, _: DelegateTool(r.host, r.sandbox),
     **{cls.name: _git_tool(cls) for cls in GIT_TOOLS},
 }
 """Every tool a role can name, by tool name."""
@@ -135,6 +143,8 @@ _DESCRIBERS: Mapping[str, Callable[[Mapping[str, Any]], str]] = {
         RunTestsTool,
         AskUserTool,
         LookupDocsTool,
+        TodoTool,
+        DelegateTool,
     )
 } | {cls.name: cls.describe for cls in GIT_TOOLS}
 
@@ -185,28 +195,34 @@ def _mcp_tools(resources: ToolResources) -> list[Tool]:
     if not settings.servers:
         return []
     from agent.mcp.client import mcp_tools
+    from agent.mcp.trust import TRUST_FILE, McpTrust, trusted_servers
 
+    state = resources.state_dir
+    trust = McpTrust(state / TRUST_FILE if state is not None else None)
+    root = resources.overlay.root
+    settings = trusted_servers(settings, root, trust=trust, ask=resources.ask, recorder=resources.recorder)
     approve = _approver(resources) if resources.settings.approve == "ask" else None
-    return list(mcp_tools(settings, resources.overlay.root, approve=approve))
+    return list(mcp_tools(settings, root, approve=approve))
 
 
 ALLOW, DENY = "Allow", "Deny"
 
 
 def _approver(resources: ToolResources) -> Callable[[str, Mapping[str, Any]], bool]:
-    """``agent.approve = "ask"``: ask the user before a call; no one to ask, or no answer, refuses."""
-    from agent.tools.ask import NoAnswer
+    """``agent.approve = "ask"``: ask the user before a call; no one to ask, or no answer, refuses. The
+    answer is recorded (`agent.approval`)."""
+    from agent.approval import ask_approval
 
     def approve(name: str, input: Mapping[str, Any]) -> bool:
-        if resources.ask is None:
-            return False
-        try:
-            answer = resources.ask(
-                f"Allow the agent to call {name} with {one_line(dict(input), 200)}?", [ALLOW, DENY]
-            )
-        except NoAnswer:
-            return False
-        return answer.strip().lower() == ALLOW.lower()
+        question = f"Allow the agent to call {name} with {one_line(dict(input), 200)}?"
+        return ask_approval(
+            resources.ask,
+            resources.recorder,
+            question,
+            subject="mcp_call",
+            detail=name,
+            options=(ALLOW, DENY),
+        )
 
     return approve
 

@@ -1,6 +1,7 @@
 """The MCP client: a real MCP stdio server process (tests/fakes/mcp_tickets_server.py, written with the
 `mcp` SDK) configured in ``agentls.toml``, whose tool the fake model calls during a run; names, size cap,
-error results, a server that cannot start, and the processes stopped after the run."""
+error results, a server that cannot start, and the processes stopped after the run; the trust question
+before a workspace's server first starts (`agent.mcp.trust`)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 
 from agent.mcp.client import McpHub, McpTool, tool_name
 from agent.mcp.config import McpSettings
+from agent.mcp.trust import TRUST, TRUST_FILE, McpTrust
 from agent.tools import ToolRegistry
 from server.settings import load_settings
 from tests.agent.agent_harness import Harness, copy_workspace, done, fast_settings
@@ -33,6 +35,14 @@ def ws(tmp_path: Path) -> Path:
     return root
 
 
+@pytest.fixture
+def trusted(ws: Path, tmp_path: Path) -> Path:
+    """The workspace with its server trusted before, as the user's first answer would (the harness keeps
+    its transcripts in tmp_path/runs, so agentls' cache folder is tmp_path)."""
+    McpTrust(tmp_path / TRUST_FILE).remember(ws, "tickets", _settings(ws).servers["tickets"])
+    return ws
+
+
 def _settings(root: Path) -> McpSettings:
     loaded = load_settings(root)
     assert not loaded.messages, loaded.messages
@@ -40,8 +50,9 @@ def _settings(root: Path) -> McpSettings:
 
 
 def test_the_model_calls_an_mcp_tool_in_a_run(
-    fake_anthropic: FakeAnthropic, ws: Path, tmp_path: Path
+    fake_anthropic: FakeAnthropic, trusted: Path, tmp_path: Path
 ) -> None:
+    ws = trusted
     settings = fast_settings(mcp=_settings(ws), verify=False)
     fake_anthropic.enqueue(
         turn(text("I will read the ticket."), tool_use("mcp__tickets__lookup_ticket", {"ticket_id": "T-1"})),
@@ -103,8 +114,9 @@ def test_tool_names_are_safe_and_bounded() -> None:
 
 
 def test_approve_ask_asks_the_user_before_each_mcp_call(
-    fake_anthropic: FakeAnthropic, ws: Path, tmp_path: Path
+    fake_anthropic: FakeAnthropic, trusted: Path, tmp_path: Path
 ) -> None:
+    ws = trusted
     settings = fast_settings(mcp=_settings(ws), verify=False, approve="ask")
     questions: list[tuple[str, list[str]]] = []
     answers = iter(["Deny", "Allow"])
@@ -126,3 +138,63 @@ def test_approve_ask_asks_the_user_before_each_mcp_call(
     assert denied.get("is_error") and "did not approve" in str(denied["content"])
     (allowed,) = harness.tool_results(2)
     assert not allowed.get("is_error") and "mean() must raise ValueError" in str(allowed["content"])
+
+
+def test_a_workspace_server_starts_only_once_the_user_trusts_it(
+    fake_anthropic: FakeAnthropic, ws: Path, tmp_path: Path
+) -> None:
+    marker = tmp_path / "server-ran"
+    (ws / "agentls.toml").write_text(
+        TOML
+        + f"""
+[mcp.servers.probe]
+command = "{sys.executable}"
+args = ["-c", "open({str(marker)!r}, 'w')"]
+"""
+    )
+    harness = Harness(fake_anthropic, ws, tmp_path / "runs")
+    questions: list[str] = []
+
+    def run(answers: dict[str, str] | None) -> list[str]:
+        """One run; `answers` by server name (None: nobody to ask); the MCP tools the model got."""
+
+        def ask(question: str, options: Sequence[str]) -> str:
+            questions.append(question)
+            assert list(options) == [TRUST, "Don't start"]
+            assert answers is not None
+            return next(answer for name, answer in answers.items() if f"`{name}`" in question)
+
+        settings = fast_settings(mcp=_settings(ws), verify=False)
+        count = len(fake_anthropic.message_requests)
+        fake_anthropic.enqueue(done("Nothing to do."))
+        result = harness.run(settings=settings, ask=ask if answers is not None else None)
+        tools = fake_anthropic.message_requests[count].body["tools"]
+        records.extend(harness.transcript_records(result))
+        return sorted({t["name"].split("__")[1] for t in tools if t["name"].startswith("mcp__")})
+
+    records: list[dict[str, object]] = []
+    # Nobody to ask: neither server starts (the probe would have written its marker).
+    assert run(None) == [] and not marker.exists()
+    # Asked once per server: trusted starts, refused does not.
+    assert run({"tickets": TRUST, "probe": "Don't start"}) == ["tickets"] and not marker.exists()
+    assert len(questions) == 2 and "runs `" in questions[0] and "TICKETS_USER" in questions[0]
+    assert "ada" not in questions[0]  # the environment's values are not shown or stored
+    # Remembered for the workspace: the next run asks only about the refused one.
+    questions.clear()
+    assert run({"probe": "Don't start"}) == ["tickets"] and len(questions) == 1
+    # A changed command is a new question.
+    (ws / "agentls.toml").write_text(TOML.replace('"ada"', '"grace"'))
+    questions.clear()
+    assert run({"tickets": "Don't start"}) == [] and len(questions) == 1
+    assert "ada" not in (tmp_path / TRUST_FILE).read_text()
+    approvals = [(r["detail"], r["approved"]) for r in records if r["type"] == "approval"]
+    assert approvals == [
+        ("tickets", False),  # nobody to ask is a refusal, recorded as one
+        ("probe", False),
+        ("tickets", True),
+        ("probe", False),
+        ("probe", False),
+        ("tickets", False),
+    ]
+    remembered = [r["server"] for r in records if r.get("kind") == "mcp_server_trusted"]
+    assert remembered == ["tickets"]

@@ -1,0 +1,149 @@
+"""Trust in a workspace's MCP servers: asked once per workspace and command, remembered, recorded.
+
+An ``[mcp.servers.NAME]`` table can come from the ``agentls.toml`` of a repository the user did not write,
+and a stdio server runs on the host with the user's rights. So before a run starts a server,
+`trusted_servers` checks `McpTrust`: the user trusted this workspace's server with exactly this
+configuration before (a SHA-256 `fingerprint` of the command, arguments, environment, working folder,
+URL and headers: change any of them and the question comes back). If not, the user is asked through the
+run's ask callback (editor message or terminal prompt, `agent.approval`); "Trust and start" is remembered
+in ``<agentls cache>/mcp-trust.json`` (0600; only fingerprints, never the environment's values), any
+other answer, or nobody to ask, leaves the server out of this run and it is asked again next time.
+Every question and answer is an ``approval`` record of the run's transcript (subject ``mcp_server``);
+a server started on remembered trust is a ``decision`` record (kind ``mcp_server_trusted``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import json
+import logging
+import os
+import shlex
+import tempfile
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from agent.mcp.config import McpServerSettings, McpSettings
+
+if TYPE_CHECKING:
+    from agent.recorder import Recorder
+    from agent.tools.ask import AskCallback
+
+__all__ = ["TRUST", "TRUST_FILE", "McpTrust", "fingerprint", "trusted_servers"]
+
+log = logging.getLogger(__name__)
+
+TRUST_FILE = "mcp-trust.json"
+TRUST, DONT = "Trust and start", "Don't start"
+_LOCK = threading.Lock()
+
+
+def fingerprint(config: McpServerSettings) -> str:
+    """SHA-256 of what the server runs or reaches (command, args, env, cwd, url, headers)."""
+    what = {
+        "command": config.command,
+        "args": config.args,
+        "env": config.env,
+        "cwd": config.cwd,
+        "url": config.url,
+        "headers": config.headers,
+    }
+    return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()
+
+
+class McpTrust:
+    """The servers the user trusted, by workspace and fingerprint, in one JSON file (None: not kept)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+
+    def _load(self) -> list[dict[str, Any]]:
+        if self.path is None:
+            return []
+        try:
+            data = json.loads(self.path.read_text("utf-8"))
+        except (OSError, ValueError):
+            return []
+        entries = data.get("trusted") if isinstance(data, dict) else None
+        return [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
+
+    def is_trusted(self, root: Path, config: McpServerSettings) -> bool:
+        workspace, digest = str(Path(root).resolve()), fingerprint(config)
+        return any(e.get("workspace") == workspace and e.get("sha256") == digest for e in self._load())
+
+    def remember(self, root: Path, name: str, config: McpServerSettings) -> None:
+        """Trust this server of this workspace from now on (written atomically, 0600)."""
+        if self.path is None:
+            return
+        entry = {
+            "workspace": str(Path(root).resolve()),
+            "server": name,
+            "sha256": fingerprint(config),
+            "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        }
+        with _LOCK:
+            entries = [
+                e
+                for e in self._load()
+                if (e.get("workspace"), e.get("sha256")) != (entry["workspace"], entry["sha256"])
+            ]
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".mcp-trust-", dir=self.path.parent)
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                    json.dump({"trusted": [*entries, entry]}, handle, indent=1)
+                os.replace(tmp, self.path)
+            except OSError as error:
+                log.warning("cannot remember the MCP server trust in %s: %s", self.path, error)
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+
+
+def _what(config: McpServerSettings) -> str:
+    if config.url is not None:
+        return f"connects to {config.url}"
+    line = shlex.join([str(config.command), *config.args])
+    env = f" with {', '.join(sorted(config.env))} set" if config.env else ""
+    return f"runs `{line}`{env} on your machine with your rights"
+
+
+def trusted_servers(
+    settings: McpSettings,
+    root: Path,
+    *,
+    trust: McpTrust,
+    ask: AskCallback | None,
+    recorder: Recorder | None,
+) -> McpSettings:
+    """`settings` with every enabled server the user does not trust (now or before) disabled."""
+    from agent.approval import ask_approval
+
+    servers: dict[str, McpServerSettings] = {}
+    for name, config in settings.servers.items():
+        if not config.enabled:
+            servers[name] = config
+            continue
+        if trust.is_trusted(root, config):
+            if recorder is not None:
+                recorder.decision("mcp_server_trusted", server=name, sha256=fingerprint(config))
+            servers[name] = config
+            continue
+        question = (
+            f"This workspace's settings start the MCP server `{name}`, which {_what(config)}. "
+            "Trust it? The answer is remembered for this workspace and this exact configuration."
+        )
+        if ask_approval(ask, recorder, question, subject="mcp_server", detail=name, options=(TRUST, DONT)):
+            trust.remember(root, name, config)
+            servers[name] = config
+        else:
+            log.warning(
+                "MCP server %s was not started: the user has not trusted it for %s (it is asked when a "
+                "run starts with someone to answer)",
+                name,
+                root,
+            )
+            servers[name] = config.model_copy(update={"enabled": False})
+    return settings.model_copy(update={"servers": servers})
