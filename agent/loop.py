@@ -603,6 +603,10 @@ class Agent:
 
     def _prepare(self, task: Task) -> None:
         self._emit("stage", "gathering context", stage="formalize")
+        interpreter = self.verifier.interpreter
+        self._decision("interpreter", **interpreter.record())
+        if interpreter.warning:  # a fallback: the user should know which Python runs the tests, and why
+            log.warning("run %s: %s", self.run_id, interpreter.warning)
         if self._tools is not None:
             self.registry = self._tools
         else:
@@ -1076,6 +1080,7 @@ class Agent:
                 task.path,
                 test_command=self.verifier.test_command(),
                 redact=self.secrets.redact if self.secrets is not None else None,
+                interpreter=self.verifier.interpreter,
             )
         except Exception:  # the prompt without them still works
             log.exception("run %s: the environment and project instructions could not be read", self.run_id)

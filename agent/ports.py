@@ -108,8 +108,9 @@ class Sandbox(Protocol):
         cancel: threading.Event | None = None,
         mount_at: Path | None = None,
         ro_binds: Sequence[tuple[Path, Path]] = (),
+        tmp_dir: Path | None = None,
     ) -> CommandResult:
-        """Run `cmd` with `cwd_dir` as its writable working directory."""
+        """Run `cmd` with `cwd_dir` as its writable working directory (`tmp_dir`: a persistent /tmp)."""
         ...
 
 

@@ -8,8 +8,8 @@ role's system prompt, and the instruction files it read (for the transcript's `r
   then ``.agentls/rules/*.md`` of the root (by name). At most `MAX_INSTRUCTION_BYTES` in all: a file that
   does not fit is cut, with a note saying so, and later files are left out (listed as such).
 - **Environment**: the absolute workspace root (commands run there, also in the sandbox), the OS, today's
-  date (UTC), the git branch and a one-line status summary, the project's Python (its ``.venv`` or ``venv``
-  when it has one) and the test command.
+  date (UTC), the git branch and a one-line status summary, the project's Python (`agent.interpreter`:
+  where it was found, its version, whether it has pytest) and the test command.
 
 Both are computed once at the start of a run, so the system prompt stays byte-identical for the whole
 run (it is the cached prefix). Secret values in instruction files go through the run's redactor when
@@ -21,11 +21,11 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import platform
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from agent.interpreter import Interpreter, detect_interpreter
 from agent.roles import PromptContext
 
 __all__ = [
@@ -162,18 +162,23 @@ def _git_summary(root: Path) -> tuple[str, str]:
     return branch, summary
 
 
-def environment_section(root: Path, *, python: str | None, test_command: str | None) -> str:
+def environment_section(
+    root: Path,
+    *,
+    python: str | None,
+    test_command: str | None,
+    interpreter: Interpreter | None = None,
+) -> str:
     """The "Environment" section: root, OS, date, git, interpreter, test command."""
-    from agent.verify import python_for
-
     root = root.resolve()
-    python = python or python_for(root)
-    own = python == sys.executable
-    interpreter = (
-        f"{python} (agentls' own Python: the workspace has no .venv or venv)"
-        if own
-        else f"{python} (the workspace's virtual environment)"
-    )
+    if interpreter is None and python is None:
+        interpreter = detect_interpreter(root)
+    if interpreter is not None:
+        described = interpreter.describe()
+        if interpreter.prefix is not None:
+            described += "; its bin is first on PATH in bash"
+    else:
+        described = f"{python}"
     branch, status = _git_summary(root)
     git = f"branch {branch}" + (f"; {status}" if status else "")
     system = f"{platform.system()} {platform.release()} ({platform.machine()})"
@@ -184,7 +189,7 @@ def environment_section(root: Path, *, python: str | None, test_command: str | N
         f"- OS: {system}",
         f"- Date: {dt.datetime.now(dt.UTC).date().isoformat()} (UTC)",
         f"- Git: {git} (at the start of the run)",
-        f"- Python: {interpreter}",
+        f"- Python: {described}",
         f"- Test command: {test_command or 'none found (set agent.test_command in agentls.toml)'}",
     ]
     return "\n".join(lines)
@@ -198,11 +203,12 @@ def project_prompt(
     test_command: str | None = None,
     redact: Callable[[str, str], str] | None = None,
     max_bytes: int = MAX_INSTRUCTION_BYTES,
+    interpreter: Interpreter | None = None,
 ) -> tuple[PromptContext, list[InstructionFile]]:
     """The environment and project-instruction sections for a run on `task_path`, and the files read."""
     files = find_instructions(root, task_path, max_bytes=max_bytes, redact=redact)
     sections = (
-        environment_section(root, python=python, test_command=test_command),
+        environment_section(root, python=python, test_command=test_command, interpreter=interpreter),
         instructions_section(files, max_bytes),
     )
     return PromptContext(sections=tuple(s for s in sections if s)), files

@@ -81,6 +81,7 @@ __all__ = [
     "SandboxSettings",
     "SandboxUnavailable",
     "default_scratch_dir",
+    "sandbox_path",
 ]
 
 log = logging.getLogger(__name__)
@@ -254,6 +255,18 @@ class CommandResult:
     cancelled: bool = False
     sandboxed: bool = True
     """False when the command ran without bubblewrap."""
+
+
+def sandbox_path(settings: SandboxSettings) -> str:
+    """PATH inside the sandbox: `settings.path`, else the system PATH after the directory of agentls'
+    Python (callers put the project's environment first)."""
+    if settings.path is not None:
+        return settings.path
+    path = _DEFAULT_PATH
+    python_dir = os.path.dirname(sys.executable)
+    if python_dir and python_dir not in path.split(":"):
+        path = f"{python_dir}:{path}"
+    return path
 
 
 def default_scratch_dir() -> Path:
@@ -441,10 +454,13 @@ class Sandbox:
 
     # -- building the command ----------------------------------------------------------------------
 
-    def _isolation_args(self, venvs: Sequence[Path] = (), project: Path | None = None) -> list[str]:
+    def _isolation_args(
+        self, venvs: Sequence[Path] = (), project: Path | None = None, tmp_dir: Path | None = None
+    ) -> list[str]:
         """bwrap's arguments: namespaces, then the mounts (see the module docstring). `venvs`: folders
         bound into the sandbox that may be virtual environments; `project`: the workspace, whose kind
-        says which per-user toolchain folders to mount."""
+        says which per-user toolchain folders to mount; `tmp_dir`: a host folder shown as /tmp instead
+        of a fresh tmpfs."""
         args = [
             "--die-with-parent",
             "--new-session",
@@ -462,7 +478,8 @@ class Sandbox:
             elif path.is_dir():
                 args += ["--ro-bind", name, name]
                 mounted.append(path)
-        args += ["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--dir", "/tmp/home"]
+        tmp = ["--bind", str(tmp_dir), "/tmp"] if tmp_dir is not None else ["--tmpfs", "/tmp"]
+        args += ["--dev", "/dev", "--proc", "/proc", *tmp, "--dir", "/tmp/home"]
         args += ["--tmpfs", "/var/tmp"]
         # After the private /tmp: an interpreter or environment installed under /tmp stays visible.
         for path in _toolchain_roots(self.settings, venvs, project):
@@ -478,14 +495,8 @@ class Sandbox:
         return args
 
     def _environment(self, extra: Mapping[str, str] | None) -> dict[str, str]:
-        path = self.settings.path
-        if path is None:
-            path = _DEFAULT_PATH
-            python_dir = os.path.dirname(sys.executable)
-            if python_dir and python_dir not in path.split(":"):
-                path = f"{python_dir}:{path}"
         env = {
-            "PATH": path,
+            "PATH": sandbox_path(self.settings),
             "HOME": "/tmp/home",
             "TMPDIR": "/tmp",
             "LANG": "C.UTF-8",
@@ -528,12 +539,16 @@ class Sandbox:
         cancel: threading.Event | None = None,
         mount_at: Path | None = None,
         ro_binds: Sequence[tuple[Path, Path]] = (),
+        tmp_dir: Path | None = None,
     ) -> CommandResult:
         """Run `cmd` (a shell string for bash, or an argv) with `cwd_dir` as its writable working directory.
 
         `mount_at` is where `cwd_dir` appears inside the sandbox (default: its own path; it must exist on
         the host). `ro_binds` are (host source, sandbox destination) pairs bound read-only after it.
-        Both are ignored when running unsandboxed. Raises `SandboxUnavailable` (see the module doc).
+        Both are ignored when running unsandboxed. `tmp_dir` is a host folder that is the command's /tmp
+        (unsandboxed: its TMPDIR, with HOME in it), so what commands leave there persists between them
+        (the bash tool's session); by default each command gets a fresh one. Raises `SandboxUnavailable`
+        (see the module doc).
         """
         bwrap = self._prepare()
         argv = self._argv(cmd)
@@ -541,7 +556,8 @@ class Sandbox:
         inside = Path(os.path.abspath(mount_at)) if mount_at is not None else cwd_dir
         if bwrap is not None:
             venvs = [source for source, _ in ro_binds]
-            full = [bwrap, *self._isolation_args(venvs, cwd_dir), "--bind", str(cwd_dir), str(inside)]
+            isolation = self._isolation_args(venvs, cwd_dir, tmp_dir)
+            full = [bwrap, *isolation, "--bind", str(cwd_dir), str(inside)]
             for source, destination in ro_binds:
                 full += ["--ro-bind", str(source), str(destination)]
             for extension in self._extensions():
@@ -559,6 +575,11 @@ class Sandbox:
         limit = self.settings.timeout_seconds if timeout is None else timeout
         if bwrap is not None:
             return self._execute(full, run_cwd, environment, limit, cancel, sandboxed=True)
+        if tmp_dir is not None:
+            (tmp_dir / "home").mkdir(parents=True, exist_ok=True)
+            environment["HOME"] = str(tmp_dir / "home")
+            environment["TMPDIR"] = str(tmp_dir)
+            return self._execute(full, run_cwd, environment, limit, cancel, sandboxed=False)
         # Unsandboxed there is no private /tmp: give the command a throwaway HOME, outside the workspace
         # copy so that tools' dotfiles do not turn into proposed files.
         home = tempfile.mkdtemp(prefix="agentls-home-")

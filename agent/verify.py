@@ -32,7 +32,6 @@ import logging
 import re
 import shlex
 import shutil
-import sys
 import tempfile
 import threading
 import time
@@ -42,9 +41,10 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Literal
 
 from agent.config import AgentSettings
+from agent.interpreter import detect_interpreter, probe
 from agent.overlay import FileChange, Overlay, OverlayError
 from agent.paths import PathRefused
-from agent.sandbox import CommandResult, default_scratch_dir
+from agent.sandbox import CommandResult, default_scratch_dir, sandbox_path
 from agent.testfinder import is_test_path, mentioning_tests, referencing_tests
 from indexing.definitions import FUNCTION_KINDS, parse_definitions
 from indexing.languages import detect_language
@@ -203,21 +203,14 @@ class VerificationResult:
 
 
 def python_for(root: Path) -> str:
-    """The Python of the project: its virtualenv's (`.venv`, `venv`) when it has one, else agentls' own."""
-    for name in (".venv", "venv"):
-        candidate = root / name / "bin" / "python"
-        if candidate.is_file():
-            return str(candidate)
-    return sys.executable
+    """The Python of the project, found by asking the candidates (`agent.interpreter`)."""
+    return detect_interpreter(root, python_tests=_python_tests_present(root)).python
 
 
 def _has_pytest(python: str) -> bool:
-    if python == sys.executable:
-        import importlib.util
-
-        return importlib.util.find_spec("pytest") is not None
-    lib = Path(python).parent.parent / "lib"
-    return any(lib.glob("python*/site-packages/pytest")) or any(lib.glob("python*/site-packages/_pytest"))
+    """Whether `python` can import pytest (asked, so system site-packages count)."""
+    answer = probe(python)
+    return not isinstance(answer, str) and answer.has_pytest
 
 
 def _read(path: Path) -> str:
@@ -258,14 +251,21 @@ def _npm_test_script(root: Path) -> bool:
 
 
 def detect_test_command(
-    root: Path, *, python: str | None = None, which: Callable[[str], str | None] = shutil.which
+    root: Path,
+    *,
+    python: str | None = None,
+    has_pytest: bool | None = None,
+    which: Callable[[str], str | None] = shutil.which,
 ) -> str | None:
     """The workspace's test command, or None: pytest, `npm test`, `go test ./...` or `cargo test`.
 
-    A command is only chosen when its tool is installed (pytest importable by the project's Python).
+    A command is only chosen when its tool is installed (pytest importable by the project's Python;
+    `has_pytest` when the caller asked it already).
     """
-    python = python or python_for(root)
-    if _python_tests_present(root) and _has_pytest(python):
+    if python is None:
+        interpreter = detect_interpreter(root, python_tests=_python_tests_present(root))
+        python, has_pytest = interpreter.python, interpreter.has_pytest
+    if _python_tests_present(root) and (_has_pytest(python) if has_pytest is None else has_pytest):
         return f"{shlex.quote(python)} -m pytest -q -p no:cacheprovider"
     if (root / "package.json").is_file() and _npm_test_script(root) and which("npm"):
         return "npm test --silent"
@@ -378,7 +378,10 @@ class Verifier:
         configured = sandbox.settings.scratch_dir
         self._scratch = scratch_dir or (Path(configured) if configured else None) or default_scratch_dir()
         self._which = which
-        self._python = python_for(overlay.root)
+        self.interpreter = detect_interpreter(overlay.root, python_tests=_python_tests_present(overlay.root))
+        """The project's Python (`agent.interpreter`): its environment is first on the commands' PATH."""
+        self._python = self.interpreter.python
+        self._env = self.interpreter.env(sandbox_path(sandbox.settings))
         self._test_command: str | None = None
         self._test_command_known = False
 
@@ -388,7 +391,10 @@ class Verifier:
         """The configured test command, else the detected one (computed once)."""
         if not self._test_command_known:
             self._test_command = self.settings.test_command or detect_test_command(
-                self.overlay.root, python=self._python, which=self._which
+                self.overlay.root,
+                python=self._python,
+                has_pytest=self.interpreter.has_pytest,
+                which=self._which,
             )
             self._test_command_known = True
         return self._test_command
@@ -521,7 +527,7 @@ class Verifier:
     def _doctest_command(self, files: Sequence[str]) -> _Command:
         quoted = " ".join(shlex.quote(p) for p in files)
         python = shlex.quote(self._python)
-        if _has_pytest(self._python):
+        if self.interpreter.has_pytest:
             command = f"{python} -m pytest -q -p no:cacheprovider --doctest-modules {quoted}"
         else:
             command = " ; ".join(f"{python} -m doctest {shlex.quote(p)} || rc=1" for p in files)
@@ -567,7 +573,7 @@ class Verifier:
         go_dirs = sorted({str(PurePosixPath(f).parent) for f in files if f.endswith(".go")})
         others = [f for f in files if not f.endswith((".py", ".go"))]
         if python:
-            if _has_pytest(self._python):
+            if self.interpreter.has_pytest:
                 quoted = " ".join(shlex.quote(p) for p in python)
                 command = f"{shlex.quote(self._python)} -m pytest -q -p no:cacheprovider {quoted}"
                 name = ", ".join(python)
@@ -600,7 +606,7 @@ class Verifier:
         python_tests = rel.endswith(".py") or self.overlay.is_dir(rel)
         if (
             python_tests
-            and _has_pytest(self._python)
+            and self.interpreter.has_pytest
             and (rel.endswith(".py") or self._has_python_tests(rel))
         ):
             command = f"{shlex.quote(self._python)} -m pytest -q -p no:cacheprovider {shlex.quote(rel)}"
@@ -631,6 +637,7 @@ class Verifier:
         if plan.commands:
             with _Materialized(self.overlay, self._scratch) as dest:
                 binds = [(self.overlay.root / rel, self.overlay.root / rel) for rel in dest.bind_dirs]
+                binds += self.interpreter.binds(self.overlay.root)
                 for index, (kind, name, command, env) in enumerate(plan.commands):
                     if self.cancel is not None and self.cancel.is_set():
                         notes.append("cancelled before every check ran")
@@ -642,7 +649,7 @@ class Verifier:
                         command,
                         dest.path,
                         timeout=self.settings.verify_timeout,
-                        env=env,
+                        env={**self._env, **env},
                         cancel=self.cancel,
                         mount_at=self.overlay.root,
                         ro_binds=binds,

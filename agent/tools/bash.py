@@ -1,9 +1,18 @@
-"""Anthropic's bash tool (`bash_20250124`, name `bash`) running commands in the sandbox on the overlay.
+"""Anthropic's bash tool (`bash_20250124`, name `bash`): a persistent shell session in the sandbox.
 
-Input: `command`, or `restart: true`. Anthropic describes a persistent bash session; here **each call is a
-fresh `bash -c` process** (no state carries over: `cd`, `export` and shell variables are gone at the next
-call, while files persist). That keeps every command inside its own sandbox, killable as one process
-group, with no shell to hang between calls. Chain dependent steps in one command (`cd sub && make`).
+Input: `command`, or `restart: true`. As Anthropic describes the tool, state carries over between calls
+of one run: the working directory, shell and exported variables (an activated virtual environment
+included), functions and aliases, and what commands leave in /tmp (and in HOME, /tmp/home). Shell options
+(`set -e`) and background processes do not: every command still runs as its own sandboxed `bash`
+process, killable as one process group, with no shell left to hang between calls. At its end (also after
+`exit`) the process writes its state to a file in the session's /tmp; the next command restores it
+first. A command killed by the timeout or by cancel saves nothing, so the session stays as it was before
+that command (the result says so). `restart: true` starts a new session: fresh /tmp, the project's
+environment, the workspace root, and a fresh copy of the overlay.
+
+The session starts at the workspace root with the project's interpreter environment active when it has
+one (`agent.interpreter`: its `bin` first on PATH, `VIRTUAL_ENV` or `CONDA_PREFIX` set), so `python` and
+`pytest` are the project's.
 
 Each call:
 
@@ -11,13 +20,13 @@ Each call:
    calls rewrite only what the editor changed since);
 2. runs the command under bubblewrap with the copy shown at the real workspace path (so absolute paths,
    virtualenv scripts and editable installs see the agent's version), heavy folders (`.git`,
-   `node_modules`, virtualenvs) bound read-only from the real workspace, no network;
+   `node_modules`, virtualenvs) bound read-only from the real workspace, the session's folder as /tmp,
+   no network;
 3. folds the files the command changed back into the overlay, so `sed -i`, formatters and code generators
    count like editor edits; changes to binary files are not kept, and the output says so.
 
 The result is stdout then stderr, with `[exit code: N]` when it is not 0. A command that runs past the
 timeout, or is cancelled, is killed with everything it started; the result says so and is an error.
-`restart: true` drops the materialized copy, so the next command starts from a fresh copy of the overlay.
 
 For the `anthropic` provider the tool is Anthropic's built-in type; for other providers it is a plain
 function with the same input and the behaviour above in its description. It is not read-only: files a
@@ -38,15 +47,53 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent.overlay import MaterializedWorkspace, Overlay
-from agent.sandbox import CommandResult, SandboxUnavailable, default_scratch_dir
+from agent.sandbox import CommandResult, SandboxUnavailable, default_scratch_dir, sandbox_path
 from agent.tools import ANTHROPIC, ToolAbort, ToolError, ToolResult, function_definition, one_line
 
 if TYPE_CHECKING:
+    from agent.interpreter import Interpreter
     from agent.ports import Sandbox
 
-__all__ = ["BashTool", "format_command_result"]
+__all__ = ["SESSION_SCRIPT", "BashTool", "format_command_result"]
 
 log = logging.getLogger(__name__)
+
+_STATE_DIR = ".agentls-bash"
+"""The session's state (the command and the saved shell state), in the session's /tmp."""
+
+SESSION_SCRIPT = r"""__agentls_dir="${TMPDIR:-/tmp}/.agentls-bash"
+shopt -s expand_aliases
+if [ -f "$__agentls_dir/state" ]; then
+  . "$__agentls_dir/state"
+  builtin cd -- "$__agentls_cwd" 2>/dev/null || builtin printf '%s\n' \
+    "[the working directory $__agentls_cwd of the previous command is gone; now in $PWD]" >&2
+fi
+__agentls_save() {
+  __agentls_rc=$?
+  set +euo pipefail
+  {
+    builtin printf '__agentls_cwd=%q\n' "$PWD"
+    for __agentls_n in $(compgen -v); do
+      case $__agentls_n in
+        __agentls_*|BASH*|COMP*|DIRSTACK|EPOCH*|EUID|FUNCNAME|GROUPS|HISTCMD|HOSTNAME|HOSTTYPE|IFS|\
+LINENO|MACHTYPE|OPTERR|OPTIND|OSTYPE|PIPESTATUS|PPID|PS4|PWD|RANDOM|SECONDS|SHELLOPTS|SHLVL|SRANDOM|UID|_)
+          continue ;;
+      esac
+      case ${!__agentls_n@a} in *r*) continue ;; esac
+      builtin declare -p "$__agentls_n" 2>/dev/null
+    done
+    builtin declare -f
+    builtin alias -p
+  } >"$__agentls_dir/state.new" 2>/dev/null && command mv -f "$__agentls_dir/state.new" "$__agentls_dir/state"
+  return $__agentls_rc
+}
+trap __agentls_save EXIT
+eval "$(<"$__agentls_dir/command")"
+"""
+"""Runs each command: restores the session's state, runs the command with `eval` (as `bash -c` would),
+and saves the state when the shell exits (`exit` included; a killed command saves nothing)."""
+
+_TIMEOUT_NOTE = "the shell's working directory and variables are as they were before this command"
 
 
 def format_command_result(result: CommandResult, timeout: float) -> str:
@@ -55,7 +102,8 @@ def format_command_result(result: CommandResult, timeout: float) -> str:
     notes: list[str] = []
     if result.timed_out:
         notes.append(
-            f"[timed out after {timeout:g} seconds: the command and every process it started were killed]"
+            f"[timed out after {timeout:g} seconds: the command and every process it started were killed; "
+            f"{_TIMEOUT_NOTE}]"
         )
     elif result.cancelled:
         notes.append("[cancelled: the command and every process it started were killed]")
@@ -67,22 +115,28 @@ def format_command_result(result: CommandResult, timeout: float) -> str:
 
 
 class BashTool:
-    """`bash` on the overlay: one sandboxed `bash -c` per call, file changes folded back."""
+    """`bash` on the overlay: a persistent shell session, one sandboxed process per call."""
 
     name = "bash"
     type = "bash_20250124"
     description = (
-        "Run a shell command in a sandbox on a copy of the workspace (no network, time and memory limits) "
-        "and get its output and exit code. Each call is a fresh `bash -c`: `cd` and `export` do not carry "
-        "over, so chain dependent steps in one command. Files the command changes are kept. "
-        "`restart: true` starts again from a fresh copy."
+        "Run a shell command in a persistent bash session in a sandbox on a copy of the workspace (no "
+        "network, time and memory limits) and get its output and exit code. The working directory, "
+        "shell and exported variables, functions, aliases and files in /tmp carry over between calls; "
+        "background processes and `set` options do not. The session starts at the workspace root with "
+        "the project's Python environment first on PATH. Files the command changes in the workspace are "
+        "kept. A command that runs past the time limit is killed and the session stays as it was before "
+        "it. `restart: true` starts a new session from a fresh copy."
     )
     read_only = False
     input_schema: Mapping[str, Any] = {
         "type": "object",
         "properties": {
             "command": {"type": "string", "description": "The command to run."},
-            "restart": {"type": "boolean", "description": "Start again from a fresh copy of the workspace."},
+            "restart": {
+                "type": "boolean",
+                "description": "Start a new session (workspace root, fresh variables and /tmp).",
+            },
         },
     }
 
@@ -95,16 +149,22 @@ class BashTool:
         timeout: float | None = None,
         env: Mapping[str, str] | None = None,
         cancel: threading.Event | None = None,
+        interpreter: Interpreter | None = None,
     ) -> None:
-        """`scratch_dir` holds the materialized copy (default: the sandbox setting, else tmpfs or temp)."""
+        """`scratch_dir` holds the materialized copy and the session's /tmp (default: the sandbox setting,
+        else tmpfs or temp); `interpreter` is the project's Python, whose environment the session starts
+        in."""
         self.overlay = overlay
         self.sandbox = sandbox
         configured = sandbox.settings.scratch_dir
         self._scratch = scratch_dir or (Path(configured) if configured else None) or default_scratch_dir()
         self._timeout = timeout if timeout is not None else sandbox.settings.timeout_seconds
-        self._env = dict(env or {})
+        self._env = dict(interpreter.env(sandbox_path(sandbox.settings)) if interpreter else {})
+        self._env.update(env or {})
+        self._interpreter_binds = interpreter.binds(overlay.root) if interpreter else []
         self._cancel = cancel
         self._dest: Path | None = None
+        self._session: Path | None = None
         self.last_materialized: MaterializedWorkspace | None = None
 
     def definition(self, provider: str = ANTHROPIC) -> dict[str, Any]:
@@ -131,18 +191,23 @@ class BashTool:
         return self.execute(str(command))
 
     def execute(self, command: str) -> ToolResult:
-        """Run `command` in the sandbox on the current overlay and fold its file changes back."""
+        """Run `command` in the session, in the sandbox on the current overlay, and fold its file changes
+        back."""
         dest = self._materialize()
+        session = self._session_dir()
+        (session / _STATE_DIR / "command").write_text(command, encoding="utf-8")
         binds = [(self.overlay.root / rel, self.overlay.root / rel) for rel in self._bind_dirs()]
+        binds += self._interpreter_binds
         try:
             result = self.sandbox.run(
-                command,
+                ["/bin/bash", "-c", SESSION_SCRIPT, "bash"],
                 dest,
                 timeout=self._timeout,
                 env=self._env,
                 cancel=self._cancel,
                 mount_at=self.overlay.root,
                 ro_binds=binds,
+                tmp_dir=session,
             )
         except SandboxUnavailable as exc:
             raise ToolAbort(str(exc)) from exc
@@ -159,16 +224,27 @@ class BashTool:
         self.last_materialized = self.overlay.materialize(self._dest)
         return self._dest
 
+    def _session_dir(self) -> Path:
+        """The session's /tmp on the host (private to this run, removed by `close`)."""
+        if self._session is None:
+            self._scratch.mkdir(parents=True, exist_ok=True)
+            self._session = Path(tempfile.mkdtemp(prefix="agentls-bash-", dir=self._scratch))
+            (self._session / _STATE_DIR).mkdir()
+        return self._session
+
     def _bind_dirs(self) -> tuple[str, ...]:
         return self.last_materialized.bind_dirs if self.last_materialized is not None else ()
 
     def close(self) -> None:
-        """Remove the materialized copy (the overlay keeps every change)."""
+        """End the session and remove the materialized copy (the overlay keeps every change)."""
         if self._dest is not None:
             self.overlay.forget(self._dest)
             shutil.rmtree(self._dest, ignore_errors=True)
             self._dest = None
             self.last_materialized = None
+        if self._session is not None:
+            shutil.rmtree(self._session, ignore_errors=True)
+            self._session = None
 
     def __enter__(self) -> BashTool:
         return self

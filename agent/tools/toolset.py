@@ -106,7 +106,9 @@ def _editor(r: ToolResources, view_only: bool) -> Tool:
 
 
 def _bash(r: ToolResources, view_only: bool) -> Tool:
-    return BashTool(r.overlay, r.sandbox, scratch_dir=r.scratch_dir, cancel=r.cancel)
+    return BashTool(
+        r.overlay, r.sandbox, scratch_dir=r.scratch_dir, cancel=r.cancel, interpreter=r.verifier.interpreter
+    )
 
 
 def _run_tests(r: ToolResources, view_only: bool) -> Tool:

@@ -118,14 +118,57 @@ def test_exit_codes_stderr_and_empty_output(tools: Any) -> None:
     assert run(registry, "true").content == "(no output)"
 
 
-def test_timeout_is_an_error_result(ws: Path) -> None:
+def test_timeout_kills_the_command_not_the_session(ws: Path) -> None:
     overlay = Overlay(ws)
-    with BashTool(overlay, Sandbox(), timeout=0.5) as bash:
-        result = ToolRegistry([bash]).execute("bash", {"command": "echo partial; sleep 30"})
-    assert result.is_error
-    assert result.content == (
-        "partial\n[timed out after 0.5 seconds: the command and every process it started were killed]"
-    )
+    with BashTool(overlay, Sandbox(), timeout=1.5) as bash:
+        registry = ToolRegistry([bash])
+        assert not run(registry, "cd pkg && export KEPT=before").is_error
+        result = run(registry, "cd /; export KEPT=lost; echo partial; sleep 30")
+        assert result.is_error
+        assert result.content == (
+            "partial\n[timed out after 1.5 seconds: the command and every process it started were killed; "
+            "the shell's working directory and variables are as they were before this command]"
+        )
+        # The session is usable and as it was before the command that hung.
+        assert run(registry, 'pwd; echo "$KEPT"').content == f"{ws}/pkg\nbefore"
+
+
+def test_the_session_keeps_cwd_variables_functions_and_tmp(tools: Any, ws: Path) -> None:
+    _, registry, _ = tools
+    assert run(registry, "mkdir -p sub/deeper && cd sub").content == "(no output)"
+    assert run(registry, "pwd").content == f"{ws}/sub"
+    run(registry, "export X=1; Y='two words'; arr=(a b); greet() { echo hi $1; }; alias ll='echo aliased'")
+    run(registry, "echo tmp-kept > /tmp/note.txt; cd deeper")
+    session = run(registry, 'echo "$X|$Y|${arr[1]}"; greet you; ll; cat /tmp/note.txt; pwd')
+    assert session.content.splitlines() == [
+        "1|two words|b",
+        "hi you",
+        "aliased",
+        "tmp-kept",
+        f"{ws}/sub/deeper",
+    ]
+    # `exit` still saves the state; the exit code is the command's.
+    exited = run(registry, "cd .. && export Z=3; exit 4")
+    assert exited.content == "[exit code: 4]"
+    assert run(registry, 'pwd; echo "$Z"; bash -c \'echo "child sees $X"\'').content.splitlines() == [
+        f"{ws}/sub",
+        "3",
+        "child sees 1",
+    ]
+    # A working directory that is gone: back at the workspace root, with a note.
+    run(registry, "cd deeper && rm -rf ../deeper")
+    gone = run(registry, "pwd")
+    assert gone.content.splitlines()[0] == str(ws)
+    assert "is gone" in gone.content
+
+
+def test_restart_clears_the_session(tools: Any, ws: Path) -> None:
+    _, registry, _ = tools
+    run(registry, "cd pkg; export X=1; echo t > /tmp/t")
+    assert run(registry, 'pwd; echo "[$X]"').content == f"{ws}/pkg\n[1]"
+    registry.execute("bash", {"restart": True})
+    fresh = run(registry, 'pwd; echo "[$X]"; ls /tmp/t 2>/dev/null || echo no-tmp')
+    assert fresh.content.splitlines() == [str(ws), "[]", "no-tmp"]
 
 
 def test_no_secrets_no_network_and_git_read_only(tools: Any) -> None:
@@ -165,6 +208,9 @@ def test_unsandboxed_when_allowed(ws: Path, tmp_path: Path) -> None:
         result = ToolRegistry([bash]).execute("bash", {"command": "sed -i 's/a - b/a * b/' pkg/calc.py; pwd"})
         assert not result.is_error
         assert result.content != str(ws)  # runs in the materialized copy, not in the workspace
+        ToolRegistry([bash]).execute("bash", {"command": "cd pkg; export X=1"})
+        session = ToolRegistry([bash]).execute("bash", {"command": 'basename "$PWD"; echo $X'})
+        assert session.content == "pkg\n1"
     assert overlay.read("pkg/calc.py") == "def add(a, b):\n    return a * b\n"
 
 
