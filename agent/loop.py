@@ -917,6 +917,11 @@ class Agent:
         self._record_verification(result)
         if not result.failed:  # passed, or no tests ran: nothing for the model to fix
             raise Submitted(text)
+        if result.environment_problem:  # not the model's to fix: no reflection is spent on it
+            self._decision("environment_problem", problem=result.environment_problem)
+            problem = result.environment_problem
+            self._emit("stage", f"verification could not run: {problem}", stage="environment")
+            raise Submitted(text)
         if self.reflections >= self.settings.max_reflections:
             self._decision("give_up", reflections=self.reflections, reason="max_reflections reached")
             raise Submitted(text)
@@ -959,7 +964,7 @@ class Agent:
             verification_summary = "Not verified."
         else:
             verification_summary = verification.summary()
-            if verification.failed:
+            if verification.failed and not verification.environment_problem:
                 summary = (
                     f"WARNING: this change still fails verification after {self.reflections} attempt"
                     f"{'s' if self.reflections != 1 else ''} to fix it; review the failures before applying "

@@ -23,6 +23,13 @@ test command that ran no test (pytest exit status 5, "no tests collected"; a pyt
 skipped or deselected; `go test` with only "[no test files]") does not fail, but it ran nothing, and a
 verification with no test that ran (syntax checks only, or nothing to check) is "no_tests": not passed,
 not failed, and its proposal is not `verified`.
+
+A failure the change did not cause is an environment problem (`CheckResult.environment`,
+`VerificationResult.environment_problem`, see `environment_fault`): a command or interpreter not found
+(exit 126/127), pytest missing, a test module importing a package that is not installed (and that the
+change did not start importing), or no sandbox. It still fails the verification (nothing was verified),
+but the run does not ask the model to fix it (no reflection is spent) and the summary says what to fix
+in the environment.
 """
 
 from __future__ import annotations
@@ -36,7 +43,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -44,7 +51,7 @@ from agent.config import AgentSettings
 from agent.interpreter import detect_interpreter, probe
 from agent.overlay import FileChange, Overlay, OverlayError
 from agent.paths import PathRefused
-from agent.sandbox import CommandResult, default_scratch_dir, sandbox_path
+from agent.sandbox import CommandResult, SandboxUnavailable, default_scratch_dir, sandbox_path
 from agent.testfinder import is_test_path, mentioning_tests, referencing_tests
 from indexing.definitions import FUNCTION_KINDS, parse_definitions
 from indexing.languages import detect_language
@@ -60,6 +67,7 @@ __all__ = [
     "Verifier",
     "changed_symbols",
     "detect_test_command",
+    "environment_fault",
     "python_for",
 ]
 
@@ -91,6 +99,8 @@ class CheckResult:
     note: str = ""
     ran_nothing: bool = False
     """A test command that did not fail but ran no test ("no tests collected", all skipped)."""
+    environment: str = ""
+    """Why a failure is the environment's, not the change's ("pytest is not installed ..."); "" else."""
 
     def line(self) -> str:
         """One line for summaries: `tests tests/test_x.py: passed (1.2 s)`."""
@@ -100,6 +110,8 @@ class CheckResult:
             state = "passed"
         elif self.timed_out:
             state = "TIMED OUT"
+        elif self.environment:
+            state = f"ENVIRONMENT PROBLEM: {self.environment}"
         else:
             state = f"FAILED (exit {self.exit_code})"
         note = f"; {self.note}" if self.note else ""
@@ -136,8 +148,18 @@ class VerificationResult:
         """Whether any test or doctest actually ran (a command that collected none does not count)."""
         return any(check.kind in ("tests", "doctest") and not check.ran_nothing for check in self.checks)
 
+    @property
+    def environment_problem(self) -> str:
+        """When every failed check failed because of the environment: why ("" otherwise)."""
+        failed = self.failed
+        if not failed or not all(check.environment for check in failed):
+            return ""
+        return "; ".join(dict.fromkeys(check.environment for check in failed))
+
     def verdict(self) -> str:
-        """A few words: "passed", "no tests ran", "FAILED (1 of 2)"."""
+        """A few words: "passed", "no tests ran", "FAILED (1 of 2)", "not run (environment problem)"."""
+        if self.environment_problem:
+            return "not run (environment problem)"
         if self.outcome == "failed":
             return f"FAILED ({len(self.failed)} of {len(self.checks)})"
         return "passed" if self.outcome == "passed" else "no tests ran"
@@ -155,6 +177,11 @@ class VerificationResult:
             head = "Verification passed."
         elif self.outcome == "no_tests":
             head = "Not verified: no tests ran (the checks that ran found nothing wrong)."
+        elif self.environment_problem:
+            head = (
+                f"Not verified: an environment problem, not the change, stopped the checks: "
+                f"{self.environment_problem}."
+            )
         else:
             head = f"Verification FAILED: {len(self.failed)} of {len(self.checks)} checks failed."
         lines = [head, *(f"- {check.line()}" for check in self.checks), *(f"- note: {n}" for n in self.notes)]
@@ -191,6 +218,7 @@ class VerificationResult:
                     "seconds": round(c.seconds, 3),
                     "note": c.note,
                     "ran_nothing": c.ran_nothing,
+                    "environment": c.environment,
                     "output": c.output[-4000:],
                 }
                 for c in self.checks
@@ -623,6 +651,20 @@ class Verifier:
             return
         plan.commands.append(("tests", rel, f"{suite} {shlex.quote(rel)}", {}))
 
+    def _imported_by_change(self, module: str) -> bool:
+        """Whether the run's change adds an import of `module` (or a workspace module of that name)."""
+        pattern = re.compile(rf"^\s*(?:import|from)\s+{re.escape(module)}\b", re.MULTILINE)
+        try:
+            changes = self.overlay.changes()
+        except Exception:  # a note on a failure, never a reason to fail
+            return True
+        for change in changes:
+            if PurePosixPath(change.path).parts[:1] == (module,) or PurePosixPath(change.path).stem == module:
+                return True
+            if pattern.search(change.new_text) and not pattern.search(change.base_text):
+                return True
+        return False
+
     def _has_python_tests(self, rel: str) -> bool:
         return any(p.endswith(".py") and is_test_path(p) for p in self.overlay.walk_files(rel))
 
@@ -645,16 +687,24 @@ class Verifier:
                     if index == stop_after_syntax and any(not c.passed for c in checks):
                         notes.append("tests were not run: fix the syntax errors first")
                         break
-                    result = self.sandbox.run(
-                        command,
-                        dest.path,
-                        timeout=self.settings.verify_timeout,
-                        env={**self._env, **env},
-                        cancel=self.cancel,
-                        mount_at=self.overlay.root,
-                        ro_binds=binds,
-                    )
-                    checks.append(_check(kind, name, command, result, self.settings.verify_timeout))
+                    try:
+                        result = self.sandbox.run(
+                            command,
+                            dest.path,
+                            timeout=self.settings.verify_timeout,
+                            env={**self._env, **env},
+                            cancel=self.cancel,
+                            mount_at=self.overlay.root,
+                            ro_binds=binds,
+                        )
+                    except SandboxUnavailable as error:
+                        checks.append(_unavailable(kind, name, command, str(error)))
+                        break
+                    check = _check(kind, name, command, result, self.settings.verify_timeout)
+                    if not check.passed and not check.timed_out:
+                        fault = environment_fault(check.exit_code, check.output, self._imported_by_change)
+                        check = replace(check, environment=fault)
+                    checks.append(check)
         return VerificationResult(
             checks=tuple(checks),
             files=files,
@@ -662,6 +712,46 @@ class Verifier:
             trigger=trigger,
             seconds=time.monotonic() - started,
         )
+
+
+def _unavailable(kind: CheckKind, name: str, command: str, message: str) -> CheckResult:
+    return CheckResult(
+        kind=kind,
+        name=name,
+        command=command,
+        passed=False,
+        exit_code=None,
+        output=message,
+        seconds=0.0,
+        note="not run",
+        environment=f"no sandbox: {message}",
+    )
+
+
+_NOT_FOUND = re.compile(r"(?:^|\n)(?:\S*bash: (?:line \d+: )?)?([^\s:]+): (?:command not found|No such file)")
+_NO_MODULE = re.compile(r"No module named '?([\w.]+)'?")
+
+
+def environment_fault(exit_code: int | None, output: str, imported_by_change: Callable[[str], bool]) -> str:
+    """Why a failed check failed because of the environment, or "" when the change may be the cause.
+
+    `imported_by_change(module)`: whether the change added an import of that top-level module (then a
+    missing package is the change's problem, not the environment's).
+    """
+    if exit_code in (126, 127):
+        found = _NOT_FOUND.search(output)
+        what = f"`{found.group(1)}`" if found else "the command"
+        verb = "is not executable" if exit_code == 126 else "was not found"
+        return f"{what} {verb} in the sandbox (exit {exit_code})"
+    missing = [name.split(".")[0] for name in _NO_MODULE.findall(output)]
+    if not missing or re.search(r"^FAILED ", output, re.MULTILINE):
+        return ""
+    if "pytest" in missing or "_pytest" in missing:
+        return "pytest is not installed for the project's Python (install it in the project's environment)"
+    if any(imported_by_change(name) for name in missing):
+        return ""
+    names = ", ".join(dict.fromkeys(missing))
+    return f"a package the tests import is not installed for the project's Python: {names}"
 
 
 def _check(kind: CheckKind, name: str, command: str, result: CommandResult, timeout: float) -> CheckResult:
