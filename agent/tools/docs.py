@@ -1,9 +1,10 @@
 """`lookup_docs`: the API of a library in the version this project has installed.
 
 Input: `name` (a dotted Python name such as ``pytest.raises``, an npm package such as ``zod`` or
-``@types/node``, a Go package or symbol such as ``net/http.Client``), optionally `language` (detected
-from the workspace otherwise: ``pyproject.toml``/``setup.py``/``requirements*.txt`` -> python,
-``package.json`` -> javascript, ``go.mod`` -> go) and `query` (words to search for in the package).
+``@types/node``, a Go package or symbol such as ``net/http.Client``, a Rust crate or path such as
+``serde::de::Deserialize``), optionally `language` (detected from the workspace otherwise:
+``pyproject.toml``/``setup.py``/``requirements*.txt`` -> python, ``package.json`` -> javascript,
+``go.mod`` -> go, ``Cargo.toml`` -> rust) and `query` (words to search for in the package).
 
 - **Python**: the project's interpreter (``.venv``, ``venv`` or ``env`` in the workspace, else
   ``python3``) runs `_PY_SCRIPT` in the sandbox with the workspace bound read-only. It imports the longest
@@ -18,6 +19,8 @@ from the workspace otherwise: ``pyproject.toml``/``setup.py``/``requirements*.tx
   it, with context.
 - **Go**: ``go -C ROOT doc NAME`` in the sandbox when ``go`` is on PATH (``GOPROXY=off``,
   ``GOFLAGS=-mod=readonly``: nothing is downloaded). Not exercised by the tests on machines without Go.
+- **Rust**: the crate's source under Cargo's registry (``~/.cargo/registry/src``) in the version of the
+  workspace's ``Cargo.lock``, read on the host: docs, signatures and locations (`agent.tools.rustdocs`).
 
 Results are cut to `MAX_CHARS`. Importing a package runs its code, which is why Python runs in the sandbox
 (no network, the workspace read-only, time and memory limits).
@@ -164,6 +167,8 @@ def detect_language(root: Path) -> str | None:
         return "javascript"
     if (root / "go.mod").is_file():
         return "go"
+    if (root / "Cargo.toml").is_file():
+        return "rust"
     if any(root.glob("*.py")):
         return "python"
     return None
@@ -219,24 +224,37 @@ class LookupDocsTool(CustomTool):
         "Look up the API of an installed library in the version this project uses: a Python dotted "
         "name (`pytest.raises`, `requests.Session.get`) gives its signature, docstring, source location "
         "and installed version; an npm package gives its version, TypeScript declarations and README; a "
-        "Go package or symbol gives `go doc`. With `query`, search the package for matching functions "
-        "and classes instead. Prefer this to guessing an API from memory."
+        "Go package or symbol gives `go doc`; a Rust crate or path (`serde`, `serde::de::Deserialize`) "
+        "gives its docs and signatures from the locked version's source. With `query`, search the "
+        "package for matching functions and classes instead. Prefer this to guessing an API from memory."
     )
     input_schema: Mapping[str, Any] = {
         "type": "object",
         "properties": {
-            "name": {"type": "string", "description": "pytest.raises, zod, net/http.Client ..."},
-            "language": {"type": "string", "enum": ["python", "javascript", "typescript", "go"]},
+            "name": {
+                "type": "string",
+                "description": "pytest.raises, zod, net/http.Client, serde::Serialize ...",
+            },
+            "language": {"type": "string", "enum": ["python", "javascript", "typescript", "go", "rust"]},
             "query": {"type": "string", "description": "Words to search for in the package."},
         },
         "required": ["name"],
         "additionalProperties": False,
     }
 
-    def __init__(self, root: Path, sandbox: Sandbox | None, *, python: str | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        sandbox: Sandbox | None,
+        *,
+        python: str | None = None,
+        cargo_home: Path | None = None,
+    ) -> None:
+        """`cargo_home`: where Cargo keeps downloaded crates (default ``$CARGO_HOME`` or ``~/.cargo``)."""
         self.root = Path(root)
         self.sandbox = sandbox
         self.python = python
+        self.cargo_home = cargo_home
 
     @staticmethod
     def describe(input: Mapping[str, Any]) -> str:
@@ -251,6 +269,10 @@ class LookupDocsTool(CustomTool):
             return self._python(name, query)
         if language in ("javascript", "typescript"):
             return self._npm(name, query)
+        if language == "rust":
+            from agent.tools.rustdocs import default_cargo_home, rust_docs
+
+            return _cut(rust_docs(self.root, name, query, self.cargo_home or default_cargo_home()))
         return self._go(name)
 
     def _run(self, argv: list[str], env: Mapping[str, str] | None = None) -> tuple[int, str, str]:

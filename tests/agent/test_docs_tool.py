@@ -1,7 +1,8 @@
 """`lookup_docs` on real installed packages: `pytest.raises` in a project venv made in the test (with
 ``--system-site-packages``, so it sees this machine's pytest) answers its signature, source and installed
 version, run in the real sandbox; a search over a package's docstrings; an npm package's version,
-declarations and README from node_modules; unknown names and bad input."""
+declarations and README from node_modules; a Rust crate's docs and signatures in its Cargo.lock version
+from a Cargo registry folder made in the test; unknown names and bad input."""
 
 from __future__ import annotations
 
@@ -86,3 +87,67 @@ def test_an_npm_package_from_node_modules(tmp_path: Path) -> None:
     assert "function add" in narrowed and "README" not in narrowed
     absent = registry.execute("lookup_docs", {"name": "left-pad"})
     assert absent.is_error and "not installed in node_modules" in absent.content
+
+
+def _crate(home: Path, name: str, version: str, files: dict[str, str]) -> Path:
+    folder = home / "registry" / "src" / "index.crates.io-6f17d22bba15001f" / f"{name}-{version}"
+    for rel, text in {"Cargo.toml": f'[package]\nname = "{name}"\nversion = "{version}"\n', **files}.items():
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        (folder / rel).write_text(text)
+    return folder
+
+
+def test_a_rust_crate_in_the_locked_version_from_cargos_registry(tmp_path: Path) -> None:
+    home = tmp_path / "cargo"
+    lib = (
+        "//! Parse things, quickly.\n"
+        "pub mod de;\n"
+        "/// A parse error.\n"
+        "#[derive(Debug)]\n"
+        "pub struct Error {\n"
+        "    pub line: usize,\n"
+        "}\n"
+    )
+    de = (
+        "/// Turn `text` into a value.\n"
+        "///\n"
+        "/// Fails with [`Error`] on bad input.\n"
+        "pub fn from_str<T: Deserialize>(text: &str) -> Result<T, Error> {\n"
+        "    todo!()\n"
+        "}\n"
+        "/// Types that can be read back.\n"
+        "pub trait Deserialize: Sized {\n"
+        "    fn deserialize(text: &str) -> Self;\n"
+        "}\n"
+    )
+    _crate(home, "tiny-parse", "1.2.0", {"src/lib.rs": lib, "src/de/mod.rs": de})
+    _crate(home, "tiny-parse", "2.0.0", {"src/lib.rs": "//! The new major.\n"})
+    root = tmp_path / "app"
+    root.mkdir()
+    (root / "Cargo.toml").write_text('[package]\nname = "app"\nversion = "0.1.0"\n')
+    (root / "Cargo.lock").write_text(
+        'version = 3\n\n[[package]]\nname = "app"\nversion = "0.1.0"\n\n'
+        '[[package]]\nname = "tiny-parse"\nversion = "1.2.0"\n'
+    )
+    assert detect_language(root) == "rust"
+    registry = ToolRegistry([LookupDocsTool(root, None, cargo_home=home)])
+
+    overview = registry.execute("lookup_docs", {"name": "tiny_parse"}).content  # '_' or '-' alike
+    assert overview.startswith("crate tiny-parse 1.2.0 (")  # the locked version, not the newest
+    assert "Parse things, quickly." in overview and "- struct Error" in overview and "- mod de" in overview
+
+    item = registry.execute("lookup_docs", {"name": "tiny_parse::de::from_str"}).content
+    assert "fn from_str (src/de/mod.rs:4)" in item and "Fails with [`Error`] on bad input." in item
+    assert "pub fn from_str<T: Deserialize>(text: &str) -> Result<T, Error> { ... }" in item
+    trait = registry.execute("lookup_docs", {"name": "tiny_parse::Deserialize"}).content
+    assert "fn deserialize(text: &str) -> Self;" in trait
+    error = registry.execute("lookup_docs", {"name": "tiny_parse::Error"}).content
+    assert "#[derive(Debug)]" in error and "pub line: usize," in error
+
+    found = registry.execute("lookup_docs", {"name": "tiny_parse", "query": "parse error"}).content
+    assert "- struct Error (src/lib.rs:5): A parse error." in found
+
+    (root / "Cargo.lock").write_text('[[package]]\nname = "tiny-parse"\nversion = "1.3.0"\n')
+    missing = registry.execute("lookup_docs", {"name": "tiny_parse"})
+    assert missing.is_error and "1.3.0 (from Cargo.lock) is not downloaded" in missing.content
+    assert "cargo fetch" in missing.content
