@@ -502,6 +502,8 @@ def _resolve_model(model: str, cache_dir: Path, env: Mapping[str, str]) -> Path 
         return own
     if model.count("/") != 1 or as_path.is_absolute():
         return None
+    if not (hf_hub_cache(env) / f"models--{model.replace('/', '--')}").is_dir():
+        return None  # not in the cache; importing huggingface_hub to learn that costs 0.5-1 s a run
     try:
         from huggingface_hub import snapshot_download
 
@@ -559,12 +561,13 @@ def _load_model2vec(settings: EmbeddingSettings, cache_dir: Path, env: Mapping[s
                 f"{distilled} instead"
             )
         else:
+            pull = "agentls model pull" + ("" if model == DEFAULT_MODEL else f" {model}")
             return EmbedderLoad(
                 None,
                 f"embedding model {model!r} is not on this machine (looked in {hf_hub_cache(env)} and "
                 f"{Path(cache_dir) / 'models'}) and agentls never downloads models while indexing; "
-                f"{_LEXICAL}. Run `agentls model distill` to build a local model, or set embedding.model "
-                f"to a local folder; {_LATER}",
+                f"{_LEXICAL}. For vectors: `{pull}` fetches it, or `agentls model distill` "
+                f"builds a model offline (or set embedding.model to a local folder); {_LATER}",
             )
     try:
         embedder = Model2VecEmbedder.load(folder, name=name, max_chars=settings.max_chars)

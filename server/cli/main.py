@@ -242,6 +242,7 @@ def search_cmd(query: str, path: str, limit: int, as_json: bool, refresh: bool, 
     if hits is None:
         hits = _search_here(_open_index(root, err, settings), query, scope, limit, refresh=refresh, err=err)
         warm.start()
+    _offer_vectors(settings, warm.location, env, err)
     if as_json:
         click.echo(json.dumps([asdict(h) for h in hits], indent=2))
         return
@@ -250,6 +251,29 @@ def search_cmd(query: str, path: str, limit: int, as_json: bool, refresh: bool, 
         return
     for hit in hits:
         click.echo(format_hit(hit))
+
+
+def _offer_vectors(settings: IndexSettings, location: Path, env: dict[str, str], err: Console) -> None:
+    """One line on stderr when the index has no vectors (search is lexical): how to get them."""
+    if settings.embedding.provider == "none":
+        return
+    try:
+        if json.loads((location / "meta.json").read_text()).get("embedder"):
+            return
+    except (OSError, ValueError):
+        return
+    from indexing.model_store import active_model
+
+    if active_model(settings.embedding, cache_dir(env), env) is not None:
+        err.print(
+            "[yellow]note:[/] this index has no vectors yet (search is lexical); `agentls index` adds them "
+            "with the model now installed",
+            highlight=False,
+        )
+    else:
+        err.print(
+            f"[yellow]note:[/] search is lexical: no embedding model here. {_MODEL_OFFER}", highlight=False
+        )
 
 
 class _WarmSearch:
@@ -393,26 +417,30 @@ def pull_cmd(name: str, source: str | None) -> None:
     err.print(f"[green]installed:[/] {name} ({size / 1e6:.1f} MB) in {path}", highlight=False)
     if name != _embedding_settings(err).model:
         err.print(
-            f'to use it, set embedding.model = "{name}" in agentls.toml, then run `agentls index`',
+            f'to use it, set model = "{name}" under [index.embedding] in agentls.toml, then `agentls index`',
             highlight=False,
+            markup=False,
         )
     else:
         err.print("`agentls index` now adds vectors with it", highlight=False)
 
 
-def _embedding_settings(err: Console) -> Any:
-    return workspace_settings(find_root(Path.cwd(), cache_dir(environment())), err).index.embedding
+def _embedding_settings(err: Console, path: str = ".") -> Any:
+    """The embedding settings of the workspace holding ``path`` (its agentls.toml or pyproject.toml)."""
+    root = find_root(Path(path).expanduser().resolve(), cache_dir(environment()))
+    return workspace_settings(root, err).index.embedding
 
 
 @model_group.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print the models as JSON.")
-def list_cmd(as_json: bool) -> None:
+@click.option("--path", default=".", help="The workspace whose settings say which model is used.")
+def list_cmd(as_json: bool, path: str) -> None:
     """Show the embedding models on this machine, their sizes, and which one search uses here."""
     from indexing.model_store import active_model, installed_models
 
     err = Console(stderr=True, soft_wrap=True)
     env = environment()
-    settings = _embedding_settings(err)
+    settings = _embedding_settings(err, path)
     models = installed_models(cache_dir(env), env, settings)
     active = active_model(settings, cache_dir(env), env)
     in_use = active.resolve() if active is not None else None
@@ -443,8 +471,8 @@ def list_cmd(as_json: bool) -> None:
 
 
 _MODEL_OFFER = (
-    "`agentls model pull` fetches the default code model (about 30 MB); `agentls model distill` builds "
-    "one offline"
+    "`agentls model pull` fetches the default code model, `agentls model distill` builds one offline "
+    '(embedding.provider = "none" silences this)'
 )
 
 

@@ -1,0 +1,162 @@
+"""`agentls model pull` / `agentls model list` and the offer of vectors in `index`/`search`, offline.
+
+A local HTTP server stands in for the Hugging Face hub (same URL layout and checksum headers: the large
+file through a redirect carrying ``X-Linked-Etag``, small files with their git blob id as ``ETag``); the
+model it serves is the real distilled test model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import json
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from server.cli import main
+
+
+class _Hub(http.server.ThreadingHTTPServer):
+    model_dir: Path
+    corrupt: bool = False
+    requests: list[str]
+
+
+class _HubHandler(http.server.BaseHTTPRequestHandler):
+    server: _Hub
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self.server.requests.append(self.path)
+        parts = self.path.strip("/").split("/")
+        if parts[0] == "cdn":  # where the "LFS" file is served from after the redirect
+            self._send(self.server.model_dir / parts[-1], {})
+            return
+        if len(parts) != 5 or parts[:4] != ["acme", "code-static", "resolve", "main"]:
+            self.send_error(404)
+            return
+        file = self.server.model_dir / parts[4]
+        if not file.is_file():
+            self.send_error(404)
+            return
+        data = file.read_bytes()
+        if file.stat().st_size > 1 << 20:
+            sha = hashlib.sha256(data).hexdigest()
+            if self.server.corrupt:
+                sha = "0" * 64
+            self.send_response(302)
+            self.send_header("Location", f"/cdn/{parts[4]}")
+            self.send_header("X-Linked-Etag", f'"{sha}"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        blob = hashlib.sha1(f"blob {len(data)}\0".encode() + data).hexdigest()
+        self._send(file, {"ETag": f'"{blob}"'})
+
+    def _send(self, file: Path, headers: dict[str, str]) -> None:
+        data = file.read_bytes()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        for key, value in headers.items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+
+@pytest.fixture
+def hub(distilled_model: Path) -> Iterator[_Hub]:
+    server = _Hub(("127.0.0.1", 0), _HubHandler)
+    server.model_dir = distilled_model
+    server.requests = []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def invoke(args: list[str], cache: Path) -> Result:
+    env = {"AGENTLS_CACHE_DIR": str(cache), "HF_HUB_OFFLINE": "1", "AGENTLS_SEARCH_PROCESS": "0"}
+    return CliRunner().invoke(main, args, env=env, catch_exceptions=False)
+
+
+def url(hub: _Hub) -> str:
+    return f"http://127.0.0.1:{hub.server_address[1]}"
+
+
+def test_pull_from_a_hub_checks_checksums_installs_and_lists(
+    hub: _Hub, cache_dir: Path, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(workspace)
+    result = invoke(["model", "pull", "acme/code-static", "--from", url(hub)], cache_dir)
+    assert result.exit_code == 0, result.output
+    folder = cache_dir / "models" / "acme--code-static"
+    assert "installed: acme/code-static" in result.stderr and str(folder) in result.stderr
+    assert "[index.embedding]" in result.stderr  # not the configured model: says how to use it
+    for name in ("config.json", "model.safetensors", "tokenizer.json"):
+        assert (folder / name).read_bytes() == (hub.model_dir / name).read_bytes()
+    manifest = json.loads((folder / "agentls-model.json").read_text())
+    assert manifest["source"] == url(hub)
+    assert (
+        manifest["files"]["model.safetensors"]["sha256"]
+        == hashlib.sha256((hub.model_dir / "model.safetensors").read_bytes()).hexdigest()
+    )
+    assert any(p.startswith("/cdn/") for p in hub.requests)  # the redirect was followed
+
+    listed = json.loads(invoke(["model", "list", "--json"], cache_dir).stdout)
+    assert [(m["name"], m["active"]) for m in listed] == [("acme/code-static", False)]
+    assert listed[0]["bytes"] > 10_000_000
+
+    (workspace / "agentls.toml").write_text('[index.embedding]\nmodel = "acme/code-static"\n')
+    result = invoke(["model", "list"], cache_dir)
+    assert result.stdout.startswith("* acme/code-static  15.")
+    result = invoke(["index", "--json", "."], cache_dir)
+    assert json.loads(result.stdout)["vectors"] > 0
+
+
+def test_a_checksum_mismatch_installs_nothing_and_keeps_the_old_model(
+    hub: _Hub, cache_dir: Path, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(workspace)
+    assert invoke(["model", "pull", "acme/code-static", "--from", url(hub)], cache_dir).exit_code == 0
+    folder = cache_dir / "models" / "acme--code-static"
+    before = (folder / "agentls-model.json").read_text()
+    hub.corrupt = True
+    result = invoke(["model", "pull", "acme/code-static", "--from", url(hub)], cache_dir)
+    assert result.exit_code == 1
+    assert "model.safetensors" in result.stderr and "does not match its checksum" in result.stderr
+    assert (folder / "agentls-model.json").read_text() == before
+    assert sorted(p.name for p in (cache_dir / "models").iterdir()) == ["acme--code-static"]
+    missing = invoke(["model", "pull", "acme/nothing-here", "--from", url(hub)], cache_dir)
+    assert missing.exit_code == 1 and "has no config.json" in missing.stderr
+
+
+def test_search_offers_vectors_until_the_index_has_them(
+    distilled_model: Path, cache_dir: Path, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(workspace)
+    result = invoke(["index", "."], cache_dir)
+    assert result.stderr.count("agentls model pull") == 1
+    result = invoke(["search", "parse a price", "-k", "1"], cache_dir)
+    offers = [line for line in result.stderr.splitlines() if "agentls model pull" in line]
+    assert offers == [
+        "note: search is lexical: no embedding model here. `agentls model pull` fetches the default code "
+        'model, `agentls model distill` builds one offline (embedding.provider = "none" silences this)'
+    ]
+    # The default model, pulled from a folder (no network at all); the next search says to re-index.
+    local = cache_dir.parent / "copy"
+    shutil.copytree(distilled_model, local)
+    result = invoke(["model", "pull", "--from", str(local)], cache_dir)
+    assert result.exit_code == 0 and "`agentls index` now adds vectors" in result.stderr
+    assert "has no vectors yet" in invoke(["search", "parse a price"], cache_dir).stderr
+    invoke(["index", "."], cache_dir)
+    result = invoke(["search", "parse a price", "--json"], cache_dir)
+    assert "note:" not in result.stderr and json.loads(result.stdout)[0]["symbol"] == "parse_price"
+    assert "vector" in json.loads(result.stdout)[0]["sources"]
