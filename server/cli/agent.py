@@ -34,6 +34,7 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
+from server.cli.graph import graph_group
 from server.cli.support import environment, find_root, workspace_settings
 from server.settings import Settings, cache_dir
 
@@ -108,6 +109,12 @@ class _Printer:
             err.print(f"  [yellow]{escape(event.message)}[/]", highlight=False)
         elif event.kind == "stage" and event.data.get("stage") == "stopped":
             err.print(f"[yellow]{escape(event.message)}[/]", highlight=False)
+        elif event.kind == "role" and event.data.get("state") != "finished":
+            colour = "red" if event.data.get("state") == "failed" else "bold"
+            err.print(f"[{colour}]== {escape(event.message)}[/]", highlight=False)
+        elif event.kind == "handoff":
+            for line in str(event.data.get("markdown", event.message)).splitlines():
+                err.print(f"  [cyan]{escape(line)}[/]", highlight=False)
 
 
 def _stdin_is_terminal() -> bool:
@@ -137,6 +144,7 @@ def _run_agent(
     env: Mapping[str, str],
     err: Console,
     resume: RunState | None = None,
+    mode: str = "solo",
 ) -> RunResult:
     """Build everything the agent needs, run it (or resume the stopped run `resume`) on a worker thread,
     and cancel it on Ctrl-C."""
@@ -159,6 +167,7 @@ def _run_agent(
         on_event=_Printer(err),
         on_start=lambda title: err.print(f"[bold]{escape(title)}[/]", highlight=False),
         resume=resume,
+        mode=mode,
     )
     try:
         while not handle.done.is_set():
@@ -377,9 +386,22 @@ def _commit_choice(commit: bool, branch: str | None, force: bool, apply: bool) -
 )
 @click.option("--apply", is_flag=True, help="Write the proposed changes to disk (after confirmation).")
 @click.option("--yes", "-y", is_flag=True, help="With --apply: do not ask for confirmation.")
+@click.option(
+    "--mode",
+    default="solo",
+    show_default=True,
+    help="solo (one agent), team (planner, architect, coders, QA) or a graph of agentls.toml.",
+)
 @_commit_options
 def run_cmd(
-    instruction: str, path: str, apply: bool, yes: bool, commit: bool, branch: str | None, force: bool
+    instruction: str,
+    path: str,
+    apply: bool,
+    yes: bool,
+    mode: str,
+    commit: bool,
+    branch: str | None,
+    force: bool,
 ) -> None:
     """Run the agent on INSTRUCTION; print the plan, progress, the diff and the cost."""
     committing = _commit_choice(commit, branch, force, apply)
@@ -397,9 +419,10 @@ def run_cmd(
     scope = None if target == root else target.relative_to(root).as_posix()
     try:
         task = run_task(instruction, path=scope, root=root)
-    except TaskError as error:
+        settings.agent.team.graph(mode)  # an unknown mode fails here, naming the graphs
+    except (TaskError, LookupError) as error:
         raise click.ClickException(str(error)) from error
-    result = _run_agent(root, task, settings, env, err)
+    result = _run_agent(root, task, settings, env, err, mode=mode)
     _report(result, root, apply or committing is not None, yes, err, committing, force)
 
 
@@ -664,3 +687,4 @@ def register(group: click.Group) -> None:
     group.add_command(run_cmd)
     group.add_command(implement_cmd)
     group.add_command(runs_cmd)
+    group.add_command(graph_group)
