@@ -27,18 +27,20 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from indexing.config import IndexSettings
 from indexing.lifeline import die_with_parent
-from indexing.models import IndexReport, SearchHit
+from indexing.models import IndexReport, SearchHit, Symbol
 from server.features.index_worker import IndexJob, IndexWorker, JobOutcome
 from server.features.progress import WorkDone
 
 if TYPE_CHECKING:
     from indexing.service import WorkspaceIndex
 
-__all__ = ["BackgroundIndexer", "describe_report", "phase_message"]
+__all__ = ["BackgroundIndexer", "SearchProcessIndex", "describe_report", "phase_message"]
+
+_T = TypeVar("_T")
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +108,30 @@ def _search_in_process(
     scope: str | None,
 ) -> list[SearchHit]:
     """Runs in the search process: search one folder's index (opened or refreshed as needed)."""
+    index = _reader(root, settings_json, cache_dir, env, generation, ready)
+    return [] if index is None else index.search(query, limit=limit, path=scope)
+
+
+def _find_symbols_in_process(
+    root: str,
+    settings_json: str,
+    cache_dir: str,
+    env: dict[str, str],
+    generation: int,
+    ready: bool,
+    name: str,
+    options: dict[str, Any],
+) -> list[Symbol]:
+    """Runs in the search process: `WorkspaceIndex.find_symbols` on one folder's index."""
+    index = _reader(root, settings_json, cache_dir, env, generation, ready)
+    return [] if index is None else index.find_symbols(name, **options)
+
+
+def _reader(
+    root: str, settings_json: str, cache_dir: str, env: dict[str, str], generation: int, ready: bool
+) -> WorkspaceIndex | None:
+    """The search process's reader of one folder's index: opened once its tables exist, refreshed when
+    the folder's generation moved."""
     from indexing.service import WorkspaceIndex
 
     key = (root, settings_json)
@@ -113,16 +139,19 @@ def _search_in_process(
     if entry is None:
         settings = IndexSettings.model_validate_json(settings_json)
         index = WorkspaceIndex(Path(root), settings, cache_dir=Path(cache_dir), env=env)
-        lance = index.location / "lance"
-        if not ready and not all((lance / table).is_dir() for table in _TABLES):
-            return []
+        if not ready and not _tables_exist(index.location):
+            return None
         for old in [k for k in _READERS if k[0] == root]:
             _READERS.pop(old)[0].close()
         entry = _READERS[key] = (index, generation)
     elif entry[1] != generation:
         entry[0].store.refresh()
         entry = _READERS[key] = (entry[0], generation)
-    return entry[0].search(query, limit=limit, path=scope)
+    return entry[0]
+
+
+def _tables_exist(location: Path) -> bool:
+    return all((location / "lance" / table).is_dir() for table in _TABLES)
 
 
 def _warm_search() -> bool:
@@ -358,6 +387,40 @@ class BackgroundIndexer:
         results.sort(key=lambda item: item[1].score, reverse=True)
         return results[:limit]
 
+    async def find_symbols(self, root: Path, name: str, options: dict[str, Any]) -> list[Symbol]:
+        """`WorkspaceIndex.find_symbols` on one folder's index, in the search process."""
+        folder = self._folders.get(root)
+        if folder is None:
+            return []
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._search_pool(),
+            _find_symbols_in_process,
+            str(root),
+            folder.settings.model_dump_json(),
+            str(self._cache_dir),
+            self._env,
+            folder.generation,
+            folder.ready,
+            name,
+            options,
+        )
+
+    def code_index(self, root: Path, loop: asyncio.AbstractEventLoop) -> SearchProcessIndex | None:
+        """The folder's index as a run reads it (`agent.ports.CodeIndex`), served by the search process;
+        None while it has no tables yet (a run then scans files)."""
+        folder = self._folders.get(root)
+        if folder is None:
+            return None
+        if not folder.ready:
+            from indexing.config import default_index_location
+
+            settings = folder.settings
+            location = Path(settings.uri) if settings.uri else default_index_location(root, self._cache_dir)
+            if not _tables_exist(location):
+                return None
+        return SearchProcessIndex(self, root, folder.settings, loop)
+
     def warm(self) -> None:
         """Start the search process and import the index service there, before the first search."""
         self._search_pool().submit(_warm_search)
@@ -371,3 +434,53 @@ class BackgroundIndexer:
         if self._searcher is not None:
             self._searcher.shutdown(wait=False, cancel_futures=True)
             self._searcher = None
+
+
+_RUN_CALL_TIMEOUT = 120.0
+
+
+class SearchProcessIndex:
+    """One folder's index for a run's worker thread (`agent.ports.CodeIndex`): each call goes to the
+    search process through the server's event loop. The server process never loads LanceDB for a run
+    (importing it on the run's thread delayed the first model call by 3 s, 11 s on a loaded machine), and
+    the search process, started with the server, usually has it loaded before the first run."""
+
+    def __init__(
+        self, indexer: BackgroundIndexer, root: Path, settings: IndexSettings, loop: asyncio.AbstractEventLoop
+    ) -> None:
+        self._indexer = indexer
+        self._root = root
+        self._settings = settings
+        self._loop = loop
+
+    @property
+    def settings(self) -> IndexSettings:
+        return self._settings
+
+    def search(self, query: str, *, limit: int = 10, path: str | None = None) -> list[SearchHit]:
+        target = None if path is None else self._root / path
+        found = self._call(self._indexer.search(query, limit, target if target is not None else self._root))
+        return [hit for root, hit in found if root == self._root]  # not a nested folder's (other paths)
+
+    def find_symbols(
+        self,
+        name: str,
+        *,
+        prefix: bool = False,
+        role: str | None = None,
+        path: str | None = None,
+        limit: int = 200,
+    ) -> list[Symbol]:
+        options = {"prefix": prefix, "role": role, "path": path, "limit": limit}
+        return self._call(self._indexer.find_symbols(self._root, name, options))
+
+    def _call(self, coro: Coroutine[Any, Any, _T]) -> _T:
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:  # no running loop: a worker thread, as it must be
+            running = None
+        if running is self._loop:
+            coro.close()
+            raise RuntimeError("SearchProcessIndex waits on the event loop: call it from a worker thread")
+        future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        return future.result(_RUN_CALL_TIMEOUT)

@@ -114,8 +114,10 @@ from server.messages import (
 
 if TYPE_CHECKING:
     from agent.loop import AgentEvent, RunResult
+    from agent.ports import CodeIndex
     from agent.resume import RunState
     from agent.task import Task
+    from indexing.config import IndexSettings
     from server.settings import Settings
 
 __all__ = [
@@ -308,6 +310,20 @@ class RunManager:
             )
         return self._launch(state.task, root, state)
 
+    def _index_opener(
+        self, root: Path, index_settings: IndexSettings, loop: asyncio.AbstractEventLoop
+    ) -> Callable[[], CodeIndex | None]:
+        """A run reads the index through the server's search process (`SearchProcessIndex`: LanceDB is
+        never loaded on the run's thread, so its first model call does not wait for it); a workspace
+        without a background indexer opens the index on the run's thread."""
+        indexer = getattr(self.workspace, "indexer", None)
+        if indexer is None:
+            return index_opener(
+                root, index_settings, cache_dir=self.workspace.cache_dir, env=self.workspace.env
+            )
+        index: CodeIndex | None = indexer.code_index(root, loop)
+        return lambda: index
+
     def _launch(
         self, task: Task, root: Path, resume: RunState | None = None, *, mode: str = "solo"
     ) -> RunStarted:
@@ -332,7 +348,7 @@ class RunManager:
             credentials=credentials,
             runs_dir=cache_dir / "runs",
             buffers=buffers,
-            open_index=index_opener(root, settings.index, cache_dir=cache_dir, env=self.workspace.env),
+            open_index=self._index_opener(root, settings.index, loop),
             ask=self._asker(run, loop),
             on_event=lambda event: loop.call_soon_threadsafe(self._on_event, run, event),
             on_done=lambda result: loop.call_soon_threadsafe(self._on_done, run, result),
