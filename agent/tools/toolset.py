@@ -56,14 +56,14 @@ class ToolResources:
     scratch_dir: Path | None = None
     on_verification: Callable[[VerificationResult], None] | None = None
     """Called with every `run_tests` result (the loop records it as a verification)."""
-    todos: TodoList = field(default_factory=TodoList)
-    """The run's todo list (`agent.tools.todo`); the loop saves it, shows it and condenses with it."""
-    host: DelegateHost | None = None
-    """The agent the `delegate` tool runs sub-agents for (`agent.tools.delegate`); None: no delegation."""
     recorder: Recorder | None = None
     """The run's transcript, for approvals and installs (`agent.approval`)."""
     state_dir: Path | None = None
     """agentls' cache folder (the transcripts' parent): state kept across runs, such as MCP trust."""
+    todos: TodoList = field(default_factory=TodoList)
+    """The run's todo list (`agent.tools.todo`); the loop saves it, shows it and condenses with it."""
+    host: DelegateHost | None = None
+    """The agent the `delegate` tool runs sub-agents for (`agent.tools.delegate`); None: no delegation."""
 
     @classmethod
     def create(
