@@ -4,42 +4,22 @@ request is recorded."""
 
 from __future__ import annotations
 
-import http.server
 import socket
-import threading
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from agent.netproxy import AllowlistProxy, ProxyRequest
-
-
-class _Registry(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        body = f"simple index at {self.path}".encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-def _serve() -> tuple[http.server.ThreadingHTTPServer, int]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Registry)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, server.server_address[1]
+from tests.fakes.registry_stub import RegistryStub
 
 
 @pytest.fixture
 def stubs() -> Iterator[tuple[int, int]]:
-    registry, allowed = _serve()
-    other, refused = _serve()
-    yield allowed, refused
-    registry.shutdown()
-    other.shutdown()
+    registry, other = RegistryStub(), RegistryStub()
+    yield registry.port, other.port
+    registry.close()
+    other.close()
 
 
 def test_the_proxy_allows_the_registry_stub_and_refuses_another_port(stubs: tuple[int, int]) -> None:

@@ -8,8 +8,6 @@ a direct connection finds no route, and the run's transcript records every reque
 
 from __future__ import annotations
 
-import http.server
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,39 +17,15 @@ from agent.sandbox import Sandbox, SandboxSettings
 from agent.task_builders import run_task
 from tests.agent.agent_harness import Harness, bash, copy_workspace, done, fast_settings
 from tests.fakes.anthropic_server import FakeAnthropic
-
-
-class _Registry(http.server.BaseHTTPRequestHandler):
-    hits: list[str]
-
-    def do_GET(self) -> None:
-        self.hits.append(self.path)
-        body = b"registry answer"
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-class _Server:
-    def __init__(self) -> None:
-        self.hits: list[str] = []
-        handler = type("Handler", (_Registry,), {"hits": self.hits})
-        self.http = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.port = self.http.server_address[1]
-        threading.Thread(target=self.http.serve_forever, daemon=True).start()
+from tests.fakes.registry_stub import RegistryStub
 
 
 @pytest.fixture
-def servers() -> Iterator[tuple[_Server, _Server]]:
-    registry, other = _Server(), _Server()
+def servers() -> Iterator[tuple[RegistryStub, RegistryStub]]:
+    registry, other = RegistryStub(), RegistryStub()
     yield registry, other
-    for server in (registry, other):
-        server.http.shutdown()
-        server.http.server_close()
+    registry.close()
+    other.close()
 
 
 def _probe(*ports: int) -> str:
@@ -76,7 +50,7 @@ def _probe(*ports: int) -> str:
 
 
 def test_registries_reach_only_the_allowed_host_through_the_proxy(
-    servers: tuple[_Server, _Server], tmp_path: Path
+    servers: tuple[RegistryStub, RegistryStub], tmp_path: Path
 ) -> None:
     registry, other = servers
     sandbox = Sandbox(SandboxSettings(network="registries", allowed_hosts=[f"127.0.0.1:{registry.port}"]))
@@ -88,7 +62,7 @@ def test_registries_reach_only_the_allowed_host_through_the_proxy(
     finally:
         sandbox.close()
     lines = result.stdout.splitlines()
-    assert f"{registry.port} registry answer" in lines
+    assert f"{registry.port} simple index at /simple/" in lines
     assert any(line.startswith(f"{other.port} refused") and "403" in line for line in lines)
     # No route but the proxy: the ports of the host's loopback are not even there.
     assert f"{registry.port} direct connected" not in lines and f"{other.port} direct connected" not in lines
@@ -98,23 +72,23 @@ def test_registries_reach_only_the_allowed_host_through_the_proxy(
 
 
 def test_off_connects_nowhere_and_on_shares_the_host_network(
-    servers: tuple[_Server, _Server], tmp_path: Path
+    servers: tuple[RegistryStub, RegistryStub], tmp_path: Path
 ) -> None:
     registry, _ = servers
     off = Sandbox(SandboxSettings(network="off", allowed_hosts=[f"127.0.0.1:{registry.port}"]))
     assert off.network_gateway() is None
     result = off.run(_probe(registry.port), tmp_path, env={"HTTP_PROXY": "http://127.0.0.1:3128"})
-    assert "registry answer" not in result.stdout and "direct connected" not in result.stdout
+    assert "simple index at /simple/" not in result.stdout and "direct connected" not in result.stdout
     assert registry.hits == []
 
     on = Sandbox(SandboxSettings(network="on"))
     result = on.run(_probe(registry.port), tmp_path)
-    assert f"{registry.port} registry answer" in result.stdout.splitlines()
+    assert f"{registry.port} simple index at /simple/" in result.stdout.splitlines()
     assert f"{registry.port} direct connected" in result.stdout.splitlines()
 
 
 def test_a_runs_requests_and_approvals_are_in_its_transcript(
-    servers: tuple[_Server, _Server], fake_anthropic: FakeAnthropic, tmp_path: Path
+    servers: tuple[RegistryStub, RegistryStub], fake_anthropic: FakeAnthropic, tmp_path: Path
 ) -> None:
     registry, other = servers
     root = copy_workspace(tmp_path / "ws")
