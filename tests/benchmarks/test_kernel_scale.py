@@ -15,7 +15,8 @@ keeping the original as ``.gitignore.debian`` next to the tree, and measures on 
   process (read + parse, one process), measured in the same run;
 - the index's size on disk against the source's;
 - ``agentls index`` again with nothing changed, then after one file was edited;
-- ``agentls search`` from the CLI (child process, interpreter start-up included), median of 3;
+- ``agentls search`` from the CLI (child process, interpreter start-up included): the first one, which
+  loads the index and starts the warm search process, then the median of 3 answered by that process;
 - where the definition of ``struct task_struct`` (include/linux/sched.h) ranks for "struct task_struct";
 - a saved file searchable again in the server's way: ``update_paths([file])`` then ``search``, in-process.
 
@@ -26,9 +27,11 @@ on an idle 2-core machine, plus the download the first time).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -41,6 +44,7 @@ import pytest
 
 from indexing.config import IndexSettings
 from indexing.languages import detect_language, get_parser
+from indexing.search_daemon import socket_path
 from indexing.service import WorkspaceIndex, default_index_location
 from indexing.walker import FileEntry, explain_ignored, walk
 from tests.benchmarks.harness import Entry, TreeSampler, record, rerun_command
@@ -199,13 +203,24 @@ def test_kernel_scale(kernel_tree: Path, bench_tmp: Path) -> None:
         edited.write_text(text)
     _agentls(["index", str(kernel_tree), "-q"], env)
 
-    # 6. Search from the CLI, and the rank of the definition.
+    # 6. Search from the CLI, and the rank of the definition. The first search loads the index itself and
+    # starts the warm search process (indexing.search_daemon); the next three go to it.
+    search_env = {**env, "AGENTLS_SEARCH_PROCESS": "1"}
+    search_args = ["search", QUERY, "--path", str(kernel_tree), "--json", "-k", "10"]
+    first_search, _, _ = _agentls(search_args, search_env)
+    deadline = time.monotonic() + 300
+    while not socket_path(location).exists() and time.monotonic() < deadline:
+        time.sleep(0.5)
     search_walls: list[float] = []
     hits: list[dict[str, Any]] = []
-    for _ in range(3):
-        wall, out, _ = _agentls(["search", QUERY, "--path", str(kernel_tree), "--json", "-k", "10"], env)
-        search_walls.append(wall)
-        hits = json.loads(out)
+    try:
+        for _ in range(3):
+            wall, out, _ = _agentls(search_args, search_env)
+            search_walls.append(wall)
+            hits = json.loads(out)
+    finally:
+        with contextlib.suppress(OSError, ValueError):
+            os.kill(int((location / "search.lock").read_text()), signal.SIGTERM)
     paths = [hit["path"] for hit in hits]
     rank = paths.index(DEFINITION) + 1 if DEFINITION in paths else None
 
@@ -253,6 +268,7 @@ def test_kernel_scale(kernel_tree: Path, bench_tmp: Path) -> None:
         "edit_wall_seconds": edit_wall,
         "edit_report_seconds": edit["seconds"],
         "search_wall_seconds": search_walls,
+        "first_search_wall_seconds": first_search,
         "definition_rank": rank,
         "save_to_searchable_seconds": save_times,
     }
@@ -294,7 +310,8 @@ def test_kernel_scale(kernel_tree: Path, bench_tmp: Path) -> None:
             target=f"< 0.5 s a query; {DEFINITION} first for {QUERY!r}",
             measured=(
                 f"median {search_median:.2f} s ({', '.join(f'{w:.2f}' for w in search_walls)} s, "
-                f"interpreter start-up included); {DEFINITION} at rank {rank}"
+                f"interpreter start-up included, warm search process; the first search, which starts it: "
+                f"{first_search:.2f} s); {DEFINITION} at rank {rank}"
             ),
             passed=search_median < 0.5 and rank == 1,
             figures=figures,
