@@ -5,7 +5,8 @@
 request id, latency, attempts); the canonical conversation is Anthropic's block format, so requests
 need no conversion beyond the cache breakpoints. Around the SDK it adds:
 
-- Retries of our own (the SDK's are off), with the statuses and `retry-after` parsing of
+- Retries of our own (the SDK's are off; the loop is `agent.models.calls`, shared with the
+  OpenAI-compatible provider), with the statuses and `retry-after` parsing of
   `indexing.http_retry`: jittered exponential backoff that honours `retry-after-ms` / `retry-after` and
   `x-should-retry`, on 408, 409, 429, 5xx (529 included), connection errors, overloaded errors sent
   mid-stream, and streams that end before `message_stop`; all within one overall deadline.
@@ -37,10 +38,11 @@ import anthropic
 from agent.config import DEFAULT_MODEL as DEFAULT_MODEL
 from agent.config import ModelSettings as ModelSettings
 from agent.models import ANTHROPIC_KEYS_URL, missing_anthropic_key_message
-from agent.models.errors import AuthenticationFailed, Cancelled, ModelError, RetriesExhausted
+from agent.models.calls import StreamEvents, call_with_retries, relay
+from agent.models.errors import AuthenticationFailed, ModelError, RetriesExhausted
 from agent.models.types import ModelResponse
 from agent.usage import Usage
-from indexing.http_retry import backoff_delay, is_retryable_status, parse_retry_after, transport_errors
+from indexing.http_retry import is_retryable_status, parse_retry_after, transport_errors
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +55,6 @@ MAX_CACHE_BREAKPOINTS = 4
 
 # Error types that arrive as an `event: error` in a stream that started with HTTP 200.
 RETRYABLE_ERROR_TYPES = frozenset({"overloaded_error", "api_error", "rate_limit_error", "timeout_error"})
-_POLL_SECONDS = 0.05
 
 
 # --------------------------------------------------------------------------------------------------
@@ -243,50 +244,26 @@ class AnthropicModel:
             params["temperature"] = settings.temperature
 
         started = time.monotonic()
-        deadline = started + settings.retry_deadline_seconds
-        attempts = 0
-        while True:
-            if cancel is not None and cancel.is_set():
-                raise Cancelled("The model call was cancelled.")
-            attempts += 1
-            try:
-                message, request_id = self._attempt(self._client, params, on_text, cancel)
-            except Exception as error:
-                failure = self._classify(error)
-            else:
-                return ModelResponse(
-                    content=tuple(_block_dict(block) for block in message.content),
-                    stop_reason=message.stop_reason,
-                    usage=Usage.from_api(message.usage),
-                    model=str(message.model),
-                    request_id=request_id,
-                    latency_seconds=time.monotonic() - started,
-                    attempts=attempts,
-                )
-
-            delay = failure.retry_after
-            if delay is None:
-                delay = backoff_delay(
-                    attempts,
-                    base=settings.retry_base_delay,
-                    cap=settings.retry_max_delay,
-                    rng=self._rng,
-                    jitter=0.25,
-                )
-            remaining = deadline - time.monotonic()
-            if attempts > settings.max_retries or delay > remaining:
-                raise self._exhausted(failure, attempts, time.monotonic() - started, delay, remaining)
-            logger.warning(
-                "Anthropic API attempt %d failed (%s); retrying in %.2f s",
-                attempts,
-                failure.description,
-                delay,
-            )
-            if cancel is not None:
-                if cancel.wait(delay):
-                    raise Cancelled("The model call was cancelled.")
-            else:
-                time.sleep(delay)
+        client = self._client
+        (message, request_id), attempts = call_with_retries(
+            lambda: self._attempt(client, params, on_text, cancel),
+            self._classify,
+            self._exhausted,
+            settings=settings,
+            rng=self._rng,
+            cancel=cancel,
+            label="Anthropic API",
+            jitter=0.25,
+        )
+        return ModelResponse(
+            content=tuple(_block_dict(block) for block in message.content),
+            stop_reason=message.stop_reason,
+            usage=Usage.from_api(message.usage),
+            model=str(message.model),
+            request_id=request_id,
+            latency_seconds=time.monotonic() - started,
+            attempts=attempts,
+        )
 
     # -- one attempt
 
@@ -298,41 +275,12 @@ class AnthropicModel:
         cancel: threading.Event | None,
     ) -> tuple[Any, str | None]:
         """Run one streamed request on a worker thread; relay its text and wait for it or for `cancel`."""
-        events: queue.Queue[tuple[str, Any]] = queue.Queue()
-        streams: list[Any] = []
-        abandon = threading.Event()
-        worker = threading.Thread(
-            target=_stream_worker,
-            args=(client, params, events, streams, abandon),
-            name="anthropic-stream",
-            daemon=True,
-        )
-        worker.start()
-        try:
-            while True:
-                if cancel is not None and cancel.is_set():
-                    raise Cancelled("The model call was cancelled.")
-                try:
-                    kind, value = events.get(timeout=_POLL_SECONDS)
-                except queue.Empty:
-                    continue
-                if kind == "text":
-                    if on_text is not None:
-                        on_text(value)
-                elif kind == "done":
-                    message, request_id = value
-                    return message, request_id
-                else:
-                    raise value
-        finally:
-            # Cancelled, or on_text raised: stop the worker and free the connection. A worker still
-            # waiting for response headers ends on its own when they arrive (or on the read timeout).
-            abandon.set()
-            for stream in streams:
-                try:
-                    stream.close()
-                except Exception:  # closing from another thread may race the reader; nothing to do
-                    logger.debug("closing an abandoned stream failed", exc_info=True)
+
+        def stream(events: StreamEvents, opened: list[Any], abandon: threading.Event) -> None:
+            _stream_worker(client, params, events, opened, abandon)
+
+        message, request_id = relay(stream, on_text=on_text, cancel=cancel, name="anthropic-stream")
+        return message, request_id
 
     def _classify(self, error: Exception) -> _Retryable:
         """Turn an attempt's exception into a retry, or raise the error the caller should see."""

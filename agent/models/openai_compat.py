@@ -20,12 +20,12 @@ conversation of `agent.models.types` to that wire format and the streamed reply 
   chunk is normalised: `input_tokens` is the uncached prompt, `cache_read_input_tokens` OpenAI's
   `prompt_tokens_details.cached_tokens`.
 
-Retries follow `indexing.http_retry` (408, 409, 429, 5xx, dropped connections, streams that end before
-`finish_reason`), honour `retry-after`, and stay within `retry_deadline_seconds`; `cancel` is honoured
-within about 0.1 s because the stream is read on a worker thread. The key is optional (local servers take
-none) and is sent as a Bearer token. Prices: agentls keeps no price list for these endpoints, so cost is
-$0 (`agent.usage.price_for` with provider "openai"), logged when the client is made; bound such runs
-with the token budgets.
+Retries (the loop of `agent.models.calls`) follow `indexing.http_retry` (408, 409, 429, 5xx, dropped
+connections, streams that end before `finish_reason`), honour `retry-after`, and stay within
+`retry_deadline_seconds`; `cancel` is honoured within about 0.1 s because the stream is read on a worker
+thread. The key is optional (local servers take none) and is sent as a Bearer token. Prices: agentls
+keeps no price list for these endpoints, so cost is $0 (`agent.usage.price_for` with provider "openai"),
+logged when the client is made; bound such runs with the token budgets.
 """
 
 from __future__ import annotations
@@ -44,17 +44,17 @@ from typing import Any
 import httpx
 
 from agent.config import ModelSettings
-from agent.models.errors import AuthenticationFailed, Cancelled, ModelError, RetriesExhausted
+from agent.models.calls import StreamEvents, call_with_retries, relay
+from agent.models.errors import AuthenticationFailed, ModelError, RetriesExhausted
 from agent.models.types import ModelResponse
 from agent.usage import Usage
-from indexing.http_retry import backoff_delay, is_retryable_status, parse_retry_after, transport_errors
+from indexing.http_retry import is_retryable_status, parse_retry_after, transport_errors
 
 __all__ = ["DEFAULT_BASE_URL", "OpenAICompatModel", "to_chat_messages", "to_chat_tools"]
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
-_POLL_SECONDS = 0.05
 _FINISH_REASONS = {
     "stop": "end_turn",
     "tool_calls": "tool_use",
@@ -262,6 +262,13 @@ def _sse_data(lines: Iterator[str]) -> Iterator[str]:
 # Attempts and retries
 
 
+def _retryable(error: Exception) -> _Retry:
+    """An attempt's `_Retry`; any other error is the caller's to see."""
+    if isinstance(error, _Retry):
+        return error
+    raise error
+
+
 class _Retry(Exception):
     """A failed attempt worth retrying."""
 
@@ -366,45 +373,30 @@ class OpenAICompatModel:
         if max_tokens is not None:
             body["max_tokens"] = max_tokens
         started = time.monotonic()
-        deadline = started + settings.retry_deadline_seconds
-        attempts = 0
-        while True:
-            if cancel is not None and cancel.is_set():
-                raise Cancelled("The model call was cancelled.")
-            attempts += 1
-            try:
-                accumulated = self._attempt(body, on_text, cancel)
-            except _Retry as failure:
-                delay = failure.retry_after
-                if delay is None:
-                    delay = backoff_delay(
-                        attempts, base=settings.retry_base_delay, cap=settings.retry_max_delay, rng=self._rng
-                    )
-                remaining = deadline - time.monotonic()
-                if attempts > settings.max_retries or delay > remaining:
-                    raise RetriesExhausted(
-                        f"The model API at {self.base_url} failed {attempts} times "
-                        f"in {time.monotonic() - started:.1f} s; the last error was {failure.description}. "
-                        "Check that the server is up and not overloaded, then try again; raising max_retries "
-                        "or retry_deadline_seconds in the agentls settings allows more retries.",
-                        attempts=attempts,
-                        status_code=failure.status,
-                    ) from failure
-                logger.warning(
-                    "model API attempt %d failed (%s); retrying in %.2f s",
-                    attempts,
-                    failure.description,
-                    delay,
-                )
-                if cancel is not None:
-                    if cancel.wait(delay):
-                        raise Cancelled("The model call was cancelled.") from None
-                else:
-                    time.sleep(delay)
-                continue
-            return accumulated.response(
-                fallback_model=settings.model, latency=time.monotonic() - started, attempts=attempts
-            )
+        accumulated, attempts = call_with_retries(
+            lambda: self._attempt(body, on_text, cancel),
+            _retryable,
+            self._exhausted,
+            settings=settings,
+            rng=self._rng,
+            cancel=cancel,
+            label="model API",
+        )
+        return accumulated.response(
+            fallback_model=settings.model, latency=time.monotonic() - started, attempts=attempts
+        )
+
+    def _exhausted(
+        self, failure: _Retry, attempts: int, elapsed: float, delay: float, remaining: float
+    ) -> RetriesExhausted:
+        return RetriesExhausted(
+            f"The model API at {self.base_url} failed {attempts} times "
+            f"in {elapsed:.1f} s; the last error was {failure.description}. "
+            "Check that the server is up and not overloaded, then try again; raising max_retries "
+            "or retry_deadline_seconds in the agentls settings allows more retries.",
+            attempts=attempts,
+            status_code=failure.status,
+        )
 
     def _attempt(
         self,
@@ -413,36 +405,12 @@ class OpenAICompatModel:
         cancel: threading.Event | None,
     ) -> _Accumulator:
         """Run one streamed request on a worker thread; relay its text and wait for it or for `cancel`."""
-        events: queue.Queue[tuple[str, Any]] = queue.Queue()
-        abandon = threading.Event()
-        responses: list[httpx.Response] = []
-        worker = threading.Thread(
-            target=self._stream, args=(body, events, responses, abandon), name="openai-stream", daemon=True
-        )
-        worker.start()
-        try:
-            while True:
-                if cancel is not None and cancel.is_set():
-                    raise Cancelled("The model call was cancelled.")
-                try:
-                    kind, value = events.get(timeout=_POLL_SECONDS)
-                except queue.Empty:
-                    continue
-                if kind == "text":
-                    if on_text is not None:
-                        on_text(value)
-                elif kind == "done":
-                    result: _Accumulator = value
-                    return result
-                else:
-                    raise value
-        finally:
-            abandon.set()
-            for response in responses:
-                try:
-                    response.close()
-                except Exception:  # closing from another thread may race the reader; nothing to do
-                    logger.debug("closing an abandoned stream failed", exc_info=True)
+
+        def stream(events: StreamEvents, opened: list[Any], abandon: threading.Event) -> None:
+            self._stream(body, events, opened, abandon)
+
+        result: _Accumulator = relay(stream, on_text=on_text, cancel=cancel, name="openai-stream")
+        return result
 
     def _stream(
         self,
