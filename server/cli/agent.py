@@ -484,7 +484,7 @@ def _show_run(run: RunRecord) -> None:
 
     summary = run.summary
     start = next(iter(run.of_type("run_start")), None)
-    end = next(iter(run.of_type("run_end")), None)
+    end = (run.of_type("run_end") or [None])[-1]  # a team run's roles end before the run does
     echo = click.echo
     echo(f"Run {summary.run_id}  [{summary.status}]")
     echo(f"Task:    {summary.task}")
@@ -531,6 +531,12 @@ def _show_run(run: RunRecord) -> None:
                 echo(f"      {check.get('kind')} {check.get('name')}: {state}")
             for note in record.get("notes", ()) or ():
                 echo(f"      note: {note}")
+        elif record.type == "run_start" and record is not start:
+            echo(f"  == role {record.get('role')}")
+        elif record.type == "handoff":
+            echo(f"  handoff {record.get('handoff')} ({record.get('role')}, node {record.get('node')}):")
+            for line in _handoff_text(record.get("handoff"), record.get("document")).splitlines():
+                echo(f"      {line}")
         elif record.type == "decision" and record.get("kind") in ("reflection", "budget_stop", "give_up"):
             detail = record.get("message") or record.get("reason") or f"reflection {record.get('number')}"
             echo(f"  decision: {record.get('kind')}: {_first_line(detail)}")
@@ -557,6 +563,16 @@ def _show_run(run: RunRecord) -> None:
         echo("The run has no end record: it is still running, or it crashed.")
     if run.skipped_lines:
         echo(f"({run.skipped_lines} unreadable line(s) skipped)")
+
+
+def _handoff_text(name: Any, document: Any) -> str:
+    """A team handoff as markdown (`agent.team.handoffs.markdown`), or its JSON when it does not parse."""
+    from agent.team.handoffs import HANDOFFS, markdown
+
+    try:
+        return markdown(HANDOFFS[str(name)].model_validate(document))
+    except (KeyError, ValueError):
+        return json.dumps(document, ensure_ascii=False, default=str)
 
 
 def _export_patch(directory: Path, run_id: str | None, output: str | None) -> None:

@@ -83,8 +83,8 @@ def test_run_mode_runs_a_custom_graph_and_an_invalid_handoff_goes_back_to_the_ro
         }
     )
     with FakeAnthropic(responder=roles) as fake:
-        args = ["run", "Add vouchers", "--path", str(ws), "--mode", "quick"]
-        result = invoke(args, env_for(fake, tmp_path))
+        env = env_for(fake, tmp_path)
+        result = invoke(["run", "Add vouchers", "--path", str(ws), "--mode", "quick"], env)
     assert roles.calls == ["planner", "planner", "coder", "coder"], result.output
     assert result.exit_code == 3, result.output  # proposed, not verified (verify = false)
     assert "+VOUCHER = 5" in result.stdout
@@ -106,6 +106,10 @@ def test_run_mode_runs_a_custom_graph_and_an_invalid_handoff_goes_back_to_the_ro
     assert [r.get("handoff") for r in records if r.type == "handoff"] == ["Spec", "WorkItem", "WorkResult"]
     proposal = next(r for r in records if r.type == "proposal")
     assert proposal.get("verified") is False
+    shown = invoke(["runs", run_id], env)
+    assert f"Run {run_id}  [proposed]" in shown.stdout
+    assert "handoff Spec (planner, node spec):" in shown.stdout and "AC1: shop/vouchers.py" in shown.stdout
+    assert "== role coder" in shown.stdout and "Summary: Vouchers (team run, graph quick)." in shown.stdout
 
 
 def test_run_with_an_unknown_mode_names_the_graphs(ws: Path, tmp_path: Path) -> None:
