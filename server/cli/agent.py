@@ -537,6 +537,13 @@ def _show_run(run: RunRecord) -> None:
             echo(f"  handoff {record.get('handoff')} ({record.get('role')}, node {record.get('node')}):")
             for line in _handoff_text(record.get("handoff"), record.get("document")).splitlines():
                 echo(f"      {line}")
+        elif record.type == "network":
+            verdict = "allowed" if record.get("allowed") else "REFUSED"
+            request = f"{record.get('method')} {record.get('target')}"
+            echo(f"      network {request}: {verdict} ({record.get('reason')})")
+        elif record.type == "approval":
+            verdict = "approved" if record.get("approved") else "refused"
+            echo(f"  approval ({record.get('subject')}) {record.get('detail')}: {verdict}")
         elif record.type == "decision" and record.get("kind") in ("reflection", "budget_stop", "give_up"):
             detail = record.get("message") or record.get("reason") or f"reflection {record.get('number')}"
             echo(f"  decision: {record.get('kind')}: {_first_line(detail)}")

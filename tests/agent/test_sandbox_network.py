@@ -15,6 +15,8 @@ import pytest
 
 from agent.sandbox import Sandbox, SandboxSettings
 from agent.task_builders import run_task
+from agent.transcript import load_run
+from server.cli.agent import _show_run
 from tests.agent.agent_harness import Harness, bash, copy_workspace, done, fast_settings
 from tests.fakes.anthropic_server import FakeAnthropic
 from tests.fakes.registry_stub import RegistryStub
@@ -88,7 +90,10 @@ def test_off_connects_nowhere_and_on_shares_the_host_network(
 
 
 def test_a_runs_requests_and_approvals_are_in_its_transcript(
-    servers: tuple[RegistryStub, RegistryStub], fake_anthropic: FakeAnthropic, tmp_path: Path
+    servers: tuple[RegistryStub, RegistryStub],
+    fake_anthropic: FakeAnthropic,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     registry, other = servers
     root = copy_workspace(tmp_path / "ws")
@@ -129,3 +134,9 @@ def test_a_runs_requests_and_approvals_are_in_its_transcript(
         ("network", f"127.0.0.1:{registry.port}", True)
     ]
     assert registry.hits == ["/simple/", "/simple/"] and other.hits == []
+
+    # `agentls runs ID` shows them among the steps.
+    _show_run(load_run(tmp_path / "runs", result.run_id))
+    shown = capsys.readouterr().out
+    assert f"network GET http://127.0.0.1:{other.port}/simple/: REFUSED (not in the allowlist)" in shown
+    assert f"approval (network) 127.0.0.1:{registry.port}: approved" in shown
