@@ -155,9 +155,11 @@ def start_run(
         started = time.monotonic()
         result: RunResult | None = None
         model: Any = None
+        models: Any = None
         try:
             from agent.loop import Agent
             from agent.models import load_model
+            from agent.models.roles import RoleModels
             from agent.overlay import Overlay
             from agent.redaction import RedactingModel, secret_redactor
             from agent.sandbox import Sandbox
@@ -171,6 +173,12 @@ def start_run(
             workspace_index = index if index is not None or open_index is None else open_index()
             model = load_model(settings.model, credentials)
             secrets = secret_redactor(runs_dir.parent, allow_values=settings.allow_secret_values)
+            # [agent.roles.NAME.model]: a role's own model (say a cheaper one for explore), same credentials.
+            models = RoleModels(
+                settings,
+                lambda wanted: RedactingModel(load_model(wanted, credentials), secrets),
+                RedactingModel(model, secrets),
+            )
             graph, team_state = _graph(settings, mode, runs_dir, resume)
             transcript = Transcript(runs_dir, handle.run_id, redact=credentials.secrets, secrets=secrets)
             parts: dict[str, Any] = {
@@ -187,7 +195,7 @@ def start_run(
                 graph_note = "" if graph.solo else f", graph {graph.name}"
                 on_start(f"{task.title} (run {handle.run_id}, model {model.model_name}{graph_note})")
             if graph.solo:
-                agent = Agent(RedactingModel(model, secrets), settings, **parts)
+                agent = Agent(models("solo"), settings, models=models, **parts)
                 result = agent.resume(resume) if resume is not None else agent.run(task)
             else:
                 from agent.team.engine import TeamRun
@@ -206,6 +214,8 @@ def start_run(
                 time.monotonic() - started,
             )
         finally:
+            if models is not None:
+                models.close()
             if model is not None:
                 model.close()
             handle.result = result

@@ -21,6 +21,7 @@ from agent.models.roles import RoleModels
 from agent.overlay import Overlay
 from agent.resume import load_state
 from agent.roles import SOLO
+from agent.runner import Credentials, start_run
 from agent.sandbox import Sandbox
 from agent.task import Task
 from agent.transcript import Transcript
@@ -352,3 +353,25 @@ def test_ledger_records_round_trip() -> None:
         "cost": round(ledger.entries[1].cost, 6),
         "node": "code",
     }
+
+
+def test_start_run_gives_a_role_its_own_model_from_the_settings(
+    fake_anthropic: FakeAnthropic, ws: Path, tmp_path: Path
+) -> None:
+    fake = fake_anthropic
+    settings = fast_settings(
+        verify=False, roles={"explore": RoleSettings(model={"model": "claude-haiku-4-5"})}
+    )
+    fake.enqueue(tool_use("delegate", {"task": QUESTION}), text(ANSWER), text(ANSWER))
+    handle = start_run(
+        _question(),
+        root=ws,
+        settings=settings,
+        credentials=Credentials(api_key=FAKE_API_KEY, base_url=fake.url),
+        runs_dir=tmp_path / "runs",
+    )
+    result = handle.wait(60)
+    assert result is not None and result.status == "no_changes", result
+    models = [(_is_explore(r), r.body["model"]) for r in fake.message_requests]
+    assert models == [(False, FAST_MODEL.model), (True, "claude-haiku-4-5"), (False, FAST_MODEL.model)]
+    assert [(r.role, r.calls) for r in result.roles] == [("solo", 2), ("explore", 1)]
