@@ -21,7 +21,8 @@ has an index, ``.git`` or ``agentls.toml``):
 - Disk writes go through `agent.apply.apply_changes` (journaled); ``initialize`` finishes an apply a killed
   agentls left half-done (`agent.apply.recover_applies`) and the first prompt's updates say so.
 
-stdout carries the protocol only; logs go to stderr.
+stdout carries the protocol only; logs go to stderr. Input lines are screened before the SDK reads them
+(`server.acp_input`).
 """
 
 from __future__ import annotations
@@ -480,4 +481,16 @@ def serve(env: Mapping[str, str] | None = None) -> None:
     agent = AgentlsAcpAgent(env if env is not None else dict(os.environ))
     # The SDK answers "method not found" for the optional methods agentls does not implement (load,
     # fork, resume, modes, config options), so the class is not a full `acp.interfaces.Agent`.
-    asyncio.run(run_agent(cast("AcpAgent", agent)))
+    asyncio.run(_serve(cast("AcpAgent", agent)))
+
+
+async def _serve(agent: AcpAgent) -> None:
+    """`run_agent` on stdio, its input screened first (`server.acp_input`: hostile lines never reach it)."""
+    from server.acp_input import OneLineExpectedErrors, guarded_stdio
+
+    logging.getLogger().addFilter(OneLineExpectedErrors())  # the SDK logs on the root logger
+    writer, reader, screening = await guarded_stdio()
+    try:
+        await run_agent(agent, writer, reader)
+    finally:
+        screening.cancel()
