@@ -822,7 +822,7 @@ async def accept(ls: AgentlsServer, *args: Any) -> Any:
 
 async def accept_and_commit(ls: AgentlsServer, *args: Any) -> Any:
     parsed = _parse(commands.ACCEPT_AND_COMMIT, args)
-    return to_json(await ls.runs.accept_and_commit(parsed.proposal_id, parsed.message))
+    return to_json(await ls.runs.accept_and_commit(parsed.proposal_id, parsed.message, parsed.hunks))
 
 
 def reject(ls: AgentlsServer, *args: Any) -> Any:

@@ -186,6 +186,8 @@ class ProposalDetails:
     status: str
     team: Mapping[str, Any] | None = None
     """Team runs: ``{spec, design, review}`` (JSON objects or null); null for solo runs."""
+    commit_message: str = ""
+    """The message ``agentls.acceptAndCommit`` uses unless the editor sends the user's edit of it."""
 
 
 @dataclass(frozen=True)

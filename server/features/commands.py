@@ -56,7 +56,7 @@ RUN = "agentls.run"
 """Start any run: ``{instruction, mode?: "solo" | "team" | <graph name>, uri?, range?}``."""
 ACCEPT = "agentls.accept"
 ACCEPT_AND_COMMIT = "agentls.acceptAndCommit"
-"""Accept, then commit the change on the current branch (``{proposalId, message?}``)."""
+"""Accept, then commit the change on the current branch (``{proposalId, message?, hunks?}``)."""
 REJECT = "agentls.reject"
 CANCEL = "agentls.cancel"
 SHOW_DIFF = "agentls.showDiff"
@@ -152,6 +152,8 @@ class AcceptArgs(ProposalArgs):
 class AcceptAndCommitArgs(ProposalArgs):
     message: str | None = None
     """The commit message as the user edited it; None uses the proposal's."""
+    hunks: list[str] | None = None
+    """Hunk ids of ``agentls/proposal`` to accept and commit; None: the whole proposal."""
 
 
 class CancelArgs(_Args):

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.helpers import stubs_workspace
+from tests.e2e.helpers import request, stubs_workspace
 from tests.e2e.test_lsp_agent import BODY, STUB, editors, execute, fake, implement, implement_script
 from tests.fakes.anthropic_server import FakeAnthropic
 
@@ -84,3 +84,30 @@ async def test_accept_and_commit_refuses_a_dirty_file(
     # The proposal is still pending: a plain accept works.
     accepted = await execute(ed, "agentls.accept", {"proposalId": ready["proposalId"]})
     assert accepted["applied"] is True
+
+
+async def test_accept_and_commit_of_some_hunks_commits_only_those(
+    editors: Any, fake: FakeAnthropic, stubs_workspace: Path
+) -> None:
+    _repo(stubs_workspace)
+    fake.enqueue(*implement_script())
+    ed = await editors(stubs_workspace, {**fake.env(), **GIT_ID})
+    uri = ed.open("shop/pricing.py")
+    before = ed.text_of(uri)
+    run_id = await implement(ed, uri)
+    _method, ready = await ed.ended(run_id)
+    shown = await request(ed.client, "agentls/proposal", {"proposalId": ready["proposalId"]})
+    # The message the editors offer for editing is the one the command would use.
+    assert shown["commitMessage"].splitlines()[0].strip()
+    pricing = next(f for f in shown["files"] if f["path"] == "shop/pricing.py")
+    result = await execute(
+        ed,
+        "agentls.acceptAndCommit",
+        {"proposalId": ready["proposalId"], "hunks": [h["id"] for h in pricing["hunks"]]},
+    )
+    assert result["applied"] is True and result["message"] == shown["commitMessage"], result
+    assert git(stubs_workspace, "show", "--name-only", "--format=", "HEAD").split() == ["shop/pricing.py"]
+    assert git(stubs_workspace, "show", "HEAD:shop/pricing.py") == before.replace(STUB, BODY)
+    assert not (stubs_workspace / "tests" / "test_discount.py").exists()
+    left = await request(ed.client, "agentls/proposal", {"proposalId": ready["proposalId"]})
+    assert [f["path"] for f in left["files"]] == ["tests/test_discount.py"]

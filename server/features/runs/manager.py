@@ -549,6 +549,7 @@ class RunManager:
             complete=p.complete,
             status=pending.status,
             team=dict(p.team) if p.team is not None else None,
+            commit_message=_commit_message(p),
         )
 
     async def accept(self, proposal_id: str, hunks: Sequence[str] | None = None) -> AcceptResult:
@@ -741,12 +742,15 @@ class RunManager:
                 )
         return out
 
-    async def accept_and_commit(self, proposal_id: str, message: str | None = None) -> CommitResultMessage:
+    async def accept_and_commit(
+        self, proposal_id: str, message: str | None = None, hunks: Sequence[str] | None = None
+    ) -> CommitResultMessage:
         """``agentls.acceptAndCommit``: `agent.commit.commit_proposal` on the current branch, whose
         checks run first (a touched file with uncommitted changes refuses it, nothing applied), then the
         editor applies the edit as for ``agentls.accept``, then the branch moves. `message` is the
-        user's edit of the proposal's commit message (None: the proposal's own)."""
-        from agent.commit import CommitRefused, commit_message, commit_proposal
+        user's edit of the proposal's commit message (None: the proposal's own); `hunks` commits only
+        those hunks (as ``agentls.accept {hunks}`` applies them; the rest stays pending)."""
+        from agent.commit import CommitRefused, commit_proposal
         from agent.vcs import GitError
 
         try:
@@ -754,19 +758,23 @@ class RunManager:
         except ProposalError as error:
             raise request_failed(str(error)) from None
         root, proposal = pending.root, pending.proposal
-        text = (message or "").strip() or commit_message(
-            proposal.summary, proposal.verification_summary, proposal.paths
-        )
+        text = (message or "").strip() or _commit_message(proposal)
+        files: Sequence[FileChange] = proposal.files
+        if hunks is not None:
+            try:
+                files = split_hunks(proposal.files, hunks)[0]
+            except ProposalError as error:
+                raise request_failed(str(error)) from None
         loop = asyncio.get_running_loop()
 
         def apply() -> list[str]:
-            accepted = asyncio.run_coroutine_threadsafe(self.accept(proposal_id), loop).result()
+            accepted = asyncio.run_coroutine_threadsafe(self.accept(proposal_id, hunks), loop).result()
             if not accepted.applied:
                 raise CommitRefused(f"the editor did not apply the change ({accepted.failure_reason})")
-            return proposal.paths
+            return [change.path for change in files]
 
         try:
-            done = await asyncio.to_thread(commit_proposal, proposal.files, root, message=text, apply=apply)
+            done = await asyncio.to_thread(commit_proposal, files, root, message=text, apply=apply)
         except (CommitRefused, GitError) as error:
             note = f"agentls did not commit proposal {proposal_id}: {error}"
             self.editor.show(note, types.MessageType.Error)
@@ -867,6 +875,13 @@ class RunManager:
         if not opened:
             self.editor.show(diff[:4000] or "(empty diff)", types.MessageType.Info)
         return DiffShown(target.as_uri(), diff)
+
+
+def _commit_message(proposal: Proposal) -> str:
+    """The proposal's commit message (`agent.commit.commit_message`)."""
+    from agent.commit import commit_message
+
+    return commit_message(proposal.summary, proposal.verification_summary, proposal.paths)
 
 
 def _first_line(text: str) -> str:
