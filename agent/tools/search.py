@@ -3,6 +3,8 @@
 - `search_code {query, limit?, path?}`: hybrid search (full text plus vectors when a model is loaded) via
   `WorkspaceIndex.search`; each hit shows `path:start-end`, the symbol and its kind, and the code, read
   from the overlay when the file is there (so the model sees its own edits) and cut to a few dozen lines.
+  With `dependency` (an import name), the installed package is searched instead, in its own index
+  (`agent.depindex`).
 - `find_symbol {name, role?, prefix?, path?}`: definitions and references from the tags-query symbol
   table (`WorkspaceIndex.find_symbols`), one line each with the source line.
 
@@ -24,6 +26,7 @@ from agent.tools import CustomTool, ToolError, ToolResult, one_line
 from indexing.languages import detect_language
 
 if TYPE_CHECKING:
+    from agent.depindex import DependencyIndexes
     from agent.ports import CodeIndex
 
 __all__ = ["FindSymbolTool", "SearchCodeTool"]
@@ -102,14 +105,22 @@ class SearchCodeTool(CustomTool):
                 "type": "string",
                 "description": "Only search under this folder or file (workspace-relative).",
             },
+            "dependency": {
+                "type": "string",
+                "description": "Search this installed Python package (its import name, e.g. `requests`) "
+                "instead of the workspace; indexed on first use.",
+            },
         },
         "required": ["query"],
         "additionalProperties": False,
     }
 
-    def __init__(self, overlay: Overlay, index: CodeIndex | None) -> None:
+    def __init__(
+        self, overlay: Overlay, index: CodeIndex | None, dependencies: DependencyIndexes | None = None
+    ) -> None:
         self.overlay = overlay
         self.index = index
+        self.dependencies = dependencies
 
     @staticmethod
     def describe(input: Mapping[str, Any]) -> str:
@@ -122,6 +133,8 @@ class SearchCodeTool(CustomTool):
         if not query:
             raise ToolError("The query is empty: say what to look for.")
         limit = max(1, min(30, int(input.get("limit") or 8)))
+        if input.get("dependency"):
+            return ToolResult(self._search_dependency(str(input["dependency"]), query, limit))
         scope = _scope(self.overlay, input.get("path"))
         if self.index is None:
             return ToolResult(self._scan(query, limit, scope))
@@ -149,6 +162,22 @@ class SearchCodeTool(CustomTool):
             edited = "  [you edited this file: lines may have moved]" if hit.path in changed else ""
             parts.append(f"{number}. {hit.path}:{hit.start_line}-{hit.end_line}{symbol}{edited}\n{text}")
         return ToolResult("\n\n".join(parts))
+
+    def _search_dependency(self, name: str, query: str, limit: int) -> str:
+        if self.dependencies is None:
+            raise ToolError("searching installed packages is not available in this run; use lookup_docs")
+        dependency, hits = self.dependencies.search(name, query, limit)
+        title = f"{dependency.distribution} {dependency.version} ({dependency.folder})"
+        if not hits:
+            return f"No code in {title} matches {query!r}."
+        parts = [f"In {title}:"]
+        for number, hit in enumerate(hits, 1):
+            lines = hit.text.split("\n")
+            text = "\n".join(lines[:_MAX_HIT_LINES]) + ("\n..." if len(lines) > _MAX_HIT_LINES else "")
+            symbol = f"  {hit.symbol} ({hit.kind})" if hit.symbol else f"  ({hit.kind})"
+            where = f"{dependency.folder.name}/{hit.path}:{hit.start_line}-{hit.end_line}"
+            parts.append(f"{number}. {where}{symbol}\n{text}")
+        return "\n\n".join(parts)
 
     def _scan(self, query: str, limit: int, scope: str | None) -> str:
         words = [w.lower() for w in re.findall(r"\w+", query) if len(w) > 1]

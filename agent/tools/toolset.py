@@ -117,6 +117,13 @@ def _run_tests(r: ToolResources, view_only: bool) -> Tool:
     )
 
 
+def _search_code(r: ToolResources, view_only: bool) -> Tool:
+    from agent.depindex import DependencyIndexes
+
+    dependencies = DependencyIndexes(r.overlay.root, r.sandbox, r.state_dir, cancel=r.cancel)
+    return SearchCodeTool(r.overlay, r.index, dependencies)
+
+
 def _git_tool(cls: Callable[[Path], Tool]) -> ToolBuilder:
     return lambda r, _: cls(r.overlay.root)
 
@@ -124,7 +131,7 @@ def _git_tool(cls: Callable[[Path], Tool]) -> ToolBuilder:
 CATALOG: Mapping[str, ToolBuilder] = {
     EditorTool.name: _editor,
     BashTool.name: _bash,
-    SearchCodeTool.name: lambda r, _: SearchCodeTool(r.overlay, r.index),
+    SearchCodeTool.name: _search_code,
     FindSymbolTool.name: lambda r, _: FindSymbolTool(r.overlay, r.index),
     RunTestsTool.name: _run_tests,
     AskUserTool.name: lambda r, _: AskUserTool(r.ask),
