@@ -9,7 +9,8 @@ per-role sums add up to the run's totals exactly.
 `CostLedger.add` charges one call; `merge` takes in another agent's ledger (a sub-agent's, or a team
 role's); `entries` lists one `RoleCost` per (role, node) in the order they first spent; `payload` is the
 ``roles`` list of the proposal payload (``[{role, inputTokens, outputTokens, cost}]``, ``node`` when
-set); `records` and `from_records` carry it through the transcript and the saved run state.
+set); `records` and `from_records` carry it through the transcript and the saved run state;
+`from_transcript` rebuilds it from a transcript's records (`agentls runs ID`).
 """
 
 from __future__ import annotations
@@ -128,3 +129,32 @@ class CostLedger:
                 )
             )
         return cls(entries)
+
+    @classmethod
+    def from_transcript(cls, records: Iterable[Any]) -> CostLedger:
+        """The ledger of a run from its transcript records (objects with `type` and `get`).
+
+        A run that ended with one `run_end` carrying `roles` has its ledger there (condensation calls
+        included). Otherwise (a team run, whose roles each end their own loop; a run that crashed) it is
+        summed from the `response` records by role and node, plus each `delegate` decision under its
+        sub-agent's role."""
+        records = list(records)
+        ends = [record for record in records if record.type == "run_end"]
+        if len(ends) == 1 and ends[0].get("roles"):
+            return cls.from_records(ends[0].get("roles"))
+        ledger = cls()
+        for record in records:
+            delegated = record.type == "decision" and record.get("kind") == "delegate"
+            if record.type != "response" and not delegated:
+                continue
+            node = record.get("node")
+            ledger._put(
+                RoleCost(
+                    role=str(record.get("role") or "solo"),
+                    node=str(node) if node is not None and not delegated else None,
+                    usage=Usage.from_api(record.get("usage") or {}),
+                    cost=float(record.get("cost") or 0.0),
+                    calls=1 if not delegated else int(record.get("steps") or 0),
+                )
+            )
+        return ledger

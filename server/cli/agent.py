@@ -82,6 +82,8 @@ class _Printer:
 
     def __init__(self, err: Console) -> None:
         self.err = err
+        self.todos: dict[str, tuple[str, str]] = {}
+        """The todo list as last printed: id -> (text, status)."""
 
     def __call__(self, event: AgentEvent) -> None:
         err = self.err
@@ -115,6 +117,22 @@ class _Printer:
         elif event.kind == "handoff":
             for line in str(event.data.get("markdown", event.message)).splitlines():
                 err.print(f"  [cyan]{escape(line)}[/]", highlight=False)
+        elif event.kind == "todo":
+            self._todo(event.data.get("items") or ())
+
+    def _todo(self, items: Sequence[Mapping[str, Any]]) -> None:
+        """Print the todo items that are new or changed since the last "todo" event."""
+        for item in items:
+            id, text, status = str(item.get("id")), str(item.get("text")), str(item.get("status"))
+            if self.todos.get(id) == (text, status):
+                continue
+            self.todos[id] = (text, status)
+            mark = _TODO_MARKS.get(status, "[?]")
+            colour = {"done": "green", "in_progress": "yellow"}.get(status, "default")
+            self.err.print(f"  [{colour}]todo {escape(mark)} {escape(id)} {escape(text)}[/]", highlight=False)
+
+
+_TODO_MARKS = {"pending": "[ ]", "in_progress": "[>]", "done": "[x]"}
 
 
 def _stdin_is_terminal() -> bool:
@@ -188,6 +206,14 @@ def _cost_line(result: RunResult) -> str:
         f"{usage.cache_creation_input_tokens:,} cache write, {usage.cache_read_input_tokens:,} cache read, "
         f"{usage.output_tokens:,} output) in {result.steps} step{'s' if result.steps != 1 else ''}, "
         f"{result.seconds:.1f} s"
+    ) + (f"; by role: {_roles_line(result.roles)}" if len(result.roles) > 1 else "")
+
+
+def _roles_line(roles: Sequence[Any]) -> str:
+    """``solo $0.0123 (12,345 tokens), explore $0.0021 (3,456 tokens)`` from `agent.costs.RoleCost`s."""
+    return ", ".join(
+        f"{r.role}{'/' + r.node if r.node else ''} ${r.cost:.4f} ({r.usage.total_tokens:,} tokens)"
+        for r in roles
     )
 
 
@@ -544,6 +570,11 @@ def _show_run(run: RunRecord) -> None:
         elif record.type == "approval":
             verdict = "approved" if record.get("approved") else "refused"
             echo(f"  approval ({record.get('subject')}) {record.get('detail')}: {verdict}")
+        elif record.type == "decision" and record.get("kind") == "delegate":
+            echo(
+                f"      delegate -> {record.get('role')}: {record.get('status')}, {record.get('steps')} "
+                f"steps, ${float(record.get('cost') or 0.0):.4f} ({record.get('model')})"
+            )
         elif record.type == "decision" and record.get("kind") in ("reflection", "budget_stop", "give_up"):
             detail = record.get("message") or record.get("reason") or f"reflection {record.get('number')}"
             echo(f"  decision: {record.get('kind')}: {_first_line(detail)}")
@@ -568,8 +599,30 @@ def _show_run(run: RunRecord) -> None:
             echo(f"Error:   {end.get('error')}")
     else:
         echo("The run has no end record: it is still running, or it crashed.")
+    _show_roles_and_todos(run)
     if run.skipped_lines:
         echo(f"({run.skipped_lines} unreadable line(s) skipped)")
+
+
+def _show_roles_and_todos(run: RunRecord) -> None:
+    """Usage and cost per role (and node), and the run's last todo list."""
+    from agent.costs import CostLedger
+
+    roles = CostLedger.from_transcript(run.records).entries
+    if roles:
+        click.echo("By role:")
+        for r in roles:
+            who = r.role + (f" ({r.node})" if r.node else "")
+            click.echo(
+                f"  {who:<20} ${r.cost:.4f}  {r.usage.total_input_tokens:,} input, "
+                f"{r.usage.output_tokens:,} output tokens, {r.calls} call{'s' if r.calls != 1 else ''}"
+            )
+    todos = run.of_type("todo")
+    if todos:
+        click.echo("Todo:")
+        for item in todos[-1].get("items", ()) or ():
+            mark = _TODO_MARKS.get(str(item.get("status")), "[?]")
+            click.echo(f"  {mark} {item.get('id')} {item.get('text')}")
 
 
 def _handoff_text(name: Any, document: Any) -> str:
