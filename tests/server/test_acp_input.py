@@ -1,0 +1,48 @@
+"""`server.acp_input.screen`: which ACP input lines reach the SDK, and what the rest is answered."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from server.acp_input import screen
+
+
+def _answer(line: bytes) -> dict[str, object] | None:
+    passed, answer = screen(line)
+    assert passed is None
+    return json.loads(answer) if answer is not None else None
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b'{"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}}\n',
+        b'{"jsonrpc": "2.0", "id": "a", "method": "session/new", "params": {}}\n',
+        b'{"jsonrpc": "2.0", "method": "session/cancel", "params": {}}\n',
+        b'{"jsonrpc": "2.0", "id": 3, "result": {}}\n',
+    ],
+)
+def test_requests_notifications_and_responses_pass(line: bytes) -> None:
+    assert screen(line) == (line, None)
+
+
+def test_what_is_not_a_request_is_answered_with_id_null() -> None:
+    for line, code in (
+        (b"[1, 2]\n", -32600),
+        (b"5\n", -32600),
+        (b'{"jsonrpc": "2.0", "id": 1, "method": 5}\n', -32600),
+        (b'{"jsonrpc": "2.0", "id": [1], "method": "initialize"}\n', -32600),
+        (b"{'a': 1}\n", -32700),
+        (b'{"method": "\xff"}\n', -32700),
+        (b"[" * 100_000 + b"]" * 100_000 + b"\n", -32700),
+    ):
+        answer = _answer(line)
+        assert answer is not None and answer["id"] is None, line[:40]
+        assert answer["error"]["code"] == code, line[:40]  # type: ignore[index]
+
+
+def test_a_response_to_an_id_never_sent_is_dropped_silently() -> None:
+    assert screen(b'{"jsonrpc": "2.0", "id": [1], "result": 1}\n') == (None, None)
+    assert screen(b"   \n") == (None, None)
