@@ -131,7 +131,7 @@ def _produces(node: Node) -> str:
     if node.type == "review":
         rounds = "agent.max_reflections" if node.max_rounds is None else str(node.max_rounds)
         again = f"{node.fixer} fixes and {node.role} reviews again"
-        return f"{handoff}; on fail {again} (at most {rounds} rounds)"
+        return f"{handoff}; on fail {again} (at most {rounds} round{'' if rounds == '1' else 's'})"
     return handoff
 
 
