@@ -9,7 +9,9 @@ An index run:
 1. walks the workspace (ignores, secrets, size limits) and compares each file's size and mtime with its
    stored record; only changed or new files are read, and of those only files whose content hash
    changed are parsed. The walk reuses the listings of unchanged folders from the previous run
-   (`WalkSnapshot`, kept in the index folder), so a run over an unchanged tree mostly stats files;
+   (`WalkSnapshot`, kept in the index folder), so a run over an unchanged tree mostly stats files; when
+   a lexical index's file state (`indexing.state`) shows nothing changed since the last full run, the
+   run ends there without opening the tables;
 2. parses in worker processes (tree-sitter holds the GIL) and writes batches of whole files, each batch
    committed by its file rows, so an interrupted run resumes where it stopped, without duplicates;
 3. removes files that disappeared (or became ignored), embeds chunks that lack vectors (when a model is
@@ -35,6 +37,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from indexing import state as files_state
 from indexing.config import IndexSettings, default_index_location
 from indexing.embeddings import Embedder, EmbedderLoad, embed_query, load_embedder
 from indexing.models import (
@@ -173,6 +176,11 @@ class WorkspaceIndex:
     ) -> IndexReport:
         """Bring the index up to date with the workspace on disk."""
         resolve_root(self.root)  # before the store: no index folder for a missing workspace
+        quick = files_state.unchanged_report(
+            self.root, self.settings, self.location, self._lexical_notice, progress
+        )
+        if quick is not None:  # nothing changed since the last full run: the tables are not opened
+            return quick
         started = time.perf_counter()
         report = IndexReport(root=str(self.root))
         store = self.store
@@ -180,6 +188,7 @@ class WorkspaceIndex:
         if self._workers() > 1:
             _warm_up_parsers()
         with store.writer():
+            files_state.discard(self.location)
             embedder = self._prepare_embedder(store, report)
             notify("scanning", 0, 0)
             store.delete_orphans()
@@ -216,9 +225,11 @@ class WorkspaceIndex:
             if removed:
                 store.delete_files(removed)
                 report.files_removed = len(removed)
+            skipped_by_walk = len(skipped)
             self._index_entries(
                 store, to_check, records, embedder, report, skipped, notify, cancel, known_paths=records
             )
+            skipped_when_read = {item.path: item.reason.value for item in skipped[skipped_by_walk:]}
             for item in skipped:
                 report.skipped[item.reason.value] = report.skipped.get(item.reason.value, 0) + 1
             if embedder is not None:
@@ -227,6 +238,12 @@ class WorkspaceIndex:
             # After a large run, compact and keep only the newest version (superseded files freed).
             large = report.files_indexed + report.files_removed >= self.settings.batch_files
             self._maintain(store, keep_versions=timedelta(0) if large else None)
+            if report.lexical_only and not report.errors:  # the last write: see `indexing.state`
+                state = files_state.state_of(self.settings, entries, skipped_when_read, report.notice)
+                try:
+                    state.save(self.location)
+                except OSError as exc:  # the next unchanged run opens the index; nothing else is lost
+                    log.warning("cannot save the index's file state in %s: %s", self.location, exc)
             notify("finishing", 1, 1)
         report.seconds = time.perf_counter() - started
         return report
@@ -240,6 +257,7 @@ class WorkspaceIndex:
         wanted = {self._relative(p) for p in paths}
         wanted.discard("")
         with store.writer():
+            files_state.discard(self.location)
             embedder = self._prepare_embedder(store, report)
             records = store.file_records(wanted)
             present: dict[str, FileEntry] = {}
@@ -301,6 +319,11 @@ class WorkspaceIndex:
                     return ""
         rel = p.as_posix()
         return "" if rel in (".", "") or rel.startswith("../") else rel
+
+    def _lexical_notice(self) -> str | None:
+        """The embedding notice when no model loads (the index stays lexical), else None."""
+        load = self.embedder_load
+        return load.notice if load.embedder is None else None
 
     def _prepare_embedder(self, store: IndexStore, report: IndexReport) -> Embedder | None:
         load = self.embedder_load

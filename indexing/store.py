@@ -20,8 +20,6 @@ rows are added, so a run interrupted at any point resumes without duplicates.
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
 import json
 import logging
 import os
@@ -49,6 +47,10 @@ import pyarrow as pa
 import pyarrow.compute
 from lancedb.index import FTS, BTree, HnswSq
 
+from indexing.lock import IndexCorrupt as IndexCorrupt  # re-exported: callers catch them from here
+from indexing.lock import IndexError_ as IndexError_
+from indexing.lock import IndexLock as _Lock
+from indexing.lock import IndexLocked as IndexLocked
 from indexing.models import FileRecord, Symbol
 from indexing.rows import (  # the row builders live where parser processes can import them cheaply
     CHUNKS_SCHEMA,
@@ -97,18 +99,6 @@ HIT_COLUMNS = [
 RANK_COLUMNS = [*HIT_COLUMNS, "search_text", "doc"]
 
 
-class IndexError_(Exception):
-    """Base of the store's errors (named so as not to shadow the builtin)."""
-
-
-class IndexCorrupt(IndexError_):
-    """The index folder exists but cannot be read; the caller rebuilds it."""
-
-
-class IndexLocked(IndexError_):
-    """Another process is writing this index."""
-
-
 def _sql_str(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
@@ -145,39 +135,6 @@ class StoreStats:
     vectors: int
     fragments: int
     embedder_id: str
-
-
-class _Lock:
-    """An exclusive advisory lock on the index folder, held for the life of a writer."""
-
-    def __init__(self, path: Path) -> None:
-        self._path = path
-        self._fd: int | None = None
-
-    def acquire(self) -> None:
-        fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            holder = ""
-            with contextlib.suppress(OSError):
-                holder = os.pread(fd, 64, 0).decode(errors="replace").strip()
-            os.close(fd)
-            if exc.errno in (errno.EAGAIN, errno.EACCES):
-                raise IndexLocked(
-                    f"another agentls indexer{f' (pid {holder})' if holder else ''} is writing "
-                    f"{self._path.parent}; wait for it to finish, or stop it"
-                ) from exc
-            raise
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
-        self._fd = fd
-
-    def release(self) -> None:
-        if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
 
 
 class IndexStore:

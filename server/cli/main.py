@@ -176,17 +176,29 @@ def _finish_interrupted_applies(env: dict[str, str]) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 def index_cmd(path: str, quiet: bool, as_json: bool) -> None:
     """Index the workspace at PATH (default: the current folder), incrementally."""
-    from indexing.store import IndexLocked
     from indexing.walker import WorkspaceError
 
     err = Console(stderr=True, soft_wrap=True)
     root = _workspace(path)
-    index = _open_index(root, err)
+    settings = workspace_settings(root, err).index
+    try:
+        quick = _unchanged_report(root, settings)
+    except WorkspaceError as exc:
+        raise click.ClickException(str(exc)) from exc
+    report = quick if quick is not None else _index_when_free(_open_index(root, err, settings), err, quiet)
+    if as_json:
+        click.echo(json.dumps(asdict(report), indent=2))
+    _print_report(report, err)
+
+
+def _index_when_free(index: Any, err: Console, quiet: bool) -> IndexReport:
+    from indexing.lock import IndexLocked
+    from indexing.walker import WorkspaceError
+
     busy = False
     while True:
         try:
-            report = _run_index(index, err, show_progress=not quiet)
-            break
+            return _run_index(index, err, show_progress=not quiet)
         except IndexLocked as exc:
             # Another indexer (or the language server) is writing: wait for it instead of failing.
             if not busy:
@@ -195,9 +207,23 @@ def index_cmd(path: str, quiet: bool, as_json: bool) -> None:
             time.sleep(_BUSY_POLL_SECONDS)
         except WorkspaceError as exc:
             raise click.ClickException(str(exc)) from exc
-    if as_json:
-        click.echo(json.dumps(asdict(report), indent=2))
-    _print_report(report, err)
+
+
+def _unchanged_report(root: Path, settings: IndexSettings) -> IndexReport | None:
+    """The run's report when nothing changed since the last full run, found without loading the index
+    (`indexing.state`); None when the index must be opened."""
+    from indexing.state import unchanged_report
+
+    env = environment()
+    cache = cache_dir(env)
+
+    def lexical_notice() -> str | None:
+        from indexing.embeddings import load_embedder
+
+        load = load_embedder(settings.embedding, cache_dir=cache, env=env)
+        return load.notice if load.embedder is None else None
+
+    return unchanged_report(root, settings, settings.location(root, cache), lexical_notice)
 
 
 _BUSY_POLL_SECONDS = 1.0

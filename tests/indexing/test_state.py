@@ -1,0 +1,96 @@
+"""The index's file state (`indexing.state`): an unchanged workspace is confirmed without opening the
+index, with the report a real run gives, and any change, writer or interruption sends the run to the
+index again."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from dataclasses import asdict
+from pathlib import Path
+
+import pytest
+
+from indexing.config import IndexSettings
+from indexing.service import IndexCancelled, WorkspaceIndex
+from indexing.state import STATE_NAME, unchanged_report
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _quick(index: WorkspaceIndex) -> dict[str, object] | None:
+    report = unchanged_report(index.root, index.settings, index.location, index._lexical_notice)
+    if report is None:
+        return None
+    found = asdict(report)
+    found.pop("seconds")
+    return found
+
+
+def test_an_unchanged_workspace_gets_the_report_of_a_real_run(workspace: Path, cache_dir: Path) -> None:
+    (workspace / "blob.py").write_bytes(b"\x00\x01binary\x00" * 50)  # skipped when read, not by the walk
+    index = WorkspaceIndex(workspace, IndexSettings(), cache_dir=cache_dir)
+    first = index.index()
+    assert first.skipped.get("binary") and (index.location / STATE_NAME).exists()
+    quick = _quick(index)
+    assert quick is not None
+    index.close()
+    (index.location / STATE_NAME).unlink()  # the same run through the index, for comparison
+    real = asdict(WorkspaceIndex(workspace, IndexSettings(), cache_dir=cache_dir).index())
+    real.pop("seconds")
+    assert quick == real
+    assert real["files_unchanged"] == first.files_indexed and real["lexical_only"]
+
+
+@pytest.mark.parametrize("change", ["edit", "add", "remove", "save", "settings"])
+def test_any_change_or_writer_sends_the_run_to_the_index(
+    workspace: Path, cache_dir: Path, change: str
+) -> None:
+    index = WorkspaceIndex(workspace, IndexSettings(), cache_dir=cache_dir)
+    index.index()
+    assert _quick(index) is not None
+    target = workspace / "shop" / "pricing.py"
+    if change == "edit":
+        os.utime(target, ns=(target.stat().st_atime_ns, target.stat().st_mtime_ns + 1_000_000))
+    elif change == "add":
+        (workspace / "shop" / "new.py").write_text("x = 1\n")
+    elif change == "remove":
+        target.unlink()
+    elif change == "save":  # the language server's update on save writes the index
+        index.update_paths([target])
+    else:
+        index = WorkspaceIndex(workspace, IndexSettings(window_lines=30), cache_dir=cache_dir)
+    assert _quick(index) is None
+    if change != "save":
+        report = index.index()
+        assert report.files_indexed + report.files_removed + report.files_unchanged > 0
+        assert _quick(index) is not None  # the full run wrote it again
+
+
+def test_an_interrupted_run_leaves_no_state(workspace: Path, cache_dir: Path) -> None:
+    index = WorkspaceIndex(workspace, IndexSettings(), cache_dir=cache_dir)
+    index.index()
+    for n in range(60):
+        (workspace / f"mod{n}.py").write_text(f"def f{n}():\n    return {n}\n")
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(IndexCancelled):
+        index.index(cancel=cancel)
+    assert not (index.location / STATE_NAME).exists()
+    assert _quick(index) is None
+
+
+def test_cli_index_of_an_unchanged_workspace_does_not_load_lancedb(workspace: Path, cache_dir: Path) -> None:
+    env = {**os.environ, "AGENTLS_CACHE_DIR": str(cache_dir), "PYTHONPATH": str(REPO)}
+    command = [sys.executable, "-X", "importtime", "-m", "server.cli", "index", "--json", "-q", "."]
+    first = subprocess.run(command, cwd=workspace, env=env, capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0, first.stderr
+    again = subprocess.run(command, cwd=workspace, env=env, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert " lancedb\n" not in again.stderr and " pyarrow\n" not in again.stderr
+    report = json.loads(again.stdout)
+    assert report["files_unchanged"] == json.loads(first.stdout)["files_indexed"] > 0
+    assert report["files_indexed"] == 0 and "Skipped: 1 binary, 1 secret" in again.stderr
