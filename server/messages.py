@@ -188,6 +188,9 @@ class ProposalDetails:
     """Team runs: ``{spec, design, review}`` (JSON objects or null); null for solo runs."""
     commit_message: str = ""
     """The message ``agentls.acceptAndCommit`` uses unless the editor sends the user's edit of it."""
+    roles: list[Mapping[str, Any]] | None = omit_none()  # noqa: RUF009 (the default is None)
+    """Usage and cost per role: ``[{role, inputTokens, outputTokens, cost}]`` (``node`` in team runs),
+    adding up to ``usage`` and ``cost`` (`agent.costs.RoleCost.payload`); left out when unknown."""
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from agent.costs import RoleCost
+from agent.usage import Usage
+from server.messages import ProposalDetails, to_json
 from tests.agent.agent_harness import GOOD_BODY, STUB_BODY, copy_workspace, replace
 from tests.fakes.anthropic_server import FakeAnthropic, text, tool_use, turn
 from tests.server.test_cli_agent import AGENT_TOML, invoke
@@ -75,3 +78,20 @@ def test_run_prints_todo_changes_and_cost_by_role_and_runs_shows_them(ws: Path, 
     assert listed[0]["cost"] == pytest.approx(
         sum(float(line.split("$", 1)[1].split()[0]) for line in roles.strip().splitlines()), abs=2e-4
     )
+
+
+def test_the_proposal_payload_lists_usage_and_cost_per_role() -> None:
+    roles = [
+        RoleCost("solo", None, Usage(input_tokens=10, cache_read_input_tokens=90, output_tokens=7), 0.02, 3),
+        RoleCost("explore", None, Usage(input_tokens=50, output_tokens=5), 0.001, 2),
+        RoleCost("coder", "build", Usage(cache_creation_input_tokens=40, output_tokens=1), 0.003, 1),
+    ]
+    details = ProposalDetails(
+        "p1", "r1", "done", "D", [], {}, 0.024, False, "", True, "pending", roles=[r.payload() for r in roles]
+    )
+    assert to_json(details)["roles"] == [
+        {"role": "solo", "inputTokens": 100, "outputTokens": 7, "cost": 0.02},
+        {"role": "explore", "inputTokens": 50, "outputTokens": 5, "cost": 0.001},
+        {"role": "coder", "inputTokens": 40, "outputTokens": 1, "cost": 0.003, "node": "build"},
+    ]
+    assert "roles" not in to_json(ProposalDetails("p1", "r1", "", "", [], {}, 0.0, False, "", True, "x"))

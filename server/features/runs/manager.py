@@ -550,6 +550,7 @@ class RunManager:
             status=pending.status,
             team=dict(p.team) if p.team is not None else None,
             commit_message=_commit_message(p),
+            roles=[role.payload() for role in p.roles] or None,
         )
 
     async def accept(self, proposal_id: str, hunks: Sequence[str] | None = None) -> AcceptResult:
