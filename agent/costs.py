@@ -113,19 +113,28 @@ class CostLedger:
 
     @classmethod
     def from_records(cls, records: Iterable[Mapping[str, Any]]) -> CostLedger:
-        """A ledger from `records` (unreadable entries are skipped)."""
+        """A ledger from `records` (`records` form, or the payload form ``{role, node?, inputTokens,
+        outputTokens, cost}``, whose input tokens count as uncached); entries of the same role and node
+        are summed, unreadable ones skipped."""
         entries: list[RoleCost] = []
         for item in records:
             if not isinstance(item, Mapping) or not item.get("role"):
                 continue
             node = item.get("node")
+            if "usage" in item or "inputTokens" not in item:
+                usage = Usage.from_api(item.get("usage") or {})
+            else:
+                usage = Usage(
+                    input_tokens=int(item.get("inputTokens") or 0),
+                    output_tokens=int(item.get("outputTokens") or 0),
+                )
             entries.append(
                 RoleCost(
                     role=str(item["role"]),
                     node=str(node) if node is not None else None,
-                    usage=Usage.from_api(item.get("usage") or {}),
+                    usage=usage,
                     cost=float(item.get("cost") or 0.0),
-                    calls=int(item.get("calls") or 0),
+                    calls=int(item.get("calls") or 1),
                 )
             )
         return cls(entries)

@@ -375,3 +375,17 @@ def test_start_run_gives_a_role_its_own_model_from_the_settings(
     models = [(_is_explore(r), r.body["model"]) for r in fake.message_requests]
     assert models == [(False, FAST_MODEL.model), (True, "claude-haiku-4-5"), (False, FAST_MODEL.model)]
     assert [(r.role, r.calls) for r in result.roles] == [("solo", 2), ("explore", 1)]
+
+
+def test_a_team_engines_payload_entries_sum_by_role_and_node() -> None:
+    entries = [
+        {"role": "coder", "node": "code", "inputTokens": 100, "outputTokens": 10, "cost": 0.01},
+        {"role": "qa", "node": "review", "inputTokens": 50, "outputTokens": 5, "cost": 0.002},
+        {"role": "coder", "node": "code", "inputTokens": 30, "outputTokens": 3, "cost": 0.004},
+    ]
+    ledger = CostLedger.from_records(entries)
+    assert ledger.payload() == [
+        {"role": "coder", "inputTokens": 130, "outputTokens": 13, "cost": 0.014, "node": "code"},
+        {"role": "qa", "inputTokens": 50, "outputTokens": 5, "cost": 0.002, "node": "review"},
+    ]
+    assert [entry.calls for entry in ledger.entries] == [2, 1]
