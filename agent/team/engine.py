@@ -462,6 +462,14 @@ class TeamRun:
             verification_summary = verification.summary()
         summary = "\n\n".join(parts)
         verified = verification is not None and verification.passed and (review is None or review.passed)
+        return "proposed", summary, self._proposal(summary, changes, verified, verification_summary)
+
+    def _proposal(
+        self, summary: str, changes: list[Any], verified: bool, checked: str, complete: bool = True
+    ) -> Proposal:
+        """The run's one proposal (recorded), carrying the handoffs behind it."""
+        reviews = self.state.reviews
+        review = reviews[-1] if reviews else None
         proposal = Proposal(
             proposal_id=new_proposal_id(),
             run_id=self.run_id,
@@ -471,18 +479,12 @@ class TeamRun:
             usage=self.usage,
             cost=self.cost,
             verified=verified,
-            verification_summary=verification_summary,
-            team=self._team(),
+            verification_summary=checked,
+            complete=complete,
+            team={"spec": self.state.spec, "design": self.state.design, "review": review},
         )
         self.recorder.proposal(proposal)
-        return "proposed", summary, proposal
-
-    def _team(self) -> dict[str, Any]:
-        return {
-            "spec": self.state.spec,
-            "design": self.state.design,
-            "review": self.state.reviews[-1] if self.state.reviews else None,
-        }
+        return proposal
 
     def _verify(self, changes: list[Any]) -> VerificationResult | None:
         if not self.settings.verify:
@@ -516,21 +518,8 @@ class TeamRun:
             f"UNFINISHED: {message} The proposal holds the work so far; it was not verified and may be "
             f"incomplete. {resume}"
         )
-        proposal = Proposal(
-            proposal_id=new_proposal_id(),
-            run_id=self.run_id,
-            summary=summary,
-            files=tuple(changes),
-            diff=self.overlay.proposal_diff(),
-            usage=self.usage,
-            cost=self.cost,
-            verified=False,
-            verification_summary="Not verified: the run stopped before it finished.",
-            complete=False,
-            team=self._team(),
-        )
-        self.recorder.proposal(proposal)
-        return summary, proposal
+        unfinished = "Not verified: the run stopped before it finished."
+        return summary, self._proposal(summary, changes, False, unfinished, complete=False)
 
     # -- records and events ----------------------------------------------------------------------------
 

@@ -11,8 +11,10 @@ import pytest
 
 from agent.transcript import load_run
 from tests.agent.team.team_harness import RoleScript, create, shop_workspace
-from tests.fakes.anthropic_server import FAKE_API_KEY, FakeAnthropic, tool_use
-from tests.server.test_cli_agent import AGENT_TOML, invoke
+from tests.fakes.anthropic_server import FakeAnthropic, tool_use
+from tests.server.test_cli_agent import AGENT_TOML, env, invoke
+
+__all__ = ["env"]  # a fixture used below
 
 QUICK_TOML = (
     AGENT_TOML.replace("[agent]\n", "[agent]\nverify = false\n")
@@ -42,35 +44,25 @@ def ws(tmp_path: Path) -> Iterator[Path]:
     yield root
 
 
-def env_for(fake: FakeAnthropic, tmp_path: Path) -> dict[str, str]:
-    return {
-        "ANTHROPIC_API_KEY": FAKE_API_KEY,
-        "ANTHROPIC_BASE_URL": fake.url,
-        "AGENTLS_CACHE_DIR": str(tmp_path / "cache"),
-        "ANTHROPIC_AUTH_TOKEN": "",
-    }
-
-
-def test_graph_show_prints_a_workspace_graph_as_text_and_mermaid(ws: Path, tmp_path: Path) -> None:
-    with FakeAnthropic() as fake:
-        shown = invoke(["graph", "show", "quick", "--path", str(ws)], env_for(fake, tmp_path))
-        assert shown.exit_code == 0, shown.output
-        assert "graph quick" in shown.stdout
-        assert "2. build      work_items coder     -> WorkResult per work item" in shown.stdout
-        assert "max_steps 5" in shown.stdout
-        assert "flowchart TD" in shown.stdout and "spec --> build" in shown.stdout
-        listed = invoke(["graph", "show", "--path", str(ws)], env_for(fake, tmp_path))
-        assert [line.split(":")[0] for line in listed.stdout.splitlines() if line.startswith("graph ")] == [
-            "graph solo",
-            "graph team",
-            "graph quick",
-        ]
-        missing = invoke(["graph", "show", "nope", "--path", str(ws)], env_for(fake, tmp_path))
-        assert missing.exit_code == 1 and "the graphs are: solo, team, quick" in missing.output
+def test_graph_show_prints_a_workspace_graph_as_text_and_mermaid(ws: Path, env: dict[str, str]) -> None:
+    shown = invoke(["graph", "show", "quick", "--path", str(ws)], env)
+    assert shown.exit_code == 0, shown.output
+    assert "graph quick" in shown.stdout
+    assert "2. build      work_items coder     -> WorkResult per work item" in shown.stdout
+    assert "max_steps 5" in shown.stdout
+    assert "flowchart TD" in shown.stdout and "spec --> build" in shown.stdout
+    listed = invoke(["graph", "show", "--path", str(ws)], env)
+    assert [line.split(":")[0] for line in listed.stdout.splitlines() if line.startswith("graph ")] == [
+        "graph solo",
+        "graph team",
+        "graph quick",
+    ]
+    missing = invoke(["graph", "show", "nope", "--path", str(ws)], env)
+    assert missing.exit_code == 1 and "the graphs are: solo, team, quick" in missing.output
 
 
 def test_run_mode_runs_a_custom_graph_and_an_invalid_handoff_goes_back_to_the_role(
-    ws: Path, tmp_path: Path
+    ws: Path, env: dict[str, str], fake_anthropic: FakeAnthropic, tmp_path: Path
 ) -> None:
     invalid = {**SPEC, "acceptance_criteria": [{"id": "one", "text": "vouchers"}]}
     roles = RoleScript(
@@ -82,9 +74,8 @@ def test_run_mode_runs_a_custom_graph_and_an_invalid_handoff_goes_back_to_the_ro
             ],
         }
     )
-    with FakeAnthropic(responder=roles) as fake:
-        env = env_for(fake, tmp_path)
-        result = invoke(["run", "Add vouchers", "--path", str(ws), "--mode", "quick"], env)
+    fake_anthropic.responder = roles
+    result = invoke(["run", "Add vouchers", "--path", str(ws), "--mode", "quick"], env)
     assert roles.calls == ["planner", "planner", "coder", "coder"], result.output
     assert result.exit_code == 3, result.output  # proposed, not verified (verify = false)
     assert "+VOUCHER = 5" in result.stdout
@@ -112,9 +103,10 @@ def test_run_mode_runs_a_custom_graph_and_an_invalid_handoff_goes_back_to_the_ro
     assert "== role coder" in shown.stdout and "Summary: Vouchers (team run, graph quick)." in shown.stdout
 
 
-def test_run_with_an_unknown_mode_names_the_graphs(ws: Path, tmp_path: Path) -> None:
-    with FakeAnthropic() as fake:
-        result = invoke(["run", "Add vouchers", "--path", str(ws), "--mode", "crew"], env_for(fake, tmp_path))
-        assert result.exit_code == 1
-        assert "there is no graph 'crew'; the graphs are: solo, team, quick" in result.output
-        assert fake.message_requests == []
+def test_run_with_an_unknown_mode_names_the_graphs(
+    ws: Path, env: dict[str, str], fake_anthropic: FakeAnthropic
+) -> None:
+    result = invoke(["run", "Add vouchers", "--path", str(ws), "--mode", "crew"], env)
+    assert result.exit_code == 1
+    assert "there is no graph 'crew'; the graphs are: solo, team, quick" in result.output
+    assert fake_anthropic.message_requests == []

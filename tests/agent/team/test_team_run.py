@@ -90,3 +90,12 @@ def test_three_file_feature_goes_through_the_team_with_one_qa_rejection(
     assert starts[0] == "team:team" and "qa" in starts
     assert [r for r in run.records if r.type == "run_end"][-1].get("status") == "proposed"
     assert result.usage.total_tokens > 0 and result.cost > 0
+
+
+def test_a_declined_spec_ends_the_run_before_any_code(team: tuple[TeamHarness, RoleScript]) -> None:
+    harness, script = team
+    harness.answer = "Stop"
+    result = harness.team().run(run_task(INSTRUCTION, root=harness.root))
+    assert result.status == "no_changes" and result.proposal is None
+    assert "The spec was not confirmed (answer: Stop)" in result.summary
+    assert script.calls == ["planner", "planner"]

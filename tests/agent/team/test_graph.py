@@ -1,0 +1,51 @@
+"""Graphs as data: validation with messages, the shipped graphs' renderings, custom graphs in settings."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from agent.team.config import TeamSettings
+from agent.team.graph import TEAM_GRAPH, Graph, GraphNotFound, describe, mermaid
+from server.settings import validate_settings
+
+
+def test_team_graph_renders_as_text_and_mermaid_with_the_qa_loop() -> None:
+    text = describe(TEAM_GRAPH)
+    assert [line.split()[1] for line in text.splitlines()[1:5]] == ["plan", "design", "code", "review"]
+    chart = mermaid(TEAM_GRAPH)
+    assert chart.startswith("flowchart TD")
+    assert "review -- fail --> review_fix" in chart and "review_fix --> review" in chart
+    assert "review -- pass --> proposal" in chart
+
+
+@pytest.mark.parametrize(
+    ("nodes", "message"),
+    [
+        ([{"name": "a", "role": "chef"}], "'chef' is not a team role"),
+        ([{"name": "a", "type": "work_items", "role": "planner"}], "work_items needs a coder role"),
+        ([{"name": "a", "type": "review", "role": "coder"}], "review needs the qa role"),
+        ([{"name": "a", "role": "planner"}, {"name": "a", "role": "coder"}], "node names must be unique"),
+        ([{"name": "a", "role": "planner"}, {"name": "b", "type": "solo", "role": "solo"}], "one node"),
+        ([{"name": "a", "type": "review", "role": "qa", "fixer": "planner"}], "fixer must be a coder"),
+    ],
+)
+def test_invalid_graphs_say_what_is_wrong(nodes: list[dict[str, str]], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        Graph.model_validate({"nodes": nodes})
+
+
+def test_custom_graphs_are_named_by_their_key_and_may_not_shadow_shipped_ones() -> None:
+    team = TeamSettings.model_validate({"graphs": {"quick": {"nodes": [{"name": "p", "role": "planner"}]}}})
+    assert team.graph("quick").name == "quick" and team.graph_names == ["solo", "team", "quick"]
+    with pytest.raises(GraphNotFound, match="the graphs are: solo, team, quick"):
+        team.graph("crew")
+    with pytest.raises(ValidationError, match="taken by the shipped graphs"):
+        TeamSettings.model_validate({"graphs": {"team": {"nodes": [{"name": "p", "role": "planner"}]}}})
+
+
+def test_an_invalid_graph_in_agentls_toml_falls_back_with_a_message() -> None:
+    raw = {"agent": {"team": {"graphs": {"bad": {"nodes": [{"name": "x", "role": "chef"}]}}}}}
+    settings, messages = validate_settings(raw, "agentls.toml")
+    assert "bad" not in settings.agent.team.graphs
+    assert any("chef" in message for message in messages), messages
