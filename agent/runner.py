@@ -200,7 +200,7 @@ def start_run(
             else:
                 from agent.team.engine import TeamRun
 
-                team = TeamRun(RedactingModel(model, secrets), settings, graph, **parts)
+                team = TeamRun(models.default, settings, graph, models=models, **parts)
                 saved = (resume, team_state) if resume is not None and team_state is not None else None
                 result = team.run(task, resume=saved)
         except GraphNotFound as unknown:

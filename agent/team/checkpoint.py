@@ -38,6 +38,8 @@ class TeamState(BaseModel):
     """Failed reviews sent back to a coder so far."""
     roles: list[dict[str, Any]] = Field(default_factory=list)
     """Usage per agent run: role, node, inputTokens, outputTokens, cost."""
+    todos: list[dict[str, Any]] = Field(default_factory=list)
+    """The run's todo list (`agent.tools.todo`) as it stood."""
     steps: int = 0
 
 

@@ -32,7 +32,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from types import MappingProxyType
@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 
 from agent.config import AgentSettings
+from agent.costs import CostLedger
 from agent.loop import AgentEvent, EventKind, RunCancelled, RunResult, RunStatus
 from agent.models import Cancelled
 from agent.overlay import Overlay
@@ -55,6 +56,7 @@ from agent.team.handoffs import Design, Review, Spec, WorkItem, WorkResult, mark
 from agent.team.role_agent import RoleAgent
 from agent.team.submit import SubmitTool
 from agent.tools.ask import AskCallback, NoAnswer
+from agent.tools.todo import TodoList
 from agent.transcript import Transcript, new_run_id
 from agent.usage import Usage
 from agent.verify import VerificationResult, Verifier
@@ -104,8 +106,12 @@ class TeamRun:
         cancel: threading.Event | None = None,
         transcript: Transcript | None = None,
         scratch_dir: Path | None = None,
+        models: Callable[[str], Model] | None = None,
     ) -> None:
+        """`model` is the run's client; `models` (role name -> client, `agent.models.roles.RoleModels`)
+        gives a role its own model (``[agent.roles.NAME.model]``); None: `model` for every role."""
         self.model = model
+        self.models = models
         self.settings = settings
         self.graph = graph
         self.root = Path(root)
@@ -124,6 +130,10 @@ class TeamRun:
         self.task: Task | None = None
         self.usage = Usage()
         self.cost = 0.0
+        self.ledger = CostLedger()
+        """Usage and cost per role and node (`agent.costs`), for the proposal's ``roles``."""
+        self.todos = TodoList()
+        """One todo list for the whole run, shared by its roles (each role's loop shows its changes)."""
         self.verifications: list[VerificationResult] = []
         self.node_seconds: dict[str, float] = {}
         """Wall time per node, model calls included (the overhead benchmark subtracts them)."""
@@ -211,6 +221,7 @@ class TeamRun:
             plan=markdown(Spec.model_validate(self.state.spec)) if self.state.spec else "",
             reflections=self.state.rounds,
             seconds=seconds,
+            roles=tuple(self.ledger.entries),
         )
 
     def _restore(self, saved: RunState, state: TeamState) -> None:
@@ -218,6 +229,8 @@ class TeamRun:
         self.state = state.model_copy(update={"graph": self.graph})
         self.usage = saved.usage
         self.cost = sum(float(entry.get("cost", 0.0)) for entry in state.roles)
+        self.ledger = CostLedger.from_records(state.roles)
+        self.todos.restore(state.todos)
         self.resumed_from = saved.run_id
         node = self.graph.nodes[min(state.next_node, len(self.graph.nodes) - 1)].name
         self._decision("resumed", resumed_from=saved.run_id, node=node, files=sorted(saved.files))
@@ -322,7 +335,7 @@ class TeamRun:
         if self.transcript is not None:
             self.transcript.rewound(0)  # each role's first request records its whole conversation
         agent = RoleAgent(
-            self.model,
+            self.models(role.name) if self.models is not None else self.model,
             settings,
             root=self.root,
             overlay=self.overlay,
@@ -335,10 +348,15 @@ class TeamRun:
             scratch_dir=self.scratch_dir,
             role=role,
             submit=submit,
+            node=node.name,
+            models=self.models,
+            todos=self.todos,
         )
         result = agent.run(replace(self.task, kind="run", instruction=brief, edits_allowed=True))
         self.usage = self.usage + result.usage
         self.cost += result.cost
+        self.ledger.merge(CostLedger(result.roles))
+        self.state.todos = self.todos.snapshot()
         self.state.steps += result.steps
         self.verifications.extend(result.verifications)
         self.state.roles.append(
@@ -481,6 +499,7 @@ class TeamRun:
             verified=verified,
             verification_summary=checked,
             complete=complete,
+            roles=tuple(self.ledger.entries),
             team={"spec": self.state.spec, "design": self.state.design, "review": review},
         )
         self.recorder.proposal(proposal)

@@ -58,6 +58,17 @@ def test_three_file_feature_goes_through_the_team_with_one_qa_rejection(
     assert proposal.team["spec"]["title"] == "Percentage discounts"
     assert [w["id"] for w in proposal.team["design"]["work_items"]] == ["W1", "W2"]
     assert Review.model_validate(proposal.team["review"]).passed
+    # usage per role and node (agent.costs) adds up to the run's
+    charged = [(entry.role, entry.node) for entry in proposal.roles]
+    assert charged == [
+        ("planner", "plan"),
+        ("architect", "design"),
+        ("coder", "code"),
+        ("qa", "review"),
+        ("coder", "review"),
+    ]
+    assert sum(entry.cost for entry in proposal.roles) == pytest.approx(result.cost)
+    assert sum(entry.usage.total_tokens for entry in proposal.roles) == result.usage.total_tokens
     assert not (harness.root / "shop" / "discount.py").exists(), "the team never writes the user's files"
 
     handoffs = [(e.data["role"], e.data["handoff"]) for e in harness.of_kind("handoff")]
