@@ -9,12 +9,16 @@ stages:
    how to see the output again (view the file, run the command). Masking rewrites history, which costs
    one prompt-cache miss from the first masked block on; so it happens in batches (all old results at
    once, then nothing until the context passes `mask_at` again), and between batches every request's
-   prefix is byte-identical to the previous one's and is read back from the cache.
+   prefix is byte-identical to the previous one's and is read back from the cache. Each batch marks the
+   user turn before the oldest result it kept as a `CACHE_ANCHOR` (the previous mark stays, for the next
+   request to read): the next batch changes nothing before it, so the provider's breakpoint there is
+   read back after that batch and only the turns since are written again.
 2. **Condensing.** When masking is not enough (past `condense_at`), or the API answered
    `prompt is too long`, one model call writes a structured handoff of the run so far (goal, spec, plan
    with done and remaining steps, files changed, open failures, decisions, next step) and the run goes
    on from [system, tools, first turn, the handoff, the newest turns]. The system prompt, the tools and
-   the first turn (task and retrieved context) are untouched, so they stay cached.
+   the first turn (task and retrieved context) are untouched, so they stay cached; the turn after the
+   handoff is the new `CACHE_ANCHOR`.
 
 The size comes from what the API reported: the last response's `input + cache write + cache read +
 output` tokens, plus an estimate (characters / 3.5) of what was appended since; when no usage is
@@ -37,6 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from agent.usage import Usage
 
 __all__ = [
+    "CACHE_ANCHOR",
     "CONDENSE_PROMPT",
     "MASKED_PREFIX",
     "Memory",
@@ -47,6 +52,11 @@ __all__ = [
     "is_prompt_too_long",
     "max_output_tokens_for",
 ]
+
+CACHE_ANCHOR = "agentls_cache_anchor"
+"""A message marked `{CACHE_ANCHOR: True}` ends the part of the conversation the next masking or
+condensation leaves as it is; the Anthropic provider puts a prompt-cache breakpoint there, and every
+provider drops the key on the wire."""
 
 MASKED_PREFIX = "[output masked to save context:"
 """How a masked tool result starts (the loop and tests recognise stubs by it)."""
@@ -240,7 +250,23 @@ class Memory:
         if count:
             self.masked_batches += 1
             self.forget_measurement()
+            if keep and len(positions) >= keep:
+                kept = positions[-keep][0]
+                anchor = next((i for i in range(kept - 1, -1, -1) if messages[i].get("role") == "user"), None)
+                _set_anchor(messages, anchor)
         return first, count
+
+
+def _set_anchor(messages: list[dict[str, Any]], anchor: int | None) -> None:
+    """Mark `messages[anchor]` `CACHE_ANCHOR`, keeping the newest earlier mark (the request right after a
+    batch reads the prefix written there) and dropping older ones (copies, never edits in place)."""
+    marked = [index for index, message in enumerate(messages) if message.get(CACHE_ANCHOR)]
+    keep = {anchor, *[index for index in marked if anchor is None or index < anchor][-1:]}
+    for index in marked:
+        if index not in keep:
+            messages[index] = {key: value for key, value in messages[index].items() if key != CACHE_ANCHOR}
+    if anchor is not None:
+        messages[anchor] = {**messages[anchor], CACHE_ANCHOR: True}
 
 
 def _result_text(block: Mapping[str, Any]) -> str:
@@ -298,8 +324,8 @@ def condensed_history(
         note += f"\n\n{facts}"
     if tail:
         note += " The newest turns follow."
-    return [
-        dict(first),
+    history = [
+        {key: value for key, value in first.items() if key != CACHE_ANCHOR},
         {
             "role": "assistant",
             "content": [{"type": "text", "text": f"Handoff summary of the work so far:\n\n{summary}"}],
@@ -307,3 +333,8 @@ def condensed_history(
         {"role": "user", "content": [{"type": "text", "text": note}]},
         *tail,
     ]
+    # The first turn is read back by the next request; the note after the handoff by the ones after it
+    # (the next masking changes only the kept turns that follow it).
+    _set_anchor(history, 0)
+    _set_anchor(history, 2)
+    return history

@@ -37,6 +37,7 @@ import anthropic
 # Defined in agent.config so that loading settings does not import the SDK; re-exported here.
 from agent.config import DEFAULT_MODEL as DEFAULT_MODEL
 from agent.config import ModelSettings as ModelSettings
+from agent.memory import CACHE_ANCHOR
 from agent.models import ANTHROPIC_KEYS_URL, missing_anthropic_key_message
 from agent.models.calls import StreamEvents, call_with_retries, relay
 from agent.models.errors import AuthenticationFailed, ModelError, RetriesExhausted
@@ -93,40 +94,59 @@ def with_cache_breakpoints(
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
     """Copies of (system, tools, messages) with prompt-cache breakpoints placed for a growing conversation.
 
-    Breakpoints (`cache_control: {"type": "ephemeral"}`) go on the last tool definition, the last system
-    block (the stable prefix: system prompt plus retrieved context), the last block of the newest user
-    turn, and, with the fourth the API allows, the last block of the user turn before it. The newest one
-    writes this request's prefix; the one before lands exactly where the previous request wrote, so the
-    conversation so far is read back even when one step added more than the API's 20-block lookback.
-    Every other `cache_control` (stale ones from earlier requests) is removed, and string contents
-    become text blocks, so the serialized prefix stays identical from one request to the next. The
-    inputs are not modified.
+    Breakpoints (`cache_control: {"type": "ephemeral"}`) go on the last system block (the stable prefix:
+    tools, system prompt and retrieved context), the last block of the newest user turn, the last block
+    of the user turn before it, and the last block of the newest message marked `CACHE_ANCHOR` (where
+    `agent.memory` says its next masking or condensation changes nothing before); with two anchors, on
+    both and not on the turn before the newest; without an anchor or a system prompt, on the last tool
+    definition (the API takes four). The newest turn's writes this request's prefix; the one before lands
+    exactly where the previous request wrote, so the conversation so far is read back even when one step
+    added more than the API's 20-block lookback; an anchor's is read back after the memory rewrote the
+    history behind it, instead of everything after the system prompt being written again. Every other `cache_control` (stale ones from earlier
+    requests) and the `CACHE_ANCHOR` keys are removed, and string contents become text blocks, so the
+    serialized prefix stays identical from one request to the next. The inputs are not modified.
     """
     system_blocks = _as_blocks(system)
     tool_list = [
         {key: value for key, value in tool.items() if key != "cache_control"} for tool in tools or []
     ]
-    message_list = [{**message, "content": _as_blocks(message.get("content"))} for message in messages]
+    message_list = [
+        {**_wire_message(message), "content": _as_blocks(message.get("content"))} for message in messages
+    ]
+    anchors = [index for index, message in enumerate(messages) if message.get(CACHE_ANCHOR)][-2:]
 
     available = MAX_CACHE_BREAKPOINTS
-    if tool_list:
+    if tool_list and (not system_blocks or not anchors):
         tool_list[-1]["cache_control"] = dict(EPHEMERAL)
         available -= 1
     if system_blocks:
         system_blocks[-1]["cache_control"] = dict(EPHEMERAL)
         available -= 1
-    marked_turns = 0
-    for message in reversed(message_list):
-        if marked_turns >= min(2, available):
+    turns = 2 if len(anchors) < 2 else 1
+    marked: list[int] = []
+    for index in range(len(message_list) - 1, -1, -1):
+        if len(marked) >= min(turns, available):
             break
-        if message.get("role") != "user":
-            continue
-        for block in reversed(message["content"]):
-            if _cacheable(block):
-                block["cache_control"] = dict(EPHEMERAL)
-                marked_turns += 1
-                break
+        if message_list[index].get("role") == "user" and _mark_last(message_list[index]):
+            marked.append(index)
+    for anchor in reversed(anchors):
+        if anchor not in marked and len(marked) < available and _mark_last(message_list[anchor]):
+            marked.append(anchor)
     return system_blocks, tool_list, message_list
+
+
+def _mark_last(message: Mapping[str, Any]) -> bool:
+    """Put a breakpoint on the last block of `message` the API caches; whether there was one."""
+    for block in reversed(message["content"]):
+        if _cacheable(block):
+            block["cache_control"] = dict(EPHEMERAL)
+            return True
+    return False
+
+
+def _wire_message(message: Mapping[str, Any]) -> dict[str, Any]:
+    """A message as the API takes it: without agentls' own keys (`CACHE_ANCHOR`)."""
+    return {key: value for key, value in message.items() if key != CACHE_ANCHOR}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -230,7 +250,7 @@ class AnthropicModel:
         else:
             system_blocks = _as_blocks(system)
             tool_list = [dict(tool) for tool in tools]
-            message_list = [dict(message) for message in messages]
+            message_list = [_wire_message(message) for message in messages]
         params: dict[str, Any] = {
             "model": settings.model,
             "max_tokens": max_tokens or settings.max_tokens,

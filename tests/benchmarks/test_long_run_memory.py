@@ -13,9 +13,11 @@ Figures:
 - tokens sent: prompt tokens summed over the run's requests (condensation calls included), memory on
   vs off (ratio; target < 0.5);
 - the largest request's prompt in tokens (target: under the 200k window with the memory on);
-- cache-read share: cache reads / all prompt tokens over the run (target >= 0.8: with a 40k-character
-  result every step about a tenth of each prompt is new and can only be written to the cache, so 0.9 is
-  out of reach for this run; masking batches and condensations cost the rest);
+- cache-read share: cache reads / all prompt tokens over the run (target >= 0.87 with the defaults: with
+  a 40k-character result every step about a tenth of each prompt is new and can only be written to the
+  cache; each masking batch writes again the turns after the memory's cache anchor, three whole results
+  among them, and each condensation the new history). `AGENTLS_BENCH_MEMORY="0.85 1"` runs it with
+  `mask_at = 0.85` and `keep_tool_results = 1` (fewer, smaller rewrites: >= 0.90 there);
 - step overhead: each step's wall time minus the time inside the model (the accounting), median (target
   < 100 ms with the memory on).
 
@@ -24,6 +26,7 @@ Run: ``python -m pytest tests/benchmarks/test_long_run_memory.py -m benchmark -s
 
 from __future__ import annotations
 
+import os
 import statistics
 import threading
 import time
@@ -102,9 +105,13 @@ class AccountingModel:
 def _run(root: Path, runs: Path, memory: bool) -> tuple[RunResult, AccountingModel, list[float]]:
     respond, _ = long_run_responder(STEPS)
     model = AccountingModel(respond)
+    tuned = os.environ.get("AGENTLS_BENCH_MEMORY", "").split()
+    memory_settings = MemorySettings(enabled=memory)
+    if memory and tuned:
+        memory_settings = MemorySettings(mask_at=float(tuned[0]), keep_tool_results=int(tuned[1]))
     settings = AgentSettings(
         model=ModelSettings(max_tokens=4096, context_window=None if memory else 10_000_000),
-        memory=MemorySettings(enabled=memory),
+        memory=memory_settings,
         max_steps=STEPS + 10,
         max_cost_usd=None,
         verify=False,
@@ -156,7 +163,7 @@ def test_long_run_memory(tmp_path: Path) -> None:
     )
     assert max(on_model.prompts) < 200_000
     assert ratio < 0.5
-    assert share >= 0.8
+    assert share >= (0.9 if os.environ.get("AGENTLS_BENCH_MEMORY") else 0.87)
     assert median < 100
 
 
