@@ -407,18 +407,22 @@ class IndexStore:
 
     def find_symbols(
         self,
-        name: str,
+        name: str | Sequence[str],
         *,
         prefix: bool = False,
         role: str | None = None,
         path: str | None = None,
         limit: int = 200,
     ) -> list[Symbol]:
-        """Symbols named ``name`` (case-sensitive), or whose name starts with it (case-insensitive)."""
+        """Symbols named ``name`` (case-sensitive), or whose name starts with it (case-insensitive).
+        Several exact names are looked up in one query (one query costs several milliseconds)."""
         if prefix:
+            assert isinstance(name, str), "a prefix lookup takes one name"
             clauses = [f"starts_with(name_lower, {_sql_str(name.lower())})"]
-        else:
+        elif isinstance(name, str):
             clauses = [f"name = {_sql_str(name)}"]
+        else:
+            clauses = [_in_list("name", list(name))]
         if role:
             clauses.append(f"role = {_sql_str(role)}")
         if path:
@@ -575,6 +579,15 @@ class IndexStore:
         if "id_idx" not in existing and chunks.count_rows() > 0:
             chunks.create_index("id", config=BTree(), name="id_idx")
             created.append("chunk id")
+        if "path_idx" not in existing and chunks.count_rows() > 0:
+            # Every write deletes its files' rows first: without this index a save on the kernel (1.2 M
+            # chunk rows) scanned every path for 0.25-0.5 s; with it the delete takes a few ms.
+            chunks.create_index("path", config=BTree(), name="path_idx")
+            created.append("chunk path")
+        files = self._tables["files"]
+        if "path_idx" not in {idx.name for idx in files.list_indices()} and files.count_rows() > 0:
+            files.create_index("path", config=BTree(), name="path_idx")
+            created.append("file path")
         return created
 
     def _symbol_indexes(self) -> list[str]:

@@ -49,7 +49,7 @@ from indexing.service import WorkspaceIndex, default_index_location
 from indexing.walker import FileEntry, explain_ignored, walk
 from tests.benchmarks.harness import Entry, TreeSampler, record, rerun_command
 
-pytestmark = pytest.mark.benchmark
+pytestmark = [pytest.mark.benchmark, pytest.mark.timeout(0)]  # about an hour on a loaded machine
 
 PACKAGE = "linux-source-6.1"
 TREE_NAME = "linux-source-6.1"
