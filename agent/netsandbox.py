@@ -55,13 +55,14 @@ INSIDE_PORT = 3128
 """The forwarder's port on the sandbox's own loopback (its network namespace is private: no clash)."""
 
 FORWARDER = r"""
-import os, socket, sys, threading
+import os, socket, sys
 path, port, argv = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
 server = socket.socket()
 server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 server.bind(("127.0.0.1", port))
 server.listen(128)
 if os.fork() == 0:
+    import threading  # only the forwarder needs these: the command starts without waiting for them
     try:
         import ctypes
         ctypes.CDLL(None).prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG, SIGKILL: go when the command goes
