@@ -87,6 +87,7 @@ def _agent(
     events: list[AgentEvent],
     *,
     role_models: bool = False,
+    node: str | None = None,
 ) -> tuple[Agent, RoleModels | None]:
     model = AnthropicModel(settings.model, api_key=FAKE_API_KEY, base_url=fake.url)
     models = None
@@ -104,6 +105,7 @@ def _agent(
         transcript=Transcript(runs_dir, redact=[FAKE_API_KEY]),
         role=SOLO,
         models=models,
+        node=node,
     )
     return agent, models
 
@@ -195,7 +197,8 @@ def test_delegate_returns_a_report_and_keeps_the_callers_context_small(
     assert result.roles[1].usage == explore_usage
     decision = next(r for r in records if r["type"] == "decision" and r.get("kind") == "delegate")
     assert decision["role"] == "explore" and decision["steps"] == 4
-    assert Path(decision["transcript"]).is_file()
+    sub_records = [json.loads(line) for line in Path(decision["transcript"]).read_text().splitlines()]
+    assert {r["role"] for r in sub_records if r["type"] == "response"} == {"explore"}
     assert {r["role"] for r in records if r["type"] == "response"} == {"solo"}
 
 
@@ -314,7 +317,7 @@ def test_the_condensed_context_keeps_the_todo_list(
         tool_use("todo", {"command": "complete", "id": "1"}),
         text("The log shows no slow batch."),
     )
-    agent, _ = _agent(fake, ws, tmp_path / "runs", settings, [])
+    agent, _ = _agent(fake, ws, tmp_path / "runs", settings, [], node="investigate")
     result = agent.run(Task(kind="ask", instruction="Which batch is slow in big.log?", edits_allowed=False))
     assert result.status == "no_changes", (result.status, result.error)
     assert agent.memory.condensations == 1
@@ -325,6 +328,10 @@ def test_the_condensed_context_keeps_the_todo_list(
     assert "INFO worker" not in json.dumps(after)  # the 40k-character read is gone
     done = result_text(fake.message_requests[4].body["messages"][-1]["content"][0])
     assert "[x] 1 Find the slow batch" in done
+    # The condensation call is charged too, to the agent's role and node.
+    assert [(r.role, r.node, r.calls) for r in result.roles] == [("solo", "investigate", 5)]
+    assert {r["node"] for r in _records(result) if r["type"] == "response"} == {"investigate"}
+    _assert_roles_add_up(result, _records(result))
 
 
 def test_a_run_without_role_settings_uses_its_own_model_for_every_role() -> None:
@@ -389,3 +396,22 @@ def test_a_team_engines_payload_entries_sum_by_role_and_node() -> None:
         {"role": "qa", "inputTokens": 50, "outputTokens": 5, "cost": 0.002, "node": "review"},
     ]
     assert [entry.calls for entry in ledger.entries] == [2, 1]
+
+
+def test_a_delegate_sub_agent_gets_only_what_is_left_of_the_runs_budget(
+    fake_anthropic: FakeAnthropic, ws: Path, tmp_path: Path
+) -> None:
+    fake = fake_anthropic
+    settings = fast_settings(verify=False, context_token_budget=0, max_cost_usd=0.05)
+    fake.enqueue(tool_use("delegate", {"task": QUESTION}), *_views(), text(ANSWER), text(ANSWER))
+    agent, _ = _agent(fake, ws, tmp_path / "runs", settings, [])
+    result = agent.run(_question())
+    assert result.cost <= 0.05
+    explore = [r for r in fake.message_requests if _is_explore(r)]
+    assert 0 < len(explore) < 4  # the sub-agent stopped before the budget ran out, with the run's left
+    delegated = next(r for r in _records(result) if r["type"] == "tool_result" and r["name"] == "delegate")
+    report = json.loads(delegated["content"])
+    assert report["status"] == "budget_exhausted" and "Cost budget" in report["answer"]
+    # The caller goes on with what is left, and stops too rather than pass the budget.
+    assert result.status in ("no_changes", "budget_exhausted"), (result.status, result.error)
+    _assert_roles_add_up(result, _records(result))
