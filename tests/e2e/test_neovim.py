@@ -43,6 +43,12 @@ NEW_TEST = "tests/test_mean_more.py"
 NEW_TEST_TEXT = (
     "from mathx.stats import mean\n\n\ndef test_mean_of_two_numbers():\n    assert mean([1, 3]) == 2\n"
 )
+GIT_ID = {
+    "GIT_AUTHOR_NAME": "Ada",
+    "GIT_AUTHOR_EMAIL": "ada@example.com",
+    "GIT_COMMITTER_NAME": "Ada",
+    "GIT_COMMITTER_EMAIL": "ada@example.com",
+}
 SUMMARY = "Implemented `mean`: it averages the values and rejects an empty list; added a test."
 
 SETTINGS: dict[str, Any] = {
@@ -225,6 +231,93 @@ def test_implement_preview_accept_writes_every_file(workspace: Path, tmp_path: P
     assert "proposal" not in result["status_after"]  # (re-indexing the saved files may still show)
 
 
+def test_accept_one_hunk_of_two_writes_only_that_hunk(workspace: Path, tmp_path: Path, nvim: str) -> None:
+    original = (workspace / STATS).read_text()
+    with FakeAnthropic() as fake:
+        fake.enqueue(*agent_script())
+        result = run_nvim(
+            nvim, "agent_run.lua", workspace, tmp_path, env={**fake.env(), "AGENTLS_NVIM_MODE": "hunks"}
+        )
+
+    # `a` on the stub's hunk, `r` on the new file's, shown in the preview's header; <CR> applies.
+    assert result["review_summary"] == "# 2 hunks: 1 to accept, 1 to reject, 0 undecided"
+    expected = original.replace(STUB_BODY, GOOD_BODY)
+    assert result["disk_after"] == {STATS: expected, NEW_TEST: None}
+    assert result["buffers_after"][STATS] == {"text": expected, "modified": False}
+    # Every hunk was decided: the rejected rest is dropped, nothing stays pending.
+    assert result["proposal_status"] == "accepted"
+    assert result["preview_open_after"] is False
+
+
+def test_accept_and_commit_commits_the_accepted_hunk_with_the_edited_message(
+    workspace: Path, tmp_path: Path, nvim: str
+) -> None:
+    def git(*args: str) -> str:
+        env = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1", **GIT_ID}
+        return subprocess.run(
+            ["git", "-C", str(workspace), *args], check=True, capture_output=True, text=True, env=env
+        ).stdout
+
+    git("init", "-q", "-b", "main")
+    git("add", ".")
+    git("commit", "-q", "-m", "init")
+    original = (workspace / STATS).read_text()
+    with FakeAnthropic() as fake:
+        fake.enqueue(*agent_script())
+        result = run_nvim(
+            nvim,
+            "agent_run.lua",
+            workspace,
+            tmp_path,
+            env={**fake.env(), **GIT_ID, "AGENTLS_NVIM_MODE": "commit"},
+        )
+
+    # The message buffer held the proposal's message to edit; nothing was committed before :w.
+    assert result["commit_lines"][0].strip() and result["commit_lines"][0] != "init"
+    assert any(line.startswith("# agentls: write (:w)") for line in result["commit_lines"])
+    assert git("log", "-1", "--format=%s").strip() == "feat(stats): implement mean (edited in Neovim)"
+    assert git("show", "--name-only", "--format=", "HEAD").split() == [STATS]
+    expected = original.replace(STUB_BODY, GOOD_BODY)
+    assert git("show", f"HEAD:{STATS}") == expected
+    assert result["disk_after"] == {STATS: expected, NEW_TEST: None}
+    assert result["proposal_status"] == "accepted"
+
+
+def test_team_run_view_qa_verdict_and_honest_verification_labels(tmp_path: Path, nvim: str) -> None:
+    root = tmp_path / "ws"
+    root.mkdir()
+    result = run_nvim(
+        nvim, "team_view.lua", root, tmp_path, setup={"cmd": ["agentls-not-started"], "filetypes": ["none"]}
+    )
+
+    # The plan and the first role before :AgentlsRun opened the buffer; later events refresh it.
+    before = "\n".join(result["run_before"])
+    assert "- [x] write the spec" in before and "- [~] design vouchers" in before
+    assert "- [ ] code and test" in before and "- planner: finished" in before
+    after = "\n".join(result["run_after"])
+    assert "## architect: Design (architect)" in after
+    assert "- create shop/vouchers.py" in after and "- architect: finished" in after
+    assert result["run_buffer_filetype"] == "markdown"
+    # The QA verdict with the proposal.
+    assert "# QA verdict: passed" in result["team_preview"]
+    assert "#   AC1 pass: VOUCHER = 5 is defined" in result["team_preview"]
+    # No test ran: "not verified", never "FAILED"; failing checks are still FAILED.
+    label = next(line for line in result["no_tests"] if line.startswith("# verification:"))
+    assert label.startswith("# verification: not verified (no tests ran)") and "FAILED" not in label
+    assert next(line for line in result["failing"] if line.startswith("# verification:")).startswith(
+        "# verification: FAILED"
+    )
+    # Hunks: a `-`/`+` line is its own hunk; a `@@` or context line means its section's; a file header,
+    # the file's.
+    assert result["order"] == ["a.py#1", "a.py#2", "b.py#1"]
+    assert result["at_minus_two"] == ["a.py#1"] and result["at_plus_five"] == ["a.py#2"]
+    assert result["at_section"] == ["a.py#1", "a.py#2"] == result["at_context"]
+    assert result["at_file_b"] == ["b.py#1"] == result["at_bee"]
+    assert result["plan_partial"] == {"action": "partial", "hunks": ["a.py#1"], "undecided": 1}
+    assert result["plan_all"] == {"action": "accept", "undecided": 0}
+    assert result["plan_none"] == {"action": "none", "undecided": 2}
+
+
 def test_reject_leaves_every_file_untouched(workspace: Path, tmp_path: Path, nvim: str) -> None:
     before = snapshot(workspace)
     with FakeAnthropic() as fake:
@@ -333,6 +426,7 @@ def test_commands_send_the_contracts_arguments_and_search_fills_quickfix(
                 ],
             },
         ),
+        ("agentls.run", {"instruction": "add a vouchers module", "mode": "team", "uri": uri}),
     ]
     # The server took every argument object: a run id, or a refusal of the task itself (never the
     # -32602 "invalid arguments" the server gives a malformed argument object).

@@ -60,3 +60,11 @@ end, { nargs = "*", desc = "agentls: search the code index into the quickfix lis
 command("AgentlsReindex", function()
   agentls().reindex()
 end, { desc = "agentls: re-index the workspace" })
+
+command("AgentlsTeam", function(opts)
+  agentls().team(opts.args, { range = range_of(opts) })
+end, { nargs = "*", range = true, desc = "agentls: run the agent team (planner, architect, coder, QA)" })
+
+command("AgentlsRun", function(opts)
+  agentls().run_view(opts.args)
+end, { nargs = "?", desc = "agentls: show a run's plan, todo list and handoffs (the latest by default)" })

@@ -1,6 +1,8 @@
 -- One agent run through the plugin, chosen by $AGENTLS_NVIM_MODE:
---   accept           implement `mean` from the code action menu, preview, press `a`
---   reject           the same, press `r`
+--   accept           implement `mean` from the code action menu, preview, press `A` then <CR> (apply)
+--   reject           the same, press `R` then <CR>
+--   hunks            the same, `a` on the stub's hunk, `r` on the new test file's, <CR>
+--   commit           as hunks, but `c` (accept and commit), the message edited, then :w
 -- and $AGENTLS_NVIM_TRIGGER: "code_action" (the standard menu, default) or "command" (:AgentlsImplement).
 --   edit_during_run  the same, but a line is added at the top of the buffer while the run is going
 -- The result holds what the user saw (menu titles, preview lines) and the buffers and files at each step.
@@ -44,7 +46,37 @@ H.run(function(h)
   local buffers_before = S.buffers(h, FILES)
   local status_pending = require("agentls").status()
 
-  S.press(preview, MODE == "reject" and "r" or "a")
+  local review_summary, commit_lines = nil, vim.NIL
+  if MODE == "hunks" or MODE == "commit" then
+    local win = vim.fn.win_findbuf(preview)[1]
+    vim.api.nvim_set_current_win(win)
+    vim.api.nvim_win_set_cursor(win, { S.line_of(preview, "+    return sum(values) / len(values)"), 0 })
+    S.press(preview, "a")
+    vim.api.nvim_win_set_cursor(win, { S.line_of(preview, "+def test_mean_of_two_numbers():"), 0 })
+    S.press(preview, "r")
+    for _, line in ipairs(h.lines(preview)) do
+      if line:match("^# %d+ hunks?:") then
+        review_summary = line
+      end
+    end
+  end
+  if MODE == "commit" then
+    S.press(preview, "c")
+    h.wait(10000, function()
+      return h.buffer_named("agentls://commit/") ~= nil
+    end, "the commit message buffer")
+    local commit = h.buffer_named("agentls://commit/")
+    commit_lines = h.lines(commit)
+    vim.api.nvim_buf_set_lines(commit, 0, 1, false, { "feat(stats): implement mean (edited in Neovim)" })
+    vim.api.nvim_set_current_win(vim.fn.win_findbuf(commit)[1])
+    vim.cmd("write")
+  elseif MODE == "reject" then
+    S.press(preview, "R\r")
+  elseif MODE == "hunks" then
+    S.press(preview, "\r")
+  else
+    S.press(preview, "A\r")
+  end
   h.wait(30000, function()
     local p = S.proposal(proposal_id)
     if MODE == "reject" then
@@ -77,5 +109,7 @@ H.run(function(h)
     disk_after = S.disk(h, FILES),
     buffers_after = S.buffers(h, FILES),
     user_line = USER_LINE,
+    review_summary = review_summary,
+    commit_lines = commit_lines,
   }
 end)

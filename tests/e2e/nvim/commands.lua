@@ -59,9 +59,12 @@ H.run(function(h)
   vim.api.nvim_win_set_cursor(0, { def_line + 1, 0 })
   vim.cmd("AgentlsFix")
 
+  -- :AgentlsTeam with an instruction, no range.
+  vim.cmd("AgentlsTeam add a vouchers module")
+
   h.wait(20000, function()
-    return vim.tbl_count(answers) == #sent and #sent == 5
-  end, "answers to the five commands")
+    return vim.tbl_count(answers) == #sent and #sent == 6
+  end, "answers to the six commands")
 
   -- Search, once the first index is done.
   h.wait(30000, function()

@@ -79,6 +79,7 @@ local function handlers(state)
     [protocol.methods.configuration] = configuration_handler(state),
     [protocol.methods.proposal_ready] = runs.on_proposal_ready(state),
     [protocol.methods.run_failed] = runs.on_run_failed(state),
+    [protocol.methods.run_event] = require("agentls.team").handler(state),
     -- The plugin sends executeCommand with its own callbacks; this only swallows stray answers.
     [protocol.methods.execute_command] = function() end,
   }

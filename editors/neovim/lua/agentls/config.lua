@@ -43,8 +43,18 @@ M.defaults = {
     layout = "split",
     --- Height of a horizontal split (lines); nil leaves Neovim's default.
     height = nil,
-    --- Buffer-local keys in the preview.
-    keys = { accept = "a", reject = "r", close = "q" },
+    --- Buffer-local keys in the preview: mark the hunk under the cursor (on a `@@` line: its section; on
+    --- a file's header: the file; on the summary: every hunk) for accept or reject, mark all, apply the
+    --- marks, accept and commit (the commit message opens in a buffer first), close.
+    keys = {
+      accept = "a",
+      reject = "r",
+      accept_all = "A",
+      reject_all = "R",
+      apply = "<CR>",
+      commit = "c",
+      close = "q",
+    },
   },
   --- vim.notify when progress (indexing, runs) begins and ends.
   notify_progress = true,

@@ -12,6 +12,8 @@ local progress = require("agentls.progress")
 local runs = require("agentls.runs")
 local preview = require("agentls.preview")
 local compat = require("agentls.compat")
+local review = require("agentls.review")
+local team = require("agentls.team")
 
 local M = {}
 
@@ -445,16 +447,46 @@ local function pending_proposal(id, to_be)
   return st, proposal, client
 end
 
+--- After a partial accept: drop the rest when every hunk was decided, else show what is left.
+local function after_partial(st, proposal, client, result, drop_rest)
+  if drop_rest then
+    runs.execute(st, client, protocol.commands.reject, { proposalId = proposal.id }, {
+      on_result = function()
+        proposal.status = "accepted"
+        preview.close(st, proposal.id)
+        notify("proposal " .. tostring(proposal.id) .. ": the accepted hunks are applied, the rest dropped")
+        progress.changed()
+      end,
+    })
+    return
+  end
+  proposal.status = "pending"
+  notify(
+    string.format(
+      "proposal %s: the accepted hunks are applied; %d hunk(s) still pending (not verified)",
+      tostring(proposal.id),
+      #(result.pendingHunks or {})
+    )
+  )
+  runs.fetch(proposal, function(p)
+    preview.open(st, p)
+  end)
+  progress.changed()
+end
+
 --- Accept a proposal (default: the previewed or latest pending one): the server applies it through
---- `workspace/applyEdit`; the changed files are written when `write_on_accept` is set.
-function M.accept(id)
+--- `workspace/applyEdit`; the changed files are written when `write_on_accept` is set. `opts.hunks`:
+--- accept only those hunk ids (the rest stays pending, or is dropped when `opts.drop_rest`).
+function M.accept(id, opts)
+  opts = opts or {}
   local st, proposal, client = pending_proposal(id, "accepted")
   if not client then
     return
   end
   proposal.status = "accepting"
   st.last_apply_failure = nil
-  runs.execute(st, client, protocol.commands.accept, { proposalId = proposal.id }, {
+  local argument = { proposalId = proposal.id, hunks = opts.hunks }
+  runs.execute(st, client, protocol.commands.accept, argument, {
     on_result = function(result)
       if type(result) == "table" and result.applied == false then
         proposal.status = "pending"
@@ -469,6 +501,8 @@ function M.accept(id)
             vim.log.levels.WARN
           )
         end
+      elseif opts.hunks and type(result) == "table" and type(result.pendingHunks) == "table" then
+        after_partial(st, proposal, client, result, opts.drop_rest or #result.pendingHunks == 0)
       else
         proposal.status = "accepted"
         preview.close(st, proposal.id)
@@ -480,6 +514,90 @@ function M.accept(id)
       progress.changed()
     end,
   })
+end
+
+--- What the marks of the preview ask for (`agentls.review.plan`), or nil after telling the user.
+local function review_plan(proposal)
+  local info = proposal.review
+  if not info or #info.order == 0 then
+    return { action = "accept", undecided = 0 }
+  end
+  return review.plan(info.order, proposal.decisions or {})
+end
+
+--- Apply the preview's marks: accept the hunks marked for accept (all of them: the whole proposal), and
+--- drop the rest when every hunk was decided; undecided hunks stay pending.
+function M.apply_review(id)
+  local _, proposal = pending_proposal(id, "applied")
+  if not proposal then
+    return
+  end
+  local plan = review_plan(proposal)
+  if plan.action == "accept" then
+    M.accept(proposal.id)
+  elseif plan.action == "reject" then
+    M.reject(proposal.id)
+  elseif plan.action == "none" then
+    notify(
+      "no hunk is marked for accept: mark hunks with a (A for all) or r (R for all), then apply",
+      vim.log.levels.WARN
+    )
+  else
+    M.accept(proposal.id, { hunks = plan.hunks, drop_rest = plan.undecided == 0 })
+  end
+end
+
+--- Accept and commit (`agentls.acceptAndCommit`): the marked hunks (none marked: all), with the
+--- proposal's commit message, edited first in a buffer; `:w` there commits, closing it cancels. Nothing
+--- is applied or committed before that `:w`.
+function M.accept_and_commit(id)
+  local st, proposal, client = pending_proposal(id, "committed")
+  if not client then
+    return
+  end
+  local plan = review_plan(proposal)
+  if plan.action == "reject" or (plan.action == "none" and plan.undecided == 0) then
+    notify("every hunk is marked for reject: there is nothing to commit", vim.log.levels.WARN)
+    return
+  end
+  local hunks = plan.action == "partial" and plan.hunks or nil
+  local function open(message)
+    preview.commit_message(proposal, message, function(text)
+      proposal.status = "accepting"
+      local argument = { proposalId = proposal.id, message = text, hunks = hunks }
+      runs.execute(st, client, protocol.commands.accept_and_commit, argument, {
+        on_result = function(result)
+          if type(result) == "table" and result.applied == false then
+            proposal.status = "pending"
+            notify("proposal " .. tostring(proposal.id) .. " was not committed", vim.log.levels.WARN)
+          elseif hunks and plan.undecided > 0 then
+            after_partial(st, proposal, client, { pendingHunks = {} }, false)
+          elseif hunks then
+            after_partial(st, proposal, client, {}, true)
+          else
+            proposal.status = "accepted"
+            preview.close(st, proposal.id)
+          end
+          if type(result) == "table" and type(result.commit) == "string" then
+            proposal.commit = result.commit
+            notify(string.format("committed %s on %s", result.commit:sub(1, 12), tostring(result.branch)))
+          end
+          progress.changed()
+        end,
+        on_error = function()
+          proposal.status = "pending"
+          progress.changed()
+        end,
+      })
+    end)
+  end
+  if proposal.commit_message then
+    open(proposal.commit_message)
+  else
+    runs.fetch(proposal, function(p)
+      open(p.commit_message or "")
+    end)
+  end
 end
 
 --- Reject a proposal (default: the previewed or latest pending one); nothing is changed.
@@ -551,6 +669,46 @@ function M.cancel(run_id)
       run.status = "running"
     end,
   })
+end
+
+--- Run the agent team (`agentls.run {instruction, mode = "team"}`) on the range (as for `edit`) or the
+--- file; its plan, todo list and each role's handoff show in the run's buffer as they arrive.
+function M.team(instruction, opts)
+  local st = state()
+  if not st then
+    return
+  end
+  opts = opts or {}
+  local bufnr = vim.api.nvim_get_current_buf()
+  prompt("agentls team: ", instruction, function(text)
+    client_mod.with_client(st, bufnr, function(client)
+      local argument = { instruction = text, mode = "team" }
+      if vim.bo[bufnr].buftype == "" and vim.api.nvim_buf_get_name(bufnr) ~= "" then
+        argument.uri = buffer_uri(bufnr)
+        if opts.range then
+          argument.range = command_range(client, bufnr, opts.range)
+        end
+      end
+      runs.execute(st, client, protocol.commands.run, argument, {
+        title = "Team: " .. text,
+        bufnr = bufnr,
+        on_result = function(result)
+          if type(result) == "table" and result.runId ~= nil then
+            team.show(st, result.runId)
+          end
+        end,
+      })
+    end)
+  end)
+end
+
+--- Show a run's events (plan, todo list, handoffs): the given run, else the latest one that has any.
+function M.run_view(run_id)
+  local st = state()
+  if not st then
+    return
+  end
+  team.show(st, run_id ~= "" and run_id or nil)
 end
 
 --- Re-index every workspace folder of the current buffer's server.

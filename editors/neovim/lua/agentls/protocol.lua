@@ -11,6 +11,8 @@ M.commands = {
   edit = "agentls.edit",
   ask = "agentls.ask",
   accept = "agentls.accept",
+  accept_and_commit = "agentls.acceptAndCommit",
+  run = "agentls.run",
   reject = "agentls.reject",
   cancel = "agentls.cancel",
   reindex = "agentls.reindex",
@@ -23,11 +25,13 @@ M.run_commands = {
   [M.commands.write_tests] = "tests",
   [M.commands.edit] = "edit",
   [M.commands.ask] = "ask",
+  [M.commands.run] = "team",
 }
 
 M.methods = {
   proposal_ready = "agentls/proposalReady",
   run_failed = "agentls/runFailed",
+  run_event = "agentls/runEvent",
   proposal = "agentls/proposal",
   search = "agentls/search",
   runs = "agentls/runs",

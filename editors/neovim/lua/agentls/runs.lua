@@ -94,6 +94,10 @@ function M.fetch(proposal, done)
       proposal.verified = result.verified
     end
     proposal.verification = result.verificationSummary or result.verification_summary
+    if type(result.commitMessage) == "string" and result.commitMessage ~= "" then
+      proposal.commit_message = result.commitMessage
+    end
+    proposal.team = type(result.team) == "table" and result.team or nil
     proposal.fetched = true
     done(proposal)
   end)
