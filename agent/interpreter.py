@@ -32,7 +32,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Interpreter", "InterpreterSource", "detect_interpreter", "probe"]
+__all__ = ["Interpreter", "InterpreterSource", "detect_interpreter", "probe", "read_text"]
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +144,8 @@ def _run(argv: list[str], root: Path, timeout: float) -> str | None:
     return proc.stdout.strip() if proc.returncode == 0 else None
 
 
-def _read(path: Path) -> str:
+def read_text(path: Path) -> str:
+    """A text file's content, "" when it cannot be read."""
     try:
         return path.read_text(encoding="utf-8", errors="replace")
     except OSError:
@@ -156,7 +157,7 @@ def _env_python(prefix: Path) -> Path:
 
 
 def _workspace_source(root: Path, name: str) -> tuple[InterpreterSource, str]:
-    config = _read(root / name / "pyvenv.cfg")
+    config = read_text(root / name / "pyvenv.cfg")
     if any(line.split("=")[0].strip() == "uv" for line in config.splitlines()):
         return "uv", f"the workspace's {name} (made by uv)"
     return name, f"the workspace's {name}"
@@ -169,7 +170,7 @@ def _conda_candidates(
     prefix = environ.get("CONDA_PREFIX")
     if prefix and environ.get("CONDA_DEFAULT_ENV", "") != "base":
         out.append(("conda", Path(prefix), f"the activated conda environment (CONDA_PREFIX={prefix})"))
-    spec = _read(root / "environment.yml") or _read(root / "environment.yaml")
+    spec = read_text(root / "environment.yml") or read_text(root / "environment.yaml")
     name = next((line.split(":", 1)[1].strip() for line in spec.splitlines() if line.startswith("name:")), "")
     conda = which("conda") if name else None
     if conda:
@@ -205,7 +206,7 @@ def detect_interpreter(
     if environ.get("VIRTUAL_ENV"):
         prefix = Path(environ["VIRTUAL_ENV"])
         candidates.append(("VIRTUAL_ENV", prefix, f"the activated environment (VIRTUAL_ENV={prefix})"))
-    if "[tool.poetry" in _read(root / "pyproject.toml"):
+    if "[tool.poetry" in read_text(root / "pyproject.toml"):
         poetry = which("poetry")
         found = _run([poetry, "env", "info", "-p"], root, timeout) if poetry else None
         if found:

@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from agent.config import AgentSettings
 from agent.interpreter import detect_interpreter, probe
+from agent.interpreter import read_text as _read
 from agent.overlay import FileChange, Overlay, OverlayError
 from agent.paths import PathRefused
 from agent.sandbox import CommandResult, SandboxUnavailable, default_scratch_dir, sandbox_path
@@ -239,13 +240,6 @@ def _has_pytest(python: str) -> bool:
     """Whether `python` can import pytest (asked, so system site-packages count)."""
     answer = probe(python)
     return not isinstance(answer, str) and answer.has_pytest
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return ""
 
 
 def _python_tests_present(root: Path) -> bool:

@@ -6,32 +6,16 @@ API, real overlay, sandbox and pytest.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from agent.loop import RunResult
 from agent.sandbox import SandboxSettings
 from agent.verify import environment_fault
-from tests.agent.agent_harness import EDITOR, Harness, copy_workspace, done, fast_settings
-from tests.fakes.anthropic_server import FakeAnthropic, Reply, tool_use
+from tests.agent import test_honest_verification as honest
+from tests.agent.agent_harness import Harness, done, fast_settings
 
 PYTEST = f"{sys.executable} -m pytest -q -p no:cacheprovider"
-
-
-@pytest.fixture
-def ws(tmp_path: Path) -> Iterator[Path]:
-    yield copy_workspace(tmp_path / "ws")
-
-
-@pytest.fixture
-def harness(fake_anthropic: FakeAnthropic, ws: Path, tmp_path: Path) -> Harness:
-    return Harness(fake_anthropic, ws, tmp_path / "runs")
-
-
-def create(path: str, text: str) -> Reply:
-    return tool_use(EDITOR, {"command": "create", "path": path, "file_text": text})
+ws, harness, create = honest.ws, honest.harness, honest.create  # the same workspace, harness and edits
 
 
 def assert_environment_problem(h: Harness, result: RunResult, problem: str) -> None:
