@@ -55,6 +55,12 @@ def test_virtual_env_poetry_uv_and_a_broken_venv(tmp_path: Path) -> None:
     assert (found.source, found.prefix) == ("VIRTUAL_ENV", str(outside))
     assert found.binds(root) == [(outside, outside)]  # mounted read-only in the sandbox
     assert found.env("/usr/bin") == {"PATH": f"{outside}/bin:/usr/bin", "VIRTUAL_ENV": str(outside)}
+    # Outside the workspace (here under /tmp, which the sandbox replaces): mounted, first on PATH.
+    with BashTool(Overlay(root), Sandbox(), interpreter=found, timeout=30) as bash:
+        result = ToolRegistry([bash]).execute(
+            "bash", {"command": "python -c 'import sys; print(sys.prefix)'"}
+        )
+    assert result.content == str(outside)
 
     # Poetry's environment, from `poetry env info -p` (a stand-in poetry that answers like the real one).
     (root / "pyproject.toml").write_text("[tool.poetry]\nname = 'x'\n")
