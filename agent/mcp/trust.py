@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from agent.recorder import Recorder
     from agent.tools.ask import AskCallback
 
-__all__ = ["TRUST", "TRUST_FILE", "McpTrust", "fingerprint", "trusted_servers"]
+__all__ = ["TRUST", "TRUST_FILE", "McpTrust", "describe_server", "fingerprint", "trusted_servers"]
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,8 @@ class McpTrust:
                     os.unlink(tmp)
 
 
-def _what(config: McpServerSettings) -> str:
+def describe_server(config: McpServerSettings) -> str:
+    """What starting the server does, for the question: ``runs `cmd args` with ENV set ...``."""
     if config.url is not None:
         return f"connects to {config.url}"
     line = shlex.join([str(config.command), *config.args])
@@ -132,7 +133,7 @@ def trusted_servers(
             servers[name] = config
             continue
         question = (
-            f"This workspace's settings start the MCP server `{name}`, which {_what(config)}. "
+            f"This workspace's settings start the MCP server `{name}`, which {describe_server(config)}. "
             "Trust it? The answer is remembered for this workspace and this exact configuration."
         )
         if ask_approval(ask, recorder, question, subject="mcp_server", detail=name, options=(TRUST, DONT)):

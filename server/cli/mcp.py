@@ -8,6 +8,10 @@ is ever written). stdout carries the MCP protocol only: progress and errors go t
 
 Built with the `mcp` SDK's high-level server (`MCPServer` in 2.x, `FastMCP` in 1.x). Example for a client
 configuration: ``{"command": "agentls", "args": ["mcp", "--path", "/path/to/project"]}``.
+
+``agentls mcp --trust [--yes]`` serves nothing: it goes through the MCP servers the workspace's settings
+configure for the agent (``[mcp.servers.NAME]``) and records the user's trust in each
+(`agent.mcp.trust`), asked on the terminal (all at once with ``--yes``), for runs that have no one to ask.
 """
 
 from __future__ import annotations
@@ -25,8 +29,9 @@ from server.settings import cache_dir
 log = logging.getLogger("agentls")
 
 
-def build_server(root: Path, index: Any, settings: Any) -> Any:
-    """The MCP server exposing `search_code`, `find_symbol` and `lookup_docs` on `root`."""
+def build_server(root: Path, index: Any, settings: Any, cache: Path | None = None) -> Any:
+    """The MCP server exposing `search_code`, `find_symbol` and `lookup_docs` on `root`; `cache` (agentls'
+    cache folder) enables `search_code`'s `dependency`."""
     try:  # mcp 2.x
         from mcp.server.mcpserver import MCPServer as Server
         from mcp.server.mcpserver.exceptions import ToolError as McpToolError
@@ -34,6 +39,7 @@ def build_server(root: Path, index: Any, settings: Any) -> Any:
         from mcp.server.fastmcp import FastMCP as Server  # type: ignore[no-redef,attr-defined]
         from mcp.server.fastmcp.exceptions import ToolError as McpToolError  # type: ignore[no-redef]
 
+    from agent.depindex import DependencyIndexes
     from agent.overlay import Overlay
     from agent.sandbox import Sandbox
     from agent.tools import ToolRegistry
@@ -41,11 +47,12 @@ def build_server(root: Path, index: Any, settings: Any) -> Any:
     from agent.tools.search import FindSymbolTool, SearchCodeTool
 
     overlay = Overlay(root)
+    sandbox = Sandbox(settings.agent.sandbox)
     registry = ToolRegistry(
         [
-            SearchCodeTool(overlay, index),
+            SearchCodeTool(overlay, index, DependencyIndexes(root, sandbox, cache)),
             FindSymbolTool(overlay, index),
-            LookupDocsTool(root, Sandbox(settings.agent.sandbox)),
+            LookupDocsTool(root, sandbox),
         ]
     )
 
@@ -58,8 +65,10 @@ def build_server(root: Path, index: Any, settings: Any) -> Any:
     server = Server("agentls", instructions=f"Code search and library docs for the workspace {root}.")
 
     @server.tool(description=SearchCodeTool.description)
-    def search_code(query: str, limit: int | None = None, path: str | None = None) -> str:
-        return call("search_code", {"query": query, "limit": limit, "path": path})
+    def search_code(
+        query: str, limit: int | None = None, path: str | None = None, dependency: str | None = None
+    ) -> str:
+        return call("search_code", {"query": query, "limit": limit, "path": path, "dependency": dependency})
 
     @server.tool(description=FindSymbolTool.description)
     def find_symbol(
@@ -76,7 +85,11 @@ def build_server(root: Path, index: Any, settings: Any) -> Any:
 
 @click.command("mcp")
 @click.option("--path", "path", default=".", help="The workspace (or a folder inside it) to serve.")
-def mcp_cmd(path: str) -> None:
+@click.option(
+    "--trust", is_flag=True, help="Trust the workspace's own MCP servers for agent runs, then exit."
+)
+@click.option("--yes", "-y", is_flag=True, help="With --trust: trust them all without asking.")
+def mcp_cmd(path: str, trust: bool, yes: bool) -> None:
     """Serve this workspace's code search, symbols and library docs as an MCP server on stdio."""
     from server.cli.agent import _open_index
 
@@ -87,6 +100,29 @@ def mcp_cmd(path: str) -> None:
         raise click.ClickException(f"{path} does not exist; pass the workspace or a folder inside it")
     root = find_root(target.resolve(), cache_dir(env))
     settings = workspace_settings(root, err)
+    if trust:
+        _trust_servers(root, settings, cache_dir(env), yes=yes)
+        return
     index = _open_index(root, settings, env, err)
     log.info("agentls mcp: serving %s on stdio", root)
-    build_server(root, index, settings).run("stdio")
+    build_server(root, index, settings, cache_dir(env)).run("stdio")
+
+
+def _trust_servers(root: Path, settings: Any, cache: Path, *, yes: bool) -> None:
+    from agent.mcp.trust import TRUST_FILE, McpTrust, describe_server
+
+    store = McpTrust(cache / TRUST_FILE)
+    servers = {name: c for name, c in settings.agent.mcp.servers.items() if c.enabled}
+    if not servers:
+        click.echo(f"{root} configures no MCP server ([mcp.servers.NAME] in agentls.toml).")
+        return
+    for name, config in servers.items():
+        if store.is_trusted(root, config):
+            click.echo(f"{name}: trusted already")
+            continue
+        question = f"{name} {describe_server(config)}. Trust it for agent runs in {root}?"
+        if yes or click.confirm(question, default=False):
+            store.remember(root, name, config)
+            click.echo(f"{name}: trusted")
+        else:
+            click.echo(f"{name}: not trusted (runs leave it out unless someone answers the question)")

@@ -64,3 +64,28 @@ def test_agentls_mcp_serves_the_index_to_an_sdk_client(tmp_path: Path) -> None:
     assert "json.dumps (function;" in docs and "signature: dumps(obj" in docs
     assert _is_error(out["bad"]) and "outside the workspace" in _text(out["bad"])
     assert ".env" not in search
+
+
+def test_agentls_mcp_trust_records_the_users_trust_in_the_workspaces_servers(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from agent.mcp.trust import TRUST_FILE, McpTrust
+    from server.cli.main import main
+    from server.settings import load_settings
+
+    root = copy_workspace(tmp_path / "ws")
+    (root / "agentls.toml").write_text(
+        '[mcp.servers.tickets]\ncommand = "python3"\nargs = ["tickets.py"]\n\n'
+        '[mcp.servers.other]\ncommand = "npx"\nargs = ["-y", "some-server"]\n'
+    )
+    env = {"AGENTLS_CACHE_DIR": str(tmp_path / "cache")}
+    args = ["mcp", "--trust", "--path", str(root)]
+    first = CliRunner().invoke(main, args, env=env, input="y\nn\n", catch_exceptions=False)
+    assert "tickets runs `python3 tickets.py` on your machine with your rights" in first.output
+    assert "tickets: trusted" in first.output and "other: not trusted" in first.output
+    servers = load_settings(root).settings.agent.mcp.servers
+    store = McpTrust(tmp_path / "cache" / TRUST_FILE)
+    assert store.is_trusted(root, servers["tickets"]) and not store.is_trusted(root, servers["other"])
+    again = CliRunner().invoke(main, [*args, "--yes"], env=env, catch_exceptions=False)
+    assert "tickets: trusted already" in again.output and "other: trusted" in again.output
+    assert store.is_trusted(root, servers["other"])
