@@ -15,13 +15,21 @@ from agent.costs import RoleCost
 from agent.usage import Usage
 from server.messages import ProposalDetails, to_json
 from tests.agent.agent_harness import GOOD_BODY, STUB_BODY, copy_workspace, replace
-from tests.fakes.anthropic_server import FakeAnthropic, text, tool_use, turn
+from tests.fakes.anthropic_server import FAKE_API_KEY, FakeAnthropic, text, tool_use, turn
 from tests.server.test_cli_agent import AGENT_TOML, invoke
-from tests.server.test_cli_team import env_for
 
 TOML = AGENT_TOML.replace("[agent]\n", "[agent]\nverify = false\n") + (
     '\n[agent.roles.explore.model]\nmodel = "claude-haiku-4-5"\n'
 )
+
+
+def env_for(fake: FakeAnthropic, tmp_path: Path) -> dict[str, str]:
+    return {
+        "ANTHROPIC_API_KEY": FAKE_API_KEY,
+        "ANTHROPIC_BASE_URL": fake.url,
+        "AGENTLS_CACHE_DIR": str(tmp_path / "cache"),
+        "ANTHROPIC_AUTH_TOKEN": "",
+    }
 
 
 @pytest.fixture
