@@ -510,7 +510,8 @@ def _show_run(run: RunRecord) -> None:
 
     summary = run.summary
     start = next(iter(run.of_type("run_start")), None)
-    end = (run.of_type("run_end") or [None])[-1]  # a team run's roles end before the run does
+    ends = run.of_type("run_end")
+    end = ends[-1] if ends else None  # a team run's roles end before the run does
     echo = click.echo
     echo(f"Run {summary.run_id}  [{summary.status}]")
     echo(f"Task:    {summary.task}")
