@@ -17,8 +17,10 @@ Detection (`find_secrets`), in two passes over a text:
    *candidate* lines: a line holding a quoted string of 9 or more token characters, a long token with
    digits in it, a secret keyword next to a quote, or ``scheme://user:password@``. Lines without any of
    these cannot match a default plugin (entropy plugins need quoted strings above their limits, the keyword
-   plugin a keyword and a quoted value, the format plugins long tokens). ``detect-secrets`` is imported
-   on the first candidate line.
+   plugin a keyword and a quoted value, the format plugins long tokens). On a candidate line a plugin
+   runs only when it can match: a plain regular-expression plugin when one of its own expressions is in
+   the line, the keyword plugin (on a line that is a candidate only for its keyword) when one of its
+   expressions for the file's type is. ``detect-secrets`` is imported on the first candidate line.
 
 Placeholders: a value becomes ``<secret:1a2b3c4d>``, the first 8 hex digits of an HMAC-SHA256 of the value
 under a per-user key (`load_key`: a random 32-byte file, 0600, in agentls' cache folder). The same value
@@ -229,11 +231,17 @@ def _detect_line(line: str, filename: str, previous: str, reasons: int) -> list[
     A line is a candidate for one or more reasons (`_ENTROPY`, `_KEYWORD`, `_URL`); each reason runs only
     the plugins that can fire on it (about a millisecond per line for all of them)."""
     all_plugins, filters, allowlisted, (heuristic, get_code_snippet) = _Plugins.get()
-    plugins = [p for p in all_plugins if _PLUGIN_REASON.get(type(p).__name__, _FORMATS) & reasons]
+    plugins = [
+        p
+        for p in all_plugins
+        if _PLUGIN_REASON.get(type(p).__name__, _FORMATS) & reasons and _may_match(p, line)
+    ]
+    if not plugins:
+        return []
     context = get_code_snippet(lines=[previous, line], line_number=2)
     if allowlisted(filename or "file", line, context):
         return []
-    if heuristic.is_indirect_reference(line):
+    if _is_indirect_reference(line, heuristic):
         return []
     values: list[str] = []
     for plugin in plugins:
@@ -252,6 +260,54 @@ def _detect_line(line: str, filename: str, previous: str, reasons: int) -> list[
                 continue
             values.append(value)
     return values
+
+
+def _keyword_patterns(filename: str) -> tuple[re.Pattern[str], ...]:
+    """The expressions detect-secrets' keyword plugin tries on a line of `filename` (by its file type).
+
+    A line that is a candidate only for its keyword and matches none of them yields nothing, so it skips
+    the plugins' per-line work (code snippet, allowlist, filters: most of the cost)."""
+    from detect_secrets.plugins.keyword import QUOTES_REQUIRED_DENYLIST_REGEX_TO_GROUP, REGEX_BY_FILETYPE
+    from detect_secrets.util.filetype import determine_file_type
+
+    table = REGEX_BY_FILETYPE.get(
+        determine_file_type(filename or "file"), QUOTES_REQUIRED_DENYLIST_REGEX_TO_GROUP
+    )
+    return tuple(table)
+
+
+def _is_indirect_reference(line: str, heuristic: Any) -> bool:
+    """detect-secrets' `is_indirect_reference` (``secret = get_secret()``), whose expression needs an
+    assignment or comparison sign and a bracket pair: without them (most candidate lines) it cannot match,
+    and it is slow to find that out (about a millisecond a line)."""
+    if not (
+        ("=" in line or ":" in line or "!" in line)
+        and ("(" in line or "[" in line)
+        and (")" in line or "]" in line)
+    ):
+        return False
+    return bool(heuristic.is_indirect_reference(line))
+
+
+_GATES: dict[type, tuple[re.Pattern[str], ...] | None] = {}
+
+
+def _may_match(plugin: Any, line: str) -> bool:
+    """False when `plugin` is a plain regular-expression detector none of whose expressions is in `line`
+    (it could find nothing there); True otherwise. Skipping those saves the plugins' per-line overhead on
+    lines that are candidates for their entropy (a key-format plugin rarely matches)."""
+    kind = type(plugin)
+    if kind not in _GATES:
+        from detect_secrets.plugins.base import BasePlugin, RegexBasedDetector
+
+        plain = (
+            isinstance(plugin, RegexBasedDetector)
+            and kind.analyze_string is RegexBasedDetector.analyze_string
+            and kind.analyze_line is BasePlugin.analyze_line
+        )
+        _GATES[kind] = tuple(plugin.denylist) if plain else None
+    gate = _GATES[kind]
+    return gate is None or any(regex.search(line) for regex in gate)
 
 
 def _entropy(value: str) -> float:
@@ -321,6 +377,7 @@ def find_secrets(text: str, filename: str = "") -> list[Found]:
                 found.append(Found(body.start(), body.end(), "private key"))
     lines = _candidate_lines(text, lower, filename)
     if lines and not _skip_file(filename):
+        keyword_patterns = _keyword_patterns(filename)
         for line_start, reasons in sorted(lines.items()):
             line_end = text.find("\n", line_start)
             if line_end < 0:
@@ -328,6 +385,8 @@ def find_secrets(text: str, filename: str = "") -> list[Found]:
             if line_end - line_start > 4000:  # minified text: known formats still apply
                 continue
             line = text[line_start:line_end]
+            if reasons == _KEYWORD and not any(p.search(line) for p in keyword_patterns):
+                continue  # the keyword plugin's own expressions for this file type cannot match
             previous_start = text.rfind("\n", 0, max(0, line_start - 1)) + 1
             previous = text[previous_start : max(previous_start, line_start - 1)]
             for value in _detect_line(line, filename, previous, reasons):

@@ -12,22 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.security.acp_fuzz import AcpProcess
-from tests.security.test_acp_fuzz import _files, _probe, run_acp_fuzz
+from tests.security.test_acp_fuzz import _files, run_acp_fuzz, start_acp
 
 pytestmark = [pytest.mark.benchmark, pytest.mark.timeout(1200)]
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3, 4])
 def test_acp_fuzz_seeds(seed: int, tmp_path: Path) -> None:
-    ws = tmp_path / "ws"
-    ws.mkdir()
-    (ws / ".git").mkdir()
-    (ws / "pricing.py").write_text("def price(x):\n    return x\n")
-    acp = AcpProcess(tmp_path)
+    acp, ws = start_acp(tmp_path)
     try:
-        assert acp.request("initialize", {"protocolVersion": 1, "clientCapabilities": {}}, 60) is not None
-        assert _probe(acp, ws, 30) is not None
         outside = _files(acp.outside) | {f"home/{p}": b for p, b in _files(acp.home).items()}
         before = _files(ws)
         report, final = run_acp_fuzz(acp, ws, seed, 10_000)

@@ -12,18 +12,16 @@ driver is `tests.security.lsp_fuzz.fuzz` (probes, deaths, hangs).
 from __future__ import annotations
 
 import json
-import os
 import queue
 import random
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from tests.security.lsp_fuzz import _junk
+from tests.security.lsp_fuzz import _junk, start_isolated
 
 ACP_METHODS = (
     "initialize",
@@ -154,29 +152,13 @@ class AcpProcess:
     """`agentls acp` on pipes with its own HOME, cache and working directory; stderr kept in a file."""
 
     def __init__(self, tmp: Path) -> None:
-        self.stderr_path = tmp / "stderr.log"
-        self.home = tmp / "home"
-        self.outside = tmp / "outside"
-        self.home.mkdir(exist_ok=True)
-        self.outside.mkdir(exist_ok=True)
-        env = dict(
-            os.environ,
-            AGENTLS_CACHE_DIR=str(tmp / "cache"),
-            HF_HUB_OFFLINE="1",
-            HOME=str(self.home),
-            PYTHONPATH=str(Path(__file__).resolve().parents[2]),
+        started = start_isolated(tmp, "acp")
+        self.proc, self.stderr_path, self.home, self.outside = (
+            started.proc,
+            started.stderr_path,
+            started.home,
+            started.outside,
         )
-        for name in ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "OPENAI_API_KEY"):
-            env.pop(name, None)  # a prompt that gets through fails at once: no model is called
-        with open(self.stderr_path, "ab") as stderr:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "server.cli", "acp"],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=stderr,
-                env=env,
-                cwd=self.outside,
-            )
         self.replies: queue.Queue[dict[str, Any]] = queue.Queue()
         self.seen: list[dict[str, Any]] = []
         self._next_id = 1

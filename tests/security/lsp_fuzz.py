@@ -14,10 +14,14 @@ returns a `FuzzReport`. Used by the default-run test (10,000 frames) and the ben
 from __future__ import annotations
 
 import json
+import os
 import random
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 LSP_METHODS = (
@@ -42,6 +46,44 @@ LSP_METHODS = (
     "agentls/search",
     "agentls/nonexistent",
 )
+
+
+@dataclass
+class Isolated:
+    """An agentls process on pipes whose HOME and working directory are the test's own folders."""
+
+    proc: subprocess.Popen[bytes]
+    stderr_path: Path
+    home: Path
+    outside: Path
+
+
+def start_isolated(tmp: Path, command: str) -> Isolated:
+    """``agentls COMMAND`` with its own HOME, cache and working directory under `tmp` (so anything it
+    writes outside the workspace shows up), stderr to ``tmp/stderr.log``, no model keys."""
+    home, outside = tmp / "home", tmp / "outside"
+    home.mkdir(exist_ok=True)
+    outside.mkdir(exist_ok=True)
+    env = dict(
+        os.environ,
+        AGENTLS_CACHE_DIR=str(tmp / "cache"),
+        HF_HUB_OFFLINE="1",
+        HOME=str(home),
+        PYTHONPATH=str(Path(__file__).resolve().parents[2]),
+    )
+    for name in ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "OPENAI_API_KEY"):
+        env.pop(name, None)  # a request that gets through to a run fails at once: no model is called
+    stderr_path = tmp / "stderr.log"
+    with open(stderr_path, "ab") as stderr:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "server.cli", command],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            env=env,
+            cwd=outside,
+        )
+    return Isolated(proc, stderr_path, home, outside)
 
 
 def frame(body: bytes) -> bytes:

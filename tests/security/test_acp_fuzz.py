@@ -35,17 +35,23 @@ def _probe(acp: AcpProcess, ws: Path, timeout: float) -> float | None:
     return time.monotonic() - started
 
 
-@pytest.fixture
-def acp(tmp_path: Path) -> Iterator[tuple[AcpProcess, Path]]:
-    ws = tmp_path / "ws"
+def start_acp(tmp: Path) -> tuple[AcpProcess, Path]:
+    """`agentls acp` initialized, and its workspace (answering ``session/new``)."""
+    ws = tmp / "ws"
     ws.mkdir()
     (ws / ".git").mkdir()
     (ws / "pricing.py").write_text("def price(x):\n    return x\n")
-    process = AcpProcess(tmp_path)
+    process = AcpProcess(tmp)
+    answer = process.request("initialize", {"protocolVersion": 1, "clientCapabilities": {}}, 60)
+    assert answer is not None and answer["result"]["agentInfo"]["name"] == "agentls", answer
+    assert _probe(process, ws, 30) is not None
+    return process, ws
+
+
+@pytest.fixture
+def acp(tmp_path: Path) -> Iterator[tuple[AcpProcess, Path]]:
+    process, ws = start_acp(tmp_path)
     try:
-        answer = process.request("initialize", {"protocolVersion": 1, "clientCapabilities": {}}, 60)
-        assert answer is not None and answer["result"]["agentInfo"]["name"] == "agentls", answer
-        assert _probe(process, ws, 30) is not None
         yield process, ws
     finally:
         process.close()

@@ -8,10 +8,7 @@ logged as one line, never as a traceback.
 from __future__ import annotations
 
 import json
-import os
 import random
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -21,7 +18,7 @@ from typing import Any
 import pytest
 
 from server.features.commands import ALL_COMMANDS
-from tests.security.lsp_fuzz import frame, fuzz, hostile_frames
+from tests.security.lsp_fuzz import frame, fuzz, hostile_frames, start_isolated
 from tests.server.test_lsp_bad_input import STUB, RawServer, initialize, open_stub
 
 pytestmark = pytest.mark.timeout(300)
@@ -34,29 +31,13 @@ class LoggedServer(RawServer):
     """`RawServer` with stderr kept in a file and HOME and the working directory in `tmp`."""
 
     def __init__(self, tmp: Path) -> None:
-        self.stderr_path = tmp / "stderr.log"
-        self.home = tmp / "home"
-        self.outside = tmp / "outside"
-        self.home.mkdir(exist_ok=True)
-        self.outside.mkdir(exist_ok=True)
-        env = dict(
-            os.environ,
-            AGENTLS_CACHE_DIR=str(tmp / "cache"),
-            HF_HUB_OFFLINE="1",
-            HOME=str(self.home),
-            PYTHONPATH=str(Path(__file__).resolve().parents[2]),
+        started = start_isolated(tmp, "serve")
+        self.proc, self.stderr_path, self.home, self.outside = (
+            started.proc,
+            started.stderr_path,
+            started.home,
+            started.outside,
         )
-        env.pop("ANTHROPIC_API_KEY", None)
-        env.pop("ANTHROPIC_AUTH_TOKEN", None)
-        with open(self.stderr_path, "ab") as stderr:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "server.cli", "serve"],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=stderr,
-                env=env,
-                cwd=self.outside,
-            )
         import queue
 
         self.messages: queue.Queue[dict[str, Any]] = queue.Queue()

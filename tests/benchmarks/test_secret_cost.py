@@ -1,0 +1,86 @@
+"""What secret detection costs the lexical index (issue 17, item 1): the parser processes' work per file
+with secret detection (`indexing.secrets.redact_text` before `parse_source`, as
+`indexing.parsing._read_and_parse` does) against the same work without it, in one process, interleaved,
+best of rounds, on Django and on the mixed corpus.
+
+Target: at most 1.15x. Issue 17 asks that detection not make indexing much slower and gives no figure;
+1.15x is what the indexing target leaves (lexical index <= 2x tree-sitter alone, measured at 1.74x
+before secret detection existed: 2 / 1.74 = 1.15). The store's work is not in either side, so the
+ratio is an upper bound of the slowdown of a whole index.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from indexing.chunker import parse_source
+from indexing.config import IndexSettings
+from indexing.secrets import find_secrets, redact_text
+from tests.benchmarks.corpora import Corpus
+from tests.benchmarks.harness import Entry, record, rerun_command
+from tests.benchmarks.test_index_speed import LEXICAL, _sources
+
+pytestmark = pytest.mark.benchmark
+
+MAX_RATIO = 1.15
+ROUNDS = 3
+KEY = b"benchmark-key-0123456789abcdef01"
+
+
+def _parse_all(sources: list, settings: IndexSettings, *, detect: bool) -> tuple[float, int]:
+    limits = settings.parse_limits()
+    chunks = 0
+    start = time.perf_counter()
+    for source in sources:
+        text = redact_text(source.text, KEY, source.path)[0] if detect else source.text
+        chunks += len(parse_source(source.path, text, source.language, limits).chunks)
+    return time.perf_counter() - start, chunks
+
+
+@pytest.mark.timeout(1800)
+@pytest.mark.parametrize("corpus_name", ["django", "mixed"])
+def test_secret_detection_cost_on_indexing(corpus_name: str, request: pytest.FixtureRequest) -> None:
+    corpus: Corpus = request.getfixturevalue(f"{corpus_name}_corpus")
+    sources = _sources(corpus.root, LEXICAL)
+    _parse_all(sources[:200], LEXICAL, detect=True)  # warm: grammars, queries, detect-secrets loaded
+    off: list[float] = []
+    on: list[float] = []
+    for _ in range(ROUNDS):
+        seconds, chunks_off = _parse_all(sources, LEXICAL, detect=False)
+        off.append(seconds)
+        seconds, chunks_on = _parse_all(sources, LEXICAL, detect=True)
+        on.append(seconds)
+    start = time.perf_counter()
+    values = sum(len(find_secrets(s.text, s.path)) for s in sources)
+    detect_alone = time.perf_counter() - start
+    ratio = min(on) / min(off)
+    record(
+        Entry(
+            key=f"index.secrets.{corpus_name}",
+            title=f"Secret detection's cost on lexical indexing ({corpus_name})",
+            target=f"parse work with secret detection <= {MAX_RATIO:g}x without (one process, same run)",
+            measured=f"{min(on):.2f} s vs {min(off):.2f} s = {ratio:.2f}x",
+            passed=ratio <= MAX_RATIO,
+            figures={
+                "with_seconds": [round(x, 3) for x in on],
+                "without_seconds": [round(x, 3) for x in off],
+                "ratio": round(ratio, 3),
+                "find_secrets_seconds": round(detect_alone, 3),
+                "values": values,
+                "files": len(sources),
+            },
+            details=[
+                f"corpus: {corpus.describe()}; {len(sources)} files, {chunks_off} chunks",
+                f"without detection (load + parse_source), rounds: {', '.join(f'{x:.2f} s' for x in off)}",
+                f"with detection (+ redact_text), rounds: {', '.join(f'{x:.2f} s' for x in on)}",
+                f"find_secrets alone: {detect_alone:.2f} s, {values} values",
+            ],
+            rerun=rerun_command(request.node.nodeid),
+        )
+    )
+    assert chunks_on >= chunks_off * 0.99  # the same code indexed (placeholders may split no chunk)
+    assert ratio <= MAX_RATIO, (
+        f"secret detection made the parse work {ratio:.2f}x slower (target {MAX_RATIO})"
+    )
