@@ -102,9 +102,10 @@ def with_cache_breakpoints(
     definition (the API takes four). The newest turn's writes this request's prefix; the one before lands
     exactly where the previous request wrote, so the conversation so far is read back even when one step
     added more than the API's 20-block lookback; an anchor's is read back after the memory rewrote the
-    history behind it, instead of everything after the system prompt being written again. Every other `cache_control` (stale ones from earlier
-    requests) and the `CACHE_ANCHOR` keys are removed, and string contents become text blocks, so the
-    serialized prefix stays identical from one request to the next. The inputs are not modified.
+    history behind it, instead of everything after the system prompt being written again. Every other
+    `cache_control` (stale ones from earlier requests) and the `CACHE_ANCHOR` keys are removed, and
+    string contents become text blocks, so the serialized prefix stays identical from one request to the
+    next. The inputs are not modified.
     """
     system_blocks = _as_blocks(system)
     tool_list = [
