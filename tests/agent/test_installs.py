@@ -98,6 +98,7 @@ def test_an_approved_install_lands_in_the_run_layer_and_the_proposal_edits_the_m
     fake_anthropic.enqueue(
         bash("python3 -c 'import app'"),
         tool_use("install_package", {"package": "demo-dep"}),
+        bash("python3 -c 'import app; print(app.answer())'"),
         done("Installed demo-dep; the test passes."),
     )
     answers = Answers("Allow")
@@ -107,6 +108,7 @@ def test_an_approved_install_lands_in_the_run_layer_and_the_proposal_edits_the_m
     assert "ModuleNotFoundError" in str(first["content"])
     installed = str(harness.tool_results(2)[0]["content"])
     assert "demo-dep 1.0" in installed and "Added `demo-dep>=1.0` to pyproject.toml" in installed
+    assert str(harness.tool_results(3)[0]["content"]).strip() == "42"  # the bash session imports it
     assert result.proposal is not None and result.proposal.verified, result.summary
     assert [f.path for f in result.proposal.files] == ["pyproject.toml"]
     assert '+dependencies = ["demo-dep>=1.0"]' in result.proposal.diff
