@@ -42,6 +42,8 @@ export interface ClientHooks {
   onShowDiff(args: readonly unknown[]): void;
   onProposalReady(params: unknown): void;
   onRunFailed(params: unknown): void;
+  /** `agentls/runEvent`: a team run's handoff, todo list or role change. */
+  onRunEvent(params: unknown): void;
   /** A server command succeeded (ours, or one a code action or code lens ran). */
   onCommandResult(command: string, args: readonly unknown[], result: unknown): void;
 }
@@ -144,6 +146,9 @@ export class AgentlsClient implements vscode.Disposable {
     });
     client.onNotification(Notification.runFailed, (params: unknown) => {
       this.hooks.onRunFailed(params);
+    });
+    client.onNotification(Notification.runEvent, (params: unknown) => {
+      this.hooks.onRunEvent(params);
     });
     try {
       await client.start();

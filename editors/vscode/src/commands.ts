@@ -16,6 +16,7 @@ import {
   implementCall,
   intersects,
   reindexCall,
+  runCall,
   writeTestsCall,
   type CommandCall,
   type Range,
@@ -30,6 +31,8 @@ export interface CommandContext {
   readonly proposals: Proposals;
   readonly runs: RunTracker;
   readonly output: vscode.OutputChannel;
+  /** Where team runs' plans, handoffs and QA verdicts are written. */
+  readonly team: vscode.OutputChannel;
   /** Called after a run starts or is cancelled, to refresh the status bar and start the cost poll. */
   readonly runsChanged: () => void;
 }
@@ -150,6 +153,54 @@ async function ask(ctx: CommandContext): Promise<void> {
   await startRun(link, call, "question");
 }
 
+/** "Run agentls Team on…": an instruction box, then `agentls.run {mode: "team"}` on the file/selection. */
+async function runTeam(ctx: CommandContext): Promise<void> {
+  if (requireLink(ctx) === undefined) {
+    return;
+  }
+  const editor = vscode.window.activeTextEditor;
+  const inFile = editor?.document.uri.scheme === "file";
+  const instruction = await vscode.window.showInputBox({
+    title: "agentls: Run agentls Team on…",
+    prompt: inFile
+      ? "What should the team (planner, architect, coder, QA) build? It starts from this file or selection."
+      : "What should the team (planner, architect, coder, QA) build in this workspace?",
+    placeHolder: "e.g. add fixed-amount vouchers to the checkout, with tests",
+    ignoreFocusOut: true,
+    validateInput: (value) => (value.trim() === "" ? "Say what to build." : undefined),
+  });
+  const link = requireLink(ctx);
+  if (instruction === undefined || link === undefined) {
+    return;
+  }
+  const call = inFile
+    ? runCall(instruction, "team", editor.document.uri.toString(), toRange(editor.selection))
+    : runCall(instruction, "team");
+  ctx.team.appendLine(`# Team: ${instruction.trim()}`);
+  ctx.team.show(true);
+  await startRun(link, call, "team run");
+}
+
+/** The hunks of the active proposal diff at the cursor (`line`) or of its whole file. */
+async function hunkCommand(
+  ctx: CommandContext,
+  arg: unknown,
+  atCursor: boolean,
+  act: (proposalId: string, hunks: string[]) => Promise<void>,
+): Promise<void> {
+  const editor = vscode.window.activeTextEditor;
+  const uri = arg instanceof vscode.Uri ? arg : editor?.document.uri;
+  if (uri === undefined) {
+    void vscode.window.showInformationMessage("agentls: open a proposal's diff (Show Proposal Diff) first.");
+    return;
+  }
+  const line = atCursor && editor !== undefined ? editor.selection.active.line : undefined;
+  const found = await ctx.proposals.hunksAt(uri, line);
+  if (found !== undefined) {
+    await act(found.proposalId, found.hunks);
+  }
+}
+
 async function fix(ctx: CommandContext): Promise<void> {
   const editor = requireEditor("on a problem");
   const link = editor === undefined ? undefined : requireLink(ctx);
@@ -258,6 +309,22 @@ export function registerCommands(ctx: CommandContext): vscode.Disposable[] {
     register(ClientCommand.writeTests, () => writeTests(ctx)),
     register(ClientCommand.accept, (arg) => proposalCommand(ctx, arg, (id) => ctx.proposals.accept(id))),
     register(ClientCommand.reject, (arg) => proposalCommand(ctx, arg, (id) => ctx.proposals.reject(id))),
+    register(ClientCommand.acceptAndCommit, (arg) =>
+      proposalCommand(ctx, arg, (id) => ctx.proposals.acceptAndCommit(id)),
+    ),
+    register(ClientCommand.acceptFile, (arg) =>
+      hunkCommand(ctx, arg, false, (id, hunks) => ctx.proposals.acceptHunks(id, hunks)),
+    ),
+    register(ClientCommand.rejectFile, (arg) =>
+      hunkCommand(ctx, arg, false, (id, hunks) => ctx.proposals.rejectHunks(id, hunks)),
+    ),
+    register(ClientCommand.acceptHunk, (arg) =>
+      hunkCommand(ctx, arg, true, (id, hunks) => ctx.proposals.acceptHunks(id, hunks)),
+    ),
+    register(ClientCommand.rejectHunk, (arg) =>
+      hunkCommand(ctx, arg, true, (id, hunks) => ctx.proposals.rejectHunks(id, hunks)),
+    ),
+    register(ClientCommand.runTeam, () => runTeam(ctx)),
     register(ClientCommand.showDiff, (arg) => proposalCommand(ctx, arg, (id) => ctx.proposals.showDiff(id))),
     register(ClientCommand.reindex, () => reindex(ctx)),
     register(ClientCommand.cancel, (arg) => cancel(ctx, arg)),

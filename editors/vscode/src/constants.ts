@@ -13,8 +13,10 @@ export const ServerCommand = {
   writeTests: "agentls.writeTests",
   edit: "agentls.edit",
   ask: "agentls.ask",
+  /** Start any run (`{instruction, mode?: "solo" | "team" | graph, uri?, range?}`). */
+  run: "agentls.run",
   accept: "agentls.accept",
-  /** Accept, then commit the change on the current branch (`{proposalId, message?}`). */
+  /** Accept, then commit the change on the current branch (`{proposalId, message?, hunks?}`). */
   acceptAndCommit: "agentls.acceptAndCommit",
   reject: "agentls.reject",
   /** Re-verify what is left of a partly accepted proposal (`{proposalId}`). */
@@ -38,6 +40,7 @@ export const RUN_COMMANDS: readonly ServerCommandId[] = [
   ServerCommand.writeTests,
   ServerCommand.edit,
   ServerCommand.ask,
+  ServerCommand.run,
 ];
 
 /** Code action kinds the server offers (listing them never starts a run). */
@@ -59,6 +62,8 @@ export const Request = {
 export const Notification = {
   proposalReady: "agentls/proposalReady",
   runFailed: "agentls/runFailed",
+  /** A team run's handoff, todo list or role change (`{runId, kind, role?, ..., items?, state?}`). */
+  runEvent: "agentls/runEvent",
 } as const;
 
 /**
@@ -75,7 +80,13 @@ export const ClientCommand = {
   fix: "agentls.fixProblems",
   writeTests: "agentls.writeTestsForFunction",
   accept: "agentls.acceptProposal",
+  acceptAndCommit: "agentls.acceptAndCommitProposal",
   reject: "agentls.rejectProposal",
+  acceptFile: "agentls.acceptFile",
+  rejectFile: "agentls.rejectFile",
+  acceptHunk: "agentls.acceptHunkAtCursor",
+  rejectHunk: "agentls.rejectHunkAtCursor",
+  runTeam: "agentls.runTeam",
   showDiff: "agentls.showProposalDiff",
   reindex: "agentls.reindexWorkspace",
   cancel: "agentls.cancelRun",

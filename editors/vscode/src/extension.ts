@@ -15,12 +15,17 @@ import { ContextKey, Request, RUN_COMMANDS, ServerCommand } from "./constants";
 import { Proposals, messageOf } from "./proposals";
 import {
   acceptApplied,
+  parseProposal,
   parseProposalReady,
+  parseRunEvent,
   parseRunFailed,
   parseRuns,
+  pendingHunksOf,
+  type ProposalDetails,
   proposalIdOf,
   runIdOf,
 } from "./pure/protocol";
+import { runEventLines, verdictLines } from "./pure/review";
 import { ProposalStore, RunTracker } from "./pure/state";
 import { StatusBar } from "./status";
 
@@ -34,6 +39,7 @@ const METHOD_NOT_FOUND = -32601;
 
 export function activate(context: vscode.ExtensionContext): void {
   const output = vscode.window.createOutputChannel("agentls");
+  const team = vscode.window.createOutputChannel("agentls team");
   const runs = new RunTracker();
   const store = new ProposalStore();
   const status = new StatusBar(runs, store);
@@ -73,6 +79,9 @@ export function activate(context: vscode.ExtensionContext): void {
         status.refresh();
         // The server shows a run's answer as a message; a question asked here also opens it in full.
         void proposals.onReady(ready, run?.command === ServerCommand.ask);
+        if (run?.command === ServerCommand.run) {
+          void showVerdict(team, ready.proposalId, () => client.link());
+        }
       });
     },
     onRunFailed: (params) => {
@@ -87,6 +96,14 @@ export function activate(context: vscode.ExtensionContext): void {
         }
       });
     },
+    onRunEvent: (params) => {
+      handle(output, "runEvent", () => {
+        const event = parseRunEvent(params);
+        for (const line of runEventLines(event)) {
+          team.appendLine(line);
+        }
+      });
+    },
     onCommandResult: (command, args, result) => {
       const runId = runIdOf(result);
       if (runId !== undefined && RUN_COMMANDS.some((c) => c === command)) {
@@ -95,8 +112,10 @@ export function activate(context: vscode.ExtensionContext): void {
         poller.kick();
       }
       const proposalId = proposalIdOf(args);
+      // A partial accept (`hunks`) keeps the proposal pending: the proposal view handles what is left.
       const settled =
-        command === ServerCommand.reject || (command === ServerCommand.accept && acceptApplied(result));
+        command === ServerCommand.reject ||
+        (command === ServerCommand.accept && acceptApplied(result) && pendingHunksOf(result) === undefined);
       if (proposalId !== undefined && settled) {
         void proposals.settled(proposalId, command === ServerCommand.accept);
       }
@@ -107,6 +126,7 @@ export function activate(context: vscode.ExtensionContext): void {
 
   context.subscriptions.push(
     output,
+    team,
     status,
     poller,
     proposals,
@@ -116,6 +136,7 @@ export function activate(context: vscode.ExtensionContext): void {
       proposals,
       runs,
       output,
+      team,
       runsChanged: () => {
         status.refresh();
         poller.kick();
@@ -133,6 +154,28 @@ export function activate(context: vscode.ExtensionContext): void {
 export async function deactivate(): Promise<void> {
   await running?.stop();
   running = undefined;
+}
+
+/** A team proposal's QA verdict, in the team output with the proposal's id. */
+async function showVerdict(
+  team: vscode.OutputChannel,
+  proposalId: string,
+  link: () => ReturnType<AgentlsClient["link"]>,
+): Promise<void> {
+  let details: ProposalDetails;
+  try {
+    details = parseProposal(await link()?.request(Request.proposal, { proposalId }));
+  } catch {
+    return; // the proposal view says why when the user opens it
+  }
+  const lines = verdictLines(details.team);
+  if (lines.length > 0) {
+    team.appendLine(`Proposal ${proposalId}:`);
+    lines.forEach((line) => {
+      team.appendLine(line);
+    });
+    team.show(true);
+  }
 }
 
 /** Run a notification handler; a payload that does not fit is logged and shown, never thrown away silently. */

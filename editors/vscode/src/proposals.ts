@@ -9,13 +9,26 @@
  * - Accept and Reject run the server's commands. On Accept the server sends `workspace/applyEdit`, which
  *   vscode-languageclient applies (VS Code previews it when the edit asks for confirmation); nothing is
  *   written by this extension itself.
+ * - Per file and per hunk (the diff tab's title and context menu): accepting sends `agentls.accept
+ *   {hunks}` and shows what is left; rejecting is noted here (`pure/review.ts`) until every hunk left is
+ *   rejected, or the rest is accepted without the rejected hunks.
+ * - Accept and Commit offers the proposal's commit message (its subject in an input box, the body kept),
+ *   then sends `agentls.acceptAndCommit`; nothing is committed unless the user confirms the box.
  */
 
 import * as vscode from "vscode";
 
 import { ContextKey, PROPOSAL_SCHEME, Request } from "./constants";
-import { acceptCall, rejectCall, type CommandCall } from "./pure/args";
-import { acceptApplied, parseProposal, type ProposalReady } from "./pure/protocol";
+import { acceptAndCommitCall, acceptCall, rejectCall, type CommandCall } from "./pure/args";
+import {
+  acceptApplied,
+  commitOf,
+  parseProposal,
+  pendingHunksOf,
+  type ProposalDetails,
+  type ProposalReady,
+} from "./pure/protocol";
+import { acceptPlan, hunkAtLine, joinMessage, splitMessage } from "./pure/review";
 import {
   baseName,
   decodeAddress,
@@ -39,6 +52,8 @@ export class Proposals implements vscode.TextDocumentContentProvider, vscode.Dis
   private readonly changed = new vscode.EventEmitter<vscode.Uri>();
   readonly onDidChange = this.changed.event;
   private readonly disposables: { dispose(): unknown }[] = [];
+  /** proposalId -> the hunks the user rejected (kept until the proposal is settled). */
+  private readonly rejected = new Map<string, Set<string>>();
 
   constructor(
     private readonly store: ProposalStore,
@@ -163,11 +178,8 @@ export class Proposals implements vscode.TextDocumentContentProvider, vscode.Dis
     if (link === undefined) {
       return;
     }
-    let details;
-    try {
-      details = parseProposal(await link.request(Request.proposal, { proposalId }));
-    } catch (error) {
-      void vscode.window.showErrorMessage(`agentls: cannot show proposal ${proposalId}: ${messageOf(error)}`);
+    const details = await this.details(proposalId, link);
+    if (details === undefined) {
       return;
     }
     if (details.files.length === 0) {
@@ -175,7 +187,11 @@ export class Proposals implements vscode.TextDocumentContentProvider, vscode.Dis
       return;
     }
     const problems: string[] = [];
+    const rejected = this.rejected.get(proposalId) ?? new Set<string>();
     for (const file of details.files) {
+      if (file.hunks.length > 0 && file.hunks.every((h) => rejected.has(h.id))) {
+        continue; // the user rejected all of this file
+      }
       const current = await currentText(file.oldUri ?? file.uri);
       const sides = sidesOf(file, current);
       const fileUri = vscode.Uri.parse(file.uri);
@@ -217,8 +233,194 @@ export class Proposals implements vscode.TextDocumentContentProvider, vscode.Dis
     return uri;
   }
 
+  /** `agentls/proposal`, or undefined after saying why it could not be had. */
+  private async details(proposalId: string, link: ServerLink): Promise<ProposalDetails | undefined> {
+    try {
+      return parseProposal(await link.request(Request.proposal, { proposalId }));
+    } catch (error) {
+      void vscode.window.showErrorMessage(`agentls: cannot show proposal ${proposalId}: ${messageOf(error)}`);
+      return undefined;
+    }
+  }
+
   async accept(proposalId: string): Promise<void> {
-    await this.settle(proposalId, acceptCall(proposalId), "accept");
+    const rejected = this.rejected.get(proposalId);
+    const link = rejected === undefined || rejected.size === 0 ? undefined : this.requireLink();
+    const details = link === undefined ? undefined : await this.details(proposalId, link);
+    if (details === undefined || rejected === undefined) {
+      await this.settle(proposalId, acceptCall(proposalId), "accept");
+      return;
+    }
+    const plan = acceptPlan(details.files, rejected);
+    if (plan.action === "reject") {
+      await this.reject(proposalId);
+    } else {
+      await this.acceptHunks(proposalId, plan.hunks);
+    }
+  }
+
+  /**
+   * Accept only `hunks`: the server applies them and keeps the rest pending. When what is left was all
+   * rejected by the user, the proposal is rejected; else its diff is shown again with what is left.
+   */
+  async acceptHunks(proposalId: string, hunks: readonly string[]): Promise<void> {
+    const link = this.requireLink();
+    if (link === undefined) {
+      return;
+    }
+    let result: unknown;
+    try {
+      result = await link.execute(acceptCall(proposalId, hunks));
+    } catch (error) {
+      void vscode.window.showErrorMessage(
+        `agentls: could not accept proposal ${proposalId}: ${messageOf(error)}`,
+      );
+      return;
+    }
+    if (!acceptApplied(result)) {
+      void vscode.window.showInformationMessage(
+        `agentls: proposal ${proposalId} was not applied: the Refactor Preview was discarded or had no change ticked. ` +
+          "It is still pending.",
+      );
+      return;
+    }
+    await this.afterPartial(proposalId, pendingHunksOf(result) ?? [], link);
+  }
+
+  private async afterPartial(
+    proposalId: string,
+    pending: readonly string[],
+    link: ServerLink,
+  ): Promise<void> {
+    const proposal = this.store.get(proposalId);
+    if (proposal !== undefined) {
+      await saveFiles(proposal.files.map((f) => f.uri));
+    }
+    const rejected = this.rejected.get(proposalId) ?? new Set<string>();
+    if (pending.length === 0) {
+      await this.settled(proposalId, true);
+      return;
+    }
+    if (pending.every((id) => rejected.has(id))) {
+      await link.execute(rejectCall(proposalId));
+      await this.settled(proposalId, true);
+      vscode.window.setStatusBarMessage(
+        `agentls: proposal ${proposalId}: the rejected hunks were dropped`,
+        4000,
+      );
+      return;
+    }
+    await this.closeTabs(proposalId);
+    await this.showDiff(proposalId);
+  }
+
+  /** Reject `hunks` of a proposal: noted here; the whole proposal is rejected once nothing else is left. */
+  async rejectHunks(proposalId: string, hunks: readonly string[]): Promise<void> {
+    const link = this.requireLink();
+    const details = link === undefined ? undefined : await this.details(proposalId, link);
+    if (details === undefined) {
+      return;
+    }
+    const rejected = this.rejected.get(proposalId) ?? new Set<string>();
+    hunks.forEach((id) => rejected.add(id));
+    this.rejected.set(proposalId, rejected);
+    if (acceptPlan(details.files, rejected).action === "reject") {
+      await this.reject(proposalId);
+      return;
+    }
+    await this.closeTabs(proposalId);
+    await this.showDiff(proposalId);
+    vscode.window.setStatusBarMessage(
+      `agentls: ${String(hunks.length)} hunk(s) rejected; Accept Proposal applies the rest`,
+      4000,
+    );
+  }
+
+  /** The proposal, file and hunk a proposal document (a diff side) and a line of it are about. */
+  async hunksAt(
+    uri: vscode.Uri,
+    line: number | undefined,
+  ): Promise<{ proposalId: string; hunks: string[] } | undefined> {
+    const address = uri.scheme === PROPOSAL_SCHEME ? decodeAddress(uri.query) : undefined;
+    const link = address === undefined ? undefined : this.requireLink();
+    const details =
+      address === undefined || link === undefined ? undefined : await this.details(address.proposalId, link);
+    if (address === undefined || details === undefined) {
+      void vscode.window.showInformationMessage(
+        "agentls: open a proposal's diff (Show Proposal Diff) first.",
+      );
+      return undefined;
+    }
+    const key = vscode.Uri.parse(address.fileUri).toString();
+    const file = details.files.find((f) => vscode.Uri.parse(f.uri).toString() === key);
+    if (file === undefined) {
+      return undefined;
+    }
+    if (line === undefined) {
+      return { proposalId: address.proposalId, hunks: file.hunks.map((h) => h.id) };
+    }
+    const hunk = hunkAtLine(file, line, address.side === "before" ? "before" : "after");
+    if (hunk === undefined) {
+      void vscode.window.showInformationMessage(
+        "agentls: the cursor is not on a changed line of the proposal.",
+      );
+      return undefined;
+    }
+    return { proposalId: address.proposalId, hunks: [hunk.id] };
+  }
+
+  /**
+   * Accept and commit: the commit message's subject in an input box (the body is kept), then
+   * `agentls.acceptAndCommit` with it (only the hunks not rejected, when the user rejected some).
+   */
+  async acceptAndCommit(proposalId: string): Promise<void> {
+    const link = this.requireLink();
+    const details = link === undefined ? undefined : await this.details(proposalId, link);
+    if (link === undefined || details === undefined) {
+      return;
+    }
+    const rejected = this.rejected.get(proposalId) ?? new Set<string>();
+    const plan = acceptPlan(details.files, rejected);
+    if (plan.action === "reject") {
+      void vscode.window.showInformationMessage(
+        "agentls: every hunk is rejected; there is nothing to commit.",
+      );
+      return;
+    }
+    const { subject, body } = splitMessage(details.commitMessage);
+    const edited = await vscode.window.showInputBox({
+      title: `agentls: Accept and Commit proposal ${proposalId}`,
+      prompt: "The commit's subject (its body, what and why and the verification, is kept). Enter commits.",
+      value: subject,
+      ignoreFocusOut: true,
+      validateInput: (value) => (value.trim() === "" ? "The commit needs a subject." : undefined),
+    });
+    if (edited === undefined) {
+      return; // cancelled: nothing applied, nothing committed
+    }
+    const hunks = plan.action === "partial" ? plan.hunks : undefined;
+    let result: unknown;
+    try {
+      result = await link.execute(acceptAndCommitCall(proposalId, joinMessage(edited, body), hunks));
+    } catch (error) {
+      void vscode.window.showErrorMessage(
+        `agentls: could not commit proposal ${proposalId}: ${messageOf(error)}`,
+      );
+      return;
+    }
+    const made = commitOf(result);
+    if (made !== undefined) {
+      vscode.window.setStatusBarMessage(
+        `agentls: committed ${made.commit.slice(0, 12)} on ${made.branch}`,
+        6000,
+      );
+    }
+    if (hunks === undefined) {
+      await this.settled(proposalId, true);
+    } else {
+      await link.execute(rejectCall(proposalId));
+      await this.settled(proposalId, true);
+    }
   }
 
   async reject(proposalId: string): Promise<void> {
@@ -264,6 +466,7 @@ export class Proposals implements vscode.TextDocumentContentProvider, vscode.Dis
       await saveFiles(proposal.files.map((f) => f.uri));
     }
     this.store.remove(proposalId);
+    this.rejected.delete(proposalId);
     this.onStoreChange();
     await this.closeTabs(proposalId);
     for (const key of [...this.contents.keys()]) {

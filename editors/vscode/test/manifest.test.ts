@@ -43,11 +43,17 @@ describe("package.json", () => {
     }
   });
 
-  it("puts Accept and Reject in the title of proposal diffs", () => {
+  it("puts Accept, Reject, Accept and Commit and the per-file actions in the title of proposal diffs", () => {
     const title = pkg.contributes.menus["editor/title"] ?? [];
     assert.deepEqual(
       title.map((e) => e.command),
-      [ClientCommand.accept, ClientCommand.reject],
+      [
+        ClientCommand.accept,
+        ClientCommand.reject,
+        ClientCommand.acceptAndCommit,
+        ClientCommand.acceptFile,
+        ClientCommand.rejectFile,
+      ],
     );
   });
 

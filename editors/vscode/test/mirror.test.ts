@@ -77,13 +77,15 @@ describe("constants match design.md's contract", () => {
         serverStats: "agentls/serverStats",
         proposalReady: "agentls/proposalReady",
         runFailed: "agentls/runFailed",
+        runEvent: "agentls/runEvent",
       },
     );
   });
 
   it("names the commands and code action kinds as the contract does", () => {
     // The first wave's agent actions, the second wave's resume, and the server's additions: showDiff (its
-    // "Show diff" code lens), acceptAndCommit (the tool belt's commit path) and reverify (per-hunk review).
+    // "Show diff" code lens), acceptAndCommit (the tool belt's commit path), reverify (per-hunk review) and
+    // run (any run, team runs included).
     assert.deepEqual(Object.values(ServerCommand).sort(), [
       "agentls.accept",
       "agentls.acceptAndCommit",
@@ -96,6 +98,7 @@ describe("constants match design.md's contract", () => {
       "agentls.reject",
       "agentls.resume",
       "agentls.reverify",
+      "agentls.run",
       "agentls.showDiff",
       "agentls.writeTests",
     ]);

@@ -21,6 +21,7 @@ function file(over: Partial<ProposalFile>): ProposalFile {
     diff: "",
     oldText: undefined,
     newText: undefined,
+    hunks: [],
     ...over,
   };
 }

@@ -25,6 +25,7 @@ import {
 
 import { CodeActionKind, Notification, Request, RUN_COMMANDS, ServerCommand } from "../src/constants";
 import {
+  acceptAndCommitCall,
   acceptCall,
   askCall,
   cancelCall,
@@ -33,6 +34,7 @@ import {
   implementCall,
   reindexCall,
   rejectCall,
+  runCall,
   writeTestsCall,
   type CommandCall,
 } from "../src/pure/args";
@@ -175,6 +177,9 @@ describe("against agentls serve --stdio", { skip: NO_REPO, timeout: 120_000 }, (
       askCall("what calls twice?", fileUri, range),
       askCall("what is this project?"),
       acceptCall("no-such-proposal"),
+      acceptCall("no-such-proposal", ["a.py#00000000"]),
+      acceptAndCommitCall("no-such-proposal", "feat: x\n", ["a.py#00000000"]),
+      runCall("add a vouchers module", "team", fileUri, range),
       rejectCall("no-such-proposal"),
       cancelCall("no-such-run"),
       reindexCall(),

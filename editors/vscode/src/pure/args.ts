@@ -117,9 +117,48 @@ export function askCall(question: string, uri?: string, selection?: Range): Comm
   return { command: ServerCommand.ask, arguments: [built] };
 }
 
-export function acceptCall(proposalId: string): CommandCall {
-  const args: ProposalArgs = { proposalId };
+/** Accept the proposal, or only the given hunks of it (ids from `agentls/proposal`). */
+export function acceptCall(proposalId: string, hunks?: readonly string[]): CommandCall {
+  const args: ProposalArgs & { hunks?: string[] } = { proposalId };
+  if (hunks !== undefined) {
+    args.hunks = [...hunks];
+  }
   return { command: ServerCommand.accept, arguments: [args] };
+}
+
+/** Accept and commit with the user's message (the proposal's when absent), all of it or some hunks. */
+export function acceptAndCommitCall(
+  proposalId: string,
+  message?: string,
+  hunks?: readonly string[],
+): CommandCall {
+  const args: ProposalArgs & { message?: string; hunks?: string[] } = { proposalId };
+  if (message !== undefined && message.trim() !== "") {
+    args.message = message;
+  }
+  if (hunks !== undefined) {
+    args.hunks = [...hunks];
+  }
+  return { command: ServerCommand.acceptAndCommit, arguments: [args] };
+}
+
+/** Start a run by an instruction, in a mode ("team", ...), about a file or a selection when given. */
+export function runCall(instruction: string, mode: string, uri?: string, selection?: Range): CommandCall {
+  const text = instruction.trim();
+  if (text === "") {
+    throw new Error("the instruction is empty: say what the team should do");
+  }
+  const args: { instruction: string; mode: string; uri?: string; range?: Range } = {
+    instruction: text,
+    mode,
+  };
+  if (uri !== undefined) {
+    args.uri = uri;
+    if (selection !== undefined && !isEmpty(selection)) {
+      args.range = range(selection);
+    }
+  }
+  return { command: ServerCommand.run, arguments: [args] };
 }
 
 export function rejectCall(proposalId: string): CommandCall {

@@ -47,6 +47,17 @@ export interface ProposalFile {
   readonly diff: string;
   readonly oldText: string | undefined;
   readonly newText: string | undefined;
+  /** Its hunks, for accepting part of the proposal (`agentls.accept {hunks}`). */
+  readonly hunks: readonly Hunk[];
+}
+
+/** A changed block of a file (1-based first line and count, before and after the change). */
+export interface Hunk {
+  readonly id: string;
+  readonly oldStart: number;
+  readonly oldLines: number;
+  readonly newStart: number;
+  readonly newLines: number;
 }
 
 export interface ProposalDetails {
@@ -57,6 +68,23 @@ export interface ProposalDetails {
   readonly files: readonly ProposalFile[];
   /** Cost in USD of the run that made the proposal, when the server reports it. */
   readonly cost: number | undefined;
+  /** The message "Accept and Commit" offers for editing. */
+  readonly commitMessage: string;
+  /** A team run's handoffs (`{spec, design, review}`), when the proposal comes from one. */
+  readonly team: Readonly<Record<string, unknown>> | undefined;
+}
+
+/** `agentls/runEvent`: what a team run did (a handoff, its todo list, a role starting or ending). */
+export interface RunEvent {
+  readonly runId: string;
+  readonly kind: string;
+  readonly role: string | undefined;
+  readonly node: string | undefined;
+  readonly handoff: string | undefined;
+  readonly markdown: string | undefined;
+  readonly document: unknown;
+  readonly items: readonly { readonly text: string; readonly status: string }[];
+  readonly state: string | undefined;
 }
 
 export interface RunInfo {
@@ -177,6 +205,23 @@ export function parseProposal(result: unknown): ProposalDetails {
       diff: optionalString(method, entry, "diff", `${where}.diff`) ?? "",
       oldText: optionalString(method, entry, "oldText", `${where}.oldText`),
       newText: optionalString(method, entry, "newText", `${where}.newText`),
+      hunks: array(method, entry, "hunks").map((hunk, j): Hunk => {
+        const h = object(method, hunk, `${where}.hunks[${String(j)}]`);
+        const num = (key: string): number => {
+          const value = h[key];
+          if (typeof value !== "number") {
+            throw new ProtocolError(method, `\`${where}.hunks[${String(j)}].${key}\` must be a number`);
+          }
+          return value;
+        };
+        return {
+          id: requiredString(method, h, "id", `${where}.hunks[${String(j)}].id`),
+          oldStart: num("oldStart"),
+          oldLines: num("oldLines"),
+          newStart: num("newStart"),
+          newLines: num("newLines"),
+        };
+      }),
     };
   });
   return {
@@ -186,7 +231,48 @@ export function parseProposal(result: unknown): ProposalDetails {
     diff: optionalString(method, obj, "diff") ?? "",
     files,
     cost: costOf(obj),
+    commitMessage: optionalString(method, obj, "commitMessage") ?? "",
+    team: isObject(obj.team) ? obj.team : undefined,
   };
+}
+
+export function parseRunEvent(params: unknown): RunEvent {
+  const method = Notification.runEvent;
+  const obj = object(method, params, "the params");
+  const items = array(method, obj, "items").map((item, i) => {
+    const entry = object(method, item, `items[${String(i)}]`);
+    return {
+      text: optionalString(method, entry, "text", `items[${String(i)}].text`) ?? "",
+      status: optionalString(method, entry, "status", `items[${String(i)}].status`) ?? "pending",
+    };
+  });
+  return {
+    runId: requiredString(method, obj, "runId"),
+    kind: requiredString(method, obj, "kind"),
+    role: optionalString(method, obj, "role"),
+    node: optionalString(method, obj, "node"),
+    handoff: optionalString(method, obj, "handoff"),
+    markdown: optionalString(method, obj, "markdown"),
+    document: obj.document,
+    items,
+    state: optionalString(method, obj, "state"),
+  };
+}
+
+/** The hunks still pending after a partial accept (`pendingHunks`); undefined for a whole accept. */
+export function pendingHunksOf(result: unknown): string[] | undefined {
+  if (!isObject(result) || !Array.isArray(result.pendingHunks)) {
+    return undefined;
+  }
+  return result.pendingHunks.filter((h): h is string => typeof h === "string");
+}
+
+/** The commit `agentls.acceptAndCommit` made: its id and branch, when it made one. */
+export function commitOf(result: unknown): { commit: string; branch: string } | undefined {
+  if (!isObject(result) || typeof result.commit !== "string") {
+    return undefined;
+  }
+  return { commit: result.commit, branch: typeof result.branch === "string" ? result.branch : "?" };
 }
 
 export function parseRuns(result: unknown): RunInfo[] {

@@ -1,0 +1,88 @@
+/**
+ * Per-hunk review, without VS Code: which hunk a line of a proposal's diff side is in, what to send for
+ * the hunks the user accepted and rejected, and the team run's events as lines of text.
+ *
+ * The server's hunks are the changed blocks of each file (`agentls/proposal` files[].hunks); a partial
+ * accept (`agentls.accept {hunks}`) applies those and leaves the rest pending. Rejecting a hunk is the
+ * extension's own note until every hunk left is rejected (then the proposal is rejected) or the rest
+ * is accepted (then only the hunks not rejected are sent, and the rejected rest is dropped).
+ */
+
+import type { Hunk, ProposalFile, RunEvent } from "./protocol";
+
+/** The hunk of `file` at `line` (zero-based) of its `before` or `after` side, if any. */
+export function hunkAtLine(file: ProposalFile, line: number, side: "before" | "after"): Hunk | undefined {
+  const at = line + 1;
+  return file.hunks.find((h) => {
+    const [start, count] = side === "after" ? [h.newStart, h.newLines] : [h.oldStart, h.oldLines];
+    return count > 0 ? at >= start && at < start + count : at === Math.max(start, 1);
+  });
+}
+
+export interface ReviewPlan {
+  /** "accept": everything left; "partial": only `hunks`, the rest is dropped; "reject": nothing. */
+  readonly action: "accept" | "partial" | "reject";
+  readonly hunks: readonly string[];
+}
+
+/** What accepting the proposal means once the user rejected some of its hunks. */
+export function acceptPlan(files: readonly ProposalFile[], rejected: ReadonlySet<string>): ReviewPlan {
+  const all = files.flatMap((f) => f.hunks.map((h) => h.id));
+  const kept = all.filter((id) => !rejected.has(id));
+  if (kept.length === all.length) {
+    return { action: "accept", hunks: all };
+  }
+  return kept.length === 0 ? { action: "reject", hunks: [] } : { action: "partial", hunks: kept };
+}
+
+const TODO_MARK: Readonly<Record<string, string>> = { done: "[x]", in_progress: "[~]", pending: "[ ]" };
+
+/** One `agentls/runEvent` as lines for the team output. */
+export function runEventLines(event: RunEvent): string[] {
+  const where = event.node !== undefined && event.node !== event.role ? ` (${event.node})` : "";
+  if (event.kind === "todo") {
+    return ["Plan:", ...event.items.map((i) => `  ${TODO_MARK[i.status] ?? "[ ]"} ${i.text}`)];
+  }
+  if (event.kind === "role") {
+    return [`${event.role ?? "?"}${where}: ${event.state ?? "?"}`];
+  }
+  if (event.kind === "handoff") {
+    const body =
+      event.markdown ?? (event.document === undefined ? "" : JSON.stringify(event.document, undefined, 2));
+    return [`## ${event.role ?? "?"}: ${event.handoff ?? "handoff"}${where}`, ...body.split("\n"), ""];
+  }
+  return [event.kind];
+}
+
+/** The QA verdict of a team proposal (`team.review`), a line per acceptance criterion. */
+export function verdictLines(team: Readonly<Record<string, unknown>> | undefined): string[] {
+  const review = team?.review;
+  if (typeof review !== "object" || review === null) {
+    return [];
+  }
+  const { passed, criteria } = review as { passed?: unknown; criteria?: unknown };
+  const lines = [`QA verdict: ${passed === true ? "passed" : passed === false ? "FAILED" : "?"}`];
+  const text = (value: unknown, missing: string): string =>
+    typeof value === "string" || typeof value === "number" || typeof value === "boolean"
+      ? String(value)
+      : missing;
+  for (const c of Array.isArray(criteria) ? (criteria as unknown[]) : []) {
+    if (typeof c === "object" && c !== null) {
+      const { id, verdict, evidence } = c as { id?: unknown; verdict?: unknown; evidence?: unknown };
+      lines.push(`  ${text(id, "?")} ${text(verdict, "?")}: ${text(evidence, "")}`);
+    }
+  }
+  return lines;
+}
+
+/** The subject line and the rest of a commit message, to edit the subject and keep the body. */
+export function splitMessage(message: string): { subject: string; body: string } {
+  const [subject = "", ...rest] = message.split("\n");
+  return { subject, body: rest.join("\n").replace(/^\n+/, "") };
+}
+
+/** The commit message from an edited subject and the kept body. */
+export function joinMessage(subject: string, body: string): string {
+  const text = body.trim() === "" ? subject.trim() : `${subject.trim()}\n\n${body.trim()}`;
+  return `${text}\n`;
+}

@@ -1,0 +1,163 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+
+import { acceptAndCommitCall, acceptCall, runCall } from "../src/pure/args";
+import {
+  commitOf,
+  parseProposal,
+  parseRunEvent,
+  pendingHunksOf,
+  type ProposalFile,
+} from "../src/pure/protocol";
+import {
+  acceptPlan,
+  hunkAtLine,
+  joinMessage,
+  runEventLines,
+  splitMessage,
+  verdictLines,
+} from "../src/pure/review";
+
+function file(uri: string, hunks: ProposalFile["hunks"]): ProposalFile {
+  return {
+    uri,
+    oldUri: undefined,
+    kind: "modified",
+    diff: "",
+    oldText: undefined,
+    newText: undefined,
+    hunks,
+  };
+}
+
+// Lines 2 and 5 of a.py changed; line 8 deleted (nothing on the after side); b.py created.
+const A = file("file:///w/a.py", [
+  { id: "a#1", oldStart: 2, oldLines: 1, newStart: 2, newLines: 1 },
+  { id: "a#2", oldStart: 5, oldLines: 1, newStart: 5, newLines: 2 },
+  { id: "a#3", oldStart: 8, oldLines: 1, newStart: 9, newLines: 0 },
+]);
+const B = file("file:///w/b.py", [{ id: "b#1", oldStart: 1, oldLines: 0, newStart: 1, newLines: 3 }]);
+
+describe("per-hunk review", () => {
+  it("finds the hunk at a line of either side", () => {
+    assert.equal(hunkAtLine(A, 1, "after")?.id, "a#1");
+    assert.equal(hunkAtLine(A, 5, "after")?.id, "a#2"); // the second added line
+    assert.equal(hunkAtLine(A, 2, "after"), undefined); // unchanged
+    assert.equal(hunkAtLine(A, 7, "before")?.id, "a#3");
+    assert.equal(hunkAtLine(A, 8, "after")?.id, "a#3"); // where the deletion was
+    assert.equal(hunkAtLine(B, 2, "after")?.id, "b#1");
+  });
+
+  it("accepts what the user did not reject, and rejects when nothing is left", () => {
+    assert.deepEqual(acceptPlan([A, B], new Set()), {
+      action: "accept",
+      hunks: ["a#1", "a#2", "a#3", "b#1"],
+    });
+    assert.deepEqual(acceptPlan([A, B], new Set(["b#1"])), {
+      action: "partial",
+      hunks: ["a#1", "a#2", "a#3"],
+    });
+    assert.deepEqual(acceptPlan([A, B], new Set(["a#1", "a#2", "a#3", "b#1"])), {
+      action: "reject",
+      hunks: [],
+    });
+  });
+
+  it("sends hunks, the edited message and team runs in the contract's shape", () => {
+    assert.deepEqual(acceptCall("p1", ["a#1"]).arguments, [{ proposalId: "p1", hunks: ["a#1"] }]);
+    assert.deepEqual(acceptCall("p1").arguments, [{ proposalId: "p1" }]);
+    assert.deepEqual(acceptAndCommitCall("p1", "feat: x\n", ["a#1"]), {
+      command: "agentls.acceptAndCommit",
+      arguments: [{ proposalId: "p1", message: "feat: x\n", hunks: ["a#1"] }],
+    });
+    assert.deepEqual(acceptAndCommitCall("p1", " ").arguments, [{ proposalId: "p1" }]);
+    const sel = { start: { line: 1, character: 0 }, end: { line: 3, character: 2 } };
+    assert.deepEqual(runCall(" add vouchers ", "team", "file:///w/a.py", sel), {
+      command: "agentls.run",
+      arguments: [{ instruction: "add vouchers", mode: "team", uri: "file:///w/a.py", range: sel }],
+    });
+    assert.throws(() => runCall("  ", "team"), /instruction is empty/);
+  });
+
+  it("edits the subject of a commit message and keeps its body", () => {
+    const { subject, body } = splitMessage("feat(x): add y\n\nWhy and how.\n\nTests pass.\n");
+    assert.equal(subject, "feat(x): add y");
+    assert.equal(
+      joinMessage("feat(x): add y, edited", body),
+      "feat(x): add y, edited\n\nWhy and how.\n\nTests pass.\n",
+    );
+    assert.equal(joinMessage("fix: z", ""), "fix: z\n");
+  });
+
+  it("reads hunks, the commit message, the team, pending hunks and the commit from the server", () => {
+    const details = parseProposal({
+      proposalId: "p1",
+      files: [
+        {
+          uri: "file:///w/a.py",
+          diff: "",
+          hunks: [{ id: "a#1", oldStart: 2, oldLines: 1, newStart: 2, newLines: 1 }],
+        },
+      ],
+      commitMessage: "feat: x\n",
+      team: { review: { passed: true, criteria: [] } },
+    });
+    assert.equal(details.files[0]?.hunks[0]?.id, "a#1");
+    assert.equal(details.commitMessage, "feat: x\n");
+    assert.deepEqual(details.team, { review: { passed: true, criteria: [] } });
+    assert.throws(
+      () => parseProposal({ proposalId: "p", files: [{ uri: "u", hunks: [{ id: "h" }] }] }),
+      /oldStart/,
+    );
+    assert.deepEqual(pendingHunksOf({ applied: true, pendingHunks: ["b#1"] }), ["b#1"]);
+    assert.equal(pendingHunksOf({ applied: true }), undefined);
+    assert.deepEqual(commitOf({ applied: true, commit: "abc", branch: "main" }), {
+      commit: "abc",
+      branch: "main",
+    });
+  });
+});
+
+describe("team runs", () => {
+  it("writes the plan, role changes and handoffs as they arrive", () => {
+    const todo = parseRunEvent({
+      runId: "r1",
+      kind: "todo",
+      items: [
+        { id: "1", text: "spec", status: "done" },
+        { id: "2", text: "code", status: "in_progress" },
+        { id: "3", text: "review", status: "pending" },
+      ],
+    });
+    assert.deepEqual(runEventLines(todo), ["Plan:", "  [x] spec", "  [~] code", "  [ ] review"]);
+    const role = parseRunEvent({
+      runId: "r1",
+      kind: "role",
+      role: "coder",
+      node: "coder-1",
+      state: "started",
+    });
+    assert.deepEqual(runEventLines(role), ["coder (coder-1): started"]);
+    const handoff = parseRunEvent({
+      runId: "r1",
+      kind: "handoff",
+      role: "architect",
+      node: "architect",
+      handoff: "Design",
+      document: { summary: "s" },
+      markdown: "**Design**\n- create a.py",
+    });
+    assert.deepEqual(runEventLines(handoff), ["## architect: Design", "**Design**", "- create a.py", ""]);
+    assert.throws(() => parseRunEvent({ kind: "todo" }), /runId/);
+  });
+
+  it("shows the QA verdict per criterion", () => {
+    assert.deepEqual(
+      verdictLines({
+        review: { passed: false, criteria: [{ id: "AC1", verdict: "fail", evidence: "test_x fails" }] },
+      }),
+      ["QA verdict: FAILED", "  AC1 fail: test_x fails"],
+    );
+    assert.deepEqual(verdictLines(undefined), []);
+  });
+});
