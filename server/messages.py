@@ -184,8 +184,8 @@ class ProposalDetails:
     verification_summary: str
     complete: bool
     status: str
-    team: Mapping[str, Any] | None = None
-    """Team runs: ``{spec, design, review}`` (JSON objects or null); null for solo runs."""
+    team: Mapping[str, Any] | None = omit_none()
+    """Team runs: ``{spec, design, review}`` (JSON objects or null); left out for solo runs."""
     commit_message: str = ""
     """The message ``agentls.acceptAndCommit`` uses unless the editor sends the user's edit of it."""
     roles: list[Mapping[str, Any]] | None = omit_none()  # noqa: RUF009 (the default is None)

@@ -580,8 +580,17 @@ class TeamRun:
         self.recorder.decision(kind, step=self.state.steps, **fields)
 
     def _forward(self, event: AgentEvent) -> None:
-        if event.kind != "stop" and self.on_event is not None:  # a role's end is not the run's
-            self.on_event(event)
+        """A role's event, counted in the run's steps, tokens and cost (a role's end is not the run's)."""
+        if event.kind == "stop" or self.on_event is None:
+            return
+        self.on_event(
+            replace(
+                event,
+                step=self.state.steps + event.step,
+                usage=self.usage + event.usage,
+                cost=self.cost + event.cost,
+            )
+        )
 
     def _emit(self, kind: EventKind, message: str, **data: Any) -> None:
         if self.on_event is None:

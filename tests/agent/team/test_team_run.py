@@ -90,6 +90,10 @@ def test_three_file_feature_goes_through_the_team_with_one_qa_rejection(
     roles = [(e.data["role"], e.data["state"]) for e in harness.of_kind("role")]
     assert roles[:2] == [("planner", "started"), ("planner", "finished")] and len(roles) == 14
     assert not [e for e in harness.events if e.kind == "stop"][:-1], "only the team's own stop event"
+    steps = [e.step for e in harness.events if e.kind == "step"]
+    assert steps == list(range(1, 15)), "steps count across the roles"
+    costs = [e.cost for e in harness.events if e.kind == "cost"]
+    assert costs == sorted(costs) and costs[-1] == pytest.approx(result.cost)
 
     # the spec was confirmed before any coder ran
     assert len(harness.asked) == 1 and harness.asked[0][1] == ["Start", "Stop"]
