@@ -155,7 +155,8 @@ class DependencyIndexes:
                         f"lookup_docs with `query` to search its docstrings"
                     )
                 location = self.cache_dir / "deps" / dependency.key
-                settings = IndexSettings(uri=str(location))
+                # A small package parses faster in this process than through a pool of workers.
+                settings = IndexSettings(uri=str(location), workers=1 if files < 200 else 0)
                 index = WorkspaceIndex(dependency.folder, settings, cache_dir=self.cache_dir)
                 report = index.index(cancel=self.cancel)
                 log.info("indexed %s %s: %s", dependency.distribution, dependency.version, report)
