@@ -568,6 +568,11 @@ def _show_run(run: RunRecord) -> None:
             verdict = "allowed" if record.get("allowed") else "REFUSED"
             request = f"{record.get('method')} {record.get('target')}"
             echo(f"      network {request}: {verdict} ({record.get('reason')})")
+        elif record.type == "decision" and record.get("kind") == "install":
+            installed = ", ".join(f"{n} {v}" for n, v in (record.get("installed") or {}).items()) or "nothing"
+            where = f", added to {record.get('manifest')}" if record.get("manifest") else ""
+            state = "" if record.get("exit_code") == 0 else f" (pip failed, exit {record.get('exit_code')})"
+            echo(f"  install {record.get('requirement')}: {installed}{where}{state}")
         elif record.type == "approval":
             verdict = "approved" if record.get("approved") else "refused"
             echo(f"  approval ({record.get('subject')}) {record.get('detail')}: {verdict}")

@@ -20,6 +20,8 @@ from agent.installs import add_requirement
 from agent.overlay import Overlay
 from agent.sandbox import SandboxSettings
 from agent.task_builders import run_task
+from agent.transcript import load_run
+from server.cli.agent import _show_run
 from tests.agent.agent_harness import Harness, bash, done, fast_settings
 from tests.agent.test_overlay import disk_snapshot
 from tests.fakes.anthropic_server import FakeAnthropic, tool_use
@@ -91,7 +93,11 @@ class Answers:
 
 
 def test_an_approved_install_lands_in_the_run_layer_and_the_proposal_edits_the_manifest(
-    fake_anthropic: FakeAnthropic, project: Path, index: int, tmp_path: Path
+    fake_anthropic: FakeAnthropic,
+    project: Path,
+    index: int,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     before = disk_snapshot(project)
     harness = Harness(fake_anthropic, project, tmp_path / "runs")
@@ -123,6 +129,10 @@ def test_an_approved_install_lands_in_the_run_layer_and_the_proposal_edits_the_m
     assert any(r["target"].endswith(f"/{WHEEL}") for r in network)
     (install,) = [r for r in records if r["type"] == "decision" and r["kind"] == "install"]
     assert install["installed"] == {"demo-dep": "1.0"} and install["manifest"] == "pyproject.toml"
+    _show_run(load_run(tmp_path / "runs", result.run_id))  # `agentls runs ID`
+    shown = capsys.readouterr().out
+    assert "install demo-dep: demo-dep 1.0, added to pyproject.toml" in shown
+    assert "approval (install) demo-dep: approved" in shown
 
 
 def test_a_refused_install_installs_nothing_and_off_offers_no_install(
