@@ -264,7 +264,8 @@ class TeamRun:
         for item in self._items():
             if item.id in done:
                 continue  # finished before a resume
-            self._handoff(node.role, node.name, item)
+            author = "architect" if self.state.design is not None else "planner"  # who wrote the item
+            self._handoff(author, node.name, item)
             self._store(self._run_role(node, node.role, self._brief(node.role, item)))
             self._checkpoint("running", None)
 

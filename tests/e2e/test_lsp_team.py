@@ -97,7 +97,7 @@ async def test_team_run_questions_first_then_run_events_and_team_proposal(
         assert handoffs == [
             ("planner", "Spec"),
             ("architect", "Design"),
-            ("coder", "WorkItem"),
+            ("architect", "WorkItem"),
             ("coder", "WorkResult"),
             ("qa", "Review"),
         ]

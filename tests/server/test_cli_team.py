@@ -95,6 +95,7 @@ def test_run_mode_runs_a_custom_graph_and_an_invalid_handoff_goes_back_to_the_ro
     run_id = next(runs.glob("*.jsonl")).stem
     records = load_run(runs, run_id).records
     assert [r.get("handoff") for r in records if r.type == "handoff"] == ["Spec", "WorkItem", "WorkResult"]
+    assert [r.get("role") for r in records if r.type == "handoff"] == ["planner", "planner", "coder"]
     proposal = next(r for r in records if r.type == "proposal")
     assert proposal.get("verified") is False
     shown = invoke(["runs", run_id], env)

@@ -75,9 +75,9 @@ def test_three_file_feature_goes_through_the_team_with_one_qa_rejection(
     assert handoffs == [
         ("planner", "Spec"),
         ("architect", "Design"),
-        ("coder", "WorkItem"),
+        ("architect", "WorkItem"),
         ("coder", "WorkResult"),
-        ("coder", "WorkItem"),
+        ("architect", "WorkItem"),
         ("coder", "WorkResult"),
         ("qa", "Review"),
         ("qa", "WorkItem"),
