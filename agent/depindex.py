@@ -44,8 +44,9 @@ MAX_FILES = 2_000
 _SOURCE_SUFFIXES = (".py", ".pyi")
 
 _RESOLVE = r"""
-import importlib.util, importlib.metadata as md, json, sys
+import importlib.util, importlib.metadata as md, json, os, sys
 name = sys.argv[1]
+sys.path[:0] = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]  # the run's installs
 out = {"name": name}
 try:
     spec = importlib.util.find_spec(name)

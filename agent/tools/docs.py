@@ -22,6 +22,7 @@ Input: `name` (a dotted Python name such as ``pytest.raises``, an npm package su
 - **Rust**: the crate's source under Cargo's registry (``~/.cargo/registry/src``) in the version of the
   workspace's ``Cargo.lock``, read on the host: docs, signatures and locations (`agent.tools.rustdocs`).
 
+Packages installed during the run (`agent.installs`, on the sandbox's ``PYTHONPATH``) are found too.
 Results are cut to `MAX_CHARS`. Importing a package runs its code, which is why Python runs in the sandbox
 (no network, the workspace read-only, time and memory limits).
 """
@@ -51,9 +52,11 @@ _PY_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*$")
 _GO_NAME = re.compile(r"^[A-Za-z0-9_./-]+(?:\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 _PY_SCRIPT = r"""
-import importlib, importlib.metadata as md, inspect, json, pkgutil, sys, re
+import importlib, importlib.metadata as md, inspect, json, os, pkgutil, sys, re
 name, query, root = sys.argv[1], sys.argv[2], sys.argv[3]
 sys.path.append(root)
+# -I ignores PYTHONPATH; the sandbox sets it only for the run's installed packages (agent.installs).
+sys.path[:0] = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
 def first_line(doc):
     return (doc or "").strip().split("\n", 1)[0][:160]
 def signature(obj):

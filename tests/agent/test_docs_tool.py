@@ -151,3 +151,27 @@ def test_a_rust_crate_in_the_locked_version_from_cargos_registry(tmp_path: Path)
     missing = registry.execute("lookup_docs", {"name": "tiny_parse"})
     assert missing.is_error and "1.3.0 (from Cargo.lock) is not downloaded" in missing.content
     assert "cargo fetch" in missing.content
+
+
+def test_a_package_installed_during_the_run_is_found(project: Path) -> None:
+    from agent.installs import PackageLayer
+
+    layer = PackageLayer()
+    try:
+        (layer.path / "demo_dep").mkdir()
+        (layer.path / "demo_dep" / "__init__.py").write_text(
+            'def answer(x: int = 42) -> int:\n    """The answer."""\n    return x\n'
+        )
+        info = layer.path / "demo_dep-1.0.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text("Metadata-Version: 2.1\nName: demo-dep\nVersion: 1.0\n")
+        (info / "top_level.txt").write_text("demo_dep\n")
+        sandbox = Sandbox(SandboxSettings(timeout_seconds=60))
+        registry = ToolRegistry([LookupDocsTool(project, sandbox)])
+        before = registry.execute("lookup_docs", {"name": "demo_dep.answer"})
+        assert "ModuleNotFoundError" in before.content
+        sandbox.extensions.append(layer)
+        text = registry.execute("lookup_docs", {"name": "demo_dep.answer"}).content
+        assert "signature: answer(x: int = 42) -> int" in text and "demo-dep 1.0" in text
+    finally:
+        layer.close()
