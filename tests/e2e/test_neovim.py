@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 
 from tests.agent.agent_harness import EDITOR, GOOD_BODY, STUB_BODY, done, replace, view
+from tests.e2e.test_lsp_commit import GIT_ID, git
 from tests.fakes.anthropic_server import FakeAnthropic, Reply, slow, text, tool_use, turn
 
 REPO = Path(__file__).resolve().parents[2]
@@ -43,12 +44,6 @@ NEW_TEST = "tests/test_mean_more.py"
 NEW_TEST_TEXT = (
     "from mathx.stats import mean\n\n\ndef test_mean_of_two_numbers():\n    assert mean([1, 3]) == 2\n"
 )
-GIT_ID = {
-    "GIT_AUTHOR_NAME": "Ada",
-    "GIT_AUTHOR_EMAIL": "ada@example.com",
-    "GIT_COMMITTER_NAME": "Ada",
-    "GIT_COMMITTER_EMAIL": "ada@example.com",
-}
 SUMMARY = "Implemented `mean`: it averages the values and rejects an empty list; added a test."
 
 SETTINGS: dict[str, Any] = {
@@ -252,15 +247,9 @@ def test_accept_one_hunk_of_two_writes_only_that_hunk(workspace: Path, tmp_path:
 def test_accept_and_commit_commits_the_accepted_hunk_with_the_edited_message(
     workspace: Path, tmp_path: Path, nvim: str
 ) -> None:
-    def git(*args: str) -> str:
-        env = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1", **GIT_ID}
-        return subprocess.run(
-            ["git", "-C", str(workspace), *args], check=True, capture_output=True, text=True, env=env
-        ).stdout
-
-    git("init", "-q", "-b", "main")
-    git("add", ".")
-    git("commit", "-q", "-m", "init")
+    git(workspace, "init", "-q", "-b", "main")
+    git(workspace, "add", ".")
+    git(workspace, "commit", "-q", "-m", "init")
     original = (workspace / STATS).read_text()
     with FakeAnthropic() as fake:
         fake.enqueue(*agent_script())
@@ -275,10 +264,12 @@ def test_accept_and_commit_commits_the_accepted_hunk_with_the_edited_message(
     # The message buffer held the proposal's message to edit; nothing was committed before :w.
     assert result["commit_lines"][0].strip() and result["commit_lines"][0] != "init"
     assert any(line.startswith("# agentls: write (:w)") for line in result["commit_lines"])
-    assert git("log", "-1", "--format=%s").strip() == "feat(stats): implement mean (edited in Neovim)"
-    assert git("show", "--name-only", "--format=", "HEAD").split() == [STATS]
+    assert (
+        git(workspace, "log", "-1", "--format=%s").strip() == "feat(stats): implement mean (edited in Neovim)"
+    )
+    assert git(workspace, "show", "--name-only", "--format=", "HEAD").split() == [STATS]
     expected = original.replace(STUB_BODY, GOOD_BODY)
-    assert git("show", f"HEAD:{STATS}") == expected
+    assert git(workspace, "show", f"HEAD:{STATS}") == expected
     assert result["disk_after"] == {STATS: expected, NEW_TEST: None}
     assert result["proposal_status"] == "accepted"
 

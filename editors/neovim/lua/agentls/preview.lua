@@ -12,16 +12,7 @@ local NS = vim.api.nvim_create_namespace("agentls_review")
 
 local BUFFER_PREFIX = "agentls://proposal/"
 
-local function split_lines(text)
-  if type(text) ~= "string" or text == "" then
-    return {}
-  end
-  local lines = vim.split(text, "\n", { plain = true })
-  if lines[#lines] == "" then
-    table.remove(lines)
-  end
-  return lines
-end
+local split_lines = review.split_lines
 
 local KIND_LETTER = {
   created = "A",

@@ -7,7 +7,8 @@
 --- whose new lines hold it. Pure: no buffers, no server.
 local M = {}
 
-local function split_lines(text)
+--- The lines of `text` (none for nil or ""; no empty last line for a final newline).
+function M.split_lines(text)
   if type(text) ~= "string" or text == "" then
     return {}
   end
@@ -45,7 +46,7 @@ function M.layout(files)
       end
     end
     local old, new, in_section = 0, 0, 0
-    for _, line in ipairs(split_lines(file.diff)) do
+    for _, line in ipairs(M.split_lines(file.diff)) do
       local hunk = nil
       local a, c = line:match("^@@ %-(%d+)[,%d]* %+(%d+)[,%d]* @@")
       if a then

@@ -7,16 +7,7 @@ local BUFFER_PREFIX = "agentls://run/"
 
 local TODO_MARK = { done = "[x]", in_progress = "[~]", pending = "[ ]" }
 
-local function split_lines(text)
-  if type(text) ~= "string" or text == "" then
-    return {}
-  end
-  local lines = vim.split(text, "\n", { plain = true })
-  if lines[#lines] == "" then
-    table.remove(lines)
-  end
-  return lines
-end
+local split_lines = require("agentls.review").split_lines
 
 local function is_set(value)
   return value ~= nil and value ~= vim.NIL
