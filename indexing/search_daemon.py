@@ -17,6 +17,8 @@ loading LanceDB, pyarrow or numpy.
   while searching (the client then searches in its own process, and the next search starts a fresh one).
 - A query carries the client's `fingerprint` (index settings, cache folder, agentls' indexing code);
   a process started with other settings or older code answers "stale" and exits.
+- ``agentls index`` runs in it too when it is there (`index_run`): an edited file is re-indexed without
+  importing LanceDB again, with progress sent to the client as it comes.
 """
 
 from __future__ import annotations
@@ -34,20 +36,21 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from indexing.models import SearchHit
+from indexing.models import IndexReport, SearchHit
 
 if TYPE_CHECKING:
     from indexing.service import WorkspaceIndex
 
 log = logging.getLogger(__name__)
 
-__all__ = ["fingerprint", "query", "serve", "socket_path", "spawn"]
+__all__ = ["fingerprint", "index_run", "query", "serve", "socket_path", "spawn"]
 
 SOCKET_NAME = "search.sock"
 _LOCK_NAME = "search.lock"
@@ -274,6 +277,10 @@ def _accept_loop(index: WorkspaceIndex, listener: socket.socket, print_: str, id
                 _answer(conn, {"stale": True})
                 log.info("a client with other settings or code asked; exiting")
                 return
+            if request.get("op") == "index":
+                _answer(conn, _index_run(index, conn))
+                last = time.monotonic()
+                continue
             now = _versions_stamp(index)
             if now != stamp:
                 index.store.refresh()
@@ -289,6 +296,66 @@ def _accept_loop(index: WorkspaceIndex, listener: socket.socket, print_: str, id
                 _answer(conn, {"error": f"{type(exc).__name__}: {exc}"})
                 return
             _answer(conn, {"hits": [asdict(hit) for hit in hits]})
+
+
+def _index_run(index: WorkspaceIndex, conn: socket.socket) -> dict[str, Any]:
+    """An ``agentls index`` run in this process (LanceDB loaded, tables open): progress goes to the client
+    as it comes (at most twice a second); a client that went away (Ctrl-C) cancels the run."""
+    from indexing.lock import IndexLocked
+    from indexing.service import IndexCancelled
+    from indexing.walker import WorkspaceError
+
+    cancel = threading.Event()
+    sent = [0.0]
+
+    def progress(phase: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - sent[0] < 0.5 and done != total:
+            return
+        sent[0] = now
+        try:
+            conn.sendall(json.dumps({"progress": [phase, done, total]}).encode() + b"\n")
+        except OSError:
+            cancel.set()
+
+    try:
+        report = index.index(progress=progress, cancel=cancel)
+    except IndexLocked as exc:
+        return {"locked": str(exc)}
+    except (IndexCancelled, WorkspaceError) as exc:
+        return {"error": str(exc)}
+    except Exception as exc:  # logged; the client runs the index itself
+        log.exception("index run failed")
+        return {"error": f"{type(exc).__name__}: {exc}"}
+    return {"report": asdict(report)}
+
+
+def index_run(location: Path, print_: str, progress: Callable[[str, int, int], None]) -> IndexReport | None:
+    """Run ``agentls index`` in the warm search process of the index at ``location``, if one can answer;
+    None when there is none, or it could not run (another writer holds the index, an error): the caller
+    then runs the index itself."""
+    target = socket_path(location)
+    if not target.exists():
+        return None
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.settimeout(10.0)
+            conn.connect(str(target))
+            conn.sendall(json.dumps({"fingerprint": print_, "op": "index"}).encode() + b"\n")
+            conn.settimeout(None)  # a run takes as long as it takes; progress lines come meanwhile
+            with conn.makefile("rb") as lines:
+                for line in lines:
+                    answer = json.loads(line)
+                    if "progress" in answer:
+                        progress(*answer["progress"])
+                        continue
+                    if "report" in answer:
+                        return IndexReport(**answer["report"])
+                    log.debug("search process at %s answered %r", target, answer)
+                    return None
+    except (OSError, ValueError, TypeError) as exc:
+        log.debug("search process at %s did not run the index: %s", target, exc)
+    return None
 
 
 def _answer(conn: socket.socket, payload: dict[str, Any]) -> None:

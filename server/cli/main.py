@@ -181,14 +181,40 @@ def index_cmd(path: str, quiet: bool, as_json: bool) -> None:
     err = Console(stderr=True, soft_wrap=True)
     root = _workspace(path)
     settings = workspace_settings(root, err).index
+    # First the warm search process (LanceDB loaded), then the unchanged check (no LanceDB), then here.
+    quick = _index_in_warm_process(root, settings, err, quiet)
     try:
-        quick = _unchanged_report(root, settings)
+        quick = quick if quick is not None else _unchanged_report(root, settings)
     except WorkspaceError as exc:
         raise click.ClickException(str(exc)) from exc
     report = quick if quick is not None else _index_when_free(_open_index(root, err, settings), err, quiet)
     if as_json:
         click.echo(json.dumps(asdict(report), indent=2))
     _print_report(report, err)
+
+
+def _index_in_warm_process(
+    root: Path, settings: IndexSettings, err: Console, quiet: bool
+) -> IndexReport | None:
+    """The run in the workspace's warm search process (started by `agentls search`), which has LanceDB
+    loaded; None when there is none (the run then happens here). Progress comes as plain lines."""
+    from indexing.search_daemon import index_run
+
+    warm = _WarmSearch(root, settings, environment())
+    if not warm.enabled:
+        return None
+    started = time.monotonic()
+    last: dict[str, Any] = {"phase": "", "at": 0.0}
+
+    def on_progress(phase: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if quiet or (phase == last["phase"] and now - last["at"] < _PLAIN_EVERY):
+            return
+        last.update(phase=phase, at=now)
+        count = f"{done:,}/{total:,}" if total else f"{done:,}"
+        err.print(f"agentls: {phase} {count} ({now - started:.0f} s)", highlight=False, markup=False)
+
+    return index_run(warm.location, warm.print, on_progress)
 
 
 def _index_when_free(index: Any, err: Console, quiet: bool) -> IndexReport:

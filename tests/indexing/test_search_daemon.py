@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from indexing.config import IndexSettings
-from indexing.search_daemon import fingerprint, query, serve, socket_path
+from indexing.search_daemon import fingerprint, index_run, query, serve, socket_path
 from indexing.service import WorkspaceIndex
 
 REPO = Path(__file__).resolve().parents[2]
@@ -58,6 +58,25 @@ def test_answers_as_the_index_does_sees_new_versions_and_retires_for_other_setti
     assert not thread.is_alive()
     assert not socket_path(index.location).exists()
     assert query(index.location, print_, "zebra", limit=3, path=None) is None
+
+
+def test_an_index_run_in_the_warm_process_reports_progress_and_is_searched_next(
+    workspace: Path, cache_dir: Path
+) -> None:
+    settings = IndexSettings()
+    WorkspaceIndex(workspace, settings, cache_dir=cache_dir).index()
+    print_ = fingerprint(settings.model_dump_json(), cache_dir)
+    index = WorkspaceIndex(workspace, settings, cache_dir=cache_dir)
+    thread = _serving(index, print_)
+    (workspace / "shop" / "tax.py").write_text("def compute_zebra_levy(amount):\n    return amount\n")
+    phases: list[str] = []
+    report = index_run(index.location, print_, lambda phase, done, total: phases.append(phase))
+    assert report is not None and (report.files_indexed, report.files_unchanged) == (1, 7)
+    assert "scanning" in phases and "indexing" in phases
+    hits = query(index.location, print_, "zebra levy", limit=3, path=None)
+    assert hits and hits[0].symbol == "compute_zebra_levy"
+    assert index_run(index.location, "other", lambda *_: None) is None  # other settings: not here
+    thread.join(5)
 
 
 def test_fingerprint_follows_settings_and_code(tmp_path: Path, cache_dir: Path) -> None:
