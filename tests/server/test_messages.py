@@ -80,6 +80,7 @@ CASES: list[tuple[Any, Any]] = [
             verification_summary="pytest: 3 passed",
             complete=False,
             status="pending",
+            commit_message="feat: done\n",
         ),
         {
             "proposalId": "p1",
@@ -111,6 +112,7 @@ CASES: list[tuple[Any, Any]] = [
             "verificationSummary": "pytest: 3 passed",
             "complete": False,
             "status": "pending",
+            "commitMessage": "feat: done\n",
         },
     ),
     (AcceptResult("p1", True), {"proposalId": "p1", "applied": True}),
