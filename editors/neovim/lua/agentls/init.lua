@@ -461,11 +461,12 @@ local function after_partial(st, proposal, client, result, drop_rest)
     return
   end
   proposal.status = "pending"
+  local left = #(result.pendingHunks or {})
   notify(
     string.format(
-      "proposal %s: the accepted hunks are applied; %d hunk(s) still pending (not verified)",
+      "proposal %s: the accepted hunks are applied; %s still pending (not verified)",
       tostring(proposal.id),
-      #(result.pendingHunks or {})
+      left > 0 and (tostring(left) .. " hunk(s)") or "the rest is"
     )
   )
   runs.fetch(proposal, function(p)
@@ -571,7 +572,7 @@ function M.accept_and_commit(id)
             proposal.status = "pending"
             notify("proposal " .. tostring(proposal.id) .. " was not committed", vim.log.levels.WARN)
           elseif hunks and plan.undecided > 0 then
-            after_partial(st, proposal, client, { pendingHunks = {} }, false)
+            after_partial(st, proposal, client, {}, false)
           elseif hunks then
             after_partial(st, proposal, client, {}, true)
           else
