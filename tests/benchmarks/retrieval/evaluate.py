@@ -14,7 +14,9 @@ Metrics, per query, over the top ``K`` hits (targets are definitions given by pa
 Systems:
 
 - ``agentls``: ``WorkspaceIndex.search`` (what ``agentls search`` runs), lexical when no model is
-  configured (``agentls-lexical``) or hybrid with the distilled static model (``agentls-hybrid``).
+  configured (``agentls-lexical``) or hybrid with the distilled static model (``agentls-hybrid``);
+  ``agentls-vector`` is the vector leg alone (``WorkspaceIndex.search_vector``: the nearest chunks,
+  ranked with the same field matches and priors), to show what the model contributes by itself.
 - ``semble``: semble's own index (its chunker, BM25 and code re-ranking) built with
   ``create_index_from_path``; ``semble-lexical`` searches with ``alpha=0`` (BM25 plus its ranking; the
   embedding model is a constant stand-in that the zero weight removes), ``semble-hybrid`` with the same
@@ -155,9 +157,11 @@ class Table:
 # ----------------------------------------------------------------------------------------------- systems
 
 
-def agentls_search(index: WorkspaceIndex) -> Search:
+def agentls_search(index: WorkspaceIndex, *, vector_only: bool = False) -> Search:
+    run = index.search_vector if vector_only else index.search
+
     def search(query: str) -> list[Hit]:
-        return [Hit(h.path, h.start_line, h.end_line) for h in index.search(query, limit=K)]
+        return [Hit(h.path, h.start_line, h.end_line) for h in run(query, limit=K)]
 
     return search
 
@@ -257,6 +261,10 @@ def default_systems(model_dir: Path | None, weights: RankingWeights | None = Non
             open_agentls(root, work, model_dir=model_dir, weights=weights)
         )
         systems["semble-hybrid"] = lambda root, work: semble_search(root, model_dir=model_dir)
+        # The vector leg alone (nearest chunks, then the same ranking): what the model adds by itself.
+        systems["agentls-vector"] = lambda root, work: agentls_search(
+            open_agentls(root, work, model_dir=model_dir, weights=weights), vector_only=True
+        )
     return systems
 
 
@@ -275,9 +283,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         systems = {k: v for k, v in systems.items() if k in args.systems.split(",")}
     with tempfile.TemporaryDirectory() as tmp:
         run = evaluate(queries, systems, args.cache, Path(tmp), args.repos.split(",") if args.repos else None)
-    split = args.split if args.split != "all" else "all"
-    print(run.table.markdown(split))
-    print(json.dumps(run.table.summary(split)))
+    for split in ("held_out", "tuning") if args.split == "all" else (args.split,):
+        print(f"NDCG@10 per group, {split} split:")
+        print(run.table.markdown(split))
+        print(json.dumps(run.table.summary(split)))
+    print(
+        "search latency p50 (ms): "
+        + ", ".join(f"{s} {sorted(v)[len(v) // 2]:.1f}" for s, v in run.latency_ms.items())
+    )
     if args.misses:
         by_id = {q["id"]: q for q in queries}
         for system, results in run.per_query.items():
