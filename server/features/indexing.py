@@ -96,58 +96,48 @@ class _Folder:
 _READERS: dict[tuple[str, str], tuple[WorkspaceIndex, int]] = {}
 
 
-def _search_in_process(
-    root: str,
-    settings_json: str,
-    cache_dir: str,
-    env: dict[str, str],
-    generation: int,
-    ready: bool,
-    query: str,
-    limit: int,
-    scope: str | None,
-) -> list[SearchHit]:
+@dataclass(frozen=True)
+class _ReaderSpec:
+    """Which reader of the search process a call needs: the folder, its settings, and how fresh."""
+
+    root: str
+    settings_json: str
+    cache_dir: str
+    env: dict[str, str]
+    generation: int
+    ready: bool
+
+    def open(self) -> WorkspaceIndex | None:
+        """The search process's reader of the folder's index: opened once its tables exist, refreshed
+        when the folder's generation moved."""
+        from indexing.service import WorkspaceIndex
+
+        key = (self.root, self.settings_json)
+        entry = _READERS.get(key)
+        if entry is None:
+            settings = IndexSettings.model_validate_json(self.settings_json)
+            index = WorkspaceIndex(Path(self.root), settings, cache_dir=Path(self.cache_dir), env=self.env)
+            if not self.ready and not _tables_exist(index.location):
+                return None
+            for old in [k for k in _READERS if k[0] == self.root]:
+                _READERS.pop(old)[0].close()
+            entry = _READERS[key] = (index, self.generation)
+        elif entry[1] != self.generation:
+            entry[0].store.refresh()
+            entry = _READERS[key] = (entry[0], self.generation)
+        return entry[0]
+
+
+def _search_in_process(spec: _ReaderSpec, query: str, limit: int, scope: str | None) -> list[SearchHit]:
     """Runs in the search process: search one folder's index (opened or refreshed as needed)."""
-    index = _reader(root, settings_json, cache_dir, env, generation, ready)
+    index = spec.open()
     return [] if index is None else index.search(query, limit=limit, path=scope)
 
 
-def _find_symbols_in_process(
-    root: str,
-    settings_json: str,
-    cache_dir: str,
-    env: dict[str, str],
-    generation: int,
-    ready: bool,
-    name: str,
-    options: dict[str, Any],
-) -> list[Symbol]:
+def _find_symbols_in_process(spec: _ReaderSpec, name: str, options: dict[str, Any]) -> list[Symbol]:
     """Runs in the search process: `WorkspaceIndex.find_symbols` on one folder's index."""
-    index = _reader(root, settings_json, cache_dir, env, generation, ready)
+    index = spec.open()
     return [] if index is None else index.find_symbols(name, **options)
-
-
-def _reader(
-    root: str, settings_json: str, cache_dir: str, env: dict[str, str], generation: int, ready: bool
-) -> WorkspaceIndex | None:
-    """The search process's reader of one folder's index: opened once its tables exist, refreshed when
-    the folder's generation moved."""
-    from indexing.service import WorkspaceIndex
-
-    key = (root, settings_json)
-    entry = _READERS.get(key)
-    if entry is None:
-        settings = IndexSettings.model_validate_json(settings_json)
-        index = WorkspaceIndex(Path(root), settings, cache_dir=Path(cache_dir), env=env)
-        if not ready and not _tables_exist(index.location):
-            return None
-        for old in [k for k in _READERS if k[0] == root]:
-            _READERS.pop(old)[0].close()
-        entry = _READERS[key] = (index, generation)
-    elif entry[1] != generation:
-        entry[0].store.refresh()
-        entry = _READERS[key] = (entry[0], generation)
-    return entry[0]
 
 
 def _tables_exist(location: Path) -> bool:
@@ -358,19 +348,8 @@ class BackgroundIndexer:
                 except ValueError:
                     continue
                 scope = None if rel in ("", ".") else rel
-            job = loop.run_in_executor(
-                self._search_pool(),
-                _search_in_process,
-                str(root),
-                folder.settings.model_dump_json(),
-                str(self._cache_dir),
-                self._env,
-                folder.generation,
-                folder.ready,
-                query,
-                limit,
-                scope,
-            )
+            spec = self._reader_spec(root, folder)
+            job = loop.run_in_executor(self._search_pool(), _search_in_process, spec, query, limit, scope)
             jobs.append((root, job))
         results: list[tuple[Path, SearchHit]] = []
         for root, job in jobs:
@@ -393,18 +372,13 @@ class BackgroundIndexer:
         if folder is None:
             return []
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self._search_pool(),
-            _find_symbols_in_process,
-            str(root),
-            folder.settings.model_dump_json(),
-            str(self._cache_dir),
-            self._env,
-            folder.generation,
-            folder.ready,
-            name,
-            options,
-        )
+        spec = self._reader_spec(root, folder)
+        return await loop.run_in_executor(self._search_pool(), _find_symbols_in_process, spec, name, options)
+
+    def _reader_spec(self, root: Path, folder: _Folder) -> _ReaderSpec:
+        settings_json = folder.settings.model_dump_json()
+        cache = str(self._cache_dir)
+        return _ReaderSpec(str(root), settings_json, cache, self._env, folder.generation, folder.ready)
 
     def code_index(self, root: Path, loop: asyncio.AbstractEventLoop) -> SearchProcessIndex | None:
         """The folder's index as a run reads it (`agent.ports.CodeIndex`), served by the search process;
