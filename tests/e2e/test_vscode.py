@@ -31,6 +31,7 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.test_lsp_commit import GIT_ID, git
 from tests.fakes.anthropic_server import FakeAnthropic, Reply, ScriptItem, slow, text, tool_use, turn
 
 REPO = Path(__file__).resolve().parents[2]
@@ -347,8 +348,12 @@ def wait_for_proposal(wb: Workbench) -> None:
 def show_diff(wb: Workbench) -> None:
     wb.toast_button("Show Diff").click()
     wb.wait("the diff tab", lambda: wb.page.locator(".monaco-diff-editor").first.is_visible())
-    # One tab opens per file, in no fixed order: bring the stub's diff to the front.
+    # One tab opens per file, in no fixed order: once both are open, bring the stub's diff to the front.
+    tabs = wb.page.locator(".tabs-container .tab", has_text="agentls proposal")
+    wb.wait("both diff tabs", lambda: tabs.count() == 2)
     wb.page.locator(".tabs-container .tab", has_text="stats.py ↔").first.click()
+    active = wb.page.locator(".tabs-container .tab.active")
+    wb.wait("the stub's diff in front", lambda: "stats.py ↔" in active.first.inner_text())
     wb.wait("the proposal's text in the diff", lambda: "sum(values) / len(values)" in wb.diff_text())
     wb.shot("diff-tab")
 
@@ -402,9 +407,12 @@ def test_implement_from_the_light_bulb_diff_accept_preview_writes_the_files(
     request: pytest.FixtureRequest, vsix: Path, workspace: Path, tmp_path: Path
 ) -> None:
     original = (workspace / STATS).read_text()
+    git(workspace, "init", "-q", "-b", "main")
+    git(workspace, "add", ".")
+    git(workspace, "commit", "-q", "-m", "init")
     with FakeAnthropic() as fake:
         fake.enqueue(*agent_script(first_delay=2.0))
-        with workbench(request, vsix, workspace, tmp_path, fake.env()) as wb:
+        with workbench(request, vsix, workspace, tmp_path, {**fake.env(), **GIT_ID}) as wb:
             start_run(wb)
             wait_for_proposal(wb)
             assert (workspace / STATS).read_text() == original  # nothing written before Accept
@@ -419,7 +427,14 @@ def test_implement_from_the_light_bulb_diff_accept_preview_writes_the_files(
             wb.shot("nothing-ticked-not-applied")
             assert "1 proposal" in wb.status_bar()
             assert (workspace / STATS).read_text() == original
-            title_action(wb, "Accept Proposal")
+            # Accept and Commit: the proposal's subject in an input box, edited; Enter; then the preview.
+            title_action(wb, "Accept and Commit Proposal")
+            box = wb.page.locator(".quick-input-widget input")
+            wb.wait("the commit message box", lambda: box.first.is_visible(), timeout=30)
+            offered = box.first.input_value()
+            wb.shot("commit-message")
+            box.first.fill("feat(stats): implement mean (from VS Code)")
+            wb.page.keyboard.press("Enter")
             ticked = confirm_refactor_preview(wb)
             print("refactor preview as opened:", ticked)
             expected = original.replace(STUB_BODY, GOOD_BODY)
@@ -427,17 +442,22 @@ def test_implement_from_the_light_bulb_diff_accept_preview_writes_the_files(
             wb.wait("the new test on disk", lambda: (workspace / NEW_TEST).read_text() == NEW_TEST_TEXT)
             wb.wait("the proposal gone from the status bar", lambda: "proposal" not in wb.status_bar())
             wb.shot("accepted")
+            wb.wait("the commit", lambda: "implement mean" in git(workspace, "log", "-1", "--format=%s"))
+    assert offered.strip() and offered != "init"
+    assert git(workspace, "log", "-1", "--format=%s").strip() == "feat(stats): implement mean (from VS Code)"
+    assert sorted(git(workspace, "show", "--name-only", "--format=", "HEAD").split()) == [STATS, NEW_TEST]
     tests = pytest_in(workspace)
     assert tests.returncode == 0, tests.stdout + tests.stderr
     assert "passed" in tests.stdout
 
 
-def test_reject_from_the_notification_leaves_every_file_untouched(
+def test_reject_from_the_notification_leaves_every_file_untouched_then_accept_one_file_of_two(
     request: pytest.FixtureRequest, vsix: Path, workspace: Path, tmp_path: Path
 ) -> None:
     before = {p: p.read_bytes() for p in workspace.rglob("*") if p.is_file()}
+    original = (workspace / STATS).read_text()
     with FakeAnthropic() as fake:
-        fake.enqueue(*agent_script())
+        fake.enqueue(*agent_script(), *agent_script())
         with workbench(request, vsix, workspace, tmp_path, fake.env()) as wb:
             start_run(wb)
             wait_for_proposal(wb)
@@ -446,8 +466,29 @@ def test_reject_from_the_notification_leaves_every_file_untouched(
             wb.page.wait_for_timeout(2000)
             wb.shot("rejected")
             assert "raise NotImplementedError" in wb.editor_text()
-    after = {p: p.read_bytes() for p in workspace.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
-    assert after == {p: b for p, b in before.items() if "__pycache__" not in p.parts}
+            files = [p for p in workspace.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+            after = {p: p.read_bytes() for p in files}
+            assert after == {p: b for p, b in before.items() if "__pycache__" not in p.parts}
+            assert not (workspace / NEW_TEST).exists()
+            # A second run in the same window, reviewed per file: the stub's hunk accepted, the new test
+            # file's rejected; only the first reaches the disk.
+            start_run(wb)
+            wait_for_proposal(wb)
+            show_diff(wb)
+            title_action(wb, "Accept This File")
+            confirm_refactor_preview(wb)
+            expected = original.replace(STUB_BODY, GOOD_BODY)
+            wb.wait("the implementation on disk", lambda: (workspace / STATS).read_text() == expected)
+            wb.wait(
+                "the rest of the proposal shown again",
+                lambda: wb.page.locator(".tabs-container .tab", has_text="test_mean_more.py (new)").count(),
+            )
+            wb.page.locator(".tabs-container .tab", has_text="test_mean_more.py (new)").first.click()
+            assert "1 proposal" in wb.status_bar()
+            title_action(wb, "Reject This File")
+            wb.wait("the proposal gone from the status bar", lambda: "proposal" not in wb.status_bar())
+            wb.shot("one-file-accepted-one-rejected")
+    assert (workspace / STATS).read_text() == original.replace(STUB_BODY, GOOD_BODY)
     assert not (workspace / NEW_TEST).exists()
 
 
