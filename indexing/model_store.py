@@ -37,6 +37,7 @@ from indexing.embeddings import (
     DEFAULT_MODEL,
     DISTILLED_MODEL_NAME,
     _resolve_model,
+    hf_hub_cache,
     model_cache_path,
 )
 
@@ -47,6 +48,7 @@ __all__ = [
     "ModelPullError",
     "active_model",
     "installed_models",
+    "model_present",
     "pull_model",
 ]
 
@@ -273,3 +275,18 @@ def active_model(settings: EmbeddingSettings, cache_dir: Path, env: Mapping[str,
         distilled = model_cache_path(cache_dir, DISTILLED_MODEL_NAME)
         folder = distilled if distilled.is_dir() else None
     return folder
+
+
+def model_present(settings: EmbeddingSettings, cache_dir: Path, env: Mapping[str, str]) -> bool:
+    """Whether a local model for ``settings`` is on disk, judged from folders only: cheap enough for every
+    search (`active_model` imports huggingface_hub, a second on a loaded machine)."""
+    if settings.provider not in ("model2vec", "sentence-transformers"):
+        return False
+    model = settings.model
+    if Path(model).expanduser().is_dir() or model_cache_path(cache_dir, model).is_dir():
+        return True
+    distilled = model_cache_path(cache_dir, DISTILLED_MODEL_NAME)
+    if settings.provider == "model2vec" and model == DEFAULT_MODEL and distilled.is_dir():
+        return True
+    snapshots = hf_hub_cache(env) / f"models--{model.replace('/', '--')}" / "snapshots"
+    return snapshots.is_dir() and any(snapshots.iterdir())

@@ -314,9 +314,9 @@ def _offer_vectors(settings: IndexSettings, location: Path, env: dict[str, str],
             return
     except (OSError, ValueError):
         return
-    from indexing.model_store import active_model
+    from indexing.model_store import model_present
 
-    if active_model(settings.embedding, cache_dir(env), env) is not None:
+    if model_present(settings.embedding, cache_dir(env), env):
         err.print(
             "[yellow]note:[/] this index has no vectors yet (search is lexical); `agentls index` adds them "
             "with the model now installed",
