@@ -139,12 +139,12 @@ class AgentSettings(BaseModel):
     """How a long run keeps its conversation inside the context window (`agent.memory`)."""
     mcp: McpSettings = Field(default_factory=McpSettings)
     """MCP servers whose tools the agent gets (``[mcp.servers.NAME]``, see `agent.mcp.config`)."""
+    install: InstallSettings = Field(default_factory=InstallSettings)
+    """How `install_package` installs dependencies (``[agent.install]``, see `agent.installs`)."""
     delegate: DelegateSettings = Field(default_factory=DelegateSettings)
     """Bounds of the `delegate` tool's sub-agents (`agent.tools.delegate`)."""
     roles: dict[str, RoleSettings] = Field(default_factory=dict)
     """Per-role settings, ``[agent.roles.NAME]``: today the role's model (`model_for`)."""
-    install: InstallSettings = Field(default_factory=InstallSettings)
-    """How `install_package` installs dependencies (``[agent.install]``, see `agent.installs`)."""
     team: TeamSettings = Field(default_factory=TeamSettings)
     """Team runs: spec confirmation, QA rounds, overall bounds and custom graphs (`agent.team.config`)."""
     approve: Literal["auto", "ask"] = "auto"

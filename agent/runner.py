@@ -156,6 +156,7 @@ def start_run(
         result: RunResult | None = None
         model: Any = None
         models: Any = None
+        sandbox: Any = None
         try:
             from agent.loop import Agent
             from agent.models import load_model
@@ -184,7 +185,7 @@ def start_run(
             parts: dict[str, Any] = {
                 "root": root,
                 "overlay": Overlay(root, buffers),
-                "sandbox": Sandbox(settings.sandbox),
+                "sandbox": (sandbox := Sandbox(settings.sandbox)),
                 "index": workspace_index,
                 "ask": ask,
                 "on_event": _as_listener(on_event),
@@ -218,6 +219,8 @@ def start_run(
                 models.close()
             if model is not None:
                 model.close()
+            if sandbox is not None:
+                sandbox.close()  # its network gateway, under network = "registries"
             handle.result = result
             handle.done.set()
         if on_done is not None and result is not None:
