@@ -101,6 +101,7 @@ from agent.usage import BudgetExceeded, Usage
 from agent.verify import VerificationResult
 
 if TYPE_CHECKING:
+    from agent.interpreter import Interpreter
     from agent.ports import CodeIndex, EventSink, Model, Sandbox
     from indexing.secrets import Redactor
 
@@ -291,13 +292,15 @@ class Agent:
         node: str | None = None,
         models: Callable[[str], Model] | None = None,
         todos: TodoList | None = None,
+        interpreter: Interpreter | None = None,
     ) -> None:
         """`root` is the workspace root (the overlay's); `index` may be None (tools fall back to scans);
         `ask` answers `ask_user` (None: nobody can); `transcript` None writes no transcript. The system
         prompt and the tools come from `role` unless `system` and `tools` are given. `node`: the team
         graph's node (its calls are charged to role and node, `agent.costs`); `models`: role name -> that
         role's model client (`model_for`; None: `model` for every role); `todos`: a todo list to share
-        (default: a new one for this run)."""
+        (default: a new one for this run); `interpreter`: the project's Python when the caller found it
+        already (the team's roles and delegated sub-agents share the run's; None: asked once here)."""
         self.model = model
         self.settings = settings
         self.root = Path(root)
@@ -320,6 +323,7 @@ class Agent:
             on_verification=self._record_verification,
             recorder=self.recorder,
             state_dir=transcript.directory.parent if transcript is not None else None,
+            interpreter=interpreter,
         )
         self.verifier = self.resources.verifier
         self.node = node

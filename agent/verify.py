@@ -48,7 +48,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Literal
 
 from agent.config import AgentSettings
-from agent.interpreter import detect_interpreter, probe
+from agent.interpreter import Interpreter, detect_interpreter, probe
 from agent.interpreter import read_text as _read
 from agent.overlay import FileChange, Overlay, OverlayError
 from agent.paths import PathRefused
@@ -69,7 +69,6 @@ __all__ = [
     "changed_symbols",
     "detect_test_command",
     "environment_fault",
-    "python_for",
 ]
 
 log = logging.getLogger(__name__)
@@ -231,11 +230,6 @@ class VerificationResult:
 # What to run
 
 
-def python_for(root: Path) -> str:
-    """The Python of the project, found by asking the candidates (`agent.interpreter`)."""
-    return detect_interpreter(root, python_tests=_python_tests_present(root)).python
-
-
 def _has_pytest(python: str) -> bool:
     """Whether `python` can import pytest (asked, so system site-packages count)."""
     answer = probe(python)
@@ -391,7 +385,10 @@ class Verifier:
         cancel: threading.Event | None = None,
         scratch_dir: Path | None = None,
         which: Callable[[str], str | None] = shutil.which,
+        interpreter: Interpreter | None = None,
     ) -> None:
+        """`interpreter`: the project's Python when the caller found it already (a run's agents share
+        one); None: asked here (`agent.interpreter.detect_interpreter`)."""
         self.overlay = overlay
         self.sandbox = sandbox
         self.settings = settings
@@ -400,7 +397,9 @@ class Verifier:
         configured = sandbox.settings.scratch_dir
         self._scratch = scratch_dir or (Path(configured) if configured else None) or default_scratch_dir()
         self._which = which
-        self.interpreter = detect_interpreter(overlay.root, python_tests=_python_tests_present(overlay.root))
+        self.interpreter = interpreter or detect_interpreter(
+            overlay.root, python_tests=_python_tests_present(overlay.root)
+        )
         """The project's Python (`agent.interpreter`): its environment is first on the commands' PATH."""
         self._python = self.interpreter.python
         self._env = self.interpreter.env(sandbox_path(sandbox.settings))

@@ -62,6 +62,7 @@ from agent.usage import Usage
 from agent.verify import VerificationResult, Verifier
 
 if TYPE_CHECKING:
+    from agent.interpreter import Interpreter
     from agent.ports import CodeIndex, EventSink, Model, Sandbox
 
 __all__ = ["TeamRun"]
@@ -133,6 +134,8 @@ class TeamRun:
         self.ledger = CostLedger()
         """Usage and cost per role and node (`agent.costs`), for the proposal's ``roles``."""
         self.todos = TodoList()
+        self.interpreter: Interpreter | None = None
+        """The project's Python, found by the first role's verifier and shared by the others."""
         """One todo list for the whole run, shared by its roles (each role's loop shows its changes)."""
         self.verifications: list[VerificationResult] = []
         self.node_seconds: dict[str, float] = {}
@@ -352,7 +355,9 @@ class TeamRun:
             node=node.name,
             models=self.models,
             todos=self.todos,
+            interpreter=self.interpreter,
         )
+        self.interpreter = agent.verifier.interpreter
         result = agent.run(replace(self.task, kind="run", instruction=brief, edits_allowed=True))
         self.usage = self.usage + result.usage
         self.cost += result.cost
@@ -517,6 +522,7 @@ class TeamRun:
             index=self.index,
             cancel=self.cancel,
             scratch_dir=self.scratch_dir,
+            interpreter=self.interpreter,
         )
         result = verifier.verify(changes, trigger="finish")
         self.verifications.append(result)

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from agent.ports import CodeIndex, EventSink, Model, Sandbox
     from agent.recorder import Recorder
     from agent.usage import Usage
+    from agent.verify import Verifier
 
 __all__ = ["DelegateHost", "DelegateSettings", "DelegateTool", "build_report"]
 
@@ -76,6 +77,7 @@ class DelegateHost(Protocol):
     index: CodeIndex | None
     cancel: threading.Event
     recorder: Recorder
+    verifier: Verifier
     on_event: EventSink | None
     steps: int
     run_id: str
@@ -173,6 +175,7 @@ class DelegateTool(CustomTool):
             transcript=transcript,
             role=EXPLORE,
             system=self._system,
+            interpreter=host.verifier.interpreter,
         )
         sub.runs_dir = None  # nothing to resume: the caller keeps the answer
         result = sub.run(Task(kind="ask", instruction=question, edits_allowed=False))

@@ -34,6 +34,7 @@ from agent.verify import VerificationResult, Verifier
 
 if TYPE_CHECKING:
     from agent.config import AgentSettings
+    from agent.interpreter import Interpreter
     from agent.overlay import Overlay
     from agent.ports import CodeIndex, Sandbox
     from agent.recorder import Recorder
@@ -79,9 +80,19 @@ class ToolResources:
         on_verification: Callable[[VerificationResult], None] | None = None,
         recorder: Recorder | None = None,
         state_dir: Path | None = None,
+        interpreter: Interpreter | None = None,
     ) -> ToolResources:
-        """Resources with a new `Verifier` on `overlay` and `sandbox`."""
-        verifier = Verifier(overlay, sandbox, settings, index=index, cancel=cancel, scratch_dir=scratch_dir)
+        """Resources with a new `Verifier` on `overlay` and `sandbox` (`interpreter`: the project's
+        Python when the caller knows it; None: the verifier asks)."""
+        verifier = Verifier(
+            overlay,
+            sandbox,
+            settings,
+            index=index,
+            cancel=cancel,
+            scratch_dir=scratch_dir,
+            interpreter=interpreter,
+        )
         return cls(
             settings,
             overlay,

@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from agent import verify
+from agent.interpreter import Interpreter, detect_interpreter
 from agent.task_builders import run_task
 from agent.team.handoffs import Review
 from agent.transcript import load_run
@@ -30,9 +33,16 @@ def team(tmp_path: Path) -> Iterator[tuple[TeamHarness, RoleScript]]:
 
 
 def test_three_file_feature_goes_through_the_team_with_one_qa_rejection(
-    team: tuple[TeamHarness, RoleScript],
+    team: tuple[TeamHarness, RoleScript], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     harness, script = team
+    asked: list[Path] = []
+
+    def detect(root: Path, **kwargs: Any) -> Interpreter:
+        asked.append(root)
+        return detect_interpreter(root, **kwargs)
+
+    monkeypatch.setattr(verify, "detect_interpreter", detect)
     task = run_task(INSTRUCTION, root=harness.root)
     result = harness.team().run(task)
 
@@ -70,6 +80,8 @@ def test_three_file_feature_goes_through_the_team_with_one_qa_rejection(
     assert sum(entry.cost for entry in proposal.roles) == pytest.approx(result.cost)
     assert sum(entry.usage.total_tokens for entry in proposal.roles) == result.usage.total_tokens
     assert not (harness.root / "shop" / "discount.py").exists(), "the team never writes the user's files"
+    # the project's Python is asked once for the whole run, not once per role agent (7) and verification
+    assert len(asked) == 1, asked
 
     handoffs = [(e.data["role"], e.data["handoff"]) for e in harness.of_kind("handoff")]
     assert handoffs == [
