@@ -26,6 +26,7 @@ folder also triggers re-embedding.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -672,6 +673,28 @@ def _load_openai(settings: EmbeddingSettings, env: Mapping[str, str]) -> Embedde
 # Distillation
 
 
+@contextlib.contextmanager
+def staged_folder(target: Path, tag: str) -> Iterator[Path]:
+    """A new empty folder beside `target` to fill in the block; when the block ends without an error it
+    takes `target`'s place (a folder, a file or a symlink there is replaced) in two renames, so a reader
+    never sees a half-written model. Nothing is left behind either way."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.parent / f".{target.name}.{tag}-{os.getpid()}"
+    old = target.parent / f".{target.name}.old-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    try:
+        yield staging
+        if target.is_symlink() or target.is_file():
+            target.unlink()
+        elif target.exists():
+            os.replace(target, old)
+        os.replace(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
+
+
 def distill_model(source: str | Path, out_dir: Path, *, pca_dims: int = 256) -> Path:
     """Distil a model2vec static model from local sentence-transformer weights, offline; returns `out_dir`.
 
@@ -702,16 +725,6 @@ def distill_model(source: str | Path, out_dir: Path, *, pca_dims: int = 256) -> 
     static = distill_from_model(model=model, tokenizer=tokenizer, pca_dims=pca_dims)
 
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}"
-    old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    try:
+    with staged_folder(out_dir, "tmp") as staging:
         static.save_pretrained(staging)
-        if out_dir.exists():
-            os.replace(out_dir, old)
-        os.replace(staging, out_dir)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-        shutil.rmtree(old, ignore_errors=True)
     return out_dir

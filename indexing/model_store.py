@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shutil
 import time
@@ -39,6 +38,7 @@ from indexing.embeddings import (
     _resolve_model,
     hf_hub_cache,
     model_cache_path,
+    staged_folder,
 )
 
 __all__ = [
@@ -199,12 +199,7 @@ def pull_model(
     if not re.fullmatch(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?", name) or ".." in name:
         raise ModelPullError(f"{name!r} is not a model name; give one like {DEFAULT_MODEL}")
     target = model_cache_path(cache_dir, name)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = target.parent / f".{target.name}.pull-{os.getpid()}"
-    old = target.parent / f".{target.name}.old-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
-    try:
+    with staged_folder(target, "pull") as staging:
         folder = Path(source).expanduser() if source and "://" not in source else None
         if folder is not None:
             if not folder.is_dir():
@@ -217,14 +212,6 @@ def pull_model(
         _check_loads(staging)
         manifest = {"name": name, "source": origin, "pulled": int(time.time()), "files": files}
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-        if target.is_symlink() or target.is_file():
-            target.unlink()
-        elif target.exists():
-            os.replace(target, old)
-        os.replace(staging, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-        shutil.rmtree(old, ignore_errors=True)
     return target
 
 

@@ -14,18 +14,16 @@ a server started on remembered trust is a ``decision`` record (kind ``mcp_server
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import hashlib
 import json
 import logging
-import os
 import shlex
-import tempfile
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from agent.apply import write_atomic
 from agent.mcp.config import McpServerSettings, McpSettings
 
 if TYPE_CHECKING:
@@ -91,15 +89,10 @@ class McpTrust:
                 if (e.get("workspace"), e.get("sha256")) != (entry["workspace"], entry["sha256"])
             ]
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".mcp-trust-", dir=self.path.parent)
             try:
-                with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                    json.dump({"trusted": [*entries, entry]}, handle, indent=1)
-                os.replace(tmp, self.path)
+                write_atomic(self.path, json.dumps({"trusted": [*entries, entry]}, indent=1), 0o600)
             except OSError as error:
                 log.warning("cannot remember the MCP server trust in %s: %s", self.path, error)
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
 
 
 def describe_server(config: McpServerSettings) -> str:

@@ -10,12 +10,12 @@ finished do not; a work-items node skips the items that already have a result.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from agent.apply import write_atomic
 from agent.team.graph import Graph
 
 __all__ = ["TeamState", "checkpoint_path", "load_checkpoint", "save_checkpoint"]
@@ -52,11 +52,7 @@ def save_checkpoint(runs_dir: Path, run_id: str, state: TeamState) -> Path:
     """Write `state` atomically (0600)."""
     path = checkpoint_path(runs_dir, run_id)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    temporary = path.with_suffix(".json.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with open(fd, "w", encoding="utf-8") as handle:
-        handle.write(state.model_dump_json(indent=1))
-    os.replace(temporary, path)
+    write_atomic(path, state.model_dump_json(indent=1), 0o600)
     return path
 
 
