@@ -439,6 +439,10 @@ class AgentlsServer(LanguageServer):
             self.agentls_client = options.get(AGENTLS_CLIENT) is True
             params.initialization_options = {k: v for k, v in options.items() if k != AGENTLS_CLIENT}
         self.folders.initialize(params)
+        # The settings known now (files and initializationOptions), so documents opened before `startup` has
+        # asked the editor for its layer already get the right limits.
+        self.folders.apply({})
+        self.documents.set_max_bytes(self.global_settings.index.max_file_bytes)
         self._initialized = True
         log.info("agentls %s; folders: %s; positions in %s", self.version, self.roots, self.encoding)
 
