@@ -26,6 +26,7 @@ import pytest
 
 __all__ = ["RayCluster", "ray_cluster", "start_head"]
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
 NUM_CPUS = 2
 START_TIMEOUT = 90.0
 """Seconds for the head to come up (about 14 s on the loaded 2-core machine)."""
@@ -106,6 +107,8 @@ def start_head(temp_dir: Path, *, num_cpus: int = NUM_CPUS, timeout: float = STA
     log = temp_dir / "ray-start.log"
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
     env.pop("RAY_ADDRESS", None)
+    # Ray's workers import agentls (and the tests' helpers) from this checkout, installed or not.
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
     with log.open("wb") as out:
         process = subprocess.Popen(
             command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
