@@ -760,8 +760,9 @@ def runs_cmd(
 
 
 def register(group: click.Group) -> None:
-    """Add `run`, `implement`, `runs`, `mcp` and `acp` to the `agentls` command group."""
+    """Add `run`, `implement`, `runs`, `batch`, `mcp` and `acp` to the `agentls` command group."""
     from server.cli.acp import acp_cmd
+    from server.cli.batch import batch_cmd
     from server.cli.mcp import mcp_cmd
 
     group.add_command(acp_cmd)
@@ -769,4 +770,5 @@ def register(group: click.Group) -> None:
     group.add_command(run_cmd)
     group.add_command(implement_cmd)
     group.add_command(runs_cmd)
+    group.add_command(batch_cmd)
     group.add_command(graph_group)

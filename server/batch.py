@@ -1,0 +1,683 @@
+"""Batch runs: many agent tasks from a JSON-lines file, each in its own checkout, sandbox and budget.
+
+`load_tasks` reads ``TASKS.jsonl`` (one task a line: ``kind`` implement|fix|run, ``repo`` and ``commit``,
+the target or instruction, an optional budget) into `BatchTask`s, with messages that name the line.
+`run_task` is the one function that runs a task, wherever it runs: it clones the repository at the
+commit into ``<out>/work/<id>`` (``git clone --shared`` for a local repository, so the repository itself
+is never written), reads that checkout's settings, builds the `agent.task.Task`, and runs it headless
+through `agent.runner.start_run` with transcripts under ``<out>/runs``. It returns a `TaskOutcome`: the
+record (status, tests run and passed, steps, tokens, cost, transcript path) and the patch text. It never
+raises: a task that cannot start is a record with status "failed" and an error saying what to do.
+
+`run_batch` drives a batch on an engine: ``local`` (a process pool; each worker dies with the driver)
+or ``ray`` (the same function as Ray tasks, ``ray.init(address=...)``). The driver writes each task's
+patch (``<out>/patches/<id>.patch``) and record (``<out>/records/<id>.json``) atomically as the task
+ends, then rewrites ``<out>/results.jsonl`` (every record so far, in task order). A record on disk is a
+finished task: a second run over the same output folder skips it (``retry_failed`` runs failed ones
+again), so a batch killed half-way resumes without redoing finished work. A lock on ``<out>/batch.lock``
+keeps two drivers off one output folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import functools
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from agent.loop import RunResult
+    from agent.task import Task
+    from agent.verify import VerificationResult
+
+__all__ = [
+    "BatchBusy",
+    "BatchOptions",
+    "BatchSummary",
+    "BatchTask",
+    "EngineUnavailable",
+    "TaskFileError",
+    "TaskOutcome",
+    "batch_exit_code",
+    "load_tasks",
+    "run_batch",
+    "run_task",
+]
+
+log = logging.getLogger(__name__)
+
+TaskKind = Literal["implement", "fix", "run"]
+Engine = Literal["local", "ray"]
+KINDS: tuple[TaskKind, ...] = ("implement", "fix", "run")
+
+RECORDS = "records"
+PATCHES = "patches"
+WORK = "work"
+RUNS = "runs"
+RESULTS = "results.jsonl"
+
+# What travels with each task to the worker: the credentials and endpoints the model needs, agentls' own
+# variables, and where caches live. Not the rest of the driver's environment.
+_ENV_PREFIXES = ("ANTHROPIC_", "OPENAI_", "AGENTLS_", "HF_")
+_ENV_SUFFIXES = ("_API_KEY", "_AUTH_TOKEN", "_BASE_URL")
+_ENV_NAMES = ("HOME", "XDG_CACHE_HOME", "PATH", "LANG")
+
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+class TaskFileError(ValueError):
+    """The tasks file cannot be read; the message names the file, the line and what to change."""
+
+
+class EngineUnavailable(RuntimeError):
+    """The engine cannot run here (Ray not installed, no cluster at the address); the message says why."""
+
+
+class BatchBusy(RuntimeError):
+    """Another `agentls batch` is writing to the same output folder."""
+
+
+@dataclass(frozen=True)
+class BatchTask:
+    """One line of the tasks file. Paths in `target` are relative to the repository's root."""
+
+    id: str
+    kind: TaskKind
+    repo: str
+    """A local path (absolute, resolved against the tasks file's folder) or a URL git can clone."""
+    commit: str = "HEAD"
+    instruction: str = ""
+    target: str | None = None
+    """implement: ``FILE:LINE`` (required); fix: ``FILE`` or ``FILE:LINE``; run: a file or folder to focus."""
+    diagnostics: tuple[Mapping[str, Any], ...] = ()
+    """fix: the problems, each ``{message, line, end_line?, severity?, source?, code?}``."""
+    max_cost_usd: float | None = None
+    max_steps: int | None = None
+    mode: str = "solo"
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    """How every task of a batch runs."""
+
+    max_cost_usd: float | None = None
+    """Budget of a task that names none (None: the repository's `agent.max_cost_usd`)."""
+    max_steps: int | None = None
+    keep_checkouts: bool = False
+    """Keep ``<out>/work/<id>`` after the task (by default it is removed once the patch is saved)."""
+
+
+@dataclass(frozen=True)
+class TaskOutcome:
+    """What a worker hands back: the task's record (JSON-ready) and its patch (None: no change)."""
+
+    record: Mapping[str, Any]
+    patch: str | None
+
+
+@dataclass
+class BatchSummary:
+    """How a batch went: the records of every finished task (this run's and earlier ones')."""
+
+    total: int
+    skipped: list[str] = field(default_factory=list)
+    """Tasks whose record was already there (finished by an earlier run)."""
+    ran: list[str] = field(default_factory=list)
+    records: dict[str, Mapping[str, Any]] = field(default_factory=dict)
+    interrupted: bool = False
+    seconds: float = 0.0
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.records.values() if r.get("status") == status)
+
+
+# -- the tasks file ----------------------------------------------------------------------------------
+
+
+def _task_id(line: Mapping[str, Any]) -> str:
+    """A stable id for a line without one: a hash of its content (reordering lines keeps ids)."""
+    digest = hashlib.sha256(json.dumps(line, sort_keys=True).encode()).hexdigest()
+    return f"task-{digest[:10]}"
+
+
+def _parse_line(number: int, raw: Mapping[str, Any], base: Path, where: str) -> BatchTask:
+    def fail(message: str) -> TaskFileError:
+        return TaskFileError(f"{where} line {number}: {message}")
+
+    kind = raw.get("kind")
+    if kind not in KINDS:
+        raise fail(f'"kind" must be one of {", ".join(KINDS)} (got {kind!r})')
+    repo = raw.get("repo")
+    if not isinstance(repo, str) or not repo.strip():
+        raise fail('"repo" is missing: the path or URL of the git repository the task runs in')
+    if "://" not in repo and not repo.startswith("git@"):
+        repo = str((base / repo).expanduser().resolve())
+    task_id = raw.get("id", _task_id(raw))
+    if not isinstance(task_id, str) or not _ID.match(task_id):
+        raise fail(
+            f'"id" {task_id!r} must be 1-100 letters, digits, ".", "_" or "-", first a letter or digit'
+        )
+    budget = raw.get("budget") or {}
+    if not isinstance(budget, Mapping):
+        raise fail('"budget" must be an object such as {"max_cost_usd": 0.5, "max_steps": 20}')
+    max_cost = budget.get("max_cost_usd", raw.get("max_cost_usd"))
+    max_steps = budget.get("max_steps", raw.get("max_steps"))
+    if max_cost is not None and (not isinstance(max_cost, int | float) or max_cost < 0):
+        raise fail('"max_cost_usd" must be a number of US dollars, 0 or more')
+    if max_steps is not None and (not isinstance(max_steps, int) or max_steps < 1):
+        raise fail('"max_steps" must be a whole number, 1 or more')
+    target = raw.get("target", raw.get("path"))
+    if target is not None and not isinstance(target, str):
+        raise fail('"target" must be a string: FILE:LINE, FILE or a folder')
+    if "line" in raw and target is not None and ":" not in target:
+        target = f"{target}:{raw['line']}"
+    instruction = raw.get("instruction", "")
+    if not isinstance(instruction, str):
+        raise fail('"instruction" must be a string')
+    diagnostics = raw.get("diagnostics", ())
+    if kind == "fix" and not diagnostics and raw.get("message"):
+        diagnostics = [{"message": raw["message"]}]
+    if not isinstance(diagnostics, list | tuple) or not all(isinstance(d, Mapping) for d in diagnostics):
+        raise fail('"diagnostics" must be a list of objects such as {"message": "...", "line": 12}')
+    if kind == "implement" and (target is None or not _file_line(target)[1]):
+        raise fail('an implement task needs "target": "FILE:LINE", the line of the stub function')
+    if kind == "fix" and (target is None or not diagnostics):
+        raise fail('a fix task needs "target" (FILE or FILE:LINE) and "diagnostics" (or "message")')
+    if kind == "run" and not instruction.strip():
+        raise fail('a run task needs "instruction", what the agent should do')
+    commit = raw.get("commit", "HEAD")
+    if not isinstance(commit, str) or not commit.strip() or commit.startswith("-"):
+        raise fail('"commit" must be a commit, tag or branch of the repository')
+    return BatchTask(
+        id=task_id,
+        kind=kind,
+        repo=repo,
+        commit=commit.strip(),
+        instruction=instruction,
+        target=target,
+        diagnostics=tuple(dict(d) for d in diagnostics),
+        max_cost_usd=float(max_cost) if max_cost is not None else None,
+        max_steps=max_steps,
+        mode=str(raw.get("mode", "solo")),
+    )
+
+
+def load_tasks(path: Path) -> list[BatchTask]:
+    """The tasks of a JSON-lines file (blank lines and lines starting with ``#`` skipped)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise TaskFileError(f"cannot read the tasks file {path}: {error}") from error
+    tasks: list[BatchTask] = []
+    seen: dict[str, int] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        try:
+            raw = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise TaskFileError(
+                f"{path} line {number}: not JSON ({error.msg} at column {error.colno})"
+            ) from error
+        if not isinstance(raw, Mapping):
+            raise TaskFileError(f"{path} line {number}: a task is a JSON object, one per line")
+        task = _parse_line(number, raw, path.parent, str(path))
+        if task.id in seen:
+            raise TaskFileError(
+                f"{path} line {number}: the id {task.id!r} is already used on line {seen[task.id]}; "
+                "ids name the records and patches, so each must be unique"
+            )
+        seen[task.id] = number
+        tasks.append(task)
+    if not tasks:
+        raise TaskFileError(f"{path} has no tasks: write one JSON object per line")
+    return tasks
+
+
+def _file_line(target: str) -> tuple[str, int | None]:
+    file, sep, line = target.rpartition(":")
+    if sep and file and line.strip().isdigit():
+        return file, int(line)
+    return target, None
+
+
+def worker_env(env: Mapping[str, str]) -> dict[str, str]:
+    """The part of the driver's environment each task gets (credentials, endpoints, agentls' variables)."""
+    return {
+        k: v
+        for k, v in env.items()
+        if k.startswith(_ENV_PREFIXES) or k.endswith(_ENV_SUFFIXES) or k in _ENV_NAMES
+    }
+
+
+# -- one task ----------------------------------------------------------------------------------------
+
+
+def _git(*args: str, cwd: Path | None = None, timeout: float = 600) -> str:
+    done = subprocess.run(
+        ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if done.returncode != 0:
+        detail = (done.stderr or done.stdout).strip().splitlines()
+        command = " ".join(a for a in args if not a.startswith("-"))[:80]
+        raise RuntimeError(f"git {command} failed: {detail[-1] if detail else done.returncode}")
+    return done.stdout.strip()
+
+
+def _checkout(task: BatchTask, dest: Path) -> str:
+    """Clone `task.repo` at `task.commit` into `dest` (replacing what a crashed attempt left); its sha."""
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    local = Path(task.repo).is_dir()
+    if local and not (Path(task.repo) / ".git").exists() and not (Path(task.repo) / "HEAD").is_file():
+        raise RuntimeError(f"{task.repo} is not a git repository; a batch task runs on a commit of one")
+    # --shared borrows the local repository's objects (nothing copied, nothing written there).
+    _git("clone", "--quiet", "--no-checkout", *(["--shared"] if local else []), task.repo, str(dest))
+    try:
+        sha = _git("rev-parse", "--verify", "--end-of-options", f"{task.commit}^{{commit}}", cwd=dest)
+    except RuntimeError as error:
+        raise RuntimeError(
+            f'{task.commit!r} is not a commit of {task.repo} ({error}); fix "commit" in the tasks file'
+        ) from error
+    _git("-c", "advice.detachedHead=false", "checkout", "--quiet", "--detach", sha, cwd=dest)
+    return sha
+
+
+def _build_task(task: BatchTask, root: Path) -> Task:
+    from agent.task import Diagnostic
+    from agent.task_builders import fix_task, implement_task, run_task
+
+    if task.kind == "run":
+        return run_task(task.instruction, path=task.target, root=root)
+    assert task.target is not None  # load_tasks checked
+    file, line = _file_line(task.target)
+    path = root / file
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise RuntimeError(f"cannot read {file} at {task.commit}: {error}") from error
+    if task.kind == "implement":
+        assert line is not None
+        return implement_task(root, text, file, line)
+    diagnostics = tuple(
+        Diagnostic(
+            message=str(d.get("message", "")),
+            line=int(d.get("line") or line or 1),
+            end_line=int(d.get("end_line") or d.get("line") or line or 1),
+            severity=d.get("severity", "error"),
+            source=str(d.get("source", "")),
+            code=str(d.get("code", "")),
+        )
+        for d in task.diagnostics
+    )
+    return fix_task(
+        file, diagnostics, (line, line) if line else None, text=text, root=root, instruction=task.instruction
+    )
+
+
+_PYTEST_COUNT = re.compile(r"(\d+) (passed|failed|errors?)\b")
+
+
+def test_counts(verification: VerificationResult | None) -> tuple[int, int]:
+    """(tests run, tests passed) in a verification: pytest's summary counts when it printed them, else
+    one per test or doctest command that ran something."""
+    if verification is None:
+        return 0, 0
+    run = passed = 0
+    for check in verification.checks:
+        if check.kind not in ("tests", "doctest") or check.ran_nothing:
+            continue
+        counts: dict[str, int] = {}
+        for number, word in _PYTEST_COUNT.findall(check.output[-2000:]):
+            key = "error" if word.startswith("error") else word
+            counts[key] = int(number)
+        if counts:
+            run += sum(counts.values())
+            passed += counts.get("passed", 0)
+        else:
+            run += 1
+            passed += 1 if check.passed else 0
+    return run, passed
+
+
+test_counts.__test__ = False  # type: ignore[attr-defined]  # not a pytest test when imported by one
+
+
+def _status(result: RunResult) -> str:
+    """The record's status: verified, unverified, unfinished, no_change, failed or cancelled."""
+    if result.status in ("failed", "cancelled"):
+        return result.status
+    if result.status == "budget_exhausted":
+        return "unfinished"
+    if result.proposal is None:
+        return "no_change"
+    return "verified" if result.proposal.verified else "unverified"
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def _base_record(task: BatchTask, engine: str) -> dict[str, Any]:
+    return {
+        "id": task.id,
+        "kind": task.kind,
+        "repo": task.repo,
+        "commit": task.commit,
+        "target": task.target,
+        "engine": engine,
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+    }
+
+
+def run_task(
+    task: BatchTask, out_dir: str, env: Mapping[str, str], options: BatchOptions, engine: str = "local"
+) -> TaskOutcome:
+    """Run one task in its own checkout under `out_dir`; never raises (a failure is a "failed" record)."""
+    started = time.monotonic()
+    out = Path(out_dir)
+    checkout = out / WORK / task.id
+    record = _base_record(task, engine)
+    try:
+        record["commit"] = _checkout(task, checkout)
+        result = _run_agent(task, checkout, out / RUNS, env, options)
+    except Exception as error:
+        log.warning("batch task %s failed before or around its run: %s", task.id, error)
+        record.update(
+            status="failed",
+            run_status="failed",
+            error=f"{error}",
+            seconds=round(time.monotonic() - started, 3),
+            finished_at=_now(),
+        )
+        return TaskOutcome(record, None)
+    finally:
+        if not options.keep_checkouts and checkout.exists():
+            shutil.rmtree(checkout, ignore_errors=True)
+    verification = result.verifications[-1] if result.verifications else None
+    tests_run, tests_passed = test_counts(verification)
+    proposal = result.proposal
+    usage = result.usage
+    record.update(
+        status=_status(result),
+        run_status=result.status,
+        run_id=result.run_id,
+        title=result.task.title,
+        files=list(proposal.paths) if proposal is not None else [],
+        verified=bool(proposal is not None and proposal.verified),
+        verification=proposal.verification_summary if proposal is not None else "",
+        tests_run=tests_run,
+        tests_passed=tests_passed,
+        steps=result.steps,
+        tokens={
+            "input": usage.input_tokens,
+            "cache_write": usage.cache_creation_input_tokens,
+            "cache_read": usage.cache_read_input_tokens,
+            "output": usage.output_tokens,
+            "total": usage.total_tokens,
+        },
+        cost=round(result.cost, 6),
+        seconds=round(time.monotonic() - started, 3),
+        transcript=str(result.transcript_path) if result.transcript_path is not None else None,
+        error=result.error,
+        summary=result.summary,
+        finished_at=_now(),
+    )
+    patch = proposal.diff if proposal is not None and proposal.diff else None
+    return TaskOutcome(record, patch)
+
+
+def _run_agent(
+    task: BatchTask, root: Path, runs_dir: Path, env: Mapping[str, str], options: BatchOptions
+) -> RunResult:
+    from agent.runner import Credentials, start_run
+    from server.settings import load_settings
+
+    loaded = load_settings(root)
+    for message in loaded.messages:
+        log.warning("batch task %s: %s", task.id, message)
+    agent = loaded.settings.agent
+    update: dict[str, Any] = {}
+    max_cost = task.max_cost_usd if task.max_cost_usd is not None else options.max_cost_usd
+    max_steps = task.max_steps if task.max_steps is not None else options.max_steps
+    if max_cost is not None:
+        update["max_cost_usd"] = max_cost
+    if max_steps is not None:
+        update["max_steps"] = max_steps
+    if update:
+        agent = agent.model_copy(update=update)
+    agent.team.graph(task.mode)  # an unknown mode fails here, naming the graphs there are
+    credentials = Credentials.from_env(env, agent.model)
+    handle = start_run(
+        _build_task(task, root),
+        root=root,
+        settings=agent,
+        credentials=credentials,
+        runs_dir=runs_dir,
+        mode=task.mode,
+    )
+    result = handle.wait()
+    assert result is not None  # wait() with no timeout returns once the run ended
+    return result
+
+
+# -- output folder -----------------------------------------------------------------------------------
+
+
+def _record_path(out: Path, task_id: str) -> Path:
+    return out / RECORDS / f"{task_id}.json"
+
+
+def finished_records(out: Path, tasks: Sequence[BatchTask]) -> dict[str, Mapping[str, Any]]:
+    """The records already on disk for `tasks` (a record is written whole, so one that parses is done)."""
+    found: dict[str, Mapping[str, Any]] = {}
+    for task in tasks:
+        path = _record_path(out, task.id)
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            continue
+        except (OSError, ValueError):
+            log.warning("the record %s cannot be read; task %s runs again", path, task.id)
+            continue
+        if isinstance(record, Mapping) and record.get("id") == task.id:
+            found[task.id] = record
+    return found
+
+
+def _save(out: Path, outcome: TaskOutcome) -> Mapping[str, Any]:
+    """Write a task's patch, then its record (the record last: it marks the task finished)."""
+    from agent.apply import write_atomic
+
+    record = dict(outcome.record)
+    task_id = str(record["id"])
+    patch_path = out / PATCHES / f"{task_id}.patch"
+    if outcome.patch:
+        write_atomic(patch_path, outcome.patch, 0o644)
+        record["patch"] = str(patch_path.relative_to(out))
+    else:
+        patch_path.unlink(missing_ok=True)
+        record["patch"] = None
+    write_atomic(_record_path(out, task_id), json.dumps(record, indent=1) + "\n", 0o644)
+    return record
+
+
+def _write_results(out: Path, tasks: Sequence[BatchTask], records: Mapping[str, Mapping[str, Any]]) -> None:
+    from agent.apply import write_atomic
+
+    lines = [json.dumps(records[t.id], separators=(",", ":")) for t in tasks if t.id in records]
+    write_atomic(out / RESULTS, "".join(line + "\n" for line in lines), 0o644)
+
+
+@contextlib.contextmanager
+def _locked(out: Path) -> Iterator[None]:
+    import fcntl
+
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / "batch.lock").open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as busy:
+            raise BatchBusy(
+                f"another `agentls batch` is writing to {out}; wait for it, or pass another --out"
+            ) from busy
+        yield
+
+
+# -- engines -----------------------------------------------------------------------------------------
+
+
+def _die_with_parent() -> None:
+    """Pool worker initializer: the worker is killed when the driver dies (Linux), so a killed batch
+    leaves no task running that a resumed batch would start again beside it."""
+    with contextlib.suppress(Exception):
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    logging.getLogger().setLevel(logging.WARNING)
+
+
+def _local_engine(
+    tasks: Sequence[BatchTask], out: Path, env: Mapping[str, str], options: BatchOptions, jobs: int
+) -> Iterator[TaskOutcome]:
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+
+    context = multiprocessing.get_context("spawn")
+    pool = ProcessPoolExecutor(
+        max_workers=max(1, min(jobs, len(tasks))), mp_context=context, initializer=_die_with_parent
+    )
+    futures: dict[Future[TaskOutcome], BatchTask] = {}
+    try:
+        futures = {pool.submit(run_task, t, str(out), env, options, "local"): t for t in tasks}
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                yield _outcome_of(futures[future], future.result, "local")
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _outcome_of(task: BatchTask, get: Callable[[], TaskOutcome], engine: str) -> TaskOutcome:
+    """The worker's outcome, or a "failed" record when the worker itself died (killed, out of memory)."""
+    try:
+        return get()
+    except Exception as error:
+        record = _base_record(task, engine)
+        record.update(
+            status="failed",
+            run_status="failed",
+            error=f"the worker running the task died: {error!r}; run the batch again to retry it",
+            finished_at=_now(),
+        )
+        return TaskOutcome(record, None)
+
+
+def _ray_get(ray: Any, ref: Any) -> TaskOutcome:
+    outcome: TaskOutcome = ray.get(ref)
+    return outcome
+
+
+def _ray_engine(
+    tasks: Sequence[BatchTask], out: Path, env: Mapping[str, str], options: BatchOptions, address: str | None
+) -> Iterator[TaskOutcome]:
+    try:
+        import ray
+    except ImportError as missing:
+        raise EngineUnavailable(
+            "Ray is not installed: pip install 'agentls[ray]' (or use --engine local)"
+        ) from missing
+    try:
+        ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False, configure_logging=False)
+    except (ConnectionError, RuntimeError, ValueError) as error:
+        raise EngineUnavailable(
+            f"cannot connect to the Ray cluster at {address or 'RAY_ADDRESS'}: {error}. Start one with "
+            "`ray start --head` and pass its address with --address, or use --engine local"
+        ) from error
+    try:
+        remote: Any = ray.remote(num_cpus=1, max_retries=1)(run_task)
+        refs = {remote.remote(t, str(out), dict(env), options, "ray"): t for t in tasks}
+        pending = list(refs)
+        try:
+            while pending:
+                done, pending = ray.wait(pending, num_returns=1, timeout=1.0)
+                for ref in done:
+                    yield _outcome_of(refs[ref], functools.partial(_ray_get, ray, ref), "ray")
+        finally:
+            for ref in pending:
+                with contextlib.suppress(Exception):
+                    ray.cancel(ref, force=True)
+    finally:
+        ray.shutdown()
+
+
+def run_batch(
+    tasks: Sequence[BatchTask],
+    out: Path,
+    env: Mapping[str, str],
+    *,
+    engine: Engine = "local",
+    address: str | None = None,
+    jobs: int = 2,
+    options: BatchOptions = BatchOptions(),
+    retry_failed: bool = False,
+    on_record: Callable[[Mapping[str, Any], int, int], object] | None = None,
+) -> BatchSummary:
+    """Run the tasks that have no record in `out` yet on `engine`; `on_record(record, done, total)` is
+    called in the driver as each task ends. Ctrl-C stops the batch (finished tasks keep their records)."""
+    started = time.monotonic()
+    with _locked(out):
+        records = dict(finished_records(out, tasks))
+        if retry_failed:
+            records = {k: r for k, r in records.items() if r.get("status") != "failed"}
+        summary = BatchSummary(total=len(tasks), skipped=list(records), records=records)
+        todo = [t for t in tasks if t.id not in records]
+        if todo:
+            passed_env = worker_env(env)
+            outcomes = (
+                _ray_engine(todo, out, passed_env, options, address)
+                if engine == "ray"
+                else _local_engine(todo, out, passed_env, options, jobs)
+            )
+            try:
+                for outcome in outcomes:
+                    record = _save(out, outcome)
+                    records[str(record["id"])] = record
+                    summary.ran.append(str(record["id"]))
+                    _write_results(out, tasks, records)
+                    if on_record is not None:
+                        on_record(record, len(records), len(tasks))
+            except KeyboardInterrupt:
+                summary.interrupted = True
+        _write_results(out, tasks, records)
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+def batch_exit_code(summary: BatchSummary) -> int:
+    """130 interrupted; 1 a task failed; 3 a task's change is not verified or unfinished (or a task was
+    cancelled); 0 every task verified or with nothing to change."""
+    if summary.interrupted:
+        return 130
+    statuses = {str(r.get("status")) for r in summary.records.values()}
+    if "failed" in statuses:
+        return 1
+    if statuses - {"verified", "no_change"}:
+        return 3
+    return 0

@@ -1,0 +1,181 @@
+"""`agentls batch`: many scripted agent tasks, each in its own checkout, on a process pool and on a local
+Ray cluster; records and patches written, a driver killed half-way resumed without redoing finished tasks.
+
+Real parts throughout: the CLI in a subprocess, git clones, the runner, the bubblewrap sandbox, the
+anthropic SDK against the fake server (one responder answers every run), a real Ray head on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from server.batch import BatchOptions, BatchTask, TaskFileError, load_tasks, run_task
+from tests.fakes.anthropic_server import FakeAnthropic
+from tests.ray_cluster import RayCluster, ray_cluster  # noqa: F401  (the fixture)
+from tests.server.batch_harness import (
+    BODY,
+    STUB,
+    apply_patch,
+    cli_env,
+    fake_model,
+    implement,
+    make_repo,
+    records,
+    run_and_kill,
+    run_batch_cli,
+    task_module,
+    write_tasks,
+)
+
+
+@pytest.fixture
+def model() -> Any:
+    with fake_model() as fake:
+        yield fake
+
+
+def _mixed_tasks(repo: Path, commit: str) -> list[dict[str, Any]]:
+    """One task of each kind, and one more implement: 4 tasks over modules 0-3."""
+    return [
+        implement(0, repo, commit),
+        {"id": "t01", "kind": "run", "repo": str(repo), "commit": commit,
+         "instruction": "Implement double_1 in pkg/m1.py", "target": "pkg/m1.py"},
+        {"id": "t02", "kind": "fix", "repo": str(repo), "commit": commit, "target": "pkg/m2.py:1",
+         "message": "double_2 raises NotImplementedError", "budget": {"max_cost_usd": 0.5, "max_steps": 6}},
+        implement(3, repo, commit),
+    ]  # fmt: skip
+
+
+def _modules_requested(fake: FakeAnthropic, since: int = 0) -> list[int]:
+    return [n for r in fake.message_requests[since:] if (n := task_module(r.body)) is not None]
+
+
+def _check_done(out: Path, repo: Path, commit: str, ids: list[str], tmp: Path, engine: str) -> None:
+    """Every task verified, with a record holding what the issue asks for and a patch `git apply` takes."""
+    found = records(out)
+    assert sorted(found) == ids
+    results = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in results] == ids  # task order, one line each
+    for task_id, record in found.items():
+        assert record["status"] == "verified", record
+        assert record["engine"] == engine and record["commit"] == commit
+        assert record["tests_run"] >= 1 and record["tests_passed"] == record["tests_run"]
+        assert record["steps"] == 3 and record["tokens"]["total"] > 0 and record["cost"] > 0
+        assert Path(record["transcript"]).is_file()
+        number = int(task_id[1:])
+        assert record["files"] == [f"pkg/m{number}.py"]
+        clone = apply_patch(repo, commit, out / record["patch"], tmp / f"apply-{engine}-{task_id}")
+        text = (clone / "pkg" / f"m{number}.py").read_text()
+        assert BODY in text and STUB not in text
+    assert not any((out / "work").iterdir())  # checkouts removed once their patch is saved
+
+
+def test_local_batch_killed_halfway_resumes_without_redoing_finished_tasks(
+    model: FakeAnthropic, tmp_path: Path
+) -> None:
+    repo = tmp_path / "repo"
+    commit = make_repo(repo, 4)
+    tasks = write_tasks(tmp_path / "tasks.jsonl", _mixed_tasks(repo, commit))
+    out = tmp_path / "out"
+    env = cli_env(model, tmp_path / "cache")
+
+    before = run_and_kill(tasks, out, env, "--jobs", "1", after=2)
+    assert len(before) >= 2
+    requests_before = len(model.message_requests)
+
+    done = run_batch_cli(tasks, out, env, "--jobs", "2")
+    assert done.returncode == 0, done.stderr
+    assert f"skipped {len(before)} finished earlier" in done.stderr
+    for name, data in before.items():  # finished tasks untouched, and no model call made for them
+        assert (out / "records" / name).read_bytes() == data
+    finished = {int(name[1:3]) for name in before}
+    assert not finished & set(_modules_requested(model, requests_before))
+    _check_done(out, repo, commit, ["t00", "t01", "t02", "t03"], tmp_path, "local")
+
+    again = run_batch_cli(tasks, out, env)  # everything done: nothing runs, same exit status
+    assert again.returncode == 0 and "ran 0, skipped 4" in again.stderr
+
+
+def test_ray_batch_killed_halfway_resumes(
+    model: FakeAnthropic,
+    ray_cluster: RayCluster,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    repo = tmp_path / "repo"
+    commit = make_repo(repo, 4)
+    tasks = write_tasks(tmp_path / "tasks.jsonl", [implement(n, repo, commit) for n in range(4)])
+    out = tmp_path / "out"
+    env = cli_env(model, tmp_path / "cache")
+    ray_args = ("--engine", "ray", "--address", ray_cluster.address)
+
+    before = run_and_kill(tasks, out, env, *ray_args, after=2)
+    requests_before = len(model.message_requests)
+    done = run_batch_cli(tasks, out, env, *ray_args)
+    assert done.returncode == 0, done.stderr
+    for name, data in before.items():
+        assert (out / "records" / name).read_bytes() == data
+    assert not {int(n[1:3]) for n in before} & set(_modules_requested(model, requests_before))
+    _check_done(out, repo, commit, ["t00", "t01", "t02", "t03"], tmp_path, "ray")
+
+
+def test_a_task_that_cannot_start_is_a_failed_record_and_exit_status_1(
+    model: FakeAnthropic, tmp_path: Path
+) -> None:
+    repo = tmp_path / "repo"
+    commit = make_repo(repo, 1)
+    outcome = run_task(
+        BatchTask(id="bad", kind="implement", repo=str(repo), commit="no-such-commit", target="pkg/m0.py:1"),
+        str(tmp_path / "out"),
+        cli_env(model, tmp_path / "cache"),
+        BatchOptions(),
+    )
+    assert outcome.patch is None
+    assert outcome.record["status"] == "failed"
+    assert "'no-such-commit' is not a commit of" in outcome.record["error"]
+    assert not (tmp_path / "out" / "work" / "bad").exists()
+
+    tasks = write_tasks(
+        tmp_path / "tasks.jsonl", [implement(0, repo, commit), implement(0, repo, "no-such-commit", id="bad")]
+    )
+    done = run_batch_cli(tasks, tmp_path / "out", cli_env(model, tmp_path / "cache"), "--jobs", "2")
+    assert done.returncode == 1, done.stderr
+    assert "bad failed" in done.stderr and "t00 verified" in done.stderr
+    assert records(tmp_path / "out")["bad"]["status"] == "failed"
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('{"kind": "implement", "repo": "r", "target": "a.py"}', 'needs "target": "FILE:LINE"'),
+        ('{"kind": "deploy", "repo": "r"}', '"kind" must be one of implement, fix, run'),
+        ('{"kind": "run", "repo": "r"}', 'a run task needs "instruction"'),
+        ('{"kind": "fix", "repo": "r", "target": "a.py"}', '"diagnostics" (or "message")'),
+        ('{"kind": "run", "instruction": "x"}', '"repo" is missing'),
+        ('{"kind": "run", "repo": "r", "instruction": "x", "budget": {"max_steps": 0}}', '"max_steps"'),
+        ("not json", "not JSON"),
+    ],
+)
+def test_tasks_file_errors_name_the_line_and_the_fix(tmp_path: Path, line: str, message: str) -> None:
+    path = tmp_path / "tasks.jsonl"
+    path.write_text('# a comment\n{"kind": "run", "repo": "r", "instruction": "ok"}\n' + line + "\n")
+    with pytest.raises(TaskFileError, match="line 3") as error:
+        load_tasks(path)
+    assert message in str(error.value)
+
+
+def test_tasks_file_ids_are_stable_and_unique(tmp_path: Path) -> None:
+    path = tmp_path / "tasks.jsonl"
+    run = '{"kind": "run", "repo": "r", "instruction": "x"}\n'
+    path.write_text(run + '{"kind": "run", "repo": "r", "instruction": "y", "max_cost_usd": 0.1}\n')
+    first, second = load_tasks(path)
+    assert first.id.startswith("task-") and first.id != second.id
+    assert first.repo == str(tmp_path / "r") and second.max_cost_usd == 0.1
+    path.write_text('{"kind": "run", "repo": "r", "instruction": "y", "max_cost_usd": 0.1}\n' + run)
+    assert [t.id for t in load_tasks(path)] == [second.id, first.id]  # ids follow content, not order
+    path.write_text(run + run)
+    with pytest.raises(TaskFileError, match="already used on line 1"):
+        load_tasks(path)
