@@ -560,7 +560,7 @@ class Agent:
             node=self.node,
         )
         self.messages.append(response.as_message())
-        self.memory.observe(response.usage, len(self.messages))
+        self.memory.observe(response.usage, self.messages)
         self._emit("cost", f"{self.usage.total_tokens:,} tokens, ${cost:.4f}")
         try:
             self.budget.check(self.usage, self.model.model_name, self.model.provider, spent=self.cost)

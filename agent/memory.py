@@ -5,8 +5,9 @@ output is most of it. `Memory` watches its size and, before a request would not 
 stages:
 
 1. **Masking.** Once the context passes `mask_at` of the window, every tool result except the newest
-   `keep_tool_results` (and the small ones) is replaced by a one-line stub that names the call and says
-   how to see the output again (view the file, run the command). Masking rewrites history, which costs
+   `keep_tool_results` (as many of them as fit in `keep_share` of the window; the newest always) and
+   the small ones is replaced by a one-line stub that names the call and says how to see the output
+   again (view the file, run the command). Masking rewrites history, which costs
    one prompt-cache miss from the first masked block on; so it happens in batches (all old results at
    once, then nothing until the context passes `mask_at` again), and between batches every request's
    prefix is byte-identical to the previous one's and is read back from the cache. Each batch marks the
@@ -21,8 +22,9 @@ stages:
    handoff is the new `CACHE_ANCHOR`.
 
 The size comes from what the API reported: the last response's `input + cache write + cache read +
-output` tokens, plus an estimate (characters / 3.5) of what was appended since; when no usage is
-reported (scripted models) the estimate of the whole conversation is used. The window is
+output` tokens, plus an estimate of what was appended since, in characters per token learned from that
+usage (3.5 until a response reports some, and when none does: scripted models); the estimate of the
+whole conversation at that rate is the floor. The window is
 `agent.model.context_window`, else `context_window_for(model)` (200k for Claude, 1M for `[1m]` ids).
 
 The loop (`agent.loop.Agent`) calls `Memory.plan` before each request and records every masking and
@@ -82,6 +84,8 @@ What you decided and why (approaches tried and dropped, too).
 What you were about to do."""
 
 _CHARS_PER_TOKEN = 3.5
+_MIN_CHARS_PER_TOKEN = 2.0
+_MAX_CHARS_PER_TOKEN = 5.0
 
 
 class MemorySettings(BaseModel):
@@ -92,7 +96,11 @@ class MemorySettings(BaseModel):
     enabled: bool = True
     """Mask old tool results and condense the conversation before the window fills."""
     keep_tool_results: int = Field(default=3, ge=0)
-    """The newest tool results always sent whole."""
+    """The newest tool results always sent whole (within `keep_share`)."""
+    keep_share: float = Field(default=0.05, gt=0, le=1)
+    """The whole results kept by a masking batch take at most this share of the window (the newest one
+    is always kept): each batch sends the kept results again uncached, so three huge outputs cost three
+    cache writes a batch, for what the model has read and reasoned about already."""
     mask_at: float = Field(default=0.8, gt=0, le=1)
     """Share of the window past which old tool results are masked (in one batch)."""
     mask_target: float = Field(default=0.6, gt=0, le=1)
@@ -176,19 +184,32 @@ class Memory:
         """Tokens of the conversation as of the last response (prompt + output), from its usage."""
         self._measured_len = 0
         """len(messages) the measurement covers."""
-        self._prefix_tokens = 0
+        self._prefix_chars = 0
+        self.chars_per_token = _CHARS_PER_TOKEN
+        """Characters per token of this run's text, learned from the usage the API reports (3.5 until
+        then): the thresholds are shares of the real window, not of a guess that errs high."""
         self.masked_batches = 0
         self.condensations = 0
 
     def set_prefix(self, system: Any, tools: Any) -> None:
         """The system prompt and tool definitions (estimated once; they never change)."""
-        self._prefix_tokens = estimate_tokens(system) + estimate_tokens(tools)
+        self._prefix_chars = _chars(system) + _chars(tools)
 
-    def observe(self, usage: Usage, messages_len: int) -> None:
-        """Record a response's usage; `messages_len` counts the messages including that response."""
+    def _tokens(self, chars: int) -> int:
+        return int(chars / self.chars_per_token) + 1
+
+    def observe(self, usage: Usage, messages: Sequence[Mapping[str, Any]] | int) -> None:
+        """Record a response's usage; `messages`: the conversation including that response (or, without
+        calibration, its length)."""
         measured = usage.total_input_tokens + usage.output_tokens
         self._measured = measured
-        self._measured_len = messages_len
+        if isinstance(messages, int):
+            self._measured_len = messages
+            return
+        self._measured_len = len(messages)
+        if measured > 0:
+            chars = self._prefix_chars + _chars(list(messages))
+            self.chars_per_token = min(_MAX_CHARS_PER_TOKEN, max(_MIN_CHARS_PER_TOKEN, chars / measured))
 
     def forget_measurement(self) -> None:
         """History was rewritten: estimate from the text until the next response is measured."""
@@ -197,9 +218,9 @@ class Memory:
 
     def estimate(self, messages: Sequence[Mapping[str, Any]]) -> int:
         """Tokens the next request's prompt will have (the larger of the measured and estimated sizes)."""
-        by_text = self._prefix_tokens + estimate_tokens(list(messages))
+        by_text = self._tokens(self._prefix_chars + _chars(list(messages)))
         if self._measured and self._measured_len <= len(messages):
-            by_usage = self._measured + estimate_tokens(list(messages[self._measured_len :]))
+            by_usage = self._measured + self._tokens(_chars(list(messages[self._measured_len :])))
             return max(by_usage, by_text)
         return by_text
 
@@ -230,6 +251,7 @@ class Memory:
                     calls[str(block.get("id", ""))] = (str(block.get("name", "")), block.get("input"))
                 elif block.get("type") == "tool_result":
                     positions.append((index, number))
+        keep = self._kept(messages, positions, keep)
         old = positions[: max(0, len(positions) - keep)]
         first: int | None = None
         count = 0
@@ -255,6 +277,19 @@ class Memory:
                 anchor = next((i for i in range(kept - 1, -1, -1) if messages[i].get("role") == "user"), None)
                 _set_anchor(messages, anchor)
         return first, count
+
+    def _kept(
+        self, messages: Sequence[Mapping[str, Any]], positions: Sequence[tuple[int, int]], keep: int
+    ) -> int:
+        """How many of the newest `keep` results stay whole: while they fit `keep_share` of the window."""
+        budget = self.settings.keep_share * self.window
+        newest = positions[max(0, len(positions) - keep) :] if keep else []
+        used = 0
+        for count, (index, number) in enumerate(reversed(newest)):
+            used += self._tokens(len(_result_text(messages[index]["content"][number])))
+            if count and used > budget:
+                return count
+        return min(keep, len(positions))
 
 
 def _set_anchor(messages: list[dict[str, Any]], anchor: int | None) -> None:

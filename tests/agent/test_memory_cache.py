@@ -3,10 +3,19 @@ request reads back, so a batch of masking writes only the turns after it (the fa
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from agent.memory import CACHE_ANCHOR, Memory, MemorySettings, condensed_history
+from agent.memory import (
+    CACHE_ANCHOR,
+    MASKED_PREFIX,
+    Memory,
+    MemorySettings,
+    condensed_history,
+    estimate_tokens,
+)
 from agent.models.anthropic import with_cache_breakpoints
+from agent.usage import Usage
 from tests.fakes.anthropic_server import PromptCache
 
 SYSTEM = "You are a careful engineer. " * 100
@@ -76,3 +85,41 @@ def test_condensation_anchors_the_first_turn_and_the_note_after_the_handoff() ->
     assert after["cache_read_input_tokens"] > 0
     _, _, wire = with_cache_breakpoints(SYSTEM, TOOLS, history)
     assert "cache_control" in wire[0]["content"][-1] and "cache_control" in wire[2]["content"][-1]
+
+
+def test_a_batch_keeps_whole_only_the_newest_results_that_fit_keep_share() -> None:
+    memory = Memory(MemorySettings(keep_tool_results=3, keep_share=0.05), 200_000)
+    big = "x" * 40_000  # ~11k tokens each: three of them would be a sixth of the window
+    messages: list[dict[str, Any]] = [{"role": "user", "content": "Read the logs."}]
+    for number in range(1, 6):
+        messages += turn(number)
+        messages[-1]["content"][0]["content"] = big
+    memory.mask(messages)
+    results = [b["content"] for m in messages[1:] for b in m["content"] if b.get("type") == "tool_result"]
+    assert [r == big for r in results] == [False, False, False, False, True]
+    # Small results: the newest three stay whole, as before.
+    small = Memory(MemorySettings(keep_tool_results=3), 200_000)
+    messages = [{"role": "user", "content": "Read the logs."}]
+    for number in range(1, 6):
+        messages += turn(number)
+    small.mask(messages)
+    results = [b["content"] for m in messages[1:] for b in m["content"] if b.get("type") == "tool_result"]
+    assert [r.startswith(MASKED_PREFIX) for r in results] == [True, True, False, False, False]
+
+
+def test_the_context_is_counted_at_the_rate_the_api_reports() -> None:
+    memory = Memory(MemorySettings(mask_at=0.8), 50_000)
+    memory.set_prefix(SYSTEM, TOOLS)
+    messages: list[dict[str, Any]] = [{"role": "user", "content": "Read the logs."}]
+    for number in range(1, 9):
+        messages += turn(number)
+    chars = len(json.dumps(messages))
+    # The API counted this conversation at about 4.6 characters a token, far fewer tokens than 3.5 a
+    # token says: the next 40k characters still fit under mask_at (40k tokens).
+    memory.observe(Usage(input_tokens=int(chars / 4.6)), messages)
+    messages += turn(9)
+    messages[-1]["content"][0]["content"] = "y" * 40_000
+    plan = memory.plan(messages)
+    assert plan.tokens < 40_000 and not plan.mask, plan
+    assert estimate_tokens([SYSTEM, TOOLS, messages]) > 40_000  # what 3.5 a token says
+    assert 4.0 < memory.chars_per_token <= 5.0
