@@ -394,7 +394,11 @@ class _FileParser:
                     top -= 1
                 if top < 0 or not lines[top].lstrip().startswith("/*"):
                     break
-                if not seen_comment and traits.doc_block and lines[top].lstrip().startswith("/**"):
+                if (
+                    not seen_comment
+                    and (traits.doc_block or traits.doc_any_block)
+                    and (traits.doc_any_block or lines[top].lstrip().startswith("/**"))
+                ):
                     doc = _clean_block_comment(lines[top : row + 1])
                 seen_comment = True
                 first = top

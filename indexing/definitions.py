@@ -189,6 +189,7 @@ _TRIVIAL_RETURN = re.compile(
     r"|default(?:\(\w+\))?|Ok\(\(\)\)|\{\}|\[\])\s*\)?)?\s*;?"
 )
 _EMPTY_IS_STUB = frozenset({"javascript", "typescript", "tsx", "go"})
+_C_FAMILY = frozenset({"c", "cpp"})
 # C and C++ placeholders: "not supported" errno returns, abort(), an assertion that always fails.
 _C_PLACEHOLDER = re.compile(
     r"return\s*\(?\s*-\s*E(?:NOSYS|OPNOTSUPP|NOTSUP)\s*\)?\s*;|(?:std::)?abort\s*\(\s*\)\s*;"
@@ -330,6 +331,15 @@ def _body_is_stub(function: Node, language: str) -> bool:
         return True
     if not texts and language in _EMPTY_IS_STUB:
         return True
+    if (
+        language in _C_FAMILY
+        and (not texts or (len(texts) == 1 and _TRIVIAL_RETURN.fullmatch(texts[0])))
+        and function.child_by_field_name("type") is not None
+    ):
+        # C and C++: an empty body or a lone `return 0;` / `return NULL;` under a doc comment is the
+        # usual way to leave a function for later. Constructors and destructors (no return type) are
+        # meant to be empty.
+        return True
     if len(texts) <= 1 and (not texts or _TRIVIAL_RETURN.fullmatch(texts[0])):
         # `// TODO` with nothing, or with the placeholder return an IDE generates.
         return any(_TODO_COMMENT.search(c) for c in _comments_inside(function, header_end))
@@ -344,7 +354,9 @@ def is_stub(chunk_text: str, language: str) -> bool:
     and TypeScript an empty ``{}`` (comments allowed) or ``throw new Error("not implemented")`` (any
     message saying not implemented or TODO); Go empty or ``panic("not implemented")`` / ``panic("TODO")``;
     Rust ``todo!()`` or ``unimplemented!()``; Java ``throw new UnsupportedOperationException(...)``; C#
-    ``throw new NotImplementedException()``; Ruby ``raise NotImplementedError``. In every language a body
+    ``throw new NotImplementedException()``; Ruby ``raise NotImplementedError``; C and C++ an empty body,
+    a lone placeholder ``return 0;``/``return NULL;``/``return false;``, ``return -ENOSYS;``, ``abort()``
+    or ``assert(0 && "...")`` (constructors and destructors excepted). In every language a body
     that holds a TODO/FIXME comment and nothing else, or only a placeholder ``return null``/``0``/``false``,
     is a stub too.
     """
@@ -358,7 +370,9 @@ def is_stub(chunk_text: str, language: str) -> bool:
 # the chunk is not parsed again. Only a speed-up; `is_stub` decides.
 _STUB_HINT = re.compile(
     r"pass\b|\.\.\.|notimplemented|not\s*(?:yet\s*)?implemented|\btodo\b|fixme|\bxxx\b|unimplemented|"
-    r"unsupportedoperation|implement\s*me|\bstub\b|enosys|eopnotsupp|enotsup|abort\s*\(|assert\s*\(\s*(?:0|false)|[\"']\s*$|\{\s*\}|\{\s*(?://|/\*|#)|\{\s*$|"
+    r"unsupportedoperation|implement\s*me|\bstub\b|enosys|eopnotsupp|enotsup|"
+    r"return\s*\(?\s*(?:0|null|nullptr|false|-1)?\s*\)?\s*;|"  # C: a lone placeholder return
+    r"abort\s*\(|assert\s*\(\s*(?:0|false)|[\"']\s*$|\{\s*\}|\{\s*(?://|/\*|#)|\{\s*$|"
     r"^\s*(?://|#|/\*|\*)",  # a comment among the last lines: a long TODO note may hide the marker
     re.IGNORECASE | re.MULTILINE,
 )

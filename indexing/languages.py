@@ -304,6 +304,8 @@ class LanguageTraits:
     """Line-comment prefixes that make a doc comment (``///``, ``//`` for Go, ``#`` for Ruby)."""
     doc_block: bool = True
     """Whether ``/** ... */`` above a definition is its doc comment."""
+    doc_any_block: bool = False
+    """Whether a plain ``/* ... */`` above a definition is its doc comment too (C: kernel style)."""
     docstring: bool = False
     """Python: the doc is the first string of the body."""
     attribute_prefixes: tuple[str, ...] = ()
@@ -322,6 +324,8 @@ class LanguageTraits:
 
 
 _C_STYLE = LanguageTraits(doc_line_prefixes=("///",))
+# C and C++ document functions with `/** */`, `///`, and just as often a plain `/* */` or `//` block.
+_C_DOCS = LanguageTraits(doc_line_prefixes=("///", "//"), doc_any_block=True)
 _TRAITS: dict[str, LanguageTraits] = {
     "python": LanguageTraits(
         line_comments=("#",),
@@ -338,8 +342,8 @@ _TRAITS: dict[str, LanguageTraits] = {
     "go": LanguageTraits(doc_line_prefixes=("//",), doc_block=False),
     "rust": LanguageTraits(doc_line_prefixes=("///",), inner_doc_prefix="//!", attribute_prefixes=("#[",)),
     "java": LanguageTraits(doc_line_prefixes=("///",), attribute_prefixes=("@",)),
-    "c": _C_STYLE,
-    "cpp": LanguageTraits(doc_line_prefixes=("///",), attribute_prefixes=("[[",)),
+    "c": _C_DOCS,
+    "cpp": LanguageTraits(doc_line_prefixes=("///", "//"), doc_any_block=True, attribute_prefixes=("[[",)),
     "csharp": LanguageTraits(doc_line_prefixes=("///",), attribute_prefixes=("[",)),
     "ruby": LanguageTraits(
         line_comments=("#",),

@@ -141,3 +141,79 @@ def test_c_and_cpp_placeholder_bodies(language: str, body: str, expected: bool) 
         assert is_stub(code, language) is expected, code
         if expected:
             assert _may_be_stub(code), code
+
+
+C_STUBS = """\
+#include <stddef.h>
+
+/**
+ * Return the sum of a and b.
+ */
+int add(int a, int b)
+{
+\treturn 0;
+}
+
+// Count the set bits in x.
+static unsigned popcount(unsigned x) {
+}
+
+/* Reverse the string s in place. */
+void reverse(char *s)
+{
+\t/* TODO */
+}
+
+/* Look up key in the table; NULL when absent. */
+struct entry *lookup(struct table *t, const char *key) { return NULL; }
+
+/** Multiply a and b. */
+int mul(int a, int b) { return a * b; }
+
+static int helper(void) { return 0; }
+"""
+
+
+def test_c_stubs_with_block_line_and_kernel_style_doc_comments() -> None:
+    found = outline("lib/math.c", C_STUBS)
+    assert [(s.symbol, s.doc) for s in found.stubs] == [
+        ("add", "Return the sum of a and b."),
+        ("popcount", "Count the set bits in x."),
+        ("reverse", "Reverse the string s in place."),
+        ("lookup", "Look up key in the table; NULL when absent."),
+    ]  # mul has a body; helper has no doc comment
+    assert [f.symbol for f in found.functions] == ["add", "popcount", "reverse", "lookup", "mul", "helper"]
+
+
+def test_cpp_stubs_and_empty_constructors() -> None:
+    text = (
+        "/// Greatest common divisor of a and b.\n"
+        "int gcd(int a, int b) {\n  return 0;\n}\n\n"
+        "class Stack {\n public:\n"
+        "  /** An empty stack. */\n  Stack() {}\n"
+        "  /** Drop every element. */\n  ~Stack() {}\n"
+        "  // Push x on top of the stack.\n  void push(int x) {}\n"
+        "  /** Size. */\n  int size() const { return n; }\n"
+        "};\n"
+    )
+    found = outline("src/stack.cpp", text)
+    assert [s.symbol for s in found.stubs] == ["gcd", "Stack.push"]
+    assert found.stubs[1].doc == "Push x on top of the stack."
+
+
+@pytest.mark.parametrize(
+    ("language", "code", "expected"),
+    [
+        ("c", "int f(void)\n{\n}\n", True),
+        ("c", "void *f(void) { return NULL; }\n", True),
+        ("c", "bool f(void) { return false; }\n", True),
+        ("c", "int f(int x)\n{\n\treturn x;\n}\n", False),
+        ("c", "int f(void)\n{\n\tg();\n\treturn 0;\n}\n", False),
+        ("cpp", "int* f() { return nullptr; }\n", True),
+        ("cpp", "Foo::Foo() {}\n", False),
+    ],
+)
+def test_c_and_cpp_empty_and_placeholder_return_bodies(language: str, code: str, expected: bool) -> None:
+    assert is_stub(code, language) is expected, code
+    if expected:
+        assert _may_be_stub(code), code
