@@ -45,6 +45,7 @@ import os
 import re
 import stat as stat_module
 import time
+import zlib
 from collections.abc import Collection, Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -575,11 +576,19 @@ class _Walk:
     only_dirs: frozenset[str] | None = None
     snapshot: WalkSnapshot | None = None
     started_ns: int = 0
+    part: tuple[int, int] | None = None  # (k, n): only paths whose `part_of` is k
 
     def wanted(self, rel: str, is_dir: bool) -> bool:
+        if self.part is not None and not self._in_part(rel, is_dir):
+            return False
         if self.only_files is None or self.only_dirs is None:
             return True
         return rel + "/" in self.only_dirs if is_dir else rel in self.only_files
+
+    def _in_part(self, rel: str, is_dir: bool) -> bool:
+        assert self.part is not None
+        k, n = self.part
+        return (is_dir and "/" not in rel) or part_of(rel, n) == k  # top-level folders: every part
 
 
 def walk(
@@ -588,6 +597,7 @@ def walk(
     *,
     only: Collection[str] | None = None,
     snapshot: WalkSnapshot | None = None,
+    part: tuple[int, int] | None = None,
 ) -> Iterator[FileEntry | SkippedFile]:
     """List the workspace's indexable files in sorted path order, and the files skipped with a reason.
 
@@ -598,6 +608,9 @@ def walk(
     `snapshot`: the directory listings of the previous walk (see `WalkSnapshot`); a directory whose
     mtime and ignore files are unchanged is not listed again and its ignore rules are not evaluated:
     only its files are stat'ed. The snapshot records this walk's listings as it goes.
+
+    `part`: ``(k, n)`` walks only the k-th of n disjoint parts of the tree (see `part_of`), so n walkers
+    (`indexing.distributed`) list the whole tree between them, each with the same rules as a full walk.
 
     Raises `WorkspaceError` at once (not on first iteration) when `root` is missing, not a folder, or
     cannot be listed.
@@ -613,7 +626,7 @@ def walk(
         ) from exc
     rules = _build_rules(real_root, settings)
     top = str(real_root)
-    context = _Walk(top, settings, snapshot=snapshot, started_ns=time.time_ns())
+    context = _Walk(top, settings, snapshot=snapshot, started_ns=time.time_ns(), part=part)
     if only is not None:
         files = frozenset(_normalise_rel(path) for path in only) - {""}
         dirs = frozenset(
@@ -621,6 +634,14 @@ def walk(
         )
         context = _Walk(top, settings, files, dirs)
     return _walk_entries(context, top, top, entries, "", rules, frozenset({top}))
+
+
+def part_of(rel: str, parts: int) -> int:
+    """Which of ``parts`` parts of the tree a path belongs to, by its first two components (a top-level
+    file by its name): every walker of a parted walk lists the top-level folders, and each descends
+    only into its own second-level entries, so a tree with a few big top-level folders still splits."""
+    key = "/".join(rel.split("/", 2)[:2])
+    return zlib.crc32(key.encode("utf-8", "surrogateescape")) % parts
 
 
 def _normalise_rel(path: str) -> str:

@@ -174,23 +174,43 @@ def _finish_interrupted_applies(env: dict[str, str]) -> None:
 @click.argument("path", default=".", type=click.Path(file_okay=True, dir_okay=True))
 @click.option("--quiet", "-q", is_flag=True, help="No progress (a bar on a terminal, else lines).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
-def index_cmd(path: str, quiet: bool, as_json: bool) -> None:
-    """Index the workspace at PATH (default: the current folder), incrementally."""
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="local: this machine, incrementally; ray: rebuild on a Ray cluster (pip install 'agentls[ray]').",
+)
+@click.option("--address", default=None, help="With --engine ray: the cluster (HOST:PORT, ray://...).")
+def index_cmd(path: str, quiet: bool, as_json: bool, engine: str, address: str | None) -> None:
+    """Index the workspace at PATH (default: the current folder), incrementally; with --engine ray,
+    rebuild it on a Ray cluster and commit it at once."""
     from indexing.walker import WorkspaceError
 
     err = Console(stderr=True, soft_wrap=True)
     root = _workspace(path)
     settings = workspace_settings(root, err).index
+    from indexing.model_store import ModelOffer
+
+    env = environment()
+    offer = ModelOffer(settings.embedding, cache_dir(env), env).start()  # asks the hub in the background
     # First the warm search process (LanceDB loaded), then the unchanged check (no LanceDB), then here.
-    quick = _index_in_warm_process(root, settings, err, quiet)
+    quick = _index_in_warm_process(root, settings, err, quiet) if engine == "local" else None
     try:
         quick = quick if quick is not None else _unchanged_report(root, settings)
     except WorkspaceError as exc:
         raise click.ClickException(str(exc)) from exc
-    report = quick if quick is not None else _index_when_free(_open_index(root, err, settings), err, quiet)
+    if quick is not None:
+        report = quick
+    elif engine == "ray":
+        report = _index_on_ray(_open_index(root, err, settings), address, err, quiet)
+    else:
+        report = _index_when_free(_open_index(root, err, settings), err, quiet)
     if as_json:
         click.echo(json.dumps(asdict(report), indent=2))
     _print_report(report, err)
+    if offered := offer.message():
+        err.print(f"[yellow]note:[/] {offered}", highlight=False)
 
 
 def _index_in_warm_process(
@@ -233,6 +253,16 @@ def _index_when_free(index: Any, err: Console, quiet: bool) -> IndexReport:
             time.sleep(_BUSY_POLL_SECONDS)
         except WorkspaceError as exc:
             raise click.ClickException(str(exc)) from exc
+
+
+def _index_on_ray(index: Any, address: str | None, err: Console, quiet: bool) -> IndexReport:
+    """A full rebuild on a Ray cluster (`indexing.distributed`), run like a local one."""
+    from indexing.distributed import RayIndexer, RayIndexFailed, RayUnavailable
+
+    try:
+        return _index_when_free(RayIndexer(index, address), err, quiet)
+    except (RayUnavailable, RayIndexFailed) as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 def _unchanged_report(root: Path, settings: IndexSettings) -> IndexReport | None:

@@ -1,0 +1,168 @@
+"""`agentls index --engine ray` on a local Ray cluster (tests/ray_cluster.py): the index it builds is the
+local engine's, row for row; a run killed or cancelled before its commit leaves the previous index."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from indexing.config import IndexSettings
+from indexing.service import IndexCancelled, WorkspaceIndex
+from indexing.state import unchanged_report
+from tests.ray_cluster import RayCluster, ray_cluster
+
+__all__ = ["ray_cluster"]  # the fixture, imported for pytest
+
+pytest.importorskip("ray", reason="Ray is not installed: pip install 'agentls[ray]' runs these tests")
+pytest.importorskip("lance", reason="pylance is not installed: pip install 'agentls[ray]' runs these tests")
+
+WORKSPACES = Path(__file__).parent.parent / "workspaces"
+QUERIES = ["price discount", "Inventory reserve stock", "ledger balance", "parse_price", "send email"]
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    root = tmp_path / "ws"
+    shutil.copytree(WORKSPACES / "stubs", root)
+    return root
+
+
+def _env(tmp_path: Path, name: str) -> dict[str, str]:
+    """A cache of its own per index, and no embedding model (HF_HOME empty): both runs are lexical."""
+    return {"AGENTLS_CACHE_DIR": str(tmp_path / name), "HF_HOME": str(tmp_path / "hf")}
+
+
+def _cli_index(root: Path, env: dict[str, str], *args: str) -> dict[str, Any]:
+    from click.testing import CliRunner
+
+    from server.cli import main
+
+    result = CliRunner().invoke(main, ["index", str(root), "--json", "-q", *args], env=env)
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    report: dict[str, Any] = json.loads(result.stdout[: result.stdout.rindex("}") + 1])
+    return report
+
+
+def _open(root: Path, env: dict[str, str]) -> WorkspaceIndex:
+    return WorkspaceIndex(root, IndexSettings(), cache_dir=Path(env["AGENTLS_CACHE_DIR"]), env=env)
+
+
+def _rows(index: WorkspaceIndex, table: str, key: list[str]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = (
+        index.store._tables[table].to_arrow().sort_by([(k, "ascending") for k in key]).to_pylist()
+    )
+    return rows
+
+
+def _versions(index: WorkspaceIndex) -> dict[str, int]:
+    return {name: table.version for name, table in index.store._tables.items()}
+
+
+def test_ray_index_equals_the_local_index(workspace: Path, tmp_path: Path, ray_cluster: RayCluster) -> None:
+    local_env, ray_env = _env(tmp_path, "local"), _env(tmp_path, "ray")
+    local_report = _cli_index(workspace, local_env)
+    ray_report = _cli_index(workspace, ray_env, "--engine", "ray", "--address", ray_cluster.address)
+    for key in ("files_seen", "files_indexed", "chunks", "symbols", "skipped", "lexical_only", "errors"):
+        assert ray_report[key] == local_report[key], key
+    assert ray_report["files_indexed"] > 10
+
+    local, ray = _open(workspace, local_env), _open(workspace, ray_env)
+    assert _rows(ray, "files", ["path"]) == _rows(local, "files", ["path"])
+    assert _rows(ray, "chunks", ["id"]) == _rows(local, "chunks", ["id"])
+    symbol_key = ["path", "line", "column", "name", "role", "kind"]
+    assert _rows(ray, "symbols", symbol_key) == _rows(local, "symbols", symbol_key)
+    # The same indexes (full-text above all), so search answers alike.
+    for table in ("chunks", "symbols", "files"):
+        names = {i.name for i in ray.store._tables[table].list_indices()}
+        assert names == {i.name for i in local.store._tables[table].list_indices()}, table
+    for query in QUERIES:
+        assert ray.search(query) == local.search(query), query
+
+    # The file state says it is up to date: the next local run opens nothing and parses nothing.
+    settings = IndexSettings()
+    quick = unchanged_report(workspace, settings, ray.location, lambda: "no model")
+    assert quick is not None and quick.files_unchanged == local_report["files_indexed"]
+    (workspace / "shop" / "zebra.py").write_text("def zebra_crossing_total():\n    return 7\n")
+    again = _open(workspace, ray_env).index()
+    assert (again.files_indexed, again.files_unchanged) == (1, local_report["files_indexed"])
+
+
+_KILLED_RUN = """
+import os, signal, sys
+from pathlib import Path
+from indexing.config import IndexSettings
+from indexing.distributed import RayIndexer
+from indexing.service import WorkspaceIndex
+
+root, cache, address = sys.argv[1], sys.argv[2], sys.argv[3]
+env = {"AGENTLS_CACHE_DIR": cache, "HF_HOME": cache + "-hf"}
+index = WorkspaceIndex(Path(root), IndexSettings(), cache_dir=Path(cache), env=env)
+
+def progress(phase, done, total):
+    if phase == "indexing" and done > 0:  # a task wrote its fragments: the driver dies before the commit
+        os.kill(os.getpid(), signal.SIGKILL)
+
+RayIndexer(index, address).index(progress=progress)
+"""
+
+
+def _data_files(index: WorkspaceIndex) -> int:
+    return sum(1 for _ in (index.location / "lance" / "chunks.lance" / "data").iterdir())
+
+
+def test_a_killed_ray_run_leaves_the_previous_index(
+    workspace: Path, tmp_path: Path, ray_cluster: RayCluster
+) -> None:
+    env = _env(tmp_path, "cache")
+    index = _open(workspace, env)
+    before = index.index()
+    versions, files_before = _versions(index), _data_files(index)
+    hits_before = index.search("price discount")
+    (workspace / "shop" / "zebra.py").write_text("def zebra_crossing_total():\n    return 7\n")
+
+    killed = subprocess.run(
+        [sys.executable, "-c", _KILLED_RUN, str(workspace), env["AGENTLS_CACHE_DIR"], ray_cluster.address],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert killed.returncode == -9, killed.stderr[-2000:]
+
+    after = _open(workspace, env)
+    assert _data_files(after) > files_before  # the workers did write fragments...
+    assert _versions(after) == versions  # ...that no table refers to
+    assert after.store.stats().files == before.files_indexed
+    assert after.search("price discount") == hits_before
+    assert all(hit.path != "shop/zebra.py" for hit in after.search("zebra_crossing_total"))
+    resumed = after.index()  # and the next run is a plain incremental one
+    assert (resumed.files_indexed, resumed.files_unchanged) == (1, before.files_indexed)
+    assert after.search("zebra_crossing_total")[0].path == "shop/zebra.py"
+
+
+def test_a_cancelled_ray_run_commits_nothing(
+    workspace: Path, tmp_path: Path, ray_cluster: RayCluster
+) -> None:
+    from indexing.distributed import RayIndexer
+
+    env = _env(tmp_path, "cache")
+    index = _open(workspace, env)
+    index.index()
+    versions = _versions(index)
+    cancel = threading.Event()
+
+    def progress(phase: str, done: int, total: int) -> None:
+        if phase == "indexing" and done > 0:
+            cancel.set()
+
+    with pytest.raises(IndexCancelled, match="previous index is unchanged"):
+        RayIndexer(index, ray_cluster.address).index(progress=progress, cancel=cancel)
+    index.store.refresh()
+    assert _versions(index) == versions
+    assert index.search("price discount")
