@@ -15,6 +15,13 @@ works, so a virtual environment with system site-packages counts as having pytes
    when the project has Python tests. `Interpreter.warning` then says which one and why, and so does a
    candidate that exists but does not run.
 
+The probe runs where the run's commands will: inside the sandbox (`agent.sandbox.Sandbox`, with the
+workspace and the candidate's environment mounted read-only as the commands get them), so an
+environment that only works on the host (its interpreter or packages in a folder the sandbox does not
+show) is skipped with a warning instead of failing every test. Without a sandbox (none given, bubblewrap
+missing under ``allow_unsandboxed``, or ``sandbox.enabled = false``) commands run on the host, and so
+does the probe; `Interpreter.probed` says which.
+
 An `Interpreter` tells the sandbox what to do with it: `env(path)` puts its ``bin`` first on PATH (and
 sets ``VIRTUAL_ENV`` or ``CONDA_PREFIX``), `binds` are the host folders to mount read-only when the
 environment lives outside the workspace (Poetry's cache, a conda installation in the home).
@@ -28,9 +35,14 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Mapping
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from agent.ports import Sandbox
 
 __all__ = ["Interpreter", "InterpreterSource", "detect_interpreter", "probe", "read_text"]
 
@@ -63,6 +75,8 @@ class Interpreter:
     has_pytest: bool = False
     warning: str = ""
     """Set when the choice is a fallback or a candidate was skipped: what happened and what to do."""
+    probed: Literal["sandbox", "host"] = "host"
+    """Where the probe ran: in the sandbox the commands run in, or on the host when there is none."""
 
     @property
     def bin_dir(self) -> str | None:
@@ -101,6 +115,7 @@ class Interpreter:
             "version": self.version,
             "has_pytest": self.has_pytest,
             "warning": self.warning,
+            "probed": self.probed,
         }
 
 
@@ -112,12 +127,35 @@ class _Answer:
     has_pytest: bool
 
 
-def probe(python: str, *, timeout: float = 15.0) -> _Answer | str:
-    """Ask `python` about itself; its answer, or why it did not answer."""
+def probe(
+    python: str,
+    *,
+    timeout: float = 15.0,
+    sandbox: Sandbox | None = None,
+    binds: Sequence[tuple[Path, Path]] = (),
+) -> _Answer | str:
+    """Ask `python` about itself; its answer, or why it did not answer. With `sandbox`, inside it (with
+    `binds` mounted read-only), else on the host."""
+    argv = [python, "-I", "-c", _PROBE]
+    if sandbox is not None:
+        from agent.sandbox import SandboxUnavailable
+
+        with tempfile.TemporaryDirectory(prefix="agentls-probe-") as scratch:
+            try:
+                result = sandbox.run(
+                    argv,
+                    Path(scratch),
+                    timeout=timeout,
+                    env={"PYTHONDONTWRITEBYTECODE": "1"},
+                    ro_binds=binds,
+                )
+            except (OSError, SandboxUnavailable) as error:
+                return str(error)
+        return _answer(result.exit_code, result.stdout, result.stderr)
     env = {"PATH": _SYSTEM_PATH, "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"}
     try:
         proc = subprocess.run(
-            [python, "-I", "-c", _PROBE],
+            argv,
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -127,10 +165,26 @@ def probe(python: str, *, timeout: float = 15.0) -> _Answer | str:
         )
     except (OSError, subprocess.TimeoutExpired) as error:
         return str(error)
-    lines = proc.stdout.splitlines()
-    if proc.returncode != 0 or len(lines) < 4:
-        return (proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
+    return _answer(proc.returncode, proc.stdout, proc.stderr)
+
+
+def _answer(exit_code: int, stdout: str, stderr: str) -> _Answer | str:
+    lines = stdout.splitlines()
+    if exit_code != 0 or len(lines) < 4:
+        return (stderr.strip().splitlines() or [f"exit status {exit_code}"])[-1]
     return _Answer(lines[0], lines[1], lines[2], lines[3] == "True")
+
+
+def _isolating(sandbox: Sandbox | None) -> Sandbox | None:
+    """`sandbox` when its commands run isolated (then the probe runs there too), else None (the host)."""
+    if sandbox is None:
+        return None
+    from agent.sandbox import SandboxUnavailable
+
+    try:
+        return sandbox if sandbox.isolated else None
+    except SandboxUnavailable:  # commands will not run at all; the host is the best guess
+        return None
 
 
 def _run(argv: list[str], root: Path, timeout: float) -> str | None:
@@ -192,11 +246,26 @@ def detect_interpreter(
     which: Callable[[str], str | None] = shutil.which,
     python_tests: bool = True,
     timeout: float = 15.0,
+    sandbox: Sandbox | None = None,
 ) -> Interpreter:
     """The project's interpreter (see the module docstring). `python_tests`: the project has Python tests
-    (a fallback then prefers an interpreter with pytest)."""
+    (a fallback then prefers an interpreter with pytest). `sandbox`: where the run's commands run; the
+    candidates are asked there when it isolates them."""
     environ = os.environ if environ is None else environ
     root = Path(os.path.abspath(root))
+    inside = _isolating(sandbox)
+    probed: Literal["sandbox", "host"] = "sandbox" if inside is not None else "host"
+
+    def ask(python: str, prefix: Path | None) -> _Answer | str:
+        if inside is None:
+            return probe(python, timeout=timeout)
+        # The environment itself too, inside the workspace or not: the sandbox mounts the installation
+        # a virtual environment points to (its pyvenv.cfg) only for the folders it is given.
+        binds = [(root, root)]
+        if prefix is not None and prefix != root and prefix.is_dir():
+            binds.append((prefix, prefix))
+        return probe(python, timeout=timeout, sandbox=inside, binds=binds)
+
     candidates: list[tuple[InterpreterSource, Path, str]] = []
     for name in _WORKSPACE_ENVS:
         python = root / name / "bin" / "python"
@@ -220,15 +289,16 @@ def detect_interpreter(
             continue
         seen.add(prefix)
         python = _env_python(prefix)
-        answer = probe(str(python), timeout=timeout)
+        answer = ask(str(python), prefix)
         if isinstance(answer, str):
-            skipped.append(f"{python} ({reason}) does not run: {answer}")
+            where = " in the sandbox" if inside is not None else ""
+            skipped.append(f"{python} ({reason}) does not run{where}: {answer}")
             continue
         warning = ""
         if skipped:
             warning = "skipped " + "; ".join(skipped)
         return Interpreter(
-            str(python), source, reason, str(prefix), answer.version, answer.has_pytest, warning
+            str(python), source, reason, str(prefix), answer.version, answer.has_pytest, warning, probed
         )
 
     fallbacks: list[tuple[InterpreterSource, str, str]] = []
@@ -236,7 +306,7 @@ def detect_interpreter(
     if system:
         fallbacks.append(("system", system, "the system's python3"))
     fallbacks.append(("agentls", sys.executable, "agentls' own Python"))
-    answers = [(f, probe(f[1], timeout=timeout)) for f in fallbacks]
+    answers = [(f, ask(f[1], None)) for f in fallbacks]
     usable = [(f, a) for f, a in answers if not isinstance(a, str)]
     if not usable:  # agentls' own Python runs, whatever the probe said
         usable = [(fallbacks[-1], _Answer(sys.executable, sys.prefix, "", False))]
@@ -252,4 +322,4 @@ def detect_interpreter(
         "(`python -m venv .venv` and install the project and its test tools into it) or set "
         "agent.test_command."
     )
-    return Interpreter(executable, source, reason, None, answer.version, answer.has_pytest, warning)
+    return Interpreter(executable, source, reason, None, answer.version, answer.has_pytest, warning, probed)

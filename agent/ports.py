@@ -98,6 +98,11 @@ class Sandbox(Protocol):
         """Limits and options (timeouts, scratch folder)."""
         ...
 
+    @property
+    def isolated(self) -> bool:
+        """Whether commands run isolated (raises `agent.sandbox.SandboxUnavailable` when they may not run)."""
+        ...
+
     def run(
         self,
         cmd: str | Sequence[str],

@@ -273,7 +273,8 @@ def detect_test_command(
     has_pytest: bool | None = None,
     which: Callable[[str], str | None] = shutil.which,
 ) -> str | None:
-    """The workspace's test command, or None: pytest, `npm test`, `go test ./...` or `cargo test`.
+    """The workspace's test command, or None: pytest, `npm test`, `go test ./...`, `cargo test`, or for C
+    and C++ `make test`/`make check` or `ctest`.
 
     A command is only chosen when its tool is installed (pytest importable by the project's Python;
     `has_pytest` when the caller asked it already).
@@ -291,6 +292,23 @@ def detect_test_command(
     cargo = which("cargo")
     if (root / "Cargo.toml").is_file() and cargo:
         return f"{shlex.quote(cargo)} test --offline --quiet"
+    return _c_test_command(root, which)
+
+
+_MAKE_TEST_TARGET = re.compile(r"^(test|check)\s*:(?!=)", re.MULTILINE)
+
+
+def _c_test_command(root: Path, which: Callable[[str], str | None]) -> str | None:
+    """C and C++: `make test` (or `make check`) when the Makefile has that target, else `ctest` in a
+    CMake build folder that has tests (``build/CTestTestfile.cmake``)."""
+    make = which("make")
+    for name in ("GNUmakefile", "makefile", "Makefile"):
+        match = _MAKE_TEST_TARGET.search(_read(root / name) or "") if make else None
+        if match is not None:
+            return f"{shlex.quote(make or 'make')} {match.group(1)}"
+    ctest = which("ctest")
+    if ctest and (root / "build" / "CTestTestfile.cmake").is_file():
+        return f"{shlex.quote(ctest)} --test-dir build --output-on-failure"
     return None
 
 
@@ -398,7 +416,7 @@ class Verifier:
         self._scratch = scratch_dir or (Path(configured) if configured else None) or default_scratch_dir()
         self._which = which
         self.interpreter = interpreter or detect_interpreter(
-            overlay.root, python_tests=_python_tests_present(overlay.root)
+            overlay.root, python_tests=_python_tests_present(overlay.root), sandbox=sandbox
         )
         """The project's Python (`agent.interpreter`): its environment is first on the commands' PATH."""
         self._python = self.interpreter.python

@@ -11,7 +11,7 @@ import pytest
 from agent.config import AgentSettings
 from agent.interpreter import detect_interpreter
 from agent.overlay import Overlay
-from agent.sandbox import Sandbox
+from agent.sandbox import Sandbox, SandboxSettings
 from agent.tools import ToolRegistry
 from agent.tools.bash import BashTool
 from agent.verify import Verifier, detect_test_command
@@ -119,3 +119,30 @@ def test_the_bash_session_and_the_tests_use_the_projects_venv(venv_ws: Path) -> 
     checked = Verifier(overlay, sandbox, settings).run_tests()
     assert checked.passed, checked.checks[0].output
     assert checked.checks[0].output.splitlines()[0] == f"{venv}/bin/pytest"
+
+
+def test_the_interpreter_is_asked_in_the_sandbox_the_commands_run_in(tmp_path: Path) -> None:
+    # A .venv whose python is a wrapper in a host folder the sandbox does not show (its /tmp is fresh):
+    # it answers on the host, but no command of the run could start it.
+    root = project(tmp_path / "ws")
+    host_only = tmp_path / "host-only"
+    host_only.mkdir()
+    wrapper = host_only / "python"
+    wrapper.write_text(f'#!/bin/sh\nexec {sys.executable} "$@"\n')
+    wrapper.chmod(0o755)
+    (root / ".venv" / "bin").mkdir(parents=True)
+    (root / ".venv" / "bin" / "python").symlink_to(wrapper)
+
+    on_host = detect_interpreter(root, environ={}, sandbox=Sandbox(SandboxSettings(enabled=False)))
+    assert (on_host.source, on_host.probed) == (".venv", "host")  # no sandbox: the host is the answer
+
+    sandbox = Sandbox(SandboxSettings())
+    inside = detect_interpreter(root, environ={}, sandbox=sandbox)
+    assert inside.probed == "sandbox" and inside.source in ("system", "agentls")
+    assert f"{root}/.venv/bin/python (the workspace's .venv) does not run in the sandbox" in inside.warning
+    # The run's verifier asks in its sandbox, and a working venv is still found there.
+    (root / ".venv").rename(root / "broken")
+    make_venv(root / ".venv", system_site_packages=True)
+    found = Verifier(Overlay(root), sandbox, AgentSettings()).interpreter
+    assert (found.source, found.probed, found.has_pytest) == (".venv", "sandbox", True)
+    assert found.record()["probed"] == "sandbox"
