@@ -597,19 +597,12 @@ def _ray_get(ray: Any, ref: Any) -> TaskOutcome:
 def _ray_engine(
     tasks: Sequence[BatchTask], out: Path, env: Mapping[str, str], options: BatchOptions, address: str | None
 ) -> Iterator[TaskOutcome]:
+    from indexing.ray_connect import RayUnavailable, connect
+
     try:
-        import ray
-    except ImportError as missing:
-        raise EngineUnavailable(
-            "Ray is not installed: pip install 'agentls[ray]' (or use --engine local)"
-        ) from missing
-    try:
-        ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False, configure_logging=False)
-    except (ConnectionError, RuntimeError, ValueError) as error:
-        raise EngineUnavailable(
-            f"cannot connect to the Ray cluster at {address or 'RAY_ADDRESS'}: {error}. Start one with "
-            "`ray start --head` and pass its address with --address, or use --engine local"
-        ) from error
+        ray = connect(address)
+    except RayUnavailable as error:
+        raise EngineUnavailable(str(error)) from error
     try:
         remote: Any = ray.remote(num_cpus=1, max_retries=1)(run_task)
         refs = {remote.remote(t, str(out), dict(env), options, "ray"): t for t in tasks}
