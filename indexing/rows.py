@@ -17,6 +17,12 @@ import pyarrow as pa
 
 from indexing.models import Chunk, Symbol
 
+COMPRESSED = {"lance-encoding:compression": "zstd", "lance-encoding:compression-level": "1"}
+"""Field metadata that makes Lance store a column zstd-compressed. The chunks table holds the code itself
+(`search_text`), so uncompressed it was as large as the source tree: on the kernel's drivers/net 63 MB of
+text became 22 MB (zstd level 1; 28 MB with lz4, 20 MB with zstd's default level, which wrote at half the
+speed), for about 20-30 ms more to read a search's 50 candidate rows from random places."""
+
 CHUNKS_SCHEMA = pa.schema(
     [
         ("id", pa.string()),
@@ -27,9 +33,10 @@ CHUNKS_SCHEMA = pa.schema(
         ("symbol", pa.string()),
         ("start_line", pa.int32()),
         ("end_line", pa.int32()),
-        ("signature", pa.string()),
-        ("doc", pa.string()),
-        ("search_text", pa.string()),  # the chunk's text, then what else the full-text index sees
+        pa.field("signature", pa.string(), metadata=COMPRESSED),
+        pa.field("doc", pa.string(), metadata=COMPRESSED),
+        # the chunk's text, then what else the full-text index sees
+        pa.field("search_text", pa.string(), metadata=COMPRESSED),
         ("text_chars", pa.int32()),  # the chunk's text is search_text[:text_chars] (`chunk_text`)
     ]
 )

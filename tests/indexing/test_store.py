@@ -236,3 +236,21 @@ def test_file_records_of_some_paths(store: IndexStore) -> None:
     assert set(store.file_records(["b.py", "c/d.py", "missing.py"])) == {"b.py", "c/d.py"}
     assert store.file_records([]) == {}
     assert set(store.file_records()) == {"a.py", "b.py", "c/d.py"}
+
+
+def _folder_bytes(folder: Path) -> int:
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+
+
+def test_chunk_text_is_stored_compressed(store: IndexStore, tmp_path: Path) -> None:
+    """Uncompressed, the chunks table was as large as the source tree (the kernel's index was 1.55x it)."""
+    body = "".join(f"    total_{n % 97} = compute_value(item_{n % 13}, limit={n % 7})\n" for n in range(60))
+    chunks = [
+        chunk(f"m{f}.py", f"fn{n}", f"def fn{n}():\n{body}", 1 + 70 * n) for f in range(4) for n in range(50)
+    ]
+    text_bytes = sum(len(c.text) for c in chunks)
+    store.write_batch([item(f"m{f}.py", [c for c in chunks if c.path == f"m{f}.py"]) for f in range(4)])
+    assert store.stats().chunks == 200
+    assert _folder_bytes(tmp_path / "idx" / "lance" / "chunks.lance" / "data") < text_bytes / 3
+    hit = store.chunks_by_id([chunks[7].id], ["id", "text"])[0]
+    assert hit["text"] == chunks[7].text
