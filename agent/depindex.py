@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 from packaging.utils import canonicalize_name
 
+from agent.interpreter import Interpreter, detect_interpreter
 from agent.tools import ToolError, one_line
 
 if TYPE_CHECKING:
@@ -89,14 +90,15 @@ class DependencyIndexes:
         sandbox: Sandbox | None,
         cache_dir: Path | None,
         *,
-        python: str | None = None,
+        interpreter: Interpreter | None = None,
         cancel: threading.Event | None = None,
     ) -> None:
-        """`cache_dir`: agentls' cache (the indexes go to ``cache_dir/deps``); None disables the feature."""
+        """`cache_dir`: agentls' cache (the indexes go to ``cache_dir/deps``); None disables the feature.
+        `interpreter`: the run's Python (`agent.interpreter`; None: asked on the first lookup)."""
         self.root = Path(root)
         self.sandbox = sandbox
         self.cache_dir = cache_dir
-        self.python = python
+        self.interpreter = interpreter
         self.cancel = cancel
         self._indexes: dict[str, WorkspaceIndex] = {}
         self.reports: dict[str, IndexReport] = {}
@@ -111,16 +113,16 @@ class DependencyIndexes:
         if self.sandbox is None:
             raise ToolError("there is no sandbox to ask the project's Python in")
         from agent.sandbox import SandboxUnavailable
-        from agent.tools.docs import project_python
 
-        python = self.python or project_python(self.root)
+        self.interpreter = self.interpreter or detect_interpreter(self.root, sandbox=self.sandbox)
+        python = self.interpreter.python
         with tempfile.TemporaryDirectory(prefix="agentls-deps-") as scratch:
             try:
                 result = self.sandbox.run(
                     [python, "-I", "-c", _RESOLVE, top],
                     Path(scratch),
                     timeout=60,
-                    ro_binds=[(self.root, self.root)],
+                    ro_binds=self.interpreter.sandbox_binds(self.root),
                 )
             except SandboxUnavailable as error:
                 raise ToolError(f"the package could not be looked up: {error}") from None

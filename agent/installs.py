@@ -47,6 +47,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from pydantic import BaseModel, ConfigDict, Field
 
+from agent.interpreter import Interpreter, detect_interpreter
 from agent.tools import CustomTool, ToolError, ToolResult, one_line
 
 if TYPE_CHECKING:
@@ -205,12 +206,6 @@ def add_requirement(overlay: Overlay, requirement: str, manifest: str | None = N
 # -- the tool ---------------------------------------------------------------------------------------------
 
 
-def _project_python(root: Path) -> str:
-    from agent.tools.docs import project_python
-
-    return project_python(root)
-
-
 class InstallPackageTool(CustomTool):
     """``install_package``: install a Python dependency for this run and propose the manifest edit."""
 
@@ -244,9 +239,13 @@ class InstallPackageTool(CustomTool):
         approve: str = "auto",
         ask: AskCallback | None = None,
         recorder: Recorder | None = None,
+        interpreter: Interpreter | None = None,
     ) -> None:
+        """`interpreter`: the run's Python, whose pip installs (`agent.interpreter`; None: asked on the
+        first install)."""
         self.overlay = overlay
         self.sandbox = sandbox
+        self.interpreter = interpreter
         self.settings = settings or InstallSettings()
         self.approve = approve
         self.ask = ask
@@ -327,14 +326,15 @@ class InstallPackageTool(CustomTool):
         if self.settings.index_url:
             options += ["--index-url", self.settings.index_url]
         output, code = "", 1
-        for python in dict.fromkeys([_project_python(root), sys.executable]):
+        self.interpreter = self.interpreter or detect_interpreter(root, sandbox=self.sandbox)
+        for python in dict.fromkeys([self.interpreter.python, sys.executable]):
             with tempfile.TemporaryDirectory(prefix="agentls-install-") as scratch:
                 try:
                     result = self.sandbox.run(
                         [python, "-m", "pip", "install", *options, requirement],
                         Path(scratch),
                         timeout=self.settings.timeout_seconds,
-                        ro_binds=[(root, root)],
+                        ro_binds=self.interpreter.sandbox_binds(root),
                     )
                 except SandboxUnavailable as error:
                     raise ToolError(f"install_package could not run: {error}") from None

@@ -99,6 +99,12 @@ class Interpreter:
             return []
         return [(prefix, prefix)]
 
+    def sandbox_binds(self, root: Path) -> list[tuple[Path, Path]]:
+        """Read-only mounts for a command that uses this interpreter on the workspace in place (a probe,
+        a docs lookup, an install): `root` and the environment, inside `root` too (the sandbox mounts
+        the installation a virtual environment points to only for the folders it is given)."""
+        return _binds(Path(os.path.abspath(root)), Path(self.prefix) if self.prefix else None)
+
     def describe(self) -> str:
         """One line: `/ws/.venv/bin/python (the workspace's .venv; Python 3.12.1; pytest installed)`."""
         version = f"; Python {self.version}" if self.version else ""
@@ -173,6 +179,13 @@ def _answer(exit_code: int, stdout: str, stderr: str) -> _Answer | str:
     if exit_code != 0 or len(lines) < 4:
         return (stderr.strip().splitlines() or [f"exit status {exit_code}"])[-1]
     return _Answer(lines[0], lines[1], lines[2], lines[3] == "True")
+
+
+def _binds(root: Path, prefix: Path | None) -> list[tuple[Path, Path]]:
+    binds = [(root, root)]
+    if prefix is not None and prefix != root and prefix.is_dir():
+        binds.append((prefix, prefix))
+    return binds
 
 
 def _isolating(sandbox: Sandbox | None) -> Sandbox | None:
@@ -259,12 +272,7 @@ def detect_interpreter(
     def ask(python: str, prefix: Path | None) -> _Answer | str:
         if inside is None:
             return probe(python, timeout=timeout)
-        # The environment itself too, inside the workspace or not: the sandbox mounts the installation
-        # a virtual environment points to (its pyvenv.cfg) only for the folders it is given.
-        binds = [(root, root)]
-        if prefix is not None and prefix != root and prefix.is_dir():
-            binds.append((prefix, prefix))
-        return probe(python, timeout=timeout, sandbox=inside, binds=binds)
+        return probe(python, timeout=timeout, sandbox=inside, binds=_binds(root, prefix))
 
     candidates: list[tuple[InterpreterSource, Path, str]] = []
     for name in _WORKSPACE_ENVS:

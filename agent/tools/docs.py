@@ -6,8 +6,9 @@ Input: `name` (a dotted Python name such as ``pytest.raises``, an npm package su
 ``pyproject.toml``/``setup.py``/``requirements*.txt`` -> python, ``package.json`` -> javascript,
 ``go.mod`` -> go, ``Cargo.toml`` -> rust) and `query` (words to search for in the package).
 
-- **Python**: the project's interpreter (``.venv``, ``venv`` or ``env`` in the workspace, else
-  ``python3``) runs `_PY_SCRIPT` in the sandbox with the workspace bound read-only. It imports the longest
+- **Python**: the run's interpreter (`agent.interpreter`: a workspace environment, ``VIRTUAL_ENV``,
+  Poetry, conda, else a fallback) runs `_PY_SCRIPT` in the sandbox with the workspace and that
+  environment bound read-only. It imports the longest
   importable prefix of `name`, follows attributes, and prints (as JSON) the kind, the signature
   (`inspect.signature`), the docstring, the source file and line, the installed distribution and its
   version (`importlib.metadata.packages_distributions` / `version`) and, for a module or class, its public
@@ -34,16 +35,17 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from agent.interpreter import Interpreter, detect_interpreter
 from agent.tools import CustomTool, ToolError, one_line
 
 if TYPE_CHECKING:
     from agent.ports import Sandbox
 
-__all__ = ["LookupDocsTool", "detect_language", "project_python"]
+__all__ = ["LookupDocsTool", "detect_language"]
 
 MAX_CHARS = 16_000
 _TIMEOUT = 60.0
@@ -177,15 +179,6 @@ def detect_language(root: Path) -> str | None:
     return None
 
 
-def project_python(root: Path) -> str:
-    """The project's interpreter: a virtual environment in the workspace, else ``python3``."""
-    for folder in (".venv", "venv", "env"):
-        candidate = root / folder / "bin" / "python"
-        if candidate.exists():
-            return str(candidate)
-    return shutil.which("python3") or "python3"
-
-
 def _cut(text: str, limit: int = MAX_CHARS) -> str:
     return text if len(text) <= limit else text[:limit] + f"\n[cut at {limit:,} of {len(text):,} characters]"
 
@@ -250,13 +243,14 @@ class LookupDocsTool(CustomTool):
         root: Path,
         sandbox: Sandbox | None,
         *,
-        python: str | None = None,
+        interpreter: Interpreter | None = None,
         cargo_home: Path | None = None,
     ) -> None:
-        """`cargo_home`: where Cargo keeps downloaded crates (default ``$CARGO_HOME`` or ``~/.cargo``)."""
+        """`interpreter`: the run's Python (`agent.interpreter`; None: asked on the first Python lookup);
+        `cargo_home`: where Cargo keeps downloaded crates (default ``$CARGO_HOME`` or ``~/.cargo``)."""
         self.root = Path(root)
         self.sandbox = sandbox
-        self.python = python
+        self.interpreter = interpreter
         self.cargo_home = cargo_home
 
     @staticmethod
@@ -278,7 +272,12 @@ class LookupDocsTool(CustomTool):
             return _cut(rust_docs(self.root, name, query, self.cargo_home or default_cargo_home()))
         return self._go(name)
 
-    def _run(self, argv: list[str], env: Mapping[str, str] | None = None) -> tuple[int, str, str]:
+    def _run(
+        self,
+        argv: list[str],
+        env: Mapping[str, str] | None = None,
+        binds: Sequence[tuple[Path, Path]] | None = None,
+    ) -> tuple[int, str, str]:
         if self.sandbox is None:
             raise ToolError("there is no sandbox to run the lookup in")
         from agent.sandbox import SandboxUnavailable
@@ -286,7 +285,11 @@ class LookupDocsTool(CustomTool):
         with tempfile.TemporaryDirectory(prefix="agentls-docs-") as scratch:
             try:
                 result = self.sandbox.run(
-                    argv, Path(scratch), timeout=_TIMEOUT, env=env, ro_binds=[(self.root, self.root)]
+                    argv,
+                    Path(scratch),
+                    timeout=_TIMEOUT,
+                    env=env,
+                    ro_binds=[(self.root, self.root)] if binds is None else binds,
                 )
             except SandboxUnavailable as error:
                 raise ToolError(f"lookup_docs could not run: {error}") from None
@@ -297,8 +300,12 @@ class LookupDocsTool(CustomTool):
     def _python(self, name: str, query: str) -> str:
         if not _PY_NAME.match(name):
             raise ToolError(f"{name!r} is not a dotted Python name (like `pytest.raises`)")
-        python = self.python or project_python(self.root)
-        code, out, err = self._run([python, "-I", "-c", _PY_SCRIPT, name, query, str(self.root)])
+        if self.sandbox is None:
+            raise ToolError("there is no sandbox to run the lookup in")
+        self.interpreter = self.interpreter or detect_interpreter(self.root, sandbox=self.sandbox)
+        python = self.interpreter.python
+        argv = [python, "-I", "-c", _PY_SCRIPT, name, query, str(self.root)]
+        code, out, err = self._run(argv, binds=self.interpreter.sandbox_binds(self.root))
         line = next((x for x in reversed(out.splitlines()) if x.startswith("{")), None)
         if code != 0 or line is None:
             raise ToolError(f"the lookup with {python} failed (exit {code}): {one_line(err or out, 500)}")

@@ -131,7 +131,9 @@ def _run_tests(r: ToolResources, view_only: bool) -> Tool:
 def _search_code(r: ToolResources, view_only: bool) -> Tool:
     from agent.depindex import DependencyIndexes
 
-    dependencies = DependencyIndexes(r.overlay.root, r.sandbox, r.state_dir, cancel=r.cancel)
+    dependencies = DependencyIndexes(
+        r.overlay.root, r.sandbox, r.state_dir, interpreter=r.verifier.interpreter, cancel=r.cancel
+    )
     return SearchCodeTool(r.overlay, r.index, dependencies)
 
 
@@ -146,7 +148,9 @@ CATALOG: Mapping[str, ToolBuilder] = {
     FindSymbolTool.name: lambda r, _: FindSymbolTool(r.overlay, r.index),
     RunTestsTool.name: _run_tests,
     AskUserTool.name: lambda r, _: AskUserTool(r.ask),
-    LookupDocsTool.name: lambda r, _: LookupDocsTool(r.overlay.root, r.sandbox),
+    LookupDocsTool.name: lambda r, _: LookupDocsTool(
+        r.overlay.root, r.sandbox, interpreter=r.verifier.interpreter
+    ),
     TodoTool.name: lambda r, _: TodoTool(r.todos),
     DelegateTool.name: lambda r, _: DelegateTool(r.host, r.sandbox),
     **{cls.name: _git_tool(cls) for cls in GIT_TOOLS},
@@ -205,6 +209,7 @@ def _install_tool(resources: ToolResources) -> Tool:
         approve=resources.settings.approve,
         ask=resources.ask,
         recorder=resources.recorder,
+        interpreter=resources.verifier.interpreter,
     )
 
 

@@ -16,7 +16,7 @@ import pytest
 
 from agent.sandbox import Sandbox, SandboxSettings
 from agent.tools import ToolRegistry
-from agent.tools.docs import LookupDocsTool, detect_language, project_python
+from agent.tools.docs import LookupDocsTool, detect_language
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +35,10 @@ def _tool(root: Path) -> ToolRegistry:
 
 
 def test_pytest_raises_in_the_projects_venv(project: Path) -> None:
-    assert project_python(project) == str(project / ".venv" / "bin" / "python")
-    result = _tool(project).execute("lookup_docs", {"name": "pytest.raises"})
+    tool = LookupDocsTool(project, Sandbox(SandboxSettings(timeout_seconds=60)))
+    result = ToolRegistry([tool]).execute("lookup_docs", {"name": "pytest.raises"})
+    # Asked on first use (outside a run): the project's venv, probed in the sandbox.
+    assert tool.interpreter is not None and tool.interpreter.python == str(project / ".venv/bin/python")
     assert not result.is_error, result.content
     text = result.content
     version = importlib.metadata.version("pytest")

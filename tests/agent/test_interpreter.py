@@ -146,3 +146,66 @@ def test_the_interpreter_is_asked_in_the_sandbox_the_commands_run_in(tmp_path: P
     found = Verifier(Overlay(root), sandbox, AgentSettings()).interpreter
     assert (found.source, found.probed, found.has_pytest) == (".venv", "sandbox", True)
     assert found.record()["probed"] == "sandbox"
+
+
+@pytest.fixture
+def outside_venv(tmp_path: Path) -> Path:
+    """A venv under /tmp outside the workspace (activated: VIRTUAL_ENV) holding a package of its own
+    (`i10lib`, distribution i10-lib 2.5) and a stand-in pip that records how it was started."""
+    venv = make_venv(tmp_path / "envs" / "proj", system_site_packages=True)
+    site = next((venv / "lib").glob("python3*/site-packages"))
+    (site / "i10lib").mkdir()
+    (site / "i10lib" / "__init__.py").write_text(
+        'def scale(values, factor=2):\n    """Multiply each value by factor."""\n    return values\n'
+    )
+    info = site / "i10_lib-2.5.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: i10-lib\nVersion: 2.5\n")
+    (info / "top_level.txt").write_text("i10lib\n")
+    (info / "RECORD").write_text("i10lib/__init__.py,,\n")
+    (site / "pip").mkdir()
+    (site / "pip" / "__init__.py").write_text("")
+    (site / "pip" / "__main__.py").write_text(
+        "import pathlib, sys\n"
+        "args = sys.argv[1:]\n"
+        "target = pathlib.Path(args[args.index('--target') + 1])\n"
+        "(target / 'i10_extra-1.0.dist-info').mkdir(parents=True)\n"
+        "print('installed by', sys.prefix)\n"
+    )
+    return venv
+
+
+def test_docs_dependencies_and_installs_use_the_runs_interpreter(tmp_path: Path, outside_venv: Path) -> None:
+    # No environment in the workspace: guessing paths there (.venv, venv, env, else python3) finds the
+    # system's Python, which has no i10lib; the run's interpreter is the activated venv under /tmp, which
+    # the sandbox shows only when it is mounted.
+    from agent.depindex import DependencyIndexes
+    from agent.installs import InstallPackageTool
+    from agent.roles import SOLO
+    from agent.tools.toolset import ToolResources, toolset
+
+    root = project(tmp_path / "ws")
+    (root / "pyproject.toml").write_text('[project]\nname = "demo"\nversion = "0.1"\ndependencies = []\n')
+    settings = AgentSettings(sandbox=SandboxSettings(timeout_seconds=60))
+    sandbox = Sandbox(settings.sandbox)
+    found = detect_interpreter(root, environ={"VIRTUAL_ENV": str(outside_venv)}, sandbox=sandbox)
+    assert (found.source, found.prefix) == ("VIRTUAL_ENV", str(outside_venv))
+    overlay = Overlay(root)
+    resources = ToolResources.create(settings, overlay, sandbox, interpreter=found)
+    docs = toolset(SOLO, resources).execute("lookup_docs", {"name": "i10lib.scale", "language": "python"})
+    assert not docs.is_error, docs.content
+    assert "installed: i10-lib 2.5" in docs.content and "Multiply each value by factor." in docs.content
+
+    dependency = DependencyIndexes(root, sandbox, tmp_path / "cache", interpreter=found).resolve("i10lib")
+    assert (dependency.distribution, dependency.version) == ("i10-lib", "2.5")
+    assert dependency.folder.is_relative_to(outside_venv)
+
+    network = Sandbox(SandboxSettings(timeout_seconds=60, network="registries"))
+    tool = InstallPackageTool(overlay, network, interpreter=found)
+    try:
+        result = ToolRegistry([tool]).execute("install_package", {"package": "i10-extra"})
+    finally:
+        tool.close()
+        network.close()
+    assert not result.is_error, result.content
+    assert "i10-extra 1.0" in result.content  # the venv's pip ran, not the system's
