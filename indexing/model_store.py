@@ -15,6 +15,12 @@
 - *List*: the models under ``cache_dir/models``, the configured model when the Hugging Face cache has it,
   and the one `indexing.embeddings.load_embedder` would use for given settings (`active_model`).
 
+- *Offer*: `ModelOffer` asks the hub, in the background while `agentls index` runs, whether the default
+  model can be fetched from here; when no model is on the machine and the hub answers, `agentls index`
+  says once per machine that `agentls model pull` would bring vectors (remembered in
+  ``cache_dir/model-offer.json``). Never in CI (``CI`` set), never with ``HF_HUB_OFFLINE``, never waiting
+  on a slow or absent network: a probe that has not answered when the index run ends offers nothing.
+
 Nothing here runs while indexing or searching: agentls never downloads a model unless asked.
 """
 
@@ -24,6 +30,7 @@ import hashlib
 import json
 import re
 import shutil
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -45,6 +52,7 @@ __all__ = [
     "DEFAULT_ENDPOINT",
     "MODEL_FILES",
     "InstalledModel",
+    "ModelOffer",
     "ModelPullError",
     "active_model",
     "installed_models",
@@ -277,3 +285,72 @@ def model_present(settings: EmbeddingSettings, cache_dir: Path, env: Mapping[str
         return True
     snapshots = hf_hub_cache(env) / f"models--{model.replace('/', '--')}" / "snapshots"
     return snapshots.is_dir() and any(snapshots.iterdir())
+
+
+OFFER_FILE = "model-offer.json"
+"""In the cache folder: when the offer of `agentls model pull` was made on this machine (it is made once)."""
+_PROBE_TIMEOUT = httpx.Timeout(3.0)
+
+
+class ModelOffer:
+    """The one-time offer of `agentls model pull`, decided without blocking the command that makes it.
+
+    `start` checks what is cheap (CI, offline, provider, a model on disk, an offer already made) and, if an
+    offer may be due, asks the hub in a daemon thread whether the model's ``config.json`` is there (one
+    small GET, 3 s at most). `message` then returns the offer only if that answer came within a second of
+    `start` (a longer command does not wait for it), and records that it was made: no later run makes it."""
+
+    def __init__(self, settings: EmbeddingSettings, cache_dir: Path, env: Mapping[str, str]) -> None:
+        self.settings = settings
+        self.cache_dir = Path(cache_dir)
+        self.env = env
+        self._reachable: bool | None = None
+        self._thread: threading.Thread | None = None
+        self._started = 0.0
+
+    def _due(self) -> bool:
+        env, settings = self.env, self.settings
+        if env.get("CI", "").lower() not in ("", "0", "false"):
+            return False
+        if env.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+            return False
+        if settings.provider != "model2vec" or (self.cache_dir / OFFER_FILE).exists():
+            return False
+        return not model_present(settings, self.cache_dir, env)
+
+    def url(self) -> str:
+        return f"{_endpoint(None, self.env)}/{self.settings.model}/resolve/main/config.json"
+
+    def start(self) -> ModelOffer:
+        self._started = time.monotonic()
+        if self._due():
+            self._thread = threading.Thread(target=self._probe, name="agentls-model-offer", daemon=True)
+            self._thread.start()
+        return self
+
+    def _probe(self) -> None:
+        try:
+            response = httpx.get(self.url(), timeout=_PROBE_TIMEOUT, follow_redirects=True)
+            self._reachable = response.status_code < 400
+        except httpx.HTTPError:
+            self._reachable = False
+
+    def message(self, within: float = 1.0) -> str | None:
+        """The offer, once per machine, when the hub answered within ``within`` seconds of `start` (a
+        command that took longer does not wait at all); None otherwise."""
+        if self._thread is None:
+            return None
+        self._thread.join(max(0.0, self._started + within - time.monotonic()))
+        if not self._reachable or not self._due():
+            return None
+        record = {"offered": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "model": self.settings.model}
+        try:
+            self.cache_dir.mkdir(parents=True, exist_ok=True)
+            (self.cache_dir / OFFER_FILE).write_text(json.dumps(record) + "\n")
+        except OSError:
+            return None  # an offer that cannot be remembered would be repeated on every run: make none
+        return (
+            f"{_endpoint(None, self.env)} is reachable: `agentls model pull` fetches the code model "
+            f"{self.settings.model} (about 30 MB) and the next `agentls index` adds vector search. "
+            "Said once on this machine."
+        )

@@ -160,3 +160,51 @@ def test_search_offers_vectors_until_the_index_has_them(
     result = invoke(["search", "parse a price", "--json"], cache_dir)
     assert "note:" not in result.stderr and json.loads(result.stdout)[0]["symbol"] == "parse_price"
     assert "vector" in json.loads(result.stdout)[0]["sources"]
+
+
+def _index_online(cache: Path, hub_url: str, *, ci: str | None = None) -> Result:
+    """`agentls index .` with the hub at ``hub_url`` reachable (not offline), in CI or not."""
+    env = {"AGENTLS_CACHE_DIR": str(cache), "HF_ENDPOINT": hub_url, "AGENTLS_SEARCH_PROCESS": "0"}
+    return CliRunner().invoke(
+        main, ["index", "."], env={**env, "HF_HUB_OFFLINE": None, "CI": ci}, catch_exceptions=False
+    )
+
+
+def test_index_offers_model_pull_once_per_machine_when_the_hub_answers(
+    hub: _Hub, cache_dir: Path, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(workspace)
+    (workspace / "agentls.toml").write_text('[index.embedding]\nmodel = "acme/code-static"\n')
+    probe = "/acme/code-static/resolve/main/config.json"
+
+    in_ci = _index_online(cache_dir, url(hub), ci="true")
+    assert in_ci.exit_code == 0 and "is reachable" not in in_ci.stderr
+    assert hub.requests == [] and not (cache_dir / "model-offer.json").exists()  # CI: not even asked
+
+    first = _index_online(cache_dir, url(hub))
+    offers = [line for line in first.stderr.splitlines() if "is reachable" in line]
+    assert offers == [
+        f"note: {url(hub)} is reachable: `agentls model pull` fetches the code model acme/code-static "
+        "(about 30 MB) and the next `agentls index` adds vector search. Said once on this machine."
+    ]
+    assert hub.requests == [probe]
+    assert json.loads((cache_dir / "model-offer.json").read_text())["model"] == "acme/code-static"
+
+    (workspace / "more.py").write_text("def more():\n    return 1\n")
+    again = _index_online(cache_dir, url(hub))
+    assert again.exit_code == 0 and "is reachable" not in again.stderr
+    assert hub.requests == [probe]  # remembered: the hub is not asked again
+
+
+def test_index_makes_no_offer_when_the_hub_does_not_answer(
+    hub: _Hub, cache_dir: Path, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(workspace)
+    (workspace / "agentls.toml").write_text('[index.embedding]\nmodel = "acme/not-on-the-hub"\n')
+    result = _index_online(cache_dir, url(hub))  # the hub answers 404 for this model
+    assert result.exit_code == 0 and "is reachable" not in result.stderr
+    hub.shutdown()
+    hub.server_close()
+    result = _index_online(cache_dir, url(hub))  # nothing listens there now
+    assert result.exit_code == 0 and "is reachable" not in result.stderr
+    assert not (cache_dir / "model-offer.json").exists()  # not offered, so it may be offered later
