@@ -33,6 +33,30 @@ class EmbeddingSettings(BaseModel):
     """Chunk text is cut to this many characters before embedding."""
 
 
+RerankProvider = Literal["none", "cross-encoder", "api"]
+
+
+class RerankSettings(BaseModel):
+    """An optional second stage of search (`indexing.rerank`): re-score the best hits. Off by default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    provider: RerankProvider = "none"
+    """`none` (default), `cross-encoder` (sentence-transformers, from a local folder; never downloads) or
+    `api` (a Cohere/Voyage/Jina-style ``/rerank`` endpoint)."""
+    model: str = "cross-encoder/ms-marco-MiniLM-L-6-v2"
+    """A local folder or a Hugging Face id already in the local cache (cross-encoder); the model name the
+    endpoint expects (api, e.g. ``rerank-v3.5`` or ``rerank-2-lite``)."""
+    url: str | None = None
+    """The endpoint for `api`, e.g. https://api.cohere.com/v2/rerank or https://api.voyageai.com/v1/rerank."""
+    api_key_env: str | None = None
+    """The environment variable holding the endpoint's key (none sent when unset)."""
+    candidates: int = Field(default=20, ge=2, le=200)
+    """How many of the first stage's best hits are re-scored."""
+    timeout: float = Field(default=10.0, gt=0)
+    """Seconds to wait for the endpoint (api)."""
+
+
 class IndexSettings(BaseModel):
     """Where the index lives and what goes into it."""
 
@@ -68,6 +92,7 @@ class IndexSettings(BaseModel):
     """Seconds the warm search process that ``agentls search`` starts waits for the next query before it
     exits (``indexing.search_daemon``); 0: none, every search loads the index in its own process."""
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+    rerank: RerankSettings = Field(default_factory=RerankSettings)
 
     @field_validator("uri")
     @classmethod

@@ -410,7 +410,12 @@ def _search_here(
         err.print(f"[yellow]note:[/] {exc}; searching the index as it is", highlight=False)
     except WorkspaceError as exc:
         raise click.ClickException(str(exc)) from exc
-    hits: list[SearchHit] = index.search(query, limit=limit, path=scope)
+    from indexing.rerank import RerankError
+
+    try:
+        hits: list[SearchHit] = index.search(query, limit=limit, path=scope)
+    except RerankError as exc:  # a re-ranker configured but not loadable ([index.rerank])
+        raise click.ClickException(str(exc)) from exc
     return hits
 
 
