@@ -133,10 +133,12 @@ EventKind = Literal[
     "handoff",
     "todo",
     "role",
+    "warning",
 ]
 """Kinds of `AgentEvent`. Team runs (`agent.team`) add "handoff" (data: role, node, handoff, document,
 markdown), "todo" (data: items, each id, text, status) and "role" (data: role, node, state: started,
-finished or failed)."""
+finished or failed). "warning" is something the user should know and act on (data: subject, e.g.
+"interpreter": no project environment was found and a fallback Python runs the tests)."""
 
 _CUT_OFF = (
     "Your reply was cut off at the output token limit. Continue from where you stopped, in smaller steps."
@@ -326,6 +328,8 @@ class Agent:
             interpreter=interpreter,
         )
         self.verifier = self.resources.verifier
+        self._asked_interpreter = interpreter is None
+        """This agent detected the interpreter (it was not handed the run's): it tells of a fallback."""
         self.node = node
         self.models = models
         self.todos = todos if todos is not None else TodoList()
@@ -609,8 +613,11 @@ class Agent:
         self._emit("stage", "gathering context", stage="formalize")
         interpreter = self.verifier.interpreter
         self._decision("interpreter", **interpreter.record())
-        if interpreter.warning:  # a fallback: the user should know which Python runs the tests, and why
+        # A fallback: the user should know which Python runs the tests, and why. Said once a run, by the
+        # agent that asked (a team's later roles and delegated sub-agents share its interpreter).
+        if interpreter.warning and self._asked_interpreter:
             log.warning("run %s: %s", self.run_id, interpreter.warning)
+            self._emit("warning", interpreter.warning, subject="interpreter")
         if self._tools is not None:
             self.registry = self._tools
         else:

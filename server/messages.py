@@ -85,11 +85,12 @@ class CancelResult:
 
 @dataclass(frozen=True)
 class RunEvent:
-    """``agentls/runEvent``: a team run's handoff, todo list or role change (`agent.team`)."""
+    """``agentls/runEvent``: a team run's handoff, todo list or role change (`agent.team`), or a warning
+    of any run (``message``)."""
 
     run_id: str
     kind: str
-    """"handoff", "todo" or "role"."""
+    """"handoff", "todo", "role" or "warning"."""
     role: str | None = omit_none()
     node: str | None = omit_none()
     handoff: str | None = omit_none()
@@ -97,6 +98,10 @@ class RunEvent:
     markdown: str | None = omit_none()
     items: list[Any] | None = omit_none()  # noqa: RUF009 (the default is None)
     state: str | None = omit_none()
+    message: str | None = omit_none()
+    """A warning's text (what happened and what to do)."""
+    subject: str | None = omit_none()
+    """What a warning is about ("interpreter")."""
 
 
 @dataclass(frozen=True)

@@ -119,6 +119,8 @@ class _Printer:
                 err.print(f"  [cyan]{escape(line)}[/]", highlight=False)
         elif event.kind == "todo":
             self._todo(event.data.get("items") or ())
+        elif event.kind == "warning":
+            err.print(f"[yellow]warning:[/] {escape(event.message)}", highlight=False)
 
     def _todo(self, items: Sequence[Mapping[str, Any]]) -> None:
         """Print the todo items that are new or changed since the last "todo" event."""

@@ -17,7 +17,9 @@ code lenses) and `Workspace` (the folders, open documents, settings, environment
 - ``agentls.run {instruction, mode?, uri?, range?}`` starts any run; `mode` "solo" (default), "team" or
   a graph of the workspace's settings (`agent.team`). Team runs' "handoff", "todo" and "role" events go
   to the editor as ``agentls/runEvent {runId, kind, role?, node?, handoff?, document?, markdown?, items?,
-  state?}``; the planner's questions and the spec confirmation arrive as any clarifying question does,
+  state?}``; any run's "warning" (no project interpreter found: which Python runs the tests, and why) as
+  ``agentls/runEvent {runId, kind: "warning", message, subject}``, a ``window/showMessage`` warning and
+  the progress line; the planner's questions and the spec confirmation arrive as any clarifying question does,
   and ``agentls/proposal`` of a team run carries ``team: {spec, design, review}``.
 - ``agentls.resume {runId}`` continues a stopped run from its saved state (`agent.resume`; also after a
   restart of the server) as a new run, answering its ``{runId}``; a finished run is refused.
@@ -139,7 +141,7 @@ RUN_FAILED = "agentls/runFailed"
 PROPOSAL = "agentls/proposal"
 RUNS = "agentls/runs"
 RUN_EVENT = "agentls/runEvent"
-_RUN_EVENT_KINDS = frozenset({"handoff", "todo", "role"})
+_RUN_EVENT_KINDS = frozenset({"handoff", "todo", "role", "warning"})
 ASK_TIMEOUT = 300.0
 SETTLE_TIMEOUT = 1.5
 """How long an accept the editor refused waits for the editor's pending ``didChange`` before retrying."""
@@ -384,7 +386,9 @@ class RunManager:
         kind = event.kind
         if kind in _RUN_EVENT_KINDS:
             self.editor.notify(RUN_EVENT, _run_event(run.run_id, event))
-            if kind != "role":
+            if kind == "warning":  # also where every editor shows it, and in the progress
+                self.editor.show(f"agentls: {event.message}", types.MessageType.Warning)
+            elif kind != "role":
                 return
         if kind == "plan":
             first = next((ln.strip() for ln in event.message.splitlines() if ln.strip()), "")
@@ -395,10 +399,12 @@ class RunManager:
             run.message = f"step {run.step}: {event.message[:160]}"
         elif kind in ("stage", "role"):
             run.message = event.message[:160]
+        elif kind == "warning":
+            run.message = f"warning: {event.message[:160]}"
         elif kind != "cost":
             return
         if run.progress is not None:
-            force = kind in ("plan", "verification", "reflection")
+            force = kind in ("plan", "verification", "reflection", "warning")
             run.progress.report(self._progress_line(run), force=force)
             if not force and not run.flush_scheduled:
                 # Reports are throttled; the latest state must still reach the editor (a step that
@@ -912,7 +918,7 @@ def _verify(root: Path, buffers: Any, changes: Sequence[FileChange], settings: A
 
 
 def _run_event(run_id: str, event: AgentEvent) -> RunEvent:
-    """The ``agentls/runEvent`` params of a team event (the fields its kind has)."""
+    """The ``agentls/runEvent`` params of a team event or a warning (the fields its kind has)."""
     data = event.data
 
     def text(name: str) -> str | None:
@@ -931,6 +937,8 @@ def _run_event(run_id: str, event: AgentEvent) -> RunEvent:
         markdown=text("markdown"),
         items=[dict(item) if isinstance(item, Mapping) else item for item in items] if items else None,
         state=text("state"),
+        message=event.message if event.kind == "warning" else None,
+        subject=text("subject"),
     )
 
 
