@@ -73,6 +73,13 @@ ProgressCallback = Callable[[str, int, int], None]
 """``progress(phase, done, total)``; phases: "scanning", "indexing", "embedding", "finishing"."""
 
 _INLINE_MAX = 48  # below this many files to (re)check, parse in-process: a pool costs more to start
+_BATCH_BYTES = 48 << 20
+"""A batch of parsed files is written once its rows take this much memory, whatever `batch_files` says.
+Counted in files alone, a batch of 1,000 kernel files held up to a gigabyte of rows (folders of generated
+headers just under `max_file_bytes`), and `agentls index` peaked at 2.5 GB."""
+_GROUP_FILES, _GROUP_BYTES = 24, 2 << 20
+"""Files sent to a parser process at once: at most this many, and at most this much source (one larger
+file goes alone), so the groups in flight hold a bounded amount of text however large the files are."""
 
 
 class IndexCancelled(Exception):
@@ -360,19 +367,20 @@ class WorkspaceIndex:
         batch: list[FileBatchItem] = []
         touched: list[FileRecord] = []
         done = 0
+        batch_bytes = 0  # of the rows in `batch`
 
         def flush() -> None:
-            nonlocal batch, touched
+            nonlocal batch, touched, batch_bytes
             if batch:
                 self._embed_batch(batch, embedder, report)
                 store.write_batch(batch, known=known_paths)
-                batch = []
+                batch, batch_bytes = [], 0
             if touched:
                 store.touch_files(touched)
                 touched = []
 
         def consume(outcomes: Iterable[Outcome]) -> None:
-            nonlocal done
+            nonlocal done, batch_bytes
             for outcome in outcomes:
                 done += 1
                 if isinstance(outcome, SkippedFile):
@@ -385,11 +393,16 @@ class WorkspaceIndex:
                     report.files_unchanged += 1
                 else:
                     batch.append(FileBatchItem(outcome.record, outcome.chunks, outcome.symbols))
+                    batch_bytes += outcome.chunks.nbytes + outcome.symbols.nbytes
                     report.files_indexed += 1
                     report.chunks += outcome.chunks.num_rows
                     report.symbols += outcome.symbols.num_rows
-            if len(batch) >= self.settings.batch_files or len(touched) >= 4096:
-                flush()
+                if (
+                    len(batch) >= self.settings.batch_files
+                    or batch_bytes >= _BATCH_BYTES
+                    or len(touched) >= 4096
+                ):
+                    flush()
             notify("indexing", done, total)
             if cancel is not None and cancel.is_set():
                 flush()
@@ -400,8 +413,7 @@ class WorkspaceIndex:
             for start in range(0, len(entries), 16):
                 consume(process_many(entries[start : start + 16], limits, known))
         else:
-            group = 24
-            groups = [entries[i : i + group] for i in range(0, len(entries), group)]
+            groups = file_groups(entries, _GROUP_FILES, _GROUP_BYTES)
             # Groups in flight at once: parsed results wait here until written, so without a bound they
             # piled up whenever writing lagged behind parsing (the kernel's run peaked at 4.2 GB).
             window = max(8, 4 * self._workers())
@@ -663,6 +675,23 @@ def _held_by(
         else:
             missing.append((p, n))
     return found, missing
+
+
+def file_groups(entries: Sequence[FileEntry], files: int, max_bytes: int) -> list[list[FileEntry]]:
+    """``entries`` in order, cut into groups of at most ``files`` files and ``max_bytes`` bytes (a file
+    larger than that makes a group of its own)."""
+    groups: list[list[FileEntry]] = []
+    group: list[FileEntry] = []
+    size = 0
+    for entry in entries:
+        if group and (len(group) >= files or size + entry.size > max_bytes):
+            groups.append(group)
+            group, size = [], 0
+        group.append(entry)
+        size += entry.size
+    if group:
+        groups.append(group)
+    return groups
 
 
 def _known_in(group: list[FileEntry], known: dict[str, str]) -> dict[str, str]:
