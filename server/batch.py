@@ -541,14 +541,49 @@ def _locked(out: Path) -> Iterator[None]:
 # -- engines -----------------------------------------------------------------------------------------
 
 
-def _die_with_parent() -> None:
-    """Pool worker initializer: the worker is killed when the driver dies (Linux), so a killed batch
-    leaves no task running that a resumed batch would start again beside it."""
-    with contextlib.suppress(Exception):
-        import ctypes
-        import signal
+_PRELOAD = (
+    "server.batch",
+    "server.settings",
+    "agent.runner",
+    "agent.loop",
+    "agent.task_builders",
+    "agent.models.anthropic",
+    "agent.sandbox",
+    "agent.verify",
+    "anthropic",
+)
+"""What the local engine's fork server imports before it forks workers."""
 
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+def _alive(pid: int) -> bool:
+    """Whether process `pid` runs (a zombie, killed but not yet reaped, does not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            pass
+        return True
+
+
+def _watch_driver(driver: int) -> None:
+    """Pool worker initializer: end the worker within half a second of the driver's death. A worker's
+    parent is the fork server, which waits for its workers, and they wait on queues they hold both ends
+    of: without this a killed batch would leave them behind, idle or running a task that a resumed
+    batch starts again beside them. Sandboxed commands die with the worker (bubblewrap's
+    ``--die-with-parent``)."""
+    import threading
+
+    def watch() -> None:
+        while _alive(driver):
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="agentls-batch-driver-watch", daemon=True).start()
     logging.getLogger().setLevel(logging.WARNING)
 
 
@@ -558,9 +593,15 @@ def _local_engine(
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 
-    context = multiprocessing.get_context("spawn")
+    # Workers fork from a fork server that imported the run's modules once (the anthropic SDK alone takes
+    # about a second), instead of each importing them again; the fork server starts single-threaded.
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(list(_PRELOAD))
     pool = ProcessPoolExecutor(
-        max_workers=max(1, min(jobs, len(tasks))), mp_context=context, initializer=_die_with_parent
+        max_workers=max(1, min(jobs, len(tasks))),
+        mp_context=context,
+        initializer=_watch_driver,
+        initargs=(os.getpid(),),
     )
     futures: dict[Future[TaskOutcome], BatchTask] = {}
     try:

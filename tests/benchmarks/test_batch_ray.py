@@ -49,7 +49,7 @@ def test_twenty_tasks_on_ray_killed_halfway_and_resumed(
 
         out = tmp_path / "ray"
         started = time.monotonic()
-        before = run_and_kill(tasks, out, env, *ray_args, after=KILL_AFTER)
+        before, _ = run_and_kill(tasks, out, env, *ray_args, after=KILL_AFTER)
         killed_at = time.monotonic() - started
         requests_before = len(model.message_requests)
         started = time.monotonic()

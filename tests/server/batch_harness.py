@@ -158,10 +158,28 @@ def records(out: Path) -> dict[str, dict[str, Any]]:
     return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}
 
 
+def descendants(pid: int) -> list[int]:
+    """The processes below `pid` (children, their children...)."""
+    found: list[int] = []
+    for child in Path(f"/proc/{pid}/task").glob("*/children"):
+        for number in child.read_text().split():
+            found += [int(number), *descendants(int(number))]
+    return found
+
+
+def running(pid: int) -> bool:
+    """Whether `pid` is a live process (not gone, not a zombie)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        return False
+
+
 def run_and_kill(
     tasks: Path, out: Path, env: Mapping[str, str], *args: str, after: int, timeout: float = 240
-) -> dict[str, bytes]:
-    """Start a batch, SIGKILL its driver once `after` records exist; the records' bytes at that point."""
+) -> tuple[dict[str, bytes], list[int]]:
+    """Start a batch, SIGKILL its driver once `after` records exist: the records' bytes at that point and
+    the processes that were below the driver."""
     process = subprocess.Popen(
         batch_command(tasks, out, *args),
         env=dict(env),
@@ -181,6 +199,7 @@ def run_and_kill(
             if time.monotonic() > deadline:
                 raise AssertionError(f"fewer than {after} records after {timeout:.0f} s")
             time.sleep(0.05)
+        below = descendants(process.pid)
         os.kill(process.pid, signal.SIGKILL)  # the driver only: its workers must go with it
     finally:
         if process.poll() is None:
@@ -188,7 +207,7 @@ def run_and_kill(
         process.wait(30)
         if process.stderr:
             process.stderr.close()
-    return {p.name: p.read_bytes() for p in (out / "records").glob("*.json")}
+    return {p.name: p.read_bytes() for p in (out / "records").glob("*.json")}, below
 
 
 def apply_patch(repo: Path, commit: str, patch: Path, dest: Path) -> Path:

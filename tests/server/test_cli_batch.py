@@ -8,12 +8,23 @@ anthropic SDK against the fake server (one responder answers every run), a real 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
-from server.batch import BatchOptions, BatchTask, TaskFileError, load_tasks, run_task
+from server.batch import (
+    BatchOptions,
+    BatchSummary,
+    BatchTask,
+    TaskFileError,
+    batch_exit_code,
+    load_tasks,
+    run_task,
+)
+from server.cli import main
 from tests.fakes.anthropic_server import FakeAnthropic
 from tests.ray_cluster import RayCluster, ray_cluster  # noqa: F401  (the fixture)
 from tests.server.batch_harness import (
@@ -27,6 +38,7 @@ from tests.server.batch_harness import (
     records,
     run_and_kill,
     run_batch_cli,
+    running,
     task_module,
     write_tasks,
 )
@@ -83,8 +95,12 @@ def test_local_batch_killed_halfway_resumes_without_redoing_finished_tasks(
     out = tmp_path / "out"
     env = cli_env(model, tmp_path / "cache")
 
-    before = run_and_kill(tasks, out, env, "--jobs", "1", after=2)
-    assert len(before) >= 2
+    before, workers = run_and_kill(tasks, out, env, "--jobs", "1", after=2)
+    assert len(before) >= 2 and workers
+    deadline = time.monotonic() + 10
+    while any(running(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [pid for pid in workers if running(pid)]  # the pool went down with its driver
     requests_before = len(model.message_requests)
 
     done = run_batch_cli(tasks, out, env, "--jobs", "2")
@@ -96,8 +112,9 @@ def test_local_batch_killed_halfway_resumes_without_redoing_finished_tasks(
     assert not finished & set(_modules_requested(model, requests_before))
     _check_done(out, repo, commit, ["t00", "t01", "t02", "t03"], tmp_path, "local")
 
-    again = run_batch_cli(tasks, out, env)  # everything done: nothing runs, same exit status
-    assert again.returncode == 0 and "ran 0, skipped 4" in again.stderr
+    # Everything done: nothing runs (in this process: no worker is started), the same exit status.
+    again = CliRunner().invoke(main, ["batch", str(tasks), "--out", str(out)], env=env)
+    assert again.exit_code == 0 and "ran 0, skipped 4" in again.stderr
 
 
 def test_ray_batch_killed_halfway_resumes(
@@ -112,7 +129,7 @@ def test_ray_batch_killed_halfway_resumes(
     env = cli_env(model, tmp_path / "cache")
     ray_args = ("--engine", "ray", "--address", ray_cluster.address)
 
-    before = run_and_kill(tasks, out, env, *ray_args, after=2)
+    before, _ = run_and_kill(tasks, out, env, *ray_args, after=2)
     requests_before = len(model.message_requests)
     done = run_batch_cli(tasks, out, env, *ray_args)
     assert done.returncode == 0, done.stderr
@@ -122,11 +139,9 @@ def test_ray_batch_killed_halfway_resumes(
     _check_done(out, repo, commit, ["t00", "t01", "t02", "t03"], tmp_path, "ray")
 
 
-def test_a_task_that_cannot_start_is_a_failed_record_and_exit_status_1(
-    model: FakeAnthropic, tmp_path: Path
-) -> None:
+def test_a_task_that_cannot_start_is_a_failed_record(model: FakeAnthropic, tmp_path: Path) -> None:
     repo = tmp_path / "repo"
-    commit = make_repo(repo, 1)
+    make_repo(repo, 1)
     outcome = run_task(
         BatchTask(id="bad", kind="implement", repo=str(repo), commit="no-such-commit", target="pkg/m0.py:1"),
         str(tmp_path / "out"),
@@ -137,14 +152,26 @@ def test_a_task_that_cannot_start_is_a_failed_record_and_exit_status_1(
     assert outcome.record["status"] == "failed"
     assert "'no-such-commit' is not a commit of" in outcome.record["error"]
     assert not (tmp_path / "out" / "work" / "bad").exists()
+    assert not model.message_requests
 
-    tasks = write_tasks(
-        tmp_path / "tasks.jsonl", [implement(0, repo, commit), implement(0, repo, "no-such-commit", id="bad")]
+
+@pytest.mark.parametrize(
+    ("statuses", "interrupted", "code"),
+    [
+        (["verified", "no_change"], False, 0),
+        (["verified", "unverified"], False, 3),
+        (["verified", "unfinished"], False, 3),
+        (["unverified", "failed"], False, 1),
+        (["verified"], True, 130),
+    ],
+)
+def test_exit_status(statuses: list[str], interrupted: bool, code: int) -> None:
+    summary = BatchSummary(
+        total=len(statuses),
+        records={f"t{i}": {"status": s} for i, s in enumerate(statuses)},
+        interrupted=interrupted,
     )
-    done = run_batch_cli(tasks, tmp_path / "out", cli_env(model, tmp_path / "cache"), "--jobs", "2")
-    assert done.returncode == 1, done.stderr
-    assert "bad failed" in done.stderr and "t00 verified" in done.stderr
-    assert records(tmp_path / "out")["bad"]["status"] == "failed"
+    assert batch_exit_code(summary) == code
 
 
 @pytest.mark.parametrize(
