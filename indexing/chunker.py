@@ -18,6 +18,14 @@ Chunks (lines 1-based, inclusive):
   consecutive lines, split every ``window_lines``.
 - Markdown is cut at headings into ``section`` chunks (name: heading text; parents: enclosing headings;
   ``#`` lines inside fenced code are not headings).
+- Kconfig (tree-sitter grammar): one ``config`` chunk per ``config``/``menuconfig`` entry named by its
+  symbol (a ``choice`` holds its entries; a ``menu`` is transparent, its title among the parents); each
+  symbol ``FOO`` is also defined as ``CONFIG_FOO``.
+- Assembly (``.S``, ``.s``) is cut at Linux linkage macros (``SYM_FUNC_START(name)``, ``ENTRY(name)``
+  ...), ``.macro`` blocks and global labels, each chunk running to its end macro or ``.size``; device
+  trees (``.dts``, ``.dtsi``) at nodes (``label: name@address {``, ``&label {``), a node larger than
+  ``chunk_max_lines`` giving its children chunks of their own. Both by line, without a grammar; names
+  and labels are definition symbols, call targets and ``&label`` uses references.
 - Any other file becomes ``window`` chunks.
 
 - Namespaces and modules (C++/C#/PHP namespaces, TypeScript namespaces, Rust ``mod``, Ruby ``module``)
@@ -55,7 +63,7 @@ from dataclasses import dataclass, field
 from tree_sitter import Node, Parser, QueryCursor
 
 from indexing.languages import CompiledQueries, LanguageTraits, get_parser, get_queries, get_traits
-from indexing.models import Chunk, ParseLimits, ParseResult, Symbol
+from indexing.models import Chunk, ParseLimits, ParseResult, Symbol, SymbolRole
 
 logger = logging.getLogger(__name__)
 
@@ -101,13 +109,18 @@ def parse_source(path: str, text: str, language: str | None, settings: ParseLimi
         lines = text.split("\n")
         if language == "markdown":
             return ParseResult(chunks=tuple(_markdown_chunks(path, lines, settings)), symbols=())
+        if language == "asm":
+            return _asm_sections(path, lines, settings)
+        if language == "devicetree":
+            return _dts_sections(path, lines, settings)
         queries = get_queries(language) if language else None
         parser = get_parser(language) if language and queries is not None else None
         if language is None or queries is None or parser is None:
             return ParseResult(
                 chunks=tuple(_window_chunks(path, language or "", lines, settings)), symbols=()
             )
-        return _FileParser(path, language, text, lines, settings, queries).run(parser)
+        result = _FileParser(path, language, text, lines, settings, queries).run(parser)
+        return _with_config_names(result) if language == "kconfig" else result
     except Exception:  # a bug here must not stop indexing the rest of the workspace
         logger.exception("chunking %s failed; falling back to line windows", path)
         try:
@@ -117,6 +130,22 @@ def parse_source(path: str, text: str, language: str | None, settings: ParseLimi
         except Exception:
             logger.exception("line windows for %s failed", path)
             return ParseResult(chunks=(), symbols=())
+
+
+def _with_config_names(result: ParseResult) -> ParseResult:
+    """Kconfig: each symbol defined as ``FOO`` is defined as ``CONFIG_FOO`` too, the name C code,
+    Makefiles and ``.config`` use (so ``find_symbol CONFIG_FOO`` finds the Kconfig entry)."""
+    aliases = [
+        s._replace(name="CONFIG_" + s.name)
+        for s in result.symbols
+        if s.role == "definition" and not s.name.startswith("CONFIG_")
+    ]
+    if not aliases:
+        return result
+    symbols = sorted((*result.symbols, *aliases), key=lambda s: (s.line, s.column))
+    return ParseResult(
+        chunks=result.chunks, symbols=tuple(symbols), has_syntax_errors=result.has_syntax_errors
+    )
 
 
 _Match = tuple[int, dict[str, list[Node]]]
@@ -372,6 +401,8 @@ class _FileParser:
         start_row = outer.start_point.row
         last = self._last_row(outer)
         lines = self.lines
+        while last > start_row and not lines[last].strip():
+            last -= 1  # a node that ends with blank lines (Kconfig help text)
         traits = self.traits
         line = lines[start_row]
         limit = len(line) - len(line.lstrip()) + 1
@@ -800,3 +831,243 @@ def _markdown_chunks(path: str, lines: list[str], settings: ParseLimits) -> Iter
                 end_line=end + 1,
                 text="\n".join(lines[start : end + 1]),
             )
+
+
+# -- Assembly and device trees --------------------------------------------------------------------------
+# No usable grammar (tree-sitter-language-pack's asm grammar stops at the C preprocessor and the kernel's
+# linkage macros; it has no device-tree grammar), so both are cut at their own structure, line by line.
+
+
+def _comment_top(lines: list[str], row: int, floor: int) -> int:
+    """The first row of the ``/* */``, ``//`` or ``;`` comment lines directly above `row` (else `row`)."""
+    first = row
+    r = row - 1
+    while r >= floor:
+        stripped = lines[r].strip()
+        if stripped.endswith("*/"):
+            top = r
+            while top >= floor and "/*" not in lines[top]:
+                top -= 1
+            if top < floor or not lines[top].lstrip().startswith("/*"):
+                break
+            first = r = top
+        elif stripped.startswith(("//", ";")):
+            first = r
+        else:
+            break
+        r -= 1
+    return first
+
+
+def _section_chunks(
+    path: str,
+    language: str,
+    lines: list[str],
+    settings: ParseLimits,
+    sections: list[tuple[int, int, str, str, tuple[str, ...], str]],
+) -> list[Chunk]:
+    """Chunks of (first row, last row, kind, name, parents, signature) sections, windows for long ones,
+    and ``module`` runs for the rows no section covers."""
+    chunks: list[Chunk] = []
+    covered = bytearray(len(lines))
+    for first, last, kind, name, parents, signature in sections:
+        covered[first : last + 1] = b"\x01" * (last - first + 1)
+        if last - first + 1 <= settings.chunk_max_lines:
+            ranges: Iterable[tuple[int, int]] = ((first, last),)
+        else:
+            ranges = _windows(first, last, settings.window_lines, settings.window_overlap)
+        for start, end in ranges:
+            text = "\n".join(lines[start : end + 1])
+            chunks.append(Chunk(path, language, kind, name, parents, start + 1, end + 1, text, signature))
+    row = 0
+    while row < len(lines):
+        if covered[row]:
+            row += 1
+            continue
+        end = row
+        while end + 1 < len(lines) and not covered[end + 1]:
+            end += 1
+        for start, stop in _runs(lines, row, end, settings.window_lines):
+            text = "\n".join(lines[start : stop + 1])
+            chunks.append(Chunk(path, language, "module", "", (), start + 1, stop + 1, text))
+        row = end + 1
+    chunks.sort(key=lambda c: (c.start_line, c.end_line))
+    return chunks
+
+
+def _line_symbol(
+    path: str, name: str, kind: str, role: SymbolRole, row: int, column: int, container: str = ""
+) -> Symbol:
+    """A symbol on one line (0-based `row`) of a file cut by a line chunker."""
+    return Symbol(name, kind, role, path, row + 1, column, row + 1, column + len(name), container)
+
+
+# Linux linkage macros (SYM_FUNC_START(name), ENTRY(name) ...), a `.macro`, or a label at the start of a
+# line. The matching end: SYM_*_END(name), END(name), ENDPROC(name), `.size name`, `.endm`.
+_ASM_START = re.compile(
+    r"^(?:(?P<macro>SYM_(?:TYPED_)?(?:FUNC|CODE|DATA)_START\w*|SYM_DATA(?:_LOCAL)?|ENTRY|GLOBAL|WEAK|"
+    r"ENTRY_CFI|NESTED|LEAF|FUNC|FUNCTION)\s*\(\s*(?P<name>[A-Za-z_.$][\w.$]*)\s*[,)]"
+    r"|\s*\.macro\s+(?P<asm_macro>[A-Za-z_][\w.]*)"
+    r"|(?P<label>[A-Za-z_$][\w.$]*):(?!:))"
+)
+_ASM_END = re.compile(
+    r"^\s*(?:SYM_\w*_END\w*|END|ENDPROC|END_CFI|ENDFUNC)\s*\(\s*([\w.$]+)|^\s*\.size\s+([\w.$]+)|^\s*\.endm\b"
+)
+_ASM_GLOBAL = re.compile(r"^\s*\.(?:globl|global|weak)\s+([A-Za-z_.$][\w.$]*)", re.MULTILINE)
+_ASM_CALL = re.compile(
+    r"^\s*(?:call|callq|jmp|jmpq|bl|blx|b|j|jal|tail|bsr|brasl|jg)(?:\.\w+)?\s+\*?([A-Za-z_][\w.$]*)(?=\s|$|[;,@(+])"
+)
+
+
+def _asm_sections(path: str, lines: list[str], settings: ParseLimits) -> ParseResult:
+    """Assembly cut at functions: a chunk from a Linux linkage macro (``SYM_FUNC_START(name)``,
+    ``ENTRY(name)`` ...), a ``.macro`` or a global label (``.globl name`` ... ``name:``), with the comment
+    above it, to its end macro or ``.size`` (else to the next one). The name is the chunk's and a
+    definition symbol; ``call``/``bl``/``jmp`` targets are references."""
+    globals_ = set(_ASM_GLOBAL.findall("\n".join(lines)))
+    starts: list[tuple[int, str, str]] = []  # (row, kind, name)
+    symbols: list[Symbol] = []
+    for row, line in enumerate(lines):
+        match = _ASM_START.match(line)
+        if match is not None:
+            if match.group("macro"):
+                macro = match.group("macro")
+                kind = "data" if "DATA" in macro else "function"
+                starts.append((row, kind, match.group("name")))
+            elif match.group("asm_macro"):
+                starts.append((row, "macro", match.group("asm_macro")))
+            else:
+                label = match.group("label")
+                if label in globals_:
+                    starts.append((row, "function", label))
+                elif not label.startswith(".L"):
+                    symbols.append(_line_symbol(path, label, "label", "definition", row, 0))
+            continue
+        call = _ASM_CALL.match(line)
+        if call is not None and not call.group(1).startswith(".L"):
+            symbols.append(
+                _line_symbol(path, call.group(1), "call", "reference", row, line.find(call.group(1)))
+            )
+    sections: list[tuple[int, int, str, str, tuple[str, ...], str]] = []
+    floor = 0
+    for index, (row, kind, name) in enumerate(starts):
+        if row < floor:
+            continue  # inside the previous section (a label within a macro-delimited function)
+        limit = starts[index + 1][0] - 1 if index + 1 < len(starts) else len(lines) - 1
+        last = limit
+        for r in range(row + 1, limit + 1):
+            end = _ASM_END.match(lines[r])
+            ended = (end.group(1) or end.group(2)) if end is not None else None
+            if end is not None and (ended == name if kind != "macro" else ended is None):
+                last = r
+                break
+        else:
+            while last > row and not lines[last].strip():
+                last -= 1
+        first = _comment_top(lines, row, floor)
+        sections.append((first, last, kind, name, (), " ".join(lines[row].split())))
+        symbols.append(_line_symbol(path, name, kind, "definition", row, max(lines[row].find(name), 0)))
+        floor = last + 1
+    symbols.sort(key=lambda s: (s.line, s.column))
+    return ParseResult(
+        chunks=tuple(_section_chunks(path, "asm", lines, settings, sections)), symbols=tuple(symbols)
+    )
+
+
+# `label: name@unit-address {`, `name {`, `/ {`, `&label {`; a line may hold several labels.
+_DTS_NODE = re.compile(
+    r"^\s*(?P<labels>(?:[A-Za-z_][\w]*\s*:\s*)*)(?P<name>/|&[A-Za-z_]\w*|&\{[^}]*\}|[A-Za-z0-9_][\w,.+\-]*(?:@[\w,.+\-]*)?)"
+    r"\s*\{"
+)
+_DTS_REFERENCE = re.compile(r"&([A-Za-z_]\w*)")
+_DTS_NOISE = re.compile(r'"(?:[^"\\]|\\.)*"|//.*|/\*.*?\*/')
+
+
+def _dts_sections(path: str, lines: list[str], settings: ParseLimits) -> ParseResult:
+    """A device tree cut at nodes: a node of at most ``chunk_max_lines`` lines (children included) is one
+    chunk named by its ``name@address`` (parents: the enclosing nodes); a longer one gives its own lines
+    (properties) as chunks of that name and its children their own chunks. Node names and labels are
+    definition symbols, ``&label`` uses references."""
+    symbols: list[Symbol] = []
+    nodes: list[
+        tuple[int, int, str, tuple[str, ...], str]
+    ] = []  # (first row, last row, name, parents, header)
+    stack: list[tuple[int, str, int]] = []  # (row, name, depth at which it closes)
+    depth = 0
+    in_comment = False
+    for row, raw in enumerate(lines):
+        line = raw
+        if in_comment:
+            end = line.find("*/")
+            if end < 0:
+                continue
+            line, in_comment = line[end + 2 :], False
+        if '"' in line or "/" in line:
+            line = _DTS_NOISE.sub("", line)
+        if "/*" in line:
+            line, in_comment = line[: line.index("/*")], True
+        match = _DTS_NODE.match(line) if "{" in line else None
+        if match is not None:
+            name = match.group("name")
+            parents = tuple(n for _, n, _ in stack)
+            container = ".".join(parents)
+            if name.startswith("&"):
+                target = name.strip("&{}")
+                symbols.append(
+                    _line_symbol(path, target, "label", "reference", row, raw.find(target), container)
+                )
+            else:
+                symbols.append(
+                    _line_symbol(path, name, "node", "definition", row, max(raw.find(name), 0), container)
+                )
+            for label in re.findall(r"([A-Za-z_]\w*)\s*:", match.group("labels")):
+                symbols.append(
+                    _line_symbol(path, label, "label", "definition", row, raw.find(label), container)
+                )
+            stack.append((row, name, depth))
+            rest = line[match.end() :]
+            depth += 1
+        else:
+            rest = line
+            for reference in _DTS_REFERENCE.finditer(line) if "&" in line else ():
+                column = raw.find("&" + reference.group(1)) + 1
+                container = ".".join(n for _, n, _ in stack)
+                symbols.append(
+                    _line_symbol(path, reference.group(1), "label", "reference", row, column, container)
+                )
+        if "{" not in rest and "}" not in rest:
+            continue
+        for char in rest:
+            if char == "{":
+                depth += 1
+            elif char == "}":
+                depth -= 1
+                while stack and depth <= stack[-1][2]:
+                    start, name, _ = stack.pop()
+                    nodes.append((start, row, name, tuple(n for _, n, _ in stack), lines[start].strip()))
+    while stack:  # unbalanced braces: the node runs to the end of the file
+        start, name, _ = stack.pop()
+        nodes.append((start, len(lines) - 1, name, tuple(n for _, n, _ in stack), lines[start].strip()))
+    nodes.sort(key=lambda n: (n[0], -n[1]))
+    starts = [n[0] for n in nodes]
+    sections: list[tuple[int, int, str, str, tuple[str, ...], str]] = []
+    limit = settings.chunk_max_lines
+    covered_until = -1
+    for first, last, name, parents, header in nodes:
+        if first <= covered_until:
+            continue  # inside a node already emitted whole
+        top = _comment_top(lines, first, max(covered_until + 1, 0))
+        if last - top + 1 <= limit:
+            sections.append((top, last, "node", name, parents, header))
+            covered_until = last
+        else:
+            # A large node: its own lines up to the first child, the children on their own, the rest
+            # (closing lines, properties after children) as module runs.
+            following = bisect.bisect_right(starts, first)
+            child = starts[following] if following < len(starts) and starts[following] <= last else last + 1
+            child_top = _comment_top(lines, child, first + 1) if child <= last else child
+            own_last = min(child_top - 1, first + limit - 1)
+            sections.append((top, max(own_last, first), "node", name, parents, header))
+    symbols.sort(key=lambda s: (s.line, s.column))
+    chunks = _section_chunks(path, "devicetree", lines, settings, sections)
+    return ParseResult(chunks=tuple(chunks), symbols=tuple(symbols))

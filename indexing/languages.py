@@ -131,6 +131,12 @@ _EXTENSIONS: dict[str, str] = {
     ".cmake": "cmake",
     ".mk": "make",
     ".dockerfile": "dockerfile",
+    # Cut at their own structure by the chunker (indexing.chunker): labels, device-tree nodes.
+    ".s": "asm",
+    ".asm": "asm",
+    ".dts": "devicetree",
+    ".dtsi": "devicetree",
+    ".dtso": "devicetree",
 }
 
 _FILE_NAMES: dict[str, str] = {
@@ -162,6 +168,8 @@ def detect_language(path: str) -> str | None:
     'tsx'
     >>> detect_language("Makefile")
     'make'
+    >>> detect_language("arch/arm64/Kconfig.platforms"), detect_language("arch/x86/lib/memcpy_64.S")
+    ('kconfig', 'asm')
     >>> detect_language("notes.unknownext") is None
     True
     """
@@ -169,6 +177,8 @@ def detect_language(path: str) -> str | None:
     by_name = _FILE_NAMES.get(name)
     if by_name is not None:
         return by_name
+    if name.startswith("kconfig"):  # Kconfig, Kconfig.debug, Kconfig.platforms ...
+        return "kconfig"
     dot = name.rfind(".")
     if dot <= 0:  # no extension, or a dotfile such as ".gitignore"
         return None
@@ -354,6 +364,9 @@ _TRAITS: dict[str, LanguageTraits] = {
         method_parents=frozenset({"class", "module"}),
     ),
     "php": LanguageTraits(line_comments=("//", "#"), attribute_prefixes=("#[",)),
+    "kconfig": LanguageTraits(
+        line_comments=("#",), block_comments=False, doc_line_prefixes=("#",), doc_block=False
+    ),
 }
 
 
