@@ -7,7 +7,7 @@ ports picked free here (never Ray's fixed defaults 6379, 8265, 10001, 52365), so
 Ray cluster on the same machine, and it is stopped at the end of the session: SIGINT to ``ray start``
 (which stops what it started), then SIGKILL to its process group and to any Ray process still naming its
 temporary folder. Without Ray installed (``pip install 'agentls[ray]'``) the tests using it are skipped,
-saying so.
+saying so. Modules that import the fixture share one head.
 """
 
 from __future__ import annotations
@@ -169,13 +169,25 @@ def stop_head(cluster: RayCluster, timeout: float = 20.0) -> None:
             pass
 
 
+_shared: list[RayCluster] = []
+_users = 0
+
+
 @pytest.fixture(scope="session")
 def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayCluster]:
-    """A Ray head on 127.0.0.1 with 2 CPUs for the whole session; skipped when Ray is not installed."""
+    """A Ray head on 127.0.0.1 with 2 CPUs for the whole session; skipped when Ray is not installed.
+
+    Test modules that import this fixture each get their own session fixture from pytest; they share one
+    head all the same (started by the first, stopped when the last is torn down)."""
+    global _users
     pytest.importorskip("ray", reason="Ray is not installed: pip install 'agentls[ray]' runs these tests")
-    # Short path: Ray's unix sockets live under the temporary folder (107-byte limit on Linux).
-    cluster = start_head(Path(tmp_path_factory.mktemp("ray", numbered=True)))
+    if not _shared:
+        # Short path: Ray's unix sockets live under the temporary folder (107-byte limit on Linux).
+        _shared.append(start_head(Path(tmp_path_factory.mktemp("ray", numbered=True))))
+    _users += 1
     try:
-        yield cluster
+        yield _shared[0]
     finally:
-        stop_head(cluster)
+        _users -= 1
+        if _users == 0:
+            stop_head(_shared.pop())
