@@ -52,7 +52,7 @@ class RoleCost:
             "role": self.role,
             "node": self.node,
             "usage": self.usage.as_dict(),
-            "cost": round(self.cost, 6),
+            "cost": self.cost,  # not rounded: a resumed run's ledger is the saved one exactly
             "calls": self.calls,
         }
 

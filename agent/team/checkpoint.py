@@ -37,7 +37,10 @@ class TeamState(BaseModel):
     rounds: int = 0
     """Failed reviews sent back to a coder so far."""
     roles: list[dict[str, Any]] = Field(default_factory=list)
-    """Usage per agent run: role, node, inputTokens, outputTokens, cost."""
+    """The run's cost ledger (`agent.costs.CostLedger.records`): per role and node its usage (cached and
+    uncached input apart), cost and calls, the explore sub-agents' under their own role. It is the one
+    account of what the run spent, restored as it was on resume. (Checkpoints written before it held
+    one ``{role, node, inputTokens, outputTokens, cost}`` per agent run, which still load.)"""
     todos: list[dict[str, Any]] = Field(default_factory=list)
     """The run's todo list (`agent.tools.todo`) as it stood."""
     steps: int = 0

@@ -18,12 +18,17 @@ role); the engine adds `handoff` records. Events: the roles' own (steps, tool ca
 the engine emits "role" (started / finished / failed) and "handoff" (role, node, handoff name, the JSON
 document and a markdown rendering) as `agent.loop.AgentEvent`s.
 
+Accounting: one `agent.costs.CostLedger` per run, by role and node (each role agent's calls, its explore
+sub-agents' under `explore` in the same node); the run's usage and cost are its sums, and the checkpoint
+holds its records, so a resumed run goes on from exactly what was spent (cached input apart).
+
 Bounds: the run's token and cost budgets cover all roles (each agent gets what is left, and a node's
-`max_cost_usd` caps its share), each agent has the node's `max_steps` (else `agent.max_steps`), and the
-whole run `agent.team.max_steps`. A node that ends without its handoff (invalid too often, out of steps
-or budget, a model error) stops the run there with the work so far as an UNFINISHED proposal; `agentls
-runs resume ID` continues from that node. After the planner, the spec is shown for confirmation through
-the `ask_user` path when `agent.team.confirm_spec` is true; a refusal ends the run with no change.
+`max_cost_usd` caps its share, explorations included), each agent has the node's `max_steps` (else
+`agent.max_steps`), and the whole run `agent.team.max_steps`. A node that ends without its handoff (invalid
+too often, out of steps or budget, a model error) stops the run there with the work so far as an UNFINISHED
+proposal; `agentls runs resume ID` continues from that node. After the planner, the spec is shown for
+confirmation through the `ask_user` path when `agent.team.confirm_spec` is true; a refusal ends the run with
+no change.
 """
 
 from __future__ import annotations
@@ -129,10 +134,9 @@ class TeamRun:
         self.runs_dir = transcript.directory if transcript is not None else None
         self.state = TeamState(graph=graph)
         self.task: Task | None = None
-        self.usage = Usage()
-        self.cost = 0.0
         self.ledger = CostLedger()
-        """Usage and cost per role and node (`agent.costs`), for the proposal's ``roles``."""
+        """Usage and cost per role and node (`agent.costs`): the run's one account of what it spent
+        (`usage` and `cost` are its sums), saved in the checkpoint as records and restored exactly."""
         self.todos = TodoList()
         self.interpreter: Interpreter | None = None
         """The project's Python, found by the first role's verifier and shared by the others."""
@@ -227,11 +231,19 @@ class TeamRun:
             roles=tuple(self.ledger.entries),
         )
 
+    @property
+    def usage(self) -> Usage:
+        """Every model call of the run so far, resumed parts included (the ledger's sum)."""
+        return self.ledger.usage
+
+    @property
+    def cost(self) -> float:
+        """The run's cost so far, each call at its own model's price (the ledger's sum)."""
+        return self.ledger.cost
+
     def _restore(self, saved: RunState, state: TeamState) -> None:
         restore_overlay(self.overlay, saved)
         self.state = state.model_copy(update={"graph": self.graph})
-        self.usage = saved.usage
-        self.cost = sum(float(entry.get("cost", 0.0)) for entry in state.roles)
         self.ledger = CostLedger.from_records(state.roles)
         self.todos.restore(state.todos)
         self.resumed_from = saved.run_id
@@ -359,21 +371,11 @@ class TeamRun:
         )
         self.interpreter = agent.verifier.interpreter
         result = agent.run(replace(self.task, kind="run", instruction=brief, edits_allowed=True))
-        self.usage = self.usage + result.usage
-        self.cost += result.cost
         self.ledger.merge(CostLedger(result.roles))
+        self.state.roles = self.ledger.records()
         self.state.todos = self.todos.snapshot()
         self.state.steps += result.steps
         self.verifications.extend(result.verifications)
-        self.state.roles.append(
-            {
-                "role": role.name,
-                "node": node.name,
-                "inputTokens": result.usage.total_input_tokens,
-                "outputTokens": result.usage.output_tokens,
-                "cost": result.cost,
-            }
-        )
         if result.status == "cancelled" or self.cancel.is_set():
             raise RunCancelled("cancelled")
         document = submit.accepted
@@ -403,7 +405,7 @@ class TeamRun:
             )
         cost = None if s.max_cost_usd is None else max(0.0, s.max_cost_usd - self.cost)
         if node.max_cost_usd is not None:
-            spent = sum(float(e["cost"]) for e in self.state.roles if e["node"] == node.name)
+            spent = sum(entry.cost for entry in self.ledger.entries if entry.node == node.name)
             node_left = max(0.0, node.max_cost_usd - spent)
             cost = node_left if cost is None else min(cost, node_left)
 

@@ -81,6 +81,8 @@ class DelegateHost(Protocol):
     on_event: EventSink | None
     steps: int
     run_id: str
+    node: str | None
+    """The team graph node the caller runs in (None outside a team run)."""
 
     @property
     def usage(self) -> Usage:
@@ -176,6 +178,7 @@ class DelegateTool(CustomTool):
             role=EXPLORE,
             system=self._system,
             interpreter=host.verifier.interpreter,
+            node=host.node,  # a team node's spending includes its roles' explorations
         )
         sub.runs_dir = None  # nothing to resume: the caller keeps the answer
         result = sub.run(Task(kind="ask", instruction=question, edits_allowed=False))
