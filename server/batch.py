@@ -68,11 +68,10 @@ WORK = "work"
 RUNS = "runs"
 RESULTS = "results.jsonl"
 
-# What travels with each task to the worker: the credentials and endpoints the model needs, agentls' own
-# variables, and where caches live. Not the rest of the driver's environment.
-_ENV_PREFIXES = ("ANTHROPIC_", "OPENAI_", "AGENTLS_", "HF_")
+# What travels with each task to the worker (`agent.models.Credentials.from_env` reads it): the keys and
+# endpoints the model needs, and agentls' own variables. Not the rest of the driver's environment.
+_ENV_PREFIXES = ("ANTHROPIC_", "OPENAI_", "AGENTLS_")
 _ENV_SUFFIXES = ("_API_KEY", "_AUTH_TOKEN", "_BASE_URL")
-_ENV_NAMES = ("HOME", "XDG_CACHE_HOME", "PATH", "LANG")
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
@@ -255,11 +254,7 @@ def _file_line(target: str) -> tuple[str, int | None]:
 
 def worker_env(env: Mapping[str, str]) -> dict[str, str]:
     """The part of the driver's environment each task gets (credentials, endpoints, agentls' variables)."""
-    return {
-        k: v
-        for k, v in env.items()
-        if k.startswith(_ENV_PREFIXES) or k.endswith(_ENV_SUFFIXES) or k in _ENV_NAMES
-    }
+    return {k: v for k, v in env.items() if k.startswith(_ENV_PREFIXES) or k.endswith(_ENV_SUFFIXES)}
 
 
 # -- one task ----------------------------------------------------------------------------------------
@@ -611,6 +606,14 @@ def _local_engine(
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
                 yield _outcome_of(futures[future], future.result, "local")
+    except BaseException:
+        # Interrupted (Ctrl-C, or the caller stopped early): stop the running tasks now; a normal
+        # shutdown would let each finish first. Their sandboxed commands die with them.
+        workers: dict[int, Any] = dict(getattr(pool, "_processes", None) or {})  # no public way to them
+        for worker in workers.values():
+            with contextlib.suppress(Exception):
+                worker.terminate()
+        raise
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
 
