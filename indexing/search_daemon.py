@@ -90,9 +90,14 @@ def query(
     limit: int,
     path: str | None,
     timeout: float = 10.0,
+    details: dict[str, Any] | None = None,
 ) -> list[SearchHit] | None:
     """Ask the search process of the index at ``location``; None when there is none that can answer (not
-    running, started with other settings, or failing): the caller then searches in its own process."""
+    running, started with other settings, or failing): the caller then searches in its own process.
+
+    ``details`` receives the rest of the answer: ``model_present``, whether an embedding model for the
+    index's settings is on the machine (`indexing.model_store.model_present`), which the CLI's note on
+    lexical search needs and could not tell without importing numpy and httpx (half a second)."""
     target = socket_path(location)
     if not target.exists():
         return None
@@ -109,6 +114,8 @@ def query(
     if not isinstance(answer, dict) or not isinstance(answer.get("hits"), list):
         log.debug("search process at %s answered %r", target, answer)
         return None
+    if details is not None:
+        details.update((key, value) for key, value in answer.items() if key != "hits")
     return [SearchHit(**{**hit, "sources": tuple(hit.get("sources", ()))}) for hit in answer["hits"]]
 
 
@@ -295,7 +302,15 @@ def _accept_loop(index: WorkspaceIndex, listener: socket.socket, print_: str, id
                 log.exception("search failed")
                 _answer(conn, {"error": f"{type(exc).__name__}: {exc}"})
                 return
-            _answer(conn, {"hits": [asdict(hit) for hit in hits]})
+            _answer(conn, {"hits": [asdict(hit) for hit in hits], "model_present": _model_present(index)})
+
+
+def _model_present(index: WorkspaceIndex) -> bool:
+    """Whether an embedding model for the index's settings is on the machine (folders only; asked per
+    query, since `agentls model pull` may have brought one since this process started)."""
+    from indexing.model_store import model_present
+
+    return model_present(index.settings.embedding, index.cache_dir, index.env)
 
 
 def _index_run(index: WorkspaceIndex, conn: socket.socket) -> dict[str, Any]:

@@ -320,11 +320,12 @@ def search_cmd(query: str, path: str, limit: int, as_json: bool, refresh: bool, 
     settings = workspace_settings(root, err).index
     warm = _WarmSearch(root, settings, env)
     refresh = refresh and not no_refresh
-    hits = None if refresh else warm.query(query, limit, scope)
+    details: dict[str, Any] = {}
+    hits = None if refresh else warm.query(query, limit, scope, details)
     if hits is None:
         hits = _search_here(_open_index(root, err, settings), query, scope, limit, refresh=refresh, err=err)
         warm.start()
-    _offer_vectors(settings, warm.location, env, err)
+    _offer_vectors(settings, warm.location, env, err, details.get("model_present"))
     if as_json:
         click.echo(json.dumps([asdict(h) for h in hits], indent=2))
         return
@@ -335,8 +336,11 @@ def search_cmd(query: str, path: str, limit: int, as_json: bool, refresh: bool, 
         click.echo(format_hit(hit))
 
 
-def _offer_vectors(settings: IndexSettings, location: Path, env: dict[str, str], err: Console) -> None:
-    """One line on stderr when the index has no vectors (search is lexical): how to get them."""
+def _offer_vectors(
+    settings: IndexSettings, location: Path, env: dict[str, str], err: Console, present: bool | None = None
+) -> None:
+    """One line on stderr when the index has no vectors (search is lexical): how to get them. ``present``:
+    whether a model is on the machine, when the warm search process said so (else looked up here)."""
     if settings.embedding.provider == "none":
         return
     try:
@@ -344,9 +348,11 @@ def _offer_vectors(settings: IndexSettings, location: Path, env: dict[str, str],
             return
     except (OSError, ValueError):
         return
-    from indexing.model_store import model_present
+    if present is None:
+        from indexing.model_store import model_present
 
-    if model_present(settings.embedding, cache_dir(env), env):
+        present = model_present(settings.embedding, cache_dir(env), env)
+    if present:
         err.print(
             "[yellow]note:[/] this index has no vectors yet (search is lexical); `agentls index` adds them "
             "with the model now installed",
@@ -375,10 +381,14 @@ class _WarmSearch:
         self.print = fingerprint(self.settings_json, self.cache)
         self.enabled = settings.search_process_idle > 0 and env.get("AGENTLS_SEARCH_PROCESS", "1") != "0"
 
-    def query(self, text: str, limit: int, scope: str | None) -> list[SearchHit] | None:
+    def query(
+        self, text: str, limit: int, scope: str | None, details: dict[str, Any] | None = None
+    ) -> list[SearchHit] | None:
         from indexing.search_daemon import query
 
-        return query(self.location, self.print, text, limit=limit, path=scope) if self.enabled else None
+        if not self.enabled:
+            return None
+        return query(self.location, self.print, text, limit=limit, path=scope, details=details)
 
     def start(self) -> None:
         from indexing.search_daemon import spawn

@@ -40,8 +40,12 @@ def test_answers_as_the_index_does_sees_new_versions_and_retires_for_other_setti
     print_ = fingerprint(settings.model_dump_json(), cache_dir)
     thread = _serving(WorkspaceIndex(workspace, settings, cache_dir=cache_dir), print_)
 
-    hits = query(index.location, print_, "reduce a price by a percentage", limit=3, path=None)
+    details: dict[str, object] = {}
+    hits = query(
+        index.location, print_, "reduce a price by a percentage", limit=3, path=None, details=details
+    )
     assert hits == index.search("reduce a price by a percentage", limit=3)
+    assert details == {"model_present": False}  # no model in this cache (the CLI's note needs to know)
     assert hits and hits[0].symbol == "apply_discount"
     scoped = query(index.location, print_, "price", limit=10, path="tests")
     assert scoped and {h.path for h in scoped} == {"tests/test_cart.py"}
@@ -102,7 +106,7 @@ def test_cli_search_uses_the_warm_process_without_importing_lancedb(
     command = [sys.executable, "-X", "importtime", "-m", "server.cli", "search", "apply a discount", "--json"]
     first = subprocess.run(command, cwd=workspace, env=env, capture_output=True, text=True, timeout=120)
     assert first.returncode == 0, first.stderr
-    assert " lancedb\n" in first.stderr  # indexed and searched here, then started the warm process
+    assert " lancedb._lancedb\n" in first.stderr  # indexed and searched here, then started the warm process
     location = IndexSettings().location(workspace, cache_dir)
     lock = location / "search.lock"
     deadline = time.monotonic() + 60
@@ -114,6 +118,11 @@ def test_cli_search_uses_the_warm_process_without_importing_lancedb(
         second = subprocess.run(command, cwd=workspace, env=env, capture_output=True, text=True, timeout=60)
         assert second.returncode == 0, second.stderr
         assert second.stdout == first.stdout
-        assert " lancedb\n" not in second.stderr and " pyarrow\n" not in second.stderr
+        assert " lancedb._lancedb\n" not in second.stderr and " pyarrow\n" not in second.stderr
+        # Nor numpy and httpx (half a second): the warm process says whether a model is on the machine,
+        # and the note on lexical search is the same as the first search's.
+        assert " numpy\n" not in second.stderr and " httpx\n" not in second.stderr
+        note = "note: search is lexical: no embedding model here"
+        assert note in first.stderr and note in second.stderr
     finally:
         os.kill(pid, signal.SIGTERM)
