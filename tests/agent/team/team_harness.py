@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from agent.config import AgentSettings
-from agent.loop import AgentEvent
+from agent.loop import AgentEvent, RunResult
 from agent.models.anthropic import AnthropicModel
 from agent.overlay import Overlay
+from agent.resume import RunState
 from agent.sandbox import Sandbox
 from agent.team.engine import TeamRun
 from agent.team.graph import TEAM_GRAPH, Graph
@@ -260,3 +261,23 @@ class TeamHarness:
 
     def of_kind(self, kind: str) -> list[AgentEvent]:
         return [event for event in self.events if event.kind == kind]
+
+
+def run_team(
+    fake: FakeAnthropic, root: Path, runs: Path, settings: AgentSettings, resume: RunState | None = None
+) -> RunResult:
+    """A team run of `INSTRUCTION` (or of the saved run `resume`) through `agent.runner.start_run` on the
+    fake API, as the CLI starts one; its result (within 30 s)."""
+    from agent.models import Credentials
+    from agent.runner import start_run
+    from agent.task_builders import run_task
+    from tests.fakes.anthropic_server import FAKE_API_KEY
+
+    credentials = Credentials(api_key=FAKE_API_KEY, base_url=fake.url)
+    task = resume.task if resume is not None else run_task(INSTRUCTION, root=root)
+    handle = start_run(
+        task, root=root, settings=settings, credentials=credentials, runs_dir=runs, mode="team", resume=resume
+    )
+    result = handle.wait(30)
+    assert result is not None, "the team run did not end within 30 s"
+    return result

@@ -7,13 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from agent.costs import RoleCost
-from agent.models import Credentials
-from agent.runner import load_resumable, start_run
-from agent.task_builders import run_task
+from agent.runner import load_resumable
 from agent.team.checkpoint import load_checkpoint
 from tests.agent.agent_harness import EDITOR, fast_settings
-from tests.agent.team.team_harness import INSTRUCTION, REVIEW_PASS, RoleScript, feature_script, shop_workspace
-from tests.fakes.anthropic_server import FAKE_API_KEY, FakeAnthropic, text, tool_use, turn
+from tests.agent.team.team_harness import REVIEW_PASS, RoleScript, feature_script, run_team, shop_workspace
+from tests.fakes.anthropic_server import FakeAnthropic, text, tool_use, turn
 
 QUESTION = "Where is the cart total computed, and who calls it?"
 
@@ -38,13 +36,8 @@ def test_resume_keeps_each_roles_cached_tokens_and_explore_costs(tmp_path: Path)
     turns["qa"] = []  # the QA node's first call fails: the run stops there, resumable
     roles = RoleScript(turns)
     with FakeAnthropic(responder=roles) as fake:
-        credentials = Credentials(api_key=FAKE_API_KEY, base_url=fake.url)
-        task = run_task(INSTRUCTION, root=root)
-        first = start_run(
-            task, root=root, settings=settings, credentials=credentials, runs_dir=runs, mode="team"
-        )
-        failed = first.wait(30)
-        assert failed is not None and failed.status == "failed", failed
+        failed = run_team(fake, root, runs, settings)
+        assert failed.status == "failed", failed
         before = _by_key(failed.roles)
         explore = before[("explore", "plan")]  # its own role, in the planner's node
         assert explore.calls == 1 and explore.usage.output_tokens > 0
@@ -58,12 +51,8 @@ def test_resume_keeps_each_roles_cached_tokens_and_explore_costs(tmp_path: Path)
         ]
 
         roles.turns["qa"].append(tool_use("submit_review", REVIEW_PASS))
-        state = load_resumable(runs, failed.run_id)
-        second = start_run(
-            state.task, root=root, settings=settings, credentials=credentials, runs_dir=runs, resume=state
-        )
-        resumed = second.wait(30)
-    assert resumed is not None and resumed.status == "proposed", resumed and resumed.summary
+        resumed = run_team(fake, root, runs, settings, resume=load_resumable(runs, failed.run_id))
+    assert resumed.status == "proposed", resumed.summary
     after = _by_key(resumed.roles)
     # Every entry of the first part is there as it was: usage (cached apart), cost and calls.
     for key, entry in before.items():
