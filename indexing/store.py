@@ -575,7 +575,9 @@ class IndexStore:
             # Stemmed (English): a third of the build, but "price" must find `pricing` and "parse" `parser`.
             chunks.create_index("search_text", config=_FTS_CONFIG, name="search_text_idx")
             created.append("fts")
-        if "id_idx" not in existing and chunks.count_rows() > 0:
+        if "id_idx" not in existing and "vectors" in self._tables and chunks.count_rows() > 0:
+            # Chunks are read by id only for the nearest vectors' hits (and the vector backfill): a lexical
+            # index has no use for it (60 MB on the kernel); vectors added later bring it.
             chunks.create_index("id", config=BTree(), name="id_idx")
             created.append("chunk id")
         if "path_idx" not in existing and chunks.count_rows() > 0:
