@@ -396,15 +396,55 @@ def chunk_is_stub(chunk: Chunk) -> bool:
     return _may_be_stub(chunk.text) and is_stub(chunk.text, chunk.language)
 
 
-def _stubs_of(path: str, functions: Sequence[Chunk]) -> tuple[StubInfo, ...]:
+_PREPROC_OPEN = re.compile(r"^\s*#\s*if")
+_PREPROC_CLOSE = re.compile(r"^\s*#\s*endif\b")
+_GUARD = re.compile(r"^\s*#\s*ifndef\s+(\w+)\s*$")
+
+
+def _conditional_lines(text: str) -> list[bool]:
+    """Per line of a C or C++ file: whether it lies in ``#if``/``#ifdef`` ... ``#endif`` (an include
+    guard does not count)."""
+    lines = text.split("\n")
+    inside: list[bool] = []
+    stack: list[bool] = []  # per open conditional: whether it counts (False for an include guard)
+    for row, line in enumerate(lines):
+        if _PREPROC_OPEN.match(line):
+            guard = _GUARD.match(line)
+            following = next((n for n in lines[row + 1 : row + 3] if n.strip()), "")
+            stack.append(
+                not (guard and re.match(rf"\s*#\s*define\s+{re.escape(guard.group(1))}\b", following))
+            )
+        elif _PREPROC_CLOSE.match(line) and stack:
+            stack.pop()
+        inside.append(any(stack))
+    return inside
+
+
+def _deliberately_empty(chunk: Chunk, names: dict[str, int], conditional: list[bool]) -> bool:
+    """C and C++: an empty or ``return 0;`` body that is a configuration's fallback, not a stub: a
+    ``__weak`` default, a function defined twice in the file (``#ifdef CONFIG_X`` ... ``#else``), or one
+    inside a preprocessor conditional. A TODO or ``-ENOSYS`` still makes it a stub."""
+    if _TODO_COMMENT.search(chunk.text) or _C_PLACEHOLDER.search(chunk.text):
+        return False
+    return (
+        "__weak" in chunk.signature
+        or names.get(chunk.symbol, 0) > 1
+        or any(conditional[chunk.start_line - 1 : chunk.end_line])
+    )
+
+
+def _stubs_of(path: str, functions: Sequence[Chunk], text: str = "") -> tuple[StubInfo, ...]:
     # Python stub files (``.pyi``) have no stubs to implement: their bodies are ``...`` by design.
     if path.endswith(".pyi"):
         return ()
-    return tuple(
-        StubInfo(c.name, c.symbol, c.start_line, c.end_line, c.doc, c.signature)
-        for c in functions
-        if c.doc.strip() and chunk_is_stub(c)
-    )
+    stubs = [c for c in functions if c.doc.strip() and chunk_is_stub(c)]
+    if stubs and stubs[0].language in _C_FAMILY:
+        names: dict[str, int] = {}
+        for c in functions:
+            names[c.symbol] = names.get(c.symbol, 0) + 1
+        conditional = _conditional_lines(text)
+        stubs = [c for c in stubs if not _deliberately_empty(c, names, conditional)]
+    return tuple(StubInfo(c.name, c.symbol, c.start_line, c.end_line, c.doc, c.signature) for c in stubs)
 
 
 def stub_functions(path: str, text: str, language: str | None) -> list[StubInfo]:
@@ -416,7 +456,7 @@ def stub_functions(path: str, text: str, language: str | None) -> list[StubInfo]
     if language is None or get_queries(language) is None:
         return []
     functions = [c for c in definition_chunks(path, text, language) if c.kind in FUNCTION_KINDS]
-    return list(_stubs_of(path, functions))
+    return list(_stubs_of(path, functions, text))
 
 
 def outline(path: str, text: str) -> Outline:
@@ -426,4 +466,4 @@ def outline(path: str, text: str) -> Outline:
         return Outline(language)
     functions = [c for c in definition_chunks(path, text, language) if c.kind in FUNCTION_KINDS]
     spans = tuple(FunctionSpan(c.name, c.symbol, c.start_line, c.end_line) for c in functions)
-    return Outline(language, spans, _stubs_of(path, functions))
+    return Outline(language, spans, _stubs_of(path, functions, text))

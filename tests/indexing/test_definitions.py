@@ -217,3 +217,20 @@ def test_c_and_cpp_empty_and_placeholder_return_bodies(language: str, code: str,
     assert is_stub(code, language) is expected, code
     if expected:
         assert _may_be_stub(code), code
+
+
+def test_c_configuration_fallbacks_are_not_stubs() -> None:
+    text = (
+        "#ifndef _RING_H\n#define _RING_H\n\n"
+        "/* Flush the ring. */\nstatic inline void ring_flush(void) {}\n\n"  # in a header guard only: a stub
+        "#ifdef CONFIG_RING_STATS\n"
+        "/* Count a push. */\nvoid ring_count(void)\n{\n\tstats++;\n}\n"
+        "#else\n"
+        "/* Count a push. */\nstatic inline void ring_count(void) {}\n"  # the !CONFIG variant
+        "/* The ring's size. */\nstatic inline int ring_size(void) { return 0; }\n"  # in a conditional
+        "/* Reset the ring. */\nstatic inline int ring_reset(void)\n{\n\t/* TODO */\n\treturn 0;\n}\n"
+        "#endif\n\n"
+        "/* Architectures may override this. */\nbool __weak arch_ring_ok(void)\n{\n\treturn false;\n}\n"
+        "#endif\n"
+    )
+    assert [s.symbol for s in outline("include/ring.h", text).stubs] == ["ring_flush", "ring_reset"]
