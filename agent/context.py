@@ -11,7 +11,10 @@
 4. related tests: test files (`agent.testfinder.is_test_path`) that reference the target, found
    through the index's references, the usual test file names for the target's file, or (without an
    index) by scanning the workspace's test files;
-5. similar code found by `WorkspaceIndex.search`.
+5. similar code found by `WorkspaceIndex.search`. For a task with no file (a free-form ``agentls run``)
+   the hits are the whole context: up to eight, each with its file's imports, leaving out stubs (a body
+   of ``pass``/``...``/``raise NotImplementedError``) and, unless the task speaks of tests, test files
+   (scored with `tests.benchmarks.retrieval.context_relevance`).
 
 Sections are taken in that order of priority while they fit the budget (tokens are estimated as
 characters / 4); the target section is cut down to fit rather than dropped; anything left out is counted
@@ -70,6 +73,11 @@ _DEFINITION_MAX_LINES = 80
 _TEST_FILES = 2
 _TEST_CHUNKS_PER_FILE = 3
 _SIMILAR_HITS = 4
+_FOUND_HITS = 8  # search hits for a task with no file: they are its whole context
+_TESTS_WORD = re.compile(r"\btests?\b|\bspecs?\b|\btesting\b", re.IGNORECASE)
+_STUB_LINE = re.compile(
+    r"(?:pass|\.\.\.|raise NotImplementedError(?:\(.*\))?|\{\s*\}|todo!\(\)|unimplemented!\(\))\s*;?"
+)
 _SCAN_MAX_FILES = 400  # test files read when there is no index to ask
 _REGION_MARGIN = 15  # lines of surrounding code kept around the target in a large file
 _OUTLINE_MAX_LINES = 120
@@ -241,15 +249,23 @@ class _Gatherer:
         self._imports(task.path, chunks, lines, first)
         self._outline(task.path, chunks, first, last)
 
-    def _imports(self, path: str, chunks: Iterable[Chunk], lines: list[str], region_start: int) -> None:
+    def _imports(
+        self,
+        path: str,
+        chunks: Iterable[Chunk],
+        lines: list[str],
+        region_start: int,
+        priority: int = _P_OUTLINE,
+    ) -> None:
         head = next((c for c in chunks if c.kind == "module"), None)
         if head is None or head.start_line >= region_start or head.start_line > 30:
             return
         last = min(head.end_line, head.start_line + _IMPORTS_MAX_LINES - 1, region_start - 1)
         text = "\n".join(lines[head.start_line - 1 : last])
-        self.add(
-            _P_OUTLINE, ContextSection(f"imports of {path}", path, head.start_line, last, text, "imports")
-        )
+        section = ContextSection(f"imports of {path}", path, head.start_line, last, text, "imports")
+        if _covered(section, (c.section for c in self.candidates)):
+            return
+        self.add(priority, section)
 
     def _outline(self, path: str, chunks: Iterable[Chunk], first: int, last: int) -> None:
         entries = []
@@ -474,16 +490,20 @@ class _Gatherer:
             log.warning("context: search for %r failed: %s", query, error)
             self.notes.append("the workspace index could not be searched")
             return
-        priority = _P_OUTLINE if task.path is None else _P_SIMILAR
+        free_form = task.path is None  # the hits are the task's whole context, not examples beside it
+        priority = _P_OUTLINE if free_form else _P_SIMILAR
         family = _family(task.language)
         if family:  # examples in the task's own language first; the sort is stable, so rank order stays
             hits = sorted(hits, key=lambda h: _family(detect_language(h.path)) != family)
+        wants_tests = task.kind == "tests" or bool(_TESTS_WORD.search(task.instruction))
         taken = 0
         for hit in hits:
-            if taken >= _SIMILAR_HITS:
+            if taken >= (_FOUND_HITS if free_form else _SIMILAR_HITS):
                 break
             if is_secret_path(hit.path) or self._is_target(hit):
                 continue
+            if _is_stub(hit.text) or (is_test_path(hit.path) and not wants_tests):
+                continue  # a stub shows nothing, a test is not what a task that never says "test" needs
             title = f"`{hit.symbol}`" if hit.symbol else hit.path
             text = hit.text
             current = self.read(hit.path)
@@ -496,6 +516,10 @@ class _Gatherer:
                 continue  # already in the context (the target file, a definition, a test): not "similar"
             self.add(priority, section)
             taken += 1
+            if free_form and current is not None:  # code read without its file's imports is read blind
+                parsed = self.parsed(hit.path)
+                chunks = parsed.chunks if parsed is not None else ()
+                self._imports(hit.path, chunks, current.split("\n"), hit.start_line, _P_SIGNATURES)
 
     def _is_target(self, hit: SearchHit) -> bool:
         task = self.task
@@ -657,6 +681,16 @@ def _definition_text(chunk: Chunk, text: str, line: int) -> tuple[int, int, str]
         return chunk.start_line, chunk.end_line, chunk.text
     kept = lines[:_DEFINITION_MAX_LINES]
     return chunk.start_line, chunk.start_line + len(kept) - 1, "\n".join(kept)
+
+
+def _is_stub(text: str) -> bool:
+    """Code with nothing to learn from: empty, or a short definition whose body only says "not yet"
+    (``pass``, ``...``, ``raise NotImplementedError``, ``{}``, ``todo!()``)."""
+    lines = [line.strip() for line in text.split("\n") if line.strip() and not line.strip().startswith("#")]
+    if not lines:
+        return True
+    body = [line for line in lines[1:] if not line.startswith(('"' * 3, "'" * 3, "//", "*", "/*"))]
+    return len(lines) <= 4 and bool(body) and all(_STUB_LINE.fullmatch(line) or line == "}" for line in body)
 
 
 def _family(language: str | None) -> str:

@@ -337,3 +337,28 @@ def harness_median(values: Sequence[float]) -> float:
     from tests.benchmarks.harness import median
 
     return median(values) if values else 0.0
+
+
+@pytest.mark.timeout(1800)
+def test_agent_context_relevance_on_the_annotated_queries(bench_cache: Path, tmp_path: Path) -> None:
+    """Issue 13, item 4: each annotated query as a free-form run (`agentls run QUERY`); does the context its
+    first turn gets hold the defining chunks (recall), their files' imports, and little else (noise)?
+    Scored by `tests.benchmarks.retrieval.context_relevance`, lexical index, both splits."""
+    from tests.benchmarks.corpora import CorpusError
+    from tests.benchmarks.retrieval import context_relevance as cr
+    from tests.benchmarks.retrieval import evaluate as ev
+    from tests.benchmarks.retrieval.repos import REPOS, fetch
+
+    try:
+        roots = {repo.name: fetch(repo, bench_cache).root for repo in REPOS}
+    except CorpusError as exc:
+        pytest.skip(f"the repositories could not be fetched from the package registries (offline?): {exc}")
+    queries = ev.load_queries("all")
+    indexes = {name: ev.open_agentls(root, tmp_path / name) for name, root in roots.items()}
+    results = cr.evaluate_contexts(queries, indexes)
+    figures = {
+        split: cr.means({q["id"]: results[q["id"]] for q in queries if q["split"] == split})
+        for split in ("held_out", "tuning")
+    }
+    print(f"\nrun context relevance: {figures}")
+    assert figures["held_out"]["recall"] >= 0.85 and figures["held_out"]["imports"] >= 0.9, figures

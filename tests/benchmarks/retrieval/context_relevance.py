@@ -1,0 +1,155 @@
+"""Score the agent's context gathering (`agent.context.gather_context`) on the retrieval harness's queries.
+
+Each annotated query becomes the free-form task an agent run starts from (``agentls run QUERY``:
+`agent.task_builders.run_task`), and its context is gathered as the run's first turn gathers it, with the
+workspace index (lexical, as on a fresh install) and the default token budget. The query's targets are
+what an expert would open, so per query:
+
+- ``recall``: the share of grade-3 targets (the defining chunks) whose defining line is inside a section
+  of the context;
+- ``imports``: of the targets' files that the context shows, the share whose import lines are shown too
+  (code without its file's imports is read blind: which `parse` is this?);
+- ``noise``: the share of sections that hold nothing an expert opens for the query: a stub (a body of
+  ``pass``/``...``/``raise NotImplementedError``), an empty file, or a test file when no target is a test;
+- ``tokens``: the context's estimated tokens.
+
+``python -m tests.benchmarks.retrieval.context_relevance --split tuning`` prints the means per split (the
+held-out split only when asked, like the ranking harness).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from agent.context import Context, ContextSection, gather_context
+from agent.task_builders import run_task
+from agent.testfinder import is_test_path
+from indexing.service import WorkspaceIndex
+
+_IMPORT = re.compile(
+    r"^\s*(?:import\s|from\s+\S+\s+import\s|use\s|require[\s(]|require_once\s|#include\s|package\s)"
+    r"|^\s*(?:const|let|var)\s+\S.*=\s*require\(|^\s*import\s*[({\"']"
+)
+_STUB_BODY = re.compile(r"^\s*(?:pass|\.\.\.|raise NotImplementedError(?:\(.*\))?|\{\s*\}|)\s*$")
+
+
+def import_lines(text: str) -> list[int]:
+    """1-based lines of the file's top-level import statements (within its first 80 lines)."""
+    return [n for n, line in enumerate(text.split("\n")[:80], 1) if _IMPORT.match(line)]
+
+
+def is_stub(section: ContextSection) -> bool:
+    """A definition whose body does nothing, or a section with no code at all."""
+    lines = [line for line in section.text.split("\n") if line.strip() and not line.strip().startswith("#")]
+    if not lines:
+        return True
+    body = [line for line in lines[1:] if not line.strip().startswith(('"""', "'''"))]
+    return len(lines) <= 4 and all(_STUB_BODY.match(line) for line in body)
+
+
+def _shows(context: Context, path: str, line: int) -> bool:
+    return any(s.path == path and s.start_line <= line <= s.end_line for s in context.sections)
+
+
+def score_context(context: Context, query: dict[str, Any], read: Any) -> dict[str, float]:
+    targets = [t for t in query["targets"] if t["grade"] == 3]
+    recall = (
+        sum(1 for t in targets if _shows(context, t["path"], t["line"])) / len(targets) if targets else 0.0
+    )
+    shown_files = {t["path"] for t in query["targets"]} & set(context.paths())
+    with_imports = 0
+    for path in shown_files:
+        lines = import_lines(read(path) or "")
+        with_imports += not lines or any(_shows(context, path, n) for n in lines)
+    tests_wanted = any(is_test_path(t["path"]) for t in query["targets"])
+    noisy = sum(
+        1 for s in context.sections if s.path and (is_stub(s) or (is_test_path(s.path) and not tests_wanted))
+    )
+    return {
+        "recall": recall,
+        "imports": with_imports / len(shown_files) if shown_files else 1.0,
+        "noise": noisy / len(context.sections) if context.sections else 0.0,
+        "tokens": float(context.tokens),
+    }
+
+
+def run_context(index: WorkspaceIndex, query: str, token_budget: int = 12_000) -> Context:
+    """The context the first turn of ``agentls run QUERY`` gets in this workspace."""
+    root = index.root
+
+    def read(path: str) -> str | None:
+        file = root / path
+        return file.read_text(errors="replace") if file.is_file() else None
+
+    return gather_context(run_task(query), root=root, read_file=read, index=index, token_budget=token_budget)
+
+
+def evaluate_contexts(
+    queries: Sequence[dict[str, Any]], indexes: dict[str, WorkspaceIndex]
+) -> dict[str, dict[str, float]]:
+    """Per query id, the metrics of its run context."""
+    out = {}
+    for q in queries:
+        index = indexes[q["repo"]]
+        context = run_context(index, q["query"])
+
+        def read(path: str, root: Path = index.root) -> str | None:
+            file = root / path
+            return file.read_text(errors="replace") if file.is_file() else None
+
+        out[q["id"]] = score_context(context, q, read)
+    return out
+
+
+def means(results: dict[str, dict[str, float]]) -> dict[str, float]:
+    keys = ("recall", "imports", "noise", "tokens")
+    n = max(1, len(results))
+    return {k: round(sum(r[k] for r in results.values()) / n, 3) for k in keys}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from tests.benchmarks.retrieval.evaluate import load_queries, open_agentls
+    from tests.benchmarks.retrieval.repos import BY_NAME, fetch
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--split", default="tuning", choices=["tuning", "held_out", "all"])
+    parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "agentls-bench")
+    parser.add_argument("--repos", help="comma-separated subset of the repositories")
+    parser.add_argument("--worst", type=int, default=0, help="print the N queries with the lowest recall")
+    args = parser.parse_args(argv)
+    queries = load_queries(args.split)
+    if args.repos:
+        queries = [q for q in queries if q["repo"] in args.repos.split(",")]
+    with tempfile.TemporaryDirectory() as tmp:
+        indexes = {
+            repo: open_agentls(fetch(BY_NAME[repo], args.cache).root, Path(tmp) / repo)
+            for repo in sorted({q["repo"] for q in queries})
+        }
+        results = evaluate_contexts(queries, indexes)
+        for split in ("held_out", "tuning") if args.split == "all" else (args.split,):
+            part = {q["id"]: results[q["id"]] for q in queries if q["split"] == split}
+            print(f"{split} ({len(part)} queries): {json.dumps(means(part))}")
+        by_id = {q["id"]: q for q in queries}
+        for qid, m in sorted(results.items(), key=lambda kv: (kv[1]["recall"], -kv[1]["noise"]))[
+            : args.worst
+        ]:
+            q = by_id[qid]
+            context = run_context(indexes[q["repo"]], q["query"])
+            print(f"{m} {qid} {q['query']!r}")
+            print(
+                "   targets: "
+                + ", ".join(f"{t['path']}:{t['line']}" for t in q["targets"] if t["grade"] == 3)
+            )
+            print("   context: " + "; ".join(s.header() for s in context.sections))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
