@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,25 @@ collect_ignore = ["workspaces", "fixtures"]
 
 TESTS = Path(__file__).parent
 WORKSPACES = TESTS / "workspaces"
+
+DEFAULT_WORKERS = 2
+"""Processes the default run uses (``-n auto`` in pyproject.toml): most tests wait on subprocesses (servers,
+editors, sandboxes), so two workers halve the suite's wall time on the 2-core machines it runs on."""
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """How many pytest-xdist workers ``-n auto`` starts: none for benchmarks (their timings and ratios need
+    the machine to themselves), else ``AGENTLS_TEST_WORKERS`` or `DEFAULT_WORKERS`."""
+    markexpr = str(config.getoption("markexpr", "") or "")
+    if "benchmark" in markexpr and "not benchmark" not in markexpr:
+        return 0
+    if (
+        len({arg.split("::")[0] for arg in config.args if arg.endswith(".py") or ".py::" in arg})
+        == 1
+        == len(config.args)
+    ):
+        return 0  # one test file: a worker would only add its start-up
+    return int(os.environ.get("AGENTLS_TEST_WORKERS", DEFAULT_WORKERS))
 
 
 @pytest.fixture(autouse=True)
