@@ -5,7 +5,9 @@ full index (at start, after `agentls.reindex`, when ignore files or index settin
 changed files (saves, watched-file events). One drain task runs the jobs one after another in the
 indexing process (`server.features.index_worker`); changes that arrive meanwhile pile up and go in the next
 job, so a burst of saves costs one update. Full runs report ``$/progress`` and can be cancelled from the
-editor; what was committed before a cancel stays in the index.
+editor; what was committed before a cancel stays in the index. A phase that reports nothing for a
+second (starting the indexing process, opening the index, writing a batch) is reported again with its
+elapsed time (`heartbeat`), so the editor's progress never stands still.
 
 Search reads the same indexes in a separate search process (`_search_in_process`): importing LanceDB and
 loading the embedding model take seconds of GIL-bound work, ranking is Python, and none of it may stall
@@ -38,7 +40,14 @@ from server.features.progress import WorkDone
 if TYPE_CHECKING:
     from indexing.service import WorkspaceIndex
 
-__all__ = ["BackgroundIndexer", "SearchProcessIndex", "describe_report", "phase_message"]
+__all__ = [
+    "BackgroundIndexer",
+    "PhaseClock",
+    "SearchProcessIndex",
+    "describe_report",
+    "heartbeat",
+    "phase_message",
+]
 
 _T = TypeVar("_T")
 
@@ -52,8 +61,10 @@ Spawner = Callable[[Coroutine[Any, Any, Any], str], "asyncio.Task[Any]"]
 
 def phase_message(phase: str, done: int, total: int) -> tuple[str, int | None]:
     """(message, percentage) of one progress callback of the index service."""
+    if phase == "starting":
+        return "Starting the indexer", 0
     if phase == "scanning":
-        return "Scanning files", 0
+        return (f"Scanning files ({done:,} found)" if done else "Scanning files"), 0
     if phase == "indexing":
         pct = int(80 * done / total) if total else 80
         return f"Indexing {done:,}/{total:,} files", pct
@@ -63,6 +74,42 @@ def phase_message(phase: str, done: int, total: int) -> tuple[str, int | None]:
     if phase == "finishing":
         return "Building search indexes", 99
     return phase, None
+
+
+HEARTBEAT_SECONDS = 1.0
+"""A phase that reports nothing for this long (opening the index, a batch being written, the search
+indexes being built) is reported again with its elapsed time, so the editor never shows a stale
+progress."""
+
+
+@dataclass(slots=True)
+class PhaseClock:
+    """The latest progress message of a full index, and when its phase began and it was last sent."""
+
+    phase: str = "starting"
+    message: str = "Starting the indexer"
+    percentage: int | None = 0
+    phase_started: float = field(default_factory=time.monotonic)
+    reported: float = field(default_factory=time.monotonic)
+
+    def update(self, phase: str, message: str, percentage: int | None) -> None:
+        now = time.monotonic()
+        if phase != self.phase:
+            self.phase, self.phase_started = phase, now
+        self.message, self.percentage, self.reported = message, percentage, now
+
+
+async def heartbeat(progress: WorkDone, clock: PhaseClock, every: float = HEARTBEAT_SECONDS) -> None:
+    """Until cancelled: when nothing was reported for `every` seconds, report the latest message again
+    with the seconds its phase has run ("Scanning files (12,000 found) 14 s")."""
+    while True:
+        await asyncio.sleep(every / 4)
+        now = time.monotonic()
+        if now - clock.reported >= every:
+            clock.reported = now
+            progress.report(
+                f"{clock.message} {now - clock.phase_started:.0f} s", clock.percentage, force=True
+            )
 
 
 def describe_report(report: IndexReport) -> str:
@@ -272,15 +319,20 @@ class BackgroundIndexer:
     async def _run_full(self, job: IndexJob) -> JobOutcome:
         name = job.root.name or str(job.root)
         progress = await self._start_progress(f"agentls: indexing {name}", self._worker.cancel)
+        clock = PhaseClock()
+        progress.report(clock.message, clock.percentage, force=True)
 
         def on_progress(phase: str, done: int, total: int) -> None:
             message, pct = phase_message(phase, done, total)
+            clock.update(phase, message, pct)
             progress.report(message, pct)
 
+        beat = asyncio.ensure_future(heartbeat(progress, clock))
         outcome = JobOutcome("error", None, "indexing did not finish")
         try:
             outcome = await self._worker.run(job, on_progress)
         finally:
+            beat.cancel()
             if outcome.status == "done" and outcome.report is not None:
                 progress.end(f"Indexed {name}: {describe_report(outcome.report)}")
             else:
