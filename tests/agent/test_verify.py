@@ -199,3 +199,26 @@ def test_the_index_finds_the_tests_that_reference_a_symbol(ws: Path, tmp_path: P
     v = Verifier(Overlay(ws), Sandbox(settings.sandbox), settings, index=index)
     assert v.tests_for(["mean"]) == ["tests/test_stats.py"]
     assert v.tests_for(["no_such_symbol_anywhere"]) == []
+
+
+def test_detect_test_command_for_c_make_and_ctest(tmp_path: Path) -> None:
+    def which(tools: set[str]) -> Callable[[str], str | None]:
+        return lambda name: f"/usr/bin/{name}" if name in tools else None
+
+    c = tmp_path / "c"
+    c.mkdir()
+    (c / "Makefile").write_text("CC := cc\nall: lib\n\ncheck: all\n\t./run-tests\n")
+    assert detect_test_command(c, which=which({"make"})) == "/usr/bin/make check"
+    (c / "Makefile").write_text("test := unit\nall:\n\tcc x.c\ntest: all\n\t./t\n")
+    assert detect_test_command(c, which=which({"make"})) == "/usr/bin/make test"
+    assert detect_test_command(c, which=which(set())) is None  # make is not installed
+    (c / "Makefile").write_text("all:\n\tcc x.c\n")
+    assert detect_test_command(c, which=which({"make", "ctest"})) is None  # no test target, no build
+
+    cmake = tmp_path / "cmake"
+    (cmake / "build").mkdir(parents=True)
+    (cmake / "build" / "CTestTestfile.cmake").write_text("add_test(unit unit)\n")
+    assert (
+        detect_test_command(cmake, which=which({"ctest"}))
+        == "/usr/bin/ctest --test-dir build --output-on-failure"
+    )
