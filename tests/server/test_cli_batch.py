@@ -22,6 +22,7 @@ from server.batch import (
     TaskFileError,
     batch_exit_code,
     load_tasks,
+    run_batch,
     run_task,
 )
 from server.cli import main
@@ -153,6 +154,25 @@ def test_a_task_that_cannot_start_is_a_failed_record(model: FakeAnthropic, tmp_p
     assert "'no-such-commit' is not a commit of" in outcome.record["error"]
     assert not (tmp_path / "out" / "work" / "bad").exists()
     assert not model.message_requests
+
+
+def test_failed_tasks_are_skipped_on_a_rerun_unless_retry_failed(
+    model: FakeAnthropic, tmp_path: Path
+) -> None:
+    repo = tmp_path / "repo"
+    make_repo(repo, 1)
+    tasks = load_tasks(write_tasks(tmp_path / "tasks.jsonl", [implement(0, repo, "no-such-commit")]))
+    out, env = tmp_path / "out", cli_env(model, tmp_path / "cache")
+    failed = run_task(tasks[0], str(out), env, BatchOptions())  # what an earlier run left
+    (out / "records").mkdir(parents=True)
+    (out / "records" / "t00.json").write_text(json.dumps(failed.record))
+
+    again = run_batch(tasks, out, env, jobs=1)
+    assert again.ran == [] and again.skipped == ["t00"] and batch_exit_code(again) == 1
+    assert json.loads((out / "results.jsonl").read_text())["status"] == "failed"
+    retried = run_batch(tasks, out, env, jobs=1, retry_failed=True)
+    assert retried.ran == ["t00"] and batch_exit_code(retried) == 1
+    assert json.loads((out / "records" / "t00.json").read_text())["pid"] != failed.record["pid"]  # ran again
 
 
 @pytest.mark.parametrize(
