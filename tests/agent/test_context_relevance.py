@@ -17,7 +17,7 @@ from agent.context import gather_context
 from agent.task_builders import run_task
 from indexing.config import EmbeddingSettings, IndexSettings
 from indexing.service import WorkspaceIndex
-from tests.benchmarks.retrieval.context_relevance import evaluate_contexts, means
+from tests.benchmarks.retrieval.context_relevance import evaluate_contexts, means, reader
 from tests.benchmarks.retrieval.evaluate import load_queries
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "retrieval"
@@ -63,14 +63,6 @@ def test_a_free_form_run_gets_the_code_an_expert_opens_with_its_imports(
     assert mean["tokens"] <= 12_000
 
 
-def _read(root: Path) -> Any:
-    def read(path: str) -> str | None:
-        file = root / path
-        return file.read_text() if file.is_file() else None
-
-    return read
-
-
 def test_stubs_and_unasked_tests_are_not_offered_as_found_code(tmp_path: Path) -> None:
     root = tmp_path / "ws"
     (root / "shop").mkdir(parents=True)
@@ -88,13 +80,13 @@ def test_stubs_and_unasked_tests_are_not_offered_as_found_code(tmp_path: Path) -
         "    assert str(parse_price('$3.50')) == '3.50'\n"
     )
     index = _lexical(root, tmp_path / "cache")
-    context = gather_context(run_task("parse a price"), root=root, read_file=_read(root), index=index)
+    context = gather_context(run_task("parse a price"), root=root, read_file=reader(root), index=index)
     headers = [s.header() for s in context.sections]
     assert any(h.startswith("## shop/pricing.py:7-9") for h in headers), headers
     assert "## shop/pricing.py:1-4 (imports)" in headers, headers  # the hit's file's imports come along
     assert not any("stubs.py" in h or "tests/" in h for h in headers), headers
 
     asked = gather_context(
-        run_task("add tests for parse price"), root=root, read_file=_read(root), index=index
+        run_task("add tests for parse price"), root=root, read_file=reader(root), index=index
     )
     assert any("tests/test_pricing.py" in s.header() for s in asked.sections)  # asked for: offered

@@ -24,7 +24,7 @@ import json
 import re
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +58,9 @@ def _shows(context: Context, path: str, line: int) -> bool:
     return any(s.path == path and s.start_line <= line <= s.end_line for s in context.sections)
 
 
-def score_context(context: Context, query: dict[str, Any], read: Any) -> dict[str, float]:
+def score_context(
+    context: Context, query: dict[str, Any], read: Callable[[str], str | None]
+) -> dict[str, float]:
     targets = [t for t in query["targets"] if t["grade"] == 3]
     recall = (
         sum(1 for t in targets if _shows(context, t["path"], t["line"])) / len(targets) if targets else 0.0
@@ -80,15 +82,21 @@ def score_context(context: Context, query: dict[str, Any], read: Any) -> dict[st
     }
 
 
-def run_context(index: WorkspaceIndex, query: str, token_budget: int = 12_000) -> Context:
-    """The context the first turn of ``agentls run QUERY`` gets in this workspace."""
-    root = index.root
+def reader(root: Path) -> Callable[[str], str | None]:
+    """``read_file`` for `gather_context`: a workspace-relative path's text, None when it is no file."""
 
     def read(path: str) -> str | None:
         file = root / path
         return file.read_text(errors="replace") if file.is_file() else None
 
-    return gather_context(run_task(query), root=root, read_file=read, index=index, token_budget=token_budget)
+    return read
+
+
+def run_context(index: WorkspaceIndex, query: str, token_budget: int = 12_000) -> Context:
+    """The context the first turn of ``agentls run QUERY`` gets in this workspace."""
+    return gather_context(
+        run_task(query), root=index.root, read_file=reader(index.root), index=index, token_budget=token_budget
+    )
 
 
 def evaluate_contexts(
@@ -98,13 +106,7 @@ def evaluate_contexts(
     out = {}
     for q in queries:
         index = indexes[q["repo"]]
-        context = run_context(index, q["query"])
-
-        def read(path: str, root: Path = index.root) -> str | None:
-            file = root / path
-            return file.read_text(errors="replace") if file.is_file() else None
-
-        out[q["id"]] = score_context(context, q, read)
+        out[q["id"]] = score_context(run_context(index, q["query"]), q, reader(index.root))
     return out
 
 
