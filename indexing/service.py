@@ -185,55 +185,50 @@ class WorkspaceIndex:
         self,
         progress: ProgressCallback | None = None,
         cancel: threading.Event | None = None,
+        scan: files_state.Scan | None = None,
     ) -> IndexReport:
-        """Bring the index up to date with the workspace on disk."""
+        """Bring the index up to date with the workspace on disk. ``scan``: a `files_state.scan` of the
+        workspace made just before (the CLI makes one without loading LanceDB), used instead of walking
+        it again."""
         resolve_root(self.root)  # before the store: no index folder for a missing workspace
-        quick = files_state.unchanged_report(
-            self.root, self.settings, self.location, self._lexical_notice, progress
-        )
-        if quick is not None:  # nothing changed since the last full run: the tables are not opened
-            return quick
+        if scan is None:
+            scan = files_state.scan(self.root, self.settings, self.location, self._lexical_notice, progress)
+        if scan is not None and scan.unchanged:  # nothing changed since the last full run: tables not opened
+            return scan.unchanged_report()
         started = time.perf_counter()
         report = IndexReport(root=str(self.root))
         store = self.store
         notify = progress or (lambda phase, done, total: None)
-        if self._workers() > 1:
+        if self._workers() > 1 and scan is None:
             _warm_up_parsers()
         with store.writer():
+            if scan is not None and not scan.still_valid(self.location):
+                scan = None  # the index was written since the scan: walk again
             files_state.discard(self.location)
             embedder = self._prepare_embedder(store, report)
             notify("scanning", 0, 0)
             store.delete_orphans()
-            records = store.file_records()
-            entries: list[FileEntry] = []
-            skipped: list[SkippedFile] = []
-            snapshot_file = self.location / "walk-snapshot.json"
-            snapshot = WalkSnapshot.load(snapshot_file, self.settings)
-            for item in walk(self.root, self.settings, snapshot=snapshot):
-                if isinstance(item, SkippedFile):
-                    skipped.append(item)
-                else:
-                    entries.append(item)
-                    if len(entries) % 2000 == 0:
-                        notify("scanning", len(entries), 0)
-            report.files_seen = len(entries) + len(skipped)
-            try:
-                snapshot.save(snapshot_file)
-            except OSError as exc:  # the next walk lists every folder again; nothing else is lost
-                log.warning("cannot save the walk snapshot %s: %s", snapshot_file, exc)
-            notify("scanning", len(entries), len(entries))
-            ignored = explain_ignored(self.root, self.settings)
-            if ignored:
-                log.warning("%s", ignored)
-                report.warnings.append(ignored)
-            seen = {e.path for e in entries}
-            to_check = [
-                e
-                for e in entries
-                if (rec := records.get(e.path)) is None or rec.size != e.size or rec.mtime_ns != e.mtime_ns
-            ]
-            report.files_unchanged = len(entries) - len(to_check)
-            removed = sorted(set(records) - seen)
+            kept_skipped: dict[str, str] = {}
+            if scan is not None:  # only the files that changed since the last full run are looked at
+                entries, skipped = scan.entries, list(scan.skipped)
+                to_check, removed, kept_skipped = scan.changed, sorted(scan.removed), scan.kept_skipped
+                records = store.file_records([e.path for e in to_check] + removed)
+                report.files_seen = len(entries) + len(skipped)
+                report.warnings.extend(scan.report.warnings)
+                report.files_unchanged = len(entries) - len(to_check) - len(kept_skipped)
+            else:
+                records = store.file_records()
+                entries, skipped = self._walk(report, notify)
+                seen = {e.path for e in entries}
+                to_check = [
+                    e
+                    for e in entries
+                    if (rec := records.get(e.path)) is None
+                    or rec.size != e.size
+                    or rec.mtime_ns != e.mtime_ns
+                ]
+                report.files_unchanged = len(entries) - len(to_check)
+                removed = sorted(set(records) - seen)
             if removed:
                 store.delete_files(removed)
                 report.files_removed = len(removed)
@@ -241,7 +236,12 @@ class WorkspaceIndex:
             self._index_entries(
                 store, to_check, records, embedder, report, skipped, notify, cancel, known_paths=records
             )
-            skipped_when_read = {item.path: item.reason.value for item in skipped[skipped_by_walk:]}
+            skipped_when_read = {
+                **kept_skipped,
+                **{item.path: item.reason.value for item in skipped[skipped_by_walk:]},
+            }
+            for reason in kept_skipped.values():
+                report.skipped[reason] = report.skipped.get(reason, 0) + 1
             for item in skipped:
                 report.skipped[item.reason.value] = report.skipped.get(item.reason.value, 0) + 1
             if embedder is not None:
@@ -259,6 +259,33 @@ class WorkspaceIndex:
             notify("finishing", 1, 1)
         report.seconds = time.perf_counter() - started
         return report
+
+    def _walk(
+        self, report: IndexReport, notify: ProgressCallback
+    ) -> tuple[list[FileEntry], list[SkippedFile]]:
+        """The workspace's files and the files the walk leaves out (the walk snapshot saved after)."""
+        entries: list[FileEntry] = []
+        skipped: list[SkippedFile] = []
+        snapshot_file = self.location / "walk-snapshot.json"
+        snapshot = WalkSnapshot.load(snapshot_file, self.settings)
+        for item in walk(self.root, self.settings, snapshot=snapshot):
+            if isinstance(item, SkippedFile):
+                skipped.append(item)
+            else:
+                entries.append(item)
+                if len(entries) % 2000 == 0:
+                    notify("scanning", len(entries), 0)
+        report.files_seen = len(entries) + len(skipped)
+        try:
+            snapshot.save(snapshot_file)
+        except OSError as exc:  # the next walk lists every folder again; nothing else is lost
+            log.warning("cannot save the walk snapshot %s: %s", snapshot_file, exc)
+        notify("scanning", len(entries), len(entries))
+        ignored = explain_ignored(self.root, self.settings)
+        if ignored:
+            log.warning("%s", ignored)
+            report.warnings.append(ignored)
+        return entries, skipped
 
     def update_paths(self, paths: Iterable[str | Path]) -> IndexReport:
         """Re-index just these files (saved, created, deleted or renamed); cheap, for on-save updates."""

@@ -61,8 +61,11 @@ def _open_index(root: Path, err: Console, settings: IndexSettings | None = None)
     return WorkspaceIndex(root, settings, cache_dir=cache_dir(env), env=dict(env))
 
 
-def _run_index(index: Any, err: Console, *, show_progress: bool) -> IndexReport:
+def _run_index(index: Any, err: Console, *, show_progress: bool, scan: Any = None) -> IndexReport:
+    """Run ``index.index`` with progress on ``err``; ``scan``: the `indexing.state.Scan` made already."""
     from indexing.service import IndexCancelled
+
+    extra = {} if scan is None else {"scan": scan}
 
     cancel = threading.Event()
     labels = {
@@ -72,7 +75,7 @@ def _run_index(index: Any, err: Console, *, show_progress: bool) -> IndexReport:
         "finishing": "Building indexes",
     }
     if show_progress and not err.is_terminal:
-        return _run_index_plain(index, err, cancel)
+        return _run_index_plain(index, err, cancel, extra)
     with Progress(
         TextColumn("{task.description:<16}"),
         BarColumn(),
@@ -88,7 +91,7 @@ def _run_index(index: Any, err: Console, *, show_progress: bool) -> IndexReport:
             progress.update(task, description=labels.get(phase, phase), completed=done, total=total or None)
 
         try:
-            report: IndexReport = index.index(progress=on_progress, cancel=cancel)
+            report: IndexReport = index.index(progress=on_progress, cancel=cancel, **extra)
         except KeyboardInterrupt as exc:
             cancel.set()
             raise click.ClickException("interrupted; what was indexed so far is saved") from exc
@@ -100,7 +103,7 @@ def _run_index(index: Any, err: Console, *, show_progress: bool) -> IndexReport:
 _PLAIN_EVERY = 10.0  # seconds between progress lines when stderr is not a terminal
 
 
-def _run_index_plain(index: Any, err: Console, cancel: threading.Event) -> IndexReport:
+def _run_index_plain(index: Any, err: Console, cancel: threading.Event, extra: dict[str, Any]) -> IndexReport:
     """Index with progress as plain lines (a log, CI, a pipe): a line per phase, then one every 10 s."""
     from indexing.service import IndexCancelled
 
@@ -116,7 +119,7 @@ def _run_index_plain(index: Any, err: Console, cancel: threading.Event) -> Index
         err.print(f"agentls: {phase} {count} ({now - started:.0f} s)", highlight=False, markup=False)
 
     try:
-        report: IndexReport = index.index(progress=on_progress, cancel=cancel)
+        report: IndexReport = index.index(progress=on_progress, cancel=cancel, **extra)
     except KeyboardInterrupt as exc:
         cancel.set()
         raise click.ClickException("interrupted; what was indexed so far is saved") from exc
@@ -196,16 +199,19 @@ def index_cmd(path: str, quiet: bool, as_json: bool, engine: str, address: str |
     offer = ModelOffer(settings.embedding, cache_dir(env), env).start()  # asks the hub in the background
     # First the warm search process (LanceDB loaded), then the unchanged check (no LanceDB), then here.
     quick = _index_in_warm_process(root, settings, err, quiet) if engine == "local" else None
+    scan = None
     try:
-        quick = quick if quick is not None else _unchanged_report(root, settings)
+        if quick is None:
+            scan = _scan(root, settings)
+            quick = scan.unchanged_report() if scan is not None and scan.unchanged else None
     except WorkspaceError as exc:
         raise click.ClickException(str(exc)) from exc
     if quick is not None:
         report = quick
     elif engine == "ray":
         report = _index_on_ray(_open_index(root, err, settings), address, err, quiet)
-    else:
-        report = _index_when_free(_open_index(root, err, settings), err, quiet)
+    else:  # the run looks only at the files the scan found changed, without walking again
+        report = _index_when_free(_open_index(root, err, settings), err, quiet, scan)
     if as_json:
         click.echo(json.dumps(asdict(report), indent=2))
     _print_report(report, err)
@@ -237,14 +243,14 @@ def _index_in_warm_process(
     return index_run(warm.location, warm.print, on_progress)
 
 
-def _index_when_free(index: Any, err: Console, quiet: bool) -> IndexReport:
+def _index_when_free(index: Any, err: Console, quiet: bool, scan: Any = None) -> IndexReport:
     from indexing.lock import IndexLocked
     from indexing.walker import WorkspaceError
 
     busy = False
     while True:
         try:
-            return _run_index(index, err, show_progress=not quiet)
+            return _run_index(index, err, show_progress=not quiet, scan=scan)
         except IndexLocked as exc:
             # Another indexer (or the language server) is writing: wait for it instead of failing.
             if not busy:
@@ -265,10 +271,10 @@ def _index_on_ray(index: Any, address: str | None, err: Console, quiet: bool) ->
         raise click.ClickException(str(exc)) from exc
 
 
-def _unchanged_report(root: Path, settings: IndexSettings) -> IndexReport | None:
-    """The run's report when nothing changed since the last full run, found without loading the index
-    (`indexing.state`); None when the index must be opened."""
-    from indexing.state import unchanged_report
+def _scan(root: Path, settings: IndexSettings) -> Any:
+    """The workspace compared with the index's file state without loading the index (`indexing.state`
+    `scan`): its report when nothing changed, else what changed; None when the index must be walked."""
+    from indexing.state import scan
 
     env = environment()
     cache = cache_dir(env)
@@ -279,7 +285,7 @@ def _unchanged_report(root: Path, settings: IndexSettings) -> IndexReport | None
         load = load_embedder(settings.embedding, cache_dir=cache, env=env)
         return load.notice if load.embedder is None else None
 
-    return unchanged_report(root, settings, settings.location(root, cache), lexical_notice)
+    return scan(root, settings, settings.location(root, cache), lexical_notice)
 
 
 _BUSY_POLL_SECONDS = 1.0

@@ -14,9 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from indexing import service
+from indexing import state as files_state
 from indexing.config import IndexSettings
 from indexing.service import IndexCancelled, WorkspaceIndex
 from indexing.state import STATE_NAME, unchanged_report
+from indexing.store import IndexStore
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -90,7 +93,54 @@ def test_cli_index_of_an_unchanged_workspace_does_not_load_lancedb(workspace: Pa
     assert first.returncode == 0, first.stderr
     again = subprocess.run(command, cwd=workspace, env=env, capture_output=True, text=True, timeout=120)
     assert again.returncode == 0, again.stderr
-    assert " lancedb\n" not in again.stderr and " pyarrow\n" not in again.stderr
+    assert " lancedb._lancedb\n" not in again.stderr and " pyarrow\n" not in again.stderr
     report = json.loads(again.stdout)
     assert report["files_unchanged"] == json.loads(first.stdout)["files_indexed"] > 0
     assert report["files_indexed"] == 0 and "Skipped: 1 binary, 1 secret" in again.stderr
+
+
+def test_a_run_after_a_few_changes_walks_once_and_reads_only_their_file_rows(
+    workspace: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One edited kernel file cost three walks of the tree (the CLI's check, the run's check, the run)
+    and a read of all 83,000 file rows; the run now uses the check's walk and reads the changed rows."""
+    (workspace / "blob.py").write_bytes(b"\x00\x01binary\x00" * 50)  # skipped when read, kept so
+    index = WorkspaceIndex(workspace, IndexSettings(), cache_dir=cache_dir)
+    index.index()
+    pricing = workspace / "shop" / "pricing.py"
+    pricing.write_text(pricing.read_text() + "\ndef zebra_levy_total():\n    return 0\n")
+    (workspace / "shop" / "tax.py").write_text("def quagga_fee_amount():\n    return 1\n")
+    (workspace / "shop" / "invoice.py").unlink()
+    walks: list[str] = []
+    reads: list[list[str] | None] = []
+    real_walk, real_records = files_state.walk, IndexStore.file_records
+
+    def counted_walk(*args: object, **kwargs: object) -> object:
+        walks.append("walk")
+        return real_walk(*args, **kwargs)  # type: ignore[arg-type]
+
+    def recorded(store: IndexStore, paths: object = None) -> object:
+        reads.append(None if paths is None else sorted(paths))  # type: ignore[call-overload]
+        return real_records(store, paths)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(files_state, "walk", counted_walk)
+    monkeypatch.setattr(service, "walk", counted_walk)
+    monkeypatch.setattr(IndexStore, "file_records", recorded)
+    report = index.index()
+    assert walks == ["walk"]
+    assert reads == [["shop/invoice.py", "shop/pricing.py", "shop/tax.py"]]
+    assert (report.files_indexed, report.files_removed, report.skipped.get("binary")) == (2, 1, 2)
+    assert index.search("zebra levy total", limit=1)[0].symbol == "zebra_levy_total"
+    assert index.search("quagga fee amount", limit=1)[0].path == "shop/tax.py"
+    assert not index.find_symbols("Invoice") or all(
+        s.path != "shop/invoice.py" for s in index.find_symbols("Invoice")
+    )
+    # The state is written again, the binary file still in it: the next run is the quick one, and its
+    # report is a full run's.
+    quick = _quick(index)
+    assert quick is not None and quick["skipped"] == report.skipped
+    index.close()
+    (index.location / STATE_NAME).unlink()
+    real = asdict(WorkspaceIndex(workspace, IndexSettings(), cache_dir=cache_dir).index())
+    real.pop("seconds")
+    assert quick == real
