@@ -42,6 +42,7 @@ import pyarrow as pa
 from indexing import state as files_state
 from indexing.config import EmbeddingSettings, IndexSettings
 from indexing.models import FileRecord, IndexReport, ParseLimits, SkippedFile
+from indexing.ray_connect import RayUnavailable, connect
 from indexing.walker import FileEntry, explain_ignored, resolve_root, walk
 
 if TYPE_CHECKING:
@@ -58,11 +59,8 @@ ProgressCallback = Callable[[str, int, int], None]
 _TABLES = ("chunks", "symbols", "vectors", "files")  # the commit order: the files table last
 _GROUP_BYTES = 8 << 20  # source bytes a parse task takes at most (rows of ~8 MB of code stay in memory)
 _GROUPS_PER_CPU = 4  # parse tasks per CPU of the cluster at least: small groups even out the work
+_MIN_GROUP_FILES = 32  # ...but not fewer files a task: each one loads the model (when there is one) anew
 _WAIT_SECONDS = 0.5  # how often the driver looks at cancellation while tasks run
-
-
-class RayUnavailable(Exception):
-    """Ray (or pylance) is not installed, or the cluster cannot be reached; the message says what to do."""
 
 
 class RayIndexFailed(Exception):
@@ -211,23 +209,15 @@ def _write_fragments(rows: pa.Table, name: str, target: _Target) -> list[str]:
 
 
 def _connect(address: str | None) -> Any:
-    """Ray, initialised for this driver: the cluster at ``address`` (None: ``RAY_ADDRESS``, else a
-    local Ray started for the run)."""
+    """Ray, initialised for this driver (`indexing.ray_connect.connect`), once pylance is known to be
+    there: the tasks write with it, so a missing one fails here, not on the cluster."""
     try:
-        import lance  # noqa: F401  (the tasks write with it: fail here, not on the cluster)
-        import ray
+        import lance  # noqa: F401
     except ImportError as missing:
         raise RayUnavailable(
-            f"{missing.name} is not installed: pip install 'agentls[ray]' (or use --engine local)"
+            "pylance is not installed: pip install 'agentls[ray]' (or use --engine local)"
         ) from missing
-    try:
-        ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False, configure_logging=False)
-    except (ConnectionError, RuntimeError, ValueError) as error:
-        raise RayUnavailable(
-            f"cannot connect to the Ray cluster at {address or 'RAY_ADDRESS'}: {error}. Start one with "
-            "`ray start --head` and pass its address with --address, or use --engine local"
-        ) from error
-    return ray
+    return connect(address)
 
 
 class RayIndexer:
@@ -318,7 +308,8 @@ class RayIndexer:
                 report.skipped[item.reason.value] = report.skipped.get(item.reason.value, 0) + 1
             store.refresh()
             store.ensure_indexes(vector_index_min_rows=settings.vector_index_min_rows)
-            store.optimize(keep_versions=timedelta(0))  # the previous index's data goes now
+            if previous or store.max_fragments() >= settings.compact_after_fragments:
+                store.optimize(keep_versions=timedelta(0))  # the previous index's data goes now
             if report.lexical_only and not report.errors:  # the last write, as in a local full run
                 state = files_state.state_of(settings, entries, skipped_when_read, report.notice)
                 try:
@@ -384,11 +375,11 @@ def _commit(store: IndexStore, target: _Target, fragments: Mapping[str, list[str
 
 def _groups(entries: Sequence[FileEntry], at_least: int) -> list[list[FileEntry]]:
     """Consecutive groups of about equal bytes: ``at_least`` of them, more when a group would pass
-    `_GROUP_BYTES`."""
+    `_GROUP_BYTES`, fewer when a group would hold fewer than `_MIN_GROUP_FILES` files."""
     if not entries:
         return []
     total = sum(max(e.size, 1) for e in entries)
-    count = max(1, min(len(entries), max(at_least, -(-total // _GROUP_BYTES))))
+    count = max(1, min(-(-len(entries) // _MIN_GROUP_FILES), max(at_least, -(-total // _GROUP_BYTES))))
     share = total / count
     groups: list[list[FileEntry]] = [[]]
     filled = 0

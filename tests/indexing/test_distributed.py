@@ -166,3 +166,29 @@ def test_a_cancelled_ray_run_commits_nothing(
     index.store.refresh()
     assert _versions(index) == versions
     assert index.search("price discount")
+
+
+def test_ray_workers_embed_like_the_local_engine(
+    workspace: Path, tmp_path: Path, distilled_model: Path, ray_cluster: RayCluster
+) -> None:
+    from indexing.distributed import RayIndexer
+    from indexing.embeddings import DISTILLED_MODEL_NAME
+
+    indexes = {}
+    for name in ("local", "ray"):
+        env = _env(tmp_path, name)
+        models = Path(env["AGENTLS_CACHE_DIR"]) / "models"
+        models.mkdir(parents=True)
+        (models / DISTILLED_MODEL_NAME).symlink_to(distilled_model, target_is_directory=True)
+        indexes[name] = _open(workspace, env)
+    local_report = indexes["local"].index()
+    ray_report = RayIndexer(indexes["ray"], ray_cluster.address).index()
+    assert not ray_report.lexical_only and ray_report.vectors == local_report.vectors > 0
+    local, ray = (_rows(indexes[n], "vectors", ["id"]) for n in ("local", "ray"))
+    assert [r["id"] for r in ray] == [r["id"] for r in local]
+    assert all(
+        max(abs(a - b) for a, b in zip(mine["vector"], theirs["vector"], strict=True)) < 1e-5
+        for mine, theirs in zip(ray, local, strict=True)
+    )
+    for query in QUERIES:
+        assert indexes["ray"].search(query) == indexes["local"].search(query), query
