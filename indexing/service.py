@@ -49,6 +49,7 @@ from indexing.models import (
 )
 from indexing.parsing import Outcome, ParsedGroup, Unchanged, init_parser_process, process_many
 from indexing.ranking import RankingWeights, analyse, rank, symbol_names, to_hit
+from indexing.rerank import Reranker, load_reranker, rerank_hits
 from indexing.rows import chunk_text
 from indexing.secrets import load_key
 from indexing.store import (
@@ -144,6 +145,7 @@ class WorkspaceIndex:
         self._maintenance: threading.Thread | None = None
         self._notice_given = False
         self._search_threads: cf.ThreadPoolExecutor | None = None
+        self._reranker_loaded: tuple[Reranker | None] | None = None
 
     # ------------------------------------------------------------------ setup
     @property
@@ -603,7 +605,19 @@ class WorkspaceIndex:
         meta = {**known, **{r["id"]: r for r in store.chunks_by_id(missing_ids, RANK_COLUMNS)}}
         symbol += at_job.result() if at_job is not None else store.chunks_at(missing, RANK_COLUMNS)
         vector = [{**meta[r["id"]], "_distance": r["_distance"]} for r in nearest if r["id"] in meta]
-        return [to_hit(c) for c in rank(query, lexical, vector, limit, self.weights, symbol)]
+        reranker, wanted = self._reranker(), limit
+        if reranker is not None:  # the second stage re-scores the best `candidates` (indexing.rerank)
+            wanted = max(limit, self.settings.rerank.candidates)
+        hits = [to_hit(c) for c in rank(query, lexical, vector, wanted, self.weights, symbol)]
+        if reranker is not None:
+            hits = rerank_hits(reranker, query, hits, self.settings.rerank.candidates)[:limit]
+        return hits
+
+    def _reranker(self) -> Reranker | None:
+        """The configured re-ranker, loaded on first use; `RerankError` when it cannot be."""
+        if self._reranker_loaded is None:
+            self._reranker_loaded = (load_reranker(self.settings.rerank, self.cache_dir, self.env),)
+        return self._reranker_loaded[0]
 
     def _threads(self) -> cf.ThreadPoolExecutor:
         """The threads a search runs its store queries on (made on first use, ended by `close`)."""
