@@ -312,10 +312,7 @@ class RayIndexer:
                 store.optimize(keep_versions=timedelta(0))  # the previous index's data goes now
             if report.lexical_only and not report.errors:  # the last write, as in a local full run
                 state = files_state.state_of(settings, entries, skipped_when_read, report.notice)
-                try:
-                    state.save(ws.location)
-                except OSError as exc:  # the next unchanged run opens the index; nothing else is lost
-                    log.warning("cannot save the index's file state in %s: %s", ws.location, exc)
+                files_state.save_or_log(state, ws.location)
             notify("finishing", 1, 1)
         report.seconds = time.perf_counter() - started
         return report

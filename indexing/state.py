@@ -85,6 +85,15 @@ class FilesState:
             return None
 
 
+def save_or_log(state: FilesState, location: Path) -> None:
+    """Save the state at the end of a full run; a failure is only logged: the next unchanged run then
+    opens the index, and nothing else is lost."""
+    try:
+        state.save(location)
+    except OSError as exc:
+        log.warning("cannot save the index's file state in %s: %s", location, exc)
+
+
 def discard(location: Path) -> None:
     """Forget the state: called by every writer of the index before its first write."""
     with contextlib.suppress(FileNotFoundError):
