@@ -234,13 +234,15 @@ class RayIndexer:
         from indexing.service import IndexCancelled
 
         resolve_root(self.workspace.root)  # before the store: no index folder for a missing workspace
-        ray = _connect(self.address)
-        try:
-            return self._run(ray, progress or (lambda phase, done, total: None), cancel)
-        except KeyboardInterrupt as exc:
-            raise IndexCancelled("interrupted before the commit; the previous index is unchanged") from exc
-        finally:
-            ray.shutdown()
+        with self.workspace.store.writer():  # a busy index is told before Ray is joined
+            ray = _connect(self.address)
+            try:
+                return self._run(ray, progress or (lambda phase, done, total: None), cancel)
+            except KeyboardInterrupt as exc:
+                message = "interrupted before the commit; the previous index is unchanged"
+                raise IndexCancelled(message) from exc
+            finally:
+                ray.shutdown()
 
     def _run(self, ray: Any, notify: ProgressCallback, cancel: threading.Event | None) -> IndexReport:
         started = time.perf_counter()
