@@ -19,7 +19,7 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
-from server.cli.support import environment
+from server.cli.support import engine_options, environment
 
 _COLOURS = {"verified": "green", "no_change": "green", "failed": "red", "cancelled": "yellow"}
 
@@ -42,14 +42,9 @@ def _line(record: Mapping[str, Any], done: int, total: int) -> str:
 
 @click.command("batch")
 @click.argument("tasks_file", metavar="TASKS.jsonl", type=click.Path(exists=True, dir_okay=False))
-@click.option(
-    "--engine",
-    type=click.Choice(["local", "ray"]),
-    default="local",
-    show_default=True,
-    help="local: a process pool on this machine; ray: Ray tasks on a cluster (pip install 'agentls[ray]').",
+@engine_options(
+    "local: a process pool on this machine; ray: Ray tasks on a cluster (pip install 'agentls[ray]')."
 )
-@click.option("--address", default=None, help="With --engine ray: the cluster (HOST:PORT, ray://...).")
 @click.option(
     "--out",
     "out",

@@ -26,7 +26,7 @@ from indexing.config import IndexSettings
 from indexing.models import IndexReport, SearchHit
 from server.cli.agent import register as register_agent_commands
 from server.cli.agent import runs_dir
-from server.cli.support import environment, find_root, workspace_settings
+from server.cli.support import engine_options, environment, find_root, workspace_settings
 from server.settings import cache_dir
 
 log = logging.getLogger("agentls")
@@ -177,14 +177,9 @@ def _finish_interrupted_applies(env: dict[str, str]) -> None:
 @click.argument("path", default=".", type=click.Path(file_okay=True, dir_okay=True))
 @click.option("--quiet", "-q", is_flag=True, help="No progress (a bar on a terminal, else lines).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
-@click.option(
-    "--engine",
-    type=click.Choice(["local", "ray"]),
-    default="local",
-    show_default=True,
-    help="local: this machine, incrementally; ray: rebuild on a Ray cluster (pip install 'agentls[ray]').",
+@engine_options(
+    "local: this machine, incrementally; ray: rebuild on a Ray cluster (pip install 'agentls[ray]')."
 )
-@click.option("--address", default=None, help="With --engine ray: the cluster (HOST:PORT, ray://...).")
 def index_cmd(path: str, quiet: bool, as_json: bool, engine: str, address: str | None) -> None:
     """Index the workspace at PATH (default: the current folder), incrementally; with --engine ray,
     rebuild it on a Ray cluster and commit it at once."""

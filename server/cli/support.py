@@ -3,7 +3,9 @@ belongs to, and its settings."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -42,3 +44,21 @@ def workspace_settings(root: Path, err: Console) -> Settings:
     for message in loaded.messages:
         err.print(f"[yellow]warning:[/] {escape(message)}", highlight=False)
     return loaded.settings
+
+
+def engine_options(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--engine local|ray`` (`help_text` says what each does) and ``--address``, for commands Ray runs."""
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        command = click.option(
+            "--address", default=None, help="With --engine ray: the cluster (HOST:PORT, ray://...)."
+        )(command)
+        return click.option(
+            "--engine",
+            type=click.Choice(["local", "ray"]),
+            default="local",
+            show_default=True,
+            help=help_text,
+        )(command)
+
+    return decorate
