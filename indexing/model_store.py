@@ -19,7 +19,8 @@
   model can be fetched from here; when no model is on the machine and the hub answers, `agentls index`
   says once per machine that `agentls model pull` would bring vectors (remembered in
   ``cache_dir/model-offer.json``). Never in CI (``CI`` set), never with ``HF_HUB_OFFLINE``, never waiting
-  on a slow or absent network: a probe that has not answered when the index run ends offers nothing.
+  on a slow or absent network: a probe that has not answered when the index run ends offers nothing, and
+  a hub that answered no (or failed) is not asked again for a day.
 
 Nothing here runs while indexing or searching: agentls never downloads a model unless asked.
 """
@@ -290,6 +291,7 @@ def model_present(settings: EmbeddingSettings, cache_dir: Path, env: Mapping[str
 OFFER_FILE = "model-offer.json"
 """In the cache folder: when the offer of `agentls model pull` was made on this machine (it is made once)."""
 _PROBE_TIMEOUT = httpx.Timeout(3.0)
+_RETRY_UNANSWERED = 24 * 3600.0  # seconds before a hub that did not answer is asked again
 
 
 class ModelOffer:
@@ -314,9 +316,29 @@ class ModelOffer:
             return False
         if env.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
             return False
-        if settings.provider != "model2vec" or (self.cache_dir / OFFER_FILE).exists():
+        if settings.provider != "model2vec" or self._remembered():
             return False
         return not model_present(settings, self.cache_dir, env)
+
+    def _remembered(self) -> bool:
+        """The offer was made here, or the hub did not answer in the last day (asked again after that)."""
+        try:
+            record = json.loads((self.cache_dir / OFFER_FILE).read_text())
+        except FileNotFoundError:
+            return False
+        except (OSError, ValueError):
+            return True  # unreadable: better no offer than one on every run
+        if not isinstance(record, dict) or record.get("offered"):
+            return True
+        return time.time() - float(record.get("unanswered_at", 0)) < _RETRY_UNANSWERED
+
+    def _remember(self, record: Mapping[str, object]) -> bool:
+        try:
+            self.cache_dir.mkdir(parents=True, exist_ok=True)
+            (self.cache_dir / OFFER_FILE).write_text(json.dumps(record) + "\n")
+        except OSError:
+            return False
+        return True
 
     def url(self) -> str:
         return f"{_endpoint(None, self.env)}/{self.settings.model}/resolve/main/config.json"
@@ -341,13 +363,13 @@ class ModelOffer:
         if self._thread is None:
             return None
         self._thread.join(max(0.0, self._started + within - time.monotonic()))
+        if self._reachable is False:  # answered "no" or failed: not asked again for a day
+            self._remember({"unanswered_at": time.time(), "model": self.settings.model})
+            return None
         if not self._reachable or not self._due():
             return None
         record = {"offered": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "model": self.settings.model}
-        try:
-            self.cache_dir.mkdir(parents=True, exist_ok=True)
-            (self.cache_dir / OFFER_FILE).write_text(json.dumps(record) + "\n")
-        except OSError:
+        if not self._remember(record):
             return None  # an offer that cannot be remembered would be repeated on every run: make none
         return (
             f"{_endpoint(None, self.env)} is reachable: `agentls model pull` fetches the code model "

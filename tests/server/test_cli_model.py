@@ -203,8 +203,16 @@ def test_index_makes_no_offer_when_the_hub_does_not_answer(
     (workspace / "agentls.toml").write_text('[index.embedding]\nmodel = "acme/not-on-the-hub"\n')
     result = _index_online(cache_dir, url(hub))  # the hub answers 404 for this model
     assert result.exit_code == 0 and "is reachable" not in result.stderr
+    assert len(hub.requests) == 1
+    remembered = cache_dir / "model-offer.json"
+    assert "offered" not in json.loads(remembered.read_text())  # not offered: it may be, tomorrow
+    (workspace / "more.py").write_text("def more():\n    return 1\n")
+    assert "is reachable" not in _index_online(cache_dir, url(hub)).stderr
+    assert len(hub.requests) == 1  # a hub that said no is not asked again the same day
+
+    remembered.unlink()
     hub.shutdown()
     hub.server_close()
     result = _index_online(cache_dir, url(hub))  # nothing listens there now
     assert result.exit_code == 0 and "is reachable" not in result.stderr
-    assert not (cache_dir / "model-offer.json").exists()  # not offered, so it may be offered later
+    assert "unanswered_at" in json.loads(remembered.read_text())
