@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from indexing.models import ParseLimits
 
@@ -91,8 +92,40 @@ class IndexSettings(BaseModel):
     search_process_idle: float = Field(default=600.0, ge=0)
     """Seconds the warm search process that ``agentls search`` starts waits for the next query before it
     exits (``indexing.search_daemon``); 0: none, every search loads the index in its own process."""
+    shared: str | None = None
+    """A team's shared index on object storage (``s3://bucket/prefix``, ``gs://...``, ``az://...``, or a
+    folder), written by ``agentls index --to URI`` (`indexing.shared`): search reads it for the files
+    unchanged since its commit, and the local index holds only the others. Credentials come from the
+    provider's environment or config (``AWS_*``, ``~/.aws``), never from settings."""
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
     rerank: RerankSettings = Field(default_factory=RerankSettings)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_credentials(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            found = sorted(k for k in data if isinstance(k, str) and _CREDENTIAL_WORDS.search(k))
+            if found:
+                raise ValueError(
+                    f"index settings carry credentials ({', '.join(found)}): remove them from the settings "
+                    "file and use the storage provider's environment or config instead (AWS_ACCESS_KEY_ID "
+                    "and AWS_SECRET_ACCESS_KEY, ~/.aws/credentials, GOOGLE_APPLICATION_CREDENTIALS, "
+                    "AZURE_STORAGE_*)"
+                )
+        return data
+
+    @field_validator("shared")
+    @classmethod
+    def _shared_uri(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        if "@" in value.split("/", 3)[2 if "://" in value else 0] or "?" in value:
+            raise ValueError(
+                "index.shared carries credentials or options in the URI: keep only the location "
+                "(s3://bucket/prefix) and use the provider's environment or config for credentials"
+            )
+        return value
 
     @field_validator("uri")
     @classmethod
@@ -123,6 +156,9 @@ class IndexSettings(BaseModel):
             window_lines=self.window_lines,
             window_overlap=self.window_overlap,
         )
+
+
+_CREDENTIAL_WORDS = re.compile(r"(secret|password|token|access_key|account_key|sas|credential)", re.I)
 
 
 def default_index_location(root: Path, cache_dir: Path) -> Path:

@@ -152,7 +152,12 @@ class WorkspaceIndex:
     def store(self) -> IndexStore:
         with self._open_lock:
             if self._store is None:
-                self._store = IndexStore.open(self.location, root=str(self.root.resolve()))
+                store = IndexStore.open(self.location, root=str(self.root.resolve()))
+                if self.settings.shared:  # a team's base on object storage, this store for changed files
+                    from indexing.shared import open_store
+
+                    store = open_store(store, self.root, self.settings.shared)  # type: ignore[assignment]
+                self._store = store
             return self._store
 
     @property
@@ -193,6 +198,10 @@ class WorkspaceIndex:
         workspace made just before (the CLI makes one without loading LanceDB), used instead of walking
         it again."""
         resolve_root(self.root)  # before the store: no index folder for a missing workspace
+        if self.settings.shared:  # only the files that differ from the shared base's commit
+            from indexing.shared import update_local
+
+            return update_local(self, progress)
         if scan is None:
             scan = files_state.scan(self.root, self.settings, self.location, self._lexical_notice, progress)
         if scan is not None and scan.unchanged:  # nothing changed since the last full run: tables not opened

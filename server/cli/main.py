@@ -177,17 +177,30 @@ def _finish_interrupted_applies(env: dict[str, str]) -> None:
 @click.argument("path", default=".", type=click.Path(file_okay=True, dir_okay=True))
 @click.option("--quiet", "-q", is_flag=True, help="No progress (a bar on a terminal, else lines).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+@click.option(
+    "--to",
+    "to",
+    metavar="URI",
+    default=None,
+    help="Write the index of HEAD's commit to this shared location (s3://bucket/prefix, gs://, az://, or a "
+    "folder) for a team to search (index.shared); credentials from the provider's environment.",
+)
 @engine_options(
     "local: this machine, incrementally; ray: rebuild on a Ray cluster (pip install 'agentls[ray]')."
 )
-def index_cmd(path: str, quiet: bool, as_json: bool, engine: str, address: str | None) -> None:
+def index_cmd(
+    path: str, quiet: bool, as_json: bool, to: str | None, engine: str, address: str | None
+) -> None:
     """Index the workspace at PATH (default: the current folder), incrementally; with --engine ray,
-    rebuild it on a Ray cluster and commit it at once."""
+    rebuild it on a Ray cluster and commit it at once; with --to URI, publish HEAD's index there."""
     from indexing.walker import WorkspaceError
 
     err = Console(stderr=True, soft_wrap=True)
     root = _workspace(path)
     settings = workspace_settings(root, err).index
+    if to is not None:
+        _publish(root, settings, to, err, as_json)
+        return
     from indexing.model_store import ModelOffer
 
     env = environment()
@@ -196,7 +209,7 @@ def index_cmd(path: str, quiet: bool, as_json: bool, engine: str, address: str |
     quick = _index_in_warm_process(root, settings, err, quiet) if engine == "local" else None
     scan = None
     try:
-        if quick is None:
+        if quick is None and not settings.shared:  # a shared base's local index follows git, not a scan
             scan = _scan(root, settings)
             quick = scan.unchanged_report() if scan is not None and scan.unchanged else None
     except WorkspaceError as exc:
@@ -212,6 +225,30 @@ def index_cmd(path: str, quiet: bool, as_json: bool, engine: str, address: str |
     _print_report(report, err)
     if offered := offer.message():
         err.print(f"[yellow]note:[/] {offered}", highlight=False)
+
+
+def _publish(root: Path, settings: IndexSettings, uri: str, err: Console, as_json: bool) -> None:
+    """``agentls index --to URI``: the index of HEAD's committed content, written to ``uri``."""
+    from indexing.shared import SharedIndexError, publish
+    from indexing.walker import WorkspaceError
+
+    try:
+        report = publish(_open_index(root, err, settings), uri)
+    except (SharedIndexError, WorkspaceError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    if report.dirty:
+        err.print(
+            "[yellow]note:[/] the working tree has uncommitted changes; the shared index holds the committed "
+            f"content of {report.commit[:12]} only",
+            highlight=False,
+        )
+    if as_json:
+        click.echo(json.dumps(asdict(report), indent=2))
+    err.print(
+        f"Shared index of {report.commit[:12]} written to {escape(uri)}: {report.files:,} files, "
+        f"{report.chunks:,} chunks in {report.seconds:.1f} s",
+        highlight=False,
+    )
 
 
 def _index_in_warm_process(

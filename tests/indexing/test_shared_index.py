@@ -1,0 +1,150 @@
+"""The shared team index on object storage (`indexing.shared`), against a real S3-compatible server
+(moto's, started here on 127.0.0.1) and real LanceDB, git and tree-sitter."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from pydantic import ValidationError
+
+from indexing.config import EmbeddingSettings, IndexSettings
+from indexing.service import WorkspaceIndex
+from indexing.shared import SharedIndexError, SharedStore, merge_lexical, publish
+
+moto_server = pytest.importorskip("moto.server", reason="moto[server] is in the test extra")
+
+
+@pytest.fixture(scope="module")
+def s3() -> Iterator[str]:
+    """An S3 server on 127.0.0.1 with one bucket; the AWS_* environment LanceDB reads points at it."""
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    env = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ALLOW_HTTP": "true",
+    }
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    import boto3
+
+    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(Bucket="team")
+    try:
+        yield "s3://team"
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        server.stop()
+
+
+def _git(root: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(root), *args], check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def _repo(root: Path) -> Path:
+    root.mkdir()
+    (root / "billing.py").write_text(
+        "def compute_invoice_total(lines):\n    return sum(line.amount for line in lines)\n"
+    )
+    (root / "shipping.py").write_text(
+        "def schedule_parcel_pickup(parcel):\n    return parcel.carrier.book()\n"
+    )
+    (root / "legacy.py").write_text("def obsolete_fax_gateway(number):\n    return number.dial()\n")
+    _git(root, "init", "-q", "-b", "main")
+    _git(root, "-c", "user.name=t", "-c", "user.email=t@t", "add", ".")
+    _git(root, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "base")
+    return root
+
+
+def _lexical(**extra: object) -> IndexSettings:
+    return IndexSettings(embedding=EmbeddingSettings(provider="none"), **extra)  # type: ignore[arg-type]
+
+
+def test_a_teammate_searches_the_shared_base_and_only_their_changes(tmp_path: Path, s3: str) -> None:
+    uri = f"{s3}/one"
+    publisher = _repo(tmp_path / "publisher")
+    (publisher / "billing.py").write_text("def uncommitted_draft():\n    pass\n")  # dirty: not published
+    pub = WorkspaceIndex(publisher, _lexical(uri=str(tmp_path / "pub-index")), cache_dir=tmp_path / "c")
+    report = publish(pub, uri)
+    assert report.dirty and report.files == 3
+    assert report.commit == _git(publisher, "rev-parse", "HEAD")
+
+    mine = tmp_path / "mine"
+    _git(tmp_path, "clone", "-q", str(publisher), str(mine))
+    (mine / "shipping.py").write_text("def schedule_drone_delivery(parcel):\n    return parcel.fly()\n")
+    (mine / "legacy.py").unlink()
+    (mine / "refunds.py").write_text("def issue_partial_refund(order):\n    return order.refund()\n")
+    index = WorkspaceIndex(
+        mine, _lexical(uri=str(tmp_path / "my-index"), shared=uri), cache_dir=tmp_path / "c"
+    )
+    local = index.index()
+    assert local.files_indexed == 2  # shipping.py and refunds.py; billing.py comes from the base
+    assert isinstance(index.store, SharedStore) and index.store.local.file_count() == 2
+
+    def paths(query: str) -> list[str]:
+        return [h.path for h in index.search(query, limit=5)]
+
+    assert paths("compute invoice total")[0] == "billing.py"  # unchanged: from the base
+    assert paths("drone delivery")[0] == "shipping.py"  # changed: from the local index
+    assert paths("partial refund")[0] == "refunds.py"  # new
+    assert "shipping.py" not in paths("pickup")  # the base's old rows are hidden
+    assert "legacy.py" not in paths("obsolete fax gateway")  # deleted here
+    assert "billing.py" not in paths("uncommitted draft")  # the publisher's dirty tree was not published
+    assert [s.path for s in index.find_symbols("schedule_parcel_pickup")] == []
+    assert [s.path for s in index.find_symbols("compute_invoice_total")] == ["billing.py"]
+
+    # Back to the base's content: the local copy is dropped, the base's rows count again.
+    _git(mine, "checkout", "-q", "--", "shipping.py")
+    assert index.index().files_removed >= 1
+    assert index.store.local.file_count() == 1
+    assert paths("pickup")[0] == "shipping.py"
+    index.close()
+
+
+def test_the_cli_publishes_and_a_missing_base_says_what_to_do(tmp_path: Path, s3: str) -> None:
+    from server.cli.main import main
+
+    repo = _repo(tmp_path / "repo")
+    (repo / "agentls.toml").write_text('[index]\nembedding = { provider = "none" }\n')  # untracked: clean
+    (repo / "legacy.py").write_text("def edited():\n    pass\n")  # a tracked file edited: dirty
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"), "AGENTLS_SEARCH_PROCESS": "0"}
+    result = CliRunner().invoke(main, ["index", str(repo), "--to", f"{s3}/cli", "-q"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "Shared index of" in result.output and "uncommitted changes" in result.output
+
+    missing = WorkspaceIndex(
+        repo, _lexical(uri=str(tmp_path / "i"), shared=f"{s3}/nothing-here"), cache_dir=tmp_path / "c"
+    )
+    with pytest.raises(SharedIndexError, match="agentls index --to"):
+        missing.search("invoice")
+
+
+def test_settings_refuse_credentials() -> None:
+    with pytest.raises(ValidationError, match="use the storage provider's environment"):
+        IndexSettings.model_validate({"shared": "s3://team/x", "aws_secret_access_key": "abc"})
+    with pytest.raises(ValidationError, match="credentials or options in the URI"):
+        IndexSettings(shared="s3://key:secret@team/x")
+    assert IndexSettings(shared=" s3://team/x ").shared == "s3://team/x"
+
+
+def test_lexical_lists_meet_on_their_own_best_score() -> None:
+    base = [{"id": "b1", "_score": 20.0}, {"id": "b2", "_score": 10.0}]
+    local = [{"id": "l1", "_score": 2.0}, {"id": "l2", "_score": 0.5}]
+    assert [r["id"] for r in merge_lexical(base, local, 3)] == ["b1", "l1", "b2"]
