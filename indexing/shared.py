@@ -276,6 +276,14 @@ class SharedStore:
     def has_vectors(self) -> bool:
         return self.local.has_vectors or self._base_vectors()
 
+    def refresh(self) -> None:
+        """See the local store's new writes, a re-published base, and the working tree's changes."""
+        self.local.refresh()
+        for table in self.base.tables.values():
+            with contextlib.suppress(Exception):
+                table.checkout_latest()
+        self.changed = changed_since(Path(self.local.root), self.commit)
+
     def file_count(self) -> int:
         return int(self.base.manifest.files) + self.local.file_count()
 
