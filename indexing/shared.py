@@ -44,8 +44,6 @@ from indexing.store import (
     SCHEMA_VERSION,
     IndexStore,
     _in_list,
-    _stored_columns,
-    _with_text,
 )
 
 if TYPE_CHECKING:
@@ -253,6 +251,8 @@ class SharedStore:
         self.local = local
         self.base = base
         self.changed = set(changed)
+        self._base = _reader(base.tables)
+        self._local_paths: tuple[Any, set[str]] | None = None
 
     def __getattr__(self, name: str) -> Any:  # writes and maintenance: the local store
         return getattr(self.local, name)
@@ -263,7 +263,14 @@ class SharedStore:
 
     def hidden(self) -> set[str]:
         """Paths whose base rows must not be seen: changed since the base's commit, or indexed here."""
-        return self.changed | set(self.local.file_records())
+        return self.changed | self._local_files()
+
+    def _local_files(self) -> set[str]:
+        """The paths of the local index (read again only after a write)."""
+        version = self.local._tables["files"].version
+        if self._local_paths is None or self._local_paths[0] != version:
+            self._local_paths = (version, set(self.local.file_records()))
+        return self._local_paths[1]
 
     def _base_where(self, where: str | None, hidden: set[str] | None = None) -> str | None:
         hidden = self.hidden() if hidden is None else hidden
@@ -291,55 +298,28 @@ class SharedStore:
     def search_lexical(
         self, query: str, limit: int, where: str | None = None, columns: Sequence[str] = HIT_COLUMNS
     ) -> list[dict[str, Any]]:
-        chunks = self.base.tables["chunks"]
-        builder = chunks.search(query, query_type="fts", fts_columns="search_text")
-        base_where = self._base_where(where)
-        if base_where:
-            builder = builder.where(base_where, prefilter=True)
-        base = _with_text(
-            builder.select([*_stored_columns(columns), "_score"]).limit(limit).to_arrow().to_pylist(), columns
-        )
-        local = self.local.search_lexical(query, limit, where, columns) if self.local.file_count() else []
+        base = self._base.search_lexical(query, limit, self._base_where(where), columns)
+        local = self.local.search_lexical(query, limit, where, columns) if self._local_files() else []
         return merge_lexical(base, local, limit)
 
     def search_vector(self, vector: np.ndarray, limit: int, where: str | None = None) -> list[dict[str, Any]]:
         rows = self.local.search_vector(vector, limit, where) if self.local.has_vectors else []
         if self._base_vectors():
-            builder = self.base.tables["vectors"].search(vector.astype(np.float32)).distance_type("cosine")
-            base_where = self._base_where(where)
-            if base_where:
-                builder = builder.where(base_where, prefilter=True)
-            rows += builder.select(["id", "_distance"]).limit(limit).to_arrow().to_pylist()
+            rows += self._base.search_vector(vector, limit, self._base_where(where))
         return sorted(rows, key=lambda r: r["_distance"])[:limit]
 
     def chunks_by_id(self, ids: Sequence[str], columns: Sequence[str] = HIT_COLUMNS) -> list[dict[str, Any]]:
+        """Chunks by id, from either side (ids come from a search that hid the base's stale rows)."""
         rows = self.local.chunks_by_id(ids, columns)
         found = {r["id"] for r in rows}
-        rest = [i for i in ids if i not in found]
-        if rest:
-            where = self._base_where(_in_list("id", rest))
-            got = (
-                self.base.tables["chunks"]
-                .search()
-                .where(where)
-                .select(_stored_columns(columns))
-                .limit(len(rest))
-                .to_arrow()
-                .to_pylist()
-            )
-            rows += _with_text(got, columns)
-        return rows
+        return rows + self._base.chunks_by_id([i for i in ids if i not in found], columns)
 
     def chunks_at(
         self, locations: Sequence[tuple[str, int]], columns: Sequence[str] = HIT_COLUMNS
     ) -> list[dict[str, Any]]:
         hidden = self.hidden()
-        here = [loc for loc in locations if loc[0] in hidden]
-        there = [loc for loc in locations if loc[0] not in hidden]
-        rows = self.local.chunks_at(here, columns)
-        if there:
-            rows += _base_chunks_at(self.base.tables["chunks"], there, columns)
-        return rows
+        rows = self.local.chunks_at([loc for loc in locations if loc[0] in hidden], columns)
+        return rows + self._base.chunks_at([loc for loc in locations if loc[0] not in hidden], columns)
 
     def find_symbols(
         self,
@@ -352,9 +332,7 @@ class SharedStore:
     ) -> list[Symbol]:
         local = self.local.find_symbols(name, prefix=prefix, role=role, path=path, limit=limit)
         hidden = self.hidden()
-        base = _base_store_view(self.base).find_symbols(
-            name, prefix=prefix, role=role, path=path, limit=limit
-        )
+        base = self._base.find_symbols(name, prefix=prefix, role=role, path=path, limit=limit)
         merged = local + [s for s in base if s.path not in hidden]
         merged.sort(key=lambda s: (s.role != "definition", s.path, s.line, s.column))
         return merged[:limit]
@@ -362,22 +340,15 @@ class SharedStore:
     def symbols_in_file(self, path: str, *, role: str | None = None) -> list[Symbol]:
         if path in self.hidden():
             return self.local.symbols_in_file(path, role=role)
-        return _base_store_view(self.base).symbols_in_file(path, role=role)
+        return self._base.symbols_in_file(path, role=role)
 
 
-def _base_store_view(base: SharedBase) -> IndexStore:
-    """An `IndexStore` reading the base's tables (its symbol queries, without opening a local folder)."""
-    view = IndexStore.__new__(IndexStore)
-    view._tables = dict(base.tables)
-    return view
-
-
-def _base_chunks_at(
-    table: Any, locations: Sequence[tuple[str, int]], columns: Sequence[str]
-) -> list[dict[str, Any]]:
-    view = IndexStore.__new__(IndexStore)
-    view._tables = {"chunks": table}
-    return view.chunks_at(locations, columns)
+def _reader(tables: dict[str, Any]) -> IndexStore:
+    """An `IndexStore` that only reads these tables (the base's): its queries, without a local folder,
+    lock or meta.json."""
+    reader = IndexStore(Path(), root="")
+    reader._tables = dict(tables)
+    return reader
 
 
 def merge_lexical(
