@@ -129,6 +129,16 @@ def test_the_cli_publishes_and_a_missing_base_says_what_to_do(tmp_path: Path, s3
     assert result.exit_code == 0, result.output
     assert "Shared index of" in result.output and "uncommitted changes" in result.output
 
+    # The same workspace configured with the base: `agentls search` reads it, with legacy.py's edit local.
+    (repo / "agentls.toml").write_text(f'[index]\nshared = "{s3}/cli"\nembedding = {{ provider = "none" }}\n')
+    result = CliRunner().invoke(main, ["search", "compute invoice total", "--path", str(repo)], env=env)
+    assert result.exit_code == 0, result.output
+    assert "billing.py" in result.output
+    result = CliRunner().invoke(main, ["search", "obsolete fax gateway", "--path", str(repo)], env=env)
+    assert "legacy.py" not in result.output  # committed content, edited here: the base's rows hidden
+    result = CliRunner().invoke(main, ["search", "edited", "--path", str(repo)], env=env)
+    assert "legacy.py" in result.output
+
     missing = WorkspaceIndex(
         repo, _lexical(uri=str(tmp_path / "i"), shared=f"{s3}/nothing-here"), cache_dir=tmp_path / "c"
     )
