@@ -378,12 +378,13 @@ def update_local(index: WorkspaceIndex, progress: ProgressCallback | None = None
     store = index.store
     assert isinstance(store, SharedStore)
     store.changed = changed_since(index.root, store.commit)
-    stale = sorted(set(store.local.file_records()) - store.changed)
-    if stale:
-        store.local.delete_files(stale)
-    notify: Callable[[str, int, int], None] = progress or (lambda *_: None)
-    notify("indexing", 0, len(store.changed))
-    report = index.update_paths([index.root / p for p in sorted(store.changed)])
+    with store.local.writer():  # one writer: the lock is held across both steps
+        stale = sorted(set(store.local.file_records()) - store.changed)
+        if stale:
+            store.local.delete_files(stale)
+        notify: Callable[[str, int, int], None] = progress or (lambda *_: None)
+        notify("indexing", 0, len(store.changed))
+        report = index.update_paths([index.root / p for p in sorted(store.changed)])
     report.files_removed += len(stale)
     report.warnings.append(
         f"shared index of commit {store.commit[:12]} ({store.base.manifest.files} files); "
