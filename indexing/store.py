@@ -561,9 +561,14 @@ class IndexStore:
         """Create the full-text, scalar and (when large enough) vector indexes that are missing.
 
         Each table's indexes are built in a thread of their own (the work runs in Lance, outside the
-        GIL): the full-text index is the longest, and the others fit beside it.
+        GIL): the full-text index is the longest, and the others fit beside it. On large tables (more than
+        `_PARALLEL_BUILD_ROWS` symbol rows) they are built one after the other: each build holds memory in
+        proportion to its table, and together they made the peak of a first kernel index (2.3 GB, against
+        0.5 GB while indexing).
         """
         jobs = [self._chunk_indexes, self._symbol_indexes, partial(self._vector_index, vector_index_min_rows)]
+        if self._tables["symbols"].count_rows() > _PARALLEL_BUILD_ROWS:
+            return [name for job in jobs for name in job()]
         with ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="agentls-index-build") as pool:
             return [name for names in pool.map(lambda job: job(), jobs) for name in names]
 
@@ -665,6 +670,7 @@ def _with_text(rows: list[dict[str, Any]], columns: Sequence[str]) -> list[dict[
 
 
 _MAX_VECTOR_INDEX_DELTAS = 8
+_PARALLEL_BUILD_ROWS = 2_000_000
 
 
 def _vector_index_config(rows: int) -> HnswSq:
