@@ -251,7 +251,7 @@ class RayIndexer:
         report = IndexReport(root=str(ws.root))
         store = ws.store
         with store.writer():
-            embedder = self._prepare_embedder(store, report)
+            embedder = self.workspace.prepare_embedder(store, report)
             previous = store.file_records()
             target = _target(store, embedder is not None)
             cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
@@ -318,15 +318,6 @@ class RayIndexer:
             notify("finishing", 1, 1)
         report.seconds = time.perf_counter() - started
         return report
-
-    def _prepare_embedder(self, store: IndexStore, report: IndexReport) -> Embedder | None:
-        load = self.workspace.embedder_load
-        if load.embedder is None:
-            report.lexical_only = True
-            report.notice = load.notice
-            return None
-        store.set_embedder(load.embedder.id, load.embedder.dim)
-        return load.embedder
 
     def _embedding(self, embedder: Embedder | None) -> _Embedding | None:
         """What the tasks need to load the model; of the environment only what locates it or its key."""

@@ -216,7 +216,7 @@ class WorkspaceIndex:
             if scan is not None and not scan.still_valid(self.location):
                 scan = None  # the index was written since the scan: walk again
             files_state.discard(self.location)
-            embedder = self._prepare_embedder(store, report)
+            embedder = self.prepare_embedder(store, report)
             notify("scanning", 0, 0)
             store.delete_orphans()
             kept_skipped: dict[str, str] = {}
@@ -308,7 +308,7 @@ class WorkspaceIndex:
         wanted.discard("")
         with store.writer():
             files_state.discard(self.location)
-            embedder = self._prepare_embedder(store, report)
+            embedder = self.prepare_embedder(store, report)
             records = store.file_records(wanted)
             present: dict[str, FileEntry] = {}
             skipped: list[SkippedFile] = []
@@ -375,7 +375,9 @@ class WorkspaceIndex:
         load = self.embedder_load
         return load.notice if load.embedder is None else None
 
-    def _prepare_embedder(self, store: IndexStore, report: IndexReport) -> Embedder | None:
+    def prepare_embedder(self, store: IndexStore, report: IndexReport) -> Embedder | None:
+        """The embedding model of a full run, its id and size set on `store`; None (the run lexical, with
+        the reason in `report`) when there is none."""
         load = self.embedder_load
         if load.embedder is None:
             report.lexical_only = True
