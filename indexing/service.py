@@ -263,10 +263,7 @@ class WorkspaceIndex:
             self._maintain(store, keep_versions=timedelta(0) if large else None)
             if report.lexical_only and not report.errors:  # the last write: see `indexing.state`
                 state = files_state.state_of(self.settings, entries, skipped_when_read, report.notice)
-                try:
-                    state.save(self.location)
-                except OSError as exc:  # the next unchanged run opens the index; nothing else is lost
-                    log.warning("cannot save the index's file state in %s: %s", self.location, exc)
+                files_state.save_or_log(state, self.location)
             notify("finishing", 1, 1)
         report.seconds = time.perf_counter() - started
         return report
