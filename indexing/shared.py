@@ -39,11 +39,11 @@ import pyarrow as pa
 from indexing.lancedb_import import BTree, lancedb
 from indexing.models import IndexReport, Symbol
 from indexing.store import (
-    _FTS_CONFIG,
+    FTS_CONFIG,
     HIT_COLUMNS,
     SCHEMA_VERSION,
     IndexStore,
-    _in_list,
+    in_list,
 )
 
 if TYPE_CHECKING:
@@ -171,7 +171,7 @@ def publish(index: WorkspaceIndex, uri: str, progress: ProgressCallback | None =
                 db.drop_table(MANIFEST)
             counts: dict[str, int] = {}
             for name in _TABLES:
-                table = store._tables.get(name)
+                table = store.table(name)
                 if table is None:
                     with contextlib.suppress(Exception):
                         db.drop_table(name)
@@ -183,7 +183,7 @@ def publish(index: WorkspaceIndex, uri: str, progress: ProgressCallback | None =
             manifest = Manifest(
                 commit=commit,
                 schema_version=SCHEMA_VERSION,
-                embedder=store.embedder_id if "vectors" in store._tables else "",
+                embedder=store.embedder_id if store.table("vectors") is not None else "",
                 files=counts.get("files", 0),
                 chunks=counts.get("chunks", 0),
                 written_at=datetime.now(UTC).isoformat(timespec="seconds"),
@@ -202,7 +202,7 @@ def _build_indexes(name: str, table: Any, rows: int) -> None:
     if rows == 0:
         return
     if name == "chunks":
-        table.create_index("search_text", config=_FTS_CONFIG, name="search_text_idx")
+        table.create_index("search_text", config=FTS_CONFIG, name="search_text_idx")
         table.create_index("path", config=BTree(), name="path_idx")
         table.create_index("id", config=BTree(), name="id_idx")
     elif name == "symbols":
@@ -251,7 +251,7 @@ class SharedStore:
         self.local = local
         self.base = base
         self.changed = set(changed)
-        self._base = _reader(base.tables)
+        self._base = IndexStore.reading(base.tables)
         self._local_paths: tuple[Any, set[str]] | None = None
 
     def __getattr__(self, name: str) -> Any:  # writes and maintenance: the local store
@@ -267,14 +267,14 @@ class SharedStore:
 
     def _local_files(self) -> set[str]:
         """The paths of the local index (read again only after a write)."""
-        version = self.local._tables["files"].version
+        version = self.local.table("files").version
         if self._local_paths is None or self._local_paths[0] != version:
             self._local_paths = (version, set(self.local.file_records()))
         return self._local_paths[1]
 
     def _base_where(self, where: str | None, hidden: set[str] | None = None) -> str | None:
         hidden = self.hidden() if hidden is None else hidden
-        return _and(where, f"NOT ({_in_list('path', sorted(hidden))})" if hidden else None)
+        return _and(where, f"NOT ({in_list('path', sorted(hidden))})" if hidden else None)
 
     def _base_vectors(self) -> bool:
         return "vectors" in self.base.tables and self.base.manifest.embedder == self.local.embedder_id
@@ -341,14 +341,6 @@ class SharedStore:
         if path in self.hidden():
             return self.local.symbols_in_file(path, role=role)
         return self._base.symbols_in_file(path, role=role)
-
-
-def _reader(tables: dict[str, Any]) -> IndexStore:
-    """An `IndexStore` that only reads these tables (the base's): its queries, without a local folder,
-    lock or meta.json."""
-    reader = IndexStore(Path(), root="")
-    reader._tables = dict(tables)
-    return reader
 
 
 def merge_lexical(

@@ -60,7 +60,7 @@ from indexing.secrets import private_dir
 
 log = logging.getLogger(__name__)
 
-_FTS_CONFIG = FTS(with_position=False)
+FTS_CONFIG = FTS(with_position=False)
 
 SCHEMA_VERSION = 3  # 2: chunk text stored once, inside search_text; 3: secret values redacted
 
@@ -107,7 +107,7 @@ def _sql_str(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _in_list(column: str, values: Iterable[str]) -> str:
+def in_list(column: str, values: Iterable[str]) -> str:
     return f"{column} IN ({', '.join(_sql_str(v) for v in values)})"
 
 
@@ -170,6 +170,18 @@ class IndexStore:
             store.wipe()
             store._open()
         return store
+
+    @classmethod
+    def reading(cls, tables: dict[str, Any]) -> IndexStore:
+        """A store that only reads these open tables (a shared base's): its queries, without a local
+        folder, lock or meta.json."""
+        store = cls(Path(), root="")
+        store._tables = dict(tables)
+        return store
+
+    def table(self, name: str) -> Any:
+        """The open LanceDB table ``name`` (files, chunks, symbols, vectors), or None if absent."""
+        return self._tables.get(name)
 
     def _open(self) -> None:
         private_dir(self.location)  # 0700: the index is a copy of the code
@@ -312,7 +324,7 @@ class IndexStore:
             parts = [
                 self._tables["files"]
                 .search()
-                .where(_in_list("path", wanted[start : start + 500]))
+                .where(in_list("path", wanted[start : start + 500]))
                 .limit(500)
                 .to_arrow()
                 for start in range(0, len(wanted), 500)
@@ -346,7 +358,7 @@ class IndexStore:
             rows.extend(
                 self._tables["chunks"]
                 .search()
-                .where(_in_list("id", part))
+                .where(in_list("id", part))
                 .select(_stored_columns(columns))
                 .limit(len(part))
                 .to_arrow()
@@ -426,7 +438,7 @@ class IndexStore:
         elif isinstance(name, str):
             clauses = [f"name = {_sql_str(name)}"]
         else:
-            clauses = [_in_list("name", list(name))]
+            clauses = [in_list("name", list(name))]
         if role:
             clauses.append(f"role = {_sql_str(role)}")
         if path:
@@ -556,7 +568,7 @@ class IndexStore:
     def _delete_rows(self, paths: Sequence[str], *, include_files: bool) -> None:
         names = ["chunks", "symbols", "vectors"] + (["files"] if include_files else [])
         for start in range(0, len(paths), 500):
-            where = _in_list("path", paths[start : start + 500])
+            where = in_list("path", paths[start : start + 500])
             for name in names:
                 if name in self._tables:
                     self._tables[name].delete(where)
@@ -587,7 +599,7 @@ class IndexStore:
         existing = {idx.name for idx in chunks.list_indices()}
         if "search_text_idx" not in existing and chunks.count_rows() > 0:
             # Stemmed (English): a third of the build, but "price" must find `pricing` and "parse" `parser`.
-            chunks.create_index("search_text", config=_FTS_CONFIG, name="search_text_idx")
+            chunks.create_index("search_text", config=FTS_CONFIG, name="search_text_idx")
             created.append("fts")
         if "id_idx" not in existing and "vectors" in self._tables and chunks.count_rows() > 0:
             # Chunks are read by id only for the nearest vectors' hits (and the vector backfill): a lexical
