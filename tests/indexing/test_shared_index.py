@@ -1,11 +1,14 @@
-"""The shared team index on object storage (`indexing.shared`), against a real S3-compatible server
-(moto's, started here on 127.0.0.1) and real LanceDB, git and tree-sitter."""
+"""The shared team index on object storage (`indexing.shared`), against real S3- and Azure-compatible
+servers started here on 127.0.0.1 (moto's, Microsoft's Azurite) and real LanceDB, git and tree-sitter."""
 
 from __future__ import annotations
 
 import logging
 import os
+import re
+import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -52,6 +55,80 @@ def s3() -> Iterator[str]:
         server.stop()
 
 
+# Azurite's well-known development account (public, documented by Microsoft; not a secret).
+_AZURITE_ACCOUNT = "devstoreaccount1"
+_AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+
+
+def _azurite_binary() -> str | None:
+    """Azurite's blob server: $AGENTLS_AZURITE (set by .ci/run), or `azurite-blob` on PATH."""
+    return os.environ.get("AGENTLS_AZURITE") or shutil.which("azurite-blob")
+
+
+@pytest.fixture(scope="module")
+def azure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Azurite's blob server on 127.0.0.1 with one container; the AZURE_* environment LanceDB reads
+    points at it."""
+    binary = _azurite_binary()
+    if binary is None:
+        pytest.skip("Azurite is not installed (npm install azurite; .ci/run does, and sets AGENTLS_AZURITE)")
+    blob = pytest.importorskip("azure.storage.blob", reason="azure-storage-blob is in the test extra")
+    data = tmp_path_factory.mktemp("azurite")
+    log_path = data / "azurite.log"
+    with log_path.open("w") as log_file:
+        server = subprocess.Popen(
+            [
+                binary,
+                "--blobHost",
+                "127.0.0.1",
+                "--blobPort",
+                "0",
+                "--location",
+                str(data),
+                "--skipApiVersionCheck",
+            ],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while not (found := re.search(r"listens on (http://127\.0\.0\.1:\d+)", log_path.read_text())):
+            if server.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"Azurite did not start: {log_path.read_text()[-2000:]}")
+            time.sleep(0.1)
+        endpoint = found.group(1)
+        connection = (
+            f"DefaultEndpointsProtocol=http;AccountName={_AZURITE_ACCOUNT};AccountKey={_AZURITE_KEY};"
+            f"BlobEndpoint={endpoint}/{_AZURITE_ACCOUNT};"
+        )
+        blob.BlobServiceClient.from_connection_string(connection).create_container("team")
+        env = {
+            "AZURE_STORAGE_ACCOUNT_NAME": _AZURITE_ACCOUNT,
+            "AZURE_STORAGE_ACCOUNT_KEY": _AZURITE_KEY,
+            "AZURE_STORAGE_USE_EMULATOR": "true",
+            "AZURITE_BLOB_STORAGE_URL": endpoint,
+        }
+        saved = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        try:
+            yield "az://team"
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+    finally:
+        server.kill()  # its graceful stop waits for idle keep-alive connections; the data is scratch
+        server.wait(timeout=10)
+
+
+@pytest.fixture(params=["s3", "azure"])
+def bucket(request: pytest.FixtureRequest) -> str:
+    """The same tests on each provider: an ``s3://`` bucket (moto) and an ``az://`` container (Azurite)."""
+    return str(request.getfixturevalue(request.param))
+
+
 def _git(root: Path, *args: str) -> str:
     return subprocess.run(
         ["git", "-C", str(root), *args], check=True, capture_output=True, text=True
@@ -77,8 +154,8 @@ def _lexical(**extra: object) -> IndexSettings:
     return IndexSettings(embedding=EmbeddingSettings(provider="none"), **extra)  # type: ignore[arg-type]
 
 
-def test_a_teammate_searches_the_shared_base_and_only_their_changes(tmp_path: Path, s3: str) -> None:
-    uri = f"{s3}/one"
+def test_a_teammate_searches_the_shared_base_and_only_their_changes(tmp_path: Path, bucket: str) -> None:
+    uri = f"{bucket}/one"
     publisher = _repo(tmp_path / "publisher")
     (publisher / "billing.py").write_text("def uncommitted_draft():\n    pass\n")  # dirty: not published
     pub = WorkspaceIndex(publisher, _lexical(uri=str(tmp_path / "pub-index")), cache_dir=tmp_path / "c")
