@@ -119,6 +119,15 @@ def changed_since(root: Path, commit: str) -> set[str]:
     return {p for p in (diff + untracked).split("\0") if p}
 
 
+def has_commit(root: Path, commit: str) -> bool:
+    """Whether the clone at ``root`` has ``commit``."""
+    try:
+        _git(root, "cat-file", "-e", f"{commit}^{{commit}}")
+    except SharedIndexError:
+        return False
+    return True
+
+
 def _export(root: Path, commit: str, into: Path) -> None:
     """The tree of ``commit`` written into ``into`` (``git archive``: only committed content)."""
     proc = subprocess.Popen(
@@ -228,14 +237,19 @@ class SharedBase:
                 f"no shared index at {uri} (or one being written): run `agentls index --to {uri}` in a "
                 "clone of the repository, or wait for the run in progress"
             )
-        row = db.open_table(MANIFEST).to_arrow().to_pylist()[0]
-        self.manifest = Manifest(**{f: row[f] for f in Manifest.__dataclass_fields__})
+        self.manifest = read_manifest(db)
         if self.manifest.schema_version != SCHEMA_VERSION:
             raise SharedIndexError(
                 f"the shared index at {uri} is in format {self.manifest.schema_version}; this agentls reads "
                 f"{SCHEMA_VERSION}: re-publish it with this version (`agentls index --to {uri}`)"
             )
         self.tables = {n: db.open_table(n) for n in _TABLES if n in names}
+
+
+def read_manifest(db: Any) -> Manifest:
+    """The manifest row of an open shared-index database (written last by `publish`)."""
+    row = db.open_table(MANIFEST).to_arrow().to_pylist()[0]
+    return Manifest(**{f: row[f] for f in Manifest.__dataclass_fields__})
 
 
 def _and(*clauses: str | None) -> str | None:
@@ -260,6 +274,41 @@ class SharedStore:
     @property
     def commit(self) -> str:
         return self.base.manifest.commit
+
+    def follow_base(self, root: Path) -> bool:
+        """Switch to the base published at the same URI since it was opened (CI moved it to a newer
+        commit), so a long-running server does not keep reading the old one. True if it moved. A
+        base being re-published (no manifest yet) or unreachable, or of a commit the clone at ``root``
+        does not have yet (no `git fetch`), keeps the current one."""
+        try:
+            latest = read_manifest(connect(self.base.uri))
+        except Exception as exc:  # being written, or the network: keep reading what we have
+            log.info(
+                "shared index at %s not re-read (%s); keeping commit %s", self.base.uri, exc, self.commit[:12]
+            )
+            return False
+        if (latest.commit, latest.written_at) == (self.commit, self.base.manifest.written_at):
+            return False
+        if not has_commit(root, latest.commit):
+            log.warning(
+                "the shared index at %s is now of commit %s, which this clone does not have: `git fetch` "
+                "to use it; searching the base of commit %s meanwhile",
+                self.base.uri,
+                latest.commit[:12],
+                self.commit[:12],
+            )
+            return False
+        try:
+            base = SharedBase(self.base.uri)
+        except SharedIndexError as exc:
+            log.warning("%s; keeping the shared index of commit %s", exc, self.commit[:12])
+            return False
+        log.info(
+            "shared index at %s moved: commit %s -> %s", base.uri, self.commit[:12], base.manifest.commit[:12]
+        )
+        self.base = base
+        self._base = IndexStore.reading(base.tables)
+        return True
 
     def hidden(self) -> set[str]:
         """Paths whose base rows must not be seen: changed since the base's commit, or indexed here."""
@@ -369,6 +418,7 @@ def update_local(index: WorkspaceIndex, progress: ProgressCallback | None = None
     those, drop the ones that no longer differ."""
     store = index.store
     assert isinstance(store, SharedStore)
+    store.follow_base(index.root)
     store.changed = changed_since(index.root, store.commit)
     with store.local.writer():  # one writer: the lock is held across both steps
         stale = sorted(set(store.local.file_records()) - store.changed)

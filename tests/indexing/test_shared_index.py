@@ -195,6 +195,43 @@ def test_a_teammate_searches_the_shared_base_and_only_their_changes(tmp_path: Pa
     index.close()
 
 
+def test_an_open_workspace_follows_a_re_published_base_once_it_has_the_commit(
+    tmp_path: Path, s3: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    uri = f"{s3}/moving"
+    publisher = _repo(tmp_path / "publisher")
+    pub = WorkspaceIndex(publisher, _lexical(uri=str(tmp_path / "pub-index")), cache_dir=tmp_path / "c")
+    first = publish(pub, uri).commit
+    mine = tmp_path / "mine"
+    _git(tmp_path, "clone", "-q", str(publisher), str(mine))
+    index = WorkspaceIndex(
+        mine, _lexical(uri=str(tmp_path / "my-index"), shared=uri), cache_dir=tmp_path / "c"
+    )
+    index.index()
+
+    (publisher / "coupons.py").write_text("def redeem_seasonal_coupon(code):\n    return code.apply()\n")
+    _git(publisher, "add", "coupons.py")
+    _git(publisher, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "coupons")
+    second = publish(pub, uri).commit
+    assert second != first
+
+    # CI moved the base, this clone has not fetched: it keeps the base it can diff against, and says so.
+    with caplog.at_level(logging.WARNING, logger="indexing.shared"):
+        index.index()
+    assert index.store.commit == first
+    assert "git fetch" in caplog.text
+    assert [h.path for h in index.search("redeem seasonal coupon", limit=3)][:1] != ["coupons.py"]
+
+    # After a pull the open index reads the new base: coupons.py comes from it, not from a local re-index.
+    _git(mine, "pull", "-q", "--ff-only")
+    report = index.index()
+    assert index.store.commit == second
+    assert report.files_indexed == 0 and index.store.local.file_count() == 0
+    hits = index.search("redeem seasonal coupon", limit=3)
+    assert hits and hits[0].path == "coupons.py"
+    index.close()
+
+
 def test_the_cli_publishes_and_a_missing_base_says_what_to_do(tmp_path: Path, s3: str) -> None:
     from server.cli.main import main
 
