@@ -335,9 +335,10 @@ class SharedStore:
     def refresh(self) -> None:
         """See the local store's new writes, a re-published base, and the working tree's changes."""
         self.local.refresh()
-        for table in self.base.tables.values():
-            with contextlib.suppress(Exception):
-                table.checkout_latest()
+        if not self.follow_base(Path(self.local.root)):
+            for table in self.base.tables.values():
+                with contextlib.suppress(Exception):
+                    table.checkout_latest()
         self.changed = changed_since(Path(self.local.root), self.commit)
 
     def file_count(self) -> int:
