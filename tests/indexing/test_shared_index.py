@@ -86,6 +86,38 @@ def test_a_teammate_searches_the_shared_base_and_only_their_changes(tmp_path: Pa
     index.close()
 
 
+def test_vectors_are_shared_when_both_sides_use_the_same_model(
+    tmp_path: Path, s3: str, model_cache_dir: Path
+) -> None:
+    from indexing.embeddings import embed_query
+
+    uri = f"{s3}/vectors"
+    publisher = _repo(tmp_path / "publisher")
+    pub = WorkspaceIndex(
+        publisher, IndexSettings(uri=str(tmp_path / "pub-index")), cache_dir=model_cache_dir, env={}
+    )
+    publish(pub, uri)
+    mine = tmp_path / "mine"
+    _git(tmp_path, "clone", "-q", str(publisher), str(mine))
+    (mine / "shipping.py").write_text("def schedule_drone_delivery(parcel):\n    return parcel.fly()\n")
+    index = WorkspaceIndex(
+        mine, IndexSettings(uri=str(tmp_path / "my-index"), shared=uri), cache_dir=model_cache_dir, env={}
+    )
+    assert index.index().vectors == 1  # only the changed file is embedded here
+    store = index.store
+    assert isinstance(store, SharedStore) and store.base.manifest.embedder == store.local.embedder_id
+    assert store.has_vectors
+
+    embedder = index.embedder
+    assert embedder is not None
+    rows = store.search_vector(embed_query(embedder, "parcel delivery invoice"), limit=10)
+    chunks = store.chunks_by_id([r["id"] for r in rows])
+    assert sorted(c["path"] for c in chunks) == ["billing.py", "legacy.py", "shipping.py"]  # base + local
+    (shipping,) = [c for c in chunks if c["path"] == "shipping.py"]
+    assert "drone" in shipping["text"]  # the base's vector of the old shipping.py is hidden
+    index.close()
+
+
 def test_an_open_workspace_follows_a_re_published_base_once_it_has_the_commit(
     tmp_path: Path, s3: str, caplog: pytest.LogCaptureFixture
 ) -> None:
