@@ -547,15 +547,15 @@ class WorkspaceIndex:
         notify: ProgressCallback,
         cancel: threading.Event | None,
     ) -> None:
-        missing = store.chunk_ids_without_vectors()
+        rows_per_write = 8 * self.settings.embedding.batch_size  # 2,048 rows with the default batch
+        missing, batches = store.chunks_without_vectors(["id", "path", "symbol", "text"], rows_per_write)
         if not missing:
             return
-        log.info("embedding %d chunks that have no vector yet", len(missing))
-        step = 2048
-        for start in range(0, len(missing), step):
+        log.info("embedding %d chunks that have no vector yet", missing)
+        done = 0
+        for rows in batches:  # each batch is written before the next: a killed run resumes from here
             if cancel is not None and cancel.is_set():
                 raise IndexCancelled("cancelled while embedding; progress is saved")
-            rows = store.chunks_by_id(missing[start : start + step], ["id", "path", "symbol", "text"])
             texts = [
                 embedding_text(r["path"], r["symbol"], r["text"], self.settings.embedding.max_chars)
                 for r in rows
@@ -567,7 +567,8 @@ class WorkspaceIndex:
                 return
             store.add_vectors([r["id"] for r in rows], [r["path"] for r in rows], vectors)
             report.vectors += len(rows)
-            notify("embedding", min(start + step, len(missing)), len(missing))
+            done += len(rows)
+            notify("embedding", min(done, missing), missing)
 
     def _maintain(self, store: IndexStore, keep_versions: timedelta | None = None) -> None:
         """Build missing indexes; compact when fragments piled up, then drop versions older than

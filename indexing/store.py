@@ -349,6 +349,32 @@ class IndexStore:
             chunk_ids.difference_update(vector_ids)
         return sorted(chunk_ids)
 
+    def chunks_without_vectors(
+        self, columns: Sequence[str], batch_rows: int = 2048
+    ) -> tuple[int, Iterator[list[dict[str, Any]]]]:
+        """How many chunks have no vector yet, and those chunks in batches of at most ``batch_rows``,
+        read in one scan of the chunks table (looking them up by id costs a scan per lookup on an
+        index without an id index, such as a lexical kernel index). Memory: the vectors' ids, and
+        one batch."""
+        have: set[str] = set()
+        if "vectors" in self._tables:
+            have = set(self._tables["vectors"].search().select(["id"]).to_arrow().column("id").to_pylist())
+        chunks = self._tables["chunks"]
+        missing = max(0, int(chunks.count_rows()) - len(have))
+
+        def batches() -> Iterator[list[dict[str, Any]]]:
+            pending: list[dict[str, Any]] = []
+            stored = _stored_columns([*columns, "id"] if "id" not in columns else columns)
+            for batch in chunks.search().select(stored).to_batches(batch_rows):
+                pending.extend(r for r in batch.to_pylist() if r["id"] not in have)
+                if len(pending) >= batch_rows:
+                    yield _with_text(pending, columns)
+                    pending = []
+            if pending:
+                yield _with_text(pending, columns)
+
+        return (missing, batches()) if missing else (0, iter(()))
+
     def chunks_by_id(self, ids: Sequence[str], columns: Sequence[str] = HIT_COLUMNS) -> list[dict[str, Any]]:
         if not ids:
             return []

@@ -125,6 +125,31 @@ def test_cancelled_run_resumes_without_duplicates(workspace: Path, cache_dir: Pa
     assert len(index.find_symbols("unique_function_7")) == 1
 
 
+def test_vector_pass_over_a_lexical_index_resumes_where_it_was_cancelled(
+    workspace: Path, model_cache_dir: Path
+) -> None:
+    for i in range(40):
+        (workspace / "shop" / f"gen_{i}.py").write_text(f"def unique_function_{i}(x):\n    return x + {i}\n")
+    make_index(workspace, model_cache_dir).index()  # lexical first, as on a machine without a model
+    with_model = IndexSettings(embedding=EmbeddingSettings(batch_size=4))  # written every 32 rows
+    index = make_index(workspace, model_cache_dir, with_model)
+    cancel = threading.Event()
+
+    def progress(phase: str, done: int, total: int) -> None:
+        if phase == "embedding" and done >= 32:
+            cancel.set()
+
+    with pytest.raises(IndexCancelled, match="progress is saved"):
+        index.index(progress=progress, cancel=cancel)
+    chunks = index.store.stats().chunks
+    embedded = index.store.stats().vectors
+    assert 0 < embedded < chunks
+    report = index.index()
+    assert report.vectors == chunks - embedded  # nothing embedded twice
+    assert index.store.chunk_ids_without_vectors() == []
+    assert index.search("unique function 7", limit=1)[0].symbol == "unique_function_7"
+
+
 def test_deleted_index_folder_is_rebuilt(workspace: Path, cache_dir: Path) -> None:
     index = make_index(workspace, cache_dir)
     index.index()
