@@ -1,6 +1,9 @@
 """Indexing on a Ray cluster: ``agentls index --engine ray [--address ADDR]``.
 
-A Ray run rebuilds the whole index in two rounds of Ray tasks, then commits each table once:
+A Ray run indexes in two rounds of Ray tasks, then commits each table once. The first run (or one that
+must add vectors to an index without them) rebuilds the whole index; later runs parse only the files
+that are new or changed since the index's records (size or modification time, as the local engine),
+and drop the rows of changed and removed files in the commit:
 
 1. walk: ``n`` tasks each list one part of the tree (`indexing.walker.walk` with ``part=(k, n)``: the
    same ignore rules, secret paths and size limits as a local walk) and return the files' entries;
@@ -10,11 +13,13 @@ A Ray run rebuilds the whole index in two rounds of Ray tasks, then commits each
    as new Lance fragments of the chunks, symbols, vectors and files tables
    (`lance.fragment.write_fragments`). It commits nothing and returns the fragments' metadata;
 3. commit: the driver, which holds the index's write lock for the whole run, commits every table with
-   one `LanceOperation.Overwrite` of all its new fragments, the files table last (the commit point, as
+   one `LanceOperation.Overwrite` of all its new fragments (an incremental run: a delete of the changed
+   and removed files' rows, then one `LanceOperation.Append`), the files table last (the commit point, as
    in `indexing.store`; meta.json marks the commits as a pending write, so a run killed between two of
    them leaves rows that the next run removes). Then it builds the full-text, scalar and vector
-   indexes, compacts, drops the superseded versions, and writes the file state (`indexing.state`)
-   exactly as a local full run does, so the next local run finds the index up to date.
+   indexes, compacts (a full run; an incremental one when fragments piled up), drops the superseded
+   versions, and, after a full run, writes the file state (`indexing.state`) exactly as a local full
+   run does, so the next local run finds the index up to date without opening it.
 
 A run that fails, is cancelled or is killed before step 3 leaves every table at its previous version:
 searches and the next run see the previous index. The fragments it wrote are data files no version
@@ -268,6 +273,10 @@ class RayIndexer:
                 notify("scanning", len(entries), len(entries) if n == parts else 0)
             entries.sort(key=lambda e: e.path)
             report.files_seen = len(entries) + len(skipped)
+            # An index is there (with vectors if the run embeds): only new and changed files are parsed.
+            incremental = bool(previous) and (embedder is None or store.has_vectors)
+            todo = [e for e in entries if _changed(e, previous)] if incremental else entries
+            removed = sorted(set(previous) - {e.path for e in entries}) if incremental else []
             ignored = explain_ignored(root, settings)
             if ignored:
                 log.warning("%s", ignored)
@@ -277,7 +286,7 @@ class RayIndexer:
 
             limits = replace(settings.parse_limits(), secret_key=load_key(ws.cache_dir))
             embedding = self._embedding(embedder)
-            groups = _groups(entries, _GROUPS_PER_CPU * cpus)
+            groups = _groups(todo, _GROUPS_PER_CPU * cpus)
             parse_task = ray.remote(num_cpus=1, max_retries=2)(_index_group)
             limits_ref, target_ref = ray.put(limits), ray.put(target)
             refs = [parse_task.remote(group, limits_ref, target_ref, embedding) for group in groups]
@@ -285,7 +294,7 @@ class RayIndexer:
             fragments: dict[str, list[str]] = {name: [] for name in target.uris}
             skipped_when_read: dict[str, str] = {}
             done = 0
-            notify("indexing", 0, len(entries))
+            notify("indexing", 0, len(todo))
             for ref, result in _gather(ray, refs, cancel, with_refs=True):
                 done += sizes[ref]
                 for name, metadata in result.fragments.items():
@@ -298,21 +307,26 @@ class RayIndexer:
                 report.symbols += result.symbols
                 report.vectors += result.vectors
                 report.errors += [e for e in result.errors if e not in report.errors]
-                notify("indexing", done, len(entries))
+                notify("indexing", done, len(todo))
             if cancel is not None and cancel.is_set():
                 raise _cancelled()
 
             notify("finishing", 0, 0)
             files_state.discard(ws.location)
-            _commit(store, target, fragments)
-            report.files_removed = len(set(previous) - {e.path for e in entries} - set(skipped_when_read))
+            if incremental:
+                _commit_changes(store, target, fragments, [e.path for e in todo] + removed)
+                report.files_unchanged = len(entries) - len(todo)
+                report.files_removed = len(removed) + len(set(skipped_when_read) & set(previous))
+            else:
+                _commit(store, target, fragments)
+                report.files_removed = len(set(previous) - {e.path for e in entries} - set(skipped_when_read))
             for item in skipped.values():
                 report.skipped[item.reason.value] = report.skipped.get(item.reason.value, 0) + 1
             store.refresh()
             store.ensure_indexes(vector_index_min_rows=settings.vector_index_min_rows)
-            if previous or store.max_fragments() >= settings.compact_after_fragments:
+            if (previous and not incremental) or store.max_fragments() >= settings.compact_after_fragments:
                 store.optimize(keep_versions=timedelta(0))  # the previous index's data goes now
-            if report.lexical_only and not report.errors:  # the last write, as in a local full run
+            if report.lexical_only and not report.errors and not incremental:  # as in a local full run
                 state = files_state.state_of(settings, entries, skipped_when_read, report.notice)
                 files_state.save_or_log(state, ws.location)
             notify("finishing", 1, 1)
@@ -360,6 +374,37 @@ def _commit(store: IndexStore, target: _Target, fragments: Mapping[str, list[str
         dataset = lance.dataset(target.uris[name])
         operation = lance.LanceOperation.Overwrite(target.schemas[name], metadata)
         lance.LanceDataset.commit(target.uris[name], operation, read_version=dataset.version)
+    store._set_pending(False)
+
+
+def _changed(entry: FileEntry, previous: Mapping[str, FileRecord]) -> bool:
+    """New, or its size or modification time differ from the index's record (as the local engine)."""
+    record = previous.get(entry.path)
+    return record is None or record.size != entry.size or record.mtime_ns != entry.mtime_ns
+
+
+def _commit_changes(
+    store: IndexStore, target: _Target, fragments: Mapping[str, list[str]], replaced: Sequence[str]
+) -> None:
+    """An incremental run's commits: per table, the rows of the ``replaced`` paths (changed, removed)
+    deleted, then the new fragments appended; the files table last, marked as a pending write
+    meanwhile (a run killed in between leaves rows the next run removes, and files it re-indexes)."""
+    import lance
+    from lance.fragment import FragmentMetadata
+
+    from indexing.store import in_list
+
+    store._set_pending(True)
+    for name in _TABLES:
+        if name not in target.uris:
+            continue
+        dataset = lance.dataset(target.uris[name])
+        for start in range(0, len(replaced), 500):
+            dataset.delete(in_list("path", replaced[start : start + 500]))
+        metadata = [FragmentMetadata.from_json(item) for item in fragments.get(name, [])]
+        if metadata:
+            operation = lance.LanceOperation.Append(metadata)
+            lance.LanceDataset.commit(target.uris[name], operation, read_version=dataset.latest_version)
     store._set_pending(False)
 
 

@@ -185,14 +185,12 @@ def _finish_interrupted_applies(env: dict[str, str]) -> None:
     help="Write the index of HEAD's commit to this shared location (s3://bucket/prefix, gs://, az://, or a "
     "folder) for a team to search (index.shared); credentials from the provider's environment.",
 )
-@engine_options(
-    "local: this machine, incrementally; ray: rebuild on a Ray cluster (pip install 'agentls[ray]')."
-)
+@engine_options("local: this machine; ray: a Ray cluster (pip install 'agentls[ray]'). Both are incremental.")
 def index_cmd(
     path: str, quiet: bool, as_json: bool, to: str | None, engine: str, address: str | None
 ) -> None:
     """Index the workspace at PATH (default: the current folder), incrementally; with --engine ray,
-    rebuild it on a Ray cluster and commit it at once; with --to URI, publish HEAD's index there."""
+    parse on a Ray cluster and commit at once; with --to URI, publish HEAD's index there."""
     from indexing.walker import WorkspaceError
 
     err = Console(stderr=True, soft_wrap=True)
@@ -294,7 +292,7 @@ def _index_when_free(index: Any, err: Console, quiet: bool, scan: Any = None) ->
 
 
 def _index_on_ray(index: Any, address: str | None, err: Console, quiet: bool) -> IndexReport:
-    """A full rebuild on a Ray cluster (`indexing.distributed`), run like a local one."""
+    """A run on a Ray cluster (`indexing.distributed`), run like a local one."""
     from indexing.distributed import RayIndexer, RayIndexFailed, RayUnavailable
 
     try:

@@ -94,6 +94,34 @@ def test_ray_index_equals_the_local_index(workspace: Path, tmp_path: Path, ray_c
     assert (again.files_indexed, again.files_unchanged) == (1, local_report["files_indexed"])
 
 
+def test_a_second_ray_run_parses_only_the_changes(
+    workspace: Path, tmp_path: Path, ray_cluster: RayCluster
+) -> None:
+    ray_env, local_env = _env(tmp_path, "ray"), _env(tmp_path, "local")
+    first = _cli_index(workspace, ray_env, "--engine", "ray", "--address", ray_cluster.address)
+    pricing = workspace / "shop" / "pricing.py"
+    pricing.write_text(pricing.read_text() + "\n\ndef zebra_surcharge(total):\n    return total * 2\n")
+    (workspace / "shop" / "okapi.py").write_text("def okapi_discount_rate():\n    return 0.5\n")
+    gone = next(
+        p for p in sorted((workspace / "shop").glob("*.py")) if p.name not in ("pricing.py", "okapi.py")
+    )
+    gone.unlink()
+
+    again = _cli_index(workspace, ray_env, "--engine", "ray", "--address", ray_cluster.address)
+    assert (again["files_indexed"], again["files_removed"]) == (2, 1)
+    assert again["files_unchanged"] == first["files_indexed"] - 2
+
+    # The result is the index a local engine builds of the same tree from scratch.
+    _cli_index(workspace, local_env)
+    local, ray = _open(workspace, local_env), _open(workspace, ray_env)
+    assert _rows(ray, "files", ["path"]) == _rows(local, "files", ["path"])
+    assert _rows(ray, "chunks", ["id"]) == _rows(local, "chunks", ["id"])
+    symbol_key = ["path", "line", "column", "name", "role", "kind"]
+    assert _rows(ray, "symbols", symbol_key) == _rows(local, "symbols", symbol_key)
+    assert ray.search("zebra surcharge")[0].symbol == "zebra_surcharge"
+    assert ray.search("okapi discount rate")[0].path == "shop/okapi.py"
+
+
 _KILLED_RUN = """
 import os, signal, sys
 from pathlib import Path
@@ -155,6 +183,8 @@ def test_a_cancelled_ray_run_commits_nothing(
     index = _open(workspace, env)
     index.index()
     versions = _versions(index)
+    for path in (workspace / "shop").glob("*.py"):  # work for the run: it parses only changed files
+        path.write_text(path.read_text() + "\n# edited\n")
     cancel = threading.Event()
 
     def progress(phase: str, done: int, total: int) -> None:
