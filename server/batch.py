@@ -4,7 +4,8 @@
 the target or instruction, an optional budget) into `BatchTask`s, with messages that name the line.
 `run_task` is the one function that runs a task, wherever it runs: it clones the repository at the
 commit into ``<out>/work/<id>`` (``git clone --shared`` for a local repository, so the repository itself
-is never written), reads that checkout's settings, builds the `agent.task.Task`, and runs it headless
+is never written), reads that checkout's settings, indexes it lexically into ``<out>/work/<id>.cache``
+(unless ``BatchOptions.index`` is off), builds the `agent.task.Task`, and runs it headless
 through `agent.runner.start_run` with transcripts under ``<out>/runs``. It returns a `TaskOutcome`: the
 record (status, tests run and passed, steps, tokens, cost, transcript path) and the patch text. It never
 raises: a task that cannot start is a record with status "failed" and an error saying what to do.
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from agent.loop import RunResult
     from agent.task import Task
     from agent.verify import VerificationResult
+    from indexing.config import IndexSettings
 
 __all__ = [
     "BatchBusy",
@@ -116,6 +118,10 @@ class BatchOptions:
     max_steps: int | None = None
     keep_checkouts: bool = False
     """Keep ``<out>/work/<id>`` after the task (by default it is removed once the patch is saved)."""
+    index: bool = True
+    """Index each checkout before its run (lexical; with the repository's ``index.shared``, only the
+    files that differ from the team's base), so the agent's searches read an index; False: its tools
+    scan files."""
 
 
 @dataclass(frozen=True)
@@ -389,7 +395,7 @@ def run_task(
     record = _base_record(task, engine)
     try:
         record["commit"] = _checkout(task, checkout)
-        result = _run_agent(task, checkout, out / RUNS, env, options)
+        result = _run_agent(task, checkout, out / RUNS, env, options, record)
     except Exception as error:
         log.warning("batch task %s failed before or around its run: %s", task.id, error)
         record.update(
@@ -401,8 +407,10 @@ def run_task(
         )
         return TaskOutcome(record, None)
     finally:
-        if not options.keep_checkouts and checkout.exists():
-            shutil.rmtree(checkout, ignore_errors=True)
+        if not options.keep_checkouts:
+            for folder in (checkout, _index_cache(checkout)):
+                if folder.exists():
+                    shutil.rmtree(folder, ignore_errors=True)
     verification = result.verifications[-1] if result.verifications else None
     tests_run, tests_passed = test_counts(verification)
     proposal = result.proposal
@@ -436,8 +444,46 @@ def run_task(
     return TaskOutcome(record, patch)
 
 
+def _index_cache(checkout: Path) -> Path:
+    """The cache folder of a task's index (and its secret-placeholder key), beside its checkout."""
+    return checkout.with_name(checkout.name + ".cache")
+
+
+def _index_checkout(task: BatchTask, root: Path, settings: IndexSettings, record: dict[str, Any]) -> Any:
+    """The checkout's index for the agent's searches, built now (lexical: a batch does not wait for a
+    model), or None when it cannot be built (the run then scans files). Its figures go in the record."""
+    from indexing.config import EmbeddingSettings
+    from indexing.service import WorkspaceIndex
+
+    lexical = settings.model_copy(update={"embedding": EmbeddingSettings(provider="none"), "uri": None})
+    started = time.monotonic()
+    try:
+        index = WorkspaceIndex(root, lexical, cache_dir=_index_cache(root), env={})
+        report = index.index()
+    except Exception as error:  # retrieval is an aid: the run goes on with file scans
+        log.warning(
+            "batch task %s: the checkout could not be indexed (%s); its tools scan files", task.id, error
+        )
+        record["index"] = {"error": str(error)}
+        return None
+    stats = index.store.stats()  # a resumed task's checkout may have been indexed before it was killed
+    record["index"] = {
+        "files": stats.files,
+        "chunks": stats.chunks,
+        "shared": settings.shared,
+        "seconds": round(time.monotonic() - started, 3),
+        "errors": report.errors,
+    }
+    return index
+
+
 def _run_agent(
-    task: BatchTask, root: Path, runs_dir: Path, env: Mapping[str, str], options: BatchOptions
+    task: BatchTask,
+    root: Path,
+    runs_dir: Path,
+    env: Mapping[str, str],
+    options: BatchOptions,
+    record: dict[str, Any],
 ) -> RunResult:
     from agent.runner import Credentials, start_run
     from server.settings import load_settings
@@ -457,15 +503,21 @@ def _run_agent(
         agent = agent.model_copy(update=update)
     agent.team.graph(task.mode)  # an unknown mode fails here, naming the graphs there are
     credentials = Credentials.from_env(env, agent.model)
-    handle = start_run(
-        _build_task(task, root),
-        root=root,
-        settings=agent,
-        credentials=credentials,
-        runs_dir=runs_dir,
-        mode=task.mode,
-    )
-    result = handle.wait()
+    index = _index_checkout(task, root, loaded.settings.index, record) if options.index else None
+    try:
+        handle = start_run(
+            _build_task(task, root),
+            root=root,
+            settings=agent,
+            credentials=credentials,
+            runs_dir=runs_dir,
+            mode=task.mode,
+            index=index,
+        )
+        result = handle.wait()
+    finally:
+        if index is not None:
+            index.close()
     assert result is not None  # wait() with no timeout returns once the run ended
     return result
 

@@ -59,6 +59,11 @@ def _line(record: Mapping[str, Any], done: int, total: int) -> str:
 @click.option("--max-steps", type=click.IntRange(min=1), default=None, help="Steps of a task that sets none.")
 @click.option("--retry-failed", is_flag=True, help="Run tasks whose record says failed again.")
 @click.option("--keep-checkouts", is_flag=True, help="Keep each task's checkout under OUT/work.")
+@click.option(
+    "--no-index",
+    is_flag=True,
+    help="Do not index each checkout before its run (the agent's tools then scan files).",
+)
 def batch_cmd(
     tasks_file: str,
     engine: str,
@@ -69,6 +74,7 @@ def batch_cmd(
     max_steps: int | None,
     retry_failed: bool,
     keep_checkouts: bool,
+    no_index: bool,
 ) -> None:
     """Run every task of TASKS.jsonl (one JSON object a line: kind implement|fix|run, repo, commit,
     target or instruction, budget) in its own checkout; write a patch and a record per task."""
@@ -92,7 +98,9 @@ def batch_cmd(
     except TaskFileError as error:
         raise click.ClickException(str(error)) from error
     out_dir = Path(out).resolve() if out else path.with_name(path.stem + ".out")
-    options = BatchOptions(max_cost_usd=max_cost, max_steps=max_steps, keep_checkouts=keep_checkouts)
+    options = BatchOptions(
+        max_cost_usd=max_cost, max_steps=max_steps, keep_checkouts=keep_checkouts, index=not no_index
+    )
     workers = jobs or max(1, min(4, os.cpu_count() or 1))
     where = (
         f"Ray ({address or env.get('RAY_ADDRESS') or 'local'})" if engine == "ray" else f"{workers} processes"

@@ -79,6 +79,7 @@ def _check_done(out: Path, repo: Path, commit: str, ids: list[str], tmp: Path, e
         assert record["tests_run"] >= 1 and record["tests_passed"] == record["tests_run"]
         assert record["steps"] == 3 and record["tokens"]["total"] > 0 and record["cost"] > 0
         assert Path(record["transcript"]).is_file()
+        assert record["index"]["files"] >= 5 and record["index"]["chunks"] >= 4, record["index"]
         number = int(task_id[1:])
         assert record["files"] == [f"pkg/m{number}.py"]
         clone = apply_patch(repo, commit, out / record["patch"], tmp / f"apply-{engine}-{task_id}")
