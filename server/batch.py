@@ -56,6 +56,7 @@ __all__ = [
     "load_tasks",
     "run_batch",
     "run_task",
+    "save_outcome",
 ]
 
 log = logging.getLogger(__name__)
@@ -130,6 +131,9 @@ class TaskOutcome:
 
     record: Mapping[str, Any]
     patch: str | None
+    transcript: str | None = None
+    """The transcript's text when the task ran on a Ray node, whose disk the driver may not see: the
+    driver writes it under ``<out>/runs``."""
 
 
 @dataclass
@@ -441,7 +445,13 @@ def run_task(
         finished_at=_now(),
     )
     patch = proposal.diff if proposal is not None and proposal.diff else None
-    return TaskOutcome(record, patch)
+    transcript = None
+    if engine == "ray" and result.transcript_path is not None:
+        try:
+            transcript = result.transcript_path.read_text(encoding="utf-8", errors="replace")
+        except OSError as error:
+            log.warning("batch task %s: cannot read its transcript (%s)", task.id, error)
+    return TaskOutcome(record, patch, transcript)
 
 
 def _index_cache(checkout: Path) -> Path:
@@ -546,7 +556,7 @@ def finished_records(out: Path, tasks: Sequence[BatchTask]) -> dict[str, Mapping
     return found
 
 
-def _save(out: Path, outcome: TaskOutcome) -> Mapping[str, Any]:
+def save_outcome(out: Path, outcome: TaskOutcome) -> Mapping[str, Any]:
     """Write a task's patch, then its record (the record last: it marks the task finished)."""
     from agent.apply import write_atomic
 
@@ -559,6 +569,10 @@ def _save(out: Path, outcome: TaskOutcome) -> Mapping[str, Any]:
     else:
         patch_path.unlink(missing_ok=True)
         record["patch"] = None
+    if outcome.transcript is not None and record.get("transcript"):
+        copy = out / RUNS / Path(str(record["transcript"])).name  # the node's file, here on the driver
+        write_atomic(copy, outcome.transcript, 0o600)
+        record["transcript"] = str(copy)
     write_atomic(_record_path(out, task_id), json.dumps(record, indent=1) + "\n", 0o644)
     return record
 
@@ -746,7 +760,7 @@ def run_batch(
             )
             try:
                 for outcome in outcomes:
-                    record = _save(out, outcome)
+                    record = save_outcome(out, outcome)
                     records[str(record["id"])] = record
                     summary.ran.append(str(record["id"]))
                     _write_results(out, tasks, records)

@@ -157,6 +157,24 @@ def test_a_task_that_cannot_start_is_a_failed_record(model: FakeAnthropic, tmp_p
     assert not model.message_requests
 
 
+def test_a_ray_task_brings_its_transcript_back_to_the_driver(model: FakeAnthropic, tmp_path: Path) -> None:
+    from server.batch import save_outcome
+
+    repo = tmp_path / "repo"
+    commit = make_repo(repo, 1)
+    (task,) = load_tasks(write_tasks(tmp_path / "tasks.jsonl", [implement(0, repo, commit)]))
+    node_out, driver_out = tmp_path / "node", tmp_path / "driver"  # the node's disk, the driver's
+    outcome = run_task(task, str(node_out), cli_env(model, tmp_path / "cache"), BatchOptions(), "ray")
+    on_node = Path(outcome.record["transcript"])
+    assert outcome.transcript == on_node.read_text() and '"kind"' in outcome.transcript
+
+    record = save_outcome(driver_out, outcome)
+    assert Path(record["transcript"]) == driver_out / "runs" / on_node.name
+    assert Path(record["transcript"]).read_text() == on_node.read_text()
+    local = run_task(task, str(tmp_path / "local"), cli_env(model, tmp_path / "cache"), BatchOptions())
+    assert local.transcript is None  # a process pool shares the driver's disk: nothing to carry
+
+
 def test_failed_tasks_are_skipped_on_a_rerun_unless_retry_failed(
     model: FakeAnthropic, tmp_path: Path
 ) -> None:
