@@ -104,20 +104,42 @@ _PLAIN_EVERY = 10.0  # seconds between progress lines when stderr is not a termi
 
 
 def _run_index_plain(index: Any, err: Console, cancel: threading.Event, extra: dict[str, Any]) -> IndexReport:
-    """Index with progress as plain lines (a log, CI, a pipe): a line per phase, then one every 10 s."""
+    """Index with progress as plain lines (a log, CI, a pipe): a line per phase, then one every 10 s,
+    also while a phase reports nothing (building the search indexes of a large tree takes minutes)."""
     from indexing.service import IndexCancelled
 
-    last: dict[str, Any] = {"phase": "", "at": 0.0}
+    last: dict[str, Any] = {"phase": "", "count": "", "at": 0.0}
     started = time.monotonic()
+    lock = threading.Lock()
+    finished = threading.Event()
+
+    def line(now: float, still: bool) -> None:
+        note = ", still working" if still else ""
+        err.print(
+            f"agentls: {last['phase']} {last['count']} ({now - started:.0f} s{note})",
+            highlight=False,
+            markup=False,
+        )
 
     def on_progress(phase: str, done: int, total: int) -> None:
         now = time.monotonic()
-        if phase == last["phase"] and now - last["at"] < _PLAIN_EVERY:
-            return
-        last.update(phase=phase, at=now)
-        count = f"{done:,}/{total:,}" if total else f"{done:,}"
-        err.print(f"agentls: {phase} {count} ({now - started:.0f} s)", highlight=False, markup=False)
+        with lock:
+            if phase == last["phase"] and now - last["at"] < _PLAIN_EVERY:
+                return
+            count = f"{done:,}/{total:,}" if total else f"{done:,}"
+            last.update(phase=phase, count=count, at=now)
+            line(now, still=False)
 
+    def heartbeat() -> None:
+        while not finished.wait(_PLAIN_EVERY / 2):
+            now = time.monotonic()
+            with lock:
+                if last["phase"] and now - last["at"] >= _PLAIN_EVERY:
+                    last["at"] = now
+                    line(now, still=True)
+
+    beat = threading.Thread(target=heartbeat, name="agentls-progress", daemon=True)
+    beat.start()
     try:
         report: IndexReport = index.index(progress=on_progress, cancel=cancel, **extra)
     except KeyboardInterrupt as exc:
@@ -125,6 +147,9 @@ def _run_index_plain(index: Any, err: Console, cancel: threading.Event, extra: d
         raise click.ClickException("interrupted; what was indexed so far is saved") from exc
     except IndexCancelled as exc:
         raise click.ClickException(str(exc)) from exc
+    finally:
+        finished.set()
+        beat.join()
     return report
 
 

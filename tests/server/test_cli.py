@@ -69,6 +69,34 @@ def test_index_progress_is_plain_lines_without_a_terminal(workspace: Path, cache
     assert "agentls: " not in agentls("index", ".", "-q", cwd=workspace, cache=cache_dir).stderr
 
 
+def test_plain_progress_goes_on_while_a_phase_is_silent(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+    import io
+    import threading
+    import time
+    from typing import Any
+
+    from rich.console import Console
+
+    cli_main = importlib.import_module("server.cli.main")
+
+    class SlowFinish:
+        """A run whose last phase (the search-index build of a large tree) reports nothing for a while."""
+
+        def index(self, progress: Any, cancel: threading.Event) -> str:
+            progress("indexing", 3, 3)
+            progress("finishing", 0, 0)
+            time.sleep(1.0)
+            return "report"
+
+    monkeypatch.setattr(cli_main, "_PLAIN_EVERY", 0.2)
+    out = io.StringIO()
+    assert cli_main._run_index_plain(SlowFinish(), Console(file=out), threading.Event(), {}) == "report"
+    lines = out.getvalue().splitlines()
+    assert lines[:2] == ["agentls: indexing 3/3 (0 s)", "agentls: finishing 0 (0 s)"]
+    assert len([x for x in lines if x.startswith("agentls: finishing 0") and "still working" in x]) >= 3
+
+
 def test_an_ignore_file_that_leaves_out_everything_is_explained(workspace: Path, cache_dir: Path) -> None:
     (workspace / ".gitignore").write_text("/*\n")
     out = agentls("index", ".", cwd=workspace, cache=cache_dir)
