@@ -110,6 +110,22 @@ def open_document(client: LanguageClient, path: Path, version: int = 1, text: st
     return uri
 
 
+def save_document(client: LanguageClient, path: Path, text: str, version: int = 2) -> None:
+    """What an editor sends when the user edits an open document to ``text`` and saves it (the file is
+    written too)."""
+    uri = path.as_uri()
+    client.text_document_did_change(
+        types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+            content_changes=[types.TextDocumentContentChangeWholeDocument(text=text)],
+        )
+    )
+    path.write_text(text)
+    client.text_document_did_save(
+        types.DidSaveTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=uri))
+    )
+
+
 async def code_actions(
     client: LanguageClient,
     uri: str,

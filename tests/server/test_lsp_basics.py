@@ -23,6 +23,7 @@ from tests.e2e.helpers import (
     lsp_server,
     open_document,
     request,
+    save_document,
     stubs_workspace,
     wait_for,
 )
@@ -173,19 +174,10 @@ async def test_saved_edit_becomes_searchable(lsp_server, stubs_workspace: Path) 
     await initialize(client, stubs_workspace, editor="neovim")
     await wait_for(lambda: index_progress_ended(client), 120)
     money = stubs_workspace / "shop" / "money.py"
-    uri = open_document(client, money)
+    open_document(client, money)
     added = 'def shipping_quote_zebra(weight: float) -> float:\n    """Quote 😀."""\n    return "½ €" * 2\n'
     new_text = money.read_text() + "\n\n" + added
-    client.text_document_did_change(
-        types.DidChangeTextDocumentParams(
-            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),
-            content_changes=[types.TextDocumentContentChangeWholeDocument(text=new_text)],
-        )
-    )
-    money.write_text(new_text)
-    client.text_document_did_save(
-        types.DidSaveTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=uri))
-    )
+    save_document(client, money, new_text)
 
     async def found() -> bool:
         hits = await request(client, "agentls/search", {"query": "shipping_quote_zebra"})

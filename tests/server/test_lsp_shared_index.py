@@ -8,13 +8,20 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from lsprotocol import types
 from pytest_lsp import LanguageClient
 
 from indexing.config import EmbeddingSettings, IndexSettings
 from indexing.service import WorkspaceIndex
 from indexing.shared import publish
-from tests.e2e.helpers import index_progress_ended, initialize, lsp_server, open_document, request, wait_for
+from tests.e2e.helpers import (
+    index_progress_ended,
+    initialize,
+    lsp_server,
+    open_document,
+    request,
+    save_document,
+    wait_for,
+)
 from tests.object_storage import s3
 
 __all__ = ["lsp_server", "s3"]  # fixtures used below
@@ -63,18 +70,8 @@ async def test_the_server_searches_the_shared_base_and_indexes_only_local_change
 
     # A saved file goes into the local index and hides its base rows at once.
     billing = mine / "billing.py"
-    uri = open_document(client, billing)
-    new_text = "def compute_refund_total(lines):\n    return -sum(lines)\n"
-    client.text_document_did_change(
-        types.DidChangeTextDocumentParams(
-            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),
-            content_changes=[types.TextDocumentContentChangeWholeDocument(text=new_text)],
-        )
-    )
-    billing.write_text(new_text)
-    client.text_document_did_save(
-        types.DidSaveTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=uri))
-    )
+    open_document(client, billing)
+    save_document(client, billing, "def compute_refund_total(lines):\n    return -sum(lines)\n")
 
     async def saved() -> bool:
         hits = await request(client, "agentls/search", {"query": "compute refund total", "limit": 3})
