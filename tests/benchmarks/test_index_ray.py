@@ -1,7 +1,8 @@
 """`agentls index --engine ray` against the local engine on Django, on the same 2 CPUs: the wall time of a
 full (first) index from the command line, the Ray run on a local Ray cluster (tests/ray_cluster.py, 2
 CPUs, started before the timings) and the local run with its default process pool, alternated, each into
-a fresh index, lexical. The two indexes must hold the same rows.
+a fresh index, lexical. The two indexes must hold the same rows. Then 20 files are edited and each engine
+runs again on its index: the Ray run is incremental, against its full run.
 
 Run: ``python -m pytest tests/benchmarks/test_index_ray.py -m benchmark -s`` (needs ``agentls[ray]``).
 """
@@ -27,12 +28,15 @@ pytestmark = pytest.mark.benchmark
 ROUNDS = 2
 MAX_RATIO = 1.5
 """Ray on the same two cores may cost its scheduling and object transfers, not more than half again."""
+MAX_INCREMENTAL = 0.5
+"""A Ray run after 20 edited files: at most half its full run (it parses only those 20)."""
 
 
-def _index(root: Path, cache: Path, *args: str) -> tuple[float, dict[str, Any]]:
+def _index(root: Path, cache: Path, *args: str, fresh: bool = True) -> tuple[float, dict[str, Any]]:
     # One secret-redaction key for all runs: placeholders (and so a few symbols) derive from it.
-    cache.mkdir(parents=True)
-    (cache / "secret-key").write_bytes(bytes(range(32)))
+    if fresh:
+        cache.mkdir(parents=True)
+        (cache / "secret-key").write_bytes(bytes(range(32)))
     env = {**os.environ, "AGENTLS_CACHE_DIR": str(cache), "HF_HOME": str(cache / "hf"), "RUST_LOG": "error"}
     env.pop("RAY_ADDRESS", None)
     started = time.monotonic()
@@ -75,3 +79,24 @@ def test_ray_index_against_local_on_django(
         f"ray / local (medians) = {ratio:.2f}x (target <= {MAX_RATIO}x)"
     )
     assert ratio <= MAX_RATIO
+
+    # Then 20 files edited: a second Ray run parses only those (incremental), against the full Ray run.
+    for path in sorted(root.rglob("*.py"))[:: max(1, len(list(root.rglob("*.py"))) // 20)][:20]:
+        path.write_text(path.read_text() + "\n# edited\n")
+    again, changed = _index(
+        root,
+        bench_tmp / f"ray-{ROUNDS - 1}",
+        "--engine",
+        "ray",
+        "--address",
+        ray_cluster.address,
+        fresh=False,
+    )
+    local_again, local_changed = _index(root, bench_tmp / f"local-{ROUNDS - 1}", fresh=False)
+    assert changed["files_indexed"] == local_changed["files_indexed"] == 20
+    assert changed["files_unchanged"] == reports["ray"]["files_indexed"] - 20
+    print(
+        f"  20 files edited: ray {again:.1f} s ({again / median(ray):.2f}x its full run), "
+        f"local {local_again:.1f} s (target: ray incremental <= {MAX_INCREMENTAL}x its full run), load {os.getloadavg()[0]:.1f}"
+    )
+    assert again <= MAX_INCREMENTAL * median(ray)
