@@ -97,6 +97,7 @@ def test_ray_index_against_local_on_django(
     assert changed["files_unchanged"] == reports["ray"]["files_indexed"] - 20
     print(
         f"  20 files edited: ray {again:.1f} s ({again / median(ray):.2f}x its full run), "
-        f"local {local_again:.1f} s (target: ray incremental <= {MAX_INCREMENTAL}x its full run), load {os.getloadavg()[0]:.1f}"
+        f"local {local_again:.1f} s (target: ray incremental <= {MAX_INCREMENTAL}x its full run), "
+        f"load {os.getloadavg()[0]:.1f}"
     )
     assert again <= MAX_INCREMENTAL * median(ray)
