@@ -78,7 +78,6 @@ def test_ray_index_against_local_on_django(
         f"  local: {', '.join(f'{s:.1f}' for s in local)} s; ray: {', '.join(f'{s:.1f}' for s in ray)} s; "
         f"ray / local (medians) = {ratio:.2f}x (target <= {MAX_RATIO}x)"
     )
-    assert ratio <= MAX_RATIO
 
     # Then 20 files edited: a second Ray run parses only those (incremental), against the full Ray run.
     for path in sorted(root.rglob("*.py"))[:: max(1, len(list(root.rglob("*.py"))) // 20)][:20]:
@@ -100,4 +99,5 @@ def test_ray_index_against_local_on_django(
         f"local {local_again:.1f} s (target: ray incremental <= {MAX_INCREMENTAL}x its full run), "
         f"load {os.getloadavg()[0]:.1f}"
     )
+    assert ratio <= MAX_RATIO
     assert again <= MAX_INCREMENTAL * median(ray)
