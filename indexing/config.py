@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -10,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from indexing.models import ParseLimits
+from indexing.paths import default_index_location as default_index_location  # re-exported (light home)
 
 EmbeddingProvider = Literal["model2vec", "sentence-transformers", "voyage", "openai", "none"]
 
@@ -159,10 +159,3 @@ class IndexSettings(BaseModel):
 
 
 _CREDENTIAL_WORDS = re.compile(r"(secret|password|token|access_key|account_key|sas|credential)", re.I)
-
-
-def default_index_location(root: Path, cache_dir: Path) -> Path:
-    """``<cache>/index/<name>-<hash of the absolute root>``: one folder per workspace, outside the repo."""
-    digest = hashlib.sha1(str(root.resolve()).encode()).hexdigest()[:12]
-    name = (root.resolve().name or "root")[:64]  # a file name has at most 255 bytes; the hash keeps it unique
-    return cache_dir / "index" / f"{name}-{digest}"

@@ -8,7 +8,6 @@ its default and a message says which setting and why.
 
 from __future__ import annotations
 
-import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from agent.config import AgentSettings
 from agent.mcp.config import McpSettings
 from indexing.config import IndexSettings
+from indexing.paths import cache_dir as cache_dir  # re-exported: its home is the light `indexing.paths`
 
 
 class ServerSettings(BaseModel):
@@ -144,11 +144,3 @@ def load_settings(root: Path, overrides: Mapping[str, Any] | None = None) -> Loa
         raw = merge(raw, overrides)
     settings, more = validate_settings(raw, sources[0] if sources else "settings")
     return LoadedSettings(settings, tuple(messages + more), tuple(sources))
-
-
-def cache_dir(env: Mapping[str, str]) -> Path:
-    """``$AGENTLS_CACHE_DIR``, else ``$XDG_CACHE_HOME/agentls``, else ``~/.cache/agentls``."""
-    if env.get("AGENTLS_CACHE_DIR"):
-        return Path(env["AGENTLS_CACHE_DIR"]).expanduser()
-    base = env.get("XDG_CACHE_HOME") or os.path.join(env.get("HOME") or str(Path.home()), ".cache")
-    return Path(base).expanduser() / "agentls"

@@ -1,5 +1,5 @@
-"""``python -m server.cli``: the ``agentls`` command group, as the console script runs it."""
+"""``python -m server.cli``: the ``agentls`` command, as the console script runs it."""
 
-from server.cli.main import main
+from server.cli.quick import run
 
-main()
+run()

@@ -26,6 +26,7 @@ from indexing.config import IndexSettings
 from indexing.models import IndexReport, SearchHit
 from server.cli.agent import register as register_agent_commands
 from server.cli.agent import runs_dir
+from server.cli.quick import MODEL_OFFER, SearchCard, format_hit, inputs_digest, vectors_note
 from server.cli.support import engine_options, environment, find_root, workspace_settings
 from server.settings import cache_dir
 
@@ -378,7 +379,8 @@ def search_cmd(query: str, path: str, limit: int, as_json: bool, refresh: bool, 
     scope = None if target == root else target.relative_to(root).as_posix()
     if not query.strip():
         raise click.ClickException("the query is empty; say what to look for")
-    settings = workspace_settings(root, err).index
+    messages: list[str] = []
+    settings = workspace_settings(root, err, messages).index
     warm = _WarmSearch(root, settings, env)
     refresh = refresh and not no_refresh
     details: dict[str, Any] = {}
@@ -386,6 +388,7 @@ def search_cmd(query: str, path: str, limit: int, as_json: bool, refresh: bool, 
     if hits is None:
         hits = _search_here(_open_index(root, err, settings), query, scope, limit, refresh=refresh, err=err)
         warm.start()
+    warm.leave_card(messages)
     _offer_vectors(settings, warm.location, env, err, details.get("model_present"))
     if as_json:
         click.echo(json.dumps([asdict(h) for h in hits], indent=2))
@@ -402,27 +405,17 @@ def _offer_vectors(
 ) -> None:
     """One line on stderr when the index has no vectors (search is lexical): how to get them. ``present``:
     whether a model is on the machine, when the warm search process said so (else looked up here)."""
-    if settings.embedding.provider == "none":
-        return
-    try:
-        if json.loads((location / "meta.json").read_text()).get("embedder"):
-            return
-    except (OSError, ValueError):
-        return
-    if present is None:
+
+    def model_here() -> bool:
+        if present is not None:
+            return present
         from indexing.model_store import model_present
 
-        present = model_present(settings.embedding, cache_dir(env), env)
-    if present:
-        err.print(
-            "[yellow]note:[/] this index has no vectors yet (search is lexical); `agentls index` adds them "
-            "with the model now installed",
-            highlight=False,
-        )
-    else:
-        err.print(
-            f"[yellow]note:[/] search is lexical: no embedding model here. {_MODEL_OFFER}", highlight=False
-        )
+        return model_present(settings.embedding, cache_dir(env), env)
+
+    note = vectors_note(settings.embedding.provider, location, model_here)
+    if note:
+        err.print(note, highlight=False)
 
 
 class _WarmSearch:
@@ -450,6 +443,19 @@ class _WarmSearch:
         if not self.enabled:
             return None
         return query(self.location, self.print, text, limit=limit, path=scope, details=details)
+
+    def leave_card(self, messages: list[str]) -> None:
+        """The card `server.cli.quick` answers later searches with, without loading these settings."""
+        if self.enabled:
+            SearchCard(
+                root=str(self.root),
+                inputs=inputs_digest(self.root),
+                location=str(self.location),
+                fingerprint=self.print,
+                idle=self.settings.search_process_idle,
+                provider=self.settings.embedding.provider,
+                messages=messages,
+            ).save(self.cache)
 
     def start(self) -> None:
         from indexing.search_daemon import spawn
@@ -488,14 +494,6 @@ def _search_here(
     except RerankError as exc:  # a re-ranker configured but not loadable ([index.rerank])
         raise click.ClickException(str(exc)) from exc
     return hits
-
-
-def format_hit(hit: SearchHit, snippet_lines: int = 3) -> str:
-    """``path:line  symbol  score`` and the first lines of the chunk, indented."""
-    head = f"{hit.path}:{hit.start_line}  {hit.symbol or '-'}  {hit.score:.3f}"
-    lines = [ln for ln in hit.text.splitlines() if ln.strip()][:snippet_lines]
-    body = "\n".join("    " + ln.rstrip()[:160] for ln in lines)
-    return f"{head}\n{body}" if body else head
 
 
 @main.group("model")
@@ -621,17 +619,11 @@ def list_cmd(as_json: bool, path: str) -> None:
     if in_use is None:
         err.print(
             f"no embedding model in use (embedding.provider {settings.provider}, model {settings.model}): "
-            "search is lexical. " + _MODEL_OFFER,
+            "search is lexical. " + MODEL_OFFER,
             highlight=False,
         )
     else:
         err.print("* = used by `agentls index` and `agentls search` here", highlight=False)
-
-
-_MODEL_OFFER = (
-    "`agentls model pull` fetches the default code model, `agentls model distill` builds one offline "
-    '(embedding.provider = "none" silences this)'
-)
 
 
 register_agent_commands(main)

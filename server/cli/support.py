@@ -11,6 +11,7 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
+from server.cli.quick import find_root as find_root  # re-exported: its home is the light quick path
 from server.settings import Settings, load_settings
 
 
@@ -22,25 +23,11 @@ def environment() -> dict[str, str]:
     return obj
 
 
-def find_root(target: Path, cache: Path) -> Path:
-    """The workspace a path belongs to: the nearest folder at or above ``target`` that already has an
-    index, else the nearest with ``.git`` or ``agentls.toml``, else ``target``'s own folder."""
-    from indexing.config import default_index_location  # not the service: it loads LanceDB
-
-    start = target if target.is_dir() else target.parent
-    folders = (start, *start.parents)
-    for folder in folders:
-        if default_index_location(folder, cache).exists():
-            return folder
-    for folder in folders:
-        if (folder / ".git").exists() or (folder / "agentls.toml").exists():
-            return folder
-    return start
-
-
-def workspace_settings(root: Path, err: Console) -> Settings:
-    """The workspace's settings; each ignored setting is reported on ``err``."""
+def workspace_settings(root: Path, err: Console, messages: list[str] | None = None) -> Settings:
+    """The workspace's settings; each ignored setting is reported on ``err`` (and added to ``messages``)."""
     loaded = load_settings(root)
+    if messages is not None:
+        messages.extend(loaded.messages)
     for message in loaded.messages:
         err.print(f"[yellow]warning:[/] {escape(message)}", highlight=False)
     return loaded.settings

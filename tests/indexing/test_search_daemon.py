@@ -124,5 +124,23 @@ def test_cli_search_uses_the_warm_process_without_importing_lancedb(
         assert " numpy\n" not in second.stderr and " httpx\n" not in second.stderr
         note = "note: search is lexical: no embedding model here"
         assert note in first.stderr and note in second.stderr
+        # Nor the settings tree (pydantic, the agent's settings): the search card the first search left
+        # says where the index is and what the warm process expects (server.cli.quick).
+        for heavy in ("pydantic", "server.settings", "agent.config", "server.cli.main"):
+            assert f" {heavy}\n" not in second.stderr, heavy
+            assert f" {heavy}\n" in first.stderr, heavy
+        # Another agentls.toml: the card no longer matches, the full path runs (and says what it ignores),
+        # and leaves a card that repeats the warning on the quick path.
+        (workspace / "agentls.toml").write_text("[index]\nsearch_process_idle = 30\nno_such_setting = 1\n")
+        third = subprocess.run(command, cwd=workspace, env=env, capture_output=True, text=True, timeout=60)
+        fourth = subprocess.run(command, cwd=workspace, env=env, capture_output=True, text=True, timeout=60)
+        assert third.returncode == fourth.returncode == 0, third.stderr + fourth.stderr
+        assert " pydantic\n" in third.stderr and " pydantic\n" not in fourth.stderr
+        assert third.stdout == fourth.stdout == first.stdout
+        warnings = [
+            [ln for ln in run.stderr.splitlines() if not ln.startswith("import time:")]
+            for run in (third, fourth)
+        ]
+        assert warnings[0] == warnings[1] and any("no_such_setting" in ln for ln in warnings[0]), warnings
     finally:
         os.kill(pid, signal.SIGTERM)

@@ -1,0 +1,256 @@
+"""The console script's entry point (`run`): ``agentls search`` answered by the workspace's warm search
+process without importing the rest of the command line.
+
+Importing the ``agentls`` group (`server.cli.main`) loads the whole settings tree (pydantic, the agent's
+settings, packaging): about 0.3 s of CPU before a search that the warm search process
+(`indexing.search_daemon`) answers in a few milliseconds. So the full search path, once it has loaded the
+workspace's settings, leaves a *search card* in the cache folder (`SearchCard`): where the workspace's
+index is, the fingerprint its search process expects, the settings messages to repeat, and a digest of
+what those were computed from (the workspace's ``agentls.toml`` and ``pyproject.toml``, and agentls' own
+modules). A later ``agentls search QUERY [--path P] [-k N] [--json]`` whose card still matches sends the
+query straight to the socket and prints the answer as the full path would.
+
+Anything else goes to the full group, which then does exactly what it always did: another command, other
+options (``--refresh``, ``-v``, ``--help``), an argument the group would refuse (it says why), no card or a
+stale one, search process off or not answering, a half-finished proposal apply to recover.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from indexing.models import SearchHit
+from indexing.paths import cache_dir, default_index_location
+
+__all__ = ["SearchCard", "find_root", "format_hit", "quick_search", "run", "vectors_note"]
+
+_CARD_FORMAT = 1
+_CARDS = "search-cards"  # under the cache folder
+_PACKAGES = ("server", "indexing", "agent")  # whose code the settings and the search process come from
+MODEL_OFFER = (
+    "`agentls model pull` fetches the default code model, `agentls model distill` builds one offline "
+    '(embedding.provider = "none" silences this)'
+)
+
+
+def run() -> None:
+    """``agentls``: a search through the warm search process when it can answer, else the full group."""
+    code = quick_search(sys.argv[1:], os.environ)
+    if code is not None:
+        sys.exit(code)
+    from server.cli.main import main
+
+    main()
+
+
+def find_root(target: Path, cache: Path) -> Path:
+    """The workspace a path belongs to: the nearest folder at or above ``target`` that already has an
+    index, else the nearest with ``.git`` or ``agentls.toml``, else ``target``'s own folder."""
+    start = target if target.is_dir() else target.parent
+    folders = (start, *start.parents)
+    for folder in folders:
+        if default_index_location(folder, cache).exists():
+            return folder
+    for folder in folders:
+        if (folder / ".git").exists() or (folder / "agentls.toml").exists():
+            return folder
+    return start
+
+
+def format_hit(hit: SearchHit, snippet_lines: int = 3) -> str:
+    """``path:line  symbol  score`` and the first lines of the chunk, indented."""
+    head = f"{hit.path}:{hit.start_line}  {hit.symbol or '-'}  {hit.score:.3f}"
+    lines = [ln for ln in hit.text.splitlines() if ln.strip()][:snippet_lines]
+    body = "\n".join("    " + ln.rstrip()[:160] for ln in lines)
+    return f"{head}\n{body}" if body else head
+
+
+def vectors_note(provider: str, location: Path, present: Callable[[], bool]) -> str | None:
+    """The note (Rich markup) for an index without vectors (search is lexical): how to get them; None
+    when the index has vectors, embeddings are off, or the index cannot be read. ``present()``: whether an
+    embedding model for the settings is on the machine (asked only for an index without vectors)."""
+    if provider == "none":
+        return None
+    try:
+        if json.loads((location / "meta.json").read_text()).get("embedder"):
+            return None
+    except (OSError, ValueError):
+        return None
+    if present():
+        return (
+            "[yellow]note:[/] this index has no vectors yet (search is lexical); `agentls index` adds them "
+            "with the model now installed"
+        )
+    return f"[yellow]note:[/] search is lexical: no embedding model here. {MODEL_OFFER}"
+
+
+@dataclass
+class SearchCard:
+    """What the quick path needs of a workspace's settings, as the full path found them (module docstring).
+    ``idle``: ``index.search_process_idle`` (0: no search process); ``provider``: ``index.embedding``'s."""
+
+    root: str
+    inputs: str
+    location: str
+    fingerprint: str
+    idle: float
+    provider: str
+    messages: list[str]
+
+    @staticmethod
+    def path(cache: Path, root: Path) -> Path:
+        return cache / _CARDS / f"{hashlib.sha1(os.fsencode(root)).hexdigest()[:20]}.json"
+
+    @classmethod
+    def load(cls, cache: Path, root: Path) -> SearchCard | None:
+        """The workspace's card if its inputs are unchanged since it was written, else None."""
+        try:
+            data: Any = json.loads(cls.path(cache, root).read_bytes())
+            if data.pop("format", None) != _CARD_FORMAT:
+                return None
+            card = cls(**data)
+        except (OSError, ValueError, TypeError):
+            return None
+        if card.root != str(root) or card.inputs != inputs_digest(root):
+            return None
+        return card
+
+    def save(self, cache: Path) -> None:
+        """Write it atomically; a failure only costs the next search its quick path."""
+        target = self.path(cache, Path(self.root))
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps({"format": _CARD_FORMAT, **asdict(self)}), encoding="utf-8")
+            os.replace(tmp, target)
+        except OSError:
+            return
+
+
+def inputs_digest(root: Path) -> str:
+    """A digest of what a workspace's settings come from: its ``agentls.toml`` and ``pyproject.toml``
+    (`server.settings.workspace_settings` reads only those) and the size and mtime of agentls' modules."""
+    digest = hashlib.sha256()
+    for name in ("agentls.toml", "pyproject.toml"):
+        try:
+            digest.update(name.encode() + b"\0" + (root / name).read_bytes() + b"\0")
+        except OSError:
+            digest.update(name.encode() + b"\0-\0")
+    top = Path(__file__).resolve().parent.parent.parent
+    for package in _PACKAGES:
+        for folder, _, files in sorted(os.walk(top / package)):
+            for name in sorted(files):
+                if name.endswith(".py"):
+                    with contextlib.suppress(OSError):
+                        stat = os.stat(os.path.join(folder, name))
+                        digest.update(f"{folder}/{name}:{stat.st_size}:{stat.st_mtime_ns};".encode())
+    return digest.hexdigest()[:32]
+
+
+def _parse(args: Sequence[str]) -> tuple[str, str, int, bool] | None:
+    """``search QUERY [--path P] [-k N | --limit N] [--json] [--no-refresh]`` as (query, path, limit,
+    json); None for anything else (the full group parses it, and reports what is wrong with it)."""
+    if not args or args[0] != "search":
+        return None
+    positional: list[str] = []
+    path, limit, as_json = ".", "10", False
+    rest = list(args[1:])
+    while rest:
+        arg = rest.pop(0)
+        if arg == "--":
+            positional.extend(rest)
+            break
+        if not arg.startswith("-") or arg == "-":
+            positional.append(arg)
+            continue
+        name, eq, value = arg.partition("=")
+        if name in ("--path", "--limit") or (name == "-k" and not eq):
+            if not eq:
+                if not rest:
+                    return None
+                value = rest.pop(0)
+            if name == "--path":
+                path = value
+            else:
+                limit = value
+        elif arg.startswith("-k") and not arg.startswith("--"):
+            limit = arg[2:]
+        elif arg == "--json":
+            as_json = True
+        elif arg != "--no-refresh":
+            return None
+    if len(positional) != 1 or not limit.isdigit() or not 1 <= int(limit) <= 1000:
+        return None
+    return positional[0], path, int(limit), as_json
+
+
+def quick_search(args: Sequence[str], env: Mapping[str, str]) -> int | None:
+    """Run ``agentls`` ``args`` if it is a search the workspace's warm search process can answer, and
+    return its exit status; None when the full group must run it (see the module docstring)."""
+    from indexing.search_daemon import query
+
+    parsed = _parse(args)
+    if parsed is None or env.get("AGENTLS_SEARCH_PROCESS", "1") == "0":
+        return None
+    text, path, limit, as_json = parsed
+    cache = cache_dir(env)
+    if not text.strip() or _apply_pending(cache):
+        return None
+    target = Path(path).expanduser()
+    if not target.exists():
+        return None
+    target = target.resolve()
+    root = find_root(target, cache)
+    card = SearchCard.load(cache, root)
+    if card is None or card.idle <= 0:
+        return None
+    scope = None if target == root else target.relative_to(root).as_posix()
+    details: dict[str, Any] = {}
+    hits = query(Path(card.location), card.fingerprint, text, limit=limit, path=scope, details=details)
+    if hits is None or not isinstance(details.get("model_present"), bool):
+        return None
+    notes = [f"[yellow]warning:[/] {_escape(message)}" for message in card.messages]
+    note = vectors_note(card.provider, Path(card.location), lambda: bool(details["model_present"]))
+    notes += [note] if note else []
+    if not hits and not as_json:
+        notes.append("no results")
+    if notes:
+        from rich.console import Console
+
+        err = Console(stderr=True, soft_wrap=True)
+        for line in notes:
+            err.print(line, highlight=False)
+    if as_json:
+        _echo(json.dumps([asdict(h) for h in hits], indent=2))
+    else:
+        for hit in hits:
+            _echo(format_hit(hit))
+    return 0
+
+
+def _apply_pending(cache: Path) -> bool:
+    """Whether a killed agentls left a proposal apply half-done (the group's callback recovers it)."""
+    try:
+        return any((cache / "runs" / "applying").iterdir())
+    except OSError:
+        return False
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def _echo(text: str) -> None:
+    import click  # its echo, as the full group's (it drops ANSI codes when stdout is not a terminal)
+
+    click.echo(text)

@@ -1,0 +1,56 @@
+"""The command line's quick search path (`server.cli.quick`): which command lines it takes, and which it
+leaves to the full ``agentls`` group (so that the group's own parsing and errors stay the only ones)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from server.cli.quick import SearchCard, _parse, inputs_digest, quick_search
+
+
+@pytest.mark.parametrize(
+    ("args", "parsed"),
+    [
+        (["search", "parse args"], ("parse args", ".", 10, False)),
+        (["search", "q", "--path", "src", "-k", "3", "--json"], ("q", "src", 3, True)),
+        (["search", "--path=src", "-k7", "q", "--no-refresh"], ("q", "src", 7, False)),
+        (["search", "--limit=1000", "--", "-v"], ("-v", ".", 1000, False)),
+    ],
+)
+def test_takes_plain_searches(args: list[str], parsed: tuple[str, str, int, bool]) -> None:
+    assert _parse(args) == parsed
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],
+        ["index"],
+        ["-v", "search", "q"],
+        ["search", "q", "--refresh"],
+        ["search", "q", "--help"],
+        ["search", "q", "-k", "0"],
+        ["search", "q", "-k", "1001"],
+        ["search", "q", "-k=3"],
+        ["search", "q", "--path"],
+        ["search"],
+        ["search", "one", "two"],
+        ["search", "q", "--jsonx"],
+    ],
+)
+def test_leaves_everything_else_to_the_group(args: list[str]) -> None:
+    assert _parse(args) is None
+
+
+def test_a_card_holds_only_while_the_workspace_settings_files_are_unchanged(tmp_path: Path) -> None:
+    root, cache = tmp_path / "ws", tmp_path / "cache"
+    root.mkdir()
+    card = SearchCard(str(root), inputs_digest(root), str(tmp_path / "idx"), "f" * 32, 600.0, "model2vec", [])
+    card.save(cache)
+    assert SearchCard.load(cache, root) == card
+    (root / "pyproject.toml").write_text("[tool.agentls.index]\nsearch_process_idle = 0\n")
+    assert SearchCard.load(cache, root) is None
+    # No card, no search process: the full group runs the command.
+    assert quick_search(["search", "q", "--path", str(root)], {"AGENTLS_CACHE_DIR": str(cache)}) is None
