@@ -34,7 +34,7 @@ from indexing.walker import FileEntry, WalkSnapshot, explain_ignored, resolve_ro
 
 log = logging.getLogger(__name__)
 
-__all__ = ["STATE_NAME", "FilesState", "Scan", "discard", "scan", "state_of", "unchanged_report"]
+__all__ = ["STATE_NAME", "FilesState", "Scan", "discard", "same_rows", "scan", "state_of", "unchanged_report"]
 
 STATE_NAME = "files-state"
 _FORMAT = 1
@@ -73,16 +73,60 @@ class FilesState:
 
     @classmethod
     def load(cls, location: Path, settings_json: str) -> FilesState | None:
-        """The state, or None when there is none, it is unreadable, or it was made with other settings."""
+        """The state, or None when there is none, it is unreadable, or it was made with settings that make
+        other rows (`same_rows`)."""
         try:
             data: Any = json.loads((location / STATE_NAME).read_bytes())
-            if data.get("format") != _FORMAT or data.get("settings") != settings_json:
+            if data.get("format") != _FORMAT or not same_rows(data.get("settings"), settings_json):
                 return None
             files = dict(zip(data["paths"], zip(data["sizes"], data["mtimes"], strict=True), strict=True))
             skipped = {path: (size, mtime, str(reason)) for path, size, mtime, reason in data["skipped"]}
             return cls(settings_json, files, skipped, str(data["notice"]))
         except (OSError, ValueError, TypeError, KeyError, AttributeError):
             return None
+
+
+# Settings that change how the index is written or searched, never which rows it holds.
+_NOT_IN_ROWS = {
+    "uri",
+    "batch_files",
+    "vector_index_min_rows",
+    "compact_after_fragments",
+    "workers",
+    "search_process_idle",
+    "rerank",
+    "embedding.batch_size",
+}
+
+
+def same_rows(stored_json: object, settings_json: str) -> bool:
+    """Whether an index made with the settings ``stored_json`` holds the rows one made with
+    ``settings_json`` would: the settings are equal but for those that do not shape rows (`_NOT_IN_ROWS`),
+    and a setting added to agentls since (absent from ``stored_json``) is at its default, which keeps
+    the behaviour of before it existed. A setting removed since counts as a difference."""
+    if stored_json == settings_json:
+        return True
+    try:
+        stored, current = json.loads(str(stored_json)), json.loads(settings_json)
+    except ValueError:
+        return False
+    return _same(stored, current, IndexSettings().model_dump(mode="json"), "")
+
+
+def _same(stored: object, current: object, default: object, prefix: str) -> bool:
+    if not isinstance(stored, dict) or not isinstance(current, dict):
+        return stored == current
+    defaults = default if isinstance(default, dict) else {}
+    for key in stored.keys() | current.keys():
+        name = f"{prefix}{key}"
+        if name in _NOT_IN_ROWS:
+            continue
+        if key not in stored:
+            if key not in defaults or current[key] != defaults[key]:
+                return False
+        elif key not in current or not _same(stored[key], current[key], defaults.get(key), f"{name}."):
+            return False
+    return True
 
 
 def save_or_log(state: FilesState, location: Path) -> None:

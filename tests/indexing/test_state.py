@@ -144,3 +144,22 @@ def test_a_run_after_a_few_changes_walks_once_and_reads_only_their_file_rows(
     real = asdict(WorkspaceIndex(workspace, IndexSettings(), cache_dir=cache_dir).index())
     real.pop("seconds")
     assert quick == real
+
+
+def test_settings_that_do_not_shape_rows_keep_the_quick_path(workspace: Path, cache_dir: Path) -> None:
+    index = WorkspaceIndex(workspace, IndexSettings(), cache_dir=cache_dir)
+    index.index()
+    state_file = index.location / STATE_NAME
+    # A state written before agentls had some of today's settings (the kernel's, before `shared` and
+    # `rerank` came): a new setting at its default changes nothing that is stored.
+    data = json.loads(state_file.read_text())
+    older = json.loads(data["settings"])
+    del older["rerank"], older["shared"]
+    data["settings"] = json.dumps(older)
+    state_file.write_text(json.dumps(data))
+    assert _quick(index) is not None
+    tuned = IndexSettings(search_process_idle=5, workers=2, rerank={"provider": "api", "url": "http://x"})
+    assert _quick(WorkspaceIndex(workspace, tuned, cache_dir=cache_dir)) is not None
+    # A new setting not at its default, or one that shapes rows, sends the run to the index.
+    assert _quick(WorkspaceIndex(workspace, IndexSettings(shared="s3://b/p"), cache_dir=cache_dir)) is None
+    assert _quick(WorkspaceIndex(workspace, IndexSettings(max_line_chars=500), cache_dir=cache_dir)) is None
