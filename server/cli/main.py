@@ -26,7 +26,15 @@ from indexing.config import IndexSettings
 from indexing.models import IndexReport, SearchHit
 from server.cli.agent import register as register_agent_commands
 from server.cli.agent import runs_dir
-from server.cli.quick import MODEL_OFFER, SearchCard, format_hit, inputs_digest, vectors_note
+from server.cli.quick import (
+    MODEL_OFFER,
+    SearchCard,
+    format_hit,
+    inputs_digest,
+    print_report,
+    progress_lines,
+    vectors_note,
+)
 from server.cli.support import engine_options, environment, find_root, workspace_settings
 from server.settings import cache_dir
 
@@ -154,24 +162,6 @@ def _run_index_plain(index: Any, err: Console, cancel: threading.Event, extra: d
     return report
 
 
-def _print_report(report: IndexReport, err: Console) -> None:
-    skipped = ", ".join(f"{n} {reason}" for reason, n in sorted(report.skipped.items())) or "none"
-    err.print(
-        f"[bold]Indexed[/] {report.root}: {report.files_seen:,} files "
-        f"({report.files_indexed:,} new or changed, {report.files_unchanged:,} unchanged, "
-        f"{report.files_removed:,} removed); {report.chunks:,} chunks, {report.symbols:,} symbols, "
-        f"{report.vectors:,} vectors in {report.seconds:.1f} s",
-        highlight=False,
-    )
-    err.print(f"Skipped: {skipped}", highlight=False)
-    if report.lexical_only and report.notice:
-        err.print(f"[yellow]note:[/] {report.notice}", highlight=False)
-    for warning in report.warnings:
-        err.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
-    for error in report.errors:
-        err.print(f"[red]error:[/] {error}", highlight=False)
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", count=True, help="More logging on stderr (-v info, -vv debug).")
 @click.version_option(package_name="agentls")
@@ -221,7 +211,8 @@ def index_cmd(
 
     err = Console(stderr=True, soft_wrap=True)
     root = _workspace(path)
-    settings = workspace_settings(root, err).index
+    messages: list[str] = []
+    settings = workspace_settings(root, err, messages).index
     if to is not None:
         _publish(root, settings, to, err, as_json)
         return
@@ -230,7 +221,8 @@ def index_cmd(
     env = environment()
     offer = ModelOffer(settings.embedding, cache_dir(env), env).start()  # asks the hub in the background
     # First the warm search process (LanceDB loaded), then the unchanged check (no LanceDB), then here.
-    quick = _index_in_warm_process(root, settings, err, quiet) if engine == "local" else None
+    warm = _WarmSearch(root, settings, env)
+    quick = _index_in_warm_process(warm, err, quiet) if engine == "local" else None
     scan = None
     try:
         if quick is None and not settings.shared:  # a shared base's local index follows git, not a scan
@@ -246,9 +238,12 @@ def index_cmd(
         report = _index_when_free(_open_index(root, err, settings), err, quiet, scan)
     if as_json:
         click.echo(json.dumps(asdict(report), indent=2))
-    _print_report(report, err)
+    print_report(report, err)
     if offered := offer.message():
         err.print(f"[yellow]note:[/] {offered}", highlight=False)
+    if engine == "local":  # the next run (an edited file) goes to a warm process, as searches do
+        warm.start()
+        warm.leave_card(messages)
 
 
 def _publish(root: Path, settings: IndexSettings, uri: str, err: Console, as_json: bool) -> None:
@@ -275,28 +270,15 @@ def _publish(root: Path, settings: IndexSettings, uri: str, err: Console, as_jso
     )
 
 
-def _index_in_warm_process(
-    root: Path, settings: IndexSettings, err: Console, quiet: bool
-) -> IndexReport | None:
-    """The run in the workspace's warm search process (started by `agentls search`), which has LanceDB
-    loaded; None when there is none (the run then happens here). Progress comes as plain lines."""
+def _index_in_warm_process(warm: _WarmSearch, err: Console, quiet: bool) -> IndexReport | None:
+    """The run in the workspace's warm search process (started by `agentls search` or `agentls index`),
+    which has LanceDB loaded; None when there is none (the run then happens here). Progress comes as
+    plain lines."""
     from indexing.search_daemon import index_run
 
-    warm = _WarmSearch(root, settings, environment())
     if not warm.enabled:
         return None
-    started = time.monotonic()
-    last: dict[str, Any] = {"phase": "", "at": 0.0}
-
-    def on_progress(phase: str, done: int, total: int) -> None:
-        now = time.monotonic()
-        if quiet or (phase == last["phase"] and now - last["at"] < _PLAIN_EVERY):
-            return
-        last.update(phase=phase, at=now)
-        count = f"{done:,}/{total:,}" if total else f"{done:,}"
-        err.print(f"agentls: {phase} {count} ({now - started:.0f} s)", highlight=False, markup=False)
-
-    return index_run(warm.location, warm.print, on_progress)
+    return index_run(warm.location, warm.print, progress_lines(err, quiet, _PLAIN_EVERY))
 
 
 def _index_when_free(index: Any, err: Console, quiet: bool, scan: Any = None) -> IndexReport:

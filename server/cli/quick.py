@@ -22,15 +22,26 @@ import hashlib
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from indexing.models import SearchHit
+from indexing.models import IndexReport, SearchHit
 from indexing.paths import cache_dir, default_index_location
 
-__all__ = ["SearchCard", "find_root", "format_hit", "quick_search", "run", "vectors_note"]
+__all__ = [
+    "SearchCard",
+    "find_root",
+    "format_hit",
+    "print_report",
+    "progress_lines",
+    "quick_index",
+    "quick_search",
+    "run",
+    "vectors_note",
+]
 
 _CARD_FORMAT = 1
 _CARDS = "search-cards"  # under the cache folder
@@ -42,8 +53,10 @@ MODEL_OFFER = (
 
 
 def run() -> None:
-    """``agentls``: a search through the warm search process when it can answer, else the full group."""
-    code = quick_search(sys.argv[1:], os.environ)
+    """``agentls``: a search or index run through the warm search process when it can answer, else the
+    full group."""
+    args = sys.argv[1:]
+    code = quick_index(args, os.environ) if args[:1] == ["index"] else quick_search(args, os.environ)
     if code is not None:
         sys.exit(code)
     from server.cli.main import main
@@ -223,9 +236,7 @@ def quick_search(args: Sequence[str], env: Mapping[str, str]) -> int | None:
     if not hits and not as_json:
         notes.append("no results")
     if notes:
-        from rich.console import Console
-
-        err = Console(stderr=True, soft_wrap=True)
+        err = _stderr()
         for line in notes:
             err.print(line, highlight=False)
     if as_json:
@@ -234,6 +245,126 @@ def quick_search(args: Sequence[str], env: Mapping[str, str]) -> int | None:
         for hit in hits:
             _echo(format_hit(hit))
     return 0
+
+
+def _parse_index(args: Sequence[str]) -> tuple[str, bool, bool] | None:
+    """``index [PATH] [-q | --quiet] [--json] [--engine local]`` as (path, quiet, json); None for anything
+    else (``--to``, Ray, help: the full group)."""
+    if not args or args[0] != "index":
+        return None
+    positional: list[str] = []
+    quiet = as_json = False
+    rest = list(args[1:])
+    while rest:
+        arg = rest.pop(0)
+        if arg in ("-q", "--quiet"):
+            quiet = True
+        elif arg == "--json":
+            as_json = True
+        elif arg in ("--engine", "--engine=local"):
+            if arg == "--engine" and (not rest or rest.pop(0) != "local"):
+                return None
+        elif arg.startswith("-") and arg != "-":
+            return None
+        else:
+            positional.append(arg)
+    if len(positional) > 1:
+        return None
+    return (positional[0] if positional else "."), quiet, as_json
+
+
+def quick_index(args: Sequence[str], env: Mapping[str, str]) -> int | None:
+    """Run ``agentls`` ``args`` if it is an index run the workspace's warm search process can do (it has
+    LanceDB loaded) and return its exit status; None when the full group must run it. Only when no offer
+    of a model is due (`_offer_settled`): making one asks the hub, which the full group does."""
+    from indexing.search_daemon import index_run
+
+    parsed = _parse_index(args)
+    if parsed is None or env.get("AGENTLS_SEARCH_PROCESS", "1") == "0":
+        return None
+    path, quiet, as_json = parsed
+    cache = cache_dir(env)
+    root = Path(path).expanduser()
+    if _apply_pending(cache) or not root.is_dir():
+        return None
+    root = root.resolve()
+    card = SearchCard.load(cache, root)
+    if card is None or card.idle <= 0 or not _offer_settled(card.provider, cache, env):
+        return None
+    err = _stderr()
+    report = index_run(Path(card.location), card.fingerprint, progress_lines(err, quiet))
+    if report is None:
+        return None
+    for message in card.messages:
+        err.print(f"[yellow]warning:[/] {_escape(message)}", highlight=False)
+    if as_json:
+        _echo(json.dumps(asdict(report), indent=2))
+    print_report(report, err)
+    return 0
+
+
+def progress_lines(err: Any, quiet: bool, every: float = 10.0) -> Callable[[str, int, int], None]:
+    """Progress of a run in the warm search process as plain lines on ``err`` (a Rich console), at most one
+    per phase every ``every`` seconds; nothing when ``quiet``."""
+    started = time.monotonic()
+    last: dict[str, Any] = {"phase": "", "at": 0.0}
+
+    def on_progress(phase: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if quiet or (phase == last["phase"] and now - last["at"] < every):
+            return
+        last.update(phase=phase, at=now)
+        count = f"{done:,}/{total:,}" if total else f"{done:,}"
+        err.print(f"agentls: {phase} {count} ({now - started:.0f} s)", highlight=False, markup=False)
+
+    return on_progress
+
+
+def print_report(report: IndexReport, err: Any) -> None:
+    """An index run's summary on ``err`` (a Rich console)."""
+    skipped = ", ".join(f"{n} {reason}" for reason, n in sorted(report.skipped.items())) or "none"
+    err.print(
+        f"[bold]Indexed[/] {report.root}: {report.files_seen:,} files "
+        f"({report.files_indexed:,} new or changed, {report.files_unchanged:,} unchanged, "
+        f"{report.files_removed:,} removed); {report.chunks:,} chunks, {report.symbols:,} symbols, "
+        f"{report.vectors:,} vectors in {report.seconds:.1f} s",
+        highlight=False,
+    )
+    err.print(f"Skipped: {skipped}", highlight=False)
+    if report.lexical_only and report.notice:
+        err.print(f"[yellow]note:[/] {report.notice}", highlight=False)
+    for warning in report.warnings:
+        err.print(f"[yellow]warning:[/] {_escape(warning)}", highlight=False)
+    for error in report.errors:
+        err.print(f"[red]error:[/] {error}", highlight=False)
+
+
+def _offer_settled(provider: str, cache: Path, env: Mapping[str, str]) -> bool:
+    """Whether `indexing.model_store.ModelOffer` stays silent on its cheap checks alone (CI, offline, not
+    the default provider, an offer made or a hub that did not answer in the last day; its record file is
+    ``model-offer.json``), so a run need not import it (0.3-0.6 s: httpx, numpy)."""
+    if env.get("CI", "").lower() not in ("", "0", "false") or provider != "model2vec":
+        return True
+    if env.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        return True
+    try:
+        record = json.loads((cache / "model-offer.json").read_text())
+    except FileNotFoundError:
+        return False
+    except (OSError, ValueError):
+        return True
+    if not isinstance(record, dict) or record.get("offered"):
+        return True
+    try:
+        return time.time() - float(record.get("unanswered_at", 0)) < 24 * 3600.0
+    except (TypeError, ValueError):
+        return False
+
+
+def _stderr() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True, soft_wrap=True)
 
 
 def _apply_pending(cache: Path) -> bool:

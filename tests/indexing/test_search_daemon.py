@@ -3,6 +3,7 @@ versions, retires itself for other settings, and lets ``agentls search`` skip im
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -142,5 +143,34 @@ def test_cli_search_uses_the_warm_process_without_importing_lancedb(
             for run in (third, fourth)
         ]
         assert warnings[0] == warnings[1] and any("no_such_setting" in ln for ln in warnings[0]), warnings
+    finally:
+        os.kill(pid, signal.SIGTERM)
+
+
+def test_cli_index_starts_the_warm_process_and_the_next_run_goes_to_it_without_the_settings_tree(
+    workspace: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AGENTLS_SEARCH_PROCESS", "1")
+    env = {**os.environ, "AGENTLS_CACHE_DIR": str(cache_dir), "PYTHONPATH": str(REPO), "CI": "1"}
+    (workspace / "agentls.toml").write_text("[index]\nsearch_process_idle = 30\n")
+    command = [sys.executable, "-X", "importtime", "-m", "server.cli", "index", "--json"]
+    first = subprocess.run(command, cwd=workspace, env=env, capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0, first.stderr
+    assert " pydantic\n" in first.stderr
+    location = IndexSettings().location(workspace, cache_dir)
+    deadline = time.monotonic() + 60
+    while not socket_path(location).exists():  # the run started the warm process
+        assert time.monotonic() < deadline, (location / "search.log").read_text()
+        time.sleep(0.1)
+    pid = int((location / "search.lock").read_text())
+    try:
+        (workspace / "shop" / "pricing.py").write_text("def price_with_tax(net):\n    return net * 1.2\n")
+        second = subprocess.run(command, cwd=workspace, env=env, capture_output=True, text=True, timeout=60)
+        assert second.returncode == 0, second.stderr
+        report = json.loads(second.stdout)
+        assert report["files_indexed"] == 1 and report["files_unchanged"] > 0
+        for heavy in ("pydantic", "server.settings", "lancedb._lancedb", "indexing.model_store"):
+            assert f" {heavy}\n" not in second.stderr, heavy
+        assert "Indexed " in second.stderr and "Skipped: " in second.stderr
     finally:
         os.kill(pid, signal.SIGTERM)

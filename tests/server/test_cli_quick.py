@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from server.cli.quick import SearchCard, _parse, inputs_digest, quick_search
+from server.cli.quick import SearchCard, _parse, _parse_index, inputs_digest, quick_search
 
 
 @pytest.mark.parametrize(
@@ -54,3 +54,20 @@ def test_a_card_holds_only_while_the_workspace_settings_files_are_unchanged(tmp_
     assert SearchCard.load(cache, root) is None
     # No card, no search process: the full group runs the command.
     assert quick_search(["search", "q", "--path", str(root)], {"AGENTLS_CACHE_DIR": str(cache)}) is None
+
+
+@pytest.mark.parametrize(
+    ("args", "parsed"),
+    [
+        (["index"], (".", False, False)),
+        (["index", "src", "-q", "--json"], ("src", True, True)),
+        (["index", "--quiet", "--engine", "local"], (".", True, False)),
+        (["index", "--to", "s3://b/p"], None),
+        (["index", "--engine", "ray"], None),
+        (["index", "a", "b"], None),
+        (["index", "--help"], None),
+        (["search", "q"], None),
+    ],
+)
+def test_takes_plain_index_runs_only(args: list[str], parsed: tuple[str, bool, bool] | None) -> None:
+    assert _parse_index(args) == parsed
