@@ -10,9 +10,10 @@ The file is trusted only as long as nothing wrote to the index after it: every w
 (`WorkspaceIndex.index`, `update_paths`) deletes it under the index's write lock before its first write,
 and only a full run that finished (not cancelled, no errors) writes it again, last. It holds, per file,
 the size and mtime of the indexed files and of the files skipped when read (binary, generated, too
-large: the walk cannot tell those), the settings it was made with, and the embedding notice of a lexical
-index: it is written only for indexes without vectors (with a model, the run also checks that every chunk
-has its vector, which needs the index).
+large: the walk cannot tell those), the settings it was made with (trusted while the current settings
+shape the same rows: `same_rows`), and the embedding notice of a lexical index: it is written only for
+indexes without vectors (with a model, the run also checks that every chunk has its vector, which needs
+the index). An unchanged scan leaves the walk snapshot the last run saved as it is.
 """
 
 from __future__ import annotations
