@@ -4,9 +4,10 @@ Importing LanceDB takes about 3 seconds of CPU (most of it pydantic building val
 namespace REST client at import time), and loading an embedding model more: a search from the command
 line used to pay both on every query, for a search that takes 20-60 ms once they are loaded. The first
 ``agentls search`` of a workspace searches in its own process, as before, and then starts this process
-in the background; later searches send their query to it over a unix socket and print its answer. The
-client side (`query`, `spawn`, `fingerprint`) imports nothing heavy: the CLI reaches the socket without
-loading LanceDB, pyarrow or numpy.
+in the background (so does ``agentls index`` after its run); later searches send their query to it over a
+unix socket and print its answer. The client side (`query`, `index_run`, `spawn`, `fingerprint`) imports
+nothing heavy: the CLI reaches the socket without loading LanceDB, pyarrow or numpy, and its quick path
+(`server.cli.quick`) without the settings tree either.
 
 - The socket lives in the index folder (0700, so only the user can connect), or, when that path is too
   long for a unix socket, in a private folder under the temporary directory.
