@@ -16,7 +16,7 @@ import pytest
 
 from indexing import service
 from indexing import state as files_state
-from indexing.config import IndexSettings
+from indexing.config import IndexSettings, RerankSettings
 from indexing.service import IndexCancelled, WorkspaceIndex
 from indexing.state import STATE_NAME, unchanged_report
 from indexing.store import IndexStore
@@ -158,7 +158,9 @@ def test_settings_that_do_not_shape_rows_keep_the_quick_path(workspace: Path, ca
     data["settings"] = json.dumps(older)
     state_file.write_text(json.dumps(data))
     assert _quick(index) is not None
-    tuned = IndexSettings(search_process_idle=5, workers=2, rerank={"provider": "api", "url": "http://x"})
+    tuned = IndexSettings(
+        search_process_idle=5, workers=2, rerank=RerankSettings(provider="api", url="http://x")
+    )
     assert _quick(WorkspaceIndex(workspace, tuned, cache_dir=cache_dir)) is not None
     # A new setting not at its default, or one that shapes rows, sends the run to the index.
     assert _quick(WorkspaceIndex(workspace, IndexSettings(shared="s3://b/p"), cache_dir=cache_dir)) is None
