@@ -16,9 +16,9 @@ and drop the rows of changed and removed files in the commit:
    one `LanceOperation.Overwrite` of all its new fragments (an incremental run: a delete of the changed
    and removed files' rows, then one `LanceOperation.Append`), the files table last (the commit point, as
    in `indexing.store`; meta.json marks the commits as a pending write, so a run killed between two of
-   them leaves rows that the next run removes). Then it builds the full-text, scalar and vector
-   indexes, compacts (a full run; an incremental one when fragments piled up), drops the superseded
-   versions, and, after a full run, writes the file state (`indexing.state`) exactly as a local full
+   them leaves rows that the next run removes). Then it compacts (a full run; an incremental one when
+   fragments piled up), drops the superseded versions, builds the full-text, scalar and vector indexes
+   that are missing, and, after a full run, writes the file state (`indexing.state`) exactly as a local full
    run does, so the next local run finds the index up to date without opening it.
 
 A run that fails, is cancelled or is killed before step 3 leaves every table at its previous version:
@@ -323,9 +323,9 @@ class RayIndexer:
             for item in skipped.values():
                 report.skipped[item.reason.value] = report.skipped.get(item.reason.value, 0) + 1
             store.refresh()
-            store.ensure_indexes(vector_index_min_rows=settings.vector_index_min_rows)
             if (previous and not incremental) or store.max_fragments() >= settings.compact_after_fragments:
                 store.optimize(keep_versions=timedelta(0))  # the previous index's data goes now
+            store.ensure_indexes(vector_index_min_rows=settings.vector_index_min_rows)  # once compacted
             if report.lexical_only and not report.errors and not incremental:  # as in a local full run
                 state = files_state.state_of(settings, entries, skipped_when_read, report.notice)
                 files_state.save_or_log(state, ws.location)
