@@ -258,8 +258,12 @@ class WorkspaceIndex:
             if embedder is not None:
                 self._backfill_vectors(store, embedder, report, notify, cancel)
             notify("finishing", 0, 0)
-            # After a large run, compact and keep only the newest version (superseded files freed).
-            large = report.files_indexed + report.files_removed >= self.settings.batch_files
+            # After a large run, compact and keep only the newest version (superseded files freed): a
+            # vector pass over the kernel left 3.1 GB of superseded vectors and index files otherwise.
+            large = (
+                report.files_indexed + report.files_removed >= self.settings.batch_files
+                or report.vectors >= _LARGE_VECTOR_PASS
+            )
             self._maintain(store, keep_versions=timedelta(0) if large else None)
             if report.lexical_only and not report.errors:  # the last write: see `indexing.state`
                 state = files_state.state_of(self.settings, entries, skipped_when_read, report.notice)
@@ -761,6 +765,10 @@ def _vector_pool(limit: int) -> int:
     leg did not find is read from the store (about 0.3 ms a row on Django), and those past 30 did not
     change the top 10 on the retrieval benchmark's tuning split."""
     return max(30, limit * 3)
+
+
+_LARGE_VECTOR_PASS = 20_000
+"""Vectors written by one run past which it counts as large (its superseded versions are dropped)."""
 
 
 def embedding_text(path: str, symbol: str, text: str, max_chars: int) -> str:
