@@ -366,7 +366,7 @@ def test_commands_send_the_contracts_arguments_and_search_fills_quickfix(
 ) -> None:
     # No script: should a command start a run, its first model call fails at once (never the real API).
     with FakeAnthropic() as fake:
-        result = run_nvim(nvim, "commands.lua", workspace, tmp_path, env=fake.env())
+        result = run_nvim(nvim, "commands.lua", workspace, tmp_path, env=fake.env(), timeout=150)
 
     uri = (workspace / STATS).as_uri()
     line = result["def_line"] - 1  # 0-based line of `def mean`

@@ -67,7 +67,7 @@ H.run(function(h)
   end, "answers to the six commands")
 
   -- Search, once the first index is done.
-  h.wait(30000, function()
+  h.wait(90000, function() -- a loaded CI machine: the first index of the workspace took over 30 s
     for _, m in ipairs(h.messages) do
       if m.message:find("Indexed") then
         return true
