@@ -288,6 +288,13 @@ def test_team_run_view_qa_verdict_and_honest_verification_labels(tmp_path: Path,
     after = "\n".join(result["run_after"])
     assert "## architect: Design (architect)" in after
     assert "- create shop/vouchers.py" in after and "- architect: finished" in after
+    # A run's warning (here the interpreter probe's fallback) shows its message, not just its kind.
+    assert "## Warnings" in after and "## Warnings" not in before
+    assert (
+        "- interpreter: The sandbox could not run .venv/bin/python; tests run with the host's python3."
+        in after
+    )
+    assert "  Set agent.python." in after
     assert result["run_buffer_filetype"] == "markdown"
     # The QA verdict with the proposal.
     assert "# QA verdict: passed" in result["team_preview"]

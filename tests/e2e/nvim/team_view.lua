@@ -34,6 +34,13 @@ H.run(function(h)
     markdown = "**Design**: A vouchers module\n- create shop/vouchers.py",
   })
   handler(nil, { runId = "r1", kind = "role", role = "architect", node = "architect", state = "finished" })
+  handler(nil, {
+    runId = "r1",
+    kind = "warning",
+    subject = "interpreter",
+    message = "The sandbox could not run .venv/bin/python; tests run with the host's python3."
+      .. "\nSet agent.python.",
+  })
   local after = h.lines(run_buf)
 
   local keys = st.config.preview.keys

@@ -1,6 +1,6 @@
---- Team runs in Neovim: the `agentls/runEvent` notifications (the plan/todo list, role changes and each
---- role's handoff) kept per run, and the run's scratch buffer (`:AgentlsRun`, `:AgentlsTeam`) that shows
---- them as Markdown and follows new events while it is open.
+--- Team runs in Neovim: the `agentls/runEvent` notifications (the plan/todo list, role changes, each
+--- role's handoff and any run's warnings) kept per run, and the run's scratch buffer (`:AgentlsRun`,
+--- `:AgentlsTeam`) that shows them as Markdown and follows new events while it is open.
 local M = {}
 
 local BUFFER_PREFIX = "agentls://run/"
@@ -13,13 +13,13 @@ local function is_set(value)
   return value ~= nil and value ~= vim.NIL
 end
 
---- The events of `run_id` so far: `{ todo = items, roles = {role = state}, role_order, handoffs }`.
+--- The events of `run_id` so far: `{ todo = items, roles = {role = state}, role_order, handoffs, warnings }`.
 function M.events(state, run_id)
   state.run_events = state.run_events or {}
   state.run_event_order = state.run_event_order or {}
   local events = state.run_events[run_id]
   if events == nil then
-    events = { todo = {}, roles = {}, role_order = {}, handoffs = {} }
+    events = { todo = {}, roles = {}, role_order = {}, handoffs = {}, warnings = {} }
     state.run_events[run_id] = events
     table.insert(state.run_event_order, run_id)
   end
@@ -44,17 +44,42 @@ function M.record(state, params)
       markdown = is_set(params.markdown) and params.markdown or nil,
       document = is_set(params.document) and params.document or nil,
     })
+  elseif params.kind == "warning" then
+    table.insert(events.warnings, {
+      subject = is_set(params.subject) and params.subject or nil,
+      message = is_set(params.message) and params.message or "(no message)",
+    })
+  elseif is_set(params.kind) then
+    -- A kind this plugin does not know yet: keep its text rather than drop it.
+    table.insert(events.warnings, {
+      subject = tostring(params.kind),
+      message = is_set(params.message) and params.message
+        or is_set(params.markdown) and params.markdown
+        or "",
+    })
   end
   return events
 end
 
---- The run buffer's lines: the plan/todo list, the roles, then each handoff as it arrived.
+--- The run buffer's lines: the warnings, the plan/todo list, the roles, then each handoff as it arrived.
 function M.lines(state, run_id)
   local run = state.runs[run_id]
   local events = M.events(state, run_id)
   local out = { "# agentls run " .. tostring(run_id) .. (run and run.title and (": " .. run.title) or "") }
   if run and run.status then
     table.insert(out, "status: " .. tostring(run.status))
+  end
+  if #events.warnings > 0 then
+    table.insert(out, "")
+    table.insert(out, "## Warnings")
+    for _, w in ipairs(events.warnings) do
+      local body = split_lines(w.message)
+      local subject = w.subject and (w.subject .. ": ") or ""
+      table.insert(out, "- " .. subject .. (body[1] or ""))
+      for i = 2, #body do
+        table.insert(out, "  " .. body[i])
+      end
+    end
   end
   table.insert(out, "")
   table.insert(out, "## Plan")
