@@ -1,0 +1,74 @@
+"""Score ranking weights on one split without rebuilding the indexes: each repository is indexed once (kept
+under ``--work`` between runs), then every setting swaps ``WorkspaceIndex.weights`` and re-runs the queries.
+
+    python -m tests.benchmarks.retrieval.sweep --model ~/.cache/agentls-test/models/distilled-minilm \\
+        --set vector=0.5 --set vector=1.0,lexical=0.8
+
+Each ``--set`` is one setting (``field=value`` pairs of :class:`indexing.ranking.RankingWeights`, comma-
+separated); the defaults are always scored first as the baseline. Tune on the tuning split (the default)
+and score the held-out split once, at the end, with :mod:`tests.benchmarks.retrieval.evaluate`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import statistics
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from indexing.ranking import RankingWeights
+from tests.benchmarks.retrieval.evaluate import agentls_search, load_queries, open_agentls, score
+from tests.benchmarks.retrieval.repos import BY_NAME, fetch
+
+
+def parse_setting(text: str) -> RankingWeights:
+    """``vector=0.5,lexical=0.8`` -> the default weights with those fields replaced."""
+    fields = {f.name: f.type for f in dataclasses.fields(RankingWeights)}
+    changes: dict[str, Any] = {}
+    for pair in filter(None, text.split(",")):
+        name, _, value = pair.partition("=")
+        if name not in fields:
+            raise SystemExit(f"unknown weight {name!r} in --set {text!r}; known: {', '.join(sorted(fields))}")
+        changes[name] = int(value) if fields[name] in (int, "int") else float(value)
+    return dataclasses.replace(RankingWeights(), **changes)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--split", default="tuning", choices=["tuning", "held_out", "all"])
+    parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "agentls-bench")
+    parser.add_argument("--work", type=Path, help="where the indexes are kept (default: CACHE/sweep)")
+    parser.add_argument("--model", type=Path, help="a static model folder: hybrid indexes (default lexical)")
+    parser.add_argument("--set", action="append", default=[], dest="settings", help="field=value[,...]")
+    parser.add_argument("--repos", help="comma-separated subset of the repositories")
+    parser.add_argument("--vector-only", action="store_true", help="score the vector leg alone too")
+    args = parser.parse_args(argv)
+    work = args.work or args.cache / "sweep" / ("hybrid" if args.model else "lexical")
+    settings = [("default", RankingWeights())] + [(s, parse_setting(s)) for s in args.settings]
+    queries = load_queries(args.split)
+    if args.repos:
+        queries = [q for q in queries if q["repo"] in args.repos.split(",")]
+    ndcg: dict[str, list[float]] = {label: [] for label, _ in settings}
+    if args.vector_only:
+        ndcg["vector only"] = []
+    for name in sorted({q["repo"] for q in queries}):
+        corpus = fetch(BY_NAME[name], args.cache)
+        index = open_agentls(corpus.root, work / name, model_dir=args.model)
+        repo_queries = [q for q in queries if q["repo"] == name]
+        for label, weights in settings:
+            index.weights = weights
+            search = agentls_search(index)
+            ndcg[label] += [score(q, search(q["query"]))["ndcg"] for q in repo_queries]
+        if args.vector_only:
+            index.weights = RankingWeights()
+            search = agentls_search(index, vector_only=True)
+            ndcg["vector only"] += [score(q, search(q["query"]))["ndcg"] for q in repo_queries]
+    for label, values in ndcg.items():
+        print(f"{label}: NDCG@10 {statistics.fmean(values):.4f} over {len(values)} queries ({args.split})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
