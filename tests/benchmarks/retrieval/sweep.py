@@ -50,9 +50,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     queries = load_queries(args.split)
     if args.repos:
         queries = [q for q in queries if q["repo"] in args.repos.split(",")]
-    ndcg: dict[str, list[float]] = {label: [] for label, _ in settings}
-    if args.vector_only:
-        ndcg["vector only"] = []
+    labels = [label for label, _ in settings] + (["vector only"] if args.vector_only else [])
+    ndcg: dict[tuple[str, str], list[float]] = {(label, q["split"]): [] for label in labels for q in queries}
     for name in sorted({q["repo"] for q in queries}):
         corpus = fetch(BY_NAME[name], args.cache)
         index = open_agentls(corpus.root, work / name, model_dir=args.model)
@@ -60,13 +59,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         for label, weights in settings:
             index.weights = weights
             search = agentls_search(index)
-            ndcg[label] += [score(q, search(q["query"]))["ndcg"] for q in repo_queries]
+            for q in repo_queries:
+                ndcg[label, q["split"]].append(score(q, search(q["query"]))["ndcg"])
         if args.vector_only:
             index.weights = RankingWeights()
             search = agentls_search(index, vector_only=True)
-            ndcg["vector only"] += [score(q, search(q["query"]))["ndcg"] for q in repo_queries]
-    for label, values in ndcg.items():
-        print(f"{label}: NDCG@10 {statistics.fmean(values):.4f} over {len(values)} queries ({args.split})")
+            for q in repo_queries:
+                ndcg["vector only", q["split"]].append(score(q, search(q["query"]))["ndcg"])
+    for (label, split), values in ndcg.items():
+        print(f"{label}: NDCG@10 {statistics.fmean(values):.4f} over {len(values)} queries ({split})")
     return 0
 
 
