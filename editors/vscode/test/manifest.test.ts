@@ -122,6 +122,8 @@ describe("mirrored settings", { skip: NO_REPO }, () => {
     const provider = schema.$defs.EmbeddingSettings?.properties.provider;
     const level = schema.$defs.ServerSettings?.properties.log_level;
     assert.deepEqual(props["agentls.index.embedding.provider"]?.enum, provider?.enum);
+    const rerank = schema.$defs.RerankSettings?.properties.provider;
+    assert.deepEqual(props["agentls.index.rerank.provider"]?.enum, rerank?.enum);
     assert.deepEqual(props["agentls.server.logLevel"]?.enum, level?.enum);
   });
 });

@@ -151,6 +151,20 @@ describe("team runs", () => {
     assert.throws(() => parseRunEvent({ kind: "todo" }), /runId/);
   });
 
+  it("writes a run's warning with its subject and message", () => {
+    const warning = parseRunEvent({
+      runId: "r1",
+      kind: "warning",
+      subject: "interpreter",
+      message:
+        "The sandbox could not run .venv/bin/python; tests run with the host's python3.\nSet agent.python.",
+    });
+    assert.deepEqual(runEventLines(warning), [
+      "warning (interpreter): The sandbox could not run .venv/bin/python; tests run with the host's python3.",
+      "  Set agent.python.",
+    ]);
+  });
+
   it("shows the QA verdict per criterion", () => {
     assert.deepEqual(
       verdictLines({

@@ -68,7 +68,11 @@ def twice(x: int) -> int:
 const USER_SETTINGS = {
   server: { path: "/opt/agentls/bin/agentls", args: ["serve", "--stdio"], reindexOnSave: true },
   trace: { server: "verbose" },
-  index: { embedding: { provider: "none" }, maxFileBytes: 123456 },
+  index: {
+    embedding: { provider: "none" },
+    maxFileBytes: 123456,
+    rerank: { candidates: 30, apiKeyEnv: "RERANK_KEY" },
+  },
   agent: { maxCostUsd: 0.25, sandbox: { timeoutSeconds: 30 } },
 };
 const FOLDER_SETTINGS = { agent: { maxSteps: 7 } };
@@ -115,12 +119,19 @@ describe("against agentls serve --stdio", { skip: NO_REPO, timeout: 120_000 }, (
   it("takes the settings under the names the extension sends, without a warning", async () => {
     const stats = await server.connection.sendRequest<{
       settings: {
-        index: { max_file_bytes: number; embedding: { provider: string } };
+        index: {
+          max_file_bytes: number;
+          embedding: { provider: string };
+          rerank: { provider: string; candidates: number; api_key_env: string | null };
+        };
         agent: { max_cost_usd: number; max_steps: number; sandbox: { timeout_seconds: number } };
       };
     }>(Request.serverStats, {});
     assert.equal(stats.settings.index.max_file_bytes, 123456);
     assert.equal(stats.settings.index.embedding.provider, "none");
+    assert.equal(stats.settings.index.rerank.candidates, 30);
+    assert.equal(stats.settings.index.rerank.api_key_env, "RERANK_KEY");
+    assert.equal(stats.settings.index.rerank.provider, "none");
     assert.equal(stats.settings.agent.max_cost_usd, 0.25);
     assert.equal(stats.settings.agent.sandbox.timeout_seconds, 30);
     assert.equal(stats.settings.agent.max_steps, 7, "the folder's setting, from workspace/configuration");

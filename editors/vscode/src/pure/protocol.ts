@@ -74,7 +74,8 @@ export interface ProposalDetails {
   readonly team: Readonly<Record<string, unknown>> | undefined;
 }
 
-/** `agentls/runEvent`: what a team run did (a handoff, its todo list, a role starting or ending). */
+/** `agentls/runEvent`: what a team run did (a handoff, its todo list, a role starting or ending), or a
+ * warning of any run (`message`, about `subject`). */
 export interface RunEvent {
   readonly runId: string;
   readonly kind: string;
@@ -85,6 +86,10 @@ export interface RunEvent {
   readonly document: unknown;
   readonly items: readonly { readonly text: string; readonly status: string }[];
   readonly state: string | undefined;
+  /** A warning's text (what happened and what to do). */
+  readonly message: string | undefined;
+  /** What a warning is about ("interpreter"). */
+  readonly subject: string | undefined;
 }
 
 export interface RunInfo {
@@ -256,6 +261,8 @@ export function parseRunEvent(params: unknown): RunEvent {
     document: obj.document,
     items,
     state: optionalString(method, obj, "state"),
+    message: optionalString(method, obj, "message"),
+    subject: optionalString(method, obj, "subject"),
   };
 }
 

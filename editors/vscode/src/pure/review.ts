@@ -51,7 +51,14 @@ export function runEventLines(event: RunEvent): string[] {
       event.markdown ?? (event.document === undefined ? "" : JSON.stringify(event.document, undefined, 2));
     return [`## ${event.role ?? "?"}: ${event.handoff ?? "handoff"}${where}`, ...body.split("\n"), ""];
   }
-  return [event.kind];
+  // "warning", and any kind this extension does not know yet: its kind, subject and message.
+  const about = event.subject === undefined ? "" : ` (${event.subject})`;
+  const text = event.message ?? event.markdown;
+  if (text === undefined) {
+    return [`${event.kind}${about}`];
+  }
+  const [first = "", ...rest] = text.split("\n");
+  return [`${event.kind}${about}: ${first}`, ...rest.map((line) => `  ${line}`)];
 }
 
 /** The QA verdict of a team proposal (`team.review`), a line per acceptance criterion. */
