@@ -600,6 +600,106 @@ def rerun_command(nodeid: str) -> str:
     return f"python -m pytest {shlex.quote(nodeid)} -m benchmark -s"
 
 
+# ----------------------------------------------------------------------------- language-server load
+
+
+@dataclass(slots=True)
+class CodeActionLoad:
+    """Latencies in ms of a run of ``textDocument/codeAction`` requests (`code_action_load`)."""
+
+    cold: list[float]  # the first request per file: it waits for the file's first parse
+    latencies: list[float]
+    after_edit: list[float]  # the requests sent right after an edit
+    during_indexing: int  # how many requests were answered before the first index ended
+
+
+async def code_action_ms(client: Any, uri: str, line: int) -> float:
+    """Milliseconds for one ``textDocument/codeAction`` at the start of ``line``."""
+    from lsprotocol import types
+
+    position = types.Position(line=line, character=0)
+    started = time.perf_counter()
+    await client.text_document_code_action_async(
+        types.CodeActionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            range=types.Range(start=position, end=position),
+            context=types.CodeActionContext(diagnostics=[]),
+        )
+    )
+    return (time.perf_counter() - started) * 1000
+
+
+async def code_action_load(
+    client: Any,
+    uris: list[str],
+    texts: list[str],
+    *,
+    rng: random.Random,
+    count: int,
+    edit_every: int,
+    edit_comment: str,
+) -> CodeActionLoad:
+    """A user at work in open files: one code action at a random line of each file first, then ``count``
+    at random lines of a random file, a whole-document edit (``edit_comment`` with ``{n}`` appended as a
+    new line, a new version) every ``edit_every`` requests, 5-30 ms between requests. ``texts`` is
+    updated with the edits."""
+    import asyncio
+
+    from lsprotocol import types
+
+    from tests.e2e.helpers import index_progress_ended
+
+    cold = [
+        await code_action_ms(client, uri, rng.randrange(text.count("\n")))
+        for uri, text in zip(uris, texts, strict=True)
+    ]
+    load = CodeActionLoad(cold=cold, latencies=[], after_edit=[], during_indexing=0)
+    versions = [1] * len(uris)
+    for n in range(count):
+        i = rng.randrange(len(uris))
+        edited = n > 0 and n % edit_every == 0
+        if edited:
+            versions[i] += 1
+            texts[i] += "\n" + edit_comment.format(n=n) + "\n"
+            client.text_document_did_change(
+                types.DidChangeTextDocumentParams(
+                    text_document=types.VersionedTextDocumentIdentifier(uri=uris[i], version=versions[i]),
+                    content_changes=[types.TextDocumentContentChangeWholeDocument(text=texts[i])],
+                )
+            )
+        ms = await code_action_ms(client, uris[i], rng.randrange(texts[i].count("\n")))
+        load.latencies.append(ms)
+        if edited:
+            load.after_edit.append(ms)
+        if not index_progress_ended(client):
+            load.during_indexing += 1
+        await asyncio.sleep(rng.uniform(0.005, 0.03))  # a user moving the cursor
+    return load
+
+
+async def wait_until_reading(client: Any) -> float:
+    """Seconds until the server answers a request sent before initialize (with -32002)."""
+    import asyncio
+
+    from pygls.protocol.json_rpc import JsonRPCProtocol
+
+    started = time.perf_counter()
+    # pytest-lsp's client refuses to send before initialize; the base protocol does not.
+    future = JsonRPCProtocol.send_request(client.protocol, "agentls/serverStats", None)
+    try:
+        await asyncio.wrap_future(future)
+    except Exception as exc:
+        assert "not initialized" in str(exc), exc
+    return time.perf_counter() - started
+
+
+def vscode_capabilities() -> Any:
+    """The client capabilities VS Code sends (pytest-lsp's copy)."""
+    from pytest_lsp import client_capabilities
+
+    return client_capabilities("visual-studio-code")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.benchmarks.harness")
     sub = parser.add_subparsers(dest="command", required=True)

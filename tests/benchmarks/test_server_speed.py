@@ -23,11 +23,18 @@ from pathlib import Path
 
 import pytest
 from lsprotocol import types
-from pytest_lsp import LanguageClient
 
 from tests.benchmarks import corpora
 from tests.benchmarks.conftest import model_cache
-from tests.benchmarks.harness import Entry, percentile, record, rerun_command
+from tests.benchmarks.harness import (
+    Entry,
+    code_action_load,
+    percentile,
+    record,
+    rerun_command,
+    vscode_capabilities,
+    wait_until_reading,
+)
 from tests.e2e.helpers import index_progress_ended, request, start_server, stop
 
 pytestmark = [pytest.mark.benchmark, pytest.mark.timeout(1800)]
@@ -46,9 +53,9 @@ async def test_server_speed_while_indexing_django(
     spawned = time.perf_counter()
     client = await start_server(cache)
     try:
-        up = await _wait_until_reading(client)
+        up = await wait_until_reading(client)
         params = types.InitializeParams(
-            capabilities=_vscode(),
+            capabilities=vscode_capabilities(),
             root_uri=root.as_uri(),
             workspace_folders=[types.WorkspaceFolder(uri=root.as_uri(), name=root.name)],
             initialization_options={"server": {"loop_monitor": True}},
@@ -72,33 +79,17 @@ async def test_server_speed_while_indexing_django(
             uris.append(path.as_uri())
             texts.append(text)
 
-        rng = random.Random(4)
-        cold: list[float] = []  # the first request on each file waits for its first parse
-        for uri, text in zip(uris, texts, strict=True):
-            cold.append(await _code_action_ms(client, uri, rng.randrange(text.count("\n"))))
-        latencies: list[float] = []
-        after_edit: list[float] = []
-        during_indexing = 0
-        versions = [1] * len(uris)
-        for n in range(CODE_ACTIONS):
-            i = rng.randrange(len(uris))
-            edited = n > 0 and n % EDIT_EVERY == 0
-            if edited:
-                versions[i] += 1
-                texts[i] = texts[i] + f"\n# edit {n}\n"
-                client.text_document_did_change(
-                    types.DidChangeTextDocumentParams(
-                        text_document=types.VersionedTextDocumentIdentifier(uri=uris[i], version=versions[i]),
-                        content_changes=[types.TextDocumentContentChangeWholeDocument(text=texts[i])],
-                    )
-                )
-            ms = await _code_action_ms(client, uris[i], rng.randrange(texts[i].count("\n")))
-            latencies.append(ms)
-            if edited:
-                after_edit.append(ms)
-            if not index_progress_ended(client):
-                during_indexing += 1
-            await asyncio.sleep(rng.uniform(0.005, 0.03))  # a user moving the cursor
+        load = await code_action_load(
+            client,
+            uris,
+            texts,
+            rng=random.Random(4),
+            count=CODE_ACTIONS,
+            edit_every=EDIT_EVERY,
+            edit_comment="# edit {n}",
+        )
+        cold, latencies, after_edit = load.cold, load.latencies, load.after_edit
+        during_indexing = load.during_indexing
 
         index_started = time.perf_counter()
         while not index_progress_ended(client):
@@ -177,36 +168,3 @@ async def test_server_speed_while_indexing_django(
 
 def _ms(values: list[float]) -> str:
     return ", ".join(f"{v:.0f}" for v in values) + " ms"
-
-
-async def _code_action_ms(client: LanguageClient, uri: str, line: int) -> float:
-    position = types.Position(line=line, character=0)
-    started = time.perf_counter()
-    await client.text_document_code_action_async(
-        types.CodeActionParams(
-            text_document=types.TextDocumentIdentifier(uri=uri),
-            range=types.Range(start=position, end=position),
-            context=types.CodeActionContext(diagnostics=[]),
-        )
-    )
-    return (time.perf_counter() - started) * 1000
-
-
-async def _wait_until_reading(client: object) -> float:
-    """Seconds until the server answers a request sent before initialize (with -32002)."""
-    from pygls.protocol.json_rpc import JsonRPCProtocol
-
-    started = time.perf_counter()
-    # pytest-lsp's client refuses to send before initialize; the base protocol does not.
-    future = JsonRPCProtocol.send_request(client.protocol, "agentls/serverStats", None)  # type: ignore[attr-defined]
-    try:
-        await asyncio.wrap_future(future)
-    except Exception as exc:
-        assert "not initialized" in str(exc), exc
-    return time.perf_counter() - started
-
-
-def _vscode() -> types.ClientCapabilities:
-    from pytest_lsp import client_capabilities
-
-    return client_capabilities("visual-studio-code")
