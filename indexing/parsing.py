@@ -1,7 +1,8 @@
 """What a parser process does with a group of files: read, hash, parse, chunk, and build the rows.
 
 Kept apart from the service (and from LanceDB) so worker processes start fast: they import this module,
-tree-sitter and pyarrow, nothing else heavy.
+tree-sitter, pyarrow and detect-secrets' scanner (`PRELOAD`: imported once by the fork server, so each
+parser process it forks has them), nothing else heavy.
 
 A group's rows travel back as two Arrow tables (chunks, symbols) serialised as IPC streams, with one small
 head per file; `ParsedGroup` hands them out again as per-file `Parsed` outcomes whose tables are zero-copy
@@ -37,6 +38,21 @@ from indexing.secrets import redact_text
 from indexing.walker import FileEntry, load_source
 
 log = logging.getLogger(__name__)
+
+PRELOAD = (
+    "indexing.parsing",
+    "indexing.chunker",
+    # What `indexing.secrets` imports on first use (about 0.2 s, most of it `requests`): in the fork
+    # server once rather than in each parser process at its first candidate line.
+    "detect_secrets.core.plugins.util",
+    "detect_secrets.filters.heuristic",
+    "detect_secrets.filters.allowlist",
+    "detect_secrets.util.code_snippet",
+    "detect_secrets.plugins.keyword",
+    "detect_secrets.util.filetype",
+    "detect_secrets.plugins.base",
+)
+"""Modules the parser processes' fork server imports before it forks them (see `indexing.service`)."""
 
 _UNKEYED = b"agentls"  # for callers that pass no key (the service always does)
 

@@ -47,7 +47,7 @@ from indexing.models import (
     SkippedFile,
     Symbol,
 )
-from indexing.parsing import Outcome, ParsedGroup, Unchanged, init_parser_process, process_many
+from indexing.parsing import PRELOAD, Outcome, ParsedGroup, Unchanged, init_parser_process, process_many
 from indexing.ranking import RankingWeights, analyse, rank, symbol_names, to_hit
 from indexing.rerank import Reranker, load_reranker, rerank_hits
 from indexing.rows import chunk_text
@@ -90,7 +90,7 @@ class IndexCancelled(Exception):
 def _parser_context() -> multiprocessing.context.BaseContext:
     """Parser processes fork from a server that has the parsing modules loaded (and nothing heavier)."""
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["indexing.parsing", "indexing.chunker"])
+    ctx.set_forkserver_preload(list(PRELOAD))
     return ctx
 
 
