@@ -13,6 +13,15 @@ what an expert would open, so per query:
   ``pass``/``...``/``raise NotImplementedError``), an empty file, or a test file when no target is a test;
 - ``tokens``: the context's estimated tokens.
 
+Implement and fix runs (`implement_scores`, `fix_scores`, ``--edits``): for a documented top-level Python
+function, its body is replaced by ``raise NotImplementedError`` in the text the run reads (the index is
+the workspace's as it is), and the context of ``agentls.implement`` there is scored by ``callees`` (the
+share of workspace functions its removed body called whose definition is shown), ``callers`` (a section
+outside the function calls it, when the workspace has a caller), ``imports`` (its file's imports shown),
+``style_test`` (a test file with real tests shown) and ``empty_tests`` (an empty test file such as
+``tests/__init__.py`` shown). A fix run gets a diagnostic on the function's last line: ``target`` (that
+line shown) and ``imports``.
+
 ``python -m tests.benchmarks.retrieval.context_relevance --split tuning`` prints the means per split (the
 held-out split only when asked, like the ranking harness).
 """
@@ -29,7 +38,8 @@ from pathlib import Path
 from typing import Any
 
 from agent.context import Context, ContextSection, gather_context
-from agent.task_builders import run_task
+from agent.task import Diagnostic
+from agent.task_builders import fix_task, implement_task, run_task
 from agent.testfinder import is_test_path
 from indexing.service import WorkspaceIndex
 
@@ -110,8 +120,133 @@ def evaluate_contexts(
     return out
 
 
+_DEF = re.compile(r"^def (\w+)\(", re.MULTILINE)
+_CALL = re.compile(r"(?<![\w.])(\w+)\(")
+
+
+def python_functions(text: str) -> list[tuple[str, int, int, int]]:
+    """Top-level functions with a docstring and a body: (name, def line, first body line after the
+    docstring, last line), 1-based."""
+    lines = text.split("\n")
+    out = []
+    for match in _DEF.finditer(text):
+        start = text.count("\n", 0, match.start()) + 1
+        end = start
+        for n in range(start, len(lines)):
+            if lines[n].strip() and not lines[n].startswith((" ", "\t", ")")):
+                break
+            if lines[n].strip():
+                end = n + 1
+        opening = [n for n in range(start, end) if lines[n].strip().startswith(('"""', "'''"))]
+        if not opening:
+            continue
+        first = lines[opening[0]].strip()
+        quote = first[:3]
+        doc_end = opening[0]  # 0-based index of the docstring's last line
+        if not (len(first) > 3 and first.count(quote) >= 2):
+            doc_end += 1
+            while doc_end < end and quote not in lines[doc_end]:
+                doc_end += 1
+        if doc_end + 1 < end:
+            out.append((match.group(1), start, doc_end + 2, end))
+    return out
+
+
+def _stubbed(text: str, body_start: int, end: int) -> str:
+    lines = text.split("\n")
+    indent = lines[body_start - 1][: len(lines[body_start - 1]) - len(lines[body_start - 1].lstrip())]
+    return "\n".join([*lines[: body_start - 1], f"{indent}raise NotImplementedError", *lines[end:]])
+
+
+def _defined(root: Path) -> dict[str, str]:
+    names: dict[str, str] = {}
+    for file in sorted(root.rglob("*.py")):
+        rel = file.relative_to(root).as_posix()
+        for name in _DEF.findall(file.read_text(errors="replace")):
+            names.setdefault(name, rel)
+    return names
+
+
+def _function(read: Callable[[str], str | None], path: str, name: str) -> tuple[str, int, int, int]:
+    found = [f for f in python_functions(read(path) or "") if f[0] == name]
+    if not found:
+        raise ValueError(f"no top-level function {name} with a docstring and a body in {path}")
+    return found[0]
+
+
+def implement_scores(
+    index: WorkspaceIndex, path: str, name: str, token_budget: int = 12_000
+) -> dict[str, float]:
+    """The first-turn context of implementing `name` in `path` with its body removed, scored."""
+    root = index.root
+    read = reader(root)
+    text = read(path) or ""
+    _, start, body_start, end = _function(read, path, name)
+    stub = _stubbed(text, body_start, end)
+    body = "\n".join(text.split("\n")[body_start - 1 : end])
+    defined = _defined(root)
+    callees = sorted({c for c in _CALL.findall(body) if c in defined and c != name})
+
+    def read_stub(p: str) -> str | None:
+        return stub if p == path else read(p)
+
+    task = implement_task(root, stub, path, start)
+    context = gather_context(task, root=root, read_file=read_stub, index=index, token_budget=token_budget)
+    shown = sum(
+        1
+        for c in callees
+        if any(re.search(rf"^\s*def {c}\(", s.text, re.MULTILINE) for s in context.sections)
+    )
+    call = re.compile(rf"(?<![\w]){re.escape(name)}\(")
+    calls = [
+        (rel, n)
+        for rel, file_text in ((f.relative_to(root).as_posix(), f) for f in sorted(root.rglob("*.py")))
+        for n, line in enumerate(
+            (stub if rel == path else file_text.read_text(errors="replace")).split("\n"), 1
+        )
+        if call.search(line) and not line.lstrip().startswith("def ") and not (rel == path and n == start)
+    ]
+    imports = import_lines(stub)
+    tests = [s for s in context.sections if s.path and is_test_path(s.path)]
+    return {
+        "callees": shown / len(callees) if callees else 1.0,
+        "callers": float(any(_shows(context, p, n) for p, n in calls)) if calls else 1.0,
+        "imports": 1.0 if not imports or any(_shows(context, path, n) for n in imports) else 0.0,
+        "style_test": float(any(not is_stub(s) and "def test" in s.text for s in tests)),
+        "empty_tests": float(any(is_stub(s) for s in tests)),
+        "tokens": float(context.tokens),
+    }
+
+
+def fix_scores(index: WorkspaceIndex, path: str, name: str, token_budget: int = 12_000) -> dict[str, float]:
+    """The first-turn context of fixing a diagnostic on the last line of `name` in `path`, scored."""
+    root = index.root
+    read = reader(root)
+    text = read(path) or ""
+    end = _function(read, path, name)[3]
+    diagnostic = Diagnostic(message='Argument of type "None" cannot be assigned', line=end, end_line=end)
+    task = fix_task(path, [diagnostic], text=text, root=root)
+    context = gather_context(task, root=root, read_file=read, index=index, token_budget=token_budget)
+    imports = import_lines(text)
+    return {
+        "target": float(_shows(context, path, end)),
+        "imports": 1.0 if not imports or any(_shows(context, path, n) for n in imports) else 0.0,
+        "tokens": float(context.tokens),
+    }
+
+
+def edit_cases(root: Path, limit: int = 40) -> list[tuple[str, str]]:
+    """(path, function) pairs to implement or fix: documented top-level functions of non-test files."""
+    out: list[tuple[str, str]] = []
+    for file in sorted(root.rglob("*.py")):
+        rel = file.relative_to(root).as_posix()
+        if not is_test_path(rel):
+            out.extend((rel, f[0]) for f in python_functions(file.read_text(errors="replace")))
+    return out[:: max(1, len(out) // limit)][:limit]
+
+
 def means(results: dict[str, dict[str, float]]) -> dict[str, float]:
-    keys = ("recall", "imports", "noise", "tokens")
+    keys = next(iter(results.values()), {"recall": 0, "imports": 0, "noise": 0, "tokens": 0}).keys()
     n = max(1, len(results))
     return {k: round(sum(r[k] for r in results.values()) / n, 3) for k in keys}
 
@@ -125,6 +260,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "agentls-bench")
     parser.add_argument("--repos", help="comma-separated subset of the repositories")
     parser.add_argument("--worst", type=int, default=0, help="print the N queries with the lowest recall")
+    parser.add_argument("--edits", action="store_true", help="also score implement and fix runs")
     args = parser.parse_args(argv)
     queries = load_queries(args.split)
     if args.repos:
@@ -138,6 +274,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         for split in ("held_out", "tuning") if args.split == "all" else (args.split,):
             part = {q["id"]: results[q["id"]] for q in queries if q["split"] == split}
             print(f"{split} ({len(part)} queries): {json.dumps(means(part))}")
+        for repo, index in indexes.items() if args.edits else ():
+            cases = edit_cases(index.root)
+            if cases:
+                implement = {f"{p}:{n}": implement_scores(index, p, n) for p, n in cases}
+                fix = {f"{p}:{n}": fix_scores(index, p, n) for p, n in cases}
+                print(f"{repo} implement ({len(cases)} functions): {json.dumps(means(implement))}")
+                print(f"{repo} fix ({len(cases)} functions): {json.dumps(means(fix))}")
         by_id = {q["id"]: q for q in queries}
         for qid, m in sorted(results.items(), key=lambda kv: (kv[1]["recall"], -kv[1]["noise"]))[
             : args.worst
