@@ -8,7 +8,8 @@
    and tests tasks names in its doc comment and signature), resolved to definitions in the same file or
    through the index (`WorkspaceIndex.find_symbols(name, role="definition")`);
 3. the definitions of those symbols (their chunks; classes as skeletons);
-4. related tests: test files (`agent.testfinder.is_test_path`) that reference the target, found
+4. for an implement task, up to three callers outside tests (through the index's references), and
+   related tests: test files (`agent.testfinder.is_test_path`) that reference the target, found
    through the index's references, the usual test file names for the target's file, or (without an
    index) by scanning the workspace's test files;
 5. similar code found by `WorkspaceIndex.search`. For a task with no file (a free-form ``agentls run``)
@@ -90,6 +91,7 @@ _PREAMBLE = (
 )
 
 
+_CALLERS = 3  # callers of an implement task's target shown
 _STYLE_CANDIDATES = 10  # test files looked at for a style example
 _STYLE_MIN_LINES = 5  # non-blank lines a test file needs to show a style
 
@@ -362,6 +364,35 @@ class _Gatherer:
         if signatures:
             text = "\n".join(dict.fromkeys(signatures))
             self.add(_P_SIGNATURES, ContextSection("signatures", "", 0, 0, text, f"what {user} uses"))
+
+    def callers(self) -> None:
+        """For an implement task: up to `_CALLERS` functions outside tests that call the target (how it is
+        used says what it must return), found through the index's references."""
+        task = self.task
+        name = task.name
+        if task.kind != "implement" or not name or self.index is None:
+            return
+        try:
+            symbols = self.index.find_symbols(name, role="reference", limit=50)
+        except Exception as error:  # a broken index must not stop a run
+            log.warning("context: finding callers of %s failed: %s", name, error)
+            return
+        seen: set[tuple[str, int]] = set()
+        for symbol in symbols:
+            if len(seen) >= _CALLERS:
+                break
+            if is_test_path(symbol.path) or is_secret_path(symbol.path):
+                continue
+            if symbol.path == task.path and task.range and task.range[0] <= symbol.line <= task.range[1]:
+                continue
+            chunk = self.chunk_at(symbol.path, symbol.line)
+            if chunk is None or (chunk.path, chunk.start_line) in seen:
+                continue
+            seen.add((chunk.path, chunk.start_line))
+            text = self._texts.get(symbol.path) or ""
+            start, end, body = _definition_text(chunk, text, symbol.line)
+            title = f"`{chunk.symbol or symbol.path}` calls `{name}`"
+            self.add(_P_TESTS, ContextSection(title, symbol.path, start, end, body, f"a caller of `{name}`"))
 
     # -- tests ----------------------------------------------------------------------------------------
 
@@ -738,6 +769,7 @@ def gather_context(
     )
     gatherer.target()
     gatherer.callees()
+    gatherer.callers()
     gatherer.related_tests()
     gatherer.similar()
     return gatherer.choose()

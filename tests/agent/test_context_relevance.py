@@ -17,7 +17,14 @@ from agent.context import gather_context
 from agent.task_builders import run_task
 from indexing.config import EmbeddingSettings, IndexSettings
 from indexing.service import WorkspaceIndex
-from tests.benchmarks.retrieval.context_relevance import evaluate_contexts, means, reader
+from tests.benchmarks.retrieval.context_relevance import (
+    edit_cases,
+    evaluate_contexts,
+    fix_scores,
+    implement_scores,
+    means,
+    reader,
+)
 from tests.benchmarks.retrieval.evaluate import load_queries
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "retrieval"
@@ -90,3 +97,21 @@ def test_stubs_and_unasked_tests_are_not_offered_as_found_code(tmp_path: Path) -
         run_task("add tests for parse price"), root=root, read_file=reader(root), index=index
     )
     assert any("tests/test_pricing.py" in s.header() for s in asked.sections)  # asked for: offered
+
+
+def test_implement_and_fix_runs_get_callers_imports_and_a_real_test_for_style(
+    indexes: dict[str, WorkspaceIndex],
+) -> None:
+    """20 documented functions of the requests fixture, each with its body removed (implement) or with a
+    diagnostic on its last line (fix). Measured when set: callers 0.95, callees 0.85, imports 1.0, a real
+    test for style 1.0, no empty test file; fix: target and imports 1.0. On the code before (no callers
+    for an implement task): callers 0.90."""
+    index = indexes["requests"]
+    cases = edit_cases(index.root, 20)
+    assert len(cases) == 20
+    implement = means({f"{p}:{n}": implement_scores(index, p, n) for p, n in cases})
+    assert implement["callers"] >= 0.95, implement
+    assert implement["callees"] >= 0.8 and implement["imports"] == 1.0, implement
+    assert implement["style_test"] == 1.0 and implement["empty_tests"] == 0.0, implement
+    fix = means({f"{p}:{n}": fix_scores(index, p, n) for p, n in cases})
+    assert fix["target"] == 1.0 and fix["imports"] == 1.0, fix
