@@ -48,7 +48,7 @@ from indexing import state as files_state
 from indexing.config import EmbeddingSettings, IndexSettings
 from indexing.models import FileRecord, IndexReport, ParseLimits, SkippedFile
 from indexing.ray_connect import RayUnavailable, connect
-from indexing.walker import FileEntry, explain_ignored, resolve_root, walk
+from indexing.walker import FileEntry, changed_entries, explain_ignored, resolve_root, walk
 
 if TYPE_CHECKING:
     from indexing.embeddings import Embedder
@@ -275,7 +275,7 @@ class RayIndexer:
             report.files_seen = len(entries) + len(skipped)
             # An index is there (with vectors if the run embeds): only new and changed files are parsed.
             incremental = bool(previous) and (embedder is None or store.has_vectors)
-            todo = [e for e in entries if _changed(e, previous)] if incremental else entries
+            todo = changed_entries(entries, previous) if incremental else entries
             removed = sorted(set(previous) - {e.path for e in entries}) if incremental else []
             ignored = explain_ignored(root, settings)
             if ignored:
@@ -375,12 +375,6 @@ def _commit(store: IndexStore, target: _Target, fragments: Mapping[str, list[str
         operation = lance.LanceOperation.Overwrite(target.schemas[name], metadata)
         lance.LanceDataset.commit(target.uris[name], operation, read_version=dataset.version)
     store._set_pending(False)
-
-
-def _changed(entry: FileEntry, previous: Mapping[str, FileRecord]) -> bool:
-    """New, or its size or modification time differ from the index's record (as the local engine)."""
-    record = previous.get(entry.path)
-    return record is None or record.size != entry.size or record.mtime_ns != entry.mtime_ns
 
 
 def _commit_changes(

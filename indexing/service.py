@@ -63,6 +63,7 @@ from indexing.walker import (
     SourceFile,
     WalkSnapshot,
     WorkspaceError,
+    changed_entries,
     explain_ignored,
     resolve_root,
     walk,
@@ -231,13 +232,7 @@ class WorkspaceIndex:
                 records = store.file_records()
                 entries, skipped = self._walk(report, notify)
                 seen = {e.path for e in entries}
-                to_check = [
-                    e
-                    for e in entries
-                    if (rec := records.get(e.path)) is None
-                    or rec.size != e.size
-                    or rec.mtime_ns != e.mtime_ns
-                ]
+                to_check = changed_entries(entries, records)
                 report.files_unchanged = len(entries) - len(to_check)
                 removed = sorted(set(records) - seen)
             if removed:

@@ -344,10 +344,12 @@ class IndexStore:
     def chunk_ids_without_vectors(self) -> list[str]:
         """Ids of chunks that have no vector yet (index built offline, or a new model)."""
         chunk_ids = set(self._tables["chunks"].search().select(["id"]).to_arrow().column("id").to_pylist())
-        if "vectors" in self._tables:
-            vector_ids = self._tables["vectors"].search().select(["id"]).to_arrow().column("id").to_pylist()
-            chunk_ids.difference_update(vector_ids)
-        return sorted(chunk_ids)
+        return sorted(chunk_ids - self._vector_ids())
+
+    def _vector_ids(self) -> set[str]:
+        if "vectors" not in self._tables:
+            return set()
+        return set(self._tables["vectors"].search().select(["id"]).to_arrow().column("id").to_pylist())
 
     def chunks_without_vectors(
         self, columns: Sequence[str], batch_rows: int = 2048
@@ -356,9 +358,7 @@ class IndexStore:
         read in one scan of the chunks table (looking them up by id costs a scan per lookup on an
         index without an id index, such as a lexical kernel index). Memory: the vectors' ids, and
         one batch."""
-        have: set[str] = set()
-        if "vectors" in self._tables:
-            have = set(self._tables["vectors"].search().select(["id"]).to_arrow().column("id").to_pylist())
+        have = self._vector_ids()
         chunks = self._tables["chunks"]
         missing = max(0, int(chunks.count_rows()) - len(have))
 

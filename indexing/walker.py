@@ -46,14 +46,14 @@ import re
 import stat as stat_module
 import time
 import zlib
-from collections.abc import Collection, Container, Iterable, Iterator, Sequence
+from collections.abc import Collection, Container, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from pathspec import GitIgnoreSpec
 
-from indexing.models import ParseLimits, SkippedFile, SkipReason, content_hash
+from indexing.models import FileRecord, ParseLimits, SkippedFile, SkipReason, content_hash
 from indexing.policy import (
     BUILTIN_IGNORED_NAMES,
     BUILTIN_IGNORED_SUFFIXES,
@@ -132,6 +132,16 @@ class FileEntry:
     abs_path: str  # a str, not a Path: building 80,000 Path objects was a third of a kernel walk
     size: int
     mtime_ns: int
+
+
+def changed_entries(entries: Iterable[FileEntry], records: Mapping[str, FileRecord]) -> list[FileEntry]:
+    """The entries that are new, or whose size or modification time differ from the index's record of
+    them: what an incremental run reads again (the content hash then tells a touched file from an edit)."""
+    return [
+        e
+        for e in entries
+        if (rec := records.get(e.path)) is None or rec.size != e.size or rec.mtime_ns != e.mtime_ns
+    ]
 
 
 @dataclass(frozen=True, slots=True)
