@@ -28,11 +28,11 @@ from server.cli.agent import register as register_agent_commands
 from server.cli.agent import runs_dir
 from server.cli.quick import (
     MODEL_OFFER,
+    PlainProgress,
     SearchCard,
     format_hit,
     inputs_digest,
     print_report,
-    progress_lines,
     vectors_note,
 )
 from server.cli.support import engine_options, environment, find_root, workspace_settings
@@ -117,48 +117,14 @@ def _run_index_plain(index: Any, err: Console, cancel: threading.Event, extra: d
     also while a phase reports nothing (building the search indexes of a large tree takes minutes)."""
     from indexing.service import IndexCancelled
 
-    last: dict[str, Any] = {"phase": "", "count": "", "at": 0.0}
-    started = time.monotonic()
-    lock = threading.Lock()
-    finished = threading.Event()
-
-    def line(now: float, still: bool) -> None:
-        note = ", still working" if still else ""
-        err.print(
-            f"agentls: {last['phase']} {last['count']} ({now - started:.0f} s{note})",
-            highlight=False,
-            markup=False,
-        )
-
-    def on_progress(phase: str, done: int, total: int) -> None:
-        now = time.monotonic()
-        with lock:
-            if phase == last["phase"] and now - last["at"] < _PLAIN_EVERY:
-                return
-            count = f"{done:,}/{total:,}" if total else f"{done:,}"
-            last.update(phase=phase, count=count, at=now)
-            line(now, still=False)
-
-    def heartbeat() -> None:
-        while not finished.wait(_PLAIN_EVERY / 2):
-            now = time.monotonic()
-            with lock:
-                if last["phase"] and now - last["at"] >= _PLAIN_EVERY:
-                    last["at"] = now
-                    line(now, still=True)
-
-    beat = threading.Thread(target=heartbeat, name="agentls-progress", daemon=True)
-    beat.start()
-    try:
-        report: IndexReport = index.index(progress=on_progress, cancel=cancel, **extra)
-    except KeyboardInterrupt as exc:
-        cancel.set()
-        raise click.ClickException("interrupted; what was indexed so far is saved") from exc
-    except IndexCancelled as exc:
-        raise click.ClickException(str(exc)) from exc
-    finally:
-        finished.set()
-        beat.join()
+    with PlainProgress(err, every=_PLAIN_EVERY) as on_progress:
+        try:
+            report: IndexReport = index.index(progress=on_progress, cancel=cancel, **extra)
+        except KeyboardInterrupt as exc:
+            cancel.set()
+            raise click.ClickException("interrupted; what was indexed so far is saved") from exc
+        except IndexCancelled as exc:
+            raise click.ClickException(str(exc)) from exc
     return report
 
 
@@ -278,7 +244,8 @@ def _index_in_warm_process(warm: _WarmSearch, err: Console, quiet: bool) -> Inde
 
     if not warm.enabled:
         return None
-    return index_run(warm.location, warm.print, progress_lines(err, quiet, _PLAIN_EVERY))
+    with PlainProgress(err, quiet, _PLAIN_EVERY) as on_progress:
+        return index_run(warm.location, warm.print, on_progress)
 
 
 def _index_when_free(index: Any, err: Console, quiet: bool, scan: Any = None) -> IndexReport:

@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -32,11 +33,11 @@ from indexing.models import IndexReport, SearchHit
 from indexing.paths import cache_dir, default_index_location
 
 __all__ = [
+    "PlainProgress",
     "SearchCard",
     "find_root",
     "format_hit",
     "print_report",
-    "progress_lines",
     "quick_index",
     "quick_search",
     "run",
@@ -292,7 +293,8 @@ def quick_index(args: Sequence[str], env: Mapping[str, str]) -> int | None:
     if card is None or card.idle <= 0 or not _offer_settled(card.provider, cache, env):
         return None
     err = _stderr()
-    report = index_run(Path(card.location), card.fingerprint, progress_lines(err, quiet))
+    with PlainProgress(err, quiet) as on_progress:
+        report = index_run(Path(card.location), card.fingerprint, on_progress)
     if report is None:
         return None
     for message in card.messages:
@@ -303,21 +305,55 @@ def quick_index(args: Sequence[str], env: Mapping[str, str]) -> int | None:
     return 0
 
 
-def progress_lines(err: Any, quiet: bool, every: float = 10.0) -> Callable[[str, int, int], None]:
-    """Progress of a run in the warm search process as plain lines on ``err`` (a Rich console), at most one
-    per phase every ``every`` seconds; nothing when ``quiet``."""
-    started = time.monotonic()
-    last: dict[str, Any] = {"phase": "", "at": 0.0}
+class PlainProgress:
+    """An index run's progress as plain lines on ``err`` (a Rich console; a log, CI, a pipe): a line when
+    the phase changes, then at most one every ``every`` seconds, and one every ``every`` seconds while a
+    phase reports nothing (building the search indexes of a large tree takes minutes). Nothing when
+    ``quiet``. Used around the run as a context manager, which is the progress callback."""
 
-    def on_progress(phase: str, done: int, total: int) -> None:
-        now = time.monotonic()
-        if quiet or (phase == last["phase"] and now - last["at"] < every):
+    def __init__(self, err: Any, quiet: bool = False, every: float = 10.0) -> None:
+        self._err, self._quiet, self._every = err, quiet, every
+        self._started = time.monotonic()
+        self._phase, self._count, self._at = "", "", 0.0
+        self._lock = threading.Lock()
+        self._finished = threading.Event()
+        self._beat = threading.Thread(target=self._heartbeat, name="agentls-progress", daemon=True)
+
+    def __enter__(self) -> PlainProgress:
+        if not self._quiet:
+            self._beat.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._finished.set()
+        if self._beat.is_alive():
+            self._beat.join()
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        if self._quiet:
             return
-        last.update(phase=phase, at=now)
-        count = f"{done:,}/{total:,}" if total else f"{done:,}"
-        err.print(f"agentls: {phase} {count} ({now - started:.0f} s)", highlight=False, markup=False)
+        now = time.monotonic()
+        with self._lock:
+            if phase == self._phase and now - self._at < self._every:
+                return
+            self._phase, self._count, self._at = phase, f"{done:,}/{total:,}" if total else f"{done:,}", now
+            self._line(now, still=False)
 
-    return on_progress
+    def _heartbeat(self) -> None:
+        while not self._finished.wait(self._every / 2):
+            now = time.monotonic()
+            with self._lock:
+                if self._phase and now - self._at >= self._every:
+                    self._at = now
+                    self._line(now, still=True)
+
+    def _line(self, now: float, still: bool) -> None:
+        note = ", still working" if still else ""
+        self._err.print(
+            f"agentls: {self._phase} {self._count} ({now - self._started:.0f} s{note})",
+            highlight=False,
+            markup=False,
+        )
 
 
 def print_report(report: IndexReport, err: Any) -> None:
