@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -101,16 +102,28 @@ def test_update_paths_for_saved_created_and_deleted_files(workspace: Path, cache
     assert index.find_symbols("render_invoice") == []
 
 
-def test_cancelled_run_resumes_without_duplicates(workspace: Path, cache_dir: Path) -> None:
-    for i in range(40):
+def _add_modules(workspace: Path, count: int) -> None:
+    """``count`` one-function modules shop/gen_N.py (``unique_function_N``)."""
+    for i in range(count):
         (workspace / "shop" / f"gen_{i}.py").write_text(f"def unique_function_{i}(x):\n    return x + {i}\n")
-    settings = LEXICAL.model_copy(update={"batch_files": 8})
-    index = make_index(workspace, cache_dir, settings)
+
+
+def _cancel_when(phase: str, done: int) -> tuple[threading.Event, Callable[[str, int, int], None]]:
+    """An event and a progress callback that sets it once ``phase`` reports ``done`` or more."""
     cancel = threading.Event()
 
-    def progress(phase: str, done: int, total: int) -> None:
-        if phase == "indexing" and done >= 10:
+    def progress(seen: str, count: int, total: int) -> None:
+        if seen == phase and count >= done:
             cancel.set()
+
+    return cancel, progress
+
+
+def test_cancelled_run_resumes_without_duplicates(workspace: Path, cache_dir: Path) -> None:
+    _add_modules(workspace, 40)
+    settings = LEXICAL.model_copy(update={"batch_files": 8})
+    index = make_index(workspace, cache_dir, settings)
+    cancel, progress = _cancel_when("indexing", 10)
 
     with pytest.raises(IndexCancelled, match="progress is saved"):
         index.index(progress=progress, cancel=cancel)
@@ -128,16 +141,11 @@ def test_cancelled_run_resumes_without_duplicates(workspace: Path, cache_dir: Pa
 def test_vector_pass_over_a_lexical_index_resumes_where_it_was_cancelled(
     workspace: Path, model_cache_dir: Path
 ) -> None:
-    for i in range(40):
-        (workspace / "shop" / f"gen_{i}.py").write_text(f"def unique_function_{i}(x):\n    return x + {i}\n")
+    _add_modules(workspace, 40)
     make_index(workspace, model_cache_dir).index()  # lexical first, as on a machine without a model
     with_model = IndexSettings(embedding=EmbeddingSettings(batch_size=4))  # written every 32 rows
     index = make_index(workspace, model_cache_dir, with_model)
-    cancel = threading.Event()
-
-    def progress(phase: str, done: int, total: int) -> None:
-        if phase == "embedding" and done >= 32:
-            cancel.set()
+    cancel, progress = _cancel_when("embedding", 32)
 
     with pytest.raises(IndexCancelled, match="progress is saved"):
         index.index(progress=progress, cancel=cancel)
