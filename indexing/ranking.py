@@ -28,11 +28,13 @@ and checked on its held-out split; see BENCHMARKS.md.
 from __future__ import annotations
 
 import functools
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from indexing import ranking_model
 from indexing.models import SearchHit
 
 _SCORE_SCALE = 10  # hit scores are shown scaled so that a strong top hit scores around 10-30
@@ -105,6 +107,7 @@ class RankingWeights:
     overlap: float = 0.5  # share of the smaller range that makes two chunks duplicates
     nested: float = 3.0  # ... unless one is this many times larger: a skeleton and its member both stay
     k: int = 5  # rank normalisation of lists that carry no scores
+    learned: float = 1.0  # the learned re-scoring (`indexing.ranking_model`): 1 as fitted, 0 off
 
 
 @dataclass(slots=True)
@@ -115,6 +118,7 @@ class Candidate:
     row: Mapping[str, Any]
     ranks: dict[str, int] = field(default_factory=dict)  # retriever -> 0-based rank
     score: float = 0.0
+    parts: dict[str, float] = field(default_factory=dict)  # what the score is made of: see `FEATURES`
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,7 +212,8 @@ def _field_words(text: str) -> frozenset[str]:
 
 
 def _text_matches(row: Mapping[str, Any], analysis: QueryAnalysis) -> int:
-    """How many query words the chunk's searchable text holds, at the start of a word (``search_text``
+    """Which query words the chunk's searchable text holds, at the start of a word, as a bit mask over
+    ``analysis.words`` (``search_text``
     has the identifiers split, the path and the qualified name). Substring tests on the text with
     punctuation blanked: no tokenising, which cost more than the rest of the ranking together."""
     source = row.get("search_text")
@@ -216,7 +221,7 @@ def _text_matches(row: Mapping[str, Any], analysis: QueryAnalysis) -> int:
         text = f"{row.get('text') or ''} {row.get('symbol') or ''}"
         source = text + " " + " ".join(_split(" ".join(_WORD.findall(text))))
     spaced = " " + str(source).lower().translate(_BLANK_PUNCTUATION)
-    return sum(1 for forms in analysis.starts if any(f in spaced for f in forms))
+    return sum(1 << i for i, forms in enumerate(analysis.starts) if any(f in spaced for f in forms))
 
 
 def path_prior(path: str, weights: RankingWeights) -> float:
@@ -278,44 +283,59 @@ def fuse(
                 }
             if source not in cand.ranks:
                 cand.ranks[source] = rank_
+                cand.parts[source] = norm
                 cand.score += weight * norm
     return candidates
 
 
 def boost(cand: Candidate, analysis: QueryAnalysis, weights: RankingWeights) -> float:
-    """The multiplier for one candidate: field matches, kind and path prior."""
+    """The multiplier for one candidate: field matches, kind and path prior. The shares of query words
+    found in each field are kept in ``cand.parts`` for the learned re-scoring."""
     row = cand.row
+    parts = cand.parts
     words = set(analysis.words)
     factor = 1.0
     name = str(row.get("name") or "")
     qualified = str(row.get("symbol") or name)
+    path = str(row.get("path") or "")
     if words:
         n = len(words)
         if name:
             name_words = _field_words(name)
-            factor *= 1.0 + weights.name * len(words & name_words) / n
-        factor *= 1.0 + weights.text * _text_matches(row, analysis) / n
+            found = len(words & name_words)
+            parts["name"] = found / n
+            parts["name_mask"] = sum(1 << i for i, w in enumerate(analysis.words) if w in name_words)
+            parts["name_cover"] = found / len(name_words) if name_words else 0.0
+            factor *= 1.0 + weights.name * found / n
+        mask = _text_matches(row, analysis)
+        parts["text_mask"] = mask
+        parts["text"] = share = mask.bit_count() / n
+        factor *= 1.0 + weights.text * share
         doc = row.get("doc")
         if doc and weights.doc:
-            factor *= 1.0 + weights.doc * len(words & _field_words(str(doc)[:600])) / n
+            parts["doc"] = share = len(words & _field_words(str(doc)[:600])) / n
+            factor *= 1.0 + weights.doc * share
         signature = row.get("signature")
         if signature and weights.signature:
-            factor *= 1.0 + weights.signature * len(words & _field_words(str(signature))) / n
-        path = str(row.get("path") or "")
-        factor *= 1.0 + weights.path * len(words & _field_words(path.rsplit(".", 1)[0])) / n
+            parts["signature"] = share = len(words & _field_words(str(signature))) / n
+            factor *= 1.0 + weights.signature * share
+        parts["path"] = share = len(words & _field_words(path.rsplit(".", 1)[0])) / n
+        factor *= 1.0 + weights.path * share
     if name and analysis.identifiers:
         low_name, low_qual = name.lower(), _normal_symbol(qualified)
         named = _named(analysis.identifiers)
         if low_qual in named or any(q.endswith("." + low_qual) or low_qual.endswith("." + q) for q in named):
+            parts["exact"] = 1.0
             factor *= weights.exact_name * (weights.symbol_query if analysis.symbol else 1.0)
         elif any(q.rsplit(".", 1)[-1] == low_name for q in named):
+            parts["exact"] = 0.5
             factor *= weights.exact_name * (weights.symbol_query**0.5 if analysis.symbol else 1.0)
     kind = row.get("kind")
     if kind in DEFINITION_KINDS:
         factor *= weights.definition
     elif kind == "module":
         factor *= weights.module
-    return factor * path_prior(str(row.get("path") or ""), weights)
+    return factor * path_prior(path, weights)
 
 
 @functools.lru_cache(maxsize=256)
@@ -359,7 +379,171 @@ def _demote_containers(candidates: Sequence[Candidate], factor: float) -> None:
                 and (c.row["end_line"] - c.row["start_line"] < hi - lo)
                 for c in cands
             ):
+                outer.parts["container"] = 1.0
                 outer.score *= factor
+
+
+def score_candidates(
+    query: str,
+    lexical: Sequence[Mapping[str, Any]],
+    vector: Sequence[Mapping[str, Any]],
+    weights: RankingWeights = RankingWeights(),
+    symbol: Sequence[Mapping[str, Any]] = (),
+) -> tuple[list[Candidate], QueryAnalysis]:
+    """Fuse, boost and aggregate by file: every candidate with its hand-weighted score, best first."""
+    candidates = fuse(lexical, vector, weights, symbol)
+    analysis = analyse(query)
+    for cand in candidates.values():
+        cand.score *= boost(cand, analysis, weights)
+    if weights.container != 1.0:
+        _demote_containers(list(candidates.values()), weights.container)
+    if candidates:
+        by_file: dict[str, list[Candidate]] = {}
+        for cand in candidates.values():
+            by_file.setdefault(str(cand.row.get("path")), []).append(cand)
+        sums = {p: sum(c.score for c in cs) for p, cs in by_file.items()}
+        top_sum = max(sums.values()) or 1.0
+        for p, cs in by_file.items():
+            share = sums[p] / top_sum
+            for cand in cs:
+                cand.parts["file_chunks"] = len(cs) - 1
+                cand.parts["file_share"] = share
+            if len(cs) > 1:
+                best = max(cs, key=lambda c: c.score)
+                best.parts["file_best"] = 1.0
+                best.score *= 1.0 + weights.file * share
+    ordered = sorted(candidates.values(), key=lambda c: (-c.score, c.id))
+    return ordered, analysis
+
+
+FEATURES: tuple[str, ...] = (
+    "base",  # log of the hand-weighted score (fusion x field matches x priors x file aggregation)
+    "lexical",  # the retrievers' normalised scores (0 when the chunk is not in that list)
+    "lexical_rank",  # 1 / (1 + rank) in that list
+    "vector",
+    "vector_rank",
+    "symbol",  # the chunk defines an identifier the query names
+    "vector_alone",  # found by the vector leg only
+    "name",  # shares of the query words in each field
+    "name_cover",  # share of the symbol name's words that the query holds
+    "text",
+    "doc",
+    "signature",
+    "path",
+    "stem_cover",  # share of the file name's words that the query holds
+    "exact",  # 1: the query names the chunk's (qualified) symbol; 0.5: its last part
+    "exact_symbol_query",  # ... and the query is nothing but a symbol
+    "definition",
+    "module",
+    "window",
+    "container",  # a class or impl skeleton with a member among the candidates
+    "test",
+    "auxiliary",
+    "vendored",
+    "barrel",
+    "file_chunks",  # log(1 + other candidates of the same file)
+    "file_best",  # the best candidate of a file with several
+    "file_share",  # the file's summed score over the best file's
+    "lines",  # log of the chunk's line count
+    "has_doc",
+    "natural_vector",  # the vector score when the query names no identifier
+    "position",  # log(1 + position in the hand-weighted order)
+    "depth",  # folders in the path
+    "text_idf",  # share of the query words in the text, each weighted by its rarity among the candidates
+    "name_idf",  # the same for the symbol name
+    "file_cover",  # share of the query words found in the text of any candidate of the same file
+)
+
+
+def features(
+    ordered: Sequence[Candidate], analysis: QueryAnalysis, count: int | None = None
+) -> list[list[float]]:
+    """The `FEATURES` of the first ``count`` candidates (default all) of ``ordered``, all the candidates
+    as `score_candidates` returns them (a word's rarity and a file's cover are counted over all)."""
+    words = set(analysis.words)
+    natural = 0.0 if analysis.identifiers else 1.0
+    symbol_query = 1.0 if analysis.symbol else 0.0
+    # each query word's inverse frequency among the candidates' texts, and the words each file holds
+    held = [0] * len(analysis.words)
+    by_file: dict[str, int] = {}
+    for cand in ordered:
+        mask = int(cand.parts.get("text_mask", 0))
+        if mask:
+            path = str(cand.row.get("path"))
+            by_file[path] = by_file.get(path, 0) | mask
+            for i in range(len(held)):
+                held[i] += (mask >> i) & 1
+    idf = [math.log(1.0 + len(ordered) / (1.0 + h)) for h in held]
+    total_idf = sum(idf) or 1.0
+    n_words = len(analysis.words) or 1
+    out: list[list[float]] = []
+    for position, cand in enumerate(ordered[:count] if count is not None else ordered):
+        parts, ranks, row = cand.parts, cand.ranks, cand.row
+        path = str(row.get("path") or "")
+        kind = row.get("kind")
+        stem_words = _field_words(path.rsplit("/", 1)[-1].rsplit(".", 1)[0])
+        lines = int(row.get("end_line") or 0) - int(row.get("start_line") or 0) + 1
+        vector = parts.get("vector", 0.0)
+        exact = parts.get("exact", 0.0)
+        out.append(
+            [
+                math.log(max(cand.score, 1e-12)),
+                parts.get("lexical", 0.0),
+                1.0 / (1 + ranks["lexical"]) if "lexical" in ranks else 0.0,
+                vector,
+                1.0 / (1 + ranks["vector"]) if "vector" in ranks else 0.0,
+                1.0 if "symbol" in ranks else 0.0,
+                1.0 if len(ranks) == 1 and "vector" in ranks else 0.0,
+                parts.get("name", 0.0),
+                parts.get("name_cover", 0.0),
+                parts.get("text", 0.0),
+                parts.get("doc", 0.0),
+                parts.get("signature", 0.0),
+                parts.get("path", 0.0),
+                len(words & stem_words) / len(stem_words) if stem_words else 0.0,
+                exact,
+                exact * symbol_query,
+                1.0 if kind in DEFINITION_KINDS else 0.0,
+                1.0 if kind == "module" else 0.0,
+                1.0 if kind == "window" else 0.0,
+                parts.get("container", 0.0),
+                1.0 if _TEST_PATH.search(path) else 0.0,
+                1.0 if _AUX_PATH.search(path) else 0.0,
+                1.0 if _VENDOR_PATH.search(path) else 0.0,
+                1.0 if path.rsplit("/", 1)[-1] in _BARREL_NAMES else 0.0,
+                math.log1p(parts.get("file_chunks", 0.0)),
+                parts.get("file_best", 0.0),
+                parts.get("file_share", 0.0),
+                math.log(max(lines, 1)),
+                1.0 if row.get("doc") else 0.0,
+                vector * natural,
+                math.log1p(position),
+                float(path.count("/")),
+                _masked(idf, int(parts.get("text_mask", 0))) / total_idf,
+                _masked(idf, int(parts.get("name_mask", 0))) / total_idf,
+                by_file.get(path, 0).bit_count() / n_words,
+            ]
+        )
+    return out
+
+
+def _masked(values: Sequence[float], mask: int) -> float:
+    """The sum of the ``values`` whose bits are set in ``mask``."""
+    return sum(v for i, v in enumerate(values) if (mask >> i) & 1)
+
+
+def deduplicate(ordered: Sequence[Candidate], limit: int, weights: RankingWeights) -> list[Candidate]:
+    """The first ``limit`` of ``ordered`` that do not mostly overlap a better one in the same file."""
+    kept: list[Candidate] = []
+    for cand in ordered:
+        if "path" in cand.row and any(
+            "path" in k.row and _overlaps(cand.row, k.row, weights.overlap, weights.nested) for k in kept
+        ):
+            continue
+        kept.append(cand)
+        if len(kept) >= limit:
+            break
+    return kept
 
 
 def rank(
@@ -371,33 +555,37 @@ def rank(
     symbol: Sequence[Mapping[str, Any]] = (),
 ) -> list[Candidate]:
     """Fuse, boost, aggregate by file, sort and de-duplicate; at most ``limit`` candidates, best first."""
-    candidates = fuse(lexical, vector, weights, symbol)
-    analysis = analyse(query)
-    for cand in candidates.values():
-        cand.score *= boost(cand, analysis, weights)
-    if weights.container != 1.0:
-        _demote_containers(list(candidates.values()), weights.container)
-    if weights.file and candidates:
-        by_file: dict[str, list[Candidate]] = {}
-        for cand in candidates.values():
-            by_file.setdefault(str(cand.row.get("path")), []).append(cand)
-        sums = {p: sum(c.score for c in cs) for p, cs in by_file.items()}
-        top_sum = max(sums.values()) or 1.0
-        for p, cs in by_file.items():
-            if len(cs) > 1:
-                best = max(cs, key=lambda c: c.score)
-                best.score *= 1.0 + weights.file * sums[p] / top_sum
-    ordered = sorted(candidates.values(), key=lambda c: (-c.score, c.id))
-    kept: list[Candidate] = []
-    for cand in ordered:
-        if "path" in cand.row and any(
-            "path" in k.row and _overlaps(cand.row, k.row, weights.overlap, weights.nested) for k in kept
-        ):
-            continue
-        kept.append(cand)
-        if len(kept) >= limit:
-            break
-    return kept
+    ordered, analysis = score_candidates(query, lexical, vector, weights, symbol)
+    return deduplicate(rescore(ordered, analysis, weights), limit, weights)
+
+
+@functools.lru_cache(maxsize=1)
+def _coefficients() -> tuple[tuple[int, float], ...]:
+    """The learned model's non-zero coefficients as (feature index, coefficient)."""
+    unknown = set(ranking_model.COEFFICIENTS) - set(FEATURES)
+    if unknown:
+        raise ValueError(f"indexing/ranking_model.py names unknown features {sorted(unknown)}: refit it")
+    return tuple((FEATURES.index(n), c) for n, c in ranking_model.COEFFICIENTS.items() if c)
+
+
+def rescore(ordered: list[Candidate], analysis: QueryAnalysis, weights: RankingWeights) -> list[Candidate]:
+    """The first `ranking_model.TOP` of ``ordered`` re-scored by the learned linear model and re-sorted;
+    the rest follow in their order, below them. ``weights.learned`` scales the model's departure from
+    the hand-weighted score (0: ``ordered`` unchanged)."""
+    if not weights.learned or not ordered:
+        return ordered
+    head = ordered[: ranking_model.TOP]
+    coefficients = _coefficients()
+    for cand, row in zip(head, features(ordered, analysis, len(head)), strict=True):
+        learned = sum(c * row[i] for i, c in coefficients)
+        cand.score = math.exp(row[0] + weights.learned * (learned - row[0]))
+    rest = ordered[len(head) :]
+    if rest:
+        # below the re-scored head, in the same order
+        floor = min(c.score for c in head) / max(rest[0].score, 1e-12) * 0.999
+        for cand in rest:
+            cand.score *= min(floor, 1.0)
+    return sorted(head, key=lambda c: (-c.score, c.id)) + rest
 
 
 def to_hit(cand: Candidate) -> SearchHit:

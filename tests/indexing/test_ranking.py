@@ -2,9 +2,25 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
-from indexing.ranking import RankingWeights, analyse, fuse, query_words, rank, stem, symbol_names, to_hit
+import pytest
+
+from indexing import ranking, ranking_model
+from indexing.ranking import (
+    FEATURES,
+    RankingWeights,
+    analyse,
+    features,
+    fuse,
+    query_words,
+    rank,
+    score_candidates,
+    stem,
+    symbol_names,
+    to_hit,
+)
 
 
 def row(
@@ -131,3 +147,49 @@ def test_weights_change_the_order() -> None:
     lex_heavy = rank("q", lexical, vector, 2, RankingWeights(lexical=2.0, vector=1.0))
     vec_heavy = rank("q", lexical, vector, 2, RankingWeights(lexical=1.0, vector=2.0))
     assert lex_heavy[0].id == "a" and vec_heavy[0].id == "b"
+
+
+def test_features_describe_each_candidate_and_weigh_rare_words_more() -> None:
+    lexical = [
+        {
+            **row("rare", "a.py", name="compute"),
+            "search_text": "compute the backoff of a request",
+            "_score": 5.0,
+        },
+        *(
+            {**row(f"common{i}", f"c{i}.py", name="send"), "search_text": "send a request", "_score": 5.0}
+            for i in range(5)
+        ),
+    ]
+    ordered, analysis = score_candidates("request backoff", lexical, [])
+    rows = features(ordered, analysis)
+    assert len(rows) == len(ordered) and {len(r) for r in rows} == {len(FEATURES)}
+    by_id = {c.id: r for c, r in zip(ordered, rows, strict=True)}
+    text_idf = FEATURES.index("text_idf")
+    # both words in "rare"; only the common one in the others, which counts for less than half
+    assert by_id["rare"][text_idf] == 1.0
+    assert 0 < by_id["common0"][text_idf] < 0.5
+    assert features(ordered, analysis, 2) == rows[:2]
+
+
+def test_the_learned_model_re_scores_the_top_candidates_and_weight_zero_turns_it_off(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(ranking_model, "COEFFICIENTS", {"base": 1.0, "test": -5.0})
+    ranking._coefficients.cache_clear()
+    try:
+        lexical = [
+            {**row("test", "tests/test_cart.py", name="total"), "_score": 9.0},
+            {**row("source", "shop/cart.py", name="total"), "_score": 5.0},
+        ]
+        no_prior = RankingWeights(test=1.0)
+        assert [c.id for c in rank("cart total", lexical, [], 2, no_prior)] == ["source", "test"]
+        off = dataclasses.replace(no_prior, learned=0.0)
+        assert [c.id for c in rank("cart total", lexical, [], 2, off)] == ["test", "source"]
+    finally:
+        ranking._coefficients.cache_clear()
+
+
+def test_the_shipped_model_names_known_features_only() -> None:
+    assert set(ranking_model.COEFFICIENTS) <= set(FEATURES)
+    assert ranking_model.COEFFICIENTS.get("base", 0.0) > 0 and ranking_model.TOP >= 10
