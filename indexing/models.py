@@ -137,6 +137,7 @@ class IndexReport:
     files_indexed: int = 0
     files_unchanged: int = 0
     files_removed: int = 0
+    files_prepared: int = 0  # of files_indexed: rows made before the save (`WorkspaceIndex.prepare`)
     chunks: int = 0
     symbols: int = 0
     vectors: int = 0

@@ -4,6 +4,9 @@ Kept apart from the service (and from LanceDB) so worker processes start fast: t
 tree-sitter, pyarrow and detect-secrets' scanner (`PRELOAD`: imported once by the fork server, so each
 parser process it forks has them), nothing else heavy.
 
+`prepare_text` makes the same rows from an open document's text before it is saved, and `use_prepared`
+takes them for the saved file when its content is that text (`WorkspaceIndex.prepare`).
+
 A group's rows travel back as two Arrow tables (chunks, symbols) serialised as IPC streams, with one small
 head per file; `ParsedGroup` hands them out again as per-file `Parsed` outcomes whose tables are zero-copy
 slices. The cyclic garbage collector is paused while a group is parsed: the work allocates millions of
@@ -35,7 +38,7 @@ from indexing.rows import (
     table_to_ipc,
 )
 from indexing.secrets import redact_text
-from indexing.walker import FileEntry, load_source
+from indexing.walker import FileEntry, SourceFile, decode_source, load_source
 
 log = logging.getLogger(__name__)
 
@@ -157,17 +160,73 @@ def _gc_paused() -> Iterator[None]:
 def _read_and_parse(
     entry: FileEntry, settings: ParseLimits, known_hash: str | None
 ) -> SkippedFile | Unchanged | tuple[FileRecord, ParseResult]:
-    from indexing.chunker import parse_source  # imported on first use: the service needs none of it
-
     source = load_source(entry, settings)
     if isinstance(source, SkippedFile):
         return source
-    record = FileRecord(source.path, source.hash, source.mtime_ns, source.size, source.language or "")
+    record = _record(source)
     if known_hash is not None and known_hash == source.hash:
         return Unchanged(record)
+    return record, _parse(source, settings)
+
+
+def _record(source: SourceFile) -> FileRecord:
+    return FileRecord(source.path, source.hash, source.mtime_ns, source.size, source.language or "")
+
+
+def _parse(source: SourceFile, settings: ParseLimits) -> ParseResult:
+    from indexing.chunker import parse_source  # imported on first use: the service needs none of it
+
     # Secret values never reach the index: chunks and symbols come from the text with placeholders.
     text, _ = redact_text(source.text, settings.secret_key or _UNKEYED, source.path)
-    return record, parse_source(source.path, text, source.language, settings)
+    return parse_source(source.path, text, source.language, settings)
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """The rows of an open document, made from its text before it is saved (`prepare_text`). They stand
+    for the file on disk only when its content hash and the parse limits (secret key included) are the
+    ones they were made with (`use_prepared`)."""
+
+    hash: str
+    limits: ParseLimits
+    chunks: pa.Table
+    symbols: pa.Table
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.chunks.nbytes + self.symbols.nbytes)
+
+
+def prepare_text(path: str, text: str, settings: ParseLimits) -> Prepared | SkippedFile:
+    """The rows a save of ``text`` to ``path`` (workspace-relative) would give, made now: the same checks
+    as reading the file (`decode_source`: size, binary, generated, secret path), secret values redacted,
+    the same chunker. The text is hashed as UTF-8, which is what editors write: a file saved with a BOM
+    or in another encoding hashes differently and is parsed at its save as usual."""
+    source = decode_source(path, text.encode("utf-8"), 0, settings)
+    if isinstance(source, SkippedFile):
+        return source
+    with _gc_paused():
+        result = _parse(source, settings)
+    return Prepared(source.hash, settings, chunks_table(result.chunks), symbols_table(result.symbols))
+
+
+def use_prepared(
+    entry: FileEntry, settings: ParseLimits, known_hash: str | None, prepared: Prepared
+) -> Outcome | None:
+    """What `process_many` would make of ``entry``, with ``prepared`` rows in place of a parse: the file is
+    read and checked as usual, and the rows are used only when the file's content hash and ``settings``
+    are the ones they were made from. None when they are not (the file must be parsed)."""
+    if prepared.limits != settings:
+        return None
+    source = load_source(entry, settings)
+    if isinstance(source, SkippedFile):
+        return source
+    record = _record(source)
+    if known_hash is not None and known_hash == source.hash:
+        return Unchanged(record)
+    if source.hash != prepared.hash:
+        return None
+    return Parsed(record, prepared.chunks, prepared.symbols)
 
 
 def process_many(entries: list[FileEntry], settings: ParseLimits, known: dict[str, str]) -> ParsedGroup:

@@ -31,8 +31,9 @@ link to a directory inside the workspace is followed unless it points back to a 
 (a loop); a link resolving outside the workspace is reported as `SYMLINK_ESCAPE` and never read.
 
 `load_source` reads one listed file once and decides whether its text is worth indexing (binary,
-generated and minified files are skipped). `check_path` applies the walker's rules to a single path,
-for re-indexing one file on save without walking the tree.
+generated and minified files are skipped; `decode_source` decides the same for bytes already read).
+`check_path` applies the walker's rules to a single path, for re-indexing one file on save without
+walking the tree.
 """
 
 from __future__ import annotations
@@ -73,6 +74,7 @@ __all__ = [
     "WalkSnapshot",
     "WorkspaceError",
     "check_path",
+    "decode_source",
     "explain_ignored",
     "is_secret_path",
     "load_source",
@@ -930,11 +932,9 @@ def load_source(entry: FileEntry, settings: ParseLimits) -> SourceFile | Skipped
     `settings.max_line_chars` characters or with a line 20 times longer than that).
     """
     path = entry.path
-    if is_secret_path(path):
-        return SkippedFile(path, SkipReason.SECRET)
-    name = path.rsplit("/", 1)[-1]
-    if name in GENERATED_FILE_NAMES or name.lower().endswith(_GENERATED_SUFFIXES):
-        return SkippedFile(path, SkipReason.GENERATED, "lockfile, minified bundle or source map")
+    by_name = _skipped_by_name(path)
+    if by_name is not None:
+        return by_name
     try:
         with open(entry.abs_path, "rb") as handle:
             info = os.fstat(handle.fileno())
@@ -947,6 +947,15 @@ def load_source(entry: FileEntry, settings: ParseLimits) -> SourceFile | Skipped
         return SkippedFile(path, SkipReason.UNREADABLE, exc.strerror or str(exc))
     except OSError as exc:
         return SkippedFile(path, SkipReason.UNREADABLE, str(exc))
+    return decode_source(path, data, info.st_mtime_ns, settings)
+
+
+def decode_source(path: str, data: bytes, mtime_ns: int, settings: ParseLimits) -> SourceFile | SkippedFile:
+    """`load_source`'s decisions on bytes already read (from the file, or an open document's text, which
+    `indexing.parsing.prepare_text` parses ahead of its save): the same skips, the same text and hash."""
+    by_name = _skipped_by_name(path)
+    if by_name is not None:
+        return by_name
     if len(data) > settings.max_file_bytes:
         return SkippedFile(
             path, SkipReason.TOO_LARGE, f"grew past the limit of {settings.max_file_bytes} bytes"
@@ -973,10 +982,21 @@ def load_source(entry: FileEntry, settings: ParseLimits) -> SourceFile | Skipped
         text=text,
         hash=content_hash(data),
         size=len(data),
-        mtime_ns=info.st_mtime_ns,
+        mtime_ns=mtime_ns,
         language=_detect_language(path),
         data_had_invalid_utf8=invalid,
     )
+
+
+def _skipped_by_name(path: str) -> SkippedFile | None:
+    """Secret paths (checked again, since callers may build entries themselves) and generated files
+    known by name: never read."""
+    if is_secret_path(path):
+        return SkippedFile(path, SkipReason.SECRET)
+    name = path.rsplit("/", 1)[-1]
+    if name in GENERATED_FILE_NAMES or name.lower().endswith(_GENERATED_SUFFIXES):
+        return SkippedFile(path, SkipReason.GENERATED, "lockfile, minified bundle or source map")
+    return None
 
 
 def _binary_reason(data: bytes) -> str:
