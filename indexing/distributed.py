@@ -47,6 +47,7 @@ import pyarrow as pa
 from indexing import state as files_state
 from indexing.config import EmbeddingSettings, IndexSettings
 from indexing.models import FileRecord, IndexReport, ParseLimits, SkippedFile
+from indexing.progress import finishing_steps
 from indexing.ray_connect import RayUnavailable, connect
 from indexing.walker import FileEntry, changed_entries, explain_ignored, resolve_root, walk
 
@@ -323,9 +324,10 @@ class RayIndexer:
             for item in skipped.values():
                 report.skipped[item.reason.value] = report.skipped.get(item.reason.value, 0) + 1
             store.refresh()
+            step = finishing_steps(notify)
             if (previous and not incremental) or store.max_fragments() >= settings.compact_after_fragments:
-                store.optimize(keep_versions=timedelta(0))  # the previous index's data goes now
-            store.ensure_indexes(vector_index_min_rows=settings.vector_index_min_rows)  # once compacted
+                store.optimize(keep_versions=timedelta(0), step=step)  # the previous index's data goes now
+            store.ensure_indexes(vector_index_min_rows=settings.vector_index_min_rows, step=step)  # compacted
             if report.lexical_only and not report.errors and not incremental:  # as in a local full run
                 state = files_state.state_of(settings, entries, skipped_when_read, report.notice)
                 files_state.save_or_log(state, ws.location)

@@ -29,7 +29,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -48,6 +48,8 @@ from indexing.models import (
     Symbol,
 )
 from indexing.parsing import PRELOAD, Outcome, ParsedGroup, Unchanged, init_parser_process, process_many
+from indexing.progress import ProgressCallback as ProgressCallback
+from indexing.progress import finishing_steps
 from indexing.ranking import RankingWeights, analyse, rank, symbol_names, to_hit
 from indexing.rerank import Reranker, load_reranker, rerank_hits
 from indexing.rows import chunk_text
@@ -71,8 +73,6 @@ from indexing.walker import (
 
 log = logging.getLogger(__name__)
 
-ProgressCallback = Callable[[str, int, int], None]
-"""``progress(phase, done, total)``; phases: "scanning", "indexing", "embedding", "finishing"."""
 
 _INLINE_MAX = 48  # below this many files to (re)check, parse in-process: a pool costs more to start
 _BATCH_BYTES = 48 << 20
@@ -259,7 +259,7 @@ class WorkspaceIndex:
                 report.files_indexed + report.files_removed >= self.settings.batch_files
                 or report.vectors >= _LARGE_VECTOR_PASS
             )
-            self._maintain(store, keep_versions=timedelta(0) if large else None)
+            self._maintain(store, keep_versions=timedelta(0) if large else None, notify=notify)
             if report.lexical_only and not report.errors:  # the last write: see `indexing.state`
                 state = files_state.state_of(self.settings, entries, skipped_when_read, report.notice)
                 files_state.save_or_log(state, self.location)
@@ -569,18 +569,25 @@ class WorkspaceIndex:
             done += len(rows)
             notify("embedding", min(done, missing), missing)
 
-    def _maintain(self, store: IndexStore, keep_versions: timedelta | None = None) -> None:
+    def _maintain(
+        self,
+        store: IndexStore,
+        keep_versions: timedelta | None = None,
+        notify: ProgressCallback | None = None,
+    ) -> None:
         """Compact when fragments piled up and drop versions older than ``keep_versions`` (default: the
         store's), then build missing indexes. Compacting a few fragments is not worth its time (3 s of a
         loaded Django run), so a run with few batches leaves its small superseded versions. Compacting
         first builds a new index once over the final fragments: compacting after it remaps the index
-        (the kernel's new vector index, 1.2 M rows: over 17 minutes of remapping after a 10-minute build)."""
+        (the kernel's new vector index, 1.2 M rows: over 17 minutes of remapping after a 10-minute build).
+        Each step is reported to ``notify`` as ``finishing/<step>``."""
+        step = finishing_steps(notify)
         if store.max_fragments() >= self.settings.compact_after_fragments:
             if keep_versions is not None:
-                store.optimize(keep_versions=keep_versions)
+                store.optimize(keep_versions=keep_versions, step=step)
             else:
-                store.optimize()
-        store.ensure_indexes(vector_index_min_rows=self.settings.vector_index_min_rows)
+                store.optimize(step=step)
+        store.ensure_indexes(vector_index_min_rows=self.settings.vector_index_min_rows, step=step)
 
     # ------------------------------------------------------------------ search
     def search(self, query: str, *, limit: int = 10, path: str | None = None) -> list[SearchHit]:

@@ -25,6 +25,7 @@ import logging
 import os
 import shutil
 import threading
+import time
 import warnings
 from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -600,8 +601,9 @@ class IndexStore:
                     self._tables[name].delete(where)
 
     # ----------------------------------------------------------- maintenance
-    def ensure_indexes(self, *, vector_index_min_rows: int) -> list[str]:
+    def ensure_indexes(self, *, vector_index_min_rows: int, step: StepCallback | None = None) -> list[str]:
         """Create the full-text, scalar and (when large enough) vector indexes that are missing.
+        ``step(label)`` is called before each build; each build's time is logged.
 
         Each table's indexes are built in a thread of their own (the work runs in Lance, outside the
         GIL): the full-text index is the longest, and the others fit beside it. On large tables (more than
@@ -610,58 +612,64 @@ class IndexStore:
         0.5 GB while indexing).
         """
         jobs: list[Callable[[], list[str]]] = [
-            self._chunk_indexes,
-            self._symbol_indexes,
-            partial(self._vector_index, vector_index_min_rows),
+            partial(self._chunk_indexes, step),
+            partial(self._symbol_indexes, step),
+            partial(self._vector_index, vector_index_min_rows, step),
         ]
         if self._tables["symbols"].count_rows() > _PARALLEL_BUILD_ROWS:
             return [name for job in jobs for name in job()]
         with ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="agentls-index-build") as pool:
             return [name for names in pool.map(lambda job: job(), jobs) for name in names]
 
-    def _chunk_indexes(self) -> list[str]:
+    def _chunk_indexes(self, step: StepCallback | None) -> list[str]:
         created: list[str] = []
         chunks = self._tables["chunks"]
         existing = {idx.name for idx in chunks.list_indices()}
         if "search_text_idx" not in existing and chunks.count_rows() > 0:
             # Stemmed (English): a third of the build, but "price" must find `pricing` and "parse" `parser`.
-            chunks.create_index("search_text", config=FTS_CONFIG, name="search_text_idx")
+            with _step(step, "full-text index"):
+                chunks.create_index("search_text", config=FTS_CONFIG, name="search_text_idx")
             created.append("fts")
         if "id_idx" not in existing and "vectors" in self._tables and chunks.count_rows() > 0:
             # Chunks are read by id only for the nearest vectors' hits (and the vector backfill): a lexical
             # index has no use for it (60 MB on the kernel); vectors added later bring it.
-            chunks.create_index("id", config=BTree(), name="id_idx")
+            with _step(step, "chunk id index"):
+                chunks.create_index("id", config=BTree(), name="id_idx")
             created.append("chunk id")
         if "path_idx" not in existing and chunks.count_rows() > 0:
             # Every write deletes its files' rows first: without this index a save on the kernel (1.2 M
             # chunk rows) scanned every path for 0.25-0.5 s; with it the delete takes a few ms.
-            chunks.create_index("path", config=BTree(), name="path_idx")
+            with _step(step, "chunk path index"):
+                chunks.create_index("path", config=BTree(), name="path_idx")
             created.append("chunk path")
         files = self._tables["files"]
         if "path_idx" not in {idx.name for idx in files.list_indices()} and files.count_rows() > 0:
-            files.create_index("path", config=BTree(), name="path_idx")
+            with _step(step, "file path index"):
+                files.create_index("path", config=BTree(), name="path_idx")
             created.append("file path")
         return created
 
-    def _symbol_indexes(self) -> list[str]:
+    def _symbol_indexes(self, step: StepCallback | None) -> list[str]:
         created: list[str] = []
         symbols = self._tables["symbols"]
         existing = {idx.name for idx in symbols.list_indices()}
         if symbols.count_rows() > 0:
             for column in ("name", "name_lower", "path"):
                 if f"{column}_idx" not in existing:
-                    symbols.create_index(column, config=BTree(), name=f"{column}_idx")
+                    with _step(step, f"symbol {column} index"):
+                        symbols.create_index(column, config=BTree(), name=f"{column}_idx")
                     created.append(f"symbol {column}")
         return created
 
-    def _vector_index(self, min_rows: int) -> list[str]:
+    def _vector_index(self, min_rows: int, step: StepCallback | None) -> list[str]:
         vectors = self._tables.get("vectors")
         if vectors is None:
             return []
         rows = vectors.count_rows()
         if rows < min_rows or "vector_idx" in {idx.name for idx in vectors.list_indices()}:
             return []
-        vectors.create_index("vector", config=_vector_index_config(rows), name="vector_idx")
+        with _step(step, "vector index"):
+            vectors.create_index("vector", config=_vector_index_config(rows), name="vector_idx")
         return ["vector"]
 
     def max_fragments(self) -> int:
@@ -672,8 +680,11 @@ class IndexStore:
                 counts.append(int(table.stats()["fragment_stats"]["num_fragments"]))
         return max(counts)
 
-    def optimize(self, *, keep_versions: timedelta = timedelta(seconds=30)) -> None:
+    def optimize(
+        self, *, keep_versions: timedelta = timedelta(seconds=30), step: StepCallback | None = None
+    ) -> None:
         """Compact fragments, fold new rows into the indexes, and drop versions older than ``keep_versions``.
+        ``step(label)`` is called before each table's compaction; each one's time is logged.
 
         Old versions' files are deleted even when younger than a week (Lance keeps those by default, in
         case a write is in progress: the caller holds the index's write lock, so none is); with the
@@ -692,9 +703,9 @@ class IndexStore:
             if vectors is not None and _index_deltas(vectors, "vector_idx") > _MAX_VECTOR_INDEX_DELTAS:
                 config = _vector_index_config(vectors.count_rows())
                 vectors.create_index("vector", config=config, name="vector_idx", replace=True)
-            for table in self._tables.values():
-                with warnings.catch_warnings():  # "removes every version except the latest": intended
-                    warnings.simplefilter("ignore", UserWarning)
+            for name, table in self._tables.items():
+                with _step(step, f"compacting {name}"), warnings.catch_warnings():
+                    warnings.simplefilter("ignore", UserWarning)  # "removes every version but the latest"
                     table.optimize(cleanup_older_than=keep_versions, delete_unverified=True)
 
 
@@ -718,6 +729,19 @@ def _with_text(rows: list[dict[str, Any]], columns: Sequence[str]) -> list[dict[
 
 _MAX_VECTOR_INDEX_DELTAS = 8
 _PARALLEL_BUILD_ROWS = 2_000_000
+
+StepCallback = Callable[[str], None]
+"""``step(label)``: a maintenance step ("full-text index", "compacting chunks") is about to run."""
+
+
+@contextlib.contextmanager
+def _step(step: StepCallback | None, label: str) -> Iterator[None]:
+    """Announce a maintenance step to ``step`` and log its time (minutes each on a kernel-size index)."""
+    if step is not None:
+        step(label)
+    started = time.perf_counter()
+    yield
+    log.info("index maintenance: %s took %.1f s", label, time.perf_counter() - started)
 
 
 def _vector_index_config(rows: int) -> HnswSq:

@@ -24,6 +24,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from indexing.config import IndexSettings
 from indexing.models import IndexReport, SearchHit
+from indexing.progress import title as progress_title
 from server.cli.agent import register as register_agent_commands
 from server.cli.agent import runs_dir
 from server.cli.quick import (
@@ -77,12 +78,6 @@ def _run_index(index: Any, err: Console, *, show_progress: bool, scan: Any = Non
     extra = {} if scan is None else {"scan": scan}
 
     cancel = threading.Event()
-    labels = {
-        "scanning": "Scanning",
-        "indexing": "Indexing",
-        "embedding": "Embedding",
-        "finishing": "Building indexes",
-    }
     if show_progress and not err.is_terminal:
         return _run_index_plain(index, err, cancel, extra)
     with Progress(
@@ -97,7 +92,7 @@ def _run_index(index: Any, err: Console, *, show_progress: bool, scan: Any = Non
         task = progress.add_task("Scanning", total=None)
 
         def on_progress(phase: str, done: int, total: int) -> None:
-            progress.update(task, description=labels.get(phase, phase), completed=done, total=total or None)
+            progress.update(task, description=progress_title(phase), completed=done, total=total or None)
 
         try:
             report: IndexReport = index.index(progress=on_progress, cancel=cancel, **extra)

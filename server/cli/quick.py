@@ -31,6 +31,7 @@ from typing import Any
 
 from indexing.models import IndexReport, SearchHit
 from indexing.paths import cache_dir, default_index_location
+from indexing.progress import describe as describe_progress
 
 __all__ = [
     "PlainProgress",
@@ -314,7 +315,7 @@ class PlainProgress:
     def __init__(self, err: Any, quiet: bool = False, every: float = 10.0) -> None:
         self._err, self._quiet, self._every = err, quiet, every
         self._started = time.monotonic()
-        self._phase, self._count, self._at = "", "", 0.0
+        self._phase, self._message, self._at = "", "", 0.0
         self._lock = threading.Lock()
         self._finished = threading.Event()
         self._beat = threading.Thread(target=self._heartbeat, name="agentls-progress", daemon=True)
@@ -336,7 +337,7 @@ class PlainProgress:
         with self._lock:
             if phase == self._phase and now - self._at < self._every:
                 return
-            self._phase, self._count, self._at = phase, f"{done:,}/{total:,}" if total else f"{done:,}", now
+            self._phase, self._message, self._at = phase, describe_progress(phase, done, total)[0], now
             self._line(now, still=False)
 
     def _heartbeat(self) -> None:
@@ -350,7 +351,7 @@ class PlainProgress:
     def _line(self, now: float, still: bool) -> None:
         note = ", still working" if still else ""
         self._err.print(
-            f"agentls: {self._phase} {self._count} ({now - self._started:.0f} s{note})",
+            f"agentls: {self._message} ({now - self._started:.0f} s{note})",
             highlight=False,
             markup=False,
         )

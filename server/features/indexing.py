@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from indexing.config import IndexSettings
 from indexing.lifeline import die_with_parent
 from indexing.models import IndexReport, SearchHit, Symbol
+from indexing.progress import describe as describe_progress
 from server.features.index_worker import IndexJob, IndexWorker, JobOutcome
 from server.features.progress import WorkDone
 
@@ -46,7 +47,6 @@ __all__ = [
     "SearchProcessIndex",
     "describe_report",
     "heartbeat",
-    "phase_message",
 ]
 
 _T = TypeVar("_T")
@@ -57,23 +57,6 @@ _TABLES = ("files.lance", "chunks.lance", "symbols.lance")
 
 ProgressStarter = Callable[[str, Callable[[], None]], Awaitable[WorkDone]]
 Spawner = Callable[[Coroutine[Any, Any, Any], str], "asyncio.Task[Any]"]
-
-
-def phase_message(phase: str, done: int, total: int) -> tuple[str, int | None]:
-    """(message, percentage) of one progress callback of the index service."""
-    if phase == "starting":
-        return "Starting the indexer", 0
-    if phase == "scanning":
-        return (f"Scanning files ({done:,} found)" if done else "Scanning files"), 0
-    if phase == "indexing":
-        pct = int(80 * done / total) if total else 80
-        return f"Indexing {done:,}/{total:,} files", pct
-    if phase == "embedding":
-        pct = 80 + int(18 * done / total) if total else 98
-        return f"Embedding {done:,}/{total:,} chunks", pct
-    if phase == "finishing":
-        return "Building search indexes", 99
-    return phase, None
 
 
 HEARTBEAT_SECONDS = 1.0
@@ -323,7 +306,7 @@ class BackgroundIndexer:
         progress.report(clock.message, clock.percentage, force=True)
 
         def on_progress(phase: str, done: int, total: int) -> None:
-            message, pct = phase_message(phase, done, total)
+            message, pct = describe_progress(phase, done, total)
             clock.update(phase, message, pct)
             progress.report(message, pct)
 

@@ -276,13 +276,13 @@ def test_indexes_of_large_tables_are_built_one_after_the_other(
     threads: list[str] = []
     real_chunk_indexes, real_symbol_indexes = store._chunk_indexes, store._symbol_indexes
 
-    def chunk_indexes() -> list[str]:
+    def chunk_indexes(step: object) -> list[str]:
         threads.append(threading.current_thread().name)
-        return real_chunk_indexes()
+        return real_chunk_indexes(None)
 
-    def symbol_indexes() -> list[str]:
+    def symbol_indexes(step: object) -> list[str]:
         threads.append(threading.current_thread().name)
-        return real_symbol_indexes()
+        return real_symbol_indexes(None)
 
     monkeypatch.setattr(store, "_chunk_indexes", chunk_indexes)
     monkeypatch.setattr(store, "_symbol_indexes", symbol_indexes)

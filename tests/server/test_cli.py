@@ -64,8 +64,12 @@ def test_search_reads_the_index_as_it_is_and_refreshes_on_request(workspace: Pat
 
 def test_index_progress_is_plain_lines_without_a_terminal(workspace: Path, cache_dir: Path) -> None:
     out = agentls("index", ".", cwd=workspace, cache=cache_dir)
-    phases = [line.split()[1] for line in out.stderr.splitlines() if line.startswith("agentls: ")]
-    assert phases[:1] == ["scanning"] and "indexing" in phases and phases[-1] == "finishing"
+    lines = [line for line in out.stderr.splitlines() if line.startswith("agentls: ")]
+    phases = [line.split()[1] for line in lines]
+    assert phases[:1] == ["Scanning"] and "Indexing" in phases and phases[-1] == "Building", lines
+    assert any(line.startswith("agentls: Building search indexes: full-text index (") for line in lines), (
+        lines
+    )
     assert "agentls: " not in agentls("index", ".", "-q", cwd=workspace, cache=cache_dir).stderr
 
 
@@ -87,14 +91,17 @@ def test_plain_progress_goes_on_while_a_phase_is_silent(monkeypatch: pytest.Monk
             progress("indexing", 3, 3)
             progress("finishing", 0, 0)
             time.sleep(1.0)
+            progress("finishing/full-text index", 1, 0)
             return "report"
 
     monkeypatch.setattr(cli_main, "_PLAIN_EVERY", 0.2)
     out = io.StringIO()
     assert cli_main._run_index_plain(SlowFinish(), Console(file=out), threading.Event(), {}) == "report"
     lines = out.getvalue().splitlines()
-    assert lines[:2] == ["agentls: indexing 3/3 (0 s)", "agentls: finishing 0 (0 s)"]
-    assert len([x for x in lines if x.startswith("agentls: finishing 0") and "still working" in x]) >= 3
+    assert lines[:2] == ["agentls: Indexing 3/3 files (0 s)", "agentls: Building search indexes (0 s)"]
+    beats = [x for x in lines if x.startswith("agentls: Building search indexes (") and "still working" in x]
+    assert len(beats) >= 3, lines
+    assert lines[-1] == "agentls: Building search indexes: full-text index (1 s)"
 
 
 def test_an_ignore_file_that_leaves_out_everything_is_explained(workspace: Path, cache_dir: Path) -> None:

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import asyncio
 
-from server.features.indexing import PhaseClock, heartbeat, phase_message
+from indexing.progress import describe as phase_message
+from server.features.indexing import PhaseClock, heartbeat
 from server.features.progress import WorkDone
 
 
@@ -52,3 +53,7 @@ def test_phase_messages() -> None:
     assert phase_message("scanning", 0, 0) == ("Scanning files", 0)
     assert phase_message("scanning", 2_000, 0) == ("Scanning files (2,000 found)", 0)
     assert phase_message("indexing", 500, 1_000) == ("Indexing 500/1,000 files", 40)
+    assert phase_message("finishing/full-text index", 2, 0) == (
+        "Building search indexes: full-text index",
+        99,
+    )
