@@ -43,11 +43,23 @@ from indexing.embeddings import Embedder, EmbedderLoad, embed_query, load_embedd
 from indexing.models import (
     FileRecord,
     IndexReport,
+    ParseLimits,
     SearchHit,
     SkippedFile,
     Symbol,
 )
-from indexing.parsing import PRELOAD, Outcome, ParsedGroup, Unchanged, init_parser_process, process_many
+from indexing.parsing import (
+    PRELOAD,
+    Outcome,
+    Parsed,
+    ParsedGroup,
+    Prepared,
+    Unchanged,
+    init_parser_process,
+    prepare_text,
+    process_many,
+    use_prepared,
+)
 from indexing.progress import ProgressCallback as ProgressCallback
 from indexing.progress import finishing_steps
 from indexing.ranking import RankingWeights, analyse, rank, symbol_names, to_hit
@@ -66,6 +78,7 @@ from indexing.walker import (
     WalkSnapshot,
     WorkspaceError,
     changed_entries,
+    check_path,
     explain_ignored,
     resolve_root,
     walk,
@@ -74,6 +87,8 @@ from indexing.walker import (
 log = logging.getLogger(__name__)
 
 
+_PREPARED_FILES = 8
+"""Open documents whose prepared rows (`WorkspaceIndex.prepare`) are kept; the oldest go first."""
 _INLINE_MAX = 48  # below this many files to (re)check, parse in-process: a pool costs more to start
 _BATCH_BYTES = 48 << 20
 """A batch of parsed files is written once its rows take this much memory, whatever `batch_files` says.
@@ -147,6 +162,8 @@ class WorkspaceIndex:
         self._notice_given = False
         self._search_threads: cf.ThreadPoolExecutor | None = None
         self._reranker_loaded: tuple[Reranker | None] | None = None
+        self._prepared: dict[str, Prepared] = {}  # `prepare`: open documents' rows, newest last
+        self._prepared_lock = threading.Lock()
 
     # ------------------------------------------------------------------ setup
     @property
@@ -317,8 +334,10 @@ class WorkspaceIndex:
             if gone:
                 store.delete_files(gone)
                 report.files_removed = len(gone)
+            ready, to_parse = self._take_prepared(list(present.values()), records)
+            report.files_prepared = sum(isinstance(outcome, Parsed) for outcome in ready)
             self._index_entries(
-                store, list(present.values()), records, embedder, report, skipped, lambda *_: None, None
+                store, to_parse, records, embedder, report, skipped, lambda *_: None, None, ready=ready
             )
             for item in skipped:
                 report.skipped[item.reason.value] = report.skipped.get(item.reason.value, 0) + 1
@@ -327,6 +346,55 @@ class WorkspaceIndex:
         if store.max_fragments() >= self.settings.compact_after_fragments:
             self._maintain_in_background()
         return report
+
+    def prepare(self, path: str | Path, text: str) -> bool:
+        """Parse and chunk an open document's ``text`` before it is saved, so that `update_paths` of the
+        saved file only writes: the rows are kept (in memory, for the last `_PREPARED_FILES` documents)
+        with the text's content hash and the parse limits, and used only for a file whose content on disk
+        has that hash, read at the save under the same limits. A file the walker leaves out (ignored,
+        secret, too large...) gets nothing prepared. True when rows were prepared."""
+        rel = self._relative(path)
+        if not rel:
+            return False
+        with self._prepared_lock:
+            self._prepared.pop(rel, None)  # an older text's rows are of no use any more
+        if not isinstance(check_path(self.root, rel, self.settings), FileEntry):
+            return False
+        prepared = prepare_text(rel, text, self._parse_limits())
+        if not isinstance(prepared, Prepared):
+            return False
+        with self._prepared_lock:
+            self._prepared[rel] = prepared
+            while len(self._prepared) > _PREPARED_FILES:
+                self._prepared.pop(next(iter(self._prepared)))
+        return True
+
+    def _take_prepared(
+        self, entries: list[FileEntry], records: Mapping[str, FileRecord]
+    ) -> tuple[list[Outcome], list[FileEntry]]:
+        """The outcomes of the ``entries`` that have prepared rows matching their file (`use_prepared`),
+        and the entries still to parse. Prepared rows are used at most once."""
+        with self._prepared_lock:
+            taken = {e.path: p for e in entries if (p := self._prepared.pop(e.path, None)) is not None}
+        if not taken:
+            return [], entries
+        limits = self._parse_limits()
+        ready: list[Outcome] = []
+        to_parse: list[FileEntry] = []
+        for entry in entries:
+            record = records.get(entry.path)
+            prepared = taken.get(entry.path)
+            outcome = None
+            if prepared is not None:
+                outcome = use_prepared(entry, limits, record.hash if record else None, prepared)
+            if outcome is None:
+                to_parse.append(entry)
+            else:
+                ready.append(outcome)
+        return ready, to_parse
+
+    def _parse_limits(self) -> ParseLimits:
+        return dataclasses.replace(self.settings.parse_limits(), secret_key=load_key(self.cache_dir))
 
     def _maintain_in_background(self) -> None:
         """Compact after many small updates without making the update that crossed the line wait."""
@@ -393,11 +461,13 @@ class WorkspaceIndex:
         notify: ProgressCallback,
         cancel: threading.Event | None,
         known_paths: Container[str] | None = None,
+        ready: Sequence[Outcome] = (),
     ) -> None:
-        """Parse and store ``entries``. ``known_paths``: paths that may have rows (None: any may)."""
-        total = len(entries)
+        """Parse and store ``entries``, and store the outcomes already ``ready`` (prepared rows).
+        ``known_paths``: paths that may have rows (None: any may)."""
+        total = len(entries) + len(ready)
         notify("indexing", 0, total)
-        if not entries:
+        if not total:
             return
         known = {e.path: records[e.path].hash for e in entries if e.path in records}
         batch: list[FileBatchItem] = []
@@ -444,7 +514,8 @@ class WorkspaceIndex:
                 flush()
                 raise IndexCancelled(f"indexing cancelled after {done} of {total} files; progress is saved")
 
-        limits = dataclasses.replace(self.settings.parse_limits(), secret_key=load_key(self.cache_dir))
+        consume(ready)
+        limits = self._parse_limits()
         if len(entries) <= _INLINE_MAX or self._workers() <= 1:
             for start in range(0, len(entries), 16):
                 consume(process_many(entries[start : start + 16], limits, known))

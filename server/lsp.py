@@ -18,7 +18,8 @@ What happens when:
   registration of file watchers (when the client supports it), settings (see
   `server.features.configuration`), the analysis process that code actions use, and a full index of
   every workspace folder in the indexing process, with ``$/progress``.
-- Saves, watched-file events and workspace-folder changes re-index what changed.
+- Saves, watched-file events and workspace-folder changes re-index what changed. While an open document
+  is edited, its text is parsed for the index once typing pauses, so that its save only writes rows.
 - Each code-action provider runs on its own: one that fails is logged and the others still answer.
 - Agent commands (`AGENT_COMMAND_HANDLERS`) start runs on worker threads and settle their proposals; the
   rules (progress, the end of a run, rebasing on accept, code lenses) are in `server.features.runs`.
@@ -570,6 +571,15 @@ class AgentlsServer(LanguageServer):
         if route.reload_settings:
             self.spawn(self.reload_settings(), "settings")
 
+    def document_changed(self, doc: Document) -> None:
+        """An open document's text changed: have its rows prepared for the index before it is saved
+        (`BackgroundIndexer.prepare`), for the files a save would re-index."""
+        if doc.path is None or doc.too_large or not self._started:
+            return
+        for root, rels in self.folders.route([doc.path], indexing=True).paths.items():
+            for rel in rels:
+                self.indexer.prepare(root, rel, doc.text)
+
     # ------------------------------------------------------------------ features
     def _guard(self, feature: str, produce: Callable[[], list[types.CodeAction]]) -> list[types.CodeAction]:
         try:
@@ -738,6 +748,7 @@ def did_change(ls: AgentlsServer, params: types.DidChangeTextDocumentParams) -> 
     changed = ls.documents.change(doc.uri, text, params.text_document.version)
     if changed is not None:
         ls.prefetch_outline(changed, delay=0.15)
+        ls.document_changed(changed)
 
 
 def did_save(ls: AgentlsServer, params: types.DidSaveTextDocumentParams) -> None:

@@ -35,19 +35,21 @@ __all__ = ["IndexJob", "IndexWorker", "JobOutcome"]
 
 log = logging.getLogger(__name__)
 
-JobKind = Literal["index", "update"]
+JobKind = Literal["index", "update", "prepare"]
 OutcomeStatus = Literal["done", "cancelled", "locked", "error"]
 
 
 @dataclass(frozen=True, slots=True)
 class IndexJob:
-    """Index a whole workspace folder, or just some of its files (relative POSIX paths)."""
+    """Index a whole workspace folder, or just some of its files (relative POSIX paths), or prepare the
+    rows of one open document's `text` before it is saved (``prepare``: nothing is written)."""
 
     kind: JobKind
     root: Path
     settings: IndexSettings
     paths: tuple[str, ...] = ()
     quiet: bool = False  # a periodic refresh: no progress in the editor
+    text: str = ""  # of a ``prepare`` job: the document's text, for paths[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +132,9 @@ def _worker_main(conn: Connection, cancel: Any, cache_dir: str, env: dict[str, s
                     progress=lambda phase, done, total: send(("progress", phase, done, total)),
                     cancel=_CancelFlag(cancel),
                 )
+            elif job.kind == "prepare":
+                index.prepare(job.paths[0], job.text)
+                report = None
             else:
                 report = index.update_paths(job.paths)
             outcome = JobOutcome("done", report)
