@@ -378,15 +378,17 @@ class BackgroundIndexer:
                 (log.info if changed else log.debug)("refreshed %s: %s", job.root, describe_report(report))
             elif job.kind == "index":
                 log.info("indexed %s: %s", job.root, describe_report(report))
-            elif report.files_prepared:
+            else:
+                prepared = (
+                    f" ({report.files_prepared} prepared while editing)" if report.files_prepared else ""
+                )
                 log.info(
-                    "re-indexed %d changed file(s) in %s (%d prepared while editing)",
+                    "re-indexed %d changed file(s) in %s in %.0f ms%s",
                     len(job.paths),
                     job.root,
-                    report.files_prepared,
+                    report.seconds * 1000,
+                    prepared,
                 )
-            else:
-                log.info("re-indexed %d changed file(s) in %s", len(job.paths), job.root)
             for error in report.errors:
                 log.warning("%s: %s", job.root, error)
             if report.lexical_only and report.notice:
