@@ -15,9 +15,9 @@ from pydantic import ValidationError
 from indexing.config import EmbeddingSettings, IndexSettings
 from indexing.service import WorkspaceIndex
 from indexing.shared import SharedIndexError, SharedStore, merge_lexical, publish
-from tests.object_storage import azure, bucket, s3
+from tests.object_storage import azure, bucket, gcs, s3
 
-__all__ = ["azure", "bucket", "s3"]  # fixtures used below
+__all__ = ["azure", "bucket", "gcs", "s3"]  # fixtures used below
 
 
 def _git(root: Path, *args: str) -> str:
