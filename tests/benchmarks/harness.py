@@ -223,6 +223,23 @@ def _pss_kb(pid: int) -> int:
     return 0
 
 
+def process_memory(root_pid: int) -> list[str]:
+    """Each process of the tree under ``root_pid``: "pid (parent pid) command: RSS/PSS MiB", the command
+    line's start after the interpreter (a process forked from a multiprocessing fork server shows the
+    fork server's: tell them apart by their parent and the pids the server logs)."""
+    rows = []
+    for pid in process_tree(root_pid):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        role = " ".join(cmdline.split()[1:])[:50] or "?"
+        parent = _status_kb(pid, "PPid:")
+        rss, pss = _status_kb(pid, "VmRSS:") / 1024, _pss_kb(pid) / 1024
+        rows.append(f"{pid} ({parent}) {role}: {rss:.0f}/{pss:.0f} MiB")
+    return rows
+
+
 @dataclass(slots=True)
 class MemoryPeak:
     """Peaks over a process tree, in MiB: the sum over all processes (RSS and PSS), and the largest one."""

@@ -40,6 +40,7 @@ from tests.benchmarks.harness import (
     TreeSampler,
     code_action_load,
     percentile,
+    process_memory,
     vscode_capabilities,
     wait_until_reading,
 )
@@ -165,6 +166,7 @@ async def test_server_memory_after_its_first_index(kernel_tree: Path, tmp_path: 
         after = TreeSampler(pid)
         after.sample()
         processes = after.peak.most_processes
+        each = process_memory(pid)
         stats = await request(client, "agentls/serverStats", None)
     finally:
         await stop(client)
@@ -174,7 +176,7 @@ async def test_server_memory_after_its_first_index(kernel_tree: Path, tmp_path: 
         f"process tree ({processes} processes) holds RSS {after.peak.tree_rss_mib:.0f} MiB (largest process "
         f"{after.peak.largest_process_rss_mib:.0f} MiB), PSS {after.peak.tree_pss_mib:.0f} MiB; peak while "
         f"indexing: RSS {during.peak.tree_rss_mib:.0f} MiB, PSS {during.peak.tree_pss_mib:.0f} MiB, largest "
-        f"process {during.peak.largest_process_rss_mib:.0f} MiB"
+        f"process {during.peak.largest_process_rss_mib:.0f} MiB; after, by process: {each}"
     )
     assert after.peak.tree_rss_mib < AFTER_INDEX_MIB, after.peak
 
