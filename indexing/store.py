@@ -697,6 +697,10 @@ class IndexStore:
         slower than on a fresh index however often it was optimized. Past `_MAX_VECTOR_INDEX_DELTAS` the
         vector index is rebuilt (about 2 s for 25,000 vectors), after which compaction merges the table
         back into one fragment.
+
+        Fragments are merged by copying their encoded pages (`_compact_by_copy`) before LanceDB's optimize
+        (which re-encodes, and then finds nothing left to merge): on a first kernel index, re-encoding the
+        chunks' compressed text took 39 s of a 274 s run.
         """
         with self._write_lock:
             vectors = self._tables.get("vectors")
@@ -706,7 +710,21 @@ class IndexStore:
             for name, table in self._tables.items():
                 with _step(step, f"compacting {name}"), warnings.catch_warnings():
                     warnings.simplefilter("ignore", UserWarning)  # "removes every version but the latest"
+                    _compact_by_copy(name, table)
                     table.optimize(cleanup_older_than=keep_versions, delete_unverified=True)
+
+
+def _compact_by_copy(name: str, table: Any) -> None:
+    """Merge ``table``'s small fragments by copying their encoded pages rather than decoding and
+    re-encoding them (Lance's "try_binary_copy"; fragments that cannot be copied, such as ones with
+    deleted rows, are re-encoded as before). A failure is logged: LanceDB's optimize compacts after."""
+    try:
+        metrics = table.to_lance().optimize.compact_files(compaction_mode="try_binary_copy")
+    except Exception as exc:  # an older Lance, a remote table: LanceDB's optimize re-encodes instead
+        log.info("compacting %s by copying pages failed (%s); re-encoding instead", name, exc)
+        return
+    table.checkout_latest()  # LanceDB's view of the table, which its optimize commits on
+    log.debug("compacted %s: %s", name, metrics)
 
 
 def _stored_columns(columns: Sequence[str]) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -289,3 +290,20 @@ def test_indexes_of_large_tables_are_built_one_after_the_other(
     monkeypatch.setattr(store_module, "_PARALLEL_BUILD_ROWS", 0)  # every table counts as large
     assert "fts" in store.ensure_indexes(vector_index_min_rows=1_000_000)
     assert threads == [threading.current_thread().name] * 2
+
+
+def test_compaction_merges_small_fragments_and_keeps_every_row(store: IndexStore) -> None:
+    """Fragments are merged by copying their pages (`_compact_by_copy`); those with deleted rows are
+    re-encoded. Either way the rows, their text and the search read back as they were written."""
+    for n in range(12):
+        store.write_batch(
+            [item(f"m{n}.py", [chunk(f"m{n}.py", f"merge{n}", f"def merge{n}():\n    return {n}\n")])]
+        )
+    store.delete_files(["m3.py", "m7.py"])
+    before = store.max_fragments()
+    store.optimize(keep_versions=timedelta(0))
+    chunks = store._tables["chunks"]
+    assert before >= 10 and int(chunks.stats()["fragment_stats"]["num_fragments"]) == 1
+    assert chunks.count_rows() == 10 and "m3.py" not in store.file_records()
+    [hit] = store.search_lexical("merge5", 5)
+    assert hit["path"] == "m5.py" and hit["text"] == "def merge5():\n    return 5\n"
