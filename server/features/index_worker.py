@@ -10,12 +10,20 @@ worker.
 The worker is not a daemon process because the index service starts its own pool of parser processes,
 which daemons may not have; `IndexWorker.stop` ends it explicitly, and it exits by itself when the server
 goes away (its end of the pipe closes).
+
+The worker lives as long as the server, but a full index run's peak (batches of rows, the index builds)
+is freed memory that glibc keeps resident: after each full ``index`` job the worker collects garbage and
+gives the free heap back with ``malloc_trim`` (`release_memory`; on 5,700 kernel files 665 -> 314 MiB),
+and logs what it held before and after.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import ctypes.util
+import gc
 import logging
 import multiprocessing
 import os
@@ -31,7 +39,7 @@ from indexing.config import IndexSettings
 from indexing.lifeline import die_with_parent
 from indexing.models import IndexReport
 
-__all__ = ["IndexJob", "IndexWorker", "JobOutcome"]
+__all__ = ["IndexJob", "IndexWorker", "JobOutcome", "release_memory"]
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +92,25 @@ class _PipeLogHandler(logging.Handler):
             self._send(("log", record.levelno, record.name, record.getMessage()))
         except Exception:  # the server is gone; nothing to tell
             pass
+
+
+def _rss_mib() -> float:
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def release_memory() -> tuple[float, float]:
+    """Collect garbage, then hand the heap's free pages back to the system (glibc's ``malloc_trim``;
+    elsewhere only the collection). Returns this process's resident MiB before and after (0 where
+    /proc is missing)."""
+    before = _rss_mib()
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
+    return before, _rss_mib()
 
 
 def _worker_main(conn: Connection, cancel: Any, cache_dir: str, env: dict[str, str]) -> None:
@@ -147,6 +174,16 @@ def _worker_main(conn: Connection, cancel: Any, cache_dir: str, env: dict[str, s
         except Exception as exc:
             logging.getLogger("indexing").exception("indexing %s failed", job.root)
             outcome = JobOutcome("error", None, f"indexing {job.root} failed: {type(exc).__name__}: {exc}")
+        if job.kind == "index":
+            before, after = release_memory()
+            logging.getLogger("indexing").log(
+                logging.DEBUG if job.quiet else logging.INFO,  # a periodic refresh: not in the editor's log
+                "indexing process: %.0f MiB resident after indexing %s, %.0f MiB once its free memory was "
+                "returned",
+                before,
+                job.root,
+                after,
+            )
         try:
             send(("outcome", outcome))
         except (OSError, ValueError):
