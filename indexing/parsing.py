@@ -24,6 +24,7 @@ import logging
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pyarrow as pa
 
@@ -62,11 +63,13 @@ _UNKEYED = b"agentls"  # for callers that pass no key (the service always does)
 
 @dataclass(frozen=True, slots=True)
 class Parsed:
-    """A parsed file: its rows of the chunks table (``search_text`` included) and of the symbols table."""
+    """A parsed file: its rows of the chunks table (``search_text`` included) and of the symbols table,
+    and the chunks' vectors when they were made with the rows (`Prepared`)."""
 
     record: FileRecord
     chunks: pa.Table
     symbols: pa.Table
+    vectors: Any = None  # a numpy array, one row per chunk (this module does not import numpy)
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +194,10 @@ class Prepared:
     limits: ParseLimits
     chunks: pa.Table
     symbols: pa.Table
+    vectors: Any = None
+    """The chunks' vectors, one row per chunk, when the caller embedded them (`WorkspaceIndex.prepare`)."""
+    embedder: str = ""
+    """The id of the model that made `vectors`: they are used only while it is the index's model."""
 
     @property
     def nbytes(self) -> int:
@@ -226,7 +233,7 @@ def use_prepared(
         return Unchanged(record)
     if source.hash != prepared.hash:
         return None
-    return Parsed(record, prepared.chunks, prepared.symbols)
+    return Parsed(record, prepared.chunks, prepared.symbols, prepared.vectors)
 
 
 def process_many(entries: list[FileEntry], settings: ParseLimits, known: dict[str, str]) -> ParsedGroup:
