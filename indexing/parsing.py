@@ -163,17 +163,24 @@ def _gc_paused() -> Iterator[None]:
 def _read_and_parse(
     entry: FileEntry, settings: ParseLimits, known_hash: str | None
 ) -> SkippedFile | Unchanged | tuple[FileRecord, ParseResult]:
-    source = load_source(entry, settings)
-    if isinstance(source, SkippedFile):
-        return source
-    record = _record(source)
-    if known_hash is not None and known_hash == source.hash:
-        return Unchanged(record)
+    read = _read(entry, settings, known_hash)
+    if not isinstance(read, tuple):
+        return read
+    record, source = read
     return record, _parse(source, settings)
 
 
-def _record(source: SourceFile) -> FileRecord:
-    return FileRecord(source.path, source.hash, source.mtime_ns, source.size, source.language or "")
+def _read(
+    entry: FileEntry, settings: ParseLimits, known_hash: str | None
+) -> SkippedFile | Unchanged | tuple[FileRecord, SourceFile]:
+    """The file read and checked, its record; `Unchanged` when its content hash is ``known_hash``."""
+    source = load_source(entry, settings)
+    if isinstance(source, SkippedFile):
+        return source
+    record = FileRecord(source.path, source.hash, source.mtime_ns, source.size, source.language or "")
+    if known_hash is not None and known_hash == source.hash:
+        return Unchanged(record)
+    return record, source
 
 
 def _parse(source: SourceFile, settings: ParseLimits) -> ParseResult:
@@ -225,12 +232,10 @@ def use_prepared(
     are the ones they were made from. None when they are not (the file must be parsed)."""
     if prepared.limits != settings:
         return None
-    source = load_source(entry, settings)
-    if isinstance(source, SkippedFile):
-        return source
-    record = _record(source)
-    if known_hash is not None and known_hash == source.hash:
-        return Unchanged(record)
+    read = _read(entry, settings, known_hash)
+    if not isinstance(read, tuple):
+        return read
+    record, source = read
     if source.hash != prepared.hash:
         return None
     return Parsed(record, prepared.chunks, prepared.symbols, prepared.vectors)
