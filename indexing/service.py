@@ -40,6 +40,7 @@ import pyarrow as pa
 from indexing import state as files_state
 from indexing.config import IndexSettings, default_index_location
 from indexing.embeddings import Embedder, EmbedderLoad, embed_query, load_embedder
+from indexing.memory import release_memory
 from indexing.models import (
     FileRecord,
     IndexReport,
@@ -276,6 +277,9 @@ class WorkspaceIndex:
                 report.files_indexed + report.files_removed >= self.settings.batch_files
                 or report.vectors >= _LARGE_VECTOR_PASS
             )
+            if large:  # the batches' freed heap, before the index builds make the run's peak
+                before, after = release_memory()
+                log.info("before building the search indexes: %.0f -> %.0f MiB resident", before, after)
             self._maintain(store, keep_versions=timedelta(0) if large else None, notify=notify)
             if report.lexical_only and not report.errors:  # the last write: see `indexing.state`
                 state = files_state.state_of(self.settings, entries, skipped_when_read, report.notice)

@@ -13,17 +13,14 @@ goes away (its end of the pipe closes).
 
 The worker lives as long as the server, but a full index run's peak (batches of rows, the index builds)
 is freed memory that glibc keeps resident: after each full ``index`` job the worker collects garbage and
-gives the free heap back with ``malloc_trim`` (`release_memory`; on 5,700 kernel files 665 -> 314 MiB),
-and logs what it held before and after.
+gives the free heap back with ``malloc_trim`` (`indexing.memory.release_memory`; on 5,700 kernel files
+665 -> 314 MiB), and logs what it held before and after.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
-import ctypes.util
-import gc
 import logging
 import multiprocessing
 import os
@@ -37,20 +34,22 @@ from typing import Any, Literal
 
 from indexing.config import IndexSettings
 from indexing.lifeline import die_with_parent
+from indexing.memory import release_memory
 from indexing.models import IndexReport
 
-__all__ = ["IndexJob", "IndexWorker", "JobOutcome", "release_memory"]
+__all__ = ["IndexJob", "IndexWorker", "JobOutcome"]
 
 log = logging.getLogger(__name__)
 
-JobKind = Literal["index", "update", "prepare"]
+JobKind = Literal["index", "update", "prepare", "fold"]
 OutcomeStatus = Literal["done", "cancelled", "locked", "error"]
 
 
 @dataclass(frozen=True, slots=True)
 class IndexJob:
     """Index a whole workspace folder, or just some of its files (relative POSIX paths), or prepare the
-    rows of one open document's `text` before it is saved (``prepare``: nothing is written)."""
+    rows of one open document's `text` before it is saved (``prepare``: nothing is written), or put the
+    rows written since the last fold in the full-text index (``fold``)."""
 
     kind: JobKind
     root: Path
@@ -92,25 +91,6 @@ class _PipeLogHandler(logging.Handler):
             self._send(("log", record.levelno, record.name, record.getMessage()))
         except Exception:  # the server is gone; nothing to tell
             pass
-
-
-def _rss_mib() -> float:
-    try:
-        with open("/proc/self/statm") as fh:
-            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-    except (OSError, ValueError, IndexError):
-        return 0.0
-
-
-def release_memory() -> tuple[float, float]:
-    """Collect garbage, then hand the heap's free pages back to the system (glibc's ``malloc_trim``;
-    elsewhere only the collection). Returns this process's resident MiB before and after (0 where
-    /proc is missing)."""
-    before = _rss_mib()
-    gc.collect()
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
-    return before, _rss_mib()
 
 
 def _worker_main(conn: Connection, cancel: Any, cache_dir: str, env: dict[str, str]) -> None:
@@ -161,6 +141,9 @@ def _worker_main(conn: Connection, cancel: Any, cache_dir: str, env: dict[str, s
                 )
             elif job.kind == "prepare":
                 index.prepare(job.paths[0], job.text)
+                report = None
+            elif job.kind == "fold":
+                index.fold()
                 report = None
             else:
                 report = index.update_paths(job.paths)
