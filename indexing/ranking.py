@@ -324,9 +324,14 @@ def boost(cand: Candidate, analysis: QueryAnalysis, weights: RankingWeights) -> 
     if name and analysis.identifiers:
         low_name, low_qual = name.lower(), _normal_symbol(qualified)
         named = _named(analysis.identifiers)
-        if low_qual in named or any(q.endswith("." + low_qual) or low_qual.endswith("." + q) for q in named):
+        if low_qual in named or any(low_qual.endswith("." + q) for q in named):
             parts["exact"] = 1.0
             factor *= weights.exact_name * (weights.symbol_query if analysis.symbol else 1.0)
+        elif any(q.endswith("." + low_qual) for q in named):
+            # the query qualifies the name further than the chunk does (`AxiosHeaders.set` for a `set`):
+            # below a chunk whose qualified name is the query's
+            parts["exact"] = 0.75
+            factor *= weights.exact_name * (weights.symbol_query**0.75 if analysis.symbol else 1.0)
         elif any(q.rsplit(".", 1)[-1] == low_name for q in named):
             parts["exact"] = 0.5
             factor *= weights.exact_name * (weights.symbol_query**0.5 if analysis.symbol else 1.0)
@@ -452,6 +457,8 @@ FEATURES: tuple[str, ...] = (
     "text_idf",  # share of the query words in the text, each weighted by its rarity among the candidates
     "name_idf",  # the same for the symbol name
     "file_cover",  # share of the query words found in the text of any candidate of the same file
+    "name_prefix",  # share of the query words that start a word of the symbol name (``draft``: isDraftable)
+    "stem_prefix",  # the same for the file name (``speed``: speedometer.js)
 )
 
 
@@ -522,9 +529,16 @@ def features(
                 _masked(idf, int(parts.get("text_mask", 0))) / total_idf,
                 _masked(idf, int(parts.get("name_mask", 0))) / total_idf,
                 by_file.get(path, 0).bit_count() / n_words,
+                _prefixes(analysis.words, _field_words(str(row.get("name") or ""))) / n_words,
+                _prefixes(analysis.words, stem_words) / n_words,
             ]
         )
     return out
+
+
+def _prefixes(words: Sequence[str], field_words: frozenset[str]) -> int:
+    """How many of ``words`` (of three letters or more) start one of ``field_words``."""
+    return sum(1 for w in words if len(w) >= 3 and any(f.startswith(w) for f in field_words))
 
 
 def _masked(values: Sequence[float], mask: int) -> float:
@@ -559,6 +573,9 @@ def rank(
     return deduplicate(rescore(ordered, analysis, weights), limit, weights)
 
 
+_IDENTITY = ((0, 1.0),)  # the model that keeps the hand-weighted score: nothing to compute
+
+
 @functools.lru_cache(maxsize=1)
 def _coefficients() -> tuple[tuple[int, float], ...]:
     """The learned model's non-zero coefficients as (feature index, coefficient)."""
@@ -572,10 +589,10 @@ def rescore(ordered: list[Candidate], analysis: QueryAnalysis, weights: RankingW
     """The first `ranking_model.TOP` of ``ordered`` re-scored by the learned linear model and re-sorted;
     the rest follow in their order, below them. ``weights.learned`` scales the model's departure from
     the hand-weighted score (0: ``ordered`` unchanged)."""
-    if not weights.learned or not ordered:
+    coefficients = _coefficients()
+    if not weights.learned or not ordered or coefficients == _IDENTITY:
         return ordered
     head = ordered[: ranking_model.TOP]
-    coefficients = _coefficients()
     for cand, row in zip(head, features(ordered, analysis, len(head)), strict=True):
         learned = sum(c * row[i] for i, c in coefficients)
         cand.score = math.exp(row[0] + weights.learned * (learned - row[0]))

@@ -193,3 +193,19 @@ def test_the_learned_model_re_scores_the_top_candidates_and_weight_zero_turns_it
 def test_the_shipped_model_names_known_features_only() -> None:
     assert set(ranking_model.COEFFICIENTS) <= set(FEATURES)
     assert ranking_model.COEFFICIENTS.get("base", 0.0) > 0 and ranking_model.TOP >= 10
+
+
+def test_a_qualified_symbol_query_prefers_the_chunk_qualified_alike() -> None:
+    # `AxiosHeaders.set`: a bare `set` elsewhere in the file (an object literal's method) used to match
+    # as fully as the class's own method, and won on its BM25 score
+    lexical = [
+        {**row("bare", "lib/AxiosHeaders.js", 294, 296, name="set"), "_score": 9.0},
+        {
+            **row("method", "lib/AxiosHeaders.js", 79, 112, name="set"),
+            "symbol": "AxiosHeaders.set",
+            "_score": 8.0,
+        },
+        {**row("other", "lib/utils.js", name="merge"), "_score": 1.0},
+    ]
+    lexical = [{**r, "search_text": "axios headers set"} for r in lexical]
+    assert [c.id for c in rank("AxiosHeaders.set", lexical, [], limit=3)] == ["method", "bare", "other"]

@@ -29,7 +29,7 @@ import pickle
 import statistics
 import sys
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,7 @@ import numpy as np
 
 import indexing.service as service
 from indexing.ranking import FEATURES, RankingWeights, features, score_candidates
-from tests.benchmarks.retrieval.evaluate import K, _matches, load_queries, open_agentls
+from tests.benchmarks.retrieval.evaluate import Hit, K, _matches, load_queries, open_agentls
 from tests.benchmarks.retrieval.repos import BY_NAME, fetch
 
 CACHE = Path.home() / ".cache" / "agentls-bench"
@@ -75,7 +75,7 @@ def dump(split: str, model: Path | None, out: Path) -> None:
                 index.close()
             print(f"{name}: {sum(1 for q in queries if q['repo'] == name)} queries", file=sys.stderr)
     finally:
-        service.rank = real_rank  # type: ignore[assignment]
+        service.rank = real_rank
     out.write_bytes(pickle.dumps(captured))
 
 
@@ -128,9 +128,7 @@ def build(query: dict[str, Any], args: tuple[Any, ...], weights: RankingWeights 
     return QueryData(query, x, label, matches, duplicate if n else np.zeros((0, 0), bool), idcg)
 
 
-def _hit(row: dict[str, Any]) -> Any:
-    from tests.benchmarks.retrieval.evaluate import Hit
-
+def _hit(row: Mapping[str, Any]) -> Hit:
     return Hit(row["path"], int(row["start_line"]), int(row["end_line"]))
 
 
@@ -164,19 +162,38 @@ def metrics(data: QueryData, order: Sequence[int]) -> dict[str, float]:
     }
 
 
-def reorder(data: QueryData, w: np.ndarray | None, top: int) -> list[int]:
-    """The candidates' order: the first ``top`` re-scored by ``w`` (None: the hand-weighted order)."""
+@dataclass(slots=True)
+class Trees:
+    """A boosted ensemble of small regression trees over `FEATURES`, added to the hand-weighted log score:
+    a node is ``(feature, threshold, left, right)`` (left when the value is at or below the threshold),
+    a leaf ``("leaf", value)``."""
+
+    trees: list[Any]
+    rate: float
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        s = x[:, FEATURES.index("base")].copy()
+        for tree in self.trees:
+            s += self.rate * _predict(tree, x)
+        return s
+
+
+Model = np.ndarray | Trees | None  # linear weights, trees, or None: the hand-weighted order
+
+
+def reorder(data: QueryData, model: Model, top: int) -> list[int]:
+    """The candidates' order: the first ``top`` re-scored by ``model``, the rest after them."""
     n = len(data.x)
-    if w is None or not n:
+    if model is None or not n:
         return list(range(n))
     m = min(top, n)
-    s = data.x[:m] @ w
+    s = data.x[:m] @ model if isinstance(model, np.ndarray) else model(data.x[:m])
     head = sorted(range(m), key=lambda i: (-s[i], i))
     return head + list(range(m, n))
 
 
-def mean_ndcg(dataset: Sequence[QueryData], w: np.ndarray | None, top: int) -> float:
-    return statistics.fmean(metrics(d, reorder(d, w, top))["ndcg"] for d in dataset) if dataset else 0.0
+def mean_ndcg(dataset: Sequence[QueryData], model: Model, top: int) -> float:
+    return statistics.fmean(metrics(d, reorder(d, model, top))["ndcg"] for d in dataset) if dataset else 0.0
 
 
 # ----------------------------------------------------------------------------------------------- fitting
@@ -239,12 +256,109 @@ def ascent(
     return w
 
 
-def fit(dataset: Sequence[QueryData], top: int, l2: float, method: str) -> np.ndarray:
+def _lambdas(d: QueryData, s: np.ndarray, top: int) -> tuple[np.ndarray, np.ndarray]:
+    """LambdaRank gradients and weights of one query's top candidates under the scores ``s``: each pair
+    of different grades pulls by the NDCG change of swapping them."""
+    m = min(top, len(d.x))
+    lab, sc = d.label[:m], s[:m]
+    rank = np.empty(m)
+    rank[np.argsort(-sc, kind="stable")] = np.arange(1, m + 1)
+    discount = 1.0 / np.log2(1.0 + rank)
+    g, h = np.zeros(m), np.zeros(m)
+    i, j = np.nonzero(lab[:, None] > lab[None, :])
+    if not len(i) or not d.idcg:
+        return g, h
+    delta = np.abs((lab[i] - lab[j]) * (discount[i] - discount[j])) / d.idcg
+    rho = 1.0 / (1.0 + np.exp(np.clip(sc[i] - sc[j], -30, 30)))
+    np.add.at(g, i, rho * delta)
+    np.add.at(g, j, -rho * delta)
+    np.add.at(h, i, rho * (1 - rho) * delta)
+    np.add.at(h, j, rho * (1 - rho) * delta)
+    return g, h
+
+
+def _tree(x: np.ndarray, g: np.ndarray, h: np.ndarray, depth: int, min_leaf: int, cuts: list[Any]) -> Any:
+    """A regression tree fitted to the gradients ``g`` (Newton leaves ``sum g / (sum h + 1)``)."""
+
+    def grow(idx: np.ndarray, level: int) -> Any:
+        total_g, total_h = g[idx].sum(), h[idx].sum()
+        leaf = ("leaf", float(total_g / (total_h + 1.0)))
+        if level == 0 or len(idx) < 2 * min_leaf:
+            return leaf
+        parent = total_g**2 / (total_h + 1.0)
+        best: tuple[float, int, float, np.ndarray] | None = None
+        for f in range(x.shape[1]):
+            values = x[idx, f]
+            for t in cuts[f]:
+                left = values <= t
+                n_left = int(left.sum())
+                if n_left < min_leaf or len(idx) - n_left < min_leaf:
+                    continue
+                gl, hl = g[idx][left].sum(), h[idx][left].sum()
+                gain = gl**2 / (hl + 1.0) + (total_g - gl) ** 2 / (total_h - hl + 1.0) - parent
+                if best is None or gain > best[0]:
+                    best = (gain, f, float(t), left)
+        if best is None or best[0] <= 1e-6:
+            return leaf
+        _, f, t, left = best
+        return (f, t, grow(idx[left], level - 1), grow(idx[~left], level - 1))
+
+    return grow(np.arange(len(g)), depth)
+
+
+def _predict(tree: Any, x: np.ndarray) -> np.ndarray:
+    out = np.zeros(len(x))
+    for r in range(len(x)):
+        node = tree
+        while node[0] != "leaf":
+            node = node[2] if x[r, node[0]] <= node[1] else node[3]
+        out[r] = node[1]
+    return out
+
+
+def boosted(
+    dataset: Sequence[QueryData], top: int, n_trees: int, depth: int, rate: float, min_leaf: int
+) -> Trees:
+    """LambdaMART in a few lines: trees fitted one after another to the LambdaRank gradients of the
+    scores so far, starting from the hand-weighted log score."""
+    x = np.concatenate([d.x[:top] for d in dataset])
+    cuts = [np.unique(np.quantile(x[:, f], np.linspace(0.05, 0.95, 12))) for f in range(x.shape[1])]
+    model = Trees([], rate)
+    scores = [model(d.x[:top]) for d in dataset]
+    for _ in range(n_trees):
+        gs, hs = zip(*(_lambdas(d, s, top) for d, s in zip(dataset, scores, strict=True)), strict=True)
+        tree = _tree(x, np.concatenate(gs), np.concatenate(hs), depth, min_leaf, cuts)
+        model.trees.append(tree)
+        for k, d in enumerate(dataset):
+            scores[k] = scores[k] + rate * _predict(tree, d.x[:top])
+    return model
+
+
+@dataclass(frozen=True, slots=True)
+class Recipe:
+    """How to fit a model: the method and its settings."""
+
+    method: str = "pairwise"  # pairwise, ascent (from the hand weights), both, trees
+    top: int = 30
+    l2: float = 1.0
+    features: tuple[str, ...] = ()  # linear methods: only these (and base); () all
+    trees: int = 20
+    depth: int = 2
+    rate: float = 0.3
+    min_leaf: int = 40
+
+
+def fit(dataset: Sequence[QueryData], recipe: Recipe) -> np.ndarray | Trees:
+    if recipe.method == "trees":
+        return boosted(dataset, recipe.top, recipe.trees, recipe.depth, recipe.rate, recipe.min_leaf)
+    if recipe.features:
+        keep = np.array([f == "base" or f in recipe.features for f in FEATURES])
+        dataset = [QueryData(d.query, d.x * keep, d.label, d.matches, d.duplicate, d.idcg) for d in dataset]
     w = base_weights()
-    if method in ("pairwise", "both"):
-        w = pairwise(dataset, top, l2)
-    if method in ("ascent", "both"):
-        w = ascent(dataset, w, top)
+    if recipe.method in ("pairwise", "both"):
+        w = pairwise(dataset, recipe.top, recipe.l2)
+    if recipe.method in ("ascent", "both"):
+        w = ascent(dataset, w, recipe.top)
     return w
 
 
@@ -260,37 +374,40 @@ def load(path: Path, queries: Sequence[dict[str, Any]], lexical: bool) -> list[Q
     return out
 
 
-def table(dataset: Sequence[QueryData], models: dict[str, np.ndarray | None], top: int) -> str:
-    groups: dict[str, list[QueryData]] = defaultdict(list)
-    for d in dataset:
-        for g in (
-            "all",
-            f"language:{d.query['language']}",
-            f"kind:{d.query['kind']}",
-            f"repo:{d.query['repo']}",
-        ):
-            groups[g].append(d)
-    lines = [f"| group (n) | {' | '.join(models)} |", f"|---|{'---|' * len(models)}"]
+def _groups(query: dict[str, Any]) -> tuple[str, ...]:
+    return ("all", f"language:{query['language']}", f"kind:{query['kind']}", f"repo:{query['repo']}")
+
+
+def table(results: dict[str, dict[str, dict[str, float]]], queries: Sequence[dict[str, Any]]) -> str:
+    """Mean NDCG@10 per group of ``results`` (system -> query id -> metrics), markdown."""
+    systems = list(results)
+    groups: dict[str, list[str]] = defaultdict(list)
+    for q in queries:
+        for g in _groups(q):
+            groups[g].append(q["id"])
     order = {"all": 0, "language": 1, "kind": 2, "repo": 3}
+    lines = [f"| group (n) | {' | '.join(systems)} |", f"|---|{'---|' * len(systems)}"]
     for g in sorted(groups, key=lambda g: (order[g.split(":")[0]], g)):
-        cells = [f"{mean_ndcg(groups[g], w, top):.3f}" for w in models.values()]
+        cells = [f"{statistics.fmean(results[s][i]['ndcg'] for i in groups[g]):.3f}" for s in systems]
         lines.append(f"| {g} ({len(groups[g])}) | {' | '.join(cells)} |")
     return "\n".join(lines)
 
 
-def cv_models(dataset: Sequence[QueryData], top: int, l2: float, method: str) -> tuple[float, float, str]:
-    """Leave-one-repository-out NDCG@10 of the hand ranking and the learned one, and a per-repo table."""
-    hand, learned, lines = [], [], []
+def summary(results: dict[str, dict[str, float]]) -> str:
+    return " / ".join(
+        f"{statistics.fmean(m[k] for m in results.values()):.4f}" for k in ("ndcg", "mrr", "recall")
+    )
+
+
+def cross_validate(dataset: Sequence[QueryData], recipe: Recipe) -> dict[str, dict[str, dict[str, float]]]:
+    """Leave one repository out: each repository's queries ranked by a model fitted on the others'."""
+    out: dict[str, dict[str, dict[str, float]]] = {"hand": {}, "learned": {}}
     for repo in sorted({d.query["repo"] for d in dataset}):
-        train = [d for d in dataset if d.query["repo"] != repo]
-        test = [d for d in dataset if d.query["repo"] == repo]
-        w = fit(train, top, l2, method)
-        h = [metrics(d, reorder(d, None, top))["ndcg"] for d in test]
-        r = [metrics(d, reorder(d, w, top))["ndcg"] for d in test]
-        hand += h
-        learned += r
-        lines.append(f"| {repo} ({len(test)}) | {statistics.fmean(h):.3f} | {statistics.fmean(r):.3f} |")
-    return statistics.fmean(hand), statistics.fmean(learned), "\n".join(lines)
+        model = fit([d for d in dataset if d.query["repo"] != repo], recipe)
+        for d in (d for d in dataset if d.query["repo"] == repo):
+            out["hand"][d.query["id"]] = metrics(d, reorder(d, None, recipe.top))
+            out["learned"][d.query["id"]] = metrics(d, reorder(d, model, recipe.top))
+    return out
 
 
 def write_model(w: np.ndarray, top: int, note: str) -> None:
@@ -330,36 +447,61 @@ def main(argv: Sequence[str] | None = None) -> int:
     d.add_argument("--model", type=Path, help="a static model folder (hybrid candidates)")
     for name in ("fit", "score"):
         p = sub.add_parser(name)
-        p.add_argument("--split", default="tuning", choices=["tuning", "held_out"])
+        p.add_argument("--method", default="pairwise", choices=["pairwise", "ascent", "both", "trees"])
         p.add_argument("--top", type=int, default=30)
-        p.add_argument("--l2", type=float, default=0.01)
-        p.add_argument("--method", default="both", choices=["pairwise", "ascent", "both"])
-        p.add_argument("--write", action="store_true")
+        p.add_argument("--l2", type=float, default=1.0)
+        p.add_argument("--features", default="", help="linear methods: comma-separated subset")
+        p.add_argument("--trees", type=int, default=20)
+        p.add_argument("--depth", type=int, default=2)
+        p.add_argument("--rate", type=float, default=0.3)
+        p.add_argument("--min-leaf", type=int, default=40)
+        p.add_argument("--tables", action="store_true", help="per language, kind and repository")
+    sub.choices["fit"].add_argument("--write", action="store_true", help="write the linear model")
+    sub.choices["score"].add_argument("--split", default="held_out", choices=["tuning", "held_out"])
     args = parser.parse_args(argv)
-    captured = CACHE / f"learn-{args.split}.pkl"
     if args.command == "dump":
-        dump(args.split, args.model, captured)
+        dump(args.split, args.model, CACHE / f"learn-{args.split}.pkl")
         return 0
-    queries = load_queries(args.split)
+    recipe = Recipe(
+        args.method,
+        args.top,
+        args.l2,
+        tuple(filter(None, args.features.split(","))),
+        args.trees,
+        args.depth,
+        args.rate,
+        args.min_leaf,
+    )
+    tuning = load_queries("tuning")
     for kind, lexical in (("hybrid", False), ("lexical", True)):
-        dataset = load(captured, queries, lexical)
+        train = load(CACHE / "learn-tuning.pkl", tuning, lexical)
         if args.command == "fit":
-            hand, learned, per_repo = cv_models(dataset, args.top, args.l2, args.method)
-            print(f"{kind}: leave-one-repository-out NDCG@10 hand {hand:.4f} -> learned {learned:.4f}")
-            print(f"| repo (n) | hand | learned |\n|---|---|---|\n{per_repo}")
-            if kind == "hybrid":
-                w = fit(dataset, args.top, args.l2, args.method)
-                print(
-                    f"hybrid, trained and scored on all {len(dataset)}: {mean_ndcg(dataset, w, args.top):.4f}"
-                )
-                print({n: round(v, 4) for n, v in zip(FEATURES, w, strict=True) if v})
-                if args.write:
-                    write_model(w, args.top, f"{args.method}, top {args.top}, l2 {args.l2}")
+            results = cross_validate(train, recipe)
+            queries = tuning
+            what = "tuning, leave one repository out"
         else:
-            from indexing import ranking_model
-
-            w = np.array([ranking_model.COEFFICIENTS.get(n, 0.0) for n in FEATURES])
-            print(table(dataset, {"hand": None, "learned": w}, ranking_model.TOP))
+            queries = load_queries(args.split)
+            model = fit(train, recipe)
+            test = load(CACHE / f"learn-{args.split}.pkl", queries, lexical)
+            results = {
+                "hand": {d.query["id"]: metrics(d, reorder(d, None, recipe.top)) for d in test},
+                "learned": {d.query["id"]: metrics(d, reorder(d, model, recipe.top)) for d in test},
+            }
+            what = f"{args.split}, fitted on all tuning queries"
+        print(
+            f"{kind} ({what}) NDCG@10 / MRR@10 / Recall@10: hand {summary(results['hand'])}, "
+            f"learned {summary(results['learned'])}"
+        )
+        if args.tables:
+            print(table(results, queries))
+        if args.command == "fit" and kind == "hybrid":
+            model = fit(train, recipe)
+            fitted = mean_ndcg(train, model, recipe.top)
+            print(f"hybrid, fitted and scored on all {len(train)} tuning queries: {fitted:.4f}")
+            if isinstance(model, np.ndarray):
+                print({n: round(float(v), 4) for n, v in zip(FEATURES, model, strict=True) if v})
+                if args.write:
+                    write_model(model, recipe.top, f"{recipe}")
     return 0
 
 
