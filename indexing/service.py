@@ -20,6 +20,7 @@ An index run:
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures as cf
 import contextlib
 import dataclasses
@@ -29,10 +30,10 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Container, Coroutine, Iterable, Iterator, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -86,6 +87,7 @@ from indexing.walker import (
 )
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 
 _PREPARED_FILES = 8
@@ -195,10 +197,6 @@ class WorkspaceIndex:
 
     def close(self) -> None:
         self._store = None
-        with self._open_lock:
-            threads, self._search_threads = self._search_threads, None
-        if threads is not None:
-            threads.shutdown(wait=False)
 
     def is_indexed(self) -> bool:
         """Whether files were indexed here before (then a search needs no index run first)."""
@@ -668,35 +666,15 @@ class WorkspaceIndex:
     def search(self, query: str, *, limit: int = 10, path: str | None = None) -> list[SearchHit]:
         """Hybrid search: BM25, vector and symbol-definition candidates, fused and ranked by `rank`.
 
-        Each store query costs several milliseconds whatever it returns, and most of that is waiting on
-        Lance's own threads: the three retrievers run at once, then the rows the lexical leg did not
-        bring are read (two more queries at most, also at once)."""
+        Each store query costs a few milliseconds whatever it returns, most of it waiting on Lance: the
+        store reads run as one coroutine on LanceDB's event loop (`_retrieve`), the three retrievers at
+        once, and what a retriever needs next (the nearest chunks' rows) as soon as it can start."""
         query = query.strip()
         if not query:
             return []
-        where = self._where(path)
-        store = self.store
-        embedder = self.embedder if store.has_vectors else None
-        bare_symbol = bool(analyse(query).symbol)
-        threads = self._threads()
-        lexical_job = threads.submit(store.search_lexical, query, _pool(limit), where, RANK_COLUMNS)
-        locations_job = threads.submit(self._symbol_locations, query, path)
-        nearest_job: cf.Future[list[dict[str, Any]]] | None = None
-        if embedder is not None and not bare_symbol:
-            nearest_job = threads.submit(self._nearest, embedder, query, _vector_pool(limit), where)
-        lexical, locations = lexical_job.result(), locations_job.result()
-        # A query that is nothing but the name of a defined symbol (`Session.send`) is answered by name;
-        # the nearest vectors added nothing to such queries on the retrieval benchmark's tuning split.
-        if embedder is not None and bare_symbol and not locations:
-            nearest_job = threads.submit(self._nearest, embedder, query, _vector_pool(limit), where)
-        nearest = nearest_job.result() if nearest_job is not None else []
-        symbol, missing = _held_by(locations, lexical)
-        known = {r["id"]: r for r in lexical}
-        missing_ids = [r["id"] for r in nearest if r["id"] not in known]
-        at_job = threads.submit(store.chunks_at, missing, RANK_COLUMNS) if missing and missing_ids else None
-        meta = {**known, **{r["id"]: r for r in store.chunks_by_id(missing_ids, RANK_COLUMNS)}}
-        symbol += at_job.result() if at_job is not None else store.chunks_at(missing, RANK_COLUMNS)
-        vector = [{**meta[r["id"]], "_distance": r["_distance"]} for r in nearest if r["id"] in meta]
+        reads = self._reads()
+        embedder = self.embedder if reads.has_vectors else None
+        lexical, vector, symbol = reads.run(self._retrieve(reads, query, limit, path, embedder))
         reranker, wanted = self._reranker(), limit
         if reranker is not None:  # the second stage re-scores the best `candidates` (indexing.rerank)
             wanted = max(limit, self.settings.rerank.candidates)
@@ -705,27 +683,80 @@ class WorkspaceIndex:
             hits = rerank_hits(reranker, query, hits, self.settings.rerank.candidates)[:limit]
         return hits
 
+    async def _retrieve(
+        self, reads: _Reads, query: str, limit: int, path: str | None, embedder: Embedder | None
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+        """The lexical, vector and symbol candidates' rows (what `rank` takes).
+
+        BM25, the symbol look-up and the vector leg start at once; the vector leg reads its chunks' rows
+        as soon as it has their ids (reading the 30 cost about what reading the ones BM25 did not bring
+        did, and waiting for BM25 cost a whole query); the definitions BM25 did not bring are read last."""
+        where = self._where(path)
+        bare_symbol = bool(analyse(query).symbol)
+        lexical_job = asyncio.ensure_future(
+            reads.search_lexical_async(query, _pool(limit), where, RANK_COLUMNS)
+        )
+        nearest_job: asyncio.Future[tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]] | None = None
+        if embedder is not None and not bare_symbol:
+            nearest_job = asyncio.ensure_future(
+                self._nearest_rows(reads, embedder, query, _vector_pool(limit), where)
+            )
+        locations = await self._symbol_locations_async(reads, query, path)
+        # A query that is nothing but the name of a defined symbol (`Session.send`) is answered by name;
+        # the nearest vectors added nothing to such queries on the retrieval benchmark's tuning split.
+        if embedder is not None and bare_symbol and not locations:
+            nearest_job = asyncio.ensure_future(
+                self._nearest_rows(reads, embedder, query, _vector_pool(limit), where)
+            )
+        lexical = await lexical_job
+        symbol, missing = _held_by(locations, lexical)
+        at_job = asyncio.ensure_future(reads.chunks_at_async(missing, RANK_COLUMNS)) if missing else None
+        nearest, fetched = await nearest_job if nearest_job is not None else ([], {})
+        if at_job is not None:
+            symbol += await at_job
+        meta = {**fetched, **{r["id"]: r for r in lexical}}  # a lexical row keeps its BM25 score
+        vector = [{**meta[r["id"]], "_distance": r["_distance"]} for r in nearest if r["id"] in meta]
+        return lexical, vector, symbol
+
+    async def _nearest_rows(
+        self, reads: _Reads, embedder: Embedder, query: str, pool: int, where: str | None
+    ) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+        """The ids and distances of the chunks nearest to the query, and their rows by id. The query is
+        embedded in a thread: a sentence-transformers model would hold LanceDB's loop for a while."""
+        vector = await asyncio.to_thread(embed_query, embedder, query)
+        nearest = await reads.search_vector_async(vector, pool, where)
+        rows = await reads.chunks_by_id_async([r["id"] for r in nearest], RANK_COLUMNS)
+        return nearest, {r["id"]: r for r in rows}
+
+    def _reads(self) -> _Reads:
+        """The store's reads as coroutines: the store's own, or a shared store's through threads."""
+        store = self.store
+        return store if isinstance(store, IndexStore) else _ThreadedReads(store)
+
     def _reranker(self) -> Reranker | None:
         """The configured re-ranker, loaded on first use; `RerankError` when it cannot be."""
         if self._reranker_loaded is None:
             self._reranker_loaded = (load_reranker(self.settings.rerank, self.cache_dir, self.env),)
         return self._reranker_loaded[0]
 
-    def _threads(self) -> cf.ThreadPoolExecutor:
-        """The threads a search runs its store queries on (made on first use, ended by `close`)."""
-        with self._open_lock:
-            if self._search_threads is None:
-                self._search_threads = cf.ThreadPoolExecutor(
-                    max_workers=3, thread_name_prefix="agentls-search"
-                )
-            return self._search_threads
-
     def search_lexical(self, query: str, *, limit: int = 10, path: str | None = None) -> list[SearchHit]:
-        rows = self.store.search_lexical(query, _pool(limit), self._where(path), RANK_COLUMNS)
-        symbol = self._symbol_rows(query, path, rows)
+        reads = self._reads()
+
+        async def retrieve() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+            lexical_job = asyncio.ensure_future(
+                reads.search_lexical_async(query, _pool(limit), self._where(path), RANK_COLUMNS)
+            )
+            locations = await self._symbol_locations_async(reads, query, path)
+            rows = await lexical_job
+            found, missing = _held_by(locations, rows)
+            return rows, found + await reads.chunks_at_async(missing, RANK_COLUMNS)
+
+        rows, symbol = reads.run(retrieve())
         return [to_hit(c) for c in rank(query, rows, [], limit, self.weights, symbol)]
 
-    def _symbol_locations(self, query: str, path: str | None) -> list[tuple[str, int]]:
+    async def _symbol_locations_async(
+        self, reads: _Reads, query: str, path: str | None
+    ) -> list[tuple[str, int]]:
         """Where the identifiers the query names (``Session.send``, ``task_struct``) are defined: at most
         12 (path, line) pairs, longest name first."""
         names = symbol_names(query)[:2]
@@ -734,43 +765,26 @@ class WorkspaceIndex:
         prefix = (self._relative(path) if Path(path).is_absolute() else path) if path else ""
         locations: list[tuple[str, int]] = []
         # One query for all names (each query costs several ms), then in the names' order.
-        found = self.store.find_symbols(names, role="definition", limit=16 * len(names))
-        for sym in sorted(found, key=lambda s: names.index(s.name)):
-            if sym.path.startswith(prefix) and (sym.path, sym.line) not in locations:
-                locations.append((sym.path, sym.line))
+        found = await reads.definition_sites_async(names, 16 * len(names))
+        for _, site_path, line in sorted(found, key=lambda s: names.index(s[0])):
+            if site_path.startswith(prefix) and (site_path, line) not in locations:
+                locations.append((site_path, line))
         return locations[:12]
 
-    def _symbol_rows(
-        self, query: str, path: str | None, known: Sequence[Mapping[str, Any]] = ()
-    ) -> list[dict[str, Any]]:
-        """The chunks defining the identifiers the query names; a definition already among ``known``
-        rows (the lexical candidates) is not read again."""
-        found, missing = _held_by(self._symbol_locations(query, path), known)
-        return found + self.store.chunks_at(missing, RANK_COLUMNS)
-
     def search_vector(self, query: str, *, limit: int = 10, path: str | None = None) -> list[SearchHit]:
-        rows = self._vector_rows(query, _pool(limit), self._where(path), {})
+        reads = self._reads()
+        embedder = self.embedder if reads.has_vectors else None
+        if embedder is None:
+            return []
+        nearest, fetched = reads.run(
+            self._nearest_rows(reads, embedder, query, _pool(limit), self._where(path))
+        )
+        rows = [{**fetched[r["id"]], "_distance": r["_distance"]} for r in nearest if r["id"] in fetched]
         return [to_hit(c) for c in rank(query, [], rows, limit, self.weights)]
 
     def _where(self, path: str | None) -> str | None:
         """The store filter for a folder or file, given workspace-relative or absolute."""
         return path_filter(self._relative(path) if path and Path(path).is_absolute() else path)
-
-    def _nearest(self, embedder: Embedder, query: str, pool: int, where: str | None) -> list[dict[str, Any]]:
-        """The ids and distances of the chunks nearest to the query."""
-        return self.store.search_vector(embed_query(embedder, query), pool, where)
-
-    def _vector_rows(
-        self, query: str, pool: int, where: str | None, known: Mapping[str, Mapping[str, Any]]
-    ) -> list[dict[str, Any]]:
-        """Nearest chunks with their metadata; rows already in ``known`` are not fetched again."""
-        embedder = self.embedder if self.store.has_vectors else None
-        if embedder is None:
-            return []
-        nearest = self._nearest(embedder, query, pool, where)
-        missing = [r["id"] for r in nearest if r["id"] not in known]
-        meta = {**known, **{r["id"]: r for r in self.store.chunks_by_id(missing, RANK_COLUMNS)}}
-        return [{**meta[r["id"]], "_distance": r["_distance"]} for r in nearest if r["id"] in meta]
 
     def find_symbols(
         self,
@@ -787,6 +801,72 @@ class WorkspaceIndex:
         return self.store.symbols_in_file(
             self._relative(path) if Path(path).is_absolute() else path, role=role
         )
+
+
+class _Reads(Protocol):
+    """The store reads a search makes, as coroutines run together by `run` (`IndexStore` has them)."""
+
+    @property
+    def has_vectors(self) -> bool: ...
+
+    def run(self, reads: Coroutine[Any, Any, _T]) -> _T: ...
+
+    async def search_lexical_async(
+        self, query: str, limit: int, where: str | None, columns: Sequence[str]
+    ) -> list[dict[str, Any]]: ...
+
+    async def search_vector_async(
+        self, vector: np.ndarray, limit: int, where: str | None
+    ) -> list[dict[str, Any]]: ...
+
+    async def chunks_by_id_async(
+        self, ids: Sequence[str], columns: Sequence[str]
+    ) -> list[dict[str, Any]]: ...
+
+    async def chunks_at_async(
+        self, locations: Sequence[tuple[str, int]], columns: Sequence[str]
+    ) -> list[dict[str, Any]]: ...
+
+    async def definition_sites_async(
+        self, names: Sequence[str], limit: int
+    ) -> list[tuple[str, str, int]]: ...
+
+
+class _ThreadedReads:
+    """`_Reads` over a store with synchronous reads only (`indexing.shared.SharedStore`, which merges a
+    shared base with the local store): each read runs in a thread, so a search's reads still overlap."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+
+    @property
+    def has_vectors(self) -> bool:
+        return bool(self.store.has_vectors)
+
+    def run(self, reads: Coroutine[Any, Any, _T]) -> _T:
+        return asyncio.run(reads)
+
+    async def search_lexical_async(
+        self, query: str, limit: int, where: str | None, columns: Sequence[str]
+    ) -> list[dict[str, Any]]:
+        return await asyncio.to_thread(self.store.search_lexical, query, limit, where, columns)
+
+    async def search_vector_async(
+        self, vector: np.ndarray, limit: int, where: str | None
+    ) -> list[dict[str, Any]]:
+        return await asyncio.to_thread(self.store.search_vector, vector, limit, where)
+
+    async def chunks_by_id_async(self, ids: Sequence[str], columns: Sequence[str]) -> list[dict[str, Any]]:
+        return await asyncio.to_thread(self.store.chunks_by_id, ids, columns) if ids else []
+
+    async def chunks_at_async(
+        self, locations: Sequence[tuple[str, int]], columns: Sequence[str]
+    ) -> list[dict[str, Any]]:
+        return await asyncio.to_thread(self.store.chunks_at, locations, columns) if locations else []
+
+    async def definition_sites_async(self, names: Sequence[str], limit: int) -> list[tuple[str, str, int]]:
+        found = await asyncio.to_thread(self.store.find_symbols, list(names), role="definition", limit=limit)
+        return [(s.name, s.path, s.line) for s in found]
 
 
 def _held_by(

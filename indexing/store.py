@@ -19,6 +19,7 @@ rows are added, so a run interrupted at any point resumes without duplicates.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -27,13 +28,13 @@ import shutil
 import threading
 import time
 import warnings
-from collections.abc import Callable, Container, Iterable, Iterator, Sequence
+from collections.abc import Callable, Container, Coroutine, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 # Lance runs its compute work (index builds, scans) on `cpu count - LANCE_IO_CORE_RESERVATION` threads, the
 # reservation being 2 cores for I/O: on a 2-core laptop or CI machine that is one thread, and the
@@ -60,6 +61,16 @@ from indexing.rows import (  # the row builders live where parser processes can 
 from indexing.secrets import private_dir
 
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+# Imported with LanceDB by `indexing.lancedb_import` (importing them first would import LanceDB slowly).
+_LANCE_LOOP = lancedb.background_loop.LOOP
+FullTextSearchQuery = lancedb.query.FullTextSearchQuery
+AsyncTable = lancedb.table.AsyncTable
+if TYPE_CHECKING:
+    from lancedb.query import Query as LanceQuery
+else:
+    LanceQuery = lancedb.query.Query
 
 FTS_CONFIG = FTS(with_position=False)
 
@@ -376,55 +387,72 @@ class IndexStore:
 
         return (missing, batches()) if missing else (0, iter(()))
 
+    # ------------------------------------------------------------------ reads
+    # Each read is a coroutine run on LanceDB's own event loop (`run`): LanceDB's synchronous API hands a
+    # query to that loop five or six times (the query, each batch, schema look-ups, building the query),
+    # and on a loaded 2-core machine each hand-over waits for a thread switch: a one-row query took about
+    # 2.5 ms so and 1 ms in one hand-over. A search gathers its reads in one coroutine, so they also run
+    # at once without a thread each. The synchronous methods below run one read each.
+
+    def run(self, reads: Coroutine[Any, Any, _T]) -> _T:
+        """Run a coroutine of this store's ``*_async`` reads on LanceDB's event loop and return its result.
+        Never call it from that loop (from inside such a coroutine): it would wait on itself."""
+        return _LANCE_LOOP.run(reads)
+
+    async def _read(self, name: str, query: LanceQuery) -> list[dict[str, Any]]:
+        """The rows of one query on table ``name``, read on LanceDB's loop."""
+        table = self._tables[name]
+        native = getattr(table, "_table", None)
+        if isinstance(native, AsyncTable):  # a local or object-storage table: the loop reads it directly
+            reader = await native._execute_query(query)
+            return [row for batch in await reader.read_all() for row in batch.to_pylist()]
+        # Another kind of table: its synchronous reader, in a thread (it hands over to the loop itself).
+        return await asyncio.to_thread(lambda: table._execute_query(query).read_all().to_pylist())
+
     def chunks_by_id(self, ids: Sequence[str], columns: Sequence[str] = HIT_COLUMNS) -> list[dict[str, Any]]:
+        return self.run(self.chunks_by_id_async(ids, columns))
+
+    async def chunks_by_id_async(
+        self, ids: Sequence[str], columns: Sequence[str] = HIT_COLUMNS
+    ) -> list[dict[str, Any]]:
         if not ids:
             return []
-        rows: list[dict[str, Any]] = []
-        for start in range(0, len(ids), 500):
-            part = ids[start : start + 500]
-            rows.extend(
-                self._tables["chunks"]
-                .search()
-                .where(in_list("id", part))
-                .select(_stored_columns(columns))
-                .limit(len(part))
-                .to_arrow()
-                .to_pylist()
-            )
-        return _with_text(rows, columns)
+        parts = [ids[start : start + 500] for start in range(0, len(ids), 500)]
+        stored = _stored_columns(columns)
+        found = await asyncio.gather(
+            *(self._read("chunks", scan_query(stored, in_list("id", part), len(part))) for part in parts)
+        )
+        return _with_text([row for rows in found for row in rows], columns)
 
     def search_lexical(
         self, query: str, limit: int, where: str | None = None, columns: Sequence[str] = HIT_COLUMNS
     ) -> list[dict[str, Any]]:
         """BM25 over ``search_text``; rows carry ``_score`` (higher is better)."""
-        builder = self._tables["chunks"].search(query, query_type="fts", fts_columns="search_text")
-        if where:
-            builder = builder.where(where, prefilter=True)
-        rows: list[dict[str, Any]] = (
-            builder.select([*_stored_columns(columns), "_score"]).limit(limit).to_arrow().to_pylist()
-        )
-        return _with_text(rows, columns)
+        return self.run(self.search_lexical_async(query, limit, where, columns))
+
+    async def search_lexical_async(
+        self, query: str, limit: int, where: str | None = None, columns: Sequence[str] = HIT_COLUMNS
+    ) -> list[dict[str, Any]]:
+        fts = fts_query(query, [*_stored_columns(columns), "_score"], where, limit)
+        return _with_text(await self._read("chunks", fts), columns)
 
     def chunks_at(
         self, locations: Sequence[tuple[str, int]], columns: Sequence[str] = HIT_COLUMNS
     ) -> list[dict[str, Any]]:
         """For each (path, line), the smallest chunk other than module code that holds the line."""
+        return self.run(self.chunks_at_async(locations, columns))
+
+    async def chunks_at_async(
+        self, locations: Sequence[tuple[str, int]], columns: Sequence[str] = HIT_COLUMNS
+    ) -> list[dict[str, Any]]:
         if not locations:
             return []
         where = " OR ".join(
             f"(path = {_sql_str(p)} AND start_line <= {int(n)} AND end_line >= {int(n)})"
             for p, n in locations
         )
-        rows = _with_text(
-            self._tables["chunks"]
-            .search()
-            .where(where)
-            .select(_stored_columns(columns))
-            .limit(64 * len(locations))
-            .to_arrow()
-            .to_pylist(),
-            columns,
-        )
+        query = scan_query(_stored_columns(columns), where, 64 * len(locations))
+        rows = _with_text(await self._read("chunks", query), columns)
         out: list[dict[str, Any]] = []
         for p, n in locations:
             holding = [
@@ -440,13 +468,14 @@ class IndexStore:
 
     def search_vector(self, vector: np.ndarray, limit: int, where: str | None = None) -> list[dict[str, Any]]:
         """Nearest chunks by cosine distance; rows carry ``id`` and ``_distance`` (lower is better)."""
+        return self.run(self.search_vector_async(vector, limit, where))
+
+    async def search_vector_async(
+        self, vector: np.ndarray, limit: int, where: str | None = None
+    ) -> list[dict[str, Any]]:
         if "vectors" not in self._tables:
             return []
-        builder = self._tables["vectors"].search(vector.astype(np.float32)).distance_type("cosine")
-        if where:
-            builder = builder.where(where, prefilter=True)
-        rows: list[dict[str, Any]] = builder.select(["id", "_distance"]).limit(limit).to_arrow().to_pylist()
-        return rows
+        return await self._read("vectors", vector_query(vector, ["id", "_distance"], where, limit))
 
     def find_symbols(
         self,
@@ -472,6 +501,17 @@ class IndexStore:
             clauses.append(f"path = {_sql_str(path)}")
         return self._symbols_where(" AND ".join(clauses), limit)
 
+    async def definition_sites_async(self, names: Sequence[str], limit: int) -> list[tuple[str, str, int]]:
+        """(name, path, line) of the definitions of these exact names, as `find_symbols` (role
+        "definition", same limit) orders them: only the columns a search needs are read (reading all of
+        them took a second pass over the table, about 4 ms on Django)."""
+        if not names:
+            return []
+        where = f"{in_list('name', names)} AND role = 'definition'"
+        rows = await self._read("symbols", scan_query(["name", "path", "line", "column"], where, limit))
+        rows.sort(key=lambda r: (r["path"], r["line"], r["column"]))
+        return [(r["name"], r["path"], r["line"]) for r in rows]
+
     def symbols_in_file(self, path: str, *, role: str | None = None) -> list[Symbol]:
         where = f"path = {_sql_str(path)}"
         if role:
@@ -479,7 +519,7 @@ class IndexStore:
         return self._symbols_where(where, 100_000)
 
     def _symbols_where(self, where: str, limit: int) -> list[Symbol]:
-        rows = self._tables["symbols"].search().where(where).limit(limit).to_arrow().to_pylist()
+        rows = self.run(self._read("symbols", scan_query(None, where, limit)))
         symbols = [
             Symbol(
                 name=r["name"],
@@ -743,6 +783,38 @@ def _with_text(rows: list[dict[str, Any]], columns: Sequence[str]) -> list[dict[
             if not keep_search_text:
                 del row["search_text"]
     return rows
+
+
+def scan_query(columns: Sequence[str] | None, where: str, limit: int) -> LanceQuery:
+    """A filtered read, as ``table.search().where(where).select(columns).limit(limit)`` builds it (without
+    the builder's hand-over to LanceDB's loop for the table's schema)."""
+    return LanceQuery(columns=list(columns) if columns is not None else None, filter=where, limit=limit)
+
+
+def fts_query(text: str, columns: Sequence[str], where: str | None, limit: int) -> LanceQuery:
+    """BM25 over ``search_text``, as ``table.search(text, query_type="fts", fts_columns="search_text")``
+    with ``.where(where, prefilter=True)``, ``.select(columns)`` and ``.limit(limit)`` builds it."""
+    return LanceQuery(
+        full_text_query=FullTextSearchQuery(columns=["search_text"], query=text),
+        columns=list(columns),
+        filter=where,
+        postfilter=False if where else None,
+        limit=limit,
+    )
+
+
+def vector_query(vector: np.ndarray, columns: Sequence[str], where: str | None, limit: int) -> LanceQuery:
+    """Nearest rows by cosine distance, as ``table.search(vector).distance_type("cosine")`` with
+    ``.where(where, prefilter=True)``, ``.select(columns)`` and ``.limit(limit)`` builds it."""
+    return LanceQuery(
+        vector_column="vector",
+        vector=vector.astype(np.float32).tolist(),
+        distance_type="cosine",
+        columns=list(columns),
+        filter=where,
+        postfilter=False if where else None,
+        limit=limit,
+    )
 
 
 _MAX_VECTOR_INDEX_DELTAS = 8
