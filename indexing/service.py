@@ -163,7 +163,6 @@ class WorkspaceIndex:
         self._open_lock = threading.Lock()
         self._maintenance: threading.Thread | None = None
         self._notice_given = False
-        self._search_threads: cf.ThreadPoolExecutor | None = None
         self._reranker_loaded: tuple[Reranker | None] | None = None
         self._prepared: dict[str, Prepared] = {}  # `prepare`: open documents' rows, newest last
         self._prepared_lock = threading.Lock()
@@ -353,7 +352,8 @@ class WorkspaceIndex:
         """Parse and chunk an open document's ``text`` before it is saved, so that `update_paths` of the
         saved file only writes: the rows are kept (in memory, for the last `_PREPARED_FILES` documents)
         with the text's content hash and the parse limits, and used only for a file whose content on disk
-        has that hash, read at the save under the same limits. A file the walker leaves out (ignored,
+        has that hash, read at the save under the same limits. With an embedding model, the chunks are
+        embedded too (used while that model is the index's). A file the walker leaves out (ignored,
         secret, too large...) gets nothing prepared. True when rows were prepared."""
         rel = self._relative(path)
         if not rel:
@@ -365,6 +365,13 @@ class WorkspaceIndex:
         prepared = prepare_text(rel, text, self._parse_limits())
         if not isinstance(prepared, Prepared):
             return False
+        embedder = self.embedder
+        if embedder is not None and prepared.chunks.num_rows:
+            try:  # the save would embed them otherwise: 627 chunks of kernel/sched/core.c, per save
+                vectors = self._embed_texts(embedder, self._embedding_texts(prepared.chunks))
+                prepared = dataclasses.replace(prepared, vectors=vectors, embedder=embedder.id)
+            except Exception as exc:  # the save embeds them, and reports a failure
+                log.info("embedding %s ahead of its save failed: %s", rel, exc)
         with self._prepared_lock:
             self._prepared[rel] = prepared
             while len(self._prepared) > _PREPARED_FILES:
@@ -381,11 +388,15 @@ class WorkspaceIndex:
         if not taken:
             return [], entries
         limits = self._parse_limits()
+        embedder = self.embedder
         ready: list[Outcome] = []
         to_parse: list[FileEntry] = []
         for entry in entries:
             record = records.get(entry.path)
             prepared = taken.get(entry.path)
+            stale = prepared is not None and (embedder is None or prepared.embedder != embedder.id)
+            if prepared is not None and prepared.vectors is not None and stale:  # another model since
+                prepared = dataclasses.replace(prepared, vectors=None, embedder="")
             outcome = None
             if prepared is not None:
                 outcome = use_prepared(entry, limits, record.hash if record else None, prepared)
@@ -500,7 +511,9 @@ class WorkspaceIndex:
                     touched.append(outcome.record)
                     report.files_unchanged += 1
                 else:
-                    batch.append(FileBatchItem(outcome.record, outcome.chunks, outcome.symbols))
+                    batch.append(
+                        FileBatchItem(outcome.record, outcome.chunks, outcome.symbols, outcome.vectors)
+                    )
                     batch_bytes += outcome.chunks.nbytes + outcome.symbols.nbytes
                     report.files_indexed += 1
                     report.chunks += outcome.chunks.num_rows
@@ -584,16 +597,10 @@ class WorkspaceIndex:
     ) -> None:
         if embedder is None:
             return
-        rows = pa.concat_tables([item.chunks for item in batch])
-        max_chars = self.settings.embedding.max_chars
-        stored, sizes = rows.column("search_text").to_pylist(), rows.column("text_chars").to_pylist()
-        chunk_texts = map(chunk_text, stored, sizes)
-        texts = [
-            embedding_text(path, symbol, text, max_chars)
-            for path, symbol, text in zip(
-                rows.column("path").to_pylist(), rows.column("symbol").to_pylist(), chunk_texts, strict=True
-            )
-        ]
+        todo = [n for n, item in enumerate(batch) if item.vectors is None]  # not embedded when prepared
+        if not todo:
+            return
+        texts = self._embedding_texts(pa.concat_tables([batch[n].chunks for n in todo]))
         if not texts:
             return
         try:
@@ -605,11 +612,24 @@ class WorkspaceIndex:
                 report.errors.append(msg)
             return
         offset = 0
-        for n, item in enumerate(batch):
+        for n in todo:
+            item = batch[n]
             count = item.chunks.num_rows
             batch[n] = FileBatchItem(item.record, item.chunks, item.symbols, vectors[offset : offset + count])
             offset += count
         report.vectors += len(texts)
+
+    def _embedding_texts(self, rows: pa.Table) -> list[str]:
+        """What the embedding model sees of each of these chunk rows (`embedding_text`)."""
+        max_chars = self.settings.embedding.max_chars
+        stored, sizes = rows.column("search_text").to_pylist(), rows.column("text_chars").to_pylist()
+        chunk_texts = map(chunk_text, stored, sizes)
+        return [
+            embedding_text(path, symbol, text, max_chars)
+            for path, symbol, text in zip(
+                rows.column("path").to_pylist(), rows.column("symbol").to_pylist(), chunk_texts, strict=True
+            )
+        ]
 
     def _backfill_vectors(
         self,
@@ -661,6 +681,15 @@ class WorkspaceIndex:
             else:
                 store.optimize(step=step)
         store.ensure_indexes(vector_index_min_rows=self.settings.vector_index_min_rows, step=step)
+        store.fold_new_rows()  # rows a small run wrote, which neither step put in the full-text index
+
+    def fold(self) -> int:
+        """Put the chunk rows written since the last fold (a save's) in the full-text index, so that
+        searches stop reading them one by one (`IndexStore.fold_new_rows`); the server runs it after a
+        save's update, off the save's path. The number of rows folded in."""
+        store = self.store
+        with store.writer():
+            return store.fold_new_rows()
 
     # ------------------------------------------------------------------ search
     def search(self, query: str, *, limit: int = 10, path: str | None = None) -> list[SearchHit]:

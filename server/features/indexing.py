@@ -6,10 +6,12 @@ changed files (saves, watched-file events). One drain task runs the jobs one aft
 indexing process (`server.features.index_worker`); changes that arrive meanwhile pile up and go in the next
 job, so a burst of saves costs one update. While an open document is edited, its text is prepared for its
 save once typing pauses (`prepare`: parsed and chunked in the indexing process, nothing written), so the
-save's update only writes rows. Full runs report ``$/progress`` and can be cancelled from the
-editor; what was committed before a cancel stays in the index. A phase that reports nothing for a
-second (starting the indexing process, opening the index, writing a batch) is reported again with its
-elapsed time (`heartbeat`), so the editor's progress never stands still.
+save's update only writes rows; after the update, a quiet job puts the saved rows in the full-text index
+(`WorkspaceIndex.fold`), so later searches do not read them one by one. Full runs report
+``$/progress`` and can be cancelled from the editor; what was committed before a cancel stays in the
+index. A phase that reports nothing for a second (starting the indexing process, opening the index,
+writing a batch) is reported again with its elapsed time (`heartbeat`), so the editor's progress never
+stands still.
 
 Search reads the same indexes in a separate search process (`_search_in_process`): importing LanceDB and
 loading the embedding model take seconds of GIL-bound work, ranking is Python, and none of it may stall
@@ -126,6 +128,7 @@ class _Folder:
     paths: set[str] = field(default_factory=set)
     prepare: dict[str, tuple[str, float]] = field(default_factory=dict)
     """Open documents to prepare (`BackgroundIndexer.prepare`): path -> (newest text, when it is due)."""
+    fold: bool = False  # rows were written: put them in the full-text index (a quiet job, after the rest)
     ready: bool = False  # a job finished in this session, so the index tables exist
     generation: int = 0  # grows after every finished job: the search process refreshes its reader
 
@@ -318,6 +321,10 @@ class BackgroundIndexer:
                 if due <= now + 0.01:  # a timer may fire a clock tick early
                     del folder.prepare[path]
                     return IndexJob("prepare", root, folder.settings, (path,), text=text)
+        for root, folder in self._folders.items():
+            if folder.fold:
+                folder.fold = False
+                return IndexJob("fold", root, folder.settings)
         return None
 
     def _preparing(self) -> bool:
@@ -336,6 +343,13 @@ class BackgroundIndexer:
                 if job.kind == "prepare":  # nothing was written; the save's update reports
                     if outcome.status != "done":
                         log.info("preparing %s for its save: %s", job.paths[0], outcome.message)
+                    continue
+                if job.kind == "fold":  # searches see the folded index; a failure costs speed only
+                    folder = self._folders.get(job.root)
+                    if outcome.status == "done" and folder is not None:
+                        folder.generation += 1
+                    elif outcome.status != "done":
+                        log.info("folding new rows into the full-text index: %s", outcome.message)
                     continue
                 self.reports[job.root] = outcome
                 await self._after(job, outcome)
@@ -400,6 +414,8 @@ class BackgroundIndexer:
                 folder.ready = True
                 if not unchanged:  # the search process reopens its reader on a new generation
                     folder.generation += 1
+                if job.kind == "update" and report.files_indexed:
+                    folder.fold = True
         elif outcome.status == "cancelled":
             log.info("%s", outcome.message or "indexing cancelled")
         elif outcome.status == "locked":

@@ -8,7 +8,8 @@ Two ways, both against an index that exists already (`test_kernel_scale` builds 
   every save cost before documents were prepared) and *prepared* (the editor flow: ``prepare`` with the
   new text, as the indexing process does once typing pauses, a short idle, the file written, then
   ``update_paths`` + ``search``). The time of ``prepare`` itself is reported apart: it runs in the
-  background while the user is idle.
+  background while the user is idle. After a prepared save, a common query is timed before and after
+  ``fold`` (which the server runs after each save's update), and ``fold`` itself.
 - `over_lsp`: the whole server over stdio (``agentls serve``, VS Code's capabilities, lexical): the
   document opened, changed to the new text, `IDLE` seconds of pause, the file written and ``didSave``
   sent; the clock runs from ``didSave`` until the answer to an ``agentls/search`` for the token, sent as
@@ -35,6 +36,8 @@ IDLE = 1.0
 """Seconds between the last change and the save in the editor flow: the server prepares after
 `server.features.indexing.PREPARE_DELAY` (0.3 s) without changes, then parses (about 0.15 s for
 kernel/sched/core.c in the niced indexing process)."""
+LATER_QUERY = "struct task_struct"
+"""A common query, timed after a save (every full-text query reads the rows outside the index)."""
 POLL = 0.002
 """Seconds between two looks at the server's log messages while waiting for the save's update."""
 
@@ -51,6 +54,11 @@ class SaveTimes:
     """Of `prepared`, in-process: the `update_paths` part (the rest is the search)."""
     search: list[float] = field(default_factory=list)
     """Of `prepared`, over LSP: the search's part (the rest is the update and its notice)."""
+    later: list[float] = field(default_factory=list)
+    """In-process, after a prepared save: a search for `LATER_QUERY` with the saved rows outside the
+    full-text index, then the time of `WorkspaceIndex.fold`, then the same search again."""
+    fold: list[float] = field(default_factory=list)
+    later_folded: list[float] = field(default_factory=list)
 
     def summary(self) -> str:
         def ms(values: list[float]) -> str:
@@ -62,6 +70,11 @@ class SaveTimes:
             text += f" (update {ms(self.update)}); prepare (background) {ms(self.prepare)}"
         if self.search:
             text += f" (of which the search {ms(self.search)})"
+        if self.later:
+            text += (
+                f"; {LATER_QUERY!r} after the save {ms(self.later)}, the fold {ms(self.fold)}, "
+                f"then {ms(self.later_folded)}"
+            )
         return text + f"; first of each dropped, {len(self.cold)}+{len(self.prepared)} saves"
 
 
@@ -100,9 +113,17 @@ def in_process(root: Path, rel: str, cache_dir: Path, saves: int = 6, idle: floa
                 assert report.files_prepared == (kind == "prepared"), report
                 if kind == "cold":
                     times.cold.append(elapsed)
-                else:
-                    times.prepared.append(elapsed)
-                    times.update.append(updated - started)
+                    index.fold()
+                    continue
+                times.prepared.append(elapsed)
+                times.update.append(updated - started)
+                for series in (times.later, times.fold, times.later_folded):
+                    started = time.perf_counter()
+                    if series is times.fold:
+                        index.fold()
+                    else:
+                        index.search(LATER_QUERY, limit=10)
+                    series.append(time.perf_counter() - started)
     finally:
         path.write_text(original)
         index.update_paths([rel])

@@ -104,3 +104,50 @@ def test_secret_and_ignored_files_get_nothing_prepared(workspace: Path, cache_di
     assert report.files_indexed == 0 and report.files_prepared == 0
     for query in ("sk-live-typed-in-the-editor", "generated_output_typed"):
         assert all(h.path not in (".env", "build/out.py") for h in index.search(query, limit=50))
+
+
+def test_with_a_model_the_chunks_are_embedded_when_prepared(workspace: Path, model_cache_dir: Path) -> None:
+    index = make_index(workspace, model_cache_dir, IndexSettings())  # the distilled model in the cache
+    index.index()
+    assert index.embedder is not None
+    text = edited(workspace, "zebra_embedded_early")
+    assert index.prepare(REL, text)
+    (workspace / REL).write_text(text)
+    report = index.update_paths([REL])
+    assert (report.files_prepared, report.vectors) == (1, 0)  # nothing left to embed at the save
+    hits = index.search_vector("zebra_embedded_early weight", limit=50)
+    assert any(hit.symbol == "zebra_embedded_early" for hit in hits)
+    # Vectors of another model are not written: the save embeds the chunks again.
+    text = edited(workspace, "zebra_other_model")
+    assert index.prepare(REL, text)
+    index._prepared[REL] = dataclasses.replace(index._prepared[REL], embedder="another-model")
+    (workspace / REL).write_text(text)
+    report = index.update_paths([REL])
+    assert report.files_prepared == 1 and report.vectors == report.chunks > 0
+
+
+def full_text_parts(location: Path) -> tuple[int, int]:
+    """(parts of the full-text index, chunk rows outside it), read from the index folder."""
+    import lancedb
+
+    stats = lancedb.connect(location / "lance").open_table("chunks").index_stats("search_text_idx")
+    assert stats is not None
+    return int(stats.num_indices or 0), int(stats.num_unindexed_rows)
+
+
+def test_a_fold_puts_saved_rows_in_the_full_text_index(workspace: Path, cache_dir: Path) -> None:
+    index = make_index(workspace, cache_dir)
+    index.index()
+    assert full_text_parts(index.location) == (1, 0)
+    original = (workspace / REL).read_text()
+    for name in ("zebra_fold_first", "zebra_fold_second", "zebra_fold_third"):
+        (workspace / REL).write_text(original + f"\n\ndef {name}(weight):\n    return weight * 2\n")
+        report = index.update_paths([REL])
+        outside = full_text_parts(index.location)[1]
+        assert outside == report.chunks > 0  # a save's rows: every search reads them one by one
+        assert index.fold() == report.chunks
+        # One small second part holds the saved rows; later folds merge into it, never into the first.
+        assert full_text_parts(index.location) == (2, 0)
+        assert defined_in(index, name) == [REL] and defined_in(index, "apply_discount") == [REL]
+    assert index.fold() == 0
+    assert defined_in(index, "zebra_fold_first") == []  # deleted rows leave the index too

@@ -10,6 +10,7 @@ import pytest
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
+from indexing.paths import default_index_location
 from tests.e2e.helpers import (
     index_progress_ended,
     initialize,
@@ -19,6 +20,7 @@ from tests.e2e.helpers import (
     stubs_workspace,
     wait_for,
 )
+from tests.indexing.test_prepare import full_text_parts
 
 __all__ = ["lsp_server", "stubs_workspace"]  # fixtures used below
 
@@ -56,7 +58,7 @@ def updates(client: LanguageClient) -> list[str]:
 
 
 async def test_an_edited_document_is_prepared_and_its_save_only_writes(
-    lsp_server, stubs_workspace: Path
+    lsp_server, stubs_workspace: Path, tmp_path: Path
 ) -> None:
     client: LanguageClient = await lsp_server()
     await initialize(client, stubs_workspace, editor="visual-studio-code")
@@ -72,6 +74,9 @@ async def test_an_edited_document_is_prepared_and_its_save_only_writes(
     await wait_for(lambda: defined(client, "ship_quote_okapi"), 20)
     await wait_for(lambda: len(updates(client)) == 1, 10)
     assert "(1 prepared while editing)" in updates(client)[0]
+    # Then a quiet job puts the saved rows in the full-text index (searches stop reading them one by one).
+    await wait_for(lambda: idle(client), 20)
+    assert full_text_parts(default_index_location(stubs_workspace, tmp_path / "cache")) == (2, 0)
 
     # Prepared text that is not what gets saved (changed on disk by another program) is never written.
     typed_again = typed + "\n\ndef typed_only_tapir() -> int:\n    return 1\n"
