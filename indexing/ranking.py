@@ -573,36 +573,77 @@ def rank(
     return deduplicate(rescore(ordered, analysis, weights), limit, weights)
 
 
-_IDENTITY = ((0, 1.0),)  # the model that keeps the hand-weighted score: nothing to compute
+@dataclass(frozen=True, slots=True)
+class _Model:
+    """One of `ranking_model`'s models with feature names resolved to `FEATURES` indexes."""
+
+    coefficients: tuple[tuple[int, float], ...]  # (feature index, coefficient), non-zero only
+    trees: tuple[Any, ...]  # nodes (feature index, threshold, left, right); leaves are floats
+    rate: float
+
+    @property
+    def identity(self) -> bool:
+        """Whether the model keeps the hand-weighted score (nothing to compute)."""
+        return self.coefficients == ((0, 1.0),) and not self.trees
+
+    def __call__(self, row: Sequence[float]) -> float:
+        value = sum(c * row[i] for i, c in self.coefficients)
+        for node in self.trees:
+            while not isinstance(node, float):
+                node = node[2] if row[node[0]] <= node[1] else node[3]
+            value += self.rate * node
+        return value
 
 
-@functools.lru_cache(maxsize=1)
-def _coefficients() -> tuple[tuple[int, float], ...]:
-    """The learned model's non-zero coefficients as (feature index, coefficient)."""
-    unknown = set(ranking_model.COEFFICIENTS) - set(FEATURES)
+@functools.lru_cache(maxsize=4)
+def _model(kind: str) -> _Model:
+    """`ranking_model`'s model for ``kind`` (``hybrid``: the candidates include nearest vectors;
+    ``lexical``), checked against `FEATURES`."""
+    coefficients = ranking_model.COEFFICIENTS.get(kind, {"base": 1.0})
+    trees = ranking_model.TREES.get(kind, ())
+    names: set[str] = set(coefficients)
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, (int, float)):
+            return float(node)
+        names.add(node[0])
+        return (
+            FEATURES.index(node[0]) if node[0] in FEATURES else -1,
+            float(node[1]),
+            *map(resolve, node[2:]),
+        )
+
+    resolved = tuple(resolve(t) for t in trees)
+    unknown = names - set(FEATURES)
     if unknown:
         raise ValueError(f"indexing/ranking_model.py names unknown features {sorted(unknown)}: refit it")
-    return tuple((FEATURES.index(n), c) for n, c in ranking_model.COEFFICIENTS.items() if c)
+    return _Model(
+        tuple((FEATURES.index(n), float(c)) for n, c in coefficients.items() if c),
+        resolved,
+        float(ranking_model.RATE),
+    )
 
 
 def rescore(ordered: list[Candidate], analysis: QueryAnalysis, weights: RankingWeights) -> list[Candidate]:
-    """The first `ranking_model.TOP` of ``ordered`` re-scored by the learned linear model and re-sorted;
-    the rest follow in their order, below them. ``weights.learned`` scales the model's departure from
-    the hand-weighted score (0: ``ordered`` unchanged)."""
-    coefficients = _coefficients()
-    if not weights.learned or not ordered or coefficients == _IDENTITY:
+    """The first `ranking_model.TOP` of ``ordered`` re-scored by the learned model and re-sorted; the
+    rest follow in their order, below them. The hybrid model when the nearest vectors brought any of
+    them, else the lexical one. ``weights.learned`` scales the model's departure from the
+    hand-weighted score (0: ``ordered`` unchanged)."""
+    if not weights.learned or not ordered:
         return ordered
     head = ordered[: ranking_model.TOP]
+    model = _model("hybrid" if any("vector" in c.ranks for c in head) else "lexical")
+    if model.identity:
+        return ordered
     for cand, row in zip(head, features(ordered, analysis, len(head)), strict=True):
-        learned = sum(c * row[i] for i, c in coefficients)
-        cand.score = math.exp(row[0] + weights.learned * (learned - row[0]))
+        cand.score = math.exp(row[0] + weights.learned * (model(row) - row[0]))
     rest = ordered[len(head) :]
     if rest:
         # below the re-scored head, in the same order
         floor = min(c.score for c in head) / max(rest[0].score, 1e-12) * 0.999
         for cand in rest:
             cand.score *= min(floor, 1.0)
-    return sorted(head, key=lambda c: (-c.score, c.id)) + rest
+    return sorted(head, key=lambda c: -c.score) + rest  # stable: ties keep the hand-weighted order
 
 
 def to_hit(cand: Candidate) -> SearchHit:

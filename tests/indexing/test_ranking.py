@@ -144,8 +144,9 @@ def test_limit_and_hit_conversion() -> None:
 def test_weights_change_the_order() -> None:
     lexical = [row("a", "a.py"), row("b", "b.py")]
     vector = [row("b", "b.py"), row("a", "a.py")]
-    lex_heavy = rank("q", lexical, vector, 2, RankingWeights(lexical=2.0, vector=1.0))
-    vec_heavy = rank("q", lexical, vector, 2, RankingWeights(lexical=1.0, vector=2.0))
+    # the fusion weights alone: the learned re-scoring off
+    lex_heavy = rank("q", lexical, vector, 2, RankingWeights(lexical=2.0, vector=1.0, learned=0.0))
+    vec_heavy = rank("q", lexical, vector, 2, RankingWeights(lexical=1.0, vector=2.0, learned=0.0))
     assert lex_heavy[0].id == "a" and vec_heavy[0].id == "b"
 
 
@@ -175,8 +176,10 @@ def test_features_describe_each_candidate_and_weigh_rare_words_more() -> None:
 def test_the_learned_model_re_scores_the_top_candidates_and_weight_zero_turns_it_off(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(ranking_model, "COEFFICIENTS", {"base": 1.0, "test": -5.0})
-    ranking._coefficients.cache_clear()
+    # a linear part and a one-split tree, both against test files
+    monkeypatch.setattr(ranking_model, "COEFFICIENTS", {"lexical": {"base": 1.0, "test": -2.0}})
+    monkeypatch.setattr(ranking_model, "TREES", {"lexical": (("test", 0.5, 0.0, -10.0),)})
+    ranking._model.cache_clear()
     try:
         lexical = [
             {**row("test", "tests/test_cart.py", name="total"), "_score": 9.0},
@@ -187,12 +190,14 @@ def test_the_learned_model_re_scores_the_top_candidates_and_weight_zero_turns_it
         off = dataclasses.replace(no_prior, learned=0.0)
         assert [c.id for c in rank("cart total", lexical, [], 2, off)] == ["test", "source"]
     finally:
-        ranking._coefficients.cache_clear()
+        ranking._model.cache_clear()
 
 
-def test_the_shipped_model_names_known_features_only() -> None:
-    assert set(ranking_model.COEFFICIENTS) <= set(FEATURES)
-    assert ranking_model.COEFFICIENTS.get("base", 0.0) > 0 and ranking_model.TOP >= 10
+def test_the_shipped_models_name_known_features_only() -> None:
+    for kind in ("hybrid", "lexical"):
+        model = ranking._model(kind)  # raises on a feature FEATURES lost
+        assert not model.identity and model.trees
+    assert ranking_model.TOP >= 10
 
 
 def test_a_qualified_symbol_query_prefers_the_chunk_qualified_alike() -> None:

@@ -21,9 +21,10 @@ from tests.benchmarks.retrieval.evaluate import Hit, load_queries, score
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "retrieval"
 
-NDCG_FLOOR = 0.80
-"""Mean NDCG@10 over the smoke queries must stay at or above this. Measured when it was set: 0.86 with
-the ranking of issue 13, 0.76 with the ranking before it (BM25 fused by rank, small boosts)."""
+NDCG_FLOOR = 0.88
+"""Mean NDCG@10 over the smoke queries must stay at or above this. Measured when it was set (session 7):
+0.90 with the learned re-scoring (`indexing.ranking_model`), 0.86 without it (the hand-weighted ranking
+of issue 13), 0.76 with the ranking before that (BM25 fused by rank, small boosts)."""
 
 
 def _queries() -> list[dict[str, Any]]:
@@ -81,6 +82,6 @@ def test_a_symbol_query_puts_the_definition_first(
 
 def test_source_outranks_the_tests_that_mention_the_same_words(indexes: dict[str, WorkspaceIndex]) -> None:
     hits = indexes["requests"].search("digest authentication challenge response computation", limit=10)
-    first_test = next(n for n, h in enumerate(hits) if h.path.startswith("tests/"))
+    first_test = next((n for n, h in enumerate(hits) if h.path.startswith("tests/")), len(hits))
     first_source = next(n for n, h in enumerate(hits) if h.path.startswith("src/requests/auth.py"))
     assert first_source < first_test, [(h.path, h.symbol) for h in hits]

@@ -347,6 +347,16 @@ class Recipe:
     rate: float = 0.3
     min_leaf: int = 40
 
+    def flags(self) -> str:
+        """The command-line options that give this recipe."""
+        if self.method == "trees":
+            return (
+                f"--method trees --top {self.top} --trees {self.trees} --depth {self.depth} "
+                f"--rate {self.rate} --min-leaf {self.min_leaf}"
+            )
+        subset = f" --features {','.join(self.features)}" if self.features else ""
+        return f"--method {self.method} --top {self.top} --l2 {self.l2}{subset}"
+
 
 def fit(dataset: Sequence[QueryData], recipe: Recipe) -> np.ndarray | Trees:
     if recipe.method == "trees":
@@ -410,21 +420,53 @@ def cross_validate(dataset: Sequence[QueryData], recipe: Recipe) -> dict[str, di
     return out
 
 
-def write_model(w: np.ndarray, top: int, note: str) -> None:
-    coefficients = "\n".join(f"    {name!r}: {v:.6g}," for name, v in zip(FEATURES, w, strict=True) if v)
-    MODEL_FILE.write_text(
-        f'''"""The learned re-scoring of the fused top candidates (`indexing.ranking.rescore`).
+def _tree_source(node: Any, indent: str) -> str:
+    """A tree as Python source with feature names: ``("name", threshold, left, right)``, leaves floats."""
+    if node[0] == "leaf":
+        return repr(node[1])
+    inner = indent + "    "
+    return (
+        f"(\n{inner}{FEATURES[node[0]]!r},\n{inner}{node[1]!r},\n"
+        f"{inner}{_tree_source(node[2], inner)},\n{inner}{_tree_source(node[3], inner)},\n{indent})"
+    )
 
-A linear model over `indexing.ranking.FEATURES`: a candidate's new score is ``exp(sum(c * feature))``
-over the features named here (the others weigh 0). Fitted on the tuning split of the retrieval benchmark
-only, by ``python -m tests.benchmarks.retrieval.learn fit --write`` ({note}); see BENCHMARKS.md
-"Learned ranking (issue 13, session 7)". Bump `VERSION` whenever the features or coefficients change.
+
+def write_model(models: dict[str, np.ndarray | Trees], recipe: Recipe) -> None:
+    """Write ``indexing/ranking_model.py``: a model per kind of candidates (hybrid, lexical)."""
+    coefficients, trees, rate = [], [], recipe.rate
+    for kind, model in models.items():
+        w = model if isinstance(model, np.ndarray) else base_weights()
+        pairs = ", ".join(f"{n!r}: {v:.6g}" for n, v in zip(FEATURES, w, strict=True) if v)
+        coefficients.append(f"    {kind!r}: {{{pairs}}},")
+        body = (
+            ""
+            if isinstance(model, np.ndarray)
+            else "".join(f"        {_tree_source(t, '        ')},\n" for t in model.trees)
+        )
+        trees.append(f"    {kind!r}: (\n{body}    ),")
+    MODEL_FILE.write_text(
+        f'''"""The learned re-scoring of the fused top candidates (`indexing.ranking.rescore`), generated.
+
+Per kind of candidates (``hybrid``: the nearest vectors brought some; ``lexical``), a candidate's new
+log score is a linear model over `indexing.ranking.FEATURES` (``COEFFICIENTS``; the hand-weighted log
+score alone is ``{{"base": 1.0}}``) plus ``RATE`` times the sum of boosted regression ``TREES``: a node is
+``(feature, threshold, left, right)``, left when the feature is at or below the threshold; a leaf is a
+number. Fitted on the tuning split of the retrieval benchmark only (LambdaMART, leave-one-repository-out
+checked) by ``python -m tests.benchmarks.retrieval.learn fit --write`` with the options
+``{recipe.flags()}``;
+see BENCHMARKS.md "Learned ranking (issue 13, session 7)". Bump `VERSION` when the features change.
 """
 
+from typing import Any
+
 VERSION = {_next_version()}
-TOP = {top}  # candidates re-scored, in the hand-weighted order
-COEFFICIENTS: dict[str, float] = {{
-{coefficients}
+TOP = {recipe.top}  # candidates re-scored, in the hand-weighted order
+RATE = {rate}  # each tree's weight
+COEFFICIENTS: dict[str, dict[str, float]] = {{
+{chr(10).join(coefficients)}
+}}
+TREES: dict[str, tuple[Any, ...]] = {{
+{chr(10).join(trees)}
 }}
 '''
     )
@@ -456,7 +498,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.add_argument("--rate", type=float, default=0.3)
         p.add_argument("--min-leaf", type=int, default=40)
         p.add_argument("--tables", action="store_true", help="per language, kind and repository")
-    sub.choices["fit"].add_argument("--write", action="store_true", help="write the linear model")
+    sub.choices["fit"].add_argument("--write", action="store_true", help="write indexing/ranking_model.py")
     sub.choices["score"].add_argument("--split", default="held_out", choices=["tuning", "held_out"])
     args = parser.parse_args(argv)
     if args.command == "dump":
@@ -473,6 +515,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.min_leaf,
     )
     tuning = load_queries("tuning")
+    fitted: dict[str, np.ndarray | Trees] = {}
     for kind, lexical in (("hybrid", False), ("lexical", True)):
         train = load(CACHE / "learn-tuning.pkl", tuning, lexical)
         if args.command == "fit":
@@ -494,14 +537,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         if args.tables:
             print(table(results, queries))
-        if args.command == "fit" and kind == "hybrid":
-            model = fit(train, recipe)
-            fitted = mean_ndcg(train, model, recipe.top)
-            print(f"hybrid, fitted and scored on all {len(train)} tuning queries: {fitted:.4f}")
+        if args.command == "fit":
+            model = fitted[kind] = fit(train, recipe)
+            score = mean_ndcg(train, model, recipe.top)
+            print(f"{kind}, fitted and scored on all {len(train)} tuning queries: {score:.4f}")
             if isinstance(model, np.ndarray):
                 print({n: round(float(v), 4) for n, v in zip(FEATURES, model, strict=True) if v})
-                if args.write:
-                    write_model(model, recipe.top, f"{recipe}")
+    if args.command == "fit" and args.write:
+        write_model(fitted, recipe)
     return 0
 
 
