@@ -16,6 +16,11 @@ An index run:
    committed by its file rows, so an interrupted run resumes where it stopped, without duplicates;
 3. removes files that disappeared (or became ignored), embeds chunks that lack vectors (when a model is
    available), builds missing indexes and compacts the tables when fragments pile up.
+
+A save re-indexes just the saved files (`update_paths`). An editor's open document can be prepared
+before it is saved (`prepare`: its rows, and vectors, made from its text and kept with the text's content
+hash), so that the save only reads the file, checks the hash and writes; `fold` then puts the saved rows
+in the full-text index, which every search would otherwise read one by one.
 """
 
 from __future__ import annotations
