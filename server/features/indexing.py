@@ -508,6 +508,8 @@ class BackgroundIndexer:
         self._worker.request_stop()
 
     def shutdown(self) -> None:
+        if self._prepare_timer is not None:
+            self._prepare_timer.cancel()
         self._worker.stop()
         if self._searcher is not None:
             self._searcher.shutdown(wait=False, cancel_futures=True)
