@@ -583,7 +583,7 @@ class IndexStore:
             # The file rows go first (a run stopped from here on re-indexes these files) and come back
             # last (the commit point). Meanwhile each table's old rows go and its new rows come; for a few
             # files (a save), each table in a thread of its own (Lance does the work outside the GIL): a
-            # save of kernel/sched/core.c, 627 chunks and 10,000 symbols, spent about 40 ms doing these one
+            # save of kernel/sched/core.c, 627 chunks and 3,738 symbols, spent about 40 ms doing these one
             # after the other. A full run's large batches stay one after the other: the parser processes
             # have the cores, and the batches' write buffers would add up.
             self._replace_rows("files", old, None)
