@@ -462,6 +462,28 @@ FEATURES: tuple[str, ...] = (
 )
 
 
+@functools.lru_cache(maxsize=1 << 14)
+def _path_features(path: str) -> tuple[tuple[float, float, float, float, float], frozenset[str], str]:
+    """A path's flags (test, auxiliary, vendored, barrel) and folder depth, its file name's words, and
+    those words joined for prefix tests (`` word word``): a search's candidates share a few files."""
+    name = path.rsplit("/", 1)[-1]
+    flags = (
+        1.0 if _TEST_PATH.search(path) else 0.0,
+        1.0 if _AUX_PATH.search(path) else 0.0,
+        1.0 if _VENDOR_PATH.search(path) else 0.0,
+        1.0 if name in _BARREL_NAMES else 0.0,
+        float(path.count("/")),
+    )
+    words = _field_words(name.rsplit(".", 1)[0])
+    return flags, words, " " + " ".join(sorted(words))
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _word_starts(name: str) -> str:
+    """A name's words joined for prefix tests: `` word word``."""
+    return " " + " ".join(sorted(_field_words(name)))
+
+
 def features(
     ordered: Sequence[Candidate], analysis: QueryAnalysis, count: int | None = None
 ) -> list[list[float]]:
@@ -470,28 +492,33 @@ def features(
     words = set(analysis.words)
     natural = 0.0 if analysis.identifiers else 1.0
     symbol_query = 1.0 if analysis.symbol else 0.0
+    n_words = len(analysis.words) or 1
     # each query word's inverse frequency among the candidates' texts, and the words each file holds
-    held = [0] * len(analysis.words)
+    masks = [int(c.parts.get("text_mask", 0)) for c in ordered]
+    bits = [1 << i for i in range(len(analysis.words))]
+    idf = [math.log(1.0 + len(ordered) / (1.0 + sum(1 for m in masks if m & bit))) for bit in bits]
+    total_idf = sum(idf) or 1.0
+    weighted: dict[int, float] = {0: 0.0}
     by_file: dict[str, int] = {}
-    for cand in ordered:
-        mask = int(cand.parts.get("text_mask", 0))
+    for cand, mask in zip(ordered, masks, strict=True):
         if mask:
             path = str(cand.row.get("path"))
             by_file[path] = by_file.get(path, 0) | mask
-            for i in range(len(held)):
-                held[i] += (mask >> i) & 1
-    idf = [math.log(1.0 + len(ordered) / (1.0 + h)) for h in held]
-    total_idf = sum(idf) or 1.0
-    n_words = len(analysis.words) or 1
+    starts = [" " + w for w in analysis.words if len(w) >= 3]
     out: list[list[float]] = []
     for position, cand in enumerate(ordered[:count] if count is not None else ordered):
         parts, ranks, row = cand.parts, cand.ranks, cand.row
         path = str(row.get("path") or "")
         kind = row.get("kind")
-        stem_words = _field_words(path.rsplit("/", 1)[-1].rsplit(".", 1)[0])
+        (test, auxiliary, vendored, barrel, depth), stem_words, stem_starts = _path_features(path)
+        name_starts = _word_starts(str(row.get("name") or ""))
         lines = int(row.get("end_line") or 0) - int(row.get("start_line") or 0) + 1
         vector = parts.get("vector", 0.0)
         exact = parts.get("exact", 0.0)
+        text_mask, name_mask = int(parts.get("text_mask", 0)), int(parts.get("name_mask", 0))
+        for mask in (text_mask, name_mask):
+            if mask not in weighted:
+                weighted[mask] = sum(v for v, bit in zip(idf, bits, strict=True) if mask & bit)
         out.append(
             [
                 math.log(max(cand.score, 1e-12)),
@@ -514,10 +541,10 @@ def features(
                 1.0 if kind == "module" else 0.0,
                 1.0 if kind == "window" else 0.0,
                 parts.get("container", 0.0),
-                1.0 if _TEST_PATH.search(path) else 0.0,
-                1.0 if _AUX_PATH.search(path) else 0.0,
-                1.0 if _VENDOR_PATH.search(path) else 0.0,
-                1.0 if path.rsplit("/", 1)[-1] in _BARREL_NAMES else 0.0,
+                test,
+                auxiliary,
+                vendored,
+                barrel,
                 math.log1p(parts.get("file_chunks", 0.0)),
                 parts.get("file_best", 0.0),
                 parts.get("file_share", 0.0),
@@ -525,25 +552,15 @@ def features(
                 1.0 if row.get("doc") else 0.0,
                 vector * natural,
                 math.log1p(position),
-                float(path.count("/")),
-                _masked(idf, int(parts.get("text_mask", 0))) / total_idf,
-                _masked(idf, int(parts.get("name_mask", 0))) / total_idf,
+                depth,
+                weighted[text_mask] / total_idf,
+                weighted[name_mask] / total_idf,
                 by_file.get(path, 0).bit_count() / n_words,
-                _prefixes(analysis.words, _field_words(str(row.get("name") or ""))) / n_words,
-                _prefixes(analysis.words, stem_words) / n_words,
+                sum(1 for w in starts if w in name_starts) / n_words,
+                sum(1 for w in starts if w in stem_starts) / n_words,
             ]
         )
     return out
-
-
-def _prefixes(words: Sequence[str], field_words: frozenset[str]) -> int:
-    """How many of ``words`` (of three letters or more) start one of ``field_words``."""
-    return sum(1 for w in words if len(w) >= 3 and any(f.startswith(w) for f in field_words))
-
-
-def _masked(values: Sequence[float], mask: int) -> float:
-    """The sum of the ``values`` whose bits are set in ``mask``."""
-    return sum(v for i, v in enumerate(values) if (mask >> i) & 1)
 
 
 def deduplicate(ordered: Sequence[Candidate], limit: int, weights: RankingWeights) -> list[Candidate]:
