@@ -18,11 +18,16 @@ identifiers; rows carry ``_score``), ``vector`` (nearest chunks; rows carry ``_d
    barrels are pushed down (not out: a query about a test still finds it).
 5. *File aggregation*: the best chunk of a file that holds several candidates gains a little, so a file
    that is about the query beats a lone lucky chunk.
-6. *De-duplication*: of chunks from one file whose line ranges overlap mostly (a class skeleton and its
+6. *Learned re-scoring* (:func:`rescore`): the best ``ranking_model.TOP`` candidates get a new score
+   from a small model over :data:`FEATURES` (the hand-weighted score, the shares above, the retrievers'
+   scores and ranks, word rarity among the candidates, file cover, chunk length, path flags), boosted
+   regression trees in ``indexing/ranking_model.py``, one set for hybrid and one for lexical candidates.
+7. *De-duplication*: of chunks from one file whose line ranges overlap mostly (a class skeleton and its
    method, two windows), only the best-ranked one is kept.
 
-The weights were tuned on the tuning split of the retrieval benchmark (``tests/benchmarks/retrieval``)
-and checked on its held-out split; see BENCHMARKS.md.
+The weights were tuned, and the model fitted (``python -m tests.benchmarks.retrieval.learn``), on the
+tuning split of the retrieval benchmark (``tests/benchmarks/retrieval``) only, and checked on its
+held-out split; see BENCHMARKS.md.
 """
 
 from __future__ import annotations

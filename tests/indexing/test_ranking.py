@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import random
 from typing import Any
 
 import pytest
@@ -214,3 +215,17 @@ def test_a_qualified_symbol_query_prefers_the_chunk_qualified_alike() -> None:
     ]
     lexical = [{**r, "search_text": "axios headers set"} for r in lexical]
     assert [c.id for c in rank("AxiosHeaders.set", lexical, [], limit=3)] == ["method", "bare", "other"]
+
+
+def test_the_compiled_model_scores_as_a_walk_of_its_trees() -> None:
+    rng = random.Random(3)
+    for kind in ("hybrid", "lexical"):
+        model = ranking._model(kind)
+        for _ in range(200):
+            row_ = [rng.choice((0.0, 1.0, rng.uniform(-3, 5))) for _ in FEATURES]
+            expected = sum(c * row_[i] for i, c in model.coefficients)
+            for node in model.trees:
+                while not isinstance(node, float):
+                    node = node[2] if row_[node[0]] <= node[1] else node[3]
+                expected += model.rate * node
+            assert model(row_) == expected
