@@ -20,6 +20,7 @@ from indexing.walker import (
     FileEntry,
     SourceFile,
     WorkspaceError,
+    _may_have_line_over,
     check_path,
     explain_ignored,
     is_secret_path,
@@ -580,6 +581,18 @@ def test_minified_files(tmp_path: Path) -> None:
     long_line = load(tmp_path, "one_long_line.js", settings)
     assert isinstance(long_line, SkippedFile) and "a line of 2001" in long_line.detail
     assert isinstance(load(tmp_path, "normal.js", settings), SourceFile)
+
+
+def test_a_line_over_the_limit_is_found_wherever_it_lies() -> None:
+    """`_may_have_line_over` skips splitting a long file into lines: it must never miss a line longer than
+    the limit (else a minified file is indexed), whatever its place and the blocks it is checked by."""
+    limit = 40
+    for size in (limit, limit + 1, limit + 2, 2 * limit + 3):
+        for place in range(0, 130, 7):
+            text = "ab\n" * (place // 3) + "x" * size + "\n" + "cd\n" * 20
+            longest = max(len(line) for line in text.split("\n"))
+            assert _may_have_line_over(text, limit) or longest <= limit, (size, place)
+    assert not _may_have_line_over(("y" * (limit // 4) + "\n") * 50, limit)  # short lines: no split
 
 
 def test_load_source_vanished_grown_and_secret(tmp_path: Path) -> None:
