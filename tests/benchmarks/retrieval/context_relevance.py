@@ -10,17 +10,25 @@ what an expert would open, so per query:
 - ``imports``: of the targets' files that the context shows, the share whose import lines are shown too
   (code without its file's imports is read blind: which `parse` is this?);
 - ``noise``: the share of sections that hold nothing an expert opens for the query: a stub (a body of
-  ``pass``/``...``/``raise NotImplementedError``), an empty file, or a test file when no target is a test;
+  ``pass``/``...``/``raise NotImplementedError``; one line only when it is an empty definition such as
+  ``write() {}``), comments or nothing at all, or a test file when no target is a test;
 - ``tokens``: the context's estimated tokens.
 
-Implement and fix runs (`implement_scores`, `fix_scores`, ``--edits``): for a documented top-level Python
-function, its body is replaced by ``raise NotImplementedError`` in the text the run reads (the index is
-the workspace's as it is), and the context of ``agentls.implement`` there is scored by ``callees`` (the
-share of workspace functions its removed body called whose definition is shown), ``callers`` (a section
-outside the function calls it, when the workspace has a caller), ``imports`` (its file's imports shown),
-``style_test`` (a test file with real tests shown) and ``empty_tests`` (an empty test file such as
-``tests/__init__.py`` shown). A fix run gets a diagnostic on the function's last line: ``target`` (that
-line shown) and ``imports``.
+Implement and fix runs (`implement_scores`, `fix_scores`, ``--edits``): for a documented function
+(top-level in Python; functions and methods with a doc comment in Go, Rust, JavaScript, TypeScript, PHP
+and Ruby, `source_functions`), its body is replaced by the language's stub (``raise NotImplementedError``,
+``panic("not implemented")``, ``todo!()`` ...) in the text the run reads (the index is the workspace's
+as it is), and the context of ``agentls.implement`` there is scored by ``callees`` (the share of
+workspace functions its removed body called whose definition is shown), ``callers`` (a call site outside
+the function is shown, when the workspace has one), ``imports`` (its file's imports shown),
+``covering_test`` (a section of a test file that calls it is shown, when one exists), ``signature_types``
+(the share of workspace types its signature names whose definition is shown), ``style_test`` (a test
+file with real tests shown, when the workspace has one in the language) and ``empty_tests`` (an empty
+test file such as ``tests/__init__.py`` shown). For a method whose name three or more places define
+(``new``, ``__construct``), a call counts only in a file that names its class. A fix run gets a
+diagnostic on the function's last line: ``target`` (that line shown), ``function`` (all of the function
+shown), ``callees`` (of that line), ``covering_test`` and ``imports``. The edit cases are split like the
+queries: every other one of up to 40 per repository is tuning, the rest held-out (`edit_split`).
 
 ``python -m tests.benchmarks.retrieval.context_relevance --split tuning`` prints the means per split (the
 held-out split only when asked, like the ranking harness).
@@ -38,15 +46,19 @@ from pathlib import Path
 from typing import Any
 
 from agent.context import Context, ContextSection, gather_context
-from agent.task import Diagnostic
+from agent.task import Diagnostic, TaskError
 from agent.task_builders import fix_task, implement_task, run_task
 from agent.testfinder import is_test_path
+from indexing.definitions import FUNCTION_KINDS, chunk_is_stub, definition_chunks, parse_definitions
+from indexing.languages import detect_language
 from indexing.service import WorkspaceIndex
 
 _IMPORT = re.compile(
     r"^\s*(?:import\s|from\s+\S+\s+import\s|use\s|require[\s(]|require_once\s|#include\s|package\s)"
     r"|^\s*(?:const|let|var)\s+\S.*=\s*require\(|^\s*import\s*[({\"']"
 )
+_COMMENT = re.compile(r"^\s*(?:#(?!\[|!|include)|//|/\*|\*)")
+_EMPTY_ONE_LINER = re.compile(r"\)\s*(?:->\s*\S+\s*)?\{\s*\}[,;]?\s*$|:\s*(?:pass|\.\.\.)\s*$")
 _STUB_BODY = re.compile(r"^\s*(?:pass|\.\.\.|raise NotImplementedError(?:\(.*\))?|\{\s*\}|)\s*$")
 
 
@@ -57,9 +69,11 @@ def import_lines(text: str) -> list[int]:
 
 def is_stub(section: ContextSection) -> bool:
     """A definition whose body does nothing, or a section with no code at all."""
-    lines = [line for line in section.text.split("\n") if line.strip() and not line.strip().startswith("#")]
+    lines = [line for line in section.text.split("\n") if line.strip() and not _COMMENT.match(line)]
     if not lines:
         return True
+    if len(lines) == 1:  # one line is a stub only as an empty definition (an import line is none)
+        return bool(_EMPTY_ONE_LINER.search(lines[0]))
     body = [line for line in lines[1:] if not line.strip().startswith(('"""', "'''"))]
     return len(lines) <= 4 and all(_STUB_BODY.match(line) for line in body)
 
@@ -121,10 +135,21 @@ def evaluate_contexts(
 
 
 _DEF = re.compile(r"^def (\w+)\(", re.MULTILINE)
-_CALL = re.compile(r"(?<![\w.])(\w+)\(")
+_CALL = re.compile(r"(?<![\w.$])(\w+)\(")
+_STUB_STATEMENT = {
+    "python": "raise NotImplementedError",
+    "ruby": "raise NotImplementedError",
+    "go": 'panic("not implemented")',
+    "rust": "todo!()",
+    "javascript": 'throw new Error("not implemented");',
+    "typescript": 'throw new Error("not implemented");',
+    "php": 'throw new \\RuntimeException("not implemented");',
+}
+Function = tuple[str, int, int, int]
+"""(name, definition line, first body line after a docstring, last body line), 1-based."""
 
 
-def python_functions(text: str) -> list[tuple[str, int, int, int]]:
+def python_functions(text: str) -> list[Function]:
     """Top-level functions with a docstring and a body: (name, def line, first body line after the
     docstring, last line), 1-based."""
     lines = text.split("\n")
@@ -152,26 +177,113 @@ def python_functions(text: str) -> list[tuple[str, int, int, int]]:
     return out
 
 
-def _stubbed(text: str, body_start: int, end: int) -> str:
+def source_functions(path: str, text: str) -> list[Function]:
+    """The functions of a file an implement run could start from: in Python, `python_functions`; in the
+    other languages of `_STUB_STATEMENT`, functions and methods with a doc comment and a body of 2 to 60
+    lines between a line that ends in ``{`` (the ``def`` line in Ruby) and the closing line. The line
+    given is the definition's first line, after its doc comment."""
+    language = detect_language(path)
+    if language == "python":
+        return python_functions(text)
+    if language not in _STUB_STATEMENT:
+        return []
+    lines = text.split("\n")
+    out = []
+    for chunk in definition_chunks(path, text, language):
+        if chunk.kind not in FUNCTION_KINDS or not chunk.doc.strip() or not chunk.name:
+            continue
+        end = chunk.end_line
+        start = next(  # the chunk begins with its doc comment: the definition's own first line
+            (
+                n
+                for n in range(chunk.start_line, end)
+                if chunk.name in lines[n - 1] and not lines[n - 1].lstrip().startswith(("*", "/", "#"))
+            ),
+            chunk.start_line,
+        )
+        if language == "ruby":
+            body_start = start + 1
+            closed = lines[end - 1].strip() == "end"
+        else:
+            opening = [n for n in range(start, min(end, start + 8)) if lines[n - 1].rstrip().endswith("{")]
+            body_start = opening[0] + 1 if opening else end
+            closed = lines[end - 1].strip() in ("}", "};", "},")
+        if closed and 2 <= end - body_start <= 60 and not chunk_is_stub(chunk):
+            out.append((chunk.name, start, body_start, end - 1))
+    return out
+
+
+def _stubbed(text: str, body_start: int, end: int, language: str | None = "python") -> str:
     lines = text.split("\n")
     indent = lines[body_start - 1][: len(lines[body_start - 1]) - len(lines[body_start - 1].lstrip())]
-    return "\n".join([*lines[: body_start - 1], f"{indent}raise NotImplementedError", *lines[end:]])
+    stub = _STUB_STATEMENT[language or "python"]
+    return "\n".join([*lines[: body_start - 1], f"{indent}{stub}", *lines[end:]])
 
 
-def _defined(root: Path) -> dict[str, str]:
-    names: dict[str, str] = {}
-    for file in sorted(root.rglob("*.py")):
+def _family(language: str | None) -> str | None:
+    return "javascript" if language in ("typescript", "tsx") else language
+
+
+def _source_files(root: Path, language: str | None) -> list[tuple[str, Path]]:
+    """The workspace's files in `language`'s family (JavaScript with TypeScript): (relative path, file)."""
+    out = []
+    for file in sorted(root.rglob("*")):
         rel = file.relative_to(root).as_posix()
-        for name in _DEF.findall(file.read_text(errors="replace")):
-            names.setdefault(name, rel)
-    return names
+        if file.is_file() and _family(detect_language(rel)) == _family(language):
+            out.append((rel, file))
+    return out
 
 
-def _function(read: Callable[[str], str | None], path: str, name: str) -> tuple[str, int, int, int]:
-    found = [f for f in python_functions(read(path) or "") if f[0] == name]
+_DEFINED: dict[tuple[Path, str | None], dict[str, list[tuple[str, int]]]] = {}
+
+
+def _defined(root: Path, language: str | None = "python") -> dict[str, list[tuple[str, int]]]:
+    """Where each function of the workspace is defined: in Python its top-level ``def``s, in the other
+    languages every function and method (the parser's chunks)."""
+    key = (root, language)
+    if key not in _DEFINED:
+        names: dict[str, list[tuple[str, int]]] = {}
+        for rel, file in _source_files(root, language):
+            text = file.read_text(errors="replace")
+            if language == "python":
+                for match in _DEF.finditer(text):
+                    line = text.count("\n", 0, match.start()) + 1
+                    names.setdefault(match.group(1), []).append((rel, line))
+                continue
+            for chunk in definition_chunks(rel, text, detect_language(rel)):
+                if chunk.kind in FUNCTION_KINDS and chunk.name:
+                    names.setdefault(chunk.name, []).append((rel, chunk.start_line))
+        _DEFINED[key] = names
+    return _DEFINED[key]
+
+
+def _shows_definition(
+    context: Context, name: str, where: list[tuple[str, int]], language: str | None
+) -> bool:
+    if language == "python":  # a ``def`` of that name in any section
+        return any(re.search(rf"^\s*def {name}\(", s.text, re.MULTILINE) for s in context.sections)
+    return any(_shows(context, p, n) for p, n in where)
+
+
+def _function(read: Callable[[str], str | None], path: str, name: str) -> Function:
+    found = [f for f in source_functions(path, read(path) or "") if f[0] == name]
     if not found:
-        raise ValueError(f"no top-level function {name} with a docstring and a body in {path}")
+        raise ValueError(f"no function {name} with a doc comment and a body in {path}")
     return found[0]
+
+
+_DEFINITION_LINE = re.compile(
+    r"^\s*(?:(?:pub(?:\([\w ]+\))?|export|async|static|public|private|protected|final)\s+)*"
+    r"(?:def|fn|func|function)\s"
+)
+
+
+def _owner(symbol: str | None, definitions: list[tuple[str, int]]) -> str:
+    """For a method whose name three or more places define (``new``, ``__construct``, ``write``), its
+    class's name, lower-cased: a call of that name is a call of this method only in a file that names
+    the class (if only in a test's name). "" otherwise: every call of the name counts."""
+    parts = (symbol or "").split(".")
+    return parts[-2].lower() if len(parts) > 1 and len(set(definitions)) >= 3 else ""
 
 
 def implement_scores(
@@ -180,11 +292,12 @@ def implement_scores(
     """The first-turn context of implementing `name` in `path` with its body removed, scored."""
     root = index.root
     read = reader(root)
+    language = detect_language(path)
     text = read(path) or ""
     _, start, body_start, end = _function(read, path, name)
-    stub = _stubbed(text, body_start, end)
+    stub = _stubbed(text, body_start, end, language)
     body = "\n".join(text.split("\n")[body_start - 1 : end])
-    defined = _defined(root)
+    defined = _defined(root, language)
     callees = sorted({c for c in _CALL.findall(body) if c in defined and c != name})
 
     def read_stub(p: str) -> str | None:
@@ -192,56 +305,136 @@ def implement_scores(
 
     task = implement_task(root, stub, path, start)
     context = gather_context(task, root=root, read_file=read_stub, index=index, token_budget=token_budget)
-    shown = sum(
-        1
-        for c in callees
-        if any(re.search(rf"^\s*def {c}\(", s.text, re.MULTILINE) for s in context.sections)
-    )
-    call = re.compile(rf"(?<![\w]){re.escape(name)}\(")
+    shown = sum(1 for c in callees if _shows_definition(context, c, defined[c], language))
+    call = re.compile(rf"(?<![\w$]){re.escape(name)}\(")
+    owner = _owner(task.symbol, defined.get(name, []))
     calls = [
         (rel, n)
-        for rel, file_text in ((f.relative_to(root).as_posix(), f) for f in sorted(root.rglob("*.py")))
-        for n, line in enumerate(
-            (stub if rel == path else file_text.read_text(errors="replace")).split("\n"), 1
-        )
-        if call.search(line) and not line.lstrip().startswith("def ") and not (rel == path and n == start)
+        for rel, file in _source_files(root, language)
+        if rel == path or not owner or owner in file.read_text(errors="replace").lower()
+        for n, line in enumerate((stub if rel == path else file.read_text(errors="replace")).split("\n"), 1)
+        if call.search(line) and not _DEFINITION_LINE.match(line) and not (rel == path and n == start)
     ]
     imports = import_lines(stub)
     tests = [s for s in context.sections if s.path and is_test_path(s.path)]
+    covering = {rel for rel, _ in calls if is_test_path(rel)}
+    types = _defined_types(root)
+    named = _signature_types(text, start, body_start, types)
     return {
         "callees": shown / len(callees) if callees else 1.0,
         "callers": float(any(_shows(context, p, n) for p, n in calls)) if calls else 1.0,
         "imports": 1.0 if not imports or any(_shows(context, path, n) for n in imports) else 0.0,
-        "style_test": float(any(not is_stub(s) and "def test" in s.text for s in tests)),
+        "covering_test": (
+            float(any(s.path in covering and call.search(s.text) for s in tests)) if covering else 1.0
+        ),
+        "signature_types": (
+            sum(1 for t in named if any(_shows(context, p, n) for p, n in types[t])) / len(named)
+            if named
+            else 1.0
+        ),
+        "style_test": (
+            float(any(not is_stub(s) and _TEST_CODE.search(s.text) for s in tests))
+            if _has_tests(root, language)
+            else 1.0
+        ),
         "empty_tests": float(any(is_stub(s) for s in tests)),
         "tokens": float(context.tokens),
     }
+
+
+_TEST_CODE = re.compile(
+    r"def test|func Test|#\[test\]|\bit\s*[(\"']|\btest\(|function test|\bdescribe\b|assert"
+)
+_HAS_TESTS: dict[tuple[Path, str | None], bool] = {}
+
+
+def _has_tests(root: Path, language: str | None) -> bool:
+    """Whether the workspace has a test file with real tests in `language`'s family (a style to show)."""
+    key = (root, language)
+    if key not in _HAS_TESTS:
+        _HAS_TESTS[key] = any(
+            is_test_path(rel) and _TEST_CODE.search(file.read_text(errors="replace"))
+            for rel, file in _source_files(root, language)
+        )
+    return _HAS_TESTS[key]
+
+
+_CAPWORD = re.compile(r"(?<![\w.$])([A-Z]\w*[a-z]\w*)\b")
+_TYPE_KINDS = frozenset({"class", "interface", "struct", "type", "enum", "trait"})
+_TYPES: dict[Path, dict[str, list[tuple[str, int]]]] = {}
+
+
+def _defined_types(root: Path) -> dict[str, list[tuple[str, int]]]:
+    """Where the workspace's classes, structs, interfaces, traits and types are defined, outside tests."""
+    if root not in _TYPES:
+        found: dict[str, list[tuple[str, int]]] = {}
+        for file in sorted(root.rglob("*")):
+            rel = file.relative_to(root).as_posix()
+            language = detect_language(rel)
+            if not file.is_file() or is_test_path(rel) or language is None:
+                continue
+            for symbol in parse_definitions(rel, file.read_text(errors="replace"), language).symbols:
+                if symbol.role == "definition" and symbol.kind in _TYPE_KINDS:
+                    found.setdefault(symbol.name, []).append((rel, symbol.line))
+        _TYPES[root] = found
+    return _TYPES[root]
+
+
+def _signature_types(
+    text: str, start: int, body_start: int, types: dict[str, list[tuple[str, int]]]
+) -> list[str]:
+    """The workspace types a function's signature names (its parameters' and result's annotations)."""
+    signature = []
+    for line in text.split("\n")[start - 1 : body_start - 1]:
+        if line.strip().startswith(('"""', "'''")):
+            break
+        signature.append(line)
+    return sorted({n for n in _CAPWORD.findall("\n".join(signature)) if n in types})
 
 
 def fix_scores(index: WorkspaceIndex, path: str, name: str, token_budget: int = 12_000) -> dict[str, float]:
     """The first-turn context of fixing a diagnostic on the last line of `name` in `path`, scored."""
     root = index.root
     read = reader(root)
+    language = detect_language(path)
     text = read(path) or ""
-    end = _function(read, path, name)[3]
+    _, start, _, end = _function(read, path, name)
     diagnostic = Diagnostic(message='Argument of type "None" cannot be assigned', line=end, end_line=end)
     task = fix_task(path, [diagnostic], text=text, root=root)
     context = gather_context(task, root=root, read_file=read, index=index, token_budget=token_budget)
     imports = import_lines(text)
+    defined = _defined(root, language)
+    callees = sorted({c for c in _CALL.findall(text.split("\n")[end - 1]) if c in defined and c != name})
+    shown = sum(1 for c in callees if _shows_definition(context, c, defined[c], language))
+    call = re.compile(rf"(?<![\w$]){re.escape(name)}\(")
+    owner = _owner(task.symbol, defined.get(name, []))
+    covering = {
+        rel
+        for rel, file in _source_files(root, language)
+        if is_test_path(rel)
+        and call.search(file.read_text(errors="replace"))
+        and owner in file.read_text(errors="replace").lower()
+    }
+    tests = [s for s in context.sections if s.path in covering and call.search(s.text)]
     return {
         "target": float(_shows(context, path, end)),
+        "covering_test": float(bool(tests)) if covering else 1.0,
+        "function": float(all(_shows(context, path, n) for n in range(start, end + 1))),
+        "callees": shown / len(callees) if callees else 1.0,
         "imports": 1.0 if not imports or any(_shows(context, path, n) for n in imports) else 0.0,
         "tokens": float(context.tokens),
     }
 
 
 def edit_cases(root: Path, limit: int = 40) -> list[tuple[str, str]]:
-    """(path, function) pairs to implement or fix: documented top-level functions of non-test files."""
+    """(path, function) pairs to implement or fix: documented functions of non-test files (top-level
+    ones in Python, methods too in the other languages), at most `limit`, spread over the workspace."""
     out: list[tuple[str, str]] = []
-    for file in sorted(root.rglob("*.py")):
+    for file in sorted(root.rglob("*")):
         rel = file.relative_to(root).as_posix()
-        if not is_test_path(rel):
-            out.extend((rel, f[0]) for f in python_functions(file.read_text(errors="replace")))
+        if file.is_file() and not is_test_path(rel) and detect_language(rel) in _STUB_STATEMENT:
+            names = [f[0] for f in source_functions(rel, file.read_text(errors="replace"))]
+            out.extend((rel, n) for n in dict.fromkeys(names))  # a name defined twice: its first one
     return out[:: max(1, len(out) // limit)][:limit]
 
 
@@ -249,6 +442,30 @@ def means(results: dict[str, dict[str, float]]) -> dict[str, float]:
     keys = next(iter(results.values()), {"recall": 0, "imports": 0, "noise": 0, "tokens": 0}).keys()
     n = max(1, len(results))
     return {k: round(sum(r[k] for r in results.values()) / n, 3) for k in keys}
+
+
+def edit_split(cases: Sequence[tuple[str, str]], split: str) -> list[tuple[str, str]]:
+    """The edit cases of one split: the tuning split takes every other case from the first, the held-out
+    split the rest ("all": every case)."""
+    if split == "all":
+        return list(cases)
+    return list(cases[0 if split == "tuning" else 1 :: 2])
+
+
+def evaluate_edits(indexes: dict[str, WorkspaceIndex], split: str) -> dict[str, dict[str, dict[str, float]]]:
+    """Per run kind ("implement", "fix"), per case (``repo/path:function``), the scores of `split`'s cases.
+    A case whose stubbed function the task builder does not take as a stub is left out (logged)."""
+    out: dict[str, dict[str, dict[str, float]]] = {"implement": {}, "fix": {}}
+    for repo, index in indexes.items():
+        for path, name in edit_split(edit_cases(index.root), split):
+            key = f"{repo}/{path}:{name}"
+            try:
+                out["implement"][key] = implement_scores(index, path, name)
+            except TaskError as error:
+                print(f"left out {key}: {error}", file=sys.stderr)
+                continue
+            out["fix"][key] = fix_scores(index, path, name)
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -261,6 +478,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repos", help="comma-separated subset of the repositories")
     parser.add_argument("--worst", type=int, default=0, help="print the N queries with the lowest recall")
     parser.add_argument("--edits", action="store_true", help="also score implement and fix runs")
+    parser.add_argument("--json", type=Path, help="write every query's and case's scores to this file")
     args = parser.parse_args(argv)
     queries = load_queries(args.split)
     if args.repos:
@@ -271,16 +489,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             for repo in sorted({q["repo"] for q in queries})
         }
         results = evaluate_contexts(queries, indexes)
+        dump: dict[str, Any] = {"run": results}
         for split in ("held_out", "tuning") if args.split == "all" else (args.split,):
             part = {q["id"]: results[q["id"]] for q in queries if q["split"] == split}
             print(f"{split} ({len(part)} queries): {json.dumps(means(part))}")
-        for repo, index in indexes.items() if args.edits else ():
-            cases = edit_cases(index.root)
-            if cases:
-                implement = {f"{p}:{n}": implement_scores(index, p, n) for p, n in cases}
-                fix = {f"{p}:{n}": fix_scores(index, p, n) for p, n in cases}
-                print(f"{repo} implement ({len(cases)} functions): {json.dumps(means(implement))}")
-                print(f"{repo} fix ({len(cases)} functions): {json.dumps(means(fix))}")
+            if not args.edits:
+                continue
+            edits = evaluate_edits(indexes, split)
+            dump[split] = edits
+            for kind, scores in edits.items():
+                for repo in indexes:
+                    mine = {k: v for k, v in scores.items() if k.startswith(f"{repo}/")}
+                    if mine:
+                        print(f"  {split} {repo} {kind} ({len(mine)}): {json.dumps(means(mine))}")
+                print(f"{split} {kind} ({len(scores)} functions): {json.dumps(means(scores))}")
+        if args.json:
+            args.json.write_text(json.dumps(dump, indent=1))
         by_id = {q["id"]: q for q in queries}
         for qid, m in sorted(results.items(), key=lambda kv: (kv[1]["recall"], -kv[1]["noise"]))[
             : args.worst
