@@ -3,19 +3,30 @@
 `gather_context` collects, for a `Task`:
 
 1. the file the task is about: whole when it is small, else the region around the target plus the file's
-   imports and an outline of its definitions (signatures with line numbers);
+   imports (when its head imports anything) and an outline of its definitions (signatures with line
+   numbers);
 2. a list of signatures of the symbols the target uses (references inside its range, and for implement
    and tests tasks names in its doc comment and signature), resolved to definitions in the same file or
-   through the index (`WorkspaceIndex.find_symbols(name, role="definition")`);
+   through the index (`WorkspaceIndex.find_symbols(name, role="definition")`). A name used as a type
+   resolves only to types (a Go ``string`` is not some type's method ``string()``), a lower-case name
+   never to a module (a parameter ``value`` is not ``mod value;``), and code outside tests never to a
+   definition in a test file;
 3. the definitions of those symbols (their chunks; classes as skeletons);
 4. for an implement task, up to three callers outside tests (through the index's references), and
    related tests: test files (`agent.testfinder.is_test_path`) that reference the target, found
    through the index's references, the usual test file names for the target's file, or (without an
-   index) by scanning the workspace's test files;
-5. similar code found by `WorkspaceIndex.search`. For a task with no file (a free-form ``agentls run``)
-   the hits are the whole context: up to eight, each with its file's imports, leaving out stubs (a body
-   of ``pass``/``...``/``raise NotImplementedError``) and, unless the task speaks of tests, test files
-   (scored with `tests.benchmarks.retrieval.context_relevance`).
+   index) by scanning the workspace's test files; their chunks that call the target come first, and a
+   comment that only names it is left out. For a method whose name three or more places define
+   (``new``, ``close``), a caller or test counts only in a file that names its class. With no related
+   test, an implement or tests task gets the first test function of the nearest test file that has one,
+   with that file's imports, as an example of the project's test style;
+5. similar code found by `WorkspaceIndex.search`, each hit cut to 80 lines. For a task with no file (a
+   free-form ``agentls run``) the hits are the whole context: up to eight, uncut, each with its file's
+   imports, leaving out stubs (a body of ``pass``/``...``/``raise NotImplementedError``) and, unless the
+   task speaks of tests, test files.
+
+What each kind of run gets is scored on the retrieval benchmark's repositories by
+`tests.benchmarks.retrieval.context_relevance` (``--edits`` for implement and fix runs).
 
 Sections are taken in that order of priority while they fit the budget (tokens are estimated as
 characters / 4); the target section is cut down to fit rather than dropped; anything left out is counted
@@ -39,6 +50,7 @@ from agent.paths import is_secret_path
 from agent.prompts import code_fence
 from agent.task import Task
 from agent.testfinder import (
+    is_test_function,
     is_test_path,
     lines_mentioning,
     mentions,
@@ -46,7 +58,7 @@ from agent.testfinder import (
     test_candidates,
 )
 from indexing.config import IndexSettings
-from indexing.definitions import functions_in, parse_definitions
+from indexing.definitions import FUNCTION_KINDS, functions_in, parse_definitions
 from indexing.languages import detect_language
 from indexing.models import Chunk, ParseResult, SearchHit, Symbol
 
@@ -69,6 +81,9 @@ _P_SIMILAR = 5
 _P_STYLE = 6
 
 _MAX_NAMES = 12  # symbols resolved for one target
+_TYPE_KINDS = frozenset(
+    {"class", "interface", "struct", "type", "enum", "trait", "union", "record", "module", "namespace"}
+)  # definitions a name used as a type may resolve to
 _DEFS_PER_NAME = 2
 _DEFINITION_MAX_LINES = 80
 _TEST_FILES = 2
@@ -186,6 +201,7 @@ class _Gatherer:
     candidates: list[_Candidate] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     _texts: dict[str, str | None] = field(default_factory=dict)
+    _type_names: set[str] = field(default_factory=set)  # names the target uses as types
     _parses: dict[str, ParseResult] = field(default_factory=dict)
 
     # -- reading --------------------------------------------------------------------------------------
@@ -264,6 +280,8 @@ class _Gatherer:
             return
         last = min(head.end_line, head.start_line + _IMPORTS_MAX_LINES - 1, region_start - 1)
         text = "\n".join(lines[head.start_line - 1 : last])
+        if not _IMPORT_LINE.search(text):  # a licence comment or 'use strict' alone says nothing
+            return
         section = ContextSection(f"imports of {path}", path, head.start_line, last, text, "imports")
         if _covered(section, (c.section for c in self.candidates)):
             return
@@ -297,9 +315,12 @@ class _Gatherer:
             return []
         start, end = task.range
         inside_defs = {s.name for s in parsed.symbols if s.role == "definition" and start <= s.line <= end}
-        names: list[str] = [
-            s.name for s in parsed.symbols if s.role == "reference" and start <= s.line <= end
-        ]
+        names: list[str] = []
+        for symbol in parsed.symbols:
+            if symbol.role == "reference" and start <= symbol.line <= end:
+                names.append(symbol.name)
+                if symbol.kind in ("type", "class", "interface"):  # a Go `string` is not a method string()
+                    self._type_names.add(symbol.name)
         if task.kind in ("implement", "tests"):
             names.extend(_identifiers(task.doc))
             names.extend(_identifiers(task.signature, loose=True))
@@ -322,6 +343,12 @@ class _Gatherer:
             start, end = task.range
             found = [s for s in found if not (s.path == task.path and start <= s.line <= end)]
         found = [s for s in found if not is_secret_path(s.path)]
+        if name in self._type_names:  # used as a type: its definition is a type, not a function
+            found = [s for s in found if s.kind in _TYPE_KINDS]
+        elif name[:1].islower():  # a parameter `value` or `io` is not the module `mod value;`
+            found = [s for s in found if s.kind not in ("module", "namespace")]
+        if task.kind != "tests" and not (task.path and is_test_path(task.path)):
+            found = [s for s in found if not is_test_path(s.path)]  # a test's helper is not the code's
         unique = {(s.path, s.line): s for s in found}
         target_dir = posixpath.dirname(task.path or "")
         language = task.language
@@ -378,6 +405,7 @@ class _Gatherer:
             log.warning("context: finding callers of %s failed: %s", name, error)
             return
         seen: set[tuple[str, int]] = set()
+        owner = self._owner()
         for symbol in symbols:
             if len(seen) >= _CALLERS:
                 break
@@ -385,6 +413,8 @@ class _Gatherer:
                 continue
             if symbol.path == task.path and task.range and task.range[0] <= symbol.line <= task.range[1]:
                 continue
+            if owner and symbol.path != task.path and owner not in (self.read(symbol.path) or "").lower():
+                continue  # `new` or `close` of some other class: a file that never names ours calls theirs
             chunk = self.chunk_at(symbol.path, symbol.line)
             if chunk is None or (chunk.path, chunk.start_line) in seen:
                 continue
@@ -393,6 +423,23 @@ class _Gatherer:
             start, end, body = _definition_text(chunk, text, symbol.line)
             title = f"`{chunk.symbol or symbol.path}` calls `{name}`"
             self.add(_P_TESTS, ContextSection(title, symbol.path, start, end, body, f"a caller of `{name}`"))
+
+    def _owner(self) -> str:
+        """For a method whose name other classes define too (``new``, ``close``, ``__construct``: three
+        or more definitions in the index), the short name of its class (struct, trait), lower-cased: a
+        caller or a test of it names that class somewhere, if only in a test's name (``TestRouterGroupX``)
+        where the type is inferred. "" for a function or a method whose name says enough alone."""
+        parts = (self.task.symbol or "").split(".")
+        name = self.task.name
+        if len(parts) < 2 or not name or self.index is None:
+            return ""
+        try:
+            definitions = self.index.find_symbols(name, role="definition", limit=20)
+        except Exception as error:  # a broken index must not stop a run
+            log.warning("context: looking up definitions of %s failed: %s", name, error)
+            return ""
+        ambiguous = len({(d.path, d.container) for d in definitions}) >= 3
+        return parts[-2].lower() if ambiguous else ""
 
     # -- tests ----------------------------------------------------------------------------------------
 
@@ -414,11 +461,15 @@ class _Gatherer:
             if parsed is None:
                 continue
             lines_with = lines_mentioning(text, name) if name else []
+            lines = text.split("\n")
+            call = re.compile(rf"(?<![\w$]){re.escape(name or '')}\s*\(")
+            # the tests that call the target first; then those that only name it (a fixture, a comment)
+            lines_with.sort(key=lambda n: call.search(lines[n - 1]) is None)
             picked: list[Chunk] = []
             for line in lines_with:
                 chunk = self.chunk_at(path, line)
-                if chunk is not None and chunk not in picked:
-                    picked.append(chunk)
+                if chunk is not None and chunk not in picked and _has_code(chunk.text):
+                    picked.append(chunk)  # a comment that names the target is no test of it
             for chunk in picked[:_TEST_CHUNKS_PER_FILE]:
                 self.add(
                     priority, ContextSection(path, path, chunk.start_line, chunk.end_line, chunk.text, about)
@@ -430,11 +481,15 @@ class _Gatherer:
         task = self.task
         found: list[str] = []
 
+        owner = self._owner()
+
         def consider(path: str, must_mention: bool) -> None:
             if path in found or path == task.path or is_secret_path(path) or not is_test_path(path):
                 return
             text = self.read(path)
             if text is None or (must_mention and name and not mentions(text, name)):
+                return
+            if owner and owner not in text.lower():  # tests of another class's `new`, not ours
                 return
             found.append(path)
 
@@ -489,20 +544,27 @@ class _Gatherer:
         )
 
     def _style_example(self) -> None:
+        """An existing test of the task's language, for its style: the first test function of the
+        nearest test file that has one, with that file's imports. A package marker, a ``conftest.py``
+        of fixtures or a helper module in a test folder has no test to show, so the next file does."""
         task = self.task
         language = task.language
         for path in self._scan_test_paths(language)[:_STYLE_CANDIDATES]:
             if detect_language(path) != language:
                 break
             text = self.read(path)
-            # an empty package marker or a two-line stub shows no style: the next test file does
             if text is None or sum(1 for line in text.split("\n") if line.strip()) < _STYLE_MIN_LINES:
                 continue
-            lines = text.split("\n")[:60]
-            section = ContextSection(
-                path, path, 1, len(lines), "\n".join(lines), "an existing test, for its style"
-            )
-            self.add(_P_STYLE, section)
+            parsed = self.parsed(path)
+            chunks = parsed.chunks if parsed is not None else ()
+            test = next((c for c in chunks if _is_test_chunk(c)), None)
+            if test is None:
+                continue
+            lines = text.split("\n")
+            start, end, body = _definition_text(test, text, test.start_line)
+            reason = "an existing test, for its style"
+            self._imports(path, chunks, lines, start, _P_STYLE)
+            self.add(_P_STYLE, ContextSection(path, path, start, end, body, reason))
             return
 
     # -- search ---------------------------------------------------------------------------------------
@@ -542,7 +604,12 @@ class _Gatherer:
                 lines = current.split("\n")
                 text = "\n".join(lines[hit.start_line - 1 : hit.end_line]) or hit.text
             reason = "found by searching the workspace" if task.path is None else "similar code"
-            section = ContextSection(title, hit.path, hit.start_line, hit.end_line, text, reason)
+            end_line = hit.end_line
+            if not free_form and end_line - hit.start_line >= _DEFINITION_MAX_LINES:
+                # an example is read for its shape: a 400-line class would crowd out the rest
+                text = "\n".join(text.split("\n")[:_DEFINITION_MAX_LINES])
+                end_line = hit.start_line + _DEFINITION_MAX_LINES - 1
+            section = ContextSection(title, hit.path, hit.start_line, end_line, text, reason)
             if _covered(section, (c.section for c in self.candidates)):
                 continue  # already in the context (the target file, a definition, a test): not "similar"
             self.add(priority, section)
@@ -691,7 +758,7 @@ _COMMON = frozenset(
         "self", "cls", "this", "def", "fn", "func", "function", "return", "returns", "int", "str", "float",
         "bool", "list", "dict", "None", "null", "nil", "void", "string", "number", "boolean", "pub", "public",
         "private", "static", "final", "const", "let", "var", "async", "await", "export", "mut", "Self",
-        "i32", "i64", "u32", "u64", "usize", "f64", "long", "error", "Option", "Result", "Vec", "any",
+        "i32", "i64", "u32", "u64", "usize", "f64", "long", "error", "Option", "Vec", "any",
     }
 )  # fmt: skip
 
@@ -722,6 +789,33 @@ def _is_stub(text: str) -> bool:
         return True
     body = [line for line in lines[1:] if not line.startswith(('"' * 3, "'" * 3, "//", "*", "/*"))]
     return len(lines) <= 4 and bool(body) and all(_STUB_LINE.fullmatch(line) or line == "}" for line in body)
+
+
+_IMPORT_LINE = re.compile(
+    r"^\s*(?:import\b|from\s+\S+\s+import\b|export\s.*\bfrom\s|(?:pub(?:\([\w ]+\))?\s+)?use\s"
+    r"|extern\s+crate\b|(?:pub\s+)?mod\s+\w+\s*;|require(?:_relative|_once)?\b|include(?:_once)?\b"
+    r"|#\s*include\b|using\s|package\s|namespace\s|library\s)|\brequire\s*\(",
+    re.MULTILINE,
+)  # a line that brings in or names a module, in the languages agentls parses
+
+
+def _has_code(text: str) -> bool:
+    """Whether `text` holds a line that is not blank and not only a comment."""
+    return any(
+        line.strip() and not line.strip().startswith(("#", "//", "/*", "*", "--", '"' * 3))
+        for line in text.split("\n")
+    )
+
+
+_TEST_CALL = re.compile(r"^\s*(?:it|test|describe|context)\b\s*[(\"']|#\[(?:tokio::)?test\]", re.MULTILINE)
+
+
+def _is_test_chunk(chunk: Chunk) -> bool:
+    """A test function (``test_x``, ``TestX``, ``testX``, ``#[test]``) or a block of ``it(...)`` /
+    ``describe ... do`` cases."""
+    if chunk.kind in FUNCTION_KINDS and is_test_function(chunk.name):
+        return True
+    return bool(_TEST_CALL.search(chunk.text))
 
 
 def _family(language: str | None) -> str:
