@@ -3,22 +3,24 @@
 Three steps, each a sub-command:
 
     python -m tests.benchmarks.retrieval.learn dump --model ~/.cache/agentls-test/models/distilled-minilm
-    python -m tests.benchmarks.retrieval.learn fit [--write]
-    python -m tests.benchmarks.retrieval.learn score --split held_out
+    python -m tests.benchmarks.retrieval.learn fit --method trees [--tables] [--write]
+    python -m tests.benchmarks.retrieval.learn score --method trees --split held_out   # once, at the end
 
 ``dump`` runs every query of the split once through ``WorkspaceIndex.search`` on the sweep's indexes
 (:mod:`tests.benchmarks.retrieval.sweep`, built once and kept) and keeps what the ranking received: the
-lexical, vector and symbol candidates. ``fit`` computes :data:`indexing.ranking.FEATURES` for every
-candidate, labels each with the grade of the target it matches (the harness's own rule), and fits a
-linear model on them (numpy only): pairwise logistic regression over the top ``--top`` candidates, then
-coordinate ascent on NDCG@10 itself from there. It reports leave-one-repository-out cross-validation
-(train on 12 repositories, score the 13th) against the hand-weighted ranking, per repository and
-language, for the hybrid candidates and for the lexical ones (the vector list dropped), so a gain that
-only fits the training repositories shows. ``--write`` writes the model trained on every tuning query.
-``score`` scores the shipped model on a split (the held-out split once, at the end).
+lexical, vector and symbol candidates (``CACHE/learn-SPLIT.pkl``). ``fit`` computes
+:data:`indexing.ranking.FEATURES` for every candidate, labels each with the grade of the target it
+matches (the harness's own rule), and fits a model on the top ``--top`` candidates, numpy only: boosted
+regression trees on LambdaRank gradients (``trees``: LambdaMART in a few dozen lines), or a linear model
+(``pairwise`` logistic regression; ``ascent``, coordinate ascent on NDCG@10 itself; ``both``). It
+reports leave-one-repository-out cross-validation (fit on 12 repositories, score the 13th) against the
+hand-weighted ranking, for the hybrid candidates and for the lexical ones (the vector list dropped), each
+with its own model, so a gain that only fits the training repositories shows. ``--write`` writes both
+models, fitted on every tuning query, to ``indexing/ranking_model.py``. ``score`` fits the same way and
+scores another split's dump (the held-out split: once, at the end).
 
-The scores of ``fit`` are computed offline from the captured candidates with the same code as
-``indexing.ranking.rank``; ``evaluate`` measures the real searches.
+The scores are computed offline from the captured candidates with the same code as
+``indexing.ranking.rank`` (they equal those of ``evaluate`` on the same indexes).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import pickle
 import statistics
 import sys
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,7 +40,7 @@ import numpy as np
 
 import indexing.service as service
 from indexing.ranking import FEATURES, RankingWeights, features, score_candidates
-from tests.benchmarks.retrieval.evaluate import Hit, K, _matches, load_queries, open_agentls
+from tests.benchmarks.retrieval.evaluate import Hit, K, _matches, load_queries, open_agentls, score
 from tests.benchmarks.retrieval.repos import BY_NAME, fetch
 
 CACHE = Path.home() / ".cache" / "agentls-bench"
@@ -89,7 +91,7 @@ class QueryData:
     query: dict[str, Any]
     x: np.ndarray  # candidates x FEATURES
     label: np.ndarray  # best grade of a target each candidate matches (0: none)
-    matches: list[list[int]]  # per candidate, the targets it matches
+    hits: list[Hit]  # the candidates as the harness sees them
     duplicate: np.ndarray  # candidates x candidates: i and j are duplicates (`deduplicate`'s rule)
     idcg: float
 
@@ -99,14 +101,8 @@ def build(query: dict[str, Any], args: tuple[Any, ...], weights: RankingWeights 
     ordered, analysis = score_candidates(text, lexical, vector, weights, symbol)
     x = np.array(features(ordered, analysis), dtype=float).reshape(len(ordered), len(FEATURES))
     targets = query["targets"]
-    matches: list[list[int]] = []
-    label = np.zeros(len(ordered))
-    for i, cand in enumerate(ordered):
-        row = cand.row
-        hit = _hit(row)
-        found = [t for t, target in enumerate(targets) if _matches(hit, target)]
-        matches.append(found)
-        label[i] = max((targets[t]["grade"] for t in found), default=0)
+    hits = [Hit(c.row["path"], int(c.row["start_line"]), int(c.row["end_line"])) for c in ordered]
+    label = np.array([max((t["grade"] for t in targets if _matches(h, t)), default=0) for h in hits], float)
     n = len(ordered)
     paths = np.array([hash(c.row.get("path")) for c in ordered])
     start = np.array([int(c.row["start_line"]) for c in ordered])
@@ -125,16 +121,12 @@ def build(query: dict[str, Any], args: tuple[Any, ...], weights: RankingWeights 
     np.fill_diagonal(duplicate, False)
     ideal = sorted((t["grade"] for t in targets), reverse=True)[:K]
     idcg = sum(g / math.log2(r + 1) for r, g in enumerate(ideal, 1))
-    return QueryData(query, x, label, matches, duplicate if n else np.zeros((0, 0), bool), idcg)
-
-
-def _hit(row: Mapping[str, Any]) -> Hit:
-    return Hit(row["path"], int(row["start_line"]), int(row["end_line"]))
+    return QueryData(query, x, label, hits, duplicate if n else np.zeros((0, 0), bool), idcg)
 
 
 def metrics(data: QueryData, order: Sequence[int]) -> dict[str, float]:
-    """NDCG, MRR and recall at K of the candidates in ``order``, de-duplicated as `rank` does (the
-    harness's crediting rule: each target once, at its first matching hit)."""
+    """The harness's NDCG, MRR and recall at K of the candidates in ``order``, de-duplicated as `rank`
+    does."""
     kept: list[int] = []
     for i in order:
         if kept and data.duplicate[i, kept].any():
@@ -142,24 +134,7 @@ def metrics(data: QueryData, order: Sequence[int]) -> dict[str, float]:
         kept.append(i)
         if len(kept) >= K:
             break
-    targets = data.query["targets"]
-    credited: set[int] = set()
-    dcg, first = 0.0, 0
-    for r, i in enumerate(kept, 1):
-        open_ = [t for t in data.matches[i] if t not in credited]
-        if not open_:
-            continue
-        best = max(open_, key=lambda t: targets[t]["grade"])
-        credited.add(best)
-        dcg += targets[best]["grade"] / math.log2(r + 1)
-        if targets[best]["grade"] == 3 and not first:
-            first = r
-    top = [t for t, target in enumerate(targets) if target["grade"] == 3]
-    return {
-        "ndcg": dcg / data.idcg if data.idcg else 0.0,
-        "mrr": 1.0 / first if first else 0.0,
-        "recall": sum(1 for t in top if t in credited) / len(top) if top else 0.0,
-    }
+    return score(data.query, [data.hits[i] for i in kept])
 
 
 @dataclass(slots=True)
@@ -363,7 +338,7 @@ def fit(dataset: Sequence[QueryData], recipe: Recipe) -> np.ndarray | Trees:
         return boosted(dataset, recipe.top, recipe.trees, recipe.depth, recipe.rate, recipe.min_leaf)
     if recipe.features:
         keep = np.array([f == "base" or f in recipe.features for f in FEATURES])
-        dataset = [QueryData(d.query, d.x * keep, d.label, d.matches, d.duplicate, d.idcg) for d in dataset]
+        dataset = [QueryData(d.query, d.x * keep, d.label, d.hits, d.duplicate, d.idcg) for d in dataset]
     w = base_weights()
     if recipe.method in ("pairwise", "both"):
         w = pairwise(dataset, recipe.top, recipe.l2)
