@@ -758,7 +758,7 @@ _COMMON = frozenset(
         "self", "cls", "this", "def", "fn", "func", "function", "return", "returns", "int", "str", "float",
         "bool", "list", "dict", "None", "null", "nil", "void", "string", "number", "boolean", "pub", "public",
         "private", "static", "final", "const", "let", "var", "async", "await", "export", "mut", "Self",
-        "i32", "i64", "u32", "u64", "usize", "f64", "long", "error", "Option", "Vec", "any",
+        "i32", "i64", "u32", "u64", "usize", "f64", "long", "error", "any",
     }
 )  # fmt: skip
 

@@ -51,6 +51,14 @@ FILES = {
     "plumbing/drain.py": (
         "from plumbing.pump import Pump\n\n\ndef drain(source):\n    pump = Pump(source)\n    pump.close()\n"
     ),
+    # --- Python: a class named Option (a word the context once took for Rust's Option and skipped)
+    "shop/options.py": (
+        "import typing as t\n\n\n"
+        "class Option:\n    def __init__(self, name):\n        self.name = name\n\n\n"
+        "def option(name, cls: t.Optional[t.Type[Option]] = None):\n"
+        '    """Attach an option called `name`, built with `cls`."""\n'
+        "    raise NotImplementedError\n"
+    ),
     # --- Go: `string` in a signature is the builtin type, not the method string() of another type
     "lib/args.go": (
         "package lib\n\n"
@@ -168,3 +176,9 @@ def test_an_imports_section_that_imports_nothing_is_left_out(index: WorkspaceInd
     assert not any(s.reason == "imports" and s.path == "web/price.js" for s in context.sections), _headers(
         context
     )
+
+
+def test_a_class_named_option_in_the_signature_is_shown(index: WorkspaceIndex) -> None:
+    context = _implement(index, "shop/options.py", 9)
+    signatures = [s.text for s in context.sections if s.title == "signatures"]
+    assert signatures and "shop/options.py:4: class Option" in signatures[0], _headers(context)

@@ -319,7 +319,7 @@ def implement_scores(
     tests = [s for s in context.sections if s.path and is_test_path(s.path)]
     covering = {rel for rel, _ in calls if is_test_path(rel)}
     types = _defined_types(root)
-    named = _signature_types(text, start, body_start, types)
+    named = [t for t in _signature_types(text, start, body_start, types) if t != name]
     return {
         "callees": shown / len(callees) if callees else 1.0,
         "callers": float(any(_shows(context, p, n) for p, n in calls)) if calls else 1.0,
