@@ -319,7 +319,7 @@ class _Gatherer:
         for symbol in parsed.symbols:
             if symbol.role == "reference" and start <= symbol.line <= end:
                 names.append(symbol.name)
-                if symbol.kind in ("type", "class", "interface"):  # a Go `string` is not a method string()
+                if symbol.kind == "type":  # a Go `string` is not a method string(); `new X` may be a function
                     self._type_names.add(symbol.name)
         if task.kind in ("implement", "tests"):
             names.extend(_identifiers(task.doc))
