@@ -14,13 +14,18 @@ goes away (its end of the pipe closes).
 The worker lives as long as the server, but a full index run's peak (batches of rows, the index builds)
 is freed memory that glibc keeps resident: after each full ``index`` job the worker collects garbage and
 gives the free heap back with ``malloc_trim`` (`indexing.memory.release_memory`; on 5,700 kernel files
-665 -> 314 MiB), and logs what it held before and after.
+665 -> 314 MiB), and logs what it held before and after. What stays is mostly native memory (LanceDB's
+caches and allocator arenas) that only the process's end returns: when a full index leaves the worker
+over `RECYCLE_MIB`, it exits after answering (``JobOutcome.recycled``) and the server starts a fresh
+one at once, which opens the index again for the next job (the whole kernel: 948 MiB after its first
+index, 686 MiB after the trim; on drivers/net the server's process tree went from 685 to 398 MiB).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import multiprocessing
 import os
@@ -43,6 +48,8 @@ log = logging.getLogger(__name__)
 
 JobKind = Literal["index", "update", "prepare", "fold"]
 OutcomeStatus = Literal["done", "cancelled", "locked", "error"]
+RECYCLE_MIB = 256.0
+"""A worker still resident over this after a full index and `release_memory` is replaced by a fresh one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +73,8 @@ class JobOutcome:
     status: OutcomeStatus
     report: IndexReport | None = None
     message: str = ""
+    recycled: bool = False
+    """The worker exits after this job (its memory with it); the next job runs in a fresh one."""
 
 
 class _CancelFlag(threading.Event):
@@ -93,7 +102,9 @@ class _PipeLogHandler(logging.Handler):
             pass
 
 
-def _worker_main(conn: Connection, cancel: Any, cache_dir: str, env: dict[str, str]) -> None:
+def _worker_main(
+    conn: Connection, cancel: Any, cache_dir: str, env: dict[str, str], recycle_mib: float = RECYCLE_MIB
+) -> None:
     """The worker process: run jobs until the server says stop or goes away."""
     die_with_parent()  # even in the middle of a job, when the server is killed
     # Background work yields the CPU to the editor's requests (the parser processes inherit this).
@@ -157,8 +168,10 @@ def _worker_main(conn: Connection, cancel: Any, cache_dir: str, env: dict[str, s
         except Exception as exc:
             logging.getLogger("indexing").exception("indexing %s failed", job.root)
             outcome = JobOutcome("error", None, f"indexing {job.root} failed: {type(exc).__name__}: {exc}")
+        recycle = False
         if job.kind == "index":
             before, after = release_memory()
+            recycle = not job.quiet and after > recycle_mib
             logging.getLogger("indexing").log(
                 logging.DEBUG if job.quiet else logging.INFO,  # a periodic refresh: not in the editor's log
                 "indexing process: %.0f MiB resident after indexing %s, %.0f MiB once its free memory was "
@@ -167,9 +180,16 @@ def _worker_main(conn: Connection, cancel: Any, cache_dir: str, env: dict[str, s
                 job.root,
                 after,
             )
+            if recycle:
+                logging.getLogger("indexing").info(
+                    "indexing process: over %.0f MiB after the index; a fresh one takes over", recycle_mib
+                )
+                outcome = dataclasses.replace(outcome, recycled=True)
         try:
             send(("outcome", outcome))
         except (OSError, ValueError):
+            return
+        if recycle:
             return
 
 
@@ -190,10 +210,12 @@ class IndexWorker:
         cache_dir: Path,
         env: Mapping[str, str],
         on_log: Callable[[int, str, str], None] | None = None,
+        recycle_mib: float = RECYCLE_MIB,
     ) -> None:
         self._cache_dir = cache_dir
         self._env = dict(env)
         self._on_log = on_log
+        self._recycle_mib = recycle_mib
         self._ctx = multiprocessing.get_context("forkserver")
         self._proc: _Process | None = None
         self._lock = asyncio.Lock()
@@ -216,7 +238,7 @@ class IndexWorker:
         cancel = self._ctx.Event()
         process = self._ctx.Process(
             target=_worker_main,
-            args=(child_end, cancel, str(self._cache_dir), self._env),
+            args=(child_end, cancel, str(self._cache_dir), self._env, self._recycle_mib),
             name="agentls-indexer",
             daemon=False,
         )
@@ -251,6 +273,8 @@ class IndexWorker:
                             self._on_log(message[1], message[2], message[3])
                     elif kind == "outcome":
                         outcome: JobOutcome = message[1]
+                        if outcome.recycled:
+                            self._reader.submit(self._replace, proc)
                         return outcome
             except (EOFError, OSError, BrokenPipeError) as exc:
                 code = await loop.run_in_executor(self._reader, self._reap, proc)
@@ -263,6 +287,15 @@ class IndexWorker:
                     f"the indexing process stopped unexpectedly (exit code {code}, {type(exc).__name__}); "
                     f"it restarts with the next change",
                 )
+
+    def _replace(self, proc: _Process) -> None:
+        """`proc` exits after its job: reap it and start the next worker now, so that the next job does
+        not wait for a process start."""
+        self._reap(proc)
+        with self._process_lock:
+            if self._proc is proc:
+                self._proc = None
+        self._ensure_started()
 
     @staticmethod
     def _reap(proc: _Process) -> int | None:
