@@ -16,9 +16,10 @@ is freed memory that glibc keeps resident: after each full ``index`` job the wor
 gives the free heap back with ``malloc_trim`` (`indexing.memory.release_memory`; on 5,700 kernel files
 665 -> 314 MiB), and logs what it held before and after. What stays is mostly native memory (LanceDB's
 caches and allocator arenas) that only the process's end returns: when a full index leaves the worker
-over `RECYCLE_MIB`, it exits after answering (``JobOutcome.recycled``) and the server starts a fresh
-one at once, which opens the index again for the next job (the whole kernel: 948 MiB after its first
-index, 686 MiB after the trim; on drivers/net the server's process tree went from 685 to 398 MiB).
+`RECYCLE_MIB` above its size at start, it exits after answering (``JobOutcome.recycled``) and the
+server starts a fresh one at once, which opens the index again for the next job (the whole kernel: 948
+MiB after its first index, 686 MiB after the trim; on drivers/net the server's process tree went from
+685 to 398 MiB).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from typing import Any, Literal
 
 from indexing.config import IndexSettings
 from indexing.lifeline import die_with_parent
-from indexing.memory import release_memory
+from indexing.memory import release_memory, rss_mib
 from indexing.models import IndexReport
 
 __all__ = ["IndexJob", "IndexWorker", "JobOutcome"]
@@ -48,8 +49,10 @@ log = logging.getLogger(__name__)
 
 JobKind = Literal["index", "update", "prepare", "fold"]
 OutcomeStatus = Literal["done", "cancelled", "locked", "error"]
-RECYCLE_MIB = 256.0
-"""A worker still resident over this after a full index and `release_memory` is replaced by a fresh one."""
+RECYCLE_MIB = 192.0
+"""A worker that, after a full index and `release_memory`, still holds this much more than once it had
+started (its imports) is replaced by a fresh one. Growth, not size: an embedding model that a fresh
+worker would load again is no reason to replace it (a sentence-transformers model and its torch are)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +117,7 @@ def _worker_main(
     from indexing.store import IndexLocked
     from indexing.walker import WorkspaceError
 
+    started = rss_mib()
     lock = threading.Lock()
 
     def send(message: Any) -> None:
@@ -171,7 +175,7 @@ def _worker_main(
         recycle = False
         if job.kind == "index":
             before, after = release_memory()
-            recycle = not job.quiet and after > recycle_mib
+            recycle = not job.quiet and after - started > recycle_mib
             logging.getLogger("indexing").log(
                 logging.DEBUG if job.quiet else logging.INFO,  # a periodic refresh: not in the editor's log
                 "indexing process: %.0f MiB resident after indexing %s, %.0f MiB once its free memory was "
@@ -182,7 +186,10 @@ def _worker_main(
             )
             if recycle:
                 logging.getLogger("indexing").info(
-                    "indexing process: over %.0f MiB after the index; a fresh one takes over", recycle_mib
+                    "indexing process: %.0f MiB more than at its start (%.0f MiB) after the index; a fresh "
+                    "one takes over",
+                    after - started,
+                    started,
                 )
                 outcome = dataclasses.replace(outcome, recycled=True)
         try:
