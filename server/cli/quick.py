@@ -315,7 +315,8 @@ class PlainProgress:
     def __init__(self, err: Any, quiet: bool = False, every: float = 10.0) -> None:
         self._err, self._quiet, self._every = err, quiet, every
         self._started = time.monotonic()
-        self._phase, self._message, self._at = "", "", 0.0
+        self._phase, self._message = "", ""
+        self._printed = self._reported = 0.0  # when a line was last printed, and the last report came
         self._lock = threading.Lock()
         self._finished = threading.Event()
         self._beat = threading.Thread(target=self._heartbeat, name="agentls-progress", daemon=True)
@@ -335,20 +336,21 @@ class PlainProgress:
             return
         now = time.monotonic()
         with self._lock:
-            if phase == self._phase and now - self._at < self._every:
-                return
-            self._phase, self._message, self._at = phase, describe_progress(phase, done, total)[0], now
-            self._line(now, still=False)
+            changed = phase != self._phase
+            self._phase, self._message, self._reported = phase, describe_progress(phase, done, total)[0], now
+            if changed or now - self._printed >= self._every:
+                self._line(now, still=False)
 
     def _heartbeat(self) -> None:
+        """Every ``every`` seconds, the latest report: "still working" when none came since the last line."""
         while not self._finished.wait(self._every / 2):
             now = time.monotonic()
             with self._lock:
-                if self._phase and now - self._at >= self._every:
-                    self._at = now
-                    self._line(now, still=True)
+                if self._phase and now - self._printed >= self._every:
+                    self._line(now, still=self._reported <= self._printed)
 
     def _line(self, now: float, still: bool) -> None:
+        self._printed = now
         note = ", still working" if still else ""
         self._err.print(
             f"agentls: {self._message} ({now - self._started:.0f} s{note})",

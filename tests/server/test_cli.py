@@ -104,6 +104,27 @@ def test_plain_progress_goes_on_while_a_phase_is_silent(monkeypatch: pytest.Monk
     assert lines[-1] == "agentls: Building search indexes: full-text index (1 s)"
 
 
+def test_plain_progress_shows_the_latest_count_while_reports_keep_coming() -> None:
+    """Reports faster than a line is printed (the kernel's vector pass: one every 0.6 s) must not leave
+    the lines repeating an old count: that run printed "Embedding 147,456/1,361,110" for minutes."""
+    import io
+    import re
+    import time
+
+    from rich.console import Console
+
+    from server.cli.quick import PlainProgress
+
+    out = io.StringIO()
+    with PlainProgress(Console(file=out), every=0.2) as on_progress:
+        for done in range(1, 61):
+            on_progress("embedding", done * 100, 6_000)
+            time.sleep(0.02)
+    counts = [int(m.group(1).replace(",", "")) for m in re.finditer(r"Embedding ([\d,]+)/", out.getvalue())]
+    assert len(counts) >= 4 and counts == sorted(set(counts)), out.getvalue()
+    assert counts[-1] >= 4_500 and "still working" not in out.getvalue(), out.getvalue()
+
+
 def test_an_ignore_file_that_leaves_out_everything_is_explained(workspace: Path, cache_dir: Path) -> None:
     (workspace / ".gitignore").write_text("/*\n")
     out = agentls("index", ".", cwd=workspace, cache=cache_dir)
