@@ -73,8 +73,6 @@ def _open_index(root: Path, err: Console, settings: IndexSettings | None = None)
 
 def _run_index(index: Any, err: Console, *, show_progress: bool, scan: Any = None) -> IndexReport:
     """Run ``index.index`` with progress on ``err``; ``scan``: the `indexing.state.Scan` made already."""
-    from indexing.service import IndexCancelled
-
     extra = {} if scan is None else {"scan": scan}
 
     cancel = threading.Event()
@@ -94,14 +92,7 @@ def _run_index(index: Any, err: Console, *, show_progress: bool, scan: Any = Non
         def on_progress(phase: str, done: int, total: int) -> None:
             progress.update(task, description=progress_title(phase), completed=done, total=total or None)
 
-        try:
-            report: IndexReport = index.index(progress=on_progress, cancel=cancel, **extra)
-        except KeyboardInterrupt as exc:
-            cancel.set()
-            raise click.ClickException("interrupted; what was indexed so far is saved") from exc
-        except IndexCancelled as exc:
-            raise click.ClickException(str(exc)) from exc
-    return report
+        return _index_or_fail(index, on_progress, cancel, extra)
 
 
 _PLAIN_EVERY = 10.0  # seconds between progress lines when stderr is not a terminal
@@ -110,16 +101,24 @@ _PLAIN_EVERY = 10.0  # seconds between progress lines when stderr is not a termi
 def _run_index_plain(index: Any, err: Console, cancel: threading.Event, extra: dict[str, Any]) -> IndexReport:
     """Index with progress as plain lines (a log, CI, a pipe): a line per phase, then one every 10 s,
     also while a phase reports nothing (building the search indexes of a large tree takes minutes)."""
+    with PlainProgress(err, every=_PLAIN_EVERY) as on_progress:
+        return _index_or_fail(index, on_progress, cancel, extra)
+
+
+def _index_or_fail(
+    index: Any, on_progress: Any, cancel: threading.Event, extra: dict[str, Any]
+) -> IndexReport:
+    """``index.index``; Ctrl-C (which cancels the run) or a cancelled run is the command's error, and what
+    was committed before it stays."""
     from indexing.service import IndexCancelled
 
-    with PlainProgress(err, every=_PLAIN_EVERY) as on_progress:
-        try:
-            report: IndexReport = index.index(progress=on_progress, cancel=cancel, **extra)
-        except KeyboardInterrupt as exc:
-            cancel.set()
-            raise click.ClickException("interrupted; what was indexed so far is saved") from exc
-        except IndexCancelled as exc:
-            raise click.ClickException(str(exc)) from exc
+    try:
+        report: IndexReport = index.index(progress=on_progress, cancel=cancel, **extra)
+    except KeyboardInterrupt as exc:
+        cancel.set()
+        raise click.ClickException("interrupted; what was indexed so far is saved") from exc
+    except IndexCancelled as exc:
+        raise click.ClickException(str(exc)) from exc
     return report
 
 
