@@ -78,6 +78,8 @@ def _run_index(index: Any, err: Console, *, show_progress: bool, scan: Any = Non
     cancel = threading.Event()
     if show_progress and not err.is_terminal:
         return _run_index_plain(index, err, cancel, extra)
+    import indexing.service  # noqa: F401  (`_index_or_fail` needs it: imported before the clock starts)
+
     with Progress(
         TextColumn("{task.description:<16}"),
         BarColumn(),
@@ -101,6 +103,8 @@ _PLAIN_EVERY = 10.0  # seconds between progress lines when stderr is not a termi
 def _run_index_plain(index: Any, err: Console, cancel: threading.Event, extra: dict[str, Any]) -> IndexReport:
     """Index with progress as plain lines (a log, CI, a pipe): a line per phase, then one every 10 s,
     also while a phase reports nothing (building the search indexes of a large tree takes minutes)."""
+    import indexing.service  # noqa: F401  (`_index_or_fail` needs it: imported before the clock starts)
+
     with PlainProgress(err, every=_PLAIN_EVERY) as on_progress:
         return _index_or_fail(index, on_progress, cancel, extra)
 
