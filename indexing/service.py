@@ -775,17 +775,7 @@ class WorkspaceIndex:
 
     def search_lexical(self, query: str, *, limit: int = 10, path: str | None = None) -> list[SearchHit]:
         reads = self._reads()
-
-        async def retrieve() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-            lexical_job = asyncio.ensure_future(
-                reads.search_lexical_async(query, _pool(limit), self._where(path), RANK_COLUMNS)
-            )
-            locations = await self._symbol_locations_async(reads, query, path)
-            rows = await lexical_job
-            found, missing = _held_by(locations, rows)
-            return rows, found + await reads.chunks_at_async(missing, RANK_COLUMNS)
-
-        rows, symbol = reads.run(retrieve())
+        rows, _, symbol = reads.run(self._retrieve(reads, query, limit, path, None))  # no vector leg
         return [to_hit(c) for c in rank(query, rows, [], limit, self.weights, symbol)]
 
     async def _symbol_locations_async(
