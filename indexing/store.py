@@ -627,11 +627,9 @@ class IndexStore:
 
     def _replace_rows(self, name: str, paths: Sequence[str], rows: pa.Table | None) -> None:
         """Delete the rows of ``paths`` from table ``name``, then add ``rows``."""
-        table = self._tables[name]
-        for start in range(0, len(paths), 500):
-            table.delete(in_list("path", paths[start : start + 500]))
+        self._delete_paths(name, paths)
         if rows is not None:
-            table.add(rows)
+            self._tables[name].add(rows)
 
     def _set_pending(self, pending: bool) -> None:
         """Note in meta.json that a batch is being written (rows without their file row may exist), so
@@ -685,11 +683,15 @@ class IndexStore:
 
     def _delete_rows(self, paths: Sequence[str], *, include_files: bool) -> None:
         names = ["chunks", "symbols", "vectors"] + (["files"] if include_files else [])
+        for name in names:
+            if name in self._tables:
+                self._delete_paths(name, paths)
+
+    def _delete_paths(self, name: str, paths: Sequence[str]) -> None:
+        """Delete the rows of ``paths`` from table ``name``, 500 paths a statement."""
+        table = self._tables[name]
         for start in range(0, len(paths), 500):
-            where = in_list("path", paths[start : start + 500])
-            for name in names:
-                if name in self._tables:
-                    self._tables[name].delete(where)
+            table.delete(in_list("path", paths[start : start + 500]))
 
     # ----------------------------------------------------------- maintenance
     def ensure_indexes(self, *, vector_index_min_rows: int, step: StepCallback | None = None) -> list[str]:
