@@ -206,10 +206,6 @@ class Prepared:
     embedder: str = ""
     """The id of the model that made `vectors`: they are used only while it is the index's model."""
 
-    @property
-    def nbytes(self) -> int:
-        return int(self.chunks.nbytes + self.symbols.nbytes)
-
 
 def prepare_text(path: str, text: str, settings: ParseLimits) -> Prepared | SkippedFile:
     """The rows a save of ``text`` to ``path`` (workspace-relative) would give, made now: the same checks
