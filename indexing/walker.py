@@ -947,15 +947,17 @@ def load_source(entry: FileEntry, settings: ParseLimits) -> SourceFile | Skipped
         return SkippedFile(path, SkipReason.UNREADABLE, exc.strerror or str(exc))
     except OSError as exc:
         return SkippedFile(path, SkipReason.UNREADABLE, str(exc))
-    return decode_source(path, data, info.st_mtime_ns, settings)
+    return _decode(path, data, info.st_mtime_ns, settings)
 
 
 def decode_source(path: str, data: bytes, mtime_ns: int, settings: ParseLimits) -> SourceFile | SkippedFile:
     """`load_source`'s decisions on bytes already read (from the file, or an open document's text, which
     `indexing.parsing.prepare_text` parses ahead of its save): the same skips, the same text and hash."""
-    by_name = _skipped_by_name(path)
-    if by_name is not None:
-        return by_name
+    return _skipped_by_name(path) or _decode(path, data, mtime_ns, settings)
+
+
+def _decode(path: str, data: bytes, mtime_ns: int, settings: ParseLimits) -> SourceFile | SkippedFile:
+    """`decode_source` once the path's name was checked (`load_source` checks it before reading)."""
     if len(data) > settings.max_file_bytes:
         return SkippedFile(
             path, SkipReason.TOO_LARGE, f"grew past the limit of {settings.max_file_bytes} bytes"
