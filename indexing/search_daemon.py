@@ -19,7 +19,10 @@ nothing heavy: the CLI reaches the socket without loading LanceDB, pyarrow or nu
 - A query carries the client's `fingerprint` (index settings, cache folder, agentls' indexing code);
   a process started with other settings or older code answers "stale" and exits.
 - ``agentls index`` runs in it too when it is there (`index_run`): an edited file is re-indexed without
-  importing LanceDB again, with progress sent to the client as it comes.
+  importing LanceDB again, with progress sent to the client as it comes. When none is running, the
+  command line starts one (``--warm-up-after``: it listens at once and warms up after that first run),
+  compares the workspace with the index's file state meanwhile, and sends that scan with the request
+  (`indexing.state.Scan`), so the process indexes what changed without walking the tree again.
 """
 
 from __future__ import annotations
@@ -48,10 +51,20 @@ from indexing.models import IndexReport, SearchHit
 
 if TYPE_CHECKING:
     from indexing.service import WorkspaceIndex
+    from indexing.state import Scan
 
 log = logging.getLogger(__name__)
 
-__all__ = ["fingerprint", "index_run", "query", "serve", "socket_path", "spawn"]
+__all__ = [
+    "fingerprint",
+    "index_run",
+    "query",
+    "running",
+    "serve",
+    "socket_path",
+    "spawn",
+    "wait_listening",
+]
 
 SOCKET_NAME = "search.sock"
 _LOCK_NAME = "search.lock"
@@ -128,10 +141,12 @@ def spawn(
     env: Mapping[str, str],
     *,
     idle: float,
+    warm_up_after: float = 0.0,
 ) -> subprocess.Popen[bytes] | None:
     """Start the search process of this workspace in the background (its own session, no terminal), unless
-    one holds the index's search lock already. Its log goes to ``search.log`` in the index folder."""
-    if idle <= 0 or _locked(location / _LOCK_NAME):
+    one holds the index's search lock already. Its log goes to ``search.log`` in the index folder.
+    ``warm_up_after``: the caller will send a request as soon as it listens (see `serve`)."""
+    if idle <= 0 or running(location):
         return None
     command = [
         sys.executable,
@@ -145,6 +160,8 @@ def spawn(
         str(cache_dir),
         "--idle",
         str(idle),
+        "--warm-up-after",
+        str(warm_up_after),
     ]
     # The child must import this package as the parent did (a source checkout on sys.path, not installed).
     child_env = dict(env)
@@ -164,6 +181,25 @@ def spawn(
     except OSError as exc:
         log.info("could not start the search process: %s", exc)
         return None
+
+
+def running(location: Path) -> bool:
+    """Whether a search process of the index at ``location`` is running (listening, or starting)."""
+    return _locked(location / _LOCK_NAME)
+
+
+def wait_listening(location: Path, process: subprocess.Popen[bytes] | None, timeout: float) -> bool:
+    """Wait until the search process of the index at ``location`` listens: True then; False when
+    ``process`` (or, when None, whichever process holds the search lock) ended first, or after ``timeout``
+    seconds."""
+    target = socket_path(location)
+    deadline = time.monotonic() + timeout
+    while not target.exists():
+        ended = process.poll() is not None if process is not None else not running(location)
+        if ended or time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 def _locked(lock_file: Path) -> bool:
@@ -191,15 +227,17 @@ def _private_folder(folder: Path) -> bool:
 
 
 def _read_line(conn: socket.socket) -> bytes:
-    data = b""
-    while not data.endswith(b"\n"):
-        part = conn.recv(65536)
+    parts: list[bytes] = []
+    size = 0
+    while not parts or not parts[-1].endswith(b"\n"):
+        part = conn.recv(1 << 20)
         if not part:
             break
-        data += part
-        if len(data) > 64 * _MAX_REQUEST:
+        parts.append(part)
+        size += len(part)
+        if size > 64 * _MAX_REQUEST:
             raise ValueError("answer too long")
-    return data
+    return b"".join(parts)
 
 
 # ------------------------------------------------------------------------------------------ the process
@@ -233,8 +271,13 @@ def _exclusive(lock_file: Path) -> Iterator[bool]:
         os.close(fd)
 
 
-def serve(index: WorkspaceIndex, print_: str, *, idle: float) -> None:
-    """Answer queries for ``index`` until ``idle`` seconds pass without one (see the module docstring)."""
+def serve(index: WorkspaceIndex, print_: str, *, idle: float, warm_up_after: float = 0.0) -> None:
+    """Answer queries for ``index`` until ``idle`` seconds pass without one (see the module docstring).
+
+    It warms up (loads the embedding model, opens the search indexes: a search on the kernel's index
+    takes 0.13 s more the first time) before it listens; with ``warm_up_after`` > 0 it listens first and
+    warms up after the first request, or after that many seconds without one: the command line that
+    started it to run an index (`server.cli.quick`) is about to connect, and waits for no warm-up."""
     location = index.location
     with _exclusive(location / _LOCK_NAME) as mine:
         if not mine:
@@ -243,38 +286,57 @@ def serve(index: WorkspaceIndex, print_: str, *, idle: float) -> None:
         if not index.is_indexed():
             log.info("%s is not indexed; nothing to serve", location)
             return
-        index.search("warm up", limit=1)  # loads the model, opens the indexes: the first query is fast
+        if warm_up_after <= 0:
+            _warm_up(index)
         target = socket_path(location)
         if not _private_folder(target.parent):
             log.warning("%s is not a private folder of this user; not serving searches", target.parent)
             return
         target.unlink(missing_ok=True)
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
-            listener.bind(str(target))
-            os.chmod(target, 0o600)
+            # Bound under another name (no longer than the socket's) and moved into place once listening:
+            # a client that sees the socket can connect (`wait_listening`).
+            staging = target.with_name(f".{os.getpid():x}")
+            staging.unlink(missing_ok=True)
+            listener.bind(str(staging))
+            os.chmod(staging, 0o600)
             listener.listen(8)
+            os.replace(staging, target)
+            log.info("listening on %s", target)
             listener.settimeout(_TICK_SECONDS)
             bound = os.stat(target).st_ino
             try:
-                _accept_loop(index, listener, print_, idle)
+                _accept_loop(index, listener, print_, idle, warm_up_after)
             finally:
                 with contextlib.suppress(OSError):
                     if os.stat(target).st_ino == bound:  # not a successor's socket
                         target.unlink()
 
 
-def _accept_loop(index: WorkspaceIndex, listener: socket.socket, print_: str, idle: float) -> None:
+def _warm_up(index: WorkspaceIndex) -> None:
+    index.search("warm up", limit=1)  # loads the model, opens the indexes: the first query is fast
+
+
+def _accept_loop(
+    index: WorkspaceIndex, listener: socket.socket, print_: str, idle: float, warm_up_after: float = 0.0
+) -> None:
     stamp = _versions_stamp(index)
     last = time.monotonic()
+    warm_up_at = last + warm_up_after if warm_up_after > 0 else None  # None: warm already
     while time.monotonic() - last < idle:
         if not (index.location / "meta.json").exists():
             log.info("the index at %s is gone; exiting", index.location)
             return
+        if warm_up_at is not None and time.monotonic() >= warm_up_at:
+            _warm_up(index)
+            warm_up_at = None
         try:
             conn, _ = listener.accept()
         except TimeoutError:
             continue
         last = time.monotonic()
+        if warm_up_at is not None:
+            warm_up_at = last  # after this first request
         with conn:
             conn.settimeout(10.0)
             try:
@@ -286,7 +348,7 @@ def _accept_loop(index: WorkspaceIndex, listener: socket.socket, print_: str, id
                 log.info("a client with other settings or code asked; exiting")
                 return
             if request.get("op") == "index":
-                _answer(conn, _index_run(index, conn))
+                _answer(conn, _index_run(index, conn, request.get("scan")))
                 last = time.monotonic()
                 continue
             now = _versions_stamp(index)
@@ -314,12 +376,22 @@ def _model_present(index: WorkspaceIndex) -> bool:
     return model_present(index.settings.embedding, index.cache_dir, index.env)
 
 
-def _index_run(index: WorkspaceIndex, conn: socket.socket) -> dict[str, Any]:
+def _index_run(index: WorkspaceIndex, conn: socket.socket, scan_json: object = None) -> dict[str, Any]:
     """An ``agentls index`` run in this process (LanceDB loaded, tables open): progress goes to the client
-    as it comes (at most twice a second); a client that went away (Ctrl-C) cancels the run."""
+    as it comes (at most twice a second); a client that went away (Ctrl-C) cancels the run. ``scan_json``:
+    the client's `indexing.state.Scan` of the workspace (`Scan.to_json`), used instead of walking it."""
     from indexing.lock import IndexLocked
     from indexing.service import IndexCancelled
+    from indexing.state import Scan
     from indexing.walker import WorkspaceError
+
+    try:
+        scan = None if scan_json is None else Scan.from_json(scan_json)
+    except ValueError as exc:
+        return {"error": str(exc)}
+    log.info(
+        "index run: %s", "walking the workspace" if scan is None else f"{len(scan.changed)} changed files"
+    )
 
     cancel = threading.Event()
     sent = [0.0]
@@ -335,7 +407,8 @@ def _index_run(index: WorkspaceIndex, conn: socket.socket) -> dict[str, Any]:
             cancel.set()
 
     try:
-        report = index.index(progress=progress, cancel=cancel)
+        report = index.index(progress=progress, cancel=cancel, scan=scan)
+        log.info("index run: %d files indexed, %d removed", report.files_indexed, report.files_removed)
     except IndexLocked as exc:
         return {"locked": str(exc)}
     except (IndexCancelled, WorkspaceError) as exc:
@@ -346,18 +419,29 @@ def _index_run(index: WorkspaceIndex, conn: socket.socket) -> dict[str, Any]:
     return {"report": asdict(report)}
 
 
-def index_run(location: Path, print_: str, progress: Callable[[str, int, int], None]) -> IndexReport | None:
+def index_run(
+    location: Path,
+    print_: str,
+    progress: Callable[[str, int, int], None],
+    scan: Scan | None = None,
+    sent: Callable[[], None] | None = None,
+) -> IndexReport | None:
     """Run ``agentls index`` in the warm search process of the index at ``location``, if one can answer;
     None when there is none, or it could not run (another writer holds the index, an error): the caller
-    then runs the index itself."""
+    then runs the index itself. ``scan``: the workspace compared with the index's file state just now
+    (`indexing.state.scan`), so the process runs the index without walking the tree again. ``sent()`` is
+    called once the request is sent: the caller's own work can go on while the process runs the index."""
     target = socket_path(location)
     if not target.exists():
         return None
+    request = {"fingerprint": print_, "op": "index", "scan": None if scan is None else scan.to_json()}
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
             conn.settimeout(10.0)
             conn.connect(str(target))
-            conn.sendall(json.dumps({"fingerprint": print_, "op": "index"}).encode() + b"\n")
+            conn.sendall(json.dumps(request, separators=(",", ":")).encode() + b"\n")
+            if sent is not None:
+                sent()
             conn.settimeout(None)  # a run takes as long as it takes; progress lines come meanwhile
             with conn.makefile("rb") as lines:
                 for line in lines:
@@ -390,6 +474,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--settings-json", required=True)
     parser.add_argument("--cache-dir", required=True)
     parser.add_argument("--idle", type=float, default=600.0)
+    parser.add_argument("--warm-up-after", type=float, default=0.0)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s agentls search %(process)d: %(message)s")
     signal.signal(signal.SIGTERM, _exit_on_signal)  # through `serve`'s cleanup: the socket goes too
@@ -400,7 +485,7 @@ def main(argv: list[str] | None = None) -> None:
     settings = IndexSettings.model_validate_json(args.settings_json)
     cache_dir = Path(args.cache_dir)
     index = WorkspaceIndex(Path(args.root), settings, cache_dir=cache_dir, env=dict(os.environ))
-    serve(index, fingerprint(args.settings_json, cache_dir), idle=args.idle)
+    serve(index, fingerprint(args.settings_json, cache_dir), idle=args.idle, warm_up_after=args.warm_up_after)
 
 
 if __name__ == "__main__":

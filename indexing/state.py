@@ -4,7 +4,9 @@ an ``agentls index`` over an unchanged workspace is confirmed without opening th
 Opening the index means importing LanceDB (about 3 s of CPU) and reading every file row (0.4 s on the
 kernel's 83,000 files); walking the tree with the walk snapshot and comparing sizes and mtimes with this
 file takes about a second there. `unchanged_report` does that walk and answers the run's report when
-nothing changed, or None, and the caller runs the real index run.
+nothing changed, or None, and the caller runs the real index run. A `Scan` with changes tells the run
+which files to read again; the command line hands it to the warm search process as JSON (`Scan.to_json`)
+so that the process, started at the same time, does not walk the tree again.
 
 The file is trusted only as long as nothing wrote to the index after it: every writer of the index
 (`WorkspaceIndex.index`, `update_paths`) deletes it under the index's write lock before its first write,
@@ -24,21 +26,32 @@ import logging
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from indexing.config import IndexSettings
 from indexing.lock import IndexLock, IndexLocked
-from indexing.models import IndexReport, SkippedFile
+from indexing.models import IndexReport, SkippedFile, SkipReason
 from indexing.walker import FileEntry, WalkSnapshot, explain_ignored, resolve_root, walk
 
 log = logging.getLogger(__name__)
 
-__all__ = ["STATE_NAME", "FilesState", "Scan", "discard", "same_rows", "scan", "state_of", "unchanged_report"]
+__all__ = [
+    "STATE_NAME",
+    "FilesState",
+    "Scan",
+    "discard",
+    "same_rows",
+    "scan",
+    "scan_here",
+    "state_of",
+    "unchanged_report",
+]
 
 STATE_NAME = "files-state"
 _FORMAT = 1
+_SCAN_FORMAT = 1  # of `Scan.to_json`
 
 
 class FilesState:
@@ -157,10 +170,22 @@ class Scan:
     kept_skipped: dict[str, str]  # path -> reason: files skipped when read before, unchanged since
     stamp: tuple[int, int]  # the state file's inode and mtime when it was read
     started: float = 0.0
+    unsaved: tuple[WalkSnapshot, Path] | None = None  # this walk's snapshot, to save (`save_snapshot`)
 
     @property
     def unchanged(self) -> bool:
         return not self.changed and not self.removed
+
+    def save_snapshot(self) -> None:
+        """Save the walk snapshot when `scan` was asked to leave that to the caller; a failure costs the
+        next walk only time."""
+        if self.unsaved is not None:
+            snapshot, path = self.unsaved
+            self.unsaved = None
+            try:
+                snapshot.save(path)
+            except OSError as exc:
+                log.info("cannot save the walk snapshot %s: %s", path, exc)
 
     def still_valid(self, location: Path) -> bool:
         """Whether the state this scan compared with is still the index's (nothing wrote since)."""
@@ -169,6 +194,58 @@ class Scan:
     def unchanged_report(self) -> IndexReport:
         self.report.seconds = time.perf_counter() - self.started
         return self.report
+
+    def to_json(self) -> dict[str, Any]:
+        """The scan as JSON values, for the warm search process to run the index with (`from_json`): the
+        entries as columns, their absolute paths as the root's prefix plus the path (exceptions listed)."""
+        base = ""
+        if self.entries:
+            first = self.entries[0]
+            base = first.abs_path[: len(first.abs_path) - len(first.path)]
+        other_abs = {i: e.abs_path for i, e in enumerate(self.entries) if e.abs_path != base + e.path}
+        return {
+            "format": _SCAN_FORMAT,
+            "report": asdict(self.report),
+            "base": base,
+            "paths": [e.path for e in self.entries],
+            "sizes": [e.size for e in self.entries],
+            "mtimes": [e.mtime_ns for e in self.entries],
+            "other_abs": other_abs,
+            "skipped": [[s.path, s.reason.value, s.detail] for s in self.skipped],
+            "changed": [[e.path, e.abs_path, e.size, e.mtime_ns] for e in self.changed],
+            "removed": self.removed,
+            "kept_skipped": self.kept_skipped,
+            "stamp": list(self.stamp),
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> Scan:
+        """The scan `to_json` wrote; ValueError when ``data`` is not one."""
+        try:
+            if data["format"] != _SCAN_FORMAT:
+                raise ValueError(f"a scan of format {data['format']!r}, not {_SCAN_FORMAT}")
+            base, other = str(data["base"]), {int(i): str(a) for i, a in data["other_abs"].items()}
+            columns = zip(data["paths"], data["sizes"], data["mtimes"], strict=True)
+            entries = [
+                FileEntry(path, other.get(i) or base + path, size, mtime)
+                for i, (path, size, mtime) in enumerate(columns)
+            ]
+            return cls(
+                report=IndexReport(**data["report"]),
+                entries=entries,
+                skipped=[
+                    SkippedFile(path, SkipReason(reason), detail) for path, reason, detail in data["skipped"]
+                ],
+                changed=[
+                    FileEntry(path, abs_path, size, mtime) for path, abs_path, size, mtime in data["changed"]
+                ],
+                removed=[str(path) for path in data["removed"]],
+                kept_skipped={str(path): str(reason) for path, reason in data["kept_skipped"].items()},
+                stamp=(int(data["stamp"][0]), int(data["stamp"][1])),
+                started=time.perf_counter(),
+            )
+        except (KeyError, TypeError, IndexError, AttributeError) as exc:
+            raise ValueError(f"not a scan: {exc!r}") from exc
 
 
 def _stamp(location: Path) -> tuple[int, int]:
@@ -185,6 +262,8 @@ def scan(
     location: Path,
     lexical_notice: Callable[[], str | None],
     progress: Callable[[str, int, int], None] | None = None,
+    *,
+    save_snapshot: bool = True,
 ) -> Scan | None:
     """Walk ``root`` once and compare it with the files state, without opening the index; None when the
     state is missing or stale, or another process holds the index's write lock (the caller then runs a
@@ -195,7 +274,13 @@ def scan(
     the tree per check, three in all, and 83,000 file rows).
 
     ``lexical_notice()``: the embedding notice when no embedding model can be loaded now, else None (a
-    model appeared: vectors must be added, which needs the index)."""
+    model appeared: vectors must be added, which needs the index). Asked only when nothing changed (then
+    the scan's report is the run's); a scan with changes leaves the model to the index run, which loads
+    it anyway (and adds the missing vectors when one appeared), so the command line does not import the
+    embedding code to hand a scan to the warm search process.
+
+    When something changed, the walk snapshot is saved for the next walk (0.2 s on the kernel); with
+    ``save_snapshot=False`` the caller does that (`Scan.save_snapshot`), while the index run goes on."""
     started = time.perf_counter()
     if not (location / STATE_NAME).exists():
         return None
@@ -210,12 +295,9 @@ def scan(
         state = FilesState.load(location, settings.model_dump_json())
         if state is None:
             return None
-        notice = lexical_notice()
-        if notice is None:
-            return None
         notify = progress or (lambda phase, done, total: None)
         notify("scanning", 0, 0)
-        report = IndexReport(root=str(root), lexical_only=True, notice=notice)
+        report = IndexReport(root=str(root), lexical_only=True)
         snapshot_file = location / "walk-snapshot.json"
         snapshot = WalkSnapshot.load(snapshot_file, settings)
         entries: list[FileEntry] = []
@@ -239,16 +321,45 @@ def scan(
         listed = {e.path for e in entries}
         removed = [path for path in state.files if path not in listed]
         notify("scanning", len(entries), len(entries))
+        if not changed and not removed:  # the report is the run's: still no model, the index lexical?
+            notice = lexical_notice()
+            if notice is None:
+                return None
+            report.notice = notice
+        found = Scan(report, entries, skipped, changed, removed, kept_skipped, stamp, started)
         if changed or removed:  # else the last run's snapshot serves (writing it costs 0.2 s on the kernel)
-            with contextlib.suppress(OSError):
-                snapshot.save(snapshot_file)
+            found.unsaved = (snapshot, snapshot_file)
+            if save_snapshot:
+                found.save_snapshot()
         ignored = explain_ignored(root, settings)
         if ignored:
             log.warning("%s", ignored)
             report.warnings.append(ignored)
     finally:
         lock.release()
-    return Scan(report, entries, skipped, changed, removed, kept_skipped, stamp, started)
+    return found
+
+
+def scan_here(
+    root: Path,
+    settings: IndexSettings,
+    cache_dir: Path,
+    env: Mapping[str, str],
+    progress: Callable[[str, int, int], None] | None = None,
+    *,
+    save_snapshot: bool = True,
+) -> Scan | None:
+    """`scan` with the embedding model looked up in this process (`indexing.embeddings.load_embedder`
+    with the cache folder and environment given), as the command line does before any index is opened."""
+
+    def lexical_notice() -> str | None:
+        from indexing.embeddings import load_embedder
+
+        load = load_embedder(settings.embedding, cache_dir=cache_dir, env=env)
+        return load.notice if load.embedder is None else None
+
+    location = settings.location(root, cache_dir)
+    return scan(root, settings, location, lexical_notice, progress, save_snapshot=save_snapshot)
 
 
 def unchanged_report(

@@ -520,7 +520,7 @@ class WalkSnapshot:
         folders = {
             rel: [x.mtime_ns, x.stamp, list(x.ignore_files), list(x.keys)] for rel, x in self._new.items()
         }
-        tmp = path.with_name(path.name + ".tmp")
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # a scan's caller saves outside the lock
         tmp.write_text(json.dumps({"key": self.key, "folders": folders}), encoding="utf-8")
         os.replace(tmp, path)
 
@@ -678,6 +678,18 @@ def _walk_dir(
             inner = rules.entering(dir_path, rel_prefix, listing.ignore_files)
             yield from _walk_listing(context, dir_path, dir_real, rel_prefix, inner, ancestors, listing.keys)
             return
+    yield from _walk_afresh(context, dir_path, dir_real, rel_prefix, rules, ancestors)
+
+
+def _walk_afresh(
+    context: _Walk,
+    dir_path: str,
+    dir_real: str,
+    rel_prefix: str,
+    rules: _Rules,
+    ancestors: frozenset[str],
+) -> Iterator[FileEntry | SkippedFile]:
+    """Walk a directory by listing it (no listing in the snapshot, or one no longer valid)."""
     try:
         with os.scandir(dir_path) as scan:
             entries = list(scan)
@@ -774,17 +786,41 @@ def _walk_listing(
     ancestors: frozenset[str],
     keys: Sequence[str],
 ) -> Iterator[FileEntry | SkippedFile]:
-    """Walk a directory from its listing in the snapshot: plain files and folders that passed the rules."""
-    for key in keys:
-        if key.endswith("/"):
-            name = key[:-1]
-            real = os.path.join(dir_real, name)
-            path = os.path.join(dir_path, name)
-            yield from _walk_dir(context, path, real, rel_prefix + key, rules, ancestors | {real})
-        elif key.startswith(_SECRET_MARK):
-            yield SkippedFile(rel_prefix + key[1:], SkipReason.SECRET)
+    """Walk a directory from its listing in the snapshot: plain files and folders that passed the rules.
+
+    Its folders that have a valid listing too are walked here, from a stack, rather than by nested
+    generators (each of the kernel's 83,000 files passed up through every folder level, a third of an
+    unchanged walk's time); a folder without one is listed afresh (`_walk_afresh`)."""
+    snapshot = context.snapshot
+    settings = context.settings
+    stack = [(_slashed(dir_path), _slashed(dir_real), rel_prefix, rules, ancestors, iter(keys))]
+    while stack:
+        path_prefix, real_prefix, rel_prefix, rules, ancestors, remaining = stack[-1]
+        for key in remaining:
+            if key.endswith("/"):
+                name = key[:-1]
+                real = real_prefix + name
+                path = path_prefix + name
+                rel = rel_prefix + key
+                inner = ancestors | {real}
+                listing = snapshot.valid_listing(path, rel, rules) if snapshot is not None else None
+                if listing is None:
+                    yield from _walk_afresh(context, path, real, rel, rules, inner)
+                    continue
+                entered = rules.entering(path, rel, listing.ignore_files)
+                stack.append((path + "/", real + "/", rel, entered, inner, iter(listing.keys)))
+                break  # on with the folder just entered; this one's iterator resumes after it
+            elif key.startswith(_SECRET_MARK):
+                yield SkippedFile(rel_prefix + key[1:], SkipReason.SECRET)
+            else:
+                yield _file_entry(path_prefix + key, rel_prefix + key, settings, None, False)
         else:
-            yield _file_entry(os.path.join(dir_path, key), rel_prefix + key, context.settings, None, False)
+            stack.pop()
+
+
+def _slashed(path: str) -> str:
+    """``path`` ready to have a name appended, as `os.path.join` would join it."""
+    return path if path.endswith("/") else path + "/"
 
 
 def _walk_link(

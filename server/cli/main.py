@@ -277,18 +277,10 @@ def _index_on_ray(index: Any, address: str | None, err: Console, quiet: bool) ->
 def _scan(root: Path, settings: IndexSettings) -> Any:
     """The workspace compared with the index's file state without loading the index (`indexing.state`
     `scan`): its report when nothing changed, else what changed; None when the index must be walked."""
-    from indexing.state import scan
+    from indexing.state import scan_here
 
     env = environment()
-    cache = cache_dir(env)
-
-    def lexical_notice() -> str | None:
-        from indexing.embeddings import load_embedder
-
-        load = load_embedder(settings.embedding, cache_dir=cache, env=env)
-        return load.notice if load.embedder is None else None
-
-    return scan(root, settings, settings.location(root, cache), lexical_notice)
+    return scan_here(root, settings, cache_dir(env), env)
 
 
 _BUSY_POLL_SECONDS = 1.0
@@ -402,6 +394,7 @@ class _WarmSearch:
                 idle=self.settings.search_process_idle,
                 provider=self.settings.embedding.provider,
                 messages=messages,
+                settings_json=self.settings_json,
             ).save(self.cache)
 
     def start(self) -> None:

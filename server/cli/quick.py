@@ -10,6 +10,11 @@ what those were computed from (the workspace's ``agentls.toml`` and ``pyproject.
 modules). A later ``agentls search QUERY [--path P] [-k N] [--json]`` whose card still matches sends the
 query straight to the socket and prints the answer as the full path would.
 
+``agentls index [PATH] [-q] [--json]`` goes the same way (`quick_index`): to the warm search process
+when one runs; else it starts one at once (the card holds the index settings it needs) and, while that
+process imports LanceDB, scans the workspace here against the index's file state (`indexing.state`);
+nothing changed is answered from the scan alone, and a change is indexed by the process from the scan.
+
 Anything else goes to the full group, which then does exactly what it always did: another command, other
 options (``--refresh``, ``-v``, ``--help``), an argument the group would refuse (it says why), no card or a
 stale one, search process off or not answering, a half-finished proposal apply to recover.
@@ -45,7 +50,7 @@ __all__ = [
     "vectors_note",
 ]
 
-_CARD_FORMAT = 1
+_CARD_FORMAT = 2
 _CARDS = "search-cards"  # under the cache folder
 _PACKAGES = ("server", "indexing", "agent")  # whose code the settings and the search process come from
 MODEL_OFFER = (
@@ -110,7 +115,8 @@ def vectors_note(provider: str, location: Path, present: Callable[[], bool]) -> 
 @dataclass
 class SearchCard:
     """What the quick path needs of a workspace's settings, as the full path found them (module docstring).
-    ``idle``: ``index.search_process_idle`` (0: no search process); ``provider``: ``index.embedding``'s."""
+    ``idle``: ``index.search_process_idle`` (0: no search process); ``provider``: ``index.embedding``'s;
+    ``settings_json``: the index settings, to start the search process with and to scan the workspace."""
 
     root: str
     inputs: str
@@ -119,6 +125,7 @@ class SearchCard:
     idle: float
     provider: str
     messages: list[str]
+    settings_json: str
 
     @staticmethod
     def path(cache: Path, root: Path) -> Path:
@@ -276,10 +283,13 @@ def _parse_index(args: Sequence[str]) -> tuple[str, bool, bool] | None:
 
 
 def quick_index(args: Sequence[str], env: Mapping[str, str]) -> int | None:
-    """Run ``agentls`` ``args`` if it is an index run the workspace's warm search process can do (it has
+    """Run ``agentls`` ``args`` if it is an index run the workspace's search process can do (it has
     LanceDB loaded) and return its exit status; None when the full group must run it. Only when no offer
-    of a model is due (`_offer_settled`): making one asks the hub, which the full group does."""
-    from indexing.search_daemon import index_run
+    of a model is due (`_offer_settled`): making one asks the hub, which the full group does.
+
+    With no search process running, it starts one at once and compares the workspace with the index's
+    file state meanwhile, on the other core (`_index_cold`)."""
+    from indexing.search_daemon import index_run, running, wait_listening
 
     parsed = _parse_index(args)
     if parsed is None or env.get("AGENTLS_SEARCH_PROCESS", "1") == "0":
@@ -294,8 +304,13 @@ def quick_index(args: Sequence[str], env: Mapping[str, str]) -> int | None:
     if card is None or card.idle <= 0 or not _offer_settled(card.provider, cache, env):
         return None
     err = _stderr()
+    location = Path(card.location)
     with PlainProgress(err, quiet) as on_progress:
-        report = index_run(Path(card.location), card.fingerprint, on_progress)
+        if running(location):  # it walks the tree itself, faster than this process could start to
+            listening = wait_listening(location, None, _LISTEN_TIMEOUT)
+            report = index_run(location, card.fingerprint, on_progress) if listening else None
+        else:
+            report = _index_cold(card, root, cache, env, on_progress)
     if report is None:
         return None
     for message in card.messages:
@@ -304,6 +319,60 @@ def quick_index(args: Sequence[str], env: Mapping[str, str]) -> int | None:
         _echo(json.dumps(asdict(report), indent=2))
     print_report(report, err)
     return 0
+
+
+_LISTEN_TIMEOUT = 30.0  # seconds a search process started here may take to listen (LanceDB's import: 1-3 s)
+_WARM_UP_AFTER = 5.0  # seconds it waits for this run's request before it warms up for searches anyway
+
+
+def _index_cold(
+    card: SearchCard,
+    root: Path,
+    cache: Path,
+    env: Mapping[str, str],
+    progress: Callable[[str, int, int], None],
+) -> IndexReport | None:
+    """An index run with no search process running: start one (it imports LanceDB, a second of CPU and
+    more), scan the workspace against the index's file state here meanwhile (`indexing.state.scan`; the
+    index is not opened), and hand the scan to the process, which re-indexes only what changed. When
+    nothing changed, the scan's report is the run's (the process stays, for the next run or search).
+    None when the full group must run it: a shared index, a workspace that cannot be walked, a process
+    that did not start or could not run the index."""
+    from indexing.search_daemon import index_run, spawn, wait_listening
+
+    if json.loads(card.settings_json).get("shared"):  # its local index follows git, not a scan
+        return None
+    location = Path(card.location)
+    process = spawn(
+        root, card.settings_json, cache, location, env, idle=card.idle, warm_up_after=_WARM_UP_AFTER
+    )
+    from indexing.config import IndexSettings
+    from indexing.state import scan_here
+    from indexing.walker import WorkspaceError
+
+    try:
+        settings = IndexSettings.model_validate_json(card.settings_json)
+        found = scan_here(root, settings, cache, env, progress, save_snapshot=False)
+    except (WorkspaceError, ValueError):
+        return None
+    if found is not None and found.unchanged:
+        return found.unchanged_report()
+    saving: list[threading.Thread] = []
+
+    def save_snapshot() -> None:  # while the process runs the index
+        if found is not None:
+            saving.append(threading.Thread(target=found.save_snapshot, name="agentls-snapshot"))
+            saving[0].start()
+
+    try:
+        if not wait_listening(location, process, _LISTEN_TIMEOUT):
+            return None
+        return index_run(location, card.fingerprint, progress, scan=found, sent=save_snapshot)
+    finally:
+        for thread in saving:
+            thread.join()
+        if found is not None:
+            found.save_snapshot()  # when the request was not sent (once saved, it does nothing)
 
 
 class PlainProgress:

@@ -165,3 +165,45 @@ def test_settings_that_do_not_shape_rows_keep_the_quick_path(workspace: Path, ca
     # A new setting not at its default, or one that shapes rows, sends the run to the index.
     assert _quick(WorkspaceIndex(workspace, IndexSettings(shared="s3://b/p"), cache_dir=cache_dir)) is None
     assert _quick(WorkspaceIndex(workspace, IndexSettings(max_line_chars=500), cache_dir=cache_dir)) is None
+
+
+def test_a_scan_handed_to_another_process_runs_the_same_index_run(workspace: Path, cache_dir: Path) -> None:
+    """The command line scans, the warm search process indexes: the scan crosses as JSON (`Scan.to_json`)
+    and the run is the one the scan would give in the scanning process."""
+    (workspace / "blob.py").write_bytes(b"\x00\x01binary\x00" * 50)
+    index = WorkspaceIndex(workspace, IndexSettings(), cache_dir=cache_dir)
+    index.index()
+    pricing = workspace / "shop" / "pricing.py"
+    pricing.write_text(pricing.read_text() + "\ndef zebra_levy_total():\n    return 0\n")
+    (workspace / "shop" / "invoice.py").unlink()
+    (workspace / ".env").write_text("TOKEN=x\n")  # a secret file: skipped by the walk, and carried over
+    found = files_state.scan(index.root, index.settings, index.location, index._lexical_notice)
+    assert found is not None and not found.unchanged
+    crossed = files_state.Scan.from_json(json.loads(json.dumps(found.to_json())))
+    for name in ("entries", "skipped", "changed", "removed", "kept_skipped", "stamp"):
+        assert getattr(crossed, name) == getattr(found, name), name
+    assert crossed.report == found.report and crossed.still_valid(index.location)
+    report = index.index(scan=crossed)
+    assert (report.files_indexed, report.files_removed, report.skipped.get("binary")) == (1, 1, 2)
+    assert index.search("zebra levy total", limit=1)[0].symbol == "zebra_levy_total"
+    with pytest.raises(ValueError):
+        files_state.Scan.from_json({"format": 1, "paths": []})
+
+
+def test_a_scan_with_changes_leaves_the_model_to_the_index_run(workspace: Path, cache_dir: Path) -> None:
+    """Whether an embedding model loads now matters only when nothing changed (the scan's report is then
+    the run's); with changes the run loads the model itself, so the command line that hands the scan to
+    the warm search process need not import the embedding code (0.13 s)."""
+    index = WorkspaceIndex(workspace, IndexSettings(), cache_dir=cache_dir)
+    index.index()
+    asked: list[str] = []
+
+    def notice() -> str | None:
+        asked.append("notice")
+        return "no model"
+
+    assert files_state.scan(index.root, index.settings, index.location, notice) is not None
+    assert asked == ["notice"]  # unchanged: asked
+    (workspace / "shop" / "tax.py").write_text("def quagga_fee_amount():\n    return 1\n")
+    found = files_state.scan(index.root, index.settings, index.location, notice)
+    assert asked == ["notice"] and found is not None and [e.path for e in found.changed] == ["shop/tax.py"]

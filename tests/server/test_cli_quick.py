@@ -47,7 +47,9 @@ def test_leaves_everything_else_to_the_group(args: list[str]) -> None:
 def test_a_card_holds_only_while_the_workspace_settings_files_are_unchanged(tmp_path: Path) -> None:
     root, cache = tmp_path / "ws", tmp_path / "cache"
     root.mkdir()
-    card = SearchCard(str(root), inputs_digest(root), str(tmp_path / "idx"), "f" * 32, 600.0, "model2vec", [])
+    card = SearchCard(
+        str(root), inputs_digest(root), str(tmp_path / "idx"), "f" * 32, 600.0, "model2vec", [], "{}"
+    )
     card.save(cache)
     assert SearchCard.load(cache, root) == card
     (root / "pyproject.toml").write_text("[tool.agentls.index]\nsearch_process_idle = 0\n")
