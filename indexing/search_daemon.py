@@ -434,12 +434,13 @@ def index_run(
     target = socket_path(location)
     if not target.exists():
         return None
-    request = {"fingerprint": print_, "op": "index", "scan": None if scan is None else scan.to_json()}
+    head = json.dumps({"fingerprint": print_, "op": "index"})[:-1]
+    request = f'{head}, "scan": {"null" if scan is None else scan.encoded()}}}\n'.encode()
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
             conn.settimeout(10.0)
             conn.connect(str(target))
-            conn.sendall(json.dumps(request, separators=(",", ":")).encode() + b"\n")
+            conn.sendall(request)
             if sent is not None:
                 sent()
             conn.settimeout(None)  # a run takes as long as it takes; progress lines come meanwhile

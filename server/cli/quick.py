@@ -357,6 +357,8 @@ def _index_cold(
         return None
     if found is not None and found.unchanged:
         return found.unchanged_report()
+    if found is not None:
+        found.encoded()  # before the process listens, if this process is first
     saving: list[threading.Thread] = []
 
     def save_snapshot() -> None:  # while the process runs the index

@@ -186,6 +186,15 @@ def test_a_scan_handed_to_another_process_runs_the_same_index_run(workspace: Pat
     report = index.index(scan=crossed)
     assert (report.files_indexed, report.files_removed, report.skipped.get("binary")) == (1, 1, 2)
     assert index.search("zebra levy total", limit=1)[0].symbol == "zebra_levy_total"
+    # The files state it leaves (made from the entries' columns) is the one a full run writes.
+    settings_json = index.settings.model_dump_json()
+    left = files_state.FilesState.load(index.location, settings_json)
+    index.close()
+    (index.location / STATE_NAME).unlink()
+    WorkspaceIndex(workspace, IndexSettings(), cache_dir=cache_dir).index()
+    full = files_state.FilesState.load(index.location, settings_json)
+    assert left is not None and full is not None
+    assert (left.files, left.skipped) == (full.files, full.skipped) and "blob.py" in left.skipped
     with pytest.raises(ValueError):
         files_state.Scan.from_json({"format": 1, "paths": []})
 
