@@ -26,6 +26,7 @@ import contextlib
 import hashlib
 import json
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -289,7 +290,7 @@ def quick_index(args: Sequence[str], env: Mapping[str, str]) -> int | None:
 
     With no search process running, it starts one at once and compares the workspace with the index's
     file state meanwhile, on the other core (`_index_cold`)."""
-    from indexing.search_daemon import index_run, running, wait_listening
+    from indexing.search_daemon import index_run, running, spawn, wait_listening
 
     parsed = _parse_index(args)
     if parsed is None or env.get("AGENTLS_SEARCH_PROCESS", "1") == "0":
@@ -303,14 +304,22 @@ def quick_index(args: Sequence[str], env: Mapping[str, str]) -> int | None:
     card = SearchCard.load(cache, root)
     if card is None or card.idle <= 0 or not _offer_settled(card.provider, cache, env):
         return None
-    err = _stderr()
     location = Path(card.location)
+    # A running process walks the tree itself, faster than this process could start to. A shared index's
+    # local part follows git, not a scan: the full group runs it when no process does.
+    cold = not running(location) and not json.loads(card.settings_json).get("shared")
+    process = (
+        spawn(root, card.settings_json, cache, location, env, idle=card.idle, warm_up_after=_WARM_UP_AFTER)
+        if cold
+        else None
+    )
+    err = _stderr()  # Rich's import (0.05 s) after the start of the process, which is the slower one
     with PlainProgress(err, quiet) as on_progress:
-        if running(location):  # it walks the tree itself, faster than this process could start to
+        if cold:
+            report = _index_cold(card, root, cache, env, process, on_progress)
+        else:
             listening = wait_listening(location, None, _LISTEN_TIMEOUT)
             report = index_run(location, card.fingerprint, on_progress) if listening else None
-        else:
-            report = _index_cold(card, root, cache, env, on_progress)
     if report is None:
         return None
     for message in card.messages:
@@ -330,22 +339,18 @@ def _index_cold(
     root: Path,
     cache: Path,
     env: Mapping[str, str],
+    process: subprocess.Popen[bytes] | None,
     progress: Callable[[str, int, int], None],
 ) -> IndexReport | None:
-    """An index run with no search process running: start one (it imports LanceDB, a second of CPU and
-    more), scan the workspace against the index's file state here meanwhile (`indexing.state.scan`; the
-    index is not opened), and hand the scan to the process, which re-indexes only what changed. When
-    nothing changed, the scan's report is the run's (the process stays, for the next run or search).
-    None when the full group must run it: a shared index, a workspace that cannot be walked, a process
-    that did not start or could not run the index."""
-    from indexing.search_daemon import index_run, spawn, wait_listening
+    """An index run with no search process running but ``process``, just started (it imports LanceDB, a
+    second of CPU and more): scan the workspace against the index's file state here meanwhile
+    (`indexing.state.scan`; the index is not opened), and hand the scan to the process, which re-indexes
+    only what changed. When nothing changed, the scan's report is the run's (the process stays, for the
+    next run or search). None when the full group must run it: a workspace that cannot be walked, a
+    process that did not start or could not run the index."""
+    from indexing.search_daemon import index_run, wait_listening
 
-    if json.loads(card.settings_json).get("shared"):  # its local index follows git, not a scan
-        return None
     location = Path(card.location)
-    process = spawn(
-        root, card.settings_json, cache, location, env, idle=card.idle, warm_up_after=_WARM_UP_AFTER
-    )
     from indexing.config import IndexSettings
     from indexing.state import scan_here
     from indexing.walker import WorkspaceError
