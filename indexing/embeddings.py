@@ -38,7 +38,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-import httpx
 import numpy as np
 from numpy.typing import NDArray
 
@@ -46,6 +45,7 @@ from indexing.config import EmbeddingSettings
 from indexing.http_retry import backoff_delay, is_retryable_status, parse_retry_after, transport_errors
 
 if TYPE_CHECKING:
+    import httpx  # imported when a remote model is used: 0.1 s of every index process's start
     from model2vec import StaticModel
 
 __all__ = [
@@ -95,7 +95,7 @@ _KNOWN_DIMS = {
     "text-embedding-3-large": 3072,
     "text-embedding-ada-002": 1536,
 }
-_DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
+_DEFAULT_TIMEOUT = (60.0, 10.0)  # seconds: a request, and connecting (an httpx.Timeout when used)
 _LEXICAL = "indexing lexically (search still works, without vectors)"
 _LATER = "vectors are added on the next index run once a model loads"
 
@@ -275,7 +275,7 @@ class _RemoteEmbedder:
         batch_size: int = 256,
         max_chars: int = 2000,
         dim: int | None = None,
-        timeout: httpx.Timeout | float = _DEFAULT_TIMEOUT,
+        timeout: httpx.Timeout | float | None = None,
         max_retries: int = 4,
         backoff: float = 0.5,
         max_backoff: float = 20.0,
@@ -297,6 +297,10 @@ class _RemoteEmbedder:
         self._sleep = sleep
         self._rng = rng or random.Random()
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        import httpx
+
+        if timeout is None:
+            timeout = httpx.Timeout(_DEFAULT_TIMEOUT[0], connect=_DEFAULT_TIMEOUT[1])
         self._client = httpx.Client(timeout=timeout, headers=headers, transport=transport)
 
     # The id and size of a model not in _KNOWN_DIMS are learnt from one request, on first use.
