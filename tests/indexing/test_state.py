@@ -183,6 +183,11 @@ def test_a_scan_handed_to_another_process_runs_the_same_index_run(workspace: Pat
     for name in ("entries", "skipped", "changed", "removed", "kept_skipped", "stamp"):
         assert getattr(crossed, name) == getattr(found, name), name
     assert crossed.report == found.report and crossed.still_valid(index.location)
+    # Another writer since the scan: the run does not trust it, and walks again (same outcome here).
+    WorkspaceIndex(workspace, IndexSettings(), cache_dir=cache_dir).update_paths(
+        [workspace / "shop" / "cart.py"]
+    )
+    assert not crossed.still_valid(index.location)
     report = index.index(scan=crossed)
     assert (report.files_indexed, report.files_removed, report.skipped.get("binary")) == (1, 1, 2)
     assert index.search("zebra levy total", limit=1)[0].symbol == "zebra_levy_total"

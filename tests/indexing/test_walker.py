@@ -733,3 +733,25 @@ def test_a_walk_snapshot_reuses_unchanged_folders_and_sees_every_change(tmp_path
     (root / "a" / ".gitignore").write_text("*.log\nx.py\n")  # an ignore file changes in place
     os.utime(root / "a", ns=(old, old))
     assert "a/x.py" not in paths()
+
+
+def test_a_snapshot_walk_of_nested_folders_keeps_the_order_of_a_plain_walk(tmp_path: Path) -> None:
+    """Folders with a valid listing are walked from a stack, the others listed afresh, in between."""
+    from indexing.walker import WalkSnapshot
+
+    root = tmp_path / "ws"
+    files = ["a/b/c/d.py", "a/b/c/e.py", "a/b/f.py", "a/b2/g.py", "a/z.py", "a0.py", "b/c/h.py", "b/i.py"]
+    make_tree(root, dict.fromkeys(files, "x = 1\n"))
+    old = time.time_ns() - 10_000_000_000
+    for folder in ("a", "a/b", "a/b/c", "a/b2", "b", "b/c"):
+        os.utime(root / folder, ns=(old, old))
+    snapshot_file = tmp_path / "snapshot.json"
+    # A new file's folder is listed afresh; its parents and its own subfolders come from the snapshot.
+    for change in ("", "a/b/new.py", "b/c/new.py"):
+        if change:
+            (root / change).write_text("")
+        snapshot = WalkSnapshot.load(snapshot_file, IndexSettings())
+        found = [item.path for item in walk(root, IndexSettings(), snapshot=snapshot)]
+        snapshot.save(snapshot_file)
+        assert found == [item.path for item in walk(root, IndexSettings())] == sorted(found)
+        assert change in found or not change
