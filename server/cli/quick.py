@@ -314,12 +314,16 @@ def quick_index(args: Sequence[str], env: Mapping[str, str]) -> int | None:
         else None
     )
     err = _stderr()  # Rich's import (0.05 s) after the start of the process, which is the slower one
-    with PlainProgress(err, quiet) as on_progress:
-        if cold:
-            report = _index_cold(card, root, cache, env, process, on_progress)
-        else:
-            listening = wait_listening(location, None, _LISTEN_TIMEOUT)
-            report = index_run(location, card.fingerprint, on_progress) if listening else None
+    try:
+        with PlainProgress(err, quiet) as on_progress:
+            if cold:
+                report = _index_cold(card, root, cache, env, process, on_progress)
+            else:
+                listening = wait_listening(location, None, _LISTEN_TIMEOUT)
+                report = index_run(location, card.fingerprint, on_progress) if listening else None
+    except KeyboardInterrupt:  # the process sees its client gone and cancels the run, as the group says
+        err.print("Error: interrupted; what was indexed so far is saved", highlight=False, markup=False)
+        return 1
     if report is None:
         return None
     for message in card.messages:
