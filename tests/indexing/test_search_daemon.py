@@ -22,8 +22,9 @@ from indexing.service import WorkspaceIndex
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _serving(index: WorkspaceIndex, print_: str) -> threading.Thread:
-    thread = threading.Thread(target=serve, args=(index, print_), kwargs={"idle": 20.0}, daemon=True)
+def _serving(index: WorkspaceIndex, print_: str, warm_up_after: float = 0.0) -> threading.Thread:
+    options = {"idle": 20.0, "warm_up_after": warm_up_after}
+    thread = threading.Thread(target=serve, args=(index, print_), kwargs=options, daemon=True)
     thread.start()
     deadline = time.monotonic() + 15
     while not socket_path(index.location).exists():
@@ -256,11 +257,7 @@ def test_started_for_an_index_run_it_listens_first_and_warms_up_after_it(
     print_ = fingerprint(settings.model_dump_json(), cache_dir)
     index = _Recording(workspace, settings, cache_dir=cache_dir)
     index.searches = []
-    thread = threading.Thread(
-        target=serve, args=(index, print_), kwargs={"idle": 20.0, "warm_up_after": 60.0}, daemon=True
-    )
-    thread.start()
-    assert _listening(index.location)
+    thread = _serving(index, print_, warm_up_after=60.0)
     assert index.searches == []  # the run it was started for does not wait for a warm-up
     report = index_run(index.location, print_, lambda *_: None)
     assert report is not None and report.files_unchanged > 0
