@@ -5,9 +5,9 @@ namespace REST client at import time), and loading an embedding model more: a se
 line used to pay both on every query, for a search that takes 20-60 ms once they are loaded. The first
 ``agentls search`` of a workspace searches in its own process, as before, and then starts this process
 in the background (so does ``agentls index`` after its run); later searches send their query to it over a
-unix socket and print its answer. The client side (`query`, `index_run`, `spawn`, `fingerprint`) imports
-nothing heavy: the CLI reaches the socket without loading LanceDB, pyarrow or numpy, and its quick path
-(`server.cli.quick`) without the settings tree either.
+unix socket and print its answer. The client side (`query`, `index_run`, `spawn`, `running`,
+`wait_listening`, `fingerprint`) imports nothing heavy: the CLI reaches the socket without loading
+LanceDB, pyarrow or numpy, and its quick path (`server.cli.quick`) without the settings tree either.
 
 - The socket lives in the index folder (0700, so only the user can connect), or, when that path is too
   long for a unix socket, in a private folder under the temporary directory.
