@@ -189,14 +189,16 @@ def running(location: Path) -> bool:
 
 
 def wait_listening(location: Path, process: subprocess.Popen[bytes] | None, timeout: float) -> bool:
-    """Wait until the search process of the index at ``location`` listens: True then; False when
-    ``process`` (or, when None, whichever process holds the search lock) ended first, or after ``timeout``
-    seconds."""
+    """Wait until the search process of the index at ``location`` listens: True then; False after
+    ``timeout`` seconds, or when neither ``process`` (the one the caller started, if any) nor a process
+    holding the search lock is there any more. A process started while another one held the lock (two
+    commands at once) exits at once, and the other one listens."""
     target = socket_path(location)
     deadline = time.monotonic() + timeout
     while not target.exists():
-        ended = process.poll() is not None if process is not None else not running(location)
-        if ended or time.monotonic() > deadline:
+        if process is not None and process.poll() is not None:
+            process = None
+        if (process is None and not running(location)) or time.monotonic() > deadline:
             return False
         time.sleep(0.01)
     return True

@@ -3,6 +3,7 @@ versions, retires itself for other settings, and lets ``agentls search`` skip im
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import signal
@@ -275,3 +276,16 @@ def test_waiting_for_a_process_that_ends_without_listening_stops_at_once(tmp_pat
     assert not wait_listening(tmp_path, process, 30)
     assert time.monotonic() - started < 10
     assert not wait_listening(tmp_path, None, 30)  # no process holds the search lock
+
+
+def test_waiting_goes_on_while_another_process_holds_the_search_lock(tmp_path: Path) -> None:
+    """Two commands started a process each: the second exits at once (the first holds the lock), and the
+    waiting goes on until the first listens."""
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    with open(tmp_path / "search.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # as the first process holds it
+        threading.Timer(0.5, socket_path(tmp_path).touch).start()
+        started = time.monotonic()
+        assert wait_listening(tmp_path, process, 30)
+        assert time.monotonic() - started >= 0.4
