@@ -352,13 +352,12 @@ def _index_cold(
     only what changed. When nothing changed, the scan's report is the run's (the process stays, for the
     next run or search). None when the full group must run it: a workspace that cannot be walked, a
     process that did not start or could not run the index."""
+    from indexing.config import IndexSettings  # pydantic, 0.13 s: the process is starting meanwhile
     from indexing.search_daemon import index_run, wait_listening
-
-    location = Path(card.location)
-    from indexing.config import IndexSettings
     from indexing.state import scan_here
     from indexing.walker import WorkspaceError
 
+    location = Path(card.location)
     try:
         settings = IndexSettings.model_validate_json(card.settings_json)
         found = scan_here(root, settings, cache, env, progress, save_snapshot=False)
