@@ -488,8 +488,8 @@ class WalkSnapshot:
     last 2 seconds (their mtime may not move again within the same tick), are always listed afresh.
 
     ``load`` returns an empty snapshot when the file is missing or written for other settings; ``save``
-    writes what the last walk recorded. Used by full index runs; an unchanged kernel tree (78,000 files)
-    is walked in about a tenth of the time.
+    writes what the last walk recorded. Used by full index runs and the change scan (`indexing.state`); an
+    unchanged kernel tree (83,000 files) is walked in a quarter of the time (0.65 s against 2.7 s).
     """
 
     def __init__(self, key: str, listings: dict[str, _Listing] | None = None) -> None:
