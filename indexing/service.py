@@ -353,13 +353,15 @@ class WorkspaceIndex:
             self._maintain_in_background()
         return report
 
-    def prepare(self, path: str | Path, text: str) -> bool:
+    def prepare(self, path: str | Path, text: str, cancel: threading.Event | None = None) -> bool:
         """Parse and chunk an open document's ``text`` before it is saved, so that `update_paths` of the
         saved file only writes: the rows are kept (in memory, for the last `_PREPARED_FILES` documents)
         with the text's content hash and the parse limits, and used only for a file whose content on disk
         has that hash, read at the save under the same limits. With an embedding model, the chunks are
         embedded too (used while that model is the index's). A file the walker leaves out (ignored,
-        secret, too large...) gets nothing prepared. True when rows were prepared."""
+        secret, too large...) gets nothing prepared. ``cancel`` set meanwhile (a newer text of the
+        document arrived) stops it after the parse or the embedding, and nothing is kept: the document's
+        older rows are dropped at the start either way. True when rows were prepared."""
         rel = self._relative(path)
         if not rel:
             return False
@@ -368,7 +370,7 @@ class WorkspaceIndex:
         if not isinstance(check_path(self.root, rel, self.settings), FileEntry):
             return False
         prepared = prepare_text(rel, text, self._parse_limits())
-        if not isinstance(prepared, Prepared):
+        if not isinstance(prepared, Prepared) or (cancel is not None and cancel.is_set()):
             return False
         embedder = self.embedder
         if embedder is not None and prepared.chunks.num_rows:
@@ -377,6 +379,8 @@ class WorkspaceIndex:
                 prepared = dataclasses.replace(prepared, vectors=vectors, embedder=embedder.id)
             except Exception as exc:  # the save embeds them, and reports a failure
                 log.info("embedding %s ahead of its save failed: %s", rel, exc)
+        if cancel is not None and cancel.is_set():
+            return False
         with self._prepared_lock:
             self._prepared[rel] = prepared
             while len(self._prepared) > _PREPARED_FILES:

@@ -155,7 +155,7 @@ def _worker_main(
                     cancel=_CancelFlag(cancel),
                 )
             elif job.kind == "prepare":
-                index.prepare(job.paths[0], job.text)
+                index.prepare(job.paths[0], job.text, cancel=_CancelFlag(cancel))
                 report = None
             elif job.kind == "fold":
                 index.fold()
@@ -228,6 +228,7 @@ class IndexWorker:
         self._lock = asyncio.Lock()
         self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="agentls-index-pipe")
         self._stopped = False
+        self._cancelled: IndexJob | None = None  # `cancel(job)` before the job reached the worker
         # Held while a process starts or stops, so that a stop never misses a process being started.
         self._process_lock = threading.Lock()
 
@@ -268,6 +269,8 @@ class IndexWorker:
             if proc is None:
                 return JobOutcome("cancelled", None, "the server is shutting down")
             proc.cancel.clear()
+            if self._cancelled is job:  # cancelled while the worker was being started
+                proc.cancel.set()
             try:
                 proc.conn.send(job)
                 while True:
@@ -312,8 +315,10 @@ class IndexWorker:
         code: int | None = proc.process.exitcode
         return code
 
-    def cancel(self) -> None:
-        """Ask the running job (if any) to stop; what it committed stays in the index."""
+    def cancel(self, job: IndexJob | None = None) -> None:
+        """Ask the running job (if any) to stop; what it committed stays in the index. With ``job``: that
+        job, which `run` may not have sent to the worker yet (it then starts cancelled)."""
+        self._cancelled = job
         if self._proc is not None:
             self._proc.cancel.set()
 

@@ -5,13 +5,13 @@ full index (at start, after `agentls.reindex`, when ignore files or index settin
 changed files (saves, watched-file events). One drain task runs the jobs one after another in the
 indexing process (`server.features.index_worker`); changes that arrive meanwhile pile up and go in the next
 job, so a burst of saves costs one update. While an open document is edited, its text is prepared for its
-save once typing pauses (`prepare`: parsed and chunked in the indexing process, nothing written), so the
-save's update only writes rows; after the update, a quiet job puts the saved rows in the full-text index
-(`WorkspaceIndex.fold`), so later searches do not read them one by one. Full runs report
-``$/progress`` and can be cancelled from the editor; what was committed before a cancel stays in the
-index. A phase that reports nothing for a second (starting the indexing process, opening the index,
-writing a batch) is reported again with its elapsed time (`heartbeat`), so the editor's progress never
-stands still.
+save once typing pauses (`prepare`: parsed and chunked in the indexing process, nothing written; a newer
+text cancels the document's prepare still running), so the save's update only writes rows; after the
+update, a quiet job puts the saved rows in the full-text index (`WorkspaceIndex.fold`), so later
+searches do not read them one by one. Full runs report ``$/progress`` and can be cancelled from the
+editor; what was committed before a cancel stays in the index. A phase that reports nothing for a
+second (starting the indexing process, opening the index, writing a batch) is reported again with its
+elapsed time (`heartbeat`), so the editor's progress never stands still.
 
 Search reads the same indexes in a separate search process (`_search_in_process`): importing LanceDB and
 loading the embedding model take seconds of GIL-bound work, ranking is Python, and none of it may stall
@@ -214,6 +214,7 @@ class BackgroundIndexer:
         self._folders: dict[Path, _Folder] = {}
         self._drain: asyncio.Task[Any] | None = None
         self._current: Path | None = None
+        self._running: IndexJob | None = None
         self._searcher: ProcessPoolExecutor | None = None
         self._told: set[str] = set()
         self._prepare_timer: asyncio.TimerHandle | None = None
@@ -276,8 +277,9 @@ class BackgroundIndexer:
     def prepare(self, root: Path, path: str, text: str) -> None:
         """An open document changed: once it has been left alone for `PREPARE_DELAY`, its text is parsed
         and chunked in the indexing process (`WorkspaceIndex.prepare`), so that when it is saved with
-        that text, its update only writes rows. The newest text replaces one still waiting; other jobs
-        go first. Nothing is prepared in a folder not indexed yet in this session (its first full run
+        that text, its update only writes rows. The newest text replaces one still waiting, and cancels
+        the document's prepare already running (its rows, of an older text, are not kept); other jobs go
+        first. Nothing is prepared in a folder not indexed yet in this session (its first full run
         is still to come or running)."""
         folder = self._folders.get(root)
         if folder is None or not folder.ready or not path:
@@ -285,6 +287,14 @@ class BackgroundIndexer:
         loop = asyncio.get_running_loop()
         folder.prepare.pop(path, None)
         folder.prepare[path] = (text, loop.time() + PREPARE_DELAY)
+        running = self._running
+        if (
+            running is not None
+            and running.kind == "prepare"
+            and running.root == root
+            and running.paths == (path,)
+        ):
+            self._worker.cancel(running)  # superseded: `WorkspaceIndex.prepare` stops and keeps nothing
         self.idle.clear()
         if self._prepare_timer is not None:
             self._prepare_timer.cancel()
@@ -334,12 +344,12 @@ class BackgroundIndexer:
     async def _run_jobs(self) -> None:
         try:
             while (job := self._next_job()) is not None:
-                self._current = job.root
+                self._current, self._running = job.root, job
                 try:
                     visible = job.kind == "index" and not job.quiet
                     outcome = await (self._run_full(job) if visible else self._run_update(job))
                 finally:
-                    self._current = None
+                    self._current, self._running = None, None
                 if job.kind == "prepare":  # nothing was written; the save's update reports
                     if outcome.status != "done":
                         log.info("preparing %s for its save: %s", job.paths[0], outcome.message)
