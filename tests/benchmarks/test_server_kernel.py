@@ -17,7 +17,8 @@ It does not wait for the index to finish (``test_kernel_scale`` measures that); 
 after `WATCH_S` seconds. Targets (issue 16): initialize < 1 s, codeAction p95 < 20 ms, progress the
 whole time (no gap over 5 s), no loop stall over 50 ms. Machine load makes latencies noisy, so the same
 requests are timed again on a workspace of just the three files once its index is done (the baseline);
-code actions pass at p95 < 20 ms or within 1.5x the baseline's p95.
+code actions pass at p95 < 20 ms or within 1.5x the baseline's p95, the loop at a longest stall under
+50 ms or no longer than the baseline's.
 Run: ``AGENTLS_KERNEL_TREE=... python -m pytest tests/benchmarks/test_server_kernel.py -m benchmark -s``.
 """
 
@@ -30,6 +31,7 @@ import random
 import re
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from lsprotocol import types
@@ -104,7 +106,8 @@ async def test_server_on_the_kernel_while_its_first_index_runs(kernel_tree: Path
         stats = await request(client, "agentls/serverStats", None)
     finally:
         await stop(client)
-    base, base_stall = await _baseline(root, tmp_path)
+    base, base_loop = await _baseline(root, tmp_path)
+    base_stall = float(base_loop["max_stall_ms"])
 
     assert seen, "no $/progress at all"
     times = [initialized] + [t for t, _ in seen]
@@ -133,9 +136,12 @@ async def test_server_on_the_kernel_while_its_first_index_runs(kernel_tree: Path
     )
     for where, samples in stats["loop"].get("stall_stacks", []):
         print(f"  stalled ({samples} samples of 10 ms): {where}")
+    for where, samples in base_loop.get("stall_stacks", []):
+        print(f"  baseline stalled ({samples} samples of 10 ms): {where}")
     assert init_ms < INIT_MS, init_ms
     assert max_gap < GAP_S, gaps
     assert p95 < P95_MS or p95 < 1.5 * base_p95, (p95, base_p95)
+    assert stall < STALL_MS or stall <= base_stall, (stall, base_stall)  # the machine's load, not the index
 
 
 @pytest.mark.timeout(3 * 3600)
@@ -210,9 +216,9 @@ def _open(client: LanguageClient, root: Path) -> tuple[list[str], list[str]]:
     return uris, texts
 
 
-async def _baseline(root: Path, tmp_path: Path) -> tuple[list[float], float]:
+async def _baseline(root: Path, tmp_path: Path) -> tuple[list[float], dict[str, Any]]:
     """The same requests on a workspace of just the three files once its index is done: what the machine
-    gives at the same load without a kernel index running. (latencies, loop max stall)."""
+    gives at the same load without a kernel index running. (latencies, the loop monitor's stats)."""
     small = tmp_path / "small"
     for rel in OPEN_FILES:
         (small / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -234,4 +240,4 @@ async def _baseline(root: Path, tmp_path: Path) -> tuple[list[float], float]:
         stats = await request(client, "agentls/serverStats", None)
     finally:
         await stop(client)
-    return latencies, float(stats["loop"]["max_stall_ms"])
+    return latencies, stats["loop"]
