@@ -433,18 +433,13 @@ def state_of(
 ) -> FilesState:
     """The state after a full run over the listed ``entries``, of which ``skipped_when_read`` (path ->
     reason) were left out when read; all the others are in the index."""
-    files: dict[str, tuple[int, int]] = {}
-    skipped: dict[str, tuple[int, int, str]] = {}
+    files: dict[str, tuple[int, int]]
     if isinstance(entries, EntryColumns):  # a scan from another process: no entry objects made
         files = dict(zip(entries.paths, zip(entries.sizes, entries.mtimes, strict=True), strict=True))
-        for path, why in skipped_when_read.items():
-            if (known := files.pop(path, None)) is not None:
-                skipped[path] = (*known, why)
-        return FilesState(settings.model_dump_json(), files, skipped, notice)
-    for entry in entries:
-        reason = skipped_when_read.get(entry.path)
-        if reason is None:
-            files[entry.path] = (entry.size, entry.mtime_ns)
-        else:
-            skipped[entry.path] = (entry.size, entry.mtime_ns, reason)
+    else:
+        files = {entry.path: (entry.size, entry.mtime_ns) for entry in entries}
+    skipped: dict[str, tuple[int, int, str]] = {}
+    for path, why in skipped_when_read.items():
+        if (known := files.pop(path, None)) is not None:
+            skipped[path] = (*known, why)
     return FilesState(settings.model_dump_json(), files, skipped, notice)
