@@ -213,8 +213,7 @@ class BackgroundIndexer:
         self._notify = notify
         self._folders: dict[Path, _Folder] = {}
         self._drain: asyncio.Task[Any] | None = None
-        self._current: Path | None = None
-        self._running: IndexJob | None = None
+        self._running: IndexJob | None = None  # the job in the indexing process now
         self._searcher: ProcessPoolExecutor | None = None
         self._told: set[str] = set()
         self._prepare_timer: asyncio.TimerHandle | None = None
@@ -242,7 +241,7 @@ class BackgroundIndexer:
     def remove(self, root: Path) -> None:
         """Forget a folder (the editor closed it); its index stays in the cache for next time."""
         self._folders.pop(root, None)
-        if self._current == root:
+        if self._running is not None and self._running.root == root:
             self._worker.cancel()
 
     def request_full(self, root: Path) -> None:
@@ -344,12 +343,12 @@ class BackgroundIndexer:
     async def _run_jobs(self) -> None:
         try:
             while (job := self._next_job()) is not None:
-                self._current, self._running = job.root, job
+                self._running = job
                 try:
                     visible = job.kind == "index" and not job.quiet
                     outcome = await (self._run_full(job) if visible else self._run_update(job))
                 finally:
-                    self._current, self._running = None, None
+                    self._running = None
                 if job.kind == "prepare":  # nothing was written; the save's update reports
                     if outcome.status != "done":
                         log.info("preparing %s for its save: %s", job.paths[0], outcome.message)
