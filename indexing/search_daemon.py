@@ -148,8 +148,11 @@ def spawn(
     ``warm_up_after``: the caller will send a request as soon as it listens (see `serve`)."""
     if idle <= 0 or running(location):
         return None
+    # -P: ``-m`` would put the current folder (the workspace, as a rule) first on sys.path, and a
+    # workspace with an ``indexing`` package of its own (agentls' own repository) would run that instead.
     command = [
         sys.executable,
+        "-P",
         "-m",
         "indexing.search_daemon",
         "--root",

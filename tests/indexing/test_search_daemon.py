@@ -17,7 +17,16 @@ import pytest
 
 from indexing.config import IndexSettings
 from indexing.models import SearchHit
-from indexing.search_daemon import fingerprint, index_run, query, running, serve, socket_path, wait_listening
+from indexing.search_daemon import (
+    fingerprint,
+    index_run,
+    query,
+    running,
+    serve,
+    socket_path,
+    spawn,
+    wait_listening,
+)
 from indexing.service import WorkspaceIndex
 
 REPO = Path(__file__).resolve().parents[2]
@@ -289,3 +298,37 @@ def test_waiting_goes_on_while_another_process_holds_the_search_lock(tmp_path: P
         started = time.monotonic()
         assert wait_listening(tmp_path, process, 30)
         assert time.monotonic() - started >= 0.4
+
+
+def test_the_search_process_runs_agentls_code_not_a_package_of_the_same_name_in_the_workspace(
+    workspace: Path, cache_dir: Path
+) -> None:
+    """A workspace with its own top-level ``indexing`` package (agentls' own repository, or one made to look
+    like it) must not be what the search process imports: it is started in the workspace's folder, and
+    ``python -m`` puts the current folder first on sys.path. It imported the workspace's copy, whose
+    fingerprint never matched, so every client found it stale (and it ran the workspace's code)."""
+    marker = workspace / "imported-the-workspace-copy"
+    shadow = workspace / "indexing"
+    shadow.mkdir()
+    (shadow / "__init__.py").write_text("")
+    (shadow / "search_daemon.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    settings = IndexSettings(search_process_idle=30)
+    index = WorkspaceIndex(workspace, settings, cache_dir=cache_dir)
+    index.index()
+    print_ = fingerprint(settings.model_dump_json(), cache_dir)
+    env = {**os.environ, "AGENTLS_CACHE_DIR": str(cache_dir)}
+    cwd = os.getcwd()
+    os.chdir(workspace)  # where `agentls index` runs
+    try:
+        process = spawn(workspace, settings.model_dump_json(), cache_dir, index.location, env, idle=30)
+    finally:
+        os.chdir(cwd)
+    assert process is not None
+    try:
+        assert _listening(index.location), (index.location / "search.log").read_text()
+        assert not marker.exists()
+        report = index_run(index.location, print_, lambda *_: None)
+        assert report is not None and report.files_unchanged > 0  # its fingerprint is agentls' own
+    finally:
+        if running(index.location):
+            _stop(index.location)
