@@ -97,6 +97,9 @@ class IndexSettings(BaseModel):
     folder), written by ``agentls index --to URI`` (`indexing.shared`): search reads it for the files
     unchanged since its commit, and the local index holds only the others. Credentials come from the
     provider's environment or config (``AWS_*``, ``~/.aws``), never from settings."""
+    query_expansion: bool = True
+    """Search also for the code words a query's prose words usually name (``limit`` -> ``throttle``;
+    `indexing.expansion`), below the query's own words. False: the query's words only."""
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
     rerank: RerankSettings = Field(default_factory=RerankSettings)
 

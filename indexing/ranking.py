@@ -9,7 +9,9 @@ identifiers; rows carry ``_score``), ``vector`` (nearest chunks; rows carry ``_d
    has no scores) and summed with the retriever's weight.
 2. *Query analysis* (:func:`analyse`): content words, stemmed (``parsing``, ``parser``, ``parse`` ->
    ``pars``), identifiers split (``parseJSON`` -> ``parse``, ``json``) and kept whole, and whether the
-   query is a bare symbol (``Session.send``, ``task_struct``, ``struct task_struct``).
+   query is a bare symbol (``Session.send``, ``task_struct``, ``struct task_struct``); the prose words'
+   code words (``limit`` -> ``throttle``, `indexing.expansion`), which count ``weights.expansion`` times
+   their association weight of a query word's match and are kept apart in ``cand.parts``.
 3. *Field matches*, multiplicative: the share of query words found in the chunk's symbol name, in its
    path (file stem and folders), and in its text (which holds its doc comment and signature); an exact
    (qualified) name match, which for a symbol query is decisive; definitions over module code and
@@ -40,6 +42,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from indexing import ranking_model
+from indexing.expansion import Expansions, expand
 from indexing.models import SearchHit
 
 _SCORE_SCALE = 10  # hit scores are shown scaled so that a strong top hit scores around 10-30
@@ -113,6 +116,7 @@ class RankingWeights:
     nested: float = 3.0  # ... unless one is this many times larger: a skeleton and its member both stay
     k: int = 5  # rank normalisation of lists that carry no scores
     learned: float = 1.0  # the learned re-scoring (`indexing.ranking_model`): 1 as fitted, 0 off
+    expansion: float = 0.3  # an expanded code word (`indexing.expansion`) against a query word; 0 off
 
 
 @dataclass(slots=True)
@@ -136,6 +140,8 @@ class QueryAnalysis:
     starts: tuple[
         tuple[str, ...], ...
     ] = ()  # each word's forms as word starts (`` pars``; `` proxi``, `` proxy``)
+    expansions: Expansions = ()  # code words the prose words expand to (`indexing.expansion`), weighted
+    expanded: tuple[str, ...] = ()  # their stems, in the same order
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -192,7 +198,13 @@ def analyse(query: str) -> QueryAnalysis:
     if len(bare) == 1 and _IDENT.fullmatch(bare[0]) and len(tokens) <= 2:
         symbol = _normal_symbol(bare[0])
     starts = tuple((" " + w, " " + w[:-1] + "y") if w.endswith("i") else (" " + w,) for w in words)
-    return QueryAnalysis(tuple(words), identifiers, symbol, starts)
+    expansions: Expansions = ()
+    if not symbol:
+        # prose words only: an identifier the user typed names the code already
+        named = {stem(p) for ident in identifiers for p in query_words(ident)}
+        expansions = expand((w for w in words if w not in named), words)
+    expanded = tuple(stem(t) for t, _ in expansions)
+    return QueryAnalysis(tuple(words), identifiers, symbol, starts, expansions, expanded)
 
 
 def symbol_names(query: str) -> list[str]:
@@ -216,17 +228,19 @@ def _field_words(text: str) -> frozenset[str]:
     return frozenset(map(stem, {p.lower() for p in _CAMEL_ASCII.findall(text)}))
 
 
-def _text_matches(row: Mapping[str, Any], analysis: QueryAnalysis) -> int:
+def _text_matches(row: Mapping[str, Any], analysis: QueryAnalysis) -> tuple[int, int]:
     """Which query words the chunk's searchable text holds, at the start of a word, as a bit mask over
     ``analysis.words`` (``search_text``
-    has the identifiers split, the path and the qualified name). Substring tests on the text with
+    has the identifiers split, the path and the qualified name); and the same over
+    ``analysis.expanded``. Substring tests on the text with
     punctuation blanked: no tokenising, which cost more than the rest of the ranking together."""
     source = row.get("search_text")
     if source is None:
         text = f"{row.get('text') or ''} {row.get('symbol') or ''}"
         source = text + " " + " ".join(_split(" ".join(_WORD.findall(text))))
     spaced = " " + str(source).lower().translate(_BLANK_PUNCTUATION)
-    return sum(1 << i for i, forms in enumerate(analysis.starts) if any(f in spaced for f in forms))
+    mask = sum(1 << i for i, forms in enumerate(analysis.starts) if any(f in spaced for f in forms))
+    return mask, sum(1 << i for i, w in enumerate(analysis.expanded) if " " + w in spaced)
 
 
 def path_prior(path: str, weights: RankingWeights) -> float:
@@ -312,7 +326,7 @@ def boost(cand: Candidate, analysis: QueryAnalysis, weights: RankingWeights) -> 
             parts["name_mask"] = sum(1 << i for i, w in enumerate(analysis.words) if w in name_words)
             parts["name_cover"] = found / len(name_words) if name_words else 0.0
             factor *= 1.0 + weights.name * found / n
-        mask = _text_matches(row, analysis)
+        mask, expanded_mask = _text_matches(row, analysis)
         parts["text_mask"] = mask
         parts["text"] = share = mask.bit_count() / n
         factor *= 1.0 + weights.text * share
@@ -326,6 +340,11 @@ def boost(cand: Candidate, analysis: QueryAnalysis, weights: RankingWeights) -> 
             factor *= 1.0 + weights.signature * share
         parts["path"] = share = len(words & _field_words(path.rsplit(".", 1)[0])) / n
         factor *= 1.0 + weights.path * share
+        if analysis.expanded and weights.expansion:
+            shares = _expanded_shares(parts, analysis, name, path, expanded_mask)
+            factor *= 1.0 + weights.expansion * (
+                weights.name * shares[0] + weights.path * shares[1] + weights.text * shares[2]
+            )
     if name and analysis.identifiers:
         low_name, low_qual = name.lower(), _normal_symbol(qualified)
         named = _named(analysis.identifiers)
@@ -346,6 +365,24 @@ def boost(cand: Candidate, analysis: QueryAnalysis, weights: RankingWeights) -> 
     elif kind == "module":
         factor *= weights.module
     return factor * path_prior(path, weights)
+
+
+def _expanded_shares(
+    parts: dict[str, float], analysis: QueryAnalysis, name: str, path: str, text_mask: int
+) -> tuple[float, float, float]:
+    """The expanded code words found in the chunk's name, file name and text (``text_mask``): for each
+    field the sum of their weights over the query's word count (also kept in ``parts``)."""
+    n = len(analysis.words) or 1
+    name_words = _field_words(name) if name else frozenset()
+    stem_words = _field_words(path.rsplit("/", 1)[-1].rsplit(".", 1)[0])
+    shares = [0.0, 0.0, 0.0]
+    for i, (word, (_, weight)) in enumerate(zip(analysis.expanded, analysis.expansions, strict=True)):
+        shares[0] += weight if word in name_words else 0.0
+        shares[1] += weight if word in stem_words else 0.0
+        shares[2] += weight if text_mask >> i & 1 else 0.0
+    found = (shares[0] / n, shares[1] / n, shares[2] / n)
+    parts["expanded_name"], parts["expanded_path"], parts["expanded_text"] = found
+    return found
 
 
 @functools.lru_cache(maxsize=256)
@@ -464,6 +501,9 @@ FEATURES: tuple[str, ...] = (
     "file_cover",  # share of the query words found in the text of any candidate of the same file
     "name_prefix",  # share of the query words that start a word of the symbol name (``draft``: isDraftable)
     "stem_prefix",  # the same for the file name (``speed``: speedometer.js)
+    "expanded_name",  # expanded code words (`indexing.expansion`) in the symbol name: summed weights / words
+    "expanded_path",  # ... in the file name
+    "expanded_text",  # ... in the text
 )
 
 
@@ -563,6 +603,9 @@ def features(
                 by_file.get(path, 0).bit_count() / n_words,
                 sum(1 for w in starts if w in name_starts) / n_words,
                 sum(1 for w in starts if w in stem_starts) / n_words,
+                parts.get("expanded_name", 0.0),
+                parts.get("expanded_path", 0.0),
+                parts.get("expanded_text", 0.0),
             ]
         )
     return out

@@ -162,6 +162,8 @@ class WorkspaceIndex:
         self.cache_dir = cache_dir
         self.env = dict(env or {})
         self.weights = weights or RankingWeights()
+        if not self.settings.query_expansion:
+            self.weights = dataclasses.replace(self.weights, expansion=0.0)
         self.location = self.settings.location(root, cache_dir)
         self._store: IndexStore | None = None
         self._embedder_load: EmbedderLoad | None = None
@@ -730,9 +732,12 @@ class WorkspaceIndex:
         as soon as it has their ids (reading the 30 cost about what reading the ones BM25 did not bring
         did, and waiting for BM25 cost a whole query); the definitions BM25 did not bring are read last."""
         where = self._where(path)
-        bare_symbol = bool(analyse(query).symbol)
+        analysis = analyse(query)
+        bare_symbol = bool(analysis.symbol)
+        # the prose words' code words (`indexing.expansion`) as BM25 terms below the query's own
+        terms = [(t, w * self.weights.expansion) for t, w in analysis.expansions if self.weights.expansion]
         lexical_job = asyncio.ensure_future(
-            reads.search_lexical_async(query, _pool(limit), where, RANK_COLUMNS)
+            reads.search_lexical_async(query, _pool(limit), where, RANK_COLUMNS, terms)
         )
         nearest_job: asyncio.Future[tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]] | None = None
         if embedder is not None and not bare_symbol:
@@ -840,7 +845,12 @@ class _Reads(Protocol):
     def run(self, reads: Coroutine[Any, Any, _T]) -> _T: ...
 
     async def search_lexical_async(
-        self, query: str, limit: int, where: str | None, columns: Sequence[str]
+        self,
+        query: str,
+        limit: int,
+        where: str | None,
+        columns: Sequence[str],
+        terms: Sequence[tuple[str, float]],
     ) -> list[dict[str, Any]]: ...
 
     async def search_vector_async(
@@ -875,9 +885,14 @@ class _ThreadedReads:
         return asyncio.run(reads)
 
     async def search_lexical_async(
-        self, query: str, limit: int, where: str | None, columns: Sequence[str]
+        self,
+        query: str,
+        limit: int,
+        where: str | None,
+        columns: Sequence[str],
+        terms: Sequence[tuple[str, float]],
     ) -> list[dict[str, Any]]:
-        return await asyncio.to_thread(self.store.search_lexical, query, limit, where, columns)
+        return await asyncio.to_thread(self.store.search_lexical, query, limit, where, columns, terms)
 
     async def search_vector_async(
         self, vector: np.ndarray, limit: int, where: str | None

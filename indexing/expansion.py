@@ -1,0 +1,72 @@
+"""Query expansion: natural-language words of a query mapped to the code words that name what they describe.
+
+A query written as prose ("limit how often a function is called") often shares no word with the code
+that answers it (``throttle``). The table in ``indexing/data/expansion.json.gz`` maps a stemmed prose
+word (`indexing.ranking.stem`) to a few identifier sub-words with an association weight in 0..1; it is
+learned, not written by hand, from (doc comment, code) pairs of code outside the retrieval benchmark by
+``python -m tests.benchmarks.retrieval.expansion_table`` (see that module for the scoring).
+
+`expand` turns a query's prose words into at most `MAX_TERMS` code words the query does not already hold,
+each with its weight. The search uses them twice, always below the user's own words:
+
+- the lexical leg's BM25 query (`indexing.store.fts_query`) adds each as a separate term whose score is
+  multiplied by ``RankingWeights.expansion`` times its weight;
+- the ranking (`indexing.ranking.boost` and ``FEATURES``) counts a chunk whose name, file name or text
+  holds an expanded word as that fraction of a match of a query word, and keeps it apart so the learned
+  re-scoring can tell original from expanded matches.
+
+``RankingWeights(expansion=0.0)`` turns expansion off; so does the setting ``query_expansion = false``
+(`indexing.config.IndexSettings`).
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import json
+from collections.abc import Iterable, Mapping
+from importlib import resources
+
+TABLE_FILE = "expansion.json.gz"
+MAX_TERMS = 8  # expanded code words per query, strongest first
+MIN_WEIGHT = 0.05  # weaker associations are not used
+
+Expansions = tuple[tuple[str, float], ...]
+"""Code words added to a query, each with its association weight (0..1), strongest first."""
+
+
+@functools.lru_cache(maxsize=1)
+def load_table() -> Mapping[str, tuple[tuple[str, float], ...]]:
+    """The packaged table: stemmed prose word -> ((code word, weight), ...), strongest first. Empty when
+    the data file is missing (a source tree without it: search works, unexpanded)."""
+    try:
+        raw = resources.files("indexing").joinpath("data", TABLE_FILE).read_bytes()
+    except FileNotFoundError:
+        return {}
+    data = json.loads(gzip.decompress(raw))
+    return {word: tuple((str(t), float(w)) for t, w in terms) for word, terms in data["table"].items()}
+
+
+def expand(
+    words: Iterable[str],
+    known: Iterable[str] = (),
+    table: Mapping[str, tuple[tuple[str, float], ...]] | None = None,
+    limit: int = MAX_TERMS,
+) -> Expansions:
+    """The code words that ``words`` (stemmed prose words of one query) expand to: neither one of
+    ``words`` nor of ``known`` (stems the query holds otherwise), weight of the strongest association
+    when several words lead to one, at most ``limit``, strongest first."""
+    from indexing.ranking import stem  # ranking imports this module; the stemmer is one rule for both
+
+    table = load_table() if table is None else table
+    words = list(words)
+    held = set(words) | set(known)
+    best: dict[str, float] = {}
+    for word in words:
+        for term, weight in table.get(word, ()):
+            if weight < MIN_WEIGHT or stem(term) in held:
+                continue
+            if weight > best.get(term, 0.0):
+                best[term] = weight
+    ordered = sorted(best.items(), key=lambda kv: (-kv[1], kv[0]))
+    return tuple(ordered[:limit])

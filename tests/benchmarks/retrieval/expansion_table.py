@@ -1,0 +1,166 @@
+"""Learn the query-expansion table (``indexing/data/expansion.json.gz``) from (doc comment, code) pairs.
+
+    python -m tests.benchmarks.retrieval.expansion_table /work/corpora/pairs/pairs.jsonl [--write]
+
+The pairs come from code outside the retrieval benchmark (``indexing.code_pairs``; one JSON object a
+line with the doc comment in ``doc`` and the code in ``code``, the defined name in ``name`` when known).
+For each pair, the *prose words* are the doc comment's words, stemmed as the query analysis stems them
+(`indexing.ranking.stem`, stop words dropped), and the *code words* are the sub-words of the defined
+name (``format_eta`` -> ``format``, ``eta``; the first identifier of the code when no name is given).
+A prose word that is also one of the pair's code words is dropped from that pair: the query already
+matches such words, and the table is for the ones it does not.
+
+The association of a prose word ``w`` and a code word ``t`` over ``N`` pairs is the normalised pointwise
+mutual information, ``log(N c(w,t) / (c(w) c(t))) / -log(c(w,t) / N)`` (0 independent, 1 always
+together), kept when ``c(w,t) >= --min-pair``, ``c(w) >= --min-word`` and it is at least ``--min-npmi``;
+each prose word keeps its ``--top`` strongest code words. The benchmark's repositories never enter (the
+extractor excludes them; this script also drops pairs whose ``repo`` or ``path`` names one of them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import math
+import re
+import sys
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from indexing.expansion import TABLE_FILE
+from indexing.ranking import _STOP, _split, stem
+from tests.benchmarks.retrieval.repos import REPOS
+
+OUT = Path(__file__).resolve().parents[3] / "indexing" / "data" / TABLE_FILE
+_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+_NAME = re.compile(
+    r"\b(?:def|function|func|fn|class|struct|enum|trait|interface|module|sub|type|impl)\s+"
+    r"(?:\([^)]*\)\s*)?([A-Za-z_$][A-Za-z0-9_$]*)"
+)
+# too general to say anything about a name when they are all a doc comment has in common with it
+_PROSE_STOP = _STOP | frozenset(
+    "return returns given if not else all any each new set get true false none null value values "
+    "function method class object param params argument arguments type string int bool list "
+    "see note example e g i e use used using also only may must should would could one two".split()
+)
+_BENCHMARK = tuple(r.name.lower() for r in REPOS) + tuple(r.package.lower() for r in REPOS)
+
+
+def code_words(name: str) -> list[str]:
+    """The sub-words of a defined name worth expanding to: lower-case, three letters or more."""
+    return sorted({p for p in _split(name) if len(p) >= 3 and p.isalpha()})
+
+
+def prose_words(doc: str) -> set[str]:
+    """The stemmed content words of a doc comment."""
+    out = set()
+    for token in _WORD.findall(doc):
+        for part in _split(token) or [token.lower()]:
+            if len(part) >= 3 and part.isalpha() and part not in _PROSE_STOP:
+                out.add(stem(part))
+    return out
+
+
+def defined_name(pair: dict[str, Any]) -> str:
+    name = str(pair.get("name") or pair.get("symbol") or "")
+    if name:
+        return re.split(r"::|\.|#|->|\\", name)[-1]
+    match = _NAME.search(str(pair.get("code") or ""))
+    return match.group(1) if match else ""
+
+
+def _benchmark_pair(pair: dict[str, Any]) -> bool:
+    where = f"{pair.get('repo') or ''} {pair.get('path') or ''}".lower()
+    return any(re.search(rf"(?:^|[/\s@-]){re.escape(b)}(?:[/\s@-]|$)", where) for b in _BENCHMARK)
+
+
+def read_pairs(files: Sequence[Path]) -> Iterator[tuple[set[str], list[str]]]:
+    """(prose words, code words) of each usable pair."""
+    for file in files:
+        opener: Any = gzip.open if file.suffix == ".gz" else open
+        with opener(file, "rt", encoding="utf-8") as lines:
+            for line in lines:
+                pair = json.loads(line)
+                if _benchmark_pair(pair):
+                    continue
+                words = code_words(defined_name(pair))
+                if not words:
+                    continue
+                stems = {stem(w) for w in words}
+                prose = {w for w in prose_words(str(pair.get("doc") or "")) if w not in stems}
+                if prose:
+                    yield prose, words
+
+
+def learn(
+    pairs: Iterable[tuple[set[str], list[str]]],
+    *,
+    min_pair: int = 5,
+    min_word: int = 20,
+    min_npmi: float = 0.15,
+    top: int = 4,
+) -> tuple[dict[str, list[tuple[str, float]]], int]:
+    """The table (prose word -> [(code word, NPMI)], strongest first) and the number of pairs read."""
+    n = 0
+    prose_count: Counter[str] = Counter()
+    code_count: Counter[str] = Counter()
+    joint: Counter[tuple[str, str]] = Counter()
+    for prose, code in pairs:
+        n += 1
+        prose_count.update(prose)
+        code_count.update(code)
+        joint.update((w, t) for w in prose for t in code)
+    table: dict[str, list[tuple[str, float]]] = {}
+    for (w, t), c in joint.items():
+        if c < min_pair or prose_count[w] < min_word:
+            continue
+        pmi = math.log(n * c / (prose_count[w] * code_count[t]))
+        npmi = pmi / -math.log(c / n)
+        if npmi >= min_npmi:
+            table.setdefault(w, []).append((t, round(npmi, 3)))
+    for terms in table.values():
+        terms.sort(key=lambda kv: (-kv[1], kv[0]))
+        del terms[top:]
+    return table, n
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("pairs", type=Path, nargs="+", help="JSON-lines files of pairs (.jsonl or .jsonl.gz)")
+    parser.add_argument("--min-pair", type=int, default=5)
+    parser.add_argument("--min-word", type=int, default=20)
+    parser.add_argument("--min-npmi", type=float, default=0.15)
+    parser.add_argument("--top", type=int, default=4)
+    parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--write", action="store_true", help=f"write the table to --out (default {OUT})")
+    parser.add_argument("--show", help="comma-separated prose words to print the expansions of")
+    args = parser.parse_args(argv)
+    table, n = learn(
+        read_pairs(args.pairs),
+        min_pair=args.min_pair,
+        min_word=args.min_word,
+        min_npmi=args.min_npmi,
+        top=args.top,
+    )
+    entries = sum(len(v) for v in table.values())
+    print(f"{n} pairs, {len(table)} prose words, {entries} entries", file=sys.stderr)
+    for word in filter(None, (args.show or "").split(",")):
+        print(f"{word} ({stem(word)}): {table.get(stem(word), [])}", file=sys.stderr)
+    if args.write:
+        data = {
+            "version": 1,
+            "source": f"{n} (doc comment, code) pairs; {' '.join(p.name for p in args.pairs)}",
+            "options": {k: getattr(args, k) for k in ("min_pair", "min_word", "min_npmi", "top")},
+            "table": dict(sorted(table.items())),
+        }
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_bytes(gzip.compress(json.dumps(data, separators=(",", ":")).encode(), mtime=0))
+        print(f"wrote {args.out} ({args.out.stat().st_size} bytes)", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
