@@ -9,8 +9,11 @@ learned, not written by hand, from (doc comment, code) pairs of code outside the
 `expand` turns a query's prose words into at most `MAX_TERMS` code words the query does not already hold,
 each with its weight. The search uses them twice, always below the user's own words:
 
-- the lexical leg's BM25 query (`indexing.store.fts_query`) adds each as a separate term whose score is
-  multiplied by ``RankingWeights.expansion`` times its weight;
+- the lexical leg's BM25 query (`lexical_query`) holds each once and the query's own words about
+  ``1 / RankingWeights.expansion`` times (LanceDB's BM25 adds a word's score once per occurrence in the
+  query), so an expanded word counts that fraction of a query word. One query: a second query for the
+  expanded words, or a BooleanQuery of boosted clauses, cost the lexical leg twice as long on Django;
+  the words' own weights apply in the ranking only;
 - the ranking (`indexing.ranking.boost` and ``FEATURES``) counts a chunk whose name, file name or text
   holds an expanded word as that fraction of a match of a query word, and keeps it apart so the learned
   re-scoring can tell original from expanded matches.
@@ -70,3 +73,12 @@ def expand(
                 best[term] = weight
     ordered = sorted(best.items(), key=lambda kv: (-kv[1], kv[0]))
     return tuple(ordered[:limit])
+
+
+def lexical_query(query: str, expansions: Expansions, weight: float) -> str:
+    """The BM25 query text of a search: ``query`` repeated ``round(1 / weight)`` times, then each
+    expanded code word once, so that an expanded word counts about ``weight`` of one of the query's own
+    words. ``query`` unchanged when there is nothing to add or ``weight`` is 0."""
+    if not expansions or weight <= 0:
+        return query
+    return " ".join([query] * max(1, round(1 / weight)) + [term for term, _ in expansions])

@@ -46,6 +46,7 @@ import pyarrow as pa
 from indexing import state as files_state
 from indexing.config import IndexSettings, default_index_location
 from indexing.embeddings import Embedder, EmbedderLoad, embed_query, load_embedder
+from indexing.expansion import lexical_query
 from indexing.memory import release_memory
 from indexing.models import (
     FileRecord,
@@ -734,10 +735,10 @@ class WorkspaceIndex:
         where = self._where(path)
         analysis = analyse(query)
         bare_symbol = bool(analysis.symbol)
-        # the prose words' code words (`indexing.expansion`) as BM25 terms below the query's own
-        terms = [(t, w * self.weights.expansion) for t, w in analysis.expansions if self.weights.expansion]
+        # the prose words' code words (`indexing.expansion`) join the BM25 query, below the query's own
+        text = lexical_query(query, analysis.expansions, self.weights.expansion)
         lexical_job = asyncio.ensure_future(
-            reads.search_lexical_async(query, _pool(limit), where, RANK_COLUMNS, terms)
+            reads.search_lexical_async(text, _pool(limit), where, RANK_COLUMNS)
         )
         nearest_job: asyncio.Future[tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]] | None = None
         if embedder is not None and not bare_symbol:
@@ -845,12 +846,7 @@ class _Reads(Protocol):
     def run(self, reads: Coroutine[Any, Any, _T]) -> _T: ...
 
     async def search_lexical_async(
-        self,
-        query: str,
-        limit: int,
-        where: str | None,
-        columns: Sequence[str],
-        terms: Sequence[tuple[str, float]],
+        self, query: str, limit: int, where: str | None, columns: Sequence[str]
     ) -> list[dict[str, Any]]: ...
 
     async def search_vector_async(
@@ -885,14 +881,9 @@ class _ThreadedReads:
         return asyncio.run(reads)
 
     async def search_lexical_async(
-        self,
-        query: str,
-        limit: int,
-        where: str | None,
-        columns: Sequence[str],
-        terms: Sequence[tuple[str, float]],
+        self, query: str, limit: int, where: str | None, columns: Sequence[str]
     ) -> list[dict[str, Any]]:
-        return await asyncio.to_thread(self.store.search_lexical, query, limit, where, columns, terms)
+        return await asyncio.to_thread(self.store.search_lexical, query, limit, where, columns)
 
     async def search_vector_async(
         self, vector: np.ndarray, limit: int, where: str | None

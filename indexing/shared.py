@@ -346,15 +346,10 @@ class SharedStore:
 
     # ------------------------------------------------------------------ search
     def search_lexical(
-        self,
-        query: str,
-        limit: int,
-        where: str | None = None,
-        columns: Sequence[str] = HIT_COLUMNS,
-        terms: Sequence[tuple[str, float]] = (),
+        self, query: str, limit: int, where: str | None = None, columns: Sequence[str] = HIT_COLUMNS
     ) -> list[dict[str, Any]]:
-        base = self._base.search_lexical(query, limit, self._base_where(where), columns, terms)
-        local = self.local.search_lexical(query, limit, where, columns, terms) if self._local_files() else []
+        base = self._base.search_lexical(query, limit, self._base_where(where), columns)
+        local = self.local.search_lexical(query, limit, where, columns) if self._local_files() else []
         return merge_lexical(base, local, limit)
 
     def search_vector(self, vector: np.ndarray, limit: int, where: str | None = None) -> list[dict[str, Any]]:

@@ -425,26 +425,15 @@ class IndexStore:
         return _with_text([row for rows in found for row in rows], columns)
 
     def search_lexical(
-        self,
-        query: str,
-        limit: int,
-        where: str | None = None,
-        columns: Sequence[str] = HIT_COLUMNS,
-        terms: Sequence[tuple[str, float]] = (),
+        self, query: str, limit: int, where: str | None = None, columns: Sequence[str] = HIT_COLUMNS
     ) -> list[dict[str, Any]]:
-        """BM25 over ``search_text``, plus any weighted ``terms`` (`fts_query`); rows carry ``_score``
-        (higher is better)."""
-        return self.run(self.search_lexical_async(query, limit, where, columns, terms))
+        """BM25 over ``search_text``; rows carry ``_score`` (higher is better)."""
+        return self.run(self.search_lexical_async(query, limit, where, columns))
 
     async def search_lexical_async(
-        self,
-        query: str,
-        limit: int,
-        where: str | None = None,
-        columns: Sequence[str] = HIT_COLUMNS,
-        terms: Sequence[tuple[str, float]] = (),
+        self, query: str, limit: int, where: str | None = None, columns: Sequence[str] = HIT_COLUMNS
     ) -> list[dict[str, Any]]:
-        fts = fts_query(query, [*_stored_columns(columns), "_score"], where, limit, terms)
+        fts = fts_query(query, [*_stored_columns(columns), "_score"], where, limit)
         return _with_text(await self._read("chunks", fts), columns)
 
     def chunks_at(
@@ -855,23 +844,11 @@ def scan_query(columns: Sequence[str] | None, where: str, limit: int) -> LanceQu
     return LanceQuery(columns=list(columns) if columns is not None else None, filter=where, limit=limit)
 
 
-def fts_query(
-    text: str, columns: Sequence[str], where: str | None, limit: int, terms: Sequence[tuple[str, float]] = ()
-) -> LanceQuery:
+def fts_query(text: str, columns: Sequence[str], where: str | None, limit: int) -> LanceQuery:
     """BM25 over ``search_text``, as ``table.search(text, query_type="fts", fts_columns="search_text")``
-    with ``.where(where, prefilter=True)``, ``.select(columns)`` and ``.limit(limit)`` builds it.
-
-    ``terms`` (a word and a boost: the query's expansions, `indexing.expansion`) are separate optional
-    clauses whose BM25 scores are multiplied by their boosts and added to the text's."""
-    query: Any = text
-    if terms:
-        match = lancedb.query.MatchQuery
-        query = lancedb.query.BooleanQuery(
-            [(lancedb.query.Occur.SHOULD, match(text, "search_text"))]
-            + [(lancedb.query.Occur.SHOULD, match(t, "search_text", boost=b)) for t, b in terms]
-        )
+    with ``.where(where, prefilter=True)``, ``.select(columns)`` and ``.limit(limit)`` builds it."""
     return LanceQuery(
-        full_text_query=FullTextSearchQuery(columns=["search_text"], query=query),
+        full_text_query=FullTextSearchQuery(columns=["search_text"], query=text),
         columns=list(columns),
         filter=where,
         postfilter=False if where else None,

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from indexing.expansion import expand, load_table
+import pytest
+
+from indexing.expansion import expand, lexical_query, load_table
 from indexing.models import Chunk, FileRecord
 from indexing.ranking import _STOP, stem
 from indexing.rows import chunks_table, symbols_table
@@ -45,20 +47,22 @@ def row(id_: str, name: str, text: str, score: float) -> dict[str, object]:
     }
 
 
-def test_expanded_terms_reach_bm25_below_the_query_s_own_words(tmp_path: Path) -> None:
+def test_expanded_words_reach_bm25_below_the_query_s_own_words(tmp_path: Path) -> None:
     store = IndexStore.open(tmp_path / "idx", root="/ws")
 
     def item(path: str, name: str) -> FileBatchItem:
         text = f"def {name}(): pass"
         chunk = Chunk(path, "python", "function", name, (), 1, 1, text, f"def {name}()")
-        return FileBatchItem(
-            FileRecord(path, path, 1, 10, "python"), chunks_table([chunk]), symbols_table([]), None
-        )
+        record = FileRecord(path, path, 1, 10, "python")
+        return FileBatchItem(record, chunks_table([chunk]), symbols_table([]), None)
 
-    store.write_batch([item("a.py", "limit_calls"), item("b.py", "throttle"), item("c.py", "unrelated")])
-    assert [r["path"] for r in store.search_lexical("limit", 5)] == ["a.py"]
-    found = store.search_lexical("limit", 5, terms=[("throttle", 0.3)])
+    store.write_batch(
+        [item("a.py", "limit_calls"), item("b.py", "throttle_calls"), item("c.py", "unrelated")]
+    )
+    assert [r["path"] for r in store.search_lexical("the limit", 5)] == ["a.py"]
+    text = lexical_query("the limit", (("throttle", 0.6),), 0.3)
+    assert text == "the limit the limit the limit throttle"
+    found = store.search_lexical(text, 5)
     assert [r["path"] for r in found] == ["a.py", "b.py"]
-    assert found[0]["_score"] > found[1]["_score"]
-    boosted = store.search_lexical("limit", 5, terms=[("throttle", 3.0)])
-    assert [r["path"] for r in boosted] == ["b.py", "a.py"]  # the boost is what keeps it below
+    assert found[1]["_score"] == pytest.approx(found[0]["_score"] / 3, rel=0.1)  # a third of a query word
+    assert lexical_query("the limit", (("throttle", 0.6),), 0.0) == "the limit"  # off
