@@ -14,9 +14,10 @@ A pair whose doc comment and name were seen before counts once (generated and co
 both). The association of a prose word ``w`` and a code word ``t`` over ``N`` pairs is ``P(t|w)`` times
 their pointwise mutual information ``log(N c(w,t) / (c(w) c(t)))``: how often the word's doc comments
 name ``t``, times how much more often than chance (``minimum`` -> ``min`` 1.6, ``remove`` -> ``strip``
-0.2 on Python's standard library); kept when ``c(w,t) >= --min-pair``, ``c(w) >= --min-word``,
-``c(t) >= --min-code``, the PMI is at least ``log 4`` and the association at least ``--min-score``; each
-prose word keeps its ``--top`` strongest code words, weighted by the association capped at 1.
+0.2 on Python's standard library). A pair is kept when ``c(w,t) >= --min-pair``, ``c(w) >=
+--min-word``, ``--min-code <= c(t) <= --max-code-share N`` (``get``, ``value``: in too many names to
+say anything), the PMI is at least ``log 4`` and the association at least ``--min-score``; each prose
+word keeps its ``--top`` strongest code words, weighted by the association capped at 1.
 
 The benchmark's repositories never enter (the extractor excludes them; this script also drops pairs
 whose ``repo`` or ``path`` names one of them).
@@ -39,7 +40,7 @@ from indexing.expansion import TABLE_FILE
 from indexing.ranking import _STOP, _split, stem
 from tests.benchmarks.retrieval.repos import REPOS
 
-OPTIONS = ("min_pair", "min_word", "min_code", "min_score", "top")
+OPTIONS = ("min_pair", "min_word", "min_code", "max_code_share", "min_score", "top")
 OUT = Path(__file__).resolve().parents[3] / "indexing" / "data" / TABLE_FILE
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 _NAME = re.compile(
@@ -111,6 +112,7 @@ def learn(
     min_pair: int = 5,
     min_word: int = 20,
     min_code: int = 5,
+    max_code_share: float = 0.01,
     min_score: float = 0.1,
     top: int = 4,
 ) -> tuple[dict[str, list[tuple[str, float]]], int]:
@@ -126,7 +128,7 @@ def learn(
         joint.update((w, t) for w in prose for t in code)
     table: dict[str, list[tuple[str, float]]] = {}
     for (w, t), c in joint.items():
-        if c < min_pair or prose_count[w] < min_word or code_count[t] < min_code:
+        if c < min_pair or prose_count[w] < min_word or not min_code <= code_count[t] <= max_code_share * n:
             continue
         pmi = math.log(n * c / (prose_count[w] * code_count[t]))
         score = c / prose_count[w] * pmi
@@ -144,6 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--min-pair", type=int, default=5)
     parser.add_argument("--min-word", type=int, default=20)
     parser.add_argument("--min-code", type=int, default=5)
+    parser.add_argument("--max-code-share", type=float, default=0.01)
     parser.add_argument("--min-score", type=float, default=0.1)
     parser.add_argument("--top", type=int, default=4)
     parser.add_argument("--out", type=Path, default=OUT)
@@ -155,6 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         min_pair=args.min_pair,
         min_word=args.min_word,
         min_code=args.min_code,
+        max_code_share=args.max_code_share,
         min_score=args.min_score,
         top=args.top,
     )
