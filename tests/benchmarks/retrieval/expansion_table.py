@@ -153,15 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--write", action="store_true", help=f"write the table to --out (default {OUT})")
     parser.add_argument("--show", help="comma-separated prose words to print the expansions of")
     args = parser.parse_args(argv)
-    table, n = learn(
-        read_pairs(args.pairs),
-        min_pair=args.min_pair,
-        min_word=args.min_word,
-        min_code=args.min_code,
-        max_code_share=args.max_code_share,
-        min_score=args.min_score,
-        top=args.top,
-    )
+    table, n = learn(read_pairs(args.pairs), **{k: getattr(args, k) for k in OPTIONS})
     entries = sum(len(v) for v in table.values())
     print(f"{n} pairs, {len(table)} prose words, {entries} entries", file=sys.stderr)
     for word in filter(None, (args.show or "").split(",")):
