@@ -14,7 +14,8 @@ A pair whose doc comment and name were seen before counts once (generated and co
 both). The association of a prose word ``w`` and a code word ``t`` over ``N`` pairs is ``P(t|w)`` times
 their pointwise mutual information ``log(N c(w,t) / (c(w) c(t)))``: how often the word's doc comments
 name ``t``, times how much more often than chance (``minimum`` -> ``min`` 1.6, ``remove`` -> ``strip``
-0.2 on Python's standard library). A pair is kept when ``c(w,t) >= --min-pair``, ``c(w) >=
+0.2 on Python's standard library). A pair is kept when ``c(w,t) >= --min-pair`` in at least
+``--min-projects`` projects (one project's own vocabulary is no rule), ``c(w) >=
 --min-word``, ``--min-code <= c(t) <= --max-code-share N`` (``get``, ``value``: in too many names to
 say anything), the PMI is at least ``log 4`` and the association at least ``--min-score``; each prose
 word keeps its ``--top`` strongest code words, weighted by the association capped at 1.
@@ -40,7 +41,7 @@ from indexing.expansion import TABLE_FILE
 from indexing.ranking import _STOP, _split, stem
 from tests.benchmarks.retrieval.repos import REPOS
 
-OPTIONS = ("min_pair", "min_word", "min_code", "max_code_share", "min_score", "top")
+OPTIONS = ("min_pair", "min_projects", "min_word", "min_code", "max_code_share", "min_score", "top")
 OUT = Path(__file__).resolve().parents[3] / "indexing" / "data" / TABLE_FILE
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 _NAME = re.compile(
@@ -51,7 +52,14 @@ _NAME = re.compile(
 _PROSE_STOP = _STOP | frozenset(
     "return returns given if not else all any each new set get true false none null value values "
     "function method class object param params argument arguments type string int bool list "
-    "see note example e g i e use used using also only may must should would could one two".split()
+    "see note example e g i e use used using also only may must should would could one two "
+    # English function words: they say how, not what, and pair with whatever a project names often
+    "about above across after again against along already although always among another anything "
+    "around because before behind below beneath beside besides between beyond both but despite down "
+    "during either else ever every except few following further hence however instead least less "
+    "like many more most much near neither nor off once onto other otherwise our out over own per "
+    "rather same several since some such than though through throughout thus together too toward "
+    "towards under unless unlike until upon very via whether while within without yet you your".split()
 )
 _BENCHMARK = tuple(r.name.lower() for r in REPOS) + tuple(r.package.lower() for r in REPOS)
 
@@ -84,8 +92,14 @@ def _benchmark_pair(pair: dict[str, Any]) -> bool:
     return any(re.search(rf"(?:^|[/\s@-]){re.escape(b)}(?:[/\s@-]|$)", where) for b in _BENCHMARK)
 
 
-def read_pairs(files: Sequence[Path]) -> Iterator[tuple[set[str], list[str]]]:
-    """(prose words, code words) of each usable pair, each distinct (doc comment, name) once."""
+def source(pair: dict[str, Any]) -> str:
+    """The project a pair comes from: its ``repo`` (or ``package``), else its path's first folder."""
+    named = pair.get("repo") or pair.get("package") or pair.get("project")
+    return str(named) if named else str(pair.get("path") or "").strip("/").split("/", 1)[0]
+
+
+def read_pairs(files: Sequence[Path]) -> Iterator[tuple[str, set[str], list[str]]]:
+    """(project, prose words, code words) of each usable pair, each distinct (doc comment, name) once."""
     seen: set[int] = set()
     for file in files:
         opener: Any = gzip.open if file.suffix == ".gz" else open
@@ -103,13 +117,14 @@ def read_pairs(files: Sequence[Path]) -> Iterator[tuple[set[str], list[str]]]:
                 stems = {stem(w) for w in words}
                 prose = {w for w in prose_words(str(pair.get("doc") or "")) if w not in stems}
                 if prose:
-                    yield prose, words
+                    yield source(pair), prose, words
 
 
 def learn(
-    pairs: Iterable[tuple[set[str], list[str]]],
+    pairs: Iterable[tuple[str, set[str], list[str]]],
     *,
     min_pair: int = 5,
+    min_projects: int = 3,
     min_word: int = 20,
     min_code: int = 5,
     max_code_share: float = 0.01,
@@ -121,14 +136,21 @@ def learn(
     prose_count: Counter[str] = Counter()
     code_count: Counter[str] = Counter()
     joint: Counter[tuple[str, str]] = Counter()
-    for prose, code in pairs:
+    projects: dict[tuple[str, str], set[str]] = {}  # up to `min_projects` of the projects a pair is seen in
+    for project, prose, code in pairs:
         n += 1
         prose_count.update(prose)
         code_count.update(code)
-        joint.update((w, t) for w in prose for t in code)
+        for key in ((w, t) for w in prose for t in code):
+            joint[key] += 1
+            seen = projects.setdefault(key, set())
+            if len(seen) < min_projects:
+                seen.add(project)
     table: dict[str, list[tuple[str, float]]] = {}
     for (w, t), c in joint.items():
         if c < min_pair or prose_count[w] < min_word or not min_code <= code_count[t] <= max_code_share * n:
+            continue
+        if len(projects[w, t]) < min_projects:
             continue
         pmi = math.log(n * c / (prose_count[w] * code_count[t]))
         score = c / prose_count[w] * pmi
@@ -144,6 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("pairs", type=Path, nargs="+", help="JSON-lines files of pairs (.jsonl or .jsonl.gz)")
     parser.add_argument("--min-pair", type=int, default=5)
+    parser.add_argument("--min-projects", type=int, default=3)
     parser.add_argument("--min-word", type=int, default=20)
     parser.add_argument("--min-code", type=int, default=5)
     parser.add_argument("--max-code-share", type=float, default=0.01)
