@@ -10,13 +10,13 @@ learned, not written by hand, from (doc comment, code) pairs of code outside the
 each with its weight. The search uses them twice, always below the user's own words:
 
 - the lexical leg's BM25 query (`lexical_query`) holds each once and the query's own words about
-  ``1 / RankingWeights.expansion`` times (LanceDB's BM25 adds a word's score once per occurrence in the
-  query), so an expanded word counts that fraction of a query word. One query: a second query for the
-  expanded words, or a BooleanQuery of boosted clauses, cost the lexical leg twice as long on Django;
-  the words' own weights apply in the ranking only;
-- the ranking (`indexing.ranking.boost` and ``FEATURES``) counts a chunk whose name, file name or text
-  holds an expanded word as that fraction of a match of a query word, and keeps it apart so the learned
-  re-scoring can tell original from expanded matches.
+  ``1 / RankingWeights.expansion_lexical`` times (LanceDB's BM25 adds a word's score once per
+  occurrence in the query), so an expanded word counts that fraction of a query word. One query: a
+  second query for the expanded words, or a BooleanQuery of boosted clauses, cost the lexical leg
+  twice as long on Django; the words' own weights apply in the ranking only;
+- the ranking (`indexing.ranking.boost` and ``FEATURES``) counts a chunk's name, file name or text
+  holding an expanded word as ``RankingWeights.expansion`` times the word's weight of a query word's
+  match, and keeps such matches apart so the learned re-scoring can tell original from expanded ones.
 
 ``RankingWeights(expansion=0.0)`` turns expansion off; so does the setting ``query_expansion = false``
 (`indexing.config.IndexSettings`).

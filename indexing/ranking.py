@@ -117,6 +117,7 @@ class RankingWeights:
     k: int = 5  # rank normalisation of lists that carry no scores
     learned: float = 1.0  # the learned re-scoring (`indexing.ranking_model`): 1 as fitted, 0 off
     expansion: float = 0.3  # an expanded code word (`indexing.expansion`) against a query word; 0 off
+    expansion_lexical: float = 0.3  # ... in the lexical leg's BM25 query (0: the ranking only)
 
 
 @dataclass(slots=True)

@@ -736,7 +736,8 @@ class WorkspaceIndex:
         analysis = analyse(query)
         bare_symbol = bool(analysis.symbol)
         # the prose words' code words (`indexing.expansion`) join the BM25 query, below the query's own
-        text = lexical_query(query, analysis.expansions, self.weights.expansion)
+        weight = self.weights.expansion_lexical if self.weights.expansion else 0.0
+        text = lexical_query(query, analysis.expansions, weight)
         lexical_job = asyncio.ensure_future(
             reads.search_lexical_async(text, _pool(limit), where, RANK_COLUMNS)
         )
