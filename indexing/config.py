@@ -97,9 +97,10 @@ class IndexSettings(BaseModel):
     folder), written by ``agentls index --to URI`` (`indexing.shared`): search reads it for the files
     unchanged since its commit, and the local index holds only the others. Credentials come from the
     provider's environment or config (``AWS_*``, ``~/.aws``), never from settings."""
-    query_expansion: bool = True
-    """Search also for the code words a query's prose words usually name (``limit`` -> ``throttle``;
-    `indexing.expansion`), below the query's own words. False: the query's words only."""
+    query_expansion: float = Field(default=0.0, ge=0.0, le=1.0)
+    """Rank higher the chunks named with the code words a query's prose words usually name (``minimum``
+    -> ``min``; `indexing.expansion`): an expanded word's match counts this fraction of a query word's.
+    0 (default): off; it gained nothing on the retrieval benchmark's tuning split (BENCHMARKS.md)."""
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
     rerank: RerankSettings = Field(default_factory=RerankSettings)
 

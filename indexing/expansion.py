@@ -18,8 +18,10 @@ each with its weight. The search uses them twice, always below the user's own wo
   holding an expanded word as ``RankingWeights.expansion`` times the word's weight of a query word's
   match, and keeps such matches apart so the learned re-scoring can tell original from expanded ones.
 
-``RankingWeights(expansion=0.0)`` turns expansion off; so does the setting ``query_expansion = false``
-(`indexing.config.IndexSettings`).
+Off by default (``RankingWeights.expansion`` and ``expansion_lexical`` are 0): on the retrieval
+benchmark's tuning split no table and weight tried gained (the BM25 part lost 0.003-0.009 NDCG@10, the
+ranking part moved it by +-0.002; BENCHMARKS.md, "Query expansion (issue 13, session 9)"). The
+``query_expansion`` setting (`indexing.config.IndexSettings`) turns the ranking part on.
 """
 
 from __future__ import annotations

@@ -116,8 +116,10 @@ class RankingWeights:
     nested: float = 3.0  # ... unless one is this many times larger: a skeleton and its member both stay
     k: int = 5  # rank normalisation of lists that carry no scores
     learned: float = 1.0  # the learned re-scoring (`indexing.ranking_model`): 1 as fitted, 0 off
-    expansion: float = 0.3  # an expanded code word (`indexing.expansion`) against a query word; 0 off
-    expansion_lexical: float = 0.3  # ... in the lexical leg's BM25 query (0: the ranking only)
+    # an expanded code word (`indexing.expansion`) against a query word in the ranking, and in the lexical
+    # leg's BM25 query; 0 off. Off by default: no setting gained on the tuning split (BENCHMARKS.md)
+    expansion: float = 0.0
+    expansion_lexical: float = 0.0
 
 
 @dataclass(slots=True)

@@ -162,9 +162,7 @@ class WorkspaceIndex:
         self.settings = settings or IndexSettings()
         self.cache_dir = cache_dir
         self.env = dict(env or {})
-        self.weights = weights or RankingWeights()
-        if not self.settings.query_expansion:
-            self.weights = dataclasses.replace(self.weights, expansion=0.0)
+        self.weights = weights or RankingWeights(expansion=self.settings.query_expansion)
         self.location = self.settings.location(root, cache_dir)
         self._store: IndexStore | None = None
         self._embedder_load: EmbedderLoad | None = None

@@ -1,12 +1,17 @@
 """Learn the query-expansion table (``indexing/data/expansion.json.gz``) from (doc comment, code) pairs.
 
-    python -m tests.benchmarks.retrieval.expansion_table /work/corpora/pairs/pairs.jsonl [--write]
+    python -m tests.benchmarks.retrieval.expansion_table PAIRS.jsonl... FOLDER... [--write]
 
-The pairs come from code outside the retrieval benchmark (``indexing.code_pairs``; one JSON object a
-line with the doc comment in ``doc`` and the code in ``code``, the defined name in ``name`` when known).
-For each pair, the *prose words* are the doc comment's words, stemmed as the query analysis stems them
-(`indexing.ranking.stem`, stop words dropped), and the *code words* are the sub-words of the defined
-name (``format_eta`` -> ``format``, ``eta``; the first identifier of the code when no name is given).
+The pairs come from code outside the retrieval benchmark: JSON-lines files (one object a line with the
+doc comment in ``doc`` and the code in ``code``, the defined name in ``name`` when known, the project in
+``repo``), or source folders, which are indexed lexically (agentls' own chunker, in a temporary cache)
+and give a pair for each chunk with a doc comment and a name (the project: the path's first two
+folders under the given folder; ``--save-pairs`` keeps them as JSON lines for the next run).
+
+For each pair, the *prose words* are the words of the doc comment's first paragraph, stemmed as the
+query analysis stems them (`indexing.ranking.stem`, stop words dropped), and the *code words* are the
+sub-words of the defined name (``format_eta`` -> ``format``, ``eta``; the first identifier of the code
+when no name is given).
 A prose word that is also one of the pair's code words is dropped from that pair: the query already
 matches such words, and the table is for the ones it does not.
 
@@ -32,6 +37,7 @@ import json
 import math
 import re
 import sys
+import tempfile
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -79,6 +85,12 @@ def prose_words(doc: str) -> set[str]:
     return out
 
 
+def summary(doc: str) -> str:
+    """A doc comment's first paragraph, at most 300 characters: what a query paraphrases (the rest lists
+    parameters and cases, whose words would pair with every name)."""
+    return re.split(r"\n\s*\n", doc.strip(), maxsplit=1)[0][:300]
+
+
 def defined_name(pair: dict[str, Any]) -> str:
     name = str(pair.get("name") or pair.get("symbol") or "")
     if name:
@@ -98,38 +110,66 @@ def source(pair: dict[str, Any]) -> str:
     return str(named) if named else str(pair.get("path") or "").strip("/").split("/", 1)[0]
 
 
-def read_pairs(files: Sequence[Path]) -> Iterator[tuple[str, set[str], list[str]]]:
+def folder_pairs(folder: Path) -> Iterator[dict[str, Any]]:
+    """A pair for each chunk of ``folder`` with a doc comment and a name, from a lexical index of it."""
+    from indexing.config import EmbeddingSettings, IndexSettings
+    from indexing.service import WorkspaceIndex
+
+    settings = IndexSettings(embedding=EmbeddingSettings(provider="none"))
+    with tempfile.TemporaryDirectory() as cache:
+        index = WorkspaceIndex(folder, settings, cache_dir=Path(cache), env={})
+        try:
+            report = index.index()
+            print(f"{folder}: {report.files_indexed} files, {report.chunks} chunks", file=sys.stderr)
+            columns = ["path", "name", "doc", "kind"]
+            rows = index.store.table("chunks").search().select(columns).limit(report.chunks + 1).to_list()
+        finally:
+            index.close()
+    for row in rows:
+        if row["doc"] and row["name"] and row["kind"] not in ("module", "window"):
+            repo = "/".join(str(row["path"]).split("/")[:2])
+            yield {"doc": row["doc"], "name": row["name"], "path": row["path"], "repo": repo}
+
+
+def _pairs(source: Path) -> Iterator[dict[str, Any]]:
+    if source.is_dir():
+        yield from folder_pairs(source)
+        return
+    opener: Any = gzip.open if source.suffix == ".gz" else open
+    with opener(source, "rt", encoding="utf-8") as lines:
+        yield from map(json.loads, lines)
+
+
+def read_pairs(sources: Sequence[Path]) -> Iterator[tuple[str, set[str], list[str]]]:
     """(project, prose words, code words) of each usable pair, each distinct (doc comment, name) once."""
     seen: set[int] = set()
-    for file in files:
-        opener: Any = gzip.open if file.suffix == ".gz" else open
-        with opener(file, "rt", encoding="utf-8") as lines:
-            for line in lines:
-                pair = json.loads(line)
-                if _benchmark_pair(pair):
-                    continue
-                name = defined_name(pair)
-                words = code_words(name)
-                key = hash((str(pair.get("doc") or "").strip(), name))
-                if not words or key in seen:
-                    continue
-                seen.add(key)
-                stems = {stem(w) for w in words}
-                prose = {w for w in prose_words(str(pair.get("doc") or "")) if w not in stems}
-                if prose:
-                    yield source(pair), prose, words
+    for origin in sources:
+        for pair in _pairs(origin):
+            if _benchmark_pair(pair):
+                continue
+            name = defined_name(pair)
+            words = code_words(name)
+            doc = summary(str(pair.get("doc") or ""))
+            key = hash((doc, name))
+            if not words or key in seen:
+                continue
+            seen.add(key)
+            stems = {stem(w) for w in words}
+            prose = {w for w in prose_words(doc) if w not in stems}
+            if prose:
+                yield source(pair), prose, words
 
 
 def learn(
     pairs: Iterable[tuple[str, set[str], list[str]]],
     *,
-    min_pair: int = 5,
-    min_projects: int = 3,
-    min_word: int = 20,
+    min_pair: int = 3,
+    min_projects: int = 2,
+    min_word: int = 10,
     min_code: int = 5,
     max_code_share: float = 0.01,
-    min_score: float = 0.1,
-    top: int = 4,
+    min_score: float = 0.05,
+    top: int = 6,
 ) -> tuple[dict[str, list[tuple[str, float]]], int]:
     """The table (prose word -> [(code word, weight)], strongest first) and the number of pairs read."""
     n = 0
@@ -164,18 +204,26 @@ def learn(
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("pairs", type=Path, nargs="+", help="JSON-lines files of pairs (.jsonl or .jsonl.gz)")
-    parser.add_argument("--min-pair", type=int, default=5)
-    parser.add_argument("--min-projects", type=int, default=3)
-    parser.add_argument("--min-word", type=int, default=20)
+    parser.add_argument(
+        "pairs", type=Path, nargs="+", help="JSON-lines files of pairs (.jsonl, .jsonl.gz) or source folders"
+    )
+    parser.add_argument("--min-pair", type=int, default=3)
+    parser.add_argument("--min-projects", type=int, default=2)
+    parser.add_argument("--min-word", type=int, default=10)
     parser.add_argument("--min-code", type=int, default=5)
     parser.add_argument("--max-code-share", type=float, default=0.01)
-    parser.add_argument("--min-score", type=float, default=0.1)
-    parser.add_argument("--top", type=int, default=4)
+    parser.add_argument("--min-score", type=float, default=0.05)
+    parser.add_argument("--top", type=int, default=6)
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--write", action="store_true", help=f"write the table to --out (default {OUT})")
     parser.add_argument("--show", help="comma-separated prose words to print the expansions of")
+    parser.add_argument("--save-pairs", type=Path, help="write the pairs of the source folders here")
     args = parser.parse_args(argv)
+    if args.save_pairs:
+        with args.save_pairs.open("w", encoding="utf-8") as out:
+            for folder in (p for p in args.pairs if p.is_dir()):
+                out.writelines(json.dumps(pair) + "\n" for pair in folder_pairs(folder))
+        args.pairs = [p for p in args.pairs if not p.is_dir()] + [args.save_pairs]
     table, n = learn(read_pairs(args.pairs), **{k: getattr(args, k) for k in OPTIONS})
     entries = sum(len(v) for v in table.values())
     print(f"{n} pairs, {len(table)} prose words, {entries} entries", file=sys.stderr)
