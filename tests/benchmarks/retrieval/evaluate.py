@@ -157,8 +157,8 @@ class Table:
 # ----------------------------------------------------------------------------------------------- systems
 
 
-def agentls_search(index: WorkspaceIndex, *, vector_only: bool = False) -> Search:
-    run = index.search_vector if vector_only else index.search
+def agentls_search(index: WorkspaceIndex, *, vector_only: bool = False, lexical: bool = False) -> Search:
+    run = index.search_vector if vector_only else index.search_lexical if lexical else index.search
 
     def search(query: str) -> list[Hit]:
         return [Hit(h.path, h.start_line, h.end_line) for h in run(query, limit=K)]

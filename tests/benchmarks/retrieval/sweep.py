@@ -44,6 +44,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--set", action="append", default=[], dest="settings", help="field=value[,...]")
     parser.add_argument("--repos", help="comma-separated subset of the repositories")
     parser.add_argument("--vector-only", action="store_true", help="score the vector leg alone too")
+    parser.add_argument(
+        "--lexical", action="store_true", help="score each setting's lexical search on the same indexes too"
+    )
+    parser.add_argument("--kinds", action="store_true", help="NDCG per query kind (natural, mixed, symbol)")
     args = parser.parse_args(argv)
     work = args.work or args.cache / "sweep" / ("hybrid" if args.model else "lexical")
     settings = [("default", RankingWeights())] + [(s, parse_setting(s)) for s in args.settings]
@@ -51,23 +55,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.repos:
         queries = [q for q in queries if q["repo"] in args.repos.split(",")]
     labels = [label for label, _ in settings] + (["vector only"] if args.vector_only else [])
-    ndcg: dict[tuple[str, str], list[float]] = {(label, q["split"]): [] for label in labels for q in queries}
+    labels += [f"{label} (lexical)" for label, _ in settings] if args.lexical else []
+    groups = sorted({q["split"] for q in queries}) + (
+        sorted({q["kind"] for q in queries}) if args.kinds else []
+    )
+    ndcg: dict[tuple[str, str], list[float]] = {(label, g): [] for label in labels for g in groups}
     for name in sorted({q["repo"] for q in queries}):
         corpus = fetch(BY_NAME[name], args.cache)
         index = open_agentls(corpus.root, work / name, model_dir=args.model)
         repo_queries = [q for q in queries if q["repo"] == name]
         for label, weights in settings:
             index.weights = weights
-            search = agentls_search(index)
-            for q in repo_queries:
-                ndcg[label, q["split"]].append(score(q, search(q["query"]))["ndcg"])
+            runs = [(label, agentls_search(index))]
+            runs += [(f"{label} (lexical)", agentls_search(index, lexical=True))] if args.lexical else []
+            for name_, search in runs:
+                for q in repo_queries:
+                    value = score(q, search(q["query"]))["ndcg"]
+                    ndcg[name_, q["split"]].append(value)
+                    if args.kinds:
+                        ndcg[name_, q["kind"]].append(value)
         if args.vector_only:
             index.weights = RankingWeights()
             search = agentls_search(index, vector_only=True)
             for q in repo_queries:
                 ndcg["vector only", q["split"]].append(score(q, search(q["query"]))["ndcg"])
-    for (label, split), values in ndcg.items():
-        print(f"{label}: NDCG@10 {statistics.fmean(values):.4f} over {len(values)} queries ({split})")
+    for (label, group), values in ndcg.items():
+        if values:
+            print(f"{label}: NDCG@10 {statistics.fmean(values):.4f} over {len(values)} queries ({group})")
     return 0
 
 
