@@ -231,11 +231,11 @@ def _field_words(text: str) -> frozenset[str]:
     return frozenset(map(stem, {p.lower() for p in _CAMEL_ASCII.findall(text)}))
 
 
-def _text_matches(row: Mapping[str, Any], analysis: QueryAnalysis) -> tuple[int, int]:
+def _text_matches(row: Mapping[str, Any], analysis: QueryAnalysis, expanded: bool = False) -> tuple[int, int]:
     """Which query words the chunk's searchable text holds, at the start of a word, as a bit mask over
     ``analysis.words`` (``search_text``
-    has the identifiers split, the path and the qualified name); and the same over
-    ``analysis.expanded``. Substring tests on the text with
+    has the identifiers split, the path and the qualified name); and, if ``expanded``, the same over
+    ``analysis.expanded`` (else 0). Substring tests on the text with
     punctuation blanked: no tokenising, which cost more than the rest of the ranking together."""
     source = row.get("search_text")
     if source is None:
@@ -243,6 +243,8 @@ def _text_matches(row: Mapping[str, Any], analysis: QueryAnalysis) -> tuple[int,
         source = text + " " + " ".join(_split(" ".join(_WORD.findall(text))))
     spaced = " " + str(source).lower().translate(_BLANK_PUNCTUATION)
     mask = sum(1 << i for i, forms in enumerate(analysis.starts) if any(f in spaced for f in forms))
+    if not expanded:
+        return mask, 0
     return mask, sum(1 << i for i, w in enumerate(analysis.expanded) if " " + w in spaced)
 
 
@@ -329,7 +331,7 @@ def boost(cand: Candidate, analysis: QueryAnalysis, weights: RankingWeights) -> 
             parts["name_mask"] = sum(1 << i for i, w in enumerate(analysis.words) if w in name_words)
             parts["name_cover"] = found / len(name_words) if name_words else 0.0
             factor *= 1.0 + weights.name * found / n
-        mask, expanded_mask = _text_matches(row, analysis)
+        mask, expanded_mask = _text_matches(row, analysis, bool(analysis.expanded and weights.expansion))
         parts["text_mask"] = mask
         parts["text"] = share = mask.bit_count() / n
         factor *= 1.0 + weights.text * share

@@ -1,6 +1,7 @@
 """Query expansion (`indexing.expansion`): prose words of a query reach code named in other words, always
-below the user's own words, and ``RankingWeights(expansion=0)`` turns it off. The table used is the
-packaged one (learned by ``tests/benchmarks/retrieval/expansion_table.py``); the store and index are real."""
+below the user's own words. Off by default; ``RankingWeights(expansion=..., expansion_lexical=...)`` or
+the ``query_expansion`` setting turn it on. The table used is the packaged one (learned by
+``tests/benchmarks/retrieval/expansion_table.py``); the store and index are real."""
 
 from __future__ import annotations
 
