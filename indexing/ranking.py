@@ -10,8 +10,9 @@ identifiers; rows carry ``_score``), ``vector`` (nearest chunks; rows carry ``_d
 2. *Query analysis* (:func:`analyse`): content words, stemmed (``parsing``, ``parser``, ``parse`` ->
    ``pars``), identifiers split (``parseJSON`` -> ``parse``, ``json``) and kept whole, and whether the
    query is a bare symbol (``Session.send``, ``task_struct``, ``struct task_struct``); the prose words'
-   code words (``limit`` -> ``throttle``, `indexing.expansion`), which count ``weights.expansion`` times
-   their association weight of a query word's match and are kept apart in ``cand.parts``.
+   code words (``minimum`` -> ``min``, `indexing.expansion`; off by default), which count
+   ``weights.expansion`` times their association weight of a query word's match and are kept apart in
+   ``cand.parts``.
 3. *Field matches*, multiplicative: the share of query words found in the chunk's symbol name, in its
    path (file stem and folders), and in its text (which holds its doc comment and signature); an exact
    (qualified) name match, which for a symbol query is decisive; definitions over module code and
