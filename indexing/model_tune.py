@@ -6,14 +6,15 @@ install does not bring.
 A model2vec model is a table of one vector per tokenizer id; a text's vector is the mean of its tokens'
 rows, normalised. `tune_model` trains that table contrastively: for a batch of pairs, the doc comment's
 vector should be closer to its own code's vector than to the batch's other codes (InfoNCE with in-batch
-negatives, both directions, temperature `TuneSettings.temperature`), with a pull of the rows back towards
-the starting table after each step (`TuneSettings.anchor`) so words the pairs never show keep their meaning. The code side is what
-the index embeds (`indexing.service.embedding_text`: path, qualified name, code, cut at 2,000
-characters); the doc side is the doc comment's first paragraph, what a search query paraphrases.
-Pairs come from `indexing.code_pairs` (JSON lines with ``doc``, ``code``, ``name``, ``path``, or source
-folders). The result is saved in the same model2vec layout (tokenizer and config copied, new
-``model.safetensors``), written beside the target and moved into place at the end, so
-`indexing.embeddings.Model2VecEmbedder` loads it unchanged and no reader sees half a model.
+negatives, both directions, temperature `TuneSettings.temperature`; Adam on the rows a batch uses), with
+a pull of those rows back towards the starting table after each step (`TuneSettings.anchor`) so words
+the pairs rarely show keep their meaning. The code side is what the index embeds
+(`indexing.service.embedding_text`: path, qualified name, code, cut at 2,000 characters); the doc side
+is the doc comment's first paragraph, what a search query paraphrases. Pairs come from
+`indexing.code_pairs` (JSON lines with ``doc``, ``code``, ``name``, ``path``, or source folders). The
+result is saved in the same model2vec layout (tokenizer and config copied, new ``model.safetensors``),
+written beside the target and moved into place at the end, so `indexing.embeddings.Model2VecEmbedder`
+loads it unchanged and no reader sees half a model.
 """
 
 from __future__ import annotations
@@ -151,7 +152,23 @@ def tune_model(
     embedding = torch.nn.EmbeddingBag(start.shape[0], start.shape[1], mode="mean", sparse=True)
     with torch.no_grad():
         embedding.weight.copy_(start)
-    optimizer = torch.optim.SparseAdam(list(embedding.parameters()), lr=settings.learning_rate)
+    # Adam on the rows a batch uses, written out: torch.optim's first use imports torch._dynamo (2.5 s)
+    moment = torch.zeros_like(start)
+    second = torch.zeros_like(start)
+    beta1, beta2 = 0.9, 0.999
+
+    def adam_step(step: int) -> None:
+        grad = embedding.weight.grad
+        assert grad is not None
+        grad = grad.coalesce()
+        rows, values = grad.indices()[0], grad.values()
+        with torch.no_grad():
+            moment[rows] = beta1 * moment[rows] + (1 - beta1) * values
+            second[rows] = beta2 * second[rows] + (1 - beta2) * values * values
+            corrected = moment[rows] / (1 - beta1**step)
+            scale = (second[rows] / (1 - beta2**step)).sqrt() + 1e-8
+            embedding.weight[rows] -= settings.learning_rate * corrected / scale
+        embedding.weight.grad = None
 
     def encode(batch: list[list[int]]) -> tuple[Any, Any]:
         flat = torch.tensor([i for ids in batch for i in ids], dtype=torch.long)
@@ -176,15 +193,16 @@ def tune_model(
                 torch.nn.functional.cross_entropy(logits, target)
                 + torch.nn.functional.cross_entropy(logits.T, target)
             ) / 2
-            optimizer.zero_grad()
             loss.backward()
-            optimizer.step()
-            if settings.anchor:  # pull the rows just moved back towards the start (decoupled, like weight decay)
+            steps += 1
+            adam_step(steps)
+            if (
+                settings.anchor
+            ):  # pull the rows just moved back towards the start (decoupled, like weight decay)
                 rows = torch.unique(torch.cat([doc_ids, code_ids]))
                 with torch.no_grad():
                     weight = embedding.weight
                     weight[rows] -= settings.anchor * (weight[rows] - start[rows])
-            steps += 1
             last = float(loss.detach())
             if steps == 1:
                 first = last

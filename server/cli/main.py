@@ -469,6 +469,62 @@ def distill_cmd(source: str | None, dims: int) -> None:
     err.print(f"[green]done:[/] {path}; `agentls index` now adds vectors", highlight=False)
 
 
+@model_group.command("tune")
+@click.argument("sources", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--pairs", "pairs_file", type=click.Path(path_type=Path), help="A JSON-lines file of pairs.")
+@click.option(
+    "--from", "source", default=None, help="The model2vec model to start from (default: the distilled one)."
+)
+@click.option(
+    "--out", "name", default="tuned-code", show_default=True, help="The new model's name in the cache."
+)
+@click.option("--epochs", default=1, show_default=True, type=click.IntRange(1, 100))
+@click.option("--max-pairs", default=0, show_default=True, type=click.IntRange(0), help="0: all.")
+def tune_cmd(
+    sources: tuple[Path, ...],
+    pairs_file: Path | None,
+    source: str | None,
+    name: str,
+    epochs: int,
+    max_pairs: int,
+) -> None:
+    """Fine-tune a static model on (doc comment, code) pairs, from --pairs FILE or FOLDERs (needs torch)."""
+    from indexing.embeddings import DISTILLED_MODEL_NAME, EmbeddingError, model_cache_path
+    from indexing.model_tune import TuneSettings, read_pairs, tune_model
+
+    err = Console(stderr=True, soft_wrap=True)
+    inputs = [*([pairs_file] if pairs_file else []), *sources]
+    if not inputs:
+        raise click.UsageError(
+            "give --pairs FILE or source FOLDERs (`python -m indexing.code_pairs` writes pairs)"
+        )
+    models = cache_dir(environment()) / "models"
+    start = Path(source).expanduser() if source else models / DISTILLED_MODEL_NAME
+    if not start.is_dir():
+        start = model_cache_path(models.parent, source) if source else start
+    if not start.is_dir():
+        raise click.ClickException(
+            f"no model at {start}: run `agentls model distill` first, or pass --from a model2vec folder"
+        )
+    out = models / name.replace("/", "--")
+    err.print(f"tuning {start} -> {out}", highlight=False)
+    try:
+        report = tune_model(
+            start,
+            read_pairs(inputs),
+            out,
+            TuneSettings(epochs=epochs, max_pairs=max_pairs),
+            progress=lambda message: err.print(message, highlight=False),
+        )
+    except EmbeddingError as exc:
+        raise click.ClickException(str(exc)) from exc
+    err.print(
+        f"[green]done:[/] {out} ({report.pairs} pairs, {report.steps} steps, loss {report.loss_first:.2f} -> "
+        f'{report.loss_last:.2f}, {report.seconds:.0f} s); use it with \\[index.embedding] model = "{out}"',
+        highlight=False,
+    )
+
+
 @model_group.command("pull")
 @click.argument("name", default="minishlab/potion-code-16M")
 @click.option(
