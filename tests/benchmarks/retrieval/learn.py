@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import pickle
 import statistics
 import sys
@@ -43,7 +44,8 @@ from indexing.ranking import FEATURES, RankingWeights, features, score_candidate
 from tests.benchmarks.retrieval.evaluate import Hit, K, _matches, load_queries, open_agentls, score
 from tests.benchmarks.retrieval.repos import BY_NAME, fetch
 
-CACHE = Path.home() / ".cache" / "agentls-bench"
+# AGENTLS_BENCH_CACHE: another place for the sweep indexes and dumps (a second model beside the first)
+CACHE = Path(os.environ.get("AGENTLS_BENCH_CACHE") or Path.home() / ".cache" / "agentls-bench")
 MODEL_FILE = Path(__file__).resolve().parents[3] / "indexing" / "ranking_model.py"
 # the hand-weighted ranking without the learned step: the baseline and the features' input
 HAND = RankingWeights(learned=0.0)
