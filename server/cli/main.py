@@ -480,6 +480,13 @@ def distill_cmd(source: str | None, dims: int) -> None:
 )
 @click.option("--epochs", default=1, show_default=True, type=click.IntRange(1, 100))
 @click.option("--max-pairs", default=0, show_default=True, type=click.IntRange(0), help="0: all.")
+@click.option(
+    "--blend",
+    default=0.5,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="How far towards the trained table.",
+)
 def tune_cmd(
     sources: tuple[Path, ...],
     pairs_file: Path | None,
@@ -487,6 +494,7 @@ def tune_cmd(
     name: str,
     epochs: int,
     max_pairs: int,
+    blend: float,
 ) -> None:
     """Fine-tune a static model on (doc comment, code) pairs, from --pairs FILE or FOLDERs (needs torch)."""
     from indexing.embeddings import DISTILLED_MODEL_NAME, EmbeddingError, model_cache_path
@@ -513,7 +521,7 @@ def tune_cmd(
             start,
             read_pairs(inputs),
             out,
-            TuneSettings(epochs=epochs, max_pairs=max_pairs),
+            TuneSettings(epochs=epochs, max_pairs=max_pairs, blend=blend),
             progress=lambda message: err.print(message, highlight=False),
         )
     except EmbeddingError as exc:

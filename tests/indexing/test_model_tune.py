@@ -37,7 +37,10 @@ def test_tuning_brings_doc_and_code_vectors_closer(distilled_model: Path, tmp_pa
     out = tmp_path / "models" / "tuned"
 
     report = tune_model(
-        distilled_model, pairs, out, TuneSettings(epochs=20, batch_size=4, learning_rate=0.05, anchor=0.0)
+        distilled_model,
+        pairs,
+        out,
+        TuneSettings(epochs=20, batch_size=4, learning_rate=0.05, anchor=0.0, blend=1.0),
     )
 
     assert report.steps == 20 and report.loss_last < report.loss_first
