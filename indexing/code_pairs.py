@@ -29,7 +29,7 @@ from indexing.chunker import parse_source
 from indexing.languages import detect_language
 from indexing.models import ParseLimits
 
-__all__ = ["BENCHMARK_PROJECTS", "CodePair", "code_without_doc", "folder_pairs", "write_pairs"]
+__all__ = ["BENCHMARK_PROJECTS", "CodePair", "code_without_doc", "doc_summary", "folder_pairs", "write_pairs"]
 
 BENCHMARK_PROJECTS = frozenset(
     "requests click express axios query-core @tanstack tanstack immer cobra spf13 gin gin-gonic "
@@ -160,3 +160,9 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def doc_summary(doc: str) -> str:
+    """A doc comment's first paragraph, at most 300 characters: what a query paraphrases (the rest lists
+    parameters and cases, whose words would pair with every name)."""
+    return re.split(r"\n\s*\n", doc.strip(), maxsplit=1)[0][:300]

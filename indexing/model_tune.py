@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import logging
 import random
-import re
 import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -33,11 +32,12 @@ from typing import Any
 
 import numpy as np
 
+from indexing.code_pairs import doc_summary, folder_pairs
 from indexing.embeddings import EmbeddingError, staged_folder
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["TuneReport", "TuneSettings", "doc_summary", "read_pairs", "tune_model"]
+__all__ = ["TuneReport", "TuneSettings", "read_pairs", "tune_model"]
 
 _MAX_CHARS = 2000
 _MAX_TOKENS = 512
@@ -69,15 +69,9 @@ class TuneReport:
     loss_last: float
 
 
-def doc_summary(doc: str) -> str:
-    """A doc comment's first paragraph, at most 300 characters."""
-    return re.split(r"\n\s*\n", doc.strip(), maxsplit=1)[0][:300]
-
-
 def read_pairs(sources: Sequence[Path]) -> Iterator[tuple[str, str]]:
     """(doc text, code text) of each pair in JSON-lines files or source folders, the code as the index
     would embed it."""
-    from indexing.code_pairs import folder_pairs
     from indexing.service import embedding_text
 
     for source in sources:

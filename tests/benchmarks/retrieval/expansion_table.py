@@ -43,6 +43,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from indexing.code_pairs import doc_summary
 from indexing.expansion import TABLE_FILE
 from indexing.ranking import _STOP, _split, stem
 from tests.benchmarks.retrieval.repos import REPOS
@@ -83,12 +84,6 @@ def prose_words(doc: str) -> set[str]:
             if len(part) >= 3 and part.isalpha() and part not in _PROSE_STOP:
                 out.add(stem(part))
     return out
-
-
-def summary(doc: str) -> str:
-    """A doc comment's first paragraph, at most 300 characters: what a query paraphrases (the rest lists
-    parameters and cases, whose words would pair with every name)."""
-    return re.split(r"\n\s*\n", doc.strip(), maxsplit=1)[0][:300]
 
 
 def defined_name(pair: dict[str, Any]) -> str:
@@ -149,7 +144,7 @@ def read_pairs(sources: Sequence[Path]) -> Iterator[tuple[str, set[str], list[st
                 continue
             name = defined_name(pair)
             words = code_words(name)
-            doc = summary(str(pair.get("doc") or ""))
+            doc = doc_summary(str(pair.get("doc") or ""))
             key = hash((doc, name))
             if not words or key in seen:
                 continue
