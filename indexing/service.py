@@ -439,9 +439,10 @@ class WorkspaceIndex:
             self._maintenance.join(timeout)
 
     def maintain(self) -> None:
-        """Compact and re-index the tables if writes have piled up (call when idle)."""
+        """Compact and re-index the tables if writes have piled up. Updates go on meanwhile: the store
+        takes its write lock only to commit (`IndexStore.optimize`)."""
         store = self.store
-        with store.writer():
+        with store.held():
             self._maintain(store)
 
     def _relative(self, path: str | Path) -> str:

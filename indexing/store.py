@@ -162,7 +162,11 @@ class IndexStore:
         self._lock = _Lock(location / ".lock")
         self._write_lock = threading.Lock()
         self._writer_mutex = threading.RLock()  # one writing thread per store; others wait
-        self._writer_depth = 0
+        self._holds = 0  # blocks of this process holding `_lock` (`held`)
+        self._hold_mutex = threading.Lock()
+        # Compaction, index builds and cleanup, one at a time: a cleanup deletes the files that no
+        # version refers to yet, such as those of a compaction or an index build still running.
+        self._maintenance_lock = threading.RLock()
         self._meta: dict[str, Any] = {}
         self._db: Any = None
         self._tables: dict[str, Any] = {}
@@ -266,19 +270,29 @@ class IndexStore:
     def writer(self) -> Iterator[IndexStore]:
         """Hold the index's write lock for the duration of the block.
 
-        Re-entrant within a thread; other threads of this process wait for it (background maintenance
-        and an update never interleave); another process gets :class:`IndexLocked` at once.
+        Re-entrant within a thread; other threads of this process wait for it (an update and a full run
+        never interleave); another process gets :class:`IndexLocked` at once.
         """
-        with self._writer_mutex:
-            if self._writer_depth == 0:
+        with self._writer_mutex, self.held():
+            yield self
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[IndexStore]:
+        """Keep other processes from writing this index for the duration of the block, without waiting
+        for (or blocking) this process's other writers: background maintenance (`optimize`) runs under
+        it, and takes the store's write lock only to commit. Another process gets :class:`IndexLocked`
+        at once."""
+        with self._hold_mutex:
+            if self._holds == 0:
                 private_dir(self.location)
                 self._lock.acquire()
-            self._writer_depth += 1
-            try:
-                yield self
-            finally:
-                self._writer_depth -= 1
-                if self._writer_depth == 0:
+            self._holds += 1
+        try:
+            yield self
+        finally:
+            with self._hold_mutex:
+                self._holds -= 1
+                if self._holds == 0:
                     self._lock.release()
 
     def refresh(self) -> None:
@@ -617,12 +631,16 @@ class IndexStore:
         except Exception:  # no full-text index yet: the next run builds it over every row
             return 0
         new = int(stats.num_unindexed_rows or 0) if stats is not None else 0
-        if new:
+        if not new or not self._maintenance_lock.acquire(blocking=False):
+            return 0  # maintenance running (`optimize`) folds them, or the next save's fold does
+        try:
             merge = 1 if int(stats.num_indices or 1) > 1 else 0  # never the main part
             with self._write_lock:
                 dataset = chunks.to_lance()
                 dataset.optimize.optimize_indices(num_indices_to_merge=merge, index_names=["search_text_idx"])
                 chunks.checkout_latest()
+        finally:
+            self._maintenance_lock.release()
         return new
 
     def _replace_rows(self, name: str, paths: Sequence[str], rows: pa.Table | None) -> None:
@@ -704,6 +722,10 @@ class IndexStore:
         proportion to its table, and together they made the peak of a first kernel index (2.3 GB, against
         0.5 GB while indexing).
         """
+        with self._maintenance_lock:
+            return self._ensure_indexes(vector_index_min_rows, step)
+
+    def _ensure_indexes(self, vector_index_min_rows: int, step: StepCallback | None) -> list[str]:
         jobs: list[Callable[[], list[str]]] = [
             partial(self._chunk_indexes, step),
             partial(self._symbol_indexes, step),
@@ -779,10 +801,19 @@ class IndexStore:
         """Compact fragments, fold new rows into the indexes, and drop versions older than ``keep_versions``.
         ``step(label)`` is called before each table's compaction; each one's time is logged.
 
+        Writes go on meanwhile: the work is done beside them, and the store's write lock is held only to
+        see each table's new version and to drop old versions. On the kernel's index the symbols table
+        (12 M rows) took 15-20 s to compact and re-index, and a save that came meanwhile waited for all of
+        it. A compaction task whose fragments a write changed meanwhile (a save of a file whose rows it
+        merged) is left out of the commit, and that table is planned once more without those fragments;
+        what is still left is compacted next time. The caller holds the index (`held` or `writer`), so
+        no other process writes it.
+
         Old versions' files are deleted even when younger than a week (Lance keeps those by default, in
-        case a write is in progress: the caller holds the index's write lock, so none is); with the
-        default, about 0.55 GB of the kernel's index stayed on disk after a full run. A search that began
-        on a version that is dropped may fail once.
+        case a write is in progress: writes in this process hold the write lock, which the cleanup takes,
+        and other processes are kept out), and so are the files of a commit that lost to a write; with
+        Lance's default, about 0.55 GB of the kernel's index stayed on disk after a full run. A search that
+        began on a version that is dropped may fail once.
 
         Each optimize adds the vectors written since the last one to the vector index as a new delta,
         and Lance does not compact fragments held by different deltas: after 500 single-file updates of
@@ -791,33 +822,97 @@ class IndexStore:
         vector index is rebuilt (about 2 s for 25,000 vectors), after which compaction merges the table
         back into one fragment.
 
-        Fragments are merged by copying their encoded pages (`_compact_by_copy`) before LanceDB's optimize
-        (which re-encodes, and then finds nothing left to merge): on a first kernel index, re-encoding the
-        chunks' compressed text took 39 s of a 274 s run.
+        Fragments are merged by copying their encoded pages (Lance's "try_binary_copy") rather than
+        decoding and re-encoding them: on a first kernel index, re-encoding the chunks' compressed text
+        took 39 s of a 274 s run. Fragments that cannot be copied, such as ones with deleted rows, are
+        re-encoded.
         """
-        with self._write_lock:
+        with self._maintenance_lock:
             vectors = self._tables.get("vectors")
             if vectors is not None and _index_deltas(vectors, "vector_idx") > _MAX_VECTOR_INDEX_DELTAS:
                 config = _vector_index_config(vectors.count_rows())
-                vectors.create_index("vector", config=config, name="vector_idx", replace=True)
+                with self._write_lock:
+                    vectors.create_index("vector", config=config, name="vector_idx", replace=True)
             for name, table in self._tables.items():
-                with _step(step, f"compacting {name}"), warnings.catch_warnings():
-                    warnings.simplefilter("ignore", UserWarning)  # "removes every version but the latest"
-                    _compact_by_copy(name, table)
-                    table.optimize(cleanup_older_than=keep_versions, delete_unverified=True)
+                with _step(step, f"compacting {name}"):
+                    self._compact(name, table)
+                    try:  # commits beside appends and deletes
+                        table.to_lance().optimize.optimize_indices()
+                    except OSError as exc:  # lost to a write in conflict: the next maintenance does it
+                        log.info("updating %s's indexes lost to a write (%s)", name, exc)
+                    with self._write_lock:
+                        table.checkout_latest()
+            with self._write_lock, warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # "removes every version but the latest"
+                began = time.perf_counter()
+                for table in self._tables.values():
+                    table.to_lance().cleanup_old_versions(older_than=keep_versions, delete_unverified=True)
+                log.debug("old versions dropped in %.2f s", time.perf_counter() - began)
+
+    def _compact(self, name: str, table: Any) -> None:
+        """Merge ``table``'s small fragments beside the writes (see `optimize`): plan, rewrite and commit
+        without the write lock the tasks whose fragments no write changed meanwhile. Twice
+        at most: the second plan leaves out the fragments that changed and those written meanwhile, which
+        a save is likely to change again (the file being edited deletes its previous rows)."""
+        from lance.optimize import Compaction, CompactionOptions  # Lance: imported only to compact
+
+        excluded: list[int] = []
+        for _attempt in range(2):
+            options = CompactionOptions(compaction_mode="try_binary_copy")
+            if excluded:
+                options["excluded_fragment_ids"] = excluded
+            dataset = table.to_lance()
+            try:
+                plan = Compaction.plan(dataset, options)
+                rewrites = [task.execute(dataset) for task in plan.tasks]
+            except Exception as exc:  # the table stays as it is: slower to scan, never wrong
+                log.warning("compacting %s failed: %s", name, exc)
+                return
+            if not rewrites:
+                return
+            # Committed without the write lock: a save's delete that Lance finds in a fragment rewritten
+            # meanwhile is rebased onto the rewrite, and a compaction whose fragment a save changed first
+            # is refused. Only the commit's index remap is long (4.2 s for the kernel's symbols table
+            # once its fragments were indexed), and the saves do not wait for it.
+            latest = table.to_lance()
+            current, changed = _changed_fragments(latest, plan.tasks)
+            planned = {fragment.fragment_id for fragment in dataset.get_fragments()}
+            kept = [
+                rewrite
+                for task, rewrite in zip(plan.tasks, rewrites, strict=True)
+                if not any(source.id in changed for source in task.fragments)
+            ]
+            committed = True
+            if kept:
+                began = time.perf_counter()
+                try:
+                    metrics = Compaction.commit(latest, kept, options)
+                except OSError as exc:  # a write changed their fragments since the look above
+                    log.info("compacting %s: the commit lost to a write (%s)", name, exc)
+                    committed, kept = False, []
+                    current, changed = _changed_fragments(table.to_lance(), plan.tasks)  # not planned again
+                else:
+                    log.debug("compacted %s (commit %.2f s): %s", name, time.perf_counter() - began, metrics)
+                with self._write_lock:  # the table's view, which the saves write through
+                    table.checkout_latest()
+            if committed and not changed:
+                return
+            log.info(
+                "compacting %s: %d of %d tasks left for later (a write changed their fragments meanwhile)",
+                name,
+                len(rewrites) - len(kept),
+                len(rewrites),
+            )
+            excluded.extend(changed)
+            excluded.extend(f for f in current if f not in planned)  # written meanwhile
 
 
-def _compact_by_copy(name: str, table: Any) -> None:
-    """Merge ``table``'s small fragments by copying their encoded pages rather than decoding and
-    re-encoding them (Lance's "try_binary_copy"; fragments that cannot be copied, such as ones with
-    deleted rows, are re-encoded as before). A failure is logged: LanceDB's optimize compacts after."""
-    try:
-        metrics = table.to_lance().optimize.compact_files(compaction_mode="try_binary_copy")
-    except Exception as exc:  # an older Lance, a remote table: LanceDB's optimize re-encodes instead
-        log.info("compacting %s by copying pages failed (%s); re-encoding instead", name, exc)
-        return
-    table.checkout_latest()  # LanceDB's view of the table, which its optimize commits on
-    log.debug("compacted %s: %s", name, metrics)
+def _changed_fragments(dataset: Any, tasks: Sequence[Any]) -> tuple[dict[int, Any], set[int]]:
+    """The ``dataset``'s fragments by id, and the ids of the compaction ``tasks``' source fragments that
+    a write changed or removed since they were planned."""
+    current = {fragment.fragment_id: fragment.metadata for fragment in dataset.get_fragments()}
+    changed = {source.id for task in tasks for source in task.fragments if current.get(source.id) != source}
+    return current, changed
 
 
 def _stored_columns(columns: Sequence[str]) -> list[str]:

@@ -20,12 +20,17 @@ Two ways, both against an index that exists already (`test_kernel_scale` builds 
 The file is restored (and re-indexed) at the end. By hand::
 
     python -m tests.benchmarks.save_latency ROOT REL --cache CACHE [--saves 6] [--lsp]
+
+`during_maintenance` times saves while background maintenance (compaction) runs::
+
+    python -m tests.benchmarks.save_latency ROOT FOLDER --cache CACHE --maintenance ROUNDS
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import statistics
 import time
 from collections.abc import Sequence
@@ -38,6 +43,7 @@ IDLE = 1.0
 kernel/sched/core.c in the niced indexing process)."""
 LATER_QUERY = "struct task_struct"
 """A common query, timed after a save (every full-text query reads the rows outside the index)."""
+log = logging.getLogger(__name__)
 POLL = 0.002
 """Seconds between two looks at the server's log messages while waiting for the save's update."""
 
@@ -222,6 +228,74 @@ def over_lsp(root: Path, rel: str, cache_dir: Path, saves: int = 6, idle: float 
     return asyncio.run(_over_lsp(root, rel, cache_dir, saves, idle))
 
 
+@dataclass
+class MaintenanceTimes:
+    """Seconds of each save's update, by whether background maintenance was running when it began."""
+
+    during: list[float] = field(default_factory=list)
+    outside: list[float] = field(default_factory=list)
+    maintenance: list[float] = field(default_factory=list)
+    """How long each background maintenance ran (from the update that started it to its end)."""
+
+    def summary(self) -> str:
+        def ms(values: list[float]) -> str:
+            if not values:
+                return "none"
+            return f"median {statistics.median(values) * 1000:.0f} ms, max {max(values) * 1000:.0f} ms"
+
+        return (
+            f"{len(self.during)} updates during maintenance: {ms(self.during)}; "
+            f"{len(self.outside)} others: {ms(self.outside)}; "
+            f"maintenance ran {', '.join(f'{m:.1f} s' for m in self.maintenance) or 'never'}"
+        )
+
+
+def during_maintenance(
+    root: Path, folder: str, cache_dir: Path, rounds: int = 1, pause: float = 1.0
+) -> MaintenanceTimes:
+    """One-file saves of the C files under ``folder`` (each an appended function, then the file put
+    back), through `WorkspaceIndex` (lexical), ``pause`` seconds apart,
+    until background maintenance has run ``rounds`` times: every save adds fragments until
+    `compact_after_fragments` starts it, and the saves go on while it runs. Every update is timed."""
+    from indexing.config import EmbeddingSettings, IndexSettings
+    from indexing.service import WorkspaceIndex
+
+    settings = IndexSettings(embedding=EmbeddingSettings(provider="none"))
+    index = WorkspaceIndex(root, settings, cache_dir=cache_dir, env={})
+    index.search("warm up", limit=3)
+    files = sorted(str(p.relative_to(root)) for p in (root / folder).glob("*.c"))
+    times = MaintenanceTimes()
+    seen: dict[object, float] = {}  # maintenance thread -> when the update that started it began
+    try:
+        for n in range(10_000):
+            rel = files[n % len(files)]
+            path = root / rel
+            original = path.read_text()
+            _token, text = _texts(original, n, "maintenance")
+            for content in (text, original):
+                path.write_text(content)
+                thread = index._maintenance
+                running = thread is not None and thread.is_alive()
+                started = time.perf_counter()
+                index.update_paths([rel])
+                elapsed = time.perf_counter() - started
+                (times.during if running else times.outside).append(elapsed)
+                if index._maintenance is not None and index._maintenance not in seen:
+                    seen[index._maintenance] = started
+                for maintenance, began in list(seen.items()):
+                    if began and not maintenance.is_alive():  # type: ignore[attr-defined]
+                        times.maintenance.append(time.perf_counter() - began)
+                        seen[maintenance] = 0.0
+                time.sleep(pause)
+            if len(times.maintenance) >= rounds:
+                break
+            log.info("save %d: %s", n, times.summary())
+    finally:
+        index.wait_for_maintenance()
+        index.close()
+    return times
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("root", type=Path)
@@ -229,7 +303,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, required=True)
     parser.add_argument("--saves", type=int, default=6)
     parser.add_argument("--lsp", action="store_true", help="through the language server too")
+    parser.add_argument(
+        "--maintenance",
+        type=int,
+        metavar="ROUNDS",
+        help="instead: save the C files of folder REL one by one until maintenance ran ROUNDS times",
+    )
     args = parser.parse_args(argv)
+    if args.maintenance:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+        logging.getLogger("indexing.store").setLevel(logging.DEBUG)
+        times = during_maintenance(args.root, args.rel, args.cache, args.maintenance)
+        print("saves and maintenance:", times.summary(), flush=True)
+        return 0
     print("in-process:", in_process(args.root, args.rel, args.cache, args.saves).summary(), flush=True)
     if args.lsp:
         print("over LSP:", over_lsp(args.root, args.rel, args.cache, args.saves).summary(), flush=True)

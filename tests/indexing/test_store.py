@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import multiprocessing
+import threading
+import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -290,6 +293,101 @@ def test_indexes_of_large_tables_are_built_one_after_the_other(
     monkeypatch.setattr(store_module, "_PARALLEL_BUILD_ROWS", 0)  # every table counts as large
     assert "fts" in store.ensure_indexes(vector_index_min_rows=1_000_000)
     assert threads == [threading.current_thread().name] * 2
+
+
+def test_a_write_during_compaction_does_not_wait_for_it(
+    store: IndexStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Compaction rewrites fragments without the write lock (`IndexStore.optimize`): a save that comes
+    meanwhile is written at once. Its file's old rows were in a fragment being merged, so that task is
+    left out of the commit and planned again without the fragment; no row is lost or doubled."""
+    import lance.optimize
+
+    real = lance.optimize.Compaction
+    executing, saved = threading.Event(), threading.Event()
+
+    class Task:  # a task whose rewrite waits until the save is done, as a long one on the kernel would
+        def __init__(self, task: Any) -> None:
+            self.task, self.fragments = task, task.fragments
+
+        def execute(self, dataset: Any) -> Any:
+            executing.set()
+            saved.wait(30)
+            return self.task.execute(dataset)
+
+    class Plan:
+        def __init__(self, plan: Any) -> None:
+            self.tasks = [Task(task) for task in plan.tasks]
+
+    class Compaction:
+        commit = staticmethod(real.commit)
+
+        @staticmethod
+        def plan(dataset: Any, options: Any) -> Plan:
+            return Plan(real.plan(dataset, options))
+
+    monkeypatch.setattr(lance.optimize, "Compaction", Compaction)
+    for n in range(12):
+        store.write_batch(
+            [item(f"m{n}.py", [chunk(f"m{n}.py", f"merge{n}", f"def merge{n}():\n    return {n}\n")])]
+        )
+    maintenance = threading.Thread(target=store.optimize, kwargs={"keep_versions": timedelta(0)})
+    maintenance.start()
+    try:
+        assert executing.wait(30), "compaction never started its rewrite"
+        started = time.perf_counter()
+        store.write_batch([item("m5.py", [chunk("m5.py", "merged5", "def merged5():\n    return 55\n")])])
+        waited = time.perf_counter() - started
+    finally:
+        saved.set()
+        maintenance.join(60)
+    assert not maintenance.is_alive() and waited < 10
+    assert store.max_fragments() <= 2
+    chunks = store._tables["chunks"]
+    assert chunks.count_rows() == 12 and len(store.file_records()) == 12
+    [hit] = store.search_lexical("merged5", 5)
+    assert hit["path"] == "m5.py" and hit["text"] == "def merged5():\n    return 55\n"
+    assert store.search_lexical("merge5", 5) == []
+    [other] = store.search_lexical("merge7", 5)
+    assert other["path"] == "m7.py"
+
+
+def test_a_compaction_that_lost_to_a_write_is_planned_again(
+    store: IndexStore, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A save that lands between compaction's look at the fragments and its commit: Lance refuses the
+    commit, and the table is planned and compacted again with the save's rows."""
+    import lance.optimize
+
+    real = lance.optimize.Compaction
+    commits: list[int] = []
+
+    class Compaction:
+        plan = staticmethod(real.plan)
+
+        @staticmethod
+        def commit(dataset: Any, rewrites: Any, options: Any) -> Any:
+            commits.append(dataset.uri.rsplit("/", 1)[-1])
+            if len(commits) == 1:  # the save comes now: its delete touches a fragment being replaced
+                store.write_batch(
+                    [item("m5.py", [chunk("m5.py", "merged5", "def merged5():\n    return 55\n")])]
+                )
+            return real.commit(dataset, rewrites, options)
+
+    monkeypatch.setattr(lance.optimize, "Compaction", Compaction)
+    for n in range(12):
+        store.write_batch(
+            [item(f"m{n}.py", [chunk(f"m{n}.py", f"merge{n}", f"def merge{n}():\n    return {n}\n")])]
+        )
+    with caplog.at_level("INFO", logger="indexing.store"):
+        store.optimize(keep_versions=timedelta(0))
+    assert "the commit lost to a write" in caplog.text
+    assert commits == ["files.lance", "files.lance", "chunks.lance"]  # the first one lost; no symbols here
+    assert store.max_fragments() <= 2
+    assert store._tables["chunks"].count_rows() == 12 and len(store.file_records()) == 12
+    [hit] = store.search_lexical("merged5", 5)
+    assert hit["path"] == "m5.py" and hit["text"] == "def merged5():\n    return 55\n"
+    assert store.search_lexical("merge5", 5) == []
 
 
 def test_compaction_merges_small_fragments_and_keeps_every_row(store: IndexStore) -> None:
