@@ -830,9 +830,24 @@ class IndexStore:
         with self._maintenance_lock:
             vectors = self._tables.get("vectors")
             if vectors is not None and _index_deltas(vectors, "vector_idx") > _MAX_VECTOR_INDEX_DELTAS:
+                # Through Lance, not LanceDB's table: LanceDB's build made a save's add and delete on the
+                # table wait for it (6-18 s during a 25 s build of 60,000 vectors; 7-18 ms through Lance).
                 config = _vector_index_config(vectors.count_rows())
+                try:
+                    vectors.to_lance().create_index(
+                        "vector",
+                        index_type="IVF_HNSW_SQ",
+                        metric=config.distance_type,
+                        num_partitions=config.num_partitions,
+                        m=config.m,
+                        ef_construction=config.ef_construction,
+                        name="vector_idx",
+                        replace=True,
+                    )
+                except OSError as exc:  # lost to a write in conflict: the next maintenance rebuilds it
+                    log.info("rebuilding the vector index lost to a write (%s)", exc)
                 with self._write_lock:
-                    vectors.create_index("vector", config=config, name="vector_idx", replace=True)
+                    vectors.checkout_latest()
             for name, table in self._tables.items():
                 with _step(step, f"compacting {name}"):
                     self._compact(name, table)

@@ -195,6 +195,52 @@ def test_optimize_rebuilds_a_vector_index_split_into_many_deltas(store: IndexSto
     assert len(hit) == 5
 
 
+def test_a_save_does_not_wait_for_the_vector_index_rebuild(
+    store: IndexStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The vector index's rebuild (past `_MAX_VECTOR_INDEX_DELTAS`) runs beside the writes: a save that
+    comes while it builds is written at once, and the rebuilt index serves both."""
+    import indexing.store as store_module
+
+    rng = np.random.default_rng(5)
+    store.set_embedder("test-model", 8)
+    chunks = [chunk("base.py", f"f{i}", f"def f{i}(): {i}", i * 2 + 1) for i in range(300)]
+    store.write_batch([item("base.py", chunks, vectors=rng.random((300, 8), dtype=np.float32))])
+    store.ensure_indexes(vector_index_min_rows=256)
+    monkeypatch.setattr(store_module, "_MAX_VECTOR_INDEX_DELTAS", 0)  # rebuild at the next optimize
+    vectors = store._tables["vectors"]
+    real_to_lance = vectors.to_lance
+    building, saved = threading.Event(), threading.Event()
+
+    class Dataset:  # the table's Lance dataset, whose index build waits until the save is written
+        def __init__(self) -> None:
+            self.dataset = real_to_lance()
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.dataset, name)
+
+        def create_index(self, *args: Any, **kwargs: Any) -> Any:
+            building.set()
+            saved.wait(30)
+            return self.dataset.create_index(*args, **kwargs)
+
+    monkeypatch.setattr(vectors, "to_lance", Dataset)
+    maintenance = threading.Thread(target=store.optimize)
+    maintenance.start()
+    try:
+        assert building.wait(30), "the vector index was not rebuilt"
+        started = time.perf_counter()
+        edit = [chunk("new.py", "fresh", "def fresh(): 1")]
+        store.write_batch([item("new.py", edit, vectors=rng.random((1, 8), dtype=np.float32))])
+        waited = time.perf_counter() - started
+    finally:
+        saved.set()
+        maintenance.join(60)
+    assert not maintenance.is_alive() and waited < 10
+    assert vectors.count_rows() == 301
+    assert len(store.search_vector(rng.random(8, dtype=np.float32), 5)) == 5
+
+
 def test_chunk_text_is_stored_once_and_read_back_whole(store: IndexStore) -> None:
     text = 'def grüße(name):\n    """Say hello; ½ € and 😀."""\n    return f"hi {name}"\n'
     store.write_batch([item("a.py", [chunk("a.py", "grüße", text)])])
