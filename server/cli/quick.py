@@ -289,8 +289,8 @@ def quick_index(args: Sequence[str], env: Mapping[str, str]) -> int | None:
     of a model is due (`_offer_settled`): making one asks the hub, which the full group does.
 
     With no search process running, it starts one at once and compares the workspace with the index's
-    file state meanwhile, on the other core (`_index_cold`)."""
-    from indexing.search_daemon import index_run, running, spawn, wait_listening
+    file state meanwhile, on the other core (`_index_cold`); so too when one is starting."""
+    from indexing.search_daemon import index_run, running, socket_path, spawn, wait_listening
 
     parsed = _parse_index(args)
     if parsed is None or env.get("AGENTLS_SEARCH_PROCESS", "1") == "0":
@@ -316,7 +316,10 @@ def quick_index(args: Sequence[str], env: Mapping[str, str]) -> int | None:
     err = _stderr()  # Rich's import (0.05 s) after the start of the process, which is the slower one
     try:
         with PlainProgress(err, quiet) as on_progress:
-            if cold:
+            if cold or not socket_path(location).exists():
+                # Started and not listening yet (by the run just before, say: it imports LanceDB for a
+                # second or two): the scan here overlaps that start, as in a cold run; the kernel's edit
+                # right after an unchanged run took 2.3 s waiting for the process to start, then walk.
                 report = _index_cold(card, root, cache, env, process, on_progress)
             else:
                 listening = wait_listening(location, None, _LISTEN_TIMEOUT)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from indexing.config import IndexSettings
-from indexing.models import SearchHit
+from indexing.models import IndexReport, SearchHit
 from indexing.search_daemon import (
     fingerprint,
     index_run,
@@ -247,6 +247,43 @@ def test_cli_index_with_no_warm_process_starts_one_and_hands_it_its_scan(
     finally:
         if running(location):
             _stop(location)
+
+
+def test_cli_index_while_the_warm_process_starts_scans_meanwhile_and_hands_it_the_scan(
+    workspace: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A search process that holds its lock but does not listen yet (the run just before started it, and
+    it imports LanceDB): `agentls index` scans the workspace itself meanwhile and hands the process its
+    scan, rather than waiting for it to start and then walk the tree."""
+    from server.cli import quick
+
+    monkeypatch.setenv("AGENTLS_SEARCH_PROCESS", "1")
+    env = {**os.environ, "AGENTLS_CACHE_DIR": str(cache_dir), "PYTHONPATH": str(REPO), "CI": "1"}
+    (workspace / "agentls.toml").write_text("[index]\nsearch_process_idle = 30\n")
+    command = [sys.executable, "-m", "server.cli", "index", "--json"]
+    first = subprocess.run(command, cwd=workspace, env=env, capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0, first.stderr
+    location = IndexSettings().location(workspace, cache_dir)
+    assert _listening(location), (location / "search.log").read_text()
+    _stop(location)
+    (workspace / "shop" / "pricing.py").write_text("def price_with_tax(net):\n    return net * 1.2\n")
+    handed: list[object] = []
+
+    def index_run(location: Path, fingerprint: str, progress: object, **kwargs: object) -> IndexReport:
+        handed.append(kwargs.get("scan"))
+        return IndexReport(root=str(workspace), files_indexed=1)
+
+    monkeypatch.setattr("indexing.search_daemon.index_run", index_run)
+    with open(location / "search.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # as a process that started and does not listen yet
+        threading.Timer(0.5, socket_path(location).touch).start()
+        try:
+            assert quick.quick_index(["index", "--json", str(workspace)], env) == 0
+        finally:
+            socket_path(location).unlink(missing_ok=True)
+    [scan] = handed
+    assert scan is not None and not getattr(scan, "unchanged", True)
+    assert json.loads(capsys.readouterr().out)["files_indexed"] == 1
 
 
 class _Recording(WorkspaceIndex):
