@@ -14,7 +14,8 @@ keeping the original as ``.gitignore.debian`` next to the tree, and measures on 
   process tree), against tree-sitter alone parsing the same files with the same grammars in this
   process (read + parse, one process), measured in the same run;
 - the index's size on disk against the source's;
-- ``agentls index`` again with nothing changed, then after one file was edited;
+- ``agentls index`` again with nothing changed, then after one file was edited, with the warm search
+  process on, as by default (the full run starts it);
 - ``agentls search`` from the CLI (child process, interpreter start-up included): the first one, which
   loads the index and starts the warm search process, then the median of 3 answered by that process;
 - where the definition of ``struct task_struct`` (include/linux/sched.h) ranks for "struct task_struct";
@@ -46,7 +47,7 @@ import pytest
 
 from indexing.config import IndexSettings
 from indexing.languages import detect_language, get_parser
-from indexing.search_daemon import socket_path
+from indexing.search_daemon import running, socket_path
 from indexing.service import default_index_location
 from indexing.walker import FileEntry, explain_ignored, walk
 from tests.benchmarks import save_latency
@@ -165,6 +166,15 @@ def _agentls(args: list[str], env: dict[str, str], sample: bool = False) -> tupl
     return wall, out, peak
 
 
+def _stop_search_process(location: Path) -> None:
+    """Stop the warm search process of the index at ``location``, if one runs, and wait until it is gone."""
+    with contextlib.suppress(OSError, ValueError):
+        os.kill(int((location / "search.lock").read_text()), signal.SIGTERM)
+    deadline = time.monotonic() + 30
+    while running(location) and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
 def test_kernel_scale(kernel_tree: Path, bench_tmp: Path) -> None:
     # 1. Debian's .gitignore: the run must say why nothing is indexed.
     original = _debian_gitignore(kernel_tree)
@@ -182,6 +192,9 @@ def test_kernel_scale(kernel_tree: Path, bench_tmp: Path) -> None:
     source_bytes = _du(kernel_tree)
 
     env = {**os.environ, "AGENTLS_CACHE_DIR": str(bench_tmp / "cache"), "RUST_LOG": "error"}
+    # The index runs as a user's are, with the warm search process on (the tests' conftest turns it off):
+    # the full run leaves it started, and the next runs go to it.
+    index_env = {**env, "AGENTLS_SEARCH_PROCESS": "1"}
     location = default_index_location(kernel_tree, bench_tmp / "cache")
     shutil.rmtree(location, ignore_errors=True)
 
@@ -189,12 +202,12 @@ def test_kernel_scale(kernel_tree: Path, bench_tmp: Path) -> None:
     ts_seconds, ts_files, languages = _tree_sitter_alone(entries)
 
     # 3. Full index from the CLI.
-    full_wall, out, full_rss = _agentls(["index", str(kernel_tree), "--json", "-q"], env, sample=True)
+    full_wall, out, full_rss = _agentls(["index", str(kernel_tree), "--json", "-q"], index_env, sample=True)
     report = json.loads(out)
     index_bytes = _du(location)
 
     # 4. Nothing changed.
-    again_wall, out, again_rss = _agentls(["index", str(kernel_tree), "--json", "-q"], env, sample=True)
+    again_wall, out, again_rss = _agentls(["index", str(kernel_tree), "--json", "-q"], index_env, sample=True)
     again = json.loads(out)
 
     # 5. One file edited.
@@ -202,11 +215,12 @@ def test_kernel_scale(kernel_tree: Path, bench_tmp: Path) -> None:
     text = edited.read_text()
     try:
         edited.write_text(text + "\n/* agentls benchmark edit */\n")
-        edit_wall, out, _ = _agentls(["index", str(kernel_tree), "--json", "-q"], env)
+        edit_wall, out, _ = _agentls(["index", str(kernel_tree), "--json", "-q"], index_env)
         edit = json.loads(out)
     finally:
         edited.write_text(text)
-    _agentls(["index", str(kernel_tree), "-q"], env)
+    _agentls(["index", str(kernel_tree), "-q"], index_env)
+    _stop_search_process(location)  # the first search below starts it
 
     # 6. Search from the CLI, and the rank of the definition. The first search loads the index itself and
     # starts the warm search process (indexing.search_daemon); the next three go to it.
