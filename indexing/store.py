@@ -848,7 +848,7 @@ class IndexStore:
                     log.info("rebuilding the vector index lost to a write (%s)", exc)
                 with self._write_lock:
                     vectors.checkout_latest()
-            for name, table in self._tables.items():
+            for name, table in list(self._tables.items()):  # `set_embedder` may drop one meanwhile
                 with _step(step, f"compacting {name}"):
                     self._compact(name, table)
                     try:  # commits beside appends and deletes
@@ -860,7 +860,7 @@ class IndexStore:
             with self._write_lock, warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)  # "removes every version but the latest"
                 began = time.perf_counter()
-                for table in self._tables.values():
+                for table in list(self._tables.values()):
                     table.to_lance().cleanup_old_versions(older_than=keep_versions, delete_unverified=True)
                 log.debug("old versions dropped in %.2f s", time.perf_counter() - began)
 
