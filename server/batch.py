@@ -3,12 +3,14 @@
 `load_tasks` reads ``TASKS.jsonl`` (one task a line: ``kind`` implement|fix|run, ``repo`` and ``commit``,
 the target or instruction, an optional budget) into `BatchTask`s, with messages that name the line.
 `run_task` is the one function that runs a task, wherever it runs: it clones the repository at the
-commit into ``<out>/work/<id>`` (``git clone --shared`` for a local repository, so the repository itself
-is never written), reads that checkout's settings, indexes it lexically into ``<out>/work/<id>.cache``
-(unless ``BatchOptions.index`` is off), builds the `agent.task.Task`, and runs it headless
-through `agent.runner.start_run` with transcripts under ``<out>/runs``. It returns a `TaskOutcome`: the
-record (status, tests run and passed, steps, tokens, cost, transcript path) and the patch text. It never
-raises: a task that cannot start is a record with status "failed" and an error saying what to do.
+commit into ``<out>/work/<id>/<attempt>`` (``git clone --shared`` for a local repository, so the
+repository itself is never written; a fresh folder each attempt, so a worker a killed driver left
+running for a moment cannot touch its successor's files), reads that checkout's settings, indexes it
+lexically into ``<out>/work/<id>/<attempt>.cache`` (unless ``BatchOptions.index`` is off), builds the
+`agent.task.Task`, and runs it headless through `agent.runner.start_run` with transcripts under
+``<out>/runs``. It returns a `TaskOutcome`: the record (status, tests run and passed, steps, tokens,
+cost, transcript path) and the patch text. It never raises: a task that cannot start is a record with
+status "failed" and an error saying what to do.
 
 `run_batch` drives a batch on an engine: ``local`` (a process pool; each worker dies with the driver)
 or ``ray`` (the same function as Ray tasks, ``ray.init(address=...)``). The driver writes each task's
@@ -16,7 +18,8 @@ patch (``<out>/patches/<id>.patch``) and record (``<out>/records/<id>.json``) at
 ends, then rewrites ``<out>/results.jsonl`` (every record so far, in task order). A record on disk is a
 finished task: a second run over the same output folder skips it (``retry_failed`` runs failed ones
 again), so a batch killed half-way resumes without redoing finished work. A lock on ``<out>/batch.lock``
-keeps two drivers off one output folder.
+keeps two drivers off one output folder, so what a driver finds under ``<out>/work/<id>`` for a task it
+is about to run is a dead driver's and is removed, before the task and again once it has ended.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import json
 import logging
 import os
 import re
+import secrets
 import shutil
 import socket
 import subprocess
@@ -118,7 +122,8 @@ class BatchOptions:
     """Budget of a task that names none (None: the repository's `agent.max_cost_usd`)."""
     max_steps: int | None = None
     keep_checkouts: bool = False
-    """Keep ``<out>/work/<id>`` after the task (by default it is removed once the patch is saved)."""
+    """Keep the checkout ``<out>/work/<id>/<attempt>`` after the task (by default it is removed once the
+    patch is saved)."""
     index: bool = True
     """Index each checkout before its run (lexical; with the repository's ``index.shared``, only the
     files that differ from the team's base), so the agent's searches read an index; False: its tools
@@ -395,7 +400,7 @@ def run_task(
     """Run one task in its own checkout under `out_dir`; never raises (a failure is a "failed" record)."""
     started = time.monotonic()
     out = Path(out_dir)
-    checkout = out / WORK / task.id
+    checkout = out / WORK / task.id / secrets.token_hex(4)
     record = _base_record(task, engine)
     try:
         record["commit"] = _checkout(task, checkout)
@@ -411,10 +416,14 @@ def run_task(
         )
         return TaskOutcome(record, None)
     finally:
-        if not options.keep_checkouts:
+        if options.keep_checkouts:
+            record["checkout"] = str(checkout)
+        else:
             for folder in (checkout, _index_cache(checkout)):
                 if folder.exists():
                     shutil.rmtree(folder, ignore_errors=True)
+            with contextlib.suppress(OSError):  # the task's folder, once no other attempt is in it
+                checkout.parent.rmdir()
     verification = result.verifications[-1] if result.verifications else None
     tests_run, tests_passed = test_counts(verification)
     proposal = result.proposal
@@ -730,6 +739,16 @@ def _ray_engine(
         ray.shutdown()
 
 
+def _remove_stale_checkouts(out: Path, tasks: Sequence[BatchTask]) -> None:
+    """Remove every attempt folder of `tasks` under ``<out>/work``: the caller holds the output folder's
+    lock, so they are what killed drivers (and their workers, which may outlive them for a moment) left."""
+    for task in tasks:
+        folder = out / WORK / task.id
+        if folder.exists():
+            log.info("batch task %s: removing checkouts an earlier, interrupted batch left", task.id)
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 def run_batch(
     tasks: Sequence[BatchTask],
     out: Path,
@@ -751,6 +770,7 @@ def run_batch(
             records = {k: r for k, r in records.items() if r.get("status") != "failed"}
         summary = BatchSummary(total=len(tasks), skipped=list(records), records=records)
         todo = [t for t in tasks if t.id not in records]
+        _remove_stale_checkouts(out, todo)
         if todo:
             passed_env = worker_env(env)
             outcomes = (
@@ -768,6 +788,8 @@ def run_batch(
                         on_record(record, len(records), len(tasks))
             except KeyboardInterrupt:
                 summary.interrupted = True
+            if not options.keep_checkouts:
+                _remove_stale_checkouts(out, [t for t in todo if t.id in records])
         _write_results(out, tasks, records)
     summary.seconds = time.monotonic() - started
     return summary

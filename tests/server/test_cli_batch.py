@@ -79,7 +79,8 @@ def _check_done(out: Path, repo: Path, commit: str, ids: list[str], tmp: Path, e
         assert record["tests_run"] >= 1 and record["tests_passed"] == record["tests_run"]
         assert record["steps"] == 3 and record["tokens"]["total"] > 0 and record["cost"] > 0
         assert Path(record["transcript"]).is_file()
-        assert record["index"]["files"] >= 5 and record["index"]["chunks"] >= 4, record["index"]
+        index = record["index"]
+        assert index.get("files", 0) >= 5 and index.get("chunks", 0) >= 4, index
         number = int(task_id[1:])
         assert record["files"] == [f"pkg/m{number}.py"]
         clone = apply_patch(repo, commit, out / record["patch"], tmp / f"apply-{engine}-{task_id}")
@@ -155,6 +156,30 @@ def test_a_task_that_cannot_start_is_a_failed_record(model: FakeAnthropic, tmp_p
     assert "'no-such-commit' is not a commit of" in outcome.record["error"]
     assert not (tmp_path / "out" / "work" / "bad").exists()
     assert not model.message_requests
+
+
+def test_two_attempts_of_a_task_at_once_do_not_share_a_checkout(model: FakeAnthropic, tmp_path: Path) -> None:
+    """A driver killed on a Ray cluster can leave its worker running for a moment while the resumed
+    driver starts the same task: each attempt has its own checkout and index, and the next run of the
+    batch removes what the dead one left."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    repo = tmp_path / "repo"
+    commit = make_repo(repo, 1)
+    (task,) = load_tasks(write_tasks(tmp_path / "tasks.jsonl", [implement(0, repo, commit)]))
+    out, env = tmp_path / "out", cli_env(model, tmp_path / "cache")
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = list(pool.map(lambda _: run_task(task, str(out), env, BatchOptions()), range(2)))
+    for outcome in outcomes:
+        assert outcome.record["status"] == "verified", outcome.record
+        assert outcome.record["index"].get("files", 0) >= 2, outcome.record["index"]
+    assert not any((out / "work").iterdir())
+
+    left = out / "work" / "t00" / "0dead0"  # a killed attempt's checkout
+    (left / "pkg").mkdir(parents=True)
+    summary = run_batch([task], out, env, jobs=1)
+    assert summary.ran == ["t00"] and batch_exit_code(summary) == 0
+    assert not any((out / "work").iterdir())
 
 
 def test_a_ray_task_brings_its_transcript_back_to_the_driver(model: FakeAnthropic, tmp_path: Path) -> None:
