@@ -70,6 +70,12 @@ class Parsed:
     chunks: pa.Table
     symbols: pa.Table
     vectors: Any = None  # a numpy array, one row per chunk (this module does not import numpy)
+    nbytes: int = -1
+    """The memory its rows hold, about (-1: not known; `Parsed.size` measures it)."""
+
+    def size(self) -> int:
+        """The memory the rows hold: `nbytes`, else measured (per slice, which costs 50 us a file)."""
+        return self.nbytes if self.nbytes >= 0 else self.chunks.nbytes + self.symbols.nbytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,12 +110,17 @@ class ParsedGroup:
 
     def __iter__(self) -> Iterator[Outcome]:
         chunk_row = symbol_row = 0
+        # Each file's share of the group's bytes, by its rows: measuring every slice cost the indexing
+        # process 0.17 s of CPU over Django's 2,788 files.
+        chunk_size = self._chunks.nbytes / max(1, self._chunks.num_rows)
+        symbol_size = self._symbols.nbytes / max(1, self._symbols.num_rows)
         for head in self._heads:
             if isinstance(head, _ParsedHead):
                 yield Parsed(
                     head.record,
                     self._chunks.slice(chunk_row, head.chunks),
                     self._symbols.slice(symbol_row, head.symbols),
+                    nbytes=int(head.chunks * chunk_size + head.symbols * symbol_size),
                 )
                 chunk_row += head.chunks
                 symbol_row += head.symbols

@@ -146,6 +146,12 @@ def _warm_up_parsers() -> None:
     forkserver.ensure_running()
 
 
+def _start_pool(pool: cf.ProcessPoolExecutor) -> None:
+    """Start `pool`'s first process (a submit forks one) and wait until it answers."""
+    with contextlib.suppress(Exception):  # a pool that cannot start fails the real submits, with its error
+        pool.submit(os.getpid).result()
+
+
 class WorkspaceIndex:
     """Index and search one workspace root."""
 
@@ -525,7 +531,7 @@ class WorkspaceIndex:
                     batch.append(
                         FileBatchItem(outcome.record, outcome.chunks, outcome.symbols, outcome.vectors)
                     )
-                    batch_bytes += outcome.chunks.nbytes + outcome.symbols.nbytes
+                    batch_bytes += outcome.size()
                     report.files_indexed += 1
                     report.chunks += outcome.chunks.num_rows
                     report.symbols += outcome.symbols.num_rows
@@ -568,13 +574,29 @@ class WorkspaceIndex:
                 stolen: dict[int, ParsedGroup] = {}
                 consumed = 0
                 try:
-                    submit_until(window)
-                    # Parser processes take a moment to start (their fork server imports pyarrow and
-                    # tree-sitter): meanwhile this process parses groups from the back of the window.
-                    last = len(futures) - 1
+                    # The first submit forks the first parser process, and waits until the fork server
+                    # has imported `PRELOAD` (0.2-0.4 s after `_warm_up_parsers`): a thread waits for it
+                    # while this process parses groups from the front.
+                    starter = threading.Thread(
+                        target=_start_pool, args=(pool,), name="agentls-parser-start", daemon=True
+                    )
+                    with _main_module_hidden():
+                        starter.start()
+                        while starter.is_alive() and len(stolen) < len(groups) - 1:
+                            if cancel is not None and cancel.is_set():
+                                break
+                            n = len(stolen)
+                            stolen[n] = process_many(groups[n], limits, _known_in(groups[n], known))
+                            starter.join(0)
+                        starter.join()
+                    first = len(stolen)
+                    submit_until(first + window)
+                    # The other parser processes fork now, quickly: until the first group sent out is back,
+                    # this process parses groups from the back of the window.
+                    last = max(futures, default=first)
                     while (
-                        last > 0
-                        and not futures[0].done()
+                        last > first
+                        and not futures[first].done()
                         and not (cancel is not None and cancel.is_set())
                         and futures[last].cancel()
                     ):
@@ -582,7 +604,11 @@ class WorkspaceIndex:
                         group_known = _known_in(groups[last], known)
                         stolen[last] = process_many(groups[last], limits, group_known)
                         last -= 1
-                    log.debug("parsed %d groups in-process while the parser processes started", len(stolen))
+                    log.debug(
+                        "parsed %d groups in-process while the parser processes started (%d of them first)",
+                        len(stolen),
+                        first,
+                    )
                     for n in range(len(groups)):  # in order: deterministic batches, bounded memory
                         result = stolen.pop(n) if n in stolen else futures.pop(n).result()
                         consumed += 1
