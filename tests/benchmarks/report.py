@@ -5,7 +5,8 @@ Usage: ``python -m tests.benchmarks.report [--results FILE] [--out FILE]``.
 The benchmarks merge their figures into the results file as they run; this turns it into the page:
 a summary table (target, figure, met or not, the command that measured it), the machine and the
 conditions of each measurement, and each benchmark's details. The block between ``<!-- notes -->`` and
-``<!-- /notes -->`` in the existing page is written by hand (analysis, suggestions) and kept as it is.
+``<!-- /notes -->`` in the existing page, and every section after it, are written by hand (analysis,
+each session's measurements) and kept as they are.
 """
 
 from __future__ import annotations
@@ -48,7 +49,8 @@ def _conditions_key(entry: dict[str, Any]) -> str:
     )
 
 
-def render(data: dict[str, Any], notes: str) -> str:
+def render(data: dict[str, Any], notes: str, after: str = "") -> str:
+    """The page: generated parts from `data`, then the hand-written `notes` block and what came `after` it."""
     entries: dict[str, dict[str, Any]] = data.get("entries", {})
     keys = [k for k in ORDER if k in entries] + sorted(k for k in entries if k not in ORDER)
     out: list[str] = [
@@ -57,7 +59,7 @@ def render(data: dict[str, Any], notes: str) -> str:
         "Speed, memory and retrieval quality of agentls, measured by the benchmarks in `tests/benchmarks/`",
         'against the targets of the project\'s issues (indexing: "Foundation and the indexing engine").',
         "This page is generated: run the benchmarks, then `python -m tests.benchmarks.report` (the notes",
-        "block at the end is kept).",
+        "block and the sections after it are written by hand and kept).",
         "",
         "## How to run",
         "",
@@ -131,7 +133,8 @@ def render(data: dict[str, Any], notes: str) -> str:
         notes.rstrip("\n") + "\n" if notes.strip() else "",
         "<!-- /notes -->",
     ]
-    return "\n".join(out).replace("\n\n<!-- /notes -->", "\n<!-- /notes -->") + "\n"
+    page = "\n".join(out).replace("\n\n<!-- /notes -->", "\n<!-- /notes -->") + "\n"
+    return page + "\n" + after.lstrip("\n") if after.strip() else page
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -142,12 +145,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.results.exists():
         parser.error(f"{args.results} does not exist: run `{SUITE}` first")
     data = json.loads(args.results.read_text())
-    notes = ""
+    notes = after = ""
     if args.out.exists():
-        found = NOTES.search(args.out.read_text())
+        text = args.out.read_text()
+        found = NOTES.search(text)
         if found:
-            notes = found.group(1)
-    args.out.write_text(render(data, notes))
+            notes, after = found.group(1), text[found.end() :]
+    args.out.write_text(render(data, notes, after))
     print(f"wrote {args.out} ({len(data.get('entries', {}))} benchmarks)")
     return 0
 
