@@ -582,7 +582,8 @@ class WorkspaceIndex:
                     )
                     with _main_module_hidden():
                         starter.start()
-                        while starter.is_alive() and len(stolen) < len(groups) - 1:
+                        # At most a window's worth: parsed results wait here until the pool runs.
+                        while starter.is_alive() and len(stolen) < min(window, len(groups) - 1):
                             if cancel is not None and cancel.is_set():
                                 break
                             n = len(stolen)
