@@ -588,7 +588,6 @@ class WorkspaceIndex:
                                 break
                             n = len(stolen)
                             stolen[n] = process_many(groups[n], limits, _known_in(groups[n], known))
-                            starter.join(0)
                         starter.join()
                     first = len(stolen)
                     submit_until(first + window)

@@ -19,7 +19,8 @@ ends, then rewrites ``<out>/results.jsonl`` (every record so far, in task order)
 finished task: a second run over the same output folder skips it (``retry_failed`` runs failed ones
 again), so a batch killed half-way resumes without redoing finished work. A lock on ``<out>/batch.lock``
 keeps two drivers off one output folder, so what a driver finds under ``<out>/work/<id>`` for a task it
-is about to run is a dead driver's and is removed, before the task and again once it has ended.
+is about to run is a dead driver's and is removed, before the task and again once it has ended (unless
+checkouts are kept).
 """
 
 from __future__ import annotations
