@@ -21,6 +21,9 @@ import gc
 import importlib.abc
 import importlib.machinery
 import logging
+import multiprocessing
+import multiprocessing.context
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -59,6 +62,53 @@ PRELOAD = (
 """Modules the parser processes' fork server imports before it forks them (see `indexing.service`)."""
 
 _UNKEYED = b"agentls"  # for callers that pass no key (the service always does)
+
+INLINE_MAX = 48
+"""A run with at most this many files to (re)check parses them in-process: a pool costs more to start."""
+
+
+def parser_processes(workers: int) -> int:
+    """How many parser processes a run starts: ``workers`` (the ``index.workers`` setting), 0 meaning one
+    per core, at most 8."""
+    return workers or max(1, min(os.cpu_count() or 1, 8))
+
+
+def parser_context() -> multiprocessing.context.BaseContext:
+    """Parser processes fork from a server that has the parsing modules loaded (and nothing heavier)."""
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(list(PRELOAD))
+    return ctx
+
+
+def warm_up_parsers() -> None:
+    """Start the parser processes' fork server now, so that its imports (`PRELOAD`: 0.4 s of CPU) run
+    beside what the caller does next instead of delaying the first parser process. `agentls index` calls
+    it before it loads LanceDB (about a second on one core); an index run calls it before it walks.
+    Calling it again while the server runs costs nothing."""
+    parser_context()
+    from multiprocessing import forkserver
+
+    with main_module_hidden():
+        forkserver.ensure_running()
+
+
+@contextlib.contextmanager
+def main_module_hidden() -> Iterator[None]:
+    """Keep new worker processes from re-importing the caller's ``__main__`` (multiprocessing does that
+    so pickled functions defined there resolve). Ours live in this module; re-importing a main script
+    (the CLI, pytest, an editor's launcher) would load LanceDB and more in every worker, which cost about
+    a second before the first file was parsed."""
+    main = sys.modules.get("__main__")
+    if main is None:
+        yield
+        return
+    saved: dict[str, Any] = {k: main.__dict__[k] for k in ("__file__", "__spec__") if k in main.__dict__}
+    main.__dict__.pop("__file__", None)
+    main.__spec__ = None
+    try:
+        yield
+    finally:
+        main.__dict__.update(saved)
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,27 +304,38 @@ def process_many(entries: list[FileEntry], settings: ParseLimits, known: dict[st
     ``known``: the stored content hash of files indexed before; a file whose hash is unchanged comes back
     `Unchanged` without being parsed.
     """
-    heads: list[_Head] = []
-    parsed: list[tuple[FileRecord, ParseResult]] = []
     with _gc_paused():
-        for entry in entries:
-            try:
-                outcome = _read_and_parse(entry, settings, known.get(entry.path))
-            except Exception as exc:  # a bug on one file must not lose the group
-                log.exception("failed to index %s", entry.path)
-                heads.append(_internal_error(entry.path, exc))
-                continue
-            if isinstance(outcome, tuple):
-                record, result = outcome
-                heads.append(_ParsedHead(record, len(result.chunks), len(result.symbols)))
-                parsed.append(outcome)
-            else:
-                heads.append(outcome)
+        heads, parsed = _read_and_parse_all(entries, settings, known)
         try:
-            return _group(heads, parsed)
+            group = _group(heads, parsed)
         except Exception:  # rows of one file did not convert: find it, keep the others
             log.exception("building rows for a group of %d files failed; retrying file by file", len(parsed))
-            return _group_file_by_file(heads, parsed)
+            group = _group_file_by_file(heads, parsed)
+        # Freed while the collector is still paused: its first run after `gc.enable` would otherwise walk
+        # every chunk and symbol tuple of the group, all garbage by then (0.2 s of CPU over Django).
+        parsed.clear()
+        return group
+
+
+def _read_and_parse_all(
+    entries: list[FileEntry], settings: ParseLimits, known: dict[str, str]
+) -> tuple[list[_Head], list[tuple[FileRecord, ParseResult]]]:
+    heads: list[_Head] = []
+    parsed: list[tuple[FileRecord, ParseResult]] = []
+    for entry in entries:
+        try:
+            outcome = _read_and_parse(entry, settings, known.get(entry.path))
+        except Exception as exc:  # a bug on one file must not lose the group
+            log.exception("failed to index %s", entry.path)
+            heads.append(_internal_error(entry.path, exc))
+            continue
+        if isinstance(outcome, tuple):
+            record, result = outcome
+            heads.append(_ParsedHead(record, len(result.chunks), len(result.symbols)))
+            parsed.append(outcome)
+        else:
+            heads.append(outcome)
+    return heads, parsed
 
 
 def _group(heads: list[_Head], parsed: list[tuple[FileRecord, ParseResult]]) -> ParsedGroup:

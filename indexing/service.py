@@ -30,12 +30,10 @@ import concurrent.futures as cf
 import contextlib
 import dataclasses
 import logging
-import multiprocessing
 import os
-import sys
 import threading
 import time
-from collections.abc import Container, Coroutine, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Container, Coroutine, Iterable, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -47,7 +45,7 @@ from indexing import state as files_state
 from indexing.config import IndexSettings, default_index_location
 from indexing.embeddings import Embedder, EmbedderLoad, embed_query, load_embedder
 from indexing.expansion import lexical_query
-from indexing.memory import release_memory
+from indexing.memory import release_memory, rss_mib
 from indexing.models import (
     FileRecord,
     IndexReport,
@@ -57,16 +55,20 @@ from indexing.models import (
     Symbol,
 )
 from indexing.parsing import (
-    PRELOAD,
+    INLINE_MAX,
     Outcome,
     Parsed,
     ParsedGroup,
     Prepared,
     Unchanged,
     init_parser_process,
+    main_module_hidden,
+    parser_context,
+    parser_processes,
     prepare_text,
     process_many,
     use_prepared,
+    warm_up_parsers,
 )
 from indexing.progress import ProgressCallback as ProgressCallback
 from indexing.progress import finishing_steps
@@ -98,7 +100,6 @@ _T = TypeVar("_T")
 
 _PREPARED_FILES = 8
 """Open documents whose prepared rows (`WorkspaceIndex.prepare`) are kept; the oldest go first."""
-_INLINE_MAX = 48  # below this many files to (re)check, parse in-process: a pool costs more to start
 _BATCH_BYTES = 48 << 20
 """A batch of parsed files is written once its rows take this much memory, whatever `batch_files` says.
 Counted in files alone, a batch of 1,000 kernel files held up to a gigabyte of rows (folders of generated
@@ -110,40 +111,6 @@ file goes alone), so the groups in flight hold a bounded amount of text however 
 
 class IndexCancelled(Exception):
     """The run was cancelled; everything committed before stays valid."""
-
-
-def _parser_context() -> multiprocessing.context.BaseContext:
-    """Parser processes fork from a server that has the parsing modules loaded (and nothing heavier)."""
-    ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(list(PRELOAD))
-    return ctx
-
-
-@contextlib.contextmanager
-def _main_module_hidden() -> Iterator[None]:
-    """Keep new worker processes from re-importing the caller's ``__main__`` (multiprocessing does that
-    so pickled functions defined there resolve). Ours live in `indexing.parsing`; re-importing a main
-    script (the CLI, pytest, an editor's launcher) would load LanceDB and more in every worker, which
-    cost about a second before the first file was parsed."""
-    main = sys.modules.get("__main__")
-    if main is None:
-        yield
-        return
-    saved: dict[str, Any] = {k: main.__dict__[k] for k in ("__file__", "__spec__") if k in main.__dict__}
-    main.__dict__.pop("__file__", None)
-    main.__spec__ = None
-    try:
-        yield
-    finally:
-        main.__dict__.update(saved)
-
-
-def _warm_up_parsers() -> None:
-    """Start the fork server now, so its imports overlap the walk instead of delaying the first batch."""
-    _parser_context()
-    from multiprocessing import forkserver
-
-    forkserver.ensure_running()
 
 
 def _start_pool(pool: cf.ProcessPoolExecutor) -> None:
@@ -239,7 +206,7 @@ class WorkspaceIndex:
         store = self.store
         notify = progress or (lambda phase, done, total: None)
         if self._workers() > 1 and scan is None:
-            _warm_up_parsers()
+            warm_up_parsers()
         with store.writer():
             if scan is not None and not scan.still_valid(self.location):
                 scan = None  # the index was written since the scan: walk again
@@ -286,8 +253,8 @@ class WorkspaceIndex:
                 report.files_indexed + report.files_removed >= self.settings.batch_files
                 or report.vectors >= _LARGE_VECTOR_PASS
             )
-            if large:  # the batches' freed heap, before the index builds make the run's peak
-                before, after = release_memory()
+            if large and rss_mib() >= _RELEASE_ABOVE_MIB:  # the batches' freed heap, before the index builds
+                before, after = release_memory()  # make the run's peak
                 log.info("before building the search indexes: %.0f -> %.0f MiB resident", before, after)
             self._maintain(store, keep_versions=timedelta(0) if large else None, notify=notify)
             if report.lexical_only and not report.errors:  # the last write: see `indexing.state`
@@ -548,7 +515,7 @@ class WorkspaceIndex:
 
         consume(ready)
         limits = self._parse_limits()
-        if len(entries) <= _INLINE_MAX or self._workers() <= 1:
+        if len(entries) <= INLINE_MAX or self._workers() <= 1:
             for start in range(0, len(entries), 16):
                 consume(process_many(entries[start : start + 16], limits, known))
         else:
@@ -556,7 +523,7 @@ class WorkspaceIndex:
             # Groups in flight at once: parsed results wait here until written, so without a bound they
             # piled up whenever writing lagged behind parsing (the kernel's run peaked at 4.2 GB).
             window = max(8, 4 * self._workers())
-            ctx = _parser_context()
+            ctx = parser_context()
             with cf.ProcessPoolExecutor(
                 max_workers=self._workers(),
                 mp_context=ctx,
@@ -566,7 +533,7 @@ class WorkspaceIndex:
                 futures: dict[int, cf.Future[ParsedGroup]] = {}
 
                 def submit_until(end: int) -> None:
-                    with _main_module_hidden():  # workers are started by the submits
+                    with main_module_hidden():  # workers are started by the submits
                         for n in range(len(futures) + len(stolen) + consumed, min(end, len(groups))):
                             group_known = _known_in(groups[n], known)
                             futures[n] = pool.submit(process_many, groups[n], limits, group_known)
@@ -575,12 +542,12 @@ class WorkspaceIndex:
                 consumed = 0
                 try:
                     # The first submit forks the first parser process, and waits until the fork server
-                    # has imported `PRELOAD` (0.2-0.4 s after `_warm_up_parsers`): a thread waits for it
+                    # has imported `PRELOAD` (0.2-0.4 s after `warm_up_parsers`): a thread waits for it
                     # while this process parses groups from the front.
                     starter = threading.Thread(
                         target=_start_pool, args=(pool,), name="agentls-parser-start", daemon=True
                     )
-                    with _main_module_hidden():
+                    with main_module_hidden():
                         starter.start()
                         # At most a window's worth: parsed results wait here until the pool runs.
                         while starter.is_alive() and len(stolen) < min(window, len(groups) - 1):
@@ -622,7 +589,7 @@ class WorkspaceIndex:
         flush()
 
     def _workers(self) -> int:
-        return self.settings.workers or max(1, min(os.cpu_count() or 1, 8))
+        return parser_processes(self.settings.workers)
 
     def _embed_texts(self, embedder: Embedder, texts: Sequence[str]) -> np.ndarray:
         size = self.settings.embedding.batch_size
@@ -986,6 +953,10 @@ def _vector_pool(limit: int) -> int:
 
 _LARGE_VECTOR_PASS = 20_000
 """Vectors written by one run past which it counts as large (its superseded versions are dropped)."""
+
+_RELEASE_ABOVE_MIB = 512
+"""Resident MiB from which a large run gives its freed heap back before building the search indexes.
+Below it there is little to give back (Django: 278 -> 238 MiB) for the collection's 60-80 ms."""
 
 
 def embedding_text(path: str, symbol: str, text: str, max_chars: int) -> str:

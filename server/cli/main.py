@@ -199,6 +199,7 @@ def index_cmd(
     elif engine == "ray":
         report = _index_on_ray(_open_index(root, err, settings), address, err, quiet)
     else:  # the run looks only at the files the scan found changed, without walking again
+        _start_parsers(settings, scan)
         report = _index_when_free(_open_index(root, err, settings), err, quiet, scan)
     if as_json:
         click.echo(json.dumps(asdict(report), indent=2))
@@ -232,6 +233,16 @@ def _publish(root: Path, settings: IndexSettings, uri: str, err: Console, as_jso
         f"{report.chunks:,} chunks in {report.seconds:.1f} s",
         highlight=False,
     )
+
+
+def _start_parsers(settings: IndexSettings, scan: Any) -> None:
+    """Start the parser processes' fork server before LanceDB is loaded, when the run will parse in a pool
+    (a first index, or more than a few changed files): its imports then run on another core while this
+    process loads LanceDB, rather than after it (a first index of Django: 0.3-0.4 s sooner)."""
+    from indexing.parsing import INLINE_MAX, parser_processes, warm_up_parsers
+
+    if parser_processes(settings.workers) > 1 and (scan is None or len(scan.changed) > INLINE_MAX):
+        warm_up_parsers()
 
 
 def _index_in_warm_process(warm: _WarmSearch, err: Console, quiet: bool) -> IndexReport | None:

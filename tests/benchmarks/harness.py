@@ -363,6 +363,11 @@ def index_in_child(
 
 
 def _child_main(args: argparse.Namespace) -> int:
+    from indexing.parsing import warm_up_parsers
+
+    # As `agentls index` does before a run that parses in a pool: the parser processes' fork server
+    # imports its modules while this process loads LanceDB (`server.cli.main._start_parsers`).
+    warm_up_parsers()
     from indexing.config import EmbeddingSettings, IndexSettings
     from indexing.service import WorkspaceIndex
 

@@ -64,8 +64,8 @@ def test_parser_processes_fork_with_the_secret_scanner_already_imported() -> Non
     code = (
         "import concurrent.futures as cf, os\n"
         "from indexing.parsing import init_parser_process\n"
-        "from indexing.service import _parser_context\n"
-        "with cf.ProcessPoolExecutor(1, mp_context=_parser_context(), initializer=init_parser_process,\n"
+        "from indexing.parsing import parser_context\n"
+        "with cf.ProcessPoolExecutor(1, mp_context=parser_context(), initializer=init_parser_process,\n"
         "                            initargs=(os.getpid(),)) as pool:\n"
         "    print(pool.submit(eval, \"sorted(m for m in __import__('sys').modules\"\n"
         "                            \" if m.startswith('detect_secrets.'))\").result())\n"

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -150,3 +151,58 @@ def test_bad_arguments_get_clear_errors(
     assert out.returncode != 0
     assert message in out.stderr
     assert "Traceback" not in out.stderr
+
+
+_FORK_SERVER_PROBE = """
+import importlib, json, os, sys
+
+cli = importlib.import_module("server.cli.main")  # the package's `main` attribute is the Click group
+
+seen = {}
+real_open = cli._open_index
+
+
+def probe(*args, **kwargs):
+    # The parser processes' fork server is a child of this process whose command line names it.
+    pid = os.getpid()
+    with open(f"/proc/{pid}/task/{pid}/children") as fh:
+        children = fh.read().split()
+    commands = []
+    for child in children:
+        with open(f"/proc/{child}/cmdline", "rb") as fh:
+            commands.append(fh.read().replace(b"\\0", b" ").decode())
+    seen["fork_server"] = any("forkserver" in c for c in commands)
+    seen["lancedb_loaded"] = "lancedb" in sys.modules
+    return real_open(*args, **kwargs)
+
+
+cli._open_index = probe
+try:
+    cli.main(["index", "-q", sys.argv[1]], standalone_mode=False)
+finally:
+    print(json.dumps(seen))
+"""
+
+
+def test_a_first_index_starts_its_parser_processes_before_loading_lancedb(tmp_path: Path) -> None:
+    """The fork server's imports run beside LanceDB's (on another core) instead of after them."""
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    for n in range(60):  # more than a run parses in-process
+        (ws / f"m{n}.py").write_text(f"def f{n}(x):\n    return x + {n}\n")
+    env = {
+        **os.environ,
+        "AGENTLS_CACHE_DIR": str(tmp_path / "cache"),
+        "HF_HUB_OFFLINE": "1",
+        "AGENTLS_SEARCH_PROCESS": "0",  # no warm search process left behind
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", _FORK_SERVER_PROBE, str(ws)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    assert seen == {"fork_server": True, "lancedb_loaded": False}, out.stderr
