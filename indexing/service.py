@@ -65,6 +65,7 @@ from indexing.parsing import (
     main_module_hidden,
     parser_context,
     parser_processes,
+    parsers_warm,
     prepare_text,
     process_many,
     use_prepared,
@@ -542,15 +543,19 @@ class WorkspaceIndex:
                 consumed = 0
                 try:
                     # The first submit forks the first parser process, and waits until the fork server
-                    # has imported `PRELOAD` (0.2-0.4 s after `warm_up_parsers`): a thread waits for it
-                    # while this process parses groups from the front.
+                    # has imported `PRELOAD` (0.2-0.4 s after `warm_up_parsers`): unless the server had
+                    # that time already (`agentls index` starts it before loading LanceDB), a thread waits
+                    # for it while this process parses groups from the front. A warm pool starts in
+                    # milliseconds, and this process then parses nothing (its first group would pay for
+                    # importing detect-secrets, 0.15 s).
+                    warm = parsers_warm()
                     starter = threading.Thread(
                         target=_start_pool, args=(pool,), name="agentls-parser-start", daemon=True
                     )
                     with main_module_hidden():
                         starter.start()
                         # At most a window's worth: parsed results wait here until the pool runs.
-                        while starter.is_alive() and len(stolen) < min(window, len(groups) - 1):
+                        while not warm and starter.is_alive() and len(stolen) < min(window, len(groups) - 1):
                             if cancel is not None and cancel.is_set():
                                 break
                             n = len(stolen)
@@ -562,7 +567,8 @@ class WorkspaceIndex:
                     # this process parses groups from the back of the window.
                     last = max(futures, default=first)
                     while (
-                        last > first
+                        not warm
+                        and last > first
                         and not futures[first].done()
                         and not (cancel is not None and cancel.is_set())
                         and futures[last].cancel()

@@ -304,3 +304,21 @@ def test_parser_processes_index_a_larger_workspace(workspace: Path, cache_dir: P
     # parsed by the workers: every file once, none twice.
     defined = index.find_symbols("worker_made_", prefix=True, role="definition", limit=1000)
     assert sorted(s.path for s in defined) == sorted(f"shop/mod_{i}.py" for i in range(70))
+
+
+def test_a_warm_pool_leaves_every_group_to_the_parser_processes(
+    workspace: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With the fork server started before the run (as `agentls index` starts it), this process parses
+    nothing itself: its first group would pay for importing detect-secrets while the pool runs anyway."""
+    import indexing.parsing as parsing
+
+    for i in range(70):
+        (workspace / "shop" / f"mod_{i}.py").write_text(f"def warm_made_{i}(x):\n    return x * {i}\n")
+    parsing.warm_up_parsers()
+    monkeypatch.setattr(parsing, "_PRELOAD_SECONDS", 0.0)  # the run waits for the server if need be
+    settings = LEXICAL.model_copy(update={"workers": 2, "batch_files": 25})
+    with caplog.at_level("DEBUG", logger="indexing.service"):
+        report = make_index(workspace, cache_dir, settings).index()
+    assert report.files_indexed == 77 and not report.errors
+    assert "parsed 0 groups in-process while the parser processes started" in caplog.text
