@@ -45,7 +45,7 @@ from indexing import state as files_state
 from indexing.config import IndexSettings, default_index_location
 from indexing.embeddings import Embedder, EmbedderLoad, embed_query, load_embedder
 from indexing.expansion import lexical_query
-from indexing.memory import release_memory, rss_mib
+from indexing.memory import heap_frozen, release_memory, rss_mib
 from indexing.models import (
     FileRecord,
     IndexReport,
@@ -208,7 +208,7 @@ class WorkspaceIndex:
         notify = progress or (lambda phase, done, total: None)
         if self._workers() > 1 and scan is None:
             warm_up_parsers()
-        with store.writer():
+        with store.writer(), heap_frozen():
             if scan is not None and not scan.still_valid(self.location):
                 scan = None  # the index was written since the scan: walk again
             files_state.discard(self.location)
