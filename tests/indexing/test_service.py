@@ -322,3 +322,32 @@ def test_a_warm_pool_leaves_every_group_to_the_parser_processes(
         report = make_index(workspace, cache_dir, settings).index()
     assert report.files_indexed == 77 and not report.errors
     assert "parsed 0 groups in-process while the parser processes started" in caplog.text
+
+
+def test_a_failed_write_fails_the_run_and_keeps_the_batches_before_it(
+    workspace: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write's error (a full disk) is the run's, and the batches written before it stay: the next run
+    starts from them."""
+    from indexing.store import IndexStore
+
+    for i in range(90):
+        (workspace / "shop" / f"mod_{i}.py").write_text(f"def batch_made_{i}(x):\n    return x * {i}\n")
+    settings = LEXICAL.model_copy(update={"workers": 2, "batch_files": 25})
+    real_write = IndexStore.write_batch
+    writes: list[int] = []
+
+    def failing_third_write(self: IndexStore, items: object, known: object = None) -> None:
+        writes.append(len(items))  # type: ignore[arg-type]
+        if len(writes) == 3:
+            raise OSError(28, "No space left on device")
+        real_write(self, items, known=known)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(IndexStore, "write_batch", failing_third_write)
+    index = make_index(workspace, cache_dir, settings)
+    with pytest.raises(OSError, match="No space left"):
+        index.index()
+    assert len(writes) == 3  # nothing was written after the failed write
+    monkeypatch.setattr(IndexStore, "write_batch", real_write)
+    report = index.index()
+    assert report.files_unchanged == 50 and report.files_indexed == 47 and not report.errors
