@@ -1,4 +1,4 @@
-"""`indexing.memory`: freed heap goes back to the system; a frozen heap is skipped by collections, then not."""
+"""`indexing.memory`: freed heap goes back to the system; a frozen heap waits out collections."""
 
 from __future__ import annotations
 
