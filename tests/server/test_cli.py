@@ -154,7 +154,7 @@ def test_bad_arguments_get_clear_errors(
 
 
 _FORK_SERVER_PROBE = """
-import importlib, json, os, sys
+import importlib, json, os, sys, time
 
 cli = importlib.import_module("server.cli.main")  # the package's `main` attribute is the Click group
 
@@ -162,17 +162,27 @@ seen = {}
 real_open = cli._open_index
 
 
-def probe(*args, **kwargs):
-    # The parser processes' fork server is a child of this process whose command line names it.
+def commands():
     pid = os.getpid()
     with open(f"/proc/{pid}/task/{pid}/children") as fh:
         children = fh.read().split()
-    commands = []
+    out = []
     for child in children:
         with open(f"/proc/{child}/cmdline", "rb") as fh:
-            commands.append(fh.read().replace(b"\\0", b" ").decode())
-    seen["fork_server"] = any("forkserver" in c for c in commands)
+            out.append(fh.read().replace(b"\\0", b" ").decode())
+    return out
+
+
+def probe(*args, **kwargs):
+    # The parser processes' fork server is a child of this process whose command line names it. A child
+    # still starting (under load) shows an empty command line for a moment: look again then.
     seen["lancedb_loaded"] = "lancedb" in sys.modules
+    deadline = time.monotonic() + 10
+    found = commands()
+    while "" in found and time.monotonic() < deadline:
+        time.sleep(0.05)
+        found = commands()
+    seen["fork_server"] = any("forkserver" in c for c in found)
     return real_open(*args, **kwargs)
 
 
