@@ -254,8 +254,9 @@ class WorkspaceIndex:
                 report.files_indexed + report.files_removed >= self.settings.batch_files
                 or report.vectors >= _LARGE_VECTOR_PASS
             )
-            if large and rss_mib() >= _RELEASE_ABOVE_MIB:  # the batches' freed heap, before the index builds
-                before, after = release_memory()  # make the run's peak
+            # The batches' freed heap goes back before the index builds make the run's peak.
+            if large and rss_mib() >= _RELEASE_ABOVE_MIB:
+                before, after = release_memory()
                 log.info("before building the search indexes: %.0f -> %.0f MiB resident", before, after)
             self._maintain(store, keep_versions=timedelta(0) if large else None, notify=notify)
             if report.lexical_only and not report.errors:  # the last write: see `indexing.state`
