@@ -1,8 +1,11 @@
-"""What a parser process does with a group of files: read, hash, parse, chunk, and build the rows.
+"""What a parser process does with a group of files: read, hash, parse, chunk, and build the rows; and
+how those processes start.
 
 Kept apart from the service (and from LanceDB) so worker processes start fast: they import this module,
 tree-sitter, pyarrow and detect-secrets' scanner (`PRELOAD`: imported once by the fork server, so each
-parser process it forks has them), nothing else heavy.
+parser process it forks has them), nothing else heavy. `warm_up_parsers` starts that fork server ahead
+of a run (`agentls index` does before it loads LanceDB), `parser_context` is the pools' start method and
+`parsers_warm` says whether the server has had the time to load `PRELOAD`.
 
 `prepare_text` makes the same rows from an open document's text before it is saved, and `use_prepared`
 takes them for the saved file when its content is that text (`WorkspaceIndex.prepare`).
