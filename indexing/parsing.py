@@ -67,7 +67,7 @@ PRELOAD = (
 
 _UNKEYED = b"agentls"  # for callers that pass no key (the service always does)
 
-INLINE_MAX = 48
+_INLINE_MAX = 48
 """A run with at most this many files to (re)check parses them in-process: a pool costs more to start."""
 
 
@@ -75,6 +75,12 @@ def parser_processes(workers: int) -> int:
     """How many parser processes a run starts: ``workers`` (the ``index.workers`` setting), 0 meaning one
     per core, at most 8."""
     return workers or max(1, min(os.cpu_count() or 1, 8))
+
+
+def parses_in_pool(files: int | None, workers: int) -> bool:
+    """Whether a run with ``files`` files to (re)check parses them in a pool of parser processes (None:
+    not known before the walk, as in a first index); ``workers`` as in `parser_processes`."""
+    return parser_processes(workers) > 1 and (files is None or files > _INLINE_MAX)
 
 
 def parser_context() -> multiprocessing.context.BaseContext:

@@ -55,7 +55,6 @@ from indexing.models import (
     Symbol,
 )
 from indexing.parsing import (
-    INLINE_MAX,
     Outcome,
     Parsed,
     ParsedGroup,
@@ -66,6 +65,7 @@ from indexing.parsing import (
     parser_context,
     parser_processes,
     parsers_warm,
+    parses_in_pool,
     prepare_text,
     process_many,
     use_prepared,
@@ -206,7 +206,7 @@ class WorkspaceIndex:
         report = IndexReport(root=str(self.root))
         store = self.store
         notify = progress or (lambda phase, done, total: None)
-        if self._workers() > 1 and scan is None:
+        if scan is None and parses_in_pool(None, self.settings.workers):
             warm_up_parsers()
         with store.writer(), heap_frozen():
             if scan is not None and not scan.still_valid(self.location):
@@ -517,7 +517,7 @@ class WorkspaceIndex:
 
         consume(ready)
         limits = self._parse_limits()
-        if len(entries) <= INLINE_MAX or self._workers() <= 1:
+        if not parses_in_pool(len(entries), self.settings.workers):
             for start in range(0, len(entries), 16):
                 consume(process_many(entries[start : start + 16], limits, known))
         else:

@@ -239,9 +239,9 @@ def _start_parsers(settings: IndexSettings, scan: Any) -> None:
     """Start the parser processes' fork server before LanceDB is loaded, when the run will parse in a pool
     (a first index, or more than a few changed files): its imports then run on another core while this
     process loads LanceDB, rather than after it (a first index of Django: 0.3-0.4 s sooner)."""
-    from indexing.parsing import INLINE_MAX, parser_processes, warm_up_parsers
+    from indexing.parsing import parses_in_pool, warm_up_parsers
 
-    if parser_processes(settings.workers) > 1 and (scan is None or len(scan.changed) > INLINE_MAX):
+    if parses_in_pool(None if scan is None else len(scan.changed), settings.workers):
         warm_up_parsers()
 
 
