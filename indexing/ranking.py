@@ -115,6 +115,10 @@ class RankingWeights:
     container: float = 0.45  # a class, impl or module skeleton when one of its members is a candidate too
     overlap: float = 0.5  # share of the smaller range that makes two chunks duplicates
     nested: float = 3.0  # ... unless one is this many times larger: a skeleton and its member both stay
+    # file diversity in the list: the hits of one file after its first `same_file_kept` score `same_file`
+    # times less each (1: off). Chosen on the tuning split and semble's own queries (BENCHMARKS.md)
+    same_file: float = 0.5
+    same_file_kept: int = 2
     k: int = 5  # rank normalisation of lists that carry no scores
     learned: float = 1.0  # the learned re-scoring (`indexing.ranking_model`): 1 as fitted, 0 off
     # an expanded code word (`indexing.expansion`) against a query word in the ranking, and in the lexical
@@ -618,17 +622,31 @@ def features(
 
 
 def deduplicate(ordered: Sequence[Candidate], limit: int, weights: RankingWeights) -> list[Candidate]:
-    """The first ``limit`` of ``ordered`` that do not mostly overlap a better one in the same file."""
+    """The best ``limit`` of ``ordered`` that do not mostly overlap a better one in the same file.
+
+    Past the first ``weights.same_file_kept`` hits of a file, each further one scores ``weights.same_file``
+    times less (the fourth of a file, with the defaults, a quarter of its own score), so that another
+    file's good chunk is not pushed out of the list by the third and fourth chunk of the first. Chosen
+    greedily in score order, then sorted again; the hits keep their lowered scores.
+    """
     kept: list[Candidate] = []
+    taken: dict[Any, int] = {}
+    floor = -math.inf  # the limit-th best score kept so far: nothing scoring less can enter
     for cand in ordered:
+        if len(kept) >= limit and cand.score <= floor:
+            break
         if "path" in cand.row and any(
             "path" in k.row and _overlaps(cand.row, k.row, weights.overlap, weights.nested) for k in kept
         ):
             continue
+        path = cand.row.get("path")
+        taken[path] = taken.get(path, 0) + 1
+        if taken[path] > weights.same_file_kept:
+            cand.score *= weights.same_file ** (taken[path] - weights.same_file_kept)
         kept.append(cand)
         if len(kept) >= limit:
-            break
-    return kept
+            floor = sorted((k.score for k in kept), reverse=True)[limit - 1]
+    return sorted(kept, key=lambda c: -c.score)[:limit]
 
 
 def rank(
