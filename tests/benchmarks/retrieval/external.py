@@ -238,6 +238,11 @@ def systems_for(model_dir: Path | None, weights: RankingWeights | None = None) -
     return systems
 
 
+def mean_over_repositories(result: Result, system: str) -> float:
+    """semble's headline figure: the mean of the repositories' mean NDCG@10 (repositories with queries)."""
+    return statistics.fmean(statistics.fmean(v) for v in result.scores[system].values() if v)
+
+
 def report(result: Result, tasks: Sequence[Task]) -> str:
     systems = list(result.scores)
     repos = sorted(next(iter(result.scores.values())))
@@ -262,9 +267,7 @@ def report(result: Result, tasks: Sequence[Task]) -> str:
         n = len(result.categories[systems[0]][category])
         cells = [f"{statistics.fmean(result.categories[s][category]):.3f}" for s in systems]
         lines.append(f"| category {category} ({n} queries) | {' | '.join(cells)} |")
-    macro = [
-        f"**{statistics.fmean(statistics.fmean(result.scores[s][r]) for r in scored):.3f}**" for s in systems
-    ]
+    macro = [f"**{mean_over_repositories(result, s):.3f}**" for s in systems]
     micro = [f"{statistics.fmean(v for r in scored for v in result.scores[s][r]):.3f}" for s in systems]
     total = sum(len(result.scores[systems[0]][r]) for r in scored)
     lines.append(f"| mean over repositories ({len(scored)}) | {' | '.join(macro)} |")
