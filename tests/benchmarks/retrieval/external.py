@@ -45,7 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from indexing.ranking import RankingWeights
-from tests.benchmarks.retrieval.evaluate import Hit, agentls_search, open_agentls, semble_search
+from tests.benchmarks.retrieval.evaluate import Hit, default_systems
 from tests.benchmarks.retrieval.repos import Repo, fetch
 from tests.benchmarks.retrieval.sweep import parse_setting
 
@@ -226,15 +226,10 @@ def run(tasks: Sequence[Task], systems: dict[str, Build], folder: Path, cache: P
 
 
 def systems_for(model_dir: Path | None, weights: RankingWeights | None = None) -> dict[str, Build]:
-    systems: dict[str, Build] = {
-        "agentls-lexical": lambda root, work: agentls_search(open_agentls(root, work, weights=weights)),
-        "semble-lexical": lambda root, work: semble_search(root),
-    }
-    if model_dir is not None:
-        systems["agentls-hybrid"] = lambda root, work: agentls_search(
-            open_agentls(root, work, model_dir=model_dir, weights=weights)
-        )
-        systems["semble-hybrid"] = lambda root, work: semble_search(root, model_dir=model_dir)
+    """agentls and semble, lexical and (with a model) hybrid: the retrieval benchmark's systems, less the
+    vector leg alone."""
+    systems: dict[str, Build] = default_systems(model_dir, weights)
+    systems.pop("agentls-vector", None)
     return systems
 
 
