@@ -116,8 +116,9 @@ class RankingWeights:
     overlap: float = 0.5  # share of the smaller range that makes two chunks duplicates
     nested: float = 3.0  # ... unless one is this many times larger: a skeleton and its member both stay
     # file diversity in the list: the hits of one file after its first `same_file_kept` score `same_file`
-    # times less each (1: off). Chosen on the tuning split and semble's own queries (BENCHMARKS.md)
-    same_file: float = 0.5
+    # times less each; 1: off. Off by default: 0.5 gained on semble's own queries but lost on the held-out
+    # split and in the agent's free-form context (BENCHMARKS.md, "semble's own queries")
+    same_file: float = 1.0
     same_file_kept: int = 2
     k: int = 5  # rank normalisation of lists that carry no scores
     learned: float = 1.0  # the learned re-scoring (`indexing.ranking_model`): 1 as fitted, 0 off
@@ -625,7 +626,7 @@ def deduplicate(ordered: Sequence[Candidate], limit: int, weights: RankingWeight
     """The best ``limit`` of ``ordered`` that do not mostly overlap a better one in the same file.
 
     Past the first ``weights.same_file_kept`` hits of a file, each further one scores ``weights.same_file``
-    times less (the fourth of a file, with the defaults, a quarter of its own score), so that another
+    times less (with 0.5, the fourth of a file scores a quarter of its own score), so that another
     file's good chunk is not pushed out of the list by the third and fourth chunk of the first. Chosen
     greedily in score order, then sorted again; the hits keep their lowered scores.
     """

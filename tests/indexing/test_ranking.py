@@ -242,14 +242,15 @@ def test_a_file_with_many_good_chunks_leaves_room_for_another_file() -> None:
     scored = [("a1", "a.py", 10.0), ("a2", "a.py", 9.0), ("a3", "a.py", 8.0), ("a4", "a.py", 7.0)]
     scored.append(("b1", "b.py", 6.0))
     # the third chunk of a.py counts half (4.0), the fourth a quarter (1.75): b.py's best chunk enters
-    ranked = ranking.deduplicate(_candidates(*scored), 3, RankingWeights())
+    diverse = RankingWeights(same_file=0.5, same_file_kept=2)
+    ranked = ranking.deduplicate(_candidates(*scored), 3, diverse)
     assert [c.id for c in ranked] == ["a1", "a2", "b1"]
-    assert [c.id for c in ranking.deduplicate(_candidates(*scored), 5, RankingWeights())] == [
+    assert [c.id for c in ranking.deduplicate(_candidates(*scored), 5, diverse)] == [
         "a1",
         "a2",
         "b1",
         "a3",
         "a4",
     ]
-    off = RankingWeights(same_file=1.0)
-    assert [c.id for c in ranking.deduplicate(_candidates(*scored), 3, off)] == ["a1", "a2", "a3"]
+    # off (the default): the score order
+    assert [c.id for c in ranking.deduplicate(_candidates(*scored), 3, RankingWeights())] == ["a1", "a2", "a3"]
