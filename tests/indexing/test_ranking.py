@@ -253,4 +253,5 @@ def test_a_file_with_many_good_chunks_leaves_room_for_another_file() -> None:
         "a4",
     ]
     # off (the default): the score order
-    assert [c.id for c in ranking.deduplicate(_candidates(*scored), 3, RankingWeights())] == ["a1", "a2", "a3"]
+    in_order = ranking.deduplicate(_candidates(*scored), 3, RankingWeights())
+    assert [c.id for c in in_order] == ["a1", "a2", "a3"]
