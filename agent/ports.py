@@ -73,8 +73,11 @@ class CodeIndex(Protocol):
         """What the index covers (the walker's exclusions are reused when scanning for tests)."""
         ...
 
-    def search(self, query: str, *, limit: int = 10, path: str | None = None) -> list[SearchHit]:
-        """Hybrid search over the chunks, best first; `path` limits it to a folder or file."""
+    def search(
+        self, query: str, *, limit: int = 10, path: str | None = None, files: bool = False
+    ) -> list[SearchHit]:
+        """Hybrid search over the chunks, best first; `path` limits it to a folder or file; `files`: each
+        file once, at its best chunk."""
         ...
 
     def find_symbols(

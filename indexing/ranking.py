@@ -39,7 +39,7 @@ import functools
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from indexing import ranking_model
@@ -105,6 +105,7 @@ class RankingWeights:
     doc: float = 2.0  # share of query words in the doc comment
     signature: float = 0.3  # share of query words in the signature (parameters, types)
     path: float = 2.0  # share of query words in the path
+    file_name: float = 0.0  # share of query words in the file's name (no folders, no extension)
     definition: float = 1.6
     module: float = 0.5  # module-level code (imports, constants, loose statements)
     test: float = 0.2
@@ -351,6 +352,9 @@ def boost(cand: Candidate, analysis: QueryAnalysis, weights: RankingWeights) -> 
             factor *= 1.0 + weights.signature * share
         parts["path"] = share = len(words & _field_words(path.rsplit(".", 1)[0])) / n
         factor *= 1.0 + weights.path * share
+        if weights.file_name:
+            stem_words = _field_words(path.rsplit("/", 1)[-1].rsplit(".", 1)[0])
+            factor *= 1.0 + weights.file_name * len(words & stem_words) / n
         if analysis.expanded and weights.expansion:
             shares = _expanded_shares(parts, analysis, name, path, expanded_mask)
             factor *= 1.0 + weights.expansion * (
@@ -641,6 +645,8 @@ def deduplicate(ordered: Sequence[Candidate], limit: int, weights: RankingWeight
         ):
             continue
         path = cand.row.get("path")
+        if taken.get(path, 0) >= weights.same_file_kept and not weights.same_file:
+            continue  # a files view: one hit per file
         taken[path] = taken.get(path, 0) + 1
         if taken[path] > weights.same_file_kept:
             cand.score *= weights.same_file ** (taken[path] - weights.same_file_kept)
@@ -648,6 +654,19 @@ def deduplicate(ordered: Sequence[Candidate], limit: int, weights: RankingWeight
         if len(kept) >= limit:
             floor = sorted((k.score for k in kept), reverse=True)[limit - 1]
     return sorted(kept, key=lambda c: -c.score)[:limit]
+
+
+FILES_VIEW_NAME = 1.0
+"""`RankingWeights.file_name` in a files view: chosen on the tuning half of semble's queries (BENCHMARKS.md,
+"semble's own queries")."""
+
+
+def files_view(weights: RankingWeights) -> RankingWeights:
+    """The weights of a search for files (``agentls search --files``): each file once, at its best chunk,
+    with the words of its name counting more."""
+    return replace(
+        weights, same_file=0.0, same_file_kept=1, file_name=max(weights.file_name, FILES_VIEW_NAME)
+    )
 
 
 def rank(

@@ -103,6 +103,7 @@ def query(
     *,
     limit: int,
     path: str | None,
+    files: bool = False,
     timeout: float = 10.0,
     details: dict[str, Any] | None = None,
 ) -> list[SearchHit] | None:
@@ -115,7 +116,7 @@ def query(
     target = socket_path(location)
     if not target.exists():
         return None
-    request = {"fingerprint": print_, "query": text, "limit": limit, "path": path}
+    request = {"fingerprint": print_, "query": text, "limit": limit, "path": path, "files": files}
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
             conn.settimeout(timeout)
@@ -365,6 +366,7 @@ def _accept_loop(
                     str(request.get("query", "")),
                     limit=int(request.get("limit", 10)),
                     path=request.get("path") or None,
+                    files=request.get("files") is True,
                 )
             except Exception as exc:  # the client searches itself; a fresh process opens the index anew
                 log.exception("search failed")

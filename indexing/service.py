@@ -73,7 +73,7 @@ from indexing.parsing import (
 )
 from indexing.progress import ProgressCallback as ProgressCallback
 from indexing.progress import finishing_steps
-from indexing.ranking import RankingWeights, analyse, rank, symbol_names, to_hit
+from indexing.ranking import RankingWeights, analyse, files_view, rank, symbol_names, to_hit
 from indexing.rerank import Reranker, load_reranker, rerank_hits
 from indexing.rows import chunk_text
 from indexing.secrets import load_key
@@ -703,8 +703,12 @@ class WorkspaceIndex:
             return store.fold_new_rows()
 
     # ------------------------------------------------------------------ search
-    def search(self, query: str, *, limit: int = 10, path: str | None = None) -> list[SearchHit]:
+    def search(
+        self, query: str, *, limit: int = 10, path: str | None = None, files: bool = False
+    ) -> list[SearchHit]:
         """Hybrid search: BM25, vector and symbol-definition candidates, fused and ranked by `rank`.
+        With ``files``, each file once, at its best chunk (`indexing.ranking.files_view`), from a pool of
+        candidates twice as large.
 
         Each store query costs a few milliseconds whatever it returns, most of it waiting on Lance: the
         store reads run as one coroutine on LanceDB's event loop (`_retrieve`), the three retrievers at
@@ -714,11 +718,13 @@ class WorkspaceIndex:
             return []
         reads = self._reads()
         embedder = self.embedder if reads.has_vectors else None
-        lexical, vector, symbol = reads.run(self._retrieve(reads, query, limit, path, embedder))
+        pool = limit * 2 if files else limit
+        lexical, vector, symbol = reads.run(self._retrieve(reads, query, pool, path, embedder))
         reranker, wanted = self._reranker(), limit
         if reranker is not None:  # the second stage re-scores the best `candidates` (indexing.rerank)
             wanted = max(limit, self.settings.rerank.candidates)
-        hits = [to_hit(c) for c in rank(query, lexical, vector, wanted, self.weights, symbol)]
+        weights = files_view(self.weights) if files else self.weights
+        hits = [to_hit(c) for c in rank(query, lexical, vector, wanted, weights, symbol)]
         if reranker is not None:
             hits = rerank_hits(reranker, query, hits, self.settings.rerank.candidates)[:limit]
         return hits

@@ -639,8 +639,8 @@ class AgentlsServer(LanguageServer):
             self._outline_timers[doc.uri] = self.loop.call_later(delay, start)
 
     async def search(self, params: Any) -> list[SearchResult]:
-        query, limit, scope = _search_params(params)
-        hits = await self.indexer.search(query, limit, scope) if self._started else []
+        query, limit, scope, files = _search_params(params)
+        hits = await self.indexer.search(query, limit, scope, files) if self._started else []
         results = []
         for root, hit in hits:
             path = root / hit.path
@@ -688,9 +688,9 @@ class AgentlsServer(LanguageServer):
         )
 
 
-def _search_params(params: Any) -> tuple[str, int, Path | None]:
+def _search_params(params: Any) -> tuple[str, int, Path | None, bool]:
     if not isinstance(params, Mapping):
-        raise JsonRpcInvalidParams(f"{SEARCH} takes an object {{query, limit?, path?}}")
+        raise JsonRpcInvalidParams(f"{SEARCH} takes an object {{query, limit?, path?, files?}}")
     query = params.get("query")
     if not isinstance(query, str) or not query.strip():
         raise JsonRpcInvalidParams(f"{SEARCH}: `query` must be a non-empty string")
@@ -705,7 +705,10 @@ def _search_params(params: Any) -> tuple[str, int, Path | None]:
         scope_path = uri_to_path(scope) if scope.startswith("file:") else Path(scope)
         if scope_path is None or not scope_path.is_absolute():
             raise JsonRpcInvalidParams(f"{SEARCH}: `path` must be a file: URI or an absolute path")
-    return query, limit, scope_path
+    files = params.get("files", False)
+    if not isinstance(files, bool):
+        raise JsonRpcInvalidParams(f"{SEARCH}: `files` must be true or false")
+    return query, limit, scope_path, files
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """`search_code` and `find_symbol`: the model's way into the workspace index.
 
-- `search_code {query, limit?, path?}`: hybrid search (full text plus vectors when a model is loaded) via
-  `WorkspaceIndex.search`; each hit shows `path:start-end`, the symbol and its kind, and the code, read
-  from the overlay when the file is there (so the model sees its own edits) and cut to a few dozen lines.
+- `search_code {query, limit?, path?, files?}`: hybrid search (full text plus vectors when a model is
+  loaded) via `WorkspaceIndex.search` (``files``: each file once, at its best chunk); each hit shows
+  `path:start-end`, the symbol and its kind, and the code, read from the overlay when the file is there
+  (so the model sees its own edits) and cut to a few dozen lines.
   With `dependency` (an import name), the installed package is searched instead, in its own index
   (`agent.depindex`).
 - `find_symbol {name, role?, prefix?, path?}`: definitions and references from the tags-query symbol
@@ -110,6 +111,10 @@ class SearchCodeTool(CustomTool):
                 "description": "Search this installed Python package (its import name, e.g. `requests`) "
                 "instead of the workspace; indexed on first use.",
             },
+            "files": {
+                "type": "boolean",
+                "description": "Find files: each file once, with its best match (which files handle X).",
+            },
         },
         "required": ["query"],
         "additionalProperties": False,
@@ -139,7 +144,7 @@ class SearchCodeTool(CustomTool):
         if self.index is None:
             return ToolResult(self._scan(query, limit, scope))
         try:
-            hits = self.index.search(query, limit=limit, path=scope)
+            hits = self.index.search(query, limit=limit, path=scope, files=input.get("files") is True)
         except Exception as error:
             log.warning("search_code failed: %s", error)
             raise ToolError(f"The index could not be searched ({error}); use grep through bash.") from None

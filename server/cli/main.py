@@ -307,12 +307,19 @@ _BUSY_POLL_SECONDS = 1.0
 )
 @click.option("--json", "as_json", is_flag=True, help="Print hits as JSON.")
 @click.option(
+    "--files",
+    is_flag=True,
+    help="Find files: each file once, at its best chunk (its name's words count more).",
+)
+@click.option(
     "--refresh",
     is_flag=True,
     help="Bring the index up to date before searching (an unindexed workspace is always indexed first).",
 )
 @click.option("--no-refresh", is_flag=True, hidden=True, help="The default now; kept for old scripts.")
-def search_cmd(query: str, path: str, limit: int, as_json: bool, refresh: bool, no_refresh: bool) -> None:
+def search_cmd(
+    query: str, path: str, limit: int, as_json: bool, files: bool, refresh: bool, no_refresh: bool
+) -> None:
     """Hybrid (full-text + vector) search of the workspace index, as it is (see --refresh).
 
     Searching what is indexed takes a fraction of a second; bringing a large tree's index up to date
@@ -334,9 +341,10 @@ def search_cmd(query: str, path: str, limit: int, as_json: bool, refresh: bool, 
     warm = _WarmSearch(root, settings, env)
     refresh = refresh and not no_refresh
     details: dict[str, Any] = {}
-    hits = None if refresh else warm.query(query, limit, scope, details)
+    hits = None if refresh else warm.query(query, limit, scope, files, details)
     if hits is None:
-        hits = _search_here(_open_index(root, err, settings), query, scope, limit, refresh=refresh, err=err)
+        index = _open_index(root, err, settings)
+        hits = _search_here(index, query, scope, limit, files=files, refresh=refresh, err=err)
         warm.start()
     warm.leave_card(messages)
     _offer_vectors(settings, warm.location, env, err, details.get("model_present"))
@@ -386,13 +394,13 @@ class _WarmSearch:
         self.enabled = settings.search_process_idle > 0 and env.get("AGENTLS_SEARCH_PROCESS", "1") != "0"
 
     def query(
-        self, text: str, limit: int, scope: str | None, details: dict[str, Any] | None = None
+        self, text: str, limit: int, scope: str | None, files: bool, details: dict[str, Any] | None = None
     ) -> list[SearchHit] | None:
         from indexing.search_daemon import query
 
         if not self.enabled:
             return None
-        return query(self.location, self.print, text, limit=limit, path=scope, details=details)
+        return query(self.location, self.print, text, limit=limit, path=scope, files=files, details=details)
 
     def leave_card(self, messages: list[str]) -> None:
         """The card `server.cli.quick` answers later searches with, without loading these settings."""
@@ -417,7 +425,7 @@ class _WarmSearch:
 
 
 def _search_here(
-    index: Any, query: str, scope: str | None, limit: int, *, refresh: bool, err: Console
+    index: Any, query: str, scope: str | None, limit: int, *, files: bool, refresh: bool, err: Console
 ) -> list[SearchHit]:
     """Search in this process (indexing first when asked, or when the workspace was never indexed)."""
     from indexing.store import IndexLocked
@@ -441,7 +449,7 @@ def _search_here(
     from indexing.rerank import RerankError
 
     try:
-        hits: list[SearchHit] = index.search(query, limit=limit, path=scope)
+        hits: list[SearchHit] = index.search(query, limit=limit, path=scope, files=files)
     except RerankError as exc:  # a re-ranker configured but not loadable ([index.rerank])
         raise click.ClickException(str(exc)) from exc
     return hits

@@ -66,9 +66,14 @@ def build_server(root: Path, index: Any, settings: Any, cache: Path | None = Non
 
     @server.tool(description=SearchCodeTool.description)
     def search_code(
-        query: str, limit: int | None = None, path: str | None = None, dependency: str | None = None
+        query: str,
+        limit: int | None = None,
+        path: str | None = None,
+        dependency: str | None = None,
+        files: bool | None = None,
     ) -> str:
-        return call("search_code", {"query": query, "limit": limit, "path": path, "dependency": dependency})
+        arguments = {"query": query, "limit": limit, "path": path, "dependency": dependency, "files": files}
+        return call("search_code", arguments)
 
     @server.tool(description=FindSymbolTool.description)
     def find_symbol(

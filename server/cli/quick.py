@@ -7,8 +7,8 @@ settings, packaging): about 0.3 s of CPU before a search that the warm search pr
 workspace's settings, leaves a *search card* in the cache folder (`SearchCard`): where the workspace's
 index is, the fingerprint its search process expects, the settings messages to repeat, and a digest of
 what those were computed from (the workspace's ``agentls.toml`` and ``pyproject.toml``, and agentls' own
-modules). A later ``agentls search QUERY [--path P] [-k N] [--json]`` whose card still matches sends the
-query straight to the socket and prints the answer as the full path would.
+modules). A later ``agentls search QUERY [--path P] [-k N] [--json] [--files]`` whose card still matches
+sends the query straight to the socket and prints the answer as the full path would.
 
 ``agentls index [PATH] [-q] [--json]`` goes the same way (`quick_index`): to the warm search process
 when one runs; else it starts one at once (the card holds the index settings it needs) and, while that
@@ -178,13 +178,13 @@ def inputs_digest(root: Path) -> str:
     return digest.hexdigest()[:32]
 
 
-def _parse(args: Sequence[str]) -> tuple[str, str, int, bool] | None:
-    """``search QUERY [--path P] [-k N | --limit N] [--json] [--no-refresh]`` as (query, path, limit,
-    json); None for anything else (the full group parses it, and reports what is wrong with it)."""
+def _parse(args: Sequence[str]) -> tuple[str, str, int, bool, bool] | None:
+    """``search QUERY [--path P] [-k N | --limit N] [--json] [--files] [--no-refresh]`` as (query, path,
+    limit, json, files); None for anything else (the full group parses it, and reports what is wrong)."""
     if not args or args[0] != "search":
         return None
     positional: list[str] = []
-    path, limit, as_json = ".", "10", False
+    path, limit, as_json, files = ".", "10", False, False
     rest = list(args[1:])
     while rest:
         arg = rest.pop(0)
@@ -208,11 +208,13 @@ def _parse(args: Sequence[str]) -> tuple[str, str, int, bool] | None:
             limit = arg[2:]
         elif arg == "--json":
             as_json = True
+        elif arg == "--files":
+            files = True
         elif arg != "--no-refresh":
             return None
     if len(positional) != 1 or not limit.isdigit() or not 1 <= int(limit) <= 1000:
         return None
-    return positional[0], path, int(limit), as_json
+    return positional[0], path, int(limit), as_json, files
 
 
 def quick_search(args: Sequence[str], env: Mapping[str, str]) -> int | None:
@@ -223,7 +225,7 @@ def quick_search(args: Sequence[str], env: Mapping[str, str]) -> int | None:
     parsed = _parse(args)
     if parsed is None or env.get("AGENTLS_SEARCH_PROCESS", "1") == "0":
         return None
-    text, path, limit, as_json = parsed
+    text, path, limit, as_json, files = parsed
     cache = cache_dir(env)
     if not text.strip() or _apply_pending(cache):
         return None
@@ -237,7 +239,9 @@ def quick_search(args: Sequence[str], env: Mapping[str, str]) -> int | None:
         return None
     scope = None if target == root else target.relative_to(root).as_posix()
     details: dict[str, Any] = {}
-    hits = query(Path(card.location), card.fingerprint, text, limit=limit, path=scope, details=details)
+    hits = query(
+        Path(card.location), card.fingerprint, text, limit=limit, path=scope, files=files, details=details
+    )
     if hits is None or not isinstance(details.get("model_present"), bool):
         return None
     notes = [f"[yellow]warning:[/] {_escape(message)}" for message in card.messages]

@@ -169,10 +169,12 @@ class _ReaderSpec:
         return entry[0]
 
 
-def _search_in_process(spec: _ReaderSpec, query: str, limit: int, scope: str | None) -> list[SearchHit]:
+def _search_in_process(
+    spec: _ReaderSpec, query: str, limit: int, scope: str | None, files: bool = False
+) -> list[SearchHit]:
     """Runs in the search process: search one folder's index (opened or refreshed as needed)."""
     index = spec.open()
-    return [] if index is None else index.search(query, limit=limit, path=scope)
+    return [] if index is None else index.search(query, limit=limit, path=scope, files=files)
 
 
 def _find_symbols_in_process(spec: _ReaderSpec, name: str, options: dict[str, Any]) -> list[Symbol]:
@@ -449,8 +451,11 @@ class BackgroundIndexer:
             )
         return self._searcher
 
-    async def search(self, query: str, limit: int, path: Path | None = None) -> list[tuple[Path, SearchHit]]:
-        """The best `limit` hits over every folder (or the folder holding `path`, restricted to it)."""
+    async def search(
+        self, query: str, limit: int, path: Path | None = None, files: bool = False
+    ) -> list[tuple[Path, SearchHit]]:
+        """The best `limit` hits over every folder (or the folder holding `path`, restricted to it);
+        ``files``: each file once (`WorkspaceIndex.search`'s files view)."""
         loop = asyncio.get_running_loop()
         jobs = []
         for root, folder in list(self._folders.items()):
@@ -462,7 +467,9 @@ class BackgroundIndexer:
                     continue
                 scope = None if rel in ("", ".") else rel
             spec = self._reader_spec(root, folder)
-            job = loop.run_in_executor(self._search_pool(), _search_in_process, spec, query, limit, scope)
+            job = loop.run_in_executor(
+                self._search_pool(), _search_in_process, spec, query, limit, scope, files
+            )
             jobs.append((root, job))
         results: list[tuple[Path, SearchHit]] = []
         for root, job in jobs:
@@ -546,9 +553,11 @@ class SearchProcessIndex:
     def settings(self) -> IndexSettings:
         return self._settings
 
-    def search(self, query: str, *, limit: int = 10, path: str | None = None) -> list[SearchHit]:
+    def search(
+        self, query: str, *, limit: int = 10, path: str | None = None, files: bool = False
+    ) -> list[SearchHit]:
         target = None if path is None else self._root / path
-        found = self._call(self._indexer.search(query, limit, target if target is not None else self._root))
+        found = self._call(self._indexer.search(query, limit, target or self._root, files))
         return [hit for root, hit in found if root == self._root]  # not a nested folder's (other paths)
 
     def find_symbols(

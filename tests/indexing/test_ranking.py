@@ -255,3 +255,6 @@ def test_a_file_with_many_good_chunks_leaves_room_for_another_file() -> None:
     # off (the default): the score order
     in_order = ranking.deduplicate(_candidates(*scored), 3, RankingWeights())
     assert [c.id for c in in_order] == ["a1", "a2", "a3"]
+    # a files view: each file once, at its best chunk, however many places are asked for
+    files = ranking.deduplicate(_candidates(*scored), 10, ranking.files_view(RankingWeights()))
+    assert [c.id for c in files] == ["a1", "b1"]

@@ -62,6 +62,11 @@ def test_answers_as_the_index_does_sees_new_versions_and_retires_for_other_setti
     assert hits and hits[0].symbol == "apply_discount"
     scoped = query(index.location, print_, "price", limit=10, path="tests")
     assert scoped and {h.path for h in scoped} == {"tests/test_cart.py"}
+    # the files view (`agentls search --files`): each file once
+    files = query(index.location, print_, "price", limit=10, path=None, files=True)
+    assert files == index.search("price", limit=10, files=True)
+    chunks = index.search("price", limit=10)
+    assert files and len({h.path for h in files}) == len(files) > len({h.path for h in chunks})
 
     # A file indexed by another process (the CLI, the language server) is found by the next query.
     (workspace / "shop" / "tax.py").write_text("def compute_zebra_levy(amount):\n    return amount\n")

@@ -44,6 +44,14 @@ def test_search_prints_ranked_hits_and_json(workspace: Path, cache_dir: Path) ->
     assert {"path", "start_line", "end_line", "symbol", "kind", "score", "text"} <= set(data[0])
 
 
+def test_search_for_files_lists_each_file_once(workspace: Path, cache_dir: Path) -> None:
+    out = agentls("search", "price", "--files", "--json", cwd=workspace, cache=cache_dir)
+    assert out.returncode == 0, out.stderr
+    paths = [hit["path"] for hit in json.loads(out.stdout)]
+    chunks = json.loads(agentls("search", "price", "--json", cwd=workspace, cache=cache_dir).stdout)
+    assert len(set(paths)) == len(paths) > len({hit["path"] for hit in chunks})
+
+
 def test_search_scoped_to_a_folder_of_an_indexed_workspace(workspace: Path, cache_dir: Path) -> None:
     agentls("index", ".", cwd=workspace, cache=cache_dir)
     out = agentls("search", "price", "--path", "tests", "--json", cwd=workspace, cache=cache_dir)

@@ -13,13 +13,14 @@ from server.cli.quick import SearchCard, _parse, _parse_index, inputs_digest, qu
 @pytest.mark.parametrize(
     ("args", "parsed"),
     [
-        (["search", "parse args"], ("parse args", ".", 10, False)),
-        (["search", "q", "--path", "src", "-k", "3", "--json"], ("q", "src", 3, True)),
-        (["search", "--path=src", "-k7", "q", "--no-refresh"], ("q", "src", 7, False)),
-        (["search", "--limit=1000", "--", "-v"], ("-v", ".", 1000, False)),
+        (["search", "parse args"], ("parse args", ".", 10, False, False)),
+        (["search", "q", "--path", "src", "-k", "3", "--json"], ("q", "src", 3, True, False)),
+        (["search", "--path=src", "-k7", "q", "--no-refresh"], ("q", "src", 7, False, False)),
+        (["search", "--limit=1000", "--", "-v"], ("-v", ".", 1000, False, False)),
+        (["search", "where are routes", "--files", "-k", "5"], ("where are routes", ".", 5, False, True)),
     ],
 )
-def test_takes_plain_searches(args: list[str], parsed: tuple[str, str, int, bool]) -> None:
+def test_takes_plain_searches(args: list[str], parsed: tuple[str, str, int, bool, bool]) -> None:
     assert _parse(args) == parsed
 
 

@@ -260,6 +260,7 @@ def test_invalid_params(ready: tuple[RawServer, str]) -> None:
         {"query": 3},
         {"query": "x", "limit": 0},
         {"query": "x", "limit": "5"},
+        {"query": "x", "files": "yes"},
         [1],
     ):
         response = server.request("agentls/search", params)

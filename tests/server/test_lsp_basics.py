@@ -168,6 +168,10 @@ async def test_background_indexing_reports_progress_then_search_finds(
     )
     assert {"kind", "score", "text"} <= set(top)
 
+    files = await request(client, "agentls/search", {"query": "price", "limit": 10, "files": True})
+    chunks = await request(client, "agentls/search", {"query": "price", "limit": 10})
+    assert len({h["path"] for h in files}) == len(files) > len({h["path"] for h in chunks})
+
 
 async def test_saved_edit_becomes_searchable(lsp_server, stubs_workspace: Path) -> None:
     client: LanguageClient = await lsp_server()

@@ -157,11 +157,15 @@ class Table:
 # ----------------------------------------------------------------------------------------------- systems
 
 
-def agentls_search(index: WorkspaceIndex, *, vector_only: bool = False, lexical: bool = False) -> Search:
+def agentls_search(
+    index: WorkspaceIndex, *, vector_only: bool = False, lexical: bool = False, files: bool = False
+) -> Search:
+    """``WorkspaceIndex.search`` (``files``: its files view), or its lexical or vector leg alone."""
     run = index.search_vector if vector_only else index.search_lexical if lexical else index.search
 
     def search(query: str) -> list[Hit]:
-        return [Hit(h.path, h.start_line, h.end_line) for h in run(query, limit=K)]
+        hits = index.search(query, limit=K, files=True) if files else run(query, limit=K)
+        return [Hit(h.path, h.start_line, h.end_line) for h in hits]
 
     return search
 

@@ -33,6 +33,7 @@ Run: ``python -m tests.benchmarks.retrieval.external [--model DIR] [--repos a,b]
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import statistics
@@ -45,7 +46,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from indexing.ranking import RankingWeights
-from tests.benchmarks.retrieval.evaluate import Hit, default_systems
+from tests.benchmarks.retrieval.evaluate import Hit, agentls_search, default_systems, open_agentls
 from tests.benchmarks.retrieval.repos import Repo, fetch
 from tests.benchmarks.retrieval.sweep import parse_setting
 
@@ -155,6 +156,11 @@ def indexed_folder(external: External, root: str) -> tuple[str, str]:
 # ------------------------------------------------------------------------------------------- scoring
 
 
+def half(name: str) -> str:
+    """A repository's fixed half of the set, by a hash of its name: ``tuning`` or ``check``."""
+    return "tuning" if hashlib.sha1(name.encode()).digest()[0] % 2 == 0 else "check"
+
+
 def path_matches(path: str, target: str) -> bool:
     return path == target or path.endswith("/" + target)
 
@@ -227,9 +233,17 @@ def run(tasks: Sequence[Task], systems: dict[str, Build], folder: Path, cache: P
 
 def systems_for(model_dir: Path | None, weights: RankingWeights | None = None) -> dict[str, Build]:
     """agentls and semble, lexical and (with a model) hybrid: the retrieval benchmark's systems, less the
-    vector leg alone."""
+    vector leg alone, plus agentls' files view."""
     systems: dict[str, Build] = default_systems(model_dir, weights)
     systems.pop("agentls-vector", None)
+    # the files view (`agentls search --files`): each file once, what semble's queries ask for
+    systems["agentls-lexical-files"] = lambda root, work: agentls_search(
+        open_agentls(root, work, weights=weights), files=True
+    )
+    if model_dir is not None:
+        systems["agentls-hybrid-files"] = lambda root, work: agentls_search(
+            open_agentls(root, work, model_dir=model_dir, weights=weights), files=True
+        )
     return systems
 
 
@@ -280,10 +294,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--set", help="agentls ranking weights to use instead of the defaults (vector=0.5,...)"
     )
+    parser.add_argument(
+        "--half",
+        choices=["tuning", "check"],
+        help="only the repositories of one half (fixed by name): choose settings on one, check on the other",
+    )
     parser.add_argument("--misses", action="store_true", help="print agentls' queries that score below 1")
     args = parser.parse_args(argv)
     folder = args.annotations or args.cache / "semble-annotations"
     names = args.repos.split(",") if args.repos else sorted(EXTERNAL)
+    if args.half:
+        names = [n for n in names if half(n) == args.half]
     unknown = [n for n in names if n not in EXTERNAL]
     if unknown:
         raise SystemExit(f"no registry source for {', '.join(unknown)}; known: {', '.join(sorted(EXTERNAL))}")
