@@ -26,7 +26,8 @@ identifiers; rows carry ``_score``), ``vector`` (nearest chunks; rows carry ``_d
    scores and ranks, word rarity among the candidates, file cover, chunk length, path flags), boosted
    regression trees in ``indexing/ranking_model.py``, one set for hybrid and one for lexical candidates.
 7. *De-duplication*: of chunks from one file whose line ranges overlap mostly (a class skeleton and its
-   method, two windows), only the best-ranked one is kept.
+   method, two windows), only the best-ranked one is kept. A search for files (:func:`files_view`)
+   keeps each file once, at its best chunk, with the words of the file's name counting more.
 
 The weights were tuned, and the model fitted (``python -m tests.benchmarks.retrieval.learn``), on the
 tuning split of the retrieval benchmark (``tests/benchmarks/retrieval``) only, and checked on its
@@ -631,8 +632,9 @@ def deduplicate(ordered: Sequence[Candidate], limit: int, weights: RankingWeight
 
     Past the first ``weights.same_file_kept`` hits of a file, each further one scores ``weights.same_file``
     times less (with 0.5, the fourth of a file scores a quarter of its own score), so that another
-    file's good chunk is not pushed out of the list by the third and fourth chunk of the first. Chosen
-    greedily in score order, then sorted again; the hits keep their lowered scores.
+    file's good chunk is not pushed out of the list by the third and fourth chunk of the first; with
+    ``same_file`` 0 (a files view) they are left out. Chosen greedily in score order, then sorted again;
+    the hits keep their lowered scores.
     """
     kept: list[Candidate] = []
     taken: dict[Any, int] = {}
