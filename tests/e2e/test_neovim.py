@@ -434,6 +434,10 @@ def test_commands_send_the_contracts_arguments_and_search_fills_quickfix(
         else:
             assert isinstance(answer["result"]["runId"], str), (command, answer)
     assert {"file": str(workspace / STATS), "lnum": result["def_line"], "text": "mean"} in result["quickfix"]
+    # :AgentlsSearch! lists each file once
+    assert str(workspace / STATS) in result["files"]
+    assert len(set(result["files"])) == len(result["files"])
+    assert len(result["quickfix"]) > len({q["file"] for q in result["quickfix"]}), "one file matched twice"
 
 
 def test_apply_edit_is_all_or_nothing_and_writes_only_what_it_touched(tmp_path: Path, nvim: str) -> None:

@@ -54,8 +54,8 @@ command("AgentlsCancel", function(opts)
 end, { nargs = "?", desc = "agentls: cancel an agent run (the latest by default)" })
 
 command("AgentlsSearch", function(opts)
-  agentls().search(opts.args)
-end, { nargs = "*", desc = "agentls: search the code index into the quickfix list" })
+  agentls().search(opts.args, { files = opts.bang })
+end, { nargs = "*", bang = true, desc = "agentls: search the code index into the quickfix list (!: files)" })
 
 command("AgentlsReindex", function()
   agentls().reindex()

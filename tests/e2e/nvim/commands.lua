@@ -83,10 +83,21 @@ H.run(function(h)
   for _, item in ipairs(vim.fn.getqflist()) do
     table.insert(qf, { file = vim.api.nvim_buf_get_name(item.bufnr), lnum = item.lnum, text = item.text })
   end
+  -- :AgentlsSearch! searches for files: each file once.
+  vim.fn.setqflist({}, "r", { title = "", items = {} })
+  vim.cmd("AgentlsSearch! arithmetic mean")
+  h.wait(10000, function()
+    return #vim.fn.getqflist() > 0
+  end, "file search results in the quickfix list")
+  local files = {}
+  for _, item in ipairs(vim.fn.getqflist()) do
+    table.insert(files, vim.api.nvim_buf_get_name(item.bufnr))
+  end
   return {
     sent = sent,
     answers = answers,
     quickfix = qf,
+    files = files,
     def_line = def_line,
     encoding = client.offset_encoding,
   }

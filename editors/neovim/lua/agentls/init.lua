@@ -723,16 +723,19 @@ function M.reindex()
   end)
 end
 
---- Search the index (`agentls/search`) and put the hits in the quickfix list.
-function M.search(query)
+--- Search the index (`agentls/search`) and put the hits in the quickfix list; with `opts.files`, each
+--- file once (at its best chunk).
+function M.search(query, opts)
   local st = state()
   if not st then
     return
   end
+  local files = opts ~= nil and opts.files == true
   local bufnr = vim.api.nvim_get_current_buf()
-  prompt("agentls search: ", query, function(text)
+  prompt(files and "agentls search files: " or "agentls search: ", query, function(text)
     client_mod.with_client(st, bufnr, function(client)
-      compat.request(client, protocol.methods.search, { query = text, limit = 30 }, function(err, hits)
+      local params = { query = text, limit = 30, files = files }
+      compat.request(client, protocol.methods.search, params, function(err, hits)
         if err then
           notify("search failed: " .. tostring(err.message or err), vim.log.levels.ERROR)
           return
