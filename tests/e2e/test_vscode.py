@@ -539,3 +539,57 @@ def test_text_typed_during_the_run_is_kept_rebased_or_refused_with_the_message(
                 assert "not applied" in message, message
                 assert user_line in wb.editor_text()
                 assert (workspace / STATS).read_text() == original
+
+
+def palette_command(wb: Workbench, title: str) -> None:
+    """Run a command from the palette by its title, as a user types it."""
+    wb.page.keyboard.press("F1")
+    box = wb.page.locator(".quick-input-widget input")
+    wb.wait("the command palette", lambda: box.first.is_visible(), timeout=30)
+    box.first.fill(f">{title}")
+    row = wb.page.locator(".quick-input-widget .monaco-list-row", has_text=title)
+    wb.wait(f"'{title}' in the palette", lambda: row.count(), timeout=30)
+    wb.page.keyboard.press("Enter")
+
+
+def test_search_files_from_the_palette_opens_the_picked_file(
+    request: pytest.FixtureRequest, vsix: Path, workspace: Path, tmp_path: Path
+) -> None:
+    with workbench(request, vsix, workspace, tmp_path, {}) as wb:
+        wb.open_file("tests/test_stats.py")  # a Python file starts the extension and its server
+        widget = wb.page.locator(".quick-input-widget")
+        title = widget.locator(".quick-input-title")
+        descriptions = widget.locator(".monaco-list-row .label-description")
+
+        def search() -> list[str]:
+            """Search Files for "arithmetic mean": the hits' descriptions (none until the index is done)."""
+            palette_command(wb, "agentls: Search Files")
+            wb.wait("the query box", lambda: title.first.inner_text() == "agentls: Search Files", timeout=10)
+            widget.locator("input").first.fill("arithmetic mean")
+            wb.page.keyboard.press("Enter")
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                if "arithmetic mean" in title.first.inner_text() and descriptions.count():
+                    return [str(t) for t in descriptions.all_inner_texts()]
+                wb.page.wait_for_timeout(250)
+            wb.page.keyboard.press("Escape")
+            return []
+
+        listed = wb.wait("hits once the workspace is indexed", search, timeout=150)
+        wb.shot("search-files")
+        # each row: the symbol, then "path:line  kind" as its description; each file once
+        files = [t.split(":", 1)[0] for t in listed]
+        assert STATS in files, listed
+        assert len(set(files)) == len(files), listed
+        # pick it with the keyboard, as a Quick Pick is used
+        focused = widget.locator(".monaco-list-row.focused")
+        for _ in range(len(files)):
+            if STATS in (focused.first.get_attribute("aria-label") or ""):
+                break
+            wb.page.keyboard.press("ArrowDown")
+        wb.page.keyboard.press("Enter")
+        active = wb.page.locator(".tabs-container .tab.active")
+        wb.wait(
+            "the picked file in front", lambda: active.first.get_attribute("data-resource-name") == "stats.py"
+        )
+        wb.shot("search-opened")

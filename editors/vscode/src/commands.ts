@@ -7,7 +7,7 @@
 import * as vscode from "vscode";
 
 import type { AgentlsClient, FullLink } from "./client";
-import { ClientCommand } from "./constants";
+import { ClientCommand, Request } from "./constants";
 import {
   askCall,
   cancelCall,
@@ -22,6 +22,7 @@ import {
   type Range,
 } from "./pure/args";
 import { runIdOf } from "./pure/protocol";
+import { searchItems, searchParams, type SearchItem } from "./pure/search";
 import type { RunTracker } from "./pure/state";
 import { formatCost } from "./pure/status";
 import { messageOf, type Proposals } from "./proposals";
@@ -244,6 +245,46 @@ async function reindex(ctx: CommandContext): Promise<void> {
   }
 }
 
+/** Search the index (`agentls/search`) and go to the hit the user picks; `files`: each file once. */
+async function search(ctx: CommandContext, files: boolean): Promise<void> {
+  const link = requireLink(ctx);
+  if (link === undefined) {
+    return;
+  }
+  const title = files ? "agentls: Search Files" : "agentls: Search Code";
+  const query = await vscode.window.showInputBox({
+    title,
+    prompt: files ? "Which files are about what?" : "What code are you looking for?",
+    placeHolder: files ? "e.g. session cookies" : "e.g. parse a price",
+    validateInput: (value) => (value.trim() === "" ? "Say what to look for." : undefined),
+  });
+  if (query === undefined || query.trim() === "") {
+    return;
+  }
+  let items: SearchItem[];
+  try {
+    items = searchItems(await link.request(Request.search, searchParams(query, files)));
+  } catch (error) {
+    void vscode.window.showErrorMessage(`agentls: search: ${messageOf(error)}`);
+    return;
+  }
+  if (items.length === 0) {
+    void vscode.window.showInformationMessage(`agentls: no results for "${query.trim()}".`);
+    return;
+  }
+  const picked = await vscode.window.showQuickPick(items, {
+    title: `${title}: ${query.trim()}`,
+    matchOnDescription: true,
+    matchOnDetail: true,
+  });
+  if (picked !== undefined) {
+    const at = new vscode.Position(picked.line, 0);
+    await vscode.window.showTextDocument(vscode.Uri.parse(picked.uri), {
+      selection: new vscode.Range(at, at),
+    });
+  }
+}
+
 async function cancel(ctx: CommandContext, arg: unknown): Promise<void> {
   let runId: string | undefined;
   if (typeof arg === "object" && arg !== null && "runId" in arg) {
@@ -327,6 +368,8 @@ export function registerCommands(ctx: CommandContext): vscode.Disposable[] {
     register(ClientCommand.runTeam, () => runTeam(ctx)),
     register(ClientCommand.showDiff, (arg) => proposalCommand(ctx, arg, (id) => ctx.proposals.showDiff(id))),
     register(ClientCommand.reindex, () => reindex(ctx)),
+    register(ClientCommand.searchCode, () => search(ctx, false)),
+    register(ClientCommand.searchFiles, () => search(ctx, true)),
     register(ClientCommand.cancel, (arg) => cancel(ctx, arg)),
     register(ClientCommand.restart, () => ctx.client.restart()),
     register(ClientCommand.showOutput, () => {

@@ -89,6 +89,8 @@ export const ClientCommand = {
   runTeam: "agentls.runTeam",
   showDiff: "agentls.showProposalDiff",
   reindex: "agentls.reindexWorkspace",
+  searchCode: "agentls.searchCode",
+  searchFiles: "agentls.searchFiles",
   cancel: "agentls.cancelRun",
   restart: "agentls.restartServer",
   showOutput: "agentls.showOutput",

@@ -38,6 +38,7 @@ import {
   writeTestsCall,
   type CommandCall,
 } from "../src/pure/args";
+import { searchItems, searchParams } from "../src/pure/search";
 import {
   acceptApplied,
   parseProposal,
@@ -154,6 +155,22 @@ describe("against agentls serve --stdio", { skip: NO_REPO, timeout: 120_000 }, (
       hits.some((h) => h.path === "durations.py" && (h.symbol ?? "").includes("parse_duration")),
       JSON.stringify(hits),
     );
+  });
+
+  it("answers the search commands' requests, each file once for Search Files", async () => {
+    await indexed();
+    const code = searchItems(
+      await server.connection.sendRequest(Request.search, searchParams("duration", false)),
+    );
+    const files = searchItems(
+      await server.connection.sendRequest(Request.search, searchParams("duration", true)),
+    );
+    assert.ok(
+      code.some((item) => item.description.startsWith("durations.py:")),
+      JSON.stringify(code),
+    );
+    const paths = files.map((item) => item.description.split(":")[0]);
+    assert.ok(paths.length > 0 && new Set(paths).size === paths.length, JSON.stringify(paths));
   });
 
   it("offers code actions with the command ids and argument shapes of the extension", async () => {
