@@ -75,23 +75,24 @@ H.run(function(h)
     end
     return false
   end, "the first index")
-  vim.cmd("AgentlsSearch arithmetic mean")
-  h.wait(10000, function()
-    return #vim.fn.getqflist() > 0
-  end, "search results in the quickfix list")
-  local qf = {}
-  for _, item in ipairs(vim.fn.getqflist()) do
-    table.insert(qf, { file = vim.api.nvim_buf_get_name(item.bufnr), lnum = item.lnum, text = item.text })
+  -- :AgentlsSearch into the quickfix list, and :AgentlsSearch! (files: each file once).
+  local function search(command)
+    vim.fn.setqflist({}, "r", { title = "", items = {} })
+    vim.cmd(command)
+    h.wait(10000, function()
+      return #vim.fn.getqflist() > 0
+    end, "results of " .. command .. " in the quickfix list")
+    local items = {}
+    for _, item in ipairs(vim.fn.getqflist()) do
+      local file = vim.api.nvim_buf_get_name(item.bufnr)
+      table.insert(items, { file = file, lnum = item.lnum, text = item.text })
+    end
+    return items
   end
-  -- :AgentlsSearch! searches for files: each file once.
-  vim.fn.setqflist({}, "r", { title = "", items = {} })
-  vim.cmd("AgentlsSearch! arithmetic mean")
-  h.wait(10000, function()
-    return #vim.fn.getqflist() > 0
-  end, "file search results in the quickfix list")
+  local qf = search("AgentlsSearch arithmetic mean")
   local files = {}
-  for _, item in ipairs(vim.fn.getqflist()) do
-    table.insert(files, vim.api.nvim_buf_get_name(item.bufnr))
+  for _, item in ipairs(search("AgentlsSearch! arithmetic mean")) do
+    table.insert(files, item.file)
   end
   return {
     sent = sent,
