@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -46,6 +47,7 @@ async def _session_calls(root: Path, cache: Path) -> dict[str, Any]:
         await session.initialize()
         out["tools"] = sorted(tool.name for tool in (await session.list_tools()).tools)
         out["search"] = await session.call_tool("search_code", {"query": "clamp a value between bounds"})
+        out["files"] = await session.call_tool("search_code", {"query": "mean", "files": True})
         out["symbol"] = await session.call_tool("find_symbol", {"name": "clamp", "role": "definition"})
         out["docs"] = await session.call_tool("lookup_docs", {"name": "json.dumps", "language": "python"})
         out["bad"] = await session.call_tool("find_symbol", {"name": "x", "path": "../outside"})
@@ -58,6 +60,8 @@ def test_agentls_mcp_serves_the_index_to_an_sdk_client(tmp_path: Path) -> None:
     assert out["tools"] == ["find_symbol", "lookup_docs", "search_code"]
     search = _text(out["search"])
     assert not _is_error(out["search"]) and "mathx/stats.py" in search and "clamp" in search
+    listed = re.findall(r"^\d+\. ([^:\s]+):", _text(out["files"]), re.M)
+    assert "mathx/stats.py" in listed and len(set(listed)) == len(listed), _text(out["files"])
     symbol = _text(out["symbol"])
     assert "mathx/stats.py:" in symbol and "def clamp" in symbol
     docs = _text(out["docs"])
