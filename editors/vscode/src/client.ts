@@ -188,6 +188,11 @@ export class AgentlsClient implements vscode.Disposable {
     await this.start();
   }
 
+  /** Whether the server process is starting (not yet answering). */
+  starting(): boolean {
+    return this.client?.state === State.Starting;
+  }
+
   /** The running server, or undefined. */
   link(): FullLink | undefined {
     const client = this.client;

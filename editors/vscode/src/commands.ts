@@ -60,7 +60,9 @@ function requireEditor(what: string): vscode.TextEditor | undefined {
 
 function requireLink(ctx: CommandContext): FullLink | undefined {
   const link = ctx.client.link();
-  if (link === undefined) {
+  if (link === undefined && ctx.client.starting()) {
+    void vscode.window.showInformationMessage("agentls: the server is starting; try again in a moment.");
+  } else if (link === undefined) {
     void vscode.window
       .showErrorMessage("agentls: the server is not running.", "Restart Server", "Show Output")
       .then((choice) => {
