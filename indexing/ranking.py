@@ -102,6 +102,9 @@ class RankingWeights:
     name: float = 3.0  # share of query words in the symbol name
     exact_name: float = 1.5  # the query names the chunk's symbol (qualified or not)
     symbol_query: float = 4.0  # ... and the query is nothing but that symbol
+    # ... for a member named so (`Validator.Engine` for "Engine"): symbol_query ** member, so that the
+    # definition whose whole name the query is comes first
+    member: float = 0.5
     text: float = 0.8  # share of query words in the chunk text
     doc: float = 2.0  # share of query words in the doc comment
     signature: float = 0.3  # share of query words in the signature (parameters, types)
@@ -364,9 +367,12 @@ def boost(cand: Candidate, analysis: QueryAnalysis, weights: RankingWeights) -> 
     if name and analysis.identifiers:
         low_name, low_qual = name.lower(), _normal_symbol(qualified)
         named = _named(analysis.identifiers)
-        if low_qual in named or any(low_qual.endswith("." + q) for q in named):
+        if low_qual in named:
             parts["exact"] = 1.0
             factor *= weights.exact_name * (weights.symbol_query if analysis.symbol else 1.0)
+        elif any(low_qual.endswith("." + q) for q in named):
+            parts["exact"] = 1.0
+            factor *= weights.exact_name * (weights.symbol_query**weights.member if analysis.symbol else 1.0)
         elif any(q.endswith("." + low_qual) for q in named):
             # the query qualifies the name further than the chunk does (`AxiosHeaders.set` for a `set`):
             # below a chunk whose qualified name is the query's

@@ -68,6 +68,17 @@ def test_exact_symbol_name_match_wins_over_better_bm25_rank() -> None:
     assert [c.id for c in ranked] == ["y", "x"]
 
 
+def test_a_bare_name_finds_the_definition_of_that_name_before_a_member_named_so() -> None:
+    method = {
+        **row("m", "binding/validator.go", name="Engine", kind="method"),
+        "symbol": "defaultValidator.Engine",
+    }
+    struct = row("s", "gin.go", name="Engine", kind="struct")
+    assert [c.id for c in rank("Engine", [method, struct], [], limit=2)] == ["s", "m"]
+    # a query that names the member still finds the member first
+    assert rank("defaultValidator.Engine", [struct, method], [], limit=2)[0].id == "m"
+
+
 def test_definitions_outrank_windows_and_module_code_at_equal_rank() -> None:
     lexical = [row("w", "w.py", kind="window"), row("f", "f.py", kind="function")]
     vector = [row("f", "f.py", kind="function"), row("w", "w.py", kind="window")]
