@@ -87,6 +87,8 @@ AGENTLS_CLIENT = "agentlsClient"
 """``initializationOptions`` flag of the agentls editor plugins: they handle ``agentls/proposalReady``
 and show progress; without it, proposals are announced with ``window/showMessageRequest``."""
 SEARCH = "agentls/search"
+"""Search the index: params ``{query, limit? (1-100, default 10), path? (a file: URI or an absolute path to
+search under), files? (each file once, at its best chunk)}``; answers a list of ``SearchResult``."""
 SERVER_STATS = "agentls/serverStats"
 _SEARCH_MAX = 100
 _CONFIG_TIMEOUT = 10.0
