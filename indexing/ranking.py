@@ -357,8 +357,7 @@ def boost(cand: Candidate, analysis: QueryAnalysis, weights: RankingWeights) -> 
         parts["path"] = share = len(words & _field_words(path.rsplit(".", 1)[0])) / n
         factor *= 1.0 + weights.path * share
         if weights.file_name:
-            stem_words = _field_words(path.rsplit("/", 1)[-1].rsplit(".", 1)[0])
-            factor *= 1.0 + weights.file_name * len(words & stem_words) / n
+            factor *= 1.0 + weights.file_name * len(words & _path_features(path)[1]) / n
         if analysis.expanded and weights.expansion:
             shares = _expanded_shares(parts, analysis, name, path, expanded_mask)
             factor *= 1.0 + weights.expansion * (
@@ -367,12 +366,11 @@ def boost(cand: Candidate, analysis: QueryAnalysis, weights: RankingWeights) -> 
     if name and analysis.identifiers:
         low_name, low_qual = name.lower(), _normal_symbol(qualified)
         named = _named(analysis.identifiers)
-        if low_qual in named:
+        whole = low_qual in named
+        if whole or any(low_qual.endswith("." + q) for q in named):
             parts["exact"] = 1.0
-            factor *= weights.exact_name * (weights.symbol_query if analysis.symbol else 1.0)
-        elif any(low_qual.endswith("." + q) for q in named):
-            parts["exact"] = 1.0
-            factor *= weights.exact_name * (weights.symbol_query**weights.member if analysis.symbol else 1.0)
+            power = 1.0 if whole else weights.member  # a member named so: below the definition of that name
+            factor *= weights.exact_name * (weights.symbol_query**power if analysis.symbol else 1.0)
         elif any(q.endswith("." + low_qual) for q in named):
             # the query qualifies the name further than the chunk does (`AxiosHeaders.set` for a `set`):
             # below a chunk whose qualified name is the query's

@@ -247,9 +247,11 @@ def systems_for(model_dir: Path | None, weights: RankingWeights | None = None) -
     return systems
 
 
-def mean_over_repositories(result: Result, system: str) -> float:
-    """semble's headline figure: the mean of the repositories' mean NDCG@10 (repositories with queries)."""
-    return statistics.fmean(statistics.fmean(v) for v in result.scores[system].values() if v)
+def mean_over_repositories(result: Result, system: str, repos: Sequence[str] | None = None) -> float:
+    """semble's headline figure: the mean of the repositories' mean NDCG@10 (those with queries, of
+    ``repos`` when given)."""
+    scores = result.scores[system]
+    return statistics.fmean(statistics.fmean(scores[r]) for r in (repos or scores) if scores[r])
 
 
 def report(result: Result, tasks: Sequence[Task]) -> str:
@@ -261,16 +263,14 @@ def report(result: Result, tasks: Sequence[Task]) -> str:
         n = len(result.scores[systems[0]][repo])
         if not n:
             continue
-        cells = [f"{statistics.fmean(result.scores[s][repo]):.3f}" if n else "" for s in systems]
+        cells = [f"{statistics.fmean(result.scores[s][repo]):.3f}" for s in systems]
         lines.append(f"| {repo} ({language[repo]}, {n}) | {' | '.join(cells)} |")
     scored = [r for r in repos if result.scores[systems[0]][r]]
     by_language: dict[str, list[str]] = defaultdict(list)
     for repo in scored:
         by_language[language[repo]].append(repo)
     for lang, members in sorted(by_language.items()):
-        cells = [
-            f"{statistics.fmean(statistics.fmean(result.scores[s][r]) for r in members):.3f}" for s in systems
-        ]
+        cells = [f"{mean_over_repositories(result, s, members):.3f}" for s in systems]
         lines.append(f"| language {lang} ({len(members)} repositories) | {' | '.join(cells)} |")
     for category in sorted(result.categories[systems[0]]):
         n = len(result.categories[systems[0]][category])
