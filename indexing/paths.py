@@ -1,5 +1,10 @@
 """Where agentls keeps its files: the cache folder and a workspace's index folder in it.
 
+Both are marked as caches with a ``CACHEDIR.TAG`` file (the Cache Directory Tagging Specification, which
+backup tools and ``tar --exclude-caches`` honour): `tag_cache_dir` writes it, `is_tagged_cache` checks it.
+The walker never enters a tagged folder, so an index or cache that lies inside a workspace (``[index] uri
+= "idx"``, ``AGENTLS_CACHE_DIR`` under the project) is not indexed itself, with its placeholder key.
+
 Standard library only, so that the command line's quick search (`server.cli.quick`) finds them without
 importing pydantic and the settings tree (`server.settings` and `indexing.config` re-export these).
 """
@@ -11,7 +16,14 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-__all__ = ["cache_dir", "default_index_location"]
+__all__ = ["CACHEDIR_TAG", "cache_dir", "default_index_location", "is_tagged_cache", "tag_cache_dir"]
+
+CACHEDIR_TAG = "CACHEDIR.TAG"
+_SIGNATURE = b"Signature: 8a477f597d28d172789f06886806bc55"
+_TAG_TEXT = (
+    _SIGNATURE.decode() + "\n# This file is a cache directory tag created by agentls.\n"
+    "# For information about cache directory tags, see https://bford.info/cachedir/\n"
+)
 
 
 def cache_dir(env: Mapping[str, str]) -> Path:
@@ -27,3 +39,23 @@ def default_index_location(root: Path, cache_dir: Path) -> Path:
     digest = hashlib.sha1(str(root.resolve()).encode()).hexdigest()[:12]
     name = (root.resolve().name or "root")[:64]  # a file name has at most 255 bytes; the hash keeps it unique
     return cache_dir / "index" / f"{name}-{digest}"
+
+
+def tag_cache_dir(folder: Path) -> None:
+    """Write ``folder/CACHEDIR.TAG`` when it is missing (the folder exists); a failure is ignored: the tag
+    only keeps walkers and backups out."""
+    tag = folder / CACHEDIR_TAG
+    if not tag.exists():
+        try:
+            tag.write_text(_TAG_TEXT)
+        except OSError:
+            pass
+
+
+def is_tagged_cache(folder: str) -> bool:
+    """Whether ``folder`` holds a ``CACHEDIR.TAG`` that starts with the specification's signature."""
+    try:
+        with open(os.path.join(folder, CACHEDIR_TAG), "rb") as handle:
+            return handle.read(len(_SIGNATURE)) == _SIGNATURE
+    except OSError:
+        return False

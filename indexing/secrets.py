@@ -51,6 +51,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from indexing.paths import tag_cache_dir
+
 __all__ = [
     "PLACEHOLDER",
     "Found",
@@ -146,6 +148,7 @@ def load_key(cache_dir: Path) -> bytes:
     key = _random.token_bytes(32)
     try:
         private_dir(path.parent)
+        tag_cache_dir(path.parent)  # the cache folder: never indexed, even inside a workspace
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as handle:
             handle.write(key)

@@ -53,6 +53,7 @@ from indexing.lock import IndexError_ as IndexError_
 from indexing.lock import IndexLock as _Lock
 from indexing.lock import IndexLocked as IndexLocked
 from indexing.models import FileRecord, Symbol
+from indexing.paths import tag_cache_dir
 from indexing.rows import (  # the row builders live where parser processes can import them cheaply
     CHUNKS_SCHEMA,
     SYMBOLS_SCHEMA,
@@ -201,6 +202,7 @@ class IndexStore:
 
     def _open(self) -> None:
         private_dir(self.location)  # 0700: the index is a copy of the code
+        tag_cache_dir(self.location)  # never indexed itself when it lies inside a workspace
         meta_path = self.location / "meta.json"
         if meta_path.exists():
             try:

@@ -20,8 +20,10 @@ point order) and says, for each file it leaves out for a reason the user may wan
   (`BUILTIN_IGNORED_NAMES`), `*.egg-info` folders, `*.pyc` / `*.pyo`, and any directory holding
   `pyvenv.cfg` or `conda-meta` (a virtual environment, whatever its name). A folder named `venv` is
   *not* ignored by name: that would drop real source packages (CPython's `Lib/venv`); virtual
-  environments are recognised by their marker file instead. `.vscode` is ignored: it is editor
-  state, and some of its files (`sftp.json`) hold passwords.
+  environments are recognised by their marker file instead. Any directory holding a valid
+  `CACHEDIR.TAG` (`indexing.paths`) is a cache: agentls' own index and cache folders when they lie
+  inside the workspace, Cargo's `target`, tools' caches. `.vscode` is ignored: it is editor state, and
+  some of its files (`sftp.json`) hold passwords.
 
 Git's rule that a file inside an ignored directory cannot be re-included follows from pruning: an
 ignored directory is never entered.
@@ -55,6 +57,7 @@ from typing import TYPE_CHECKING
 from pathspec import GitIgnoreSpec
 
 from indexing.models import FileRecord, ParseLimits, SkippedFile, SkipReason, content_hash
+from indexing.paths import CACHEDIR_TAG, is_tagged_cache
 from indexing.policy import (
     BUILTIN_IGNORED_NAMES,
     BUILTIN_IGNORED_SUFFIXES,
@@ -117,6 +120,9 @@ _GENERATED_MARKER = re.compile(
 _MARKER_LINES = 5
 _BINARY_SNIFF_BYTES = 8192
 _BINARY_CONTROL_SHARE = 0.30
+# not UTF-8, and more than this many and this share of the first characters invalid: binary
+_BINARY_MIN_INVALID = 4
+_BINARY_INVALID_SHARE = 0.10
 # Control bytes that ordinary text contains: backspace, tab, newline, form feed, carriage return, escape.
 _TEXT_CONTROL_BYTES = b"\b\t\n\f\r\x1b"
 _CONTROL_BYTES = bytes(b for b in [*range(32), 127] if b not in _TEXT_CONTROL_BYTES)
@@ -458,8 +464,12 @@ def _builtin_ignored(name: str) -> bool:
     return name in BUILTIN_IGNORED_NAMES or name.endswith(BUILTIN_IGNORED_SUFFIXES)
 
 
-def _is_venv(names: set[str]) -> bool:
-    return any(marker in names for marker in _VENV_MARKERS)
+def _pruned(dir_path: str, names: set[str]) -> bool:
+    """A folder never entered: a virtual environment (by its marker file), or a folder tagged as a cache
+    (``CACHEDIR.TAG``: agentls' own index and cache folders, Cargo's ``target``, tools' caches)."""
+    if any(marker in names for marker in _VENV_MARKERS):
+        return True
+    return CACHEDIR_TAG in names and is_tagged_cache(dir_path)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -726,7 +736,7 @@ def _walk_entries(
 ) -> Iterator[FileEntry | SkippedFile]:
     names = {entry.name for entry in entries}
     ignore_files = tuple(name for name in IGNORE_FILE_NAMES if name in names)
-    if rel_prefix and _is_venv(names):
+    if rel_prefix and _pruned(dir_path, names):
         if context.snapshot is not None:
             context.snapshot.record(context, dir_path, rel_prefix, rules.stamp, ignore_files, [])
         return
@@ -957,7 +967,7 @@ def explain_ignored(root: Path, settings: IndexSettings, *, share: float = 0.9) 
 def check_path(root: Path, rel_path: str, settings: IndexSettings) -> FileEntry | SkippedFile | None:
     """What `walk(root, settings, only=[rel_path])` yields for one path, or None when it yields nothing.
 
-    None means ignored, missing, a folder, or inside an ignored folder or a virtual environment. A
+    None means ignored, missing, a folder, or inside an ignored folder, a virtual environment or a cache. A
     `SkippedFile` may name a folder on the way that could not be listed.
     """
     return next(iter(walk(root, settings, only=[rel_path])), None)
@@ -1019,6 +1029,9 @@ def _decode(path: str, data: bytes, mtime_ns: int, settings: ParseLimits) -> Sou
     except UnicodeDecodeError:
         text = body.decode("utf-8", errors="replace")
         invalid = True
+        not_text = _not_text_reason(text)
+        if not_text:
+            return SkippedFile(path, SkipReason.BINARY, not_text)
 
     generated = _generated_reason(text, settings.max_line_chars)
     if generated:
@@ -1055,6 +1068,17 @@ def _binary_reason(data: bytes) -> str:
     control = len(head) - len(head.translate(None, _CONTROL_BYTES))
     if control / len(head) > _BINARY_CONTROL_SHARE:
         return f"{control} of the first {len(head)} bytes are control bytes"
+    return ""
+
+
+def _not_text_reason(text: str) -> str:
+    """Why a file that is not valid UTF-8 is binary after all (random bytes, a key, compressed data
+    hold no NUL byte often enough): many of its characters are invalid. A text in another encoding (a
+    Latin-1 comment) has a few."""
+    head = text[:_BINARY_SNIFF_BYTES]
+    invalid = head.count("\ufffd")
+    if invalid > _BINARY_MIN_INVALID and invalid / len(head) > _BINARY_INVALID_SHARE:
+        return f"{invalid} of the first {len(head)} characters are not valid UTF-8"
     return ""
 
 

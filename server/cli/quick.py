@@ -448,11 +448,16 @@ class PlainProgress:
 def print_report(report: IndexReport, err: Any) -> None:
     """An index run's summary on ``err`` (a Rich console)."""
     skipped = ", ".join(f"{n} {reason}" for reason, n in sorted(report.skipped.items())) or "none"
+    # The counts are this run's writes: an up-to-date index says so rather than "0 chunks".
+    written = (
+        f"wrote {report.chunks:,} chunks, {report.symbols:,} symbols, {report.vectors:,} vectors"
+        if report.files_indexed or report.files_removed or report.vectors
+        else "already up to date"
+    )
     err.print(
         f"[bold]Indexed[/] {report.root}: {report.files_seen:,} files "
         f"({report.files_indexed:,} new or changed, {report.files_unchanged:,} unchanged, "
-        f"{report.files_removed:,} removed); {report.chunks:,} chunks, {report.symbols:,} symbols, "
-        f"{report.vectors:,} vectors in {report.seconds:.1f} s",
+        f"{report.files_removed:,} removed); {written} in {report.seconds:.1f} s",
         highlight=False,
     )
     err.print(f"Skipped: {skipped}", highlight=False)

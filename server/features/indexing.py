@@ -103,7 +103,7 @@ def describe_report(report: IndexReport) -> str:
     """One line for the end of a progress and the log."""
     text = (
         f"{report.files_seen:,} files, {report.files_indexed:,} indexed, {report.files_removed:,} removed, "
-        f"{report.chunks:,} chunks in {report.seconds:.1f} s"
+        f"{report.chunks:,} chunks written in {report.seconds:.1f} s"
     )
     if report.lexical_only:
         text += " (lexical search only)"

@@ -245,6 +245,40 @@ def test_builtin_ignores_and_virtualenvs(tmp_path: Path) -> None:
     assert listed(tmp_path) == ["pkg/m.py", "venv/__init__.py"]
 
 
+def test_folders_tagged_as_caches_are_not_entered(tmp_path: Path) -> None:
+    signature = "Signature: 8a477f597d28d172789f06886806bc55\n# a cache\n"
+    make_tree(
+        tmp_path,
+        {
+            "src/m.py": "",
+            "target/CACHEDIR.TAG": signature,  # Cargo's build folder
+            "target/debug/build/out.rs": "fn f() {}\n",
+            "notes/CACHEDIR.TAG": "not the signature\n",  # a file of that name without it: ordinary
+            "notes/n.py": "",
+        },
+    )
+    assert listed(tmp_path) == ["notes/CACHEDIR.TAG", "notes/n.py", "src/m.py"]
+    assert check_path(tmp_path, "target/debug/build/out.rs", IndexSettings()) is None
+
+
+def test_an_index_and_a_cache_inside_the_workspace_are_not_indexed(tmp_path: Path) -> None:
+    from indexing.config import EmbeddingSettings
+    from indexing.service import WorkspaceIndex
+
+    root = make_tree(tmp_path / "ws", {"a.py": "def alpha():\n    return 1\n"})
+    settings = IndexSettings(uri=str(root / "idx"), embedding=EmbeddingSettings(provider="none"))
+    index = WorkspaceIndex(root, settings, cache_dir=root / "cache", env={})
+    try:
+        index.index()
+        (root / "a.py").write_text("def alpha():\n    return 2\n")
+        index.index()  # the first run's index and cache files are on disk now
+        assert (root / "cache" / "secret-key").exists() and (root / "idx" / "lance").is_dir()
+        assert listed(root, settings) == ["a.py"]
+        assert {h.path for h in index.search("alpha version secret", limit=20)} == {"a.py"}
+    finally:
+        index.close()
+
+
 # --------------------------------------------------------------------------------------------------
 # Skip reasons
 
@@ -532,6 +566,27 @@ def test_binary_files(tmp_path: Path) -> None:
     assert isinstance(load(tmp_path, "ansi.log"), SourceFile)
     empty = load(tmp_path, "empty.py")
     assert isinstance(empty, SourceFile) and empty.text == ""
+
+
+def test_binary_files_without_nul_bytes(tmp_path: Path) -> None:
+    import random
+
+    rng = random.Random(7)
+    noise = bytes(rng.randrange(1, 256) for _ in range(3000))  # no NUL, few control bytes
+    make_tree(
+        tmp_path,
+        {
+            "key.bin": noise[:64],
+            "blob.dat": noise,
+            "latin1.py": ("# caf\xe9, d\xe9j\xe0 vu, na\xefve\n" + "x = 1\n" * 20).encode("latin-1"),
+        },
+    )
+    for rel in ("key.bin", "blob.dat"):
+        result = load(tmp_path, rel)
+        assert isinstance(result, SkippedFile) and result.reason == SkipReason.BINARY, rel
+        assert "not valid UTF-8" in result.detail
+    latin1 = load(tmp_path, "latin1.py")  # another encoding's text: a few invalid characters
+    assert isinstance(latin1, SourceFile) and latin1.data_had_invalid_utf8
 
 
 @pytest.mark.parametrize(

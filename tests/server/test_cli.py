@@ -21,7 +21,7 @@ def test_index_prints_a_summary_with_skip_reasons(workspace: Path, cache_dir: Pa
     out = agentls("index", str(workspace), cwd=workspace, cache=cache_dir)
     assert out.returncode == 0, out.stderr
     assert re.search(
-        r"9 files \(7 new or changed, 0 unchanged, 0 removed\); \d+ chunks, \d+ symbols", out.stderr
+        r"9 files \(7 new or changed, 0 unchanged, 0 removed\); wrote \d+ chunks, \d+ symbols", out.stderr
     )
     assert "Skipped: 1 binary, 1 secret" in out.stderr
     # No model offline: said once, with what to do.
@@ -29,6 +29,9 @@ def test_index_prints_a_summary_with_skip_reasons(workspace: Path, cache_dir: Pa
     again = agentls("index", "--json", ".", cwd=workspace, cache=cache_dir)
     summary = json.loads(again.stdout)
     assert (summary["files_indexed"], summary["files_unchanged"]) == (0, 7)
+    # Nothing to write: said so, not "0 chunks, 0 symbols" (an index that looks empty).
+    unchanged = agentls("index", ".", cwd=workspace, cache=cache_dir)
+    assert "(0 new or changed, 7 unchanged, 0 removed); already up to date in" in unchanged.stderr
 
 
 def test_search_prints_ranked_hits_and_json(workspace: Path, cache_dir: Path) -> None:
