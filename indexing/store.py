@@ -235,6 +235,7 @@ class IndexStore:
                     if not set(schema.names) <= set(table.schema.names):
                         raise IndexCorrupt(f"table {name} lacks columns")
                     table.count_rows()  # forces a read of the manifest
+                    _check_data_files(name, table)
                 else:
                     options = _TABLE_STORAGE_OPTIONS.get(name)
                     table = self._db.create_table(name, schema=schema, storage_options=options)
@@ -242,6 +243,7 @@ class IndexStore:
             if "vectors" in existing:
                 table = self._db.open_table("vectors")
                 table.count_rows()
+                _check_data_files("vectors", table)
                 self._tables["vectors"] = table
                 self._vector_dim = table.schema.field("vector").type.list_size
         except IndexCorrupt:
@@ -1037,3 +1039,34 @@ def _vectors_table(ids: list[str], paths: list[str], vectors: np.ndarray) -> pa.
             [("id", pa.string()), ("path", pa.string()), ("vector", pa.list_(pa.float32(), dim))]
         ),
     )
+
+
+def _check_data_files(name: str, table: Any) -> None:
+    """Raise `IndexCorrupt` when a data file of ``table``'s latest version is missing or not the size its
+    manifest says (deleted or truncated on disk): the manifest alone reads fine, and the damage would
+    otherwise surface as a failed search. A stat per data file (a few hundred on the kernel). A version
+    that another process's compaction replaced meanwhile (its old files deleted) is checked again at the
+    newest version before the index is called damaged."""
+    try:
+        _check_version_files(name, table)
+    except IndexCorrupt:
+        table.checkout_latest()
+        _check_version_files(name, table)
+
+
+def _check_version_files(name: str, table: Any) -> None:
+    dataset = table.to_lance()
+    data = Path(dataset.uri) / "data"
+    for fragment in dataset.get_fragments():
+        for data_file in fragment.data_files():
+            expected = data_file.file_size_bytes
+            try:
+                size = (data / data_file.path).stat().st_size
+            except OSError as exc:
+                raise IndexCorrupt(
+                    f"table {name}: data file {data_file.path} is missing ({exc.strerror})"
+                ) from exc
+            if expected and size != expected:
+                raise IndexCorrupt(
+                    f"table {name}: data file {data_file.path} has {size} bytes, not {expected}"
+                )

@@ -14,7 +14,7 @@ import pytest
 
 from indexing.models import Chunk, FileRecord, Symbol
 from indexing.rows import chunks_table, expand_identifiers, split_identifier, symbols_table
-from indexing.store import FileBatchItem, IndexLocked, IndexStore, path_filter
+from indexing.store import FileBatchItem, IndexCorrupt, IndexLocked, IndexStore, path_filter
 
 
 def chunk(path: str, name: str, text: str, start: int = 1) -> Chunk:
@@ -141,6 +141,27 @@ def test_corrupt_index_is_detected_and_rebuilt(tmp_path: Path) -> None:
     for manifest in (tmp_path / "idx" / "lance" / "chunks.lance" / "_versions").iterdir():
         manifest.write_bytes(b"garbage")
     assert IndexStore.open(tmp_path / "idx", root="/ws").stats().chunks == 0
+
+
+@pytest.mark.parametrize("damage", ["deleted", "truncated"])
+def test_missing_or_truncated_table_data_is_detected_and_rebuilt(tmp_path: Path, damage: str) -> None:
+    """The manifests read fine but a data file is gone or cut short (a disk cleaner, a full disk): found
+    when the index opens, not as a failed search later."""
+    store = IndexStore.open(tmp_path / "idx", root="/ws")
+    store.write_batch([item("a.py", [chunk("a.py", "alpha", "def alpha(): pass")], [sym("alpha", "a.py", 1)])])
+    data = sorted((tmp_path / "idx" / "lance" / "chunks.lance" / "data").iterdir())
+    for path in data:
+        if damage == "deleted":
+            path.unlink()
+        else:
+            path.write_bytes(path.read_bytes()[:100])
+    reopened = IndexStore.open(tmp_path / "idx", root="/ws")
+    assert reopened.stats().files == reopened.stats().chunks == 0  # rebuilt empty; the caller re-indexes
+    reopened.write_batch([item("a.py", [chunk("a.py", "alpha", "def alpha(): pass")])])
+    for path in (tmp_path / "idx" / "lance" / "chunks.lance" / "data").iterdir():
+        path.unlink()
+    with pytest.raises(IndexCorrupt, match=r"table chunks: data file \S+ is missing"):
+        IndexStore.open(tmp_path / "idx", root="/ws", rebuild_if_corrupt=False)
 
 
 def _hold_lock(
