@@ -740,6 +740,16 @@ def did_change(ls: AgentlsServer, params: types.DidChangeTextDocumentParams) -> 
     if doc is None:
         ls.documents.change(params.text_document.uri, "", params.text_document.version)  # logs it
         return
+    if params.text_document.version < doc.version:
+        # Versions only increase (LSP): an older change arriving late would overwrite newer text, and the
+        # proposals built on it would carry a version the editor has passed.
+        log.warning(
+            "ignoring a change to %s at version %d: the buffer is at version %d already",
+            doc.uri,
+            params.text_document.version,
+            doc.version,
+        )
+        return
     text = doc.text
     for change in params.content_changes:
         if isinstance(change, types.TextDocumentContentChangePartial):

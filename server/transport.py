@@ -274,6 +274,12 @@ def dispatch(protocol: JsonRPCProtocol, body: bytes, *, initialized: Callable[[]
             f"the server is not initialized yet; {method} must wait for initialize",
         )
         return
+    if is_request and method == types.INITIALIZE and initialized():
+        # LSP: initialize is sent once; a second one must not replace the folders and settings in use.
+        _send_error(
+            protocol, msg_id, INVALID_REQUEST, "the server is already initialized; initialize is sent once"
+        )
+        return
     if is_request and getattr(protocol, "_shutdown", False) and method != types.EXIT:
         _send_error(protocol, msg_id, INVALID_REQUEST, "the server is shutting down; only exit is accepted")
         return

@@ -195,6 +195,43 @@ def test_requests_before_initialize_are_refused(server: RawServer, workspace: Pa
     assert "capabilities" in result["result"]
 
 
+def test_a_second_initialize_is_refused_and_changes_nothing(
+    ready: tuple[RawServer, str], tmp_path: Path
+) -> None:
+    server, uri = ready
+    other = tmp_path / "other"
+    other.mkdir()
+    response = server.request(
+        "initialize",
+        {
+            "processId": None,
+            "rootUri": other.as_uri(),
+            "capabilities": {},
+            "initializationOptions": {"agent": {"max_cost_usd": 99}},
+        },
+    )
+    assert response["error"]["code"] == -32600 and "initialize is sent once" in response["error"]["message"]
+    stats = server.request("agentls/serverStats")["result"]
+    assert str(other) not in json.dumps(stats)
+    assert_alive_with_state(server, uri)
+
+
+def test_a_change_older_than_the_buffer_is_ignored(ready: tuple[RawServer, str]) -> None:
+    server, uri = ready
+    newer = STUB + '\n\ndef newer():\n    """Newer."""\n    raise NotImplementedError\n'
+    older = STUB + '\n\ndef stale():\n    """Stale."""\n    raise NotImplementedError\n'
+    server.notify(
+        "textDocument/didChange",
+        {"textDocument": {"uri": uri, "version": 10}, "contentChanges": [{"text": newer}]},
+    )
+    server.notify(
+        "textDocument/didChange",
+        {"textDocument": {"uri": uri, "version": 3}, "contentChanges": [{"text": older}]},
+    )
+    line = newer.count("\n", 0, newer.index("def newer"))
+    assert "Implement `newer` with agentls" in code_action_titles(server, uri, line=line)
+
+
 def test_bad_content_length_then_recovery(ready: tuple[RawServer, str]) -> None:
     server, uri = ready
     server.write(
