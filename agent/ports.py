@@ -92,6 +92,11 @@ class CodeIndex(Protocol):
         """Definitions and references by exact name (or prefix), optionally of one role or file."""
         ...
 
+    def secret_paths(self) -> list[str]:
+        """Workspace-relative paths of the indexed files that hold secret values (their values are learnt
+        before a run's commands can print them)."""
+        ...
+
 
 class Sandbox(Protocol):
     """Runs commands isolated from the machine (`agent.sandbox.Sandbox`)."""

@@ -7,19 +7,25 @@
   sees a byte-identical prefix).
 - `guard_tool_call` maps placeholders in an editor call back to the values (so an edit next to a key
   keeps the key) and turns an edit that would change, remove or copy a value into a `ToolError` the
-  model reads. Commands are left alone: a command sees placeholders as text, so it cannot print a value.
+  model reads. Commands are left alone: a placeholder the model writes in a command stays text.
 - `secret_redactor` builds the run's `Redactor` with the per-user placeholder key, the same key the
-  index uses, so a placeholder in a search hit and in a file view is the same.
+  index uses, so a placeholder in a search hit and in a file view is the same. It first learns the
+  values of the files the index found secrets in, so command output that prints one bare is redacted
+  too.
+
+Commands run on the real files: a command that prints a value bare is redacted (its value is known), but
+one that encodes it (base64, reversed) is not. That is the limit SECURITY.md states.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from agent.ports import CodeIndex
 from agent.tools import ToolError
 from indexing.secrets import Redactor, SecretEditRefused, load_key
 
@@ -28,11 +34,34 @@ __all__ = ["RedactingModel", "guard_tool_call", "secret_redactor"]
 log = logging.getLogger(__name__)
 
 _CACHE_LIMIT = 4096
+_MAX_SECRET_FILE_BYTES = 4 << 20  # larger than the index takes by default
 
 
-def secret_redactor(cache_dir: Path, *, allow_values: bool = False) -> Redactor:
-    """The `Redactor` for one run, keyed like the index in `cache_dir`."""
-    return Redactor(load_key(cache_dir), allow_values=allow_values)
+def secret_redactor(
+    cache_dir: Path, *, allow_values: bool = False, root: Path | None = None, index: CodeIndex | None = None
+) -> Redactor:
+    """The `Redactor` for one run, keyed like the index in `cache_dir`. With the workspace's `index`, it
+    learns (in a thread, before anything is redacted) the values of the files the index found secrets in,
+    so that a command printing one bare, from a file the run never opened, shows its placeholder."""
+    redactor = Redactor(load_key(cache_dir), allow_values=allow_values)
+    if index is not None and root is not None and not allow_values:
+        redactor.learn_in_background(lambda: _secret_files(root, index))
+    return redactor
+
+
+def _secret_files(root: Path, index: CodeIndex) -> Iterator[tuple[str, str]]:
+    """(text, path) of the workspace files the index holds secret placeholders for, read from disk."""
+    real_root = root.resolve()
+    for rel in index.secret_paths():
+        path = (real_root / rel).resolve()
+        if not path.is_relative_to(real_root) or not path.is_file():
+            continue  # gone since, or a link leading out
+        try:
+            if path.stat().st_size > _MAX_SECRET_FILE_BYTES:
+                continue
+            yield path.read_text(encoding="utf-8", errors="replace"), rel
+        except OSError:
+            continue
 
 
 class RedactingModel:

@@ -173,7 +173,9 @@ def start_run(
             )
             workspace_index = index if index is not None or open_index is None else open_index()
             model = load_model(settings.model, credentials)
-            secrets = secret_redactor(runs_dir.parent, allow_values=settings.allow_secret_values)
+            secrets = secret_redactor(
+                runs_dir.parent, allow_values=settings.allow_secret_values, root=root, index=workspace_index
+            )
             # [agent.roles.NAME.model]: a role's own model (say a cheaper one for explore), same credentials.
             models = RoleModels(
                 settings,

@@ -451,6 +451,10 @@ class SecretEditRefused(Exception):
 
 _EDITOR_TOOL = "str_replace_based_edit_tool"
 
+LEARN_WAIT = 60
+"""Seconds `Redactor.redact` waits for `Redactor.learn_in_background` (the kernel's 10,000 files holding a
+placeholder take a few seconds)."""
+
 
 class Redactor:
     """Redacts what one agent run sends out and maps placeholders back in its edits. Thread-safe."""
@@ -462,6 +466,8 @@ class Redactor:
         self._values: dict[str, str] = {}
         self._withheld: set[str] = set()
         self._lock = threading.Lock()
+        self._learnt = threading.Event()  # cleared while `learn_in_background` runs
+        self._learnt.set()
         if allow_values:
             log.warning(
                 "agent.allow_secret_values is true: secret values in the code are sent to the model as they "
@@ -479,10 +485,35 @@ class Redactor:
         with self._lock:
             self._values.update(used)
 
+    def learn_in_background(self, files: Callable[[], Iterable[tuple[str, str]]]) -> threading.Thread:
+        """Learn the values of the ``(text, filename)`` pairs that `files` yields, in a thread. Until it
+        is done (at most `LEARN_WAIT` seconds), `redact` waits: a value that a command prints bare (``print
+        (settings.KEY)``) has no detectable context and is withheld only once it is known."""
+
+        def work() -> None:
+            try:
+                for text, filename in files():
+                    self.learn(text, filename)
+            except Exception:  # an index that cannot be read: the detectors still apply
+                log.warning("could not learn the workspace's secret values in advance", exc_info=True)
+            finally:
+                self._learnt.set()
+
+        self._learnt.clear()
+        thread = threading.Thread(target=work, name="agentls-secret-values", daemon=True)
+        thread.start()
+        return thread
+
     def redact(self, text: str, filename: str = "") -> str:
         """`text` with every secret value it holds (found now, or seen before in this run) replaced."""
         if self.allow_values or not text:
             return text
+        if not self._learnt.wait(LEARN_WAIT):
+            log.warning(
+                "the workspace's secret values are still being read after %d s; redacting without them",
+                LEARN_WAIT,
+            )
+            self._learnt.set()
         redacted, used = redact_text(text, self.key, filename)
         with self._lock:
             self._values.update(used)

@@ -837,6 +837,10 @@ class WorkspaceIndex:
     ) -> list[Symbol]:
         return self.store.find_symbols(name, prefix=prefix, role=role, path=path, limit=limit)
 
+    def secret_paths(self) -> list[str]:
+        """Workspace-relative paths of the indexed files holding secret values (`IndexStore.secret_paths`)."""
+        return self.store.secret_paths()
+
     def symbols_in_file(self, path: str, *, role: str | None = None) -> list[Symbol]:
         return self.store.symbols_in_file(
             self._relative(path) if Path(path).is_absolute() else path, role=role

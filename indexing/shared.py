@@ -387,6 +387,12 @@ class SharedStore:
         merged.sort(key=lambda s: (s.role != "definition", s.path, s.line, s.column))
         return merged[:limit]
 
+    def secret_paths(self) -> list[str]:
+        hidden = self.hidden()
+        return sorted(
+            set(self.local.secret_paths()) | {p for p in self._base.secret_paths() if p not in hidden}
+        )
+
     def symbols_in_file(self, path: str, *, role: str | None = None) -> list[Symbol]:
         if path in self.hidden():
             return self.local.symbols_in_file(path, role=role)

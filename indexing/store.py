@@ -530,6 +530,12 @@ class IndexStore:
         rows.sort(key=lambda r: (r["path"], r["line"], r["column"]))
         return [(r["name"], r["path"], r["line"]) for r in rows]
 
+    def secret_paths(self) -> list[str]:
+        """The files whose indexed text holds a withheld secret value (a ``<secret:...>`` placeholder): an
+        agent run learns their values before its commands print them (a scan of the chunks' text)."""
+        rows = self.run(self._read("chunks", scan_query(["path"], "search_text LIKE '%<secret:%'", 1 << 30)))
+        return sorted({row["path"] for row in rows})
+
     def symbols_in_file(self, path: str, *, role: str | None = None) -> list[Symbol]:
         where = f"path = {_sql_str(path)}"
         if role:

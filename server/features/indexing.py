@@ -183,6 +183,12 @@ def _find_symbols_in_process(spec: _ReaderSpec, name: str, options: dict[str, An
     return [] if index is None else index.find_symbols(name, **options)
 
 
+def _secret_paths_in_process(spec: _ReaderSpec) -> list[str]:
+    """Runs in the search process: `WorkspaceIndex.secret_paths` of one folder's index."""
+    index = spec.open()
+    return [] if index is None else index.secret_paths()
+
+
 def _tables_exist(location: Path) -> bool:
     return all((location / "lance" / table).is_dir() for table in _TABLES)
 
@@ -495,6 +501,15 @@ class BackgroundIndexer:
         spec = self._reader_spec(root, folder)
         return await loop.run_in_executor(self._search_pool(), _find_symbols_in_process, spec, name, options)
 
+    async def secret_paths(self, root: Path) -> list[str]:
+        """`WorkspaceIndex.secret_paths` of one folder's index, in the search process."""
+        folder = self._folders.get(root)
+        if folder is None:
+            return []
+        loop = asyncio.get_running_loop()
+        spec = self._reader_spec(root, folder)
+        return await loop.run_in_executor(self._search_pool(), _secret_paths_in_process, spec)
+
     def _reader_spec(self, root: Path, folder: _Folder) -> _ReaderSpec:
         settings_json = folder.settings.model_dump_json()
         cache = str(self._cache_dir)
@@ -571,6 +586,9 @@ class SearchProcessIndex:
     ) -> list[Symbol]:
         options = {"prefix": prefix, "role": role, "path": path, "limit": limit}
         return self._call(self._indexer.find_symbols(self._root, name, options))
+
+    def secret_paths(self) -> list[str]:
+        return self._call(self._indexer.secret_paths(self._root))
 
     def _call(self, coro: Coroutine[Any, Any, _T]) -> _T:
         try:

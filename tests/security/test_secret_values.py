@@ -225,3 +225,42 @@ def test_no_secret_value_reaches_the_index_search_model_or_transcript(
         f'STRIPE_KEY = "{STRIPE}"\n', f'STRIPE_KEY = "{STRIPE}"\nCURRENCY = "eur"\n'
     )
     assert (ws / "settings.py").read_text() == SETTINGS
+
+
+def test_a_command_printing_a_value_bare_from_a_file_never_opened_shows_its_placeholder(
+    fake_anthropic: FakeAnthropic, tmp_path: Path
+) -> None:
+    """`print(settings.KEY)` prints the value with no context a detector could see; the run learnt the
+    values of the files the index found secrets in before its first request, so it is still withheld, in
+    the requests and in the transcript's network and tool records alike."""
+    ws = _workspace(tmp_path / "ws")
+    for n in range(12):  # what the task is about, so the first request's context is these files
+        (ws / f"greetings_{n}.py").write_text(
+            f'def greet_{n}(name: str) -> str:\n    return f"hello {{name}}"\n'
+        )
+    cache = tmp_path / "cache"
+    env = {
+        "ANTHROPIC_API_KEY": FAKE_API_KEY,
+        "ANTHROPIC_BASE_URL": fake_anthropic.url,
+        "AGENTLS_CACHE_DIR": str(cache),
+        "ANTHROPIC_AUTH_TOKEN": "",
+    }
+    assert _invoke(["index", str(ws)], env).exit_code == 0
+    fake_anthropic.enqueue(
+        tool_use(
+            "bash",
+            {"command": "python3 -c 'import settings, billing; print(settings.AWS_SECRET_ACCESS_KEY)'"},
+        ),
+        tool_use("bash", {"command": "cut -d'\"' -f2 billing.py | sed -n 2p"}),
+        text("Printed the keys."),
+    )
+    ran = _invoke(["run", "Make greet_3 in greetings_3.py say hello name", "--path", str(ws)], env)
+    assert ran.exit_code in (0, 3), ran.output
+    bodies = [json.dumps(dict(r.body)) for r in fake_anthropic.message_requests]
+    assert len(bodies) == 3
+    assert "settings.py" not in bodies[0] and "billing.py" not in bodies[0]  # not in the task's context
+    assert not [b for b in bodies if _leaks(b)]
+    key = load_key(cache)
+    assert placeholder(WJALR, key) in bodies[1] and placeholder(STRIPE, key) in bodies[2]
+    transcript = next((cache / "runs").glob("*.jsonl")).read_text()
+    assert not _leaks(transcript)
