@@ -289,6 +289,36 @@ def test_a_declined_or_failed_edit_leaves_the_proposal_pending(tmp_path: Path) -
     assert manager.proposals.status("p1") == "rejected"
 
 
+def test_an_editor_that_never_answers_the_apply_leaves_the_proposal_pending(tmp_path: Path) -> None:
+    """No answer to workspace/applyEdit (or the accept cancelled while waiting): the proposal does not stay
+    "applying", where it could be neither accepted nor rejected."""
+
+    class SilentEditor(PlainEditor):
+        async def apply_edit(self, *args: Any, **kwargs: Any) -> types.ApplyWorkspaceEditResult | None:
+            await asyncio.Event().wait()  # never answered
+            return None
+
+    editor = SilentEditor(lambda: types.ApplyWorkspaceEditResult(applied=True))
+    manager = manager_with(tmp_path, editor)
+    manager.apply_timeout = 0.2
+    with pytest.raises(JsonRpcException, match=r"did not answer workspace/applyEdit .* pending again"):
+        asyncio.run(manager.accept("p1"))
+    assert manager.proposals.status("p1") == "pending"
+
+    async def cancelled_accept() -> None:
+        manager.apply_timeout = 60
+        task = asyncio.ensure_future(manager.accept("p1"))
+        await asyncio.sleep(0.1)
+        assert manager.proposals.status("p1") == "applying"
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(cancelled_accept())
+    assert manager.proposals.status("p1") == "pending"
+    assert manager.reject("p1").rejected
+
+
 def test_a_stale_accept_applies_nothing_and_says_why(tmp_path: Path) -> None:
     editor = PlainEditor(lambda: types.ApplyWorkspaceEditResult(applied=True))
     manager = manager_with(tmp_path, editor)

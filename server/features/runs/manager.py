@@ -145,6 +145,9 @@ _RUN_EVENT_KINDS = frozenset({"handoff", "todo", "role", "warning"})
 ASK_TIMEOUT = 300.0
 SETTLE_TIMEOUT = 1.5
 """How long an accept the editor refused waits for the editor's pending ``didChange`` before retrying."""
+APPLY_TIMEOUT = 600.0
+"""How long an accept waits for the editor's answer to ``workspace/applyEdit`` (a preview the user reads
+counts): past it the proposal is pending again, so it can be accepted or rejected."""
 _BEST_JUDGEMENT = "Go ahead with your best judgement"
 ACCEPT_ACTION = "Accept"
 REJECT_ACTION = "Reject"
@@ -257,11 +260,13 @@ class RunManager:
         *,
         ask_timeout: float = ASK_TIMEOUT,
         settle_timeout: float = SETTLE_TIMEOUT,
+        apply_timeout: float = APPLY_TIMEOUT,
     ) -> None:
         self.editor = editor
         self.workspace = workspace
         self.ask_timeout = ask_timeout
         self.settle_timeout = settle_timeout
+        self.apply_timeout = apply_timeout
         self.runs: dict[str, Run] = {}
         self.proposals = ProposalStore()
 
@@ -597,13 +602,26 @@ class RunManager:
                 self.editor.show(message, types.MessageType.Error)
                 raise request_failed(message) from None
             try:
-                result, on_disk = await self._apply(changes, root, proposal.summary)
+                result, on_disk = await asyncio.wait_for(
+                    self._apply(changes, root, proposal.summary), self.apply_timeout
+                )
             except UnsupportedEdit as unsupported:
                 self.proposals.finish_accept(proposal_id, applied=False)
                 raise request_failed(str(unsupported)) from None
+            except TimeoutError:
+                # An editor that never answers workspace/applyEdit must not hold the proposal "applying"
+                # for good: it could then be neither accepted nor rejected.
+                self.proposals.finish_accept(proposal_id, applied=False)
+                raise request_failed(
+                    f"the editor did not answer workspace/applyEdit for proposal {proposal_id} within "
+                    f"{self.apply_timeout:.0f} s; it is pending again (accept or reject it)"
+                ) from None
             except Exception as error:
                 self.proposals.finish_accept(proposal_id, applied=False)
                 raise request_failed(f"the editor did not apply proposal {proposal_id}: {error}") from None
+            except asyncio.CancelledError:  # the accept request was cancelled: the proposal stays pending
+                self.proposals.finish_accept(proposal_id, applied=False)
+                raise
             if result is not None and result.applied:
                 break
             reason = (result.failure_reason if result is not None else None) or "the editor declined the edit"
