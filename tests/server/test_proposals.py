@@ -462,3 +462,13 @@ def test_reverify_checks_what_is_left_of_a_partly_accepted_proposal(tmp_path: Pa
     manager.reject("p1")
     with pytest.raises(JsonRpcException, match="only a pending one is verified"):
         asyncio.run(manager.reverify("p1"))
+
+
+def test_a_run_with_an_unknown_mode_is_refused_before_it_gets_a_run_id(tmp_path: Path) -> None:
+    manager = manager_with(tmp_path, PlainEditor(lambda: types.ApplyWorkspaceEditResult(applied=True)))
+    args = commands.parse_arguments(
+        commands.RUN, commands.ARGUMENTS[commands.RUN], [{"instruction": "Say hi", "mode": "bogus"}]
+    )
+    with pytest.raises(JsonRpcException, match="there is no graph 'bogus'; the graphs are: solo, team"):
+        asyncio.run(manager.start(commands.RUN, args))
+    assert manager.runs == {}

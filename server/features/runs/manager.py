@@ -296,9 +296,16 @@ class RunManager:
 
     async def start(self, command: str, args: Any) -> RunStarted:
         """Start the run a command asks for; ``{runId}`` at once."""
+        from agent.team.graph import GraphNotFound
+
         loop = asyncio.get_running_loop()
         task, root = await loop.run_in_executor(None, self._build_task, command, args)
-        return self._launch(task, root, mode=getattr(args, "mode", None) or "solo")
+        mode = getattr(args, "mode", None) or "solo"
+        try:
+            self.workspace.settings_for(root).agent.team.graph(mode)
+        except GraphNotFound as unknown:  # an answer to the command, not a run that fails after its runId
+            raise request_failed(str(unknown)) from None
+        return self._launch(task, root, mode=mode)
 
     async def resume(self, run_id: str) -> RunStarted:
         """``agentls.resume``: continue a stopped run from its saved state (`agent.resume`), also one from
