@@ -172,9 +172,16 @@ class _Retryable:
     request_id: str | None = None
 
 
+_STREAM_ERROR_STATUS = {"overloaded_error": 529, "rate_limit_error": 429, "api_error": 500}
+"""The HTTP status an error event inside a 200 stream stands for, so its retries and advice are those of
+that status (an ``overloaded_error`` mid-stream is an overload, not a network problem)."""
+
+
 def _status_description(error: anthropic.APIStatusError) -> str:
     kind = f" {error.type}" if error.type else ""
     detail = f": {error.api_message}" if error.api_message else ""
+    if error.status_code < 400 and error.type:
+        return f"{error.type} in the response stream{detail}"
     return f"HTTP {error.status_code}{kind}{detail}"
 
 
@@ -322,7 +329,9 @@ class AnthropicModel:
             if should_retry == "true" or (retryable and should_retry != "false"):
                 return _Retryable(
                     description=_status_description(error),
-                    status_code=status,
+                    status_code=_STREAM_ERROR_STATUS.get(error.type or "", status)
+                    if status < 400
+                    else status,
                     retry_after=parse_retry_after(error.response.headers),
                     request_id=error.request_id,
                 )

@@ -183,6 +183,18 @@ def test_retries_exhausted_says_how_many_attempts_and_what_to_do(fake: FakeAnthr
     assert fake.pending == 1
 
 
+def test_overloaded_errors_mid_stream_are_reported_as_an_overload(fake: FakeAnthropic) -> None:
+    """An error event inside a 200 stream is that error's status: overload advice, not "HTTP 200" and a
+    network check."""
+    fake.enqueue(stream_error(after_events=2), stream_error(after_events=2), text("too late"))
+    with pytest.raises(RetriesExhausted) as raised:
+        ask(make_model(fake, FAST.model_copy(update={"max_retries": 1})))
+    error = raised.value
+    assert error.status_code == 529 and "HTTP 200" not in error.message
+    assert "overloaded_error in the response stream" in error.message
+    assert "The API is overloaded" in error.message and "network" not in error.message
+
+
 def test_retry_after_beyond_the_deadline_gives_up_at_once(fake: FakeAnthropic) -> None:
     fake.enqueue(fault_429(retry_after=30), text("too late"))
     started = time.monotonic()
