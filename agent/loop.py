@@ -653,7 +653,7 @@ class Agent:
 
     def _restore(self, state: RunState) -> None:
         """Carry on from a saved run: its files onto the overlay, its conversation, its counters."""
-        restore_overlay(self.overlay, state)
+        restored = restore_overlay(self.overlay, state)
         self.steps, self.reflections, self.plan = state.steps, state.reflections, state.plan
         self.usage = state.usage
         self.ledger = CostLedger.from_records(state.roles)
@@ -672,6 +672,17 @@ class Agent:
             f"(The run was interrupted here: {state.error or state.status}. It has been resumed; your "
             "changes so far are in place. Continue the task.)"
         )
+        if restored.merged:
+            note += (
+                f"\n(The user edited {', '.join(restored.merged)} since; your changes were merged into "
+                "their text: view a file before editing it again.)"
+            )
+        if restored.kept:
+            note += (
+                f"\n(The user edited {', '.join(restored.kept)} since, on the lines you had changed: these "
+                "files hold the user's text now and your earlier changes to them are gone. View them and "
+                "redo what the task still needs.)"
+            )
         if not messages:
             raise ToolAbort(f"run {state.run_id} has no conversation to resume; start a new run")
         last = messages[-1]
@@ -685,6 +696,8 @@ class Agent:
             status=state.status,
             files=sorted(state.files),
             steps=state.steps,
+            merged=restored.merged,
+            kept_user_text=restored.kept,
         )
 
     def _read_for_context(self, path: str) -> str | None:
@@ -1035,7 +1048,7 @@ class Agent:
         if self.runs_dir is None or self.task is None or not self.messages:
             return
         try:
-            files, renames = overlay_files(self.overlay.changes())
+            files, renames, bases = overlay_files(self.overlay.changes())
             save_state(
                 self.runs_dir,
                 RunState(
@@ -1043,6 +1056,7 @@ class Agent:
                     root=str(self.root),
                     task=self.task,
                     status=status,
+                    bases=bases,
                     # As the model saw them: secret values in the code stay placeholders on disk too.
                     messages=_redacted(self.secrets, self.messages),
                     steps=self.steps,

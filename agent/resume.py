@@ -31,6 +31,7 @@ from agent.usage import Usage
 
 __all__ = [
     "FINISHED",
+    "Restored",
     "RunState",
     "StateNotFound",
     "load_state",
@@ -71,6 +72,9 @@ class RunState:
     """The run's todo list (`agent.tools.todo`): id, text, status."""
     roles: list[dict[str, Any]] = field(default_factory=list)
     """Usage and cost per role and node so far (`agent.costs.CostLedger.records`)."""
+    bases: dict[str, str | None] = field(default_factory=dict)
+    """Path (as in `files`) -> the text the run started that file from, None for a created one: a file the
+    user changed since is merged with the run's text on resume, not overwritten."""
 
     @property
     def resumable(self) -> bool:
@@ -124,18 +128,23 @@ def _task_from(data: dict[str, Any]) -> Task:
     )
 
 
-def overlay_files(changes: list[FileChange]) -> tuple[dict[str, str | None], dict[str, str]]:
-    """The overlay's changes as (path -> text or None, new path -> original path)."""
+def overlay_files(
+    changes: list[FileChange],
+) -> tuple[dict[str, str | None], dict[str, str], dict[str, str | None]]:
+    """The overlay's changes as (path -> text or None, new path -> original path, path -> base text or
+    None for a created file)."""
     files: dict[str, str | None] = {}
     renames: dict[str, str] = {}
+    bases: dict[str, str | None] = {}
     for change in changes:
         if change.kind == "deleted":
             files[change.path] = None
         else:
             files[change.path] = change.new_text
+        bases[change.path] = None if change.kind == "created" else change.base_text
         if change.kind == "renamed" and change.old_path is not None:
             renames[change.path] = change.old_path
-    return files, renames
+    return files, renames, bases
 
 
 def save_state(runs_dir: Path, state: RunState) -> Path:
@@ -159,6 +168,7 @@ def save_state(runs_dir: Path, state: RunState) -> Path:
         "renames": state.renames,
         "todos": state.todos,
         "roles": state.roles,
+        "bases": state.bases,
     }
     temporary = path.with_suffix(".json.tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -208,17 +218,52 @@ def load_state(runs_dir: Path, run_id: str) -> RunState:
         resumed_from=data.get("resumed_from"),
         todos=list(data.get("todos") or []),
         roles=list(data.get("roles") or []),
+        bases=dict(data.get("bases") or {}),
     )
 
 
-def restore_overlay(overlay: Overlay, state: RunState) -> None:
-    """Put the saved run's changes onto `overlay` (renames first, then texts and deletions)."""
+@dataclass
+class Restored:
+    """What `restore_overlay` did with files the user changed since the run stopped."""
+
+    merged: list[str] = field(default_factory=list)
+    """Both changed them: the run's changes were merged into the user's text."""
+    kept: list[str] = field(default_factory=list)
+    """Both changed the same lines: the user's text was kept, the run's changes to it are not restored."""
+
+
+def restore_overlay(overlay: Overlay, state: RunState) -> Restored:
+    """Put the saved run's changes onto `overlay` (renames first, then texts and deletions).
+
+    A file the user changed since the run saved it (its text is no longer the run's base) is not
+    overwritten: the run's changes are merged into it (`agent.merge.rebase`), or, where both changed the
+    same lines, the user's text stays and the file is listed in `Restored.kept`. States saved before bases
+    were kept restore as before."""
+    from agent.merge import rebase
+
+    restored = Restored()
     for new, old in state.renames.items():
         if overlay.exists(old) and not overlay.exists(new):
             overlay.rename(old, new)
     for path, text in state.files.items():
+        base = state.bases.get(path)
+        current = overlay.read(path) if overlay.exists(path) else None
         if text is None:
             if overlay.exists(path):
+                if base is not None and current != base:
+                    restored.kept.append(path)  # the user edited a file the run deleted: keep it
+                    continue
                 overlay.delete(path)
-        else:
-            overlay.write(path, text)
+            continue
+        if path in state.bases and current is not None and current not in (base, text):
+            if base is None:  # the run created it, and so did the user since
+                restored.kept.append(path)
+                continue
+            merged = rebase(base, current, text)
+            if not merged.ok or merged.text is None:
+                restored.kept.append(path)
+                continue
+            restored.merged.append(path)
+            text = merged.text
+        overlay.write(path, text)
+    return restored

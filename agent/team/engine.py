@@ -242,13 +242,20 @@ class TeamRun:
         return self.ledger.cost
 
     def _restore(self, saved: RunState, state: TeamState) -> None:
-        restore_overlay(self.overlay, saved)
+        restored = restore_overlay(self.overlay, saved)
         self.state = state.model_copy(update={"graph": self.graph})
         self.ledger = CostLedger.from_records(state.roles)
         self.todos.restore(state.todos)
         self.resumed_from = saved.run_id
         node = self.graph.nodes[min(state.next_node, len(self.graph.nodes) - 1)].name
-        self._decision("resumed", resumed_from=saved.run_id, node=node, files=sorted(saved.files))
+        self._decision(
+            "resumed",
+            resumed_from=saved.run_id,
+            node=node,
+            files=sorted(saved.files),
+            merged=restored.merged,
+            kept_user_text=restored.kept,
+        )
 
     # -- nodes -----------------------------------------------------------------------------------------
 
@@ -555,7 +562,7 @@ class TeamRun:
         if self.runs_dir is None or self.task is None:
             return
         try:
-            files, renames = overlay_files(self.overlay.changes())
+            files, renames, bases = overlay_files(self.overlay.changes())
             save_state(
                 self.runs_dir,
                 RunState(
@@ -563,6 +570,7 @@ class TeamRun:
                     root=str(self.root),
                     task=self.task,
                     status=status,
+                    bases=bases,
                     messages=[],
                     steps=self.state.steps,
                     reflections=self.state.rounds,

@@ -51,3 +51,46 @@ def test_runs_resume_continues_a_run_stopped_by_a_529_storm(
     assert again.exit_code == 1 and "nothing to resume" in again.output
     missing = invoke(["runs", "resume", "20000101-000000-abcdef"], env)
     assert missing.exit_code == 1 and "no saved state" in missing.output
+
+
+def test_resume_keeps_what_the_user_edited_since_the_run_stopped(
+    fake_anthropic: FakeAnthropic,
+    ws: Path,
+    env: dict[str, str],
+) -> None:
+    """The run's saved text of a file is merged into the user's newer text, not written over it; where
+    both changed the same lines the user's text stays and the model is told."""
+    fake_anthropic.enqueue(
+        turn(text("Plan: edit the stub."), view()),
+        replace(STUB_BODY, GOOD_BODY),
+        replace('"""Limit `value` to the range [low, high]."""', '"""Limit `value` to [low, high]."""'),
+        fault_529(),
+        fault_529(),
+    )
+    first = invoke(["run", "Implement mean in mathx/stats.py", "--path", str(ws)], env)
+    assert first.exit_code == 1, first.output
+    stats = ws / "mathx" / "stats.py"
+    user = stats.read_text().replace("def clamp(", "# USER EDIT AFTER THE STOP\ndef clamp(")
+    stats.write_text(user)
+
+    fake_anthropic.enqueue(done("Implemented `mean`."))
+    resumed = invoke(["runs", "resume", _run_id(first)], env)
+    assert resumed.exit_code == 0, resumed.output
+    assert "-# USER EDIT AFTER THE STOP" not in resumed.stdout  # not undone by the proposal
+    assert "+    return sum(values) / len(values)" in resumed.stdout  # the run's edit, merged
+    assert "merged into their text" in str(fake_anthropic.message_requests[-1].body)
+
+    # The user now changes the very line the run had changed: their text wins, and the model is told.
+    fake_anthropic.enqueue(
+        turn(text("Plan: edit the stub."), view()),
+        replace(STUB_BODY, GOOD_BODY),
+        fault_529(),
+        fault_529(),
+    )
+    second = invoke(["run", "Implement mean in mathx/stats.py", "--path", str(ws)], env)
+    assert second.exit_code == 1, second.output
+    stats.write_text(stats.read_text().replace(STUB_BODY, "    return 0.0  # the user's own version\n"))
+    fake_anthropic.enqueue(done("Left it to the user."))
+    resumed = invoke(["runs", "resume", _run_id(second)], env)
+    assert "-    return 0.0  # the user's own version" not in resumed.stdout
+    assert "hold the user's text now" in str(fake_anthropic.message_requests[-1].body)
