@@ -13,6 +13,7 @@ are the ones readers (`agentls runs`, `reconstruct_messages`) look for.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -79,6 +80,8 @@ class RunStartRecord(Record):
     instructions: Sequence[Mapping[str, Any]] = ()
     """The project instruction files in the system prompt (`agent.project`): path, bytes, truncated,
     omitted."""
+    pid: int | None = None
+    """The process running it: a run without run_end whose process is gone is not "running"."""
     schema: int = SCHEMA
 
 
@@ -198,6 +201,7 @@ class Recorder:
                 settings=settings.model_dump(mode="json"),
                 role=role,
                 instructions=list(instructions),
+                pid=os.getpid(),
             )
         )
 

@@ -35,6 +35,7 @@ __all__ = [
     "RunState",
     "StateNotFound",
     "load_state",
+    "process_alive",
     "restore_overlay",
     "save_state",
     "state_path",
@@ -72,6 +73,8 @@ class RunState:
     """The run's todo list (`agent.tools.todo`): id, text, status."""
     roles: list[dict[str, Any]] = field(default_factory=list)
     """Usage and cost per role and node so far (`agent.costs.CostLedger.records`)."""
+    pid: int | None = None
+    """The process that saved it: a "running" state whose process still lives is not resumable."""
     bases: dict[str, str | None] = field(default_factory=dict)
     """Path (as in `files`) -> the text the run started that file from, None for a created one: a file the
     user changed since is merged with the run's text on resume, not overwritten."""
@@ -80,6 +83,24 @@ class RunState:
     def resumable(self) -> bool:
         """False for a run that finished (proposed or needed no change)."""
         return self.status not in FINISHED
+
+    @property
+    def still_running(self) -> bool:
+        """Saved mid-run by a process that is still alive: the run goes on there."""
+        return self.status == "running" and self.pid is not None and process_alive(self.pid)
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id exists on this machine."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    except OSError:
+        return False
+    return True
 
 
 def state_path(runs_dir: Path, run_id: str) -> Path:
@@ -169,6 +190,7 @@ def save_state(runs_dir: Path, state: RunState) -> Path:
         "todos": state.todos,
         "roles": state.roles,
         "bases": state.bases,
+        "pid": state.pid if state.pid is not None else os.getpid(),
     }
     temporary = path.with_suffix(".json.tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -219,6 +241,7 @@ def load_state(runs_dir: Path, run_id: str) -> RunState:
         todos=list(data.get("todos") or []),
         roles=list(data.get("roles") or []),
         bases=dict(data.get("bases") or {}),
+        pid=data.get("pid") if isinstance(data.get("pid"), int) else None,
     )
 
 

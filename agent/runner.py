@@ -119,6 +119,11 @@ def load_resumable(runs_dir: Path, run_id: str) -> RunState:
         raise NotResumable(
             f"run {state.run_id} finished ({state.status}); there is nothing to resume. Start a new run."
         )
+    if state.still_running:
+        raise NotResumable(
+            f"run {state.run_id} is still going (process {state.pid}); resuming it now would run it twice. "
+            "Wait for it to stop, or cancel it first."
+        )
     return state
 
 

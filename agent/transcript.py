@@ -243,7 +243,7 @@ class RunSummary:
     """The task's one-line title."""
     kind: str
     status: str
-    """The run's status, "running" while it has no run_end and was written to recently, else "incomplete"."""
+    """The run's status, "running" while it has no run_end and its process lives, else "incomplete"."""
     total_tokens: int
     cost: float
     path: Path
@@ -312,11 +312,17 @@ def _summary(path: Path, records: Sequence[TranscriptRecord]) -> RunSummary:
         usage = end.get("usage", {}) or {}
         cost = float(end.get("cost", 0.0) or 0.0)
     else:
-        try:
-            recent = time.time() - path.stat().st_mtime < _RUNNING_SECONDS
-        except OSError:
-            recent = False
-        status = "running" if recent else "incomplete"
+        pid = start.get("pid") if start is not None else None
+        if isinstance(pid, int):  # the process that runs it tells (a killed run is not running)
+            from agent.resume import process_alive
+
+            running = process_alive(pid)
+        else:  # transcripts from before the pid was recorded: written to recently
+            try:
+                running = time.time() - path.stat().st_mtime < _RUNNING_SECONDS
+            except OSError:
+                running = False
+        status = "running" if running else "incomplete"
         usage = {}
         cost = 0.0
         for record in records:

@@ -146,3 +146,61 @@ def test_run_ids_sort_by_time_and_are_unique() -> None:
     ids = {new_run_id() for _ in range(50)}
     assert len(ids) == 50
     assert all(len(i) == len("20260101-000000-aaaaaa") for i in ids)
+
+
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_a_run_whose_process_is_gone_is_incomplete_not_running(tmp_path: Path) -> None:
+    """A killed run wrote no run_end; its recorded process decides, not how recent the file is."""
+    killed = Transcript(tmp_path, "20260105-100000-eeeeee")
+    killed.write("run_start", run_id=killed.run_id, task={"title": "Killed", "kind": "run"}, pid=_dead_pid())
+    alive = Transcript(tmp_path, "20260105-110000-ffffff")
+    alive.write("run_start", run_id=alive.run_id, task={"title": "Alive", "kind": "run"}, pid=os.getpid())
+    old = time.time() - 3600
+    os.utime(alive.path, (old, old))  # quiet for an hour (a long model call), still running
+    assert {r.run_id: r.status for r in list_runs(tmp_path)} == {
+        killed.run_id: "incomplete",
+        alive.run_id: "running",
+    }
+    killed.close()
+    alive.close()
+
+
+def test_a_run_still_going_in_its_process_is_not_resumed_twice(tmp_path: Path) -> None:
+    from agent.resume import RunState, save_state
+    from agent.runner import NotResumable, load_resumable
+    from agent.task import Task
+
+    task = Task(kind="run", instruction="do it")
+    save_state(
+        tmp_path,
+        RunState(
+            "20260106-100000-aaaaaa",
+            "/ws",
+            task,
+            "running",
+            [{"role": "user", "content": "x"}],
+            pid=os.getpid(),
+        ),
+    )
+    with pytest.raises(NotResumable, match=r"still going \(process \d+\)"):
+        load_resumable(tmp_path, "20260106-100000-aaaaaa")
+    save_state(
+        tmp_path,
+        RunState(
+            "20260106-100000-bbbbbb",
+            "/ws",
+            task,
+            "running",
+            [{"role": "user", "content": "x"}],
+            pid=_dead_pid(),
+        ),
+    )
+    assert load_resumable(tmp_path, "20260106-100000-bbbbbb").pid is not None  # killed: resumable
