@@ -219,6 +219,16 @@ def _roles_line(roles: Sequence[Any]) -> str:
     )
 
 
+def _how_to_write(run_id: str, proposal: Any) -> str:
+    """What writes a proposal that was not applied, without paying for the run again."""
+    patch = f"`agentls runs export {run_id} --patch -o - | git apply` writes the diff above"
+    if not proposal.complete:
+        return f"The run stopped before it finished: `agentls runs resume {run_id}` continues it, or {patch}."
+    if not proposal.verified:
+        return f"The change is not verified: review it; {patch} (or `--apply --force` next time)."
+    return f"{patch[0].upper()}{patch[1:]} (or `--apply` next time)."
+
+
 def _report(
     result: RunResult,
     root: Path,
@@ -280,13 +290,16 @@ def _report_and_apply(
         err.print(f"transcript: {result.transcript_path} (agentls runs {result.run_id})", highlight=False)
 
     if result.status == "cancelled":
-        err.print("[yellow]cancelled[/]: nothing was proposed or written", highlight=False)
+        err.print(
+            f"[yellow]cancelled[/]: nothing was written; `agentls runs resume {result.run_id}` continues it",
+            highlight=False,
+        )
         sys.exit(EXIT_CANCELLED)
     if result.status == "failed":
         raise click.ClickException(result.error or "the run failed")
     if not apply:
         if proposal is not None:
-            err.print("Nothing was written. Run again with --apply to write these changes.", highlight=False)
+            err.print(f"Nothing was written. {_how_to_write(result.run_id, proposal)}", highlight=False)
         return
     if proposal is None:
         err.print("Nothing to apply: the run proposed no change.", highlight=False)
@@ -671,8 +684,17 @@ def _export_patch(directory: Path, run_id: str | None, output: str | None) -> No
     click.echo(f"wrote {output} (apply it with: git am {output})", err=True)
 
 
-def _resume(directory: Path, run_id: str | None, max_cost: float | None, max_steps: int | None) -> None:
-    """`agentls runs resume ID`: continue a stopped run from its saved conversation and files."""
+def _resume(
+    directory: Path,
+    run_id: str | None,
+    max_cost: float | None,
+    max_steps: int | None,
+    apply: bool = False,
+    yes: bool = False,
+    force: bool = False,
+) -> None:
+    """`agentls runs resume ID`: continue a stopped run from its saved conversation and files; `apply`,
+    `yes` and `force` as for `agentls run`."""
     from agent.runner import NotResumable, load_resumable
 
     if not run_id:
@@ -700,7 +722,7 @@ def _resume(directory: Path, run_id: str | None, max_cost: float | None, max_ste
         highlight=False,
     )
     result = _run_agent(root, state.task, settings, env, err, resume=state)
-    _report(result, root, False, False, err)
+    _report(result, root, apply, yes, err, force=force)
 
 
 @click.command("runs")
@@ -715,6 +737,9 @@ def _resume(directory: Path, run_id: str | None, max_cost: float | None, max_ste
 @click.option(
     "--max-steps", type=click.IntRange(min=1), default=None, help="With `runs resume ID`: its max steps."
 )
+@click.option("--apply", is_flag=True, help="With `runs resume ID`: write the proposed changes (asks first).")
+@click.option("--yes", "-y", is_flag=True, help="With `runs resume ID --apply`: do not ask.")
+@click.option("--force", is_flag=True, help="With `runs resume ID --apply`: apply an unverified change too.")
 def runs_cmd(
     run_id: str | None,
     export_id: str | None,
@@ -723,15 +748,21 @@ def runs_cmd(
     output: str | None,
     max_cost: float | None,
     max_steps: int | None,
+    apply: bool,
+    yes: bool,
+    force: bool,
 ) -> None:
     """List agent runs, show run RUN_ID (a unique prefix is enough), `runs export ID --patch`, or
-    `runs resume ID [--max-cost USD] [--max-steps N]` to continue a stopped run."""
+    `runs resume ID [--max-cost USD] [--max-steps N] [--apply [--yes] [--force]]` to continue a stopped
+    run."""
     from agent.transcript import RunNotFound, list_runs, load_run
 
     directory = runs_dir(environment())
     if run_id == "resume":
-        _resume(directory, export_id, max_cost, max_steps)
+        _resume(directory, export_id, max_cost, max_steps, apply, yes, force)
         return
+    if apply or yes or force:
+        raise click.UsageError("--apply, --yes and --force go with `agentls runs resume ID`")
     if run_id == "export":
         if not patch:
             raise click.UsageError("`agentls runs export ID` needs --patch (the only export format)")

@@ -88,7 +88,7 @@ def test_run_prints_the_plan_progress_diff_and_cost_and_writes_nothing(
     assert "-> view mathx/stats.py" in err and "-> str_replace mathx/stats.py" in err
     assert "verification passed" in err and "Implemented `mean`." in err
     assert "cost $" in err and "3 steps" in err
-    assert "Nothing was written. Run again with --apply" in err
+    assert "Nothing was written. `agentls runs export" in err and "--patch -o - | git apply` writes" in err
     assert disk_snapshot(ws) == before
     # The settings file was honoured and the run went through the index (its folder exists).
     assert (Path(env["AGENTLS_CACHE_DIR"]) / "index").is_dir()

@@ -94,3 +94,24 @@ def test_resume_keeps_what_the_user_edited_since_the_run_stopped(
     resumed = invoke(["runs", "resume", _run_id(second)], env)
     assert "-    return 0.0  # the user's own version" not in resumed.stdout
     assert "hold the user's text now" in str(fake_anthropic.message_requests[-1].body)
+
+
+def test_runs_resume_applies_with_apply_and_says_how_to_continue_after_a_cancel(
+    fake_anthropic: FakeAnthropic,
+    ws: Path,
+    env: dict[str, str],
+) -> None:
+    fake_anthropic.enqueue(
+        turn(text("Plan: edit the stub."), view()),
+        replace(STUB_BODY, GOOD_BODY),
+        fault_529(),
+        fault_529(),
+    )
+    first = invoke(["run", "Implement mean in mathx/stats.py", "--path", str(ws)], env)
+    assert first.exit_code == 1, first.output
+    assert "Run again with --apply" not in first.stderr  # a new paid run is not the way to its changes
+    fake_anthropic.enqueue(done("Implemented `mean`."))
+    resumed = invoke(["runs", "resume", _run_id(first), "--apply", "--yes"], env)
+    assert resumed.exit_code == 0, resumed.output
+    assert GOOD_BODY in (ws / "mathx" / "stats.py").read_text()  # written, as `run --apply --yes` does
+    assert invoke(["runs", "--apply"], env).exit_code == 2  # only with resume
