@@ -28,6 +28,7 @@ from indexing.progress import title as progress_title
 from server.cli.agent import register as register_agent_commands
 from server.cli.agent import runs_dir
 from server.cli.quick import (
+    INTERRUPTED,
     MODEL_OFFER,
     PlainProgress,
     SearchCard,
@@ -109,6 +110,12 @@ def _run_index_plain(index: Any, err: Console, cancel: threading.Event, extra: d
         return _index_or_fail(index, on_progress, cancel, extra)
 
 
+class _Interrupted(click.ClickException):
+    """Ctrl-C during an index run: exit 130, as for SIGINT and as the agent commands do when cancelled."""
+
+    exit_code = 130
+
+
 def _index_or_fail(
     index: Any, on_progress: Any, cancel: threading.Event, extra: dict[str, Any]
 ) -> IndexReport:
@@ -120,7 +127,7 @@ def _index_or_fail(
         report: IndexReport = index.index(progress=on_progress, cancel=cancel, **extra)
     except KeyboardInterrupt as exc:
         cancel.set()
-        raise click.ClickException("interrupted; what was indexed so far is saved") from exc
+        raise _Interrupted(INTERRUPTED) from exc
     except IndexCancelled as exc:
         raise click.ClickException(str(exc)) from exc
     return report

@@ -40,6 +40,7 @@ from indexing.paths import cache_dir, default_index_location
 from indexing.progress import describe as describe_progress
 
 __all__ = [
+    "INTERRUPTED",
     "PlainProgress",
     "SearchCard",
     "find_root",
@@ -58,6 +59,7 @@ MODEL_OFFER = (
     "`agentls model pull` fetches the default code model, `agentls model distill` builds one offline "
     '(embedding.provider = "none" silences this)'
 )
+INTERRUPTED = "interrupted; the files indexed before it are saved, and the next run goes on from there"
 
 
 def run() -> None:
@@ -329,8 +331,8 @@ def quick_index(args: Sequence[str], env: Mapping[str, str]) -> int | None:
                 listening = wait_listening(location, None, _LISTEN_TIMEOUT)
                 report = index_run(location, card.fingerprint, on_progress) if listening else None
     except KeyboardInterrupt:  # the process sees its client gone and cancels the run, as the group says
-        err.print("Error: interrupted; what was indexed so far is saved", highlight=False, markup=False)
-        return 1
+        err.print(f"Error: {INTERRUPTED}", highlight=False, markup=False)
+        return 130  # as for SIGINT, and as the agent commands exit when cancelled
     if report is None:
         return None
     for message in card.messages:

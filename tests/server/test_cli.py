@@ -227,3 +227,21 @@ def test_a_first_index_starts_its_parser_processes_before_loading_lancedb(tmp_pa
     assert out.returncode == 0, out.stderr
     seen = json.loads(out.stdout.strip().splitlines()[-1])
     assert seen == {"fork_server": True, "lancedb_loaded": False}, out.stderr
+
+
+def test_an_interrupted_index_exits_130_and_says_what_is_kept() -> None:
+    import threading
+
+    import click
+
+    from server.cli.main import _index_or_fail
+
+    class Interrupted:
+        def index(self, **_: object) -> None:
+            raise KeyboardInterrupt
+
+    cancel = threading.Event()
+    with pytest.raises(click.ClickException) as raised:
+        _index_or_fail(Interrupted(), None, cancel, {})
+    assert raised.value.exit_code == 130 and cancel.is_set()
+    assert "the files indexed before it are saved" in raised.value.message
