@@ -16,7 +16,14 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-__all__ = ["CACHEDIR_TAG", "cache_dir", "default_index_location", "is_tagged_cache", "tag_cache_dir"]
+__all__ = [
+    "CACHEDIR_TAG",
+    "cache_dir",
+    "default_index_location",
+    "is_tagged_cache",
+    "models_stamp",
+    "tag_cache_dir",
+]
 
 CACHEDIR_TAG = "CACHEDIR.TAG"
 _SIGNATURE = b"Signature: 8a477f597d28d172789f06886806bc55"
@@ -59,3 +66,14 @@ def is_tagged_cache(folder: str) -> bool:
             return handle.read(len(_SIGNATURE)) == _SIGNATURE
     except OSError:
         return False
+
+
+def models_stamp(cache_dir: Path) -> str:
+    """The state of the models installed in ``cache_dir/models`` (their names, and the folder's mtime for a
+    model replaced under the same name): what a warm search process and its search card depend on besides
+    the settings, so that a model pulled or distilled since retires them."""
+    models = cache_dir / "models"
+    try:
+        return f"{models.stat().st_mtime_ns}:{sorted(os.listdir(models))}"
+    except OSError:
+        return "none"

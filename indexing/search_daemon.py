@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from indexing.models import IndexReport, SearchHit
+from indexing.paths import models_stamp
 
 if TYPE_CHECKING:
     from indexing.service import WorkspaceIndex
@@ -84,10 +85,13 @@ def socket_path(location: Path) -> Path:
 
 def fingerprint(settings_json: str, cache_dir: Path) -> str:
     """What a search process must have been started with to answer a client: the index settings, the
-    cache folder (models, secret key) and the indexing code itself (size and mtime of its modules, so an
-    upgrade or an edit of agentls retires running processes)."""
+    cache folder (models, secret key), the models installed in it (a model pulled or distilled since
+    the process loaded its embedder retires it: the next index adds vectors, the next search uses them)
+    and the indexing code itself (size and mtime of its modules, so an upgrade or an edit of agentls
+    retires running processes)."""
     digest = hashlib.sha256(settings_json.encode())
     digest.update(os.fsencode(cache_dir))
+    digest.update(f"models:{models_stamp(cache_dir)};".encode())
     package = Path(__file__).parent
     for module in sorted(package.glob("*.py")):
         with contextlib.suppress(OSError):

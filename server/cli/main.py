@@ -414,7 +414,7 @@ class _WarmSearch:
         if self.enabled:
             SearchCard(
                 root=str(self.root),
-                inputs=inputs_digest(self.root),
+                inputs=inputs_digest(self.root, self.cache),
                 location=str(self.location),
                 fingerprint=self.print,
                 idle=self.settings.search_process_idle,

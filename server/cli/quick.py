@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from indexing.models import IndexReport, SearchHit
-from indexing.paths import cache_dir, default_index_location
+from indexing.paths import cache_dir, default_index_location, models_stamp
 from indexing.progress import describe as describe_progress
 
 __all__ = [
@@ -144,7 +144,7 @@ class SearchCard:
             card = cls(**data)
         except (OSError, ValueError, TypeError):
             return None
-        if card.root != str(root) or card.inputs != inputs_digest(root):
+        if card.root != str(root) or card.inputs != inputs_digest(root, cache):
             return None
         return card
 
@@ -160,10 +160,11 @@ class SearchCard:
             return
 
 
-def inputs_digest(root: Path) -> str:
+def inputs_digest(root: Path, cache: Path) -> str:
     """A digest of what a workspace's settings come from: its ``agentls.toml`` and ``pyproject.toml``
-    (`server.settings.workspace_settings` reads only those) and the size and mtime of agentls' modules."""
-    digest = hashlib.sha256()
+    (`server.settings.workspace_settings` reads only those), the size and mtime of agentls' modules, and
+    the models installed in the cache (a model installed since changes the warm process's fingerprint)."""
+    digest = hashlib.sha256(f"models:{models_stamp(cache)};".encode())
     for name in ("agentls.toml", "pyproject.toml"):
         try:
             digest.update(name.encode() + b"\0" + (root / name).read_bytes() + b"\0")

@@ -106,6 +106,13 @@ def test_fingerprint_follows_settings_and_code(tmp_path: Path, cache_dir: Path) 
     assert base == fingerprint(IndexSettings().model_dump_json(), cache_dir)
     assert base != fingerprint(IndexSettings(window_lines=30).model_dump_json(), cache_dir)
     assert base != fingerprint(IndexSettings().model_dump_json(), tmp_path)
+    # A model installed since (`agentls model pull`/`distill` write into <cache>/models): the process
+    # that loaded no embedder must not go on answering lexically.
+    (cache_dir / "models" / "distilled-minilm").mkdir(parents=True)
+    with_model = fingerprint(IndexSettings().model_dump_json(), cache_dir)
+    assert with_model != base
+    (cache_dir / "models" / "tuned-code").mkdir()
+    assert fingerprint(IndexSettings().model_dump_json(), cache_dir) != with_model
 
 
 def test_a_long_index_path_gets_a_private_socket_elsewhere(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@ leaves to the full ``agentls`` group (so that the group's own parsing and errors
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -49,11 +50,16 @@ def test_a_card_holds_only_while_the_workspace_settings_files_are_unchanged(tmp_
     root, cache = tmp_path / "ws", tmp_path / "cache"
     root.mkdir()
     card = SearchCard(
-        str(root), inputs_digest(root), str(tmp_path / "idx"), "f" * 32, 600.0, "model2vec", [], "{}"
+        str(root), inputs_digest(root, cache), str(tmp_path / "idx"), "f" * 32, 600.0, "model2vec", [], "{}"
     )
     card.save(cache)
     assert SearchCard.load(cache, root) == card
     (root / "pyproject.toml").write_text("[tool.agentls.index]\nsearch_process_idle = 0\n")
+    assert SearchCard.load(cache, root) is None
+    card = dataclasses.replace(card, inputs=inputs_digest(root, cache))
+    card.save(cache)
+    assert SearchCard.load(cache, root) == card
+    (cache / "models" / "distilled-minilm").mkdir(parents=True)  # a model installed since: card retired
     assert SearchCard.load(cache, root) is None
     # No card, no search process: the full group runs the command.
     assert quick_search(["search", "q", "--path", str(root)], {"AGENTLS_CACHE_DIR": str(cache)}) is None
