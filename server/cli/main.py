@@ -464,7 +464,7 @@ def _search_here(
 
 @main.group("model")
 def model_group() -> None:
-    """Manage local embedding models (no network needed)."""
+    """Manage local embedding models: fetch one (`pull`), build one offline (`distill`, `tune`), list them."""
 
 
 @model_group.command("distill")
@@ -601,13 +601,17 @@ def pull_cmd(name: str, source: str | None) -> None:
         0,
     )
     err.print(f"[green]installed:[/] {name} ({size / 1e6:.1f} MB) in {path}", highlight=False)
-    if name != _embedding_settings(err).model:
+    from indexing.model_store import active_model
+
+    settings = _embedding_settings(err)
+    active = active_model(settings, cache_dir(env), env)
+    if name != settings.model and (active is None or active.resolve() != path.resolve()):
         err.print(
             f'to use it, set model = "{name}" under [index.embedding] in agentls.toml, then `agentls index`',
             highlight=False,
             markup=False,
         )
-    else:
+    else:  # the configured model, or the one used in its place while that one is not on the machine
         err.print("`agentls index` now adds vectors with it", highlight=False)
 
 
@@ -619,7 +623,12 @@ def _embedding_settings(err: Console, path: str = ".") -> Any:
 
 @model_group.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print the models as JSON.")
-@click.option("--path", default=".", help="The workspace whose settings say which model is used.")
+@click.option(
+    "--path",
+    default=".",
+    type=click.Path(exists=True, file_okay=True, dir_okay=True),
+    help="The workspace whose settings say which model is used.",
+)
 def list_cmd(as_json: bool, path: str) -> None:
     """Show the embedding models on this machine, their sizes, and which one search uses here."""
     from indexing.model_store import active_model, installed_models

@@ -162,6 +162,22 @@ def test_search_offers_vectors_until_the_index_has_them(
     assert "vector" in json.loads(result.stdout)[0]["sources"]
 
 
+def test_pulling_the_model_used_in_place_of_the_default_says_it_is_used(
+    distilled_model: Path, cache_dir: Path, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The distilled model stands in for the default one while that is not on the machine: pulled under its
+    own name, it is in use at once, and the message says so (not "set model = ... to use it")."""
+    monkeypatch.chdir(workspace)
+    local = cache_dir.parent / "copy"
+    shutil.copytree(distilled_model, local)
+    result = invoke(["model", "pull", "distilled-minilm", "--from", str(local)], cache_dir)
+    assert result.exit_code == 0, result.output
+    assert "`agentls index` now adds vectors" in result.stderr and "[index.embedding]" not in result.stderr
+    listed = json.loads(invoke(["model", "list", "--json"], cache_dir).stdout)
+    assert [(m["name"], m["active"]) for m in listed] == [("distilled-minilm", True)]
+    assert invoke(["model", "list", "--path", "/nonexistent"], cache_dir).exit_code == 2
+
+
 def _index_online(cache: Path, hub_url: str, *, ci: str | None = None) -> Result:
     """`agentls index .` with the hub at ``hub_url`` reachable (not offline), in CI or not."""
     env = {"AGENTLS_CACHE_DIR": str(cache), "HF_ENDPOINT": hub_url, "AGENTLS_SEARCH_PROCESS": "0"}
