@@ -148,7 +148,9 @@ def test_missing_or_truncated_table_data_is_detected_and_rebuilt(tmp_path: Path,
     """The manifests read fine but a data file is gone or cut short (a disk cleaner, a full disk): found
     when the index opens, not as a failed search later."""
     store = IndexStore.open(tmp_path / "idx", root="/ws")
-    store.write_batch([item("a.py", [chunk("a.py", "alpha", "def alpha(): pass")], [sym("alpha", "a.py", 1)])])
+    store.write_batch(
+        [item("a.py", [chunk("a.py", "alpha", "def alpha(): pass")], [sym("alpha", "a.py", 1)])]
+    )
     data = sorted((tmp_path / "idx" / "lance" / "chunks.lance" / "data").iterdir())
     for path in data:
         if damage == "deleted":
