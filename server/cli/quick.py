@@ -75,13 +75,17 @@ def run() -> None:
 
 
 def find_root(target: Path, cache: Path) -> Path:
-    """The workspace a path belongs to: the nearest folder at or above ``target`` that already has an
-    index, else the nearest with ``.git`` or ``agentls.toml``, else ``target``'s own folder."""
+    """The workspace a path belongs to: the outermost folder at or above ``target`` that already has an
+    index, else the nearest with ``.git`` or ``agentls.toml``, else ``target``'s own folder.
+
+    Outermost: a folder searched on its own before its project was indexed keeps an index of its own,
+    which would otherwise answer for that folder from then on, stale (the project's index is the one
+    `agentls index` and the language server keep fresh)."""
     start = target if target.is_dir() else target.parent
     folders = (start, *start.parents)
-    for folder in folders:
-        if default_index_location(folder, cache).exists():
-            return folder
+    indexed = [folder for folder in folders if default_index_location(folder, cache).exists()]
+    if indexed:
+        return indexed[-1]
     for folder in folders:
         if (folder / ".git").exists() or (folder / "agentls.toml").exists():
             return folder

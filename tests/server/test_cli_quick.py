@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from server.cli.quick import SearchCard, _parse, _parse_index, inputs_digest, quick_search
+from server.cli.quick import SearchCard, _parse, _parse_index, find_root, inputs_digest, quick_search
 
 
 @pytest.mark.parametrize(
@@ -80,3 +80,17 @@ def test_a_card_holds_only_while_the_workspace_settings_files_are_unchanged(tmp_
 )
 def test_takes_plain_index_runs_only(args: list[str], parsed: tuple[str, bool, bool] | None) -> None:
     assert _parse_index(args) == parsed
+
+
+def test_a_folder_indexed_on_its_own_before_its_project_does_not_shadow_the_project(tmp_path: Path) -> None:
+    """`search --path src` in a project never indexed indexes src alone; once the project is indexed, its
+    index answers for src too (src's own would be stale from then on)."""
+    from indexing.paths import default_index_location
+
+    root, cache = tmp_path / "ws", tmp_path / "cache"
+    (root / "src" / "pkg").mkdir(parents=True)
+    default_index_location(root / "src", cache).mkdir(parents=True)
+    assert find_root(root / "src" / "pkg", cache) == root / "src"
+    default_index_location(root, cache).mkdir(parents=True)
+    assert find_root(root / "src" / "pkg", cache) == root
+    assert find_root(root / "src", cache) == root
