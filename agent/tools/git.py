@@ -185,14 +185,22 @@ class GitDiffTool(_GitTool):
     }
 
     @staticmethod
+    def _mode(input: Mapping[str, Any]) -> str:
+        """The mode asked for; `base` or `head` without a mode mean `refs` (not a worktree diff that
+        ignores them and answers "no differences")."""
+        return str(input.get("mode") or ("refs" if input.get("base") or input.get("head") else "worktree"))
+
+    @staticmethod
     def describe(input: Mapping[str, Any]) -> str:
-        mode = input.get("mode", "worktree")
+        mode = GitDiffTool._mode(input)
         refs = f" {input.get('base', '')}..{input.get('head', 'HEAD')}" if mode == "refs" else ""
         where = f" -- {input['path']}" if input.get("path") else ""
         return f"git_diff {mode}{refs}{where}"
 
     def run(self, input: Mapping[str, Any]) -> str:
-        mode = input.get("mode", "worktree")
+        mode = self._mode(input)
+        if mode != "refs" and (input.get("base") or input.get("head")):
+            raise ToolError(f"`base` and `head` go with mode `refs`, not `{mode}`")
         args = ["diff", *SAFE_DIFF, "--find-renames"]
         if input.get("stat"):
             args.append("--stat")

@@ -84,6 +84,11 @@ def test_status_and_diffs_worktree_staged_and_between_refs(repo: Path, tools: To
     assert "-        return 1" in refs.content and "+        return 2" in refs.content
     only = tools.execute("git_diff", {"mode": "refs", "base": "HEAD~2", "path": "README.md"})
     assert "calc.py" not in only.content and "+calc, a calculator" in only.content
+    # `base`/`head` without a mode mean refs (they were ignored: a worktree diff answered instead).
+    implied = tools.execute("git_diff", {"base": "HEAD~2", "head": "HEAD~1"})
+    assert implied.content == refs.content
+    mixed = tools.execute("git_diff", {"mode": "staged", "base": "HEAD~2"})
+    assert mixed.is_error and "go with mode `refs`" in mixed.content
     # Nothing under .git changed: no index refresh, no lock files left.
     assert _git_dir_digest(repo) == before
 
