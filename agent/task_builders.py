@@ -53,6 +53,12 @@ def _check_line(line: int, text: str, path: str) -> None:
         raise TaskError(f"line {line} is outside {path}, which has {count} lines")
 
 
+_EDIT_INSTEAD = (
+    "ask for an edit with an instruction instead (agentls.edit in the editor, `agentls run` on the command "
+    "line)"
+)
+
+
 def _check_range(range_: tuple[int, int] | None) -> tuple[int, int] | None:
     if range_ is None:
         return None
@@ -69,7 +75,7 @@ def _function_at(path: str, text: str, line: int, what: str) -> Chunk:
     if language is None or get_queries(language) is None:
         raise TaskError(
             f"agentls cannot find functions in {path}: it has no parser for this kind of file; "
-            f"use agentls.edit with an instruction instead"
+            f"{_EDIT_INSTEAD}"
         )
     _check_line(line, text, path)
     function = enclosing_function(definition_chunks(path, text, language), line)
@@ -95,11 +101,11 @@ def implement_task(root: Path, text_of_file: str, path: str, line: int) -> Task:
     function = _function_at(rel, text_of_file, line, "implement")
     name = function.symbol
     if not chunk_is_stub(function):
-        raise TaskError(f"`{name}` already has a body; use agentls.edit to change it")
+        raise TaskError(f"`{name}` already has a body; to change it, {_EDIT_INSTEAD}")
     if not function.doc.strip():
         raise TaskError(
             f"`{name}` has no doc comment to implement from; write a docstring or doc comment saying what it "
-            f"should do, or use agentls.edit with an instruction"
+            f"should do, or {_EDIT_INSTEAD}"
         )
     instruction = f"Implement `{name}` so that it does what its doc comment says."
     return _lines_task("implement", instruction, rel, (function.start_line, function.end_line), function)
@@ -176,7 +182,7 @@ def fix_task(
     if not chosen:
         raise TaskError(
             f"there are no diagnostics {'in the selected range of ' if wanted else 'in '}{rel}; "
-            f"select a line with an error or warning, or use agentls.edit with an instruction"
+            f"select a line with an error or warning, or {_EDIT_INSTEAD}"
         )
     start = min(d.line for d in chosen)
     end = max(max(d.end_line, d.line) for d in chosen)

@@ -72,7 +72,9 @@ def test_implement_task_accepts_a_line_of_the_doc_comment_and_an_absolute_path(w
 
 
 def test_implement_task_refuses_a_function_with_a_body(ws: Path) -> None:
-    with pytest.raises(TaskError, match=r"`total` already has a body; use agentls.edit to change it"):
+    with pytest.raises(
+        TaskError, match=r"`total` already has a body; to change it, ask for an edit .*`agentls run`"
+    ):
         implement_task(ws, read(ws, "shop/pricing.py"), "shop/pricing.py", 16)
     with pytest.raises(TaskError, match=r"`Stock.Units` already has a body"):
         implement_task(ws, read(ws, "inventory/stock.go"), "inventory/stock.go", 21)
