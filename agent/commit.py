@@ -134,6 +134,10 @@ def _first_sentence(text: str) -> str:
 def commit_message(summary: str, verification_summary: str = "", paths: Sequence[str] = ()) -> str:
     """The commit message of a proposal (the model's own ``Commit message:`` block, or one derived)."""
     summary = _WARNING.sub("", summary.strip(), count=1).strip()
+    if summary.startswith("UNFINISHED"):  # nothing but the warning: the run stopped before it summarised
+        verification = verification_summary.strip()
+        body = "\n\n".join(part for part in (summary, verification) if part)
+        return f"wip: unfinished change from an agentls run\n\n{body}\n"
     written = _written_message(summary)
     verification = verification_summary.strip()
     if written is not None:
@@ -146,7 +150,8 @@ def commit_message(summary: str, verification_summary: str = "", paths: Sequence
     if _CONVENTIONAL.match(sentence):
         subject = sentence
     else:
-        subject = f"{_guess_type(summary, paths)}: {sentence[:1].lower()}{sentence[1:]}"
+        first = sentence[:1] if sentence[1:2].isupper() else sentence[:1].lower()  # keep "HTTP", "API"
+        subject = f"{_guess_type(summary, paths)}: {first}{sentence[1:]}"
     if len(subject) > 72:
         subject = subject[:69].rstrip() + "..."
     cut = _BLOCK.split(summary)[0].strip()

@@ -183,5 +183,10 @@ def test_commit_message_from_the_model_or_derived() -> None:
     assert derived.rstrip().endswith("passed: pytest")
     docs = commit_message("Documented the flags.", "", ["README.md"])
     assert docs.startswith("docs: documented the flags\n")
+    # A run that stopped before it summarised: its warning is the body, not a garbled "fix: uNFINISHED".
+    stopped = commit_message("UNFINISHED: The run failed: the API call failed after 2 attempts.", "")
+    assert stopped.startswith("wip: unfinished change from an agentls run\n\nUNFINISHED: The run failed")
+    acronym = commit_message("HTTP retries honour Retry-After.", "")
+    assert acronym.startswith("feat: HTTP retries honour Retry-After\n")
     patch = format_patch("feat: x\n", "diff --git a/a b/a\n")
     assert "Subject: [PATCH] feat: x\n\n---\n\ndiff --git a/a b/a\n-- \nagentls\n" in patch
