@@ -616,7 +616,7 @@ class Agent:
         # A fallback: the user should know which Python runs the tests, and why. Said once a run, by the
         # agent that asked (a team's later roles and delegated sub-agents share its interpreter).
         if interpreter.warning and self._asked_interpreter:
-            log.warning("run %s: %s", self.run_id, interpreter.warning)
+            log.info("run %s: %s", self.run_id, interpreter.warning)  # the event shows it (once)
             self._emit("warning", interpreter.warning, subject="interpreter")
         if self._tools is not None:
             self.registry = self._tools

@@ -6,6 +6,7 @@ line."""
 from __future__ import annotations
 
 import io
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,10 +28,15 @@ def harness(fake_anthropic: FakeAnthropic, tmp_path: Path) -> Iterator[Harness]:
     yield Harness(fake_anthropic, copy_workspace(tmp_path / "ws"), tmp_path / "runs")
 
 
-def test_the_fallback_interpreter_is_a_warning_event_and_a_cli_line(harness: Harness) -> None:
+def test_the_fallback_interpreter_is_a_warning_event_and_a_cli_line(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
     h = harness
     h.fake.enqueue(done("Nothing to change."))
+    caplog.set_level(logging.WARNING)
     result = h.run()
+    # Said once, by the event: a WARNING log of it printed the same line twice on the CLI.
+    assert not [r for r in caplog.records if "no project environment" in r.getMessage()]
     warnings = [e for e in h.events if e.kind == "warning"]
     assert len(warnings) == 1 and warnings[0].data["subject"] == "interpreter"
     assert "no project environment was found" in warnings[0].message
