@@ -509,6 +509,8 @@ def _run_agent(
     from server.settings import load_settings
 
     loaded = load_settings(root)
+    if loaded.unreadable:  # its budget, approval and network settings would be dropped: the task fails
+        raise ValueError("; ".join(m for m in loaded.messages if "cannot read it" in m))
     for message in loaded.messages:
         log.warning("batch task %s: %s", task.id, message)
     agent = loaded.settings.agent

@@ -66,6 +66,9 @@ class LoadedSettings:
     settings: Settings
     messages: tuple[str, ...]  # one per setting that was ignored, saying why
     sources: tuple[str, ...]  # files the settings came from
+    unreadable: tuple[
+        str, ...
+    ] = ()  # settings files that could not be parsed at all (their messages say why)
 
 
 def _drop(data: dict[str, Any], loc: tuple[int | str, ...]) -> bool:
@@ -115,8 +118,11 @@ def merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def workspace_settings(root: Path) -> tuple[dict[str, Any], list[str], list[str]]:
-    """Raw settings from ``agentls.toml`` (preferred) or ``[tool.agentls]`` in ``pyproject.toml``."""
+def workspace_settings(
+    root: Path, unreadable: list[str] | None = None
+) -> tuple[dict[str, Any], list[str], list[str]]:
+    """Raw settings from ``agentls.toml`` (preferred) or ``[tool.agentls]`` in ``pyproject.toml``; files
+    that cannot be parsed are skipped with a message, and added to ``unreadable``."""
     messages: list[str] = []
     for name in ("agentls.toml", "pyproject.toml"):
         path = root / name
@@ -129,6 +135,8 @@ def workspace_settings(root: Path) -> tuple[dict[str, Any], list[str], list[str]
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
             messages.append(f"{path}: cannot read it ({exc}); its settings are ignored")
+            if unreadable is not None:
+                unreadable.append(str(path))
             continue
         if name == "pyproject.toml":
             data = data.get("tool", {}).get("agentls", {})
@@ -139,8 +147,9 @@ def workspace_settings(root: Path) -> tuple[dict[str, Any], list[str], list[str]
 
 
 def load_settings(root: Path, overrides: Mapping[str, Any] | None = None) -> LoadedSettings:
-    raw, messages, sources = workspace_settings(root)
+    unreadable: list[str] = []
+    raw, messages, sources = workspace_settings(root, unreadable)
     if overrides:
         raw = merge(raw, overrides)
     settings, more = validate_settings(raw, sources[0] if sources else "settings")
-    return LoadedSettings(settings, tuple(messages + more), tuple(sources))
+    return LoadedSettings(settings, tuple(messages + more), tuple(sources), tuple(unreadable))

@@ -456,7 +456,7 @@ def run_cmd(
         raise click.ClickException(f"{path} does not exist; pass the workspace or a file inside it")
     target = target.resolve()
     root = find_root(target, cache_dir(env))
-    settings = workspace_settings(root, err)
+    settings = workspace_settings(root, err, strict=True)
     scope = None if target == root else target.relative_to(root).as_posix()
     try:
         task = run_task(instruction, path=scope, root=root)
@@ -491,7 +491,7 @@ def implement_cmd(
         raise click.ClickException(f"{file_part} is not a file")
     file = file.resolve()
     root = find_root(file, cache_dir(env))
-    settings = workspace_settings(root, err)
+    settings = workspace_settings(root, err, strict=True)
     try:
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
@@ -708,7 +708,7 @@ def _resume(
         raise click.ClickException(f"the run's workspace {root} does not exist any more; nothing to resume")
     env = environment()
     err = Console(stderr=True, soft_wrap=True)
-    settings = workspace_settings(root, err)
+    settings = workspace_settings(root, err, strict=True)
     update: dict[str, Any] = {}
     if max_cost is not None:
         update["max_cost_usd"] = max_cost

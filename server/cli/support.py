@@ -23,9 +23,21 @@ def environment() -> dict[str, str]:
     return obj
 
 
-def workspace_settings(root: Path, err: Console, messages: list[str] | None = None) -> Settings:
-    """The workspace's settings; each ignored setting is reported on ``err`` (and added to ``messages``)."""
+def workspace_settings(
+    root: Path, err: Console, messages: list[str] | None = None, *, strict: bool = False
+) -> Settings:
+    """The workspace's settings; each ignored setting is reported on ``err`` (and added to ``messages``).
+
+    ``strict`` (the commands that spend on a model: run, implement, runs resume, batch): a settings file
+    that cannot be parsed at all stops the command, since its budget, approval and network settings would
+    otherwise be dropped silently for a paid run."""
     loaded = load_settings(root)
+    if strict and loaded.unreadable:
+        problems = "; ".join(m for m in loaded.messages if "cannot read it" in m)
+        raise click.ClickException(
+            f"{problems.replace('; its settings are ignored', '')}. Fix the file: an agent run does not "
+            "start without the budget, approval and network settings it may hold."
+        )
     if messages is not None:
         messages.extend(loaded.messages)
     for message in loaded.messages:

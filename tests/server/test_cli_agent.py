@@ -258,3 +258,18 @@ def test_agents_md_reaches_the_prompt_and_runs_lists_it(
     run_id = result.stderr.split("(agentls runs ", 1)[1].split(")", 1)[0]
     shown = invoke(["runs", run_id], env)
     assert "Rules:   AGENTS.md" in shown.stdout
+
+
+def test_a_settings_file_that_cannot_be_parsed_stops_a_paid_run(
+    fake_anthropic: FakeAnthropic, ws: Path, env: dict[str, str]
+) -> None:
+    """Its max_cost_usd, approvals and network policy would be dropped silently: the run does not start
+    (index and search go on with a warning)."""
+    (ws / "agentls.toml").write_text("[agent\nmax_cost_usd = 0.5\n")
+    for args in (["run", "Implement mean", "--path", str(ws)], ["implement", f"{ws}/mathx/stats.py:11"]):
+        result = invoke(args, env)
+        assert result.exit_code == 1, result.output
+        assert "agentls.toml: cannot read it" in result.stderr and "Fix the file" in result.stderr
+    assert fake_anthropic.message_requests == []
+    searched = invoke(["search", "mean", "--path", str(ws)], env)
+    assert searched.exit_code == 0 and "its settings are ignored" in searched.stderr
