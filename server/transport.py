@@ -286,6 +286,20 @@ def dispatch(protocol: JsonRPCProtocol, body: bytes, *, initialized: Callable[[]
     if not is_request and not is_response and "params" in raw and raw["params"] is None:
         del raw["params"]  # `params: null` on a notification means no params
     params = raw.get("params")
+    if (
+        is_request
+        and method == types.WORKSPACE_EXECUTE_COMMAND
+        and isinstance(params, dict)
+        and "arguments" in params
+        and not isinstance(params["arguments"], list | type(None))
+    ):
+        # The converter would turn an object into the list of its keys, and the command would then
+        # report a confusing "got str: uri".
+        kind = type(params["arguments"]).__name__
+        _send_error(
+            protocol, msg_id, INVALID_PARAMS, f"Invalid params: `arguments` must be an array (got a {kind})"
+        )
+        return
     if method == types.CANCEL_REQUEST and not (isinstance(params, dict) and _valid_id(params.get("id"))):
         log.warning("ignoring $/cancelRequest without a string or integer id")
         return

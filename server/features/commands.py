@@ -91,8 +91,9 @@ class CommandArgumentError(ValueError):
 
 
 class _Args(BaseModel):
-    # Unknown keys are ignored: an editor may send more than we read.
-    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+    # Unknown keys are ignored: an editor may send more than we read. Strict: a line given as "0", 0.0 or
+    # true is a wrong argument (-32602), not coerced into a run the client did not mean.
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True, strict=True)
 
 
 class PositionArg(_Args):

@@ -232,6 +232,27 @@ def test_a_change_older_than_the_buffer_is_ignored(ready: tuple[RawServer, str])
     assert "Implement `newer` with agentls" in code_action_titles(server, uri, line=line)
 
 
+def test_wrong_typed_command_arguments_are_refused_not_coerced(ready: tuple[RawServer, str]) -> None:
+    server, uri = ready
+    for line in ("0", 0.0, True):
+        response = server.request(
+            "workspace/executeCommand",
+            {
+                "command": "agentls.implement",
+                "arguments": [{"uri": uri, "position": {"line": line, "character": 0}}],
+            },
+        )
+        assert response.get("error", {}).get("code") == -32602, (line, response)
+        assert "position.line" in response["error"]["message"]
+    response = server.request(
+        "workspace/executeCommand", {"command": "agentls.implement", "arguments": {"uri": uri}}
+    )
+    assert (
+        response["error"]["code"] == -32602 and "`arguments` must be an array" in response["error"]["message"]
+    )
+    assert_alive_with_state(server, uri)
+
+
 def test_bad_content_length_then_recovery(ready: tuple[RawServer, str]) -> None:
     server, uri = ready
     server.write(
