@@ -785,6 +785,9 @@ def did_change_watched_files(ls: AgentlsServer, params: types.DidChangeWatchedFi
 
 def did_change_configuration(ls: AgentlsServer, params: types.DidChangeConfigurationParams) -> None:
     layer, messages = client_layer(params.settings, "workspace/didChangeConfiguration")
+    for message in messages:  # settings that are not an object: said, not silently dropped
+        log.warning("%s", message)
+        ls.show(message, types.MessageType.Warning)
     if not messages and isinstance(params.settings, Mapping) and SECTION in params.settings:
         ls.folders.pushed_settings = layer
     ls.spawn(ls.reload_settings(), "settings")

@@ -422,6 +422,15 @@ def test_documents_over_the_size_limit(server: RawServer, workspace: Path) -> No
     assert_alive_with_state(server, uri)
 
 
+def test_settings_that_are_not_an_object_are_said_not_dropped(ready: tuple[RawServer, str]) -> None:
+    server, uri = ready
+    server.notify("workspace/didChangeConfiguration", {"settings": "x"})
+    server.request("agentls/serverStats")  # the notification was handled before this answer
+    shown = [m["params"]["message"] for m in server.seen if m.get("method") == "window/showMessage"]
+    assert any("expected an object of agentls settings, got str; ignored" in m for m in shown), shown
+    assert_alive_with_state(server, uri)
+
+
 def test_closing_or_changing_an_unknown_document_is_ignored(ready: tuple[RawServer, str]) -> None:
     server, uri = ready
     never = "file:///never/opened.py"
