@@ -252,7 +252,9 @@ def dispatch(protocol: JsonRPCProtocol, body: bytes, *, initialized: Callable[[]
     problem = None
     if raw.get("jsonrpc") != "2.0":
         problem = 'the message lacks "jsonrpc": "2.0"'
-    elif has_id and not _valid_id(msg_id) and msg_id is not None:
+    elif has_id and not _valid_id(msg_id) and (msg_id is not None or not is_response):
+        # null only in a response (to a message whose id could not be read); a request's id is a string
+        # or an integer (LSP), else its answer could not be told from such a response
         problem = "the id must be a string or an integer"
     elif not is_response and not isinstance(method, str):
         problem = "the method must be a string"

@@ -278,6 +278,9 @@ def test_invalid_json_gets_a_parse_error(ready: tuple[RawServer, str]) -> None:
     assert server.response(None)["error"]["code"] == -32600  # batches are not LSP
     server.send({"id": 9, "method": "shutdown"})  # no "jsonrpc"
     assert server.response(9)["error"]["code"] == -32600
+    server.send({"jsonrpc": "2.0", "id": None, "method": "agentls/serverStats"})  # a request's id is not null
+    refused = server.response(None)
+    assert refused["error"]["code"] == -32600 and "string or an integer" in refused["error"]["message"]
     assert_alive_with_state(server, uri)
 
 
