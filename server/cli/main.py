@@ -172,9 +172,10 @@ def _finish_interrupted_applies(env: dict[str, str]) -> None:
     help="Write the index of HEAD's commit to this shared location (s3://bucket/prefix, gs://, az://, or a "
     "folder) for a team to search (index.shared); credentials from the provider's environment.",
 )
+@click.option("--skipped", is_flag=True, help="List the files left out, with the reason, after the summary.")
 @engine_options("local: this machine; ray: a Ray cluster (pip install 'agentls[ray]'). Both are incremental.")
 def index_cmd(
-    path: str, quiet: bool, as_json: bool, to: str | None, engine: str, address: str | None
+    path: str, quiet: bool, as_json: bool, to: str | None, skipped: bool, engine: str, address: str | None
 ) -> None:
     """Index the workspace at PATH (default: the current folder), incrementally; with --engine ray,
     parse on a Ray cluster and commit at once; with --to URI, publish HEAD's index there."""
@@ -211,11 +212,35 @@ def index_cmd(
     if as_json:
         click.echo(json.dumps(asdict(report), indent=2))
     print_report(report, err)
+    if skipped:
+        _print_skipped(root, settings, cache_dir(env), err)
     if offered := offer.message():
         err.print(f"[yellow]note:[/] {offered}", highlight=False)
     if engine == "local":  # the next run (an edited file) goes to a warm process, as searches do
         warm.start()
         warm.leave_card(messages)
+
+
+def _print_skipped(root: Path, settings: IndexSettings, cache: Path, err: Console) -> None:
+    """``agentls index --skipped``: each file left out, by reason: those the walk leaves out (secret files,
+    links leading out, unreadable names) and those left out when read (binary, too large, generated), from
+    the index's file state. Folders ignored as a whole (.gitignore, node_modules) are not listed."""
+    from indexing.state import FilesState
+    from indexing.walker import SkippedFile, walk
+
+    rows = [
+        (item.reason.value, item.path, item.detail)
+        for item in walk(root, settings)
+        if isinstance(item, SkippedFile)
+    ]
+    state = FilesState.load(settings.location(root, cache), settings.model_dump_json())
+    if state is not None:
+        rows += [(reason, path, "") for path, (_, _, reason) in state.skipped.items()]
+    if not rows:
+        err.print("No file was left out.", highlight=False)
+        return
+    for reason, path, detail in sorted(set(rows)):
+        err.print(f"{reason}: {escape(path)}{f' ({escape(detail)})' if detail else ''}", highlight=False)
 
 
 def _publish(root: Path, settings: IndexSettings, uri: str, err: Console, as_json: bool) -> None:

@@ -245,3 +245,12 @@ def test_an_interrupted_index_exits_130_and_says_what_is_kept() -> None:
         _index_or_fail(Interrupted(), None, cancel, {})
     assert raised.value.exit_code == 130 and cancel.is_set()
     assert "the files indexed before it are saved" in raised.value.message
+
+
+def test_index_lists_the_files_it_left_out_with_skipped(workspace: Path, cache_dir: Path) -> None:
+    out = agentls("index", "--skipped", ".", cwd=workspace, cache=cache_dir)
+    assert out.returncode == 0, out.stderr
+    listed = [line for line in out.stderr.splitlines() if line.startswith(("binary: ", "secret: "))]
+    assert len(listed) == 2 and {line.split(": ")[0] for line in listed} == {"binary", "secret"}
+    again = agentls("index", "--skipped", ".", cwd=workspace, cache=cache_dir)  # unchanged: still listed
+    assert [line for line in again.stderr.splitlines() if line.startswith(("binary: ", "secret: "))] == listed
