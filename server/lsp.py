@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.metadata
+import inspect
 import logging
 import time
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
@@ -158,6 +159,20 @@ class AgentlsProtocol(LanguageServerProtocol):
             encoding,
         ).build()
         return types.InitializeResult(capabilities=self.server_capabilities, server_info=self.server_info)
+
+    @lsp_method(types.WORKSPACE_EXECUTE_COMMAND)
+    async def lsp_workspace__execute_command(self, params: types.ExecuteCommandParams) -> Any:  # type: ignore[override]
+        # pygls runs a command from a generator whose future $/cancelRequest cancels without reaching the
+        # command itself: the client was told "cancelled" while a run still started, and an accept kept
+        # waiting for the editor. Awaited here, the cancellation is raised inside the command. Our
+        # commands take the arguments as they came (`server.features.commands` validates them).
+        handler = self.fm.commands.get(params.command)
+        if handler is None:
+            raise JsonRpcInvalidParams(f"Command name {params.command!r} is not defined")
+        result = handler(*(params.arguments or ()))
+        if inspect.isawaitable(result):
+            result = await result
+        return result
 
     @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
     def lsp_text_document__did_change(self, params: types.DidChangeTextDocumentParams) -> Any:

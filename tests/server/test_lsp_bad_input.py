@@ -253,6 +253,23 @@ def test_wrong_typed_command_arguments_are_refused_not_coerced(ready: tuple[RawS
     assert_alive_with_state(server, uri)
 
 
+def test_a_cancelled_run_command_starts_no_run(ready: tuple[RawServer, str]) -> None:
+    """$/cancelRequest reaches the command itself: the client told "cancelled" has no run going on."""
+    server, uri = ready
+    request = {
+        "jsonrpc": "2.0",
+        "id": 901,
+        "method": "workspace/executeCommand",
+        "params": {"command": "agentls.run", "arguments": [{"instruction": "Say hi"}]},
+    }
+    cancel = {"jsonrpc": "2.0", "method": "$/cancelRequest", "params": {"id": 901}}
+    server.write(frame(request) + frame(cancel))  # one write: the cancel comes before the command runs
+    assert server.response(901)["error"]["code"] == -32800
+    time.sleep(0.5)
+    assert server.request("agentls/runs")["result"] == []
+    assert_alive_with_state(server, uri)
+
+
 def test_bad_content_length_then_recovery(ready: tuple[RawServer, str]) -> None:
     server, uri = ready
     server.write(
