@@ -13,6 +13,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from indexing.config import IndexSettings
 from indexing.models import IndexReport, SearchHit
+from indexing.paths import default_index_location
 from indexing.progress import title as progress_title
 from server.cli.agent import register as register_agent_commands
 from server.cli.agent import runs_dir
@@ -368,6 +370,7 @@ def search_cmd(
     scope = None if target == root else target.relative_to(root).as_posix()
     if not query.strip():
         raise click.ClickException("the query is empty; say what to look for")
+    _refuse_a_whole_home(root, env)
     messages: list[str] = []
     settings = workspace_settings(root, err, messages).index
     warm = _WarmSearch(root, settings, env)
@@ -454,6 +457,19 @@ class _WarmSearch:
         if self.enabled and (self.location / "meta.json").exists():
             idle = self.settings.search_process_idle
             spawn(self.root, self.settings_json, self.cache, self.location, self.env, idle=idle)
+
+
+def _refuse_a_whole_home(root: Path, env: Mapping[str, str]) -> None:
+    """A search whose workspace would be the home folder or ``/`` and has no index: indexing it first
+    (what search does for a workspace never indexed) would read every project and file there. That has
+    to be asked for with `agentls index`."""
+    home = Path(env.get("HOME") or Path.home()).resolve()
+    if root in (home, Path(root.anchor)) and not default_index_location(root, cache_dir(env)).exists():
+        raise click.ClickException(
+            f"{root} is {'your home folder' if root == home else 'the root folder'} and has no index; "
+            "search inside a project (--path PROJECT), or index it on purpose with "
+            f"`agentls index {root}` first"
+        )
 
 
 def _search_here(

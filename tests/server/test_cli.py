@@ -254,3 +254,27 @@ def test_index_lists_the_files_it_left_out_with_skipped(workspace: Path, cache_d
     assert len(listed) == 2 and {line.split(": ")[0] for line in listed} == {"binary", "secret"}
     again = agentls("index", "--skipped", ".", cwd=workspace, cache=cache_dir)  # unchanged: still listed
     assert [line for line in again.stderr.splitlines() if line.startswith(("binary: ", "secret: "))] == listed
+
+
+def test_search_does_not_index_a_whole_home_folder_on_its_own(tmp_path: Path, cache_dir: Path) -> None:
+    home = tmp_path / "home"
+    (home / "proj").mkdir(parents=True)
+    (home / "proj" / "a.py").write_text("def alpha():\n    return 1\n")
+    env = {**os.environ, "AGENTLS_CACHE_DIR": str(cache_dir), "HF_HUB_OFFLINE": "1", "HOME": str(home)}
+    run = subprocess.run(
+        ["agentls", "search", "alpha", "--path", str(home)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 1 and "is your home folder and has no index" in run.stderr
+    assert not (cache_dir / "index").exists() or not any((cache_dir / "index").iterdir())
+    inside = subprocess.run(
+        ["agentls", "search", "alpha", "--path", str(home / "proj")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert inside.returncode == 0 and "a.py" in inside.stdout
