@@ -71,6 +71,15 @@ def _invoke(args: list[str], env: dict[str, str]) -> Result:
     return CliRunner().invoke(main, args, env=env, catch_exceptions=False)
 
 
+def _env(fake: FakeAnthropic, cache: Path) -> dict[str, str]:
+    return {
+        "ANTHROPIC_API_KEY": FAKE_API_KEY,
+        "ANTHROPIC_BASE_URL": fake.url,
+        "AGENTLS_CACHE_DIR": str(cache),
+        "ANTHROPIC_AUTH_TOKEN": "",
+    }
+
+
 def _leaks(data: str | bytes) -> list[str]:
     blob = data if isinstance(data, bytes) else data.encode("utf-8", "surrogatepass")
     return [v for v in VALUES if v.encode() in blob or json.dumps(v)[1:-1].encode() in blob]
@@ -151,12 +160,7 @@ def test_no_secret_value_reaches_the_index_search_model_or_transcript(
 ) -> None:
     ws = _workspace(tmp_path / "ws")
     cache = tmp_path / "cache"
-    env = {
-        "ANTHROPIC_API_KEY": FAKE_API_KEY,
-        "ANTHROPIC_BASE_URL": fake_anthropic.url,
-        "AGENTLS_CACHE_DIR": str(cache),
-        "ANTHROPIC_AUTH_TOKEN": "",
-    }
+    env = _env(fake_anthropic, cache)
     indexed = _invoke(["index", str(ws)], env)
     assert indexed.exit_code == 0, indexed.output
     for query in ("AKIA", "sk_live", "AWS_SECRET_ACCESS_KEY", "charge live key"):
@@ -239,12 +243,7 @@ def test_a_command_printing_a_value_bare_from_a_file_never_opened_shows_its_plac
             f'def greet_{n}(name: str) -> str:\n    return f"hello {{name}}"\n'
         )
     cache = tmp_path / "cache"
-    env = {
-        "ANTHROPIC_API_KEY": FAKE_API_KEY,
-        "ANTHROPIC_BASE_URL": fake_anthropic.url,
-        "AGENTLS_CACHE_DIR": str(cache),
-        "ANTHROPIC_AUTH_TOKEN": "",
-    }
+    env = _env(fake_anthropic, cache)
     assert _invoke(["index", str(ws)], env).exit_code == 0
     fake_anthropic.enqueue(
         tool_use(

@@ -21,6 +21,16 @@ def _run_id(result: Result) -> str:
     return match.group(1)
 
 
+def _run_stopped_after_its_edit(fake: FakeAnthropic, ws: Path, env: dict[str, str]) -> Result:
+    """`agentls run` that edits the stub, then stops on a 529 storm (max_retries = 1): exit 1."""
+    fake.enqueue(
+        turn(text("Plan: edit the stub."), view()), replace(STUB_BODY, GOOD_BODY), fault_529(), fault_529()
+    )
+    result = invoke(["run", "Implement mean in mathx/stats.py", "--path", str(ws)], env)
+    assert result.exit_code == 1, result.output
+    return result
+
+
 def test_runs_resume_continues_a_run_stopped_by_a_529_storm(
     fake_anthropic: FakeAnthropic,
     ws: Path,
@@ -81,14 +91,7 @@ def test_resume_keeps_what_the_user_edited_since_the_run_stopped(
     assert "merged into their text" in str(fake_anthropic.message_requests[-1].body)
 
     # The user now changes the very line the run had changed: their text wins, and the model is told.
-    fake_anthropic.enqueue(
-        turn(text("Plan: edit the stub."), view()),
-        replace(STUB_BODY, GOOD_BODY),
-        fault_529(),
-        fault_529(),
-    )
-    second = invoke(["run", "Implement mean in mathx/stats.py", "--path", str(ws)], env)
-    assert second.exit_code == 1, second.output
+    second = _run_stopped_after_its_edit(fake_anthropic, ws, env)
     stats.write_text(stats.read_text().replace(STUB_BODY, "    return 0.0  # the user's own version\n"))
     fake_anthropic.enqueue(done("Left it to the user."))
     resumed = invoke(["runs", "resume", _run_id(second)], env)
@@ -101,14 +104,7 @@ def test_runs_resume_applies_with_apply_and_says_how_to_continue_after_a_cancel(
     ws: Path,
     env: dict[str, str],
 ) -> None:
-    fake_anthropic.enqueue(
-        turn(text("Plan: edit the stub."), view()),
-        replace(STUB_BODY, GOOD_BODY),
-        fault_529(),
-        fault_529(),
-    )
-    first = invoke(["run", "Implement mean in mathx/stats.py", "--path", str(ws)], env)
-    assert first.exit_code == 1, first.output
+    first = _run_stopped_after_its_edit(fake_anthropic, ws, env)
     assert "Run again with --apply" not in first.stderr  # a new paid run is not the way to its changes
     fake_anthropic.enqueue(done("Implemented `mean`."))
     resumed = invoke(["runs", "resume", _run_id(first), "--apply", "--yes"], env)
