@@ -4,7 +4,9 @@ Tools: `search_code` (hybrid search over the workspace index), `find_symbol` (de
 from the symbol table) and `lookup_docs` (the API of an installed library, `agent.tools.docs`), the same
 tools the agent uses, with the same inputs, so results read the same. The workspace is indexed (or
 refreshed) before serving; files are read from disk through a read-only `agent.overlay.Overlay` (nothing
-is ever written). stdout carries the MCP protocol only: progress and errors go to stderr and the log.
+is ever written). Results are redacted as the agent's model requests are (`agent.redaction`): secret
+values come back as ``<secret:...>`` placeholders. stdout carries the MCP protocol only: progress and
+errors go to stderr and the log.
 
 Built with the `mcp` SDK's high-level server (`MCPServer` in 2.x, `FastMCP` in 1.x). Example for a client
 configuration: ``{"command": "agentls", "args": ["mcp", "--path", "/path/to/project"]}``.
@@ -41,13 +43,23 @@ def build_server(root: Path, index: Any, settings: Any, cache: Path | None = Non
 
     from agent.depindex import DependencyIndexes
     from agent.overlay import Overlay
+    from agent.redaction import secret_redactor
     from agent.sandbox import Sandbox
     from agent.tools import ToolRegistry
     from agent.tools.docs import LookupDocsTool
     from agent.tools.search import FindSymbolTool, SearchCodeTool
+    from indexing.paths import cache_dir as default_cache_dir
 
     overlay = Overlay(root)
     sandbox = Sandbox(settings.agent.sandbox)
+    # What the tools return leaves the machine as much as a model request does: the same redaction (the
+    # tools read files from disk, and search hits and symbol lines hold the code as written).
+    secrets = secret_redactor(
+        cache or default_cache_dir({}),
+        allow_values=settings.agent.allow_secret_values,
+        root=root,
+        index=index,
+    )
     registry = ToolRegistry(
         [
             SearchCodeTool(overlay, index, DependencyIndexes(root, sandbox, cache)),
@@ -58,9 +70,10 @@ def build_server(root: Path, index: Any, settings: Any, cache: Path | None = Non
 
     def call(name: str, arguments: dict[str, Any]) -> str:
         result = registry.execute(name, {k: v for k, v in arguments.items() if v is not None})
+        content = secrets.redact(result.content)
         if result.is_error:
-            raise McpToolError(result.content)
-        return result.content
+            raise McpToolError(content)
+        return content
 
     server = Server("agentls", instructions=f"Code search and library docs for the workspace {root}.")
 

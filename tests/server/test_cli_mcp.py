@@ -17,6 +17,8 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 
 from tests.agent.agent_harness import copy_workspace
 
+SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzQ8rT3vLmNK"
+
 
 def _text(result: Any) -> str:
     return "\n".join(str(getattr(block, "text", "")) for block in result.content)
@@ -51,11 +53,14 @@ async def _session_calls(root: Path, cache: Path) -> dict[str, Any]:
         out["symbol"] = await session.call_tool("find_symbol", {"name": "clamp", "role": "definition"})
         out["docs"] = await session.call_tool("lookup_docs", {"name": "json.dumps", "language": "python"})
         out["bad"] = await session.call_tool("find_symbol", {"name": "x", "path": "../outside"})
+        out["secret"] = await session.call_tool("search_code", {"query": "AWS_SECRET_ACCESS_KEY"})
+        out["secret_symbol"] = await session.call_tool("find_symbol", {"name": "AWS", "prefix": True})
     return out
 
 
 def test_agentls_mcp_serves_the_index_to_an_sdk_client(tmp_path: Path) -> None:
     root = copy_workspace(tmp_path / "ws")
+    (root / "mathx" / "settings_prod.py").write_text(f'AWS_SECRET_ACCESS_KEY = "{SECRET}"\n')
     out = asyncio.run(asyncio.wait_for(_session_calls(root, tmp_path / "cache"), 180))
     assert out["tools"] == ["find_symbol", "lookup_docs", "search_code"]
     search = _text(out["search"])
@@ -68,6 +73,10 @@ def test_agentls_mcp_serves_the_index_to_an_sdk_client(tmp_path: Path) -> None:
     assert "json.dumps (function;" in docs and "signature: dumps(obj" in docs
     assert _is_error(out["bad"]) and "outside the workspace" in _text(out["bad"])
     assert ".env" not in search
+    # Results leave the machine like a model request: the value is a placeholder, found by its name.
+    for key in ("secret", "secret_symbol"):
+        found = _text(out[key])
+        assert "settings_prod.py" in found and "<secret:" in found and SECRET not in found, found
 
 
 def test_agentls_mcp_trust_records_the_users_trust_in_the_workspaces_servers(tmp_path: Path) -> None:
