@@ -75,21 +75,22 @@ def run() -> None:
 
 
 def find_root(target: Path, cache: Path) -> Path:
-    """The workspace a path belongs to: the outermost folder at or above ``target`` that already has an
-    index, else the nearest with ``.git`` or ``agentls.toml``, else ``target``'s own folder.
+    """The workspace a path belongs to: the nearest folder at or above ``target`` with ``.git`` or
+    ``agentls.toml`` bounds it; within that bound (or up to ``/`` without one), the outermost folder that
+    already has an index, else the bound itself, else ``target``'s own folder.
 
     Outermost: a folder searched on its own before its project was indexed keeps an index of its own,
     which would otherwise answer for that folder from then on, stale (the project's index is the one
-    `agentls index` and the language server keep fresh)."""
+    `agentls index` and the language server keep fresh). Bounded: an index of a home folder or of ``/``
+    must not swallow the projects inside it."""
     start = target if target.is_dir() else target.parent
     folders = (start, *start.parents)
-    indexed = [folder for folder in folders if default_index_location(folder, cache).exists()]
+    bound = next((f for f in folders if (f / ".git").exists() or (f / "agentls.toml").exists()), None)
+    scope = folders[: folders.index(bound) + 1] if bound is not None else folders
+    indexed = [folder for folder in scope if default_index_location(folder, cache).exists()]
     if indexed:
         return indexed[-1]
-    for folder in folders:
-        if (folder / ".git").exists() or (folder / "agentls.toml").exists():
-            return folder
-    return start
+    return bound if bound is not None else start
 
 
 def format_hit(hit: SearchHit, snippet_lines: int = 3) -> str:

@@ -94,3 +94,6 @@ def test_a_folder_indexed_on_its_own_before_its_project_does_not_shadow_the_proj
     default_index_location(root, cache).mkdir(parents=True)
     assert find_root(root / "src" / "pkg", cache) == root
     assert find_root(root / "src", cache) == root
+    # An index of a folder above a project (a home folder, /) does not swallow it: .git bounds it.
+    (root / "src" / "pkg" / ".git").mkdir()
+    assert find_root(root / "src" / "pkg", cache) == root / "src" / "pkg"
