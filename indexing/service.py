@@ -120,6 +120,10 @@ def _start_pool(pool: cf.ProcessPoolExecutor) -> None:
         pool.submit(os.getpid).result()
 
 
+MAX_QUERY_CHARS = 4000
+"""A search uses this many characters of its query at most (a stack trace fits; a pasted file does not)."""
+
+
 class WorkspaceIndex:
     """Index and search one workspace root."""
 
@@ -716,6 +720,11 @@ class WorkspaceIndex:
         query = query.strip()
         if not query:
             return []
+        if len(query) > MAX_QUERY_CHARS:
+            # A pasted file as a query: its start says what it is about, and the full-text engine
+            # allocates per query word (18 MB of words aborted the process in Lance's Rust code).
+            log.info("search: the query's first %d of %d characters are used", MAX_QUERY_CHARS, len(query))
+            query = query[:MAX_QUERY_CHARS]
         reads = self._reads()
         embedder = self.embedder if reads.has_vectors else None
         pool = limit * 2 if files else limit

@@ -150,7 +150,8 @@ class SearchCodeTool(CustomTool):
             raise ToolError(f"The index could not be searched ({error}); use grep through bash.") from None
         hits = [hit for hit in hits if not is_secret_path(hit.path)]
         if not hits:
-            return ToolResult(f"No code matches {query!r}" + (f" under {scope}" if scope else "") + ".")
+            shown = query if len(query) <= 200 else f"{query[:200]}..."  # not a pasted file echoed back
+            return ToolResult(f"No code matches {shown!r}" + (f" under {scope}" if scope else "") + ".")
         changed = _changed_paths(self.overlay)
         parts = []
         for number, hit in enumerate(hits, 1):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -351,3 +352,23 @@ def test_a_failed_write_fails_the_run_and_keeps_the_batches_before_it(
     monkeypatch.setattr(IndexStore, "write_batch", real_write)
     report = index.index()
     assert report.files_unchanged == 50 and report.files_indexed == 47 and not report.errors
+
+
+def test_a_huge_query_is_cut_to_its_start(tmp_path: Path) -> None:
+    """18 MB of query words made Lance's full-text search abort the process; the start of a pasted file
+    still finds what it is about."""
+    from indexing.config import EmbeddingSettings
+    from indexing.service import MAX_QUERY_CHARS, WorkspaceIndex
+
+    root = tmp_path / "ws"
+    root.mkdir()
+    (root / "a.py").write_text("def clamp_value(x):\n    return max(0, min(1, x))\n")
+    index = WorkspaceIndex(
+        root, IndexSettings(embedding=EmbeddingSettings(provider="none")), cache_dir=tmp_path / "c", env={}
+    )
+    index.index()
+    started = time.monotonic()
+    hits = index.search("clamp_value " + "noise " * 3_000_000, limit=3)
+    assert hits and hits[0].path == "a.py"
+    assert time.monotonic() - started < 10
+    assert MAX_QUERY_CHARS >= 2000  # a stack trace fits
