@@ -161,12 +161,17 @@ class AgentlsAcpAgent:
         from server.cli.support import find_root
         from server.settings import cache_dir
 
-        folder = Path(cwd).expanduser()
+        folder = Path(cwd)
         if not folder.is_absolute() or not folder.is_dir():
             raise RequestError.invalid_params(
                 {"message": f"cwd {cwd!r} is not an existing absolute folder; pass the workspace's path"}
             )
         root = find_root(folder.resolve(), cache_dir(self.env))
+        if root == Path(root.anchor) or root == Path(self.env.get("HOME") or Path.home()).resolve():
+            # Every run indexes its workspace first: / or a whole home folder would be read entirely.
+            raise RequestError.invalid_params(
+                {"message": f"cwd {cwd!r} is not inside a project; open the project's folder"}
+            )
         session = _Session(session_id=uuid.uuid4().hex, root=root)
         self.sessions[session.session_id] = session
         log.info("acp session %s on %s", session.session_id, root)

@@ -60,7 +60,12 @@ def screen(line: bytes) -> tuple[bytes | None, bytes | None]:
     if not isinstance(method, str):
         log.info("acp: ignoring a message whose method is not a string")
         return None, _error(-32600, "Invalid Request: the method must be a string")
-    if "id" in message and not isinstance(message["id"], (str, int, type(None))):
+    if message.get("jsonrpc") != "2.0":
+        log.info('acp: ignoring %s without "jsonrpc": "2.0"', method[:80])
+        return None, _error(-32600, 'Invalid Request: the message lacks "jsonrpc": "2.0"')
+    if "id" in message and (
+        isinstance(message["id"], bool) or not isinstance(message["id"], (str, int, type(None)))
+    ):  # JSON's true is no number, though Python's bool is an int
         log.info("acp: ignoring %s with an id that is not a string, a number or null", method[:80])
         return None, _error(-32600, "Invalid Request: the id must be a string, an integer or null")
     return line, None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -34,6 +35,9 @@ def test_what_is_not_a_request_is_answered_with_id_null() -> None:
         (b"5\n", -32600),
         (b'{"jsonrpc": "2.0", "id": 1, "method": 5}\n', -32600),
         (b'{"jsonrpc": "2.0", "id": [1], "method": "initialize"}\n', -32600),
+        (b'{"jsonrpc": "2.0", "id": true, "method": "initialize"}\n', -32600),  # JSON's true is no number
+        (b'{"jsonrpc": "1.0", "id": 1, "method": "initialize"}\n', -32600),
+        (b'{"id": 1, "method": "initialize"}\n', -32600),
         (b"{'a': 1}\n", -32700),
         (b'{"method": "\xff"}\n', -32700),
         (b"[" * 100_000 + b"]" * 100_000 + b"\n", -32700),
@@ -46,3 +50,20 @@ def test_what_is_not_a_request_is_answered_with_id_null() -> None:
 def test_a_response_to_an_id_never_sent_is_dropped_silently() -> None:
     assert screen(b'{"jsonrpc": "2.0", "id": [1], "result": 1}\n') == (None, None)
     assert screen(b"   \n") == (None, None)
+
+
+def test_a_session_on_the_root_or_home_folder_or_a_relative_cwd_is_refused(tmp_path: Path) -> None:
+    """Every prompt indexes its workspace first: / or a whole home folder would be read entirely."""
+    import asyncio
+
+    from acp import RequestError
+
+    from server.acp import AgentlsAcpAgent
+
+    home = tmp_path / "home"
+    (home / "proj" / ".git").mkdir(parents=True)
+    agent = AgentlsAcpAgent({"HOME": str(home), "AGENTLS_CACHE_DIR": str(tmp_path / "cache")})
+    for cwd in ("/", str(home), "~"):
+        with pytest.raises(RequestError):
+            asyncio.run(agent.new_session(cwd=cwd))
+    assert asyncio.run(agent.new_session(cwd=str(home / "proj"))).session_id
