@@ -464,3 +464,6 @@ def test_apply_edit_is_all_or_nothing_and_writes_only_what_it_touched(tmp_path: 
     # b.txt was not part of the edit: its unsaved change stays unsaved.
     assert result["b_modified"] is True
     assert result["disk"]["b"] == "bee\n"
+    # Not written on accept: the new file is a modified buffer for the user to :write, not 0 bytes on disk.
+    assert result["unsaved"] == {"applied": True}
+    assert result["d"] == ["dee"] and result["d_modified"] is True and result["d_on_disk"] is False

@@ -52,7 +52,27 @@ H.run(function(h)
   }
   local ok, written = apply.apply(edit(7), client, true)
   local c = vim.fn.bufnr(root .. "/new/dir/c.txt")
+  -- write_on_accept = false: a created file is a modified buffer, not an empty file on disk.
+  local unsaved = apply.apply({
+    documentChanges = {
+      { kind = "create", uri = uri("d.txt") },
+      {
+        textDocument = { uri = uri("d.txt"), version = vim.NIL },
+        edits = {
+          {
+            range = { start = { line = 0, character = 0 }, ["end"] = { line = 0, character = 0 } },
+            newText = "dee\n",
+          },
+        },
+      },
+    },
+  }, client, false)
+  local d = vim.fn.bufnr(root .. "/d.txt")
   return {
+    unsaved = unsaved,
+    d = h.lines(d),
+    d_modified = vim.bo[d].modified,
+    d_on_disk = vim.loop.fs_stat(root .. "/d.txt") ~= nil,
     stale = stale,
     after_stale = after_stale,
     ok = ok,

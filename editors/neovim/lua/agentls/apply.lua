@@ -121,6 +121,33 @@ local function trim_created(created)
   end
 end
 
+--- `edit` without its file creations and their edits: each new file becomes a modified buffer holding its
+--- text instead. Neovim's handler creates the file on disk, empty, which with `write_on_accept = false`
+--- (the changes stay in buffers for the user to review and :write) left 0-byte files behind that builds
+--- and test runs pick up. (Filling the buffer here also avoids the handlers' version checks, which 0.7
+--- and 0.11 make differently for a new file's null version.)
+local function without_disk_creates(edit, created)
+  if not is_set(edit.documentChanges) then
+    return edit
+  end
+  local kept, buffered = {}, {}
+  for _, change in ipairs(edit.documentChanges) do
+    local uri = change.kind == "create" and change.uri or (change.textDocument and change.textDocument.uri)
+    local new_file = is_set(uri) and created[uri] and vim.fn.filereadable(vim.uri_to_fname(uri)) == 0
+    if change.kind == "create" and new_file then
+      local bufnr = vim.uri_to_bufnr(uri)
+      vim.fn.bufload(bufnr)
+      vim.bo[bufnr].buflisted = true
+      local lines = vim.split(table.concat(created[uri]), "\n", { plain = true })
+      vim.api.nvim_buf_set_lines(bufnr, 0, -1, false, lines)
+      buffered[uri] = true
+    elseif not (change.textDocument and buffered[uri]) then
+      table.insert(kept, change)
+    end
+  end
+  return vim.tbl_extend("force", edit, { documentChanges = kept })
+end
+
 --- Write the loaded, modified buffers of `uris`; returns the files written and the errors.
 function M.write(uris)
   local written, errors = {}, {}
@@ -150,11 +177,16 @@ function M.apply(edit, client, write)
     return { applied = false, failureReason = stale }, {}
   end
   make_parents(edit)
-  local ok, err = pcall(util.apply_workspace_edit, edit, client.offset_encoding or "utf-16")
+  local created = created_texts(edit)
+  local ok, err = pcall(
+    util.apply_workspace_edit,
+    write and edit or without_disk_creates(edit, created),
+    client.offset_encoding or "utf-16"
+  )
   if not ok then
     return { applied = false, failureReason = "agentls could not apply the edit: " .. tostring(err) }, {}
   end
-  trim_created(created_texts(edit))
+  trim_created(created)
   if not write then
     return { applied = true }, {}
   end

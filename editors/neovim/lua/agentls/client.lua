@@ -158,17 +158,19 @@ local function client_config(state, root)
       end
     end,
     on_exit = vim.schedule_wrap(function(code, signal, client_id)
-      state:forget_client(client_id)
+      local lost = state:forget_client(client_id)
       progress.changed()
-      if code ~= 0 and not state.stopping then
-        vim.notify(
-          string.format(
-            "agentls: the server exited (code %s, signal %s); see :LspLog and :checkhealth agentls",
-            tostring(code),
-            tostring(signal)
-          ),
-          vim.log.levels.ERROR
+      -- Killed by a signal, the server exits with code 0: the signal says it did not stop on its own.
+      if (code ~= 0 or (signal ~= nil and signal ~= 0)) and not state.stopping then
+        local message = string.format(
+          "agentls: the server exited (code %s, signal %s); see :LspLog and :checkhealth agentls",
+          tostring(code),
+          tostring(signal)
         )
+        if #lost > 0 then
+          message = message .. ". Lost with it: " .. table.concat(lost, ", ")
+        end
+        vim.notify(message, vim.log.levels.ERROR)
       end
     end),
     on_attach = function(client, bufnr)
@@ -196,7 +198,9 @@ function M.attach(state, bufnr)
   if vim.fn.executable(state.config.cmd[1]) ~= 1 then
     if not state.warned_missing then
       state.warned_missing = true
-      vim.notify(
+      -- Scheduled: attach runs in a FileType autocommand, where an ERROR notify raises (0.11+) and would
+      -- stop whatever opened the file (a picker, a session restore).
+      compat.notify_later(
         string.format(
           "agentls: `%s` is not an executable on $PATH. Install the server (pip install -e /path/to/agentls) "
             .. "or set `cmd` in require('agentls').setup{}; :checkhealth agentls says more.",
@@ -273,6 +277,9 @@ function M.with_client(state, bufnr, fn)
     return
   end
   local waited = 0
+  if not client.initialized then -- said once, so a second press is not taken for a lost first one
+    vim.notify("agentls: waiting for the server to start...", vim.log.levels.INFO)
+  end
   local function go()
     if compat.is_stopped(client) then
       vim.notify("agentls: the server stopped before it was ready; see :LspLog", vim.log.levels.ERROR)

@@ -63,12 +63,21 @@ function M.is_stopped(client)
   return client.is_stopped()
 end
 
---- Every active LSP client (both APIs return a list).
+--- Every active LSP client, those still starting included (both APIs return a list; 0.11+ leaves
+--- uninitialized clients out unless asked).
 function M.clients()
   if vim.lsp.get_clients then
-    return vim.lsp.get_clients()
+    return vim.lsp.get_clients({ _uninitialized = true })
   end
   return vim.lsp.get_active_clients()
+end
+
+--- `vim.notify` on the next tick: from an autocommand, an ERROR notify raises on 0.11+ and would stop
+--- the code that triggered it.
+function M.notify_later(message, level)
+  vim.schedule(function()
+    vim.notify(message, level)
+  end)
 end
 
 --- Whether `client` is attached to `bufnr` (0.7 has no filter argument on `get_active_clients`).

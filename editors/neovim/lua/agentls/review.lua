@@ -164,7 +164,11 @@ function M.verification_label(verified, detail)
   if text:find("no tests? ran") or text:find("no test ran") then
     return "not verified (no tests ran)"
   end
-  if vim.startswith(text, "not verified") or text:find("environment problem", 1, true) then
+  if
+    vim.startswith(text, "not verified")
+    or text:find("environment problem", 1, true)
+    or text:find("was not verified", 1, true) -- the rest of a partly accepted proposal
+  then
     return "not verified"
   end
   return "FAILED"

@@ -168,11 +168,17 @@ function M.on_run_failed(state)
       return
     end
     local run = run_of(state, params, ctx)
+    -- A run the user cancelled ends with runFailed too; whether the cancel's answer came first
+    -- ("cancelled") or not ("cancelling"), it was said once already: not a failure in red.
+    local cancelled = run ~= nil and (run.status == "cancelling" or run.status == "cancelled")
     if run then
-      run.status = run.status == "cancelling" and "cancelled" or "failed"
+      run.status = cancelled and "cancelled" or "failed"
       run.message = params.message
     end
     progress.changed()
+    if cancelled then
+      return
+    end
     notify(
       ((run and run.title) or "run") .. " failed: " .. tostring(params.message or "no reason given"),
       vim.log.levels.ERROR

@@ -113,11 +113,23 @@ function State:forget_client(client_id)
       self:set_progress(key, nil)
     end
   end
+  -- What the gone server was doing cannot finish, and its proposals can be neither accepted nor rejected:
+  -- they are failed (not "ready" for good), and the titles are returned so the user hears of them.
+  local lost = {}
   for _, run in pairs(self.runs) do
     if run.client_id == client_id and run.status == "running" then
       run.status = "failed"
+      table.insert(lost, run.title or run.id)
     end
   end
+  for _, proposal in pairs(self.proposals) do
+    local open = proposal.status == "pending" or proposal.status == "accepting"
+    if proposal.client_id == client_id and open then
+      proposal.status = "failed"
+      table.insert(lost, "proposal " .. tostring(proposal.id))
+    end
+  end
+  return lost
 end
 
 return State
