@@ -32,6 +32,7 @@ import dataclasses
 import itertools
 import logging
 import os
+import threading
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -106,6 +107,9 @@ class _Session:
     handle: RunHandle | None = None
     cancelled: bool = False
     tool_ids: list[str] = field(default_factory=list)
+    # Set by session/cancel: stops the first indexing of a prompt too (the run's own flag only reaches
+    # the agent loop, after the index is open).
+    stop: threading.Event = field(default_factory=threading.Event)
 
 
 class AgentlsAcpAgent:
@@ -182,6 +186,7 @@ class AgentlsAcpAgent:
         if session is None:
             return
         session.cancelled = True
+        session.stop.set()
         if session.handle is not None:
             session.handle.cancel()
 
@@ -202,6 +207,7 @@ class AgentlsAcpAgent:
         if session.handle is not None and not session.handle.done.is_set():
             raise RequestError.invalid_request({"message": "a prompt is already running in this session"})
         session.cancelled = False
+        session.stop.clear()
         while self.recovered:
             await self._say(session, self.recovered.pop(0))
         instruction, buffers = await self._read_prompt(session, prompt)
@@ -307,7 +313,7 @@ class AgentlsAcpAgent:
             credentials=credentials,
             runs_dir=runs_dir(self.env),
             buffers=buffers,
-            open_index=self._index_opener(session.root, settings),
+            open_index=self._index_opener(session.root, settings, session.stop),
             on_event=on_event,
             on_done=on_done,
         )
@@ -326,18 +332,21 @@ class AgentlsAcpAgent:
         assert result is not None  # on_done came after the result was set
         return result
 
-    def _index_opener(self, root: Path, settings: Settings) -> Any:
+    def _index_opener(self, root: Path, settings: Settings, stop: threading.Event) -> Any:
         from server.settings import cache_dir
 
         env = self.env
 
         def open_index() -> Any:
-            try:
-                from indexing.service import WorkspaceIndex
+            from indexing.service import IndexCancelled, WorkspaceIndex
 
+            try:
                 index = WorkspaceIndex(root, settings.index, cache_dir=cache_dir(env), env=env)
-                index.index()
+                index.index(cancel=stop)  # session/cancel during a first index of a large tree
                 return index
+            except IndexCancelled:
+                log.info("acp: indexing %s stopped by session/cancel", root)
+                return None
             except Exception:  # retrieval helps the agent; the run goes on with file scans
                 log.exception("could not index %s; the agent searches files instead", root)
                 return None

@@ -67,3 +67,22 @@ def test_a_session_on_the_root_or_home_folder_or_a_relative_cwd_is_refused(tmp_p
         with pytest.raises(RequestError):
             asyncio.run(agent.new_session(cwd=cwd))
     assert asyncio.run(agent.new_session(cwd=str(home / "proj"))).session_id
+
+
+def test_session_cancel_stops_the_first_indexing_of_a_prompt(tmp_path: Path) -> None:
+    """A prompt indexes its workspace first (minutes on a large tree): session/cancel stops that too."""
+    import threading
+
+    from server.acp import AgentlsAcpAgent
+    from server.settings import Settings
+
+    root = tmp_path / "ws"
+    root.mkdir()
+    for n in range(50):
+        (root / f"m{n}.py").write_text(f"def f{n}():\n    return {n}\n")
+    agent = AgentlsAcpAgent({"AGENTLS_CACHE_DIR": str(tmp_path / "cache"), "HF_HUB_OFFLINE": "1"})
+    stop = threading.Event()
+    stop.set()  # cancelled before the index was built
+    assert agent._index_opener(root, Settings(), stop)() is None
+    stop.clear()
+    assert agent._index_opener(root, Settings(), stop)() is not None
