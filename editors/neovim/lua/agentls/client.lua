@@ -188,6 +188,22 @@ function M.attach(state, bufnr)
     return nil
   end
   local root = M.root(state.config, bufnr)
+  local home = (vim.loop.os_homedir() or ""):gsub("/$", "")
+  if root == "/" or root == home then
+    -- A loose file in the home folder (or /) with no project marker: the server would index everything
+    -- there, and the agent could read it all. Not started; said once.
+    if not state.warned_home then
+      state.warned_home = true
+      compat.notify_later(
+        "agentls: not started for "
+          .. root
+          .. " (no project marker above the file: .git, agentls.toml, ...); "
+          .. "open a file inside a project, or set root_dir in require('agentls').setup{}",
+        vim.log.levels.WARN
+      )
+    end
+    return nil
+  end
   local existing = live(state.clients[root])
   if existing then
     if not compat.attached(existing, bufnr) then
