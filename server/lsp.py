@@ -65,7 +65,7 @@ from server.features.indexing import BackgroundIndexer
 from server.features.loop_monitor import LoopMonitor
 from server.features.progress import WorkDone
 from server.features.runs import PROPOSAL, RUNS, RunManager
-from server.features.runs.manager import PROPOSAL_ACTION_KIND
+from server.features.runs.manager import PROPOSAL_ACTION_KIND, request_failed
 from server.logging_handler import LspLogHandler
 from server.messages import Reindexed, SearchResult, ServerStats, to_json
 from server.positions import Encoding, LineIndex, column_to_units, negotiate_encoding, split_lines
@@ -658,6 +658,10 @@ class AgentlsServer(LanguageServer):
     async def search(self, params: Any) -> list[SearchResult]:
         query, limit, scope, files = _search_params(params)
         hits = await self.indexer.search(query, limit, scope, files) if self._started else []
+        building = [] if hits else self.indexer.building() if self._started else list(self.roots)
+        if building:  # nothing found because nothing is indexed yet: say so, not "no results"
+            names = ", ".join(root.name or str(root) for root in building)
+            raise request_failed(f"the index of {names} is still being built; search again when it is done")
         results = []
         for root, hit in hits:
             path = root / hit.path

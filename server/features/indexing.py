@@ -510,6 +510,21 @@ class BackgroundIndexer:
         spec = self._reader_spec(root, folder)
         return await loop.run_in_executor(self._search_pool(), _secret_paths_in_process, spec)
 
+    def building(self) -> list[Path]:
+        """The folders whose first index is still to be built (no tables yet): a search finds nothing there
+        because nothing is indexed, not because nothing matches."""
+        return [
+            root
+            for root, folder in self._folders.items()
+            if not folder.ready and not _tables_exist(self._location(root, folder))
+        ]
+
+    def _location(self, root: Path, folder: _Folder) -> Path:
+        from indexing.config import default_index_location
+
+        settings = folder.settings
+        return Path(settings.uri) if settings.uri else default_index_location(root, self._cache_dir)
+
     def _reader_spec(self, root: Path, folder: _Folder) -> _ReaderSpec:
         settings_json = folder.settings.model_dump_json()
         cache = str(self._cache_dir)
@@ -521,13 +536,8 @@ class BackgroundIndexer:
         folder = self._folders.get(root)
         if folder is None:
             return None
-        if not folder.ready:
-            from indexing.config import default_index_location
-
-            settings = folder.settings
-            location = Path(settings.uri) if settings.uri else default_index_location(root, self._cache_dir)
-            if not _tables_exist(location):
-                return None
+        if not folder.ready and not _tables_exist(self._location(root, folder)):
+            return None
         return SearchProcessIndex(self, root, folder.settings, loop)
 
     def warm(self) -> None:

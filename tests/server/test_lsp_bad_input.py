@@ -270,6 +270,15 @@ def test_a_cancelled_run_command_starts_no_run(ready: tuple[RawServer, str]) -> 
     assert_alive_with_state(server, uri)
 
 
+def test_a_search_before_the_first_index_says_the_index_is_being_built(ready: tuple[RawServer, str]) -> None:
+    """Not "no results": nothing is indexed yet (index_on_start is off here, as while a first index runs)."""
+    server, uri = ready
+    response = server.request("agentls/search", {"query": "discount"})
+    assert response["error"]["code"] == -32803
+    assert "the index of ws is still being built" in response["error"]["message"]
+    assert_alive_with_state(server, uri)
+
+
 def test_bad_content_length_then_recovery(ready: tuple[RawServer, str]) -> None:
     server, uri = ready
     server.write(
