@@ -469,6 +469,12 @@ class AgentlsServer(LanguageServer):
         # An accepted proposal a killed server was writing to disk: finish it, and tell the user.
         for message in await asyncio.to_thread(recover_applies, journal_dir(self.cache_dir / "runs")):
             self.show(message, types.MessageType.Warning)
+        if self.folders.unusable and not self.roots:  # every feature would quietly do nothing
+            self.show(
+                f"agentls cannot index {', '.join(self.folders.unusable)}: not a folder on this machine "
+                "(a file: URI). Open a local folder for search and the agent's retrieval.",
+                types.MessageType.Warning,
+            )
         if not await self._register_watchers():
             self.spawn(self._refresh_periodically(), "index-refresh")
         await self.reload_settings(reindex_changed=False)

@@ -34,8 +34,9 @@ log = logging.getLogger(__name__)
 SETTINGS_FILES = frozenset({"agentls.toml", "pyproject.toml"})
 
 
-def roots_of(params: types.InitializeParams) -> list[Path]:
-    """The workspace folders ``initialize`` names (its folders, else its root URI, else its root path)."""
+def roots_of(params: types.InitializeParams, unusable: list[str] | None = None) -> list[Path]:
+    """The workspace folders ``initialize`` names (its folders, else its root URI, else its root path);
+    the URIs that name no local folder are added to ``unusable``."""
     uris: list[str] = [f.uri for f in params.workspace_folders or []]
     if not uris and params.root_uri:
         uris = [params.root_uri]
@@ -44,6 +45,8 @@ def roots_of(params: types.InitializeParams) -> list[Path]:
         path = uri_to_path(uri)
         if path is None:
             log.warning("workspace folder %s is not a file: URI; agentls cannot index it", uri)
+            if unusable is not None:
+                unusable.append(uri)
             continue
         if path not in roots:
             roots.append(path)
@@ -69,6 +72,7 @@ class Folders:
 
     def __init__(self) -> None:
         self.roots: list[Path] = []
+        self.unusable: list[str] = []  # workspace folders initialize named that are no local folder
         self.init_options: dict[str, Any] = {}
         self.pushed_settings: dict[str, Any] = {}
         self.settings: dict[Path, Settings] = {}
@@ -80,7 +84,8 @@ class Folders:
         self.init_options = layer
         for message in messages:
             log.warning("%s", message)
-        self.roots = roots_of(params)
+        self.unusable = []
+        self.roots = roots_of(params, self.unusable)
 
     def settings_for(self, root: Path) -> Settings:
         """The settings of a workspace folder (the server's own before they are read)."""

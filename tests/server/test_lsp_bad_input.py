@@ -279,6 +279,30 @@ def test_a_search_before_the_first_index_says_the_index_is_being_built(ready: tu
     assert_alive_with_state(server, uri)
 
 
+def test_a_workspace_that_is_no_local_folder_is_said(server: RawServer) -> None:
+    """A remote or garbage root URI: without a message every feature would quietly do nothing."""
+    options = {"index": {"embedding": {"provider": "none"}}, "server": {"index_on_start": False}}
+    server.request(
+        "initialize",
+        {
+            "processId": None,
+            "rootUri": "https://example.com/repo",
+            "capabilities": {},
+            "initializationOptions": options,
+        },
+    )
+    server.notify("initialized", {})
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        server.no_response_for(0.2)
+        shown = [m["params"]["message"] for m in server.seen if m.get("method") == "window/showMessage"]
+        if shown:
+            break
+    assert any("cannot index https://example.com/repo: not a folder on this machine" in m for m in shown), (
+        shown
+    )
+
+
 def test_bad_content_length_then_recovery(ready: tuple[RawServer, str]) -> None:
     server, uri = ready
     server.write(
