@@ -75,7 +75,13 @@ def build_server(root: Path, index: Any, settings: Any, cache: Path | None = Non
             raise McpToolError(content)
         return content
 
-    server = Server("agentls", instructions=f"Code search and library docs for the workspace {root}.")
+    from importlib.metadata import version
+
+    instructions = f"Code search and library docs for the workspace {root}."
+    try:  # mcp 2.x puts the version in serverInfo; 1.x's FastMCP takes none
+        server = Server("agentls", instructions=instructions, version=version("agentls"))
+    except TypeError:
+        server = Server("agentls", instructions=instructions)
 
     @server.tool(description=SearchCodeTool.description)
     def search_code(

@@ -46,7 +46,8 @@ async def _session_calls(root: Path, cache: Path) -> dict[str, Any]:
     )
     out: dict[str, Any] = {}
     async with stdio_client(params) as streams, ClientSession(streams[0], streams[1]) as session:
-        await session.initialize()
+        initialized = await session.initialize()
+        out["server"] = getattr(initialized, "server_info", None) or getattr(initialized, "serverInfo", None)
         out["tools"] = sorted(tool.name for tool in (await session.list_tools()).tools)
         out["search"] = await session.call_tool("search_code", {"query": "clamp a value between bounds"})
         out["files"] = await session.call_tool("search_code", {"query": "mean", "files": True})
@@ -63,6 +64,7 @@ def test_agentls_mcp_serves_the_index_to_an_sdk_client(tmp_path: Path) -> None:
     (root / "mathx" / "settings_prod.py").write_text(f'AWS_SECRET_ACCESS_KEY = "{SECRET}"\n')
     out = asyncio.run(asyncio.wait_for(_session_calls(root, tmp_path / "cache"), 180))
     assert out["tools"] == ["find_symbol", "lookup_docs", "search_code"]
+    assert out["server"].name == "agentls" and out["server"].version  # was "": clients show it
     search = _text(out["search"])
     assert not _is_error(out["search"]) and "mathx/stats.py" in search and "clamp" in search
     listed = re.findall(r"^\d+\. ([^:\s]+):", _text(out["files"]), re.M)
