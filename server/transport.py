@@ -285,6 +285,12 @@ def dispatch(protocol: JsonRPCProtocol, body: bytes, *, initialized: Callable[[]
     if is_request and getattr(protocol, "_shutdown", False) and method != types.EXIT:
         _send_error(protocol, msg_id, INVALID_REQUEST, "the server is shutting down; only exit is accepted")
         return
+    if is_request and method == types.EXIT:
+        # exit is a notification (LSP). Sent as a request, it is answered before the process ends, so the
+        # client is not left waiting on a server that is gone.
+        protocol._send_data({"jsonrpc": "2.0", "id": msg_id, "result": None})
+        del raw["id"]
+        is_request = False
     if not is_request and not is_response and "params" in raw and raw["params"] is None:
         del raw["params"]  # `params: null` on a notification means no params
     params = raw.get("params")

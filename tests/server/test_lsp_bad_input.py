@@ -303,6 +303,13 @@ def test_a_workspace_that_is_no_local_folder_is_said(server: RawServer) -> None:
     )
 
 
+def test_exit_sent_as_a_request_is_answered_then_exits(ready: tuple[RawServer, str]) -> None:
+    server, _ = ready
+    assert "result" in server.request("shutdown")
+    assert server.request("exit") == {"jsonrpc": "2.0", "id": server._next_id, "result": None}
+    assert server.proc.wait(20) == 0
+
+
 def test_bad_content_length_then_recovery(ready: tuple[RawServer, str]) -> None:
     server, uri = ready
     server.write(
