@@ -134,12 +134,11 @@ def _first_sentence(text: str) -> str:
 def commit_message(summary: str, verification_summary: str = "", paths: Sequence[str] = ()) -> str:
     """The commit message of a proposal (the model's own ``Commit message:`` block, or one derived)."""
     summary = _WARNING.sub("", summary.strip(), count=1).strip()
+    verification = verification_summary.strip()
     if summary.startswith("UNFINISHED"):  # nothing but the warning: the run stopped before it summarised
-        verification = verification_summary.strip()
         body = "\n\n".join(part for part in (summary, verification) if part)
         return f"wip: unfinished change from an agentls run\n\n{body}\n"
     written = _written_message(summary)
-    verification = verification_summary.strip()
     if written is not None:
         subject, _, body = written.partition("\n")
         body = body.strip()

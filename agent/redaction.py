@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from agent.paths import PathRefused, resolve_in_workspace
 from agent.ports import CodeIndex
 from agent.tools import ToolError
 from indexing.secrets import Redactor, SecretEditRefused, load_key
@@ -51,16 +52,13 @@ def secret_redactor(
 
 def _secret_files(root: Path, index: CodeIndex) -> Iterator[tuple[str, str]]:
     """(text, path) of the workspace files the index holds secret placeholders for, read from disk."""
-    real_root = root.resolve()
     for rel in index.secret_paths():
-        path = (real_root / rel).resolve()
-        if not path.is_relative_to(real_root) or not path.is_file():
-            continue  # gone since, or a link leading out
         try:
-            if path.stat().st_size > _MAX_SECRET_FILE_BYTES:
+            path = root / resolve_in_workspace(root, rel)  # a link leading out since: refused
+            if not path.is_file() or path.stat().st_size > _MAX_SECRET_FILE_BYTES:
                 continue
             yield path.read_text(encoding="utf-8", errors="replace"), rel
-        except OSError:
+        except (PathRefused, OSError):  # refused, or gone since
             continue
 
 

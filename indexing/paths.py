@@ -23,6 +23,7 @@ __all__ = [
     "is_tagged_cache",
     "models_stamp",
     "tag_cache_dir",
+    "too_broad",
 ]
 
 CACHEDIR_TAG = "CACHEDIR.TAG"
@@ -77,3 +78,11 @@ def models_stamp(cache_dir: Path) -> str:
         return f"{models.stat().st_mtime_ns}:{sorted(os.listdir(models))}"
     except OSError:
         return "none"
+
+
+def too_broad(root: Path, env: Mapping[str, str]) -> str:
+    """``"your home folder"`` or ``"the root folder"`` when ``root`` is one (a workspace there would have
+    every project and file in it indexed), else ``""``."""
+    if root == Path(env.get("HOME") or Path.home()).resolve():
+        return "your home folder"
+    return "the root folder" if root == Path(root.anchor) else ""

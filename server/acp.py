@@ -162,6 +162,7 @@ class AgentlsAcpAgent:
         return None
 
     async def new_session(self, cwd: str, mcp_servers: Any = None, **kwargs: Any) -> NewSessionResponse:
+        from indexing.paths import too_broad
         from server.cli.support import find_root
         from server.settings import cache_dir
 
@@ -171,7 +172,7 @@ class AgentlsAcpAgent:
                 {"message": f"cwd {cwd!r} is not an existing absolute folder; pass the workspace's path"}
             )
         root = find_root(folder.resolve(), cache_dir(self.env))
-        if root == Path(root.anchor) or root == Path(self.env.get("HOME") or Path.home()).resolve():
+        if too_broad(root, self.env):
             # Every run indexes its workspace first: / or a whole home folder would be read entirely.
             raise RequestError.invalid_params(
                 {"message": f"cwd {cwd!r} is not inside a project; open the project's folder"}

@@ -510,7 +510,7 @@ def _run_agent(
 
     loaded = load_settings(root)
     if loaded.unreadable:  # its budget, approval and network settings would be dropped: the task fails
-        raise ValueError("; ".join(m for m in loaded.messages if "cannot read it" in m))
+        raise ValueError("; ".join(loaded.unreadable))
     for message in loaded.messages:
         log.warning("batch task %s: %s", task.id, message)
     agent = loaded.settings.agent

@@ -66,9 +66,8 @@ class LoadedSettings:
     settings: Settings
     messages: tuple[str, ...]  # one per setting that was ignored, saying why
     sources: tuple[str, ...]  # files the settings came from
-    unreadable: tuple[
-        str, ...
-    ] = ()  # settings files that could not be parsed at all (their messages say why)
+    # settings files that could not be parsed at all: ``path: cannot read it (why)`` each
+    unreadable: tuple[str, ...] = ()
 
 
 def _drop(data: dict[str, Any], loc: tuple[int | str, ...]) -> bool:
@@ -122,7 +121,7 @@ def workspace_settings(
     root: Path, unreadable: list[str] | None = None
 ) -> tuple[dict[str, Any], list[str], list[str]]:
     """Raw settings from ``agentls.toml`` (preferred) or ``[tool.agentls]`` in ``pyproject.toml``; files
-    that cannot be parsed are skipped with a message, and added to ``unreadable``."""
+    that cannot be parsed are skipped with a message, and what is wrong with them added to ``unreadable``."""
     messages: list[str] = []
     for name in ("agentls.toml", "pyproject.toml"):
         path = root / name
@@ -134,9 +133,10 @@ def workspace_settings(
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-            messages.append(f"{path}: cannot read it ({exc}); its settings are ignored")
+            problem = f"{path}: cannot read it ({exc})"
+            messages.append(f"{problem}; its settings are ignored")
             if unreadable is not None:
-                unreadable.append(str(path))
+                unreadable.append(problem)
             continue
         if name == "pyproject.toml":
             data = data.get("tool", {}).get("agentls", {})

@@ -25,7 +25,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from indexing.config import IndexSettings
 from indexing.models import IndexReport, SearchHit
-from indexing.paths import default_index_location
+from indexing.paths import default_index_location, too_broad
 from indexing.progress import title as progress_title
 from server.cli.agent import register as register_agent_commands
 from server.cli.agent import runs_dir
@@ -463,12 +463,11 @@ def _refuse_a_whole_home(root: Path, env: Mapping[str, str]) -> None:
     """A search whose workspace would be the home folder or ``/`` and has no index: indexing it first
     (what search does for a workspace never indexed) would read every project and file there. That has
     to be asked for with `agentls index`."""
-    home = Path(env.get("HOME") or Path.home()).resolve()
-    if root in (home, Path(root.anchor)) and not default_index_location(root, cache_dir(env)).exists():
+    what = too_broad(root, env)
+    if what and not default_index_location(root, cache_dir(env)).exists():
         raise click.ClickException(
-            f"{root} is {'your home folder' if root == home else 'the root folder'} and has no index; "
-            "search inside a project (--path PROJECT), or index it on purpose with "
-            f"`agentls index {root}` first"
+            f"{root} is {what} and has no index; search inside a project (--path PROJECT), or index it on "
+            f"purpose with `agentls index {root}` first"
         )
 
 

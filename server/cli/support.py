@@ -33,10 +33,9 @@ def workspace_settings(
     otherwise be dropped silently for a paid run."""
     loaded = load_settings(root)
     if strict and loaded.unreadable:
-        problems = "; ".join(m for m in loaded.messages if "cannot read it" in m)
         raise click.ClickException(
-            f"{problems.replace('; its settings are ignored', '')}. Fix the file: an agent run does not "
-            "start without the budget, approval and network settings it may hold."
+            f"{'; '.join(loaded.unreadable)}. Fix the file: an agent run does not start without the "
+            "budget, approval and network settings it may hold."
         )
     if messages is not None:
         messages.extend(loaded.messages)

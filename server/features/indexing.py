@@ -177,16 +177,11 @@ def _search_in_process(
     return [] if index is None else index.search(query, limit=limit, path=scope, files=files)
 
 
-def _find_symbols_in_process(spec: _ReaderSpec, name: str, options: dict[str, Any]) -> list[Symbol]:
-    """Runs in the search process: `WorkspaceIndex.find_symbols` on one folder's index."""
+def _read_in_process(spec: _ReaderSpec, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Runs in the search process: `WorkspaceIndex.<method>` on one folder's index ([] before it has
+    tables)."""
     index = spec.open()
-    return [] if index is None else index.find_symbols(name, **options)
-
-
-def _secret_paths_in_process(spec: _ReaderSpec) -> list[str]:
-    """Runs in the search process: `WorkspaceIndex.secret_paths` of one folder's index."""
-    index = spec.open()
-    return [] if index is None else index.secret_paths()
+    return [] if index is None else getattr(index, method)(*args, **kwargs)
 
 
 def _tables_exist(location: Path) -> bool:
@@ -494,21 +489,22 @@ class BackgroundIndexer:
 
     async def find_symbols(self, root: Path, name: str, options: dict[str, Any]) -> list[Symbol]:
         """`WorkspaceIndex.find_symbols` on one folder's index, in the search process."""
-        folder = self._folders.get(root)
-        if folder is None:
-            return []
-        loop = asyncio.get_running_loop()
-        spec = self._reader_spec(root, folder)
-        return await loop.run_in_executor(self._search_pool(), _find_symbols_in_process, spec, name, options)
+        symbols: list[Symbol] = await self._read(root, "find_symbols", name, **options)
+        return symbols
 
     async def secret_paths(self, root: Path) -> list[str]:
         """`WorkspaceIndex.secret_paths` of one folder's index, in the search process."""
+        paths: list[str] = await self._read(root, "secret_paths")
+        return paths
+
+    async def _read(self, root: Path, method: str, *args: Any, **kwargs: Any) -> Any:
+        """`WorkspaceIndex.<method>` on one folder's index, in the search process ([] for no such folder)."""
         folder = self._folders.get(root)
         if folder is None:
             return []
         loop = asyncio.get_running_loop()
         spec = self._reader_spec(root, folder)
-        return await loop.run_in_executor(self._search_pool(), _secret_paths_in_process, spec)
+        return await loop.run_in_executor(self._search_pool(), _read_in_process, spec, method, args, kwargs)
 
     def building(self) -> list[Path]:
         """The folders whose first index is still to be built (no tables yet): a search finds nothing there
