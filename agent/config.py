@@ -32,6 +32,19 @@ __all__ = ["DEFAULT_MODEL", "AgentSettings", "ModelSettings", "RoleSettings"]
 DEFAULT_MODEL = "claude-sonnet-5-5"
 
 
+PROVIDERS = ("anthropic", "openai")
+"""The values `agent.model.provider` accepts (`agent.models.load_model`)."""
+
+
+def unknown_provider_message(provider: str) -> str:
+    """What to tell the user when `agent.model.provider` names no provider. A run refuses such a provider
+    rather than fall back to another: a typo must not send the code to a provider the user did not pick."""
+    return (
+        f"agent.model.provider = {provider!r} is not a model provider agentls has; set it to one of "
+        f"{', '.join(repr(p) for p in PROVIDERS)} (use 'openai' for Ollama, vLLM, LM Studio and OpenRouter)."
+    )
+
+
 class ModelSettings(BaseModel):
     """How the agent calls its model. Every field has a default; the entry point fills them from settings."""
 

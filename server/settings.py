@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from agent.config import AgentSettings
+from agent.config import PROVIDERS, AgentSettings, unknown_provider_message
 from agent.mcp.config import McpSettings
 from indexing.config import IndexSettings
 from indexing.paths import cache_dir as cache_dir  # re-exported: its home is the light `indexing.paths`
@@ -88,7 +88,8 @@ def validate_settings(raw: Mapping[str, Any], source: str = "settings") -> tuple
     messages: list[str] = []
     for _ in range(50):  # each round drops at least one bad entry
         try:
-            return Settings.model_validate(data), messages
+            settings = Settings.model_validate(data)
+            return settings, messages + _unusable(settings, source)
         except ValidationError as exc:
             dropped = False
             for err in exc.errors():
@@ -101,6 +102,15 @@ def validate_settings(raw: Mapping[str, Any], source: str = "settings") -> tuple
                 break
     messages.append(f"{source}: settings could not be read; using defaults")
     return Settings(), messages
+
+
+def _unusable(settings: Settings, source: str) -> list[str]:
+    """Valid settings that no run can use, said when the settings load. They are kept, not replaced by a
+    default: a run refuses them with what to set, so that a typo never picks another model provider."""
+    provider = settings.agent.model.provider
+    if provider in PROVIDERS:
+        return []
+    return [f"{source}: {unknown_provider_message(provider)} Agent runs refuse to start until then"]
 
 
 def _deep_copy(raw: Mapping[str, Any]) -> dict[str, Any]:

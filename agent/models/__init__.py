@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from agent.config import ModelSettings
+from agent.config import PROVIDERS, ModelSettings, unknown_provider_message
 from agent.models.errors import (
     AuthenticationFailed,
     Cancelled,
@@ -44,18 +44,7 @@ __all__ = [
     "load_model",
 ]
 
-PROVIDERS = ("anthropic", "openai")
-"""The values `agent.model.provider` accepts."""
-
 ANTHROPIC_KEYS_URL = "https://console.anthropic.com/settings/keys"
-
-
-def unknown_provider_message(provider: str) -> str:
-    """What to tell the user when `agent.model.provider` names no provider."""
-    return (
-        f"agent.model.provider = {provider!r} is not a model provider agentls has; set it to one of "
-        f"{', '.join(repr(p) for p in PROVIDERS)} (use 'openai' for Ollama, vLLM, LM Studio and OpenRouter)."
-    )
 
 
 def missing_anthropic_key_message(key_env: str = "ANTHROPIC_API_KEY") -> str:
