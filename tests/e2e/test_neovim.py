@@ -27,7 +27,7 @@ import pytest
 
 from tests.agent.agent_harness import EDITOR, GOOD_BODY, STUB_BODY, done, replace, view
 from tests.e2e.test_lsp_commit import GIT_ID, git
-from tests.fakes.anthropic_server import FakeAnthropic, Reply, slow, text, tool_use, turn
+from tests.fakes.anthropic_server import FakeAnthropic, Reply, fault_401, slow, text, tool_use, turn
 
 REPO = Path(__file__).resolve().parents[2]
 PLUGIN = REPO / "editors" / "neovim"
@@ -272,6 +272,11 @@ def test_accept_and_commit_commits_the_accepted_hunk_with_the_edited_message(
     assert git(workspace, "show", f"HEAD:{STATS}") == expected
     assert result["disk_after"] == {STATS: expected, NEW_TEST: None}
     assert result["proposal_status"] == "accepted"
+    # The commit is announced once (the server's message: the commit and its subject).
+    head = git(workspace, "rev-parse", "HEAD").strip()[:12]
+    said = [m for m in result["messages"] if f"committed {head}" in m]
+    assert len(said) == 1, result["messages"]
+    assert "feat(stats): implement mean (edited in Neovim)" in said[0]
 
 
 def test_team_run_view_qa_verdict_and_honest_verification_labels(tmp_path: Path, nvim: str) -> None:
@@ -366,6 +371,89 @@ def test_text_typed_during_the_run_is_kept(workspace: Path, tmp_path: Path, nvim
         assert any("not applied" in m for m in result["messages"]), result["messages"]
         assert stats_after == edited
         assert result["disk_after"] == {STATS: original, NEW_TEST: None}
+
+
+NO_CHANGE = "Nothing to change here: `mean` is a stub; say how it should behave and ask again."
+ANSWER = "`clamp` limits a value to the range from `low` to `high`."
+
+
+def shown(result: dict[str, Any], needle: str) -> list[str]:
+    """The messages the user saw (the plugin's and the server's) that contain `needle`."""
+    return [m["message"] for m in result["shown"] if needle in m["message"]]
+
+
+def test_the_end_of_a_run_is_shown_once(workspace: Path, tmp_path: Path, nvim: str) -> None:
+    # The server shows these ends with window/showMessage as well; the plugin handles them too.
+    with FakeAnthropic() as fake:
+        fake.enqueue(text(NO_CHANGE), text(ANSWER), fault_401())
+        result = run_nvim(nvim, "messages.lua", workspace, tmp_path, env=fake.env())
+
+    assert (result["edit_status"], result["ask_status"], result["failed_status"]) == ("done", "done", "failed")
+    everything = "\n".join(m["message"] for m in result["shown"])
+    # The edit that changed nothing: its summary, once, saying so.
+    said = shown(result, NO_CHANGE)
+    assert len(said) == 1, everything
+    assert "without changes" in said[0]
+    # The answer opens in its window, and is not also a message.
+    assert ANSWER in "\n".join(result["answer_lines"])
+    assert shown(result, ANSWER) == [], everything
+    # The failure: once, naming the run, with the API's reason.
+    said = shown(result, "invalid x-api-key")
+    assert len(said) == 1, everything
+    assert "Tests for mathx/stats.py" in said[0] and "failed" in said[0]
+
+
+def test_a_run_that_cannot_start_is_shown_once(workspace: Path, tmp_path: Path, nvim: str) -> None:
+    env = {"ANTHROPIC_API_KEY": "", "ANTHROPIC_AUTH_TOKEN": "", "AGENTLS_NVIM_MODE": "missing_key"}
+    result = run_nvim(nvim, "messages.lua", workspace, tmp_path, env=env)
+
+    assert result["failed_status"] == "failed"
+    said = shown(result, "ANTHROPIC_API_KEY")
+    assert len(said) == 1, "\n".join(m["message"] for m in result["shown"])
+    assert "Tests for mathx/stats.py" in said[0] and "failed" in said[0]
+
+
+def test_a_refused_accept_is_shown_once(workspace: Path, tmp_path: Path, nvim: str) -> None:
+    # The user rewrote the stub's line after the run: the proposal does not rebase, the server refuses
+    # (a message, then an error answer).
+    with FakeAnthropic() as fake:
+        fake.enqueue(*agent_script())
+        result = run_nvim(
+            nvim, "agent_run.lua", workspace, tmp_path, env={**fake.env(), "AGENTLS_NVIM_MODE": "conflict"}
+        )
+
+    assert result["proposal_status"] == "pending"
+    said = [m for m in result["messages"] if "did not apply" in m]
+    assert len(said) == 1, result["messages"]
+    assert not any("agentls.accept failed" in m for m in result["messages"]), result["messages"]
+
+
+def test_an_edit_the_editor_refused_is_shown_once(workspace: Path, tmp_path: Path, nvim: str) -> None:
+    # The plugin's applyEdit refuses; the server says the proposal was not applied (and why) and answers so.
+    with FakeAnthropic() as fake:
+        fake.enqueue(*agent_script())
+        result = run_nvim(
+            nvim, "agent_run.lua", workspace, tmp_path, env={**fake.env(), "AGENTLS_NVIM_MODE": "refused"}
+        )
+
+    assert result["proposal_status"] == "pending"
+    said = [m for m in result["messages"] if "refused by the test" in m]
+    assert len(said) == 1, result["messages"]
+    assert "was not applied" in said[0]
+
+
+def test_a_request_repeated_while_the_server_starts_is_sent_once(
+    workspace: Path, tmp_path: Path, nvim: str
+) -> None:
+    serve = f"sleep 3; exec {sys.executable} -m server.cli serve --stdio"
+    setup = {"cmd": ["sh", "-c", serve], "settings": SETTINGS}
+    env = {"ANTHROPIC_API_KEY": "", "ANTHROPIC_AUTH_TOKEN": ""}  # the runs fail at once, offline
+    result = run_nvim(nvim, "slow_start.lua", workspace, tmp_path, env=env, setup=setup)
+
+    assert result["initialized_at_first_press"] is False
+    assert result["questions"] == ["what does clamp do?", "what does mean do?"]
+    dropped = [m for m in result["messages"] if "already waiting for the server" in m]
+    assert dropped == ["agentls: already waiting for the server: ask: what does clamp do?"]
 
 
 def test_commands_send_the_contracts_arguments_and_search_fills_quickfix(

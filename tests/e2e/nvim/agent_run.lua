@@ -5,6 +5,8 @@
 --   commit           as hunks, but `c` (accept and commit), the message edited, then :w
 -- and $AGENTLS_NVIM_TRIGGER: "code_action" (the standard menu, default) or "command" (:AgentlsImplement).
 --   edit_during_run  the same, but a line is added at the top of the buffer while the run is going
+--   conflict     the same, but the stub's line is edited in the buffer before `A` <CR>: the server refuses
+--   refused      the same, but the plugin's applyEdit refuses the edit (as for a buffer that changed)
 -- The result holds what the user saw (menu titles, preview lines) and the buffers and files at each step.
 local here = debug.getinfo(1, "S").source:sub(2):match("(.*/)")
 local H = dofile(here .. "harness.lua")
@@ -46,6 +48,16 @@ H.run(function(h)
   local buffers_before = S.buffers(h, FILES)
   local status_pending = require("agentls").status()
 
+  if MODE == "conflict" then
+    local row = S.line_of(buf, "    raise NotImplementedError")
+    vim.api.nvim_buf_set_lines(buf, row - 1, row, false, { "    return 0.0  # the user's own take" })
+    vim.wait(1000) -- the change reaches the server
+  elseif MODE == "refused" then
+    require("agentls.apply").apply = function()
+      return { applied = false, failureReason = "refused by the test" }, {}
+    end
+  end
+
   local review_summary, commit_lines = nil, vim.NIL
   if MODE == "hunks" or MODE == "commit" then
     local win = vim.fn.win_findbuf(preview)[1]
@@ -77,10 +89,24 @@ H.run(function(h)
   else
     S.press(preview, "A\r")
   end
+  local seen = #h.messages
   h.wait(30000, function()
     local p = S.proposal(proposal_id)
     if MODE == "reject" then
       return p.status == "rejected"
+    end
+    if MODE == "conflict" or MODE == "refused" then
+      -- Refused, then pending again once the answer came (the message comes before it).
+      if p.status ~= "pending" then
+        return false
+      end
+      for i = seen + 1, #h.messages do
+        local m = h.messages[i].message
+        if m:find("did not apply", 1, true) or m:find("not applied", 1, true) then
+          return true
+        end
+      end
+      return false
     end
     -- Accepted, or refused (it stays pending, with a message saying why).
     return p.status == "accepted"
@@ -91,7 +117,7 @@ H.run(function(h)
       )
   end, "the proposal to be settled")
   -- Let didSave and any late notification arrive.
-  vim.wait(300)
+  vim.wait((MODE == "conflict" or MODE == "refused") and 1000 or 300)
 
   return {
     titles = titles,

@@ -6,7 +6,9 @@
 --   AGENTLS_NVIM_SETUP    JSON of the options for require("agentls").setup{}
 --   AGENTLS_NVIM_ROOT     the fixture workspace
 -- A scenario calls `harness.run(function(h) ... return result end)`; the result (or the error with its
--- traceback) is written as JSON together with every vim.notify message, then Neovim quits.
+-- traceback) is written as JSON together with every message the user saw, then Neovim quits: each
+-- vim.notify, and each `window/showMessage` of a server that reached Neovim's handler (0.7 echoes those
+-- instead of notifying), with `server = true`.
 local H = {}
 
 H.messages = {}
@@ -91,9 +93,29 @@ function H.run(scenario)
   vim.cmd("filetype on")
   vim.cmd("runtime! plugin/agentls.lua")
   local notify = vim.notify
+  local in_show_message = false
   vim.notify = function(msg, level, opts)
-    table.insert(H.messages, { message = tostring(msg), level = level or vim.log.levels.INFO })
+    if not in_show_message then
+      table.insert(H.messages, { message = tostring(msg), level = level or vim.log.levels.INFO })
+    end
     return notify(msg, level, opts)
+  end
+  -- What reaches Neovim's own showMessage handler is shown to the user (a plugin may drop some first).
+  local show_message = vim.lsp.handlers["window/showMessage"]
+  vim.lsp.handlers["window/showMessage"] = function(err, params, ctx, cfg)
+    if type(params) == "table" then
+      -- LSP's MessageType (1 Error .. 4 Log) as vim.log.levels (ERROR 4 .. DEBUG 1).
+      local levels = { vim.log.levels.ERROR, vim.log.levels.WARN, vim.log.levels.INFO, vim.log.levels.DEBUG }
+      local level = levels[params.type] or vim.log.levels.INFO
+      table.insert(H.messages, { message = tostring(params.message), level = level, server = true })
+    end
+    in_show_message = true
+    local ok, result = pcall(show_message, err, params, ctx, cfg)
+    in_show_message = false
+    if not ok then
+      error(result)
+    end
+    return result
   end
   require("agentls").setup(vim.fn.json_decode(env("AGENTLS_NVIM_SETUP")))
   local ok, result = xpcall(function()

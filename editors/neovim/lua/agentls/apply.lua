@@ -220,14 +220,9 @@ function M.handler(state)
           )
       end
       vim.notify(msg, vim.log.levels.INFO, { title = "agentls" })
-    else
-      state.last_apply_failure = result.failureReason
-      vim.notify(
-        "agentls: not applied: " .. tostring(result.failureReason),
-        vim.log.levels.WARN,
-        { title = "agentls" }
-      )
     end
+    -- A refusal is not said here: the server rebases and sends the edit again (the user typed since it
+    -- was made), or tells the user why the proposal was not applied and what to do.
     return result
   end
 end

@@ -10,6 +10,7 @@ local protocol = require("agentls.protocol")
 local apply = require("agentls.apply")
 local progress = require("agentls.progress")
 local runs = require("agentls.runs")
+local messages = require("agentls.messages")
 
 local M = {}
 
@@ -80,6 +81,8 @@ local function handlers(state)
     [protocol.methods.proposal_ready] = runs.on_proposal_ready(state),
     [protocol.methods.run_failed] = runs.on_run_failed(state),
     [protocol.methods.run_event] = require("agentls.team").handler(state),
+    -- The server's messages, less those of events the plugin says itself (`agentls.messages`).
+    [protocol.methods.show_message] = messages.handler(state),
     -- The plugin sends executeCommand with its own callbacks; this only swallows stray answers.
     [protocol.methods.execute_command] = function() end,
   }
@@ -273,8 +276,10 @@ function M.all()
   return out
 end
 
---- Call `fn(client)` with the buffer's client once it has initialized (starting it if needed).
-function M.with_client(state, bufnr, fn)
+--- Call `fn(client)` with the buffer's client once it has initialized (starting it if needed). `what`
+--- names the request (e.g. "ask: why?"): while the server starts, the same request again is dropped with
+--- a message instead of being queued a second time (pressed twice, it would start two runs).
+function M.with_client(state, bufnr, fn, what)
   local client = M.for_buffer(state, bufnr)
   if not client then
     local id = M.attach(state, bufnr)
@@ -292,20 +297,36 @@ function M.with_client(state, bufnr, fn)
     )
     return
   end
-  local waited = 0
-  if not client.initialized then -- said once, so a second press is not taken for a lost first one
-    vim.notify("agentls: waiting for the server to start...", vim.log.levels.INFO)
+  if client.initialized then
+    fn(client)
+    return
   end
+  local key = what and (tostring(client.id) .. ":" .. what)
+  if key and state.waiting[key] then
+    vim.notify("agentls: already waiting for the server: " .. what, vim.log.levels.INFO)
+    return
+  end
+  if key then
+    state.waiting[key] = true
+  end
+  vim.notify("agentls: waiting for the server to start...", vim.log.levels.INFO)
+  local waited = 0
   local function go()
-    if compat.is_stopped(client) then
+    local stopped = compat.is_stopped(client)
+    if not stopped and not client.initialized and waited < 30000 then
+      waited = waited + 100
+      vim.defer_fn(go, 100)
+      return
+    end
+    if key then
+      state.waiting[key] = nil
+    end
+    if stopped then
       vim.notify("agentls: the server stopped before it was ready; see :LspLog", vim.log.levels.ERROR)
     elseif client.initialized then
       fn(client)
-    elseif waited >= 30000 then
-      vim.notify("agentls: the server did not finish starting within 30 s; see :LspLog", vim.log.levels.ERROR)
     else
-      waited = waited + 100
-      vim.defer_fn(go, 100)
+      vim.notify("agentls: the server did not finish starting within 30 s; see :LspLog", vim.log.levels.ERROR)
     end
   end
   go()

@@ -56,7 +56,7 @@ M.defaults = {
       close = "q",
     },
   },
-  --- vim.notify when progress (indexing, runs) begins and ends.
+  --- vim.notify when indexing begins and ends (an agent run's start and end are always said, once).
   notify_progress = true,
   --- Key mappings in attached buffers: false for none, true for the defaults below, or a table that
   --- overrides some of them (a value of false drops that one).

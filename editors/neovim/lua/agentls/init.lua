@@ -14,6 +14,7 @@ local preview = require("agentls.preview")
 local compat = require("agentls.compat")
 local review = require("agentls.review")
 local team = require("agentls.team")
+local messages = require("agentls.messages")
 
 local M = {}
 
@@ -205,6 +206,24 @@ local function relpath(bufnr)
   return vim.fn.fnamemodify(vim.api.nvim_buf_get_name(bufnr), ":~:.")
 end
 
+--- Where a command applies, to name it while it waits for the server: "file:line" of the cursor, or
+--- "file:first-last" of a range (`range` as `command_range` takes it).
+local function where(bufnr, range)
+  local first, last
+  if type(range) == "table" and range.line1 then
+    first, last = range.line1, range.line2
+  elseif type(range) == "table" and range.start then
+    first, last = range.start.line + 1, range["end"].line + 1
+  elseif range == true then
+    first, last = vim.api.nvim_buf_get_mark(bufnr, "<")[1], vim.api.nvim_buf_get_mark(bufnr, ">")[1]
+  else
+    first = vim.api.nvim_win_get_cursor(0)[1]
+    last = first
+  end
+  local place = first == last and tostring(first) or string.format("%d-%d", first, last)
+  return relpath(bufnr) .. ":" .. place
+end
+
 --- Implement the stub function at the cursor. Uses the server's implement code action there (its title
 --- and the exact function), else sends `agentls.implement` at the cursor.
 function M.implement()
@@ -242,7 +261,7 @@ function M.implement()
         { title = string.format("Implement at %s:%d", relpath(bufnr), pos.line + 1), bufnr = bufnr }
       )
     end, bufnr)
-  end)
+  end, string.format("implement at %s", where(bufnr)))
 end
 
 --- Write tests for the function at the cursor (`agentls.writeTests`).
@@ -261,7 +280,7 @@ function M.tests()
       { uri = buffer_uri(bufnr), position = pos },
       { title = string.format("Tests for %s:%d", relpath(bufnr), pos.line + 1), bufnr = bufnr }
     )
-  end)
+  end, string.format("tests at %s", where(bufnr)))
 end
 
 local function prompt(label, value, fn)
@@ -296,7 +315,7 @@ function M.edit(instruction, opts)
         { uri = buffer_uri(bufnr), range = range, instruction = text },
         { title = "Edit: " .. text, bufnr = bufnr }
       )
-    end)
+    end, string.format("edit %s: %s", where(bufnr, opts.range), text))
   end)
 end
 
@@ -329,7 +348,7 @@ function M.ask(question, opts)
           end
         end,
       })
-    end)
+    end, "ask: " .. text)
   end)
 end
 
@@ -403,7 +422,7 @@ function M.fix()
       { uri = buffer_uri(bufnr), range = range, diagnostics = diagnostics },
       { title = title, bufnr = bufnr }
     )
-  end)
+  end, string.format("fix at %s", where(bufnr)))
 end
 
 --- The proposal meant by `id`: that one, else the one previewed in the current buffer, else the latest
@@ -485,15 +504,14 @@ function M.accept(id, opts)
     return
   end
   proposal.status = "accepting"
-  st.last_apply_failure = nil
   local argument = { proposalId = proposal.id, hunks = opts.hunks }
   runs.execute(st, client, protocol.commands.accept, argument, {
     on_result = function(result)
       if type(result) == "table" and result.applied == false then
         proposal.status = "pending"
         local reason = result.failureReason or result.message
-        -- The applyEdit handler already said why when it was the one refusing.
-        if reason ~= st.last_apply_failure then
+        -- The server says why (with what to do) before it answers; said here only when it did not.
+        if not messages.shown(st, client.id, "proposal " .. tostring(proposal.id) .. " was not applied") then
           notify(
             "proposal "
               .. tostring(proposal.id)
@@ -581,7 +599,11 @@ function M.accept_and_commit(id)
           end
           if type(result) == "table" and type(result.commit) == "string" then
             proposal.commit = result.commit
-            notify(string.format("committed %s on %s", result.commit:sub(1, 12), tostring(result.branch)))
+            -- The server says it (with the commit's subject) before it answers.
+            local short = result.commit:sub(1, 12)
+            if not messages.shown(st, client.id, "committed " .. short) then
+              notify(string.format("committed %s on %s", short, tostring(result.branch)))
+            end
           end
           progress.changed()
         end,
@@ -699,7 +721,7 @@ function M.team(instruction, opts)
           end
         end,
       })
-    end)
+    end, "team: " .. text)
   end)
 end
 
@@ -720,7 +742,7 @@ function M.reindex()
   end
   client_mod.with_client(st, vim.api.nvim_get_current_buf(), function(client)
     runs.execute(st, client, protocol.commands.reindex, {}, {})
-  end)
+  end, "reindex")
 end
 
 --- Search the index (`agentls/search`) and put the hits in the quickfix list; with `opts.files`, each
@@ -755,7 +777,7 @@ function M.search(query, opts)
           vim.cmd("copen")
         end
       end, bufnr)
-    end)
+    end, (files and "search files: " or "search: ") .. text)
   end)
 end
 

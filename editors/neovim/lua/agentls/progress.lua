@@ -1,4 +1,5 @@
---- `$/progress` from the server (indexing, agent runs): kept for the statusline, announced on begin and end.
+--- `$/progress` from the server (indexing, agent runs): kept for the statusline, announced on begin and end
+--- (an agent run's only in the statusline: the plugin says when a run starts and how it ended).
 local M = {}
 
 local function notify(msg, level)
@@ -42,8 +43,12 @@ function M.handler(state)
     if value.kind == "begin" then
       local entry =
         { title = value.title or "agentls", message = value.message, percentage = value.percentage }
+      -- The server begins an agent run's progress with the message "starting" (indexing has none). Its
+      -- start is said when the run command is answered, its end by agentls/proposalReady or runFailed
+      -- (and the server): announced here too, each would be said twice, a failure three times.
+      entry.run = value.message == "starting"
       state:set_progress(key, entry)
-      if state.config.notify_progress then
+      if state.config.notify_progress and not entry.run then
         notify("agentls: " .. text(entry))
       end
     elseif value.kind == "report" then
@@ -58,7 +63,7 @@ function M.handler(state)
     elseif value.kind == "end" then
       local entry = state.progress[key] or { title = "agentls" }
       state:set_progress(key, nil)
-      if state.config.notify_progress then
+      if state.config.notify_progress and not entry.run then
         notify("agentls: " .. title_of(entry) .. ": " .. (value.message or "done"))
       end
     end

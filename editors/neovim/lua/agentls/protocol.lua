@@ -38,6 +38,7 @@ M.methods = {
   execute_command = "workspace/executeCommand",
   apply_edit = "workspace/applyEdit",
   configuration = "workspace/configuration",
+  show_message = "window/showMessage",
   progress = "$/progress",
 }
 

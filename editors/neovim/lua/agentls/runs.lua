@@ -7,6 +7,7 @@
 local compat = require("agentls.compat")
 local protocol = require("agentls.protocol")
 local progress = require("agentls.progress")
+local messages = require("agentls.messages")
 
 local M = {}
 
@@ -19,6 +20,10 @@ local function first_line(text)
     return ""
   end
   return (text:match("^[^\n]*") or "")
+end
+
+local function ends_with(text, suffix)
+  return suffix ~= "" and text:sub(-#suffix) == suffix
 end
 
 local function error_text(err)
@@ -36,7 +41,10 @@ function M.execute(state, client, command, argument, opts)
   local kind = protocol.run_commands[command]
   local ok = compat.request(client, protocol.methods.execute_command, params, function(err, result)
     if err then
-      notify(command .. " failed: " .. error_text(err), vim.log.levels.ERROR)
+      -- A refusal the server has just shown (an accept or commit it refused) is not said twice.
+      if not messages.shown(state, client.id, type(err) == "table" and err.message or nil) then
+        notify(command .. " failed: " .. error_text(err), vim.log.levels.ERROR)
+      end
       if opts.on_error then
         opts.on_error(err)
       end
@@ -58,6 +66,11 @@ function M.execute(state, client, command, argument, opts)
       else
         -- The run already ended (its notification came first): keep what it left, add what we know.
         known.kind, known.title, known.question = kind, opts.title or kind, opts.question
+        local announce = known.announce
+        if announce then
+          known.announce = nil
+          announce()
+        end
       end
       progress.changed()
     end
@@ -138,10 +151,20 @@ function M.on_proposal_ready(state)
     })
     progress.changed()
     if run and run.kind == "ask" or #files == 0 then
+      -- The server also shows the summary of a run that changed nothing; said here once, in a window
+      -- (an answer) or with what it is about.
+      local summary = type(params.summary) == "string" and params.summary or ""
+      if #files == 0 then
+        local server_text = summary ~= "" and summary or "agentls: the run changed nothing"
+        messages.expect(state, ctx.client_id, function(text)
+          return text == server_text
+        end)
+      end
       if run and run.kind == "ask" then
         show_answer(state, run, proposal)
       else
-        notify("finished without changes: " .. first_line(proposal.summary))
+        local what = vim.trim(summary) ~= "" and (": " .. vim.trim(summary)) or ""
+        notify(((run and run.title) or "run") .. " finished without changes" .. what)
       end
       return
     end
@@ -167,6 +190,7 @@ function M.on_run_failed(state)
     if type(params) ~= "table" then
       return
     end
+    local unknown = params.runId ~= nil and state.runs[params.runId] == nil
     local run = run_of(state, params, ctx)
     -- A run the user cancelled ends with runFailed too; whether the cancel's answer came first
     -- ("cancelled") or not ("cancelling"), it was said once already: not a failure in red.
@@ -179,10 +203,34 @@ function M.on_run_failed(state)
     if cancelled then
       return
     end
-    notify(
-      ((run and run.title) or "run") .. " failed: " .. tostring(params.message or "no reason given"),
-      vim.log.levels.ERROR
-    )
+    -- The server also shows the failure ("agentls: <its title> failed: <message>", or the message alone
+    -- when the run could not start); said here once, with the title the user knows the run by.
+    local message = type(params.message) == "string" and params.message or nil
+    if message and message ~= "" and params.status ~= "cancelled" then
+      local suffix = " failed: " .. message
+      messages.expect(state, ctx.client_id, function(text)
+        return text == message or (vim.startswith(text, "agentls: ") and ends_with(text, suffix))
+      end)
+    end
+    local function announce()
+      notify(
+        ((run and run.title) or "run") .. " failed: " .. tostring(params.message or "no reason given"),
+        vim.log.levels.ERROR
+      )
+    end
+    if not (run and unknown) then
+      announce()
+      return
+    end
+    -- A run that cannot start (no API key) fails before the answer to the command that started it
+    -- arrives: said when that answer gives the run its title (`M.execute`), else after a second.
+    run.announce = announce
+    vim.defer_fn(function()
+      if run.announce then
+        run.announce = nil
+        announce()
+      end
+    end, 1000)
   end
 end
 

@@ -27,6 +27,12 @@ function State.new(config)
     previews = {},
     --- answers shown so far (names their scratch buffers)
     answers = 0,
+    --- server messages the plugin shows in its own words ({ client_id, matches(text), at }), and the
+    --- server's recent messages ({ client_id, text, at }): see `agentls.messages`
+    expected_messages = {},
+    server_messages = {},
+    --- "client id:request" -> true while that request waits for its server to start
+    waiting = {},
   }, State)
 end
 

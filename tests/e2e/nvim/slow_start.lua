@@ -1,0 +1,41 @@
+-- Commands pressed while the server is still starting (the Python test's `cmd` sleeps before it execs
+-- the server): the same :AgentlsAsk twice, then another question. Each distinct request is sent once the
+-- server is ready; the repeated one is dropped with a message. The result holds what was sent.
+local here = debug.getinfo(1, "S").source:sub(2):match("(.*/)")
+local H = dofile(here .. "harness.lua")
+
+H.run(function(h)
+  local compat = require("agentls.compat")
+  local sent, answered = {}, 0
+  local request = compat.request
+  compat.request = function(client, method, params, handler, bufnr)
+    if method == "workspace/executeCommand" then
+      table.insert(sent, params)
+      local wrapped = function(...)
+        answered = answered + 1
+        return handler(...)
+      end
+      return request(client, method, params, wrapped, bufnr)
+    end
+    return request(client, method, params, handler, bufnr)
+  end
+
+  local buf = h.edit("mathx/stats.py")
+  local initialized_at_first_press = false
+  for _, client in ipairs(require("agentls").clients()) do
+    initialized_at_first_press = initialized_at_first_press or client.initialized == true
+  end
+  vim.cmd("AgentlsAsk what does clamp do?")
+  vim.cmd("AgentlsAsk what does clamp do?")
+  vim.cmd("AgentlsAsk what does mean do?")
+  h.wait_attached(buf)
+  h.wait(20000, function()
+    return #sent >= 2 and answered == #sent
+  end, "the requests to be sent and answered")
+  vim.wait(1500) -- a queued duplicate would go out now
+  local questions = {}
+  for _, params in ipairs(sent) do
+    table.insert(questions, params.arguments[1].question or vim.NIL)
+  end
+  return { questions = questions, initialized_at_first_press = initialized_at_first_press }
+end)
