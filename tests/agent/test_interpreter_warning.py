@@ -1,7 +1,7 @@
 """The fallback interpreter's warning reaches the user: an "interpreter" warning event of the run (once,
 also in a run that delegates), a line on the CLI's stderr, the transcript's decision, and in the
-language server an ``agentls/runEvent`` warning, a ``window/showMessage`` warning and the progress
-line."""
+language server an ``agentls/runEvent`` warning, a ``window/showMessage`` warning (once a session for
+the same warning) and the progress line."""
 
 from __future__ import annotations
 
@@ -58,4 +58,14 @@ def test_the_server_forwards_a_warning_to_the_editor(tmp_path: Path) -> None:
     sent = (params.run_id, params.kind, params.message, params.subject)
     assert sent == ("r1", "warning", text, "interpreter")
     assert editor.shown == [(f"agentls: {text}", types.MessageType.Warning)]
+
+    # The next run of the session with the same Python: in its events and progress, not in another pop-up.
+    second = Run("r2", "implement median", "implement", tmp_path)
+    manager._on_event(second, AgentEvent(kind="warning", message=text, data={"subject": "interpreter"}))
+    assert [p.run_id for m, p in editor.notified if m == RUN_EVENT] == ["r1", "r2"]
+    assert second.message == f"warning: {text}"
+    assert len(editor.shown) == 1
+    other = text.replace("/usr/bin/python3", "/opt/python3")
+    manager._on_event(second, AgentEvent(kind="warning", message=other, data={"subject": "interpreter"}))
+    assert editor.shown[1:] == [(f"agentls: {other}", types.MessageType.Warning)]
     assert run.message == f"warning: {text}"

@@ -18,7 +18,8 @@ code lenses) and `Workspace` (the folders, open documents, settings, environment
   a graph of the workspace's settings (`agent.team`). Team runs' "handoff", "todo" and "role" events go
   to the editor as ``agentls/runEvent {runId, kind, role?, node?, handoff?, document?, markdown?, items?,
   state?}``; any run's "warning" (no project interpreter found: which Python runs the tests, and why) as
-  ``agentls/runEvent {runId, kind: "warning", message, subject}``, a ``window/showMessage`` warning and
+  ``agentls/runEvent {runId, kind: "warning", message, subject}``, a ``window/showMessage`` warning (the
+  first time the server sees that warning) and
   the progress line; the planner's questions and the spec confirmation arrive as any clarifying question does,
   and ``agentls/proposal`` of a team run carries ``team: {spec, design, review}``.
 - ``agentls.resume {runId}`` continues a stopped run from its saved state (`agent.resume`; also after a
@@ -269,6 +270,7 @@ class RunManager:
         self.apply_timeout = apply_timeout
         self.runs: dict[str, Run] = {}
         self.proposals = ProposalStore()
+        self._warned: set[str] = set()  # warnings shown in a pop-up already: once a session each
 
     # -- helpers -----------------------------------------------------------------------------------
 
@@ -398,8 +400,12 @@ class RunManager:
         kind = event.kind
         if kind in _RUN_EVENT_KINDS:
             self.editor.notify(RUN_EVENT, _run_event(run.run_id, event))
-            if kind == "warning":  # also where every editor shows it, and in the progress
-                self.editor.show(f"agentls: {event.message}", types.MessageType.Warning)
+            # also where every editor shows it (once a session: the same Python for every run of a
+            # project is no news the second time), and in the progress and the run's events every time
+            if kind == "warning":
+                if event.message not in self._warned:
+                    self._warned.add(event.message)
+                    self.editor.show(f"agentls: {event.message}", types.MessageType.Warning)
             elif kind != "role":
                 return
         if kind == "plan":
