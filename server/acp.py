@@ -11,7 +11,10 @@ has an index, ``.git`` or ``agentls.toml``):
   the workspace become the overlay's buffers (read through the client's ``fs/read_text_file`` when it
   advertises it, so unsaved edits are what the agent sees). While the run goes, ``session/update``
   carries the plan (``plan`` entries), the model's text (``agent_message_chunk``) and each tool call
-  (``tool_call`` with its kind and locations, then ``tool_call_update`` completed or failed).
+  (``tool_call`` with its kind and locations, then ``tool_call_update`` completed or failed, its
+  ``rawOutput`` the tool's whole output as the model got it, cut at `RAW_OUTPUT_CHARS` with a note).
+  The plan is the model's first text; it is sent when the run goes on to act (its first tool call): a
+  run that answers at once has no plan, its answer comes as the message only.
 - When the run proposes changes: a ``tool_call`` of kind ``edit`` with one ACP ``diff`` per file, then
   ``session/request_permission`` naming the files. Nothing is written before the user allows it; on
   allow the changes are rebased onto the client's current text and written through the client's
@@ -30,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import itertools
+import json
 import logging
 import os
 import threading
@@ -37,7 +41,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 from urllib.parse import unquote, urlparse
 
 from acp import (
@@ -81,6 +85,10 @@ log = logging.getLogger(__name__)
 ALLOW = "allow"
 REJECT = "reject"
 
+RAW_OUTPUT_CHARS = 20_000
+"""The most of a tool's output a ``tool_call_update``'s ``rawOutput`` carries (the model's copy is cut at
+``agent.max_tool_result_chars``, 30,000 by default); the rest is in the run's transcript."""
+
 _EDIT_TOOLS = {"str_replace_based_edit_tool", "write_file", "edit_file", "apply_patch"}
 _READ_TOOLS = {"view", "read_file", "list_files"}
 _SEARCH_TOOLS = {"search_code", "find_symbol", "grep", "lookup_docs", "glob"}
@@ -110,6 +118,52 @@ class _Session:
     # Set by session/cancel: stops the first indexing of a prompt too (the run's own flag only reaches
     # the agent loop, after the index is open).
     stop: threading.Event = field(default_factory=threading.Event)
+    plan: list[Any] | None = None
+    """The run's plan entries, held until the run acts (a reply without tool calls is no plan)."""
+    outputs: _ToolOutputs | None = None
+    """The current run's tool outputs, read from its transcript."""
+
+
+class _ToolOutputs:
+    """The whole output of each tool call of a run, read from the run's transcript as it grows.
+
+    The loop's ``tool_result`` event carries the output's first line; the transcript (`agent.transcript`,
+    ``<runs>/<run_id>.jsonl``, one flushed line a record, secrets scrubbed) has its ``tool_result`` record,
+    written before the event is sent. Events and records come in the same order, so each event takes the
+    next record of its tool; the file is read from where the previous one ended."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = 0
+
+    def next(self, name: str) -> str | None:
+        """The output of the next call of tool `name`; None when the transcript does not have it."""
+        try:
+            with self.path.open("rb") as handle:
+                handle.seek(self.offset)
+                for line in handle:
+                    if not line.endswith(b"\n"):  # being written: a later call reads it whole
+                        return None
+                    self.offset += len(line)
+                    try:
+                        record = json.loads(line)
+                    except ValueError:
+                        continue
+                    if isinstance(record, dict) and record.get("type") == "tool_result":
+                        content = record.get("content")
+                        if record.get("name") == name and isinstance(content, str):
+                            return content
+        except OSError as error:  # a run without a transcript (a full disk): the first line will do
+            log.info("acp: cannot read the tool output from %s: %s", self.path, error)
+        return None
+
+
+def _raw_output(output: str, limit: int = RAW_OUTPUT_CHARS) -> str:
+    """`output` for a ``rawOutput``: whole up to `limit` characters, else its start and a note."""
+    if len(output) <= limit:
+        return output
+    cut = len(output) - limit
+    return f"{output[:limit]}\n[... {cut:,} more characters cut; the run's transcript has them all]"
 
 
 class AgentlsAcpAgent:
@@ -209,6 +263,7 @@ class AgentlsAcpAgent:
             raise RequestError.invalid_request({"message": "a prompt is already running in this session"})
         session.cancelled = False
         session.stop.clear()
+        session.plan = None
         while self.recovered:
             await self._say(session, self.recovered.pop(0))
         instruction, buffers = await self._read_prompt(session, prompt)
@@ -319,6 +374,7 @@ class AgentlsAcpAgent:
             on_done=on_done,
         )
         session.handle = handle
+        session.outputs = _ToolOutputs(runs_dir(self.env) / f"{handle.run_id}.jsonl")  # Transcript's name
         if session.cancelled:
             handle.cancel()
         while True:
@@ -329,6 +385,8 @@ class AgentlsAcpAgent:
                 await self._report(session, event)
             except Exception:  # a client that cannot take an update must not stop the run
                 log.exception("session/update failed")
+        session.plan = None  # never acted on: the reply is the message, not a plan too
+        session.outputs = None
         result = await asyncio.to_thread(handle.wait)
         assert result is not None  # on_done came after the result was set
         return result
@@ -365,12 +423,13 @@ class AgentlsAcpAgent:
         data = event.data
         if event.kind == "plan":
             lines = [line.strip(" -*\t") for line in event.message.splitlines()]
-            entries = [plan_entry(line) for line in lines if line]
-            if entries:
-                await self._update(session, update_plan(entries))
+            session.plan = [plan_entry(line) for line in lines if line] or None
         elif event.kind == "text":
             await self._say(session, event.message)
         elif event.kind == "tool_call":
+            if session.plan is not None:  # the run acts: its first text was a plan
+                entries, session.plan = session.plan, None
+                await self._update(session, update_plan(entries))
             name = str(data.get("name", ""))
             raw = data.get("input")
             input = raw if isinstance(raw, Mapping) else {}
@@ -391,15 +450,15 @@ class AgentlsAcpAgent:
                     raw_input=dict(input),
                 ),
             )
-        elif event.kind == "tool_result" and session.tool_ids:
+        elif event.kind == "tool_result":
+            # Read even when no tool_call is open (a call cut off at max_tokens has only its result).
+            output = session.outputs.next(str(data.get("name", ""))) if session.outputs else None
+            if not session.tool_ids:
+                return
             tool_id = session.tool_ids.pop(0)
-            failed = bool(data.get("is_error"))
-            await self._update(
-                session,
-                update_tool_call(
-                    tool_id, status="failed" if failed else "completed", raw_output=event.message
-                ),
-            )
+            status: Literal["completed", "failed"] = "failed" if data.get("is_error") else "completed"
+            raw = _raw_output(output) if output is not None else event.message
+            await self._update(session, update_tool_call(tool_id, status=status, raw_output=raw))
 
     # -- the proposal: permission, then writes --------------------------------------------------------
 

@@ -165,6 +165,9 @@ def test_prompt_streams_tool_calls_asks_permission_and_writes_through_the_client
     assert any(u.kind == "edit" and u.title.startswith("str_replace") for u in calls)
     done_updates = [u for u in client.updates if getattr(u, "session_update", "") == "tool_call_update"]
     assert any(u.status == "completed" for u in done_updates)
+    # rawOutput is the tool's whole output (the view of the file), not its first line
+    viewed = str(done_updates[0].raw_output)
+    assert "def clamp" in viewed and "raise NotImplementedError" in viewed, viewed
     proposal = [u for u in calls if str(u.tool_call_id).startswith("proposal-")]
     assert len(proposal) == 1 and proposal[0].content is not None
     diff = proposal[0].content[0]
@@ -175,6 +178,49 @@ def test_prompt_streams_tool_calls_asks_permission_and_writes_through_the_client
     assert [path for path, _ in client.writes] == [str(stats)]
     assert str(stats) in client.reads  # the current text came from the client before writing
     assert "return sum(values) / len(values)" in stats.read_text()
+
+
+def test_a_reply_without_tool_calls_is_the_message_not_a_plan(
+    fake_anthropic: FakeAnthropic, ws: Path, tmp_path: Path
+) -> None:
+    answer = "mean is still a stub: it raises NotImplementedError."
+    fake_anthropic.enqueue(text(answer))
+    client = RecordingClient("allow")
+    stop = asyncio.run(_prompt(client, ws, _env(fake_anthropic, tmp_path), fs=True))
+
+    assert stop == "end_turn"
+    assert "plan" not in client.kinds(), client.updates
+    said = [str(getattr(getattr(u, "content", None), "text", "")) for u in client.updates]
+    assert sum(answer in line for line in said) == 1, said
+    assert client.permissions == [] and client.writes == []
+
+
+def test_raw_output_is_the_whole_output_bounded_with_a_note(tmp_path: Path) -> None:
+    from server.acp import RAW_OUTPUT_CHARS, _raw_output, _ToolOutputs
+
+    assert _raw_output("line 1\nline 2\n") == "line 1\nline 2\n"
+    long = "x" * (RAW_OUTPUT_CHARS + 500)
+    cut = _raw_output(long)
+    assert cut.startswith("x" * RAW_OUTPUT_CHARS) and len(cut) < RAW_OUTPUT_CHARS + 100
+    assert "500 more characters cut" in cut
+
+    transcript = tmp_path / "run.jsonl"
+    records = [
+        {"type": "tool_call", "id": "a", "name": "bash", "input": {}},
+        {"type": "tool_result", "id": "a", "name": "bash", "content": "first\nsecond", "is_error": False},
+        {"type": "request", "messages": []},
+        {"type": "tool_result", "id": "b", "name": "view", "content": "1\tline", "is_error": False},
+    ]
+    outputs = _ToolOutputs(transcript)
+    assert outputs.next("bash") is None  # no transcript yet
+    transcript.write_text(json.dumps(records[0]) + "\n" + json.dumps(records[1]) + "\n")
+    assert outputs.next("bash") == "first\nsecond"
+    with transcript.open("a") as handle:  # the next record half written: not read yet
+        handle.write(json.dumps(records[2]) + "\n" + json.dumps(records[3])[:10])
+    assert outputs.next("view") is None
+    with transcript.open("a") as handle:
+        handle.write(json.dumps(records[3])[10:] + "\n")
+    assert outputs.next("view") == "1\tline"
 
 
 def test_reject_writes_nothing(fake_anthropic: FakeAnthropic, ws: Path, tmp_path: Path) -> None:

@@ -1,13 +1,17 @@
 """`agentls mcp` as a real process, driven by the `mcp` SDK's stdio client: it lists `search_code`,
 `find_symbol` and `lookup_docs`, answers them from the workspace's index and the installed packages, and
-reports a bad call as an MCP error result."""
+reports a bad call as an MCP error result (bad arguments in one line naming the argument). Driven with raw
+lines: a line that is no JSON-RPC message gets a JSON-RPC error and the server goes on."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
+import select
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -28,16 +32,15 @@ def _is_error(result: Any) -> bool:
     return bool(getattr(result, "is_error", None) or getattr(result, "isError", None))
 
 
-async def _session_calls(root: Path, cache: Path) -> dict[str, Any]:
+def _command(root: Path) -> tuple[str, list[str]]:
     agentls = shutil.which("agentls")
-    command, args = (
-        (agentls, ["mcp", "--path", str(root)])
-        if agentls
-        else (
-            sys.executable,
-            ["-m", "server.cli", "mcp", "--path", str(root)],
-        )
-    )
+    if agentls:
+        return agentls, ["mcp", "--path", str(root)]
+    return sys.executable, ["-m", "server.cli", "mcp", "--path", str(root)]
+
+
+async def _session_calls(root: Path, cache: Path) -> dict[str, Any]:
+    command, args = _command(root)
     params = StdioServerParameters(
         command=command,
         args=args,
@@ -56,6 +59,11 @@ async def _session_calls(root: Path, cache: Path) -> dict[str, Any]:
         out["bad"] = await session.call_tool("find_symbol", {"name": "x", "path": "../outside"})
         out["secret"] = await session.call_tool("search_code", {"query": "AWS_SECRET_ACCESS_KEY"})
         out["secret_symbol"] = await session.call_tool("find_symbol", {"name": "AWS", "prefix": True})
+        out["bad_type"] = await session.call_tool("search_code", {"query": "mean", "limit": "abc"})
+        out["bad_missing"] = await session.call_tool("search_code", {"limit": 3})
+        out["bad_unknown"] = await session.call_tool("search_code", {"query": "mean", "k": "abc"})
+        out["bad_enum"] = await session.call_tool("find_symbol", {"name": "mean", "role": "caller"})
+        out["after_bad"] = await session.call_tool("search_code", {"query": "mean", "limit": 2})
     return out
 
 
@@ -79,6 +87,73 @@ def test_agentls_mcp_serves_the_index_to_an_sdk_client(tmp_path: Path) -> None:
     for key in ("secret", "secret_symbol"):
         found = _text(out[key])
         assert "settings_prod.py" in found and "<secret:" in found and SECRET not in found, found
+    # A bad argument: one line naming it and what it takes, no exception repr nor pydantic dump.
+    expected = {
+        "bad_type": "`limit`: expected integer, got string",
+        "bad_missing": "the required field `query` is missing",
+        "bad_unknown": "no argument `k`; it takes `query`, `limit`, `path`, `dependency`, `files`",
+        "bad_enum": "`role`: 'caller' is not one of 'definition', 'reference', 'any'",
+    }
+    for key, words in expected.items():
+        said = _text(out[key])
+        assert _is_error(out[key]) and words in said and "\n" not in said, (key, said)
+        assert "validation error" not in said and "ToolInputError" not in said and "pydantic" not in said
+    assert not _is_error(out["after_bad"]) and "mathx/stats.py" in _text(out["after_bad"])
+
+
+def test_agentls_mcp_answers_a_malformed_line_and_serves_on(tmp_path: Path) -> None:
+    root = copy_workspace(tmp_path / "ws")
+    command, args = _command(root)
+    initialize = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-06-18",
+            "capabilities": {},
+            "clientInfo": {"name": "t", "version": "1"},
+        },
+    }
+    lines = [
+        json.dumps(initialize),
+        '{"jsonrpc": "2.0", "method": "notifications/initialized"}',
+        "this is not JSON",
+        "",  # a blank line is no message: nothing to answer
+        "[1, 2]",
+        '{"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": "oops"}',
+        '{"jsonrpc": "2.0", "id": 2, "method": "tools/list"}',
+    ]
+    process = subprocess.Popen(
+        [command, *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "AGENTLS_CACHE_DIR": str(tmp_path / "cache")},
+        cwd=root,
+    )
+    assert process.stdin is not None and process.stdout is not None
+    try:
+        process.stdin.write(("\n".join(lines) + "\n").encode())
+        process.stdin.flush()
+        answers = []
+        while len(answers) < 5:
+            ready, _, _ = select.select([process.stdout], [], [], 120)
+            assert ready, f"no answer after {answers}"
+            answers.append(json.loads(process.stdout.readline()))
+        process.stdin.close()
+        assert process.wait(30) == 0
+    finally:
+        process.kill()
+    assert answers[0]["id"] == 1 and "result" in answers[0]
+    assert answers[1] == {
+        "jsonrpc": "2.0",
+        "id": None,
+        "error": {"code": -32700, "message": "Parse error: the line is not JSON"},
+    }
+    assert answers[2]["id"] is None and answers[2]["error"]["code"] == -32600
+    assert answers[3]["id"] == 7 and answers[3]["error"]["code"] == -32600  # the id a client waits on
+    assert "`params`" in answers[3]["error"]["message"]
+    assert answers[4]["id"] == 2 and "search_code" in json.dumps(answers[4]["result"])
 
 
 def test_agentls_mcp_trust_records_the_users_trust_in_the_workspaces_servers(tmp_path: Path) -> None:
