@@ -388,7 +388,11 @@ def test_the_end_of_a_run_is_shown_once(workspace: Path, tmp_path: Path, nvim: s
         fake.enqueue(text(NO_CHANGE), text(ANSWER), fault_401())
         result = run_nvim(nvim, "messages.lua", workspace, tmp_path, env=fake.env())
 
-    assert (result["edit_status"], result["ask_status"], result["failed_status"]) == ("done", "done", "failed")
+    assert (result["edit_status"], result["ask_status"], result["failed_status"]) == (
+        "done",
+        "done",
+        "failed",
+    )
     everything = "\n".join(m["message"] for m in result["shown"])
     # The edit that changed nothing: its summary, once, saying so.
     said = shown(result, NO_CHANGE)
@@ -442,7 +446,7 @@ def test_an_edit_the_editor_refused_is_shown_once(workspace: Path, tmp_path: Pat
     assert "was not applied" in said[0]
 
 
-def test_a_request_repeated_while_the_server_starts_is_sent_once(
+def test_requests_given_while_the_server_starts_are_sent_once_with_their_place(
     workspace: Path, tmp_path: Path, nvim: str
 ) -> None:
     serve = f"sleep 3; exec {sys.executable} -m server.cli serve --stdio"
@@ -452,6 +456,9 @@ def test_a_request_repeated_while_the_server_starts_is_sent_once(
 
     assert result["initialized_at_first_press"] is False
     assert result["questions"] == ["what does clamp do?", "what does mean do?"]
+    # where the cursor was when :AgentlsTests was given, not where it is when the server is ready
+    position = {"line": 2, "character": 4}
+    assert result["tests"] == [{"uri": (workspace / STATS).as_uri(), "position": position}]
     dropped = [m for m in result["messages"] if "already waiting for the server" in m]
     assert dropped == ["agentls: already waiting for the server: ask: what does clamp do?"]
 

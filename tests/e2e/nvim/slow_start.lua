@@ -1,6 +1,7 @@
 -- Commands pressed while the server is still starting (the Python test's `cmd` sleeps before it execs
--- the server): the same :AgentlsAsk twice, then another question. Each distinct request is sent once the
--- server is ready; the repeated one is dropped with a message. The result holds what was sent.
+-- the server): the same :AgentlsAsk twice, then another question, then :AgentlsTests at a place before
+-- the user goes to another buffer. Each distinct request is sent once the server is ready; the repeated
+-- one is dropped with a message. The result holds what was sent.
 local here = debug.getinfo(1, "S").source:sub(2):match("(.*/)")
 local H = dofile(here .. "harness.lua")
 
@@ -28,14 +29,25 @@ H.run(function(h)
   vim.cmd("AgentlsAsk what does clamp do?")
   vim.cmd("AgentlsAsk what does clamp do?")
   vim.cmd("AgentlsAsk what does mean do?")
+  -- Tests asked for at a place, then the user moves on to another buffer before the server is ready:
+  -- the request carries the place where the command was given.
+  vim.api.nvim_win_set_cursor(0, { 3, 4 })
+  vim.cmd("AgentlsTests")
+  vim.cmd("enew")
+  vim.api.nvim_buf_set_lines(0, 0, -1, false, { "a", "b", "c", "d", "e", "f" })
+  vim.api.nvim_win_set_cursor(0, { 6, 0 })
   h.wait_attached(buf)
   h.wait(20000, function()
-    return #sent >= 2 and answered == #sent
+    return #sent >= 3 and answered == #sent
   end, "the requests to be sent and answered")
   vim.wait(1500) -- a queued duplicate would go out now
-  local questions = {}
+  local questions, tests = {}, {}
   for _, params in ipairs(sent) do
-    table.insert(questions, params.arguments[1].question or vim.NIL)
+    if params.command == "agentls.writeTests" then
+      table.insert(tests, params.arguments[1])
+    else
+      table.insert(questions, params.arguments[1].question or vim.NIL)
+    end
   end
-  return { questions = questions, initialized_at_first_press = initialized_at_first_press }
+  return { questions = questions, tests = tests, initialized_at_first_press = initialized_at_first_press }
 end)

@@ -144,8 +144,17 @@ local function buffer_uri(bufnr)
   return vim.uri_from_bufnr(bufnr)
 end
 
-local function position(client)
-  return vim.lsp.util.make_position_params(0, client.offset_encoding).position
+--- The current window's cursor (0-based row, byte column), taken when a command is given: the server
+--- may become ready later, when another window or buffer is current.
+local function cursor()
+  local at = vim.api.nvim_win_get_cursor(0)
+  return { row = at[1] - 1, col = at[2] }
+end
+
+--- The LSP position of `at` (from `cursor`) in `bufnr`, in the client's offset encoding.
+local function position(client, bufnr, at)
+  local character = vim.lsp.util.character_offset(bufnr, at.row, at.col, client.offset_encoding)
+  return { line = at.row, character = character }
 end
 
 --- The LSP range of lines `line1..line2` (1-based, inclusive) of `bufnr`.
@@ -183,7 +192,7 @@ local function visual_range(client, bufnr)
 end
 
 --- The range a command applies to: the visual selection, the command's line range, or the cursor line.
-local function command_range(client, bufnr, range)
+local function command_range(client, bufnr, range, at)
   if type(range) == "table" and range.start then
     return range
   end
@@ -198,8 +207,7 @@ local function command_range(client, bufnr, range)
   if range == true then
     return visual_range(client, bufnr)
   end
-  local row = vim.api.nvim_win_get_cursor(0)[1]
-  return lines_range(client, bufnr, row, row)
+  return lines_range(client, bufnr, at.row + 1, at.row + 1)
 end
 
 local function relpath(bufnr)
@@ -231,9 +239,9 @@ function M.implement()
   if not st then
     return
   end
-  local bufnr = vim.api.nvim_get_current_buf()
+  local bufnr, at = vim.api.nvim_get_current_buf(), cursor()
   client_mod.with_client(st, bufnr, function(client)
-    local pos = position(client)
+    local pos = position(client, bufnr, at)
     local params = {
       textDocument = { uri = buffer_uri(bufnr) },
       range = { start = pos, ["end"] = pos },
@@ -270,9 +278,9 @@ function M.tests()
   if not st then
     return
   end
-  local bufnr = vim.api.nvim_get_current_buf()
+  local bufnr, at = vim.api.nvim_get_current_buf(), cursor()
   client_mod.with_client(st, bufnr, function(client)
-    local pos = position(client)
+    local pos = position(client, bufnr, at)
     runs.execute(
       st,
       client,
@@ -304,10 +312,10 @@ function M.edit(instruction, opts)
     return
   end
   opts = opts or {}
-  local bufnr = vim.api.nvim_get_current_buf()
+  local bufnr, at = vim.api.nvim_get_current_buf(), cursor()
   prompt("agentls edit: ", instruction, function(text)
     client_mod.with_client(st, bufnr, function(client)
-      local range = command_range(client, bufnr, opts.range)
+      local range = command_range(client, bufnr, opts.range, at)
       runs.execute(
         st,
         client,
@@ -327,14 +335,14 @@ function M.ask(question, opts)
     return
   end
   opts = opts or {}
-  local bufnr = vim.api.nvim_get_current_buf()
+  local bufnr, at = vim.api.nvim_get_current_buf(), cursor()
   prompt("agentls ask: ", question, function(text)
     client_mod.with_client(st, bufnr, function(client)
       local argument = { question = text }
       if vim.bo[bufnr].buftype == "" and vim.api.nvim_buf_get_name(bufnr) ~= "" then
         argument.uri = buffer_uri(bufnr)
         if opts.range then
-          argument.range = command_range(client, bufnr, opts.range)
+          argument.range = command_range(client, bufnr, opts.range, at)
         end
       end
       runs.execute(st, client, protocol.commands.ask, argument, {
@@ -702,14 +710,14 @@ function M.team(instruction, opts)
     return
   end
   opts = opts or {}
-  local bufnr = vim.api.nvim_get_current_buf()
+  local bufnr, at = vim.api.nvim_get_current_buf(), cursor()
   prompt("agentls team: ", instruction, function(text)
     client_mod.with_client(st, bufnr, function(client)
       local argument = { instruction = text, mode = "team" }
       if vim.bo[bufnr].buftype == "" and vim.api.nvim_buf_get_name(bufnr) ~= "" then
         argument.uri = buffer_uri(bufnr)
         if opts.range then
-          argument.range = command_range(client, bufnr, opts.range)
+          argument.range = command_range(client, bufnr, opts.range, at)
         end
       end
       runs.execute(st, client, protocol.commands.run, argument, {
