@@ -17,8 +17,9 @@ Providers:
 Face id is looked up only in the local Hugging Face cache (`local_files_only`), a folder path is used as
 it is, and `cache_dir/models/<id with "/" replaced by "--">` is tried too. When the configured default
 model is absent, a model built offline stands in (`stand_in_model`): the one `distill_model` wrote to
-`cache_dir/models/distilled-minilm`, else the code word vectors in `cache_dir/models/code-words`. When nothing loads, `EmbedderLoad.embedder` is None and `EmbedderLoad.notice` says once why
-search is lexical only and what to do.
+`cache_dir/models/distilled-minilm`, else the code word vectors in `cache_dir/models/code-words`. When
+nothing loads, `EmbedderLoad.embedder` is None and `EmbedderLoad.notice` says once why search is lexical
+only and what to do.
 
 Every embedder returns float32 rows of unit length (zero rows stay zero), so a dot product is a cosine.
 Its `id` (`provider:model:dim`) is stored with the index: when it changes, vectors are recomputed. For
