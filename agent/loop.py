@@ -729,14 +729,16 @@ class Agent:
         self.recorder.tool_result(
             step=self.steps, id=tool_id, name=name, content=content, is_error=result.is_error, seconds=seconds
         )
-        first = content.strip().split("\n", 1)[0] if content.strip() else ""
-        if self.secrets is not None:  # progress lines and logs show no secret value either
-            first = self.secrets.redact(first)
+        # the event carries the whole output (ACP's rawOutput) and a first line for progress; neither
+        # shows a secret value
+        output = self.secrets.redact(content) if self.secrets is not None else content
+        first = output.strip().split("\n", 1)[0] if output.strip() else ""
         self._emit(
             "tool_result",
             ("error: " if result.is_error else "") + one_line(first, 120),
             name=name,
             is_error=result.is_error,
+            output=output,
         )
         block: dict[str, Any] = {"type": "tool_result", "tool_use_id": tool_id, "content": content}
         if result.is_error:

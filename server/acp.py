@@ -33,7 +33,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import itertools
-import json
 import logging
 import os
 import threading
@@ -120,42 +119,6 @@ class _Session:
     stop: threading.Event = field(default_factory=threading.Event)
     plan: list[Any] | None = None
     """The run's plan entries, held until the run acts (a reply without tool calls is no plan)."""
-    outputs: _ToolOutputs | None = None
-    """The current run's tool outputs, read from its transcript."""
-
-
-class _ToolOutputs:
-    """The whole output of each tool call of a run, read from the run's transcript as it grows.
-
-    The loop's ``tool_result`` event carries the output's first line; the transcript (`agent.transcript`,
-    ``<runs>/<run_id>.jsonl``, one flushed line a record, secrets scrubbed) has its ``tool_result`` record,
-    written before the event is sent. Events and records come in the same order, so each event takes the
-    next record of its tool; the file is read from where the previous one ended."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.offset = 0
-
-    def next(self, name: str) -> str | None:
-        """The output of the next call of tool `name`; None when the transcript does not have it."""
-        try:
-            with self.path.open("rb") as handle:
-                handle.seek(self.offset)
-                for line in handle:
-                    if not line.endswith(b"\n"):  # being written: a later call reads it whole
-                        return None
-                    self.offset += len(line)
-                    try:
-                        record = json.loads(line)
-                    except ValueError:
-                        continue
-                    if isinstance(record, dict) and record.get("type") == "tool_result":
-                        content = record.get("content")
-                        if record.get("name") == name and isinstance(content, str):
-                            return content
-        except OSError as error:  # a run without a transcript (a full disk): the first line will do
-            log.info("acp: cannot read the tool output from %s: %s", self.path, error)
-        return None
 
 
 def _raw_output(output: str, limit: int = RAW_OUTPUT_CHARS) -> str:
@@ -374,7 +337,6 @@ class AgentlsAcpAgent:
             on_done=on_done,
         )
         session.handle = handle
-        session.outputs = _ToolOutputs(runs_dir(self.env) / f"{handle.run_id}.jsonl")  # Transcript's name
         if session.cancelled:
             handle.cancel()
         while True:
@@ -386,7 +348,6 @@ class AgentlsAcpAgent:
             except Exception:  # a client that cannot take an update must not stop the run
                 log.exception("session/update failed")
         session.plan = None  # never acted on: the reply is the message, not a plan too
-        session.outputs = None
         result = await asyncio.to_thread(handle.wait)
         assert result is not None  # on_done came after the result was set
         return result
@@ -451,13 +412,12 @@ class AgentlsAcpAgent:
                 ),
             )
         elif event.kind == "tool_result":
-            # Read even when no tool_call is open (a call cut off at max_tokens has only its result).
-            output = session.outputs.next(str(data.get("name", ""))) if session.outputs else None
+            output = data.get("output")
             if not session.tool_ids:
                 return
             tool_id = session.tool_ids.pop(0)
             status: Literal["completed", "failed"] = "failed" if data.get("is_error") else "completed"
-            raw = _raw_output(output) if output is not None else event.message
+            raw = _raw_output(output) if isinstance(output, str) else event.message
             await self._update(session, update_tool_call(tool_id, status=status, raw_output=raw))
 
     # -- the proposal: permission, then writes --------------------------------------------------------
