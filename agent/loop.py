@@ -711,7 +711,7 @@ class Agent:
         input = use.get("input", {})
         tool_id = str(use.get("id", ""))
         description = self.registry.describe(name, input if isinstance(input, Mapping) else {})
-        self._emit("tool_call", description, name=name, input=input)
+        self._emit("tool_call", description, name=name, input=input, id=tool_id)
         self.recorder.tool_call(step=self.steps, id=tool_id, name=name, input=input)
         started = time.monotonic()
         try:  # placeholders of secret values back to the values; an edit that would change one is refused
@@ -739,6 +739,7 @@ class Agent:
             name=name,
             is_error=result.is_error,
             output=output,
+            id=tool_id,
         )
         block: dict[str, Any] = {"type": "tool_result", "tool_use_id": tool_id, "content": content}
         if result.is_error:
@@ -774,7 +775,11 @@ class Agent:
             step=self.steps, id=tool_id, name=name, content=content, is_error=True, seconds=0.0
         )
         self._emit(
-            "tool_result", f"error: {name} call cut off at max_tokens; not run", name=name, is_error=True
+            "tool_result",
+            f"error: {name} call cut off at max_tokens; not run",
+            name=name,
+            is_error=True,
+            id=tool_id,
         )
         return {"type": "tool_result", "tool_use_id": tool_id, "content": content, "is_error": True}
 

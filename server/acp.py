@@ -113,7 +113,9 @@ class _Session:
     root: Path
     handle: RunHandle | None = None
     cancelled: bool = False
-    tool_ids: list[str] = field(default_factory=list)
+    tool_ids: dict[str, str] = field(default_factory=dict)
+    """The open tool calls: the model's tool-call id -> the ACP ``toolCallId`` (a delegated sub-agent's
+    calls interleave with the run's own, and a call cut off at max_tokens has a result only)."""
     # Set by session/cancel: stops the first indexing of a prompt too (the run's own flag only reaches
     # the agent loop, after the index is open).
     stop: threading.Event = field(default_factory=threading.Event)
@@ -395,7 +397,7 @@ class AgentlsAcpAgent:
             raw = data.get("input")
             input = raw if isinstance(raw, Mapping) else {}
             tool_id = f"tool-{next(self._ids)}"
-            session.tool_ids.append(tool_id)
+            session.tool_ids[str(data.get("id") or tool_id)] = tool_id
             path = input.get("path")
             locations = (
                 [ToolCallLocation(path=str(session.root / path))] if isinstance(path, str) and path else None
@@ -413,9 +415,10 @@ class AgentlsAcpAgent:
             )
         elif event.kind == "tool_result":
             output = data.get("output")
-            if not session.tool_ids:
+            found = session.tool_ids.pop(str(data.get("id") or ""), None)
+            if found is None:  # no call was reported for it
                 return
-            tool_id = session.tool_ids.pop(0)
+            tool_id = found
             status: Literal["completed", "failed"] = "failed" if data.get("is_error") else "completed"
             raw = _raw_output(output) if isinstance(output, str) else event.message
             await self._update(session, update_tool_call(tool_id, status=status, raw_output=raw))

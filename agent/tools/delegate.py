@@ -17,7 +17,7 @@ Accounting: the sub-agent's usage joins the caller's (`DelegateHost.absorb`), so
 run's cost and budget and is listed under the role ``explore`` (`agent.costs`). The caller's transcript
 gets a ``delegate`` record (task, status, report, usage, cost, steps, the sub-agent's model) and the
 sub-agent writes its own transcript beside it (``<run_id>.d/explore-N.jsonl``); its tool calls reach
-the caller's `on_event` as "tool_call" events with ``role: "explore"``.
+the caller's `on_event` as "tool_call" and "tool_result" events with ``role: "explore"``.
 """
 
 from __future__ import annotations
@@ -243,15 +243,16 @@ def _sub_settings(host: DelegateHost) -> AgentSettings:
 
 
 def _forward(host: DelegateHost) -> EventSink:
-    """The sub-agent's tool calls as the caller's "tool_call" events, tagged ``role: "explore"``."""
+    """The sub-agent's tool calls and results as the caller's events, tagged ``role: "explore"`` (each
+    carries the model's tool-call ``id``, which pairs a result with its call)."""
     from agent.loop import AgentEvent
 
     def forward(event: AgentEvent) -> None:
-        if host.on_event is None or event.kind != "tool_call":
+        if host.on_event is None or event.kind not in ("tool_call", "tool_result"):
             return
         host.on_event(
             AgentEvent(
-                kind="tool_call",
+                kind=event.kind,
                 message=f"[{ROLE}] {event.message}",
                 step=host.steps,
                 usage=host.usage + event.usage,

@@ -28,7 +28,7 @@ from acp.schema import (
 )
 
 from tests.agent.agent_harness import GOOD_BODY, STUB_BODY, copy_workspace, done, replace, view
-from tests.fakes.anthropic_server import FAKE_API_KEY, FakeAnthropic, slow, text, turn
+from tests.fakes.anthropic_server import FAKE_API_KEY, FakeAnthropic, slow, text, tool_use, turn
 
 AGENT_TOML = """\
 [agent]
@@ -203,6 +203,40 @@ def test_raw_output_is_the_whole_output_bounded_with_a_note() -> None:
     cut = _raw_output(long)
     assert cut.startswith("x" * RAW_OUTPUT_CHARS) and len(cut) < RAW_OUTPUT_CHARS + 100
     assert "500 more characters cut" in cut
+
+
+def test_a_delegated_sub_agents_tool_calls_each_end_with_their_own_output(
+    fake_anthropic: FakeAnthropic, ws: Path, tmp_path: Path
+) -> None:
+    report = "mean is the stub in mathx/stats.py; clamp is beside it."
+    fake_anthropic.enqueue(
+        turn(
+            text("Plan: ask where mean is, then implement it."),
+            tool_use("delegate", {"task": "Where is mean?"}),
+        ),
+        view(),  # the sub-agent's call, between the run's delegate call and its result
+        text(report),  # the sub-agent's report: the delegate call's output
+        replace(STUB_BODY, GOOD_BODY),
+        done("Implemented `mean`."),
+    )
+    client = RecordingClient("allow")
+    assert asyncio.run(_prompt(client, ws, _env(fake_anthropic, tmp_path), fs=True)) == "end_turn"
+
+    calls = [
+        u
+        for u in client.updates
+        if getattr(u, "session_update", "") == "tool_call" and not str(u.tool_call_id).startswith("proposal-")
+    ]
+    ended = {
+        u.tool_call_id: u
+        for u in client.updates
+        if getattr(u, "session_update", "") == "tool_call_update" and u.status in ("completed", "failed")
+    }
+    assert [c.title.split(" ", 1)[0] for c in calls] == ["delegate:", "[explore]", "str_replace"]
+    assert {c.tool_call_id for c in calls} <= set(ended)  # every call ends
+    delegate, viewed, _ = calls
+    assert report in str(ended[delegate.tool_call_id].raw_output)
+    assert "def clamp" in str(ended[viewed.tool_call_id].raw_output)
 
 
 def test_reject_writes_nothing(fake_anthropic: FakeAnthropic, ws: Path, tmp_path: Path) -> None:
