@@ -6,22 +6,7 @@ local H = dofile(here .. "harness.lua")
 local S = dofile(here .. "scenario.lua")
 
 H.run(function(h)
-  local compat = require("agentls.compat")
-  local sent, answers = {}, {}
-  local request = compat.request
-  compat.request = function(client, method, params, handler, bufnr)
-    if method == "workspace/executeCommand" then
-      table.insert(sent, params)
-      local index = #sent
-      local wrapped = function(err, result, ...)
-        answers[index] =
-          { error = err and err.message or vim.NIL, result = result == nil and vim.NIL or result }
-        return handler(err, result, ...)
-      end
-      return request(client, method, params, wrapped, bufnr)
-    end
-    return request(client, method, params, handler, bufnr)
-  end
+  local sent, answers = h.record_commands()
 
   local buf = h.edit("mathx/stats.py")
   local client = h.wait_attached(buf)

@@ -88,6 +88,28 @@ function H.wait_attached(bufnr, ms)
   return H.agentls_client(bufnr)
 end
 
+--- Record the plugin's `workspace/executeCommand` requests: returns `sent` (their params, in order) and
+--- `answers` (by the same index: `{error, result}` once the server has answered).
+function H.record_commands()
+  local compat = require("agentls.compat")
+  local sent, answers = {}, {}
+  local request = compat.request
+  compat.request = function(client, method, params, handler, bufnr)
+    if method ~= "workspace/executeCommand" then
+      return request(client, method, params, handler, bufnr)
+    end
+    table.insert(sent, params)
+    local index = #sent
+    local wrapped = function(err, result, ...)
+      answers[index] =
+        { error = err and err.message or vim.NIL, result = result == nil and vim.NIL or result }
+      return handler(err, result, ...)
+    end
+    return request(client, method, params, wrapped, bufnr)
+  end
+  return sent, answers
+end
+
 function H.run(scenario)
   vim.opt.runtimepath:prepend(env("AGENTLS_NVIM_PLUGIN"))
   vim.cmd("filetype on")

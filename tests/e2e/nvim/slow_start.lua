@@ -6,20 +6,7 @@ local here = debug.getinfo(1, "S").source:sub(2):match("(.*/)")
 local H = dofile(here .. "harness.lua")
 
 H.run(function(h)
-  local compat = require("agentls.compat")
-  local sent, answered = {}, 0
-  local request = compat.request
-  compat.request = function(client, method, params, handler, bufnr)
-    if method == "workspace/executeCommand" then
-      table.insert(sent, params)
-      local wrapped = function(...)
-        answered = answered + 1
-        return handler(...)
-      end
-      return request(client, method, params, wrapped, bufnr)
-    end
-    return request(client, method, params, handler, bufnr)
-  end
+  local sent, answers = h.record_commands()
 
   local buf = h.edit("mathx/stats.py")
   local initialized_at_first_press = false
@@ -38,7 +25,7 @@ H.run(function(h)
   vim.api.nvim_win_set_cursor(0, { 6, 0 })
   h.wait_attached(buf)
   h.wait(20000, function()
-    return #sent >= 3 and answered == #sent
+    return #sent >= 3 and vim.tbl_count(answers) == #sent
   end, "the requests to be sent and answered")
   vim.wait(1500) -- a queued duplicate would go out now
   local questions, tests = {}, {}
