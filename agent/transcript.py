@@ -25,6 +25,11 @@ time, ISO 8601). Record types, in the order a run writes them:
 - `run_end`: `status`, `summary`, `error`, `usage`, `cost`, `steps`, `seconds`, `step_seconds`, `roles`
   (usage, cost and calls per role and node; they add up to `usage` and `cost`).
 
+A team run (`agent.team.engine`) writes one transcript for all its roles: its own `run_start` (role
+``team:<graph>``), then each role's `run_start` ... `run_end`, then its own `run_end`, whose `roles` hold
+the whole run's (a resumed run's earlier parts included). The run has ended once it has as many `run_end`
+records as `run_start` ones (`run_end_of`).
+
 The agent loop writes these records through `agent.recorder.Recorder`, which builds them as typed values;
 this module stores and reads them. Every record is flushed as it is written, so a crash leaves a readable
 file without a `run_end` (listed as "incomplete"). The API key never appears: the writer is given the
@@ -262,6 +267,19 @@ class RunRecord:
         """The records of one type, in order."""
         return [record for record in self.records if record.type == type]
 
+    @property
+    def end(self) -> TranscriptRecord | None:
+        """The run's own `run_end` (`run_end_of`), None while it runs or when it was killed."""
+        return run_end_of(self.records)
+
+
+def run_end_of(records: Sequence[TranscriptRecord]) -> TranscriptRecord | None:
+    """The run's own `run_end`: the last one, once every `run_start` has its end (a team run's roles end
+    before the run does); None while the run goes on, or when its process died."""
+    starts = sum(1 for record in records if record.type == "run_start")
+    ends = [record for record in records if record.type == "run_end"]
+    return ends[-1] if ends and len(ends) >= starts else None
+
 
 def _freeze(value: Any) -> Any:
     if isinstance(value, dict):
@@ -305,7 +323,7 @@ _RUNNING_SECONDS = 120.0
 
 def _summary(path: Path, records: Sequence[TranscriptRecord]) -> RunSummary:
     start = next((r for r in records if r.type == "run_start"), None)
-    end = next((r for r in reversed(records) if r.type == "run_end"), None)
+    end = run_end_of(records)
     task = start.get("task", {}) if start is not None else {}
     if end is not None:
         status = str(end.get("status", "unknown"))

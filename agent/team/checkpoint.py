@@ -30,6 +30,8 @@ class TeamState(BaseModel):
     next_node: int = 0
     """Index of the node to run next (the failed one, after a failure)."""
     spec: dict[str, Any] | None = None
+    spec_pending: bool = False
+    """The spec waits for the user's confirmation (`agent.team.confirm_spec`), asked before the next node."""
     design: dict[str, Any] | None = None
     results: list[dict[str, Any]] = Field(default_factory=list)
     """`WorkResult`s in the order the coders submitted them."""

@@ -47,7 +47,7 @@ from pydantic import BaseModel
 
 from agent.config import AgentSettings
 from agent.costs import CostLedger
-from agent.loop import AgentEvent, EventKind, RunCancelled, RunResult, RunStatus
+from agent.loop import Agent, AgentEvent, EventKind, RunCancelled, RunResult, RunStatus
 from agent.models import Cancelled
 from agent.overlay import Overlay
 from agent.proposal import Proposal, new_proposal_id
@@ -57,13 +57,13 @@ from agent.roles import ROLES
 from agent.task import Task
 from agent.team.checkpoint import TeamState, save_checkpoint
 from agent.team.graph import Graph, Node
-from agent.team.handoffs import Design, Review, Spec, WorkItem, WorkResult, markdown
-from agent.team.role_agent import RoleAgent
+from agent.team.handoffs import Design, Review, Spec, WorkItem, WorkResult, against_spec, markdown
+from agent.team.role_agent import Limit, RoleAgent
 from agent.team.submit import SubmitTool
 from agent.tools.ask import AskCallback, NoAnswer
 from agent.tools.todo import TodoList
 from agent.transcript import Transcript, new_run_id
-from agent.usage import Usage
+from agent.usage import Budget, Usage
 from agent.verify import VerificationResult, Verifier
 
 if TYPE_CHECKING:
@@ -166,6 +166,7 @@ class TeamRun:
             if resume is not None:
                 self._restore(*resume)
             for index in range(self.state.next_node, len(self.graph.nodes)):
+                self._confirm()  # after the planner's node is saved, so a stop at the question resumes here
                 self.state.next_node = index
                 node = self.graph.nodes[index]
                 began = time.monotonic()
@@ -178,6 +179,7 @@ class TeamRun:
                     )
                 self.state.next_node = index + 1
                 self._checkpoint("running", None)
+            self._confirm()
             status, summary, proposal = self._propose()
         except _SpecDeclined as declined:
             status = "no_changes"
@@ -212,6 +214,7 @@ class TeamRun:
                 proposal_id=proposal.proposal_id if proposal is not None else None,
                 seconds=seconds,
                 step_seconds=(),
+                roles=self.ledger.records(),
             )
         return RunResult(
             run_id=self.run_id,
@@ -273,7 +276,7 @@ class TeamRun:
         data = document.model_dump()
         if isinstance(document, Spec):
             self.state.spec = data
-            self._confirm(document)
+            self.state.spec_pending = True
         elif isinstance(document, Design):
             self.state.design = data
         elif isinstance(document, WorkResult):
@@ -288,7 +291,7 @@ class TeamRun:
                 continue  # finished before a resume
             author = "architect" if self.state.design is not None else "planner"  # who wrote the item
             self._handoff(author, node.name, item)
-            self._store(self._run_role(node, node.role, self._brief(node.role, item)))
+            self._store(self._run_role(node, node.role, self._brief(node.role, item), item))
             self._checkpoint("running", None)
 
     def _items(self) -> list[WorkItem]:
@@ -341,16 +344,17 @@ class TeamRun:
                 criteria=failing or [c.id for c in review.criteria],
             )
             self._handoff(node.role, node.name, fix)
-            self._store(self._run_role(node, node.fixer, self._brief(node.fixer, fix)))
+            self._store(self._run_role(node, node.fixer, self._brief(node.fixer, fix), fix))
             self._checkpoint("running", None)
 
     # -- one role --------------------------------------------------------------------------------------
 
-    def _run_role(self, node: Node, role_name: str, brief: str) -> BaseModel:
+    def _run_role(self, node: Node, role_name: str, brief: str, item: WorkItem | None = None) -> BaseModel:
         assert self.task is not None
         role = ROLES[role_name]
         assert role.handoff is not None
-        submit = SubmitTool(role.handoff)
+        spec = Spec.model_validate(self.state.spec) if self.state.spec else None
+        submit = SubmitTool(role.handoff, check=lambda document: against_spec(document, spec, item))
         settings = self._node_settings(node)
         self._emit(
             "role", f"{role.name} started ({node.name})", role=role.name, node=node.name, state="started"
@@ -375,6 +379,8 @@ class TeamRun:
             models=self.models,
             todos=self.todos,
             interpreter=self.interpreter,
+            checkpoint=lambda role_agent: self._checkpoint("running", None, role_agent),
+            limits=self._limits(node),
         )
         self.interpreter = agent.verifier.interpreter
         result = agent.run(replace(self.task, kind="run", instruction=brief, edits_allowed=True))
@@ -429,6 +435,22 @@ class TeamRun:
             }
         )
 
+    def _limits(self, node: Node) -> list[Limit]:
+        """The run's budget and the node's cap, with what the run (and the node) spent so far."""
+        limits = [Limit(self.settings.budget(), self.usage, self.cost)]
+        if node.max_cost_usd is not None:
+            spent = [entry for entry in self.ledger.entries if entry.node == node.name]
+            limits.append(
+                Limit(
+                    Budget(max_cost_usd=node.max_cost_usd),
+                    sum((entry.usage for entry in spent), Usage()),
+                    sum(entry.cost for entry in spent),
+                    f"The budget of node {node.name} (its max_cost_usd in graph {self.graph.name}) counts "
+                    "its own calls: ",
+                )
+            )
+        return limits
+
     def _brief(self, role: str, item: WorkItem | None = None) -> str:
         """The role's task: the user's request, then the handoffs it works from."""
         assert self.task is not None
@@ -453,18 +475,27 @@ class TeamRun:
             parts.append(f"## The change so far\n```diff\n{diff}\n```")
         return "\n\n".join(parts)
 
-    def _confirm(self, spec: Spec) -> None:
-        """Ask the user to confirm the spec (when configured and someone can answer)."""
-        if not self.settings.team.confirm_spec or self.ask is None:
+    def _confirm(self) -> None:
+        """Ask the user to confirm a new spec (when configured and someone can answer). A run stopped at the
+        question (Ctrl-C) keeps the spec pending, so its resume asks again instead of planning again."""
+        if self.state.spec is None or not self.state.spec_pending:
             return
+        if not self.settings.team.confirm_spec or self.ask is None:
+            self.state.spec_pending = False
+            return
+        spec = Spec.model_validate(self.state.spec)
         try:
             answer = self.ask(f"Start coding from this spec?\n\n{markdown(spec)}", ["Start", "Stop"])
         except NoAnswer as nobody:
+            if self.cancel.is_set():  # cancelled while asking: the resumed run asks again
+                raise RunCancelled("cancelled") from nobody
+            self.state.spec_pending = False
             self._decision("spec_unconfirmed", reason=str(nobody))
             return
         if answer.strip().lower() not in _YES:
             self._decision("spec_declined", answer=answer)
             raise _SpecDeclined(f"answer: {answer.strip() or 'none'}")
+        self.state.spec_pending = False
         self._decision("spec_confirmed")
 
     # -- the end ---------------------------------------------------------------------------------------
@@ -493,6 +524,10 @@ class TeamRun:
             verification_summary = "Not verified: verification is off (agent.verify = false)."
         else:
             verification_summary = verification.summary()
+        if review is not None and not review.passed:  # the checks may pass; QA's tests of the spec did not
+            failing = [c.id for c in review.criteria if c.verdict == "fail"]
+            what = f"{', '.join(failing)} failing" if failing else f"{len(review.issues)} issue(s) open"
+            verification_summary = f"Not verified: QA rejects the change ({what}).\n{verification_summary}"
         summary = "\n\n".join(parts)
         verified = verification is not None and verification.passed and (review is None or review.passed)
         return "proposed", summary, self._proposal(summary, changes, verified, verification_summary)
@@ -558,9 +593,22 @@ class TeamRun:
 
     # -- records and events ----------------------------------------------------------------------------
 
-    def _checkpoint(self, status: str, error: str | None) -> None:
+    def _checkpoint(self, status: str, error: str | None, role: Agent | None = None) -> None:
+        """Save the run's state and its checkpoint; `role`: the agent at work, whose edits, steps and
+        spending so far are saved with them (the node it is in runs again on resume)."""
         if self.runs_dir is None or self.task is None:
             return
+        state, ledger = self.state, self.ledger
+        if role is not None:
+            ledger = CostLedger(self.ledger.entries)
+            ledger.merge(role.ledger)
+            state = state.model_copy(
+                update={
+                    "roles": ledger.records(),
+                    "steps": state.steps + role.steps,
+                    "todos": self.todos.snapshot(),
+                }
+            )
         try:
             files, renames, bases = overlay_files(self.overlay.changes())
             save_state(
@@ -572,16 +620,16 @@ class TeamRun:
                     status=status,
                     bases=bases,
                     messages=[],
-                    steps=self.state.steps,
-                    reflections=self.state.rounds,
-                    usage=self.usage,
+                    steps=state.steps,
+                    reflections=state.rounds,
+                    usage=ledger.usage,
                     files=files,
                     renames=renames,
                     error=error,
                     resumed_from=self.resumed_from,
                 ),
             )
-            save_checkpoint(self.runs_dir, self.run_id, self.state)
+            save_checkpoint(self.runs_dir, self.run_id, state)
         except Exception:
             log.exception("team run %s: its checkpoint could not be saved", self.run_id)
 

@@ -12,6 +12,11 @@ validated with these models, and an invalid one goes back to the role with the v
 - `Review` (QA): a verdict per criterion with its evidence, the overall pass or fail, and what the coder
   must fix.
 
+`against_spec(handoff, spec, item)` checks what a schema cannot: that a review gives a verdict on every
+acceptance criterion of the run's spec (and on no other), that a design's work items serve the spec's
+criteria, and that a coder's result names the work item it was given. The submit tools send its message
+back to the role like a validation error.
+
 The JSON Schemas are exported to ``agent/schemas/<Name>.json`` by ``python -m agent.team.handoffs``
 (`export_schemas`); a test fails when the committed files differ from the models. `markdown(handoff)`
 renders any handoff in a few lines for people (the CLI, `agentls runs ID`, the editors' run view).
@@ -38,6 +43,7 @@ __all__ = [
     "Spec",
     "WorkItem",
     "WorkResult",
+    "against_spec",
     "export_schemas",
     "markdown",
     "tool_schema",
@@ -161,6 +167,47 @@ HANDOFFS: Mapping[str, type[BaseModel]] = {
     "Review": Review,
 }
 """The handoff models by name (the names of the schema files and of the "handoff" events)."""
+
+
+def _ids(ids: list[str]) -> str:
+    return ", ".join(ids)
+
+
+def against_spec(handoff: BaseModel, spec: Spec | None, item: WorkItem | None = None) -> str | None:
+    """What makes `handoff` disagree with the run's `spec` (or, for a coder's result, with the work `item` it
+    was given), as a message for the role; None when it agrees (or there is nothing to check against).
+
+    >>> spec = Spec(title="t", user_stories=["s"], acceptance_criteria=[
+    ...     AcceptanceCriterion(id="AC1", text="a"), AcceptanceCriterion(id="AC2", text="b")])
+    >>> print(against_spec(Review(criteria=[Criterion(id="AC1", verdict="pass", evidence="ok")],
+    ...     passed=True), spec))
+    The review needs one verdict on each acceptance criterion of the spec (AC1, AC2): none on AC2.
+    """
+    ids = spec.criterion_ids if spec is not None else []
+    if isinstance(handoff, Review) and ids:
+        given = [criterion.id for criterion in handoff.criteria]
+        problems = []
+        if missing := [i for i in ids if i not in given]:
+            problems.append(f"none on {_ids(missing)}")
+        if repeated := sorted({i for i in given if given.count(i) > 1}):
+            problems.append(f"more than one on {_ids(repeated)}")
+        if unknown := [i for i in given if i not in ids]:
+            problems.append(f"{_ids(unknown)} {'is' if len(unknown) == 1 else 'are'} not in the spec")
+        if problems:
+            return (
+                f"The review needs one verdict on each acceptance criterion of the spec ({_ids(ids)}): "
+                f"{'; '.join(problems)}."
+            )
+    if isinstance(handoff, Design) and ids:
+        unknown = sorted({c for w in handoff.work_items for c in w.criteria if c not in ids})
+        if unknown:
+            return (
+                f"Work items serve the spec's acceptance criteria ({_ids(ids)}); {_ids(unknown)} "
+                f"{'is' if len(unknown) == 1 else 'are'} not among them."
+            )
+    if isinstance(handoff, WorkResult) and item is not None and handoff.work_item != item.id:
+        return f"work_item must be {item.id!r}, the work item you were given, not {handoff.work_item!r}."
+    return None
 
 
 def _inline(node: Any, defs: Mapping[str, Any]) -> Any:

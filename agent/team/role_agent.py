@@ -1,36 +1,94 @@
 """`RoleAgent`: the agent loop (`agent.loop.Agent`) for one team role, ending when its handoff is accepted.
 
-The loop is the solo one, unchanged, with three differences that make it a role rather than a run:
+The loop is the solo one, unchanged, with a few differences that make it a role rather than a run:
 
 - its tools are the role's (`agent.tools.toolset`) plus the role's submit tool (`agent.team.submit`),
   and the run ends as soon as that tool accepts a handoff;
-- a reply without a tool call and without a handoff gets a reminder (twice), then ends the role's run
-  with no handoff (the team engine reports the node as failed);
+- a reply without a tool call is taken as the handoff when it holds one as JSON (the whole reply, or a
+  fenced block: models often write the document instead of calling the tool), validated as the submit
+  tool validates it; otherwise (or when it is invalid, with the validation message) it gets a reminder,
+  twice, then the role's run ends with no handoff (the team engine reports the node as failed);
 - it never verifies, reflects or proposes: QA checks the work and the team engine proposes the shared
-  overlay's changes once at the end.
+  overlay's changes once at the end;
+- its budget checks speak of the whole run (and of its node's own cap): the loop's own check sees only
+  the share of the run's budget the role was given, and would say what the role spent against it;
+- it never writes the run's saved state (`agent.resume`) itself: the team's state holds the user's task and
+  where in the graph the run is, so a role's edits are saved through the engine's `checkpoint` as they
+  happen, and a role's own end (which is not the run's) saves nothing.
 """
 
 from __future__ import annotations
 
+import json
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from agent.loop import Agent, RunStatus, Submitted
+from agent.loop import Agent, LimitsExceeded, RunStatus, Submitted
 from agent.models import ModelResponse
 from agent.proposal import Proposal
 from agent.team.submit import SubmitTool
+from agent.tools import ToolAbort, ToolError, one_line
 from agent.tools.toolset import toolset
+from agent.usage import Budget, BudgetExceeded, Usage
 
-__all__ = ["RoleAgent"]
+__all__ = ["Limit", "RoleAgent", "handoff_in_text"]
 
 _REMINDERS = 2
+_FENCED = re.compile(r"```[A-Za-z]*[ \t]*\n(.*?)```", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class Limit:
+    """A budget the role's calls count toward, with what was spent toward it before the role began."""
+
+    budget: Budget
+    usage: Usage
+    cost: float
+    prefix: str = ""
+    """Put before the message when the budget stops the role (which budget it is)."""
+
+
+def handoff_in_text(text: str) -> dict[str, Any] | None:
+    """The JSON object a reply holds: a fenced block (the last one that is an object), else the reply from
+    its first ``{`` to its last ``}``; None when there is none.
+
+    >>> handoff_in_text('Here it is:\\n```json\\n{"work_item": "W1"}\\n```')
+    {'work_item': 'W1'}
+    >>> handoff_in_text("Done, nothing to add.") is None
+    True
+    """
+    candidates = [match.group(1) for match in _FENCED.finditer(text)][::-1]
+    if "{" in text:
+        candidates.append(text[text.index("{") : text.rindex("}") + 1])
+    for candidate in candidates:
+        try:
+            value = json.loads(candidate)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            return value
+    return None
 
 
 class RoleAgent(Agent):
     """One role's agent on the team's shared overlay."""
 
-    def __init__(self, *args: Any, submit: SubmitTool, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        submit: SubmitTool,
+        checkpoint: Callable[[Agent], None] | None = None,
+        limits: Sequence[Limit] = (),
+        **kwargs: Any,
+    ) -> None:
+        """`checkpoint(agent)`: save the team run's state with this role's work so far (the engine's);
+        `limits`: the run's and the node's budgets, checked before each call in their own terms."""
         super().__init__(*args, **kwargs)
         self.submit = submit
+        self.checkpoint = checkpoint
+        self.limits = tuple(limits)
         registry = toolset(self.role, self.resources)
         registry.add(submit)
         self._tools = registry
@@ -42,17 +100,55 @@ class RoleAgent(Agent):
         if self.submit.accepted is not None:
             raise Submitted(response.text)
 
+    def _check_ahead(self, messages: list[dict[str, Any]], max_tokens: int | None) -> None:
+        prompt = self.memory.estimate(messages)
+        for limit in self.limits:
+            try:
+                limit.budget.check_ahead(
+                    limit.usage + self.usage,
+                    prompt,
+                    max_tokens or self.settings.model.max_tokens,
+                    self.model.model_name,
+                    self.model.provider,
+                    spent=limit.cost + self.cost,
+                )
+            except BudgetExceeded as exceeded:
+                raise LimitsExceeded(limit.prefix + exceeded.message, limit=exceeded.limit) from exceeded
+        super()._check_ahead(messages, max_tokens)
+
     def _done(self, text: str) -> None:
-        if self.submit.accepted is not None or self._reminders >= _REMINDERS:
+        invalid = self._submit_text(text) if self.submit.accepted is None else None
+        if self.submit.accepted is not None:
             raise Submitted(text)
+        if self._reminders >= _REMINDERS:
+            last = f"; its last reply: {one_line(text, 200)}" if text.strip() else ""
+            raise ToolAbort(
+                f"it answered {self._reminders + 1} times without calling `{self.submit.name}`{last}"
+            )
         self._reminders += 1
-        self.messages.append(
-            {
-                "role": "user",
-                "content": f"You have not submitted your {self.submit.handoff} yet. Call "
-                f"`{self.submit.name}` with it now; the team cannot go on without it.",
-            }
+        reminder = (
+            f"You have not submitted your {self.submit.handoff} yet. Call `{self.submit.name}` with it now; "
+            "the team cannot go on without it."
         )
+        if invalid:
+            reminder = f"{invalid}\n\n{reminder}"
+        self.messages.append({"role": "user", "content": reminder})
+
+    def _submit_text(self, text: str) -> str | None:
+        """Submit the handoff the reply holds as JSON, if any; the validation message when it is invalid."""
+        document = handoff_in_text(text)
+        if document is None:
+            return None
+        try:
+            self.submit.run(document)  # ToolAbort (invalid too often) ends the role's run
+        except ToolError as invalid:
+            return f"The {self.submit.handoff} in your reply was not submitted: {invalid}"
+        self._decision("handoff_in_text", handoff=self.submit.handoff, tool=self.submit.name)
+        return None
+
+    def _save_state(self, status: str, error: str | None) -> None:
+        if status == "running" and self.checkpoint is not None:
+            self.checkpoint(self)
 
     def _finish(self, text: str) -> tuple[RunStatus, str, Proposal | None]:
         return "no_changes", text.strip(), None

@@ -5,13 +5,15 @@ input schema is the handoff's JSON Schema (`agent.team.handoffs.tool_schema`). A
 into the model and kept as `accepted`; the role's loop then ends (`agent.team.role_agent.RoleAgent`). An
 invalid one comes back to the role as a tool error carrying pydantic's validation message, at most
 `max_invalid` times; the next invalid submission raises `ToolAbort`, which ends the role's run with a
-message saying what was wrong.
+message saying what was wrong. A `check` (the engine's `agent.team.handoffs.against_spec`) adds what the
+schema cannot say, such as a review without a verdict on every criterion of the spec; its message counts
+as a validation error.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, NoReturn
 
 from pydantic import BaseModel, ValidationError
 
@@ -34,7 +36,9 @@ class SubmitTool(CustomTool):
 
     read_only = True  # it changes no file
 
-    def __init__(self, handoff: str, *, max_invalid: int = 3) -> None:
+    def __init__(
+        self, handoff: str, *, max_invalid: int = 3, check: Callable[[BaseModel], str | None] | None = None
+    ) -> None:
         self.handoff = handoff
         self.model: type[BaseModel] = HANDOFFS[handoff]
         self.name = SUBMIT_TOOL_NAMES[handoff]
@@ -44,6 +48,7 @@ class SubmitTool(CustomTool):
         )
         self.input_schema: Mapping[str, Any] = tool_schema(self.model)
         self.max_invalid = max_invalid
+        self.check = check
         self.invalid = 0
         self.accepted: BaseModel | None = None
 
@@ -56,12 +61,18 @@ class SubmitTool(CustomTool):
         try:
             document = self.model.model_validate(dict(input))
         except ValidationError as invalid:
-            self.invalid += 1
-            message = f"The {self.handoff} is not valid; fix these and call {self.name} again:\n{invalid}"
-            if self.invalid > self.max_invalid:
-                raise ToolAbort(
-                    f"the {self.handoff} was invalid {self.invalid} times; the last error: {invalid}"
-                ) from invalid
-            raise ToolError(message) from invalid
+            self._invalid(str(invalid), invalid)
+        disagrees = self.check(document) if self.check is not None else None
+        if disagrees:
+            self._invalid(disagrees, None)
         self.accepted = document
         return f"{self.handoff} accepted."
+
+    def _invalid(self, error: str, cause: Exception | None) -> NoReturn:
+        self.invalid += 1
+        if self.invalid > self.max_invalid:
+            raise ToolAbort(
+                f"the {self.handoff} was invalid {self.invalid} times; the last error: {error}"
+            ) from cause
+        message = f"The {self.handoff} is not valid; fix these and call {self.name} again:\n{error}"
+        raise ToolError(message) from cause

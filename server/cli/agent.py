@@ -24,7 +24,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import queue
 import sys
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -157,6 +159,48 @@ def _terminal_ask(question: str, options: Sequence[str]) -> str:
     return answer
 
 
+class _Questions:
+    """The run's questions (`ask_user`, the spec confirmation, approvals), asked on the terminal by the main
+    thread: the one Ctrl-C reaches, so a question waiting for an answer stops the run like any other moment
+    (asked on the run's thread, the prompt would hold the run past Ctrl-C)."""
+
+    def __init__(self) -> None:
+        self.pending: queue.Queue[tuple[str, Sequence[str], queue.Queue[str | Exception]]] = queue.Queue()
+        self.stopped = threading.Event()
+
+    def ask(self, question: str, options: Sequence[str]) -> str:
+        """The `ask` callback, on the run's thread: waits for the main thread's answer."""
+        from agent.tools.ask import NoAnswer
+
+        if not _stdin_is_terminal():
+            raise NoAnswer("there is no terminal to ask on")
+        answer: queue.Queue[str | Exception] = queue.Queue(maxsize=1)
+        self.pending.put((question, options, answer))
+        while True:
+            try:
+                reply = answer.get(timeout=0.1)
+            except queue.Empty:
+                if self.stopped.is_set():
+                    raise NoAnswer("the run was cancelled") from None
+                continue
+            if isinstance(reply, Exception):
+                raise reply
+            return reply
+
+    def answer_one(self, timeout: float) -> None:
+        """Ask the next waiting question on the terminal, if one comes within `timeout` seconds."""
+        try:
+            question, options, answer = self.pending.get(timeout=timeout)
+        except queue.Empty:
+            return
+        from agent.tools.ask import NoAnswer
+
+        try:
+            answer.put(_terminal_ask(question, options))
+        except NoAnswer as nobody:
+            answer.put(nobody)
+
+
 def _run_agent(
     root: Path,
     task: Task,
@@ -176,6 +220,7 @@ def _run_agent(
     except MissingCredentials as missing:
         raise click.ClickException(str(missing)) from missing
     index = _open_index(root, settings, env, err)
+    questions = _Questions()
     handle = start_run(
         task,
         root=root,
@@ -183,7 +228,7 @@ def _run_agent(
         credentials=credentials,
         runs_dir=runs_dir(env),
         index=index,
-        ask=_terminal_ask,
+        ask=questions.ask,
         on_event=_Printer(err),
         on_start=lambda title: err.print(f"[bold]{escape(title)}[/]", highlight=False),
         resume=resume,
@@ -191,8 +236,9 @@ def _run_agent(
     )
     try:
         while not handle.done.is_set():
-            handle.done.wait(0.1)
-    except KeyboardInterrupt:
+            questions.answer_one(0.1)
+    except (KeyboardInterrupt, click.Abort):  # click.prompt turns Ctrl-C (and Ctrl-D) into Abort
+        questions.stopped.set()
         handle.cancel()
         err.print("[yellow]cancelling...[/]", highlight=False)
         handle.wait(5)
@@ -525,8 +571,7 @@ def _show_run(run: RunRecord) -> None:
 
     summary = run.summary
     start = next(iter(run.of_type("run_start")), None)
-    ends = run.of_type("run_end")
-    end = ends[-1] if ends else None  # a team run's roles end before the run does
+    end = run.end  # a team run's roles end before the run does
     echo = click.echo
     echo(f"Run {summary.run_id}  [{summary.status}]")
     echo(f"Task:    {summary.task}")
@@ -629,7 +674,11 @@ def _show_roles_and_todos(run: RunRecord) -> None:
     """Usage and cost per role (and node), and the run's last todo list."""
     from agent.costs import CostLedger
 
-    roles = CostLedger.from_transcript(run.records).entries
+    end = run.end
+    if end is not None and end.get("roles"):  # a resumed run's: its earlier parts too
+        roles = CostLedger.from_records(end.get("roles")).entries
+    else:
+        roles = CostLedger.from_transcript(run.records).entries
     if roles:
         click.echo("By role:")
         for r in roles:

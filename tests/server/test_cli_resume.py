@@ -3,13 +3,19 @@ resumes it from the saved state (a new process would read the same files) to a v
 
 from __future__ import annotations
 
+import _thread
 import re
+import signal
+import threading
+import time
 from pathlib import Path
 
+import pytest
 from click.testing import Result
 
 from tests.agent.agent_harness import GOOD_BODY, STUB_BODY, done, replace, view
-from tests.fakes.anthropic_server import FakeAnthropic, fault_529, text, turn
+from tests.agent.team.team_harness import INSTRUCTION, RoleScript, feature_script, shop_workspace
+from tests.fakes.anthropic_server import FAKE_API_KEY, FakeAnthropic, fault_529, text, turn
 from tests.server.test_cli_agent import env, invoke, ws
 
 __all__ = ["env", "ws"]
@@ -111,3 +117,52 @@ def test_runs_resume_applies_with_apply_and_says_how_to_continue_after_a_cancel(
     assert resumed.exit_code == 0, resumed.output
     assert GOOD_BODY in (ws / "mathx" / "stats.py").read_text()  # written, as `run --apply --yes` does
     assert invoke(["runs", "--apply"], env).exit_code == 2  # only with resume
+
+
+def test_ctrl_c_at_the_spec_question_cancels_the_team_run_and_resume_asks_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C while `agentls run --mode team` waits for the spec's confirmation stops the run at once
+    (exit 130, resumable); `agentls runs resume` asks again, without paying for the planner again."""
+    root = shop_workspace(tmp_path / "ws")
+    (root / "agentls.toml").write_text("[agent]\nverify = false\n")
+    prompts: list[str] = []
+
+    def prompt(text: str, **kwargs: object) -> str:
+        prompts.append(text)
+        if len(prompts) == 2:
+            return "1"  # Start
+        threading.Timer(0.2, _thread.interrupt_main).start()  # Ctrl-C, delivered as the terminal would
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # a user reading the spec
+            time.sleep(0.02)
+        return "1"
+
+    monkeypatch.setattr("server.cli.agent._stdin_is_terminal", lambda: True)
+    monkeypatch.setattr("click.prompt", prompt)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    roles = RoleScript(feature_script())
+    try:
+        with FakeAnthropic(responder=roles) as fake:
+            env = {
+                "ANTHROPIC_API_KEY": FAKE_API_KEY,
+                "ANTHROPIC_BASE_URL": fake.url,
+                "AGENTLS_CACHE_DIR": str(tmp_path / "cache"),
+            }
+            started = time.monotonic()
+            first = invoke(["run", "--mode", "team", INSTRUCTION, "--path", str(root)], env)
+            assert first.exit_code == 130, first.output
+            assert time.monotonic() - started < 8, "stopped at once, not after the 5 s grace"
+            assert "cancelled" in first.stderr and "did not stop" not in first.stderr
+            assert roles.calls == ["planner", "planner"]
+
+            resumed = invoke(["runs", "resume", _run_id(first)], env)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert resumed.exit_code == 3, resumed.output  # proposed; verification is off
+    assert len(prompts) == 2 and "Start coding from this spec?" in resumed.stderr
+    assert roles.calls[2] == "architect" and roles.calls.count("planner") == 2  # not planned again
+    assert "+def apply_discount(amount: float, percent: float) -> float:" in resumed.stdout
+    shown = invoke(["runs", _run_id(resumed)], env)  # "By role": the first part's planner too
+    assert "Summary: Percentage discounts (team run, graph team)." in shown.stdout
+    assert "planner (plan)" in shown.stdout and "architect (design)" in shown.stdout

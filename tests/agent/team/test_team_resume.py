@@ -3,15 +3,31 @@ and `agentls.resume` do): the planner, architect and coders do not run again, th
 
 from __future__ import annotations
 
+import json
+import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
+import pytest
+
+from agent.costs import CostLedger
 from agent.models import Credentials
+from agent.resume import RunState, load_state
 from agent.runner import load_resumable, start_run
 from agent.task_builders import run_task
 from agent.team.checkpoint import load_checkpoint
+from agent.transcript import list_runs, load_run
 from tests.agent.agent_harness import fast_settings
-from tests.agent.team.team_harness import INSTRUCTION, REVIEW_PASS, RoleScript, feature_script, shop_workspace
-from tests.fakes.anthropic_server import FAKE_API_KEY, FakeAnthropic, tool_use
+from tests.agent.team.team_harness import (
+    INSTRUCTION,
+    REVIEW_PASS,
+    RoleScript,
+    TeamHarness,
+    feature_script,
+    run_team,
+    shop_workspace,
+)
+from tests.fakes.anthropic_server import FAKE_API_KEY, FakeAnthropic, respond, tool_use
 
 
 def test_a_run_failed_at_qa_resumes_at_the_qa_node(tmp_path: Path) -> None:
@@ -61,3 +77,62 @@ def test_a_run_failed_at_qa_resumes_at_the_qa_node(tmp_path: Path) -> None:
     assert proposal.team is not None and proposal.team["design"]["work_items"][1]["id"] == "W2"
     assert proposal.team["review"]["passed"] is True
     assert resumed.usage.total_tokens > failed.usage.total_tokens  # the first part's usage carries on
+
+
+def test_a_team_run_killed_mid_role_resumes_the_users_task_at_that_node(tmp_path: Path) -> None:
+    """The run's saved state is the team's (the user's task, the graph position, the files so far) at
+    every moment a process may die: while the user reads the spec, after a coder's edit. Copies of it
+    taken then resume as a killed process's would: the user's request once in each brief, W1 not redone."""
+    root = shop_workspace(tmp_path / "ws")
+    runs = tmp_path / "runs"
+    saved = tmp_path / "saved"
+    seen: dict[str, RunState] = {}
+
+    def snapshot(name: str) -> None:
+        [path] = runs.glob("*.state.json")
+        run_id = path.name.removesuffix(".state.json")
+        seen[name] = load_state(runs, run_id)
+        (saved / name).mkdir(parents=True)
+        for path in runs.glob(f"{run_id}.*json*"):
+            shutil.copy(path, saved / name / path.name)
+
+    def ask(question: str, options: Sequence[str]) -> str:
+        snapshot("at the spec question")
+        return "Start"
+
+    turns = feature_script()
+    w2_submit = turns["coder"][3]
+    turns["coder"][3] = respond(lambda body: (snapshot("after the W2 edit"), w2_submit)[1])
+    with FakeAnthropic(responder=RoleScript(turns)) as fake:
+        harness = TeamHarness(fake, root, runs)
+        first = harness.team(fast_settings(verify=False), ask=ask).run(run_task(INSTRUCTION, root=root))
+    assert first.status == "proposed", first.summary
+
+    at_question, mid_coder = seen["at the spec question"], seen["after the W2 edit"]
+    for state in (at_question, mid_coder):
+        assert state.resumable and state.status == "running", state.status
+        assert state.task.instruction == INSTRUCTION, state.task.instruction[:200]
+    assert sorted(mid_coder.files) == ["shop/cart.py", "shop/discount.py"]
+    assert mid_coder.steps == 6 and mid_coder.usage.total_tokens > 0  # W2's own steps and calls count
+    # its transcript then: the run had not ended (the coder W1's end is not the run's)
+    [listed] = list_runs(saved / "after the W2 edit")
+    assert listed.status == "running" and listed.cost > 0  # this process, which ran it, still lives
+    assert load_run(saved / "after the W2 edit", listed.run_id).end is None
+
+    # resume the copy taken after the W2 edit, as a process killed there would be
+    turns = feature_script()
+    roles = RoleScript({"coder": turns["coder"][3:], "qa": turns["qa"]})
+    with FakeAnthropic(responder=roles) as fake:
+        resumed = run_team(fake, root, saved / "after the W2 edit", fast_settings(verify=False), mid_coder)
+    assert resumed.status == "proposed", resumed.summary
+    assert resumed.task.instruction == INSTRUCTION
+    assert roles.calls[0] == "coder" and "planner" not in roles.calls and "architect" not in roles.calls
+    brief = json.dumps(roles.bodies[0]["messages"][0])
+    assert brief.count("## The user's request") == 1 and '\\"W2\\"' in brief and '\\"W1\\"' not in brief
+    assert resumed.usage.total_tokens > mid_coder.usage.total_tokens
+    end = load_run(saved / "after the W2 edit", resumed.run_id).end
+    assert end is not None and end.get("status") == "proposed"
+    ledger = CostLedger.from_records(end.get("roles"))  # the whole run's, the part before the kill too
+    assert ledger.cost == pytest.approx(resumed.cost) and ("planner", "plan") in {
+        (entry.role, entry.node) for entry in ledger.entries
+    }

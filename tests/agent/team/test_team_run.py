@@ -12,17 +12,22 @@ import pytest
 from agent import verify
 from agent.interpreter import Interpreter, detect_interpreter
 from agent.task_builders import run_task
+from agent.team.config import TeamSettings
 from agent.team.handoffs import Review
 from agent.transcript import load_run
-from tests.agent.agent_harness import result_text
+from tests.agent.agent_harness import fast_settings, result_text
 from tests.agent.team.team_harness import (
+    DESIGN,
     INSTRUCTION,
+    REVIEW_FAIL,
+    REVIEW_PASS,
+    SPEC,
     RoleScript,
     TeamHarness,
     feature_script,
     shop_workspace,
 )
-from tests.fakes.anthropic_server import FakeAnthropic
+from tests.fakes.anthropic_server import FakeAnthropic, text, tool_use
 
 
 @pytest.fixture
@@ -126,3 +131,112 @@ def test_a_declined_spec_ends_the_run_before_any_code(team: tuple[TeamHarness, R
     assert result.status == "no_changes" and result.proposal is None
     assert "The spec was not confirmed (answer: Stop)" in result.summary
     assert script.calls == ["planner", "planner"]
+
+
+def test_a_handoff_written_as_json_text_is_validated_and_kept(tmp_path: Path) -> None:
+    """A role that writes its handoff in its reply instead of calling the submit tool: a valid document
+    is taken (the planner's fenced spec), an invalid one comes back with the validation message (the
+    architect's design without work items) and the corrected one goes on; nothing is planned twice."""
+    turns = feature_script()
+    turns["planner"] = [text("Here is the spec:\n```json\n" + json.dumps(SPEC, indent=1) + "\n```")]
+    no_items = {key: value for key, value in DESIGN.items() if key != "work_items"}
+    turns["architect"] = [text("The design: " + json.dumps(no_items)), text(json.dumps(DESIGN))]
+    script = RoleScript(turns)
+    with FakeAnthropic(responder=script) as fake:
+        harness = TeamHarness(fake, shop_workspace(tmp_path / "ws"), tmp_path / "runs")
+        result = harness.team(fast_settings(verify=False)).run(run_task(INSTRUCTION, root=harness.root))
+
+    assert result.status == "proposed", result.summary
+    assert script.calls[:3] == ["planner", "architect", "architect"] and script.left() == {}
+    architect = [body for role, body in zip(script.calls, script.bodies, strict=True) if role == "architect"]
+    reminder = json.dumps(architect[1]["messages"][-1]["content"])
+    assert "The Design in your reply was not submitted" in reminder and "work_items" in reminder
+    assert result.proposal is not None and result.proposal.team is not None
+    assert result.proposal.team["spec"] == SPEC and len(result.proposal.team["design"]["work_items"]) == 2
+    run = load_run(harness.runs_dir, result.run_id)
+    taken = [r.get("handoff") for r in run.records if r.get("kind") == "handoff_in_text"]
+    assert taken == ["Spec", "Design"]
+
+
+def test_a_role_that_never_submits_fails_its_node_saying_so(tmp_path: Path) -> None:
+    turns = feature_script()
+    turns["planner"] = [text("I think the cart needs discounts.")] * 3
+    script = RoleScript(turns)
+    with FakeAnthropic(responder=script) as fake:
+        harness = TeamHarness(fake, shop_workspace(tmp_path / "ws"), tmp_path / "runs")
+        result = harness.team(fast_settings(verify=False)).run(run_task(INSTRUCTION, root=harness.root))
+    assert result.status == "failed" and script.calls == ["planner"] * 3
+    assert result.error is not None
+    why = "the planner (node plan) ended without a Spec: it answered 3 times without calling `submit_spec`"
+    assert why in result.error
+
+
+def test_handoffs_must_agree_with_the_spec_and_the_work_item(tmp_path: Path) -> None:
+    """A review that passes without a verdict on every acceptance criterion, a design serving a criterion
+    the spec does not have, a result for another work item: each goes back to its role to correct, so a
+    proposal is never "verified" by a QA that checked only part of the spec."""
+    turns = feature_script()
+    bad_design = {**DESIGN, "work_items": [{**DESIGN["work_items"][0], "criteria": ["AC1", "AC7"]}]}
+    turns["architect"].insert(0, tool_use("submit_design", bad_design))
+    turns["coder"] = turns["coder"][:4]
+    wrong_item = {"work_item": "W1", "files_changed": ["shop/cart.py"]}
+    turns["coder"].insert(3, tool_use("submit_result", wrong_item))
+    ac1_only = {"criteria": [REVIEW_PASS["criteria"][0]], "passed": True}
+    turns["qa"] = [tool_use("submit_review", ac1_only), tool_use("submit_review", REVIEW_PASS)]
+    script = RoleScript(turns)
+    with FakeAnthropic(responder=script) as fake:
+        harness = TeamHarness(fake, shop_workspace(tmp_path / "ws"), tmp_path / "runs")
+        result = harness.team(fast_settings(verify=False)).run(run_task(INSTRUCTION, root=harness.root))
+
+    assert result.status == "proposed", result.summary
+    assert script.left() == {}
+    errors = [
+        result_text(block)
+        for body in script.bodies
+        for block in body["messages"][-1]["content"]
+        if isinstance(block, dict) and block.get("is_error")
+    ]
+    assert len(errors) == 3, errors
+    assert "AC7 is not among them" in errors[0]
+    assert "work_item must be 'W2', the work item you were given, not 'W1'" in errors[1]
+    assert "one verdict on each acceptance criterion of the spec (AC1, AC2, AC3): none on AC2" in errors[2]
+    assert result.proposal is not None and result.proposal.team is not None
+    assert [c["id"] for c in result.proposal.team["review"]["criteria"]] == ["AC1", "AC2", "AC3"]
+    assert [w["id"] for w in result.proposal.team["design"]["work_items"]] == ["W1", "W2"]
+
+
+def test_a_budget_stop_in_a_role_speaks_of_the_whole_run(tmp_path: Path) -> None:
+    """The coder stops on the run's cost budget: the message gives what the run spent against the budget
+    the user set, not the coder's share of what was left."""
+    script = RoleScript(feature_script())
+    with FakeAnthropic(responder=script) as fake:
+        harness = TeamHarness(fake, shop_workspace(tmp_path / "ws"), tmp_path / "runs")
+        settings = fast_settings(verify=False, max_cost_usd=0.04)
+        result = harness.team(settings).run(run_task(INSTRUCTION, root=harness.root))
+
+    assert result.status == "budget_exhausted", result.summary
+    assert "coder" in script.calls and result.cost <= 0.04
+    assert result.error is not None and "the coder (node code) ended without a WorkResult" in result.error
+    assert f"the run has cost ${result.cost:.4f} and the next model call" in result.error
+    assert "would pass max_cost_usd = $0.04" in result.error
+
+
+def test_qa_rejecting_every_round_ends_the_loop_with_an_unverified_flagged_proposal(tmp_path: Path) -> None:
+    turns = feature_script()
+    turns["coder"] = [*turns["coder"][:4], tool_use("submit_result", {"work_item": "FIX1", "notes": "?"})]
+    turns["qa"] = [tool_use("submit_review", REVIEW_FAIL)] * 2
+    script = RoleScript(turns)
+    with FakeAnthropic(responder=script) as fake:
+        harness = TeamHarness(fake, shop_workspace(tmp_path / "ws"), tmp_path / "runs")
+        settings = fast_settings(team=TeamSettings(confirm_spec=False, max_rounds=1))
+        result = harness.team(settings).run(run_task(INSTRUCTION, root=harness.root))
+
+    assert result.status == "proposed" and script.left() == {}
+    assert script.calls[-3:] == ["qa", "coder", "qa"], "one round of fixes, then the run proposes"
+    assert result.summary.startswith("WARNING: QA still rejects this change after 1 round of fixes")
+    proposal = result.proposal
+    assert proposal is not None and not proposal.verified
+    # the checks pass (QA's own tests are not in the change): the summary still says QA's verdict first
+    assert proposal.verification_summary.startswith(
+        "Not verified: QA rejects the change (AC2 failing).\nVerification passed."
+    ), proposal.verification_summary
