@@ -230,12 +230,14 @@ def _parse_line(number: int, raw: Mapping[str, Any], base: Path, where: str) -> 
 
 
 def load_tasks(path: Path) -> list[BatchTask]:
-    """The tasks of a JSON-lines file (blank lines and lines starting with ``#`` skipped)."""
+    """The tasks of a JSON-lines file (blank lines and lines starting with ``#`` skipped). A file with bad
+    lines runs nothing: `TaskFileError` names every bad line at once, so one pass fixes them all."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise TaskFileError(f"cannot read the tasks file {path}: {error}") from error
     tasks: list[BatchTask] = []
+    errors: list[str] = []
     seen: dict[str, int] = {}
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip() or line.lstrip().startswith("#"):
@@ -243,19 +245,30 @@ def load_tasks(path: Path) -> list[BatchTask]:
         try:
             raw = json.loads(line)
         except json.JSONDecodeError as error:
-            raise TaskFileError(
-                f"{path} line {number}: not JSON ({error.msg} at column {error.colno})"
-            ) from error
+            errors.append(f"{path} line {number}: not JSON ({error.msg} at column {error.colno})")
+            continue
         if not isinstance(raw, Mapping):
-            raise TaskFileError(f"{path} line {number}: a task is a JSON object, one per line")
-        task = _parse_line(number, raw, path.parent, str(path))
+            errors.append(f"{path} line {number}: a task is a JSON object, one per line")
+            continue
+        try:
+            task = _parse_line(number, raw, path.parent, str(path))
+        except TaskFileError as error:
+            errors.append(str(error))
+            continue
         if task.id in seen:
-            raise TaskFileError(
+            errors.append(
                 f"{path} line {number}: the id {task.id!r} is already used on line {seen[task.id]}; "
                 "ids name the records and patches, so each must be unique"
             )
+            continue
         seen[task.id] = number
         tasks.append(task)
+    if len(errors) > 1:
+        raise TaskFileError(
+            f"{len(errors)} lines of {path} are not valid tasks; no task ran:\n" + "\n".join(errors)
+        )
+    if errors:
+        raise TaskFileError(errors[0])
     if not tasks:
         raise TaskFileError(f"{path} has no tasks: write one JSON object per line")
     return tasks

@@ -270,3 +270,21 @@ def test_tasks_file_ids_are_stable_and_unique(tmp_path: Path) -> None:
     path.write_text(run + run)
     with pytest.raises(TaskFileError, match="already used on line 1"):
         load_tasks(path)
+
+
+def test_every_bad_line_of_a_tasks_file_is_named_at_once(tmp_path: Path) -> None:
+    """A tasks file with several bad lines runs nothing and names each of them, so one edit fixes all."""
+    path = tmp_path / "tasks.jsonl"
+    ok = '{"id": "a", "kind": "run", "repo": "r", "instruction": "ok"}'
+    path.write_text(
+        "\n".join([ok, '{"kind": "implemnt", "repo": "r"}', ok, "{oops", '{"kind": "run", "repo": "r"}'])
+        + "\n"
+    )
+    with pytest.raises(TaskFileError) as error:
+        load_tasks(path)
+    message = str(error.value)
+    assert message.startswith(f"4 lines of {path} are not valid tasks; no task ran:")
+    assert f"{path} line 2: \"kind\" must be one of implement, fix, run (got 'implemnt')" in message
+    assert f"{path} line 3: the id 'a' is already used on line 1" in message
+    assert f"{path} line 4: not JSON" in message
+    assert f'{path} line 5: a run task needs "instruction"' in message
