@@ -17,7 +17,9 @@ or ``ray`` (the same function as Ray tasks, ``ray.init(address=...)``). The driv
 patch (``<out>/patches/<id>.patch``) and record (``<out>/records/<id>.json``) atomically as the task
 ends, then rewrites ``<out>/results.jsonl`` (every record so far, in task order). A record on disk is a
 finished task: a second run over the same output folder skips it (``retry_failed`` runs failed ones
-again), so a batch killed half-way resumes without redoing finished work. A lock on ``<out>/batch.lock``
+again), so a batch killed half-way resumes without redoing finished work. A record keeps the digest of
+its task's line (`task_digest`): a task whose line was changed since (its instruction, target, commit,
+budget ...) under the same id runs again. A lock on ``<out>/batch.lock``
 keeps two drivers off one output folder, so what a driver finds under ``<out>/work/<id>`` for a task it
 is about to run is a dead driver's and is removed, before the task and again once it has ended (unless
 checkouts are kept).
@@ -26,6 +28,7 @@ checkouts are kept).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import functools
 import hashlib
@@ -149,6 +152,8 @@ class BatchSummary:
     total: int
     skipped: list[str] = field(default_factory=list)
     """Tasks whose record was already there (finished by an earlier run)."""
+    changed: list[str] = field(default_factory=list)
+    """Tasks with a record made for an earlier version of their line: run again."""
     ran: list[str] = field(default_factory=list)
     records: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     interrupted: bool = False
@@ -395,9 +400,16 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
+def task_digest(task: BatchTask) -> str:
+    """What a task asks for, as a short digest: a record made for another version of the line is stale."""
+    fields = {k: v for k, v in dataclasses.asdict(task).items() if k != "id"}
+    return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
 def _base_record(task: BatchTask, engine: str) -> dict[str, Any]:
     return {
         "id": task.id,
+        "task_digest": task_digest(task),
         "kind": task.kind,
         "repo": task.repo,
         "commit": task.commit,
@@ -564,8 +576,12 @@ def _record_path(out: Path, task_id: str) -> Path:
     return out / RECORDS / f"{task_id}.json"
 
 
-def finished_records(out: Path, tasks: Sequence[BatchTask]) -> dict[str, Mapping[str, Any]]:
-    """The records already on disk for `tasks` (a record is written whole, so one that parses is done)."""
+def finished_records(
+    out: Path, tasks: Sequence[BatchTask], changed: list[str] | None = None
+) -> dict[str, Mapping[str, Any]]:
+    """The records already on disk for `tasks` (a record is written whole, so one that parses is done),
+    but those of tasks whose line has changed since: their ids are added to `changed`."""
+    changed = [] if changed is None else changed
     found: dict[str, Mapping[str, Any]] = {}
     for task in tasks:
         path = _record_path(out, task.id)
@@ -576,8 +592,13 @@ def finished_records(out: Path, tasks: Sequence[BatchTask]) -> dict[str, Mapping
         except (OSError, ValueError):
             log.warning("the record %s cannot be read; task %s runs again", path, task.id)
             continue
-        if isinstance(record, Mapping) and record.get("id") == task.id:
-            found[task.id] = record
+        if not isinstance(record, Mapping) or record.get("id") != task.id:
+            continue
+        digest = record.get("task_digest")
+        if digest is not None and digest != task_digest(task):  # records before digests: still finished
+            changed.append(task.id)
+            continue
+        found[task.id] = record
     return found
 
 
@@ -781,10 +802,11 @@ def run_batch(
     called in the driver as each task ends. Ctrl-C stops the batch (finished tasks keep their records)."""
     started = time.monotonic()
     with _locked(out):
-        records = dict(finished_records(out, tasks))
+        changed: list[str] = []
+        records = dict(finished_records(out, tasks, changed))
         if retry_failed:
             records = {k: r for k, r in records.items() if r.get("status") != "failed"}
-        summary = BatchSummary(total=len(tasks), skipped=list(records), records=records)
+        summary = BatchSummary(total=len(tasks), skipped=list(records), records=records, changed=changed)
         todo = [t for t in tasks if t.id not in records]
         _remove_stale_checkouts(out, todo)
         if todo:

@@ -136,6 +136,11 @@ def batch_cmd(
         f"{summary.seconds:.1f} s. Records: {escape(str(out_dir / 'results.jsonl'))}",
         highlight=False,
     )
+    if summary.changed:
+        err.print(
+            f"ran again: {', '.join(summary.changed)} (the task's line changed since its record)",
+            highlight=False,
+        )
     if summary.interrupted:
         err.print("[yellow]interrupted[/]: run the same command again to finish the rest", highlight=False)
     code = batch_exit_code(summary)

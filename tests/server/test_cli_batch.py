@@ -219,6 +219,25 @@ def test_failed_tasks_are_skipped_on_a_rerun_unless_retry_failed(
     assert json.loads((out / "records" / "t00.json").read_text())["pid"] != failed.record["pid"]  # ran again
 
 
+def test_a_task_whose_line_changed_since_its_record_runs_again(model: FakeAnthropic, tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    make_repo(repo, 1)
+    out, env = tmp_path / "out", cli_env(model, tmp_path / "cache")
+    first = load_tasks(write_tasks(tmp_path / "tasks.jsonl", [implement(0, repo, "no-such-commit")]))
+    assert run_batch(first, out, env, jobs=1).ran == ["t00"]
+    # The user fixes the line (same id): its old record is for another task, so it runs again.
+    fixed = load_tasks(write_tasks(tmp_path / "tasks.jsonl", [implement(0, repo, "still-no-commit")]))
+    again = run_batch(fixed, out, env, jobs=1)
+    assert again.changed == ["t00"] and again.ran == ["t00"] and again.skipped == []
+    record = json.loads((out / "records" / "t00.json").read_text())
+    assert "'still-no-commit' is not a commit" in record["error"]
+    assert run_batch(fixed, out, env, jobs=1).ran == []  # unchanged since: finished
+    # A record from before digests were kept counts as finished, as it did.
+    del record["task_digest"]
+    (out / "records" / "t00.json").write_text(json.dumps(record))
+    assert run_batch(first, out, env, jobs=1).skipped == ["t00"]
+
+
 @pytest.mark.parametrize(
     ("statuses", "interrupted", "code"),
     [
