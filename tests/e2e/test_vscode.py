@@ -20,6 +20,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -424,7 +425,12 @@ def test_implement_from_the_light_bulb_diff_accept_preview_writes_the_files(
             apply.first.click()
             not_applied = wb.page.locator(".notification-toast", has_text="was not applied")
             wb.wait("the message that nothing was applied", lambda: not_applied.count(), timeout=30)
+            wb.page.wait_for_timeout(1500)  # a second message about it would be there by now
             wb.shot("nothing-ticked-not-applied")
+            # Said once (the server's note and the extension's own were two toasts), in VS Code's terms.
+            said = [t for t in wb.notifications() if "was not applied" in t]
+            assert len(said) == 1, said
+            assert "tick the files" in said[0], said
             assert "1 proposal" in wb.status_bar()
             assert (workspace / STATS).read_text() == original
             # Accept and Commit: the proposal's subject in an input box, edited; Enter; then the preview.
@@ -547,9 +553,11 @@ def palette_command(wb: Workbench, title: str) -> None:
     box = wb.page.locator(".quick-input-widget input")
     wb.wait("the command palette", lambda: box.first.is_visible(), timeout=30)
     box.first.fill(f">{title}")
-    row = wb.page.locator(".quick-input-widget .monaco-list-row", has_text=title)
+    # the row of exactly this command ("Accept Proposal" also matches "Accept and Commit Proposal…")
+    label = wb.page.locator(".label-name", has_text=re.compile(rf"^\s*{re.escape(title)}\s*$"))
+    row = wb.page.locator(".quick-input-widget .monaco-list-row").filter(has=label)
     wb.wait(f"'{title}' in the palette", lambda: row.count(), timeout=30)
-    wb.page.keyboard.press("Enter")
+    row.first.click()
 
 
 def test_search_files_from_the_palette_opens_the_picked_file(
@@ -593,3 +601,130 @@ def test_search_files_from_the_palette_opens_the_picked_file(
             "the picked file in front", lambda: active.first.get_attribute("data-resource-name") == "stats.py"
         )
         wb.shot("search-opened")
+
+
+def clear_notifications(wb: Workbench) -> None:
+    palette_command(wb, "Notifications: Clear All Notifications")
+    wb.wait("no notification", lambda: not wb.notifications(), timeout=10)
+
+
+def test_a_refused_accept_is_said_once_from_the_code_lens_and_from_the_palette(
+    request: pytest.FixtureRequest, vsix: Path, workspace: Path, tmp_path: Path
+) -> None:
+    original = (workspace / STATS).read_text()
+    with FakeAnthropic() as fake:
+        fake.enqueue(*agent_script())
+        with workbench(request, vsix, workspace, tmp_path, fake.env()) as wb:
+            start_run(wb)
+            wait_for_proposal(wb)
+            clear_notifications(wb)
+            # The user changes the very line the proposal replaces: no rebase keeps both, so the server
+            # refuses the accept (and says why); the extension must not say it again, or say less.
+            wb.page.locator(".monaco-editor .view-lines").first.click()
+            wb.go_to_line(original.splitlines().index(STUB_BODY.rstrip("\n")) + 1)
+            wb.page.keyboard.press("End")
+            wb.page.keyboard.type('("not yet")')
+            wb.page.wait_for_timeout(1500)  # VS Code sends didChange after a pause in typing
+            lens = wb.page.locator(".codelens-decoration a", has_text=re.compile("^Accept$"))
+            wb.wait("the Accept code lens", lambda: lens.first.is_visible(), timeout=30)
+            wb.shot("edited-under-the-lens")
+            lens.first.click()
+            refused = wb.page.locator(".notification-toast", has_text="did not apply proposal")
+            wb.wait("the refusal", lambda: refused.count(), timeout=30)
+            wb.page.wait_for_timeout(1500)
+            wb.shot("refused-from-the-lens")
+            from_lens = wb.notifications()
+            clear_notifications(wb)
+            palette_command(wb, "agentls: Accept Proposal")
+            wb.wait("the refusal", lambda: refused.count(), timeout=30)
+            wb.page.wait_for_timeout(1500)
+            wb.shot("refused-from-the-palette")
+            from_palette = wb.notifications()
+            assert "1 proposal" in wb.status_bar()
+    for shown in (from_lens, from_palette):
+        # once, with the server's reason (the line that changed), and no bare "Request ... failed"
+        assert len([t for t in shown if "did not apply proposal" in t]) == 1, shown
+        assert not [t for t in shown if "Request workspace/executeCommand failed" in t], shown
+    assert (workspace / STATS).read_text() == original
+
+
+def server_pids(cache: Path) -> set[int]:
+    """The agentls servers code-server started for this test: found by the cache folder it gave them."""
+    marker = f"AGENTLS_CACHE_DIR={cache}".encode()
+    pids = set()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+            environ = (proc / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if marker in environ and b"server.cli" in argv and b"serve" in argv:
+            pids.add(int(proc.name))
+    return pids
+
+
+def test_a_crashed_server_is_said_with_the_run_and_proposal_it_lost(
+    request: pytest.FixtureRequest, vsix: Path, workspace: Path, tmp_path: Path
+) -> None:
+    with FakeAnthropic() as fake:
+        fake.enqueue(*agent_script(), *agent_script(first_delay=120.0))
+        with workbench(request, vsix, workspace, tmp_path, fake.env()) as wb:
+            start_run(wb)
+            wait_for_proposal(wb)
+            show_diff(wb)
+            clear_notifications(wb)
+            start_run(wb)  # a second run, whose model takes its time
+            wb.wait(
+                "the run and the proposal in the status bar",
+                lambda: "Implement `mean`" in wb.status_bar() and "1 proposal" in wb.status_bar(),
+            )
+            before = wb.wait("the server process", lambda: server_pids(tmp_path / "cache"))
+            for pid in before:
+                os.kill(pid, signal.SIGKILL)
+            lost = wb.page.locator(".notification-toast", has_text="stopped unexpectedly")
+            wb.wait("the message that the server stopped", lambda: lost.count(), timeout=30)
+            wb.shot("server-lost")
+            message = lost.first.inner_text()
+            tabs = wb.page.locator(".tabs-container .tab", has_text="agentls proposal")
+            wb.wait("the lost proposal's diff tabs closed", lambda: tabs.count() == 0, timeout=30)
+            wb.wait(
+                "the status bar without the lost work",
+                lambda: "proposal" not in wb.status_bar() and "Implement" not in wb.status_bar(),
+            )
+            wb.wait("a new server", lambda: server_pids(tmp_path / "cache") - before, timeout=60)
+            wb.shot("restarted")
+    assert "restarting" in message, message
+    assert "Lost with it: the run “" in message and "1 proposal waiting for review" in message, message
+
+
+def test_a_command_given_while_the_server_starts_waits_for_it_and_runs_once(
+    request: pytest.FixtureRequest, vsix: Path, workspace: Path, tmp_path: Path
+) -> None:
+    # A server that takes its time to start, as a big virtual environment's first import does.
+    slow_server = tmp_path / "slow-agentls"
+    slow_server.write_text(f'#!/bin/sh\nsleep 12\nexec "{sys.executable}" "$@"\n')
+    slow_server.chmod(0o755)
+    settings = {**SETTINGS, "agentls.server.path": str(slow_server)}
+    (workspace / ".vscode" / "settings.json").write_text(json.dumps(settings, indent=2))
+    with FakeAnthropic() as fake:
+        fake.enqueue(*agent_script())
+        with workbench(request, vsix, workspace, tmp_path, fake.env()) as wb:
+            wb.open_file(STATS)  # a Python file starts the extension, and the server
+            lines = (wb.root / STATS).read_text().splitlines()
+            wb.go_to_line(lines.index(STUB_BODY.rstrip("\n")) + 1)
+            palette_command(wb, "agentls: Implement Function")
+            palette_command(wb, "agentls: Implement Function")  # given again: not a second run
+            again = wb.page.locator(".notification-toast", has_text="already waiting for the server")
+            wb.wait("the second command dropped", lambda: again.count(), timeout=10)
+            wb.shot("waiting-for-the-server")
+            wait_for_proposal(wb)
+            wb.page.wait_for_timeout(2000)
+            shown = wb.notifications()
+            status = wb.status_bar()
+            wb.shot("ran-once")
+    assert "1 proposal" in status, status
+    assert not [t for t in shown if "try again" in t or "failed" in t], shown
+    outcomes = [r.outcome for r in fake.message_requests]
+    assert outcomes == ["reply"] * len(agent_script()), outcomes

@@ -4,9 +4,10 @@
  *
  * - The executable and its arguments are the settings `agentls.server.path` and `agentls.server.args`.
  *   It is looked up before starting, so a missing server gives install instructions, not `ENOENT`.
- * - Settings: the explicit `agentls` settings (see `pure/settings.ts`) go as `initializationOptions`, as
- *   the answer to `workspace/configuration` (per workspace folder), and with
- *   `workspace/didChangeConfiguration` when they change.
+ * - Settings: the explicit `agentls` settings (see `pure/settings.ts`) go as the answer to
+ *   `workspace/configuration` (per workspace folder), which the server asks again when
+ *   `workspace/didChangeConfiguration` says they changed; not in `initializationOptions`, where a
+ *   setting removed later would outlive its removal.
  * - Middleware sees every `$/progress` (status bar) and every `workspace/executeCommand`, including those
  *   that code actions and code lenses run, so runs started there are tracked too.
  */
@@ -16,10 +17,15 @@ import * as os from "node:os";
 
 import * as vscode from "vscode";
 import {
+  CloseAction,
   DidChangeConfigurationNotification,
   ExecuteCommandRequest,
   LanguageClient,
+  MessageType,
+  ShowMessageNotification,
   State,
+  type CloseHandlerResult,
+  type ErrorHandler,
   type LanguageClientOptions,
   type ServerOptions,
   type WorkDoneProgressBegin,
@@ -30,7 +36,8 @@ import {
 import { LANGUAGES, Notification, ServerCommand, SETTINGS_SECTION } from "./constants";
 import type { CommandCall, Range } from "./pure/args";
 import { findExecutable, notFoundMessage } from "./pure/launch";
-import { explicitSettings, toServerSettings, type JsonObject } from "./pure/settings";
+import type { ServerMessages } from "./pure/messages";
+import { explicitSettings, initializationOptions, toServerSettings, type JsonObject } from "./pure/settings";
 import type { ProgressEvent, ServerState } from "./pure/status";
 import { messageOf, type ServerLink } from "./proposals";
 
@@ -46,6 +53,13 @@ export interface ClientHooks {
   onRunEvent(params: unknown): void;
   /** A server command succeeded (ours, or one a code action or code lens ran). */
   onCommandResult(command: string, args: readonly unknown[], result: unknown): void;
+  /** A server command that a code action or code lens ran failed (ours say so themselves). */
+  onCommandFailed(command: string, args: readonly unknown[], error: unknown): void;
+  /**
+   * The server process ended without being asked to (a crash, or killed); `restarting` when
+   * vscode-languageclient starts it again. Called before the state changes, so what it lost is still known.
+   */
+  onServerLost(restarting: boolean): void;
 }
 
 export interface FullLink extends ServerLink {
@@ -63,6 +77,7 @@ export class AgentlsClient implements vscode.Disposable {
   constructor(
     private readonly output: vscode.OutputChannel,
     private readonly hooks: ClientHooks,
+    private readonly messages: ServerMessages,
   ) {
     this.disposables.push(vscode.workspace.onDidChangeConfiguration((e) => void this.onConfigChange(e)));
   }
@@ -97,23 +112,55 @@ export class AgentlsClient implements vscode.Disposable {
       args,
       options: folder === undefined ? {} : { cwd: folder },
     };
+    let fallback: ErrorHandler | undefined;
     const clientOptions: LanguageClientOptions = {
       documentSelector: LANGUAGES.map((language) => ({ scheme: "file", language })),
       outputChannel: this.output,
+      // vscode-languageclient restarts a crashed server only writing it in the output: the user would not
+      // know that the runs going on and the proposals waiting went with it. The restart policy stays its
+      // own; the hook says what happened and what was lost (in place of its message when it gives up).
+      errorHandler: {
+        error: (error, message, count) =>
+          (fallback ??= client.createDefaultErrorHandler()).error(error, message, count),
+        closed: async (): Promise<CloseHandlerResult> => {
+          const decided = await (fallback ??= client.createDefaultErrorHandler()).closed();
+          const restarting = decided.action === CloseAction.Restart;
+          if (this.client === client) {
+            this.hooks.onServerLost(restarting);
+          }
+          if (decided.message !== undefined) {
+            this.output.appendLine(`agentls: ${decided.message}`);
+          }
+          return { ...decided, handled: true };
+        },
+      },
       // `agentlsClient`: this extension handles agentls/proposalReady, so the server asks no questions.
-      initializationOptions: () => ({ ...serverSettings(undefined), agentlsClient: true }),
+      // The settings go by workspace/configuration alone (see `initializationOptions`).
+      initializationOptions,
       middleware: {
         handleWorkDoneProgress: (token, params, next) => {
           this.hooks.onProgress(token, progressEvent(params));
           next(token, params);
         },
-        executeCommand: async (command, commandArgs, next) => {
+        executeCommand: async (command, commandArgs) => {
           if (command === ServerCommand.showDiff) {
             // The server would write the patch to a file and open that; VS Code can do better.
             this.hooks.onShowDiff(commandArgs);
             return undefined;
           }
-          const result: unknown = await next(command, commandArgs);
+          // Sent here rather than through the middleware's `next`: on an error answer that shows only
+          // "Request workspace/executeCommand failed." and leaves the server's reason in the output.
+          let result: unknown;
+          try {
+            result = await client.sendRequest(ExecuteCommandRequest.type, {
+              command,
+              arguments: commandArgs,
+            });
+          } catch (error) {
+            this.output.appendLine(`agentls: ${command} failed: ${messageOf(error)}`);
+            this.hooks.onCommandFailed(command, commandArgs, error);
+            return undefined;
+          }
           this.hooks.onCommandResult(command, commandArgs, result);
           return result;
         },
@@ -140,6 +187,21 @@ export class AgentlsClient implements vscode.Disposable {
           e.newState === State.Running ? "running" : e.newState === State.Starting ? "starting" : "failed",
         );
       }
+    });
+    // In place of vscode-languageclient's handler, which shows every message as it comes: the extension
+    // says some of these events itself, or better (`pure/messages.ts`).
+    client.onNotification(ShowMessageNotification.type, (params) => {
+      const text = this.messages.receive(params.message);
+      if (text === undefined) {
+        return;
+      }
+      const show =
+        params.type === MessageType.Error
+          ? vscode.window.showErrorMessage
+          : params.type === MessageType.Warning
+            ? vscode.window.showWarningMessage
+            : vscode.window.showInformationMessage;
+      void show(text);
     });
     client.onNotification(Notification.proposalReady, (params: unknown) => {
       this.hooks.onProposalReady(params);
@@ -191,6 +253,30 @@ export class AgentlsClient implements vscode.Disposable {
   /** Whether the server process is starting (not yet answering). */
   starting(): boolean {
     return this.client?.state === State.Starting;
+  }
+
+  /**
+   * The running server once it is up: at once when it runs, after its start (or failure, or `ms`) while
+   * it starts; undefined when it is not running then.
+   */
+  whenRunning(ms: number): Promise<FullLink | undefined> {
+    const client = this.client;
+    if (client?.state !== State.Starting) {
+      return Promise.resolve(this.link());
+    }
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        listener.dispose();
+        resolve(this.link());
+      };
+      const listener = client.onDidChangeState((e) => {
+        if (e.newState !== State.Starting) {
+          done();
+        }
+      });
+      const timer = setTimeout(done, ms);
+    });
   }
 
   /** The running server, or undefined. */

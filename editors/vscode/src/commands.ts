@@ -38,6 +38,12 @@ export interface CommandContext {
   readonly runsChanged: () => void;
 }
 
+/** The commands' own state beside what they are given. */
+interface Context extends CommandContext {
+  /** What the commands waiting for the server to start will do (`requireLink`). */
+  readonly waiting: Set<string>;
+}
+
 function toRange(r: vscode.Range): Range {
   return {
     start: { line: r.start.line, character: r.start.character },
@@ -58,22 +64,76 @@ function requireEditor(what: string): vscode.TextEditor | undefined {
   return editor;
 }
 
-function requireLink(ctx: CommandContext): FullLink | undefined {
-  const link = ctx.client.link();
-  if (link === undefined && ctx.client.starting()) {
-    void vscode.window.showInformationMessage("agentls: the server is starting; try again in a moment.");
-  } else if (link === undefined) {
-    void vscode.window
-      .showErrorMessage("agentls: the server is not running.", "Restart Server", "Show Output")
-      .then((choice) => {
-        if (choice === "Restart Server") {
-          void ctx.client.restart();
-        } else if (choice === "Show Output") {
-          ctx.output.show();
-        }
-      });
+/** How long a command given while the server starts waits for it. */
+const START_WAIT_MS = 60_000;
+
+/**
+ * The running server. While it starts (the first seconds of a window, or after a restart) the command
+ * waits for it rather than being refused; the same command again meanwhile (`what`: what it does) is
+ * dropped with a message, so a key pressed twice does not start two runs.
+ */
+async function requireLink(ctx: Context, what: string): Promise<FullLink | undefined> {
+  const now = ctx.client.link();
+  if (now !== undefined) {
+    return now;
   }
-  return link;
+  if (ctx.client.starting()) {
+    if (ctx.waiting.has(what)) {
+      void vscode.window.showInformationMessage(`agentls: already waiting for the server to start: ${what}.`);
+      return undefined;
+    }
+    ctx.waiting.add(what);
+    let link: FullLink | undefined;
+    try {
+      link = await vscode.window.withProgress(
+        {
+          location: vscode.ProgressLocation.Window,
+          title: `agentls: waiting for the server to start (${what})`,
+        },
+        () => ctx.client.whenRunning(START_WAIT_MS),
+      );
+    } finally {
+      ctx.waiting.delete(what);
+    }
+    if (link === undefined && ctx.client.starting()) {
+      void vscode.window
+        .showErrorMessage(
+          `agentls: the server did not finish starting within ${String(START_WAIT_MS / 1000)} s, so ${what} ` +
+            "was not sent. The agentls output has its log.",
+          "Show Output",
+        )
+        .then((choice) => {
+          if (choice === "Show Output") {
+            ctx.output.show();
+          }
+        });
+    }
+    // A server that failed to start has said so (with what to do) already.
+    return link;
+  }
+  sayNotRunning(ctx);
+  return undefined;
+}
+
+/** Whether the server is neither running nor starting (said, with the ways out). */
+function serverDown(ctx: Context): boolean {
+  if (ctx.client.link() !== undefined || ctx.client.starting()) {
+    return false;
+  }
+  sayNotRunning(ctx);
+  return true;
+}
+
+function sayNotRunning(ctx: Context): void {
+  void vscode.window
+    .showErrorMessage("agentls: the server is not running.", "Restart Server", "Show Output")
+    .then((choice) => {
+      if (choice === "Restart Server") {
+        void ctx.client.restart();
+      } else if (choice === "Show Output") {
+        ctx.output.show();
+      }
+    });
 }
 
 /** Send a run command; the run is tracked from its `{runId}` by the client hook. */
@@ -88,29 +148,33 @@ async function startRun(link: FullLink, call: CommandCall, label: string): Promi
   }
 }
 
-async function implement(ctx: CommandContext): Promise<void> {
+async function implement(ctx: Context): Promise<void> {
   const editor = requireEditor("in a function to implement");
-  const link = editor === undefined ? undefined : requireLink(ctx);
-  if (editor === undefined || link === undefined) {
+  const label = editor === undefined ? "" : `implement at ${where(editor)}`;
+  const at = editor?.selection.active; // where the command was given, should it wait for the server
+  const link = editor === undefined ? undefined : await requireLink(ctx, label);
+  if (editor === undefined || at === undefined || link === undefined) {
     return;
   }
-  const call = implementCall(editor.document.uri.toString(), editor.selection.active);
-  await startRun(link, call, `implement at ${where(editor)}`);
+  const call = implementCall(editor.document.uri.toString(), at);
+  await startRun(link, call, label);
 }
 
-async function writeTests(ctx: CommandContext): Promise<void> {
+async function writeTests(ctx: Context): Promise<void> {
   const editor = requireEditor("in the function to test");
-  const link = editor === undefined ? undefined : requireLink(ctx);
-  if (editor === undefined || link === undefined) {
+  const label = editor === undefined ? "" : `write tests at ${where(editor)}`;
+  const at = editor?.selection.active; // where the command was given, should it wait for the server
+  const link = editor === undefined ? undefined : await requireLink(ctx, label);
+  if (editor === undefined || at === undefined || link === undefined) {
     return;
   }
-  const call = writeTestsCall(editor.document.uri.toString(), editor.selection.active);
-  await startRun(link, call, `write tests at ${where(editor)}`);
+  const call = writeTestsCall(editor.document.uri.toString(), at);
+  await startRun(link, call, label);
 }
 
-async function edit(ctx: CommandContext): Promise<void> {
+async function edit(ctx: Context): Promise<void> {
   const editor = requireEditor("or a selection where the change goes");
-  if (editor === undefined || requireLink(ctx) === undefined) {
+  if (editor === undefined || serverDown(ctx)) {
     return;
   }
   const instruction = await vscode.window.showInputBox({
@@ -122,16 +186,17 @@ async function edit(ctx: CommandContext): Promise<void> {
     ignoreFocusOut: true,
     validateInput: (value) => (value.trim() === "" ? "Say what to change." : undefined),
   });
-  const link = requireLink(ctx);
+  const label = `edit at ${where(editor)}`;
+  const link = instruction === undefined ? undefined : await requireLink(ctx, label);
   if (instruction === undefined || link === undefined) {
     return;
   }
   const call = editCall(editor.document.uri.toString(), toRange(editor.selection), instruction);
-  await startRun(link, call, `edit at ${where(editor)}`);
+  await startRun(link, call, label);
 }
 
-async function ask(ctx: CommandContext): Promise<void> {
-  if (requireLink(ctx) === undefined) {
+async function ask(ctx: Context): Promise<void> {
+  if (serverDown(ctx)) {
     return;
   }
   const editor = vscode.window.activeTextEditor;
@@ -146,7 +211,7 @@ async function ask(ctx: CommandContext): Promise<void> {
     ignoreFocusOut: true,
     validateInput: (value) => (value.trim() === "" ? "Type a question." : undefined),
   });
-  const link = requireLink(ctx);
+  const link = question === undefined ? undefined : await requireLink(ctx, `question: ${question.trim()}`);
   if (question === undefined || link === undefined) {
     return;
   }
@@ -157,8 +222,8 @@ async function ask(ctx: CommandContext): Promise<void> {
 }
 
 /** "Run agentls Team on…": an instruction box, then `agentls.run {mode: "team"}` on the file/selection. */
-async function runTeam(ctx: CommandContext): Promise<void> {
-  if (requireLink(ctx) === undefined) {
+async function runTeam(ctx: Context): Promise<void> {
+  if (serverDown(ctx)) {
     return;
   }
   const editor = vscode.window.activeTextEditor;
@@ -172,7 +237,7 @@ async function runTeam(ctx: CommandContext): Promise<void> {
     ignoreFocusOut: true,
     validateInput: (value) => (value.trim() === "" ? "Say what to build." : undefined),
   });
-  const link = requireLink(ctx);
+  const link = instruction === undefined ? undefined : await requireLink(ctx, `team: ${instruction.trim()}`);
   if (instruction === undefined || link === undefined) {
     return;
   }
@@ -204,9 +269,10 @@ async function hunkCommand(
   }
 }
 
-async function fix(ctx: CommandContext): Promise<void> {
+async function fix(ctx: Context): Promise<void> {
   const editor = requireEditor("on a problem");
-  const link = editor === undefined ? undefined : requireLink(ctx);
+  const label = editor === undefined ? "" : `fix at ${where(editor)}`;
+  const link = editor === undefined ? undefined : await requireLink(ctx, label);
   if (editor === undefined || link === undefined) {
     return;
   }
@@ -231,11 +297,11 @@ async function fix(ctx: CommandContext): Promise<void> {
     return;
   }
   const call = fixCall(editor.document.uri.toString(), toRange(scope), converted);
-  await startRun(link, call, `fix at ${where(editor)}`);
+  await startRun(link, call, label);
 }
 
-async function reindex(ctx: CommandContext): Promise<void> {
-  const link = requireLink(ctx);
+async function reindex(ctx: Context): Promise<void> {
+  const link = await requireLink(ctx, "reindex");
   if (link === undefined) {
     return;
   }
@@ -248,9 +314,8 @@ async function reindex(ctx: CommandContext): Promise<void> {
 }
 
 /** Search the index (`agentls/search`) and go to the hit the user picks; `files`: each file once. */
-async function search(ctx: CommandContext, files: boolean): Promise<void> {
-  const link = requireLink(ctx);
-  if (link === undefined) {
+async function search(ctx: Context, files: boolean): Promise<void> {
+  if (serverDown(ctx)) {
     return;
   }
   const title = files ? "agentls: Search Files" : "agentls: Search Code";
@@ -260,7 +325,11 @@ async function search(ctx: CommandContext, files: boolean): Promise<void> {
     placeHolder: files ? "e.g. session cookies" : "e.g. parse a price",
     validateInput: (value) => (value.trim() === "" ? "Say what to look for." : undefined),
   });
-  if (query === undefined || query.trim() === "") {
+  const link =
+    query === undefined || query.trim() === ""
+      ? undefined
+      : await requireLink(ctx, `search: ${query.trim()}`);
+  if (query === undefined || link === undefined) {
     return;
   }
   let items: SearchItem[];
@@ -287,7 +356,7 @@ async function search(ctx: CommandContext, files: boolean): Promise<void> {
   }
 }
 
-async function cancel(ctx: CommandContext, arg: unknown): Promise<void> {
+async function cancel(ctx: Context, arg: unknown): Promise<void> {
   let runId: string | undefined;
   if (typeof arg === "object" && arg !== null && "runId" in arg) {
     const id = arg.runId;
@@ -315,7 +384,7 @@ async function cancel(ctx: CommandContext, arg: unknown): Promise<void> {
           );
     runId = picked?.runId;
   }
-  const link = runId === undefined ? undefined : requireLink(ctx);
+  const link = runId === undefined ? undefined : await requireLink(ctx, `cancel run ${runId}`);
   if (runId === undefined || link === undefined) {
     return;
   }
@@ -341,7 +410,8 @@ async function proposalCommand(
 }
 
 /** Register every palette command. */
-export function registerCommands(ctx: CommandContext): vscode.Disposable[] {
+export function registerCommands(given: CommandContext): vscode.Disposable[] {
+  const ctx: Context = { ...given, waiting: new Set<string>() };
   const register = (id: string, run: (arg: unknown) => Promise<void>): vscode.Disposable =>
     vscode.commands.registerCommand(id, (arg: unknown) => run(arg));
   return [

@@ -28,6 +28,7 @@ import {
   type ProposalDetails,
   type ProposalReady,
 } from "./pure/protocol";
+import { notAppliedText, type ServerMessages } from "./pure/messages";
 import { acceptPlan, hunkAtLine, joinMessage, splitMessage } from "./pure/review";
 import {
   baseName,
@@ -59,6 +60,7 @@ export class Proposals implements vscode.TextDocumentContentProvider, vscode.Dis
     private readonly store: ProposalStore,
     private readonly link: () => ServerLink | undefined,
     private readonly onStoreChange: () => void,
+    private readonly messages: ServerMessages,
   ) {
     this.disposables.push(
       vscode.workspace.registerTextDocumentContentProvider(PROPOSAL_SCHEME, this),
@@ -272,16 +274,11 @@ export class Proposals implements vscode.TextDocumentContentProvider, vscode.Dis
     try {
       result = await link.execute(acceptCall(proposalId, hunks));
     } catch (error) {
-      void vscode.window.showErrorMessage(
-        `agentls: could not accept proposal ${proposalId}: ${messageOf(error)}`,
-      );
+      this.sayFailure(`could not accept proposal ${proposalId}`, error);
       return;
     }
     if (!acceptApplied(result)) {
-      void vscode.window.showInformationMessage(
-        `agentls: proposal ${proposalId} was not applied: the Refactor Preview was discarded or had no change ticked. ` +
-          "It is still pending.",
-      );
+      this.sayNotApplied(proposalId);
       return;
     }
     await this.afterPartial(proposalId, pendingHunksOf(result) ?? [], link);
@@ -302,7 +299,12 @@ export class Proposals implements vscode.TextDocumentContentProvider, vscode.Dis
       return;
     }
     if (pending.every((id) => rejected.has(id))) {
-      await link.execute(rejectCall(proposalId));
+      try {
+        await link.execute(rejectCall(proposalId));
+      } catch (error) {
+        this.sayFailure(`could not drop the rejected hunks of proposal ${proposalId}`, error);
+        return;
+      }
       await this.settled(proposalId, true);
       vscode.window.setStatusBarMessage(
         `agentls: proposal ${proposalId}: the rejected hunks were dropped`,
@@ -399,14 +401,17 @@ export class Proposals implements vscode.TextDocumentContentProvider, vscode.Dis
       return; // cancelled: nothing applied, nothing committed
     }
     const hunks = plan.action === "partial" ? plan.hunks : undefined;
+    // An accept the commit waits for and that is not applied ends in the commit's refusal, which says
+    // why: the accept's own "was not applied" would say it a second time.
+    const expected = this.messages.expect((text) => text.includes(`proposal ${proposalId} was not applied`));
     let result: unknown;
     try {
       result = await link.execute(acceptAndCommitCall(proposalId, joinMessage(edited, body), hunks));
     } catch (error) {
-      void vscode.window.showErrorMessage(
-        `agentls: could not commit proposal ${proposalId}: ${messageOf(error)}`,
-      );
+      this.sayFailure(`could not commit proposal ${proposalId}`, error);
       return;
+    } finally {
+      expected();
     }
     const made = commitOf(result);
     if (made !== undefined) {
@@ -415,12 +420,14 @@ export class Proposals implements vscode.TextDocumentContentProvider, vscode.Dis
         6000,
       );
     }
-    if (hunks === undefined) {
-      await this.settled(proposalId, true);
-    } else {
-      await link.execute(rejectCall(proposalId));
-      await this.settled(proposalId, true);
+    if (hunks !== undefined) {
+      try {
+        await link.execute(rejectCall(proposalId));
+      } catch (error) {
+        this.sayFailure(`could not drop the rejected hunks of proposal ${proposalId}`, error);
+      }
     }
+    await this.settled(proposalId, true);
   }
 
   async reject(proposalId: string): Promise<void> {
@@ -436,20 +443,11 @@ export class Proposals implements vscode.TextDocumentContentProvider, vscode.Dis
     try {
       result = await link.execute(call);
     } catch (error) {
-      // The server may have shown why as well (the file changed where the proposal does); this is the
-      // answer to what the user just did, so it is said here too.
-      void vscode.window.showErrorMessage(
-        `agentls: could not ${verb} proposal ${proposalId}: ${messageOf(error)}`,
-      );
+      this.sayFailure(`could not ${verb} proposal ${proposalId}`, error);
       return;
     }
     if (verb === "accept" && !acceptApplied(result)) {
-      // The user discarded VS Code's preview, or pressed Apply with no change ticked (changes that need
-      // confirmation start unticked there): nothing changed, and the proposal stays pending.
-      void vscode.window.showInformationMessage(
-        `agentls: proposal ${proposalId} was not applied: the Refactor Preview was discarded or had no change ticked. ` +
-          "It is still pending: accept again and tick the files to apply.",
-      );
+      this.sayNotApplied(proposalId);
       return;
     }
     await this.settled(proposalId, verb === "accept");
@@ -497,10 +495,46 @@ export class Proposals implements vscode.TextDocumentContentProvider, vscode.Dis
     void vscode.commands.executeCommand("setContext", ContextKey.proposalDiffActive, active);
   }
 
-  /** Forget everything (the server restarted: its proposals are gone). */
+  /**
+   * A command about a proposal failed: say why, unless the server just said it (it shows a refused accept
+   * or commit itself, with the same text as its error answer).
+   */
+  private sayFailure(what: string, error: unknown): void {
+    const message = messageOf(error);
+    if (!this.messages.said(message)) {
+      void vscode.window.showErrorMessage(`agentls: ${what}: ${message}`);
+    }
+  }
+
+  /**
+   * The user discarded VS Code's preview, or pressed Apply with no change ticked (changes that need
+   * confirmation start unticked there): nothing changed, and the proposal stays pending. The server says
+   * so (`pure/messages.ts` words it for VS Code); said here only when it did not.
+   */
+  private sayNotApplied(proposalId: string): void {
+    if (!this.messages.said(`proposal ${proposalId} was not applied`)) {
+      void vscode.window.showInformationMessage(notAppliedText(proposalId));
+    }
+  }
+
+  /**
+   * Forget everything (the server stopped: its proposals are gone), and close their diff tabs: their
+   * Accept and Reject could only fail now.
+   */
   reset(): void {
+    const ids = new Set([
+      ...this.store.list().map((p) => p.proposalId),
+      ...[...this.contents.keys()].map((key) => decodeAddress(vscode.Uri.parse(key).query)?.proposalId),
+    ]);
     this.store.clear();
+    this.rejected.clear();
+    this.contents.clear();
     this.onStoreChange();
+    for (const id of ids) {
+      if (id !== undefined) {
+        void this.closeTabs(id);
+      }
+    }
   }
 
   private requireLink(): ServerLink | undefined {
@@ -536,7 +570,20 @@ async function currentText(uri: string): Promise<string | undefined> {
   }
 }
 
+/** JSON-RPC's codes for a request whose answer will never come: the connection to the server closed. */
+const CONNECTION_GONE: ReadonlySet<number> = new Set([
+  -32097, // PendingResponseRejected
+  -32096, // ConnectionInactive
+]);
+
+/** An error's message for the user; a request cut off by the server's end says so in words. */
 export function messageOf(error: unknown): string {
+  if (typeof error === "object" && error !== null) {
+    const code = (error as { code?: unknown }).code;
+    if (typeof code === "number" && CONNECTION_GONE.has(code)) {
+      return "the server stopped before it answered (the agentls output has its log)";
+    }
+  }
   return error instanceof Error ? error.message : String(error);
 }
 

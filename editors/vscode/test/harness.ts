@@ -1,8 +1,9 @@
 /**
  * A real `agentls serve --stdio` for the tests, driven over JSON-RPC by vscode-languageserver-protocol
  * (the library under vscode-languageclient) and answering the server's requests the way the extension
- * and VS Code do: `workspace/configuration` with `pure/settings.ts`, `$/progress` into a
- * `ProgressTracker`, `workspace/applyEdit` recorded and accepted, questions left unanswered.
+ * and VS Code do: `initializationOptions` and `workspace/configuration` with `pure/settings.ts`,
+ * `$/progress` into a `ProgressTracker`, `workspace/applyEdit` recorded and accepted, questions left
+ * unanswered.
  */
 
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
@@ -15,6 +16,7 @@ import {
   ApplyWorkspaceEditRequest,
   ConfigurationRequest,
   createProtocolConnection,
+  DidChangeConfigurationNotification,
   ExitNotification,
   InitializedNotification,
   InitializeRequest,
@@ -32,7 +34,12 @@ import {
   type WorkspaceEdit,
 } from "vscode-languageserver-protocol/node";
 
-import { explicitSettings, toServerSettings, type JsonObject } from "../src/pure/settings";
+import {
+  explicitSettings,
+  initializationOptions,
+  toServerSettings,
+  type JsonObject,
+} from "../src/pure/settings";
 import { ProgressTracker } from "../src/pure/status";
 import { REPO_ROOT } from "./helpers";
 
@@ -88,6 +95,8 @@ export class ServerUnderTest {
   /** Every notification by method, in order of arrival. */
   readonly notifications = new Map<string, unknown[]>();
   stderr = "";
+  /** The user's settings now (`changeSettings`). */
+  private userSettings: JsonObject;
   private readonly process: ChildProcessWithoutNullStreams;
   private readonly cache: string;
   private readonly waiters: {
@@ -97,6 +106,7 @@ export class ServerUnderTest {
   }[] = [];
 
   constructor(private readonly options: ServerOptions) {
+    this.userSettings = options.userSettings;
     this.cache = mkdtempSync(path.join(tmpdir(), "agentls-vscode-cache-"));
     const env: NodeJS.ProcessEnv = {
       ...process.env,
@@ -122,13 +132,13 @@ export class ServerUnderTest {
 
   private wire(): void {
     const c = this.connection;
-    const { userSettings, folderSettings } = this.options;
+    const { folderSettings } = this.options;
     c.onRequest(ConfigurationRequest.type, (params) =>
       params.items.map((item) =>
         // As client.ts does: the explicit settings of the scope, in the server's names.
         item.section === "agentls"
           ? toServerSettings(
-              explicitSettings([userSettings, item.scopeUri === undefined ? undefined : folderSettings]),
+              explicitSettings([this.userSettings, item.scopeUri === undefined ? undefined : folderSettings]),
             )
           : null,
       ),
@@ -191,7 +201,7 @@ export class ServerUnderTest {
         // eslint-disable-next-line @typescript-eslint/no-deprecated -- InitializeParams requires it; VS Code sends it
         rootUri: folder,
         workspaceFolders: [{ uri: folder, name: "ws" }],
-        initializationOptions: toServerSettings(this.options.userSettings),
+        initializationOptions: initializationOptions(),
         capabilities: {
           workspace: {
             configuration: true,
@@ -219,6 +229,14 @@ export class ServerUnderTest {
       () => `initialize (stderr: ${this.stderr.slice(-3000)})`,
     );
     await this.connection.sendNotification(InitializedNotification.type, {});
+  }
+
+  /** The user changed their settings: as client.ts tells the server (which asks for them again). */
+  async changeSettings(userSettings: JsonObject): Promise<void> {
+    this.userSettings = userSettings;
+    await this.connection.sendNotification(DidChangeConfigurationNotification.type, {
+      settings: { agentls: toServerSettings(explicitSettings([userSettings])) },
+    });
   }
 
   async stop(): Promise<void> {

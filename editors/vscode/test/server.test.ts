@@ -49,7 +49,7 @@ import {
 } from "../src/pure/protocol";
 import { sidesOf } from "../src/pure/proposal";
 import { isIndexingTitle } from "../src/pure/status";
-import { NO_REPO } from "./helpers";
+import { NO_REPO, runPython } from "./helpers";
 import { eventually, FakeAnthropic, ServerUnderTest, tempWorkspace } from "./harness";
 
 const INVALID_PARAMS = -32602;
@@ -77,6 +77,21 @@ const USER_SETTINGS = {
   agent: { maxCostUsd: 0.25, sandbox: { timeoutSeconds: 30 } },
 };
 const FOLDER_SETTINGS = { agent: { maxSteps: 7 } };
+
+interface Stats {
+  settings: { agent: { max_cost_usd: number } };
+}
+
+/** `read()` until `done` holds of its value or `ms` pass; the last value read. */
+async function until<T>(read: () => Promise<T>, done: (value: T) => boolean, ms: number): Promise<T> {
+  const deadline = Date.now() + ms;
+  let value = await read();
+  while (!done(value) && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    value = await read();
+  }
+  return value;
+}
 
 describe("against agentls serve --stdio", { skip: NO_REPO, timeout: 120_000 }, () => {
   const ws = NO_REPO === false ? tempWorkspace() : { dir: "", remove: () => undefined };
@@ -140,6 +155,21 @@ describe("against agentls serve --stdio", { skip: NO_REPO, timeout: 120_000 }, (
       server.messages.filter((m) => m.includes("settings")),
       [],
     );
+  });
+
+  it("applies a setting removed in VS Code at once, not after a restart", async () => {
+    const maxCost = async (): Promise<number> =>
+      (await server.connection.sendRequest<Stats>(Request.serverStats, {})).settings.agent.max_cost_usd;
+    const fallback = Number(
+      runPython("from server.settings import Settings; print(Settings().agent.max_cost_usd)").trim(),
+    );
+    assert.notEqual(fallback, USER_SETTINGS.agent.maxCostUsd);
+    // The user resets agentls.agent.maxCostUsd (to let agentls.toml or the default decide).
+    await server.changeSettings({ ...USER_SETTINGS, agent: { sandbox: USER_SETTINGS.agent.sandbox } });
+    const cost = await until(maxCost, (c) => c === fallback, 20_000);
+    assert.equal(cost, fallback, "the removed setting still holds after the server re-read the settings");
+    await server.changeSettings(USER_SETTINGS);
+    assert.equal(await until(maxCost, (c) => c === USER_SETTINGS.agent.maxCostUsd, 20_000), 0.25);
   });
 
   it("finds the stub with agentls/search", async () => {

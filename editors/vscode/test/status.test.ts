@@ -1,7 +1,14 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
-import { formatCost, isIndexingTitle, ProgressTracker, statusView, totalCost } from "../src/pure/status";
+import {
+  formatCost,
+  isIndexingTitle,
+  ProgressTracker,
+  serverLostText,
+  statusView,
+  totalCost,
+} from "../src/pure/status";
 
 const idle = { server: "running" as const, indexing: [], runs: [], pendingProposals: 0 };
 
@@ -99,5 +106,32 @@ describe("ProgressTracker", () => {
     assert.equal(isIndexingTitle("agentls: implement index_of"), false);
     assert.equal(isIndexingTitle("agentls: Edit: add an index to the users table"), false);
     assert.equal(isIndexingTitle("agentls: Implement `reindex` in db.py"), false);
+  });
+});
+
+describe("serverLostText", () => {
+  it("says the server restarts and what went with it", () => {
+    const text = serverLostText(true, [{ runId: "r1", task: "Implement `mean` in stats.py", cost: 0.1 }], 1);
+    assert.match(text, /stopped unexpectedly and is restarting/);
+    assert.match(text, /the run “Implement `mean` in stats.py” and 1 proposal waiting for review/);
+    assert.match(text, /start them again/);
+  });
+
+  it("counts several runs, and says when nothing was lost", () => {
+    const runs = [
+      { runId: "r1", task: "a", cost: undefined },
+      { runId: "r2", task: "", cost: undefined },
+    ];
+    assert.match(serverLostText(true, runs, 0), /Lost with it: 2 runs; start them again\.$/);
+    assert.match(serverLostText(true, [], 2), /Lost with it: 2 proposals waiting for review; start them/);
+    assert.match(
+      serverLostText(true, [{ runId: "r9", task: "", cost: undefined }], 0),
+      /the run “run r9”; start it/,
+    );
+    assert.match(serverLostText(true, [], 0), /No run was going and no proposal was waiting\.$/);
+  });
+
+  it("says when the server is not restarted, and how to restart it", () => {
+    assert.match(serverLostText(false, [], 0), /was not restarted .*Restart Server/);
   });
 });

@@ -9,6 +9,8 @@
  *   `agentls.toml` work too.
  * - Settings only the extension reads (`server.path`, `server.args`, `trace`) are left out: the server
  *   rejects keys it does not know (with a warning each).
+ * - They reach the server through `workspace/configuration` only, never in `initializationOptions`
+ *   (`initializationOptions`).
  */
 
 import { CLIENT_ONLY_SETTINGS } from "../constants";
@@ -106,4 +108,15 @@ export function toServerSettings(section: unknown): JsonObject {
     nested = without(nested, key);
   }
   return snakeKeys(nested);
+}
+
+/**
+ * The `initializationOptions` of the extension: that it handles agentls' notifications, and no settings.
+ * The server keeps `initializationOptions` as a layer of its own under the answers to
+ * `workspace/configuration`, for as long as it runs: a setting sent there and later removed in VS Code
+ * (reset to its default, to let `agentls.toml` decide) would stay in force until a restart. VS Code
+ * answers `workspace/configuration`, which the server asks before it indexes or runs anything.
+ */
+export function initializationOptions(): JsonObject {
+  return { agentlsClient: true };
 }

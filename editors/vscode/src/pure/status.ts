@@ -183,3 +183,28 @@ export class ProgressTracker {
     return [...this.active.values()].filter((p) => !isIndexingTitle(p.title));
   }
 }
+
+/**
+ * What to tell the user when the server process ended without being asked to: that it did, whether it
+ * comes back, and the work that went with it (a new process knows none of the old runs or proposals).
+ */
+export function serverLostText(restarting: boolean, runs: readonly RunView[], proposals: number): string {
+  const head = restarting
+    ? "agentls: the server stopped unexpectedly and is restarting (the agentls output has its log)."
+    : "agentls: the server keeps stopping unexpectedly, so it was not restarted (the agentls output has " +
+      "its log; Restart Server tries again).";
+  const lost: string[] = [];
+  const [only] = runs;
+  if (runs.length === 1 && only !== undefined) {
+    lost.push(`the run “${clip(only.task === "" ? `run ${only.runId}` : only.task, 60)}”`);
+  } else if (runs.length > 1) {
+    lost.push(plural(runs.length, "run", "runs"));
+  }
+  if (proposals > 0) {
+    lost.push(`${plural(proposals, "proposal", "proposals")} waiting for review`);
+  }
+  if (lost.length === 0) {
+    return `${head} No run was going and no proposal was waiting.`;
+  }
+  return `${head} Lost with it: ${lost.join(" and ")}; start ${runs.length + proposals === 1 ? "it" : "them"} again.`;
+}
