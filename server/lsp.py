@@ -619,6 +619,8 @@ class AgentlsServer(LanguageServer):
         if doc.too_large:
             self.documents.warn_too_large(doc)
             return []
+        if self.root_of(doc.path) is None:  # its run would be refused: outside every workspace folder
+            return []
         only = params.context.only
         found: list[types.CodeAction] = []
         if actions.wanted(actions.KIND_FIX, only) and params.context.diagnostics:

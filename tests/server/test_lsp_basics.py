@@ -104,6 +104,21 @@ async def test_code_actions_on_stubs_and_not_on_finished_functions(
     assert await code_actions(client, uri, 0) == []
 
 
+async def test_no_agent_actions_on_a_file_outside_every_workspace_folder(
+    lsp_server, stubs_workspace: Path, tmp_path: Path
+) -> None:
+    client: LanguageClient = await lsp_server()
+    await initialize(client, stubs_workspace)
+    elsewhere = tmp_path / "elsewhere" / "pricing.py"  # the same stub, in a folder the editor did not open
+    elsewhere.parent.mkdir()
+    elsewhere.write_text((stubs_workspace / "shop" / "pricing.py").read_text())
+    uri = open_document(client, elsewhere)
+    lines = elsewhere.read_text().splitlines()
+    stub_line = next(i for i, ln in enumerate(lines) if "def apply_discount" in ln)
+    # Each would be refused when chosen ("not inside a workspace folder"): none is offered.
+    assert await code_actions(client, uri, stub_line + 2) == []
+
+
 async def test_code_actions_in_other_languages(lsp_server, stubs_workspace: Path) -> None:
     client: LanguageClient = await lsp_server()
     await initialize(client, stubs_workspace)
