@@ -144,8 +144,10 @@ local function client_config(state, root)
     cmd_env = config.cmd_env,
     root_dir = root,
     workspace_folders = { { uri = vim.uri_from_fname(root), name = root } },
-    -- agentlsClient: this plugin handles agentls/proposalReady, so the server asks no questions.
-    init_options = vim.tbl_extend("force", vim.deepcopy(config.settings), { agentlsClient = true }),
+    -- agentlsClient: this plugin handles agentls/proposalReady, so the server asks no questions. The
+    -- settings go by workspace/configuration alone: as initializationOptions too, they would stay under
+    -- it for the server's life, and a setting removed later would never go.
+    init_options = { agentlsClient = true },
     settings = { [protocol.section] = compat.object(vim.deepcopy(config.settings)) },
     capabilities = M.capabilities(config),
     handlers = handlers(state),

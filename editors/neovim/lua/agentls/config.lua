@@ -28,8 +28,8 @@ M.defaults = {
   root_markers = { "agentls.toml", ".git", "pyproject.toml", "package.json", "go.mod", "Cargo.toml" },
   --- A function(bufnr, path) -> root folder or nil, overriding `root_markers`.
   root_dir = nil,
-  --- Server settings (section `agentls`): sent as initializationOptions and answered to
-  --- `workspace/configuration`; see the server's settings reference.
+  --- Server settings (section `agentls`): the answer to the server's `workspace/configuration`; see the
+  --- server's settings reference.
   settings = {},
   --- Position encodings offered to the server (it picks one). nil: Neovim's own offer on 0.10+, UTF-16
   --- only on older releases (whose other clients all speak UTF-16).
