@@ -35,7 +35,6 @@ import json
 import logging
 import os
 import random
-import re
 import shutil
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -48,6 +47,7 @@ from numpy.typing import NDArray
 
 from indexing.config import EmbeddingSettings
 from indexing.http_retry import backoff_delay, is_retryable_status, parse_retry_after, transport_errors
+from indexing.ranking import identifier_words
 
 if TYPE_CHECKING:
     import httpx  # imported when a remote model is used: 0.1 s of every index process's start
@@ -78,9 +78,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 Vectors = NDArray[np.float32]
-
-_WORDS = re.compile(r"[A-Za-z0-9_]+")
-_WORD_PARTS = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
 
 DEFAULT_MODEL = "minishlab/potion-code-16M"
 """The model2vec model configured by default (`EmbeddingSettings().model`)."""
@@ -274,17 +271,9 @@ class WordVectorEmbedder:
         label = f"{name or folder.name}@{_fingerprint(folder)}"
         return cls(vocab, vectors, weights, name=label, max_chars=max_chars)
 
-    @staticmethod
-    def words(text: str, max_chars: int) -> Iterator[str]:
-        """The lower-case words of the first `max_chars` characters, identifiers split into words."""
-        for token in _WORDS.findall(text[:max_chars]):
-            for part in token.split("_"):
-                for word in _WORD_PARTS.findall(part):
-                    yield word.lower()
-
     def _word_ids(self, text: str) -> list[int]:
         ids = self._ids
-        return [i for i in map(ids.get, self.words(text, self._max_chars)) if i is not None]
+        return [i for i in map(ids.get, identifier_words(text[: self._max_chars])) if i is not None]
 
     def embed(self, texts: Sequence[str]) -> Vectors:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)

@@ -39,7 +39,7 @@ from __future__ import annotations
 import functools
 import math
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -176,6 +176,13 @@ def stem(word: str) -> str:
 
 def _split(token: str) -> list[str]:
     return [p.lower() for part in token.split("_") for p in _CAMEL.findall(part)]
+
+
+def identifier_words(text: str) -> Iterator[str]:
+    """The lower-case words of `text`, identifiers split (``parseHTTPHeader`` -> ``parse``, ``http``,
+    ``header``; ``max_retries`` -> ``max``, ``retries``). Not stemmed; stop words kept."""
+    for token in _WORD.findall(text):
+        yield from _split(token)
 
 
 def query_words(query: str) -> list[str]:

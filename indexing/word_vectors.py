@@ -26,7 +26,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import struct
 import sysconfig
 from collections.abc import Callable, Iterator
@@ -37,6 +36,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from indexing.embeddings import CODE_WORDS_MODEL_NAME, EmbeddingError, WordVectorEmbedder, staged_folder
+from indexing.ranking import identifier_words
 
 __all__ = ["DIMS", "SUPPORTED_VERSION", "TABLE_SHA256", "build_code_words", "library_path", "read_table"]
 
@@ -158,9 +158,6 @@ def _python_modules() -> Iterator[Path]:
         yield from (Path(folder) / f for f in sorted(files) if f.endswith(".py"))
 
 
-_TOKEN = re.compile(r"[A-Za-z0-9_]+")
-
-
 def document_frequency_weights(words: list[str], files: Iterator[Path]) -> NDArray[np.float32]:
     """ln((N + 1) / (df + 1)) for each word over the files, words counted as the embedder splits them."""
     ids = {word: i for i, word in enumerate(words)}
@@ -171,7 +168,7 @@ def document_frequency_weights(words: list[str], files: Iterator[Path]) -> NDArr
             text = path.read_text(encoding="utf-8", errors="replace")
         except OSError:
             continue
-        seen = {ids[w] for w in WordVectorEmbedder.words(text, len(text)) if w in ids}
+        seen = {ids[w] for w in identifier_words(text) if w in ids}
         counts[list(seen)] += 1
         total += 1
     return np.log((total + 1) / (counts + 1)).astype(np.float32)
