@@ -166,10 +166,14 @@ class BatchSummary:
 # -- the tasks file ----------------------------------------------------------------------------------
 
 
+def _digest(value: Any) -> str:
+    """sha256 of `value` as canonical JSON (keys sorted), in hex."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+
+
 def _task_id(line: Mapping[str, Any]) -> str:
     """A stable id for a line without one: a hash of its content (reordering lines keeps ids)."""
-    digest = hashlib.sha256(json.dumps(line, sort_keys=True).encode()).hexdigest()
-    return f"task-{digest[:10]}"
+    return f"task-{_digest(line)[:10]}"
 
 
 def _parse_line(number: int, raw: Mapping[str, Any], base: Path, where: str) -> BatchTask:
@@ -402,8 +406,7 @@ def _now() -> str:
 
 def task_digest(task: BatchTask) -> str:
     """What a task asks for, as a short digest: a record made for another version of the line is stale."""
-    fields = {k: v for k, v in dataclasses.asdict(task).items() if k != "id"}
-    return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return _digest({k: v for k, v in dataclasses.asdict(task).items() if k != "id"})[:16]
 
 
 def _base_record(task: BatchTask, engine: str) -> dict[str, Any]:
@@ -576,12 +579,10 @@ def _record_path(out: Path, task_id: str) -> Path:
     return out / RECORDS / f"{task_id}.json"
 
 
-def finished_records(
-    out: Path, tasks: Sequence[BatchTask], changed: list[str] | None = None
-) -> dict[str, Mapping[str, Any]]:
+def finished_records(out: Path, tasks: Sequence[BatchTask]) -> tuple[dict[str, Mapping[str, Any]], list[str]]:
     """The records already on disk for `tasks` (a record is written whole, so one that parses is done),
-    but those of tasks whose line has changed since: their ids are added to `changed`."""
-    changed = [] if changed is None else changed
+    and the ids of the tasks whose record is for an earlier version of their line (to run again)."""
+    changed: list[str] = []
     found: dict[str, Mapping[str, Any]] = {}
     for task in tasks:
         path = _record_path(out, task.id)
@@ -599,7 +600,7 @@ def finished_records(
             changed.append(task.id)
             continue
         found[task.id] = record
-    return found
+    return found, changed
 
 
 def save_outcome(out: Path, outcome: TaskOutcome) -> Mapping[str, Any]:
@@ -802,8 +803,7 @@ def run_batch(
     called in the driver as each task ends. Ctrl-C stops the batch (finished tasks keep their records)."""
     started = time.monotonic()
     with _locked(out):
-        changed: list[str] = []
-        records = dict(finished_records(out, tasks, changed))
+        records, changed = finished_records(out, tasks)
         if retry_failed:
             records = {k: r for k, r in records.items() if r.get("status") != "failed"}
         summary = BatchSummary(total=len(tasks), skipped=list(records), records=records, changed=changed)
