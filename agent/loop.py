@@ -97,7 +97,7 @@ from agent.tools.ask import AskCallback
 from agent.tools.todo import TodoItem, TodoList
 from agent.tools.toolset import ToolResources, toolset
 from agent.transcript import Transcript, new_run_id
-from agent.usage import BudgetExceeded, Usage
+from agent.usage import Budget, BudgetExceeded, Usage
 from agent.verify import VerificationResult
 
 if TYPE_CHECKING:
@@ -109,6 +109,7 @@ __all__ = [
     "Agent",
     "AgentEvent",
     "EventKind",
+    "Limit",
     "LimitsExceeded",
     "RunCancelled",
     "RunResult",
@@ -117,6 +118,18 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Limit:
+    """A budget an agent's calls count toward, with what was spent toward it before the agent began."""
+
+    budget: Budget
+    usage: Usage
+    cost: float
+    prefix: str = ""
+    """Put before the message when the budget stops the agent (which budget it is)."""
+
 
 RunStatus = Literal["proposed", "no_changes", "failed", "cancelled", "budget_exhausted"]
 EventKind = Literal[
@@ -813,20 +826,25 @@ class Agent:
             model=self.model.model_name,
         )
 
+    def _limits(self) -> tuple[Limit, ...]:
+        """The budgets each call is checked against before it is made: the run's own."""
+        return (Limit(self.budget, Usage(), 0.0),)
+
     def _check_ahead(self, messages: list[dict[str, Any]], max_tokens: int | None) -> None:
-        """Stop before a call that could take the run past its budget (worst case of that call)."""
+        """Stop before a call that could take the run past a budget (`_limits`; worst case of that call)."""
         prompt = self.memory.estimate(messages)
-        try:
-            self.budget.check_ahead(
-                self.usage,
-                prompt,
-                max_tokens or self.settings.model.max_tokens,
-                self.model.model_name,
-                self.model.provider,
-                spent=self.cost,
-            )
-        except BudgetExceeded as exceeded:
-            raise LimitsExceeded(exceeded.message, limit=exceeded.limit) from exceeded
+        for limit in self._limits():
+            try:
+                limit.budget.check_ahead(
+                    limit.usage + self.usage,
+                    prompt,
+                    max_tokens or self.settings.model.max_tokens,
+                    self.model.model_name,
+                    self.model.provider,
+                    spent=limit.cost + self.cost,
+                )
+            except BudgetExceeded as exceeded:
+                raise LimitsExceeded(limit.prefix + exceeded.message, limit=exceeded.limit) from exceeded
 
     def _fit_context(self) -> None:
         """Mask old tool results, then condense, when the next request would fill too much of the window."""

@@ -22,32 +22,19 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from agent.loop import Agent, LimitsExceeded, RunStatus, Submitted
+from agent.loop import Agent, Limit, RunStatus, Submitted
 from agent.models import ModelResponse
 from agent.proposal import Proposal
 from agent.team.submit import SubmitTool
 from agent.tools import ToolAbort, ToolError, one_line
 from agent.tools.toolset import toolset
-from agent.usage import Budget, BudgetExceeded, Usage
 
 __all__ = ["Limit", "RoleAgent", "handoff_in_text"]
 
 _REMINDERS = 2
 _FENCED = re.compile(r"```[A-Za-z]*[ \t]*\n(.*?)```", re.DOTALL)
-
-
-@dataclass(frozen=True)
-class Limit:
-    """A budget the role's calls count toward, with what was spent toward it before the role began."""
-
-    budget: Budget
-    usage: Usage
-    cost: float
-    prefix: str = ""
-    """Put before the message when the budget stops the role (which budget it is)."""
 
 
 def handoff_in_text(text: str) -> dict[str, Any] | None:
@@ -100,21 +87,9 @@ class RoleAgent(Agent):
         if self.submit.accepted is not None:
             raise Submitted(response.text)
 
-    def _check_ahead(self, messages: list[dict[str, Any]], max_tokens: int | None) -> None:
-        prompt = self.memory.estimate(messages)
-        for limit in self.limits:
-            try:
-                limit.budget.check_ahead(
-                    limit.usage + self.usage,
-                    prompt,
-                    max_tokens or self.settings.model.max_tokens,
-                    self.model.model_name,
-                    self.model.provider,
-                    spent=limit.cost + self.cost,
-                )
-            except BudgetExceeded as exceeded:
-                raise LimitsExceeded(limit.prefix + exceeded.message, limit=exceeded.limit) from exceeded
-        super()._check_ahead(messages, max_tokens)
+    def _limits(self) -> tuple[Limit, ...]:
+        """The run's and the node's budgets first, then the role's own share of the run's."""
+        return (*self.limits, *super()._limits())
 
     def _done(self, text: str) -> None:
         invalid = self._submit_text(text) if self.submit.accepted is None else None
