@@ -37,7 +37,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from server.cli.graph import graph_group
-from server.cli.support import environment, find_root, workspace_settings
+from server.cli.support import Number, WholeNumber, environment, find_root, workspace_settings
 from server.settings import Settings, cache_dir
 
 if TYPE_CHECKING:
@@ -781,11 +781,12 @@ def _resume(
 @click.option("--patch", is_flag=True, help="With `runs export ID`: write a format-patch file.")
 @click.option("--output", "-o", default=None, help="With `runs export`: the file to write (- for stdout).")
 @click.option(
-    "--max-cost", type=float, default=None, help="With `runs resume ID`: the run's cost budget in USD."
+    "--max-cost",
+    type=Number(0, what="an amount of US dollars"),
+    default=None,
+    help="With `runs resume ID`: the run's cost budget in USD.",
 )
-@click.option(
-    "--max-steps", type=click.IntRange(min=1), default=None, help="With `runs resume ID`: its max steps."
-)
+@click.option("--max-steps", type=WholeNumber(1), default=None, help="With `runs resume ID`: its max steps.")
 @click.option("--apply", is_flag=True, help="With `runs resume ID`: write the proposed changes (asks first).")
 @click.option("--yes", "-y", is_flag=True, help="With `runs resume ID --apply`: do not ask.")
 @click.option("--force", is_flag=True, help="With `runs resume ID --apply`: apply an unverified change too.")

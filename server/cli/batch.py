@@ -19,7 +19,7 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
-from server.cli.support import engine_options, environment
+from server.cli.support import Number, WholeNumber, engine_options, environment
 
 _COLOURS = {"verified": "green", "no_change": "green", "failed": "red", "cancelled": "yellow"}
 
@@ -52,11 +52,14 @@ def _line(record: Mapping[str, Any], done: int, total: int) -> str:
     type=click.Path(file_okay=False),
     help="Output folder for records, patches and results.jsonl (default: TASKS.out beside the file).",
 )
+@click.option("--jobs", "-j", type=WholeNumber(1), default=None, help="With --engine local: tasks at once.")
 @click.option(
-    "--jobs", "-j", type=click.IntRange(min=1), default=None, help="With --engine local: tasks at once."
+    "--max-cost",
+    type=Number(0, what="an amount of US dollars"),
+    default=None,
+    help="USD budget of a task that sets none.",
 )
-@click.option("--max-cost", type=float, default=None, help="USD budget of a task that sets none.")
-@click.option("--max-steps", type=click.IntRange(min=1), default=None, help="Steps of a task that sets none.")
+@click.option("--max-steps", type=WholeNumber(1), default=None, help="Steps of a task that sets none.")
 @click.option("--retry-failed", is_flag=True, help="Run tasks whose record says failed again.")
 @click.option("--keep-checkouts", is_flag=True, help="Keep each task's checkout under OUT/work.")
 @click.option(

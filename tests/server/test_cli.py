@@ -151,7 +151,7 @@ def test_an_ignore_file_that_leaves_out_everything_is_explained(workspace: Path,
         (("index", "/does/not/exist"), "does not exist"),
         (("search", "x", "--path", "/does/not/exist"), "does not exist"),
         (("search", "   "), "the query is empty"),
-        (("search", "x", "-k", "0"), "Invalid value for '-k'"),
+        (("search", "x", "-k", "0"), "agentls search: -k/--limit must be a whole number from 1 to 1000"),
         (("model", "distill", "--from", "/does/not/exist"), "distillation failed"),
     ],
 )
@@ -162,6 +162,70 @@ def test_bad_arguments_get_clear_errors(
     assert out.returncode != 0
     assert message in out.stderr
     assert "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (
+            ("search", "x", "-k", "abc"),
+            "agentls search: -k/--limit must be a whole number from 1 to 1000, not 'abc'",
+        ),
+        (
+            ("search", "x", "--limit=0"),
+            "agentls search: -k/--limit must be a whole number from 1 to 1000, not '0'",
+        ),
+        (
+            ("search", "x", "-k", "²"),
+            "agentls search: -k/--limit must be a whole number from 1 to 1000, not '²'",
+        ),
+        (("index", "--engine", "gpu"), "agentls index: --engine must be local or ray, not 'gpu'"),
+        (
+            ("serve", "--tcp", "70000"),
+            "agentls serve: --tcp must be a whole number from 0 to 65535, not '70000'",
+        ),
+        (
+            ("model", "tune", "--blend", "2"),
+            "agentls model tune: --blend must be a number from 0 to 1, not '2'",
+        ),
+        (
+            ("runs", "resume", "x", "--max-cost", "-1"),
+            "agentls runs: --max-cost must be an amount of US dollars, 0 or more, not '-1'",
+        ),
+        (("batch", "missing.jsonl"), "agentls batch: TASKS.jsonl: file 'missing.jsonl' does not exist"),
+    ],
+)
+def test_a_bad_option_value_is_one_line_naming_the_option_the_value_and_what_it_takes(
+    args: tuple[str, ...], line: str, workspace: Path, cache_dir: Path
+) -> None:
+    """Through the console script, whose quick search path leaves a bad ``-k`` to the group (a digit that
+    is no decimal one, ``²``, used to crash it with a traceback)."""
+    out = agentls(*args, cwd=workspace, cache=cache_dir)
+    assert (out.returncode, out.stderr, out.stdout) == (2, line + "\n", "")
+
+
+def test_every_number_and_choice_option_refuses_in_agentls_words() -> None:
+    """No option keeps Click's stock number or choice type, whose refusal is its own wording."""
+    import click
+
+    from server.cli import main
+    from server.cli.support import Number, OneOf, WholeNumber
+
+    def params(command: click.Command) -> list[tuple[str, click.Parameter]]:
+        found = [(command.name or "", param) for param in command.params]
+        for sub in getattr(command, "commands", {}).values():
+            found += params(sub)
+        return found
+
+    stock = (click.types.IntParamType, click.types.FloatParamType, click.Choice)
+    leftover = [
+        f"{name} {param.name}"
+        for name, param in params(main)
+        if isinstance(param.type, stock)
+        and not isinstance(param.type, WholeNumber | Number | OneOf)
+        and not getattr(param, "count", False)  # -v: counted, never given a value
+    ]
+    assert leftover == []
 
 
 _FORK_SERVER_PROBE = """

@@ -35,6 +35,8 @@ def test_takes_plain_searches(args: list[str], parsed: tuple[str, str, int, bool
         ["search", "q", "--help"],
         ["search", "q", "-k", "0"],
         ["search", "q", "-k", "1001"],
+        ["search", "q", "-k", "abc"],
+        ["search", "q", "-k", "²"],  # a digit, not a decimal one: int() refuses it
         ["search", "q", "-k=3"],
         ["search", "q", "--path"],
         ["search"],
