@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from agent.apply import write_atomic
 from agent.team.graph import Graph
@@ -37,7 +37,12 @@ class TeamState(BaseModel):
     """`WorkResult`s in the order the coders submitted them."""
     reviews: list[dict[str, Any]] = Field(default_factory=list)
     rounds: int = 0
-    """Failed reviews sent back to a coder so far."""
+    """Failed reviews sent back to a fixer so far, all review nodes together (the run's reflections)."""
+    review_rounds: dict[str, int] = Field(default_factory=dict)
+    """Failed reviews sent back to a fixer so far, per review node: each node has its own `max_rounds`."""
+    review_end: str | None = None
+    """Why the last review loop ended with QA still rejecting (its rounds ran out, or its fixer changed
+    nothing), for the proposal's warning; None when the last review passed."""
     roles: list[dict[str, Any]] = Field(default_factory=list)
     """The run's cost ledger (`agent.costs.CostLedger.records`): per role and node its usage (cached and
     uncached input apart), cost and calls, the explore sub-agents' under their own role. It is the one
@@ -46,6 +51,15 @@ class TeamState(BaseModel):
     todos: list[dict[str, Any]] = Field(default_factory=list)
     """The run's todo list (`agent.tools.todo`) as it stood."""
     steps: int = 0
+
+    @model_validator(mode="after")
+    def _per_node_rounds(self) -> TeamState:
+        """A checkpoint from before `review_rounds` counted one total: it is the stopped review node's."""
+        if self.rounds and not self.review_rounds and self.graph.nodes:
+            node = self.graph.nodes[min(self.next_node, len(self.graph.nodes) - 1)]
+            if node.type == "review":
+                self.review_rounds[node.name] = self.rounds
+        return self
 
 
 def checkpoint_path(runs_dir: Path, run_id: str) -> Path:

@@ -21,8 +21,8 @@ class TeamSettings(BaseModel):
     confirm_spec: bool = True
     """Ask the user to confirm the planner's spec (through `ask_user`'s path) before any code is written."""
     max_rounds: int | None = Field(default=None, ge=0)
-    """Failed QA reviews sent back to a coder before the run proposes what it has, flagged; None:
-    `agent.max_reflections` (a review node's own `max_rounds` wins)."""
+    """Failed QA reviews sent back to a coder, per review node, before the run proposes what it has,
+    flagged; None: `agent.max_reflections` (a review node's own `max_rounds` wins)."""
     max_steps: int = Field(default=200, ge=1)
     """Model turns of a whole team run, all roles together (each agent also has `agent.max_steps`)."""
     graphs: dict[str, Graph] = Field(default_factory=dict)

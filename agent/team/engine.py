@@ -5,12 +5,21 @@ TeamRun.run(task)        run_start (role "team:<graph>"), then for each node fro
   role node              one RoleAgent of the node's role; its handoff goes into the state
   work_items node        one coder RoleAgent per work item of the design, in order
   review node            QA reviews; a failed review goes to a coder as a FIX work item, then QA again,
-                         at most max_rounds times; then the graph goes on (flagged when still failing)
+                         at most max_rounds times, counted per review node; a fix that changed no file
+                         is not reviewed again (below); then the graph goes on (flagged when still failing)
   after each node        checkpoint (agent.team.checkpoint) + run state (agent.resume), so a resumed run
                          restarts at the node that failed
   at the end             one verification of the overlay's changes, one proposal carrying
                          team = {spec, design, review}; run_end
 ```
+
+A fix that changes nothing: QA would judge the same work the same way, so re-asking it only spends tokens
+until the rounds run out. The fixer's first submission while the overlay is as QA saw it (same files, same
+texts: `_work_digest`) is refused once, in its own conversation, saying its fix changed nothing (a
+"fix_unchanged" decision); a second one is accepted and ends the node's loop without asking QA again
+(decision "give_up", reason "fixer_unchanged"; a "warning" event). The run then proposes the work with QA's
+report, its verdict "Not verified: QA rejects the change", the fixer's notes, and a summary starting
+"WARNING: QA still rejects this change: the fixer made no change in round N of node NAME ...".
 
 Every role is the solo loop (`agent.team.role_agent.RoleAgent`) on the same overlay, sandbox, index,
 `ask_user` callback, cancel event and transcript (each role's records follow a `run_start` naming its
@@ -33,6 +42,7 @@ no change.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import threading
@@ -308,6 +318,8 @@ class TeamRun:
         ]
 
     def _review(self, node: Node) -> None:
+        """QA, then while it rejects and this node has rounds left: a fixer, then QA again. Each review
+        node counts its own rounds. A fix that changes nothing is not reviewed again (see `_fix`)."""
         rounds = node.max_rounds
         if rounds is None:
             rounds = self.settings.team.max_rounds
@@ -319,42 +331,114 @@ class TeamRun:
             self._store(review)
             self._checkpoint("running", None)
             if review.passed:
+                self.state.review_end = None
                 return
-            if self.state.rounds >= rounds:
-                self._decision("give_up", node=node.name, rounds=self.state.rounds)
+            done = self.state.review_rounds.get(node.name, 0)
+            if done >= rounds:
+                self.state.review_end = f" after {done} round{'' if done == 1 else 's'} of fixes"
+                self._decision("give_up", node=node.name, rounds=done)
                 return
+            done += 1
+            self.state.review_rounds[node.name] = done
             self.state.rounds += 1
-            self._decision("reflection", node=node.name, number=self.state.rounds)
+            self._decision("reflection", node=node.name, number=done)
             self._emit(
                 "reflection",
-                f"QA rejected the change; a coder fixes it ({self.state.rounds} of {rounds})",
+                f"QA rejected the change; a coder fixes it ({done} of {rounds})",
                 stage="reflect",
             )
-            failing = [c.id for c in review.criteria if c.verdict == "fail"]
-            fix = WorkItem(
-                id=f"FIX{self.state.rounds}",
-                title="Fix what QA found",
-                description="\n".join(
-                    [
-                        review.fix_instructions or "Make the failing criteria pass.",
-                        *(f"- {c.id}: {c.evidence}" for c in review.criteria if c.verdict == "fail"),
-                        *(f"- issue: {issue}" for issue in review.issues),
-                    ]
-                ),
-                criteria=failing or [c.id for c in review.criteria],
+            if not self._fix(node, review, done):
+                return
+
+    def _fix(self, node: Node, review: Review, number: int) -> bool:
+        """Round `number` of `node`: the fixer works on what QA found. False when it changed nothing.
+
+        QA would judge the same work again, so a fix that changed no file is not reviewed: the fixer's
+        first submission without a change is refused once, in its own conversation (the nudge: make the
+        change, or submit again with notes saying why none is needed); a second one ends the node's loop,
+        and the run proposes the work with QA's report, flagged."""
+        failing = [c.id for c in review.criteria if c.verdict == "fail"]
+        fix = WorkItem(
+            id=f"FIX{self.state.rounds}",  # run-wide, so two review nodes' fixes keep apart
+            title="Fix what QA found",
+            description="\n".join(
+                [
+                    review.fix_instructions or "Make the failing criteria pass.",
+                    *(f"- {c.id}: {c.evidence}" for c in review.criteria if c.verdict == "fail"),
+                    *(f"- issue: {issue}" for issue in review.issues),
+                ]
+            ),
+            criteria=failing or [c.id for c in review.criteria],
+        )
+        self._handoff(node.role, node.name, fix)
+        before = self._work_digest()
+        nudged = False
+
+        def nudge(document: BaseModel) -> str | None:
+            nonlocal nudged
+            if nudged or self._work_digest() != before:
+                return None
+            nudged = True
+            self._decision("fix_unchanged", node=node.name, round=number, work_item=fix.id, nudged=True)
+            return (
+                f"Your {fix.id} changed no file: the work is exactly what QA rejected, and QA would judge "
+                "it the same way. Make the change QA asks for, then call submit_result again. If you are "
+                "sure the code needs no change, call submit_result again with notes saying why; the run "
+                "then stops with QA's report instead of reviewing the same work again."
             )
-            self._handoff(node.role, node.name, fix)
-            self._store(self._run_role(node, node.fixer, self._brief(node.fixer, fix), fix))
+
+        result = self._run_role(node, node.fixer, self._brief(node.fixer, fix), fix, nudge)
+        assert isinstance(result, WorkResult)
+        self._store(result)
+        if self._work_digest() != before:
             self._checkpoint("running", None)
+            return True
+        self.state.review_end = (
+            f": the fixer made no change in round {number} of node {node.name} (told once that its fix "
+            "changed nothing), so QA was not asked to judge the same work again"
+        )
+        self._decision(
+            "give_up",
+            node=node.name,
+            rounds=number,
+            reason="fixer_unchanged",
+            message=f"QA rejected; the fixer made no change in round {number}"
+            + (f" ({result.notes})" if result.notes else ""),
+        )
+        self._emit(
+            "warning",
+            f"the fixer made no change in round {number} of node {node.name}; QA is not asked again",
+            node=node.name,
+        )
+        self._checkpoint("running", None)
+        return False
+
+    def _work_digest(self) -> str:
+        """The overlay's changes (paths, kinds and texts) as one digest: equal when no file changed."""
+        changes = [(c.path, c.kind, c.old_path, c.new_text) for c in self.overlay.changes()]
+        return hashlib.sha256(json.dumps(changes, ensure_ascii=False).encode()).hexdigest()
 
     # -- one role --------------------------------------------------------------------------------------
 
-    def _run_role(self, node: Node, role_name: str, brief: str, item: WorkItem | None = None) -> BaseModel:
+    def _run_role(
+        self,
+        node: Node,
+        role_name: str,
+        brief: str,
+        item: WorkItem | None = None,
+        check: Callable[[BaseModel], str | None] | None = None,
+    ) -> BaseModel:
+        """Run one agent of the role to its handoff; `check` refuses a submission with a message for the
+        role, as `against_spec` does (asked only when that agrees)."""
         assert self.task is not None
         role = ROLES[role_name]
         assert role.handoff is not None
         spec = Spec.model_validate(self.state.spec) if self.state.spec else None
-        submit = SubmitTool(role.handoff, check=lambda document: against_spec(document, spec, item))
+
+        def agrees(document: BaseModel) -> str | None:
+            return against_spec(document, spec, item) or (check(document) if check is not None else None)
+
+        submit = SubmitTool(role.handoff, check=agrees)
         settings = self._node_settings(node)
         self._emit(
             "role", f"{role.name} started ({node.name})", role=role.name, node=node.name, state="started"
@@ -505,15 +589,20 @@ class TeamRun:
         review = Review.model_validate(self.state.reviews[-1]) if self.state.reviews else None
         changes = self.overlay.changes()
         title = spec.title if spec else (self.task.title if self.task else "the task")
+        rejected = review is not None and not review.passed
         if not changes:
+            if rejected:
+                assert review is not None
+                why = f"nothing was changed, and QA still rejects the work{self._review_end()}"
+                return "no_changes", f"{title}: {why}.\n\n{markdown(review)}", None
             return "no_changes", f"{title}: no change was needed.", None
         verification = self._verify(changes)
         parts = [f"{title} (team run, graph {self.graph.name})."]
-        if review is not None and not review.passed:
+        if rejected:
             parts.insert(
                 0,
-                f"WARNING: QA still rejects this change after {self.state.rounds} round"
-                f"{'s' if self.state.rounds != 1 else ''} of fixes; review the failures before applying it.",
+                f"WARNING: QA still rejects this change{self._review_end()}; review the failures before "
+                "applying it.",
             )
         if review is not None:
             parts.append(markdown(review))
@@ -531,6 +620,13 @@ class TeamRun:
         summary = "\n\n".join(parts)
         verified = verification is not None and verification.passed and (review is None or review.passed)
         return "proposed", summary, self._proposal(summary, changes, verified, verification_summary)
+
+    def _review_end(self) -> str:
+        """Why the last review loop ended with QA rejecting, as the end of a sentence."""
+        if self.state.review_end is not None:
+            return self.state.review_end
+        rounds = self.state.rounds  # a checkpoint from before review_end
+        return f" after {rounds} round{'' if rounds == 1 else 's'} of fixes"
 
     def _proposal(
         self, summary: str, changes: list[Any], verified: bool, checked: str, complete: bool = True

@@ -7,8 +7,9 @@ Node types:
 - ``work_items``: fan-out: one agent of the node's role (a coder) per work item of the design, one after
   another on the same overlay (without a design: one work item made from the spec);
 - ``review``: QA (the node's role) reviews the change; when the review fails, a `fixer` (a coder) gets its
-  findings and QA reviews again, at most `max_rounds` failed rounds (None: `agent.max_reflections`);
-  after the last failed round the run proposes what it has, flagged;
+  findings and QA reviews again, at most `max_rounds` failed rounds of this node (each review node has
+  its own; None: `agent.team.max_rounds`, else `agent.max_reflections`); after the last failed round,
+  or a fix that changed no file (`agent.team.engine`), the run proposes what it has, flagged;
 - ``solo``: today's single agent loop (`agent.loop.Agent` with the solo role); only as a graph's one node.
 
 Edges are the node order; the one conditional edge is a review node's loop (fail -> fixer -> review).
@@ -55,7 +56,8 @@ class Node(BaseModel):
     fixer: str = "coder"
     """Review nodes: the role that fixes what QA found."""
     max_rounds: int | None = Field(default=None, ge=0)
-    """Review nodes: failed reviews sent back to the fixer; None: `agent.max_reflections`."""
+    """Review nodes: failed reviews of this node sent back to the fixer (each review node counts its own);
+    None: `agent.team.max_rounds`, else `agent.max_reflections`."""
     max_steps: int | None = Field(default=None, ge=1)
     """Model turns of each agent this node runs; None: `agent.max_steps`."""
     max_cost_usd: float | None = Field(default=None, ge=0)

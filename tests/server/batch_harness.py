@@ -59,6 +59,11 @@ def make_repo(path: Path, count: int) -> str:
     for number in range(count):
         (path / "pkg" / f"m{number}.py").write_text(module_text(number))
     (path / "agentls.toml").write_text(AGENT_TOML)
+    return commit_all(path)
+
+
+def commit_all(path: Path) -> str:
+    """Make `path` a git repository of one commit holding its files; the commit."""
 
     def git(*args: str) -> str:
         env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com"}

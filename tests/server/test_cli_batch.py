@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from agent.transcript import load_run
 from server.batch import (
     BatchOptions,
     BatchSummary,
@@ -26,13 +27,22 @@ from server.batch import (
     run_task,
 )
 from server.cli import main
+from tests.agent.team.team_harness import (
+    INSTRUCTION,
+    TWO_REVIEWS_TOML,
+    RoleScript,
+    shop_workspace,
+    two_reviews_script,
+)
 from tests.fakes.anthropic_server import FakeAnthropic
 from tests.ray_cluster import RayCluster, ray_cluster  # noqa: F401  (the fixture)
 from tests.server.batch_harness import (
+    AGENT_TOML,
     BODY,
     STUB,
     apply_patch,
     cli_env,
+    commit_all,
     fake_model,
     implement,
     make_repo,
@@ -307,3 +317,30 @@ def test_every_bad_line_of_a_tasks_file_is_named_at_once(tmp_path: Path) -> None
     assert f"{path} line 3: the id 'a' is already used on line 1" in message
     assert f"{path} line 4: not JSON" in message
     assert f'{path} line 5: a run task needs "instruction"' in message
+
+
+def test_each_task_and_each_review_node_of_a_team_batch_has_its_own_rounds(tmp_path: Path) -> None:
+    """Two team tasks, one after the other in one worker, on a graph with two review nodes of one round
+    each: every review node of every task gets its round (none is used up by another's)."""
+    repo = shop_workspace(tmp_path / "repo")
+    toml = AGENT_TOML + "\n[agent.team]\nconfirm_spec = false\n" + TWO_REVIEWS_TOML
+    (repo / "agentls.toml").write_text(toml)
+    commit = commit_all(repo)
+    line = {"kind": "run", "repo": str(repo), "commit": commit, "instruction": INSTRUCTION, "mode": "twice"}
+    lines = [{"id": name, **line} for name in ("a", "b")]
+    tasks = load_tasks(write_tasks(tmp_path / "tasks.jsonl", lines))
+    one_task = two_reviews_script()
+    script = RoleScript({role: turns * 2 for role, turns in one_task.items()})
+    out = tmp_path / "out"
+    with FakeAnthropic(responder=script) as fake:
+        env = cli_env(fake, tmp_path / "cache")
+        outcomes = [run_task(task, str(out), env, BatchOptions(index=False)) for task in tasks]
+
+    for outcome in outcomes:
+        record = outcome.record
+        assert not record["summary"].startswith("WARNING"), record["summary"]
+        assert record["status"] == "verified", record
+        run = load_run(out / "runs", record["run_id"])
+        fixed = [(r.get("node"), r.get("number")) for r in run.records if r.get("kind") == "reflection"]
+        assert fixed == [("check", 1), ("recheck", 1)], record["id"]
+    assert script.left() == {}, "each review node of each task used its one round"

@@ -19,7 +19,7 @@ from agent.overlay import Overlay
 from agent.resume import RunState
 from agent.sandbox import Sandbox
 from agent.team.engine import TeamRun
-from agent.team.graph import TEAM_GRAPH, Graph
+from agent.team.graph import TEAM_GRAPH, Graph, Node
 from agent.transcript import Transcript
 from tests.agent.agent_harness import EDITOR, fast_settings
 from tests.fakes.anthropic_server import FakeAnthropic, Reply, ScriptItem, fault, text, tool_use, turn
@@ -219,6 +219,56 @@ def feature_script() -> dict[str, list[ScriptItem]]:
             tool_use("run_tests", {"path": "tests/test_discount.py"}),
             tool_use("submit_review", REVIEW_PASS),
         ],
+    }
+
+
+TWO_REVIEWS = Graph(
+    name="twice",
+    description="a spec, one coder, then two QA reviews of one round each",
+    nodes=(
+        Node(name="plan", role="planner"),
+        Node(name="code", type="work_items", role="coder"),
+        Node(name="check", type="review", role="qa", max_rounds=1),
+        Node(name="recheck", type="review", role="qa", max_rounds=1),
+    ),
+)
+TWO_REVIEWS_TOML = """
+[[agent.team.graphs.twice.nodes]]
+name = "plan"
+role = "planner"
+[[agent.team.graphs.twice.nodes]]
+name = "code"
+type = "work_items"
+role = "coder"
+[[agent.team.graphs.twice.nodes]]
+name = "check"
+type = "review"
+role = "qa"
+max_rounds = 1
+[[agent.team.graphs.twice.nodes]]
+name = "recheck"
+type = "review"
+role = "qa"
+max_rounds = 1
+"""
+"""`TWO_REVIEWS` as a workspace defines it in agentls.toml."""
+
+
+def two_reviews_script() -> dict[str, list[ScriptItem]]:
+    """`TWO_REVIEWS` on the shop: spec -> coder W1 -> check rejects -> FIX1 -> check passes -> recheck
+    rejects -> FIX2 -> recheck passes; each review node uses its one round."""
+    cart = "def total(prices: list[float], discount: float = 0) -> float:\n    return sum(prices)\n"
+    return {
+        "planner": [tool_use("submit_spec", SPEC)],
+        "coder": [
+            create("shop/discount.py", DISCOUNT),
+            tool_use("submit_result", {"work_item": "W1"}),
+            replace("shop/discount.py", CHECK, CHECK_FIXED),  # FIX1, from node check
+            tool_use("submit_result", {"work_item": "FIX1"}),
+            replace("shop/cart.py", CART.split("\n\n\n", 1)[1], cart),  # FIX2, from node recheck
+            tool_use("submit_result", {"work_item": "FIX2"}),
+        ],
+        "qa": [tool_use("submit_review", review) for review in (REVIEW_FAIL, REVIEW_PASS) * 2],
     }
 
 

@@ -15,7 +15,8 @@ from agent.models import Credentials
 from agent.resume import RunState, load_state
 from agent.runner import load_resumable, start_run
 from agent.task_builders import run_task
-from agent.team.checkpoint import load_checkpoint
+from agent.team.checkpoint import TeamState, load_checkpoint
+from agent.team.graph import TEAM_GRAPH
 from agent.transcript import list_runs, load_run
 from tests.agent.agent_harness import fast_settings
 from tests.agent.team.team_harness import (
@@ -136,3 +137,14 @@ def test_a_team_run_killed_mid_role_resumes_the_users_task_at_that_node(tmp_path
     assert ledger.cost == pytest.approx(resumed.cost) and ("planner", "plan") in {
         (entry.role, entry.node) for entry in ledger.entries
     }
+
+
+def test_a_checkpoint_from_before_per_node_rounds_keeps_the_stopped_review_nodes_count() -> None:
+    """Checkpoints used to count one total of fix rounds: resumed at a review node, that node has them all
+    (so a resume cannot give it more rounds than it had); stopped elsewhere, no node is charged."""
+    at_review = TeamState.model_validate({"graph": TEAM_GRAPH.model_dump(), "next_node": 3, "rounds": 2})
+    assert at_review.review_rounds == {"review": 2} and at_review.rounds == 2
+    at_code = TeamState.model_validate({"graph": TEAM_GRAPH.model_dump(), "next_node": 2, "rounds": 2})
+    assert at_code.review_rounds == {}
+    saved = TeamState(graph=TEAM_GRAPH, next_node=3, rounds=3, review_rounds={"review": 1})
+    assert TeamState.model_validate_json(saved.model_dump_json()).review_rounds == {"review": 1}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,15 +18,19 @@ from agent.team.handoffs import Review
 from agent.transcript import load_run
 from tests.agent.agent_harness import fast_settings, result_text
 from tests.agent.team.team_harness import (
+    CHECK,
     DESIGN,
     INSTRUCTION,
     REVIEW_FAIL,
     REVIEW_PASS,
     SPEC,
+    TWO_REVIEWS,
     RoleScript,
     TeamHarness,
     feature_script,
+    replace,
     shop_workspace,
+    two_reviews_script,
 )
 from tests.fakes.anthropic_server import FakeAnthropic, text, tool_use
 
@@ -223,7 +228,9 @@ def test_a_budget_stop_in_a_role_speaks_of_the_whole_run(tmp_path: Path) -> None
 
 def test_qa_rejecting_every_round_ends_the_loop_with_an_unverified_flagged_proposal(tmp_path: Path) -> None:
     turns = feature_script()
-    turns["coder"] = [*turns["coder"][:4], tool_use("submit_result", {"work_item": "FIX1", "notes": "?"})]
+    # FIX1 changes a file (a comment), so QA judges new work and rejects it again
+    comment = replace("shop/discount.py", CHECK, CHECK + "    # percent is checked by the caller\n")
+    turns["coder"] = [*turns["coder"][:4], comment, tool_use("submit_result", {"work_item": "FIX1"})]
     turns["qa"] = [tool_use("submit_review", REVIEW_FAIL)] * 2
     script = RoleScript(turns)
     with FakeAnthropic(responder=script) as fake:
@@ -232,7 +239,7 @@ def test_qa_rejecting_every_round_ends_the_loop_with_an_unverified_flagged_propo
         result = harness.team(settings).run(run_task(INSTRUCTION, root=harness.root))
 
     assert result.status == "proposed" and script.left() == {}
-    assert script.calls[-3:] == ["qa", "coder", "qa"], "one round of fixes, then the run proposes"
+    assert script.calls[-4:] == ["qa", "coder", "coder", "qa"], "one round of fixes, then the run proposes"
     assert result.summary.startswith("WARNING: QA still rejects this change after 1 round of fixes")
     proposal = result.proposal
     assert proposal is not None and not proposal.verified
@@ -240,3 +247,71 @@ def test_qa_rejecting_every_round_ends_the_loop_with_an_unverified_flagged_propo
     assert proposal.verification_summary.startswith(
         "Not verified: QA rejects the change (AC2 failing).\nVerification passed."
     ), proposal.verification_summary
+
+
+def test_a_fixer_that_changes_nothing_is_told_once_then_qa_is_not_asked_again(tmp_path: Path) -> None:
+    """QA rejects; the fixer submits FIX1 without an edit, is told its fix changed nothing, and submits
+    again without one: the loop stops there (rounds were left), QA judged the work once, and the run
+    proposes the work with QA's report, saying why."""
+    turns = feature_script()
+    turns["coder"] = [
+        *turns["coder"][:4],  # W1, W2
+        tool_use("submit_result", {"work_item": "FIX1", "files_changed": ["shop/discount.py"]}),
+        tool_use("submit_result", {"work_item": "FIX1", "notes": "QA's test of AC2 asks too much."}),
+    ]
+    turns["qa"] = turns["qa"][:3]  # one review: tests, run, REVIEW_FAIL
+    script = RoleScript(turns)
+    with FakeAnthropic(responder=script) as fake:
+        harness = TeamHarness(fake, shop_workspace(tmp_path / "ws"), tmp_path / "runs")
+        settings = fast_settings(verify=False, team=TeamSettings(confirm_spec=False, max_rounds=3))
+        result = harness.team(settings).run(run_task(INSTRUCTION, root=harness.root))
+
+    assert result.status == "proposed", result.summary
+    assert script.left() == {}
+    assert Counter(script.calls) == {"planner": 2, "architect": 1, "coder": 6, "qa": 3}
+    assert script.calls[-3:] == ["qa", "coder", "coder"], "QA is not asked to judge the same work again"
+    coder = [body for role, body in zip(script.calls, script.bodies, strict=True) if role == "coder"]
+    nudge = json.dumps(coder[-1]["messages"][-1]["content"])
+    assert "Your FIX1 changed no file" in nudge and "QA would judge it the same way" in nudge
+    assert result.summary.startswith(
+        "WARNING: QA still rejects this change: the fixer made no change in round 1 of node review (told "
+        "once that its fix changed nothing), so QA was not asked to judge the same work again"
+    ), result.summary
+    assert "FIX1: QA's test of AC2 asks too much." in result.summary
+    proposal = result.proposal
+    assert proposal is not None and not proposal.verified and proposal.team is not None
+    assert Review.model_validate(proposal.team["review"]) == Review.model_validate(REVIEW_FAIL)  # kept
+    changed = sorted(f.path for f in proposal.files)
+    assert changed == ["shop/cart.py", "shop/discount.py", "tests/test_discount.py"]
+    assert result.reflections == 1
+    run = load_run(harness.runs_dir, result.run_id)
+    decisions = [(r.get("kind"), r.get("reason")) for r in run.records if r.type == "decision"]
+    assert ("fix_unchanged", None) in decisions and decisions[-1] == ("give_up", "fixer_unchanged")
+    give_up = [r for r in run.records if r.type == "decision" and r.get("kind") == "give_up"][-1]
+    assert give_up.get("message") == (
+        "QA rejected; the fixer made no change in round 1 (QA's test of AC2 asks too much.)"
+    )
+
+
+def test_each_review_node_has_its_own_rounds(tmp_path: Path) -> None:
+    """Two review nodes of one max_rounds each: the second gets its round although the first used its own."""
+    graph, turns = TWO_REVIEWS, two_reviews_script()
+    script = RoleScript(turns)
+    with FakeAnthropic(responder=script) as fake:
+        harness = TeamHarness(fake, shop_workspace(tmp_path / "ws"), tmp_path / "runs")
+        settings = fast_settings(verify=False, team=TeamSettings(confirm_spec=False))
+        result = harness.team(settings, graph).run(run_task(INSTRUCTION, root=harness.root))
+
+    assert result.status == "proposed", result.summary
+    assert script.left() == {}, "each review node used its one round"
+    fix_round = ["qa", "coder", "coder", "qa"]
+    assert script.calls == ["planner", "coder", "coder", *fix_round, *fix_round]
+    rounds = [e.message for e in harness.of_kind("reflection")]
+    assert rounds == ["QA rejected the change; a coder fixes it (1 of 1)"] * 2
+    assert not result.summary.startswith("WARNING"), result.summary
+    assert result.reflections == 2
+    assert result.proposal is not None and result.proposal.team is not None
+    assert Review.model_validate(result.proposal.team["review"]).passed
+    run = load_run(harness.runs_dir, result.run_id)
+    fixed = [(r.get("node"), r.get("number")) for r in run.records if r.get("kind") == "reflection"]
+    assert fixed == [("check", 1), ("recheck", 1)]
