@@ -5,6 +5,8 @@
   exponential backoff (`indexing.http_retry.backoff_delay`, the policy), while the attempts stay within
   `max_retries` and the wait within `retry_deadline_seconds`; then it raises the provider's
   `exhausted(...)` error. A set `cancel` event ends it at once with `Cancelled`, also during a wait.
+  Each wait is one WARNING record with the details; the record's ``retry_wait`` (a `RetryWait`) also
+  says it in a line for people (`RetryWait.summary`), which the command line shows instead without -v.
 - `relay(stream, ...)` runs one streamed request on a worker thread and waits for it on the calling
   thread, so `cancel` is honoured within `POLL_SECONDS` even while the HTTP client is blocked: the
   worker puts ("text", delta)... then ("done", value) or ("error", exception) on a queue; on the way
@@ -22,13 +24,14 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from agent.config import ModelSettings
 from agent.models.errors import Cancelled, ModelError
 from indexing.http_retry import backoff_delay
 
-__all__ = ["POLL_SECONDS", "Retryable", "call_with_retries", "relay"]
+__all__ = ["POLL_SECONDS", "RetryWait", "Retryable", "call_with_retries", "relay"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +56,43 @@ class Retryable(Protocol):
     def retry_after(self) -> float | None:
         """Seconds the server asked to wait, if it did."""
         ...
+
+    @property
+    def status_code(self) -> int | None:
+        """The HTTP status it stands for (an error inside a stream too); None for a dropped connection."""
+        ...
+
+
+_STATES = {
+    529: "busy (529 overloaded)",
+    429: "rate-limited (429 too many requests)",
+    408: "slow (408 timeout)",
+}
+
+
+@dataclass(frozen=True)
+class RetryWait:
+    """A wait before the next attempt of a model call, as logged (the record's ``retry_wait``)."""
+
+    attempt: int
+    """The attempt that failed (1 for the first)."""
+    attempts: int
+    """How many attempts the call may make in all (``max_retries + 1``)."""
+    status_code: int | None
+    delay: float
+
+    @property
+    def summary(self) -> str:
+        """One line for people: "model busy (529 overloaded); retrying in 2.0 s, attempt 2 of 6"."""
+        status = self.status_code
+        if status is None:
+            state = "connection dropped"
+        elif status in _STATES:
+            state = _STATES[status]
+        else:
+            state = f"server error ({status})" if status >= 500 else f"API error ({status})"
+        delay = f"{self.delay:.1f}" if self.delay >= 0.1 else f"{self.delay:.2f}"
+        return f"model {state}; retrying in {delay} s, attempt {self.attempt + 1} of {self.attempts}"
 
 
 def _cancelled() -> Cancelled:
@@ -94,8 +134,14 @@ def call_with_retries(
         if attempts > settings.max_retries or delay > remaining:
             cause = failure if isinstance(failure, BaseException) else None
             raise exhausted(failure, attempts, time.monotonic() - started, delay, remaining) from cause
+        wait = RetryWait(attempts, settings.max_retries + 1, failure.status_code, delay)
         logger.warning(
-            "%s attempt %d failed (%s); retrying in %.2f s", label, attempts, failure.description, delay
+            "%s attempt %d failed (%s); retrying in %.2f s",
+            label,
+            attempts,
+            failure.description,
+            delay,
+            extra={"retry_wait": wait},
         )
         if cancel is not None:
             if cancel.wait(delay):

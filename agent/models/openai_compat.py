@@ -275,7 +275,7 @@ class _Retry(Exception):
     def __init__(self, description: str, *, status: int | None = None, retry_after: float | None = None):
         super().__init__(description)
         self.description = description
-        self.status = status
+        self.status_code = status
         self.retry_after = retry_after
 
 
@@ -395,7 +395,7 @@ class OpenAICompatModel:
             "Check that the server is up and not overloaded, then try again; raising max_retries "
             "or retry_deadline_seconds in the agentls settings allows more retries.",
             attempts=attempts,
-            status_code=failure.status,
+            status_code=failure.status_code,
         )
 
     def _attempt(

@@ -56,7 +56,25 @@ log = logging.getLogger("agentls")
 
 def _setup_logging(verbose: int) -> None:
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    logging.basicConfig(level=level, format="agentls: %(levelname)s: %(message)s", stream=sys.stderr)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_LogLines(concise=verbose == 0))
+    logging.basicConfig(level=level, handlers=[handler])
+
+
+class _LogLines(logging.Formatter):
+    """``agentls: LEVEL: message``; when ``concise`` (no -v), a model call's wait before a retry is its line
+    for people instead (``model busy (529 overloaded); retrying in 2.0 s, attempt 2 of 6``: the record's
+    ``retry_wait``, `agent.models.calls.RetryWait`), the details being for -v and the transcript."""
+
+    def __init__(self, concise: bool) -> None:
+        super().__init__("agentls: %(levelname)s: %(message)s")
+        self.concise = concise
+
+    def format(self, record: logging.LogRecord) -> str:
+        wait = getattr(record, "retry_wait", None)
+        if self.concise and wait is not None:
+            return str(wait.summary)
+        return super().format(record)
 
 
 def _read_environment() -> dict[str, str]:
