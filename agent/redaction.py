@@ -13,8 +13,10 @@
   values of the files the index found secrets in, so command output that prints one bare is redacted
   too.
 
-Commands run on the real files: a command that prints a value bare is redacted (its value is known), but
-one that encodes it (base64, reversed) is not. That is the limit SECURITY.md states.
+Commands run on the real files: a command that prints a value bare is redacted (its value is known), and
+so is one that prints it in base64, hex, percent-encoded, reversed, or compressed then base64 or hex
+(`indexing.secret_encodings`); one that encrypts it or encodes it otherwise is not. That is the limit
+SECURITY.md states.
 """
 
 from __future__ import annotations

@@ -30,9 +30,10 @@ the index stay right.
 
 `Redactor` is what one agent run uses: it redacts everything that goes to the model or into the
 transcript, remembers which placeholder stands for which value (so values seen once are also replaced
-where the detector would not find them, say in command output), counts what it withheld, and maps
-placeholders back to values in the agent's edits (`restore_edit`), refusing an edit that would change,
-remove or copy a secret value unless the user allowed it.
+where the detector would not find them, say in command output, and where they are written encoded:
+`indexing.secret_encodings`, which also decodes base64 and hex for the detectors), counts what it
+withheld, and maps placeholders back to values in the agent's edits (`restore_edit`), refusing an edit
+that would change, remove or copy a secret value unless the user allowed it.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ from pathlib import Path
 from typing import Any
 
 from indexing.paths import tag_cache_dir
+from indexing.secret_encodings import KnownForms, find_encoded
 
 __all__ = [
     "PLACEHOLDER",
@@ -466,6 +468,7 @@ class Redactor:
         self._values: dict[str, str] = {}
         self._withheld: set[str] = set()
         self._lock = threading.Lock()
+        self._forms: tuple[int, KnownForms] | None = None
         self._learnt = threading.Event()  # cleared while `learn_in_background` runs
         self._learnt.set()
         if allow_values:
@@ -524,7 +527,45 @@ class Redactor:
                 redacted = redacted.replace(value, marker)
                 with self._lock:
                     self._withheld.add(marker)
-        return redacted
+        spans = find_encoded(redacted, self._known_forms(), _detected)
+        return self._withhold(redacted, spans) if spans else redacted
+
+    def _known_forms(self) -> KnownForms:
+        """The encoded forms of the values known so far (rebuilt when a value was added)."""
+        with self._lock:
+            if self._forms is None or self._forms[0] != len(self._values):
+                self._forms = (len(self._values), KnownForms(self._values.values()))
+            return self._forms[1]
+
+    def _withhold(self, text: str, spans: list[tuple[int, int, str]]) -> str:
+        """`text` with each span (values written encoded, `indexing.secret_encodings`) replaced by the
+        placeholders of its values; line breaks are kept. A placeholder a span reaches into is kept whole."""
+        with self._lock:
+            for match in PLACEHOLDER.finditer(text):
+                if match.group(0) in self._values:
+                    spans.append((match.start(), match.end(), self._values[match.group(0)]))
+        parts: list[str] = []
+        at = 0
+        spans.sort()
+        i = 0
+        while i < len(spans):
+            start, end, value = spans[i]
+            values = [value]
+            i += 1
+            while i < len(spans) and spans[i][0] < end:
+                end = max(end, spans[i][1])
+                values.append(spans[i][2])
+                i += 1
+            markers = {value: placeholder(value, self.key) for value in values}
+            with self._lock:
+                for value, marker in markers.items():
+                    self._values[marker] = value
+                    self._withheld.add(marker)
+            parts.append(text[at:start])
+            parts.append("".join(dict.fromkeys(markers.values())) + "\n" * text.count("\n", start, end))
+            at = end
+        parts.append(text[at:])
+        return "".join(parts)
 
     def redact_value(self, value: Any) -> Any:
         """`redact` applied to every string inside lists, tuples and dicts (keys left alone)."""
@@ -598,6 +639,11 @@ class Redactor:
                 "agent.allow_secret_values = true)."
             )
         return {k: self.restore(v) if k in fields and isinstance(v, str) else v for k, v in input.items()}
+
+
+def _detected(text: str) -> list[tuple[int, int, str]]:
+    """`find_secrets` as ``(start, end, value)`` (for decoded text)."""
+    return [(f.start, f.end, text[f.start : f.end]) for f in find_secrets(text)]
 
 
 def _placeholders(text: object) -> collections.Counter[str]:

@@ -4,11 +4,13 @@ A workspace with an AWS key pair and a Stripe live key in ordinary source files 
 through the CLI, then the agent runs against the fake Messages API (which records every request body):
 it views the files, runs `cat` in the sandbox, tries to change a key (refused), and edits the line next to
 the key. Nothing the model received, nothing on disk in the index, no search output and no transcript
-holds a value; the applied edit keeps the real key.
+holds a value; the applied edit keeps the real key. Values a command prints encoded (base64, hex,
+reversed, percent-encoded, compressed then base64) show placeholders too.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
@@ -17,8 +19,9 @@ from click.testing import CliRunner, Result
 
 from indexing.secrets import Redactor, SecretEditRefused, find_secrets, load_key, placeholder, redact_text
 from server.cli import main
-from tests.agent.agent_harness import EDITOR
+from tests.agent.agent_harness import EDITOR, result_text
 from tests.fakes.anthropic_server import FAKE_API_KEY, FakeAnthropic, text, tool_use, turn
+from tests.indexing.test_secret_encodings import leaks
 
 AKIA = "AKIAIOSFODNN7Q2WXYZA"
 WJALR = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzQ8rT3vLmNK"
@@ -263,3 +266,61 @@ def test_a_command_printing_a_value_bare_from_a_file_never_opened_shows_its_plac
     assert placeholder(WJALR, key) in bodies[1] and placeholder(STRIPE, key) in bodies[2]
     transcript = next((cache / "runs").glob("*.jsonl")).read_text()
     assert not _leaks(transcript)
+
+
+def _strings(value: object) -> list[str]:
+    """Every string inside a JSON value (so a check reads text as the model does, escapes undone)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
+GITHUB = "ghp_Zq3Xv8Lm2Nb7Kc1J" + "d6Hf5Gs4Ta9Wr0Ey2Ui8"
+"""Never in a file: the command builds it from two halves and prints it base64'd."""
+
+ENCODING_COMMANDS = (
+    "base64 settings.py; base64 -w0 billing.py; echo; tail -c +3 settings.py | base64 -w0; echo; "
+    "basenc --base64url billing.py",
+    "xxd -p settings.py; xxd -p -u billing.py; od -An -tx1 billing.py",
+    "python3 -c \"print(open('settings.py').read()[::-1])\"; "
+    "python3 -c \"import urllib.parse; print(urllib.parse.quote(open('billing.py').read(), safe=''))\"",
+    "gzip -c billing.py | base64; xz -c settings.py | base64 -w0; echo",
+    "python3 -c \"import base64; t = 'ghp_Zq3Xv8Lm2Nb7Kc1J' + 'd6Hf5Gs4Ta9Wr0Ey2Ui8'; "
+    "print(base64.b64encode(('export GH_TOKEN=' + t).encode()).decode())\"",
+)
+
+
+def test_a_command_printing_values_encoded_shows_placeholders(
+    fake_anthropic: FakeAnthropic, tmp_path: Path
+) -> None:
+    """base64 (wrapped, unwrapped, shifted, URL-safe), hex (xxd -p, upper case, od), reversed,
+    percent-encoded, gzip or xz then base64, and a token in no file base64'd: none of the values, in none
+    of these forms, reaches a request or the transcript; the rest of the output does."""
+    ws = _workspace(tmp_path / "ws")
+    cache = tmp_path / "cache"
+    env = _env(fake_anthropic, cache)
+    assert _invoke(["index", str(ws)], env).exit_code == 0
+    fake_anthropic.enqueue(
+        *(tool_use("bash", {"command": command}) for command in ENCODING_COMMANDS),
+        text("Printed the files encoded."),
+    )
+    ran = _invoke(["run", "Show settings.py and billing.py encoded", "--path", str(ws)], env)
+    assert ran.exit_code in (0, 3), ran.output
+    requests = [dict(r.body) for r in fake_anthropic.message_requests]
+    assert len(requests) == len(ENCODING_COMMANDS) + 1
+    outputs = [result_text(r["messages"][-1]["content"][-1]) for r in requests[1:]]
+    assert all("<secret:" in output for output in outputs), outputs
+    key = load_key(cache)
+    assert placeholder(STRIPE, key) in outputs[0] and placeholder(GITHUB, key) in outputs[4]
+    settings = SETTINGS.encode()
+    assert base64.b64encode(settings).decode()[:32] in outputs[0]  # what holds no value stays
+    assert settings.hex()[:32] in outputs[1] and "1-tsew-ue" in outputs[2]
+    for request in requests:
+        assert not leaks("\n".join(_strings(request)), (*VALUES, GITHUB))
+    transcript = next((cache / "runs").glob("*.jsonl")).read_text()
+    records = [json.loads(line) for line in transcript.splitlines()]
+    assert not leaks("\n".join(_strings(records)), (*VALUES, GITHUB))

@@ -1,0 +1,236 @@
+"""Secret values a command prints encoded are withheld too (`indexing.secret_encodings` through
+`indexing.secrets.Redactor.redact`): base64 at every alignment, wrapped or not, either alphabet; hex in
+either case, wrapped or with byte separators; percent-encoding; reversed text; compressed then encoded. An
+unknown value in a known format is found by decoding. Ordinary output (pytest, git, hashes, UUIDs,
+base64 of text without a secret) is left as it is.
+"""
+
+from __future__ import annotations
+
+import base64
+import bz2
+import gzip
+import lzma
+import re
+import time
+import zlib
+from collections.abc import Callable
+from urllib.parse import quote
+
+import pytest
+
+from indexing.secrets import Redactor, placeholder
+
+KEY = b"k" * 32
+AKIA = "AKIAIOSFODNN7Q2WXYZA"
+WJALR = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzQ8rT3vLmNK"
+STRIPE = "sk_live_4eC39HqLyjWDarjtT1zdp7dcQ9xZ"
+KNOWN = (AKIA, WJALR, STRIPE)
+GITHUB = "ghp_" + "Zq3Xv8Lm2Nb7Kc1Jd6Hf5Gs4Ta9Wr0Ey2Ui8"
+"""In no file: only its format (found by decoding) can give it away."""
+
+SETTINGS = f'''"""Deployment settings."""
+AWS_ACCESS_KEY_ID = "{AKIA}"
+AWS_SECRET_ACCESS_KEY = "{WJALR}"
+STRIPE_KEY = "{STRIPE}"
+
+
+def region() -> str:
+    return "eu-west-1"
+'''
+
+
+def encodings(value: str) -> set[str]:
+    """Every form of `value` the leak checks look for: the value, reversed, percent-encoded, its hex and
+    its base64 at each alignment (the characters that do not depend on the bytes around it)."""
+    data = value.encode()
+    forms = {value, value[::-1], quote(value, safe=""), data.hex()}
+    for k in range(3):
+        whole = (len(data) - k) // 3 * 3
+        forms.add(base64.b64encode(data[k : k + whole]).decode())
+    return forms
+
+
+def leaks(text: str, values: tuple[str, ...] = KNOWN) -> list[str]:
+    """The values of which some form is in `text`, once line breaks, the URL-safe alphabet and (for hex)
+    every separator are taken out, or in what its base64 and hex runs decompress to."""
+    flat = text.replace("\r", "").replace("\n", "")
+    b64 = flat.replace("-", "+").replace("_", "/")
+    hexa = re.sub(r"\\x|[^0-9a-fA-F]", "", text).lower()
+    seen = [flat, b64, hexa, *_decompressed(b64), *_decompressed(hexa)]
+    return [v for v in values if any(f in s for f in encodings(v) for s in seen)]
+
+
+def _decompressed(text: str) -> list[str]:
+    """What the base64 runs (at each alignment) or hex runs of `text` decompress to (gzip, zlib, bzip2,
+    xz): an independent decoder, so the check does not trust the code it checks."""
+    found = []
+    for run in re.findall(r"[A-Za-z0-9+/]{16,}={0,2}", text):
+        parts = [
+            base64.b64decode,
+            *[lambda r, k=k: base64.b64decode(r[k:][: (len(r) - k) // 4 * 4]) for k in (1, 2, 3)],
+        ]
+        for decode in [*parts, lambda r: bytes.fromhex(r[: len(r) // 2 * 2])]:
+            try:
+                data = decode(run)
+            except ValueError:
+                continue
+            for inflate in (
+                zlib.decompressobj(wbits=47).decompress,
+                bz2.BZ2Decompressor().decompress,
+                lzma.LZMADecompressor().decompress,
+            ):
+                try:
+                    found.append(inflate(data).decode("utf-8", "replace"))
+                except (zlib.error, OSError, ValueError, EOFError, lzma.LZMAError):
+                    continue
+    return found
+
+
+def _learnt() -> Redactor:
+    redactor = Redactor(KEY)
+    redactor.learn(SETTINGS, "settings.py")
+    return redactor
+
+
+def _wrap(text: str, width: int) -> str:
+    return "\n".join(text[i : i + width] for i in range(0, len(text), width)) + "\n"
+
+
+DATA = SETTINGS.encode()
+ENCODERS: dict[str, Callable[[bytes], str]] = {
+    "base64 (wrapped at 76)": lambda d: base64.encodebytes(d).decode(),
+    "base64 -w0, 1 byte in": lambda d: base64.b64encode(b"#" + d).decode(),
+    "base64 -w0, 2 bytes in": lambda d: base64.b64encode(b"##" + d).decode(),
+    "base64 of the tail (tail -c +8 | base64)": lambda d: base64.b64encode(d[7:]).decode(),
+    "url-safe base64": lambda d: base64.urlsafe_b64encode(b"#" + d).decode(),
+    "hex": lambda d: d.hex(),
+    "HEX": lambda d: d.hex().upper(),
+    "xxd -p": lambda d: _wrap(d.hex(), 60),
+    "od -An -tx1": lambda d: _wrap(d.hex(" "), 48),
+    "\\x escapes": lambda d: "".join(f"\\x{b:02x}" for b in d),
+    "percent-encoded (urllib.parse.quote(s, safe=''))": lambda d: quote(d.decode(), safe=""),
+    "reversed": lambda d: d.decode()[::-1],
+    "gzip | base64": lambda d: base64.encodebytes(gzip.compress(d)).decode(),
+    "zlib | hex": lambda d: zlib.compress(d).hex(),
+    "bzip2 | base64": lambda d: base64.b64encode(bz2.compress(d)).decode(),
+    "xz | base64": lambda d: base64.encodebytes(lzma.compress(d)).decode(),
+}
+
+
+@pytest.mark.parametrize("name", ENCODERS)
+def test_a_known_value_printed_encoded_is_withheld(name: str) -> None:
+    output = "$ command:\n" + ENCODERS[name](DATA) + "\n[exit 0]\n"
+    assert leaks(output)  # the check sees the values in the encoded output
+    redactor = _learnt()
+    redacted = redactor.redact(output)
+    assert not leaks(redacted), redacted
+    assert "<secret:" in redacted  # the value's, or (reversed, quoted) one the detectors saw there
+    assert redacted.startswith("$ command:\n") and redacted.endswith("\n[exit 0]\n")
+
+
+def test_only_the_groups_holding_the_value_are_withheld() -> None:
+    """What surrounds the value in the encoded file stays readable."""
+    encoded = base64.b64encode(DATA).decode()
+    redacted = _learnt().redact(encoded)
+    assert redacted.startswith(encoded[:32]) and redacted.endswith(encoded[-32:])
+    assert redacted.count("<secret:") == 3
+
+
+def test_a_value_next_to_a_placeholder_or_another_token_takes_nothing_of_theirs() -> None:
+    redactor = _learnt()
+    hello = base64.b64encode(b"hello world, nothing here").decode()
+    stripe = base64.b64encode(STRIPE.encode()).decode()
+    redacted = redactor.redact(f"{AKIA}{stripe} {hello}\nkey: {stripe}\n")
+    akia, live = placeholder(AKIA, KEY), placeholder(STRIPE, KEY)
+    assert redacted == f"{akia}{live} {hello}\nkey: {live}\n"
+
+
+@pytest.mark.parametrize(
+    "encode",
+    [
+        lambda d: base64.b64encode(d).decode(),
+        lambda d: base64.urlsafe_b64encode(d).decode(),
+        lambda d: d.hex(),
+        lambda d: base64.encodebytes(gzip.compress(d)).decode(),
+    ],
+    ids=["base64", "url-safe base64", "hex", "gzip | base64"],
+)
+def test_an_unknown_value_in_a_known_format_is_found_by_decoding(encode: Callable[[bytes], str]) -> None:
+    redactor = Redactor(KEY)  # knows nothing yet
+    output = "deploy log:\n" + encode(f"export GH_TOKEN={GITHUB}\nmake deploy\n".encode()) + "\n"
+    assert leaks(output, (GITHUB,))
+    redacted = redactor.redact(output)
+    assert not leaks(redacted, (GITHUB,)), redacted
+    assert placeholder(GITHUB, KEY) in redacted and redactor.withheld == 1
+    # Learnt: printed bare later in the run, it is withheld as well.
+    assert redactor.redact(f"token: {GITHUB}\n") == f"token: {placeholder(GITHUB, KEY)}\n"
+
+
+PYTEST_OUTPUT = """\
+============================= test session starts ==============================
+platform linux -- Python 3.11.7, pytest-8.3.3, pluggy-1.5.0
+rootdir: /home/me/project
+plugins: xdist-3.6.1, timeout-2.3.1
+collected 4 items
+
+tests/test_api_client.py::test_fetch_user_by_identifier PASSED           [ 25%]
+tests/test_api_client.py::test_retries_on_server_errors PASSED           [ 50%]
+tests/test_encoding.py::test_roundtrip[aGVsbG8gd29ybGQ=] PASSED           [ 75%]
+tests/test_encoding.py::test_hash FAILED                                 [100%]
+
+=================================== FAILURES ===================================
+E       AssertionError: assert digest == expected
+E        +  where digest = e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
+========================= 1 failed, 3 passed in 0.12s ==========================
+"""
+
+GIT_OUTPUT = """\
+commit 41f0aca5b2d9e8f7c6a5b4c3d2e1f0a9b8c7d6e5
+Author: Dev Eloper <dev@example.com>
+Date:   Sun Dec 6 08:23:25 2026 +0000
+
+    Review: the budget check ahead of each call goes over the agent's limits
+
+diff --git a/agent/loop.py b/agent/loop.py
+index 153fbdf..1862dcc 100644
+--- a/agent/loop.py
++++ b/agent/loop.py
+@@ -553,8 +553,10 @@ class Agent:
+-        request_id = "req_011CSHcSuNqvAj4RvMQwQGZJ"
++        request_id = uuid.UUID("123e4567-e89b-12d3-a456-426614174000").hex
+ 3323556 Review: batch's task ids share one canonical-JSON sha256 helper
+integrity sha512-Q2f6Lrg9yVqYX1zBpN8J0tXc7ZyV5rFqW3m2s1Hk9aD4uE6oP0lK8jH7gT5fR3eD2cB1aZ0yX9wV8uT7sR6qPw==
+Authorization: Basic dXNlcjpwYXNzd29yZA==
+payload eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ
+"""
+
+
+@pytest.mark.parametrize("ordinary", [PYTEST_OUTPUT, GIT_OUTPUT], ids=["pytest", "git"])
+def test_ordinary_output_is_left_alone_and_an_encoded_value_in_it_is_not(ordinary: str) -> None:
+    redactor = _learnt()
+    assert redactor.redact(ordinary) == ordinary
+    secret_line = base64.b64encode(f"STRIPE_KEY = '{STRIPE}'\n".encode()).decode()
+    redacted = redactor.redact(ordinary + secret_line + "\n" + ordinary)
+    assert not leaks(redacted)
+    assert redacted.startswith(ordinary) and redacted.endswith(ordinary)
+
+
+def test_five_megabytes_of_output_take_seconds_at_most() -> None:
+    """A generous bound (the figure is about half a second here): what would fail is a search that grows
+    with the output times the number of values, or a decoding per character."""
+    redactor = _learnt()
+    redactor.learn(
+        "\n".join(f'TOKEN_{n} = "tok{n:04d}x9Qe7Lp2Vz4Rk8Ws1Yb6Nc3Md5"' for n in range(200)), "t.py"
+    )
+    lines = (f"tests/unit/test_mod{n % 50}.py::test_case_{n} PASSED [{n % 100:3d}%]" for n in range(200_000))
+    outputs = {
+        "pytest": "\n".join(lines)[: 5 << 20],
+        "base64": base64.encodebytes((DATA + b"x = 1\n" * 700_000)[:3_900_000]).decode(),
+    }
+    for name, output in outputs.items():
+        start = time.perf_counter()
+        redacted = redactor.redact(output)
+        elapsed = time.perf_counter() - start
+        assert elapsed < 20, (name, elapsed)
+        assert not leaks(redacted[:4000])
