@@ -16,10 +16,11 @@ Providers:
 `load_embedder` picks and loads one from `EmbeddingSettings`. Local models are never downloaded: a Hugging
 Face id is looked up only in the local Hugging Face cache (`local_files_only`), a folder path is used as
 it is, and `cache_dir/models/<id with "/" replaced by "--">` is tried too. When the configured default
-model is absent, a model built offline stands in (`stand_in_model`): the one `distill_model` wrote to
-`cache_dir/models/distilled-minilm`, else the code word vectors in `cache_dir/models/code-words`. When
-nothing loads, `EmbedderLoad.embedder` is None and `EmbedderLoad.notice` says once why search is lexical
-only and what to do.
+model is absent, a model built offline stands in (`stand_in_model`): the code word vectors in
+`cache_dir/models/code-words` (`agentls model import`), else the one `distill_model` wrote to
+`cache_dir/models/distilled-minilm`; the code words first because they rank better on both retrieval
+benchmarks (BENCHMARKS.md). When nothing loads, `EmbedderLoad.embedder` is None and
+`EmbedderLoad.notice` says once why search is lexical only and what to do.
 
 Every embedder returns float32 rows of unit length (zero rows stay zero), so a dot product is a cosine.
 Its `id` (`provider:model:dim`) is stored with the index: when it changes, vectors are recomputed. For
@@ -602,7 +603,7 @@ def default_distill_source() -> Path | None:
     return path if path.is_dir() else None
 
 
-STAND_INS = (DISTILLED_MODEL_NAME, CODE_WORDS_MODEL_NAME)
+STAND_INS = (CODE_WORDS_MODEL_NAME, DISTILLED_MODEL_NAME)
 """Models of `cache_dir/models` used, first found first, when the default model is not on the machine."""
 
 

@@ -178,6 +178,11 @@ def _split(token: str) -> list[str]:
     return [p.lower() for part in token.split("_") for p in _CAMEL.findall(part)]
 
 
+def identifier_tokens(text: str) -> set[str]:
+    """The distinct tokens of `text` that `identifier_words` splits into words."""
+    return set(_WORD.findall(text))
+
+
 def identifier_words(text: str) -> Iterator[str]:
     """The lower-case words of `text`, identifiers split (``parseHTTPHeader`` -> ``parse``, ``http``,
     ``header``; ``max_retries`` -> ``max``, ``retries``). Not stemmed; stop words kept."""

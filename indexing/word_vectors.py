@@ -36,7 +36,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from indexing.embeddings import CODE_WORDS_MODEL_NAME, EmbeddingError, WordVectorEmbedder, staged_folder
-from indexing.ranking import identifier_words
+from indexing.ranking import identifier_tokens, identifier_words
 
 __all__ = ["DIMS", "SUPPORTED_VERSION", "TABLE_SHA256", "build_code_words", "library_path", "read_table"]
 
@@ -162,13 +162,19 @@ def document_frequency_weights(words: list[str], files: Iterator[Path]) -> NDArr
     """ln((N + 1) / (df + 1)) for each word over the files, words counted as the embedder splits them."""
     ids = {word: i for i, word in enumerate(words)}
     counts = np.zeros(len(words), dtype=np.float64)
+    known: dict[str, list[int]] = {}  # each distinct token's word ids, split once for all the files
     total = 0
     for path in files:
         try:
             text = path.read_text(encoding="utf-8", errors="replace")
         except OSError:
             continue
-        seen = {ids[w] for w in identifier_words(text) if w in ids}
+        seen: set[int] = set()
+        for token in identifier_tokens(text):
+            found = known.get(token)
+            if found is None:
+                found = known[token] = [ids[w] for w in identifier_words(token) if w in ids]
+            seen.update(found)
         counts[list(seen)] += 1
         total += 1
     return np.log((total + 1) / (counts + 1)).astype(np.float32)
