@@ -85,8 +85,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 AGENTLS_CLIENT = "agentlsClient"
-"""``initializationOptions`` flag of the agentls editor plugins: they handle ``agentls/proposalReady``
-and show progress; without it, proposals are announced with ``window/showMessageRequest``."""
+"""``initializationOptions`` flag of the agentls editor plugins: they handle ``agentls/proposalReady``,
+show progress and show a command's refusal from its answer; without it, proposals are announced with
+``window/showMessageRequest`` and refusals are also sent as ``window/showMessage``."""
 SEARCH = "agentls/search"
 """Search the index: params ``{query, limit? (1-100, default 10), path? (a file: URI or an absolute path to
 search under), files? (each file once, at its best chunk)}``; answers a list of ``SearchResult``."""

@@ -419,7 +419,7 @@ def test_a_run_that_cannot_start_is_shown_once(workspace: Path, tmp_path: Path, 
 
 def test_a_refused_accept_is_shown_once(workspace: Path, tmp_path: Path, nvim: str) -> None:
     # The user rewrote the stub's line after the run: the proposal does not rebase, the server refuses
-    # (a message, then an error answer).
+    # (an error answer only, to the plugin, which says the server's reason as it is).
     with FakeAnthropic() as fake:
         fake.enqueue(*agent_script())
         result = run_nvim(
@@ -429,6 +429,7 @@ def test_a_refused_accept_is_shown_once(workspace: Path, tmp_path: Path, nvim: s
     assert result["proposal_status"] == "pending"
     said = [m for m in result["messages"] if "did not apply" in m]
     assert len(said) == 1, result["messages"]
+    assert said[0].startswith("agentls did not apply proposal "), said
     assert not any("agentls.accept failed" in m for m in result["messages"]), result["messages"]
 
 
@@ -459,8 +460,14 @@ def test_requests_given_while_the_server_starts_are_sent_once_with_their_place(
     # where the cursor was when :AgentlsTests was given, not where it is when the server is ready
     position = {"line": 2, "character": 4}
     assert result["tests"] == [{"uri": (workspace / STATS).as_uri(), "position": position}]
+    # the edit's line is where the command was given, in its request and in its name, though the input
+    # that asked for the instruction moved the cursor before it answered
+    assert [(e["range"]["start"]["line"], e["instruction"]) for e in result["edits"]] == [(3, "say hi")]
     dropped = [m for m in result["messages"] if "already waiting for the server" in m]
-    assert dropped == ["agentls: already waiting for the server: ask: what does clamp do?"]
+    assert dropped == [
+        "agentls: already waiting for the server: ask: what does clamp do?",
+        "agentls: already waiting for the server: edit mathx/stats.py:4: say hi",
+    ]
 
 
 def test_commands_send_the_contracts_arguments_and_search_fills_quickfix(

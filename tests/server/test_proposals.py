@@ -319,15 +319,36 @@ def test_an_editor_that_never_answers_the_apply_leaves_the_proposal_pending(tmp_
     assert manager.reject("p1").rejected
 
 
-def test_a_stale_accept_applies_nothing_and_says_why(tmp_path: Path) -> None:
+@pytest.mark.parametrize("plugin", [True, False])
+def test_a_stale_accept_applies_nothing_and_says_why(tmp_path: Path, plugin: bool) -> None:
+    """The refusal is the answer; only an editor without the agentls plugin is also shown it."""
     editor = PlainEditor(lambda: types.ApplyWorkspaceEditResult(applied=True))
+    editor.handles_proposals = plugin
     manager = manager_with(tmp_path, editor)
     (tmp_path / "m.py").write_text(BASE.replace("pass", "return 0"), encoding="utf-8")
-    with pytest.raises(JsonRpcException, match=r"agentls did not apply proposal p1: m\.py"):
+    with pytest.raises(JsonRpcException, match=r"agentls did not apply proposal p1: m\.py") as refused:
         asyncio.run(manager.accept("p1"))
     assert editor.applied == []
     assert manager.proposals.status("p1") == "pending"
-    assert editor.shown and editor.shown[0][1] == types.MessageType.Error
+    assert editor.shown == ([] if plugin else [(refused.value.message, types.MessageType.Error)])
+
+
+def test_a_refused_accept_from_the_proposals_question_is_shown_once(tmp_path: Path) -> None:
+    """An editor without the plugin answers the proposal's question with Accept; the refusal is shown once."""
+
+    class Accepting(PlainEditor):
+        handles_proposals = False
+
+        async def ask(self, question: str, options: Sequence[str]) -> str | None:
+            return "Accept"
+
+    editor = Accepting(lambda: types.ApplyWorkspaceEditResult(applied=True))
+    manager = manager_with(tmp_path, editor)
+    (tmp_path / "m.py").write_text(BASE.replace("pass", "return 0"), encoding="utf-8")
+    asyncio.run(manager._announce(manager.proposals.get("p1").proposal))
+    assert [kind for _, kind in editor.shown] == [types.MessageType.Error], editor.shown
+    assert editor.shown[0][0].startswith("agentls did not apply proposal p1: m.py"), editor.shown
+    assert manager.proposals.status("p1") == "pending"
 
 
 # -- per-hunk accept ------------------------------------------------------------------------------------

@@ -45,6 +45,9 @@ code lenses) and `Workspace` (the folders, open documents, settings, environment
   ``{proposalId, applied, failureReason?}``; a proposal the editor did not apply stays pending.
 - Accepting or rejecting twice, or an unknown id, is an error answer (LSP's RequestFailed, -32803) that
   says what happened (`proposals.ProposalStore`).
+- A refused accept or commit (a rebase that does not apply, a commit's checks) is the command's error
+  answer; editors without the agentls plugin are also shown it (``window/showMessage``), since they may
+  ignore a command's answer, while the plugins show the answer once themselves (`RunManager._refuse`).
 - Code lenses on each changed hunk of open documents of pending proposals (`lenses.proposal_lenses`);
   ``agentls.showDiff {proposalId, uri?}`` writes the diff to the cache and opens it in the editor, or
   shows it as a message when the editor cannot open documents.
@@ -162,14 +165,18 @@ def request_failed(message: str) -> JsonRpcException:
     return JsonRpcException(message, code=types.LSPErrorCodes.RequestFailed.value)
 
 
+_SHOWN = "agentls_shown"
+"""Set on a refusal `RunManager._refuse` also showed with ``window/showMessage``."""
+
+
 class Editor(Protocol):
     """What runs ask of the editor."""
 
     @property
     def handles_proposals(self) -> bool:
-        """True when the editor's agentls plugin handles ``agentls/proposalReady`` (it sends
-        ``initializationOptions.agentlsClient: true``); other editors get each proposal announced with
-        ``window/showMessageRequest``."""
+        """True when the editor's agentls plugin handles ``agentls/proposalReady`` and shows a command's
+        refusal from its answer (it sends ``initializationOptions.agentlsClient: true``); other editors
+        get each proposal announced with ``window/showMessageRequest`` and each refusal also shown."""
 
     def notify(self, method: str, params: Any) -> None:
         """Send a notification (params: a reply type of `server.messages`, or JSON)."""
@@ -283,6 +290,15 @@ class RunManager:
             return doc.text if doc is not None else _read(root / rel)
 
         return current
+
+    def _refuse(self, message: str) -> JsonRpcException:
+        """The error answer of a command refused with `message`. An agentls plugin shows the answer
+        itself; other editors may ignore a command's answer, so they are also shown it (as an error)."""
+        error = request_failed(message)
+        if not self.editor.handles_proposals:
+            self.editor.show(message, types.MessageType.Error)
+            setattr(error, _SHOWN, True)
+        return error
 
     def _text_of(self, path: Path) -> str | None:
         found = locate(path, self.workspace.roots)
@@ -577,11 +593,14 @@ class RunManager:
             roles=[role.payload() for role in p.roles] or None,
         )
 
-    async def accept(self, proposal_id: str, hunks: Sequence[str] | None = None) -> AcceptResult:
+    async def accept(
+        self, proposal_id: str, hunks: Sequence[str] | None = None, *, say_not_applied: bool = True
+    ) -> AcceptResult:
         """Rebase when needed, send one ``workspace/applyEdit``, report what the editor did.
 
         `hunks` (ids from ``agentls/proposal``): apply only those; the rest of the proposal stays
-        pending (unverified), with its hunks in the answer's ``pendingHunks``.
+        pending (unverified), with its hunks in the answer's ``pendingHunks``. An edit the editor did not
+        apply is said with a warning unless `say_not_applied` is False (a commit's refusal says it).
 
         An edit the editor refuses (typically: its buffer is a version ahead because it sends
         ``didChange`` only after a pause in typing) is retried, rebased onto the newer text, once the
@@ -611,9 +630,7 @@ class RunManager:
                 changes = prepare_changes(files, self._current_text(root))
             except AcceptRefused as refused:
                 self.proposals.finish_accept(proposal_id, applied=False)
-                message = f"agentls did not apply proposal {proposal_id}: {refused}"
-                self.editor.show(message, types.MessageType.Error)
-                raise request_failed(message) from None
+                raise self._refuse(f"agentls did not apply proposal {proposal_id}: {refused}") from None
             try:
                 result, on_disk = await asyncio.wait_for(
                     self._apply(changes, root, proposal.summary), self.apply_timeout
@@ -676,8 +693,9 @@ class RunManager:
                 " Your editor holds changes it has not sent to agentls yet (it sends them after a pause in "
                 "typing); wait a second, or save the file, and accept again. The proposal is still pending."
             )
-        note = f"proposal {proposal_id} was not applied: {reason}.{hint}"
-        self.editor.show(note, types.MessageType.Warning)
+        if say_not_applied:
+            note = f"proposal {proposal_id} was not applied: {reason}.{hint}"
+            self.editor.show(note, types.MessageType.Warning)
         return AcceptResult(proposal_id, False, reason + hint)
 
     async def _apply(
@@ -747,7 +765,8 @@ class RunManager:
                     )
             except JsonRpcException as error:
                 log.info("proposal %s: %s", proposal_id, error)
-                self.editor.show(f"agentls: {error.message}", types.MessageType.Error)
+                if not getattr(error, _SHOWN, False):
+                    self.editor.show(f"agentls: {error.message}", types.MessageType.Error)
             return
 
     def proposal_actions(self, uri: str) -> list[types.CodeAction]:
@@ -805,8 +824,13 @@ class RunManager:
                 raise request_failed(str(error)) from None
         loop = asyncio.get_running_loop()
 
+        # An agentls plugin shows the commit's refusal, which says why the edit was not applied: the
+        # accept's own warning would say it a second time.
+        quiet = self.editor.handles_proposals
+
         def apply() -> list[str]:
-            accepted = asyncio.run_coroutine_threadsafe(self.accept(proposal_id, hunks), loop).result()
+            accept = self.accept(proposal_id, hunks, say_not_applied=not quiet)
+            accepted = asyncio.run_coroutine_threadsafe(accept, loop).result()
             if not accepted.applied:
                 raise CommitRefused(f"the editor did not apply the change ({accepted.failure_reason})")
             return [change.path for change in files]
@@ -814,9 +838,7 @@ class RunManager:
         try:
             done = await asyncio.to_thread(commit_proposal, files, root, message=text, apply=apply)
         except (CommitRefused, GitError) as error:
-            note = f"agentls did not commit proposal {proposal_id}: {error}"
-            self.editor.show(note, types.MessageType.Error)
-            raise request_failed(note) from None
+            raise self._refuse(f"agentls did not commit proposal {proposal_id}: {error}") from None
         self.editor.show(
             f"agentls committed {done.commit[:12]} on {done.branch}: {text.splitlines()[0]} "
             "(save the changed files so the working tree matches the commit)",

@@ -214,9 +214,10 @@ local function relpath(bufnr)
   return vim.fn.fnamemodify(vim.api.nvim_buf_get_name(bufnr), ":~:.")
 end
 
---- Where a command applies, to name it while it waits for the server: "file:line" of the cursor, or
---- "file:first-last" of a range (`range` as `command_range` takes it).
-local function where(bufnr, range)
+--- Where a command applies, to name it while it waits for the server: "file:line" of the cursor `at`
+--- (from `cursor`, taken when the command was given, as its request uses it), or "file:first-last" of a
+--- range (`range` as `command_range` takes it).
+local function where(bufnr, at, range)
   local first, last
   if type(range) == "table" and range.line1 then
     first, last = range.line1, range.line2
@@ -225,7 +226,7 @@ local function where(bufnr, range)
   elseif range == true then
     first, last = vim.api.nvim_buf_get_mark(bufnr, "<")[1], vim.api.nvim_buf_get_mark(bufnr, ">")[1]
   else
-    first = vim.api.nvim_win_get_cursor(0)[1]
+    first = at.row + 1
     last = first
   end
   local place = first == last and tostring(first) or string.format("%d-%d", first, last)
@@ -269,7 +270,7 @@ function M.implement()
         { title = string.format("Implement at %s:%d", relpath(bufnr), pos.line + 1), bufnr = bufnr }
       )
     end, bufnr)
-  end, string.format("implement at %s", where(bufnr)))
+  end, string.format("implement at %s", where(bufnr, at)))
 end
 
 --- Write tests for the function at the cursor (`agentls.writeTests`).
@@ -288,7 +289,7 @@ function M.tests()
       { uri = buffer_uri(bufnr), position = pos },
       { title = string.format("Tests for %s:%d", relpath(bufnr), pos.line + 1), bufnr = bufnr }
     )
-  end, string.format("tests at %s", where(bufnr)))
+  end, string.format("tests at %s", where(bufnr, at)))
 end
 
 local function prompt(label, value, fn)
@@ -323,7 +324,7 @@ function M.edit(instruction, opts)
         { uri = buffer_uri(bufnr), range = range, instruction = text },
         { title = "Edit: " .. text, bufnr = bufnr }
       )
-    end, string.format("edit %s: %s", where(bufnr, opts.range), text))
+    end, string.format("edit %s: %s", where(bufnr, at, opts.range), text))
   end)
 end
 
@@ -392,9 +393,8 @@ function M.fix()
   if not st then
     return
   end
-  local bufnr = vim.api.nvim_get_current_buf()
-  local row = vim.api.nvim_win_get_cursor(0)[1] - 1
-  local found = vim.diagnostic.get(bufnr, { lnum = row })
+  local bufnr, at = vim.api.nvim_get_current_buf(), cursor()
+  local found = vim.diagnostic.get(bufnr, { lnum = at.row })
   if #found == 0 then
     notify("no diagnostics on this line; :AgentlsEdit takes an instruction instead", vim.log.levels.WARN)
     return
@@ -430,7 +430,7 @@ function M.fix()
       { uri = buffer_uri(bufnr), range = range, diagnostics = diagnostics },
       { title = title, bufnr = bufnr }
     )
-  end, string.format("fix at %s", where(bufnr)))
+  end, string.format("fix at %s", where(bufnr, at)))
 end
 
 --- The proposal meant by `id`: that one, else the one previewed in the current buffer, else the latest

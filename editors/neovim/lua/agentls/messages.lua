@@ -6,9 +6,10 @@
 ---   (`agentls/proposalReady` with no file, then its summary): the plugin says these better (the run's
 ---   title as the user started it; an answer in its window), so it `expect`s the server's message and the
 ---   handler drops it. The server sends its notification first, so the expectation is always in place.
---- - an accept or commit it refused, a proposal not applied, a commit made: the server's text is the
----   better one (the reason, what to do) and comes before its answer, so the plugin asks `shown` and
----   stays quiet when the server said it.
+--- - a proposal not applied, a commit made: the server's text is the better one (the reason, what to
+---   do) and comes before its answer, so the plugin asks `shown` and stays quiet when the server said it.
+--- An accept or commit the server refuses is not among them: to agentls clients the server says a refusal
+--- only in the command's error answer, which the plugin shows (`agentls.runs.execute`).
 --- Every other message goes on to Neovim's handler (`vim.lsp.handlers["window/showMessage"]`, looked up
 --- when the message arrives, so a user's replacement of it is honoured).
 local M = {}

@@ -28,6 +28,9 @@ M.run_commands = {
   [M.commands.run] = "team",
 }
 
+--- LSP's RequestFailed: the server refused a valid request, with a message written for the user.
+M.request_failed = -32803
+
 M.methods = {
   proposal_ready = "agentls/proposalReady",
   run_failed = "agentls/runFailed",

@@ -33,6 +33,16 @@ local function error_text(err)
   return tostring(err)
 end
 
+--- What to say about a command's error answer: a refusal (RequestFailed) is worded for the user by the
+--- server and said as it is ("agentls did not apply proposal ..."); anything else names the command.
+local function refusal_text(command, err)
+  local text = error_text(err)
+  if type(err) == "table" and err.code == protocol.request_failed then
+    return vim.startswith(text, "agentls") and text or ("agentls: " .. text)
+  end
+  return "agentls: " .. command .. " failed: " .. text
+end
+
 --- Send `command` with its one object `argument`. Run commands register the run they start.
 --- opts: title, bufnr, question (for ask), on_result(result), on_error(err).
 function M.execute(state, client, command, argument, opts)
@@ -41,10 +51,8 @@ function M.execute(state, client, command, argument, opts)
   local kind = protocol.run_commands[command]
   local ok = compat.request(client, protocol.methods.execute_command, params, function(err, result)
     if err then
-      -- A refusal the server has just shown (an accept or commit it refused) is not said twice.
-      if not messages.shown(state, client.id, type(err) == "table" and err.message or nil) then
-        notify(command .. " failed: " .. error_text(err), vim.log.levels.ERROR)
-      end
+      -- The server says a refusal to the plugin only here, in the answer (`agentlsClient`).
+      vim.notify(refusal_text(command, err), vim.log.levels.ERROR, { title = "agentls" })
       if opts.on_error then
         opts.on_error(err)
       end
