@@ -37,7 +37,14 @@ from rich.console import Console
 from rich.markup import escape
 
 from server.cli.graph import graph_group
-from server.cli.support import Number, WholeNumber, environment, find_root, workspace_settings
+from server.cli.support import (
+    Number,
+    WholeNumber,
+    environment,
+    refuse_a_whole_home,
+    workspace_of,
+    workspace_settings,
+)
 from server.settings import Settings, cache_dir
 
 if TYPE_CHECKING:
@@ -497,11 +504,8 @@ def run_cmd(
 
     env = environment()
     err = Console(stderr=True, soft_wrap=True)
-    target = Path(path).expanduser()
-    if not target.exists():
-        raise click.ClickException(f"{path} does not exist; pass the workspace or a file inside it")
-    target = target.resolve()
-    root = find_root(target, cache_dir(env))
+    root, target = workspace_of(path, env)
+    refuse_a_whole_home(root, env, "run the agent inside a project (--path PROJECT)")
     settings = workspace_settings(root, err, strict=True)
     scope = None if target == root else target.relative_to(root).as_posix()
     try:
@@ -532,11 +536,10 @@ def implement_cmd(
     if not sep or not file_part or not line_part.strip().isdigit():
         raise click.ClickException(f"{location!r} is not FILE:LINE (for example src/app.py:42)")
     line = int(line_part)
-    file = Path(file_part).expanduser()
-    if not file.is_file():
+    if not Path(file_part).expanduser().is_file():
         raise click.ClickException(f"{file_part} is not a file")
-    file = file.resolve()
-    root = find_root(file, cache_dir(env))
+    root, file = workspace_of(file_part, env, "FILE")
+    refuse_a_whole_home(root, env, "implement a function of a project")
     settings = workspace_settings(root, err, strict=True)
     try:
         text = file.read_text(encoding="utf-8")

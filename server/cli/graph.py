@@ -3,13 +3,10 @@ from ``[agent.team.graphs.NAME]``) as text and as a Mermaid flowchart; without N
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 from rich.console import Console
 
-from server.cli.support import environment, find_root, workspace_settings
-from server.settings import cache_dir
+from server.cli.support import environment, workspace_of, workspace_settings
 
 __all__ = ["graph_group"]
 
@@ -29,8 +26,7 @@ def show_cmd(name: str | None, path: str, mermaid: bool) -> None:
     from agent.team.graph import mermaid as to_mermaid
 
     err = Console(stderr=True, soft_wrap=True)
-    target = Path(path).expanduser().resolve()
-    root = find_root(target, cache_dir(environment()))
+    root, _ = workspace_of(path, environment())
     team = workspace_settings(root, err).agent.team
     try:
         graphs = [team.graph(name)] if name else [team.graph(n) for n in team.graph_names]

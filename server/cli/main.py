@@ -13,7 +13,6 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from indexing.config import IndexSettings
 from indexing.models import IndexReport, SearchHit
-from indexing.paths import default_index_location, too_broad
 from indexing.progress import title as progress_title
 from server.cli.agent import register as register_agent_commands
 from server.cli.agent import runs_dir
@@ -47,6 +45,8 @@ from server.cli.support import (
     engine_options,
     environment,
     find_root,
+    refuse_a_whole_home,
+    workspace_of,
     workspace_settings,
 )
 from server.settings import cache_dir
@@ -388,16 +388,12 @@ def search_cmd(
     workspace has never been indexed. The language server keeps its index up to date as files change.
     Later searches of the same workspace go to a warm search process that the first one starts."""
     err = Console(stderr=True, soft_wrap=True)
-    target = Path(path).expanduser()
-    if not target.exists():
-        raise click.ClickException(f"{path} does not exist")
-    target = target.resolve()
     env = environment()
-    root = find_root(target, cache_dir(env))
+    root, target = workspace_of(path, env)
     scope = None if target == root else target.relative_to(root).as_posix()
     if not query.strip():
         raise click.ClickException("the query is empty; say what to look for")
-    _refuse_a_whole_home(root, env)
+    refuse_a_whole_home(root, env, "search inside a project (--path PROJECT)")
     messages: list[str] = []
     settings = workspace_settings(root, err, messages).index
     warm = _WarmSearch(root, settings, env)
@@ -484,18 +480,6 @@ class _WarmSearch:
         if self.enabled and (self.location / "meta.json").exists():
             idle = self.settings.search_process_idle
             spawn(self.root, self.settings_json, self.cache, self.location, self.env, idle=idle)
-
-
-def _refuse_a_whole_home(root: Path, env: Mapping[str, str]) -> None:
-    """A search whose workspace would be the home folder or ``/`` and has no index: indexing it first
-    (what search does for a workspace never indexed) would read every project and file there. That has
-    to be asked for with `agentls index`."""
-    what = too_broad(root, env)
-    if what and not default_index_location(root, cache_dir(env)).exists():
-        raise click.ClickException(
-            f"{root} is {what} and has no index; search inside a project (--path PROJECT), or index it on "
-            f"purpose with `agentls index {root}` first"
-        )
 
 
 def _search_here(

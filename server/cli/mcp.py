@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 import click
 from rich.console import Console
 
-from server.cli.support import environment, find_root, workspace_settings
+from server.cli.support import environment, refuse_a_whole_home, workspace_of, workspace_settings
 from server.settings import cache_dir
 
 if TYPE_CHECKING:
@@ -282,14 +282,12 @@ def mcp_cmd(path: str, trust: bool, yes: bool) -> None:
 
     env = environment()
     err = Console(stderr=True, soft_wrap=True)
-    target = Path(path).expanduser()
-    if not target.exists():
-        raise click.ClickException(f"{path} does not exist; pass the workspace or a folder inside it")
-    root = find_root(target.resolve(), cache_dir(env))
+    root, _ = workspace_of(path, env)
     settings = workspace_settings(root, err)
     if trust:
         _trust_servers(root, settings, cache_dir(env), yes=yes)
         return
+    refuse_a_whole_home(root, env, "serve a project (--path PROJECT)")
     index = _open_index(root, settings, env, err)
     log.info("agentls mcp: serving %s on stdio", root)
     serve_stdio(build_server(root, index, settings, cache_dir(env)))

@@ -46,6 +46,7 @@ __all__ = [
     "SearchCard",
     "find_root",
     "format_hit",
+    "link_out_of_workspace",
     "print_report",
     "quick_index",
     "quick_search",
@@ -87,13 +88,39 @@ def find_root(target: Path, cache: Path) -> Path:
     `agentls index` and the language server keep fresh). Bounded: an index of a home folder or of ``/``
     must not swallow the projects inside it."""
     start = target if target.is_dir() else target.parent
-    folders = (start, *start.parents)
+    return _workspace_holding(start, cache) or start
+
+
+def _workspace_holding(folder: Path, cache: Path) -> Path | None:
+    """`find_root` of a folder, when a workspace holds it: a bound (``.git``, ``agentls.toml``) or an index
+    at or above it; None when neither is there."""
+    folders = (folder, *folder.parents)
     bound = next((f for f in folders if (f / ".git").exists() or (f / "agentls.toml").exists()), None)
     scope = folders[: folders.index(bound) + 1] if bound is not None else folders
-    indexed = [folder for folder in scope if default_index_location(folder, cache).exists()]
-    if indexed:
-        return indexed[-1]
-    return bound if bound is not None else start
+    indexed = [f for f in scope if default_index_location(f, cache).exists()]
+    return indexed[-1] if indexed else bound
+
+
+def link_out_of_workspace(path: Path, cache: Path) -> tuple[Path, Path, Path] | None:
+    """The first symbolic link on the way to ``path`` that leads out of the workspace holding the link, as
+    (the link, that workspace, where the link leads); None when no link does. The way is walked as the
+    kernel walks it: a ``..`` after a link goes up from where the link leads. A link in a folder no
+    workspace holds (``/home`` leading to ``/data/home``) is followed: it leaves nothing."""
+    current = Path(path.anchor) if path.is_absolute() else Path.cwd()
+    for part in path.parts[1:] if path.is_absolute() else path.parts:
+        if part == "..":
+            current = current.parent
+            continue
+        step = current / part
+        if not step.is_symlink():
+            current = step
+            continue
+        leads = step.resolve()
+        holder = _workspace_holding(current, cache)
+        if holder is not None and not leads.is_relative_to(holder):
+            return step, holder, leads
+        current = leads
+    return None
 
 
 def format_hit(hit: SearchHit, snippet_lines: int = 3) -> str:
@@ -242,7 +269,7 @@ def quick_search(args: Sequence[str], env: Mapping[str, str]) -> int | None:
     if not text.strip() or _apply_pending(cache):
         return None
     target = Path(path).expanduser()
-    if not target.exists():
+    if not target.exists() or link_out_of_workspace(target, cache) is not None:  # the group refuses it
         return None
     target = target.resolve()
     root = find_root(target, cache)

@@ -3,7 +3,7 @@ belongs to, and its settings; the option types whose bad values are refused in o
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -11,8 +11,10 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
+from indexing.paths import default_index_location, too_broad
 from server.cli.quick import find_root as find_root  # re-exported: its home is the light quick path
-from server.settings import Settings, load_settings
+from server.cli.quick import link_out_of_workspace
+from server.settings import Settings, cache_dir, load_settings
 
 
 def environment() -> dict[str, str]:
@@ -21,6 +23,41 @@ def environment() -> dict[str, str]:
     if not isinstance(obj, dict):
         raise RuntimeError("agentls commands run inside the `agentls` group, which reads the environment")
     return obj
+
+
+def workspace_of(path: str, env: Mapping[str, str], option: str = "--path") -> tuple[Path, Path]:
+    """The workspace a command's ``path`` (its `option`) belongs to, and the path, resolved (`find_root`).
+    A path that does not exist is the command's error, and so is one that leaves the workspace holding it
+    through a symbolic link (`link_out_of_workspace`): what the command reads and runs stays inside the
+    workspace the path is in, as the index and the agent's tools do."""
+    written = Path(path).expanduser()
+    if not written.exists():
+        raise click.ClickException(
+            f"{option} {path} does not exist; pass the workspace or a file or folder in it"
+        )
+    cache = cache_dir(env)
+    escape = link_out_of_workspace(written, cache)
+    if escape is not None:
+        link, holder, leads = escape
+        raise click.ClickException(
+            f"{option} {path} leaves the workspace {holder} through the symbolic link {link} (to {leads}); "
+            f"agentls follows no link out of a workspace: pass {leads} itself to work there"
+        )
+    target = written.resolve()
+    return find_root(target, cache), target
+
+
+def refuse_a_whole_home(root: Path, env: Mapping[str, str], instead: str) -> None:
+    """A workspace that would be the home folder or ``/`` and has no index: indexing it (what a search, a
+    run or an MCP server does first) would read every project and file there, and a run would work on
+    all of them; that has to be asked for with `agentls index`. ``instead``: what to do rather
+    ("search inside a project (--path PROJECT)")."""
+    what = too_broad(root, env)
+    if what and not default_index_location(root, cache_dir(env)).exists():
+        raise click.ClickException(
+            f"{root} is {what} and has no index; {instead}, or index it on purpose with "
+            f"`agentls index {root}` first"
+        )
 
 
 def workspace_settings(
