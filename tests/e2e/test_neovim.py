@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from server.settings import Settings
 from tests.agent.agent_harness import EDITOR, GOOD_BODY, STUB_BODY, done, replace, view
 from tests.e2e.test_lsp_commit import GIT_ID, git
 from tests.fakes.anthropic_server import FakeAnthropic, Reply, fault_401, slow, text, tool_use, turn
@@ -468,6 +469,16 @@ def test_requests_given_while_the_server_starts_are_sent_once_with_their_place(
         "agentls: already waiting for the server: ask: what does clamp do?",
         "agentls: already waiting for the server: edit mathx/stats.py:4: say hi",
     ]
+
+
+def test_a_setting_removed_from_setup_goes_back_to_its_default_on_the_running_server(
+    workspace: Path, tmp_path: Path, nvim: str
+) -> None:
+    result = run_nvim(nvim, "settings_removed.lua", workspace, tmp_path)
+
+    assert result["before"] == "claude-from-neovim"
+    assert result["after"] == Settings().agent.model.model  # the default, not the removed value
+    assert result["clients"] == 1  # the same server, told of the change; not a second one
 
 
 def test_commands_send_the_contracts_arguments_and_search_fills_quickfix(

@@ -91,10 +91,15 @@ local function install_keymaps(st, bufnr)
 end
 
 --- Configure the plugin and attach to matching buffers; see `:help agentls-setup` for the options.
+--- Called again (the user sourced an edited config), it keeps the running servers with their runs and
+--- proposals, and tells each that its settings changed (`workspace/didChangeConfiguration`): the server
+--- asks for them again, so a setting removed from `settings` goes back to its default.
 function M.setup(opts)
   local config = config_mod.resolve(opts)
   local user_on_attach = config.on_attach
-  local st = State.new(config)
+  -- The same state: the running clients' handlers answer `workspace/configuration` from its config.
+  local st = M._state or State.new(config)
+  st.config = config
   config.on_attach = function(client, bufnr)
     install_keymaps(st, bufnr)
     if user_on_attach then
@@ -117,6 +122,11 @@ function M.setup(opts)
       st.stopping = true
     end,
   })
+  for _, client in ipairs(client_mod.all()) do
+    compat.notify(client, protocol.methods.did_change_configuration, {
+      settings = { [protocol.section] = compat.object(vim.deepcopy(config.settings)) },
+    })
+  end
   -- Buffers opened before setup{} ran.
   local wanted = {}
   for _, ft in ipairs(config.filetypes) do

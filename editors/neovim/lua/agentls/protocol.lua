@@ -41,6 +41,7 @@ M.methods = {
   execute_command = "workspace/executeCommand",
   apply_edit = "workspace/applyEdit",
   configuration = "workspace/configuration",
+  did_change_configuration = "workspace/didChangeConfiguration",
   show_message = "window/showMessage",
   progress = "$/progress",
 }
