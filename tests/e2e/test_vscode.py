@@ -352,6 +352,10 @@ def show_diff(wb: Workbench) -> None:
     # One tab opens per file, in no fixed order: once both are open, bring the stub's diff to the front.
     tabs = wb.page.locator(".tabs-container .tab", has_text="agentls proposal")
     wb.wait("both diff tabs", lambda: tabs.count() == 2)
+    stub_diff_in_front(wb)
+
+
+def stub_diff_in_front(wb: Workbench) -> None:
     wb.page.locator(".tabs-container .tab", has_text="stats.py ↔").first.click()
     active = wb.page.locator(".tabs-container .tab.active")
     wb.wait("the stub's diff in front", lambda: "stats.py ↔" in active.first.inner_text())
@@ -545,6 +549,110 @@ def test_text_typed_during_the_run_is_kept_rebased_or_refused_with_the_message(
                 assert "not applied" in message, message
                 assert user_line in wb.editor_text()
                 assert (workspace / STATS).read_text() == original
+
+
+OLD_DOC = '    """Limit `value` to the range [low, high]."""'
+NEW_DOC = '    """Limit `value` to the range [low, high], both included."""'
+
+
+def two_hunk_script() -> list[ScriptItem]:
+    """One file, two hunks far apart: `clamp`'s docstring (line 7) and the stub's body (line 19)."""
+    return [
+        tool_use(EDITOR_TOOL, {"command": "view", "path": STATS}),
+        tool_use(
+            EDITOR_TOOL, {"command": "str_replace", "path": STATS, "old_str": STUB_BODY, "new_str": GOOD_BODY}
+        ),
+        tool_use(
+            EDITOR_TOOL, {"command": "str_replace", "path": STATS, "old_str": OLD_DOC, "new_str": NEW_DOC}
+        ),
+        text(SUMMARY),
+    ]
+
+
+def test_accept_hunk_at_cursor_takes_the_hunk_under_the_cursor_after_lines_were_typed_above_it(
+    request: pytest.FixtureRequest, vsix: Path, workspace: Path, tmp_path: Path
+) -> None:
+    original = (workspace / STATS).read_text()
+    lines = original.splitlines()
+    # As many lines as the stub's hunk sits below the docstring's: typed above both, they bring the
+    # docstring's hunk to where the server's own numbers put the stub's (the wrong hunk, if they were used).
+    # The server rebases the proposal onto them (they touch neither hunk).
+    typed = [f"# note {i}" for i in range(lines.index(STUB_BODY.rstrip("\n")) - lines.index(OLD_DOC))]
+    with FakeAnthropic() as fake:
+        fake.enqueue(*two_hunk_script())
+        with workbench(request, vsix, workspace, tmp_path, fake.env()) as wb:
+            start_run(wb)
+            wait_for_proposal(wb)
+            clear_notifications(wb)
+            wb.page.locator(".monaco-editor .view-lines").first.click()
+            wb.page.keyboard.press("Control+Home")
+            wb.page.keyboard.type("".join(f"{line}\n" for line in typed))
+            wb.page.wait_for_timeout(1500)  # VS Code sends didChange after a pause in typing
+            wb.shot("typed-above-the-hunks")
+            palette_command(wb, "agentls: Show Proposal Diff")
+            wb.wait("the diff tab", lambda: wb.page.locator(".monaco-diff-editor").first.is_visible())
+            wb.wait("the proposal's text in the diff", lambda: NEW_DOC in wb.diff_text())
+            # The cursor on the new docstring, on the proposal's side of the diff.
+            modified = wb.page.locator(".monaco-diff-editor .editor.modified")
+            modified.locator(".view-line", has_text="both included").first.click()
+            wb.shot("cursor-on-the-docstring-hunk")
+            palette_command(wb, "agentls: Accept Hunk at Cursor")
+            confirm_refactor_preview(wb)
+            wb.wait(
+                "the file saved with the docstring's hunk", lambda: NEW_DOC in (workspace / STATS).read_text()
+            )
+            wb.wait(
+                "the rest of the proposal shown again",
+                lambda: "sum(values) / len(values)" in wb.diff_text() and OLD_DOC not in wb.diff_text(),
+            )
+            wb.shot("docstring-hunk-accepted")
+            assert "1 proposal" in wb.status_bar()
+    typed_text = "".join(f"{line}\n" for line in typed)
+    assert (workspace / STATS).read_text() == typed_text + original.replace(OLD_DOC, NEW_DOC)
+
+
+def test_a_click_on_the_status_bar_asks_before_it_cancels_a_run(
+    request: pytest.FixtureRequest, vsix: Path, workspace: Path, tmp_path: Path
+) -> None:
+    with FakeAnthropic() as fake:
+        fake.enqueue(slow(120.0), slow(120.0))  # two runs whose model takes its time
+        with workbench(request, vsix, workspace, tmp_path, fake.env()) as wb:
+            start_run(wb)
+            # The extension's item (VS Code's own progress item beside it shows the run's title too).
+            item = wb.page.locator('.statusbar-item[id$="agentls.status"]', has_text="Implement `mean`")
+            wb.wait("the run in the status bar", lambda: item.count(), timeout=60)
+            widget = wb.page.locator(".quick-input-widget")
+            rows = widget.locator(".monaco-list-row")
+            # A stray click, then Enter: the list opens on "Keep running", and the run goes on.
+            item.first.click()
+            wb.wait("the list of runs", lambda: widget.first.is_visible() and rows.count() >= 3, timeout=10)
+            offered = [str(t) for t in rows.all_inner_texts()]
+            wb.shot("runs-list")
+            wb.page.keyboard.press("Enter")
+            wb.page.wait_for_timeout(2000)  # a cancelled run leaves the status bar within a second
+            assert "Implement `mean`" in wb.status_bar()
+            # Escape keeps it going too; picking "Cancel run" cancels it.
+            item.first.click()
+            wb.wait("the list of runs", lambda: widget.first.is_visible() and rows.count() >= 3, timeout=10)
+            wb.page.keyboard.press("Escape")
+            wb.page.wait_for_timeout(2000)
+            assert "Implement `mean`" in wb.status_bar()
+            item.first.click()
+            wb.wait("the list of runs", lambda: widget.first.is_visible() and rows.count() >= 3, timeout=10)
+            rows.filter(has_text="Cancel run").first.click()
+            wb.wait(
+                "the run gone from the status bar", lambda: "Implement" not in wb.status_bar(), timeout=30
+            )
+            wb.shot("cancelled-from-the-list")
+            # The palette's Cancel Run is the explicit command: it cancels the one run without asking.
+            start_run(wb)
+            wb.wait("the second run in the status bar", lambda: item.count(), timeout=60)
+            palette_command(wb, "agentls: Cancel Run")
+            wb.wait(
+                "the run gone from the status bar", lambda: "Implement" not in wb.status_bar(), timeout=30
+            )
+    assert "Keep running" in offered[0], offered
+    assert [t for t in offered if "Cancel run" in t and "Implement `mean`" in t], offered
 
 
 def palette_command(wb: Workbench, title: str) -> None:

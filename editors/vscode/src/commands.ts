@@ -24,7 +24,7 @@ import {
 import { runIdOf } from "./pure/protocol";
 import { searchItems, searchParams, type SearchItem } from "./pure/search";
 import type { RunTracker } from "./pure/state";
-import { formatCost } from "./pure/status";
+import { formatCost, runChoices } from "./pure/status";
 import { messageOf, type Proposals } from "./proposals";
 
 export interface CommandContext {
@@ -398,6 +398,30 @@ async function cancel(ctx: Context, arg: unknown): Promise<void> {
   ctx.runsChanged();
 }
 
+/**
+ * The runs going on (what a click on the status bar opens while runs go on): keep them going, cancel
+ * one by name, or open the proposals waiting or the output. Nothing is cancelled without a pick.
+ */
+async function showRuns(ctx: Context): Promise<void> {
+  const runs = ctx.runs.views();
+  if (runs.length === 0) {
+    void vscode.window.showInformationMessage("agentls: no agent run is going.");
+    return;
+  }
+  const picked = await vscode.window.showQuickPick(runChoices(runs, ctx.proposals.pendingCount), {
+    title: `agentls: ${runs.length === 1 ? "1 run goes on" : `${String(runs.length)} runs go on`}`,
+    placeHolder: "Keep running, or cancel a run (Escape keeps it running)",
+  });
+  const action = picked?.action;
+  if (action?.kind === "cancel") {
+    await cancel(ctx, { runId: action.runId });
+  } else if (action?.kind === "proposals") {
+    await proposalCommand(ctx, undefined, (id) => ctx.proposals.showDiff(id));
+  } else if (action?.kind === "output") {
+    ctx.output.show();
+  }
+}
+
 async function proposalCommand(
   ctx: CommandContext,
   arg: unknown,
@@ -443,6 +467,7 @@ export function registerCommands(given: CommandContext): vscode.Disposable[] {
     register(ClientCommand.searchCode, () => search(ctx, false)),
     register(ClientCommand.searchFiles, () => search(ctx, true)),
     register(ClientCommand.cancel, (arg) => cancel(ctx, arg)),
+    register(ClientCommand.showRuns, () => showRuns(ctx)),
     register(ClientCommand.restart, () => ctx.client.restart()),
     register(ClientCommand.showOutput, () => {
       ctx.output.show();

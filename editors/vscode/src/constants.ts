@@ -92,6 +92,8 @@ export const ClientCommand = {
   searchCode: "agentls.searchCode",
   searchFiles: "agentls.searchFiles",
   cancel: "agentls.cancelRun",
+  /** The runs going on, to keep or cancel (what a click on the status bar opens while runs go on). */
+  showRuns: "agentls.showRuns",
   restart: "agentls.restartServer",
   showOutput: "agentls.showOutput",
 } as const;

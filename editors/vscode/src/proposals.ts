@@ -11,7 +11,9 @@
  *   written by this extension itself.
  * - Per file and per hunk (the diff tab's title and context menu): accepting sends `agentls.accept
  *   {hunks}` and shows what is left; rejecting is noted here (`pure/review.ts`) until every hunk left is
- *   rejected, or the rest is accepted without the rejected hunks.
+ *   rejected, or the rest is accepted without the rejected hunks. The hunk at the cursor is looked up
+ *   where the tab shows it (`hunksAsShown`: the server numbers lines in the text the proposal was made
+ *   from, the tab shows it on the user's text, which may have lines typed above a hunk since).
  * - Accept and Commit offers the proposal's commit message (its subject in an input box, the body kept),
  *   then sends `agentls.acceptAndCommit`; nothing is committed unless the user confirms the box.
  */
@@ -29,7 +31,7 @@ import {
   type ProposalReady,
 } from "./pure/protocol";
 import { notAppliedText, type ServerMessages } from "./pure/messages";
-import { acceptPlan, hunkAtLine, joinMessage, splitMessage } from "./pure/review";
+import { acceptPlan, hunkAtLine, hunksAsShown, joinMessage, splitMessage } from "./pure/review";
 import {
   baseName,
   decodeAddress,
@@ -70,6 +72,11 @@ export class Proposals implements vscode.TextDocumentContentProvider, vscode.Dis
       this.changed,
     );
     this.updateDiffContext(vscode.window.activeTextEditor);
+  }
+
+  /** How many proposals wait for a decision. */
+  get pendingCount(): number {
+    return this.store.size;
   }
 
   provideTextDocumentContent(uri: vscode.Uri): string {
@@ -235,6 +242,21 @@ export class Proposals implements vscode.TextDocumentContentProvider, vscode.Dis
     return uri;
   }
 
+  /** The text a diff tab shows of one side of a file of a proposal, if it is shown. */
+  private shown(proposalId: string, side: Side, fileUri: string): string | undefined {
+    for (const [key, text] of this.contents) {
+      const address = decodeAddress(vscode.Uri.parse(key).query);
+      if (
+        address?.proposalId === proposalId &&
+        address.side === side &&
+        vscode.Uri.parse(address.fileUri).toString() === fileUri
+      ) {
+        return text;
+      }
+    }
+    return undefined;
+  }
+
   /** `agentls/proposal`, or undefined after saying why it could not be had. */
   private async details(proposalId: string, link: ServerLink): Promise<ProposalDetails | undefined> {
     try {
@@ -361,7 +383,10 @@ export class Proposals implements vscode.TextDocumentContentProvider, vscode.Dis
     if (line === undefined) {
       return { proposalId: address.proposalId, hunks: file.hunks.map((h) => h.id) };
     }
-    const hunk = hunkAtLine(file, line, address.side === "before" ? "before" : "after");
+    // Where this tab shows the hunks: the server counts lines in the text the proposal was made from.
+    const before = this.shown(address.proposalId, "before", key);
+    const hunks = before === undefined ? file.hunks : hunksAsShown(file, before);
+    const hunk = hunkAtLine(hunks, line, address.side === "before" ? "before" : "after");
     if (hunk === undefined) {
       void vscode.window.showInformationMessage(
         "agentls: the cursor is not on a changed line of the proposal.",

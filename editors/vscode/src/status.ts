@@ -3,13 +3,19 @@
  *
  * Progress comes from the server's `$/progress` (through the client middleware, see `extension.ts`);
  * runs and their cost from `RunTracker`, which `agentls/runs` polls keep fresh while runs go on. The
- * text itself is made by `pure/status.ts`.
+ * text itself, and what a click does, are made by `pure/status.ts`.
  */
 
 import * as vscode from "vscode";
 
-import { ClientCommand, ContextKey } from "./constants";
-import { ProgressTracker, statusView, type ProgressEvent, type ServerState } from "./pure/status";
+import { ContextKey } from "./constants";
+import {
+  clickCommand,
+  ProgressTracker,
+  statusView,
+  type ProgressEvent,
+  type ServerState,
+} from "./pure/status";
 import type { ProposalStore, RunTracker } from "./pure/state";
 
 export class StatusBar implements vscode.Disposable {
@@ -55,21 +61,12 @@ export class StatusBar implements vscode.Disposable {
     });
     this.item.text = view.text;
     this.item.tooltip = view.tooltip;
-    this.item.command = this.clickCommand();
+    this.item.command = clickCommand({
+      server: this.server,
+      runs: this.runs.views(),
+      pendingProposals: this.proposals.size,
+    });
     void vscode.commands.executeCommand("setContext", ContextKey.hasRunningAgent, this.runs.size > 0);
-  }
-
-  private clickCommand(): string {
-    if (this.server === "failed" || this.server === "stopped") {
-      return ClientCommand.restart;
-    }
-    if (this.runs.size > 0) {
-      return ClientCommand.cancel;
-    }
-    if (this.proposals.size > 0) {
-      return ClientCommand.showDiff;
-    }
-    return ClientCommand.showOutput;
   }
 
   dispose(): void {

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
+import { NO_REPO, runPython } from "./helpers";
+
 import { acceptAndCommitCall, acceptCall, runCall } from "../src/pure/args";
 import {
   commitOf,
@@ -9,9 +11,11 @@ import {
   pendingHunksOf,
   type ProposalFile,
 } from "../src/pure/protocol";
+import { sidesOf } from "../src/pure/proposal";
 import {
   acceptPlan,
   hunkAtLine,
+  hunksAsShown,
   joinMessage,
   runEventLines,
   splitMessage,
@@ -40,12 +44,12 @@ const B = file("file:///w/b.py", [{ id: "b#1", oldStart: 1, oldLines: 0, newStar
 
 describe("per-hunk review", () => {
   it("finds the hunk at a line of either side", () => {
-    assert.equal(hunkAtLine(A, 1, "after")?.id, "a#1");
-    assert.equal(hunkAtLine(A, 5, "after")?.id, "a#2"); // the second added line
-    assert.equal(hunkAtLine(A, 2, "after"), undefined); // unchanged
-    assert.equal(hunkAtLine(A, 7, "before")?.id, "a#3");
-    assert.equal(hunkAtLine(A, 8, "after")?.id, "a#3"); // where the deletion was
-    assert.equal(hunkAtLine(B, 2, "after")?.id, "b#1");
+    assert.equal(hunkAtLine(A.hunks, 1, "after")?.id, "a#1");
+    assert.equal(hunkAtLine(A.hunks, 5, "after")?.id, "a#2"); // the second added line
+    assert.equal(hunkAtLine(A.hunks, 2, "after"), undefined); // unchanged
+    assert.equal(hunkAtLine(A.hunks, 7, "before")?.id, "a#3");
+    assert.equal(hunkAtLine(A.hunks, 8, "after")?.id, "a#3"); // where the deletion was
+    assert.equal(hunkAtLine(B.hunks, 2, "after")?.id, "b#1");
   });
 
   it("accepts what the user did not reject, and rejects when nothing is left", () => {
@@ -115,6 +119,81 @@ describe("per-hunk review", () => {
       commit: "abc",
       branch: "main",
     });
+  });
+});
+
+describe("the hunk at the cursor of a diff tab shown on text the user changed", { skip: NO_REPO }, () => {
+  // The server's own hunks and diffs (server/features/runs/proposals.py) of a proposal made on `base`,
+  // shown on the user's text now (lines typed above and between the hunks while the agent worked), and
+  // again after the first hunk was accepted (what is left is re-proposed on the new text).
+  const script = `
+import json
+from agent.overlay import FileChange, unified_diff
+from server.features.runs.proposals import file_hunks, prepare_changes, split_hunks
+base = "".join(f"line {i}\\n" for i in range(1, 41))
+new = base.replace("line 5\\n", "LINE 5\\n").replace("line 20\\n", "LINE 20\\nADDED 20b\\n")
+new = new.replace("line 35\\n", "")
+change = FileChange("f.py", "modified", None, base, new, None, unified_diff("f.py", "f.py", base, new))
+current = "typed 1\\ntyped 2\\ntyped 3\\n" + base.replace("line 12\\n", "line 12\\ntyped 12b\\n")
+def case(change, current):
+    old, new = change.base_text.splitlines(), change.new_text.splitlines()
+    hunks = [
+        {"id": h.id, "oldStart": h.old_start, "oldLines": h.old_lines, "newStart": h.new_start,
+         "newLines": h.new_lines, "old": old[h.old_start - 1:h.old_start - 1 + h.old_lines],
+         "new": new[h.new_start - 1:h.new_start - 1 + h.new_lines]}
+        for h in file_hunks(change)
+    ]
+    return {"diff": change.diff, "hunks": hunks, "current": current}
+first = file_hunks(change)[0].id
+chosen, rest = split_hunks([change], [first])
+after_first = prepare_changes(chosen, lambda path: current)[0].new_text
+print(json.dumps([case(change, current), case(rest[0], after_first)]))
+`;
+  interface Case {
+    diff: string;
+    current: string;
+    hunks: (ProposalFile["hunks"][number] & { old: string[]; new: string[] })[];
+  }
+  const cases = NO_REPO === false ? (JSON.parse(runPython(script)) as Case[]) : [];
+
+  for (const [name, index] of [
+    ["as the run proposed it", 0],
+    ["after its first hunk was accepted", 1],
+  ] as const) {
+    it(`is the hunk under it, ${name}`, () => {
+      const c = cases[index];
+      assert.ok(c);
+      const shown: ProposalFile = { ...file("file:///w/f.py", c.hunks), diff: c.diff };
+      const sides = sidesOf(shown, c.current);
+      assert.ok(sides.ok, sides.ok ? "" : sides.message);
+      const hunks = hunksAsShown(shown, sides.before);
+      let checked = 0;
+      for (const side of ["before", "after"] as const) {
+        const lines: string[] = (side === "before" ? sides.before : sides.after).split("\n");
+        for (const [at, text] of lines.entries()) {
+          const owner: Case["hunks"][number] | undefined = c.hunks.find((h) =>
+            (side === "before" ? h.old : h.new).includes(text),
+          );
+          const found = hunkAtLine(hunks, at, side);
+          if (owner !== undefined) {
+            assert.equal(found?.id, owner.id, `${side} line ${String(at + 1)}: ${text}`);
+            checked += 1;
+          } else if (text.startsWith("typed") || text === "line 10") {
+            assert.equal(found, undefined, `${side} line ${String(at + 1)}: ${text}`);
+          }
+        }
+      }
+      assert.ok(checked >= (index === 0 ? 5 : 3), `only ${String(checked)} changed lines checked`);
+    });
+  }
+
+  it("leaves the hunks where the server says when the tab shows its texts or the diff does not apply", () => {
+    const c = cases[0];
+    assert.ok(c);
+    const shown: ProposalFile = { ...file("file:///w/f.py", c.hunks), diff: c.diff };
+    assert.deepEqual(hunksAsShown(shown, "something else entirely\n"), shown.hunks);
+    const withTexts: ProposalFile = { ...shown, oldText: "x\n", newText: "y\n" };
+    assert.deepEqual(hunksAsShown(withTexts, c.current), shown.hunks);
   });
 });
 

@@ -1,10 +1,13 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
+import { ClientCommand } from "../src/constants";
 import {
+  clickCommand,
   formatCost,
   isIndexingTitle,
   ProgressTracker,
+  runChoices,
   serverLostText,
   statusView,
   totalCost,
@@ -72,6 +75,44 @@ describe("statusView", () => {
     const view = statusView({ ...idle, server: "failed", runs: [{ runId: "r", task: "x", cost: 1 }] });
     assert.equal(view.text, "$(error) agentls");
     assert.match(view.tooltip, /Click to restart/);
+  });
+});
+
+describe("a click on the status bar", () => {
+  const run = { runId: "r1", task: "Implement `mean` in stats.py", cost: 0.04 };
+
+  it("never cancels a run at once: it lists the runs, to keep or cancel", () => {
+    assert.equal(clickCommand({ ...idle, runs: [run] }), ClientCommand.showRuns);
+    assert.equal(clickCommand({ ...idle, runs: [run], pendingProposals: 1 }), ClientCommand.showRuns);
+    assert.equal(clickCommand({ ...idle, pendingProposals: 1 }), ClientCommand.showDiff);
+    assert.equal(clickCommand(idle), ClientCommand.showOutput);
+    assert.equal(clickCommand({ ...idle, server: "stopped", runs: [run] }), ClientCommand.restart);
+    assert.match(statusView({ ...idle, runs: [run] }).tooltip, /Click to see the runs: keep them going/);
+  });
+
+  it("offers to keep running first (what Enter picks), then to cancel each run by its task", () => {
+    const choices = runChoices([run, { runId: "r2", task: "", cost: undefined }], 0);
+    assert.deepEqual(
+      choices.map((c) => [c.label, c.description, c.detail, c.action]),
+      [
+        ["$(play) Keep them running", "close this list", undefined, { kind: "keep" }],
+        [
+          "$(debug-stop) Cancel run: Implement `mean` in stats.py",
+          "$0.04 so far",
+          "run r1",
+          { kind: "cancel", runId: "r1" },
+        ],
+        ["$(debug-stop) Cancel run: agent run", "", "run r2", { kind: "cancel", runId: "r2" }],
+        ["$(output) Show Output", "the agentls log", undefined, { kind: "output" }],
+      ],
+    );
+    const one = runChoices([run], 2);
+    assert.equal(one[0]?.label, "$(play) Keep running");
+    assert.deepEqual(
+      one.map((c) => c.action.kind),
+      ["keep", "cancel", "proposals", "output"],
+    );
+    assert.equal(one[2]?.description, "2 proposals wait");
   });
 });
 

@@ -45,7 +45,13 @@ export class PatchError extends Error {
 }
 
 export type ApplyResult =
-  { readonly ok: true; readonly text: string } | { readonly ok: false; readonly message: string };
+  | {
+      readonly ok: true;
+      readonly text: string;
+      /** Per hunk, how many lines below where its header says it was found (above: negative). */
+      readonly offsets: readonly number[];
+    }
+  | { readonly ok: false; readonly message: string };
 
 const HUNK_HEADER = /^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@/;
 
@@ -249,6 +255,7 @@ export function applyPatch(text: string, patch: FilePatch): ApplyResult {
   const out: string[] = [];
   let cursor = 0; // lines[..cursor] are consumed
   let offset = 0; // how far the hunks found so far sit from where their headers say
+  const offsets: number[] = [];
   for (const [index, hunk] of patch.hunks.entries()) {
     const expected = hunk.lines.filter((l) => l.kind !== "+").map((l) => l.text);
     // With a count of 0 the start names the line *after which* to insert; otherwise the first line.
@@ -263,6 +270,7 @@ export function applyPatch(text: string, patch: FilePatch): ApplyResult {
       };
     }
     offset = at - stated;
+    offsets.push(offset);
     out.push(...lines.slice(cursor, at));
     for (const line of hunk.lines) {
       if (line.kind !== "-") {
@@ -272,7 +280,7 @@ export function applyPatch(text: string, patch: FilePatch): ApplyResult {
     cursor = at + expected.length;
   }
   out.push(...lines.slice(cursor));
-  return { ok: true, text: fixJoins(out) };
+  return { ok: true, text: fixJoins(out), offsets };
 }
 
 /**

@@ -6,14 +6,62 @@
  * accept (`agentls.accept {hunks}`) applies those and leaves the rest pending. Rejecting a hunk is the
  * extension's own note until every hunk left is rejected (then the proposal is rejected) or the rest
  * is accepted (then only the hunks not rejected are sent, and the rejected rest is dropped).
+ *
+ * The server counts a hunk's lines in the text the proposal was made from; the diff tab shows the
+ * proposal on the user's text as it was when the tab opened (lines typed above a hunk since the run
+ * began push it down, the server rebases it when it is accepted). `hunksAsShown` moves the hunks to
+ * where the tab shows them, so the hunk at the cursor is the one under it.
  */
 
+import { applyPatch, parsePatch, PatchError } from "./patch";
 import type { Hunk, ProposalFile, RunEvent } from "./protocol";
+import { isCreated, isDeleted } from "./proposal";
 
-/** The hunk of `file` at `line` (zero-based) of its `before` or `after` side, if any. */
-export function hunkAtLine(file: ProposalFile, line: number, side: "before" | "after"): Hunk | undefined {
+/**
+ * The hunks of `file` at the lines where its diff tab shows them, given the tab's `before` text (the
+ * user's text the proposal's diff was applied to, `pure/proposal.ts: sidesOf`). Each hunk moves by the
+ * offset at which its block of the diff was found in `before`, on both sides: the "after" side is
+ * `before` with the diff applied, so the lines above a hunk are the same on both. Unmoved when the
+ * sides are the server's own texts, a whole file, or when the diff does not apply to `before`.
+ */
+export function hunksAsShown(file: ProposalFile, before: string): readonly Hunk[] {
+  if (file.oldText !== undefined || file.newText !== undefined || isCreated(file) || isDeleted(file)) {
+    return file.hunks;
+  }
+  let blocks;
+  try {
+    blocks = parsePatch(file.diff)[0]?.hunks ?? [];
+  } catch (error) {
+    if (error instanceof PatchError) {
+      return file.hunks;
+    }
+    throw error;
+  }
+  if (blocks.length === 0) {
+    return file.hunks; // a rename or a change of mode: no line moves
+  }
+  const applied = applyPatch(before, { oldPath: null, newPath: null, hunks: blocks });
+  if (!applied.ok) {
+    return file.hunks; // the tab shows the patch itself
+  }
+  return file.hunks.map((hunk) => {
+    // The block holding the hunk: the last one that starts at or above it (blocks are in order and
+    // apart; the server's hunks are the changed lines inside them).
+    let index = 0;
+    blocks.forEach((block, i) => {
+      if (block.oldStart <= hunk.oldStart) {
+        index = i;
+      }
+    });
+    const offset = applied.offsets[index] ?? 0;
+    return { ...hunk, oldStart: hunk.oldStart + offset, newStart: hunk.newStart + offset };
+  });
+}
+
+/** The hunk of `hunks` at `line` (zero-based) of their `before` or `after` side, if any. */
+export function hunkAtLine(hunks: readonly Hunk[], line: number, side: "before" | "after"): Hunk | undefined {
   const at = line + 1;
-  return file.hunks.find((h) => {
+  return hunks.find((h) => {
     const [start, count] = side === "after" ? [h.newStart, h.newLines] : [h.oldStart, h.oldLines];
     return count > 0 ? at >= start && at < start + count : at === Math.max(start, 1);
   });

@@ -3,9 +3,13 @@
  * their cost so far, and how many proposals wait for a decision.
  *
  * `ProgressTracker` follows the server's `$/progress` (begin, report, end per token) and tells indexing
- * from agent runs by the progress title; `statusView` turns a snapshot into the item's text and tooltip.
- * Icons are VS Code's `$(name)` syntax.
+ * from agent runs by the progress title; `statusView` turns a snapshot into the item's text and tooltip,
+ * `clickCommand` says what a click on it does, and `runChoices` are the choices a click offers while runs
+ * go on (a click never cancels a run by itself: one stray click would lose its work). Icons are VS Code's
+ * `$(name)` syntax.
  */
+
+import { ClientCommand, type ClientCommandId } from "../constants";
 
 export type ServerState = "starting" | "running" | "stopped" | "failed";
 
@@ -108,7 +112,7 @@ export function statusView(s: StatusSnapshot): StatusView {
         `Run ${r.runId}: ${r.task === "" ? "agent run" : r.task}${cost === undefined ? "" : ` (${cost} so far)`}`,
       );
     }
-    tooltip.push("Click to cancel a run.");
+    tooltip.push("Click to see the runs: keep them going, or cancel one.");
   }
   if (s.pendingProposals > 0) {
     parts.push(`$(git-pull-request) ${plural(s.pendingProposals, "proposal", "proposals")}`);
@@ -119,6 +123,67 @@ export function statusView(s: StatusSnapshot): StatusView {
     tooltip.push("agentls is ready: index up to date, no run going.");
   }
   return { text: parts.join("  "), tooltip: tooltip.join("\n") };
+}
+
+/**
+ * The command of a click on the status bar: restart a server that is not running; while runs go on, the
+ * list of them (`runChoices`), never a cancel straight away; else the proposals waiting; else the output.
+ */
+export function clickCommand(s: Omit<StatusSnapshot, "indexing">): ClientCommandId {
+  if (s.server === "failed" || s.server === "stopped") {
+    return ClientCommand.restart;
+  }
+  if (s.runs.length > 0) {
+    return ClientCommand.showRuns;
+  }
+  return s.pendingProposals > 0 ? ClientCommand.showDiff : ClientCommand.showOutput;
+}
+
+export type RunAction =
+  | { readonly kind: "keep" }
+  | { readonly kind: "cancel"; readonly runId: string }
+  | { readonly kind: "proposals" }
+  | { readonly kind: "output" };
+
+/** An item of the list of runs (a Quick Pick item with what picking it does). */
+export interface RunChoice {
+  readonly label: string;
+  readonly description: string;
+  readonly detail?: string;
+  readonly action: RunAction;
+}
+
+/**
+ * The choices offered for the runs going on: first to keep them going (what Enter picks at once, as
+ * Escape does), then to cancel each run by name, then the proposals waiting and the output.
+ */
+export function runChoices(runs: readonly RunView[], pendingProposals: number): RunChoice[] {
+  const choices: RunChoice[] = [
+    {
+      label: runs.length === 1 ? "$(play) Keep running" : "$(play) Keep them running",
+      description: "close this list",
+      action: { kind: "keep" },
+    },
+    ...runs.map((r): RunChoice => ({
+      label: `$(debug-stop) Cancel run: ${clip(r.task === "" ? "agent run" : r.task, 60)}`,
+      description: formatCost(r.cost) === undefined ? "" : `${formatCost(r.cost) ?? ""} so far`,
+      detail: `run ${r.runId}`,
+      action: { kind: "cancel", runId: r.runId },
+    })),
+  ];
+  if (pendingProposals > 0) {
+    choices.push({
+      label: "$(diff) Show Proposal Diff",
+      description: plural(pendingProposals, "proposal waits", "proposals wait"),
+      action: { kind: "proposals" },
+    });
+  }
+  choices.push({
+    label: "$(output) Show Output",
+    description: "the agentls log",
+    action: { kind: "output" },
+  });
+  return choices;
 }
 
 export type ProgressEvent =
