@@ -12,7 +12,8 @@ builds its own.
 What happens when:
 
 - ``initialize`` answers at once with the capabilities and the negotiated position encoding (UTF-8 when
-  the client offers it, else UTF-16); nothing slow runs before the answer.
+  the client offers it, else UTF-16); nothing slow runs before the answer. Its ``processId`` is watched
+  (`server.parent`): when the editor's process is gone the server ends, as LSP asks.
 - ``initialized`` starts, in the background: finishing an accepted proposal that a killed server left
   half-written (`agent.apply.recover_applies`, with a ``window/showMessage`` warning), the dynamic
   registration of file watchers (when the client supports it), settings (see
@@ -23,6 +24,11 @@ What happens when:
 - Each code-action provider runs on its own: one that fails is logged and the others still answer.
 - Agent commands (`AGENT_COMMAND_HANDLERS`) start runs on worker threads and settle their proposals; the
   rules (progress, the end of a run, rebasing on accept, code lenses) are in `server.features.runs`.
+- ``shutdown`` cancels runs and asks the indexing process to stop, without waiting. The server ends on
+  ``exit``, at the end of its input, or on a `server.transport.Hangup` (the editor's process is gone, or
+  the editor stopped reading the output: one log line), and each way then goes through
+  `AgentlsServer.shutdown`: runs cancelled and given `_RUN_STOP_SECONDS` to save their state (resumable),
+  the indexing process stopped (what it committed stays), the analysis and search processes ended.
 """
 
 from __future__ import annotations
@@ -68,9 +74,10 @@ from server.features.runs import PROPOSAL, RUNS, RunManager
 from server.features.runs.manager import PROPOSAL_ACTION_KIND, request_failed
 from server.logging_handler import LspLogHandler
 from server.messages import Reindexed, SearchResult, ServerStats, to_json
+from server.parent import ProcessWatch
 from server.positions import Encoding, LineIndex, column_to_units, negotiate_encoding, split_lines
 from server.settings import Settings
-from server.transport import serve_stdio, serve_tcp
+from server.transport import Hangup, serve_stdio, serve_tcp
 from server.workspace import Folders
 
 __all__ = [
@@ -94,6 +101,8 @@ search under), files? (each file once, at its best chunk)}``; answers a list of 
 SERVER_STATS = "agentls/serverStats"
 _SEARCH_MAX = 100
 _CONFIG_TIMEOUT = 10.0
+_RUN_STOP_SECONDS = 5.0
+"""How long the end of the server waits for cancelled runs to save their work and stop."""
 
 
 def _version() -> str:
@@ -135,6 +144,7 @@ class AgentlsProtocol(LanguageServerProtocol):
         # pygls picks the client's first preference; we want UTF-8 whenever it is offered at all. The rest
         # is pygls' own initialize, which gives no hook for the choice.
         self._server.process_id = params.process_id
+        self._server.watch_editor(params.process_id)
         self.client_capabilities = params.capabilities
         general = params.capabilities.general
         encoding = negotiate_encoding(general.position_encodings if general is not None else None)
@@ -335,6 +345,9 @@ class AgentlsServer(LanguageServer):
         self.log_handler = LspLogHandler(self.window_log_message, lambda: self.loop)
         self.monitor: LoopMonitor | None = None
         self.exit_code = 0
+        self.hangup = Hangup()
+        """Ends serving as the end of the input would (`server.transport.Hangup`)."""
+        self._editor_watch: ProcessWatch | None = None
         self._initialized = False
         self._started = False
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -423,6 +436,14 @@ class AgentlsServer(LanguageServer):
         """Serve one client over TCP; the server ends when that client disconnects."""
         serve_tcp(self, host, port)
 
+    def watch_editor(self, pid: int | None) -> None:
+        """End the server when the editor's process (``initialize.processId``) is gone (`server.parent`)."""
+        if pid is None or self.loop is None or self._editor_watch is not None:
+            return
+        watch = ProcessWatch(pid, lambda: self.hangup(f"the editor's process {pid} is gone"))
+        if watch.start(self.loop):
+            self._editor_watch = watch
+
     def _cancel_tasks(self) -> None:
         for task in list(self._tasks):
             task.cancel()
@@ -441,13 +462,20 @@ class AgentlsServer(LanguageServer):
         self.outlines.shutdown()
 
     def shutdown(self) -> None:
-        """Stop everything that is left (idempotent): services, pygls' thread pool, the transport."""
+        """Stop everything that is left (idempotent): services, pygls' thread pool, the transport.
+
+        Every way the server ends comes here once serving is over: ``exit``, the end of the input, and a
+        `Hangup` (the editor's process is gone, or it stopped reading the output)."""
         self._started = False
+        if self._editor_watch is not None:
+            self._editor_watch.stop()
+            self._editor_watch = None
         self.runs.shutdown()
         indexer, self._indexer = self._indexer, None
         if indexer is not None:
             indexer.shutdown()
         self.outlines.shutdown()
+        self.runs.wait_stopped(_RUN_STOP_SECONDS)
         super().shutdown()
 
     # ------------------------------------------------------------------ lifecycle

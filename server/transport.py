@@ -14,12 +14,20 @@ logged and dropped without an answer, so the client waits forever. This module r
   as JSON-RPC says; their problems are logged.
 - `serve_stream` runs the loop on a chunk reader (stdin through a thread, or an asyncio stream for TCP).
 - `serve_stdio` and `serve_tcp` run a server (`Served`: the language server) over stdio or one TCP
-  client until ``exit`` or the end of the stream, and set its exit code.
+  client until ``exit``, the end of the stream or a `Hangup`, and set its exit code. Each way out ends
+  the same: the server's ``shutdown()`` (runs cancelled, the indexing process stopped, worker processes
+  ended) after the loop.
+- `Hangup` ends serving from inside, as the end of the input does, with one log line saying why and exit
+  code 1: the editor's process is gone (`server.parent`), or the editor stopped reading the server's
+  output. The stdio writer (`OutputWriter`) notices a dead output at the first write that fails
+  (a closed pipe, a reset socket, a closed file), hangs up, and drops what is sent after it, so that pygls
+  does not log a ``BrokenPipeError`` traceback for every message still going out.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -37,7 +45,6 @@ from pygls.exceptions import (
     JsonRpcInvalidRequest,
     JsonRpcMethodNotFound,
 )
-from pygls.io_ import StdoutWriter
 from pygls.protocol import JsonRPCProtocol
 
 __all__ = [
@@ -45,6 +52,8 @@ __all__ = [
     "Frame",
     "FrameError",
     "FrameParser",
+    "Hangup",
+    "OutputWriter",
     "Served",
     "dispatch",
     "serve_stdio",
@@ -356,12 +365,83 @@ async def serve_stream(
                 log.exception("failed to handle a message")
 
 
+class Hangup:
+    """Ends serving from inside the server, for a reason (thread-safe; the first reason is kept).
+
+    Calling it before serving starts takes effect once it does."""
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._event: asyncio.Event | None = None
+
+    def __call__(self, reason: str) -> None:
+        with self._lock:
+            if self.reason is not None:
+                return
+            self.reason = reason
+            loop, event = self._loop, self._event
+        if loop is not None and event is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: serving is over anyway
+                loop.call_soon_threadsafe(event.set)
+
+    async def wait(self) -> str:
+        """Return the reason once `Hangup` is called."""
+        event = asyncio.Event()
+        with self._lock:
+            self._loop, self._event = asyncio.get_running_loop(), event
+            if self.reason is not None:
+                event.set()
+        await event.wait()
+        assert self.reason is not None
+        return self.reason
+
+
+class OutputWriter:
+    """pygls' writer over a binary stream (the server's stdout) that tells `on_lost` once when the client
+    stopped reading, and then drops what is written."""
+
+    def __init__(self, stream: BinaryIO, on_lost: Callable[[str], None]) -> None:
+        self._stream = stream
+        self._on_lost = on_lost
+        self._lost = False
+
+    def write(self, data: bytes) -> None:
+        if self._lost:
+            return
+        try:
+            self._stream.write(data)
+            self._stream.flush()
+        except (OSError, ValueError) as exc:  # EPIPE, ECONNRESET, EBADF, EIO; ValueError: a closed file
+            self._lost = True
+            self._discard_pending()
+            detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            self._on_lost(f"the editor stopped reading the server's output ({detail})")
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self._stream.close()
+
+    def _discard_pending(self) -> None:
+        # The buffer still holds what could not be written: point the descriptor at /dev/null, so that
+        # closing the stream at exit does not fail again ("Exception ignored ... BrokenPipeError").
+        with contextlib.suppress(OSError, ValueError):
+            fd = self._stream.fileno()
+            null = os.open(os.devnull, os.O_WRONLY)
+            try:
+                os.dup2(null, fd)
+            finally:
+                os.close(null)
+
+
 class Served(Protocol):
     """The server `serve_stdio` and `serve_tcp` run: pygls' `LanguageServer` with agentls' state."""
 
     protocol: Any
     loop: asyncio.AbstractEventLoop | None
     exit_code: int
+    hangup: Hangup
     _stop_event: threading.Event | None  # pygls' own flag, set by its shutdown
 
     @property
@@ -375,7 +455,7 @@ class Served(Protocol):
 def serve_stdio(server: Served, stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> None:
     """Serve over stdio until the client exits or closes the stream."""
     source = stdin or sys.stdin.buffer
-    server.protocol.set_writer(StdoutWriter(stdout or sys.stdout.buffer))
+    server.protocol.set_writer(OutputWriter(stdout or sys.stdout.buffer, server.hangup))
     server._stop_event = threading.Event()
 
     async def main() -> None:
@@ -442,11 +522,29 @@ def _run(server: Served, main: Callable[[], Coroutine[Any, Any, None]]) -> None:
 async def _serve(server: Served, read: Callable[[], Awaitable[bytes]]) -> None:
     server.loop = asyncio.get_running_loop()
     stop = server._stop_event
-    await serve_stream(
-        read,
-        server.protocol,
-        initialized=lambda: server.is_initialized,
-        stopped=lambda: stop is not None and stop.is_set(),
+    reading = asyncio.ensure_future(
+        serve_stream(
+            read,
+            server.protocol,
+            initialized=lambda: server.is_initialized,
+            stopped=lambda: stop is not None and stop.is_set(),
+        )
     )
-    if not server.protocol._shutdown:
-        server.exit_code = 1  # the stream ended without shutdown and exit
+    # `exit` raises SystemExit inside `reading`, which leaves the loop at once: take the exception off
+    # the task, or asyncio logs "Task exception was never retrieved" with a traceback at exit.
+    reading.add_done_callback(lambda task: task.cancelled() or task.exception())
+    hangup = asyncio.ensure_future(server.hangup.wait())
+    try:
+        await asyncio.wait({reading, hangup}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        hangup.cancel()
+    if reading.done():
+        reading.result()  # the end of the stream; `exit` (SystemExit) left the loop before this
+        if not server.protocol._shutdown:
+            server.exit_code = 1  # the stream ended without shutdown and exit
+        return
+    reading.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await reading
+    log.warning("%s; shutting down", server.hangup.reason)
+    server.exit_code = 1

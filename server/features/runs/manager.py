@@ -249,6 +249,16 @@ class Run:
     flush_scheduled: bool = False
 
 
+def _on_loop(loop: asyncio.AbstractEventLoop, callback: Callable[..., object], *args: Any) -> None:
+    """Call `callback` on the event loop from a run's thread; nothing once the loop is closed (the
+    server has stopped serving: there is no editor left to tell)."""
+    try:
+        loop.call_soon_threadsafe(callback, *args)
+    except RuntimeError:
+        if not loop.is_closed():
+            raise
+
+
 def _read(path: Path) -> str | None:
     if not path.is_file():
         return None
@@ -382,8 +392,8 @@ class RunManager:
             buffers=buffers,
             open_index=self._index_opener(root, settings.index, loop),
             ask=self._asker(run, loop),
-            on_event=lambda event: loop.call_soon_threadsafe(self._on_event, run, event),
-            on_done=lambda result: loop.call_soon_threadsafe(self._on_done, run, result),
+            on_event=lambda event: _on_loop(loop, self._on_event, run, event),
+            on_done=lambda result: _on_loop(loop, self._on_done, run, result),
             run_id=run.run_id,
             resume=resume,
             mode=mode,
@@ -520,6 +530,15 @@ class RunManager:
         for run in self.runs.values():
             if run.status == "running" and run.handle is not None:
                 run.handle.cancel()
+
+    def wait_stopped(self, timeout: float) -> None:
+        """Wait up to `timeout` seconds in all for cancelled runs to end. Their threads are daemons: at the
+        process's exit a run still going is cut off mid-step (its state as of its last saved step is
+        still resumable), while one that ended saved its transcript and its state as cancelled."""
+        deadline = time.monotonic() + timeout
+        for run in list(self.runs.values()):
+            if run.handle is not None:
+                run.handle.done.wait(max(0.0, deadline - time.monotonic()))
 
     # -- clarifying questions -----------------------------------------------------------------------
 
