@@ -43,7 +43,26 @@ def uri_to_path(uri: str) -> Path | None:
 
 
 def locate(path: Path, roots: Iterable[Path]) -> tuple[Path, str] | None:
-    """(workspace root, POSIX path relative to it) of `path`: the innermost root holding it, or None."""
+    """(workspace root, POSIX path relative to it) of `path`: the innermost root holding it, or None.
+
+    A path under no root as written is looked for again with the links resolved on both sides: a folder
+    opened through a symbolic link and a file named by its real path (or the other way round) are the
+    same file. A link inside a root that leads out of it is not followed: its path as written counts.
+    """
+    all_roots = list(roots)
+    best = _innermost(path, all_roots)
+    if best is None and all_roots:
+        real = _resolved(path)
+        real_roots = {root: _resolved(root) for root in all_roots}
+        found = _innermost(real, list(real_roots.values()))
+        if found is not None:
+            best = (next(r for r, rr in real_roots.items() if rr == found[0]), found[1])
+    if best is not None and best[1] in ("", "."):
+        return None
+    return best
+
+
+def _innermost(path: Path, roots: list[Path]) -> tuple[Path, str] | None:
     best: tuple[Path, str] | None = None
     for root in roots:
         try:
@@ -52,9 +71,14 @@ def locate(path: Path, roots: Iterable[Path]) -> tuple[Path, str] | None:
             continue
         if best is None or len(root.parts) > len(best[0].parts):
             best = (root, rel.as_posix())
-    if best is not None and best[1] in ("", "."):
-        return None
     return best
+
+
+def _resolved(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # a link loop, a name too long: only the path as written counts
+        return path
 
 
 def _too_large(text: str, max_bytes: int) -> bool:
@@ -149,8 +173,10 @@ class DocumentStore:
         )
 
     def documents_under(self, root: Path, roots: Iterable[Path]) -> dict[str, Document]:
-        """Open file documents whose innermost workspace folder is `root`, by relative path."""
-        all_roots = list(roots)
+        """Open file documents whose innermost workspace folder is `root`, by relative path (`root` counts
+        as a folder also when it is no longer one: a run of a folder the editor closed still settles
+        against the buffers the editor has open there)."""
+        all_roots = list(dict.fromkeys([*roots, root]))
         out: dict[str, Document] = {}
         for doc in self._docs.values():
             if doc.path is None:

@@ -18,7 +18,9 @@ What happens when:
   half-written (`agent.apply.recover_applies`, with a ``window/showMessage`` warning), the dynamic
   registration of file watchers (when the client supports it), settings (see
   `server.features.configuration`), the analysis process that code actions use, and a full index of
-  every workspace folder in the indexing process, with ``$/progress``.
+  every workspace folder in the indexing process, with ``$/progress``; a home folder or ``/`` without an
+  index is held back with a message (`server.workspace`); with no folder at all (single-file mode), one
+  message says that agentls needs one.
 - Saves, watched-file events and workspace-folder changes re-index what changed. While an open document
   is edited, its text is parsed for the index once typing pauses, so that its save only writes rows.
 - Each code-action provider runs on its own: one that fails is logged and the others still answer.
@@ -99,6 +101,12 @@ SEARCH = "agentls/search"
 """Search the index: params ``{query, limit? (1-100, default 10), path? (a file: URI or an absolute path to
 search under), files? (each file once, at its best chunk)}``; answers a list of ``SearchResult``."""
 SERVER_STATS = "agentls/serverStats"
+NO_FOLDER = (
+    "agentls: no folder is open (single-file mode), so agentls indexes nothing and offers no agent "
+    "actions: search and the agent work on the files of a workspace folder. Open the file's project "
+    "folder (VS Code: File > Open Folder; Neovim: start it in the project, or give the server a root_dir)."
+)
+"""Said once when ``initialize`` names no folder at all (rootUri null, no workspaceFolders)."""
 _SEARCH_MAX = 100
 _CONFIG_TIMEOUT = 10.0
 _RUN_STOP_SECONDS = 5.0
@@ -336,7 +344,7 @@ class AgentlsServer(LanguageServer):
         self.env = dict(env)
         self.cache_dir = cache_dir
         self.encoding: Encoding = "utf-16"
-        self.folders = Folders()
+        self.folders = Folders(env=self.env, cache_dir=cache_dir)
         self.agentls_client = False
         """The client is an agentls editor plugin (``initializationOptions.agentlsClient: true``)."""
         self.documents = DocumentStore(self.global_settings.index.max_file_bytes)
@@ -354,6 +362,7 @@ class AgentlsServer(LanguageServer):
         self._messages = SettingsMessages()
         self._indexer: BackgroundIndexer | None = None
         self._outline_timers: dict[str, asyncio.TimerHandle] = {}
+        self._told_held: set[Path] = set()
         self.runs = RunManager(LspEditor(self), self)
 
     # ------------------------------------------------------------------ services
@@ -412,8 +421,9 @@ class AgentlsServer(LanguageServer):
 
     @property
     def roots(self) -> list[Path]:
-        """The workspace folders (`server.workspace.Folders`)."""
-        return self.folders.roots
+        """The workspace folders agentls works in (`server.workspace.Folders.active`: not a home folder or
+        ``/`` held back)."""
+        return self.folders.active
 
     @property
     def global_settings(self) -> Settings:
@@ -491,19 +501,21 @@ class AgentlsServer(LanguageServer):
         self.folders.apply({})
         self.documents.set_max_bytes(self.global_settings.index.max_file_bytes)
         self._initialized = True
-        log.info("agentls %s; folders: %s; positions in %s", self.version, self.roots, self.encoding)
+        log.info("agentls %s; folders: %s; positions in %s", self.version, self.folders.roots, self.encoding)
 
     async def startup(self) -> None:
         """Everything that follows ``initialized``, in the background."""
         # An accepted proposal a killed server was writing to disk: finish it, and tell the user.
         for message in await asyncio.to_thread(recover_applies, journal_dir(self.cache_dir / "runs")):
             self.show(message, types.MessageType.Warning)
-        if self.folders.unusable and not self.roots:  # every feature would quietly do nothing
+        if self.folders.unusable and not self.folders.roots:  # every feature would quietly do nothing
             self.show(
                 f"agentls cannot index {', '.join(self.folders.unusable)}: not a folder on this machine "
                 "(a file: URI). Open a local folder for search and the agent's retrieval.",
                 types.MessageType.Warning,
             )
+        elif not self.folders.roots:  # single-file mode (`nvim /tmp/scratch.py`): not `/`, not the home
+            self.show(NO_FOLDER)
         if not await self._register_watchers():
             self.spawn(self._refresh_periodically(), "index-refresh")
         await self.reload_settings(reindex_changed=False)
@@ -512,6 +524,7 @@ class AgentlsServer(LanguageServer):
             self.spawn(self.monitor.run(), "loop-monitor")
         self.outlines.warm()
         self._started = True
+        self._tell_held()
         for root in self.roots:
             self.indexer.configure(root, self.settings_for(root).index)
         self.indexer.warm()
@@ -592,8 +605,11 @@ class AgentlsServer(LanguageServer):
         resolved, messages = self.folders.apply(await self._client_settings())
         if self._started:
             for root, settings in resolved.items():
-                if self.indexer.configure(root, settings.index) and reindex_changed:
-                    self.indexer.request_full(root)
+                if root in self.folders.held:  # a setting that allowed it went away
+                    self.indexer.remove(root)
+                elif self.indexer.configure(root, settings.index) and reindex_changed:
+                    self.indexer.request_full(root)  # changed, or a held folder now allowed
+            self._tell_held()
         self.documents.set_max_bytes(self.global_settings.index.max_file_bytes)
         self.log_handler.set_level_name(self.global_settings.server.log_level)
         fresh = self._messages.new(messages)
@@ -610,8 +626,26 @@ class AgentlsServer(LanguageServer):
         if self._started:
             for root in new:
                 log.info("workspace folder added: %s", root)
-                self.indexer.configure(root, self.settings_for(root).index)
-                self.indexer.request_full(root)
+                if root not in self.folders.held:
+                    self.indexer.configure(root, self.settings_for(root).index)
+                    self.indexer.request_full(root)
+
+    def _tell_held(self) -> None:
+        """Say once per folder why a held-back folder (home or ``/``) is not indexed, and how to allow it."""
+        for root in self.folders.held:
+            if root not in self._told_held:
+                self._told_held.add(root)
+                message = self.folders.held_back(root)
+                log.warning("%s", message)
+                self.show(message, types.MessageType.Warning)
+
+    def held_back(self, uri: str | None) -> str:
+        """Why a run for this document (or, with no document, for the workspace) is refused because its
+        folder is held back (`Folders.held_back`); "" when it is not."""
+        path = uri_to_path(uri) if uri is not None else None
+        if uri is not None and path is None:
+            return ""
+        return self.folders.held_back(path)
 
     def files_changed(self, paths: Iterable[Path]) -> None:
         """Files saved or changed on disk: re-index them, or the folder, or re-read settings."""
@@ -695,6 +729,11 @@ class AgentlsServer(LanguageServer):
     async def search(self, params: Any) -> list[SearchResult]:
         query, limit, scope, files = _search_params(params)
         hits = await self.indexer.search(query, limit, scope, files) if self._started else []
+        if not hits and not self.folders.roots:
+            raise request_failed("agentls: no folder is open, so there is no index to search; open a folder")
+        held = "" if hits else self.folders.held_back(scope)
+        if held:  # nothing found because the folder is not indexed on purpose
+            raise request_failed(held)
         building = [] if hits else self.indexer.building() if self._started else list(self.roots)
         if building:  # nothing found because nothing is indexed yet: say so, not "no results"
             names = ", ".join(root.name or str(root) for root in building)
@@ -735,7 +774,7 @@ class AgentlsServer(LanguageServer):
         return ServerStats(
             version=self.version,
             position_encoding=self.encoding,
-            folders=[str(r) for r in self.roots],
+            folders=[str(r) for r in self.folders.roots],
             documents=len(self.documents),
             loop=asdict(self.monitor.stats()) if self.monitor is not None else None,
             indexing={
@@ -898,7 +937,10 @@ def _parse(command: str, args: Sequence[Any]) -> Any:
 
 def _run_command(command: str) -> Callable[..., Any]:
     async def handler(ls: AgentlsServer, *args: Any) -> Any:
-        return to_json(await ls.runs.start(command, _parse(command, args)))
+        parsed = _parse(command, args)
+        if held := ls.held_back(getattr(parsed, "uri", None)):
+            raise request_failed(held)
+        return to_json(await ls.runs.start(command, parsed))
 
     handler.__name__ = command.replace(".", "_")
     return handler

@@ -6,6 +6,12 @@ and each folder's resolved `Settings` (`server.features.configuration.resolve`: 
 user file, workspace files, then the editor's layers). The first folder's settings are the server's
 own (log level, loop monitor, file size limit).
 
+A folder that is the home folder or ``/`` is *held back* (`Folders.held`) while it has no index and
+``server.index_home_or_root`` is off, as the command line refuses it (`server.cli.support`): indexing
+it would read every project and file there, and a run would work on all of them. A held folder keeps
+its settings, but it is not indexed, searched, or offered agent actions (`Folders.active`,
+`Folders.locate`); `Folders.held_back` says why and how to allow it.
+
 `Folders.route` decides what a batch of changed files means, without doing it: files to re-index per
 folder, folders to re-index in full (an ignore file changed), and whether settings must be read again
 (``agentls.toml`` or ``pyproject.toml`` changed). Paths under skipped folders (`.git`, `node_modules`...)
@@ -15,6 +21,7 @@ and outside every folder are dropped. The server acts on the `ChangeRoute`.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,12 +29,14 @@ from typing import Any
 
 from lsprotocol import types
 
+from indexing.paths import cache_dir as default_cache_dir
+from indexing.paths import default_index_location, too_broad
 from indexing.policy import IGNORE_FILE_NAMES, SKIPPED_DIRS
 from server.documents import locate, uri_to_path
 from server.features.configuration import client_layer, resolve
 from server.settings import Settings
 
-__all__ = ["SETTINGS_FILES", "ChangeRoute", "Folders", "roots_of"]
+__all__ = ["SETTINGS_FILES", "ChangeRoute", "Folders", "held_message", "roots_of"]
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +64,24 @@ def roots_of(params: types.InitializeParams, unusable: list[str] | None = None) 
     return roots
 
 
+def held_message(root: Path, what: str) -> str:
+    """What the user is told about a workspace folder held back because it is `what` ("your home
+    folder"), and how to have it indexed anyway."""
+    return (
+        f"agentls does not index {root}: it is {what}, and indexing it would read every project and file "
+        "in it. Open a project folder instead; or, to index it anyway, set `server.index_home_or_root = "
+        f"true` (in the editor's agentls settings or {root / 'agentls.toml'}) or index it once with "
+        f"`agentls index {root}`. Until then, search and the agent's actions are off there."
+    )
+
+
+def _real(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return path
+
+
 @dataclass
 class ChangeRoute:
     """What a batch of changed files asks for."""
@@ -70,8 +97,13 @@ class ChangeRoute:
 class Folders:
     """The workspace folders, the editor's settings layers and each folder's resolved settings."""
 
-    def __init__(self) -> None:
+    def __init__(self, env: Mapping[str, str] | None = None, cache_dir: Path | None = None) -> None:
+        self._env = dict(os.environ if env is None else env)
+        self._cache_dir = cache_dir if cache_dir is not None else default_cache_dir(self._env)
         self.roots: list[Path] = []
+        """Every workspace folder the editor named (held ones too), in its order."""
+        self.held: dict[Path, str] = {}
+        """Folders held back (home or ``/`` without an index): folder -> what it is ("your home folder")."""
         self.unusable: list[str] = []  # workspace folders initialize named that are no local folder
         self.init_options: dict[str, Any] = {}
         self.pushed_settings: dict[str, Any] = {}
@@ -91,9 +123,35 @@ class Folders:
         """The settings of a workspace folder (the server's own before they are read)."""
         return self.settings.get(root) or self.global_settings
 
+    @property
+    def active(self) -> list[Path]:
+        """The folders agentls works in: every folder but the held ones."""
+        return [root for root in self.roots if root not in self.held]
+
     def locate(self, path: Path) -> tuple[Path, str] | None:
-        """The innermost folder holding `path`, and the path relative to it."""
-        return locate(path, self.roots)
+        """The innermost active folder holding `path`, and the path relative to it."""
+        return locate(path, self.active)
+
+    def held_back(self, path: Path | None = None) -> str:
+        """Why agentls does not work at `path` when its innermost folder is held back; with no path, why
+        it works nowhere when every folder is held. "" otherwise."""
+        if path is None:
+            held = [root for root in self.roots if root in self.held]
+            return held_message(held[0], self.held[held[0]]) if held and not self.active else ""
+        found = locate(path, self.roots)
+        holder = path if path in self.roots else found[0] if found is not None else None
+        if holder is None or holder not in self.held:
+            return ""
+        return held_message(holder, self.held[holder])
+
+    def _hold(self, root: Path, settings: Settings) -> str:
+        """What `root` is when it must be held back ("your home folder"), else ""."""
+        what = too_broad(_real(root), self._env)
+        if not what or settings.server.index_home_or_root:
+            return ""
+        index = settings.index
+        location = Path(index.uri) if index.uri else default_index_location(root, self._cache_dir)
+        return "" if location.exists() else what
 
     def scopes(self) -> list[Path | None]:
         """The scopes to ask the editor's settings for: each folder, or None with no folder."""
@@ -111,6 +169,10 @@ class Folders:
             loaded = resolve(root, self.init_options, dict(client.get(root, {})))
             messages.extend(loaded.messages)
             self.settings[root] = loaded.settings
+            if what := self._hold(root, loaded.settings):
+                self.held[root] = what
+            else:
+                self.held.pop(root, None)
         if self.roots:
             self.global_settings = self.settings[self.roots[0]]
         else:
@@ -126,6 +188,7 @@ class Folders:
             if root in self.roots:
                 self.roots.remove(root)
                 self.settings.pop(root, None)
+                self.held.pop(root, None)
                 gone.append(root)
         return gone
 
@@ -139,7 +202,7 @@ class Folders:
         """What these changed files ask for; with `indexing` False (not started yet) only settings count."""
         route = ChangeRoute()
         for path in paths:
-            found = self.locate(path)
+            found = locate(path, self.roots)  # a held folder's settings file counts: it may allow it
             if found is None:
                 continue
             root, rel = found
@@ -149,7 +212,7 @@ class Folders:
             if rel in SETTINGS_FILES:
                 route.reload_settings = True
             settings = self.settings.get(root)
-            if settings is None or not settings.server.reindex_on_save or not indexing:
+            if root in self.held or settings is None or not settings.server.reindex_on_save or not indexing:
                 continue
             if parts[-1] in IGNORE_FILE_NAMES:
                 if root not in route.full:

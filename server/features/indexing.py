@@ -242,8 +242,10 @@ class BackgroundIndexer:
         return True
 
     def remove(self, root: Path) -> None:
-        """Forget a folder (the editor closed it); its index stays in the cache for next time."""
+        """Forget a folder (the editor closed it, or it may not be indexed): its running job is cancelled,
+        its queued jobs dropped; its index stays in the cache for next time."""
         self._folders.pop(root, None)
+        self.reports.pop(root, None)
         if self._running is not None and self._running.root == root:
             self._worker.cancel()
 
@@ -363,7 +365,8 @@ class BackgroundIndexer:
                     elif outcome.status != "done":
                         log.info("folding new rows into the full-text index: %s", outcome.message)
                     continue
-                self.reports[job.root] = outcome
+                if job.root in self._folders:  # not a folder removed meanwhile
+                    self.reports[job.root] = outcome
                 await self._after(job, outcome)
         finally:
             if not self._preparing():

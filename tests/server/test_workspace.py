@@ -75,3 +75,69 @@ def test_folders_come_and_go(tmp_path: Path) -> None:
     assert folders.remove([a, tmp_path]) == [a]
     assert folders.roots == [b]
     assert a not in folders.settings
+
+
+def test_a_home_folder_or_root_is_held_back_until_an_index_or_the_setting_allows_it(tmp_path: Path) -> None:
+    home, project, cache = tmp_path / "home", tmp_path / "home" / "project", tmp_path / "cache"
+    project.mkdir(parents=True)
+    root = Path("/")
+    folders = Folders(env={"HOME": str(home)}, cache_dir=cache)
+    named = [types.WorkspaceFolder(uri=r.as_uri(), name=r.name) for r in (home, project, root)]
+    caps = types.ClientCapabilities()
+    folders.initialize(types.InitializeParams(capabilities=caps, workspace_folders=named))
+    folders.apply({})
+    assert folders.held == {home: "your home folder", root: "the root folder"}
+    assert folders.active == [project]
+    # A file of the project is served; one elsewhere in the home folder is not, and is told why.
+    assert folders.locate(project / "m.py") == (project, "m.py")
+    assert folders.locate(home / "notes.py") is None
+    assert folders.held_back(project / "m.py") == ""
+    said = folders.held_back(home / "notes.py")
+    assert said.startswith(f"agentls does not index {home}: it is your home folder")
+    assert "server.index_home_or_root = true" in said and f"agentls index {home}" in said
+    assert folders.held_back(Path("/etc/hosts")).startswith("agentls does not index /: it is the root folder")
+    assert folders.held_back() == ""  # the project is served
+    # Changes in a held folder re-index nothing, but its settings file is read again (it may allow it).
+    route = folders.route([home / "notes.py", home / "agentls.toml", project / "m.py"], indexing=True)
+    assert route.paths == {project: ["m.py"]} and route.reload_settings
+    # Allowed by the setting, or once it has an index (`agentls index ~`).
+    folders.apply({home: {"server": {"index_home_or_root": True}}})
+    assert folders.held == {root: "the root folder"}
+    folders.apply({})
+    assert home in folders.held
+    from indexing.paths import default_index_location
+
+    default_index_location(home, cache).mkdir(parents=True)
+    folders.apply({})
+    assert folders.held == {root: "the root folder"}
+    assert folders.remove([root]) == [root] and folders.held == {}
+
+
+def test_with_every_folder_held_back_the_workspace_says_why(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    folders = Folders(env={"HOME": str(home)}, cache_dir=tmp_path / "cache")
+    params = types.InitializeParams(capabilities=types.ClientCapabilities(), root_uri=home.as_uri())
+    folders.initialize(params)
+    folders.apply({})
+    assert folders.active == [] and folders.held_back().startswith(f"agentls does not index {home}")
+
+
+def test_a_file_is_located_through_symbolic_links_either_way(tmp_path: Path) -> None:
+    from server.documents import locate
+
+    real = tmp_path / "real"
+    (real / "src").mkdir(parents=True)
+    (real / "src" / "m.py").write_text("x = 1\n")
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    # The folder opened through the link, the file named by its real path (and the other way round).
+    assert locate(real / "src" / "m.py", [link]) == (link, "src/m.py")
+    assert locate(link / "src" / "m.py", [real]) == (real, "src/m.py")
+    assert locate(link, [real]) is None  # the folder itself is no file in it
+    # A link inside a folder that leads out of it is the path as written: nothing is looked up.
+    outside = tmp_path / "outside.py"
+    outside.write_text("y = 2\n")
+    (real / "out.py").symlink_to(outside)
+    assert locate(real / "out.py", [real]) == (real, "out.py")
+    assert locate(outside, [real]) is None

@@ -1,0 +1,389 @@
+"""The workspace shapes editors open, end to end through `agentls serve` with a real pygls client.
+
+- No folder at all (``nvim /tmp/scratch.py``: ``rootUri: null``, no ``workspaceFolders``): nothing is
+  indexed (neither ``/`` nor the home folder nor the file's folder), no agent action is offered, a run
+  command is refused saying to open a folder, and one message says what works without a folder.
+- A workspace folder that is the home folder (an editor started from ``~``): not indexed unless an index
+  is already there or ``server.index_home_or_root`` allows it, with one message saying so and how.
+- Several folders (VS Code multi-root, Neovim with two folders, ``didChangeWorkspaceFolders``): each is
+  indexed and searched, code actions come in each, a run edits only its own folder, and a folder removed
+  while its run goes on leaves that run and its proposal intact.
+- A workspace folder that is a symbolic link to elsewhere: indexed and served under the link's path.
+
+The home folder is always a temporary one (``HOME`` of the server's environment).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from lsprotocol import types
+from pygls.exceptions import JsonRpcException
+from pytest_lsp import LanguageClient, client_capabilities
+
+from tests.e2e.helpers import (
+    FAST_SETTINGS,
+    code_actions,
+    index_progress_count,
+    index_progress_ended,
+    initialize,
+    lsp_server,
+    open_document,
+    request,
+    server_env,
+    stubs_workspace,
+    wait_for,
+)
+from tests.e2e.test_lsp_agent import EDITOR_TOOL, SETTINGS, STUB, Editor, execute, implement
+from tests.fakes.anthropic_server import FakeAnthropic, slow, text, tool_use, turn
+
+__all__ = ["lsp_server", "stubs_workspace"]  # fixtures used below
+
+pytestmark = pytest.mark.timeout(120)
+
+PRICING = "shop/pricing.py"
+
+
+def stub_line(path: Path) -> int:
+    return next(i for i, ln in enumerate(path.read_text().splitlines()) if "def apply_discount" in ln)
+
+
+async def start(
+    lsp_server: Any,
+    roots: list[Path] | None,
+    *,
+    home: Path,
+    editor: str = "neovim",
+    options: dict[str, Any] | None = None,
+    env: dict[str, str] | None = None,
+) -> LanguageClient:
+    """A server whose home folder is `home`, initialized with these workspace folders (None: no root at
+    all, as Neovim's single-file mode sends), recording ``window/showMessage``."""
+    client: LanguageClient = await lsp_server({"HOME": str(home), **(env or {})})
+    if roots is not None and len(roots) == 1:
+        await initialize(client, roots[0], editor=editor, options=options)
+        return client
+    folders = [types.WorkspaceFolder(uri=r.as_uri(), name=r.name) for r in roots or []]
+    await client.initialize_session(
+        types.InitializeParams(
+            capabilities=client_capabilities(editor),
+            root_uri=roots[0].as_uri() if roots else None,
+            workspace_folders=folders or None,
+            initialization_options=FAST_SETTINGS if options is None else options,
+        )
+    )
+    return client
+
+
+def messages(client: LanguageClient) -> list[str]:
+    return [m.message for m in client.messages]
+
+
+async def refusal(client: LanguageClient, command: str, argument: dict[str, Any]) -> str:
+    with pytest.raises(JsonRpcException) as refused:
+        await client.workspace_execute_command_async(
+            types.ExecuteCommandParams(command=command, arguments=[argument])
+        )
+    return str(refused.value.message)
+
+
+def indexes(cache: Path) -> list[str]:
+    """The indexes written in the server's cache."""
+    folder = cache / "index"
+    return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    folder = tmp_path / "home"
+    (folder / "notes").mkdir(parents=True)
+    (folder / "notes" / "todo.py").write_text("def remember_the_milk():\n    return 'milk'\n")
+    return folder
+
+
+# --------------------------------------------------------------------------------------------------
+# No folder at all
+
+
+async def test_single_file_mode_indexes_nothing_offers_no_run_and_says_so_once(
+    lsp_server: Any, stubs_workspace: Path, home: Path, tmp_path: Path
+) -> None:
+    scratch = tmp_path / "scratch" / "scratch.py"
+    scratch.parent.mkdir()
+    scratch.write_text((stubs_workspace / PRICING).read_text())
+    client = await start(lsp_server, None, home=home)
+    uri = open_document(client, scratch)
+    await wait_for(lambda: any("no folder" in m for m in messages(client)), 30)
+    (said,) = [m for m in messages(client) if "no folder" in m]
+    assert "open" in said and "folder" in said
+
+    assert await code_actions(client, uri, stub_line(scratch) + 2) == []
+    answer = await refusal(
+        client, "agentls.implement", {"uri": uri, "position": {"line": stub_line(scratch), "character": 4}}
+    )
+    assert "open" in answer and "folder" in answer, answer
+    answer = await refusal(client, "agentls.run", {"instruction": "tidy up"})
+    assert "open a folder" in answer, answer
+
+    with pytest.raises(JsonRpcException, match="no folder is open"):
+        await request(client, "agentls/search", {"query": "apply discount"})
+    stats = await request(client, "agentls/serverStats", None)
+    assert stats["folders"] == [] and stats["indexing"] == {}
+    assert index_progress_count(client) == 0 and indexes(tmp_path / "cache") == []
+    # A reload of the settings does not say it again.
+    client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings={}))
+    await request(client, "agentls/serverStats", None)
+    assert len([m for m in messages(client) if "no folder" in m]) == 1
+
+
+# --------------------------------------------------------------------------------------------------
+# The home folder as the workspace folder
+
+
+async def test_a_home_folder_is_not_indexed_and_the_message_says_how_to_allow_it(
+    lsp_server: Any, home: Path, tmp_path: Path
+) -> None:
+    client = await start(lsp_server, [home], home=home)
+    await wait_for(lambda: any("home folder" in m for m in messages(client)), 30)
+    (said,) = [m for m in messages(client) if "home folder" in m]
+    assert str(home) in said and "server.index_home_or_root" in said and f"agentls index {home}" in said
+    todo = home / "notes" / "todo.py"
+    uri = open_document(client, todo)
+    assert await code_actions(client, uri, 1) == []
+    answer = await refusal(client, "agentls.run", {"instruction": "tidy up", "uri": uri})
+    assert "home folder" in answer, answer
+    with pytest.raises(JsonRpcException, match="home folder"):
+        await request(client, "agentls/search", {"query": "remember the milk"})
+    stats = await request(client, "agentls/serverStats", None)
+    assert stats["indexing"] == {} and index_progress_count(client) == 0
+    assert indexes(tmp_path / "cache") == []
+
+    # Allowed by the editor's setting, it is indexed at once (a reload, no restart).
+    client.set_configuration({"server": {"index_home_or_root": True}}, section="agentls")
+    client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=None))
+    await wait_for(lambda: index_progress_ended(client), 60)
+    hits = await request(client, "agentls/search", {"query": "remember_the_milk"})
+    assert hits and hits[0]["path"] == "notes/todo.py"
+
+
+async def test_a_home_folder_with_an_index_already_is_served(
+    lsp_server: Any, home: Path, tmp_path: Path
+) -> None:
+    # `agentls index ~`: indexing it on purpose, which the message suggests.
+    env = server_env(tmp_path / "cache", {"HOME": str(home)})
+    (home / "agentls.toml").write_text('[index.embedding]\nprovider = "none"\n')
+    subprocess.run(
+        [sys.executable, "-m", "server.cli", "index", str(home)], env=env, check=True, capture_output=True
+    )
+    client = await start(lsp_server, [home], home=home)
+    await wait_for(lambda: index_progress_ended(client), 60)
+    assert not [m for m in messages(client) if "home folder" in m]
+    uri = open_document(client, home / "notes" / "todo.py")
+    hits = await request(client, "agentls/search", {"query": "remember_the_milk"})
+    assert hits and hits[0]["uri"] == uri
+
+
+# --------------------------------------------------------------------------------------------------
+# Several folders
+
+
+def other_project(tmp_path: Path) -> Path:
+    other = tmp_path / "other"
+    (other / "shop").mkdir(parents=True)
+    (other / "shop" / "pricing.py").write_text(
+        "def zanzibar_discount(price: float, percent: float) -> float:\n"
+        '    """Apply a zanzibar discount of `percent` to `price`."""\n'
+        "    raise NotImplementedError\n"
+    )
+    return other
+
+
+@pytest.mark.parametrize("editor", ["visual-studio-code", "neovim"])
+async def test_two_folders_are_each_indexed_searched_and_offer_actions(
+    lsp_server: Any, stubs_workspace: Path, home: Path, tmp_path: Path, editor: str
+) -> None:
+    other = other_project(tmp_path)
+    client = await start(lsp_server, [stubs_workspace, other], home=home, editor=editor)
+    await wait_for(lambda: index_progress_count(client) >= 2, 120)
+    stats = await request(client, "agentls/serverStats", None)
+    assert stats["folders"] == [str(stubs_workspace), str(other)]
+    assert stats["indexing"] == {str(stubs_workspace): "done", str(other): "done"}
+    hits = await request(client, "agentls/search", {"query": "zanzibar discount", "limit": 20})
+    assert hits[0]["uri"] == (other / PRICING).as_uri()
+    hits = await request(client, "agentls/search", {"query": "apply_discount", "limit": 20})
+    assert hits[0]["uri"] == (stubs_workspace / PRICING).as_uri()
+    scoped = await request(client, "agentls/search", {"query": "discount", "path": other.as_uri()})
+    assert scoped and {h["uri"] for h in scoped} == {(other / PRICING).as_uri()}
+    uri = open_document(client, other / PRICING)
+    titles = [a.title for a in await code_actions(client, uri, 1)]
+    assert "Implement `zanzibar_discount` with agentls" in titles
+
+
+async def test_a_run_in_the_second_folder_edits_only_that_folder(
+    lsp_server: Any, stubs_workspace: Path, home: Path, tmp_path: Path
+) -> None:
+    other = other_project(tmp_path)
+    fake = FakeAnthropic().start()
+    try:
+        outside = (stubs_workspace / "shop" / "evil.py").as_posix()
+        fake.enqueue(
+            turn(
+                text("Plan: implement it."),
+                tool_use(EDITOR_TOOL, {"command": "create", "path": outside, "file_text": "x = 1\n"}),
+            ),
+            tool_use(EDITOR_TOOL, {"command": "create", "path": "../stubs/shop/evil.py", "file_text": "x\n"}),
+            tool_use(
+                EDITOR_TOOL,
+                {
+                    "command": "str_replace",
+                    "path": "shop/pricing.py",
+                    "old_str": "    raise NotImplementedError\n",
+                    "new_str": "    return price * (1 - percent / 100)\n",
+                },
+            ),
+            text("Implemented `zanzibar_discount`."),
+        )
+        client = await start(
+            lsp_server,
+            [stubs_workspace, other],
+            home=home,
+            options={**SETTINGS, "agentlsClient": True},
+            env=fake.env(),
+        )
+        ed = Editor(client, other)
+        uri = ed.open(PRICING)
+        answer = await execute(ed, "agentls.implement", {"uri": uri, "position": {"line": 0, "character": 4}})
+        method, ready = await ed.ended(answer["runId"])
+        assert method == "agentls/proposalReady", ready
+        assert [f["uri"] for f in ready["files"]] == [uri]
+        assert not (stubs_workspace / "shop" / "evil.py").exists()
+        results = [  # the last request holds the whole conversation
+            block
+            for message in fake.message_requests[-1].body["messages"]
+            if isinstance(message["content"], list)
+            for block in message["content"]
+            if block.get("type") == "tool_result"
+        ]
+        assert [bool(r.get("is_error")) for r in results] == [True, True, False], results
+    finally:
+        fake.stop()
+
+
+async def test_a_folder_removed_during_its_run_keeps_the_run_and_its_proposal(
+    lsp_server: Any, stubs_workspace: Path, home: Path, tmp_path: Path
+) -> None:
+    fake = FakeAnthropic().start()
+    try:
+        body = "    return round_money(price * (1 - percent / 100))\n"
+        fake.enqueue(
+            slow(
+                2.0,
+                turn(
+                    text("Plan."),
+                    tool_use(
+                        EDITOR_TOOL,
+                        {"command": "str_replace", "path": PRICING, "old_str": STUB, "new_str": body},
+                    ),
+                ),
+            ),
+            text("Implemented `apply_discount`."),
+        )
+        first = tmp_path / "first"
+        first.mkdir()
+        client = await start(
+            lsp_server,
+            [first, stubs_workspace],
+            home=home,
+            options={**SETTINGS, "agentlsClient": True},
+            env=fake.env(),
+        )
+        ed = Editor(client, stubs_workspace)
+        uri = ed.open(PRICING)
+        run_id = await implement(ed, uri)
+        client.workspace_did_change_workspace_folders(
+            types.DidChangeWorkspaceFoldersParams(
+                event=types.WorkspaceFoldersChangeEvent(
+                    added=[], removed=[types.WorkspaceFolder(uri=stubs_workspace.as_uri(), name="stubs")]
+                )
+            )
+        )
+
+        async def removed() -> bool:
+            return (await request(client, "agentls/serverStats", None))["folders"] == [str(first)]
+
+        await wait_for(removed, 10)
+        typed = "# priced in cents\n" + ed.text_of(uri)  # an unsaved line above the stub
+        ed.type_text(uri, typed)
+        method, ready = await ed.ended(run_id)
+        assert method == "agentls/proposalReady", ready
+        listed = await request(client, "agentls/runs", {})
+        assert listed[0]["runId"] == run_id and listed[0]["status"] == "proposed"
+        result = await execute(ed, "agentls.accept", {"proposalId": ready["proposalId"]})
+        assert result["applied"] is True
+        # The buffer's unsaved edit is kept: the accept is based on the buffer, not on the file on disk.
+        assert ed.text_of(uri) == typed.replace(STUB, body)
+    finally:
+        fake.stop()
+
+
+async def test_a_folder_removed_while_it_is_indexed_stops_being_indexed(
+    lsp_server: Any, stubs_workspace: Path, home: Path, tmp_path: Path
+) -> None:
+    big = tmp_path / "big"
+    for n in range(400):
+        (big / f"pkg{n % 20}").mkdir(parents=True, exist_ok=True)
+        (big / f"pkg{n % 20}" / f"m{n}.py").write_text(
+            "\n".join(f"def f{n}_{k}(x):\n    return x + {k}\n" for k in range(30))
+        )
+    client = await start(lsp_server, [stubs_workspace], home=home)
+    await wait_for(lambda: index_progress_ended(client), 120)
+    folder = types.WorkspaceFolder(uri=big.as_uri(), name="big")
+    client.workspace_did_change_workspace_folders(
+        types.DidChangeWorkspaceFoldersParams(
+            event=types.WorkspaceFoldersChangeEvent(added=[folder], removed=[])
+        )
+    )
+    await wait_for(lambda: len(client.progress_reports) >= 2, 30)
+    client.workspace_did_change_workspace_folders(
+        types.DidChangeWorkspaceFoldersParams(
+            event=types.WorkspaceFoldersChangeEvent(added=[], removed=[folder])
+        )
+    )
+
+    async def idle() -> bool:
+        stats = await request(client, "agentls/serverStats", None)
+        return bool(stats["indexingIdle"])
+
+    await wait_for(idle, 60)
+    stats = await request(client, "agentls/serverStats", None)
+    assert stats["folders"] == [str(stubs_workspace)]
+    assert set(stats["indexing"]) == {str(stubs_workspace)}, stats["indexing"]
+    hits = await request(client, "agentls/search", {"query": "f3_7", "limit": 5})
+    assert not [h for h in hits if h["uri"].startswith(big.as_uri())]
+
+
+# --------------------------------------------------------------------------------------------------
+# A folder that is a symbolic link
+
+
+async def test_a_folder_that_is_a_link_is_served_under_the_link(
+    lsp_server: Any, stubs_workspace: Path, home: Path, tmp_path: Path
+) -> None:
+    link = tmp_path / "linked"
+    os.symlink(stubs_workspace, link)
+    client = await start(lsp_server, [link], home=home)
+    await wait_for(lambda: index_progress_ended(client), 120)
+    hits = await request(client, "agentls/search", {"query": "apply_discount", "limit": 5})
+    assert hits[0]["uri"] == (link / PRICING).as_uri()
+    uri = open_document(client, link / PRICING)
+    titles = [a.title for a in await code_actions(client, uri, stub_line(link / PRICING) + 2)]
+    assert "Implement `apply_discount` with agentls" in titles
+    # An editor that resolves links names the file by its real path: the same file, the same actions.
+    real = open_document(client, stubs_workspace / PRICING)
+    titles = [a.title for a in await code_actions(client, real, stub_line(link / PRICING) + 2)]
+    assert "Implement `apply_discount` with agentls" in titles
