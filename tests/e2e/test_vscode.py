@@ -716,15 +716,48 @@ def clear_notifications(wb: Workbench) -> None:
     wb.wait("no notification", lambda: not wb.notifications(), timeout=10)
 
 
-def test_a_refused_accept_is_said_once_from_the_code_lens_and_from_the_palette(
+def toast_messages(wb: Workbench) -> list[str]:
+    """The text of each notification shown, as the user reads it (without its source and buttons)."""
+    rows = wb.page.locator(".notification-toast .notification-list-item-message")
+    return [str(t).strip() for t in rows.all_inner_texts()]
+
+
+def said_once(shown: list[str], what: str) -> str:
+    """The one notification containing `what`, checked to say agentls and its proposal once each."""
+    said = [t for t in shown if what in t]
+    assert len(said) == 1, shown
+    text = said[0]
+    found = re.search(r"proposal (\S+?):? ", text)
+    assert found is not None, text
+    assert text.count(f"proposal {found.group(1)}") == 1, text  # "could not accept proposal X: ... X" no more
+    assert text.count("agentls") == 1 and text.startswith("agentls"), text  # no "agentls: agentls did not"
+    return text
+
+
+def test_a_refusal_is_said_once_in_the_servers_words_from_the_lens_the_palette_a_file_and_a_commit(
     request: pytest.FixtureRequest, vsix: Path, workspace: Path, tmp_path: Path
 ) -> None:
     original = (workspace / STATS).read_text()
+    shown: dict[str, list[str]] = {}
     with FakeAnthropic() as fake:
         fake.enqueue(*agent_script())
         with workbench(request, vsix, workspace, tmp_path, fake.env()) as wb:
             start_run(wb)
             wait_for_proposal(wb)
+            clear_notifications(wb)
+            lens = wb.page.locator(".codelens-decoration a", has_text=re.compile("^Accept$"))
+            # The lens's Accept, and Apply on VS Code's preview as it opens (nothing ticked): nothing is
+            # applied; the extension says so from the accept's answer (the server no longer shows it).
+            wb.wait("the Accept code lens", lambda: lens.first.is_visible(), timeout=30)
+            lens.first.click()
+            apply = refactor_preview(wb).locator(".monaco-button", has_text=re.compile("^Apply$"))
+            wb.wait("the refactor preview", lambda: apply.first.is_visible(), timeout=60)
+            apply.first.click()
+            not_applied = wb.page.locator(".notification-toast", has_text="was not applied")
+            wb.wait("the message that nothing was applied", lambda: not_applied.count(), timeout=30)
+            wb.page.wait_for_timeout(1500)  # a second message about it would be there by now
+            wb.shot("not-applied-from-the-lens")
+            shown["lens, nothing ticked"] = toast_messages(wb)
             clear_notifications(wb)
             # The user changes the very line the proposal replaces: no rebase keeps both, so the server
             # refuses the accept (and says why); the extension must not say it again, or say less.
@@ -733,26 +766,54 @@ def test_a_refused_accept_is_said_once_from_the_code_lens_and_from_the_palette(
             wb.page.keyboard.press("End")
             wb.page.keyboard.type('("not yet")')
             wb.page.wait_for_timeout(1500)  # VS Code sends didChange after a pause in typing
-            lens = wb.page.locator(".codelens-decoration a", has_text=re.compile("^Accept$"))
             wb.wait("the Accept code lens", lambda: lens.first.is_visible(), timeout=30)
             wb.shot("edited-under-the-lens")
-            lens.first.click()
             refused = wb.page.locator(".notification-toast", has_text="did not apply proposal")
-            wb.wait("the refusal", lambda: refused.count(), timeout=30)
-            wb.page.wait_for_timeout(1500)
-            wb.shot("refused-from-the-lens")
-            from_lens = wb.notifications()
-            clear_notifications(wb)
+
+            def refusal(way: str, what: str = "did not apply proposal") -> None:
+                toast = wb.page.locator(".notification-toast", has_text=what)
+                wb.wait(f"the refusal ({way})", lambda: toast.count(), timeout=30)
+                wb.page.wait_for_timeout(1500)
+                wb.shot(f"refused-{way.replace(' ', '-')}")
+                shown[way] = toast_messages(wb)
+                clear_notifications(wb)
+
+            lens.first.click()
+            refusal("lens")
             palette_command(wb, "agentls: Accept Proposal")
-            wb.wait("the refusal", lambda: refused.count(), timeout=30)
-            wb.page.wait_for_timeout(1500)
-            wb.shot("refused-from-the-palette")
-            from_palette = wb.notifications()
+            refusal("palette")
+            # The file's own Accept (the per-hunk path, as Accept Hunk at Cursor): its patch tab, as the
+            # diff no longer applies to the edited text.
+            palette_command(wb, "agentls: Show Proposal Diff")
+            patch_tab = wb.page.locator(".tabs-container .tab", has_text="stats.py.diff")
+            wb.wait("the stub's patch tab", lambda: patch_tab.count(), timeout=30)
+            patch_tab.first.click()
+            active = wb.page.locator(".tabs-container .tab.active")
+            wb.wait("the patch in front", lambda: "stats.py.diff" in active.first.inner_text())
+            clear_notifications(wb)  # the note that the patch is shown instead of the diff
+            palette_command(wb, "agentls: Accept This File of the Proposal")
+            refusal("this file")
+            palette_command(wb, "agentls: Accept and Commit Proposal…")
+            box = wb.page.locator(".quick-input-widget input")
+            wb.wait("the commit message box", lambda: box.first.is_visible(), timeout=30)
+            wb.page.keyboard.press("Enter")
+            refusal("accept and commit", "did not commit proposal")
+            assert not refused.count()
             assert "1 proposal" in wb.status_bar()
-    for shown in (from_lens, from_palette):
-        # once, with the server's reason (the line that changed), and no bare "Request ... failed"
-        assert len([t for t in shown if "did not apply proposal" in t]) == 1, shown
-        assert not [t for t in shown if "Request workspace/executeCommand failed" in t], shown
+    said = said_once(shown["lens, nothing ticked"], "was not applied")
+    assert re.fullmatch(
+        r"agentls: proposal \S+ was not applied: the Refactor Preview was discarded or had no change "
+        r"ticked\. It is still pending: accept again and tick the files to apply\.",
+        said,
+    ), said
+    for way in ("lens", "palette", "this file"):
+        # once, with the server's reason (the line that changed), in its words, and no bare "Request ...
+        # failed"
+        said = said_once(shown[way], "did not apply proposal")
+        assert re.match(r"agentls did not apply proposal \S+: mathx/stats\.py", said), (way, said)
+        assert not [t for t in shown[way] if "Request workspace/executeCommand failed" in t], shown
+    said = said_once(shown["accept and commit"], "did not commit proposal")
+    assert said.startswith("agentls did not commit proposal "), said
     assert (workspace / STATS).read_text() == original
 
 

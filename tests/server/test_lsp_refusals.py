@@ -5,7 +5,9 @@ the user then edits the very line it replaces, and ``agentls.accept`` is refused
 is refused too (the workspace is no git repository). Both refusals are error answers. A client that says it
 is an agentls plugin (``initializationOptions.agentlsClient: true``) shows that answer itself, so the server
 sends no ``window/showMessage`` with it; a generic client, which may ignore a command's answer, gets the
-refusal once as an error message as well.
+refusal once as an error message as well. An edit the client declines (``workspace/applyEdit`` answered
+``applied: false``) is the accept's answer with its ``failureReason``, and likewise a warning message only
+for a generic client.
 """
 
 from __future__ import annotations
@@ -101,3 +103,45 @@ async def test_a_refusal_is_the_answer_and_a_message_only_for_a_generic_client(
         assert said == [], said  # the plugin shows the answer: a message too would say it twice
     else:
         assert said == [(accept, types.MessageType.Error), (commit, types.MessageType.Error)], said
+
+
+@pytest.mark.parametrize("plugin", [True, False], ids=["agentls-plugin", "generic-client"])
+async def test_an_edit_the_editor_declined_is_the_answers_reason_and_a_message_only_for_a_generic_client(
+    lsp_server: Any, stubs_workspace: Path, plugin: bool
+) -> None:
+    with FakeAnthropic() as fake:
+        fake.enqueue(*implement_script())
+        client: LanguageClient = await lsp_server(fake.env())
+        ready = record_proposals(client)
+
+        @client.feature(types.WORKSPACE_APPLY_EDIT)
+        def decline(params: types.ApplyWorkspaceEditParams) -> types.ApplyWorkspaceEditResult:
+            return types.ApplyWorkspaceEditResult(applied=False)  # the user discarded the edit's preview
+
+        options = {**SETTINGS, "agentlsClient": True} if plugin else SETTINGS
+        await initialize(client, stubs_workspace, editor="neovim", options=options)
+        pricing = stubs_workspace / "shop" / "pricing.py"
+        uri = open_document(client, pricing)
+        lines = pricing.read_text().splitlines()
+        line = next(i for i, text in enumerate(lines) if "def apply_discount" in text)
+        await client.workspace_execute_command_async(
+            types.ExecuteCommandParams(
+                command="agentls.implement",
+                arguments=[{"uri": uri, "position": {"line": line, "character": 4}}],
+            )
+        )
+        await wait_for(lambda: bool(ready), 60)
+        proposal_id = ready[0]["proposalId"]
+        answer = await client.workspace_execute_command_async(
+            types.ExecuteCommandParams(command="agentls.accept", arguments=[{"proposalId": proposal_id}])
+        )
+        await asyncio.sleep(0.5)  # a message sent with or after the answer would be here by now
+
+    # The answer carries the reason; the plugin says it from there, so the server does not say it too.
+    assert (answer["applied"], answer["failureReason"]) == (False, "the editor declined the edit"), answer
+    said = [(m.message, m.type) for m in client.messages if "not applied" in m.message]
+    if plugin:
+        assert said == [], said
+    else:
+        note = f"proposal {proposal_id} was not applied: the editor declined the edit."
+        assert said == [(note, types.MessageType.Warning)], said

@@ -459,10 +459,12 @@ def test_an_accept_the_editor_keeps_refusing_says_what_to_do(tmp_path: Path) -> 
     manager.settle_timeout = 0.2
     manager.workspace.documents.open((tmp_path / "m.py").as_uri(), BASE, 3, "python")
     result = asyncio.run(manager.accept("p1"))
-    assert not result.applied and "wait a second, or save the file, and accept again" in str(
-        result.failure_reason
+    assert not result.applied and str(result.failure_reason).startswith(
+        "Edits on 'm.py' require version 3. Your editor holds changes it has not sent to agentls yet"
     )
+    assert "wait a second, or save the file, and accept again" in str(result.failure_reason)
     assert manager.proposals.status("p1") == "pending" and len(editor.applied) == 1
+    assert editor.shown == []  # the plugin says the answer's reason; a message too would say it twice
 
 
 def test_reverify_checks_what_is_left_of_a_partly_accepted_proposal(tmp_path: Path) -> None:

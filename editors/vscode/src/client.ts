@@ -21,8 +21,6 @@ import {
   DidChangeConfigurationNotification,
   ExecuteCommandRequest,
   LanguageClient,
-  MessageType,
-  ShowMessageNotification,
   State,
   type CloseHandlerResult,
   type ErrorHandler,
@@ -36,7 +34,6 @@ import {
 import { LANGUAGES, Notification, ServerCommand, SETTINGS_SECTION } from "./constants";
 import type { CommandCall, Range } from "./pure/args";
 import { findExecutable, notFoundMessage } from "./pure/launch";
-import type { ServerMessages } from "./pure/messages";
 import { explicitSettings, initializationOptions, toServerSettings, type JsonObject } from "./pure/settings";
 import type { ProgressEvent, ServerState } from "./pure/status";
 import { messageOf, type ServerLink } from "./proposals";
@@ -51,8 +48,11 @@ export interface ClientHooks {
   onRunFailed(params: unknown): void;
   /** `agentls/runEvent`: a team run's handoff, todo list or role change. */
   onRunEvent(params: unknown): void;
-  /** A server command succeeded (ours, or one a code action or code lens ran). */
-  onCommandResult(command: string, args: readonly unknown[], result: unknown): void;
+  /**
+   * A server command answered: ours (`fromEditor` false), or one a code action or code lens ran (true;
+   * ours say what they need of the answer themselves).
+   */
+  onCommandResult(command: string, args: readonly unknown[], result: unknown, fromEditor: boolean): void;
   /** A server command that a code action or code lens ran failed (ours say so themselves). */
   onCommandFailed(command: string, args: readonly unknown[], error: unknown): void;
   /**
@@ -77,7 +77,6 @@ export class AgentlsClient implements vscode.Disposable {
   constructor(
     private readonly output: vscode.OutputChannel,
     private readonly hooks: ClientHooks,
-    private readonly messages: ServerMessages,
   ) {
     this.disposables.push(vscode.workspace.onDidChangeConfiguration((e) => void this.onConfigChange(e)));
   }
@@ -161,7 +160,7 @@ export class AgentlsClient implements vscode.Disposable {
             this.hooks.onCommandFailed(command, commandArgs, error);
             return undefined;
           }
-          this.hooks.onCommandResult(command, commandArgs, result);
+          this.hooks.onCommandResult(command, commandArgs, result, true);
           return result;
         },
         workspace: {
@@ -187,21 +186,6 @@ export class AgentlsClient implements vscode.Disposable {
           e.newState === State.Running ? "running" : e.newState === State.Starting ? "starting" : "failed",
         );
       }
-    });
-    // In place of vscode-languageclient's handler, which shows every message as it comes: the extension
-    // says some of these events itself, or better (`pure/messages.ts`).
-    client.onNotification(ShowMessageNotification.type, (params) => {
-      const text = this.messages.receive(params.message);
-      if (text === undefined) {
-        return;
-      }
-      const show =
-        params.type === MessageType.Error
-          ? vscode.window.showErrorMessage
-          : params.type === MessageType.Warning
-            ? vscode.window.showWarningMessage
-            : vscode.window.showInformationMessage;
-      void show(text);
     });
     client.onNotification(Notification.proposalReady, (params: unknown) => {
       this.hooks.onProposalReady(params);
@@ -291,7 +275,7 @@ export class AgentlsClient implements vscode.Disposable {
           command: call.command,
           arguments: call.arguments,
         });
-        this.hooks.onCommandResult(call.command, call.arguments, result);
+        this.hooks.onCommandResult(call.command, call.arguments, result, false);
         return result;
       },
       request: (method: string, params: object): Promise<unknown> => client.sendRequest(method, params),

@@ -21,6 +21,7 @@ import {
   type CommandCall,
   type Range,
 } from "./pure/args";
+import { failureText } from "./pure/messages";
 import { runIdOf } from "./pure/protocol";
 import { searchItems, searchParams, type SearchItem } from "./pure/search";
 import type { RunTracker } from "./pure/state";
@@ -393,7 +394,9 @@ async function cancel(ctx: Context, arg: unknown): Promise<void> {
     await link.execute(cancelCall(runId));
     vscode.window.setStatusBarMessage(`agentls: cancelling run ${runId}`, 4000);
   } catch (error) {
-    void vscode.window.showErrorMessage(`agentls: could not cancel run ${runId}: ${messageOf(error)}`);
+    void vscode.window.showErrorMessage(
+      failureText(messageOf(error), { doing: "could not cancel", subject: `run ${runId}` }),
+    );
   }
   ctx.runsChanged();
 }

@@ -25,7 +25,7 @@ import {
   proposalIdOf,
   runIdOf,
 } from "./pure/protocol";
-import { ServerMessages } from "./pure/messages";
+import { failureText } from "./pure/messages";
 import { runEventLines, verdictLines } from "./pure/review";
 import { ProposalStore, RunTracker } from "./pure/state";
 import { serverLostText } from "./pure/status";
@@ -46,111 +46,112 @@ export function activate(context: vscode.ExtensionContext): void {
   const store = new ProposalStore();
   const status = new StatusBar(runs, store);
   const poller = new CostPoller(runs, status, output);
-  const messages = new ServerMessages();
 
   const storeChanged = (): void => {
     void vscode.commands.executeCommand("setContext", ContextKey.hasPendingProposal, store.size > 0);
     status.refresh();
   };
   // The client is declared below; the proposals only reach it through this closure, after activation.
-  const proposals = new Proposals(store, () => client.link(), storeChanged, messages);
-  const client = new AgentlsClient(
-    output,
-    {
-      onState: (state) => {
-        status.setServerState(state);
-        if (state !== "running") {
-          runs.clear(); // a new server process knows none of the old runs or proposals
-          proposals.reset();
-          status.refresh();
-        }
-      },
-      onShowDiff: (args) => {
-        const proposalId = proposalIdOf(args);
-        if (proposalId !== undefined) {
-          void proposals.showDiff(proposalId);
-        }
-      },
-      onProgress: (token, event) => {
-        status.onProgress(token, event);
-        if (event.kind === "begin") {
-          poller.kick();
-        }
-      },
-      onProposalReady: (params) => {
-        handle(output, "proposalReady", () => {
-          const ready = parseProposalReady(params);
-          const run = runs.finished(ready.runId);
-          status.refresh();
-          // The server shows a run's answer as a message; a question asked here also opens it in full.
-          void proposals.onReady(ready, run?.command === ServerCommand.ask);
-          if (run?.command === ServerCommand.run) {
-            void showVerdict(team, ready.proposalId, () => client.link());
-          }
-        });
-      },
-      onRunFailed: (params) => {
-        handle(output, "runFailed", () => {
-          const failed = parseRunFailed(params);
-          runs.finished(failed.runId);
-          status.refresh();
-          // The server shows the failure itself (window/showMessage); the log keeps it too.
-          output.appendLine(`agentls: run ${failed.runId} ended: ${failed.message}`);
-          if (runs.wasCancelled(failed.runId)) {
-            vscode.window.setStatusBarMessage(`agentls: run ${failed.runId} cancelled`, 4000);
-          }
-        });
-      },
-      onRunEvent: (params) => {
-        handle(output, "runEvent", () => {
-          const event = parseRunEvent(params);
-          for (const line of runEventLines(event)) {
-            team.appendLine(line);
-          }
-        });
-      },
-      onCommandResult: (command, args, result) => {
-        const runId = runIdOf(result);
-        if (runId !== undefined && RUN_COMMANDS.some((c) => c === command)) {
-          runs.started(runId, command);
-          status.refresh();
-          poller.kick();
-        }
-        const proposalId = proposalIdOf(args);
-        // A partial accept (`hunks`) keeps the proposal pending: the proposal view handles what is left.
-        const settled =
-          command === ServerCommand.reject ||
-          (command === ServerCommand.accept && acceptApplied(result) && pendingHunksOf(result) === undefined);
-        if (proposalId !== undefined && settled) {
-          void proposals.settled(proposalId, command === ServerCommand.accept);
-        }
-      },
-      onCommandFailed: (_command, _args, error) => {
-        // A code lens or light bulb command the server refused: its reason, once (a refused accept the
-        // server has shown already).
-        const message = messageOf(error);
-        if (!messages.said(message)) {
-          void vscode.window.showErrorMessage(`agentls: ${message}`);
-        }
-      },
-      onServerLost: (restarting) => {
-        const text = serverLostText(restarting, runs.views(), store.size);
-        output.appendLine(text);
-        const actions = restarting ? ["Show Output"] : ["Restart Server", "Show Output"];
-        const shown = restarting
-          ? vscode.window.showWarningMessage(text, ...actions)
-          : vscode.window.showErrorMessage(text, ...actions);
-        void shown.then((choice) => {
-          if (choice === "Show Output") {
-            output.show();
-          } else if (choice === "Restart Server") {
-            void client.restart();
-          }
-        });
-      },
+  const proposals = new Proposals(store, () => client.link(), storeChanged);
+  const client = new AgentlsClient(output, {
+    onState: (state) => {
+      status.setServerState(state);
+      if (state !== "running") {
+        runs.clear(); // a new server process knows none of the old runs or proposals
+        proposals.reset();
+        status.refresh();
+      }
     },
-    messages,
-  );
+    onShowDiff: (args) => {
+      const proposalId = proposalIdOf(args);
+      if (proposalId !== undefined) {
+        void proposals.showDiff(proposalId);
+      }
+    },
+    onProgress: (token, event) => {
+      status.onProgress(token, event);
+      if (event.kind === "begin") {
+        poller.kick();
+      }
+    },
+    onProposalReady: (params) => {
+      handle(output, "proposalReady", () => {
+        const ready = parseProposalReady(params);
+        const run = runs.finished(ready.runId);
+        status.refresh();
+        // The server shows a run's answer as a message; a question asked here also opens it in full.
+        void proposals.onReady(ready, run?.command === ServerCommand.ask);
+        if (run?.command === ServerCommand.run) {
+          void showVerdict(team, ready.proposalId, () => client.link());
+        }
+      });
+    },
+    onRunFailed: (params) => {
+      handle(output, "runFailed", () => {
+        const failed = parseRunFailed(params);
+        runs.finished(failed.runId);
+        status.refresh();
+        // The server shows the failure itself (window/showMessage); the log keeps it too.
+        output.appendLine(`agentls: run ${failed.runId} ended: ${failed.message}`);
+        if (runs.wasCancelled(failed.runId)) {
+          vscode.window.setStatusBarMessage(`agentls: run ${failed.runId} cancelled`, 4000);
+        }
+      });
+    },
+    onRunEvent: (params) => {
+      handle(output, "runEvent", () => {
+        const event = parseRunEvent(params);
+        for (const line of runEventLines(event)) {
+          team.appendLine(line);
+        }
+      });
+    },
+    onCommandResult: (command, args, result, fromEditor) => {
+      const runId = runIdOf(result);
+      if (runId !== undefined && RUN_COMMANDS.some((c) => c === command)) {
+        runs.started(runId, command);
+        status.refresh();
+        poller.kick();
+      }
+      const proposalId = proposalIdOf(args);
+      // A partial accept (`hunks`) keeps the proposal pending: the proposal view handles what is left.
+      const settled =
+        command === ServerCommand.reject ||
+        (command === ServerCommand.accept && acceptApplied(result) && pendingHunksOf(result) === undefined);
+      if (proposalId !== undefined && settled) {
+        void proposals.settled(proposalId, command === ServerCommand.accept);
+      }
+      // An accept a code lens or code action ran that VS Code did not apply: the answer's reason (the
+      // extension's own accepts say it themselves).
+      if (
+        fromEditor &&
+        proposalId !== undefined &&
+        command === ServerCommand.accept &&
+        !acceptApplied(result)
+      ) {
+        proposals.sayNotApplied(proposalId, result);
+      }
+    },
+    onCommandFailed: (_command, _args, error) => {
+      // A code lens or light bulb command the server refused: its reason, once, in its words.
+      void vscode.window.showErrorMessage(failureText(messageOf(error)));
+    },
+    onServerLost: (restarting) => {
+      const text = serverLostText(restarting, runs.views(), store.size);
+      output.appendLine(text);
+      const actions = restarting ? ["Show Output"] : ["Restart Server", "Show Output"];
+      const shown = restarting
+        ? vscode.window.showWarningMessage(text, ...actions)
+        : vscode.window.showErrorMessage(text, ...actions);
+      void shown.then((choice) => {
+        if (choice === "Show Output") {
+          output.show();
+        } else if (choice === "Restart Server") {
+          void client.restart();
+        }
+      });
+    },
+  });
   poller.attach(() => client.link());
   storeChanged();
 

@@ -16,6 +16,8 @@
  *   from, the tab shows it on the user's text, which may have lines typed above a hunk since).
  * - Accept and Commit offers the proposal's commit message (its subject in an input box, the body kept),
  *   then sends `agentls.acceptAndCommit`; nothing is committed unless the user confirms the box.
+ * - A refusal (an error answer) or an accept VS Code did not apply is said once, from the answer, in the
+ *   server's words (`pure/messages.ts`): the server does not also show it to this extension.
  */
 
 import * as vscode from "vscode";
@@ -25,12 +27,13 @@ import { acceptAndCommitCall, acceptCall, rejectCall, type CommandCall } from ".
 import {
   acceptApplied,
   commitOf,
+  failureReasonOf,
   parseProposal,
   pendingHunksOf,
   type ProposalDetails,
   type ProposalReady,
 } from "./pure/protocol";
-import { notAppliedText, type ServerMessages } from "./pure/messages";
+import { failureText, notAppliedText, type Attempt } from "./pure/messages";
 import { acceptPlan, hunkAtLine, hunksAsShown, joinMessage, splitMessage } from "./pure/review";
 import {
   baseName,
@@ -62,7 +65,6 @@ export class Proposals implements vscode.TextDocumentContentProvider, vscode.Dis
     private readonly store: ProposalStore,
     private readonly link: () => ServerLink | undefined,
     private readonly onStoreChange: () => void,
-    private readonly messages: ServerMessages,
   ) {
     this.disposables.push(
       vscode.workspace.registerTextDocumentContentProvider(PROPOSAL_SCHEME, this),
@@ -262,7 +264,7 @@ export class Proposals implements vscode.TextDocumentContentProvider, vscode.Dis
     try {
       return parseProposal(await link.request(Request.proposal, { proposalId }));
     } catch (error) {
-      void vscode.window.showErrorMessage(`agentls: cannot show proposal ${proposalId}: ${messageOf(error)}`);
+      this.sayFailure({ doing: "cannot show", subject: `proposal ${proposalId}` }, error);
       return undefined;
     }
   }
@@ -296,11 +298,11 @@ export class Proposals implements vscode.TextDocumentContentProvider, vscode.Dis
     try {
       result = await link.execute(acceptCall(proposalId, hunks));
     } catch (error) {
-      this.sayFailure(`could not accept proposal ${proposalId}`, error);
+      this.sayFailure({ doing: "could not accept", subject: `proposal ${proposalId}` }, error);
       return;
     }
     if (!acceptApplied(result)) {
-      this.sayNotApplied(proposalId);
+      this.sayNotApplied(proposalId, result);
       return;
     }
     await this.afterPartial(proposalId, pendingHunksOf(result) ?? [], link);
@@ -324,7 +326,10 @@ export class Proposals implements vscode.TextDocumentContentProvider, vscode.Dis
       try {
         await link.execute(rejectCall(proposalId));
       } catch (error) {
-        this.sayFailure(`could not drop the rejected hunks of proposal ${proposalId}`, error);
+        this.sayFailure(
+          { doing: "could not drop the rejected hunks of", subject: `proposal ${proposalId}` },
+          error,
+        );
         return;
       }
       await this.settled(proposalId, true);
@@ -426,17 +431,13 @@ export class Proposals implements vscode.TextDocumentContentProvider, vscode.Dis
       return; // cancelled: nothing applied, nothing committed
     }
     const hunks = plan.action === "partial" ? plan.hunks : undefined;
-    // An accept the commit waits for and that is not applied ends in the commit's refusal, which says
-    // why: the accept's own "was not applied" would say it a second time.
-    const expected = this.messages.expect((text) => text.includes(`proposal ${proposalId} was not applied`));
+    // An accept the commit waits for and that is not applied ends in the commit's refusal, which says why.
     let result: unknown;
     try {
       result = await link.execute(acceptAndCommitCall(proposalId, joinMessage(edited, body), hunks));
     } catch (error) {
-      this.sayFailure(`could not commit proposal ${proposalId}`, error);
+      this.sayFailure({ doing: "could not commit", subject: `proposal ${proposalId}` }, error);
       return;
-    } finally {
-      expected();
     }
     const made = commitOf(result);
     if (made !== undefined) {
@@ -449,7 +450,10 @@ export class Proposals implements vscode.TextDocumentContentProvider, vscode.Dis
       try {
         await link.execute(rejectCall(proposalId));
       } catch (error) {
-        this.sayFailure(`could not drop the rejected hunks of proposal ${proposalId}`, error);
+        this.sayFailure(
+          { doing: "could not drop the rejected hunks of", subject: `proposal ${proposalId}` },
+          error,
+        );
       }
     }
     await this.settled(proposalId, true);
@@ -468,11 +472,11 @@ export class Proposals implements vscode.TextDocumentContentProvider, vscode.Dis
     try {
       result = await link.execute(call);
     } catch (error) {
-      this.sayFailure(`could not ${verb} proposal ${proposalId}`, error);
+      this.sayFailure({ doing: `could not ${verb}`, subject: `proposal ${proposalId}` }, error);
       return;
     }
     if (verb === "accept" && !acceptApplied(result)) {
-      this.sayNotApplied(proposalId);
+      this.sayNotApplied(proposalId, result);
       return;
     }
     await this.settled(proposalId, verb === "accept");
@@ -520,26 +524,19 @@ export class Proposals implements vscode.TextDocumentContentProvider, vscode.Dis
     void vscode.commands.executeCommand("setContext", ContextKey.proposalDiffActive, active);
   }
 
-  /**
-   * A command about a proposal failed: say why, unless the server just said it (it shows a refused accept
-   * or commit itself, with the same text as its error answer).
-   */
-  private sayFailure(what: string, error: unknown): void {
-    const message = messageOf(error);
-    if (!this.messages.said(message)) {
-      void vscode.window.showErrorMessage(`agentls: ${what}: ${message}`);
-    }
+  /** A command about a proposal failed: why, once, in the server's words (`failureText`). */
+  private sayFailure(attempt: Attempt, error: unknown): void {
+    void vscode.window.showErrorMessage(failureText(messageOf(error), attempt));
   }
 
   /**
-   * The user discarded VS Code's preview, or pressed Apply with no change ticked (changes that need
-   * confirmation start unticked there): nothing changed, and the proposal stays pending. The server says
-   * so (`pure/messages.ts` words it for VS Code); said here only when it did not.
+   * `agentls.accept` answered that VS Code did not apply the proposal, which stays pending: the answer's
+   * reason, once. Mostly the user discarded VS Code's preview, or pressed Apply with no change ticked
+   * (changes that need confirmation start unticked there); `notAppliedText` words that for VS Code.
+   * Also for an accept a code lens or code action ran (`extension.ts`).
    */
-  private sayNotApplied(proposalId: string): void {
-    if (!this.messages.said(`proposal ${proposalId} was not applied`)) {
-      void vscode.window.showInformationMessage(notAppliedText(proposalId));
-    }
+  sayNotApplied(proposalId: string, result: unknown): void {
+    void vscode.window.showWarningMessage(notAppliedText(proposalId, failureReasonOf(result)));
   }
 
   /**

@@ -3,6 +3,7 @@ import { describe, it } from "node:test";
 
 import {
   acceptApplied,
+  failureReasonOf,
   parseProposal,
   parseProposalReady,
   parseRunFailed,
@@ -124,6 +125,9 @@ describe("accept and proposal arguments", () => {
     assert.equal(acceptApplied({ proposalId: "p", applied: true }), true);
     assert.equal(acceptApplied({ proposalId: "p", applied: false, failureReason: "declined" }), false);
     assert.equal(acceptApplied(null), true, "an answer without `applied` counts as applied");
+    // why it was not applied: the answer's reason, said once by the extension
+    assert.equal(failureReasonOf({ proposalId: "p", applied: false, failureReason: "declined" }), "declined");
+    assert.equal(failureReasonOf({ proposalId: "p", applied: false }), undefined);
   });
 
   it("reads the proposalId of a command's argument", () => {

@@ -42,7 +42,9 @@ code lenses) and `Workspace` (the folders, open documents, settings, environment
   rebased onto them, and the whole accept is refused with a message naming the file and lines when a
   rebase does not apply (the proposal stays pending; nothing of the user's is touched). One
   ``workspace/applyEdit`` carries every file, with the open documents' current versions. The answer is
-  ``{proposalId, applied, failureReason?}``; a proposal the editor did not apply stays pending.
+  ``{proposalId, applied, failureReason?}``; a proposal the editor did not apply stays pending, and the
+  answer's ``failureReason`` says why (with what to do); editors without the agentls plugin are also
+  shown it (``proposal X was not applied: ...``, a warning), the plugins say the answer's reason.
 - Accepting or rejecting twice, or an unknown id, is an error answer (LSP's RequestFailed, -32803) that
   says what happened (`proposals.ProposalStore`).
 - A refused accept or commit (a rebase that does not apply, a commit's checks) is the command's error
@@ -175,8 +177,9 @@ class Editor(Protocol):
     @property
     def handles_proposals(self) -> bool:
         """True when the editor's agentls plugin handles ``agentls/proposalReady`` and shows a command's
-        refusal from its answer (it sends ``initializationOptions.agentlsClient: true``); other editors
-        get each proposal announced with ``window/showMessageRequest`` and each refusal also shown."""
+        refusal, or an accept the editor did not apply, from its answer (it sends
+        ``initializationOptions.agentlsClient: true``); other editors get each proposal announced with
+        ``window/showMessageRequest`` and each refusal or unapplied accept also shown."""
 
     def notify(self, method: str, params: Any) -> None:
         """Send a notification (params: a reply type of `server.messages`, or JSON)."""
@@ -612,14 +615,14 @@ class RunManager:
             roles=[role.payload() for role in p.roles] or None,
         )
 
-    async def accept(
-        self, proposal_id: str, hunks: Sequence[str] | None = None, *, say_not_applied: bool = True
-    ) -> AcceptResult:
+    async def accept(self, proposal_id: str, hunks: Sequence[str] | None = None) -> AcceptResult:
         """Rebase when needed, send one ``workspace/applyEdit``, report what the editor did.
 
         `hunks` (ids from ``agentls/proposal``): apply only those; the rest of the proposal stays
         pending (unverified), with its hunks in the answer's ``pendingHunks``. An edit the editor did not
-        apply is said with a warning unless `say_not_applied` is False (a commit's refusal says it).
+        apply is the answer's ``failureReason``; an editor without the agentls plugin, which may ignore a
+        command's answer, is also shown it with a warning (a plugin says the answer's reason itself, and a
+        commit's refusal carries it).
 
         An edit the editor refuses (typically: its buffer is a version ahead because it sends
         ``didChange`` only after a pause in typing) is retried, rebased onto the newer text, once the
@@ -706,16 +709,15 @@ class RunManager:
             self.editor.refresh_lenses()
             return AcceptResult(proposal_id, True)
         reason = reason or "the editor declined the edit"
-        hint = ""
         if "version" in reason.lower():
-            hint = (
-                " Your editor holds changes it has not sent to agentls yet (it sends them after a pause in "
+            reason += (
+                ". Your editor holds changes it has not sent to agentls yet (it sends them after a pause in "
                 "typing); wait a second, or save the file, and accept again. The proposal is still pending."
             )
-        if say_not_applied:
-            note = f"proposal {proposal_id} was not applied: {reason}.{hint}"
-            self.editor.show(note, types.MessageType.Warning)
-        return AcceptResult(proposal_id, False, reason + hint)
+        if not self.editor.handles_proposals:
+            note = f"proposal {proposal_id} was not applied: {reason}"
+            self.editor.show(note if note.endswith(".") else f"{note}.", types.MessageType.Warning)
+        return AcceptResult(proposal_id, False, reason)
 
     async def _apply(
         self, changes: Sequence[FileChange], root: Path, summary: str
@@ -843,13 +845,10 @@ class RunManager:
                 raise request_failed(str(error)) from None
         loop = asyncio.get_running_loop()
 
-        # An agentls plugin shows the commit's refusal, which says why the edit was not applied: the
-        # accept's own warning would say it a second time.
-        quiet = self.editor.handles_proposals
-
+        # An agentls plugin is not shown the accept's "not applied" (`accept`): the commit's refusal, which
+        # it shows, says why the edit was not applied.
         def apply() -> list[str]:
-            accept = self.accept(proposal_id, hunks, say_not_applied=not quiet)
-            accepted = asyncio.run_coroutine_threadsafe(accept, loop).result()
+            accepted = asyncio.run_coroutine_threadsafe(self.accept(proposal_id, hunks), loop).result()
             if not accepted.applied:
                 raise CommitRefused(f"the editor did not apply the change ({accepted.failure_reason})")
             return [change.path for change in files]

@@ -528,16 +528,9 @@ function M.accept(id, opts)
       if type(result) == "table" and result.applied == false then
         proposal.status = "pending"
         local reason = result.failureReason or result.message
-        -- The server says why (with what to do) before it answers; said here only when it did not.
-        if not messages.shown(st, client.id, "proposal " .. tostring(proposal.id) .. " was not applied") then
-          notify(
-            "proposal "
-              .. tostring(proposal.id)
-              .. " was not applied: "
-              .. tostring(reason or "no reason given"),
-            vim.log.levels.WARN
-          )
-        end
+        -- The answer says why (with what to do); the server does not also show it to the plugin.
+        local why = tostring(reason or "no reason given")
+        notify("proposal " .. tostring(proposal.id) .. " was not applied: " .. why, vim.log.levels.WARN)
       elseif opts.hunks and type(result) == "table" and type(result.pendingHunks) == "table" then
         after_partial(st, proposal, client, result, opts.drop_rest or #result.pendingHunks == 0)
       else

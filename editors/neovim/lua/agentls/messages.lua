@@ -6,10 +6,11 @@
 ---   (`agentls/proposalReady` with no file, then its summary): the plugin says these better (the run's
 ---   title as the user started it; an answer in its window), so it `expect`s the server's message and the
 ---   handler drops it. The server sends its notification first, so the expectation is always in place.
---- - a proposal not applied, a commit made: the server's text is the better one (the reason, what to
----   do) and comes before its answer, so the plugin asks `shown` and stays quiet when the server said it.
---- An accept or commit the server refuses is not among them: to agentls clients the server says a refusal
---- only in the command's error answer, which the plugin shows (`agentls.runs.execute`).
+--- - a commit made: the server's text is the better one (the commit's subject) and comes before its
+---   answer, so the plugin asks `shown` and stays quiet when the server said it.
+--- An accept or commit the server refuses, and an accept the editor did not apply, are not among them: to
+--- agentls clients the server says these only in the command's answer (an error, or `failureReason`),
+--- which the plugin shows (`agentls.runs.execute`, `agentls.accept`).
 --- Every other message goes on to Neovim's handler (`vim.lsp.handlers["window/showMessage"]`, looked up
 --- when the message arrives, so a user's replacement of it is honoured).
 local M = {}

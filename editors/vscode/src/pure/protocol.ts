@@ -350,6 +350,11 @@ export function acceptApplied(result: unknown): boolean {
   return !(isObject(result) && result.applied === false);
 }
 
+/** Why `agentls.accept` did not apply the proposal: its answer's `failureReason`, if it gave one. */
+export function failureReasonOf(result: unknown): string | undefined {
+  return isObject(result) && typeof result.failureReason === "string" ? result.failureReason : undefined;
+}
+
 /** The `proposalId` of a command's one object argument, if it has one. */
 export function proposalIdOf(args: readonly unknown[]): string | undefined {
   const [first] = args;
