@@ -469,7 +469,7 @@ class AgentlsServer(LanguageServer):
         self.runs.shutdown()
         if self._indexer is not None:
             self._indexer.request_stop()
-        self.outlines.shutdown()
+        self.outlines.shutdown(wait=False)
 
     def shutdown(self) -> None:
         """Stop everything that is left (idempotent): services, pygls' thread pool, the transport.

@@ -15,6 +15,7 @@ import asyncio
 import logging
 import multiprocessing
 import os
+import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
@@ -109,6 +110,7 @@ class OutlineCache:
 
     def __init__(self) -> None:
         self._pool: ProcessPoolExecutor | None = None
+        self._stopping: list[threading.Thread] = []  # waiting for pools shut down without waiting
         self._done: dict[str, tuple[int, str, Outline]] = {}
         self._done_order: dict[str, int] = {}  # when the cached parse started: the latest start wins
         self._pending: dict[tuple[str, int], asyncio.Future[Outline]] = {}
@@ -184,7 +186,25 @@ class OutlineCache:
         self._done.pop(uri, None)
         self._done_order.pop(uri, None)
 
-    def shutdown(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
+    def shutdown(self, *, wait: bool = True) -> None:
+        """End the analysis process: with `wait` (the end of the server), return once it has ended;
+        without (the LSP ``shutdown`` request, on the event loop), a thread waits for it, which a later
+        `shutdown()` joins. A pool must not be left for Python's exit to wait for: on 3.11 that exit hook
+        races the pool's own thread, which closes the pipe the hook writes to, and prints "Exception
+        ignored ... OSError: [Errno 9] Bad file descriptor" (1 to 8 of 16 exits in a test, by timing)."""
+        pool, self._pool = self._pool, None
+        if pool is not None and wait:
+            pool.shutdown(wait=True, cancel_futures=True)
+        elif pool is not None:
+            stopper = threading.Thread(
+                target=pool.shutdown,
+                kwargs={"wait": True, "cancel_futures": True},
+                name="agentls-analysis-stop",
+                daemon=True,
+            )
+            stopper.start()
+            self._stopping.append(stopper)
+        if wait:
+            for stopper in self._stopping:
+                stopper.join()
+            self._stopping.clear()

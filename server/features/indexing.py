@@ -552,7 +552,9 @@ class BackgroundIndexer:
             self._prepare_timer.cancel()
         self._worker.stop()
         if self._searcher is not None:
-            self._searcher.shutdown(wait=False, cancel_futures=True)
+            # Waited for here, not left to Python's exit hook, which on 3.11 can print "OSError: [Errno 9]
+            # Bad file descriptor" (`server.features.analysis.OutlineCache.shutdown`).
+            self._searcher.shutdown(wait=True, cancel_futures=True)
             self._searcher = None
 
 
