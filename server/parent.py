@@ -10,6 +10,8 @@ indexing and running agents for nobody. `ProcessWatch` calls its callback once w
   being reused;
 - elsewhere (or when the kernel has no pidfd), by a check every `POLL_SECONDS`: ``os.kill(pid, 0)``
   (``PermissionError`` means the process exists and is someone else's), and a zombie counts as gone.
+  Not on Windows, where that call would kill the editor: there the server ends as before, on ``exit`` or
+  at the end of its input.
 
 A pid that names no live process when the watch starts is not watched: an editor on the host starting
 the server in a container (another pid namespace) sends a pid that means nothing here, and such a server
@@ -34,7 +36,10 @@ POLL_SECONDS = 2.0
 
 
 def process_alive(pid: int) -> bool:
-    """Whether process `pid` exists here and has not ended (a zombie has ended)."""
+    """Whether process `pid` exists here and has not ended (a zombie has ended). Always True on Windows,
+    where ``os.kill(pid, 0)`` would terminate the process instead of checking it."""
+    if os.name == "nt":
+        return True
     try:
         os.kill(pid, 0)
     except PermissionError:  # it exists; it is another user's
