@@ -117,6 +117,23 @@ describe("mirrored settings", { skip: NO_REPO }, () => {
     });
   }
 
+  it("declares the setting the server names when it holds back a home folder or /", () => {
+    // The message tells VS Code users to set it "in the editor's agentls settings": it must be there.
+    const message = runPython(
+      "from pathlib import Path\nfrom server.workspace import held_message\n" +
+        "print(held_message(Path.home(), 'your home folder'))",
+    );
+    const named = [...message.matchAll(/`([a-z_.]+) = true`/g)].map((m) => m[1]);
+    assert.deepEqual(named, ["server.index_home_or_root"]);
+    const declared = Object.entries(pkg.contributes.configuration.properties).find(
+      ([key]) => key.split(".").slice(1).map(camelToSnake).join(".") === named[0],
+    );
+    assert.ok(declared !== undefined, `package.json declares no setting for ${String(named[0])}`);
+    assert.equal(declared[0], "agentls.server.indexHomeOrRoot");
+    assert.equal(declared[1].type, "boolean");
+    assert.equal(declared[1].default, false);
+  });
+
   it("offers the same choices as the server's enums", () => {
     const props = pkg.contributes.configuration.properties;
     const provider = schema.$defs.EmbeddingSettings?.properties.provider;

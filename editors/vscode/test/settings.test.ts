@@ -51,6 +51,12 @@ describe("toServerSettings", () => {
     });
   });
 
+  it("sends the server's own settings, like server.indexHomeOrRoot, in its names", () => {
+    assert.deepEqual(toServerSettings({ server: { indexHomeOrRoot: true, logLevel: "debug" } }), {
+      server: { index_home_or_root: true, log_level: "debug" },
+    });
+  });
+
   it("sends nothing for nothing", () => {
     assert.deepEqual(toServerSettings(undefined), {});
     assert.deepEqual(toServerSettings([1, 2]), {});
