@@ -5,7 +5,9 @@ CLI: `agent.runner.start_run` (the index, the overlay, the sandbox, the transcri
 settled with `server.features.runs.proposals.prepare_changes` (rebased onto what the editor holds now).
 
 The exchange, per session (``session/new`` with ``cwd``: the workspace is the folder at or above it that
-has an index, ``.git`` or ``agentls.toml``):
+has an index, ``.git`` or ``agentls.toml``; a cwd that is relative or no folder here is refused, and so is
+a workspace that is the home folder or ``/``, as the language server holds it back
+(`server.workspace.hold_reason`: unless it has an index or ``server.index_home_or_root`` is on)):
 
 - ``session/prompt``: the prompt's text is the instruction; resource links and embedded resources inside
   the workspace become the overlay's buffers (read through the client's ``fs/read_text_file`` when it
@@ -123,6 +125,12 @@ class _Session:
     """The run's plan entries, held until the run acts (a reply without tool calls is no plan)."""
 
 
+def _refused(message: str) -> RequestError:
+    """An invalid-params error whose message is the reason itself, for clients that show only that (and in
+    ``data.message``, as agentls' other errors)."""
+    return RequestError(-32602, message, {"message": message})
+
+
 def _raw_output(output: str, limit: int = RAW_OUTPUT_CHARS) -> str:
     """`output` for a ``rawOutput``: whole up to `limit` characters, else its start and a note."""
     if len(output) <= limit:
@@ -181,21 +189,24 @@ class AgentlsAcpAgent:
         return None
 
     async def new_session(self, cwd: str, mcp_servers: Any = None, **kwargs: Any) -> NewSessionResponse:
-        from indexing.paths import too_broad
         from server.cli.support import find_root
-        from server.settings import cache_dir
+        from server.settings import cache_dir, load_settings
+        from server.workspace import held_message, hold_reason
 
         folder = Path(cwd)
-        if not folder.is_absolute() or not folder.is_dir():
-            raise RequestError.invalid_params(
-                {"message": f"cwd {cwd!r} is not an existing absolute folder; pass the workspace's path"}
-            )
-        root = find_root(folder.resolve(), cache_dir(self.env))
-        if too_broad(root, self.env):
-            # Every run indexes its workspace first: / or a whole home folder would be read entirely.
-            raise RequestError.invalid_params(
-                {"message": f"cwd {cwd!r} is not inside a project; open the project's folder"}
-            )
+        if not folder.is_absolute():
+            raise _refused(f"cwd {cwd!r} is a relative path; pass the absolute path of the project's folder")
+        if not folder.is_dir():
+            raise _refused(f"cwd {cwd!r} is not a folder on this machine; pass the project's folder")
+        cache = cache_dir(self.env)
+        root = find_root(folder.resolve(), cache)
+        # Every prompt indexes its workspace first: / or a whole home folder would be read entirely. The
+        # language server holds such a folder back by the same rule.
+        if what := hold_reason(root, load_settings(root).settings, self.env, cache):
+            above = "" if root == folder.resolve() else f"cwd {cwd!r} belongs to the workspace {root}. "
+            instead = "Start the session in a project's folder instead"
+            held = held_message(root, what, instead=instead, settings_in=str(root / "agentls.toml"))
+            raise _refused(above + held)
         session = _Session(session_id=uuid.uuid4().hex, root=root)
         self.sessions[session.session_id] = session
         log.info("acp session %s on %s", session.session_id, root)

@@ -6,11 +6,12 @@ and each folder's resolved `Settings` (`server.features.configuration.resolve`: 
 user file, workspace files, then the editor's layers). The first folder's settings are the server's
 own (log level, loop monitor, file size limit).
 
-A folder that is the home folder or ``/`` is *held back* (`Folders.held`) while it has no index and
-``server.index_home_or_root`` is off, as the command line refuses it (`server.cli.support`): indexing
-it would read every project and file there, and a run would work on all of them. A held folder keeps
-its settings, but it is not indexed, searched, or offered agent actions (`Folders.active`,
-`Folders.locate`); `Folders.held_back` says why and how to allow it.
+A folder that is the home folder or ``/`` is *held back* (`Folders.held`, decided by `hold_reason`,
+which ``agentls acp`` asks too) while it has no index and ``server.index_home_or_root`` is off, as the
+command line refuses it (`server.cli.support`): indexing it would read every project and file there, and
+a run would work on all of them. A held folder keeps its settings, but it is not indexed, searched, or
+offered agent actions (`Folders.active`, `Folders.locate`); `Folders.held_back` says why and how to
+allow it.
 
 `Folders.route` decides what a batch of changed files means, without doing it: files to re-index per
 folder, folders to re-index in full (an ignore file changed), and whether settings must be read again
@@ -36,7 +37,7 @@ from server.documents import locate, uri_to_path
 from server.features.configuration import client_layer, resolve
 from server.settings import Settings
 
-__all__ = ["SETTINGS_FILES", "ChangeRoute", "Folders", "held_message", "roots_of"]
+__all__ = ["SETTINGS_FILES", "ChangeRoute", "Folders", "held_message", "hold_reason", "roots_of"]
 
 log = logging.getLogger(__name__)
 
@@ -64,15 +65,31 @@ def roots_of(params: types.InitializeParams, unusable: list[str] | None = None) 
     return roots
 
 
-def held_message(root: Path, what: str) -> str:
+def held_message(
+    root: Path, what: str, *, instead: str = "Open a project folder instead", settings_in: str = ""
+) -> str:
     """What the user is told about a workspace folder held back because it is `what` ("your home
-    folder"), and how to have it indexed anyway."""
+    folder"), and how to have it indexed anyway. ``instead``: what to do rather; ``settings_in``: where
+    the setting goes (the editor's settings or the folder's ``agentls.toml``, by default)."""
+    where = settings_in or f"the editor's agentls settings or {root / 'agentls.toml'}"
     return (
         f"agentls does not index {root}: it is {what}, and indexing it would read every project and file "
-        "in it. Open a project folder instead; or, to index it anyway, set `server.index_home_or_root = "
-        f"true` (in the editor's agentls settings or {root / 'agentls.toml'}) or index it once with "
-        f"`agentls index {root}`. Until then, search and the agent's actions are off there."
+        f"in it. {instead}; or, to index it anyway, set `server.index_home_or_root = true` (in {where}) "
+        f"or index it once with `agentls index {root}`. Until then, search and the agent's actions are off "
+        "there."
     )
+
+
+def hold_reason(root: Path, settings: Settings, env: Mapping[str, str], cache_dir: Path) -> str:
+    """What `root` is ("your home folder") when agentls must hold it back: the home folder or ``/`` (by its
+    real path) with no index yet and ``server.index_home_or_root`` off in its `settings`; "" when agentls
+    may work there. The language server (`Folders.held`) and ``agentls acp`` ask this."""
+    what = too_broad(_real(root), env)
+    if not what or settings.server.index_home_or_root:
+        return ""
+    index = settings.index
+    location = Path(index.uri) if index.uri else default_index_location(root, cache_dir)
+    return "" if location.exists() else what
 
 
 def _real(path: Path) -> Path:
@@ -144,15 +161,6 @@ class Folders:
             return ""
         return held_message(holder, self.held[holder])
 
-    def _hold(self, root: Path, settings: Settings) -> str:
-        """What `root` is when it must be held back ("your home folder"), else ""."""
-        what = too_broad(_real(root), self._env)
-        if not what or settings.server.index_home_or_root:
-            return ""
-        index = settings.index
-        location = Path(index.uri) if index.uri else default_index_location(root, self._cache_dir)
-        return "" if location.exists() else what
-
     def scopes(self) -> list[Path | None]:
         """The scopes to ask the editor's settings for: each folder, or None with no folder."""
         return [*self.roots] if self.roots else [None]
@@ -169,7 +177,7 @@ class Folders:
             loaded = resolve(root, self.init_options, dict(client.get(root, {})))
             messages.extend(loaded.messages)
             self.settings[root] = loaded.settings
-            if what := self._hold(root, loaded.settings):
+            if what := hold_reason(root, loaded.settings, self._env, self._cache_dir):
                 self.held[root] = what
             else:
                 self.held.pop(root, None)

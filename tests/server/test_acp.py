@@ -333,3 +333,64 @@ def test_an_attached_file_is_read_through_the_client_with_its_unsaved_edits(
     ((path, content),) = client.writes
     assert path == str(stats) and content.startswith("# an unsaved note in the editor\n")
     assert "return sum(values) / len(values)" in content
+
+
+async def _new_sessions(home: Path, env: dict[str, str], cwds: list[str]) -> list[str | Exception]:
+    """``session/new`` for each cwd from one `agentls acp` process: a session id, or the error."""
+    command, args = _command()
+    answers: list[str | Exception] = []
+    client = cast(Client, RecordingClient(None))
+    async with spawn_agent_process(client, command, *args, env=env, cwd=home) as (
+        conn,
+        _process,
+    ):
+        await conn.initialize(protocol_version=PROTOCOL_VERSION, client_capabilities=ClientCapabilities())
+        for cwd in cwds:
+            try:
+                answers.append((await conn.new_session(cwd=cwd, mcp_servers=[])).session_id)
+            except Exception as error:  # the SDK raises the agent's JSON-RPC error
+                answers.append(error)
+    return answers
+
+
+def test_a_session_on_a_home_folder_or_root_follows_the_language_servers_rule(tmp_path: Path) -> None:
+    """session/new from the Python SDK's client: a relative cwd, one that is no folder here, ``/`` and a
+    home folder without an index are refused with an error whose message says why and what to do; a home
+    folder is a session once its agentls.toml sets ``server.index_home_or_root`` or once it has an index
+    (`agentls index ~`), as in the language server and the CLI."""
+    from acp import RequestError
+
+    home = tmp_path / "home"
+    (home / "notes").mkdir(parents=True)
+    (home / "notes" / "todo.py").write_text("def remember_the_milk() -> None:\n    pass\n")
+    (home / "proj" / ".git").mkdir(parents=True)
+    env = {**os.environ, "HOME": str(home), "AGENTLS_CACHE_DIR": str(tmp_path / "cache")}
+    cwds = ["notes", str(tmp_path / "gone"), "/", str(home), str(home / "notes"), str(home / "proj")]
+
+    relative, gone, root, whole, notes, proj = asyncio.run(_new_sessions(home, env, cwds))
+    for refused in (relative, gone, root, whole):
+        assert isinstance(refused, RequestError), refused
+        assert refused.code == -32602 and refused.data == {"message": str(refused)}
+    assert "relative path" in str(relative) and "not a folder on this machine" in str(gone)
+    assert "agentls does not index /: it is the root folder" in str(root)
+    said = str(whole)
+    assert f"agentls does not index {home}: it is your home folder" in said, said
+    assert f"`server.index_home_or_root = true` (in {home / 'agentls.toml'})" in said, said
+    assert f"`agentls index {home}`" in said and "Start the session in a project's folder" in said, said
+    assert isinstance(notes, str) and isinstance(proj, str)  # a folder in the home folder is its own
+
+    (home / "agentls.toml").write_text("[server]\nindex_home_or_root = true\n")
+    (allowed,) = asyncio.run(_new_sessions(home, env, [str(home)]))
+    assert isinstance(allowed, str), allowed
+
+    # `agentls index ~`: indexing it on purpose, which the message suggests.
+    (home / "agentls.toml").write_text('[index.embedding]\nprovider = "none"\n')
+    subprocess.run([*_command_line(), "index", str(home)], env=env, check=True, capture_output=True)
+    (indexed,) = asyncio.run(_new_sessions(home, env, [str(home)]))
+    assert isinstance(indexed, str), indexed
+
+
+def _command_line() -> list[str]:
+    """The agentls command `_command` runs, without its ``acp``."""
+    command, args = _command()
+    return [command, *args[:-1]]
