@@ -481,6 +481,62 @@ def test_a_setting_removed_from_setup_goes_back_to_its_default_on_the_running_se
     assert result["clients"] == 1  # the same server, told of the change; not a second one
 
 
+def loose_home(tmp_path: Path) -> Path:
+    """A home folder holding loose files, no project marker in it or above it."""
+    home = tmp_path / "home"
+    (home / "notes").mkdir(parents=True)
+    (home / "notes" / "todo.py").write_text(
+        'def remember_the_milk() -> None:\n    """Remind me to buy milk."""\n    raise NotImplementedError\n'
+    )
+    (home / "scratch.py").write_text("print('scratch')\n")
+    assert not [p for p in (home, *home.parents) if (p / ".git").exists() or (p / "pyproject.toml").exists()]
+    return home
+
+
+@pytest.mark.parametrize("mode", ["held", "allowed"])
+def test_loose_files_in_the_home_folder_follow_the_servers_rule(tmp_path: Path, nvim: str, mode: str) -> None:
+    """Neovim started in the home folder on a file with no project marker above it: the plugin starts the
+    server on the home folder, which holds it back with one message naming how to allow it (before, the
+    plugin refused on its own, with no way to allow it), or serves it with `server.index_home_or_root`."""
+    home = loose_home(tmp_path)
+    settings = {**SETTINGS, "server": {"index_home_or_root": True}} if mode == "allowed" else SETTINGS
+    setup = {"cmd": [sys.executable, "-m", "server.cli", "serve", "--stdio"], "settings": settings}
+    env = {"HOME": str(home), "AGENTLS_NVIM_MODE": mode}
+    result = run_nvim(nvim, "home_folder.lua", home, tmp_path, env=env, setup=setup)
+
+    assert result["root_dir"] == str(home)
+    assert result["same_client"] is True and result["clients"] == 1
+    held = [m for m in result["messages"] if "does not index" in m]
+    agent_actions = [t for t in result["titles"] if "agentls" in t]
+    if mode == "held":
+        assert len(held) == 1, result["messages"]  # once, for both files
+        assert f"agentls does not index {home}: it is your home folder" in held[0]
+        assert "server.index_home_or_root = true" in held[0] and f"agentls index {home}" in held[0]
+        assert agent_actions == []
+        assert "does not index" in str(result["search"]["error"]), result["search"]
+    else:
+        assert held == [], result["messages"]
+        assert "Implement `remember_the_milk` with agentls" in agent_actions, result["titles"]
+        assert result["search"]["hits"] > 0
+    assert not [m for m in result["messages"] if "not started" in m or "Error" in m], result["messages"]
+
+
+def test_a_loose_file_outside_the_current_folder_is_served_in_its_own_folder(
+    tmp_path: Path, nvim: str
+) -> None:
+    """The plugin's root for a file with no project marker above it, outside Neovim's current folder
+    (``nvim /tmp/scratch.py`` from elsewhere): the file's folder, not single-file mode (rootUri null)."""
+    home = loose_home(tmp_path)
+    (tmp_path / "elsewhere").mkdir()
+    env = {"HOME": str(home), "AGENTLS_NVIM_MODE": "elsewhere"}
+    result = run_nvim(nvim, "home_folder.lua", home, tmp_path, env=env)
+
+    assert result["root_dir"] == str(home / "notes")
+    assert result["search"]["hits"] > 0
+    refused = ("does not index", "no folder is open", "not started")
+    assert not [m for m in result["messages"] if any(r in m for r in refused)], result["messages"]
+
+
 def test_commands_send_the_contracts_arguments_and_search_fills_quickfix(
     workspace: Path, tmp_path: Path, nvim: str
 ) -> None:

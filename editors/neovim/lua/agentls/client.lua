@@ -193,22 +193,9 @@ function M.attach(state, bufnr)
     return nil
   end
   local root = M.root(state.config, bufnr)
-  local home = (vim.loop.os_homedir() or ""):gsub("/$", "")
-  if root == "/" or root == home then
-    -- A loose file in the home folder (or /) with no project marker: the server would index everything
-    -- there, and the agent could read it all. Not started; said once.
-    if not state.warned_home then
-      state.warned_home = true
-      compat.notify_later(
-        "agentls: not started for "
-          .. root
-          .. " (no project marker above the file: .git, agentls.toml, ...); "
-          .. "open a file inside a project, or set root_dir in require('agentls').setup{}",
-        vim.log.levels.WARN
-      )
-    end
-    return nil
-  end
+  -- A root that is the home folder or / (a loose file there, no project marker above it) is started too:
+  -- the server holds such a folder back (no index, search or agent action) with one message saying how
+  -- to allow it, and serves it when it has an index already or `server.index_home_or_root` is on.
   local existing = live(state.clients[root])
   if existing then
     if not compat.attached(existing, bufnr) then
