@@ -48,6 +48,26 @@ def record_proposals(client: LanguageClient) -> list[dict[str, Any]]:
     return ready
 
 
+async def propose(client: LanguageClient, workspace: Path, plugin: bool) -> tuple[str, str, str]:
+    """Initialize (as an agentls plugin or a generic client), implement ``apply_discount`` and wait for
+    the proposal: its document's uri, the file's text and the proposal id."""
+    ready = record_proposals(client)
+    options = {**SETTINGS, "agentlsClient": True} if plugin else SETTINGS
+    await initialize(client, workspace, editor="neovim", options=options)
+    pricing = workspace / "shop" / "pricing.py"
+    uri = open_document(client, pricing)
+    original = pricing.read_text()
+    line = next(i for i, text in enumerate(original.splitlines()) if "def apply_discount" in text)
+    await client.workspace_execute_command_async(
+        types.ExecuteCommandParams(
+            command="agentls.implement",
+            arguments=[{"uri": uri, "position": {"line": line, "character": 4}}],
+        )
+    )
+    await wait_for(lambda: bool(ready), 60)
+    return uri, original, str(ready[0]["proposalId"])
+
+
 async def refusal(client: LanguageClient, command: str, argument: dict[str, Any]) -> str:
     """The message of the command's error answer (it must be refused)."""
     with pytest.raises(JsonRpcException) as refused:
@@ -65,21 +85,7 @@ async def test_a_refusal_is_the_answer_and_a_message_only_for_a_generic_client(
     with FakeAnthropic() as fake:
         fake.enqueue(*implement_script())
         client: LanguageClient = await lsp_server(fake.env())
-        ready = record_proposals(client)
-        options = {**SETTINGS, "agentlsClient": True} if plugin else SETTINGS
-        await initialize(client, stubs_workspace, editor="neovim", options=options)
-        pricing = stubs_workspace / "shop" / "pricing.py"
-        uri = open_document(client, pricing)
-        original = pricing.read_text()
-        line = next(i for i, text in enumerate(original.splitlines()) if "def apply_discount" in text)
-        await client.workspace_execute_command_async(
-            types.ExecuteCommandParams(
-                command="agentls.implement",
-                arguments=[{"uri": uri, "position": {"line": line, "character": 4}}],
-            )
-        )
-        await wait_for(lambda: bool(ready), 60)
-        proposal_id = ready[0]["proposalId"]
+        uri, original, proposal_id = await propose(client, stubs_workspace, plugin)
 
         # The user changes the line the proposal replaces: no rebase keeps both, so the accept is refused.
         client.text_document_did_change(
@@ -112,26 +118,12 @@ async def test_an_edit_the_editor_declined_is_the_answers_reason_and_a_message_o
     with FakeAnthropic() as fake:
         fake.enqueue(*implement_script())
         client: LanguageClient = await lsp_server(fake.env())
-        ready = record_proposals(client)
 
         @client.feature(types.WORKSPACE_APPLY_EDIT)
         def decline(params: types.ApplyWorkspaceEditParams) -> types.ApplyWorkspaceEditResult:
             return types.ApplyWorkspaceEditResult(applied=False)  # the user discarded the edit's preview
 
-        options = {**SETTINGS, "agentlsClient": True} if plugin else SETTINGS
-        await initialize(client, stubs_workspace, editor="neovim", options=options)
-        pricing = stubs_workspace / "shop" / "pricing.py"
-        uri = open_document(client, pricing)
-        lines = pricing.read_text().splitlines()
-        line = next(i for i, text in enumerate(lines) if "def apply_discount" in text)
-        await client.workspace_execute_command_async(
-            types.ExecuteCommandParams(
-                command="agentls.implement",
-                arguments=[{"uri": uri, "position": {"line": line, "character": 4}}],
-            )
-        )
-        await wait_for(lambda: bool(ready), 60)
-        proposal_id = ready[0]["proposalId"]
+        _, _, proposal_id = await propose(client, stubs_workspace, plugin)
         answer = await client.workspace_execute_command_async(
             types.ExecuteCommandParams(command="agentls.accept", arguments=[{"proposalId": proposal_id}])
         )
