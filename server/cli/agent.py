@@ -505,8 +505,8 @@ def run_cmd(
     env = environment()
     err = Console(stderr=True, soft_wrap=True)
     root, target = workspace_of(path, env)
-    refuse_a_whole_home(root, env, "run the agent inside a project (--path PROJECT)")
     settings = workspace_settings(root, err, strict=True)
+    refuse_a_whole_home(root, settings, env, "Run the agent inside a project instead (--path PROJECT)")
     scope = None if target == root else target.relative_to(root).as_posix()
     try:
         task = run_task(instruction, path=scope, root=root)
@@ -539,8 +539,8 @@ def implement_cmd(
     if not Path(file_part).expanduser().is_file():
         raise click.ClickException(f"{file_part} is not a file")
     root, file = workspace_of(file_part, env, "FILE")
-    refuse_a_whole_home(root, env, "implement a function of a project")
     settings = workspace_settings(root, err, strict=True)
+    refuse_a_whole_home(root, settings, env, "Implement a function of a project instead")
     try:
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:

@@ -393,9 +393,10 @@ def search_cmd(
     scope = None if target == root else target.relative_to(root).as_posix()
     if not query.strip():
         raise click.ClickException("the query is empty; say what to look for")
-    refuse_a_whole_home(root, env, "search inside a project (--path PROJECT)")
     messages: list[str] = []
-    settings = workspace_settings(root, err, messages).index
+    loaded = workspace_settings(root, err, messages)
+    refuse_a_whole_home(root, loaded, env, "Search inside a project instead (--path PROJECT)")
+    settings = loaded.index
     warm = _WarmSearch(root, settings, env)
     refresh = refresh and not no_refresh
     details: dict[str, Any] = {}

@@ -287,7 +287,7 @@ def mcp_cmd(path: str, trust: bool, yes: bool) -> None:
     if trust:
         _trust_servers(root, settings, cache_dir(env), yes=yes)
         return
-    refuse_a_whole_home(root, env, "serve a project (--path PROJECT)")
+    refuse_a_whole_home(root, settings, env, "Serve a project instead (--path PROJECT)")
     index = _open_index(root, settings, env, err)
     log.info("agentls mcp: serving %s on stdio", root)
     serve_stdio(build_server(root, index, settings, cache_dir(env)))

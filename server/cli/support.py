@@ -11,7 +11,7 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
-from indexing.paths import default_index_location, too_broad
+from indexing.paths import too_broad
 from server.cli.quick import find_root as find_root  # re-exported: its home is the light quick path
 from server.cli.quick import link_out_of_workspace
 from server.settings import Settings, cache_dir, load_settings
@@ -47,17 +47,19 @@ def workspace_of(path: str, env: Mapping[str, str], option: str = "--path") -> t
     return find_root(target, cache), target
 
 
-def refuse_a_whole_home(root: Path, env: Mapping[str, str], instead: str) -> None:
-    """A workspace that would be the home folder or ``/`` and has no index: indexing it (what a search, a
-    run or an MCP server does first) would read every project and file there, and a run would work on
-    all of them; that has to be asked for with `agentls index`. ``instead``: what to do rather
-    ("search inside a project (--path PROJECT)")."""
-    what = too_broad(root, env)
-    if what and not default_index_location(root, cache_dir(env)).exists():
-        raise click.ClickException(
-            f"{root} is {what} and has no index; {instead}, or index it on purpose with "
-            f"`agentls index {root}` first"
-        )
+def refuse_a_whole_home(root: Path, settings: Settings, env: Mapping[str, str], instead: str) -> None:
+    """Refuse a workspace the language server and ``agentls acp`` hold back by the same rule
+    (`server.workspace.hold_reason`): the home folder or ``/`` with no index and
+    ``server.index_home_or_root`` off. Indexing it (what a search, a run or an MCP server does first) would
+    read every project and file there, and a run would work on all of them. ``instead``: what to do
+    rather ("Search inside a project instead (--path PROJECT)")."""
+    if not too_broad(root, env):
+        return  # the usual case, without importing the language server's workspace module
+    from server.workspace import held_message, hold_reason
+
+    if what := hold_reason(root, settings, env, cache_dir(env)):
+        settings_in = str(root / "agentls.toml")
+        raise click.ClickException(held_message(root, what, instead=instead, settings_in=settings_in))
 
 
 def workspace_settings(

@@ -332,7 +332,8 @@ def test_search_does_not_index_a_whole_home_folder_on_its_own(tmp_path: Path, ca
         text=True,
         timeout=120,
     )
-    assert run.returncode == 1 and "is your home folder and has no index" in run.stderr
+    assert run.returncode == 1 and f"agentls does not index {home}: it is your home folder" in run.stderr
+    assert "server.index_home_or_root = true" in run.stderr and f"agentls index {home}" in run.stderr
     assert not (cache_dir / "index").exists() or not any((cache_dir / "index").iterdir())
     inside = subprocess.run(
         ["agentls", "search", "alpha", "--path", str(home / "proj")],

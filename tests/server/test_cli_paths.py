@@ -122,8 +122,20 @@ def test_run_and_mcp_refuse_a_home_folder_without_an_index(tmp_path: Path, cache
     for args in (["run", "Tidy up", "--path", str(home)], ["mcp", "--path", str(home)]):
         result = _invoke(args, cache_dir, HOME=str(home))
         assert result.exit_code == 1, result.output
-        assert f"{home} is your home folder and has no index" in result.output
+        assert f"agentls does not index {home}: it is your home folder" in result.output
     assert not (cache_dir / "index").exists()
+
+
+def test_a_home_folder_is_searched_when_its_settings_allow_it_as_the_language_server_does(
+    tmp_path: Path, cache_dir: Path
+) -> None:
+    home = tmp_path / "home"
+    (home / "notes").mkdir(parents=True)
+    (home / "notes" / "todo.py").write_text("def water_the_plants():\n    return 1\n")
+    (home / "agentls.toml").write_text("[server]\nindex_home_or_root = true\n")
+    result = _invoke(["search", "water the plants", "--path", str(home)], cache_dir, HOME=str(home))
+    assert result.exit_code == 0, result.output
+    assert "notes/todo.py" in result.output
 
 
 def test_the_quick_search_path_refuses_the_link_too(
