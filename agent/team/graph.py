@@ -131,9 +131,11 @@ def _produces(node: Node) -> str:
     if node.type == "work_items":
         return f"{handoff} per work item, one after another"
     if node.type == "review":
-        rounds = "agent.max_reflections" if node.max_rounds is None else str(node.max_rounds)
-        again = f"{node.fixer} fixes and {node.role} reviews again"
-        return f"{handoff}; on fail {again} (at most {rounds} round{'' if rounds == '1' else 's'})"
+        if node.max_rounds is None:  # the precedence `agent.team.engine` applies
+            rounds = "agent.team.max_rounds rounds, else agent.max_reflections"
+        else:
+            rounds = f"{node.max_rounds} round{'' if node.max_rounds == 1 else 's'}"
+        return f"{handoff}; on fail {node.fixer} fixes and {node.role} reviews again (at most {rounds})"
     return handoff
 
 

@@ -19,6 +19,23 @@ def test_team_graph_renders_as_text_and_mermaid_with_the_qa_loop() -> None:
     assert "review -- pass --> proposal" in chart
 
 
+def test_a_review_node_without_max_rounds_names_the_settings_in_the_order_the_engine_applies_them() -> None:
+    graph = Graph.model_validate(
+        {
+            "name": "check",
+            "nodes": [
+                {"name": "code", "type": "work_items", "role": "coder"},
+                {"name": "review", "type": "review", "role": "qa"},
+                {"name": "again", "type": "review", "role": "qa", "max_rounds": 1},
+            ],
+        }
+    )
+    review, again = describe(graph).splitlines()[2:4]
+    rounds = "(at most agent.team.max_rounds rounds, else agent.max_reflections)"
+    assert review.endswith(f"on fail coder fixes and qa reviews again {rounds}"), review
+    assert again.endswith("(at most 1 round)"), again
+
+
 @pytest.mark.parametrize(
     ("nodes", "message"),
     [
