@@ -16,7 +16,8 @@ What happens when:
   (`server.parent`): when the editor's process is gone the server ends, as LSP asks.
 - ``initialized`` starts, in the background: finishing an accepted proposal that a killed server left
   half-written (`agent.apply.recover_applies`, with a ``window/showMessage`` warning), the dynamic
-  registration of file watchers (when the client supports it), settings (see
+  registration of file watchers for the folders it serves (when the client supports it; not a held
+  folder, and registered again when a folder is added, removed, held or allowed), settings (see
   `server.features.configuration`), the analysis process that code actions use, and a full index of
   every workspace folder in the indexing process, with ``$/progress``; a home folder or ``/`` without an
   index is held back with a message (`server.workspace`); with no folder at all (single-file mode), one
@@ -363,6 +364,12 @@ class AgentlsServer(LanguageServer):
         self._indexer: BackgroundIndexer | None = None
         self._outline_timers: dict[str, asyncio.TimerHandle] = {}
         self._told_held: set[Path] = set()
+        self._watching = False  # the editor registers file watchers for us
+        self._watch_lock = asyncio.Lock()
+        self._watchers: list[types.FileSystemWatcher] = []  # what the registration `_watch_id` covers
+        self._watch_id: str | None = None
+        self._registrations = 0
+        self._refreshing = False
         self.runs = RunManager(LspEditor(self), self)
 
     # ------------------------------------------------------------------ services
@@ -516,8 +523,9 @@ class AgentlsServer(LanguageServer):
             )
         elif not self.folders.roots:  # single-file mode (`nvim /tmp/scratch.py`): not `/`, not the home
             self.show(NO_FOLDER)
-        if not await self._register_watchers():
-            self.spawn(self._refresh_periodically(), "index-refresh")
+        self._watching = self._can_watch() and await self._watch_folders()
+        if not self._watching:
+            self._refresh_instead()
         await self.reload_settings(reindex_changed=False)
         if self.global_settings.server.loop_monitor:
             self.monitor = LoopMonitor()
@@ -532,8 +540,8 @@ class AgentlsServer(LanguageServer):
             if self.settings_for(root).server.index_on_start:
                 self.indexer.request_full(root)
 
-    async def _register_watchers(self) -> bool:
-        """Ask the editor to report file changes; False when it cannot."""
+    def _can_watch(self) -> bool:
+        """Whether the editor registers file watchers for the server; logged when it cannot."""
         ws = self.client_capabilities.workspace
         watched = ws.did_change_watched_files if ws is not None else None
         if watched is None or not watched.dynamic_registration:
@@ -542,27 +550,64 @@ class AgentlsServer(LanguageServer):
                 "outside the editor are looked for every `server.refresh_seconds`"
             )
             return False
-        options = types.DidChangeWatchedFilesRegistrationOptions(
-            watchers=[types.FileSystemWatcher(glob_pattern="**/*")]
-        )
-        registration = types.Registration(
-            id="agentls-watched-files",
-            method=types.WORKSPACE_DID_CHANGE_WATCHED_FILES,
-            register_options=self.protocol._converter.unstructure(options),
-        )
-        try:
-            await asyncio.wait_for(
-                self.client_register_capability_async(types.RegistrationParams(registrations=[registration])),
-                _CONFIG_TIMEOUT,
-            )
-        except Exception as exc:
-            log.warning(
-                "could not register file watchers (%s); files re-index on save, and changes made outside "
-                "the editor are looked for every `server.refresh_seconds`",
-                exc,
-            )
-            return False
         return True
+
+    async def _watch_folders(self) -> bool:
+        """Have the editor watch the folders agentls serves and no other (`Folders.watchers`: not a held
+        one): the registration is replaced when they change. False when the editor refused it."""
+        ws = self.client_capabilities.workspace
+        watched = ws.did_change_watched_files if ws is not None else None
+        relative = bool(watched is not None and watched.relative_pattern_support)
+        async with self._watch_lock:
+            watchers = self.folders.watchers(relative=relative)
+            if watchers == self._watchers:
+                return True
+            if self._watch_id is not None:
+                gone = types.Unregistration(
+                    id=self._watch_id, method=types.WORKSPACE_DID_CHANGE_WATCHED_FILES
+                )
+                self._watch_id, self._watchers = None, []
+                try:
+                    await asyncio.wait_for(
+                        self.client_unregister_capability_async(
+                            types.UnregistrationParams(unregisterations=[gone])
+                        ),
+                        _CONFIG_TIMEOUT,
+                    )
+                except Exception as exc:
+                    log.warning("could not unregister the file watchers %s: %s", gone.id, exc)
+            if not watchers:
+                return True
+            self._registrations += 1
+            registration = types.Registration(
+                id=f"agentls-watched-files-{self._registrations}",
+                method=types.WORKSPACE_DID_CHANGE_WATCHED_FILES,
+                register_options=self.protocol._converter.unstructure(
+                    types.DidChangeWatchedFilesRegistrationOptions(watchers=watchers)
+                ),
+            )
+            try:
+                await asyncio.wait_for(
+                    self.client_register_capability_async(
+                        types.RegistrationParams(registrations=[registration])
+                    ),
+                    _CONFIG_TIMEOUT,
+                )
+            except Exception as exc:
+                log.warning(
+                    "could not register file watchers (%s); files re-index on save, and changes made outside "
+                    "the editor are looked for every `server.refresh_seconds`",
+                    exc,
+                )
+                return False
+            self._watch_id, self._watchers = registration.id, watchers
+            return True
+
+    def _refresh_instead(self) -> None:
+        """Without file watchers, look for changes made outside the editor periodically (once started)."""
+        if not self._refreshing:
+            self._refreshing = True
+            self.spawn(self._refresh_periodically(), "index-refresh")
 
     async def _refresh_periodically(self) -> None:
         """Without file watchers, find files changed outside the editor with quiet refresh runs."""
@@ -603,6 +648,9 @@ class AgentlsServer(LanguageServer):
     async def reload_settings(self, *, reindex_changed: bool = True) -> None:
         """Read every settings layer again, tell the user about invalid values, apply what changed."""
         resolved, messages = self.folders.apply(await self._client_settings())
+        if self._watching and not await self._watch_folders():  # a folder held or allowed, added or removed
+            self._watching = False
+            self._refresh_instead()
         if self._started:
             for root, settings in resolved.items():
                 if root in self.folders.held:  # a setting that allowed it went away

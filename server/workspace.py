@@ -10,8 +10,8 @@ A folder that is the home folder or ``/`` is *held back* (`Folders.held`, decide
 which ``agentls acp`` asks too) while it has no index and ``server.index_home_or_root`` is off, as the
 command line refuses it (`server.cli.support`): indexing it would read every project and file there, and
 a run would work on all of them. A held folder keeps its settings, but it is not indexed, searched, or
-offered agent actions (`Folders.active`, `Folders.locate`); `Folders.held_back` says why and how to
-allow it.
+offered agent actions (`Folders.active`, `Folders.locate`), nor watched (`Folders.watchers`);
+`Folders.held_back` says why and how to allow it.
 
 `Folders.route` decides what a batch of changed files means, without doing it: files to re-index per
 folder, folders to re-index in full (an ignore file changed), and whether settings must be read again
@@ -160,6 +160,29 @@ class Folders:
         if holder is None or holder not in self.held:
             return ""
         return held_message(holder, self.held[holder])
+
+    def watchers(self, *, relative: bool) -> list[types.FileSystemWatcher]:
+        """The file watchers the editor is asked for: the active folders', none in a held one (an editor
+        may watch a folder by watching all of it, and a home folder holds every project).
+
+        With `relative` (the client's ``relativePatternSupport``) each folder is a pattern relative to its
+        URI; else ``**/*`` when no folder is held (clients watch their workspace folders for such a
+        pattern), or an absolute pattern per folder (its path is not escaped: a path with a glob character
+        such as ``[`` matches other paths too, or none).
+        """
+        if relative:
+            return [
+                types.FileSystemWatcher(
+                    glob_pattern=types.RelativePattern(base_uri=root.as_uri(), pattern="**/*")
+                )
+                for root in self.active
+            ]
+        if not self.held:
+            return [types.FileSystemWatcher(glob_pattern="**/*")] if self.roots else []
+        return [
+            types.FileSystemWatcher(glob_pattern=f"{root.as_posix().rstrip('/')}/**/*")
+            for root in self.active
+        ]
 
     def scopes(self) -> list[Path | None]:
         """The scopes to ask the editor's settings for: each folder, or None with no folder."""

@@ -4,7 +4,9 @@
   indexed (neither ``/`` nor the home folder nor the file's folder), no agent action is offered, a run
   command is refused saying to open a folder, and one message says what works without a folder.
 - A workspace folder that is the home folder (an editor started from ``~``): not indexed unless an index
-  is already there or ``server.index_home_or_root`` allows it, with one message saying so and how.
+  is already there or ``server.index_home_or_root`` allows it, with one message saying so and how; nor
+  watched: the file watchers the server registers cover only the folders it serves, and the home folder
+  once it is allowed.
 - Several folders (VS Code multi-root, Neovim with two folders, ``didChangeWorkspaceFolders``): each is
   indexed and searched, code actions come in each, a run edits only its own folder, and a folder removed
   while its run goes on leaves that run and its proposal intact.
@@ -186,6 +188,108 @@ async def test_a_home_folder_with_an_index_already_is_served(
     uri = open_document(client, home / "notes" / "todo.py")
     hits = await request(client, "agentls/search", {"query": "remember_the_milk"})
     assert hits and hits[0]["uri"] == uri
+
+
+# --------------------------------------------------------------------------------------------------
+# File watchers: only for the folders agentls serves
+
+
+def watched_globs(client: LanguageClient) -> Any:
+    """Record the file-watcher registrations the server asks `client` for; the returned function gives
+    the glob patterns of those still registered (a string, or (base URI, pattern) of a relative one)."""
+    active: dict[str, list[Any]] = {}
+
+    @client.feature(types.CLIENT_REGISTER_CAPABILITY)
+    def register(params: types.RegistrationParams) -> None:
+        for reg in params.registrations:
+            if reg.method == types.WORKSPACE_DID_CHANGE_WATCHED_FILES:
+                active[reg.id] = [w["globPattern"] for w in (reg.register_options or {})["watchers"]]
+
+    @client.feature(types.CLIENT_UNREGISTER_CAPABILITY)
+    def unregister(params: types.UnregistrationParams) -> None:
+        for gone in params.unregisterations:
+            active.pop(gone.id, None)
+
+    def globs() -> list[str | tuple[str, str]]:
+        out: list[str | tuple[str, str]] = []
+        for pattern in (p for patterns in active.values() for p in patterns):
+            if isinstance(pattern, str):
+                out.append(pattern)
+            else:
+                base = pattern["baseUri"]
+                out.append((base if isinstance(base, str) else base["uri"], pattern["pattern"]))
+        return out
+
+    return globs
+
+
+def covers(glob: str | tuple[str, str], folder: Path) -> bool:
+    """Whether an editor watches `folder` for this glob: a relative pattern at the folder or above it, an
+    absolute glob in it, or a pattern such as ``**/*`` that editors apply to every workspace folder."""
+    if isinstance(glob, tuple):
+        base = glob[0].rstrip("/") + "/"
+        return (folder.as_uri() + "/").startswith(base)
+    return not glob.startswith("/") or glob.startswith(folder.as_posix() + "/")
+
+
+def watching_client(editor: str) -> types.ClientCapabilities:
+    """`editor`'s capabilities with file watchers it registers for the server (Neovim 0.10+ does so on
+    macOS and Windows, with relative patterns; VS Code always)."""
+    caps = client_capabilities(editor)
+    assert caps.workspace is not None and caps.workspace.did_change_watched_files is not None
+    caps.workspace.did_change_watched_files.dynamic_registration = True
+    return caps
+
+
+async def test_file_watchers_cover_no_held_folder_and_cover_a_folder_once_it_is_served(
+    lsp_server: Any, home: Path, tmp_path: Path
+) -> None:
+    other = other_project(tmp_path)
+    client: LanguageClient = await lsp_server({"HOME": str(home)})
+    globs = watched_globs(client)
+    await initialize(client, home, editor="neovim", capabilities=watching_client("neovim"))
+    await wait_for(lambda: any("home folder" in m for m in messages(client)), 30)
+    assert not [g for g in globs() if covers(g, home)], globs()
+
+    # A folder added is served, so watched; the held one still is not.
+    client.workspace_did_change_workspace_folders(
+        types.DidChangeWorkspaceFoldersParams(
+            event=types.WorkspaceFoldersChangeEvent(
+                added=[types.WorkspaceFolder(uri=other.as_uri(), name="other")], removed=[]
+            )
+        )
+    )
+    await wait_for(lambda: any(covers(g, other) for g in globs()), 30)
+    assert globs() == [(other.as_uri(), "**/*")], globs()
+
+    # Allowed by the editor's setting, the home folder is served and watched.
+    client.set_configuration({"server": {"index_home_or_root": True}}, section="agentls")
+    client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=None))
+    await wait_for(lambda: any(covers(g, home) for g in globs()), 30)
+    assert sorted(globs()) == sorted([(home.as_uri(), "**/*"), (other.as_uri(), "**/*")]), globs()
+
+
+async def test_file_watchers_without_relative_patterns_name_only_the_served_folders(
+    lsp_server: Any, home: Path, tmp_path: Path
+) -> None:
+    other = other_project(tmp_path)
+    client: LanguageClient = await lsp_server({"HOME": str(home)})
+    globs = watched_globs(client)
+    await client.initialize_session(
+        types.InitializeParams(
+            capabilities=watching_client("visual-studio-code"),
+            root_uri=home.as_uri(),
+            workspace_folders=[
+                types.WorkspaceFolder(uri=home.as_uri(), name="home"),
+                types.WorkspaceFolder(uri=other.as_uri(), name="other"),
+            ],
+            initialization_options=FAST_SETTINGS,
+        )
+    )
+    await wait_for(lambda: any("home folder" in m for m in messages(client)), 30)
+    await wait_for(lambda: bool(globs()), 10)
+    assert globs() == [f"{other.as_posix()}/**/*"], globs()
+    assert not [g for g in globs() if covers(g, home)]
 
 
 # --------------------------------------------------------------------------------------------------
