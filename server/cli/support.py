@@ -151,45 +151,46 @@ def _bounds(low: float | None, high: float | None) -> str:
     return f", {high:g} or less" if high is not None else ""
 
 
-class WholeNumber(click.IntRange):
-    """An integer option (`click.IntRange`) whose bad value is a `BadValue`."""
+class _OneLine(click.ParamType):
+    """Click's check of a value, refused as a `BadValue` that says what the type takes (`wanted`)."""
+
+    def wanted(self) -> str:
+        raise NotImplementedError
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         try:
             return super().convert(value, param, ctx)
         except click.BadParameter:
-            wanted = f"a whole number{_bounds(self.min, self.max)}"
-            raise BadValue(f"must be {wanted}, not {_given(value)}", ctx, param) from None
+            raise BadValue(f"must be {self.wanted()}, not {_given(value)}", ctx, param) from None
 
 
-class Number(click.FloatRange):
+class WholeNumber(_OneLine, click.IntRange):
+    """An integer option (`click.IntRange`) whose bad value is a `BadValue`."""
+
+    def wanted(self) -> str:
+        return f"a whole number{_bounds(self.min, self.max)}"
+
+
+class Number(_OneLine, click.FloatRange):
     """A number option (`click.FloatRange`) whose bad value is a `BadValue`; `what` names the quantity."""
 
     def __init__(self, min: float | None = None, max: float | None = None, *, what: str = "a number") -> None:
         super().__init__(min, max)
         self.what = what
 
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        try:
-            return super().convert(value, param, ctx)
-        except click.BadParameter:
-            wanted = f"{self.what}{_bounds(self.min, self.max)}"
-            raise BadValue(f"must be {wanted}, not {_given(value)}", ctx, param) from None
+    def wanted(self) -> str:
+        return f"{self.what}{_bounds(self.min, self.max)}"
 
 
-class OneOf(click.Choice):
+class OneOf(_OneLine, click.Choice):
     """A choice option (`click.Choice`) whose bad value is a `BadValue`."""
 
     def __init__(self, choices: Sequence[str]) -> None:
         super().__init__(list(choices))
 
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        try:
-            return super().convert(value, param, ctx)
-        except click.BadParameter:
-            names = [str(choice) for choice in self.choices]
-            wanted = ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else names[0]
-            raise BadValue(f"must be {wanted}, not {_given(value)}", ctx, param) from None
+    def wanted(self) -> str:
+        names = [str(choice) for choice in self.choices]
+        return ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else names[0]
 
 
 class Group(click.Group):
