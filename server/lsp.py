@@ -540,10 +540,13 @@ class AgentlsServer(LanguageServer):
             if self.settings_for(root).server.index_on_start:
                 self.indexer.request_full(root)
 
+    def _watch_capability(self) -> types.DidChangeWatchedFilesClientCapabilities | None:
+        ws = self.client_capabilities.workspace
+        return ws.did_change_watched_files if ws is not None else None
+
     def _can_watch(self) -> bool:
         """Whether the editor registers file watchers for the server; logged when it cannot."""
-        ws = self.client_capabilities.workspace
-        watched = ws.did_change_watched_files if ws is not None else None
+        watched = self._watch_capability()
         if watched is None or not watched.dynamic_registration:
             log.info(
                 "the editor cannot register file watchers; files re-index on save, and changes made "
@@ -555,8 +558,7 @@ class AgentlsServer(LanguageServer):
     async def _watch_folders(self) -> bool:
         """Have the editor watch the folders agentls serves and no other (`Folders.watchers`: not a held
         one): the registration is replaced when they change. False when the editor refused it."""
-        ws = self.client_capabilities.workspace
-        watched = ws.did_change_watched_files if ws is not None else None
+        watched = self._watch_capability()
         relative = bool(watched is not None and watched.relative_pattern_support)
         async with self._watch_lock:
             watchers = self.folders.watchers(relative=relative)
