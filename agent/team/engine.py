@@ -335,7 +335,7 @@ class TeamRun:
                 return
             done = self.state.review_rounds.get(node.name, 0)
             if done >= rounds:
-                self.state.review_end = f" after {done} round{'' if done == 1 else 's'} of fixes"
+                self.state.review_end = _after_rounds(done)
                 self._decision("give_up", node=node.name, rounds=done)
                 return
             done += 1
@@ -625,8 +625,7 @@ class TeamRun:
         """Why the last review loop ended with QA rejecting, as the end of a sentence."""
         if self.state.review_end is not None:
             return self.state.review_end
-        rounds = self.state.rounds  # a checkpoint from before review_end
-        return f" after {rounds} round{'' if rounds == 1 else 's'} of fixes"
+        return _after_rounds(self.state.rounds)  # a checkpoint from before review_end
 
     def _proposal(
         self, summary: str, changes: list[Any], verified: bool, checked: str, complete: bool = True
@@ -768,3 +767,8 @@ class TeamRun:
             self.on_event(event)
         except Exception:
             log.exception("the on_event callback failed on %s", kind)
+
+
+def _after_rounds(rounds: int) -> str:
+    """How a review loop that ran out of rounds ended, as the end of a sentence."""
+    return f" after {rounds} round{'' if rounds == 1 else 's'} of fixes"
