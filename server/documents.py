@@ -26,7 +26,7 @@ from pygls.uris import to_fs_path
 from server.edits import OpenDocument
 from server.positions import LineIndex
 
-__all__ = ["Document", "DocumentStore", "locate", "uri_to_path"]
+__all__ = ["Document", "DocumentStore", "locate", "real_path", "uri_to_path"]
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +52,8 @@ def locate(path: Path, roots: Iterable[Path]) -> tuple[Path, str] | None:
     all_roots = list(roots)
     best = _innermost(path, all_roots)
     if best is None and all_roots:
-        real = _resolved(path)
-        real_roots = {root: _resolved(root) for root in all_roots}
+        real = real_path(path)
+        real_roots = {root: real_path(root) for root in all_roots}
         found = _innermost(real, list(real_roots.values()))
         if found is not None:
             best = (next(r for r, rr in real_roots.items() if rr == found[0]), found[1])
@@ -74,7 +74,8 @@ def _innermost(path: Path, roots: list[Path]) -> tuple[Path, str] | None:
     return best
 
 
-def _resolved(path: Path) -> Path:
+def real_path(path: Path) -> Path:
+    """`path` with its links resolved; as written when that fails."""
     try:
         return path.resolve()
     except (OSError, RuntimeError):  # a link loop, a name too long: only the path as written counts

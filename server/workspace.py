@@ -33,7 +33,7 @@ from lsprotocol import types
 from indexing.paths import cache_dir as default_cache_dir
 from indexing.paths import default_index_location, too_broad
 from indexing.policy import IGNORE_FILE_NAMES, SKIPPED_DIRS
-from server.documents import locate, uri_to_path
+from server.documents import locate, real_path, uri_to_path
 from server.features.configuration import client_layer, resolve
 from server.settings import Settings
 
@@ -84,19 +84,12 @@ def hold_reason(root: Path, settings: Settings, env: Mapping[str, str], cache_di
     """What `root` is ("your home folder") when agentls must hold it back: the home folder or ``/`` (by its
     real path) with no index yet and ``server.index_home_or_root`` off in its `settings`; "" when agentls
     may work there. The language server (`Folders.held`) and ``agentls acp`` ask this."""
-    what = too_broad(_real(root), env)
+    what = too_broad(real_path(root), env)
     if not what or settings.server.index_home_or_root:
         return ""
     index = settings.index
     location = Path(index.uri) if index.uri else default_index_location(root, cache_dir)
     return "" if location.exists() else what
-
-
-def _real(path: Path) -> Path:
-    try:
-        return path.resolve()
-    except (OSError, RuntimeError):
-        return path
 
 
 @dataclass
