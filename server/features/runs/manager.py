@@ -134,6 +134,7 @@ __all__ = [
     "RUNS",
     "RUN_FAILED",
     "Editor",
+    "Refusal",
     "Run",
     "RunManager",
     "Workspace",
@@ -167,8 +168,14 @@ def request_failed(message: str) -> JsonRpcException:
     return JsonRpcException(message, code=types.LSPErrorCodes.RequestFailed.value)
 
 
-_SHOWN = "agentls_shown"
-"""Set on a refusal `RunManager._refuse` also showed with ``window/showMessage``."""
+class Refusal(JsonRpcException):
+    """A refused accept or commit (`RunManager._refuse`): the command's error answer (RequestFailed).
+    `shown`: the user was also shown it with ``window/showMessage`` (an editor without the agentls plugin),
+    so whoever catches it must not show it again."""
+
+    def __init__(self, message: str, *, shown: bool) -> None:
+        super().__init__(message, code=types.LSPErrorCodes.RequestFailed.value)
+        self.shown = shown
 
 
 class Editor(Protocol):
@@ -304,14 +311,14 @@ class RunManager:
 
         return current
 
-    def _refuse(self, message: str) -> JsonRpcException:
+    def _refuse(self, message: str) -> Refusal:
         """The error answer of a command refused with `message`. An agentls plugin shows the answer
-        itself; other editors may ignore a command's answer, so they are also shown it (as an error)."""
-        error = request_failed(message)
-        if not self.editor.handles_proposals:
+        itself; other editors may ignore a command's answer, so they are also shown it (as an error), and
+        the `Refusal` says so."""
+        shown = not self.editor.handles_proposals
+        if shown:
             self.editor.show(message, types.MessageType.Error)
-            setattr(error, _SHOWN, True)
-        return error
+        return Refusal(message, shown=shown)
 
     def _text_of(self, path: Path) -> str | None:
         found = locate(path, self.workspace.roots)
@@ -786,7 +793,7 @@ class RunManager:
                     )
             except JsonRpcException as error:
                 log.info("proposal %s: %s", proposal_id, error)
-                if not getattr(error, _SHOWN, False):
+                if not (isinstance(error, Refusal) and error.shown):
                     self.editor.show(f"agentls: {error.message}", types.MessageType.Error)
             return
 
