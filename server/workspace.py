@@ -37,7 +37,15 @@ from server.documents import locate, real_path, uri_to_path
 from server.features.configuration import client_layer, resolve
 from server.settings import Settings
 
-__all__ = ["SETTINGS_FILES", "ChangeRoute", "Folders", "held_message", "hold_reason", "roots_of"]
+__all__ = [
+    "SETTINGS_FILES",
+    "ChangeRoute",
+    "Folders",
+    "glob_literal",
+    "held_message",
+    "hold_reason",
+    "roots_of",
+]
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +98,22 @@ def hold_reason(root: Path, settings: Settings, env: Mapping[str, str], cache_di
     index = settings.index
     location = Path(index.uri) if index.uri else default_index_location(root, cache_dir)
     return "" if location.exists() else what
+
+
+_GLOB_CHARACTERS = frozenset("*?[]{}")
+"""The characters an LSP glob pattern gives a meaning (3.17 ``GlobPattern``)."""
+
+
+def glob_literal(path: Path) -> str:
+    """`path` (without a trailing ``/``) as an absolute LSP glob pattern that matches it.
+
+    LSP's glob syntax has no escape (and a backslash is no valid glob character), and clients read a
+    one-character set such as ``[[]`` differently (Neovim's parser takes only ranges in a set). So each
+    glob character (`_GLOB_CHARACTERS`) becomes ``?``, one character in a path segment for every client:
+    the pattern of ``/tmp/a[1]`` is ``/tmp/a?1?``, which also matches ``/tmp/ab1c``. A change outside the
+    workspace folders is dropped by `Folders.route`, and one in another folder goes to that folder.
+    """
+    return "".join("?" if char in _GLOB_CHARACTERS else char for char in path.as_posix().rstrip("/"))
 
 
 @dataclass
@@ -160,8 +184,7 @@ class Folders:
 
         With `relative` (the client's ``relativePatternSupport``) each folder is a pattern relative to its
         URI; else ``**/*`` when no folder is held (clients watch their workspace folders for such a
-        pattern), or an absolute pattern per folder (its path is not escaped: a path with a glob character
-        such as ``[`` matches other paths too, or none).
+        pattern), or an absolute pattern per folder (`glob_literal`).
         """
         if relative:
             return [
@@ -172,10 +195,7 @@ class Folders:
             ]
         if not self.held:
             return [types.FileSystemWatcher(glob_pattern="**/*")] if self.roots else []
-        return [
-            types.FileSystemWatcher(glob_pattern=f"{root.as_posix().rstrip('/')}/**/*")
-            for root in self.active
-        ]
+        return [types.FileSystemWatcher(glob_pattern=f"{glob_literal(root)}/**/*") for root in self.active]
 
     def scopes(self) -> list[Path | None]:
         """The scopes to ask the editor's settings for: each folder, or None with no folder."""

@@ -8,6 +8,7 @@ from pathlib import Path
 from lsprotocol import types
 
 from server.workspace import Folders
+from tests.lsp_glob import glob_matches
 
 
 def folders_for(*roots: Path, options: object = None) -> Folders:
@@ -121,6 +122,31 @@ def test_with_every_folder_held_back_the_workspace_says_why(tmp_path: Path) -> N
     folders.initialize(params)
     folders.apply({})
     assert folders.active == [] and folders.held_back().startswith(f"agentls does not index {home}")
+
+
+def test_an_absolute_watcher_names_a_folder_whose_name_has_glob_characters(tmp_path: Path) -> None:
+    """Without relative patterns and with a folder held, each served folder is an absolute glob: one that
+    matches the folder's files although its name holds ``[ ] { } * ?``, which LSP globs cannot escape."""
+    home, odd = tmp_path / "home", tmp_path / "a[1]{b,c}*?"
+    home.mkdir()
+    odd.mkdir()
+    folders = Folders(env={"HOME": str(home)}, cache_dir=tmp_path / "cache")
+    named = [types.WorkspaceFolder(uri=r.as_uri(), name=r.name) for r in (home, odd)]
+    caps = types.ClientCapabilities()
+    folders.initialize(types.InitializeParams(capabilities=caps, workspace_folders=named))
+    folders.apply({})
+    assert folders.held == {home: "your home folder"}
+    (watcher,) = folders.watchers(relative=False)
+    glob = watcher.glob_pattern
+    assert isinstance(glob, str) and glob.endswith("/**/*"), glob
+    for path in (odd / "m.py", odd / "pkg" / "n.py", odd / "agentls.toml"):
+        assert glob_matches(glob, path.as_posix()), (glob, path)
+    assert not glob_matches(glob, (home / "notes.py").as_posix())
+    # Each glob character is one character of the glob: a look-alike folder's change is dropped.
+    look_alike = tmp_path / "a_1__b,c___" / "m.py"
+    assert glob_matches(glob, look_alike.as_posix())
+    route = folders.route([look_alike, odd / "m.py"], indexing=True)
+    assert route.paths == {odd: ["m.py"]} and not route.reload_settings
 
 
 def test_a_file_is_located_through_symbolic_links_either_way(tmp_path: Path) -> None:
