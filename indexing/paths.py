@@ -81,8 +81,15 @@ def models_stamp(cache_dir: Path) -> str:
 
 
 def too_broad(root: Path, env: Mapping[str, str]) -> str:
-    """``"your home folder"`` or ``"the root folder"`` when ``root`` is one (a workspace there would have
-    every project and file in it indexed), else ``""``."""
+    """``"your home folder"``, ``"the root folder"`` or ``"the temporary folder"`` when ``root`` (a real
+    path) is one: a workspace there would have every project and file in it indexed. The temporary
+    folder is ``TMPDIR`` of `env`, ``/tmp`` or ``/var/tmp``: an editor opening a loose file such as
+    ``/tmp/scratch.py`` has no project around it, and other programs' files fill that folder. Else ``""``."""
     if root == Path(env.get("HOME") or Path.home()).resolve():
         return "your home folder"
-    return "the root folder" if root == Path(root.anchor) else ""
+    if root == Path(root.anchor):
+        return "the root folder"
+    temporary = {Path("/tmp").resolve(), Path("/var/tmp").resolve()}
+    if env.get("TMPDIR"):
+        temporary.add(Path(env["TMPDIR"]).resolve())
+    return "the temporary folder" if root in temporary else ""

@@ -126,6 +126,30 @@ def test_run_and_mcp_refuse_a_home_folder_without_an_index(tmp_path: Path, cache
     assert not (cache_dir / "index").exists()
 
 
+def test_the_temporary_folder_is_refused_but_a_project_inside_it_is_searched(
+    tmp_path: Path, cache_dir: Path
+) -> None:
+    """A loose file in the temporary folder (an editor opening ``/tmp/scratch.py``) has the folder as its
+    workspace: agentls must not index every other program's files there."""
+    temporary = tmp_path / "tmp"
+    (temporary / "project" / ".git").mkdir(parents=True)
+    (temporary / "scratch.py").write_text("def throwaway_helper():\n    return 1\n")
+    (temporary / "project" / "keep.py").write_text("def keep_the_receipts():\n    return 2\n")
+    refused = _invoke(
+        ["search", "throwaway helper", "--path", str(temporary)], cache_dir, TMPDIR=str(temporary)
+    )
+    assert refused.exit_code == 1, refused.output
+    assert f"agentls does not index {temporary}: it is the temporary folder" in refused.output
+    assert not (cache_dir / "index").exists()
+    inside = _invoke(
+        ["search", "keep the receipts", "--path", str(temporary / "project")],
+        cache_dir,
+        TMPDIR=str(temporary),
+    )
+    assert inside.exit_code == 0, inside.output
+    assert "keep.py" in inside.output
+
+
 def test_a_home_folder_is_searched_when_its_settings_allow_it_as_the_language_server_does(
     tmp_path: Path, cache_dir: Path
 ) -> None:
