@@ -16,12 +16,12 @@ What happens when:
   (`server.parent`): when the editor's process is gone the server ends, as LSP asks.
 - ``initialized`` starts, in the background: finishing an accepted proposal that a killed server left
   half-written (`agent.apply.recover_applies`, with a ``window/showMessage`` warning), the dynamic
-  registration of file watchers for the folders it serves (when the client supports it; not a held
-  folder, and registered again when a folder is added, removed, held or allowed), settings (see
-  `server.features.configuration`), the analysis process that code actions use, and a full index of
-  every workspace folder in the indexing process, with ``$/progress``; a home folder or ``/`` without an
-  index is held back with a message (`server.workspace`); with no folder at all (single-file mode), one
-  message says that agentls needs one.
+  registration of file watchers for the folders it serves (when the client supports it; of a held
+  folder only its settings files, and registered again when a folder is added, removed, held or allowed),
+  settings (see `server.features.configuration`), the analysis process that code actions use, and a
+  full index of every workspace folder in the indexing process, with ``$/progress``; a home folder or
+  ``/`` without an index is held back with a message (`server.workspace`); with no folder at all
+  (single-file mode), one message says that agentls needs one.
 - Saves, watched-file events and workspace-folder changes re-index what changed. While an open document
   is edited, its text is parsed for the index once typing pauses, so that its save only writes rows.
 - Each code-action provider runs on its own: one that fails is logged and the others still answer.
@@ -556,8 +556,9 @@ class AgentlsServer(LanguageServer):
         return True
 
     async def _watch_folders(self) -> bool:
-        """Have the editor watch the folders agentls serves and no other (`Folders.watchers`: not a held
-        one): the registration is replaced when they change. False when the editor refused it."""
+        """Have the editor watch the folders agentls serves and no other (`Folders.watchers`: of a held one
+        only its settings files): the registration is replaced when they change. False when the editor
+        refused it."""
         watched = self._watch_capability()
         relative = bool(watched is not None and watched.relative_pattern_support)
         async with self._watch_lock:

@@ -10,8 +10,8 @@ A folder that is the home folder or ``/`` is *held back* (`Folders.held`, decide
 which ``agentls acp`` asks too) while it has no index and ``server.index_home_or_root`` is off, as the
 command line refuses it (`server.cli.support`): indexing it would read every project and file there, and
 a run would work on all of them. A held folder keeps its settings, but it is not indexed, searched, or
-offered agent actions (`Folders.active`, `Folders.locate`), nor watched (`Folders.watchers`);
-`Folders.held_back` says why and how to allow it.
+offered agent actions (`Folders.active`, `Folders.locate`), nor watched but for its settings files, whose
+change may allow it (`Folders.watchers`); `Folders.held_back` says why and how to allow it.
 
 `Folders.route` decides what a batch of changed files means, without doing it: files to re-index per
 folder, folders to re-index in full (an ignore file changed), and whether settings must be read again
@@ -179,23 +179,27 @@ class Folders:
         return held_message(holder, self.held[holder])
 
     def watchers(self, *, relative: bool) -> list[types.FileSystemWatcher]:
-        """The file watchers the editor is asked for: the active folders', none in a held one (an editor
-        may watch a folder by watching all of it, and a home folder holds every project).
+        """The file watchers the editor is asked for: all of each active folder, and of a held one only its
+        settings files (`SETTINGS_FILES`, in the folder itself), so that a setting that allows it is noticed
+        when the file changes outside the editor; all of a held folder is not watched (an editor may watch a
+        folder by watching all of it, and a home folder holds every project).
 
-        With `relative` (the client's ``relativePatternSupport``) each folder is a pattern relative to its
+        With `relative` (the client's ``relativePatternSupport``) each is a pattern relative to the folder's
         URI; else ``**/*`` when no folder is held (clients watch their workspace folders for such a
-        pattern), or an absolute pattern per folder (`glob_literal`).
+        pattern), or absolute patterns (`glob_literal`).
         """
-        if relative:
-            return [
-                types.FileSystemWatcher(
-                    glob_pattern=types.RelativePattern(base_uri=root.as_uri(), pattern="**/*")
-                )
-                for root in self.active
-            ]
-        if not self.held:
+        if not relative and not self.held:
             return [types.FileSystemWatcher(glob_pattern="**/*")] if self.roots else []
-        return [types.FileSystemWatcher(glob_pattern=f"{glob_literal(root)}/**/*") for root in self.active]
+        watchers: list[types.FileSystemWatcher] = []
+        for root in self.roots:
+            for pattern in sorted(SETTINGS_FILES) if root in self.held else ["**/*"]:
+                glob: types.GlobPattern = (
+                    types.RelativePattern(base_uri=root.as_uri(), pattern=pattern)
+                    if relative
+                    else f"{glob_literal(root)}/{pattern}"
+                )
+                watchers.append(types.FileSystemWatcher(glob_pattern=glob))
+        return watchers
 
     def scopes(self) -> list[Path | None]:
         """The scopes to ask the editor's settings for: each folder, or None with no folder."""

@@ -5,8 +5,9 @@
   command is refused saying to open a folder, and one message says what works without a folder.
 - A workspace folder that is the home folder (an editor started from ``~``): not indexed unless an index
   is already there or ``server.index_home_or_root`` allows it, with one message saying so and how; nor
-  watched: the file watchers the server registers cover only the folders it serves, and the home folder
-  once it is allowed.
+  watched but for its settings files: the file watchers the server registers cover the folders it serves,
+  the home folder's ``agentls.toml`` and ``pyproject.toml`` (a setting there that allows it, written by
+  another program, has it indexed), and all of the home folder once it is allowed.
 - Several folders (VS Code multi-root, Neovim with two folders, ``didChangeWorkspaceFolders``): each is
   indexed and searched, code actions come in each, a run edits only its own folder, and a folder removed
   while its run goes on leaves that run and its proposal intact.
@@ -28,6 +29,7 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 from pytest_lsp import LanguageClient, client_capabilities
 
+from server.documents import uri_to_path
 from tests.e2e.helpers import (
     FAST_SETTINGS,
     code_actions,
@@ -43,6 +45,7 @@ from tests.e2e.helpers import (
 )
 from tests.e2e.test_lsp_agent import EDITOR_TOOL, SETTINGS, STUB, Editor, execute, implement
 from tests.fakes.anthropic_server import FakeAnthropic, slow, text, tool_use, turn
+from tests.lsp_glob import glob_matches
 
 __all__ = ["lsp_server", "stubs_workspace"]  # fixtures used below
 
@@ -223,13 +226,24 @@ def watched_globs(client: LanguageClient) -> Any:
     return globs
 
 
-def covers(glob: str | tuple[str, str], folder: Path) -> bool:
-    """Whether an editor watches `folder` for this glob: a relative pattern at the folder or above it, an
-    absolute glob in it, or a pattern such as ``**/*`` that editors apply to every workspace folder."""
-    if isinstance(glob, tuple):
-        base = glob[0].rstrip("/") + "/"
-        return (folder.as_uri() + "/").startswith(base)
-    return not glob.startswith("/") or glob.startswith(folder.as_posix() + "/")
+def reports(globs: list[str | tuple[str, str]], folders: list[Path], path: Path) -> bool:
+    """Whether an editor watching these globs reports a change of `path`: a relative pattern matched below
+    its base, an absolute glob matched as it is, or another glob (``**/*``) matched in each of the
+    workspace `folders`, as editors apply it."""
+    for glob in globs:
+        if isinstance(glob, tuple):
+            base = uri_to_path(glob[0])
+            bases, pattern = [base] if base is not None else [], glob[1]
+        elif glob.startswith("/"):
+            if glob_matches(glob, path.as_posix()):
+                return True
+            continue
+        else:
+            bases, pattern = folders, glob
+        for base in bases:
+            if path.is_relative_to(base) and glob_matches(pattern, path.relative_to(base).as_posix()):
+                return True
+    return False
 
 
 def watching_client(editor: str) -> types.ClientCapabilities:
@@ -249,9 +263,10 @@ async def test_file_watchers_cover_no_held_folder_and_cover_a_folder_once_it_is_
     globs = watched_globs(client)
     await initialize(client, home, editor="neovim", capabilities=watching_client("neovim"))
     await wait_for(lambda: any("home folder" in m for m in messages(client)), 30)
-    assert not [g for g in globs() if covers(g, home)], globs()
+    todo, settings = home / "notes" / "todo.py", home / "agentls.toml"
+    assert not reports(globs(), [home], todo) and reports(globs(), [home], settings), globs()
 
-    # A folder added is served, so watched; the held one still is not.
+    # A folder added is served, so watched; of the held one still only its settings files.
     client.workspace_did_change_workspace_folders(
         types.DidChangeWorkspaceFoldersParams(
             event=types.WorkspaceFoldersChangeEvent(
@@ -259,13 +274,17 @@ async def test_file_watchers_cover_no_held_folder_and_cover_a_folder_once_it_is_
             )
         )
     )
-    await wait_for(lambda: any(covers(g, other) for g in globs()), 30)
-    assert globs() == [(other.as_uri(), "**/*")], globs()
+    await wait_for(lambda: reports(globs(), [home, other], other / PRICING), 30)
+    assert sorted(globs()) == [
+        (home.as_uri(), "agentls.toml"),
+        (home.as_uri(), "pyproject.toml"),
+        (other.as_uri(), "**/*"),
+    ], globs()
 
     # Allowed by the editor's setting, the home folder is served and watched.
     client.set_configuration({"server": {"index_home_or_root": True}}, section="agentls")
     client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=None))
-    await wait_for(lambda: any(covers(g, home) for g in globs()), 30)
+    await wait_for(lambda: reports(globs(), [home, other], todo), 30)
     assert sorted(globs()) == sorted([(home.as_uri(), "**/*"), (other.as_uri(), "**/*")]), globs()
 
 
@@ -288,8 +307,33 @@ async def test_file_watchers_without_relative_patterns_name_only_the_served_fold
     )
     await wait_for(lambda: any("home folder" in m for m in messages(client)), 30)
     await wait_for(lambda: bool(globs()), 10)
-    assert globs() == [f"{other.as_posix()}/**/*"], globs()
-    assert not [g for g in globs() if covers(g, home)]
+    assert globs() == [f"{home}/agentls.toml", f"{home}/pyproject.toml", f"{other}/**/*"], globs()
+    assert not reports(globs(), [home, other], home / "notes" / "todo.py")
+
+
+@pytest.mark.parametrize("editor", ["neovim", "visual-studio-code"])
+async def test_a_held_folders_settings_file_changed_outside_the_editor_allows_it(
+    lsp_server: Any, home: Path, tmp_path: Path, editor: str
+) -> None:
+    """``server.index_home_or_root = true`` written to the home folder's ``agentls.toml`` by another
+    program: the editor reports it through the watcher the server registered (Neovim's relative pattern,
+    VS Code's absolute glob), and the folder is indexed at once."""
+    client: LanguageClient = await lsp_server({"HOME": str(home)})
+    globs = watched_globs(client)
+    await initialize(client, home, editor=editor, capabilities=watching_client(editor))
+    await wait_for(lambda: any("home folder" in m for m in messages(client)), 30)
+    settings = home / "agentls.toml"
+    settings.write_text("[server]\nindex_home_or_root = true\n")
+    assert reports(globs(), [home], settings), globs()  # else the editor would say nothing
+    client.workspace_did_change_watched_files(
+        types.DidChangeWatchedFilesParams(
+            changes=[types.FileEvent(uri=settings.as_uri(), type=types.FileChangeType.Created)]
+        )
+    )
+    await wait_for(lambda: index_progress_ended(client), 60)
+    hits = await request(client, "agentls/search", {"query": "remember_the_milk"})
+    assert hits and hits[0]["path"] == "notes/todo.py"
+    await wait_for(lambda: reports(globs(), [home], home / "notes" / "todo.py"), 30)  # watched whole now
 
 
 # --------------------------------------------------------------------------------------------------

@@ -124,6 +124,31 @@ def test_with_every_folder_held_back_the_workspace_says_why(tmp_path: Path) -> N
     assert folders.active == [] and folders.held_back().startswith(f"agentls does not index {home}")
 
 
+def test_a_held_folder_is_watched_only_for_its_settings_files(tmp_path: Path) -> None:
+    """A setting that allows a held folder is noticed when its file changes outside the editor: the held
+    folder's settings files are watched, and nothing else in it."""
+    home, project = tmp_path / "home", tmp_path / "project"
+    project.mkdir(parents=True)
+    folders = Folders(env={"HOME": str(home)}, cache_dir=tmp_path / "cache")
+    named = [types.WorkspaceFolder(uri=r.as_uri(), name=r.name) for r in (home, project)]
+    folders.initialize(
+        types.InitializeParams(capabilities=types.ClientCapabilities(), workspace_folders=named)
+    )
+    folders.apply({})
+    assert folders.held == {home: "your home folder"}
+    relative = [w.glob_pattern for w in folders.watchers(relative=True)]
+    assert relative == [
+        types.RelativePattern(base_uri=home.as_uri(), pattern="agentls.toml"),
+        types.RelativePattern(base_uri=home.as_uri(), pattern="pyproject.toml"),
+        types.RelativePattern(base_uri=project.as_uri(), pattern="**/*"),
+    ]
+    absolute = [w.glob_pattern for w in folders.watchers(relative=False)]
+    assert absolute == [f"{home}/agentls.toml", f"{home}/pyproject.toml", f"{project}/**/*"]
+    # Once allowed, the folder is watched whole.
+    folders.apply({home: {"server": {"index_home_or_root": True}}})
+    assert [w.glob_pattern for w in folders.watchers(relative=False)] == ["**/*"]
+
+
 def test_an_absolute_watcher_names_a_folder_whose_name_has_glob_characters(tmp_path: Path) -> None:
     """Without relative patterns and with a folder held, each served folder is an absolute glob: one that
     matches the folder's files although its name holds ``[ ] { } * ?``, which LSP globs cannot escape."""
@@ -136,7 +161,7 @@ def test_an_absolute_watcher_names_a_folder_whose_name_has_glob_characters(tmp_p
     folders.initialize(types.InitializeParams(capabilities=caps, workspace_folders=named))
     folders.apply({})
     assert folders.held == {home: "your home folder"}
-    (watcher,) = folders.watchers(relative=False)
+    *_, watcher = folders.watchers(relative=False)  # after the held folder's settings files
     glob = watcher.glob_pattern
     assert isinstance(glob, str) and glob.endswith("/**/*"), glob
     for path in (odd / "m.py", odd / "pkg" / "n.py", odd / "agentls.toml"):
