@@ -12,9 +12,10 @@ run code or write to ``.git`` behind our back:
 - stdin is closed (or the given bytes), a timeout applies, and output is returned as text with undecodable
   bytes replaced.
 
-`check_ref` refuses revision arguments that could be read as options (a leading ``-``) or hold odd
-characters. Writes (the commit of an accepted proposal) live in `agent.commit`, which uses this runner
-with a temporary index.
+`check_ref` refuses revision arguments that could be read as options (a leading ``-``), hold odd
+characters, or name a file (``REV:PATH``, ``:PATH``: a file's text at a revision or in the index, which
+would bypass the callers' checks of paths). Writes (the commit of an accepted proposal) live in
+`agent.commit`, which uses this runner with a temporary index.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ SAFE_CONFIG: tuple[str, ...] = (
 SAFE_DIFF: tuple[str, ...] = ("--no-ext-diff", "--no-textconv", "--no-color")
 """Options for every command that prints a diff (diff, log -p, show)."""
 
-_REF = re.compile(r"^[A-Za-z0-9_./@{}~^:+-]{1,200}$")
+_REF = re.compile(r"^[A-Za-z0-9_./@{}~^+-]{1,200}$")
 
 DEFAULT_TIMEOUT = 30.0
 
@@ -150,6 +151,11 @@ def repo_toplevel(root: Path) -> Path:
 def check_ref(ref: str, what: str = "revision") -> str:
     """`ref` when it is a plausible revision (``HEAD~2``, ``main``, ``v1.0``, a hash); else `GitError`."""
     ref = ref.strip()
+    if ":" in ref:
+        raise GitError(
+            f"{what} {ref!r} names a file (REV:PATH), not a revision: give the revision alone and the file "
+            "as `path` (git_show with `file: true` shows a file as it was at a revision)"
+        )
     if not ref or ref.startswith("-") or not _REF.match(ref) or ".." in ref:
         raise GitError(
             f"{what} {ref!r} is not a revision git accepts here: use a branch, tag, commit hash or "

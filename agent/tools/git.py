@@ -7,7 +7,8 @@
   one file, of a line range of it (``-L START,END:PATH``) or of a symbol (a Python ``def``/``class`` is
   located with `ast` and followed by its lines; other languages use git's ``-L :NAME:PATH``).
 - `git_show {rev, path?, file?}`: a commit with its patch (limited to `path`), or with ``file: true`` the
-  text of `path` at `rev`.
+  text of `path` at `rev` (``rev: "HEAD~1:src/app.py"`` means the same, its path checked like `path`).
+  No other tool takes ``REV:PATH`` (`agent.vcs.check_ref`).
 - `git_blame {path, start_line?, end_line?, rev?}`: who last changed each line of a range.
 
 All of them run through `agent.vcs.run_git` (no hooks, pager, external diff or textconv, no index
@@ -314,7 +315,7 @@ class GitShowTool(_GitTool):
     name = "git_show"
     description = (
         "Show one commit (message and patch, limited to `path` when given), or with `file: true` the "
-        "text of `path` as it was at revision `rev`."
+        'text of `path` as it was at revision `rev` (`rev: "HEAD~1:src/app.py"` works too).'
     )
     input_schema: Mapping[str, Any] = {
         "type": "object",
@@ -333,9 +334,14 @@ class GitShowTool(_GitTool):
         return f"git_show {input.get('rev', '')}{where}"
 
     def run(self, input: Mapping[str, Any]) -> str:
-        rev = self._ref(input["rev"], "rev")
-        path = input.get("path")
-        if input.get("file"):
+        rev, path, file = str(input["rev"]).strip(), input.get("path"), bool(input.get("file"))
+        if ":" in rev and not rev.startswith(":") and path is None:
+            # git's REV:PATH, read as `file: true`: PATH goes through the same checks as `path` (relative to
+            # the workspace; never a secret file, .git or a path outside it).
+            rev, path = rev.split(":", 1)
+            file = True
+        rev = self._ref(rev, "rev")
+        if file:
             if not path:
                 raise ToolError("`file: true` needs the `path` of the file to show")
             rel = self._path(path)

@@ -155,3 +155,32 @@ def test_python_symbol_lines_finds_methods_and_decorated_functions() -> None:
     assert python_symbol_lines(source, "A.g") == (8, 9)
     assert python_symbol_lines(source, "g") == (8, 9)
     assert python_symbol_lines(source, "A.h") is None
+
+
+def test_a_file_named_in_the_revision_is_checked_like_a_path(repo: Path, tools: ToolRegistry) -> None:
+    """``REV:PATH`` (git's own syntax for a file at a revision) goes through the path checks: git_show reads
+    it as `file: true` with that path, other tools refuse it; a secret file or one outside the workspace is
+    never shown."""
+    (repo / ".env").write_text("TOKEN=abc123\n")
+    (repo / "sub").mkdir()
+    (repo / "sub" / "inner.py").write_text("INNER = 1\n")
+    git(repo, "add", "-f", ".env", "sub")
+    git(repo, "commit", "-q", "-m", "chore: env and sub")
+    old = tools.execute("git_show", {"rev": "HEAD~1:calc.py"})
+    assert not old.is_error, old.content
+    assert old.content.endswith("return 2\n")
+    for rev in ("HEAD:.env", ":.env", "HEAD:./.env", "HEAD:sub/../.env"):
+        shown = tools.execute("git_show", {"rev": rev})
+        assert shown.is_error and "abc123" not in shown.content, (rev, shown.content)
+    refs = tools.execute("git_diff", {"base": "HEAD:calc.py", "head": "HEAD:.env"})
+    assert refs.is_error and "names a file (REV:PATH)" in refs.content and "abc123" not in refs.content
+    log = tools.execute("git_log", {"rev": "HEAD:.env"})
+    assert log.is_error and "names a file (REV:PATH)" in log.content
+    # A workspace in a folder of the repository: git reads PATH from the repository's top, the tool from
+    # the workspace, so a file beside the workspace is out of reach.
+    inner = ToolRegistry(cls(repo / "sub") for cls in GIT_TOOLS)
+    assert inner.execute("git_show", {"rev": "HEAD:inner.py"}).content == "INNER = 1\n"
+    beside = inner.execute("git_show", {"rev": "HEAD:../calc.py"})
+    assert beside.is_error and "outside the workspace" in beside.content
+    top = inner.execute("git_show", {"rev": "HEAD:calc.py"})
+    assert top.is_error and "return 2" not in top.content
