@@ -87,7 +87,7 @@ from agent.project import project_prompt
 from agent.prompts import render_task_prompt
 from agent.proposal import Proposal, new_proposal_id
 from agent.recorder import Recorder
-from agent.redaction import guard_tool_call
+from agent.redaction import RedactionCache, guard_tool_call
 from agent.resume import RunState, overlay_files, restore_overlay, save_state
 from agent.roles import SOLO, Role
 from agent.sandbox import SandboxUnavailable
@@ -259,22 +259,6 @@ def _clip(text: str, limit: int) -> str:
     return f"{text[:head]}\n[... {cut} characters cut ...]\n{text[-tail:]}"
 
 
-_IDENTIFIERS = frozenset({"type", "id", "tool_use_id", "name", "role", "cache_control", "signature"})
-
-
-def _redacted(secrets: Redactor | None, value: Any) -> Any:
-    """`value` with secret values replaced by placeholders in every text (identifiers left alone)."""
-    if secrets is None:
-        return value
-    if isinstance(value, str):
-        return secrets.redact(value)
-    if isinstance(value, Mapping):
-        return {k: v if k in _IDENTIFIERS else _redacted(secrets, v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_redacted(secrets, v) for v in value]
-    return value
-
-
 def _diff_key(diff: str) -> str:
     return hashlib.sha256(diff.encode("utf-8")).hexdigest()
 
@@ -356,6 +340,11 @@ class Agent:
         self._tools = tools
         # The run's `indexing.secrets.Redactor` when the model is an `agent.redaction.RedactingModel`.
         self.secrets: Redactor | None = getattr(model, "secrets", None)
+        # Its `RedactionCache`: the model's requests, the events and the saved state redact each text once.
+        redaction = getattr(model, "redaction", None)
+        if not isinstance(redaction, RedactionCache):
+            redaction = RedactionCache(self.secrets) if self.secrets is not None else None
+        self.redaction: RedactionCache | None = redaction
         self._ran = False
         # Run state
         self.task: Task | None = None
@@ -744,7 +733,7 @@ class Agent:
         )
         # the event carries the whole output (ACP's rawOutput) and a first line for progress; neither
         # shows a secret value
-        output = self.secrets.redact(content) if self.secrets is not None else content
+        output = self.redaction.current(content) if self.redaction is not None else content
         first = output.strip().split("\n", 1)[0] if output.strip() else ""
         self._emit(
             "tool_result",
@@ -1082,8 +1071,9 @@ class Agent:
                     task=self.task,
                     status=status,
                     bases=bases,
-                    # As the model saw them: secret values in the code stay placeholders on disk too.
-                    messages=_redacted(self.secrets, self.messages),
+                    # Secret values stay placeholders on disk too, each text redacted with every value
+                    # known now; remembered, so a save redacts only the texts new since the last one.
+                    messages=self._redacted_messages(),
                     steps=self.steps,
                     reflections=self.reflections,
                     plan=self.plan,
@@ -1098,6 +1088,11 @@ class Agent:
             )
         except Exception:  # the result still reaches the user; only resuming is lost
             log.exception("run %s: its state could not be saved for resuming", self.run_id)
+
+    def _redacted_messages(self) -> list[dict[str, Any]]:
+        if self.redaction is None:
+            return self.messages
+        return [self.redaction.current_value(message) for message in self.messages]
 
     def _proposal(
         self,

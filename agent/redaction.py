@@ -2,9 +2,11 @@
 
 - `RedactingModel` wraps a model client: every request's messages (task prompt and retrieved context,
   file views, command and test output, search hits, diagnostics, reflections) go through the run's
-  `indexing.secrets.Redactor` before they leave, whatever part of the agent produced them. The
-  conversation grows by appending, so each text is redacted once and remembered (prompt caching still
-  sees a byte-identical prefix).
+  `indexing.secrets.Redactor` before they leave, whatever part of the agent produced them.
+- `RedactionCache` is where the conversation's texts are redacted: it grows by appending, so each text
+  is redacted once and remembered, for the model's requests (prompt caching still sees a byte-identical
+  prefix), the loop's tool-result events and the run's state saved after each step that changed a file
+  (`agent.loop.Agent._save_state`), which would otherwise redact the whole conversation each time.
 - `guard_tool_call` maps placeholders in an editor call back to the values (so an edit next to a key
   keeps the key) and turns an edit that would change, remove or copy a value into a `ToolError` the
   model reads. Commands are left alone: a placeholder the model writes in a command stays text.
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,11 +35,12 @@ from agent.ports import CodeIndex
 from agent.tools import ToolError
 from indexing.secrets import Redactor, SecretEditRefused, load_key
 
-__all__ = ["RedactingModel", "guard_tool_call", "secret_redactor"]
+__all__ = ["RedactingModel", "RedactionCache", "guard_tool_call", "secret_redactor"]
 
 log = logging.getLogger(__name__)
 
 _CACHE_LIMIT = 4096
+"""Texts a `RedactionCache` keeps (the least recently used is dropped first)."""
 _MAX_SECRET_FILE_BYTES = 4 << 20  # larger than the index takes by default
 
 
@@ -64,14 +68,107 @@ def _secret_files(root: Path, index: CodeIndex) -> Iterator[tuple[str, str]]:
             continue
 
 
+class RedactionCache:
+    """One run's redactions, each text redacted by the `Redactor` once, at most `_CACHE_LIMIT` texts.
+
+    A text has two redactions, usually the same string:
+
+    - `sent`: what the model got the first time the text was in a request. It stays as it was for the
+      rest of the run, even after the run learns a value the text holds bare (no detector saw it): that
+      request already carried the value, sending the same bytes again tells the model nothing new, and
+      prompt caching needs the prefix unchanged.
+    - `current`: the text with every value the run knows *now* withheld, for what is written to disk (the
+      saved state) and shown to the user. It is exactly what `Redactor.redact` would return now: a
+      redaction made before the `Redactor` learnt another value (`Redactor.known` grew) is made again, so
+      a value learnt late is a placeholder on disk even in the texts that came before it. That redoes the
+      conversation once per value met for the first time, not once per save.
+    """
+
+    def __init__(self, secrets: Redactor) -> None:
+        self.secrets = secrets
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def sent(self, text: str) -> str:
+        """`text` as the model got it the first time (redacted now if it is new)."""
+        entry = self._entry(text)
+        if entry is not None and entry.sent is not None:
+            return entry.sent
+        redacted = self.current(text)
+        with self._lock:
+            entry = self._entries.get(text)
+            if entry is not None and entry.sent is None:
+                entry.sent = redacted
+        return redacted
+
+    def current(self, text: str) -> str:
+        """`text` with every secret value the run knows now replaced (`Redactor.redact`, remembered)."""
+        known = self.secrets.known  # read before: a value learnt during the redaction makes it stale
+        entry = self._entry(text)
+        if entry is not None and entry.known == known:
+            return entry.redacted
+        redacted = self.secrets.redact(text)
+        if redacted == text:
+            redacted = text  # one copy kept when nothing was withheld
+        with self._lock:
+            entry = self._entries.get(text)
+            if entry is None:
+                self._entries[text] = _Entry(known, redacted)
+                while len(self._entries) > _CACHE_LIMIT:
+                    self._entries.popitem(last=False)
+            elif known >= entry.known:
+                entry.known, entry.redacted = known, redacted
+        return redacted
+
+    def sent_value(self, value: Any) -> Any:
+        """`sent` applied to every text inside a message (lists, tuples, dicts; identifiers left alone)."""
+        return _each_text(value, self.sent)
+
+    def current_value(self, value: Any) -> Any:
+        """`current` applied to every text inside a message (lists, tuples, dicts; identifiers left alone)."""
+        return _each_text(value, self.current)
+
+    def _entry(self, text: str) -> _Entry | None:
+        with self._lock:
+            entry = self._entries.get(text)
+            if entry is not None:
+                self._entries.move_to_end(text)
+            return entry
+
+
+class _Entry:
+    """One text's redactions: `redacted` is exact while the `Redactor` knows `known` values."""
+
+    __slots__ = ("known", "redacted", "sent")
+
+    def __init__(self, known: int, redacted: str) -> None:
+        self.known = known
+        self.redacted = redacted
+        self.sent: str | None = None
+
+
+def _each_text(value: Any, redact: Callable[[str], str]) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, Mapping):
+        return {k: v if k in _KEEP else _each_text(v, redact) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_each_text(v, redact) for v in value]
+    return value
+
+
+# Fields that are identifiers, not text: never rewritten (a tool_use id must match its tool_result).
+_KEEP = frozenset({"type", "id", "tool_use_id", "name", "role", "cache_control", "signature"})
+
+
 class RedactingModel:
-    """A model client whose requests never carry a secret value (see the module docstring)."""
+    """A model client whose requests never carry a secret value (see the module docstring). Its
+    `redaction` is the run's `RedactionCache`: the agent redacts what it saves through it too."""
 
     def __init__(self, model: Any, secrets: Redactor) -> None:
         self._model = model
         self.secrets = secrets
-        self._cache: dict[str, str] = {}
-        self._lock = threading.Lock()
+        self.redaction = RedactionCache(secrets)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._model, name)
@@ -87,33 +184,8 @@ class RedactingModel:
         messages: Sequence[Mapping[str, Any]],
         **options: Any,
     ) -> Any:
-        clean = [self._clean(message) for message in messages]
+        clean = [self.redaction.sent_value(message) for message in messages]
         return self._model.complete(system, tools, clean, **options)
-
-    def _text(self, text: str) -> str:
-        with self._lock:
-            cached = self._cache.get(text)
-        if cached is not None:
-            return cached
-        redacted = self.secrets.redact(text)
-        with self._lock:
-            if len(self._cache) >= _CACHE_LIMIT:
-                self._cache.clear()
-            self._cache[text] = redacted
-        return redacted
-
-    def _clean(self, value: Any) -> Any:
-        if isinstance(value, str):
-            return self._text(value)
-        if isinstance(value, Mapping):
-            return {k: self._clean(v) if k not in _KEEP else v for k, v in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [self._clean(v) for v in value]
-        return value
-
-
-# Fields that are identifiers, not text: never rewritten (a tool_use id must match its tool_result).
-_KEEP = frozenset({"type", "id", "tool_use_id", "name", "role", "cache_control", "signature"})
 
 
 def guard_tool_call(

@@ -482,6 +482,14 @@ class Redactor:
         """How many distinct secret values were kept from the model so far."""
         return len(self._withheld)
 
+    @property
+    def known(self) -> int:
+        """How many distinct secret values this run knows (met or learnt). It only grows, and `redact`'s
+        result depends on nothing but the text and these values: a redaction made while it was n is what
+        `redact` returns while it is still n (`agent.redaction.RedactionCache` relies on it)."""
+        with self._lock:
+            return len(self._values)
+
     def learn(self, text: str, filename: str = "") -> None:
         """Remember the values in `text` (a file the agent is about to edit), without counting them."""
         _, used = redact_text(text, self.key, filename)

@@ -22,12 +22,14 @@ from agent.config import AgentSettings, ModelSettings
 from agent.loop import Agent, AgentEvent, RunResult
 from agent.models.anthropic import AnthropicModel
 from agent.overlay import Overlay
+from agent.redaction import RedactingModel
 from agent.roles import SOLO, Role
 from agent.sandbox import Sandbox, SandboxSettings
 from agent.task import Task
 from agent.task_builders import implement_task
 from agent.tools.ask import AskCallback
 from agent.transcript import Transcript
+from indexing.secrets import Redactor
 from tests.fakes.anthropic_server import FAKE_API_KEY, FakeAnthropic, Reply, text, tool_use
 
 WORKSPACES = Path(__file__).resolve().parents[1] / "workspaces"
@@ -125,9 +127,13 @@ class Harness:
         api_key: str = FAKE_API_KEY,
         buffers: Mapping[str, tuple[str, int]] | None = None,
         role: Role = SOLO,
+        secrets: Redactor | None = None,
     ) -> Agent:
+        """With `secrets`, the model is wrapped in a `RedactingModel`, as in a real run."""
         settings = settings or fast_settings()
-        model = AnthropicModel(settings.model, api_key=api_key, base_url=self.fake.url)
+        model: Any = AnthropicModel(settings.model, api_key=api_key, base_url=self.fake.url)
+        if secrets is not None:
+            model = RedactingModel(model, secrets)
 
         def record(event: AgentEvent) -> None:
             self.events.append(event)
