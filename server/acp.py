@@ -6,7 +6,7 @@ settled with `server.features.runs.proposals.prepare_changes` (rebased onto what
 
 The exchange, per session (``session/new`` with ``cwd``: the workspace is the folder at or above it that
 has an index, ``.git`` or ``agentls.toml``; a cwd that is relative or no folder here is refused, and so is
-a workspace that is the home folder or ``/``, as the language server holds it back
+a workspace that is the home folder, ``/`` or the temporary folder, as the language server holds it back
 (`server.workspace.hold_reason`: unless it has an index or ``server.index_home_or_root`` is on)):
 
 - ``session/prompt``: the prompt's text is the instruction; resource links and embedded resources inside

@@ -19,9 +19,9 @@ What happens when:
   registration of file watchers for the folders it serves (when the client supports it; of a held
   folder only its settings files, and registered again when a folder is added, removed, held or allowed),
   settings (see `server.features.configuration`), the analysis process that code actions use, and a
-  full index of every workspace folder in the indexing process, with ``$/progress``; a home folder or
-  ``/`` without an index is held back with a message (`server.workspace`); with no folder at all
-  (single-file mode), one message says that agentls needs one.
+  full index of every workspace folder in the indexing process, with ``$/progress``; a home folder,
+  ``/`` or the temporary folder without an index is held back with a message (`server.workspace`);
+  with no folder at all (single-file mode), one message says that agentls needs one.
 - Saves, watched-file events and workspace-folder changes re-index what changed. While an open document
   is edited, its text is parsed for the index once typing pauses, so that its save only writes rows.
 - Each code-action provider runs on its own: one that fails is logged and the others still answer.
@@ -428,8 +428,8 @@ class AgentlsServer(LanguageServer):
 
     @property
     def roots(self) -> list[Path]:
-        """The workspace folders agentls works in (`server.workspace.Folders.active`: not a home folder or
-        ``/`` held back)."""
+        """The workspace folders agentls works in (`server.workspace.Folders.active`: not a home folder,
+        ``/`` or the temporary folder held back)."""
         return self.folders.active
 
     @property

@@ -30,9 +30,9 @@ class ServerSettings(BaseModel):
     index_on_start: bool = True
     """Index every workspace folder in the background once the editor has connected."""
     index_home_or_root: bool = False
-    """Serve a workspace folder that is your home folder or ``/`` even when it has no index yet (indexing
-    it reads every project and file in it). Without this, such a folder is left alone until
-    ``agentls index FOLDER`` has indexed it on purpose, as the command line does."""
+    """Serve a workspace folder that is your home folder, ``/`` or the temporary folder even when it has
+    no index yet (indexing it reads every project and file in it). Without this, such a folder is left
+    alone until ``agentls index FOLDER`` has indexed it on purpose, as the command line does."""
     reindex_on_save: bool = True
     """Re-index a file when it is saved or changes on disk (watched files)."""
     refresh_seconds: float = Field(default=30.0, ge=0)

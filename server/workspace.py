@@ -6,12 +6,13 @@ and each folder's resolved `Settings` (`server.features.configuration.resolve`: 
 user file, workspace files, then the editor's layers). The first folder's settings are the server's
 own (log level, loop monitor, file size limit).
 
-A folder that is the home folder or ``/`` is *held back* (`Folders.held`, decided by `hold_reason`,
-which ``agentls acp`` asks too) while it has no index and ``server.index_home_or_root`` is off, as the
-command line refuses it (`server.cli.support`): indexing it would read every project and file there, and
-a run would work on all of them. A held folder keeps its settings, but it is not indexed, searched, or
-offered agent actions (`Folders.active`, `Folders.locate`), nor watched but for its settings files, whose
-change may allow it (`Folders.watchers`); `Folders.held_back` says why and how to allow it.
+A folder that is the home folder, ``/`` or the temporary folder (`indexing.paths.too_broad`) is *held
+back* (`Folders.held`, decided by `hold_reason`, which ``agentls acp`` asks too) while it has no index and
+``server.index_home_or_root`` is off, as the command line refuses it (`server.cli.support`): indexing it
+would read every project and file there, and a run would work on all of them. A held folder keeps its
+settings, but it is not indexed, searched, or offered agent actions (`Folders.active`, `Folders.locate`),
+nor watched but for its settings files, whose change may allow it (`Folders.watchers`);
+`Folders.held_back` says why and how to allow it.
 
 `Folders.route` decides what a batch of changed files means, without doing it: files to re-index per
 folder, folders to re-index in full (an ignore file changed), and whether settings must be read again
@@ -89,9 +90,10 @@ def held_message(
 
 
 def hold_reason(root: Path, settings: Settings, env: Mapping[str, str], cache_dir: Path) -> str:
-    """What `root` is ("your home folder") when agentls must hold it back: the home folder or ``/`` (by its
-    real path) with no index yet and ``server.index_home_or_root`` off in its `settings`; "" when agentls
-    may work there. The language server (`Folders.held`) and ``agentls acp`` ask this."""
+    """What `root` is ("your home folder") when agentls must hold it back: the home folder, ``/`` or the
+    temporary folder (by its real path) with no index yet and ``server.index_home_or_root`` off in its
+    `settings`; "" when agentls may work there. The language server (`Folders.held`) and ``agentls acp``
+    ask this."""
     what = too_broad(real_path(root), env)
     if not what or settings.server.index_home_or_root:
         return ""

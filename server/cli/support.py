@@ -49,7 +49,7 @@ def workspace_of(path: str, env: Mapping[str, str], option: str = "--path") -> t
 
 def refuse_a_whole_home(root: Path, settings: Settings, env: Mapping[str, str], instead: str) -> None:
     """Refuse a workspace the language server and ``agentls acp`` hold back by the same rule
-    (`server.workspace.hold_reason`): the home folder or ``/`` with no index and
+    (`server.workspace.hold_reason`): the home folder, ``/`` or the temporary folder with no index and
     ``server.index_home_or_root`` off. Indexing it (what a search, a run or an MCP server does first) would
     read every project and file there, and a run would work on all of them. ``instead``: what to do
     rather ("Search inside a project instead (--path PROJECT)")."""
