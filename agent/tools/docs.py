@@ -13,7 +13,9 @@ Input: `name` (a dotted Python name such as ``pytest.raises``, an npm package su
   (`inspect.signature`), the docstring, the source file and line, the installed distribution and its
   version (`importlib.metadata.packages_distributions` / `version`) and, for a module or class, its public
   members with their first doc line. With `query`, it walks the package's modules instead and returns the
-  public functions and classes whose name or docstring match the most words.
+  public functions and classes whose name or docstring match the most words. A name that does not
+  resolve is an error result naming the interpreter asked (`_python_failure`): a module it does not
+  have, with what to do, or a distribution's name given for its import name (``PyYAML``: ``yaml``).
 - **JavaScript/TypeScript**: read on the host, nothing runs: ``node_modules/NAME/package.json`` (the
   version), the declaration file it names (``types``/``typings``, else ``index.d.ts``, else
   ``node_modules/@types/NAME``) and the README, cut; with `query`, only the declaration lines that mention
@@ -107,6 +109,16 @@ try:
     obj = resolve(name)
 except Exception as exc:
     result["error"] = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, ModuleNotFoundError) and exc.name == top:
+        result["missing"] = top
+        # A distribution's name given for its import name (PyYAML for yaml): the names it installs.
+        wanted = re.sub(r"[-_.]+", "-", top).lower()
+        try:
+            tops = md.packages_distributions().items()
+        except Exception:
+            tops = []
+        result["imports"] = sorted(t for t, dists in tops
+                                   if any(re.sub(r"[-_.]+", "-", d).lower() == wanted for d in dists))
     print(json.dumps(result)); sys.exit(0)
 if query:
     words = [w for w in re.split(r"\W+", query.lower()) if w]
@@ -183,12 +195,35 @@ def _cut(text: str, limit: int = MAX_CHARS) -> str:
     return text if len(text) <= limit else text[:limit] + f"\n[cut at {limit:,} of {len(text):,} characters]"
 
 
+def _python_failure(data: Mapping[str, Any], interpreter: Interpreter) -> str:
+    """What the model reads when `data['name']` could not be resolved with `interpreter`."""
+    python = f"{interpreter.python} (python {data.get('python')}; {interpreter.reason})"
+    missing = data.get("missing")
+    if not missing:
+        dists = ", ".join(f"{name} {version}" for name, version in data.get("distributions", []))
+        installed = f"installed: {dists}" if dists else "no installed distribution (standard library?)"
+        return f"{data['name']}: {data['error']} ({installed}; {python})"
+    imports = [str(name) for name in data.get("imports") or []]
+    imports = [name for name in imports if not name.startswith("_")] or imports
+    if imports:
+        names = ", ".join(f"`{name}`" for name in imports)
+        that = "that" if len(imports) == 1 else "one of those"
+        return (
+            f"{missing} is the name of a distribution, not of a module: it installs {names}; look {that} up "
+            f"(with {python})"
+        )
+    return (
+        f"{missing} is not installed for the project's interpreter {python}, which its commands and "
+        "tests use: "
+        "check the name (the import name, like `yaml` for PyYAML), or install it first if the project "
+        "needs it (install_package, when the run offers it)"
+    )
+
+
 def _format_python(data: Mapping[str, Any]) -> str:
     lines: list[str] = []
     dists = ", ".join(f"{name} {version}" for name, version in data.get("distributions", []))
     installed = f"installed: {dists}" if dists else "installed: (no distribution found; standard library?)"
-    if data.get("error"):
-        return f"{data['name']}: {data['error']} (python {data.get('python')}, {installed})"
     if "matches" in data:
         lines.append(f"Search in {data['name']} ({installed}; {data.get('modules_searched')} modules):")
         for match in data["matches"]:
@@ -309,7 +344,10 @@ class LookupDocsTool(CustomTool):
         line = next((x for x in reversed(out.splitlines()) if x.startswith("{")), None)
         if code != 0 or line is None:
             raise ToolError(f"the lookup with {python} failed (exit {code}): {one_line(err or out, 500)}")
-        return _cut(_format_python(json.loads(line)))
+        data = json.loads(line)
+        if data.get("error"):
+            raise ToolError(_cut(_python_failure(data, self.interpreter)))
+        return _cut(_format_python(data))
 
     def _npm(self, name: str, query: str) -> str:
         if not _NPM_NAME.match(name):

@@ -65,9 +65,18 @@ def test_a_module_lists_members_and_a_search_finds_by_docstring(project: Path) -
 def test_unknown_names_and_bad_input(project: Path) -> None:
     registry = _tool(project)
     missing = registry.execute("lookup_docs", {"name": "no_such_package_xyz.thing"})
-    assert "ModuleNotFoundError" in missing.content and "no_such_package_xyz" in missing.content
+    # An error, naming the interpreter asked (not "standard library?"), and what to do.
+    assert missing.is_error, missing.content
+    venv = str(project / ".venv/bin/python")
+    expected = f"no_such_package_xyz is not installed for the project's interpreter {venv}"
+    assert missing.content.startswith(expected), missing.content
+    assert "the workspace's .venv" in missing.content and "install_package" in missing.content
+    assert "standard library" not in missing.content
     attr = registry.execute("lookup_docs", {"name": "pytest.no_such_attribute"})
-    assert "AttributeError" in attr.content
+    assert attr.is_error and "AttributeError" in attr.content and "installed: pytest" in attr.content
+    # A distribution's name for its import name: the import name to look up instead.
+    dist = registry.execute("lookup_docs", {"name": "PyYAML"})
+    assert dist.is_error and "it installs `yaml`" in dist.content, dist.content
     bad = registry.execute("lookup_docs", {"name": "os; rm -rf /"})
     assert bad.is_error and "not a dotted Python name" in bad.content
 
@@ -176,7 +185,7 @@ def test_a_package_installed_during_the_run_is_found(project: Path) -> None:
         sandbox = Sandbox(SandboxSettings(timeout_seconds=60))
         registry = ToolRegistry([LookupDocsTool(project, sandbox)])
         before = registry.execute("lookup_docs", {"name": "demo_dep.answer"})
-        assert "ModuleNotFoundError" in before.content
+        assert before.is_error and "demo_dep is not installed" in before.content
         sandbox.extensions.append(layer)
         text = registry.execute("lookup_docs", {"name": "demo_dep.answer"}).content
         assert "signature: answer(x: int = 42) -> int" in text and "demo-dep 1.0" in text
