@@ -15,8 +15,10 @@ there is no network and adapts. A call:
    ``PYTHONPATH``, so tests and commands of the run import it. The user's ``.venv`` is never written
    (it stays read-only in the sandbox); the layer is deleted with the run;
 4. adds the requirement to the project's manifest in the run's overlay: ``[project].dependencies`` of
-   ``pyproject.toml``, or ``requirements.txt`` (the one named by ``manifest``, else ``pyproject.toml``
-   when it has a ``[project]`` table, else ``requirements.txt``). That edit is part of the proposal: the
+   ``pyproject.toml``, or a requirements file (`manifest_for`: the one named by ``manifest``, else
+   ``pyproject.toml`` when it has a ``[project]`` table, else, when that table declares its
+   dependencies dynamic, the file they are read from (setuptools' ``file``, hatch-requirements-txt's
+   ``files``), else ``requirements.txt``). That edit is part of the proposal: the
    user's accept is what changes their project, after which their own environment follows
    (``pip install -e .`` / ``pip install -r requirements.txt``). A requirement without a version gets
    ``>=`` the installed version; a package the manifest already names is not added twice;
@@ -62,6 +64,7 @@ __all__ = [
     "InstallSettings",
     "PackageLayer",
     "add_requirement",
+    "manifest_for",
 ]
 
 log = logging.getLogger(__name__)
@@ -162,18 +165,53 @@ def _pyproject_with(text: str, requirement: str) -> str:
     return "".join(lines)
 
 
-def add_requirement(overlay: Overlay, requirement: str, manifest: str | None = None) -> tuple[str, bool]:
-    """Add `requirement` to the project's manifest in `overlay`: (the manifest's path, whether it changed;
-    False when it already names the package). Raises `ToolError` when the manifest cannot be edited."""
-    name = canonicalize_name(Requirement(requirement).name)
+def _dynamic_file(data: Mapping[str, Any]) -> str | None:
+    """The requirements file a pyproject.toml with dynamic dependencies reads them from: setuptools'
+    ``[tool.setuptools.dynamic] dependencies = {file = [...]}`` or hatch-requirements-txt's ``files``."""
+    tool = data.get("tool", {})
+    setuptools = tool.get("setuptools", {}).get("dynamic", {}).get("dependencies", {})
+    hatch = tool.get("hatch", {}).get("metadata", {}).get("hooks", {}).get("requirements_txt", {})
+    for files in (setuptools.get("file") if isinstance(setuptools, dict) else None, hatch.get("files")):
+        if isinstance(files, str):
+            files = [files]
+        if isinstance(files, list) and files and isinstance(files[0], str):
+            return files[0]
+    return None
+
+
+def manifest_for(overlay: Overlay, manifest: str | None = None) -> str:
+    """The manifest a requirement goes to: `manifest` when given, else ``pyproject.toml`` when it has a
+    ``[project]`` table that lists its dependencies, else the requirements file its dynamic dependencies
+    are read from, else ``requirements.txt``. Raises `ToolError` for a pyproject.toml whose
+    ``[project]`` declares its dependencies dynamic: build backends refuse a static list there too."""
+    data: dict[str, Any] = {}
+    if overlay.exists("pyproject.toml"):
+        try:
+            data = tomllib.loads(overlay.read("pyproject.toml"))
+        except tomllib.TOMLDecodeError:
+            pass
+    project = data.get("project")
+    dynamic = isinstance(project, dict) and "dependencies" in (project.get("dynamic") or [])
+    default = _dynamic_file(data) if dynamic else None
     if manifest is None:
-        manifest = "requirements.txt"
-        if overlay.exists("pyproject.toml"):
-            try:
-                if "project" in tomllib.loads(overlay.read("pyproject.toml")):
-                    manifest = "pyproject.toml"
-            except tomllib.TOMLDecodeError:
-                pass
+        if isinstance(project, dict) and not dynamic:
+            return "pyproject.toml"
+        return overlay.resolve(default) if default else "requirements.txt"
+    if dynamic and overlay.resolve(manifest) == "pyproject.toml":
+        where = f"{default} (where they are read from)" if default else "the file they are read from"
+        raise ToolError(
+            "pyproject.toml lists `dependencies` in [project].dynamic, so they cannot be written there: "
+            f"give `manifest` {where}"
+        )
+    return manifest
+
+
+def add_requirement(overlay: Overlay, requirement: str, manifest: str | None = None) -> tuple[str, bool]:
+    """Add `requirement` to the project's manifest in `overlay` (`manifest_for`): (the manifest's path,
+    whether it changed; False when it already names the package). Raises `ToolError` when the manifest
+    cannot be edited."""
+    name = canonicalize_name(Requirement(requirement).name)
+    manifest = manifest_for(overlay, manifest)
     if manifest.endswith(".toml"):
         if not overlay.exists(manifest):
             raise ToolError(f"there is no {manifest} to add the dependency to")
@@ -267,8 +305,9 @@ class InstallPackageTool(CustomTool):
             raise ToolError("only packages from the index can be installed: give a name and a version")
         if manifest is not None:
             manifest = self.overlay.resolve(str(manifest))
-            if not manifest.endswith((".toml", ".txt")):
-                raise ToolError("`manifest` is pyproject.toml or a requirements .txt file")
+            if not manifest.endswith((".toml", ".txt", ".in")):
+                raise ToolError("`manifest` is pyproject.toml or a requirements file (.txt, .in)")
+        manifest = manifest_for(self.overlay, manifest)  # refused before anything is installed
         if self.sandbox.settings.network == "off":
             raise ToolError(
                 'the sandbox has no network (agent.sandbox.network = "off"), so nothing can be installed: '

@@ -16,10 +16,11 @@ from typing import Any
 
 import pytest
 
-from agent.installs import add_requirement
+from agent.installs import InstallPackageTool, add_requirement
 from agent.overlay import Overlay
-from agent.sandbox import SandboxSettings
+from agent.sandbox import Sandbox, SandboxSettings
 from agent.task_builders import run_task
+from agent.tools import ToolError, ToolRegistry
 from agent.transcript import load_run
 from server.cli.agent import _show_run
 from tests.agent.agent_harness import Harness, bash, done, fast_settings
@@ -173,3 +174,37 @@ def test_the_manifest_edit_keeps_existing_entries_and_requirements_files(tmp_pat
     assert add_requirement(overlay, "six", "requirements-dev.txt") == ("requirements-dev.txt", True)
     assert overlay.read("requirements-dev.txt") == "six\n"
     assert not (tmp_path / "requirements-dev.txt").exists()
+
+
+def test_dynamic_dependencies_go_to_the_file_they_are_read_from(tmp_path: Path) -> None:
+    """A pyproject.toml that declares its dependencies dynamic gets no static list (setuptools would refuse
+    to build the project): the requirement goes to the file they are read from."""
+    pyproject = (
+        '[build-system]\nrequires = ["setuptools"]\nbuild-backend = "setuptools.build_meta"\n\n'
+        '[project]\nname = "x"\nversion = "0.1"\ndynamic = ["dependencies"]\n\n'
+        '[tool.setuptools.dynamic]\ndependencies = {file = ["requirements.in"]}\n'
+    )
+    (tmp_path / "pyproject.toml").write_text(pyproject)
+    (tmp_path / "requirements.in").write_text("attrs\n")
+    overlay = Overlay(tmp_path)
+    assert add_requirement(overlay, "demo-dep>=1.0") == ("requirements.in", True)
+    assert overlay.read("requirements.in") == "attrs\ndemo-dep>=1.0\n"
+    assert overlay.read("pyproject.toml") == pyproject
+    with pytest.raises(ToolError, match=r"dynamic.*give `manifest` requirements.in"):
+        add_requirement(overlay, "six", "pyproject.toml")
+    # The tool refuses that manifest before pip runs: nothing is installed.
+    tool = InstallPackageTool(overlay, Sandbox(SandboxSettings(network="registries")))
+    call = {"package": "six", "manifest": "pyproject.toml"}
+    refused = ToolRegistry([tool]).execute("install_package", call)
+    assert refused.is_error and "[project].dynamic" in refused.content and tool.layer is None
+    # The project as proposed still builds: setuptools reads both the metadata and the new requirement.
+    for name in ("pyproject.toml", "requirements.in"):
+        (tmp_path / name).write_text(overlay.read(name))
+    from setuptools.config.pyprojecttoml import read_configuration
+
+    read = read_configuration(tmp_path / "pyproject.toml")
+    assert read["project"]["dynamic"] == ["dependencies"]
+
+    # Without a file named (another backend's plugin), requirements.txt.
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "y"\ndynamic = ["dependencies", "version"]\n')
+    assert add_requirement(Overlay(tmp_path), "six") == ("requirements.txt", True)
