@@ -19,7 +19,8 @@ Input: `name` (a dotted Python name such as ``pytest.raises``, an npm package su
 - **JavaScript/TypeScript**: read on the host, nothing runs: ``node_modules/NAME/package.json`` (the
   version), the declaration file it names (``types``/``typings``, else ``index.d.ts``, else
   ``node_modules/@types/NAME``) and the README, cut; with `query`, only the declaration lines that mention
-  it, with context.
+  it, with context. Only files inside the package's folder (links resolved) and not secret are shown: a
+  ``types`` of ``../../.env`` is not followed.
 - **Go**: ``go -C ROOT doc NAME`` in the sandbox when ``go`` is on PATH (``GOPROXY=off``,
   ``GOFLAGS=-mod=readonly``: nothing is downloaded). Not exercised by the tests on machines without Go.
 - **Rust**: the crate's source under Cargo's registry (``~/.cargo/registry/src``) in the version of the
@@ -42,6 +43,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent.interpreter import Interpreter, detect_interpreter
+from agent.paths import is_secret_path
 from agent.tools import CustomTool, ToolError, one_line
 
 if TYPE_CHECKING:
@@ -364,11 +366,12 @@ class LookupDocsTool(CustomTool):
         if meta.get("description"):
             parts.append(str(meta["description"]))
         types = meta.get("types") or meta.get("typings") or "index.d.ts"
-        candidates = [folder / str(types)]
+        candidates = [(folder / str(types), folder)]
         if not name.startswith("@types/"):
             bare = name.lstrip("@").replace("/", "__")
-            candidates.append(self.root / "node_modules" / "@types" / bare / "index.d.ts")
-        declarations = next((path for path in candidates if path.is_file()), None)
+            types_folder = self.root / "node_modules" / "@types" / bare
+            candidates.append((types_folder / "index.d.ts", types_folder))
+        declarations = next((path for path, within in candidates if _package_file(path, within)), None)
         if declarations is not None:
             text = declarations.read_text("utf-8", "replace")
             if query:
@@ -379,9 +382,9 @@ class LookupDocsTool(CustomTool):
                     if any(w in line.lower() for w in words):
                         keep.update(range(max(0, number - 3), min(len(lines), number + 4)))
                 text = "\n".join(lines[i] for i in sorted(keep)) or f"(nothing in it mentions {query!r})"
-            rel = declarations.relative_to(self.root).as_posix()
+            rel = Path(os.path.normpath(declarations)).relative_to(self.root).as_posix()
             parts += ["", f"declarations ({rel}):", _cut(text, MAX_CHARS // 2)]
-        readme = next((p for p in folder.glob("README*") if p.is_file()), None)
+        readme = next((p for p in folder.glob("README*") if _package_file(p, folder)), None)
         if readme is not None and not query:
             parts += ["", f"{readme.name}:", _cut(readme.read_text("utf-8", "replace"), MAX_CHARS // 3)]
         return _cut("\n".join(parts))
@@ -397,6 +400,16 @@ class LookupDocsTool(CustomTool):
         if code != 0:
             raise ToolError(f"go doc {name} failed: {one_line(err or out, 500)}")
         return _cut(out)
+
+
+def _package_file(path: Path, folder: Path) -> bool:
+    """Whether `path` is a file of the package in `folder` that lookup_docs may show: inside it once
+    links are resolved (a package.json's ``types`` such as ``../../.env`` or ``/etc/passwd``, or a link
+    out of it, is not) and not a secret file."""
+    real, base = os.path.realpath(path), os.path.realpath(folder)
+    if not real.startswith(base.rstrip(os.sep) + os.sep) or not os.path.isfile(real):
+        return False
+    return not is_secret_path(os.path.relpath(real, base)) and not is_secret_path(os.path.basename(path))
 
 
 def _go_env() -> dict[str, str]:

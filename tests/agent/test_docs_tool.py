@@ -105,6 +105,35 @@ def test_an_npm_package_from_node_modules(tmp_path: Path) -> None:
     assert absent.is_error and "not installed in node_modules" in absent.content
 
 
+def test_an_npm_package_shows_only_its_own_files(tmp_path: Path) -> None:
+    """A package.json's `types` and a README are followed only inside the package's folder (links resolved):
+    not to the workspace's .env, an absolute path or a link out; a package linked into node_modules (pnpm's
+    layout) is read through its link."""
+    root = tmp_path / "web"
+    (root / "node_modules").mkdir(parents=True)
+    (root / "package.json").write_text("{}")
+    (root / ".env").write_text("STRIPE_KEY=sk_live_not_for_the_model\n")
+    outside = tmp_path / "private.txt"
+    outside.write_text("private notes\n")
+    registry = ToolRegistry([LookupDocsTool(root, None)])
+    for name, types in (("dotenv-types", "../../.env"), ("absolute-types", str(outside))):
+        package = root / "node_modules" / name
+        package.mkdir()
+        (package / "package.json").write_text(json.dumps({"name": name, "version": "1.0.0", "types": types}))
+        result = registry.execute("lookup_docs", {"name": name})
+        assert not result.is_error, result.content
+        assert result.content == f"{name} 1.0.0 (node_modules/{name})"
+    (root / "node_modules" / "dotenv-types" / "README.md").symlink_to(outside)
+    assert "private" not in registry.execute("lookup_docs", {"name": "dotenv-types"}).content
+    store = root / "node_modules" / ".pnpm" / "linked@2.0.0" / "node_modules" / "linked"
+    store.mkdir(parents=True)
+    (store / "package.json").write_text(json.dumps({"name": "linked", "version": "2.0.0", "types": "x.d.ts"}))
+    (store / "x.d.ts").write_text("export declare const linked: number;\n")
+    (root / "node_modules" / "linked").symlink_to(store)
+    linked = registry.execute("lookup_docs", {"name": "linked"}).content
+    assert "declarations (node_modules/linked/x.d.ts):" in linked and "const linked: number" in linked
+
+
 def _crate(home: Path, name: str, version: str, files: dict[str, str]) -> Path:
     folder = home / "registry" / "src" / "index.crates.io-6f17d22bba15001f" / f"{name}-{version}"
     for rel, text in {"Cargo.toml": f'[package]\nname = "{name}"\nversion = "{version}"\n', **files}.items():
