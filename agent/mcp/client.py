@@ -157,11 +157,14 @@ class McpHub:
         return await asyncio.wait_for(ready, self.settings.start_timeout)
 
     def start(self) -> list[ServerTool]:
-        """Open every enabled server; returns the tools of those that started."""
-        for name, config in self.settings.servers.items():
-            if not config.enabled:
-                continue
-            future = asyncio.run_coroutine_threadsafe(self._open(name, config), self._loop)
+        """Open every enabled server, all at once; returns the tools of those that started (in the order of
+        the settings). Takes as long as the slowest server, at most `McpSettings.start_timeout`."""
+        opening = {
+            name: asyncio.run_coroutine_threadsafe(self._open(name, config), self._loop)
+            for name, config in self.settings.servers.items()
+            if config.enabled
+        }
+        for name, future in opening.items():
             try:
                 self.tools.extend(future.result(self.settings.start_timeout + 5))
             except Exception as error:

@@ -109,6 +109,24 @@ def test_hub_env_size_cap_close_and_a_server_that_cannot_start(ws: Path) -> None
     assert after.is_error and "not running" in after.content
 
 
+def test_servers_start_together(ws: Path, tmp_path: Path) -> None:
+    """A run's servers start at the same time, not one after another: the first one configured answers
+    only once the second has started, within a start timeout that waiting for it in turn would exceed."""
+    tickets = _settings(ws).servers["tickets"]
+    first_env = {"TICKETS_WAIT_FOR": str(tmp_path / "second-started")}
+    servers = {
+        "first": tickets.model_copy(update={"env": {**tickets.env, **first_env}}),
+        "second": tickets.model_copy(update={"env": {"TICKETS_MARK": str(tmp_path / "second-started")}}),
+    }
+    hub = McpHub(McpSettings(servers=servers, start_timeout=8), ws)
+    try:
+        tools = hub.start()
+        assert hub.failures == {}
+        assert [t.server for t in tools] == ["first"] * 3 + ["second"] * 3  # in the order configured
+    finally:
+        hub.close()
+
+
 def test_tool_names_are_safe_and_bounded() -> None:
     assert tool_name("my server", "get.item") == "mcp__my_server__get_item"
     assert len(tool_name("s" * 50, "t" * 50)) == 64

@@ -3,6 +3,9 @@
 Tools: `lookup_ticket(ticket_id)` (a ticket's text, or an error result for an unknown one),
 `big_output(size)` (a long text, for the size cap) and `whoami()` (the environment variable
 TICKETS_USER the server was started with).
+
+For tests of starting several servers: TICKETS_MARK names a file the server creates as it starts;
+TICKETS_WAIT_FOR names a file the server waits for (at most 20 s) before it answers anything.
 """
 
 from __future__ import annotations
@@ -42,4 +45,13 @@ def whoami() -> str:
 
 
 if __name__ == "__main__":
+    import time
+    from pathlib import Path
+
+    if os.environ.get("TICKETS_MARK"):
+        Path(os.environ["TICKETS_MARK"]).touch()
+    if os.environ.get("TICKETS_WAIT_FOR"):
+        deadline = time.monotonic() + 20
+        while not Path(os.environ["TICKETS_WAIT_FOR"]).exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
     server.run()
