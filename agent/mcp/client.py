@@ -9,7 +9,8 @@ HTTP client), each in its own task that holds the transport and the `ClientSessi
 `McpTool` is one server tool as seen by the model: named ``mcp__SERVER__TOOL`` (characters outside
 ``[A-Za-z0-9_-]`` become ``_``, at most 64), its description prefixed with the server's name, its input
 schema as the server gives it. A call goes from the agent's thread to the loop with
-`asyncio.run_coroutine_threadsafe` and waits at most the server's `timeout`. The result's text blocks
+`asyncio.run_coroutine_threadsafe` and waits at most the server's `timeout`; a server that exits during a
+call is marked stopped, and that call and every later one of its tools says so. The result's text blocks
 (structured content as JSON, other blocks as a placeholder) are joined, cut to `max_result_chars`, and
 framed as data returned by that server, never instructions. A server's error result comes back as an
 `is_error` result. `approve(tool, input)`, when given, is asked before each call and may refuse it.
@@ -39,6 +40,8 @@ __all__ = ["McpHub", "McpTool", "ServerTool", "tool_name"]
 log = logging.getLogger(__name__)
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+_CONNECTION_CLOSED = -32000
+"""The JSON-RPC error code the SDK gives pending and later requests once a server's connection closed."""
 Approve = Callable[[str, Mapping[str, Any]], bool]
 
 
@@ -85,6 +88,8 @@ class McpHub:
         self.root = Path(root)
         self.tools: list[ServerTool] = []
         self.failures: dict[str, str] = {}
+        self.stopped: dict[str, str] = {}
+        """Servers that exited during the run, with what a call of their tools answers."""
         self._sessions: dict[str, Any] = {}
         self._stops: dict[str, asyncio.Event] = {}
         self._tasks: dict[str, asyncio.Future[None]] = {}
@@ -154,7 +159,13 @@ class McpHub:
         ready: asyncio.Future[list[ServerTool]] = self._loop.create_future()
         self._stops[name] = asyncio.Event()
         self._tasks[name] = asyncio.ensure_future(self._serve(name, config, ready))
-        return await asyncio.wait_for(ready, self.settings.start_timeout)
+        try:
+            return await asyncio.wait_for(ready, self.settings.start_timeout)
+        except TimeoutError:
+            raise TimeoutError(
+                f"it did not start and list its tools within {self.settings.start_timeout:.0f} s "
+                "(mcp.start_timeout)"
+            ) from None
 
     def start(self) -> list[ServerTool]:
         """Open every enabled server, all at once; returns the tools of those that started (in the order of
@@ -177,6 +188,8 @@ class McpHub:
 
     def call(self, server: str, tool: str, arguments: Mapping[str, Any]) -> Any:
         """Call `tool` on `server` and return the SDK's `CallToolResult`; raises `ToolError`."""
+        if server in self.stopped:
+            raise ToolError(self.stopped[server])
         session = self._sessions.get(server)
         if session is None:
             raise ToolError(f"the MCP server {server} is not running; its tools cannot be called")
@@ -190,6 +203,14 @@ class McpHub:
                 f"the MCP tool {tool} of {server} did not answer within {timeout:.0f} s"
             ) from None
         except Exception as error:
+            if getattr(getattr(error, "error", None), "code", None) == _CONNECTION_CLOSED:
+                # The server exited (or closed its output): every later call would fail the same way.
+                self.stopped[server] = (
+                    f"the MCP server {server} stopped during a call of {tool} (its connection closed); its "
+                    "tools cannot be called again in this run: do without them"
+                )
+                log.warning("the MCP server %s stopped during a call of %s", server, tool)
+                raise ToolError(self.stopped[server]) from None
             raise ToolError(f"the MCP tool {tool} of {server} failed: {one_line(error, 300)}") from None
 
     # -- closing ---------------------------------------------------------------------------------------

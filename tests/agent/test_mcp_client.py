@@ -127,6 +127,30 @@ def test_servers_start_together(ws: Path, tmp_path: Path) -> None:
         hub.close()
 
 
+def test_a_server_that_exits_or_never_answers_is_said_so(ws: Path, tmp_path: Path) -> None:
+    """A server that crashes during a call: that call and every later one of its tools say it stopped (not
+    'Connection closed'); the other servers go on. One that never answers names the start timeout."""
+    tickets = _settings(ws).servers["tickets"]
+    servers = {
+        "crashy": tickets.model_copy(update={"env": {"TICKETS_CRASHABLE": "1"}}),
+        "tickets": tickets,
+        "mute": tickets.model_copy(update={"env": {"TICKETS_WAIT_FOR": str(tmp_path / "never")}}),
+    }
+    hub = McpHub(McpSettings(servers=servers, start_timeout=3), ws)
+    try:
+        registry = ToolRegistry(McpTool(hub, t) for t in hub.start())
+        assert hub.failures == {
+            "mute": "TimeoutError: it did not start and list its tools within 3 s (mcp.start_timeout)"
+        }
+        crashed = registry.execute("mcp__crashy__crash", {})
+        assert crashed.is_error and "the MCP server crashy stopped during a call of crash" in crashed.content
+        later = registry.execute("mcp__crashy__whoami", {})
+        assert later.is_error and "cannot be called again in this run" in later.content
+        assert registry.execute("mcp__tickets__whoami", {}).content.endswith("\nada")
+    finally:
+        hub.close()
+
+
 def test_tool_names_are_safe_and_bounded() -> None:
     assert tool_name("my server", "get.item") == "mcp__my_server__get_item"
     assert len(tool_name("s" * 50, "t" * 50)) == 64

@@ -6,6 +6,7 @@ TICKETS_USER the server was started with).
 
 For tests of starting several servers: TICKETS_MARK names a file the server creates as it starts;
 TICKETS_WAIT_FOR names a file the server waits for (at most 20 s) before it answers anything.
+TICKETS_CRASHABLE adds `crash()`, which exits the process during the call.
 """
 
 from __future__ import annotations
@@ -42,6 +43,14 @@ def big_output(size: int) -> str:
 def whoami() -> str:
     """The user the server was started for."""
     return os.environ.get("TICKETS_USER", "?")
+
+
+if os.environ.get("TICKETS_CRASHABLE"):
+
+    @server.tool()
+    def crash() -> str:
+        """Exit the server process in the middle of the call (a server that crashes)."""
+        os._exit(3)
 
 
 if __name__ == "__main__":
