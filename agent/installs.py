@@ -22,7 +22,11 @@ there is no network and adapts. A call:
    user's accept is what changes their project, after which their own environment follows
    (``pip install -e .`` / ``pip install -r requirements.txt``). A requirement without a version gets
    ``>=`` the installed version; a package the manifest already names is not added twice;
-5. records an ``install`` decision (requirement, installed distributions, manifest, exit status).
+5. records an ``install`` decision (requirement, installed distributions, manifest, exit status, and
+   ``manifest_error``): written once pip has run, whatever the manifest edit does. When pip succeeded
+   but the edit failed (say, ``manifest = "pyproject.toml"`` for a Poetry project without
+   ``[project]``), the packages stay in the run's layer and the result is an error saying what is
+   installed, why the manifest was not changed, and to add the requirement with the editor.
 
 `InstallSettings` (``[agent.install]``) sets the index (``index_url``, e.g. a local mirror: its host must
 be in ``agent.sandbox.allowed_hosts``) and the time an install may take.
@@ -324,9 +328,26 @@ class InstallPackageTool(CustomTool):
         if not parsed.specifier and version is not None:
             parsed.specifier = SpecifierSet(f">={version}")
         entry = str(parsed)
-        path, changed = add_requirement(self.overlay, entry, manifest)
-        self._record(requirement, installed, path, code)
         versions = ", ".join(f"{n} {v}" for n, v in sorted(installed.items()))
+        path: str | None = None
+        problem: str | None = "the run stopped during the manifest edit"
+        try:
+            path, changed = add_requirement(self.overlay, entry, manifest)
+            problem = None
+        except ToolError as error:
+            problem = str(error)
+        except Exception as error:  # an overlay that refused the write: still a result, not a lost install
+            log.warning("adding %s to the manifest failed", entry, exc_info=True)
+            problem = f"{type(error).__name__}: {one_line(error, 300)}"
+        finally:  # pip changed the run's environment: the transcript says so, whatever the edit did
+            self._record(requirement, installed, path, code, manifest_error=problem)
+        if problem is not None:
+            return ToolResult(
+                f"Installed {versions} into this run's environment, but the manifest was not changed: "
+                f"{problem}.\nThe package stays installed for this run's commands and tests. Add `{entry}` "
+                "to the project's dependencies yourself with the editor, so that your proposal declares it.",
+                is_error=True,
+            )
         note = (
             f"Added `{entry}` to {path}; that edit is part of your proposal."
             if changed
@@ -383,10 +404,23 @@ class InstallPackageTool(CustomTool):
                 break
         return self.layer.distributions(), output, code
 
-    def _record(self, requirement: str, installed: dict[str, str], manifest: str | None, code: int) -> None:
+    def _record(
+        self,
+        requirement: str,
+        installed: dict[str, str],
+        manifest: str | None,
+        code: int,
+        *,
+        manifest_error: str | None = None,
+    ) -> None:
         if self.recorder is not None:
             self.recorder.decision(
-                "install", requirement=requirement, installed=installed, manifest=manifest, exit_code=code
+                "install",
+                requirement=requirement,
+                installed=installed,
+                manifest=manifest,
+                exit_code=code,
+                manifest_error=manifest_error,
             )
 
     def close(self) -> None:

@@ -635,6 +635,8 @@ def _show_run(run: RunRecord) -> None:
             installed = ", ".join(f"{n} {v}" for n, v in (record.get("installed") or {}).items()) or "nothing"
             where = f", added to {record.get('manifest')}" if record.get("manifest") else ""
             state = "" if record.get("exit_code") == 0 else f" (pip failed, exit {record.get('exit_code')})"
+            if record.get("manifest_error"):
+                state += f"; the manifest was not changed: {_first_line(record.get('manifest_error'), 160)}"
             echo(f"  install {record.get('requirement')}: {installed}{where}{state}")
         elif record.type == "approval":
             verdict = "approved" if record.get("approved") else "refused"

@@ -160,6 +160,44 @@ def test_a_refused_install_installs_nothing_and_off_offers_no_install(
     assert "There is no network" in str(body["system"])
 
 
+def test_an_install_whose_manifest_edit_fails_is_recorded_and_still_usable(
+    fake_anthropic: FakeAnthropic,
+    project: Path,
+    index: int,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """pip succeeds, then the manifest edit fails (a Poetry project has no [project] table for the
+    `manifest` the model named): the install is still an `install` record of the transcript, with why the
+    manifest was not changed; the result is an error saying what is installed and what to do; the package
+    stays usable for the run."""
+    poetry = '[tool.poetry]\nname = "app"\n\n[tool.poetry.dependencies]\npython = "^3.11"\n'
+    (project / "pyproject.toml").write_text(poetry)
+    harness = Harness(fake_anthropic, project, tmp_path / "runs")
+    fake_anthropic.enqueue(
+        tool_use("install_package", {"package": "demo-dep", "manifest": "pyproject.toml"}),
+        bash("python3 -c 'import app; print(app.answer())'"),
+        done("demo-dep is installed; add it to [tool.poetry.dependencies]."),
+    )
+    settings = _settings(index, approve="auto").model_copy(update={"verify": False})
+    result = harness.run(run_task("Make the tests pass", root=project), settings)
+
+    (failed,) = harness.tool_results(1)
+    content = str(failed["content"])
+    assert failed.get("is_error")
+    assert content.startswith("Installed demo-dep 1.0 into this run's environment, but the manifest")
+    assert "no [project] table" in content and "Add `demo-dep>=1.0` to the project's dependencies" in content
+    assert str(harness.tool_results(2)[0]["content"]).strip() == "42"  # still installed for the run
+    assert (project / "pyproject.toml").read_text() == poetry
+    records = harness.transcript_records(result)
+    (install,) = [r for r in records if r["type"] == "decision" and r["kind"] == "install"]
+    assert install["installed"] == {"demo-dep": "1.0"} and install["exit_code"] == 0
+    assert install["manifest"] is None and "no [project] table" in install["manifest_error"]
+    _show_run(load_run(tmp_path / "runs", result.run_id))  # `agentls runs ID`
+    shown = capsys.readouterr().out
+    assert "install demo-dep: demo-dep 1.0; the manifest was not changed: could not add" in shown
+
+
 def test_the_manifest_edit_keeps_existing_entries_and_requirements_files(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text(
         '[project]\nname = "x"\ndependencies = [\n    "attrs>=23",  # pinned\n]\n'
