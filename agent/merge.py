@@ -3,9 +3,9 @@
 A run starts from a *base* text (the buffer or file when the run began). By the time the user accepts, the
 document may hold *current* text (the user kept typing), while the agent produced *proposed* text from the
 base. `rebase` applies both sets of changes together, diff3-style: each side's changes are the hunks of a
-line diff against the base; hunks that touch different lines combine, identical hunks count once, and
-hunks that change the same lines (or insert at the same place, where the order would be a guess) are a
-conflict.
+line diff against the base (`agent.hunks.line_opcodes`); hunks that touch different lines combine,
+identical hunks count once, and hunks that change the same lines (or insert at the same place, where the
+order would be a guess) are a conflict.
 
 On a conflict nothing is merged: `RebaseResult.ok` is False, `text` is None, and `conflicts` lists the
 lines of the *current* text that both sides changed, so the caller can refuse with a clear message. The
@@ -17,9 +17,10 @@ unchanged lines. Pure; no LSP here.
 
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import dataclass
+
+from agent.hunks import line_opcodes
 
 __all__ = ["RebaseResult", "rebase"]
 
@@ -61,10 +62,9 @@ def _lines(text: str) -> list[str]:
 
 
 def _hunks(base: list[str], other: list[str], side: int) -> list[_Hunk]:
-    matcher = difflib.SequenceMatcher(None, base, other, autojunk=False)
     return [
         _Hunk(i1, i2, tuple(other[j1:j2]), side)
-        for tag, i1, i2, j1, j2 in matcher.get_opcodes()
+        for tag, i1, i2, j1, j2 in line_opcodes(base, other)
         if tag != "equal"
     ]
 

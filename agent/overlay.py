@@ -31,7 +31,6 @@ The overlay is not thread-safe: one agent run drives it from one thread.
 
 from __future__ import annotations
 
-import difflib
 import errno
 import logging
 import os
@@ -45,6 +44,7 @@ from typing import Literal
 
 import pathspec
 
+from agent.hunks import split_lines, unified_hunks
 from agent.paths import is_secret_path, quote_path, resolve_in_workspace
 from indexing.policy import SANDBOX_BOUND_DIRS, SANDBOX_SKIPPED_DIRS
 
@@ -188,8 +188,10 @@ def unified_diff(
 ) -> str:
     """A git-style unified diff of one file. `old_path` None means created, `new_path` None deleted.
 
-    Names with line breaks or other control characters are quoted and escaped as git does
-    (`agent.paths.quote_path`), so a file name cannot fake a header line of the diff the user reviews."""
+    Its hunks are `agent.hunks.unified_hunks` of the two texts' lines: the blocks of lines every other
+    part of agentls calls hunks too (the server's per-hunk review, the LSP edits). Names with line breaks
+    or other control characters are quoted and escaped as git does (`agent.paths.quote_path`), so a file
+    name cannot fake a header line of the diff the user reviews."""
     a = old_path if old_path is not None else new_path
     b = new_path if new_path is not None else old_path
     header = [f"diff --git {quote_path(f'a/{a}')} {quote_path(f'b/{b}')}\n"]
@@ -199,19 +201,14 @@ def unified_diff(
         header.append("deleted file mode 100644\n")
     elif old_path != new_path:
         header.append(f"rename from {quote_path(old_path)}\nrename to {quote_path(new_path)}\n")
-    body = list(
-        difflib.unified_diff(
-            old_text.splitlines(keepends=True),
-            new_text.splitlines(keepends=True),
-            fromfile=quote_path(f"a/{old_path}") if old_path is not None else "/dev/null",
-            tofile=quote_path(f"b/{new_path}") if new_path is not None else "/dev/null",
-            n=context,
-        )
-    )
-    if not body:
+    hunks = unified_hunks(split_lines(old_text), split_lines(new_text), context=context)
+    if not hunks:
         return "".join(header)
-    # difflib puts the file names on lines "--- x\n" and "+++ y\n" first; the rest are hunks.
-    return "".join(header) + body[0] + body[1] + "".join(_diff_lines(body[2:]))
+    names = [
+        f"--- {quote_path(f'a/{old_path}') if old_path is not None else '/dev/null'}\n",
+        f"+++ {quote_path(f'b/{new_path}') if new_path is not None else '/dev/null'}\n",
+    ]
+    return "".join(header + names) + "".join(_diff_lines(hunks))
 
 
 def _copy_file(src: str, dst: str, st: os.stat_result, same_device: bool) -> tuple[int, int, int]:

@@ -34,7 +34,6 @@ in the environment.
 
 from __future__ import annotations
 
-import difflib
 import logging
 import re
 import shlex
@@ -48,6 +47,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Literal
 
 from agent.config import AgentSettings
+from agent.hunks import line_opcodes
 from agent.interpreter import Interpreter, detect_interpreter, probe
 from agent.interpreter import read_text as _read
 from agent.overlay import FileChange, Overlay, OverlayError
@@ -317,8 +317,7 @@ def _changed_new_lines(base: str, new: str) -> list[tuple[int, int]]:
     old_lines = base.splitlines()
     new_lines = new.splitlines()
     ranges: list[tuple[int, int]] = []
-    matcher = difflib.SequenceMatcher(a=old_lines, b=new_lines, autojunk=False)
-    for tag, _i1, _i2, j1, j2 in matcher.get_opcodes():
+    for tag, _i1, _i2, j1, j2 in line_opcodes(old_lines, new_lines):
         if tag == "equal":
             continue
         if j2 > j1:

@@ -1,9 +1,10 @@
 """Turning a proposal's file changes into an LSP `WorkspaceEdit` the editor can preview and apply.
 
 `workspace_edit` makes ``documentChanges``: one versioned `TextDocumentEdit` per modified file with
-*minimal* edits (a line diff with `difflib`, then each changed block trimmed of the characters it shares
-with its replacement at both ends), so the editor keeps cursors, folds and marks outside the changed
-characters, and the preview shows what really changed. Created files are a `CreateFile` followed by a
+*minimal* edits (a line diff by `agent.hunks.line_opcodes`, which the proposal's diff and hunks come from
+too, then each changed block trimmed of the characters it shares with its replacement at both ends), so
+the editor keeps cursors, folds and marks outside the changed characters, and the preview shows what
+really changed. Created files are a `CreateFile` followed by a
 `TextDocumentEdit` that fills them; renames a `RenameFile` (plus edits of the renamed file when its
 content changed); deletions a `DeleteFile`.
 
@@ -18,7 +19,6 @@ positions are in the negotiated encoding (see `server.positions`). All of this i
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -27,6 +27,7 @@ from typing import Any
 
 from lsprotocol import types
 
+from agent.hunks import line_opcodes
 from agent.overlay import FileChange
 from server.positions import Encoding, LineIndex
 
@@ -139,9 +140,8 @@ def minimal_text_changes(old: str, new: str) -> list[TextChange]:
     new_offsets = [0]
     for line in new_lines:
         new_offsets.append(new_offsets[-1] + len(line))
-    matcher = difflib.SequenceMatcher(None, old_lines, new_lines, autojunk=False)
     changes: list[TextChange] = []
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+    for tag, i1, i2, j1, j2 in line_opcodes(old_lines, new_lines):
         if tag == "equal":
             continue
         change = _trim(old, new, old_offsets[i1], old_offsets[i2], new_offsets[j1], new_offsets[j2])
@@ -171,8 +171,7 @@ def changed_line_ranges(old: str, new: str) -> list[tuple[int, int]]:
 
     A pure deletion is reported as an empty range at the line where the deleted lines were.
     """
-    matcher = difflib.SequenceMatcher(None, _lines(old), _lines(new), autojunk=False)
-    return [(j1, j2) for tag, _i1, _i2, j1, j2 in matcher.get_opcodes() if tag != "equal"]
+    return [(j1, j2) for tag, _i1, _i2, j1, j2 in line_opcodes(_lines(old), _lines(new)) if tag != "equal"]
 
 
 def _uri(root: Path, rel: str) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -273,6 +274,46 @@ def test_refusals_and_directories(ws: Path) -> None:
 def test_missing_final_newline_is_marked_like_git() -> None:
     diff = unified_diff("f.txt", "f.txt", "a\nb", "a\nc")
     assert diff.endswith("-b\n\\ No newline at end of file\n+c\n\\ No newline at end of file\n")
+
+
+@pytest.mark.parametrize("inside", ["\x0c", "\x0b", "\x1c", "\x85", "\u2028", "\r"])
+def test_a_line_ends_only_at_a_newline_so_git_applies_the_diff(tmp_path: Path, inside: str) -> None:
+    # A form feed (page breaks in C and Emacs Lisp sources), U+2028 in a string, a lone CR: `git diff`,
+    # `git apply` and the editors' diff parsers end lines at "\n" only; a diff that split lines anywhere
+    # else marked a "missing" newline in the middle of the file, and no tool applied it.
+    old = f"a = 1\n# page{inside} two\nb = 2\nc = 3\n"
+    new = old.replace("b = 2", "b = 20")
+    diff = unified_diff("f.txt", "f.txt", old, new)
+    assert "No newline" not in diff and diff.count("\n@@") == 1
+    assert f" # page{inside} two\n-b = 2\n+b = 20\n" in diff
+    (tmp_path / "f.txt").write_bytes(old.encode("utf-8"))
+    (tmp_path / "change.diff").write_bytes(diff.encode("utf-8"))
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    done = subprocess.run(
+        ["git", "apply", "change.diff"], cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "f.txt").read_bytes() == new.encode("utf-8")
+
+
+def test_a_one_line_change_near_the_end_of_a_long_file_is_one_line_of_the_diff() -> None:
+    # 270 lines, each handler ending in the same "return nil", "}" and blank line: difflib's default
+    # (autojunk) never anchors on such lines in 200 or more, and showed the whole last handler replaced.
+    handler = "func h{0}() error {{\n\tv, err := load{0}()\n\tif err != nil {{\n\t\treturn err\n\t}}\n"
+    old = "".join(handler.format(i) + "\tuse(v)\n\treturn nil\n}\n\n" for i in range(30))
+    new = old.replace("load29()", "fetch29()")
+    body = unified_diff("h.go", "h.go", old, new).split("+++ b/h.go\n")[1]
+    assert body == (
+        "@@ -260,7 +260,7 @@\n"
+        " }\n"
+        " \n"
+        " func h29() error {\n"
+        "-\tv, err := load29()\n"
+        "+\tv, err := fetch29()\n"
+        " \tif err != nil {\n"
+        " \t\treturn err\n"
+        " \t}\n"
+    )
 
 
 # -- materialize and sync back -------------------------------------------------------------------

@@ -25,10 +25,13 @@ from typing import Any
 
 import pytest
 
+from server.features.runs.proposals import file_hunks
+from server.messages import HunkInfo, ProposalFileDetails, to_json
 from server.settings import Settings
 from tests.agent.agent_harness import EDITOR, GOOD_BODY, STUB_BODY, done, replace, view
 from tests.e2e.test_lsp_commit import GIT_ID, git
 from tests.fakes.anthropic_server import FakeAnthropic, Reply, fault_401, slow, text, tool_use, turn
+from tests.server.test_diff_hunks import go_change
 
 REPO = Path(__file__).resolve().parents[2]
 PLUGIN = REPO / "editors" / "neovim"
@@ -320,6 +323,48 @@ def test_team_run_view_qa_verdict_and_honest_verification_labels(tmp_path: Path,
     assert result["plan_partial"] == {"action": "partial", "hunks": ["a.py#1"], "undecided": 1}
     assert result["plan_all"] == {"action": "accept", "undecided": 0}
     assert result["plan_none"] == {"action": "none", "undecided": 2}
+
+
+def test_each_changed_line_of_a_long_files_diff_is_one_hunk_in_the_preview(tmp_path: Path, nvim: str) -> None:
+    # 270 lines of Go, four changes (tests/server/test_diff_hunks.py), sent as `agentls/proposal` sends
+    # them. When the diff used difflib's autojunk and the hunks did not, the last handler's diff showed
+    # eight lines replaced for two changed ones: twelve of its sixteen `-`/`+` lines were in no hunk, and
+    # `a` on one of them accepted both of the section's hunks.
+    change = go_change()
+    hunks = file_hunks(change)
+    details = ProposalFileDetails(
+        uri=(tmp_path / "h.go").as_uri(),
+        path="h.go",
+        kind="modified",
+        diff=change.diff,
+        hunks=[HunkInfo(h.id, h.old_start, h.old_lines, h.new_start, h.new_lines) for h in hunks],
+    )
+    case = tmp_path / "case.json"
+    case.write_text(json.dumps([to_json(details)]), encoding="utf-8")
+    root = tmp_path / "ws"
+    root.mkdir()
+    result = run_nvim(
+        nvim,
+        "review_hunks.lua",
+        root,
+        tmp_path,
+        env={"AGENTLS_NVIM_CASE": str(case)},
+        setup={"cmd": ["agentls-not-started"], "filetypes": ["none"]},
+    )
+
+    changed = [line for line in result["lines"] if line["text"][:1] in ("-", "+")]
+    changed = [line for line in changed if line["text"][:4] not in ("--- ", "+++ ")]
+    for line in changed:
+        assert line["hunk"] is not None and line["at"] == [line["hunk"]], line
+    assert len(changed) == 11
+    assert sorted({line["hunk"] for line in changed}) == sorted(h.id for h in hunks)
+    last = [line["text"] for line in changed if line["hunk"] in (hunks[2].id, hunks[3].id)]
+    assert last == [
+        "-\tv, err := load29(r)",
+        "+\tv, err := fetch29(r)",
+        "-\tfmt.Fprintln(w, v)",
+        "+\tfmt.Fprintln(w, v, err)",
+    ]
 
 
 def test_reject_leaves_every_file_untouched(workspace: Path, tmp_path: Path, nvim: str) -> None:

@@ -10,7 +10,9 @@
 
 Per-hunk review (the contract with the editors): ``agentls/proposal`` lists, for each file, ``hunks:
 [{id, oldStart, oldLines, newStart, newLines}]`` (1-based lines; one hunk per changed block of a modified
-file, one for the whole of a created, deleted or renamed file; ids ``"<path>#<8 hex>"`` stay the same
+file, the blocks its ``diff`` shows, from the same line diff (`agent.hunks`): each ``-``/``+`` line of the
+diff is in exactly one hunk, and each hunk in one ``@@`` section; one for the whole of a created, deleted
+or renamed file; ids ``"<path>#<8 hex>"`` stay the same
 while other hunks are accepted). ``agentls.accept {proposalId, hunks: [id, ...]}`` applies only those
 hunks (rebased like a whole accept) and answers ``{proposalId, applied, pendingHunks}``: the rest stays
 pending as the proposal (its diff and hunks in ``agentls/proposal``, ``verified: false``) until it is

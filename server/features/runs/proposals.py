@@ -16,8 +16,10 @@ error answer.
 file the user edited since the run began, or refusing with `AcceptRefused`); `proposal_hunks` gives the
 lines of an open buffer where a proposal's hunks start (for code lenses).
 
-Per-hunk review: `file_hunks` lists a file's hunks (one per changed block of lines of a modified file;
-one for the whole file of a created, deleted or renamed one) with ids ``"<path>#<8 hex>"`` made from the
+Per-hunk review: `file_hunks` lists a file's hunks (one per changed block of lines of a modified file,
+the blocks of `agent.hunks.line_opcodes` that its diff shows too, so each `-` and `+` line of the diff is
+in one hunk and each hunk in one ``@@`` section; one for the whole file of a created, deleted or renamed
+one) with ids ``"<path>#<8 hex>"`` made from the
 path and the hunk's old and new lines, so a hunk keeps its id while other hunks of the file are accepted.
 `split_hunks` splits a proposal's changes into the chosen hunks (to apply now) and the rest (which stays
 pending: its base is the file with the chosen hunks applied); `ProposalStore.finish_partial` keeps the
@@ -27,13 +29,13 @@ rest as the pending proposal, marked unverified.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
+from agent.hunks import Opcode, line_opcodes, split_lines
 from agent.merge import rebase
 from agent.overlay import FileChange, unified_diff
 from agent.proposal import Proposal
@@ -208,10 +210,9 @@ def proposal_hunks(current: str, change: FileChange) -> list[int]:
         merged = rebase(base, current, new)
         if merged.ok and merged.text is not None:
             base, new = current, merged.text
-    old_lines = base.splitlines(keepends=True)
-    matcher = difflib.SequenceMatcher(None, old_lines, new.splitlines(keepends=True), autojunk=False)
-    last = max(0, len(current.splitlines()) - 1)
-    starts = [min(i1, last) for tag, i1, _i2, _j1, _j2 in matcher.get_opcodes() if tag != "equal"]
+    opcodes = line_opcodes(split_lines(base), split_lines(new))
+    last = max(0, len(split_lines(current)) - 1)
+    starts = [min(i1, last) for tag, i1, _i2, _j1, _j2 in opcodes if tag != "equal"]
     return sorted(set(starts))
 
 
@@ -234,10 +235,9 @@ def _hunk_id(path: str, old: Sequence[str], new: Sequence[str], seen: dict[str, 
     return f"{path}#{digest}" if count == 1 else f"{path}#{digest}-{count}"
 
 
-def _opcodes(change: FileChange) -> tuple[list[str], list[str], list[tuple[Any, int, int, int, int]]]:
-    old = change.base_text.splitlines(keepends=True)
-    new = change.new_text.splitlines(keepends=True)
-    return old, new, list(difflib.SequenceMatcher(None, old, new, autojunk=False).get_opcodes())
+def _opcodes(change: FileChange) -> tuple[list[str], list[str], list[Opcode]]:
+    old, new = split_lines(change.base_text), split_lines(change.new_text)
+    return old, new, line_opcodes(old, new)
 
 
 def file_hunks(change: FileChange) -> list[Hunk]:

@@ -1,0 +1,165 @@
+"""The one line diff of agentls: which lines of a file a change replaces, as difflib-style opcodes.
+
+Everything that splits a change into blocks of lines reads them here, so a hunk is the same block
+everywhere: the proposal's git-style unified diff (`agent.overlay.unified_diff`, which the VS Code
+extension parses and the Neovim preview shows), the server's hunks for per-hunk review, accept and code
+lenses (`server.features.runs.proposals`), the LSP edits (`server.edits`), the three-way rebase on accept
+(`agent.merge`) and the changed lines verification looks at (`agent.verify`). A `-` or `+` line of the
+diff is then always inside exactly one of the server's hunks, and each hunk inside one ``@@`` section.
+
+`split_lines` counts lines as git, `patch` and the editors' diff parsers do: a line ends after each
+``\\n`` (so ``\\r\\n`` stays whole, and a form feed or U+2028 inside a line does not end it, as it would
+with `str.splitlines`, whose lines make a diff that no tool applies).
+
+`line_opcodes` is difflib's `SequenceMatcher` *without* its autojunk heuristic. With it, in a sequence of
+200 lines or more no match is anchored on a line that occurs in more than 1% of them (blank lines, ``}``,
+``return``), so, for example, a one-line change near the end of a long file can show as a whole function
+replaced. The lines both sides share at the start and at the end are set aside first: they belong to a
+longest common subsequence anyway, and most changes are local, so the matcher sees only the middle.
+Without autojunk the matcher's work grows with the pairs of equal lines it compares (a file of thousands
+of lines changed in many places: tens of seconds); past `WORK_BUDGET` it stops, and the same lines are
+matched again with autojunk on, difflib's default, which is fast. The choice depends only on the two
+texts, so every caller gets the same hunks for the same change. Pure.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from itertools import accumulate
+
+__all__ = ["WORK_BUDGET", "Opcode", "line_opcodes", "split_lines", "unified_hunks"]
+
+log = logging.getLogger(__name__)
+
+Opcode = tuple[str, int, int, int, int]
+"""``(tag, i1, i2, j1, j2)`` as `difflib.SequenceMatcher.get_opcodes` gives it: ``old[i1:i2]`` becomes
+``new[j1:j2]``; the tag is ``equal``, ``replace``, ``delete`` or ``insert``."""
+
+WORK_BUDGET = 5_000_000
+"""How many line comparisons the matcher without autojunk may make (about half a second of Python) before
+the lines are matched with autojunk instead. A change of a few places in a 5,000-line file stays under it."""
+
+
+def split_lines(text: str) -> list[str]:
+    """The lines of `text` with their ends, each ending after a ``\\n`` (a last line without one is kept).
+
+    Joined, they give `text` back."""
+    parts = text.split("\n")
+    last = parts.pop()
+    lines = [part + "\n" for part in parts]
+    if last:
+        lines.append(last)
+    return lines
+
+
+class _OverBudget(Exception):
+    """The matcher without autojunk used up its budget."""
+
+
+class _BudgetedMatcher(difflib.SequenceMatcher[str]):
+    """A `SequenceMatcher` without autojunk that gives up with `_OverBudget` once its work passes `budget`.
+
+    `get_matching_blocks` calls `find_longest_match` once per block it splits off; a call over
+    ``a[alo:ahi]`` looks at most at every place in `b` of each of those lines (its inner loop), which the
+    prefix sums of those counts give in one subtraction."""
+
+    def __init__(self, a: Sequence[str], b: Sequence[str], budget: int) -> None:
+        super().__init__(None, a, b, autojunk=False)
+        counts = Counter(b)
+        self._size = len(a)
+        self._work = list(accumulate((counts[line] for line in a), initial=0))
+        self._left = budget
+
+    def find_longest_match(
+        self, alo: int = 0, ahi: int | None = None, blo: int = 0, bhi: int | None = None
+    ) -> difflib.Match:
+        top = self._size if ahi is None else ahi
+        self._left -= self._work[top] - self._work[alo]
+        if self._left < 0:
+            raise _OverBudget
+        return super().find_longest_match(alo, top, blo, bhi)
+
+
+def _middle_opcodes(old: Sequence[str], new: Sequence[str], budget: int) -> list[Opcode]:
+    try:
+        return list(_BudgetedMatcher(old, new, budget).get_opcodes())
+    except _OverBudget:
+        log.debug(
+            "line diff of %d and %d lines is over the work budget; matching with difflib's autojunk",
+            len(old),
+            len(new),
+        )
+        return list(difflib.SequenceMatcher(None, old, new).get_opcodes())
+
+
+def line_opcodes(old: Sequence[str], new: Sequence[str], *, budget: int = WORK_BUDGET) -> list[Opcode]:
+    """The opcodes turning the lines `old` into the lines `new` (see the module docstring), in order,
+    covering both; two equal sequences give one ``equal`` opcode (none when both are empty)."""
+    shorter = min(len(old), len(new))
+    head = 0
+    while head < shorter and old[head] == new[head]:
+        head += 1
+    tail = 0
+    while tail < shorter - head and old[len(old) - 1 - tail] == new[len(new) - 1 - tail]:
+        tail += 1
+    old_end, new_end = len(old) - tail, len(new) - tail
+    opcodes: list[Opcode] = [("equal", 0, head, 0, head)] if head else []
+    if head < old_end or head < new_end:
+        middle = _middle_opcodes(old[head:old_end], new[head:new_end], budget)
+        opcodes += [(tag, i1 + head, i2 + head, j1 + head, j2 + head) for tag, i1, i2, j1, j2 in middle]
+    if tail:
+        opcodes.append(("equal", old_end, len(old), new_end, len(new)))
+    return opcodes
+
+
+def _groups(opcodes: list[Opcode], context: int) -> Iterator[list[Opcode]]:
+    """The opcodes in hunks with up to `context` equal lines around each change, as difflib groups them
+    (`SequenceMatcher.get_grouped_opcodes`)."""
+    codes = list(opcodes) or [("equal", 0, 1, 0, 1)]
+    if codes[0][0] == "equal":
+        tag, i1, i2, j1, j2 = codes[0]
+        codes[0] = tag, max(i1, i2 - context), i2, max(j1, j2 - context), j2
+    if codes[-1][0] == "equal":
+        tag, i1, i2, j1, j2 = codes[-1]
+        codes[-1] = tag, i1, min(i2, i1 + context), j1, min(j2, j1 + context)
+    group: list[Opcode] = []
+    for tag, i1, i2, j1, j2 in codes:
+        if tag == "equal" and i2 - i1 > 2 * context:
+            group.append((tag, i1, min(i2, i1 + context), j1, min(j2, j1 + context)))
+            yield group
+            group = []
+            i1, j1 = max(i1, i2 - context), max(j1, j2 - context)
+        group.append((tag, i1, i2, j1, j2))
+    if group and not (len(group) == 1 and group[0][0] == "equal"):
+        yield group
+
+
+def _range(start: int, stop: int) -> str:
+    """A hunk header's range, as `diff -u` writes it: ``first,count``, ``first`` for one line, and for
+    none the line before."""
+    length = stop - start
+    if length == 1:
+        return str(start + 1)
+    return f"{start if length == 0 else start + 1},{length}"
+
+
+def unified_hunks(old: Sequence[str], new: Sequence[str], *, context: int = 3) -> list[str]:
+    """The hunks of a unified diff of the lines `old` and `new` (with their ends): for each one its
+    ``@@ -a,b +c,d @@`` line, then its lines marked `` ``, ``-`` or ``+``. The lines are what
+    `difflib.unified_diff` writes after its two file-name lines, for the blocks of `line_opcodes`."""
+    out: list[str] = []
+    for group in _groups(line_opcodes(old, new), context):
+        first, last = group[0], group[-1]
+        out.append(f"@@ -{_range(first[1], last[2])} +{_range(first[3], last[4])} @@\n")
+        for tag, i1, i2, j1, j2 in group:
+            if tag == "equal":
+                out += [" " + line for line in old[i1:i2]]
+                continue
+            if tag in ("replace", "delete"):
+                out += ["-" + line for line in old[i1:i2]]
+            if tag in ("replace", "insert"):
+                out += ["+" + line for line in new[j1:j2]]
+    return out
