@@ -18,23 +18,7 @@ import time
 from collections.abc import Callable
 
 from agent.hunks import line_opcodes
-
-
-def handlers(count: int) -> list[str]:
-    lines: list[str] = []
-    for i in range(count):
-        lines += [
-            f"func handle{i}(w http.ResponseWriter, r *http.Request) error {{\n",
-            f"\tv, err := load{i}(r)\n",
-            "\tif err != nil {\n",
-            "\t\treturn err\n",
-            "\t}\n",
-            "\tfmt.Fprintln(w, v)\n",
-            "\treturn nil\n",
-            "}\n",
-            "\n",
-        ]
-    return lines
+from tests.agent.test_hunks import handlers
 
 
 def cases(old: list[str]) -> dict[str, list[str]]:
