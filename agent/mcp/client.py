@@ -7,7 +7,9 @@ HTTP client), each in its own task that holds the transport and the `ClientSessi
 `McpSettings.start_timeout` is logged and left out of the run (`failures` says why); the others work.
 
 `McpTool` is one server tool as seen by the model: named ``mcp__SERVER__TOOL`` (characters outside
-``[A-Za-z0-9_-]`` become ``_``, at most 64), its description prefixed with the server's name, its input
+``[A-Za-z0-9_-]`` become ``_``, at most 64; `distinct_names` gives a name that would repeat an earlier
+tool's ``_2``, ``_3``... within the 64, so no tool is lost to a collision), its description prefixed with
+the server's name (and the server's own name of the tool when the model's name differs), its input
 schema as the server gives it. A call goes from the agent's thread to the loop with
 `asyncio.run_coroutine_threadsafe` and waits at most the server's `timeout`; a server that exits during a
 call is marked stopped, and that call and every later one of its tools says so. The result's text blocks
@@ -26,7 +28,7 @@ import json
 import logging
 import re
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +37,7 @@ from typing import Any
 from agent.mcp.config import McpServerSettings, McpSettings
 from agent.tools import CustomTool, ToolError, ToolResult, one_line
 
-__all__ = ["McpHub", "McpTool", "ServerTool", "tool_name"]
+__all__ = ["McpHub", "McpTool", "ServerTool", "distinct_names", "tool_name"]
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +47,13 @@ _CONNECTION_CLOSED = -32000
 Approve = Callable[[str, Mapping[str, Any]], bool]
 
 
+_MAX_NAME = 64
+"""The longest tool name the model APIs take."""
+
+
 def tool_name(server: str, tool: str) -> str:
     """The name the model sees: ``mcp__SERVER__TOOL``, safe characters only, at most 64."""
-    return _UNSAFE.sub("_", f"mcp__{server}__{tool}")[:64]
+    return _UNSAFE.sub("_", f"mcp__{server}__{tool}")[:_MAX_NAME]
 
 
 def _field(obj: Any, *names: str) -> Any:
@@ -67,6 +73,28 @@ class ServerTool:
     name: str
     description: str
     input_schema: Mapping[str, Any]
+
+
+def distinct_names(tools: Sequence[ServerTool]) -> list[str]:
+    """The model's name of each tool, in order: `tool_name`, or, when that is an earlier tool's already
+    (``my.server`` and ``my server``, ``get.item`` and ``get_item``, or two long names equal in their
+    first 64 characters), that name with ``_2``, ``_3``... in its last characters."""
+    taken: set[str] = set()
+    names: list[str] = []
+    for tool in tools:
+        base = name = tool_name(tool.server, tool.name)
+        number = 1
+        while name in taken:
+            number += 1
+            suffix = f"_{number}"
+            name = base[: _MAX_NAME - len(suffix)] + suffix
+        if name != base:
+            log.info(
+                "the MCP tool %s of %s is offered as %s (%s was taken)", tool.name, tool.server, name, base
+            )
+        taken.add(name)
+        names.append(name)
+    return names
 
 
 def _http_client() -> Any:
@@ -262,12 +290,18 @@ class McpTool(CustomTool):
 
     read_only = True
 
-    def __init__(self, hub: McpHub, tool: ServerTool, *, approve: Approve | None = None) -> None:
+    def __init__(
+        self, hub: McpHub, tool: ServerTool, *, approve: Approve | None = None, name: str | None = None
+    ) -> None:
+        """`name`: the model's name of the tool (default `tool_name`; `distinct_names` for a run's)."""
         self.hub = hub
         self.tool = tool
         self.approve = approve
-        self.name = tool_name(tool.server, tool.name)
-        self.description = f"[MCP server {tool.server}] {tool.description}".strip()[:1024]
+        self.name = name or tool_name(tool.server, tool.name)
+        origin = f"MCP server {tool.server}"
+        if self.name != f"mcp__{tool.server}__{tool.name}":  # say which of the server's tools it is
+            origin += f", its tool {tool.name}"
+        self.description = f"[{origin}] {tool.description}".strip()[:1024]
         schema = dict(tool.input_schema)
         schema.setdefault("type", "object")
         self.input_schema = schema
@@ -300,7 +334,11 @@ def mcp_tools(settings: McpSettings, root: Path, *, approve: Approve | None = No
     if not any(server.enabled for server in settings.servers.values()):
         return []
     hub = McpHub(settings, root)
-    tools = [McpTool(hub, tool, approve=approve) for tool in hub.start()]
+    started = hub.start()
+    tools = [
+        McpTool(hub, tool, approve=approve, name=name)
+        for tool, name in zip(started, distinct_names(started), strict=True)
+    ]
     if not tools:
         hub.close()
     return tools

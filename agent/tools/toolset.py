@@ -14,6 +14,7 @@ A new tool is a class following `agent.tools.Tool` plus one `CATALOG` entry; a r
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -41,6 +42,8 @@ if TYPE_CHECKING:
     from agent.roles import Role
 
 __all__ = ["CATALOG", "ToolResources", "describe_call", "toolset"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -189,8 +192,10 @@ def toolset(role: Role, resources: ToolResources, *, edits_allowed: bool = True)
     if not view_only and registry.get(BashTool.name) is not None and _may_install(resources):
         registry.add(_install_tool(resources))
     for tool in _mcp_tools(resources):
-        if registry.get(tool.name) is None:
+        if registry.get(tool.name) is None:  # MCP names are distinct among themselves (`distinct_names`)
             registry.add(tool)
+        else:
+            log.warning("the MCP tool %s is left out: the role has a tool of that name", tool.name)
     return registry
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.mcp.client import McpHub, McpTool, tool_name
+from agent.mcp.client import McpHub, McpTool, ServerTool, distinct_names, tool_name
 from agent.mcp.config import McpSettings
 from agent.mcp.trust import TRUST, TRUST_FILE, McpTrust
 from agent.tools import ToolRegistry
@@ -151,9 +151,59 @@ def test_a_server_that_exits_or_never_answers_is_said_so(ws: Path, tmp_path: Pat
         hub.close()
 
 
+def test_tool_names_that_collide_get_distinct_names(
+    fake_anthropic: FakeAnthropic, ws: Path, tmp_path: Path
+) -> None:
+    """Names equal once sanitised (servers `tick.ets` and `tick ets`) or once cut at 64 characters (three
+    tools of a server with a long name) each reach the model under a name of its own, and each calls its
+    own server's tool."""
+    tickets = _settings(ws).servers["tickets"]
+    long = "s" * 58  # mcp__sss...s__ is 65 characters: every tool of it cuts to the same 64
+    servers = {
+        "tick.ets": tickets,
+        "tick ets": tickets.model_copy(update={"env": {"TICKETS_USER": "grace"}}),
+        long: tickets.model_copy(update={"env": {"TICKETS_USER": "linus"}}),
+    }
+    trust = McpTrust(tmp_path / TRUST_FILE)
+    for name, config in servers.items():
+        trust.remember(ws, name, config)
+    settings = fast_settings(mcp=McpSettings(servers=servers), verify=False)
+    cut = f"mcp__{long}_"
+    fake_anthropic.enqueue(
+        tool_use("mcp__tick_ets__whoami_2", {}),
+        tool_use(f"{cut[:62]}_3", {}),
+        tool_use(f"{cut[:62]}_2", {"size": 1_200}),
+        done("Read them."),
+    )
+    harness = Harness(fake_anthropic, ws, tmp_path / "runs")
+    result = harness.run(settings=settings)
+    assert result.status in ("no_changes", "proposed"), result.error
+
+    tools = [t for t in fake_anthropic.message_requests[0].body["tools"] if t["name"].startswith("mcp__")]
+    names = [t["name"] for t in tools]
+    assert len(names) == 9 and len(set(names)) == 9 and all(len(name) <= 64 for name in names)
+    assert names[:6] == [
+        "mcp__tick_ets__lookup_ticket",
+        "mcp__tick_ets__big_output",
+        "mcp__tick_ets__whoami",
+        "mcp__tick_ets__lookup_ticket_2",
+        "mcp__tick_ets__big_output_2",
+        "mcp__tick_ets__whoami_2",
+    ]
+    assert names[6:] == [cut, f"{cut[:62]}_2", f"{cut[:62]}_3"]
+    described = {t["name"]: t["description"] for t in tools}
+    assert described["mcp__tick_ets__whoami_2"].startswith("[MCP server tick ets, its tool whoami] ")
+    assert described[f"{cut[:62]}_3"].startswith(f"[MCP server {long}, its tool whoami] ")
+    assert str(harness.tool_results(1)[0]["content"]).endswith("\ngrace")  # the second server's whoami
+    assert str(harness.tool_results(2)[0]["content"]).endswith("\nlinus")
+    assert "x" * 1_200 in str(harness.tool_results(3)[0]["content"])  # big_output of the long one
+
+
 def test_tool_names_are_safe_and_bounded() -> None:
     assert tool_name("my server", "get.item") == "mcp__my_server__get_item"
     assert len(tool_name("s" * 50, "t" * 50)) == 64
+    tools = [ServerTool("a.b", "t", "", {}), ServerTool("a b", "t", "", {}), ServerTool("a_b", "t_2", "", {})]
+    assert distinct_names(tools) == ["mcp__a_b__t", "mcp__a_b__t_2", "mcp__a_b__t_2_2"]
 
 
 def test_approve_ask_asks_the_user_before_each_mcp_call(
