@@ -584,16 +584,28 @@ def test_accept_hunk_at_cursor_takes_the_hunk_under_the_cursor_after_lines_were_
             start_run(wb)
             wait_for_proposal(wb)
             clear_notifications(wb)
-            wb.page.locator(".monaco-editor .view-lines").first.click()
+            palette_command(wb, "agentls: Show Proposal Diff")
+            wb.wait("the diff tab", lambda: wb.page.locator(".monaco-diff-editor").first.is_visible())
+            wb.wait("the proposal's text in the diff", lambda: NEW_DOC in wb.diff_text())
+            # Typed in the file while its diff is open: the tab follows (both sides), as Accept would apply.
+            wb.open_file(STATS)
             wb.page.keyboard.press("Control+Home")
             wb.page.keyboard.type("".join(f"{line}\n" for line in typed))
             wb.page.wait_for_timeout(1500)  # VS Code sends didChange after a pause in typing
             wb.shot("typed-above-the-hunks")
-            palette_command(wb, "agentls: Show Proposal Diff")
-            wb.wait("the diff tab", lambda: wb.page.locator(".monaco-diff-editor").first.is_visible())
-            wb.wait("the proposal's text in the diff", lambda: NEW_DOC in wb.diff_text())
-            # The cursor on the new docstring, on the proposal's side of the diff.
+            wb.page.locator(".tabs-container .tab", has_text="stats.py ↔").first.click()
             modified = wb.page.locator(".monaco-diff-editor .editor.modified")
+            wb.wait(
+                "the typed lines on the proposal's side of the diff",
+                lambda: all(
+                    modified.locator(".view-line", has_text=re.compile(rf"^#\snote\s{i}$")).count()
+                    for i in range(len(typed))
+                ),
+                timeout=20,
+            )
+            wb.shot("diff-follows-the-typed-lines")
+            assert NEW_DOC in wb.diff_text()
+            # The cursor on the new docstring, on the proposal's side of the diff.
             modified.locator(".view-line", has_text="both included").first.click()
             wb.shot("cursor-on-the-docstring-hunk")
             palette_command(wb, "agentls: Accept Hunk at Cursor")

@@ -6,6 +6,10 @@
  * - Show Diff asks the server for the proposal (`agentls/proposal`) and opens `vscode.diff` per file on two
  *   read-only documents of the `agentls-proposal:` scheme, served by this class; their editor title has
  *   Accept and Reject. When a file's diff does not apply to its current text, the patch is shown instead.
+ * - An open diff tab follows the user's text: a pause in typing (`REFRESH_DELAY_MS`) in a file whose diff
+ *   is open recomputes both sides from its text now and the proposal as the server has it now
+ *   (`pure/proposal.ts: liveSidesOf`), so the tab shows what Accept would do. When the diff stops applying,
+ *   the tab shows a note and the patch, and the warning Show Diff gives is said once.
  * - Accept and Reject run the server's commands. On Accept the server sends `workspace/applyEdit`, which
  *   vscode-languageclient applies (VS Code previews it when the edit asks for confirmation); nothing is
  *   written by this extension itself.
@@ -40,7 +44,9 @@ import {
   decodeAddress,
   diffTitle,
   encodeAddress,
+  liveSidesOf,
   notificationText,
+  patchShownText,
   sidesOf,
   type Side,
 } from "./pure/proposal";
@@ -53,6 +59,23 @@ export interface ServerLink {
   request(method: string, params: object): Promise<unknown>;
 }
 
+/** How long typing pauses before an open diff tab follows it. */
+const REFRESH_DELAY_MS = 250;
+
+/** A file's diff tab that follows the user's text. */
+interface LiveTab {
+  readonly proposalId: string;
+  readonly fileUri: vscode.Uri;
+  /** The document the "before" side is (the old path of a rename), as a normalized URI. */
+  readonly source: string;
+  /** The side-by-side diff's "after" document, to tell whether the tab is open. */
+  readonly after: vscode.Uri;
+  /** Whether the diff applied to the user's text when the tab last changed. */
+  readonly applies: boolean;
+  /** Which Show Diff opened it: a refresh started before the next one drops its result. */
+  readonly opened: number;
+}
+
 export class Proposals implements vscode.TextDocumentContentProvider, vscode.Disposable {
   private readonly contents = new Map<string, string>();
   private readonly changed = new vscode.EventEmitter<vscode.Uri>();
@@ -60,6 +83,11 @@ export class Proposals implements vscode.TextDocumentContentProvider, vscode.Dis
   private readonly disposables: { dispose(): unknown }[] = [];
   /** proposalId -> the hunks the user rejected (kept until the proposal is settled). */
   private readonly rejected = new Map<string, Set<string>>();
+  /** The diff tabs that follow the user's text, by proposal and file (`liveKey`). */
+  private readonly live = new Map<string, LiveTab>();
+  private opened = 0;
+  /** Per document (normalized URI): the refresh of its diff tabs that waits for a pause in typing. */
+  private readonly timers = new Map<string, ReturnType<typeof setTimeout>>();
 
   constructor(
     private readonly store: ProposalStore,
@@ -71,7 +99,17 @@ export class Proposals implements vscode.TextDocumentContentProvider, vscode.Dis
       vscode.window.onDidChangeActiveTextEditor((editor) => {
         this.updateDiffContext(editor);
       }),
+      vscode.workspace.onDidChangeTextDocument((event) => {
+        this.onEdit(event);
+      }),
       this.changed,
+      {
+        dispose: () => {
+          this.timers.forEach((timer) => {
+            clearTimeout(timer);
+          });
+        },
+      },
     );
     this.updateDiffContext(vscode.window.activeTextEditor);
   }
@@ -199,16 +237,21 @@ export class Proposals implements vscode.TextDocumentContentProvider, vscode.Dis
     }
     const problems: string[] = [];
     const rejected = this.rejected.get(proposalId) ?? new Set<string>();
+    this.forgetLive(proposalId);
+    const opened = ++this.opened;
     for (const file of details.files) {
       if (file.hunks.length > 0 && file.hunks.every((h) => rejected.has(h.id))) {
         continue; // the user rejected all of this file
       }
-      const current = await currentText(file.oldUri ?? file.uri);
+      const source = file.oldUri ?? file.uri;
+      const current = await currentText(source);
       const sides = sidesOf(file, current);
       const fileUri = vscode.Uri.parse(file.uri);
       if (sides.ok) {
         const before = this.put(proposalId, "before", fileUri, sides.before);
         const after = this.put(proposalId, "after", fileUri, sides.after);
+        const tab = { proposalId, fileUri, source: vscode.Uri.parse(source).toString(), after, opened };
+        this.live.set(liveKey(proposalId, fileUri), { ...tab, applies: true });
         await vscode.commands.executeCommand("vscode.diff", before, after, diffTitle(file), {
           preview: false,
         });
@@ -220,10 +263,68 @@ export class Proposals implements vscode.TextDocumentContentProvider, vscode.Dis
       }
     }
     if (problems.length > 0) {
-      void vscode.window.showWarningMessage(
-        `agentls: showing the patch instead of a side-by-side diff. ${problems.join("; ")}. ` +
-          "Accept asks the server to rebase the change; it refuses rather than overwrite your edits.",
-      );
+      void vscode.window.showWarningMessage(patchShownText(problems));
+    }
+  }
+
+  /** The user edited a document: its open diff tabs follow once the typing pauses. */
+  private onEdit(event: vscode.TextDocumentChangeEvent): void {
+    const source = event.document.uri.toString();
+    if (event.contentChanges.length === 0 || ![...this.live.values()].some((t) => t.source === source)) {
+      return;
+    }
+    clearTimeout(this.timers.get(source));
+    const timer = setTimeout(() => {
+      this.timers.delete(source);
+      void this.refresh(source);
+    }, REFRESH_DELAY_MS);
+    this.timers.set(source, timer);
+  }
+
+  /**
+   * Show the open diff tabs of `source` on its text now, with the proposal as the server has it now
+   * (none once it was accepted or rejected; what is left after a partial accept).
+   */
+  private async refresh(source: string): Promise<void> {
+    const link = this.link();
+    if (link === undefined) {
+      return;
+    }
+    const open = new Set(
+      vscode.window.tabGroups.all
+        .flatMap((group) => group.tabs)
+        .map((tab) => (tab.input instanceof vscode.TabInputTextDiff ? tab.input.modified.toString() : "")),
+    );
+    const tabs = [...this.live].filter(([, t]) => t.source === source && open.has(t.after.toString()));
+    for (const [key, tab] of tabs) {
+      let details: ProposalDetails;
+      try {
+        details = parseProposal(await link.request(Request.proposal, { proposalId: tab.proposalId }));
+      } catch {
+        continue; // settled meanwhile: its tabs close
+      }
+      const fileKey = tab.fileUri.toString();
+      const file = details.files.find((f) => vscode.Uri.parse(f.uri).toString() === fileKey);
+      const current = await currentText(source);
+      const now = this.live.get(key);
+      if (file === undefined || now?.opened !== tab.opened) {
+        continue; // shown again or settled meanwhile
+      }
+      const sides = liveSidesOf(file, current, now.applies);
+      this.put(tab.proposalId, "before", tab.fileUri, sides.before);
+      this.put(tab.proposalId, "after", tab.fileUri, sides.after);
+      this.live.set(key, { ...now, applies: sides.applies });
+      if (sides.warning !== undefined) {
+        void vscode.window.showWarningMessage(sides.warning);
+      }
+    }
+  }
+
+  private forgetLive(proposalId: string): void {
+    for (const [key, tab] of [...this.live]) {
+      if (tab.proposalId === proposalId) {
+        this.live.delete(key);
+      }
     }
   }
 
@@ -388,6 +489,13 @@ export class Proposals implements vscode.TextDocumentContentProvider, vscode.Dis
     if (line === undefined) {
       return { proposalId: address.proposalId, hunks: file.hunks.map((h) => h.id) };
     }
+    if (this.live.get(liveKey(address.proposalId, vscode.Uri.parse(key)))?.applies === false) {
+      void vscode.window.showInformationMessage(
+        "agentls: the proposal's diff no longer applies to your text, so this tab has no hunks to pick. " +
+          "Undo your edit, or accept this file or the proposal: the server rebases it or refuses.",
+      );
+      return undefined;
+    }
     // Where this tab shows the hunks: the server counts lines in the text the proposal was made from.
     const before = this.shown(address.proposalId, "before", key);
     const hunks = before === undefined ? file.hunks : hunksAsShown(file, before);
@@ -494,6 +602,7 @@ export class Proposals implements vscode.TextDocumentContentProvider, vscode.Dis
     }
     this.store.remove(proposalId);
     this.rejected.delete(proposalId);
+    this.forgetLive(proposalId);
     this.onStoreChange();
     await this.closeTabs(proposalId);
     for (const key of [...this.contents.keys()]) {
@@ -550,6 +659,7 @@ export class Proposals implements vscode.TextDocumentContentProvider, vscode.Dis
     ]);
     this.store.clear();
     this.rejected.clear();
+    this.live.clear();
     this.contents.clear();
     this.onStoreChange();
     for (const id of ids) {
@@ -574,6 +684,11 @@ export class Proposals implements vscode.TextDocumentContentProvider, vscode.Dis
       d.dispose();
     }
   }
+}
+
+/** The key of a file of a proposal in `Proposals.live`. */
+function liveKey(proposalId: string, fileUri: vscode.Uri): string {
+  return `${proposalId}\n${fileUri.toString()}`;
 }
 
 /** The file's text as the user has it: the open buffer, else the file on disk; undefined if neither. */

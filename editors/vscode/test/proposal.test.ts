@@ -9,7 +9,9 @@ import {
   encodeAddress,
   isCreated,
   isDeleted,
+  liveSidesOf,
   notificationText,
+  patchShownText,
   sidesOf,
 } from "../src/pure/proposal";
 
@@ -73,6 +75,52 @@ describe("sidesOf", () => {
       diff: "diff --git a/a.py b/b.py\nrename from a.py\nrename to b.py\n",
     });
     assert.deepEqual(sidesOf(renamed, "same\n"), { ok: true, before: "same\n", after: "same\n" });
+  });
+});
+
+describe("liveSidesOf: an open diff tab after the user edited the file", () => {
+  const proposal = file({ diff: DIFF });
+  const base = "def f():\n    pass\n";
+
+  it("shows the proposal on the edited text, with a line typed above the hunk on both sides", () => {
+    const typed = `# typed after the tab opened\n${base}`;
+    assert.deepEqual(liveSidesOf(proposal, typed, true), {
+      before: typed,
+      after: "# typed after the tab opened\ndef f():\n    return 1\n",
+      applies: true,
+      warning: undefined,
+    });
+  });
+
+  it("shows a note and the patch once the diff stops applying, and warns only as it stops", () => {
+    const edited = "def f():\n    raise NotImplementedError\n";
+    const stopped = liveSidesOf(proposal, edited, true);
+    assert.equal(stopped.applies, false);
+    assert.equal(stopped.before, stopped.after);
+    assert.match(
+      stopped.after,
+      /^agentls: the proposal's diff no longer applies to your text of a\.py:\nhunk 1 of 1 .* made\.\n/,
+    );
+    assert.match(stopped.after, /Undo your edit to see the side-by-side diff again/);
+    assert.ok(stopped.after.endsWith(`\n\n${DIFF}`), stopped.after);
+    assert.equal(
+      stopped.warning,
+      patchShownText([
+        "a.py: hunk 1 of 1 (@@ -1,2 +1,2 @@) does not match the current text: the file " +
+          "changed since the proposal was made",
+      ]),
+    );
+    // Typing on while it does not apply: the same note, no new warning.
+    const more = liveSidesOf(proposal, `${edited}# more\n`, false);
+    assert.equal(more.applies, false);
+    assert.equal(more.warning, undefined);
+    // Undone: the side-by-side diff again, without a warning.
+    assert.deepEqual(liveSidesOf(proposal, base, false), {
+      before: base,
+      after: "def f():\n    return 1\n",
+      applies: true,
+      warning: undefined,
+    });
   });
 });
 

@@ -5,6 +5,11 @@
  * `newText`); otherwise "before" is the text the user has now (an open buffer or the file on disk; empty
  * for a file the proposal creates) and "after" is the unified diff applied to it. When the diff no longer
  * applies (the user edited those very lines since the run began), the caller shows the patch itself.
+ *
+ * An open diff tab follows the user's text (`liveSidesOf`): after a pause in typing in the file, the
+ * caller recomputes both sides from its text then. Once the diff stops applying, both sides show a note and the patch instead (the tab stays
+ * open, so the user's typing is not interrupted by a new tab), and the warning is said once, when it
+ * stops, not at every keystroke.
  */
 
 import type { ProposalFile } from "./protocol";
@@ -63,6 +68,43 @@ export function sidesOf(file: ProposalFile, current: string | undefined): Sides 
   }
   const applied = applyPatch(before, patch);
   return applied.ok ? { ok: true, before, after: applied.text } : { ok: false, message: applied.message };
+}
+
+/** The warning said when a file's diff is shown as its patch (`problems`: "file: why" per file). */
+export function patchShownText(problems: readonly string[]): string {
+  return (
+    `agentls: showing the patch instead of a side-by-side diff. ${problems.join("; ")}. ` +
+    "Accept asks the server to rebase the change; it refuses rather than overwrite your edits."
+  );
+}
+
+/** What an open diff tab shows of a file after the user edited it. */
+export interface LiveSides {
+  readonly before: string;
+  readonly after: string;
+  /** Whether the diff applies to the user's text (else both sides hold the note and the patch). */
+  readonly applies: boolean;
+  /** The warning to say now: only when the diff just stopped applying. */
+  readonly warning: string | undefined;
+}
+
+/**
+ * The sides of `file`'s open diff tab on the user's `current` text. `applied` is whether the tab's
+ * diff applied until now: the warning comes once, as it stops applying.
+ */
+export function liveSidesOf(file: ProposalFile, current: string | undefined, applied: boolean): LiveSides {
+  const sides = sidesOf(file, current);
+  if (sides.ok) {
+    return { before: sides.before, after: sides.after, applies: true, warning: undefined };
+  }
+  const name = baseName(file.uri);
+  const note =
+    `agentls: the proposal's diff no longer applies to your text of ${name}:\n${sides.message}.\n` +
+    "Accept asks the server to rebase the change; it refuses rather than overwrite your edits.\n" +
+    "Undo your edit to see the side-by-side diff again. The proposal's patch:\n\n";
+  const text = note + file.diff;
+  const warning = applied ? patchShownText([`${name}: ${sides.message}`]) : undefined;
+  return { before: text, after: text, applies: false, warning };
 }
 
 export interface VirtualAddress {

@@ -8,8 +8,9 @@
  * is accepted (then only the hunks not rejected are sent, and the rejected rest is dropped).
  *
  * The server counts a hunk's lines in the text the proposal was made from; the diff tab shows the
- * proposal on the user's text as it was when the tab opened (lines typed above a hunk since the run
- * began push it down, the server rebases it when it is accepted). `hunksAsShown` moves the hunks to
+ * proposal on the user's text as it is now (the tab follows the user's edits, `proposal.ts:
+ * liveSidesOf`; lines typed above a hunk since the run began push it down, the server rebases it when it
+ * is accepted). `hunksAsShown` moves the hunks to
  * where the tab shows them, so the hunk at the cursor is the one under it.
  */
 
