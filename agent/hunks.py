@@ -16,14 +16,18 @@ with `str.splitlines`, whose lines make a diff that no tool applies).
 ``return``), so, for example, a one-line change near the end of a long file can show as a whole function
 replaced. The lines both sides share at the start and at the end are set aside first: they belong to a
 longest common subsequence anyway, and most changes are local, so the matcher sees only the middle.
-Without autojunk the matcher's work grows with the pairs of equal lines it compares (a file of thousands
-of lines changed in many places: tens of seconds); past `WORK_BUDGET` it stops, and the same lines are
-matched again with autojunk on, difflib's default, which is fast. The choice depends only on the two
-texts, so every caller gets the same hunks for the same change. Pure.
+The middle is then cut at anchors, as git's patience diff does: the lines found exactly once on each
+side, in the longest run that keeps their order on both; difflib matches only the lines between two
+anchors (a few edits of a 5,000-line file: milliseconds, against 0.3 s for difflib over the whole
+middle). Without autojunk the matcher's work grows with the pairs of equal lines it compares (a file of
+thousands of lines changed in many places: tens of seconds); past `WORK_BUDGET`, counted over all the
+pieces, it stops, and the middle is matched again with autojunk on, difflib's default, which is fast.
+The choice depends only on the two texts, so every caller gets the same hunks for the same change. Pure.
 """
 
 from __future__ import annotations
 
+import bisect
 import difflib
 import logging
 from collections import Counter
@@ -59,6 +63,15 @@ class _OverBudget(Exception):
     """The matcher without autojunk used up its budget."""
 
 
+class _Budget:
+    """The line comparisons the matcher may still make, shared by the segments of one diff."""
+
+    __slots__ = ("left",)
+
+    def __init__(self, left: int) -> None:
+        self.left = left
+
+
 class _BudgetedMatcher(difflib.SequenceMatcher[str]):
     """A `SequenceMatcher` without autojunk that gives up with `_OverBudget` once its work passes `budget`.
 
@@ -66,26 +79,119 @@ class _BudgetedMatcher(difflib.SequenceMatcher[str]):
     ``a[alo:ahi]`` looks at most at every place in `b` of each of those lines (its inner loop), which the
     prefix sums of those counts give in one subtraction."""
 
-    def __init__(self, a: Sequence[str], b: Sequence[str], budget: int) -> None:
+    def __init__(self, a: Sequence[str], b: Sequence[str], budget: _Budget) -> None:
         super().__init__(None, a, b, autojunk=False)
         counts = Counter(b)
         self._size = len(a)
         self._work = list(accumulate((counts[line] for line in a), initial=0))
-        self._left = budget
+        self._budget = budget
 
     def find_longest_match(
         self, alo: int = 0, ahi: int | None = None, blo: int = 0, bhi: int | None = None
     ) -> difflib.Match:
         top = self._size if ahi is None else ahi
-        self._left -= self._work[top] - self._work[alo]
-        if self._left < 0:
+        self._budget.left -= self._work[top] - self._work[alo]
+        if self._budget.left < 0:
             raise _OverBudget
         return super().find_longest_match(alo, top, blo, bhi)
 
 
+Block = tuple[int, int, int]
+"""``(i, j, n)``: ``old[i:i + n] == new[j:j + n]``, as `difflib.SequenceMatcher.get_matching_blocks`."""
+
+
+def _anchors(old: Sequence[str], new: Sequence[str], alo: int, ahi: int, blo: int, bhi: int) -> list[Block]:
+    """The lines found exactly once in ``old[alo:ahi]`` and once in ``new[blo:bhi]`` that keep their order
+    on both sides (the longest such run, by patience sorting), as one-line blocks."""
+    in_old = Counter(old[alo:ahi])
+    in_new = Counter(new[blo:bhi])
+    where: dict[str, int] = {}
+    for j in range(blo, bhi):
+        line = new[j]
+        if in_new[line] == 1 and in_old[line] == 1:
+            where[line] = j
+    pairs = [(i, where[old[i]]) for i in range(alo, ahi) if old[i] in where]
+    if not pairs:
+        return []
+    # Longest increasing run of the new positions, in the old order: piles of patience sorting.
+    tops: list[int] = []  # new position on top of each pile
+    top_pair: list[int] = []  # index in `pairs` on top of each pile
+    previous = [-1] * len(pairs)
+    for k, (_, j) in enumerate(pairs):
+        pile = bisect.bisect_left(tops, j)
+        if pile:
+            previous[k] = top_pair[pile - 1]
+        if pile == len(tops):
+            tops.append(j)
+            top_pair.append(k)
+        else:
+            tops[pile], top_pair[pile] = j, k
+    chain: list[Block] = []
+    k = top_pair[-1]
+    while k >= 0:
+        chain.append((pairs[k][0], pairs[k][1], 1))
+        k = previous[k]
+    chain.reverse()
+    return chain
+
+
+def _matching_blocks(old: Sequence[str], new: Sequence[str], budget: _Budget) -> list[Block]:
+    """The lines `old` and `new` share, as blocks in order: anchored on lines found once on each side (git's
+    patience diff), and between those anchors matched by difflib without autojunk, within `budget`."""
+    blocks: list[Block] = []
+    todo = [(0, len(old), 0, len(new))]
+    while todo:
+        alo, ahi, blo, bhi = todo.pop()
+        while alo < ahi and blo < bhi and old[alo] == new[blo]:
+            blocks.append((alo, blo, 1))
+            alo, blo = alo + 1, blo + 1
+        while alo < ahi and blo < bhi and old[ahi - 1] == new[bhi - 1]:
+            ahi, bhi = ahi - 1, bhi - 1
+            blocks.append((ahi, bhi, 1))
+        if alo == ahi or blo == bhi:
+            continue
+        anchors = _anchors(old, new, alo, ahi, blo, bhi)
+        if not anchors:
+            matcher = _BudgetedMatcher(old[alo:ahi], new[blo:bhi], budget)
+            blocks += [(alo + i, blo + j, n) for i, j, n in matcher.get_matching_blocks() if n]
+            continue
+        for i, j, _ in anchors:
+            todo.append((alo, i, blo, j))
+            blocks.append((i, j, 1))
+            alo, blo = i + 1, j + 1
+        todo.append((alo, ahi, blo, bhi))
+    return blocks
+
+
+def _opcodes(blocks: list[Block], old_size: int, new_size: int) -> list[Opcode]:
+    """Opcodes from matching blocks, as `difflib.SequenceMatcher.get_opcodes` makes them (adjacent blocks
+    joined first)."""
+    opcodes: list[Opcode] = []
+    i = j = 0
+    for bi, bj, size in [*_joined(blocks), (old_size, new_size, 0)]:
+        tag = "replace" if i < bi and j < bj else "delete" if i < bi else "insert" if j < bj else ""
+        if tag:
+            opcodes.append((tag, i, bi, j, bj))
+        if size:
+            opcodes.append(("equal", bi, bi + size, bj, bj + size))
+        i, j = bi + size, bj + size
+    return opcodes
+
+
+def _joined(blocks: list[Block]) -> list[Block]:
+    out: list[Block] = []
+    for i, j, n in sorted(blocks):
+        if out and out[-1][0] + out[-1][2] == i and out[-1][1] + out[-1][2] == j:
+            last = out[-1]
+            out[-1] = (last[0], last[1], last[2] + n)
+        else:
+            out.append((i, j, n))
+    return out
+
+
 def _middle_opcodes(old: Sequence[str], new: Sequence[str], budget: int) -> list[Opcode]:
     try:
-        return list(_BudgetedMatcher(old, new, budget).get_opcodes())
+        return _opcodes(_matching_blocks(old, new, _Budget(budget)), len(old), len(new))
     except _OverBudget:
         log.debug(
             "line diff of %d and %d lines is over the work budget; matching with difflib's autojunk",
@@ -98,6 +204,13 @@ def _middle_opcodes(old: Sequence[str], new: Sequence[str], budget: int) -> list
 def line_opcodes(old: Sequence[str], new: Sequence[str], *, budget: int = WORK_BUDGET) -> list[Opcode]:
     """The opcodes turning the lines `old` into the lines `new` (see the module docstring), in order,
     covering both; two equal sequences give one ``equal`` opcode (none when both are empty)."""
+    if not old and not new:
+        return []
+    return _opcodes(_joined(_head_and_tail(old, new, budget)), len(old), len(new))
+
+
+def _head_and_tail(old: Sequence[str], new: Sequence[str], budget: int) -> list[Block]:
+    """The matching blocks of `line_opcodes`: the lines shared at both ends, then the middle's."""
     shorter = min(len(old), len(new))
     head = 0
     while head < shorter and old[head] == new[head]:
@@ -106,13 +219,11 @@ def line_opcodes(old: Sequence[str], new: Sequence[str], *, budget: int = WORK_B
     while tail < shorter - head and old[len(old) - 1 - tail] == new[len(new) - 1 - tail]:
         tail += 1
     old_end, new_end = len(old) - tail, len(new) - tail
-    opcodes: list[Opcode] = [("equal", 0, head, 0, head)] if head else []
-    if head < old_end or head < new_end:
+    blocks: list[Block] = [(0, 0, head), (old_end, new_end, tail)]
+    if head < old_end and head < new_end:
         middle = _middle_opcodes(old[head:old_end], new[head:new_end], budget)
-        opcodes += [(tag, i1 + head, i2 + head, j1 + head, j2 + head) for tag, i1, i2, j1, j2 in middle]
-    if tail:
-        opcodes.append(("equal", old_end, len(old), new_end, len(new)))
-    return opcodes
+        blocks += [(i1 + head, j1 + head, i2 - i1) for tag, i1, i2, j1, _ in middle if tag == "equal"]
+    return [block for block in blocks if block[2]]
 
 
 def _groups(opcodes: list[Opcode], context: int) -> Iterator[list[Opcode]]:

@@ -75,13 +75,32 @@ def test_a_long_file_is_matched_without_autojunk() -> None:
 
 
 def test_past_the_work_budget_the_lines_are_matched_with_autojunk() -> None:
-    old = handlers(30)
-    new = [line.replace("v", "value") for line in old[:-1]] + ["// end\n"]  # no line shared at the ends
+    # Lines of four kinds only: no line is found once on a side to anchor on, so difflib matches all of it.
+    rng = random.Random(5)
+    kinds = ["}\n", "\n", "\treturn nil\n", "\tif err != nil {\n"]
+    old = [rng.choice(kinds) for _ in range(600)]
+    new = list(old)
+    for at in (50, 300, 550):
+        new[at] = "\t// changed\n"
+    new[0], new[-1] = "// start\n", "// end\n"  # no line shared at the ends
     unbounded = difflib.SequenceMatcher(None, old, new, autojunk=False).get_opcodes()
     assert line_opcodes(old, new) == unbounded
     with_autojunk = difflib.SequenceMatcher(None, old, new).get_opcodes()
     assert with_autojunk != unbounded
     assert line_opcodes(old, new, budget=1000) == with_autojunk
+
+
+def test_few_edits_of_a_5000_line_file_take_milliseconds() -> None:
+    # Without anchors difflib took 0.3 s here (BENCHMARKS.md, "Line diffs"): the editors ask for the
+    # hunks each time the user pauses typing in a file with an open proposal.
+    old = handlers(556)[:5000]
+    new = list(old)
+    for at in (100, 2494, 4897):
+        new[at] = new[at].replace("load", "fetch")
+    started = time.perf_counter()
+    for _ in range(5):
+        line_opcodes(old, new)
+    assert (time.perf_counter() - started) / 5 < 0.1
 
 
 def test_the_work_on_a_5000_line_file_changed_everywhere_is_bounded() -> None:
