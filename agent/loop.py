@@ -151,7 +151,8 @@ EventKind = Literal[
 """Kinds of `AgentEvent`. Team runs (`agent.team`) add "handoff" (data: role, node, handoff, document,
 markdown), "todo" (data: items, each id, text, status) and "role" (data: role, node, state: started,
 finished or failed). "warning" is something the user should know and act on (data: subject, e.g.
-"interpreter": no project environment was found and a fallback Python runs the tests)."""
+"interpreter": no project environment was found and a fallback Python runs the tests; "mcp_server": an
+MCP server could not start, and its tools are left out)."""
 
 _CUT_OFF = (
     "Your reply was cut off at the output token limit. Continue from where you stopped, in smaller steps."
@@ -311,6 +312,8 @@ class Agent:
         self.recorder = Recorder(transcript)
         self.run_id = transcript.run_id if transcript is not None else new_run_id()
         self.budget = settings.budget()
+        self._tool_notes: list[str] = []
+        """What the model is told with its task of the tools it will miss (an MCP server that failed)."""
         self.resources = ToolResources.create(
             settings,
             overlay,
@@ -323,6 +326,7 @@ class Agent:
             recorder=self.recorder,
             state_dir=transcript.directory.parent if transcript is not None else None,
             interpreter=interpreter,
+            on_warning=self._warn,
         )
         self.verifier = self.resources.verifier
         self._asked_interpreter = interpreter is None
@@ -650,8 +654,21 @@ class Agent:
                 dropped=context.dropped,
                 notes=list(context.notes),
             )
-        prompt = self.role.first_turn(render_task_prompt(task, context), edits_allowed=task.edits_allowed)
+        task_prompt = render_task_prompt(task, context) + self._notes_for_model()
+        prompt = self.role.first_turn(task_prompt, edits_allowed=task.edits_allowed)
         self.messages = [{"role": "user", "content": prompt}]
+
+    def _warn(self, subject: str, message: str, note: str) -> None:
+        """`ToolResources.on_warning`: the user is told by the "warning" event (the tool set recorded it);
+        the model by `note`, with its task."""
+        log.info("run %s: %s", self.run_id, message)  # the event shows it (a WARNING log would repeat it)
+        self._emit("warning", message, subject=subject)
+        if note:
+            self._tool_notes.append(note)
+
+    def _notes_for_model(self) -> str:
+        """The tool notes as lines of the first user turn (or of the note of a resumed run)."""
+        return "".join(f"\nNote: {note}\n" for note in self._tool_notes)
 
     def _restore(self, state: RunState) -> None:
         """Carry on from a saved run: its files onto the overlay, its conversation, its counters."""
@@ -685,6 +702,7 @@ class Agent:
                 "files hold the user's text now and your earlier changes to them are gone. View them and "
                 "redo what the task still needs.)"
             )
+        note += self._notes_for_model().rstrip("\n")
         if not messages:
             raise ToolAbort(f"run {state.run_id} has no conversation to resume; start a new run")
         last = messages[-1]

@@ -101,7 +101,7 @@ class RunEvent:
     message: str | None = omit_none()
     """A warning's text (what happened and what to do)."""
     subject: str | None = omit_none()
-    """What a warning is about ("interpreter")."""
+    """What a warning is about ("interpreter", "mcp_server")."""
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,12 @@
 enabled server concurrently (stdio: the SDK's `stdio_client` spawns the process; HTTP: its streamable
 HTTP client), each in its own task that holds the transport and the `ClientSession` open until `close()`
 (the SDK's anyio task groups must be entered and left in one task). A server that cannot start within
-`McpSettings.start_timeout` is logged and left out of the run (`failures` says why); the others work.
+`McpSettings.start_timeout` is left out of the run and the others work; `failures` holds a `StartFailure`
+for it: what failed (its command was not found, it exited before listing its tools, it did not answer
+within the start timeout, the URL could not be reached...), the last lines a stdio server wrote on
+stderr (its stderr still reaches ours as before; values of its ``env`` and ``headers`` are masked), and
+what to do. `mcp_tools` hands each to `on_failure`, which the tool set turns into a transcript record
+and a warning of the run (`agent.tools.toolset`); without one it is logged as a warning.
 
 `McpTool` is one server tool as seen by the model: named ``mcp__SERVER__TOOL`` (characters outside
 ``[A-Za-z0-9_-]`` become ``_``, at most 64; `distinct_names` gives a name that would repeat an earlier
@@ -24,9 +29,12 @@ have effects of its own in the world: that is what the approval policy is for.
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import logging
+import os
 import re
+import shlex
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
@@ -37,7 +45,7 @@ from typing import Any
 from agent.mcp.config import McpServerSettings, McpSettings
 from agent.tools import CustomTool, ToolError, ToolResult, one_line
 
-__all__ = ["McpHub", "McpTool", "ServerTool", "distinct_names", "tool_name"]
+__all__ = ["McpHub", "McpTool", "ServerTool", "StartFailure", "distinct_names", "mcp_tools", "tool_name"]
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +105,141 @@ def distinct_names(tools: Sequence[ServerTool]) -> list[str]:
     return names
 
 
+@dataclass(frozen=True)
+class StartFailure:
+    """Why a server did not start, for the user (`message`) and the model (`note`)."""
+
+    server: str
+    reason: str
+    """What failed, in one line: "its command `npx` was not found", "it did not start and list its tools
+    within 30 s (mcp.start_timeout)"..."""
+    stderr: str = ""
+    """The last lines the server wrote on stderr (one line; "" for none or an HTTP server)."""
+    advice: str = ""
+    """What the user can do about it."""
+
+    @property
+    def message(self) -> str:
+        said = f"; its stderr ended with: {self.stderr}" if self.stderr else ""
+        return (
+            f"The MCP server `{self.server}` could not start: {self.reason}{said}. Its tools are left out "
+            f"of this run. {self.advice}"
+        ).strip()
+
+    @property
+    def note(self) -> str:
+        """The model's line about it: the tools it may expect are not there, and why."""
+        return (
+            f"The MCP server `{self.server}` could not start ({self.reason}), so its tools "
+            f"(mcp__{_UNSAFE.sub('_', self.server)}__*) are not available in this run: do without them."
+        )
+
+    def record(self) -> dict[str, str]:
+        """The fields of its transcript record."""
+        return {"server": self.server, "reason": self.reason, "stderr": self.stderr, "advice": self.advice}
+
+
+class _StderrTail:
+    """A stdio server's stderr: passed on to ours as the SDK did, its last lines kept for a failure."""
+
+    def __init__(self) -> None:
+        read, write = os.pipe()
+        self.writer = os.fdopen(write, "w")
+        """The server's stderr (the SDK's `errlog`); closed here once the server was spawned."""
+        self._reader = os.fdopen(read, "rb", buffering=0)
+        self._lines: collections.deque[bytes] = collections.deque(maxlen=20)
+        self._thread = threading.Thread(target=self._pump, name="agentls-mcp-stderr", daemon=True)
+        self._thread.start()
+
+    def _pump(self) -> None:
+        partial = b""
+        with self._reader:
+            while chunk := self._reader.read(4096):
+                try:
+                    os.write(2, chunk)
+                except OSError:
+                    pass
+                *lines, partial = (partial + chunk).split(b"\n")
+                self._lines.extend(lines)
+                partial = partial[-4096:]
+        if partial:
+            self._lines.append(partial)
+
+    def spawned(self) -> None:
+        """The server's process holds its copy of the pipe (or none was made): ours goes, so that the
+        reader ends when the server does."""
+        self.writer.close()
+
+    def text(self, wait: float) -> str:
+        """The last non-empty lines, joined with " | ", at most 400 characters (their ends kept); waits
+        up to `wait` seconds for a server that exited to have said everything."""
+        self._thread.join(wait)
+        lines = [" ".join(line.decode("utf-8", "replace").split()) for line in list(self._lines)]
+        return " | ".join(line for line in lines if line)[-400:]
+
+
+def _mask(text: str, config: McpServerSettings) -> str:
+    """`text` without the values of the server's ``env`` and ``headers`` (tokens a server may print): whole
+    values, and the words of a header's (``Bearer TOKEN``), of 6 characters or more."""
+    headers = config.headers.values()
+    parts = {*config.env.values(), *headers, *(word for value in headers for word in value.split())}
+    parts = {part for part in parts if len(part) >= 6}
+    for part in sorted(parts, key=len, reverse=True):
+        text = text.replace(part, "[redacted]")
+    return text
+
+
+def _leaf(error: BaseException) -> BaseException:
+    """The first exception inside (nested) exception groups: the SDK's task groups wrap the real one."""
+    while isinstance(error, BaseExceptionGroup) and error.exceptions:
+        error = error.exceptions[0]
+    return error
+
+
+def _failure(
+    name: str, config: McpServerSettings, error: BaseException, stderr: str, timeout: float
+) -> StartFailure:
+    """What to tell of `error`, raised while `name` started."""
+    error = _leaf(error)
+    table = f"[mcp.servers.{name}]"
+    if config.url is not None:
+        where = _mask(config.url, config)
+        if isinstance(error, TimeoutError):
+            reason = str(error) or f"it did not answer within {timeout:g} s (mcp.start_timeout)"
+        else:
+            reason = (
+                f"{where} did not answer as an MCP server ({type(error).__name__}: {one_line(error, 200)})"
+            )
+        advice = f"Check that the server is running at {where}, and `url` and `headers` of {table}."
+        return StartFailure(name, _mask(reason, config), "", advice)
+    command = f"`{config.command}`"
+    line = _mask(one_line(shlex.join([str(config.command), *config.args]), 160), config)
+    run_it = f"Run `{line}` in a terminal to see what it says, and fix {table} in the settings."
+    missing = getattr(error, "filename", None)
+    if isinstance(error, TimeoutError):
+        reason = str(error) or f"it did not start and list its tools within {timeout:g} s (mcp.start_timeout)"
+        advice = (
+            f"If it is only slow to start (npx and uvx download on first use), raise mcp.start_timeout "
+            f"(now {timeout:g} s); else {run_it[0].lower()}{run_it[1:]}"
+        )
+    elif isinstance(error, FileNotFoundError) and missing is not None and str(missing) == config.cwd:
+        reason = f"its working folder `{config.cwd}` does not exist"
+        advice = f"Give an existing folder as `cwd` in {table}."
+    elif isinstance(error, FileNotFoundError):
+        reason = f"its command {command} was not found"
+        advice = f"Install it, or give `command` in {table} as a full path."
+    elif isinstance(error, PermissionError):
+        reason = f"its command {command} cannot be run (permission denied)"
+        advice = f"Make it executable, or give the right `command` in {table}."
+    elif getattr(getattr(error, "error", None), "code", None) == _CONNECTION_CLOSED:
+        reason = "it exited (or closed its output) before it listed its tools"
+        advice = run_it
+    else:
+        reason = f"{type(error).__name__}: {one_line(error, 200)}"
+        advice = run_it
+    return StartFailure(name, _mask(reason, config), _mask(stderr, config), advice)
+
+
 def _http_client() -> Any:
     try:
         from mcp.client.streamable_http import streamable_http_client
@@ -115,7 +258,9 @@ class McpHub:
         self.settings = settings
         self.root = Path(root)
         self.tools: list[ServerTool] = []
-        self.failures: dict[str, str] = {}
+        self.failures: dict[str, StartFailure] = {}
+        """Servers that did not start, and why (in the order of the settings)."""
+        self._stderr: dict[str, _StderrTail] = {}
         self.stopped: dict[str, str] = {}
         """Servers that exited during the run, with what a call of their tools answers."""
         self._sessions: dict[str, Any] = {}
@@ -128,7 +273,7 @@ class McpHub:
 
     # -- starting --------------------------------------------------------------------------------------
 
-    def _transport(self, config: McpServerSettings) -> Any:
+    def _transport(self, config: McpServerSettings, stderr: _StderrTail | None) -> Any:
         if config.url is not None:
             if config.headers:
                 import httpx
@@ -147,7 +292,7 @@ class McpHub:
             env={**get_default_environment(), **config.env},
             cwd=config.cwd or str(self.root),
         )
-        return stdio_client(params)
+        return stdio_client(params, errlog=stderr.writer) if stderr is not None else stdio_client(params)
 
     async def _serve(
         self, name: str, config: McpServerSettings, ready: asyncio.Future[list[ServerTool]]
@@ -155,9 +300,16 @@ class McpHub:
         from mcp import ClientSession
 
         stop = self._stops[name]
+        stderr = _StderrTail() if config.url is None else None
+        if stderr is not None:
+            self._stderr[name] = stderr
         try:
             async with AsyncExitStack() as stack:
-                streams = await stack.enter_async_context(self._transport(config))
+                try:
+                    streams = await stack.enter_async_context(self._transport(config, stderr))
+                finally:
+                    if stderr is not None:
+                        stderr.spawned()
                 session = await stack.enter_async_context(ClientSession(streams[0], streams[1]))
                 await session.initialize()
                 listed = await session.list_tools()
@@ -207,9 +359,14 @@ class McpHub:
             try:
                 self.tools.extend(future.result(self.settings.start_timeout + 5))
             except Exception as error:
-                message = one_line(f"{type(error).__name__}: {error}", 300)
-                self.failures[name] = message
-                log.warning("the MCP server %s could not start (%s); its tools are left out", name, message)
+                tail = self._stderr.get(name)
+                # A server that exited has said everything once its stderr closes; one that hangs has not.
+                stderr = (
+                    tail.text(0.0 if isinstance(error, TimeoutError) else 1.0) if tail is not None else ""
+                )
+                config = self.settings.servers[name]
+                failure = _failure(name, config, error, stderr, self.settings.start_timeout)
+                self.failures[name] = failure  # mcp_tools reports it
         return list(self.tools)
 
     # -- calling ---------------------------------------------------------------------------------------
@@ -329,12 +486,27 @@ class McpTool(CustomTool):
         self.hub.close()
 
 
-def mcp_tools(settings: McpSettings, root: Path, *, approve: Approve | None = None) -> list[McpTool]:
-    """Start the configured servers and return their tools (none when no server is configured)."""
+def mcp_tools(
+    settings: McpSettings,
+    root: Path,
+    *,
+    approve: Approve | None = None,
+    on_failure: Callable[[StartFailure], None] | None = None,
+) -> list[McpTool]:
+    """Start the configured servers and return their tools (none when no server is configured). Each
+    server that did not start goes to `on_failure` (None: logged as a warning)."""
     if not any(server.enabled for server in settings.servers.values()):
         return []
     hub = McpHub(settings, root)
     started = hub.start()
+    for failure in hub.failures.values():
+        if on_failure is None:
+            log.warning("%s", failure.message)
+            continue
+        try:
+            on_failure(failure)
+        except Exception:  # telling of it must not cost the servers that did start
+            log.exception("reporting that the MCP server %s could not start failed", failure.server)
     tools = [
         McpTool(hub, tool, approve=approve, name=name)
         for tool, name in zip(started, distinct_names(started), strict=True)

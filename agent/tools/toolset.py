@@ -4,7 +4,11 @@
 built from `CATALOG` (tool name -> builder). A read-only role, or a task that may not edit (a question),
 gets the editor in view-only mode; a read-only role also gets no tool that can change the overlay (bash).
 `ToolResources` holds what the tools share for one run: the overlay, the sandbox, the verifier (built by
-`ToolResources.create`, also used by the loop to verify the change), the index, the `ask_user` callback.
+`ToolResources.create`, also used by the loop to verify the change), the index, the `ask_user` callback,
+and `on_warning`, through which the tool set tells the run what the user should know: an MCP server that
+could not start is a ``decision`` record of the transcript (kind ``mcp_server_failed``: server, reason,
+stderr, advice, message) and a warning (subject ``mcp_server``) that the loop shows the user and notes
+for the model.
 
 `describe_call(name, input)` shows a call in one line by tool name alone, for transcripts read back
 after the run (`agentls runs ID`).
@@ -36,6 +40,7 @@ from agent.verify import VerificationResult, Verifier
 if TYPE_CHECKING:
     from agent.config import AgentSettings
     from agent.interpreter import Interpreter
+    from agent.mcp.client import StartFailure
     from agent.overlay import Overlay
     from agent.ports import CodeIndex, Sandbox
     from agent.recorder import Recorder
@@ -44,6 +49,10 @@ if TYPE_CHECKING:
 __all__ = ["CATALOG", "ToolResources", "describe_call", "toolset"]
 
 log = logging.getLogger(__name__)
+
+
+Warn = Callable[[str, str, str], None]
+"""`ToolResources.on_warning`: (subject, message for the user, note for the model)."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +77,10 @@ class ToolResources:
     """The run's todo list (`agent.tools.todo`); the loop saves it, shows it and condenses with it."""
     host: DelegateHost | None = None
     """The agent the `delegate` tool runs sub-agents for (`agent.tools.delegate`); None: no delegation."""
+    on_warning: Warn | None = None
+    """Something the user should know and act on, found while the tools start: `(subject, message,
+    note)`, `note` being what the model is told of it ("" for nothing). The loop emits it as a "warning"
+    event. None: it is logged."""
 
     @classmethod
     def create(
@@ -84,6 +97,7 @@ class ToolResources:
         recorder: Recorder | None = None,
         state_dir: Path | None = None,
         interpreter: Interpreter | None = None,
+        on_warning: Warn | None = None,
     ) -> ToolResources:
         """Resources with a new `Verifier` on `overlay` and `sandbox` (`interpreter`: the project's
         Python when the caller knows it; None: the verifier asks)."""
@@ -108,6 +122,7 @@ class ToolResources:
             on_verification,
             recorder,
             state_dir,
+            on_warning=on_warning,
         )
 
 
@@ -232,7 +247,17 @@ def _mcp_tools(resources: ToolResources) -> list[Tool]:
     root = resources.overlay.root
     settings = trusted_servers(settings, root, trust=trust, ask=resources.ask, recorder=resources.recorder)
     approve = _approver(resources) if resources.settings.approve == "ask" else None
-    return list(mcp_tools(settings, root, approve=approve))
+    return list(mcp_tools(settings, root, approve=approve, on_failure=lambda f: _mcp_failed(resources, f)))
+
+
+def _mcp_failed(resources: ToolResources, failure: StartFailure) -> None:
+    """A server that did not start: in the transcript, and a warning of the run (else a log line)."""
+    if resources.recorder is not None:
+        resources.recorder.decision("mcp_server_failed", **failure.record(), message=failure.message)
+    if resources.on_warning is not None:
+        resources.on_warning("mcp_server", failure.message, failure.note)
+    else:
+        log.warning("%s", failure.message)
 
 
 ALLOW, DENY = "Allow", "Deny"

@@ -638,6 +638,8 @@ def _show_run(run: RunRecord) -> None:
             if record.get("manifest_error"):
                 state += f"; the manifest was not changed: {_first_line(record.get('manifest_error'), 160)}"
             echo(f"  install {record.get('requirement')}: {installed}{where}{state}")
+        elif record.type == "decision" and record.get("kind") == "mcp_server_failed":
+            echo(f"  warning: {record.get('message')}")
         elif record.type == "approval":
             verdict = "approved" if record.get("approved") else "refused"
             echo(f"  approval ({record.get('subject')}) {record.get('detail')}: {verdict}")

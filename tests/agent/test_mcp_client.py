@@ -1,24 +1,33 @@
 """The MCP client: a real MCP stdio server process (tests/fakes/mcp_tickets_server.py, written with the
 `mcp` SDK) configured in ``agentls.toml``, whose tool the fake model calls during a run; names, size cap,
-error results, a server that cannot start, and the processes stopped after the run; the trust question
+error results, a server that cannot start (said to the user, the transcript and the model), names that
+collide, and the processes stopped after the run; the trust question
 before a workspace's server first starts (`agent.mcp.trust`)."""
 
 from __future__ import annotations
 
+import io
+import logging
 import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from lsprotocol import types
+from rich.console import Console
 
 from agent.mcp.client import McpHub, McpTool, ServerTool, distinct_names, tool_name
 from agent.mcp.config import McpSettings
 from agent.mcp.trust import TRUST, TRUST_FILE, McpTrust
 from agent.tools import ToolRegistry
+from agent.transcript import load_run
+from server.cli.agent import _Printer, _show_run
+from server.features.runs.manager import RUN_EVENT, Run
 from server.settings import load_settings
 from tests.agent.agent_harness import Harness, copy_workspace, done, fast_settings
 from tests.fakes.anthropic_server import FakeAnthropic, text, tool_use, turn
+from tests.server.test_proposals import PlainEditor, manager_with
 
 SERVER = Path(__file__).resolve().parents[1] / "fakes" / "mcp_tickets_server.py"
 TOML = f"""\
@@ -139,9 +148,8 @@ def test_a_server_that_exits_or_never_answers_is_said_so(ws: Path, tmp_path: Pat
     hub = McpHub(McpSettings(servers=servers, start_timeout=3), ws)
     try:
         registry = ToolRegistry(McpTool(hub, t) for t in hub.start())
-        assert hub.failures == {
-            "mute": "TimeoutError: it did not start and list its tools within 3 s (mcp.start_timeout)"
-        }
+        reasons = {name: failure.reason for name, failure in hub.failures.items()}
+        assert reasons == {"mute": "it did not start and list its tools within 3 s (mcp.start_timeout)"}
         crashed = registry.execute("mcp__crashy__crash", {})
         assert crashed.is_error and "the MCP server crashy stopped during a call of crash" in crashed.content
         later = registry.execute("mcp__crashy__whoami", {})
@@ -149,6 +157,87 @@ def test_a_server_that_exits_or_never_answers_is_said_so(ws: Path, tmp_path: Pat
         assert registry.execute("mcp__tickets__whoami", {}).content.endswith("\nada")
     finally:
         hub.close()
+
+
+def test_a_server_that_cannot_start_is_said_to_the_user_the_transcript_and_the_model(
+    fake_anthropic: FakeAnthropic,
+    ws: Path,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A server that exits at start (its stderr says why) and one that never answers: each is a "warning"
+    event of the run (which `agentls run` prints and the language server sends to the editor) saying what
+    failed and what to do, an `mcp_server_failed` record of the transcript, a line of `agentls runs ID`,
+    and a note to the model with its task; the healthy server's tools are there. The values of the
+    server's env show in none of these."""
+    tickets = _settings(ws).servers["tickets"]
+    token = "tok-7Hq2-SECRET"
+    github_env = {"TICKETS_FAIL_START": "1", "TICKETS_USER": "ada", "TICKETS_TOKEN": token}
+    servers = {
+        "tickets": tickets,
+        "github": tickets.model_copy(update={"env": github_env}),
+        "slow": tickets.model_copy(update={"env": {"TICKETS_WAIT_FOR": str(tmp_path / "never")}}),
+    }
+    trust = McpTrust(tmp_path / TRUST_FILE)
+    for name, config in servers.items():
+        trust.remember(ws, name, config)
+    settings = fast_settings(mcp=McpSettings(servers=servers, start_timeout=10), verify=False)
+    fake_anthropic.enqueue(done("The GitHub tools are not available; nothing to change."))
+    harness = Harness(fake_anthropic, ws, tmp_path / "runs")
+    caplog.set_level(logging.WARNING)
+    result = harness.run(settings=settings)
+
+    warnings = [e for e in harness.events if e.kind == "warning" and e.data["subject"] == "mcp_server"]
+    github, slow = (w.message for w in warnings)
+    assert github.startswith(
+        "The MCP server `github` could not start: it exited (or closed its output) before it listed its "
+        "tools; its stderr ended with: starting tickets | Error: cannot log in as ada with the token "
+        "[redacted] (401). "
+        "Its tools are left out of this run. Run `"
+    )
+    assert github.endswith(
+        "mcp_tickets_server.py` in a terminal to see what it says, and fix [mcp.servers.github] in the "
+        "settings."
+    )
+    assert slow.startswith(
+        "The MCP server `slow` could not start: it did not start and list its tools within 10 s "
+        "(mcp.start_timeout). Its tools are left out of this run. If it is only slow to start (npx and uvx "
+        "download on first use), raise mcp.start_timeout (now 10 s); else run `"
+    )
+    # Said once, by the event (the CLI prints WARNING logs too).
+    assert not [r for r in caplog.records if "could not start" in r.getMessage()]
+
+    records = harness.transcript_records(result)
+    failed = [r for r in records if r.get("kind") == "mcp_server_failed"]
+    assert [(r["server"], r["message"]) for r in failed] == [("github", github), ("slow", slow)]
+    said = "starting tickets | Error: cannot log in as ada with the token [redacted] (401)"
+    assert failed[0]["stderr"] == said
+
+    first = fake_anthropic.message_requests[0].body
+    assert {"mcp__tickets__whoami", "mcp__tickets__lookup_ticket"} <= {t["name"] for t in first["tools"]}
+    assert not [t for t in first["tools"] if t["name"].startswith(("mcp__github", "mcp__slow"))]
+    task = str(first["messages"][0]["content"])
+    assert (
+        "Note: The MCP server `github` could not start (it exited (or closed its output) before it listed "
+        "its tools), so its tools (mcp__github__*) are not available in this run: do without them." in task
+    )
+    assert "Note: The MCP server `slow` could not start (it did not start" in task
+    assert token not in harness.bodies_text() + str(failed) + str([w.message for w in warnings])
+
+    out = io.StringIO()
+    _Printer(Console(file=out, width=1000, color_system=None))(warnings[0])  # `agentls run`
+    assert out.getvalue() == f"warning: {github}\n"
+    _show_run(load_run(tmp_path / "runs", result.run_id))  # `agentls runs ID`
+    assert f"  warning: {slow}\n" in capsys.readouterr().out
+    # The language server: an agentls/runEvent warning, a pop-up and the progress line.
+    editor = PlainEditor(lambda: types.ApplyWorkspaceEditResult(applied=True))
+    run = Run("r1", "fix", "run", tmp_path)
+    manager_with(tmp_path, editor)._on_event(run, warnings[0])
+    [params] = [p for m, p in editor.notified if m == RUN_EVENT]
+    assert (params.kind, params.subject, params.message) == ("warning", "mcp_server", github)
+    assert editor.shown == [(f"agentls: {github}", types.MessageType.Warning)]
+    assert run.message.startswith("warning: The MCP server `github` could not start")
 
 
 def test_tool_names_that_collide_get_distinct_names(

@@ -6,12 +6,20 @@ TICKETS_USER the server was started with).
 
 For tests of starting several servers: TICKETS_MARK names a file the server creates as it starts;
 TICKETS_WAIT_FOR names a file the server waits for (at most 20 s) before it answers anything.
-TICKETS_CRASHABLE adds `crash()`, which exits the process during the call.
+TICKETS_CRASHABLE adds `crash()`, which exits the process during the call. TICKETS_FAIL_START makes it
+a server that cannot start: it says on stderr that it cannot log in as TICKETS_USER with the token
+TICKETS_TOKEN, and exits with status 1 before answering.
 """
 
 from __future__ import annotations
 
 import os
+import sys
+
+if __name__ == "__main__" and os.environ.get("TICKETS_FAIL_START"):  # before the SDK's slow import
+    _user, _token = os.environ.get("TICKETS_USER", "?"), os.environ.get("TICKETS_TOKEN", "")
+    sys.stderr.write(f"starting tickets\nError: cannot log in as {_user} with the token {_token} (401)\n")
+    sys.exit(1)
 
 try:  # mcp 2.x
     from mcp.server.mcpserver import MCPServer as Server

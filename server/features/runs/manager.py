@@ -17,7 +17,8 @@ code lenses) and `Workspace` (the folders, open documents, settings, environment
 - ``agentls.run {instruction, mode?, uri?, range?}`` starts any run; `mode` "solo" (default), "team" or
   a graph of the workspace's settings (`agent.team`). Team runs' "handoff", "todo" and "role" events go
   to the editor as ``agentls/runEvent {runId, kind, role?, node?, handoff?, document?, markdown?, items?,
-  state?}``; any run's "warning" (no project interpreter found: which Python runs the tests, and why) as
+  state?}``; any run's "warning" (no project interpreter found: which Python runs the tests, and why; an
+  MCP server that could not start: why, and what to do) as
   ``agentls/runEvent {runId, kind: "warning", message, subject}``, a ``window/showMessage`` warning (the
   first time the server sees that warning) and
   the progress line; the planner's questions and the spec confirmation arrive as any clarifying question does,
