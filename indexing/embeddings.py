@@ -20,7 +20,8 @@ model is absent, a model built offline stands in (`stand_in_model`): the code wo
 `cache_dir/models/code-words` (`agentls model import`), else the one `distill_model` wrote to
 `cache_dir/models/distilled-minilm`; the code words first because they rank better on both retrieval
 benchmarks (BENCHMARKS.md). When nothing loads, `EmbedderLoad.embedder` is None and
-`EmbedderLoad.notice` says once why search is lexical only and what to do.
+`EmbedderLoad.notice` says once why search is lexical only and what to do (nothing when
+`provider = "none"` chose it: that is the setting that silences the note).
 
 Every embedder returns float32 rows of unit length (zero rows stay zero), so a dot product is a cosine.
 Its `id` (`provider:model:dim`) is stored with the index: when it changes, vectors are recomputed. For
@@ -623,11 +624,8 @@ def load_embedder(settings: EmbeddingSettings, *, cache_dir: Path, env: Mapping[
     contacted when something is embedded (or when the size of an unfamiliar model is needed).
     """
     provider = settings.provider
-    if provider == "none":
-        return EmbedderLoad(
-            None,
-            "embedding.provider is 'none': search is lexical only. Set embedding.provider to add vectors.",
-        )
+    if provider == "none":  # chosen: no note on each index run or in the editor
+        return EmbedderLoad(None)
     if provider == "model2vec":
         return _load_model2vec(settings, cache_dir, env)
     if provider == "sentence-transformers":

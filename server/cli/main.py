@@ -253,18 +253,20 @@ def index_cmd(
 def _print_skipped(root: Path, settings: IndexSettings, cache: Path, err: Console) -> None:
     """``agentls index --skipped``: each file left out, by reason: those the walk leaves out (secret files,
     links leading out, unreadable names) and those left out when read (binary, too large, generated), from
-    the index's file state. Folders ignored as a whole (.gitignore, node_modules) are not listed."""
+    the index's file state, or, where there is none (an index with vectors keeps none), by reading the
+    listed files again. Folders ignored as a whole (.gitignore, node_modules) are not listed."""
     from indexing.state import FilesState
-    from indexing.walker import SkippedFile, walk
+    from indexing.walker import SkippedFile, load_source, walk
 
-    rows = [
-        (item.reason.value, item.path, item.detail)
-        for item in walk(root, settings)
-        if isinstance(item, SkippedFile)
-    ]
+    listed = list(walk(root, settings))
+    rows = [(item.reason.value, item.path, item.detail) for item in listed if isinstance(item, SkippedFile)]
     state = FilesState.load(settings.location(root, cache), settings.model_dump_json())
     if state is not None:
         rows += [(reason, path, "") for path, (_, _, reason) in state.skipped.items()]
+    else:
+        limits = settings.parse_limits()
+        read = (load_source(item, limits) for item in listed if not isinstance(item, SkippedFile))
+        rows += [(it.reason.value, it.path, it.detail) for it in read if isinstance(it, SkippedFile)]
     if not rows:
         err.print("No file was left out.", highlight=False)
         return

@@ -197,9 +197,10 @@ def test_a_broken_model_folder_is_explained(offline: dict[str, str], tmp_path: P
     assert "could not load the model2vec model" in load.notice and "agentls model distill" in load.notice
 
 
-def test_provider_none(tmp_path: Path) -> None:
+def test_provider_none_is_lexical_without_a_note(tmp_path: Path) -> None:
+    """`provider = "none"` is how a user silences the note on how to get vectors (README)."""
     load = load_embedder(EmbeddingSettings(provider="none"), cache_dir=tmp_path, env={})
-    assert load.embedder is None and "lexical only" in load.notice
+    assert load.embedder is None and load.notice == ""
 
 
 def test_hf_hub_cache_follows_the_environment_given(tmp_path: Path) -> None:
