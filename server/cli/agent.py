@@ -815,11 +815,18 @@ def runs_cmd(
     from agent.transcript import RunNotFound, list_runs, load_run
 
     directory = runs_dir(environment())
+    if as_json and run_id is not None:  # not ignored: the one run would be shown as text
+        raise click.UsageError(
+            "--json goes with the list of runs (`agentls runs --json`, each with its transcript's path); "
+            "`agentls runs ID` shows one run as text"
+        )
     if run_id == "resume":
         _resume(directory, export_id, max_cost, max_steps, apply, yes, force)
         return
-    if apply or yes or force:
-        raise click.UsageError("--apply, --yes and --force go with `agentls runs resume ID`")
+    if apply or yes or force or max_cost is not None or max_steps is not None:
+        raise click.UsageError(
+            "--apply, --yes, --force, --max-cost and --max-steps go with `agentls runs resume ID`"
+        )
     if run_id == "export":
         if not patch:
             raise click.UsageError("`agentls runs export ID` needs --patch (the only export format)")

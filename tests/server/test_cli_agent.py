@@ -6,6 +6,7 @@ everything else is real (index, overlay, sandbox, verification, transcripts).
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 from collections.abc import Iterator
@@ -181,6 +182,25 @@ def test_a_failed_run_exits_with_its_message(
     assert result.exit_code == 1
     assert "ANTHROPIC_API_KEY is invalid" in result.stderr
     assert result.stdout == ""
+
+
+def test_runs_options_of_another_form_are_refused_not_ignored(
+    fake_anthropic: FakeAnthropic, ws: Path, env: dict[str, str]
+) -> None:
+    """`runs ID --json` printed the run as text and `runs --max-cost 5` listed the runs: both are refused
+    with exit status 2 and what goes with what, as any bad option is."""
+    script(fake_anthropic)
+    assert invoke(["run", "Implement mean", "--path", str(ws)], env).exit_code == 0
+    run_id = invoke(["runs"], env).stdout.strip().splitlines()[1].split()[0]
+    for args, said in (
+        (["runs", run_id, "--json"], "--json goes with the list of runs (`agentls runs --json`"),
+        (["runs", "--max-cost", "5"], "--max-cost and --max-steps go with `agentls runs resume ID`"),
+        (["runs", run_id, "--max-steps", "3"], "--max-cost and --max-steps go with `agentls runs resume ID`"),
+    ):
+        refused = CliRunner().invoke(main, args, env=env)
+        assert refused.exit_code == 2 and said in refused.stderr, (args, refused.output)
+        assert refused.stdout == ""
+    assert json.loads(invoke(["runs", "--json"], env).stdout)[0]["run_id"] == run_id
 
 
 def test_no_runs_yet(env: dict[str, str], tmp_path: Path) -> None:
