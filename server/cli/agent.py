@@ -38,6 +38,7 @@ from rich.markup import escape
 
 from server.cli.graph import graph_group
 from server.cli.support import (
+    FileLine,
     Number,
     WholeNumber,
     environment,
@@ -518,12 +519,12 @@ def run_cmd(
 
 
 @click.command("implement")
-@click.argument("location", metavar="FILE:LINE")
+@click.argument("location", metavar="FILE:LINE", type=FileLine())
 @click.option("--apply", is_flag=True, help="Write the proposed changes to disk (after confirmation).")
 @click.option("--yes", "-y", is_flag=True, help="With --apply: do not ask for confirmation.")
 @_commit_options
 def implement_cmd(
-    location: str, apply: bool, yes: bool, commit: bool, branch: str | None, force: bool
+    location: tuple[str, int], apply: bool, yes: bool, commit: bool, branch: str | None, force: bool
 ) -> None:
     """Implement the stub function at FILE:LINE from its doc comment."""
     committing = _commit_choice(commit, branch, force, apply)
@@ -532,10 +533,7 @@ def implement_cmd(
 
     env = environment()
     err = Console(stderr=True, soft_wrap=True)
-    file_part, sep, line_part = location.rpartition(":")
-    if not sep or not file_part or not line_part.strip().isdigit():
-        raise click.ClickException(f"{location!r} is not FILE:LINE (for example src/app.py:42)")
-    line = int(line_part)
+    file_part, line = location
     if not Path(file_part).expanduser().is_file():
         raise click.ClickException(f"{file_part} is not a file")
     root, file = workspace_of(file_part, env, "FILE")

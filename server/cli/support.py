@@ -193,9 +193,33 @@ class OneOf(_OneLine, click.Choice):
         return ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else names[0]
 
 
+class FileLine(click.ParamType):
+    """``FILE:LINE`` (``agentls implement``): the file as written and its line number, counted from 1. A
+    value without both, or with a line number below 1, is a `BadValue`; whether the file exists and holds
+    that line is the command's to check."""
+
+    name = "FILE:LINE"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, tuple):
+            return value
+        file, colon, line = str(value).rpartition(":")
+        try:
+            number = int(line)
+        except ValueError:
+            number = None
+        if not colon or not file or number is None:
+            wanted = "a file, a colon and a line number (src/app.py:42)"
+        elif number < 1:
+            wanted = "a file and a line number of 1 or more (lines are counted from 1)"
+        else:
+            return file, number
+        raise BadValue(f"must be {wanted}, not {_given(value)}", ctx, param)
+
+
 class Group(click.Group):
     """The ``agentls`` group: a value Click's own types refuse (a path that does not exist) is said in
-    the one line of `BadValue` too, as are those of `WholeNumber`, `Number` and `OneOf`."""
+    the one line of `BadValue` too, as are those of `WholeNumber`, `Number`, `OneOf` and `FileLine`."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

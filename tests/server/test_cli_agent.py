@@ -134,8 +134,28 @@ def test_implement_file_line(fake_anthropic: FakeAnthropic, ws: Path, env: dict[
 def test_implement_refuses_a_function_that_is_not_a_stub(ws: Path, env: dict[str, str]) -> None:
     result = CliRunner().invoke(main, ["implement", f"{ws}/mathx/stats.py:7"], env=env)
     assert result.exit_code == 1 and "`clamp` already has a body" in result.stderr
-    result = CliRunner().invoke(main, ["implement", f"{ws}/mathx/stats.py"], env=env)
-    assert result.exit_code == 1 and "is not FILE:LINE" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("where", "wanted"),
+    [
+        ("stats.py", "a file, a colon and a line number (src/app.py:42)"),
+        ("stats.py:abc", "a file, a colon and a line number (src/app.py:42)"),
+        ("stats.py:1.5", "a file, a colon and a line number (src/app.py:42)"),
+        ("stats.py:0", "a file and a line number of 1 or more (lines are counted from 1)"),
+        ("stats.py:-3", "a file and a line number of 1 or more (lines are counted from 1)"),
+    ],
+)
+def test_implement_refuses_a_malformed_file_line_in_one_line(
+    ws: Path, env: dict[str, str], where: str, wanted: str
+) -> None:
+    """A bad FILE:LINE is a bad argument: exit status 2 and one line saying what it takes, as a bad
+    option value gets (it was exit status 1, and `stats.py:0` was taken for a line outside the file)."""
+    argument = f"{ws}/mathx/{where}"
+    result = CliRunner().invoke(main, ["implement", argument], env=env)
+    assert result.exit_code == 2, result.output
+    assert result.stderr == f"agentls implement: FILE:LINE must be {wanted}, not {argument!r}\n"
+    assert result.stdout == ""
 
 
 def test_runs_lists_and_shows_runs(fake_anthropic: FakeAnthropic, ws: Path, env: dict[str, str]) -> None:
