@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 import click
 from rich.console import Console
 
-from server.cli.support import environment, refuse_a_whole_home, workspace_of, workspace_settings
+from server.cli.support import BadValue, environment, refuse_a_whole_home, workspace_of, workspace_settings
 from server.settings import cache_dir
 
 if TYPE_CHECKING:
@@ -280,6 +280,8 @@ def mcp_cmd(path: str, trust: bool, yes: bool) -> None:
     """Serve this workspace's code search, symbols and library docs as an MCP server on stdio."""
     from server.cli.agent import _open_index
 
+    if yes and not trust:  # not ignored: `agentls mcp --yes` would serve as if it had not been given
+        raise BadValue("only goes with --trust", click.get_current_context(), param_hint="--yes")
     env = environment()
     err = Console(stderr=True, soft_wrap=True)
     root, _ = workspace_of(path, env)

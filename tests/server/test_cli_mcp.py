@@ -179,3 +179,23 @@ def test_agentls_mcp_trust_records_the_users_trust_in_the_workspaces_servers(tmp
     again = CliRunner().invoke(main, [*args, "--yes"], env=env, catch_exceptions=False)
     assert "tickets: trusted already" in again.output and "other: trusted" in again.output
     assert store.is_trusted(root, servers["other"])
+
+
+def test_agentls_mcp_refuses_yes_without_trust(tmp_path: Path) -> None:
+    """`--yes` only answers --trust's questions: without --trust it was ignored and the server started
+    serving. Refused in one line, exit status 2, before anything is indexed."""
+    root = copy_workspace(tmp_path / "ws")
+    command, args = _command(root)
+    for yes in ("--yes", "-y"):
+        refused = subprocess.run(
+            [command, *args, yes],
+            env={**os.environ, "AGENTLS_CACHE_DIR": str(tmp_path / "cache")},
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert refused.returncode == 2, (yes, refused.stderr)
+        assert refused.stderr == "agentls mcp: --yes only goes with --trust\n"
+        assert refused.stdout == ""
+    assert not (tmp_path / "cache").exists()  # nothing was indexed
