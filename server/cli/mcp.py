@@ -22,7 +22,8 @@ configuration: ``{"command": "agentls", "args": ["mcp", "--path", "/path/to/proj
 
 ``agentls mcp --trust [--yes]`` serves nothing: it goes through the MCP servers the workspace's settings
 configure for the agent (``[mcp.servers.NAME]``) and records the user's trust in each
-(`agent.mcp.trust`), asked on the terminal (all at once with ``--yes``), for runs that have no one to ask.
+(`agent.mcp.trust`), asked on the terminal (all at once with ``--yes``, which is needed without a terminal),
+for runs that have no one to ask.
 """
 
 from __future__ import annotations
@@ -297,12 +298,20 @@ def mcp_cmd(path: str, trust: bool, yes: bool) -> None:
 
 def _trust_servers(root: Path, settings: Any, cache: Path, *, yes: bool) -> None:
     from agent.mcp.trust import TRUST_FILE, McpTrust, describe_server
+    from server.cli.agent import _stdin_is_terminal
 
     store = McpTrust(cache / TRUST_FILE)
     servers = {name: c for name, c in settings.agent.mcp.servers.items() if c.enabled}
     if not servers:
         click.echo(f"{root} configures no MCP server ([mcp.servers.NAME] in agentls.toml).")
         return
+    asked = [name for name, config in servers.items() if not store.is_trusted(root, config)]
+    if asked and not yes and not _stdin_is_terminal():  # click.confirm would only say "Aborted!"
+        raise click.ClickException(
+            f"trusting {', '.join(asked)} needs your confirmation and there is no terminal to ask on; run "
+            f"`agentls mcp --trust` in a terminal, or add --yes to trust all of {root}'s servers without "
+            "asking"
+        )
     for name, config in servers.items():
         if store.is_trusted(root, config):
             click.echo(f"{name}: trusted already")

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from mcp import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
@@ -156,7 +157,9 @@ def test_agentls_mcp_answers_a_malformed_line_and_serves_on(tmp_path: Path) -> N
     assert answers[4]["id"] == 2 and "search_code" in json.dumps(answers[4]["result"])
 
 
-def test_agentls_mcp_trust_records_the_users_trust_in_the_workspaces_servers(tmp_path: Path) -> None:
+def test_agentls_mcp_trust_records_the_users_trust_in_the_workspaces_servers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from click.testing import CliRunner
 
     from agent.mcp.trust import TRUST_FILE, McpTrust
@@ -170,6 +173,7 @@ def test_agentls_mcp_trust_records_the_users_trust_in_the_workspaces_servers(tmp
     )
     env = {"AGENTLS_CACHE_DIR": str(tmp_path / "cache")}
     args = ["mcp", "--trust", "--path", str(root)]
+    monkeypatch.setattr("server.cli.agent._stdin_is_terminal", lambda: True)  # the answers are typed
     first = CliRunner().invoke(main, args, env=env, input="y\nn\n", catch_exceptions=False)
     assert "tickets runs `python3 tickets.py` on your machine with your rights" in first.output
     assert "tickets: trusted" in first.output and "other: not trusted" in first.output
@@ -179,6 +183,42 @@ def test_agentls_mcp_trust_records_the_users_trust_in_the_workspaces_servers(tmp
     again = CliRunner().invoke(main, [*args, "--yes"], env=env, catch_exceptions=False)
     assert "tickets: trusted already" in again.output and "other: trusted" in again.output
     assert store.is_trusted(root, servers["other"])
+
+
+def test_agentls_mcp_trust_without_a_terminal_says_to_pass_yes(tmp_path: Path) -> None:
+    """With no terminal to confirm on, `agentls mcp --trust` only printed "Aborted!" (click.confirm at the
+    end of its input): it says that trusting needs a confirmation and how to give it without a terminal,
+    exits non-zero and trusts nothing; with --yes it trusts them all."""
+    from agent.mcp.trust import TRUST_FILE, McpTrust
+    from server.settings import load_settings
+
+    root = copy_workspace(tmp_path / "ws")
+    (root / "agentls.toml").write_text(
+        '[mcp.servers.tickets]\ncommand = "python3"\nargs = ["tickets.py"]\n\n'
+        '[mcp.servers.other]\ncommand = "npx"\nargs = ["-y", "some-server"]\n'
+    )
+    command, args = _command(root)
+    env = {**os.environ, "AGENTLS_CACHE_DIR": str(tmp_path / "cache")}
+    for answers in ("", "y\ny\n"):  # piped answers are no confirmation either, as for `run --apply`
+        refused = subprocess.run(
+            [command, *args, "--trust"], env=env, input=answers, capture_output=True, text=True, timeout=120
+        )
+        assert refused.returncode == 1, refused.stderr
+        assert "Aborted!" not in refused.stderr
+        assert refused.stderr == (
+            "Error: trusting tickets, other needs your confirmation and there is no terminal to ask on; run "
+            f"`agentls mcp --trust` in a terminal, or add --yes to trust all of {root}'s servers without "
+            "asking\n"
+        )
+    servers = load_settings(root).settings.agent.mcp.servers
+    store = McpTrust(tmp_path / "cache" / TRUST_FILE)
+    assert not store.is_trusted(root, servers["tickets"]) and not store.is_trusted(root, servers["other"])
+    trusted = subprocess.run(
+        [command, *args, "--trust", "--yes"], env=env, input="", capture_output=True, text=True, timeout=120
+    )
+    assert trusted.returncode == 0, trusted.stderr
+    assert trusted.stdout == "tickets: trusted\nother: trusted\n"
+    assert store.is_trusted(root, servers["tickets"]) and store.is_trusted(root, servers["other"])
 
 
 def test_agentls_mcp_refuses_yes_without_trust(tmp_path: Path) -> None:
