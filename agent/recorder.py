@@ -4,7 +4,9 @@ The loop reports what happens (the run started with these settings, a request we
 back, a tool was called, a check ran, a decision was taken, a proposal was made, the run ended) by calling
 the `Recorder`; the recorder builds the typed record (one frozen dataclass per record type, below) and
 hands it to `agent.transcript.Transcript`, which stores it as one JSON line (and scrubs secrets). Settings
-are written with pydantic's `model_dump`, so a new setting reaches the transcript without an edit here.
+are written with pydantic's `model_dump`, so a new setting reaches the transcript without an edit here,
+their credentials masked (`agent.credential_fields.mask_settings`: an MCP server's ``env`` and ``headers``
+values, credentials in URLs, ``"<set, 40 chars>"`` in their place).
 A recorder without a transcript records nothing.
 
 The record types and their fields are listed in `agent.transcript`'s docstring; the names of the fields
@@ -19,6 +21,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from agent.credential_fields import mask_settings
 from agent.transcript import SCHEMA, Transcript
 
 if TYPE_CHECKING:
@@ -75,7 +78,8 @@ class RunStartRecord(Record):
     model: str
     task: Mapping[str, Any]
     settings: Mapping[str, Any]
-    """`AgentSettings.model_dump(mode="json")`: every setting of the run."""
+    """`AgentSettings.model_dump(mode="json")`: every setting of the run, credentials masked
+    (`agent.credential_fields.mask_settings`)."""
     role: str = "solo"
     instructions: Sequence[Mapping[str, Any]] = ()
     """The project instruction files in the system prompt (`agent.project`): path, bytes, truncated,
@@ -198,7 +202,7 @@ class Recorder:
                 root=str(root),
                 model=model,
                 task=task_record(task),
-                settings=settings.model_dump(mode="json"),
+                settings=mask_settings(settings.model_dump(mode="json")),
                 role=role,
                 instructions=list(instructions),
                 pid=os.getpid(),

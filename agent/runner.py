@@ -2,10 +2,11 @@
 
 `start_run` builds everything one run needs (the model client of the configured provider, from
 `agent.models.load_model` and the `Credentials` the entry point read; an overlay over disk
-plus the editor's unsaved buffers, the sandbox, the transcript) and runs `agent.loop.Agent` on a daemon
-thread, returning a `RunHandle` at once. The run id is chosen before the thread starts, so a caller can
-hand it out immediately (the server answers ``{runId}`` to the command), and the heavy imports (the
-`anthropic` SDK takes about a second) happen on the worker thread, never on the caller's.
+plus the editor's unsaved buffers, the sandbox, the transcript, the secret-value `Redactor`, which learns
+the credentials of the settings and of the provider first: `run_credentials`) and runs `agent.loop.Agent`
+on a daemon thread, returning a `RunHandle` at once. The run id is chosen before the thread starts, so a
+caller can hand it out immediately (the server answers ``{runId}`` to the command), and the heavy imports
+(the `anthropic` SDK takes about a second) happen on the worker thread, never on the caller's.
 
 The agent itself is synchronous; `RunHandle.cancel` sets the event every part of the run watches, so a
 cancelled run ends within about a second. `on_event` and `on_done` are called on the worker thread: a
@@ -34,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent.config import AgentSettings
+from agent.credential_fields import credential_values
 from agent.models import Credentials, MissingCredentials
 from agent.team.graph import Graph, GraphNotFound
 from agent.tools.ask import AskCallback
@@ -47,7 +49,15 @@ if TYPE_CHECKING:
     from agent.resume import RunState
     from agent.task import Task
 
-__all__ = ["Credentials", "MissingCredentials", "NotResumable", "RunHandle", "load_resumable", "start_run"]
+__all__ = [
+    "Credentials",
+    "MissingCredentials",
+    "NotResumable",
+    "RunHandle",
+    "load_resumable",
+    "run_credentials",
+    "start_run",
+]
 
 log = logging.getLogger(__name__)
 
@@ -181,6 +191,9 @@ def start_run(
             secrets = secret_redactor(
                 runs_dir.parent, allow_values=settings.allow_secret_values, root=root, index=workspace_index
             )
+            # The credentials of the settings (an MCP server's token...) and the provider's: a tool output
+            # that prints one shows its placeholder to the model and on disk.
+            secrets.learn_values(run_credentials(settings, credentials))
             # [agent.roles.NAME.model]: a role's own model (say a cheaper one for explore), same credentials.
             models = RoleModels(
                 settings,
@@ -239,6 +252,14 @@ def start_run(
     handle.thread = threading.Thread(target=work, name=f"agentls-run-{handle.run_id}", daemon=True)
     handle.thread.start()
     return handle
+
+
+def run_credentials(settings: AgentSettings, credentials: Credentials) -> list[str]:
+    """The credential values a run is configured with, for its Redactor to learn: those of the settings
+    (`agent.credential_fields.credential_values`), the model provider's key or token, and those of its base
+    URL (which may come from ANTHROPIC_BASE_URL / OPENAI_BASE_URL rather than the settings)."""
+    dump = {**settings.model_dump(mode="json"), "provider_base_url": credentials.base_url}
+    return [*credentials.secrets, *credential_values(dump)]
 
 
 def _graph(settings: AgentSettings, mode: str, runs_dir: Path, resume: RunState | None) -> tuple[Graph, Any]:

@@ -62,6 +62,7 @@ import sys
 import tempfile
 import threading
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -635,17 +636,24 @@ class Sandbox:
         out = _Capture(self.settings.max_output_bytes)
         err = _Capture(self.settings.max_output_bytes)
         started = time.monotonic()
-        proc = subprocess.Popen(
-            argv,
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-            preexec_fn=_limits_setter(self._limits(), self._prctl),
-            close_fds=True,
-        )
+        with warnings.catch_warnings():
+            # With a preexec_fn, subprocess forks through Python's at-fork hooks, and Lance's (there once the
+            # index has loaded Lance) warns "lance is not fork-safe" on each such fork. The child touches no
+            # Lance dataset: past the at-fork hooks it runs the preexec_fn (setrlimit and prctl, computed
+            # beforehand) and execs the command, which drops the copy of this process, Lance's threads and
+            # state with it. That warning alone is silenced, for this call only.
+            warnings.filterwarnings("ignore", message="lance is not fork-safe", category=UserWarning)
+            proc = subprocess.Popen(
+                argv,
+                cwd=cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+                preexec_fn=_limits_setter(self._limits(), self._prctl),
+                close_fds=True,
+            )
         assert proc.stdout is not None and proc.stderr is not None
         timed_out = cancelled = killed = False
         selector = selectors.DefaultSelector()

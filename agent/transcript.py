@@ -5,8 +5,8 @@ time, ISO 8601). Record types, in the order a run writes them:
 
 - `run_start`: `schema`, `run_id`, `task` (kind, title, instruction, path, range, symbol), `model`,
   `role` (the agent's role, `solo` by default), `settings` (every agent setting, as the settings model
-  dumps them), `root`, `instructions` (the project instruction files in the system prompt: path, bytes,
-  truncated, omitted; see `agent.project`).
+  dumps them, with credentials masked: `agent.credential_fields`), `root`, `instructions` (the project
+  instruction files in the system prompt: path, bytes, truncated, omitted; see `agent.project`).
 - `request`: one Messages API call. The prefix that repeats from call to call is not written again:
   `system_sha256` and `tools_sha256` name the system prompt and the tool definitions, whose full text is
   written (`system`, `tools`) the first time each hash appears; `messages_start` and `messages` give the

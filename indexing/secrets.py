@@ -496,6 +496,15 @@ class Redactor:
         with self._lock:
             self._values.update(used)
 
+    def learn_values(self, values: Iterable[str]) -> None:
+        """Remember `values` as secret values, whatever their context: credentials the run was configured
+        with (an MCP server's token, the model provider's key), which no detector needs to recognise in a
+        tool's output. Values shorter than 6 characters are left out (`redact` replaces none shorter)."""
+        with self._lock:
+            for value in values:
+                if len(value) >= 6:
+                    self._values[placeholder(value, self.key)] = value
+
     def learn_in_background(self, files: Callable[[], Iterable[tuple[str, str]]]) -> threading.Thread:
         """Learn the values of the ``(text, filename)`` pairs that `files` yields, in a thread. Until it
         is done (at most `LEARN_WAIT` seconds), `redact` waits: a value that a command prints bare (``print

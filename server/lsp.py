@@ -62,6 +62,7 @@ from pygls.uris import from_fs_path
 from pygls.workspace import Workspace
 
 from agent.apply import journal_dir, recover_applies
+from agent.credential_fields import mask_settings
 from agent.overlay import FileChange
 from server.documents import Document, DocumentStore, uri_to_path
 from server.edits import EditSupport, workspace_edit
@@ -832,7 +833,7 @@ class AgentlsServer(LanguageServer):
                 str(root): outcome.status for root, outcome in (indexer.reports.items() if indexer else [])
             },
             indexing_idle=indexer.idle.is_set() if indexer is not None else True,
-            settings=self.global_settings.model_dump(mode="json"),
+            settings=mask_settings(self.global_settings.model_dump(mode="json")),
         )
 
 

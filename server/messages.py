@@ -266,6 +266,7 @@ class ServerStats:
     indexing: Mapping[str, str]
     indexing_idle: bool
     settings: Mapping[str, Any]
+    """The settings in force, credentials masked (`agent.credential_fields.mask_settings`)."""
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,8 @@ from pygls.exceptions import (
 )
 from pygls.protocol import JsonRPCProtocol
 
+from agent.credential_fields import mask_settings
+
 __all__ = [
     "MAX_BODY_BYTES",
     "Frame",
@@ -232,9 +234,27 @@ with a message for the user), but never `JsonRpcInternalError` (a bug)."""
 _PYGLS_FILTER = _ExpectedErrorsInOneLine()
 
 
+class _NoCredentialsInResults(logging.Filter):
+    """pygls logs each answer of the editor at debug level, the settings it answers
+    ``workspace/configuration`` with among them: their credentials (an MCP server's ``env`` and
+    ``headers``, passwords in URLs) are masked there as in every dump of settings
+    (`agent.credential_fields.mask_settings`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if str(record.msg).startswith("Received result") and isinstance(record.args, tuple):
+            record.args = tuple(mask_settings(arg) for arg in record.args)
+        return True
+
+
+_PYGLS_RESULTS_FILTER = _NoCredentialsInResults()
+
+
 def quiet_expected_errors() -> None:
-    """Install `_ExpectedErrorsInOneLine` on pygls' JSON-RPC logger (idempotent)."""
-    logging.getLogger("pygls.protocol.json_rpc").addFilter(_PYGLS_FILTER)
+    """Install `_ExpectedErrorsInOneLine` and `_NoCredentialsInResults` on pygls' JSON-RPC logger
+    (idempotent)."""
+    logger = logging.getLogger("pygls.protocol.json_rpc")
+    logger.addFilter(_PYGLS_FILTER)
+    logger.addFilter(_PYGLS_RESULTS_FILTER)
 
 
 def dispatch(protocol: JsonRPCProtocol, body: bytes, *, initialized: Callable[[], bool]) -> None:

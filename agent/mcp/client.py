@@ -7,9 +7,10 @@ HTTP client), each in its own task that holds the transport and the `ClientSessi
 `McpSettings.start_timeout` is left out of the run and the others work; `failures` holds a `StartFailure`
 for it: what failed (its command was not found, it exited before listing its tools, it did not answer
 within the start timeout, the URL could not be reached...), the last lines a stdio server wrote on
-stderr (its stderr still reaches ours as before; values of its ``env`` and ``headers`` are masked), and
-what to do. `mcp_tools` hands each to `on_failure`, which the tool set turns into a transcript record
-and a warning of the run (`agent.tools.toolset`); without one it is logged as a warning.
+stderr (its stderr still reaches ours as before; its credentials, the values of its ``env`` and
+``headers`` and those in its ``url`` and ``args``, are masked), and what to do. `mcp_tools` hands each
+to `on_failure`, which the tool set turns into a transcript record and a warning of the run
+(`agent.tools.toolset`); without one it is logged as a warning.
 
 `McpTool` is one server tool as seen by the model: named ``mcp__SERVER__TOOL`` (characters outside
 ``[A-Za-z0-9_-]`` become ``_``, at most 64; `distinct_names` gives a name that would repeat an earlier
@@ -42,6 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from agent.credential_fields import credential_values, mask_text
 from agent.mcp.config import McpServerSettings, McpSettings
 from agent.tools import CustomTool, ToolError, ToolResult, one_line
 
@@ -179,14 +181,10 @@ class _StderrTail:
 
 
 def _mask(text: str, config: McpServerSettings) -> str:
-    """`text` without the values of the server's ``env`` and ``headers`` (tokens a server may print): whole
-    values, and the words of a header's (``Bearer TOKEN``), of 6 characters or more."""
-    headers = config.headers.values()
-    parts = {*config.env.values(), *headers, *(word for value in headers for word in value.split())}
-    parts = {part for part in parts if len(part) >= 6}
-    for part in sorted(parts, key=len, reverse=True):
-        text = text.replace(part, "[redacted]")
-    return text
+    """`text` without the server's credentials (tokens a server may print): the values of its ``env`` and
+    ``headers`` (whole, and a header's words: ``Bearer TOKEN``) and those in its ``url`` and ``args``, of 6
+    characters or more (`agent.credential_fields`)."""
+    return mask_text(text, credential_values(config.model_dump(mode="json"), learnt_only=False))
 
 
 def _leaf(error: BaseException) -> BaseException:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent.apply import write_atomic
+from agent.credential_fields import mask_settings
 from agent.mcp.config import McpServerSettings, McpSettings
 
 if TYPE_CHECKING:
@@ -96,10 +97,12 @@ class McpTrust:
 
 
 def describe_server(config: McpServerSettings) -> str:
-    """What starting the server does, for the question: ``runs `cmd args` with ENV set ...``."""
+    """What starting the server does, for the question: ``runs `cmd args` with ENV set ...``; credentials
+    in its URL and arguments masked (`agent.credential_fields`), as the question goes to the transcript."""
+    shown = mask_settings(config.model_dump(mode="json"))
     if config.url is not None:
-        return f"connects to {config.url}"
-    line = shlex.join([str(config.command), *config.args])
+        return f"connects to {shown['url']}"
+    line = shlex.join([str(config.command), *shown["args"]])
     env = f" with {', '.join(sorted(config.env))} set" if config.env else ""
     return f"runs `{line}`{env} on your machine with your rights"
 

@@ -6,9 +6,10 @@ TICKETS_USER the server was started with).
 
 For tests of starting several servers: TICKETS_MARK names a file the server creates as it starts;
 TICKETS_WAIT_FOR names a file the server waits for (at most 20 s) before it answers anything.
-TICKETS_CRASHABLE adds `crash()`, which exits the process during the call. TICKETS_FAIL_START makes it
-a server that cannot start: it says on stderr that it cannot log in as TICKETS_USER with the token
-TICKETS_TOKEN, and exits with status 1 before answering.
+TICKETS_CRASHABLE adds `crash()`, which exits the process during the call. TICKETS_ECHO_TOKEN adds
+`session()`, which answers with the token TICKETS_TOKEN it was given, as a debugging tool might.
+TICKETS_FAIL_START makes it a server that cannot start: it says on stderr that it cannot log in as
+TICKETS_USER with the token TICKETS_TOKEN, and exits with status 1 before answering.
 """
 
 from __future__ import annotations
@@ -59,6 +60,16 @@ if os.environ.get("TICKETS_CRASHABLE"):
     def crash() -> str:
         """Exit the server process in the middle of the call (a server that crashes)."""
         os._exit(3)
+
+
+if os.environ.get("TICKETS_ECHO_TOKEN"):
+
+    @server.tool()
+    def session() -> str:
+        """How the server is logged in to the tracker."""
+        return (
+            f"logged in as {os.environ.get('TICKETS_USER', '?')} with {os.environ.get('TICKETS_TOKEN', '')}"
+        )
 
 
 if __name__ == "__main__":

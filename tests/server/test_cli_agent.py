@@ -7,7 +7,9 @@ everything else is real (index, overlay, sandbox, verification, transcripts).
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -94,6 +96,31 @@ def test_run_prints_the_plan_progress_diff_and_cost_and_writes_nothing(
     # The settings file was honoured and the run went through the index (its folder exists).
     assert (Path(env["AGENTLS_CACHE_DIR"]) / "index").is_dir()
     assert SECRET not in "\n".join(str(dict(r.body)) for r in fake_anthropic.requests)
+
+
+def test_run_on_an_indexed_workspace_prints_no_fork_warning(
+    fake_anthropic: FakeAnthropic, ws: Path, env: dict[str, str]
+) -> None:
+    """Opening an existing index loads Lance, whose at-fork hook warned "UserWarning: lance is not
+    fork-safe ..." on stderr at every command the sandbox started (a fork with a preexec_fn, then exec):
+    the installed command, as a user runs it, prints no such warning."""
+    process_env = {**os.environ, **env, "HF_HUB_OFFLINE": "1"}
+    indexed = subprocess.run(
+        ["agentls", "index", str(ws)], env=process_env, capture_output=True, text=True, timeout=300
+    )
+    assert indexed.returncode == 0, indexed.stderr
+    script(fake_anthropic)
+    ran = subprocess.run(
+        ["agentls", "run", "Implement mean", "--path", str(ws)],
+        env=process_env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert "verification passed" in ran.stderr  # commands ran in the sandbox
+    assert "fork-safe" not in ran.stderr and "Warning:" not in ran.stderr, ran.stderr
 
 
 def test_run_apply_yes_writes_the_change(

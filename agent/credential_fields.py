@@ -1,0 +1,225 @@
+"""Which settings hold credentials: masked wherever settings are written out, learnt by a run's Redactor.
+
+Settings may carry tokens, keys and passwords in these places (`server.settings.Settings`):
+
+- ``env`` and ``headers`` of an MCP server (``[mcp.servers.NAME]``, also under ``agent.mcp``): every
+  value (``GITHUB_PERSONAL_ACCESS_TOKEN``, ``Authorization = "Bearer ..."``);
+- an MCP server's ``args``: the value of a flag that names a credential (``--token X``, ``--api-key=X``,
+  ``GITHUB_TOKEN=X``);
+- any URL (``agent.model.base_url`` and a role's, ``agent.install.index_url``, an MCP server's ``url``,
+  ``index.embedding.base_url``, ``index.rerank.url``): its user info (``https://user:pass@host``) and the
+  values of its query (``?api_key=...``);
+- a field whose name says it is a credential (``token``, ``secret``, ``password``, ``api_key``...; none
+  today, but a setting added later is covered). Fields that *name* an environment variable
+  (``api_key_env``) hold no credential and are kept.
+
+`mask_settings` returns a settings dump (``model_dump(mode="json")``, of the whole tree or of a section)
+with those values replaced by what says only whether they are set (``"<set, 40 chars>"``), key names kept:
+the transcript's ``run_start`` (`agent.recorder`), the language server's ``agentls/serverStats``, the MCP
+trust question and pygls' debug log of the editor's settings all write settings through it.
+`mask_text` does the same in free text (an MCP server's stderr). `credential_values` lists the values
+themselves, for the run's `indexing.secrets.Redactor` to learn (`agent.runner`), so a tool's output that
+prints one (an MCP server echoing its token) shows a placeholder to the model and on disk.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
+
+__all__ = ["credential_values", "mask_settings", "mask_text", "mask_url", "masked"]
+
+_SECRET_MAPS = frozenset({"env", "headers"})
+"""Settings whose values are all masked: an MCP server's environment and HTTP headers."""
+_CREDENTIAL_NAME = re.compile(
+    r"token(?!s)|secret|passw|api[-_]?key|access[-_]?key|account[-_]?key|private[-_]?key|credential|auth"
+    r"|cookie|bearer|(^|[-_])(pat|pwd|key|sig|sas)($|[-_])",
+    re.I,
+)
+"""A name (setting, environment variable, header, flag or query parameter) that says it holds a credential."""
+_AUTH_SCHEMES = frozenset({"basic", "bearer", "digest", "negotiate", "token", "apikey"})
+"""The first word of an ``Authorization`` header, which is no secret."""
+_URL = re.compile(r"[a-z][a-z0-9+.-]*://[^\s\"'<>]+", re.I)
+_MIN_LEARNT = 6
+"""Shorter values are not learnt by the Redactor (it replaces none shorter), nor masked in free text."""
+
+
+def masked(value: str) -> str:
+    """What a dump shows of a credential: whether it is set and its length, never a character of it."""
+    if not value:
+        return "<empty>"
+    return f"<set, {len(value)} char{'s' if len(value) != 1 else ''}>"
+
+
+def _names_credential(name: str) -> bool:
+    return bool(_CREDENTIAL_NAME.search(name)) and not name.lower().endswith("_env")
+
+
+def mask_url(url: str) -> str:
+    """`url` without its user info and query values: ``https://***@host/path?key=***``."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return masked(url)
+    if "@" not in parts.netloc and not parts.query:
+        return url
+    netloc = "***@" + parts.netloc.rsplit("@", 1)[1] if "@" in parts.netloc else parts.netloc
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    query = "&".join(f"{name}=***" for name, _ in pairs) if pairs else ("***" if parts.query else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def _url_values(url: str) -> Iterator[str]:
+    """The credentials in `url`: its password (its user name too when there is none, or when it looks like
+    a key: ``https://TOKEN@host``), and the values of its query that a credential's name or shape gives
+    away (``?api_key=...``; not ``?version=2``)."""
+    try:
+        parts = urlsplit(url)
+        user, password = parts.username, parts.password
+        pairs = parse_qsl(parts.query)
+    except ValueError:
+        return
+    if password:
+        yield password
+    if user and (not password or _looks_like_a_key(user)):
+        yield user
+    for name, value in pairs:
+        if _names_credential(name) or _looks_like_a_key(value):
+            yield value
+
+
+def _mask_string(value: str) -> str:
+    return _URL.sub(lambda m: mask_url(m.group(0)), value) if "://" in value else value
+
+
+def _mask_args(args: list[Any]) -> list[Any]:
+    out: list[Any] = []
+    secret_next = False
+    for arg in args:
+        if not isinstance(arg, str):
+            out.append(arg)
+            continue
+        if secret_next:
+            out.append(masked(arg))
+            secret_next = False
+            continue
+        name, equals, value = arg.partition("=")
+        if equals and _names_credential(name):
+            out.append(f"{name}={masked(value)}")
+        elif arg.startswith("-") and _names_credential(arg):
+            out.append(arg)
+            secret_next = True
+        else:
+            out.append(_mask_string(arg))
+    return out
+
+
+def _args_values(args: Iterable[Any]) -> Iterator[str]:
+    secret_next = False
+    for arg in args:
+        if not isinstance(arg, str):
+            continue
+        if secret_next:
+            yield arg
+            secret_next = False
+            continue
+        name, equals, value = arg.partition("=")
+        if equals and _names_credential(name):
+            yield value
+        elif arg.startswith("-") and _names_credential(arg):
+            secret_next = True
+        else:
+            yield from _strings_values(arg)
+
+
+def _strings_values(value: str) -> Iterator[str]:
+    for match in _URL.finditer(value):
+        yield from _url_values(match.group(0))
+
+
+def mask_settings(dump: Any) -> Any:
+    """A copy of the settings dump `dump` with every credential masked (see the module docstring).
+
+    Works on any part of the tree (``Settings``, ``AgentSettings``, ``McpSettings``, a role's model) and on
+    the editor's raw settings, since it goes by the names of the fields, not by where they are."""
+    return _mask(dump, "")
+
+
+def _mask(value: Any, name: str) -> Any:
+    if isinstance(value, Mapping):
+        if name in _SECRET_MAPS:
+            return {k: masked(v) if isinstance(v, str) else _mask(v, str(k)) for k, v in value.items()}
+        return {k: _mask(v, str(k)) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        if name == "args":
+            return _mask_args(list(value))
+        return [_mask(v, name) for v in value]
+    if isinstance(value, str):
+        if value and _names_credential(name):
+            return masked(value)
+        return _mask_string(value)
+    return value
+
+
+def credential_values(dump: Any, *, learnt_only: bool = True) -> list[str]:
+    """The credentials in the settings dump `dump` (the values `mask_settings` hides), longest first.
+
+    `learnt_only`: leave out what a run's Redactor must not learn, as it would then hide it from the model
+    everywhere: values shorter than 6 characters, and ``env`` and ``headers`` values that neither have a
+    credential's name (``GITHUB_TOKEN``, ``Authorization``) nor look like a key or token (a folder or a
+    ``LOG_LEVEL`` stays readable). Without it, every value masked in a dump is listed."""
+    found: set[str] = set()
+    _collect(dump, "", found, learnt_only)
+    return sorted((v for v in found if not learnt_only or len(v) >= _MIN_LEARNT), key=len, reverse=True)
+
+
+def _collect(value: Any, name: str, found: set[str], learnt_only: bool) -> None:
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if name in _SECRET_MAPS and isinstance(item, str):
+                _collect_map_value(str(key), item, name, found, learnt_only)
+            else:
+                _collect(item, str(key), found, learnt_only)
+    elif isinstance(value, (list, tuple)):
+        if name == "args":
+            found.update(_args_values(value))
+        else:
+            for item in value:
+                _collect(item, name, found, learnt_only)
+    elif isinstance(value, str) and value:
+        if _names_credential(name):
+            found.add(value)
+        else:
+            found.update(_strings_values(value))
+
+
+def _collect_map_value(key: str, value: str, kind: str, found: set[str], learnt_only: bool) -> None:
+    """An ``env`` or ``headers`` value: the whole of it when it is (or may be) a credential, and the words
+    of a header (``Bearer TOKEN``); a URL's credentials (``DATABASE_URL``)."""
+    found.update(_strings_values(value))
+    words = value.split() if kind == "headers" else []
+    candidates = [value] + [word for word in words if word.lower() not in _AUTH_SCHEMES]
+    for candidate in candidates:
+        if not learnt_only or _names_credential(key) or _looks_like_a_key(candidate):
+            found.add(candidate)
+
+
+def _looks_like_a_key(value: str) -> bool:
+    """A token-shaped value: 16 or more characters, no spaces, letters and digits, not a path or a URL."""
+    return (
+        len(value) >= 16
+        and not any(c.isspace() for c in value)
+        and "://" not in value
+        and not value.startswith(("/", "~", "."))
+        and any(c.isdigit() for c in value)
+        and any(c.isalpha() for c in value)
+    )
+
+
+def mask_text(text: str, values: Iterable[str]) -> str:
+    """`text` with each of `values` (6 characters or more; longest first) replaced by ``[redacted]``."""
+    for value in sorted({v for v in values if len(v) >= _MIN_LEARNT}, key=len, reverse=True):
+        text = text.replace(value, "[redacted]")
+    return text

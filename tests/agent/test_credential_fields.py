@@ -1,0 +1,165 @@
+"""Credentials in the settings never reach the files a run leaves (`agent.credential_fields`).
+
+End to end: a run started as the CLI and the language server start one (`agent.runner.start_run`), with a
+real MCP stdio server (tests/fakes/mcp_tickets_server.py) whose ``env`` holds a token and which prints it
+from a tool, the model provider's key, and a base URL with a password, against the fake Anthropic server.
+The transcript, the saved run state and the requests the model got hold none of them; the transcript's
+``run_start`` says which are set. Then the masking rules on every place of the settings tree.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from agent.credential_fields import credential_values, mask_settings, masked
+from agent.mcp.trust import TRUST_FILE, McpTrust
+from agent.resume import state_path
+from agent.runner import Credentials, start_run
+from server.settings import load_settings, validate_settings
+from tests.agent.agent_harness import FAST_MODEL, copy_workspace, done, fast_settings, mean_task
+from tests.fakes.anthropic_server import FakeAnthropic, text, tool_use, turn
+
+SERVER = Path(__file__).resolve().parents[1] / "fakes" / "mcp_tickets_server.py"
+MCP_TOKEN = "tkt_live_4Qz8Lm2Xw9Rb7Vn3Kp6J"
+PROVIDER_KEY = "sk-ant-api03-provider-key-9d8c7b6a5f4e"
+URL_PASSWORD = "proxy-pass-77Hq2Wz"
+
+
+def _workspace(tmp_path: Path) -> Path:
+    root = copy_workspace(tmp_path / "ws")
+    (root / "agentls.toml").write_text(
+        f"""\
+[mcp.servers.tickets]
+command = "{sys.executable}"
+args = ["{SERVER}"]
+env = {{ TICKETS_USER = "ada", TICKETS_TOKEN = "{MCP_TOKEN}", TICKETS_ECHO_TOKEN = "1" }}
+"""
+    )
+    return root
+
+
+def _files_text(folder: Path) -> str:
+    """Every file the run left under `folder` (transcripts, sub-agents', state, checkpoints), as text."""
+    return "\n".join(p.read_text(errors="replace") for p in sorted(folder.rglob("*")) if p.is_file())
+
+
+def test_a_run_leaves_no_credential_on_disk_nor_sends_one_to_the_model(
+    fake_anthropic: FakeAnthropic, tmp_path: Path
+) -> None:
+    root = _workspace(tmp_path)
+    loaded = load_settings(root)
+    assert not loaded.messages, loaded.messages
+    runs = tmp_path / "cache" / "runs"  # the trust file and the placeholder key live in the cache folder
+    McpTrust(runs.parent / TRUST_FILE).remember(root, "tickets", loaded.settings.agent.mcp.servers["tickets"])
+    base_url = fake_anthropic.url.replace("://", f"://agentls:{URL_PASSWORD}@", 1)
+    settings = fast_settings(
+        mcp=loaded.settings.agent.mcp,
+        verify=False,
+        model=FAST_MODEL.model_copy(update={"base_url": base_url}),
+    )
+    fake_anthropic.enqueue(
+        turn(text("Let me check the tracker session."), tool_use("mcp__tickets__session", {})),
+        done("The tracker session works; nothing to change."),
+    )
+    credentials = Credentials.from_env({"ANTHROPIC_API_KEY": PROVIDER_KEY}, settings.model)
+    handle = start_run(mean_task(root), root=root, settings=settings, credentials=credentials, runs_dir=runs)
+    result = handle.wait(120)
+    assert result is not None and result.status == "no_changes", result and result.error
+
+    # The model got the tool's answer with the token withheld.
+    second = json.dumps(dict(fake_anthropic.message_requests[1].body), default=str)
+    assert "logged in as ada with <secret:" in second
+    assert MCP_TOKEN not in json.dumps([dict(r.body) for r in fake_anthropic.requests], default=str)
+
+    assert state_path(runs, result.run_id).is_file()
+    on_disk = _files_text(runs)
+    for value in (MCP_TOKEN, PROVIDER_KEY, URL_PASSWORD):
+        assert value not in on_disk, f"{value} is on disk"
+    assert "logged in as ada with <secret:" in on_disk  # the tool result, in the transcript and the state
+    start = next(json.loads(line) for line in on_disk.splitlines() if '"type": "run_start"' in line)
+    env = start["settings"]["mcp"]["servers"]["tickets"]["env"]
+    assert env == {
+        "TICKETS_USER": "<set, 3 chars>",
+        "TICKETS_TOKEN": f"<set, {len(MCP_TOKEN)} chars>",
+        "TICKETS_ECHO_TOKEN": "<set, 1 char>",
+    }
+    assert start["settings"]["model"]["base_url"] == base_url.replace(f"agentls:{URL_PASSWORD}", "***")
+
+
+SETTINGS = {
+    "agent": {
+        "model": {"base_url": "https://gw:gw-pass-123@llm.example.com/v1"},
+        "roles": {"explore": {"model": {"base_url": "https://llm.example.com/v1?api_key=role-key-4567"}}},
+        "install": {"index_url": "https://__token__:pypi-AgEIcHlwaS5vcmc@pypi.example.com/simple/"},
+    },
+    "mcp": {
+        "servers": {
+            "github": {
+                "command": "docker",
+                "args": [
+                    "run",
+                    "-e",
+                    "GITHUB_TOKEN=ghp_arg0123456789abcdef",
+                    "srv",
+                    "--api-key",
+                    "arg-key-98765",
+                ],
+                "env": {
+                    "GITHUB_PERSONAL_ACCESS_TOKEN": "ghp_env0123456789abcdef",
+                    "LOG_DIR": "/tmp/mcp-logs",
+                },
+            },
+            "docs": {
+                "url": "https://docs.example.com/mcp?token=url-token-24680",
+                "headers": {"Authorization": "Bearer hdr-token-13579", "Accept": "application/json"},
+            },
+        }
+    },
+    "index": {
+        "embedding": {"provider": "openai", "base_url": "https://emb:emb-pass-555@emb.example.com/v1"},
+        "rerank": {"provider": "api", "url": "https://rr.example.com/rerank?key=rerank-key-777"},
+    },
+}
+SECRETS = [
+    "gw-pass-123",
+    "role-key-4567",
+    "pypi-AgEIcHlwaS5vcmc",
+    "ghp_arg0123456789abcdef",
+    "arg-key-98765",
+    "ghp_env0123456789abcdef",
+    "url-token-24680",
+    "hdr-token-13579",
+    "emb-pass-555",
+    "rerank-key-777",
+]
+
+
+def test_every_credential_of_the_settings_tree_is_masked_and_learnt() -> None:
+    settings, messages = validate_settings(SETTINGS)
+    assert not messages, messages
+    dump = mask_settings(settings.model_dump(mode="json"))
+    text_ = json.dumps(dump)
+    for value in SECRETS:
+        assert value not in text_, value
+    github = dump["agent"]["mcp"]["servers"]["github"]
+    assert github["env"] == {"GITHUB_PERSONAL_ACCESS_TOKEN": "<set, 23 chars>", "LOG_DIR": "<set, 13 chars>"}
+    assert github["args"] == [
+        "run",
+        "-e",
+        "GITHUB_TOKEN=<set, 23 chars>",
+        "srv",
+        "--api-key",
+        "<set, 13 chars>",
+    ]
+    docs = dump["mcp"]["servers"]["docs"]
+    assert docs["url"] == "https://docs.example.com/mcp?token=***"
+    assert docs["headers"] == {"Authorization": masked("Bearer hdr-token-13579"), "Accept": "<set, 16 chars>"}
+    assert dump["agent"]["model"]["base_url"] == "https://***@llm.example.com/v1"
+    assert dump["agent"]["model"]["api_key_env"] is None and dump["agent"]["max_steps"] == 40  # the rest kept
+
+    learnt = credential_values(settings.model_dump(mode="json"))
+    assert set(SECRETS) <= set(learnt)
+    # What is no credential stays readable for the model: a folder, a media type, the auth scheme.
+    assert not {"/tmp/mcp-logs", "application/json", "Bearer"} & set(learnt)
