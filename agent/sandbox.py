@@ -87,6 +87,15 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+_FORK_SAFE_FOR_LANCE = "lance is not fork-safe"
+# With a preexec_fn, subprocess forks through Python's at-fork hooks, and Lance's (there once an index has
+# loaded Lance) warns with this message on each such fork. The sandbox's child touches no Lance dataset:
+# past the at-fork hooks it runs the preexec_fn (setrlimit and prctl, computed beforehand) and execs the
+# command, which drops the copy of this process, Lance's threads and state with it. The filter is set once
+# for the process: `warnings.catch_warnings` around the call is not thread-safe (commands of concurrent
+# runs, and the index store's own filters, could leave each other's filters in place or lose them).
+warnings.filterwarnings("ignore", message=_FORK_SAFE_FOR_LANCE, category=UserWarning)
+
 BWRAP_MISSING_MESSAGE = (
     "bubblewrap (bwrap) is not installed: `sudo apt-get install bubblewrap` (Debian/Ubuntu) or set "
     "sandbox.allow_unsandboxed = true to run commands without isolation"
@@ -636,24 +645,17 @@ class Sandbox:
         out = _Capture(self.settings.max_output_bytes)
         err = _Capture(self.settings.max_output_bytes)
         started = time.monotonic()
-        with warnings.catch_warnings():
-            # With a preexec_fn, subprocess forks through Python's at-fork hooks, and Lance's (there once the
-            # index has loaded Lance) warns "lance is not fork-safe" on each such fork. The child touches no
-            # Lance dataset: past the at-fork hooks it runs the preexec_fn (setrlimit and prctl, computed
-            # beforehand) and execs the command, which drops the copy of this process, Lance's threads and
-            # state with it. That warning alone is silenced, for this call only.
-            warnings.filterwarnings("ignore", message="lance is not fork-safe", category=UserWarning)
-            proc = subprocess.Popen(
-                argv,
-                cwd=cwd,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                start_new_session=True,
-                preexec_fn=_limits_setter(self._limits(), self._prctl),
-                close_fds=True,
-            )
+        proc = subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            preexec_fn=_limits_setter(self._limits(), self._prctl),  # see _FORK_SAFE_FOR_LANCE
+            close_fds=True,
+        )
         assert proc.stdout is not None and proc.stderr is not None
         timed_out = cancelled = killed = False
         selector = selectors.DefaultSelector()
