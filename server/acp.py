@@ -16,7 +16,10 @@ a workspace that is the home folder, ``/`` or the temporary folder, as the langu
   (``tool_call`` with its kind and locations, then ``tool_call_update`` completed or failed, its
   ``rawOutput`` the tool's whole output as the model got it, cut at `RAW_OUTPUT_CHARS` with a note).
   The plan is the model's first text; it is sent when the run goes on to act (its first tool call): a
-  run that answers at once has no plan, its answer comes as the message only.
+  run that answers at once has no plan, its answer comes as the message only. The run's warnings (an MCP
+  server that did not start, the fallback Python that runs the tests) come as ``agent_message_chunk``s of
+  their own, their text ``warning: ...`` in a paragraph of its own and ``_meta.agentls`` ``{kind:
+  "warning", subject}``: ACP has no update kind for a notice to the user.
 - When the run proposes changes: a ``tool_call`` of kind ``edit`` with one ACP ``diff`` per file, then
   ``session/request_permission`` naming the files. Nothing is written before the user allows it; on
   allow the changes are rebased onto the client's current text and written through the client's
@@ -54,6 +57,7 @@ from acp import (
     plan_entry,
     run_agent,
     start_tool_call,
+    text_block,
     tool_diff_content,
     update_agent_message_text,
     update_plan,
@@ -61,6 +65,7 @@ from acp import (
 )
 from acp.schema import (
     AgentCapabilities,
+    AgentMessageChunk,
     AllowedOutcome,
     ClientCapabilities,
     Implementation,
@@ -129,6 +134,18 @@ def _refused(message: str) -> RequestError:
     """An invalid-params error whose message is the reason itself, for clients that show only that (and in
     ``data.message``, as agentls' other errors)."""
     return RequestError(-32602, message, {"message": message})
+
+
+def _warning(message: str, subject: Any) -> AgentMessageChunk:
+    """A run's "warning" event for the user. ACP's session updates (agent-client-protocol 0.12) have no
+    kind for a notice or warning, so it is an agent message: a paragraph of its own, ``warning: ...``, the
+    way `agentls run` prints it, with ``_meta.agentls`` naming it for a client that shows warnings apart."""
+    meta = {"agentls": {"kind": "warning", "subject": str(subject) if subject else None}}
+    return AgentMessageChunk(
+        session_update="agent_message_chunk",
+        content=text_block(f"\n\nwarning: {message}\n\n"),
+        field_meta=meta,
+    )
 
 
 def _raw_output(output: str, limit: int = RAW_OUTPUT_CHARS) -> str:
@@ -400,6 +417,8 @@ class AgentlsAcpAgent:
             session.plan = [plan_entry(line) for line in lines if line] or None
         elif event.kind == "text":
             await self._say(session, event.message)
+        elif event.kind == "warning":
+            await self._update(session, _warning(event.message, data.get("subject")))
         elif event.kind == "tool_call":
             if session.plan is not None:  # the run acts: its first text was a plan
                 entries, session.plan = session.plan, None

@@ -195,6 +195,39 @@ def test_a_reply_without_tool_calls_is_the_message_not_a_plan(
     assert client.permissions == [] and client.writes == []
 
 
+def test_the_runs_warnings_reach_the_user_as_messages_of_their_own(
+    fake_anthropic: FakeAnthropic, ws: Path, tmp_path: Path
+) -> None:
+    """An MCP server that cannot start and the fallback Python that runs the tests (the workspace has no
+    environment of its own) are said to the ACP user, as `agentls run` says them on stderr."""
+    from agent.mcp.config import McpServerSettings
+    from agent.mcp.trust import TRUST_FILE, McpTrust
+
+    (ws / "agentls.toml").write_text(
+        AGENT_TOML + '\n[mcp.servers.tracker]\ncommand = "/nonexistent/mcp-server"\n'
+    )
+    McpTrust(tmp_path / "cache" / TRUST_FILE).remember(
+        ws, "tracker", McpServerSettings(command="/nonexistent/mcp-server")
+    )
+    answer = "mean is still a stub."
+    fake_anthropic.enqueue(text(answer))
+    client = RecordingClient("allow")
+    assert asyncio.run(_prompt(client, ws, _env(fake_anthropic, tmp_path), fs=True)) == "end_turn"
+
+    warnings = {
+        u.field_meta["agentls"]["subject"]: u.content.text
+        for u in client.updates
+        if getattr(u, "session_update", "") == "agent_message_chunk"
+        and (u.field_meta or {}).get("agentls", {}).get("kind") == "warning"
+    }
+    assert set(warnings) == {"mcp_server", "interpreter"}, client.updates
+    assert warnings["mcp_server"].strip().startswith("warning: The MCP server `tracker` could not start")
+    assert "/nonexistent/mcp-server" in warnings["mcp_server"]
+    assert warnings["interpreter"].strip().startswith("warning: ")
+    said = [str(getattr(getattr(u, "content", None), "text", "")) for u in client.updates]
+    assert said.index(warnings["mcp_server"]) < said.index(answer)  # told before the run's answer
+
+
 def test_raw_output_is_the_whole_output_bounded_with_a_note() -> None:
     from server.acp import RAW_OUTPUT_CHARS, _raw_output
 
