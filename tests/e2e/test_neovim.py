@@ -197,6 +197,26 @@ def test_setup_attaches_offers_implement_and_checkhealth_reports(
         assert "vim.lsp.start_client" in path and "client.request" in path
 
 
+def test_checkhealth_masks_the_credentials_of_the_settings(
+    workspace: Path, tmp_path: Path, nvim: str
+) -> None:
+    """`:checkhealth agentls` prints the settings (and its output gets pasted into issues): an MCP server's
+    env token and a password in a URL are masked there, key names kept."""
+    token, password = "ghp_nvimHealth0123456789", "gw-pass-27182818"
+    settings = {
+        "agent": {"model": {"base_url": f"https://gw:{password}@llm.example.com/v1"}},
+        "index": {"embedding": {"provider": "none"}},
+        "mcp": {"servers": {"gh": {"command": "npx", "env": {"GITHUB_PERSONAL_ACCESS_TOKEN": token}}}},
+    }
+    setup = {"cmd": [sys.executable, "-m", "server.cli", "serve", "--stdio"], "settings": settings}
+    result = run_nvim(nvim, "attach_and_health.lua", workspace, tmp_path, setup=setup)
+
+    line = next(line for line in result["health"] if "settings (section agentls)" in line)
+    assert token not in line and password not in line, line
+    assert f'GITHUB_PERSONAL_ACCESS_TOKEN = "<set, {len(token)} chars>"' in line, line
+    assert "https://***@llm.example.com/v1" in line, line
+
+
 def test_implement_preview_accept_writes_every_file(workspace: Path, tmp_path: Path, nvim: str) -> None:
     original = (workspace / STATS).read_text()
     with FakeAnthropic() as fake:

@@ -1,7 +1,99 @@
---- `:checkhealth agentls`: Neovim version, the server executable, running servers, settings.
+--- `:checkhealth agentls`: Neovim version, the server executable, running servers, settings (credentials
+--- masked).
 local compat = require("agentls.compat")
 
 local M = {}
+
+-- Credentials in the settings never show here (:checkhealth output gets pasted into issues): the values
+-- of an MCP server's `env` and `headers`, the value of a `--token`-style argument, a field named like a
+-- credential, the user info and query of a URL. The same rules as the server's agent/credential_fields.py.
+local SECRET_MAPS = { env = true, headers = true }
+local CREDENTIAL_WORDS = {
+  "secret",
+  "passw",
+  "api_key",
+  "api-key",
+  "apikey",
+  "access_key",
+  "credential",
+  "auth",
+  "cookie",
+  "bearer",
+}
+
+local function masked(value)
+  if value == "" then
+    return "<empty>"
+  end
+  return string.format("<set, %d char%s>", #value, #value == 1 and "" or "s")
+end
+
+local function names_credential(name)
+  local lower = string.lower(tostring(name))
+  if lower:sub(-4) == "_env" then
+    return false
+  end
+  if lower:find("token[^s]") or lower:sub(-5) == "token" then
+    return true
+  end
+  for _, word in ipairs(CREDENTIAL_WORDS) do
+    if lower:find(word, 1, true) then
+      return true
+    end
+  end
+  return false
+end
+
+local function mask_urls(text)
+  text = text:gsub("(%a[%w+.-]*://)[^/@%s]+@", "%1***@")
+  return (text:gsub("(%a[%w+.-]*://[^%s?]*)%?[^%s#]*", "%1?***"))
+end
+
+local function mask_args(args)
+  local out, secret_next = {}, false
+  for i, arg in ipairs(args) do
+    if type(arg) ~= "string" then
+      out[i] = arg
+    elseif secret_next then
+      out[i], secret_next = masked(arg), false
+    else
+      local name, value = arg:match("^([^=]+)=(.*)$")
+      if name and names_credential(name) then
+        out[i] = name .. "=" .. masked(value)
+      elseif arg:sub(1, 1) == "-" and names_credential(arg) then
+        out[i], secret_next = arg, true
+      else
+        out[i] = mask_urls(arg)
+      end
+    end
+  end
+  return out
+end
+
+--- `settings` with every credential masked (key names kept).
+function M.mask_settings(value, name)
+  if type(value) == "string" then
+    if value ~= "" and name ~= nil and type(name) == "string" and names_credential(name) then
+      return masked(value)
+    end
+    return mask_urls(value)
+  end
+  if type(value) ~= "table" then
+    return value
+  end
+  if name == "args" then
+    return mask_args(value)
+  end
+  local out = {}
+  for key, item in pairs(value) do
+    if SECRET_MAPS[name] and type(item) == "string" then
+      out[key] = masked(item)
+    else
+      out[key] = M.mask_settings(item, key)
+    end
+  end
+  return setmetatable(out, getmetatable(value))
+end
 
 local function inline(value)
   local text = vim.inspect(value, { newline = " ", indent = "" })
@@ -87,7 +179,7 @@ function M.check()
     end
   end
   health.info(string.format("agent runs running: %d; proposals waiting: %d", running, pending))
-  health.info("settings (section agentls): " .. inline(state.config.settings))
+  health.info("settings (section agentls): " .. inline(M.mask_settings(state.config.settings)))
 end
 
 return M
