@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,17 +35,29 @@ def frame(message: Any) -> bytes:
 
 
 class RawServer:
-    """`agentls serve` on pipes, with a thread that splits its stdout into JSON messages."""
+    """`agentls serve` on pipes, with a thread that splits its stdout into JSON messages.
 
-    def __init__(self, cache: Path) -> None:
+    ``args``: the command line after ``agentls`` (``-vv serve`` for its debug log); ``stderr``: where its
+    log goes; ``answer``: the result to send for each request of the server's own met while waiting for a
+    response (``workspace/configuration``...), None to leave them unanswered."""
+
+    def __init__(
+        self,
+        cache: Path,
+        *,
+        args: Sequence[str] = ("serve",),
+        stderr: Any = subprocess.DEVNULL,
+        answer: Callable[[dict[str, Any]], Any] | None = None,
+    ) -> None:
         env = dict(os.environ, AGENTLS_CACHE_DIR=str(cache), HF_HUB_OFFLINE="1")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "server.cli", "serve"],
+            [sys.executable, "-m", "server.cli", *args],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
+            stderr=stderr,
             env=env,
         )
+        self.answer = answer
         self.messages: queue.Queue[dict[str, Any]] = queue.Queue()
         self.seen: list[dict[str, Any]] = []
         self._next_id = 1000
@@ -84,7 +96,9 @@ class RawServer:
             except queue.Empty:
                 continue
             self.seen.append(message)
-            if "method" not in message and message.get("id") == msg_id:
+            if "method" in message and "id" in message and self.answer is not None:
+                self.send({"jsonrpc": "2.0", "id": message["id"], "result": self.answer(message)})
+            elif "method" not in message and message.get("id") == msg_id:
                 return message
 
     def request(self, method: str, params: Any = None, timeout: float = 30.0) -> dict[str, Any]:

@@ -4,17 +4,11 @@ answer of the editor) shows the editor's ``workspace/configuration`` answer mask
 
 from __future__ import annotations
 
-import json
-import os
-import queue
-import subprocess
-import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from tests.server.test_lsp_bad_input import frame
+from tests.server.test_lsp_bad_input import RawServer
 
 INIT_TOKEN = "ghp_initOptions0123456789abcd"
 EDITOR_TOKEN = "hdr-editor-token-5f6e7d8c9b"
@@ -35,59 +29,20 @@ def _settings() -> dict[str, Any]:
     }
 
 
-def _messages(stream: Any, out: queue.Queue[dict[str, Any]]) -> None:
-    while True:
-        header = b""
-        while not header.endswith(b"\r\n\r\n"):
-            byte = stream.read(1)
-            if not byte:
-                return
-            header += byte
-        length = int(header.split(b"Content-Length:")[1].split(b"\r\n")[0])
-        out.put(json.loads(stream.read(length)))
-
-
 def test_server_stats_and_the_debug_log_mask_credentials(tmp_path: Path) -> None:
     root = tmp_path / "ws"
     root.mkdir()
     (root / "app.py").write_text("def f():\n    return 1\n")
     stderr = tmp_path / "stderr.log"
-    env = dict(os.environ, AGENTLS_CACHE_DIR=str(tmp_path / "cache"), HF_HUB_OFFLINE="1")
+
+    def answer(request: dict[str, Any]) -> Any:
+        """The editor's settings to ``workspace/configuration``; null to the server's other requests."""
+        if request["method"] == "workspace/configuration":
+            return [_settings() for _ in request["params"]["items"]]
+        return None
+
     with stderr.open("wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "server.cli", "-vv", "serve"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=log,
-            env=env,
-        )
-    assert proc.stdin is not None
-    stdin = proc.stdin
-    messages: queue.Queue[dict[str, Any]] = queue.Queue()
-    threading.Thread(target=_messages, args=(proc.stdout, messages), daemon=True).start()
-
-    def send(message: dict[str, Any]) -> None:
-        stdin.write(frame({"jsonrpc": "2.0", **message}))
-        stdin.flush()
-
-    def answer(msg_id: int, timeout: float = 60) -> dict[str, Any]:
-        """The response to `msg_id`, answering the server's own requests meanwhile (the settings to
-        ``workspace/configuration``, null to the others)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                message = messages.get(timeout=1)
-            except queue.Empty:
-                continue
-            if message.get("method") == "workspace/configuration":
-                items = message["params"]["items"]
-                send({"id": message["id"], "result": [_settings() for _ in items]})
-            elif "method" in message and "id" in message:
-                send({"id": message["id"], "result": None})
-            elif message.get("id") == msg_id:
-                return message
-        raise AssertionError(f"no response to {msg_id}")
-
+        server = RawServer(tmp_path / "cache", args=("-vv", "serve"), stderr=log, answer=answer)
     try:
         options = {
             "server": {"index_on_start": False},
@@ -95,24 +50,17 @@ def test_server_stats_and_the_debug_log_mask_credentials(tmp_path: Path) -> None
                 "servers": {"gh": {"command": "npx", "env": {"GITHUB_PERSONAL_ACCESS_TOKEN": INIT_TOKEN}}}
             },
         }
-        send(
-            {
-                "id": 1,
-                "method": "initialize",
-                "params": {
-                    "processId": None,
-                    "rootUri": root.as_uri(),
-                    "capabilities": {"workspace": {"configuration": True}},
-                    "initializationOptions": options,
-                },
-            }
-        )
-        answer(1)
-        send({"method": "initialized", "params": {}})
+        params = {
+            "processId": None,
+            "rootUri": root.as_uri(),
+            "capabilities": {"workspace": {"configuration": True}},
+            "initializationOptions": options,
+        }
+        server.request("initialize", params, timeout=60)
+        server.notify("initialized", {})
         stats: dict[str, Any] = {}
-        for number in range(2, 60):  # until the editor's settings are in force
-            send({"id": number, "method": "agentls/serverStats"})
-            stats = answer(number)["result"]["settings"]
+        for _ in range(58):  # until the editor's settings are in force
+            stats = server.request("agentls/serverStats", timeout=60)["result"]["settings"]
             if stats["mcp"]["servers"].get("docs"):
                 break
             time.sleep(0.5)
@@ -120,14 +68,8 @@ def test_server_stats_and_the_debug_log_mask_credentials(tmp_path: Path) -> None
         assert servers["gh"]["env"] == {"GITHUB_PERSONAL_ACCESS_TOKEN": f"<set, {len(INIT_TOKEN)} chars>"}
         assert servers["docs"]["headers"] == {"Authorization": f"<set, {len(EDITOR_TOKEN) + 7} chars>"}
         assert stats["agent"]["model"]["base_url"] == "https://***@llm.example.com/v1"
-        send({"id": 100, "method": "shutdown"})
-        answer(100)
-        send({"method": "exit"})
-        proc.wait(30)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
+        server.close()
     logged = stderr.read_text(errors="replace")
     assert "Received result" in logged and "Authorization" in logged  # the editor's answer, logged
     for value in (INIT_TOKEN, EDITOR_TOKEN, URL_PASSWORD):
