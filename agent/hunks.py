@@ -22,7 +22,10 @@ anchors (a few edits of a 5,000-line file: milliseconds, against 0.3 s for diffl
 middle). Without autojunk the matcher's work grows with the pairs of equal lines it compares (a file of
 thousands of lines changed in many places: tens of seconds); past `WORK_BUDGET`, counted over all the
 pieces, it stops, and the middle is matched again with autojunk on, difflib's default, which is fast.
-The choice depends only on the two texts, so every caller gets the same hunks for the same change. Pure.
+The choice depends only on the two texts, so every caller gets the same hunks for the same change.
+Last, a block that only inserts or only deletes lines slides within the equal lines around it to where
+it reads as one piece (its first line least indented, a blank line before it): a function inserted after
+another shows as itself, not as ``+    return nil``, ``+}``, ``+``, ``+func helper...``. Pure.
 """
 
 from __future__ import annotations
@@ -206,7 +209,61 @@ def line_opcodes(old: Sequence[str], new: Sequence[str], *, budget: int = WORK_B
     covering both; two equal sequences give one ``equal`` opcode (none when both are empty)."""
     if not old and not new:
         return []
-    return _opcodes(_joined(_head_and_tail(old, new, budget)), len(old), len(new))
+    return _slid(_opcodes(_joined(_head_and_tail(old, new, budget)), len(old), len(new)), old, new)
+
+
+def _slid(opcodes: list[Opcode], old: Sequence[str], new: Sequence[str]) -> list[Opcode]:
+    """`opcodes` with each block that only inserts or only deletes lines moved, within the equal lines
+    around it, to where it reads as one piece (`_placement`). Such a block can often sit at several
+    places: a function inserted after another ends with the lines that end the one before it (``}`` and a
+    blank line), so matching can show it as ``+    return nil``, ``+}``, ``+``, ``+func helper...``."""
+    tags = [op[0] for op in opcodes]
+    spans = [[i1, i2, j1, j2] for _, i1, i2, j1, j2 in opcodes]  # moved in place
+    # An empty equal block at each end, for a change there to move into (dropped again at the end).
+    if tags and tags[0] != "equal":
+        tags.insert(0, "equal")
+        spans.insert(0, [0, 0, 0, 0])
+    if tags and tags[-1] != "equal":
+        tags.append("equal")
+        spans.append([len(old), len(old), len(new), len(new)])
+    last = len(tags) - 1
+    for k, tag in enumerate(tags):
+        before = spans[k - 1] if k > 0 and tags[k - 1] == "equal" else None
+        after = spans[k + 1] if k < last and tags[k + 1] == "equal" else None
+        if tag not in ("insert", "delete") or before is None or after is None:
+            continue
+        span = spans[k]
+        lines, lo, hi = (new, span[2], span[3]) if tag == "insert" else (old, span[0], span[1])
+        # At least one equal line stays between two changes (difflib never puts two side by side).
+        room_up = before[1] - before[0] - (1 if k > 1 else 0)
+        room_down = after[1] - after[0] - (1 if k + 1 < last else 0)
+        up = 0
+        while up < room_up and lines[lo - 1 - up] == lines[hi - 1 - up]:
+            up += 1
+        down = 0
+        while down < room_down and lines[lo + down] == lines[hi + down]:
+            down += 1
+        if not up and not down:
+            continue
+        shift = min(range(-up, down + 1), key=lambda s: (_placement(lines, lo + s, hi + s), -s))
+        span[:] = [n + shift for n in span]
+        before[1] += shift
+        before[3] += shift
+        after[0] += shift
+        after[2] += shift
+    kept = zip(tags, spans, strict=True)
+    return [(tag, i1, i2, j1, j2) for tag, (i1, i2, j1, j2) in kept if i1 < i2 or j1 < j2]
+
+
+def _placement(lines: Sequence[str], lo: int, hi: int) -> tuple[int, int, int]:
+    """How well ``lines[lo:hi]`` reads as one inserted or deleted piece, smaller being better: its first
+    line least indented (a blank one last), then a blank line (or the file's start) just before it, then
+    one just after it."""
+    first = lines[lo]
+    indent = len(first) - len(first.lstrip(" \t")) if first.strip() else 1 << 20
+    blank_before = lo == 0 or not lines[lo - 1].strip()
+    blank_after = hi == len(lines) or not lines[hi].strip()
+    return indent, int(not blank_before), int(not blank_after)
 
 
 def _head_and_tail(old: Sequence[str], new: Sequence[str], budget: int) -> list[Block]:

@@ -4,6 +4,7 @@ with it past the work budget), and the unified diff's hunks in the format `diffl
 from __future__ import annotations
 
 import difflib
+import itertools
 import random
 import time
 
@@ -88,6 +89,43 @@ def test_past_the_work_budget_the_lines_are_matched_with_autojunk() -> None:
     with_autojunk = difflib.SequenceMatcher(None, old, new).get_opcodes()
     assert with_autojunk != unbounded
     assert line_opcodes(old, new, budget=1000) == with_autojunk
+
+
+def test_an_inserted_or_deleted_function_is_shown_whole() -> None:
+    # The helper ends with the lines that end the handler before it ("\treturn nil", "}", ""): the
+    # match could show it as "+\treturn nil", "+}", "+", "+func helper() error {", "+\tsetup()".
+    old = handlers(3)
+    helper = ["func helper() error {\n", "\tsetup()\n", "\treturn nil\n", "}\n", "\n"]
+    new = old[:9] + helper + old[9:]
+    new[1] = "\tv, err := fetch0(r)\n"  # changes at both ends: the middle is matched, not set aside
+    new[-3] = '\treturn fmt.Errorf("done")\n'
+    changes = [op for op in line_opcodes(old, new) if op[0] != "equal"]
+    assert changes == [("replace", 1, 2, 1, 2), ("insert", 9, 9, 9, 14), ("replace", 24, 25, 29, 30)]
+    added = [line[1:] for line in unified_hunks(old, new) if line.startswith("+")]
+    assert added == [new[1], *helper, new[-3]]
+    assert [op for op in line_opcodes(new, old) if op[0] != "equal"] == [
+        ("replace", 1, 2, 1, 2),
+        ("delete", 9, 14, 9, 9),
+        ("replace", 29, 30, 24, 25),
+    ]
+
+
+def test_moved_blocks_keep_the_opcodes_whole_and_apart() -> None:
+    rng = random.Random(17)
+    for _ in range(600):
+        alphabet = ["}\n", "\n", "\treturn nil\n", "x\n", "y\n"]
+        old = [rng.choice(alphabet) for _ in range(rng.randint(0, 30))]
+        new = list(old)
+        for _ in range(rng.randint(1, 3)):
+            at = rng.randint(0, len(new))
+            if rng.random() < 0.5:
+                new[at:at] = [rng.choice(alphabet) for _ in range(rng.randint(1, 4))]
+            else:
+                del new[at : at + rng.randint(1, 4)]
+        opcodes = line_opcodes(old, new)
+        assert rebuilt(old, new) == new
+        assert all(a[0] == "equal" or b[0] == "equal" for a, b in itertools.pairwise(opcodes))
+        assert all(i1 < i2 or j1 < j2 for _, i1, i2, j1, j2 in opcodes)
 
 
 def test_few_edits_of_a_5000_line_file_take_milliseconds() -> None:
