@@ -83,7 +83,8 @@ class InstallSettings(BaseModel):
 
     index_url: str | None = None
     """The package index pip uses; None is pip's default (PyPI). Its host must be allowed by
-    ``agent.sandbox.allowed_hosts`` (``host:port`` for a local mirror)."""
+    ``agent.sandbox.allowed_hosts`` (``host:port`` for a local mirror). It may carry credentials
+    (``https://user:token@host/simple/``): pip gets it as ``PIP_INDEX_URL``, never on a command line."""
     timeout_seconds: float = Field(default=300.0, gt=0)
     """Wall-clock limit of one install."""
 
@@ -383,8 +384,9 @@ class InstallPackageTool(CustomTool):
         root = self.overlay.root
         options = ["--target", target, "--upgrade", "--disable-pip-version-check", "--no-input"]
         options += ["--progress-bar", "off", "--no-warn-script-location"]
-        if self.settings.index_url:
-            options += ["--index-url", self.settings.index_url]
+        # In pip's environment, not on its command line (and bwrap's), which every user of the machine can
+        # read (`ps`): the URL may carry a password or a token.
+        env = {"PIP_INDEX_URL": self.settings.index_url} if self.settings.index_url else {}
         output, code = "", 1
         self.interpreter = self.interpreter or detect_interpreter(root, sandbox=self.sandbox)
         for python in dict.fromkeys([self.interpreter.python, sys.executable]):
@@ -394,6 +396,7 @@ class InstallPackageTool(CustomTool):
                         [python, "-m", "pip", "install", *options, requirement],
                         Path(scratch),
                         timeout=self.settings.timeout_seconds,
+                        env=env,
                         ro_binds=self.interpreter.sandbox_binds(root),
                     )
                 except SandboxUnavailable as error:

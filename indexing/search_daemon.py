@@ -12,6 +12,9 @@ LanceDB, pyarrow or numpy, and its quick path (`server.cli.quick`) without the s
 - The socket lives in the index folder (0700, so only the user can connect), or, when that path is too
   long for a unix socket, in a private folder under the temporary directory.
 - One process per index: a second one started meanwhile sees the first one's lock and exits.
+- Its index settings come through a pipe on its stdin, not its command line: every user of the machine can
+  read a process's command line (``ps``, ``/proc/PID/cmdline``), and the settings may carry credentials
+  (a password or an ``api_key`` query in ``index.embedding.base_url`` or ``index.rerank.url``).
 - It answers the index as it is on disk: before each query it checks whether a table has a new version
   (its ``_versions`` folder changed) and, if so, moves its readers to the newest versions.
 - It exits after ``idle`` seconds without a query, when its index folder disappears, and after any error
@@ -150,7 +153,8 @@ def spawn(
 ) -> subprocess.Popen[bytes] | None:
     """Start the search process of this workspace in the background (its own session, no terminal), unless
     one holds the index's search lock already. Its log goes to ``search.log`` in the index folder.
-    ``warm_up_after``: the caller will send a request as soon as it listens (see `serve`)."""
+    ``warm_up_after``: the caller will send a request as soon as it listens (see `serve`).
+    ``settings_json`` goes to it on its stdin (see the module docstring), never on its command line."""
     if idle <= 0 or running(location):
         return None
     # -P: ``-m`` would put the current folder (the workspace, as a rule) first on sys.path, and a
@@ -162,8 +166,6 @@ def spawn(
         "indexing.search_daemon",
         "--root",
         str(root),
-        "--settings-json",
-        settings_json,
         "--cache-dir",
         str(cache_dir),
         "--idle",
@@ -177,9 +179,9 @@ def spawn(
     child_env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH", "")) if p)
     try:
         with open(location / "search.log", "ab") as log_file:
-            return subprocess.Popen(
+            process = subprocess.Popen(
                 command,
-                stdin=subprocess.DEVNULL,
+                stdin=subprocess.PIPE,
                 stdout=subprocess.DEVNULL,
                 stderr=log_file,
                 env=child_env,
@@ -189,6 +191,18 @@ def spawn(
     except OSError as exc:
         log.info("could not start the search process: %s", exc)
         return None
+    _send_settings(process, settings_json)
+    return process
+
+
+def _send_settings(process: subprocess.Popen[bytes], settings_json: str) -> None:
+    """Write the settings to the process's stdin and close it (its end of file ends them: `main`)."""
+    assert process.stdin is not None
+    try:
+        with process.stdin:
+            process.stdin.write(settings_json.encode())
+    except OSError as exc:  # it ended at once (its log says why); the next command starts another
+        log.info("could not hand the search process its settings: %s", exc)
 
 
 def running(location: Path) -> bool:
@@ -480,24 +494,25 @@ def _exit_on_signal(signum: int, frame: object) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m indexing.search_daemon``: what `spawn` runs."""
+    """``python -m indexing.search_daemon``: what `spawn` runs. The index settings (JSON) are read from
+    stdin, to its end, before anything else."""
     parser = argparse.ArgumentParser(prog="python -m indexing.search_daemon")
     parser.add_argument("--root", required=True)
-    parser.add_argument("--settings-json", required=True)
     parser.add_argument("--cache-dir", required=True)
     parser.add_argument("--idle", type=float, default=600.0)
     parser.add_argument("--warm-up-after", type=float, default=0.0)
     args = parser.parse_args(argv)
+    settings_json = sys.stdin.buffer.read().decode()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s agentls search %(process)d: %(message)s")
     signal.signal(signal.SIGTERM, _exit_on_signal)  # through `serve`'s cleanup: the socket goes too
     os.environ.setdefault("RUST_LOG", "error")
     from indexing.config import IndexSettings
     from indexing.service import WorkspaceIndex
 
-    settings = IndexSettings.model_validate_json(args.settings_json)
+    settings = IndexSettings.model_validate_json(settings_json)
     cache_dir = Path(args.cache_dir)
     index = WorkspaceIndex(Path(args.root), settings, cache_dir=cache_dir, env=dict(os.environ))
-    serve(index, fingerprint(args.settings_json, cache_dir), idle=args.idle, warm_up_after=args.warm_up_after)
+    serve(index, fingerprint(settings_json, cache_dir), idle=args.idle, warm_up_after=args.warm_up_after)
 
 
 if __name__ == "__main__":
