@@ -4,7 +4,8 @@
 the target or instruction, an optional budget) into `BatchTask`s, with messages that name the line.
 `run_task` is the one function that runs a task, wherever it runs: it clones the repository at the
 commit into ``<out>/work/<id>/<attempt>`` (``git clone --shared`` for a local repository, so the
-repository itself is never written; a fresh folder each attempt, so a worker a killed driver left
+repository itself is never written; an http(s) URL's credentials go to git in its environment, not on
+its command line: `_clone_credentials`; a fresh folder each attempt, so a worker a killed driver left
 running for a moment cannot touch its successor's files), reads that checkout's settings, indexes it
 lexically into ``<out>/work/<id>/<attempt>.cache`` (unless ``BatchOptions.index`` is off), builds the
 `agent.task.Task`, and runs it headless through `agent.runner.start_run` with transcripts under
@@ -27,6 +28,7 @@ checkouts are kept).
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import dataclasses
 import datetime as dt
@@ -45,6 +47,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 if TYPE_CHECKING:
     from agent.loop import RunResult
@@ -298,9 +301,11 @@ def worker_env(env: Mapping[str, str]) -> dict[str, str]:
 # -- one task ----------------------------------------------------------------------------------------
 
 
-def _git(*args: str, cwd: Path | None = None, timeout: float = 600) -> str:
+def _git(
+    *args: str, cwd: Path | None = None, timeout: float = 600, env: Mapping[str, str] | None = None
+) -> str:
     done = subprocess.run(
-        ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
+        ["git", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
     )
     if done.returncode != 0:
         detail = (done.stderr or done.stdout).strip().splitlines()
@@ -318,7 +323,8 @@ def _checkout(task: BatchTask, dest: Path) -> str:
     if local and not (Path(task.repo) / ".git").exists() and not (Path(task.repo) / "HEAD").is_file():
         raise RuntimeError(f"{task.repo} is not a git repository; a batch task runs on a commit of one")
     # --shared borrows the local repository's objects (nothing copied, nothing written there).
-    _git("clone", "--quiet", "--no-checkout", *(["--shared"] if local else []), task.repo, str(dest))
+    url, env = _clone_credentials(task.repo, os.environ)
+    _git("clone", "--quiet", "--no-checkout", *(["--shared"] if local else []), url, str(dest), env=env)
     try:
         sha = _git("rev-parse", "--verify", "--end-of-options", f"{task.commit}^{{commit}}", cwd=dest)
     except RuntimeError as error:
@@ -327,6 +333,29 @@ def _checkout(task: BatchTask, dest: Path) -> str:
         ) from error
     _git("-c", "advice.detachedHead=false", "checkout", "--quiet", "--detach", sha, cwd=dest)
     return sha
+
+
+def _clone_credentials(repo: str, environ: Mapping[str, str]) -> tuple[str, dict[str, str] | None]:
+    """The URL to clone `repo` from and git's environment: an http(s) URL's user and password
+    (``https://user:TOKEN@host/...``) go out of the URL, which would be on the command lines of git and
+    its remote helper (every user of the machine reads them: ``ps``) and in the checkout's ``.git/config``,
+    into an ``Authorization`` header for that host only, set in git's environment (``GIT_CONFIG_*``).
+    Other repositories: as they are, and None (this process's environment)."""
+    try:
+        parts = urlsplit(repo)
+    except ValueError:
+        return repo, None
+    if parts.scheme.lower() not in ("http", "https") or "@" not in parts.netloc:
+        return repo, None
+    userinfo, host = parts.netloc.rsplit("@", 1)
+    user, _, password = userinfo.partition(":")
+    basic = base64.b64encode(f"{unquote(user)}:{unquote(password)}".encode()).decode()
+    env = dict(environ)
+    count = int(env.get("GIT_CONFIG_COUNT") or 0)
+    env["GIT_CONFIG_COUNT"] = str(count + 1)
+    env[f"GIT_CONFIG_KEY_{count}"] = f"http.{parts.scheme}://{host}/.extraHeader"
+    env[f"GIT_CONFIG_VALUE_{count}"] = f"Authorization: Basic {basic}"
+    return urlunsplit(parts._replace(netloc=host)), env
 
 
 def _build_task(task: BatchTask, root: Path) -> Task:

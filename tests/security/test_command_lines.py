@@ -4,10 +4,12 @@ every process of the machine, while it runs."""
 
 from __future__ import annotations
 
+import base64
 import functools
 import http.server
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -22,6 +24,7 @@ from agent.sandbox import Sandbox, SandboxSettings
 from indexing.config import EmbeddingSettings, IndexSettings, RerankSettings
 from indexing.search_daemon import fingerprint, index_run, running, socket_path, spawn
 from indexing.service import WorkspaceIndex
+from server.batch import BatchTask, _checkout
 from tests.agent.test_installs import WHEEL, _wheel
 
 PASSWORD = "embed-pw-7f3c2a91d0"
@@ -164,3 +167,54 @@ def test_a_sandboxed_commands_environment_is_not_on_the_bwrap_command_line(tmp_p
         sandbox.close()
     assert result.exit_code == 0 and result.stdout == value, result.stderr
     assert seen == [[]]
+
+
+def test_a_batch_task_clones_a_url_with_a_token_without_it_on_a_command_line(tmp_path: Path) -> None:
+    """`agentls batch` cloned ``"repo": "https://user:TOKEN@host/..."`` with the URL as git's argument, so
+    the token was on the command lines of git and of its https helper, and in the checkout's
+    ``.git/config``, which the agent's commands can read."""
+    source = tmp_path / "source"
+    source.mkdir()
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    (source / "app.py").write_text("def answer():\n    return 42\n")
+    subprocess.run([*git, "init", "-q", str(source)], check=True)
+    subprocess.run([*git, "-C", str(source), "add", "."], check=True)
+    subprocess.run([*git, "-C", str(source), "commit", "-qm", "first"], check=True)
+    served = tmp_path / "served"
+    served.mkdir()
+    subprocess.run(["git", "clone", "-q", "--bare", str(source), str(served / "app.git")], check=True)
+    subprocess.run(["git", "-C", str(served / "app.git"), "update-server-info"], check=True)  # dumb HTTP
+    expected = "Basic " + base64.b64encode(f"ci:{INDEX_TOKEN}".encode()).decode()
+    seen: list[list[str]] = []
+    refused: list[str] = []
+
+    class Private(http.server.SimpleHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(_command_lines_holding(INDEX_TOKEN))
+            if self.headers.get("Authorization") != expected:
+                refused.append(self.path)
+                self.send_response(401)
+                self.send_header("WWW-Authenticate", 'Basic realm="git"')
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            super().do_GET()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(Private, directory=str(served))
+    )
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://ci:{INDEX_TOKEN}@127.0.0.1:{server.server_address[1]}/app.git"
+        dest = tmp_path / "checkout"
+        sha = _checkout(BatchTask(id="t1", kind="run", repo=url, instruction="look"), dest)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert (dest / "app.py").read_text() == "def answer():\n    return 42\n" and len(sha) == 40
+    assert seen and all(lines == [] for lines in seen), seen
+    assert refused == [], refused  # every request carried the token, for that host only
+    assert INDEX_TOKEN not in (dest / ".git" / "config").read_text()
