@@ -152,7 +152,7 @@ EventKind = Literal[
 markdown), "todo" (data: items, each id, text, status) and "role" (data: role, node, state: started,
 finished or failed). "warning" is something the user should know and act on (data: subject, e.g.
 "interpreter": no project environment was found and a fallback Python runs the tests; "mcp_server": an
-MCP server could not start, and its tools are left out)."""
+MCP server could not start, or nobody answered whether to trust it, and its tools are left out)."""
 
 _CUT_OFF = (
     "Your reply was cut off at the output token limit. Continue from where you stopped, in smaller steps."

@@ -21,7 +21,9 @@ time, ISO 8601). Record types, in the order a run writes them:
 - `decision`: stage changes, reflections after a failed verification, budget and step-limit stops; kind
   `delegate`: a `delegate` sub-agent's task, report, `usage`, `cost`, steps, model and its own
   transcript (`<run_id>.d/explore-N.jsonl`); kind `mcp_server_failed`: an MCP server that did not start
-  (`server`, `reason`, `stderr`, `advice`, and `message`, the warning the user was shown).
+  (`server`, `reason`, `stderr`, `advice`, and `message`, the warning the user was shown); kind
+  `mcp_server_untrusted`: one left out because nobody answered whether to trust it (`server`, `reason`,
+  `message`).
 - `proposal`: `proposal_id`, `summary`, `verified`, `diff`, `files` (path, kind, old path, diff).
 - `run_end`: `status`, `summary`, `error`, `usage`, `cost`, `steps`, `seconds`, `step_seconds`, `roles`
   (usage, cost and calls per role and node; they add up to `usage` and `cost`).

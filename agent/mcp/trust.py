@@ -10,6 +10,12 @@ in ``<agentls cache>/mcp-trust.json`` (0600; only fingerprints, never the enviro
 other answer, or nobody to ask, leaves the server out of this run and it is asked again next time.
 Every question and answer is an ``approval`` record of the run's transcript (subject ``mcp_server``);
 a server started on remembered trust is a ``decision`` record (kind ``mcp_server_trusted``).
+
+A question nobody answered (no one to ask: ``agentls acp``, a run without a terminal; the editor's
+question dismissed or timed out) is an `Untrusted` for `trusted_servers`' ``on_untrusted``: which server,
+why nobody answered, and how to trust it (``agentls mcp --trust --path ROOT`` in a terminal). The tool
+set makes it a warning of the run, as it does a server that fails to start (`agent.tools.toolset`); without
+``on_untrusted`` it is logged as a warning. A user who answered "Don't start" chose it: that is only logged.
 """
 
 from __future__ import annotations
@@ -20,18 +26,30 @@ import json
 import logging
 import shlex
 import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent.apply import write_atomic
 from agent.credential_fields import mask_settings
+from agent.mcp.client import tool_name
 from agent.mcp.config import McpServerSettings, McpSettings
+from agent.tools.ask import NoAnswer
 
 if TYPE_CHECKING:
     from agent.recorder import Recorder
     from agent.tools.ask import AskCallback
 
-__all__ = ["TRUST", "TRUST_FILE", "McpTrust", "describe_server", "fingerprint", "trusted_servers"]
+__all__ = [
+    "TRUST",
+    "TRUST_FILE",
+    "McpTrust",
+    "Untrusted",
+    "describe_server",
+    "fingerprint",
+    "trusted_servers",
+]
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +125,38 @@ def describe_server(config: McpServerSettings) -> str:
     return f"runs `{line}`{env} on your machine with your rights"
 
 
+@dataclass(frozen=True)
+class Untrusted:
+    """A server left out of a run because the question whether to trust it got no answer, for the user
+    (`message`) and the model (`note`)."""
+
+    server: str
+    root: Path
+    why: str
+    """Why nobody answered: "nobody was there to answer it", "there is no terminal to ask on"..."""
+
+    @property
+    def message(self) -> str:
+        command = shlex.join(["agentls", "mcp", "--trust", "--path", str(self.root)])
+        return (
+            f"The MCP server `{self.server}` was not started: it is not trusted in this workspace, and the "
+            f"question whether to trust it got no answer ({self.why}). Its tools are left out of this run. "
+            f'To trust it, run `{command}` in a terminal (or answer "{TRUST}" when a run asks).'
+        )
+
+    @property
+    def note(self) -> str:
+        """The model's line about it: the tools it may expect are not there."""
+        return (
+            f"The MCP server `{self.server}` was not started (the user has not trusted it), so its tools "
+            f"({tool_name(self.server, '')}*) are not available in this run: do without them."
+        )
+
+    def record(self) -> dict[str, str]:
+        """The fields of its transcript record."""
+        return {"server": self.server, "reason": f"not trusted; no answer ({self.why})"}
+
+
 def trusted_servers(
     settings: McpSettings,
     root: Path,
@@ -114,8 +164,10 @@ def trusted_servers(
     trust: McpTrust,
     ask: AskCallback | None,
     recorder: Recorder | None,
+    on_untrusted: Callable[[Untrusted], None] | None = None,
 ) -> McpSettings:
-    """`settings` with every enabled server the user does not trust (now or before) disabled."""
+    """`settings` with every enabled server the user does not trust (now or before) disabled. A server
+    left out because nobody answered goes to `on_untrusted` (None: logged as a warning)."""
     from agent.approval import ask_approval
 
     servers: dict[str, McpServerSettings] = {}
@@ -132,15 +184,40 @@ def trusted_servers(
             f"This workspace's settings start the MCP server `{name}`, which {describe_server(config)}. "
             "Trust it? The answer is remembered for this workspace and this exact configuration."
         )
-        if ask_approval(ask, recorder, question, subject="mcp_server", detail=name, options=(TRUST, DONT)):
+        unanswered: list[str] = []
+        asking = _noting_no_answer(ask, unanswered) if ask is not None else None
+        if ask_approval(asking, recorder, question, subject="mcp_server", detail=name, options=(TRUST, DONT)):
             trust.remember(root, name, config)
             servers[name] = config
+            continue
+        servers[name] = config.model_copy(update={"enabled": False})
+        if ask is not None and not unanswered:  # the user's own answer: nothing to tell them
+            log.info("MCP server %s was not started: the user did not trust it for %s", name, root)
         else:
-            log.warning(
-                "MCP server %s was not started: the user has not trusted it for %s (it is asked when a "
-                "run starts with someone to answer)",
-                name,
-                root,
-            )
-            servers[name] = config.model_copy(update={"enabled": False})
+            why = unanswered[0] if unanswered else "nobody was there to answer it"
+            _tell(Untrusted(name, Path(root), why), on_untrusted)
     return settings.model_copy(update={"servers": servers})
+
+
+def _tell(left_out: Untrusted, on_untrusted: Callable[[Untrusted], None] | None) -> None:
+    """`left_out` to `on_untrusted`, else to the log."""
+    if on_untrusted is None:
+        log.warning("%s", left_out.message)
+        return
+    try:
+        on_untrusted(left_out)
+    except Exception:  # telling of it must not cost the other servers
+        log.exception("reporting that the MCP server %s is not trusted failed", left_out.server)
+
+
+def _noting_no_answer(ask: AskCallback, unanswered: list[str]) -> AskCallback:
+    """`ask` that appends why to `unanswered` when it gets no answer (`NoAnswer`), then raises it on."""
+
+    def asking(question: str, options: Sequence[str]) -> str:
+        try:
+            return ask(question, options)
+        except NoAnswer as nobody:
+            unanswered.append(str(nobody) or "no answer came")
+            raise
+
+    return asking

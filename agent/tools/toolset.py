@@ -8,7 +8,8 @@ gets the editor in view-only mode; a read-only role also gets no tool that can c
 and `on_warning`, through which the tool set tells the run what the user should know: an MCP server that
 could not start is a ``decision`` record of the transcript (kind ``mcp_server_failed``: server, reason,
 stderr, advice, message) and a warning (subject ``mcp_server``) that the loop shows the user and notes
-for the model.
+for the model; so is one left out because nobody answered whether to trust it (kind
+``mcp_server_untrusted``: server, reason, message; `agent.mcp.trust`).
 
 `describe_call(name, input)` shows a call in one line by tool name alone, for transcripts read back
 after the run (`agentls runs ID`).
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from agent.config import AgentSettings
     from agent.interpreter import Interpreter
     from agent.mcp.client import StartFailure
+    from agent.mcp.trust import Untrusted
     from agent.overlay import Overlay
     from agent.ports import CodeIndex, Sandbox
     from agent.recorder import Recorder
@@ -245,19 +247,34 @@ def _mcp_tools(resources: ToolResources) -> list[Tool]:
     state = resources.state_dir
     trust = McpTrust(state / TRUST_FILE if state is not None else None)
     root = resources.overlay.root
-    settings = trusted_servers(settings, root, trust=trust, ask=resources.ask, recorder=resources.recorder)
+    settings = trusted_servers(
+        settings,
+        root,
+        trust=trust,
+        ask=resources.ask,
+        recorder=resources.recorder,
+        on_untrusted=lambda u: _mcp_left_out(resources, "mcp_server_untrusted", u),
+    )
     approve = _approver(resources) if resources.settings.approve == "ask" else None
-    return list(mcp_tools(settings, root, approve=approve, on_failure=lambda f: _mcp_failed(resources, f)))
+    return list(
+        mcp_tools(
+            settings,
+            root,
+            approve=approve,
+            on_failure=lambda f: _mcp_left_out(resources, "mcp_server_failed", f),
+        )
+    )
 
 
-def _mcp_failed(resources: ToolResources, failure: StartFailure) -> None:
-    """A server that did not start: in the transcript, and a warning of the run (else a log line)."""
+def _mcp_left_out(resources: ToolResources, kind: str, why: StartFailure | Untrusted) -> None:
+    """A server left out of the run (it did not start; nobody trusted it): in the transcript as a
+    decision of `kind`, and a warning of the run (else a log line)."""
     if resources.recorder is not None:
-        resources.recorder.decision("mcp_server_failed", **failure.record(), message=failure.message)
+        resources.recorder.decision(kind, **why.record(), message=why.message)
     if resources.on_warning is not None:
-        resources.on_warning("mcp_server", failure.message, failure.note)
+        resources.on_warning("mcp_server", why.message, why.note)
     else:
-        log.warning("%s", failure.message)
+        log.warning("%s", why.message)
 
 
 ALLOW, DENY = "Allow", "Deny"

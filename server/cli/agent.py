@@ -567,6 +567,10 @@ def _first_line(text: Any, limit: int = 110) -> str:
     return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
+_LEFT_OUT_SERVERS = ("mcp_server_failed", "mcp_server_untrusted")
+"""Decision kinds of an MCP server left out of a run; their message is the warning the user was shown."""
+
+
 def _show_run(run: RunRecord) -> None:
     from agent.tools.toolset import describe_call
 
@@ -636,7 +640,7 @@ def _show_run(run: RunRecord) -> None:
             if record.get("manifest_error"):
                 state += f"; the manifest was not changed: {_first_line(record.get('manifest_error'), 160)}"
             echo(f"  install {record.get('requirement')}: {installed}{where}{state}")
-        elif record.type == "decision" and record.get("kind") == "mcp_server_failed":
+        elif record.type == "decision" and record.get("kind") in _LEFT_OUT_SERVERS:
             echo(f"  warning: {record.get('message')}")
         elif record.type == "approval":
             verdict = "approved" if record.get("approved") else "refused"

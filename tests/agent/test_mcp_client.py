@@ -2,16 +2,21 @@
 `mcp` SDK) configured in ``agentls.toml``, whose tool the fake model calls during a run; names, size cap,
 error results, a server that cannot start (said to the user, the transcript and the model), names that
 collide, and the processes stopped after the run; the trust question
-before a workspace's server first starts (`agent.mcp.trust`)."""
+before a workspace's server first starts (`agent.mcp.trust`), and the warning when nobody answered it."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
+import os
 import re
+import subprocess
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 from lsprotocol import types
@@ -26,7 +31,7 @@ from server.cli.agent import _Printer, _show_run
 from server.features.runs.manager import RUN_EVENT, Run
 from server.settings import load_settings
 from tests.agent.agent_harness import Harness, copy_workspace, done, fast_settings
-from tests.fakes.anthropic_server import FakeAnthropic, text, tool_use, turn
+from tests.fakes.anthropic_server import FAKE_API_KEY, FakeAnthropic, text, tool_use, turn
 from tests.server.test_proposals import PlainEditor, manager_with
 
 SERVER = Path(__file__).resolve().parents[1] / "fakes" / "mcp_tickets_server.py"
@@ -238,6 +243,104 @@ def test_a_server_that_cannot_start_is_said_to_the_user_the_transcript_and_the_m
     assert (params.kind, params.subject, params.message) == ("warning", "mcp_server", github)
     assert editor.shown == [(f"agentls: {github}", types.MessageType.Warning)]
     assert run.message.startswith("warning: The MCP server `github` could not start")
+
+
+def test_a_server_nobody_trusted_is_a_warning_of_the_run(
+    fake_anthropic: FakeAnthropic,
+    ws: Path,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A workspace's server whose trust question got no answer is left out, and the run says so as it does
+    a server that fails to start: with nobody to ask (`agentls acp`) and with the language server's own
+    asker when the editor's question is dismissed. Each is a "warning" event naming the server, why, and
+    `agentls mcp --trust --path ROOT`, an `mcp_server_untrusted` record, a line of `agentls runs ID`, the
+    editor's pop-up and a note to the model. "Don't start" is the user's own answer: no warning."""
+    harness = Harness(fake_anthropic, ws, tmp_path / "runs")
+    settings = fast_settings(mcp=_settings(ws), verify=False)
+    caplog.set_level(logging.WARNING)
+
+    def run(ask: Callable[[str, Sequence[str]], str] | None) -> tuple[list[str], list[dict[str, Any]]]:
+        """One run; the warnings it said and its transcript's records."""
+        harness.events.clear()
+        fake_anthropic.enqueue(done("Nothing to do."))
+        result = harness.run(settings=settings, ask=ask)
+        said = [e.message for e in harness.events if e.data.get("subject") == "mcp_server"]
+        return said, harness.transcript_records(result)
+
+    trust = f"agentls mcp --trust --path {ws}"
+    (nobody,), records = run(None)
+    assert nobody == (
+        "The MCP server `tickets` was not started: it is not trusted in this workspace, and the question "
+        "whether to trust it got no answer (nobody was there to answer it). Its tools are left out of this "
+        f'run. To trust it, run `{trust}` in a terminal (or answer "Trust and start" when a run asks).'
+    )
+    [left_out] = [r for r in records if r.get("kind") == "mcp_server_untrusted"]
+    assert (left_out["server"], left_out["message"]) == ("tickets", nobody)
+    first = fake_anthropic.message_requests[-1].body
+    assert not [t for t in first["tools"] if t["name"].startswith("mcp__")]
+    assert (
+        "Note: The MCP server `tickets` was not started (the user has not trusted it), so its tools "
+        "(mcp__tickets__*) are not available in this run: do without them." in str(first["messages"][0])
+    )
+    assert not [r for r in caplog.records if "tickets" in r.getMessage()]  # said once, by the event
+    _show_run(load_run(tmp_path / "runs", str(records[0]["run_id"])))  # `agentls runs ID`
+    assert f"  warning: {nobody}\n" in capsys.readouterr().out
+
+    # The language server asks the editor; a dismissed question is no answer.
+    editor = PlainEditor(lambda: types.ApplyWorkspaceEditResult(applied=True))
+    (tmp_path / "lsp").mkdir()
+    manager = manager_with(tmp_path / "lsp", editor)
+    lsp_run = Run("r1", "fix", "run", ws)
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        (dismissed,), _ = run(manager._asker(lsp_run, loop))
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        loop.close()
+    assert "got no answer (the user dismissed the question)" in dismissed and trust in dismissed
+    manager._on_event(lsp_run, next(e for e in harness.events if e.message == dismissed))
+    assert editor.shown == [(f"agentls: {dismissed}", types.MessageType.Warning)]
+
+    # The user's own "Don't start": not started, and nothing to warn of.
+    said, records = run(lambda question, options: "Don't start")
+    assert said == [] and not [r for r in records if r.get("kind") == "mcp_server_untrusted"]
+    assert not [r for r in caplog.records if "tickets" in r.getMessage()]
+
+
+def test_agentls_run_without_a_terminal_says_once_that_an_untrusted_server_was_left_out(
+    fake_anthropic: FakeAnthropic, ws: Path, tmp_path: Path
+) -> None:
+    """The installed `agentls run` with stdin from /dev/null (a script, CI): nobody can be asked whether to
+    trust the workspace's server, so it is left out with one `warning:` line saying why and how to trust
+    it, not a log line."""
+    fake_anthropic.enqueue(done("Nothing to change."))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANTHROPIC_")}
+    env.update(
+        ANTHROPIC_API_KEY=FAKE_API_KEY,
+        ANTHROPIC_BASE_URL=fake_anthropic.url,
+        AGENTLS_CACHE_DIR=str(tmp_path / "cache"),
+        HF_HUB_OFFLINE="1",
+    )
+    ran = subprocess.run(
+        ["agentls", "run", "Say what mean does", "--path", str(ws)],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert [line for line in ran.stderr.splitlines() if "tickets" in line] == [
+        "warning: The MCP server `tickets` was not started: it is not trusted in this workspace, and the "
+        "question whether to trust it got no answer (there is no terminal to ask on). Its tools are left out "
+        f'of this run. To trust it, run `agentls mcp --trust --path {ws}` in a terminal (or answer "Trust '
+        'and start" when a run asks).'
+    ], ran.stderr
 
 
 def test_tool_names_that_collide_get_distinct_names(

@@ -228,6 +228,35 @@ def test_the_runs_warnings_reach_the_user_as_messages_of_their_own(
     assert said.index(warnings["mcp_server"]) < said.index(answer)  # told before the run's answer
 
 
+def test_an_mcp_server_nobody_could_trust_is_a_warning(
+    fake_anthropic: FakeAnthropic, ws: Path, tmp_path: Path
+) -> None:
+    """ACP has no way to ask whether to trust the workspace's MCP server, so it is left out (it does not
+    run), and the user is told which server, why and how to trust it, as a warning message of its own."""
+    marker = tmp_path / "server-ran"
+    (ws / "agentls.toml").write_text(
+        AGENT_TOML + f'\n[mcp.servers.tracker]\ncommand = "{sys.executable}"\n'
+        f'args = ["-c", "open({str(marker)!r}, \'w\')"]\n'
+    )
+    fake_anthropic.enqueue(text("mean is still a stub."))
+    client = RecordingClient("allow")
+    assert asyncio.run(_prompt(client, ws, _env(fake_anthropic, tmp_path), fs=True)) == "end_turn"
+
+    warnings = [
+        u.content.text.strip()
+        for u in client.updates
+        if getattr(u, "session_update", "") == "agent_message_chunk"
+        and (u.field_meta or {}).get("agentls", {}).get("subject") == "mcp_server"
+    ]
+    assert warnings == [
+        "warning: The MCP server `tracker` was not started: it is not trusted in this workspace, and the "
+        "question whether to trust it got no answer (nobody was there to answer it). Its tools are left out "
+        f'of this run. To trust it, run `agentls mcp --trust --path {ws}` in a terminal (or answer "Trust '
+        'and start" when a run asks).'
+    ], client.updates
+    assert not marker.exists()
+
+
 def test_raw_output_is_the_whole_output_bounded_with_a_note() -> None:
     from server.acp import RAW_OUTPUT_CHARS, _raw_output
 
