@@ -49,6 +49,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+from agent.credential_fields import mask_url
+
 if TYPE_CHECKING:
     from agent.loop import RunResult
     from agent.task import Task
@@ -322,6 +324,7 @@ def _checkout(task: BatchTask, dest: Path) -> str:
     local = Path(task.repo).is_dir()
     if local and not (Path(task.repo) / ".git").exists() and not (Path(task.repo) / "HEAD").is_file():
         raise RuntimeError(f"{task.repo} is not a git repository; a batch task runs on a commit of one")
+    shown = mask_url(task.repo)  # what errors, which the records keep, say
     # --shared borrows the local repository's objects (nothing copied, nothing written there).
     url, env = _clone_credentials(task.repo, os.environ)
     _git("clone", "--quiet", "--no-checkout", *(["--shared"] if local else []), url, str(dest), env=env)
@@ -329,7 +332,7 @@ def _checkout(task: BatchTask, dest: Path) -> str:
         sha = _git("rev-parse", "--verify", "--end-of-options", f"{task.commit}^{{commit}}", cwd=dest)
     except RuntimeError as error:
         raise RuntimeError(
-            f'{task.commit!r} is not a commit of {task.repo} ({error}); fix "commit" in the tasks file'
+            f'{task.commit!r} is not a commit of {shown} ({error}); fix "commit" in the tasks file'
         ) from error
     _git("-c", "advice.detachedHead=false", "checkout", "--quiet", "--detach", sha, cwd=dest)
     return sha
@@ -443,7 +446,7 @@ def _base_record(task: BatchTask, engine: str) -> dict[str, Any]:
         "id": task.id,
         "task_digest": task_digest(task),
         "kind": task.kind,
-        "repo": task.repo,
+        "repo": mask_url(task.repo),  # a token in the URL stays out of the records
         "commit": task.commit,
         "target": task.target,
         "engine": engine,

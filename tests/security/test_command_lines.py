@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import functools
 import http.server
+import json
 import os
 import signal
 import subprocess
@@ -218,3 +219,14 @@ def test_a_batch_task_clones_a_url_with_a_token_without_it_on_a_command_line(tmp
     assert seen and all(lines == [] for lines in seen), seen
     assert refused == [], refused  # every request carried the token, for that host only
     assert INDEX_TOKEN not in (dest / ".git" / "config").read_text()
+
+
+def test_a_batch_record_keeps_the_repository_url_without_its_token() -> None:
+    """The records (``results.jsonl``, ``records/*.json``) are files people share: the URL's token is not in
+    them."""
+    from server.batch import _base_record
+
+    url = f"https://ci:{INDEX_TOKEN}@git.example.com/app.git"
+    record = _base_record(BatchTask(id="t1", kind="run", repo=url, instruction="look"), "local")
+    assert record["repo"] == "https://***@git.example.com/app.git"
+    assert INDEX_TOKEN not in json.dumps(record)
