@@ -25,7 +25,9 @@ Every role is the solo loop (`agent.team.role_agent.RoleAgent`) on the same over
 `ask_user` callback, cancel event and transcript (each role's records follow a `run_start` naming its
 role); the engine adds `handoff` records. Events: the roles' own (steps, tool calls) pass through, and
 the engine emits "role" (started / finished / failed) and "handoff" (role, node, handoff name, the JSON
-document and a markdown rendering) as `agent.loop.AgentEvent`s.
+document and a markdown rendering) as `agent.loop.AgentEvent`s. A "warning" is passed on once per run
+(by subject and text): each role starts the MCP servers again, so a server that cannot start would warn
+once per role; the transcript keeps each role's record of it, and each role's model is told.
 
 Accounting: one `agent.costs.CostLedger` per run, by role and node (each role agent's calls, its explore
 sub-agents' under `explore` in the same node); the run's usage and cost are its sums, and the checkpoint
@@ -155,6 +157,8 @@ class TeamRun:
         self.node_seconds: dict[str, float] = {}
         """Wall time per node, model calls included (the overhead benchmark subtracts them)."""
         self.resumed_from: str | None = None
+        self.warned: set[tuple[str, str]] = set()
+        """The warnings passed on so far (subject, text): each is said once per run."""
 
     # -- the run ---------------------------------------------------------------------------------------
 
@@ -740,8 +744,9 @@ class TeamRun:
         self.recorder.decision(kind, step=self.state.steps, **fields)
 
     def _forward(self, event: AgentEvent) -> None:
-        """A role's event, counted in the run's steps, tokens and cost (a role's end is not the run's)."""
-        if event.kind == "stop" or self.on_event is None:
+        """A role's event, counted in the run's steps, tokens and cost (a role's end is not the run's; a
+        warning an earlier role gave is not said again)."""
+        if event.kind == "stop" or self.on_event is None or self._said_before(event):
             return
         self.on_event(
             replace(
@@ -751,6 +756,16 @@ class TeamRun:
                 cost=self.cost + event.cost,
             )
         )
+
+    def _said_before(self, event: AgentEvent) -> bool:
+        """Whether `event` is a warning this run passed on already (noted as passed on when not)."""
+        if event.kind != "warning":
+            return False
+        key = (str(event.data.get("subject") or ""), event.message)
+        if key in self.warned:
+            return True
+        self.warned.add(key)
+        return False
 
     def _emit(self, kind: EventKind, message: str, **data: Any) -> None:
         if self.on_event is None:
@@ -763,6 +778,8 @@ class TeamRun:
             cost=self.cost,
             data=MappingProxyType(dict(data)),
         )
+        if self._said_before(event):
+            return
         try:
             self.on_event(event)
         except Exception:

@@ -14,6 +14,7 @@ from agent import verify
 from agent.interpreter import Interpreter, detect_interpreter
 from agent.task_builders import run_task
 from agent.team.config import TeamSettings
+from agent.team.graph import Graph, Node
 from agent.team.handoffs import Review
 from agent.transcript import load_run
 from tests.agent.agent_harness import fast_settings, result_text
@@ -161,6 +162,38 @@ def test_a_handoff_written_as_json_text_is_validated_and_kept(tmp_path: Path) ->
     run = load_run(harness.runs_dir, result.run_id)
     taken = [r.get("handoff") for r in run.records if r.get("kind") == "handoff_in_text"]
     assert taken == ["Spec", "Design"]
+
+
+def test_a_warning_every_role_gives_is_said_once_per_run(tmp_path: Path) -> None:
+    """Each role starts the MCP servers again, so a server that cannot start fails for each: the run says
+    it once (the event `agentls run`, `agentls acp` and the editor show), while the transcript keeps each
+    role's record and each role's model is told with its brief."""
+    from agent.mcp.config import McpServerSettings, McpSettings
+    from agent.mcp.trust import TRUST_FILE, McpTrust
+
+    graph = Graph(
+        name="plan_design",
+        description="a spec and a design",
+        nodes=(Node(name="plan", role="planner"), Node(name="design", role="architect")),
+    )
+    script = RoleScript(
+        {"planner": [tool_use("submit_spec", SPEC)], "architect": [tool_use("submit_design", DESIGN)]}
+    )
+    broken = McpServerSettings(command="/nonexistent/mcp-server")
+    settings = fast_settings(verify=False, mcp=McpSettings(servers={"tracker": broken}))
+    with FakeAnthropic(responder=script) as fake:
+        harness = TeamHarness(fake, shop_workspace(tmp_path / "ws"), tmp_path / "runs")
+        McpTrust(tmp_path / TRUST_FILE).remember(harness.root, "tracker", broken)  # the transcripts' parent
+        result = harness.team(settings, graph).run(run_task(INSTRUCTION, root=harness.root))
+
+    assert script.calls == ["planner", "architect"] and script.left() == {}, result.error
+    said = [e.message for e in harness.of_kind("warning") if e.data.get("subject") == "mcp_server"]
+    assert len(said) == 1 and said[0].startswith("The MCP server `tracker` could not start"), said
+    run = load_run(harness.runs_dir, result.run_id)
+    failed = [r.get("message") for r in run.records if r.get("kind") == "mcp_server_failed"]
+    assert failed == said * 2  # one per role
+    for body in script.bodies:
+        assert "Note: The MCP server `tracker` could not start" in json.dumps(body["messages"][0])
 
 
 def test_a_role_that_never_submits_fails_its_node_saying_so(tmp_path: Path) -> None:
