@@ -94,43 +94,40 @@ def _mask_string(value: str) -> str:
     return _URL.sub(lambda m: mask_url(m.group(0)), value) if "://" in value else value
 
 
-def _mask_args(args: list[Any]) -> list[Any]:
-    out: list[Any] = []
+def _args(args: Iterable[Any]) -> Iterator[tuple[Any, str, str | None]]:
+    """Each of an MCP server's `args` with where a credential is in it: ``(arg, name, value)``, where
+    `value` is the credential (the arg after a ``--token``-style flag, or the value of ``TOKEN=value``,
+    then `name` is what comes before it: ``""`` or ``"TOKEN="``), or None when the arg is none (a URL
+    in it may still hold one)."""
     secret_next = False
     for arg in args:
         if not isinstance(arg, str):
-            out.append(arg)
+            yield arg, "", None
             continue
         if secret_next:
-            out.append(masked(arg))
             secret_next = False
+            yield arg, "", arg
             continue
         name, equals, value = arg.partition("=")
         if equals and _names_credential(name):
-            out.append(f"{name}={masked(value)}")
-        elif arg.startswith("-") and _names_credential(arg):
-            out.append(arg)
-            secret_next = True
-        else:
-            out.append(_mask_string(arg))
-    return out
+            yield arg, name + equals, value
+            continue
+        secret_next = arg.startswith("-") and _names_credential(arg)
+        yield arg, "", None
+
+
+def _mask_args(args: list[Any]) -> list[Any]:
+    return [
+        f"{name}{masked(value)}" if value is not None else _mask_string(arg) if isinstance(arg, str) else arg
+        for arg, name, value in _args(args)
+    ]
 
 
 def _args_values(args: Iterable[Any]) -> Iterator[str]:
-    secret_next = False
-    for arg in args:
-        if not isinstance(arg, str):
-            continue
-        if secret_next:
-            yield arg
-            secret_next = False
-            continue
-        name, equals, value = arg.partition("=")
-        if equals and _names_credential(name):
+    for arg, _, value in _args(args):
+        if value is not None:
             yield value
-        elif arg.startswith("-") and _names_credential(arg):
-            secret_next = True
-        else:
+        elif isinstance(arg, str):
             yield from _strings_values(arg)
 
 
