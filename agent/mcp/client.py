@@ -133,7 +133,7 @@ class StartFailure:
         """The model's line about it: the tools it may expect are not there, and why."""
         return (
             f"The MCP server `{self.server}` could not start ({self.reason}), so its tools "
-            f"(mcp__{_UNSAFE.sub('_', self.server)}__*) are not available in this run: do without them."
+            f"({tool_name(self.server, '')}*) are not available in this run: do without them."
         )
 
     def record(self) -> dict[str, str]:
