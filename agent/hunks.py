@@ -192,16 +192,16 @@ def _joined(blocks: list[Block]) -> list[Block]:
     return out
 
 
-def _middle_opcodes(old: Sequence[str], new: Sequence[str], budget: int) -> list[Opcode]:
+def _middle_blocks(old: Sequence[str], new: Sequence[str], budget: int) -> list[Block]:
     try:
-        return _opcodes(_matching_blocks(old, new, _Budget(budget)), len(old), len(new))
+        return _matching_blocks(old, new, _Budget(budget))
     except _OverBudget:
         log.debug(
             "line diff of %d and %d lines is over the work budget; matching with difflib's autojunk",
             len(old),
             len(new),
         )
-        return list(difflib.SequenceMatcher(None, old, new).get_opcodes())
+        return [(i, j, n) for i, j, n in difflib.SequenceMatcher(None, old, new).get_matching_blocks() if n]
 
 
 def line_opcodes(old: Sequence[str], new: Sequence[str], *, budget: int = WORK_BUDGET) -> list[Opcode]:
@@ -278,8 +278,8 @@ def _head_and_tail(old: Sequence[str], new: Sequence[str], budget: int) -> list[
     old_end, new_end = len(old) - tail, len(new) - tail
     blocks: list[Block] = [(0, 0, head), (old_end, new_end, tail)]
     if head < old_end and head < new_end:
-        middle = _middle_opcodes(old[head:old_end], new[head:new_end], budget)
-        blocks += [(i1 + head, j1 + head, i2 - i1) for tag, i1, i2, j1, _ in middle if tag == "equal"]
+        middle = _middle_blocks(old[head:old_end], new[head:new_end], budget)
+        blocks += [(i + head, j + head, n) for i, j, n in middle]
     return [block for block in blocks if block[2]]
 
 
