@@ -102,6 +102,7 @@ from agent.verify import VerificationResult
 
 if TYPE_CHECKING:
     from agent.interpreter import Interpreter
+    from agent.mcp.trust import RunAnswers
     from agent.ports import CodeIndex, EventSink, Model, Sandbox
     from indexing.secrets import Redactor
 
@@ -293,6 +294,7 @@ class Agent:
         models: Callable[[str], Model] | None = None,
         todos: TodoList | None = None,
         interpreter: Interpreter | None = None,
+        mcp_answers: RunAnswers | None = None,
     ) -> None:
         """`root` is the workspace root (the overlay's); `index` may be None (tools fall back to scans);
         `ask` answers `ask_user` (None: nobody can); `transcript` None writes no transcript. The system
@@ -300,7 +302,8 @@ class Agent:
         graph's node (its calls are charged to role and node, `agent.costs`); `models`: role name -> that
         role's model client (`model_for`; None: `model` for every role); `todos`: a todo list to share
         (default: a new one for this run); `interpreter`: the project's Python when the caller found it
-        already (the team's roles and delegated sub-agents share the run's; None: asked once here)."""
+        already (the team's roles and delegated sub-agents share the run's; None: asked once here);
+        `mcp_answers`: the MCP trust questions the run asked already (a team run's, shared by its roles)."""
         self.model = model
         self.settings = settings
         self.root = Path(root)
@@ -327,6 +330,7 @@ class Agent:
             state_dir=transcript.directory.parent if transcript is not None else None,
             interpreter=interpreter,
             on_warning=self._warn,
+            mcp_answers=mcp_answers,
         )
         self.verifier = self.resources.verifier
         self._asked_interpreter = interpreter is None

@@ -23,7 +23,8 @@ time, ISO 8601). Record types, in the order a run writes them:
   transcript (`<run_id>.d/explore-N.jsonl`); kind `mcp_server_failed`: an MCP server that did not start
   (`server`, `reason`, `stderr`, `advice`, and `message`, the warning the user was shown); kind
   `mcp_server_untrusted`: one left out because nobody answered whether to trust it (`server`, `reason`,
-  `message`).
+  `message`); kind `mcp_server_answered`: a server a team run's earlier role asked about, not asked about
+  again (`server`, `sha256`, `trusted`, `answer`: the user's, None for none, `reason`; `agent.mcp.trust`).
 - `proposal`: `proposal_id`, `summary`, `verified`, `diff`, `files` (path, kind, old path, diff).
 - `run_end`: `status`, `summary`, `error`, `usage`, `cost`, `steps`, `seconds`, `step_seconds`, `roles`
   (usage, cost and calls per role and node; they add up to `usage` and `cost`).

@@ -16,6 +16,12 @@ question dismissed or timed out) is an `Untrusted` for `trusted_servers`' ``on_u
 why nobody answered, and how to trust it (``agentls mcp --trust --path ROOT`` in a terminal). The tool
 set makes it a warning of the run, as it does a server that fails to start (`agent.tools.toolset`); without
 ``on_untrusted`` it is logged as a warning. A user who answered "Don't start" chose it: that is only logged.
+
+A team run's roles each start the servers again. They share the run's `RunAnswers` (``answers``), which
+keeps how each question ended, so a server is asked about once per run: a later role takes that outcome
+("Don't start"; or no answer, told as the first role told it) with a ``decision`` record (kind
+``mcp_server_answered``) instead of a question. "Trust and start" is in the trust file at once (a later
+role's record is ``mcp_server_trusted``); `RunAnswers` holds it too, for a run that keeps no trust file.
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ __all__ = [
     "TRUST",
     "TRUST_FILE",
     "McpTrust",
+    "RunAnswers",
     "Untrusted",
     "describe_server",
     "fingerprint",
@@ -157,6 +164,37 @@ class Untrusted:
         return {"server": self.server, "reason": f"not trusted; no answer ({self.why})"}
 
 
+@dataclass(frozen=True)
+class _Outcome:
+    """How a trust question ended: trusted or not, the user's answer (None: none came) and why nobody
+    answered (None: the user answered)."""
+
+    trusted: bool
+    answer: str | None
+    unanswered: str | None
+
+
+class RunAnswers:
+    """The trust questions one run asked and how each ended, by workspace and `fingerprint`: a team run
+    shares one among its roles, which each start the servers again, so each is asked once per run."""
+
+    def __init__(self) -> None:
+        self._outcomes: dict[tuple[str, str], _Outcome] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _key(root: Path, config: McpServerSettings) -> tuple[str, str]:
+        return str(Path(root).resolve()), fingerprint(config)
+
+    def get(self, root: Path, config: McpServerSettings) -> _Outcome | None:
+        with self._lock:
+            return self._outcomes.get(self._key(root, config))
+
+    def put(self, root: Path, config: McpServerSettings, outcome: _Outcome) -> None:
+        with self._lock:
+            self._outcomes[self._key(root, config)] = outcome
+
+
 def trusted_servers(
     settings: McpSettings,
     root: Path,
@@ -165,11 +203,11 @@ def trusted_servers(
     ask: AskCallback | None,
     recorder: Recorder | None,
     on_untrusted: Callable[[Untrusted], None] | None = None,
+    answers: RunAnswers | None = None,
 ) -> McpSettings:
     """`settings` with every enabled server the user does not trust (now or before) disabled. A server
-    left out because nobody answered goes to `on_untrusted` (None: logged as a warning)."""
-    from agent.approval import ask_approval
-
+    left out because nobody answered goes to `on_untrusted` (None: logged as a warning). `answers`: the
+    run's questions so far (a team run's); a server asked about in this run is not asked about again."""
     servers: dict[str, McpServerSettings] = {}
     for name, config in settings.servers.items():
         if not config.enabled:
@@ -180,23 +218,53 @@ def trusted_servers(
                 recorder.decision("mcp_server_trusted", server=name, sha256=fingerprint(config))
             servers[name] = config
             continue
-        question = (
-            f"This workspace's settings start the MCP server `{name}`, which {describe_server(config)}. "
-            "Trust it? The answer is remembered for this workspace and this exact configuration."
-        )
-        unanswered: list[str] = []
-        asking = _noting_no_answer(ask, unanswered) if ask is not None else None
-        if ask_approval(asking, recorder, question, subject="mcp_server", detail=name, options=(TRUST, DONT)):
-            trust.remember(root, name, config)
+        outcome = answers.get(root, config) if answers is not None else None
+        if outcome is not None:  # asked in this run already (a team run's earlier role)
+            if recorder is not None:
+                recorder.decision(
+                    "mcp_server_answered",
+                    server=name,
+                    sha256=fingerprint(config),
+                    trusted=outcome.trusted,
+                    answer=outcome.answer,
+                    reason="asked earlier in this run",
+                )
+        else:
+            outcome = _ask(name, config, ask, recorder)
+            if outcome.trusted:
+                trust.remember(root, name, config)
+            if answers is not None and ask is not None:  # a question was put: its outcome holds
+                answers.put(root, config, outcome)
+        if outcome.trusted:
             servers[name] = config
             continue
         servers[name] = config.model_copy(update={"enabled": False})
-        if ask is not None and not unanswered:  # the user's own answer: nothing to tell them
+        if outcome.unanswered is None:  # the user's own answer: nothing to tell them
             log.info("MCP server %s was not started: the user did not trust it for %s", name, root)
         else:
-            why = unanswered[0] if unanswered else "nobody was there to answer it"
-            _tell(Untrusted(name, Path(root), why), on_untrusted)
+            _tell(Untrusted(name, Path(root), outcome.unanswered), on_untrusted)
     return settings.model_copy(update={"servers": servers})
+
+
+def _ask(
+    name: str, config: McpServerSettings, ask: AskCallback | None, recorder: Recorder | None
+) -> _Outcome:
+    """Ask the user whether to trust the server `name` (the question and answer are recorded)."""
+    from agent.approval import ask_approval
+
+    question = (
+        f"This workspace's settings start the MCP server `{name}`, which {describe_server(config)}. "
+        "Trust it? The answer is remembered for this workspace and this exact configuration."
+    )
+    unanswered: list[str] = []
+    answered: list[str] = []
+    asking = _noting_answer(ask, answered, unanswered) if ask is not None else None
+    trusted = ask_approval(
+        asking, recorder, question, subject="mcp_server", detail=name, options=(TRUST, DONT)
+    )
+    if trusted or (ask is not None and not unanswered):
+        return _Outcome(trusted, answered[0] if answered else None, None)
+    return _Outcome(False, None, unanswered[0] if unanswered else "nobody was there to answer it")
 
 
 def _tell(left_out: Untrusted, on_untrusted: Callable[[Untrusted], None] | None) -> None:
@@ -210,14 +278,17 @@ def _tell(left_out: Untrusted, on_untrusted: Callable[[Untrusted], None] | None)
         log.exception("reporting that the MCP server %s is not trusted failed", left_out.server)
 
 
-def _noting_no_answer(ask: AskCallback, unanswered: list[str]) -> AskCallback:
-    """`ask` that appends why to `unanswered` when it gets no answer (`NoAnswer`), then raises it on."""
+def _noting_answer(ask: AskCallback, answered: list[str], unanswered: list[str]) -> AskCallback:
+    """`ask` that appends the answer to `answered`, or why there was none (`NoAnswer`) to `unanswered`
+    before raising it on."""
 
     def asking(question: str, options: Sequence[str]) -> str:
         try:
-            return ask(question, options)
+            answer = ask(question, options)
         except NoAnswer as nobody:
             unanswered.append(str(nobody) or "no answer came")
             raise
+        answered.append(answer)
+        return answer
 
     return asking

@@ -27,7 +27,10 @@ role); the engine adds `handoff` records. Events: the roles' own (steps, tool ca
 the engine emits "role" (started / finished / failed) and "handoff" (role, node, handoff name, the JSON
 document and a markdown rendering) as `agent.loop.AgentEvent`s. A "warning" is passed on once per run
 (by subject and text): each role starts the MCP servers again, so a server that cannot start would warn
-once per role; the transcript keeps each role's record of it, and each role's model is told.
+once per role; the transcript keeps each role's record of it, and each role's model is told. For the same
+reason the roles share the run's MCP trust answers (`agent.mcp.trust.RunAnswers`): the user is asked
+whether to trust a server once per run, and a later role takes that answer (an ``mcp_server_answered``
+decision of the transcript).
 
 Accounting: one `agent.costs.CostLedger` per run, by role and node (each role agent's calls, its explore
 sub-agents' under `explore` in the same node); the run's usage and cost are its sums, and the checkpoint
@@ -60,6 +63,7 @@ from pydantic import BaseModel
 from agent.config import AgentSettings
 from agent.costs import CostLedger
 from agent.loop import Agent, AgentEvent, EventKind, RunCancelled, RunResult, RunStatus
+from agent.mcp.trust import RunAnswers
 from agent.models import Cancelled
 from agent.overlay import Overlay
 from agent.proposal import Proposal, new_proposal_id
@@ -159,6 +163,9 @@ class TeamRun:
         self.resumed_from: str | None = None
         self.warned: set[tuple[str, str]] = set()
         """The warnings passed on so far (subject, text): each is said once per run."""
+        self.mcp_answers = RunAnswers()
+        """The MCP trust questions asked so far: each role starts the servers again, but the user answers
+        once per run (`agent.mcp.trust`)."""
 
     # -- the run ---------------------------------------------------------------------------------------
 
@@ -467,6 +474,7 @@ class TeamRun:
             models=self.models,
             todos=self.todos,
             interpreter=self.interpreter,
+            mcp_answers=self.mcp_answers,
             checkpoint=lambda role_agent: self._checkpoint("running", None, role_agent),
             limits=self._limits(node),
         )

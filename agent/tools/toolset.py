@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from agent.config import AgentSettings
     from agent.interpreter import Interpreter
     from agent.mcp.client import StartFailure
-    from agent.mcp.trust import Untrusted
+    from agent.mcp.trust import RunAnswers, Untrusted
     from agent.overlay import Overlay
     from agent.ports import CodeIndex, Sandbox
     from agent.recorder import Recorder
@@ -83,6 +83,9 @@ class ToolResources:
     """Something the user should know and act on, found while the tools start: `(subject, message,
     note)`, `note` being what the model is told of it ("" for nothing). The loop emits it as a "warning"
     event. None: it is logged."""
+    mcp_answers: RunAnswers | None = None
+    """The MCP trust questions this run asked so far (`agent.mcp.trust.RunAnswers`): a team run shares one
+    among its roles, so each server is asked about once per run. None: none kept (a solo run asks once)."""
 
     @classmethod
     def create(
@@ -100,6 +103,7 @@ class ToolResources:
         state_dir: Path | None = None,
         interpreter: Interpreter | None = None,
         on_warning: Warn | None = None,
+        mcp_answers: RunAnswers | None = None,
     ) -> ToolResources:
         """Resources with a new `Verifier` on `overlay` and `sandbox` (`interpreter`: the project's
         Python when the caller knows it; None: the verifier asks)."""
@@ -125,6 +129,7 @@ class ToolResources:
             recorder,
             state_dir,
             on_warning=on_warning,
+            mcp_answers=mcp_answers,
         )
 
 
@@ -254,6 +259,7 @@ def _mcp_tools(resources: ToolResources) -> list[Tool]:
         ask=resources.ask,
         recorder=resources.recorder,
         on_untrusted=lambda u: _mcp_left_out(resources, "mcp_server_untrusted", u),
+        answers=resources.mcp_answers,
     )
     approve = _approver(resources) if resources.settings.approve == "ask" else None
     return list(

@@ -24,7 +24,7 @@ from rich.console import Console
 
 from agent.mcp.client import McpHub, McpTool, ServerTool, distinct_names, tool_name
 from agent.mcp.config import McpSettings
-from agent.mcp.trust import TRUST, TRUST_FILE, McpTrust
+from agent.mcp.trust import TRUST, TRUST_FILE, McpTrust, RunAnswers, trusted_servers
 from agent.tools import ToolRegistry
 from agent.transcript import load_run
 from server.cli.agent import _Printer, _show_run
@@ -483,3 +483,23 @@ args = ["-c", "open({str(marker)!r}, 'w')"]
     ]
     remembered = [r["server"] for r in records if r.get("kind") == "mcp_server_trusted"]
     assert remembered == ["tickets"]
+
+
+def test_a_run_asks_once_per_server_even_where_the_trust_file_is_not_kept(ws: Path) -> None:
+    """A team run's roles each start the servers again, sharing the run's `RunAnswers`: with no trust file
+    to remember "Trust and start" in (no transcript, hence no cache folder), the answer still holds for the
+    rest of the run; a new run asks again."""
+    settings = _settings(ws)
+    asked: list[str] = []
+
+    def ask(question: str, options: Sequence[str]) -> str:
+        asked.append(question)
+        return TRUST
+
+    def started(answers: RunAnswers) -> bool:
+        kept = trusted_servers(settings, ws, trust=McpTrust(None), ask=ask, recorder=None, answers=answers)
+        return kept.servers["tickets"].enabled
+
+    run = RunAnswers()
+    assert started(run) and started(run) and len(asked) == 1
+    assert started(RunAnswers()) and len(asked) == 2

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -194,6 +194,103 @@ def test_a_warning_every_role_gives_is_said_once_per_run(tmp_path: Path) -> None
     assert failed == said * 2  # one per role
     for body in script.bodies:
         assert "Note: The MCP server `tracker` could not start" in json.dumps(body["messages"][0])
+
+
+def _plan_design() -> tuple[Graph, RoleScript]:
+    graph = Graph(
+        name="plan_design",
+        description="a spec and a design",
+        nodes=(Node(name="plan", role="planner"), Node(name="design", role="architect")),
+    )
+    script = RoleScript(
+        {"planner": [tool_use("submit_spec", SPEC)], "architect": [tool_use("submit_design", DESIGN)]}
+    )
+    return graph, script
+
+
+@pytest.mark.parametrize("answer", ["Don't start", None], ids=["dont_start", "dismissed"])
+def test_the_user_is_asked_once_per_run_whether_to_trust_a_server(tmp_path: Path, answer: str | None) -> None:
+    """Each role starts the MCP servers again, but the user answers the trust question once per run: the
+    planner's question and answer ("Don't start", or a question dismissed in the editor) hold for the
+    architect, who is not asked. The transcript has the question and answer, and the architect's
+    decision taken from it; neither role gets the server's tools."""
+    from agent.mcp.config import McpServerSettings, McpSettings
+    from agent.mcp.trust import DONT, TRUST, TRUST_FILE, McpTrust
+    from agent.tools.ask import NoAnswer
+
+    questions: list[tuple[str, list[str]]] = []
+
+    def ask(question: str, options: Sequence[str]) -> str:
+        questions.append((question, list(options)))
+        if TRUST not in options:
+            return "Start"
+        if answer is None:
+            raise NoAnswer("the user dismissed the question")
+        return answer
+
+    graph, script = _plan_design()
+    tracker = McpServerSettings(command="/nonexistent/mcp-server")
+    settings = fast_settings(verify=False, mcp=McpSettings(servers={"tracker": tracker}))
+    with FakeAnthropic(responder=script) as fake:
+        harness = TeamHarness(fake, shop_workspace(tmp_path / "ws"), tmp_path / "runs")
+        result = harness.team(settings, graph, ask=ask).run(run_task(INSTRUCTION, root=harness.root))
+
+    assert script.calls == ["planner", "architect"] and script.left() == {}, result.error
+    asked = [question for question, options in questions if options == [TRUST, DONT]]
+    assert len(asked) == 1 and "the MCP server `tracker`" in asked[0], asked
+    run = load_run(harness.runs_dir, result.run_id)
+    roles = [str(r.get("role")) for r in run.records if r.type == "run_start"]
+    assert roles == ["team:plan_design", "planner", "architect"]
+    approvals = [
+        (r.get("detail"), r.get("approved"), r.get("answer")) for r in run.records if r.type == "approval"
+    ]
+    assert approvals == [("tracker", False, answer)]
+    answered = [r for r in run.records if r.get("kind") == "mcp_server_answered"]
+    assert [(r.get("server"), r.get("trusted"), r.get("answer")) for r in answered] == [
+        ("tracker", False, answer)
+    ]
+    planner_end = next(i for i, r in enumerate(run.records) if r.type == "run_end")
+    assert run.records.index(answered[0]) > planner_end  # the architect's, taken from the planner's answer
+    for body in script.bodies:
+        assert not [t for t in body["tools"] if t["name"].startswith("mcp__")]
+    said = [e.message for e in harness.of_kind("warning") if e.data.get("subject") == "mcp_server"]
+    untrusted = [r.get("message") for r in run.records if r.get("kind") == "mcp_server_untrusted"]
+    if answer is None:  # no answer: said once, each role's record and model note as for a failed server
+        assert len(said) == 1 and "got no answer (the user dismissed the question)" in said[0], said
+        assert untrusted == said * 2
+        for body in script.bodies:
+            assert "Note: The MCP server `tracker` was not started" in json.dumps(body["messages"][0])
+    else:  # the user's own answer: nothing to warn of
+        assert said == [] and untrusted == []
+    assert not McpTrust(tmp_path / TRUST_FILE).is_trusted(harness.root, tracker)  # asked again next run
+
+
+def test_trust_given_once_in_a_team_run_is_remembered_for_its_later_roles(tmp_path: Path) -> None:
+    """ "Trust and start" goes to the trust file at once, so the architect starts the server on it without
+    a question (an `mcp_server_trusted` decision)."""
+    from agent.mcp.config import McpServerSettings, McpSettings
+    from agent.mcp.trust import DONT, TRUST
+
+    questions: list[list[str]] = []
+
+    def ask(question: str, options: Sequence[str]) -> str:
+        questions.append(list(options))
+        return TRUST if TRUST in options else "Start"
+
+    graph, script = _plan_design()
+    tracker = McpServerSettings(command="/nonexistent/mcp-server")  # trusted, then fails to start
+    settings = fast_settings(verify=False, mcp=McpSettings(servers={"tracker": tracker}))
+    with FakeAnthropic(responder=script) as fake:
+        harness = TeamHarness(fake, shop_workspace(tmp_path / "ws"), tmp_path / "runs")
+        result = harness.team(settings, graph, ask=ask).run(run_task(INSTRUCTION, root=harness.root))
+
+    assert script.calls == ["planner", "architect"] and script.left() == {}, result.error
+    assert questions.count([TRUST, DONT]) == 1
+    run = load_run(harness.runs_dir, result.run_id)
+    assert [(r.get("detail"), r.get("approved")) for r in run.records if r.type == "approval"] == [
+        ("tracker", True)
+    ]
+    assert [r.get("server") for r in run.records if r.get("kind") == "mcp_server_trusted"] == ["tracker"]
 
 
 def test_a_role_that_never_submits_fails_its_node_saying_so(tmp_path: Path) -> None:
