@@ -20,55 +20,28 @@ trust question and pygls' debug log of the editor's settings all write settings 
 `mask_text` does the same in free text (an MCP server's stderr). `credential_values` lists the values
 themselves, for the run's `indexing.secrets.Redactor` to learn (`agent.runner`), so a tool's output that
 prints one (an MCP server echoing its token) shows a placeholder to the model and on disk.
+
+The rules for a URL and for a credential's name are `indexing.credentials`'s, which masks the index
+settings the index's own files keep with them.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit
+
+from indexing.credentials import URL_PATTERN, mask_url, mask_urls, masked
+from indexing.credentials import names_credential as _names_credential
 
 __all__ = ["credential_values", "mask_settings", "mask_text", "mask_url", "masked"]
 
 _SECRET_MAPS = frozenset({"env", "headers"})
 """Settings whose values are all masked: an MCP server's environment and HTTP headers."""
-_CREDENTIAL_NAME = re.compile(
-    r"token(?!s)|secret|passw|api[-_]?key|access[-_]?key|account[-_]?key|private[-_]?key|credential|auth"
-    r"|cookie|bearer|(^|[-_])(pat|pwd|key|sig|sas)($|[-_])",
-    re.I,
-)
-"""A name (setting, environment variable, header, flag or query parameter) that says it holds a credential."""
 _AUTH_SCHEMES = frozenset({"basic", "bearer", "digest", "negotiate", "token", "apikey"})
 """The first word of an ``Authorization`` header, which is no secret."""
-_URL = re.compile(r"[a-z][a-z0-9+.-]*://[^\s\"'<>]+", re.I)
 _MIN_LEARNT = 6
 """Shorter values are not learnt by the Redactor (it replaces none shorter), nor masked in free text."""
-
-
-def masked(value: str) -> str:
-    """What a dump shows of a credential: whether it is set and its length, never a character of it."""
-    if not value:
-        return "<empty>"
-    return f"<set, {len(value)} char{'s' if len(value) != 1 else ''}>"
-
-
-def _names_credential(name: str) -> bool:
-    return bool(_CREDENTIAL_NAME.search(name)) and not name.lower().endswith("_env")
-
-
-def mask_url(url: str) -> str:
-    """`url` without its user info and query values: ``https://***@host/path?key=***``."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return masked(url)
-    if "@" not in parts.netloc and not parts.query:
-        return url
-    netloc = "***@" + parts.netloc.rsplit("@", 1)[1] if "@" in parts.netloc else parts.netloc
-    pairs = parse_qsl(parts.query, keep_blank_values=True)
-    query = "&".join(f"{name}=***" for name, _ in pairs) if pairs else ("***" if parts.query else "")
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 def _url_values(url: str) -> Iterator[str]:
@@ -88,10 +61,6 @@ def _url_values(url: str) -> Iterator[str]:
     for name, value in pairs:
         if _names_credential(name) or _looks_like_a_key(value):
             yield value
-
-
-def _mask_string(value: str) -> str:
-    return _URL.sub(lambda m: mask_url(m.group(0)), value) if "://" in value else value
 
 
 def _args(args: Iterable[Any]) -> Iterator[tuple[Any, str, str | None]]:
@@ -118,7 +87,7 @@ def _args(args: Iterable[Any]) -> Iterator[tuple[Any, str, str | None]]:
 
 def _mask_args(args: list[Any]) -> list[Any]:
     return [
-        f"{name}{masked(value)}" if value is not None else _mask_string(arg) if isinstance(arg, str) else arg
+        f"{name}{masked(value)}" if value is not None else mask_urls(arg) if isinstance(arg, str) else arg
         for arg, name, value in _args(args)
     ]
 
@@ -132,7 +101,7 @@ def _args_values(args: Iterable[Any]) -> Iterator[str]:
 
 
 def _strings_values(value: str) -> Iterator[str]:
-    for match in _URL.finditer(value):
+    for match in URL_PATTERN.finditer(value):
         yield from _url_values(match.group(0))
 
 
@@ -156,7 +125,7 @@ def _mask(value: Any, name: str) -> Any:
     if isinstance(value, str):
         if value and _names_credential(name):
             return masked(value)
-        return _mask_string(value)
+        return mask_urls(value)
     return value
 
 

@@ -9,6 +9,8 @@ unix socket and print its answer. The client side (`query`, `index_run`, `spawn`
 `wait_listening`, `fingerprint`) imports nothing heavy: the CLI reaches the socket without loading
 LanceDB, pyarrow or numpy, and its quick path (`server.cli.quick`) without the settings tree either.
 
+- Its log (``search.log`` in the index folder) masks the credentials of every URL it names (httpx logs
+  each request's URL, a password in ``index.embedding.base_url`` included).
 - The socket lives in the index folder (0700, so only the user can connect), or, when that path is too
   long for a unix socket, in a private folder under the temporary directory.
 - One process per index: a second one started meanwhile sees the first one's lock and exits.
@@ -503,7 +505,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warm-up-after", type=float, default=0.0)
     args = parser.parse_args(argv)
     settings_json = sys.stdin.buffer.read().decode()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s agentls search %(process)d: %(message)s")
+    from indexing.credentials import UrlMaskingFormatter
+
+    handler = logging.StreamHandler()  # stderr: search.log, in the cache; no URL's credentials in it
+    handler.setFormatter(UrlMaskingFormatter("%(asctime)s agentls search %(process)d: %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
     signal.signal(signal.SIGTERM, _exit_on_signal)  # through `serve`'s cleanup: the socket goes too
     os.environ.setdefault("RUST_LOG", "error")
     from indexing.config import IndexSettings

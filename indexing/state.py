@@ -16,6 +16,13 @@ large: the walk cannot tell those), the settings it was made with (trusted while
 shape the same rows: `same_rows`), and the embedding notice of a lexical index: it is written only for
 indexes without vectors (with a model, the run also checks that every chunk has its vector, which needs
 the index). An unchanged scan leaves the walk snapshot the last run saved as it is.
+
+The settings are kept with their credentials masked (`indexing.credentials.mask_settings_json`: a password
+or an ``api_key`` query in ``index.embedding.base_url`` or ``index.rerank.url``), and the current settings
+are compared in that form: the file only compares them, and a new password for the same endpoint shapes
+the same rows. A state written before (settings as written) still loads: without credentials in the
+settings it is trusted as before; with them it is not, once, and that run, a full one through the index
+(incremental, not a rebuild), writes it again masked.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from pathlib import Path
 from typing import Any, overload
 
 from indexing.config import IndexSettings
+from indexing.credentials import mask_settings_json
 from indexing.lock import IndexLock, IndexLocked
 from indexing.models import IndexReport, SkippedFile, SkipReason
 from indexing.walker import FileEntry, WalkSnapshot, explain_ignored, resolve_root, walk
@@ -74,7 +82,7 @@ class FilesState:
         skipped = sorted(self.skipped.items())
         data = {
             "format": _FORMAT,
-            "settings": self.settings_json,
+            "settings": mask_settings_json(self.settings_json),
             "paths": list(self.files),
             "sizes": [size for size, _ in self.files.values()],
             "mtimes": [mtime for _, mtime in self.files.values()],
@@ -88,10 +96,11 @@ class FilesState:
     @classmethod
     def load(cls, location: Path, settings_json: str) -> FilesState | None:
         """The state, or None when there is none, it is unreadable, or it was made with settings that make
-        other rows (`same_rows`)."""
+        other rows (`same_rows`, on the settings with their credentials masked, as `save` keeps them)."""
         try:
             data: Any = json.loads((location / STATE_NAME).read_bytes())
-            if data.get("format") != _FORMAT or not same_rows(data.get("settings"), settings_json):
+            stored, current = data.get("settings"), mask_settings_json(settings_json)
+            if data.get("format") != _FORMAT or not same_rows(stored, current):
                 return None
             files = dict(zip(data["paths"], zip(data["sizes"], data["mtimes"], strict=True), strict=True))
             skipped = {path: (size, mtime, str(reason)) for path, size, mtime, reason in data["skipped"]}

@@ -464,8 +464,12 @@ class _WarmSearch:
         return query(self.location, self.print, text, limit=limit, path=scope, files=files, details=details)
 
     def leave_card(self, messages: list[str]) -> None:
-        """The card `server.cli.quick` answers later searches with, without loading these settings."""
+        """The card `server.cli.quick` answers later searches with, without loading these settings (kept
+        with their credentials masked)."""
+        from indexing.credentials import mask_settings_json
+
         if self.enabled:
+            settings_json = mask_settings_json(self.settings_json)
             SearchCard(
                 root=str(self.root),
                 inputs=inputs_digest(self.root, self.cache),
@@ -474,7 +478,8 @@ class _WarmSearch:
                 idle=self.settings.search_process_idle,
                 provider=self.settings.embedding.provider,
                 messages=messages,
-                settings_json=self.settings_json,
+                settings_json=settings_json,
+                withheld=json.loads(settings_json) != json.loads(self.settings_json),
             ).save(self.cache)
 
     def start(self) -> None:

@@ -14,6 +14,8 @@ sends the query straight to the socket and prints the answer as the full path wo
 when one runs; else it starts one at once (the card holds the index settings it needs) and, while that
 process imports LanceDB, scans the workspace here against the index's file state (`indexing.state`);
 nothing changed is answered from the scan alone, and a change is indexed by the process from the scan.
+The card keeps the settings with their credentials masked, so settings that hold one (a password in
+``index.embedding.base_url``) leave the start of a search process to the full group.
 
 Anything else goes to the full group, which then does exactly what it always did: another command, other
 options (``--refresh``, ``-v``, ``--help``), an argument the group would refuse (it says why), no card or a
@@ -54,7 +56,7 @@ __all__ = [
     "vectors_note",
 ]
 
-_CARD_FORMAT = 2
+_CARD_FORMAT = 3  # 3: settings_json masked, withheld
 _CARDS = "search-cards"  # under the cache folder
 _PACKAGES = ("server", "indexing", "agent")  # whose code the settings and the search process come from
 MODEL_OFFER = (
@@ -154,7 +156,10 @@ def vectors_note(provider: str, location: Path, present: Callable[[], bool]) -> 
 class SearchCard:
     """What the quick path needs of a workspace's settings, as the full path found them (module docstring).
     ``idle``: ``index.search_process_idle`` (0: no search process); ``provider``: ``index.embedding``'s;
-    ``settings_json``: the index settings, to start the search process with and to scan the workspace."""
+    ``settings_json``: the index settings, to start the search process with and to scan the workspace,
+    with their credentials masked (`indexing.credentials.mask_settings_json`: the card is a file in the
+    cache); ``withheld``: masking changed them (a password in ``index.embedding.base_url``, say), so they
+    cannot start the search process, and an index run that would start one goes to the full group."""
 
     root: str
     inputs: str
@@ -164,6 +169,7 @@ class SearchCard:
     provider: str
     messages: list[str]
     settings_json: str
+    withheld: bool = False
 
     @staticmethod
     def path(cache: Path, root: Path) -> Path:
@@ -351,6 +357,8 @@ def quick_index(args: Sequence[str], env: Mapping[str, str]) -> int | None:
     # A running process walks the tree itself, faster than this process could start to. A shared index's
     # local part follows git, not a scan: the full group runs it when no process does.
     cold = not running(location) and not json.loads(card.settings_json).get("shared")
+    if card.withheld and (cold or not socket_path(location).exists()):
+        return None  # the card's settings lack their credentials: the full group runs it, with them
     process = (
         spawn(root, card.settings_json, cache, location, env, idle=card.idle, warm_up_after=_WARM_UP_AFTER)
         if cold
