@@ -250,6 +250,23 @@ def test_implement_preview_accept_writes_every_file(workspace: Path, tmp_path: P
     assert "proposal" not in result["status_after"]  # (re-indexing the saved files may still show)
 
 
+def test_accept_in_the_preview_is_the_only_question(workspace: Path, tmp_path: Path, nvim: str) -> None:
+    """The server marks its edit with a change annotation that needs confirmation (for clients without a
+    preview). Neovim 0.11+ asked "Apply all changes?" once per file after the preview's accept, and a "No"
+    to one left the other applied, the new file empty on disk, and the plugin saying "applied"."""
+    original = (workspace / STATS).read_text()
+    with FakeAnthropic() as fake:
+        fake.enqueue(*agent_script())
+        env = {**fake.env(), "AGENTLS_NVIM_MODE": "accept", "AGENTLS_NVIM_CONFIRM": "no"}
+        result = run_nvim(nvim, "agent_run.lua", workspace, tmp_path, env=env)
+
+    assert result["confirms"] == []
+    expected = original.replace(STUB_BODY, GOOD_BODY)
+    assert result["proposal_status"] == "accepted"
+    assert result["disk_after"] == {STATS: expected, NEW_TEST: NEW_TEST_TEXT}
+    assert not [m for m in result["messages"] if m.startswith("Applied changes")], result["messages"]
+
+
 def test_accept_one_hunk_of_two_writes_only_that_hunk(workspace: Path, tmp_path: Path, nvim: str) -> None:
     original = (workspace / STATS).read_text()
     with FakeAnthropic() as fake:

@@ -7,6 +7,7 @@
 --   edit_during_run  the same, but a line is added at the top of the buffer while the run is going
 --   conflict     the same, but the stub's line is edited in the buffer before `A` <CR>: the server refuses
 --   refused      the same, but the plugin's applyEdit refuses the edit (as for a buffer that changed)
+-- With $AGENTLS_NVIM_CONFIRM=no every confirm() dialog is answered "No" (and recorded in `confirms`).
 -- The result holds what the user saw (menu titles, preview lines) and the buffers and files at each step.
 local here = debug.getinfo(1, "S").source:sub(2):match("(.*/)")
 local H = dofile(here .. "harness.lua")
@@ -55,6 +56,14 @@ H.run(function(h)
   elseif MODE == "refused" then
     require("agentls.apply").apply = function()
       return { applied = false, failureReason = "refused by the test" }, {}
+    end
+  end
+
+  local confirms = {}
+  if os.getenv("AGENTLS_NVIM_CONFIRM") == "no" then
+    vim.fn.confirm = function(message)
+      table.insert(confirms, message)
+      return 2
     end
   end
 
@@ -137,5 +146,6 @@ H.run(function(h)
     user_line = USER_LINE,
     review_summary = review_summary,
     commit_lines = commit_lines,
+    confirms = confirms,
   }
 end)

@@ -4,8 +4,10 @@
 --- skips that edit yet answers `applied = true`. Here every versioned edit is checked first against the
 --- buffer's current version: if the user typed in any of them since the server computed the edit,
 --- nothing is applied and the server is told why (it rebases or refuses; the user's text stays). Parent
---- folders of created files are made (0.7's `create_file` cannot). After applying, the buffers the edit
---- touched are written when `write_on_accept` is set, and only those.
+--- folders of created files are made (0.7's `create_file` cannot). The edit's change annotations are
+--- dropped: the server asks clients without a preview to confirm its edit, and 0.11+ would ask once per
+--- file after the user accepted in the preview (a "No" left the other files applied). After applying, the
+--- buffers the edit touched are written when `write_on_accept` is set, and only those.
 local M = {}
 
 local util = vim.lsp.util
@@ -148,6 +150,33 @@ local function without_disk_creates(edit, created)
   return vim.tbl_extend("force", edit, { documentChanges = kept })
 end
 
+--- `edit` without change annotations (a copy; the edit's own tables are left alone): the user accepted it
+--- in the preview already, so Neovim must not ask again per file ("Apply all changes?") nor say "Applied
+--- changes:" for each. (Not `vim.deepcopy`: 0.7's cannot copy the `vim.NIL` a null version may be.)
+function M.without_annotations(edit)
+  local function plain(item)
+    local copy = vim.tbl_extend("force", {}, item)
+    copy.annotationId = nil
+    return copy
+  end
+  local function plain_edits(edits)
+    return is_set(edits) and vim.tbl_map(plain, edits) or edits
+  end
+  local out = vim.tbl_extend("force", {}, edit)
+  out.changeAnnotations = nil
+  if is_set(edit.documentChanges) then
+    out.documentChanges = vim.tbl_map(function(change)
+      local copy = plain(change)
+      copy.edits = plain_edits(change.edits)
+      return copy
+    end, edit.documentChanges)
+  end
+  if is_set(edit.changes) then
+    out.changes = vim.tbl_map(plain_edits, edit.changes)
+  end
+  return out
+end
+
 --- Write the loaded, modified buffers of `uris`; returns the files written and the errors.
 function M.write(uris)
   local written, errors = {}, {}
@@ -176,6 +205,7 @@ function M.apply(edit, client, write)
   if stale then
     return { applied = false, failureReason = stale }, {}
   end
+  edit = M.without_annotations(edit)
   make_parents(edit)
   local created = created_texts(edit)
   local ok, err = pcall(
