@@ -19,7 +19,33 @@ from indexing.definitions import chunk_is_stub, definition_chunks, enclosing_fun
 from indexing.languages import detect_language, get_queries
 from indexing.models import Chunk
 
-__all__ = ["ask_task", "edit_task", "fix_task", "implement_task", "run_task", "tests_task"]
+__all__ = [
+    "LineOutsideFile",
+    "ask_task",
+    "edit_task",
+    "fix_task",
+    "implement_task",
+    "line_count",
+    "run_task",
+    "tests_task",
+]
+
+
+class LineOutsideFile(TaskError):
+    """A line number that is not a line of the file (`line_count`): the command line refuses it as a bad
+    ``FILE:LINE``, the editor shows the message."""
+
+    def __init__(self, line: int, path: str, count: int) -> None:
+        self.line, self.path, self.count = line, path, count
+        self.lines = f"{count} line{'s' if count != 1 else ''}"
+        super().__init__(f"line {line} is outside {path}, which has {self.lines}")
+
+
+def line_count(text: str) -> int:
+    """The lines of ``text`` as an editor shows them: each newline ends one, and text after the last
+    newline is one more. The empty "line" after a final newline is none (a file of 10 lines ending in a
+    newline has 10), and an empty file has one, empty, line."""
+    return text.count("\n") + (0 if text.endswith("\n") else 1)
 
 
 def _normalize_path(path: str, root: Path | None) -> str:
@@ -48,9 +74,9 @@ def _normalize_path(path: str, root: Path | None) -> str:
 
 
 def _check_line(line: int, text: str, path: str) -> None:
-    count = text.count("\n") + 1
+    count = line_count(text)
     if line < 1 or line > count:
-        raise TaskError(f"line {line} is outside {path}, which has {count} lines")
+        raise LineOutsideFile(line, path, count)
 
 
 _EDIT_INSTEAD = (

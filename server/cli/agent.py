@@ -38,6 +38,7 @@ from rich.markup import escape
 
 from server.cli.graph import graph_group
 from server.cli.support import (
+    BadValue,
     FileLine,
     Number,
     WholeNumber,
@@ -529,7 +530,7 @@ def implement_cmd(
     """Implement the stub function at FILE:LINE from its doc comment."""
     committing = _commit_choice(commit, branch, force, apply)
     from agent.task import TaskError
-    from agent.task_builders import implement_task
+    from agent.task_builders import LineOutsideFile, implement_task
 
     env = environment()
     err = Console(stderr=True, soft_wrap=True)
@@ -545,6 +546,11 @@ def implement_cmd(
         raise click.ClickException(f"cannot read {file_part}: {error}") from error
     try:
         task = implement_task(root, text, file.relative_to(root).as_posix(), line)
+    except LineOutsideFile as error:  # a bad FILE:LINE, as one with no line number is
+        ctx = click.get_current_context()
+        param = next(p for p in ctx.command.params if p.name == "location")
+        wanted = f"a line of {error.path}, which has {error.lines}"
+        raise BadValue(f"must be {wanted}, not {f'{file_part}:{line}'!r}", ctx, param) from error
     except TaskError as error:
         raise click.ClickException(str(error)) from error
     result = _run_agent(root, task, settings, env, err)

@@ -11,7 +11,16 @@ import pytest
 from agent.context import Context, ContextSection
 from agent.prompts import prompt_fields, render_task_prompt, system_prompt
 from agent.task import TASK_KINDS, Diagnostic, Task, TaskError
-from agent.task_builders import ask_task, edit_task, fix_task, implement_task, run_task, tests_task
+from agent.task_builders import (
+    LineOutsideFile,
+    ask_task,
+    edit_task,
+    fix_task,
+    implement_task,
+    line_count,
+    run_task,
+    tests_task,
+)
 from indexing.definitions import StubInfo, stub_functions
 from indexing.languages import detect_language
 
@@ -85,6 +94,17 @@ def test_implement_task_refuses_a_line_outside_any_function(ws: Path) -> None:
         implement_task(ws, read(ws, "shop/pricing.py"), "shop/pricing.py", 3)
     with pytest.raises(TaskError, match=r"line 400 is outside shop/pricing.py, which has \d+ lines"):
         implement_task(ws, read(ws, "shop/pricing.py"), "shop/pricing.py", 400)
+
+
+def test_a_file_has_the_lines_an_editor_shows(tmp_path: Path) -> None:
+    """The empty "line" after a final newline is none (it was taken for a line of the file, where no
+    function is); an empty file has one, empty, line."""
+    assert [line_count(text) for text in ("", "a", "a\n", "a\nb", "a\n\n", "\n")] == [1, 1, 1, 2, 2, 1]
+    stub = 'def f():\n    """Return one."""\n    raise NotImplementedError\n'
+    assert implement_task(tmp_path, stub, "one.py", 3).symbol == "f"
+    with pytest.raises(LineOutsideFile, match=r"^line 4 is outside one.py, which has 3 lines$") as refused:
+        implement_task(tmp_path, stub, "one.py", 4)
+    assert (refused.value.line, refused.value.count) == (4, 3)
 
 
 def test_implement_task_refuses_a_stub_without_a_doc_comment(ws: Path) -> None:

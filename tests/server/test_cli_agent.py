@@ -18,6 +18,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from server.cli import main
+from server.features.commands import ImplementArgs, PositionArg
+from server.features.runs.commands import CommandError, build_task
 from tests.agent.agent_harness import (
     BAD_BODY,
     EDITOR,
@@ -183,6 +185,31 @@ def test_implement_refuses_a_malformed_file_line_in_one_line(
     assert result.exit_code == 2, result.output
     assert result.stderr == f"agentls implement: FILE:LINE must be {wanted}, not {argument!r}\n"
     assert result.stdout == ""
+
+
+@pytest.mark.parametrize("past", [1, 2, 400])
+def test_implement_refuses_a_line_past_the_end_of_the_file_in_one_line(
+    ws: Path, env: dict[str, str], past: int
+) -> None:
+    """stats.py has 19 lines and ends in a newline. Line 20, the empty "line" after that newline that
+    editors do not show, was taken for a line of the file (exit 1: no function or method there), and a
+    line past it was said to be outside a file of 20 lines (exit 1). A line past the end is a bad FILE:LINE:
+    exit status 2 and one line, as a malformed one; the editor's agentls.implement counts the same lines."""
+    stats = ws / "mathx" / "stats.py"
+    text = stats.read_text()
+    count = len(text.splitlines())
+    assert text.endswith("\n") and count == 19
+    argument = f"{stats}:{count + past}"
+    result = CliRunner().invoke(main, ["implement", argument], env=env)
+    assert result.exit_code == 2, result.output
+    wanted = f"a line of mathx/stats.py, which has {count} lines"
+    assert result.stderr == f"agentls implement: FILE:LINE must be {wanted}, not {argument!r}\n"
+    assert result.stdout == ""
+    position = PositionArg(line=count + past - 1, character=0)  # LSP lines count from 0
+    args = ImplementArgs(uri=stats.as_uri(), position=position)
+    outside = rf"^line {count + past} is outside mathx/stats.py, which has {count} lines$"
+    with pytest.raises(CommandError, match=outside):
+        build_task("agentls.implement", args, [ws], lambda path: path.read_text())
 
 
 def test_runs_lists_and_shows_runs(fake_anthropic: FakeAnthropic, ws: Path, env: dict[str, str]) -> None:
