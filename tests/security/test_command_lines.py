@@ -65,8 +65,9 @@ def test_the_warm_search_process_gets_its_settings_off_its_command_line(
     process = spawn(workspace, settings_json, cache_dir, index.location, env, idle=30, warm_up_after=30)
     assert process is not None
     try:
-        # Popen returns once the child has exec'd: this is its own command line.
-        command_line = Path(f"/proc/{process.pid}/cmdline").read_bytes()
+        # Popen returns once the child has exec'd, but /proc may show an empty command line for a moment
+        # after (read it as it settles).
+        command_line = _settled_command_line(process.pid)
         assert b"indexing.search_daemon" in command_line
         assert PASSWORD.encode() not in command_line and API_KEY.encode() not in command_line
         deadline = time.monotonic() + 60
@@ -85,6 +86,17 @@ def test_the_warm_search_process_gets_its_settings_off_its_command_line(
             os.kill(process.pid, signal.SIGTERM)
         process.wait(20)
     assert not running(index.location)
+
+
+def _settled_command_line(pid: int) -> bytes:
+    """The command line of process ``pid`` once it reads non-empty (at most 10 s)."""
+    deadline = time.monotonic() + 10
+    command_line = b""
+    while not command_line and time.monotonic() < deadline:
+        command_line = Path(f"/proc/{pid}/cmdline").read_bytes()
+        if not command_line:
+            time.sleep(0.01)
+    return command_line
 
 
 @pytest.fixture
