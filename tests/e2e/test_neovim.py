@@ -217,6 +217,20 @@ def test_checkhealth_masks_the_credentials_of_the_settings(
     assert "https://***@llm.example.com/v1" in line, line
 
 
+def test_checkhealth_masks_the_credentials_of_the_base_url_in_the_environment(
+    workspace: Path, tmp_path: Path, nvim: str
+) -> None:
+    """ANTHROPIC_BASE_URL (a gateway's URL may carry a password or a key in its query) is masked in
+    `:checkhealth agentls` as the settings' URLs are; before, it was printed as it was."""
+    password, key = "gw-pass-31415926", "qk-27182818"
+    env = {"ANTHROPIC_BASE_URL": f"https://gw:{password}@llm.example.com/v1?key={key}"}
+    result = run_nvim(nvim, "attach_and_health.lua", workspace, tmp_path, env=env)
+
+    health = "\n".join(result["health"])
+    assert password not in health and key not in health, health
+    assert "ANTHROPIC_BASE_URL: https://***@llm.example.com/v1?***" in health, health
+
+
 def test_implement_preview_accept_writes_every_file(workspace: Path, tmp_path: Path, nvim: str) -> None:
     original = (workspace / STATS).read_text()
     with FakeAnthropic() as fake:

@@ -144,7 +144,7 @@ function M.check()
   end
   local base_url = env.ANTHROPIC_BASE_URL or vim.env.ANTHROPIC_BASE_URL
   if base_url and base_url ~= "" then
-    health.info("ANTHROPIC_BASE_URL: " .. base_url)
+    health.info("ANTHROPIC_BASE_URL: " .. mask_urls(base_url))
   end
 
   local clients = agentls.clients()
