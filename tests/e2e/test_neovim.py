@@ -231,6 +231,38 @@ def test_checkhealth_masks_the_credentials_of_the_base_url_in_the_environment(
     assert "ANTHROPIC_BASE_URL: https://***@llm.example.com/v1?***" in health, health
 
 
+@pytest.mark.parametrize("case", ["openai", "api_key_env", "auth_token"])
+def test_checkhealth_checks_the_key_the_model_settings_use(
+    workspace: Path, tmp_path: Path, nvim: str, case: str
+) -> None:
+    """With no ANTHROPIC_API_KEY, `:checkhealth agentls` warned that agent runs would fail, though the
+    settings chose an OpenAI-compatible model (Ollama: no key), named another variable (`api_key_env`), or
+    ANTHROPIC_AUTH_TOKEN was set, all of which the server takes."""
+    model: dict[str, Any] = {
+        "openai": {"provider": "openai", "model": "qwen2.5-coder", "base_url": "http://127.0.0.1:9/v1"},
+        "api_key_env": {"api_key_env": "MY_GATEWAY_KEY"},
+        "auth_token": {},
+    }[case]
+    settings = {**SETTINGS, "agent": {**SETTINGS["agent"], "model": {**SETTINGS["agent"]["model"], **model}}}
+    setup = {"cmd": [sys.executable, "-m", "server.cli", "serve", "--stdio"], "settings": settings}
+    env = {"ANTHROPIC_API_KEY": "", "OPENAI_API_KEY": ""}
+    if case == "api_key_env":
+        env["MY_GATEWAY_KEY"] = "gw-key-0123"
+    if case == "auth_token":
+        env["ANTHROPIC_AUTH_TOKEN"] = "token-0123"
+    result = run_nvim(nvim, "attach_and_health.lua", workspace, tmp_path, env=env, setup=setup)
+
+    health = "\n".join(result["health"])
+    assert "agent runs will fail" not in health, health
+    said = {
+        "openai": "OPENAI_API_KEY is not set",
+        "api_key_env": "MY_GATEWAY_KEY is set",
+        "auth_token": "ANTHROPIC_AUTH_TOKEN is set",
+    }[case]
+    assert said in health, health
+    assert "gw-key-0123" not in health and "token-0123" not in health
+
+
 def test_implement_preview_accept_writes_every_file(workspace: Path, tmp_path: Path, nvim: str) -> None:
     original = (workspace / STATS).read_text()
     with FakeAnthropic() as fake:

@@ -103,6 +103,46 @@ local function inline(value)
   return text
 end
 
+--- A variable of the server's environment: `cmd_env` over Neovim's.
+local function server_env(env, name)
+  local value = env[name]
+  if value == nil then
+    value = vim.env[name]
+  end
+  return type(value) == "string" and value or ""
+end
+
+--- Whether agent runs have the key the model settings of setup{} ask for, as the server reads it:
+--- `agent.model.api_key_env` (default ANTHROPIC_API_KEY, or ANTHROPIC_AUTH_TOKEN), or with provider
+--- "openai" OPENAI_API_KEY, optional there (Ollama and LM Studio take none).
+local function check_model_key(health, settings, env)
+  local agent = type(settings.agent) == "table" and settings.agent or {}
+  local model = type(agent.model) == "table" and agent.model or {}
+  local key_env = type(model.api_key_env) == "string" and model.api_key_env or nil
+  if model.provider == "openai" then
+    key_env = key_env or "OPENAI_API_KEY"
+    if server_env(env, key_env) ~= "" then
+      health.ok(key_env .. " is set (agent.model.provider = openai)")
+    else
+      health.info(
+        key_env .. " is not set (agent.model.provider = openai): fine for a server that takes no key (Ollama)"
+      )
+    end
+    return
+  end
+  key_env = key_env or "ANTHROPIC_API_KEY"
+  if server_env(env, key_env) ~= "" then
+    health.ok(key_env .. " is set (agent runs can reach the model)")
+  elseif server_env(env, "ANTHROPIC_AUTH_TOKEN") ~= "" then
+    health.ok("ANTHROPIC_AUTH_TOKEN is set (agent runs can reach the model)")
+  else
+    health.warn(key_env .. " is not set: search and code actions work, agent runs will fail", {
+      "export " .. key_env .. " before starting Neovim, or pass it in setup{ cmd_env = {...} }",
+      "(agentls.toml may choose another model: agent.model.provider, agent.model.api_key_env)",
+    })
+  end
+end
+
 function M.check()
   local health = compat.health()
   health.start("agentls")
@@ -135,13 +175,7 @@ function M.check()
   end
 
   local env = state.config.cmd_env or {}
-  if (env.ANTHROPIC_API_KEY or vim.env.ANTHROPIC_API_KEY or "") ~= "" then
-    health.ok("ANTHROPIC_API_KEY is set (agent runs can reach the model)")
-  else
-    health.warn("ANTHROPIC_API_KEY is not set: search and code actions work, agent runs will fail", {
-      "export ANTHROPIC_API_KEY before starting Neovim, or pass it in setup{ cmd_env = {...} }",
-    })
-  end
+  check_model_key(health, state.config.settings, env)
   local base_url = env.ANTHROPIC_BASE_URL or vim.env.ANTHROPIC_BASE_URL
   if base_url and base_url ~= "" then
     health.info("ANTHROPIC_BASE_URL: " .. mask_urls(base_url))
