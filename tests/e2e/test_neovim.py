@@ -764,3 +764,24 @@ def test_apply_edit_is_all_or_nothing_and_writes_only_what_it_touched(tmp_path: 
     # Not written on accept: the new file is a modified buffer for the user to :write, not 0 bytes on disk.
     assert result["unsaved"] == {"applied": True}
     assert result["d"] == ["dee"] and result["d_modified"] is True and result["d_on_disk"] is False
+
+
+def test_fix_sends_another_servers_diagnostic_in_agentls_encoding(
+    workspace: Path, tmp_path: Path, nvim: str
+) -> None:
+    """A diagnostic of another server (UTF-16) on a line with é, € and an emoji: the range :AgentlsFix
+    sends is in the encoding agentls chose (UTF-8 on current Neovims), not the other server's."""
+    with FakeAnthropic() as fake:  # no script: the run it starts fails at once
+        result = run_nvim(nvim, "fix_other_server.lua", workspace, tmp_path, env=fake.env())
+
+    start, end = {"utf-16": (13, 27), "utf-8": (18, 32)}[result["encoding"]]
+    expected = {"start": {"line": 0, "character": start}, "end": {"line": 0, "character": end}}
+    sent = result["sent"]
+    assert sent["range"] == expected
+    assert [d["range"] for d in sent["diagnostics"]] == [expected]
+    diagnostic = sent["diagnostics"][0]
+    assert (diagnostic["message"], diagnostic["source"], diagnostic["code"]) == (
+        "undefined name",
+        "otherls",
+        "F821",
+    )

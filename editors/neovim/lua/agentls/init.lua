@@ -371,25 +371,26 @@ function M.ask(question, opts)
   end)
 end
 
---- The LSP diagnostic behind a `vim.diagnostic` item (kept by the LSP client), or one rebuilt from it.
+--- The LSP diagnostic behind a `vim.diagnostic` item (kept by the LSP client that reported it), or one
+--- rebuilt from it. The range is always made from the item's byte columns in `client`'s encoding: the
+--- kept one is in the encoding of the server that reported it (most speak UTF-16; agentls may use UTF-8).
 local function lsp_diagnostic(client, bufnr, d)
+  -- A diagnostic may end past its line (or on the line after the last one): clamp to the text.
+  local function at(row, col)
+    local line = vim.api.nvim_buf_get_lines(bufnr, row, row + 1, false)[1]
+    if line == nil then
+      return { line = row, character = 0 }
+    end
+    local byte = math.min(col or 0, #line)
+    return { line = row, character = vim.lsp.util.character_offset(bufnr, row, byte, client.offset_encoding) }
+  end
+  local range = { start = at(d.lnum, d.col), ["end"] = at(d.end_lnum or d.lnum, d.end_col or d.col) }
   local kept = d.user_data and d.user_data.lsp
   if type(kept) == "table" and kept.range then
-    return kept
+    return vim.tbl_extend("force", kept, { range = range })
   end
-  local end_lnum = d.end_lnum or d.lnum
-  local end_col = d.end_col or d.col
   return {
-    range = {
-      start = {
-        line = d.lnum,
-        character = vim.lsp.util.character_offset(bufnr, d.lnum, d.col, client.offset_encoding),
-      },
-      ["end"] = {
-        line = end_lnum,
-        character = vim.lsp.util.character_offset(bufnr, end_lnum, end_col, client.offset_encoding),
-      },
-    },
+    range = range,
     severity = d.severity,
     message = d.message,
     source = d.source,
