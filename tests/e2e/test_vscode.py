@@ -794,15 +794,16 @@ def test_a_refusal_is_said_once_in_the_servers_words_from_the_lens_the_palette_a
             refusal("lens")
             palette_command(wb, "agentls: Accept Proposal")
             refusal("palette")
-            # The file's own Accept (the per-hunk path, as Accept Hunk at Cursor): its patch tab, as the
-            # diff no longer applies to the edited text.
+            # The file's own Accept (the per-hunk path, as Accept Hunk at Cursor): its diff tab, which shows
+            # a note and the patch, as the diff no longer applies to the edited text.
             palette_command(wb, "agentls: Show Proposal Diff")
-            patch_tab = wb.page.locator(".tabs-container .tab", has_text="stats.py.diff")
-            wb.wait("the stub's patch tab", lambda: patch_tab.count(), timeout=30)
-            patch_tab.first.click()
+            diff_tab = wb.page.locator(".tabs-container .tab", has_text="stats.py ↔")
+            wb.wait("the stub's diff tab", lambda: diff_tab.count(), timeout=30)
+            diff_tab.first.click()
             active = wb.page.locator(".tabs-container .tab.active")
-            wb.wait("the patch in front", lambda: "stats.py.diff" in active.first.inner_text())
-            clear_notifications(wb)  # the note that the patch is shown instead of the diff
+            wb.wait("the stub's diff in front", lambda: "stats.py ↔" in active.first.inner_text())
+            wb.wait("the note and the patch in it", lambda: "no longer applies" in wb.diff_text())
+            clear_notifications(wb)  # the warning that the patch is shown instead of the diff
             palette_command(wb, "agentls: Accept This File of the Proposal")
             refusal("this file")
             palette_command(wb, "agentls: Accept and Commit Proposal…")
@@ -810,6 +811,46 @@ def test_a_refusal_is_said_once_in_the_servers_words_from_the_lens_the_palette_a
             wb.wait("the commit message box", lambda: box.first.is_visible(), timeout=30)
             wb.page.keyboard.press("Enter")
             refusal("accept and commit", "did not commit proposal")
+            # The edit undone, the diff applies again: the same tab is the side-by-side diff again, without
+            # a warning (Show Diff's patch tab stayed on the patch); a new break shows the note again, with
+            # one warning.
+            file_tab = wb.page.locator(".tabs-container .tab", has_text="stats.py").filter(has_not_text="↔")
+            file_tab.first.click()
+            wb.wait("the file in front", lambda: "↔" not in active.first.inner_text())
+            wb.page.locator(".monaco-editor .view-lines").first.click()
+            wb.wait("the edit in the editor", lambda: "not yet" in wb.editor_text())
+
+            def stub_back() -> bool:
+                return STUB_BODY.strip() in [line.strip() for line in wb.editor_text().splitlines()]
+
+            for _ in range(20):  # VS Code undoes the quotes and brackets it closed one by one
+                wb.page.keyboard.press("Control+z")
+                if stub_back():
+                    break
+            assert stub_back(), wb.editor_text()
+            wb.shot("edit-undone")
+            diff_tab.first.click()
+
+            def side_by_side() -> bool:
+                text = wb.diff_text()
+                return "no longer applies" not in text and "sum(values) / len(values)" in text
+
+            wb.wait("the side-by-side diff again", side_by_side, timeout=20)
+            wb.shot("undone-diff-again")
+            shown["undone"] = toast_messages(wb)
+            file_tab.first.click()
+            wb.wait("the file in front", lambda: "↔" not in active.first.inner_text())
+            wb.page.locator(".monaco-editor .view-lines").first.click()
+            wb.go_to_line(original.splitlines().index(STUB_BODY.rstrip("\n")) + 1)
+            wb.page.keyboard.press("End")
+            wb.page.keyboard.type("  # again")
+            diff_tab.first.click()
+            wb.wait("the note again", lambda: "no longer applies" in wb.diff_text(), timeout=20)
+            warned = wb.page.locator(".notification-toast", has_text="showing the patch instead")
+            wb.wait("the warning of the new break", lambda: warned.count(), timeout=20)
+            wb.page.wait_for_timeout(1500)  # a second warning would be there by now
+            wb.shot("broken-again")
+            shown["broken again"] = toast_messages(wb)
             assert not refused.count()
             assert "1 proposal" in wb.status_bar()
     said = said_once(shown["lens, nothing ticked"], "was not applied")
@@ -826,6 +867,9 @@ def test_a_refusal_is_said_once_in_the_servers_words_from_the_lens_the_palette_a
         assert not [t for t in shown[way] if "Request workspace/executeCommand failed" in t], shown
     said = said_once(shown["accept and commit"], "did not commit proposal")
     assert said.startswith("agentls did not commit proposal "), said
+    assert not [t for t in shown["undone"] if "showing the patch instead" in t], shown["undone"]
+    warnings = [t for t in shown["broken again"] if "showing the patch instead" in t]
+    assert len(warnings) == 1 and "stats.py: hunk 1 of 1" in warnings[0], shown["broken again"]
     assert (workspace / STATS).read_text() == original
 
 

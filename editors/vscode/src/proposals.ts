@@ -5,11 +5,13 @@
  *   pending (status bar, palette commands, the server's code lenses) until one of them is chosen.
  * - Show Diff asks the server for the proposal (`agentls/proposal`) and opens `vscode.diff` per file on two
  *   read-only documents of the `agentls-proposal:` scheme, served by this class; their editor title has
- *   Accept and Reject. When a file's diff does not apply to its current text, the patch is shown instead.
+ *   Accept and Reject.
  * - An open diff tab follows the user's text: a pause in typing (`REFRESH_DELAY_MS`) in a file whose diff
- *   is open recomputes both sides from its text now and the proposal as the server has it now
- *   (`pure/proposal.ts: liveSidesOf`), so the tab shows what Accept would do. When the diff stops applying,
- *   the tab shows a note and the patch, and the warning Show Diff gives is said once.
+ *   is open recomputes both sides from its text now and the proposal as the server has it now, so the tab
+ *   shows what Accept would do. What it shows, at Show Diff and after each edit, is `pure/proposal.ts:
+ *   liveSidesOf`'s: while the diff does not apply to the user's text, a note and the patch on both sides
+ *   (with Show Diff's warning, said as it stops applying, not per keystroke); the side-by-side diff again
+ *   as soon as it applies (the user undid the edit).
  * - Accept and Reject run the server's commands. On Accept the server sends `workspace/applyEdit`, which
  *   vscode-languageclient applies (VS Code previews it when the edit asks for confirmation); nothing is
  *   written by this extension itself.
@@ -47,7 +49,6 @@ import {
   liveSidesOf,
   notificationText,
   patchShownText,
-  sidesOf,
   type Side,
 } from "./pure/proposal";
 import type { ProposalStore } from "./pure/state";
@@ -244,23 +245,20 @@ export class Proposals implements vscode.TextDocumentContentProvider, vscode.Dis
         continue; // the user rejected all of this file
       }
       const source = file.oldUri ?? file.uri;
-      const current = await currentText(source);
-      const sides = sidesOf(file, current);
-      const fileUri = vscode.Uri.parse(file.uri);
-      if (sides.ok) {
-        const before = this.put(proposalId, "before", fileUri, sides.before);
-        const after = this.put(proposalId, "after", fileUri, sides.after);
-        const tab = { proposalId, fileUri, source: vscode.Uri.parse(source).toString(), after, opened };
-        this.live.set(liveKey(proposalId, fileUri), { ...tab, applies: true });
-        await vscode.commands.executeCommand("vscode.diff", before, after, diffTitle(file), {
-          preview: false,
-        });
-      } else {
-        problems.push(`${baseName(file.uri)}: ${sides.message}`);
-        const patch = this.put(proposalId, "patch", fileUri, file.diff);
-        const doc = await vscode.workspace.openTextDocument(patch);
-        await vscode.window.showTextDocument(doc, { preview: false });
+      // A diff that does not apply gets the same tab, with the note and the patch, so that it follows the
+      // user's text too: undoing the edit brings the side-by-side diff.
+      const sides = liveSidesOf(file, await currentText(source), true);
+      if (sides.problem !== undefined) {
+        problems.push(sides.problem);
       }
+      const fileUri = vscode.Uri.parse(file.uri);
+      const before = this.put(proposalId, "before", fileUri, sides.before);
+      const after = this.put(proposalId, "after", fileUri, sides.after);
+      const tab = { proposalId, fileUri, source: vscode.Uri.parse(source).toString(), after, opened };
+      this.live.set(liveKey(proposalId, fileUri), { ...tab, applies: sides.applies });
+      await vscode.commands.executeCommand("vscode.diff", before, after, diffTitle(file), {
+        preview: false,
+      });
     }
     if (problems.length > 0) {
       void vscode.window.showWarningMessage(patchShownText(problems));
@@ -330,10 +328,9 @@ export class Proposals implements vscode.TextDocumentContentProvider, vscode.Dis
 
   /** Store one side's text and return its URI (the real path, so the language mode follows the file). */
   private put(proposalId: string, side: Side, fileUri: vscode.Uri, text: string): vscode.Uri {
-    const path = side === "patch" ? `${fileUri.path}.diff` : fileUri.path;
     const uri = vscode.Uri.from({
       scheme: PROPOSAL_SCHEME,
-      path,
+      path: fileUri.path,
       query: encodeAddress({ proposalId, side, fileUri: fileUri.toString() }),
     });
     const key = uri.toString();
@@ -499,7 +496,7 @@ export class Proposals implements vscode.TextDocumentContentProvider, vscode.Dis
     // Where this tab shows the hunks: the server counts lines in the text the proposal was made from.
     const before = this.shown(address.proposalId, "before", key);
     const hunks = before === undefined ? file.hunks : hunksAsShown(file, before);
-    const hunk = hunkAtLine(hunks, line, address.side === "before" ? "before" : "after");
+    const hunk = hunkAtLine(hunks, line, address.side);
     if (hunk === undefined) {
       void vscode.window.showInformationMessage(
         "agentls: the cursor is not on a changed line of the proposal.",

@@ -78,7 +78,7 @@ describe("sidesOf", () => {
   });
 });
 
-describe("liveSidesOf: an open diff tab after the user edited the file", () => {
+describe("liveSidesOf: a diff tab at Show Diff and after the user edited the file", () => {
   const proposal = file({ diff: DIFF });
   const base = "def f():\n    pass\n";
 
@@ -88,6 +88,7 @@ describe("liveSidesOf: an open diff tab after the user edited the file", () => {
       before: typed,
       after: "# typed after the tab opened\ndef f():\n    return 1\n",
       applies: true,
+      problem: undefined,
       warning: undefined,
     });
   });
@@ -103,13 +104,11 @@ describe("liveSidesOf: an open diff tab after the user edited the file", () => {
     );
     assert.match(stopped.after, /Undo your edit to see the side-by-side diff again/);
     assert.ok(stopped.after.endsWith(`\n\n${DIFF}`), stopped.after);
-    assert.equal(
-      stopped.warning,
-      patchShownText([
-        "a.py: hunk 1 of 1 (@@ -1,2 +1,2 @@) does not match the current text: the file " +
-          "changed since the proposal was made",
-      ]),
-    );
+    const problem =
+      "a.py: hunk 1 of 1 (@@ -1,2 +1,2 @@) does not match the current text: the file " +
+      "changed since the proposal was made";
+    assert.equal(stopped.problem, problem);
+    assert.equal(stopped.warning, patchShownText([problem]));
     // Typing on while it does not apply: the same note, no new warning.
     const more = liveSidesOf(proposal, `${edited}# more\n`, false);
     assert.equal(more.applies, false);
@@ -119,8 +118,11 @@ describe("liveSidesOf: an open diff tab after the user edited the file", () => {
       before: base,
       after: "def f():\n    return 1\n",
       applies: true,
+      problem: undefined,
       warning: undefined,
     });
+    // Broken again after it came back: a new break, so a new warning.
+    assert.equal(liveSidesOf(proposal, edited, true).warning, patchShownText([problem]));
   });
 });
 

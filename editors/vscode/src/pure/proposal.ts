@@ -3,13 +3,15 @@
  *
  * The diff view needs the text before and after the change. The server may send both (`oldText`,
  * `newText`); otherwise "before" is the text the user has now (an open buffer or the file on disk; empty
- * for a file the proposal creates) and "after" is the unified diff applied to it. When the diff no longer
- * applies (the user edited those very lines since the run began), the caller shows the patch itself.
+ * for a file the proposal creates) and "after" is the unified diff applied to it.
  *
- * An open diff tab follows the user's text (`liveSidesOf`): after a pause in typing in the file, the
- * caller recomputes both sides from its text then. Once the diff stops applying, both sides show a note and the patch instead (the tab stays
- * open, so the user's typing is not interrupted by a new tab), and the warning is said once, when it
- * stops, not at every keystroke.
+ * What a file's diff tab shows is decided in one place, `liveSidesOf`, when Show Diff opens the tab and
+ * again after each pause in typing in the file (the tab follows the user's text). While the diff does not
+ * apply (the user edited those very lines since the run began), both sides show a note and the patch
+ * instead (the same tab, so the user's typing is not interrupted by a new one); as soon as an edit makes
+ * it apply again (an undo, the old text typed back), the tab is the side-by-side diff again. The warning
+ * is said when the diff stops applying, not at every keystroke: once per break, so a break after the
+ * diff came back warns again.
  */
 
 import type { ProposalFile } from "./protocol";
@@ -19,7 +21,7 @@ export type Sides =
   | { readonly ok: true; readonly before: string; readonly after: string }
   | { readonly ok: false; readonly message: string };
 
-export type Side = "before" | "after" | "patch";
+export type Side = "before" | "after";
 
 /** Whether the proposal creates the file (so there is no current text to start from). */
 export function isCreated(file: ProposalFile): boolean {
@@ -78,24 +80,33 @@ export function patchShownText(problems: readonly string[]): string {
   );
 }
 
-/** What an open diff tab shows of a file after the user edited it. */
+/** What a file's diff tab shows, on the user's text now. */
 export interface LiveSides {
   readonly before: string;
   readonly after: string;
   /** Whether the diff applies to the user's text (else both sides hold the note and the patch). */
   readonly applies: boolean;
+  /** Why it does not apply, as "file: why" (`patchShownText`'s problems); undefined when it applies. */
+  readonly problem: string | undefined;
   /** The warning to say now: only when the diff just stopped applying. */
   readonly warning: string | undefined;
 }
 
 /**
- * The sides of `file`'s open diff tab on the user's `current` text. `applied` is whether the tab's
- * diff applied until now: the warning comes once, as it stops applying.
+ * The sides of `file`'s diff tab on the user's `current` text: the side-by-side diff whenever it applies,
+ * else a note and the patch. `applied` is whether the tab's diff applied until now (true for a tab Show
+ * Diff opens): the warning comes as it stops applying, once per break.
  */
 export function liveSidesOf(file: ProposalFile, current: string | undefined, applied: boolean): LiveSides {
   const sides = sidesOf(file, current);
   if (sides.ok) {
-    return { before: sides.before, after: sides.after, applies: true, warning: undefined };
+    return {
+      before: sides.before,
+      after: sides.after,
+      applies: true,
+      problem: undefined,
+      warning: undefined,
+    };
   }
   const name = baseName(file.uri);
   const note =
@@ -103,8 +114,9 @@ export function liveSidesOf(file: ProposalFile, current: string | undefined, app
     "Accept asks the server to rebase the change; it refuses rather than overwrite your edits.\n" +
     "Undo your edit to see the side-by-side diff again. The proposal's patch:\n\n";
   const text = note + file.diff;
-  const warning = applied ? patchShownText([`${name}: ${sides.message}`]) : undefined;
-  return { before: text, after: text, applies: false, warning };
+  const problem = `${name}: ${sides.message}`;
+  const warning = applied ? patchShownText([problem]) : undefined;
+  return { before: text, after: text, applies: false, problem, warning };
 }
 
 export interface VirtualAddress {
@@ -132,7 +144,7 @@ export function decodeAddress(query: string): VirtualAddress | undefined {
   if (proposalId === null || proposalId === "" || fileUri === null) {
     return undefined;
   }
-  if (side !== "before" && side !== "after" && side !== "patch") {
+  if (side !== "before" && side !== "after") {
     return undefined;
   }
   return { proposalId, side, fileUri };
