@@ -31,7 +31,8 @@ What each kind of run gets is scored on the retrieval benchmark's repositories b
 Sections are taken in that order of priority while they fit the budget (tokens are estimated as
 characters / 4); the target section is cut down to fit rather than dropped; anything left out is counted
 and named in the rendered context. Files are read through the caller's `read_file` (the overlay's view,
-unsaved buffers included) and secret files (`agent.paths.is_secret_path`) are never read, whatever finds
+unsaved buffers included) as the editor tool shows them (`agent.line_endings.for_model`: ``\\n`` line
+breaks, no byte order mark) and secret files (`agent.paths.is_secret_path`) are never read, whatever finds
 them. Nothing here raises for a missing file or a broken index: what cannot be gathered becomes a note.
 """
 
@@ -46,6 +47,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from agent.line_endings import for_model
 from agent.paths import is_secret_path
 from agent.prompts import code_fence
 from agent.task import Task
@@ -216,6 +218,7 @@ class _Gatherer:
         else:
             try:
                 text = self.read_file(path)
+                text = for_model(text) if text is not None else None
             except (OSError, ValueError) as error:  # a vanished file or a refused path is just absent
                 log.debug("context: cannot read %s: %s", path, error)
         self._texts[path] = text

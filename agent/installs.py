@@ -21,7 +21,8 @@ there is no network and adapts. A call:
    ``files``), else ``requirements.txt``). That edit is part of the proposal: the
    user's accept is what changes their project, after which their own environment follows
    (``pip install -e .`` / ``pip install -r requirements.txt``). A requirement without a version gets
-   ``>=`` the installed version; a package the manifest already names is not added twice;
+   ``>=`` the installed version; a package the manifest already names is not added twice; the
+   manifest keeps its line endings and byte order mark (`agent.line_endings`);
 5. records an ``install`` decision (requirement, installed distributions, manifest, exit status, and
    ``manifest_error``): written once pip has run, whatever the manifest edit does. When pip succeeded
    but the edit failed (say, ``manifest = "pyproject.toml"`` for a Poetry project without
@@ -54,6 +55,7 @@ from packaging.utils import canonicalize_name
 from pydantic import BaseModel, ConfigDict, Field
 
 from agent.interpreter import Interpreter, detect_interpreter
+from agent.line_endings import for_model, from_model
 from agent.tools import CustomTool, ToolError, ToolResult, one_line
 
 if TYPE_CHECKING:
@@ -220,7 +222,8 @@ def add_requirement(overlay: Overlay, requirement: str, manifest: str | None = N
     if manifest.endswith(".toml"):
         if not overlay.exists(manifest):
             raise ToolError(f"there is no {manifest} to add the dependency to")
-        text = overlay.read(manifest)
+        original = overlay.read(manifest)
+        text = for_model(original)  # its lines end in "\n" here; `from_model` gives back its own endings
         try:
             present = tomllib.loads(text).get("project", {}).get("dependencies", [])
             if name in _names(list(present)):
@@ -232,15 +235,16 @@ def add_requirement(overlay: Overlay, requirement: str, manifest: str | None = N
             raise ToolError(
                 f"could not add {requirement!r} to {manifest} ({error}); edit its dependencies yourself"
             ) from None
-        overlay.write(manifest, updated)
+        overlay.write(manifest, from_model(original, updated))
         return manifest, True
-    text = overlay.read(manifest) if overlay.exists(manifest) else ""
+    original = overlay.read(manifest) if overlay.exists(manifest) else ""
+    text = for_model(original)
     lines = [line.split("#", 1)[0].strip() for line in text.splitlines()]
     if name in _names([line for line in lines if line and not line.startswith("-")]):
         return manifest, False
     updated = text + ("" if not text or text.endswith("\n") else "\n") + requirement + "\n"
     if overlay.exists(manifest):
-        overlay.write(manifest, updated)
+        overlay.write(manifest, from_model(original, updated))
     else:
         overlay.create(manifest, updated)
     return manifest, True

@@ -434,6 +434,12 @@ class Overlay:
             )
         return state
 
+    def base_text(self, path: str) -> str | None:
+        """Text of a file as the run began (from disk or an unsaved buffer); None when it did not exist
+        then or is binary."""
+        state = self._load_base(self.resolve(path))
+        return state if isinstance(state, str) else None
+
     def listdir(self, path: str = ".") -> list[str]:
         """Sorted names in a directory of the overlay's view; directory names end with '/'.
 

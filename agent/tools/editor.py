@@ -7,8 +7,10 @@ Anthropic's documentation and reference implementation:
   (1-based, `end` -1 for the end of the file); a directory as the files and folders up to 2 levels deep,
   hidden items and `indexing.policy.SKIPPED_DIRS` (`node_modules`, `venv`, caches) left out.
   `max_characters` (a tool setting) cuts long files.
-- `create`: a new file with `file_text`. Like the reference implementation, and as the model is told, it
-  refuses to overwrite an existing file (`str_replace` or `insert` change existing files).
+- `create`: a new file with `file_text`, written as given. Like the reference implementation, and as the
+  model is told, it refuses to overwrite an existing file (`str_replace` or `insert` change existing
+  files); a file that existed when the run began and was deleted since (`rm` in bash) is created again in
+  that file's form (line endings, byte order mark; see below), so the proposal shows only what changed.
 - `str_replace`: `old_str` must occur exactly once. When it does not occur, the error shows the most
   similar lines of the file (as Aider does), so the next try can copy them verbatim; when it occurs more
   than once, the error lists the line numbers. `new_str` may be omitted (deletes `old_str`).
@@ -23,6 +25,14 @@ documentation, so the calls and results are identical.
 
 Paths are relative to the workspace root or absolute inside it; everything else is refused (see
 `agent.paths`). Edits land in the overlay, never on disk. Tabs are kept as they are.
+
+Line endings: the model sees every file with ``\n`` line breaks and without a byte order mark, and its
+`old_str`, `new_str` and `insert_text` are read the same way (a ``\r\n`` or lone ``\r`` in them is a
+``\n``), so an edit of a ``\r\n`` file matches as in a ``\n`` file. What is written keeps the file's form
+(`agent.line_endings`): the byte order mark stays, lines the edit does not touch keep their bytes, and
+every line the edit adds or changes ends as the file's lines mostly do (``\r\n`` in a Windows file, the
+dominant ending in a mixed one). Line numbers count ``\r\n``, ``\r`` and ``\n`` as line breaks, as LSP
+does.
 """
 
 from __future__ import annotations
@@ -31,6 +41,7 @@ import difflib
 from collections.abc import Mapping
 from typing import Any
 
+from agent.line_endings import for_model, from_model
 from agent.overlay import Overlay, OverlayError
 from agent.paths import PathRefused, is_secret_path
 from agent.tools import ANTHROPIC, ToolError, ToolResult, function_definition
@@ -48,7 +59,8 @@ _HINT_MAX_LINES = 20_000
 
 
 def _lines(text: str) -> list[str]:
-    """Lines split on "\\n" only, ends kept (str.splitlines also splits on form feeds and the like)."""
+    """Lines of a text as `for_model` gives it, split on "\\n", ends kept (str.splitlines also splits on
+    form feeds and the like)."""
     parts = text.split("\n")
     lines = [part + "\n" for part in parts[:-1]]
     if parts[-1]:
@@ -59,8 +71,7 @@ def _lines(text: str) -> list[str]:
 def _numbered(text: str, start: int) -> str:
     """`cat -n` style: right-aligned numbers, a tab, the line."""
     return "\n".join(
-        f"{number:6}\t{line.rstrip(chr(10)).rstrip(chr(13))}"
-        for number, line in enumerate(_lines(text), start=start)
+        f"{number:6}\t{line.removesuffix(chr(10))}" for number, line in enumerate(_lines(text), start=start)
     )
 
 
@@ -194,7 +205,7 @@ class EditorTool:
             if command == "create":
                 if "file_text" not in input:
                     raise ToolError("Parameter `file_text` is required for command: create")
-                self.overlay.create(path, input["file_text"])
+                self._create(path, input["file_text"])
                 return ToolResult(f"File created successfully at: {path}")
             if command == "str_replace":
                 if "old_str" not in input:
@@ -229,7 +240,7 @@ class EditorTool:
                     "The `view_range` parameter is not allowed when `path` points to a directory."
                 )
             return self._view_directory(path, rel)
-        content = self.overlay.read(path)
+        content = for_model(self.overlay.read(path))
         start = 1
         if view_range is not None:
             content, start = self._slice(content, view_range)
@@ -307,8 +318,16 @@ class EditorTool:
         snippet = "".join(lines[start - 1 : end])
         return f"Here's the result of running `cat -n` on {label}:\n{_numbered(snippet, start)}\n"
 
+    def _create(self, path: str, file_text: str) -> None:
+        base = self.overlay.base_text(path)
+        if base is not None and not self.overlay.exists(path):
+            file_text = from_model(base, file_text)  # the file the run began with, deleted and made again
+        self.overlay.create(path, file_text)
+
     def _str_replace(self, path: str, old_str: str, new_str: str) -> str:
-        content = self.overlay.read(path)
+        original = self.overlay.read(path)
+        content = for_model(original)
+        old_str, new_str = for_model(old_str), for_model(new_str)
         if old_str == "":
             raise ToolError(
                 "No replacement was performed: `old_str` is empty. Give the exact text to replace, or use "
@@ -342,7 +361,7 @@ class EditorTool:
             )
         start = starts[0]
         new_content = content[:start] + new_str + content[start + len(old_str) :]
-        self.overlay.write(path, new_content)
+        self.overlay.write(path, from_model(original, new_content))
         first = _line_of(new_content, start)
         last = first + new_str.count("\n")
         return (
@@ -352,21 +371,21 @@ class EditorTool:
         )
 
     def _insert(self, path: str, insert_line: int, text: str) -> str:
-        content = self.overlay.read(path)
-        lines = _lines(content)
+        original = self.overlay.read(path)
+        lines = _lines(for_model(original))
         count = len(lines)
         if insert_line < 0 or insert_line > count:
             raise ToolError(
                 f"Invalid `insert_line` parameter: {insert_line}. It should be within the range of lines of "
                 f"the file: {[0, count]}"
             )
-        newline = "\r\n" if lines and lines[0].endswith("\r\n") else "\n"
+        text = for_model(text)
         if text and not text.endswith("\n"):
-            text += newline
+            text += "\n"
         if insert_line == count and lines and not lines[-1].endswith("\n"):
-            lines[-1] += newline
+            lines[-1] += "\n"
         new_content = "".join(lines[:insert_line]) + text + "".join(lines[insert_line:])
-        self.overlay.write(path, new_content)
+        self.overlay.write(path, from_model(original, new_content))
         inserted = max(1, text.count("\n"))
         return (
             f"The file {path} has been edited. "

@@ -3,7 +3,8 @@
 - `search_code {query, limit?, path?, files?}`: hybrid search (full text plus vectors when a model is
   loaded) via `WorkspaceIndex.search` (``files``: each file once, at its best chunk); each hit shows
   `path:start-end`, the symbol and its kind, and the code, read from the overlay when the file is there
-  (so the model sees its own edits) and cut to a few dozen lines.
+  (so the model sees its own edits; as the editor tool shows it, with ``\\n`` line breaks) and cut to a
+  few dozen lines.
   With `dependency` (an import name), the installed package is searched instead, in its own index
   (`agent.depindex`).
 - `find_symbol {name, role?, prefix?, path?}`: definitions and references from the tags-query symbol
@@ -21,6 +22,7 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from agent.line_endings import for_model
 from agent.overlay import Overlay, OverlayError
 from agent.paths import PathRefused, is_secret_path
 from agent.tools import CustomTool, ToolError, ToolResult, one_line
@@ -47,8 +49,9 @@ def _changed_paths(overlay: Overlay) -> set[str]:
 
 
 def _read_overlay(overlay: Overlay, path: str) -> str | None:
+    """A file's text as the editor tool shows it (no "\\r" at line ends, no byte order mark)."""
     try:
-        return overlay.read(path)
+        return for_model(overlay.read(path))
     except (OverlayError, PathRefused):
         return None
 

@@ -304,3 +304,20 @@ def test_style_example_skips_an_empty_test_package_marker(tmp_path: Path) -> Non
     assert [s.path for s in examples] == ["tests/test_pricing.py"], [
         (s.path, s.reason) for s in context.sections
     ]
+
+
+def test_a_crlf_file_is_shown_without_cr_or_bom(tmp_path: Path) -> None:
+    """The context shows files as the editor tool does: a Windows file's lines without "\\r"."""
+    root = tmp_path / "ws"
+    shutil.copytree(STUBS, root)
+    pricing = root / "shop" / "pricing.py"
+    pricing.write_bytes(b"\xef\xbb\xbf" + pricing.read_bytes().replace(b"\n", b"\r\n"))
+    task = implement_task(root, pricing.read_bytes().decode(), "shop/pricing.py", 6)
+    context = gather_context(
+        task, root=root, read_file=lambda p: (root / p).read_bytes().decode(), index=None
+    )
+    target = section_for(context, "shop/pricing.py", "def apply_discount(price: float, percent: float)")
+    assert target.text.startswith(
+        '"""Prices, discounts and totals."""\n\nfrom shop.money import round_money\n'
+    )
+    assert "\r" not in context.render() and "\ufeff" not in context.render()

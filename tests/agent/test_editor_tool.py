@@ -344,3 +344,143 @@ def test_bad_input_comes_back_as_an_error_result(overlay: Overlay) -> None:
     assert unknown == ToolResult(
         f"Error: Tool 'no_such_tool' not found. Available tools: {NAME}", is_error=True
     )
+
+
+# -- line endings and byte order marks ------------------------------------------------------------
+# The model sees "\n" and writes "\n"; the file on disk keeps what it had (agent.line_endings).
+
+CRLF_SOURCE = b"def add(a, b):\r\n    return a + b\r\n\r\n\r\ndef sub(a, b):\r\n    return a - b\r\n"
+
+
+def _editor_on(tmp_path: Path, files: dict[str, bytes]) -> tuple[Overlay, Any]:
+    """An overlay of a fresh workspace holding `files` (bytes as on disk), and a caller of its tool."""
+    root = tmp_path / "endings"
+    root.mkdir()
+    for name, data in files.items():
+        (root / name).write_bytes(data)
+    overlay = Overlay(root)
+    registry = ToolRegistry([EditorTool(overlay)])
+    return overlay, lambda **input: registry.execute(NAME, input)
+
+
+def _sandbox_bytes(overlay: Overlay, tmp_path: Path, name: str) -> bytes:
+    """What commands in the sandbox read: the overlay materialized."""
+    dest = tmp_path / "sandbox-copy"
+    overlay.materialize(dest)
+    return (dest / name).read_bytes()
+
+
+def _only_crlf(data: bytes) -> bool:
+    return (
+        b"\r\n" in data
+        and b"\n" not in data.replace(b"\r\n", b"")
+        and b"\r" not in data.replace(b"\r\n", b"")
+    )
+
+
+def test_view_of_a_crlf_file_with_a_bom_shows_neither(tmp_path: Path) -> None:
+    _, call = _editor_on(tmp_path, {"calc.py": b"\xef\xbb\xbf" + CRLF_SOURCE})
+    shown = call(command="view", path="calc.py").content
+    assert "\r" not in shown and "\ufeff" not in shown
+    assert shown.splitlines()[1:3] == ["     1\tdef add(a, b):", "     2\t    return a + b"]
+    assert call(command="view", path="calc.py", view_range=[5, -1]).content.splitlines()[1:] == [
+        "     5\tdef sub(a, b):",
+        "     6\t    return a - b",
+    ]
+
+
+def test_str_replace_in_a_crlf_file_with_lf_strings_keeps_crlf(tmp_path: Path) -> None:
+    overlay, call = _editor_on(tmp_path, {"calc.py": CRLF_SOURCE})
+    result = call(
+        command="str_replace",
+        path="calc.py",
+        old_str="def sub(a, b):\n    return a - b\n",
+        new_str='def sub(a, b):\n    """a minus b"""\n    return a - b\n',
+    )
+    assert not result.is_error, result.content
+    assert "\r" not in result.content and '     6\t    """a minus b"""' in result.content
+    expected = CRLF_SOURCE.replace(b"    return a - b", b'    """a minus b"""\r\n    return a - b')
+    assert overlay.read("calc.py").encode() == expected
+    data = _sandbox_bytes(overlay, tmp_path, "calc.py")
+    assert data == expected and _only_crlf(data)
+    (change,) = overlay.changes()
+    changed = [line for line in change.diff.splitlines(keepends=True)[4:] if line[0] in "+-"]
+    assert changed == ['+    """a minus b"""\r\n']
+    # A one-line old_str and a new_str with a line break; then an old_str the model copied with "\r\n".
+    assert not call(
+        command="str_replace",
+        path="calc.py",
+        old_str="    return a + b",
+        new_str="    s = a + b\n    return s",
+    ).is_error
+    assert not call(
+        command="str_replace",
+        path="calc.py",
+        old_str="def add(a, b):\r\n",
+        new_str="def add(a: int, b: int):\n",
+    ).is_error
+    assert _only_crlf(overlay.read("calc.py").encode())
+    assert overlay.read("calc.py").startswith(
+        "def add(a: int, b: int):\r\n    s = a + b\r\n    return s\r\n\r\n"
+    )
+
+
+def test_str_replace_not_found_in_a_crlf_file_shows_the_lines_without_cr(tmp_path: Path) -> None:
+    _, call = _editor_on(tmp_path, {"calc.py": CRLF_SOURCE})
+    result = call(
+        command="str_replace", path="calc.py", old_str="def sub(a, b):\n    return a + b\n", new_str="x"
+    )
+    assert result.is_error and "\r" not in result.content
+    assert "start at line 5" in result.content and "     6\t    return a - b" in result.content
+
+
+def test_insert_into_a_crlf_file_keeps_crlf(tmp_path: Path) -> None:
+    overlay, call = _editor_on(tmp_path, {"calc.py": CRLF_SOURCE})
+    result = call(
+        command="insert", path="calc.py", insert_line=2, insert_text="\n\ndef mul(a, b):\n    return a * b"
+    )
+    assert not result.is_error and "\r" not in result.content
+    assert "     5\tdef mul(a, b):" in result.content
+    assert overlay.read("calc.py").encode() == CRLF_SOURCE.replace(
+        b"a + b\r\n", b"a + b\r\n\r\n\r\ndef mul(a, b):\r\n    return a * b\r\n"
+    )
+    assert not call(command="insert", path="calc.py", insert_line=10, insert_text="# end\n").is_error
+    data = _sandbox_bytes(overlay, tmp_path, "calc.py")
+    assert data.endswith(b"    return a - b\r\n# end\r\n") and _only_crlf(data)
+
+
+def test_edits_keep_a_byte_order_mark(tmp_path: Path) -> None:
+    overlay, call = _editor_on(tmp_path, {"bom.py": b"\xef\xbb\xbfx = 1\ny = 2\n"})
+    assert not call(command="str_replace", path="bom.py", old_str="x = 1\n", new_str="x = 0\n").is_error
+    assert not call(command="insert", path="bom.py", insert_line=0, insert_text="# head").is_error
+    assert overlay.read("bom.py") == "\ufeff# head\nx = 0\ny = 2\n"
+
+
+def test_mixed_endings_stay_where_untouched_and_new_lines_take_the_dominant_one(tmp_path: Path) -> None:
+    overlay, call = _editor_on(tmp_path, {"mixed.txt": b"a\r\nb\r\nc\nd\r\n"})
+    assert not call(command="str_replace", path="mixed.txt", old_str="b\nc\n", new_str="b\nc\nnew\n").is_error
+    assert overlay.read("mixed.txt") == "a\r\nb\r\nc\nnew\r\nd\r\n"
+
+
+def test_old_mac_line_endings(tmp_path: Path) -> None:
+    overlay, call = _editor_on(tmp_path, {"mac.txt": b"one\rtwo\rthree\r"})
+    assert call(command="view", path="mac.txt").content.splitlines()[1:] == [
+        "     1\tone",
+        "     2\ttwo",
+        "     3\tthree",
+    ]
+    assert not call(command="str_replace", path="mac.txt", old_str="two\n", new_str="2\n2.5\n").is_error
+    assert not call(command="insert", path="mac.txt", insert_line=0, insert_text="zero").is_error
+    assert overlay.read("mac.txt") == "zero\rone\r2\r2.5\rthree\r"
+
+
+def test_a_crlf_file_deleted_then_created_again_keeps_crlf(tmp_path: Path) -> None:
+    overlay, call = _editor_on(tmp_path, {"calc.py": CRLF_SOURCE})
+    overlay.delete("calc.py")  # as `rm calc.py` in bash, folded back
+    text = CRLF_SOURCE.decode().replace("\r\n", "\n").replace("a - b", "b - a")
+    assert not call(command="create", path="calc.py", file_text=text).is_error
+    (change,) = overlay.changes()
+    assert change.kind == "modified" and change.new_text.encode() == CRLF_SOURCE.replace(b"a - b", b"b - a")
+    # A new file is written as the model gave it.
+    assert not call(command="create", path="new.txt", file_text="x\ny\n").is_error
+    assert overlay.read("new.txt") == "x\ny\n"

@@ -246,3 +246,18 @@ def test_dynamic_dependencies_go_to_the_file_they_are_read_from(tmp_path: Path) 
     # Without a file named (another backend's plugin), requirements.txt.
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "y"\ndynamic = ["dependencies", "version"]\n')
     assert add_requirement(Overlay(tmp_path), "six") == ("requirements.txt", True)
+
+
+def test_the_manifest_edit_keeps_crlf_line_endings(tmp_path: Path) -> None:
+    """A Windows checkout's manifests end their lines in "\\r\\n": the added requirement does too, and
+    no other line changes."""
+    pyproject = '[project]\r\nname = "x"\r\ndependencies = [\r\n    "attrs>=23"\r\n]\r\n'
+    (tmp_path / "pyproject.toml").write_bytes(pyproject.encode())
+    (tmp_path / "requirements-dev.txt").write_bytes(b"\xef\xbb\xbfpytest\r\nruff")
+    overlay = Overlay(tmp_path)
+    assert add_requirement(overlay, "demo-dep>=1.0") == ("pyproject.toml", True)
+    assert overlay.read("pyproject.toml") == pyproject.replace(
+        '"attrs>=23"\r\n', '"attrs>=23",\r\n    "demo-dep>=1.0",\r\n'
+    )
+    assert add_requirement(overlay, "six", "requirements-dev.txt") == ("requirements-dev.txt", True)
+    assert overlay.read("requirements-dev.txt") == "\ufeffpytest\r\nruff\r\nsix\r\n"

@@ -13,6 +13,7 @@ copy of the texts (`Editor.apply`), answers ``window/showMessageRequest`` with a
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -146,8 +147,9 @@ class Editor:
 
     def open(self, rel: str) -> str:
         path = self.root / rel
-        uri = open_document(self.client, path)
-        self.texts[uri] = path.read_text()
+        text = path.read_bytes().decode()  # as an editor holds it: "\r\n" stays
+        uri = open_document(self.client, path, text=text)
+        self.texts[uri] = text
         self.versions[uri] = 1
         return uri
 
@@ -166,7 +168,7 @@ class Editor:
         if uri in self.texts:
             return self.texts[uri]
         path = Path(uri.removeprefix("file://"))
-        return path.read_text()
+        return path.read_bytes().decode()
 
     def apply(self, edit: types.WorkspaceEdit) -> None:
         """Apply a WorkspaceEdit to the buffers (closed files get buffers too), as an editor does."""
@@ -316,6 +318,60 @@ async def test_implement_preview_lenses_accept(
     assert await lenses(ed, uri) == []
     if editor == "visual-studio-code":
         await wait_for(lambda: ed.lens_refreshes >= 2, 5)  # after the proposal, and after the accept
+
+
+@pytest.mark.parametrize("editor", CLIENTS)
+async def test_a_crlf_file_is_edited_and_keeps_crlf(
+    editors: Any, fake: FakeAnthropic, stubs_workspace: Path, editor: str
+) -> None:
+    """A Windows file: the model's str_replace, written with "\\n" as it sees the file, applies, and the
+    proposal (its diff and the WorkspaceEdit) changes only the stub's line, in "\\r\\n"."""
+
+    def crlf(text: str) -> str:
+        return text.replace("\n", "\r\n")
+
+    pricing = stubs_workspace / "shop/pricing.py"
+    pricing.write_bytes(pricing.read_bytes().replace(b"\n", b"\r\n"))
+    fake.enqueue(*implement_script())
+    ed: Editor = await editors(stubs_workspace, fake.env(), editor)
+    uri = ed.open("shop/pricing.py")
+    before = ed.text_of(uri)
+    assert before.count("\r\n") == before.count("\n") > 30
+
+    run_id = await implement(ed, uri)
+    method, ready = await ed.ended(run_id)
+    assert method == "agentls/proposalReady", ready
+    shown = await request(ed.client, "agentls/proposal", {"proposalId": ready["proposalId"]})
+    assert "diff --git a/shop/pricing.py b/shop/pricing.py\n" in shown["diff"], shown["diff"]
+    section = (
+        shown["diff"].split("diff --git a/shop/pricing.py b/shop/pricing.py\n", 1)[1].split("diff --git")[0]
+    )
+    changed = [
+        line
+        for line in section.splitlines(keepends=True)
+        if line[0] in "+-" and line[:3] not in ("---", "+++")
+    ]
+    assert changed == ["-" + crlf(STUB)] + ["+" + line for line in crlf(BODY).splitlines(keepends=True)]
+    # The model was told the edit worked, and was shown the file without "\r".
+    results = [
+        block
+        for message in fake.message_requests[-1].body["messages"]
+        for block in (message["content"] if isinstance(message["content"], list) else [])
+        if block.get("type") == "tool_result"
+    ]
+    assert results and not any(block.get("is_error") for block in results)
+    assert "has been edited" in str(results[0]["content"]) and "\\r" not in json.dumps(results)
+
+    result = await execute(ed, "agentls.accept", {"proposalId": ready["proposalId"]})
+    assert result["applied"] is True
+    first = (ed.edits[0].edit.document_changes or [])[0]
+    assert isinstance(first, types.TextDocumentEdit) and len(first.edits) == 1
+    stub_line = before.splitlines().index(STUB.rstrip("\n"))
+    assert first.edits[0].range.start.line == stub_line and "\r\n" in first.edits[0].new_text
+    assert first.edits[0].new_text.count("\n") == first.edits[0].new_text.count("\r\n")
+    after = ed.text_of(uri)
+    assert after == before.replace(crlf(STUB), crlf(BODY))
+    assert after.count("\n") == after.count("\r\n")
 
 
 async def test_reject_and_show_diff(editors: Any, fake: FakeAnthropic, stubs_workspace: Path) -> None:
