@@ -308,6 +308,7 @@ class RayIndexer:
                 report.symbols += result.symbols
                 report.vectors += result.vectors
                 report.errors += [e for e in result.errors if e not in report.errors]
+                report.embedding_failed |= bool(result.errors)  # a task's embedding failed, as locally
                 notify("indexing", done, len(todo))
             if cancel is not None and cancel.is_set():
                 raise _cancelled()

@@ -48,6 +48,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from indexing.config import EmbeddingSettings
+from indexing.credentials import mask_url, mask_urls
 from indexing.http_retry import backoff_delay, is_retryable_status, parse_retry_after, transport_errors
 from indexing.ranking import identifier_words
 
@@ -108,12 +109,17 @@ _KNOWN_DIMS = {
     "text-embedding-ada-002": 1536,
 }
 _DEFAULT_TIMEOUT = (60.0, 10.0)  # seconds: a request, and connecting (an httpx.Timeout when used)
+_QUERY_RETRIES = 1
+"""Retries of a search query's embedding at most: someone waits for the answer, and a search whose query
+cannot be embedded is answered lexically (`indexing.service.WorkspaceIndex.search`), not after the dozen
+seconds of backoff an index run's batches may wait."""
 _LEXICAL = "indexing lexically (search still works, without vectors)"
 _LATER = "vectors are added on the next index run once a model loads"
 
 
 class EmbeddingError(Exception):
-    """Embedding failed (endpoint unreachable, rejected, malformed answer); the message says what to do."""
+    """Embedding failed (endpoint unreachable, rejected, malformed answer); the message says what to do.
+    It names the endpoint without its credentials (`indexing.credentials.mask_url`)."""
 
 
 class Embedder(Protocol):
@@ -361,6 +367,7 @@ class _RemoteEmbedder:
     ) -> None:
         self.model = model
         self.url = base_url.rstrip("/") + "/embeddings"
+        self.shown_url = mask_url(self.url)  # what messages and logs name: no user info, no query values
         self._api_key = api_key
         self._batch_size = batch_size
         self._max_chars = max_chars
@@ -428,34 +435,36 @@ class _RemoteEmbedder:
         return {"model": self.model, "input": texts}
 
     def _request(self, texts: list[str], input_type: Literal["document", "query"]) -> Vectors:
-        body = self._post(self._payload(texts, input_type))
+        retries = min(self._max_retries, _QUERY_RETRIES) if input_type == "query" else self._max_retries
+        body = self._post(self._payload(texts, input_type), retries)
         vectors = self._parse(body, len(texts))
         if self._dim is not None and vectors.shape[1] != self._dim:
             raise EmbeddingError(
-                f"{self.url} returned {vectors.shape[1]}-dimensional vectors for model {self.model!r}, "
-                f"expected {self._dim}; check embedding.model"
+                f"{self.shown_url} returned {vectors.shape[1]}-dimensional vectors for model "
+                f"{self.model!r}, expected {self._dim}; check embedding.model"
             )
         self._dim = vectors.shape[1]
         return vectors
 
-    def _post(self, payload: dict[str, Any]) -> Any:
-        attempts = self._max_retries + 1
+    def _post(self, payload: dict[str, Any], retries: int) -> Any:
+        attempts = retries + 1
         problem = ""
         for attempt in range(attempts):
             response: httpx.Response | None = None
             try:
                 response = self._client.post(self.url, json=payload)
             except transport_errors() as exc:  # connection refused or dropped, DNS, timeouts
-                problem = f"could not reach {self.url}: {exc.__class__.__name__}: {exc}"
+                problem = f"could not reach {self.shown_url}: {type(exc).__name__}: {mask_urls(str(exc))}"
             else:
                 if response.is_success:
                     try:
                         return response.json()
                     except ValueError as exc:
                         raise EmbeddingError(
-                            f"{self.url} answered with something other than JSON: {exc}"
+                            f"{self.shown_url} answered with something other than JSON: {exc}"
                         ) from exc
-                problem = f"{self.url} answered HTTP {response.status_code}: {_error_text(response)}"
+                answer = mask_urls(_error_text(response))
+                problem = f"{self.shown_url} answered HTTP {response.status_code}: {answer}"
                 if not is_retryable_status(response.status_code):
                     raise EmbeddingError(problem + self._hint(response.status_code))
             if attempt == attempts - 1:
@@ -474,8 +483,9 @@ class _RemoteEmbedder:
             if wait is not None:
                 if wait > self._max_retry_after:
                     raise EmbeddingError(
-                        f"{self.url} is rate limiting and asks to wait {wait:.0f} s, longer than agentls "
-                        f"waits ({self._max_retry_after:.0f} s); try again later or raise the rate limit"
+                        f"{self.shown_url} is rate limiting and asks to wait {wait:.0f} s, longer than "
+                        f"agentls waits ({self._max_retry_after:.0f} s); try again later or raise the rate "
+                        "limit"
                     )
                 return wait
         return backoff_delay(attempt + 1, base=self._backoff, cap=self._max_backoff, rng=self._rng)
@@ -491,7 +501,7 @@ class _RemoteEmbedder:
         data = body.get("data") if isinstance(body, dict) else None
         if not isinstance(data, list) or len(data) != expected:
             got = len(data) if isinstance(data, list) else "no"
-            raise EmbeddingError(f"{self.url} returned {got} embeddings for {expected} inputs")
+            raise EmbeddingError(f"{self.shown_url} returned {got} embeddings for {expected} inputs")
         try:
             ordered = (
                 sorted(data, key=lambda item: item.get("index", 0)) if data and "index" in data[0] else data
@@ -499,9 +509,9 @@ class _RemoteEmbedder:
             rows = [item["embedding"] for item in ordered]
             array = np.asarray(rows, dtype=np.float32)
         except (KeyError, TypeError, ValueError) as exc:
-            raise EmbeddingError(f"{self.url} returned malformed embeddings: {exc}") from exc
+            raise EmbeddingError(f"{self.shown_url} returned malformed embeddings: {exc}") from exc
         if array.ndim != 2 or array.shape[1] == 0 or not np.isfinite(array).all():
-            raise EmbeddingError(f"{self.url} returned malformed embeddings (shape {array.shape})")
+            raise EmbeddingError(f"{self.shown_url} returned malformed embeddings (shape {array.shape})")
         return _normalise(array)
 
 

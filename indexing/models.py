@@ -147,3 +147,6 @@ class IndexReport:
     lexical_only: bool = False
     notice: str = ""
     warnings: list[str] = field(default_factory=list)  # e.g. ignore files that leave out (nearly) everything
+    # The embedding endpoint failed: this run wrote chunks without vectors (its line is in `errors`); the
+    # next run adds them.
+    embedding_failed: bool = False

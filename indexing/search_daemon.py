@@ -121,7 +121,9 @@ def query(
 
     ``details`` receives the rest of the answer: ``model_present``, whether an embedding model for the
     index's settings is on the machine (`indexing.model_store.model_present`), which the CLI's note on
-    lexical search needs and could not tell without importing numpy and httpx (half a second)."""
+    lexical search needs and could not tell without importing numpy and httpx (half a second); and
+    ``notes``, when the search has some (its query could not be embedded, say: it was searched lexically).
+    """
     target = socket_path(location)
     if not target.exists():
         return None
@@ -381,18 +383,21 @@ def _accept_loop(
             if now != stamp:
                 index.store.refresh()
                 stamp = now
+            notes: list[str] = []
             try:
                 hits = index.search(
                     str(request.get("query", "")),
                     limit=int(request.get("limit", 10)),
                     path=request.get("path") or None,
                     files=request.get("files") is True,
+                    notes=notes,
                 )
             except Exception as exc:  # the client searches itself; a fresh process opens the index anew
                 log.exception("search failed")
                 _answer(conn, {"error": f"{type(exc).__name__}: {exc}"})
                 return
-            _answer(conn, {"hits": [asdict(hit) for hit in hits], "model_present": _model_present(index)})
+            answer = {"hits": [asdict(hit) for hit in hits], "model_present": _model_present(index)}
+            _answer(conn, {**answer, "notes": notes} if notes else answer)
 
 
 def _model_present(index: WorkspaceIndex) -> bool:

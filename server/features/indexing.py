@@ -107,6 +107,8 @@ def describe_report(report: IndexReport) -> str:
     )
     if report.lexical_only:
         text += " (lexical search only)"
+    elif report.embedding_failed:
+        text += " (some without vectors: the embedding endpoint failed)"
     return text
 
 
@@ -418,8 +420,8 @@ class BackgroundIndexer:
                     report.seconds * 1000,
                     prepared,
                 )
-            for error in report.errors:
-                log.warning("%s: %s", job.root, error)
+            for error in report.errors:  # the embedding endpoint failed: the index is written without vectors
+                self._tell(f"{job.root}: {error}", False)
             if report.lexical_only and report.notice:
                 self._tell(report.notice, False)
             unchanged = job.quiet and not (report.files_indexed or report.files_removed)

@@ -4,7 +4,7 @@
 `POST <anything>/embeddings` with deterministic unit vectors (`vector_for`), recording every request,
 and failing on demand: `fail_next(429, retry_after="1")` fails the next request(s) once each, and
 `fail_always(500)` fails every request until `reset()`. Use it as a context manager, or through
-`running_embeddings_server()`.
+`running_embeddings_server()`. ``port`` binds a given port (an endpoint that was down comes up at its URL).
 """
 
 from __future__ import annotations
@@ -45,14 +45,14 @@ class _Failure:
 class FakeEmbeddingsServer:
     """See the module docstring. `url` is the base URL to configure (ends with `/v1`)."""
 
-    def __init__(self, dim: int = 8, *, reverse_order: bool = False) -> None:
+    def __init__(self, dim: int = 8, *, reverse_order: bool = False, port: int = 0) -> None:
         self.dim = dim
         self.reverse_order = reverse_order  # answer rows out of order, to check clients sort by index
         self.requests: list[RecordedRequest] = []
         self._queued: list[_Failure] = []
         self._always: _Failure | None = None
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="fake-embeddings", daemon=True

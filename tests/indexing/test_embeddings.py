@@ -394,6 +394,27 @@ def test_persistent_500_raises_a_clear_error(server: FakeEmbeddingsServer) -> No
     assert len(server.requests) == 3
 
 
+def test_a_query_is_retried_once_and_errors_name_the_endpoint_without_its_password(
+    server: FakeEmbeddingsServer,
+) -> None:
+    """A search waits for its query's vector (and answers lexically without it): one retry, not an index
+    run's four. The error names the URL with its user info masked."""
+    url = server.url.replace("http://", "http://indexer:pw-5e1f9a@")
+    embedder = OpenAICompatibleEmbedder(model="m", base_url=url, backoff=0.01)
+    server.fail_always(500)
+    with pytest.raises(EmbeddingError) as failure:
+        embed_query(embedder, "parse json")
+    assert len(server.requests) == 2
+    message = str(failure.value)
+    assert (
+        "pw-5e1f9a" not in message and f"{server.url.replace('http://', 'http://***@')}/embeddings" in message
+    )
+    server.reset()
+    server.fail_always(500)
+    with pytest.raises(EmbeddingError, match="after 5 attempts"):
+        embedder.embed(["a"])  # the index run's batches keep their retries
+
+
 def test_auth_errors_are_not_retried(server: FakeEmbeddingsServer) -> None:
     embedder = VoyageEmbedder(base_url=server.url, api_key="bad", backoff=0.01)
     server.fail_always(401, body='{"detail": "Provided API key is invalid."}')
