@@ -785,3 +785,20 @@ def test_fix_sends_another_servers_diagnostic_in_agentls_encoding(
         "otherls",
         "F821",
     )
+
+
+def test_a_dos_file_accepted_in_neovim_stays_crlf(workspace: Path, tmp_path: Path, nvim: str) -> None:
+    """A "\\r\\n" file (a `fileformat=dos` buffer): the agent's edit, written with "\\n" as the model sees
+    the file, applies, and after the accept the file on disk is still "\\r\\n" on every line."""
+    stats = workspace / STATS
+    stats.write_bytes(stats.read_bytes().replace(b"\n", b"\r\n"))
+    original = stats.read_bytes()
+    with FakeAnthropic() as fake:
+        fake.enqueue(*agent_script())
+        result = run_nvim(
+            nvim, "agent_run.lua", workspace, tmp_path, env={**fake.env(), "AGENTLS_NVIM_MODE": "accept"}
+        )
+    assert result["proposal_status"] == "accepted"
+    assert "+    return sum(values) / len(values)" in "\n".join(result["preview_lines"])
+    crlf = GOOD_BODY.replace("\n", "\r\n").encode()
+    assert stats.read_bytes() == original.replace(STUB_BODY.replace("\n", "\r\n").encode(), crlf)
