@@ -296,6 +296,39 @@ def test_implement_preview_accept_writes_every_file(workspace: Path, tmp_path: P
     assert "proposal" not in result["status_after"]  # (re-indexing the saved files may still show)
 
 
+def test_task_command_runs_the_solo_agent_and_its_proposal_previews_and_applies(
+    workspace: Path, tmp_path: Path, nvim: str
+) -> None:
+    """`:[range]AgentlsTask {instruction}`: a free-form task, as `agentls run` does (the single agent loop,
+    not the team), from the file and its lines; the proposal previews and applies like any run's."""
+    original = (workspace / STATS).read_text()
+    task = "make mean work as its docstring says, with a test"
+    with FakeAnthropic() as fake:
+        fake.enqueue(*agent_script())
+        env = {
+            **fake.env(),
+            "AGENTLS_NVIM_MODE": "accept",
+            "AGENTLS_NVIM_TRIGGER": "task",
+            "AGENTLS_NVIM_TASK": task,
+        }
+        result = run_nvim(nvim, "agent_run.lua", workspace, tmp_path, env=env)
+        first = fake.message_requests[0].body
+
+    assert result["run_title"] == f"Task: {task}"
+    # The single agent loop (the team's first model call is its planner's), on the instruction and the file.
+    system, prompt = str(first["system"]), str(first["messages"][0]["content"])
+    assert "You are agentls, a careful software engineer" in system
+    assert "planner" not in system
+    assert task in prompt and STATS in prompt
+    preview = "\n".join(result["preview_lines"])
+    assert SUMMARY in preview
+    assert "+    return sum(values) / len(values)" in preview
+    assert result["disk_before"] == {STATS: original, NEW_TEST: None}
+    expected = original.replace(STUB_BODY, GOOD_BODY)
+    assert result["proposal_status"] == "accepted"
+    assert result["disk_after"] == {STATS: expected, NEW_TEST: NEW_TEST_TEXT}
+
+
 def test_accept_in_the_preview_is_the_only_question(workspace: Path, tmp_path: Path, nvim: str) -> None:
     """The server marks its edit with a change annotation that needs confirmation (for clients without a
     preview). Neovim 0.11+ asked "Apply all changes?" once per file after the preview's accept, and a "No"
@@ -676,6 +709,8 @@ def test_commands_send_the_contracts_arguments_and_search_fills_quickfix(
     line = result["def_line"] - 1  # 0-based line of `def mean`
     sent = [(s["command"], s["arguments"][0]) for s in result["sent"]]
     end = {"utf-16": 7, "utf-8": 9}[result["encoding"]]  # whichever the server chose
+    task_doc = '    """Return the arithmetic mean of `values`.'
+    assert result["task_doc"] == task_doc  # the selection's second line, which the range ends with
     assert sent == [
         ("agentls.writeTests", {"uri": uri, "position": {"line": line, "character": 4}}),
         # Linewise selection of two lines: from the first's start to the second's end (an empty line).
@@ -722,7 +757,23 @@ def test_commands_send_the_contracts_arguments_and_search_fills_quickfix(
             },
         ),
         ("agentls.run", {"instruction": "add a vouchers module", "mode": "team", "uri": uri}),
+        # :'<,'>AgentlsTask: a solo run from the selected lines (`def mean` and its docstring's line).
+        (
+            "agentls.run",
+            {
+                "instruction": "make mean accept any iterable",
+                "mode": "solo",
+                "uri": uri,
+                "range": {
+                    "start": {"line": result["task_line"] - 1, "character": 0},
+                    "end": {"line": result["task_line"], "character": len(task_doc)},
+                },
+            },
+        ),
+        # :AgentlsTask with no argument: the instruction from vim.ui.input, trimmed; the file, no range.
+        ("agentls.run", {"instruction": "add a changelog", "mode": "solo", "uri": uri}),
     ]
+    assert result["task_prompts"] == ["agentls task: "]
     # The server took every argument object: a run id, or a refusal of the task itself (never the
     # -32602 "invalid arguments" the server gives a malformed argument object).
     for (command, _), answer in zip(sent, result["answers"], strict=True):

@@ -61,6 +61,10 @@ command("AgentlsReindex", function()
   agentls().reindex()
 end, { desc = "agentls: re-index the workspace" })
 
+command("AgentlsTask", function(opts)
+  agentls().task(opts.args, { range = range_of(opts) })
+end, { nargs = "*", range = true, desc = "agentls: run the agent on a free-form task (as `agentls run`)" })
+
 command("AgentlsTeam", function(opts)
   agentls().team(opts.args, { range = range_of(opts) })
 end, { nargs = "*", range = true, desc = "agentls: run the agent team (planner, architect, coder, QA)" })

@@ -3,7 +3,8 @@
 --   reject           the same, press `R` then <CR>
 --   hunks            the same, `a` on the stub's hunk, `r` on the new test file's, <CR>
 --   commit           as hunks, but `c` (accept and commit), the message edited, then :w
--- and $AGENTLS_NVIM_TRIGGER: "code_action" (the standard menu, default) or "command" (:AgentlsImplement).
+-- and $AGENTLS_NVIM_TRIGGER: "code_action" (the standard menu, default), "command" (:AgentlsImplement) or
+-- "task" (:AgentlsTask with $AGENTLS_NVIM_TASK, a free-form task, on the stub's line and the one above).
 --   edit_during_run  the same, but a line is added at the top of the buffer while the run is going
 --   conflict     the same, but the stub's line is edited in the buffer before `A` <CR>: the server refuses
 --   refused      the same, but the plugin's applyEdit refuses the edit (as for a buffer that changed)
@@ -14,7 +15,8 @@ local H = dofile(here .. "harness.lua")
 local S = dofile(here .. "scenario.lua")
 
 local MODE = os.getenv("AGENTLS_NVIM_MODE") or "accept"
--- "code_action": the standard vim.lsp.buf.code_action() menu; "command": :AgentlsImplement.
+-- "code_action": the standard vim.lsp.buf.code_action() menu; "command": :AgentlsImplement; "task":
+-- :AgentlsTask.
 local TRIGGER = os.getenv("AGENTLS_NVIM_TRIGGER") or "code_action"
 local FILES = { "mathx/stats.py", "tests/test_mean_more.py" }
 local USER_LINE = "# a line the user typed while the agent was working"
@@ -26,6 +28,9 @@ H.run(function(h)
   local titles = vim.NIL
   if TRIGGER == "command" then
     vim.cmd("AgentlsImplement")
+  elseif TRIGGER == "task" then
+    local row = S.line_of(buf, "    raise NotImplementedError")
+    vim.cmd(string.format("%d,%dAgentlsTask %s", row - 1, row, os.getenv("AGENTLS_NVIM_TASK")))
   else
     titles = S.choose_code_action(h, "Implement `mean`")
   end

@@ -46,10 +46,24 @@ H.run(function(h)
 
   -- :AgentlsTeam with an instruction, no range.
   vim.cmd("AgentlsTeam add a vouchers module")
+  -- :AgentlsTask (a free-form solo run) on a linewise selection: `def mean` and its docstring's line.
+  local task_line = S.line_of(buf, "def mean(values: list[float]) -> float:")
+  vim.api.nvim_win_set_cursor(0, { task_line, 0 })
+  vim.cmd("normal! Vj")
+  vim.api.nvim_feedkeys(vim.api.nvim_replace_termcodes("<Esc>", true, false, true), "nx", false)
+  vim.cmd("'<,'>AgentlsTask make mean accept any iterable")
+  -- :AgentlsTask with no argument asks with vim.ui.input; the file, no range.
+  local input, task_prompts = vim.ui.input, {}
+  vim.ui.input = function(opts, on_confirm)
+    table.insert(task_prompts, opts.prompt)
+    on_confirm("  add a changelog  ")
+  end
+  vim.cmd("AgentlsTask")
+  vim.ui.input = input
 
   h.wait(20000, function()
-    return vim.tbl_count(answers) == #sent and #sent == 6
-  end, "answers to the six commands")
+    return vim.tbl_count(answers) == #sent and #sent == 8
+  end, "answers to the eight commands")
 
   -- Search, once the first index is done.
   h.wait(90000, function() -- a loaded CI machine: the first index of the workspace took over 30 s
@@ -85,6 +99,9 @@ H.run(function(h)
     quickfix = qf,
     files = files,
     def_line = def_line,
+    task_line = task_line,
+    task_doc = vim.api.nvim_buf_get_lines(buf, task_line, task_line + 1, false)[1],
+    task_prompts = task_prompts,
     encoding = client.offset_encoding,
   }
 end)

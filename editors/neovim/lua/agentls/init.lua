@@ -660,8 +660,8 @@ function M.diff(id)
   local proposal = resolve_proposal(st, id)
   if not proposal then
     notify(
-      "no proposal is waiting; start one with :AgentlsImplement, :AgentlsEdit, :AgentlsFix or "
-        .. ":AgentlsTests",
+      "no proposal is waiting; start one with :AgentlsImplement, :AgentlsEdit, :AgentlsFix, "
+        .. ":AgentlsTests or :AgentlsTask",
       vim.log.levels.WARN
     )
     return
@@ -706,6 +706,37 @@ function M.cancel(run_id)
   })
 end
 
+--- The argument of `agentls.run` in `mode` ("solo", "team"): from a file buffer, its file and the range
+--- (as for `edit`) when one is given; else the workspace.
+local function run_argument(client, bufnr, at, range, text, mode)
+  local argument = { instruction = text, mode = mode }
+  if vim.bo[bufnr].buftype == "" and vim.api.nvim_buf_get_name(bufnr) ~= "" then
+    argument.uri = buffer_uri(bufnr)
+    if range then
+      argument.range = command_range(client, bufnr, range, at)
+    end
+  end
+  return argument
+end
+
+--- Run the agent on a free-form task, as `agentls run` does (`agentls.run {instruction, mode = "solo"}`:
+--- the single agent loop), on the range (as for `edit`) or the file; prompts when `instruction` is empty.
+--- Its proposal opens in the preview like any run's.
+function M.task(instruction, opts)
+  local st = state()
+  if not st then
+    return
+  end
+  opts = opts or {}
+  local bufnr, at = vim.api.nvim_get_current_buf(), cursor()
+  prompt("agentls task: ", instruction, function(text)
+    client_mod.with_client(st, bufnr, function(client)
+      local argument = run_argument(client, bufnr, at, opts.range, text, "solo")
+      runs.execute(st, client, protocol.commands.run, argument, { title = "Task: " .. text, bufnr = bufnr })
+    end, "task: " .. text)
+  end)
+end
+
 --- Run the agent team (`agentls.run {instruction, mode = "team"}`) on the range (as for `edit`) or the
 --- file; its plan, todo list and each role's handoff show in the run's buffer as they arrive.
 function M.team(instruction, opts)
@@ -717,13 +748,7 @@ function M.team(instruction, opts)
   local bufnr, at = vim.api.nvim_get_current_buf(), cursor()
   prompt("agentls team: ", instruction, function(text)
     client_mod.with_client(st, bufnr, function(client)
-      local argument = { instruction = text, mode = "team" }
-      if vim.bo[bufnr].buftype == "" and vim.api.nvim_buf_get_name(bufnr) ~= "" then
-        argument.uri = buffer_uri(bufnr)
-        if opts.range then
-          argument.range = command_range(client, bufnr, opts.range, at)
-        end
-      end
+      local argument = run_argument(client, bufnr, at, opts.range, text, "team")
       runs.execute(st, client, protocol.commands.run, argument, {
         title = "Team: " .. text,
         bufnr = bufnr,

@@ -25,7 +25,7 @@ M.run_commands = {
   [M.commands.write_tests] = "tests",
   [M.commands.edit] = "edit",
   [M.commands.ask] = "ask",
-  [M.commands.run] = "team",
+  [M.commands.run] = "run", -- a free-form task ("solo") or a team
 }
 
 --- LSP's RequestFailed: the server refused a valid request, with a message written for the user.
