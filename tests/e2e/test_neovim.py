@@ -535,6 +535,33 @@ def test_text_typed_during_the_run_is_kept(workspace: Path, tmp_path: Path, nvim
         assert result["disk_after"] == {STATS: original, NEW_TEST: None}
 
 
+def test_an_edit_in_another_buffer_just_before_a_run_reaches_the_server_first(
+    workspace: Path, tmp_path: Path, nvim: str
+) -> None:
+    """A line typed in tests/test_stats.py, then at once :AgentlsTask in mathx/stats.py: Neovim holds the
+    other buffer's didChange back ~150 ms, and the run command flushed only its own buffer's, so the run
+    began on the old text (on 0.7 an accept then refused: "you changed tests/test_stats.py since the run
+    began"). Every buffer's pending changes are sent before the run command."""
+    original = (workspace / STATS).read_text()
+    with FakeAnthropic() as fake:
+        fake.enqueue(turn(text("Read the tests first."), view("tests/test_stats.py")), *agent_script()[1:])
+        env = {
+            **fake.env(),
+            "AGENTLS_NVIM_MODE": "edit_other_buffer",
+            "AGENTLS_NVIM_TRIGGER": "task",
+            "AGENTLS_NVIM_TASK": "implement mean",
+        }
+        result = run_nvim(nvim, "agent_run.lua", workspace, tmp_path, env=env)
+        viewed = json.dumps(fake.message_requests[1].body["messages"][-1])
+
+    # The agent's view of the other file (the run's snapshot of the open buffers) holds the user's line.
+    assert "test_mean_of_several_numbers" in viewed
+    assert json.dumps(result["other_line"])[1:-1] in viewed
+    assert result["proposal_status"] == "accepted"
+    assert result["disk_after"] == {STATS: original.replace(STUB_BODY, GOOD_BODY), NEW_TEST: NEW_TEST_TEXT}
+    assert result["other_after"].startswith(result["other_line"] + "\n")
+
+
 NO_CHANGE = "Nothing to change here: `mean` is a stub; say how it should behave and ask again."
 ANSWER = "`clamp` limits a value to the range from `low` to `high`."
 

@@ -6,6 +6,8 @@
 -- and $AGENTLS_NVIM_TRIGGER: "code_action" (the standard menu, default), "command" (:AgentlsImplement) or
 -- "task" (:AgentlsTask with $AGENTLS_NVIM_TASK, a free-form task, on the stub's line and the one above).
 --   edit_during_run  the same, but a line is added at the top of the buffer while the run is going
+--   edit_other_buffer  the same, but tests/test_stats.py is open too and a line is added at its top just
+--                    before the run command is given (its didChange still waits for Neovim's debounce)
 --   conflict     the same, but the stub's line is edited in the buffer before `A` <CR>: the server refuses
 --   refused      the same, but the plugin's applyEdit refuses the edit (as for a buffer that changed)
 -- With $AGENTLS_NVIM_CONFIRM=no every confirm() dialog is answered "No" (and recorded in `confirms`).
@@ -20,11 +22,22 @@ local MODE = os.getenv("AGENTLS_NVIM_MODE") or "accept"
 local TRIGGER = os.getenv("AGENTLS_NVIM_TRIGGER") or "code_action"
 local FILES = { "mathx/stats.py", "tests/test_mean_more.py" }
 local USER_LINE = "# a line the user typed while the agent was working"
+local OTHER_LINE = "# a line the user typed in another buffer just before the run"
 
 H.run(function(h)
   local buf = h.edit("mathx/stats.py")
   h.wait_attached(buf)
+  local other
+  if MODE == "edit_other_buffer" then
+    other = h.edit("tests/test_stats.py")
+    h.wait_attached(other)
+    vim.cmd("buffer " .. buf)
+  end
   vim.api.nvim_win_set_cursor(0, { S.line_of(buf, "def mean(values: list[float]) -> float:"), 4 })
+  if other then
+    -- A buffer never flushed before: Neovim holds this change back for its debounce (150 ms).
+    vim.api.nvim_buf_set_lines(other, 0, 0, false, { OTHER_LINE })
+  end
   local titles = vim.NIL
   if TRIGGER == "command" then
     vim.cmd("AgentlsImplement")
@@ -149,6 +162,8 @@ H.run(function(h)
     disk_after = S.disk(h, FILES),
     buffers_after = S.buffers(h, FILES),
     user_line = USER_LINE,
+    other_line = OTHER_LINE,
+    other_after = other and table.concat(h.lines(other), "\n") .. "\n" or vim.NIL,
     review_summary = review_summary,
     commit_lines = commit_lines,
     confirms = confirms,

@@ -44,7 +44,12 @@ local function refusal_text(command, err)
 end
 
 --- Send `command` with its one object `argument`. Run commands register the run they start.
---- opts: title, bufnr, question (for ask), on_result(result), on_error(err).
+--- opts: title, bufnr (the run's buffer), question (for ask), on_result(result), on_error(err).
+---
+--- The request is sent without a buffer: Neovim then flushes the pending changes (held back by its
+--- debounce) of every buffer of the client first, not only of one. A run takes the open buffers as
+--- they are when its command arrives; a line typed in another file just before reached the server after
+--- the run began (the server then took it for an edit made during the run).
 function M.execute(state, client, command, argument, opts)
   opts = opts or {}
   local params = { command = command, arguments = { compat.object(argument) } }
@@ -85,7 +90,7 @@ function M.execute(state, client, command, argument, opts)
     if opts.on_result then
       opts.on_result(result)
     end
-  end, opts.bufnr)
+  end)
   if not ok then
     notify("the server is not running; cannot send " .. command, vim.log.levels.ERROR)
   end
