@@ -562,6 +562,24 @@ def test_an_edit_in_another_buffer_just_before_a_run_reaches_the_server_first(
     assert result["other_after"].startswith(result["other_line"] + "\n")
 
 
+def test_the_preview_of_a_proposal_lost_in_a_server_crash_is_closed(
+    workspace: Path, tmp_path: Path, nvim: str
+) -> None:
+    """The server is killed while its proposal's preview is open: the plugin says what was lost, and the
+    preview closes (its keys could only say "no proposal is waiting")."""
+    with FakeAnthropic() as fake:
+        fake.enqueue(*agent_script())
+        result = run_nvim(
+            nvim, "agent_run.lua", workspace, tmp_path, env={**fake.env(), "AGENTLS_NVIM_MODE": "crash"}
+        )
+
+    assert result["proposal_status"] == "failed"
+    said = [m for m in result["messages"] if "the server exited" in m]
+    assert len(said) == 1 and f"proposal {result['proposal_id']}" in said[0], result["messages"]
+    assert result["preview_open_after"] is False
+    assert result["preview_windows_after"] == 0
+
+
 NO_CHANGE = "Nothing to change here: `mean` is a stub; say how it should behave and ask again."
 ANSWER = "`clamp` limits a value to the range from `low` to `high`."
 

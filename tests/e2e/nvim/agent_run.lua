@@ -8,6 +8,7 @@
 --   edit_during_run  the same, but a line is added at the top of the buffer while the run is going
 --   edit_other_buffer  the same, but tests/test_stats.py is open too and a line is added at its top just
 --                    before the run command is given (its didChange still waits for Neovim's debounce)
+--   crash        the same, but the server is killed while the preview is open (nothing is pressed)
 --   conflict     the same, but the stub's line is edited in the buffer before `A` <CR>: the server refuses
 --   refused      the same, but the plugin's applyEdit refuses the edit (as for a buffer that changed)
 -- With $AGENTLS_NVIM_CONFIRM=no every confirm() dialog is answered "No" (and recorded in `confirms`).
@@ -66,6 +67,20 @@ H.run(function(h)
   local disk_before = S.disk(h, FILES)
   local buffers_before = S.buffers(h, FILES)
   local status_pending = require("agentls").status()
+
+  if MODE == "crash" then
+    h.kill_server(h.agentls_client(buf))
+    h.wait(10000, function()
+      return S.state().proposals[proposal_id].status == "failed"
+    end, "the plugin to see the server exit")
+    vim.wait(300)
+    return {
+      proposal_id = proposal_id,
+      proposal_status = S.proposal(proposal_id).status,
+      preview_open_after = h.buffer_named("agentls://proposal/") ~= nil,
+      preview_windows_after = #vim.fn.win_findbuf(preview),
+    }
+  end
 
   if MODE == "conflict" then
     local row = S.line_of(buf, "    raise NotImplementedError")

@@ -88,6 +88,19 @@ function H.wait_attached(bufnr, ms)
   return H.agentls_client(bufnr)
 end
 
+--- Kill the server process of `client` with SIGKILL, as a crash would (0.7 has its pid on `client.rpc`;
+--- later releases do not say it: the child of this Neovim running `server.cli`).
+function H.kill_server(client)
+  local pid = client.rpc and client.rpc.pid
+  if pid == nil then
+    local children = vim.fn.systemlist({ "pgrep", "-P", tostring(vim.fn.getpid()), "-f", "server.cli" })
+    pid = tonumber(children[1])
+  end
+  assert(pid, "no server process to kill")
+  vim.loop.kill(pid, 9)
+  return pid
+end
+
 --- Record the plugin's `workspace/executeCommand` requests: returns `sent` (their params, in order) and
 --- `answers` (by the same index: `{error, result}` once the server has answered).
 function H.record_commands()

@@ -11,6 +11,7 @@ local apply = require("agentls.apply")
 local progress = require("agentls.progress")
 local runs = require("agentls.runs")
 local messages = require("agentls.messages")
+local preview = require("agentls.preview")
 
 local M = {}
 
@@ -163,7 +164,12 @@ local function client_config(state, root)
       end
     end,
     on_exit = vim.schedule_wrap(function(code, signal, client_id)
-      local lost = state:forget_client(client_id)
+      local lost, lost_proposals = state:forget_client(client_id)
+      -- A lost proposal can be neither accepted nor rejected: its preview (whose keys could only say
+      -- "no proposal is waiting") closes with the server.
+      for _, proposal_id in ipairs(lost_proposals) do
+        preview.close(state, proposal_id)
+      end
       progress.changed()
       -- Killed by a signal, the server exits with code 0: the signal says it did not stop on its own.
       if (code ~= 0 or (signal ~= nil and signal ~= 0)) and not state.stopping then

@@ -107,7 +107,8 @@ function State:latest_progress()
   return key and self.progress[key] or nil
 end
 
---- Forget everything about one client (it exited).
+--- Forget everything about one client (it exited). Returns what was lost with it (run titles and
+--- "proposal ID", to tell the user) and the ids of its lost proposals.
 function State:forget_client(client_id)
   for root, id in pairs(self.clients) do
     if id == client_id then
@@ -121,7 +122,7 @@ function State:forget_client(client_id)
   end
   -- What the gone server was doing cannot finish, and its proposals can be neither accepted nor rejected:
   -- they are failed (not "ready" for good), and the titles are returned so the user hears of them.
-  local lost = {}
+  local lost, lost_proposals = {}, {}
   for _, run in pairs(self.runs) do
     if run.client_id == client_id and run.status == "running" then
       run.status = "failed"
@@ -133,9 +134,10 @@ function State:forget_client(client_id)
     if proposal.client_id == client_id and open then
       proposal.status = "failed"
       table.insert(lost, "proposal " .. tostring(proposal.id))
+      table.insert(lost_proposals, proposal.id)
     end
   end
-  return lost
+  return lost, lost_proposals
 end
 
 return State
