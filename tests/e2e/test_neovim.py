@@ -838,6 +838,8 @@ def test_apply_edit_is_all_or_nothing_and_writes_only_what_it_touched(tmp_path: 
     root.mkdir()
     (root / "a.txt").write_text("one\ntwo\n")
     (root / "b.txt").write_text("bee\n")
+    (root / "e.txt").write_text("renamed\n")
+    (root / "g.txt").write_text("deleted\n")
     result = run_nvim(
         nvim, "apply_edit.lua", root, tmp_path, setup={"cmd": ["agentls-not-started"], "filetypes": ["none"]}
     )
@@ -860,6 +862,10 @@ def test_apply_edit_is_all_or_nothing_and_writes_only_what_it_touched(tmp_path: 
     # Not written on accept: the new file is a modified buffer for the user to :write, not 0 bytes on disk.
     assert result["unsaved"] == {"applied": True}
     assert result["d"] == ["dee"] and result["d_modified"] is True and result["d_on_disk"] is False
+    # A rename and a delete: both applied, and the message counts both files (it said "1 file(s)").
+    assert result["moved"] == {"applied": True}
+    assert result["moved_disk"] == {"e": None, "f": "renamed\n", "g": None}
+    assert result["moved_messages"] == ["move: applied to 2 file(s)"]
 
 
 def test_fix_sends_another_servers_diagnostic_in_agentls_encoding(

@@ -1,6 +1,6 @@
 -- The plugin's workspace/applyEdit handling on its own (no server): all or nothing when a buffer's
 -- version moved on, parent folders made for created files, no extra blank line at their end, and only
--- the buffers the edit touched are written.
+-- the buffers the edit touched are written; the handler's message counts every file the edit touched.
 local here = debug.getinfo(1, "S").source:sub(2):match("(.*/)")
 local H = dofile(here .. "harness.lua")
 
@@ -68,7 +68,34 @@ H.run(function(h)
     },
   }, client, false)
   local d = vim.fn.bufnr(root .. "/d.txt")
+  -- Through the workspace/applyEdit handler: a rename and a delete are two files in its message.
+  local get_client_by_id = vim.lsp.get_client_by_id
+  vim.lsp.get_client_by_id = function()
+    return client
+  end
+  local seen = #h.messages
+  local moved = apply.handler({ config = { write_on_accept = true } })(nil, {
+    label = "move",
+    edit = {
+      documentChanges = {
+        { kind = "rename", oldUri = uri("e.txt"), newUri = uri("f.txt") },
+        { kind = "delete", uri = uri("g.txt") },
+      },
+    },
+  }, { client_id = 0 })
+  vim.lsp.get_client_by_id = get_client_by_id
+  local moved_messages = {}
+  for i = seen + 1, #h.messages do
+    table.insert(moved_messages, h.messages[i].message)
+  end
   return {
+    moved = moved,
+    moved_messages = moved_messages,
+    moved_disk = {
+      e = h.read(root .. "/e.txt") or vim.NIL,
+      f = h.read(root .. "/f.txt") or vim.NIL,
+      g = h.read(root .. "/g.txt") or vim.NIL,
+    },
     unsaved = unsaved,
     d = h.lines(d),
     d_modified = vim.bo[d].modified,

@@ -52,7 +52,7 @@ function M.stale_documents(edit)
   return "the buffer changed since the proposal was made: " .. table.concat(stale, ", ")
 end
 
---- Every file the edit touches, as URIs (edited, created, renamed to).
+--- Every file the edit touches that may have a buffer to write, as URIs (edited, created, renamed to).
 function M.touched_uris(edit)
   local uris, seen = {}, {}
   local function add(uri)
@@ -72,6 +72,23 @@ function M.touched_uris(edit)
   end
   for uri in pairs(edit.changes or {}) do
     add(uri)
+  end
+  return uris
+end
+
+--- Every file the edit touches, as URIs, to count them: `touched_uris` and the deleted files (a renamed
+--- file counts once, by its new name).
+function M.changed_uris(edit)
+  local uris = M.touched_uris(edit)
+  local seen = {}
+  for _, uri in ipairs(uris) do
+    seen[uri] = true
+  end
+  for _, change in ipairs(edit.documentChanges or {}) do
+    if change.kind == "delete" and is_set(change.uri) and not seen[change.uri] then
+      seen[change.uri] = true
+      table.insert(uris, change.uri)
+    end
   end
   return uris
 end
@@ -238,7 +255,7 @@ function M.handler(state)
     if result.applied then
       state.last_written = written
       local label = is_set(params.label) and params.label or "agentls"
-      local msg = string.format("%s: applied to %d file(s)", label, #M.touched_uris(params.edit))
+      local msg = string.format("%s: applied to %d file(s)", label, #M.changed_uris(params.edit))
       if #written > 0 then
         msg = msg
           .. ", written: "
