@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -167,6 +168,18 @@ def run_nvim(
     result: dict[str, Any] = data["result"]
     result["messages"] = [m["message"] for m in data["messages"]]
     return result
+
+
+def test_the_help_lists_every_function_of_the_lua_module() -> None:
+    """`:help agentls-api` names each public function of `require("agentls")` (init.lua's `function
+    M.name(`), one a line, and no other; it lacked run_view, apply_review and accept_and_commit."""
+    code = (PLUGIN / "lua" / "agentls" / "init.lua").read_text()
+    exported = set(re.findall(r"^function M\.([a-z]\w*)\(", code, re.MULTILINE))
+    help_text = (PLUGIN / "doc" / "agentls.txt").read_text()
+    section = help_text.split("*agentls-api*", 1)[1].split("=" * 78, 1)[0]
+    entries = dict(re.findall(r"^  ([a-z]\w*)\((.*?)\) ", section, re.MULTILINE))
+    assert set(entries) == exported
+    assert "opts" in entries["search"] and "opts.files" in section
 
 
 def test_setup_attaches_offers_implement_and_checkhealth_reports(
