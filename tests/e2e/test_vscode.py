@@ -723,6 +723,54 @@ def test_search_files_from_the_palette_opens_the_picked_file(
         wb.shot("search-opened")
 
 
+def test_run_task_from_the_palette_is_a_solo_run_on_the_selection_and_its_proposal_applies(
+    request: pytest.FixtureRequest, vsix: Path, workspace: Path, tmp_path: Path
+) -> None:
+    """Run agentls Task on…: a free-form instruction in an input box, sent as `agentls.run {mode: "solo"}`
+    (the single agent loop, as `agentls run`) on the selected line; its proposal is offered and applied as
+    any run's."""
+    original = (workspace / STATS).read_text()
+    stub_line = original.splitlines().index(STUB_BODY.rstrip("\n")) + 1
+    task = "make mean work as its docstring says, with a test"
+    with FakeAnthropic() as fake:
+        fake.enqueue(*agent_script())
+        with workbench(request, vsix, workspace, tmp_path, fake.env()) as wb:
+            wb.open_file(STATS)
+            wb.go_to_line(stub_line)
+            wb.page.keyboard.press("Shift+End")  # the stub's line selected
+            palette_command(wb, "agentls: Run agentls Task on…")
+            widget = wb.page.locator(".quick-input-widget")
+            wb.wait(
+                "the instruction box",
+                lambda: "Run agentls Task on" in widget.locator(".quick-input-title").first.inner_text(),
+                timeout=30,
+            )
+            wb.shot("task-instruction-box")
+            widget.locator("input").first.fill(task)
+            wb.page.keyboard.press("Enter")
+            wb.wait("the run in the status bar", lambda: "Run: make mean" in wb.status_bar(), timeout=60)
+            wb.shot("task-in-status-bar")
+            wb.wait(
+                "the proposal notification", lambda: wb.toast_button("Show Diff").is_visible(), timeout=180
+            )
+            wb.shot("task-proposal-notification")
+            show_diff(wb)
+            title_action(wb, "Accept Proposal")
+            confirm_refactor_preview(wb)
+            expected = original.replace(STUB_BODY, GOOD_BODY)
+            wb.wait("the implementation on disk", lambda: (workspace / STATS).read_text() == expected)
+            wb.wait("the new test on disk", lambda: (workspace / NEW_TEST).read_text() == NEW_TEST_TEXT)
+            wb.wait("the proposal gone from the status bar", lambda: "proposal" not in wb.status_bar())
+            wb.shot("task-accepted")
+    # The single agent loop (a team's first model call is its planner's), on the instruction and the line.
+    first = fake.message_requests[0].body
+    system, prompt = str(first["system"]), str(first["messages"][0]["content"])
+    assert "You are agentls, a careful software engineer" in system
+    assert "planner" not in system
+    assert task in prompt
+    assert f"{STATS}:{stub_line}" in prompt, prompt
+
+
 def clear_notifications(wb: Workbench) -> None:
     palette_command(wb, "Notifications: Clear All Notifications")
     wb.wait("no notification", lambda: not wb.notifications(), timeout=10)

@@ -222,6 +222,35 @@ async function ask(ctx: Context): Promise<void> {
   await startRun(link, call, "question");
 }
 
+/**
+ * "Run agentls Task on…": an instruction box, then `agentls.run {mode: "solo"}` (the single agent loop) on
+ * the file or selection, else the workspace: a free-form task, as `agentls run INSTRUCTION`.
+ */
+async function runTask(ctx: Context): Promise<void> {
+  if (serverDown(ctx)) {
+    return;
+  }
+  const editor = vscode.window.activeTextEditor;
+  const inFile = editor?.document.uri.scheme === "file";
+  const instruction = await vscode.window.showInputBox({
+    title: "agentls: Run agentls Task on…",
+    prompt: inFile
+      ? "What should agentls do? It starts from this file or selection (and can change the whole workspace)."
+      : "What should agentls do in this workspace?",
+    placeHolder: "e.g. rename Cart.total to Cart.subtotal everywhere and update the tests",
+    ignoreFocusOut: true,
+    validateInput: (value) => (value.trim() === "" ? "Say what to do." : undefined),
+  });
+  const link = instruction === undefined ? undefined : await requireLink(ctx, `task: ${instruction.trim()}`);
+  if (instruction === undefined || link === undefined) {
+    return;
+  }
+  const call = inFile
+    ? runCall(instruction, "solo", editor.document.uri.toString(), toRange(editor.selection))
+    : runCall(instruction, "solo");
+  await startRun(link, call, "task");
+}
+
 /** "Run agentls Team on…": an instruction box, then `agentls.run {mode: "team"}` on the file/selection. */
 async function runTeam(ctx: Context): Promise<void> {
   if (serverDown(ctx)) {
@@ -464,6 +493,7 @@ export function registerCommands(given: CommandContext): vscode.Disposable[] {
     register(ClientCommand.rejectHunk, (arg) =>
       hunkCommand(ctx, arg, true, (id, hunks) => ctx.proposals.rejectHunks(id, hunks)),
     ),
+    register(ClientCommand.runTask, () => runTask(ctx)),
     register(ClientCommand.runTeam, () => runTeam(ctx)),
     register(ClientCommand.showDiff, (arg) => proposalCommand(ctx, arg, (id) => ctx.proposals.showDiff(id))),
     register(ClientCommand.reindex, () => reindex(ctx)),

@@ -86,6 +86,7 @@ export const ClientCommand = {
   rejectFile: "agentls.rejectFile",
   acceptHunk: "agentls.acceptHunkAtCursor",
   rejectHunk: "agentls.rejectHunkAtCursor",
+  runTask: "agentls.runTask",
   runTeam: "agentls.runTeam",
   showDiff: "agentls.showProposalDiff",
   reindex: "agentls.reindexWorkspace",

@@ -49,7 +49,7 @@ export interface Manifest {
   devDependencies: Record<string, string>;
   contributes: {
     commands: { command: string; title: string }[];
-    menus: Record<string, { command?: string; submenu?: string }[]>;
+    menus: Record<string, { command?: string; submenu?: string; group?: string; when?: string }[]>;
     submenus: { id: string }[];
     keybindings: { command: string; key: string }[];
     configuration: { properties: Record<string, { default?: unknown; type: unknown; enum?: unknown[] }> };

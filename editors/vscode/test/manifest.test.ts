@@ -57,6 +57,23 @@ describe("package.json", () => {
     );
   });
 
+  it("offers the free-form task and the team in the palette and the editor menu's run group", () => {
+    const titles = new Map(pkg.contributes.commands.map((c) => [c.command, c.title]));
+    assert.equal(titles.get(ClientCommand.runTask), "Run agentls Task on…");
+    assert.equal(titles.get(ClientCommand.runTeam), "Run agentls Team on…");
+    const runGroup = (pkg.contributes.menus["agentls.editorContext"] ?? [])
+      .filter((e) => e.group?.startsWith("1_run@") === true)
+      .map((e) => e.command);
+    assert.ok(runGroup.includes(ClientCommand.runTask), String(runGroup));
+    assert.ok(runGroup.includes(ClientCommand.runTeam), String(runGroup));
+    // No `when` hides them from the palette: they work without an open file (on the workspace).
+    const palette = pkg.contributes.menus.commandPalette ?? [];
+    assert.deepEqual(
+      palette.filter((e) => e.command === ClientCommand.runTask || e.command === ClientCommand.runTeam),
+      [],
+    );
+  });
+
   it("activates on every language the client attaches to", () => {
     for (const language of LANGUAGES) {
       assert.ok(pkg.activationEvents.includes(`onLanguage:${language}`), language);

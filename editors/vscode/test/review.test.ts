@@ -80,6 +80,10 @@ describe("per-hunk review", () => {
       command: "agentls.run",
       arguments: [{ instruction: "add vouchers", mode: "team", uri: "file:///w/a.py", range: sel }],
     });
+    // A free-form task (solo): the workspace when no file is given.
+    assert.deepEqual(runCall("add a changelog", "solo").arguments, [
+      { instruction: "add a changelog", mode: "solo" },
+    ]);
     assert.throws(() => runCall("  ", "team"), /instruction is empty/);
   });
 

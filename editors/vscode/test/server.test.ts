@@ -238,6 +238,8 @@ describe("against agentls serve --stdio", { skip: NO_REPO, timeout: 120_000 }, (
       acceptCall("no-such-proposal", ["a.py#00000000"]),
       acceptAndCommitCall("no-such-proposal", "feat: x\n", ["a.py#00000000"]),
       runCall("add a vouchers module", "team", fileUri, range),
+      runCall("rename twice to double", "solo", fileUri, range),
+      runCall("add a changelog", "solo"),
       rejectCall("no-such-proposal"),
       cancelCall("no-such-run"),
       reindexCall(),

@@ -142,11 +142,11 @@ export function acceptAndCommitCall(
   return { command: ServerCommand.acceptAndCommit, arguments: [args] };
 }
 
-/** Start a run by an instruction, in a mode ("team", ...), about a file or a selection when given. */
+/** Start a run by an instruction, in a mode ("solo", "team", ...), about a file or a selection when given. */
 export function runCall(instruction: string, mode: string, uri?: string, selection?: Range): CommandCall {
   const text = instruction.trim();
   if (text === "") {
-    throw new Error("the instruction is empty: say what the team should do");
+    throw new Error("the instruction is empty: say what the agent should do");
   }
   const args: { instruction: string; mode: string; uri?: string; range?: Range } = {
     instruction: text,
