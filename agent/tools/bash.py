@@ -25,8 +25,10 @@ Each call:
 3. folds the files the command changed back into the overlay, so `sed -i`, formatters and code generators
    count like editor edits; changes to binary files are not kept, and the output says so.
 
-The result is stdout then stderr, with `[exit code: N]` when it is not 0. A command that runs past the
-timeout, or is cancelled, is killed with everything it started; the result says so and is an error.
+The result is stdout then stderr as a terminal would leave them (a carriage return overwrites the line:
+a progress bar is its last state, ``\\r\\n`` is a line break), with `[exit code: N]` when it is not 0. A
+command that runs past the timeout, or is cancelled, is killed with everything it started; the result says
+so and is an error.
 
 For the `anthropic` provider the tool is Anthropic's built-in type; for other providers it is a plain
 function with the same input and the behaviour above in its description. It is not read-only: files a
@@ -54,7 +56,7 @@ if TYPE_CHECKING:
     from agent.interpreter import Interpreter
     from agent.ports import Sandbox
 
-__all__ = ["SESSION_SCRIPT", "BashTool", "format_command_result"]
+__all__ = ["SESSION_SCRIPT", "BashTool", "as_terminal_shows", "format_command_result"]
 
 log = logging.getLogger(__name__)
 
@@ -96,9 +98,25 @@ and saves the state when the shell exits (`exit` included; a killed command save
 _TIMEOUT_NOTE = "the shell's working directory and variables are as they were before this command"
 
 
+def as_terminal_shows(output: str) -> str:
+    """``output`` as a terminal leaves it on the screen: a carriage return goes back to the start of the
+    line and what follows overwrites it, so a progress bar redrawn a thousand times is its last state and a
+    ``\\r\\n`` line break is a ``\\n`` (a CRLF file's ``cat``, Windows tools' output). The model reads lines,
+    and each discarded redraw costs tokens and can be taken for text."""
+    if "\r" not in output:
+        return output
+    lines = []
+    for line in output.split("\n"):
+        screen, *redraws = line.split("\r")
+        for redraw in redraws:
+            screen = redraw + screen[len(redraw) :]
+        lines.append(screen)
+    return "\n".join(lines)
+
+
 def format_command_result(result: CommandResult, timeout: float) -> str:
-    """Text for the model: output, then notes on the exit code, timeout, truncation."""
-    parts = [part.rstrip("\n") for part in (result.stdout, result.stderr) if part.strip()]
+    """Text for the model: output (`as_terminal_shows`), then notes on the exit code, timeout, truncation."""
+    parts = [as_terminal_shows(part).rstrip("\n") for part in (result.stdout, result.stderr) if part.strip()]
     notes: list[str] = []
     if result.timed_out:
         notes.append(

@@ -118,6 +118,17 @@ def test_exit_codes_stderr_and_empty_output(tools: Any) -> None:
     assert run(registry, "true").content == "(no output)"
 
 
+def test_output_is_what_a_terminal_shows(tools: Any) -> None:
+    """Carriage returns reached the model as they were: every redraw of a progress bar (a thousand here),
+    and a stray "\\r" at the end of each line of a CRLF file's `cat`."""
+    overlay, registry, _ = tools
+    overlay.write("notes.txt", "first\r\nsecond\r\n")
+    bar = "for i in $(seq 1 1000); do printf '\\rfetching %d/1000' $i; done; echo"
+    result = run(registry, f"cat notes.txt; {bar}; printf 'ab\\rX\\n' >&2")
+    assert not result.is_error
+    assert result.content == "first\nsecond\nfetching 1000/1000\nXb"
+
+
 def test_timeout_kills_the_command_not_the_session(ws: Path) -> None:
     overlay = Overlay(ws)
     with BashTool(overlay, Sandbox(), timeout=1.5) as bash:
