@@ -6,20 +6,18 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from indexing.config import EmbeddingSettings, IndexSettings, RerankSettings
-from indexing.search_daemon import running, socket_path
 from indexing.service import WorkspaceIndex
 from indexing.state import STATE_NAME, FilesState, unchanged_report
 from tests.fakes.embeddings_server import FakeEmbeddingsServer
 from tests.fakes.rerank_server import rerank_endpoint
+from tests.indexing.test_search_daemon import _listening, _stop
 
 REPO = Path(__file__).resolve().parents[2]
 PASSWORD = "embed-pw-9c41e07ab3"
@@ -33,21 +31,6 @@ def _files_holding(folder: Path, *values: str) -> list[str]:
         for path in sorted(folder.rglob("*"))
         if path.is_file() and any(value.encode() in path.read_bytes() for value in values)
     ]
-
-
-def _wait_listening(location: Path) -> None:
-    deadline = time.monotonic() + 60
-    while not socket_path(location).exists():
-        assert time.monotonic() < deadline, (location / "search.log").read_text()
-        time.sleep(0.05)
-
-
-def _stop(location: Path) -> None:
-    os.kill(int((location / "search.lock").read_text()), signal.SIGTERM)
-    deadline = time.monotonic() + 20
-    while running(location):
-        assert time.monotonic() < deadline, "the search process did not stop"
-        time.sleep(0.05)
 
 
 def test_index_and_search_leave_no_credential_of_the_settings_in_the_cache(
@@ -81,7 +64,7 @@ def test_index_and_search_leave_no_credential_of_the_settings_in_the_cache(
         first = agentls_index()
         assert first["files_indexed"] and first["vectors"] and server.requests
         location = IndexSettings().location(workspace, cache_dir)
-        _wait_listening(location)  # the run started the search process
+        assert _listening(location), (location / "search.log").read_text()  # the run started it
         try:
             second = agentls_index()  # in the search process
             assert (second["files_indexed"], second["vectors"]) == (0, 0)
@@ -94,7 +77,7 @@ def test_index_and_search_leave_no_credential_of_the_settings_in_the_cache(
             _stop(location)
         third = agentls_index()  # no search process: the card cannot start one
         assert (third["files_indexed"], third["vectors"]) == (0, 0)
-        _wait_listening(location)
+        assert _listening(location), (location / "search.log").read_text()
         _stop(location)
     assert _files_holding(cache_dir, PASSWORD, API_KEY) == []
     log = (location / "search.log").read_text()

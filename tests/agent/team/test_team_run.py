@@ -164,13 +164,7 @@ def test_a_handoff_written_as_json_text_is_validated_and_kept(tmp_path: Path) ->
     assert taken == ["Spec", "Design"]
 
 
-def test_a_warning_every_role_gives_is_said_once_per_run(tmp_path: Path) -> None:
-    """Each role starts the MCP servers again, so a server that cannot start fails for each: the run says
-    it once (the event `agentls run`, `agentls acp` and the editor show), while the transcript keeps each
-    role's record and each role's model is told with its brief."""
-    from agent.mcp.config import McpServerSettings, McpSettings
-    from agent.mcp.trust import TRUST_FILE, McpTrust
-
+def _plan_design() -> tuple[Graph, RoleScript]:
     graph = Graph(
         name="plan_design",
         description="a spec and a design",
@@ -179,6 +173,17 @@ def test_a_warning_every_role_gives_is_said_once_per_run(tmp_path: Path) -> None
     script = RoleScript(
         {"planner": [tool_use("submit_spec", SPEC)], "architect": [tool_use("submit_design", DESIGN)]}
     )
+    return graph, script
+
+
+def test_a_warning_every_role_gives_is_said_once_per_run(tmp_path: Path) -> None:
+    """Each role starts the MCP servers again, so a server that cannot start fails for each: the run says
+    it once (the event `agentls run`, `agentls acp` and the editor show), while the transcript keeps each
+    role's record and each role's model is told with its brief."""
+    from agent.mcp.config import McpServerSettings, McpSettings
+    from agent.mcp.trust import TRUST_FILE, McpTrust
+
+    graph, script = _plan_design()
     broken = McpServerSettings(command="/nonexistent/mcp-server")
     settings = fast_settings(verify=False, mcp=McpSettings(servers={"tracker": broken}))
     with FakeAnthropic(responder=script) as fake:
@@ -194,18 +199,6 @@ def test_a_warning_every_role_gives_is_said_once_per_run(tmp_path: Path) -> None
     assert failed == said * 2  # one per role
     for body in script.bodies:
         assert "Note: The MCP server `tracker` could not start" in json.dumps(body["messages"][0])
-
-
-def _plan_design() -> tuple[Graph, RoleScript]:
-    graph = Graph(
-        name="plan_design",
-        description="a spec and a design",
-        nodes=(Node(name="plan", role="planner"), Node(name="design", role="architect")),
-    )
-    script = RoleScript(
-        {"planner": [tool_use("submit_spec", SPEC)], "architect": [tool_use("submit_design", DESIGN)]}
-    )
-    return graph, script
 
 
 @pytest.mark.parametrize("answer", ["Don't start", None], ids=["dont_start", "dismissed"])
