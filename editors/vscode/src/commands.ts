@@ -222,61 +222,82 @@ async function ask(ctx: Context): Promise<void> {
   await startRun(link, call, "question");
 }
 
-/**
- * "Run agentls Task on…": an instruction box, then `agentls.run {mode: "solo"}` (the single agent loop) on
- * the file or selection, else the workspace: a free-form task, as `agentls run INSTRUCTION`.
- */
-async function runTask(ctx: Context): Promise<void> {
-  if (serverDown(ctx)) {
-    return;
-  }
-  const editor = vscode.window.activeTextEditor;
-  const inFile = editor?.document.uri.scheme === "file";
-  const instruction = await vscode.window.showInputBox({
-    title: "agentls: Run agentls Task on…",
-    prompt: inFile
-      ? "What should agentls do? It starts from this file or selection (and can change the whole workspace)."
-      : "What should agentls do in this workspace?",
-    placeHolder: "e.g. rename Cart.total to Cart.subtotal everywhere and update the tests",
-    ignoreFocusOut: true,
-    validateInput: (value) => (value.trim() === "" ? "Say what to do." : undefined),
-  });
-  const link = instruction === undefined ? undefined : await requireLink(ctx, `task: ${instruction.trim()}`);
-  if (instruction === undefined || link === undefined) {
-    return;
-  }
-  const call = inFile
-    ? runCall(instruction, "solo", editor.document.uri.toString(), toRange(editor.selection))
-    : runCall(instruction, "solo");
-  await startRun(link, call, "task");
+/** What a free-form run's instruction box says: its title, prompts (in a file, in the workspace) and more. */
+interface RunBox {
+  title: string;
+  inFile: string;
+  inWorkspace: string;
+  placeHolder: string;
+  empty: string;
 }
 
-/** "Run agentls Team on…": an instruction box, then `agentls.run {mode: "team"}` on the file/selection. */
-async function runTeam(ctx: Context): Promise<void> {
+/**
+ * The instruction box of a free-form run, then `agentls.run {mode}` on the file or selection when in a file,
+ * else on the workspace; undefined when the box was dismissed or the server is not there.
+ */
+async function askRun(
+  ctx: Context,
+  mode: "solo" | "team",
+  box: RunBox,
+): Promise<{ link: FullLink; call: CommandCall; instruction: string } | undefined> {
   if (serverDown(ctx)) {
-    return;
+    return undefined;
   }
   const editor = vscode.window.activeTextEditor;
   const inFile = editor?.document.uri.scheme === "file";
   const instruction = await vscode.window.showInputBox({
-    title: "agentls: Run agentls Team on…",
-    prompt: inFile
-      ? "What should the team (planner, architect, coder, QA) build? It starts from this file or selection."
-      : "What should the team (planner, architect, coder, QA) build in this workspace?",
-    placeHolder: "e.g. add fixed-amount vouchers to the checkout, with tests",
+    title: box.title,
+    prompt: inFile ? box.inFile : box.inWorkspace,
+    placeHolder: box.placeHolder,
     ignoreFocusOut: true,
-    validateInput: (value) => (value.trim() === "" ? "Say what to build." : undefined),
+    validateInput: (value) => (value.trim() === "" ? box.empty : undefined),
   });
-  const link = instruction === undefined ? undefined : await requireLink(ctx, `team: ${instruction.trim()}`);
+  const label = mode === "team" ? "team" : "task";
+  const link =
+    instruction === undefined ? undefined : await requireLink(ctx, `${label}: ${instruction.trim()}`);
   if (instruction === undefined || link === undefined) {
-    return;
+    return undefined;
   }
   const call = inFile
-    ? runCall(instruction, "team", editor.document.uri.toString(), toRange(editor.selection))
-    : runCall(instruction, "team");
-  ctx.team.appendLine(`# Team: ${instruction.trim()}`);
+    ? runCall(instruction, mode, editor.document.uri.toString(), toRange(editor.selection))
+    : runCall(instruction, mode);
+  return { link, call, instruction };
+}
+
+/**
+ * "Run agentls Task on…": `agentls.run {mode: "solo"}` (the single agent loop) on the file or selection,
+ * else the workspace: a free-form task, as `agentls run INSTRUCTION`.
+ */
+async function runTask(ctx: Context): Promise<void> {
+  const run = await askRun(ctx, "solo", {
+    title: "agentls: Run agentls Task on…",
+    inFile:
+      "What should agentls do? It starts from this file or selection (and can change the whole workspace).",
+    inWorkspace: "What should agentls do in this workspace?",
+    placeHolder: "e.g. rename Cart.total to Cart.subtotal everywhere and update the tests",
+    empty: "Say what to do.",
+  });
+  if (run !== undefined) {
+    await startRun(run.link, run.call, "task");
+  }
+}
+
+/** "Run agentls Team on…": `agentls.run {mode: "team"}` on the file/selection; its story goes to its output. */
+async function runTeam(ctx: Context): Promise<void> {
+  const run = await askRun(ctx, "team", {
+    title: "agentls: Run agentls Team on…",
+    inFile:
+      "What should the team (planner, architect, coder, QA) build? It starts from this file or selection.",
+    inWorkspace: "What should the team (planner, architect, coder, QA) build in this workspace?",
+    placeHolder: "e.g. add fixed-amount vouchers to the checkout, with tests",
+    empty: "Say what to build.",
+  });
+  if (run === undefined) {
+    return;
+  }
+  ctx.team.appendLine(`# Team: ${run.instruction.trim()}`);
   ctx.team.show(true);
-  await startRun(link, call, "team run");
+  await startRun(run.link, run.call, "team run");
 }
 
 /** The hunks of the active proposal diff at the cursor (`line`) or of its whole file. */
