@@ -706,59 +706,51 @@ function M.cancel(run_id)
   })
 end
 
---- The argument of `agentls.run` in `mode` ("solo", "team"): from a file buffer, its file and the range
---- (as for `edit`) when one is given; else the workspace.
-local function run_argument(client, bufnr, at, range, text, mode)
-  local argument = { instruction = text, mode = mode }
-  if vim.bo[bufnr].buftype == "" and vim.api.nvim_buf_get_name(bufnr) ~= "" then
-    argument.uri = buffer_uri(bufnr)
-    if range then
-      argument.range = command_range(client, bufnr, range, at)
-    end
+--- Start `agentls.run {instruction, mode}` ("solo", "team") on the range (as for `edit`) or the file of
+--- the current buffer, else the workspace; prompts "agentls NAME: " when `instruction` is empty. `name`
+--- ("task", "team") words the prompt and the run's title; `on_result` gets the command's result.
+local function free_form_run(mode, name, instruction, opts, on_result)
+  local st = state()
+  if not st then
+    return
   end
-  return argument
+  opts = opts or {}
+  local bufnr, at = vim.api.nvim_get_current_buf(), cursor()
+  prompt("agentls " .. name .. ": ", instruction, function(text)
+    client_mod.with_client(st, bufnr, function(client)
+      local argument = { instruction = text, mode = mode }
+      if vim.bo[bufnr].buftype == "" and vim.api.nvim_buf_get_name(bufnr) ~= "" then
+        argument.uri = buffer_uri(bufnr)
+        if opts.range then
+          argument.range = command_range(client, bufnr, opts.range, at)
+        end
+      end
+      local title = name:sub(1, 1):upper() .. name:sub(2) .. ": " .. text
+      runs.execute(st, client, protocol.commands.run, argument, {
+        title = title,
+        bufnr = bufnr,
+        on_result = on_result and function(result)
+          on_result(st, result)
+        end,
+      })
+    end, name .. ": " .. text)
+  end)
 end
 
 --- Run the agent on a free-form task, as `agentls run` does (`agentls.run {instruction, mode = "solo"}`:
 --- the single agent loop), on the range (as for `edit`) or the file; prompts when `instruction` is empty.
 --- Its proposal opens in the preview like any run's.
 function M.task(instruction, opts)
-  local st = state()
-  if not st then
-    return
-  end
-  opts = opts or {}
-  local bufnr, at = vim.api.nvim_get_current_buf(), cursor()
-  prompt("agentls task: ", instruction, function(text)
-    client_mod.with_client(st, bufnr, function(client)
-      local argument = run_argument(client, bufnr, at, opts.range, text, "solo")
-      runs.execute(st, client, protocol.commands.run, argument, { title = "Task: " .. text, bufnr = bufnr })
-    end, "task: " .. text)
-  end)
+  free_form_run("solo", "task", instruction, opts)
 end
 
 --- Run the agent team (`agentls.run {instruction, mode = "team"}`) on the range (as for `edit`) or the
 --- file; its plan, todo list and each role's handoff show in the run's buffer as they arrive.
 function M.team(instruction, opts)
-  local st = state()
-  if not st then
-    return
-  end
-  opts = opts or {}
-  local bufnr, at = vim.api.nvim_get_current_buf(), cursor()
-  prompt("agentls team: ", instruction, function(text)
-    client_mod.with_client(st, bufnr, function(client)
-      local argument = run_argument(client, bufnr, at, opts.range, text, "team")
-      runs.execute(st, client, protocol.commands.run, argument, {
-        title = "Team: " .. text,
-        bufnr = bufnr,
-        on_result = function(result)
-          if type(result) == "table" and result.runId ~= nil then
-            team.show(st, result.runId)
-          end
-        end,
-      })
-    end, "team: " .. text)
+  free_form_run("team", "team", instruction, opts, function(st, result)
+    if type(result) == "table" and result.runId ~= nil then
+      team.show(st, result.runId)
+    end
   end)
 end
 
