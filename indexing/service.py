@@ -376,8 +376,7 @@ class WorkspaceIndex:
                 vectors = self._embed_texts(embedder, self._embedding_texts(prepared.chunks))
                 prepared = dataclasses.replace(prepared, vectors=vectors, embedder=embedder.id)
             except Exception as exc:  # the save embeds them, and reports a failure
-                self._embedding_failure = (time.monotonic(), mask_urls(str(exc)))
-                log.info("embedding %s ahead of its save failed: %s", rel, mask_urls(str(exc)))
+                log.info("embedding %s ahead of its save failed: %s", rel, self._note_failure(exc))
         if cancel is not None and cancel.is_set():
             return False
         with self._prepared_lock:
@@ -481,8 +480,13 @@ class WorkspaceIndex:
     def _embedding_failed(self, report: IndexReport, exc: BaseException) -> None:
         """Record that the run's embedding failed: one warning and one line in ``report.errors`` per run,
         naming the endpoint without its credentials; the run goes on without vectors."""
-        self._embedding_failure = (time.monotonic(), mask_urls(str(exc)))
-        self._report_failure(report, self._embedding_failure[1])
+        self._report_failure(report, self._note_failure(exc))
+
+    def _note_failure(self, exc: BaseException) -> str:
+        """Remember that embedding failed just now (`_recent_failure`); why, without credentials."""
+        why = mask_urls(str(exc))
+        self._embedding_failure = (time.monotonic(), why)
+        return why
 
     def _report_failure(self, report: IndexReport, failure: str) -> None:
         if report.embedding_failed:
@@ -860,8 +864,7 @@ class WorkspaceIndex:
         try:
             vector = await asyncio.to_thread(embed_query, embedder, query)
         except Exception as exc:  # a remote endpoint down or refusing: the other retrievers answer
-            self._embedding_failure = (time.monotonic(), mask_urls(str(exc)))
-            self._lexical_search(self._embedding_failure[1], notes)
+            self._lexical_search(self._note_failure(exc), notes)
             return [], {}
         nearest = await reads.search_vector_async(vector, pool, where)
         rows = await reads.chunks_by_id_async([r["id"] for r in nearest], RANK_COLUMNS)
