@@ -28,9 +28,13 @@ bwrap --die-with-parent --new-session --unshare-net --unshare-pid --unshare-ipc 
   `agent.netsandbox` (its unix socket bound in, a forwarder wrapped around the command); ``"on"`` shares
   the host's network. `Sandbox.extensions` (`agent.netsandbox.SandboxExtension`) add mounts, variables
   and a command wrapper to every sandboxed command (the per-run package layer of `agent.installs`).
-- Limits through `setrlimit` in the child before `exec`: CPU seconds, address space, file size, and
-  processes. The kernel does not apply `RLIMIT_NPROC` to root, and it counts all of the user's
-  processes, so the limit is set to the user's current count plus `max_processes`.
+- Limits through `setrlimit` in the child before `exec`: CPU seconds, memory, file size, and
+  processes. Memory is `RLIMIT_DATA` (the private writable memory a process maps: its heap, anonymous
+  mappings, thread stacks), not `RLIMIT_AS`: the JVM and V8 reserve gigabytes of address space they never
+  touch (Java's compressed class space, WebAssembly memories, which Node's own `fetch` uses), and an
+  address-space limit stops them before they start. Shared mappings and files in tmpfs are not counted.
+  The kernel does not apply `RLIMIT_NPROC` to root, and it counts all of the user's processes, so the
+  limit is set to the user's current count plus `max_processes`.
 - Wall-clock timeout and cancellation kill the whole process group with SIGKILL; bwrap's
   `--die-with-parent` and the PID namespace take every process inside down with it. After a normal exit
   the group is killed too, so background jobs never outlive the command. Every command also gets the
@@ -172,7 +176,8 @@ class SandboxSettings(BaseModel):
     cpu_seconds: int = Field(default=60, ge=1)
     """CPU-time limit per process (RLIMIT_CPU)."""
     memory_mb: int = Field(default=2048, ge=16)
-    """Address-space limit per process in MiB (RLIMIT_AS)."""
+    """Memory limit per process in MiB: the private writable memory it maps (RLIMIT_DATA), so runtimes that
+    reserve more address space than they use (the JVM, V8's WebAssembly) still start."""
     max_processes: int = Field(default=256, ge=1)
     """Processes a command may add to the user's current count (RLIMIT_NPROC; not enforced for root)."""
     max_file_mb: int = Field(default=1024, ge=1)
@@ -531,7 +536,7 @@ class Sandbox:
         return [
             # The hard CPU limit one second above the soft one: SIGXCPU first, then SIGKILL.
             (resource.RLIMIT_CPU, s.cpu_seconds, s.cpu_seconds + 1),
-            (resource.RLIMIT_AS, memory, memory),
+            (resource.RLIMIT_DATA, memory, memory),  # not RLIMIT_AS: see the module docstring
             (resource.RLIMIT_FSIZE, file_size, file_size),
             (resource.RLIMIT_NPROC, nproc, nproc),
             (resource.RLIMIT_CORE, 0, 0),

@@ -255,6 +255,35 @@ def test_memory_limit(workdir: Path) -> None:
     assert "allocated" not in result.stdout
 
 
+RESERVE = """
+import mmap
+reserved = mmap.mmap(-1, 8 << 30, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS, prot=0)  # PROT_NONE
+print("reserved", len(reserved) >> 30, "GiB")
+try:
+    bytearray(600 << 20)
+except MemoryError:
+    print("600 MiB refused")
+"""
+
+
+def test_memory_limit_counts_memory_not_reserved_address_space(workdir: Path) -> None:
+    """The JVM and V8 reserve gigabytes of address space they never touch (an 8 GiB PROT_NONE mapping
+    here, as Java's class space and WebAssembly memories are): that starts, while using more memory
+    than the limit is still refused."""
+    sandbox = Sandbox(SandboxSettings(memory_mb=512))
+    result = sandbox.run([PY, "-c", RESERVE], workdir)
+    assert result.stdout.splitlines() == ["reserved 8 GiB", "600 MiB refused"], result.stderr
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="Node.js is not installed")
+def test_node_webassembly_runs_under_the_memory_limit(workdir: Path) -> None:
+    """Node's own `fetch` (undici) parses HTTP with WebAssembly, whose memory reserves 10 GiB of address
+    space: under the default limit a Node project's tests can use both."""
+    script = "new WebAssembly.Memory({initial: 1}); console.log(typeof fetch, 'wasm ok')"
+    result = Sandbox().run(["node", "-e", script], workdir)
+    assert result.stdout.strip() == "function wasm ok", result.stderr
+
+
 def test_cpu_limit(workdir: Path) -> None:
     sandbox = Sandbox(SandboxSettings(cpu_seconds=1))
     result = sandbox.run([PY, "-c", "while True: pass"], workdir, timeout=20)
@@ -268,7 +297,7 @@ def test_limits_are_set_in_the_sandbox(workdir: Path) -> None:
     result = sandbox.run("cat /proc/self/limits", workdir)
     limits = {line[:26].strip(): line[26:].split() for line in result.stdout.splitlines()[1:]}
     assert limits["Max cpu time"][:2] == ["7", "8"]
-    assert limits["Max address space"][0] == str(512 * 1024 * 1024)
+    assert limits["Max data size"][0] == str(512 * 1024 * 1024)
     assert limits["Max file size"][0] == str(3 * 1024 * 1024)
     # RLIMIT_NPROC counts all of the user's processes, so it is the current count plus the budget.
     assert int(limits["Max processes"][0]) >= 50
@@ -310,7 +339,7 @@ def test_allow_unsandboxed_runs_with_limits_and_warns(
     )
     sandbox = Sandbox(settings)
     with caplog.at_level(logging.WARNING, logger="agent.sandbox"):
-        result = sandbox.run("pwd; env; grep 'Max address space' /proc/self/limits", workdir)
+        result = sandbox.run("pwd; env; grep 'Max data size' /proc/self/limits", workdir)
         sandbox.run("true", workdir)
     assert not result.sandboxed
     assert result.stdout.splitlines()[0] == str(workdir)
