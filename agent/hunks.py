@@ -5,11 +5,17 @@ everywhere: the proposal's git-style unified diff (`agent.overlay.unified_diff`,
 extension parses and the Neovim preview shows), the server's hunks for per-hunk review, accept and code
 lenses (`server.features.runs.proposals`), the LSP edits (`server.edits`), the three-way rebase on accept
 (`agent.merge`) and the changed lines verification looks at (`agent.verify`). A `-` or `+` line of the
-diff is then always inside exactly one of the server's hunks, and each hunk inside one ``@@`` section.
+diff is then always inside exactly one of the server's hunks, and each hunk inside one ``@@`` section
+(for a file with lone ``\\r`` line ends, see below).
 
 `split_lines` counts lines as git, `patch` and the editors' diff parsers do: a line ends after each
 ``\\n`` (so ``\\r\\n`` stays whole, and a form feed or U+2028 inside a line does not end it, as it would
-with `str.splitlines`, whose lines make a diff that no tool applies).
+with `str.splitlines`, whose lines make a diff that no tool applies). The unified diff is made of those.
+`editor_lines` counts lines as editors and LSP do: a lone ``\\r`` (classic Mac OS) ends a line too. The
+server's hunks, their code lenses and per-hunk accept count lines that way, so a hunk's line numbers are
+the ones the editor shows. Both agree on every file without a lone ``\\r``; in one with them the diff
+(like git's) shows each run of ``\\r`` lines as one line, and the server's hunks are the finer blocks
+inside its ``@@`` sections.
 
 `line_opcodes` is difflib's `SequenceMatcher` *without* its autojunk heuristic. With it, in a sequence of
 200 lines or more no match is anchored on a line that occurs in more than 1% of them (blank lines, ``}``,
@@ -33,11 +39,12 @@ from __future__ import annotations
 import bisect
 import difflib
 import logging
+import re
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from itertools import accumulate
 
-__all__ = ["WORK_BUDGET", "Opcode", "line_opcodes", "split_lines", "unified_hunks"]
+__all__ = ["WORK_BUDGET", "Opcode", "editor_lines", "line_opcodes", "split_lines", "unified_hunks"]
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +67,15 @@ def split_lines(text: str) -> list[str]:
     if last:
         lines.append(last)
     return lines
+
+
+_EDITOR_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
+
+
+def editor_lines(text: str) -> list[str]:
+    """The lines of `text` with their ends, as editors and LSP count them: each ending after ``\\r\\n``,
+    ``\\n`` or a lone ``\\r`` (a last line without one is kept). Joined, they give `text` back."""
+    return _EDITOR_LINE.findall(text) if "\r" in text else split_lines(text)
 
 
 class _OverBudget(Exception):

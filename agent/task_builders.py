@@ -42,10 +42,13 @@ class LineOutsideFile(TaskError):
 
 
 def line_count(text: str) -> int:
-    """The lines of ``text`` as an editor shows them: each newline ends one, and text after the last
-    newline is one more. The empty "line" after a final newline is none (a file of 10 lines ending in a
-    newline has 10), and an empty file has one, empty, line."""
-    return text.count("\n") + (0 if text.endswith("\n") else 1)
+    """The lines of ``text`` as an editor shows them: each line break (``\\n``, ``\\r\\n`` or a lone ``\\r``)
+    ends one, and text after the last one is one more. The empty "line" after a final line break is none
+    (a file of 10 lines ending in a newline has 10), and an empty file has one, empty, line."""
+    breaks = text.count("\n")
+    if "\r" in text:
+        breaks += text.count("\r") - text.count("\r\n")
+    return breaks + (0 if text.endswith(("\n", "\r")) else 1)
 
 
 def _normalize_path(path: str, root: Path | None) -> str:

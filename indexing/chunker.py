@@ -97,15 +97,20 @@ _XML_DOC_TAG = re.compile(r"</?(?:summary|remarks|returns|value)>")
 _BLOCK_LINE_BREAK = re.compile(r"[ \t\r]*\n[ \t]*(?:\*(?!/) ?)?")
 _DOC_MAX_LINES = 100  # a doc comment longer than this is cut (the chunk text keeps all of it)
 _WORD = re.compile(r"\w")
+_LONE_CR = re.compile(r"\r(?!\n)")
 
 
 def parse_source(path: str, text: str, language: str | None, settings: ParseLimits) -> ParseResult:
     """Chunks and symbols of one file. Never raises: on any internal failure the file gets line windows.
 
-    `text` is the decoded file (invalid bytes already replaced by U+FFFD); lines are split on ``\\n``
-    only, as tree-sitter counts them, so line numbers match the file on disk.
+    `text` is the decoded file (invalid bytes already replaced by U+FFFD). Lines are numbered as editors
+    and LSP number them, ending at ``\\r\\n``, ``\\n`` or a lone ``\\r``: a lone ``\\r`` (classic Mac OS) is
+    read as ``\\n`` (the chunks' text has ``\\n`` there; offsets do not move), since tree-sitter and the
+    chunker count only ``\\n``. A ``\\r\\n`` stays in the text.
     """
     try:
+        if "\r" in text and text.count("\r") != text.count("\r\n"):
+            text = _LONE_CR.sub("\n", text)
         lines = text.split("\n")
         if language == "markdown":
             return ParseResult(chunks=tuple(_markdown_chunks(path, lines, settings)), symbols=())

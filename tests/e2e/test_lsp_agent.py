@@ -374,6 +374,63 @@ async def test_a_crlf_file_is_edited_and_keeps_crlf(
     assert after.count("\n") == after.count("\r\n")
 
 
+@pytest.mark.parametrize("editor", CLIENTS)
+async def test_a_file_with_classic_mac_line_ends_gets_a_hunk_per_change_at_the_editors_lines(
+    editors: Any, fake: FakeAnthropic, stubs_workspace: Path, editor: str
+) -> None:
+    """A file whose lines end in a lone "\\r" has as many lines to the server as the editor shows (git
+    sees one): the stub is found at its line, each of the two changes is a hunk with its lens at its own
+    line, one of them can be accepted alone, and every line the proposal writes ends in "\\r"."""
+    pricing = stubs_workspace / "shop/pricing.py"
+    pricing.write_bytes(pricing.read_bytes().replace(b"\n", b"\r"))
+    add_stub, add_body = "        ...\n", "        self.prices.append(price)\n"
+    fake.enqueue(
+        turn(
+            text("Implement apply_discount, and Basket.add while at it."),
+            tool_use(
+                EDITOR_TOOL,
+                {"command": "str_replace", "path": "shop/pricing.py", "old_str": STUB, "new_str": BODY},
+            ),
+        ),
+        tool_use(
+            EDITOR_TOOL,
+            {"command": "str_replace", "path": "shop/pricing.py", "old_str": add_stub, "new_str": add_body},
+        ),
+        text("Implemented `apply_discount` and `Basket.add`."),
+    )
+    ed: Editor = await editors(stubs_workspace, fake.env(), editor)
+    uri = ed.open("shop/pricing.py")
+    before = ed.text_of(uri)
+    assert "\n" not in before and before.count("\r") > 30
+    lines = before.splitlines()
+    stub_line, add_line = lines.index(STUB.rstrip("\n")), lines.index(add_stub.rstrip("\n"))
+
+    run_id = await implement(ed, uri)
+    method, ready = await ed.ended(run_id)
+    assert method == "agentls/proposalReady", ready
+    assert {lens.range.start.line for lens in await lenses(ed, uri)} == {stub_line, add_line}
+    shown = await request(ed.client, "agentls/proposal", {"proposalId": ready["proposalId"]})
+    hunks = next(f for f in shown["files"] if f["path"] == "shop/pricing.py")["hunks"]
+    assert [(h["oldStart"], h["oldLines"], h["newLines"]) for h in hunks] == [
+        (stub_line + 1, 1, 3),
+        (add_line + 1, 1, 1),
+    ]
+
+    def mac(text: str) -> str:
+        return text.replace("\n", "\r")
+
+    proposal_id = ready["proposalId"]
+    answer = await execute(ed, "agentls.accept", {"proposalId": proposal_id, "hunks": [hunks[0]["id"]]})
+    assert answer["applied"] is True and answer["pendingHunks"] == [hunks[1]["id"]], answer
+    first = (ed.edits[0].edit.document_changes or [])[0]
+    assert isinstance(first, types.TextDocumentEdit) and len(first.edits) == 1
+    assert first.edits[0].range.start.line == stub_line
+    assert ed.text_of(uri) == before.replace(mac(STUB), mac(BODY))
+    await execute(ed, "agentls.accept", {"proposalId": proposal_id})
+    assert ed.text_of(uri) == before.replace(mac(STUB), mac(BODY)).replace(mac(add_stub), mac(add_body))
+    assert "\n" not in ed.text_of(uri)
+
+
 async def test_reject_and_show_diff(editors: Any, fake: FakeAnthropic, stubs_workspace: Path) -> None:
     fake.enqueue(*implement_script())
     ed: Editor = await editors(stubs_workspace, fake.env())

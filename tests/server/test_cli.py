@@ -368,3 +368,23 @@ def test_search_does_not_index_a_whole_home_folder_on_its_own(tmp_path: Path, ca
         timeout=120,
     )
     assert inside.returncode == 0 and "a.py" in inside.stdout
+
+
+def test_a_file_with_classic_mac_line_ends_is_indexed_at_the_lines_editors_show(
+    workspace: Path, cache_dir: Path
+) -> None:
+    """Lines ending in a lone "\\r" are lines to LSP and the editors, so search hits point at them: the
+    same line numbers as the file with "\\n" endings, and a snippet of the definition alone."""
+    pricing = workspace / "shop" / "pricing.py"
+    text = pricing.read_text()
+    pricing.write_bytes(text.replace("\n", "\r").encode())
+    line = text.splitlines().index("def apply_discount(price: Money, percent: float) -> Money:") + 1
+    out = agentls("index", ".", cwd=workspace, cache=cache_dir)
+    assert out.returncode == 0, out.stderr
+    found = agentls("search", "reduce a price by a percentage", "-k", "1", cwd=workspace, cache=cache_dir)
+    assert found.stdout.splitlines()[0].startswith(f"shop/pricing.py:{line}  apply_discount  "), found.stdout
+    hits = json.loads(agentls("search", "add_vat", "--json", cwd=workspace, cache=cache_dir).stdout)
+    hit = next(h for h in hits if h["symbol"] == "add_vat")
+    start = text.splitlines().index("def add_vat(price: Money, rate: float = VAT_RATE) -> Money:") + 1
+    assert (hit["path"], hit["start_line"], hit["end_line"]) == ("shop/pricing.py", start, start + 2)
+    assert hit["text"].splitlines()[0].startswith("def add_vat(") and "def parse_price" not in hit["text"]

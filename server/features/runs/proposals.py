@@ -19,7 +19,9 @@ lines of an open buffer where a proposal's hunks start (for code lenses).
 Per-hunk review: `file_hunks` lists a file's hunks (one per changed block of lines of a modified file,
 the blocks of `agent.hunks.line_opcodes` that its diff shows too, so each `-` and `+` line of the diff is
 in one hunk and each hunk in one ``@@`` section; one for the whole file of a created, deleted or renamed
-one) with ids ``"<path>#<8 hex>"`` made from the
+one). Their lines are counted as the editor counts them (`agent.hunks.editor_lines`), so in a file whose
+lines end in a lone ``\\r`` (one line to git and to the diff) each changed block of the editor's lines is
+a hunk of its own, at the lines the editor shows. Hunk ids are ``"<path>#<8 hex>"`` made from the
 path and the hunk's old and new lines, so a hunk keeps its id while other hunks of the file are accepted.
 `split_hunks` splits a proposal's changes into the chosen hunks (to apply now) and the rest (which stays
 pending: its base is the file with the chosen hunks applied); `ProposalStore.finish_partial` keeps the
@@ -35,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from agent.hunks import Opcode, line_opcodes, split_lines
+from agent.hunks import Opcode, editor_lines, line_opcodes
 from agent.merge import rebase
 from agent.overlay import FileChange, unified_diff
 from agent.proposal import Proposal
@@ -210,8 +212,8 @@ def proposal_hunks(current: str, change: FileChange) -> list[int]:
         merged = rebase(base, current, new)
         if merged.ok and merged.text is not None:
             base, new = current, merged.text
-    opcodes = line_opcodes(split_lines(base), split_lines(new))
-    last = max(0, len(split_lines(current)) - 1)
+    opcodes = line_opcodes(editor_lines(base), editor_lines(new))
+    last = max(0, len(editor_lines(current)) - 1)
     starts = [min(i1, last) for tag, i1, _i2, _j1, _j2 in opcodes if tag != "equal"]
     return sorted(set(starts))
 
@@ -236,7 +238,7 @@ def _hunk_id(path: str, old: Sequence[str], new: Sequence[str], seen: dict[str, 
 
 
 def _opcodes(change: FileChange) -> tuple[list[str], list[str], list[Opcode]]:
-    old, new = split_lines(change.base_text), split_lines(change.new_text)
+    old, new = editor_lines(change.base_text), editor_lines(change.new_text)
     return old, new, line_opcodes(old, new)
 
 
