@@ -40,6 +40,7 @@ bwrap --die-with-parent --new-session --unshare-net --unshare-pid --unshare-ipc 
   the group is killed too, so background jobs never outlive the command. Every command also gets the
   parent-death signal (``PR_SET_PDEATHSIG``), so none outlives a killed agentls, sandboxed or not.
 - The environment is rebuilt from scratch: PATH, HOME (a private directory under /tmp), LANG, TERM,
+  the switches that stop npm and pip from asking a registry for their own updates on every command,
   plus what the caller passes, minus anything that looks like a credential.
 - Output: stdout and stderr are captured separately; each keeps its first and last
   `max_output_bytes / 2` bytes with a `[... truncated N bytes ...]` marker between.
@@ -520,6 +521,11 @@ class Sandbox:
             "PAGER": "cat",
             "GIT_PAGER": "cat",
             "PYTHONUNBUFFERED": "1",
+            # Tools that ask a registry for their own newer version on every run (npm even for `npm test`):
+            # under "registries" each ask is a request to record, or to put to the user, for nothing.
+            "npm_config_update_notifier": "false",
+            "NO_UPDATE_NOTIFIER": "1",
+            "PIP_DISABLE_PIP_VERSION_CHECK": "1",
         }
         for name, value in (extra or {}).items():
             if _SECRET_ENV.search(name):

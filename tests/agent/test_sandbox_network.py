@@ -8,6 +8,7 @@ a direct connection finds no route, and the run's transcript records every reque
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -71,6 +72,37 @@ def test_registries_reach_only_the_allowed_host_through_the_proxy(
     assert registry.hits == ["/simple/"] and other.hits == []
     assert [(r.port, r.allowed) for r in requests] == [(registry.port, True), (other.port, False)]
     assert requests[1].reason == "not in the allowlist"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "python3 -m pip list",
+        pytest.param(
+            "npm test",
+            marks=pytest.mark.skipif(shutil.which("npm") is None, reason="npm is not installed"),
+        ),
+    ],
+)
+def test_tools_do_not_ask_a_registry_for_their_own_updates(
+    servers: tuple[RegistryStub, RegistryStub], tmp_path: Path, command: str
+) -> None:
+    """pip and npm look for a newer version of themselves on every run (npm even for `npm test`): under
+    "registries" each look was a request to record and, with `approve = "ask"`, a question to the user
+    about a registry the command never needed. They are switched off in the sandbox."""
+    registry, _ = servers
+    (tmp_path / "package.json").write_text('{"name": "p", "version": "1.0.0", "scripts": {"test": "true"}}')
+    sandbox = Sandbox(SandboxSettings(network="registries", allowed_hosts=[f"127.0.0.1:{registry.port}"]))
+    try:
+        result = sandbox.run(command, tmp_path)
+        gateway = sandbox.network_gateway()
+        assert gateway is not None
+        requests = gateway.requests
+    finally:
+        sandbox.close()
+    assert result.exit_code == 0, result.stderr
+    assert [(r.host, r.port) for r in requests] == []
+    assert "notice" not in result.stdout + result.stderr
 
 
 def test_off_connects_nowhere_and_on_shares_the_host_network(
