@@ -8,7 +8,10 @@ run(task)                     gather context once; first user turn = context + t
               check the budget against the call's worst case, one model call on (system prompt, tool
               definitions, messages); usage, cost, budget check
     execute(): run the tool calls and append their results (calls cut at max_tokens are not run: each
-               gets an error result and the next call may write more, once)
+               gets an error result and the next call may write more, once; nor are calls whose
+               arguments were not a JSON object, `ModelResponse.input_errors`)
+               or, after an empty reply (no text, no tool call: not kept, since the APIs refuse an empty
+               turn), ask the model to go on, twice in a row at most
                or, when the model ends its turn: verify the change; on failure, send the failures back
                as a user turn (at most max_reflections times); otherwise the run is done
 ```
@@ -163,6 +166,16 @@ _CUT_CALL = (
     "complete, so it was NOT run and nothing changed. Send smaller edits: `create` a short file first, "
     "then add to it with `insert` or `str_replace` a few dozen lines per call, and keep each tool call's "
     "input short."
+)
+_EMPTY_REPLY = (
+    "Your last reply was empty: no text and no tool call. Continue the task: call a tool for the next step, "
+    "or, if the task is done, reply with a short summary of what you did."
+)
+_EMPTY_RETRIES = 2
+"""Empty replies in a row the model is asked to continue after; the next one ends its turn as a finish."""
+_UNREADABLE_CALL = (
+    "This {name} call was NOT run and nothing changed: {problem}. A tool call's arguments must be one JSON "
+    "object that matches the tool's input schema; send the call again."
 )
 _NUDGE = (
     "\n\nNOTE: you made this exact call before and it failed the same way. Repeating it will not help: "
@@ -385,6 +398,8 @@ class Agent:
         self._failures: dict[str, int] = {}
         """hash of (tool, input, error) -> how often that exact call failed that exact way."""
         self._stuck: str | None = None
+        self._empty_replies = 0
+        """Empty replies (no text, no tool call) in a row; each is not kept and the model is asked on."""
         self._changed_files = False
         """A tool that can change files ran in this step (the state is saved after it)."""
 
@@ -573,7 +588,10 @@ class Agent:
             role=self.role.name,
             node=self.node,
         )
-        self.messages.append(response.as_message())
+        if response.text.strip() or response.tool_uses:
+            self.messages.append(response.as_message())
+        # else an empty (or thinking-only) reply: the APIs refuse an empty assistant turn in the history, so
+        # it stays in the transcript only, and `execute` asks the model to go on.
         self.memory.observe(response.usage, self.messages)
         self._emit("cost", f"{self.usage.total_tokens:,} tokens, ${cost:.4f}")
         try:
@@ -596,6 +614,8 @@ class Agent:
             raise _ModelRefused(
                 "The model declined this task" + (f": {text}" if text else ".") + " Rephrase the request."
             )
+        if uses or text:
+            self._empty_replies = 0
         if uses and response.stop_reason == "max_tokens":
             # The SDK drops a field cut mid-string: running such a call would run a different call.
             self.messages.append({"role": "user", "content": [self._cut_call(use) for use in uses]})
@@ -605,15 +625,24 @@ class Agent:
             results = []
             for use in uses:
                 self._check_cancel()
-                results.append(self._call_tool(use))
+                problem = response.input_errors.get(str(use.get("id", "")))
+                result = self._call_tool(use) if problem is None else self._unreadable_call(use, problem)
+                results.append(result)
             self.messages.append({"role": "user", "content": results})
             self._check_cancel()
             if self._stuck is not None:
                 raise LimitsExceeded(self._stuck, limit="stuck")
             return
         if response.stop_reason == "max_tokens":
-            self.messages.append({"role": "user", "content": _CUT_OFF})
+            self._tell(_CUT_OFF)
             self._raise_output_cap()
+            return
+        if not text and self._empty_replies < _EMPTY_RETRIES:
+            self._empty_replies += 1
+            thinking = any(block.get("type") != "text" for block in response.content)
+            self._decision("empty_reply", times=self._empty_replies, thinking=thinking)
+            self._emit("stage", "the model's reply was empty; asking it to continue", stage="act")
+            self._tell(_EMPTY_REPLY)
             return
         self._done(response.text)
 
@@ -791,21 +820,38 @@ class Agent:
     def _cut_call(self, use: Mapping[str, Any]) -> dict[str, Any]:
         """The error result of a tool call cut at max_tokens (never run)."""
         name = str(use.get("name", ""))
-        tool_id = str(use.get("id", ""))
         limit = self._max_tokens_in_use or self.settings.model.max_tokens
-        content = _CUT_CALL.format(name=name, limit=limit)
+        return self._not_run(use, _CUT_CALL.format(name=name, limit=limit), "cut off at max_tokens")
+
+    def _unreadable_call(self, use: Mapping[str, Any], problem: str) -> dict[str, Any]:
+        """The error result of a tool call whose arguments were not a JSON object (never run); it counts
+        as a failing call, so a model that keeps sending the same broken call is nudged, then stopped."""
+        name = str(use.get("name", ""))
+        content = self._repeated_failure(name, problem, _UNREADABLE_CALL.format(name=name, problem=problem))
+        return self._not_run(use, content, "its arguments are not a JSON object")
+
+    def _not_run(self, use: Mapping[str, Any], content: str, why: str) -> dict[str, Any]:
+        """Record a tool call that is not run and the error the model gets for it."""
+        name = str(use.get("name", ""))
+        tool_id = str(use.get("id", ""))
         self.recorder.tool_call(step=self.steps, id=tool_id, name=name, input=use.get("input", {}))
         self.recorder.tool_result(
             step=self.steps, id=tool_id, name=name, content=content, is_error=True, seconds=0.0
         )
-        self._emit(
-            "tool_result",
-            f"error: {name} call cut off at max_tokens; not run",
-            name=name,
-            is_error=True,
-            id=tool_id,
-        )
+        self._emit("tool_result", f"error: {name} call {why}; not run", name=name, is_error=True, id=tool_id)
         return {"type": "tool_result", "tool_use_id": tool_id, "content": content, "is_error": True}
+
+    def _tell(self, note: str) -> None:
+        """Say `note` to the model: added to the newest user turn when the conversation ends with one (the
+        model's reply was empty, so it was not kept: turns must alternate), else as a new user turn."""
+        last = self.messages[-1] if self.messages else None
+        if last is None or last.get("role") != "user":
+            self.messages.append({"role": "user", "content": note})
+            return
+        content = last.get("content")
+        blocks = [{"type": "text", "text": content}] if isinstance(content, str) else list(content or [])
+        self.messages[-1] = {**last, "content": [*blocks, {"type": "text", "text": note}]}
+        self.recorder.rewound(len(self.messages) - 1)  # the transcript writes that turn again
 
     def _raise_output_cap(self) -> None:
         """After a cut reply: the next call may write more, once, up to what the model allows."""
@@ -994,16 +1040,11 @@ class Agent:
             stage="reflect",
         )
         feedback = result.feedback(self.settings.max_test_output_chars)
-        self.messages.append(
-            {
-                "role": "user",
-                "content": (
-                    f"Your change was verified and it does not pass yet.\n\n{feedback}\n\n"
-                    "Read the failures, say in a sentence or two what went wrong, fix the cause, and when "
-                    "you are done reply again without calling a tool. "
-                    f"(Attempt {self.reflections} of {self.settings.max_reflections} to fix it.)"
-                ),
-            }
+        self._tell(
+            f"Your change was verified and it does not pass yet.\n\n{feedback}\n\n"
+            "Read the failures, say in a sentence or two what went wrong, fix the cause, and when "
+            "you are done reply again without calling a tool. "
+            f"(Attempt {self.reflections} of {self.settings.max_reflections} to fix it.)"
         )
 
     def _finish(self, text: str) -> tuple[RunStatus, str, Proposal | None]:

@@ -14,9 +14,10 @@ stages:
    user turn before the oldest result it kept as a `CACHE_ANCHOR` (the previous mark stays, for the next
    request to read): the next batch changes nothing before it, so the provider's breakpoint there is
    read back after that batch and only the turns since are written again.
-2. **Condensing.** When masking is not enough (past `condense_at`), or the API answered
-   `prompt is too long`, one model call writes a structured handoff of the run so far (goal, spec, plan
-   with done and remaining steps, files changed, open failures, decisions, next step) and the run goes
+2. **Condensing.** When masking is not enough (past `condense_at`), or the API refused the request as
+   past the window (`prompt is too long`; OpenAI-compatible servers' `maximum context length`), one
+   model call writes a structured handoff of the run so far (goal, spec, plan with done and remaining
+   steps, files changed, open failures, decisions, next step) and the run goes
    on from [system, tools, first turn, the handoff, the newest turns]. The system prompt, the tools and
    the first turn (task and retrieved context) are untouched, so they stay cached; the turn after the
    handoff is the new `CACHE_ANCHOR`.
@@ -34,6 +35,7 @@ condensation in the transcript as a `decision`.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -136,9 +138,15 @@ def max_output_tokens_for(model: str) -> int | None:
     return 64_000
 
 
+_PAST_THE_WINDOW = re.compile(r"too long|context[ _](?:length|limit|size|window)", re.IGNORECASE)
+"""How servers refuse a request past the model's window: Anthropic's "prompt is too long" and "input length
+and `max_tokens` exceed context limit", OpenAI's, vLLM's and OpenRouter's "maximum context length is N
+tokens", llama.cpp's "exceeds the available context size", LM Studio's "greater than the context length"."""
+
+
 def is_prompt_too_long(message: str, status_code: int | None) -> bool:
-    """Whether an API error is the "prompt is too long" refusal of a request past the window."""
-    return status_code in (400, 413) and "too long" in message.lower()
+    """Whether an API error is the refusal of a request past the model's context window (any provider)."""
+    return status_code in (400, 413) and _PAST_THE_WINDOW.search(message) is not None
 
 
 def _chars(value: Any) -> int:

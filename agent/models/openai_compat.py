@@ -15,7 +15,11 @@ conversation of `agent.models.types` to that wire format and the streamed reply 
   has no error flag), provider-specific blocks (thinking) are dropped.
 - the reply: `stream: true` with `stream_options.include_usage`; `delta.content` is text (relayed to
   `on_text`), `delta.tool_calls` fragments are joined by `index` (id and name in the first, arguments
-  spread over several), `finish_reason` maps to the canonical stop reasons (stop -> end_turn,
+  spread over several; a fragment with a new `id` at an index already taken starts a call of its own,
+  since Ollama through LiteLLM and other servers stream every call at index 0); arguments that are not
+  a JSON object become `input` {} and an entry of `ModelResponse.input_errors` saying what arrived, so
+  the loop tells the model instead of running the call; `finish_reason` maps to the canonical stop
+  reasons (stop -> end_turn,
   tool_calls -> tool_use, length -> max_tokens, content_filter -> refusal), and the usage of the final
   chunk is normalised: `input_tokens` is the uncached prompt, `cache_read_input_tokens` OpenAI's
   `prompt_tokens_details.cached_tokens`.
@@ -44,6 +48,7 @@ from typing import Any
 import httpx
 
 from agent.config import ModelSettings
+from agent.memory import is_prompt_too_long
 from agent.models.calls import StreamEvents, call_with_retries, relay
 from agent.models.errors import AuthenticationFailed, ModelError, RetriesExhausted
 from agent.models.types import ModelResponse
@@ -161,7 +166,10 @@ class _Accumulator:
     """Joins the chunks of one streamed completion."""
 
     text: list[str] = field(default_factory=list)
-    calls: dict[int, _ToolCallParts] = field(default_factory=dict)
+    calls: list[_ToolCallParts] = field(default_factory=list)
+    """The tool calls in the order they began."""
+    slots: dict[int, int] = field(default_factory=dict)
+    """A fragment's `index` -> its call in `calls` (the newest call begun at that index)."""
     finish_reason: str | None = None
     usage: Mapping[str, Any] | None = None
     model: str = ""
@@ -179,7 +187,7 @@ class _Accumulator:
             if delta.get("content"):
                 delta_text += str(delta["content"])
             for fragment in delta.get("tool_calls") or []:
-                parts = self.calls.setdefault(int(fragment.get("index", len(self.calls))), _ToolCallParts())
+                parts = self._call_for(fragment)
                 parts.id = parts.id or str(fragment.get("id") or "")
                 function = fragment.get("function") or {}
                 parts.name = parts.name or str(function.get("name") or "")
@@ -191,27 +199,36 @@ class _Accumulator:
             self.text.append(delta_text)
         return delta_text
 
+    def _call_for(self, fragment: Mapping[str, Any]) -> _ToolCallParts:
+        """The call a `delta.tool_calls` fragment belongs to, begun here when it is a new one."""
+        wire_index = fragment.get("index")
+        new_id = str(fragment.get("id") or "")
+        if wire_index is None:  # no index at all: a fragment with an id begins a call, others continue one
+            if self.calls and not (new_id and self.calls[-1].id and new_id != self.calls[-1].id):
+                return self.calls[-1]
+        elif int(wire_index) in self.slots:
+            parts = self.calls[self.slots[int(wire_index)]]
+            if not (new_id and parts.id and new_id != parts.id):
+                return parts
+        # A new call (also one with a new id at an index already taken: every call at index 0).
+        self.calls.append(_ToolCallParts())
+        if wire_index is not None:
+            self.slots[int(wire_index)] = len(self.calls) - 1
+        return self.calls[-1]
+
     def response(self, *, fallback_model: str, latency: float, attempts: int) -> ModelResponse:
         content: list[dict[str, Any]] = []
+        input_errors: dict[str, str] = {}
         text = "".join(self.text)
         if text:
             content.append({"type": "text", "text": text})
-        for index in sorted(self.calls):
-            parts = self.calls[index]
-            raw = "".join(parts.arguments).strip()
-            try:
-                arguments = json.loads(raw) if raw else {}
-            except ValueError:
-                logger.warning("tool call %s had arguments that are not JSON: %.200s", parts.name, raw)
-                arguments = {}
-            content.append(
-                {
-                    "type": "tool_use",
-                    "id": parts.id or f"call_{uuid.uuid4().hex[:12]}",
-                    "name": parts.name,
-                    "input": arguments if isinstance(arguments, dict) else {},
-                }
-            )
+        for parts in self.calls:
+            call_id = parts.id or f"call_{uuid.uuid4().hex[:12]}"
+            arguments, problem = _arguments(parts)
+            if problem:
+                logger.info("tool call %s (%s): %s", parts.name, call_id, problem)
+                input_errors[call_id] = problem
+            content.append({"type": "tool_use", "id": call_id, "name": parts.name, "input": arguments})
         stop = _FINISH_REASONS.get(self.finish_reason or "", self.finish_reason)
         if self.calls and stop == "end_turn":
             stop = "tool_use"  # some servers (Ollama) say "stop" after tool calls
@@ -223,7 +240,33 @@ class _Accumulator:
             request_id=self.request_id,
             latency_seconds=latency,
             attempts=attempts,
+            input_errors=input_errors,
         )
+
+
+_JSON_KINDS: Mapping[type, str] = {
+    list: "array",
+    str: "string",
+    int: "number",
+    float: "number",
+    bool: "boolean",
+    type(None): "null",
+}
+
+
+def _arguments(parts: _ToolCallParts) -> tuple[dict[str, Any], str]:
+    """A call's arguments as an object, and "" or, when they are not one JSON object, what arrived."""
+    raw = "".join(parts.arguments).strip()
+    if not raw:
+        return {}, ""
+    try:
+        arguments = json.loads(raw)
+    except ValueError as error:
+        return {}, f"its arguments are not valid JSON ({error}); they were: {raw[:300]!r}"
+    if not isinstance(arguments, dict):
+        kind = _JSON_KINDS.get(type(arguments), "value")
+        return {}, f"its arguments are a JSON {kind}, not an object; they were: {raw[:300]!r}"
+    return arguments, ""
 
 
 def normalise_usage(usage: Mapping[str, Any] | None) -> Usage:
@@ -389,11 +432,20 @@ class OpenAICompatModel:
     def _exhausted(
         self, failure: _Retry, attempts: int, elapsed: float, delay: float, remaining: float
     ) -> RetriesExhausted:
+        settings = self.settings
+        if attempts <= settings.max_retries and delay > remaining:
+            wait = "the server asked to wait" if failure.retry_after is not None else "the next wait would be"
+            stop = f"{wait} {delay:.1f} s, past the {settings.retry_deadline_seconds:g} s retry deadline"
+        else:
+            stop = f"max_retries is {settings.max_retries}"
+        if failure.status_code == 429:
+            advice = "You are being rate-limited: wait, run fewer agents at once, or raise your limits"
+        else:
+            advice = "Check that the server is up and not overloaded, then try again"
         return RetriesExhausted(
-            f"The model API at {self.base_url} failed {attempts} times "
-            f"in {elapsed:.1f} s; the last error was {failure.description}. "
-            "Check that the server is up and not overloaded, then try again; raising max_retries "
-            "or retry_deadline_seconds in the agentls settings allows more retries.",
+            f"The model API at {self.base_url} failed {attempts} time{'s' if attempts != 1 else ''} "
+            f"in {elapsed:.1f} s ({stop}); the last error was {failure.description}. {advice}; raising "
+            "max_retries or retry_deadline_seconds in the agentls settings allows more retries.",
             attempts=attempts,
             status_code=failure.status_code,
         )
@@ -471,6 +523,11 @@ class OpenAICompatModel:
             advice = (
                 f"Check agent.model.model ({self.settings.model!r}: a model this server has) and "
                 f"agent.model.base_url ({self.base_url}, usually ending in /v1)."
+            )
+        elif is_prompt_too_long(what, status):
+            advice = (
+                "The conversation is longer than the model's context window: set agent.model.context_window "
+                "to the server's window (tokens) so that agentls condenses it in time."
             )
         elif status == 413:
             advice = "The request is too large; lower the retrieved context or the conversation length."

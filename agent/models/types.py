@@ -16,7 +16,8 @@ these and converts them to its wire format, and converts its reply back to a `Mo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from agent.usage import Usage
@@ -53,6 +54,10 @@ class ModelResponse:
     latency_seconds: float = 0.0
     """Wall time of the whole call, retries and backoff included."""
     attempts: int = 1
+    input_errors: Mapping[str, str] = field(default_factory=dict)
+    """Tool call id -> why that call's input could not be read (arguments that are not a JSON object),
+    for providers whose tool inputs arrive as text; such a call's `input` is {} and the loop does not run
+    it but tells the model this."""
 
     @property
     def text(self) -> str:

@@ -16,7 +16,9 @@ What it speaks:
   stop reason and output usage, `message_stop`), sent with chunked transfer encoding.
 - `POST /v1/messages/count_tokens`: an approximate count; it consumes no script item.
 - Errors in Anthropic's format, `{"type": "error", "error": {"type": ..., "message": ...}}`, with a
-  `request-id` header and `retry-after` / `retry-after-ms` where the API would send them.
+  `request-id` header and `retry-after` / `retry-after-ms` where the API would send them. A message with
+  empty content (other than a final assistant turn) gets the API's 400 "all messages must have non-empty
+  content ..." without consuming a script item.
 
 Script items, consumed one per `/v1/messages` request in order: replies (`text`, `tool_use`,
 `thinking`, combined with `turn`; `cut_at_max_tokens` for a reply cut at the output limit), HTTP faults
@@ -470,6 +472,16 @@ def _stream_events(
     yield "message_stop", {"type": "message_stop"}
 
 
+def _empty_message(body: Mapping[str, Any]) -> int | None:
+    """The index of the first message the API refuses as empty (only a final assistant turn may be)."""
+    messages = body.get("messages") or []
+    for index, message in enumerate(messages):
+        final_assistant = index == len(messages) - 1 and message.get("role") == "assistant"
+        if not message.get("content") and not final_assistant:
+            return index
+    return None
+
+
 class _Handler(FakeHandler):
     server: FakeServer
 
@@ -540,6 +552,17 @@ class _Handler(FakeHandler):
             self.send_json(200, {"input_tokens": count_prompt_tokens(body)}, {"request-id": request_id})
             return
 
+        empty = _empty_message(body)
+        if empty is not None:
+            record("http-400", None)
+            self._send_error(
+                400,
+                "invalid_request_error",
+                f"messages.{empty}: all messages must have non-empty content except for the optional final "
+                "assistant message",
+                request_id,
+            )
+            return
         if fake.context_window is not None:
             prompt = count_prompt_tokens(body)
             if prompt > fake.context_window:

@@ -15,6 +15,13 @@ What it speaks, at `POST /v1/chat/completions`:
   `prompt_tokens_details.cached_tokens`), then `data: [DONE]`;
 - without: one `chat.completion` JSON object.
 
+A reply made with `cut_at_max_tokens` streams each tool call's arguments only up to its `cut_input_at`
+characters (JSON cut mid-string, as a server cut at the output limit sends it). Two options mimic servers
+seen in the field: `calls_at_index_zero` streams every tool call of a turn at `index` 0, each with its own
+`id` (Ollama through LiteLLM, and other servers, do so), and `context_window` answers a prompt larger
+than it (approximate tokens) with OpenAI's 400 `context_length_exceeded` ("This model's maximum context
+length is ... tokens"), consuming no script item.
+
 Usage is approximate (about 4 characters a token of the serialized messages and tools). With `api_key`
 set, a request without `Authorization: Bearer <api_key>` gets a 401. When the script runs out the
 server answers 500 with a body that says so.
@@ -66,8 +73,13 @@ def _split(value: str, pieces: int) -> list[str]:
     return [value[i : i + size] for i in range(0, len(value), size)]
 
 
+def prompt_tokens(body: Mapping[str, Any]) -> int:
+    """Approximate prompt tokens of a request body: its messages and tools, serialized."""
+    return approx_tokens(len(json.dumps(body.get("messages", []))) + len(json.dumps(body.get("tools", []))))
+
+
 def _usage(body: Mapping[str, Any], reply: Reply) -> dict[str, Any]:
-    prompt = approx_tokens(len(json.dumps(body.get("messages", []))) + len(json.dumps(body.get("tools", []))))
+    prompt = prompt_tokens(body)
     completion = approx_tokens(len(json.dumps([dict(block) for block in reply.content])))
     overrides = dict(reply.usage or {})
     prompt = int(overrides.get("prompt_tokens", prompt))
@@ -81,8 +93,11 @@ def _usage(body: Mapping[str, Any], reply: Reply) -> dict[str, Any]:
     }
 
 
-def stream_chunks(reply: Reply, model: str, completion_id: str) -> Iterator[dict[str, Any]]:
-    """The `chat.completion.chunk`s of `reply`, without the usage chunk."""
+def stream_chunks(
+    reply: Reply, model: str, completion_id: str, *, calls_at_index_zero: bool = False
+) -> Iterator[dict[str, Any]]:
+    """The `chat.completion.chunk`s of `reply`, without the usage chunk (each tool call's arguments cut
+    at `reply.cut_input_at` characters; every call at index 0 with `calls_at_index_zero`)."""
     created = int(time.time())
 
     def chunk(delta: Mapping[str, Any], finish: str | None = None) -> dict[str, Any]:
@@ -101,12 +116,13 @@ def stream_chunks(reply: Reply, model: str, completion_id: str) -> Iterator[dict
             for piece in _split(str(block.get("text", "")), 3):
                 yield chunk({"content": piece})
         elif block.get("type") == "tool_use":
-            arguments = json.dumps(block.get("input", {}))
+            arguments = json.dumps(block.get("input", {}))[: reply.cut_input_at]
+            index = 0 if calls_at_index_zero else call_index
             yield chunk(
                 {
                     "tool_calls": [
                         {
-                            "index": call_index,
+                            "index": index,
                             "id": block.get("id"),
                             "type": "function",
                             "function": {"name": block.get("name"), "arguments": ""},
@@ -115,7 +131,7 @@ def stream_chunks(reply: Reply, model: str, completion_id: str) -> Iterator[dict
                 }
             )
             for piece in _split(arguments, 4):
-                yield chunk({"tool_calls": [{"index": call_index, "function": {"arguments": piece}}]})
+                yield chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]})
             call_index += 1
     yield chunk({}, _FINISH.get(reply.effective_stop_reason(), "stop"))
 
@@ -176,6 +192,17 @@ class _Handler(FakeHandler):
             record("unauthorized")
             self._error(401, "invalid_request_error", "Incorrect API key provided (fake).")
             return
+        if fake.context_window is not None and prompt_tokens(body) > fake.context_window:
+            record("http-400")
+            fake.too_long += 1
+            self._error(
+                400,
+                "invalid_request_error",
+                f"This model's maximum context length is {fake.context_window} tokens. However, your "
+                f"messages resulted in {prompt_tokens(body)} tokens. Please reduce the length of the "
+                "messages.",
+            )
+            return
         item = fake._pop()
         while isinstance(item, Slow):
             time.sleep(item.seconds)
@@ -199,7 +226,8 @@ class _Handler(FakeHandler):
         self.start_event_stream(
             {"content-type": "text/event-stream", "x-request-id": f"req_openai_fake_{index:06d}"}
         )
-        events = [f"data: {json.dumps(c)}\n\n" for c in stream_chunks(reply, model, completion_id)]
+        chunks = stream_chunks(reply, model, completion_id, calls_at_index_zero=fake.calls_at_index_zero)
+        events = [f"data: {json.dumps(c)}\n\n" for c in chunks]
         options = body.get("stream_options") or {}
         if options.get("include_usage"):
             events.append(
@@ -237,9 +265,20 @@ class FakeOpenAI(ScriptedFake[ScriptItem, OpenAIRequest]):
     handler = _Handler
     thread_name = "fake-openai"
 
-    def __init__(self, *script: ScriptItem, api_key: str | None = None) -> None:
+    def __init__(
+        self,
+        *script: ScriptItem,
+        api_key: str | None = None,
+        calls_at_index_zero: bool = False,
+        context_window: int | None = None,
+    ) -> None:
+        """`calls_at_index_zero` and `context_window`: see the module docstring (`too_long` counts the
+        requests refused for their length)."""
         super().__init__(script)
         self.api_key = api_key
+        self.calls_at_index_zero = calls_at_index_zero
+        self.context_window = context_window
+        self.too_long = 0
 
     @property
     def url(self) -> str:
