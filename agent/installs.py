@@ -8,7 +8,9 @@ there is no network and adapts. A call:
 1. checks the requirement (a name with an optional version specifier and extras: no URL, path or pip
    option);
 2. with ``agent.approve = "ask"``, asks the user first (`agent.approval`; no answer refuses), and the
-   answer is in the transcript;
+   answer is in the transcript; it covers the registries the install reaches (the network gateway does
+   not ask again about each host, `agent.netsandbox.NetworkGateway.granting`), whose requests are
+   recorded as usual;
 3. installs it with ``pip install --target`` run by the project's interpreter in the sandbox, through
    the network policy (so only allowed registries, every request recorded), into a `PackageLayer`: a
    per-run folder on the host, bound into every later sandboxed command at the same path and put on
@@ -46,8 +48,10 @@ import sys
 import tempfile
 import tomllib
 from collections.abc import Mapping
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
@@ -322,9 +326,11 @@ class InstallPackageTool(CustomTool):
                 'the sandbox has no network (agent.sandbox.network = "off"), so nothing can be installed: '
                 "work with what is installed, or tell the user which dependency is missing"
             )
-        if self.approve == "ask" and not self._approved(requirement, manifest):
+        asked = self.approve == "ask"
+        if asked and not self._approved(requirement, manifest):
             raise ToolError(f"the user did not approve installing {requirement}; do without it")
-        installed, output, code = self._install(requirement)
+        with self._granted(requirement) if asked else nullcontext():
+            installed, output, code = self._install(requirement)
         if code != 0:
             self._record(requirement, installed, None, code)
             return ToolResult(f"pip could not install {requirement} (exit {code}):\n{output}", is_error=True)
@@ -367,14 +373,25 @@ class InstallPackageTool(CustomTool):
         from agent.approval import ask_approval
 
         where = manifest or "the project's manifest"
+        index = urlsplit(self.settings.index_url).hostname if self.settings.index_url else None
         return ask_approval(
             self.ask,
             self.recorder,
-            f"Allow the agent to install `{requirement}` into this run's environment (not your .venv) and "
-            f"propose adding it to {where}?",
+            f"Allow the agent to install `{requirement}` from {index or 'PyPI'} into this run's environment "
+            f"(not your .venv) and propose adding it to {where}?",
             subject="install",
             detail=requirement,
         )
+
+    def _granted(self, requirement: str) -> AbstractContextManager[None]:
+        """The user's approval of the install covers the registry requests pip makes for it: the network
+        gateway asks nothing more while it runs (the requests are still recorded)."""
+        gateway = getattr(self.sandbox, "network_gateway", None)
+        gateway = gateway() if gateway is not None else None
+        if gateway is None:
+            return nullcontext()
+        grant: AbstractContextManager[None] = gateway.granting(f"approved with the install of {requirement}")
+        return grant
 
     def _install(self, requirement: str) -> tuple[dict[str, str], str, int]:
         from agent.sandbox import SandboxUnavailable

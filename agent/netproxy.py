@@ -13,7 +13,9 @@ thread per connection:
 An allowlist entry is ``host`` (port 443 or 80) or ``host:port``; names compare case-insensitively and a
 leading ``*.`` allows subdomains. `DEFAULT_REGISTRIES` is PyPI, npm, crates.io and the Go proxy.
 `approve(host, port)`, when given, is asked once per allowed host before its first request (the
-``agent.approve = "ask"`` policy); a refusal is remembered for the run. Every request, allowed or not,
+``agent.approve = "ask"`` policy); a refusal is remembered for the run. Within `granting(reason)` (what
+runs then was approved as a whole, such as an install) allowed hosts are let through without asking, and
+nothing is remembered for later requests. Every request, allowed or not,
 goes to `on_request` as a `ProxyRequest` (the run records them in its transcript) and stays in
 `requests`.
 
@@ -33,7 +35,7 @@ import select
 import socket
 import socketserver
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -92,6 +94,7 @@ class AllowlistProxy:
         self.approve = approve
         self.requests: list[ProxyRequest] = []
         self._decisions: dict[tuple[str, int], bool] = {}
+        self._granted: str | None = None
         self._lock = threading.Lock()
         proxy = self
 
@@ -140,6 +143,17 @@ class AllowlistProxy:
 
     # -- policy ----------------------------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def granting(self, reason: str) -> Iterator[None]:
+        """Within: allowed hosts are let through without `approve`, each request recorded with `reason`
+        (the user approved what runs now as a whole, e.g. ``approved with the install of requests``). The
+        answers remembered for the run stay as they were."""
+        self._granted = reason
+        try:
+            yield
+        finally:
+            self._granted = None
+
     def allowed(self, host: str, port: int) -> tuple[bool, str]:
         """Whether `host:port` may be reached, and why (approval asked once per host and port)."""
         host = host.lower().rstrip(".")
@@ -154,6 +168,9 @@ class AllowlistProxy:
             return False, "not in the allowlist"
         if self.approve is None:
             return True, "allowlisted"
+        granted = self._granted
+        if granted is not None:
+            return True, f"allowlisted; {granted}"
         with self._lock:
             decision = self._decisions.get((host, port))
             if decision is None:

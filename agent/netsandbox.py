@@ -15,7 +15,9 @@
 
 Every request through the gateway, allowed or refused, goes to `NetworkGateway.on_request`; with
 ``agent.approve = "ask"``, `NetworkGateway.approve` is asked once per allowlisted host and port before
-its first request. `attach_network` points both at a run's transcript and its user (`agent.approval`).
+its first request, except within `NetworkGateway.granting` (an approved install: its approval covers the
+registries it reaches). `attach_network` points both at a run's transcript and its user
+(`agent.approval`).
 
 `SandboxExtension` is what the sandbox applies to every sandboxed command besides its own mounts:
 bubblewrap arguments, environment variables, and a wrapper around the command. The gateway is one;
@@ -30,6 +32,7 @@ import sys
 import tempfile
 import threading
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -152,6 +155,11 @@ class NetworkGateway:
                 self.proxy.start()
                 self._started = True
         return self
+
+    def granting(self, reason: str) -> AbstractContextManager[None]:
+        """Within: allowlisted hosts are reached without asking `approve` (the user approved what runs
+        now), each request recorded with `reason` (`AllowlistProxy.granting`)."""
+        return self.proxy.granting(reason)
 
     @property
     def requests(self) -> list[ProxyRequest]:

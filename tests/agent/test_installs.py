@@ -120,13 +120,16 @@ def test_an_approved_install_lands_in_the_run_layer_and_the_proposal_edits_the_m
     assert [f.path for f in result.proposal.files] == ["pyproject.toml"]
     assert '+dependencies = ["demo-dep>=1.0"]' in result.proposal.diff
     assert disk_snapshot(project) == before  # the user's files and environment are untouched
-    # The install was asked first, then the index's host; both answers and every request are recorded.
-    assert "install `demo-dep`" in answers.questions[0] and "127.0.0.1" in answers.questions[1]
+    # Asked once: the answer to the install covers the index's host (no second question about it), and
+    # the answer and every request of the install are recorded.
+    assert len(answers.questions) == 1, answers.questions
+    assert "install `demo-dep` from 127.0.0.1 into this run's environment" in answers.questions[0]
     records = harness.transcript_records(result)
     approvals = [(r["subject"], r["approved"]) for r in records if r["type"] == "approval"]
-    assert approvals == [("install", True), ("network", True)]
+    assert approvals == [("install", True)]
     network = [r for r in records if r["type"] == "network"]
     assert network and all(r["allowed"] and r["port"] == index for r in network)
+    assert {r["reason"] for r in network} == {"allowlisted; approved with the install of demo-dep"}
     assert any(r["target"].endswith(f"/{WHEEL}") for r in network)
     (install,) = [r for r in records if r["type"] == "decision" and r["kind"] == "install"]
     assert install["installed"] == {"demo-dep": "1.0"} and install["manifest"] == "pyproject.toml"

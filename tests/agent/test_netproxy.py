@@ -77,3 +77,32 @@ def test_approval_is_asked_once_per_host_and_a_refusal_sticks(stubs: tuple[int, 
     assert AllowlistProxy().allowed("PyPI.org", 443) == (True, "allowlisted")
     assert AllowlistProxy(["*.example.com"]).allowed("files.example.com", 443)[0]
     assert not AllowlistProxy(["pypi.org"]).allowed("pypi.org", 8080)[0]
+
+
+def test_a_grant_lets_allowed_hosts_through_without_asking_and_is_not_remembered(
+    stubs: tuple[int, int],
+) -> None:
+    """What runs within `granting` was approved as a whole (an install): allowed hosts are reached without
+    a question, listed hosts only, and afterwards the host is asked about as before."""
+    allowed, refused = stubs
+    asked: list[tuple[str, int]] = []
+
+    def approve(host: str, port: int) -> bool:
+        asked.append((host, port))
+        return True
+
+    with (
+        AllowlistProxy([f"127.0.0.1:{allowed}"], approve=approve) as proxy,
+        httpx.Client(proxy=proxy.url, trust_env=False, timeout=10) as client,
+    ):
+        with proxy.granting("approved with the install of demo"):
+            assert client.get(f"http://127.0.0.1:{allowed}/simple/").status_code == 200
+            assert client.get(f"http://127.0.0.1:{refused}/simple/").status_code == 403
+        assert asked == []
+        assert client.get(f"http://127.0.0.1:{allowed}/simple/").status_code == 200
+    assert asked == [("127.0.0.1", allowed)]
+    assert [(r.port, r.reason) for r in proxy.requests] == [
+        (allowed, "allowlisted; approved with the install of demo"),
+        (refused, "not in the allowlist"),
+        (allowed, "allowlisted and approved"),
+    ]
