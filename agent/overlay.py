@@ -17,7 +17,9 @@ bubblewrap 0.8 has no overlay mounts (`--overlay` arrived in 0.9). Files are cop
 which the kernel turns into a reflink on filesystems that have them (btrfs, XFS) and an in-kernel copy
 elsewhere. Heavy directories (`.git`, `node_modules`, virtualenvs) are not copied at all: they are listed in
 `MaterializedWorkspace.bind_dirs` for the sandbox to bind read-only from the real workspace. Caches
-(`__pycache__`, `.mypy_cache`, ...) and secret files are left out.
+(`__pycache__`, `.mypy_cache`, ...) and secret files are left out. A folder of those names that a command
+creates in the copy (`npm install` writing `node_modules`, `python -m venv .venv`, `git init`) stays in
+the copy for later commands but is never folded back (`SyncReport.tool_dirs`): a proposal never adds one.
 
 Change detection after a command compares each copied file's (size, mtime, inode) with what was written;
 copies keep their source's mtime (as `cp -p` does), so a write by a command always moves it, even on
@@ -139,6 +141,9 @@ class SyncReport:
     """Paths changed by the command but not kept: binary, non-UTF-8 or secret files."""
     ignored: tuple[str, ...] = ()
     """Paths changed by the command that match .gitignore or build-artefact patterns (not kept)."""
+    tool_dirs: tuple[str, ...] = ()
+    """Dependency and tool folders (`node_modules`, a virtualenv, `.git`) the command created: they stay in
+    the materialized copy for later commands, their files are not kept."""
 
 
 @dataclass
@@ -152,6 +157,8 @@ class _Manifest:
     """Paths the overlay changed since the directory was last brought up to date."""
     written: set[str] = field(default_factory=set)
     """Paths the overlay wrote itself (fresh mtimes): always compared by content after a command."""
+    tool_dirs: set[str] = field(default_factory=set)
+    """Bound-folder names (`node_modules`, ...) that commands created in the copy: never folded back."""
 
 
 @dataclass(frozen=True)
@@ -750,6 +757,7 @@ class Overlay:
         changed: list[str] = []
         skipped: list[str] = []
         ignored: list[str] = []
+        tool_dirs: list[str] = []
         created: dict[str, str] = {}
         # (path, its text before the command, the original path it was renamed from)
         deleted: list[tuple[str, str, str]] = []
@@ -766,8 +774,14 @@ class Overlay:
                     if entry.is_symlink():
                         continue
                     if entry.is_dir():
-                        if rel not in bind and entry.name not in self._skip_dirs:
-                            stack.append((rel, entry.path))
+                        if rel in bind or entry.name in self._skip_dirs:
+                            continue
+                        if entry.name in self._bind_dirs:  # made here: `npm install`, `python -m venv`
+                            if rel not in manifest.tool_dirs:
+                                manifest.tool_dirs.add(rel)
+                                tool_dirs.append(rel)
+                            continue
+                        stack.append((rel, entry.path))
                         continue
                     if not entry.is_file():
                         continue
@@ -824,7 +838,9 @@ class Overlay:
                         self._renamed_from[new_rel] = origin
                     del deleted[index]
                     break
-        return SyncReport(tuple(sorted(changed)), tuple(sorted(skipped)), tuple(sorted(ignored)))
+        return SyncReport(
+            tuple(sorted(changed)), tuple(sorted(skipped)), tuple(sorted(ignored)), tuple(sorted(tool_dirs))
+        )
 
     def _fold(self, rel: str, text: str | None, source: Path) -> None:
         """Take a state from a materialized directory without rewriting that directory."""

@@ -23,7 +23,9 @@ Each call:
    `node_modules`, virtualenvs) bound read-only from the real workspace, the session's folder as /tmp,
    no network;
 3. folds the files the command changed back into the overlay, so `sed -i`, formatters and code generators
-   count like editor edits; changes to binary files are not kept, and the output says so.
+   count like editor edits; changes to binary files are not kept, and the output says so, as it does for
+   a dependency or tool folder the command created (`node_modules`, `.venv`): it stays in the session's
+   copy, but not in the proposal or the verification.
 
 The result is stdout then stderr as a terminal would leave them (a carriage return overwrites the line:
 a progress bar is its last state, ``\\r\\n`` is a line break), with `[exit code: N]` when it is not 0. A
@@ -233,6 +235,12 @@ class BashTool:
         text = format_command_result(result, self._timeout)
         if report.skipped:
             text += "\n[not kept (binary, non-UTF-8 or secret files): " + ", ".join(report.skipped) + "]"
+        if report.tool_dirs:
+            folders = ", ".join(f"{rel}/" for rel in report.tool_dirs)
+            text += (
+                f"\n[not part of your proposal: {folders} (dependency and tool folders stay in this bash "
+                "session's copy; the final checks and the user's project do not get them)]"
+            )
         return ToolResult(text, is_error=result.timed_out or result.cancelled)
 
     def _materialize(self) -> Path:

@@ -110,6 +110,29 @@ def test_created_deleted_and_binary_files(tools: Any) -> None:
     assert kinds == {"docs/index.md": "created", "tests/test_calc.py": "deleted"}
 
 
+def test_dependency_folders_a_command_creates_stay_out_of_the_proposal(tools: Any) -> None:
+    """`npm install` in a project without node_modules (or `python -m venv .venv`) writes thousands of
+    files into the copy: they serve the session's later commands, but never become proposed files."""
+    overlay, registry, _ = tools
+    result = run(
+        registry,
+        "mkdir -p node_modules/left-pad web/node_modules/dep .venv/lib && "
+        "echo 'module.exports = 1' > node_modules/left-pad/index.js && "
+        "echo 'x = 1' > web/node_modules/dep/index.js && echo 'home = /usr' > .venv/pyvenv.cfg && "
+        "echo 'print(1)' > tool.py && echo ok",
+    )
+    assert result.content.splitlines()[0] == "ok"
+    assert result.content.splitlines()[1] == (
+        "[not part of your proposal: .venv/, node_modules/, web/node_modules/ (dependency and tool folders "
+        "stay in this bash session's copy; the final checks and the user's project do not get them)]"
+    )
+    assert {c.path: c.kind for c in overlay.changes()} == {"tool.py": "created"}
+    # The session's later commands still have them, and the note is not repeated.
+    again = run(registry, "cat node_modules/left-pad/index.js")
+    assert again.content == "module.exports = 1"
+    assert {c.path for c in overlay.changes()} == {"tool.py"}
+
+
 def test_exit_codes_stderr_and_empty_output(tools: Any) -> None:
     _, registry, _ = tools
     failed = run(registry, "echo out; echo err >&2; exit 3")
