@@ -17,6 +17,15 @@ agent's tools that write text (`agent.tools.editor`, `agent.installs`) go throug
 For a file with one kind of ending the way back is a replacement of ``\\n``; for a mixed one the lines
 are matched with `agent.hunks.line_opcodes` (the proposal's line diff), so equal lines are copied from the
 original. The proposal's diff and LSP edits then change only the lines the model changed. Pure.
+
+The model's text cannot say "no byte order mark": `for_model` drops the mark and `from_model` keeps the
+original's, whatever the model writes. Removing (or adding) one goes through the bash tool: a command in
+the sandbox rewrites the file's bytes (``sed -i '1s/^\\xEF\\xBB\\xBF//' FILE``), and the overlay takes the
+file back as its bytes decode (`agent.overlay.Overlay.sync_back_from`: UTF-8 with the mark as U+FEFF), so
+the proposal drops the mark, its diff shows line 1 changed, and `agentls run --apply` writes the file
+without it. The editor tool's view of a file with a mark says so and names that command. An editor holds
+a file without its mark (as its encoding), so the language server cannot apply such a change as LSP
+edits and says so instead (`server.edits`).
 """
 
 from __future__ import annotations

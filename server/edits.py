@@ -14,7 +14,11 @@ they are added only when the client says it supports them (`EditSupport`). A cli
 files: `UnsupportedEdit` says so instead of silently dropping those.
 
 Edits never split a ``\\r\\n`` pair (a position between ``\\r`` and ``\\n`` does not exist in LSP), and
-positions are in the negotiated encoding (see `server.positions`). All of this is pure.
+positions are in the negotiated encoding (see `server.positions`). A UTF-8 byte order mark is not in the
+text an editor holds (VS Code and Neovim read it as the file's encoding, and write it back on save), so
+the edits of a file that keeps its mark are made, and their positions counted, without it. Adding or
+removing the mark cannot be said in LSP edits: such a change is an `UnsupportedEdit` naming the file
+(`agentls run --apply` writes it, mark and all). All of this is pure.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from typing import Any
 from lsprotocol import types
 
 from agent.hunks import line_opcodes
+from agent.line_endings import BOM
 from agent.overlay import FileChange
 from server.positions import Encoding, LineIndex
 
@@ -151,7 +156,10 @@ def minimal_text_changes(old: str, new: str) -> list[TextChange]:
 
 
 def text_edits(old: str, new: str, encoding: Encoding, annotation: str | None = None) -> list[types.TextEdit]:
-    """Minimal `TextEdit`s (all relative to `old`, as LSP requires) turning `old` into `new`."""
+    """Minimal `TextEdit`s (all relative to `old`, as LSP requires) turning `old` into `new`; a byte order
+    mark both start with is left out, as editors leave it out of their text."""
+    if old.startswith(BOM) and new.startswith(BOM):
+        old, new = old[1:], new[1:]
     index = LineIndex(old)
     edits: list[types.TextEdit] = []  # AnnotatedTextEdit is a TextEdit in LSP, not in lsprotocol's types
     for change in minimal_text_changes(old, new):
@@ -172,6 +180,19 @@ def changed_line_ranges(old: str, new: str) -> list[tuple[int, int]]:
     A pure deletion is reported as an empty range at the line where the deleted lines were.
     """
     return [(j1, j2) for tag, _i1, _i2, j1, j2 in line_opcodes(_lines(old), _lines(new)) if tag != "equal"]
+
+
+def _check_mark(change: FileChange) -> None:
+    """`UnsupportedEdit` when `change` adds or removes a file's byte order mark, which no LSP edit can."""
+    if change.kind not in ("modified", "renamed"):
+        return
+    had, has = change.base_text.startswith(BOM), change.new_text.startswith(BOM)
+    if had != has:
+        raise UnsupportedEdit(
+            f"the proposal {'removes' if had else 'adds'} the byte order mark of {change.path}, which an "
+            "editor's edit cannot do (editors keep the mark out of the text); apply the proposal with "
+            f"`agentls run --apply`, or save the file with{'out' if had else ''} a BOM from the editor"
+        )
 
 
 def _uri(root: Path, rel: str) -> str:
@@ -207,6 +228,8 @@ def workspace_edit(
         doc = docs.get(rel)
         return doc.uri if doc is not None else _uri(root, rel)
 
+    for change in changes:
+        _check_mark(change)
     if not support.document_changes:
         return _plain_edit(changes, root, docs, encoding)
     for change in changes:

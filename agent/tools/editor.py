@@ -32,16 +32,19 @@ Line endings: the model sees every file with ``\n`` line breaks and without a by
 (`agent.line_endings`): the byte order mark stays, lines the edit does not touch keep their bytes, and
 every line the edit adds or changes ends as the file's lines mostly do (``\r\n`` in a Windows file, the
 dominant ending in a mixed one). Line numbers count ``\r\n``, ``\r`` and ``\n`` as line breaks, as LSP
-does.
+does. A view of a file with a byte order mark (from its first line) says so in a note after the lines,
+with the bash command that removes it (what bash writes is folded back as it is, so the proposal then
+drops the mark).
 """
 
 from __future__ import annotations
 
 import difflib
+import shlex
 from collections.abc import Mapping
 from typing import Any
 
-from agent.line_endings import for_model, from_model
+from agent.line_endings import BOM, for_model, from_model
 from agent.overlay import Overlay, OverlayError
 from agent.paths import PathRefused, is_secret_path
 from agent.tools import ANTHROPIC, ToolError, ToolResult, function_definition
@@ -81,6 +84,10 @@ def _clip(text: str, limit: int) -> tuple[str, bool]:
     return text[:limit], True
 
 
+_BOM_NOTE = (
+    "<NOTE>{path} starts with a UTF-8 byte order mark, which this view leaves out and this tool's edits "
+    "keep. To remove it, run `sed -i '1s/^\\xEF\\xBB\\xBF//' {quoted}` through the bash tool.</NOTE>\n"
+)
 _CLIPPED_NOTE = (
     "<response clipped><NOTE>To save on context only part of this file has been shown to you. Use "
     "`view_range` to see the rest, or search the file with `grep -n` through the bash tool to find the "
@@ -240,13 +247,16 @@ class EditorTool:
                     "The `view_range` parameter is not allowed when `path` points to a directory."
                 )
             return self._view_directory(path, rel)
-        content = for_model(self.overlay.read(path))
+        original = self.overlay.read(path)
+        content = for_model(original)
         start = 1
         if view_range is not None:
             content, start = self._slice(content, view_range)
         limit = self.max_characters if self.max_characters is not None else _DEFAULT_VIEW_LIMIT
         content, clipped = _clip(content, limit)
         out = f"Here's the result of running `cat -n` on {path}:\n{_numbered(content, start)}\n"
+        if start == 1 and original.startswith(BOM):
+            out += _BOM_NOTE.format(path=path, quoted=shlex.quote(path))
         return out + _CLIPPED_NOTE if clipped else out
 
     @staticmethod

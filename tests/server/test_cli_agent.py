@@ -26,6 +26,7 @@ from tests.agent.agent_harness import (
     GOOD_BODY,
     SECRET,
     STUB_BODY,
+    bash,
     copy_workspace,
     done,
     replace,
@@ -134,6 +135,35 @@ def test_run_apply_yes_writes_the_change(
     assert "applied: mathx/stats.py" in result.stderr
     assert GOOD_BODY in (ws / "mathx" / "stats.py").read_text()
     assert STUB_BODY not in (ws / "mathx" / "stats.py").read_text()
+
+
+def test_the_agent_removes_a_byte_order_mark_through_bash(
+    fake_anthropic: FakeAnthropic, ws: Path, env: dict[str, str]
+) -> None:
+    """The model never sees a byte order mark (the editor tool hides it and its edits keep it), but its view
+    says the file has one and how bash removes it; what bash writes is what the proposal and --apply do."""
+    _settings(ws, "max_reflections = 0")  # the stub's own test fails verification: no second try
+    stats = ws / "mathx" / "stats.py"
+    body = stats.read_bytes()
+    stats.write_bytes(b"\xef\xbb\xbf" + body)
+    fake_anthropic.enqueue(
+        turn(text("Spec: mathx/stats.py without its BOM."), view()),
+        bash("sed -i '1s/^\\xEF\\xBB\\xBF//' mathx/stats.py"),
+        done("Removed the byte order mark of mathx/stats.py."),
+    )
+    args = ["run", "Remove the BOM from mathx/stats.py", "--path", str(ws), "--apply", "--yes", "--force"]
+    result = invoke(args, env)
+    assert result.exit_code == 3 and "applied: mathx/stats.py" in result.stderr, result.output
+    shown = [
+        block["content"]
+        for message in fake_anthropic.message_requests[-1].body["messages"]
+        for block in (message["content"] if isinstance(message["content"], list) else [])
+        if block.get("type") == "tool_result"
+    ]
+    assert "\ufeff" not in str(shown[0]) and "starts with a UTF-8 byte order mark" in str(shown[0]), shown
+    first = body.decode().splitlines()[0]
+    assert f"-\ufeff{first}\n+{first}\n" in result.stdout
+    assert stats.read_bytes() == body
 
 
 def test_run_apply_without_a_terminal_or_yes_refuses(

@@ -141,6 +141,28 @@ def test_unchanged_lines_are_not_touched() -> None:
     assert changed_line_ranges(old, new) == [(7, 7), (99, 100)]
 
 
+def test_a_byte_order_mark_is_not_in_the_editors_text(tmp_path: Path) -> None:
+    """Editors hold a file without its byte order mark (it is the file's encoding to them), so an edit of its
+    first line counts columns without it; adding or removing the mark is refused, naming the file, rather
+    than sent as an edit that would delete or add a character of the text."""
+    old, new = "\ufeffx = 1\r\ny = 2\r\n", "\ufeffx = 10\r\ny = 2\r\n"
+    for encoding in ENCODINGS:
+        edits = text_edits(old, new, encoding)  # type: ignore[arg-type]
+        assert apply_edits(old[1:], edits, encoding) == new[1:], edits
+    changes = [
+        _change("pkg/a.py", "modified", old, new[1:]),
+        _change("pkg/b.py", "renamed", "x = 1\n", "\ufeffx = 1\n", old_path="pkg/old.py"),
+    ]
+    removes = r"removes the byte order mark of pkg/a\.py.*agentls run --apply"
+    with pytest.raises(UnsupportedEdit, match=removes):
+        workspace_edit(changes[:1], tmp_path)
+    with pytest.raises(UnsupportedEdit, match=r"adds the byte order mark of pkg/b\.py"):
+        workspace_edit(changes[1:], tmp_path, support=EditSupport(document_changes=False))
+    created = workspace_edit([_change("pkg/c.py", "created", "", "\ufeffx = 1\n")], tmp_path)
+    filled = (created.document_changes or [])[1]
+    assert isinstance(filled, types.TextDocumentEdit) and filled.edits[0].new_text == "\ufeffx = 1\n"
+
+
 def _change(path: str, kind: str, base: str, new: str, old_path: str | None = None) -> FileChange:
     return FileChange(path, kind, old_path, base, new, None, "")  # type: ignore[arg-type]
 
