@@ -868,11 +868,27 @@ class Agent:
 
     def _complete(self, messages: list[dict[str, Any]], max_tokens: int | None) -> ModelResponse:
         self._max_tokens_in_use = max_tokens
-        if max_tokens is None:
-            return self.model.complete(self.system, self.tool_definitions, messages, cancel=self.cancel)
-        return self.model.complete(
-            self.system, self.tool_definitions, messages, cancel=self.cancel, max_tokens=max_tokens
-        )
+        system, tools, cancel = self.system, self.tool_definitions, self.cancel
+        try:
+            if max_tokens is None:
+                response = self.model.complete(system, tools, messages, cancel=cancel)
+            else:
+                response = self.model.complete(system, tools, messages, cancel=cancel, max_tokens=max_tokens)
+        except ModelError as failure:
+            self._charge_broken(failure.usage)
+            raise
+        self._charge_broken(response.broken_usage)
+        return response
+
+    def _charge_broken(self, usage: Usage) -> None:
+        """Charge what the call's attempts that broke off mid-stream used (billed, though retried): the
+        run's usage and cost count it, and a `broken_streams` decision of the transcript says how much."""
+        if not usage.total_tokens:
+            return
+        self._charge(usage)
+        cost = usage.cost(self.model.model_name, self.model.provider)
+        run_cost = round(self.cost, 6)
+        self._decision("broken_streams", usage=usage.as_dict(), cost=round(cost, 6), run_cost=run_cost)
 
     def _record_request(self) -> None:
         self.recorder.request(

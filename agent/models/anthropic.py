@@ -15,6 +15,9 @@ need no conversion beyond the cache breakpoints. Around the SDK it adds:
   blocked waiting for bytes, because the stream is read on a worker thread and the calling thread only
   waits for its events.
 - Prompt caching: `with_cache_breakpoints` marks the stable prefix and the newest turn.
+- Billing of retried attempts: a stream that breaks off after `message_start` was billed for the prompt
+  it read (and wrote to the cache); the usage it reported goes into `ModelResponse.broken_usage`, or
+  `ModelError.usage` when the call fails, for the loop to charge.
 - Errors a user can act on: `AuthenticationFailed`, `RetriesExhausted`, `Cancelled`, all `ModelError`s.
 
 Credentials come in as parameters (the entry point reads `ANTHROPIC_API_KEY` / `ANTHROPIC_BASE_URL`);
@@ -273,16 +276,21 @@ class AnthropicModel:
 
         started = time.monotonic()
         client = self._client
-        (message, request_id), attempts = call_with_retries(
-            lambda: self._attempt(client, params, on_text, cancel),
-            self._classify,
-            self._exhausted,
-            settings=settings,
-            rng=self._rng,
-            cancel=cancel,
-            label="Anthropic API",
-            jitter=0.25,
-        )
+        broken: list[Usage] = []
+        try:
+            (message, request_id), attempts = call_with_retries(
+                lambda: self._attempt(client, params, on_text, cancel, broken),
+                self._classify,
+                self._exhausted,
+                settings=settings,
+                rng=self._rng,
+                cancel=cancel,
+                label="Anthropic API",
+                jitter=0.25,
+            )
+        except ModelError as failure:
+            failure.usage = sum(broken, Usage())
+            raise
         return ModelResponse(
             content=tuple(_block_dict(block) for block in message.content),
             stop_reason=message.stop_reason,
@@ -291,6 +299,7 @@ class AnthropicModel:
             request_id=request_id,
             latency_seconds=time.monotonic() - started,
             attempts=attempts,
+            broken_usage=sum(broken, Usage()),
         )
 
     # -- one attempt
@@ -301,11 +310,13 @@ class AnthropicModel:
         params: Mapping[str, Any],
         on_text: Callable[[str], None] | None,
         cancel: threading.Event | None,
+        broken: list[Usage],
     ) -> tuple[Any, str | None]:
-        """Run one streamed request on a worker thread; relay its text and wait for it or for `cancel`."""
+        """Run one streamed request on a worker thread; relay its text and wait for it or for `cancel`.
+        A stream that breaks off after it began adds what it reported using to `broken`."""
 
         def stream(events: StreamEvents, opened: list[Any], abandon: threading.Event) -> None:
-            _stream_worker(client, params, events, opened, abandon)
+            _stream_worker(client, params, events, opened, abandon, broken)
 
         message, request_id = relay(stream, on_text=on_text, cancel=cancel, name="anthropic-stream")
         return message, request_id
@@ -401,8 +412,13 @@ def _stream_worker(
     events: queue.Queue[tuple[str, Any]],
     streams: list[Any],
     abandon: threading.Event,
+    broken: list[Usage],
 ) -> None:
-    """Stream one request, putting ("text", delta), then ("done", (message, request_id)) or ("error", exc)."""
+    """Stream one request, putting ("text", delta), then ("done", (message, request_id)) or ("error", exc).
+
+    When the stream fails after `message_start`, the usage it reported so far (the prompt read and
+    written to the cache, the output up to the last `message_delta`) goes to `broken` before the error:
+    the API bills a request it began answering, so the run must count it even though it is retried."""
     try:
         with client.messages.stream(**params) as stream:
             streams.append(stream)
@@ -418,7 +434,18 @@ def _stream_worker(
                 raise _StreamDropped(stream.request_id)
             events.put(("done", (stream.get_final_message(), stream.request_id)))
     except Exception as error:
+        for opened in streams:
+            broken.extend(_reported_usage(opened))
         events.put(("error", error))
+
+
+def _reported_usage(stream: Any) -> list[Usage]:
+    """The usage a broken stream reported before it broke ([] when it broke before `message_start`)."""
+    try:
+        snapshot = stream.current_message_snapshot
+    except AssertionError:  # the SDK's way of saying no message_start arrived
+        return []
+    return [Usage.from_api(snapshot.usage)]
 
 
 def _block_dict(block: Any) -> dict[str, Any]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from agent.usage import Usage
+
 __all__ = ["AuthenticationFailed", "Cancelled", "ModelError", "RetriesExhausted", "UnknownProvider"]
 
 
@@ -15,6 +17,9 @@ class ModelError(Exception):
         self.message = message
         self.status_code = status_code
         self.request_id = request_id
+        self.usage = Usage()
+        """Tokens the provider reported for the call's attempts before it failed (streams that broke off
+        after they began): billed, so the caller counts them (`ModelResponse.broken_usage`)."""
 
 
 class AuthenticationFailed(ModelError):

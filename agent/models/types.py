@@ -54,6 +54,9 @@ class ModelResponse:
     latency_seconds: float = 0.0
     """Wall time of the whole call, retries and backoff included."""
     attempts: int = 1
+    broken_usage: Usage = field(default_factory=Usage)
+    """Tokens the provider reported for attempts of this call whose stream broke off (retried): they are
+    billed, so the run counts them too, but they are not this reply's context, which `usage` measures."""
     input_errors: Mapping[str, str] = field(default_factory=dict)
     """Tool call id -> why that call's input could not be read (arguments that are not a JSON object),
     for providers whose tool inputs arrive as text; such a call's `input` is {} and the loop does not run

@@ -1,7 +1,7 @@
 """Replies a daily user's model really sends, on both providers, end to end through the real clients and
 the fake servers' wire formats: empty and thinking-only replies, parallel tool calls a server streams all
-at index 0, tool arguments that are not a JSON object, a server refusing a request past its window, and
-a rate limit asking to wait longer than the retry deadline.
+at index 0, tool arguments that are not a JSON object, a server refusing a request past its window, a
+rate limit asking to wait longer than the retry deadline, and the cost of streams that broke off.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from agent.memory import is_prompt_too_long
 from agent.models import Credentials
 from agent.runner import start_run
 from agent.sandbox import SandboxSettings
+from agent.usage import Usage
 from tests.agent.agent_harness import (
     EDITOR,
     GOOD_BODY,
@@ -32,7 +33,17 @@ from tests.agent.agent_harness import (
     replace,
     view,
 )
-from tests.fakes.anthropic_server import FakeAnthropic, Reply, fault_429, text, thinking, turn
+from tests.fakes.anthropic_server import (
+    FakeAnthropic,
+    Reply,
+    cut_stream,
+    fault_429,
+    fault_529,
+    stream_error,
+    text,
+    thinking,
+    turn,
+)
 from tests.fakes.openai_server import FAKE_MODEL, FAKE_OPENAI_KEY, FakeOpenAI
 
 EMPTY = Reply(content=())
@@ -265,3 +276,52 @@ def test_a_rate_limit_longer_than_the_deadline_says_so(openai: FakeOpenAI, ws: P
     assert "rate-limited" in result.error
     assert result.proposal is not None and not result.proposal.complete  # the edit is kept
     assert [r.outcome for r in openai.requests] == ["reply", "http-429"]  # no pointless retries
+
+
+# -- what broken streams cost ------------------------------------------------------------------------
+
+
+def test_streams_that_broke_off_are_counted_in_the_runs_usage_and_cost(harness: Harness) -> None:
+    """A stream that breaks off after `message_start` was billed for its prompt (here: the first one
+    wrote the whole prompt to the cache); only the retry that succeeded was counted, so the transcript
+    showed a fifth of the cost and the budget let the run spend more than it knew."""
+    h = harness
+    first = turn(text("Plan: implement mean."), replace(STUB_BODY, GOOD_BODY))
+    h.fake.enqueue(cut_stream(5, reply=first), stream_error(4, reply=first), first, done())
+    result = h.run()
+
+    assert result.status == "proposed", (result.status, result.error)
+    reported = [r.usage for r in h.fake.message_requests]
+    assert [r.outcome for r in h.fake.message_requests] == ["cut", "stream-error", "reply", "reply"]
+    assert all(usage is not None for usage in reported)
+    # The prompt side of every request, broken ones included, as the fake reported it; the output of a
+    # broken stream as far as it got (message_start says 1 token).
+    prompt = sum((Usage.from_api({**dict(u or {}), "output_tokens": 0}) for u in reported), Usage())
+    assert result.usage.total_input_tokens == prompt.total_input_tokens
+    assert result.usage.cache_creation_input_tokens == prompt.cache_creation_input_tokens > 0
+    full = [u for u, r in zip(reported, h.fake.message_requests, strict=True) if r.outcome == "reply"]
+    assert result.usage.output_tokens == sum(int((u or {})["output_tokens"]) for u in full) + 2
+    assert result.cost == pytest.approx(result.usage.cost(fast_settings().model.model))
+    [broken] = [r for r in h.transcript_records(result) if r.get("kind") == "broken_streams"]
+    assert broken["usage"]["cache_creation_input_tokens"] > 0
+    [end] = [r for r in h.transcript_records(result) if r["type"] == "run_end"]
+    assert end["cost"] == pytest.approx(result.cost, abs=1e-6)
+
+
+def test_a_failed_call_still_counts_its_broken_streams(harness: Harness) -> None:
+    h = harness
+    retries = fast_settings().model.max_retries
+    h.fake.enqueue(
+        turn(text("Plan."), replace(STUB_BODY, GOOD_BODY)),
+        *[stream_error(3) for _ in range(retries)],
+        fault_529(),
+    )
+    result = h.run()
+    assert result.status == "failed" and result.error is not None and "529" in result.error
+    broken = [r.usage for r in h.fake.message_requests if r.outcome == "stream-error"]
+    assert len(broken) == retries
+    reported = [r.usage for r in h.fake.message_requests if r.usage is not None]  # the 529 has none
+    prompt = sum((Usage.from_api({**dict(u), "output_tokens": 0}) for u in reported), Usage())
+    assert result.usage.total_input_tokens == prompt.total_input_tokens
+    assert result.usage.output_tokens == int(reported[0]["output_tokens"]) + retries  # 1 a broken stream
+    assert result.proposal is not None and not result.proposal.complete
