@@ -103,7 +103,14 @@ warnings.filterwarnings("ignore", message=_FORK_SAFE_FOR_LANCE, category=UserWar
 
 BWRAP_MISSING_MESSAGE = (
     "bubblewrap (bwrap) is not installed: `sudo apt-get install bubblewrap` (Debian/Ubuntu) or set "
-    "sandbox.allow_unsandboxed = true to run commands without isolation"
+    "agent.sandbox.allow_unsandboxed = true to run commands without isolation"
+)
+
+_NO_USER_NAMESPACES_HINT = (
+    "Allow unprivileged user namespaces (Ubuntu 23.10 and later: `sudo sysctl "
+    "kernel.apparmor_restrict_unprivileged_userns=0`, or an AppArmor profile for bwrap; Debian before 11: "
+    "`sudo sysctl kernel.unprivileged_userns_clone=1`; in a container: run it with user namespaces "
+    "allowed), or set agent.sandbox.allow_unsandboxed = true to run commands without isolation"
 )
 
 _DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -430,7 +437,7 @@ class Sandbox:
                     raise SandboxUnavailable(BWRAP_MISSING_MESSAGE)
                 self._warn_once(
                     "bubblewrap (bwrap) is not installed; agent commands run WITHOUT isolation "
-                    "(sandbox.allow_unsandboxed = true)"
+                    "(agent.sandbox.allow_unsandboxed = true)"
                 )
                 self._probed = True
                 return None
@@ -438,9 +445,8 @@ class Sandbox:
             if problem is not None:
                 if not self.settings.allow_unsandboxed:
                     raise SandboxUnavailable(
-                        f"bubblewrap ({bwrap}) cannot create a sandbox here: {problem}. Allow user "
-                        "namespaces (e.g. `sysctl kernel.unprivileged_userns_clone=1`) or set "
-                        "sandbox.allow_unsandboxed = true to run commands without isolation"
+                        f"bubblewrap ({bwrap}) cannot create a sandbox here: {problem.rstrip('.')}. "
+                        + _NO_USER_NAMESPACES_HINT
                     )
                 self._warn_once(
                     f"bubblewrap cannot create a sandbox ({problem}); commands run WITHOUT isolation"

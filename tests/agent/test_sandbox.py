@@ -322,6 +322,21 @@ def test_missing_bwrap_is_refused_with_the_install_hint(workdir: Path) -> None:
     assert "allow_unsandboxed" in str(info.value)
 
 
+def test_bwrap_without_user_namespaces_says_what_to_do(workdir: Path, tmp_path: Path) -> None:
+    """A bwrap that cannot make a namespace (Ubuntu's AppArmor restriction, a Debian sysctl, a container):
+    the message has bwrap's reason once, and the settings to change, Ubuntu's included, by their names."""
+    fake = tmp_path / "bwrap"
+    fake.write_text("#!/bin/sh\necho 'bwrap: setting up uid map: Permission denied.' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    with pytest.raises(SandboxUnavailable) as info:
+        Sandbox(SandboxSettings(bwrap_path=str(fake))).run("true", workdir)
+    message = str(info.value)
+    assert message.startswith(f"bubblewrap ({fake}) cannot create a sandbox here: bwrap: setting up uid map")
+    assert ".." not in message
+    assert "sudo sysctl kernel.apparmor_restrict_unprivileged_userns=0" in message
+    assert message.endswith("or set agent.sandbox.allow_unsandboxed = true to run commands without isolation")
+
+
 def test_bwrap_missing_from_path(workdir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     empty = tmp_path / "empty-bin"
     empty.mkdir()
