@@ -8,8 +8,9 @@ run(task)                     gather context once; first user turn = context + t
               check the budget against the call's worst case, one model call on (system prompt, tool
               definitions, messages); usage, cost, budget check
     execute(): run the tool calls and append their results (calls cut at max_tokens are not run: each
-               gets an error result and the next call may write more, once; nor are calls whose
-               arguments were not a JSON object, `ModelResponse.input_errors`)
+               gets an error result and the next call may write more, once; cut three steps in a
+               row, the run stops as stuck; nor are calls whose arguments were not a JSON object,
+               `ModelResponse.input_errors`)
                or, after an empty reply (no text, no tool call: not kept, since the APIs refuse an empty
                turn), ask the model to go on, twice in a row at most
                or, when the model ends its turn: verify the change; on failure, send the failures back
@@ -23,7 +24,8 @@ is finished in `finally`:
   "proposed" with a `Proposal`, or "no_changes" (nothing changed, or a question was answered);
 - `LimitsExceeded`: max_steps, the token or cost budget (`agent.usage.Budget`, checked before every
   call against its worst case and after it), "stuck" (the same tool call failed the same way three
-  times; the second time the model is nudged), or a conversation that does not fit the window even
+  times, the second time the model is nudged; or three steps in a row had their tool calls cut off at
+  max_tokens), or a conversation that does not fit the window even
   condensed: status "budget_exhausted";
 - cancellation (`cancel` set, or Ctrl-C when `run` is on the main thread): status "cancelled", within
   about a second wherever the run is (model calls, commands and checks all watch `cancel`), and never a
@@ -400,6 +402,8 @@ class Agent:
         self._stuck: str | None = None
         self._empty_replies = 0
         """Empty replies (no text, no tool call) in a row; each is not kept and the model is asked on."""
+        self._cut_steps = 0
+        """Steps in a row whose tool calls were cut off at max_tokens (none ran); `_STUCK_AFTER` stop."""
         self._changed_files = False
         """A tool that can change files ran in this step (the state is saved after it)."""
 
@@ -619,8 +623,12 @@ class Agent:
         if uses and response.stop_reason == "max_tokens":
             # The SDK drops a field cut mid-string: running such a call would run a different call.
             self.messages.append({"role": "user", "content": [self._cut_call(use) for use in uses]})
+            self._cut_steps += 1
+            if self._cut_steps >= _STUCK_AFTER:
+                raise LimitsExceeded(self._cut_stuck(uses), limit="stuck")
             self._raise_output_cap()
             return
+        self._cut_steps = 0
         if uses:
             results = []
             for use in uses:
@@ -822,6 +830,19 @@ class Agent:
         name = str(use.get("name", ""))
         limit = self._max_tokens_in_use or self.settings.model.max_tokens
         return self._not_run(use, _CUT_CALL.format(name=name, limit=limit), "cut off at max_tokens")
+
+    def _cut_stuck(self, uses: tuple[dict[str, Any], ...]) -> str:
+        """The stop message of a run whose tool calls were cut off `_STUCK_AFTER` steps in a row: each such
+        step costs a whole `max_tokens` of output and changes nothing."""
+        names = ", ".join(sorted({str(use.get("name", "")) for use in uses}))
+        limit = self._max_tokens_in_use or self.settings.model.max_tokens
+        self._decision("stuck", tool=names, times=self._cut_steps, reason="max_tokens")
+        return (
+            f"stuck: the model's tool calls ({names}) were cut off at the output token limit "
+            f"(max_tokens = {limit:,}) {self._cut_steps} steps in a row, so none of them ran. Ask for the "
+            "change in smaller steps, or raise agent.model.max_tokens, and resume the run with "
+            "`agentls runs resume`."
+        )
 
     def _unreadable_call(self, use: Mapping[str, Any], problem: str) -> dict[str, Any]:
         """The error result of a tool call whose arguments were not a JSON object (never run); it counts

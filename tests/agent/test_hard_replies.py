@@ -1,7 +1,8 @@
 """Replies a daily user's model really sends, on both providers, end to end through the real clients and
 the fake servers' wire formats: empty and thinking-only replies, parallel tool calls a server streams all
 at index 0, tool arguments that are not a JSON object, a server refusing a request past its window, a
-rate limit asking to wait longer than the retry deadline, and the cost of streams that broke off.
+rate limit asking to wait longer than the retry deadline, the cost of streams that broke off, and tool
+calls cut off at max_tokens step after step.
 """
 
 from __future__ import annotations
@@ -36,12 +37,14 @@ from tests.agent.agent_harness import (
 from tests.fakes.anthropic_server import (
     FakeAnthropic,
     Reply,
+    cut_at_max_tokens,
     cut_stream,
     fault_429,
     fault_529,
     stream_error,
     text,
     thinking,
+    tool_use,
     turn,
 )
 from tests.fakes.openai_server import FAKE_MODEL, FAKE_OPENAI_KEY, FakeOpenAI
@@ -325,3 +328,23 @@ def test_a_failed_call_still_counts_its_broken_streams(harness: Harness) -> None
     assert result.usage.total_input_tokens == prompt.total_input_tokens
     assert result.usage.output_tokens == int(reported[0]["output_tokens"]) + retries  # 1 a broken stream
     assert result.proposal is not None and not result.proposal.complete
+
+
+def test_tool_calls_cut_off_three_steps_in_a_row_stop_the_run_as_stuck(harness: Harness) -> None:
+    """Each cut step costs a whole max_tokens of output and changes nothing; the run went on until the
+    cost budget or max_steps stopped it, with advice to raise the budget."""
+    h = harness
+    big = {"command": "create", "path": "mathx/extra.py", "file_text": "def f():\n    return 1\n" * 200}
+    cut = cut_at_max_tokens(turn(text("Writing the module."), tool_use(EDITOR, big)), 120)
+    h.fake.enqueue(turn(text("Plan."), replace(STUB_BODY, GOOD_BODY)), cut, cut, cut, done())
+    result = h.run()
+
+    assert result.status == "budget_exhausted", (result.status, result.error)
+    assert result.error is not None and result.error.startswith("stuck:")
+    assert "cut off at the output token limit" in result.error and "3 steps in a row" in result.error
+    assert "agent.model.max_tokens" in result.error
+    assert result.proposal is not None and not result.proposal.complete  # the edit before is kept
+    assert "extra.py" not in result.proposal.diff  # no cut call ran
+    assert h.fake.pending == 1  # stopped before a fourth costly call
+    [stuck] = [r for r in h.transcript_records(result) if r.get("kind") == "stuck"]
+    assert stuck["reason"] == "max_tokens" and stuck["times"] == 3
