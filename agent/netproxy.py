@@ -13,9 +13,10 @@ thread per connection:
 An allowlist entry is ``host`` (port 443 or 80) or ``host:port``; names compare case-insensitively and a
 leading ``*.`` allows subdomains. `DEFAULT_REGISTRIES` is PyPI, npm, crates.io and the Go proxy.
 `approve(host, port)`, when given, is asked once per allowed host before its first request (the
-``agent.approve = "ask"`` policy); a refusal is remembered for the run. Within `granting(reason)` (what
-runs then was approved as a whole, such as an install) allowed hosts are let through without asking, and
-nothing is remembered for later requests. Every request, allowed or not,
+``agent.approve = "ask"`` policy); a refusal is remembered for the run. `waiting_seconds()` is the time
+spent waiting for those answers (the sandbox does not count it against a command's time limit). Within
+`granting(reason)` (what runs then was approved as a whole, such as an install) allowed hosts are let
+through without asking, and nothing is remembered for later requests. Every request, allowed or not,
 goes to `on_request` as a `ProxyRequest` (the run records them in its transcript) and stays in
 `requests`.
 
@@ -35,6 +36,7 @@ import select
 import socket
 import socketserver
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -96,6 +98,9 @@ class AllowlistProxy:
         self._decisions: dict[tuple[str, int], bool] = {}
         self._granted: str | None = None
         self._lock = threading.Lock()
+        self._waited = 0.0
+        self._waiting_since: float | None = None
+        self._wait_lock = threading.Lock()
         proxy = self
 
         class Handler(socketserver.BaseRequestHandler):
@@ -174,9 +179,25 @@ class AllowlistProxy:
         with self._lock:
             decision = self._decisions.get((host, port))
             if decision is None:
-                decision = bool(self.approve(host, port))
+                decision = self._ask(self.approve, host, port)
                 self._decisions[(host, port)] = decision
         return (True, "allowlisted and approved") if decision else (False, "the user did not approve it")
+
+    def _ask(self, approve: Callable[[str, int], bool], host: str, port: int) -> bool:
+        with self._wait_lock:
+            self._waiting_since = time.monotonic()
+        try:
+            return bool(approve(host, port))
+        finally:
+            with self._wait_lock:
+                self._waited += time.monotonic() - self._waiting_since
+                self._waiting_since = None
+
+    def waiting_seconds(self) -> float:
+        """Seconds spent waiting for `approve`'s answers so far, a question still waiting included."""
+        with self._wait_lock:
+            since = self._waiting_since
+            return self._waited + (time.monotonic() - since if since is not None else 0.0)
 
     def _record(self, method: str, host: str, port: int, target: str, allowed: bool, reason: str) -> None:
         record = ProxyRequest(

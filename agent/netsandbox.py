@@ -161,6 +161,10 @@ class NetworkGateway:
         now), each request recorded with `reason` (`AllowlistProxy.granting`)."""
         return self.proxy.granting(reason)
 
+    def waiting_seconds(self) -> float:
+        """Seconds the gateway's requests have waited for the user's answers (`approve`) so far."""
+        return self.proxy.waiting_seconds()
+
     @property
     def requests(self) -> list[ProxyRequest]:
         """Every request so far, in order."""

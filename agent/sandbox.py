@@ -35,7 +35,8 @@ bwrap --die-with-parent --new-session --unshare-net --unshare-pid --unshare-ipc 
   address-space limit stops them before they start. Shared mappings and files in tmpfs are not counted.
   The kernel does not apply `RLIMIT_NPROC` to root, and it counts all of the user's processes, so the
   limit is set to the user's current count plus `max_processes`.
-- Wall-clock timeout and cancellation kill the whole process group with SIGKILL; bwrap's
+- Wall-clock timeout and cancellation kill the whole process group with SIGKILL (the time a command's
+  first request to a registry waits for the user's approval does not count against the timeout); bwrap's
   `--die-with-parent` and the PID namespace take every process inside down with it. After a normal exit
   the group is killed too, so background jobs never outlive the command. Every command also gets the
   parent-death signal (``PR_SET_PDEATHSIG``), so none outlives a killed agentls, sandboxed or not.
@@ -601,7 +602,9 @@ class Sandbox:
                 environment.update(extension.environment())
         limit = self.settings.timeout_seconds if timeout is None else timeout
         if bwrap is not None:
-            return self._execute(full, run_cwd, environment, limit, cancel, sandboxed=True)
+            gateway = self.network_gateway()
+            paused = gateway.waiting_seconds if gateway is not None else None
+            return self._execute(full, run_cwd, environment, limit, cancel, sandboxed=True, paused=paused)
         if tmp_dir is not None:
             (tmp_dir / "home").mkdir(parents=True, exist_ok=True)
             environment["HOME"] = str(tmp_dir / "home")
@@ -658,7 +661,10 @@ class Sandbox:
         cancel: threading.Event | None,
         *,
         sandboxed: bool,
+        paused: Callable[[], float] | None = None,
     ) -> CommandResult:
+        """Run `argv` to its end, the `timeout` or `cancel`. `paused`: seconds the command has waited for
+        the user so far (a network approval), added to its deadline."""
         out = _Capture(self.settings.max_output_bytes)
         err = _Capture(self.settings.max_output_bytes)
         started = time.monotonic()
@@ -681,9 +687,12 @@ class Sandbox:
             os.set_blocking(stream.fileno(), False)
             selector.register(stream, selectors.EVENT_READ)
         deadline = started + timeout
+        paused_before = paused() if paused is not None else 0.0
         exited_at: float | None = None
         try:
             while selector.get_map():
+                if paused is not None:
+                    deadline = started + timeout + paused() - paused_before
                 now = time.monotonic()
                 if exited_at is None and proc.poll() is not None:
                     exited_at = now

@@ -9,6 +9,7 @@ a direct connection finds no route, and the run's transcript records every reque
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -72,6 +73,37 @@ def test_registries_reach_only_the_allowed_host_through_the_proxy(
     assert registry.hits == ["/simple/"] and other.hits == []
     assert [(r.port, r.allowed) for r in requests] == [(registry.port, True), (other.port, False)]
     assert requests[1].reason == "not in the allowlist"
+
+
+def test_the_time_limit_does_not_run_while_the_user_is_asked(
+    servers: tuple[RegistryStub, RegistryStub], tmp_path: Path
+) -> None:
+    """With `approve = "ask"` a command's first request to a registry waits for the user: that wait (4 s
+    here, minutes at a desk) is not the command's time (3 s), which then fetches and ends. The limit
+    still holds once the answer is in."""
+    registry, _ = servers
+    settings = SandboxSettings(
+        network="registries", allowed_hosts=[f"127.0.0.1:{registry.port}"], timeout_seconds=3
+    )
+    sandbox = Sandbox(settings)
+    gateway = sandbox.network_gateway()
+    assert gateway is not None
+
+    def slow_user(host: str, port: int) -> bool:
+        time.sleep(4)
+        return True
+
+    gateway.approve = slow_user
+    try:
+        result = sandbox.run(_probe(registry.port), tmp_path)
+        later = sandbox.run("sleep 10", tmp_path)
+        requests = gateway.requests
+    finally:
+        sandbox.close()
+    assert not result.timed_out, result.stdout + result.stderr
+    assert f"{registry.port} simple index at /simple/" in result.stdout.splitlines()
+    assert [(r.port, r.reason) for r in requests] == [(registry.port, "allowlisted and approved")]
+    assert later.timed_out and later.duration < 6
 
 
 @pytest.mark.parametrize(
