@@ -109,7 +109,7 @@ export function activate(context: vscode.ExtensionContext): void {
     onCommandResult: (command, args, result, fromEditor) => {
       const runId = runIdOf(result);
       if (runId !== undefined && RUN_COMMANDS.some((c) => c === command)) {
-        runs.started(runId, command);
+        runs.started(runId, command, args);
         status.refresh();
         poller.kick();
       }

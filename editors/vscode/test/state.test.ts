@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
-import { ProposalStore, RunTracker, taskName } from "../src/pure/state";
+import { ProposalStore, RunTracker, runTitle, taskName } from "../src/pure/state";
+import { statusView } from "../src/pure/status";
 
 const ready = (proposalId: string, runId = "r") => ({ proposalId, runId, summary: proposalId, files: [] });
 
@@ -63,6 +64,20 @@ describe("RunTracker", () => {
     });
   });
 
+  it("names a run by what its command was asked from the start, until a poll brings the server's title", () => {
+    const runs = new RunTracker();
+    runs.started("r1", "agentls.run", [
+      { instruction: "Add a --verbose flag\nand document it", mode: "solo" },
+    ]);
+    const shown = () =>
+      statusView({ server: "running", indexing: [], runs: runs.views(), pendingProposals: 0 }).text;
+    assert.equal(shown(), "$(hubot) Run: Add a --verbose flag");
+    runs.merge([
+      { runId: "r1", task: "Run: Add a --verbose flag and document it", status: "running", cost: 0 },
+    ]);
+    assert.equal(runs.views()[0]?.task, "Run: Add a --verbose flag and document it");
+  });
+
   it("remembers which runs the user cancelled", () => {
     const runs = new RunTracker();
     runs.started("r1", "agentls.edit");
@@ -96,5 +111,38 @@ describe("taskName", () => {
   it("names a run by its command", () => {
     assert.equal(taskName("agentls.implement"), "implement");
     assert.equal(taskName("agentls.writeTests"), "write tests");
+  });
+});
+
+describe("runTitle", () => {
+  const file = "file:///home/me/shop/pricing%20rules.py";
+  it("says what the command's arguments ask, as the server's titles do", () => {
+    assert.equal(
+      runTitle("agentls.run", [{ instruction: "  fix the flaky test  \r\nmore" }]),
+      "Run: fix the flaky test",
+    );
+    assert.equal(
+      runTitle("agentls.edit", [{ uri: file, instruction: "use f-strings" }]),
+      "Edit: use f-strings",
+    );
+    assert.equal(runTitle("agentls.ask", [{ question: "what calls total()?" }]), "Ask: what calls total()?");
+    const position = { line: 6, character: 4 };
+    assert.equal(runTitle("agentls.implement", [{ uri: file, position }]), "Implement at pricing rules.py:7");
+    assert.equal(
+      runTitle("agentls.writeTests", [{ uri: file, position }]),
+      "Write tests at pricing rules.py:7",
+    );
+    const range = { start: position, end: position };
+    assert.equal(
+      runTitle("agentls.fix", [{ uri: file, range, diagnostics: [{}, {}] }]),
+      "Fix 2 problems in pricing rules.py",
+    );
+    assert.equal(runTitle("agentls.run", [{ instruction: "x".repeat(100) }]), `Run: ${"x".repeat(77)}...`);
+  });
+
+  it("falls back to the command's name when the arguments say nothing", () => {
+    assert.equal(runTitle("agentls.run", []), "run");
+    assert.equal(runTitle("agentls.implement", [null]), "implement");
+    assert.equal(runTitle("agentls.writeTests", [{ uri: 3 }]), "write tests");
   });
 });

@@ -7,6 +7,7 @@
  * `agentls/proposalReady` or `agentls/runFailed`.
  */
 
+import { ServerCommand } from "../constants";
 import { statusKind, type ProposalReady, type RunInfo } from "./protocol";
 import type { RunView } from "./status";
 
@@ -28,14 +29,17 @@ export class RunTracker {
   private readonly ended = new Set<string>();
   private readonly cancelled = new Set<string>();
 
-  /** A run command answered `{runId}`. */
-  started(runId: string, command: string): void {
+  /**
+   * A run command answered `{runId}`; `args` are the command's arguments, which name the run
+   * (`runTitle`) until a poll brings the server's own title.
+   */
+  started(runId: string, command: string, args: readonly unknown[] = []): void {
     if (this.ended.has(runId)) {
       return; // the end notification overtook the command's answer
     }
     const known = this.runs.get(runId);
     this.runs.set(runId, {
-      task: known?.task !== undefined && known.task !== "" ? known.task : taskName(command),
+      task: known?.task !== undefined && known.task !== "" ? known.task : runTitle(command, args),
       cost: known?.cost,
       command,
     });
@@ -133,4 +137,54 @@ export class ProposalStore {
 export function taskName(command: string): string {
   const name = command.startsWith("agentls.") ? command.slice("agentls.".length) : command;
   return name === "writeTests" ? "write tests" : name;
+}
+
+function firstLine(text: unknown): string {
+  const line = typeof text === "string" ? (text.trim().split(/\r?\n|\r/)[0] ?? "").trim() : "";
+  return line.length > 80 ? `${line.slice(0, 77)}...` : line;
+}
+
+/** "pricing.py:7" for a `{uri, position}` argument (the line 1-based, as editors show it). */
+function placeOf(argument: Record<string, unknown>, withLine: boolean): string | undefined {
+  const uri = argument.uri;
+  if (typeof uri !== "string" || uri === "") {
+    return undefined;
+  }
+  const name =
+    decodeURIComponent(uri.replace(/[?#].*$/, "").replace(/\/+$/, ""))
+      .split("/")
+      .pop() ?? "";
+  const position = argument.position;
+  const line =
+    typeof position === "object" && position !== null && "line" in position ? position.line : undefined;
+  return withLine && typeof line === "number" ? `${name}:${String(line + 1)}` : name;
+}
+
+/**
+ * A run's title from the command and arguments that started it, in the words of the server's titles
+ * (`agent/task.py: Task.title`) as far as the arguments tell: "Run: add a CLI flag", "Edit: …",
+ * "Ask: …", "Implement at pricing.py:7", "Write tests at pricing.py:7", "Fix 2 problems in
+ * pricing.py". The status bar shows it from the start, until a poll of `agentls/runs` brings the
+ * server's own (which names the function); `taskName` when the arguments say nothing more.
+ */
+export function runTitle(command: string, args: readonly unknown[]): string {
+  const [first] = args;
+  const argument = typeof first === "object" && first !== null ? (first as Record<string, unknown>) : {};
+  const name = taskName(command);
+  if (command === ServerCommand.run || command === ServerCommand.edit || command === ServerCommand.ask) {
+    const text = firstLine(command === ServerCommand.ask ? argument.question : argument.instruction);
+    return text === "" ? name : `${name.charAt(0).toUpperCase()}${name.slice(1)}: ${text}`;
+  }
+  if (command === ServerCommand.implement || command === ServerCommand.writeTests) {
+    const place = placeOf(argument, true);
+    const what = command === ServerCommand.implement ? "Implement" : "Write tests";
+    return place === undefined ? name : `${what} at ${place}`;
+  }
+  if (command === ServerCommand.fix) {
+    const place = placeOf(argument, false);
+    const count = Array.isArray(argument.diagnostics) ? argument.diagnostics.length : 0;
+    const problems = count === 0 ? "problems" : `${String(count)} problem${count === 1 ? "" : "s"}`;
+    return place === undefined ? name : `Fix ${problems} in ${place}`;
+  }
+  return name;
 }
