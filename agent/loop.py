@@ -9,8 +9,9 @@ run(task)                     gather context once; first user turn = context + t
               definitions, messages); usage, cost, budget check
     execute(): run the tool calls and append their results (calls cut at max_tokens are not run: each
                gets an error result and the next call may write more, once; cut three steps in a
-               row, the run stops as stuck; nor are calls whose arguments were not a JSON object,
-               `ModelResponse.input_errors`)
+               row, the run stops as stuck; calls cut when the reply filled the context window are not
+               run either, and the conversation is condensed first; nor are calls whose arguments
+               were not a JSON object, `ModelResponse.input_errors`)
                or, after an empty reply (no text, no tool call: not kept, since the APIs refuse an empty
                turn), ask the model to go on, twice in a row at most
                or, when the model ends its turn: verify the change; on failure, send the failures back
@@ -168,6 +169,17 @@ _CUT_CALL = (
     "complete, so it was NOT run and nothing changed. Send smaller edits: `create` a short file first, "
     "then add to it with `insert` or `str_replace` a few dozen lines per call, and keep each tool call's "
     "input short."
+)
+_WINDOW_FULL = "model_context_window_exceeded"
+"""Claude's stop reason for a reply that filled the context window: cut off like one at max_tokens."""
+_WINDOW_CUT_OFF = (
+    "Your reply was cut off: the conversation filled the model's context window. It is condensed before "
+    "your next turn; continue from where you stopped, in smaller steps."
+)
+_WINDOW_CUT_CALL = (
+    "This {name} call was cut off when the conversation filled the model's context window, before its input "
+    "was complete, so it was NOT run and nothing changed. The conversation is condensed before your next "
+    "turn; then send the call again with a short input (a few dozen lines per edit)."
 )
 _EMPTY_REPLY = (
     "Your last reply was empty: no text and no tool call. Continue the task: call a tool for the next step, "
@@ -404,6 +416,8 @@ class Agent:
         """Empty replies (no text, no tool call) in a row; each is not kept and the model is asked on."""
         self._cut_steps = 0
         """Steps in a row whose tool calls were cut off at max_tokens (none ran); `_STUCK_AFTER` stop."""
+        self._window_full = False
+        """The last reply filled the context window: condense before the next request."""
         self._changed_files = False
         """A tool that can change files ran in this step (the state is saved after it)."""
 
@@ -620,6 +634,14 @@ class Agent:
             )
         if uses or text:
             self._empty_replies = 0
+        if response.stop_reason == _WINDOW_FULL:  # cut off like max_tokens, but more output will not fit
+            self._window_full = True
+            self._decision("window_full", tool_calls=len(uses))
+            if uses:
+                self.messages.append({"role": "user", "content": [self._cut_call(use, True) for use in uses]})
+            else:
+                self._tell(_WINDOW_CUT_OFF)
+            return
         if uses and response.stop_reason == "max_tokens":
             # The SDK drops a field cut mid-string: running such a call would run a different call.
             self.messages.append({"role": "user", "content": [self._cut_call(use) for use in uses]})
@@ -825,9 +847,12 @@ class Agent:
             return content + _NUDGE
         return content
 
-    def _cut_call(self, use: Mapping[str, Any]) -> dict[str, Any]:
-        """The error result of a tool call cut at max_tokens (never run)."""
+    def _cut_call(self, use: Mapping[str, Any], window_full: bool = False) -> dict[str, Any]:
+        """The error result of a tool call cut at max_tokens, or when the reply filled the context window
+        (`window_full`): never run."""
         name = str(use.get("name", ""))
+        if window_full:
+            return self._not_run(use, _WINDOW_CUT_CALL.format(name=name), "cut off at the context window")
         limit = self._max_tokens_in_use or self.settings.model.max_tokens
         return self._not_run(use, _CUT_CALL.format(name=name, limit=limit), "cut off at max_tokens")
 
@@ -941,7 +966,12 @@ class Agent:
                 raise LimitsExceeded(limit.prefix + exceeded.message, limit=exceeded.limit) from exceeded
 
     def _fit_context(self) -> None:
-        """Mask old tool results, then condense, when the next request would fill too much of the window."""
+        """Mask old tool results, then condense, when the next request would fill too much of the window
+        (at once when the last reply filled it)."""
+        if self._window_full:
+            self._window_full = False
+            self._condense("the model's last reply filled its context window", mask_all=True)
+            return
         plan = self.memory.plan(self.messages)
         if plan.mask:
             first, count = self.memory.mask(self.messages)

@@ -1,8 +1,8 @@
 """Replies a daily user's model really sends, on both providers, end to end through the real clients and
 the fake servers' wire formats: empty and thinking-only replies, parallel tool calls a server streams all
 at index 0, tool arguments that are not a JSON object, a server refusing a request past its window, a
-rate limit asking to wait longer than the retry deadline, the cost of streams that broke off, and tool
-calls cut off at max_tokens step after step.
+rate limit asking to wait longer than the retry deadline, the cost of streams that broke off, tool calls
+cut off at max_tokens step after step, and a reply cut off because it filled the context window.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 
 from agent.config import AgentSettings, ModelSettings
 from agent.loop import RunResult
-from agent.memory import is_prompt_too_long
+from agent.memory import CONDENSE_PROMPT, is_prompt_too_long
 from agent.models import Credentials
 from agent.runner import start_run
 from agent.sandbox import SandboxSettings
@@ -348,3 +348,31 @@ def test_tool_calls_cut_off_three_steps_in_a_row_stop_the_run_as_stuck(harness: 
     assert h.fake.pending == 1  # stopped before a fourth costly call
     [stuck] = [r for r in h.transcript_records(result) if r.get("kind") == "stuck"]
     assert stuck["reason"] == "max_tokens" and stuck["times"] == 3
+
+
+def test_a_tool_call_cut_off_by_the_context_window_is_not_run_and_the_run_condenses(harness: Harness) -> None:
+    """Claude stops with "model_context_window_exceeded" when its reply fills the window: truncated, as at
+    max_tokens. The call ran with its cut field dropped, and a str_replace without `new_str` deleted
+    the code it was replacing."""
+    h = harness
+    edit = {"command": "str_replace", "path": "mathx/stats.py", "old_str": STUB_BODY, "new_str": GOOD_BODY}
+    encoded = json.dumps(edit)
+    inside_new_str = encoded.index('"new_str": "') + len('"new_str": "') + 10
+    cut = with_fields(
+        cut_at_max_tokens(turn(text("Plan: implement mean."), tool_use(EDITOR, edit)), inside_new_str),
+        stop_reason="model_context_window_exceeded",
+    )
+    handoff = "## Goal\nImplement mean.\n## Files changed\nnone\n## Next step\nreplace the stub"
+    h.fake.enqueue(cut, text(handoff), replace(STUB_BODY, GOOD_BODY), done())
+    result = h.run()
+
+    assert result.status == "proposed", (result.status, result.error)
+    assert result.proposal is not None and result.proposal.verified
+    assert "+    return sum(values) / len(values)" in result.proposal.diff
+    [call] = [r for r in h.transcript_records(result) if r["type"] == "tool_result"][:1]
+    assert call["is_error"] and "NOT run" in call["content"] and "context window" in call["content"]
+    condense = h.fake.message_requests[1].body
+    assert CONDENSE_PROMPT in last_user_text(condense["messages"])  # condensed before the next turn
+    kinds = [r.get("kind") for r in h.transcript_records(result) if r["type"] == "decision"]
+    assert kinds.index("window_full") < kinds.index("condensed")
+    assert h.fake.pending == 0
