@@ -21,6 +21,9 @@ bwrap --die-with-parent --new-session --unshare-net --unshare-pid --unshare-ipc 
 - `WORKDIR` (the materialized overlay, shown at `MOUNT_AT`, usually the real workspace path so absolute
   paths and editable installs resolve to the copy) and the private `/tmp` and `/var/tmp` are the only
   writable places. The real workspace is shadowed, so nothing inside can write to it.
+- A read-only bound `node_modules` is a fresh tmpfs holding each of its entries read-only, with its
+  caches (`.vite`, `.vitest`, `.cache`) empty and writable: Vitest writes its results cache into
+  `node_modules/.vite` on every run and fails the run when it cannot.
 - `--cap-drop ALL` matters when agentls runs as root: without it a root process inside can remount `/`
   read-write (checked on bubblewrap 0.8).
 - No network (`--unshare-net` leaves only a loopback of its own), no view of other processes.
@@ -248,6 +251,34 @@ def _toolchain_roots(settings: SandboxSettings, venvs: Sequence[Path], project: 
         if resolved.is_dir() and resolved != Path("/") and resolved not in seen:
             seen.append(resolved)
     return seen
+
+
+_DEPENDENCY_CACHES = frozenset({".cache", ".vite", ".vitest"})
+"""Folders of node_modules that tools write to as they run (Vitest's results and Vite's pre-bundled
+dependencies, babel-loader's and ESLint's caches): empty and writable in the sandbox."""
+
+
+def _read_only_bind(source: Path, destination: Path) -> list[str]:
+    """bwrap arguments showing `source` read-only at `destination`. A `node_modules` folder becomes a tmpfs
+    holding each of its entries read-only (symbolic links, pnpm's, as links) but not its caches, so the
+    tools that write there as they run still work."""
+    plain = ["--ro-bind", str(source), str(destination)]
+    if source.name != "node_modules" or source.is_symlink() or not source.is_dir():
+        return plain
+    try:
+        entries = sorted(os.scandir(source), key=lambda entry: entry.name)
+    except OSError:
+        return plain
+    args = ["--tmpfs", str(destination)]
+    for entry in entries:
+        if entry.name in _DEPENDENCY_CACHES:
+            continue
+        target = str(destination / entry.name)
+        if entry.is_symlink():
+            args += ["--symlink", os.readlink(entry.path), target]
+        else:
+            args += ["--ro-bind", entry.path, target]
+    return args
 
 
 def _hidden_paths(home: Path | None, entries: Sequence[str]) -> list[Path]:
@@ -587,7 +618,7 @@ class Sandbox:
             isolation = self._isolation_args(venvs, cwd_dir, tmp_dir)
             full = [bwrap, *isolation, "--bind", str(cwd_dir), str(inside)]
             for source, destination in ro_binds:
-                full += ["--ro-bind", str(source), str(destination)]
+                full += _read_only_bind(Path(source), Path(destination))
             for extension in self._extensions():
                 full += extension.bwrap_args()
                 argv = extension.wrap(argv)

@@ -20,8 +20,8 @@ Each call:
    calls rewrite only what the editor changed since);
 2. runs the command under bubblewrap with the copy shown at the real workspace path (so absolute paths,
    virtualenv scripts and editable installs see the agent's version), heavy folders (`.git`,
-   `node_modules`, virtualenvs) bound read-only from the real workspace, the session's folder as /tmp,
-   no network;
+   `node_modules`, virtualenvs) bound read-only from the real workspace (the caches in `node_modules`
+   start empty and writable, `agent.sandbox`), the session's folder as /tmp, no network;
 3. folds the files the command changed back into the overlay, so `sed -i`, formatters and code generators
    count like editor edits; changes to binary files are not kept, and the output says so, as it does for
    a dependency or tool folder the command created (`node_modules`, `.venv`): it stays in the session's

@@ -133,6 +133,46 @@ def test_dependency_folders_a_command_creates_stay_out_of_the_proposal(tools: An
     assert {c.path for c in overlay.changes()} == {"tool.py"}
 
 
+def test_tools_write_their_caches_in_a_read_only_node_modules(tmp_path: Path) -> None:
+    """The project's node_modules is read-only in the sandbox, but the caches test runners write there as
+    they run are not: Vitest writes `node_modules/.vite/vitest/results.json` on every run and fails the
+    run when it cannot (fresh, or over the one a run on the host left). Packages, pnpm's links between
+    them and the user's copy are left as they are."""
+    ws = tmp_path / "web"
+    modules = ws / "node_modules"
+    (modules / ".pnpm" / "dep@1.0.0" / "node_modules" / "dep").mkdir(parents=True)
+    (modules / ".pnpm" / "dep@1.0.0" / "node_modules" / "dep" / "index.js").write_text("module.exports = 1\n")
+    (modules / "dep").symlink_to(".pnpm/dep@1.0.0/node_modules/dep")
+    (modules / "vitest").mkdir()
+    (modules / "vitest" / "package.json").write_text('{"name": "vitest"}\n')
+    (modules / ".vite" / "vitest").mkdir(parents=True)
+    (modules / ".vite" / "vitest" / "results.json").write_text('{"host": true}\n')
+    (ws / "package.json").write_text('{"name": "web", "scripts": {"test": "vitest run"}}\n')
+    before = disk_snapshot(ws)
+    overlay = Overlay(ws)
+    with BashTool(overlay, Sandbox(), timeout=20) as bash:
+        cache = "node_modules/.vite/vitest"
+        result = bash.run(
+            {
+                "command": f"mkdir -p {cache} && echo '{{}}' > {cache}/results.json && echo cache written; "
+                "mkdir -p node_modules/.cache/babel && echo babel ok; readlink node_modules/dep; "
+                "cat node_modules/dep/index.js; cat node_modules/vitest/package.json; "
+                "echo x > node_modules/vitest/package.json"
+            }
+        )
+    lines = result.content.splitlines()
+    assert lines[:5] == [
+        "cache written",
+        "babel ok",
+        ".pnpm/dep@1.0.0/node_modules/dep",
+        "module.exports = 1",
+        '{"name": "vitest"}',
+    ], result.content
+    assert "node_modules/vitest/package.json: Read-only file system" in lines[5]
+    assert disk_snapshot(ws) == before
+    assert overlay.changes() == []
+
+
 def test_exit_codes_stderr_and_empty_output(tools: Any) -> None:
     _, registry, _ = tools
     failed = run(registry, "echo out; echo err >&2; exit 3")
