@@ -20,6 +20,8 @@ elsewhere. Heavy directories (`.git`, `node_modules`, virtualenvs) are not copie
 (`__pycache__`, `.mypy_cache`, ...) and secret files are left out. A folder of those names that a command
 creates in the copy (`npm install` writing `node_modules`, `python -m venv .venv`, `git init`) stays in
 the copy for later commands but is never folded back (`SyncReport.tool_dirs`): a proposal never adds one.
+Nor is a file a command leaves larger than `MAX_FOLDED_BYTES` (a runaway test's log): it is not even read
+(`SyncReport.too_large`).
 
 Change detection after a command compares each copied file's (size, mtime, inode) with what was written;
 copies keep their source's mtime (as `cp -p` does), so a write by a command always moves it, even on
@@ -53,6 +55,7 @@ from indexing.policy import SANDBOX_BOUND_DIRS, SANDBOX_SKIPPED_DIRS
 __all__ = [
     "DEFAULT_BIND_DIRS",
     "DEFAULT_SKIP_DIRS",
+    "MAX_FOLDED_BYTES",
     "BinaryFileError",
     "ChangeKind",
     "FileChange",
@@ -72,6 +75,10 @@ DEFAULT_BIND_DIRS: frozenset[str] = SANDBOX_BOUND_DIRS
 
 DEFAULT_SKIP_DIRS: frozenset[str] = SANDBOX_SKIPPED_DIRS
 """Directory names left out of the sandbox entirely (caches that tools rebuild)."""
+
+MAX_FOLDED_BYTES = 10 * 1024 * 1024
+"""Files a command leaves larger than this are not folded back: no source file is that large, and reading a
+runaway log (up to `agent.sandbox.max_file_mb` each) would hold it in agentls' memory and the proposal."""
 
 # Files that commands leave behind and that never belong in a proposal, on top of the root .gitignore.
 _BUILTIN_IGNORES = (
@@ -144,6 +151,8 @@ class SyncReport:
     tool_dirs: tuple[str, ...] = ()
     """Dependency and tool folders (`node_modules`, a virtualenv, `.git`) the command created: they stay in
     the materialized copy for later commands, their files are not kept."""
+    too_large: tuple[str, ...] = ()
+    """Paths the command left larger than `MAX_FOLDED_BYTES`: not read, not kept."""
 
 
 @dataclass
@@ -758,6 +767,7 @@ class Overlay:
         skipped: list[str] = []
         ignored: list[str] = []
         tool_dirs: list[str] = []
+        too_large: list[str] = []
         created: dict[str, str] = {}
         # (path, its text before the command, the original path it was renamed from)
         deleted: list[tuple[str, str, str]] = []
@@ -795,6 +805,9 @@ class Overlay:
                 manifest.files[rel] = key
                 if is_secret_path(rel):
                     skipped.append(rel)
+                    continue
+                if st.st_size > MAX_FOLDED_BYTES:
+                    (ignored if rel not in self._current and self._ignored(rel) else too_large).append(rel)
                     continue
                 try:
                     data = Path(entry.path).read_bytes()
@@ -839,7 +852,11 @@ class Overlay:
                     del deleted[index]
                     break
         return SyncReport(
-            tuple(sorted(changed)), tuple(sorted(skipped)), tuple(sorted(ignored)), tuple(sorted(tool_dirs))
+            tuple(sorted(changed)),
+            tuple(sorted(skipped)),
+            tuple(sorted(ignored)),
+            tuple(sorted(tool_dirs)),
+            tuple(sorted(too_large)),
         )
 
     def _fold(self, rel: str, text: str | None, source: Path) -> None:

@@ -23,9 +23,9 @@ Each call:
    `node_modules`, virtualenvs) bound read-only from the real workspace (the caches in `node_modules`
    start empty and writable, `agent.sandbox`), the session's folder as /tmp, no network;
 3. folds the files the command changed back into the overlay, so `sed -i`, formatters and code generators
-   count like editor edits; changes to binary files are not kept, and the output says so, as it does for
-   a dependency or tool folder the command created (`node_modules`, `.venv`): it stays in the session's
-   copy, but not in the proposal or the verification.
+   count like editor edits; changes to binary files and files over 10 MiB (`MAX_FOLDED_BYTES`) are not
+   kept, and the output says so, as it does for a dependency or tool folder the command created
+   (`node_modules`, `.venv`): it stays in the session's copy, but not in the proposal or the verification.
 
 The result is stdout then stderr as a terminal would leave them (a carriage return overwrites the line:
 a progress bar is its last state, ``\\r\\n`` is a line break), with `[exit code: N]` when it is not 0. A
@@ -50,7 +50,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agent.overlay import MaterializedWorkspace, Overlay
+from agent.overlay import MAX_FOLDED_BYTES, MaterializedWorkspace, Overlay
 from agent.sandbox import CommandResult, SandboxUnavailable, default_scratch_dir, sandbox_path
 from agent.tools import ANTHROPIC, ToolAbort, ToolError, ToolResult, function_definition, one_line
 
@@ -235,6 +235,8 @@ class BashTool:
         text = format_command_result(result, self._timeout)
         if report.skipped:
             text += "\n[not kept (binary, non-UTF-8 or secret files): " + ", ".join(report.skipped) + "]"
+        if report.too_large:
+            text += f"\n[not kept (over {MAX_FOLDED_BYTES >> 20} MiB): " + ", ".join(report.too_large) + "]"
         if report.tool_dirs:
             folders = ", ".join(f"{rel}/" for rel in report.tool_dirs)
             text += (

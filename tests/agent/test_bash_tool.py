@@ -173,6 +173,15 @@ def test_tools_write_their_caches_in_a_read_only_node_modules(tmp_path: Path) ->
     assert overlay.changes() == []
 
 
+def test_a_runaway_log_is_not_read_into_the_proposal(tools: Any) -> None:
+    """A test stuck in a loop writes a 30 MiB log (under the file-size limit): agentls does not read it
+    into memory or propose it, and says so; a small file the same command wrote is kept."""
+    overlay, registry, _ = tools
+    result = run(registry, "yes 'retrying...' | head -c 30M > run.log; echo ok > notes.txt; echo done")
+    assert result.content.splitlines() == ["done", "[not kept (over 10 MiB): run.log]"]
+    assert {c.path for c in overlay.changes()} == {"notes.txt"}
+
+
 def test_exit_codes_stderr_and_empty_output(tools: Any) -> None:
     _, registry, _ = tools
     failed = run(registry, "echo out; echo err >&2; exit 3")
