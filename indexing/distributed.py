@@ -1,9 +1,9 @@
 """Indexing on a Ray cluster: ``agentls index --engine ray [--address ADDR]``.
 
 A Ray run indexes in two rounds of Ray tasks, then commits each table once. The first run (or one that
-must add vectors to an index without them) rebuilds the whole index; later runs parse only the files
-that are new or changed since the index's records (size or modification time, as the local engine),
-and drop the rows of changed and removed files in the commit:
+must add vectors to an index where some or all chunks have none) rebuilds the whole index; later runs
+parse only the files that are new or changed since the index's records (size or modification time, as
+the local engine), and drop the rows of changed and removed files in the commit:
 
 1. walk: ``n`` tasks each list one part of the tree (`indexing.walker.walk` with ``part=(k, n)``: the
    same ignore rules, secret paths and size limits as a local walk) and return the files' entries;
@@ -11,7 +11,13 @@ and drop the rows of changed and removed files in the commit:
    hashes, redacts, parses and chunks its group with the local engine's code
    (`indexing.parsing.process_many`), embeds the chunks when a model is present, and writes the rows
    as new Lance fragments of the chunks, symbols, vectors and files tables
-   (`lance.fragment.write_fragments`). It commits nothing and returns the fragments' metadata;
+   (`lance.fragment.write_fragments`). It commits nothing and returns the fragments' metadata. An
+   embedding endpoint that is down or answers an error (after the provider's retries) costs the task its
+   vectors only: its rows are written without them, and the run reports the failure once, with the
+   endpoint's credentials masked, as a local run does (`IndexReport.embedding_failed`: `agentls index`
+   exits 3), so the index is searchable lexically and the next run, seeing chunks without a vector,
+   rebuilds it with them. An endpoint that cannot tell its model's size fails the run's first step
+   (`WorkspaceIndex.prepare_embedder`) and the run is lexical, with the same report;
 3. commit: the driver, which holds the index's write lock for the whole run, commits every table with
    one `LanceOperation.Overwrite` of all its new fragments (an incremental run: a delete of the changed
    and removed files' rows, then one `LanceOperation.Append`), the files table last (the commit point, as
@@ -105,7 +111,8 @@ class _GroupResult:
     symbols: int = 0
     vectors: int = 0
     skipped: list[SkippedFile] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
+    embedding_failure: str | None = None
+    """Why embedding this group's chunks failed (credentials masked); its rows are written without vectors."""
 
 
 def _walk_part(
@@ -147,7 +154,9 @@ def _index_group(
         try:
             tables["vectors"] = _vector_rows(chunks, embedding, target.schemas["vectors"])
         except Exception as exc:  # like a local run: the rows stay, the vectors come on the next run
-            result.errors.append(f"embedding failed ({exc}); the index stays lexical until the next run")
+            from indexing.credentials import mask_urls
+
+            result.embedding_failure = mask_urls(str(exc))
     for name, rows in tables.items():
         if rows.num_rows:
             result.fragments[name] = _write_fragments(rows, name, target)
@@ -274,8 +283,9 @@ class RayIndexer:
                 notify("scanning", len(entries), len(entries) if n == parts else 0)
             entries.sort(key=lambda e: e.path)
             report.files_seen = len(entries) + len(skipped)
-            # An index is there (with vectors if the run embeds): only new and changed files are parsed.
-            incremental = bool(previous) and (embedder is None or store.has_vectors)
+            # An index is there (with every chunk's vector if the run embeds): only new and changed files
+            # are parsed. Chunks without a vector (an endpoint that failed before) make a full run.
+            incremental = bool(previous) and (embedder is None or not _vectors_missing(store))
             todo = changed_entries(entries, previous) if incremental else entries
             removed = sorted(set(previous) - {e.path for e in entries}) if incremental else []
             ignored = explain_ignored(root, settings)
@@ -307,8 +317,8 @@ class RayIndexer:
                 report.chunks += result.chunks
                 report.symbols += result.symbols
                 report.vectors += result.vectors
-                report.errors += [e for e in result.errors if e not in report.errors]
-                report.embedding_failed |= bool(result.errors)  # a task's embedding failed, as locally
+                if result.embedding_failure is not None:  # said once per run, as locally
+                    ws.record_embedding_failure(report, result.embedding_failure)
                 notify("indexing", done, len(todo))
             if cancel is not None and cancel.is_set():
                 raise _cancelled()
@@ -344,6 +354,11 @@ class RayIndexer:
         names = {"HOME", "XDG_CACHE_HOME", "HF_HOME", "HF_HUB_CACHE", ws.settings.embedding.api_key_env}
         env = {k: v for k, v in ws.env.items() if k in names}
         return _Embedding(ws.settings.embedding, str(ws.cache_dir), env, embedder.id)
+
+
+def _vectors_missing(store: IndexStore) -> bool:
+    """Whether some chunks have no vector (or there is no vectors table)."""
+    return not store.has_vectors or store.chunks_without_vectors(["id"])[0] > 0
 
 
 def _target(store: IndexStore, with_vectors: bool) -> _Target:

@@ -482,7 +482,13 @@ class WorkspaceIndex:
         naming the endpoint without its credentials; the run goes on without vectors."""
         self._report_failure(report, self._note_failure(exc))
 
-    def _note_failure(self, exc: BaseException) -> str:
+    def record_embedding_failure(self, report: IndexReport, why: str) -> None:
+        """Record that a run's embedding failed where this object cannot see it (a Ray task: `why` is the
+        error's text), as a failure here is recorded: one line in ``report.errors`` per run, credentials
+        masked."""
+        self._report_failure(report, self._note_failure(why))
+
+    def _note_failure(self, exc: BaseException | str) -> str:
         """Remember that embedding failed just now (`_recent_failure`); why, without credentials."""
         why = mask_urls(str(exc))
         self._embedding_failure = (time.monotonic(), why)

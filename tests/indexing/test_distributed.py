@@ -4,6 +4,7 @@ local engine's, row for row; a run killed or cancelled before its commit leaves 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -222,3 +223,73 @@ def test_ray_workers_embed_like_the_local_engine(
     )
     for query in QUERIES:
         assert indexes["ray"].search(query) == indexes["local"].search(query), query
+
+
+_PASSWORD = "ray-embed-pw-51c0e2"
+
+
+def _agentls_ray(
+    root: Path, env: dict[str, str], address: str, *options: str
+) -> subprocess.CompletedProcess[str]:
+    """``agentls [OPTIONS] index ROOT --json --engine ray``, installed (stdout, stderr and exit status as a
+    user sees them), on this Ray cluster."""
+    full = {**os.environ, **env, "HF_HUB_OFFLINE": "1", "CI": "1", "AGENTLS_SEARCH_PROCESS": "0"}
+    command = ["agentls", *options, "index", str(root), "--json", "--engine", "ray", "--address", address]
+    return subprocess.run(command, env=full, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize(
+    ("model", "fails", "answer"),
+    [("fake-embed", "down", "could not reach"), ("text-embedding-3-small", "500", "answered HTTP 500")],
+)
+def test_a_failing_embedding_endpoint_leaves_a_lexical_index_and_the_next_ray_run_adds_the_vectors(
+    workspace: Path, tmp_path: Path, ray_cluster: RayCluster, model: str, fails: str, answer: str
+) -> None:
+    """As the local engine (tests/server/test_cli_embedding_endpoint.py): an OpenAI-style endpoint with a
+    password in its URL that is down (its model's size must be asked first) or answers 500 to the chunks'
+    batches: exit status 3, one warning line naming the endpoint masked, chunks written without vectors and
+    found by a search; then, the endpoint up, the next Ray run adds every vector."""
+    from tests.fakes.embeddings_server import FakeEmbeddingsServer
+
+    env = _env(tmp_path, "cache")
+    with FakeEmbeddingsServer(dim=1536) as server:
+        port = int(server.url.rsplit(":", 1)[1].split("/")[0])
+        if fails == "down":
+            server.stop()
+        else:
+            server.fail_always(int(fails))
+        (workspace / "agentls.toml").write_text(
+            f'[index.embedding]\nprovider = "openai"\nmodel = "{model}"\n'
+            f'base_url = "http://indexer:{_PASSWORD}@127.0.0.1:{port}/v1"\n'
+        )
+        shown = f"http://***@127.0.0.1:{port}/v1/embeddings"
+        first = _agentls_ray(workspace, env, ray_cluster.address, "-vv")
+        for stream in (first.stdout, first.stderr):
+            assert _PASSWORD not in stream and "Traceback" not in stream, stream[-3000:]
+        assert first.returncode == 3, first.stderr[-3000:]
+        report = json.loads(first.stdout)
+        assert report["embedding_failed"] and report["files_indexed"] > 10 and report["chunks"], report
+        assert report["vectors"] == 0
+        warnings = [
+            line for line in first.stderr.splitlines() if line.startswith("warning: embedding failed")
+        ]
+        assert len(warnings) == 1, first.stderr[-3000:]
+        assert shown in warnings[0] and answer in warnings[0], warnings[0]
+        assert "the next index run adds the missing vectors" in warnings[0]
+        index = _open(workspace, env)
+        assert index.store.stats().files == report["files_indexed"]
+        assert index.search("apply a discount")[0].symbol == "apply_discount"
+
+        if fails == "down":
+            up = FakeEmbeddingsServer(dim=1536, port=port).start()
+        else:
+            server.reset()
+        try:
+            second = _agentls_ray(workspace, env, ray_cluster.address)
+        finally:
+            if fails == "down":
+                up.stop()
+    assert second.returncode == 0, second.stderr[-3000:]
+    filled = json.loads(second.stdout)
+    assert not filled["embedding_failed"] and filled["vectors"] == report["chunks"], filled
+    assert "warning" not in second.stderr, second.stderr[-3000:]
