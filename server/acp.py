@@ -7,9 +7,15 @@ settled with `server.features.runs.proposals.prepare_changes` (rebased onto what
 The exchange, per session (``session/new`` with ``cwd``: the workspace is the folder at or above it that
 has an index, ``.git`` or ``agentls.toml``; a cwd that is relative or no folder here is refused, and so is
 a workspace that is the home folder, ``/`` or the temporary folder, as the language server holds it back
-(`server.workspace.hold_reason`: unless it has an index or ``server.index_home_or_root`` is on)):
+(`server.workspace.hold_reason`: unless it has an index or ``server.index_home_or_root`` is on); a cwd
+that is a folder inside the workspace is each run's scope, as ``agentls run --path`` gives it):
 
-- ``session/prompt``: the prompt's text is the instruction; resource links and embedded resources inside
+- ``session/prompt``: the prompt's text is the instruction, followed by the session's earlier prompts and
+  what came of each (the answer; the proposal, its diff and whether it was written, rejected or could not
+  be written; a cancel), the newest that fit in `HISTORY_CHARS`: a session is one conversation in the
+  editor, so "try again differently" must mean something. A session answers one prompt at a time: one
+  sent while another goes on is refused, saying so; one sent right after ``session/cancel`` (Zed sends
+  it at once) waits for the cancelled prompt to end. Resource links and embedded resources inside
   the workspace become the overlay's buffers (read through the client's ``fs/read_text_file`` when it
   advertises it, so unsaved edits are what the agent sees). While the run goes, ``session/update``
   carries the plan (``plan`` entries), the model's text (``agent_message_chunk``) and each tool call
@@ -25,7 +31,10 @@ a workspace that is the home folder, ``/`` or the temporary folder, as the langu
   allow the changes are rebased onto the client's current text and written through the client's
   ``fs/write_text_file`` when it advertises it (else to disk); deletions and the old side of renames go
   to disk (ACP has no delete). Reject writes nothing. The prompt ends ``end_turn``.
-- ``session/cancel`` cancels the run (it stops within about a second); the prompt ends ``cancelled``.
+- ``session/cancel`` cancels the run (it stops within about a second), or the pending permission request
+  (the client answers it "cancelled": nothing is written); the prompt ends ``cancelled``.
+- A request refused (no API key, an empty prompt, no such session) is a JSON-RPC error whose message is
+  the reason itself (also in ``data.message``): that is what an editor shows.
 - Disk writes go through `agent.apply.apply_changes` (journaled); ``initialize`` finishes an apply a killed
   agentls left half-done (`agent.apply.recover_applies`) and the first prompt's updates say so.
 
@@ -95,6 +104,15 @@ RAW_OUTPUT_CHARS = 20_000
 """The most of a tool's output a ``tool_call_update``'s ``rawOutput`` carries (the model's copy is cut at
 ``agent.max_tool_result_chars``, 30,000 by default); the rest is in the run's transcript."""
 
+CANCELLED_TURN_SECONDS = 30.0
+"""How long a prompt sent after ``session/cancel`` waits for the cancelled prompt to end."""
+
+HISTORY_CHARS = 16_000
+"""The most of a session's earlier prompts and their outcomes a run's instruction carries (newest first)."""
+HISTORY_REQUEST_CHARS = 2_000
+HISTORY_OUTCOME_CHARS = 8_000
+HISTORY_DIFF_CHARS = 6_000
+
 _EDIT_TOOLS = {"str_replace_based_edit_tool", "write_file", "edit_file", "apply_patch"}
 _READ_TOOLS = {"view", "read_file", "list_files"}
 _SEARCH_TOOLS = {"search_code", "find_symbol", "grep", "lookup_docs", "glob"}
@@ -114,11 +132,28 @@ def _tool_kind(name: str, input: Mapping[str, Any]) -> str:
     return "other"
 
 
+@dataclass(frozen=True)
+class _Exchange:
+    """One earlier prompt of a session, told to the model at the session's later prompts."""
+
+    request: str
+    """The prompt's text as the run got it (attachments as ``(see PATH)``)."""
+    outcome: str
+    """What came of it: the run's answer, or the proposal and what the user did with it."""
+
+
 @dataclass
 class _Session:
     session_id: str
     root: Path
+    scope: str | None = None
+    """The session's cwd relative to the workspace when it is a folder inside it: each run's focus, as
+    ``agentls run --path`` gives it."""
     handle: RunHandle | None = None
+    turn: asyncio.Future[None] | None = None
+    """Set while a prompt is answered (its run, the permission request, the writes): one at a time."""
+    cancels: int = 0
+    """How many ``session/cancel`` arrived: a prompt waiting for its turn that sees one more is cancelled."""
     cancelled: bool = False
     tool_ids: dict[str, str] = field(default_factory=dict)
     """The open tool calls: the model's tool-call id -> the ACP ``toolCallId`` (a delegated sub-agent's
@@ -128,12 +163,14 @@ class _Session:
     stop: threading.Event = field(default_factory=threading.Event)
     plan: list[Any] | None = None
     """The run's plan entries, held until the run acts (a reply without tool calls is no plan)."""
+    history: list[_Exchange] = field(default_factory=list)
+    """The session's earlier prompts and what came of them, oldest first."""
 
 
-def _refused(message: str) -> RequestError:
-    """An invalid-params error whose message is the reason itself, for clients that show only that (and in
-    ``data.message``, as agentls' other errors)."""
-    return RequestError(-32602, message, {"message": message})
+def _refused(message: str, code: int = -32602) -> RequestError:
+    """An error (invalid params unless `code` says otherwise) whose message is the reason itself, for
+    clients that show only that (and in ``data.message``, as agentls' other errors)."""
+    return RequestError(code, message, {"message": message})
 
 
 def _warning(message: str, subject: Any) -> AgentMessageChunk:
@@ -145,6 +182,43 @@ def _warning(message: str, subject: Any) -> AgentMessageChunk:
         session_update="agent_message_chunk",
         content=text_block(f"\n\nwarning: {message}\n\n"),
         field_meta=meta,
+    )
+
+
+def _cut(text: str, limit: int) -> str:
+    """`text` whole up to `limit` characters, else its start and a note."""
+    text = text.strip()
+    return text if len(text) <= limit else f"{text[:limit]}\n[... {len(text) - limit:,} more characters cut]"
+
+
+def _diff(diff: str) -> str:
+    """A proposal's diff for the model's view of the conversation."""
+    return f"The change:\n```diff\n{_cut(diff, HISTORY_DIFF_CHARS)}\n```"
+
+
+def _with_history(request: str, history: list[_Exchange]) -> str:
+    """The run's instruction: `request`, then the session's earlier prompts and what came of each (the
+    newest that fit in `HISTORY_CHARS`), so "try again differently" or "now the tests" mean something."""
+    told: list[str] = []
+    size = 0
+    for number in range(len(history), 0, -1):
+        exchange = history[number - 1]
+        text = (
+            f"### Request {number}\n\n{_cut(exchange.request, HISTORY_REQUEST_CHARS)}\n\n"
+            f"### What came of request {number}\n\n{_cut(exchange.outcome, HISTORY_OUTCOME_CHARS)}"
+        )
+        if told and size + len(text) > HISTORY_CHARS:
+            break
+        told.insert(0, text)
+        size += len(text)
+    if not told:
+        return request
+    left_out = len(history) - len(told)
+    older = f" ({left_out} earlier one{'s' if left_out != 1 else ''} left out)" if left_out else ""
+    return (
+        f"{request}\n\n## Earlier in this conversation\n\nThe request above is the new one; these came "
+        f"before it in the same conversation, oldest first{older}. It may refer to them.\n\n"
+        + "\n\n".join(told)
     )
 
 
@@ -224,7 +298,8 @@ class AgentlsAcpAgent:
             instead = "Start the session in a project's folder instead"
             held = held_message(root, what, instead=instead, settings_in=str(root / "agentls.toml"))
             raise _refused(above + held)
-        session = _Session(session_id=uuid.uuid4().hex, root=root)
+        inside = folder.resolve().relative_to(root).as_posix()
+        session = _Session(session_id=uuid.uuid4().hex, root=root, scope=None if inside == "." else inside)
         self.sessions[session.session_id] = session
         log.info("acp session %s on %s", session.session_id, root)
         return NewSessionResponse(session_id=session.session_id)
@@ -233,6 +308,7 @@ class AgentlsAcpAgent:
         session = self.sessions.get(session_id)
         if session is None:
             return
+        session.cancels += 1
         session.cancelled = True
         session.stop.set()
         if session.handle is not None:
@@ -249,25 +325,62 @@ class AgentlsAcpAgent:
     async def prompt(self, session_id: str, prompt: list[Any], **kwargs: Any) -> PromptResponse:
         session = self.sessions.get(session_id)
         if session is None:
-            raise RequestError.invalid_params(
-                {"message": f"there is no session {session_id}; start one first"}
-            )
-        if session.handle is not None and not session.handle.done.is_set():
-            raise RequestError.invalid_request({"message": "a prompt is already running in this session"})
+            raise _refused(f"there is no session {session_id}; start one with session/new first")
+        arrived = session.cancels
+        await self._take_turn(session)
+        try:
+            if session.cancels != arrived:  # cancelled while it waited for the cancelled prompt to end
+                return PromptResponse(stop_reason="cancelled")
+            return await self._answer(session, prompt)
+        finally:
+            turn, session.turn = session.turn, None
+            if turn is not None:
+                turn.set_result(None)
+
+    async def _take_turn(self, session: _Session) -> None:
+        """Make the calling prompt the session's one running prompt. A prompt sent while another goes on is
+        refused (ACP runs a session's prompts one at a time); one sent after ``session/cancel`` (Zed sends
+        the next prompt at once) waits for the cancelled prompt to end, which takes about a second."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + CANCELLED_TURN_SECONDS
+        while session.turn is not None:
+            if not session.cancelled:
+                raise _refused(
+                    "a prompt is already running in this session: wait for its answer, or cancel it first",
+                    -32600,
+                )
+            try:
+                await asyncio.wait_for(asyncio.shield(session.turn), deadline - loop.time())
+            except TimeoutError:
+                raise _refused(
+                    "the cancelled prompt of this session has not ended after "
+                    f"{CANCELLED_TURN_SECONDS:.0f} s (is its permission request still open?); answer it, "
+                    "or start a new session",
+                    -32600,
+                ) from None
+        session.turn = loop.create_future()
         session.cancelled = False
         session.stop.clear()
         session.plan = None
+
+    async def _answer(self, session: _Session, prompt: list[Any]) -> PromptResponse:
+        """Run the prompt (the session's earlier prompts and their outcomes told to the model), settle what
+        it proposes, and remember what came of it for the session's next prompts."""
         while self.recovered:
             await self._say(session, self.recovered.pop(0))
-        instruction, buffers = await self._read_prompt(session, prompt)
-        result = await self._run(session, instruction, buffers)
+        request, buffers = await self._read_prompt(session, prompt)
+        result = await self._run(session, _with_history(request, session.history), buffers)
         if session.cancelled or result.status == "cancelled":
+            session.history.append(_Exchange(request, "The user cancelled it before the run ended."))
             return PromptResponse(stop_reason="cancelled")
         proposal = result.proposal
         if proposal is not None and proposal.files:
-            await self._settle(session, result)
+            outcome = await self._settle(session, result)
         else:
-            await self._say(session, result.summary or result.error or f"The run ended: {result.status}.")
+            answer = result.summary or result.error or f"The run ended: {result.status}."
+            await self._say(session, answer)
+            outcome = f"Your answer: {answer}"
+        session.history.append(_Exchange(request, outcome))
         if session.cancelled:
             return PromptResponse(stop_reason="cancelled")
         return PromptResponse(stop_reason="end_turn")
@@ -297,9 +410,7 @@ class AgentlsAcpAgent:
                     buffers[rel] = (text, 0)
         instruction = "\n".join(t for t in texts if t.strip())
         if not instruction.strip():
-            raise RequestError.invalid_params(
-                {"message": "the prompt has no text; say what the agent should do"}
-            )
+            raise _refused("the prompt has no text; say what the agent should do")
         return instruction, buffers
 
     def _relative(self, session: _Session, uri: str) -> str | None:
@@ -340,12 +451,12 @@ class AgentlsAcpAgent:
         settings = load_settings(session.root).settings
         try:
             credentials = Credentials.from_env(self.env, settings.agent.model)
-        except MissingCredentials as missing:
-            raise RequestError.internal_error({"message": str(missing)}) from missing
+        except MissingCredentials as missing:  # the message is what the editor shows: the reason
+            raise _refused(str(missing), -32603) from missing
         try:
-            task = run_task(instruction, root=session.root)
+            task = run_task(instruction, path=session.scope, root=session.root)
         except TaskError as error:
-            raise RequestError.invalid_params({"message": str(error)}) from error
+            raise _refused(str(error)) from error
         loop = asyncio.get_running_loop()
         events: asyncio.Queue[AgentEvent | None] = asyncio.Queue()
 
@@ -455,7 +566,8 @@ class AgentlsAcpAgent:
 
     # -- the proposal: permission, then writes --------------------------------------------------------
 
-    async def _settle(self, session: _Session, result: RunResult) -> None:
+    async def _settle(self, session: _Session, result: RunResult) -> str:
+        """Show the proposal, ask permission, write it when allowed; what came of it, for the model."""
         assert self.conn is not None and result.proposal is not None
         proposal = result.proposal
         tool_id = f"proposal-{proposal.proposal_id}"
@@ -485,18 +597,25 @@ class AgentlsAcpAgent:
             ],
         )
         outcome = permission.outcome
-        if not isinstance(outcome, AllowedOutcome) or outcome.option_id != ALLOW or session.cancelled:
+        proposed = f"You proposed changes to {', '.join(proposal.paths)}. Your summary: {proposal.summary}"
+        change = _diff(proposal.diff)
+        if session.cancelled:  # the client answers a pending permission request "cancelled" on cancel
+            await self._update(session, update_tool_call(tool_id, status="failed", raw_output="cancelled"))
+            await self._say(session, "Cancelled: nothing was written.")
+            return f"{proposed}\nThe user cancelled before allowing it: nothing was written.\n{change}"
+        if not isinstance(outcome, AllowedOutcome) or outcome.option_id != ALLOW:
             await self._update(session, update_tool_call(tool_id, status="failed", raw_output="rejected"))
             await self._say(session, "Rejected: nothing was written.")
-            return
+            return f"{proposed}\nThe user rejected it: nothing was written.\n{change}"
         try:
             written = await self._write(session, proposal.files)
         except Exception as error:
             await self._update(session, update_tool_call(tool_id, status="failed", raw_output=str(error)))
             await self._say(session, f"Nothing was written: {error}")
-            return
+            return f"{proposed}\nThe user allowed it, but nothing was written: {error}\n{change}"
         await self._update(session, update_tool_call(tool_id, status="completed", raw_output=written))
         await self._say(session, f"Applied: {', '.join(written)}.")
+        return f"{proposed}\nThe user allowed it and it was written: the files hold it now."
 
     async def _write(self, session: _Session, files: tuple[FileChange, ...]) -> list[str]:
         """Rebase every change onto the client's current text, then write them all (or none: raises)."""

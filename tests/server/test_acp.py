@@ -456,3 +456,220 @@ def _command_line() -> list[str]:
     """The agentls command `_command` runs, without its ``acp``."""
     command, args = _command()
     return [command, *args[:-1]]
+
+
+# -- a session over several prompts ---------------------------------------------------------------------
+
+
+class HeldPermissionClient(RecordingClient):
+    """A client whose user has not answered the permission request yet: `answer` settles it."""
+
+    def __init__(self) -> None:
+        super().__init__("allow")
+        self.asked = asyncio.Event()
+        self.answer: asyncio.Future[Any] | None = None
+
+    async def request_permission(self, session_id: str, tool_call: Any, options: Any, **kw: Any) -> Any:
+        self.permissions.append((tool_call, options))
+        self.answer = asyncio.get_running_loop().create_future()
+        self.asked.set()
+        return await self.answer
+
+
+async def _in_one_process(
+    client: RecordingClient, root: Path, env: dict[str, str], body: Any, cwd: Path | None = None
+) -> Any:
+    """initialize, session/new on `cwd` (default: `root`), then ``body(conn, session_id)``, all in one
+    `agentls acp` process."""
+    command, args = _command()
+    async with spawn_agent_process(cast(Client, client), command, *args, env=env, cwd=root) as (
+        conn,
+        _process,
+    ):
+        await conn.initialize(
+            protocol_version=PROTOCOL_VERSION,
+            client_capabilities=ClientCapabilities(
+                fs=FileSystemCapabilities(read_text_file=True, write_text_file=True)
+            ),
+        )
+        session = await conn.new_session(cwd=str(cwd or root), mcp_servers=[])
+        return await body(conn, session.session_id)
+
+
+def _first_requests(fake: FakeAnthropic) -> list[str]:
+    """The first model request of each run, as JSON text: the task the run was given."""
+    return [
+        json.dumps(r.body["messages"], default=dict)
+        for r in fake.message_requests
+        if len(r.body["messages"]) == 1
+    ]
+
+
+def _said(client: RecordingClient) -> list[str]:
+    return [
+        str(u.content.text)
+        for u in client.updates
+        if getattr(u, "session_update", "") == "agent_message_chunk" and not u.field_meta
+    ]
+
+
+async def _until_a_tool_call(client: RecordingClient) -> None:
+    for _ in range(600):
+        if any(getattr(u, "session_update", "") == "tool_call" for u in client.updates):
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"no tool call was reported: {client.updates}")
+
+
+def test_a_follow_up_prompt_knows_what_came_before_in_the_session(
+    fake_anthropic: FakeAnthropic, ws: Path, tmp_path: Path
+) -> None:
+    """Zed and JetBrains show a session as one conversation: after a rejected proposal, "try again
+    differently" must reach the model with the first request and the change the user rejected."""
+    _script(fake_anthropic)
+    fake_anthropic.enqueue(text("I will keep the empty case apart this time."))
+    client = RecordingClient("reject")
+
+    async def body(conn: Any, session_id: str) -> list[str]:
+        stops = []
+        for words in ("Implement mean in mathx/stats.py", "try again differently"):
+            reply = await conn.prompt(session_id=session_id, prompt=[text_block(words)])
+            stops.append(str(reply.stop_reason))
+        return stops
+
+    assert asyncio.run(_in_one_process(client, ws, _env(fake_anthropic, tmp_path), body)) == [
+        "end_turn",
+        "end_turn",
+    ]
+    first, second = _first_requests(fake_anthropic)
+    assert "Earlier in this conversation" not in first
+    assert "try again differently" in second and "Earlier in this conversation" in second
+    assert "Implement mean in mathx/stats.py" in second  # the first request
+    assert "The user rejected it: nothing was written." in second
+    assert "return sum(values) / len(values)" in second  # the rejected change itself
+
+
+def test_a_prompt_sent_right_after_cancel_runs(
+    fake_anthropic: FakeAnthropic, ws: Path, tmp_path: Path
+) -> None:
+    """Zed sends the next prompt right after session/cancel, before the cancelled run has stopped: it
+    waits for that run to end, then runs (it was refused as 'Invalid request')."""
+    fake_anthropic.enqueue(turn(text("Plan: look first."), view()), slow(60, replace(STUB_BODY, GOOD_BODY)))
+    fake_anthropic.enqueue(text("Hello again."))
+    client = RecordingClient("allow")
+
+    async def body(conn: Any, session_id: str) -> list[str]:
+        first = asyncio.ensure_future(
+            conn.prompt(session_id=session_id, prompt=[text_block("Implement mean in mathx/stats.py")])
+        )
+        await _until_a_tool_call(client)
+        await conn.cancel(session_id=session_id)
+        second = await asyncio.wait_for(
+            conn.prompt(session_id=session_id, prompt=[text_block("say hello")]), 60
+        )
+        return [str((await first).stop_reason), str(second.stop_reason)]
+
+    assert asyncio.run(_in_one_process(client, ws, _env(fake_anthropic, tmp_path), body)) == [
+        "cancelled",
+        "end_turn",
+    ]
+    assert _said(client)[-1] == "Hello again."
+    assert client.writes == [] and client.permissions == []
+
+
+def test_while_the_permission_request_is_open_another_prompt_is_refused_and_cancel_writes_nothing(
+    fake_anthropic: FakeAnthropic, ws: Path, tmp_path: Path
+) -> None:
+    """A second prompt while the first one waits for the user's permission is refused with a message that
+    says so (it started a second run in the same session); cancel then answers the first prompt
+    "cancelled", says so (not "rejected"), writes nothing, and the next prompt runs."""
+    from acp import RequestError
+    from acp.schema import DeniedOutcome
+
+    _script(fake_anthropic)
+    fake_anthropic.enqueue(text("Hello again."))
+    before = (ws / "mathx" / "stats.py").read_text()
+    client = HeldPermissionClient()
+
+    async def body(conn: Any, session_id: str) -> list[str]:
+        first = asyncio.ensure_future(
+            conn.prompt(session_id=session_id, prompt=[text_block("Implement mean in mathx/stats.py")])
+        )
+        await asyncio.wait_for(client.asked.wait(), 120)
+        with pytest.raises(RequestError) as refused:
+            await conn.prompt(session_id=session_id, prompt=[text_block("and the docs too")])
+        assert str(refused.value) == (
+            "a prompt is already running in this session: wait for its answer, or cancel it first"
+        )
+        await conn.cancel(session_id=session_id)
+        third = asyncio.ensure_future(conn.prompt(session_id=session_id, prompt=[text_block("say hello")]))
+        await asyncio.sleep(0.5)  # the client answers the open request "cancelled", as ACP asks of it
+        assert client.answer is not None
+        client.answer.set_result(RequestPermissionResponse(outcome=DeniedOutcome(outcome="cancelled")))
+        return [str((await first).stop_reason), str((await asyncio.wait_for(third, 60)).stop_reason)]
+
+    assert asyncio.run(_in_one_process(client, ws, _env(fake_anthropic, tmp_path), body)) == [
+        "cancelled",
+        "end_turn",
+    ]
+    said = _said(client)
+    assert "Cancelled: nothing was written." in said and not any("Rejected" in line for line in said)
+    assert said[-1] == "Hello again."
+    assert len(client.permissions) == 1 and client.writes == []
+    assert (ws / "mathx" / "stats.py").read_text() == before
+    assert len(_first_requests(fake_anthropic)) == 2  # the refused prompt started no run
+
+
+def test_errors_the_editor_shows_say_why_and_the_process_keeps_serving(ws: Path, tmp_path: Path) -> None:
+    """The editor shows a JSON-RPC error's message: a missing API key or an empty prompt is said there,
+    not as "Internal error" or "Invalid params"; the process then serves the next requests."""
+    from acp import RequestError
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANTHROPIC_")}
+    env["AGENTLS_CACHE_DIR"] = str(tmp_path / "cache")
+
+    async def body(conn: Any, session_id: str) -> list[str]:
+        said = []
+        for blocks in ([text_block("Implement mean")], [text_block("  ")], [text_block("Implement mean")]):
+            with pytest.raises(RequestError) as error:
+                await conn.prompt(session_id=session_id, prompt=blocks)
+            said.append(str(error.value))
+        with pytest.raises(RequestError) as error:
+            await conn.prompt(session_id="no-such-session", prompt=[text_block("hello")])
+        said.append(str(error.value))
+        await conn.new_session(cwd=str(ws), mcp_servers=[])  # still serving
+        return said
+
+    key, empty, again, unknown = asyncio.run(_in_one_process(RecordingClient(None), ws, env, body))
+    assert key.startswith("ANTHROPIC_API_KEY is missing: set it to an API key") and again == key
+    assert empty == "the prompt has no text; say what the agent should do"
+    assert unknown == "there is no session no-such-session; start one with session/new first"
+
+
+def test_a_session_in_a_folder_of_the_workspace_focuses_its_runs_there(
+    fake_anthropic: FakeAnthropic, ws: Path, tmp_path: Path
+) -> None:
+    """A session whose cwd is a folder inside the workspace runs on the whole workspace (its index, its
+    tests) but tells the model that folder is the scope, as `agentls run --path FOLDER` does."""
+    fake_anthropic.enqueue(text("mean is a stub."))
+    client = RecordingClient("allow")
+
+    async def body(conn: Any, session_id: str) -> str:
+        reply = await conn.prompt(session_id=session_id, prompt=[text_block("what is left to do here?")])
+        return str(reply.stop_reason)
+
+    stop = asyncio.run(_in_one_process(client, ws, _env(fake_anthropic, tmp_path), body, cwd=ws / "mathx"))
+    assert stop == "end_turn"
+    (task,) = _first_requests(fake_anthropic)
+    assert "Scope: mathx." in task, task[-1500:]
+
+
+def test_the_history_a_run_is_told_is_bounded_newest_first() -> None:
+    from server.acp import HISTORY_CHARS, _Exchange, _with_history
+
+    assert _with_history("hello", []) == "hello"
+    history = [_Exchange(f"request {n} " + "r" * 3000, f"outcome {n} " + "o" * 9000) for n in range(1, 6)]
+    told = _with_history("the new one", history)
+    assert told.startswith("the new one\n\n## Earlier in this conversation")
+    assert "### Request 5" in told and "### Request 4" not in told and "(4 earlier ones left out)" in told
+    assert "more characters cut" in told and len(told) < HISTORY_CHARS + 1000
