@@ -3,7 +3,10 @@
 Sources, later ones winning: built-in defaults, ``agentls.toml`` or ``[tool.agentls]`` in the
 workspace's ``pyproject.toml``, then (in the language server) ``initializationOptions`` and
 ``workspace/configuration`` section ``agentls``. An invalid value never stops anything: it falls back to
-its default and a message says which setting and why.
+its default and a message says which setting and why. A bad entry of a list is not dropped alone: a bad
+string of a list drops that list, and a bad field of a table in an array of tables (a node of
+``[[agent.team.graphs.NAME.nodes]]``) drops what holds the array (that graph), the message naming the
+entry and its field; the rest of the file stands.
 """
 
 from __future__ import annotations
@@ -86,6 +89,46 @@ def _drop(data: dict[str, Any], loc: tuple[int | str, ...]) -> bool:
     return False
 
 
+def _child(node: Any, key: int | str) -> Any:
+    """`node[key]` of the raw settings, or None when there is none."""
+    if isinstance(node, dict):
+        return node.get(key)
+    if isinstance(node, list) and isinstance(key, int) and -len(node) <= key < len(node):
+        return node[key]
+    return None
+
+
+def _target(data: Mapping[str, Any], loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
+    """What to drop for an error at `loc`: `loc` itself, unless it runs through a list, whose entries
+    cannot be dropped alone (a graph without one of its nodes would be another graph). Then the list, or,
+    when its entries are tables, the table holding the list (the graph)."""
+    node: Any = data
+    for depth, key in enumerate(loc):
+        if isinstance(key, int):
+            table = isinstance(_child(node, key), dict)
+            return loc[: depth - 1] if table and depth >= 2 else loc[:depth]
+        node = _child(node, key)
+    return loc
+
+
+def _where(data: Mapping[str, Any], loc: tuple[int | str, ...], start: int) -> str:
+    """`loc` from its `start`th key on, for people: ``nodes[1] (name = 'code').type``, a table of a list
+    named by its name."""
+    node: Any = data
+    parts: list[str] = []
+    for depth, key in enumerate(loc):
+        node = _child(node, key)
+        if depth < start:
+            continue
+        if isinstance(key, int):
+            named = node.get("name") if isinstance(node, dict) else None
+            index = f"[{key}]" + (f" (name = {named!r})" if named else "")
+            parts[-1:] = [(parts[-1] if parts else "") + index]
+        else:
+            parts.append(str(key))
+    return ".".join(parts)
+
+
 def validate_settings(raw: Mapping[str, Any], source: str = "settings") -> tuple[Settings, list[str]]:
     """Validate ``raw``; invalid or unknown entries fall back to defaults, each with a message."""
     data: dict[str, Any] = _deep_copy(raw)
@@ -95,13 +138,17 @@ def validate_settings(raw: Mapping[str, Any], source: str = "settings") -> tuple
             settings = Settings.model_validate(data)
             return settings, messages + _unusable(settings, source)
         except ValidationError as exc:
-            dropped = False
+            dropped: list[tuple[int | str, ...]] = []
             for err in exc.errors():
                 loc = tuple(err["loc"])
-                name = ".".join(str(p) for p in loc)
-                if _drop(data, loc):
-                    dropped = True
-                    messages.append(f"{source}: ignoring `{name}`: {err['msg']}; using the default")
+                if any(loc[: len(done)] == done for done in dropped):
+                    continue  # what follows from an entry dropped already (a graph left without nodes)
+                target = _target(data, loc)
+                name = ".".join(str(p) for p in target)
+                why = err["msg"] if target == loc else f"at `{_where(data, loc, len(target))}`: {err['msg']}"
+                if _drop(data, target):
+                    dropped.append(target)
+                    messages.append(f"{source}: ignoring `{name}`: {why}; using the default")
             if not dropped:
                 break
     messages.append(f"{source}: settings could not be read; using defaults")

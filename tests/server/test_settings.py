@@ -24,3 +24,27 @@ def test_an_invalid_value_falls_back_to_its_default_with_a_message(tmp_path: Pat
     assert loaded.settings.agent.model.max_tokens == 32_000
     [message] = loaded.messages
     assert message.split(": ")[1] == "ignoring `agent.model.max_tokens`"
+
+
+def test_a_bad_node_of_a_custom_graph_drops_that_graph_and_names_the_node_not_the_whole_file(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "agentls.toml").write_text(
+        "[agent]\nmax_steps = 12\nmax_cost_usd = 0.5\n\n"
+        '[[agent.team.graphs.quick.nodes]]\nname = "spec"\nrole = "planner"\n'
+        '[[agent.team.graphs.quick.nodes]]\nname = "build"\ntype = "work-items"\nrole = "coder"\n\n'
+        '[[agent.team.graphs.plan_only.nodes]]\nname = "spec"\nrole = "planner"\n\n'
+        '[agent.sandbox]\nextra_ro_paths = ["/opt/sdk", 3]\ntimeout_seconds = 20\n'
+    )
+    loaded = load_settings(tmp_path)
+    # The rest of the file stands: its budget is not dropped with the bad node.
+    agent = loaded.settings.agent
+    assert (agent.max_steps, agent.max_cost_usd, agent.sandbox.timeout_seconds) == (12, 0.5, 20)
+    assert list(agent.team.graphs) == ["plan_only"]
+    assert agent.sandbox.extra_ro_paths == []
+    assert sorted(message.split(": ", 1)[1] for message in loaded.messages) == [
+        "ignoring `agent.sandbox.extra_ro_paths`: at `[1]`: Input should be a valid string; using the "
+        "default",
+        "ignoring `agent.team.graphs.quick`: at `nodes[1] (name = 'build').type`: Input should be 'role', "
+        "'work_items', 'review' or 'solo'; using the default",
+    ]
