@@ -313,7 +313,11 @@ class WorkspaceIndex:
         return entries, skipped
 
     def update_paths(self, paths: Iterable[str | Path]) -> IndexReport:
-        """Re-index just these files (saved, created, deleted or renamed); cheap, for on-save updates."""
+        """Re-index just these files (saved, created, deleted or renamed); cheap, for on-save updates.
+
+        A folder among them is re-indexed whole: one created or moved in has its files indexed, and the
+        rows of every file once inside one deleted or moved away are removed (editors report a folder
+        deleted, renamed or moved as that folder alone, not its files)."""
         resolve_root(self.root)  # before the store: no index folder for a missing workspace
         started = time.perf_counter()
         report = IndexReport(root=str(self.root))
@@ -327,14 +331,17 @@ class WorkspaceIndex:
                 embedder = None  # a save is not held up by the retries of an endpoint that just failed
                 self._report_failure(report, failure)
             records = store.file_records(wanted)
+            folders = [p for p in wanted if p not in records and not (self.root / p).is_file()]
+            if folders:  # a folder, or a path gone that may have been one
+                records.update(store.file_records_under(folders))
             present: dict[str, FileEntry] = {}
             skipped: list[SkippedFile] = []
-            for item in walk(self.root, self.settings, only=wanted):
+            for item in walk(self.root, self.settings, only=wanted, whole_folders=True):
                 if isinstance(item, SkippedFile):
                     skipped.append(item)
                 else:
                     present[item.path] = item
-            gone = sorted(p for p in wanted if p not in present and p in records)
+            gone = sorted(p for p in records if p not in present)
             if gone:
                 store.delete_files(gone)
                 report.files_removed = len(gone)

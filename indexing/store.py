@@ -360,13 +360,20 @@ class IndexStore:
                 for start in range(0, len(wanted), 500)
             ]
             table = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
-        cols = {name: table.column(name).to_pylist() for name in FILES_SCHEMA.names}
-        return {
-            path: FileRecord(path, h, m, s, lang)
-            for path, h, m, s, lang in zip(
-                cols["path"], cols["hash"], cols["mtime_ns"], cols["size"], cols["language"], strict=True
+        return _records(table)
+
+    def file_records_under(self, folders: Iterable[str]) -> dict[str, FileRecord]:
+        """The stored file rows inside these folders (workspace-relative, at any depth): a folder deleted
+        or moved away, of which editors report only the folder."""
+        wanted = sorted({folder.strip("/") for folder in folders} - {"", "."})
+        records: dict[str, FileRecord] = {}
+        for start in range(0, len(wanted), 100):
+            where = " OR ".join(
+                f"starts_with(path, {_sql_str(folder + '/')})" for folder in wanted[start : start + 100]
             )
-        }
+            table = self._tables["files"].search().where(where).to_arrow()
+            records.update(_records(table))
+        return records
 
     def file_count(self) -> int:
         return int(self._tables["files"].count_rows())
@@ -1020,6 +1027,17 @@ def _index_deltas(table: Any, name: str) -> int:
     except Exception:  # no such index, or stats unavailable: nothing to rebuild
         return 0
     return int(stats.num_indices or 0) if stats is not None else 0
+
+
+def _records(table: pa.Table) -> dict[str, FileRecord]:
+    """Rows of the files table as records, by path."""
+    cols = {name: table.column(name).to_pylist() for name in FILES_SCHEMA.names}
+    return {
+        path: FileRecord(path, h, m, s, lang)
+        for path, h, m, s, lang in zip(
+            cols["path"], cols["hash"], cols["mtime_ns"], cols["size"], cols["language"], strict=True
+        )
+    }
 
 
 def _files_table(records: Sequence[FileRecord]) -> pa.Table:

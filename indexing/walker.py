@@ -599,13 +599,23 @@ class _Walk:
     snapshot: WalkSnapshot | None = None
     started_ns: int = 0
     part: tuple[int, int] | None = None  # (k, n): only paths whose `part_of` is k
+    only_trees: frozenset[str] = frozenset()  # "rel/" of the folders in `only` walked whole
 
     def wanted(self, rel: str, is_dir: bool) -> bool:
         if self.part is not None and not self._in_part(rel, is_dir):
             return False
         if self.only_files is None or self.only_dirs is None:
             return True
-        return rel + "/" in self.only_dirs if is_dir else rel in self.only_files
+        if rel + "/" in self.only_dirs if is_dir else rel in self.only_files:
+            return True
+        return bool(self.only_trees) and self._in_tree(rel, is_dir)
+
+    def _in_tree(self, rel: str, is_dir: bool) -> bool:
+        """Whether `rel` is one of `only_trees` or lies inside one."""
+        trees = self.only_trees
+        if is_dir and rel + "/" in trees:
+            return True
+        return any(char == "/" and rel[: index + 1] in trees for index, char in enumerate(rel))
 
     def _in_part(self, rel: str, is_dir: bool) -> bool:
         assert self.part is not None
@@ -618,6 +628,7 @@ def walk(
     settings: IndexSettings,
     *,
     only: Collection[str] | None = None,
+    whole_folders: bool = False,
     snapshot: WalkSnapshot | None = None,
     part: tuple[int, int] | None = None,
 ) -> Iterator[FileEntry | SkippedFile]:
@@ -625,7 +636,9 @@ def walk(
 
     `only`: workspace-relative POSIX paths to restrict the walk to (for re-indexing a few files on save):
     only the folders leading to them are listed, and the same rules apply as in a full walk. A path
-    that is ignored, missing or a folder yields nothing.
+    that is ignored or missing yields nothing, and so does a folder unless `whole_folders`: then a
+    folder of `only` is walked whole (a folder moved or copied in, of which editors report only the
+    folder).
 
     `snapshot`: the directory listings of the previous walk (see `WalkSnapshot`); a directory whose
     mtime and ignore files are unchanged is not listed again and its ignore rules are not evaluated:
@@ -654,7 +667,8 @@ def walk(
         dirs = frozenset(
             path[: index + 1] for path in files for index, char in enumerate(path) if char == "/"
         )
-        context = _Walk(top, settings, files, dirs)
+        trees = frozenset(path + "/" for path in files) if whole_folders else frozenset()
+        context = _Walk(top, settings, files, dirs, only_trees=trees)
     return _walk_entries(context, top, top, entries, "", rules, frozenset({top}))
 
 

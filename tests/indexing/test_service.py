@@ -103,6 +103,35 @@ def test_update_paths_for_saved_created_and_deleted_files(workspace: Path, cache
     assert index.find_symbols("render_invoice") == []
 
 
+def _rows(index: WorkspaceIndex) -> dict[str, tuple[str, int]]:
+    """Each indexed file's content hash and chunk count."""
+    chunks = index.store.table("chunks").to_arrow().column("path").to_pylist()
+    return {path: (record.hash, chunks.count(path)) for path, record in index.store.file_records().items()}
+
+
+def test_update_paths_of_folders_moved_and_deleted(workspace: Path, cache_dir: Path, tmp_path: Path) -> None:
+    """Editors report a folder renamed, moved or deleted as the folder alone (VS Code by design): its
+    files' rows go, a folder moved in is indexed whole, and the index ends as a fresh one of the tree."""
+    index = make_index(workspace, cache_dir)
+    index.index()
+    (workspace / "shop").rename(workspace / "store")
+    (workspace / "store" / "build").mkdir()  # ignored by the workspace's .gitignore inside the new folder
+    (workspace / "store" / "build" / "gen.py").write_text("def ignored_here():\n    pass\n")
+    report = index.update_paths(["shop", workspace / "store"])
+    assert (report.files_indexed, report.files_removed) == (4, 4)
+    assert index.search("subtotal")[0].path == "store/cart.py"
+    assert not [h for h in index.search("render invoice subtotal", limit=50) if h.path.startswith("shop/")]
+    fresh = make_index(workspace, tmp_path / "fresh-cache")
+    fresh.index()
+    assert _rows(index) == _rows(fresh)
+
+    shutil.rmtree(workspace / "store")
+    report = index.update_paths(["store"])
+    assert report.files_removed == 4
+    assert not any(path.startswith("store/") for path in _rows(index))
+    assert index.find_symbols("apply_discount") == []
+
+
 def _add_modules(workspace: Path, count: int) -> None:
     """``count`` one-function modules shop/gen_N.py (``unique_function_N``)."""
     for i in range(count):

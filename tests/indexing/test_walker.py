@@ -708,6 +708,37 @@ def test_walk_only_restricts_to_the_given_paths_with_the_same_rules(tmp_path: Pa
     assert list(walk(tmp_path, IndexSettings(), only=[])) == []
 
 
+def test_walk_only_whole_folders_walks_a_named_folder_with_the_same_rules(tmp_path: Path) -> None:
+    make_tree(
+        tmp_path,
+        {
+            ".gitignore": "*.log\n",
+            "pkg/a.py": "",
+            "pkg/c.log": "",
+            "pkg/deep/.gitignore": "gen/\n",
+            "pkg/deep/b.py": "",
+            "pkg/deep/gen/g.py": "",
+            "pkg/deep/.env": "",
+            "pkgs/other.py": "",
+            "top.py": "",
+        },
+    )
+    items = list(walk(tmp_path, IndexSettings(), only=["pkg/deep", "top.py"], whole_folders=True))
+    root = tmp_path.resolve()
+    assert items == [
+        SkippedFile("pkg/deep/.env", SkipReason.SECRET),
+        entry_for(root, "pkg/deep/.gitignore"),
+        entry_for(root, "pkg/deep/b.py"),
+        entry_for(root, "top.py"),
+    ]
+    assert [i.path for i in walk(tmp_path, IndexSettings(), only=["pkg"], whole_folders=True)] == [
+        "pkg/a.py",
+        "pkg/deep/.env",
+        "pkg/deep/.gitignore",
+        "pkg/deep/b.py",
+    ]
+
+
 def test_a_gitignore_that_ignores_everything_is_explained(tmp_path: Path) -> None:
     # Debian's kernel source: upstream patterns, then "/*" and "!/debian/" appended.
     (tmp_path / ".gitignore").write_text("*.o\n.*\n!.gitignore\n/*\n!/debian/\n")

@@ -1,0 +1,114 @@
+"""The index stays fresh as a developer works, end to end through `agentls serve` with a real pygls client.
+
+Each test changes a real git repository as a developer does, tells the server what the editor's file
+watcher reports for it, waits until the server's indexing is idle, and compares its index with a fresh
+index of the same tree (every file's content hash and chunk count) and what search answers.
+
+- A folder renamed, moved or deleted: VS Code (by design) and Neovim report the folder alone, not its
+  files; the old paths vanish from search and the moved files are found at their new paths.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from lsprotocol import types
+from pytest_lsp import LanguageClient
+
+from indexing.config import EmbeddingSettings, IndexSettings
+from indexing.service import WorkspaceIndex
+from tests.e2e.helpers import index_progress_ended, initialize, lsp_server, request, wait_for
+
+__all__ = ["lsp_server"]  # the fixture used below
+
+pytestmark = pytest.mark.timeout(120)
+
+LEXICAL = IndexSettings(embedding=EmbeddingSettings(provider="none"))  # the server's FAST_SETTINGS
+
+
+def git(root: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=root, check=True, capture_output=True)
+
+
+def repository(tmp_path: Path) -> Path:
+    """A git repository: main.py, pkg/alpha.py, pkg/sub/{beta,gamma}.py, committed."""
+    root = tmp_path / "proj"
+    files = {
+        "main.py": "def quokka_main():\n    return 3\n",
+        "pkg/alpha.py": "def quokka_alpha():\n    return 1\n",
+        "pkg/sub/beta.py": "def quokka_beta():\n    return 2\n",
+        "pkg/sub/gamma.py": "class QuokkaGamma:\n    def size(self):\n        return 4\n",
+    }
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    git(root, "init", "-q")
+    git(root, "add", ".")
+    git(root, "-c", "user.name=dev", "-c", "user.email=dev@example.com", "commit", "-qm", "start")
+    return root
+
+
+def watched(client: LanguageClient, *changes: tuple[Path, types.FileChangeType]) -> None:
+    """What the editor's file watcher sends for these changes."""
+    events = [types.FileEvent(uri=path.as_uri(), type=kind) for path, kind in changes]
+    client.workspace_did_change_watched_files(types.DidChangeWatchedFilesParams(changes=events))
+
+
+async def settled(client: LanguageClient) -> None:
+    """Wait until the server has no indexing job running or waiting (it queues them as the events come)."""
+
+    async def idle() -> bool:
+        stats = await request(client, "agentls/serverStats", {})
+        return bool(stats["indexingIdle"])
+
+    await wait_for(idle, 60)
+
+
+def rows(root: Path, cache: Path) -> dict[str, tuple[str, int]]:
+    """Each indexed file's content hash and chunk count, in the index of `root` under `cache`."""
+    index = WorkspaceIndex(root, LEXICAL, cache_dir=cache)
+    chunks = index.store.table("chunks").to_arrow().column("path").to_pylist()
+    return {path: (record.hash, chunks.count(path)) for path, record in index.store.file_records().items()}
+
+
+def fresh_rows(root: Path, cache: Path) -> dict[str, tuple[str, int]]:
+    """`rows` of a fresh index of the same tree."""
+    WorkspaceIndex(root, LEXICAL, cache_dir=cache).index()
+    return rows(root, cache)
+
+
+async def found(client: LanguageClient, query: str) -> list[str]:
+    hits = await request(client, "agentls/search", {"query": query, "limit": 20})
+    return sorted({hit["path"] for hit in hits})
+
+
+async def test_a_folder_renamed_then_deleted_leaves_the_index_of_a_fresh_run(
+    lsp_server: Any, tmp_path: Path
+) -> None:
+    root = repository(tmp_path)
+    client = await lsp_server()
+    await initialize(client, root)
+    await wait_for(lambda: index_progress_ended(client), 60)
+    assert await found(client, "quokka") == ["main.py", "pkg/alpha.py", "pkg/sub/beta.py", "pkg/sub/gamma.py"]
+
+    git(root, "mv", "pkg/sub", "pkg/moved")
+    watched(client, (root / "pkg/sub", types.FileChangeType.Deleted))
+    watched(client, (root / "pkg/moved", types.FileChangeType.Created))
+    await settled(client)
+    assert await found(client, "quokka") == [
+        "main.py",
+        "pkg/alpha.py",
+        "pkg/moved/beta.py",
+        "pkg/moved/gamma.py",
+    ]
+    assert rows(root, tmp_path / "cache") == fresh_rows(root, tmp_path / "fresh")
+
+    shutil.rmtree(root / "pkg")
+    watched(client, (root / "pkg", types.FileChangeType.Deleted))
+    await settled(client)
+    assert await found(client, "quokka") == ["main.py"]
+    assert rows(root, tmp_path / "cache") == fresh_rows(root, tmp_path / "fresh-after-delete")
