@@ -4,7 +4,8 @@ After every node (and every work item, and every review round) the engine writes
 `<runs_dir>/<run_id>.team.json` (0600) beside the run's transcript and its `agent.resume.RunState` (which
 holds the task and the changed files). `agentls runs resume ID` (`agent.runner.start_run(resume=...)`)
 finds the checkpoint and restarts the graph at `next_node`: a node that failed runs again, nodes that
-finished do not; a work-items node skips the items that already have a result.
+finished do not; a work-items node skips the items that already have a result, and a review node stopped
+in a fix round (`fixing`) goes on with that fix before QA reviews again.
 """
 
 from __future__ import annotations
@@ -43,6 +44,10 @@ class TeamState(BaseModel):
     review_end: str | None = None
     """Why the last review loop ended with QA still rejecting (its rounds ran out, or its fixer changed
     nothing), for the proposal's warning; None when the last review passed."""
+    fixing: dict[str, Any] | None = None
+    """The fix round a review node is in: ``{node, round, item, digest}`` (the FIX `WorkItem` and the
+    digest of the work QA rejected), None between rounds. A run stopped in it resumes with that fixer, not
+    with QA judging the unfinished fix with the round already counted."""
     roles: list[dict[str, Any]] = Field(default_factory=list)
     """The run's cost ledger (`agent.costs.CostLedger.records`): per role and node its usage (cached and
     uncached input apart), cost and calls, the explore sub-agents' under their own role. It is the one

@@ -8,7 +8,7 @@ TeamRun.run(task)        run_start (role "team:<graph>"), then for each node fro
                          at most max_rounds times, counted per review node; a fix that changed no file
                          is not reviewed again (below); then the graph goes on (flagged when still failing)
   after each node        checkpoint (agent.team.checkpoint) + run state (agent.resume), so a resumed run
-                         restarts at the node that failed
+                         restarts at the node that failed (a review node in a fix round: with that fix)
   at the end             one verification of the overlay's changes, one proposal carrying
                          team = {spec, design, review}; run_end
 ```
@@ -336,6 +336,8 @@ class TeamRun:
             rounds = self.settings.team.max_rounds
         if rounds is None:
             rounds = self.settings.max_reflections
+        if not self._resume_fix(node):
+            return
         while True:
             review = self._run_role(node, node.role, self._brief(node.role))
             assert isinstance(review, Review)
@@ -358,18 +360,22 @@ class TeamRun:
                 f"QA rejected the change; a coder fixes it ({done} of {rounds})",
                 stage="reflect",
             )
-            if not self._fix(node, review, done):
+            if not self._fix(node, self._fix_item(review), done, self._work_digest()):
                 return
 
-    def _fix(self, node: Node, review: Review, number: int) -> bool:
-        """Round `number` of `node`: the fixer works on what QA found. False when it changed nothing.
+    def _resume_fix(self, node: Node) -> bool:
+        """Finish the fix round a stopped run was in at `node`, if any, before QA reviews again. False when
+        that fix changed nothing (the node's loop ends, as in `_fix`)."""
+        fixing = self.state.fixing
+        if fixing is None or fixing.get("node") != node.name:
+            return True
+        item = WorkItem.model_validate(fixing["item"])
+        return self._fix(node, item, int(fixing["round"]), str(fixing["digest"]))
 
-        QA would judge the same work again, so a fix that changed no file is not reviewed: the fixer's
-        first submission without a change is refused once, in its own conversation (the nudge: make the
-        change, or submit again with notes saying why none is needed); a second one ends the node's loop,
-        and the run proposes the work with QA's report, flagged."""
+    def _fix_item(self, review: Review) -> WorkItem:
+        """The work item of a fix round: what `review` found, for a coder."""
         failing = [c.id for c in review.criteria if c.verdict == "fail"]
-        fix = WorkItem(
+        return WorkItem(
             id=f"FIX{self.state.rounds}",  # run-wide, so two review nodes' fixes keep apart
             title="Fix what QA found",
             description="\n".join(
@@ -381,8 +387,18 @@ class TeamRun:
             ),
             criteria=failing or [c.id for c in review.criteria],
         )
+
+    def _fix(self, node: Node, fix: WorkItem, number: int, before: str) -> bool:
+        """Round `number` of `node`: the fixer works on `fix`, what QA found in the work whose digest is
+        `before`. False when it changed nothing.
+
+        QA would judge the same work again, so a fix that changed no file is not reviewed: the fixer's
+        first submission without a change is refused once, in its own conversation (the nudge: make the
+        change, or submit again with notes saying why none is needed); a second one ends the node's loop,
+        and the run proposes the work with QA's report, flagged. The round is in the state until the fix is
+        handed over, so a run stopped in it resumes here (`_resume_fix`)."""
+        self.state.fixing = {"node": node.name, "round": number, "item": fix.model_dump(), "digest": before}
         self._handoff(node.role, node.name, fix)
-        before = self._work_digest()
         nudged = False
 
         def nudge(document: BaseModel) -> str | None:
@@ -401,6 +417,7 @@ class TeamRun:
         result = self._run_role(node, node.fixer, self._brief(node.fixer, fix), fix, nudge)
         assert isinstance(result, WorkResult)
         self._store(result)
+        self.state.fixing = None
         if self._work_digest() != before:
             self._checkpoint("running", None)
             return True

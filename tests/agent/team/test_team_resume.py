@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from agent.resume import RunState, load_state
 from agent.runner import load_resumable, start_run
 from agent.task_builders import run_task
 from agent.team.checkpoint import TeamState, load_checkpoint
+from agent.team.config import TeamSettings
 from agent.team.graph import TEAM_GRAPH
 from agent.transcript import list_runs, load_run
 from tests.agent.agent_harness import fast_settings
@@ -28,7 +30,7 @@ from tests.agent.team.team_harness import (
     run_team,
     shop_workspace,
 )
-from tests.fakes.anthropic_server import FAKE_API_KEY, FakeAnthropic, respond, tool_use
+from tests.fakes.anthropic_server import FAKE_API_KEY, FakeAnthropic, fault_529, respond, tool_use
 
 
 def test_a_run_failed_at_qa_resumes_at_the_qa_node(tmp_path: Path) -> None:
@@ -148,3 +150,40 @@ def test_a_checkpoint_from_before_per_node_rounds_keeps_the_stopped_review_nodes
     assert at_code.review_rounds == {}
     saved = TeamState(graph=TEAM_GRAPH, next_node=3, rounds=3, review_rounds={"review": 1})
     assert TeamState.model_validate_json(saved.model_dump_json()).review_rounds == {"review": 1}
+
+
+def test_a_run_stopped_in_a_fix_round_resumes_with_the_fixer_not_with_qa(tmp_path: Path) -> None:
+    """A 529 storm hits the coder fixing what QA found (the review node's one round). The resumed run goes
+    on with that fix (FIX1, its brief with QA's findings) and then QA; it used to ask QA first, which
+    judged the unfixed work and, its one round spent, ended the run 'after 1 round of fixes' no fix had
+    made."""
+    root = shop_workspace(tmp_path / "ws")
+    runs = tmp_path / "runs"
+    settings = fast_settings(verify=False, team=TeamSettings(confirm_spec=False, max_rounds=1))
+    turns = feature_script()
+    attempts = settings.model.max_retries + 1
+    turns["coder"] = [*turns["coder"][:4], *[fault_529()] * attempts]  # W1, W2; then FIX1's call fails
+    turns["qa"] = turns["qa"][:3]  # tests, run them, reject (AC2)
+    roles = RoleScript(turns)
+    with FakeAnthropic(responder=roles) as fake:
+        failed = run_team(fake, root, runs, settings)
+        assert failed.status == "failed" and failed.error is not None, failed.summary
+        assert "the coder (node review) ended without a WorkResult" in failed.error
+        assert "529 overloaded_error" in failed.error
+
+        rest = feature_script()
+        roles.calls.clear()
+        roles.bodies.clear()
+        roles.turns = {"coder": deque(rest["coder"][4:]), "qa": deque(rest["qa"][3:])}  # FIX1, then pass
+        resumed = run_team(fake, root, runs, settings, load_resumable(runs, failed.run_id))
+    assert roles.calls == ["coder", "coder", "qa", "qa"], roles.calls
+    fixer_brief = json.dumps(roles.bodies[0]["messages"][0])
+    assert '\\"FIX1\\"' in fixer_brief and "DID NOT RAISE ValueError" in fixer_brief
+    assert resumed.status == "proposed", resumed.summary
+    assert "WARNING" not in resumed.summary and resumed.proposal is not None
+    assert resumed.proposal.team is not None and resumed.proposal.team["review"]["passed"] is True
+    fixed = {change.path: change.new_text for change in resumed.proposal.files}["shop/discount.py"]
+    assert "raise ValueError" in fixed
+    checkpoint = load_checkpoint(runs, resumed.run_id)
+    assert checkpoint is not None and checkpoint.fixing is None
+    assert [result["work_item"] for result in checkpoint.results] == ["W1", "W2", "FIX1"]
