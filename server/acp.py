@@ -25,7 +25,8 @@ that is a folder inside the workspace is each run's scope, as ``agentls run --pa
   run that answers at once has no plan, its answer comes as the message only. The run's warnings (an MCP
   server that did not start, the fallback Python that runs the tests) come as ``agent_message_chunk``s of
   their own, their text ``warning: ...`` in a paragraph of its own and ``_meta.agentls`` ``{kind:
-  "warning", subject}``: ACP has no update kind for a notice to the user.
+  "warning", subject}``: ACP has no update kind for a notice to the user. Each wait of a model call before
+  a retry (429, 529, 5xx) is such a warning too (subject ``model_retry``, `RetryNotices`).
 - When the run proposes changes: a ``tool_call`` of kind ``edit`` with one ACP ``diff`` per file, then
   ``session/request_permission`` naming the files. Nothing is written before the user allows it; on
   allow the changes are rebased onto the client's current text and written through the client's
@@ -161,6 +162,8 @@ class _Session:
     # Set by session/cancel: stops the first indexing of a prompt too (the run's own flag only reaches
     # the agent loop, after the index is open).
     stop: threading.Event = field(default_factory=threading.Event)
+    notify: Any = None
+    """While a run goes: passes one of its `AgentEvent`s on to the client (callable from any thread)."""
     plan: list[Any] | None = None
     """The run's plan entries, held until the run acts (a reply without tool calls is no plan)."""
     history: list[_Exchange] = field(default_factory=list)
@@ -466,6 +469,7 @@ class AgentlsAcpAgent:
         def on_done(_result: RunResult) -> None:
             loop.call_soon_threadsafe(events.put_nowait, None)
 
+        session.notify = on_event
         handle = start_run(
             task,
             root=session.root,
@@ -488,6 +492,7 @@ class AgentlsAcpAgent:
                 await self._report(session, event)
             except Exception:  # a client that cannot take an update must not stop the run
                 log.exception("session/update failed")
+        session.notify = None
         session.plan = None  # never acted on: the reply is the message, not a plan too
         result = await asyncio.to_thread(handle.wait)
         assert result is not None  # on_done came after the result was set
@@ -662,9 +667,32 @@ class AgentlsAcpAgent:
         return [change.path for change in changes]
 
 
+class RetryNotices(logging.Handler):
+    """Tells the user of a session each wait of its run's model call before a retry (a 429 or 529 storm
+    can last minutes), as a warning message: `agent.models.calls` logs the wait on the run's thread, with
+    the `RetryWait` as the record's ``retry_wait``; the CLI prints the same line on stderr."""
+
+    def __init__(self, agent: AgentlsAcpAgent) -> None:
+        super().__init__(logging.WARNING)
+        self.agent = agent
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from agent.loop import AgentEvent
+
+        wait = getattr(record, "retry_wait", None)
+        if wait is None:
+            return
+        for session in list(self.agent.sessions.values()):
+            handle, notify = session.handle, session.notify
+            thread = handle.thread if handle is not None else None
+            if notify is not None and thread is not None and thread.ident == record.thread:
+                notify(AgentEvent("warning", str(wait.summary), data={"subject": "model_retry"}))
+
+
 def serve(env: Mapping[str, str] | None = None) -> None:
     """Serve ACP on stdin/stdout until the client closes the connection."""
     agent = AgentlsAcpAgent(env if env is not None else dict(os.environ))
+    logging.getLogger("agent.models").addHandler(RetryNotices(agent))
     # The SDK answers "method not found" for the optional methods agentls does not implement (load,
     # fork, resume, modes, config options), so the class is not a full `acp.interfaces.Agent`.
     asyncio.run(_serve(cast("AcpAgent", agent)))

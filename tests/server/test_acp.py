@@ -28,7 +28,7 @@ from acp.schema import (
 )
 
 from tests.agent.agent_harness import GOOD_BODY, STUB_BODY, copy_workspace, done, replace, view
-from tests.fakes.anthropic_server import FAKE_API_KEY, FakeAnthropic, slow, text, tool_use, turn
+from tests.fakes.anthropic_server import FAKE_API_KEY, FakeAnthropic, fault_429, slow, text, tool_use, turn
 
 AGENT_TOML = """\
 [agent]
@@ -673,3 +673,25 @@ def test_the_history_a_run_is_told_is_bounded_newest_first() -> None:
     assert told.startswith("the new one\n\n## Earlier in this conversation")
     assert "### Request 5" in told and "### Request 4" not in told and "(4 earlier ones left out)" in told
     assert "more characters cut" in told and len(told) < HISTORY_CHARS + 1000
+
+
+def test_a_wait_before_retrying_the_model_is_told_to_the_user(
+    fake_anthropic: FakeAnthropic, ws: Path, tmp_path: Path
+) -> None:
+    """A 429 or 529 storm can keep a prompt waiting for minutes: each wait before a retry is a warning
+    message of the session (the line `agentls run` prints on stderr), not silence."""
+    fake_anthropic.enqueue(fault_429(0.2), text("mean is a stub."))
+    client = RecordingClient("allow")
+    assert asyncio.run(_prompt(client, ws, _env(fake_anthropic, tmp_path), fs=True)) == "end_turn"
+
+    retries = [
+        u.content.text.strip()
+        for u in client.updates
+        if getattr(u, "session_update", "") == "agent_message_chunk"
+        and (u.field_meta or {}).get("agentls", {}).get("subject") == "model_retry"
+    ]
+    assert retries == [
+        "warning: model rate-limited (429 too many requests); retrying in 0.2 s, attempt 2 of 2"
+    ], client.updates
+    said = [str(getattr(getattr(u, "content", None), "text", "")) for u in client.updates]
+    assert said.index(f"\n\n{retries[0]}\n\n") < said.index("mean is a stub.")
