@@ -3,9 +3,10 @@
 `SubmitTool(model)` is a tool (`submit_spec`, `submit_design`, `submit_result`, `submit_review`) whose
 input schema is the handoff's JSON Schema (`agent.team.handoffs.tool_schema`). A valid input is parsed
 into the model and kept as `accepted`; the role's loop then ends (`agent.team.role_agent.RoleAgent`). An
-invalid one comes back to the role as a tool error carrying pydantic's validation message, at most
-`max_invalid` times; the next invalid submission raises `ToolAbort`, which ends the role's run with a
-message saying what was wrong. A `check` (the engine's `agent.team.handoffs.against_spec`) adds what the
+invalid one comes back to the role as a tool error whose first line names each problem (field, what is
+wrong, the value given: the line a stop for the same failing call quotes), at most `max_invalid` times;
+the next invalid submission raises `ToolAbort`, which ends the role's run with a message saying what was
+wrong. A `check` (the engine's `agent.team.handoffs.against_spec`) adds what the
 schema cannot say, such as a review without a verdict on every criterion of the spec; its message counts
 as a validation error.
 """
@@ -20,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 from agent.team.handoffs import HANDOFFS, tool_schema
 from agent.tools import CustomTool, ToolAbort, ToolError, one_line
 
-__all__ = ["SUBMIT_TOOL_NAMES", "SubmitTool"]
+__all__ = ["SUBMIT_TOOL_NAMES", "SubmitTool", "problems"]
 
 SUBMIT_TOOL_NAMES: Mapping[str, str] = {
     "Spec": "submit_spec",
@@ -61,7 +62,7 @@ class SubmitTool(CustomTool):
         try:
             document = self.model.model_validate(dict(input))
         except ValidationError as invalid:
-            self._invalid(str(invalid), invalid)
+            self._invalid(problems(invalid), invalid)
         disagrees = self.check(document) if self.check is not None else None
         if disagrees:
             self._invalid(disagrees, None)
@@ -74,5 +75,28 @@ class SubmitTool(CustomTool):
             raise ToolAbort(
                 f"the {self.handoff} was invalid {self.invalid} times; the last error: {error}"
             ) from cause
-        message = f"The {self.handoff} is not valid; fix these and call {self.name} again:\n{error}"
+        message = f"The {self.handoff} is not valid: {error} Fix it and call {self.name} again."
         raise ToolError(message) from cause
+
+
+def problems(invalid: ValidationError) -> str:
+    """pydantic's errors in one line, each as field, problem and the value given.
+
+    >>> from agent.team.handoffs import AcceptanceCriterion
+    >>> try:
+    ...     AcceptanceCriterion.model_validate({"id": "one"})
+    ... except ValidationError as invalid:
+    ...     print(problems(invalid))
+    id: String should match pattern '^AC\\d+$' (got 'one'); text: Field required.
+    """
+    found = []
+    for error in invalid.errors(include_url=False):
+        where = ".".join(str(key) for key in error["loc"])
+        what = str(error["msg"]).removeprefix("Value error, ")
+        value = error.get("input")
+        given = isinstance(value, (str, int, float, bool)) and error["type"] != "missing"
+        found.append(
+            f"{where + ': ' if where else ''}{what}"
+            + (f" (got {one_line(repr(value), 60)})" if given else "")
+        )
+    return "; ".join(found).rstrip(".") + "."

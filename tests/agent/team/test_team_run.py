@@ -299,6 +299,29 @@ def test_a_role_that_never_submits_fails_its_node_saying_so(tmp_path: Path) -> N
     assert why in result.error
 
 
+def test_a_handoff_invalid_again_and_again_stops_the_run_saying_which_field_is_wrong(tmp_path: Path) -> None:
+    """The planner submits the same spec with a bad criterion id three times: the run stops as stuck, and
+    both the role's correction and the user's message name the field and the value. They used to quote
+    only the correction's first line: 'stuck: ... (The Spec is not valid; fix these and call submit_spec
+    again:)', which said nothing of what was wrong."""
+    turns = feature_script()
+    bad = {**SPEC, "acceptance_criteria": [{"id": "one", "text": "apply_discount(100, 10) returns 90.0"}]}
+    turns["planner"] = [tool_use("submit_spec", bad)] * 3
+    script = RoleScript(turns)
+    with FakeAnthropic(responder=script) as fake:
+        harness = TeamHarness(fake, shop_workspace(tmp_path / "ws"), tmp_path / "runs")
+        result = harness.team(fast_settings(verify=False)).run(run_task(INSTRUCTION, root=harness.root))
+    assert script.calls == ["planner"] * 3
+    [correction, *_] = [
+        result_text(block) for block in script.bodies[1]["messages"][-1]["content"] if block.get("is_error")
+    ]
+    problem = "acceptance_criteria.0.id: String should match pattern '^AC\\d+$' (got 'one')"
+    assert correction.startswith(f"The Spec is not valid: {problem}. Fix it and call submit_spec again.")
+    assert result.status == "budget_exhausted" and result.error is not None  # stuck, as a solo run
+    assert result.error.startswith("the planner (node plan) ended without a Spec: stuck: the model made")
+    assert problem in result.error and "agentls runs resume" in result.summary
+
+
 def test_handoffs_must_agree_with_the_spec_and_the_work_item(tmp_path: Path) -> None:
     """A review that passes without a verdict on every acceptance criterion, a design serving a criterion
     the spec does not have, a result for another work item: each goes back to its role to correct, so a
