@@ -18,6 +18,7 @@ from agent.runner import load_resumable, start_run
 from agent.task_builders import run_task
 from agent.team.checkpoint import TeamState, load_checkpoint
 from agent.team.config import TeamSettings
+from agent.team.engine import TeamRun
 from agent.team.graph import TEAM_GRAPH
 from agent.transcript import list_runs, load_run
 from tests.agent.agent_harness import fast_settings
@@ -30,7 +31,15 @@ from tests.agent.team.team_harness import (
     run_team,
     shop_workspace,
 )
-from tests.fakes.anthropic_server import FAKE_API_KEY, FakeAnthropic, fault_529, respond, tool_use
+from tests.fakes.anthropic_server import (
+    FAKE_API_KEY,
+    FakeAnthropic,
+    ScriptItem,
+    fault_529,
+    respond,
+    slow,
+    tool_use,
+)
 
 
 def test_a_run_failed_at_qa_resumes_at_the_qa_node(tmp_path: Path) -> None:
@@ -187,3 +196,42 @@ def test_a_run_stopped_in_a_fix_round_resumes_with_the_fixer_not_with_qa(tmp_pat
     checkpoint = load_checkpoint(runs, resumed.run_id)
     assert checkpoint is not None and checkpoint.fixing is None
     assert [result["work_item"] for result in checkpoint.results] == ["W1", "W2", "FIX1"]
+
+
+def test_ctrl_c_in_a_coder_proposes_nothing_and_the_resume_goes_on_at_its_work_item(tmp_path: Path) -> None:
+    """Cancel (Ctrl-C, or the editor's cancel) while the second coder waits for the model: the run stops
+    at once as cancelled with no proposal, as README says; its state keeps W1's file and the checkpoint
+    its result, so the resume runs W2 and QA only."""
+    root = shop_workspace(tmp_path / "ws")
+    runs = tmp_path / "runs"
+    settings = fast_settings(verify=False, team=TeamSettings(confirm_spec=False))
+    turns = feature_script()
+    w2_edit = turns["coder"][2]
+    team: list[TeamRun] = []
+
+    def cancel_then_answer(body: object) -> ScriptItem:
+        team[0].cancel.set()  # as the CLI's Ctrl-C handler does (RunHandle.cancel)
+        return slow(10.0, w2_edit)
+
+    turns["coder"][2] = respond(cancel_then_answer)
+    roles = RoleScript(turns)
+    with FakeAnthropic(responder=roles) as fake:
+        team.append(TeamHarness(fake, root, runs).team(settings))
+        cancelled = team[0].run(run_task(INSTRUCTION, root=root))
+        assert cancelled.status == "cancelled" and cancelled.proposal is None, cancelled.summary
+        assert cancelled.summary == "The run was cancelled; nothing was proposed."
+        assert cancelled.seconds < 5  # not the model's 10 s
+        saved = load_resumable(runs, cancelled.run_id)
+        assert saved.status == "cancelled" and sorted(saved.files) == ["shop/discount.py"]
+        checkpoint = load_checkpoint(runs, cancelled.run_id)
+        assert checkpoint is not None and checkpoint.graph.nodes[checkpoint.next_node].name == "code"
+        assert [result["work_item"] for result in checkpoint.results] == ["W1"]
+
+        rest = feature_script()
+        roles.calls.clear()
+        review = tool_use("submit_review", REVIEW_PASS)
+        roles.turns = {"coder": deque(rest["coder"][2:4]), "qa": deque([review])}
+        resumed = run_team(fake, root, runs, settings, saved)
+    assert roles.calls == ["coder", "coder", "qa"], roles.calls
+    assert resumed.status == "proposed" and resumed.proposal is not None, resumed.summary
+    assert sorted(change.path for change in resumed.proposal.files) == ["shop/cart.py", "shop/discount.py"]
