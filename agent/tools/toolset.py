@@ -306,8 +306,20 @@ def _approver(resources: ToolResources) -> Callable[[str, Mapping[str, Any]], bo
 
 
 def describe_call(name: str, input: Mapping[str, Any]) -> str:
-    """One line showing a call of the tool called `name` (`bash: pytest -q`), known tool or not."""
+    """One line showing a call of the tool called `name` (`bash: pytest -q`), known tool or not. `input`
+    may be a transcript's frozen copy: it is shown as the JSON the model sent (dicts and lists)."""
+    plain: dict[str, Any] = _plain(input)
     describe = _DESCRIBERS.get(name)
     if describe is None:
-        return f"{name}: {one_line(dict(input), 80)}"
-    return describe(input)
+        return f"{name}: {one_line(plain, 80)}"
+    return describe(plain)
+
+
+def _plain(value: Any) -> Any:
+    """`value` with mappings as dicts and sequences as lists, as JSON decodes them (not a transcript
+    record's read-only ``mappingproxy`` and tuples)."""
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, tuple | list):
+        return [_plain(item) for item in value]
+    return value

@@ -102,6 +102,9 @@ def test_run_mode_runs_a_custom_graph_and_an_invalid_handoff_goes_back_to_the_ro
     assert f"Run {run_id}  [proposed]" in shown.stdout
     assert "handoff Spec (planner, node spec):" in shown.stdout and "AC1: shop/vouchers.py" in shown.stdout
     assert "== role coder" in shown.stdout and "Summary: Vouchers (team run, graph quick)." in shown.stdout
+    # each call as the model sent it (not the transcript's read-only copy: mappingproxy, tuples)
+    assert "-> submit_result: {'work_item': 'W1', 'files_changed': ['shop/vouchers.py']}" in shown.stdout
+    assert "mappingproxy" not in shown.stdout
 
 
 def test_run_with_an_unknown_mode_names_the_graphs(
