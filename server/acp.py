@@ -26,7 +26,10 @@ that is a folder inside the workspace is each run's scope, as ``agentls run --pa
   server that did not start, the fallback Python that runs the tests) come as ``agent_message_chunk``s of
   their own, their text ``warning: ...`` in a paragraph of its own and ``_meta.agentls`` ``{kind:
   "warning", subject}``: ACP has no update kind for a notice to the user. Each wait of a model call before
-  a retry (429, 529, 5xx) is such a warning too (subject ``model_retry``, `RetryNotices`).
+  a retry (429, 529, 5xx) is such a warning too (subject ``model_retry``, `RetryNotices`). The run's
+  verification (its checks can take minutes) is a ``tool_call`` of kind ``execute``, "Verifying the
+  change", completed or failed with the verification's summary as its ``rawOutput``; a failed one that
+  the model is asked to fix says so in a message.
 - When the run proposes changes: a ``tool_call`` of kind ``edit`` with one ACP ``diff`` per file, then
   ``session/request_permission`` naming the files. Nothing is written before the user allows it; on
   allow the changes are rebased onto the client's current text and written through the client's
@@ -168,6 +171,8 @@ class _Session:
     """The run's plan entries, held until the run acts (a reply without tool calls is no plan)."""
     history: list[_Exchange] = field(default_factory=list)
     """The session's earlier prompts and what came of them, oldest first."""
+    verify_id: str | None = None
+    """The ``toolCallId`` of the run's verification while its checks run (shown as a command)."""
 
 
 def _refused(message: str, code: int = -32602) -> RequestError:
@@ -559,6 +564,27 @@ class AgentlsAcpAgent:
                     raw_input=dict(input),
                 ),
             )
+        elif event.kind == "stage" and data.get("stage") == "verify":
+            # The checks can take minutes: the editor shows them as a command running, not silence.
+            session.verify_id = f"verify-{next(self._ids)}"
+            await self._update(
+                session,
+                start_tool_call(
+                    session.verify_id,
+                    "Verifying the change: running the checks",
+                    kind="execute",
+                    status="in_progress",
+                ),
+            )
+        elif event.kind == "verification":
+            result = data.get("verification")
+            found, session.verify_id = session.verify_id, None
+            if found is None or result is None:
+                return
+            failed: Literal["completed", "failed"] = "failed" if result.failed else "completed"
+            await self._update(session, update_tool_call(found, status=failed, raw_output=result.summary()))
+        elif event.kind == "reflection":
+            await self._say(session, f"\n{event.message}\n")
         elif event.kind == "tool_result":
             output = data.get("output")
             found = session.tool_ids.pop(str(data.get("id") or ""), None)

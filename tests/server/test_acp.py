@@ -27,7 +27,7 @@ from acp.schema import (
     WriteTextFileResponse,
 )
 
-from tests.agent.agent_harness import GOOD_BODY, STUB_BODY, copy_workspace, done, replace, view
+from tests.agent.agent_harness import BAD_BODY, GOOD_BODY, STUB_BODY, copy_workspace, done, replace, view
 from tests.fakes.anthropic_server import FAKE_API_KEY, FakeAnthropic, fault_429, slow, text, tool_use, turn
 
 AGENT_TOML = """\
@@ -294,9 +294,10 @@ def test_a_delegated_sub_agents_tool_calls_each_end_with_their_own_output(
         for u in client.updates
         if getattr(u, "session_update", "") == "tool_call_update" and u.status in ("completed", "failed")
     }
-    assert [c.title.split(" ", 1)[0] for c in calls] == ["delegate:", "[explore]", "str_replace"]
+    titles = [c.title.split(" ", 1)[0] for c in calls]
+    assert titles == ["delegate:", "[explore]", "str_replace", "Verifying"]  # the run's checks come last
     assert {c.tool_call_id for c in calls} <= set(ended)  # every call ends
-    delegate, viewed, _ = calls
+    delegate, viewed, _, _ = calls
     assert report in str(ended[delegate.tool_call_id].raw_output)
     assert "def clamp" in str(ended[viewed.tool_call_id].raw_output)
 
@@ -695,3 +696,41 @@ def test_a_wait_before_retrying_the_model_is_told_to_the_user(
     ], client.updates
     said = [str(getattr(getattr(u, "content", None), "text", "")) for u in client.updates]
     assert said.index(f"\n\n{retries[0]}\n\n") < said.index("mean is a stub.")
+
+
+def test_the_verification_is_shown_as_a_command_running_then_its_outcome(
+    fake_anthropic: FakeAnthropic, ws: Path, tmp_path: Path
+) -> None:
+    # A first change that fails the workspace's tests (an empty list divides by zero), then the fix.
+    fake_anthropic.enqueue(
+        turn(text("Plan: edit the stub."), view()),
+        replace(STUB_BODY, BAD_BODY),
+        done("Implemented `mean`."),
+        replace(BAD_BODY, GOOD_BODY),
+        done("Fixed: an empty list raises ValueError."),
+    )
+    client = RecordingClient("allow")
+    stop = asyncio.run(_prompt(client, ws, _env(fake_anthropic, tmp_path), fs=True))
+
+    assert stop == "end_turn"
+    started = [
+        u
+        for u in client.updates
+        if getattr(u, "session_update", "") == "tool_call" and str(u.tool_call_id).startswith("verify-")
+    ]
+    assert [u.title for u in started] == ["Verifying the change: running the checks"] * 2, started
+    assert all(u.kind == "execute" and u.status == "in_progress" for u in started)
+    ended = {
+        u.tool_call_id: u
+        for u in client.updates
+        if getattr(u, "session_update", "") == "tool_call_update"
+        and str(u.tool_call_id).startswith("verify-")
+    }
+    first, second = (ended[u.tool_call_id] for u in started)
+    assert first.status == "failed" and "Verification FAILED" in str(first.raw_output), first
+    assert second.status == "completed" and "Verification passed." in str(second.raw_output), second
+    said = "".join(_said(client))
+    assert "verification failed; asking the model to fix it (1 of" in said, said
+    # each verification started after the model's edit and ended before the next step's tool call
+    order = [str(getattr(u, "tool_call_id", "")) for u in client.updates]
+    assert order.index(first.tool_call_id) < order.index(second.tool_call_id)
