@@ -6,8 +6,11 @@ The loop is the solo one, unchanged, with a few differences that make it a role 
   and the run ends as soon as that tool accepts a handoff;
 - a reply without a tool call is taken as the handoff when it holds one as JSON (the whole reply, or a
   fenced block: models often write the document instead of calling the tool), validated as the submit
-  tool validates it; otherwise (or when it is invalid, with the validation message) it gets a reminder,
-  twice, then the role's run ends with no handoff (the team engine reports the node as failed);
+  tool validates it; otherwise (or when it is invalid, with the validation message, or not JSON at all,
+  with the parser's) it gets a reminder, twice, then the role's run ends with no handoff (the team engine
+  reports the node as failed);
+- a submit call cut off at max_tokens is told that the handoff must fit in one call, shorter (not the
+  solo loop's advice to split an edit into several calls, which a handoff cannot be);
 - it never verifies, reflects or proposes: QA checks the work and the team engine proposes the shared
   overlay's changes once at the end;
 - its budget checks speak of the whole run (and of its node's own cap): the loop's own check sees only
@@ -21,7 +24,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from agent.loop import Agent, Limit, RunStatus, Submitted
@@ -31,9 +34,14 @@ from agent.team.submit import SubmitTool
 from agent.tools import ToolAbort, ToolError, one_line
 from agent.tools.toolset import toolset
 
-__all__ = ["Limit", "RoleAgent", "handoff_in_text"]
+__all__ = ["Limit", "RoleAgent", "broken_json", "handoff_in_text"]
 
 _REMINDERS = 2
+_CUT_HANDOFF = (
+    "This {name} call was cut off at the output token limit (max_tokens = {limit:,}) before your {handoff} "
+    "was complete, so it was NOT submitted. A {handoff} is one call and cannot be sent in parts: call {name} "
+    "again with a shorter {handoff} (brief texts, no code or long output in it)."
+)
 _FENCED = re.compile(r"```[A-Za-z]*[ \t]*\n(.*?)```", re.DOTALL)
 
 
@@ -46,10 +54,7 @@ def handoff_in_text(text: str) -> dict[str, Any] | None:
     >>> handoff_in_text("Done, nothing to add.") is None
     True
     """
-    candidates = [match.group(1) for match in _FENCED.finditer(text)][::-1]
-    if "{" in text:
-        candidates.append(text[text.index("{") : text.rindex("}") + 1])
-    for candidate in candidates:
+    for candidate in _candidates(text):
         try:
             value = json.loads(candidate)
         except ValueError:
@@ -57,6 +62,31 @@ def handoff_in_text(text: str) -> dict[str, Any] | None:
         if isinstance(value, dict):
             return value
     return None
+
+
+def broken_json(text: str) -> str | None:
+    """Why the JSON object a reply means to hold does not parse (the parser's message, for the first text
+    that looks like one: a fenced block or the braces); None when the reply holds none.
+
+    >>> broken_json('```json\\n{"work_item": "W1", "done": True}\\n```')
+    'Expecting value: line 1 column 29 (char 28)'
+    """
+    for candidate in _candidates(text):
+        if not candidate.strip().startswith("{"):
+            continue
+        try:
+            json.loads(candidate)
+        except ValueError as error:
+            return str(error)
+    return None
+
+
+def _candidates(text: str) -> list[str]:
+    """Where a reply may hold a JSON document: its fenced blocks, the last first, then its braces."""
+    candidates = [match.group(1) for match in _FENCED.finditer(text)][::-1]
+    if "{" in text and "}" in text:
+        candidates.append(text[text.index("{") : text.rindex("}") + 1])
+    return candidates
 
 
 class RoleAgent(Agent):
@@ -72,10 +102,10 @@ class RoleAgent(Agent):
     ) -> None:
         """`checkpoint(agent)`: save the team run's state with this role's work so far (the engine's);
         `limits`: the run's and the node's budgets, checked before each call in their own terms."""
+        self.limits = tuple(limits)  # before the loop's own __init__, which reads `_limits`
         super().__init__(*args, **kwargs)
         self.submit = submit
         self.checkpoint = checkpoint
-        self.limits = tuple(limits)
         registry = toolset(self.role, self.resources)
         registry.add(submit)
         self._tools = registry
@@ -110,16 +140,29 @@ class RoleAgent(Agent):
         self.messages.append({"role": "user", "content": reminder})
 
     def _submit_text(self, text: str) -> str | None:
-        """Submit the handoff the reply holds as JSON, if any; the validation message when it is invalid."""
+        """Submit the handoff the reply holds as JSON, if any; the validation message when it is invalid
+        (the parser's when it is not JSON)."""
         document = handoff_in_text(text)
         if document is None:
-            return None
+            broken = broken_json(text)
+            if broken is None:
+                return None
+            handoff = self.submit.handoff
+            return f"The {handoff} in your reply was not submitted: it is not valid JSON ({broken})."
         try:
             self.submit.run(document)  # ToolAbort (invalid too often) ends the role's run
         except ToolError as invalid:
             return f"The {self.submit.handoff} in your reply was not submitted: {invalid}"
         self._decision("handoff_in_text", handoff=self.submit.handoff, tool=self.submit.name)
         return None
+
+    def _cut_call(self, use: Mapping[str, Any], window_full: bool = False) -> dict[str, Any]:
+        """A submit call cut at max_tokens: the handoff must fit in one call, so it is asked for shorter."""
+        if window_full or use.get("name") != self.submit.name:
+            return super()._cut_call(use, window_full)
+        limit = self._max_tokens_in_use or self.settings.model.max_tokens
+        message = _CUT_HANDOFF.format(name=self.submit.name, handoff=self.submit.handoff, limit=limit)
+        return self._not_run(use, message, "cut off at max_tokens")
 
     def _save_state(self, status: str, error: str | None) -> None:
         if status == "running" and self.checkpoint is not None:

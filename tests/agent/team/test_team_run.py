@@ -33,7 +33,7 @@ from tests.agent.team.team_harness import (
     shop_workspace,
     two_reviews_script,
 )
-from tests.fakes.anthropic_server import FakeAnthropic, text, tool_use
+from tests.fakes.anthropic_server import FakeAnthropic, cut_at_max_tokens, text, tool_use
 
 
 @pytest.fixture
@@ -162,6 +162,32 @@ def test_a_handoff_written_as_json_text_is_validated_and_kept(tmp_path: Path) ->
     run = load_run(harness.runs_dir, result.run_id)
     taken = [r.get("handoff") for r in run.records if r.get("kind") == "handoff_in_text"]
     assert taken == ["Spec", "Design"]
+
+
+def test_a_handoff_that_is_not_json_or_is_cut_off_is_asked_for_again_saying_why(tmp_path: Path) -> None:
+    """The planner writes its spec as JSON that does not parse (Python's True), then calls submit_spec but
+    is cut off at max_tokens: it is told the parser's error (it used to get only 'You have not submitted
+    your Spec yet'), then that a Spec is one call, to send shorter (it used to get the solo loop's advice
+    to create a short file and add to it, which a handoff cannot do); its third try is taken."""
+    not_json = json.dumps(SPEC).replace('"open_questions": []', '"open_questions": [], "final": True')
+    cut = cut_at_max_tokens(tool_use("submit_spec", SPEC), 120)
+    script = RoleScript({"planner": [text(f"```json\n{not_json}\n```"), cut, tool_use("submit_spec", SPEC)]})
+    graph = Graph(name="plan", nodes=(Node(name="plan", role="planner"),))
+    with FakeAnthropic(responder=script) as fake:
+        harness = TeamHarness(fake, shop_workspace(tmp_path / "ws"), tmp_path / "runs")
+        team = harness.team(fast_settings(verify=False), graph)
+        result = team.run(run_task(INSTRUCTION, root=harness.root))
+
+    assert script.calls == ["planner"] * 3 and script.left() == {}, result.summary
+    reminder = json.dumps(script.bodies[1]["messages"][-1]["content"])
+    assert "The Spec in your reply was not submitted: it is not valid JSON (Expecting value" in reminder
+    [cut_off] = [
+        result_text(block) for block in script.bodies[2]["messages"][-1]["content"] if block.get("is_error")
+    ]
+    assert "before your Spec was complete, so it was NOT submitted" in cut_off
+    assert "A Spec is one call and cannot be sent in parts: call submit_spec again" in cut_off
+    assert "`create` a short file" not in cut_off
+    assert result.status == "no_changes" and result.plan.startswith("### Spec: Percentage discounts")
 
 
 def _plan_design() -> tuple[Graph, RoleScript]:
