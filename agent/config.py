@@ -5,8 +5,8 @@
 index and search verbs and the language server load settings without ever calling the model.
 
 `AgentSettings` is the `agent` section of the agentls settings tree (`server.settings.Settings.agent`).
-Every field has a default, so an empty section is a working configuration. `budget()` turns the token and
-cost limits into the `agent.usage.Budget` the loop checks after every model call.
+Every field has a default, so an empty section is a working configuration. `budget()` turns the token,
+cost and time limits into the `agent.usage.Budget` the loop checks around every model call.
 """
 
 from __future__ import annotations
@@ -127,6 +127,12 @@ class AgentSettings(BaseModel):
     """Prompt plus output tokens summed over the run's calls; None is unlimited."""
     max_cost_usd: float | None = Field(default=2.0, ge=0)
     """Cost of the run in USD at list price (unknown models are priced high); None is unlimited."""
+    max_minutes: float | None = Field(default=None, ge=0)
+    """Wall-clock minutes of the run, resumed parts included (waits for the user's answers too); None is
+    unlimited. Past it the run stops as a budget does (an UNFINISHED proposal, resumable); a model call or
+    command in flight is cut at the bound, and a step is not started with too little time left. None by
+    default: the cost budget already bounds what a run spends, while the time a task needs depends on the
+    machine and the project's tests, so a default would stop good runs; set it for batches and CI."""
 
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     """Isolation and limits of the commands the agent runs (bash tool, tests, checks)."""
@@ -184,9 +190,10 @@ class AgentSettings(BaseModel):
         return merged
 
     def budget(self) -> Budget:
-        """The token and cost limits as a `Budget`."""
+        """The token, cost and time limits as a `Budget`."""
         return Budget(
             max_input_tokens=self.max_input_tokens,
             max_total_tokens=self.max_total_tokens,
             max_cost_usd=self.max_cost_usd,
+            max_minutes=self.max_minutes,
         )

@@ -5,8 +5,8 @@ run(task)                     gather context once; first user turn = context + t
   while True: step()
     step()  = query() + execute()
     query() : fit the conversation into the window (agent.memory: mask old tool results, condense),
-              check the budget against the call's worst case, one model call on (system prompt, tool
-              definitions, messages); usage, cost, budget check
+              check the budget against the call's worst case (and the time left), one model call on
+              (system prompt, tool definitions, messages); usage, cost, budget check
     execute(): run the tool calls and append their results (calls cut at max_tokens are not run: each
                gets an error result and the next call may write more, once; cut three steps in a
                row, the run stops as stuck; calls cut when the reply filled the context window are not
@@ -24,13 +24,17 @@ is finished in `finally`:
 - `Submitted`: the model said it was done (and verification passed, or the reflections ran out): status
   "proposed" with a `Proposal`, or "no_changes" (nothing changed, or a question was answered);
 - `LimitsExceeded`: max_steps, the token or cost budget (`agent.usage.Budget`, checked before every
-  call against its worst case and after it), "stuck" (the same tool call failed the same way three
+  call against its worst case and after it), the time budget (`agent.max_minutes`: checked before each
+  step, which is not started when too little time is left, and before each tool call; a model call in
+  flight watches a `agent.timebound.DeadlineEvent` and every command's time limit is cut to what is left,
+  `agent.timebound.TimeBoundSandbox`; a resumed run counts the time of its earlier parts, as it counts
+  their cost), "stuck" (the same tool call failed the same way three
   times, the second time the model is nudged; or three steps in a row had their tool calls cut off at
   max_tokens), or a conversation that does not fit the window even
   condensed: status "budget_exhausted";
 - cancellation (`cancel` set, or Ctrl-C when `run` is on the main thread): status "cancelled", within
   about a second wherever the run is (model calls, commands and checks all watch `cancel`), and never a
-  proposal;
+  proposal (what a stream cut off by the cancel was billed for is still counted, `broken_streams`);
 - `ToolAbort` (say, no sandbox can be made), model errors (`AuthenticationFailed`, `RetriesExhausted`
   after a 429/529 storm ...) and crashes inside the loop: status "failed" with the error's actionable
   message.
@@ -98,6 +102,7 @@ from agent.resume import RunState, overlay_files, restore_overlay, save_state
 from agent.roles import SOLO, Role
 from agent.sandbox import SandboxUnavailable
 from agent.task import Task
+from agent.timebound import DeadlineEvent, TimeBoundSandbox
 from agent.tools import ANTHROPIC, ToolAbort, ToolError, ToolRegistry, ToolResult, one_line
 from agent.tools.ask import AskCallback
 from agent.tools.todo import TodoItem, TodoList
@@ -136,6 +141,8 @@ class Limit:
     cost: float
     prefix: str = ""
     """Put before the message when the budget stops the agent (which budget it is)."""
+    seconds: float = 0.0
+    """Wall-clock seconds spent toward it before the agent began (its `max_minutes`)."""
 
 
 RunStatus = Literal["proposed", "no_changes", "failed", "cancelled", "budget_exhausted"]
@@ -264,10 +271,16 @@ class Submitted(Exception):
 class LimitsExceeded(Exception):
     """A step limit or budget ended the run; the message says which and what to do."""
 
-    def __init__(self, message: str, *, limit: str) -> None:
+    def __init__(
+        self, message: str, *, limit: str, allowed: float | None = None, used: float | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.limit = limit
+        self.allowed = allowed
+        """The bound, in its own unit (minutes for max_minutes), when a budget stopped the run."""
+        self.used = used
+        """What the run had used of it then."""
 
 
 class RunCancelled(Exception):
@@ -342,6 +355,12 @@ class Agent:
         self.recorder = Recorder(transcript)
         self.run_id = transcript.run_id if transcript is not None else new_run_id()
         self.budget = settings.budget()
+        self._seconds_before = 0.0
+        """Wall-clock seconds of the run's earlier parts (a resumed run counts them, `elapsed`)."""
+        self._started: float | None = None
+        if any(limit.budget.max_minutes is not None for limit in self._limits()):
+            # every command of the run (bash, tests, checks, installs) ends by the run's time bound
+            sandbox = TimeBoundSandbox(sandbox, self.seconds_left)
         self._tool_notes: list[str] = []
         """What the model is told with its task of the tools it will miss (an MCP server that failed)."""
         self.resources = ToolResources.create(
@@ -428,6 +447,20 @@ class Agent:
         """USD spent so far at list price, each call at its own model's price (sub-agents included)."""
         return self.ledger.cost
 
+    @property
+    def elapsed(self) -> float:
+        """Wall-clock seconds of the run so far, its earlier parts included when it was resumed."""
+        now = 0.0 if self._started is None else time.monotonic() - self._started
+        return self._seconds_before + now
+
+    def seconds_left(self) -> float | None:
+        """Seconds left of the tightest time bound (`_limits`: the run's `max_minutes`, a team node's);
+        None when none is set."""
+        elapsed = self.elapsed
+        left = [limit.budget.seconds_left(limit.seconds + elapsed) for limit in self._limits()]
+        bounded = [value for value in left if value is not None]
+        return min(bounded) if bounded else None
+
     def model_for(self, role: str) -> Model:
         """The model client of `role` (from `models`; this agent's own when none was given)."""
         return self.models(role) if self.models is not None else self.model
@@ -457,7 +490,7 @@ class Agent:
             raise RuntimeError("an Agent runs once; create a new Agent (with a new Overlay) for each run")
         self._ran = True
         self.task = task
-        started = time.monotonic()
+        started = self._started = time.monotonic()
         status: RunStatus = "failed"
         summary = ""
         error: str | None = None
@@ -547,6 +580,7 @@ class Agent:
                 "Raise agent.max_steps in the agentls settings or give the agent a smaller task.",
                 limit="max_steps",
             )
+        self._check_time(step=True)
         self.steps += 1
         started = time.monotonic()
         try:
@@ -655,6 +689,7 @@ class Agent:
             results = []
             for use in uses:
                 self._check_cancel()
+                self._check_time()
                 problem = response.input_errors.get(str(use.get("id", "")))
                 result = self._call_tool(use) if problem is None else self._unreadable_call(use, problem)
                 results.append(result)
@@ -738,6 +773,7 @@ class Agent:
         restored = restore_overlay(self.overlay, state)
         self.steps, self.reflections, self.plan = state.steps, state.reflections, state.plan
         self.usage = state.usage
+        self._seconds_before = state.seconds
         self.ledger = CostLedger.from_records(state.roles)
         if not state.roles and state.usage.total_tokens:  # saved before usage was kept per role
             self.ledger.add(
@@ -914,27 +950,52 @@ class Agent:
 
     def _complete(self, messages: list[dict[str, Any]], max_tokens: int | None) -> ModelResponse:
         self._max_tokens_in_use = max_tokens
-        system, tools, cancel = self.system, self.tool_definitions, self.cancel
+        system, tools = self.system, self.tool_definitions
+        left = self.seconds_left()
+        # The call ends at the time bound as at a cancel: its wait (a slow reply, a retry) cannot pass it.
+        cancel = self.cancel if left is None else DeadlineEvent(self.cancel, time.monotonic() + left)
         try:
             if max_tokens is None:
                 response = self.model.complete(system, tools, messages, cancel=cancel)
             else:
                 response = self.model.complete(system, tools, messages, cancel=cancel, max_tokens=max_tokens)
         except ModelError as failure:
-            self._charge_broken(failure.usage)
+            cut = isinstance(failure, Cancelled)
+            self._charge_broken(failure.usage, cancelled=cut)
+            if cut and not self.cancel.is_set():  # the time ran out, not the user's cancel
+                self._check_time()
             raise
         self._charge_broken(response.broken_usage)
         return response
 
-    def _charge_broken(self, usage: Usage) -> None:
-        """Charge what the call's attempts that broke off mid-stream used (billed, though retried): the
-        run's usage and cost count it, and a `broken_streams` decision of the transcript says how much."""
+    def _charge_broken(self, usage: Usage, *, cancelled: bool = False) -> None:
+        """Charge what the call's attempts that broke off mid-stream used (billed, though retried or
+        cancelled): the run's usage and cost count it, and a `broken_streams` decision of the transcript
+        says how much (`cancelled`: the last one was cut off by a cancel or the time bound)."""
         if not usage.total_tokens:
             return
         self._charge(usage)
         cost = usage.cost(self.model.model_name, self.model.provider)
         run_cost = round(self.cost, 6)
-        self._decision("broken_streams", usage=usage.as_dict(), cost=round(cost, 6), run_cost=run_cost)
+        extra = {"cancelled": True} if cancelled else {}
+        self._decision(
+            "broken_streams", usage=usage.as_dict(), cost=round(cost, 6), run_cost=run_cost, **extra
+        )
+
+    def _check_time(self, *, step: bool = False) -> None:
+        """Stop the run when a time bound (`_limits`) is used up; with `step`, also when too little of it
+        is left for another step (`agent.usage.Budget.step_seconds`)."""
+        elapsed = self.elapsed
+        for limit in self._limits():
+            try:
+                limit.budget.check_time(limit.seconds + elapsed, step=step)
+            except BudgetExceeded as exceeded:
+                raise LimitsExceeded(
+                    limit.prefix + exceeded.message,
+                    limit=exceeded.limit,
+                    allowed=exceeded.allowed,
+                    used=exceeded.used,
+                ) from exceeded
 
     def _record_request(self) -> None:
         self.recorder.request(
@@ -950,7 +1011,9 @@ class Agent:
         return (Limit(self.budget, Usage(), 0.0),)
 
     def _check_ahead(self, messages: list[dict[str, Any]], max_tokens: int | None) -> None:
-        """Stop before a call that could take the run past a budget (`_limits`; worst case of that call)."""
+        """Stop before a call that could take the run past a budget (`_limits`; worst case of that call), or
+        with too little time left for it."""
+        self._check_time(step=True)
         prompt = self.memory.estimate(messages)
         for limit in self._limits():
             try:
@@ -1086,6 +1149,8 @@ class Agent:
         self._decision("stage", stage="verify")
         result = self.verifier.verify(changes, trigger="finish")
         self._check_cancel()
+        if result.failed:
+            self._check_time()  # checks cut off by the time bound are no failure to reflect on
         self._verified[_diff_key(self.overlay.proposal_diff())] = result
         self._record_verification(result)
         if not result.failed:  # passed, or no tests ran: nothing for the model to fix
@@ -1148,7 +1213,8 @@ class Agent:
         return "proposed", summary, proposal
 
     def _stopped_early(self, stop: LimitsExceeded) -> tuple[str, Proposal | None]:
-        self._decision("budget_stop", limit=stop.limit, message=stop.message)
+        spent = {"allowed": stop.allowed, "used": stop.used} if stop.used is not None else {}
+        self._decision("budget_stop", limit=stop.limit, message=stop.message, **spent)
         self._emit("stage", stop.message, stage="stopped")
         return self._keep_work(stop.message, stop.limit, early=True)
 
@@ -1214,6 +1280,7 @@ class Agent:
                     resumed_from=self.resumed_from,
                     todos=self.todos.snapshot(),
                     roles=self.ledger.records(),
+                    seconds=self.elapsed,
                 ),
             )
         except Exception:  # the result still reaches the user; only resuming is lost

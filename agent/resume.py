@@ -3,7 +3,8 @@
 When a run ends without finishing (an API error after its retries, a rate-limit or overload storm, a
 budget or step limit, the window, a crash inside the loop, Ctrl-C or cancel) the loop writes
 `<runs_dir>/<run_id>.state.json` next to its transcript (0600 in the 0700 runs folder): the task, the
-conversation as the model last saw it, the step count, the usage so far, and the overlay, that is the
+conversation as the model last saw it, the step count, the usage and the wall-clock time so far (which
+the resumed run counts against its budget and `agent.max_minutes`), and the overlay, that is the
 text of every file the run changed (and which ones it deleted or renamed), the todo list and the usage
 per role. Finished runs ("proposed",
 "no_changes") write it too, marked as finished, and cannot be resumed. While a run goes, the state is
@@ -78,6 +79,9 @@ class RunState:
     bases: dict[str, str | None] = field(default_factory=dict)
     """Path (as in `files`) -> the text the run started that file from, None for a created one: a file the
     user changed since is merged with the run's text on resume, not overwritten."""
+    seconds: float = 0.0
+    """Wall-clock seconds the run took so far, its earlier parts included (`agent.max_minutes`; 0 in a
+    state saved before it was kept)."""
 
     @property
     def resumable(self) -> bool:
@@ -190,6 +194,7 @@ def save_state(runs_dir: Path, state: RunState) -> Path:
         "todos": state.todos,
         "roles": state.roles,
         "bases": state.bases,
+        "seconds": round(state.seconds, 3),
         "pid": state.pid if state.pid is not None else os.getpid(),
     }
     temporary = path.with_suffix(".json.tmp")
@@ -242,6 +247,7 @@ def load_state(runs_dir: Path, run_id: str) -> RunState:
         roles=list(data.get("roles") or []),
         bases=dict(data.get("bases") or {}),
         pid=data.get("pid") if isinstance(data.get("pid"), int) else None,
+        seconds=float(data["seconds"]) if isinstance(data.get("seconds"), int | float) else 0.0,
     )
 
 

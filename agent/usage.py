@@ -2,7 +2,10 @@
 
 `Usage` is what one Messages API call reports (or the sum of several); `price_for` maps a model id to
 its list price; `Budget.check` raises `BudgetExceeded` once a running total passes a limit, and
-`Budget.check_ahead` before a call that could pass one at its worst case.
+`Budget.check_ahead` before a call that could pass one at its worst case. `Budget.max_minutes` bounds a
+run's wall-clock time: `Budget.check_time` raises `BudgetExceeded` once the run's time is up, or before a
+step when too little of it is left for one (`Budget.step_seconds`), and `Budget.seconds_left` is what caps
+the wait of a model call and the time limit of a command in flight (`agent.timebound`).
 
 Prices are USD per million tokens from Anthropic's pricing page
 (https://platform.claude.com/docs/en/about-claude/pricing and the per-model overview pages), as
@@ -194,7 +197,8 @@ class Usage:
 
 
 class BudgetExceeded(Exception):
-    """A run used more tokens or money than its budget allows; the message says which limit and what to do."""
+    """A run used more tokens, money or time than its budget allows; the message says which limit and what
+    to do."""
 
     def __init__(self, message: str, *, limit: str, allowed: float, used: float) -> None:
         super().__init__(message)
@@ -202,6 +206,26 @@ class BudgetExceeded(Exception):
         self.limit = limit
         self.allowed = allowed
         self.used = used
+
+
+MIN_STEP_SECONDS = 10.0
+"""A step (a model call and its tools) is not started with less time left than this, or than a tenth of
+`Budget.max_minutes` when that is shorter: the model's first token alone often takes seconds, and a call
+cut off at the bound is billed for its prompt and gives nothing."""
+
+
+def duration(seconds: float) -> str:
+    """Seconds for people: "2.9 s", "4 min 10 s", "1 h 5 min".
+
+    >>> duration(2.94), duration(250), duration(3900)
+    ('2.9 s', '4 min 10 s', '1 h 5 min')
+    """
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {rest} s"
+    return f"{minutes // 60} h {minutes % 60} min"
 
 
 class Budget(BaseModel):
@@ -217,6 +241,41 @@ class Budget(BaseModel):
     """Prompt plus output tokens summed over all calls."""
     max_cost_usd: float | None = Field(default=None, ge=0)
     """Cost in USD at list price (`Usage.cost`); unknown models are priced conservatively."""
+    max_minutes: float | None = Field(default=None, ge=0)
+    """Wall-clock minutes of the run, resumed parts included (`check_time`)."""
+
+    @property
+    def step_seconds(self) -> float:
+        """The least time left with which a step is started (`MIN_STEP_SECONDS`, or a tenth of the
+        bound when that is shorter); 0 without a time bound."""
+        if self.max_minutes is None:
+            return 0.0
+        return min(MIN_STEP_SECONDS, self.max_minutes * 6.0)
+
+    def seconds_left(self, seconds: float) -> float | None:
+        """Seconds left of `max_minutes` when the run has taken `seconds` (never below 0); None: no bound."""
+        if self.max_minutes is None:
+            return None
+        return max(0.0, self.max_minutes * 60.0 - seconds)
+
+    def check_time(self, seconds: float, *, step: bool = False) -> None:
+        """Raise `BudgetExceeded` if the run, `seconds` in, has used its `max_minutes`; with `step`, also
+        when less is left than a step needs (`step_seconds`), so the next one is not started."""
+        left = self.seconds_left(seconds)
+        if self.max_minutes is None or left is None:
+            return
+        if left > 0 and not (step and left < self.step_seconds):
+            return
+        taken = f"the run has taken {duration(seconds)} against max_minutes = {self.max_minutes:g}"
+        if left > 0:
+            taken += f"; the {duration(left)} left is too little for another step"
+        raise BudgetExceeded(
+            f"Time budget reached: {taken}. Raise max_minutes in the agentls settings (or resume the run "
+            "with a bigger --max-minutes) or give the agent a smaller task.",
+            limit="max_minutes",
+            allowed=self.max_minutes,
+            used=round(seconds / 60.0, 4),
+        )
 
     def check(
         self, total: Usage, model: str, provider: str = "anthropic", *, spent: float | None = None

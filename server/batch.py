@@ -120,6 +120,7 @@ class BatchTask:
     """fix: the problems, each ``{message, line, end_line?, severity?, source?, code?}``."""
     max_cost_usd: float | None = None
     max_steps: int | None = None
+    max_minutes: float | None = None
     mode: str = "solo"
 
 
@@ -130,6 +131,8 @@ class BatchOptions:
     max_cost_usd: float | None = None
     """Budget of a task that names none (None: the repository's `agent.max_cost_usd`)."""
     max_steps: int | None = None
+    max_minutes: float | None = None
+    """Wall-clock minutes of a task that names none (None: the repository's `agent.max_minutes`)."""
     keep_checkouts: bool = False
     """Keep the checkout ``<out>/work/<id>/<attempt>`` after the task (by default it is removed once the
     patch is saved)."""
@@ -200,13 +203,20 @@ def _parse_line(number: int, raw: Mapping[str, Any], base: Path, where: str) -> 
         )
     budget = raw.get("budget") or {}
     if not isinstance(budget, Mapping):
-        raise fail('"budget" must be an object such as {"max_cost_usd": 0.5, "max_steps": 20}')
+        raise fail(
+            '"budget" must be an object such as {"max_cost_usd": 0.5, "max_steps": 20, "max_minutes": 15}'
+        )
     max_cost = budget.get("max_cost_usd", raw.get("max_cost_usd"))
     max_steps = budget.get("max_steps", raw.get("max_steps"))
+    max_minutes = budget.get("max_minutes", raw.get("max_minutes"))
     if max_cost is not None and (not isinstance(max_cost, int | float) or max_cost < 0):
         raise fail('"max_cost_usd" must be a number of US dollars, 0 or more')
     if max_steps is not None and (not isinstance(max_steps, int) or max_steps < 1):
         raise fail('"max_steps" must be a whole number, 1 or more')
+    if max_minutes is not None and (
+        isinstance(max_minutes, bool) or not isinstance(max_minutes, int | float) or max_minutes < 0
+    ):
+        raise fail('"max_minutes" must be a number of minutes, 0 or more')
     target = raw.get("target", raw.get("path"))
     if target is not None and not isinstance(target, str):
         raise fail('"target" must be a string: FILE:LINE, FILE or a folder')
@@ -239,6 +249,7 @@ def _parse_line(number: int, raw: Mapping[str, Any], base: Path, where: str) -> 
         diagnostics=tuple(dict(d) for d in diagnostics),
         max_cost_usd=float(max_cost) if max_cost is not None else None,
         max_steps=max_steps,
+        max_minutes=float(max_minutes) if max_minutes is not None else None,
         mode=str(raw.get("mode", "solo")),
     )
 
@@ -438,7 +449,10 @@ def _now() -> str:
 
 def task_digest(task: BatchTask) -> str:
     """What a task asks for, as a short digest: a record made for another version of the line is stale."""
-    return _digest({k: v for k, v in dataclasses.asdict(task).items() if k != "id"})[:16]
+    fields = dataclasses.asdict(task)
+    if fields["max_minutes"] is None:  # not part of the digest of tasks written before it existed
+        del fields["max_minutes"]
+    return _digest({k: v for k, v in fields.items() if k != "id"})[:16]
 
 
 def _base_record(task: BatchTask, engine: str) -> dict[str, Any]:
@@ -577,10 +591,13 @@ def _run_agent(
     update: dict[str, Any] = {}
     max_cost = task.max_cost_usd if task.max_cost_usd is not None else options.max_cost_usd
     max_steps = task.max_steps if task.max_steps is not None else options.max_steps
+    max_minutes = task.max_minutes if task.max_minutes is not None else options.max_minutes
     if max_cost is not None:
         update["max_cost_usd"] = max_cost
     if max_steps is not None:
         update["max_steps"] = max_steps
+    if max_minutes is not None:
+        update["max_minutes"] = max_minutes
     if update:
         agent = agent.model_copy(update=update)
     agent.team.graph(task.mode)  # an unknown mode fails here, naming the graphs there are

@@ -15,9 +15,11 @@ need no conversion beyond the cache breakpoints. Around the SDK it adds:
   blocked waiting for bytes, because the stream is read on a worker thread and the calling thread only
   waits for its events.
 - Prompt caching: `with_cache_breakpoints` marks the stable prefix and the newest turn.
-- Billing of retried attempts: a stream that breaks off after `message_start` was billed for the prompt
-  it read (and wrote to the cache); the usage it reported goes into `ModelResponse.broken_usage`, or
-  `ModelError.usage` when the call fails, for the loop to charge.
+- Billing of retried and cancelled attempts: a stream that breaks off after `message_start` was billed
+  for the prompt it read (and wrote to the cache); the usage it reported goes into
+  `ModelResponse.broken_usage`, or `ModelError.usage` when the call fails, for the loop to charge. So
+  does a stream cut off by `cancel` mid-reply (the user's cancel, or the run's time bound): `Cancelled`
+  carries what it reported so far.
 - Errors a user can act on: `AuthenticationFailed`, `RetriesExhausted`, `Cancelled`, all `ModelError`s.
 
 Credentials come in as parameters (the entry point reads `ANTHROPIC_API_KEY` / `ANTHROPIC_BASE_URL`);
@@ -43,7 +45,7 @@ from agent.config import ModelSettings as ModelSettings
 from agent.memory import CACHE_ANCHOR
 from agent.models import ANTHROPIC_KEYS_URL, missing_anthropic_key_message
 from agent.models.calls import StreamEvents, call_with_retries, relay
-from agent.models.errors import AuthenticationFailed, ModelError, RetriesExhausted
+from agent.models.errors import AuthenticationFailed, Cancelled, ModelError, RetriesExhausted
 from agent.models.types import ModelResponse
 from agent.usage import Usage
 from indexing.http_retry import is_retryable_status, parse_retry_after, transport_errors
@@ -313,12 +315,21 @@ class AnthropicModel:
         broken: list[Usage],
     ) -> tuple[Any, str | None]:
         """Run one streamed request on a worker thread; relay its text and wait for it or for `cancel`.
-        A stream that breaks off after it began adds what it reported using to `broken`."""
+        A stream that breaks off after it began, or is cancelled, adds what it reported using to `broken`."""
+        opened: list[list[Any]] = []
 
-        def stream(events: StreamEvents, opened: list[Any], abandon: threading.Event) -> None:
-            _stream_worker(client, params, events, opened, abandon, broken)
+        def stream(events: StreamEvents, streams: list[Any], abandon: threading.Event) -> None:
+            opened.append(streams)
+            _stream_worker(client, params, events, streams, abandon, broken)
 
-        message, request_id = relay(stream, on_text=on_text, cancel=cancel, name="anthropic-stream")
+        try:
+            message, request_id = relay(stream, on_text=on_text, cancel=cancel, name="anthropic-stream")
+        except Cancelled:
+            # Billed for what it read before the cancel; the worker, told to abandon it, counts nothing.
+            for streams in opened:
+                for cancelled in streams:
+                    broken.extend(_reported_usage(cancelled))
+            raise
         return message, request_id
 
     def _classify(self, error: Exception) -> _Retryable:
@@ -434,8 +445,9 @@ def _stream_worker(
                 raise _StreamDropped(stream.request_id)
             events.put(("done", (stream.get_final_message(), stream.request_id)))
     except Exception as error:
-        for opened in streams:
-            broken.extend(_reported_usage(opened))
+        if not abandon.is_set():  # an abandoned (cancelled) stream is counted by the caller
+            for opened in streams:
+                broken.extend(_reported_usage(opened))
         events.put(("error", error))
 
 

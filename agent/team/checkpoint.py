@@ -56,6 +56,8 @@ class TeamState(BaseModel):
     todos: list[dict[str, Any]] = Field(default_factory=list)
     """The run's todo list (`agent.tools.todo`) as it stood."""
     steps: int = 0
+    node_seconds: dict[str, float] = Field(default_factory=dict)
+    """Wall-clock seconds per node so far, resumed parts included: what a node's `max_minutes` counts."""
 
     @model_validator(mode="after")
     def _per_node_rounds(self) -> TeamState:

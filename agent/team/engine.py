@@ -36,13 +36,15 @@ Accounting: one `agent.costs.CostLedger` per run, by role and node (each role ag
 sub-agents' under `explore` in the same node); the run's usage and cost are its sums, and the checkpoint
 holds its records, so a resumed run goes on from exactly what was spent (cached input apart).
 
-Bounds: the run's token and cost budgets cover all roles (each agent gets what is left, and a node's
-`max_cost_usd` caps its share, explorations included), each agent has the node's `max_steps` (else
-`agent.max_steps`), and the whole run `agent.team.max_steps`. A node that ends without its handoff (invalid
-too often, out of steps or budget, a model error) stops the run there with the work so far as an UNFINISHED
-proposal; `agentls runs resume ID` continues from that node. After the planner, the spec is shown for
-confirmation through the `ask_user` path when `agent.team.confirm_spec` is true; a refusal ends the run with
-no change.
+Bounds: the run's token, cost and time budgets cover all roles (each agent gets what is left, and a
+node's `max_cost_usd` and `max_minutes` cap its share, explorations included), each agent has the node's
+`max_steps` (else `agent.max_steps`), and the whole run `agent.team.max_steps`. The run's time
+(`agent.max_minutes`) counts from its start, resumed parts included (the state keeps the run's seconds and
+the checkpoint each node's); the final verification's commands end by it too. A node that ends without
+its handoff (invalid too often, out of steps, budget or time, a model error) stops the run there with the
+work so far as an UNFINISHED proposal; `agentls runs resume ID` continues from that node. After the
+planner, the spec is shown for confirmation through the `ask_user` path when `agent.team.confirm_spec` is
+true; a refusal ends the run with no change.
 """
 
 from __future__ import annotations
@@ -76,10 +78,11 @@ from agent.team.graph import Graph, Node
 from agent.team.handoffs import Design, Review, Spec, WorkItem, WorkResult, against_spec, markdown
 from agent.team.role_agent import Limit, RoleAgent
 from agent.team.submit import SubmitTool
+from agent.timebound import TimeBoundSandbox
 from agent.tools.ask import AskCallback, NoAnswer
 from agent.tools.todo import TodoList
 from agent.transcript import Transcript, new_run_id
-from agent.usage import Budget, Usage
+from agent.usage import Budget, BudgetExceeded, Usage
 from agent.verify import VerificationResult, Verifier
 
 if TYPE_CHECKING:
@@ -138,7 +141,9 @@ class TeamRun:
         self.graph = graph
         self.root = Path(root)
         self.overlay = overlay
-        self.sandbox = sandbox
+        self.sandbox: Sandbox = sandbox
+        if settings.max_minutes is not None:
+            self.sandbox = TimeBoundSandbox(sandbox, self.seconds_left)
         self.index = index
         self.ask = ask
         self.on_event = on_event
@@ -159,7 +164,13 @@ class TeamRun:
         """One todo list for the whole run, shared by its roles (each role's loop shows its changes)."""
         self.verifications: list[VerificationResult] = []
         self.node_seconds: dict[str, float] = {}
-        """Wall time per node, model calls included (the overhead benchmark subtracts them)."""
+        """Wall time per node, model calls included (the overhead benchmark subtracts them); a resumed
+        run starts from the checkpoint's, so a node's `max_minutes` counts its earlier parts."""
+        self._seconds_before = 0.0
+        """Wall-clock seconds of the run's earlier parts (resumed), counted against `agent.max_minutes`."""
+        self._started: float | None = None
+        self._node_began: tuple[str, float] | None = None
+        """The node at work and when it began (its time so far is not yet in `node_seconds`)."""
         self.resumed_from: str | None = None
         self.warned: set[tuple[str, str]] = set()
         """The warnings passed on so far (subject, text): each is said once per run."""
@@ -171,7 +182,7 @@ class TeamRun:
 
     def run(self, task: Task, resume: tuple[RunState, TeamState] | None = None) -> RunResult:
         """Run the graph on `task` (or continue the stopped run `resume`); never raises for a failed run."""
-        started = time.monotonic()
+        started = self._started = time.monotonic()
         self.task = task
         status: RunStatus = "failed"
         summary, error, proposal = "", None, None
@@ -191,16 +202,19 @@ class TeamRun:
                 self.state.next_node = index
                 node = self.graph.nodes[index]
                 began = time.monotonic()
+                self._node_began = (node.name, began)
                 self._decision("node", node=node.name, node_type=node.type, role=node.role)
                 try:
                     self._run_node(node)
                 finally:
+                    self._node_began = None
                     self.node_seconds[node.name] = self.node_seconds.get(node.name, 0.0) + (
                         time.monotonic() - began
                     )
                 self.state.next_node = index + 1
                 self._checkpoint("running", None)
             self._confirm()
+            self._check_time()  # the final checks are not started when the run's time is up
             status, summary, proposal = self._propose()
         except _SpecDeclined as declined:
             status = "no_changes"
@@ -265,8 +279,34 @@ class TeamRun:
         """The run's cost so far, each call at its own model's price (the ledger's sum)."""
         return self.ledger.cost
 
+    @property
+    def elapsed(self) -> float:
+        """Wall-clock seconds of the run so far, its earlier parts included when it was resumed."""
+        now = 0.0 if self._started is None else time.monotonic() - self._started
+        return self._seconds_before + now
+
+    def seconds_left(self) -> float | None:
+        """Seconds left of `agent.max_minutes` (None: no time bound)."""
+        return self.settings.budget().seconds_left(self.elapsed)
+
+    def _check_time(self) -> None:
+        """Stop the run (budget_exhausted, resumable) when its `agent.max_minutes` is used up."""
+        try:
+            self.settings.budget().check_time(self.elapsed)
+        except BudgetExceeded as exceeded:
+            raise _NodeFailed(exceeded.message, "budget_exhausted") from exceeded
+
+    def _node_spent(self, name: str) -> float:
+        """Wall-clock seconds node `name` has taken so far, its earlier parts and its current one."""
+        now = 0.0
+        if self._node_began is not None and self._node_began[0] == name:
+            now = time.monotonic() - self._node_began[1]
+        return self.node_seconds.get(name, 0.0) + now
+
     def _restore(self, saved: RunState, state: TeamState) -> None:
         restored = restore_overlay(self.overlay, saved)
+        self._seconds_before = saved.seconds
+        self.node_seconds = dict(state.node_seconds)
         self.state = state.model_copy(update={"graph": self.graph})
         self.ledger = CostLedger.from_records(state.roles)
         self.todos.restore(state.todos)
@@ -468,6 +508,7 @@ class TeamRun:
 
         submit = SubmitTool(role.handoff, check=agrees)
         settings = self._node_settings(node)
+        before = self._changed_texts()
         self._emit(
             "role", f"{role.name} started ({node.name})", role=role.name, node=node.name, state="started"
         )
@@ -517,8 +558,34 @@ class TeamRun:
         self._emit(
             "role", f"{role.name} finished ({node.name})", role=role.name, node=node.name, state="finished"
         )
+        if isinstance(document, WorkResult):
+            document = self._files_changed(document, before, node)
         self._handoff(role.name, node.name, document)
         return document
+
+    def _changed_texts(self) -> dict[str, tuple[str, str | None, str | None]]:
+        """The overlay's changes by path: kind, old path (a rename's) and text."""
+        return {c.path: (c.kind, c.old_path, c.new_text) for c in self.overlay.changes()}
+
+    def _files_changed(
+        self, result: WorkResult, before: Mapping[str, tuple[str, str | None, str | None]], node: Node
+    ) -> WorkResult:
+        """`result` naming the files its coder really changed (`before` is the overlay as the coder found
+        it): a coder lists them itself, and often leaves some out, or all ("Result of FIX1: no files" for a
+        fix that edited a file). The handoff, the transcript and the editors show the overlay's account; a
+        "files_changed" decision keeps what the coder reported."""
+        after = self._changed_texts()
+        actual = sorted(path for path in before.keys() | after.keys() if before.get(path) != after.get(path))
+        if sorted(set(result.files_changed)) == actual:
+            return result
+        self._decision(
+            "files_changed",
+            node=node.name,
+            work_item=result.work_item,
+            reported=list(result.files_changed),
+            actual=actual,
+        )
+        return result.model_copy(update={"files_changed": actual})
 
     def _node_settings(self, node: Node) -> AgentSettings:
         s = self.settings
@@ -534,6 +601,14 @@ class TeamRun:
             spent = sum(entry.cost for entry in self.ledger.entries if entry.node == node.name)
             node_left = max(0.0, node.max_cost_usd - spent)
             cost = node_left if cost is None else min(cost, node_left)
+        seconds = [
+            left
+            for left in (
+                self.seconds_left(),
+                Budget(max_minutes=node.max_minutes).seconds_left(self._node_spent(node.name)),
+            )
+            if left is not None
+        ]
 
         def left(limit: int | None, used: int) -> int | None:
             return None if limit is None else max(0, limit - used)
@@ -544,22 +619,25 @@ class TeamRun:
                 "max_cost_usd": cost,
                 "max_total_tokens": left(s.max_total_tokens, self.usage.total_tokens),
                 "max_input_tokens": left(s.max_input_tokens, self.usage.total_input_tokens),
+                "max_minutes": min(seconds) / 60.0 if seconds else None,
                 "verify": False,  # QA verifies; the engine checks the final change once
             }
         )
 
     def _limits(self, node: Node) -> list[Limit]:
-        """The run's budget and the node's cap, with what the run (and the node) spent so far."""
-        limits = [Limit(self.settings.budget(), self.usage, self.cost)]
-        if node.max_cost_usd is not None:
+        """The run's budget and the node's caps, with what the run (and the node) spent so far."""
+        limits = [Limit(self.settings.budget(), self.usage, self.cost, seconds=self.elapsed)]
+        caps = [name for name in ("max_cost_usd", "max_minutes") if getattr(node, name) is not None]
+        if caps:
             spent = [entry for entry in self.ledger.entries if entry.node == node.name]
             limits.append(
                 Limit(
-                    Budget(max_cost_usd=node.max_cost_usd),
+                    Budget(max_cost_usd=node.max_cost_usd, max_minutes=node.max_minutes),
                     sum((entry.usage for entry in spent), Usage()),
                     sum(entry.cost for entry in spent),
-                    f"The budget of node {node.name} (its max_cost_usd in graph {self.graph.name}) counts "
-                    "its own calls: ",
+                    f"The budget of node {node.name} (its {' and '.join(caps)} in graph {self.graph.name}) "
+                    "counts its own calls and time: ",
+                    seconds=self._node_spent(node.name),
                 )
             )
         return limits
@@ -723,6 +801,10 @@ class TeamRun:
         if self.runs_dir is None or self.task is None:
             return
         state, ledger = self.state, self.ledger
+        node_seconds = dict(self.node_seconds)
+        if self._node_began is not None:
+            node_seconds[self._node_began[0]] = self._node_spent(self._node_began[0])
+        state = state.model_copy(update={"node_seconds": node_seconds})
         if role is not None:
             ledger = CostLedger(self.ledger.entries)
             ledger.merge(role.ledger)
@@ -751,6 +833,7 @@ class TeamRun:
                     renames=renames,
                     error=error,
                     resumed_from=self.resumed_from,
+                    seconds=self.elapsed,
                 ),
             )
             save_checkpoint(self.runs_dir, self.run_id, state)

@@ -62,6 +62,9 @@ class Node(BaseModel):
     """Model turns of each agent this node runs; None: `agent.max_steps`."""
     max_cost_usd: float | None = Field(default=None, ge=0)
     """USD this node may spend in all (the run's own budget still applies); None: no node limit."""
+    max_minutes: float | None = Field(default=None, ge=0)
+    """Wall-clock minutes this node may take in all, resumed parts included (the run's own
+    `agent.max_minutes` still applies); None: no node limit."""
 
 
 class Graph(BaseModel):
@@ -145,6 +148,7 @@ def describe(graph: Graph) -> str:
     for number, node in enumerate(graph.nodes, 1):
         bounds = [f"max_steps {node.max_steps}"] if node.max_steps else []
         bounds += [f"max ${node.max_cost_usd:g}"] if node.max_cost_usd is not None else []
+        bounds += [f"max {node.max_minutes:g} min"] if node.max_minutes is not None else []
         extra = f" [{', '.join(bounds)}]" if bounds else ""
         head = f"  {number}. {node.name:<10} {node.type:<10} {node.role:<9}"
         lines.append(f"{head} -> {_produces(node)}{extra}")

@@ -8,8 +8,9 @@ only the report: a JSON object with ``status``, ``answer``, ``files`` (the place
 lines), ``read`` (other files the sub-agent viewed), ``symbols``, ``steps``, ``tokens`` and ``cost``.
 The caller's context grows by the report alone, however much the sub-agent read.
 
-Bounds (``[agent.delegate]``, `DelegateSettings`): the sub-agent's steps, tokens and cost, each also
-capped by what is left of the run's own budget. Its model is the run's, or ``[agent.roles.explore.model]``
+Bounds (``[agent.delegate]``, `DelegateSettings`): the sub-agent's steps, tokens, cost and minutes, each
+also capped by what is left of the run's own budget (its time: of every time bound the caller has, the
+run's `agent.max_minutes` and a team node's). Its model is the run's, or ``[agent.roles.explore.model]``
 (`agent.config.AgentSettings.model_for`). Its system prompt and tools are the same for every delegation,
 so the prompt cache serves them from the second delegation on.
 
@@ -63,6 +64,8 @@ class DelegateSettings(BaseModel):
     """Prompt plus output tokens of one sub-agent; None: only the run's budget."""
     max_cost_usd: float | None = Field(default=0.5, ge=0)
     """USD one sub-agent may spend; None: only the run's budget."""
+    max_minutes: float | None = Field(default=None, ge=0)
+    """Wall-clock minutes of one sub-agent; None: only what is left of the run's time."""
     max_report_chars: int = Field(default=6_000, ge=200)
     """The answer in the report is cut to this many characters."""
     context_token_budget: int = Field(default=0, ge=0)
@@ -100,6 +103,10 @@ class DelegateHost(Protocol):
 
     def absorb(self, usage: Usage, ledger: CostLedger) -> None:
         """Count a sub-agent's usage as the run's."""
+        ...
+
+    def seconds_left(self) -> float | None:
+        """Seconds left of the caller's tightest time bound (None: none)."""
         ...
 
 
@@ -215,6 +222,7 @@ def _sub_settings(host: DelegateHost) -> AgentSettings:
     run = host.settings
     bounds = run.delegate
     spent = host.usage
+    seconds = host.seconds_left()
 
     def left(limit: int | None, used: int) -> int | None:
         return None if limit is None else max(0, limit - used)
@@ -235,6 +243,7 @@ def _sub_settings(host: DelegateHost) -> AgentSettings:
                 bounds.max_total_tokens, left(run.max_total_tokens, spent.total_tokens)
             ),
             "max_input_tokens": left(run.max_input_tokens, spent.total_input_tokens),
+            "max_minutes": least(bounds.max_minutes, None if seconds is None else seconds / 60.0),
             "context_token_budget": bounds.context_token_budget,
             "verify": False,
             "mcp": McpSettings(),

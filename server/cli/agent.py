@@ -13,8 +13,9 @@ stopped early) never. A proposal is refused as a whole when any of its files cha
 started (`agent.proposal.apply_proposal`).
 
 Exit status of ``run``, ``implement`` and ``runs resume``: 0 a verified proposal (or nothing to change),
-3 a proposal that is not verified (also when applied with ``--force``), 4 a run stopped by a step limit or
-budget, 1 a failed run (or a refused apply of a verified one), 130 cancelled.
+3 a proposal that is not verified (also when applied with ``--force``), 4 a run stopped by a step limit,
+a budget or its time (``--max-minutes``), 1 a failed run (or a refused apply of a verified one), 130
+cancelled.
 
 `register(main)` adds the commands to the ``agentls`` group (``server/cli/main.py`` calls it).
 """
@@ -459,6 +460,22 @@ _COMMIT_OPTIONS = (
 )
 
 
+_MAX_MINUTES = click.option(
+    "--max-minutes",
+    type=Number(0, what="a number of minutes"),
+    default=None,
+    help="The run's wall-clock budget in minutes (agent.max_minutes); past it the run stops as at a budget.",
+)
+
+
+def _bounded(settings: Settings, max_minutes: float | None) -> Settings:
+    """`settings` with the run's time budget of `--max-minutes`, when given."""
+    if max_minutes is None:
+        return settings
+    agent = settings.agent.model_copy(update={"max_minutes": max_minutes})
+    return settings.model_copy(update={"agent": agent})
+
+
 def _commit_options(function: Any) -> Any:
     for option in reversed(_COMMIT_OPTIONS):
         function = option(function)
@@ -488,6 +505,7 @@ def _commit_choice(commit: bool, branch: str | None, force: bool, apply: bool) -
     show_default=True,
     help="solo (one agent), team (planner, architect, coders, QA) or a graph of agentls.toml.",
 )
+@_MAX_MINUTES
 @_commit_options
 def run_cmd(
     instruction: str,
@@ -495,6 +513,7 @@ def run_cmd(
     apply: bool,
     yes: bool,
     mode: str,
+    max_minutes: float | None,
     commit: bool,
     branch: str | None,
     force: bool,
@@ -507,7 +526,7 @@ def run_cmd(
     env = environment()
     err = Console(stderr=True, soft_wrap=True)
     root, target = workspace_of(path, env)
-    settings = workspace_settings(root, err, strict=True)
+    settings = _bounded(workspace_settings(root, err, strict=True), max_minutes)
     refuse_a_whole_home(root, settings, env, "Run the agent inside a project instead (--path PROJECT)")
     scope = None if target == root else target.relative_to(root).as_posix()
     try:
@@ -523,9 +542,16 @@ def run_cmd(
 @click.argument("location", metavar="FILE:LINE", type=FileLine())
 @click.option("--apply", is_flag=True, help="Write the proposed changes to disk (after confirmation).")
 @click.option("--yes", "-y", is_flag=True, help="With --apply: do not ask for confirmation.")
+@_MAX_MINUTES
 @_commit_options
 def implement_cmd(
-    location: tuple[str, int], apply: bool, yes: bool, commit: bool, branch: str | None, force: bool
+    location: tuple[str, int],
+    apply: bool,
+    yes: bool,
+    max_minutes: float | None,
+    commit: bool,
+    branch: str | None,
+    force: bool,
 ) -> None:
     """Implement the stub function at FILE:LINE from its doc comment."""
     committing = _commit_choice(commit, branch, force, apply)
@@ -538,7 +564,7 @@ def implement_cmd(
     if not Path(file_part).expanduser().is_file():
         raise click.ClickException(f"{file_part} is not a file")
     root, file = workspace_of(file_part, env, "FILE")
-    settings = workspace_settings(root, err, strict=True)
+    settings = _bounded(workspace_settings(root, err, strict=True), max_minutes)
     refuse_a_whole_home(root, settings, env, "Implement a function of a project instead")
     try:
         text = file.read_text(encoding="utf-8")
@@ -756,6 +782,7 @@ def _resume(
     apply: bool = False,
     yes: bool = False,
     force: bool = False,
+    max_minutes: float | None = None,
 ) -> None:
     """`agentls runs resume ID`: continue a stopped run from its saved conversation and files; `apply`,
     `yes` and `force` as for `agentls run`."""
@@ -778,6 +805,8 @@ def _resume(
         update["max_cost_usd"] = max_cost
     if max_steps is not None:
         update["max_steps"] = max_steps
+    if max_minutes is not None:  # the whole run's, its earlier parts included, as --max-cost is
+        update["max_minutes"] = max_minutes
     if update:
         settings = settings.model_copy(update={"agent": settings.agent.model_copy(update=update)})
     err.print(
@@ -802,6 +831,12 @@ def _resume(
     help="With `runs resume ID`: the run's cost budget in USD.",
 )
 @click.option("--max-steps", type=WholeNumber(1), default=None, help="With `runs resume ID`: its max steps.")
+@click.option(
+    "--max-minutes",
+    type=Number(0, what="a number of minutes"),
+    default=None,
+    help="With `runs resume ID`: the run's wall-clock budget in minutes, its earlier parts included.",
+)
 @click.option("--apply", is_flag=True, help="With `runs resume ID`: write the proposed changes (asks first).")
 @click.option("--yes", "-y", is_flag=True, help="With `runs resume ID --apply`: do not ask.")
 @click.option("--force", is_flag=True, help="With `runs resume ID --apply`: apply an unverified change too.")
@@ -813,13 +848,14 @@ def runs_cmd(
     output: str | None,
     max_cost: float | None,
     max_steps: int | None,
+    max_minutes: float | None,
     apply: bool,
     yes: bool,
     force: bool,
 ) -> None:
     """List agent runs, show run RUN_ID (a unique prefix is enough), `runs export ID --patch`, or
-    `runs resume ID [--max-cost USD] [--max-steps N] [--apply [--yes] [--force]]` to continue a stopped
-    run."""
+    `runs resume ID [--max-cost USD] [--max-steps N] [--max-minutes M] [--apply [--yes] [--force]]` to
+    continue a stopped run."""
     from agent.transcript import RunNotFound, list_runs, load_run
 
     directory = runs_dir(environment())
@@ -829,11 +865,12 @@ def runs_cmd(
             "`agentls runs ID` shows one run as text"
         )
     if run_id == "resume":
-        _resume(directory, export_id, max_cost, max_steps, apply, yes, force)
+        _resume(directory, export_id, max_cost, max_steps, apply, yes, force, max_minutes)
         return
-    if apply or yes or force or max_cost is not None or max_steps is not None:
+    if apply or yes or force or any(bound is not None for bound in (max_cost, max_steps, max_minutes)):
         raise click.UsageError(
-            "--apply, --yes, --force, --max-cost and --max-steps go with `agentls runs resume ID`"
+            "--apply, --yes, --force, --max-cost, --max-steps and --max-minutes go with "
+            "`agentls runs resume ID`"
         )
     if run_id == "export":
         if not patch:

@@ -60,6 +60,12 @@ def _line(record: Mapping[str, Any], done: int, total: int) -> str:
     help="USD budget of a task that sets none.",
 )
 @click.option("--max-steps", type=WholeNumber(1), default=None, help="Steps of a task that sets none.")
+@click.option(
+    "--max-minutes",
+    type=Number(0, what="a number of minutes"),
+    default=None,
+    help="Wall-clock minutes of a task that sets none.",
+)
 @click.option("--retry-failed", is_flag=True, help="Run tasks whose record says failed again.")
 @click.option("--keep-checkouts", is_flag=True, help="Keep each task's checkout under OUT/work.")
 @click.option(
@@ -75,6 +81,7 @@ def batch_cmd(
     jobs: int | None,
     max_cost: float | None,
     max_steps: int | None,
+    max_minutes: float | None,
     retry_failed: bool,
     keep_checkouts: bool,
     no_index: bool,
@@ -102,7 +109,11 @@ def batch_cmd(
         raise click.ClickException(str(error)) from error
     out_dir = Path(out).resolve() if out else path.with_name(path.stem + ".out")
     options = BatchOptions(
-        max_cost_usd=max_cost, max_steps=max_steps, keep_checkouts=keep_checkouts, index=not no_index
+        max_cost_usd=max_cost,
+        max_steps=max_steps,
+        max_minutes=max_minutes,
+        keep_checkouts=keep_checkouts,
+        index=not no_index,
     )
     workers = jobs or max(1, min(4, os.cpu_count() or 1))
     where = (

@@ -23,10 +23,11 @@ What it speaks:
 Script items, consumed one per `/v1/messages` request in order: replies (`text`, `tool_use`,
 `thinking`, combined with `turn`; `cut_at_max_tokens` for a reply cut at the output limit), HTTP faults
 (`fault_429`, `fault_529`, `fault_500`, `fault_401`, `fault`), stream faults (`cut_stream`,
-`stream_error`), delays (`slow`) and replies computed from the request (`respond`, or a `responder` that
-answers once the script is empty). With `context_window` set, a prompt larger than it gets the API's
-`400 prompt is too long`. When the script runs out the
-server answers 500 with a body that says so and `x-should-retry: false`, so a test fails loudly.
+`stream_error`), delays (`slow`, before the reply; `stall`, in the middle of its stream) and replies
+computed from the request (`respond`, or a `responder` that answers once the script is empty). With
+`context_window` set, a prompt larger than it gets the API's `400 prompt is too long`. When the script
+runs out the server answers 500 with a body that says so and `x-should-retry: false`, so a test fails
+loudly.
 
 Usage is computed the way the API reports it, approximately: the prompt is the serialized blocks in the
 order tools -> system -> messages, about 4 characters a token. Prompt caching honours `cache_control`
@@ -134,6 +135,16 @@ class Slow:
 
 
 @dataclass(frozen=True)
+class Stall:
+    """Stream `after_events` events of `reply`, wait `seconds`, then stream the rest (a reply that stops
+    in the middle, as a slow or stuck generation does; the client sees `message_start` and its usage)."""
+
+    after_events: int
+    seconds: float
+    reply: Reply
+
+
+@dataclass(frozen=True)
 class Respond:
     """Answer with whatever `function(body)` returns (any other script item), for long scripted runs
     whose next turn depends on the request (say, a condensation request among tool-calling turns)."""
@@ -141,7 +152,7 @@ class Respond:
     function: Callable[[Mapping[str, Any]], ScriptItem]
 
 
-ScriptItem = Reply | HttpFault | CutStream | StreamError | Slow | Respond
+ScriptItem = Reply | HttpFault | CutStream | StreamError | Slow | Stall | Respond
 
 
 def text(value: str, *, stop_reason: str | None = None, usage: Mapping[str, int] | None = None) -> Reply:
@@ -244,6 +255,11 @@ def stream_error(after_events: int = 2, *, reply: Reply | None = None) -> Stream
 def slow(seconds: float, then: ScriptItem | None = None) -> Slow:
     """Wait `seconds` before answering with `then` (default: a short text reply)."""
     return Slow(seconds, then if then is not None else text("Sorry for the wait."))
+
+
+def stall(seconds: float, reply: Reply | None = None, *, after_events: int = 3) -> Stall:
+    """Stream `after_events` events of `reply` (default: a short text reply), stop `seconds`, then finish."""
+    return Stall(after_events, seconds, reply if reply is not None else text("That took a while."))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -618,7 +634,7 @@ class _Handler(FakeHandler):
             return
         if isinstance(item, Slow | Respond):  # pragma: no cover - unwrapped by the caller
             raise AssertionError("slow and computed items are unwrapped before answering")
-        reply = item.reply if isinstance(item, CutStream | StreamError) else item
+        reply = item.reply if isinstance(item, CutStream | StreamError | Stall) else item
         usage = fake.cache.account(body)
         usage["output_tokens"] = max(1, approx_tokens(len(json.dumps([dict(b) for b in reply.content]))))
         usage.update(reply.usage or {})
@@ -627,6 +643,8 @@ class _Handler(FakeHandler):
             if isinstance(item, CutStream)
             else "stream-error"
             if isinstance(item, StreamError)
+            else "stalled"
+            if isinstance(item, Stall)
             else "reply"
         )
         record(outcome, usage)
@@ -634,6 +652,9 @@ class _Handler(FakeHandler):
 
         if not body.get("stream"):
             if isinstance(item, CutStream | StreamError):
+                self.close_connection = True
+                return
+            if isinstance(item, Stall) and fake._stopping.wait(item.seconds):
                 self.close_connection = True
                 return
             self.send_json(200, message, {"request-id": request_id})
@@ -650,6 +671,9 @@ class _Handler(FakeHandler):
         for sent, (name, data) in enumerate(_stream_events(message, reply.cut_input_at)):
             if limit is not None and sent >= limit:
                 break
+            if isinstance(item, Stall) and sent == item.after_events and fake._stopping.wait(item.seconds):
+                self.close_connection = True
+                return
             self._event(name, data)
         if isinstance(item, StreamError):
             self._event("error", _error_body(item.error_type, item.message, request_id))
@@ -722,7 +746,7 @@ class FakeAnthropic(ScriptedFake[ScriptItem, RecordedRequest]):
     def enqueue(self, *items: ScriptItem) -> FakeAnthropic:
         """Append script items; each `/v1/messages` request consumes the next one."""
         for item in items:
-            if not isinstance(item, Reply | HttpFault | CutStream | StreamError | Slow | Respond):
+            if not isinstance(item, Reply | HttpFault | CutStream | StreamError | Slow | Stall | Respond):
                 raise TypeError(f"not a script item: {item!r} (use text(), tool_use(), turn(), fault_*()...)")
         return super().enqueue(*items)
 

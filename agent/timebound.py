@@ -1,0 +1,118 @@
+"""A run's time bound (`agent.max_minutes`) as what the run waits on sees it: model calls and commands.
+
+The loop (`agent.loop.Agent`) checks the bound between steps (`agent.usage.Budget.check_time`); these two
+keep what is in flight when the time runs out from going on far past it:
+
+- `DeadlineEvent`: the event a model call watches for cancellation (`cancel=`), set when the run is
+  cancelled or when the time is up. The providers poll it while a stream runs and wait on it between
+  retries, so a call in flight ends within about 0.1 s of the bound with `Cancelled`; the loop tells that
+  apart from the user's cancel (its own event is not set) and stops the run as a budget does.
+- `TimeBoundSandbox`: the run's sandbox with each command's time limit (the bash tool's, a test run's,
+  a verification's, an install's) cut to what is left of the run's time; a command killed because of it
+  says so on its stderr, so the model and the transcript do not read it as the command's own timeout.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from agent.ports import Sandbox
+    from agent.sandbox import CommandResult, SandboxSettings
+
+__all__ = ["MIN_COMMAND_SECONDS", "DeadlineEvent", "TimeBoundSandbox"]
+
+MIN_COMMAND_SECONDS = 1.0
+"""A command started with less time left still gets this long (a limit of 0 would kill it unstarted)."""
+
+
+class DeadlineEvent(threading.Event):
+    """`cancel` that also counts as set from the monotonic time `at` on."""
+
+    def __init__(self, cancel: threading.Event, at: float) -> None:
+        super().__init__()
+        self.cancel = cancel
+        self.at = at
+
+    def is_set(self) -> bool:
+        """The run was cancelled, or its time is up."""
+        return self.cancel.is_set() or self.expired
+
+    @property
+    def expired(self) -> bool:
+        """The time is up."""
+        return time.monotonic() >= self.at
+
+    def set(self) -> None:
+        """Cancel the run (this event is a view of the run's cancel event and the clock)."""
+        self.cancel.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for the cancel or the deadline, at most `timeout` seconds; whether either came."""
+        left = self.at - time.monotonic()
+        if timeout is not None:
+            left = min(left, timeout)
+        return self.cancel.wait(max(0.0, left)) or self.is_set()
+
+
+class TimeBoundSandbox:
+    """`sandbox` whose commands end by the time `seconds_left()` leaves the run (None: no bound)."""
+
+    def __init__(self, sandbox: Sandbox, seconds_left: Callable[[], float | None]) -> None:
+        self.sandbox = sandbox
+        self.seconds_left = seconds_left
+
+    @property
+    def settings(self) -> SandboxSettings:
+        """The sandbox's settings."""
+        return self.sandbox.settings
+
+    @property
+    def isolated(self) -> bool:
+        """Whether commands run isolated (the sandbox's answer)."""
+        return self.sandbox.isolated
+
+    def run(
+        self,
+        cmd: str | Sequence[str],
+        cwd_dir: Path,
+        *,
+        timeout: float | None = None,
+        env: Mapping[str, str] | None = None,
+        cancel: threading.Event | None = None,
+        mount_at: Path | None = None,
+        ro_binds: Sequence[tuple[Path, Path]] = (),
+        tmp_dir: Path | None = None,
+    ) -> CommandResult:
+        """Run `cmd` as the sandbox does, its limit cut to the run's time left."""
+        limit = self.settings.timeout_seconds if timeout is None else timeout
+        left = self.seconds_left()
+        capped = left is not None and left < limit
+        if capped and left is not None:
+            limit = max(left, MIN_COMMAND_SECONDS)
+        result = self.sandbox.run(
+            cmd,
+            cwd_dir,
+            timeout=limit,
+            env=env,
+            cancel=cancel,
+            mount_at=mount_at,
+            ro_binds=ro_binds,
+            tmp_dir=tmp_dir,
+        )
+        if capped and result.timed_out:
+            note = (
+                f"[killed after {limit:.1f} s: the agent run's time (agent.max_minutes) ran out, not the "
+                "command's own time limit]"
+            )
+            result = replace(result, stderr=f"{result.stderr.rstrip()}\n{note}".lstrip("\n"))
+        return result
+
+    def __getattr__(self, name: str) -> Any:
+        """Everything else is the sandbox's own (its network gateway, `close`...)."""
+        return getattr(self.sandbox, name)
