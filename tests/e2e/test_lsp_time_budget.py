@@ -1,0 +1,55 @@
+"""`agent.max_minutes` reaches runs started from the editor: the language server reads it from the
+workspace's `agentls.toml` like every other agent setting, and a run past it ends at the bound (not at the
+fake model's 20 s stall) with its edit as an UNFINISHED proposal saying why."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.test_lsp_agent import (
+    BODY,
+    EDITOR_TOOL,
+    STUB,
+    Editor,
+    editors,
+    fake,
+    implement,
+    stubs_workspace,
+)
+from tests.fakes.anthropic_server import FakeAnthropic, stall, text, tool_use, turn
+
+__all__ = ["editors", "fake", "stubs_workspace"]  # fixtures used below
+
+pytestmark = pytest.mark.timeout(60)
+
+
+async def test_an_editor_run_stops_at_the_workspaces_max_minutes(
+    editors: Any, fake: FakeAnthropic, stubs_workspace: Path
+) -> None:
+    (stubs_workspace / "agentls.toml").write_text("[agent]\nmax_minutes = 0.05\n")
+    fake.enqueue(
+        turn(
+            text("Plan: edit the stub."),
+            tool_use(
+                EDITOR_TOOL,
+                {"command": "str_replace", "path": "shop/pricing.py", "old_str": STUB, "new_str": BODY},
+            ),
+        ),
+        stall(20, text("Implemented `apply_discount`.")),
+    )
+    ed: Editor = await editors(stubs_workspace, fake.env())
+    uri = ed.open("shop/pricing.py")
+    began = time.monotonic()
+    run_id = await implement(ed, uri)
+    method, params = await ed.ended(run_id)
+    took = time.monotonic() - began
+
+    assert method == "agentls/proposalReady", params
+    assert params["status"] == "budget_exhausted" and params["summary"].startswith("UNFINISHED"), params
+    assert "Time budget reached" in params["summary"] and "max_minutes = 0.05" in params["summary"]
+    assert [f["path"] for f in params["files"]] == ["shop/pricing.py"]
+    assert took < 15, f"the run took {took:.1f} s with a 3 s budget and a 20 s stall"
