@@ -23,9 +23,11 @@ report, its verdict "Not verified: QA rejects the change", the fixer's notes, an
 
 Every role is the solo loop (`agent.team.role_agent.RoleAgent`) on the same overlay, sandbox, index,
 `ask_user` callback, cancel event and transcript (each role's records follow a `run_start` naming its
-role); the engine adds `handoff` records. Events: the roles' own (steps, tool calls) pass through, and
-the engine emits "role" (started / finished / failed) and "handoff" (role, node, handoff name, the JSON
-document and a markdown rendering) as `agent.loop.AgentEvent`s. A "warning" is passed on once per run
+role); the engine adds `handoff` records (a coder's `WorkResult` names the files the overlay says it
+changed, whatever it listed; a "files_changed" decision keeps what it reported when the two differ).
+Events: the roles' own (steps, tool calls) pass through, and the engine emits "role" (started / finished /
+failed) and "handoff" (role, node, handoff name, the JSON document and a markdown rendering) as
+`agent.loop.AgentEvent`s. A "warning" is passed on once per run
 (by subject and text): each role starts the MCP servers again, so a server that cannot start would warn
 once per role; the transcript keeps each role's record of it, and each role's model is told. For the same
 reason the roles share the run's MCP trust answers (`agent.mcp.trust.RunAnswers`): the user is asked

@@ -487,3 +487,43 @@ def test_each_review_node_has_its_own_rounds(tmp_path: Path) -> None:
     run = load_run(harness.runs_dir, result.run_id)
     fixed = [(r.get("node"), r.get("number")) for r in run.records if r.get("kind") == "reflection"]
     assert fixed == [("check", 1), ("recheck", 1)]
+
+
+def test_a_coders_result_names_the_files_it_really_changed(tmp_path: Path) -> None:
+    """W1 creates shop/discount.py and submits without listing it; W2 edits shop/cart.py and lists a file
+    it did not touch. Each handoff (event, transcript) names what the overlay says the coder changed, with
+    what it reported in a files_changed decision: it used to read 'Result of W1: no files'."""
+    turns = feature_script()
+    coder = turns["coder"]
+    coder[1] = tool_use("submit_result", {"work_item": "W1"})
+    coder[3] = tool_use("submit_result", {"work_item": "W2", "files_changed": ["shop/discount.py"]})
+    script = RoleScript({"planner": turns["planner"], "architect": turns["architect"], "coder": coder[:4]})
+    graph = Graph(
+        name="build",
+        nodes=(
+            Node(name="plan", role="planner"),
+            Node(name="design", role="architect"),
+            Node(name="code", type="work_items", role="coder"),
+        ),
+    )
+    with FakeAnthropic(responder=script) as fake:
+        harness = TeamHarness(fake, shop_workspace(tmp_path / "ws"), tmp_path / "runs")
+        team = harness.team(fast_settings(verify=False), graph)
+        result = team.run(run_task(INSTRUCTION, root=harness.root))
+
+    assert result.status == "proposed" and script.left() == {}, result.summary
+    shown = [e for e in harness.of_kind("handoff") if e.data["handoff"] == "WorkResult"]
+    assert [e.data["document"]["files_changed"] for e in shown] == [["shop/discount.py"], ["shop/cart.py"]]
+    assert [e.message.splitlines()[0] for e in shown] == [
+        "### Result of W1: shop/discount.py",
+        "### Result of W2: shop/cart.py",
+    ]
+    run = load_run(harness.runs_dir, result.run_id)
+    recorded = [r.get("document")["files_changed"] for r in run.records if r.get("handoff") == "WorkResult"]
+    assert recorded == [("shop/discount.py",), ("shop/cart.py",)]  # a transcript's read-only copy
+    corrected = [
+        (r.get("work_item"), list(r.get("reported")), list(r.get("actual")))
+        for r in run.records
+        if r.get("kind") == "files_changed"
+    ]
+    assert corrected == [("W1", [], ["shop/discount.py"]), ("W2", ["shop/discount.py"], ["shop/cart.py"])]
