@@ -14,7 +14,8 @@ validated with these models, and an invalid one goes back to the role with the v
 
 `against_spec(handoff, spec, item)` checks what a schema cannot: that a review gives a verdict on every
 acceptance criterion of the run's spec (and on no other), that a design's work items serve the spec's
-criteria, and that a coder's result names the work item it was given. The submit tools send its message
+criteria (no other, and each by some item: a criterion no coder is given would be met by none), and that
+a coder's result names the work item it was given. The submit tools send its message
 back to the role like a validation error.
 
 The JSON Schemas are exported to ``agent/schemas/<Name>.json`` by ``python -m agent.team.handoffs``
@@ -199,11 +200,16 @@ def against_spec(handoff: BaseModel, spec: Spec | None, item: WorkItem | None = 
                 f"{'; '.join(problems)}."
             )
     if isinstance(handoff, Design) and ids:
-        unknown = sorted({c for w in handoff.work_items for c in w.criteria if c not in ids})
-        if unknown:
+        served = {c for w in handoff.work_items for c in w.criteria}
+        wrong = []
+        if unknown := sorted(served - set(ids)):
+            wrong.append(f"{_ids(unknown)} {'is' if len(unknown) == 1 else 'are'} not among them")
+        if unserved := [i for i in ids if i not in served]:
+            wrong.append(f"{_ids(unserved)} {'is' if len(unserved) == 1 else 'are'} served by no work item")
+        if wrong:
             return (
-                f"Work items serve the spec's acceptance criteria ({_ids(ids)}); {_ids(unknown)} "
-                f"{'is' if len(unknown) == 1 else 'are'} not among them."
+                f"Work items serve the spec's acceptance criteria ({_ids(ids)}), each one by at least one "
+                f"item; {'; '.join(wrong)}."
             )
     if isinstance(handoff, WorkResult) and item is not None and handoff.work_item != item.id:
         return f"work_item must be {item.id!r}, the work item you were given, not {handoff.work_item!r}."

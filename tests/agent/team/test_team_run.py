@@ -202,6 +202,29 @@ def _plan_design() -> tuple[Graph, RoleScript]:
     return graph, script
 
 
+def test_a_design_that_leaves_a_criterion_to_no_work_item_goes_back_to_the_architect(tmp_path: Path) -> None:
+    """The architect's first design gives AC3 to no work item, so no coder would be told to meet it (QA
+    would fail it and a fix round would pay for the gap): it goes back to the architect naming AC3, and
+    the corrected design goes on. The first design used to be taken."""
+    graph, script = _plan_design()
+    items = DESIGN["work_items"]
+    gap = {**DESIGN, "work_items": [items[0], {**items[1], "criteria": ["AC1"]}]}
+    script.turns["architect"].appendleft(tool_use("submit_design", gap))
+    with FakeAnthropic(responder=script) as fake:
+        harness = TeamHarness(fake, shop_workspace(tmp_path / "ws"), tmp_path / "runs")
+        team = harness.team(fast_settings(verify=False), graph)
+        result = team.run(run_task(INSTRUCTION, root=harness.root))
+
+    assert script.calls == ["planner", "architect", "architect"] and script.left() == {}, result.summary
+    [told] = [
+        result_text(block) for block in script.bodies[2]["messages"][-1]["content"] if block.get("is_error")
+    ]
+    assert "Work items serve the spec's acceptance criteria (AC1, AC2, AC3)" in told
+    assert "AC3 is served by no work item" in told
+    designs = [e.data["document"] for e in harness.of_kind("handoff") if e.data["handoff"] == "Design"]
+    assert [item["criteria"] for item in designs[0]["work_items"]] == [["AC1", "AC2"], ["AC3"]]
+
+
 def test_a_warning_every_role_gives_is_said_once_per_run(tmp_path: Path) -> None:
     """Each role starts the MCP servers again, so a server that cannot start fails for each: the run says
     it once (the event `agentls run`, `agentls acp` and the editor show), while the transcript keeps each
