@@ -13,6 +13,8 @@ Node types:
 - ``solo``: today's single agent loop (`agent.loop.Agent` with the solo role); only as a graph's one node.
 
 Edges are the node order; the one conditional edge is a review node's loop (fail -> fixer -> review).
+A graph or node with a key it does not have (``edges``, ``next``) is refused, naming the key, rather than
+run in the written order without it.
 Shipped graphs (`BUILTIN`): `solo` (the default) and `team` (planner -> architect -> coders -> QA).
 A workspace defines more in ``agentls.toml`` (`agent.team.config.TeamSettings.graphs`):
 
@@ -32,7 +34,7 @@ role = "coder"
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -43,10 +45,32 @@ __all__ = ["BUILTIN", "SOLO_GRAPH", "TEAM_GRAPH", "Graph", "GraphNotFound", "Nod
 NodeType = Literal["role", "work_items", "review", "solo"]
 
 
+_NO_EDGES = (
+    "nodes run in the order they are written, and the only way back is a review node's loop to its fixer "
+    '(type = "review"); `agentls graph show team` prints an example'
+)
+
+
+def _known_keys(model: type[BaseModel], data: Any, what: str) -> Any:
+    """`data` for `model`, or an error naming its unknown keys: a graph written with edges (``next``,
+    ``edges``, a cycle) must not run in another order than its author meant, edges left out."""
+    if isinstance(data, Mapping):
+        unknown = sorted(str(key) for key in set(data) - set(model.model_fields))
+        if unknown:
+            fields = ", ".join(model.model_fields)
+            raise ValueError(f"{what} has no {', '.join(map(repr, unknown))} (only {fields}); {_NO_EDGES}")
+    return data
+
+
 class Node(BaseModel):
     """One node of a graph, with its own bounds."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _keys(cls, data: Any) -> Any:
+        return _known_keys(cls, data, "a node")
 
     name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]*$")
     """Unique in its graph; names the node in events, checkpoints and the transcript."""
@@ -75,6 +99,11 @@ class Graph(BaseModel):
     name: str = ""
     description: str = ""
     nodes: tuple[Node, ...] = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _keys(cls, data: Any) -> Any:
+        return _known_keys(cls, data, "a graph")
 
     @model_validator(mode="after")
     def _check(self) -> Graph:

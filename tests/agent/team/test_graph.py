@@ -45,6 +45,7 @@ def test_a_review_node_without_max_rounds_names_the_settings_in_the_order_the_en
         ([{"name": "a", "role": "planner"}, {"name": "a", "role": "coder"}], "node names must be unique"),
         ([{"name": "a", "role": "planner"}, {"name": "b", "type": "solo", "role": "solo"}], "one node"),
         ([{"name": "a", "type": "review", "role": "qa", "fixer": "planner"}], "fixer must be a coder"),
+        ([{"name": "a", "role": "planner", "next": "b"}], "a node has no 'next' .*order they are written"),
     ],
 )
 def test_invalid_graphs_say_what_is_wrong(nodes: list[dict[str, str]], message: str) -> None:
@@ -66,3 +67,17 @@ def test_an_invalid_graph_in_agentls_toml_falls_back_with_a_message() -> None:
     settings, messages = validate_settings(raw, "agentls.toml")
     assert "bad" not in settings.agent.team.graphs
     assert any("chef" in message for message in messages), messages
+
+
+def test_a_graph_written_with_edges_is_refused_not_run_in_node_order() -> None:
+    """A graph with edges (a loop back from QA to the planner, say) is refused with why, naming the key;
+    the edges used to be dropped with 'Extra inputs are not permitted' and the graph kept, to run in the
+    order of its nodes, which is not the flow its author wrote."""
+    nodes = [{"name": "plan", "role": "planner"}, {"name": "code", "type": "work_items", "role": "coder"}]
+    edges = [{"from": "plan", "to": "code"}, {"from": "code", "to": "plan"}]
+    raw = {"agent": {"max_steps": 9, "team": {"graphs": {"loop": {"nodes": nodes, "edges": edges}}}}}
+    settings, messages = validate_settings(raw, "agentls.toml")
+    assert "loop" not in settings.agent.team.graphs and settings.agent.max_steps == 9
+    [message] = messages
+    assert message.startswith("agentls.toml: ignoring `agent.team.graphs.loop`: Value error, a graph has no ")
+    assert "'edges' (only name, description, nodes); nodes run in the order they are written" in message
