@@ -88,6 +88,7 @@ from indexing.store import (
     RANK_COLUMNS,
     FileBatchItem,
     IndexStore,
+    index_identity,
     path_filter,
 )
 from indexing.walker import (
@@ -165,6 +166,8 @@ class WorkspaceIndex:
         self._prepared: dict[str, Prepared] = {}  # `prepare`: open documents' rows, newest last
         self._prepared_lock = threading.Lock()
         self._embedding_failure: tuple[float, str] | None = None  # when and why embedding last failed
+        self._identity: str | None = None  # `index_identity` of the index `_store` opened
+        self._replaced = False  # the index was deleted while open here: only a full run makes it whole
 
     # ------------------------------------------------------------------ setup
     @property
@@ -172,6 +175,7 @@ class WorkspaceIndex:
         with self._open_lock:
             if self._store is None:
                 store = IndexStore.open(self.location, root=str(self.root.resolve()))
+                self._identity = index_identity(self.location)
                 if self.settings.shared:  # a team's base on object storage, this store for changed files
                     from indexing.shared import open_store
 
@@ -196,6 +200,18 @@ class WorkspaceIndex:
     def close(self) -> None:
         self._store = None
 
+    def reopen_if_replaced(self) -> bool:
+        """Whether the index folder was deleted (or deleted and made again by another process) since its
+        store was opened here, as when the cache is cleared while the language server runs. Its open
+        tables, whose files are gone, are then dropped: the next use opens the index on disk, or makes an
+        empty one."""
+        with self._open_lock:
+            if self._store is None or index_identity(self.location) == self._identity:
+                return False
+            self._store, self._replaced = None, True
+        log.warning("the index at %s was deleted since it was opened; opening it again", self.location)
+        return True
+
     def is_indexed(self) -> bool:
         """Whether files were indexed here before (then a search needs no index run first)."""
         if not (self.location / "meta.json").exists():
@@ -213,6 +229,7 @@ class WorkspaceIndex:
         workspace made just before (the CLI makes one without loading LanceDB), used instead of walking
         it again."""
         resolve_root(self.root)  # before the store: no index folder for a missing workspace
+        self.reopen_if_replaced()
         if self.settings.shared:  # only the files that differ from the shared base's commit
             from indexing.shared import update_local
 
@@ -282,6 +299,7 @@ class WorkspaceIndex:
                 state = files_state.state_of(self.settings, entries, skipped_when_read, report.notice)
                 files_state.save_or_log(state, self.location)
             notify("finishing", 1, 1)
+        self._replaced = False
         report.seconds = time.perf_counter() - started
         return report
 
@@ -317,8 +335,11 @@ class WorkspaceIndex:
 
         A folder among them is re-indexed whole: one created or moved in has its files indexed, and the
         rows of every file once inside one deleted or moved away are removed (editors report a folder
-        deleted, renamed or moved as that folder alone, not its files)."""
+        deleted, renamed or moved as that folder alone, not its files). When there is no index yet, or its
+        folder was deleted since it was opened here, it is built whole (`index`), not of these files alone."""
         resolve_root(self.root)  # before the store: no index folder for a missing workspace
+        if self.reopen_if_replaced() or self._replaced or index_identity(self.location) is None:
+            return self.index()
         started = time.perf_counter()
         report = IndexReport(root=str(self.root))
         store = self.store
@@ -769,7 +790,10 @@ class WorkspaceIndex:
     def fold(self) -> int:
         """Put the chunk rows written since the last fold (a save's) in the full-text index, so that
         searches stop reading them one by one (`IndexStore.fold_new_rows`); the server runs it after a
-        save's update, off the save's path. The number of rows folded in."""
+        save's update, off the save's path. The number of rows folded in (none when the index was deleted
+        meanwhile: the next run builds it)."""
+        if self.reopen_if_replaced() or self._replaced:
+            return 0
         store = self.store
         with store.writer():
             return store.fold_new_rows()

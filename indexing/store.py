@@ -27,6 +27,7 @@ import os
 import shutil
 import threading
 import time
+import uuid
 import warnings
 from collections.abc import Callable, Container, Coroutine, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -134,6 +135,20 @@ def path_filter(prefix: str | None) -> str | None:
     return f"(path = {_sql_str(prefix)} OR starts_with(path, {_sql_str(prefix + '/')}))"
 
 
+def index_identity(location: Path) -> str | None:
+    """Which index is at ``location`` now: the token its meta.json was made with ("" for an index made
+    before agentls wrote one, or a meta.json that cannot be read), or None when there is none (never
+    made, or deleted). An index deleted and made again has a new token, so a process that held the old
+    one open knows its tables are gone."""
+    try:
+        meta = json.loads((location / "meta.json").read_bytes())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        return ""
+    return str(meta.get("created", "")) if isinstance(meta, dict) else ""
+
+
 @dataclass(frozen=True, slots=True)
 class FileBatchItem:
     """Everything stored for one file; written together, committed by the file row."""
@@ -220,6 +235,7 @@ class IndexStore:
                 "root": self.root,
                 "embedder": "",
                 "pending_write": False,
+                "created": uuid.uuid4().hex,  # `index_identity`
             }
             self._write_meta()
         try:

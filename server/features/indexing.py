@@ -13,12 +13,17 @@ editor; what was committed before a cancel stays in the index. A phase that repo
 second (starting the indexing process, opening the index, writing a batch) is reported again with its
 elapsed time (`heartbeat`), so the editor's progress never stands still.
 
+Another process may hold the index's write lock (a second editor's server on the same workspace,
+``agentls index``): a job it refuses is tried again with backoff (`LOCKED_RETRY_SECONDS`), a save's files
+with the files changed meanwhile, so no change is dropped. An index whose folder was deleted while the
+server runs (the cache cleared) is indexed again in full, at the next job or search.
+
 Search reads the same indexes in a separate search process (`_search_in_process`): importing LanceDB and
 loading the embedding model take seconds of GIL-bound work, ranking is Python, and none of it may stall
 the event loop. The search process keeps one read-only `WorkspaceIndex` per folder, opened once the index
 exists on disk (opening one earlier would create tables while the indexing process creates them too),
 and refreshed when the folder's *generation* moved (it grows after every finished job), so new rows are
-seen.
+seen, and at most every `READER_REFRESH_SECONDS` otherwise, so are the rows other processes write.
 """
 
 from __future__ import annotations
@@ -120,6 +125,12 @@ _REFRESH_SHARE = 20
 """A quiet refresh that took t seconds is not repeated within 20 t: at most 5% of a core, however large
 the workspace (walking 100,000 files takes seconds)."""
 
+LOCKED_RETRY_SECONDS = 0.5
+"""A job refused because another process was writing the index (another editor's server on the same
+workspace, ``agentls index``) is tried again after this long, doubled each time it is refused again up to
+`LOCKED_RETRY_MAX_SECONDS`: its changes are not lost, and this server's search then sees them."""
+LOCKED_RETRY_MAX_SECONDS = 10.0
+
 
 @dataclass
 class _Folder:
@@ -133,10 +144,27 @@ class _Folder:
     fold: bool = False  # rows were written: put them in the full-text index (a quiet job, after the rest)
     ready: bool = False  # a job finished in this session, so the index tables exist
     generation: int = 0  # grows after every finished job: the search process refreshes its reader
+    locked: int = 0  # jobs in a row refused because another process was writing the index
+    retry_at: float = 0.0  # time.monotonic() before which a job refused so is not tried again
+
+
+READER_REFRESH_SECONDS = 1.0
+"""The search process's reader looks for writes of other processes (another editor's server on the same
+workspace, ``agentls index``) at most this often; a refresh costs about a millisecond."""
+
+
+@dataclass
+class _Reader:
+    """A reader of the search process: the folder's index, the generation it has seen, and when it last
+    looked for new writes (`time.monotonic`)."""
+
+    index: WorkspaceIndex
+    generation: int
+    refreshed: float
 
 
 # State of the search process (never of the server process): one reader per (folder, settings).
-_READERS: dict[tuple[str, str], tuple[WorkspaceIndex, int]] = {}
+_READERS: dict[tuple[str, str], _Reader] = {}
 
 
 @dataclass(frozen=True)
@@ -148,27 +176,32 @@ class _ReaderSpec:
     cache_dir: str
     env: dict[str, str]
     generation: int
-    ready: bool
 
     def open(self) -> WorkspaceIndex | None:
-        """The search process's reader of the folder's index: opened once its tables exist, refreshed
-        when the folder's generation moved."""
+        """The search process's reader of the folder's index, None while its tables do not exist (before
+        the first index, or after its folder was deleted: the reader never makes tables, the indexing
+        process does). Refreshed when the folder's generation moved (this server wrote) or
+        `READER_REFRESH_SECONDS` passed (another process may have), and opened again when the index was
+        deleted and made again meanwhile."""
         from indexing.service import WorkspaceIndex
 
         key = (self.root, self.settings_json)
-        entry = _READERS.get(key)
-        if entry is None:
+        reader = _READERS.get(key)
+        now = time.monotonic()
+        if reader is None:
             settings = IndexSettings.model_validate_json(self.settings_json)
             index = WorkspaceIndex(Path(self.root), settings, cache_dir=Path(self.cache_dir), env=self.env)
-            if not self.ready and not _tables_exist(index.location):
-                return None
             for old in [k for k in _READERS if k[0] == self.root]:
-                _READERS.pop(old)[0].close()
-            entry = _READERS[key] = (index, self.generation)
-        elif entry[1] != self.generation:
-            entry[0].store.refresh()
-            entry = _READERS[key] = (entry[0], self.generation)
-        return entry[0]
+                _READERS.pop(old).index.close()
+            reader = _READERS[key] = _Reader(index, self.generation, now)
+        index = reader.index
+        if not _tables_exist(index.location):
+            return None
+        if reader.generation != self.generation or now - reader.refreshed >= READER_REFRESH_SECONDS:
+            if not index.reopen_if_replaced():
+                index.store.refresh()
+            reader.generation, reader.refreshed = self.generation, now
+        return index
 
 
 def _search_in_process(
@@ -222,6 +255,7 @@ class BackgroundIndexer:
         self._searcher: ProcessPoolExecutor | None = None
         self._told: set[str] = set()
         self._prepare_timer: asyncio.TimerHandle | None = None
+        self._retry_timer: asyncio.TimerHandle | None = None
         self.idle = asyncio.Event()
         self.idle.set()
         self.reports: dict[Path, JobOutcome] = {}
@@ -316,19 +350,20 @@ class BackgroundIndexer:
             self._drain = self._spawn(self._run_jobs(), "indexing")
 
     def _next_job(self) -> IndexJob | None:
+        due = time.monotonic()
         for root, folder in self._folders.items():
-            if folder.full:
+            if folder.full and due >= folder.retry_at:
                 folder.full = False
                 folder.refresh = False
                 folder.paths.clear()  # the full run covers them
                 return IndexJob("index", root, folder.settings)
         for root, folder in self._folders.items():
-            if folder.paths:
+            if folder.paths and due >= folder.retry_at:
                 paths = tuple(sorted(folder.paths))
                 folder.paths.clear()
                 return IndexJob("update", root, folder.settings, paths)
         for root, folder in self._folders.items():
-            if folder.refresh:
+            if folder.refresh and due >= folder.retry_at:
                 folder.refresh = False
                 return IndexJob("index", root, folder.settings, quiet=True)
         now = asyncio.get_running_loop().time()
@@ -346,6 +381,16 @@ class BackgroundIndexer:
     def _preparing(self) -> bool:
         """Whether documents wait to be prepared (their timer starts the jobs)."""
         return any(folder.prepare for folder in self._folders.values())
+
+    def _retry_in(self) -> float | None:
+        """Seconds until the first job refused by another process's lock is due again; None when none
+        waits."""
+        waits = [
+            folder.retry_at - time.monotonic()
+            for folder in self._folders.values()
+            if folder.locked and (folder.full or folder.paths or folder.refresh)
+        ]
+        return max(0.0, min(waits)) if waits else None
 
     async def _run_jobs(self) -> None:
         try:
@@ -371,7 +416,12 @@ class BackgroundIndexer:
                     self.reports[job.root] = outcome
                 await self._after(job, outcome)
         finally:
-            if not self._preparing():
+            retry = self._retry_in()
+            if retry is not None:  # a job another process's lock refused: it is tried again then
+                if self._retry_timer is not None:
+                    self._retry_timer.cancel()
+                self._retry_timer = asyncio.get_running_loop().call_later(retry, self._kick)
+            elif not self._preparing():
                 self.idle.set()
 
     async def _run_full(self, job: IndexJob) -> JobOutcome:
@@ -428,17 +478,33 @@ class BackgroundIndexer:
             if folder is not None and job.quiet:
                 folder.next_refresh = time.monotonic() + _REFRESH_SHARE * report.seconds
             if folder is not None:
-                folder.ready = True
+                folder.ready, folder.locked = True, 0
                 if not unchanged:  # the search process reopens its reader on a new generation
                     folder.generation += 1
                 if job.kind == "update" and report.files_indexed:
                     folder.fold = True
         elif outcome.status == "cancelled":
             log.info("%s", outcome.message or "indexing cancelled")
-        elif outcome.status == "locked":
-            self._tell(f"{outcome.message}; search uses the index as it is", False)
+        elif outcome.status == "locked" and folder is not None:
+            self._retry_locked(job, folder, outcome.message or "another process is writing the index")
         else:
             self._tell(f"agentls could not index {job.root}: {outcome.message}", True)
+
+    def _retry_locked(self, job: IndexJob, folder: _Folder, message: str) -> None:
+        """Another process was writing the index (another editor's server on this workspace, ``agentls
+        index``): try the job again once it may be done, its files with any changed meanwhile, a full
+        run without progress. Only a full run's refusal is told, once: an update's is no news to act on."""
+        delay = min(LOCKED_RETRY_SECONDS * 2**folder.locked, LOCKED_RETRY_MAX_SECONDS)
+        folder.locked += 1
+        folder.retry_at = time.monotonic() + delay
+        if job.kind == "update":
+            folder.paths.update(job.paths)
+        else:
+            folder.refresh = True
+        if job.kind == "index" and not job.quiet:
+            self._tell(f"{message}; search uses the index as it is until agentls can index it", False)
+        else:
+            log.info("%s; trying again in %.1f s", message, delay)
 
     def _tell(self, message: str, is_error: bool) -> None:
         if message in self._told:
@@ -472,6 +538,7 @@ class BackgroundIndexer:
                 except ValueError:
                     continue
                 scope = None if rel in ("", ".") else rel
+            self._notice_deleted(root, folder)
             spec = self._reader_spec(root, folder)
             job = loop.run_in_executor(
                 self._search_pool(), _search_in_process, spec, query, limit, scope, files
@@ -508,8 +575,17 @@ class BackgroundIndexer:
         if folder is None:
             return []
         loop = asyncio.get_running_loop()
+        self._notice_deleted(root, folder)
         spec = self._reader_spec(root, folder)
         return await loop.run_in_executor(self._search_pool(), _read_in_process, spec, method, args, kwargs)
+
+    def _notice_deleted(self, root: Path, folder: _Folder) -> None:
+        """A folder indexed in this session whose index has no tables any more (its folder was deleted, as
+        when the cache is cleared while the server runs) is indexed again, in full."""
+        if folder.ready and not folder.full and not _tables_exist(self._location(root, folder)):
+            log.warning("the index of %s was deleted; indexing it again", root)
+            folder.ready = False
+            self.request_full(root)
 
     def building(self) -> list[Path]:
         """The folders whose first index is still to be built (no tables yet): a search finds nothing there
@@ -529,7 +605,7 @@ class BackgroundIndexer:
     def _reader_spec(self, root: Path, folder: _Folder) -> _ReaderSpec:
         settings_json = folder.settings.model_dump_json()
         cache = str(self._cache_dir)
-        return _ReaderSpec(str(root), settings_json, cache, self._env, folder.generation, folder.ready)
+        return _ReaderSpec(str(root), settings_json, cache, self._env, folder.generation)
 
     def code_index(self, root: Path, loop: asyncio.AbstractEventLoop) -> SearchProcessIndex | None:
         """The folder's index as a run reads it (`agent.ports.CodeIndex`), served by the search process;
@@ -550,8 +626,9 @@ class BackgroundIndexer:
         self._worker.request_stop()
 
     def shutdown(self) -> None:
-        if self._prepare_timer is not None:
-            self._prepare_timer.cancel()
+        for timer in (self._prepare_timer, self._retry_timer):
+            if timer is not None:
+                timer.cancel()
         self._worker.stop()
         if self._searcher is not None:
             # Waited for here, not left to Python's exit hook, which on 3.11 can print "OSError: [Errno 9]

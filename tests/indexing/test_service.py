@@ -132,6 +132,26 @@ def test_update_paths_of_folders_moved_and_deleted(workspace: Path, cache_dir: P
     assert index.find_symbols("apply_discount") == []
 
 
+def test_an_index_deleted_while_open_is_built_whole_by_the_next_update(
+    workspace: Path, cache_dir: Path
+) -> None:
+    """The cache cleared while the language server's indexing process holds the index open: its next
+    update builds the whole index again, not an index of the saved file alone, and a reader that held the
+    old one open reads the new one."""
+    index = make_index(workspace, cache_dir)
+    index.index()
+    reader = make_index(workspace, cache_dir)
+    assert reader.search("subtotal")[0].path == "shop/cart.py"
+    shutil.rmtree(index.location)
+    (workspace / "shop" / "tax.py").write_text("def zebra_tax_rule():\n    return 0\n")
+    report = index.update_paths(["shop/tax.py"])
+    assert report.files_indexed == 8  # the 7 files indexed before, and the new one
+    assert index.store.stats().files == 8
+    assert reader.reopen_if_replaced()
+    assert reader.search("subtotal")[0].path == "shop/cart.py"
+    assert reader.search("zebra_tax_rule")[0].path == "shop/tax.py"
+
+
 def _add_modules(workspace: Path, count: int) -> None:
     """``count`` one-function modules shop/gen_N.py (``unique_function_N``)."""
     for i in range(count):

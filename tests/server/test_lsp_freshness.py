@@ -4,12 +4,18 @@ Each test changes a real git repository as a developer does, tells the server wh
 watcher reports for it, waits until the server's indexing is idle, and compares its index with a fresh
 index of the same tree (every file's content hash and chunk count) and what search answers.
 
-- A folder renamed, moved or deleted: VS Code (by design) and Neovim report the folder alone, not its
-  files; the old paths vanish from search and the moved files are found at their new paths.
+- A folder renamed, moved or deleted: VS Code (by design) reports the folder alone, not its files; the
+  old paths vanish from search and the moved files are found at their new paths.
+- Another process writing the index when a file changes (``agentls index`` in a terminal, a second
+  editor's server on the same workspace): the change is indexed once the index is free, without a
+  message to the user; and each server's search sees what the other wrote.
+- The index folder deleted while the server runs (the cache cleared): the next change or search has it
+  indexed again in full.
 """
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import subprocess
 from pathlib import Path
@@ -17,9 +23,11 @@ from typing import Any
 
 import pytest
 from lsprotocol import types
+from pygls.exceptions import JsonRpcException
 from pytest_lsp import LanguageClient
 
-from indexing.config import EmbeddingSettings, IndexSettings
+from indexing.config import EmbeddingSettings, IndexSettings, default_index_location
+from indexing.lock import IndexLock
 from indexing.service import WorkspaceIndex
 from tests.e2e.helpers import index_progress_ended, initialize, lsp_server, request, wait_for
 
@@ -112,3 +120,77 @@ async def test_a_folder_renamed_then_deleted_leaves_the_index_of_a_fresh_run(
     await settled(client)
     assert await found(client, "quokka") == ["main.py"]
     assert rows(root, tmp_path / "cache") == fresh_rows(root, tmp_path / "fresh-after-delete")
+
+
+async def test_a_change_while_another_process_writes_the_index_is_indexed_once_it_is_free(
+    lsp_server: Any, tmp_path: Path
+) -> None:
+    root = repository(tmp_path)
+    client = await lsp_server()
+    await initialize(client, root)
+    await wait_for(lambda: index_progress_ended(client), 60)
+    other = IndexLock(default_index_location(root, tmp_path / "cache") / ".lock")
+    other.acquire()  # as `agentls index`, or a second editor's server saving the same file, holds it
+    try:
+        (root / "main.py").write_text("def wallaby_main():\n    return 3\n")
+        watched(client, (root / "main.py", types.FileChangeType.Changed))
+        await asyncio.sleep(1.5)  # the update is refused, and tried again
+    finally:
+        other.release()
+    await settled(client)
+    assert await found(client, "wallaby_main") == ["main.py"]
+    assert rows(root, tmp_path / "cache") == fresh_rows(root, tmp_path / "fresh")
+    assert not [m.message for m in client.messages if "another agentls indexer" in m.message]
+
+
+async def test_two_servers_on_one_workspace_search_what_the_other_wrote(
+    lsp_server: Any, tmp_path: Path
+) -> None:
+    root = repository(tmp_path)
+    first, second = await lsp_server(), await lsp_server()
+    await initialize(first, root)
+    await wait_for(lambda: index_progress_ended(first), 60)
+    await initialize(second, root)
+    await wait_for(lambda: index_progress_ended(second), 60)
+    for client in (first, second):  # each has its reader of the index open
+        assert "pkg/alpha.py" in await found(client, "quokka")
+    (root / "pkg/alpha.py").write_text("def koala_marsupial():\n    return 1\n")
+    watched(second, (root / "pkg/alpha.py", types.FileChangeType.Changed))  # only its editor saw it
+    await settled(second)
+    assert await found(second, "koala_marsupial") == ["pkg/alpha.py"]
+
+    async def first_sees_it() -> bool:
+        return await found(first, "koala_marsupial") == ["pkg/alpha.py"]
+
+    await wait_for(first_sees_it, 10)
+
+
+async def test_the_index_folder_deleted_while_the_server_runs_is_built_again(
+    lsp_server: Any, tmp_path: Path
+) -> None:
+    root = repository(tmp_path)
+    client = await lsp_server()
+    await initialize(client, root)
+    await wait_for(lambda: index_progress_ended(client), 60)
+    location = default_index_location(root, tmp_path / "cache")
+    everything = ["main.py", "pkg/alpha.py", "pkg/sub/beta.py", "pkg/sub/gamma.py"]
+
+    shutil.rmtree(location)  # then a file changes: the update builds the whole index, not that file's
+    (root / "pkg/alpha.py").write_text("def quokka_alpha():\n    return 10\n")
+    watched(client, (root / "pkg/alpha.py", types.FileChangeType.Changed))
+    await settled(client)
+    assert await found(client, "quokka") == everything
+    assert rows(root, tmp_path / "cache") == fresh_rows(root, tmp_path / "fresh")
+
+    shutil.rmtree(location)  # then a search comes first: it says the index is being built
+    with pytest.raises(JsonRpcException, match="still being built"):
+        await found(client, "quokka")
+
+    async def found_everything() -> bool:
+        try:
+            return await found(client, "quokka") == everything
+        except JsonRpcException:  # still being built
+            return False
+
+    await wait_for(found_everything, 30)
+    assert not [m.message for m in client.messages if "could not index" in m.message]
