@@ -603,6 +603,45 @@ _LEFT_OUT_SERVERS = ("mcp_server_failed", "mcp_server_untrusted")
 """Decision kinds of an MCP server left out of a run; their message is the warning the user was shown."""
 
 
+_SHOWN_DECISIONS = (
+    "reflection",
+    "budget_stop",
+    "give_up",
+    "spec_confirmed",
+    "spec_declined",
+    "spec_unconfirmed",
+    "fix_unchanged",
+    "files_changed",
+)
+"""Decision kinds `agentls runs ID` shows as a line each (`_decision_words`): the run's turns, and a team
+run's (`agent.team.engine`)."""
+
+
+def _decision_words(record: Any) -> str:
+    """What a decision of `_SHOWN_DECISIONS` says, in words."""
+    kind, node = record.get("kind"), record.get("node")
+    if kind == "reflection" and node:
+        return f"QA rejected; round {record.get('number')} of node {node}"
+    if kind == "give_up" and node and not record.get("message"):
+        rounds = int(record.get("rounds") or 0)
+        return f"QA still rejects after {rounds} round{'' if rounds == 1 else 's'} of fixes (node {node})"
+    if kind == "spec_confirmed":
+        return "the user confirmed the spec"
+    if kind == "spec_declined":
+        return (
+            f"the user did not confirm the spec (answer: {record.get('answer') or 'none'}); nothing was coded"
+        )
+    if kind == "spec_unconfirmed":
+        return f"the spec was not confirmed ({record.get('reason')}); the run went on"
+    if kind == "fix_unchanged":
+        return f"the fixer's {record.get('work_item')} changed no file (node {node}); it was told so once"
+    if kind == "files_changed":
+        reported = ", ".join(record.get("reported") or ()) or "no files"
+        actual = ", ".join(record.get("actual") or ()) or "no file"
+        return f"{record.get('work_item')}: the coder listed {reported}; it changed {actual}"
+    return str(record.get("message") or record.get("reason") or f"reflection {record.get('number')}")
+
+
 def _show_run(run: RunRecord) -> None:
     from agent.tools.toolset import describe_call
 
@@ -682,9 +721,8 @@ def _show_run(run: RunRecord) -> None:
                 f"      delegate -> {record.get('role')}: {record.get('status')}, {record.get('steps')} "
                 f"steps, ${float(record.get('cost') or 0.0):.4f} ({record.get('model')})"
             )
-        elif record.type == "decision" and record.get("kind") in ("reflection", "budget_stop", "give_up"):
-            detail = record.get("message") or record.get("reason") or f"reflection {record.get('number')}"
-            echo(f"  decision: {record.get('kind')}: {_first_line(detail)}")
+        elif record.type == "decision" and record.get("kind") in _SHOWN_DECISIONS:
+            echo(f"  decision: {record.get('kind')}: {_first_line(_decision_words(record))}")
     for proposal in run.of_type("proposal"):
         state = "verified" if proposal.get("verified") else "NOT verified"
         if not proposal.get("complete", True):

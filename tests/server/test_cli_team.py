@@ -114,3 +114,46 @@ def test_run_with_an_unknown_mode_names_the_graphs(
     assert result.exit_code == 1
     assert "there is no graph 'crew'; the graphs are: solo, team, quick" in result.output
     assert fake_anthropic.message_requests == []
+
+
+def test_runs_shows_the_team_decisions_in_words(
+    ws: Path, env: dict[str, str], fake_anthropic: FakeAnthropic, tmp_path: Path
+) -> None:
+    """agentls runs ID of a team run that ends with QA still rejecting after its one round: each decision
+    of the team is a line that says what happened (the spec left unconfirmed with no terminal to ask on,
+    the coder's files, the round, the end of the loop). The end of the loop read 'give_up: reflection
+    None', and the spec's and the files' decisions were not shown."""
+    (ws / "agentls.toml").write_text(
+        QUICK_TOML + '\n[[agent.team.graphs.quick.nodes]]\nname = "check"\ntype = "review"\nrole = "qa"\n'
+        "max_rounds = 1\n"
+    )
+    review = {
+        "criteria": [{"id": "AC1", "verdict": "fail", "evidence": "VOUCHER is 4"}],
+        "passed": False,
+        "fix_instructions": "VOUCHER must be 5.",
+    }
+    roles = RoleScript(
+        {
+            "planner": [tool_use("submit_spec", SPEC)],
+            "coder": [
+                create("shop/vouchers.py", "VOUCHER = 4\n"),
+                tool_use("submit_result", {"work_item": "W1"}),
+                create("shop/more.py", "MORE = 1\n"),
+                tool_use("submit_result", {"work_item": "FIX1", "files_changed": ["shop/more.py"]}),
+            ],
+            "qa": [tool_use("submit_review", review)] * 2,
+        }
+    )
+    fake_anthropic.responder = roles
+    result = invoke(["run", "Add vouchers", "--path", str(ws), "--mode", "quick"], env)
+    assert result.exit_code == 3 and roles.left() == {}, result.output
+    run_id = next((tmp_path / "cache" / "runs").glob("*.jsonl")).stem
+    shown = invoke(["runs", run_id], env).stdout
+    decisions = [line.strip() for line in shown.splitlines() if line.strip().startswith("decision:")]
+    assert decisions == [
+        "decision: spec_unconfirmed: the spec was not confirmed (there is no terminal to ask on); the run "
+        "went on",
+        "decision: files_changed: W1: the coder listed no files; it changed shop/vouchers.py",
+        "decision: reflection: QA rejected; round 1 of node check",
+        "decision: give_up: QA still rejects after 1 round of fixes (node check)",
+    ], shown
