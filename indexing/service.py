@@ -366,7 +366,12 @@ class WorkspaceIndex:
             if gone:
                 store.delete_files(gone)
                 report.files_removed = len(gone)
-            ready, to_parse = self._take_prepared(list(present.values()), records, embedder)
+            named = [entry for path, entry in present.items() if path in wanted]
+            # A folder's files are read again only when their size or mtime changed, as in a full run: an
+            # editor may report a folder as changed when one file in it is saved.
+            inside = [entry for path, entry in present.items() if path not in wanted]
+            inside = changed_entries(inside, records)
+            ready, to_parse = self._take_prepared(named + inside, records, embedder)
             report.files_prepared = sum(isinstance(outcome, Parsed) for outcome in ready)
             self._index_entries(
                 store, to_parse, records, embedder, report, skipped, lambda *_: None, None, ready=ready

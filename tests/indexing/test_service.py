@@ -132,6 +132,20 @@ def test_update_paths_of_folders_moved_and_deleted(workspace: Path, cache_dir: P
     assert index.find_symbols("apply_discount") == []
 
 
+def test_update_paths_of_a_folder_reads_only_its_changed_files(workspace: Path, cache_dir: Path) -> None:
+    """A folder reported as changed when one file in it is saved: only files whose size or mtime changed
+    are read (`files_unchanged` counts the files read and found the same), as in a full run."""
+    index = make_index(workspace, cache_dir)
+    index.index()
+    cart = workspace / "shop" / "cart.py"
+    cart.write_text(cart.read_text() + "\n\ndef wombat_total():\n    return 0\n")
+    report = index.update_paths(["shop"])
+    assert (report.files_indexed, report.files_unchanged, report.files_removed) == (1, 0, 0)
+    assert index.search("wombat_total")[0].path == "shop/cart.py"
+    report = index.update_paths(["shop/pricing.py"])  # a file named is read, as a save asks
+    assert (report.files_indexed, report.files_unchanged) == (0, 1)
+
+
 def test_an_index_deleted_while_open_is_built_whole_by_the_next_update(
     workspace: Path, cache_dir: Path
 ) -> None:
