@@ -298,8 +298,14 @@ def test_runs_options_of_another_form_are_refused_not_ignored(
     run_id = invoke(["runs"], env).stdout.strip().splitlines()[1].split()[0]
     for args, said in (
         (["runs", run_id, "--json"], "--json goes with the list of runs (`agentls runs --json`"),
-        (["runs", "--max-cost", "5"], "--max-cost and --max-steps go with `agentls runs resume ID`"),
-        (["runs", run_id, "--max-steps", "3"], "--max-cost and --max-steps go with `agentls runs resume ID`"),
+        (
+            ["runs", "--max-cost", "5"],
+            "--max-cost, --max-steps and --max-minutes go with `agentls runs resume ID`",
+        ),
+        (
+            ["runs", run_id, "--max-steps", "3"],
+            "--max-cost, --max-steps and --max-minutes go with `agentls runs resume ID`",
+        ),
     ):
         refused = CliRunner().invoke(main, args, env=env)
         assert refused.exit_code == 2 and said in refused.stderr, (args, refused.output)
