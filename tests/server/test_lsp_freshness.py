@@ -8,7 +8,8 @@ index of the same tree (every file's content hash and chunk count) and what sear
   old paths vanish from search and the moved files are found at their new paths.
 - Another process writing the index when a file changes (``agentls index`` in a terminal, a second
   editor's server on the same workspace): the change is indexed once the index is free, without a
-  message to the user; and each server's search sees what the other wrote.
+  message to the user; and each server's search sees what the other wrote. When it writes as the server
+  starts, the server's first index runs once the index is free (said once).
 - The index folder deleted while the server runs (the cache cleared): the next change or search has it
   indexed again in full.
 """
@@ -194,3 +195,27 @@ async def test_the_index_folder_deleted_while_the_server_runs_is_built_again(
 
     await wait_for(found_everything, 30)
     assert not [m.message for m in client.messages if "could not index" in m.message]
+
+
+async def test_a_first_index_refused_by_another_writer_runs_once_the_index_is_free(
+    lsp_server: Any, tmp_path: Path
+) -> None:
+    """The editor starts while ``agentls index`` runs in a terminal: the server's first index is refused,
+    said once, and run (quietly) once the index is free, with what changed meanwhile."""
+    root = repository(tmp_path)
+    WorkspaceIndex(root, LEXICAL, cache_dir=tmp_path / "cache").index()
+    other = IndexLock(default_index_location(root, tmp_path / "cache") / ".lock")
+    other.acquire()
+    try:
+        client = await lsp_server()
+        await initialize(client, root)
+        await wait_for(lambda: index_progress_ended(client), 60)
+        (root / "pkg/sub/beta.py").write_text("def bandicoot_beta():\n    return 2\n")
+        await asyncio.sleep(1)
+    finally:
+        other.release()
+    await settled(client)
+    assert await found(client, "bandicoot") == ["pkg/sub/beta.py"]
+    assert rows(root, tmp_path / "cache") == fresh_rows(root, tmp_path / "fresh")
+    told = [m.message for m in client.messages if "another agentls indexer" in m.message]
+    assert len(told) == 1 and "until agentls can index it" in told[0], told
