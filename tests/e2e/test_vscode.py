@@ -847,9 +847,19 @@ def test_a_refusal_is_said_once_in_the_servers_words_from_the_lens_the_palette_a
             palette_command(wb, "agentls: Show Proposal Diff")
             diff_tab = wb.page.locator(".tabs-container .tab", has_text="stats.py ↔")
             wb.wait("the stub's diff tab", lambda: diff_tab.count(), timeout=30)
-            diff_tab.first.click()
+            # Show Diff opens one tab per file, the new test file's last: clicked before that one opened,
+            # the stub's tab went behind it (seen once in CI), so wait for both, and click again if need be.
+            new_tab = wb.page.locator(".tabs-container .tab", has_text="test_mean_more.py (new)")
+            wb.wait("the new test's diff tab", lambda: new_tab.count(), timeout=30)
             active = wb.page.locator(".tabs-container .tab.active")
-            wb.wait("the stub's diff in front", lambda: "stats.py ↔" in active.first.inner_text())
+
+            def stub_diff_in_front() -> bool:
+                if "stats.py ↔" in active.first.inner_text():
+                    return True
+                diff_tab.first.click()
+                return False
+
+            wb.wait("the stub's diff in front", stub_diff_in_front)
             wb.wait("the note and the patch in it", lambda: "no longer applies" in wb.diff_text())
             clear_notifications(wb)  # the warning that the patch is shown instead of the diff
             palette_command(wb, "agentls: Accept This File of the Proposal")
