@@ -220,6 +220,18 @@ local function command_range(client, bufnr, range, at)
   return lines_range(client, bufnr, at.row + 1, at.row + 1)
 end
 
+--- Adds the buffer a run starts from to its command's `argument`: its uri when it is a file, and the
+--- range of `opts.range` (a :range command or a visual selection) in it. Returns `argument`.
+local function with_focus(argument, client, bufnr, opts, at)
+  if vim.bo[bufnr].buftype == "" and vim.api.nvim_buf_get_name(bufnr) ~= "" then
+    argument.uri = buffer_uri(bufnr)
+    if opts.range then
+      argument.range = command_range(client, bufnr, opts.range, at)
+    end
+  end
+  return argument
+end
+
 local function relpath(bufnr)
   return vim.fn.fnamemodify(vim.api.nvim_buf_get_name(bufnr), ":~:.")
 end
@@ -349,13 +361,7 @@ function M.ask(question, opts)
   local bufnr, at = vim.api.nvim_get_current_buf(), cursor()
   prompt("agentls ask: ", question, function(text)
     client_mod.with_client(st, bufnr, function(client)
-      local argument = { question = text }
-      if vim.bo[bufnr].buftype == "" and vim.api.nvim_buf_get_name(bufnr) ~= "" then
-        argument.uri = buffer_uri(bufnr)
-        if opts.range then
-          argument.range = command_range(client, bufnr, opts.range, at)
-        end
-      end
+      local argument = with_focus({ question = text }, client, bufnr, opts, at)
       runs.execute(st, client, protocol.commands.ask, argument, {
         title = "Ask: " .. text,
         question = text,
@@ -718,13 +724,7 @@ local function free_form_run(mode, name, instruction, opts, on_result)
   local bufnr, at = vim.api.nvim_get_current_buf(), cursor()
   prompt("agentls " .. name .. ": ", instruction, function(text)
     client_mod.with_client(st, bufnr, function(client)
-      local argument = { instruction = text, mode = mode }
-      if vim.bo[bufnr].buftype == "" and vim.api.nvim_buf_get_name(bufnr) ~= "" then
-        argument.uri = buffer_uri(bufnr)
-        if opts.range then
-          argument.range = command_range(client, bufnr, opts.range, at)
-        end
-      end
+      local argument = with_focus({ instruction = text, mode = mode }, client, bufnr, opts, at)
       local title = name:sub(1, 1):upper() .. name:sub(2) .. ": " .. text
       runs.execute(st, client, protocol.commands.run, argument, {
         title = title,
