@@ -61,6 +61,12 @@ def repository(tmp_path: Path) -> Path:
     return root
 
 
+async def indexed(client: LanguageClient, root: Path) -> None:
+    """Start the server on `root` and wait for its first index to end."""
+    await initialize(client, root)
+    await wait_for(lambda: index_progress_ended(client), 60)
+
+
 def watched(client: LanguageClient, *changes: tuple[Path, types.FileChangeType]) -> None:
     """What the editor's file watcher sends for these changes."""
     events = [types.FileEvent(uri=path.as_uri(), type=kind) for path, kind in changes]
@@ -100,8 +106,7 @@ async def test_a_folder_renamed_then_deleted_leaves_the_index_of_a_fresh_run(
 ) -> None:
     root = repository(tmp_path)
     client = await lsp_server()
-    await initialize(client, root)
-    await wait_for(lambda: index_progress_ended(client), 60)
+    await indexed(client, root)
     assert await found(client, "quokka") == ["main.py", "pkg/alpha.py", "pkg/sub/beta.py", "pkg/sub/gamma.py"]
 
     git(root, "mv", "pkg/sub", "pkg/moved")
@@ -128,8 +133,7 @@ async def test_a_change_while_another_process_writes_the_index_is_indexed_once_i
 ) -> None:
     root = repository(tmp_path)
     client = await lsp_server()
-    await initialize(client, root)
-    await wait_for(lambda: index_progress_ended(client), 60)
+    await indexed(client, root)
     other = IndexLock(default_index_location(root, tmp_path / "cache") / ".lock")
     other.acquire()  # as `agentls index`, or a second editor's server saving the same file, holds it
     try:
@@ -149,10 +153,8 @@ async def test_two_servers_on_one_workspace_search_what_the_other_wrote(
 ) -> None:
     root = repository(tmp_path)
     first, second = await lsp_server(), await lsp_server()
-    await initialize(first, root)
-    await wait_for(lambda: index_progress_ended(first), 60)
-    await initialize(second, root)
-    await wait_for(lambda: index_progress_ended(second), 60)
+    await indexed(first, root)
+    await indexed(second, root)
     for client in (first, second):  # each has its reader of the index open
         assert "pkg/alpha.py" in await found(client, "quokka")
     (root / "pkg/alpha.py").write_text("def koala_marsupial():\n    return 1\n")
@@ -171,8 +173,7 @@ async def test_the_index_folder_deleted_while_the_server_runs_is_built_again(
 ) -> None:
     root = repository(tmp_path)
     client = await lsp_server()
-    await initialize(client, root)
-    await wait_for(lambda: index_progress_ended(client), 60)
+    await indexed(client, root)
     location = default_index_location(root, tmp_path / "cache")
     everything = ["main.py", "pkg/alpha.py", "pkg/sub/beta.py", "pkg/sub/gamma.py"]
 
@@ -208,8 +209,7 @@ async def test_a_first_index_refused_by_another_writer_runs_once_the_index_is_fr
     other.acquire()
     try:
         client = await lsp_server()
-        await initialize(client, root)
-        await wait_for(lambda: index_progress_ended(client), 60)
+        await indexed(client, root)
         (root / "pkg/sub/beta.py").write_text("def bandicoot_beta():\n    return 2\n")
         await asyncio.sleep(1)
     finally:
