@@ -6,7 +6,8 @@ workspace's ``pyproject.toml``, then (in the language server) ``initializationOp
 its default and a message says which setting and why. A bad entry of a list is not dropped alone: a bad
 string of a list drops that list, and a bad field of a table in an array of tables (a node of
 ``[[agent.team.graphs.NAME.nodes]]``) drops what holds the array (that graph), the message naming the
-entry and its field; the rest of the file stands.
+entry and its field; a bad key of a table (a graph named `solo`) drops that entry; the rest of the file
+stands.
 """
 
 from __future__ import annotations
@@ -101,7 +102,10 @@ def _child(node: Any, key: int | str) -> Any:
 def _target(data: Mapping[str, Any], loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
     """What to drop for an error at `loc`: `loc` itself, unless it runs through a list, whose entries
     cannot be dropped alone (a graph without one of its nodes would be another graph). Then the list, or,
-    when its entries are tables, the table holding the list (the graph)."""
+    when its entries are tables, the table holding the list (the graph). A bad key of a table (pydantic's
+    ``[key]``, a graph named `solo`) drops that entry."""
+    if loc and loc[-1] == "[key]":
+        loc = loc[:-1]
     node: Any = data
     for depth, key in enumerate(loc):
         if isinstance(key, int):
@@ -145,7 +149,8 @@ def validate_settings(raw: Mapping[str, Any], source: str = "settings") -> tuple
                     continue  # what follows from an entry dropped already (a graph left without nodes)
                 target = _target(data, loc)
                 name = ".".join(str(p) for p in target)
-                why = err["msg"] if target == loc else f"at `{_where(data, loc, len(target))}`: {err['msg']}"
+                bare = target == loc or (loc[-1:] == ("[key]",) and target == loc[:-1])
+                why = err["msg"] if bare else f"at `{_where(data, loc, len(target))}`: {err['msg']}"
                 if _drop(data, target):
                     dropped.append(target)
                     messages.append(f"{source}: ignoring `{name}`: {why}; using the default")

@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from agent.team.config import TeamSettings
-from agent.team.graph import TEAM_GRAPH, Graph, GraphNotFound, describe, mermaid
+from agent.team.graph import SOLO_GRAPH, TEAM_GRAPH, Graph, GraphNotFound, Node, describe, mermaid
 from server.settings import validate_settings
 
 
@@ -53,13 +53,38 @@ def test_invalid_graphs_say_what_is_wrong(nodes: list[dict[str, str]], message: 
         Graph.model_validate({"nodes": nodes})
 
 
-def test_custom_graphs_are_named_by_their_key_and_may_not_shadow_shipped_ones() -> None:
+def test_custom_graphs_are_named_by_their_key() -> None:
     team = TeamSettings.model_validate({"graphs": {"quick": {"nodes": [{"name": "p", "role": "planner"}]}}})
     assert team.graph("quick").name == "quick" and team.graph_names == ["solo", "team", "quick"]
     with pytest.raises(GraphNotFound, match="the graphs are: solo, team, quick"):
         team.graph("crew")
-    with pytest.raises(ValidationError, match="taken by the shipped graphs"):
-        TeamSettings.model_validate({"graphs": {"team": {"nodes": [{"name": "p", "role": "planner"}]}}})
+
+
+def test_a_custom_team_graph_replaces_the_shipped_one_and_a_solo_graph_is_refused_alone() -> None:
+    """`[agent.team.graphs.team]` used to drop every custom graph of the file ("graph names team are taken
+    by the shipped graphs"); now it replaces the shipped team graph, and a graph named `solo` (the single
+    loop, every run's default mode) is refused alone, the file's other graphs kept."""
+    planner = [{"name": "p", "role": "planner"}]
+    graphs = {"team": {"nodes": planner}, "solo": {"nodes": planner}, "quick": {"nodes": planner}}
+    settings, messages = validate_settings({"agent": {"team": {"graphs": graphs}}}, "agentls.toml")
+    team = settings.agent.team
+    assert team.graph("team").nodes == (Node(name="p", role="planner"),) and team.graph("team").name == "team"
+    assert team.graph("quick").name == "quick" and team.graph("solo") is SOLO_GRAPH
+    assert team.graph_names == ["solo", "team", "quick"]
+    [message] = messages
+    assert message.startswith("agentls.toml: ignoring `agent.team.graphs.solo`: "), message
+    assert "single agent loop" in message and "--mode NAME" in message
+
+
+def test_a_bad_custom_team_graph_leaves_the_shipped_one_and_the_other_graphs() -> None:
+    graphs = {
+        "team": {"nodes": [{"name": "x", "role": "chef"}]},
+        "quick": {"nodes": [{"name": "p", "role": "planner"}]},
+    }
+    settings, messages = validate_settings({"agent": {"team": {"graphs": graphs}}}, "agentls.toml")
+    assert settings.agent.team.graph("team") is TEAM_GRAPH and settings.agent.team.graph_names[-1] == "quick"
+    [message] = messages
+    assert message.startswith("agentls.toml: ignoring `agent.team.graphs.team`: ") and "'chef'" in message
 
 
 def test_an_invalid_graph_in_agentls_toml_falls_back_with_a_message() -> None:
