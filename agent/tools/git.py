@@ -16,6 +16,12 @@ refresh), take paths relative to the workspace (refused outside it, inside ``.gi
 sections of secret files from diffs, and cut their output to `MAX_OUTPUT_CHARS` with a note saying how to
 narrow the call. They show committed history and the files on disk: the agent's own edits are in the
 overlay and do not appear here.
+
+The history of one file follows it across renames (``git log --follow``). Where history is missing, the
+result says why rather than let the model conclude there is none: in a shallow clone `git_log` and
+`git_blame` end with a note that older commits are not in it (and a revision that is not there says
+so); in a repository with no commits yet, a revision error says that; a `git_show` of a commit limited to
+a `path` it does not change says so instead of answering nothing.
 """
 
 from __future__ import annotations
@@ -46,6 +52,24 @@ _MAX_LOG = 50
 _DIFF_HEADER = re.compile(r"^diff --git a/(.*?) b/(.*)$")
 
 _PATH = {"type": "string", "description": "A file or folder, relative to the workspace root."}
+
+_NO_REVISION = (
+    "unknown revision",
+    "bad revision",
+    "bad object",
+    "invalid object name",
+    "not a valid object name",
+    "no such ref",
+    "does not have any commits yet",
+)
+"""How git says a revision is not in the repository (``LC_ALL=C``, lower-cased)."""
+
+SHALLOW_NOTE = (
+    "[this repository is a shallow clone: its history stops at the oldest commit it holds and older commits "
+    "are not in it (git blame marks lines from that commit with ^); if the older history matters, ask the "
+    "user to run `git fetch --unshallow`]"
+)
+NO_COMMITS = "The repository has no commits yet, so there is no history to show (git_status lists its files)."
 
 
 def _bounded(text: str, hint: str, limit: int = MAX_OUTPUT_CHARS) -> str:
@@ -141,8 +165,30 @@ class _GitTool(CustomTool):
             message = result.stderr.strip() or f"git exited with status {result.returncode}"
             if "not a git repository" in message:
                 message = "The workspace is not in a git repository, so there is no history to show."
-            raise ToolError(f"git {args[0]} failed: {one_line(message, 400)}")
+            failed = f"git {args[0]} failed: {one_line(message, 400)}"
+            if any(words in message.lower() for words in _NO_REVISION):
+                if not self._answers(["rev-parse", "--verify", "--quiet", "HEAD"]):
+                    raise ToolError(NO_COMMITS)
+                if self._shallow():
+                    failed += f"\n{SHALLOW_NOTE}"
+            raise ToolError(failed)
         return _bounded(_drop_secret_sections(result.stdout), hint, self.max_output_chars)
+
+    def _answers(self, args: Sequence[str]) -> str | None:
+        """The output of a quick git query, or None when it fails."""
+        try:
+            result = run_git(self.root, args)
+        except GitError:
+            return None
+        return result.stdout.strip() if result.ok and result.stdout.strip() else None
+
+    def _shallow(self) -> bool:
+        """Whether the repository is a shallow clone (its older history is not there)."""
+        return self._answers(["rev-parse", "--is-shallow-repository"]) == "true"
+
+    def _with_history_note(self, text: str) -> str:
+        """`text`, with `SHALLOW_NOTE` after it in a shallow clone."""
+        return f"{text.rstrip()}\n\n{SHALLOW_NOTE}" if self._shallow() else text
 
 
 class GitStatusTool(_GitTool):
@@ -304,9 +350,11 @@ class GitLogTool(_GitTool):
         if input.get("rev"):
             args.append(self._ref(input["rev"], "rev"))
         if line_range is None:
+            if rel is not None and (self.root / rel).is_file():
+                args.append("--follow")  # a file's history goes on before it was renamed
             args += ["--", rel or "."]
         text = self._git(args, "lower `max_count` or leave `patch` out")
-        return text or "(no commits)"
+        return self._with_history_note(text or "(no commits)")
 
 
 class GitShowTool(_GitTool):
@@ -350,7 +398,13 @@ class GitShowTool(_GitTool):
             )
         args = ["show", *SAFE_DIFF, "--find-renames", "--stat", "--patch", "--format=fuller", rev]
         if path:
-            args += ["--", self._path(path)]
+            rel = self._path(path)
+            text = self._git([*args, "--", rel], "pass `path` to see one file's part")
+            # git prints nothing when the commit does not change the path (it shows no header either).
+            return text or (
+                f"({rev} does not change {rel}: give git_show no `path` to see what it changes, or "
+                "git_log with this `path` for the commits that do)"
+            )
         return self._git(args, "pass `path` to see one file's part")
 
 
@@ -396,7 +450,9 @@ class GitBlameTool(_GitTool):
         if input.get("rev"):
             args.append(self._ref(input["rev"], "rev"))
         args += ["--", rel]
-        return self._git(args, "pass `start_line` and `end_line` for a smaller range")
+        return self._with_history_note(
+            self._git(args, "pass `start_line` and `end_line` for a smaller range")
+        )
 
 
 GIT_TOOLS: tuple[type[_GitTool], ...] = (GitStatusTool, GitDiffTool, GitLogTool, GitShowTool, GitBlameTool)

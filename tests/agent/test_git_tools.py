@@ -184,3 +184,56 @@ def test_a_file_named_in_the_revision_is_checked_like_a_path(repo: Path, tools: 
     assert beside.is_error and "outside the workspace" in beside.content
     top = inner.execute("git_show", {"rev": "HEAD:calc.py"})
     assert top.is_error and "return 2" not in top.content
+
+
+def test_a_files_log_follows_renames_and_show_says_a_commit_leaves_a_path_alone(
+    repo: Path, tools: ToolRegistry
+) -> None:
+    """The history of a renamed file goes on before the rename (``--follow``), as a model asking why its
+    code is so expects; a `git_show` limited to a file the commit does not change says so (not "")."""
+    git(repo, "mv", "calc.py", "arith.py")
+    git(repo, "commit", "-q", "-m", "refactor: calc.py is arith.py")
+    log = tools.execute("git_log", {"path": "arith.py"})
+    assert not log.is_error, log.content
+    assert "refactor: calc.py is arith.py" in log.content and "calc.py => arith.py" in log.content
+    assert "fix: Box.size is 2" in log.content and "feat: add and Box" in log.content
+    assert "docs:" not in log.content
+    untouched = tools.execute("git_show", {"rev": "HEAD~1", "path": "arith.py"})
+    assert not untouched.is_error
+    assert untouched.content.startswith("(HEAD~1 does not change arith.py: give git_show no `path`")
+
+
+def test_a_shallow_clone_and_a_repository_with_no_commits_say_why_history_is_missing(
+    repo: Path, tmp_path: Path
+) -> None:
+    shallow = tmp_path / "shallow"
+    git(tmp_path, "clone", "-q", "--depth", "1", f"file://{repo}", str(shallow))
+    tools = ToolRegistry(cls(shallow) for cls in GIT_TOOLS)
+    log = tools.execute("git_log", {"path": "calc.py"})
+    assert "docs: say what calc is" in log.content and "fix: Box.size" not in log.content
+    assert log.content.endswith(
+        "older commits are not in it (git blame marks lines from that commit "
+        "with ^); if the older history matters, ask the user to run "
+        "`git fetch --unshallow`]"
+    )
+    blame = tools.execute("git_blame", {"path": "calc.py", "start_line": 1, "end_line": 1})
+    assert blame.content.startswith("^") and "shallow clone" in blame.content
+    older = tools.execute("git_show", {"rev": "HEAD~1"})
+    assert older.is_error and "unknown revision" in older.content and "shallow clone" in older.content
+    # A full clone says nothing of the kind.
+    full = ToolRegistry(cls(repo) for cls in GIT_TOOLS)
+    assert "shallow" not in full.execute("git_log", {}).content
+    assert "shallow" not in full.execute("git_show", {"rev": "HEAD~9"}).content
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    git(empty, "init", "-q", "-b", "main")
+    (empty / "a.py").write_text("A = 1\n")
+    tools = ToolRegistry(cls(empty) for cls in GIT_TOOLS)
+    for name, input in (("git_log", {}), ("git_show", {"rev": "HEAD"}), ("git_blame", {"path": "a.py"})):
+        result = tools.execute(name, input)
+        assert result.is_error and result.content.startswith("The repository has no commits yet"), (
+            name,
+            result.content,
+        )
+    assert "?? a.py" in tools.execute("git_status", {}).content
