@@ -12,10 +12,13 @@ Input: `name` (a dotted Python name such as ``pytest.raises``, an npm package su
   importable prefix of `name`, follows attributes, and prints (as JSON) the kind, the signature
   (`inspect.signature`), the docstring, the source file and line, the installed distribution and its
   version (`importlib.metadata.packages_distributions` / `version`) and, for a module or class, its public
-  members with their first doc line. With `query`, it walks the package's modules instead and returns the
-  public functions and classes whose name or docstring match the most words. A name that does not
-  resolve is an error result naming the interpreter asked (`_python_failure`): a module it does not
-  have, with what to do, or a distribution's name given for its import name (``PyYAML``: ``yaml``).
+  members: the first `_MAX_MEMBERS` with their signature and first doc line, the rest by name (a
+  docstring past `_MAX_DOC` characters is cut, and says so). With `query`, it walks the package's
+  modules instead and returns the public functions and classes whose name or docstring match the most
+  words. A name that does not resolve is an error result naming the interpreter asked
+  (`_python_failure`): a module it does not have, with what to do, or a distribution's name given for
+  its import name (``PyYAML``: ``yaml``); a misspelt module or attribute gets the close names
+  (``pytest.raise``: did you mean ``pytest.raises``?).
 - **JavaScript/TypeScript**: read on the host, nothing runs: ``node_modules/NAME/package.json`` (the
   version), the declaration file it names (``types``/``typings``, else ``index.d.ts``, else
   ``node_modules/@types/NAME``) and the README, cut; with `query`, only the declaration lines that mention
@@ -57,8 +60,13 @@ _NPM_NAME = re.compile(r"^(?:@[a-z0-9][\w.-]*/)?[a-z0-9][\w.-]*$", re.IGNORECASE
 _PY_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*$")
 _GO_NAME = re.compile(r"^[A-Za-z0-9_./-]+(?:\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
+_MAX_MEMBERS = 80
+"""Members of a module or class listed with signature and summary; the rest are listed by name only."""
+_MAX_DOC = 6000
+"""Characters of a docstring shown (the whole result is cut at `MAX_CHARS` too)."""
+
 _PY_SCRIPT = r"""
-import importlib, importlib.metadata as md, inspect, json, os, pkgutil, sys, re
+import difflib, importlib, importlib.metadata as md, inspect, json, os, pkgutil, sys, re
 name, query, root = sys.argv[1], sys.argv[2], sys.argv[3]
 sys.path.append(root)
 # -I ignores PYTHONPATH; the sandbox sets it only for the run's installed packages (agent.installs).
@@ -70,6 +78,11 @@ def signature(obj):
         return str(inspect.signature(obj))
     except (TypeError, ValueError):
         return None
+def close_to(word, names):
+    names = [n for n in set(names) if not n.startswith("_") or word.startswith("_")]
+    lower = {n.lower(): n for n in names}
+    found = difflib.get_close_matches(word.lower(), list(lower), n=5, cutoff=0.6)
+    return [lower[n] for n in found]
 def resolve(dotted):
     parts = dotted.split(".")
     error = None
@@ -79,8 +92,13 @@ def resolve(dotted):
         except ImportError as exc:
             error = error or exc
             continue
-        for attr in parts[i:]:
-            obj = getattr(obj, attr)
+        for j in range(i, len(parts)):
+            try:
+                obj = getattr(obj, parts[j])
+            except AttributeError:
+                owner = ".".join(parts[:j])
+                result["close"] = [owner + "." + n for n in close_to(parts[j], dir(obj))]
+                raise
         return obj
     raise error
 def distributions(top):
@@ -107,6 +125,7 @@ def where(obj):
     return path, line
 top = name.split(".")[0]
 result = {"name": name, "python": sys.version.split()[0], "distributions": distributions(top)}
+max_members, max_doc = int(sys.argv[4]), int(sys.argv[5])
 try:
     obj = resolve(name)
 except Exception as exc:
@@ -121,6 +140,9 @@ except Exception as exc:
             tops = []
         result["imports"] = sorted(t for t, dists in tops
                                    if any(re.sub(r"[-_.]+", "-", d).lower() == wanted for d in dists))
+        if not result["imports"]:
+            modules = [m.name for m in pkgutil.iter_modules()] + list(sys.builtin_module_names)
+            result["close"] = close_to(top, modules)
     print(json.dumps(result)); sys.exit(0)
 if query:
     words = [w for w in re.split(r"\W+", query.lower()) if w]
@@ -157,21 +179,23 @@ kind = "module" if inspect.ismodule(obj) else "class" if inspect.isclass(obj) el
     "function" if callable(obj) else type(obj).__name__)
 result["kind"] = kind
 result["signature"] = None if inspect.ismodule(obj) else signature(obj)
-result["doc"] = (inspect.getdoc(obj) or "")[:6000]
+doc = inspect.getdoc(obj) or ""
+result["doc"], result["doc_chars"] = doc[:max_doc], len(doc)
 result["file"], result["line"] = where(obj)
 if inspect.ismodule(obj) or inspect.isclass(obj):
-    members = []
+    members, more = [], []
     for attr, value in inspect.getmembers(obj):
         if attr.startswith("_"):
             continue
         if inspect.ismodule(obj) and inspect.ismodule(value):
             continue
+        if len(members) >= max_members:
+            more.append(attr)  # by name only: the model sees every member, and asks for one by name
+            continue
         summary = first_line(inspect.getdoc(value)) if callable(value) else ""
         members.append({"name": attr, "signature": signature(value) if callable(value) else None,
                         "summary": summary})
-        if len(members) >= 80:
-            break
-    result["members"] = members
+    result["members"], result["more_members"] = members, more
 print(json.dumps(result))
 """
 
@@ -201,10 +225,12 @@ def _python_failure(data: Mapping[str, Any], interpreter: Interpreter) -> str:
     """What the model reads when `data['name']` could not be resolved with `interpreter`."""
     python = f"{interpreter.python} (python {data.get('python')}; {interpreter.reason})"
     missing = data.get("missing")
+    close = [str(name) for name in data.get("close") or []]
+    did_you_mean = f"; did you mean {', '.join(f'`{name}`' for name in close)}?" if close else ""
     if not missing:
         dists = ", ".join(f"{name} {version}" for name, version in data.get("distributions", []))
         installed = f"installed: {dists}" if dists else "no installed distribution (standard library?)"
-        return f"{data['name']}: {data['error']} ({installed}; {python})"
+        return f"{data['name']}: {data['error']}{did_you_mean} ({installed}; {python})"
     imports = [str(name) for name in data.get("imports") or []]
     imports = [name for name in imports if not name.startswith("_")] or imports
     if imports:
@@ -218,7 +244,7 @@ def _python_failure(data: Mapping[str, Any], interpreter: Interpreter) -> str:
         f"{missing} is not installed for the project's interpreter {python}, which its commands and "
         "tests use: "
         "check the name (the import name, like `yaml` for PyYAML), or install it first if the project "
-        "needs it (install_package, when the run offers it)"
+        f"needs it (install_package, when the run offers it){did_you_mean}"
     )
 
 
@@ -240,12 +266,21 @@ def _format_python(data: Mapping[str, Any]) -> str:
         lines.append(f"source: {data['file']}" + (f":{data['line']}" if data.get("line") else ""))
     if data.get("doc"):
         lines += ["", data["doc"]]
+        total = int(data.get("doc_chars") or 0)
+        if total > len(data["doc"]):
+            lines.append(
+                f"[docstring cut at {len(data['doc']):,} of {total:,} characters; the source has it all]"
+            )
     members = data.get("members") or []
+    more = [str(name) for name in data.get("more_members") or []]
     if members:
-        lines += ["", "members:"]
+        count = f" ({len(members) + len(more)}; the first {len(members)} in full)" if more else ""
+        lines += ["", f"members{count}:"]
         for member in members:
             summary = f": {member['summary']}" if member.get("summary") else ""
             lines.append(f"- {member['name']}{member.get('signature') or ''}{summary}")
+        if more:
+            lines.append(f"more members (look one up by name for its signature): {', '.join(more)}")
     return "\n".join(lines)
 
 
@@ -341,7 +376,7 @@ class LookupDocsTool(CustomTool):
             raise ToolError("there is no sandbox to run the lookup in")
         self.interpreter = self.interpreter or detect_interpreter(self.root, sandbox=self.sandbox)
         python = self.interpreter.python
-        argv = [python, "-I", "-c", _PY_SCRIPT, name, query, str(self.root)]
+        argv = [python, "-I", "-c", _PY_SCRIPT, name, query, str(self.root), str(_MAX_MEMBERS), str(_MAX_DOC)]
         code, out, err = self._run(argv, binds=self.interpreter.sandbox_binds(self.root))
         line = next((x for x in reversed(out.splitlines()) if x.startswith("{")), None)
         if code != 0 or line is None:

@@ -220,3 +220,32 @@ def test_a_package_installed_during_the_run_is_found(project: Path) -> None:
         assert "signature: answer(x: int = 42) -> int" in text and "demo-dep 1.0" in text
     finally:
         layer.close()
+
+
+def test_a_wide_module_names_every_member_and_a_wrong_name_gets_close_matches(project: Path) -> None:
+    """A module with more members than are listed in full still names the rest (a model looking for one
+    must not conclude it is not there), a long docstring says it was cut, and a name that does not exist
+    (a typo, a guess) is answered with the names it is close to."""
+    functions = "".join(f"def func_{i}(x):\n    '''Function {i}.'''\n    return x\n\n" for i in range(120))
+    (project / "wide_api.py").write_text(
+        '"""'
+        + "A long module docstring.\n" * 400
+        + '"""\n\n'
+        + functions
+        + "class Widget:\n    def render(self, width: int) -> str:\n        return ''\n"
+    )
+    registry = _tool(project)
+    module = registry.execute("lookup_docs", {"name": "wide_api"})
+    assert not module.is_error, module.content
+    assert "[docstring cut at 6,000 of 9,999 characters; the source has it all]" in module.content
+    assert "members (121; the first 80 in full):\n- Widget()\n- func_0(x): Function 0." in module.content
+    listed = module.content.split("more members (look one up by name for its signature): ")[1]
+    assert listed.startswith("func_62, ") and listed.rstrip().endswith("func_99")
+
+    method = registry.execute("lookup_docs", {"name": "wide_api.Widget.rendr"})
+    assert method.is_error and "did you mean `wide_api.Widget.render`?" in method.content, method.content
+    raises = registry.execute("lookup_docs", {"name": "pytest.raise"})
+    assert raises.is_error and "did you mean `pytest.raises`" in raises.content, raises.content
+    module_typo = registry.execute("lookup_docs", {"name": "wide_apj.func_1"})
+    assert module_typo.is_error and "wide_apj is not installed" in module_typo.content
+    assert "did you mean `wide_api`?" in module_typo.content, module_typo.content
