@@ -27,7 +27,9 @@ not failed, and its proposal is not `verified`.
 A failure the change did not cause is an environment problem (`CheckResult.environment`,
 `VerificationResult.environment_problem`, see `environment_fault`): a command or interpreter not found
 (exit 126/127), pytest missing, a test module importing a package that is not installed (and that the
-change did not start importing), or no sandbox. It still fails the verification (nothing was verified),
+change did not start importing), the project's own package of a src layout (``src/pkg``) when the project
+is not installed in its environment (whatever the change imports; the message says how to install it), or
+no sandbox. It still fails the verification (nothing was verified),
 but the run does not ask the model to fix it (no reflection is spent) and the summary says what to fix
 in the environment.
 """
@@ -253,6 +255,15 @@ def _python_tests_present(root: Path) -> bool:
         ):
             return True
     return any(root.glob("test_*.py"))
+
+
+def _installable(root: Path) -> bool:
+    """Whether the project at `root` can be installed (``pip install -e .``): a ``[project]`` or Poetry
+    table in pyproject.toml, or setuptools' setup.py or setup.cfg."""
+    pyproject = _read(root / "pyproject.toml")
+    if re.search(r"^\[(?:project|tool\.poetry)\]", pyproject, re.MULTILINE):
+        return True
+    return (root / "setup.py").is_file() or (root / "setup.cfg").is_file()
 
 
 def _npm_test_script(root: Path) -> bool:
@@ -641,12 +652,11 @@ class Verifier:
         return merged
 
     def _tests_at(self, plan: _Plan, rel: str) -> None:
-        python_tests = rel.endswith(".py") or self.overlay.is_dir(rel)
-        if (
-            python_tests
-            and self.interpreter.has_pytest
-            and (rel.endswith(".py") or self._has_python_tests(rel))
-        ):
+        # A pytest node id (tests/test_x.py::TestY::test_z) is a Python test file's part: pytest runs it,
+        # not the project's suite command with the id after it (`make test tests/test_x.py::...`).
+        python_file = rel.split("::", 1)[0].endswith(".py")
+        python_tests = python_file or self.overlay.is_dir(rel)
+        if python_tests and self.interpreter.has_pytest and (python_file or self._has_python_tests(rel)):
             command = f"{shlex.quote(self._python)} -m pytest -q -p no:cacheprovider {shlex.quote(rel)}"
             plan.commands.append(("tests", rel, command, {}))
             return
@@ -674,6 +684,34 @@ class Verifier:
             if pattern.search(change.new_text) and not pattern.search(change.base_text):
                 return True
         return False
+
+    def _uninstalled_project(self, module: str) -> str:
+        """Why `module`, the project's own package under ``src/`` (a src layout, which only imports once the
+        project is installed), cannot be imported, and what to do; "" when it is not such a package."""
+        found = [rel for rel in (f"src/{module}", f"src/{module}.py") if self._present(rel)]
+        if not found or not _installable(self.overlay.root):
+            return ""
+        what = f"the project's own package `{module}` ({found[0]}) cannot be imported"
+        prefix = self.interpreter.prefix
+        if prefix is None:
+            return (
+                f"{what}: the project is not installed in an environment, and it has none (.venv, venv, env, "
+                "VIRTUAL_ENV, Poetry, conda); create one and install the project and its test tools into "
+                "it: `python -m venv .venv && .venv/bin/pip install -e . pytest` (or set agent.test_command)"
+            )
+        shown = Path(prefix)
+        if shown.is_relative_to(self.overlay.root):
+            shown = shown.relative_to(self.overlay.root)
+        return (
+            f"{what}: the project is not installed in {self.interpreter.reason} ({prefix}); install it "
+            f"there: `{shown / 'bin' / 'pip'} install -e .`"
+        )
+
+    def _present(self, rel: str) -> bool:
+        try:
+            return self.overlay.exists(rel)
+        except (OverlayError, PathRefused):
+            return False
 
     def _has_python_tests(self, rel: str) -> bool:
         return any(p.endswith(".py") and is_test_path(p) for p in self.overlay.walk_files(rel))
@@ -712,7 +750,9 @@ class Verifier:
                         break
                     check = _check(kind, name, command, result, self.settings.verify_timeout)
                     if not check.passed and not check.timed_out:
-                        fault = environment_fault(check.exit_code, check.output, self._imported_by_change)
+                        fault = environment_fault(
+                            check.exit_code, check.output, self._imported_by_change, self._uninstalled_project
+                        )
                         check = replace(check, environment=fault)
                     checks.append(check)
         return VerificationResult(
@@ -742,22 +782,35 @@ _NOT_FOUND = re.compile(r"(?:^|\n)(?:\S*bash: (?:line \d+: )?)?([^\s:]+): (?:com
 _NO_MODULE = re.compile(r"No module named '?([\w.]+)'?")
 
 
-def environment_fault(exit_code: int | None, output: str, imported_by_change: Callable[[str], bool]) -> str:
+def environment_fault(
+    exit_code: int | None,
+    output: str,
+    imported_by_change: Callable[[str], bool],
+    uninstalled_project: Callable[[str], str] | None = None,
+) -> str:
     """Why a failed check failed because of the environment, or "" when the change may be the cause.
 
     `imported_by_change(module)`: whether the change added an import of that top-level module (then a
-    missing package is the change's problem, not the environment's).
+    missing package is the change's problem, not the environment's). `uninstalled_project(module)`: why
+    `module`, the project's own package, cannot be imported (a src layout not installed), or "" when it is
+    not the project's; such a module is the environment's problem even when the change imports it.
     """
     if exit_code in (126, 127):
         found = _NOT_FOUND.search(output)
         what = f"`{found.group(1)}`" if found else "the command"
         verb = "is not executable" if exit_code == 126 else "was not found"
         return f"{what} {verb} in the sandbox (exit {exit_code})"
-    missing = [name.split(".")[0] for name in _NO_MODULE.findall(output)]
+    named = _NO_MODULE.findall(output)
+    missing = [name.split(".")[0] for name in named]
     if not missing or re.search(r"^FAILED ", output, re.MULTILINE):
         return ""
     if "pytest" in missing or "_pytest" in missing:
         return "pytest is not installed for the project's Python (install it in the project's environment)"
+    # Only a missing top-level name: "No module named 'pkg.sub'" means pkg imports, and sub is not there.
+    own = uninstalled_project or (lambda module: "")
+    why = next(filter(None, (own(name) for name in dict.fromkeys(n for n in named if "." not in n))), "")
+    if why:
+        return why
     if any(imported_by_change(name) for name in missing):
         return ""
     names = ", ".join(dict.fromkeys(missing))

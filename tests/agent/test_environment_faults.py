@@ -10,9 +10,11 @@ from pathlib import Path
 
 from agent.loop import RunResult
 from agent.sandbox import SandboxSettings
+from agent.task_builders import run_task
 from agent.verify import environment_fault
 from tests.agent import test_honest_verification as honest
-from tests.agent.agent_harness import Harness, done, fast_settings
+from tests.agent.agent_harness import Harness, done, fast_settings, result_text
+from tests.fakes.anthropic_server import FakeAnthropic, tool_use
 
 PYTEST = f"{sys.executable} -m pytest -q -p no:cacheprovider"
 ws, harness, create = honest.ws, honest.harness, honest.create  # the same workspace, harness and edits
@@ -55,6 +57,50 @@ def test_no_sandbox_at_verification_keeps_the_work(harness: Harness, tmp_path: P
     assert_environment_problem(h, result, "no sandbox: bubblewrap (bwrap) is not installed")
 
 
+def src_layout(root: Path) -> Path:
+    """A src-layout project (``[project]`` in pyproject.toml, code in src/pkg) that nobody installed: its
+    tests, which `import pkg`, cannot import it."""
+    (root / "src" / "pkg").mkdir(parents=True)
+    (root / "tests").mkdir()
+    (root / "pyproject.toml").write_text('[project]\nname = "pkg"\nversion = "0.1"\n')
+    (root / "src" / "pkg" / "__init__.py").write_text("")
+    (root / "src" / "pkg" / "calc.py").write_text("def add(a, b):\n    return a + b\n")
+    (root / "tests" / "test_calc.py").write_text(
+        "from pkg.calc import add\n\n\ndef test_add():\n    assert add(1, 2) == 3\n"
+    )
+    return root
+
+
+def test_a_src_layout_project_not_installed_says_to_install_it(
+    fake_anthropic: FakeAnthropic, tmp_path: Path
+) -> None:
+    """The tests' `ModuleNotFoundError: No module named 'pkg'` used to read as a package nobody installed,
+    or, once the change added a test importing pkg, as the change's failure to fix (a reflection spent on
+    what only the user can do). It is the project's own package: the model (run_tests) and the user (the
+    verification summary) are told to install the project into an environment."""
+    h = Harness(fake_anthropic, src_layout(tmp_path / "proj"), tmp_path / "runs")
+    sub = "from pkg.ops import sub\n\n\ndef test_sub():\n    assert sub(3, 2) == 1\n"
+    h.fake.enqueue(
+        create("src/pkg/ops.py", "def sub(a, b):\n    return a - b\n"),
+        create("tests/test_ops.py", sub),
+        tool_use("run_tests", {}),
+        done("Added sub, tested."),
+    )
+    result = h.run(run_task("add sub() to pkg with a test"), fast_settings(syntax_checks=False))
+    problem = "the project's own package `pkg` (src/pkg) cannot be imported: the project is not installed"
+    [seen] = h.tool_results(3)
+    assert problem in result_text(seen) and "pip install -e ." in result_text(seen)
+    assert result.status == "proposed", result.error
+    assert result.reflections == 0 and len(h.fake.message_requests) == 4  # not asked to fix it
+    proposal = result.proposal
+    assert proposal is not None and not proposal.verified
+    summary = proposal.verification_summary
+    assert summary.startswith(
+        f"Not verified: an environment problem, not the change, stopped the checks: {problem}"
+    )
+    assert "pip install -e ." in summary and not proposal.summary.startswith("WARNING")
+
+
 def test_what_the_change_caused_is_not_the_environments() -> None:
     never = lambda module: False  # noqa: E731
     collection = "E   ModuleNotFoundError: No module named 'yaml'\nInterrupted: 1 error during collection"
@@ -70,3 +116,8 @@ def test_what_the_change_caused_is_not_the_environments() -> None:
         "`tox` was not found in the sandbox (exit 127)"
     )
     assert environment_fault(1, "AssertionError: assert 1 == 2", never) == ""
+    own = lambda module: "not installed" if module == "pkg" else ""  # noqa: E731
+    assert (
+        environment_fault(2, collection.replace("yaml", "pkg"), lambda module: True, own) == "not installed"
+    )
+    assert environment_fault(2, collection.replace("yaml", "pkg.nosub"), lambda module: True, own) == ""
