@@ -1,6 +1,7 @@
 """`run_tests`: the workspace's tests, run in the sandbox on the agent's current overlay.
 
-Input: `symbol` (run the test files that reference it), `path` (a test file or folder), or nothing (the
+Input: `symbol` (run the test files that reference it), `path` (a test file or folder, or a pytest node
+id ``tests/test_x.py::test_y``, which pytest runs whatever the suite command is), or nothing (the
 project's test command: `AgentSettings.test_command`, else the detected one). The work is done by
 `agent.verify.Verifier`, so tests run on a throwaway copy of the overlay and nothing they write becomes
 part of the proposal. The result is the verdict, one line per command and the tail of each failing
@@ -38,7 +39,11 @@ class RunTestsTool(CustomTool):
                 "type": "string",
                 "description": "Run the test files that reference this function, method or class.",
             },
-            "path": {"type": "string", "description": "A test file or folder to run (workspace-relative)."},
+            "path": {
+                "type": "string",
+                "description": "A test file or folder to run (workspace-relative), or a pytest node id "
+                "(`tests/test_x.py::test_y`).",
+            },
         },
         "additionalProperties": False,
     }

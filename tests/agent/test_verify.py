@@ -192,6 +192,17 @@ def test_run_tests_for_a_symbol_a_path_or_everything(ws: Path) -> None:
     assert unknown.checks[0].name == "test suite"
 
 
+def test_run_tests_with_a_pytest_node_id_runs_pytest_whatever_the_suite_command(ws: Path) -> None:
+    """Models name one test as pytest prints it (`tests/test_x.py::test_y`): pytest runs it, as it runs
+    the file, not the project's suite command with the id after it."""
+    v = verifier(Overlay(ws), test_command="echo suite ran with")
+    one = v.run_tests(path="tests/test_stats.py::test_clamp")
+    assert [c.command for c in one.checks] == [f"{PYTEST} tests/test_stats.py::test_clamp"]
+    assert one.passed and "1 passed" in one.checks[0].output  # the file's other tests fail (a stub)
+    absolute = v.run_tests(path=f"{ws}/tests/test_stats.py::test_clamp")
+    assert absolute.passed and absolute.checks[0].command == one.checks[0].command
+
+
 def test_the_index_finds_the_tests_that_reference_a_symbol(ws: Path, tmp_path: Path) -> None:
     index = WorkspaceIndex(ws, IndexSettings(), cache_dir=tmp_path / "cache", env={})
     index.index()
