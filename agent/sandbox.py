@@ -5,10 +5,12 @@
 ```
 bwrap --die-with-parent --new-session --unshare-net --unshare-pid --unshare-ipc --cap-drop ALL
       --ro-bind /usr /usr --symlink usr/bin /bin ... --ro-bind /etc /etc --ro-bind /opt /opt
-      --dev /dev --proc /proc --tmpfs /tmp --dir /tmp/home --tmpfs /var/tmp
+      --dev /dev --size N --tmpfs /dev/shm --proc /proc --size N --tmpfs /tmp --dir /tmp/home
+      --size N --tmpfs /var/tmp
       --ro-bind PYTHON PYTHON [--ro-bind VENV_BASE VENV_BASE ~/.cargo ...]   # toolchains, read-only
       --ro-bind /dev/null /etc/shadow ...                                   # host secrets hidden
-      --bind WORKDIR MOUNT_AT [--ro-bind SRC DST ...] --chdir MOUNT_AT -- COMMAND
+      --bind WORKDIR MOUNT_AT [--ro-bind SRC DST ...] --remount-ro / --remount-ro /dev
+      --chdir MOUNT_AT -- COMMAND
 ```
 
 - Only what a toolchain needs is there, read-only: the system folders (`/usr`, `/bin`, `/sbin`, `/lib*`,
@@ -19,8 +21,16 @@ bwrap --die-with-parent --new-session --unshare-net --unshare-pid --unshare-ipc 
   the home (HOME is a private folder under /tmp), other projects, agentls' own cache, index and
   transcripts, and in /etc the password hashes, sudo rules, SSH host keys and TLS private keys.
 - `WORKDIR` (the materialized overlay, shown at `MOUNT_AT`, usually the real workspace path so absolute
-  paths and editable installs resolve to the copy) and the private `/tmp` and `/var/tmp` are the only
-  writable places. The real workspace is shadowed, so nothing inside can write to it.
+  paths and editable installs resolve to the copy) and the private `/tmp`, `/var/tmp` and `/dev/shm` are
+  the only writable places (the sandbox's root and `/dev`, tmpfs owned by the command's user, are
+  remounted read-only last). The real workspace is shadowed, so nothing inside can write to it.
+- What commands write is held in RAM (tmpfs, and `WORKDIR` in /dev/shm by default), so it is bounded:
+  each tmpfs holds `SandboxSettings.tmp_mb` (bwrap's ``--size``; a bwrap without it, before 0.7 or
+  setuid, is logged once and leaves them unbounded), a `tmp_dir` given by the caller as much, and `WORKDIR`
+  may grow by `workspace_mb` over its size at its first command. A tmpfs past its size refuses writes
+  ("No space left on device"); a host folder past its bound, watched as the command runs
+  (`_SpaceGuard`), stops the command. Either way the result names the place, the limit and the setting
+  (`CommandResult.space_limit`, the last line of stderr) and the command fails.
 - A read-only bound `node_modules` is a fresh tmpfs holding each of its entries read-only, with its
   caches (`.vite`, `.vitest`, `.cache`) empty and writable: Vitest writes its results cache into
   `node_modules/.vite` on every run and fails the run when it cannot.
@@ -58,14 +68,17 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import json
 import logging
 import os
 import pwd
 import re
 import resource
+import select
 import selectors
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -86,10 +99,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BWRAP_MISSING_MESSAGE",
+    "WORKSPACE_COPY",
     "CommandResult",
     "Sandbox",
     "SandboxSettings",
     "SandboxUnavailable",
+    "SpaceLimit",
     "default_scratch_dir",
     "sandbox_path",
 ]
@@ -170,6 +185,16 @@ _TOOLCHAIN_HOME_DIRS = {
 _SECRET_ENV = re.compile(r"(^ANTHROPIC_|KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|COOKIE|SESSION)", re.I)
 
 _READ_CHUNK = 65536
+_MIB = 1024 * 1024
+WORKSPACE_COPY = "workspace copy"
+"""`SpaceLimit.place` of the writable workspace copy."""
+_TMPFS_PLACES = ("/tmp", "/var/tmp", "/dev/shm")
+"""The sandbox's own tmpfs mounts, each `SandboxSettings.tmp_mb` large."""
+# Once a folder's filesystem has lost more free space than the folder may still take, its files are added
+# up; the next sum waits this many times as long as the last took, so walks take at most a fifth of the time.
+_SPACE_WALK_PAUSE = 4.0
+# How long to wait for bwrap to set up the sandbox before the command starts without its tmpfs watched.
+_ATTACH_SECONDS = 5.0
 # How long output may keep flowing after the command exited (from processes that escaped the group).
 _DRAIN_SECONDS = 0.5
 
@@ -194,6 +219,12 @@ class SandboxSettings(BaseModel):
     """Processes a command may add to the user's current count (RLIMIT_NPROC; not enforced for root)."""
     max_file_mb: int = Field(default=1024, ge=1)
     """Largest file a command may write, in MiB (RLIMIT_FSIZE)."""
+    tmp_mb: int = Field(default=1024, ge=1)
+    """Size of each of the sandbox's /tmp, /var/tmp and /dev/shm in MiB (tmpfs, held in RAM). The bash
+    session's /tmp, a folder of `scratch_dir`, is held to it too: a command that fills it is stopped."""
+    workspace_mb: int = Field(default=4096, ge=1)
+    """MiB that commands may add to the workspace copy they run on (in RAM when `scratch_dir` is /dev/shm),
+    counted from the copy as first made: a command that passes it is stopped."""
     max_output_bytes: int = Field(default=200_000, ge=256)
     """Bytes kept of each of stdout and stderr (head and tail); the middle is cut with a marker."""
     bwrap_path: str | None = None
@@ -293,6 +324,35 @@ class SandboxUnavailable(RuntimeError):
 
 
 @dataclass(frozen=True)
+class SpaceLimit:
+    """A limit on what a command may write that the command reached."""
+
+    place: str
+    """``/tmp``, ``/var/tmp``, ``/dev/shm`` or `WORKSPACE_COPY`."""
+    limit_mb: int
+    setting: str
+    """Where the limit is set: ``agent.sandbox.tmp_mb`` or ``agent.sandbox.workspace_mb``."""
+    on_host: bool
+    """The place is a host folder (the workspace copy, the bash session's /tmp), watched as the command
+    ran; else one of the sandbox's tmpfs, where the kernel refused the writes past the limit and the command
+    went on as it chose."""
+    stopped: bool
+    """The command was killed for it (else it ended before the watch saw the folder past its limit)."""
+
+    @property
+    def message(self) -> str:
+        """One line for the model and the user: what filled, the limit, the setting, what happened."""
+        if self.place == WORKSPACE_COPY:
+            what = f"the sandbox's workspace copy is full: {self.limit_mb} MiB limit on what commands add"
+        else:
+            what = f"the sandbox's {self.place} is full: {self.limit_mb} MiB limit"
+        then = "writes past it failed (No space left on device)"
+        if self.on_host:
+            then = "the command was stopped" if self.stopped else "the command ended past it"
+        return f"{what}, setting {self.setting}; {then}"
+
+
+@dataclass(frozen=True)
 class CommandResult:
     """What one command did."""
 
@@ -310,6 +370,9 @@ class CommandResult:
     cancelled: bool = False
     sandboxed: bool = True
     """False when the command ran without bubblewrap."""
+    space_limit: SpaceLimit | None = None
+    """The limit on written data the command reached, if any. Its message is the last line of `stderr`,
+    and a command that reached one fails: an exit status of 0 becomes 1."""
 
 
 def sandbox_path(settings: SandboxSettings) -> str:
@@ -366,6 +429,176 @@ class _Capture:
         return f"{head}\n[... truncated {cut} bytes ...]\n{tail}"
 
 
+def _disk_usage(path: Path) -> int:
+    """Bytes the files and folders under `path` take (allocated blocks, each inode once, links not
+    followed)."""
+    total = 0
+    seen: set[int] = set()
+    stack = [str(path)]
+    while stack:
+        try:
+            with os.scandir(stack.pop()) as it:
+                entries = list(it)
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            if st.st_nlink > 1:
+                if st.st_ino in seen:
+                    continue
+                seen.add(st.st_ino)
+            total += st.st_blocks * 512
+            if stat.S_ISDIR(st.st_mode):
+                stack.append(entry.path)
+    return total
+
+
+def _free_bytes(path: Path) -> int | None:
+    try:
+        st = os.statvfs(path)
+    except OSError:
+        return None
+    return st.f_bavail * st.f_frsize
+
+
+@dataclass
+class _WatchedFolder:
+    """A host folder a command writes to (the workspace copy, the bash session's /tmp) and its bound."""
+
+    place: str
+    path: Path
+    allowed: int
+    """Bytes the folder may hold."""
+    limit_mb: int
+    setting: str
+    headroom: int = 0
+    """What the folder could still take when the command started."""
+    free_at_start: int | None = None
+    """Free bytes of its filesystem then (or at its last walk)."""
+    next_walk: float = 0.0
+
+
+class _SpaceGuard:
+    """Watches what one command writes against `tmp_mb` and `workspace_mb`.
+
+    The sandbox's tmpfs (/tmp, /var/tmp, /dev/shm) are bounded by the kernel (bwrap's ``--size``); the
+    guard holds a descriptor of each (through ``/proc/PID/root`` while bwrap waits on ``--block-fd``), so it
+    can tell afterwards that one filled even though the sandbox is gone. The host folders (the workspace
+    copy and the bash session's /tmp live in `scratch_dir`, /dev/shm by default) have no kernel bound an
+    unprivileged process can set: every poll compares their filesystem's free space with what they had
+    left (one ``statvfs``), and when that much is gone, their files are added up (walks take a fifth of the
+    time at most); past the bound the command is stopped. Another process filling the same filesystem
+    costs walks, never a wrong stop."""
+
+    def __init__(self, folders: Sequence[_WatchedFolder]) -> None:
+        self._folders = list(folders)
+        for folder in self._folders:
+            folder.headroom = folder.allowed - _disk_usage(folder.path)
+            folder.free_at_start = _free_bytes(folder.path)
+        self._tmpfs: list[tuple[str, int]] = []
+        self._tmpfs_full: set[str] = set()
+        self._tmp_mb = 0
+        self.stopped_by: SpaceLimit | None = None
+
+    def attach(self, info_fd: int, places: Sequence[str], tmp_mb: int, alive: Callable[[], bool]) -> None:
+        """Open the sandbox's tmpfs at `places` once bwrap has set them up (its ``--info-fd`` names the
+        sandbox's process; each tmpfs is recognised by its size). Gives up quietly after a while: the
+        kernel still bounds them, only the message naming the limit is lost."""
+        self._tmp_mb = tmp_mb
+        deadline = time.monotonic() + _ATTACH_SECONDS
+        pid = _read_child_pid(info_fd, deadline)
+        if pid is None:
+            return
+        size = tmp_mb * _MIB
+        pending = list(places)
+        while pending and time.monotonic() < deadline and alive():
+            for place in list(pending):
+                try:
+                    fd = os.open(f"/proc/{pid}/root{place}", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+                except OSError:
+                    continue
+                st = os.fstatvfs(fd)
+                if st.f_blocks * st.f_frsize == size:
+                    self._tmpfs.append((place, fd))
+                    pending.remove(place)
+                else:  # not yet the sandbox's root: bwrap is still setting up
+                    os.close(fd)
+            if pending:
+                time.sleep(0.005)
+        if pending:
+            log.debug("cannot watch the sandbox's %s; their limits hold, unnamed", ", ".join(pending))
+
+    def poll(self, exited: bool = False) -> SpaceLimit | None:
+        """Check the limits now; the host folder's limit the command passed (stop it), else None."""
+        for place, fd in self._tmpfs:
+            try:
+                if os.fstatvfs(fd).f_bavail == 0:
+                    self._tmpfs_full.add(place)
+            except OSError:
+                continue
+        now = time.monotonic()
+        for folder in self._folders:
+            if folder.free_at_start is None:
+                continue
+            free = _free_bytes(folder.path)
+            if free is None or folder.free_at_start - free <= folder.headroom:
+                continue
+            if now < folder.next_walk and not exited:
+                continue
+            usage = _disk_usage(folder.path)
+            folder.next_walk = now + (time.monotonic() - now) * _SPACE_WALK_PAUSE
+            if usage > folder.allowed:
+                self.stopped_by = SpaceLimit(
+                    folder.place, folder.limit_mb, folder.setting, on_host=True, stopped=not exited
+                )
+                return self.stopped_by
+            # Someone else took the space (or the folder is close to its bound): measure from here.
+            folder.free_at_start, folder.headroom = free, folder.allowed - usage
+        return None
+
+    def finish(self) -> SpaceLimit | None:
+        """The last check once the command ended (it may have filled a limit after the last poll); closes
+        the tmpfs descriptors, which frees what the sandbox left in them."""
+        try:
+            if self.stopped_by is None:
+                self.poll(exited=True)
+        finally:
+            for _, fd in self._tmpfs:
+                os.close(fd)
+            self._tmpfs = []
+        if self.stopped_by is not None:
+            return self.stopped_by
+        for place in _TMPFS_PLACES:
+            if place in self._tmpfs_full:
+                return SpaceLimit(place, self._tmp_mb, "agent.sandbox.tmp_mb", on_host=False, stopped=False)
+        return None
+
+
+def _read_child_pid(fd: int, deadline: float) -> int | None:
+    """The sandbox's process id from bwrap's ``--info-fd`` (JSON), None when bwrap ends or takes too long."""
+    data = b""
+    while True:
+        wait = deadline - time.monotonic()
+        if wait <= 0:
+            return None
+        ready, _, _ = select.select([fd], [], [], wait)
+        if not ready:
+            return None
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            return None
+        data += chunk
+        try:
+            info = json.loads(data)
+        except ValueError:
+            continue
+        pid = info.get("child-pid") if isinstance(info, dict) else None
+        return pid if isinstance(pid, int) else None
+
+
 def _count_user_processes(uid: int) -> int:
     """Processes the user owns now (what RLIMIT_NPROC counts against)."""
     count = 0
@@ -381,6 +614,17 @@ def _count_user_processes(uid: int) -> int:
             except OSError:
                 continue
     return count
+
+
+def _takes_tmpfs_size(bwrap: str) -> bool:
+    """Whether this bwrap sizes its tmpfs (``--size``: bubblewrap 0.7 and later; refused when setuid)."""
+    try:
+        if os.stat(bwrap).st_mode & stat.S_ISUID:
+            return False
+        proc = subprocess.run([bwrap, "--help"], capture_output=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return b"--size" in proc.stdout + proc.stderr
 
 
 def _load_prctl() -> Callable[..., int] | None:
@@ -434,6 +678,9 @@ class Sandbox:
         self._home = home
         self._bwrap: str | None = None
         self._probed = False
+        self._tmpfs_sized = False
+        """bwrap takes ``--size`` (0.7 and later, not when it is setuid): the tmpfs get `tmp_mb`."""
+        self._workspace_baselines: dict[Path, int] = {}
         self._warned = False
         self._lock = threading.Lock()
         self._prctl = _load_prctl()
@@ -473,6 +720,13 @@ class Sandbox:
                 )
                 self._probed = True
                 return None
+            self._tmpfs_sized = _takes_tmpfs_size(bwrap)
+            if not self._tmpfs_sized:
+                log.warning(
+                    "bubblewrap (%s) has no --size option (0.7 and later have it, when not setuid): the "
+                    "sandbox's /tmp, /var/tmp and /dev/shm have no size limit (agent.sandbox.tmp_mb)",
+                    bwrap,
+                )
             problem = self._probe(bwrap)
             if problem is not None:
                 if not self.settings.allow_unsandboxed:
@@ -532,9 +786,10 @@ class Sandbox:
             elif path.is_dir():
                 args += ["--ro-bind", name, name]
                 mounted.append(path)
-        tmp = ["--bind", str(tmp_dir), "/tmp"] if tmp_dir is not None else ["--tmpfs", "/tmp"]
-        args += ["--dev", "/dev", "--proc", "/proc", *tmp, "--dir", "/tmp/home"]
-        args += ["--tmpfs", "/var/tmp"]
+        size = ["--size", str(self.settings.tmp_mb * _MIB)] if self._tmpfs_sized else []
+        tmp = ["--bind", str(tmp_dir), "/tmp"] if tmp_dir is not None else [*size, "--tmpfs", "/tmp"]
+        args += ["--dev", "/dev", *size, "--tmpfs", "/dev/shm", "--proc", "/proc", *tmp, "--dir", "/tmp/home"]
+        args += [*size, "--tmpfs", "/var/tmp"]
         # After the private /tmp: an interpreter or environment installed under /tmp stays visible.
         for path in _toolchain_roots(self.settings, venvs, project):
             if not any(path == m or m in path.parents for m in mounted):
@@ -622,6 +877,9 @@ class Sandbox:
             for extension in self._extensions():
                 full += extension.bwrap_args()
                 argv = extension.wrap(argv)
+            # Last of the mounts: the sandbox's root and /dev are tmpfs too, unbounded and writable by the
+            # command (its user owns them); read-only, they hold nothing but mount points.
+            full += ["--remount-ro", "/", "--remount-ro", "/dev"]
             full += ["--chdir", str(inside), "--", *argv]
             run_cwd = "/"
         else:
@@ -632,24 +890,58 @@ class Sandbox:
             for extension in self._extensions():
                 environment.update(extension.environment())
         limit = self.settings.timeout_seconds if timeout is None else timeout
+        folders = self._watched_folders(cwd_dir, tmp_dir)
         if bwrap is not None:
             gateway = self.network_gateway()
             paused = gateway.waiting_seconds if gateway is not None else None
-            return self._execute(full, run_cwd, environment, limit, cancel, sandboxed=True, paused=paused)
+            tmpfs = [p for p in _TMPFS_PLACES if p != "/tmp" or tmp_dir is None] if self._tmpfs_sized else []
+            return self._execute(
+                full,
+                run_cwd,
+                environment,
+                limit,
+                cancel,
+                sandboxed=True,
+                paused=paused,
+                watch=(folders, tmpfs),
+            )
         if tmp_dir is not None:
             (tmp_dir / "home").mkdir(parents=True, exist_ok=True)
             environment["HOME"] = str(tmp_dir / "home")
             environment["TMPDIR"] = str(tmp_dir)
-            return self._execute(full, run_cwd, environment, limit, cancel, sandboxed=False)
+            return self._execute(
+                full, run_cwd, environment, limit, cancel, sandboxed=False, watch=(folders, [])
+            )
         # Unsandboxed there is no private /tmp: give the command a throwaway HOME, outside the workspace
         # copy so that tools' dotfiles do not turn into proposed files.
         home = tempfile.mkdtemp(prefix="agentls-home-")
         environment["HOME"] = home
         environment.pop("TMPDIR", None)
         try:
-            return self._execute(full, run_cwd, environment, limit, cancel, sandboxed=False)
+            return self._execute(
+                full, run_cwd, environment, limit, cancel, sandboxed=False, watch=(folders, [])
+            )
         finally:
             shutil.rmtree(home, ignore_errors=True)
+
+    def _watched_folders(self, cwd_dir: Path, tmp_dir: Path | None) -> list[_WatchedFolder]:
+        """The host folders the command writes to, with their bounds: the working directory may grow by
+        `workspace_mb` over its size at its first command, a session /tmp may hold `tmp_mb`."""
+        s = self.settings
+        baselines = self._workspace_baselines
+        with self._lock:
+            if cwd_dir not in baselines:
+                for gone in [path for path in baselines if not path.exists()]:
+                    del baselines[gone]
+                baselines[cwd_dir] = _disk_usage(cwd_dir)
+            baseline = baselines[cwd_dir]
+        setting = "agent.sandbox.workspace_mb"
+        folders = [
+            _WatchedFolder(WORKSPACE_COPY, cwd_dir, baseline + s.workspace_mb * _MIB, s.workspace_mb, setting)
+        ]
+        if tmp_dir is not None:
+            folders.append(_WatchedFolder("/tmp", tmp_dir, s.tmp_mb * _MIB, s.tmp_mb, "agent.sandbox.tmp_mb"))
+        return folders
 
     def network_gateway(self) -> NetworkGateway | None:
         """The proxy that is the sandbox's only way out under ``network = "registries"`` (started on
@@ -693,23 +985,55 @@ class Sandbox:
         *,
         sandboxed: bool,
         paused: Callable[[], float] | None = None,
+        watch: tuple[Sequence[_WatchedFolder], Sequence[str]] = ((), ()),
     ) -> CommandResult:
         """Run `argv` to its end, the `timeout` or `cancel`. `paused`: seconds the command has waited for
-        the user so far (a network approval), added to its deadline."""
+        the user so far (a network approval), added to its deadline. `watch`: the host folders and the
+        sandbox's tmpfs whose limits `_SpaceGuard` watches (tmpfs only when `argv` is bwrap's)."""
         out = _Capture(self.settings.max_output_bytes)
         err = _Capture(self.settings.max_output_bytes)
+        folders, tmpfs = watch
+        guard = _SpaceGuard(folders)
+        child_fds: tuple[int, ...] = ()
+        info_r = block_w = -1
+        if tmpfs:
+            # bwrap names the sandbox's process on info_fd and waits on block_fd before it starts the
+            # command, so the guard opens the tmpfs before anything is written to them.
+            info_r, info_w = os.pipe()
+            block_r, block_w = os.pipe()
+            child_fds = (info_w, block_r)
+            argv = [argv[0], "--info-fd", str(info_w), "--block-fd", str(block_r), *argv[1:]]
         started = time.monotonic()
-        proc = subprocess.Popen(
-            argv,
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-            preexec_fn=_limits_setter(self._limits(), self._prctl),  # see _FORK_SAFE_FOR_LANCE
-            close_fds=True,
-        )
+        try:
+            proc = subprocess.Popen(
+                argv,
+                cwd=cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+                preexec_fn=_limits_setter(self._limits(), self._prctl),  # see _FORK_SAFE_FOR_LANCE
+                close_fds=True,
+                pass_fds=child_fds,
+            )
+        except BaseException:
+            for fd in (*child_fds, info_r, block_w):
+                if fd >= 0:
+                    os.close(fd)
+            raise
+        for fd in child_fds:
+            os.close(fd)
+        if tmpfs:
+            try:
+                guard.attach(info_r, tmpfs, self.settings.tmp_mb, lambda: proc.poll() is None)
+            finally:
+                os.close(info_r)
+                try:
+                    os.write(block_w, b"x")
+                except OSError:
+                    pass  # bwrap already ended
+                os.close(block_w)
         assert proc.stdout is not None and proc.stderr is not None
         timed_out = cancelled = killed = False
         selector = selectors.DefaultSelector()
@@ -739,6 +1063,10 @@ class Sandbox:
                     timed_out = killed = True
                     self._kill_group(proc.pid)
                     exited_at = now
+                elif exited_at is None and guard.poll() is not None:
+                    killed = True
+                    self._kill_group(proc.pid)
+                    exited_at = now
                 wait = min(0.05, max(0.0, deadline - now)) if exited_at is None else 0.05
                 for key, _ in selector.select(timeout=wait):
                     try:
@@ -755,16 +1083,23 @@ class Sandbox:
             exit_code = proc.wait()
             proc.stdout.close()
             proc.stderr.close()
+            space_limit = guard.finish()
+        stderr = err.text()
+        if space_limit is not None:
+            log.warning("%s", space_limit.message)
+            stderr = (stderr.rstrip("\n") + "\n" if stderr.strip() else "") + f"[{space_limit.message}]\n"
+            exit_code = exit_code or 1
         return CommandResult(
             exit_code=exit_code,
             stdout=out.text(),
-            stderr=err.text(),
+            stderr=stderr,
             timed_out=timed_out,
             truncated=out.truncated or err.truncated,
             duration=time.monotonic() - started,
             killed=killed,
             cancelled=cancelled,
             sandboxed=sandboxed,
+            space_limit=space_limit,
         )
 
     @staticmethod

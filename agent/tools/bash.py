@@ -26,6 +26,9 @@ Each call:
    count like editor edits; changes to binary files and files over 10 MiB (`MAX_FOLDED_BYTES`) are not
    kept, and the output says so, as it does for a dependency or tool folder the command created
    (`node_modules`, `.venv`): it stays in the session's copy, but not in the proposal or the verification.
+   A command that filled the copy past `agent.sandbox.workspace_mb` folds nothing back (what filled it
+   would sit in agentls' memory): the next call remakes the copy from the overlay, which has every change
+   made before it. One that filled the session's /tmp past `tmp_mb` has /tmp emptied. The result says so.
 
 The result is stdout then stderr as a terminal would leave them (a carriage return overwrites the line:
 a progress bar is its last state, ``\\r\\n`` is a line break), with `[exit code: N]` when it is not 0. A
@@ -51,7 +54,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent.overlay import MAX_FOLDED_BYTES, MaterializedWorkspace, Overlay
-from agent.sandbox import CommandResult, SandboxUnavailable, default_scratch_dir, sandbox_path
+from agent.sandbox import WORKSPACE_COPY, CommandResult, SandboxUnavailable, default_scratch_dir, sandbox_path
 from agent.tools import ANTHROPIC, ToolAbort, ToolError, ToolResult, function_definition, one_line
 
 if TYPE_CHECKING:
@@ -117,7 +120,8 @@ def as_terminal_shows(output: str) -> str:
 
 
 def format_command_result(result: CommandResult, timeout: float) -> str:
-    """Text for the model: output (`as_terminal_shows`), then notes on the exit code, timeout, truncation."""
+    """Text for the model: output (`as_terminal_shows`), then notes on the exit code, timeout, truncation
+    (a command stopped for filling a limit has the sandbox's message instead: `CommandResult.space_limit`)."""
     parts = [as_terminal_shows(part).rstrip("\n") for part in (result.stdout, result.stderr) if part.strip()]
     notes: list[str] = []
     if result.timed_out:
@@ -127,6 +131,8 @@ def format_command_result(result: CommandResult, timeout: float) -> str:
         )
     elif result.cancelled:
         notes.append("[cancelled: the command and every process it started were killed]")
+    elif result.space_limit is not None and result.space_limit.stopped:
+        pass  # the sandbox's message, the last line of stderr, says why it was killed
     elif result.exit_code != 0:
         notes.append(f"[exit code: {result.exit_code}]")
     if not parts and not notes:
@@ -231,8 +237,21 @@ class BashTool:
             )
         except SandboxUnavailable as exc:
             raise ToolAbort(str(exc)) from exc
-        report = self.overlay.sync_back_from(dest)
         text = format_command_result(result, self._timeout)
+        full = result.space_limit if result.space_limit is not None and result.space_limit.on_host else None
+        if full is not None and full.place == WORKSPACE_COPY:
+            # Folding back what filled the copy would hold it in agentls' memory; the copy is remade from
+            # the overlay, which has every change up to this command.
+            self._reset_copy()
+            text += (
+                "\n[the command's changes to the workspace were not kept: the copy it ran on was reset to "
+                "your changes as they were before it]"
+            )
+            return ToolResult(text, is_error=True)
+        if full is not None:
+            self._empty_tmp(session)
+            text += "\n[this session's /tmp was emptied]"
+        report = self.overlay.sync_back_from(dest)
         if report.skipped:
             text += "\n[not kept (binary, non-UTF-8 or secret files): " + ", ".join(report.skipped) + "]"
         if report.too_large:
@@ -243,7 +262,7 @@ class BashTool:
                 f"\n[not part of your proposal: {folders} (dependency and tool folders stay in this bash "
                 "session's copy; the final checks and the user's project do not get them)]"
             )
-        return ToolResult(text, is_error=result.timed_out or result.cancelled)
+        return ToolResult(text, is_error=result.timed_out or result.cancelled or full is not None)
 
     def _materialize(self) -> Path:
         if self._dest is None:
@@ -259,6 +278,24 @@ class BashTool:
             self._session = Path(tempfile.mkdtemp(prefix="agentls-bash-", dir=self._scratch))
             (self._session / _STATE_DIR).mkdir()
         return self._session
+
+    def _reset_copy(self) -> None:
+        if self._dest is not None:
+            self.overlay.forget(self._dest)
+            shutil.rmtree(self._dest, ignore_errors=True)
+            self._dest = None
+
+    @staticmethod
+    def _empty_tmp(session: Path) -> None:
+        """Remove what commands left in the session's /tmp but the session's own state."""
+        for entry in session.iterdir():
+            if entry.name == _STATE_DIR:
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+        (session / "home").mkdir(exist_ok=True)
 
     def _bind_dirs(self) -> tuple[str, ...]:
         return self.last_materialized.bind_dirs if self.last_materialized is not None else ()

@@ -182,6 +182,43 @@ def test_a_runaway_log_is_not_read_into_the_proposal(tools: Any) -> None:
     assert {c.path for c in overlay.changes()} == {"notes.txt"}
 
 
+def test_a_command_filling_the_copy_or_tmp_is_stopped_and_the_run_goes_on(ws: Path) -> None:
+    """Past `workspace_mb` (the copy) or `tmp_mb` (the session's /tmp, a host folder) the command is
+    stopped and told why; the changes made before it are all there, the copy is remade from them (what
+    filled it is neither read into the proposal nor left in memory) and /tmp is emptied."""
+    overlay = Overlay(ws)
+    settings = SandboxSettings(tmp_mb=3, workspace_mb=4, max_file_mb=1)
+    bash = BashTool(overlay, Sandbox(settings), timeout=20)
+    registry = ToolRegistry([EditorTool(overlay), bash])
+    try:
+        run(registry, "sed -i 's/a - b/a + b/' pkg/calc.py; export KEPT=yes")
+        fill = "echo note > notes.txt; for i in $(seq 1 200); do head -c 1000000 /dev/zero > junk$i; done"
+        result = run(registry, fill)
+        assert result.is_error
+        assert result.content.splitlines()[-2:] == [
+            "[the sandbox's workspace copy is full: 4 MiB limit on what commands add, setting "
+            "agent.sandbox.workspace_mb; the command was stopped]",
+            "[the command's changes to the workspace were not kept: the copy it ran on was reset to your "
+            "changes as they were before it]",
+        ]
+        assert [c.path for c in overlay.changes()] == ["pkg/calc.py"]
+        after = run(registry, "ls; grep return pkg/calc.py; echo $KEPT")
+        assert after.content.split() == ["logo.png", "pkg", "tests", "return", "a", "+", "b", "yes"]
+
+        fill_tmp = "for i in $(seq 1 200); do head -c 1000000 /dev/zero > /tmp/t$i; done; echo finished"
+        result = run(registry, fill_tmp)
+        assert result.is_error and "finished" not in result.content
+        assert result.content.splitlines()[-2:] == [
+            "[the sandbox's /tmp is full: 3 MiB limit, setting agent.sandbox.tmp_mb; "
+            "the command was stopped]",
+            "[this session's /tmp was emptied]",
+        ]
+        assert run(registry, "ls /tmp | grep -c '^t[0-9]'; echo $KEPT").content.split() == ["0", "yes"]
+        assert [c.path for c in overlay.changes()] == ["pkg/calc.py"]
+    finally:
+        bash.close()
+
+
 def test_exit_codes_stderr_and_empty_output(tools: Any) -> None:
     _, registry, _ = tools
     failed = run(registry, "echo out; echo err >&2; exit 3")

@@ -310,6 +310,52 @@ def test_file_size_limit(workdir: Path) -> None:
     assert (workdir / "big.bin").stat().st_size <= 1024 * 1024
 
 
+# -- what commands may write (tmp_mb, workspace_mb) ----------------------------------------------
+
+
+def test_tmp_var_tmp_and_dev_shm_are_bounded_and_a_full_one_is_named(workdir: Path) -> None:
+    """Each of the sandbox's tmpfs holds `tmp_mb`: a command writing past it gets "No space left on
+    device" from the kernel, fails, and its result names the place, the limit and the setting. The root
+    and /dev (tmpfs too, writable by the command's user) are read-only."""
+    sandbox = Sandbox(SandboxSettings(tmp_mb=2))
+    for place in ("/tmp", "/var/tmp", "/dev/shm"):
+        result = sandbox.run(f"head -c 3000000 /dev/zero > {place}/big; echo written", workdir)
+        assert result.stdout == "written\n"  # the shell went on: the kernel refused only the writes
+        assert result.exit_code == 1 and not result.killed
+        assert result.space_limit is not None and result.space_limit.place == place
+        assert result.stderr.splitlines() == [
+            "head: error writing 'standard output': No space left on device",
+            f"[the sandbox's {place} is full: 2 MiB limit, setting agent.sandbox.tmp_mb; "
+            "writes past it failed (No space left on device)]",
+        ]
+    normal = sandbox.run("head -c 1000000 /dev/zero > /tmp/small && echo ok", workdir)
+    assert (normal.exit_code, normal.stdout, normal.stderr, normal.space_limit) == (0, "ok\n", "", None)
+    result = sandbox.run("touch /file; touch /dev/file", workdir)
+    assert result.stderr.count("Read-only file system") == 2
+
+
+def test_a_command_filling_the_workspace_copy_is_stopped(workdir: Path) -> None:
+    """The workspace copy is a host folder (in /dev/shm by default): files each under the file-size limit
+    could fill the host's memory. What commands add past `workspace_mb` stops the command."""
+    (workdir / "existing.bin").write_bytes(b"x" * 3 * 1024 * 1024)  # the copy as made: not counted
+    sandbox = Sandbox(SandboxSettings(workspace_mb=4, max_file_mb=1))
+    fill = "for i in $(seq 1 200); do head -c 1000000 /dev/zero > f$i; done; echo finished"
+    started = time.monotonic()
+    result = sandbox.run(fill, workdir)
+    assert time.monotonic() - started < 10
+    assert result.killed and result.exit_code != 0 and "finished" not in result.stdout
+    assert result.space_limit is not None and result.space_limit.stopped
+    assert result.stderr.splitlines()[-1] == (
+        "[the sandbox's workspace copy is full: 4 MiB limit on what commands add, "
+        "setting agent.sandbox.workspace_mb; the command was stopped]"
+    )
+    assert len(list(workdir.glob("f*"))) < 40  # stopped soon after the limit, not at the end
+    for extra in workdir.glob("f*"):
+        extra.unlink()
+    normal = sandbox.run("head -c 900000 /dev/zero > out.bin && echo ok", workdir)
+    assert (normal.exit_code, normal.stdout, normal.space_limit) == (0, "ok\n", None)
+
+
 # -- without bubblewrap --------------------------------------------------------------------------
 
 
