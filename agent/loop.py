@@ -102,9 +102,9 @@ from agent.resume import RunState, overlay_files, restore_overlay, save_state
 from agent.roles import SOLO, Role
 from agent.sandbox import SandboxUnavailable
 from agent.task import Task
-from agent.timebound import DeadlineEvent, TimeBoundSandbox
+from agent.timebound import DeadlineEvent, TimeBoundSandbox, bounded_ask
 from agent.tools import ANTHROPIC, ToolAbort, ToolError, ToolRegistry, ToolResult, one_line
-from agent.tools.ask import AskCallback
+from agent.tools.ask import AskCallback, QuestionWithdrawn
 from agent.tools.todo import TodoItem, TodoList
 from agent.tools.toolset import ToolResources, toolset
 from agent.transcript import Transcript, new_run_id
@@ -359,8 +359,11 @@ class Agent:
         """Wall-clock seconds of the run's earlier parts (a resumed run counts them, `elapsed`)."""
         self._started: float | None = None
         if any(limit.budget.max_minutes is not None for limit in self._limits()):
-            # every command of the run (bash, tests, checks, installs) ends by the run's time bound
+            # every command of the run (bash, tests, checks, installs) ends by the run's time bound, and
+            # so does every wait for the user's answer (ask_user, approvals): that time counts too
             sandbox = TimeBoundSandbox(sandbox, self.seconds_left)
+            if ask is not None:
+                ask = bounded_ask(ask, self._deadline)
         self._tool_notes: list[str] = []
         """What the model is told with its task of the tools it will miss (an MCP server that failed)."""
         self.resources = ToolResources.create(
@@ -691,7 +694,11 @@ class Agent:
                 self._check_cancel()
                 self._check_time()
                 problem = response.input_errors.get(str(use.get("id", "")))
-                result = self._call_tool(use) if problem is None else self._unreadable_call(use, problem)
+                try:
+                    result = self._call_tool(use) if problem is None else self._unreadable_call(use, problem)
+                except QuestionWithdrawn as withdrawn:
+                    self._withdrawn(use, withdrawn)
+                    raise
                 results.append(result)
             self.messages.append({"role": "user", "content": results})
             self._check_cancel()
@@ -865,6 +872,20 @@ class Agent:
             block["is_error"] = True
         return block
 
+    def _withdrawn(self, use: Mapping[str, Any], withdrawn: QuestionWithdrawn) -> None:
+        """A question to the user was withdrawn unanswered at the time bound (or the cancel): recorded, and
+        the run stops as the bound (or the cancel) stops it. The turn's results are not kept, so a resumed
+        run's model asks again (`_restore` drops the turn)."""
+        name, tool_id = str(use.get("name", "")), str(use.get("id", ""))
+        content = f"The question was withdrawn: {withdrawn}."
+        self.recorder.tool_result(
+            step=self.steps, id=tool_id, name=name, content=content, is_error=True, seconds=0.0
+        )
+        self._emit("tool_result", f"error: {one_line(content, 120)}", name=name, is_error=True, id=tool_id)
+        self._decision("question_withdrawn", tool=name, reason=str(withdrawn))
+        self._check_cancel()
+        self._check_time()
+
     def _repeated_failure(self, name: str, input: Any, content: str) -> str:
         """Count an identical failing call; the second time add a nudge, the third mark the run stuck."""
         key = hashlib.sha256(
@@ -951,9 +972,8 @@ class Agent:
     def _complete(self, messages: list[dict[str, Any]], max_tokens: int | None) -> ModelResponse:
         self._max_tokens_in_use = max_tokens
         system, tools = self.system, self.tool_definitions
-        left = self.seconds_left()
         # The call ends at the time bound as at a cancel: its wait (a slow reply, a retry) cannot pass it.
-        cancel = self.cancel if left is None else DeadlineEvent(self.cancel, time.monotonic() + left)
+        cancel = self._deadline()
         try:
             if max_tokens is None:
                 response = self.model.complete(system, tools, messages, cancel=cancel)
@@ -981,6 +1001,11 @@ class Agent:
         self._decision(
             "broken_streams", usage=usage.as_dict(), cost=round(cost, 6), run_cost=run_cost, **extra
         )
+
+    def _deadline(self) -> threading.Event:
+        """The run's cancel event, also set from the time bound on when there is one (`DeadlineEvent`)."""
+        left = self.seconds_left()
+        return self.cancel if left is None else DeadlineEvent(self.cancel, time.monotonic() + left)
 
     def _check_time(self, *, step: bool = False) -> None:
         """Stop the run when a time bound (`_limits`) is used up; with `step`, also when too little of it

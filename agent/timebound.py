@@ -1,6 +1,7 @@
-"""A run's time bound (`agent.max_minutes`) as what the run waits on sees it: model calls and commands.
+"""A run's time bound (`agent.max_minutes`) as what the run waits on sees it: model calls, commands, the
+user's answers.
 
-The loop (`agent.loop.Agent`) checks the bound between steps (`agent.usage.Budget.check_time`); these two
+The loop (`agent.loop.Agent`) checks the bound between steps (`agent.usage.Budget.check_time`); these
 keep what is in flight when the time runs out from going on far past it:
 
 - `DeadlineEvent`: the event a model call watches for cancellation (`cancel=`), set when the run is
@@ -10,10 +11,16 @@ keep what is in flight when the time runs out from going on far past it:
 - `TimeBoundSandbox`: the run's sandbox with each command's time limit (the bash tool's, a test run's,
   a verification's, an install's) cut to what is left of the run's time; a command killed because of it
   says so on its stderr, so the model and the transcript do not read it as the command's own timeout.
+- `bounded_ask`: the run's ask callback (`ask_user`, approvals) waited on at most until the bound. Time
+  spent waiting for the user counts against the bound (a user who sets 30 minutes and walks away wants the
+  run to end by then); a question still unanswered at the bound is withdrawn (`QuestionWithdrawn`) and
+  the run stops. The driver's own wait (the editor's request, the terminal's prompt) is left on a helper
+  thread; the drivers end it when the run ends (the language server cancels its request).
 """
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -21,11 +28,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from agent.tools.ask import QuestionWithdrawn
+
 if TYPE_CHECKING:
     from agent.ports import Sandbox
     from agent.sandbox import CommandResult, SandboxSettings
+    from agent.tools.ask import AskCallback
 
-__all__ = ["MIN_COMMAND_SECONDS", "DeadlineEvent", "TimeBoundSandbox"]
+__all__ = ["MIN_COMMAND_SECONDS", "DeadlineEvent", "TimeBoundSandbox", "bounded_ask"]
 
 MIN_COMMAND_SECONDS = 1.0
 """A command started with less time left still gets this long (a limit of 0 would kill it unstarted)."""
@@ -116,3 +126,35 @@ class TimeBoundSandbox:
     def __getattr__(self, name: str) -> Any:
         """Everything else is the sandbox's own (its network gateway, `close`...)."""
         return getattr(self.sandbox, name)
+
+
+def bounded_ask(ask: AskCallback, until: Callable[[], threading.Event]) -> AskCallback:
+    """`ask` waited on until the event `until()` gives at the question (a `DeadlineEvent`: the run's time
+    bound, or its cancel) is set; then `QuestionWithdrawn`. The driver's `ask` runs on a helper thread,
+    which the driver ends when the run ends."""
+
+    def bounded(question: str, options: Sequence[str]) -> str:
+        deadline = until()
+        replies: queue.Queue[tuple[str, BaseException | None]] = queue.Queue(maxsize=1)
+
+        def wait_for_the_user() -> None:
+            try:
+                replies.put((ask(question, options), None))
+            except BaseException as error:  # handed to the run's thread as it is
+                replies.put(("", error))
+
+        threading.Thread(target=wait_for_the_user, name="agentls-ask", daemon=True).start()
+        while True:
+            try:
+                answer, error = replies.get(timeout=0.1)
+            except queue.Empty:
+                if not deadline.is_set():
+                    continue
+                expired = isinstance(deadline, DeadlineEvent) and deadline.expired
+                why = "the run's time (agent.max_minutes) ran out" if expired else "the run was cancelled"
+                raise QuestionWithdrawn(f"{why} before the user answered") from None
+            if error is not None:
+                raise error
+            return answer
+
+    return bounded

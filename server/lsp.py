@@ -41,6 +41,7 @@ import importlib.metadata
 import inspect
 import logging
 import time
+import uuid
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import asdict
 from itertools import zip_longest
@@ -290,9 +291,19 @@ class LspEditor:
 
     async def ask(self, question: str, options: Sequence[str]) -> str | None:
         actions = [types.MessageActionItem(title=o) for o in options]
-        answer = await self._server.window_show_message_request_async(
-            types.ShowMessageRequestParams(type=types.MessageType.Info, message=question, actions=actions)
-        )
+        info = types.MessageType.Info
+        params = types.ShowMessageRequestParams(type=info, message=question, actions=actions)
+        protocol = self._server.protocol
+        request_id = str(uuid.uuid4())
+        try:
+            answer = await protocol.send_request_async(
+                types.WINDOW_SHOW_MESSAGE_REQUEST, params, msg_id=request_id
+            )
+        except asyncio.CancelledError:
+            # The run no longer waits (its time ran out, it was cancelled, it ended): the question is
+            # withdrawn, with LSP's $/cancelRequest, which either side may send for its own requests.
+            protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id=request_id))
+            raise
         if answer is None:
             return None
         title = getattr(answer, "title", None)

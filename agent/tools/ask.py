@@ -4,6 +4,10 @@ The driver supplies `ask(question, options) -> answer`: the CLI prompts on the t
 server asks the editor. Without a driver that can answer (`ask` is None, or it raises `NoAnswer`), the
 tool says so and tells the model to go on with the most reasonable reading and state its assumption.
 The number of questions per run is bounded so that a model cannot stall a run on questions.
+
+A run with a time bound (`agent.max_minutes`) asks through `agent.timebound.bounded_ask`: a question still
+unanswered at the bound is withdrawn (`QuestionWithdrawn`), and the run stops there as the bound stops it;
+for approvals, which take any `NoAnswer` as a refusal, it is one.
 """
 
 from __future__ import annotations
@@ -11,9 +15,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from agent.tools import CustomTool, ToolError, ToolResult, one_line
+from agent.tools import CustomTool, ToolAbort, ToolError, ToolResult, one_line
 
-__all__ = ["AskCallback", "AskUserTool", "NoAnswer"]
+__all__ = ["AskCallback", "AskUserTool", "NoAnswer", "QuestionWithdrawn"]
 
 AskCallback = Callable[[str, Sequence[str]], str]
 """`ask(question, options)`: the user's answer (free text; one of `options` when they were given)."""
@@ -21,6 +25,13 @@ AskCallback = Callable[[str, Sequence[str]], str]
 
 class NoAnswer(Exception):
     """The driver cannot get an answer (no terminal, the editor declined, a timeout)."""
+
+
+class QuestionWithdrawn(NoAnswer, ToolAbort):
+    """The question was withdrawn unanswered because the run's time ran out (or the run was cancelled).
+
+    `ask_user` lets it through, so the run stops at once (the loop stops it as its time bound does); an
+    approval takes it as any `NoAnswer`: a refusal."""
 
 
 _NO_ANSWER = (
@@ -74,6 +85,8 @@ class AskUserTool(CustomTool):
         self.asked += 1
         try:
             answer = self.ask(question, options)
+        except QuestionWithdrawn:
+            raise
         except NoAnswer as error:
             detail = f" ({error})" if str(error) else ""
             return ToolResult(_NO_ANSWER.format(why=detail))

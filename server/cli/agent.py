@@ -26,9 +26,10 @@ import datetime as dt
 import json
 import logging
 import queue
+import select
 import sys
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -154,8 +155,9 @@ def _stdin_is_terminal() -> bool:
     return stdin is not None and stdin.isatty()
 
 
-def _terminal_ask(question: str, options: Sequence[str]) -> str:
-    """`ask_user` on the terminal (raises `NoAnswer` without one)."""
+def _terminal_ask(question: str, options: Sequence[str], waiting: Callable[[], bool] = lambda: True) -> str:
+    """`ask_user` on the terminal (raises `NoAnswer` without one, or when `waiting()` turns false before
+    the answer: the run stopped without it)."""
     from agent.tools.ask import NoAnswer
 
     if not _stdin_is_terminal():
@@ -163,10 +165,34 @@ def _terminal_ask(question: str, options: Sequence[str]) -> str:
     click.echo(f"\nThe agent asks: {question}", err=True)
     for number, option in enumerate(options, 1):
         click.echo(f"  {number}. {option}", err=True)
-    answer: str = click.prompt("Your answer", default="", show_default=False, err=True)
+    answer = _prompt("Your answer", waiting)
     if options and answer.strip().isdigit() and 1 <= int(answer) <= len(options):
         return options[int(answer) - 1]
     return answer
+
+
+def _prompt(text: str, waiting: Callable[[], bool]) -> str:
+    """`click.prompt(text)` with an empty default, given up (`NoAnswer`) once `waiting()` is false: a
+    run whose time bound withdrew its question stops, and the terminal is not left waiting for an answer
+    nobody will read. A line typed by then is taken; stdin that is no file (tests) is click's."""
+    from agent.tools.ask import NoAnswer
+
+    try:
+        stdin = sys.stdin.fileno()
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is both of the last two
+        stdin = -1
+    if stdin < 0 or sys.platform == "win32":  # select() takes sockets only there
+        answer: str = click.prompt(text, default="", show_default=False, err=True)
+        return answer
+    click.echo(f"{text}: ", nl=False, err=True)
+    while not select.select([stdin], [], [], 0.1)[0]:
+        if not waiting():
+            click.echo("\n(The question was withdrawn: the run stopped before your answer.)", err=True)
+            raise NoAnswer("the run stopped before the user answered")
+    line = sys.stdin.readline()
+    if not line:  # Ctrl-D, as click.prompt takes it
+        raise click.Abort()
+    return line.rstrip("\r\n")
 
 
 class _Questions:
@@ -197,8 +223,9 @@ class _Questions:
                 raise reply
             return reply
 
-    def answer_one(self, timeout: float) -> None:
-        """Ask the next waiting question on the terminal, if one comes within `timeout` seconds."""
+    def answer_one(self, timeout: float, waiting: Callable[[], bool] = lambda: True) -> None:
+        """Ask the next waiting question on the terminal, if one comes within `timeout` seconds; given up
+        once `waiting()` is false (the run ended without the answer)."""
         try:
             question, options, answer = self.pending.get(timeout=timeout)
         except queue.Empty:
@@ -206,7 +233,7 @@ class _Questions:
         from agent.tools.ask import NoAnswer
 
         try:
-            answer.put(_terminal_ask(question, options))
+            answer.put(_terminal_ask(question, options, waiting))
         except NoAnswer as nobody:
             answer.put(nobody)
 
@@ -246,7 +273,7 @@ def _run_agent(
     )
     try:
         while not handle.done.is_set():
-            questions.answer_one(0.1)
+            questions.answer_one(0.1, waiting=lambda: not handle.done.is_set())
     except (KeyboardInterrupt, click.Abort):  # click.prompt turns Ctrl-C (and Ctrl-D) into Abort
         questions.stopped.set()
         handle.cancel()

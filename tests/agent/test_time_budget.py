@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ from tests.agent.agent_harness import (
     fast_settings,
     replace,
 )
-from tests.fakes.anthropic_server import FakeAnthropic, stall, text, turn
+from tests.fakes.anthropic_server import FakeAnthropic, stall, text, tool_use, turn
 
 BOUND = 0.05
 """Minutes: 3 s, well under the fake's stall and the command's own limit."""
@@ -113,6 +114,51 @@ def test_a_command_in_flight_is_cut_at_the_time_bound(harness: Harness) -> None:
     assert len(h.fake.message_requests) == 1
     [output] = [r["content"] for r in h.transcript_records(result) if r.get("type") == "tool_result"]
     assert "agent run's time (agent.max_minutes) ran out" in output and "woke" not in output
+
+
+def test_a_question_nobody_answers_is_withdrawn_at_the_time_bound(harness: Harness) -> None:
+    """The user walked away: the question waits for them (that time counts against the bound), and at
+    the bound it is withdrawn and the run stops with its work. The turn that asked is not kept, so a
+    resumed run asks again, and its answer is used."""
+    h = harness
+    asked: list[str] = []
+    walked_away = threading.Event()
+
+    def user_away(question: str, options: Sequence[str]) -> str:
+        asked.append(question)
+        walked_away.wait(30)
+        return "too late"
+
+    h.fake.enqueue(
+        turn(text("Plan: implement mean."), replace(STUB_BODY, GOOD_BODY)),
+        tool_use("ask_user", {"question": "Should an empty list raise?", "options": ["yes", "no"]}),
+    )
+    began = time.monotonic()
+    try:
+        result = h.run(settings=fast_settings(max_minutes=BOUND), ask=user_away)
+    finally:
+        walked_away.set()
+    took = time.monotonic() - began
+
+    assert asked == ["Should an empty list raise?"]
+    assert result.status == "budget_exhausted", (result.status, result.error)
+    assert took < 10, f"the question held the run {took:.1f} s past a 3 s bound"
+    assert result.error is not None and "Time budget reached" in result.error
+    assert result.summary.startswith("UNFINISHED")
+    assert result.proposal is not None and "+    return sum(values) / len(values)" in result.proposal.diff
+    [stop] = decisions(h, result, "budget_stop")
+    assert stop["limit"] == "max_minutes" and stop["used"] >= BOUND
+    [withdrawn] = decisions(h, result, "question_withdrawn")
+    assert "ran out before the user answered" in withdrawn["reason"]
+    assert len(h.fake.message_requests) == 2
+
+    h.fake.enqueue(tool_use("ask_user", {"question": "Should an empty list raise?"}), done())
+    resumed = h.agent(fast_settings(max_minutes=2), ask=lambda q, o: "yes").resume(
+        load_state(h.runs_dir, result.run_id)
+    )
+    assert resumed.status == "proposed", (resumed.status, resumed.error)
+    last = h.fake.message_requests[-1].body["messages"][-1]["content"]
+    assert "The user answered: yes" in str(last)
 
 
 def test_no_step_starts_with_too_little_time_left() -> None:

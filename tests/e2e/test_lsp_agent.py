@@ -104,6 +104,10 @@ class Editor:
         self.notifications: list[tuple[str, dict[str, Any]]] = []
         self.edits: list[types.ApplyWorkspaceEditParams] = []
         self.questions: list[types.ShowMessageRequestParams] = []
+        self.away = False
+        """The user walked away: questions stay unanswered until the server withdraws them."""
+        self.withdrawn: list[types.ShowMessageRequestParams] = []
+        """Questions the server cancelled ($/cancelRequest) before they were answered."""
         self.texts: dict[str, str] = {}
         self.versions: dict[str, int] = {}
         self.lens_refreshes = 0
@@ -123,8 +127,14 @@ class Editor:
             return types.ApplyWorkspaceEditResult(applied=True)
 
         @client.feature(types.WINDOW_SHOW_MESSAGE_REQUEST)
-        def question(params: types.ShowMessageRequestParams) -> types.MessageActionItem | None:
+        async def question(params: types.ShowMessageRequestParams) -> types.MessageActionItem | None:
             self.questions.append(params)
+            if self.away:
+                try:
+                    await asyncio.Event().wait()  # pygls cancels this on the server's $/cancelRequest
+                except asyncio.CancelledError:
+                    self.withdrawn.append(params)
+                    raise
             return params.actions[0] if params.actions else None
 
         @client.feature(types.WORKSPACE_CODE_LENS_REFRESH)

@@ -37,7 +37,9 @@ code lenses) and `Workspace` (the folders, open documents, settings, environment
     message, status: "failed"}`` and a ``window/showMessage`` error.
 - Clarifying questions (``ask_user``) go to the editor with ``window/showMessageRequest``; the options are
   its actions (with no options, one action "Go ahead with your best judgement"). No answer within
-  `ask_timeout`, a dismissed question or a cancelled run tells the model to go on without one.
+  `ask_timeout`, a dismissed question or a cancelled run tells the model to go on without one. A question
+  still open when its run ends (the run's time bound, `agent.max_minutes`, withdrew it) is withdrawn from
+  the editor too: the request is cancelled with ``$/cancelRequest``.
 - ``agentls.accept`` recomputes each file's current text (open buffer, else disk) and settles it with
   `proposals.prepare_changes`: unchanged files get the proposal's edits, edited files the proposal
   rebased onto them, and the whole accept is refused with a message naming the file and lines when a
@@ -555,7 +557,8 @@ class RunManager:
 
     def _asker(self, run: Run, loop: asyncio.AbstractEventLoop) -> Callable[[str, Sequence[str]], str]:
         def ask(question: str, options: Sequence[str]) -> str:
-            # On the worker thread: the question goes out on the event loop; the run waits, watching cancel.
+            # On the worker thread (or the time bound's helper thread, `agent.timebound.bounded_ask`): the
+            # question goes out on the event loop; the run waits, watching cancel and the run's end.
             future = asyncio.run_coroutine_threadsafe(self._ask(run, question, list(options)), loop)
             deadline = time.monotonic() + self.ask_timeout
             handle = run.handle
@@ -567,6 +570,11 @@ class RunManager:
                 if handle is not None and handle.cancel_event.is_set():
                     future.cancel()
                     raise NoAnswer("the run was cancelled")
+                if handle is not None and handle.done.is_set():
+                    # The run stopped without the answer (its time bound withdrew the question): so is
+                    # the editor's question (the editor is sent $/cancelRequest).
+                    future.cancel()
+                    raise NoAnswer("the run ended before the user answered")
                 if time.monotonic() > deadline:
                     future.cancel()
                     raise NoAnswer(f"the user did not answer within {self.ask_timeout:.0f} s")
