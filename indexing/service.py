@@ -944,11 +944,14 @@ class WorkspaceIndex:
         if not names:
             return []
         prefix = (self._relative(path) if Path(path).is_absolute() else path) if path else ""
+        prefix = "" if prefix.strip("/") in ("", ".") else prefix.strip("/")
         locations: list[tuple[str, int]] = []
         # One query for all names (each query costs several ms), then in the names' order.
         found = await reads.definition_sites_async(names, 16 * len(names))
         for _, site_path, line in sorted(found, key=lambda s: names.index(s[0])):
-            if site_path.startswith(prefix) and (site_path, line) not in locations:
+            # Under the folder or the file as `path_filter` keeps them: `api` is not `api_v2/...`.
+            under = not prefix or site_path == prefix or site_path.startswith(prefix + "/")
+            if under and (site_path, line) not in locations:
                 locations.append((site_path, line))
         return locations[:12]
 

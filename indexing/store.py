@@ -527,8 +527,9 @@ class IndexStore:
         path: str | None = None,
         limit: int = 200,
     ) -> list[Symbol]:
-        """Symbols named ``name`` (case-sensitive), or whose name starts with it (case-insensitive).
-        Several exact names are looked up in one query (one query costs several milliseconds)."""
+        """Symbols named ``name`` (case-sensitive), or whose name starts with it (case-insensitive), in the
+        file ``path`` or under the folder ``path`` when given. Several exact names are looked up in one
+        query (one query costs several milliseconds)."""
         if prefix:
             assert isinstance(name, str), "a prefix lookup takes one name"
             clauses = [f"starts_with(name_lower, {_sql_str(name.lower())})"]
@@ -538,8 +539,9 @@ class IndexStore:
             clauses = [in_list("name", list(name))]
         if role:
             clauses.append(f"role = {_sql_str(role)}")
-        if path:
-            clauses.append(f"path = {_sql_str(path)}")
+        under = path_filter(path)  # a file, or every file under a folder (`find_symbol`'s `path`)
+        if under:
+            clauses.append(under)
         return self._symbols_where(" AND ".join(clauses), limit)
 
     async def definition_sites_async(self, names: Sequence[str], limit: int) -> list[tuple[str, str, int]]:

@@ -266,7 +266,8 @@ class FindSymbolTool(CustomTool):
             raise ToolError(f"The symbol table could not be read ({error}); use search_code.") from None
         symbols = [s for s in symbols if not is_secret_path(s.path)]
         if not symbols:
-            return ToolResult(f"No {'' if role == 'any' else role + ' of '}`{name}` in the index.")
+            under = f" under {scope}" if scope else ""
+            return ToolResult(f"No {'' if role == 'any' else role + ' of '}`{name}` in the index{under}.")
         symbols.sort(key=lambda s: (s.role != "definition", s.path, s.line))
         changed = _changed_paths(self.overlay)
         texts: dict[str, list[str] | None] = {}

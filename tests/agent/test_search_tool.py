@@ -7,7 +7,7 @@ from pathlib import Path
 
 from agent.overlay import Overlay
 from agent.tools import ToolRegistry
-from agent.tools.search import SearchCodeTool
+from agent.tools.search import FindSymbolTool, SearchCodeTool
 from indexing.config import EmbeddingSettings, IndexSettings
 from indexing.service import WorkspaceIndex
 
@@ -44,3 +44,31 @@ def test_search_code_shows_a_crlf_file_without_cr(tmp_path: Path, cache_dir: Pat
     assert not found.is_error and "pricing.py:1-3" in found.content
     assert '    """Discount a price."""\n    return price' in found.content
     assert "\r" not in found.content and "\ufeff" not in found.content
+
+
+def test_a_folder_as_path_scopes_find_symbol_and_search_code_to_that_folder(
+    tmp_path: Path, cache_dir: Path
+) -> None:
+    """`path` is a folder or a file, however the model writes it (`api`, `./api/`, absolute): find_symbol
+    finds what is under the folder (it matched only a file's exact path, and answered "No `X`" for a
+    folder), and search_code's definition look-up keeps out a sibling folder that shares the prefix
+    (`api_v2` is not under `api`)."""
+    root = tmp_path / "ws"
+    (root / "api").mkdir(parents=True)
+    (root / "api_v2").mkdir()
+    (root / "api" / "routes.py").write_text("def register_routes(app):\n    return app\n")
+    (root / "api_v2" / "config.py").write_text("def parse_config(text):\n    return text\n")
+    index = WorkspaceIndex(root, LEXICAL, cache_dir=cache_dir, env={})
+    index.index()
+    overlay = Overlay(root)
+    registry = ToolRegistry([SearchCodeTool(overlay, index), FindSymbolTool(overlay, index)])
+    for path in ("api", "./api/", str(root / "api"), "api/routes.py"):
+        found = registry.execute("find_symbol", {"name": "register_routes", "path": path})
+        assert found.content.startswith("api/routes.py:1:5  definition function register_routes"), path
+    other = registry.execute("find_symbol", {"name": "parse_config", "path": "api"})
+    assert other.content == "No `parse_config` in the index under api."
+    assert "api_v2/config.py:1" in registry.execute("find_symbol", {"name": "parse_config"}).content
+
+    scoped = registry.execute("search_code", {"query": "parse_config", "path": "api"})
+    assert scoped.content == "No code matches 'parse_config' under api.", scoped.content
+    assert "api_v2/config.py:1-2" in registry.execute("search_code", {"query": "parse_config"}).content
