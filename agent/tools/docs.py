@@ -4,7 +4,9 @@ Input: `name` (a dotted Python name such as ``pytest.raises``, an npm package su
 ``@types/node``, a Go package or symbol such as ``net/http.Client``, a Rust crate or path such as
 ``serde::de::Deserialize``), optionally `language` (detected from the workspace otherwise:
 ``pyproject.toml``/``setup.py``/``requirements*.txt`` -> python, ``package.json`` -> javascript,
-``go.mod`` -> go, ``Cargo.toml`` -> rust) and `query` (words to search for in the package).
+``go.mod`` -> go, ``Cargo.toml`` -> rust; in a Python project, a name that is no Python module but a
+package in ``node_modules``, such as ``zod`` or ``@tanstack/react-query``, is looked up there) and `query`
+(words to search for in the package).
 
 - **Python**: the run's interpreter (`agent.interpreter`: a workspace environment, ``VIRTUAL_ENV``,
   Poetry, conda, else a fallback) runs `_PY_SCRIPT` in the sandbox with the workspace and that
@@ -335,6 +337,15 @@ class LookupDocsTool(CustomTool):
         language = input.get("language") or detect_language(self.root) or "python"
         query = str(input.get("query") or "").strip()
         if language == "python":
+            if input.get("language") or not _NPM_NAME.match(name):
+                return self._python(name, query)
+            if (self.root / "node_modules" / name / "package.json").is_file():
+                # A Python project with a JavaScript front end: the model named an npm package without
+                # saying so. A Python module of that name comes first, else the package's docs.
+                try:
+                    return self._python(name, query)
+                except ToolError:
+                    return self._npm(name, query)
             return self._python(name, query)
         if language in ("javascript", "typescript"):
             return self._npm(name, query)

@@ -249,3 +249,23 @@ def test_a_wide_module_names_every_member_and_a_wrong_name_gets_close_matches(pr
     module_typo = registry.execute("lookup_docs", {"name": "wide_apj.func_1"})
     assert module_typo.is_error and "wide_apj is not installed" in module_typo.content
     assert "did you mean `wide_api`?" in module_typo.content, module_typo.content
+
+
+def test_an_npm_package_in_a_python_project_is_found_in_node_modules(project: Path) -> None:
+    """A Python project with a JavaScript front end: a name the model gives without `language` that is
+    no Python module but a package in node_modules is looked up there (it answered "not installed for
+    the project's interpreter"); a Python module of the same name still comes first."""
+    for name, version in (("zod", "3.23.8"), ("@acme/ui", "1.0.0"), ("json", "0.0.1")):
+        package = project / "node_modules" / name
+        package.mkdir(parents=True)
+        (package / "package.json").write_text(json.dumps({"name": name, "version": version}))
+        (package / "index.d.ts").write_text(f"export declare const version: '{version}';\n")
+    registry = _tool(project)
+    zod = registry.execute("lookup_docs", {"name": "zod"})
+    assert not zod.is_error and zod.content.startswith("zod 3.23.8 (node_modules/zod)"), zod.content
+    scoped = registry.execute("lookup_docs", {"name": "@acme/ui"})
+    assert not scoped.is_error and scoped.content.startswith("@acme/ui 1.0.0"), scoped.content
+    python = registry.execute("lookup_docs", {"name": "json"})
+    assert python.content.startswith("json (module;"), python.content
+    absent = registry.execute("lookup_docs", {"name": "left_pad_nowhere"})
+    assert absent.is_error and "is not installed for the project's interpreter" in absent.content
