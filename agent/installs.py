@@ -6,7 +6,7 @@ registry (``agent.sandbox.network`` is ``"registries"`` or ``"on"``); under ``"o
 there is no network and adapts. A call:
 
 1. checks the requirement (a name with an optional version specifier and extras: no URL, path or pip
-   option);
+   option; a pip command line or several packages in one call are refused, saying what to send);
 2. with ``agent.approve = "ask"``, asks the user first (`agent.approval`; no answer refuses), and the
    answer is in the transcript; it covers the registries the install reaches (the network gateway does
    not ask again about each host, `agent.netsandbox.NetworkGateway.granting`), whose requests are
@@ -257,6 +257,33 @@ def add_requirement(overlay: Overlay, requirement: str, manifest: str | None = N
 # -- the tool ---------------------------------------------------------------------------------------------
 
 
+def _not_a_requirement(text: str, error: InvalidRequirement) -> str:
+    """What the model reads for a `package` that is not one requirement: a pip command line or several
+    packages at once (``numpy pandas``) are said to be so, rather than with the parser's "Expected
+    semicolon"."""
+    words = [word for word in re.split(r"[\s,]+", text) if word]
+    if words[:1] in (["pip"], ["pip3"]) or words[:2] == ["python", "-m"]:
+        after = words[words.index("install") + 1 :] if "install" in words else []
+        wanted = [word for word in after if not word.startswith("-")]
+        example = f"`{wanted[0]}`" if wanted else "`requests`"
+        return f"give `package` the requirement alone, without a command: not {text!r} but {example}"
+    if "://" in text or text.startswith(("git+", "file:", "/", "./", "../")):
+        return "only packages from the index can be installed: give a name and a version, not a URL or path"
+    if len(words) > 1:
+        try:
+            names = [Requirement(word) for word in words]
+        except InvalidRequirement:
+            names = []
+        if names:
+            each = ", ".join(f"`{name}`" for name in names)
+            return f"install_package installs one requirement per call: call it once for each of {each}"
+    detail = one_line(str(error).splitlines()[0] if str(error) else error, 200)
+    return (
+        f"{text!r} is not a package requirement ({detail}): give a name with optional extras and version, "
+        "like `requests`, `requests>=2.31` or `uvicorn[standard]`"
+    )
+
+
 class InstallPackageTool(CustomTool):
     """``install_package``: install a Python dependency for this run and propose the manifest edit."""
 
@@ -313,7 +340,7 @@ class InstallPackageTool(CustomTool):
         try:
             parsed = Requirement(requirement)
         except InvalidRequirement as error:
-            raise ToolError(f"{requirement!r} is not a package requirement ({error})") from None
+            raise ToolError(_not_a_requirement(requirement, error)) from None
         if parsed.url or requirement.startswith("-"):
             raise ToolError("only packages from the index can be installed: give a name and a version")
         if manifest is not None:

@@ -201,6 +201,28 @@ def test_an_install_whose_manifest_edit_fails_is_recorded_and_still_usable(
     assert "install demo-dep: demo-dep 1.0; the manifest was not changed: could not add" in shown
 
 
+def test_a_package_that_is_not_one_requirement_is_refused_saying_what_to_send(project: Path) -> None:
+    """What models send instead of one requirement (a pip command, several packages, a URL) is refused
+    before anything runs, saying what to send instead (it was the parser's "Expected semicolon ...")."""
+    sandbox = Sandbox(SandboxSettings(timeout_seconds=60, network="registries"))
+    tool = InstallPackageTool(Overlay(project), sandbox)
+    registry = ToolRegistry([tool])
+    expected = {
+        "numpy pandas": "install_package installs one requirement per call: call it once for each of "
+        "`numpy`, `pandas`",
+        "requests, urllib3>=2": "call it once for each of `requests`, `urllib3>=2`",
+        "pip install -U requests": "give `package` the requirement alone, without a command: not "
+        "'pip install -U requests' but `requests`",
+        "git+https://github.com/psf/requests": "only packages from the index can be installed",
+        "requests>=": "'requests>=' is not a package requirement (",
+    }
+    for package, message in expected.items():
+        result = registry.execute("install_package", {"package": package})
+        assert result.is_error and message in result.content, (package, result.content)
+        assert "Expected semicolon" not in result.content or package == "requests>="
+    assert tool.layer is None  # nothing was installed
+
+
 def test_the_manifest_edit_keeps_existing_entries_and_requirements_files(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text(
         '[project]\nname = "x"\ndependencies = [\n    "attrs>=23",  # pinned\n]\n'
