@@ -1209,13 +1209,13 @@ class Agent:
         self._decision("stage", stage="finish")
         summary = text.strip()
         if not self.task.edits_allowed:
-            return "no_changes", summary or "(the model gave no answer)", None
+            return "no_changes", self._with_links(summary or "(the model gave no answer)"), None
         changes = self.overlay.changes()
         if not changes:
-            return "no_changes", summary or "No changes were needed.", None
+            return "no_changes", self._with_links(summary or "No changes were needed."), None
         diff = self.overlay.proposal_diff()
         verification = self._verified.get(_diff_key(diff))
-        summary = summary or "(the model gave no summary)"
+        summary = self._with_links(summary or "(the model gave no summary)")
         if not self.settings.verify:
             verification_summary = "Not verified: verification is off (agent.verify = false)."
         elif verification is None:
@@ -1237,6 +1237,19 @@ class Agent:
         )
         return "proposed", summary, proposal
 
+    def _with_links(self, summary: str) -> str:
+        """`summary` and the symbolic links commands changed, which no proposal holds (`agent.overlay`);
+        recorded as a `symlinks` decision too."""
+        try:
+            links = self.overlay.symlink_changes()
+        except Exception:  # only the note is lost
+            log.exception("run %s: the symlinks commands changed cannot be listed", self.run_id)
+            return summary
+        if not links:
+            return summary
+        self._decision("symlinks", links=[link.note for link in links])
+        return summary + "\n\nNot in the proposal:\n" + "\n".join(f"- {link.note}" for link in links)
+
     def _stopped_early(self, stop: LimitsExceeded) -> tuple[str, Proposal | None]:
         spent = {"allowed": stop.allowed, "used": stop.used} if stop.used is not None else {}
         self._decision("budget_stop", limit=stop.limit, message=stop.message, **spent)
@@ -1256,9 +1269,9 @@ class Agent:
             changes = []
         if not changes:
             if early:
-                return f"The run stopped early with no changes. {message} {resume}", None
-            return f"{message} {resume}", None
-        summary = (
+                return self._with_links(f"The run stopped early with no changes. {message} {resume}"), None
+            return self._with_links(f"{message} {resume}"), None
+        summary = self._with_links(
             f"UNFINISHED: {message} The proposal holds the work so far; it was not verified and may be "
             f"incomplete. {resume}"
         )

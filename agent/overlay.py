@@ -23,6 +23,12 @@ the copy for later commands but is never folded back (`SyncReport.tool_dirs`): a
 Nor is a file a command leaves larger than `MAX_FOLDED_BYTES` (a runaway test's log): it is not even read
 (`SyncReport.too_large`).
 
+Symbolic links are not files of the overlay, and a proposal (like an LSP `WorkspaceEdit`) has no way to
+make one: the workspace's links are recreated as links in the copy, and a link a command creates,
+retargets or deletes is reported (`SyncReport.symlinks`, and `Overlay.symlink_changes` for the whole
+run), never proposed; the report says whether its target leaves the workspace, and only a link that stays
+inside comes with the command that would make it.
+
 Change detection after a command compares each copied file's (size, mtime, inode) with what was written;
 copies keep their source's mtime (as `cp -p` does), so a write by a command always moves it, even on
 filesystems with coarse timestamps, and only files whose stat changed are read. Files the overlay wrote
@@ -39,6 +45,7 @@ import errno
 import logging
 import os
 import posixpath
+import shlex
 import shutil
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -62,6 +69,7 @@ __all__ = [
     "MaterializedWorkspace",
     "Overlay",
     "OverlayError",
+    "SymlinkChange",
     "SyncReport",
     "unified_diff",
 ]
@@ -139,6 +147,58 @@ class MaterializedWorkspace:
 
 
 @dataclass(frozen=True)
+class SymlinkChange:
+    """A symbolic link a command created, retargeted or deleted in the workspace copy: never proposed."""
+
+    path: str
+    """Workspace-relative POSIX path of the link."""
+    target: str | None
+    """What it points to now (as written, relative or absolute); None when deleted."""
+    old_target: str | None
+    """What it pointed to when the run began; None when created."""
+    inside: bool
+    """Its target (the old one for a deletion) stays inside the workspace, read without following links."""
+
+    @property
+    def note(self) -> str:
+        """One line for the model, the transcript and the run's summary."""
+        path = quote_path(self.path)
+        if self.target is None:
+            old = quote_path(self.old_target or "")
+            return (
+                f"a command deleted the symlink {path} (-> {old}); symlinks are not proposed, so the "
+                f"proposal leaves it: delete it yourself{_suggest(['rm', self.path])}"
+            )
+        target = quote_path(self.target)
+        what = f"created the symlink {path} -> {target}"
+        if self.old_target is not None:
+            what = f"changed the symlink {path} to -> {target} (was -> {quote_path(self.old_target)})"
+        if not self.inside:
+            return f"a command {what}; it points outside the workspace, and such a link is never proposed"
+        return (
+            f"a command {what}; symlinks are not proposed: "
+            f"{'change' if self.old_target is not None else 'create'} it yourself"
+            f"{_suggest(['ln', '-sfn', self.target, self.path])}"
+        )
+
+
+def _suggest(argv: list[str]) -> str:
+    """`` (`ln -s a b`)`` to quote in a note, or nothing when a name has characters a line should not."""
+    if any(quote_path(arg) != arg for arg in argv):
+        return ""
+    return f" (`{shlex.join(argv)}`)"
+
+
+def _link_inside(rel: str, target: str, root: str) -> bool:
+    """Whether a link at `rel` with `target` points inside the workspace (at `root` in the sandbox too)."""
+    if posixpath.isabs(target):
+        resolved = posixpath.normpath(target)
+        return resolved == root or resolved.startswith(root.rstrip("/") + "/")
+    resolved = posixpath.normpath(posixpath.join(posixpath.dirname(rel), target))
+    return resolved != ".." and not resolved.startswith("../") and not posixpath.isabs(resolved)
+
+
+@dataclass(frozen=True)
 class SyncReport:
     """What `Overlay.sync_back_from` folded into the overlay."""
 
@@ -153,6 +213,8 @@ class SyncReport:
     the materialized copy for later commands, their files are not kept."""
     too_large: tuple[str, ...] = ()
     """Paths the command left larger than `MAX_FOLDED_BYTES`: not read, not kept."""
+    symlinks: tuple[SymlinkChange, ...] = ()
+    """Symbolic links the command created, retargeted or deleted: reported, not kept."""
 
 
 @dataclass
@@ -168,6 +230,8 @@ class _Manifest:
     """Paths the overlay wrote itself (fresh mtimes): always compared by content after a command."""
     tool_dirs: set[str] = field(default_factory=set)
     """Bound-folder names (`node_modules`, ...) that commands created in the copy: never folded back."""
+    links: dict[str, str] = field(default_factory=dict)
+    """rel -> target of the symbolic links in the copy, as last seen."""
 
 
 @dataclass(frozen=True)
@@ -367,6 +431,10 @@ class Overlay:
         """new path -> original path, for files the overlay renamed."""
         self._modes: dict[str, int] = {}
         self._manifests: dict[Path, _Manifest] = {}
+        self._base_links: dict[str, str] = {}
+        """rel -> target of the workspace's symbolic links, as the first copy found them."""
+        self._links: dict[str, str | None] = {}
+        """rel -> target (None: deleted) of the links commands changed: reported, never proposed."""
         self._ignore = self._load_ignore()
 
     @property
@@ -690,6 +758,7 @@ class Overlay:
             raise OverlayError(f"Cannot materialize into {dest}: the directory is not empty.")
         dest_dev = dest.stat().st_dev
         files: dict[str, tuple[int, int, int]] = {}
+        links: dict[str, str] = {}
         overlay_written: set[str] = set()
         bind_dirs: list[str] = []
         overlaid = set(self._current) | set(self._buffers)
@@ -709,7 +778,10 @@ class Overlay:
                 try:
                     if entry.is_symlink():
                         # Recreated as is: inside the sandbox it reaches the read-only system or the copy.
-                        os.symlink(os.readlink(entry.path), dst)
+                        target = os.readlink(entry.path)
+                        os.symlink(target, dst)
+                        links[rel] = target
+                        self._base_links.setdefault(rel, target)
                         continue
                     if entry.is_dir():
                         if entry.name in self._bind_dirs:
@@ -737,7 +809,7 @@ class Overlay:
             overlay_written.add(rel)
             written += 1
         self._manifests[dest] = _Manifest(
-            files=files, bind_dirs=tuple(sorted(bind_dirs)), written=overlay_written
+            files=files, bind_dirs=tuple(sorted(bind_dirs)), written=overlay_written, links=links
         )
         return MaterializedWorkspace(
             dest, tuple(sorted(bind_dirs)), copied, written, removed, time.perf_counter() - started
@@ -769,6 +841,7 @@ class Overlay:
         tool_dirs: list[str] = []
         too_large: list[str] = []
         created: dict[str, str] = {}
+        links: dict[str, str] = {}
         # (path, its text before the command, the original path it was renamed from)
         deleted: list[tuple[str, str, str]] = []
         stack = [("", str(dest))]
@@ -782,6 +855,7 @@ class Overlay:
                 rel = entry.name if not rel_dir else f"{rel_dir}/{entry.name}"
                 try:
                     if entry.is_symlink():
+                        links[rel] = os.readlink(entry.path)
                         continue
                     if entry.is_dir():
                         if rel in bind or entry.name in self._skip_dirs:
@@ -851,13 +925,47 @@ class Overlay:
                         self._renamed_from[new_rel] = origin
                     del deleted[index]
                     break
+        symlinks = self._sync_links(manifest, links, ignored)
         return SyncReport(
             tuple(sorted(changed)),
             tuple(sorted(skipped)),
             tuple(sorted(ignored)),
             tuple(sorted(tool_dirs)),
             tuple(sorted(too_large)),
+            symlinks,
         )
+
+    def _sync_links(
+        self, manifest: _Manifest, links: dict[str, str], ignored: list[str]
+    ) -> tuple[SymlinkChange, ...]:
+        """Record the links a command created, retargeted or deleted (`links`: all of them now); the ones
+        that differ from the run's start, for the command's report. Ignored paths go to `ignored`."""
+        reported: list[SymlinkChange] = []
+        for rel in sorted(set(links) | set(manifest.links)):
+            target = links.get(rel)
+            if target == manifest.links.get(rel):
+                continue
+            if self._ignored(rel):
+                ignored.append(rel)
+                continue
+            self._links[rel] = target
+            change = self._link_change(rel)
+            if change is not None:
+                reported.append(change)
+        manifest.links = links
+        return tuple(reported)
+
+    def _link_change(self, rel: str) -> SymlinkChange | None:
+        target, base = self._links.get(rel), self._base_links.get(rel)
+        if target == base:
+            return None
+        return SymlinkChange(rel, target, base, _link_inside(rel, target or base or "", str(self._root)))
+
+    def symlink_changes(self) -> list[SymlinkChange]:
+        """The symbolic links commands created, retargeted or deleted during the run (against its start),
+        sorted by path: none of them is in the proposal."""
+        changes = (self._link_change(rel) for rel in sorted(self._links))
+        return [change for change in changes if change is not None]
 
     def _fold(self, rel: str, text: str | None, source: Path) -> None:
         """Take a state from a materialized directory without rewriting that directory."""

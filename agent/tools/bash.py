@@ -29,6 +29,8 @@ Each call:
    A command that filled the copy past `agent.sandbox.workspace_mb` folds nothing back (what filled it
    would sit in agentls' memory): the next call remakes the copy from the overlay, which has every change
    made before it. One that filled the session's /tmp past `tmp_mb` has /tmp emptied. The result says so.
+   Symbolic links a command creates, retargets or deletes are not proposed (`agent.overlay`): each is a
+   line of the result, and the run's summary lists them.
 
 The result is stdout then stderr as a terminal would leave them (a carriage return overwrites the line:
 a progress bar is its last state, ``\\r\\n`` is a line break), with `[exit code: N]` when it is not 0. A
@@ -262,6 +264,8 @@ class BashTool:
                 f"\n[not part of your proposal: {folders} (dependency and tool folders stay in this bash "
                 "session's copy; the final checks and the user's project do not get them)]"
             )
+        for link in report.symlinks:
+            text += f"\n[not in your proposal: {link.note}]"
         return ToolResult(text, is_error=result.timed_out or result.cancelled or full is not None)
 
     def _materialize(self) -> Path:
