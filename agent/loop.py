@@ -165,7 +165,8 @@ EventKind = Literal[
 """Kinds of `AgentEvent`. Team runs (`agent.team`) add "handoff" (data: role, node, handoff, document,
 markdown), "todo" (data: items, each id, text, status) and "role" (data: role, node, state: started,
 finished or failed). "warning" is something the user should know and act on (data: subject, e.g.
-"interpreter": no project environment was found and a fallback Python runs the tests; "mcp_server": an
+"interpreter": no project environment was found and a fallback Python runs the tests; "toolchain": a Rust
+or Go project's `cargo` or `go` is not installed or does not run in the sandbox; "mcp_server": an
 MCP server could not start, or nobody answered whether to trust it, and its tools are left out)."""
 
 _CUT_OFF = (
@@ -729,6 +730,11 @@ class Agent:
         if interpreter.warning and self._asked_interpreter:
             log.info("run %s: %s", self.run_id, interpreter.warning)  # the event shows it (once)
             self._emit("warning", interpreter.warning, subject="interpreter")
+        # So is a Rust or Go project's Cargo or Go that cannot run its checks (`agent.toolchains`).
+        for toolchain in self.verifier.toolchains if self._asked_interpreter else ():
+            if toolchain.problem:
+                log.info("run %s: %s", self.run_id, toolchain.problem)  # the event shows it (once)
+                self._emit("warning", toolchain.problem, subject="toolchain")
         if self._tools is not None:
             self.registry = self._tools
         else:
@@ -1366,6 +1372,7 @@ class Agent:
                 test_command=self.verifier.test_command(),
                 redact=self.secrets.redact if self.secrets is not None else None,
                 interpreter=self.verifier.interpreter,
+                toolchains=self.verifier.toolchains,
             )
         except Exception:  # the prompt without them still works
             log.exception("run %s: the environment and project instructions could not be read", self.run_id)

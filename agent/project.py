@@ -9,7 +9,8 @@ role's system prompt, and the instruction files it read (for the transcript's `r
   does not fit is cut, with a note saying so, and later files are left out (listed as such).
 - **Environment**: the absolute workspace root (commands run there, also in the sandbox), the OS, today's
   date (UTC), the git branch and a one-line status summary, the project's Python (`agent.interpreter`:
-  where it was found, its version, whether it has pytest) and the test command.
+  where it was found, its version, whether it has pytest), its Cargo or Go when it is a Rust or Go
+  project (`agent.toolchains`: where, which version, or why it cannot run) and the test command.
 
 Both are computed once at the start of a run, so the system prompt stays byte-identical for the whole
 run (it is the cached prefix). Secret values in instruction files go through the run's redactor when
@@ -21,12 +22,13 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import platform
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from agent.interpreter import Interpreter, detect_interpreter
 from agent.roles import PromptContext
+from agent.toolchains import Toolchain
 
 __all__ = [
     "INSTRUCTION_NAMES",
@@ -168,8 +170,9 @@ def environment_section(
     python: str | None,
     test_command: str | None,
     interpreter: Interpreter | None = None,
+    toolchains: Sequence[Toolchain] = (),
 ) -> str:
-    """The "Environment" section: root, OS, date, git, interpreter, test command."""
+    """The "Environment" section: root, OS, date, git, interpreter, Cargo and Go, test command."""
     root = root.resolve()
     if interpreter is None and python is None:
         interpreter = detect_interpreter(root)
@@ -190,6 +193,7 @@ def environment_section(
         f"- Date: {dt.datetime.now(dt.UTC).date().isoformat()} (UTC)",
         f"- Git: {git} (at the start of the run)",
         f"- Python: {described}",
+        *(f"- {toolchain.language}: {toolchain.describe()}" for toolchain in toolchains),
         f"- Test command: {test_command or 'none found (set agent.test_command in agentls.toml)'}",
     ]
     return "\n".join(lines)
@@ -204,11 +208,14 @@ def project_prompt(
     redact: Callable[[str, str], str] | None = None,
     max_bytes: int = MAX_INSTRUCTION_BYTES,
     interpreter: Interpreter | None = None,
+    toolchains: Sequence[Toolchain] = (),
 ) -> tuple[PromptContext, list[InstructionFile]]:
     """The environment and project-instruction sections for a run on `task_path`, and the files read."""
     files = find_instructions(root, task_path, max_bytes=max_bytes, redact=redact)
     sections = (
-        environment_section(root, python=python, test_command=test_command, interpreter=interpreter),
+        environment_section(
+            root, python=python, test_command=test_command, interpreter=interpreter, toolchains=toolchains
+        ),
         instructions_section(files, max_bytes),
     )
     return PromptContext(sections=tuple(s for s in sections if s)), files

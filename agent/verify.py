@@ -29,7 +29,9 @@ A failure the change did not cause is an environment problem (`CheckResult.envir
 (exit 126/127), pytest missing, a test module importing a package that is not installed (and that the
 change did not start importing), the project's own package of a src layout (``src/pkg``) when the project
 is not installed in its environment (whatever the change imports; the message says how to install it), or
-no sandbox. It still fails the verification (nothing was verified),
+no sandbox. A Rust or Go project whose `cargo` or `go` is not installed or does not run in the sandbox
+(`Verifier.toolchains`, `agent.toolchains`) is one before anything runs: its checks are not run, and the
+check says why and what to do. It still fails the verification (nothing was verified),
 but the run does not ask the model to fix it (no reflection is spent) and the summary says what to fix
 in the environment.
 """
@@ -56,6 +58,7 @@ from agent.overlay import FileChange, Overlay, OverlayError
 from agent.paths import PathRefused
 from agent.sandbox import CommandResult, SandboxUnavailable, default_scratch_dir, sandbox_path
 from agent.testfinder import is_test_path, mentioning_tests, referencing_tests
+from agent.toolchains import Toolchain, cargo_env, detect_toolchains, go_env
 from indexing.definitions import FUNCTION_KINDS, parse_definitions
 from indexing.languages import detect_language
 
@@ -398,6 +401,8 @@ class _Plan:
     commands: list[_Command] = field(default_factory=list)
     """(kind, name, command, extra environment)."""
     notes: list[str] = field(default_factory=list)
+    problems: list[tuple[CheckKind, str, str]] = field(default_factory=list)
+    """(kind, name, why) of checks the environment stops before they run (Cargo or Go not usable)."""
 
 
 class Verifier:
@@ -433,6 +438,7 @@ class Verifier:
         self._env = self.interpreter.env(sandbox_path(sandbox.settings))
         self._test_command: str | None = None
         self._test_command_known = False
+        self._toolchains: tuple[Toolchain, ...] | None = None
 
     # -- public ------------------------------------------------------------------------------------
 
@@ -447,6 +453,13 @@ class Verifier:
             )
             self._test_command_known = True
         return self._test_command
+
+    @property
+    def toolchains(self) -> tuple[Toolchain, ...]:
+        """The project's Cargo and Go (`agent.toolchains`), asked once where the commands run."""
+        if self._toolchains is None:
+            self._toolchains = detect_toolchains(self.overlay.root, sandbox=self.sandbox, which=self._which)
+        return self._toolchains
 
     def verify(self, changes: Sequence[FileChange], *, trigger: str = "finish") -> VerificationResult:
         """Syntax checks, doctests and the related tests (or the test suite) for `changes`."""
@@ -476,7 +489,7 @@ class Verifier:
         elif symbol:
             name = symbol.replace("::", ".").rsplit(".", 1)[-1]
             self._test_commands(plan, [name], [], fallback=False)  # no doctests: nothing merged
-            if not plan.commands:
+            if not plan.commands and not plan.problems:
                 plan.notes.append(f"no test file references `{name}`")
                 self._suite(plan)
         else:
@@ -513,7 +526,29 @@ class Verifier:
             return False
 
     def _tool(self, name: str) -> str | None:
+        """`name` on agentls' PATH, or None: also for the project's Cargo or Go when it does not run where
+        the commands run (`toolchains`), so that its checks say why instead of "command not found"."""
+        if name in ("cargo", "go") and any(t.tool == name and t.problem for t in self.toolchains):
+            return None
         return self._which(name)
+
+    def _unusable_toolchain(self, command: str | None) -> Toolchain | None:
+        """The project's Cargo or Go that cannot run `command`, a test suite (None: none was found, as for
+        a Rust or Go project without its tool), or None."""
+        broken = [toolchain for toolchain in self.toolchains if toolchain.problem]
+        if command is None:
+            return broken[0] if broken else None
+        return next((toolchain for toolchain in broken if toolchain.tool == _program(command)), None)
+
+    def _command_env(self, command: str) -> dict[str, str]:
+        """What a test command run by Cargo or Go needs in the sandbox: their variables (rustup's homes),
+        and their folder first on PATH for a command that names them bare (``cargo test``)."""
+        tool = _program(command)
+        path = self._tool(tool) if tool in ("cargo", "go") else None
+        if path is None:
+            return {}
+        env = cargo_env(path) if tool == "cargo" else go_env()
+        return {**env, "PATH": f"{Path(path).parent}:{self._env['PATH']}"}
 
     def _syntax_commands(self, changes: Sequence[FileChange]) -> list[_Command]:
         out: list[_Command] = []
@@ -558,20 +593,10 @@ class Verifier:
             folder = folder.parent
 
     def _cargo_env(self, cargo: str) -> dict[str, str]:
-        # rustup's proxies find their toolchains through CARGO_HOME/RUSTUP_HOME; the sandbox's HOME is
-        # private, so point them at the real ones (read-only inside).
-        env: dict[str, str] = {}
-        cargo_home = Path(cargo).resolve().parent.parent
-        if (cargo_home / "bin").is_dir() and cargo_home.name == ".cargo":
-            env["CARGO_HOME"] = str(cargo_home)
-            rustup = cargo_home.parent / ".rustup"
-            if rustup.is_dir():
-                env["RUSTUP_HOME"] = str(rustup)
-        env["CARGO_TARGET_DIR"] = "/tmp/agentls-cargo-target"
-        return env
+        return cargo_env(cargo)
 
     def _go_env(self) -> dict[str, str]:
-        return {"GOFLAGS": "-mod=mod", "GOCACHE": "/tmp/go-cache", "GOPROXY": "off"}
+        return go_env()
 
     def _doctest_command(self, files: Sequence[str]) -> _Command:
         quoted = " ".join(shlex.quote(p) for p in files)
@@ -585,12 +610,16 @@ class Verifier:
 
     def _suite(self, plan: _Plan) -> None:
         command = self.test_command()
+        broken = self._unusable_toolchain(command)
+        if broken is not None:
+            plan.problems.append(("tests", "test suite", broken.problem))
+            return
         if command is None:
             plan.notes.append(
                 "no test command was found (set agent.test_command in agentls.toml to name one)"
             )
             return
-        plan.commands.append(("tests", "test suite", command, {}))
+        plan.commands.append(("tests", "test suite", command, self._command_env(command)))
 
     def _test_commands(
         self,
@@ -645,10 +674,13 @@ class Verifier:
             )
         if others or (go_dirs and not go):
             suite = self.test_command()
-            if suite is None:
+            broken = self._unusable_toolchain(suite)
+            if broken is not None:
+                plan.problems.append(("tests", "test suite", broken.problem))
+            elif suite is None:
                 plan.notes.append("tests reference the change but no test command was found to run them")
             elif not any(kind == "tests" and cmd == suite for kind, _, cmd, _ in plan.commands):
-                plan.commands.append(("tests", "test suite", suite, {}))
+                plan.commands.append(("tests", "test suite", suite, self._command_env(suite)))
         return merged
 
     def _tests_at(self, plan: _Plan, rel: str) -> None:
@@ -666,10 +698,14 @@ class Verifier:
             plan.commands.append(("tests", rel, f"{shlex.quote(go)} test ./{folder}", self._go_env()))
             return
         suite = self.test_command()
+        broken = self._unusable_toolchain(suite)
+        if broken is not None:
+            plan.problems.append(("tests", rel, broken.problem))
+            return
         if suite is None:
             plan.notes.append("no test command was found to run tests at " + rel)
             return
-        plan.commands.append(("tests", rel, f"{suite} {shlex.quote(rel)}", {}))
+        plan.commands.append(("tests", rel, f"{suite} {shlex.quote(rel)}", self._command_env(suite)))
 
     def _imported_by_change(self, module: str) -> bool:
         """Whether the run's change adds an import of `module` (or a workspace module of that name)."""
@@ -755,6 +791,7 @@ class Verifier:
                         )
                         check = replace(check, environment=fault)
                     checks.append(check)
+        checks += [_not_run(kind, name, problem) for kind, name, problem in plan.problems]
         return VerificationResult(
             checks=tuple(checks),
             files=files,
@@ -762,6 +799,30 @@ class Verifier:
             trigger=trigger,
             seconds=time.monotonic() - started,
         )
+
+
+def _program(command: str) -> str:
+    """The name of the program a shell command starts with (``cargo`` of ``/x/.cargo/bin/cargo test``)."""
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return ""
+    return PurePosixPath(words[0]).name if words else ""
+
+
+def _not_run(kind: CheckKind, name: str, problem: str) -> CheckResult:
+    """A check the environment stopped before it ran (`_Plan.problems`)."""
+    return CheckResult(
+        kind=kind,
+        name=name,
+        command="",
+        passed=False,
+        exit_code=None,
+        output=problem,
+        seconds=0.0,
+        note="not run",
+        environment=problem,
+    )
 
 
 def _unavailable(kind: CheckKind, name: str, command: str, message: str) -> CheckResult:
