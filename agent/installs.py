@@ -25,11 +25,12 @@ there is no network and adapts. A call:
    (``pip install -e .`` / ``pip install -r requirements.txt``). A requirement without a version gets
    ``>=`` the installed version; a package the manifest already names is not added twice; the
    manifest keeps its line endings and byte order mark (`agent.line_endings`);
-5. records an ``install`` decision (requirement, installed distributions, manifest, exit status, and
-   ``manifest_error``): written once pip has run, whatever the manifest edit does. When pip succeeded
-   but the edit failed (say, ``manifest = "pyproject.toml"`` for a Poetry project without
-   ``[project]``), the packages stay in the run's layer and the result is an error saying what is
-   installed, why the manifest was not changed, and to add the requirement with the editor.
+5. records an ``install`` decision (requirement, the distributions this install put in the layer, none
+   for a failed one, manifest, exit status, and ``manifest_error``): written once pip has run, whatever
+   the manifest edit does. When pip succeeded but the edit failed (say, ``manifest = "pyproject.toml"``
+   for a Poetry project without ``[project]``), the packages stay in the run's layer and the result is
+   an error saying what is installed, why the manifest was not changed, and to add the requirement with
+   the editor.
 
 `InstallSettings` (``[agent.install]``) sets the index (``index_url``, e.g. a local mirror: its host must
 be in ``agent.sandbox.allowed_hosts``) and the time an install may take.
@@ -113,11 +114,24 @@ class PackageLayer:
 
     def distributions(self) -> dict[str, str]:
         """Canonical name -> version of what the layer holds."""
-        found: dict[str, str] = {}
+        return {name: version for name, (version, _) in self.stamps().items()}
+
+    def stamps(self) -> dict[str, tuple[str, tuple[int, int]]]:
+        """Canonical name -> (version, identity of its dist-info folder): pip replaces the folder of what
+        it installs (even in the same version), so a changed identity is an install."""
+        found: dict[str, tuple[str, tuple[int, int]]] = {}
         for info in self.path.glob("*.dist-info"):
             name, _, version = info.name.removesuffix(".dist-info").partition("-")
-            found[canonicalize_name(name)] = version
+            try:
+                stat = info.stat()
+            except OSError:
+                continue
+            found[canonicalize_name(name)] = (version, (stat.st_ino, stat.st_mtime_ns))
         return found
+
+    def installed_since(self, before: Mapping[str, tuple[str, tuple[int, int]]]) -> dict[str, str]:
+        """Canonical name -> version of what was installed into the layer since `before` (`stamps`)."""
+        return {name: stamp[0] for name, stamp in self.stamps().items() if before.get(name) != stamp}
 
     def close(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
@@ -436,6 +450,7 @@ class InstallPackageTool(CustomTool):
         # read (`ps`): the URL may carry a password or a token.
         env = {"PIP_INDEX_URL": self.settings.index_url} if self.settings.index_url else {}
         output, code = "", 1
+        before = self.layer.stamps()
         self.interpreter = self.interpreter or detect_interpreter(root, sandbox=self.sandbox)
         for python in dict.fromkeys([self.interpreter.python, sys.executable]):
             with tempfile.TemporaryDirectory(prefix="agentls-install-") as scratch:
@@ -453,7 +468,8 @@ class InstallPackageTool(CustomTool):
             code = result.exit_code
             if "No module named pip" not in output:
                 break
-        return self.layer.distributions(), output, code
+        # What this install put there: not the packages earlier installs of the run left in the layer.
+        return self.layer.installed_since(before), output, code
 
     def _record(
         self,

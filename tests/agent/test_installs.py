@@ -201,6 +201,29 @@ def test_an_install_whose_manifest_edit_fails_is_recorded_and_still_usable(
     assert "install demo-dep: demo-dep 1.0; the manifest was not changed: could not add" in shown
 
 
+def test_each_install_records_what_it_installed_not_what_the_run_had_already(
+    fake_anthropic: FakeAnthropic, project: Path, index: int, tmp_path: Path
+) -> None:
+    """A misspelt name the index does not have fails as pip says, and its transcript record installs
+    nothing (it listed the packages earlier installs of the run had put in the layer)."""
+    harness = Harness(fake_anthropic, project, tmp_path / "runs")
+    fake_anthropic.enqueue(
+        tool_use("install_package", {"package": "demo-dep"}),
+        tool_use("install_package", {"package": "demo-dpe"}),
+        done("demo-dep is installed."),
+    )
+    settings = _settings(index, approve="auto").model_copy(update={"verify": False})
+    result = harness.run(run_task("Make the tests pass", root=project), settings)
+    typo = harness.tool_results(2)[0]
+    assert typo.get("is_error") and "No matching distribution found for demo-dpe" in str(typo["content"])
+    records = harness.transcript_records(result)
+    installs = [r for r in records if r["type"] == "decision" and r["kind"] == "install"]
+    assert [(r["requirement"], r["installed"], r["exit_code"]) for r in installs] == [
+        ("demo-dep", {"demo-dep": "1.0"}, 0),
+        ("demo-dpe", {}, 1),
+    ]
+
+
 def test_a_package_that_is_not_one_requirement_is_refused_saying_what_to_send(project: Path) -> None:
     """What models send instead of one requirement (a pip command, several packages, a URL) is refused
     before anything runs, saying what to send instead (it was the parser's "Expected semicolon ...")."""
