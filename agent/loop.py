@@ -103,7 +103,7 @@ from agent.roles import SOLO, Role
 from agent.sandbox import SandboxUnavailable
 from agent.task import Task
 from agent.timebound import DeadlineEvent, TimeBoundSandbox, bounded_ask
-from agent.tools import ANTHROPIC, ToolAbort, ToolError, ToolRegistry, ToolResult, one_line
+from agent.tools import ANTHROPIC, ToolAbort, ToolError, ToolRegistry, ToolResult, ToolTimeUp, one_line
 from agent.tools.ask import AskCallback, QuestionWithdrawn
 from agent.tools.todo import TodoItem, TodoList
 from agent.tools.toolset import ToolResources, toolset
@@ -389,7 +389,7 @@ class Agent:
         self.models = models
         self.todos = todos if todos is not None else TodoList()
         self.todos.on_change = self._todos_changed
-        self.resources = replace(self.resources, todos=self.todos, host=self)
+        self.resources = replace(self.resources, todos=self.todos, host=self, seconds_left=self.seconds_left)
         self.ledger = CostLedger()
         """Every model call of the run and of its sub-agents, by role and node (`agent.costs`)."""
         gateway = getattr(sandbox, "network_gateway", None)
@@ -695,10 +695,11 @@ class Agent:
                 self._check_cancel()
                 self._check_time()
                 problem = response.input_errors.get(str(use.get("id", "")))
+                began = time.monotonic()
                 try:
                     result = self._call_tool(use) if problem is None else self._unreadable_call(use, problem)
-                except QuestionWithdrawn as withdrawn:
-                    self._withdrawn(use, withdrawn)
+                except ToolTimeUp as cut:
+                    self._cut_by_time(use, cut, time.monotonic() - began)
                     raise
                 results.append(result)
             self.messages.append({"role": "user", "content": results})
@@ -878,17 +879,19 @@ class Agent:
             block["is_error"] = True
         return block
 
-    def _withdrawn(self, use: Mapping[str, Any], withdrawn: QuestionWithdrawn) -> None:
-        """A question to the user was withdrawn unanswered at the time bound (or the cancel): recorded, and
-        the run stops as the bound (or the cancel) stops it. The turn's results are not kept, so a resumed
-        run's model asks again (`_restore` drops the turn)."""
+    def _cut_by_time(self, use: Mapping[str, Any], cut: ToolTimeUp, seconds: float) -> None:
+        """A tool call cut at the time bound (or by the cancel) while it waited: a question to the user
+        withdrawn unanswered (`question_withdrawn`), an MCP call cancelled (`tool_cut`). Recorded, and the
+        run stops as the bound (or the cancel) stops it. The turn's results are not kept, so a resumed
+        run's model makes the call again (`_restore` drops the turn)."""
         name, tool_id = str(use.get("name", "")), str(use.get("id", ""))
-        content = f"The question was withdrawn: {withdrawn}."
+        withdrawn = isinstance(cut, QuestionWithdrawn)
+        content = f"The question was withdrawn: {cut}." if withdrawn else f"The call was cut: {cut}."
         self.recorder.tool_result(
-            step=self.steps, id=tool_id, name=name, content=content, is_error=True, seconds=0.0
+            step=self.steps, id=tool_id, name=name, content=content, is_error=True, seconds=seconds
         )
         self._emit("tool_result", f"error: {one_line(content, 120)}", name=name, is_error=True, id=tool_id)
-        self._decision("question_withdrawn", tool=name, reason=str(withdrawn))
+        self._decision("question_withdrawn" if withdrawn else "tool_cut", tool=name, reason=str(cut))
         self._check_cancel()
         self._check_time()
 

@@ -17,7 +17,11 @@ to `on_failure`, which the tool set turns into a transcript record and a warning
 tool's ``_2``, ``_3``... within the 64, so no tool is lost to a collision), its description prefixed with
 the server's name (and the server's own name of the tool when the model's name differs), its input
 schema as the server gives it. A call goes from the agent's thread to the loop with
-`asyncio.run_coroutine_threadsafe` and waits at most the server's `timeout`; a server that exits during a
+`asyncio.run_coroutine_threadsafe` and waits at most the server's `timeout`, or what is left of the run's
+time bound (`agent.max_minutes`; at least `agent.timebound.MIN_COMMAND_SECONDS`, as a command) when that is
+less: a call cut by the bound raises `ToolTimeUp` and the run stops as the bound stops it. Either way the
+request is cancelled (the SDK sends MCP's `notifications/cancelled`), so the server can stop the work and
+the session goes on answering later calls. A server that exits during a
 call is marked stopped, and that call and every later one of its tools says so. The result's text blocks
 (structured content as JSON, other blocks as a placeholder) are joined, cut to `max_result_chars`, and
 framed as data returned by that server, never instructions. A server's error result comes back as an
@@ -45,7 +49,8 @@ from typing import Any
 
 from agent.credential_fields import credential_values, mask_text
 from agent.mcp.config import McpServerSettings, McpSettings
-from agent.tools import CustomTool, ToolError, ToolResult, one_line
+from agent.timebound import MIN_COMMAND_SECONDS
+from agent.tools import CustomTool, ToolError, ToolResult, ToolTimeUp, one_line
 
 __all__ = ["McpHub", "McpTool", "ServerTool", "StartFailure", "distinct_names", "mcp_tools", "tool_name"]
 
@@ -369,19 +374,31 @@ class McpHub:
 
     # -- calling ---------------------------------------------------------------------------------------
 
-    def call(self, server: str, tool: str, arguments: Mapping[str, Any]) -> Any:
-        """Call `tool` on `server` and return the SDK's `CallToolResult`; raises `ToolError`."""
+    def call(
+        self, server: str, tool: str, arguments: Mapping[str, Any], *, time_left: float | None = None
+    ) -> Any:
+        """Call `tool` on `server` and return the SDK's `CallToolResult`; raises `ToolError`, or
+        `ToolTimeUp` when the call is cut at `time_left` (the run's time; None: no bound), before the
+        server's own `timeout`."""
         if server in self.stopped:
             raise ToolError(self.stopped[server])
         session = self._sessions.get(server)
         if session is None:
             raise ToolError(f"the MCP server {server} is not running; its tools cannot be called")
         timeout = self.settings.servers[server].timeout
+        bounded = time_left is not None and time_left < timeout
+        if bounded and time_left is not None:
+            timeout = max(time_left, MIN_COMMAND_SECONDS)
         future = asyncio.run_coroutine_threadsafe(session.call_tool(tool, dict(arguments)), self._loop)
         try:
             return future.result(timeout)
         except TimeoutError:
-            future.cancel()
+            future.cancel()  # the SDK tells the server (notifications/cancelled); the session goes on
+            if bounded:
+                raise ToolTimeUp(
+                    f"the MCP tool {tool} of {server} was cancelled after {timeout:.1f} s: the agent run's "
+                    "time (agent.max_minutes) ran out"
+                ) from None
             raise ToolError(
                 f"the MCP tool {tool} of {server} did not answer within {timeout:.0f} s"
             ) from None
@@ -446,12 +463,20 @@ class McpTool(CustomTool):
     read_only = True
 
     def __init__(
-        self, hub: McpHub, tool: ServerTool, *, approve: Approve | None = None, name: str | None = None
+        self,
+        hub: McpHub,
+        tool: ServerTool,
+        *,
+        approve: Approve | None = None,
+        name: str | None = None,
+        seconds_left: Callable[[], float | None] | None = None,
     ) -> None:
-        """`name`: the model's name of the tool (default `tool_name`; `distinct_names` for a run's)."""
+        """`name`: the model's name of the tool (default `tool_name`; `distinct_names` for a run's);
+        `seconds_left`: what is left of the run's time bound (None from it, or None: no bound)."""
         self.hub = hub
         self.tool = tool
         self.approve = approve
+        self.seconds_left = seconds_left
         self.name = name or tool_name(tool.server, tool.name)
         origin = f"MCP server {tool.server}"
         if self.name != f"mcp__{tool.server}__{tool.name}":  # say which of the server's tools it is
@@ -467,7 +492,8 @@ class McpTool(CustomTool):
     def run(self, input: Mapping[str, Any]) -> ToolResult:
         if self.approve is not None and not self.approve(self.name, input):
             raise ToolError(f"the user did not approve this call of {self.name}; do without it")
-        result = self.hub.call(self.tool.server, self.tool.name, input)
+        left = self.seconds_left() if self.seconds_left is not None else None
+        result = self.hub.call(self.tool.server, self.tool.name, input, time_left=left)
         text = _content_text(result)
         limit = self.hub.settings.max_result_chars
         if len(text) > limit:
@@ -490,9 +516,11 @@ def mcp_tools(
     *,
     approve: Approve | None = None,
     on_failure: Callable[[StartFailure], None] | None = None,
+    seconds_left: Callable[[], float | None] | None = None,
 ) -> list[McpTool]:
     """Start the configured servers and return their tools (none when no server is configured). Each
-    server that did not start goes to `on_failure` (None: logged as a warning)."""
+    server that did not start goes to `on_failure` (None: logged as a warning); `seconds_left`: the run's
+    time bound, which cuts the calls (`McpTool`)."""
     if not any(server.enabled for server in settings.servers.values()):
         return []
     hub = McpHub(settings, root)
@@ -506,7 +534,7 @@ def mcp_tools(
         except Exception:  # telling of it must not cost the servers that did start
             log.exception("reporting that the MCP server %s could not start failed", failure.server)
     tools = [
-        McpTool(hub, tool, approve=approve, name=name)
+        McpTool(hub, tool, approve=approve, name=name, seconds_left=seconds_left)
         for tool, name in zip(started, distinct_names(started), strict=True)
     ]
     if not tools:

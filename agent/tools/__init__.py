@@ -46,6 +46,7 @@ __all__ = [
     "ToolInputError",
     "ToolRegistry",
     "ToolResult",
+    "ToolTimeUp",
     "function_definition",
     "one_line",
     "validate_input",
@@ -75,6 +76,12 @@ class ToolInputError(ValueError):
 
 class ToolAbort(Exception):
     """A failure the model cannot work around; it ends the run and its message goes to the user."""
+
+
+class ToolTimeUp(ToolAbort):
+    """A tool call cut by the run's time bound (`agent.max_minutes`) or its cancel while it waited (an MCP
+    call, a question to the user): the loop records it and stops the run as the bound (or the cancel)
+    does, not as a failure. The message says what was cut."""
 
 
 def one_line(value: Any, limit: int = 100) -> str:

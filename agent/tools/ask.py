@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from agent.tools import CustomTool, ToolAbort, ToolError, ToolResult, one_line
+from agent.tools import CustomTool, ToolError, ToolResult, ToolTimeUp, one_line
 
 __all__ = ["AskCallback", "AskUserTool", "NoAnswer", "QuestionWithdrawn"]
 
@@ -27,7 +27,7 @@ class NoAnswer(Exception):
     """The driver cannot get an answer (no terminal, the editor declined, a timeout)."""
 
 
-class QuestionWithdrawn(NoAnswer, ToolAbort):
+class QuestionWithdrawn(NoAnswer, ToolTimeUp):
     """The question was withdrawn unanswered because the run's time ran out (or the run was cancelled).
 
     `ask_user` lets it through, so the run stops at once (the loop stops it as its time bound does); an

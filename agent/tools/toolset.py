@@ -83,6 +83,9 @@ class ToolResources:
     """Something the user should know and act on, found while the tools start: `(subject, message,
     note)`, `note` being what the model is told of it ("" for nothing). The loop emits it as a "warning"
     event. None: it is logged."""
+    seconds_left: Callable[[], float | None] | None = None
+    """What is left of the run's time bound (`agent.max_minutes`; None from it: no bound). Commands get it
+    through the sandbox (`agent.timebound.TimeBoundSandbox`); MCP calls are cut by it. None: no bound."""
     mcp_answers: RunAnswers | None = None
     """The MCP trust questions this run asked so far (`agent.mcp.trust.RunAnswers`): a team run shares one
     among its roles, so each server is asked about once per run. None: none kept (a solo run asks once)."""
@@ -268,6 +271,7 @@ def _mcp_tools(resources: ToolResources) -> list[Tool]:
             root,
             approve=approve,
             on_failure=lambda f: _mcp_left_out(resources, "mcp_server_failed", f),
+            seconds_left=resources.seconds_left,
         )
     )
 

@@ -14,6 +14,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,12 +26,20 @@ from rich.console import Console
 from agent.mcp.client import McpHub, McpTool, ServerTool, distinct_names, tool_name
 from agent.mcp.config import McpSettings
 from agent.mcp.trust import TRUST, TRUST_FILE, McpTrust, RunAnswers, trusted_servers
-from agent.tools import ToolRegistry
+from agent.tools import ToolRegistry, ToolTimeUp
 from agent.transcript import load_run
 from server.cli.agent import _Printer, _show_run
 from server.features.runs.manager import RUN_EVENT, Run
 from server.settings import load_settings
-from tests.agent.agent_harness import Harness, copy_workspace, done, fast_settings
+from tests.agent.agent_harness import (
+    GOOD_BODY,
+    STUB_BODY,
+    Harness,
+    copy_workspace,
+    done,
+    fast_settings,
+    replace,
+)
 from tests.fakes.anthropic_server import FAKE_API_KEY, FakeAnthropic, text, tool_use, turn
 from tests.server.test_proposals import PlainEditor, manager_with
 
@@ -505,3 +514,78 @@ def test_a_run_asks_once_per_server_even_where_the_trust_file_is_not_kept(ws: Pa
     run = RunAnswers()
     assert started(run) and started(run) and len(asked) == 1
     assert started(RunAnswers()) and len(asked) == 2
+
+
+# -- the run's time bound ------------------------------------------------------------------------------
+
+
+def _slow_tickets(ws: Path, tmp_path: Path) -> tuple[McpSettings, Path]:
+    """The tickets server with its slow `wait` tool; the file it notes each cancelled call in."""
+    cancelled = tmp_path / "cancelled.txt"
+    tickets = _settings(ws).servers["tickets"]
+    slow = tickets.model_copy(update={"env": {**tickets.env, "TICKETS_CANCELLED": str(cancelled)}})
+    return McpSettings(servers={"tickets": slow}, start_timeout=20), cancelled
+
+
+def _wait_for_file(path: Path, seconds: float) -> str:
+    deadline = time.monotonic() + seconds
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return path.read_text() if path.exists() else ""
+
+
+def test_a_call_past_the_runs_time_is_cancelled_and_the_session_goes_on(ws: Path, tmp_path: Path) -> None:
+    """The server's own timeout is 60 s; the run has 2 s left: the call is cut then (ToolTimeUp, which
+    stops the run), the server is told (MCP's notifications/cancelled: its tool stops), and the session
+    answers the next call at once."""
+    settings, cancelled = _slow_tickets(ws, tmp_path)
+    hub = McpHub(settings, ws)
+    try:
+        tools = {t.name: t for t in hub.start()}
+        registry = ToolRegistry([McpTool(hub, tools["wait"], seconds_left=lambda: 2.0)])
+        began = time.monotonic()
+        with pytest.raises(ToolTimeUp, match=r"cancelled after 2\.0 s: the agent run's time"):
+            registry.execute("mcp__tickets__wait", {"seconds": 30})
+        assert time.monotonic() - began < 5
+        assert _wait_for_file(cancelled, 5) == "wait(30) cancelled\n"
+        after = ToolRegistry([McpTool(hub, tools["whoami"]), McpTool(hub, tools["wait"])])
+        began = time.monotonic()
+        assert after.execute("mcp__tickets__whoami", {}).content.endswith("\nada")
+        assert after.execute("mcp__tickets__wait", {"seconds": 0.1}).content.endswith("\nwaited 0.1 s")
+        assert time.monotonic() - began < 3
+        # No bound, or more time left than the server's timeout: its own timeout, an error the model reads.
+        unbounded = McpTool(hub, tools["wait"], seconds_left=lambda: None)
+        assert unbounded.run({"seconds": 0.1}).content.endswith("\nwaited 0.1 s")
+    finally:
+        hub.close()
+
+
+def test_a_run_stops_at_its_time_bound_during_an_mcp_call(
+    fake_anthropic: FakeAnthropic, ws: Path, tmp_path: Path
+) -> None:
+    settings, cancelled = _slow_tickets(ws, tmp_path)
+    McpTrust(tmp_path / TRUST_FILE).remember(ws, "tickets", settings.servers["tickets"])
+    fake_anthropic.enqueue(
+        turn(
+            text("Plan: implement mean, then check the ticket service."),
+            replace(STUB_BODY, GOOD_BODY),
+            tool_use("mcp__tickets__wait", {"seconds": 60}),
+        ),
+        done(),
+    )
+    harness = Harness(fake_anthropic, ws, tmp_path / "runs")
+    began = time.monotonic()
+    result = harness.run(settings=fast_settings(mcp=settings, verify=False, max_minutes=0.1))
+    took = time.monotonic() - began
+
+    assert result.status == "budget_exhausted", (result.status, result.error)
+    assert took < 15, f"the MCP call held the run {took:.1f} s with a 6 s bound"
+    assert result.error is not None and "Time budget reached" in result.error
+    assert result.proposal is not None and "+    return sum(values) / len(values)" in result.proposal.diff
+    records = harness.transcript_records(result)
+    [stop] = [r for r in records if r.get("kind") == "budget_stop"]
+    assert stop["limit"] == "max_minutes"
+    [cut] = [r for r in records if r.get("kind") == "tool_cut"]
+    assert cut["tool"] == "mcp__tickets__wait" and "agent.max_minutes" in cut["reason"]
+    assert len(fake_anthropic.message_requests) == 1
+    assert _wait_for_file(cancelled, 5) == "wait(60) cancelled\n"

@@ -9,7 +9,9 @@ TICKETS_WAIT_FOR names a file the server waits for (at most 20 s) before it answ
 TICKETS_CRASHABLE adds `crash()`, which exits the process during the call. TICKETS_ECHO_TOKEN adds
 `session()`, which answers with the token TICKETS_TOKEN it was given, as a debugging tool might.
 TICKETS_FAIL_START makes it a server that cannot start: it says on stderr that it cannot log in as
-TICKETS_USER with the token TICKETS_TOKEN, and exits with status 1 before answering.
+TICKETS_USER with the token TICKETS_TOKEN, and exits with status 1 before answering. TICKETS_CANCELLED
+adds `wait(seconds)`, a call that takes that long; one the client cancels (MCP's
+`notifications/cancelled`) stops and appends a line to the file TICKETS_CANCELLED names.
 """
 
 from __future__ import annotations
@@ -70,6 +72,22 @@ if os.environ.get("TICKETS_ECHO_TOKEN"):
         return (
             f"logged in as {os.environ.get('TICKETS_USER', '?')} with {os.environ.get('TICKETS_TOKEN', '')}"
         )
+
+
+if os.environ.get("TICKETS_CANCELLED"):
+
+    @server.tool()
+    async def wait(seconds: float) -> str:
+        """Take `seconds` to answer (a slow query)."""
+        import anyio
+
+        try:
+            await anyio.sleep(seconds)
+        except anyio.get_cancelled_exc_class():
+            with open(os.environ["TICKETS_CANCELLED"], "a", encoding="utf-8") as cancelled:
+                cancelled.write(f"wait({seconds:g}) cancelled\n")
+            raise
+        return f"waited {seconds:g} s"
 
 
 if __name__ == "__main__":
