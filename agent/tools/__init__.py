@@ -22,7 +22,7 @@ failures come back as data, a `ToolResult` with `is_error=True`:
 
 - an unknown tool: `Error: Tool 'NAME' not found` and the names that exist;
 - input that is not an object, lacks a required field or has a field of the wrong type: the `repr` of a
-  `ToolInputError` saying which field and why;
+  `ToolInputError` saying which field and why (an optional field sent as null counts as not sent);
 - a `ToolError` raised by the tool: its message as is (these messages are written for the model);
 - any other exception: its `repr` (which keeps the exception type), logged with the traceback.
 
@@ -204,12 +204,32 @@ def _check(schema: Mapping[str, Any], value: object, where: str) -> None:
                 _check(items, item, f"{where}[{index}]")
 
 
+def _takes_null(schema: object) -> bool:
+    """Whether a field's schema accepts null (or says nothing of its type)."""
+    if not isinstance(schema, Mapping):
+        return True
+    expected = schema.get("type")
+    return expected is None or expected == "null" or (isinstance(expected, list) and "null" in expected)
+
+
 def validate_input(tool_name: str, schema: Mapping[str, Any], input: object) -> Mapping[str, Any]:
-    """Check a call's input against the tool's schema; return it, or raise `ToolInputError`."""
+    """Check a call's input against the tool's schema; return it, or raise `ToolInputError`.
+
+    An optional field sent as null is left out, as if it was not sent (models of OpenAI-compatible
+    servers fill every field of a call, null for those they mean to leave out), unless its schema takes
+    null; a required field that is null is still an error."""
     if not isinstance(input, Mapping):
         raise ToolInputError(
             f"Invalid input for tool {tool_name}: expected an object, got {_type_name(input)}"
         )
+    properties: Mapping[str, Any] = schema.get("properties", {})
+    required = set(schema.get("required", ()))
+    if any(value is None for value in input.values()):
+        input = {
+            key: value
+            for key, value in input.items()
+            if value is not None or key in required or key not in properties or _takes_null(properties[key])
+        }
     try:
         _check(schema, input, "")
     except ToolInputError as exc:

@@ -237,3 +237,16 @@ def test_a_shallow_clone_and_a_repository_with_no_commits_say_why_history_is_mis
             result.content,
         )
     assert "?? a.py" in tools.execute("git_status", {}).content
+
+
+def test_optional_fields_sent_as_null_count_as_left_out(repo: Path, tools: ToolRegistry) -> None:
+    """Models of OpenAI-compatible servers send every field of a call, null for the ones they leave out:
+    those calls run as if the fields were not sent (they were refused: "expected string, got null"); a
+    required field that is null is still refused."""
+    log = tools.execute("git_log", {"path": "calc.py", "symbol": None, "rev": None, "max_count": None})
+    assert not log.is_error, log.content
+    assert "fix: Box.size is 2" in log.content and "docs:" not in log.content
+    blame = tools.execute("git_blame", {"path": "calc.py", "start_line": 7, "end_line": None, "rev": None})
+    assert not blame.is_error and "return 2" in blame.content, blame.content
+    missing = tools.execute("git_show", {"rev": None, "path": None})
+    assert missing.is_error and "`rev`: expected string, got null" in missing.content
