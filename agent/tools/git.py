@@ -5,7 +5,9 @@
   ``refs`` (``base`` to ``head``, default HEAD).
 - `git_log {path?, symbol?, start_line?, end_line?, rev?, max_count?, patch?}`: commits, optionally of
   one file, of a line range of it (``-L START,END:PATH``) or of a symbol (a Python ``def``/``class`` is
-  located with `ast` and followed by its lines; other languages use git's ``-L :NAME:PATH``).
+  located with `ast` in the file as committed at `rev`, default HEAD, whose lines ``-L`` reads, and
+  followed by its lines; other languages use git's ``-L :NAME:PATH``). A line range of a file whose
+  text on disk differs from `rev`'s says that its lines were read at `rev`.
 - `git_show {rev, path?, file?}`: a commit with its patch (limited to `path`), or with ``file: true`` the
   text of `path` at `rev` (``rev: "HEAD~1:src/app.py"`` means the same, its path checked like `path`).
   No other tool takes ``REV:PATH`` (`agent.vcs.check_ref`).
@@ -297,17 +299,38 @@ class GitLogTool(_GitTool):
             where = f"{where}:{input['start_line']}-{input.get('end_line', input['start_line'])}"
         return f"git_log {where}".rstrip()
 
+    def _committed_text(self, rev: str, rel: str) -> str:
+        """The text of `rel` at `rev`: what ``git log -L`` reads its line numbers in."""
+        try:
+            result = run_git(self.root, ["show", "--no-textconv", f"{rev}:./{rel}"])
+        except GitError as error:
+            raise ToolError(str(error)) from None
+        if not result.ok:
+            if self._answers(["rev-parse", "--verify", "--quiet", "HEAD"]) is None:
+                raise ToolError(NO_COMMITS)
+            raise ToolError(
+                f"{rel} is not in the repository at {rev} ({one_line(result.stderr.strip(), 200)}), so it "
+                "has no history there yet"
+            )
+        return result.stdout
+
     def _line_range(self, rel: str, input: Mapping[str, Any]) -> str | None:
         symbol = input.get("symbol")
         if symbol:
             if rel.endswith(".py"):
-                try:
-                    text = (self.root / rel).read_text("utf-8")
-                except (OSError, UnicodeDecodeError) as error:
-                    raise ToolError(f"cannot read {rel}: {error}") from None
-                lines = python_symbol_lines(text, str(symbol))
+                # Located in the file as committed at `rev`, whose lines `-L` follows: the file on disk may
+                # have uncommitted changes that moved the definition (its lines there name other code).
+                rev = self._ref(input["rev"], "rev") if input.get("rev") else "HEAD"
+                lines = python_symbol_lines(self._committed_text(rev, rel), str(symbol))
                 if lines is None:
-                    raise ToolError(f"there is no function or class {symbol!r} in {rel}")
+                    try:
+                        on_disk = python_symbol_lines((self.root / rel).read_text("utf-8"), str(symbol))
+                    except (OSError, UnicodeDecodeError):
+                        on_disk = None
+                    only = " (only the uncommitted file on disk has it, so it has no history yet)"
+                    raise ToolError(
+                        f"there is no function or class {symbol!r} in {rel} at {rev}{only if on_disk else ''}"
+                    )
                 return f"{lines[0]},{lines[1]}:{rel}"
             name = str(symbol).split(".")[-1]
             if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
@@ -353,8 +376,21 @@ class GitLogTool(_GitTool):
             if rel is not None and (self.root / rel).is_file():
                 args.append("--follow")  # a file's history goes on before it was renamed
             args += ["--", rel or "."]
-        text = self._git(args, "lower `max_count` or leave `patch` out")
-        return self._with_history_note(text or "(no commits)")
+        text = self._with_history_note(
+            self._git(args, "lower `max_count` or leave `patch` out") or "(no commits)"
+        )
+        if rel is not None and input.get("start_line") is not None and not input.get("symbol"):
+            rev = self._ref(input["rev"], "rev") if input.get("rev") else "HEAD"
+            try:
+                changed = (self.root / rel).read_text("utf-8") != self._committed_text(rev, rel)
+            except (OSError, UnicodeDecodeError):
+                changed = True
+            if changed:  # git read the numbers in the committed file, not in the one the model sees
+                text += (
+                    f"\n\n[{rel} on disk differs from {rev}: `start_line`/`end_line` were read as lines of "
+                    f"the file at {rev}; give `symbol` to follow a function or class wherever it is]"
+                )
+        return text
 
 
 class GitShowTool(_GitTool):

@@ -250,3 +250,33 @@ def test_optional_fields_sent_as_null_count_as_left_out(repo: Path, tools: ToolR
     assert not blame.is_error and "return 2" in blame.content, blame.content
     missing = tools.execute("git_show", {"rev": None, "path": None})
     assert missing.is_error and "`rev`: expected string, got null" in missing.content
+
+
+def test_a_symbols_history_is_found_while_the_file_has_uncommitted_changes(
+    repo: Path, tools: ToolRegistry
+) -> None:
+    """The user's uncommitted edits moved the definitions on disk: a symbol is still located where git
+    follows it, in the committed file (its lines on disk named other code, or were past the committed
+    file's end); one only on disk is said to have no history yet; a line range says in which file its
+    numbers were read."""
+    committed = (repo / "calc.py").read_text()
+    (repo / "calc.py").write_text(
+        "import os\nimport sys\n\n\ndef helper():\n    return os, sys\n\n\n" + committed
+    )
+    method = tools.execute("git_log", {"path": "calc.py", "symbol": "Box.size"})
+    assert not method.is_error, method.content
+    assert "fix: Box.size is 2" in method.content and "feat: add and Box" in method.content
+    add = tools.execute("git_log", {"path": "calc.py", "symbol": "add"})
+    assert "feat: add and Box" in add.content and "fix: Box.size" not in add.content, add.content
+    new = tools.execute("git_log", {"path": "calc.py", "symbol": "helper"})
+    assert new.is_error and new.content == (
+        "there is no function or class 'helper' in calc.py at HEAD (only the uncommitted file on disk has "
+        "it, so it has no history yet)"
+    )
+    lines = tools.execute("git_log", {"path": "calc.py", "start_line": 1, "end_line": 2})
+    assert "feat: add and Box" in lines.content
+    assert lines.content.endswith(
+        "[calc.py on disk differs from HEAD: `start_line`/`end_line` were read as "
+        "lines of the file at HEAD; give `symbol` to follow a function or class "
+        "wherever it is]"
+    )
