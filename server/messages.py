@@ -172,6 +172,9 @@ class ProposalFileDetails:
     diff: str
     old_uri: str | None = omit_none()
     hunks: list[HunkInfo] = field(default_factory=list)
+    editor_diff: str | None = omit_none()
+    """The diff in the lines the editor shows, for a file whose lines end in a lone ``\\r`` (git's `diff`
+    shows them as one line); left out for every other file."""
 
 
 @dataclass(frozen=True)

@@ -917,3 +917,43 @@ def test_a_dos_file_accepted_in_neovim_stays_crlf(workspace: Path, tmp_path: Pat
     assert "+    return sum(values) / len(values)" in "\n".join(result["preview_lines"])
     crlf = GOOD_BODY.replace("\n", "\r\n").encode()
     assert stats.read_bytes() == original.replace(STUB_BODY.replace("\n", "\r\n").encode(), crlf)
+
+
+def test_a_mac_file_is_refused_until_neovim_splits_its_lines_then_each_hunk_is_its_own(
+    workspace: Path, tmp_path: Path, nvim: str
+) -> None:
+    """A file whose lines end in a lone "\\r" (classic Mac OS), changed in two places. With Neovim's default
+    'fileformats' it is one line with ^M in it while the server counts its lines: the accept appended the
+    new body after that line (the file corrupted, part "\\n"); now the plugin says so and refuses the edit.
+    Opened again with mac in 'fileformats' and run again, git's diff was still one line for the whole file
+    in the preview, and `a` on it marked no hunk; each change is now its own lines with its own mark, and
+    the one accepted lands alone."""
+    stats = workspace / STATS
+    stats.write_bytes(stats.read_bytes().replace(b"\n", b"\r"))
+    original = stats.read_bytes().decode()
+    clamp, swapped = "    return max(low, min(high, value))\n", "    return min(high, max(low, value))\n"
+    with FakeAnthropic() as fake:
+        for _ in range(2):  # refused, then run again once Neovim splits the lines
+            fake.enqueue(turn(text("Implement mean."), view()), replace(STUB_BODY, GOOD_BODY))
+            fake.enqueue(replace(clamp, swapped), done(SUMMARY))
+        env = {
+            **fake.env(),
+            "AGENTLS_NVIM_ACCEPT_LINE": "+    return sum(values) / len(values)",
+            "AGENTLS_NVIM_REJECT_LINE": "+" + swapped.rstrip("\n"),
+        }
+        result = run_nvim(nvim, "mac_lines.lua", workspace, tmp_path, env=env)
+
+    assert result["opened"] == {"fileformat": "unix", "lines": 1}
+    said = [m for m in result["messages"] if "lone \\r (classic Mac OS)" in m]  # on attach, then on accept
+    assert len(said) == 2 and ":set fileformats+=mac and open it again" in said[0], result["messages"]
+    assert result["refused"] == original
+    assert result["reopened"] == {"fileformat": "mac", "lines": original.count("\r")}
+    diff = result["preview_lines"][result["preview_lines"].index("--- a/mathx/stats.py") :]
+    assert not [line for line in diff if "\r" in line], diff
+    assert "-    raise NotImplementedError" in diff and "-" + clamp.rstrip("\n") in diff
+    assert result["marks"] == [
+        {"line": "-" + clamp.rstrip("\n"), "mark": "<- reject"},
+        {"line": "-    raise NotImplementedError", "mark": "<- accept"},
+    ]
+    expected = original.replace(STUB_BODY.replace("\n", "\r"), GOOD_BODY.replace("\n", "\r"))
+    assert result["disk_after"] == expected and stats.read_bytes() == expected.encode()

@@ -13,13 +13,14 @@ Per-hunk review (the contract with the editors): ``agentls/proposal`` lists, for
 file, the blocks its ``diff`` shows, from the same line diff (`agent.hunks`): each ``-``/``+`` line of the
 diff is in exactly one hunk, and each hunk in one ``@@`` section; one for the whole of a created, deleted
 or renamed file; ids ``"<path>#<8 hex>"`` stay the same
-while other hunks are accepted). ``agentls.accept {proposalId, hunks: [id, ...]}`` applies only those
-hunks (rebased like a whole accept) and answers ``{proposalId, applied, pendingHunks}``: the rest stays
-pending as the proposal (its diff and hunks in ``agentls/proposal``, ``verified: false``) until it is
-accepted (whole or by hunks) or dropped with ``agentls.reject``; ``agentls.reverify {proposalId}``
-verifies that rest on the current files (sandboxed, as a run's verification) and answers the updated
-``agentls/proposal`` details. An unknown hunk id is an error answer;
-nothing is applied. Without ``hunks`` the whole proposal is accepted, as before.
+while other hunks are accepted; lines are counted as editors count them, and a file whose lines end in a
+lone ``\\r``, one line to git's ``diff``, also gets ``editorDiff``: its diff in those lines).
+``agentls.accept {proposalId, hunks: [id, ...]}`` applies only those hunks (rebased like a whole accept)
+and answers ``{proposalId, applied, pendingHunks}``: the rest stays pending as the proposal (its diff
+and hunks in ``agentls/proposal``, ``verified: false``) until it is accepted (whole or by hunks) or
+dropped with ``agentls.reject``; ``agentls.reverify {proposalId}`` verifies that rest on the current files
+(sandboxed, as a run's verification) and answers the updated ``agentls/proposal`` details. An unknown
+hunk id is an error answer; nothing is applied. Without ``hunks`` the whole proposal is accepted, as before.
 """
 
 from server.features.runs.manager import (

@@ -102,6 +102,7 @@ from server.features.runs.proposals import (
     AcceptRefused,
     ProposalError,
     ProposalStore,
+    editor_diff,
     file_hunks,
     prepare_changes,
     split_hunks,
@@ -611,6 +612,7 @@ class RunManager:
                 hunks=[
                     HunkInfo(h.id, h.old_start, h.old_lines, h.new_start, h.new_lines) for h in file_hunks(f)
                 ],
+                editor_diff=editor_diff(f),
             )
             for f in p.files
         ]

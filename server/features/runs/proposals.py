@@ -21,8 +21,10 @@ the blocks of `agent.hunks.line_opcodes` that its diff shows too, so each `-` an
 in one hunk and each hunk in one ``@@`` section; one for the whole file of a created, deleted or renamed
 one). Their lines are counted as the editor counts them (`agent.hunks.editor_lines`), so in a file whose
 lines end in a lone ``\\r`` (one line to git and to the diff) each changed block of the editor's lines is
-a hunk of its own, at the lines the editor shows. Hunk ids are ``"<path>#<8 hex>"`` made from the
-path and the hunk's old and new lines, so a hunk keeps its id while other hunks of the file are accepted.
+a hunk of its own, at the lines the editor shows, and `editor_diff` is the file's diff in those lines
+(for a preview to show each hunk on its own lines; git's diff shows the file as one line). Hunk ids are
+``"<path>#<8 hex>"`` made from the path and the hunk's old and new lines, so a hunk keeps its id while
+other hunks of the file are accepted.
 `split_hunks` splits a proposal's changes into the chosen hunks (to apply now) and the rest (which stays
 pending: its base is the file with the chosen hunks applied); `ProposalStore.finish_partial` keeps the
 rest as the pending proposal, marked unverified.
@@ -32,12 +34,13 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from agent.hunks import Opcode, editor_lines, line_opcodes
+from agent.hunks import Opcode, editor_lines, line_opcodes, unified_hunks
 from agent.merge import rebase
 from agent.overlay import FileChange, unified_diff
 from agent.proposal import Proposal
@@ -49,6 +52,7 @@ __all__ = [
     "ProposalError",
     "ProposalStatus",
     "ProposalStore",
+    "editor_diff",
     "file_hunks",
     "prepare_changes",
     "proposal_hunks",
@@ -253,6 +257,27 @@ def file_hunks(change: FileChange) -> list[Hunk]:
         for tag, i1, i2, j1, j2 in opcodes
         if tag != "equal"
     ]
+
+
+_LONE_CR = re.compile(r"\r(?!\n)")
+
+
+def editor_diff(change: FileChange) -> str | None:
+    """The file's unified diff in the lines the editor shows, when they are not git's (a lone ``\\r`` in
+    either text), else None: the same hunks as `file_hunks`, so each is its own ``-``/``+`` lines, and each
+    line's end written as ``\\n``. For display only (git cannot apply it to the file)."""
+    if not (_LONE_CR.search(change.base_text) or _LONE_CR.search(change.new_text)):
+        return None
+    head = change.diff.split("\n@@ ", 1)[0].rstrip("\n") + "\n"
+    out = [head]
+    for line in unified_hunks(editor_lines(change.base_text), editor_lines(change.new_text)):
+        if line.startswith("@@"):
+            out.append(line)
+        elif line.endswith(("\r", "\n")):
+            out.append(line.rstrip("\r\n") + "\n")
+        else:
+            out.append(line + "\n\\ No newline at end of file\n")
+    return "".join(out)
 
 
 def split_hunks(

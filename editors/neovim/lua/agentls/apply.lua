@@ -8,6 +8,10 @@
 --- dropped: the server asks clients without a preview to confirm its edit, and 0.11+ would ask once per
 --- file after the user accepted in the preview (a "No" left the other files applied). After applying, the
 --- buffers the edit touched are written when `write_on_accept` is set, and only those.
+---
+--- A file whose lines end in a lone `\r` (classic Mac OS) is one line to Neovim unless 'fileformat' is
+--- mac ('fileformats' has no mac by default), while the server ends a line at each `\r`, as LSP says: an
+--- edit of such a buffer would land at the wrong lines, so it is refused with what to do (`misread`).
 local M = {}
 
 local util = vim.lsp.util
@@ -23,6 +27,49 @@ local function loaded_buffer(uri)
     return nil
   end
   return bufnr
+end
+
+--- nil, or why Neovim's lines of `bufnr` are not the server's: they hold a lone `\r` (a file of classic Mac
+--- OS line ends read without 'fileformat' mac), where LSP ends a line. A `\r` at the end of a line is the
+--- end of a `\r\n` line (a file read as unix), which the server reads so too, unless it ends the file.
+function M.misread(bufnr)
+  if vim.bo[bufnr].fileformat == "mac" then
+    return nil
+  end
+  local lines = vim.api.nvim_buf_get_lines(bufnr, 0, -1, false)
+  for i, line in ipairs(lines) do
+    local at = line:find("\r", 1, true)
+    if at and (at < #line or (i == #lines and not vim.bo[bufnr].eol)) then
+      return string.format(
+        "%s: its lines end in a lone \\r (classic Mac OS), which Neovim shows as one line, while agentls "
+          .. "counts them as LSP does, so its line numbers and edits would miss; :set fileformats+=mac "
+          .. "and open it again (:bwipeout, then :edit it)",
+        vim.fn.fnamemodify(vim.api.nvim_buf_get_name(bufnr), ":~:.")
+      )
+    end
+  end
+  return nil
+end
+
+--- nil when every edited buffer holds the lines the server counts, else a message saying which does not.
+function M.misread_documents(edit)
+  for _, change in ipairs(edit.documentChanges or {}) do
+    local bufnr = change.kind == nil
+      and type(change.textDocument) == "table"
+      and loaded_buffer(change.textDocument.uri)
+    local why = bufnr and M.misread(bufnr)
+    if why then
+      return why
+    end
+  end
+  for uri in pairs(edit.changes or {}) do
+    local bufnr = loaded_buffer(uri)
+    local why = bufnr and M.misread(bufnr)
+    if why then
+      return why
+    end
+  end
+  return nil
 end
 
 --- nil when every versioned edit matches its buffer's version, else a message saying which does not.
@@ -218,7 +265,7 @@ function M.apply(edit, client, write)
   if type(edit) ~= "table" then
     return { applied = false, failureReason = "the server sent no edit" }, {}
   end
-  local stale = M.stale_documents(edit)
+  local stale = M.stale_documents(edit) or M.misread_documents(edit)
   if stale then
     return { applied = false, failureReason = stale }, {}
   end

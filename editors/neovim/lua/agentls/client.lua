@@ -192,6 +192,15 @@ local function client_config(state, root)
   }
 end
 
+--- Say once per buffer that its lines are not the ones the server counts (`apply.misread`).
+function M.warn_misread(bufnr)
+  local why = not vim.b[bufnr].agentls_misread_said and apply.misread(bufnr)
+  if why then
+    vim.b[bufnr].agentls_misread_said = true
+    compat.notify_later("agentls: " .. why, vim.log.levels.WARN)
+  end
+end
+
 --- Attach the agentls client of `bufnr`'s root to it (starting the server if needed); returns the client id.
 function M.attach(state, bufnr)
   bufnr = (bufnr == nil or bufnr == 0) and vim.api.nvim_get_current_buf() or bufnr
@@ -206,6 +215,7 @@ function M.attach(state, bufnr)
   if existing then
     if not compat.attached(existing, bufnr) then
       vim.lsp.buf_attach_client(bufnr, existing.id)
+      M.warn_misread(bufnr)
     end
     return existing.id
   end
@@ -242,6 +252,7 @@ function M.attach(state, bufnr)
   end
   if client_id then
     state.clients[root] = client_id
+    M.warn_misread(bufnr)
   end
   return client_id
 end

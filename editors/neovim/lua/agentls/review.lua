@@ -4,7 +4,9 @@
 --- The server's hunks (`agentls/proposal` files[].hunks: `{id, oldStart, oldLines, newStart, newLines}`)
 --- are the changed blocks of each file, without context; the unified diff shown may merge nearby blocks
 --- into one `@@` section. A `-` line belongs to the hunk whose old lines hold it, a `+` line to the one
---- whose new lines hold it. Pure: no buffers, no server.
+--- whose new lines hold it. The hunks count lines as editors do; a file whose lines end in a lone `\r`
+--- (one line to git, so its `diff` shows the whole file as one line) comes with `editorDiff`, its diff in
+--- those lines, which is laid out instead. Pure: no buffers, no server.
 local M = {}
 
 --- The lines of `text` (none for nil or ""; no empty last line for a final newline).
@@ -31,7 +33,7 @@ local function hunk_at(hunks, field_start, field_count, number)
   return nil
 end
 
---- The diff lines of `files` (each `{diff, hunks}`) and, per line, where it is:
+--- The diff lines of `files` (each `{diff, hunks}`, maybe `editorDiff`) and, per line, where it is:
 --- `{ file = i, section = n, hunk = id | nil }` (`section` counts `@@` sections; 0 on a file's header).
 --- Returns `lines, where, order` (`order`: every hunk id, in the order shown).
 function M.layout(files)
@@ -46,7 +48,8 @@ function M.layout(files)
       end
     end
     local old, new, in_section = 0, 0, 0
-    for _, line in ipairs(M.split_lines(file.diff)) do
+    local diff = type(file.editorDiff) == "string" and file.editorDiff or file.diff
+    for _, line in ipairs(M.split_lines(diff)) do
       local hunk = nil
       local a, c = line:match("^@@ %-(%d+)[,%d]* %+(%d+)[,%d]* @@")
       if a then
