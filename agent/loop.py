@@ -34,7 +34,8 @@ is finished in `finally`:
   condensed: status "budget_exhausted";
 - cancellation (`cancel` set, or Ctrl-C when `run` is on the main thread): status "cancelled", within
   about a second wherever the run is (model calls, commands and checks all watch `cancel`), and never a
-  proposal (what a stream cut off by the cancel was billed for is still counted, `broken_streams`);
+  proposal (what a stream cut off by the cancel was billed for is still counted, `broken_streams`;
+  estimated for a stream that had reported no usage yet, as an OpenAI-compatible one reports it last);
 - `ToolAbort` (say, no sandbox can be made), model errors (`AuthenticationFailed`, `RetriesExhausted`
   after a 429/529 storm ...) and crashes inside the loop: status "failed" with the error's actionable
   message.
@@ -990,23 +991,40 @@ class Agent:
                 response = self.model.complete(system, tools, messages, cancel=cancel, max_tokens=max_tokens)
         except ModelError as failure:
             cut = isinstance(failure, Cancelled)
-            self._charge_broken(failure.usage, cancelled=cut)
+            self._charge_broken(failure.usage, failure.unmetered_streams, messages, cancelled=cut)
             if cut and not self.cancel.is_set():  # the time ran out, not the user's cancel
                 self._check_time()
             raise
-        self._charge_broken(response.broken_usage)
+        self._charge_broken(response.broken_usage, response.unmetered_streams, messages)
         return response
 
-    def _charge_broken(self, usage: Usage, *, cancelled: bool = False) -> None:
+    def _charge_broken(
+        self,
+        usage: Usage,
+        unmetered: tuple[int, ...],
+        messages: list[dict[str, Any]],
+        *,
+        cancelled: bool = False,
+    ) -> None:
         """Charge what the call's attempts that broke off mid-stream used (billed, though retried or
         cancelled): the run's usage and cost count it, and a `broken_streams` decision of the transcript
-        says how much (`cancelled`: the last one was cut off by a cancel or the time bound)."""
+        says how much (`cancelled`: the last one was cut off by a cancel or the time bound). Streams that
+        reported no usage before they broke (`ModelResponse.unmetered_streams`) are estimated: each its
+        prompt as the context logic estimates it (`agent.memory.Memory.estimate`) and the output it sent;
+        the decision's `estimated` says how much of it was."""
+        estimated = Usage()
+        if unmetered:
+            prompt = self.memory.estimate(messages)
+            estimated = Usage(input_tokens=prompt * len(unmetered), output_tokens=sum(unmetered))
+        usage = usage + estimated
         if not usage.total_tokens:
             return
         self._charge(usage)
         cost = usage.cost(self.model.model_name, self.model.provider)
         run_cost = round(self.cost, 6)
-        extra = {"cancelled": True} if cancelled else {}
+        extra: dict[str, Any] = {"cancelled": True} if cancelled else {}
+        if unmetered:
+            extra.update(estimated=estimated.as_dict(), unmetered_streams=len(unmetered))
         self._decision(
             "broken_streams", usage=usage.as_dict(), cost=round(cost, 6), run_cost=run_cost, **extra
         )

@@ -20,6 +20,9 @@ class ModelError(Exception):
         self.usage = Usage()
         """Tokens the provider reported for the call's attempts before it failed (streams that broke off
         after they began): billed, so the caller counts them (`ModelResponse.broken_usage`)."""
+        self.unmetered_streams: tuple[int, ...] = ()
+        """Attempts that broke off (or were cancelled) before they reported usage: their estimated output
+        tokens (`ModelResponse.unmetered_streams`)."""
 
 
 class AuthenticationFailed(ModelError):

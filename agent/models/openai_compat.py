@@ -23,6 +23,10 @@ conversation of `agent.models.types` to that wire format and the streamed reply 
   tool_calls -> tool_use, length -> max_tokens, content_filter -> refusal), and the usage of the final
   chunk is normalised: `input_tokens` is the uncached prompt, `cache_read_input_tokens` OpenAI's
   `prompt_tokens_details.cached_tokens`.
+- a stream that breaks off (or is cancelled) after it began, before its final usage chunk, was billed
+  for its prompt and for what it sent, but reported nothing: the output tokens it sent, estimated from
+  its characters (`agent.memory.estimate_tokens`), go into `ModelResponse.unmetered_streams` (or the
+  error's), and the loop adds the prompt's estimate and charges it as estimated (`broken_streams`).
 
 Retries (the loop of `agent.models.calls`) follow `indexing.http_retry` (408, 409, 429, 5xx, dropped
 connections, streams that end before `finish_reason`), honour `retry-after`, and stay within
@@ -42,13 +46,13 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
 
 from agent.config import ModelSettings
-from agent.memory import is_prompt_too_long
+from agent.memory import estimate_tokens, is_prompt_too_long
 from agent.models.calls import StreamEvents, call_with_retries, relay
 from agent.models.errors import AuthenticationFailed, ModelError, RetriesExhausted
 from agent.models.types import ModelResponse
@@ -174,6 +178,8 @@ class _Accumulator:
     usage: Mapping[str, Any] | None = None
     model: str = ""
     request_id: str | None = None
+    cut: bool = False
+    """The stream ended (was cut) after its finish_reason but before `[DONE]`."""
 
     def add(self, chunk: Mapping[str, Any]) -> str:
         """Take one `chat.completion.chunk`; returns its text delta ("" for none)."""
@@ -215,6 +221,11 @@ class _Accumulator:
         if wire_index is not None:
             self.slots[int(wire_index)] = len(self.calls) - 1
         return self.calls[-1]
+
+    def output_estimate(self) -> int:
+        """Output tokens of what arrived so far (text, tool names and arguments), estimated; 0 for none."""
+        sent = "".join(self.text) + "".join(part.name + "".join(part.arguments) for part in self.calls)
+        return estimate_tokens(sent) if sent else 0
 
     def response(self, *, fallback_model: str, latency: float, attempts: int) -> ModelResponse:
         content: list[dict[str, Any]] = []
@@ -416,18 +427,26 @@ class OpenAICompatModel:
         if max_tokens is not None:
             body["max_tokens"] = max_tokens
         started = time.monotonic()
-        accumulated, attempts = call_with_retries(
-            lambda: self._attempt(body, on_text, cancel),
-            _retryable,
-            self._exhausted,
-            settings=settings,
-            rng=self._rng,
-            cancel=cancel,
-            label="model API",
-        )
-        return accumulated.response(
+        broken: list[Usage] = []
+        unmetered: list[int] = []
+        try:
+            accumulated, attempts = call_with_retries(
+                lambda: self._attempt(body, on_text, cancel, broken, unmetered),
+                _retryable,
+                self._exhausted,
+                settings=settings,
+                rng=self._rng,
+                cancel=cancel,
+                label="model API",
+            )
+        except ModelError as failure:
+            failure.usage = sum(broken, Usage())
+            failure.unmetered_streams = tuple(unmetered)
+            raise
+        response = accumulated.response(
             fallback_model=settings.model, latency=time.monotonic() - started, attempts=attempts
         )
+        return replace(response, broken_usage=sum(broken, Usage()), unmetered_streams=tuple(unmetered))
 
     def _exhausted(
         self, failure: _Retry, attempts: int, elapsed: float, delay: float, remaining: float
@@ -455,13 +474,28 @@ class OpenAICompatModel:
         body: Mapping[str, Any],
         on_text: Callable[[str], None] | None,
         cancel: threading.Event | None,
+        broken: list[Usage],
+        unmetered: list[int],
     ) -> _Accumulator:
-        """Run one streamed request on a worker thread; relay its text and wait for it or for `cancel`."""
+        """Run one streamed request on a worker thread; relay its text and wait for it or for `cancel`.
+        A stream that breaks off after it began, or is cancelled, adds what it reported using to `broken`,
+        or, having reported nothing (the usage chunk comes last), its estimated output to `unmetered`."""
+        began: list[_Accumulator] = []
 
         def stream(events: StreamEvents, opened: list[Any], abandon: threading.Event) -> None:
-            self._stream(body, events, opened, abandon)
+            self._stream(body, events, opened, abandon, began)
 
-        result: _Accumulator = relay(stream, on_text=on_text, cancel=cancel, name="openai-stream")
+        try:
+            result: _Accumulator = relay(stream, on_text=on_text, cancel=cancel, name="openai-stream")
+        except Exception:
+            for accumulated in began:  # the server answered 200 and began: it was billed
+                if accumulated.usage is not None:
+                    broken.append(normalise_usage(accumulated.usage))
+                else:
+                    unmetered.append(accumulated.output_estimate())
+            raise
+        if result.cut and result.usage is None:  # the reply is whole; the usage chunk after it was cut
+            unmetered.append(result.output_estimate())
         return result
 
     def _stream(
@@ -470,8 +504,10 @@ class OpenAICompatModel:
         events: queue.Queue[tuple[str, Any]],
         responses: list[httpx.Response],
         abandon: threading.Event,
+        began: list[_Accumulator],
     ) -> None:
-        """Worker: put ("text", delta)..., then ("done", accumulator) or ("error", exception)."""
+        """Worker: put ("text", delta)..., then ("done", accumulator) or ("error", exception); the
+        accumulator goes into `began` once the server answered with a stream."""
         try:
             with self._client.stream("POST", self.url, json=body) as response:
                 responses.append(response)
@@ -479,6 +515,7 @@ class OpenAICompatModel:
                     response.read()
                     self._raise_for(response)
                 accumulated = _Accumulator(request_id=response.headers.get("x-request-id"))
+                began.append(accumulated)
                 finished = False
                 for data in _sse_data(response.iter_lines()):
                     if abandon.is_set():
@@ -499,6 +536,7 @@ class OpenAICompatModel:
                         events.put(("text", delta))
                 if not finished and accumulated.finish_reason is None:
                     raise _Retry("the response stream ended before its finish_reason")
+                accumulated.cut = not finished
                 events.put(("done", accumulated))
         except _Retry as failure:
             events.put(("error", failure))

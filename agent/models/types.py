@@ -57,6 +57,10 @@ class ModelResponse:
     broken_usage: Usage = field(default_factory=Usage)
     """Tokens the provider reported for attempts of this call whose stream broke off (retried): they are
     billed, so the run counts them too, but they are not this reply's context, which `usage` measures."""
+    unmetered_streams: tuple[int, ...] = ()
+    """Attempts of this call whose stream broke off before it reported any usage (an OpenAI-compatible
+    stream reports it only in its last chunk): the output tokens each had sent, estimated from its
+    characters. Each was billed for its prompt too, which the caller estimates (`agent.loop`)."""
     input_errors: Mapping[str, str] = field(default_factory=dict)
     """Tool call id -> why that call's input could not be read (arguments that are not a JSON object),
     for providers whose tool inputs arrive as text; such a call's `input` is {} and the loop does not run

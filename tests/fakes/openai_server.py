@@ -3,7 +3,8 @@
 It reuses the script items of `tests.fakes.anthropic_server`: replies are `Reply`s made with `text`,
 `tool_use` and `turn` (canonical blocks, converted here to the Chat Completions wire format), faults
 are `HttpFault`s (`fault_429(...)` etc., answered in OpenAI's error format with the same `retry-after`
-headers), and `CutStream` drops the connection mid-stream.
+headers), `CutStream` drops the connection mid-stream, and `Stall` stops mid-stream for a while (a
+generation that hangs: the client has the first chunks and no usage yet).
 
 What it speaks, at `POST /v1/chat/completions`:
 - with `"stream": true`: server-sent events, each `data: {"object": "chat.completion.chunk", ...}`: a
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -41,6 +43,7 @@ from tests.fakes.anthropic_server import (
     HttpFault,
     Reply,
     Slow,
+    Stall,
     approx_tokens,
 )
 from tests.fakes.scripted_http import FakeHandler, FakeServer, ScriptedFake
@@ -50,7 +53,7 @@ logger = logging.getLogger(__name__)
 FAKE_OPENAI_KEY = "sk-openai-fake-key-for-tests"
 FAKE_MODEL = "fake-coder-7b"
 
-ScriptItem = Reply | HttpFault | CutStream | Slow
+ScriptItem = Reply | HttpFault | CutStream | Slow | Stall
 
 _FINISH = {"end_turn": "stop", "tool_use": "tool_calls", "max_tokens": "length", "refusal": "content_filter"}
 
@@ -215,7 +218,7 @@ class _Handler(FakeHandler):
             record(f"http-{item.status}")
             self._error(item.status, item.error_type, item.message, dict(item.headers))
             return
-        reply = item.reply if isinstance(item, CutStream) else item
+        reply = item.reply if isinstance(item, CutStream | Stall) else item
         model = reply.model or str(body.get("model") or FAKE_MODEL)
         completion_id = f"chatcmpl-fake{index:06d}"
         usage = _usage(body, reply)
@@ -253,8 +256,11 @@ class _Handler(FakeHandler):
                 self.send_chunk(b"")
             self.close_connection = True
             return
-        record("reply")
-        for event in events:
+        record("stalled" if isinstance(item, Stall) else "reply")
+        for sent, event in enumerate(events):
+            if isinstance(item, Stall) and sent == item.after_events and fake._stopping.wait(item.seconds):
+                self.close_connection = True
+                return
             self.send_chunk(event.encode())
         self.send_chunk(b"")
 
@@ -279,6 +285,17 @@ class FakeOpenAI(ScriptedFake[ScriptItem, OpenAIRequest]):
         self.calls_at_index_zero = calls_at_index_zero
         self.context_window = context_window
         self.too_long = 0
+        self._stopping = threading.Event()
+
+    def start(self) -> FakeOpenAI:
+        """Listen on a free port and serve in a background thread."""
+        self._stopping.clear()
+        return super().start()
+
+    def stop(self) -> None:
+        """Stop serving; stalled replies still waiting are abandoned."""
+        self._stopping.set()
+        super().stop()
 
     @property
     def url(self) -> str:

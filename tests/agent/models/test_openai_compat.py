@@ -39,6 +39,7 @@ from tests.fakes.anthropic_server import (
     fault_429,
     fault_500,
     slow,
+    stall,
     text,
     tool_use,
     turn,
@@ -300,3 +301,66 @@ def test_a_failing_verification_goes_back_to_the_openai_model(fake: FakeOpenAI, 
     feedback = fake.requests[2].body["messages"][-1]
     assert feedback["role"] == "user" and "does not pass" in feedback["content"]
     assert json.dumps(fake.requests[2].body).count("ValueError") >= 1
+
+
+# -- streams cut before their usage chunk ------------------------------------------------------------
+
+LONG_REPLY = "Let me look at the stub and the tests around it before I change anything in the module. " * 3
+
+
+def test_a_stream_cut_before_its_usage_chunk_reports_its_output_estimated(fake: FakeOpenAI) -> None:
+    """The server streams usage only in its last chunk: a stream dropped mid-reply reported none, though
+    it was billed. The attempt's output is estimated from what arrived; one cut after its finish_reason
+    (the reply whole, the usage chunk lost) is too."""
+    fake.enqueue(cut_stream(3, reply=text(LONG_REPLY)), text("Fine now."))
+    model = model_for(fake)
+    response = model.complete("", [], USER)
+    assert response.text == "Fine now." and response.attempts == 2
+    [sent] = response.unmetered_streams
+    assert 5 < sent < len(LONG_REPLY) // 3  # the part that arrived (2 of 3 pieces), not the whole reply
+    assert response.broken_usage == Usage() and response.usage.total_input_tokens > 0
+
+    # Role, 3 text pieces and finish_reason, then the body ends: no usage chunk, no [DONE].
+    fake.enqueue(cut_stream(5, reply=text("Short."), clean=True))
+    whole = model.complete("", [], USER)
+    model.close()
+    assert whole.text == "Short." and whole.usage == Usage() and whole.unmetered_streams == (2,)
+
+
+def test_dropped_openai_streams_count_against_the_token_budget(fake: FakeOpenAI, tmp_path: Path) -> None:
+    """Each dropped stream was billed for its prompt: the run counts it, estimated as the context logic
+    estimates a prompt, marks it so in the transcript, and a storm of them stops the run at its token
+    budget (before, they counted 0 and the run went on past it)."""
+    root = copy_workspace(tmp_path / "ws")
+    fake.enqueue(text("Nothing to change."))
+    calm = _run(fake, root, tmp_path / "cache" / "runs")
+    prompt = calm.usage.total_input_tokens
+    assert calm.status == "no_changes" and prompt > 0
+
+    fake.enqueue(cut_stream(3, reply=text(LONG_REPLY)), cut_stream(3, reply=text(LONG_REPLY)), text("Done."))
+    stormy = _run(fake, root, tmp_path / "cache" / "runs", max_input_tokens=2 * prompt)
+    assert stormy.status == "budget_exhausted", (stormy.status, stormy.summary)
+    assert stormy.error is not None and "max_input_tokens" in stormy.error
+    assert stormy.usage.total_input_tokens > 2.5 * prompt  # one reported prompt and two estimated
+    records = [json.loads(line) for line in stormy.transcript_path.read_text().splitlines()]
+    [broken] = [r for r in records if r.get("type") == "decision" and r.get("kind") == "broken_streams"]
+    assert broken["unmetered_streams"] == 2
+    estimated = Usage.from_api(broken["estimated"])
+    assert 0.7 * prompt < estimated.input_tokens / 2 < 1.3 * prompt and estimated.output_tokens > 0
+    assert Usage.from_api(broken["usage"]) == estimated
+
+
+def test_a_stream_cut_at_the_time_bound_counts_its_prompt_estimated(fake: FakeOpenAI, tmp_path: Path) -> None:
+    """The generation hangs after its first chunks; the run's 3 s bound cancels it: billed for its prompt
+    and what it sent, counted as estimated, and the run stops as its time bound stops it."""
+    root = copy_workspace(tmp_path / "ws")
+    fake.enqueue(stall(20, text(LONG_REPLY), after_events=3))
+    began = time.monotonic()
+    result = _run(fake, root, tmp_path / "cache" / "runs", max_minutes=0.05)
+    assert result.status == "budget_exhausted" and time.monotonic() - began < 15, result.summary
+    assert [r.outcome for r in fake.requests] == ["stalled"]
+    records = [json.loads(line) for line in result.transcript_path.read_text().splitlines()]
+    [broken] = [r for r in records if r.get("type") == "decision" and r.get("kind") == "broken_streams"]
+    assert broken["cancelled"] is True and broken["unmetered_streams"] == 1
+    assert result.usage == Usage.from_api(broken["estimated"]) and result.usage.input_tokens > 1000
+    assert 0 < result.usage.output_tokens < len(LONG_REPLY) // 3
