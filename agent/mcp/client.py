@@ -23,7 +23,8 @@ less: a call cut by the bound raises `ToolTimeUp` and the run stops as the bound
 request is cancelled (the SDK sends MCP's `notifications/cancelled`), so the server can stop the work and
 the session goes on answering later calls. A server that exits during a
 call is marked stopped, and that call and every later one of its tools says so. The result's text blocks
-(structured content as JSON, other blocks as a placeholder) are joined, cut to `max_result_chars`, and
+(structured content as JSON, a resource link as its name and URI, other blocks as a placeholder saying
+their type and size) are joined, cut to `max_result_chars`, and
 framed as data returned by that server, never instructions. A server's error result comes back as an
 `is_error` result. `approve(tool, input)`, when given, is asked before each call and may refuse it.
 
@@ -439,7 +440,18 @@ class McpHub:
             self._loop.close()
 
 
+def _media(item: Any, data_field: str) -> str:
+    """The type and size of base64 content the model cannot be shown (an image, audio, a binary resource)."""
+    mime = _field(item, "mime_type", "mimeType")
+    data = str(getattr(item, data_field, "") or "")
+    size = f", {len(data) * 3 // 4:,} bytes" if data else ""
+    return f"{mime or 'unknown type'}{size}"
+
+
 def _content_text(result: Any) -> str:
+    """A result's blocks as text. What is not text is said, not dropped unnamed: an image or audio (its
+    type and size), a resource link (its name, URI, type and description), a binary resource (its URI,
+    type and size)."""
     parts: list[str] = []
     for block in _field(result, "content") or ():
         kind = getattr(block, "type", "")
@@ -448,7 +460,25 @@ def _content_text(result: Any) -> str:
         elif kind == "resource":
             resource = getattr(block, "resource", None)
             text = getattr(resource, "text", None)
-            parts.append(str(text) if text is not None else f"[resource {getattr(resource, 'uri', '')}]")
+            uri = getattr(resource, "uri", "")
+            parts.append(
+                str(text)
+                if text is not None
+                else f"[resource {uri} ({_media(resource, 'blob')}): binary, not shown]"
+            )
+        elif kind == "resource_link":
+            about = getattr(block, "description", None)
+            mime = _field(block, "mime_type", "mimeType")
+            parts.append(
+                f"[resource link: {getattr(block, 'name', '')} {getattr(block, 'uri', '')}"
+                + (f" ({mime})" if mime else "")
+                + (f": {one_line(about, 300)}" if about else "")
+                + "]"
+            )
+        elif kind in ("image", "audio"):
+            parts.append(
+                f"[{kind} ({_media(block, 'data')}) left out: this agent cannot show it to the model]"
+            )
         else:
             parts.append(f"[{kind or 'unknown'} content left out]")
     structured = _field(result, "structured_content", "structuredContent")

@@ -589,3 +589,25 @@ def test_a_run_stops_at_its_time_bound_during_an_mcp_call(
     assert cut["tool"] == "mcp__tickets__wait" and "agent.max_minutes" in cut["reason"]
     assert len(fake_anthropic.message_requests) == 1
     assert _wait_for_file(cancelled, 5) == "wait(60) cancelled\n"
+
+
+def test_what_is_not_text_in_a_result_is_named_not_dropped(ws: Path) -> None:
+    """A result with an image, a resource link and a binary resource besides its text: the link keeps its
+    name, URI, type and description (the model can follow it), the image and the binary say what they
+    are and how big (they were all "[... content left out]", the link's URI lost)."""
+    settings = _settings(ws)
+    server = settings.servers["tickets"]
+    media = server.model_copy(update={"env": {**server.env, "TICKETS_MEDIA": "1"}})
+    hub = McpHub(settings.model_copy(update={"servers": {"tickets": media}}), ws)
+    try:
+        tool = next(t for t in hub.start() if t.name == "attachments")
+        result = ToolRegistry([McpTool(hub, tool)]).execute("mcp__tickets__attachments", {"ticket_id": "T-1"})
+    finally:
+        hub.close()
+    assert not result.is_error, result.content
+    assert result.content.splitlines()[1:] == [
+        "T-1 has 3 attachments",
+        "[image (image/png, 12 bytes) left out: this agent cannot show it to the model]",
+        "[resource link: build.log tickets://T-1/build.log (text/plain): The failing build's log.]",
+        "[resource tickets://T-1/core (application/octet-stream, 6 bytes): binary, not shown]",
+    ]

@@ -6,8 +6,10 @@ TICKETS_USER the server was started with).
 
 For tests of starting several servers: TICKETS_MARK names a file the server creates as it starts;
 TICKETS_WAIT_FOR names a file the server waits for (at most 20 s) before it answers anything.
-TICKETS_CRASHABLE adds `crash()`, which exits the process during the call. TICKETS_ECHO_TOKEN adds
-`session()`, which answers with the token TICKETS_TOKEN it was given, as a debugging tool might.
+TICKETS_CRASHABLE adds `crash()`, which exits the process during the call. TICKETS_MEDIA adds
+`attachments(ticket_id)`, whose result holds an image, a resource link and a binary resource besides
+text. TICKETS_ECHO_TOKEN adds `session()`, which answers with the token TICKETS_TOKEN it was given, as a
+debugging tool might.
 TICKETS_FAIL_START makes it a server that cannot start: it says on stderr that it cannot log in as
 TICKETS_USER with the token TICKETS_TOKEN, and exits with status 1 before answering. TICKETS_CANCELLED
 adds `wait(seconds)`, a call that takes that long; one the client cancels (MCP's
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 if __name__ == "__main__" and os.environ.get("TICKETS_FAIL_START"):  # before the SDK's slow import
     _user, _token = os.environ.get("TICKETS_USER", "?"), os.environ.get("TICKETS_TOKEN", "")
@@ -88,6 +91,33 @@ if os.environ.get("TICKETS_CANCELLED"):
                 cancelled.write(f"wait({seconds:g}) cancelled\n")
             raise
         return f"waited {seconds:g} s"
+
+
+if os.environ.get("TICKETS_MEDIA"):
+
+    @server.tool()
+    def attachments(ticket_id: str) -> list[Any]:
+        """A ticket's attachments: a note, a screenshot, a link to its log and a binary dump."""
+        from mcp import types
+
+        # As on the wire (camelCase), which both SDK versions read.
+        blob = {"uri": "tickets://T-1/core", "blob": "AAAAAAAA", "mimeType": "application/octet-stream"}
+        return [
+            types.TextContent(type="text", text=f"{ticket_id} has 3 attachments"),
+            types.ImageContent.model_validate(
+                {"type": "image", "data": "iVBORw0KGgoAAAA=", "mimeType": "image/png"}
+            ),
+            types.ResourceLink.model_validate(
+                {
+                    "type": "resource_link",
+                    "name": "build.log",
+                    "uri": "tickets://T-1/build.log",
+                    "mimeType": "text/plain",
+                    "description": "The failing build's log.",
+                }
+            ),
+            types.EmbeddedResource.model_validate({"type": "resource", "resource": blob}),
+        ]
 
 
 if __name__ == "__main__":
