@@ -62,8 +62,15 @@ def _scope(overlay: Overlay, path: object) -> str | None:
         return None
     try:
         rel = overlay.resolve(str(path))
-    except PathRefused as error:
+        exists = rel == "." or overlay.exists(rel)
+    except (PathRefused, OverlayError) as error:
         raise ToolError(str(error)) from None
+    if not exists:
+        # Not "no match under it": the model would conclude the code is not there.
+        raise ToolError(
+            f"There is no file or folder {rel} in the workspace. Leave `path` out to search everywhere, or "
+            "view the workspace's root with the editor to see its folders."
+        )
     return None if rel == "." else rel
 
 

@@ -52,7 +52,7 @@ def test_a_folder_as_path_scopes_find_symbol_and_search_code_to_that_folder(
     """`path` is a folder or a file, however the model writes it (`api`, `./api/`, absolute): find_symbol
     finds what is under the folder (it matched only a file's exact path, and answered "No `X`" for a
     folder), and search_code's definition look-up keeps out a sibling folder that shares the prefix
-    (`api_v2` is not under `api`)."""
+    (`api_v2` is not under `api`). A folder that does not exist is said so (not "no match under it")."""
     root = tmp_path / "ws"
     (root / "api").mkdir(parents=True)
     (root / "api_v2").mkdir()
@@ -72,3 +72,11 @@ def test_a_folder_as_path_scopes_find_symbol_and_search_code_to_that_folder(
     scoped = registry.execute("search_code", {"query": "parse_config", "path": "api"})
     assert scoped.content == "No code matches 'parse_config' under api.", scoped.content
     assert "api_v2/config.py:1-2" in registry.execute("search_code", {"query": "parse_config"}).content
+    for tool, input in (
+        ("search_code", {"query": "register_routes"}),
+        ("find_symbol", {"name": "register_routes"}),
+    ):
+        wrong = registry.execute(tool, {**input, "path": "src/api"})  # a folder the project does not have
+        assert wrong.is_error and wrong.content.startswith(
+            "There is no file or folder src/api in the workspace"
+        )
