@@ -46,7 +46,8 @@ the checkpoint each node's); the final verification's commands end by it too. A 
 its handoff (invalid too often, out of steps, budget or time, a model error) stops the run there with the
 work so far as an UNFINISHED proposal; `agentls runs resume ID` continues from that node. After the
 planner, the spec is shown for confirmation through the `ask_user` path when `agent.team.confirm_spec` is
-true; a refusal ends the run with no change.
+true; a refusal ends the run with no change. The question waits at most to the run's time bound: still
+unanswered then, it is withdrawn and the run stops there (budget_exhausted), its resume asking again.
 """
 
 from __future__ import annotations
@@ -80,8 +81,8 @@ from agent.team.graph import Graph, Node
 from agent.team.handoffs import Design, Review, Spec, WorkItem, WorkResult, against_spec, markdown
 from agent.team.role_agent import Limit, RoleAgent
 from agent.team.submit import SubmitTool
-from agent.timebound import TimeBoundSandbox
-from agent.tools.ask import AskCallback, NoAnswer
+from agent.timebound import DeadlineEvent, TimeBoundSandbox, bounded_ask
+from agent.tools.ask import AskCallback, NoAnswer, QuestionWithdrawn
 from agent.tools.todo import TodoList
 from agent.transcript import Transcript, new_run_id
 from agent.usage import Budget, BudgetExceeded, Usage
@@ -290,6 +291,11 @@ class TeamRun:
     def seconds_left(self) -> float | None:
         """Seconds left of `agent.max_minutes` (None: no time bound)."""
         return self.settings.budget().seconds_left(self.elapsed)
+
+    def _deadline(self) -> threading.Event:
+        """The run's cancel, also set once its `agent.max_minutes` is used up (`DeadlineEvent`)."""
+        left = self.seconds_left()
+        return self.cancel if left is None else DeadlineEvent(self.cancel, time.monotonic() + left)
 
     def _check_time(self) -> None:
         """Stop the run (budget_exhausted, resumable) when its `agent.max_minutes` is used up."""
@@ -677,8 +683,17 @@ class TeamRun:
             self.state.spec_pending = False
             return
         spec = Spec.model_validate(self.state.spec)
+        ask = self.ask
+        if self.settings.max_minutes is not None:  # waiting for the user counts: not past the bound
+            ask = bounded_ask(ask, self._deadline)
         try:
-            answer = self.ask(f"Start coding from this spec?\n\n{markdown(spec)}", ["Start", "Stop"])
+            answer = ask(f"Start coding from this spec?\n\n{markdown(spec)}", ["Start", "Stop"])
+        except QuestionWithdrawn as withdrawn:  # the spec stays pending: the resumed run asks again
+            self._decision("question_withdrawn", question="spec", reason=str(withdrawn))
+            if self.cancel.is_set():
+                raise RunCancelled("cancelled") from withdrawn
+            self._check_time()
+            raise _NodeFailed(f"The spec was not confirmed: {withdrawn}.", "budget_exhausted") from withdrawn
         except NoAnswer as nobody:
             if self.cancel.is_set():  # cancelled while asking: the resumed run asks again
                 raise RunCancelled("cancelled") from nobody

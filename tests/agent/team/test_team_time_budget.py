@@ -3,7 +3,9 @@ resumed team run that counts the time of its first part (the real engine and rol
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from agent.models import Credentials
@@ -13,7 +15,14 @@ from agent.task_builders import run_task
 from agent.team.checkpoint import load_checkpoint
 from agent.team.graph import TEAM_GRAPH
 from tests.agent.agent_harness import fast_settings
-from tests.agent.team.team_harness import INSTRUCTION, RoleScript, feature_script, run_team, shop_workspace
+from tests.agent.team.team_harness import (
+    INSTRUCTION,
+    RoleScript,
+    TeamHarness,
+    feature_script,
+    run_team,
+    shop_workspace,
+)
 from tests.fakes.anthropic_server import FAKE_API_KEY, FakeAnthropic, stall
 
 BOUND = 0.05
@@ -87,3 +96,36 @@ def test_a_nodes_own_minutes_stop_it_and_say_whose_bound_it_was(tmp_path: Path) 
     assert result.error is not None and "architect (node design)" in result.error
     assert "The budget of node design (its max_minutes in graph timed)" in result.error
     assert "Time budget reached" in result.error
+
+
+def test_a_spec_confirmation_nobody_answers_is_withdrawn_at_the_bound(tmp_path: Path) -> None:
+    """The user walked away while the spec waited for confirmation: at the run's bound the question is
+    withdrawn and the run stops there, the spec still pending so that a resumed run asks again."""
+    root = shop_workspace(tmp_path / "ws")
+    runs = tmp_path / "runs"
+    settings = fast_settings(verify=False, max_minutes=0.1)
+    asked: list[str] = []
+    walked_away = threading.Event()
+
+    def user_away(question: str, options: Sequence[str]) -> str:
+        asked.append(question)
+        walked_away.wait(30)
+        return "Start"
+
+    with FakeAnthropic(responder=RoleScript(feature_script())) as fake:
+        began = time.monotonic()
+        try:
+            stopped = (
+                TeamHarness(fake, root, runs)
+                .team(settings, ask=user_away)
+                .run(run_task(INSTRUCTION, root=root))
+            )
+        finally:
+            walked_away.set()
+        took = time.monotonic() - began
+    assert [q.split("\n")[0] for q in asked] == ["Start coding from this spec?"]
+    assert stopped.status == "budget_exhausted", (stopped.status, stopped.error)
+    assert took < 15, f"the question held the team run {took:.1f} s past a 6 s bound"
+    assert stopped.error is not None and "Time budget reached" in stopped.error
+    checkpoint = load_checkpoint(runs, stopped.run_id)
+    assert checkpoint is not None and checkpoint.spec_pending and checkpoint.spec is not None
