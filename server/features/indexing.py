@@ -24,6 +24,12 @@ the event loop. The search process keeps one read-only `WorkspaceIndex` per fold
 exists on disk (opening one earlier would create tables while the indexing process creates them too),
 and refreshed when the folder's *generation* moved (it grows after every finished job), so new rows are
 seen, and at most every `READER_REFRESH_SECONDS` otherwise, so are the rows other processes write.
+
+A hit whose file is gone from disk is not returned: an editor that does not watch files (Neovim on Linux,
+0.7 to 0.12) says nothing when a folder is moved or deleted (``:!mv``, netrw, a shell), and until the next
+quiet refresh search kept offering the old paths. The search that finds one has the outermost gone
+folder (or the file) updated, which removes its rows, and a quiet refresh finds where it went
+(`_gone_from_disk`).
 """
 
 from __future__ import annotations
@@ -130,6 +136,18 @@ LOCKED_RETRY_SECONDS = 0.5
 workspace, ``agentls index``) is tried again after this long, doubled each time it is refused again up to
 `LOCKED_RETRY_MAX_SECONDS`: its changes are not lost, and this server's search then sees them."""
 LOCKED_RETRY_MAX_SECONDS = 10.0
+
+
+def _gone_from_disk(root: Path, rel: str) -> str | None:
+    """None when the file `rel` of `root` is there, else the outermost of its folders that is gone (a
+    folder moved or deleted), or itself."""
+    if (root / rel).exists():
+        return None
+    parts = rel.split("/")
+    for depth in range(1, len(parts)):
+        if not root.joinpath(*parts[:depth]).exists():
+            return "/".join(parts[:depth])
+    return rel
 
 
 @dataclass
@@ -555,9 +573,24 @@ class BackgroundIndexer:
             except Exception:
                 log.exception("search in %s failed", root)
                 continue
-            results.extend((root, hit) for hit in hits)
+            results.extend((root, hit) for hit in self._still_there(root, hits))
         results.sort(key=lambda item: item[1].score, reverse=True)
         return results[:limit]
+
+    def _still_there(self, root: Path, hits: list[SearchHit]) -> list[SearchHit]:
+        """`hits` without those whose file is gone from disk; their rows are removed (see the module
+        docstring), and a quiet refresh is asked for to find where they went."""
+        gone: dict[str, str | None] = {}
+        for hit in hits:
+            if hit.path not in gone:
+                gone[hit.path] = _gone_from_disk(root, hit.path)
+        missing = {where for where in gone.values() if where is not None}
+        if not missing:
+            return hits
+        log.info("search found %s gone from %s; updating the index", ", ".join(sorted(missing)), root)
+        self.request_refresh(root)  # before the paths: a refresh waits while paths are queued
+        self.request_paths(root, missing)
+        return [hit for hit in hits if gone[hit.path] is None]
 
     async def find_symbols(self, root: Path, name: str, options: dict[str, Any]) -> list[Symbol]:
         """`WorkspaceIndex.find_symbols` on one folder's index, in the search process."""

@@ -957,3 +957,21 @@ def test_a_mac_file_is_refused_until_neovim_splits_its_lines_then_each_hunk_is_i
     ]
     expected = original.replace(STUB_BODY.replace("\n", "\r"), GOOD_BODY.replace("\n", "\r"))
     assert result["disk_after"] == expected and stats.read_bytes() == expected.encode()
+
+
+def test_a_folder_moved_then_deleted_from_neovim_leaves_search_at_once(
+    workspace: Path, tmp_path: Path, nvim: str
+) -> None:
+    """Neovim on Linux tells the server nothing of `:!mv mathx moved` or `:!rm -r moved` (no file
+    watchers: 0.7 cannot, 0.10+ does not offer them there), and search kept returning the old paths, files
+    that no longer exist, until the next quiet refresh (30 s by default; an hour here). A search that finds
+    a file gone drops it, has its folder's rows removed and a quiet refresh find where it went."""
+    settings = {**SETTINGS, "server": {"refresh_seconds": 3600}}
+    setup = {"cmd": [sys.executable, "-m", "server.cli", "serve", "--stdio"], "settings": settings}
+    result = run_nvim(nvim, "folder_moved.lua", workspace, tmp_path, setup=setup)
+
+    assert "dynamicRegistration = true" not in result["watchers"]
+    assert "mathx/stats.py" in result["before"]
+    assert result["after_move"] and not [p for p in result["after_move"] if p.startswith("mathx/")]
+    assert "moved/stats.py" in result["moved"]
+    assert result["after_delete"] and not [p for p in result["after_delete"] if p.startswith("moved/")]
