@@ -2,7 +2,8 @@
 
 One client for every endpoint that speaks OpenAI's `POST {base_url}/chat/completions`: OpenAI itself,
 Ollama (`http://localhost:11434/v1`), vLLM (`http://HOST:8000/v1`), LM Studio (`http://localhost:1234/v1`)
-and OpenRouter (`https://openrouter.ai/api/v1`). `OpenAICompatModel.complete` converts the canonical
+and OpenRouter (`https://openrouter.ai/api/v1`); a base URL given as the whole endpoint (ending in
+`/chat/completions`) is taken for its base. `OpenAICompatModel.complete` converts the canonical
 conversation of `agent.models.types` to that wire format and the streamed reply back:
 
 - tools: each canonical definition `{"name", "description", "input_schema"}` becomes
@@ -12,28 +13,42 @@ conversation of `agent.models.types` to that wire format and the streamed reply 
   with a message, since no other API knows those types.
 - messages: assistant `tool_use` blocks become `tool_calls` (arguments as a JSON string), user
   `tool_result` blocks become `role: "tool"` messages (errors prefixed with "Error: ", since the format
-  has no error flag), provider-specific blocks (thinking) are dropped.
+  has no error flag), provider-specific blocks (thinking) are dropped, except a tool-call turn's
+  `reasoning` block, which goes back as the `reasoning_content` it came as (DeepSeek refuses the
+  conversation without it).
 - the reply: `stream: true` with `stream_options.include_usage`; `delta.content` is text (relayed to
   `on_text`), `delta.tool_calls` fragments are joined by `index` (id and name in the first, arguments
-  spread over several; a fragment with a new `id` at an index already taken starts a call of its own,
-  since Ollama through LiteLLM and other servers stream every call at index 0); arguments that are not
-  a JSON object become `input` {} and an entry of `ModelResponse.input_errors` saying what arrived, so
-  the loop tells the model instead of running the call; `finish_reason` maps to the canonical stop
-  reasons (stop -> end_turn,
-  tool_calls -> tool_use, length -> max_tokens, content_filter -> refusal), and the usage of the final
-  chunk is normalised: `input_tokens` is the uncached prompt, `cache_read_input_tokens` OpenAI's
-  `prompt_tokens_details.cached_tokens`.
+  spread over several, a string or, as Ollama's native API has them, an object; a fragment with a new
+  `id` at an index already taken, or naming a function after that index's call has whole arguments,
+  starts a call of its own, since Ollama (whole calls, some with no id) and other servers stream every
+  call at index 0); a call with no id, or one another call of the turn has, gets an id of its own;
+  arguments that are not a JSON object become `input` {} and an entry of `ModelResponse.input_errors`
+  saying what arrived, so the loop tells the model instead of running the call; `finish_reason` maps to
+  the canonical stop reasons (stop and TGI's eos -> end_turn, tool_calls -> tool_use, length ->
+  max_tokens, content_filter -> refusal; a reply with tool calls that says stop, eos or nothing is
+  tool_use), and the usage of the final chunk is normalised: `input_tokens` is the uncached prompt,
+  `cache_read_input_tokens` OpenAI's `prompt_tokens_details.cached_tokens` (DeepSeek's
+  `prompt_cache_hit_tokens`). A stream whole but with no usage (a server that ignores `stream_options`)
+  has its usage estimated from the characters sent and received (logged once), so budgets count it.
+- reasoning is not the answer: `delta.reasoning_content` (DeepSeek, vLLM) of a turn with tool calls is
+  kept as a `reasoning` block to send back, other reasoning (`delta.reasoning`, or the text before
+  `</think>` of a content that carries it, as Qwen and DeepSeek-R1 through Ollama do) is dropped.
+- a reply with no tool call whose text is one (`<tool_call>{...}`, `[TOOL_CALLS]`, a fenced or bare
+  JSON object naming a tool with its arguments: a server that parses no tool calls for this model)
+  fails the call with a `ModelError` naming the model and what to do, rather than ending the run.
 - a stream that breaks off (or is cancelled) after it began, before its final usage chunk, was billed
   for its prompt and for what it sent, but reported nothing: the output tokens it sent, estimated from
   its characters (`agent.memory.estimate_tokens`), go into `ModelResponse.unmetered_streams` (or the
   error's), and the loop adds the prompt's estimate and charges it as estimated (`broken_streams`).
 
 Retries (the loop of `agent.models.calls`) follow `indexing.http_retry` (408, 409, 429, 5xx, dropped
-connections, streams that end before `finish_reason`), honour `retry-after`, and stay within
+connections, streams that end before `finish_reason`, an error in a `data:` line of a 200 unless its
+`code` is another 4xx, which fails as that status would), honour `retry-after`, and stay within
 `retry_deadline_seconds`; `cancel` is honoured within about 0.1 s because the stream is read on a worker
-thread. The key is optional (local servers take none) and is sent as a Bearer token. Prices: agentls
-keeps no price list for these endpoints, so cost is $0 (`agent.usage.price_for` with provider "openai"),
-logged when the client is made; bound such runs with the token budgets.
+thread. Refusals say what to do: a model without tool support, a 404 of a base URL without `/v1`, a
+401 with no key sent. The key is optional (local servers take none) and is sent as a Bearer token.
+Prices: agentls keeps no price list for these endpoints, so cost is $0 (`agent.usage.price_for` with
+provider "openai"), logged when the client is made; bound such runs with the token budgets.
 """
 
 from __future__ import annotations
@@ -42,6 +57,7 @@ import json
 import logging
 import queue
 import random
+import re
 import threading
 import time
 import uuid
@@ -64,13 +80,28 @@ __all__ = ["DEFAULT_BASE_URL", "OpenAICompatModel", "to_chat_messages", "to_chat
 logger = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
+_ENDPOINT = "/chat/completions"
 _FINISH_REASONS = {
     "stop": "end_turn",
     "tool_calls": "tool_use",
     "function_call": "tool_use",
     "length": "max_tokens",
     "content_filter": "refusal",
+    "eos": "end_turn",  # Hugging Face TGI
 }
+_VERSIONED = re.compile(r"/v\d+[a-z]*\d*$")
+"""A base URL ending in an API version (/v1, /v1beta)."""
+_NO_TOOLS = re.compile(
+    r"does not support tools|tool choice requires --enable-auto-tool-choice|tools? (?:is|are) not supported",
+    re.IGNORECASE,
+)
+"""How servers refuse tools for a model: Ollama's "registry.ollama.ai/library/X does not support tools",
+vLLM's '"auto" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be set'."""
+_SENT_BACK_REASONING = "reasoning_content"
+"""The reasoning field a reply's tool-call turn must carry back in the history: DeepSeek's thinking mode
+refuses (400) a conversation whose earlier tool-call turns lack their `reasoning_content`; vLLM and
+Qwen's chat templates read it too. Reasoning that came as `reasoning` (OpenRouter, newer vLLM, Groq,
+Ollama) or as `<think>` in the content is not sent back: no server needs it and strict ones refuse it."""
 
 
 # --------------------------------------------------------------------------------------------------
@@ -137,6 +168,13 @@ def to_chat_messages(
             assistant: dict[str, Any] = {"role": "assistant", "content": _text_of(blocks) or None}
             if calls:
                 assistant["tool_calls"] = calls
+                reasoning = "".join(
+                    str(block.get("text", ""))
+                    for block in blocks
+                    if block.get("type") == "reasoning" and block.get("field") == _SENT_BACK_REASONING
+                )
+                if reasoning:
+                    assistant[_SENT_BACK_REASONING] = reasoning
             out.append(assistant)
             continue
         # A user turn: tool results first (they must follow the assistant's tool calls), then any text.
@@ -170,6 +208,8 @@ class _Accumulator:
     """Joins the chunks of one streamed completion."""
 
     text: list[str] = field(default_factory=list)
+    reasoning: dict[str, list[str]] = field(default_factory=dict)
+    """The reasoning deltas by their field (`reasoning_content`, `reasoning`)."""
     calls: list[_ToolCallParts] = field(default_factory=list)
     """The tool calls in the order they began."""
     slots: dict[int, int] = field(default_factory=dict)
@@ -192,13 +232,19 @@ class _Accumulator:
             delta = choice.get("delta") or {}
             if delta.get("content"):
                 delta_text += str(delta["content"])
+            for name in ("reasoning_content", "reasoning"):
+                if isinstance(delta.get(name), str) and delta[name]:
+                    self.reasoning.setdefault(name, []).append(delta[name])
             for fragment in delta.get("tool_calls") or []:
                 parts = self._call_for(fragment)
                 parts.id = parts.id or str(fragment.get("id") or "")
                 function = fragment.get("function") or {}
                 parts.name = parts.name or str(function.get("name") or "")
-                if function.get("arguments"):
-                    parts.arguments.append(str(function["arguments"]))
+                arguments = function.get("arguments")
+                if isinstance(arguments, Mapping | list):  # already parsed (Ollama's native style)
+                    parts.arguments.append(json.dumps(arguments))
+                elif arguments:
+                    parts.arguments.append(str(arguments))
             if choice.get("finish_reason"):
                 self.finish_reason = str(choice["finish_reason"])
         if delta_text:
@@ -206,15 +252,16 @@ class _Accumulator:
         return delta_text
 
     def _call_for(self, fragment: Mapping[str, Any]) -> _ToolCallParts:
-        """The call a `delta.tool_calls` fragment belongs to, begun here when it is a new one."""
+        """The call a `delta.tool_calls` fragment belongs to, begun here when it is a new one: one with a
+        new id, or one naming a function after the call at its index has whole arguments (Ollama sends
+        each call whole, all at index 0, some servers with no id or the same one)."""
         wire_index = fragment.get("index")
-        new_id = str(fragment.get("id") or "")
         if wire_index is None:  # no index at all: a fragment with an id begins a call, others continue one
-            if self.calls and not (new_id and self.calls[-1].id and new_id != self.calls[-1].id):
+            if self.calls and not _begins_another(fragment, self.calls[-1]):
                 return self.calls[-1]
         elif int(wire_index) in self.slots:
             parts = self.calls[self.slots[int(wire_index)]]
-            if not (new_id and parts.id and new_id != parts.id):
+            if not _begins_another(fragment, parts):
                 return parts
         # A new call (also one with a new id at an index already taken: every call at index 0).
         self.calls.append(_ToolCallParts())
@@ -225,24 +272,31 @@ class _Accumulator:
     def output_estimate(self) -> int:
         """Output tokens of what arrived so far (text, tool names and arguments), estimated; 0 for none."""
         sent = "".join(self.text) + "".join(part.name + "".join(part.arguments) for part in self.calls)
+        sent += "".join("".join(pieces) for pieces in self.reasoning.values())
         return estimate_tokens(sent) if sent else 0
 
     def response(self, *, fallback_model: str, latency: float, attempts: int) -> ModelResponse:
         content: list[dict[str, Any]] = []
         input_errors: dict[str, str] = {}
-        text = "".join(self.text)
+        # Only reasoning that goes back is kept: the history is what the context management measures.
+        sent_back = "".join(self.reasoning.get(_SENT_BACK_REASONING, ()))
+        if sent_back and self.calls:
+            content.append({"type": "reasoning", "text": sent_back, "field": _SENT_BACK_REASONING})
+        _, text = split_think("".join(self.text))
         if text:
             content.append({"type": "text", "text": text})
+        ids: set[str] = set()
         for parts in self.calls:
-            call_id = parts.id or f"call_{uuid.uuid4().hex[:12]}"
+            call_id = parts.id if parts.id and parts.id not in ids else f"call_{uuid.uuid4().hex[:12]}"
+            ids.add(call_id)
             arguments, problem = _arguments(parts)
             if problem:
                 logger.info("tool call %s (%s): %s", parts.name, call_id, problem)
                 input_errors[call_id] = problem
             content.append({"type": "tool_use", "id": call_id, "name": parts.name, "input": arguments})
         stop = _FINISH_REASONS.get(self.finish_reason or "", self.finish_reason)
-        if self.calls and stop == "end_turn":
-            stop = "tool_use"  # some servers (Ollama) say "stop" after tool calls
+        if self.calls and stop in ("end_turn", None):
+            stop = "tool_use"  # some servers (Ollama) say "stop" after tool calls, or nothing
         return ModelResponse(
             content=tuple(content),
             stop_reason=stop,
@@ -253,6 +307,72 @@ class _Accumulator:
             attempts=attempts,
             input_errors=input_errors,
         )
+
+
+def _begins_another(fragment: Mapping[str, Any], parts: _ToolCallParts) -> bool:
+    """Whether a fragment at the index (or position) of the call `parts` begins a call of its own."""
+    new_id = str(fragment.get("id") or "")
+    if new_id and parts.id and new_id != parts.id:
+        return True
+    function = fragment.get("function") or {}
+    if not (function.get("name") and parts.name and parts.arguments):
+        return False
+    try:  # a name again after whole arguments: the next call (a name repeated mid-arguments is not)
+        json.loads("".join(parts.arguments))
+    except ValueError:
+        return False
+    return True
+
+
+def split_think(text: str) -> tuple[str, str]:
+    """(thinking, answer) of a reply whose content carries its reasoning in `<think>...</think>` (Qwen and
+    DeepSeek-R1 through Ollama, vLLM without a reasoning parser), or only the closing tag when the chat
+    template opened it; a reply cut inside the thinking is all thinking. Other text is all answer."""
+    stripped = text.lstrip()
+    if stripped.startswith(_THINK_OPEN):
+        thought, closed, answer = stripped[len(_THINK_OPEN) :].partition(_THINK_CLOSE)
+        return (thought.strip(), answer.strip()) if closed else (thought.strip(), "")
+    if _THINK_CLOSE in text and _THINK_OPEN not in text:
+        thought, _, answer = text.partition(_THINK_CLOSE)
+        return thought.strip(), answer.strip()
+    return "", text
+
+
+_THINK_OPEN, _THINK_CLOSE = "<think>", "</think>"
+
+
+_WRITTEN_CALL = re.compile(
+    r"<tool_call>\s*(.*?)\s*(?:</tool_call>|$)|\[TOOL_CALLS\]\s*(.*)|```(?:json)?\s*\n(.*?)\n\s*```",
+    re.DOTALL,
+)
+"""Tool calls a model wrote in its text when the server did not parse them: Hermes/Qwen's `<tool_call>`,
+Mistral's `[TOOL_CALLS]`, or a fenced JSON block."""
+
+
+def text_tool_call(response: ModelResponse, tools: Sequence[Mapping[str, Any]]) -> str:
+    """The tool call a reply with no tool calls wrote as text (a JSON object naming one of `tools`, with
+    `arguments` or `parameters`: in `<tool_call>` tags, after `[TOOL_CALLS]`, in a fenced block or as
+    the whole reply), or ""."""
+    if response.tool_uses or not tools:
+        return ""
+    names = {str(tool.get("name")) for tool in tools}
+    text = response.text.strip()
+    candidates = [
+        next(group for group in found.groups() if group is not None) for found in _WRITTEN_CALL.finditer(text)
+    ]
+    for candidate in [*candidates, text]:
+        try:
+            value = json.loads(candidate)
+        except ValueError:
+            continue
+        for call in value if isinstance(value, list) else [value]:
+            if (
+                isinstance(call, Mapping)
+                and str(call.get("name")) in names
+                and ("arguments" in call or "parameters" in call)
+            ):
+                return candidate
+    return ""
 
 
 _JSON_KINDS: Mapping[type, str] = {
@@ -286,6 +406,7 @@ def normalise_usage(usage: Mapping[str, Any] | None) -> Usage:
         return Usage()
     details = usage.get("prompt_tokens_details") or {}
     cached = int(details.get("cached_tokens") or 0) if isinstance(details, Mapping) else 0
+    cached = cached or int(usage.get("prompt_cache_hit_tokens") or 0)  # DeepSeek's name for them
     prompt = int(usage.get("prompt_tokens") or 0)
     return Usage(
         input_tokens=max(0, prompt - cached),
@@ -344,6 +465,9 @@ def _error_text(response: httpx.Response) -> str:
             return str(error["message"])
         if isinstance(error, str):
             return error
+        for key in ("message", "detail"):  # vLLM's {"object": "error", "message": ...}; FastAPI's detail
+            if isinstance(body.get(key), str) and body[key]:
+                return str(body[key])
     return str(body)[:300]
 
 
@@ -362,7 +486,10 @@ class OpenAICompatModel:
         """`api_key` may be None (Ollama, LM Studio and vLLM take none by default)."""
         self.settings = settings or ModelSettings(provider="openai")
         self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
-        self.url = self.base_url + "/chat/completions"
+        if self.base_url.endswith(_ENDPOINT):  # the whole endpoint given for the base URL
+            self.base_url = self.base_url[: -len(_ENDPOINT)].rstrip("/")
+        self.url = self.base_url + _ENDPOINT
+        self._warned_no_usage = False
         self._rng = rng or random.Random()
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         timeout = httpx.Timeout(self.settings.timeout, connect=self.settings.connect_timeout)
@@ -446,7 +573,36 @@ class OpenAICompatModel:
         response = accumulated.response(
             fallback_model=settings.model, latency=time.monotonic() - started, attempts=attempts
         )
+        if accumulated.usage is None and not accumulated.cut:
+            response = replace(response, usage=self._estimated_usage(body, accumulated))
+        written = text_tool_call(response, tools)
+        if written:
+            refused = ModelError(
+                f"The model {settings.model!r} at {self.base_url} wrote a tool call as text instead of "
+                f"calling the tool ({written[:200]!r}): the server did not turn it into a tool call, so "
+                "agentls cannot run it. Start vLLM with --enable-auto-tool-choice and the "
+                "--tool-call-parser for this model (hermes for Qwen), or choose a model whose server "
+                "supports its tool calls (Ollama: `ollama show MODEL` lists 'tools' among its "
+                "capabilities); agent.model.model and agent.model.base_url name the model and server.",
+                request_id=response.request_id,
+            )
+            refused.usage = response.usage + sum(broken, Usage())
+            refused.unmetered_streams = tuple(unmetered)
+            raise refused
         return replace(response, broken_usage=sum(broken, Usage()), unmetered_streams=tuple(unmetered))
+
+    def _estimated_usage(self, body: Mapping[str, Any], accumulated: _Accumulator) -> Usage:
+        """The usage of a whole reply whose server reported none (no usage chunk: older Ollama and
+        servers that ignore `stream_options`), estimated from the characters, so budgets still count."""
+        if not self._warned_no_usage:
+            self._warned_no_usage = True
+            logger.warning(
+                "the model API at %s reports no token usage; agentls estimates it from the characters sent "
+                "and received, so the token budgets still bound the run",
+                self.base_url,
+            )
+        prompt = estimate_tokens(body.get("messages", [])) + estimate_tokens(body.get("tools", []))
+        return Usage(input_tokens=prompt, output_tokens=accumulated.output_estimate())
 
     def _exhausted(
         self, failure: _Retry, attempts: int, elapsed: float, delay: float, remaining: float
@@ -528,9 +684,7 @@ class OpenAICompatModel:
                     except ValueError as error:
                         raise _Retry(f"a stream event that is not JSON: {data[:200]!r}") from error
                     if isinstance(chunk, Mapping) and chunk.get("error"):
-                        problem = chunk["error"]
-                        message = problem.get("message") if isinstance(problem, Mapping) else problem
-                        raise _Retry(f"an error in the stream: {message}")
+                        raise self._stream_failure(chunk["error"])
                     delta = accumulated.add(chunk)
                     if delta:
                         events.put(("text", delta))
@@ -545,22 +699,57 @@ class OpenAICompatModel:
         except Exception as error:
             events.put(("error", error))
 
+    def _stream_failure(self, problem: Any) -> Exception:
+        """The error a 200 stream reported in a `data:` line (OpenRouter does): retried, unless its code
+        is a status that is not worth retrying, which fails as that HTTP status would."""
+        message = problem.get("message") if isinstance(problem, Mapping) else problem
+        code = problem.get("code") if isinstance(problem, Mapping) else None
+        status = int(code) if isinstance(code, int) or (isinstance(code, str) and code.isdigit()) else None
+        if status is None or not 400 <= status < 500 or is_retryable_status(status):
+            return _Retry(f"an error in the stream: {message}", status=status)
+        return self._refusal(status, f"HTTP {status} in the stream: {message}", is_route=False)
+
     def _raise_for(self, response: httpx.Response) -> None:
         status = response.status_code
         what = f"HTTP {status}: {_error_text(response)}"
         if is_retryable_status(status):
             raise _Retry(what, status=status, retry_after=parse_retry_after(response.headers))
+        # A 404 that names no model ("404 page not found", {"detail": "Not Found"}) is an unknown path.
+        raise self._refusal(status, what, is_route=status == 404 and "model" not in what.lower())
+
+    def _refusal(self, status: int, what: str, *, is_route: bool) -> ModelError:
+        """The error for a request the server refused with `status` (`what` says how), with advice;
+        `is_route`: a 404 for the path (the base URL), not for the model."""
         key_env = self.settings.api_key_env or "OPENAI_API_KEY"
+        if status in (401, 403) and "authorization" not in self._client.headers:
+            return AuthenticationFailed(
+                f"{self.base_url} wants an API key ({what}), and none was sent: set {key_env} to your key "
+                "for this endpoint (agent.model.api_key_env names another variable).",
+                status_code=status,
+            )
         if status in (401, 403):
-            raise AuthenticationFailed(
+            return AuthenticationFailed(
                 f"{self.base_url} refused the API key ({what}). Set {key_env} to a key this endpoint "
                 "accepts (local servers such as Ollama need none: leave it unset).",
                 status_code=status,
             )
-        if status == 404:
+        model = self.settings.model
+        if status == 404 and is_route and not _VERSIONED.search(self.base_url):
             advice = (
-                f"Check agent.model.model ({self.settings.model!r}: a model this server has) and "
-                f"agent.model.base_url ({self.base_url}, usually ending in /v1)."
+                f"The server has no {_ENDPOINT} under agent.model.base_url ({self.base_url}): OpenAI-"
+                f'compatible servers serve it under /v1, so try base_url = "{self.base_url}/v1".'
+            )
+        elif status == 404:
+            advice = (
+                f"Check agent.model.model ({model!r}: a model this server has; for Ollama, `ollama pull "
+                f"{model}`) and agent.model.base_url ({self.base_url}, usually ending in /v1)."
+            )
+        elif _NO_TOOLS.search(what):
+            advice = (
+                f"agentls needs a model that calls tools, and model {model!r} (agent.model.model) at this "
+                "server cannot: choose a model with tool support (`ollama show MODEL` lists 'tools' among "
+                "its capabilities), or start vLLM with --enable-auto-tool-choice and a --tool-call-parser "
+                "for the model (hermes for Qwen)."
             )
         elif is_prompt_too_long(what, status):
             advice = (
@@ -574,6 +763,6 @@ class OpenAICompatModel:
                 f"The request was rejected; check that model {self.settings.model!r} supports tool calls "
                 "and the settings sent (max_tokens, temperature). The transcript has the request."
             )
-        raise ModelError(
+        return ModelError(
             f"The model API at {self.base_url} refused the request ({what}). {advice}", status_code=status
         )

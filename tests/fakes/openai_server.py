@@ -23,6 +23,11 @@ seen in the field: `calls_at_index_zero` streams every tool call of a turn at `i
 than it (approximate tokens) with OpenAI's 400 `context_length_exceeded` ("This model's maximum context
 length is ... tokens"), consuming no script item.
 
+Servers differ from OpenAI in their wire format (Ollama sends each tool call whole, some without an `id`,
+reasoning models send `reasoning_content` deltas or `<think>` in the content, vLLM's errors have a top-level
+`message`, OpenRouter reports an error in a `data:` line of a 200): `RawStream` sends chunks exactly as
+given (`chunk` builds one), and `RawError` an error status with a body exactly as given.
+
 Usage is approximate (about 4 characters a token of the serialized messages and tools). With `api_key`
 set, a request without `Authorization: Bearer <api_key>` gets a 401. When the script runs out the
 server answers 500 with a body that says so.
@@ -53,7 +58,62 @@ logger = logging.getLogger(__name__)
 FAKE_OPENAI_KEY = "sk-openai-fake-key-for-tests"
 FAKE_MODEL = "fake-coder-7b"
 
-ScriptItem = Reply | HttpFault | CutStream | Slow | Stall
+
+@dataclass(frozen=True)
+class RawStream:
+    """A 200 event stream of `events` exactly as given, each one `data:` line: a mapping as its JSON, a
+    string as it is; then `data: [DONE]` unless `done` is False."""
+
+    events: tuple[Mapping[str, Any] | str, ...]
+    done: bool = True
+
+
+@dataclass(frozen=True)
+class RawError:
+    """An HTTP error with `body` exactly as given (a mapping as JSON, a string as plain text)."""
+
+    status: int
+    body: Mapping[str, Any] | str
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+def raw_stream(*events: Mapping[str, Any] | str, done: bool = True) -> RawStream:
+    """Stream these chunks (see `RawStream`)."""
+    return RawStream(tuple(events), done)
+
+
+def raw_error(
+    status: int, body: Mapping[str, Any] | str, headers: Mapping[str, str] | None = None
+) -> RawError:
+    """Answer with this status and body (see `RawError`)."""
+    return RawError(status, body, tuple((headers or {}).items()))
+
+
+def chunk(
+    delta: Mapping[str, Any] | None = None,
+    finish_reason: str | None = None,
+    *,
+    usage: Mapping[str, Any] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """One `chat.completion.chunk` with one choice (none when `delta` is None), `usage` when given (also
+    `None`, sent as null) and `extra` top-level fields."""
+    body: dict[str, Any] = {
+        "id": "chatcmpl-raw",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": FAKE_MODEL,
+        "choices": []
+        if delta is None
+        else [{"index": 0, "delta": dict(delta), "finish_reason": finish_reason}],
+    }
+    if usage is not None or "usage" in extra:
+        body["usage"] = usage
+    body.update(extra)
+    return body
+
+
+ScriptItem = Reply | HttpFault | CutStream | Slow | Stall | RawStream | RawError
 
 _FINISH = {"end_turn": "stop", "tool_use": "tool_calls", "max_tokens": "length", "refusal": "content_filter"}
 
@@ -175,6 +235,19 @@ class _Handler(FakeHandler):
     def _error(self, status: int, kind: str, message: str, headers: Mapping[str, str] = {}) -> None:
         self.send_json(status, {"error": {"message": message, "type": kind, "code": None}}, headers)
 
+    def _raw_error(self, item: RawError) -> None:
+        if isinstance(item.body, Mapping):
+            self.send_json(item.status, item.body, dict(item.headers))
+            return
+        data = item.body.encode()
+        self.send_response(item.status)
+        self.send_header("content-type", "text/plain; charset=utf-8")
+        self.send_header("content-length", str(len(data)))
+        for name, value in item.headers:
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
     def do_POST(self) -> None:
         fake = self.server.fake
         path, headers, raw = self.read_request()
@@ -218,6 +291,20 @@ class _Handler(FakeHandler):
             record(f"http-{item.status}")
             self._error(item.status, item.error_type, item.message, dict(item.headers))
             return
+        if isinstance(item, RawError):
+            record(f"http-{item.status}")
+            self._raw_error(item)
+            return
+        if isinstance(item, RawStream):
+            record("raw")
+            self.start_event_stream({"content-type": "text/event-stream"})
+            for event in item.events:
+                data = event if isinstance(event, str) else json.dumps(event)
+                self.send_chunk(f"data: {data}\n\n".encode())
+            if item.done:
+                self.send_chunk(b"data: [DONE]\n\n")
+            self.send_chunk(b"")
+            return
         reply = item.reply if isinstance(item, CutStream | Stall) else item
         model = reply.model or str(body.get("model") or FAKE_MODEL)
         completion_id = f"chatcmpl-fake{index:06d}"
@@ -232,7 +319,7 @@ class _Handler(FakeHandler):
         chunks = stream_chunks(reply, model, completion_id, calls_at_index_zero=fake.calls_at_index_zero)
         events = [f"data: {json.dumps(c)}\n\n" for c in chunks]
         options = body.get("stream_options") or {}
-        if options.get("include_usage"):
+        if options.get("include_usage") and fake.usage_chunk:
             events.append(
                 "data: "
                 + json.dumps(
@@ -277,13 +364,16 @@ class FakeOpenAI(ScriptedFake[ScriptItem, OpenAIRequest]):
         api_key: str | None = None,
         calls_at_index_zero: bool = False,
         context_window: int | None = None,
+        usage_chunk: bool = True,
     ) -> None:
         """`calls_at_index_zero` and `context_window`: see the module docstring (`too_long` counts the
-        requests refused for their length)."""
+        requests refused for their length); `usage_chunk` False ignores `stream_options.include_usage`
+        and streams no usage at all, as servers that do not know the option do."""
         super().__init__(script)
         self.api_key = api_key
         self.calls_at_index_zero = calls_at_index_zero
         self.context_window = context_window
+        self.usage_chunk = usage_chunk
         self.too_long = 0
         self._stopping = threading.Event()
 
