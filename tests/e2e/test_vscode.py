@@ -24,6 +24,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -33,7 +34,16 @@ from typing import Any
 import pytest
 
 from tests.e2e.test_lsp_commit import GIT_ID, git
-from tests.fakes.anthropic_server import FakeAnthropic, Reply, ScriptItem, slow, text, tool_use, turn
+from tests.fakes.anthropic_server import (
+    FakeAnthropic,
+    Reply,
+    ScriptItem,
+    respond,
+    slow,
+    text,
+    tool_use,
+    turn,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 EXTENSION = REPO / "editors" / "vscode"
@@ -117,12 +127,25 @@ def create(path: str, file_text: str) -> Reply:
     return tool_use(EDITOR_TOOL, {"command": "create", "path": path, "file_text": file_text})
 
 
-def agent_script(first_delay: float = 0.0) -> list[ScriptItem]:
-    """View the stub, replace its body, create a test file, finish; the first reply `first_delay` late."""
-    first = turn(
+def once(event: threading.Event, reply: ScriptItem) -> ScriptItem:
+    """`reply`, sent once the test sets `event` (at most 120 s after the request arrived)."""
+
+    def answer(_body: object) -> ScriptItem:
+        event.wait(120)
+        return reply
+
+    return respond(answer)
+
+
+def agent_script(first_delay: float = 0.0, first_after: threading.Event | None = None) -> list[ScriptItem]:
+    """View the stub, replace its body, create a test file, finish; the first reply `first_delay` late, or
+    once `first_after` is set (a model still thinking until the test has done what it does during the run)."""
+    first: ScriptItem = turn(
         text("Spec: `mean` averages; [] raises ValueError.\nPlan: edit the stub, add a test."),
         tool_use(EDITOR_TOOL, {"command": "view", "path": STATS}),
     )
+    if first_after is not None:
+        first = once(first_after, first)
     return [
         slow(first_delay, first) if first_delay else first,
         tool_use(
@@ -332,6 +355,9 @@ def start_run(wb: Workbench) -> str:
     wb.open_file(STATS)
     lines = (wb.root / STATS).read_text().splitlines()
     wb.go_to_line(lines.index(STUB_BODY.rstrip("\n")) + 1)
+    # On the code: VS Code shows no light bulb while the cursor is in a line's indentation (column 1, where
+    # Go to Line puts it), so the menu was only ever opened by ctrl+. after the bulb's 30 s wait ran out.
+    wb.page.keyboard.press("End")
     wb.shot("stub-open")
     return wb.light_bulb_action(ACTION)
 
@@ -418,7 +444,8 @@ def test_implement_from_the_light_bulb_diff_accept_preview_writes_the_files(
     with FakeAnthropic() as fake:
         fake.enqueue(*agent_script(first_delay=2.0))
         with workbench(request, vsix, workspace, tmp_path, {**fake.env(), **GIT_ID}) as wb:
-            start_run(wb)
+            how = start_run(wb)
+            assert how == "click on the light bulb", how
             wait_for_proposal(wb)
             assert (workspace / STATS).read_text() == original  # nothing written before Accept
             show_diff(wb)
@@ -507,8 +534,10 @@ def test_text_typed_during_the_run_is_kept_rebased_or_refused_with_the_message(
 ) -> None:
     original = (workspace / STATS).read_text()
     user_line = "# typed while the agent worked"
+    typed = threading.Event()
     with FakeAnthropic() as fake:
-        fake.enqueue(*agent_script(first_delay=8.0))
+        # The model's first reply waits for the typing (it waited a fixed 8 s, a margin for a slow machine).
+        fake.enqueue(*agent_script(first_after=typed))
         with workbench(request, vsix, workspace, tmp_path, fake.env()) as wb:
             start_run(wb)
             wb.wait("the run in the status bar", lambda: "Implement `mean`" in wb.status_bar(), timeout=60)
@@ -517,6 +546,7 @@ def test_text_typed_during_the_run_is_kept_rebased_or_refused_with_the_message(
             wb.page.keyboard.type(user_line)
             wb.page.keyboard.press("Enter")
             wb.shot("typed-during-run")
+            typed.set()
             wait_for_proposal(wb)
             wb.toast_button("Accept").click()
             refused = wb.page.locator(".notification-toast", has_text="was not applied")
@@ -985,9 +1015,13 @@ def test_a_crashed_server_is_said_with_the_run_and_proposal_it_lost(
 def test_a_command_given_while_the_server_starts_waits_for_it_and_runs_once(
     request: pytest.FixtureRequest, vsix: Path, workspace: Path, tmp_path: Path
 ) -> None:
-    # A server that takes its time to start, as a big virtual environment's first import does.
+    # A server that takes its time to start, as a big virtual environment's first import does: it starts
+    # once the test has given its commands (it used to sleep a fixed 12 s, a margin for a slow machine).
     slow_server = tmp_path / "slow-agentls"
-    slow_server.write_text(f'#!/bin/sh\nsleep 12\nexec "{sys.executable}" "$@"\n')
+    go = tmp_path / "server-may-start"
+    slow_server.write_text(
+        f'#!/bin/sh\nwhile [ ! -e "{go}" ]; do sleep 0.1; done\nexec "{sys.executable}" "$@"\n'
+    )
     slow_server.chmod(0o755)
     settings = {**SETTINGS, "agentls.server.path": str(slow_server)}
     (workspace / ".vscode" / "settings.json").write_text(json.dumps(settings, indent=2))
@@ -1002,6 +1036,7 @@ def test_a_command_given_while_the_server_starts_waits_for_it_and_runs_once(
             again = wb.page.locator(".notification-toast", has_text="already waiting for the server")
             wb.wait("the second command dropped", lambda: again.count(), timeout=10)
             wb.shot("waiting-for-the-server")
+            go.touch()
             wait_for_proposal(wb)
             wb.page.wait_for_timeout(2000)
             shown = wb.notifications()
