@@ -46,9 +46,12 @@ connections, streams that end before `finish_reason`, an error in a `data:` line
 `code` is another 4xx, which fails as that status would), honour `retry-after`, and stay within
 `retry_deadline_seconds`; `cancel` is honoured within about 0.1 s because the stream is read on a worker
 thread. Refusals say what to do: a model without tool support, a 404 of a base URL without `/v1`, a
-401 with no key sent. The key is optional (local servers take none) and is sent as a Bearer token.
-Prices: agentls keeps no price list for these endpoints, so cost is $0 (`agent.usage.price_for` with
-provider "openai"), logged when the client is made; bound such runs with the token budgets.
+401 with no key sent. A server that refuses `max_tokens` for `max_completion_tokens` (OpenAI's reasoning
+models) is sent that from then on. A reply whose server counted less than half the prompt sent warns
+once that it cut the prompt to its window (Ollama does, silently, past 4096 tokens). The key is
+optional (local servers take none) and is sent as a Bearer token. Prices: agentls keeps no price list
+for these endpoints, so cost is $0 (`agent.usage.price_for` with provider "openai"), logged when the
+client is made; bound such runs with the token budgets.
 """
 
 from __future__ import annotations
@@ -97,6 +100,8 @@ _NO_TOOLS = re.compile(
 )
 """How servers refuse tools for a model: Ollama's "registry.ollama.ai/library/X does not support tools",
 vLLM's '"auto" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be set'."""
+_TRUNCATED_SHARE = 0.5
+"""A prompt the server counts as less than this share of the estimate (which errs high) was cut."""
 _SENT_BACK_REASONING = "reasoning_content"
 """The reasoning field a reply's tool-call turn must carry back in the history: DeepSeek's thinking mode
 refuses (400) a conversation whose earlier tool-call turns lack their `reasoning_content`; vLLM and
@@ -490,6 +495,9 @@ class OpenAICompatModel:
             self.base_url = self.base_url[: -len(_ENDPOINT)].rstrip("/")
         self.url = self.base_url + _ENDPOINT
         self._warned_no_usage = False
+        self._warned_truncation = False
+        self._tokens_field = "max_tokens"
+        """`max_completion_tokens` once the server refused `max_tokens` (OpenAI's reasoning models do)."""
         self._rng = rng or random.Random()
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         timeout = httpx.Timeout(self.settings.timeout, connect=self.settings.connect_timeout)
@@ -524,7 +532,7 @@ class OpenAICompatModel:
         body: dict[str, Any] = {
             "model": self.settings.model,
             "messages": to_chat_messages(system, messages),
-            "max_tokens": self.settings.max_tokens,
+            self._tokens_field: self.settings.max_tokens,
             "stream": True,
             "stream_options": {"include_usage": True},
         }
@@ -552,29 +560,35 @@ class OpenAICompatModel:
         settings = self.settings
         body = self.request_body(system, tools, messages)
         if max_tokens is not None:
-            body["max_tokens"] = max_tokens
+            body[self._tokens_field] = max_tokens
         started = time.monotonic()
         broken: list[Usage] = []
         unmetered: list[int] = []
-        try:
-            accumulated, attempts = call_with_retries(
-                lambda: self._attempt(body, on_text, cancel, broken, unmetered),
-                _retryable,
-                self._exhausted,
-                settings=settings,
-                rng=self._rng,
-                cancel=cancel,
-                label="model API",
-            )
-        except ModelError as failure:
-            failure.usage = sum(broken, Usage())
-            failure.unmetered_streams = tuple(unmetered)
-            raise
+        while True:
+            try:
+                accumulated, attempts = call_with_retries(
+                    lambda: self._attempt(body, on_text, cancel, broken, unmetered),
+                    _retryable,
+                    self._exhausted,
+                    settings=settings,
+                    rng=self._rng,
+                    cancel=cancel,
+                    label="model API",
+                )
+                break
+            except ModelError as failure:
+                if self._takes_completion_tokens(failure, body):
+                    continue
+                failure.usage = sum(broken, Usage())
+                failure.unmetered_streams = tuple(unmetered)
+                raise
         response = accumulated.response(
             fallback_model=settings.model, latency=time.monotonic() - started, attempts=attempts
         )
         if accumulated.usage is None and not accumulated.cut:
             response = replace(response, usage=self._estimated_usage(body, accumulated))
+        elif accumulated.usage is not None:
+            self._check_truncation(body, response.usage)
         written = text_tool_call(response, tools)
         if written:
             refused = ModelError(
@@ -590,6 +604,37 @@ class OpenAICompatModel:
             refused.unmetered_streams = tuple(unmetered)
             raise refused
         return replace(response, broken_usage=sum(broken, Usage()), unmetered_streams=tuple(unmetered))
+
+    def _takes_completion_tokens(self, failure: ModelError, body: dict[str, Any]) -> bool:
+        """Whether the server refused `max_tokens` for `max_completion_tokens` (OpenAI's o-series and
+        gpt-5 models: "Unsupported parameter: 'max_tokens' ... Use 'max_completion_tokens' instead");
+        then `body` and every later request send that instead."""
+        if failure.status_code != 400 or "max_completion_tokens" not in failure.message:
+            return False
+        if "max_tokens" not in body:
+            return False
+        body["max_completion_tokens"] = body.pop("max_tokens")
+        self._tokens_field = "max_completion_tokens"
+        logger.info("%s takes max_completion_tokens, not max_tokens: sending that", self.base_url)
+        return True
+
+    def _check_truncation(self, body: Mapping[str, Any], usage: Usage) -> None:
+        """Warn (once) when the server counted far fewer prompt tokens than were sent: it cut the prompt
+        to its context without a word, as Ollama does past its default 4096 tokens (`num_ctx`)."""
+        sent = estimate_tokens(body.get("messages", [])) + estimate_tokens(body.get("tools", []))
+        counted = usage.total_input_tokens
+        if self._warned_truncation or not counted or sent < 2048 or counted > sent * _TRUNCATED_SHARE:
+            return
+        self._warned_truncation = True
+        logger.warning(
+            "the model API at %s counted %d prompt tokens for a request of about %d: it cut the prompt to "
+            "fit its context window, so the model does not see all of its instructions and tools. Give the "
+            "server a larger window (Ollama: start it with OLLAMA_CONTEXT_LENGTH=32768 or more) and set "
+            "agent.model.context_window to it",
+            self.base_url,
+            counted,
+            sent,
+        )
 
     def _estimated_usage(self, body: Mapping[str, Any], accumulated: _Accumulator) -> Usage:
         """The usage of a whole reply whose server reported none (no usage chunk: older Ollama and

@@ -31,7 +31,7 @@ from tests.agent.agent_harness import (
     replace,
     view,
 )
-from tests.fakes.anthropic_server import text, turn
+from tests.fakes.anthropic_server import text, turn, with_usage
 from tests.fakes.openai_server import (
     FAKE_MODEL,
     FAKE_OPENAI_KEY,
@@ -379,3 +379,41 @@ def test_a_base_url_without_v1_is_told_to_add_it(fake: FakeOpenAI) -> None:
     origin = fake.url.removesuffix("/v1")
     with pytest.raises(ModelError, match=f'try base_url = "{origin}/v1"'):
         model_for(fake, origin).complete("", [], USER)
+
+
+def test_a_model_that_takes_max_completion_tokens_gets_it(fake: FakeOpenAI) -> None:
+    """OpenAI's reasoning models (o3, o4-mini, gpt-5) refuse `max_tokens`: every request failed."""
+    refusal = {
+        "error": {
+            "message": "Unsupported parameter: 'max_tokens' is not supported with this model. Use "
+            "'max_completion_tokens' instead.",
+            "type": "invalid_request_error",
+            "param": "max_tokens",
+            "code": "unsupported_parameter",
+        }
+    }
+    fake.enqueue(raw_error(400, refusal), text("Hi."), text("Again."))
+    model = model_for(fake)
+    assert model.complete("", [], USER).text == "Hi."
+    assert model.complete("", [], USER, max_tokens=2048).text == "Again."
+    bodies = [r.body for r in fake.requests]
+    assert [("max_tokens" in b, b.get("max_completion_tokens")) for b in bodies] == [
+        (True, None),
+        (False, 1024),
+        (False, 2048),
+    ]
+
+
+def test_a_prompt_the_server_cut_to_its_window_is_warned_about(
+    fake: FakeOpenAI, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Ollama cuts a prompt past its context (4096 tokens by default) without an error: the model lost its
+    instructions and tools and nobody said why it behaved so."""
+    system = "Follow the repository's conventions. " * 1500  # about 16k tokens
+    fake.enqueue(with_usage(text("Hi."), prompt_tokens=4096), text("Hi again."))
+    model = model_for(fake)
+    with caplog.at_level("WARNING", logger="agent.models.openai_compat"):
+        model.complete(system, TOOLS, USER)
+        model.complete(system[:4000], TOOLS, USER)  # counted as sent: no warning
+    [warning] = [r.getMessage() for r in caplog.records if "cut the prompt" in r.getMessage()]
+    assert "counted 4096 prompt tokens" in warning and "OLLAMA_CONTEXT_LENGTH" in warning
