@@ -76,12 +76,21 @@ def missing_key_message() -> str:
 # Prompt caching
 
 
+_OTHER_PROVIDERS_BLOCKS = frozenset({"reasoning"})
+"""History blocks the Messages API refuses: an OpenAI-compatible model's reasoning, kept to be sent back to it
+(DeepSeek), is left out when the conversation goes on with Claude (a resumed run, a role on another model)."""
+
+
 def _as_blocks(content: str | Sequence[Mapping[str, Any]] | None) -> list[dict[str, Any]]:
     if content is None:
         return []
     if isinstance(content, str):
         return [{"type": "text", "text": content}] if content else []
-    return [{key: value for key, value in block.items() if key != "cache_control"} for block in content]
+    return [
+        {key: value for key, value in block.items() if key != "cache_control"}
+        for block in content
+        if block.get("type") not in _OTHER_PROVIDERS_BLOCKS
+    ]
 
 
 def _cacheable(block: Mapping[str, Any]) -> bool:
@@ -151,8 +160,13 @@ def _mark_last(message: Mapping[str, Any]) -> bool:
 
 
 def _wire_message(message: Mapping[str, Any]) -> dict[str, Any]:
-    """A message as the API takes it: without agentls' own keys (`CACHE_ANCHOR`)."""
-    return {key: value for key, value in message.items() if key != CACHE_ANCHOR}
+    """A message as the API takes it: without agentls' own keys (`CACHE_ANCHOR`) and without blocks another
+    provider's adapter kept in the history (`_OTHER_PROVIDERS_BLOCKS`)."""
+    wire = {key: value for key, value in message.items() if key != CACHE_ANCHOR}
+    content = wire.get("content")
+    if isinstance(content, list):
+        wire["content"] = [block for block in content if block.get("type") not in _OTHER_PROVIDERS_BLOCKS]
+    return wire
 
 
 # --------------------------------------------------------------------------------------------------

@@ -18,7 +18,8 @@ What it speaks:
 - Errors in Anthropic's format, `{"type": "error", "error": {"type": ..., "message": ...}}`, with a
   `request-id` header and `retry-after` / `retry-after-ms` where the API would send them. A message with
   empty content (other than a final assistant turn) gets the API's 400 "all messages must have non-empty
-  content ..." without consuming a script item.
+  content ..." without consuming a script item, and so does a content block of a type the API does not
+  take ("Input tag 'reasoning' found using 'type' does not match any of the expected tags").
 
 Script items, consumed one per `/v1/messages` request in order: replies (`text`, `tool_use`,
 `thinking`, combined with `turn`; `cut_at_max_tokens` for a reply cut at the output limit), HTTP faults
@@ -498,6 +499,40 @@ def _empty_message(body: Mapping[str, Any]) -> int | None:
     return None
 
 
+_BLOCK_TYPES = frozenset(
+    {
+        "text",
+        "image",
+        "document",
+        "search_result",
+        "tool_use",
+        "tool_result",
+        "thinking",
+        "redacted_thinking",
+        "server_tool_use",
+        "web_search_tool_result",
+        "container_upload",
+    }
+)
+"""The content block types the Messages API takes in a request; any other `type` is a 400."""
+
+
+def _unknown_block(body: Mapping[str, Any]) -> str | None:
+    """The API's 400 message for the first content block whose type it does not know, if any."""
+    for index, message in enumerate(body.get("messages") or []):
+        content = message.get("content")
+        if not isinstance(content, list):
+            continue
+        for position, block in enumerate(content):
+            kind = block.get("type") if isinstance(block, Mapping) else None
+            if kind not in _BLOCK_TYPES:
+                return (
+                    f"messages.{index}.content.{position}: Input tag '{kind}' found using 'type' does not "
+                    "match any of the expected tags"
+                )
+    return None
+
+
 class _Handler(FakeHandler):
     server: FakeServer
 
@@ -578,6 +613,11 @@ class _Handler(FakeHandler):
                 "assistant message",
                 request_id,
             )
+            return
+        unknown = _unknown_block(body)
+        if unknown is not None:
+            record("http-400", None)
+            self._send_error(400, "invalid_request_error", unknown, request_id)
             return
         if fake.context_window is not None:
             prompt = count_prompt_tokens(body)

@@ -494,3 +494,24 @@ def test_cache_friendliness_of_a_ten_step_tool_conversation(fake: FakeAnthropic)
 def test_without_breakpoints_nothing_is_cached(fake: FakeAnthropic) -> None:
     ratios = run_tool_conversation(make_model(fake, FAST.model_copy(update={"prompt_caching": False})), fake)
     assert ratios == [0.0] * 10
+
+
+def test_reasoning_kept_from_an_openai_compatible_model_is_not_sent_to_claude(fake: FakeAnthropic) -> None:
+    # A run begun on an OpenAI-compatible model keeps DeepSeek's `reasoning_content` as a `reasoning` block of
+    # its tool-call turns; resumed (or a role run) on Claude, the Messages API refuses that block type.
+    fake.enqueue(turn(text("Done.")))
+    history = [
+        {"role": "user", "content": "List the files."},
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "reasoning", "text": "I should list them.", "field": "reasoning_content"},
+                {"type": "tool_use", "id": "call_1", "name": "bash", "input": {"command": "ls"}},
+            ],
+        },
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "call_1", "content": "a.py"}]},
+    ]
+    response = make_model(fake).complete(SYSTEM, TOOLS, history)
+    assert response.text == "Done."
+    sent = fake.message_requests[0].body["messages"][1]["content"]
+    assert [block["type"] for block in sent] == ["tool_use"]
