@@ -456,12 +456,14 @@ def _disk_usage(path: Path) -> int:
     return total
 
 
-def _free_bytes(path: Path) -> int | None:
+def _space(path: Path) -> tuple[int, int] | None:
+    """(free, used) bytes of the filesystem holding `path`: used is what every file on it takes, free
+    what is left of its size (blocks reserved for root included, so every write lowers it)."""
     try:
         st = os.statvfs(path)
     except OSError:
         return None
-    return st.f_bavail * st.f_frsize
+    return st.f_bfree * st.f_frsize, (st.f_blocks - st.f_bfree) * st.f_frsize
 
 
 @dataclass
@@ -474,6 +476,8 @@ class _WatchedFolder:
     """Bytes the folder may hold."""
     limit_mb: int
     setting: str
+    usage: int | None = None
+    """Bytes the folder takes, when just measured (its first command)."""
     headroom: int = 0
     """What the folder could still take when the command started."""
     free_at_start: int | None = None
@@ -491,13 +495,21 @@ class _SpaceGuard:
     unprivileged process can set: every poll compares their filesystem's free space with what they had
     left (one ``statvfs``), and when that much is gone, their files are added up (walks take a fifth of the
     time at most); past the bound the command is stopped. Another process filling the same filesystem
-    costs walks, never a wrong stop."""
+    costs walks, never a wrong stop. Nor is a folder walked when the command starts while its filesystem's
+    used space (which holds the folder's) is within the folder's bound: what the folder may still take is
+    at least the difference. In /dev/shm with nothing big beside the copy, a command walks nothing (a walk
+    of a copy the kernel's size takes a second or more); the first command on a copy measures its size."""
 
     def __init__(self, folders: Sequence[_WatchedFolder]) -> None:
         self._folders = list(folders)
         for folder in self._folders:
-            folder.headroom = folder.allowed - _disk_usage(folder.path)
-            folder.free_at_start = _free_bytes(folder.path)
+            space = _space(folder.path)
+            if space is None:
+                continue  # not watched (`poll` skips it)
+            folder.free_at_start, used = space
+            if folder.usage is None and used > folder.allowed:
+                folder.usage = _disk_usage(folder.path)
+            folder.headroom = folder.allowed - (used if folder.usage is None else folder.usage)
         self._tmpfs: list[tuple[str, int]] = []
         self._tmpfs_full: set[str] = set()
         self._tmp_mb = 0
@@ -543,9 +555,10 @@ class _SpaceGuard:
         for folder in self._folders:
             if folder.free_at_start is None:
                 continue
-            free = _free_bytes(folder.path)
-            if free is None or folder.free_at_start - free <= folder.headroom:
+            space = _space(folder.path)
+            if space is None or folder.free_at_start - space[0] <= folder.headroom:
                 continue
+            free = space[0]
             if now < folder.next_walk and not exited:
                 continue
             usage = _disk_usage(folder.path)
@@ -929,16 +942,16 @@ class Sandbox:
         `workspace_mb` over its size at its first command, a session /tmp may hold `tmp_mb`."""
         s = self.settings
         baselines = self._workspace_baselines
+        usage: int | None = None
         with self._lock:
             if cwd_dir not in baselines:
                 for gone in [path for path in baselines if not path.exists()]:
                     del baselines[gone]
-                baselines[cwd_dir] = _disk_usage(cwd_dir)
+                baselines[cwd_dir] = usage = _disk_usage(cwd_dir)
             baseline = baselines[cwd_dir]
         setting = "agent.sandbox.workspace_mb"
-        folders = [
-            _WatchedFolder(WORKSPACE_COPY, cwd_dir, baseline + s.workspace_mb * _MIB, s.workspace_mb, setting)
-        ]
+        allowed = baseline + s.workspace_mb * _MIB
+        folders = [_WatchedFolder(WORKSPACE_COPY, cwd_dir, allowed, s.workspace_mb, setting, usage)]
         if tmp_dir is not None:
             folders.append(_WatchedFolder("/tmp", tmp_dir, s.tmp_mb * _MIB, s.tmp_mb, "agent.sandbox.tmp_mb"))
         return folders

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+import agent.sandbox as sandbox_module
 from agent.sandbox import BWRAP_MISSING_MESSAGE, Sandbox, SandboxSettings, SandboxUnavailable
 
 PY = sys.executable
@@ -354,6 +355,58 @@ def test_a_command_filling_the_workspace_copy_is_stopped(workdir: Path) -> None:
         extra.unlink()
     normal = sandbox.run("head -c 900000 /dev/zero > out.bin && echo ok", workdir)
     assert (normal.exit_code, normal.stdout, normal.space_limit) == (0, "ok\n", None)
+
+
+def _used_mb(path: Path) -> int:
+    st = os.statvfs(path)
+    return (st.f_blocks - st.f_bfree) * st.f_frsize // (1024 * 1024)
+
+
+def test_commands_walk_the_copy_only_for_its_size_while_its_filesystem_has_room(
+    workdir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Adding up a copy's files costs a walk of it (a second or more on a kernel-sized copy): it is done
+    once, for the copy's size at its first command. While everything on the filesystem is within the
+    bounds, neither the copy nor the session's /tmp is walked again when a command starts."""
+    (workdir / "pkg").mkdir()
+    (workdir / "pkg" / "mod.py").write_text("x = 1\n")
+    session_tmp = tmp_path / "session-tmp"
+    session_tmp.mkdir()
+    room = _used_mb(workdir) + 65536  # more than the whole filesystem holds now
+    walked: list[Path] = []
+    measure = sandbox_module._disk_usage
+
+    def counted(path: Path) -> int:
+        walked.append(path)
+        return measure(path)
+
+    monkeypatch.setattr(sandbox_module, "_disk_usage", counted)
+    sandbox = Sandbox(SandboxSettings(workspace_mb=room, tmp_mb=room))
+    for _ in range(3):
+        result = sandbox.run("echo x > out.txt; echo y > /tmp/t", workdir, tmp_dir=session_tmp)
+        assert (result.exit_code, result.space_limit) == (0, None)
+    assert walked == [workdir]
+
+
+def test_a_copy_not_walked_at_the_start_is_still_stopped_past_its_bound() -> None:
+    """The bound holds without the walk at the start: the copy cannot take more than its filesystem's
+    used space, so once that passes what the copy may hold the copy is walked and the command stopped."""
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or _used_mb(shm) > 64:
+        pytest.skip("needs /dev/shm with at most 64 MiB used: the test writes 200 MiB past that into it")
+    copy = Path(tempfile.mkdtemp(prefix="agentls-test-ws-", dir=shm))
+    try:
+        (copy / "kept.txt").write_text("kept\n")
+        limit = _used_mb(shm) + 8  # the filesystem's used space is within the bound at the start
+        sandbox = Sandbox(SandboxSettings(workspace_mb=limit, max_file_mb=1))
+        files = limit + 200  # past the bound even if others free 100 MiB of /dev/shm meanwhile
+        fill = f"for i in $(seq 1 {files}); do head -c 1000000 /dev/zero > f$i; done; echo finished"
+        result = sandbox.run(fill, copy)
+        assert result.killed and "finished" not in result.stdout
+        assert result.space_limit is not None and result.space_limit.place == "workspace copy"
+        assert len(list(copy.glob("f*"))) < files
+    finally:
+        shutil.rmtree(copy, ignore_errors=True)
 
 
 # -- without bubblewrap --------------------------------------------------------------------------
