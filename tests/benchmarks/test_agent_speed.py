@@ -134,6 +134,10 @@ class TimedModel:
     def model_name(self) -> str:
         return self.inner.model_name
 
+    @property
+    def provider(self) -> str:
+        return self.inner.provider
+
     def complete(
         self,
         system: str | Sequence[Mapping[str, Any]],
@@ -162,7 +166,8 @@ class TimedSandbox(Sandbox):
         try:
             return super().run(*args, **kwargs)
         finally:
-            self.buckets[-1]["command"] += time.perf_counter() - started
+            if self.buckets:  # the interpreter's probe runs before the first step, in no step's time
+                self.buckets[-1]["command"] += time.perf_counter() - started
 
 
 @dataclass
