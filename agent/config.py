@@ -83,6 +83,10 @@ class ModelSettings(BaseModel):
     context_window: int | None = Field(default=None, ge=1_000)
     """The model's context window in tokens; None: from the model id (200k for Claude, 1M for `[1m]`
     ids, 128k for other providers' models). The run masks and condenses its conversation to stay in it."""
+    vision: bool | None = None
+    """Whether the model sees images (an MCP tool's screenshot reaches it as an image; otherwise as a note
+    naming it). None: Claude does (`anthropic`); OpenAI-compatible models do not, as most local ones
+    cannot (true for one that can: GPT-4o, Qwen2.5-VL, Llama 3.2 Vision...)."""
 
 
 class RoleSettings(BaseModel):

@@ -4,8 +4,8 @@
 run(task)                     gather context once; first user turn = context + task + "spec and plan first"
   while True: step()
     step()  = query() + execute()
-    query() : fit the conversation into the window (agent.memory: mask old tool results, condense),
-              check the budget against the call's worst case (and the time left), one model call on
+    query() : fit the conversation into the window (agent.memory: old images out, mask old tool results,
+              condense), check the budget against the call's worst case (and the time left), one model call on
               (system prompt, tool definitions, messages); usage, cost, budget check
     execute(): run the tool calls and append their results (calls cut at max_tokens are not run: each
                gets an error result and the next call may write more, once; cut three steps in a
@@ -68,6 +68,7 @@ and every record goes through `agent.recorder.Recorder` to the transcript.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import logging
@@ -82,6 +83,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from agent.config import AgentSettings
 from agent.context import Context, gather_context
 from agent.costs import CostLedger, RoleCost
+from agent.images import ToolImage, without_images
+from agent.images import name as image_name
 from agent.memory import (
     CONDENSE_PROMPT,
     Memory,
@@ -291,6 +294,21 @@ class RunCancelled(Exception):
 
 class _ModelRefused(Exception):
     """The model declined the task (stop reason "refusal")."""
+
+
+_IMAGE_NOT_SAVED = "not kept when the run was saved; call the tool again to see it"
+
+
+def _image_record(image: ToolImage) -> dict[str, Any]:
+    """What the transcript's tool_result record says of an image sent with it (never the image)."""
+    raw = base64.b64decode(image.data)
+    return {
+        "media_type": image.media_type,
+        "width": image.width,
+        "height": image.height,
+        "bytes": len(raw),
+        "sha256": hashlib.sha256(raw).hexdigest(),
+    }
 
 
 def _clip(text: str, limit: int) -> str:
@@ -855,13 +873,20 @@ class Agent:
         else:
             result = self.registry.execute(name, input)  # ToolAbort propagates and ends the run
         seconds = time.monotonic() - started
+        result = self._without_secret_images(result)
         content = _clip(result.content, self.settings.max_tool_result_chars) or "(no output)"
         if result.is_error:
             content = self._repeated_failure(name, input, content)
         elif name == "bash" or (isinstance(input, Mapping) and input.get("command") in _WRITES):
             self._changed_files = True
         self.recorder.tool_result(
-            step=self.steps, id=tool_id, name=name, content=content, is_error=result.is_error, seconds=seconds
+            step=self.steps,
+            id=tool_id,
+            name=name,
+            content=content,
+            is_error=result.is_error,
+            seconds=seconds,
+            images=[_image_record(image) for image in result.images],
         )
         # the event carries the whole output (ACP's rawOutput) and a first line for progress; neither
         # shows a secret value
@@ -876,9 +901,29 @@ class Agent:
             id=tool_id,
         )
         block: dict[str, Any] = {"type": "tool_result", "tool_use_id": tool_id, "content": content}
+        if result.images:  # the images follow the text, in the result (`agent.images`)
+            block["content"] = [
+                {"type": "text", "text": content},
+                *(image.block() for image in result.images),
+            ]
         if result.is_error:
             block["is_error"] = True
         return block
+
+    def _without_secret_images(self, result: ToolResult) -> ToolResult:
+        """`result` without the images whose data holds a secret value the run knows (in an encoding the
+        `Redactor` reads: a PNG text chunk holding a key), each named instead: the model never gets one."""
+        if self.secrets is None or not result.images:
+            return result
+        kept = tuple(image for image in result.images if self.secrets.redact(image.data) == image.data)
+        if len(kept) == len(result.images):
+            return result
+        notes = [
+            f"[image ({image_name(image.block())}) left out: its data holds a secret value]"
+            for image in result.images
+            if image not in kept
+        ]
+        return replace(result, content="\n".join([result.content, *notes]), images=kept)
 
     def _cut_by_time(self, use: Mapping[str, Any], cut: ToolTimeUp, seconds: float) -> None:
         """A tool call cut at the time bound (or by the cancel) while it waited: a question to the user
@@ -1087,7 +1132,11 @@ class Agent:
             self._window_full = False
             self._condense("the model's last reply filled its context window", mask_all=True)
             return
+        if self.memory.images_due(self.messages):
+            self._drop_images(None, "the conversation holds too many images, or old ones")
         plan = self.memory.plan(self.messages)
+        if (plan.mask or plan.condense) and self._drop_images(0, "the context must shrink"):
+            plan = self.memory.plan(self.messages)  # images go first: they cost the most, and were seen
         if plan.mask:
             first, count = self.memory.mask(self.messages)
             after = self.memory.estimate(self.messages)
@@ -1110,10 +1159,27 @@ class Agent:
         if plan.condense:
             self._condense(f"the conversation reached about {plan.tokens:,} of {self.memory.window:,} tokens")
 
+    def _drop_images(self, keep: int | None, reason: str) -> int:
+        """Replace old images by their names (`Memory.drop_images`); a decision says how many and why."""
+        before = self.memory.estimate(self.messages)
+        first, count = self.memory.drop_images(self.messages, keep)
+        if count and first is not None:
+            self.recorder.rewound(first)
+            self._decision(
+                "images_dropped",
+                images=count,
+                reason=reason,
+                tokens_before=before,
+                tokens_after=self.memory.estimate(self.messages),
+            )
+        return count
+
     def _condense(self, reason: str, *, mask_all: bool = False) -> None:
-        """Replace the conversation by [first turn, a handoff summary, the newest turns] (`agent.memory`)."""
+        """Replace the conversation by [first turn, a handoff summary, the newest turns] (`agent.memory`):
+        images the model has seen go first."""
         self._check_cancel()
         before = self.memory.estimate(self.messages)
+        self._drop_images(0, "the conversation is condensed")
         if mask_all:
             self.memory.mask(self.messages, keep=0)
         self._emit("stage", "condensing the conversation to stay within the context window", stage="condense")
@@ -1352,9 +1418,12 @@ class Agent:
             log.exception("run %s: its state could not be saved for resuming", self.run_id)
 
     def _redacted_messages(self) -> list[dict[str, Any]]:
+        """The conversation as saved for a resume: secret values as placeholders, each image as its name
+        (a resumed run's model calls the tool again if it still needs to see it)."""
+        messages = without_images(self.messages, _IMAGE_NOT_SAVED)
         if self.redaction is None:
-            return self.messages
-        return [self.redaction.current_value(message) for message in self.messages]
+            return messages
+        return [self.redaction.current_value(message) for message in messages]
 
     def _proposal(
         self,

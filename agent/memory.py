@@ -22,10 +22,17 @@ stages:
    the first turn (task and retrieved context) are untouched, so they stay cached; the turn after the
    handoff is the new `CACHE_ANCHOR`.
 
+Images (an MCP tool's screenshots) go first, before any text is masked: the conversation keeps at most
+`max_images` of them, none older than `image_turns` model turns; past either, the old ones are replaced
+by their names in one batch (down to half of each, so the cached prefix changes rarely). When the context
+must shrink (masking or condensing is due), every image the model has already answered is replaced so
+first. An image the model has not seen yet (in the newest user turn) is always kept.
+
 The size comes from what the API reported: the last response's `input + cache write + cache read +
 output` tokens, plus an estimate of what was appended since, in characters per token learned from that
 usage (3.5 until a response reports some, and when none does: scripted models); the estimate of the
-whole conversation at that rate is the floor. The window is
+whole conversation at that rate is the floor. An image counts as the API counts it, about width x height
+/ 750 tokens (`agent.images.image_tokens`), not by the length of its base64 text. The window is
 `agent.model.context_window`, else `context_window_for(model)` (200k for Claude, 1M for `[1m]` ids).
 
 The loop (`agent.loop.Agent`) calls `Memory.plan` before each request and records every masking and
@@ -42,6 +49,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from agent.images import (
+    MANY_IMAGES,
+    MAX_IMAGE_BYTES_IN_REQUEST,
+    base64_bytes,
+    image_positions,
+    images_tokens,
+    replace_images,
+)
 from agent.usage import Usage
 
 __all__ = [
@@ -61,6 +76,9 @@ CACHE_ANCHOR = "agentls_cache_anchor"
 """A message marked `{CACHE_ANCHOR: True}` ends the part of the conversation the next masking or
 condensation leaves as it is; the Anthropic provider puts a prompt-cache breakpoint there, and every
 provider drops the key on the wire."""
+
+IMAGE_REMOVED = "removed from the conversation to save context; call the tool again to see it"
+"""What an image replaced by its name says (`Memory.drop_images`)."""
 
 MASKED_PREFIX = "[output masked to save context:"
 """How a masked tool result starts (the loop and tests recognise stubs by it)."""
@@ -114,6 +132,12 @@ class MemorySettings(BaseModel):
     """Tool results shorter than this are never masked (the stub would save nothing)."""
     keep_turns: int = Field(default=3, ge=0)
     """Newest model turns (each with its tool results) kept after a condensation."""
+    max_images: int = Field(default=10, ge=0, le=MANY_IMAGES)
+    """Images (from MCP tools) the conversation holds at most; past it the old ones are replaced by their
+    names. At most 20: past 20 images in a request the API refuses any larger than 2,000 pixels."""
+    image_turns: int = Field(default=8, ge=1)
+    """An image older than this many model turns is replaced by its name (each costs ~1.5k tokens in
+    every request)."""
 
 
 def context_window_for(model: str) -> int:
@@ -153,6 +177,8 @@ def _chars(value: Any) -> int:
     if isinstance(value, str):
         return len(value)
     if isinstance(value, Mapping):
+        if value.get("type") in ("image", "image_url"):  # counted by pixels (`images_tokens`), not base64
+            return 8
         total = 0
         for key, item in value.items():
             if key in ("cache_control", "signature"):
@@ -169,8 +195,9 @@ def _chars(value: Any) -> int:
 
 
 def estimate_tokens(value: Any) -> int:
-    """A rough token count of messages, blocks or text (characters / 3.5, erring high)."""
-    return int(_chars(value) / _CHARS_PER_TOKEN) + 1
+    """A rough token count of messages, blocks or text (characters / 3.5, erring high; images by the API's
+    rule)."""
+    return int(_chars(value) / _CHARS_PER_TOKEN) + 1 + images_tokens(value)
 
 
 @dataclass(frozen=True)
@@ -215,9 +242,10 @@ class Memory:
             self._measured_len = messages
             return
         self._measured_len = len(messages)
-        if measured > 0:
+        text_tokens = measured - images_tokens(list(messages))
+        if text_tokens > 0:
             chars = self._prefix_chars + _chars(list(messages))
-            self.chars_per_token = min(_MAX_CHARS_PER_TOKEN, max(_MIN_CHARS_PER_TOKEN, chars / measured))
+            self.chars_per_token = min(_MAX_CHARS_PER_TOKEN, max(_MIN_CHARS_PER_TOKEN, chars / text_tokens))
 
     def forget_measurement(self) -> None:
         """History was rewritten: estimate from the text until the next response is measured."""
@@ -226,9 +254,10 @@ class Memory:
 
     def estimate(self, messages: Sequence[Mapping[str, Any]]) -> int:
         """Tokens the next request's prompt will have (the larger of the measured and estimated sizes)."""
-        by_text = self._tokens(self._prefix_chars + _chars(list(messages)))
+        by_text = self._tokens(self._prefix_chars + _chars(list(messages))) + images_tokens(list(messages))
         if self._measured and self._measured_len <= len(messages):
-            by_usage = self._measured + self._tokens(_chars(list(messages[self._measured_len :])))
+            new = list(messages[self._measured_len :])
+            by_usage = self._measured + self._tokens(_chars(new)) + images_tokens(new)
             return max(by_usage, by_text)
         return by_text
 
@@ -294,10 +323,65 @@ class Memory:
         newest = positions[max(0, len(positions) - keep) :] if keep else []
         used = 0
         for count, (index, number) in enumerate(reversed(newest)):
-            used += self._tokens(len(_result_text(messages[index]["content"][number])))
+            block = messages[index]["content"][number]
+            used += self._tokens(len(_result_text(block))) + images_tokens(block)
             if count and used > budget:
                 return count
         return min(keep, len(positions))
+
+    def images_due(self, messages: Sequence[Mapping[str, Any]]) -> bool:
+        """Whether old images must go: more than `max_images`, more base64 data than a request may carry
+        (`MAX_IMAGE_BYTES_IN_REQUEST`), or one older than `image_turns` model turns."""
+        ages = _ages(messages)
+        found = [(at, block) for at, block in image_positions(messages) if ages[at.message] > 0]
+        if not found:
+            return False
+        return (
+            len(found) > self.settings.max_images
+            or sum(base64_bytes(block) for _, block in found) > MAX_IMAGE_BYTES_IN_REQUEST
+            or ages[found[0][0].message] > self.settings.image_turns
+        )
+
+    def drop_images(self, messages: list[dict[str, Any]], keep: int | None = None) -> tuple[int | None, int]:
+        """Replace old images by their names, in place; (index of the first changed message or None, images
+        replaced). Kept: every image the model has not answered yet, and of the others the newest `keep`
+        (None: half of `max_images`, within half of `image_turns` and of the bytes a request may carry,
+        so that the next batch is some turns away)."""
+        ages = _ages(messages)
+        found = [(at, block) for at, block in image_positions(messages) if ages[at.message] > 0]
+        if keep is None:
+            turns, room, limit = (
+                self.settings.image_turns // 2,
+                MAX_IMAGE_BYTES_IN_REQUEST // 2,
+                self.settings.max_images // 2,
+            )
+        else:
+            turns, room, limit = len(messages), MAX_IMAGE_BYTES_IN_REQUEST, keep
+        left = 0
+        dropped = []
+        for at, block in reversed(found):  # newest first
+            size = base64_bytes(block)
+            if left < limit and ages[at.message] <= turns and size <= room:
+                left += 1
+                room -= size
+            else:
+                dropped.append(at)
+        if not dropped:
+            return None, 0
+        replace_images(messages, dropped, IMAGE_REMOVED)
+        self.forget_measurement()
+        return min(at.message for at in dropped), len(dropped)
+
+
+def _ages(messages: Sequence[Mapping[str, Any]]) -> list[int]:
+    """For each message, how many model (assistant) turns came after it."""
+    ages = [0] * len(messages)
+    later = 0
+    for index in range(len(messages) - 1, -1, -1):
+        ages[index] = later
+        if messages[index].get("role") == "assistant":
+            later += 1
+    return ages
 
 
 def _set_anchor(messages: list[dict[str, Any]], anchor: int | None) -> None:

@@ -132,6 +132,16 @@ class ToolResultRecord(Record):
     content: str
     is_error: bool
     seconds: float
+    images: tuple[Mapping[str, Any], ...] = ()
+    """The images sent beside `content`: type, pixels, bytes and SHA-256 each, never the image itself
+    (the request record keeps it as a file beside the transcript, `agent.transcript`)."""
+
+    def fields(self) -> dict[str, Any]:
+        """The record's fields; `images` only when there are some."""
+        data = super().fields()
+        if not self.images:
+            del data["images"]
+        return data
 
 
 @dataclass(frozen=True)
@@ -268,12 +278,26 @@ class Recorder:
         self.write(ToolCallRecord(step=step, id=id, name=name, input=input))
 
     def tool_result(
-        self, *, step: int, id: str, name: str, content: str, is_error: bool, seconds: float
+        self,
+        *,
+        step: int,
+        id: str,
+        name: str,
+        content: str,
+        is_error: bool,
+        seconds: float,
+        images: Sequence[Mapping[str, Any]] = (),
     ) -> None:
-        """A tool call's result."""
+        """A tool call's result (`images`: what describes each image sent with it)."""
         self.write(
             ToolResultRecord(
-                step=step, id=id, name=name, content=content, is_error=is_error, seconds=round(seconds, 4)
+                step=step,
+                id=id,
+                name=name,
+                content=content,
+                is_error=is_error,
+                seconds=round(seconds, 4),
+                images=tuple(images),
             )
         )
 

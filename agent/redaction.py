@@ -15,6 +15,10 @@
   values of the files the index found secrets in, so command output that prints one bare is redacted
   too.
 
+An image (an MCP tool's screenshot) is pixels: what it shows is not read. Its base64 data is checked once,
+as it comes: one that holds a known value in an encoding the `Redactor` knows (a PNG text chunk holding a
+key) is not sent (`agent.loop.Agent._call_tool`), so requests pass image blocks as they are.
+
 Commands run on the real files: a command that prints a value bare is redacted (its value is known), and
 so is one that prints it in base64, hex, percent-encoded, reversed, or compressed then base64 or hex
 (`indexing.secret_encodings`); one that encrypts it or encodes it otherwise is not. That is the limit
@@ -151,6 +155,8 @@ def _each_text(value: Any, redact: Callable[[str], str]) -> Any:
     if isinstance(value, str):
         return redact(value)
     if isinstance(value, Mapping):
+        if value.get("type") == "image":  # base64 data, checked once as it came (`Agent._call_tool`)
+            return value
         return {k: v if k in _KEEP else _each_text(v, redact) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_each_text(v, redact) for v in value]

@@ -11,11 +11,15 @@ time, ISO 8601). Record types, in the order a run writes them:
   `system_sha256` and `tools_sha256` name the system prompt and the tool definitions, whose full text is
   written (`system`, `tools`) the first time each hash appears; `messages_start` and `messages` give the
   messages appended since the previous request. Concatenating the `messages` of a run's requests gives
-  each request's whole conversation (see `reconstruct_messages`).
+  each request's whole conversation (see `reconstruct_messages`). An image (an MCP tool's screenshot)
+  is never written as its base64 text: the file goes beside the transcript, once,
+  `<run_id>.d/images/<sha256>.png` (0600), and the block's `source` names it (`{"type": "file",
+  "media_type", "path"` relative to the transcript's folder, `"sha256"` and `"bytes"` of the file`}`).
 - `response`: `content` (the assistant's blocks), `stop_reason`, `usage`, `cost`, `latency`, `attempts`,
   `request_id`, `model`, `role` and `node` (whom the call is charged to, `agent.costs`).
 - `todo`: the run's todo list after each change (`items`: id, text, status; `agent.tools.todo`).
-- `tool_call` (`id`, `name`, `input`) and `tool_result` (`id`, `name`, `content`, `is_error`, `seconds`).
+- `tool_call` (`id`, `name`, `input`) and `tool_result` (`id`, `name`, `content`, `is_error`, `seconds`;
+  `images`, when images were sent with it: `media_type`, `width`, `height`, `bytes`, `sha256` each).
 - `verification`: the checks run on the change: `outcome` ("passed", "failed" or "no_tests": nothing failed
   but no test ran), `passed`, and each check (name, command, passed, ran_nothing, output, seconds).
 - `decision`: stage changes, reflections after a failed verification, budget and step-limit stops; kind
@@ -48,6 +52,8 @@ schema 1.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import datetime as dt
 import hashlib
@@ -62,6 +68,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import IO, TYPE_CHECKING, Any
+
+from agent.images import image_positions
 
 if TYPE_CHECKING:
     from indexing.secrets import Redactor
@@ -189,10 +197,60 @@ class Transcript:
                 fields[name] = value
         start = self._messages_sent if self._messages_sent <= len(messages) else 0
         fields["messages_start"] = start
-        fields["messages"] = list(messages[start:])
+        fields["messages"] = self._image_files(messages[start:])
         fields["message_count"] = len(messages)
         self._messages_sent = len(messages)
         self.write("request", **fields)
+
+    def _image_files(self, messages: Sequence[Mapping[str, Any]]) -> list[Any]:
+        """`messages` with each image's base64 data written to a file beside the transcript and its block
+        naming that file instead (copies; messages without images are passed as they are)."""
+        found = list(image_positions(messages))
+        if not found:
+            return list(messages)
+        copies = [dict(message) for message in messages]
+        for at, block in reversed(found):
+            content = list(copies[at.message]["content"])
+            reference = self._image_file(block)
+            if at.inner is None:
+                content[at.block] = reference
+            else:
+                holder = dict(content[at.block])
+                holder["content"] = [*holder["content"]]
+                holder["content"][at.inner] = reference
+                content[at.block] = holder
+            copies[at.message]["content"] = content
+        return copies
+
+    def _image_file(self, block: Mapping[str, Any]) -> dict[str, Any]:
+        """Write one image block's file (once per content) and return the block that names it."""
+        found = block.get("source")
+        source: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
+        media_type = str(source.get("media_type", ""))
+        try:
+            raw = base64.b64decode(str(source.get("data", "")))
+        except (binascii.Error, ValueError):
+            raw = b""
+        digest = hashlib.sha256(raw).hexdigest()
+        folder = self.directory / f"{self.run_id}.d" / "images"
+        path = folder / f"{digest}.{media_type.rpartition('/')[2] or 'bin'}"
+        if not path.exists():
+            try:
+                folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with open(fd, "wb") as handle:
+                    handle.write(raw)
+            except OSError as error:
+                log.warning("cannot write the image %s beside the transcript: %s", path, error)
+        where = str(path.relative_to(self.directory))
+        reference = {
+            "type": "file",
+            "media_type": media_type,
+            "path": where,
+            "sha256": digest,
+            "bytes": len(raw),
+        }
+        return {"type": "image", "source": reference}
 
     def child(self, name: str) -> Transcript:
         """The transcript of a sub-agent of this run, `<directory>/<run_id>.d/<name>.jsonl`, with the same

@@ -52,5 +52,7 @@ class McpSettings(BaseModel):
     servers: dict[str, McpServerSettings] = Field(default_factory=dict)
     max_result_chars: int = Field(default=20_000, ge=1_000)
     """A tool result longer than this is cut before the model reads it."""
+    max_images: int = Field(default=5, ge=0, le=20)
+    """Images of one tool result sent to the model (the later ones are named, not sent)."""
     start_timeout: float = Field(default=30.0, gt=0)
     """Seconds a server has to start and list its tools; one that does not is left out of the run."""

@@ -20,6 +20,8 @@ need no conversion beyond the cache breakpoints. Around the SDK it adds:
   `ModelResponse.broken_usage`, or `ModelError.usage` when the call fails, for the loop to charge. So
   does a stream cut off by `cancel` mid-reply (the user's cancel, or the run's time bound): `Cancelled`
   carries what it reported so far.
+- Images: a tool result's `image` blocks go to Claude as they are (`agent.images` checked them against
+  the API's limits); with `vision = false` each becomes a note naming it.
 - Errors a user can act on: `AuthenticationFailed`, `RetriesExhausted`, `Cancelled`, all `ModelError`s.
 
 Credentials come in as parameters (the entry point reads `ANTHROPIC_API_KEY` / `ANTHROPIC_BASE_URL`);
@@ -42,6 +44,7 @@ import anthropic
 # Defined in agent.config so that loading settings does not import the SDK; re-exported here.
 from agent.config import DEFAULT_MODEL as DEFAULT_MODEL
 from agent.config import ModelSettings as ModelSettings
+from agent.images import NOT_SEEN, without_images
 from agent.memory import CACHE_ANCHOR
 from agent.models import ANTHROPIC_KEYS_URL, missing_anthropic_key_message
 from agent.models.calls import StreamEvents, call_with_retries, relay
@@ -272,6 +275,8 @@ class AnthropicModel:
         if self._client is None:
             raise AuthenticationFailed(missing_key_message())
         settings = self.settings
+        if settings.vision is False:
+            messages = without_images(messages, NOT_SEEN)
         if settings.prompt_caching:
             system_blocks, tool_list, message_list = with_cache_breakpoints(system, tools, messages)
         else:

@@ -13,7 +13,9 @@ conversation of `agent.models.types` to that wire format and the streamed reply 
   with a message, since no other API knows those types.
 - messages: assistant `tool_use` blocks become `tool_calls` (arguments as a JSON string), user
   `tool_result` blocks become `role: "tool"` messages (errors prefixed with "Error: ", since the format
-  has no error flag), provider-specific blocks (thinking) are dropped, except a tool-call turn's
+  has no error flag; an image in one becomes a note naming it, or, with `vision = true`, an `image_url`
+  data URL in a user message after the tool messages, since a tool message holds text only),
+  provider-specific blocks (thinking) are dropped, except a tool-call turn's
   `reasoning` block, which goes back as the `reasoning_content` it came as (DeepSeek refuses the
   conversation without it).
 - the reply: `stream: true` with `stream_options.include_usage`; `delta.content` is text (relayed to
@@ -71,6 +73,7 @@ from typing import Any
 import httpx
 
 from agent.config import ModelSettings
+from agent.images import NOT_SEEN, is_image, without_images
 from agent.memory import estimate_tokens, is_prompt_too_long
 from agent.models.calls import StreamEvents, call_with_retries, relay
 from agent.models.errors import AuthenticationFailed, ModelError, RetriesExhausted
@@ -142,10 +145,39 @@ def to_chat_tools(tools: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return rendered
 
 
+def _result_text(content: Any) -> str:
+    """A `tool_result`'s content as the text of a `tool` message (its blocks one per line)."""
+    if not isinstance(content, list):
+        return _text_of(content)
+    return "\n".join(_text_of([block]) for block in content if isinstance(block, Mapping) and "text" in block)
+
+
+def _image_parts(results: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The images of a user turn's tool results as a user message's parts (a text naming each result's,
+    then its images as `image_url` data URLs), for a model that sees: a `tool` message holds text only."""
+    parts: list[dict[str, Any]] = []
+    for result in results:
+        content = result.get("content")
+        images = [block for block in content if is_image(block)] if isinstance(content, list) else []
+        if not images:
+            continue
+        call = result.get("tool_use_id", "")
+        parts.append({"type": "text", "text": f"The image(s) of the result of the tool call {call}:"})
+        for image in images:
+            source = image.get("source") or {}
+            url = f"data:{source.get('media_type', '')};base64,{source.get('data', '')}"
+            parts.append({"type": "image_url", "image_url": {"url": url}})
+    return parts
+
+
 def to_chat_messages(
-    system: str | Sequence[Mapping[str, Any]], messages: Sequence[Mapping[str, Any]]
+    system: str | Sequence[Mapping[str, Any]], messages: Sequence[Mapping[str, Any]], *, vision: bool = False
 ) -> list[dict[str, Any]]:
-    """The canonical conversation as Chat Completions messages (system first)."""
+    """The canonical conversation as Chat Completions messages (system first). A tool result's images
+    become notes naming them, or, for a model that sees (`vision`), a user message after the `tool`
+    messages that holds them."""
+    if not vision:
+        messages = without_images(messages, NOT_SEEN)
     out: list[dict[str, Any]] = []
     system_text = _text_of(system)
     if system_text:
@@ -183,16 +215,18 @@ def to_chat_messages(
             out.append(assistant)
             continue
         # A user turn: tool results first (they must follow the assistant's tool calls), then any text.
-        for block in blocks:
-            if block.get("type") == "tool_result":
-                result = _text_of(block.get("content"))
-                if block.get("is_error"):
-                    result = f"Error: {result}"
-                out.append(
-                    {"role": "tool", "tool_call_id": str(block.get("tool_use_id", "")), "content": result}
-                )
+        results = [block for block in blocks if block.get("type") == "tool_result"]
+        for block in results:
+            result = _result_text(block.get("content"))
+            if block.get("is_error"):
+                result = f"Error: {result}"
+            out.append({"role": "tool", "tool_call_id": str(block.get("tool_use_id", "")), "content": result})
         text = _text_of(blocks)
-        if text:
+        images = _image_parts(results)
+        if images:  # one user message, so that roles still alternate for the servers that require it
+            after = [{"type": "text", "text": text}] if text else []
+            out.append({"role": "user", "content": [*images, *after]})
+        elif text:
             out.append({"role": "user", "content": text})
     return out
 
@@ -531,7 +565,7 @@ class OpenAICompatModel:
         """The JSON body of one streamed Chat Completions request."""
         body: dict[str, Any] = {
             "model": self.settings.model,
-            "messages": to_chat_messages(system, messages),
+            "messages": to_chat_messages(system, messages, vision=bool(self.settings.vision)),
             self._tokens_field: self.settings.max_tokens,
             "stream": True,
             "stream_options": {"include_usage": True},

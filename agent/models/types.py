@@ -8,9 +8,11 @@ these and converts them to its wire format, and converts its reply back to a `Mo
   registry renders those as plain function definitions for every other provider.
 - Messages: `{"role": "user" | "assistant", "content": str | [block, ...]}` with blocks
   `{"type": "text", "text"}`, `{"type": "tool_use", "id", "name", "input"}` (assistant) and
-  `{"type": "tool_result", "tool_use_id", "content": str, "is_error"?: bool}` (user). Blocks of other
-  types (Anthropic's `thinking`) are provider-specific: they go back to the provider that produced them
-  and are dropped by the others.
+  `{"type": "tool_result", "tool_use_id", "content": str | [block, ...], "is_error"?: bool}` (user; a
+  list holds a text block and the `{"type": "image", "source": {"type": "base64", "media_type", "data"}}`
+  blocks of an MCP tool's images, `agent.images`: a model that cannot see gets a note for each). Blocks
+  of other types (Anthropic's `thinking`) are provider-specific: they go back to the provider that
+  produced them and are dropped by the others.
 - Stop reasons: "end_turn", "tool_use", "max_tokens", "refusal" (providers map theirs onto these).
 """
 

@@ -37,6 +37,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
+from agent.images import ToolImage
+
 __all__ = [
     "ANTHROPIC",
     "CustomTool",
@@ -60,10 +62,12 @@ ANTHROPIC = "anthropic"
 
 @dataclass(frozen=True)
 class ToolResult:
-    """What goes back to the model in a `tool_result` block."""
+    """What goes back to the model in a `tool_result` block: its text, and the images that follow it
+    (an MCP tool's screenshot; each already checked against the API's limits, `agent.images`)."""
 
     content: str
     is_error: bool = False
+    images: tuple[ToolImage, ...] = ()
 
 
 class ToolError(Exception):

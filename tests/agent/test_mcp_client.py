@@ -593,8 +593,9 @@ def test_a_run_stops_at_its_time_bound_during_an_mcp_call(
 
 def test_what_is_not_text_in_a_result_is_named_not_dropped(ws: Path) -> None:
     """A result with an image, a resource link and a binary resource besides its text: the link keeps its
-    name, URI, type and description (the model can follow it), the image and the binary say what they
-    are and how big (they were all "[... content left out]", the link's URI lost)."""
+    name, URI, type and description (the model can follow it), the binary says what it is and how big
+    (they were all "[... content left out]", the link's URI lost), and the image goes beside the text
+    (tests/agent/test_mcp_images.py sends it to the model)."""
     settings = _settings(ws)
     server = settings.servers["tickets"]
     media = server.model_copy(update={"env": {**server.env, "TICKETS_MEDIA": "1"}})
@@ -607,7 +608,8 @@ def test_what_is_not_text_in_a_result_is_named_not_dropped(ws: Path) -> None:
     assert not result.is_error, result.content
     assert result.content.splitlines()[1:] == [
         "T-1 has 3 attachments",
-        "[image (image/png, 12 bytes) left out: this agent cannot show it to the model]",
         "[resource link: build.log tickets://T-1/build.log (text/plain): The failing build's log.]",
         "[resource tickets://T-1/core (application/octet-stream, 6 bytes): binary, not shown]",
     ]
+    [image] = result.images
+    assert (image.media_type, image.width, image.height) == ("image/png", 4, 3)

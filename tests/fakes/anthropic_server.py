@@ -19,7 +19,10 @@ What it speaks:
   `request-id` header and `retry-after` / `retry-after-ms` where the API would send them. A message with
   empty content (other than a final assistant turn) gets the API's 400 "all messages must have non-empty
   content ..." without consuming a script item, and so does a content block of a type the API does not
-  take ("Input tag 'reasoning' found using 'type' does not match any of the expected tags").
+  take ("Input tag 'reasoning' found using 'type' does not match any of the expected tags"), and so does an
+  image the API refuses (a message, or a `tool_result`'s content, may hold `image` blocks): base64 data
+  over 5 MB, a type other than JPEG, PNG, GIF and WebP or data that is not of its type, a side over 8,000
+  pixels (2,000 in a request of more than 20 images), more than 100 images.
 
 Script items, consumed one per `/v1/messages` request in order: replies (`text`, `tool_use`,
 `thinking`, combined with `turn`; `cut_at_max_tokens` for a reply cut at the output limit), HTTP faults
@@ -31,10 +34,12 @@ runs out the server answers 500 with a body that says so and `x-should-retry: fa
 loudly.
 
 Usage is computed the way the API reports it, approximately: the prompt is the serialized blocks in the
-order tools -> system -> messages, about 4 characters a token. Prompt caching honours `cache_control`
-breakpoints: every breakpoint's prefix (hashed, `cache_control` itself excluded, as the API ignores it
-when matching) is written to the cache; a later request reads the longest cached prefix found at one of
-its breakpoints or up to `cache_lookback_blocks` block boundaries before one (the API's lookback).
+order tools -> system -> messages, about 4 characters a token, and each image width x height / 750
+tokens (at most about 1,600), as the API counts it, not by the length of its base64 data. Prompt caching
+honours `cache_control` breakpoints: every breakpoint's prefix (hashed, `cache_control` itself excluded,
+as the API ignores it when matching) is written to the cache; a later request reads the longest cached
+prefix found at one of its breakpoints or up to `cache_lookback_blocks` block boundaries before one (the
+API's lookback).
 `cache_read_input_tokens` is that prefix, `cache_creation_input_tokens` what newly written breakpoint
 prefixes add beyond it, and `input_tokens` the rest. `cache_friendliness(fake.requests)` gives the share
 of each request's prompt read from the cache, which the prompt-caching benchmark measures.
@@ -42,10 +47,12 @@ of each request's prompt read from the cache, which the prompt-caching benchmark
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import logging
 import math
+import struct
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -324,15 +331,41 @@ def _without_cache_control(block: Mapping[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in block.items() if key != "cache_control"}
 
 
-def _prompt_blocks(body: Mapping[str, Any]) -> list[tuple[str, bool]]:
-    """The prompt as (serialized block, carries a breakpoint) in cache order: tools, system, messages."""
-    blocks: list[tuple[str, bool]] = []
+def _image_free(value: Any) -> tuple[Any, int]:
+    """`value` with each image's base64 data replaced by its SHA-256 (the cache still tells images apart),
+    and the tokens of those images as the API counts them (width x height / 750, at most about 1,600)."""
+    if isinstance(value, Mapping):
+        source = value.get("source")
+        if value.get("type") == "image" and isinstance(source, Mapping) and "data" in source:
+            data = str(source["data"])
+            size = _image_size(base64.b64decode(data)) or (1, 1)
+            scale = min(1.0, 1568 / max(size))
+            tokens = min(1600, math.ceil(size[0] * scale * size[1] * scale / 750))
+            digest = hashlib.sha256(data.encode()).hexdigest()
+            return {**value, "source": {**source, "data": digest}}, tokens
+        total = 0
+        copy: dict[str, Any] = {}
+        for key, item in value.items():
+            copy[key], tokens = _image_free(item)
+            total += tokens
+        return copy, total
+    if isinstance(value, list | tuple):
+        items = [_image_free(item) for item in value]
+        return [item for item, _ in items], sum(tokens for _, tokens in items)
+    return value, 0
+
+
+def _prompt_blocks(body: Mapping[str, Any]) -> list[tuple[str, bool, int]]:
+    """The prompt as (serialized block, carries a breakpoint, its size in characters) in cache order:
+    tools, system, messages. An image is serialized as its hash and sized as the API counts it."""
+    blocks: list[tuple[str, bool, int]] = []
 
     def add(kind: str, block: Any) -> None:
         if not isinstance(block, Mapping):
             block = {"type": "text", "text": str(block)}
-        payload = {"in": kind, **_without_cache_control(block)}
-        blocks.append((json.dumps(payload, sort_keys=True, ensure_ascii=False), "cache_control" in block))
+        payload, image_tokens = _image_free({"in": kind, **_without_cache_control(block)})
+        serialized = json.dumps(payload, sort_keys=True, ensure_ascii=False)
+        blocks.append((serialized, "cache_control" in block, len(serialized) + 4 * image_tokens))
 
     for tool in body.get("tools") or []:
         add("tools", tool)
@@ -356,7 +389,7 @@ def _prompt_blocks(body: Mapping[str, Any]) -> list[tuple[str, bool]]:
 
 def count_prompt_tokens(body: Mapping[str, Any]) -> int:
     """Approximate prompt tokens of a request body (what `count_tokens` answers)."""
-    return max(1, approx_tokens(sum(len(serialized) for serialized, _ in _prompt_blocks(body))))
+    return max(1, approx_tokens(sum(chars for _, _, chars in _prompt_blocks(body))))
 
 
 class PromptCache:
@@ -381,13 +414,13 @@ class PromptCache:
         prefix_digests: list[str] = []
         prefix_tokens: list[int] = []
         chars = 0
-        for serialized, _ in blocks:
+        for serialized, _, size in blocks:
             digest.update(b"\x00" + serialized.encode())
             prefix_digests.append(digest.copy().hexdigest())
-            chars += len(serialized)
+            chars += size
             prefix_tokens.append(approx_tokens(chars))
         total = max(1, approx_tokens(chars))
-        breakpoints = [index for index, (_, marked) in enumerate(blocks) if marked]
+        breakpoints = [index for index, (_, marked, _) in enumerate(blocks) if marked]
 
         with self._lock:
             read = 0
@@ -517,6 +550,91 @@ _BLOCK_TYPES = frozenset(
 """The content block types the Messages API takes in a request; any other `type` is a 400."""
 
 
+_IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
+MAX_IMAGE_BASE64 = 5 * 1024 * 1024
+"""The API refuses an image whose base64 data is longer than 5 MB."""
+
+
+def _image_size(raw: bytes) -> tuple[int, int] | None:
+    """(width, height) of a PNG, GIF, JPEG or WebP file, as the API reads it; None when it cannot."""
+    if raw.startswith(b"\x89PNG\r\n\x1a\n") and raw[12:16] == b"IHDR":
+        return struct.unpack(">II", raw[16:24])
+    if raw[:6] in (b"GIF87a", b"GIF89a") and len(raw) >= 10:
+        return struct.unpack("<HH", raw[6:10])
+    if raw[:4] == b"RIFF" and raw[8:16] == b"WEBPVP8X" and len(raw) >= 30:
+        return int.from_bytes(raw[24:27], "little") + 1, int.from_bytes(raw[27:30], "little") + 1
+    if raw.startswith(b"\xff\xd8"):
+        at = 2
+        while at + 9 <= len(raw) and raw[at] == 0xFF:
+            marker, length = raw[at + 1], struct.unpack(">H", raw[at + 2 : at + 4])[0]
+            if marker in range(0xC0, 0xD0) and marker not in (0xC4, 0xC8, 0xCC):
+                height, width = struct.unpack(">HH", raw[at + 5 : at + 9])
+                return width, height
+            at += 2 + length
+    return None
+
+
+def _image_kind(raw: bytes) -> str | None:
+    for prefix, kind in ((b"\x89PNG", "image/png"), (b"GIF8", "image/gif"), (b"\xff\xd8", "image/jpeg")):
+        if raw.startswith(prefix):
+            return kind
+    return "image/webp" if raw[:4] == b"RIFF" and raw[8:12] == b"WEBP" else None
+
+
+def _images(body: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
+    """Every image block of the request with its path as the API's errors name it."""
+    found: list[tuple[str, Mapping[str, Any]]] = []
+    for index, message in enumerate(body.get("messages") or []):
+        content = message.get("content")
+        for position, block in enumerate(content if isinstance(content, list) else []):
+            if not isinstance(block, Mapping):
+                continue
+            where = f"messages.{index}.content.{position}"
+            if block.get("type") == "image":
+                found.append((where, block))
+            inner = block.get("content") if block.get("type") == "tool_result" else None
+            for number, item in enumerate(inner if isinstance(inner, list) else []):
+                if isinstance(item, Mapping) and item.get("type") == "image":
+                    found.append((f"{where}.content.{number}", item))
+    return found
+
+
+def _bad_image(body: Mapping[str, Any]) -> str | None:
+    """The API's 400 message for the first image it refuses, if any: a type it does not take, base64 data
+    over 5 MB, data that is not an image of the type given, a side over 8,000 pixels (2,000 when the
+    request has more than 20 images), more than 100 images."""
+    images = _images(body)
+    if len(images) > 100:
+        return f"Too many images and documents: {len(images)} > 100"
+    for where, block in images:
+        source = block.get("source")
+        if not isinstance(source, Mapping) or source.get("type") != "base64":
+            return f"{where}.image.source: Input tag {(source or {}).get('type')!r} does not match"
+        if source.get("media_type") not in _IMAGE_TYPES:
+            return f"{where}.image.source.base64.media_type: Input should be " + ", ".join(_IMAGE_TYPES)
+        data = str(source.get("data", ""))
+        if len(data) > MAX_IMAGE_BASE64:
+            return (
+                f"{where}.image.source.base64: image exceeds 5 MB maximum: {len(data)} bytes > "
+                f"{MAX_IMAGE_BASE64} bytes"
+            )
+        try:
+            raw = base64.b64decode(data, validate=True)
+        except ValueError:
+            return f"{where}.image.source.base64.data: invalid base64 data"
+        size = _image_size(raw)
+        if _image_kind(raw) != source["media_type"] or size is None:
+            kind = source["media_type"]
+            return f"{where}.image.source.base64.data: Image does not match the provided media type {kind}"
+        limit, many = (2000, " for many-image requests") if len(images) > 20 else (8000, "")
+        if max(size) > limit:
+            return (
+                f"{where}.image.source.base64.data: At least one of the image dimensions exceed max allowed "
+                f"size{many}: {limit} pixels"
+            )
+    return None
+
+
 def _unknown_block(body: Mapping[str, Any]) -> str | None:
     """The API's 400 message for the first content block whose type it does not know, if any."""
     for index, message in enumerate(body.get("messages") or []):
@@ -614,7 +732,7 @@ class _Handler(FakeHandler):
                 request_id,
             )
             return
-        unknown = _unknown_block(body)
+        unknown = _unknown_block(body) or _bad_image(body)
         if unknown is not None:
             record("http-400", None)
             self._send_error(400, "invalid_request_error", unknown, request_id)

@@ -7,9 +7,11 @@ TICKETS_USER the server was started with).
 For tests of starting several servers: TICKETS_MARK names a file the server creates as it starts;
 TICKETS_WAIT_FOR names a file the server waits for (at most 20 s) before it answers anything.
 TICKETS_CRASHABLE adds `crash()`, which exits the process during the call. TICKETS_MEDIA adds
-`attachments(ticket_id)`, whose result holds an image, a resource link and a binary resource besides
-text. TICKETS_ECHO_TOKEN adds `session()`, which answers with the token TICKETS_TOKEN it was given, as a
-debugging tool might.
+`attachments(ticket_id)`, whose result holds an image (a real 4x3 PNG, `SCREENSHOT`), a resource link and
+a binary resource besides text, and `screenshot(width, height, pad_kib, count, comment)`: `count` real
+PNGs of that size, each made `pad_kib` KiB bigger by a text chunk (for the API's limits) which also
+holds `comment`, as a browser's screenshot tool answers. TICKETS_ECHO_TOKEN adds `session()`, which
+answers with the token TICKETS_TOKEN it was given, as a debugging tool might.
 TICKETS_FAIL_START makes it a server that cannot start: it says on stderr that it cannot log in as
 TICKETS_USER with the token TICKETS_TOKEN, and exits with status 1 before answering. TICKETS_CANCELLED
 adds `wait(seconds)`, a call that takes that long; one the client cancels (MCP's
@@ -93,20 +95,57 @@ if os.environ.get("TICKETS_CANCELLED"):
         return f"waited {seconds:g} s"
 
 
+def png(
+    width: int, height: int, pad_kib: int = 0, comment: str = "", rgb: tuple[int, int, int] = (200, 30, 30)
+) -> bytes:
+    """A real PNG file of one colour, with `comment` and `pad_kib` KiB more in a tEXt chunk."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    pixels = zlib.compress((b"\x00" + bytes(rgb) * width) * height, 9)
+    text = comment.encode("latin-1") + b"x" * (pad_kib * 1024)
+    extra = chunk(b"tEXt", b"Comment\x00" + text) if text else b""
+    body = chunk(b"IHDR", header) + extra + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    return b"\x89PNG\r\n\x1a\n" + body
+
+
+SCREENSHOT = png(4, 3)
+"""The image `attachments` returns."""
+
+
 if os.environ.get("TICKETS_MEDIA"):
+
+    @server.tool()
+    def screenshot(width: int, height: int, pad_kib: int = 0, count: int = 1, comment: str = "") -> list[Any]:
+        """`count` screenshots of `width` x `height` pixels (`comment` in their metadata)."""
+        import base64
+
+        from mcp import types
+
+        data = base64.b64encode(png(width, height, pad_kib, comment)).decode()
+        image = {"type": "image", "data": data, "mimeType": "image/png"}
+        return [
+            types.TextContent(type="text", text=f"{count} screenshot(s) of {width}x{height}"),
+            *(types.ImageContent.model_validate(image) for _ in range(count)),
+        ]
 
     @server.tool()
     def attachments(ticket_id: str) -> list[Any]:
         """A ticket's attachments: a note, a screenshot, a link to its log and a binary dump."""
+        import base64
+
         from mcp import types
 
         # As on the wire (camelCase), which both SDK versions read.
         blob = {"uri": "tickets://T-1/core", "blob": "AAAAAAAA", "mimeType": "application/octet-stream"}
+        data = base64.b64encode(SCREENSHOT).decode()
         return [
             types.TextContent(type="text", text=f"{ticket_id} has 3 attachments"),
-            types.ImageContent.model_validate(
-                {"type": "image", "data": "iVBORw0KGgoAAAA=", "mimeType": "image/png"}
-            ),
+            types.ImageContent.model_validate({"type": "image", "data": data, "mimeType": "image/png"}),
             types.ResourceLink.model_validate(
                 {
                     "type": "resource_link",
