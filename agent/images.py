@@ -32,6 +32,7 @@ from typing import Any
 
 __all__ = [
     "MANY_IMAGES",
+    "MANY_MAX_SIDE",
     "MAX_BASE64_BYTES",
     "MAX_IMAGE_BYTES_IN_REQUEST",
     "MAX_SIDE",
@@ -47,6 +48,7 @@ __all__ = [
     "is_image",
     "name",
     "replace_images",
+    "sides",
     "size_text",
     "without_images",
 ]
@@ -58,8 +60,9 @@ MAX_BASE64_BYTES = 5 * 1024 * 1024
 MAX_SIDE = 8_000
 """The API refuses an image wider or taller than this many pixels."""
 MANY_IMAGES = 20
-"""Past this many images in one request the API refuses any wider or taller than 2,000 pixels: a
+"""Past this many images in one request the API refuses any wider or taller than `MANY_MAX_SIDE`: a
 conversation keeps at most this many (`MemorySettings.max_images`)."""
+MANY_MAX_SIDE = 2_000
 MAX_IMAGE_BYTES_IN_REQUEST = 20 * 1024 * 1024
 """The base64 data of the images a conversation keeps, at most: a request may be 32 MB in all."""
 NOT_SEEN = "left out: this model cannot see images (agent.model.vision)"
@@ -226,6 +229,12 @@ def _tokens(block: Mapping[str, Any]) -> int:
     if not info.width or not info.height:  # unreadable: as the API's worst case
         return _MAX_IMAGE_TOKENS
     return image_tokens(info.width, info.height)
+
+
+def sides(block: Mapping[str, Any]) -> tuple[int, int]:
+    """An image block's width and height in pixels ((0, 0) when they cannot be read)."""
+    info = _info(block)
+    return info.width, info.height
 
 
 def name(block: Mapping[str, Any]) -> str:

@@ -24,7 +24,8 @@ stages:
 
 Images (an MCP tool's screenshots) go first, before any text is masked: the conversation keeps at most
 `max_images` of them, none older than `image_turns` model turns; past either, the old ones are replaced
-by their names in one batch (down to half of each, so the cached prefix changes rarely). When the context
+by their names in one batch (down to half of each, so the cached prefix changes rarely). A request holds
+at most 20 (`agent.images.MANY_IMAGES`), the new ones included. When the context
 must shrink (masking or condensing is due), every image the model has already answered is replaced so
 first. An image the model has not seen yet (in the newest user turn) is always kept.
 
@@ -51,11 +52,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agent.images import (
     MANY_IMAGES,
+    MANY_MAX_SIDE,
     MAX_IMAGE_BYTES_IN_REQUEST,
     base64_bytes,
     image_positions,
     images_tokens,
     replace_images,
+    sides,
 )
 from agent.usage import Usage
 
@@ -330,10 +333,14 @@ class Memory:
         return min(keep, len(positions))
 
     def images_due(self, messages: Sequence[Mapping[str, Any]]) -> bool:
-        """Whether old images must go: more than `max_images`, more base64 data than a request may carry
+        """Whether old images must go: more than `max_images`, more than `MANY_IMAGES` with the new ones
+        (several calls of one turn), more base64 data than a request may carry
         (`MAX_IMAGE_BYTES_IN_REQUEST`), or one older than `image_turns` model turns."""
         ages = _ages(messages)
-        found = [(at, block) for at, block in image_positions(messages) if ages[at.message] > 0]
+        every = list(image_positions(messages))
+        found = [(at, block) for at, block in every if ages[at.message] > 0]
+        if len(every) > MANY_IMAGES:
+            return True
         if not found:
             return False
         return (
@@ -346,9 +353,13 @@ class Memory:
         """Replace old images by their names, in place; (index of the first changed message or None, images
         replaced). Kept: every image the model has not answered yet, and of the others the newest `keep`
         (None: half of `max_images`, within half of `image_turns` and of the bytes a request may carry,
-        so that the next batch is some turns away)."""
+        so that the next batch is some turns away), as far as a request keeps at most `MANY_IMAGES`. Past
+        that with new images alone (one turn's calls returned more), enough of those over `MANY_MAX_SIDE`
+        pixels a side go too, since the API refuses them in such a request."""
         ages = _ages(messages)
-        found = [(at, block) for at, block in image_positions(messages) if ages[at.message] > 0]
+        every = list(image_positions(messages))
+        found = [(at, block) for at, block in every if ages[at.message] > 0]
+        new = [(at, block) for at, block in every if ages[at.message] == 0]
         if keep is None:
             turns, room, limit = (
                 self.settings.image_turns // 2,
@@ -357,6 +368,7 @@ class Memory:
             )
         else:
             turns, room, limit = len(messages), MAX_IMAGE_BYTES_IN_REQUEST, keep
+        limit = min(limit, max(0, MANY_IMAGES - len(new)))
         left = 0
         dropped = []
         for at, block in reversed(found):  # newest first
@@ -366,11 +378,21 @@ class Memory:
                 room -= size
             else:
                 dropped.append(at)
-        if not dropped:
+        # More than MANY_IMAGES new ones: leave out enough of those over MANY_MAX_SIDE (which the API refuses
+        # in such a request) to come down to MANY_IMAGES, or all of them.
+        excess = len(new) - MANY_IMAGES
+        wide = [at for at, block in new if max(sides(block)) > MANY_MAX_SIDE][: max(0, excess)]
+        if not dropped and not wide:
             return None, 0
         replace_images(messages, dropped, IMAGE_REMOVED)
+        replace_images(
+            messages,
+            wide,
+            f"left out: over {MANY_MAX_SIDE:,} px a side, which the API refuses in a request of more than "
+            f"{MANY_IMAGES} images",
+        )
         self.forget_measurement()
-        return min(at.message for at in dropped), len(dropped)
+        return min(at.message for at in [*dropped, *wide]), len(dropped) + len(wide)
 
 
 def _ages(messages: Sequence[Mapping[str, Any]]) -> list[int]:

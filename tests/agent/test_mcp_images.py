@@ -272,6 +272,35 @@ def test_a_conversation_keeps_at_most_max_images_and_none_older_than_image_turns
     assert _images_in(messages) == [8, 10, 12]
 
 
+def _with_new_images(messages: list[dict[str, Any]], picture: bytes, count: int) -> list[dict[str, Any]]:
+    """`messages` whose newest result (not seen yet) holds `count` images of `picture`."""
+    image = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": _b64(picture)}}
+    [result] = messages[-1]["content"]
+    messages[-1] = {"role": "user", "content": [{**result, "content": [{"type": "text", "text": "shots"}]}]}
+    messages[-1]["content"][0]["content"] += [image] * count
+    return messages
+
+
+def test_a_request_holds_at_most_20_images_with_the_new_ones() -> None:
+    """Past 20 images in a request the API refuses any over 2,000 px a side. One turn's calls returned 15
+    new images beside 8 seen ones (within max_images): the seen ones go down to 5. 22 new ones of 2,500 px
+    alone: two of them are named instead, and the request holds 20."""
+    memory = Memory(MemorySettings(max_images=10, image_turns=20), 200_000)
+    messages = _with_new_images(_screenshot_turns(9), png(8, 8), 15)
+    assert memory.images_due(messages)
+    assert memory.drop_images(messages) == (2, 3)
+    assert str(messages).count("'image'") == 20 and not memory.images_due(messages)
+
+    messages = _with_new_images(_screenshot_turns(1), png(2500, 10), 22)
+    assert memory.images_due(messages)
+    assert memory.drop_images(messages) == (2, 2)
+    assert str(messages).count("'image'") == 20
+    assert (
+        "[image (image/png, 2500x10 px, 176 bytes) left out: over 2,000 px a side, which the API refuses in "
+        "a request of more than 20 images]"
+    ) in str(messages)
+
+
 def _images_in(messages: list[dict[str, Any]]) -> list[int]:
     """The messages that still hold an image."""
     return [index for index, message in enumerate(messages) if "'image'" in str(message)]
