@@ -19,9 +19,11 @@ the server's name (and the server's own name of the tool when the model's name d
 schema as the server gives it. A call goes from the agent's thread to the loop with
 `asyncio.run_coroutine_threadsafe` and waits at most the server's `timeout`, or what is left of the run's
 time bound (`agent.max_minutes`; at least `agent.timebound.MIN_COMMAND_SECONDS`, as a command) when that is
-less: a call cut by the bound raises `ToolTimeUp` and the run stops as the bound stops it. Either way the
-request is cancelled (the SDK sends MCP's `notifications/cancelled`), so the server can stop the work and
-the session goes on answering later calls. A server that exits during a
+less: a call cut by the bound raises `ToolTimeUp` and the run stops as the bound stops it. A call in
+progress when the run is cancelled (its `cancel` event: Ctrl-C, the editor's cancel, ACP's
+session/cancel) is cut within about 0.1 s with `ToolTimeUp` too, and the run ends as a cancelled run does.
+Either way the request is cancelled (the SDK sends MCP's `notifications/cancelled`), so the server can
+stop the work and the session goes on answering later calls. A server that exits during a
 call is marked stopped, and that call and every later one of its tools says so. The result's text blocks
 (structured content as JSON, a resource link as its name and URI, other blocks as a placeholder saying
 their type and size) are joined, cut to `max_result_chars`, and
@@ -39,12 +41,14 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import concurrent.futures
 import json
 import logging
 import os
 import re
 import shlex
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -380,11 +384,17 @@ class McpHub:
     # -- calling ---------------------------------------------------------------------------------------
 
     def call(
-        self, server: str, tool: str, arguments: Mapping[str, Any], *, time_left: float | None = None
+        self,
+        server: str,
+        tool: str,
+        arguments: Mapping[str, Any],
+        *,
+        time_left: float | None = None,
+        cancel: threading.Event | None = None,
     ) -> Any:
         """Call `tool` on `server` and return the SDK's `CallToolResult`; raises `ToolError`, or
         `ToolTimeUp` when the call is cut at `time_left` (the run's time; None: no bound), before the
-        server's own `timeout`."""
+        server's own `timeout`, or when `cancel` (the run's) is set while it waits."""
         if server in self.stopped:
             raise ToolError(self.stopped[server])
         session = self._sessions.get(server)
@@ -396,7 +406,12 @@ class McpHub:
             timeout = max(time_left, MIN_COMMAND_SECONDS)
         future = asyncio.run_coroutine_threadsafe(session.call_tool(tool, dict(arguments)), self._loop)
         try:
-            return future.result(timeout)
+            return _result_unless_cancelled(future, timeout, cancel)
+        except _CallCancelled:
+            future.cancel()  # as below: the server is told, the session goes on
+            raise ToolTimeUp(
+                f"the MCP tool {tool} of {server} was cancelled: the agent run was cancelled"
+            ) from None
         except TimeoutError:
             future.cancel()  # the SDK tells the server (notifications/cancelled); the session goes on
             if bounded:
@@ -442,6 +457,28 @@ class McpHub:
         self._thread.join(5)
         if not self._thread.is_alive():
             self._loop.close()
+
+
+class _CallCancelled(Exception):
+    """The run was cancelled while an MCP call was in progress."""
+
+
+def _result_unless_cancelled(
+    future: concurrent.futures.Future[Any], timeout: float, cancel: threading.Event | None
+) -> Any:
+    """`future.result(timeout)`, watching `cancel` (every 0.1 s) meanwhile: `_CallCancelled` once set."""
+    if cancel is None:
+        return future.result(timeout)
+    deadline = time.monotonic() + timeout
+    while True:
+        if cancel.is_set():
+            raise _CallCancelled
+        left = deadline - time.monotonic()
+        try:
+            return future.result(max(0.0, min(left, 0.1)))
+        except TimeoutError:
+            if left <= 0.1:
+                raise
 
 
 def _media(item: Any, data_field: str) -> str:
@@ -527,13 +564,16 @@ class McpTool(CustomTool):
         approve: Approve | None = None,
         name: str | None = None,
         seconds_left: Callable[[], float | None] | None = None,
+        cancel: threading.Event | None = None,
     ) -> None:
         """`name`: the model's name of the tool (default `tool_name`; `distinct_names` for a run's);
-        `seconds_left`: what is left of the run's time bound (None from it, or None: no bound)."""
+        `seconds_left`: what is left of the run's time bound (None from it, or None: no bound); `cancel`:
+        the run's cancel event, which cuts a call in progress."""
         self.hub = hub
         self.tool = tool
         self.approve = approve
         self.seconds_left = seconds_left
+        self.cancel = cancel
         self.name = name or tool_name(tool.server, tool.name)
         origin = f"MCP server {tool.server}"
         if self.name != f"mcp__{tool.server}__{tool.name}":  # say which of the server's tools it is
@@ -550,7 +590,7 @@ class McpTool(CustomTool):
         if self.approve is not None and not self.approve(self.name, input):
             raise ToolError(f"the user did not approve this call of {self.name}; do without it")
         left = self.seconds_left() if self.seconds_left is not None else None
-        result = self.hub.call(self.tool.server, self.tool.name, input, time_left=left)
+        result = self.hub.call(self.tool.server, self.tool.name, input, time_left=left, cancel=self.cancel)
         text, images = _content(result, self.hub.settings.max_images)
         limit = self.hub.settings.max_result_chars
         if len(text) > limit:
@@ -574,10 +614,11 @@ def mcp_tools(
     approve: Approve | None = None,
     on_failure: Callable[[StartFailure], None] | None = None,
     seconds_left: Callable[[], float | None] | None = None,
+    cancel: threading.Event | None = None,
 ) -> list[McpTool]:
     """Start the configured servers and return their tools (none when no server is configured). Each
     server that did not start goes to `on_failure` (None: logged as a warning); `seconds_left`: the run's
-    time bound, which cuts the calls (`McpTool`)."""
+    time bound and `cancel` its cancel event, which cut the calls (`McpTool`)."""
     if not any(server.enabled for server in settings.servers.values()):
         return []
     hub = McpHub(settings, root)
@@ -591,7 +632,7 @@ def mcp_tools(
         except Exception:  # telling of it must not cost the servers that did start
             log.exception("reporting that the MCP server %s could not start failed", failure.server)
     tools = [
-        McpTool(hub, tool, approve=approve, name=name, seconds_left=seconds_left)
+        McpTool(hub, tool, approve=approve, name=name, seconds_left=seconds_left, cancel=cancel)
         for tool, name in zip(started, distinct_names(started), strict=True)
     ]
     if not tools:

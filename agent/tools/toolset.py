@@ -272,6 +272,7 @@ def _mcp_tools(resources: ToolResources) -> list[Tool]:
             approve=approve,
             on_failure=lambda f: _mcp_left_out(resources, "mcp_server_failed", f),
             seconds_left=resources.seconds_left,
+            cancel=resources.cancel,
         )
     )
 

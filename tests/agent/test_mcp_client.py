@@ -26,6 +26,7 @@ from rich.console import Console
 from agent.mcp.client import McpHub, McpTool, ServerTool, distinct_names, tool_name
 from agent.mcp.config import McpSettings
 from agent.mcp.trust import TRUST, TRUST_FILE, McpTrust, RunAnswers, trusted_servers
+from agent.resume import load_state
 from agent.tools import ToolRegistry, ToolTimeUp
 from agent.transcript import load_run
 from server.cli.agent import _Printer, _show_run
@@ -613,3 +614,78 @@ def test_what_is_not_text_in_a_result_is_named_not_dropped(ws: Path) -> None:
     ]
     [image] = result.images
     assert (image.media_type, image.width, image.height) == ("image/png", 4, 3)
+
+
+# -- the run's cancel ---------------------------------------------------------------------------------
+
+
+def test_a_cancel_cuts_an_mcp_call_in_progress_and_the_session_goes_on(ws: Path, tmp_path: Path) -> None:
+    """The run is cancelled 1 s into a call the server takes 30 s over (its own timeout 60 s, no time
+    bound): the call ends then (ToolTimeUp, on which the loop ends the run as cancelled), the server is
+    told (its tool stops), and the session answers the next call at once."""
+    settings, cancelled = _slow_tickets(ws, tmp_path)
+    hub = McpHub(settings, ws)
+    cancel = threading.Event()
+    try:
+        tools = {t.name: t for t in hub.start()}
+        registry = ToolRegistry([McpTool(hub, tools["wait"], cancel=cancel, seconds_left=lambda: None)])
+        threading.Timer(1.0, cancel.set).start()
+        began = time.monotonic()
+        with pytest.raises(ToolTimeUp, match="wait of tickets was cancelled: the agent run was cancelled"):
+            registry.execute("mcp__tickets__wait", {"seconds": 30})
+        assert time.monotonic() - began < 3
+        assert _wait_for_file(cancelled, 5) == "wait(30) cancelled\n"
+        began = time.monotonic()
+        after = ToolRegistry([McpTool(hub, tools["whoami"]), McpTool(hub, tools["wait"])])
+        assert after.execute("mcp__tickets__whoami", {}).content.endswith("\nada")
+        assert after.execute("mcp__tickets__wait", {"seconds": 0.1}).content.endswith("\nwaited 0.1 s")
+        assert time.monotonic() - began < 3
+    finally:
+        hub.close()
+
+
+def test_a_run_cancelled_during_an_mcp_call_stops_at_once_with_its_work_kept(
+    fake_anthropic: FakeAnthropic, ws: Path, tmp_path: Path
+) -> None:
+    """Ctrl-C (the editor's cancel, ACP's session/cancel: the run's cancel event) while an MCP call runs:
+    the run ends cancelled within about a second, not at the server's timeout; the server is told; the
+    edit made before is in the run's saved state, so `agentls runs resume` continues it."""
+    settings, cancelled = _slow_tickets(ws, tmp_path)
+    McpTrust(tmp_path / TRUST_FILE).remember(ws, "tickets", settings.servers["tickets"])
+    fake_anthropic.enqueue(
+        turn(
+            text("Plan: implement mean, then check the ticket service."),
+            replace(STUB_BODY, GOOD_BODY),
+            tool_use("mcp__tickets__wait", {"seconds": 60}),
+        ),
+        done(),
+    )
+    cancel = threading.Event()
+    cancelled_at: list[float] = []
+
+    def cancel_during_the_call(event: Any) -> None:
+        if event.kind == "tool_call" and event.data.get("name") == "mcp__tickets__wait":
+
+            def press_ctrl_c() -> None:
+                cancelled_at.append(time.monotonic())
+                cancel.set()
+
+            threading.Timer(1.0, press_ctrl_c).start()
+
+    harness = Harness(fake_anthropic, ws, tmp_path / "runs")
+    result = harness.run(
+        settings=fast_settings(mcp=settings, verify=False), cancel=cancel, on_event=cancel_during_the_call
+    )
+    stopped = time.monotonic()
+
+    assert result.status == "cancelled", (result.status, result.error)
+    assert cancelled_at and stopped - cancelled_at[0] < 2, "the run waited for the MCP call after the cancel"
+    assert result.proposal is None
+    records = harness.transcript_records(result)
+    [cut] = [r for r in records if r.get("kind") == "tool_cut"]
+    assert cut["tool"] == "mcp__tickets__wait" and "the agent run was cancelled" in cut["reason"]
+    assert len(fake_anthropic.message_requests) == 1
+    assert _wait_for_file(cancelled, 5) == "wait(60) cancelled\n"
+    state = load_state(tmp_path / "runs", result.run_id)
+    assert state.status == "cancelled" and state.resumable
+    assert "    return sum(values) / len(values)" in (state.files["mathx/stats.py"] or "")
