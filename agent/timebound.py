@@ -11,6 +11,9 @@ keep what is in flight when the time runs out from going on far past it:
 - `TimeBoundSandbox`: the run's sandbox with each command's time limit (the bash tool's, a test run's,
   a verification's, an install's) cut to what is left of the run's time; a command killed because of it
   says so on its stderr, so the model and the transcript do not read it as the command's own timeout.
+  A network approval the command waits on pauses its own limit (the sandbox adds the wait to it), never
+  the run's bound: the command watches the bound as it watches the cancel, so one whose approval was
+  withdrawn at the bound (`bounded_ask`) is stopped there too, not that long after it.
 - `bounded_ask`: the run's ask callback (`ask_user`, approvals) waited on at most until the bound. Time
   spent waiting for the user counts against the bound (a user who sets 30 minutes and walks away wants the
   run to end by then); a question still unanswered at the bound is withdrawn (`QuestionWithdrawn`) and
@@ -99,26 +102,36 @@ class TimeBoundSandbox:
         ro_binds: Sequence[tuple[Path, Path]] = (),
         tmp_dir: Path | None = None,
     ) -> CommandResult:
-        """Run `cmd` as the sandbox does, its limit cut to the run's time left."""
+        """Run `cmd` as the sandbox does, its limit cut to the run's time left, and stopped at the run's
+        bound even when waiting for the user (a network approval) added to its limit."""
         limit = self.settings.timeout_seconds if timeout is None else timeout
         left = self.seconds_left()
         capped = left is not None and left < limit
         if capped and left is not None:
             limit = max(left, MIN_COMMAND_SECONDS)
+        bound: DeadlineEvent | None = None
+        if left is not None:
+            at = time.monotonic() + max(left, MIN_COMMAND_SECONDS)
+            bound = DeadlineEvent(cancel if cancel is not None else threading.Event(), at)
         result = self.sandbox.run(
             cmd,
             cwd_dir,
             timeout=limit,
             env=env,
-            cancel=cancel,
+            cancel=bound if bound is not None else cancel,
             mount_at=mount_at,
             ro_binds=ro_binds,
             tmp_dir=tmp_dir,
         )
-        if capped and result.timed_out:
+        cut = capped and result.timed_out
+        if bound is not None and result.cancelled and not bound.cancel.is_set():
+            # Stopped by the run's bound (the user did not cancel): its time ran out, as at a capped limit.
+            result = replace(result, cancelled=False, timed_out=True)
+            cut = True
+        if cut:
             note = (
-                f"[killed after {limit:.1f} s: the agent run's time (agent.max_minutes) ran out, not the "
-                "command's own time limit]"
+                f"[killed after {result.duration:.1f} s: the agent run's time (agent.max_minutes) ran out, "
+                "not the command's own time limit]"
             )
             result = replace(result, stderr=f"{result.stderr.rstrip()}\n{note}".lstrip("\n"))
         return result

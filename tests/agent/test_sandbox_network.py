@@ -9,18 +9,32 @@ a direct connection finds no route, and the run's transcript records every reque
 from __future__ import annotations
 
 import shutil
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from agent.loop import RunResult
 from agent.sandbox import Sandbox, SandboxSettings
 from agent.task_builders import run_task
+from agent.tools.ask import NoAnswer
 from agent.transcript import load_run
 from server.cli.agent import _show_run
-from tests.agent.agent_harness import Harness, bash, copy_workspace, done, fast_settings
-from tests.fakes.anthropic_server import FakeAnthropic
+from tests.agent.agent_harness import (
+    GOOD_BODY,
+    STUB_BODY,
+    Harness,
+    bash,
+    copy_workspace,
+    done,
+    fast_settings,
+    mean_task,
+    replace,
+)
+from tests.fakes.anthropic_server import FakeAnthropic, text, turn
 from tests.fakes.registry_stub import RegistryStub
 
 
@@ -204,3 +218,72 @@ def test_a_runs_requests_and_approvals_are_in_its_transcript(
     shown = capsys.readouterr().out
     assert f"network GET http://127.0.0.1:{other.port}/simple/: REFUSED (not in the allowlist)" in shown
     assert f"approval (network) 127.0.0.1:{registry.port}: approved" in shown
+
+
+def test_an_approval_nobody_answers_does_not_hold_a_command_past_the_runs_time(
+    servers: tuple[RegistryStub, RegistryStub], fake_anthropic: FakeAnthropic, tmp_path: Path
+) -> None:
+    """A network approval does not eat the command's own limit (the test above), but the run's time bound
+    (`agent.max_minutes`, 6 s) counts the wait: the question is withdrawn at the bound, the command waiting
+    on it is stopped there too (before, the wait was added to its limit, so it ran on past the bound by as
+    long as the question had waited), and the run stops as the bound stops it, the withdrawal in its
+    transcript and the edit so far kept."""
+    registry, _ = servers
+    root = copy_workspace(tmp_path / "ws")
+    harness = Harness(fake_anthropic, root, tmp_path / "runs")
+    test_over = threading.Event()
+
+    def walked_away(question: str, options: object) -> str:
+        test_over.wait(60)  # nobody answers: the question is withdrawn (the helper thread ends with the test)
+        raise NoAnswer("the test is over")
+
+    settings = fast_settings(
+        verify=False,
+        approve="ask",
+        max_minutes=0.1,
+        sandbox=SandboxSettings(
+            timeout_seconds=30, network="registries", allowed_hosts=[f"127.0.0.1:{registry.port}"]
+        ),
+    )
+    fake_anthropic.enqueue(
+        turn(
+            text("Plan: implement mean, then fetch the index."),
+            replace(STUB_BODY, GOOD_BODY),
+            bash(f"{_probe(registry.port)}; sleep 30"),
+        ),
+        done(),
+    )
+    agent = harness.agent(settings, ask=walked_away)
+    began = time.monotonic()
+    try:
+        result = agent.run(mean_task(root))
+    finally:
+        took = time.monotonic() - began
+        agent.resources.sandbox.close()  # type: ignore[attr-defined]
+
+    assert result.status == "budget_exhausted", (result.status, result.error)
+    assert took < 9.5, f"the command waiting for the approval held the run {took:.1f} s with a 6 s bound"
+    assert result.proposal is not None and "+    return sum(values) / len(values)" in result.proposal.diff
+    # The approval's records are written by the proxy's thread, which saw the bound as the run did.
+    records = _records_with(harness, result, "question_withdrawn")
+    test_over.set()
+    [approval] = [r for r in records if r["type"] == "approval"]
+    assert approval["subject"] == "network" and approval["approved"] is False and approval["answer"] is None
+    [withdrawn] = [r for r in records if r.get("kind") == "question_withdrawn"]
+    assert withdrawn["subject"] == "network" and withdrawn["detail"] == f"127.0.0.1:{registry.port}"
+    assert "agent.max_minutes" in withdrawn["reason"]
+    [bash_result] = [r for r in records if r["type"] == "tool_result" and r["name"] == "bash"]
+    assert "the agent run's time (agent.max_minutes) ran out" in bash_result["content"]
+    [stop] = [r for r in records if r.get("kind") == "budget_stop"]
+    assert stop["limit"] == "max_minutes"
+    assert registry.hits == []
+
+
+def _records_with(harness: Harness, result: RunResult, kind: str) -> list[dict[str, Any]]:
+    """The run's transcript records once a decision of `kind` is among them (at most 3 s)."""
+    deadline = time.monotonic() + 3
+    records = harness.transcript_records(result)
+    while not any(r.get("kind") == kind for r in records) and time.monotonic() < deadline:
+        time.sleep(0.05)
+        records = harness.transcript_records(result)
+    return records
