@@ -27,6 +27,7 @@ import json
 import logging
 import queue
 import select
+import signal
 import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -174,20 +175,100 @@ def _terminal_ask(question: str, options: Sequence[str], waiting: Callable[[], b
 def _prompt(text: str, waiting: Callable[[], bool]) -> str:
     """`click.prompt(text)` with an empty default, given up (`NoAnswer`) once `waiting()` is false: a
     run whose time bound withdrew its question stops, and the terminal is not left waiting for an answer
-    nobody will read. A line typed by then is taken; stdin that is no file (tests) is click's."""
-    from agent.tools.ask import NoAnswer
+    nobody will read. Stdin that is no file (tests) is click's.
 
+    On the main thread (where `agentls run` asks) the line is read as a shell reads one: with readline's
+    editing and history when stdin and stdout are both the terminal (`_read_line`); else (stdout is the
+    patch file) by the terminal's own line editing (backspace, Ctrl-U, Ctrl-W). Elsewhere, whole lines
+    are taken when they come (`_polled_line`)."""
     try:
         stdin = sys.stdin.fileno()
     except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is both of the last two
         stdin = -1
-    if stdin < 0 or sys.platform == "win32":  # select() takes sockets only there
+    if stdin < 0 or _GIVE_UP is None:  # Windows: select() takes sockets only, and there is no SIGUSR2
         answer: str = click.prompt(text, default="", show_default=False, err=True)
         return answer
+    if threading.current_thread() is threading.main_thread():
+        return _read_line(text, waiting)
+    return _polled_line(stdin, text, waiting)
+
+
+_WITHDRAWN = "\n(The question was withdrawn: the run stopped before your answer.)"
+
+_GIVE_UP: signal.Signals | None = getattr(signal, "SIGUSR2", None)
+"""The signal that ends a prompt in progress on the main thread (`_read_line`) once its run ended."""
+
+
+class _GaveUp(Exception):
+    """The run ended while its question was being answered."""
+
+
+def _read_line(text: str, waiting: Callable[[], bool]) -> str:
+    """A line read on the main thread: `input()`, which edits it with readline (arrow keys, backspace,
+    Ctrl-A/E, the history of this run's answers, the user's ~/.inputrc) when stdin and stdout are both
+    the terminal, and otherwise reads what the terminal's line editing gives. A helper thread watches
+    `waiting()`; once it is false it interrupts the read with a signal (`_GIVE_UP`, raising `_GaveUp` in
+    its handler), as Ctrl-C interrupts it with KeyboardInterrupt, and readline puts the terminal back."""
+    from agent.tools.ask import NoAnswer
+
+    edit = sys.stdout.isatty()  # input() uses readline only then: the prompt goes where stdout goes
+    if edit:
+        try:
+            import readline  # noqa: F401  (imported, it is what input() reads with)
+        except ImportError:  # a Python built without it: the terminal's line editing
+            edit = False
+    sent = _GIVE_UP
+    assert sent is not None  # `_prompt` reads elsewhere without it
+    main = threading.main_thread().ident
+    answered = threading.Event()
+
+    def give_up(signum: int, frame: object) -> None:
+        if not answered.is_set():
+            raise _GaveUp
+
+    def watch() -> None:
+        while not answered.wait(0.1):
+            if not waiting():
+                if main is not None:
+                    signal.pthread_kill(main, sent)
+                return
+
+    previous = signal.signal(sent, give_up)
+    watcher = threading.Thread(target=watch, name="agentls-prompt", daemon=True)
+    try:
+        try:
+            if edit:
+                watcher.start()
+                line = input(f"{text}: ")
+            else:
+                click.echo(f"{text}: ", nl=False, err=True)
+                watcher.start()
+                line = sys.stdin.readline()
+                if not line:
+                    raise EOFError
+        finally:
+            answered.set()  # from here on the signal, if it still comes, does nothing
+    except _GaveUp:
+        click.echo(_WITHDRAWN, err=True)
+        raise NoAnswer("the run stopped before the user answered") from None
+    except EOFError:  # Ctrl-D, as click.prompt takes it
+        raise click.Abort() from None
+    finally:
+        if watcher.is_alive():
+            watcher.join()
+        signal.signal(sent, previous if previous is not None else signal.SIG_DFL)
+    return line.rstrip("\r\n")
+
+
+def _polled_line(stdin: int, text: str, waiting: Callable[[], bool]) -> str:
+    """A whole line from the terminal (its own line editing), polled with `select` so that it is given up
+    once `waiting()` is false; a line typed by then is taken."""
+    from agent.tools.ask import NoAnswer
+
     click.echo(f"{text}: ", nl=False, err=True)
     while not select.select([stdin], [], [], 0.1)[0]:
         if not waiting():
-            click.echo("\n(The question was withdrawn: the run stopped before your answer.)", err=True)
+            click.echo(_WITHDRAWN, err=True)
             raise NoAnswer("the run stopped before the user answered")
     line = sys.stdin.readline()
     if not line:  # Ctrl-D, as click.prompt takes it

@@ -1,15 +1,20 @@
 """`--max-minutes` of `agentls run`, `agentls implement` and `agentls runs resume`: a run past its wall-clock
 budget stops as a budget stop does (exit 4, the edit so far shown as UNFINISHED, resumable), and the
 resumed run counts the time the first part took (the fake API stalls mid-reply; the rest is real). A
-question left unanswered on the terminal does not hold the run past its budget."""
+question left unanswered on the terminal does not hold the run past its budget, and an answer typed on a
+real terminal (a pty) is edited as a shell edits a line."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import pty
 import re
+import struct
 import subprocess
 import sys
+import termios
+import threading
 import time
 from pathlib import Path
 
@@ -110,3 +115,92 @@ def test_a_question_left_unanswered_on_the_terminal_is_withdrawn_at_max_minutes(
     assert "Time budget reached" in ran.stderr and "UNFINISHED" in ran.stderr
     assert "+    return sum(values) / len(values)" in ran.stdout
     assert took < 30, f"`agentls run` took {took:.1f} s with a 6 s budget"
+
+
+class _Terminal:
+    """A real terminal (a pty, 80x24) for `agentls run`'s stdin and stdout, as a shell gives it; what the
+    program writes there is read on a thread, and `type` sends keys as a keyboard does."""
+
+    def __init__(self) -> None:
+        self.keyboard, self.tty = pty.openpty()
+        fcntl.ioctl(self.tty, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+        self.screen = bytearray()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                data = os.read(self.keyboard, 4096)
+            except OSError:  # the program and the test closed the terminal
+                return
+            if not data:
+                return
+            self.screen += data
+
+    def wait_for(self, text: str, count: int = 1, seconds: float = 20) -> None:
+        deadline = time.monotonic() + seconds
+        while self.screen.decode(errors="replace").count(text) < count:
+            assert time.monotonic() < deadline, (
+                f"no {text!r} x{count} on the terminal: {bytes(self.screen)!r}"
+            )
+            time.sleep(0.05)
+
+    def type(self, keys: str) -> None:
+        os.write(self.keyboard, keys.encode())
+
+    def close(self) -> None:
+        os.close(self.tty)
+        os.close(self.keyboard)
+
+
+def test_an_answer_typed_on_a_terminal_is_edited_as_a_shell_edits_it(
+    fake_anthropic: FakeAnthropic, ws: Path, env: dict[str, str]
+) -> None:
+    """`agentls run` in a terminal: the user types the answer with a typo, fixed with the arrow keys and
+    backspace as in a shell (readline), and the run gets the line as edited. The next question, half
+    typed when the run's time runs out, is withdrawn there: the prompt given up mid-line, the terminal
+    back as it was, exit status 4."""
+    fake_anthropic.enqueue(
+        turn(
+            text("Plan: edit the stub, then ask."),
+            replace(STUB_BODY, GOOD_BODY),
+            tool_use("ask_user", {"question": "Should [] raise?", "options": ["yes", "no"]}),
+        ),
+        tool_use("ask_user", {"question": "Which error?"}),
+        done(),
+    )
+    terminal = _Terminal()
+    command = [sys.executable, "-m", "server.cli", "run", "Implement mean", "--path", str(ws)]
+    try:
+        began = time.monotonic()
+        process = subprocess.Popen(
+            [*command, "--max-minutes", "0.1"],
+            stdin=terminal.tty,
+            stdout=terminal.tty,
+            stderr=terminal.tty,
+            env={**os.environ, **env, "TERM": "xterm"},
+        )
+        try:
+            terminal.wait_for("Your answer: ")
+            # "ys", Left, "e" (the missed letter), End, "!", Backspace (the slip), Enter.
+            terminal.type("ys\x1b[De\x1b[F!\x7f\r")
+            terminal.wait_for("Your answer: ", count=2)
+            terminal.type("Value")  # and the user walks away before Enter
+            process.wait(timeout=45)
+        finally:
+            process.kill()
+        took = time.monotonic() - began
+        settings = termios.tcgetattr(terminal.tty)
+    finally:
+        terminal.close()
+    screen = terminal.screen.decode(errors="replace")
+    assert "The agent asks: Should [] raise?" in screen and "The agent asks: Which error?" in screen
+    turn_after = fake_anthropic.message_requests[1].body["messages"][-1]["content"]
+    results = [block["content"] for block in turn_after if block.get("type") == "tool_result"]
+    assert results[-1] == "The user answered: yes", results[-1]
+    assert process.returncode == 4, screen
+    assert "(The question was withdrawn: the run stopped before your answer.)" in screen
+    assert len(fake_anthropic.message_requests) == 2
+    assert took < 30, f"`agentls run` took {took:.1f} s with a 6 s budget"
+    assert settings[3] & termios.ICANON and settings[3] & termios.ECHO  # readline restored the terminal
