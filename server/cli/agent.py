@@ -720,6 +720,8 @@ _SHOWN_DECISIONS = (
     "spec_unconfirmed",
     "fix_unchanged",
     "files_changed",
+    "question_withdrawn",
+    "tool_cut",
 )
 """Decision kinds `agentls runs ID` shows as a line each (`_decision_words`): the run's turns, and a team
 run's (`agent.team.engine`)."""
@@ -747,6 +749,11 @@ def _decision_words(record: Any) -> str:
         reported = ", ".join(record.get("reported") or ()) or "no files"
         actual = ", ".join(record.get("actual") or ()) or "no file"
         return f"{record.get('work_item')}: the coder listed {reported}; it changed {actual}"
+    if kind == "question_withdrawn":
+        asked = record.get("tool") or record.get("question") or record.get("subject") or "a question"
+        return f"{asked}: withdrawn unanswered ({record.get('reason')})"
+    if kind == "tool_cut":
+        return f"{record.get('tool')}: cut ({record.get('reason')})"
     return str(record.get("message") or record.get("reason") or f"reflection {record.get('number')}")
 
 

@@ -115,6 +115,9 @@ def test_a_question_left_unanswered_on_the_terminal_is_withdrawn_at_max_minutes(
     assert "Time budget reached" in ran.stderr and "UNFINISHED" in ran.stderr
     assert "+    return sum(values) / len(values)" in ran.stdout
     assert took < 30, f"`agentls run` took {took:.1f} s with a 6 s budget"
+    shown = invoke(["runs", _run_id(ran)], env)
+    assert shown.exit_code == 0, shown.output
+    assert "decision: question_withdrawn: ask_user: withdrawn unanswered (" in shown.output, shown.output
 
 
 class _Terminal:
