@@ -439,6 +439,11 @@ def _arguments(parts: _ToolCallParts) -> tuple[dict[str, Any], str]:
     return arguments, ""
 
 
+def _prompt_estimate(body: Mapping[str, Any]) -> int:
+    """The prompt tokens of a Chat Completions request (its messages and tools), estimated from characters."""
+    return estimate_tokens(body.get("messages", [])) + estimate_tokens(body.get("tools", []))
+
+
 def normalise_usage(usage: Mapping[str, Any] | None) -> Usage:
     """OpenAI's usage (`prompt_tokens` including cached ones) in the canonical `Usage` counters."""
     if not usage:
@@ -655,9 +660,11 @@ class OpenAICompatModel:
     def _check_truncation(self, body: Mapping[str, Any], usage: Usage) -> None:
         """Warn (once) when the server counted far fewer prompt tokens than were sent: it cut the prompt
         to its context without a word, as Ollama does past its default 4096 tokens (`num_ctx`)."""
-        sent = estimate_tokens(body.get("messages", [])) + estimate_tokens(body.get("tools", []))
         counted = usage.total_input_tokens
-        if self._warned_truncation or not counted or sent < 2048 or counted > sent * _TRUNCATED_SHARE:
+        if self._warned_truncation or not counted:
+            return  # before the estimate, which walks the whole request
+        sent = _prompt_estimate(body)
+        if sent < 2048 or counted > sent * _TRUNCATED_SHARE:
             return
         self._warned_truncation = True
         logger.warning(
@@ -680,8 +687,7 @@ class OpenAICompatModel:
                 "and received, so the token budgets still bound the run",
                 self.base_url,
             )
-        prompt = estimate_tokens(body.get("messages", [])) + estimate_tokens(body.get("tools", []))
-        return Usage(input_tokens=prompt, output_tokens=accumulated.output_estimate())
+        return Usage(input_tokens=_prompt_estimate(body), output_tokens=accumulated.output_estimate())
 
     def _exhausted(
         self, failure: _Retry, attempts: int, elapsed: float, delay: float, remaining: float
