@@ -528,6 +528,23 @@ def _slow_tickets(ws: Path, tmp_path: Path) -> tuple[McpSettings, Path]:
     return McpSettings(servers={"tickets": slow}, start_timeout=20), cancelled
 
 
+def _run_waiting_on_tickets(
+    fake_anthropic: FakeAnthropic, ws: Path, tmp_path: Path
+) -> tuple[McpSettings, Path]:
+    """The slow tickets server, trusted, and a model that edits the stub then calls its `wait` for 60 s."""
+    settings, cancelled = _slow_tickets(ws, tmp_path)
+    McpTrust(tmp_path / TRUST_FILE).remember(ws, "tickets", settings.servers["tickets"])
+    fake_anthropic.enqueue(
+        turn(
+            text("Plan: implement mean, then check the ticket service."),
+            replace(STUB_BODY, GOOD_BODY),
+            tool_use("mcp__tickets__wait", {"seconds": 60}),
+        ),
+        done(),
+    )
+    return settings, cancelled
+
+
 def _wait_for_file(path: Path, seconds: float) -> str:
     deadline = time.monotonic() + seconds
     while not path.exists() and time.monotonic() < deadline:
@@ -564,16 +581,7 @@ def test_a_call_past_the_runs_time_is_cancelled_and_the_session_goes_on(ws: Path
 def test_a_run_stops_at_its_time_bound_during_an_mcp_call(
     fake_anthropic: FakeAnthropic, ws: Path, tmp_path: Path
 ) -> None:
-    settings, cancelled = _slow_tickets(ws, tmp_path)
-    McpTrust(tmp_path / TRUST_FILE).remember(ws, "tickets", settings.servers["tickets"])
-    fake_anthropic.enqueue(
-        turn(
-            text("Plan: implement mean, then check the ticket service."),
-            replace(STUB_BODY, GOOD_BODY),
-            tool_use("mcp__tickets__wait", {"seconds": 60}),
-        ),
-        done(),
-    )
+    settings, cancelled = _run_waiting_on_tickets(fake_anthropic, ws, tmp_path)
     harness = Harness(fake_anthropic, ws, tmp_path / "runs")
     began = time.monotonic()
     result = harness.run(settings=fast_settings(mcp=settings, verify=False, max_minutes=0.1))
@@ -650,16 +658,7 @@ def test_a_run_cancelled_during_an_mcp_call_stops_at_once_with_its_work_kept(
     """Ctrl-C (the editor's cancel, ACP's session/cancel: the run's cancel event) while an MCP call runs:
     the run ends cancelled within about a second, not at the server's timeout; the server is told; the
     edit made before is in the run's saved state, so `agentls runs resume` continues it."""
-    settings, cancelled = _slow_tickets(ws, tmp_path)
-    McpTrust(tmp_path / TRUST_FILE).remember(ws, "tickets", settings.servers["tickets"])
-    fake_anthropic.enqueue(
-        turn(
-            text("Plan: implement mean, then check the ticket service."),
-            replace(STUB_BODY, GOOD_BODY),
-            tool_use("mcp__tickets__wait", {"seconds": 60}),
-        ),
-        done(),
-    )
+    settings, cancelled = _run_waiting_on_tickets(fake_anthropic, ws, tmp_path)
     cancel = threading.Event()
     cancelled_at: list[float] = []
 
