@@ -11,7 +11,8 @@
 - `git_show {rev, path?, file?}`: a commit with its patch (limited to `path`), or with ``file: true`` the
   text of `path` at `rev` (``rev: "HEAD~1:src/app.py"`` means the same, its path checked like `path`).
   No other tool takes ``REV:PATH`` (`agent.vcs.check_ref`).
-- `git_blame {path, start_line?, end_line?, rev?}`: who last changed each line of a range.
+- `git_blame {path, start_line?, end_line?, rev?}`: who last changed each line of a range. At a `rev`
+  before the file was renamed, the file's name there is found (``git log --follow``), blamed, and named.
 
 All of them run through `agent.vcs.run_git` (no hooks, pager, external diff or textconv, no index
 refresh), take paths relative to the workspace (refused outside it, inside ``.git`` or secret), drop the
@@ -483,12 +484,45 @@ class GitBlameTool(_GitTool):
             if start < 1 or end < start:
                 raise ToolError("start_line must be at least 1 and end_line at least start_line")
             args.append(f"-L{start},{end}")
+        note = ""
         if input.get("rev"):
-            args.append(self._ref(input["rev"], "rev"))
+            rev = self._ref(input["rev"], "rev")
+            args.append(rev)
+            earlier = self._name_at(rev, rel)
+            if earlier is not None and earlier != rel:
+                note = f"\n[{rel} was named {earlier} at {rev} (renamed since): these are {earlier}'s lines]"
+                rel = earlier
         args += ["--", rel]
         return self._with_history_note(
-            self._git(args, "pass `start_line` and `end_line` for a smaller range")
+            self._git(args, "pass `start_line` and `end_line` for a smaller range") + note
         )
+
+    def _name_at(self, rev: str, rel: str) -> str | None:
+        """The workspace path `rel` had at `rev`: `rel` itself, the name it had before a rename since (its
+        history followed from HEAD, ``git log --follow``), or None when neither is there (git then says
+        so). Raises `ToolError` when that earlier name is outside the workspace or a secret file."""
+        if self._answers(["cat-file", "-t", f"{rev}:./{rel}"]) is not None:
+            return rel
+        prefix = self._answers(["rev-parse", "--show-prefix"]) or ""
+        names = self._answers(
+            ["-c", "core.quotePath=false", "log", "--follow", "--name-only", "--format=", "HEAD", "--", rel]
+        )
+        seen: set[str] = set()
+        for name in (names or "").splitlines():
+            if not name or name in seen or name.startswith('"'):
+                continue
+            seen.add(name)
+            if self._answers(["cat-file", "-t", f"{rev}:{name}"]) is None:
+                continue
+            if not name.startswith(prefix):
+                raise ToolError(
+                    f"{rel} was named {name} at {rev}, outside the workspace, so it cannot be blamed there"
+                )
+            earlier = name[len(prefix) :]
+            if is_secret_path(earlier):
+                raise ToolError(f"{rel} was named {earlier} at {rev}, a secret file; it is not shown")
+            return earlier
+        return None
 
 
 GIT_TOOLS: tuple[type[_GitTool], ...] = (GitStatusTool, GitDiffTool, GitLogTool, GitShowTool, GitBlameTool)

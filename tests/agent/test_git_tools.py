@@ -280,3 +280,26 @@ def test_a_symbols_history_is_found_while_the_file_has_uncommitted_changes(
         "lines of the file at HEAD; give `symbol` to follow a function or class "
         "wherever it is]"
     )
+
+
+def test_blame_at_a_revision_before_a_rename_finds_the_files_name_there(
+    repo: Path, tools: ToolRegistry
+) -> None:
+    """A `git_blame` with a `rev` older than the file's rename blames the file under its name at that
+    revision and says so, not git's "no such path arith.py in HEAD~1"; a file that was not there at all
+    still gets git's own refusal."""
+    git(repo, "mv", "calc.py", "arith.py")
+    git(repo, "commit", "-q", "-m", "refactor: calc.py is arith.py")
+    (repo / "arith.py").write_text((repo / "arith.py").read_text().replace("return 2", "return 3"))
+    git(repo, "commit", "-q", "-am", "fix: Box.size is 3")
+    blame = tools.execute("git_blame", {"path": "arith.py", "start_line": 7, "end_line": 7, "rev": "HEAD~2"})
+    assert not blame.is_error, blame.content
+    assert "return 2" in blame.content and "Ada" in blame.content
+    assert "arith.py was named calc.py at HEAD~2" in blame.content
+    now = tools.execute("git_blame", {"path": "arith.py", "start_line": 7, "end_line": 7, "rev": "HEAD"})
+    assert not now.is_error and "return 3" in now.content and "named" not in now.content
+    (repo / "new.py").write_text("x = 1\n")
+    git(repo, "add", "new.py")
+    git(repo, "commit", "-q", "-m", "feat: new")
+    missing = tools.execute("git_blame", {"path": "new.py", "rev": "HEAD~1"})
+    assert missing.is_error and "new.py" in missing.content
