@@ -30,6 +30,11 @@ A hit whose file is gone from disk is not returned: an editor that does not watc
 quiet refresh search kept offering the old paths. The search that finds one has the outermost gone
 folder (or the file) updated, which removes its rows, and a quiet refresh finds where it went
 (`_gone_from_disk`).
+
+A folder may hold another workspace folder (a monorepo and one of its packages opened beside it): both
+indexes hold the inner folder's files. A search over both returns each such hit once, from the inner
+folder (the folder that owns the file everywhere else: code actions, runs, saves); a search of the outer
+folder alone (a run there) still finds them in its own index.
 """
 
 from __future__ import annotations
@@ -239,6 +244,12 @@ def _read_in_process(spec: _ReaderSpec, method: str, args: tuple[Any, ...], kwar
 
 def _tables_exist(location: Path) -> bool:
     return all((location / "lance" / table).is_dir() for table in _TABLES)
+
+
+def _nested_in(root: Path, roots: Iterable[Path]) -> list[Path]:
+    """The folders of `roots` inside `root` (not `root` itself): a workspace folder added inside another
+    (VS Code's multi-root with ``packages/billing`` beside the repository) is indexed by both."""
+    return [other for other in roots if other != root and other.is_relative_to(root)]
 
 
 def _warm_search() -> bool:
@@ -563,6 +574,7 @@ class BackgroundIndexer:
             )
             jobs.append((root, job))
         results: list[tuple[Path, SearchHit]] = []
+        searched = [root for root, _ in jobs]
         for root, job in jobs:
             try:
                 hits = await job
@@ -573,6 +585,8 @@ class BackgroundIndexer:
             except Exception:
                 log.exception("search in %s failed", root)
                 continue
+            inner = _nested_in(root, searched)
+            hits = [hit for hit in hits if not any((root / hit.path).is_relative_to(n) for n in inner)]
             results.extend((root, hit) for hit in self._still_there(root, hits))
         results.sort(key=lambda item: item[1].score, reverse=True)
         return results[:limit]

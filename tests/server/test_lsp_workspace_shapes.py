@@ -10,7 +10,8 @@
   another program, has it indexed), and all of the home folder once it is allowed.
 - Several folders (VS Code multi-root, Neovim with two folders, ``didChangeWorkspaceFolders``): each is
   indexed and searched, code actions come in each, a run edits only its own folder, and a folder removed
-  while its run goes on leaves that run and its proposal intact.
+  while its run goes on leaves that run and its proposal intact. A folder inside another (a package of a
+  monorepo opened beside it) gives each search hit once, from the inner folder.
 - A workspace folder that is a symbolic link to elsewhere: indexed and served under the link's path.
 
 The home folder is always a temporary one (``HOME`` of the server's environment).
@@ -370,6 +371,32 @@ async def test_two_folders_are_each_indexed_searched_and_offer_actions(
     uri = open_document(client, other / PRICING)
     titles = [a.title for a in await code_actions(client, uri, 1)]
     assert "Implement `zanzibar_discount` with agentls" in titles
+
+
+async def test_a_folder_inside_another_folder_gives_each_hit_once_from_the_inner_folder(
+    lsp_server: Any, stubs_workspace: Path, home: Path
+) -> None:
+    # VS Code's multi-root with a package beside its repository: both indexes hold the package's files.
+    inner = stubs_workspace / "packages" / "billing"
+    inner.mkdir(parents=True)
+    (inner / "invoice.py").write_text("def compute_invoice_total(items):\n    return sum(items)\n")
+    client = await start(lsp_server, [stubs_workspace, inner], home=home, editor="visual-studio-code")
+    await wait_for(lambda: index_progress_count(client) >= 2, 120)
+    invoice = (inner / "invoice.py").as_uri()
+
+    def found(hits: list[dict[str, Any]]) -> list[tuple[str, str]]:
+        return [(h["uri"], h["path"]) for h in hits if h["uri"] == invoice]
+
+    hits = await request(client, "agentls/search", {"query": "compute_invoice_total", "limit": 20})
+    assert found(hits) == [(invoice, "invoice.py")]
+    assert hits[0]["uri"] == invoice
+    files = await request(client, "agentls/search", {"query": "compute_invoice_total", "files": True})
+    assert found(files) == [(invoice, "invoice.py")]
+    scoped = await request(client, "agentls/search", {"query": "invoice total", "path": inner.as_uri()})
+    assert found(scoped) == [(invoice, "invoice.py")]
+    # The outer folder's own files still come from its index.
+    hits = await request(client, "agentls/search", {"query": "apply_discount", "limit": 20})
+    assert hits[0]["uri"] == (stubs_workspace / PRICING).as_uri()
 
 
 async def test_a_run_in_the_second_folder_edits_only_that_folder(
