@@ -119,6 +119,7 @@ if TYPE_CHECKING:
     from agent.interpreter import Interpreter
     from agent.mcp.trust import RunAnswers
     from agent.ports import CodeIndex, EventSink, Model, Sandbox
+    from agent.toolchains import Toolchain
     from indexing.secrets import Redactor
 
 __all__ = [
@@ -355,6 +356,7 @@ class Agent:
         todos: TodoList | None = None,
         interpreter: Interpreter | None = None,
         mcp_answers: RunAnswers | None = None,
+        toolchains: tuple[Toolchain, ...] | None = None,
     ) -> None:
         """`root` is the workspace root (the overlay's); `index` may be None (tools fall back to scans);
         `ask` answers `ask_user` (None: nobody can); `transcript` None writes no transcript. The system
@@ -363,6 +365,7 @@ class Agent:
         role's model client (`model_for`; None: `model` for every role); `todos`: a todo list to share
         (default: a new one for this run); `interpreter`: the project's Python when the caller found it
         already (the team's roles and delegated sub-agents share the run's; None: asked once here);
+        `toolchains`: the project's Cargo and Go, likewise (`agent.toolchains`; None: asked here when needed);
         `mcp_answers`: the MCP trust questions the run asked already (a team run's, shared by its roles)."""
         self.model = model
         self.settings = settings
@@ -398,6 +401,7 @@ class Agent:
             recorder=self.recorder,
             state_dir=transcript.directory.parent if transcript is not None else None,
             interpreter=interpreter,
+            toolchains=toolchains,
             on_warning=self._warn,
             mcp_answers=mcp_answers,
         )

@@ -419,9 +419,11 @@ class Verifier:
         scratch_dir: Path | None = None,
         which: Callable[[str], str | None] = shutil.which,
         interpreter: Interpreter | None = None,
+        toolchains: tuple[Toolchain, ...] | None = None,
     ) -> None:
         """`interpreter`: the project's Python when the caller found it already (a run's agents share
-        one); None: asked here (`agent.interpreter.detect_interpreter`)."""
+        one); None: asked here (`agent.interpreter.detect_interpreter`). `toolchains`: the project's Cargo
+        and Go likewise; None: asked here the first time they are needed (`agent.toolchains`)."""
         self.overlay = overlay
         self.sandbox = sandbox
         self.settings = settings
@@ -438,7 +440,7 @@ class Verifier:
         self._env = self.interpreter.env(sandbox_path(sandbox.settings))
         self._test_command: str | None = None
         self._test_command_known = False
-        self._toolchains: tuple[Toolchain, ...] | None = None
+        self._toolchains: tuple[Toolchain, ...] | None = toolchains
 
     # -- public ------------------------------------------------------------------------------------
 

@@ -91,6 +91,7 @@ from agent.verify import VerificationResult, Verifier
 if TYPE_CHECKING:
     from agent.interpreter import Interpreter
     from agent.ports import CodeIndex, EventSink, Model, Sandbox
+    from agent.toolchains import Toolchain
 
 __all__ = ["TeamRun"]
 
@@ -164,6 +165,8 @@ class TeamRun:
         self.todos = TodoList()
         self.interpreter: Interpreter | None = None
         """The project's Python, found by the first role's verifier and shared by the others."""
+        self.toolchains: tuple[Toolchain, ...] | None = None
+        """The project's Cargo and Go (`agent.toolchains`), likewise asked once for the whole run."""
         """One todo list for the whole run, shared by its roles (each role's loop shows its changes)."""
         self.verifications: list[VerificationResult] = []
         self.node_seconds: dict[str, float] = {}
@@ -540,11 +543,13 @@ class TeamRun:
             models=self.models,
             todos=self.todos,
             interpreter=self.interpreter,
+            toolchains=self.toolchains,
             mcp_answers=self.mcp_answers,
             checkpoint=lambda role_agent: self._checkpoint("running", None, role_agent),
             limits=self._limits(node),
         )
         self.interpreter = agent.verifier.interpreter
+        self.toolchains = agent.verifier.toolchains  # the role asks them first thing (its prompt names them)
         result = agent.run(replace(self.task, kind="run", instruction=brief, edits_allowed=True))
         self.ledger.merge(CostLedger(result.roles))
         self.state.roles = self.ledger.records()
@@ -786,6 +791,7 @@ class TeamRun:
             cancel=self.cancel,
             scratch_dir=self.scratch_dir,
             interpreter=self.interpreter,
+            toolchains=self.toolchains,
         )
         result = verifier.verify(changes, trigger="finish")
         self.verifications.append(result)

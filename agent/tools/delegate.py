@@ -185,6 +185,7 @@ class DelegateTool(CustomTool):
             role=EXPLORE,
             system=self._system,
             interpreter=host.verifier.interpreter,
+            toolchains=host.verifier.toolchains,
             node=host.node,  # a team node's spending includes its roles' explorations
         )
         sub.runs_dir = None  # nothing to resume: the caller keeps the answer

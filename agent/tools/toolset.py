@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from agent.ports import CodeIndex, Sandbox
     from agent.recorder import Recorder
     from agent.roles import Role
+    from agent.toolchains import Toolchain
 
 __all__ = ["CATALOG", "ToolResources", "describe_call", "toolset"]
 
@@ -107,9 +108,10 @@ class ToolResources:
         interpreter: Interpreter | None = None,
         on_warning: Warn | None = None,
         mcp_answers: RunAnswers | None = None,
+        toolchains: tuple[Toolchain, ...] | None = None,
     ) -> ToolResources:
-        """Resources with a new `Verifier` on `overlay` and `sandbox` (`interpreter`: the project's
-        Python when the caller knows it; None: the verifier asks)."""
+        """Resources with a new `Verifier` on `overlay` and `sandbox` (`interpreter`, `toolchains`: the
+        project's Python, Cargo and Go when the caller knows them; None: the verifier asks)."""
         verifier = Verifier(
             overlay,
             sandbox,
@@ -118,6 +120,7 @@ class ToolResources:
             cancel=cancel,
             scratch_dir=scratch_dir,
             interpreter=interpreter,
+            toolchains=toolchains,
         )
         return cls(
             settings,

@@ -16,6 +16,7 @@ from agent.task_builders import run_task
 from agent.team.config import TeamSettings
 from agent.team.graph import Graph, Node
 from agent.team.handoffs import Review
+from agent.toolchains import Toolchain, detect_toolchains
 from agent.transcript import load_run
 from tests.agent.agent_harness import fast_settings, result_text
 from tests.agent.team.team_harness import (
@@ -54,6 +55,13 @@ def test_three_file_feature_goes_through_the_team_with_one_qa_rejection(
         return detect_interpreter(root, **kwargs)
 
     monkeypatch.setattr(verify, "detect_interpreter", detect)
+    checked: list[Path] = []
+
+    def toolchains(root: Path, **kwargs: Any) -> tuple[Toolchain, ...]:
+        checked.append(root)
+        return detect_toolchains(root, **kwargs)
+
+    monkeypatch.setattr(verify, "detect_toolchains", toolchains)
     task = run_task(INSTRUCTION, root=harness.root)
     result = harness.team().run(task)
 
@@ -93,6 +101,8 @@ def test_three_file_feature_goes_through_the_team_with_one_qa_rejection(
     assert not (harness.root / "shop" / "discount.py").exists(), "the team never writes the user's files"
     # the project's Python is asked once for the whole run, not once per role agent (7) and verification
     assert len(asked) == 1, asked
+    # and so are its Cargo and Go (each role's prompt names them; a Rust or Go project asks them in a sandbox)
+    assert len(checked) == 1, checked
 
     handoffs = [(e.data["role"], e.data["handoff"]) for e in harness.of_kind("handoff")]
     assert handoffs == [
