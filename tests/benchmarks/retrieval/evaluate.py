@@ -173,15 +173,27 @@ def agentls_search(
 def open_agentls(
     root: Path, cache_dir: Path, *, model_dir: Path | None = None, weights: RankingWeights | None = None
 ) -> WorkspaceIndex:
-    """An index of ``root``: lexical, or with the static model at ``model_dir``."""
+    """An index of ``root``: lexical, or with the static model at ``model_dir``. Raises `ModelNotLoaded`
+    when that model cannot be loaded: the index would silently be lexical, and "hybrid" figures lexical
+    ones (a fresh machine has no ``~/.cache/agentls-test`` until the test suite has run)."""
     if model_dir is None:
         settings = IndexSettings(embedding=EmbeddingSettings(provider="none"))
     else:
         settings = IndexSettings(embedding=EmbeddingSettings(provider="model2vec", model=str(model_dir)))
     env = {"HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(cache_dir / "no-hub")}
     index = WorkspaceIndex(root, settings, cache_dir=cache_dir, env=env, weights=weights)
+    if model_dir is not None and index.embedder is None:
+        raise ModelNotLoaded(
+            f"--model {model_dir}: no model loads from there, so the hybrid figures would be lexical ones"
+            " (`agentls model distill` writes ~/.cache/agentls/models/distilled-minilm, `agentls model"
+            f" import` ~/.cache/agentls/models/code-words). {index.embedder_load.notice or ''}".strip()
+        )
     index.index()
     return index
+
+
+class ModelNotLoaded(RuntimeError):
+    """The static model given for a hybrid system could not be loaded."""
 
 
 class _ConstantModel:
@@ -285,8 +297,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     systems = default_systems(args.model)
     if args.systems:
         systems = {k: v for k, v in systems.items() if k in args.systems.split(",")}
+    repos = args.repos.split(",") if args.repos else None
     with tempfile.TemporaryDirectory() as tmp:
-        run = evaluate(queries, systems, args.cache, Path(tmp), args.repos.split(",") if args.repos else None)
+        try:
+            run = evaluate(queries, systems, args.cache, Path(tmp), repos)
+        except ModelNotLoaded as exc:
+            raise SystemExit(str(exc)) from None
     for split in ("held_out", "tuning") if args.split == "all" else (args.split,):
         print(f"NDCG@10 per group, {split} split:")
         print(run.table.markdown(split))

@@ -2,7 +2,7 @@
 
 Three steps, each a sub-command:
 
-    python -m tests.benchmarks.retrieval.learn dump --model ~/.cache/agentls-test/models/distilled-minilm
+    python -m tests.benchmarks.retrieval.learn dump --model ~/.cache/agentls/models/distilled-minilm
     python -m tests.benchmarks.retrieval.learn fit --method trees [--tables] [--write]
     python -m tests.benchmarks.retrieval.learn score --method trees --split held_out   # once, at the end
 

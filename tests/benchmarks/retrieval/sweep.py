@@ -1,7 +1,7 @@
 """Score ranking weights on one split without rebuilding the indexes: each repository is indexed once (kept
 under ``--work`` between runs), then every setting swaps ``WorkspaceIndex.weights`` and re-runs the queries.
 
-    python -m tests.benchmarks.retrieval.sweep --model ~/.cache/agentls-test/models/distilled-minilm \\
+    python -m tests.benchmarks.retrieval.sweep --model ~/.cache/agentls/models/distilled-minilm \\
         --set vector=0.5 --set vector=1.0,lexical=0.8
 
 Each ``--set`` is one setting (``field=value`` pairs of :class:`indexing.ranking.RankingWeights`, comma-
@@ -19,7 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from indexing.ranking import RankingWeights
-from tests.benchmarks.retrieval.evaluate import agentls_search, load_queries, open_agentls, score
+from tests.benchmarks.retrieval.evaluate import (
+    ModelNotLoaded,
+    agentls_search,
+    load_queries,
+    open_agentls,
+    score,
+)
 from tests.benchmarks.retrieval.repos import BY_NAME, fetch
 
 
@@ -62,7 +68,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     ndcg: dict[tuple[str, str], list[float]] = {(label, g): [] for label in labels for g in groups}
     for name in sorted({q["repo"] for q in queries}):
         corpus = fetch(BY_NAME[name], args.cache)
-        index = open_agentls(corpus.root, work / name, model_dir=args.model)
+        try:
+            index = open_agentls(corpus.root, work / name, model_dir=args.model)
+        except ModelNotLoaded as exc:
+            raise SystemExit(str(exc)) from None
         repo_queries = [q for q in queries if q["repo"] == name]
         for label, weights in settings:
             index.weights = weights
