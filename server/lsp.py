@@ -31,7 +31,8 @@ What happens when:
   ``exit``, at the end of its input, or on a `server.transport.Hangup` (the editor's process is gone, or
   the editor stopped reading the output: one log line), and each way then goes through
   `AgentlsServer.shutdown`: runs cancelled and given `_RUN_STOP_SECONDS` to save their state (resumable),
-  the indexing process stopped (what it committed stays), the analysis and search processes ended.
+  the indexing process stopped (what it committed stays), the analysis and search processes ended at once
+  (`indexing.lifeline.end_pool`: a job in progress is dropped, not waited for).
 """
 
 from __future__ import annotations

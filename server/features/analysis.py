@@ -21,7 +21,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 
 from indexing.definitions import FunctionSpan, Outline, StubInfo, outline
-from indexing.lifeline import die_with_parent
+from indexing.lifeline import die_with_parent, end_pool
 
 __all__ = ["FunctionSpan", "Outline", "OutlineCache", "StubInfo", "carry_over", "outline"]
 
@@ -194,11 +194,11 @@ class OutlineCache:
         ignored ... OSError: [Errno 9] Bad file descriptor" (1 to 8 of 16 exits in a test, by timing)."""
         pool, self._pool = self._pool, None
         if pool is not None and wait:
-            pool.shutdown(wait=True, cancel_futures=True)
+            end_pool(pool)  # a parse or the warm-up in progress is dropped, not waited for
         elif pool is not None:
             stopper = threading.Thread(
-                target=pool.shutdown,
-                kwargs={"wait": True, "cancel_futures": True},
+                target=end_pool,
+                args=(pool,),
                 name="agentls-analysis-stop",
                 daemon=True,
             )

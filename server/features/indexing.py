@@ -52,7 +52,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from indexing.config import IndexSettings
-from indexing.lifeline import die_with_parent
+from indexing.lifeline import die_with_parent, end_pool
 from indexing.models import IndexReport, SearchHit, Symbol
 from indexing.progress import describe as describe_progress
 from server.features.index_worker import IndexJob, IndexWorker, JobOutcome
@@ -678,9 +678,10 @@ class BackgroundIndexer:
                 timer.cancel()
         self._worker.stop()
         if self._searcher is not None:
-            # Waited for here, not left to Python's exit hook, which on 3.11 can print "OSError: [Errno 9]
-            # Bad file descriptor" (`server.features.analysis.OutlineCache.shutdown`).
-            self._searcher.shutdown(wait=True, cancel_futures=True)
+            # Ended now (a search or its warm-up may be running: `end_pool`) and waited for here, not left
+            # to Python's exit hook, which on 3.11 can print "OSError: [Errno 9] Bad file descriptor"
+            # (`server.features.analysis.OutlineCache.shutdown`).
+            end_pool(self._searcher)
             self._searcher = None
 
 
