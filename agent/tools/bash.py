@@ -23,14 +23,15 @@ Each call:
    `node_modules`, virtualenvs) bound read-only from the real workspace (the caches in `node_modules`
    start empty and writable, `agent.sandbox`), the session's folder as /tmp, no network;
 3. folds the files the command changed back into the overlay, so `sed -i`, formatters and code generators
-   count like editor edits; changes to binary files and files over 10 MiB (`MAX_FOLDED_BYTES`) are not
-   kept, and the output says so, as it does for a dependency or tool folder the command created
-   (`node_modules`, `.venv`): it stays in the session's copy, but not in the proposal or the verification.
-   A command that filled the copy past `agent.sandbox.workspace_mb` folds nothing back (what filled it
-   would sit in agentls' memory): the next call remakes the copy from the overlay, which has every change
-   made before it. One that filled the session's /tmp past `tmp_mb` has /tmp emptied. The result says so.
-   Symbolic links a command creates, retargets or deletes are not proposed (`agent.overlay`): each is a
-   line of the result, and the run's summary lists them.
+   count like editor edits (the paths inotify saw the command touch, after the first command's walk of the
+   whole copy: `Overlay.sync_back_from`); changes to binary files and files over 10 MiB (`MAX_FOLDED_BYTES`)
+   are not kept, and the output says so, as it does for a dependency or tool folder the command created
+   (`node_modules`, `.venv`): it stays in the session's copy, but not in the proposal or the verification. A
+   command that filled the copy past `agent.sandbox.workspace_mb` folds nothing back (what filled it would sit
+   in agentls' memory): the next call remakes the copy from the overlay, which has every change made before
+   it. One that filled the session's /tmp past `tmp_mb` has /tmp emptied. The result says so. Symbolic links a
+   command creates, retargets or deletes are not proposed (`agent.overlay`): each is a line of the result, and
+   the run's summary lists them.
 
 The result is stdout then stderr as a terminal would leave them (a carriage return overwrites the line:
 a progress bar is its last state, ``\\r\\n`` is a line break), with `[exit code: N]` when it is not 0. A

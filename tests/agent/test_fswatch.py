@@ -1,0 +1,278 @@
+"""The fold-back after a command reads only what inotify saw change (`agent.fswatch`), and misses nothing.
+
+Real files, real inotify, real bubblewrap for the commands of the bash tool. The differential test runs the
+same shell steps on two copies, one watched and one walked whole after every step (as before the watch),
+and wants the same proposal and the same reports from both.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.fswatch import TreeWatch
+from agent.overlay import Overlay, SyncReport
+from agent.sandbox import Sandbox
+from agent.tools.bash import BashTool
+from tests.agent.test_overlay import disk_snapshot
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="inotify is Linux's")
+
+
+def _tree(root: Path) -> Path:
+    files = {
+        "pkg/__init__.py": "",
+        "pkg/a.py": "def f():\n    return 1\n",
+        "pkg/b.py": "x = 1\n",
+        "pkg/sub/c.py": "c = 3\n",
+        "pkg/sub/deep/d.py": "d = 4\n",
+        "docs/guide.md": "# Guide\n",
+        "docs/old.md": "# Old\n",
+        "README.md": "# Demo\n",
+        ".gitignore": "build/\n*.log\n",
+    }
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    for i in range(30):  # folders a walk would list
+        (root / "many" / f"m{i:02d}").mkdir(parents=True)
+        (root / "many" / f"m{i:02d}" / "x.py").write_text(f"x = {i}\n")
+    os.symlink("pkg/a.py", root / "alias.py")
+    os.symlink("guide.md", root / "docs" / "latest.md")
+    (root / ".git").mkdir()
+    (root / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    return root
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Iterator[Path]:
+    root = _tree(tmp_path / "ws")
+    before = disk_snapshot(root)
+    yield root
+    assert disk_snapshot(root) == before, "the user's files changed on disk"
+
+
+def _sh(dest: Path, script: str) -> None:
+    subprocess.run(["bash", "-ec", script], cwd=dest, check=True)
+
+
+@pytest.fixture
+def scandirs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The folders agent.overlay lists (os.scandir calls made from that module)."""
+    listed: list[str] = []
+    real = os.scandir
+
+    def counting(path: Any = ".") -> Any:
+        if sys._getframe(1).f_globals.get("__name__") == "agent.overlay":
+            listed.append(os.fspath(path))
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", counting)
+    return listed
+
+
+def _kinds(overlay: Overlay) -> dict[str, tuple[str, str | None]]:
+    return {c.path: (c.kind, c.old_path) for c in overlay.changes()}
+
+
+def test_a_command_that_edits_one_file_lists_no_folder(ws: Path, tmp_path: Path, scandirs: list[str]) -> None:
+    """The whole copy was walked after every command before the watch (here 40 folders, on the kernel's
+    tree 5,000): now only the paths a command touched are looked at."""
+    overlay = Overlay(ws)
+    dest = tmp_path / "copy"
+    overlay.materialize(dest)
+    assert overlay.sync_back_from(dest).changed == ()  # the first fold-back walks, and watches
+    assert len(scandirs) > 35
+    scandirs.clear()
+
+    _sh(dest, "echo 'y = 2' >> pkg/b.py; sed -i 's/return 1/return 2/' pkg/a.py")
+    report = overlay.sync_back_from(dest)
+    assert report.changed == ("pkg/a.py", "pkg/b.py")
+    assert scandirs == []
+    # A new folder is listed (its files were made before it could be watched), and only it.
+    _sh(dest, "mkdir -p new/inner && echo 'n = 1' > new/inner/n.py")
+    assert overlay.sync_back_from(dest).changed == ("new/inner/n.py",)
+    assert sorted(os.path.relpath(p, dest) for p in scandirs) == ["new", "new/inner"]
+
+
+def test_every_kind_of_change_folds_back_from_the_watch(ws: Path, tmp_path: Path) -> None:
+    overlay = Overlay(ws)
+    dest = tmp_path / "copy"
+    overlay.materialize(dest)
+    overlay.sync_back_from(dest)
+    _sh(
+        dest,
+        "echo 'z = 3' >> pkg/b.py\n"  # modified in place
+        "mkdir -p new/deep/er && echo 'n = 1' > new/deep/er/n.py\n"  # created in new nested folders
+        "rm docs/old.md\n"  # deleted
+        "mv README.md README.rst\n"  # renamed
+        "mv pkg/sub lib\n"  # a folder moved: its files are renamed
+        "rm -r many/m03 many/m04\n"  # folders deleted
+        "ln -s lib/c.py c-link.py; ln -sfn README.rst docs/latest.md; rm alias.py\n"  # links
+        "mkdir build && echo out > build/x.txt && echo log > run.log\n",  # ignored
+    )
+    report = overlay.sync_back_from(dest)
+    assert _kinds(overlay) == {
+        "pkg/b.py": ("modified", None),
+        "new/deep/er/n.py": ("created", None),
+        "docs/old.md": ("deleted", None),
+        "README.rst": ("renamed", "README.md"),
+        "lib/c.py": ("renamed", "pkg/sub/c.py"),
+        "lib/deep/d.py": ("renamed", "pkg/sub/deep/d.py"),
+        "many/m03/x.py": ("deleted", None),
+        "many/m04/x.py": ("deleted", None),
+    }
+    assert [(s.path, s.target, s.old_target) for s in report.symlinks] == [
+        ("alias.py", None, "pkg/a.py"),
+        ("c-link.py", "lib/c.py", None),
+        ("docs/latest.md", "README.rst", "guide.md"),
+    ]
+    assert set(report.ignored) == {"build/x.txt", "run.log"}
+
+    # The moved folder and the new ones are watched under their new paths.
+    _sh(dest, "echo 'c = 30' > lib/c.py; echo 'd = 40' > lib/deep/d.py; echo 'n = 2' > new/deep/er/n.py")
+    assert overlay.sync_back_from(dest).changed == ("lib/c.py", "lib/deep/d.py", "new/deep/er/n.py")
+    assert overlay.read("lib/deep/d.py") == "d = 40\n"
+    # A folder replaced by a link (here to the real workspace): its files are gone from the copy's view.
+    _sh(dest, f"rm -r new && ln -s {ws}/pkg new")
+    report = overlay.sync_back_from(dest)
+    assert report.changed == ("new/deep/er/n.py",)
+    assert "new/deep/er/n.py" not in _kinds(overlay)
+    assert [(s.path, s.inside) for s in report.symlinks] == [("new", True)]
+
+
+def test_a_lost_event_queue_walks_the_copy_and_keeps_every_change(
+    ws: Path, tmp_path: Path, scandirs: list[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """More events than inotify's queue holds (16,384 by default): the fold-back walks the whole copy,
+    says so in the log, and watches again for the next command."""
+    limit = int(Path("/proc/sys/fs/inotify/max_queued_events").read_text())
+    assert limit <= 100_000, "the test writes more events than the queue holds"
+    overlay = Overlay(ws)
+    dest = tmp_path / "copy"
+    overlay.materialize(dest)
+    overlay.sync_back_from(dest)
+    _sh(dest, "mkdir -p fresh/dir && echo 'f = 1' > fresh/dir/f.py && rm docs/guide.md")
+    # Two files written in turn: inotify merges only repeats of the same event, so each write queues one.
+    with open(dest / "pkg" / "a.py", "a") as first, open(dest / "pkg" / "b.py", "a") as second:
+        for _ in range(limit // 2 + 100):
+            first.write("#")
+            first.flush()
+            second.write("#")
+            second.flush()
+    scandirs.clear()
+    with caplog.at_level(logging.INFO, logger="agent.fswatch"):
+        report = overlay.sync_back_from(dest)
+    assert "overflowed" in caplog.text
+    assert len(scandirs) > 35  # walked
+    assert report.changed == ("docs/guide.md", "fresh/dir/f.py", "pkg/a.py", "pkg/b.py")
+    assert overlay.read("pkg/a.py").endswith("return 1\n" + "#" * (limit // 2 + 100))
+
+    scandirs.clear()
+    _sh(dest, "echo 'g = 2' > fresh/dir/f.py")
+    assert overlay.sync_back_from(dest).changed == ("fresh/dir/f.py",)
+    assert scandirs == []
+
+
+STEPS = [
+    "echo 'z = 3' >> pkg/b.py; sed -i 's/1/10/' pkg/a.py",
+    "mkdir -p new/a/b && echo one > new/a/b/one.md && echo two > new/two.md && touch docs/guide.md",
+    "mv new/a moved && mv docs/guide.md moved/guide.md && echo three >> moved/b/one.md",
+    "rm -r moved/b && mkdir moved/b && echo again > moved/b/one.md",
+    "mv pkg pkg2 && mkdir pkg && mv pkg2 pkg/inner && echo 'e = 5' > pkg/inner/sub/e.py",
+    "mkdir -p node_modules/dep && echo x > node_modules/dep/i.js && mv many/m01 node_modules/m01",
+    "mv node_modules/m01 back && echo 'y = 1' >> back/x.py && rm -rf many/m0*",
+    "ln -s back linked && rm docs/latest.md && ln -s ../back docs/latest.md && echo bin > x.bin",
+    "printf '\\x00\\x01' > pkg/inner/b.py; mkdir __pycache__ && echo c > __pycache__/c.pyc",
+    "rm -r back && ln -s pkg back && echo w > pkg/w.py",
+    "ln README.md hard.md && ln pkg/inner/a.py pkg/a-too.py",
+    "echo 'more' >> hard.md && echo '# more' >> pkg/inner/a.py",  # each a write to the other name too
+    "rm hard.md && echo 'last' >> README.md",
+    "git init -q sub && echo s > sub/s.txt && python3 -m venv --without-pip .venv && echo 'v' > v.py",
+]
+
+
+def _report(report: SyncReport) -> tuple[Any, ...]:
+    links = tuple((s.path, s.target, s.old_target, s.inside) for s in report.symlinks)
+    return (report.changed, report.skipped, report.ignored, report.tool_dirs, report.too_large, links)
+
+
+def test_the_watched_fold_back_finds_what_a_whole_walk_finds(ws: Path, tmp_path: Path) -> None:
+    watched, walked = Overlay(ws), Overlay(ws, watch_copies=False)
+    copies = {tmp_path / "watched": watched, tmp_path / "walked": walked}
+    for dest, overlay in copies.items():
+        overlay.materialize(dest)
+        overlay.sync_back_from(dest)
+    for step in STEPS:
+        reports = []
+        for dest, overlay in copies.items():
+            _sh(dest, step)
+            reports.append(_report(overlay.sync_back_from(dest)))
+            overlay.materialize(dest)
+        assert reports[0] == reports[1], step
+        assert watched.changes() == walked.changes(), step
+        assert watched.symlink_changes() == walked.symlink_changes(), step
+    assert {c.path for c in watched.changes()} >= {"moved/b/one.md", "pkg/inner/sub/e.py", "v.py"}
+    assert watched.read("README.md") == "# Demo\nmore\nlast\n"
+    assert watched.read("pkg/a-too.py") == watched.read("pkg/inner/a.py")
+
+
+def test_commands_in_the_sandbox_are_seen_and_a_forgotten_copy_stops_watching(ws: Path) -> None:
+    """inotify sees what a command writes from inside bubblewrap's mount namespace (the same inodes)."""
+    overlay = Overlay(ws)
+
+    def instances() -> int:
+        fds = os.listdir("/proc/self/fd")
+        return sum(1 for fd in fds if _readlink(f"/proc/self/fd/{fd}") == "anon_inode:inotify")
+
+    before = instances()
+    with BashTool(overlay, Sandbox(), timeout=20) as tool:
+        assert tool.sandbox.isolated, "bubblewrap is needed here"
+        assert not tool.execute("true").is_error
+        assert instances() == before + 1
+        result = tool.execute(
+            "sed -i 's/x = 1/x = 2/' pkg/b.py && mkdir -p n/m && echo 'k = 1' > n/m/k.py && "
+            "mv pkg/sub/deep lib && rm docs/old.md && ln -sfn old.md docs/latest.md && echo ok"
+        )
+        assert result.content.splitlines()[0] == "ok"
+        assert _kinds(overlay) == {
+            "pkg/b.py": ("modified", None),
+            "n/m/k.py": ("created", None),
+            "lib/d.py": ("renamed", "pkg/sub/deep/d.py"),
+            "docs/old.md": ("deleted", None),
+        }
+        assert "changed the symlink docs/latest.md to -> old.md" in result.content
+        tool.execute("echo 'd = 5' > lib/d.py && echo 'k = 2' > n/m/k.py")
+        assert overlay.read("lib/d.py") == "d = 5\n" and overlay.read("n/m/k.py") == "k = 2\n"
+    assert instances() == before
+
+
+def _readlink(path: str) -> str:
+    try:
+        return os.readlink(path)
+    except OSError:
+        return ""
+
+
+def test_tree_watch_follows_a_moved_folder(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (root / "a" / "b").mkdir(parents=True)
+    watch = TreeWatch(str(root))
+    for rel in ("", "a", "a/b"):
+        watch.add(rel)
+    assert watch.watches == 3
+    (root / "a").rename(root / "z")
+    (root / "z" / "b" / "f.txt").write_text("f")
+    changes = watch.changes()
+    assert changes is not None
+    assert changes.trees == {"a", "z"}
+    assert changes.paths == {"a", "z", "z/b/f.txt"}
+    watch.close()
+    watch.close()
