@@ -15,7 +15,9 @@ there is no network and adapts. A call:
    the network policy (so only allowed registries, every request recorded), into a `PackageLayer`: a
    per-run folder on the host, bound into every later sandboxed command at the same path and put on
    ``PYTHONPATH``, so tests and commands of the run import it. The user's ``.venv`` is never written
-   (it stays read-only in the sandbox); the layer is deleted with the run;
+   (it stays read-only in the sandbox); the layer is deleted with the run. It holds at most
+   ``agent.install.max_mb``: the sandbox watches it as it watches the workspace copy (`BoundedFolder`),
+   and an install or a command that fills it past that is stopped, its result naming the setting;
 4. adds the requirement to the project's manifest in the run's overlay: ``[project].dependencies`` of
    ``pyproject.toml``, or a requirements file (`manifest_for`: the one named by ``manifest``, else
    ``pyproject.toml`` when it has a ``[project]`` table, else, when that table declares its
@@ -67,6 +69,7 @@ if TYPE_CHECKING:
     from agent.overlay import Overlay
     from agent.ports import Sandbox
     from agent.recorder import Recorder
+    from agent.sandbox import BoundedFolder
     from agent.tools.ask import AskCallback
 
 __all__ = [
@@ -94,14 +97,19 @@ class InstallSettings(BaseModel):
     (``https://user:token@host/simple/``): pip gets it as ``PIP_INDEX_URL``, never on a command line."""
     timeout_seconds: float = Field(default=300.0, gt=0)
     """Wall-clock limit of one install."""
+    max_mb: int = Field(default=4096, ge=1)
+    """MiB the run's package folder may hold (what installs, and commands writing there, put in it; a host
+    folder in the system's temp folder): an install or command that passes it is stopped, as one filling
+    the workspace copy past ``agent.sandbox.workspace_mb`` is."""
 
 
 class PackageLayer:
     """A per-run folder of installed packages, shown in every sandboxed command and on its PYTHONPATH
-    (an `agent.netsandbox.SandboxExtension`)."""
+    (an `agent.netsandbox.SandboxExtension`), holding at most `limit_mb` (``agent.install.max_mb``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, limit_mb: int = InstallSettings().max_mb) -> None:
         self.path = Path(tempfile.mkdtemp(prefix="agentls-site-"))
+        self.limit_mb = limit_mb
 
     def bwrap_args(self) -> list[str]:
         return ["--bind", str(self.path), str(self.path)]
@@ -111,6 +119,12 @@ class PackageLayer:
 
     def wrap(self, argv: list[str]) -> list[str]:
         return argv
+
+    def bounded_folder(self) -> BoundedFolder:
+        """The layer is writable in every command: the sandbox's watch holds it to `limit_mb`."""
+        from agent.sandbox import BoundedFolder
+
+        return BoundedFolder("package folder", self.path, self.limit_mb, "agent.install.max_mb")
 
     def distributions(self) -> dict[str, str]:
         """Canonical name -> version of what the layer holds."""
@@ -438,7 +452,7 @@ class InstallPackageTool(CustomTool):
         from agent.sandbox import SandboxUnavailable
 
         if self.layer is None:
-            self.layer = PackageLayer()
+            self.layer = PackageLayer(self.settings.max_mb)
             extensions = getattr(self.sandbox, "extensions", None)
             if extensions is not None:
                 extensions.append(self.layer)

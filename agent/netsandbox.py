@@ -40,6 +40,7 @@ from agent.netproxy import AllowlistProxy, ProxyRequest
 
 if TYPE_CHECKING:
     from agent.recorder import Recorder
+    from agent.sandbox import BoundedFolder
     from agent.tools.ask import AskCallback
 
 __all__ = [
@@ -124,6 +125,11 @@ class SandboxExtension(Protocol):
         """The command line to run instead of `argv` (usually `argv` itself, or a wrapper around it)."""
         ...
 
+    def bounded_folder(self) -> BoundedFolder | None:
+        """A host folder it makes writable to the command, watched against its bound as the workspace copy
+        is (`agent.sandbox`); None when it makes none."""
+        ...
+
 
 class NetworkGateway:
     """The allowlisting proxy of one sandbox, reachable from inside through a bound unix socket."""
@@ -183,6 +189,9 @@ class NetworkGateway:
 
     def wrap(self, argv: list[str]) -> list[str]:
         return [sys.executable, "-I", "-S", "-c", FORWARDER, INSIDE_SOCKET, str(INSIDE_PORT), *argv]
+
+    def bounded_folder(self) -> BoundedFolder | None:
+        return None  # its socket is bound read-only
 
     def close(self) -> None:
         """Stop the proxy and remove its socket."""

@@ -29,8 +29,10 @@ bwrap --die-with-parent --new-session --unshare-net --unshare-pid --unshare-ipc 
   setuid, is logged once and leaves them unbounded), a `tmp_dir` given by the caller as much, and `WORKDIR`
   may grow by `workspace_mb` over its size at its first command. A tmpfs past its size refuses writes
   ("No space left on device"); a host folder past its bound, watched as the command runs
-  (`_SpaceGuard`), stops the command. Either way the result names the place, the limit and the setting
-  (`CommandResult.space_limit`, the last line of stderr) and the command fails.
+  (`_SpaceGuard`), stops the command. A host folder an extension makes writable (`BoundedFolder`: the
+  run's package folder of `agent.installs`, ``agent.install.max_mb``) is watched the same way. Either
+  way the result names the place, the limit and the setting (`CommandResult.space_limit`, the last line
+  of stderr) and the command fails.
 - A read-only bound `node_modules` is a fresh tmpfs holding each of its entries read-only, with its
   caches (`.vite`, `.vitest`, `.cache`) empty and writable: Vitest writes its results cache into
   `node_modules/.vite` on every run and fails the run when it cannot.
@@ -100,6 +102,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BWRAP_MISSING_MESSAGE",
     "WORKSPACE_COPY",
+    "BoundedFolder",
     "CommandResult",
     "Sandbox",
     "SandboxSettings",
@@ -328,10 +331,11 @@ class SpaceLimit:
     """A limit on what a command may write that the command reached."""
 
     place: str
-    """``/tmp``, ``/var/tmp``, ``/dev/shm`` or `WORKSPACE_COPY`."""
+    """``/tmp``, ``/var/tmp``, ``/dev/shm``, `WORKSPACE_COPY` or an extension's `BoundedFolder.place`."""
     limit_mb: int
     setting: str
-    """Where the limit is set: ``agent.sandbox.tmp_mb`` or ``agent.sandbox.workspace_mb``."""
+    """Where the limit is set: ``agent.sandbox.tmp_mb``, ``agent.sandbox.workspace_mb`` or an extension's
+    (``agent.install.max_mb``)."""
     on_host: bool
     """The place is a host folder (the workspace copy, the bash session's /tmp), watched as the command
     ran; else one of the sandbox's tmpfs, where the kernel refused the writes past the limit and the command
@@ -350,6 +354,20 @@ class SpaceLimit:
         if self.on_host:
             then = "the command was stopped" if self.stopped else "the command ended past it"
         return f"{what}, setting {self.setting}; {then}"
+
+
+@dataclass(frozen=True)
+class BoundedFolder:
+    """A host folder a `SandboxExtension` makes writable to commands (the run's package folder), and its
+    bound: watched as the command runs like the workspace copy, and the command stopped past it."""
+
+    place: str
+    """What the messages call it ("package folder")."""
+    path: Path
+    limit_mb: int
+    """MiB it may hold."""
+    setting: str
+    """The setting of the bound (``agent.install.max_mb``)."""
 
 
 @dataclass(frozen=True)
@@ -939,7 +957,8 @@ class Sandbox:
 
     def _watched_folders(self, cwd_dir: Path, tmp_dir: Path | None) -> list[_WatchedFolder]:
         """The host folders the command writes to, with their bounds: the working directory may grow by
-        `workspace_mb` over its size at its first command, a session /tmp may hold `tmp_mb`."""
+        `workspace_mb` over its size at its first command, a session /tmp may hold `tmp_mb`, an
+        extension's folder (`BoundedFolder`: the run's package folder) its own limit."""
         s = self.settings
         baselines = self._workspace_baselines
         usage: int | None = None
@@ -954,6 +973,11 @@ class Sandbox:
         folders = [_WatchedFolder(WORKSPACE_COPY, cwd_dir, allowed, s.workspace_mb, setting, usage)]
         if tmp_dir is not None:
             folders.append(_WatchedFolder("/tmp", tmp_dir, s.tmp_mb * _MIB, s.tmp_mb, "agent.sandbox.tmp_mb"))
+        for extension in self._extensions():
+            bounded = extension.bounded_folder()
+            if bounded is not None:
+                mb = bounded.limit_mb
+                folders.append(_WatchedFolder(bounded.place, bounded.path, mb * _MIB, mb, bounded.setting))
         return folders
 
     def network_gateway(self) -> NetworkGateway | None:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from agent.installs import InstallPackageTool, add_requirement
+from agent.installs import InstallPackageTool, InstallSettings, add_requirement
 from agent.overlay import Overlay
 from agent.sandbox import Sandbox, SandboxSettings
 from agent.task_builders import run_task
@@ -309,3 +309,31 @@ def test_the_manifest_edit_keeps_crlf_line_endings(tmp_path: Path) -> None:
     )
     assert add_requirement(overlay, "six", "requirements-dev.txt") == ("requirements-dev.txt", True)
     assert overlay.read("requirements-dev.txt") == "\ufeffpytest\r\nruff\r\nsix\r\n"
+
+
+def test_the_package_folder_is_bounded_as_the_workspace_copy_is(project: Path, index: int) -> None:
+    """The run's package folder is writable in every command (a host folder in the system's temp folder,
+    like the workspace copy): what passes ``agent.install.max_mb`` stops the command, and its result names
+    the folder, the limit and the setting (before, it grew without bound)."""
+    sandbox = Sandbox(
+        SandboxSettings(
+            timeout_seconds=60, network="registries", allowed_hosts=[f"127.0.0.1:{index}"], max_file_mb=1
+        )
+    )
+    settings = InstallSettings(index_url=f"http://127.0.0.1:{index}/simple/", timeout_seconds=60, max_mb=2)
+    tool = InstallPackageTool(Overlay(project), sandbox, settings)
+    try:
+        installed = ToolRegistry([tool]).execute("install_package", {"package": "demo-dep"})
+        assert not installed.is_error, installed.content
+        assert tool.layer is not None
+        fill = 'for i in 1 2 3 4 5 6; do head -c 900000 /dev/zero > "$PYTHONPATH/junk$i"; done; sleep 5'
+        result = sandbox.run(fill, project)
+        assert result.exit_code != 0 and result.space_limit is not None, (result.exit_code, result.stderr)
+        assert result.space_limit.place == "package folder"
+        assert result.stderr.rstrip().endswith(
+            "[the sandbox's package folder is full: 2 MiB limit, setting agent.install.max_mb; "
+            "the command was stopped]"
+        ), result.stderr
+    finally:
+        tool.close()
+        sandbox.close()
