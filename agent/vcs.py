@@ -1,12 +1,14 @@
-"""Running git on the user's repository safely: the one place agentls starts `git`.
+"""Running git on the user's repository safely: where the agent starts `git` (`indexing.shared` is the other).
 
 `run_git(root, args)` runs ``git -C root ARGS`` so that nothing in the repository or the user's setup can
 run code or write to ``.git`` behind our back:
 
-- ``GIT_CONFIG_NOSYSTEM=1`` (no ``/etc/gitconfig``), ``GIT_OPTIONAL_LOCKS=0`` (``git status`` does not
-  refresh and rewrite the index), ``GIT_TERMINAL_PROMPT=0``, ``GIT_PAGER=cat``, no replace objects;
-- ``-c core.hooksPath=/dev/null -c core.fsmonitor=false -c core.pager=cat -c color.ui=false
-  -c diff.external= -c protocol.allow=never`` on every call;
+- `indexing.git_safety.safe_git_command` builds the call: ``GIT_CONFIG_NOSYSTEM=1``,
+  ``GIT_OPTIONAL_LOCKS=0`` (``git status`` does not rewrite the index), no pager, prompts or replace
+  objects; ``-c core.hooksPath=/dev/null -c core.fsmonitor=false -c log.showSignature=false
+  -c protocol.allow=never`` and the rest of `SAFE_CONFIG`; every filter, textconv, diff or merge
+  driver and signing program the repository's own config names reset; submodules' work trees left
+  unopened by ``status`` and ``diff``, and ``blame`` run with ``--no-textconv``;
 - callers that show diffs add ``--no-ext-diff --no-textconv`` (`SAFE_DIFF`), so neither an external diff
   tool nor a textconv filter from ``.gitattributes`` runs;
 - stdin is closed (or the given bytes), a timeout applies, and output is returned as text with undecodable
@@ -20,12 +22,13 @@ would bypass the callers' checks of paths). Writes (the commit of an accepted pr
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from indexing.git_safety import SAFE_CONFIG, git_env, safe_git_command
 
 __all__ = [
     "SAFE_CONFIG",
@@ -38,32 +41,12 @@ __all__ = [
     "run_git",
 ]
 
-SAFE_CONFIG: tuple[str, ...] = (
-    "-c",
-    "core.hooksPath=/dev/null",
-    "-c",
-    "core.fsmonitor=false",
-    "-c",
-    "core.pager=cat",
-    "-c",
-    "color.ui=false",
-    "-c",
-    "diff.external=",
-    "-c",
-    "protocol.allow=never",
-    "-c",
-    "core.quotePath=false",
-)
-"""``-c`` options given to every git call."""
-
 SAFE_DIFF: tuple[str, ...] = ("--no-ext-diff", "--no-textconv", "--no-color")
 """Options for every command that prints a diff (diff, log -p, show)."""
 
 _REF = re.compile(r"^[A-Za-z0-9_./@{}~^+-]{1,200}$")
 
 DEFAULT_TIMEOUT = 30.0
-
-_KEPT = frozenset({"GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL"})
 
 
 class GitError(Exception):
@@ -83,31 +66,6 @@ class GitResult:
         return self.returncode == 0
 
 
-def git_env(base: Mapping[str, str] | None = None, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment git runs with: `base` (default: ours) made safe, plus `extra`."""
-    env = dict(os.environ if base is None else base)
-    for key in list(env):
-        # Variables that redirect git to another repository, index or object store, or run programs.
-        if key.startswith("GIT_") and key not in _KEPT:
-            del env[key]
-    env.update(
-        {
-            "GIT_CONFIG_NOSYSTEM": "1",
-            "GIT_OPTIONAL_LOCKS": "0",
-            "GIT_TERMINAL_PROMPT": "0",
-            "GIT_PAGER": "cat",
-            "PAGER": "cat",
-            "GIT_NO_REPLACE_OBJECTS": "1",
-            "GIT_ASKPASS": "",
-            "SSH_ASKPASS": "",
-            "LC_ALL": "C",
-        }
-    )
-    if extra:
-        env.update(extra)
-    return env
-
-
 def run_git(
     root: Path,
     args: Sequence[str],
@@ -117,13 +75,13 @@ def run_git(
     timeout: float = DEFAULT_TIMEOUT,
 ) -> GitResult:
     """Run ``git -C root <safe config> ARGS``; raises `GitError` when git is missing or times out."""
-    command = ["git", "-C", str(root), *SAFE_CONFIG, *args]
+    command, safe_env = safe_git_command(root, args, env)
     try:
         done = subprocess.run(
             command,
             input=input if input is not None else b"",
             capture_output=True,
-            env=git_env(None, env),
+            env=safe_env,
             timeout=timeout,
             check=False,
         )

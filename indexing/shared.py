@@ -15,6 +15,8 @@ local one is tiny), so each lexical list is normalised to its own best score bef
 cosine distances from one model are comparable as they are, and base vectors are used only when the
 local model is the base's.
 
+git runs through `indexing.git_safety` (the repository's hooks, fsmonitor and filters do not run).
+
 Credentials come from the provider's usual places (``AWS_*``/``GOOGLE_*``/``AZURE_*`` environment,
 ``~/.aws``): LanceDB reads them itself. Settings carry the URI only (`indexing.config`).
 """
@@ -36,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow as pa
 
+from indexing.git_safety import safe_git_command
 from indexing.lancedb_import import BTree, lancedb
 from indexing.models import IndexReport, Symbol
 from indexing.store import (
@@ -84,10 +87,9 @@ class PublishReport:
 
 # ------------------------------------------------------------------------------------------------- git
 def _git(root: Path, *args: str) -> str:
+    command, env = safe_git_command(root, args)
     try:
-        done = subprocess.run(
-            ["git", "-C", str(root), *args], capture_output=True, text=True, check=True, timeout=120
-        )
+        done = subprocess.run(command, capture_output=True, text=True, check=True, timeout=120, env=env)
     except FileNotFoundError as exc:
         raise SharedIndexError("git is not installed; a shared index is the index of a git commit") from exc
     except subprocess.CalledProcessError as exc:
@@ -130,8 +132,10 @@ def has_commit(root: Path, commit: str) -> bool:
 
 def _export(root: Path, commit: str, into: Path) -> None:
     """The tree of ``commit`` written into ``into`` (``git archive``: only committed content)."""
+    command, env = safe_git_command(root, ["archive", "--format=tar", commit])
     proc = subprocess.Popen(
-        ["git", "-C", str(root), "archive", "--format=tar", commit],
+        command,
+        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
