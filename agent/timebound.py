@@ -17,12 +17,16 @@ keep what is in flight when the time runs out from going on far past it:
 - `bounded_ask`: the run's ask callback (`ask_user`, approvals) waited on at most until the bound. Time
   spent waiting for the user counts against the bound (a user who sets 30 minutes and walks away wants the
   run to end by then); a question still unanswered at the bound is withdrawn (`QuestionWithdrawn`) and
-  the run stops. The driver's own wait (the editor's request, the terminal's prompt) is left on a helper
-  thread; the drivers end it when the run ends (the language server cancels its request).
+  the run stops. The bound alone decides: an answer that arrives once it has passed (or once the run was
+  cancelled) is refused and logged as a withdrawn question, even when it comes before the run's thread
+  next looks (it polls every 0.1 s), whatever the driver's own wait allowed. The driver's own wait (the
+  editor's request, the terminal's prompt) is left on a helper thread; the drivers end it when the run
+  ends (the language server cancels its request).
 """
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
@@ -39,6 +43,8 @@ if TYPE_CHECKING:
     from agent.tools.ask import AskCallback
 
 __all__ = ["MIN_COMMAND_SECONDS", "DeadlineEvent", "TimeBoundSandbox", "bounded_ask"]
+
+log = logging.getLogger(__name__)
 
 MIN_COMMAND_SECONDS = 1.0
 """A command started with less time left still gets this long (a limit of 0 would kill it unstarted)."""
@@ -101,6 +107,7 @@ class TimeBoundSandbox:
         mount_at: Path | None = None,
         ro_binds: Sequence[tuple[Path, Path]] = (),
         tmp_dir: Path | None = None,
+        cwd_bytes: int | None = None,
     ) -> CommandResult:
         """Run `cmd` as the sandbox does, its limit cut to the run's time left, and stopped at the run's
         bound even when waiting for the user (a network approval) added to its limit."""
@@ -122,6 +129,7 @@ class TimeBoundSandbox:
             mount_at=mount_at,
             ro_binds=ro_binds,
             tmp_dir=tmp_dir,
+            cwd_bytes=cwd_bytes,
         )
         cut = capped and result.timed_out
         if bound is not None and result.cancelled and not bound.cancel.is_set():
@@ -148,26 +156,41 @@ def bounded_ask(ask: AskCallback, until: Callable[[], threading.Event]) -> AskCa
 
     def bounded(question: str, options: Sequence[str]) -> str:
         deadline = until()
-        replies: queue.Queue[tuple[str, BaseException | None]] = queue.Queue(maxsize=1)
+        replies: queue.Queue[tuple[str, BaseException | None, bool]] = queue.Queue(maxsize=1)
 
         def wait_for_the_user() -> None:
             try:
-                replies.put((ask(question, options), None))
+                answer = ask(question, options)
             except BaseException as error:  # handed to the run's thread as it is
-                replies.put(("", error))
+                replies.put(("", error, False))
+                return
+            # Whether it came in time is the deadline's to say, when it came (not when the run's thread,
+            # polling every 0.1 s, takes it).
+            replies.put((answer, None, deadline.is_set()))
+
+        def withdrawn() -> QuestionWithdrawn:
+            expired = isinstance(deadline, DeadlineEvent) and deadline.expired
+            why = "the run's time (agent.max_minutes) ran out" if expired else "the run was cancelled"
+            return QuestionWithdrawn(f"{why} before the user answered")
 
         threading.Thread(target=wait_for_the_user, name="agentls-ask", daemon=True).start()
         while True:
             try:
-                answer, error = replies.get(timeout=0.1)
+                answer, error, late = replies.get(timeout=0.1)
             except queue.Empty:
                 if not deadline.is_set():
                     continue
-                expired = isinstance(deadline, DeadlineEvent) and deadline.expired
-                why = "the run's time (agent.max_minutes) ran out" if expired else "the run was cancelled"
-                raise QuestionWithdrawn(f"{why} before the user answered") from None
+                raise withdrawn() from None
             if error is not None:
                 raise error
+            if late:
+                late_by = time.monotonic() - deadline.at if isinstance(deadline, DeadlineEvent) else 0.0
+                log.warning(
+                    "an answer to %r came %.2f s after the run's time bound (or its cancel); refused",
+                    question[:80],
+                    max(late_by, 0.0),
+                )
+                raise withdrawn()
             return answer
 
     return bounded

@@ -9,6 +9,7 @@ decision with what was spent against the bound), and a resumed run counts the ti
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Sequence
@@ -17,8 +18,11 @@ from typing import Any
 
 import pytest
 
+from agent.approval import ALLOW, ask_approval
 from agent.loop import RunResult
 from agent.resume import load_state
+from agent.timebound import DeadlineEvent, bounded_ask
+from agent.tools.ask import AskCallback, QuestionWithdrawn
 from agent.usage import Budget, BudgetExceeded, Usage
 from tests.agent.agent_harness import (
     GOOD_BODY,
@@ -159,6 +163,31 @@ def test_a_question_nobody_answers_is_withdrawn_at_the_time_bound(harness: Harne
     assert resumed.status == "proposed", (resumed.status, resumed.error)
     last = h.fake.message_requests[-1].body["messages"][-1]["content"]
     assert "The user answered: yes" in str(last)
+
+
+def test_an_answer_just_after_the_time_bound_is_refused(caplog: pytest.LogCaptureFixture) -> None:
+    """The bound alone decides whether an answer came in time: one that arrives after it is refused and
+    logged, even when it arrives before the run's thread next looks for it (it polls every 0.1 s, and
+    before, an answer within that poll was taken: an approval granted after the run's time was up)."""
+
+    def answered_just_after(deadline: DeadlineEvent) -> AskCallback:
+        def answer(question: str, options: Sequence[str]) -> str:
+            while not deadline.expired:
+                time.sleep(0.001)
+            return ALLOW
+
+        return bounded_ask(answer, lambda: deadline)
+
+    for _ in range(3):  # the answer lands at different points of the poll
+        bounded = answered_just_after(DeadlineEvent(threading.Event(), time.monotonic() + 0.25))
+        with caplog.at_level(logging.WARNING, logger="agent.timebound"):
+            assert not ask_approval(bounded, None, "Allow the install?", subject="install", detail="x")
+            with pytest.raises(QuestionWithdrawn, match="ran out before the user answered"):
+                bounded("Should an empty list raise?", ["yes", "no"])
+        assert "after the run's time bound (or its cancel); refused" in caplog.text
+        caplog.clear()
+    in_time = DeadlineEvent(threading.Event(), time.monotonic() + 5)
+    assert bounded_ask(lambda question, options: "no", lambda: in_time)("Should it raise?", []) == "no"
 
 
 def test_no_step_starts_with_too_little_time_left() -> None:
