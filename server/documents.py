@@ -17,6 +17,7 @@ thread may keep.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +51,8 @@ def locate(path: Path, roots: Iterable[Path]) -> tuple[Path, str] | None:
     same file. A link inside a root that leads out of it is not followed: its path as written counts.
     """
     all_roots = list(roots)
+    # `..` is resolved first: Path.relative_to is lexical, and /ws/../etc/passwd would be "../etc/passwd".
+    path = Path(os.path.normpath(path))
     best = _innermost(path, all_roots)
     if best is None and all_roots:
         real = real_path(path)

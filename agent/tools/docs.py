@@ -25,7 +25,8 @@ package in ``node_modules``, such as ``zod`` or ``@tanstack/react-query``, is lo
   version), the declaration file it names (``types``/``typings``, else ``index.d.ts``, else
   ``node_modules/@types/NAME``) and the README, cut; with `query`, only the declaration lines that mention
   it, with context. Only files inside the package's folder (links resolved) and not secret are shown: a
-  ``types`` of ``../../.env`` is not followed.
+  ``types`` of ``../../.env`` is not followed; a package folder that is a link out of the workspace (a
+  committed ``node_modules -> /``, ``npm link``) is refused (pnpm's links inside it are read).
 - **Go**: ``go -C ROOT doc NAME`` in the sandbox when ``go`` is on PATH (``GOPROXY=off``,
   ``GOFLAGS=-mod=readonly``: nothing is downloaded). Not exercised by the tests on machines without Go.
 - **Rust**: the crate's source under Cargo's registry (``~/.cargo/registry/src``) in the version of the
@@ -401,6 +402,12 @@ class LookupDocsTool(CustomTool):
         if not _NPM_NAME.match(name):
             raise ToolError(f"{name!r} is not an npm package name")
         folder = self.root / "node_modules" / name
+        if not _inside(folder, self.root):
+            # A link committed in the repository (node_modules -> /, or to another project) or `npm link`.
+            raise ToolError(
+                f"node_modules/{name} is a link to {os.path.realpath(folder)}, outside the workspace; "
+                "lookup_docs reads only packages inside it"
+            )
         manifest = folder / "package.json"
         if not manifest.is_file():
             raise ToolError(f"{name} is not installed in node_modules (run the project's install first)")
@@ -417,7 +424,14 @@ class LookupDocsTool(CustomTool):
             bare = name.lstrip("@").replace("/", "__")
             types_folder = self.root / "node_modules" / "@types" / bare
             candidates.append((types_folder / "index.d.ts", types_folder))
-        declarations = next((path for path, within in candidates if _package_file(path, within)), None)
+        declarations = next(
+            (
+                path
+                for path, within in candidates
+                if _inside(within, self.root) and _package_file(path, within)
+            ),
+            None,
+        )
         if declarations is not None:
             text = declarations.read_text("utf-8", "replace")
             if query:
@@ -446,6 +460,12 @@ class LookupDocsTool(CustomTool):
         if code != 0:
             raise ToolError(f"go doc {name} failed: {one_line(err or out, 500)}")
         return _cut(out)
+
+
+def _inside(path: Path, root: Path) -> bool:
+    """Whether `path`, its links resolved, is in the workspace `root` (its links resolved too)."""
+    real, base = os.path.realpath(path), os.path.realpath(root)
+    return real == base or real.startswith(base.rstrip(os.sep) + os.sep)
 
 
 def _package_file(path: Path, folder: Path) -> bool:

@@ -2,9 +2,10 @@
 
 `build_task` takes the arguments `server.features.commands` parsed, the workspace folders and a way to
 read a file's current text (the open buffer, else disk), and returns the task with the folder it runs
-in. Everything it cannot do (a URI outside the folders, an unreadable file, no stub at the line, an empty
-instruction) raises `CommandError` with the message for the user. It parses the file with tree-sitter,
-so the server calls it on a worker thread.
+in. Everything it cannot do (a URI outside the folders, through a link out of one or with ``..``, in
+``.git`` or a secret file: refused by `agent.paths` before the file is read; an unreadable file, no stub
+at the line, an empty instruction) raises `CommandError` with the message for the user. It parses the
+file with tree-sitter, so the server calls it on a worker thread.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from agent.paths import PathRefused, resolve_in_workspace
 from server.documents import locate, uri_to_path
 from server.features import commands
 
@@ -38,6 +40,11 @@ def _locate(uri: str, roots: Sequence[Path]) -> tuple[Path, str, Path]:
         raise CommandError(
             f"{path} is not inside a workspace folder of this editor; open its folder (or project) first"
         )
+    try:
+        # Before its text is read: a link out of the folder, `..`, .git or a secret file is refused here.
+        resolve_in_workspace(found[0], found[1])
+    except PathRefused as refused:
+        raise CommandError(str(refused)) from None
     return found[0], found[1], path
 
 
