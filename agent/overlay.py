@@ -153,6 +153,9 @@ class MaterializedWorkspace:
     removed: int
     """Files removed because the overlay deleted them."""
     seconds: float
+    allocated: int | None = None
+    """Bytes the new copy takes (its files', links' and folders' allocated blocks, as `du` and the
+    sandbox's space guard count them); None on an incremental update."""
 
 
 @dataclass(frozen=True)
@@ -472,8 +475,13 @@ def unified_diff(
     return "".join(header + names) + "".join(_diff_lines(hunks))
 
 
-def _copy_file(src: str, dst: str, st: os.stat_result, same_device: bool) -> tuple[int, int, int]:
-    """Copy one regular file, keeping its times; returns the copy's (size, mtime_ns, inode).
+def _key(st: os.stat_result) -> tuple[int, int, int]:
+    """What the manifest keeps of a file's stat: (size, mtime_ns, inode)."""
+    return (st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+def _copy_file(src: str, dst: str, st: os.stat_result, same_device: bool) -> os.stat_result:
+    """Copy one regular file, keeping its times; returns the copy's stat.
 
     On one filesystem `copy_file_range` lets the kernel reflink or copy in place; across filesystems (disk to
     tmpfs) `sendfile` is the cheapest in-kernel copy.
@@ -505,7 +513,7 @@ def _copy_file(src: str, dst: str, st: os.stat_result, same_device: bool) -> tup
             os.close(fd_out)
     finally:
         os.close(fd_in)
-    return (out.st_size, out.st_mtime_ns, out.st_ino)
+    return out
 
 
 def _safe_target(dest: str, rel: str) -> str:
@@ -533,8 +541,8 @@ def _safe_target(dest: str, rel: str) -> str:
     return os.path.join(real, name)
 
 
-def _write_file(dest: str, rel: str, text: str, mode: int = 0o644) -> tuple[int, int, int]:
-    """Write overlay text into the materialized directory; returns (size, mtime_ns, inode)."""
+def _write_file(dest: str, rel: str, text: str, mode: int = 0o644) -> os.stat_result:
+    """Write overlay text into the materialized directory; returns its stat."""
     target = _safe_target(dest, rel)
     previous_ns: int | None = None
     if os.path.lexists(target):
@@ -560,7 +568,7 @@ def _write_file(dest: str, rel: str, text: str, mode: int = 0o644) -> tuple[int,
         out = os.fstat(fd)
     finally:
         os.close(fd)
-    return (out.st_size, out.st_mtime_ns, out.st_ino)
+    return out
 
 
 def _remove_in(dest: str, rel: str) -> bool:
@@ -929,7 +937,7 @@ class Overlay:
                     removed += _remove_in(str(dest), rel)
                     manifest.files.pop(rel, None)
                 else:
-                    manifest.files[rel] = _write_file(str(dest), rel, text, self._file_mode(rel))
+                    manifest.files[rel] = _key(_write_file(str(dest), rel, text, self._file_mode(rel)))
                     manifest.written.add(rel)
                     written += 1
             manifest.dirty.clear()
@@ -948,7 +956,8 @@ class Overlay:
         overlay_written: set[str] = set()
         bind_dirs: list[str] = []
         overlaid = set(self._current) | set(self._buffers)
-        copied = 0
+        copied = allocated = 0
+        folders: set[str] = set()
         root = str(self._root)
         stack = [("", root, str(dest))]
         while stack:
@@ -966,6 +975,7 @@ class Overlay:
                         # Recreated as is: inside the sandbox it reaches the read-only system or the copy.
                         target = os.readlink(entry.path)
                         os.symlink(target, dst)
+                        allocated += os.lstat(dst).st_blocks * 512
                         links[rel] = target
                         self._base_links.setdefault(rel, target)
                         continue
@@ -974,13 +984,16 @@ class Overlay:
                             bind_dirs.append(rel)
                         elif entry.name not in self._skip_dirs:
                             os.mkdir(dst)
+                            folders.add(rel)
                             stack.append((rel, entry.path, dst))
                         continue
                     if not entry.is_file() or rel in overlaid or is_secret_path(rel):
                         continue
                     st = entry.stat()
                     self._modes.setdefault(rel, st.st_mode & 0o777)
-                    files[rel] = _copy_file(entry.path, dst, st, st.st_dev == dest_dev)
+                    out = _copy_file(entry.path, dst, st, st.st_dev == dest_dev)
+                    files[rel] = _key(out)
+                    allocated += out.st_blocks * 512
                     copied += 1
                 except OSError as exc:
                     log.warning("cannot copy %s into the sandbox: %s", rel, exc)
@@ -991,14 +1004,31 @@ class Overlay:
             text = self._desired(rel)
             if text is None:
                 continue
-            files[rel] = _write_file(str(dest), rel, text, self._file_mode(rel))
+            out = _write_file(str(dest), rel, text, self._file_mode(rel))
+            parent = posixpath.dirname(rel)
+            while parent and parent not in folders:  # made by the write when the copy had no such folder
+                folders.add(parent)
+                parent = posixpath.dirname(parent)
+            files[rel] = _key(out)
+            allocated += out.st_blocks * 512
             overlay_written.add(rel)
             written += 1
+        for rel in folders:  # now that they hold their entries (a folder on a disk grows with them)
+            try:
+                allocated += os.lstat(os.path.join(dest, rel)).st_blocks * 512
+            except OSError:
+                pass
         self._manifests[dest] = _Manifest(
             files=files, bind_dirs=tuple(sorted(bind_dirs)), written=overlay_written, links=links
         )
         return MaterializedWorkspace(
-            dest, tuple(sorted(bind_dirs)), copied, written, removed, time.perf_counter() - started
+            dest,
+            tuple(sorted(bind_dirs)),
+            copied,
+            written,
+            removed,
+            time.perf_counter() - started,
+            allocated,
         )
 
     def _file_mode(self, rel: str) -> int:

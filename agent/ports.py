@@ -122,8 +122,10 @@ class Sandbox(Protocol):
         mount_at: Path | None = None,
         ro_binds: Sequence[tuple[Path, Path]] = (),
         tmp_dir: Path | None = None,
+        cwd_bytes: int | None = None,
     ) -> CommandResult:
-        """Run `cmd` with `cwd_dir` as its writable working directory (`tmp_dir`: a persistent /tmp)."""
+        """Run `cmd` with `cwd_dir` as its writable working directory (`tmp_dir`: a persistent /tmp;
+        `cwd_bytes`: what `cwd_dir` takes, when the caller just made it)."""
         ...
 
 

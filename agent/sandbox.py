@@ -516,7 +516,8 @@ class _SpaceGuard:
     costs walks, never a wrong stop. Nor is a folder walked when the command starts while its filesystem's
     used space (which holds the folder's) is within the folder's bound: what the folder may still take is
     at least the difference. In /dev/shm with nothing big beside the copy, a command walks nothing (a walk
-    of a copy the kernel's size takes a second or more); the first command on a copy measures its size."""
+    of a copy the kernel's size takes a second or more); the first command on a copy measures its size,
+    unless its caller knows it (`Sandbox.run`'s `cwd_bytes`: the bash tool's copy, counted as it was made)."""
 
     def __init__(self, folders: Sequence[_WatchedFolder]) -> None:
         self._folders = list(folders)
@@ -885,6 +886,7 @@ class Sandbox:
         mount_at: Path | None = None,
         ro_binds: Sequence[tuple[Path, Path]] = (),
         tmp_dir: Path | None = None,
+        cwd_bytes: int | None = None,
     ) -> CommandResult:
         """Run `cmd` (a shell string for bash, or an argv) with `cwd_dir` as its writable working directory.
 
@@ -892,8 +894,9 @@ class Sandbox:
         the host). `ro_binds` are (host source, sandbox destination) pairs bound read-only after it.
         Both are ignored when running unsandboxed. `tmp_dir` is a host folder that is the command's /tmp
         (unsandboxed: its TMPDIR, with HOME in it), so what commands leave there persists between them
-        (the bash tool's session); by default each command gets a fresh one. Raises `SandboxUnavailable`
-        (see the module doc).
+        (the bash tool's session); by default each command gets a fresh one. `cwd_bytes` is what `cwd_dir`
+        takes (allocated blocks) when the caller knows it, having just made it (the bash tool's copy): its
+        first command then does not walk it for its size. Raises `SandboxUnavailable` (see the module doc).
         """
         bwrap = self._prepare()
         argv = self._argv(cmd)
@@ -921,7 +924,7 @@ class Sandbox:
             for extension in self._extensions():
                 environment.update(extension.environment())
         limit = self.settings.timeout_seconds if timeout is None else timeout
-        folders = self._watched_folders(cwd_dir, tmp_dir)
+        folders = self._watched_folders(cwd_dir, tmp_dir, cwd_bytes)
         if bwrap is not None:
             gateway = self.network_gateway()
             paused = gateway.waiting_seconds if gateway is not None else None
@@ -955,9 +958,12 @@ class Sandbox:
         finally:
             shutil.rmtree(home, ignore_errors=True)
 
-    def _watched_folders(self, cwd_dir: Path, tmp_dir: Path | None) -> list[_WatchedFolder]:
+    def _watched_folders(
+        self, cwd_dir: Path, tmp_dir: Path | None, cwd_bytes: int | None = None
+    ) -> list[_WatchedFolder]:
         """The host folders the command writes to, with their bounds: the working directory may grow by
-        `workspace_mb` over its size at its first command, a session /tmp may hold `tmp_mb`, an
+        `workspace_mb` over its size at its first command (`cwd_bytes`, else a walk), a session /tmp may
+        hold `tmp_mb`, an
         extension's folder (`BoundedFolder`: the run's package folder) its own limit."""
         s = self.settings
         baselines = self._workspace_baselines
@@ -966,7 +972,7 @@ class Sandbox:
             if cwd_dir not in baselines:
                 for gone in [path for path in baselines if not path.exists()]:
                     del baselines[gone]
-                baselines[cwd_dir] = usage = _disk_usage(cwd_dir)
+                baselines[cwd_dir] = usage = _disk_usage(cwd_dir) if cwd_bytes is None else cwd_bytes
             baseline = baselines[cwd_dir]
         setting = "agent.sandbox.workspace_mb"
         allowed = baseline + s.workspace_mb * _MIB

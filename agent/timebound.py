@@ -107,6 +107,7 @@ class TimeBoundSandbox:
         mount_at: Path | None = None,
         ro_binds: Sequence[tuple[Path, Path]] = (),
         tmp_dir: Path | None = None,
+        cwd_bytes: int | None = None,
     ) -> CommandResult:
         """Run `cmd` as the sandbox does, its limit cut to the run's time left, and stopped at the run's
         bound even when waiting for the user (a network approval) added to its limit."""
@@ -128,6 +129,7 @@ class TimeBoundSandbox:
             mount_at=mount_at,
             ro_binds=ro_binds,
             tmp_dir=tmp_dir,
+            cwd_bytes=cwd_bytes,
         )
         cut = capped and result.timed_out
         if bound is not None and result.cancelled and not bound.cancel.is_set():

@@ -237,6 +237,7 @@ class BashTool:
                 mount_at=self.overlay.root,
                 ro_binds=binds,
                 tmp_dir=session,
+                cwd_bytes=self.last_materialized.allocated if self.last_materialized is not None else None,
             )
         except SandboxUnavailable as exc:
             raise ToolAbort(str(exc)) from exc

@@ -5,6 +5,7 @@ The `ws` fixture checks at teardown that no file of the real workspace changed, 
 
 from __future__ import annotations
 
+import os
 import statistics
 import subprocess
 import tempfile
@@ -15,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from agent import sandbox as sandbox_module
 from agent.overlay import Overlay
 from agent.sandbox import Sandbox, SandboxSettings
 from agent.tools import ToolAbort, ToolRegistry, ToolResult
@@ -217,6 +219,33 @@ def test_a_command_filling_the_copy_or_tmp_is_stopped_and_the_run_goes_on(ws: Pa
         assert [c.path for c in overlay.changes()] == ["pkg/calc.py"]
     finally:
         bash.close()
+
+
+def test_the_first_command_does_not_walk_the_copy_for_its_size(
+    ws: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The copy's size at its first command (what `workspace_mb` is added to) comes from making it, not
+    from a walk of it (0.6 s on a kernel-sized copy); it is the size a walk finds."""
+    made = Overlay(ws, {"pkg/new/mod.py": ("n = 1\n" * 20_000, 1)}).materialize(tmp_path / "copy")
+    assert made.allocated == sandbox_module._disk_usage(tmp_path / "copy") > 100_000
+    walked: list[Path] = []
+    measure = sandbox_module._disk_usage
+
+    def counted(path: Path) -> int:
+        walked.append(path)
+        return measure(path)
+
+    monkeypatch.setattr(sandbox_module, "_disk_usage", counted)
+    room = 65536 + _used_mb(sandbox_module.default_scratch_dir())  # more than its filesystem holds now
+    with BashTool(Overlay(ws), Sandbox(SandboxSettings(workspace_mb=room, tmp_mb=room)), timeout=20) as bash:
+        for _ in range(2):
+            assert run(ToolRegistry([bash]), "echo x > out.txt").content == "(no output)"
+    assert walked == []
+
+
+def _used_mb(path: Path) -> int:
+    st = os.statvfs(path)
+    return (st.f_blocks - st.f_bfree) * st.f_frsize // (1024 * 1024)
 
 
 def test_exit_codes_stderr_and_empty_output(tools: Any) -> None:
