@@ -6,7 +6,7 @@ would: nothing outside the workspace root is read or shown.
   folder's package.json, declarations or README shown;
 - an LSP run command (agentls.implement, agentls.edit, agentls.ask) whose URI leaves the folder with
   ``..`` (``file:///ws/../../etc/passwd``) or through a link in the folder: refused before the file's
-  text is read (the server read it, then the task refused it: a FIFO or /dev/zero there hung the server).
+  text is read (the server read the whole regular file into memory, then the task refused it).
 """
 
 from __future__ import annotations
