@@ -25,7 +25,9 @@ import base64
 import binascii
 import functools
 import math
+import re
 import struct
+import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -46,6 +48,7 @@ __all__ = [
     "image_tokens",
     "images_tokens",
     "is_image",
+    "metadata_text",
     "name",
     "replace_images",
     "sides",
@@ -87,6 +90,56 @@ class ToolImage:
         """The canonical (and Messages API) `image` block."""
         source = {"type": "base64", "media_type": self.media_type, "data": self.data}
         return {"type": "image", "source": source}
+
+
+def metadata_text(data: str) -> str:
+    """The text an image file carries besides its pixels, one piece a line, for the secret detectors: runs
+    of 8 or more printable characters (PNG ``tEXt`` and ``iTXt``, JPEG comments, EXIF and XMP, GIF
+    comments, WebP's EXIF and XMP all hold their text as it is) and the text of PNG's compressed ``zTXt``
+    and ``iTXt`` chunks. Pixels are not read, nor XMP's digests and ids (`_XMP_DIGEST`)."""
+    try:
+        raw = base64.b64decode(data, validate=False)
+    except (binascii.Error, ValueError):
+        return ""
+    pieces = [_XMP_DIGEST.sub("", match.decode("latin-1")) for match in _PRINTABLE.findall(raw)]
+    if raw.startswith(b"\x89PNG\r\n\x1a\n"):
+        pieces += _png_compressed_text(raw)
+    return "\n".join(pieces)
+
+
+_PRINTABLE = re.compile(rb"[\x20-\x7e]{8,}")
+_XMP_DIGEST = re.compile(r"""\b[\w:]*(?:Digest|ID)=(["'])[^"']*\1""")
+"""XMP's digests and document ids (``crs:CameraProfileDigest="D6AF..."``, ``xmpMM:InstanceID=...``): hex
+that the entropy detector would take for a key, in every photo an editor saved."""
+_MAX_TEXT_CHUNK = 1 << 20
+"""Bytes of text at most taken from one compressed PNG chunk."""
+
+
+def _png_compressed_text(raw: bytes) -> list[str]:
+    """The texts of a PNG's ``zTXt`` chunks and compressed ``iTXt`` chunks, decompressed (bounded)."""
+    texts: list[str] = []
+    at = 8
+    while at + 8 <= len(raw):
+        length, kind = struct.unpack(">I4s", raw[at : at + 8])
+        body = raw[at + 8 : at + 8 + length]
+        at += 12 + length
+        packed: bytes | None = None
+        if kind == b"zTXt":
+            keyword, _, rest = body.partition(b"\x00")
+            packed = rest[1:]  # after the compression method
+        elif kind == b"iTXt":
+            keyword, _, rest = body.partition(b"\x00")
+            if rest[:1] == b"\x01":  # compressed
+                # method, then the language tag and the translated keyword, each ended by a zero byte
+                packed = rest[2:].split(b"\x00", 2)[-1]
+        if packed is None:
+            continue
+        try:
+            text = zlib.decompressobj().decompress(packed, _MAX_TEXT_CHUNK)
+        except zlib.error:
+            continue
+        texts.append(keyword.decode("latin-1") + "\n" + text.decode("utf-8", "replace"))
+    return texts
 
 
 def size_text(count: int) -> str:

@@ -83,7 +83,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from agent.config import AgentSettings
 from agent.context import Context, gather_context
 from agent.costs import CostLedger, RoleCost
-from agent.images import ToolImage, without_images
+from agent.images import ToolImage, metadata_text, without_images
 from agent.images import name as image_name
 from agent.memory import (
     CONDENSE_PROMPT,
@@ -915,11 +915,20 @@ class Agent:
         return block
 
     def _without_secret_images(self, result: ToolResult) -> ToolResult:
-        """`result` without the images whose data holds a secret value the run knows (in an encoding the
-        `Redactor` reads: a PNG text chunk holding a key), each named instead: the model never gets one."""
+        """`result` without the images that hold a secret value, each named instead: the model never gets
+        one. An image holds one when its base64 holds a value the run knows (in an encoding the `Redactor`
+        reads), or when the text it carries besides its pixels (`agent.images.metadata_text`: PNG text
+        chunks, compressed ones too, JPEG comments, EXIF, XMP) holds a value the run knows or one the
+        detectors find (an API key in a screenshot's metadata that no file of the workspace holds)."""
         if self.secrets is None or not result.images:
             return result
-        kept = tuple(image for image in result.images if self.secrets.redact(image.data) == image.data)
+        secrets = self.secrets
+        kept = tuple(
+            image
+            for image in result.images
+            if secrets.redact(image.data) == image.data
+            and (text := metadata_text(image.data)) == secrets.redact(text)
+        )
         if len(kept) == len(result.images):
             return result
         notes = [

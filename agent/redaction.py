@@ -1,8 +1,9 @@
 """Keeping secret values from the model: the agent's side of `indexing.secrets`.
 
 - `RedactingModel` wraps a model client: every request's messages (task prompt and retrieved context,
-  file views, command and test output, search hits, diagnostics, reflections) go through the run's
-  `indexing.secrets.Redactor` before they leave, whatever part of the agent produced them.
+  file views, command and test output, search hits, diagnostics, reflections), its system prompt and its
+  tools' descriptions (an MCP server's) go through the run's `indexing.secrets.Redactor` before they
+  leave, whatever part of the agent produced them.
 - `RedactionCache` is where the conversation's texts are redacted: it grows by appending, so each text
   is redacted once and remembered, for the model's requests (prompt caching still sees a byte-identical
   prefix), the loop's tool-result events and the run's state saved after each step that changed a file
@@ -15,9 +16,11 @@
   values of the files the index found secrets in, so command output that prints one bare is redacted
   too.
 
-An image (an MCP tool's screenshot) is pixels: what it shows is not read. Its base64 data is checked once,
-as it comes: one that holds a known value in an encoding the `Redactor` knows (a PNG text chunk holding a
-key) is not sent (`agent.loop.Agent._call_tool`), so requests pass image blocks as they are.
+An image (an MCP tool's screenshot) is pixels: what it shows is not read. Its data is checked once, as it
+comes: one whose base64 holds a known value in an encoding the `Redactor` knows, or whose text besides the
+pixels (PNG text chunks, compressed or not, JPEG comments, EXIF, XMP: `agent.images.metadata_text`) holds
+a known value or one the detectors find, is not sent (`agent.loop.Agent._call_tool`), so requests pass
+image blocks as they are.
 
 Commands run on the real files: a command that prints a value bare is redacted (its value is known), and
 so is one that prints it in base64, hex, percent-encoded, reversed, or compressed then base64 or hex
@@ -191,7 +194,10 @@ class RedactingModel:
         **options: Any,
     ) -> Any:
         clean = [self.redaction.sent_value(message) for message in messages]
-        return self._model.complete(system, tools, clean, **options)
+        # The system prompt (instruction files, the git branch) and the tools' descriptions (an MCP
+        # server's own words) are text from outside too; redacted once each, so the prefix stays the same.
+        system = self.redaction.sent(system) if isinstance(system, str) else self.redaction.sent_value(system)
+        return self._model.complete(system, self.redaction.sent_value(tools), clean, **options)
 
 
 def guard_tool_call(

@@ -12,6 +12,8 @@ base64``); `find_encoded` finds them there, two ways:
   text's hex digits alone (``xxd -p`` wraps at 60; ``41 4b``, ``\\x41\\x4b``, ``%41%4B``, ``od -An
   -tx1``). Up to `_DIRECT` forms of a kind are each searched for; more are indexed by pieces (`_Needles`),
   so the cost barely grows with the number of values.
+- Percent-encoded text (three escapes or more: a URL's query, a form body) is decoded and `detect` runs
+  on it; what it finds withholds the whole run (``?body=%7B%22password%22%3A...``).
 - Values decoded: each run of `_MIN_B64` base64 characters or more (with the wholly base64 lines after
   it), including runs of hex digits, is decoded (at each alignment when it is `_LONG_RUN` characters or
   more); gzip, zlib, bzip2 and xz data is decompressed (at most `_MAX_DECOMPRESSED` bytes). When the result
@@ -22,7 +24,8 @@ base64``); `find_encoded` finds them there, two ways:
 Not found: encryption, compression without a text encoding around it, other or layered encodings (ROT13,
 XOR, base32, base64 of base64, ``0x41, 0x4b`` arrays, ``od -c``, the dumps of ``xxd`` and ``hexdump -C``,
 whose offset and character columns cut a value at each line), values split or built otherwise, values
-shorter than `MIN_VALUE` in any encoded form, an unknown value reversed or percent-encoded, and a value in
+shorter than `MIN_VALUE` in any encoded form, an unknown value reversed (or percent-encoded where the
+detectors do not find it once decoded: no key format, no name or quotes around it), and a value in
 hex with separators other than line breaks that the detectors would only find by decoding it.
 """
 
@@ -37,7 +40,7 @@ import lzma
 import re
 import zlib
 from collections.abc import Callable, Iterable, Iterator
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote, quote_plus, unquote_plus
 
 __all__ = ["MIN_VALUE", "KnownForms", "Span", "encoded_forms", "find_encoded"]
 
@@ -62,6 +65,8 @@ _MAX_DECOMPRESSED = 16 << 20
 
 # A run of base64 characters (either alphabet; hex is one too), and the lines after it that are wholly base64
 # (wrapped output: base64, xxd -p).
+_PERCENT_RUN = re.compile(r"[A-Za-z0-9._~+!*'()=&:/-]*(?:%[0-9A-Fa-f]{2}[A-Za-z0-9._~+!*'()=&:/-]*){3,}")
+"""Percent-encoded text: three escapes or more (a URL's query, a form body)."""
 _B64_RUN = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}(?:\r?\n[A-Za-z0-9+/_-]+={0,2}(?=\r?\n|\Z))*")
 _HEX_DIGITS = b"0123456789abcdefABCDEF"
 _NOT_HEX = bytes(c for c in range(256) if c not in _HEX_DIGITS)
@@ -329,4 +334,9 @@ def find_encoded(text: str, forms: KnownForms, detect: Detect) -> list[Span]:
         if not standard and not urlsafe and not joined.strip(_HEX_CHARS):
             found += _decoded_spans(_hex_decodings(joined), (2, 1), length, detect, forms.bare.find)
         spans += [(match.start() + s, match.start() + e, v) for s, e, v in run.spans(found)]
+    if "%" in text:
+        for match in _PERCENT_RUN.finditer(text):
+            decoded = unquote_plus(match.group(0))
+            if decoded != match.group(0):  # the whole run is withheld, as for compressed data
+                spans += [(match.start(), match.end(), value) for _, _, value in detect(decoded)]
     return spans

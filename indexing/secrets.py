@@ -4,13 +4,19 @@ agentls keeps a copy of the code in its index and sends parts of it to a model p
 (``.env``, ``id_rsa`` ...) are never read; this module handles secret *values* written inside ordinary
 files (``AWS_SECRET_ACCESS_KEY = "wJalr..."`` in ``settings.py``).
 
-Detection (`find_secrets`), in two passes over a text:
+Detection (`find_secrets`), in three passes over a text:
 
 1. Known key formats by one regular expression: AWS access key ids (``AKIA...``), Stripe live keys
-   (``sk_live_...``), GitHub (``ghp_...``, ``github_pat_...``), Slack (``xox?-...``), Anthropic
-   (``sk-ant-...``), Google (``AIza...``), GitLab, npm and PyPI tokens, and the base64 body of
-   ``-----BEGIN ... PRIVATE KEY-----`` blocks (each body line on its own, so line structure survives).
-2. Every other value through the plugins of Yelp's ``detect-secrets`` (entropy of quoted strings, secret
+   (``sk_live_...``), GitHub (``ghp_...``, ``github_pat_...``), Slack (``xox?-...`` and webhook URLs'
+   paths), Anthropic (``sk-ant-...``), OpenAI (``sk-proj-...``, ``sk-svcacct-...``, ``sk-admin-...``
+   and the older ``sk-...T3BlbkFJ...``), Google (``AIza...``), GitLab, npm and PyPI tokens, signed JSON
+   web tokens (``eyJ...eyJ...``), and the base64 body of ``-----BEGIN ... PRIVATE KEY-----`` blocks
+   (each body line on its own, so line structure survives).
+2. Values given unquoted to a name that says it holds a credential (`_assigned_values`): ``.env`` files
+   and ``env`` output (``AWS_SECRET_ACCESS_KEY=...``), INI and YAML (``password: ...``), ``export``,
+   and ``Bearer ...``; only values that look random (`_looks_random`), so names, paths, ``$VARIABLES``,
+   UUIDs and ``EXAMPLE`` values in code stay.
+3. Every other value through the plugins of Yelp's ``detect-secrets`` (entropy of quoted strings, secret
    keywords such as ``password = "..."``, and its key-format detectors), with its default false-positive
    filters (UUIDs, sequential strings, templates, ``$VARIABLES``, id-like names, lock files) and its
    ``pragma: allowlist secret`` comments. The plugins cost about a millisecond per line, so they only see
@@ -21,6 +27,9 @@ Detection (`find_secrets`), in two passes over a text:
    runs only when it can match: a plain regular-expression plugin when one of its own expressions is in
    the line, the keyword plugin (on a line that is a candidate only for its keyword) when one of its
    expressions for the file's type is. ``detect-secrets`` is imported on the first candidate line.
+
+A value found that goes on after a backslash at the end of its line (a shell's continuation) is taken on
+to its end (`_continued`).
 
 Placeholders: a value becomes ``<secret:1a2b3c4d>``, the first 8 hex digits of an HMAC-SHA256 of the value
 under a per-user key (`load_key`: a random 32-byte file, 0600, in agentls' cache folder). The same value
@@ -38,6 +47,7 @@ that would change, remove or copy a secret value unless the user allowed it.
 
 from __future__ import annotations
 
+import base64
 import collections
 import hashlib
 import hmac
@@ -52,6 +62,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from indexing.credentials import names_credential
 from indexing.paths import tag_cache_dir
 from indexing.secret_encodings import KnownForms, find_encoded
 
@@ -86,6 +97,10 @@ _KNOWN_FORMATS = tuple(
         r"github_pat_[0-9A-Za-z_]{40,}",
         r"xox[abposr]-[0-9A-Za-z-]{10,}",  # Slack
         r"sk-ant-[0-9A-Za-z_-]{20,}",  # Anthropic
+        r"sk-(?:proj|svcacct|admin)-[0-9A-Za-z_-]{20,}",  # OpenAI project, service account and admin keys
+        r"sk-[0-9A-Za-z]{20}T3BlbkFJ[0-9A-Za-z]{20}",  # OpenAI's older keys
+        r"hooks\.slack\.com/(?:services|workflows|triggers)/(?P<v>[0-9A-Za-z/_-]{20,})",  # Slack webhooks
+        r"eyJ[0-9A-Za-z_-]{8,}\.eyJ[0-9A-Za-z_-]{8,}\.[0-9A-Za-z_-]{8,}",  # JSON web tokens (signed)
         r"glpat-[0-9A-Za-z_-]{20,}",  # GitLab
         r"npm_[0-9A-Za-z]{36}\b",  # npm
         r"pypi-AgE[0-9A-Za-z_-]{50,}",  # PyPI
@@ -371,11 +386,13 @@ def find_secrets(text: str, filename: str = "") -> list[Found]:
     found: list[Found] = []
     lower = text.lower()
     for pattern in _KNOWN_FORMATS:
+        group = "v" if "v" in pattern.groupindex else 0
         for match in pattern.finditer(text):
-            start = match.start()
+            start, end = match.span(group)
             if pattern.pattern.startswith("k_live_") and start > 0 and text[start - 1] in "sr":
                 start -= 1
-            found.append(Found(start, match.end(), "key format"))
+            found.append(Found(start, end, "key format"))
+    found += _assigned_values(text, lower)
     if "PRIVATE KEY" in text:
         for block in _PRIVATE_KEY_BLOCK.finditer(text):
             for body in _KEY_BODY.finditer(text, block.start(1), block.end(1)):
@@ -399,7 +416,126 @@ def find_secrets(text: str, filename: str = "") -> list[Found]:
                 while at >= 0:
                     found.append(Found(line_start + at, line_start + at + len(value), "detect-secrets"))
                     at = line.find(value, at + len(value))
-    return _merge(found)
+    return _continued(text, _merge(found))
+
+
+def _continued(text: str, found: list[Found]) -> list[Found]:
+    """`found` with each value that goes on after a backslash at the end of its line (a shell's or a
+    C string's continuation, ``KEY=abc\\`` then ``def``) taken on to its end."""
+    if "\\\n" not in text and "\\\r\n" not in text:
+        return found
+    out: list[Found] = []
+    for item in found:
+        end = item.end
+        while True:
+            match = _CONTINUATION.match(text, end)
+            if match is None:
+                break
+            end = match.end()
+        if out and out[-1].end > item.start:  # taken into the value before it
+            out[-1] = Found(out[-1].start, max(out[-1].end, end), out[-1].kind)
+            continue
+        out.append(item if end == item.end else Found(item.start, end, item.kind))
+    return out
+
+
+_CONTINUATION = re.compile(r"\\\r?\n[0-9A-Za-z+/=_-]+")
+
+
+def _assigned_values(text: str, lower: str) -> list[Found]:
+    """Token-shaped values given unquoted to a name that says it holds a credential: ``.env`` files and the
+    output of ``env`` (``AWS_SECRET_ACCESS_KEY=wJalr...``), ``export TOKEN=...``, INI and YAML settings
+    (``aws_secret_access_key = ...``, ``password: ...``) and an ``Authorization: Bearer ...`` header.
+    detect-secrets takes such values only in quotes or in a few file types, and command output has none.
+
+    Only values that look random are taken (`_looks_random`): ``TOKENIZER=bert-base-uncased``, a path, a
+    URL, a ``$VARIABLE`` or a name in code (``api_key = settings.API_KEY``) stay."""
+    found: list[Found] = []
+    seen: set[int] = set()
+    for word in _ASSIGNED_HINTS:
+        at = lower.find(word)
+        while at >= 0:
+            start = text.rfind("\n", 0, at) + 1
+            window = lower[at : at + 96]
+            if start not in seen and ("=" in window or ":" in window or " " in window[:10]):
+                seen.add(start)
+                end = text.find("\n", at)
+                end = len(text) if end < 0 else end
+                if end - start <= 4000:
+                    found += _assigned_in_line(text, start, end)
+            at = lower.find(word, at + len(word))
+    return found
+
+
+_ASSIGNED_HINTS = ("secret", "passw", "pwd", "token", "key", "credential", "auth", "bearer", "cookie")
+_ASSIGNMENT = re.compile(
+    r"""(?:^|[\s;{,(])(?:export\s+|set\s+)?["']?(?P<name>[A-Za-z_][A-Za-z0-9_.-]{0,80})["']?"""
+    r"""[ \t]*(?::=|=|:)"""
+    r"""[ \t]*(?P<q>["']?)(?P<v>[A-Za-z0-9+/_.~-]{16,512}={0,2})(?P=q)(?=[\s;,#)}]|$)"""
+)
+_BEARER = re.compile(r"\b(?:bearer|token)[ \t]+(?P<v>[A-Za-z0-9+/_.~-]{16,512}={0,2})(?=[\s;,\"']|$)", re.I)
+_NOT_A_CREDENTIAL = re.compile(
+    r"(?:^|[-_.])(?:file|path|dir|name|env|type|len|length|size|count|url|uri|endpoint|header|field|var|prefix"
+    r"|id|ids|hash|format|kind|mode|style|class|provider|store|scope|scopes|limit|expiry|expires|ttl)$",
+    re.I,
+)
+
+
+def _assigned_in_line(text: str, start: int, end: int) -> list[Found]:
+    line = text[start:end]
+    found: list[Found] = []
+    for match in _ASSIGNMENT.finditer(line):
+        name = match.group("name")
+        if (
+            names_credential(name)
+            and not name.lower().startswith("author")
+            and not _NOT_A_CREDENTIAL.search(name)
+            and _looks_random(match.group("v"))
+        ):
+            found.append(Found(start + match.start("v"), start + match.end("v"), "assigned"))
+    if "earer" in line or "oken" in line:
+        for match in _BEARER.finditer(line):
+            if _looks_random(match.group("v")):
+                found.append(Found(start + match.start("v"), start + match.end("v"), "assigned"))
+    return found
+
+
+def _looks_random(value: str) -> bool:
+    """A value made of random characters, not of words: 16 or more, letters and digits mixed, entropy above
+    3 bits a character, and letters in short pieces between digits and changes of case (``Tq8vR2mXw9Lp``;
+    not ``bert-base-uncased-v2``, ``Zamba2HybridDynamicCache``, ``self.api_token``, whose pieces average 3
+    letters or more). A hex number (``0x...``), a UUID and documentation's ``EXAMPLE`` or ``...`` values
+    are not taken."""
+    if len(value) < 16 or value.startswith(("/", "~", ".", "-", "_", "0x")):
+        return False
+    lower = value.lower()
+    if "example" in lower or "..." in value or "xxxx" in lower or _UUID_LIKE.fullmatch(lower):
+        return False
+    if not any(c.isdigit() for c in value) or not any(c.isalpha() for c in value):
+        return False
+    pieces = _LETTER_PIECE.findall(value)
+    if pieces and sum(map(len, pieces)) >= 3 * len(pieces):
+        return False
+    return _entropy(value) > 3.0 and not _encoded_text(value)
+
+
+def _encoded_text(value: str) -> bool:
+    """Whether `value` is text in base64 (``key: aGVsbG8...``): the decoders of `Redactor.redact` read it
+    and withhold what they find in it, under the placeholder of what they find."""
+    if len(value) % 4 == 1 or not _BASE64ISH.fullmatch(value):
+        return False
+    try:
+        data = base64.b64decode(value.replace("-", "+").replace("_", "/") + "=" * (-len(value) % 4))
+    except ValueError:
+        return False
+    return bool(data) and sum(32 <= b < 127 or b in (9, 10, 13) for b in data) >= 0.95 * len(data)
+
+
+_BASE64ISH = re.compile(r"[A-Za-z0-9+/_-]+={0,2}")
+
+
+_LETTER_PIECE = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+")
+_UUID_LIKE = re.compile(r"[0-9a-z]{4,12}(?:-[0-9a-z]{4,12}){3,}")
 
 
 def _merge(found: list[Found]) -> list[Found]:

@@ -10,8 +10,10 @@ TICKETS_CRASHABLE adds `crash()`, which exits the process during the call. TICKE
 `attachments(ticket_id)`, whose result holds an image (a real 4x3 PNG, `SCREENSHOT`), a resource link and
 a binary resource besides text, and `screenshot(width, height, pad_kib, count, comment)`: `count` real
 PNGs of that size, each made `pad_kib` KiB bigger by a text chunk (for the API's limits) which also
-holds `comment`, as a browser's screenshot tool answers. TICKETS_ECHO_TOKEN adds `session()`, which
-answers with the token TICKETS_TOKEN it was given, as a debugging tool might.
+holds `comment` (or the text of the ticket it names), as a browser's screenshot tool answers.
+TICKETS_ECHO_TOKEN adds `session()`, which answers with the token TICKETS_TOKEN it was given, as a
+debugging tool might.
+TICKETS_FILE names a JSON file of more tickets (id -> text), for results that hold what a test needs.
 TICKETS_FAIL_START makes it a server that cannot start: it says on stderr that it cannot log in as
 TICKETS_USER with the token TICKETS_TOKEN, and exits with status 1 before answering. TICKETS_CANCELLED
 adds `wait(seconds)`, a call that takes that long; one the client cancels (MCP's
@@ -37,6 +39,11 @@ except ImportError:  # mcp 1.x
     from mcp.server.fastmcp.exceptions import ToolError  # type: ignore[no-redef]
 
 TICKETS = {"T-1": "T-1: mean() must raise ValueError on an empty list (reported by Ada)."}
+if os.environ.get("TICKETS_FILE"):  # more tickets, as a JSON object of id -> text
+    import json
+
+    with open(os.environ["TICKETS_FILE"], encoding="utf-8") as _file:
+        TICKETS.update(json.load(_file))
 
 server = Server("tickets")
 
@@ -126,7 +133,7 @@ if os.environ.get("TICKETS_MEDIA"):
 
         from mcp import types
 
-        data = base64.b64encode(png(width, height, pad_kib, comment)).decode()
+        data = base64.b64encode(png(width, height, pad_kib, TICKETS.get(comment, comment))).decode()
         image = {"type": "image", "data": data, "mimeType": "image/png"}
         return [
             types.TextContent(type="text", text=f"{count} screenshot(s) of {width}x{height}"),
