@@ -39,6 +39,7 @@ from server.positions import Encoding, LineIndex
 __all__ = [
     "ANNOTATION_ID",
     "EditSupport",
+    "NoApplyEdit",
     "OpenDocument",
     "TextChange",
     "UnsupportedEdit",
@@ -56,6 +57,10 @@ _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
 
 class UnsupportedEdit(Exception):
     """The client cannot apply this kind of change; the message says what and what to do."""
+
+
+class NoApplyEdit(UnsupportedEdit):
+    """The client applies no edit a server sends: its capabilities lack ``workspace.applyEdit``."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -67,7 +67,7 @@ from agent.apply import journal_dir, recover_applies
 from agent.credential_fields import mask_settings
 from agent.overlay import FileChange
 from server.documents import Document, DocumentStore, uri_to_path
-from server.edits import EditSupport, workspace_edit
+from server.edits import EditSupport, NoApplyEdit, workspace_edit
 from server.features import code_actions as actions
 from server.features import commands
 from server.features.analysis import OutlineCache
@@ -277,6 +277,11 @@ class LspEditor:
         self, changes: Sequence[FileChange], root: Path, *, label: str, description: str | None
     ) -> types.ApplyWorkspaceEditResult | None:
         server = self._server
+        workspace = server.client_capabilities.workspace if server.client_capabilities else None
+        if workspace is None or not workspace.apply_edit:
+            raise NoApplyEdit(
+                "your editor applies no edits from a language server (it does not offer workspace/applyEdit)"
+            )
         edit = workspace_edit(
             changes,
             root,

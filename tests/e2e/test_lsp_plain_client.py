@@ -9,7 +9,9 @@ resource operations in workspace edits, ``didChange`` sent only after 0.5 s with
 Show diff); Show diff opens the diff with ``window/showDocument``; Accept right after a keystroke is
 retried once the late ``didChange`` arrived and applies; the created file is written by the server once
 the user accepted, and a message says so; a dismissed question leaves the proposal pending with code
-actions to settle it; an agentls plugin (``agentlsClient: true``) gets no question.
+actions to settle it; an agentls plugin (``agentlsClient: true``) gets no question. A client without
+``workspace.applyEdit`` is sent no edit: its accept is refused while a changed file is open in it, and
+written by the server once it is closed.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from lsprotocol import types
+from pygls.exceptions import JsonRpcException
 from pytest_lsp import LanguageClient
 
 from tests.e2e.helpers import (
@@ -33,7 +36,7 @@ from tests.e2e.helpers import (
     stubs_workspace,
     wait_for,
 )
-from tests.e2e.test_lsp_agent import BODY, NEW_TEST, SETTINGS, implement_script
+from tests.e2e.test_lsp_agent import BODY, NEW_TEST, SETTINGS, STUB, implement_script
 from tests.fakes.anthropic_server import FakeAnthropic
 
 __all__ = ["stubs_workspace"]  # a fixture used below
@@ -44,10 +47,10 @@ IDLE = 0.5
 """The plain client sends didChange this long after the last keystroke."""
 
 
-def plain_capabilities() -> types.ClientCapabilities:
+def plain_capabilities(*, apply_edit: bool = True) -> types.ClientCapabilities:
     return types.ClientCapabilities(
         workspace=types.WorkspaceClientCapabilities(
-            apply_edit=True,
+            apply_edit=apply_edit,
             workspace_edit=types.WorkspaceEditClientCapabilities(
                 document_changes=True, resource_operations=[]
             ),
@@ -168,13 +171,18 @@ async def plain(tmp_path: Path) -> AsyncIterator[Any]:
     started: list[LanguageClient] = []
 
     async def make(
-        root: Path, env: dict[str, str], answers: list[tuple[str | None, str | None]], plugin: bool = False
+        root: Path,
+        env: dict[str, str],
+        answers: list[tuple[str | None, str | None]],
+        plugin: bool = False,
+        apply_edit: bool = True,
     ) -> PlainEditor:
         client = await start_server(tmp_path / "cache", env)
         started.append(client)
         editor = PlainEditor(client, answers)
         options = {**SETTINGS, "agentlsClient": True} if plugin else SETTINGS
-        await initialize(client, root, options=options, capabilities=plain_capabilities())
+        capabilities = plain_capabilities(apply_edit=apply_edit)
+        await initialize(client, root, options=options, capabilities=capabilities)
         return editor
 
     yield make
@@ -276,3 +284,37 @@ async def test_an_agentls_plugin_is_not_asked(plain: Any, fake: FakeAnthropic, s
     assert not any(
         "agentlsClient" in m for m in shown(editor) + [m.message for m in editor.client.log_messages]
     )
+
+
+async def test_a_client_without_apply_edit_is_told_why_and_gets_the_files_written_once_closed(
+    plain: Any, fake: FakeAnthropic, stubs_workspace: Path
+) -> None:
+    """A client that does not offer ``workspace.applyEdit`` was sent one anyway (such a client answers
+    "Method Not Found", or nothing; this one would apply it, so the test sees it was sent)."""
+    fake.enqueue(*implement_script())
+    editor: PlainEditor = await plain(stubs_workspace, fake.env(), [(None, None)], apply_edit=False)
+    pricing = stubs_workspace / "shop" / "pricing.py"
+    created = stubs_workspace / "tests" / "test_discount.py"
+    before = pricing.read_text()
+    uri = editor.open(pricing)
+    await implement(editor, uri)
+    await wait_for(lambda: any("still pending" in m for m in shown(editor)), timeout=60)
+    runs = await request(editor.client, "agentls/runs", {})
+    accept = types.ExecuteCommandParams(
+        command="agentls.accept", arguments=[{"proposalId": runs[0]["proposalId"]}]
+    )
+
+    with pytest.raises(JsonRpcException) as refused:  # its buffer would no longer be the file
+        await editor.client.workspace_execute_command_async(accept)
+    message = str(refused.value.message)
+    assert "workspace/applyEdit" in message and "shop/pricing.py" in message and "close" in message
+    assert pricing.read_text() == before and not created.exists()
+
+    editor.client.text_document_did_close(
+        types.DidCloseTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=uri))
+    )
+    result = await editor.client.workspace_execute_command_async(accept)
+    assert result == {"proposalId": runs[0]["proposalId"], "applied": True}
+    assert editor.edit_results == []  # no workspace/applyEdit was sent
+    assert pricing.read_text() == before.replace(STUB, BODY) and created.read_text() == NEW_TEST
+    assert any("wrote" in m and "workspace/applyEdit" in m for m in shown(editor)), shown(editor)

@@ -44,7 +44,9 @@ code lenses) and `Workspace` (the folders, open documents, settings, environment
   `proposals.prepare_changes`: unchanged files get the proposal's edits, edited files the proposal
   rebased onto them, and the whole accept is refused with a message naming the file and lines when a
   rebase does not apply (the proposal stays pending; nothing of the user's is touched). One
-  ``workspace/applyEdit`` carries every file, with the open documents' current versions. The answer is
+  ``workspace/applyEdit`` carries every file, with the open documents' current versions (an editor
+  without ``workspace.applyEdit`` is sent none: the server writes the files, or refuses while one of
+  them is open in the editor; see `RunManager._apply`). The answer is
   ``{proposalId, applied, failureReason?}``; a proposal the editor did not apply stays pending, and the
   answer's ``failureReason`` says why (with what to do); editors without the agentls plugin are also
   shown it (``proposal X was not applied: ...``, a warning), the plugins say the answer's reason.
@@ -94,7 +96,7 @@ from agent.tools.ask import NoAnswer
 from agent.transcript import new_run_id
 from agent.usage import Usage
 from server.documents import DocumentStore, locate, uri_to_path
-from server.edits import UnsupportedEdit
+from server.edits import NoApplyEdit, UnsupportedEdit
 from server.features.progress import WorkDone
 from server.features.runs.commands import CommandError, build_task
 from server.features.runs.lenses import proposal_lenses
@@ -663,6 +665,7 @@ class RunManager:
                 raise request_failed(str(error)) from None
         reason: str | None = None
         on_disk: list[FileChange] = []
+        why_disk = ""
         for attempt in range(3):
             versions = self._versions(root)
             try:
@@ -672,12 +675,12 @@ class RunManager:
                 self.proposals.finish_accept(proposal_id, applied=False)
                 raise self._refuse(f"agentls did not apply proposal {proposal_id}: {refused}") from None
             try:
-                result, on_disk = await asyncio.wait_for(
+                result, on_disk, why_disk = await asyncio.wait_for(
                     self._apply(changes, root, proposal.summary), self.apply_timeout
                 )
             except UnsupportedEdit as unsupported:
                 self.proposals.finish_accept(proposal_id, applied=False)
-                raise request_failed(str(unsupported)) from None
+                raise self._refuse(f"agentls did not apply proposal {proposal_id}: {unsupported}") from None
             except TimeoutError:
                 # An editor that never answers workspace/applyEdit must not hold the proposal "applying"
                 # for good: it could then be neither accepted nor rejected.
@@ -713,9 +716,7 @@ class RunManager:
                 self.editor.show(f"agentls: {reason}", types.MessageType.Error)
             else:
                 self.editor.show(
-                    f"agentls wrote {', '.join(written)} to disk: your editor cannot create, rename or "
-                    "delete files through LSP. Reload them from disk if they are open.",
-                    types.MessageType.Info,
+                    f"agentls wrote {', '.join(written)} to disk: {why_disk}.", types.MessageType.Info
                 )
         if applied and hunks is not None:
             self.proposals.finish_partial(proposal_id, rest)
@@ -739,22 +740,41 @@ class RunManager:
 
     async def _apply(
         self, changes: Sequence[FileChange], root: Path, summary: str
-    ) -> tuple[types.ApplyWorkspaceEditResult | None, list[FileChange]]:
+    ) -> tuple[types.ApplyWorkspaceEditResult | None, list[FileChange], str]:
         """Send the edit; when the editor cannot create, rename or delete files, send only the
-        modifications and return the rest, for the server to write once the editor applied them.
-        When only files to write remain, the editor's part counts as applied."""
+        modifications and return the rest, for the server to write once the editor applied them, with
+        why (for the message). When only files to write remain, the editor's part counts as applied.
+
+        An editor that applies no edit at all (no ``workspace.applyEdit``) has every file written by the
+        server, unless one of them is open in it: its buffer would then differ from the file, so the
+        accept is refused with what to do."""
         label = f"agentls: {_first_line(summary)}"
         description = _first_line(summary) or None
         try:
-            return await self.editor.apply_edit(changes, root, label=label, description=description), []
+            edited = await self.editor.apply_edit(changes, root, label=label, description=description)
+            return edited, [], ""
+        except NoApplyEdit as cannot:
+            docs = self.workspace.documents.documents_under(root, self.workspace.roots)
+            held = sorted({p for c in changes for p in (c.path, c.old_path) if p is not None and p in docs})
+            if held:
+                raise UnsupportedEdit(
+                    f"{cannot}, and agentls does not write files you have open in it ({', '.join(held)}): "
+                    "close them and accept again, and agentls writes the changes to disk itself"
+                ) from None
+            return types.ApplyWorkspaceEditResult(applied=True), list(changes), str(cannot)
         except UnsupportedEdit:
             modified = [c for c in changes if c.kind == "modified"]
             rest = [c for c in changes if c.kind != "modified"]
             if not rest:
                 raise
+        why = (
+            "your editor cannot create, rename or delete files through LSP. Reload them from disk if they "
+            "are open"
+        )
         if not modified:
-            return types.ApplyWorkspaceEditResult(applied=True), rest
-        return await self.editor.apply_edit(modified, root, label=label, description=description), rest
+            return types.ApplyWorkspaceEditResult(applied=True), rest, why
+        edited = await self.editor.apply_edit(modified, root, label=label, description=description)
+        return edited, rest, why
 
     def _versions(self, root: Path) -> dict[str, int]:
         docs = self.workspace.documents.documents_under(root, self.workspace.roots)
