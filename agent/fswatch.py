@@ -7,19 +7,19 @@ there is no upper directory to read the changes from; but the sandbox binds the 
 watches are on the folders' inodes, so a write from inside the sandbox's mount namespace is seen like any
 other (checked by tests/agent/test_fswatch.py).
 
-A `TreeWatch` holds one inotify instance and one watch per folder (`add`, by the folder's path relative to
-the root). `changes()` reads what is queued, without waiting, and turns it into `Changes`: the entries
-created, modified, deleted or moved in watched folders (`paths`), and the folders among them (`trees`),
-whose whole contents the caller must look at again, since folders made by a command are not watched yet
-and one moved or deleted takes its files with it. A folder moved from one watched place to another keeps
-its watch, which then reports under the new path.
+A `TreeWatch` holds one inotify instance and one watch per folder (`add`, by the folder's path relative to the
+root). `changes()` reads what is queued, without waiting, and turns it into `Changes`: the entries created,
+modified, deleted or moved in watched folders (`paths`), the folders among them (`trees`), whose whole
+contents the caller must look at again (folders made by a command are not watched yet), and of those the ones
+deleted or moved away (`gone`), which took the files the caller knew under them. A folder moved from one
+watched place to another keeps its watch, which then reports under the new path.
 
-inotify can lose events: its queue holds `/proc/sys/fs/inotify/max_queued_events` (16,384 here), and a
-folder cannot be watched past `max_user_watches` or after `max_user_instances` instances. Every such case
-(`IN_Q_OVERFLOW`, the root moved, deleted or unmounted, a failed `inotify_add_watch`, a malformed read)
-makes `changes()` return None: the caller then walks the whole tree as it would without a watch, and
-watches what it finds (`add` again returns the same watch for a folder already watched). A failure to
-add a watch raises `WatchUnavailable`, which tells the caller to stop watching that tree.
+inotify can lose events: its queue holds `/proc/sys/fs/inotify/max_queued_events` (16,384 here), and a folder
+cannot be watched past `max_user_watches` or after `max_user_instances` instances. A lost event or the watched
+tree itself gone (`IN_Q_OVERFLOW`, the root moved, deleted or unmounted, a malformed read) makes `changes()`
+return None: the caller then walks the whole tree as it would without a watch, and watches what it finds
+(`add` again returns the same watch for a folder already watched). A failure to add a watch raises
+`WatchUnavailable`, which tells the caller to stop watching that tree.
 
 What inotify does not report: writes through a shared memory mapping (no `IN_MODIFY`; the file's
 `IN_CLOSE_WRITE` comes when its last descriptor and mapping go, at the latest when the sandbox's processes
@@ -113,7 +113,9 @@ class Changes:
     paths: set[str] = field(default_factory=set)
     """Entries created, written, deleted or moved away or in (files, links and folders)."""
     trees: set[str] = field(default_factory=set)
-    """The folders among them: look at everything under each again (and at what was known there)."""
+    """The folders among them: look at everything under each again."""
+    gone: set[str] = field(default_factory=set)
+    """The folders deleted or moved away among `trees`: what was known under them is gone from there."""
 
 
 def _close(fd: int) -> None:
@@ -204,6 +206,8 @@ class TreeWatch:
             found.paths.add(rel)
             if mask & _IN_ISDIR and mask & _TREE_CHANGES:
                 found.trees.add(rel)
+                if mask & (_IN_DELETE | _IN_MOVED_FROM):
+                    found.gone.add(rel)
                 if mask & _IN_MOVED_FROM:
                     moved_dirs[cookie] = rel
                 elif mask & _IN_MOVED_TO and cookie in moved_dirs:

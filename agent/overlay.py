@@ -48,6 +48,7 @@ The overlay is not thread-safe: one agent run drives it from one thread.
 
 from __future__ import annotations
 
+import bisect
 import errno
 import logging
 import os
@@ -56,7 +57,7 @@ import shlex
 import shutil
 import stat
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -252,6 +253,30 @@ class _Manifest:
     watch_failed: bool = False
     """The copy could not be watched (no inotify instance or watch left): every fold-back walks it."""
 
+    ordered: list[str] | None = None
+    """The paths of `files`, sorted, to find those under a folder (made when first needed)."""
+
+    def put(self, rel: str, key: tuple[int, int, int]) -> None:
+        """Record a file's stat as written or found."""
+        if self.ordered is not None and rel not in self.files:
+            bisect.insort(self.ordered, rel)
+        self.files[rel] = key
+
+    def drop(self, rel: str) -> None:
+        """Forget a file gone from the copy."""
+        if self.files.pop(rel, None) is not None and self.ordered is not None:
+            index = bisect.bisect_left(self.ordered, rel)
+            if index < len(self.ordered) and self.ordered[index] == rel:
+                del self.ordered[index]
+
+    def files_under(self, folder: str) -> list[str]:
+        """The files known under `folder`, at any depth."""
+        if self.ordered is None:
+            self.ordered = sorted(self.files)
+        # Paths under "a" sort from "a/" up to "a0" ('0' follows '/').
+        start = bisect.bisect_left(self.ordered, folder + "/")
+        return self.ordered[start : bisect.bisect_left(self.ordered, folder + "0", start)]
+
     def stop_watching(self) -> None:
         """Remove the copy's watches (it is forgotten, or cannot be watched)."""
         if self.watch is not None:
@@ -295,14 +320,19 @@ class _Scan:
         """Folders looked into (or gone) from `look_at`: what was known under them is covered."""
         self._folders: dict[str, bool] = {"": True}
 
-    def covered(self, known: Iterable[str]) -> set[str]:
+    def covered(
+        self, known: Collection[str], under: Callable[[str], Iterable[str]] | None = None
+    ) -> set[str]:
         """The paths of `known` (the copy's files or links before the command) that this scan covered: those
-        it did not find are gone."""
+        it did not find are gone. `under(folder)` lists the known paths under a folder (else `known` is
+        searched)."""
         if self._whole:
             return set(known)
-        if not self._roots:
-            return {rel for rel in self._paths if rel in known}
-        return {rel for rel in known if rel in self._paths or _under(rel, self._roots)}
+        found = {rel for rel in self._paths if rel in known}
+        for root in self._roots:
+            prefix = root + "/"
+            found.update(under(root) if under is not None else (p for p in known if p.startswith(prefix)))
+        return found
 
     def start_watching(self) -> None:
         """Watch the folders this scan walks, from now on."""
@@ -390,11 +420,12 @@ class _Scan:
                 except OSError:
                     continue
 
-    def look_at(self, paths: set[str], trees: set[str]) -> None:
+    def look_at(self, paths: set[str], gone: set[str]) -> None:
         """The entries at `paths` (and everything under the folders among them), and what was known under
-        the folders of `trees` (created, deleted or moved)."""
+        the folders of `gone` (deleted or moved away). A folder a command made holds nothing known before:
+        had the path held a folder before, its deletion or move is in `gone` too."""
         self._paths |= paths
-        self._roots |= {rel for rel in trees if not self._left_out(rel, rel.rpartition("/")[2])}
+        self._roots |= {rel for rel in gone if not self._left_out(rel, rel.rpartition("/")[2])}
         walked: set[str] = set()
         for rel in sorted(paths):
             if rel in walked or _under(rel, walked):
@@ -409,7 +440,6 @@ class _Scan:
                     self.links[rel] = os.readlink(path)
                 elif stat.S_ISDIR(st.st_mode):
                     if self._walked(rel, name):
-                        self._roots.add(rel)
                         walked.add(rel)
                         self.walk(rel)
                 elif stat.S_ISREG(st.st_mode):
@@ -935,9 +965,9 @@ class Overlay:
                 text = self._desired(rel)
                 if text is None:
                     removed += _remove_in(str(dest), rel)
-                    manifest.files.pop(rel, None)
+                    manifest.drop(rel)
                 else:
-                    manifest.files[rel] = _key(_write_file(str(dest), rel, text, self._file_mode(rel)))
+                    manifest.put(rel, _key(_write_file(str(dest), rel, text, self._file_mode(rel))))
                     manifest.written.add(rel)
                     written += 1
             manifest.dirty.clear()
@@ -1062,7 +1092,7 @@ class Overlay:
                 scan.start_watching()
             scan.walk("")
         else:
-            scan.look_at(noticed.paths | manifest.written | manifest.linked, noticed.trees)
+            scan.look_at(noticed.paths | manifest.written | manifest.linked, noticed.gone)
         seen: set[str] = set()
         changed: list[str] = []
         skipped: list[str] = []
@@ -1085,7 +1115,7 @@ class Overlay:
             key = (st.st_size, st.st_mtime_ns, st.st_ino)
             if manifest.files.get(rel) == key and rel not in manifest.written:
                 continue
-            manifest.files[rel] = key
+            manifest.put(rel, key)
             if is_secret_path(rel):
                 skipped.append(rel)
                 continue
@@ -1114,8 +1144,8 @@ class Overlay:
                 changed.append(rel)
         if names_of:
             manifest.linked |= {rel for rel, key in manifest.files.items() if key[2] in names_of}
-        for rel in sorted(scan.covered(manifest.files) - seen):
-            del manifest.files[rel]
+        for rel in sorted(scan.covered(manifest.files, manifest.files_under) - seen):
+            manifest.drop(rel)
             manifest.written.discard(rel)
             manifest.linked.discard(rel)
             state = self._state(rel)

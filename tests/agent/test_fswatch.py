@@ -195,6 +195,8 @@ STEPS = [
     "ln README.md hard.md && ln pkg/inner/a.py pkg/a-too.py",
     "echo 'more' >> hard.md && echo '# more' >> pkg/inner/a.py",  # each a write to the other name too
     "rm hard.md && echo 'last' >> README.md",
+    "mkdir dd dd0 dd.x && echo 1 > dd/f && echo 2 > dd0/f && echo 3 > dd.x/f && echo 4 > dd.txt",
+    "rm -r dd",  # its neighbours' names start alike
     "git init -q sub && echo s > sub/s.txt && python3 -m venv --without-pip .venv && echo 'v' > v.py",
 ]
 
@@ -221,6 +223,8 @@ def test_the_watched_fold_back_finds_what_a_whole_walk_finds(ws: Path, tmp_path:
         assert watched.symlink_changes() == walked.symlink_changes(), step
     assert {c.path for c in watched.changes()} >= {"moved/b/one.md", "pkg/inner/sub/e.py", "v.py"}
     assert watched.read("README.md") == "# Demo\nmore\nlast\n"
+    assert {"dd0/f", "dd.x/f", "dd.txt"} <= {c.path for c in watched.changes()}
+    assert not watched.exists("dd/f")
     assert watched.read("pkg/a-too.py") == watched.read("pkg/inner/a.py")
 
 
@@ -273,6 +277,7 @@ def test_tree_watch_follows_a_moved_folder(tmp_path: Path) -> None:
     changes = watch.changes()
     assert changes is not None
     assert changes.trees == {"a", "z"}
+    assert changes.gone == {"a"}
     assert changes.paths == {"a", "z", "z/b/f.txt"}
     watch.close()
     watch.close()
