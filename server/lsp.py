@@ -395,7 +395,8 @@ class AgentlsServer(LanguageServer):
     def indexer(self) -> BackgroundIndexer:
         """The background indexer (created on first use, on the event loop)."""
         if self._indexer is None:
-            worker = IndexWorker(self.cache_dir, self.env, on_log=self._worker_log)
+            nice = self.global_settings.server.index_nice
+            worker = IndexWorker(self.cache_dir, self.env, on_log=self._worker_log, nice=nice)
             self._indexer = BackgroundIndexer(
                 worker,
                 cache_dir=self.cache_dir,

@@ -48,6 +48,11 @@ class ServerSettings(BaseModel):
     """The least severe log messages sent to the editor's output panel (`window/logMessage`)."""
     loop_monitor: bool = False
     """Measure the server's event-loop stalls with a heartbeat; `agentls/serverStats` reports them."""
+    index_nice: int = Field(default=10, ge=0, le=19)
+    """How much lower the indexing process's CPU priority is than the server's (its niceness goes up by
+    this much when it starts, so indexing yields the CPU to the editor). Read when that process starts.
+    Test harnesses set 0: niceness counts against the processes of the same session (Linux autogroups),
+    such as a test run's other workers, and a first index waited minutes behind them."""
 
 
 class Settings(BaseModel):

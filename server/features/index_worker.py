@@ -7,6 +7,12 @@ pipe, one at a time, and it answers with progress messages, log records and one 
 in the worker (a grammar or LanceDB fault) costs the job, not the server: the next job starts a new
 worker.
 
+The worker runs at a lower priority (``server.index_nice``, 10 by default: its niceness goes up by that
+much at its start, and its parser processes inherit it) so that indexing yields the CPU to the editor
+and the server. Under Linux's autogroups niceness counts only against the processes of the same session,
+which is where a test run's other workers are: a test harness sets it to 0 (the first index of a small
+workspace took 44-119 s at 10 beside two busy processes of the same session, 18-36 s at 0).
+
 The worker is not a daemon process because the index service starts its own pool of parser processes,
 which daemons may not have; `IndexWorker.stop` ends it explicitly, and it exits by itself when the server
 goes away (its end of the pipe closes).
@@ -53,6 +59,9 @@ RECYCLE_MIB = 192.0
 """A worker that, after a full index and `release_memory`, still holds this much more than once it had
 started (its imports) is replaced by a fresh one. Growth, not size: an embedding model that a fresh
 worker would load again is no reason to replace it (a sentence-transformers model and its torch are)."""
+NICE = 10
+"""What the worker adds to its niceness (``server.index_nice``): indexing yields the CPU to the editor and
+the server."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,13 +115,19 @@ class _PipeLogHandler(logging.Handler):
 
 
 def _worker_main(
-    conn: Connection, cancel: Any, cache_dir: str, env: dict[str, str], recycle_mib: float = RECYCLE_MIB
+    conn: Connection,
+    cancel: Any,
+    cache_dir: str,
+    env: dict[str, str],
+    recycle_mib: float = RECYCLE_MIB,
+    nice: int = NICE,
 ) -> None:
     """The worker process: run jobs until the server says stop or goes away."""
     die_with_parent()  # even in the middle of a job, when the server is killed
     # Background work yields the CPU to the editor's requests (the parser processes inherit this).
-    with contextlib.suppress(OSError, AttributeError):
-        os.nice(10)
+    if nice:
+        with contextlib.suppress(OSError, AttributeError):
+            os.nice(nice)
     from indexing.service import IndexCancelled, WorkspaceIndex
     from indexing.store import IndexLocked
     from indexing.walker import WorkspaceError
@@ -218,11 +233,14 @@ class IndexWorker:
         env: Mapping[str, str],
         on_log: Callable[[int, str, str], None] | None = None,
         recycle_mib: float = RECYCLE_MIB,
+        nice: int = NICE,
     ) -> None:
+        """`nice`: what the worker adds to its niceness at its start (``server.index_nice``)."""
         self._cache_dir = cache_dir
         self._env = dict(env)
         self._on_log = on_log
         self._recycle_mib = recycle_mib
+        self._nice = nice
         self._ctx = multiprocessing.get_context("forkserver")
         self._proc: _Process | None = None
         self._lock = asyncio.Lock()
@@ -246,7 +264,7 @@ class IndexWorker:
         cancel = self._ctx.Event()
         process = self._ctx.Process(
             target=_worker_main,
-            args=(child_end, cancel, str(self._cache_dir), self._env, self._recycle_mib),
+            args=(child_end, cancel, str(self._cache_dir), self._env, self._recycle_mib, self._nice),
             name="agentls-indexer",
             daemon=False,
         )
@@ -258,6 +276,12 @@ class IndexWorker:
     @property
     def busy(self) -> bool:
         return self._lock.locked()
+
+    @property
+    def pid(self) -> int | None:
+        """The worker process's id while it runs."""
+        proc = self._proc
+        return proc.process.pid if proc is not None and proc.process.is_alive() else None
 
     async def run(self, job: IndexJob, on_progress: Callable[[str, int, int], None]) -> JobOutcome:
         """Run `job` in the worker (starting it if needed); progress arrives on the event loop."""

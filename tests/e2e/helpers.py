@@ -26,8 +26,9 @@ from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
 WORKSPACES = Path(__file__).resolve().parent.parent / "workspaces"
 CLIENTS = ("visual-studio-code", "neovim")
-FAST_SETTINGS: dict[str, Any] = {"index": {"embedding": {"provider": "none"}}}
-"""initializationOptions that keep indexing fast and offline: lexical search only."""
+FAST_SETTINGS: dict[str, Any] = {"index": {"embedding": {"provider": "none"}}, "server": {"index_nice": 0}}
+"""initializationOptions that keep indexing fast and offline: lexical search only, and the indexing process
+at the test's own priority (`server.index_nice`: at 10 it waits behind the test run's other workers)."""
 
 SERVER_COMMAND = [sys.executable, "-m", "server.cli", "serve"]
 

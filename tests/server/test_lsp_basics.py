@@ -366,7 +366,7 @@ async def test_without_file_watchers_changes_outside_the_editor_are_found_quietl
     """Neovim 0.7 cannot register file watchers: a quiet periodic refresh finds files changed on disk
     (a `git checkout`, a formatter), without showing another indexing progress."""
     client: LanguageClient = await lsp_server()
-    options = {**FAST_SETTINGS, "server": {"refresh_seconds": 0.5}}
+    options = {**FAST_SETTINGS, "server": {**FAST_SETTINGS["server"], "refresh_seconds": 0.5}}
     await initialize(client, stubs_workspace, editor="neovim", options=options)
     await wait_for(lambda: index_progress_ended(client), 120)
     (stubs_workspace / "shop" / "outside.py").write_text(
