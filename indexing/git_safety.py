@@ -19,7 +19,9 @@ attributes can name programs that git starts while reading: an fsmonitor, hooks,
   tree is not opened: ``submodule.NAME.ignore`` in ``.gitmodules`` cannot undo a command-line option), and
   ``blame`` gets ``--no-textconv``;
 - `git_env`: ``GIT_*`` variables that redirect git elsewhere are dropped, system config is off, no optional
-  locks (``git status`` does not rewrite the index), no prompts.
+  locks (``git status`` does not rewrite the index), no prompts, and pathspecs are literal
+  (``GIT_LITERAL_PATHSPECS``: a workspace folder inside a larger repository is not left through
+  ``:(top)``, ``:/`` or ``:(glob)../**``).
 
 `agent.vcs.run_git` and `indexing.shared` run git only through it.
 """
@@ -90,6 +92,8 @@ def git_env(base: Mapping[str, str] | None = None, extra: Mapping[str, str] | No
             "GIT_PAGER": "cat",
             "PAGER": "cat",
             "GIT_NO_REPLACE_OBJECTS": "1",
+            # A path is a path: `:(top)`, `:!x` or `:(glob)../**` would reach past the workspace folder.
+            "GIT_LITERAL_PATHSPECS": "1",
             "GIT_ASKPASS": "",
             "SSH_ASKPASS": "",
             "LC_ALL": "C",

@@ -8,7 +8,8 @@
   located with `ast` in the file as committed at `rev`, default HEAD, whose lines ``-L`` reads, and
   followed by its lines; other languages use git's ``-L :NAME:PATH``). A line range of a file whose
   text on disk differs from `rev`'s says that its lines were read at `rev`.
-- `git_show {rev, path?, file?}`: a commit with its patch (limited to `path`), or with ``file: true`` the
+- `git_show {rev, path?, file?}`: a commit with its patch (limited to `path`, and to the workspace folder
+  when that is a folder of a larger repository), or with ``file: true`` the
   text of `path` at `rev` (``rev: "HEAD~1:src/app.py"`` means the same, its path checked like `path`).
   No other tool takes ``REV:PATH`` (`agent.vcs.check_ref`).
 - `git_blame {path, start_line?, end_line?, rev?}`: who last changed each line of a range. At a `rev`
@@ -442,6 +443,10 @@ class GitShowTool(_GitTool):
                 f"({rev} does not change {rel}: give git_show no `path` to see what it changes, or "
                 "git_log with this `path` for the commits that do)"
             )
+        if self._answers(["rev-parse", "--show-prefix"]):
+            # The workspace is a folder of a larger repository: the commit's files outside it stay out.
+            text = self._git([*args, "--", "."], "pass `path` to see one file's part")
+            return text or f"({rev} changes no file in this workspace folder, only files outside it)"
         return self._git(args, "pass `path` to see one file's part")
 
 

@@ -191,3 +191,28 @@ def test_a_filter_in_the_users_global_config_still_runs(
     _touch(root / "app.py")
     GitStatusTool(root).run({})
     assert ran.exists()
+
+
+def test_a_workspace_folder_of_a_larger_repository_sees_no_file_outside_it(tmp_path: Path) -> None:
+    """The workspace is `pkg/` of a monorepo: pathspec magic in `path` (`:(top)`, `:(glob)../**`, `:!x`)
+    and a git_show without `path` do not show `other/`, which is outside it."""
+    top = tmp_path / "mono"
+    (top / "pkg").mkdir(parents=True)
+    (top / "other").mkdir()
+    git(top, "init", "-q", "-b", "main")
+    (top / "pkg" / "app.py").write_text("x = 1\n")
+    (top / "other" / "private.py").write_text("OUTSIDE = 1\n")
+    git(top, "add", ".")
+    git(top, "commit", "-q", "-m", "both")
+    (top / "pkg" / "app.py").write_text("x = 2\n")
+    (top / "other" / "private.py").write_text("OUTSIDE = 2\n")
+    root = top / "pkg"
+    answers = [GitShowTool(root).run({"rev": "HEAD"})]
+    for path in (":(top)", ":(top)other", ":(glob)../**", ":!x", ":/"):
+        answers += [
+            GitDiffTool(root).run({"path": path}),
+            GitLogTool(root).run({"path": path, "patch": True}),
+            GitStatusTool(root).run({}),
+        ]
+    assert not [a for a in answers if "OUTSIDE" in a or "private.py" in a], answers
+    assert "x = 2" in GitDiffTool(root).run({}) and "x = 1" in answers[0]
