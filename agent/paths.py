@@ -4,7 +4,8 @@ Every tool that names a file goes through `resolve_in_workspace`. It accepts a p
 root or an absolute path inside it and returns the workspace-relative POSIX path (`"."` for the root). It
 refuses, with a `PathRefused` whose message is written for the model:
 
-- NUL bytes and empty paths; line breaks, other control characters and bidirectional-text controls,
+- NUL bytes, empty paths and paths too long for the system (a name over 255 bytes, a path of 4096);
+  line breaks, other control characters and bidirectional-text controls,
   which can make a diff or a file list show something else than what is written (`quote_path` renders a
   path safely wherever one is shown);
 - anything that leaves the root lexically (`../x`, `/etc/passwd`);
@@ -63,6 +64,10 @@ def quote_path(path: str) -> str:
 
 log = logging.getLogger(__name__)
 
+_NAME_MAX = 255
+_PATH_MAX = 4096
+"""Linux's limits (bytes of one name, of a whole path): past them every file call fails."""
+
 
 class PathRefused(ValueError):
     """A path the agent may not use. The message says why, for the model to read."""
@@ -117,6 +122,13 @@ def resolve_in_workspace(root: Path, path: str) -> str:
             raise PathRefused(outside)
 
     rel = PurePosixPath(rel).as_posix()
+    if len(os.fsencode(os.path.join(root_abs, rel))) >= _PATH_MAX or any(
+        len(os.fsencode(part)) > _NAME_MAX for part in rel.split("/")
+    ):
+        raise PathRefused(
+            f"The path {quote_path(path[:200])}... is too long: a file name takes at most {_NAME_MAX} bytes "
+            f"and a whole path fewer than {_PATH_MAX}. Use a shorter name."
+        )
     if rel != ".":
         # Symlinks on disk (in the overlay's base) must not lead outside; realpath resolves the part
         # that exists and keeps the rest lexically, so not-yet-created files are checked too.

@@ -34,7 +34,9 @@ that is a folder inside the workspace is each run's scope, as ``agentls run --pa
   ``session/request_permission`` naming the files. Nothing is written before the user allows it; on
   allow the changes are rebased onto the client's current text and written through the client's
   ``fs/write_text_file`` when it advertises it (else to disk); deletions and the old side of renames go
-  to disk (ACP has no delete). Reject writes nothing. The prompt ends ``end_turn``.
+  to disk (ACP has no delete). Each path is checked again first (`agent.paths`: a folder that became a
+  link out of the workspace since the run refuses the whole write). Reject writes nothing. The prompt
+  ends ``end_turn``.
 - ``session/cancel`` cancels the run (it stops within about a second), or the pending permission request
   (the client answers it "cancelled": nothing is written); the prompt ends ``cancelled``.
 - A request refused (no API key, an empty prompt, no such session) is a JSON-RPC error whose message is
@@ -651,18 +653,20 @@ class AgentlsAcpAgent:
     async def _write(self, session: _Session, files: tuple[FileChange, ...]) -> list[str]:
         """Rebase every change onto the client's current text, then write them all (or none: raises)."""
         from agent.apply import apply_changes, journal_dir
-        from agent.paths import is_git_path, unsafe_characters
+        from agent.paths import PathRefused, resolve_in_workspace
         from server.cli.agent import runs_dir
         from server.features.runs.proposals import prepare_changes
 
         for change in files:
             for path in filter(None, (change.path, change.old_path)):
-                if (
-                    is_git_path(path)
-                    or unsafe_characters(path)
-                    or Path(path).is_absolute()
-                    or ".." in Path(path).parts
-                ):
+                # As the CLI's --apply and the server's accept check it, now: a folder of the path may have
+                # become a link out of the workspace since the run proposed it.
+                try:
+                    rel = resolve_in_workspace(session.root, path)
+                except PathRefused as refused:
+                    message = f"the proposal names a path agentls refuses to write: {refused}"
+                    raise ValueError(message) from None
+                if rel != path:
                     raise ValueError(f"the proposal names a path agentls refuses to write: {path!r}")
         current: dict[str, str | None] = {}
         for change in files:

@@ -6,18 +6,23 @@ would: nothing outside the workspace root is read or shown.
   folder's package.json, declarations or README shown;
 - an LSP run command (agentls.implement, agentls.edit, agentls.ask) whose URI leaves the folder with
   ``..`` (``file:///ws/../../etc/passwd``) or through a link in the folder: refused before the file's
-  text is read (the server read the whole regular file into memory, then the task refused it).
+  text is read (the server read the whole regular file into memory, then the task refused it);
+- the ACP endpoint's write of an allowed proposal through a folder that became a link out of the workspace
+  since the run: refused, nothing written outside.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
 import pytest
 
+from agent.overlay import FileChange
 from agent.tools import ToolRegistry
 from agent.tools.docs import LookupDocsTool
+from server.acp import AgentlsAcpAgent, _Session
 from server.documents import locate
 from server.features import commands
 from server.features.runs.commands import CommandError, build_task
@@ -102,3 +107,40 @@ def test_locate_does_not_place_a_dotdot_path_in_a_folder(tmp_path: Path) -> None
     root = tmp_path / "ws"
     assert locate(root / ".." / "etc" / "passwd", [root]) is None
     assert locate(root / "a" / ".." / "b.py", [root]) == (root, "b.py")
+
+
+@pytest.mark.parametrize("kind", ["created", "modified", "deleted"])
+def test_acp_does_not_write_through_a_folder_that_became_a_link_out(kind: str, tmp_path: Path) -> None:
+    """Between the run's proposal and the user's allow, `src` became a link to a folder outside the
+    workspace: the ACP endpoint writes nothing there (the CLI's --apply and the LSP accept refused it
+    before)."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "app.py").write_text("x = 1\n")
+    root = tmp_path / "ws"
+    root.mkdir()
+    (root / "src").symlink_to(outside)
+    base = "" if kind == "created" else "x = 1\n"
+    new = "" if kind == "deleted" else "x = 2\n"
+    change = FileChange("src/app.py", kind, None, base, new, None, "")
+    if kind == "created":
+        (outside / "app.py").unlink()
+    acp = AgentlsAcpAgent({"AGENTLS_CACHE_DIR": str(tmp_path / "cache"), "HOME": str(tmp_path)})
+    with pytest.raises(ValueError, match="refuses"):
+        asyncio.run(acp._write(_Session("s1", root), (change,)))
+    assert sorted(p.name for p in outside.iterdir()) == ([] if kind == "created" else ["app.py"])
+    if kind != "created":
+        assert (outside / "app.py").read_text() == "x = 1\n"
+
+
+@pytest.mark.parametrize("path", ["a" * 5000, "/".join(["d" * 200] * 25)])
+def test_a_path_too_long_for_the_system_is_refused_with_a_message(path: str, tmp_path: Path) -> None:
+    """A name over 255 bytes or a path of 4096 is refused by the path check with a message for the model,
+    not passed on until a file call fails (OSError 36 reached the model, with a traceback in the log)."""
+    from agent.overlay import Overlay
+    from agent.tools.editor import EditorTool
+
+    registry = ToolRegistry([EditorTool(Overlay(tmp_path))])
+    for command in ({"command": "view", "path": path}, {"command": "create", "path": path, "file_text": "x"}):
+        result = registry.execute("str_replace_based_edit_tool", command)
+        assert result.is_error and "a file name takes at most 255 bytes" in result.content, result.content
