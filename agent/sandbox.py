@@ -32,7 +32,11 @@ bwrap --die-with-parent --new-session --unshare-net --unshare-pid --unshare-ipc 
   (`_SpaceGuard`), stops the command. A host folder an extension makes writable (`BoundedFolder`: the
   run's package folder of `agent.installs`, ``agent.install.max_mb``) is watched the same way. Either
   way the result names the place, the limit and the setting (`CommandResult.space_limit`, the last line
-  of stderr) and the command fails.
+  of stderr) and the command fails. The count of files is bounded too (`max_files`: an empty file takes
+  no space but an inode, about 1 KiB of RAM in tmpfs, and bwrap 0.8 cannot pass a tmpfs's ``nr_inodes``):
+  each tmpfs's count is read from the descriptor the guard holds (``fstatvfs``), a host folder's is
+  counted once its filesystem has lost that many free inodes during the command; past it the command is
+  stopped.
 - A read-only bound `node_modules` is a fresh tmpfs holding each of its entries read-only, with its
   caches (`.vite`, `.vitest`, `.cache`) empty and writable: Vitest writes its results cache into
   `node_modules/.vite` on every run and fails the run when it cannot.
@@ -225,6 +229,11 @@ class SandboxSettings(BaseModel):
     tmp_mb: int = Field(default=1024, ge=1)
     """Size of each of the sandbox's /tmp, /var/tmp and /dev/shm in MiB (tmpfs, held in RAM). The bash
     session's /tmp, a folder of `scratch_dir`, is held to it too: a command that fills it is stopped."""
+    max_files: int = Field(default=500_000, ge=1)
+    """Files and folders a command may make in each of the sandbox's /tmp, /var/tmp and /dev/shm, and in
+    the workspace copy and the bash session's /tmp: an empty file takes no space (`tmp_mb` does not count
+    it) but about 1 KiB of the host's RAM in tmpfs. bubblewrap cannot set a tmpfs's inode count (0.8 has
+    only ``--size``), so the count is watched as the command runs, and a command past it is stopped."""
     workspace_mb: int = Field(default=4096, ge=1)
     """MiB that commands may add to the workspace copy they run on (in RAM when `scratch_dir` is /dev/shm),
     counted from the copy as first made: a command that passes it is stopped."""
@@ -342,10 +351,18 @@ class SpaceLimit:
     went on as it chose."""
     stopped: bool
     """The command was killed for it (else it ended before the watch saw the folder past its limit)."""
+    limit_files: int | None = None
+    """Set when the limit passed is the count of files (``agent.sandbox.max_files``), not the space."""
 
     @property
     def message(self) -> str:
         """One line for the model and the user: what filled, the limit, the setting, what happened."""
+        if self.limit_files is not None:
+            then = "the command was stopped" if self.stopped else "the command ended past it"
+            return (
+                f"the sandbox's {self.place} holds too many files: {self.limit_files:,} limit, setting "
+                f"{self.setting}; {then}"
+            )
         if self.place == WORKSPACE_COPY:
             what = f"the sandbox's workspace copy is full: {self.limit_mb} MiB limit on what commands add"
         else:
@@ -474,6 +491,31 @@ def _disk_usage(path: Path) -> int:
     return total
 
 
+def _count_files(path: Path) -> int:
+    """Files and folders under `path` (links not followed)."""
+    count = 0
+    stack = [str(path)]
+    while stack:
+        try:
+            with os.scandir(stack.pop()) as it:
+                for entry in it:
+                    count += 1
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(entry.path)
+        except OSError:
+            continue
+    return count
+
+
+def _free_inodes(path: Path) -> int | None:
+    """Free inodes of the filesystem holding `path`; None when it cannot tell (or does not count them)."""
+    try:
+        st = os.statvfs(path)
+    except OSError:
+        return None
+    return st.f_ffree if st.f_files else None
+
+
 def _space(path: Path) -> tuple[int, int] | None:
     """(free, used) bytes of the filesystem holding `path`: used is what every file on it takes, free
     what is left of its size (blocks reserved for root included, so every write lowers it)."""
@@ -501,6 +543,11 @@ class _WatchedFolder:
     free_at_start: int | None = None
     """Free bytes of its filesystem then (or at its last walk)."""
     next_walk: float = 0.0
+    max_files: int | None = None
+    """Files the folder may hold (``agent.sandbox.max_files``); None: not counted."""
+    free_files_at_start: int | None = None
+    """Free inodes of its filesystem when the command started (or at its last count)."""
+    next_count: float = 0.0
 
 
 class _SpaceGuard:
@@ -519,9 +566,12 @@ class _SpaceGuard:
     of a copy the kernel's size takes a second or more); the first command on a copy measures its size,
     unless its caller knows it (`Sandbox.run`'s `cwd_bytes`: the bash tool's copy, counted as it was made)."""
 
-    def __init__(self, folders: Sequence[_WatchedFolder]) -> None:
+    def __init__(self, folders: Sequence[_WatchedFolder], max_files: int | None = None) -> None:
         self._folders = list(folders)
+        self._max_files = max_files
         for folder in self._folders:
+            if folder.max_files is not None:
+                folder.free_files_at_start = _free_inodes(folder.path)
             space = _space(folder.path)
             if space is None:
                 continue  # not watched (`poll` skips it)
@@ -566,12 +616,25 @@ class _SpaceGuard:
         """Check the limits now; the host folder's limit the command passed (stop it), else None."""
         for place, fd in self._tmpfs:
             try:
-                if os.fstatvfs(fd).f_bavail == 0:
-                    self._tmpfs_full.add(place)
+                st = os.fstatvfs(fd)
             except OSError:
                 continue
+            if st.f_bavail == 0:
+                self._tmpfs_full.add(place)
+            if self._max_files is not None and st.f_files and st.f_files - st.f_ffree > self._max_files:
+                self.stopped_by = SpaceLimit(
+                    place,
+                    self._tmp_mb,
+                    "agent.sandbox.max_files",
+                    on_host=False,
+                    stopped=not exited,
+                    limit_files=self._max_files,
+                )
+                return self.stopped_by
         now = time.monotonic()
         for folder in self._folders:
+            if self._too_many_files(folder, now, exited):
+                return self.stopped_by
             if folder.free_at_start is None:
                 continue
             space = _space(folder.path)
@@ -590,6 +653,32 @@ class _SpaceGuard:
             # Someone else took the space (or the folder is close to its bound): measure from here.
             folder.free_at_start, folder.headroom = free, folder.allowed - usage
         return None
+
+    def _too_many_files(self, folder: _WatchedFolder, now: float, exited: bool) -> bool:
+        """Whether `folder` holds more than its `max_files` (then `stopped_by` says so). Counted only once
+        its filesystem has lost that many free inodes since the command started (one ``statvfs`` a poll),
+        and then at most a fifth of the time, as the space is."""
+        if folder.max_files is None or folder.free_files_at_start is None:
+            return False
+        free = _free_inodes(folder.path)
+        if free is None or folder.free_files_at_start - free <= folder.max_files:
+            return False
+        if now < folder.next_count and not exited:
+            return False
+        count = _count_files(folder.path)
+        folder.next_count = now + (time.monotonic() - now) * _SPACE_WALK_PAUSE
+        if count > folder.max_files:
+            self.stopped_by = SpaceLimit(
+                folder.place,
+                folder.limit_mb,
+                "agent.sandbox.max_files",
+                on_host=True,
+                stopped=not exited,
+                limit_files=folder.max_files,
+            )
+            return True
+        folder.free_files_at_start = free  # someone else's files: count from here
+        return False
 
     def finish(self) -> SpaceLimit | None:
         """The last check once the command ended (it may have filled a limit after the last poll); closes
@@ -976,9 +1065,13 @@ class Sandbox:
             baseline = baselines[cwd_dir]
         setting = "agent.sandbox.workspace_mb"
         allowed = baseline + s.workspace_mb * _MIB
-        folders = [_WatchedFolder(WORKSPACE_COPY, cwd_dir, allowed, s.workspace_mb, setting, usage)]
+        copy = _WatchedFolder(WORKSPACE_COPY, cwd_dir, allowed, s.workspace_mb, setting, usage)
+        copy.max_files = s.max_files
+        folders = [copy]
         if tmp_dir is not None:
-            folders.append(_WatchedFolder("/tmp", tmp_dir, s.tmp_mb * _MIB, s.tmp_mb, "agent.sandbox.tmp_mb"))
+            tmp = _WatchedFolder("/tmp", tmp_dir, s.tmp_mb * _MIB, s.tmp_mb, "agent.sandbox.tmp_mb")
+            tmp.max_files = s.max_files
+            folders.append(tmp)
         for extension in self._extensions():
             bounded = extension.bounded_folder()
             if bounded is not None:
@@ -1036,7 +1129,7 @@ class Sandbox:
         out = _Capture(self.settings.max_output_bytes)
         err = _Capture(self.settings.max_output_bytes)
         folders, tmpfs = watch
-        guard = _SpaceGuard(folders)
+        guard = _SpaceGuard(folders, self.settings.max_files)
         child_fds: tuple[int, ...] = ()
         info_r = block_w = -1
         if tmpfs:

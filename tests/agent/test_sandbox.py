@@ -357,6 +357,28 @@ def test_a_command_filling_the_workspace_copy_is_stopped(workdir: Path) -> None:
     assert (normal.exit_code, normal.stdout, normal.space_limit) == (0, "ok\n", None)
 
 
+def test_a_command_making_too_many_files_is_stopped(workdir: Path) -> None:
+    """An empty file takes no space, so `tmp_mb` and `workspace_mb` never see a command making millions
+    of them, each about 1 KiB of the host's RAM in tmpfs (bwrap 0.8 cannot set a tmpfs's inode count).
+    Past `max_files`, in one of the sandbox's tmpfs or in the workspace copy, the command is stopped and
+    its result names the place, the limit and the setting."""
+    sandbox = Sandbox(SandboxSettings(max_files=1000))
+    make = "mkdir -p {}/many && cd {}/many && seq 1 3000 | xargs touch; echo made; sleep 20; echo finished"
+    for where, place in (("/tmp", "/tmp"), ("/dev/shm", "/dev/shm"), (".", "workspace copy")):
+        started = time.monotonic()
+        result = sandbox.run(make.format(where, where), workdir)
+        assert time.monotonic() - started < 15, place
+        assert result.killed and "finished" not in result.stdout, (place, result.stdout, result.stderr)
+        assert result.space_limit is not None and result.space_limit.place == place
+        assert result.stderr.splitlines()[-1] == (
+            f"[the sandbox's {place} holds too many files: 1,000 limit, setting agent.sandbox.max_files; "
+            "the command was stopped]"
+        )
+    shutil.rmtree(workdir / "many")
+    normal = sandbox.run("mkdir few && cd few && seq 1 300 | xargs touch && echo ok", workdir)
+    assert (normal.exit_code, normal.stdout, normal.space_limit) == (0, "ok\n", None)
+
+
 def _used_mb(path: Path) -> int:
     st = os.statvfs(path)
     return (st.f_blocks - st.f_bfree) * st.f_frsize // (1024 * 1024)
