@@ -8,7 +8,8 @@ A document larger than the size limit is still tracked (its version matters for 
 ``too_large``: features that parse or analyse text skip it and say so once in the log.
 
 URIs that are not ``file:`` (``untitled:``, ``git:``, ...) are tracked too, with no path: they are never
-part of a workspace folder, so they never reach the agent or the index.
+part of a workspace folder, so they never reach the agent or the index. So are ``file:`` URIs that name no
+absolute path on this machine (a Windows drive, another host's share, a relative path: `uri_to_path`).
 
 Only the event loop mutates the store; `buffers` and `open_documents` return snapshots that a worker
 thread may keep.
@@ -33,14 +34,26 @@ log = logging.getLogger(__name__)
 
 
 def uri_to_path(uri: str) -> Path | None:
-    """The absolute file path of a ``file:`` URI; None for any other scheme or a malformed URI."""
+    """The absolute file path of a ``file:`` URI; None for any other scheme, a malformed URI, or one that
+    names no absolute path here.
+
+    ``file://localhost/x`` is ``file:///x`` (RFC 8089). A Windows path (``file:///c%3A/src/x.py``, from an
+    editor on Windows talking to a server elsewhere) or a relative one (``file:x.py``) is no path on this
+    machine: read as written it was relative, so it was found under the server's working folder (the
+    project, when Neovim started the server there), got agent actions, and a run edited ``c:/src/x.py``
+    inside the project.
+    """
     if not isinstance(uri, str) or not uri.startswith("file:"):
         return None
+    if uri[:17].lower() == "file://localhost/":
+        uri = "file:///" + uri[17:]
     try:
         path = to_fs_path(uri)
     except Exception:  # a malformed URI is the client's bug; it must not become ours
         return None
-    return Path(path) if path else None
+    if not path or not path.startswith("/") or path.startswith("//"):
+        return None  # relative, a Windows drive, or another host's share (file://server/share)
+    return Path(path)
 
 
 def locate(path: Path, roots: Iterable[Path]) -> tuple[Path, str] | None:

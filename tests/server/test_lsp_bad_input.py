@@ -23,6 +23,8 @@ import pytest
 
 pytestmark = pytest.mark.timeout(240)
 
+ROOT = Path(__file__).resolve().parents[2]
+
 STUB = '''def apply_discount(price: float, percent: float) -> float:
     """Reduce `price` by `percent` percent."""
     raise NotImplementedError
@@ -39,7 +41,8 @@ class RawServer:
 
     ``args``: the command line after ``agentls`` (``-vv serve`` for its debug log); ``stderr``: where its
     log goes; ``answer``: the result to send for each request of the server's own met while waiting for a
-    response (``workspace/configuration``...), None to leave them unanswered."""
+    response (``workspace/configuration``...), None to leave them unanswered; ``cwd``: the server's working
+    folder (the test's by default)."""
 
     def __init__(
         self,
@@ -48,14 +51,18 @@ class RawServer:
         args: Sequence[str] = ("serve",),
         stderr: Any = subprocess.DEVNULL,
         answer: Callable[[dict[str, Any]], Any] | None = None,
+        cwd: Path | None = None,
     ) -> None:
         env = dict(os.environ, AGENTLS_CACHE_DIR=str(cache), HF_HUB_OFFLINE="1")
+        if cwd is not None:  # the server's own folder; `server` must still import from this checkout
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "server.cli", *args],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=stderr,
             env=env,
+            cwd=cwd,
         )
         self.answer = answer
         self.messages: queue.Queue[dict[str, Any]] = queue.Queue()
@@ -467,6 +474,40 @@ def test_non_file_uris(ready: tuple[RawServer, str]) -> None:
     assert response["error"]["code"] == -32602
     server.notify("textDocument/didClose", {"textDocument": {"uri": untitled}})
     assert_alive_with_state(server, uri)
+
+
+def test_file_uris_that_name_no_path_here(tmp_path: Path, workspace: Path) -> None:
+    """A Windows file URI or a relative one was read as a path relative to the server's working folder:
+    with the server started in the project (as Neovim starts it from its own folder), ``file:///C:/x.py``
+    got agent actions and a run on ``c:/x.py`` inside the project. ``file://localhost/...`` is a local
+    file (RFC 8089) and got none."""
+    server = RawServer(tmp_path / "cache", cwd=workspace)
+    try:
+        initialize(server, workspace)
+        (workspace / "c:").mkdir()  # what the run would have edited
+        (workspace / "c:" / "pricing.py").write_text(STUB)
+        for uri in ("file:///C:/pricing.py", "file:///c%3A/pricing.py", "file:pricing.py"):
+            server.notify(
+                "textDocument/didOpen",
+                {"textDocument": {"uri": uri, "languageId": "python", "version": 1, "text": STUB}},
+            )
+            assert code_action_titles(server, uri) == [], uri
+            response = server.request(
+                "workspace/executeCommand",
+                {
+                    "command": "agentls.implement",
+                    "arguments": [{"uri": uri, "position": {"line": 0, "character": 4}}],
+                },
+            )
+            assert "names no file on this machine" in response["error"]["message"], response
+        local = "file://localhost" + (workspace / "pricing.py").as_posix()
+        server.notify(
+            "textDocument/didOpen",
+            {"textDocument": {"uri": local, "languageId": "python", "version": 1, "text": STUB}},
+        )
+        assert "Implement `apply_discount` with agentls" in code_action_titles(server, local)
+    finally:
+        server.close()
 
 
 def test_documents_over_the_size_limit(server: RawServer, workspace: Path) -> None:

@@ -34,7 +34,9 @@ class CommandError(Exception):
 def _locate(uri: str, roots: Sequence[Path]) -> tuple[Path, str, Path]:
     path = uri_to_path(uri)
     if path is None:
-        raise CommandError(f"{uri} is not a file: agentls works on files inside a workspace folder")
+        raise CommandError(
+            f"{uri} names no file on this machine: agentls works on files inside a workspace folder"
+        )
     found = locate(path, roots)
     if found is None:
         raise CommandError(
