@@ -212,6 +212,9 @@ def save_state(runs_dir: Path, state: RunState) -> Path:
 def load_state(runs_dir: Path, run_id: str) -> RunState:
     """The saved state of `run_id` (a unique prefix is enough); `StateNotFound` says what is wrong."""
     directory = Path(runs_dir)
+    if "/" in run_id or "\\" in run_id or not run_id.strip():
+        # A run id names a file of the runs folder: `../../repo/x` would load a state file from anywhere.
+        raise StateNotFound(f"{run_id!r} is not a run id; `agentls runs` lists them")
     exact = state_path(directory, run_id)
     if exact.is_file():
         path = exact

@@ -144,3 +144,17 @@ def test_a_path_too_long_for_the_system_is_refused_with_a_message(path: str, tmp
     for command in ({"command": "view", "path": path}, {"command": "create", "path": path, "file_text": "x"}):
         result = registry.execute("str_replace_based_edit_tool", command)
         assert result.is_error and "a file name takes at most 255 bytes" in result.content, result.content
+
+
+@pytest.mark.parametrize("run_id", ["../outside/planted", "..\\outside\\planted", "../outside/plan"])
+def test_resume_does_not_load_a_state_file_from_outside_the_runs_folder(run_id: str, tmp_path: Path) -> None:
+    """agentls.resume / `agentls runs resume` take a run id: one with a path in it (a state file a cloned
+    repository planted, say) is not a run id (the backslash form is a guard: on Linux it names no file)."""
+    from agent.resume import StateNotFound, load_state
+
+    runs = tmp_path / "cache" / "runs"
+    runs.mkdir(parents=True)
+    (tmp_path / "cache" / "outside").mkdir()
+    (tmp_path / "cache" / "outside" / "planted.state.json").write_text("{}")
+    with pytest.raises(StateNotFound, match="is not a run id"):
+        load_state(runs, run_id)
