@@ -197,6 +197,7 @@ STEPS = [
     "rm hard.md && echo 'last' >> README.md",
     "mkdir dd dd0 dd.x && echo 1 > dd/f && echo 2 > dd0/f && echo 3 > dd.x/f && echo 4 > dd.txt",
     "rm -r dd",  # its neighbours' names start alike
+    "head -c 11000000 /dev/zero | tr '\\0' b > big.txt && echo 'print()' > small.py",  # over 10 MiB
     "git init -q sub && echo s > sub/s.txt && python3 -m venv --without-pip .venv && echo 'v' > v.py",
 ]
 
@@ -225,6 +226,7 @@ def test_the_watched_fold_back_finds_what_a_whole_walk_finds(ws: Path, tmp_path:
     assert watched.read("README.md") == "# Demo\nmore\nlast\n"
     assert {"dd0/f", "dd.x/f", "dd.txt"} <= {c.path for c in watched.changes()}
     assert not watched.exists("dd/f")
+    assert not watched.exists("big.txt") and watched.exists("small.py")
     assert watched.read("pkg/a-too.py") == watched.read("pkg/inner/a.py")
 
 
