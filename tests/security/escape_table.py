@@ -176,6 +176,21 @@ def _acp_write(box: _Box) -> str:
     return "wrote outside" if (box.outside / "new.py").exists() else "refused"
 
 
+def _resume(box: _Box) -> str:
+    from agent.resume import load_state
+
+    runs = box.base / "cache" / "runs"
+    runs.mkdir(parents=True)
+    (box.outside / "planted.state.json").write_text(json.dumps({"run_id": SECRET}))
+    try:
+        load_state(runs, "../../outside/planted")
+    except KeyError:  # the planted file was read (it lacks the rest of a state)
+        return SECRET
+    except Exception as error:
+        return str(error)
+    return SECRET
+
+
 def _lookup_npm(box: _Box) -> str:
     from agent.tools.docs import LookupDocsTool
 
@@ -349,6 +364,7 @@ ATTEMPTS: list[tuple[str, str, Callable[[_Box], str]]] = [
         )[1],
     ),
     ("ACP write of an allowed proposal", "`src` became a link out after the proposal", _acp_write),
+    ("agentls.resume / `agentls runs resume`", "run id `../../outside/planted`", _resume),
 ]
 
 
