@@ -122,6 +122,11 @@ class IndexCancelled(Exception):
     """The run was cancelled; everything committed before stays valid."""
 
 
+class IndexUnwritable(WorkspaceError):
+    """The index's folder cannot be created or opened (the cache folder is a file, or read-only, or
+    ``index.uri`` names such a place); the message names the folder, why, and where it comes from."""
+
+
 def _start_pool(pool: cf.ProcessPoolExecutor) -> None:
     """Start `pool`'s first process (a submit forks one) and wait until it answers."""
     with contextlib.suppress(Exception):  # a pool that cannot start fails the real submits, with its error
@@ -174,7 +179,10 @@ class WorkspaceIndex:
     def store(self) -> IndexStore:
         with self._open_lock:
             if self._store is None:
-                store = IndexStore.open(self.location, root=str(self.root.resolve()))
+                try:
+                    store = IndexStore.open(self.location, root=str(self.root.resolve()))
+                except OSError as exc:
+                    raise IndexUnwritable(_unwritable(self.location, exc, self.settings.uri)) from exc
                 self._identity = index_identity(self.location)
                 if self.settings.shared:  # a team's base on object storage, this store for changed files
                     from indexing.shared import open_store
@@ -1120,6 +1128,21 @@ _RELEASE_ABOVE_MIB = 512
 Below it there is little to give back (Django: 278 -> 238 MiB) for the collection's 60-80 ms."""
 
 
+def _unwritable(location: Path, exc: OSError, uri: str | None) -> str:
+    """Why the index at `location` cannot be opened, and what setting put it there."""
+    why = f"{exc.strerror}: {exc.filename}" if exc.strerror and exc.filename else str(exc)
+    where = (
+        "index.uri names it"
+        if uri
+        else "it is in agentls' cache folder: AGENTLS_CACHE_DIR, else $XDG_CACHE_HOME/agentls or "
+        "~/.cache/agentls"
+    )
+    return (
+        f"cannot create or open the index at {location} ({why}); {where}: point that at a folder you can "
+        "write"
+    )
+
+
 def embedding_text(path: str, symbol: str, text: str, max_chars: int) -> str:
     """What the embedding model sees for a chunk: where it lives, what it defines, then its code."""
     return f"{path} {symbol}\n{text}"[:max_chars]
@@ -1127,6 +1150,7 @@ def embedding_text(path: str, symbol: str, text: str, max_chars: int) -> str:
 
 __all__ = [
     "IndexCancelled",
+    "IndexUnwritable",
     "ProgressCallback",
     "SourceFile",
     "WorkspaceError",

@@ -2,17 +2,22 @@
 
 Sources, later ones winning: built-in defaults, ``agentls.toml`` or ``[tool.agentls]`` in the
 workspace's ``pyproject.toml``, then (in the language server) ``initializationOptions`` and
-``workspace/configuration`` section ``agentls``. An invalid value never stops anything: it falls back to
-its default and a message says which setting and why. A bad entry of a list is not dropped alone: a bad
-string of a list drops that list, and a bad field of a table in an array of tables (a node of
-``[[agent.team.graphs.NAME.nodes]]``) drops what holds the array (that graph), the message naming the
-entry and its field; a bad key of a table (a graph named `solo`) drops that entry; the rest of the file
-stands.
+``workspace/configuration`` section ``agentls``. An invalid value falls back to its default and a
+message says which setting and why, with the file and line it was read from (an unknown key: the setting
+it was probably meant to be); the command line's agent runs refuse to start on such a message
+(`server.cli.support.workspace_settings`), everything else goes on. A bad entry of a list is not
+dropped alone: a bad string of a list drops that list, and a bad field of a table in an array of
+tables (a node of ``[[agent.team.graphs.NAME.nodes]]``) drops what holds the array (that graph), the
+message naming the entry and its field; a bad key of a table (a graph named `solo`) drops that entry; the
+rest of the file stands.
 """
 
 from __future__ import annotations
 
+import difflib
+import re
 import tomllib
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,8 +143,13 @@ def _where(data: Mapping[str, Any], loc: tuple[int | str, ...], start: int) -> s
     return ".".join(parts)
 
 
-def validate_settings(raw: Mapping[str, Any], source: str = "settings") -> tuple[Settings, list[str]]:
-    """Validate ``raw``; invalid or unknown entries fall back to defaults, each with a message."""
+def validate_settings(
+    raw: Mapping[str, Any], source: str = "settings", text: str | None = None, prefix: tuple[str, ...] = ()
+) -> tuple[Settings, list[str]]:
+    """Validate ``raw``; invalid or unknown entries fall back to defaults, each with a message. ``text``:
+    the TOML ``raw`` was read from, whose line of each setting the message names (``agentls.toml:3:``);
+    ``prefix``: where ``raw`` sits in it (``tool.agentls`` of a ``pyproject.toml``). An unknown key's
+    message names the setting it was probably meant to be."""
     data: dict[str, Any] = _deep_copy(raw)
     messages: list[str] = []
     for _ in range(50):  # each round drops at least one bad entry
@@ -156,13 +166,84 @@ def validate_settings(raw: Mapping[str, Any], source: str = "settings") -> tuple
                 name = ".".join(str(p) for p in target)
                 bare = target == loc or (loc[-1:] == ("[key]",) and target == loc[:-1])
                 why = err["msg"] if bare else f"at `{_where(data, loc, len(target))}`: {err['msg']}"
+                where = source
+                if text is not None and (line := toml_line(text, (*prefix, *target))) is not None:
+                    where = f"{source}:{line}"
                 if _drop(data, target):
                     dropped.append(target)
-                    messages.append(f"{source}: ignoring `{name}`: {why}; using the default")
+                    if err["type"] == "extra_forbidden" and bare:
+                        messages.append(f"{where}: ignoring `{name}`: {_unknown(target)}")
+                    else:
+                        messages.append(f"{where}: ignoring `{name}`: {why}; using the default")
             if not dropped:
                 break
     messages.append(f"{source}: settings could not be read; using defaults")
     return Settings(), messages
+
+
+def _unknown(loc: tuple[int | str, ...]) -> str:
+    """Why an unknown key is ignored, with the setting of that table it is closest to, when one is close."""
+    names = _field_names(loc[:-1])
+    close = difflib.get_close_matches(str(loc[-1]), names, n=1, cutoff=0.6)
+    parent = "".join(f"{part}." for part in loc[:-1])
+    hint = f" (did you mean `{parent}{close[0]}`?)" if close else ""
+    return f"there is no such setting{hint}"
+
+
+def _field_names(loc: tuple[int | str, ...]) -> list[str]:
+    """The setting names of the table at ``loc`` of the settings tree; [] when it is not a known table."""
+    model: Any = Settings
+    keyed = False  # the table is a dict of tables (graphs, servers): the next key is a name
+    for key in loc:
+        if keyed:
+            keyed = False
+            continue
+        field = model.model_fields.get(key) if isinstance(key, str) else None
+        if field is None:
+            return []
+        inner = [field.annotation, *typing.get_args(field.annotation)]
+        found = next((t for t in inner if isinstance(t, type) and issubclass(t, BaseModel)), None)
+        if found is None:
+            return []
+        keyed = found is not field.annotation and typing.get_origin(field.annotation) is dict
+        model = found
+    return list(model.model_fields)
+
+
+def toml_line(text: str, key: tuple[int | str, ...]) -> int | None:
+    """The line (from 1) of ``text`` where the setting at ``key`` is written: its ``name = value`` line,
+    else the header of its table (``[agent.sandbox]``), else the nearest enclosing one written; None when
+    none is. Line-based (tables, dotted and quoted keys); a value spread over lines is found at its
+    first."""
+    wanted = tuple(str(part) for part in key if not isinstance(part, int))
+    table: tuple[str, ...] = ()
+    best: tuple[int, int] | None = None  # (keys matched, line)
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        header = _TABLE.match(stripped)
+        if header:
+            table = _dotted(header.group(1))
+            path = table
+        elif assigned := _KEY.match(stripped):
+            path = (*table, *_dotted(assigned.group(1)))
+        else:
+            continue
+        if path == wanted[: len(path)] and (best is None or len(path) > best[0]):
+            best = (len(path), number)
+            if path == wanted:
+                return number
+    return best[1] if best else None
+
+
+_TABLE = re.compile(r"^\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+_KEY = re.compile(
+    r"""^((?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*'))*)\s*="""
+)
+
+
+def _dotted(keys: str) -> tuple[str, ...]:
+    parts = re.findall(r"""[A-Za-z0-9_-]+|"[^"]*"|'[^']*'""", keys)
+    return tuple(part[1:-1] if part[:1] in "\"'" else part for part in parts)
 
 
 def _unusable(settings: Settings, source: str) -> list[str]:
@@ -222,5 +303,12 @@ def load_settings(root: Path, overrides: Mapping[str, Any] | None = None) -> Loa
     raw, messages, sources = workspace_settings(root, unreadable)
     if overrides:
         raw = merge(raw, overrides)
-    settings, more = validate_settings(raw, sources[0] if sources else "settings")
+    text = None
+    if sources and not overrides:  # a message names the setting's line in the file
+        try:
+            text = Path(sources[0]).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            text = None
+    prefix = ("tool", "agentls") if sources and sources[0].endswith("pyproject.toml") else ()
+    settings, more = validate_settings(raw, sources[0] if sources else "settings", text, prefix)
     return LoadedSettings(settings, tuple(messages + more), tuple(sources), tuple(unreadable))

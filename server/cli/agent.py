@@ -669,8 +669,12 @@ def implement_cmd(
     env = environment()
     err = Console(stderr=True, soft_wrap=True)
     file_part, line = location
-    if not Path(file_part).expanduser().is_file():
-        raise click.ClickException(f"{file_part} is not a file")
+    if not Path(file_part).expanduser().is_file():  # a bad FILE:LINE, as a line past the file's end is
+        ctx = click.get_current_context()
+        param = next(p for p in ctx.command.params if p.name == "location")
+        what = "is a folder" if Path(file_part).expanduser().is_dir() else "does not exist"
+        wanted = f"a file and a line number ({file_part} {what})"
+        raise BadValue(f"must be {wanted}, not {f'{file_part}:{line}'!r}", ctx, param)
     root, file = workspace_of(file_part, env, "FILE")
     settings = _bounded(workspace_settings(root, err, strict=True), max_minutes)
     refuse_a_whole_home(root, settings, env, "Implement a function of a project instead")

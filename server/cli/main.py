@@ -43,12 +43,14 @@ from server.cli.quick import (
     vectors_note,
 )
 from server.cli.support import (
+    BadValue,
     Group,
     Number,
     WholeNumber,
     engine_options,
     environment,
     find_root,
+    missing_path,
     refuse_a_whole_home,
     workspace_of,
     workspace_settings,
@@ -92,9 +94,14 @@ def _read_environment() -> dict[str, str]:
 def _workspace(path: str) -> Path:
     root = Path(path).expanduser()
     if not root.exists():
-        raise click.ClickException(f"{path} does not exist; pass the folder of the project to index")
+        raise missing_path(path, "", "pass the folder of the project to index")
     if not root.is_dir():
-        raise click.ClickException(f"{path} is not a folder; pass the folder of the project to index")
+        raise BadValue(
+            f"{path} is not a folder; pass the folder of the project to index",
+            click.get_current_context(silent=True),
+            None,
+            "",
+        )
     return root.resolve()
 
 
@@ -401,8 +408,8 @@ def search_cmd(
     env = environment()
     root, target = workspace_of(path, env)
     scope = None if target == root else target.relative_to(root).as_posix()
-    if not query.strip():
-        raise click.ClickException("the query is empty; say what to look for")
+    if not query.strip():  # a bad value: status 2, as a bad -k
+        raise BadValue("the query is empty; say what to look for", click.get_current_context(), None, "")
     messages: list[str] = []
     loaded = workspace_settings(root, err, messages)
     refuse_a_whole_home(root, loaded, env, "Search inside a project instead (--path PROJECT)")

@@ -3,6 +3,7 @@ belongs to, and its settings; the option types whose bad values are refused in o
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -32,9 +33,7 @@ def workspace_of(path: str, env: Mapping[str, str], option: str = "--path") -> t
     workspace the path is in, as the index and the agent's tools do."""
     written = Path(path).expanduser()
     if not written.exists():
-        raise click.ClickException(
-            f"{option} {path} does not exist; pass the workspace or a file or folder in it"
-        )
+        raise missing_path(path, option, "pass the workspace or a file or folder in it")
     cache = cache_dir(env)
     escape = link_out_of_workspace(written, cache)
     if escape is not None:
@@ -45,6 +44,13 @@ def workspace_of(path: str, env: Mapping[str, str], option: str = "--path") -> t
         )
     target = written.resolve()
     return find_root(target, cache), target
+
+
+def missing_path(path: str, option: str, instead: str) -> BadValue:
+    """A path argument that does not exist (or is not the kind of path it must be): a bad value, said in
+    one line with exit status 2 as the other bad values are (``agentls search: --path /x does not exist;
+    pass ...``)."""
+    return BadValue(f"{path} does not exist; {instead}", click.get_current_context(silent=True), None, option)
 
 
 def refuse_a_whole_home(root: Path, settings: Settings, env: Mapping[str, str], instead: str) -> None:
@@ -67,14 +73,22 @@ def workspace_settings(
 ) -> Settings:
     """The workspace's settings; each ignored setting is reported on ``err`` (and added to ``messages``).
 
-    ``strict`` (the commands that spend on a model: run, implement, runs resume, batch): a settings file
-    that cannot be parsed at all stops the command, since its budget, approval and network settings would
-    otherwise be dropped silently for a paid run."""
+    ``strict`` (the commands that spend on a model: run, implement, runs resume): a settings file that
+    cannot be parsed at all stops the command, since its budget, approval and network settings would
+    otherwise be dropped for a paid run; so does a setting it would ignore (``max_minutes = "ten"``, or a
+    misspelt ``max_minute``, would leave the run without its time bound). Each is said with its file, line
+    and key."""
     loaded = load_settings(root)
     if strict and loaded.unreadable:
         raise click.ClickException(
             f"{'; '.join(loaded.unreadable)}. Fix the file: an agent run does not start without the "
             "budget, approval and network settings it may hold."
+        )
+    if strict and loaded.messages:
+        raise click.ClickException(
+            "\n".join(loaded.messages)
+            + "\nFix the settings: an agent run does not start with settings it would "
+            "ignore (a budget, an approval or a network setting among them)."
         )
     if messages is not None:
         messages.extend(loaded.messages)
@@ -217,14 +231,42 @@ class FileLine(click.ParamType):
         raise BadValue(f"must be {wanted}, not {_given(value)}", ctx, param)
 
 
+class Interrupted(click.ClickException):
+    """Ctrl-C (SIGINT): exit status 130, as a shell gives a command SIGINT stopped, whatever the command was
+    doing (an index run, its scan, the wait for another indexer's lock, a search)."""
+
+    exit_code = 130
+
+
 class Group(click.Group):
     """The ``agentls`` group: a value Click's own types refuse (a path that does not exist) is said in
-    the one line of `BadValue` too, as are those of `WholeNumber`, `Number`, `OneOf` and `FileLine`."""
+    the one line of `BadValue` too, as are those of `WholeNumber`, `Number`, `OneOf` and `FileLine`.
+
+    Ctrl-C that no command handled itself is `Interrupted` (exit 130 and a line saying so), not Click's
+    bare ``Aborted!`` with status 1. A command given ``--json`` that fails prints its error on stdout as
+    a JSON object too (``{"error": ..., "exit_status": N}``), so what reads stdout always gets JSON; the
+    line on stderr stays."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta["agentls.json"] = "--json" in args
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context) -> Any:
+        wants_json = ctx.meta.get("agentls.json", False)
+        try:
+            return self._invoke(ctx)
+        except click.ClickException as error:
+            if wants_json:
+                said = {"error": error.format_message(), "exit_status": error.exit_code}
+                click.echo(json.dumps(said))
+            raise
+
+    def _invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except (BadValue, click.MissingParameter):  # a missing one keeps Click's usage block
             raise
         except click.BadParameter as error:
             raise BadValue.from_click(error) from error
+        except KeyboardInterrupt:
+            raise Interrupted("interrupted") from None

@@ -112,7 +112,7 @@ def test_a_path_that_does_not_exist_is_an_error_everywhere(places: dict[str, Pat
         ["mcp", "--path", missing],
     ):
         result = _invoke(args, cache_dir)
-        assert result.exit_code == 1, args
+        assert result.exit_code == 2, args  # a bad option value, as every other one
         assert f"--path {missing} does not exist" in result.output, result.output
 
 

@@ -48,3 +48,30 @@ def test_a_bad_node_of_a_custom_graph_drops_that_graph_and_names_the_node_not_th
         "ignoring `agent.team.graphs.quick`: at `nodes[1] (name = 'build').type`: Input should be 'role', "
         "'work_items', 'review' or 'solo'; using the default",
     ]
+
+
+def test_a_message_names_the_line_and_an_unknown_key_the_setting_it_is_closest_to(tmp_path: Path) -> None:
+    """Messages named the file and key only, and an unknown key read "Extra inputs are not permitted; using
+    the default", with no hint that `max_minute` was meant to be `max_minutes`."""
+    (tmp_path / "agentls.toml").write_text(
+        '[agent]\nmax_steps = 3\nmax_minute = 10\n\n[agent.sandbox]\ntimeout_seconds = "ten"\n'
+        '[index.embedding]\nmodl = "x"\n[zzz]\nq = 1\n'
+    )
+    source = tmp_path / "agentls.toml"
+    assert sorted(load_settings(tmp_path).messages) == sorted(
+        [
+            f"{source}:3: ignoring `agent.max_minute`: there is no such setting (did you mean "
+            "`agent.max_minutes`?)",
+            f"{source}:6: ignoring `agent.sandbox.timeout_seconds`: Input should be a valid number, unable "
+            "to parse string as a number; using the default",
+            f"{source}:8: ignoring `index.embedding.modl`: there is no such setting (did you mean "
+            "`index.embedding.model`?)",
+            f"{source}:9: ignoring `zzz`: there is no such setting",
+        ]
+    )
+    (tmp_path / "agentls.toml").unlink()
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "x"\n\n[tool.agentls]\nagent.max_cost_usd = "lots"\n'
+    )
+    [message] = load_settings(tmp_path).messages
+    assert message.startswith(f"{tmp_path / 'pyproject.toml'}:5: ignoring `agent.max_cost_usd`: "), message
