@@ -211,6 +211,25 @@ def _status_description(error: anthropic.APIStatusError) -> str:
 # The model
 
 
+def _unreachable_url(error: Exception) -> bool:
+    """Whether the request failed because of its URL (no scheme, a scheme httpx cannot speak, an invalid
+    URL), which no retry mends, unlike a refused or dropped connection. By the class's name: the SDK's
+    transport is httpx or its fork httpx2, whose classes are not httpx's."""
+    cause: BaseException | None = error
+    while cause is not None:
+        if {kind.__name__ for kind in type(cause).__mro__} & {"UnsupportedProtocol", "InvalidURL"}:
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
+def _cause(error: Exception) -> str:
+    cause: BaseException = error
+    while cause.__cause__ is not None:
+        cause = cause.__cause__
+    return str(cause) or type(cause).__name__
+
+
 class AnthropicModel:
     """Claude through the `anthropic` SDK, streamed, with our own retries, cancellation and caching."""
 
@@ -382,6 +401,12 @@ class AnthropicModel:
         if isinstance(error, _StreamDropped):
             return _Retryable(description=str(error), request_id=error.request_id)
         if isinstance(error, (anthropic.APIConnectionError, *transport_errors())):
+            if _unreachable_url(error):  # no retry reaches it: `notaurl`, `localhost:8080` without http://
+                raise ModelError(
+                    f"ANTHROPIC_BASE_URL {self.base_url!r} is not a URL agentls can send requests to "
+                    f"({_cause(error)}): it begins with http:// or https:// (https://api.anthropic.com by "
+                    "default)."
+                ) from error
             return _Retryable(description=f"connection error: {error}")
         raise error
 

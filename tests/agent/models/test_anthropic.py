@@ -214,6 +214,19 @@ def test_connection_refused_is_retried_then_exhausted() -> None:
     assert "connection error" in raised.value.message and url in raised.value.message
 
 
+@pytest.mark.parametrize("url", ["notaurl", "localhost:9", "ftp://127.0.0.1:9"])
+def test_a_base_url_no_retry_can_reach_fails_at_once_saying_what_it_needs(url: str) -> None:
+    """ANTHROPIC_BASE_URL without http:// was retried as a dropped connection: 7 attempts over 50 s, then
+    "connection error: ... UnsupportedProtocol"."""
+    model = AnthropicModel(FAST.model_copy(update={"max_retries": 3}), api_key=FAKE_API_KEY, base_url=url)
+    started = time.monotonic()
+    with pytest.raises(ModelError) as raised:
+        ask(model)
+    assert time.monotonic() - started < 5 and not isinstance(raised.value, RetriesExhausted)
+    assert f"ANTHROPIC_BASE_URL {url!r} is not a URL agentls can send requests to" in raised.value.message
+    assert "it begins with http:// or https://" in raised.value.message
+
+
 def test_401_raises_authentication_failed_without_retry(fake: FakeAnthropic) -> None:
     fake.enqueue(fault_401(), text("never"))
     with pytest.raises(AuthenticationFailed) as raised:
