@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 import agent.sandbox as sandbox_module
+from agent.installs import PackageLayer
 from agent.sandbox import BWRAP_MISSING_MESSAGE, Sandbox, SandboxSettings, SandboxUnavailable
 
 PY = sys.executable
@@ -377,6 +378,42 @@ def test_a_command_making_too_many_files_is_stopped(workdir: Path) -> None:
     shutil.rmtree(workdir / "many")
     normal = sandbox.run("mkdir few && cd few && seq 1 300 | xargs touch && echo ok", workdir)
     assert (normal.exit_code, normal.stdout, normal.space_limit) == (0, "ok\n", None)
+
+
+def test_the_package_folder_is_walked_once_not_at_every_command(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run's package folder (an extension's `BoundedFolder`) lies in the system's temp folder, whose
+    filesystem holds far more than the folder's bound, so every command walked it to learn its size
+    (torch's 15,000 files: 0.7 s). Only commands write there: the sandbox keeps an upper bound of its size
+    from one command to the next, and a command past the bound is still stopped."""
+    layer = PackageLayer(limit_mb=128)
+    try:
+        (layer.path / "pkg").mkdir()
+        for i in range(200):
+            (layer.path / "pkg" / f"m{i}.py").write_text("x = 1\n")
+        sandbox = Sandbox(SandboxSettings(max_file_mb=1))
+        sandbox.extensions.append(layer)
+        walked: list[Path] = []
+        measure = sandbox_module._disk_usage
+
+        def counted(path: Path) -> int:
+            walked.append(path)
+            return measure(path)
+
+        monkeypatch.setattr(sandbox_module, "_disk_usage", counted)
+        for _ in range(3):
+            assert sandbox.run("ls $PYTHONPATH/pkg | wc -l", workdir).stdout == "200\n"
+        assert walked.count(layer.path) == 1, walked
+        fill = 'for i in $(seq 1 200); do head -c 1000000 /dev/zero > "$PYTHONPATH/f$i"; done; echo finished'
+        result = sandbox.run(fill, workdir)
+        assert result.killed and "finished" not in result.stdout
+        assert result.stderr.splitlines()[-1] == (
+            "[the sandbox's package folder is full: 128 MiB limit, setting agent.install.max_mb; "
+            "the command was stopped]"
+        )
+    finally:
+        layer.close()
 
 
 def _used_mb(path: Path) -> int:
