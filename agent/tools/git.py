@@ -21,11 +21,12 @@ sections of secret files from diffs, and cut their output to `MAX_OUTPUT_CHARS` 
 narrow the call. They show committed history and the files on disk: the agent's own edits are in the
 overlay and do not appear here.
 
-The history of one file follows it across renames (``git log --follow``). Where history is missing, the
-result says why rather than let the model conclude there is none: in a shallow clone `git_log` and
-`git_blame` end with a note that older commits are not in it (and a revision that is not there says
-so); in a repository with no commits yet, a revision error says that; a `git_show` of a commit limited to
-a `path` it does not change says so instead of answering nothing.
+The history of one file follows it across renames (``git log --follow``), and a file named at a `rev`
+from before its rename is found under its name there (`git_log`, `git_show`'s file, `git_blame`).
+Where history is missing, the result says why rather than let the model conclude there is none: in a
+shallow clone `git_log` and `git_blame` end with a note that older commits are not in it (and a revision
+that is not there says so); in a repository with no commits yet, a revision error says that; a
+`git_show` of a commit limited to a `path` it does not change says so instead of answering nothing.
 """
 
 from __future__ import annotations
@@ -189,6 +190,33 @@ class _GitTool(CustomTool):
     def _shallow(self) -> bool:
         """Whether the repository is a shallow clone (its older history is not there)."""
         return self._answers(["rev-parse", "--is-shallow-repository"]) == "true"
+
+    def _name_at(self, rev: str, rel: str) -> str | None:
+        """The workspace path `rel` had at `rev`: `rel` itself, the name it had before a rename since (its
+        history followed from HEAD, ``git log --follow``), or None when neither is there (git then says
+        so). Raises `ToolError` when that earlier name is outside the workspace or a secret file."""
+        if self._answers(["cat-file", "-t", f"{rev}:./{rel}"]) is not None:
+            return rel
+        prefix = self._answers(["rev-parse", "--show-prefix"]) or ""
+        names = self._answers(
+            ["-c", "core.quotePath=false", "log", "--follow", "--name-only", "--format=", "HEAD", "--", rel]
+        )
+        seen: set[str] = set()
+        for name in (names or "").splitlines():
+            if not name or name in seen or name.startswith('"'):
+                continue
+            seen.add(name)
+            if self._answers(["cat-file", "-t", f"{rev}:{name}"]) is None:
+                continue
+            if not name.startswith(prefix):
+                raise ToolError(
+                    f"{rel} was named {name} at {rev}, outside the workspace; it is not shown there"
+                )
+            earlier = name[len(prefix) :]
+            if is_secret_path(earlier):
+                raise ToolError(f"{rel} was named {earlier} at {rev}, a secret file; it is not shown")
+            return earlier
+        return None
 
     def _with_history_note(self, text: str) -> str:
         """`text`, with `SHALLOW_NOTE` after it in a shallow clone."""
@@ -364,6 +392,15 @@ class GitLogTool(_GitTool):
             else None
         )
         line_range = self._line_range(rel, input) if rel else None
+        renamed = ""
+        if rel is not None and line_range is None and input.get("rev"):
+            rev = self._ref(input["rev"], "rev")
+            earlier = self._name_at(rev, rel)
+            if earlier is not None and earlier != rel:
+                renamed = (
+                    f"\n\n[{rel} was named {earlier} at {rev} (renamed since): this is {earlier}'s history]"
+                )
+                rel = earlier
         if line_range is not None:
             args.append(f"-L{line_range}")
             if not input.get("patch"):
@@ -375,11 +412,11 @@ class GitLogTool(_GitTool):
         if input.get("rev"):
             args.append(self._ref(input["rev"], "rev"))
         if line_range is None:
-            if rel is not None and (self.root / rel).is_file():
+            if rel is not None and ((self.root / rel).is_file() or renamed):
                 args.append("--follow")  # a file's history goes on before it was renamed
             args += ["--", rel or "."]
         text = self._with_history_note(
-            self._git(args, "lower `max_count` or leave `patch` out") or "(no commits)"
+            (self._git(args, "lower `max_count` or leave `patch` out") or "(no commits)") + renamed
         )
         if rel is not None and input.get("start_line") is not None and not input.get("symbol"):
             rev = self._ref(input["rev"], "rev") if input.get("rev") else "HEAD"
@@ -431,8 +468,14 @@ class GitShowTool(_GitTool):
             if not path:
                 raise ToolError("`file: true` needs the `path` of the file to show")
             rel = self._path(path)
-            return self._git(
-                ["show", "--no-textconv", f"{rev}:./{rel}"], "read a narrower range with git_blame"
+            earlier = self._name_at(rev, rel)
+            note = ""
+            if earlier is not None and earlier != rel:
+                note = f"\n[{rel} was named {earlier} at {rev} (renamed since): this is {earlier}]"
+                rel = earlier
+            return (
+                self._git(["show", "--no-textconv", f"{rev}:./{rel}"], "read a narrower range with git_blame")
+                + note
             )
         args = ["show", *SAFE_DIFF, "--find-renames", "--stat", "--patch", "--format=fuller", rev]
         if path:
@@ -501,33 +544,6 @@ class GitBlameTool(_GitTool):
         return self._with_history_note(
             self._git(args, "pass `start_line` and `end_line` for a smaller range") + note
         )
-
-    def _name_at(self, rev: str, rel: str) -> str | None:
-        """The workspace path `rel` had at `rev`: `rel` itself, the name it had before a rename since (its
-        history followed from HEAD, ``git log --follow``), or None when neither is there (git then says
-        so). Raises `ToolError` when that earlier name is outside the workspace or a secret file."""
-        if self._answers(["cat-file", "-t", f"{rev}:./{rel}"]) is not None:
-            return rel
-        prefix = self._answers(["rev-parse", "--show-prefix"]) or ""
-        names = self._answers(
-            ["-c", "core.quotePath=false", "log", "--follow", "--name-only", "--format=", "HEAD", "--", rel]
-        )
-        seen: set[str] = set()
-        for name in (names or "").splitlines():
-            if not name or name in seen or name.startswith('"'):
-                continue
-            seen.add(name)
-            if self._answers(["cat-file", "-t", f"{rev}:{name}"]) is None:
-                continue
-            if not name.startswith(prefix):
-                raise ToolError(
-                    f"{rel} was named {name} at {rev}, outside the workspace, so it cannot be blamed there"
-                )
-            earlier = name[len(prefix) :]
-            if is_secret_path(earlier):
-                raise ToolError(f"{rel} was named {earlier} at {rev}, a secret file; it is not shown")
-            return earlier
-        return None
 
 
 GIT_TOOLS: tuple[type[_GitTool], ...] = (GitStatusTool, GitDiffTool, GitLogTool, GitShowTool, GitBlameTool)

@@ -303,3 +303,23 @@ def test_blame_at_a_revision_before_a_rename_finds_the_files_name_there(
     git(repo, "commit", "-q", "-m", "feat: new")
     missing = tools.execute("git_blame", {"path": "new.py", "rev": "HEAD~1"})
     assert missing.is_error and "new.py" in missing.content
+
+
+def test_log_and_show_at_a_revision_before_a_rename_find_the_files_name_there(
+    repo: Path, tools: ToolRegistry
+) -> None:
+    """`git_log` and `git_show`'s file at a `rev` older than the file's rename read the file under its name
+    there and say so (before, the log answered "(no commits)" and the show git's "exists on disk, but not
+    in 'HEAD~1'")."""
+    git(repo, "mv", "calc.py", "arith.py")
+    git(repo, "commit", "-q", "-m", "refactor: calc.py is arith.py")
+    log = tools.execute("git_log", {"path": "arith.py", "rev": "HEAD~1"})
+    assert not log.is_error, log.content
+    assert "fix: Box.size is 2" in log.content and "feat: add and Box" in log.content
+    assert "refactor:" not in log.content and "docs:" not in log.content
+    assert log.content.rstrip().endswith(
+        "[arith.py was named calc.py at HEAD~1 (renamed since): this is calc.py's history]"
+    )
+    shown = tools.execute("git_show", {"rev": "HEAD~1", "path": "arith.py", "file": True})
+    assert not shown.is_error, shown.content
+    assert "return 2" in shown.content and "arith.py was named calc.py at HEAD~1" in shown.content
