@@ -86,7 +86,7 @@ class RetryWait:
         """One line for people: "model busy (529 overloaded); retrying in 2.0 s, attempt 2 of 6"."""
         status = self.status_code
         if status is None:
-            state = "connection dropped"
+            state = "connection failed"  # refused, timed out or dropped: the -v line says which
         elif status in _STATES:
             state = _STATES[status]
         else:

@@ -86,4 +86,4 @@ def test_the_line_for_people_names_each_kind_of_failure() -> None:
     assert (
         RetryWait(1, 3, 500, 0.05).summary == "model server error (500); retrying in 0.05 s, attempt 2 of 3"
     )
-    assert RetryWait(1, 3, None, 1.0).summary.startswith("model connection dropped; retrying in 1.0 s")
+    assert RetryWait(1, 3, None, 1.0).summary.startswith("model connection failed; retrying in 1.0 s")
