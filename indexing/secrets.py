@@ -96,9 +96,8 @@ _KNOWN_FORMATS = tuple(
         r"gh[pousr]_[0-9A-Za-z]{30,}",  # GitHub tokens
         r"github_pat_[0-9A-Za-z_]{40,}",
         r"xox[abposr]-[0-9A-Za-z-]{10,}",  # Slack
-        r"sk-ant-[0-9A-Za-z_-]{20,}",  # Anthropic
-        r"sk-(?:proj|svcacct|admin)-[0-9A-Za-z_-]{20,}",  # OpenAI project, service account and admin keys
-        r"sk-[0-9A-Za-z]{20}T3BlbkFJ[0-9A-Za-z]{20}",  # OpenAI's older keys
+        # Anthropic; OpenAI's project, service account and admin keys, and its older ones (one scan for sk-)
+        r"sk-(?:ant-[0-9A-Za-z_-]{20,}|(?:proj|svcacct|admin)-[0-9A-Za-z_-]{20,}|[0-9A-Za-z]{20}T3BlbkFJ[0-9A-Za-z]{20})",
         r"hooks\.slack\.com/(?:services|workflows|triggers)/(?P<v>[0-9A-Za-z/_-]{20,})",  # Slack webhooks
         r"eyJ[0-9A-Za-z_-]{8,}\.eyJ[0-9A-Za-z_-]{8,}\.[0-9A-Za-z_-]{8,}",  # JSON web tokens (signed)
         r"glpat-[0-9A-Za-z_-]{20,}",  # GitLab
@@ -422,7 +421,7 @@ def find_secrets(text: str, filename: str = "") -> list[Found]:
 def _continued(text: str, found: list[Found]) -> list[Found]:
     """`found` with each value that goes on after a backslash at the end of its line (a shell's or a
     C string's continuation, ``KEY=abc\\`` then ``def``) taken on to its end."""
-    if "\\\n" not in text and "\\\r\n" not in text:
+    if not found or ("\\\n" not in text and "\\\r\n" not in text):
         return found
     out: list[Found] = []
     for item in found:
@@ -451,53 +450,45 @@ def _assigned_values(text: str, lower: str) -> list[Found]:
     Only values that look random are taken (`_looks_random`): ``TOKENIZER=bert-base-uncased``, a path, a
     URL, a ``$VARIABLE`` or a name in code (``api_key = settings.API_KEY``) stay."""
     found: list[Found] = []
-    seen: set[int] = set()
     for word in _ASSIGNED_HINTS:
         at = lower.find(word)
         while at >= 0:
-            start = text.rfind("\n", 0, at) + 1
-            window = lower[at : at + 96]
-            if start not in seen and ("=" in window or ":" in window or " " in window[:10]):
-                seen.add(start)
-                end = text.find("\n", at)
-                end = len(text) if end < 0 else end
-                if end - start <= 4000:
-                    found += _assigned_in_line(text, start, end)
-            at = lower.find(word, at + len(word))
+            # Where the name holding the word ends: then an assignment sign and a value must follow.
+            after = _NAME_REST.match(text, at + len(word)).end()  # type: ignore[union-attr]
+            value = _AFTER_NAME.match(text, after)
+            if value is None and word in ("bearer", "token"):
+                value = _AFTER_BEARER.match(text, at + len(word))
+                if value is not None and _looks_random(value.group("v")):
+                    found.append(Found(value.start("v"), value.end("v"), "assigned"))
+                value = None
+            if value is not None and _looks_random(value.group("v")):
+                begin = at
+                while (
+                    begin > 0 and begin > at - 80 and (text[begin - 1].isalnum() or text[begin - 1] in "_.-")
+                ):
+                    begin -= 1
+                name = text[begin:after]
+                if (
+                    names_credential(name)
+                    and not name.lower().startswith("author")
+                    and not _NOT_A_CREDENTIAL.search(name)
+                ):
+                    found.append(Found(value.start("v"), value.end("v"), "assigned"))
+            at = lower.find(word, max(after, at + len(word)))
     return found
 
 
 _ASSIGNED_HINTS = ("secret", "passw", "pwd", "token", "key", "credential", "auth", "bearer", "cookie")
-_ASSIGNMENT = re.compile(
-    r"""(?:^|[\s;{,(])(?:export\s+|set\s+)?["']?(?P<name>[A-Za-z_][A-Za-z0-9_.-]{0,80})["']?"""
-    r"""[ \t]*(?::=|=|:)"""
-    r"""[ \t]*(?P<q>["']?)(?P<v>[A-Za-z0-9+/_.~-]{16,512}={0,2})(?P=q)(?=[\s;,#)}]|$)"""
+_NAME_REST = re.compile(r"[A-Za-z0-9_.-]*")
+_AFTER_NAME = re.compile(
+    r"""["']?[ \t]*(?::=|=|:)[ \t]*(?P<q>["']?)(?P<v>[A-Za-z0-9+/_.~-]{16,512}={0,2})(?P=q)(?=[\s;,#)}]|\Z)"""
 )
-_BEARER = re.compile(r"\b(?:bearer|token)[ \t]+(?P<v>[A-Za-z0-9+/_.~-]{16,512}={0,2})(?=[\s;,\"']|$)", re.I)
+_AFTER_BEARER = re.compile(r"[ \t]+(?P<v>[A-Za-z0-9+/_.~-]{16,512}={0,2})(?=[\s;,\"']|\Z)")
 _NOT_A_CREDENTIAL = re.compile(
     r"(?:^|[-_.])(?:file|path|dir|name|env|type|len|length|size|count|url|uri|endpoint|header|field|var|prefix"
     r"|id|ids|hash|format|kind|mode|style|class|provider|store|scope|scopes|limit|expiry|expires|ttl)$",
     re.I,
 )
-
-
-def _assigned_in_line(text: str, start: int, end: int) -> list[Found]:
-    line = text[start:end]
-    found: list[Found] = []
-    for match in _ASSIGNMENT.finditer(line):
-        name = match.group("name")
-        if (
-            names_credential(name)
-            and not name.lower().startswith("author")
-            and not _NOT_A_CREDENTIAL.search(name)
-            and _looks_random(match.group("v"))
-        ):
-            found.append(Found(start + match.start("v"), start + match.end("v"), "assigned"))
-    if "earer" in line or "oken" in line:
-        for match in _BEARER.finditer(line):
-            if _looks_random(match.group("v")):
-                found.append(Found(start + match.start("v"), start + match.end("v"), "assigned"))
-    return found
 
 
 def _looks_random(value: str) -> bool:
