@@ -303,7 +303,7 @@ class AgentlsAcpAgent:
         root = find_root(folder.resolve(), cache)
         # Every prompt indexes its workspace first: / or a whole home folder would be read entirely. The
         # language server holds such a folder back by the same rule.
-        if what := hold_reason(root, load_settings(root).settings, self.env, cache):
+        if what := hold_reason(root, load_settings(root, env=self.env).settings, self.env, cache):
             above = "" if root == folder.resolve() else f"cwd {cwd!r} belongs to the workspace {root}. "
             instead = "Start the session in a project's folder instead"
             held = held_message(root, what, instead=instead, settings_in=str(root / "agentls.toml"))
@@ -458,7 +458,10 @@ class AgentlsAcpAgent:
         from server.cli.agent import runs_dir
         from server.settings import load_settings
 
-        settings = load_settings(session.root).settings
+        loaded = load_settings(session.root, env=self.env)
+        for message in loaded.untrusted:
+            log.warning("%s", message)
+        settings = loaded.settings
         try:
             credentials = Credentials.from_env(self.env, settings.agent.model)
         except MissingCredentials as missing:  # the message is what the editor shows: the reason

@@ -585,7 +585,7 @@ def _run_agent(
     loaded = load_settings(root)
     if loaded.unreadable:  # its budget, approval and network settings would be dropped: the task fails
         raise ValueError("; ".join(loaded.unreadable))
-    for message in loaded.messages:
+    for message in (*loaded.untrusted, *loaded.messages):
         log.warning("batch task %s: %s", task.id, message)
     agent = loaded.settings.agent
     update: dict[str, Any] = {}

@@ -1,7 +1,10 @@
 """The one settings tree of agentls, and where it is read from.
 
-Sources, later ones winning: built-in defaults, ``agentls.toml`` or ``[tool.agentls]`` in the
-workspace's ``pyproject.toml``, then (in the language server) ``initializationOptions`` and
+Sources, later ones winning: built-in defaults, the user's own file
+(``$XDG_CONFIG_HOME/agentls/agentls.toml``, by default ``~/.config/agentls/agentls.toml``),
+``agentls.toml`` or ``[tool.agentls]`` in the workspace's ``pyproject.toml`` (whose sensitive settings,
+those that weaken protection or send data elsewhere, apply only once the user trusted their values for
+that workspace: `server.settings_trust`), then (in the language server) ``initializationOptions`` and
 ``workspace/configuration`` section ``agentls``. An invalid value falls back to its default and a
 message says which setting and why, with the file and line it was read from (an unknown key: the setting
 it was probably meant to be); the command line's agent runs refuse to start on such a message
@@ -15,6 +18,7 @@ rest of the file stands.
 from __future__ import annotations
 
 import difflib
+import os
 import re
 import tomllib
 import typing
@@ -86,6 +90,9 @@ class LoadedSettings:
     sources: tuple[str, ...]  # files the settings came from
     # settings files that could not be parsed at all: ``path: cannot read it (why)`` each
     unreadable: tuple[str, ...] = ()
+    # sensitive settings of the workspace's file dropped as not trusted (`server.settings_trust`): each
+    # with its file and line and the command that trusts them; the rest of the settings are used
+    untrusted: tuple[str, ...] = ()
 
 
 def _drop(data: dict[str, Any], loc: tuple[int | str, ...]) -> bool:
@@ -298,17 +305,55 @@ def workspace_settings(
     return {}, messages, []
 
 
-def load_settings(root: Path, overrides: Mapping[str, Any] | None = None) -> LoadedSettings:
+def user_settings(path: Path, unreadable: list[str] | None = None) -> tuple[dict[str, Any], list[str]]:
+    """The user's own settings file `path` (`server.settings_trust.user_settings_file`), trusted for
+    everything: its raw settings without the entries that are invalid, and a message for each of those
+    (with its line) or for a file that cannot be parsed (also added to ``unreadable``)."""
+    try:
+        if not path.is_file():
+            return {}, []
+        text = path.read_text(encoding="utf-8")
+        raw = tomllib.loads(text)
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        problem = f"{path}: cannot read it ({exc})"
+        if unreadable is not None:
+            unreadable.append(problem)
+        return {}, [f"{problem}; its settings are ignored"]
+    settings, messages = validate_settings(raw, str(path), text)
+    if messages:  # what is left of it once the invalid entries are dropped
+        raw = settings.model_dump(exclude_unset=True)
+    return raw, messages
+
+
+def load_settings(
+    root: Path, overrides: Mapping[str, Any] | None = None, *, env: Mapping[str, str] | None = None
+) -> LoadedSettings:
+    """The settings of the workspace `root`, later sources winning: defaults, the user's file, the
+    workspace's file without the sensitive settings the user has not trusted for it (each dropped one
+    said in `LoadedSettings.untrusted`, see `server.settings_trust`), then `overrides` (the editor's).
+    `env`: where the user's file and the trust file are (default: this process's environment)."""
+    from server.settings_trust import untrusted_dropped, user_settings_file
+
+    env = os.environ if env is None else env
     unreadable: list[str] = []
-    raw, messages, sources = workspace_settings(root, unreadable)
-    if overrides:
-        raw = merge(raw, overrides)
+    user_file = user_settings_file(env)
+    user, messages = user_settings(user_file, unreadable)
+    raw, more_messages, sources = workspace_settings(root, unreadable)
+    messages += more_messages
     text = None
-    if sources and not overrides:  # a message names the setting's line in the file
+    if sources:  # a message names the setting's line in the file
         try:
             text = Path(sources[0]).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
             text = None
     prefix = ("tool", "agentls") if sources and sources[0].endswith("pyproject.toml") else ()
-    settings, more = validate_settings(raw, sources[0] if sources else "settings", text, prefix)
-    return LoadedSettings(settings, tuple(messages + more), tuple(sources), tuple(unreadable))
+    untrusted: list[str] = []
+    if sources:
+        raw, untrusted = untrusted_dropped(raw, root, sources[0], env, text=text, prefix=prefix)
+    raw = merge(user, raw)
+    if overrides:
+        raw = merge(raw, overrides)
+    checked = text if not overrides else None
+    settings, more = validate_settings(raw, sources[0] if sources else "settings", checked, prefix)
+    read = [*([str(user_file)] if user else []), *sources]
+    return LoadedSettings(settings, tuple(messages + more), tuple(read), tuple(unreadable), tuple(untrusted))

@@ -217,7 +217,7 @@ class Folders:
         messages: list[str] = []
         for root in self.roots:
             loaded = resolve(root, self.init_options, dict(client.get(root, {})))
-            messages.extend(loaded.messages)
+            messages.extend((*loaded.untrusted, *loaded.messages))
             self.settings[root] = loaded.settings
             if what := hold_reason(root, loaded.settings, self._env, self._cache_dir):
                 self.held[root] = what

@@ -26,7 +26,6 @@ role's record is ``mcp_server_trusted``); `RunAnswers` holds it too, for a run t
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 import logging
@@ -35,13 +34,13 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from agent.apply import write_atomic
 from agent.credential_fields import mask_settings
 from agent.mcp.client import tool_name
 from agent.mcp.config import McpServerSettings, McpSettings
 from agent.tools.ask import NoAnswer
+from agent.trust_store import TrustStore
 
 if TYPE_CHECKING:
     from agent.recorder import Recorder
@@ -62,7 +61,6 @@ log = logging.getLogger(__name__)
 
 TRUST_FILE = "mcp-trust.json"
 TRUST, DONT = "Trust and start", "Don't start"
-_LOCK = threading.Lock()
 
 
 def fingerprint(config: McpServerSettings) -> str:
@@ -78,47 +76,15 @@ def fingerprint(config: McpServerSettings) -> str:
     return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()
 
 
-class McpTrust:
+class McpTrust(TrustStore):
     """The servers the user trusted, by workspace and fingerprint, in one JSON file (None: not kept)."""
 
-    def __init__(self, path: Path | None) -> None:
-        self.path = path
-
-    def _load(self) -> list[dict[str, Any]]:
-        if self.path is None:
-            return []
-        try:
-            data = json.loads(self.path.read_text("utf-8"))
-        except (OSError, ValueError):
-            return []
-        entries = data.get("trusted") if isinstance(data, dict) else None
-        return [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
-
     def is_trusted(self, root: Path, config: McpServerSettings) -> bool:
-        workspace, digest = str(Path(root).resolve()), fingerprint(config)
-        return any(e.get("workspace") == workspace and e.get("sha256") == digest for e in self._load())
+        return self.has(root, fingerprint(config))
 
     def remember(self, root: Path, name: str, config: McpServerSettings) -> None:
         """Trust this server of this workspace from now on (written atomically, 0600)."""
-        if self.path is None:
-            return
-        entry = {
-            "workspace": str(Path(root).resolve()),
-            "server": name,
-            "sha256": fingerprint(config),
-            "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        }
-        with _LOCK:
-            entries = [
-                e
-                for e in self._load()
-                if (e.get("workspace"), e.get("sha256")) != (entry["workspace"], entry["sha256"])
-            ]
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                write_atomic(self.path, json.dumps({"trusted": [*entries, entry]}, indent=1), 0o600)
-            except OSError as error:
-                log.warning("cannot remember the MCP server trust in %s: %s", self.path, error)
+        self.add(root, fingerprint(config), server=name)
 
 
 def describe_server(config: McpServerSettings) -> str:

@@ -1063,9 +1063,11 @@ def register(group: click.Group) -> None:
     from server.cli.acp import acp_cmd
     from server.cli.batch import batch_cmd
     from server.cli.mcp import mcp_cmd
+    from server.cli.settings import settings_cmd
 
     group.add_command(acp_cmd)
     group.add_command(mcp_cmd)
+    group.add_command(settings_cmd)
     group.add_command(run_cmd)
     group.add_command(implement_cmd)
     group.add_command(runs_cmd)

@@ -213,16 +213,22 @@ class SearchCard:
             return
 
 
-def inputs_digest(root: Path, cache: Path) -> str:
+def inputs_digest(root: Path, cache: Path, env: Mapping[str, str] | None = None) -> str:
     """A digest of what a workspace's settings come from: its ``agentls.toml`` and ``pyproject.toml``
-    (`server.settings.workspace_settings` reads only those), the size and mtime of agentls' modules, and
-    the models installed in the cache (a model installed since changes the warm process's fingerprint)."""
+    (`server.settings.workspace_settings` reads only those), the user's own settings file and the trust in
+    the workspace's sensitive settings (`server.settings_trust`), the size and mtime of agentls' modules,
+    and the models installed in the cache (a model installed since changes the warm process's
+    fingerprint). ``env``: where the user's file is (default: this process's environment)."""
+    from server.settings_trust import TRUST_FILE, user_settings_file
+
     digest = hashlib.sha256(f"models:{models_stamp(cache)};".encode())
-    for name in ("agentls.toml", "pyproject.toml"):
+    sources = [root / "agentls.toml", root / "pyproject.toml"]
+    sources += [user_settings_file(os.environ if env is None else env), cache / TRUST_FILE]
+    for path in sources:
         try:
-            digest.update(name.encode() + b"\0" + (root / name).read_bytes() + b"\0")
+            digest.update(str(path).encode() + b"\0" + path.read_bytes() + b"\0")
         except OSError:
-            digest.update(name.encode() + b"\0-\0")
+            digest.update(str(path).encode() + b"\0-\0")
     top = Path(__file__).resolve().parent.parent.parent
     for package in _PACKAGES:
         for folder, _, files in sorted(os.walk(top / package)):

@@ -90,9 +90,10 @@ def workspace_settings(
             + "\nFix the settings: an agent run does not start with settings it would "
             "ignore (a budget, an approval or a network setting among them)."
         )
+    said = (*loaded.untrusted, *loaded.messages)  # settings not trusted are dropped, never refused
     if messages is not None:
-        messages.extend(loaded.messages)
-    for message in loaded.messages:
+        messages.extend(said)
+    for message in said:
         err.print(f"[yellow]warning:[/] {escape(message)}", highlight=False)
     return loaded.settings
 

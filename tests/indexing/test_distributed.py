@@ -18,6 +18,7 @@ from indexing.config import IndexSettings
 from indexing.service import IndexCancelled, WorkspaceIndex
 from indexing.state import unchanged_report
 from tests.ray_cluster import RayCluster, ray_cluster
+from tests.trusted_settings import trust_workspace_settings
 
 __all__ = ["ray_cluster"]  # the fixture, imported for pytest
 
@@ -262,6 +263,7 @@ def test_a_failing_embedding_endpoint_leaves_a_lexical_index_and_the_next_ray_ru
             f'[index.embedding]\nprovider = "openai"\nmodel = "{model}"\n'
             f'base_url = "http://indexer:{_PASSWORD}@127.0.0.1:{port}/v1"\n'
         )
+        trust_workspace_settings(workspace, Path(env["AGENTLS_CACHE_DIR"]))
         shown = f"http://***@127.0.0.1:{port}/v1/embeddings"
         first = _agentls_ray(workspace, env, ray_cluster.address, "-vv")
         for stream in (first.stdout, first.stderr):

@@ -16,6 +16,7 @@ from indexing.config import EmbeddingSettings, IndexSettings
 from indexing.service import WorkspaceIndex
 from indexing.shared import SharedIndexError, SharedStore, merge_lexical, publish
 from tests.object_storage import azure, bucket, gcs, s3
+from tests.trusted_settings import trust_workspace_settings
 
 __all__ = ["azure", "bucket", "gcs", "s3"]  # fixtures used below
 
@@ -168,6 +169,7 @@ def test_the_cli_publishes_and_a_missing_base_says_what_to_do(tmp_path: Path, s3
 
     # The same workspace configured with the base: `agentls search` reads it, with legacy.py's edit local.
     (repo / "agentls.toml").write_text(f'[index]\nshared = "{s3}/cli"\nembedding = {{ provider = "none" }}\n')
+    trust_workspace_settings(repo, tmp_path / "cache" / "agentls")  # as the user does
     result = CliRunner().invoke(main, ["search", "compute invoice total", "--path", str(repo)], env=env)
     assert result.exit_code == 0, result.output
     assert "billing.py" in result.output

@@ -18,6 +18,7 @@ from indexing.state import STATE_NAME, FilesState, unchanged_report
 from tests.fakes.embeddings_server import FakeEmbeddingsServer
 from tests.fakes.rerank_server import rerank_endpoint
 from tests.indexing.test_search_daemon import _listening, _stop
+from tests.trusted_settings import trust_workspace_settings
 
 REPO = Path(__file__).resolve().parents[2]
 PASSWORD = "embed-pw-9c41e07ab3"
@@ -51,6 +52,7 @@ def test_index_and_search_leave_no_credential_of_the_settings_in_the_cache(
             f'base_url = "http://indexer:{PASSWORD}@{endpoint}"\napi_key_env = "AGENTLS_TEST_EMBED_KEY"\n'
             f'[index.rerank]\nprovider = "api"\nurl = "{reranker.url()}?api_key={API_KEY}"\n'
         )
+        trust_workspace_settings(workspace, cache_dir)
         index_command = [sys.executable, "-m", "server.cli", "index", "--json"]
 
         def agentls_index() -> dict[str, object]:

@@ -16,6 +16,7 @@ from click.testing import CliRunner, Result
 from indexing.lock import IndexLock
 from indexing.paths import default_index_location
 from server.cli import main
+from tests.trusted_settings import trust_workspace_settings
 
 
 def _env(cache: Path, **more: str) -> dict[str, str]:
@@ -130,6 +131,7 @@ def test_a_cache_folder_that_cannot_hold_the_index_is_said_without_a_traceback(
         assert f"cannot create or open the index at {a_file}/index/" in out.stderr
         assert "AGENTLS_CACHE_DIR" in out.stderr and "point that at a folder you can write" in out.stderr
     (workspace / "agentls.toml").write_text(f'[index]\nuri = "{a_file}/here"\n')
+    trust_workspace_settings(workspace, tmp_path / "cache")
     out = agentls("index", ".", cwd=workspace, cache=tmp_path / "cache")
     assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
     assert (

@@ -20,6 +20,7 @@ from indexing.config import IndexSettings
 from indexing.search_daemon import running, socket_path
 from indexing.store import IndexStore
 from tests.fakes.embeddings_server import FakeEmbeddingsServer
+from tests.trusted_settings import trust_workspace_settings
 
 PASSWORD = "embed-pw-7f3b9d21e4"
 WITHOUT_VECTORS = 3  # README: the index is written, some chunks wait for their vectors
@@ -35,13 +36,15 @@ def _port(server: FakeEmbeddingsServer) -> int:
     return int(server.url.rsplit(":", 1)[1].split("/")[0])
 
 
-def _configure(workspace: Path, port: int, model: str, idle: int = 0) -> str:
-    """Settings for an OpenAI-style endpoint at ``port`` with a password; the URL as it must be shown."""
+def _configure(workspace: Path, cache: Path, port: int, model: str, idle: int = 0) -> str:
+    """Settings for an OpenAI-style endpoint at ``port`` with a password, trusted in ``cache`` as the user
+    does; the URL as it must be shown."""
     (workspace / "agentls.toml").write_text(
         f"[index]\nsearch_process_idle = {idle}\n"
         f'[index.embedding]\nprovider = "openai"\nmodel = "{model}"\n'
         f'base_url = "http://indexer:{PASSWORD}@127.0.0.1:{port}/v1"\n'
     )
+    trust_workspace_settings(workspace, cache)
     return f"http://***@127.0.0.1:{port}/v1/embeddings"
 
 
@@ -119,7 +122,7 @@ def test_an_endpoint_that_is_down_leaves_a_lexical_index_and_the_next_run_adds_t
     """A closed port, with a model whose size the endpoint must tell (the first request is that probe):
     the old code ended in a traceback naming the URL with its password, and wrote no index."""
     port = _free_port()
-    shown = _configure(workspace, port, "fake-embed")
+    shown = _configure(workspace, cache_dir, port, "fake-embed")
     _index_fails_then_fills(workspace, cache_dir, shown, "could not reach", None)
 
 
@@ -133,7 +136,7 @@ def test_an_endpoint_answering_errors_leaves_a_lexical_index_and_the_next_run_ad
     """The endpoint answers 500 (retried, then given up) or 401 (at once), for a model of known size (the
     chunks' batches are what fail): the old code printed the password in its error lines, and exited 0."""
     with FakeEmbeddingsServer(dim=1536) as server:
-        shown = _configure(workspace, _port(server), "text-embedding-3-small")
+        shown = _configure(workspace, cache_dir, _port(server), "text-embedding-3-small")
         body = '{"detail": "Provided API key is invalid."}' if status == 401 else None
         server.fail_always(status, body)
         _index_fails_then_fills(workspace, cache_dir, shown, answer, server)
@@ -145,7 +148,7 @@ def test_a_search_whose_query_cannot_be_embedded_is_answered_lexically_with_a_wa
     """An index with vectors, then the endpoint fails: the search answers from the full-text and symbol
     retrievers with one warning line (the old code: a traceback with the password)."""
     with FakeEmbeddingsServer(dim=1536) as server:
-        shown = _configure(workspace, _port(server), "text-embedding-3-small")
+        shown = _configure(workspace, cache_dir, _port(server), "text-embedding-3-small")
         made = agentls("index", "--json", cwd=workspace, cache=cache_dir)
         assert made.returncode == 0 and json.loads(made.stdout)["vectors"], made.stderr
         server.fail_always(503)
@@ -169,7 +172,7 @@ def test_the_search_process_says_so_and_its_log_keeps_no_password(workspace: Pat
     the vectors; search.log names the endpoint only masked."""
     with FakeEmbeddingsServer(dim=1536) as server:
         port = _port(server)
-        shown = _configure(workspace, port, "text-embedding-3-small", idle=60)
+        shown = _configure(workspace, cache_dir, port, "text-embedding-3-small", idle=60)
         location = IndexSettings().location(workspace, cache_dir)
         server.fail_always(500)
         try:

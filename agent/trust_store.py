@@ -1,0 +1,68 @@
+"""What the user trusted per workspace, kept as SHA-256 fingerprints in one JSON file of the agentls cache.
+
+Shared by the trust in a workspace's MCP servers (`agent.mcp.trust`, ``mcp-trust.json``) and in its
+sensitive settings (`server.settings_trust`, ``settings-trust.json``). An entry is the workspace's resolved
+path, the fingerprint and when; the file is written atomically with mode 0600 and never holds the trusted
+values themselves (an environment's values, a URL's credentials), only their digest.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+__all__ = ["TrustStore"]
+
+log = logging.getLogger(__name__)
+
+_LOCK = threading.Lock()
+
+
+class TrustStore:
+    """Fingerprints the user trusted, by workspace, in one JSON file (None: nothing is kept)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+
+    def _load(self) -> list[dict[str, Any]]:
+        if self.path is None:
+            return []
+        try:
+            data = json.loads(self.path.read_text("utf-8"))
+        except (OSError, ValueError):
+            return []
+        entries = data.get("trusted") if isinstance(data, dict) else None
+        return [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
+
+    def has(self, root: Path, digest: str) -> bool:
+        """Whether `digest` was trusted for the workspace `root`."""
+        workspace = str(Path(root).resolve())
+        return any(e.get("workspace") == workspace and e.get("sha256") == digest for e in self._load())
+
+    def add(self, root: Path, digest: str, **fields: str) -> None:
+        """Trust `digest` for `root` from now on; `fields` are kept beside it (``server = NAME``)."""
+        if self.path is None:
+            return
+        from agent.apply import write_atomic
+
+        entry = {
+            "workspace": str(Path(root).resolve()),
+            **fields,
+            "sha256": digest,
+            "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        }
+        with _LOCK:
+            entries = [
+                e
+                for e in self._load()
+                if (e.get("workspace"), e.get("sha256")) != (entry["workspace"], entry["sha256"])
+            ]
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                write_atomic(self.path, json.dumps({"trusted": [*entries, entry]}, indent=1), 0o600)
+            except OSError as error:
+                log.warning("cannot remember the trust in %s: %s", self.path, error)

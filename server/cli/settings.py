@@ -1,0 +1,71 @@
+"""``agentls settings [--path PATH] [--trust [--yes]]``: where a workspace's settings come from, and the
+user's trust in the sensitive settings of its own file (`server.settings_trust`).
+
+Without ``--trust`` it lists the files read (the user's own, then the workspace's) and each sensitive
+setting the workspace's file sets, with its value (credentials in URLs masked) and whether it applies.
+``--trust`` shows the same, asks on the terminal (``--yes``: without asking, which is needed without a
+terminal) and remembers the fingerprint of exactly those values for that workspace; a value changed,
+added or removed later is dropped again until trusted again.
+"""
+
+from __future__ import annotations
+
+import click
+
+from server.cli.support import environment, workspace_of
+
+__all__ = ["settings_cmd"]
+
+
+@click.command("settings")
+@click.option("--path", "path", default=".", help="The workspace (or a folder inside it).")
+@click.option(
+    "--trust",
+    is_flag=True,
+    help="Trust the sensitive settings of the workspace's own agentls.toml or pyproject.toml, then exit.",
+)
+@click.option("--yes", "-y", is_flag=True, help="With --trust: trust them without asking.")
+def settings_cmd(path: str, trust: bool, yes: bool) -> None:
+    """Show the settings files of a workspace and its sensitive settings; --trust trusts them."""
+    from server.cli.agent import _stdin_is_terminal
+    from server.cli.support import BadValue
+    from server.settings import workspace_settings
+    from server.settings_trust import fingerprint, sensitive_values, settings_trust, shown, user_settings_file
+
+    if yes and not trust:
+        raise BadValue("only goes with --trust", click.get_current_context(), param_hint="--yes")
+    env = environment()
+    root, _ = workspace_of(path, env)
+    user = user_settings_file(env)
+    click.echo(f"your settings: {user}{'' if user.is_file() else ' (none)'}")
+    raw, messages, sources = workspace_settings(root)
+    for message in messages:
+        click.echo(f"warning: {message}", err=True)
+    if not sources:
+        click.echo(f"the workspace's settings: none ({root} has no agentls.toml or [tool.agentls])")
+        return
+    click.echo(f"the workspace's settings: {sources[0]}")
+    found = sensitive_values(raw)
+    if not found:
+        click.echo("it sets no sensitive setting: all of it applies")
+        return
+    store = settings_trust(env)
+    trusted = store.has(root, fingerprint(found))
+    state = "trusted for this workspace" if trusted else "not trusted: ignored"
+    click.echo(f"its sensitive settings ({state}):")
+    for item in found:
+        click.echo(f"  {item.key} = {shown(item.value)}  (could {item.why})")
+    if not trust or trusted:
+        if not trusted:
+            click.echo(f"to trust them: agentls settings --trust --path {root}")
+        return
+    if not yes and not _stdin_is_terminal():
+        raise click.ClickException(
+            "trusting them needs your confirmation and there is no terminal to ask on; run this in a "
+            "terminal, or add --yes to trust them without asking"
+        )
+    if yes or click.confirm(f"Trust these values for {root}?", default=False):
+        store.add(root, fingerprint(found), settings=sources[0])
+        click.echo("trusted: they apply from now on (until one of them changes)")
+    else:
+        click.echo("not trusted: they stay ignored")

@@ -1,0 +1,18 @@
+"""Trusting a test workspace's sensitive settings (`server.settings_trust`) the way the user does, through
+the real trust file of the test's own cache: what ``agentls settings --trust --yes --path ROOT`` writes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from server.settings import workspace_settings
+from server.settings_trust import fingerprint, sensitive_values, settings_trust
+
+
+def trust_workspace_settings(root: Path, cache: Path) -> None:
+    """Trust the values of the sensitive settings `root`'s agentls.toml (or pyproject.toml) sets now, in the
+    trust file of the agentls cache `cache` (the ``AGENTLS_CACHE_DIR`` the code under test is given)."""
+    raw, _, sources = workspace_settings(root)
+    assert sources, f"{root} has no settings file to trust"
+    found = sensitive_values(raw)
+    settings_trust({"AGENTLS_CACHE_DIR": str(cache)}).add(root, fingerprint(found), settings=sources[0])
