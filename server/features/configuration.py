@@ -1,6 +1,8 @@
-"""Settings as the language server sees them: four layers merged per workspace folder.
+"""Settings as the language server sees them: five layers merged per workspace folder.
 
-Later layers win: built-in defaults, ``agentls.toml`` or ``[tool.agentls]`` in the folder, the
+Later layers win: built-in defaults, the user's own file (``~/.config/agentls/agentls.toml``),
+``agentls.toml`` or ``[tool.agentls]`` in the folder (its sensitive settings only once trusted:
+`server.settings_trust`; each one dropped is a message shown once like the others), the
 ``initializationOptions`` the editor sent, and ``workspace/configuration`` section ``agentls`` (or what a
 ``workspace/didChangeConfiguration`` pushed, for clients that cannot be asked). Invalid values fall back to
 their defaults; `SettingsMessages` remembers which messages were already shown so a reload does not
