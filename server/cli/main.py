@@ -7,6 +7,7 @@ Results go to stdout, progress and messages to stderr, so ``agentls search --jso
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -825,4 +826,7 @@ def serve_cmd(stdio: bool, port: int | None, host: str) -> None:
             server.start_tcp(host, port)
     finally:
         undo()
+    # Everything is stopped and saved: skip the garbage collections of Python's exit, which walk every
+    # object the server built (3-4 s of a 6 s exit, after a run, on a loaded machine).
+    gc.freeze()
     sys.exit(server.exit_code)
