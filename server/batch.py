@@ -5,8 +5,10 @@ the target or instruction, an optional budget) into `BatchTask`s, with messages 
 `run_task` is the one function that runs a task, wherever it runs: it clones the repository at the
 commit into ``<out>/work/<id>/<attempt>`` (``git clone --shared`` for a local repository, so the
 repository itself is never written; an http(s) URL's credentials go to git in its environment, not on
-its command line: `_clone_credentials`; a fresh folder each attempt, so a worker a killed driver left
-running for a moment cannot touch its successor's files), reads that checkout's settings, indexes it
+its command line: `_clone_credentials`; git runs through `indexing.git_safety`, the clone allowed the
+one transport its URL names; a fresh folder each attempt, so a worker a killed driver left running for a
+moment cannot touch its successor's files), reads that checkout's settings (its sensitive ones are
+ignored, as a fresh folder is never trusted: `server.settings_trust`; set them in your own file), indexes it
 lexically into ``<out>/work/<id>/<attempt>.cache`` (unless ``BatchOptions.index`` is off), builds the
 `agent.task.Task`, and runs it headless through `agent.runner.start_run` with transcripts under
 ``<out>/runs``. It returns a `TaskOutcome`: the record (status, tests run and passed, steps, tokens,
@@ -315,16 +317,36 @@ def worker_env(env: Mapping[str, str]) -> dict[str, str]:
 
 
 def _git(
-    *args: str, cwd: Path | None = None, timeout: float = 600, env: Mapping[str, str] | None = None
+    *args: str, cwd: Path | None = None, timeout: float = 600, extra_env: Mapping[str, str] | None = None
 ) -> str:
+    """``git ARGS`` through `indexing.git_safety` (no hook, filter, fsmonitor or pager runs; git's variables
+    of this process dropped), in the checkout `cwd` when given; `extra_env` on top (the clone's header)."""
+    from indexing.git_safety import SAFE_CONFIG, git_env, safe_git_command
+
+    if cwd is not None:
+        argv, env = safe_git_command(cwd, args, extra_env)
+    else:
+        argv, env = ["git", *SAFE_CONFIG, *args], git_env(None, extra_env)
     done = subprocess.run(
-        ["git", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
+        argv, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout, check=False
     )
     if done.returncode != 0:
         detail = (done.stderr or done.stdout).strip().splitlines()
-        command = " ".join(a for a in args if not a.startswith("-"))[:80]
+        command = " ".join(a for a in args if not a.startswith("-") and "=" not in a)[:80]
         raise RuntimeError(f"git {command} failed: {detail[-1] if detail else done.returncode}")
     return done.stdout.strip()
+
+
+def _transport(repo: str, local: bool) -> str:
+    """The one git transport the clone of `repo` may use (git_safety allows none): ``file`` for a local
+    repository, the URL's scheme for http(s), ssh, git and file URLs, ``ssh`` for ``user@host:path``;
+    anything else (``ext::``) stays refused."""
+    if local:
+        return "file"
+    scheme = repo.split("://", 1)[0].lower() if "://" in repo else ""
+    if scheme in ("http", "https", "ssh", "git", "file"):
+        return scheme
+    return "ssh" if not scheme and "@" in repo.split(":", 1)[0] else "none"
 
 
 def _checkout(task: BatchTask, dest: Path) -> str:
@@ -337,8 +359,10 @@ def _checkout(task: BatchTask, dest: Path) -> str:
         raise RuntimeError(f"{task.repo} is not a git repository; a batch task runs on a commit of one")
     shown = mask_url(task.repo)  # what errors, which the records keep, say
     # --shared borrows the local repository's objects (nothing copied, nothing written there).
-    url, env = _clone_credentials(task.repo, os.environ)
-    _git("clone", "--quiet", "--no-checkout", *(["--shared"] if local else []), url, str(dest), env=env)
+    url, header = _clone_credentials(task.repo, {})
+    allow = ("-c", f"protocol.{_transport(task.repo, local)}.allow=always")
+    shared = ["--shared"] if local else []
+    _git(*allow, "clone", "--quiet", "--no-checkout", *shared, url, str(dest), extra_env=header)
     try:
         sha = _git("rev-parse", "--verify", "--end-of-options", f"{task.commit}^{{commit}}", cwd=dest)
     except RuntimeError as error:

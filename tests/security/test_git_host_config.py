@@ -216,3 +216,43 @@ def test_a_workspace_folder_of_a_larger_repository_sees_no_file_outside_it(tmp_p
         ]
     assert not [a for a in answers if "OUTSIDE" in a or "private.py" in a], answers
     assert "x = 2" in GitDiffTool(root).run({}) and "x = 1" in answers[0]
+
+
+def test_a_batch_tasks_checkout_runs_no_hook_and_ignores_gits_variables_of_the_driver(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`agentls batch` cloned and checked out each task's repository with plain git: the hooks of the
+    user's template folder ran on the host at every checkout (post-checkout), and git's variables of the
+    driver's environment (``GIT_DIR``, set for a git hook that starts a batch) sent its commands to another
+    repository. Now git_safety's options and environment apply (`server.batch._git`)."""
+    from server.batch import BatchTask, _checkout
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    (repo / "app.py").write_text("x = 1\n")
+    git(repo, "add", "-A")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "one")
+    sha = git(repo, "rev-parse", "HEAD").strip()
+    other = tmp_path / "other"
+    other.mkdir()
+    git(other, "init", "-q")
+
+    marker = tmp_path / "hook-ran"
+    hooks = tmp_path / "template" / "hooks"
+    hooks.mkdir(parents=True)
+    hook = hooks / "post-checkout"
+    hook.write_text(f"#!/bin/sh\ntouch {marker}\n")
+    hook.chmod(0o755)
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".gitconfig").write_text(f"[init]\n\ttemplateDir = {tmp_path / 'template'}\n")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+    monkeypatch.setenv("GIT_DIR", str(other / ".git"))
+
+    dest = tmp_path / "work" / "t1"
+    task = BatchTask(id="t1", kind="run", repo=str(repo), commit=sha, instruction="look")
+    assert _checkout(task, dest) == sha
+    assert (dest / "app.py").read_text() == "x = 1\n"
+    assert not marker.exists(), "a hook ran on the host during the checkout"
