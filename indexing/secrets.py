@@ -19,14 +19,16 @@ Detection (`find_secrets`), in three passes over a text:
 3. Every other value through the plugins of Yelp's ``detect-secrets`` (entropy of quoted strings, secret
    keywords such as ``password = "..."``, and its key-format detectors), with its default false-positive
    filters (UUIDs, sequential strings, templates, ``$VARIABLES``, id-like names, lock files) and its
-   ``pragma: allowlist secret`` comments. The plugins cost about a millisecond per line, so they only see
-   *candidate* lines: a line holding a quoted string of 9 or more token characters, a long token with
-   digits in it, a secret keyword next to a quote, or ``scheme://user:password@``. Lines without any of
-   these cannot match a default plugin (entropy plugins need quoted strings above their limits, the keyword
-   plugin a keyword and a quoted value, the format plugins long tokens). On a candidate line a plugin
-   runs only when it can match: a plain regular-expression plugin when one of its own expressions is in
-   the line, the keyword plugin (on a line that is a candidate only for its keyword) when one of its
-   expressions for the file's type is. ``detect-secrets`` is imported on the first candidate line.
+   ``pragma: allowlist secret`` comments; a word-like value that is (part of) the name it is given to
+   (``p1.secret = "secret"``, ``db_password = "password"``) is a stand-in, not a secret (`_names_itself`). The
+   plugins cost about a millisecond per line, so they only see *candidate* lines: a line holding a quoted
+   string of 9 or more token characters, a long token with digits in it, a secret keyword next to a quote, or
+   ``scheme://user:password@``. Lines without any of these cannot match a default plugin (entropy plugins need
+   quoted strings above their limits, the keyword plugin a keyword and a quoted value, the format plugins long
+   tokens). On a candidate line a plugin runs only when it can match: a plain regular-expression plugin when
+   one of its own expressions is in the line, the keyword plugin (on a line that is a candidate only for its
+   keyword) when one of its expressions for the file's type is. ``detect-secrets`` is imported on the first
+   candidate line.
 
 A value found that goes on after a backslash at the end of its line (a shell's continuation) is taken on
 to its end (`_continued`).
@@ -380,6 +382,11 @@ def _candidate_lines(text: str, lower: str, filename: str = "") -> dict[int, int
     return lines
 
 
+_WORD_VALUE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+_GIVEN_NAME = re.compile(r"""([A-Za-z_][A-Za-z0-9_-]*)["']?\s*(?::=|=>|=(?!=)|:)""")
+"""A name a value is given to: an assignment (``=``, ``:=``), a mapping's key (``:``), PHP's ``=>``."""
+
+
 def find_secrets(text: str, filename: str = "") -> list[Found]:
     """Every secret value in `text`, sorted, without overlaps (see the module docstring)."""
     found: list[Found] = []
@@ -411,11 +418,24 @@ def find_secrets(text: str, filename: str = "") -> list[Found]:
             previous_start = text.rfind("\n", 0, max(0, line_start - 1)) + 1
             previous = text[previous_start : max(previous_start, line_start - 1)]
             for value in _detect_line(line, filename, previous, reasons):
+                if _names_itself(line, value):
+                    continue
                 at = line.find(value)
                 while at >= 0:
                     found.append(Found(line_start + at, line_start + at + len(value), "detect-secrets"))
                     at = line.find(value, at + len(value))
     return _continued(text, _merge(found))
+
+
+def _names_itself(line: str, value: str) -> bool:
+    """The value is (part of) the name it is given to (``p1.secret = "secret"``, ``{"api_key": "api_key"}``,
+    ``db_password = "password"``): a stand-in, not a secret. Taking it would withhold the name too, on that
+    line (the code no longer parses in the index) and, once a run knows the value, wherever the word is
+    written (``SECRET_KEY``, ``secrets``)."""
+    if not _WORD_VALUE.fullmatch(value):
+        return False
+    lower = value.lower()
+    return any(lower in name.lower() for name in _GIVEN_NAME.findall(line))
 
 
 def _continued(text: str, found: list[Found]) -> list[Found]:

@@ -115,6 +115,24 @@ def test_detector_finds_the_usual_formats_and_leaves_code_alone() -> None:
     assert set(used.values()) >= set(VALUES)
 
 
+def test_a_value_that_is_its_own_name_is_a_stand_in_not_a_secret() -> None:
+    # Django's tests/auth_tests/test_tokens.py: `p1.secret = "secret"`. Taking "secret" withheld the
+    # attribute's name too (the indexed line no longer parsed, and its symbols depended on the random key),
+    # and a run that learnt the value replaced the word wherever it was written, SECRET_KEY and `secrets`
+    # included.
+    source = (
+        '    p1.secret = "secret"\n'
+        '    config = {"api_key": "api_key", "db_password": "password"}\n'
+        '    p2.secret = "n3wSecr3t-value"\n'
+    )
+    values = {source[f.start : f.end] for f in find_secrets(source, "test_tokens.py")}
+    assert values == {"n3wSecr3t-value"}
+    redactor = Redactor(b"k" * 32)
+    redactor.learn(source, "test_tokens.py")
+    code = "SECRET_KEY = settings.secret  # api_key, password, secrets.token_hex()\n"
+    assert redactor.redact(code, "views.py") == code
+
+
 def test_placeholders_are_stable_and_keyed() -> None:
     assert placeholder(STRIPE, b"a" * 32) == placeholder(STRIPE, b"a" * 32)
     assert placeholder(STRIPE, b"a" * 32) != placeholder(STRIPE, b"b" * 32)
