@@ -16,6 +16,13 @@ stdout and stderr open so that whoever waited for those pipes to close waited fo
   ``os._exit``, and so does a process whose owner died while it was starting. Once the workers are
   gone, the fork server and the resource tracker see their pipes close and exit by themselves.
 
+`forkserver_context()` is the one way they are started. multiprocessing starts the fork server and its
+resource tracker as ``python -c ...`` in agentls' current folder, which is the workspace as a rule, and
+``-c`` puts that folder first on ``sys.path``: a repository with a ``multiprocessing/`` package at its top
+ran its own code there (on ``agentls index`` or when an editor started the server), before agentls read a
+single file. The context adds Python's ``-P`` to the command lines multiprocessing builds, so no such
+process looks in the current folder.
+
 `end_pool(pool)` is how their owner ends a pool of them when it stops: at once, the job in progress
 dropped. `ProcessPoolExecutor.shutdown` waits for the job a worker is running, and the language server's
 search process spends its first seconds importing LanceDB (up to 10 s on a loaded machine): an ``exit``
@@ -29,6 +36,9 @@ import contextlib
 import ctypes
 import ctypes.util
 import logging
+import multiprocessing
+import multiprocessing.context
+import multiprocessing.util
 import os
 import signal
 import sys
@@ -36,7 +46,7 @@ import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 
-__all__ = ["die_with_parent", "end_pool", "set_parent_death_signal"]
+__all__ = ["die_with_parent", "end_pool", "forkserver_context", "set_parent_death_signal"]
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +54,24 @@ _PR_SET_PDEATHSIG = 1
 _POLL_SECONDS = 0.5
 _started = False
 _lock = threading.Lock()
+
+
+def forkserver_context() -> multiprocessing.context.ForkServerContext:
+    """multiprocessing's fork server context, its processes started without the current folder on their
+    ``sys.path`` (see the module docstring)."""
+    names = vars(multiprocessing.util)  # the command lines' flags come from this module's private helper
+    flags = names["_args_from_interpreter_flags"]
+    if not getattr(flags, "agentls_safe_path", False):
+
+        def safe_path_flags() -> list[str]:
+            args: list[str] = flags()
+            return args if "-P" in args else [*args, "-P"]
+
+        safe_path_flags.agentls_safe_path = True  # type: ignore[attr-defined]
+        names["_args_from_interpreter_flags"] = safe_path_flags
+    context = multiprocessing.get_context("forkserver")
+    assert isinstance(context, multiprocessing.context.ForkServerContext)
+    return context
 
 
 def set_parent_death_signal(sig: int = signal.SIGKILL) -> bool:

@@ -35,7 +35,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from indexing.lifeline import die_with_parent
+from indexing.lifeline import die_with_parent, forkserver_context
 from indexing.models import Chunk, FileRecord, ParseLimits, ParseResult, SkippedFile, SkipReason, Symbol
 from indexing.rows import (
     CHUNKS_SCHEMA,
@@ -85,7 +85,7 @@ def parses_in_pool(files: int | None, workers: int) -> bool:
 
 def parser_context() -> multiprocessing.context.BaseContext:
     """Parser processes fork from a server that has the parsing modules loaded (and nothing heavier)."""
-    ctx = multiprocessing.get_context("forkserver")
+    ctx = forkserver_context()
     ctx.set_forkserver_preload(list(PRELOAD))
     return ctx
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import multiprocessing
 import os
 import threading
 from concurrent.futures import ProcessPoolExecutor
@@ -21,7 +20,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 
 from indexing.definitions import FunctionSpan, Outline, StubInfo, outline
-from indexing.lifeline import die_with_parent, end_pool
+from indexing.lifeline import die_with_parent, end_pool, forkserver_context
 
 __all__ = ["FunctionSpan", "Outline", "OutlineCache", "StubInfo", "carry_over", "outline"]
 
@@ -120,7 +119,7 @@ class OutlineCache:
         if self._pool is None:
             self._pool = ProcessPoolExecutor(
                 max_workers=1,
-                mp_context=multiprocessing.get_context("forkserver"),
+                mp_context=forkserver_context(),
                 initializer=die_with_parent,  # no orphan when the server is killed
                 initargs=(os.getpid(),),
             )

@@ -34,7 +34,6 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-import multiprocessing
 import os
 import threading
 from collections.abc import Callable, Mapping
@@ -45,7 +44,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from indexing.config import IndexSettings
-from indexing.lifeline import die_with_parent
+from indexing.lifeline import die_with_parent, forkserver_context
 from indexing.memory import release_memory, rss_mib
 from indexing.models import IndexReport
 
@@ -241,7 +240,7 @@ class IndexWorker:
         self._on_log = on_log
         self._recycle_mib = recycle_mib
         self._nice = nice
-        self._ctx = multiprocessing.get_context("forkserver")
+        self._ctx = forkserver_context()
         self._proc: _Process | None = None
         self._lock = asyncio.Lock()
         self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="agentls-index-pipe")

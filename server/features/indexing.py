@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import multiprocessing
 import os
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
@@ -52,7 +51,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from indexing.config import IndexSettings
-from indexing.lifeline import die_with_parent, end_pool
+from indexing.lifeline import die_with_parent, end_pool, forkserver_context
 from indexing.models import IndexReport, SearchHit, Symbol
 from indexing.progress import describe as describe_progress
 from server.features.index_worker import IndexJob, IndexWorker, JobOutcome
@@ -546,7 +545,7 @@ class BackgroundIndexer:
     # ------------------------------------------------------------------ search
     def _search_pool(self) -> ProcessPoolExecutor:
         if self._searcher is None:
-            context = multiprocessing.get_context("forkserver")
+            context = forkserver_context()
             self._searcher = ProcessPoolExecutor(
                 max_workers=1, mp_context=context, initializer=die_with_parent, initargs=(os.getpid(),)
             )

@@ -5,7 +5,9 @@
 - a workspace of hostile files (a 100 MB file, a 5 MB one-line minified JS file, 10,000-deep nesting in
   Python and JavaScript, invalid UTF-8, binary data with a source extension, a symlink loop, an unreadable
   file, a 3,000-file node_modules): indexing ends in bounded time and memory, each skipped file with its
-  reason. Figures are printed (`pytest -s`).
+  reason. Figures are printed (`pytest -s`);
+- a repository whose top folder holds a package named as a standard library one (``multiprocessing``) runs
+  none of its code when `agentls index` is started there.
 """
 
 from __future__ import annotations
@@ -158,3 +160,22 @@ def test_hostile_inputs_are_bounded_and_each_skip_has_a_reason(tmp_path: Path) -
     indexed = set(index.store.file_records())
     assert {"ok.py", "latin1.py", "deep_lines.py", "deep_lines.js"} <= indexed
     assert not any(p.startswith("node_modules/") for p in indexed)
+
+
+def test_indexing_from_a_repository_runs_none_of_its_code(tmp_path: Path) -> None:
+    """multiprocessing started its fork server and resource tracker as ``python -c`` in the current folder,
+    which ``-c`` puts first on sys.path: the repository's ``multiprocessing/__init__.py`` ran there."""
+    repo, marker = tmp_path / "repo", tmp_path / "ran"
+    (repo / "multiprocessing").mkdir(parents=True)
+    (repo / "multiprocessing" / "__init__.py").write_text(
+        f"open({str(marker)!r}, 'a').write('ran\\n')\nraise SystemExit(0)\n"
+    )
+    for n in range(40):  # enough files for the parser processes' pool
+        (repo / f"mod{n}.py").write_text(f"def function_{n}(value):\n    return value + {n}\n")
+    env = {**os.environ, "AGENTLS_CACHE_DIR": str(tmp_path / "cache"), "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run(
+        ["agentls", "index", "."], cwd=repo, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert "41 files" in done.stderr
+    assert not marker.exists(), "the repository's multiprocessing package ran"
