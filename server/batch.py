@@ -771,12 +771,13 @@ def _watch_driver(driver: int) -> None:
 def _local_engine(
     tasks: Sequence[BatchTask], out: Path, env: Mapping[str, str], options: BatchOptions, jobs: int
 ) -> Iterator[TaskOutcome]:
-    import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+
+    from indexing.lifeline import forkserver_context
 
     # Workers fork from a fork server that imported the run's modules once (the anthropic SDK alone takes
     # about a second), instead of each importing them again; the fork server starts single-threaded.
-    context = multiprocessing.get_context("forkserver")
+    context = forkserver_context()
     context.set_forkserver_preload(list(_PRELOAD))
     pool = ProcessPoolExecutor(
         max_workers=max(1, min(jobs, len(tasks))),
