@@ -222,25 +222,18 @@ def test_a_command_filling_the_copy_or_tmp_is_stopped_and_the_run_goes_on(ws: Pa
 
 
 def test_the_first_command_does_not_walk_the_copy_for_its_size(
-    ws: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ws: Path, tmp_path: Path, disk_walks: list[Path]
 ) -> None:
     """The copy's size at its first command (what `workspace_mb` is added to) comes from making it, not
     from a walk of it (0.6 s on a kernel-sized copy); it is the size a walk finds."""
     made = Overlay(ws, {"pkg/new/mod.py": ("n = 1\n" * 20_000, 1)}).materialize(tmp_path / "copy")
     assert made.allocated == sandbox_module._disk_usage(tmp_path / "copy") > 100_000
-    walked: list[Path] = []
-    measure = sandbox_module._disk_usage
-
-    def counted(path: Path) -> int:
-        walked.append(path)
-        return measure(path)
-
-    monkeypatch.setattr(sandbox_module, "_disk_usage", counted)
+    disk_walks.clear()  # that walk was the test's own
     room = 65536 + _used_mb(sandbox_module.default_scratch_dir())  # more than its filesystem holds now
     with BashTool(Overlay(ws), Sandbox(SandboxSettings(workspace_mb=room, tmp_mb=room)), timeout=20) as bash:
         for _ in range(2):
             assert run(ToolRegistry([bash]), "echo x > out.txt").content == "(no output)"
-    assert walked == []
+    assert disk_walks == []
 
 
 def _used_mb(path: Path) -> int:

@@ -21,7 +21,6 @@ from pathlib import Path
 
 import pytest
 
-import agent.sandbox as sandbox_module
 from agent.installs import PackageLayer
 from agent.sandbox import BWRAP_MISSING_MESSAGE, Sandbox, SandboxSettings, SandboxUnavailable
 
@@ -381,10 +380,10 @@ def test_a_command_making_too_many_files_is_stopped(workdir: Path) -> None:
 
 
 def test_the_package_folder_is_walked_once_not_at_every_command(
-    workdir: Path, monkeypatch: pytest.MonkeyPatch
+    workdir: Path, disk_walks: list[Path]
 ) -> None:
     """The run's package folder (an extension's `BoundedFolder`) lies in the system's temp folder, whose
-    filesystem holds far more than the folder's bound, so every command walked it to learn its size
+    filesystem holds far more than the folder's bound, so every command disk_walks it to learn its size
     (torch's 15,000 files: 0.7 s). Only commands write there: the sandbox keeps an upper bound of its size
     from one command to the next, and a command past the bound is still stopped."""
     layer = PackageLayer(limit_mb=128)
@@ -394,17 +393,9 @@ def test_the_package_folder_is_walked_once_not_at_every_command(
             (layer.path / "pkg" / f"m{i}.py").write_text("x = 1\n")
         sandbox = Sandbox(SandboxSettings(max_file_mb=1))
         sandbox.extensions.append(layer)
-        walked: list[Path] = []
-        measure = sandbox_module._disk_usage
-
-        def counted(path: Path) -> int:
-            walked.append(path)
-            return measure(path)
-
-        monkeypatch.setattr(sandbox_module, "_disk_usage", counted)
         for _ in range(3):
             assert sandbox.run("ls $PYTHONPATH/pkg | wc -l", workdir).stdout == "200\n"
-        assert walked.count(layer.path) == 1, walked
+        assert disk_walks.count(layer.path) == 1, disk_walks
         fill = 'for i in $(seq 1 200); do head -c 1000000 /dev/zero > "$PYTHONPATH/f$i"; done; echo finished'
         result = sandbox.run(fill, workdir)
         assert result.killed and "finished" not in result.stdout
@@ -422,29 +413,21 @@ def _used_mb(path: Path) -> int:
 
 
 def test_commands_walk_the_copy_only_for_its_size_while_its_filesystem_has_room(
-    workdir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    workdir: Path, tmp_path: Path, disk_walks: list[Path]
 ) -> None:
     """Adding up a copy's files costs a walk of it (a second or more on a kernel-sized copy): it is done
     once, for the copy's size at its first command. While everything on the filesystem is within the
-    bounds, neither the copy nor the session's /tmp is walked again when a command starts."""
+    bounds, neither the copy nor the session's /tmp is disk_walks again when a command starts."""
     (workdir / "pkg").mkdir()
     (workdir / "pkg" / "mod.py").write_text("x = 1\n")
     session_tmp = tmp_path / "session-tmp"
     session_tmp.mkdir()
     room = _used_mb(workdir) + 65536  # more than the whole filesystem holds now
-    walked: list[Path] = []
-    measure = sandbox_module._disk_usage
-
-    def counted(path: Path) -> int:
-        walked.append(path)
-        return measure(path)
-
-    monkeypatch.setattr(sandbox_module, "_disk_usage", counted)
     sandbox = Sandbox(SandboxSettings(workspace_mb=room, tmp_mb=room))
     for _ in range(3):
         result = sandbox.run("echo x > out.txt; echo y > /tmp/t", workdir, tmp_dir=session_tmp)
         assert (result.exit_code, result.space_limit) == (0, None)
-    assert walked == [workdir]
+    assert disk_walks == [workdir]
 
 
 def test_a_copy_not_walked_at_the_start_is_still_stopped_past_its_bound() -> None:
