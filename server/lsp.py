@@ -18,7 +18,9 @@ What happens when:
   half-written (`agent.apply.recover_applies`, with a ``window/showMessage`` warning), the dynamic
   registration of file watchers for the folders it serves (when the client supports it; of a held
   folder only its settings files, and registered again when a folder is added, removed, held or allowed),
-  settings (see `server.features.configuration`), the analysis process that code actions use, and a
+  settings (see `server.features.configuration`; a folder's file setting sensitive values the user has
+  not trusted is a ``window/showMessageRequest`` question, once per folder and values in the server's
+  life: `server.settings_trust`), the analysis process that code actions use, and a
   full index of every workspace folder in the indexing process, with ``$/progress``; a home folder,
   ``/`` or the temporary folder without an index is held back with a message (`server.workspace`);
   with no folder at all (single-file mode), one message says that agentls needs one.
@@ -82,7 +84,7 @@ from server.logging_handler import LspLogHandler
 from server.messages import Reindexed, SearchResult, ServerStats, to_json
 from server.parent import ProcessWatch
 from server.positions import Encoding, LineIndex, column_to_units, negotiate_encoding, split_lines
-from server.settings import Settings
+from server.settings import LoadedSettings, Settings
 from server.transport import Hangup, serve_stdio, serve_tcp
 from server.workspace import Folders
 
@@ -379,6 +381,7 @@ class AgentlsServer(LanguageServer):
         self._started = False
         self._tasks: set[asyncio.Task[Any]] = set()
         self._messages = SettingsMessages()
+        self._trust_asked: set[tuple[Path, str]] = set()  # (folder, fingerprint) of settings asked about
         self._indexer: BackgroundIndexer | None = None
         self._outline_timers: dict[str, asyncio.TimerHandle] = {}
         self._told_held: set[Path] = set()
@@ -682,9 +685,48 @@ class AgentlsServer(LanguageServer):
             self._tell_held()
         self.documents.set_max_bytes(self.global_settings.index.max_file_bytes)
         self.log_handler.set_level_name(self.global_settings.server.log_level)
+        if self._can_ask():  # the untrusted settings are a question rather than messages
+            asked = {m for loaded in self.folders.pending.values() for m in loaded.untrusted}
+            messages = [m for m in messages if m not in asked]
+            for root, loaded in self.folders.pending.items():
+                self._ask_trust(root, loaded)
         fresh = self._messages.new(messages)
         if fresh:
             self.show("agentls settings: " + "\n".join(fresh), types.MessageType.Warning)
+
+    def _can_ask(self) -> bool:
+        """The client answers ``window/showMessageRequest`` (it says so in its capabilities)."""
+        caps = self.client_capabilities
+        return caps is not None and caps.window is not None and caps.window.show_message is not None
+
+    def _ask_trust(self, root: Path, loaded: LoadedSettings) -> None:
+        """Ask, once per folder and values in this server's life, whether to trust the sensitive settings
+        its file sets (`server.settings_trust`)."""
+        from server.settings_trust import fingerprint
+
+        key = (root, fingerprint(list(loaded.pending)))
+        if key not in self._trust_asked:
+            self._trust_asked.add(key)
+            self.spawn(self._settings_trust_question(root, loaded), "settings-trust")
+
+    async def _settings_trust_question(self, root: Path, loaded: LoadedSettings) -> None:
+        from server.settings_trust import IGNORE, TRUST, question, remember
+
+        source = loaded.sources[-1]
+        try:
+            answer = await LspEditor(self).ask(question(root, loaded.pending, source), [TRUST, IGNORE])
+        except Exception as error:  # the client cannot answer after all: the messages, as without a question
+            log.warning("could not ask whether to trust the settings of %s (%s)", root, error)
+            if fresh := self._messages.new(loaded.untrusted):
+                self.show("agentls settings: " + "\n".join(fresh), types.MessageType.Warning)
+            return
+        if answer != TRUST:
+            for message in loaded.untrusted:
+                log.warning("%s (the editor's question was answered %r)", message, answer)
+            return
+        remember(root, loaded.pending, source, self.env)
+        log.info("the sensitive settings of %s are trusted for %s; reading the settings again", source, root)
+        await self.reload_settings()
 
     async def change_folders(self, added: Iterable[Path], removed: Iterable[Path]) -> None:
         for root in self.folders.remove(removed):

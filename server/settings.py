@@ -25,7 +25,7 @@ import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -33,6 +33,9 @@ from agent.config import PROVIDERS, AgentSettings, unknown_provider_message
 from agent.mcp.config import McpSettings
 from indexing.config import IndexSettings
 from indexing.paths import cache_dir as cache_dir  # re-exported: its home is the light `indexing.paths`
+
+if TYPE_CHECKING:
+    from server.settings_trust import Sensitive
 
 
 class ServerSettings(BaseModel):
@@ -93,6 +96,8 @@ class LoadedSettings:
     # sensitive settings of the workspace's file dropped as not trusted (`server.settings_trust`): each
     # with its file and line and the command that trusts them; the rest of the settings are used
     untrusted: tuple[str, ...] = ()
+    # the sensitive values of `untrusted`, whose trust the language server asks for (empty when trusted)
+    pending: tuple[Sensitive, ...] = ()
 
 
 def _drop(data: dict[str, Any], loc: tuple[int | str, ...]) -> bool:
@@ -332,7 +337,7 @@ def load_settings(
     workspace's file without the sensitive settings the user has not trusted for it (each dropped one
     said in `LoadedSettings.untrusted`, see `server.settings_trust`), then `overrides` (the editor's).
     `env`: where the user's file and the trust file are (default: this process's environment)."""
-    from server.settings_trust import untrusted_dropped, user_settings_file
+    from server.settings_trust import sensitive_values, untrusted_dropped, user_settings_file
 
     env = os.environ if env is None else env
     unreadable: list[str] = []
@@ -348,12 +353,17 @@ def load_settings(
             text = None
     prefix = ("tool", "agentls") if sources and sources[0].endswith("pyproject.toml") else ()
     untrusted: list[str] = []
+    pending: list[Sensitive] = []
     if sources:
+        found = sensitive_values(raw)  # before the untrusted ones are dropped from raw
         raw, untrusted = untrusted_dropped(raw, root, sources[0], env, text=text, prefix=prefix)
+        pending = found if untrusted else []
     raw = merge(user, raw)
     if overrides:
         raw = merge(raw, overrides)
     checked = text if not overrides else None
     settings, more = validate_settings(raw, sources[0] if sources else "settings", checked, prefix)
     read = [*([str(user_file)] if user else []), *sources]
-    return LoadedSettings(settings, tuple(messages + more), tuple(read), tuple(unreadable), tuple(untrusted))
+    return LoadedSettings(
+        settings, tuple(messages + more), tuple(read), tuple(unreadable), tuple(untrusted), tuple(pending)
+    )

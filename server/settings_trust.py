@@ -15,6 +15,11 @@ change, add or remove any of them and the trust is asked again). Each dropped ke
 its file and line and the command that trusts them, ``agentls settings --trust --path ROOT`` (which shows
 the values first). The safe default, or the user's own value, is used meanwhile.
 
+The language server asks instead (`server.lsp`): once per workspace and `fingerprint` in a server's life,
+``window/showMessageRequest`` with `question` (the keys and values, URLs' credentials masked) and the actions
+`TRUST` and `IGNORE`. `TRUST` is `remember`ed in the same store as the command's and the settings are read
+again; `IGNORE`, or no answer, leaves them dropped and logged. A client that cannot answer gets the messages.
+
 The user's own settings are trusted for everything: the user-level file `user_settings_file`
 (``$XDG_CONFIG_HOME/agentls/agentls.toml``, by default ``~/.config/agentls/agentls.toml``) and the
 editor's settings (``initializationOptions``, ``workspace/configuration``). The trust file's place comes
@@ -36,10 +41,14 @@ from indexing.credentials import mask_urls
 from indexing.paths import cache_dir
 
 __all__ = [
+    "IGNORE",
     "SENSITIVE",
+    "TRUST",
     "TRUST_FILE",
     "Sensitive",
     "fingerprint",
+    "question",
+    "remember",
     "sensitive_values",
     "settings_trust",
     "trust_command",
@@ -48,6 +57,8 @@ __all__ = [
 ]
 
 TRUST_FILE = "settings-trust.json"
+TRUST, IGNORE = "Trust these settings", "Ignore them"
+"""The actions of the language server's question (`question`)."""
 
 _MODEL = ("provider", "base_url", "api_key_env")
 _SENT = "choose where the code and your API key are sent"
@@ -141,6 +152,25 @@ def trust_command(root: Path) -> str:
 def shown(value: Any) -> str:
     """A value for the terminal, credentials in URLs masked."""
     return mask_urls(json.dumps(value)) if not isinstance(value, str) else mask_urls(repr(value))
+
+
+def question(root: Path, values: list[Sensitive] | tuple[Sensitive, ...], source: str) -> str:
+    """The editor's question whether to trust `values` of the workspace `root`'s file `source`: each key and
+    value (credentials in URLs masked, as ``agentls settings`` shows them) and what it could do."""
+    listed = "; ".join(f"{item.key} = {shown(item.value)} (could {item.why})" for item in values)
+    return (
+        f"The agentls settings of this workspace ({source}) set sensitive values: {listed}. They are "
+        f'ignored until you trust them. "{TRUST}" applies them from now on for {root} (until one of '
+        f'them changes); "{IGNORE}" keeps using the safe defaults.'
+    )
+
+
+def remember(
+    root: Path, values: list[Sensitive] | tuple[Sensitive, ...], source: str, env: Mapping[str, str]
+) -> None:
+    """Trust exactly `values` of `root`'s settings file `source` from now on, as ``agentls settings
+    --trust`` does."""
+    settings_trust(env).add(root, fingerprint(list(values)), settings=source)
 
 
 def _drop(raw: dict[str, Any], key: str) -> None:

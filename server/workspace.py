@@ -36,7 +36,7 @@ from indexing.paths import default_index_location, too_broad
 from indexing.policy import IGNORE_FILE_NAMES, SKIPPED_DIRS
 from server.documents import locate, real_path, uri_to_path
 from server.features.configuration import client_layer, resolve
-from server.settings import Settings
+from server.settings import LoadedSettings, Settings
 
 __all__ = [
     "SETTINGS_FILES",
@@ -145,6 +145,9 @@ class Folders:
         self.pushed_settings: dict[str, Any] = {}
         self.settings: dict[Path, Settings] = {}
         self.global_settings = Settings()
+        self.pending: dict[Path, LoadedSettings] = {}
+        """Folder -> its settings as read, for those whose file's sensitive values are not trusted
+        (`LoadedSettings.pending`: the language server asks whether to trust them)."""
 
     def initialize(self, params: types.InitializeParams) -> None:
         """Take the folders and ``initializationOptions`` of ``initialize``; invalid options are logged."""
@@ -216,9 +219,13 @@ class Folders:
         """
         messages: list[str] = []
         for root in self.roots:
-            loaded = resolve(root, self.init_options, dict(client.get(root, {})))
+            loaded = resolve(root, self.init_options, dict(client.get(root, {})), env=self._env)
             messages.extend((*loaded.untrusted, *loaded.messages))
             self.settings[root] = loaded.settings
+            if loaded.pending:
+                self.pending[root] = loaded
+            else:
+                self.pending.pop(root, None)
             if what := hold_reason(root, loaded.settings, self._env, self._cache_dir):
                 self.held[root] = what
             else:
@@ -238,6 +245,7 @@ class Folders:
             if root in self.roots:
                 self.roots.remove(root)
                 self.settings.pop(root, None)
+                self.pending.pop(root, None)
                 self.held.pop(root, None)
                 gone.append(root)
         return gone

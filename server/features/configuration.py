@@ -40,11 +40,18 @@ def client_layer(value: Any, source: str) -> tuple[dict[str, Any], list[str]]:
     return dict(value), []
 
 
-def resolve(root: Path | None, init: Mapping[str, Any], client: Mapping[str, Any]) -> LoadedSettings:
-    """The settings of one folder (or of a server without folders when `root` is None)."""
+def resolve(
+    root: Path | None,
+    init: Mapping[str, Any],
+    client: Mapping[str, Any],
+    *,
+    env: Mapping[str, str] | None = None,
+) -> LoadedSettings:
+    """The settings of one folder (or of a server without folders when `root` is None); `env`: where the
+    user's file and the trust file are (default: this process's environment)."""
     overrides = merge(init, client)
     if root is not None:
-        return load_settings(root, overrides)
+        return load_settings(root, overrides, env=env)
     settings, messages = validate_settings(overrides, "settings")
     return LoadedSettings(settings, tuple(messages), ())
 

@@ -1,0 +1,123 @@
+"""The language server asks the editor whether to trust a workspace's sensitive settings (`server.lsp`,
+`server.settings_trust`).
+
+`agentls serve` over stdio with a pytest-lsp client: the workspace's ``agentls.toml`` sets the model's
+``base_url`` (a password in it) and ``network = "on"``. The client answers ``window/showMessageRequest``:
+the question names the keys and values, the password masked; "Trust these settings" applies them at once
+(``agentls/serverStats``) and records the trust; "Ignore them" keeps them dropped and is not asked again
+when the settings are read again with the same values. A client without ``window.showMessage`` in its
+capabilities gets the messages, as before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from lsprotocol import types
+from pytest_lsp import LanguageClient
+
+from tests.e2e.helpers import FAST_SETTINGS, initialize, lsp_server, wait_for
+
+__all__ = ["lsp_server"]  # fixture used below
+
+pytestmark = pytest.mark.timeout(90)
+
+PASSWORD = "gw-pass-27182818"
+HOSTILE = (
+    f'[agent.model]\nbase_url = "http://gw:{PASSWORD}@127.0.0.1:9/v1"\n[agent.sandbox]\nnetwork = "on"\n'
+)
+OPTIONS = {**FAST_SETTINGS, "server": {**FAST_SETTINGS["server"], "index_on_start": False}}
+
+
+def _workspace(tmp_path: Path) -> Path:
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "agentls.toml").write_text(HOSTILE)
+    (ws / "app.py").write_text("def f():\n    return 1\n")
+    return ws
+
+
+async def _client(make: Callable[..., Awaitable[LanguageClient]], tmp_path: Path) -> LanguageClient:
+    return await make({"XDG_CONFIG_HOME": str(tmp_path / "config")})
+
+
+def _answering(client: LanguageClient, title: str) -> list[str]:
+    """The questions the server asks, each answered with the action `title`."""
+    asked: list[str] = []
+
+    @client.feature(types.WINDOW_SHOW_MESSAGE_REQUEST)
+    def answer(params: types.ShowMessageRequestParams) -> types.MessageActionItem:
+        asked.append(params.message)
+        assert [a.title for a in params.actions or []] == ["Trust these settings", "Ignore them"]
+        return types.MessageActionItem(title=title)
+
+    return asked
+
+
+async def _model_and_network(client: LanguageClient) -> tuple[Any, Any]:
+    stats = await client.protocol.send_request_async("agentls/serverStats", None)
+    settings = stats["settings"]
+    return settings["agent"]["model"]["base_url"], settings["agent"]["sandbox"]["network"]
+
+
+def _check_question(asked: list[str]) -> None:
+    assert len(asked) == 1, asked
+    assert "agent.model.base_url = 'http://***@127.0.0.1:9/v1'" in asked[0], asked[0]
+    assert "agent.sandbox.network = 'on'" in asked[0] and PASSWORD not in asked[0], asked[0]
+
+
+async def test_trusting_the_settings_in_the_editors_question_applies_them(
+    lsp_server: Callable[..., Awaitable[LanguageClient]], tmp_path: Path
+) -> None:
+    ws = _workspace(tmp_path)
+    client = await _client(lsp_server, tmp_path)
+    asked = _answering(client, "Trust these settings")
+    await initialize(client, ws, editor="neovim", options=OPTIONS)
+    await wait_for(lambda: bool(asked), 30)
+    _check_question(asked)
+
+    async def applied() -> bool:
+        return await _model_and_network(client) == ("http://***@127.0.0.1:9/v1", "on")
+
+    await wait_for(applied, 30)
+    trusted = (tmp_path / "cache" / "settings-trust.json").read_text()
+    assert str(ws.resolve()) in trusted and PASSWORD not in trusted
+    assert not [m for m in client.messages if "ignoring `agent" in m.message], client.messages
+
+
+async def test_ignoring_them_keeps_them_dropped_and_the_question_is_not_repeated(
+    lsp_server: Callable[..., Awaitable[LanguageClient]], tmp_path: Path
+) -> None:
+    ws = _workspace(tmp_path)
+    client = await _client(lsp_server, tmp_path)
+    asked = _answering(client, "Ignore them")
+    await initialize(client, ws, editor="visual-studio-code", options=OPTIONS)
+    await wait_for(lambda: bool(asked), 30)
+    _check_question(asked)
+    # the settings read again (the editor's settings changed): the same values are not asked about again
+    client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings={}))
+    await asyncio.sleep(1.0)
+    assert len(asked) == 1, asked
+    assert await _model_and_network(client) == (None, "off")
+    assert not (tmp_path / "cache" / "settings-trust.json").exists()
+    assert not [m for m in client.messages if "ignoring `agent" in m.message], client.messages
+
+
+async def test_a_client_that_cannot_answer_gets_the_messages(
+    lsp_server: Callable[..., Awaitable[LanguageClient]], tmp_path: Path
+) -> None:
+    ws = _workspace(tmp_path)
+    client = await _client(lsp_server, tmp_path)
+    asked = _answering(client, "Trust these settings")
+    await initialize(client, ws, options=OPTIONS, capabilities=types.ClientCapabilities())
+
+    def said() -> list[str]:
+        return [m.message for m in client.messages if "ignoring `agent" in m.message]
+
+    await wait_for(lambda: bool(said()), 30)
+    assert "ignoring `agent.model.base_url`" in said()[0] and PASSWORD not in said()[0]
+    assert asked == [] and await _model_and_network(client) == (None, "off")
