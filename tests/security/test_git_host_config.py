@@ -19,26 +19,13 @@ import pytest
 
 from agent.tools.git import GitBlameTool, GitDiffTool, GitLogTool, GitShowTool, GitStatusTool
 from indexing import shared
+from tests.agent.test_git_tools import git as repository_git
 
 pytestmark = pytest.mark.timeout(60)
 
-GIT_ID = {
-    "GIT_AUTHOR_NAME": "Ada",
-    "GIT_AUTHOR_EMAIL": "ada@example.com",
-    "GIT_COMMITTER_NAME": "Ada",
-    "GIT_COMMITTER_EMAIL": "ada@example.com",
-}
-
 
 def git(root: Path, *args: str) -> str:
-    env = {**os.environ, **GIT_ID, "GIT_CONFIG_NOSYSTEM": "1"}
-    return subprocess.run(
-        ["git", "-C", str(root), "-c", "protocol.file.allow=always", *args],
-        check=True,
-        capture_output=True,
-        text=True,
-        env=env,
-    ).stdout
+    return repository_git(root, "-c", "protocol.file.allow=always", *args)  # submodules from a local path
 
 
 @pytest.fixture
