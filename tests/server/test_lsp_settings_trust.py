@@ -5,8 +5,8 @@
 ``base_url`` (a password in it) and ``network = "on"``. The client answers ``window/showMessageRequest``:
 the question names the keys and values, the password masked; "Trust these settings" applies them at once
 (``agentls/serverStats``) and records the trust; "Ignore them" keeps them dropped and is not asked again
-when the settings are read again with the same values. A client without ``window.showMessage`` in its
-capabilities gets the messages, as before.
+when the settings are read again with the same values, only once one changes. A client without
+``window.showMessage`` in its capabilities gets the messages, as before.
 """
 
 from __future__ import annotations
@@ -105,6 +105,14 @@ async def test_ignoring_them_keeps_them_dropped_and_the_question_is_not_repeated
     assert await _model_and_network(client) == (None, "off")
     assert not (tmp_path / "cache" / "settings-trust.json").exists()
     assert not [m for m in client.messages if "ignoring `agent" in m.message], client.messages
+    # a value changes: asked again
+    settings = ws / "agentls.toml"
+    settings.write_text(HOSTILE.replace(":9/v1", ":10/v1"))
+    change = types.FileEvent(uri=settings.as_uri(), type=types.FileChangeType.Changed)
+    client.workspace_did_change_watched_files(types.DidChangeWatchedFilesParams(changes=[change]))
+    await wait_for(lambda: len(asked) == 2, 30)
+    assert "'http://***@127.0.0.1:10/v1'" in asked[1], asked[1]
+    assert await _model_and_network(client) == (None, "off")
 
 
 async def test_a_client_that_cannot_answer_gets_the_messages(
