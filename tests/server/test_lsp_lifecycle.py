@@ -455,8 +455,8 @@ def test_exit_after_a_run_ends_the_server_within_seconds(tmp_path: Path, reap_ma
     """``shutdown`` then ``exit`` with a run in flight: the run is cancelled and saved, and the process ends
     soon after ``exit``. Python's own exit then collected every object the server had built (the agent's
     modules, the SDK): 2.0 to 2.6 s here at load 7 (3.1 to 4.5 s with an index in progress), and VS Code
-    kills a server that has not ended 2 s after ``exit``; the server now ends in about 1 s. The bound
-    depends on the machine's load: it held at load 8."""
+    kills a server that has not ended 2 s after ``exit``, the test's bound; the server now ends in about
+    1 s."""
     root = tmp_path / "stubs"
     shutil.copytree(WORKSPACES / "stubs", root)
     with FakeAnthropic() as fake:
@@ -490,7 +490,9 @@ def test_exit_after_a_run_ends_the_server_within_seconds(tmp_path: Path, reap_ma
             editor.send({"jsonrpc": "2.0", "method": "exit"})
             assert _wait_for(lambda: not editor.server_running(), 30)
             took = time.monotonic() - started
-            assert took < 1.5, f"the server ended {took:.2f} s after exit"
+            # VS Code's own limit: it kills a server still running 2 s after exit (about 1 s now, 2.0 to 2.6
+            # s before at load 7; 1.5 s was the bound first, too close to a loaded CI worker's figure).
+            assert took < 2.0, f"the server ended {took:.2f} s after exit"
         finally:
             editor.close()
     state = load_state(tmp_path / "cache" / "runs", answer["result"]["runId"])
