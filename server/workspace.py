@@ -17,7 +17,10 @@ nor watched but for its settings files, whose change may allow it (`Folders.watc
 `Folders.route` decides what a batch of changed files means, without doing it: files to re-index per
 folder, folders to re-index in full (an ignore file changed), and whether settings must be read again
 (``agentls.toml`` or ``pyproject.toml`` changed). Paths under skipped folders (`.git`, `node_modules`...)
-and outside every folder are dropped. The server acts on the `ChangeRoute`.
+and outside every folder are dropped. A file in a folder that lies inside another workspace folder (a
+monorepo opened beside one of its packages) goes to both: the outer folder's index holds the inner one's
+files too, and a run in the outer folder searches its own index alone, so it must not go stale. The
+server acts on the `ChangeRoute`.
 """
 
 from __future__ import annotations
@@ -259,22 +262,38 @@ class Folders:
     def route(self, paths: Iterable[Path], *, indexing: bool) -> ChangeRoute:
         """What these changed files ask for; with `indexing` False (not started yet) only settings count."""
         route = ChangeRoute()
+        outer = self._outer_folders()
         for path in paths:
             found = locate(path, self.roots)  # a held folder's settings file counts: it may allow it
             if found is None:
                 continue
-            root, rel = found
-            parts = rel.split("/")
-            if any(part in SKIPPED_DIRS for part in parts[:-1]):
-                continue
-            if rel in SETTINGS_FILES:
+            if found[1] in SETTINGS_FILES:
                 route.reload_settings = True
-            settings = self.settings.get(root)
-            if root in self.held or settings is None or not settings.server.reindex_on_save or not indexing:
-                continue
-            if parts[-1] in IGNORE_FILE_NAMES:
-                if root not in route.full:
-                    route.full.append(root)
-            else:
-                route.paths.setdefault(root, []).append(rel)
+            inner, rel = found
+            # The folders holding the innermost one index its files too: theirs must not go stale.
+            for root, prefix in [(inner, ""), *outer.get(inner, [])]:
+                self._route_one(route, root, prefix + rel, indexing=indexing)
         return route
+
+    def _outer_folders(self) -> dict[Path, list[tuple[Path, str]]]:
+        """Folder -> the other folders holding it (a monorepo opened beside one of its packages), each with
+        the inner folder's path relative to it plus ``/``. Lexical, on the folders alone: no file is read."""
+        outer: dict[Path, list[tuple[Path, str]]] = {}
+        for root in self.roots:
+            for other in self.roots:
+                if other != root and root.is_relative_to(other):
+                    outer.setdefault(root, []).append((other, root.relative_to(other).as_posix() + "/"))
+        return outer
+
+    def _route_one(self, route: ChangeRoute, root: Path, rel: str, *, indexing: bool) -> None:
+        parts = rel.split("/")
+        if any(part in SKIPPED_DIRS for part in parts[:-1]):
+            return
+        settings = self.settings.get(root)
+        if root in self.held or settings is None or not settings.server.reindex_on_save or not indexing:
+            return
+        if parts[-1] in IGNORE_FILE_NAMES:
+            if root not in route.full:
+                route.full.append(root)
+        else:
+            route.paths.setdefault(root, []).append(rel)

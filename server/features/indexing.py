@@ -32,9 +32,10 @@ folder (or the file) updated, which removes its rows, and a quiet refresh finds 
 (`_gone_from_disk`).
 
 A folder may hold another workspace folder (a monorepo and one of its packages opened beside it): both
-indexes hold the inner folder's files. A search over both returns each such hit once, from the inner
-folder (the folder that owns the file everywhere else: code actions, runs, saves); a search of the outer
-folder alone (a run there) still finds them in its own index.
+indexes hold the inner folder's files, and a save or a watched change there updates both
+(`server.workspace.Folders.route`), so the outer one is as fresh as the inner. A search over both returns
+each such hit once, from the inner folder (the folder that owns the file everywhere else: code actions,
+runs); a search of the outer folder alone (a run there) finds them in its own index.
 """
 
 from __future__ import annotations

@@ -11,7 +11,8 @@
 - Several folders (VS Code multi-root, Neovim with two folders, ``didChangeWorkspaceFolders``): each is
   indexed and searched, code actions come in each, a run edits only its own folder, and a folder removed
   while its run goes on leaves that run and its proposal intact. A folder inside another (a package of a
-  monorepo opened beside it) gives each search hit once, from the inner folder.
+  monorepo opened beside it) gives each search hit once, from the inner folder, and a save there reaches
+  the outer folder's index too.
 - A workspace folder that is a symbolic link to elsewhere: indexed and served under the link's path.
 
 The home folder is always a temporary one (``HOME`` of the server's environment).
@@ -397,6 +398,36 @@ async def test_a_folder_inside_another_folder_gives_each_hit_once_from_the_inner
     # The outer folder's own files still come from its index.
     hits = await request(client, "agentls/search", {"query": "apply_discount", "limit": 20})
     assert hits[0]["uri"] == (stubs_workspace / PRICING).as_uri()
+
+
+async def test_a_save_in_a_folder_inside_another_updates_the_outer_folders_index_too(
+    lsp_server: Any, stubs_workspace: Path, home: Path
+) -> None:
+    # The outer folder's index holds the package's files too, and a run there searches it alone: a save
+    # in the package must reach it, not only the package's own index.
+    inner = stubs_workspace / "packages" / "billing"
+    inner.mkdir(parents=True)
+    invoice = inner / "invoice.py"
+    invoice.write_text("def compute_invoice_total(items):\n    return sum(items)\n")
+    client = await start(lsp_server, [stubs_workspace, inner], home=home, editor="visual-studio-code")
+    await wait_for(lambda: index_progress_count(client) >= 2, 120)
+
+    async def in_folder(root: Path, name: str) -> bool:
+        hits = await request(client, "agentls/search", {"query": name, "path": root.as_uri()})
+        return any(h["uri"] == invoice.as_uri() and name in h["text"] for h in hits)
+
+    async def idle() -> bool:
+        return bool((await request(client, "agentls/serverStats", None))["indexingIdle"])
+
+    assert await in_folder(stubs_workspace, "compute_invoice_total")
+    invoice.write_text("def reckon_invoice_grand_sum(items):\n    return sum(items) * 1.2\n")
+    client.text_document_did_save(
+        types.DidSaveTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=invoice.as_uri()))
+    )
+    await wait_for(lambda: in_folder(inner, "reckon_invoice_grand_sum"), 20)
+    await wait_for(idle, 20)
+    assert await in_folder(stubs_workspace, "reckon_invoice_grand_sum")
+    assert not await in_folder(stubs_workspace, "compute_invoice_total")
 
 
 async def test_a_run_in_the_second_folder_edits_only_that_folder(

@@ -68,6 +68,28 @@ def test_route_sends_files_folders_and_settings_where_they_belong(tmp_path: Path
     assert (before_start.paths, before_start.full, before_start.reload_settings) == ({}, [], True)
 
 
+def test_a_change_in_a_folder_inside_another_goes_to_both_indexes(tmp_path: Path) -> None:
+    # A monorepo opened beside one of its packages: the outer folder's index holds the package's files too.
+    outer = tmp_path / "repo"
+    inner = outer / "packages" / "billing"
+    inner.mkdir(parents=True)
+    folders = folders_for(outer, inner)
+    folders.apply({})
+    route = folders.route([inner / "invoice.py", inner / ".gitignore", outer / "top.py"], indexing=True)
+    assert route.paths == {inner: ["invoice.py"], outer: ["packages/billing/invoice.py", "top.py"]}
+    assert route.full == [inner, outer]  # the inner folder's ignore file counts in the outer walk too
+    # A package's own settings file is the package's, not the outer folder's.
+    route = folders.route([inner / "agentls.toml"], indexing=True)
+    assert route.reload_settings and route.paths[outer] == ["packages/billing/agentls.toml"]
+    # With the outer folder's re-index on save off, or the package gone, each goes its own way.
+    folders.apply({outer: {"server": {"reindex_on_save": False}}})
+    assert folders.route([inner / "invoice.py"], indexing=True).paths == {inner: ["invoice.py"]}
+    folders.apply({})
+    folders.remove([inner])
+    route = folders.route([inner / "invoice.py"], indexing=True)
+    assert route.paths == {outer: ["packages/billing/invoice.py"]}
+
+
 def test_folders_come_and_go(tmp_path: Path) -> None:
     a, b = tmp_path / "a", tmp_path / "b"
     folders = folders_for(a)
