@@ -91,6 +91,18 @@ def _open_index(root: Path, settings: Settings, env: Mapping[str, str], err: Con
     return index
 
 
+def _starting(err: Console, root: Path) -> None:
+    """The run's first line, once its task and settings are checked (a refusal stays one line) and before
+    the index and the model client are loaded: importing LanceDB and the Anthropic SDK takes seconds of CPU
+    (15-30 s on a loaded machine), and a command silent that long looks hung. Plain text, as
+    `server.cli.quick.PlainProgress` prints its lines."""
+    err.print(
+        f"agentls: starting the run in {root} (loading the model client and the index)...",
+        highlight=False,
+        markup=False,
+    )
+
+
 class _Printer:
     """Prints `AgentEvent`s on stderr, one line each."""
 
@@ -337,6 +349,7 @@ def _run_agent(
         credentials = Credentials.from_env(env, settings.agent.model)
     except MissingCredentials as missing:
         raise click.ClickException(str(missing)) from missing
+    _starting(err, root)
     index = _open_index(root, settings, env, err)
     questions = _Questions()
     handle = start_run(

@@ -126,6 +126,39 @@ def test_run_on_an_indexed_workspace_prints_no_fork_warning(
     assert "fork-safe" not in ran.stderr and "Warning:" not in ran.stderr, ran.stderr
 
 
+def test_run_says_it_started_before_it_loads_the_model_client_and_the_index(
+    fake_anthropic: FakeAnthropic, ws: Path, env: dict[str, str]
+) -> None:
+    """`agentls run` printed nothing until its "Run: ..." title, which comes once the Anthropic SDK and
+    LanceDB are imported: 15-30 s of silence on a loaded 2-core machine. Its first line now comes before
+    either import (an order, read from ``-X importtime``'s lines on the same stderr, not a timing)."""
+    fake_anthropic.enqueue(done("Nothing to change."))
+    ran = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "server.cli", "run", "Look around", "--path", str(ws)],
+        env={**os.environ, **env, "HF_HUB_OFFLINE": "1"},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert ran.returncode == 0, ran.stderr
+    lines = ran.stderr.splitlines()
+    said = [line for line in lines if not line.startswith("import time:")]
+    assert said[0] == f"agentls: starting the run in {ws} (loading the model client and the index)...", said
+    first = lines.index(said[0])
+
+    def imported(module: str) -> int:
+        return next(
+            i
+            for i, line in enumerate(lines)
+            if line.startswith("import time:") and line.split("|")[-1].strip() == module
+        )
+
+    assert first < imported("anthropic") and first < imported("indexing.service"), lines[
+        first - 3 : first + 3
+    ]
+
+
 def test_run_apply_yes_writes_the_change(
     fake_anthropic: FakeAnthropic, ws: Path, env: dict[str, str]
 ) -> None:
