@@ -7,7 +7,8 @@
   one file, of a line range of it (``-L START,END:PATH``) or of a symbol (a Python ``def``/``class`` is
   located with `ast` in the file as committed at `rev`, default HEAD, whose lines ``-L`` reads, and
   followed by its lines; other languages use git's ``-L :NAME:PATH``). A line range of a file whose
-  text on disk differs from `rev`'s says that its lines were read at `rev`.
+  text on disk differs from `rev`'s says that its lines were read at `rev`. At a `rev` before the file
+  was renamed, the file, its line range and its symbol are read under its name there, and named.
 - `git_show {rev, path?, file?}`: a commit with its patch (limited to `path`, and to the workspace folder
   when that is a folder of a larger repository), or with ``file: true`` the
   text of `path` at `rev` (``rev: "HEAD~1:src/app.py"`` means the same, its path checked like `path`).
@@ -22,7 +23,8 @@ narrow the call. They show committed history and the files on disk: the agent's 
 overlay and do not appear here.
 
 The history of one file follows it across renames (``git log --follow``), and a file named at a `rev`
-from before its rename is found under its name there (`git_log`, `git_show`'s file, `git_blame`).
+from before its rename is found under its name there (`git_log`, with a line range or a symbol too,
+`git_show`'s file, `git_blame`).
 Where history is missing, the result says why rather than let the model conclude there is none: in a
 shallow clone `git_log` and `git_blame` end with a note that older commits are not in it (and a revision
 that is not there says so); in a repository with no commits yet, a revision error says that; a
@@ -344,7 +346,9 @@ class GitLogTool(_GitTool):
             )
         return result.stdout
 
-    def _line_range(self, rel: str, input: Mapping[str, Any]) -> str | None:
+    def _line_range(self, rel: str, input: Mapping[str, Any], on_disk_name: str) -> str | None:
+        """``-L``'s argument for `symbol` or `start_line` in `rel` (the file's name at `rev`), or None;
+        `on_disk_name`: its name on disk now (another one when it was renamed since `rev`)."""
         symbol = input.get("symbol")
         if symbol:
             if rel.endswith(".py"):
@@ -354,7 +358,9 @@ class GitLogTool(_GitTool):
                 lines = python_symbol_lines(self._committed_text(rev, rel), str(symbol))
                 if lines is None:
                     try:
-                        on_disk = python_symbol_lines((self.root / rel).read_text("utf-8"), str(symbol))
+                        on_disk = python_symbol_lines(
+                            (self.root / on_disk_name).read_text("utf-8"), str(symbol)
+                        )
                     except (OSError, UnicodeDecodeError):
                         on_disk = None
                     only = " (only the uncommitted file on disk has it, so it has no history yet)"
@@ -391,9 +397,11 @@ class GitLogTool(_GitTool):
             if path
             else None
         )
-        line_range = self._line_range(rel, input) if rel else None
+        on_disk_name = rel
         renamed = ""
-        if rel is not None and line_range is None and input.get("rev"):
+        if rel is not None and input.get("rev"):
+            # At a `rev` before a rename, the file (and a line range or symbol in it) is read under its
+            # name there; the log follows that name.
             rev = self._ref(input["rev"], "rev")
             earlier = self._name_at(rev, rel)
             if earlier is not None and earlier != rel:
@@ -401,6 +409,7 @@ class GitLogTool(_GitTool):
                     f"\n\n[{rel} was named {earlier} at {rev} (renamed since): this is {earlier}'s history]"
                 )
                 rel = earlier
+        line_range = self._line_range(rel, input, on_disk_name or rel) if rel else None
         if line_range is not None:
             args.append(f"-L{line_range}")
             if not input.get("patch"):
@@ -421,13 +430,17 @@ class GitLogTool(_GitTool):
         if rel is not None and input.get("start_line") is not None and not input.get("symbol"):
             rev = self._ref(input["rev"], "rev") if input.get("rev") else "HEAD"
             try:
-                changed = (self.root / rel).read_text("utf-8") != self._committed_text(rev, rel)
+                changed = (self.root / str(on_disk_name)).read_text("utf-8") != self._committed_text(rev, rel)
             except (OSError, UnicodeDecodeError):
                 changed = True
             if changed:  # git read the numbers in the committed file, not in the one the model sees
                 text += (
-                    f"\n\n[{rel} on disk differs from {rev}: `start_line`/`end_line` were read as lines of "
-                    f"the file at {rev}; give `symbol` to follow a function or class wherever it is]"
+                    f"\n\n[{on_disk_name} on disk differs from {rel} at {rev}: `start_line`/`end_line` were "
+                    f"read as lines of the file at {rev}; give `symbol` to follow a function or class "
+                    "wherever it is]"
+                    if renamed
+                    else f"\n\n[{rel} on disk differs from {rev}: `start_line`/`end_line` were read as lines "
+                    f"of the file at {rev}; give `symbol` to follow a function or class wherever it is]"
                 )
         return text
 

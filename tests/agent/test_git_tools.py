@@ -323,3 +323,45 @@ def test_log_and_show_at_a_revision_before_a_rename_find_the_files_name_there(
     shown = tools.execute("git_show", {"rev": "HEAD~1", "path": "arith.py", "file": True})
     assert not shown.is_error, shown.content
     assert "return 2" in shown.content and "arith.py was named calc.py at HEAD~1" in shown.content
+
+
+def test_a_symbol_and_a_line_range_at_a_revision_before_a_rename_are_read_under_the_files_name_there(
+    repo: Path, tools: ToolRegistry
+) -> None:
+    """`git_log` with `symbol` or `start_line` and a `rev` older than the file's rename locates the lines
+    in the file under its name at `rev`, follows them and says so (before, a Python symbol was "arith.py
+    is not in the repository at HEAD~2", and git's -L gave "There is no path arith.py in the commit" for a
+    line range or another language's symbol). Both the Python (`ast`) and git's own (``-L :NAME:``) ways of
+    finding a symbol are checked: the second is what a .js file gets."""
+    (repo / "shapes.js").write_text("function area(w, h) {\n  return w * h;\n}\n")
+    git(repo, "add", "shapes.js")
+    git(repo, "commit", "-q", "-m", "feat: area")
+    (repo / "shapes.js").write_text("function area(w, h) {\n  return w * h * 1;\n}\n")
+    git(repo, "commit", "-q", "-am", "fix: area keeps its units")
+    git(repo, "mv", "calc.py", "arith.py")
+    git(repo, "mv", "shapes.js", "geometry.js")
+    git(repo, "commit", "-q", "-m", "refactor: new names")
+    (repo / "arith.py").write_text((repo / "arith.py").read_text().replace("return 2", "return 3"))
+    git(repo, "commit", "-q", "-am", "fix: Box.size is 3")
+    note = "[arith.py was named calc.py at HEAD~2 (renamed since): this is calc.py's history]"
+
+    method = tools.execute("git_log", {"path": "arith.py", "symbol": "Box.size", "rev": "HEAD~2"})
+    assert not method.is_error, method.content
+    assert "fix: Box.size is 2" in method.content and "feat: add and Box" in method.content
+    assert "is 3" not in method.content and "refactor:" not in method.content
+    assert note in method.content
+    lines = tools.execute("git_log", {"path": "arith.py", "start_line": 1, "end_line": 2, "rev": "HEAD~2"})
+    assert not lines.is_error, lines.content
+    assert "feat: add and Box" in lines.content and "fix: Box.size" not in lines.content
+    assert note in lines.content
+    assert lines.content.endswith(
+        "[arith.py on disk differs from calc.py at HEAD~2: `start_line`/`end_line` were read as lines of "
+        "the file at HEAD~2; give `symbol` to follow a function or class wherever it is]"
+    )
+    area = tools.execute("git_log", {"path": "geometry.js", "symbol": "area", "rev": "HEAD~2"})
+    assert not area.is_error, area.content
+    assert "fix: area keeps its units" in area.content and "feat: area" in area.content
+    assert "[geometry.js was named shapes.js at HEAD~2 (renamed since)" in area.content
+    # At a revision after the rename the file is read under its name now, and no note is added.
+    now = tools.execute("git_log", {"path": "arith.py", "symbol": "Box.size", "rev": "HEAD"})
+    assert not now.is_error and "fix: Box.size is 3" in now.content and "named" not in now.content
