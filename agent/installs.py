@@ -16,8 +16,9 @@ there is no network and adapts. A call:
    per-run folder on the host, bound into every later sandboxed command at the same path and put on
    ``PYTHONPATH``, so tests and commands of the run import it. The user's ``.venv`` is never written
    (it stays read-only in the sandbox); the layer is deleted with the run. It holds at most
-   ``agent.install.max_mb``: the sandbox watches it as it watches the workspace copy (`BoundedFolder`),
-   and an install or a command that fills it past that is stopped, its result naming the setting;
+   ``agent.install.max_mb`` and ``agent.install.max_files`` files and folders: the sandbox watches it as
+   it watches the workspace copy (`BoundedFolder`; the count as ``agent.sandbox.max_files`` is), and an
+   install or a command that fills it past either is stopped, its result naming the setting;
 4. adds the requirement to the project's manifest in the run's overlay: ``[project].dependencies`` of
    ``pyproject.toml``, or a requirements file (`manifest_for`: the one named by ``manifest``, else
    ``pyproject.toml`` when it has a ``[project]`` table, else, when that table declares its
@@ -101,15 +102,24 @@ class InstallSettings(BaseModel):
     """MiB the run's package folder may hold (what installs, and commands writing there, put in it; a host
     folder in the system's temp folder): an install or command that passes it is stopped, as one filling
     the workspace copy past ``agent.sandbox.workspace_mb`` is."""
+    max_files: int = Field(default=500_000, ge=1)
+    """Files and folders the run's package folder may hold: an empty file takes no space (`max_mb` does not
+    count it) but an inode of the host's temp folder. Counted as ``agent.sandbox.max_files`` counts the
+    workspace copy's (once that filesystem has lost as many free inodes during a command); an install or a
+    command that passes it is stopped."""
 
 
 class PackageLayer:
     """A per-run folder of installed packages, shown in every sandboxed command and on its PYTHONPATH
-    (an `agent.netsandbox.SandboxExtension`), holding at most `limit_mb` (``agent.install.max_mb``)."""
+    (an `agent.netsandbox.SandboxExtension`), holding at most `limit_mb` (``agent.install.max_mb``) and
+    `max_files` files and folders (``agent.install.max_files``)."""
 
-    def __init__(self, limit_mb: int = InstallSettings().max_mb) -> None:
+    def __init__(
+        self, limit_mb: int = InstallSettings().max_mb, max_files: int = InstallSettings().max_files
+    ) -> None:
         self.path = Path(tempfile.mkdtemp(prefix="agentls-site-"))
         self.limit_mb = limit_mb
+        self.max_files = max_files
 
     def bwrap_args(self) -> list[str]:
         return ["--bind", str(self.path), str(self.path)]
@@ -121,10 +131,18 @@ class PackageLayer:
         return argv
 
     def bounded_folder(self) -> BoundedFolder:
-        """The layer is writable in every command: the sandbox's watch holds it to `limit_mb`."""
+        """The layer is writable in every command: the sandbox's watch holds it to `limit_mb` and
+        `max_files`."""
         from agent.sandbox import BoundedFolder
 
-        return BoundedFolder("package folder", self.path, self.limit_mb, "agent.install.max_mb")
+        return BoundedFolder(
+            "package folder",
+            self.path,
+            self.limit_mb,
+            "agent.install.max_mb",
+            max_files=self.max_files,
+            files_setting="agent.install.max_files",
+        )
 
     def distributions(self) -> dict[str, str]:
         """Canonical name -> version of what the layer holds."""
@@ -452,7 +470,7 @@ class InstallPackageTool(CustomTool):
         from agent.sandbox import SandboxUnavailable
 
         if self.layer is None:
-            self.layer = PackageLayer(self.settings.max_mb)
+            self.layer = PackageLayer(self.settings.max_mb, self.settings.max_files)
             extensions = getattr(self.sandbox, "extensions", None)
             if extensions is not None:
                 extensions.append(self.layer)

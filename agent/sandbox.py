@@ -36,7 +36,8 @@ bwrap --die-with-parent --new-session --unshare-net --unshare-pid --unshare-ipc 
   no space but an inode, about 1 KiB of RAM in tmpfs, and bwrap 0.8 cannot pass a tmpfs's ``nr_inodes``):
   each tmpfs's count is read from the descriptor the guard holds (``fstatvfs``), a host folder's is
   counted once its filesystem has lost that many free inodes during the command; past it the command is
-  stopped.
+  stopped. The package folder's count has its own setting, ``agent.install.max_files``
+  (`BoundedFolder.max_files`), counted the same way.
 - A read-only bound `node_modules` is a fresh tmpfs holding each of its entries read-only, with its
   caches (`.vite`, `.vitest`, `.cache`) empty and writable: Vitest writes its results cache into
   `node_modules/.vite` on every run and fails the run when it cannot.
@@ -352,7 +353,8 @@ class SpaceLimit:
     stopped: bool
     """The command was killed for it (else it ended before the watch saw the folder past its limit)."""
     limit_files: int | None = None
-    """Set when the limit passed is the count of files (``agent.sandbox.max_files``), not the space."""
+    """Set when the limit passed is the count of files (``agent.sandbox.max_files``, or an extension's
+    folder's: ``agent.install.max_files``), not the space."""
 
     @property
     def message(self) -> str:
@@ -387,6 +389,11 @@ class BoundedFolder:
     """MiB it may hold."""
     setting: str
     """The setting of the bound (``agent.install.max_mb``)."""
+    max_files: int | None = None
+    """Files and folders it may hold, counted as the workspace copy's are (``agent.sandbox.max_files``);
+    None: not counted."""
+    files_setting: str = ""
+    """The setting of that count (``agent.install.max_files``)."""
 
 
 @dataclass(frozen=True)
@@ -547,6 +554,8 @@ class _WatchedFolder:
     next_walk: float = 0.0
     max_files: int | None = None
     """Files the folder may hold (``agent.sandbox.max_files``); None: not counted."""
+    files_setting: str = "agent.sandbox.max_files"
+    """The setting of `max_files` (an extension's folder has its own: ``agent.install.max_files``)."""
     remember: bool = False
     """Only commands write to it (an extension's folder): the sandbox keeps its size between commands."""
     free_files_at_start: int | None = None
@@ -675,7 +684,7 @@ class _SpaceGuard:
             self.stopped_by = SpaceLimit(
                 folder.place,
                 folder.limit_mb,
-                "agent.sandbox.max_files",
+                folder.files_setting,
                 on_host=True,
                 stopped=not exited,
                 limit_files=folder.max_files,
@@ -1085,6 +1094,8 @@ class Sandbox:
                 mb, known = bounded.limit_mb, self._bounded_usage.get(bounded.path)
                 watched = _WatchedFolder(bounded.place, bounded.path, mb * _MIB, mb, bounded.setting, known)
                 watched.remember = True
+                if bounded.max_files is not None:
+                    watched.max_files, watched.files_setting = bounded.max_files, bounded.files_setting
                 folders.append(watched)
         return folders
 

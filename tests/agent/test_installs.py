@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import shutil
 import threading
 import zipfile
 from collections.abc import Iterator, Sequence
@@ -334,6 +335,41 @@ def test_the_package_folder_is_bounded_as_the_workspace_copy_is(project: Path, i
             "[the sandbox's package folder is full: 2 MiB limit, setting agent.install.max_mb; "
             "the command was stopped]"
         ), result.stderr
+    finally:
+        tool.close()
+        sandbox.close()
+
+
+def test_the_package_folder_holds_at_most_max_files(project: Path, index: int) -> None:
+    """An empty file takes no space, so ``agent.install.max_mb`` never sees a command that makes millions
+    of them in the run's package folder (each one an inode of the host's temp folder). Past
+    ``agent.install.max_files`` the command is stopped, as one past ``agent.sandbox.max_files`` in the
+    workspace copy is, and its result names the folder, the limit and the setting (before, the folder's
+    files were not counted: the command ran to its end)."""
+    sandbox = Sandbox(
+        SandboxSettings(timeout_seconds=60, network="registries", allowed_hosts=[f"127.0.0.1:{index}"])
+    )
+    settings = InstallSettings(
+        index_url=f"http://127.0.0.1:{index}/simple/", timeout_seconds=60, max_files=1000
+    )
+    tool = InstallPackageTool(Overlay(project), sandbox, settings)
+    try:
+        installed = ToolRegistry([tool]).execute("install_package", {"package": "demo-dep"})
+        assert not installed.is_error, installed.content
+        make = (
+            'mkdir "$PYTHONPATH/{0}" && cd "$PYTHONPATH/{0}" && seq 1 {1} | xargs touch; sleep {2}; echo done'
+        )
+        result = sandbox.run(make.format("many", 3000, 20), project)
+        assert result.killed and "done" not in result.stdout, (result.stdout, result.stderr)
+        assert result.space_limit is not None and result.space_limit.place == "package folder"
+        assert result.stderr.splitlines()[-1] == (
+            "[the sandbox's package folder holds too many files: 1,000 limit, setting "
+            "agent.install.max_files; the command was stopped]"
+        )
+        assert tool.layer is not None
+        shutil.rmtree(tool.layer.path / "many")
+        normal = sandbox.run(make.format("few", 300, 0), project)
+        assert (normal.exit_code, normal.stdout, normal.space_limit) == (0, "done\n", None)
     finally:
         tool.close()
         sandbox.close()
