@@ -7,8 +7,10 @@ and wants the same proposal and the same reports from both.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -228,6 +230,112 @@ def test_the_watched_fold_back_finds_what_a_whole_walk_finds(ws: Path, tmp_path:
     assert not watched.exists("dd/f")
     assert not watched.exists("big.txt") and watched.exists("small.py")
     assert watched.read("pkg/a-too.py") == watched.read("pkg/inner/a.py")
+
+
+def _inotify_fds() -> dict[str, int]:
+    """This process's inotify instances: descriptor -> watches it holds (from /proc/self/fdinfo)."""
+    found: dict[str, int] = {}
+    for fd in os.listdir("/proc/self/fd"):
+        if _readlink(f"/proc/self/fd/{fd}") == "anon_inode:inotify":
+            try:
+                info = Path(f"/proc/self/fdinfo/{fd}").read_text()
+            except OSError:
+                continue
+            found[fd] = sum(line.startswith("inotify wd:") for line in info.splitlines())
+    return found
+
+
+def _past_the_watch_limit(ws: str, tmp: str, when: str) -> None:
+    """The child process of `test_past_max_user_watches_every_fold_back_walks_and_misses_nothing`, in a
+    user namespace of its own whose root may set the namespace's ``max_inotify_watches``. A watched and a
+    walked overlay of `ws` take the same steps; the watch count is lowered before the first fold-back or,
+    once it has watched every folder, to two more than that (the next command makes three folders).
+    Prints what the parent checks as JSON."""
+    warnings: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            warnings.append(record.getMessage())
+
+    handler = Collect(logging.WARNING)
+    logging.getLogger("agent.overlay").addHandler(handler)
+    limit = Path("/proc/sys/user/max_inotify_watches")
+    watched, walked = Overlay(Path(ws)), Overlay(Path(ws), watch_copies=False)
+    copies = {Path(tmp) / "watched": watched, Path(tmp) / "walked": walked}
+    for dest, overlay in copies.items():
+        overlay.materialize(dest)
+    if when == "first walk":
+        limit.write_text("10")
+    for dest, overlay in copies.items():
+        overlay.sync_back_from(dest)
+    watches = sum(_inotify_fds().values())
+    if when == "a later command":
+        limit.write_text(str(watches + 2))
+    failed_at: list[int] = []
+    for n, step in enumerate(STEPS):
+        reports = []
+        for dest, overlay in copies.items():
+            _sh(dest, step)
+            reports.append(_report(overlay.sync_back_from(dest)))
+            overlay.materialize(dest)
+        if warnings and not failed_at:
+            failed_at.append(n)
+        assert reports[0] == reports[1], step
+        assert watched.changes() == walked.changes(), step
+        assert watched.symlink_changes() == walked.symlink_changes(), step
+    changed = sorted(c.path for c in watched.changes())
+    print(
+        json.dumps(
+            {
+                "watches": watches,
+                "warnings": warnings,
+                "failed_at": failed_at,
+                "changed": changed,
+                "inotify": _inotify_fds(),
+            }
+        )
+    )
+
+
+def _in_own_user_namespace() -> bool:
+    done = subprocess.run(
+        ["unshare", "-U", "-r", "sh", "-c", "echo 100 > /proc/sys/user/max_inotify_watches"],
+        capture_output=True,
+    )
+    return done.returncode == 0
+
+
+@pytest.mark.parametrize("when", ["first walk", "a later command"])
+def test_past_max_user_watches_every_fold_back_walks_and_misses_nothing(
+    ws: Path, tmp_path: Path, when: str
+) -> None:
+    """A folder that cannot be watched (``fs.inotify.max_user_watches`` reached: inotify_add_watch says
+    ENOSPC) ends the copy's watch: the warning says so and which setting to raise, the watches go, and
+    every later fold-back walks the whole copy, so it finds what a copy walked from the start finds, step
+    after step. A real limit, not a stand-in: the steps run in a child process in a user namespace of its
+    own (``unshare -U -r``), whose root sets that namespace's ``max_inotify_watches``; the limit is reached
+    in the first walk, or later in the walk of the folders a command made."""
+    if shutil.which("unshare") is None or not _in_own_user_namespace():
+        pytest.skip("no user namespace to lower max_inotify_watches in")
+    code = "import sys; from tests.agent.test_fswatch import _past_the_watch_limit as f; f(*sys.argv[1:])"
+    done = subprocess.run(
+        ["unshare", "-U", "-r", sys.executable, "-c", code, str(ws), str(tmp_path), when],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    seen = json.loads(done.stdout.splitlines()[-1])
+    assert len(seen["warnings"]) == 1, seen["warnings"]
+    assert "cannot watch the workspace copy" in seen["warnings"][0]
+    assert "No space left on device) (raise fs.inotify.max_user_watches)" in seen["warnings"][0]
+    assert "the whole copy is walked" in seen["warnings"][0]
+    # Where it failed: in the first walk (no step saw a watch), or at the step making new/a/b.
+    assert seen["failed_at"] == ([0] if when == "first walk" else [1]), seen
+    assert (seen["watches"] == 0) == (when == "first walk"), seen
+    assert seen["inotify"] == {}, "the watch was not closed"
+    assert {"moved/b/one.md", "pkg/inner/sub/e.py", "v.py", "dd0/f"} <= set(seen["changed"])
 
 
 def test_commands_in_the_sandbox_are_seen_and_a_forgotten_copy_stops_watching(ws: Path) -> None:
