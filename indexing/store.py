@@ -752,10 +752,14 @@ class IndexStore:
         ``step(label)`` is called before each build; each build's time is logged.
 
         Each table's indexes are built in a thread of their own (the work runs in Lance, outside the
-        GIL): the full-text index is the longest, and the others fit beside it. On large tables (more than
-        `_PARALLEL_BUILD_ROWS` symbol rows) they are built one after the other: each build holds memory in
-        proportion to its table, and together they made the peak of a first kernel index (2.3 GB, against
-        0.5 GB while indexing).
+        GIL). The full-text index is most of the work, and Lance already builds it on every core (on
+        `LANCE_CPU_THREADS` workers), so the BTrees beside it add their CPU time to the phase rather than
+        fill an idle core. On Django's lexical index (24,729 chunks, 220,322 symbols; session 22 in
+        BENCHMARKS.md) the builds took 1.36 s of CPU: the full-text index 1.16-1.22 s (0.35 s of it
+        stemming), each symbol BTree 0.04-0.07 s, the chunk and file path BTrees 0.01 s each. What each
+        index serves is said where it is built. On large tables (more than `_PARALLEL_BUILD_ROWS` symbol
+        rows) they are built one after the other: each build holds memory in proportion to its table, and
+        together they made the peak of a first kernel index (2.3 GB, against 0.5 GB while indexing).
         """
         with self._maintenance_lock:
             return self._ensure_indexes(vector_index_min_rows, step)
@@ -776,7 +780,8 @@ class IndexStore:
         chunks = self._tables["chunks"]
         existing = {idx.name for idx in chunks.list_indices()}
         if "search_text_idx" not in existing and chunks.count_rows() > 0:
-            # Stemmed (English): a third of the build, but "price" must find `pricing` and "parse" `parser`.
+            # Every full-text query. Stemmed (English): a third of the build, but "price" must find
+            # `pricing` and "parse" `parser`.
             with _step(step, "full-text index"):
                 chunks.create_index("search_text", config=FTS_CONFIG, name="search_text_idx")
             created.append("fts")
@@ -788,11 +793,14 @@ class IndexStore:
             created.append("chunk id")
         if "path_idx" not in existing and chunks.count_rows() > 0:
             # Every write deletes its files' rows first: without this index a save on the kernel (1.2 M
-            # chunk rows) scanned every path for 0.25-0.5 s; with it the delete takes a few ms.
+            # chunk rows) scanned every path for 0.25-0.5 s; with it the delete takes a few ms. `chunks_at`
+            # (a location's chunk) reads through it too.
             with _step(step, "chunk path index"):
                 chunks.create_index("path", config=BTree(), name="path_idx")
             created.append("chunk path")
         files = self._tables["files"]
+        # A run's and a save's look-up of their files' rows (`file_records`), their delete, and
+        # `touch_files`' merge on path.
         if "path_idx" not in {idx.name for idx in files.list_indices()} and files.count_rows() > 0:
             with _step(step, "file path index"):
                 files.create_index("path", config=BTree(), name="path_idx")
@@ -800,6 +808,17 @@ class IndexStore:
         return created
 
     def _symbol_indexes(self, step: StepCallback | None) -> list[str]:
+        """BTrees on the symbols' ``name`` (exact look-ups: each search's definition sites,
+        `find_symbols`), ``name_lower`` (prefix look-ups: ``starts_with`` reads a range of it) and
+        ``path`` (a write's delete of its files' rows, `symbols_in_file`, a folder filter).
+
+        Each is cheap beside the full-text index and already pays on a table of Django's size, so they
+        are built at any size (session 22, at load 10, hence the high milliseconds): without the path
+        BTree a save's delete of one file's symbols took 7-21 ms against 2-7 ms and `symbols_in_file`
+        11-32 ms against 3 ms, to save 0.03 s of CPU per first index (about 0.015 s of wall on two
+        cores). On a kernel-size table (12 M rows) the delete took 253 ms against 3 ms, and the build
+        3.2 s of CPU. A size threshold, the build left to a later `maintain`, would save less than the
+        noise of a first index and cost every save."""
         created: list[str] = []
         symbols = self._tables["symbols"]
         existing = {idx.name for idx in symbols.list_indices()}
