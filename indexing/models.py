@@ -59,6 +59,10 @@ class Symbol(NamedTuple):
     container: str = ""  # qualified name of the enclosing definition, "" at top level
 
 
+AUTO_WORKERS_MAX = 8
+"""The most parser processes ``index.workers = 0`` starts (one per core up to this; `indexing.parsing`)."""
+
+
 @dataclass(frozen=True, slots=True)
 class ParseLimits:
     """The settings that reading and chunking one file need (`IndexSettings.parse_limits`).

@@ -36,7 +36,16 @@ from typing import Any
 import pyarrow as pa
 
 from indexing.lifeline import die_with_parent, forkserver_context
-from indexing.models import Chunk, FileRecord, ParseLimits, ParseResult, SkippedFile, SkipReason, Symbol
+from indexing.models import (
+    AUTO_WORKERS_MAX,
+    Chunk,
+    FileRecord,
+    ParseLimits,
+    ParseResult,
+    SkippedFile,
+    SkipReason,
+    Symbol,
+)
 from indexing.rows import (
     CHUNKS_SCHEMA,
     SYMBOLS_SCHEMA,
@@ -73,8 +82,8 @@ _INLINE_MAX = 48
 
 def parser_processes(workers: int) -> int:
     """How many parser processes a run starts: ``workers`` (the ``index.workers`` setting), 0 meaning one
-    per core, at most 8."""
-    return workers or max(1, min(os.cpu_count() or 1, 8))
+    per core, at most `AUTO_WORKERS_MAX`."""
+    return workers or max(1, min(os.cpu_count() or 1, AUTO_WORKERS_MAX))
 
 
 def parses_in_pool(files: int | None, workers: int) -> bool:

@@ -10,6 +10,14 @@ a workspace that is the home folder, ``/`` or the temporary folder, as the langu
 (`server.workspace.hold_reason`: unless it has an index or ``server.index_home_or_root`` is on); a cwd
 that is a folder inside the workspace is each run's scope, as ``agentls run --path`` gives it):
 
+- Before a prompt's run: when the workspace's own settings file sets sensitive values the user has not
+  trusted (`server.settings_trust`), a ``tool_call`` (kind ``other``) shows them and
+  ``session/request_permission`` asks "Trust these settings" (remembered as ``agentls settings --trust``
+  does; the run uses them) or "Ignore them" (not asked again while the process runs). ACP has no request
+  of its own outside a prompt's turn (the session does not exist for the client before ``session/new``
+  answers), so the question is the first thing of the session's first prompt. Ignored or unanswered,
+  the values stay out of the runs, and a warning message of the session (subject ``settings``) names
+  them with the command that trusts them; cancelled, the prompt ends ``cancelled`` without a run.
 - ``session/prompt``: the prompt's text is the instruction, followed by the session's earlier prompts and
   what came of each (the answer; the proposal, its diff and whether it was written, rejected or could not
   be written; a cancel), the newest that fit in `HISTORY_CHARS`: a session is one conversation in the
@@ -73,6 +81,7 @@ from acp import (
     run_agent,
     start_tool_call,
     text_block,
+    tool_content,
     tool_diff_content,
     update_agent_message_text,
     update_plan,
@@ -97,7 +106,7 @@ if TYPE_CHECKING:
     from agent.loop import AgentEvent, RunResult
     from agent.overlay import FileChange
     from agent.runner import RunHandle
-    from server.settings import Settings
+    from server.settings import LoadedSettings, Settings
 
 __all__ = ["AgentlsAcpAgent", "serve"]
 
@@ -105,6 +114,8 @@ log = logging.getLogger(__name__)
 
 ALLOW = "allow"
 REJECT = "reject"
+TRUST_SETTINGS = "trust-settings"
+IGNORE_SETTINGS = "ignore-settings"
 
 RAW_OUTPUT_CHARS = 20_000
 """The most of a tool's output a ``tool_call_update``'s ``rawOutput`` carries (the model's copy is cut at
@@ -175,6 +186,8 @@ class _Session:
     """The session's earlier prompts and what came of them, oldest first."""
     verify_id: str | None = None
     """The ``toolCallId`` of the run's verification while its checks run (shown as a command)."""
+    told: set[tuple[Path, str]] = field(default_factory=set)
+    """The untrusted settings (workspace, fingerprint) this session was told are ignored."""
 
 
 def _refused(message: str, code: int = -32602) -> RequestError:
@@ -192,6 +205,17 @@ def _warning(message: str, subject: Any) -> AgentMessageChunk:
         session_update="agent_message_chunk",
         content=text_block(f"\n\nwarning: {message}\n\n"),
         field_meta=meta,
+    )
+
+
+def _untrusted_notice(root: Path, loaded: LoadedSettings) -> str:
+    """What a session is told of the sensitive settings of its workspace's file left out of its runs."""
+    from server.settings_trust import shown, trust_command
+
+    listed = ", ".join(f"{item.key} = {shown(item.value)}" for item in loaded.pending)
+    return (
+        f"The sensitive settings of {loaded.sources[-1]} are not trusted, so the runs go on without them: "
+        f"{listed}. To trust them, run `{trust_command(root)}` in a terminal."
     )
 
 
@@ -250,6 +274,9 @@ class AgentlsAcpAgent:
         self.sessions: dict[str, _Session] = {}
         self.recovered: list[str] = []
         """Messages about interrupted applies finished at ``initialize``, not yet shown to the user."""
+        self.ignored: set[tuple[Path, str]] = set()
+        """(workspace, `server.settings_trust.fingerprint`) of sensitive settings the user chose to ignore:
+        not asked about again while this process runs."""
         self._ids = itertools.count(1)
 
     # -- connection and sessions ----------------------------------------------------------------------
@@ -379,7 +406,11 @@ class AgentlsAcpAgent:
         while self.recovered:
             await self._say(session, self.recovered.pop(0))
         request, buffers = await self._read_prompt(session, prompt)
-        result = await self._run(session, _with_history(request, session.history), buffers)
+        settings = await self._settings(session)
+        if settings is None:  # cancelled while the question about the settings was open
+            session.history.append(_Exchange(request, "The user cancelled it before the run started."))
+            return PromptResponse(stop_reason="cancelled")
+        result = await self._run(session, _with_history(request, session.history), buffers, settings)
         if session.cancelled or result.status == "cancelled":
             session.history.append(_Exchange(request, "The user cancelled it before the run ended."))
             return PromptResponse(stop_reason="cancelled")
@@ -449,19 +480,83 @@ class AgentlsAcpAgent:
         except FileNotFoundError:
             return None
 
+    async def _settings(self, session: _Session) -> Settings | None:
+        """The settings of the session's workspace for a run. Sensitive values its own file sets that the
+        user has not trusted (`server.settings_trust`) are a question first, as in the language server: a
+        ``tool_call`` showing them and ``session/request_permission`` with "Trust these settings" (remembered,
+        as ``agentls settings --trust`` does, and the settings read again) or "Ignore them" (not asked again
+        while this process runs). While ignored, or with no answer, they stay out of the run, and the
+        session's first update says which and the command that trusts them. None: the prompt was cancelled
+        while the question was open."""
+        from server.settings import load_settings
+        from server.settings_trust import fingerprint
+
+        loaded = load_settings(session.root, env=self.env)
+        if not loaded.pending:
+            return loaded.settings
+        for message in loaded.untrusted:
+            log.warning("%s", message)
+        key = (session.root, fingerprint(list(loaded.pending)))
+        if key not in self.ignored:
+            answer = await self._ask_trust(session, loaded)
+            if session.cancelled:
+                return None
+            if answer == TRUST_SETTINGS:
+                return load_settings(session.root, env=self.env).settings
+            if answer == IGNORE_SETTINGS:
+                self.ignored.add(key)
+        if key not in session.told:
+            session.told.add(key)
+            await self._update(session, _warning(_untrusted_notice(session.root, loaded), "settings"))
+        return loaded.settings
+
+    async def _ask_trust(self, session: _Session, loaded: LoadedSettings) -> str | None:
+        """Ask the user whether to trust the sensitive values of the workspace's file; the option chosen
+        (`TRUST_SETTINGS`, remembered, or `IGNORE_SETTINGS`), None when the question got no answer."""
+        from server.settings_trust import IGNORE, TRUST, question, remember
+
+        assert self.conn is not None
+        source = loaded.sources[-1]
+        tool_id = f"settings-trust-{next(self._ids)}"
+        title = f"Trust the sensitive agentls settings of {Path(source).name}?"
+        content: list[Any] = [tool_content(text_block(question(session.root, loaded.pending, source)))]
+        await self._update(
+            session, start_tool_call(tool_id, title, kind="other", status="pending", content=content)
+        )
+        try:
+            permission = await self.conn.request_permission(
+                session_id=session.session_id,
+                tool_call=ToolCallUpdate(
+                    tool_call_id=tool_id, title=title, kind="other", status="pending", content=content
+                ),
+                options=[
+                    PermissionOption(option_id=TRUST_SETTINGS, name=TRUST, kind="allow_always"),
+                    PermissionOption(option_id=IGNORE_SETTINGS, name=IGNORE, kind="reject_once"),
+                ],
+            )
+        except Exception as error:  # a client that cannot ask: the values stay out, and the user is told
+            log.warning("could not ask whether to trust the settings of %s (%s)", session.root, error)
+            await self._update(session, update_tool_call(tool_id, status="failed", raw_output=str(error)))
+            return None
+        outcome = permission.outcome
+        answer = outcome.option_id if isinstance(outcome, AllowedOutcome) else None
+        if answer == TRUST_SETTINGS:
+            remember(session.root, loaded.pending, source, self.env)
+            log.info("the sensitive settings of %s are trusted for %s", source, session.root)
+            await self._update(session, update_tool_call(tool_id, status="completed", raw_output="trusted"))
+            return answer
+        said = "ignored" if answer == IGNORE_SETTINGS else "not answered"
+        await self._update(session, update_tool_call(tool_id, status="failed", raw_output=said))
+        return answer
+
     async def _run(
-        self, session: _Session, instruction: str, buffers: dict[str, tuple[str, int]]
+        self, session: _Session, instruction: str, buffers: dict[str, tuple[str, int]], settings: Settings
     ) -> RunResult:
         from agent.runner import Credentials, MissingCredentials, start_run
         from agent.task import TaskError
         from agent.task_builders import run_task
         from server.cli.agent import runs_dir
-        from server.settings import load_settings
 
-        loaded = load_settings(session.root, env=self.env)
-        for message in loaded.untrusted:
-            log.warning("%s", message)
-        settings = loaded.settings
         try:
             credentials = Credentials.from_env(self.env, settings.agent.model)
         except MissingCredentials as missing:  # the message is what the editor shows: the reason

@@ -701,16 +701,19 @@ class AgentlsServer(LanguageServer):
 
     def _ask_trust(self, root: Path, loaded: LoadedSettings) -> None:
         """Ask, once per folder and values in this server's life, whether to trust the sensitive settings
-        its file sets (`server.settings_trust`)."""
+        its file sets (`server.settings_trust`). The question is logged at once, with the command that
+        trusts them later: an editor may leave it unanswered for good, and they stay ignored meanwhile."""
         from server.settings_trust import fingerprint
 
         key = (root, fingerprint(list(loaded.pending)))
         if key not in self._trust_asked:
             self._trust_asked.add(key)
+            for message in loaded.untrusted:
+                log.warning("%s (the editor is asked whether to trust them)", message)
             self.spawn(self._settings_trust_question(root, loaded), "settings-trust")
 
     async def _settings_trust_question(self, root: Path, loaded: LoadedSettings) -> None:
-        from server.settings_trust import IGNORE, TRUST, question, remember
+        from server.settings_trust import IGNORE, TRUST, fingerprint, question, remember, trust_command
 
         source = loaded.sources[-1]
         try:
@@ -721,11 +724,26 @@ class AgentlsServer(LanguageServer):
                 self.show("agentls settings: " + "\n".join(fresh), types.MessageType.Warning)
             return
         if answer != TRUST:
-            for message in loaded.untrusted:
-                log.warning("%s (the editor's question was answered %r)", message, answer)
+            how = "dismissed" if answer is None else f"answered {answer!r}"
+            log.warning(
+                "the editor's question whether to trust the sensitive settings of %s was %s: they stay "
+                "ignored; to trust them later, run `%s`",
+                source,
+                how,
+                trust_command(root),
+            )
             return
+        # Exactly the values the question showed: the file may have changed while it waited (its new
+        # values have a question of their own), and an answer is about what the user saw.
         remember(root, loaded.pending, source, self.env)
         log.info("the sensitive settings of %s are trusted for %s; reading the settings again", source, root)
+        now = self.folders.pending.get(root)
+        if now is not None and fingerprint(list(now.pending)) != fingerprint(list(loaded.pending)):
+            log.warning(
+                "%s sets other sensitive values than the question showed, trusted now: its current ones "
+                "stay ignored until trusted",
+                source,
+            )
         await self.reload_settings()
 
     async def change_folders(self, added: Iterable[Path], removed: Iterable[Path]) -> None:

@@ -355,7 +355,7 @@ def load_settings(
     untrusted: list[str] = []
     pending: list[Sensitive] = []
     if sources:
-        found = sensitive_values(raw)  # before the untrusted ones are dropped from raw
+        found = sensitive_values(raw, root)  # before the untrusted ones are dropped from raw
         raw, untrusted = untrusted_dropped(raw, root, sources[0], env, text=text, prefix=prefix)
         pending = found if untrusted else []
     raw = merge(user, raw)

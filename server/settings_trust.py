@@ -2,23 +2,73 @@
 
 A workspace's ``agentls.toml`` (or ``[tool.agentls]`` of its ``pyproject.toml``) may come from a repository
 the user cloned and did not write. `SENSITIVE` lists, in this one place, the settings such a file could use
-against the user: where the model and the embedding and rerank endpoints are (``base_url``, the provider,
-and ``api_key_env``, the environment variable whose value is sent as the key), where the index is kept or
-uploaded, the sandbox's isolation (``network``, ``allowed_hosts``, ``extra_ro_paths``,
-``hidden_home_entries``, ``allow_unsandboxed``, ``enabled``, ``bwrap_path``, ``path``, ``scratch_dir``),
-the package index installs use, ``allow_secret_values`` and ``approve``.
+against the user, each with what it may be set to without trust (`Safe`):
 
-`untrusted_dropped` takes them out of a workspace file's raw settings unless the user trusted exactly
-those values for that workspace: a SHA-256 `fingerprint` of every sensitive value the file sets, kept in
-``<agentls cache>/settings-trust.json`` (`agent.trust_store.TrustStore`, as the MCP servers' trust is;
-change, add or remove any of them and the trust is asked again). Each dropped key gets a message with
-its file and line and the command that trusts them, ``agentls settings --trust --path ROOT`` (which shows
-the values first). The safe default, or the user's own value, is used meanwhile.
+- where the code and keys go: the model's and the roles' ``provider``, ``base_url`` and ``api_key_env``
+  (the environment variable whose value is sent as the key), the embedding and rerank endpoints (a local
+  provider is safe), ``index.shared``, ``agent.install.index_url``, ``allow_secret_values`` (false is safe);
+- where agentls writes or reads on the machine: ``index.uri``, and ``index.embedding.model`` /
+  ``index.rerank.model`` naming a folder outside the workspace (a model id, looked up only in the caches
+  of models the user put on the machine, and a folder inside the workspace are safe);
+- the sandbox's isolation: ``enabled``, ``allow_unsandboxed``, ``network``, ``allowed_hosts`` (some of the
+  default hosts are safe), ``extra_ro_paths``, ``hidden_home_entries`` (a list keeping every default entry
+  is safe), ``bwrap_path``, ``path``, ``scratch_dir``; and ``approve`` (``ask`` is safe);
+- limits, sensitive only above their default (a repository could raise them to exhaust the machine or the
+  user's model account; lowering one is safe): every number of ``[agent.sandbox]`` and ``[agent.install]``
+  (time, CPU, memory, processes, file sizes, files, disk, output kept; one added there later is covered
+  too), ``agent.verify_timeout``, ``agent.max_cost_usd`` (the one cap on a run's spending: the team's, the
+  delegates' and the nodes' budgets, the step and token limits and the model's choice and size all stay
+  inside it), ``index.workers`` (above the 8 processes that 0 may start), ``index.max_file_bytes``,
+  ``index.search_process_idle``; and ``server.refresh_seconds`` below its default (0, off, is safe).
+
+The other settings are safe from a workspace's file, and are not asked about:
+
+- ``agent.test_command`` runs, in the sandbox and with its limits, the workspace's own tests: the command
+  detected without it (pytest and its ``conftest.py``, ``npm test``'s script, ``make test``) runs code the
+  repository wrote just as well, so the setting gives a repository nothing it does not already have.
+- ``[mcp.servers.NAME]`` (or ``[agent.mcp.servers.NAME]``): a server is asked about before it starts,
+  with its ``command``, ``args``, ``env``, ``cwd``, ``url`` and ``headers`` (`agent.mcp.trust`); its
+  ``timeout``, ``tools`` and ``enabled``, and the bounds ``max_result_chars``, ``max_images`` and
+  ``start_timeout``, only narrow or wait.
+- The model's ``model``, ``max_tokens``, ``temperature``, ``context_window``, ``vision`` and
+  ``prompt_caching``, its ``timeout``, ``connect_timeout`` and retries (``max_retries``,
+  ``retry_deadline_seconds``, ``retry_base_delay``, ``retry_max_delay``); ``max_steps``,
+  ``max_reflections``, ``max_input_tokens``, ``max_total_tokens`` and ``max_minutes`` (the last three
+  unlimited by default, so a file can only lower them), ``[agent.delegate]``, ``[agent.team]`` (its graphs
+  are made of agentls' own roles) and ``[agent.roles]``' other model fields: a run's cost stays under
+  ``max_cost_usd``, and it runs while the user watches and can cancel it.
+- ``agent.verify``, ``syntax_checks``, ``team.confirm_spec`` and the context and output sizes sent to the
+  model (``context_token_budget``, ``max_tool_result_chars``, ``max_test_output_chars``, ``[agent.memory]``):
+  what is checked and shown before the user accepts a proposal, which nothing is written without.
+- ``[index]``'s chunking and storage tuning (``max_line_chars``, ``chunk_max_lines``, ``window_lines``,
+  ``window_overlap``, ``batch_files``, which a batch's byte bound caps, ``vector_index_min_rows``,
+  ``compact_after_fragments``, ``query_expansion``, the embedding's ``batch_size`` (at most 4,096) and
+  ``max_chars``, the reranker's ``candidates`` (at most 200) and ``timeout``): their cost is bounded by the
+  files' size, which ``max_file_bytes`` bounds. ``exclude`` can re-include what ``.gitignore`` leaves out,
+  as the repository's own ``.agentlsignore`` can; the built-in ignores stay, and secrets are redacted.
+- ``[server]``: ``index_on_start``, ``reindex_on_save``, ``log_level``, ``loop_monitor`` and
+  ``index_nice`` (0 at least: never above the editor's priority) change nothing outside agentls.
+  ``index_home_or_root`` only acts in a workspace that is the home folder, ``/`` or the temporary folder,
+  whose settings file is that folder's own: the user's, or root's (in the temporary folder, any local
+  user's; that folder is indexed only when the user opens it as a workspace).
+
+`untrusted_dropped` takes the sensitive settings out of a workspace file's raw settings unless the user
+trusted exactly those values for that workspace: a SHA-256 `fingerprint` of every sensitive value the file
+sets, kept in ``<agentls cache>/settings-trust.json`` (`agent.trust_store.TrustStore`, as the MCP servers'
+trust is; change, add or remove any of them and the trust is asked again, as it is for a value that became
+sensitive since). Each dropped key gets a message with its file and line and the command that trusts them,
+``agentls settings --trust --path ROOT`` (which shows the values first). The safe default, or the user's
+own value, is used meanwhile (a limit the user lowered can be brought back up to its default by the file).
 
 The language server asks instead (`server.lsp`): once per workspace and `fingerprint` in a server's life,
-``window/showMessageRequest`` with `question` (the keys and values, URLs' credentials masked) and the actions
-`TRUST` and `IGNORE`. `TRUST` is `remember`ed in the same store as the command's and the settings are read
-again; `IGNORE`, or no answer, leaves them dropped and logged. A client that cannot answer gets the messages.
+``window/showMessageRequest`` with `question` (the keys and values, URLs' credentials masked, and the
+command that trusts them later) and the actions `TRUST` and `IGNORE`. The question is logged when asked; the
+values stay dropped while it waits, however long. `TRUST` is `remember`ed in the same store as the
+command's, for exactly the values it showed (a late answer, after the file changed, trusts those and not
+the new ones, which have a question of their own), and the settings are read again; `IGNORE`, no answer
+or a dismissed question leaves them dropped and logged. A client that cannot answer gets the messages.
+``agentls acp`` asks with ``session/request_permission`` before a session's run, the same way
+(`server.acp`).
 
 The user's own settings are trusted for everything: the user-level file `user_settings_file`
 (``$XDG_CONFIG_HOME/agentls/agentls.toml``, by default ``~/.config/agentls/agentls.toml``) and the
@@ -30,15 +80,24 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
+from agent.config import AgentSettings
+from agent.installs import InstallSettings
+from agent.sandbox import SandboxSettings
 from agent.trust_store import TrustStore
+from indexing.config import IndexSettings
 from indexing.credentials import mask_urls
+from indexing.models import AUTO_WORKERS_MAX
 from indexing.paths import cache_dir
+from server.settings import ServerSettings
 
 __all__ = [
     "IGNORE",
@@ -60,10 +119,102 @@ TRUST_FILE = "settings-trust.json"
 TRUST, IGNORE = "Trust these settings", "Ignore them"
 """The actions of the language server's question (`question`)."""
 
+
+def _default(model: type[BaseModel], name: str) -> Any:
+    return model.model_fields[name].get_default(call_default_factory=True)
+
+
+def _figure(number: float) -> str:
+    return f"{number:,.0f}" if float(number).is_integer() else f"{number:,}"
+
+
 _MODEL = ("provider", "base_url", "api_key_env")
 _SENT = "choose where the code and your API key are sent"
 
-SENSITIVE: dict[str, tuple[str, tuple[Any, ...]]] = {
+Safe = tuple[Any, ...] | Callable[[Any, Path], bool]
+"""What a sensitive setting may be set to without trust: a tuple of values, or a test of the value and the
+workspace's root."""
+
+
+def _number(value: Any) -> float | None:
+    """`value` as the number validation would read (a TOML number, or a string of one); None: no number,
+    which validation refuses (the setting falls back to its default with a message, no trust needed)."""
+    if isinstance(value, bool | int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
+def _at_most(limit: float) -> Callable[[Any, Path], bool]:
+    """Safe: a limit set to `limit` (its default) or lower; NaN, infinity and anything higher are not."""
+
+    def safe(value: Any, root: Path) -> bool:
+        number = _number(value)
+        return (number is None and value is not None) or (number is not None and number <= limit)
+
+    return safe
+
+
+def _off_or_at_least(every: float) -> Callable[[Any, Path], bool]:
+    """Safe: 0 (off) or an interval of `every` or longer."""
+
+    def safe(value: Any, root: Path) -> bool:
+        number = _number(value)
+        return number is None or number == 0 or number >= every
+
+    return safe
+
+
+def _keeps_all(defaults: list[str]) -> Callable[[Any, Path], bool]:
+    """Safe: a list that still holds every one of `defaults` (more entries hide more)."""
+    return lambda value, root: isinstance(value, list) and set(defaults) <= set(value)
+
+
+def _only_of(defaults: list[str]) -> Callable[[Any, Path], bool]:
+    """Safe: a list of some of `defaults` only (fewer hosts reach less)."""
+    return lambda value, root: isinstance(value, list) and set(value) <= set(defaults)
+
+
+_MODEL_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)?")
+"""A Hugging Face model id, ``name`` or ``org/name``: looked up in the local model caches only."""
+
+
+def _model_in_workspace(value: Any, root: Path) -> bool:
+    """Safe: a model named by its id (found only in the caches of models the user put on the machine),
+    or a folder inside the workspace. Unsafe: a folder anywhere else, which the loader would read (a
+    relative path is read from the process's working folder, as `indexing.embeddings` loads it)."""
+    if not isinstance(value, str):
+        return True  # validation refuses it
+    path = Path(value).expanduser()
+    try:
+        if _MODEL_ID.fullmatch(value) and ".." not in path.parts and not path.is_dir():
+            return True
+        return (Path.cwd() / path).resolve().is_relative_to(root.resolve())
+    except (OSError, ValueError):
+        return False
+
+
+def _limit(why: str, model: type[BaseModel], name: str, unit: str = "") -> tuple[str, Safe]:
+    """A limit: sensitive above its default, which the message names."""
+    default = _default(model, name)
+    return f"{why} (the default is {_figure(default)}{unit})", _at_most(default)
+
+
+def _limits(section: str, model: type[BaseModel], who: str) -> dict[str, tuple[str, Safe]]:
+    """Every number of `model` (a settings section of resource limits) as a limit. One added to the section
+    later is covered without being listed here."""
+    return {
+        f"{section}.{name}": _limit(f"raise a limit on what {who} use of your machine", model, name)
+        for name, field in model.model_fields.items()
+        if field.annotation in (int, float)
+    }
+
+
+SENSITIVE: dict[str, tuple[str, Safe]] = {
     **{f"agent.model.{key}": (_SENT, ()) for key in _MODEL},
     **{f"agent.roles.*.model.{key}": (_SENT, ()) for key in _MODEL},
     "index.embedding.provider": (
@@ -72,27 +223,59 @@ SENSITIVE: dict[str, tuple[str, tuple[Any, ...]]] = {
     ),
     "index.embedding.base_url": ("choose where the code is sent to be embedded", ()),
     "index.embedding.api_key_env": ("choose which of your keys is sent with the code", ()),
+    "index.embedding.model": ("read a model from a folder outside the workspace", _model_in_workspace),
     "index.rerank.provider": ("choose where the code is sent to be reranked", ("none", "cross-encoder")),
     "index.rerank.url": ("choose where the code is sent to be reranked", ()),
     "index.rerank.api_key_env": ("choose which of your keys is sent with the code", ()),
+    "index.rerank.model": ("read a model from a folder outside the workspace", _model_in_workspace),
     "index.uri": ("choose where on your machine the index is written", ()),
     "index.shared": ("read the index from object storage it chooses", ()),
+    "index.workers": (
+        "start more parser processes than the default (one per core, at most 8)",
+        _at_most(AUTO_WORKERS_MAX),
+    ),
+    "index.max_file_bytes": _limit(
+        "read larger files into memory to index them", IndexSettings, "max_file_bytes", " bytes"
+    ),
+    "index.search_process_idle": _limit(
+        "keep the search process running longer after a search", IndexSettings, "search_process_idle", " s"
+    ),
+    "server.refresh_seconds": (
+        "make the server look through the workspace for changes more often (the default is every "
+        f"{_figure(_default(ServerSettings, 'refresh_seconds'))} s)",
+        _off_or_at_least(_default(ServerSettings, "refresh_seconds")),
+    ),
     "agent.install.index_url": ("choose the package index installs download from", ()),
+    **_limits("agent.install", InstallSettings, "package installs"),
     "agent.allow_secret_values": ("send the secret values in the code to the model", (False,)),
     "agent.approve": ("let MCP tools run without asking", ("ask",)),
+    "agent.max_cost_usd": _limit(
+        "let a run spend more of your money on the model", AgentSettings, "max_cost_usd", " USD"
+    ),
+    "agent.verify_timeout": _limit(
+        "let each check of a change run longer", AgentSettings, "verify_timeout", " s"
+    ),
     "agent.sandbox.enabled": ("turn the commands' sandbox off", (True,)),
     "agent.sandbox.allow_unsandboxed": ("run commands without a sandbox", (False,)),
     "agent.sandbox.network": ("give the commands network access", ("off",)),
-    "agent.sandbox.allowed_hosts": ("let the commands reach more hosts", ([],)),
+    "agent.sandbox.allowed_hosts": (
+        "let the commands reach more hosts",
+        _only_of(_default(SandboxSettings, "allowed_hosts")),
+    ),
     "agent.sandbox.extra_ro_paths": ("let the commands read more of your machine", ([],)),
-    "agent.sandbox.hidden_home_entries": ("let the commands read what is hidden of your home", ()),
+    "agent.sandbox.hidden_home_entries": (
+        "let the commands read what is hidden of your home",
+        _keeps_all(_default(SandboxSettings, "hidden_home_entries")),
+    ),
     "agent.sandbox.bwrap_path": ("choose the program that runs as the sandbox", ()),
     "agent.sandbox.path": ("choose the programs the commands find", ()),
     "agent.sandbox.scratch_dir": ("choose where on your machine the commands' copies are written", ()),
+    **_limits("agent.sandbox", SandboxSettings, "commands"),
 }
-"""Each sensitive setting (``*``: any name), what a workspace could do with it (for the messages), and the
-values that cannot weaken anything (``network = "off"``, a local embedding provider), which need no
-trust. MCP servers are not here: they have their own trust, asked before one starts (`agent.mcp.trust`)."""
+"""Each sensitive setting (``*``: any name), what a workspace could do with it (for the messages), and what
+it may be set to without trust (`Safe`): values that cannot weaken anything (``network = "off"``, a local
+embedding provider, a limit at or below its default). MCP servers are not here: they have their own trust,
+asked before one starts (`agent.mcp.trust`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,9 +292,13 @@ def _matches(pattern: str, key: tuple[str, ...]) -> bool:
     return len(parts) == len(key) and all(p == "*" or p == k for p, k in zip(parts, key, strict=True))
 
 
-def sensitive_values(raw: Mapping[str, Any]) -> list[Sensitive]:
-    """The sensitive settings `raw` (a settings file's table) sets to a value that could weaken protection,
-    in the order it sets them."""
+def _safe(value: Any, safe: Safe, root: Path) -> bool:
+    return safe(value, root) if callable(safe) else value in safe
+
+
+def sensitive_values(raw: Mapping[str, Any], root: Path) -> list[Sensitive]:
+    """The sensitive settings `raw` (the table of the settings file of the workspace `root`) sets to a
+    value that could weaken protection, in the order it sets them."""
     found: list[Sensitive] = []
 
     def walk(node: Mapping[str, Any], at: tuple[str, ...]) -> None:
@@ -119,7 +306,7 @@ def sensitive_values(raw: Mapping[str, Any]) -> list[Sensitive]:
             key = (*at, str(name))
             rule = next((r for p, r in SENSITIVE.items() if _matches(p, key)), None)
             if rule is not None:
-                if value not in rule[1]:
+                if not _safe(value, rule[1], root):
                     found.append(Sensitive(".".join(key), value, rule[0]))
             elif isinstance(value, Mapping):
                 walk(value, key)
@@ -156,12 +343,14 @@ def shown(value: Any) -> str:
 
 def question(root: Path, values: list[Sensitive] | tuple[Sensitive, ...], source: str) -> str:
     """The editor's question whether to trust `values` of the workspace `root`'s file `source`: each key and
-    value (credentials in URLs masked, as ``agentls settings`` shows them) and what it could do."""
+    value (credentials in URLs masked, as ``agentls settings`` shows them), what it could do, and the
+    command that trusts them later (a question left unanswered, or ignored, is not asked again)."""
     listed = "; ".join(f"{item.key} = {shown(item.value)} (could {item.why})" for item in values)
     return (
         f"The agentls settings of this workspace ({source}) set sensitive values: {listed}. They are "
         f'ignored until you trust them. "{TRUST}" applies them from now on for {root} (until one of '
-        f'them changes); "{IGNORE}" keeps using the safe defaults.'
+        f'them changes); "{IGNORE}" keeps using the safe defaults (to trust them later: '
+        f"`{trust_command(root)}`)."
     )
 
 
@@ -196,7 +385,7 @@ def untrusted_dropped(
     dropped, naming its file and line and the command that trusts them. `raw` is changed in place."""
     from server.settings import toml_line
 
-    found = sensitive_values(raw)
+    found = sensitive_values(raw, root)
     if not found or settings_trust(env).has(root, fingerprint(found)):
         return raw, []
     messages = []

@@ -14,5 +14,5 @@ def trust_workspace_settings(root: Path, cache: Path) -> None:
     trust file of the agentls cache `cache` (the ``AGENTLS_CACHE_DIR`` the code under test is given)."""
     raw, _, sources = workspace_settings(root)
     assert sources, f"{root} has no settings file to trust"
-    found = sensitive_values(raw)
+    found = sensitive_values(raw, root)
     settings_trust({"AGENTLS_CACHE_DIR": str(cache)}).add(root, fingerprint(found), settings=sources[0])

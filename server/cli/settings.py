@@ -45,7 +45,7 @@ def settings_cmd(path: str, trust: bool, yes: bool) -> None:
         click.echo(f"the workspace's settings: none ({root} has no agentls.toml or [tool.agentls])")
         return
     click.echo(f"the workspace's settings: {sources[0]}")
-    found = sensitive_values(raw)
+    found = sensitive_values(raw, root)
     if not found:
         click.echo("it sets no sensitive setting: all of it applies")
         return

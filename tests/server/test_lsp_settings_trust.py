@@ -6,12 +6,14 @@
 the question names the keys and values, the password masked; "Trust these settings" applies them at once
 (``agentls/serverStats``) and records the trust; "Ignore them" keeps them dropped and is not asked again
 when the settings are read again with the same values, only once one changes. A client without
-``window.showMessage`` in its capabilities gets the messages, as before.
+``window.showMessage`` in its capabilities gets the messages, as before. A question left waiting is logged
+at once with the command that trusts them later, and a late answer trusts the values it showed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import tomllib
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ import pytest
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
+from server.settings_trust import fingerprint, sensitive_values, settings_trust
 from tests.e2e.helpers import FAST_SETTINGS, initialize, lsp_server, wait_for
 
 __all__ = ["lsp_server"]  # fixture used below
@@ -129,3 +132,53 @@ async def test_a_client_that_cannot_answer_gets_the_messages(
     await wait_for(lambda: bool(said()), 30)
     assert "ignoring `agent.model.base_url`" in said()[0] and PASSWORD not in said()[0]
     assert asked == [] and await _model_and_network(client) == (None, "off")
+
+
+async def test_a_waiting_question_is_logged_with_how_to_trust_later_and_a_late_answer_trusts_what_it_showed(
+    lsp_server: Callable[..., Awaitable[LanguageClient]], tmp_path: Path
+) -> None:
+    """An editor may never answer (a notification nobody clicks): the values stay ignored and the log says
+    at once how to trust them later. The file changes while the question waits: its new values get their
+    own question, and a late "Trust" of the first trusts the values it showed, not the file's new ones; a
+    dismissed question is logged with the command too."""
+    ws = _workspace(tmp_path)
+    client = await _client(lsp_server, tmp_path)
+    asked: list[str] = []
+    answers: list[asyncio.Future[types.MessageActionItem | None]] = []
+
+    @client.feature(types.WINDOW_SHOW_MESSAGE_REQUEST)
+    async def held(params: types.ShowMessageRequestParams) -> types.MessageActionItem | None:
+        asked.append(params.message)
+        answers.append(asyncio.get_running_loop().create_future())
+        return await answers[-1]
+
+    def logged(words: str) -> list[str]:
+        return [m.message for m in client.log_messages if words in m.message]
+
+    await initialize(client, ws, editor="visual-studio-code", options=OPTIONS)
+    await wait_for(lambda: bool(asked), 30)
+    command = f"agentls settings --trust --path {ws}"
+    assert f"`{command}`" in asked[0], asked[0]
+    await wait_for(lambda: bool(logged("the editor is asked whether to trust them")), 30)
+    waiting = logged("the editor is asked whether to trust them")
+    assert "ignoring `agent.model.base_url`" in waiting[0] and command in waiting[0], waiting
+    assert not any(PASSWORD in line for line in waiting)
+    assert await _model_and_network(client) == (None, "off")
+
+    shown = sensitive_values(tomllib.loads(HOSTILE), ws)
+    settings = ws / "agentls.toml"
+    settings.write_text(HOSTILE.replace(":9/v1", ":10/v1"))
+    change = types.FileEvent(uri=settings.as_uri(), type=types.FileChangeType.Changed)
+    client.workspace_did_change_watched_files(types.DidChangeWatchedFilesParams(changes=[change]))
+    await wait_for(lambda: len(asked) == 2, 30)
+    answers[0].set_result(types.MessageActionItem(title="Trust these settings"))
+    await wait_for(lambda: bool(logged("other sensitive values than the question showed")), 30)
+    store = settings_trust({"AGENTLS_CACHE_DIR": str(tmp_path / "cache")})
+    assert store.has(ws, fingerprint(shown))
+    assert not store.has(ws, fingerprint(sensitive_values(tomllib.loads(settings.read_text()), ws)))
+    assert await _model_and_network(client) == (None, "off")
+
+    answers[1].set_result(None)  # VS Code answers null when the notification is closed
+    await wait_for(lambda: bool(logged("was dismissed")), 30)
+    assert command in logged("was dismissed")[0]
+    assert await _model_and_network(client) == (None, "off")

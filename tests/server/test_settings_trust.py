@@ -1,0 +1,230 @@
+"""Which of a workspace's own settings need the user's trust (`server.settings_trust`), at unit level: the
+limits above their default, model folders outside the workspace, the lists whose safe values are some of
+their defaults, and the module docstring's account of every other setting."""
+
+from __future__ import annotations
+
+import math
+import typing
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+import server.settings_trust as settings_trust
+from agent.installs import InstallSettings
+from agent.sandbox import SandboxSettings
+from server.settings import Settings, load_settings
+from server.settings_trust import SENSITIVE, question, sensitive_values
+from tests.trusted_settings import trust_workspace_settings
+
+
+@pytest.fixture(autouse=True)
+def own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The trust file and the user's own settings file of these tests are their own, not the machine's."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("AGENTLS_CACHE_DIR", str(cache))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    return cache
+
+
+def _raw(key: str, value: Any) -> dict[str, Any]:
+    """``{"a": {"b": value}}`` for the dotted `key` ``a.b``."""
+    *tables, name = key.split(".")
+    raw: dict[str, Any] = {name: value}
+    for table in reversed(tables):
+        raw = {table: raw}
+    return raw
+
+
+def _flagged(key: str, value: Any, root: Path) -> bool:
+    found = sensitive_values(_raw(key, value), root)
+    assert [item.key for item in found] in ([], [key]), found
+    return bool(found)
+
+
+def _numbers(model: type[BaseModel]) -> list[str]:
+    return [name for name, field in model.model_fields.items() if field.annotation in (int, float)]
+
+
+LIMITS = [
+    *(f"agent.sandbox.{name}" for name in _numbers(SandboxSettings)),
+    *(f"agent.install.{name}" for name in _numbers(InstallSettings)),
+    "agent.verify_timeout",
+    "agent.max_cost_usd",
+    "index.max_file_bytes",
+    "index.search_process_idle",
+]
+
+
+def _default(key: str) -> float:
+    node: Any = Settings()
+    for part in key.split("."):
+        node = getattr(node, part)
+    assert isinstance(node, int | float), key
+    return float(node)
+
+
+@pytest.mark.parametrize("key", LIMITS)
+def test_a_limit_is_sensitive_above_its_default_and_not_at_it_or_below(key: str, tmp_path: Path) -> None:
+    """A cloned repository could raise the sandbox's memory, time, processes, files and disk (or the cost
+    a run may spend) to exhaust the machine; lowering a limit is what a careful project does."""
+    default = _default(key)
+    assert not _flagged(key, default, tmp_path)
+    assert not _flagged(key, default / 2, tmp_path)
+    assert _flagged(key, default * 2, tmp_path)
+    assert _flagged(key, default + 1, tmp_path)
+    assert _flagged(key, math.inf, tmp_path)  # TOML has inf and nan
+    assert _flagged(key, math.nan, tmp_path)
+    assert _flagged(key, str(int(default * 2)), tmp_path)  # a string validation would read as a number
+    assert not _flagged(key, "lots", tmp_path)  # no number at all: validation refuses it, with a message
+
+
+def test_the_sandbox_and_install_limits_are_every_number_of_their_sections() -> None:
+    """The limits are read from the settings classes: a limit added to them later is covered. And every
+    key on the list is a setting that exists."""
+    known = {".".join(key) for key in _leaves(Settings)}
+    for pattern in SENSITIVE:
+        assert pattern.replace("roles.*.model.", "model.") in known, pattern
+    assert {
+        "memory_mb",
+        "timeout_seconds",
+        "cpu_seconds",
+        "max_processes",
+        "max_files",
+        "workspace_mb",
+    } <= set(_numbers(SandboxSettings))
+    assert {"timeout_seconds", "max_mb"} <= set(_numbers(InstallSettings))
+    for key in LIMITS:
+        assert key in SENSITIVE, key
+
+
+def test_parser_processes_and_the_refresh_interval(tmp_path: Path) -> None:
+    assert not any(_flagged("index.workers", n, tmp_path) for n in (0, 1, 8))  # 0: one per core, at most 8
+    assert _flagged("index.workers", 9, tmp_path) and _flagged("index.workers", 512, tmp_path)
+    # polling the workspace more often than the default costs the machine; 0 turns it off
+    assert not any(_flagged("server.refresh_seconds", n, tmp_path) for n in (0, 30, 600))
+    assert _flagged("server.refresh_seconds", 0.01, tmp_path) and _flagged(
+        "server.refresh_seconds", 5, tmp_path
+    )
+
+
+def test_lists_are_safe_when_they_keep_the_default_protection(tmp_path: Path) -> None:
+    hidden = SandboxSettings().hidden_home_entries
+    assert not _flagged("agent.sandbox.hidden_home_entries", [*hidden, ".secrets"], tmp_path)  # hides more
+    assert _flagged("agent.sandbox.hidden_home_entries", hidden[1:], tmp_path)  # shows ~/.ssh
+    hosts = SandboxSettings().allowed_hosts
+    assert not _flagged("agent.sandbox.allowed_hosts", hosts[:2], tmp_path)  # reaches less
+    assert _flagged("agent.sandbox.allowed_hosts", [*hosts, "attacker.example"], tmp_path)
+
+
+@pytest.mark.parametrize("key", ["index.embedding.model", "index.rerank.model"])
+def test_a_model_folder_outside_the_workspace_is_sensitive(
+    key: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The model settings take a Hugging Face id (looked up in the local caches only) or a folder, which
+    the index reads: a repository could name any folder of the machine."""
+    root = tmp_path / "ws"
+    (root / "models" / "code").mkdir(parents=True)
+    outside = tmp_path / "elsewhere" / "model"
+    outside.mkdir(parents=True)
+    (root / "models" / "link").symlink_to(outside)
+    monkeypatch.chdir(root)  # a relative folder is read from the process's working folder
+    for safe in ("minishlab/potion-code-16M", "acme/code-static", "distilled-tiny-bert", "models/code"):
+        assert not _flagged(key, safe, root), safe
+    assert not _flagged(key, str(root / "models" / "code"), root)
+    for unsafe in (str(outside), "~", "~/.cache/huggingface", "../elsewhere/model", "models/link", "/"):
+        assert _flagged(key, unsafe, root), unsafe
+    monkeypatch.chdir(tmp_path / "elsewhere")  # started elsewhere: the same relative name is outside
+    assert _flagged(key, "model", root) and not _flagged(key, "acme/code-static", root)
+
+
+def test_a_repositorys_raised_limits_apply_only_once_trusted_and_lowered_ones_at_once(
+    tmp_path: Path, own_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    monkeypatch.chdir(ws)
+    (ws / "agentls.toml").write_text(
+        '[agent]\nmax_cost_usd = 50.0\ntest_command = "pytest -x tests/unit"\nmax_steps = 60\n\n'
+        "[agent.sandbox]\nmemory_mb = 65536\ntimeout_seconds = 20\nmax_processes = 100000\n"
+        'tmp_mb = "lots"\n\n'
+        '[index]\nworkers = 256\n\n[index.embedding]\nmodel = "/opt/models/potion"\n'
+    )
+    loaded = load_settings(ws)
+    agent, index = loaded.settings.agent, loaded.settings.index
+    assert (agent.max_cost_usd, agent.sandbox.memory_mb, agent.sandbox.max_processes) == (2.0, 2048, 256)
+    assert (index.workers, index.embedding.model) == (0, "minishlab/potion-code-16M")
+    # lowered limits, the test command (it runs the repository's tests, in the sandbox, as the detected
+    # command would) and the step count (under the cost cap) apply without trust
+    assert (agent.sandbox.timeout_seconds, agent.test_command, agent.max_steps) == (
+        20,
+        "pytest -x tests/unit",
+        60,
+    )
+    source = ws / "agentls.toml"
+    assert [m.split(" (it could")[0] for m in loaded.untrusted] == [
+        f"{source}:2: ignoring `agent.max_cost_usd`",
+        f"{source}:7: ignoring `agent.sandbox.memory_mb`",
+        f"{source}:9: ignoring `agent.sandbox.max_processes`",
+        f"{source}:13: ignoring `index.workers`",
+        f"{source}:16: ignoring `index.embedding.model`",
+    ]
+    assert (
+        "(it could raise a limit on what commands use of your machine (the default is 2,048))"
+        in (loaded.untrusted[1])
+    )
+    # a limit that is no number at all is refused by validation, with its message, not asked about
+    [invalid] = loaded.messages
+    assert invalid.startswith(f"{source}:10: ignoring `agent.sandbox.tmp_mb`"), invalid
+
+    trust_workspace_settings(ws, own_cache)
+    trusted = load_settings(ws).settings
+    assert (trusted.agent.max_cost_usd, trusted.agent.sandbox.memory_mb, trusted.index.workers) == (
+        50.0,
+        65536,
+        256,
+    )
+    assert trusted.index.embedding.model == "/opt/models/potion"
+
+
+def test_the_question_says_how_to_trust_them_later(tmp_path: Path) -> None:
+    """An editor may leave the question unanswered, or the user ignore it: it is not asked again in the
+    server's life, so it names the command that trusts them."""
+    found = sensitive_values(_raw("agent.sandbox.memory_mb", 8192), tmp_path)
+    asked = question(tmp_path, found, str(tmp_path / "agentls.toml"))
+    assert "agent.sandbox.memory_mb = 8192" in asked
+    assert f"`agentls settings --trust --path {tmp_path}`" in asked
+
+
+def _leaves(model: type[BaseModel], at: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every setting of the tree, a table of tables (servers, roles, graphs) as ``*``."""
+    out: list[tuple[str, ...]] = []
+    for name, field in model.model_fields.items():
+        key = (*at, name)
+        inner = [field.annotation, *typing.get_args(field.annotation)]
+        sub = next((t for t in inner if isinstance(t, type) and issubclass(t, BaseModel)), None)
+        if sub is None:
+            out.append(key)
+        elif sub is field.annotation:
+            out += _leaves(sub, key)
+        else:
+            out += _leaves(sub, (*key, "*"))
+    return out
+
+
+def test_every_setting_is_either_sensitive_or_said_safe_in_the_modules_docstring() -> None:
+    """A hostile repository's file can set any setting: each one is on the list, or the docstring says why
+    it is safe (by its name, or the section holding it). A setting added later fails here until reviewed."""
+    doc = settings_trust.__doc__ or ""
+    missing = []
+    for key in _leaves(Settings):
+        if any(settings_trust._matches(pattern, key) for pattern in SENSITIVE):
+            continue
+        named = {f"``{key[-1]}``", f"``{'.'.join(key)}``"}
+        sections = {f"``[{'.'.join(key[:n])}]``" for n in range(1, len(key))}
+        sections |= {f"``[{'.'.join(key[:n]).replace('*', 'NAME')}]``" for n in range(1, len(key))}
+        if not any(word in doc for word in named | sections):
+            missing.append(".".join(key))
+    assert missing == []
