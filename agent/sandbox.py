@@ -3,7 +3,8 @@
 `Sandbox.run` starts one command in a fresh sandbox:
 
 ```
-bwrap --die-with-parent --new-session --unshare-net --unshare-pid --unshare-ipc --cap-drop ALL
+bwrap --info-fd N --block-fd N                                         # see _SandboxInit
+      --die-with-parent --new-session --unshare-net --unshare-pid --unshare-ipc --cap-drop ALL
       --ro-bind /usr /usr --symlink usr/bin /bin ... --ro-bind /etc /etc --ro-bind /opt /opt
       --dev /dev --size N --tmpfs /dev/shm --proc /proc --size N --tmpfs /tmp --dir /tmp/home
       --size N --tmpfs /var/tmp
@@ -55,11 +56,23 @@ bwrap --die-with-parent --new-session --unshare-net --unshare-pid --unshare-ipc 
   address-space limit stops them before they start. Shared mappings and files in tmpfs are not counted.
   The kernel does not apply `RLIMIT_NPROC` to root, and it counts all of the user's processes, so the
   limit is set to the user's current count plus `max_processes`.
-- Wall-clock timeout and cancellation kill the whole process group with SIGKILL (the time a command's
-  first request to a registry waits for the user's approval does not count against the timeout); bwrap's
-  `--die-with-parent` and the PID namespace take every process inside down with it. After a normal exit
-  the group is killed too, so background jobs never outlive the command. Every command also gets the
-  parent-death signal (``PR_SET_PDEATHSIG``), so none outlives a killed agentls, sandboxed or not.
+- Wall-clock timeout, cancellation and a stop for space kill the command with SIGKILL (the time a
+  command's first request to a registry waits for the user's approval does not count against the
+  timeout); so does its own end, so background jobs never outlive it. No process of a sandboxed command
+  survives that kill, whenever it comes, and `run` returns only once they are all gone (it waits up to
+  `_REAP_SECONDS`, then logs a warning). The kill goes to the process group (bwrap's outer process) and
+  to bwrap's first process in the sandbox, pid 1 of its PID namespace, whose death the kernel makes the
+  death of every process inside. The group alone is not enough: ``--new-session`` moves that process
+  out of the group, and it binds itself to bwrap (``--die-with-parent``) only afterwards, so a group kill
+  in that instant left it and the command running for good, reparented to init (bubblewrap issue #633).
+  `run` holds it (a pidfd, `_SandboxInit`) before it lets bwrap start the command (``--block-fd``; until
+  then all of bwrap is in the group, blocked).
+  Unsandboxed, the group kill misses a process that left the group (``setsid``, a daemon).
+- Every command also gets the parent-death signal (``PR_SET_PDEATHSIG``), so none outlives a killed
+  agentls, sandboxed or not. The signal follows the thread that started the command, which `run` holds
+  until the command is reaped. One gap is bwrap's (issue #633 again): agentls killed while a sandbox is
+  being set up (a few milliseconds; up to `_ATTACH_SECONDS` while the tmpfs are opened) lets bwrap's pid
+  1 go on with no parent to die with, so the command runs to its own end.
 - The environment is rebuilt from scratch: PATH, HOME (a private directory under /tmp), LANG, TERM,
   the switches that stop npm and pip from asking a registry for their own updates on every command,
   plus what the caller passes, minus anything that looks like a credential.
@@ -201,8 +214,11 @@ _TMPFS_PLACES = ("/tmp", "/var/tmp", "/dev/shm")
 # Once a folder's filesystem has lost more free space than the folder may still take, its files are added
 # up; the next sum waits this many times as long as the last took, so walks take at most a fifth of the time.
 _SPACE_WALK_PAUSE = 4.0
-# How long to wait for bwrap to set up the sandbox before the command starts without its tmpfs watched.
+# How long to wait for bwrap to set up the sandbox before the command starts without its tmpfs watched,
+# and how long a command stopped before its start waits for bwrap to name the sandbox's first process.
 _ATTACH_SECONDS = 5.0
+# How long a kill waits for the sandbox's processes to be gone before `run` returns (a warning is logged).
+_REAP_SECONDS = 5.0
 # How long output may keep flowing after the command exited (from processes that escaped the group).
 _DRAIN_SECONDS = 0.5
 
@@ -597,15 +613,12 @@ class _SpaceGuard:
         self._tmp_mb = 0
         self.stopped_by: SpaceLimit | None = None
 
-    def attach(self, info_fd: int, places: Sequence[str], tmp_mb: int, alive: Callable[[], bool]) -> None:
-        """Open the sandbox's tmpfs at `places` once bwrap has set them up (its ``--info-fd`` names the
-        sandbox's process; each tmpfs is recognised by its size). Gives up quietly after a while: the
-        kernel still bounds them, only the message naming the limit is lost."""
+    def attach(self, pid: int, places: Sequence[str], tmp_mb: int, alive: Callable[[], bool]) -> None:
+        """Open the sandbox's tmpfs at `places` once bwrap has set them up, through the sandbox's process
+        `pid` (named on bwrap's ``--info-fd``; each tmpfs is recognised by its size). Gives up quietly after
+        a while: the kernel still bounds them, only the message naming the limit is lost."""
         self._tmp_mb = tmp_mb
         deadline = time.monotonic() + _ATTACH_SECONDS
-        pid = _read_child_pid(info_fd, deadline)
-        if pid is None:
-            return
         size = tmp_mb * _MIB
         pending = list(places)
         while pending and time.monotonic() < deadline and alive():
@@ -711,16 +724,15 @@ class _SpaceGuard:
         return None
 
 
-def _read_child_pid(fd: int, deadline: float) -> int | None:
-    """The sandbox's process id from bwrap's ``--info-fd`` (JSON), None when bwrap ends or takes too long."""
+def _read_child_pid(fd: int, stop: Callable[[], bool]) -> int | None:
+    """The sandbox's process id from bwrap's ``--info-fd`` (JSON); None when bwrap ends first or `stop`
+    says so (asked every 50 ms)."""
     data = b""
-    while True:
-        wait = deadline - time.monotonic()
-        if wait <= 0:
-            return None
-        ready, _, _ = select.select([fd], [], [], wait)
-        if not ready:
-            return None
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    while not stop():
+        if not poller.poll(50):
+            continue
         chunk = os.read(fd, 4096)
         if not chunk:
             return None
@@ -731,6 +743,90 @@ def _read_child_pid(fd: int, deadline: float) -> int | None:
             continue
         pid = info.get("child-pid") if isinstance(info, dict) else None
         return pid if isinstance(pid, int) else None
+    return None
+
+
+def _proc_stat(pid: int) -> tuple[int, str, str] | None:
+    """(parent pid, start time, state) of process `pid` from /proc; None when there is none."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return None
+    fields = text.rpartition(")")[2].split()  # after the command name, which may hold spaces
+    try:
+        return int(fields[1]), fields[19], fields[0]
+    except (IndexError, ValueError):
+        return None
+
+
+class _SandboxInit:
+    """bwrap's first process in the sandbox (pid 1 of its PID namespace), held so that a kill reaches it and
+    can wait for its end.
+
+    bwrap's ``--new-session`` moves this process out of the command's process group (``setsid`` before it
+    forks the command), and it sets its parent-death signal (``--die-with-parent``) only after that: a
+    group kill in between ends bwrap's outer process alone and leaves this one, and the command it then
+    starts, running for good, reparented to init (bubblewrap issue #633). Killed directly, it takes every
+    process of the sandbox with it: the kernel kills a PID namespace's processes when its first process
+    dies, and that process has ended only once they are all reaped. Held through a pidfd, so the kill and
+    the wait never reach another process that took its pid; without one (Linux before 5.3) through its pid
+    and start time."""
+
+    def __init__(self, pid: int, pidfd: int | None, start: str) -> None:
+        self.pid = pid
+        self._pidfd = pidfd
+        self._start = start
+
+    @classmethod
+    def hold(cls, pid: int, parent: int) -> _SandboxInit | None:
+        """Process `pid` while it is still the child of bwrap's outer process `parent` (not yet reaped, so
+        its pid is not reused); None when it has ended."""
+        pidfd: int | None = None
+        pidfd_open = getattr(os, "pidfd_open", None)
+        if pidfd_open is not None:
+            try:
+                pidfd = pidfd_open(pid)
+            except ProcessLookupError:
+                return None
+            except OSError as error:  # ENOSYS: a kernel without pidfds
+                log.debug("no pidfd for the sandbox's process %d (%s): held by its start time", pid, error)
+        stat = _proc_stat(pid)
+        if stat is None or stat[0] != parent:
+            if pidfd is not None:
+                os.close(pidfd)
+            return None
+        return cls(pid, pidfd, stat[1])
+
+    def _running(self) -> bool:
+        stat = _proc_stat(self.pid)
+        return stat is not None and stat[1] == self._start and stat[2] != "Z"
+
+    def kill(self) -> None:
+        try:
+            if self._pidfd is not None:
+                signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
+            elif self._running():
+                os.kill(self.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def wait(self, seconds: float) -> bool:
+        """Whether the process (so every process of the sandbox) ended within `seconds`."""
+        if self._pidfd is not None:
+            poller = select.poll()
+            poller.register(self._pidfd, select.POLLIN)
+            return bool(poller.poll(int(seconds * 1000)))
+        deadline = time.monotonic() + seconds
+        while self._running():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
+    def close(self) -> None:
+        if self._pidfd is not None:
+            os.close(self._pidfd)
+            self._pidfd = None
 
 
 def _count_user_processes(uid: int) -> int:
@@ -1167,14 +1263,16 @@ class Sandbox:
         guard = _SpaceGuard(folders, self.settings.max_files)
         child_fds: tuple[int, ...] = ()
         info_r = block_w = -1
-        if tmpfs:
-            # bwrap names the sandbox's process on info_fd and waits on block_fd before it starts the
-            # command, so the guard opens the tmpfs before anything is written to them.
+        if sandboxed:
+            # bwrap names the sandbox's first process on info_fd and waits on block_fd before it starts the
+            # command: `_start_sandbox` holds that process (so every kill reaches it) and the guard opens
+            # the tmpfs before anything is written to them.
             info_r, info_w = os.pipe()
             block_r, block_w = os.pipe()
             child_fds = (info_w, block_r)
             argv = [argv[0], "--info-fd", str(info_w), "--block-fd", str(block_r), *argv[1:]]
         started = time.monotonic()
+        deadline = started + timeout
         try:
             proc = subprocess.Popen(
                 argv,
@@ -1195,48 +1293,44 @@ class Sandbox:
             raise
         for fd in child_fds:
             os.close(fd)
-        if tmpfs:
-            try:
-                guard.attach(info_r, tmpfs, self.settings.tmp_mb, lambda: proc.poll() is None)
-            finally:
-                os.close(info_r)
-                try:
-                    os.write(block_w, b"x")
-                except OSError:
-                    pass  # bwrap already ended
-                os.close(block_w)
         assert proc.stdout is not None and proc.stderr is not None
         timed_out = cancelled = killed = False
+        init: _SandboxInit | None = None
         selector = selectors.DefaultSelector()
-        captures = {proc.stdout.fileno(): out, proc.stderr.fileno(): err}
-        for stream in (proc.stdout, proc.stderr):
-            os.set_blocking(stream.fileno(), False)
-            selector.register(stream, selectors.EVENT_READ)
-        deadline = started + timeout
-        paused_before = paused() if paused is not None else 0.0
-        exited_at: float | None = None
         try:
+            if sandboxed:
+
+                def stop() -> bool:
+                    return (cancel is not None and cancel.is_set()) or time.monotonic() >= deadline
+
+                init = self._start_sandbox(proc, info_r, block_w, guard, tmpfs, stop)
+            captures = {proc.stdout.fileno(): out, proc.stderr.fileno(): err}
+            for stream in (proc.stdout, proc.stderr):
+                os.set_blocking(stream.fileno(), False)
+                selector.register(stream, selectors.EVENT_READ)
+            paused_before = paused() if paused is not None else 0.0
+            exited_at: float | None = None
             while selector.get_map():
                 if paused is not None:
                     deadline = started + timeout + paused() - paused_before
                 now = time.monotonic()
                 if exited_at is None and proc.poll() is not None:
                     exited_at = now
-                    # Background jobs of an unsandboxed command would hold the pipes open: end them.
-                    self._kill_group(proc.pid)
+                    # Background jobs would hold the pipes open (and run on): end them.
+                    self._kill(proc.pid, init)
                 if exited_at is not None and now - exited_at > _DRAIN_SECONDS:
                     break
                 if exited_at is None and cancel is not None and cancel.is_set():
                     cancelled = killed = True
-                    self._kill_group(proc.pid)
+                    self._kill(proc.pid, init)
                     exited_at = now
                 elif exited_at is None and now >= deadline:
                     timed_out = killed = True
-                    self._kill_group(proc.pid)
+                    self._kill(proc.pid, init)
                     exited_at = now
                 elif exited_at is None and guard.poll() is not None:
                     killed = True
-                    self._kill_group(proc.pid)
+                    self._kill(proc.pid, init)
                     exited_at = now
                 wait = min(0.05, max(0.0, deadline - now)) if exited_at is None else 0.05
                 for key, _ in selector.select(timeout=wait):
@@ -1250,7 +1344,20 @@ class Sandbox:
                         selector.unregister(key.fileobj)
         finally:
             selector.close()
-            self._kill_group(proc.pid)
+            self._kill(proc.pid, init)
+            # Closed only now: bwrap reads end of file on block_fd as leave to go on.
+            for fd in (info_r, block_w):
+                if fd >= 0:
+                    os.close(fd)
+            if init is not None:
+                if not init.wait(_REAP_SECONDS):
+                    log.warning(
+                        "the sandbox's processes were still running %.0f s after SIGKILL (its first process: "
+                        "pid %d); returning without waiting for them",
+                        _REAP_SECONDS,
+                        init.pid,
+                    )
+                init.close()
             exit_code = proc.wait()
             proc.stdout.close()
             proc.stderr.close()
@@ -1274,9 +1381,43 @@ class Sandbox:
             space_limit=space_limit,
         )
 
+    def _start_sandbox(
+        self,
+        proc: subprocess.Popen[bytes],
+        info_r: int,
+        block_w: int,
+        guard: _SpaceGuard,
+        tmpfs: Sequence[str],
+        stop: Callable[[], bool],
+    ) -> _SandboxInit | None:
+        """Hold the sandbox's first process (`_SandboxInit`), let the guard open the sandbox's `tmpfs`, then
+        let bwrap start the command. Until then every process of bwrap's is in the command's process group,
+        blocked before ``--new-session``: when `stop` says so first (cancel, timeout), bwrap stays blocked
+        and the group kill reaches all of it. None when bwrap ended or never named the process."""
+        # A stop waits a while for the name (bwrap writes it as soon as it has made the process), so that the
+        # kill can wait for the sandbox's end too.
+        give_up = time.monotonic() + _ATTACH_SECONDS
+        pid = _read_child_pid(info_r, lambda: stop() and time.monotonic() >= give_up)
+        if pid is None:
+            return None  # bwrap ended, or it is stopped where it waits
+        init = _SandboxInit.hold(pid, proc.pid)
+        if stop():
+            return init  # not let go: killed where it waits
+        if tmpfs:
+            guard.attach(pid, tmpfs, self.settings.tmp_mb, lambda: proc.poll() is None)
+        try:
+            os.write(block_w, b"x")
+        except OSError:
+            pass  # bwrap already ended
+        return init
+
     @staticmethod
-    def _kill_group(pgid: int) -> None:
+    def _kill(pgid: int, init: _SandboxInit | None) -> None:
+        """SIGKILL to the command's process group and to the sandbox's first process, whose death ends every
+        process of the sandbox (the kernel kills a PID namespace with its first process)."""
         try:
             os.killpg(pgid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
+        if init is not None:
+            init.kill()

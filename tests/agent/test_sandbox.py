@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -234,6 +235,36 @@ def test_cancel_kills_the_command(workdir: Path) -> None:
     assert result.cancelled and result.killed and not result.timed_out
     assert result.duration < 5
     assert wait_gone(marker) == []
+
+
+@pytest.mark.parametrize("pidfd", [True, False], ids=["pidfd", "no-pidfd"])
+def test_no_process_outlives_a_cancel_at_any_moment(
+    workdir: Path, pidfd: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """bwrap's --new-session moves the sandbox's first process (pid 1 of its PID namespace) out of the
+    process group, and binds it to bwrap (--die-with-parent) only afterwards: a group kill in between left
+    it and the command running for good, reparented to init (bubblewrap issue #633). Cancelled before the
+    start or from another thread around it, no process of any command is left when `run` returns; without
+    pidfds (Linux before 5.3) too."""
+    if not pidfd:
+        monkeypatch.delattr(os, "pidfd_open", raising=False)
+    sandbox = Sandbox()
+    markers: list[str] = []
+    try:
+        for attempt in range(30):
+            command, marker = unique_sleep()
+            markers.append(marker)
+            cancel = threading.Event()
+            if attempt % 2 == 0:
+                cancel.set()
+            else:
+                threading.Timer(0.01 * attempt, cancel.set).start()
+            result = sandbox.run(command, workdir, cancel=cancel, timeout=30)
+            assert result.cancelled and result.killed, (attempt, result)
+            assert processes_with(marker) == [], f"attempt {attempt}: left running after run returned"
+    finally:
+        for pid in [pid for marker in markers for pid in processes_with(marker)]:
+            os.kill(pid, signal.SIGKILL)
 
 
 def test_output_is_capped_keeping_head_and_tail(workdir: Path) -> None:
