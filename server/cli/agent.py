@@ -43,10 +43,12 @@ from server.cli.graph import graph_group
 from server.cli.support import (
     BadValue,
     FileLine,
+    Interrupted,
     Number,
     WholeNumber,
     environment,
     refuse_a_whole_home,
+    run_index,
     workspace_of,
     workspace_settings,
 )
@@ -72,13 +74,16 @@ def runs_dir(env: Mapping[str, str]) -> Path:
 
 
 def _open_index(root: Path, settings: Settings, env: Mapping[str, str], err: Console) -> Any:
-    """The workspace index, refreshed; None (with a note) when it cannot be built."""
+    """The workspace index, refreshed with its progress on ``err`` as ``agentls index`` shows it
+    (`support.run_index`: a bar on a terminal, else plain lines, which a log or CI keeps); None (with a
+    note) when it cannot be built. Ctrl-C stops the command (`support.Interrupted`)."""
     try:
         from indexing.service import WorkspaceIndex
 
         index = WorkspaceIndex(root, settings.index, cache_dir=cache_dir(env), env=dict(env))
-        with err.status("indexing the workspace", spinner="dots"):
-            report = index.index()
+        report = run_index(index, err, show_progress=True)
+    except Interrupted:
+        raise
     except Exception as error:  # retrieval helps the agent; it must not stop the run
         err.print(
             f"[yellow]note:[/] the workspace could not be indexed ({escape(str(error))}); "

@@ -13,7 +13,6 @@ import logging
 import os
 import re
 import sys
-import threading
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -22,16 +21,14 @@ from typing import Any
 import click
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TextColumn
 
 from indexing.config import IndexSettings
 from indexing.credentials import mask_urls
 from indexing.models import IndexReport, SearchHit
-from indexing.progress import title as progress_title
 from server.cli.agent import register as register_agent_commands
 from server.cli.agent import runs_dir
 from server.cli.quick import (
-    INTERRUPTED,
     LIMITS,
     MODEL_OFFER,
     PlainProgress,
@@ -44,6 +41,7 @@ from server.cli.quick import (
     vectors_note,
 )
 from server.cli.support import (
+    PLAIN_EVERY,
     BadValue,
     Group,
     Number,
@@ -53,6 +51,7 @@ from server.cli.support import (
     find_root,
     missing_path,
     refuse_a_whole_home,
+    run_index,
     workspace_of,
     workspace_settings,
 )
@@ -113,67 +112,6 @@ def _open_index(root: Path, err: Console, settings: IndexSettings | None = None)
         settings = workspace_settings(root, err).index
     env = environment()
     return WorkspaceIndex(root, settings, cache_dir=cache_dir(env), env=dict(env))
-
-
-def _run_index(index: Any, err: Console, *, show_progress: bool, scan: Any = None) -> IndexReport:
-    """Run ``index.index`` with progress on ``err``; ``scan``: the `indexing.state.Scan` made already."""
-    extra = {} if scan is None else {"scan": scan}
-
-    cancel = threading.Event()
-    if show_progress and not err.is_terminal:
-        return _run_index_plain(index, err, cancel, extra)
-    import indexing.service  # noqa: F401  (`_index_or_fail` needs it: imported before the clock starts)
-
-    with Progress(
-        TextColumn("{task.description:<16}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-        disable=not show_progress,
-    ) as progress:
-        task = progress.add_task("Scanning", total=None)
-
-        def on_progress(phase: str, done: int, total: int) -> None:
-            progress.update(task, description=progress_title(phase), completed=done, total=total or None)
-
-        return _index_or_fail(index, on_progress, cancel, extra)
-
-
-_PLAIN_EVERY = 10.0  # seconds between progress lines when stderr is not a terminal
-
-
-def _run_index_plain(index: Any, err: Console, cancel: threading.Event, extra: dict[str, Any]) -> IndexReport:
-    """Index with progress as plain lines (a log, CI, a pipe): a line per phase, then one every 10 s,
-    also while a phase reports nothing (building the search indexes of a large tree takes minutes)."""
-    import indexing.service  # noqa: F401  (`_index_or_fail` needs it: imported before the clock starts)
-
-    with PlainProgress(err, every=_PLAIN_EVERY) as on_progress:
-        return _index_or_fail(index, on_progress, cancel, extra)
-
-
-class _Interrupted(click.ClickException):
-    """Ctrl-C during an index run: exit 130, as for SIGINT and as the agent commands do when cancelled."""
-
-    exit_code = 130
-
-
-def _index_or_fail(
-    index: Any, on_progress: Any, cancel: threading.Event, extra: dict[str, Any]
-) -> IndexReport:
-    """``index.index``; Ctrl-C (which cancels the run) or a cancelled run is the command's error, and what
-    was committed before it stays."""
-    from indexing.service import IndexCancelled
-
-    try:
-        report: IndexReport = index.index(progress=on_progress, cancel=cancel, **extra)
-    except KeyboardInterrupt as exc:
-        cancel.set()
-        raise _Interrupted(INTERRUPTED) from exc
-    except IndexCancelled as exc:
-        raise click.ClickException(str(exc)) from exc
-    return report
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -332,7 +270,7 @@ def _index_in_warm_process(warm: _WarmSearch, err: Console, quiet: bool) -> Inde
 
     if not warm.enabled:
         return None
-    with PlainProgress(err, quiet, _PLAIN_EVERY) as on_progress:
+    with PlainProgress(err, quiet, PLAIN_EVERY) as on_progress:
         return index_run(warm.location, warm.print, on_progress)
 
 
@@ -343,7 +281,7 @@ def _index_when_free(index: Any, err: Console, quiet: bool, scan: Any = None) ->
     busy = False
     while True:
         try:
-            return _run_index(index, err, show_progress=not quiet, scan=scan)
+            return run_index(index, err, show_progress=not quiet, scan=scan)
         except IndexLocked as exc:
             # Another indexer (or the language server) is writing: wait for it instead of failing.
             if not busy:
@@ -527,7 +465,7 @@ def _search_here(
 
     try:
         if refresh or not index.is_indexed():
-            report = _run_index(index, err, show_progress=True)
+            report = run_index(index, err, show_progress=True)
             if report.files_indexed or report.files_removed:
                 err.print(
                     f"updated the index: {report.files_indexed} files indexed, "

@@ -1,21 +1,27 @@
 """Helpers shared by the command-line modules: the environment the group read, which workspace a path
-belongs to, and its settings; the option types whose bad values are refused in one line (`BadValue`)."""
+belongs to, and its settings; an index run with its progress on stderr (`run_index`: a bar on a terminal,
+else plain lines), for ``agentls index`` and ``search`` and for the refresh before an agent run or an MCP
+server; the option types whose bad values are refused in one line (`BadValue`)."""
 
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
 from rich.markup import escape
 
 from indexing.paths import too_broad
+from server.cli.quick import INTERRUPTED, PlainProgress, link_out_of_workspace
 from server.cli.quick import find_root as find_root  # re-exported: its home is the light quick path
-from server.cli.quick import link_out_of_workspace
 from server.settings import Settings, cache_dir, load_settings
+
+if TYPE_CHECKING:
+    from indexing.models import IndexReport
 
 
 def environment() -> dict[str, str]:
@@ -96,6 +102,67 @@ def workspace_settings(
     for message in said:
         err.print(f"[yellow]warning:[/] {escape(message)}", highlight=False)
     return loaded.settings
+
+
+PLAIN_EVERY = 10.0
+"""Seconds between progress lines when stderr is not a terminal."""
+
+
+def run_index(index: Any, err: Console, *, show_progress: bool, scan: Any = None) -> IndexReport:
+    """Run ``index.index`` with progress on ``err``: a bar on a terminal, else plain lines (a log, CI, a
+    pipe); nothing when not ``show_progress``. ``scan``: the `indexing.state.Scan` made already. Ctrl-C
+    is `Interrupted` (what was committed before it stays)."""
+    extra = {} if scan is None else {"scan": scan}
+
+    cancel = threading.Event()
+    if show_progress and not err.is_terminal:
+        return _run_index_plain(index, err, cancel, extra)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    import indexing.service  # noqa: F401  (`index_or_fail` needs it: imported before the clock starts)
+    from indexing.progress import title
+
+    with Progress(
+        TextColumn("{task.description:<16}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not show_progress,
+    ) as progress:
+        task = progress.add_task("Scanning", total=None)
+
+        def on_progress(phase: str, done: int, total: int) -> None:
+            progress.update(task, description=title(phase), completed=done, total=total or None)
+
+        return index_or_fail(index, on_progress, cancel, extra)
+
+
+def _run_index_plain(index: Any, err: Console, cancel: threading.Event, extra: dict[str, Any]) -> IndexReport:
+    """Index with progress as plain lines: a line per phase, then one every `PLAIN_EVERY` seconds, also
+    while a phase reports nothing (building the search indexes of a large tree takes minutes)."""
+    import indexing.service  # noqa: F401  (`index_or_fail` needs it: imported before the clock starts)
+
+    with PlainProgress(err, every=PLAIN_EVERY) as on_progress:
+        return index_or_fail(index, on_progress, cancel, extra)
+
+
+def index_or_fail(
+    index: Any, on_progress: Any, cancel: threading.Event, extra: dict[str, Any]
+) -> IndexReport:
+    """``index.index``; Ctrl-C (which cancels the run) is `Interrupted` and a cancelled run the command's
+    error, and what was committed before either stays."""
+    from indexing.service import IndexCancelled
+
+    try:
+        report: IndexReport = index.index(progress=on_progress, cancel=cancel, **extra)
+    except KeyboardInterrupt as exc:
+        cancel.set()
+        raise Interrupted(INTERRUPTED) from exc
+    except IndexCancelled as exc:
+        raise click.ClickException(str(exc)) from exc
+    return report
 
 
 def engine_options(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

@@ -86,7 +86,6 @@ def test_index_progress_is_plain_lines_without_a_terminal(workspace: Path, cache
 
 
 def test_plain_progress_goes_on_while_a_phase_is_silent(monkeypatch: pytest.MonkeyPatch) -> None:
-    import importlib
     import io
     import threading
     import time
@@ -94,7 +93,7 @@ def test_plain_progress_goes_on_while_a_phase_is_silent(monkeypatch: pytest.Monk
 
     from rich.console import Console
 
-    cli_main = importlib.import_module("server.cli.main")
+    from server.cli import support
 
     class SlowFinish:
         """A run whose last phase (the search-index build of a large tree) reports nothing for a while."""
@@ -106,9 +105,9 @@ def test_plain_progress_goes_on_while_a_phase_is_silent(monkeypatch: pytest.Monk
             progress("finishing/full-text index", 1, 0)
             return "report"
 
-    monkeypatch.setattr(cli_main, "_PLAIN_EVERY", 0.2)
+    monkeypatch.setattr(support, "PLAIN_EVERY", 0.2)
     out = io.StringIO()
-    assert cli_main._run_index_plain(SlowFinish(), Console(file=out), threading.Event(), {}) == "report"
+    assert support._run_index_plain(SlowFinish(), Console(file=out), threading.Event(), {}) == "report"
     lines = out.getvalue().splitlines()
     assert lines[:2] == ["agentls: Indexing 3/3 files (0 s)", "agentls: Building search indexes (0 s)"]
     beats = [x for x in lines if x.startswith("agentls: Building search indexes (") and "still working" in x]
@@ -298,7 +297,7 @@ def test_an_interrupted_index_exits_130_and_says_what_is_kept() -> None:
 
     import click
 
-    from server.cli.main import _index_or_fail
+    from server.cli.support import index_or_fail
 
     class Interrupted:
         def index(self, **_: object) -> None:
@@ -306,7 +305,7 @@ def test_an_interrupted_index_exits_130_and_says_what_is_kept() -> None:
 
     cancel = threading.Event()
     with pytest.raises(click.ClickException) as raised:
-        _index_or_fail(Interrupted(), None, cancel, {})
+        index_or_fail(Interrupted(), None, cancel, {})
     assert raised.value.exit_code == 130 and cancel.is_set()
     assert "the files indexed before it are saved" in raised.value.message
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -157,6 +158,32 @@ def test_run_says_it_started_before_it_loads_the_model_client_and_the_index(
     assert first < imported("anthropic") and first < imported("indexing.service"), lines[
         first - 3 : first + 3
     ]
+
+
+def test_runs_index_refresh_shows_plain_progress_lines_when_stderr_is_a_pipe(
+    fake_anthropic: FakeAnthropic, ws: Path, env: dict[str, str]
+) -> None:
+    """The index refresh before a run showed a spinner, which Rich draws only on a terminal: with stderr a
+    pipe (CI, a log) nothing came between "starting the run" and the run's title, however long the
+    refresh took. It now shows what ``agentls index`` shows there: plain lines, a line per phase, no
+    carriage returns or control codes."""
+    fake_anthropic.enqueue(done("Nothing to change."))
+    ran = subprocess.run(
+        [sys.executable, "-m", "server.cli", "run", "Look around", "--path", str(ws)],
+        env={**os.environ, **env, "HF_HUB_OFFLINE": "1"},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=300,
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert b"\r" not in ran.stderr and b"\x1b" not in ran.stderr, ran.stderr
+    lines = ran.stderr.decode().splitlines()
+    starting = lines.index(f"agentls: starting the run in {ws} (loading the model client and the index)...")
+    progress = [line for line in lines[starting + 1 :] if line.startswith("agentls: ")]
+    assert any(re.fullmatch(r"agentls: Indexing \d+/\d+ files \(\d+ s\)", line) for line in progress), lines
+    assert any(line.startswith("agentls: Building search indexes") for line in progress), lines
+    title = next(i for i, line in enumerate(lines) if line.startswith("Run: "))
+    assert all(lines.index(line) < title for line in progress), lines
 
 
 def test_run_apply_yes_writes_the_change(
