@@ -1,4 +1,9 @@
-"""The editor's open documents: text and version of each buffer, kept in full sync.
+"""The editor's open documents: text and version of each buffer, kept in sync with the editor.
+
+The server announces incremental sync: a change names a range (in the negotiated position encoding,
+`server.positions`) and its new text, or has no range and is the whole text; `apply_changes` applies a
+``didChange``'s changes in order, each to the text the one before it left, as LSP says. This store is
+the one copy of each buffer (pygls keeps none: `server.lsp.AgentlsProtocol`).
 
 The agent's base is the workspace on disk plus these buffers (`DocumentStore.buffers`): a run must see the
 text the user is looking at, unsaved edits included, and remember the version it saw so the proposal's
@@ -19,16 +24,17 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lsprotocol import types
 from pygls.uris import to_fs_path
 
 from server.edits import OpenDocument
-from server.positions import LineIndex
+from server.positions import Encoding, LineIndex
 
-__all__ = ["Document", "DocumentStore", "locate", "real_path", "uri_to_path"]
+__all__ = ["Document", "DocumentStore", "apply_changes", "locate", "real_path", "uri_to_path"]
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +133,27 @@ class Document:
         return self._lines
 
 
+def apply_changes(
+    doc: Document, changes: Sequence[types.TextDocumentContentChangeEvent], encoding: Encoding
+) -> str:
+    """The text of `doc` after a ``didChange``'s `changes`, applied in order.
+
+    A ranged change replaces its range, whose positions are in `encoding` and clamp as `server.positions`
+    says (past the end of a line is its end, past the last line the end of the text; an end before its
+    start is the start, so the text is inserted there); a change without a range is the whole new text.
+    """
+    text = doc.text
+    for change in changes:
+        if isinstance(change, types.TextDocumentContentChangePartial):
+            lines = doc.lines if text is doc.text else LineIndex(text)
+            start = lines.offset(change.range.start.line, change.range.start.character, encoding)
+            end = lines.offset(change.range.end.line, change.range.end.character, encoding)
+            text = text[:start] + change.text + text[max(start, end) :]
+        else:
+            text = change.text
+    return text
+
+
 class DocumentStore:
     """Open documents by URI."""
 
@@ -157,7 +184,7 @@ class DocumentStore:
         return doc
 
     def change(self, uri: str, text: str, version: int) -> Document | None:
-        """Replace a buffer's text (full sync); None when the URI was never opened."""
+        """Set a buffer's text (its changes applied: `apply_changes`); None when the URI was never opened."""
         doc = self._docs.get(uri)
         if doc is None:
             log.warning("ignoring a change to %s, which was never opened (didOpen missing)", uri)

@@ -12,8 +12,10 @@ builds its own.
 What happens when:
 
 - ``initialize`` answers at once with the capabilities and the negotiated position encoding (UTF-8 when
-  the client offers it, else UTF-16); nothing slow runs before the answer. Its ``processId`` is watched
-  (`server.parent`): when the editor's process is gone the server ends, as LSP asks.
+  the client offers it, else UTF-32 when offered, else UTF-16: `server.positions.negotiate_encoding`;
+  every position the server reads or sends is in it); nothing slow runs before the answer. Its
+  ``processId`` is watched (`server.parent`): when the editor's process is gone the server ends, as LSP
+  asks.
 - ``initialized`` starts, in the background: finishing an accepted proposal that a killed server left
   half-written (`agent.apply.recover_applies`, with a ``window/showMessage`` warning), the dynamic
   registration of file watchers for the folders it serves (when the client supports it; of a held
@@ -24,6 +26,8 @@ What happens when:
   full index of every workspace folder in the indexing process, with ``$/progress``; a home folder,
   ``/`` or the temporary folder without an index is held back with a message (`server.workspace`);
   with no folder at all (single-file mode), one message says that agentls needs one.
+- Documents sync incrementally: ``didChange`` may carry ranges, applied in order by
+  `server.documents.apply_changes` (a change without a range, the whole text, is taken too).
 - Saves, watched-file events and workspace-folder changes re-index what changed. While an open document
   is edited, its text is parsed for the index once typing pauses, so that its save only writes rows.
 - Each code-action provider runs on its own: one that fails is logged and the others still answer.
@@ -68,7 +72,7 @@ from pygls.workspace import Workspace
 from agent.apply import journal_dir, recover_applies
 from agent.credential_fields import mask_settings
 from agent.overlay import FileChange
-from server.documents import Document, DocumentStore, uri_to_path
+from server.documents import Document, DocumentStore, apply_changes, uri_to_path
 from server.edits import EditSupport, NoApplyEdit, workspace_edit
 from server.features import code_actions as actions
 from server.features import commands
@@ -83,7 +87,7 @@ from server.features.runs.manager import PROPOSAL_ACTION_KIND, request_failed
 from server.logging_handler import LspLogHandler
 from server.messages import Reindexed, SearchResult, ServerStats, to_json
 from server.parent import ProcessWatch
-from server.positions import Encoding, LineIndex, column_to_units, negotiate_encoding, split_lines
+from server.positions import Encoding, column_to_units, negotiate_encoding, split_lines
 from server.settings import LoadedSettings, Settings
 from server.transport import Hangup, serve_stdio, serve_tcp
 from server.workspace import Folders
@@ -149,7 +153,7 @@ def _converter() -> Any:
 
 
 class AgentlsProtocol(LanguageServerProtocol):
-    """pygls' protocol with our position-encoding choice and tolerance for changes to unknown documents."""
+    """pygls' protocol with our position-encoding choice, and the open documents left to our handlers."""
 
     _server: AgentlsServer
 
@@ -199,16 +203,22 @@ class AgentlsProtocol(LanguageServerProtocol):
             result = await result
         return result
 
+    # The open documents live in `server.documents` alone: pygls' workspace keeps no copy. Its copy
+    # applied each change a second time, with line breaks of its own (str.splitlines: form feeds and
+    # Unicode separators too), and under full sync it logged an ERROR for every ranged change a client sent.
+    @lsp_method(types.TEXT_DOCUMENT_DID_OPEN)
+    def lsp_text_document__did_open(self, params: types.DidOpenTextDocumentParams) -> Any:
+        if (user_handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_OPEN)) is not None:
+            yield user_handler, (params,), None
+
     @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
     def lsp_text_document__did_change(self, params: types.DidChangeTextDocumentParams) -> Any:
-        # pygls raises KeyError on a change to a document that was never opened; a client bug must not
-        # become an error popup, so skip its copy and let our handler log it.
-        for change in params.content_changes:
-            try:
-                self.workspace.update_text_document(params.text_document, change)
-            except (KeyError, IndexError, ValueError):
-                break
         if (user_handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_CHANGE)) is not None:
+            yield user_handler, (params,), None
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_CLOSE)
+    def lsp_text_document__did_close(self, params: types.DidCloseTextDocumentParams) -> Any:
+        if (user_handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_CLOSE)) is not None:
             yield user_handler, (params,), None
 
     @lsp_method(types.WORKSPACE_DID_CHANGE_WORKSPACE_FOLDERS)
@@ -358,7 +368,7 @@ class AgentlsServer(LanguageServer):
         super().__init__(
             "agentls",
             _version(),
-            text_document_sync_kind=types.TextDocumentSyncKind.Full,
+            text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
             protocol_cls=AgentlsProtocol,
             converter_factory=_converter,
         )
@@ -975,16 +985,7 @@ def did_change(ls: AgentlsServer, params: types.DidChangeTextDocumentParams) -> 
             doc.version,
         )
         return
-    text = doc.text
-    for change in params.content_changes:
-        if isinstance(change, types.TextDocumentContentChangePartial):
-            # Full sync was announced, but a client may still send ranges: apply them rather than lose text.
-            lines = doc.lines if text is doc.text else LineIndex(text)
-            start = lines.offset(change.range.start.line, change.range.start.character, ls.encoding)
-            end = lines.offset(change.range.end.line, change.range.end.character, ls.encoding)
-            text = text[:start] + change.text + text[max(start, end) :]
-        else:
-            text = change.text
+    text = apply_changes(doc, params.content_changes, ls.encoding)
     changed = ls.documents.change(doc.uri, text, params.text_document.version)
     if changed is not None:
         ls.prefetch_outline(changed, delay=0.15)

@@ -42,12 +42,15 @@ _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 def negotiate_encoding(offered: Iterable[str] | None) -> Encoding:
-    """The encoding to announce: UTF-8 when the client offers it (no conversion on our side), else UTF-16.
+    """The encoding to announce, one the client offered (LSP 3.17: the server picks among them): UTF-8
+    when offered (the form Neovim keeps its buffers in, so that client converts nothing), else UTF-32 when
+    offered (code points: Python's own string indexing, so we convert nothing), else UTF-16.
 
     UTF-16 is the one encoding every client must support, so it is the answer when the client offers
     nothing or only encodings we do not know.
     """
-    return UTF8 if offered is not None and UTF8 in set(offered) else UTF16
+    chosen = set(offered) if offered is not None else set()
+    return UTF8 if UTF8 in chosen else UTF32 if UTF32 in chosen else UTF16
 
 
 def split_lines(text: str) -> list[str]:

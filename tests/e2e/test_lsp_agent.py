@@ -164,7 +164,7 @@ class Editor:
         return uri
 
     def type_text(self, uri: str, text: str) -> None:
-        """The user edits a buffer (full sync, as the server asks)."""
+        """The user edits a buffer (sent as the whole text, which incremental sync also takes)."""
         self.versions[uri] += 1
         self.texts[uri] = text
         self.client.text_document_did_change(

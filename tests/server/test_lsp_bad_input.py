@@ -444,7 +444,7 @@ def test_positions_out_of_range_are_clamped(ready: tuple[RawServer, str]) -> Non
     server, uri = ready
     assert code_action_titles(server, uri, line=10_000, character=10_000) == []
     assert code_action_titles(server, uri, line=0, character=10_000) != []  # line 0 is the def line
-    # An incremental change with a range past the end (a client that ignores full sync) appends.
+    # A ranged change past the end of the document appends.
     server.notify(
         "textDocument/didChange",
         {

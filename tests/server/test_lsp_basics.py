@@ -44,7 +44,10 @@ async def test_initialize_answers_with_capabilities(lsp_server, stubs_workspace:
     caps = result.capabilities
     assert result.server_info is not None and result.server_info.name == "agentls"
     sync = caps.text_document_sync
-    assert isinstance(sync, types.TextDocumentSyncOptions) and sync.change == types.TextDocumentSyncKind.Full
+    assert (
+        isinstance(sync, types.TextDocumentSyncOptions)
+        and sync.change == types.TextDocumentSyncKind.Incremental
+    )
     assert isinstance(caps.code_action_provider, types.CodeActionOptions)
     assert set(caps.code_action_provider.code_action_kinds or []) == {
         "refactor.rewrite.agentls.implement",
