@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,7 +34,16 @@ from pygls.uris import to_fs_path
 from server.edits import OpenDocument
 from server.positions import Encoding, LineIndex
 
-__all__ = ["Document", "DocumentStore", "apply_changes", "locate", "real_path", "uri_to_path"]
+__all__ = [
+    "Document",
+    "DocumentStore",
+    "Nesting",
+    "apply_changes",
+    "locate",
+    "nesting",
+    "real_path",
+    "uri_to_path",
+]
 
 log = logging.getLogger(__name__)
 
@@ -62,12 +71,20 @@ def uri_to_path(uri: str) -> Path | None:
     return Path(path)
 
 
-def locate(path: Path, roots: Iterable[Path]) -> tuple[Path, str] | None:
+Nesting = Mapping[Path, Sequence[tuple[Path, str]]]
+"""Workspace folder -> the other folders inside it, each with its path in it (`nesting`)."""
+
+
+def locate(path: Path, roots: Iterable[Path], nested: Nesting | None = None) -> tuple[Path, str] | None:
     """(workspace root, POSIX path relative to it) of `path`: the innermost root holding it, or None.
 
     A path under no root as written is looked for again with the links resolved on both sides: a folder
     opened through a symbolic link and a file named by its real path (or the other way round) are the
     same file. A link inside a root that leads out of it is not followed: its path as written counts.
+    A root inside the one found, also when one of them was opened through a link, holds the file instead
+    when the file's path in the outer root goes through it; the relative path is still the one the path
+    as written gives. `nested` is the roots' `nesting`, when the caller keeps it (else it is worked out
+    here, resolving each root's links).
     """
     all_roots = list(roots)
     # `..` is resolved first: Path.relative_to is lexical, and /ws/../etc/passwd would be "../etc/passwd".
@@ -79,9 +96,51 @@ def locate(path: Path, roots: Iterable[Path]) -> tuple[Path, str] | None:
         found = _innermost(real, list(real_roots.values()))
         if found is not None:
             best = (next(r for r, rr in real_roots.items() if rr == found[0]), found[1])
+    if best is not None and len(all_roots) > 1:
+        best = _through_nested(best, all_roots, nesting(all_roots) if nested is None else nested)
     if best is not None and best[1] in ("", "."):
         return None
     return best
+
+
+def _through_nested(found: tuple[Path, str], roots: list[Path], nested: Nesting) -> tuple[Path, str]:
+    """`found` moved to the innermost of `roots` inside its root whose folder its path goes through."""
+    best = found
+    deepest = -1
+    outer, rel = found
+    for inner, prefix in nested.get(outer, ()):
+        if inner in roots and len(prefix) > deepest and (rel == prefix or rel.startswith(prefix + "/")):
+            best, deepest = (inner, rel[len(prefix) + 1 :]), len(prefix)
+    return best
+
+
+def nesting(roots: Iterable[Path]) -> dict[Path, list[tuple[Path, str]]]:
+    """Each of `roots` -> the other roots inside it, each with where it lies in it ("packages/billing").
+
+    Compared as written, then with the links resolved (each root's once): a monorepo opened through a
+    symbolic link (``~/mono`` -> ``/src/mono``) and one of its packages by its real path, or the other way
+    round, are still one inside the other. The same folder named twice (once through a link) is not
+    inside itself.
+    """
+    unique = list(dict.fromkeys(roots))
+    real = {root: real_path(root) for root in unique}
+    out: dict[Path, list[tuple[Path, str]]] = {}
+    for outer in unique:
+        for inner in unique:
+            prefix = _prefix(inner, outer, real[inner], real[outer])
+            if prefix is not None:
+                out.setdefault(outer, []).append((inner, prefix))
+    return out
+
+
+def _prefix(inner: Path, outer: Path, real_inner: Path, real_outer: Path) -> str | None:
+    if inner == outer:
+        return None
+    if inner.is_relative_to(outer):
+        return inner.relative_to(outer).as_posix()
+    if real_inner != real_outer and real_inner.is_relative_to(real_outer):
+        return real_inner.relative_to(real_outer).as_posix()
+    return None
 
 
 def _innermost(path: Path, roots: list[Path]) -> tuple[Path, str] | None:
@@ -221,11 +280,12 @@ class DocumentStore:
         as a folder also when it is no longer one: a run of a folder the editor closed still settles
         against the buffers the editor has open there)."""
         all_roots = list(dict.fromkeys([*roots, root]))
+        nested = nesting(all_roots) if len(all_roots) > 1 else {}
         out: dict[str, Document] = {}
         for doc in self._docs.values():
             if doc.path is None:
                 continue
-            found = locate(doc.path, all_roots)
+            found = locate(doc.path, all_roots, nested)
             if found is not None and found[0] == root:
                 out[found[1]] = doc
         return out

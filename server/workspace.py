@@ -21,6 +21,12 @@ and outside every folder are dropped. A file in a folder that lies inside anothe
 monorepo opened beside one of its packages) goes to both: the outer folder's index holds the inner one's
 files too, and a run in the outer folder searches its own index alone, so it must not go stale. The
 server acts on the `ChangeRoute`.
+
+A folder is inside another also when one of them was opened through a symbolic link (the monorepo as
+``~/mono``, a link to ``/src/mono``, and its package as ``/src/mono/packages/billing``): folders are
+compared with their links resolved (`server.documents.nesting`, once per change of folders), and a file
+belongs to the inner one whichever folder's path the client names it by (`Folders.locate`). Files keep
+the paths the client gives: each folder gets the file's path in it as the client's path has it.
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ from lsprotocol import types
 from indexing.paths import cache_dir as default_cache_dir
 from indexing.paths import default_index_location, too_broad
 from indexing.policy import IGNORE_FILE_NAMES, SKIPPED_DIRS
-from server.documents import locate, real_path, uri_to_path
+from server.documents import Nesting, locate, nesting, real_path, uri_to_path
 from server.features.configuration import client_layer, resolve
 from server.settings import LoadedSettings, Settings
 
@@ -148,6 +154,8 @@ class Folders:
         self.pushed_settings: dict[str, Any] = {}
         self.settings: dict[Path, Settings] = {}
         self.global_settings = Settings()
+        self._nesting: Nesting = {}
+        self._nesting_key: tuple[Path, ...] = ()
         self.pending: dict[Path, LoadedSettings] = {}
         """Folder -> its settings as read, for those whose file's sensitive values are not trusted
         (`LoadedSettings.pending`: the language server asks whether to trust them)."""
@@ -172,7 +180,15 @@ class Folders:
 
     def locate(self, path: Path) -> tuple[Path, str] | None:
         """The innermost active folder holding `path`, and the path relative to it."""
-        return locate(path, self.active)
+        return locate(path, self.active, self.nesting())
+
+    def nesting(self) -> Nesting:
+        """Each folder -> the folders inside it (`server.documents.nesting`), worked out again when the
+        folders change (a link retargeted meanwhile counts from the next change of folders)."""
+        key = tuple(self.roots)
+        if key != self._nesting_key:
+            self._nesting, self._nesting_key = nesting(key), key
+        return self._nesting
 
     def held_back(self, path: Path | None = None) -> str:
         """Why agentls does not work at `path` when its innermost folder is held back; with no path, why
@@ -180,7 +196,7 @@ class Folders:
         if path is None:
             held = [root for root in self.roots if root in self.held]
             return held_message(held[0], self.held[held[0]]) if held and not self.active else ""
-        found = locate(path, self.roots)
+        found = locate(path, self.roots, self.nesting())
         holder = path if path in self.roots else found[0] if found is not None else None
         if holder is None or holder not in self.held:
             return ""
@@ -263,8 +279,9 @@ class Folders:
         """What these changed files ask for; with `indexing` False (not started yet) only settings count."""
         route = ChangeRoute()
         outer = self._outer_folders()
+        nested = self.nesting()
         for path in paths:
-            found = locate(path, self.roots)  # a held folder's settings file counts: it may allow it
+            found = locate(path, self.roots, nested)  # a held folder's settings file counts: it may allow it
             if found is None:
                 continue
             if found[1] in SETTINGS_FILES:
@@ -277,12 +294,12 @@ class Folders:
 
     def _outer_folders(self) -> dict[Path, list[tuple[Path, str]]]:
         """Folder -> the other folders holding it (a monorepo opened beside one of its packages), each with
-        the inner folder's path relative to it plus ``/``. Lexical, on the folders alone: no file is read."""
+        the inner folder's path relative to it plus ``/``. On the folders' paths alone, their links
+        resolved (`nesting`: one of them may be opened through a symbolic link); no file is read."""
         outer: dict[Path, list[tuple[Path, str]]] = {}
-        for root in self.roots:
-            for other in self.roots:
-                if other != root and root.is_relative_to(other):
-                    outer.setdefault(root, []).append((other, root.relative_to(other).as_posix() + "/"))
+        for other, inside in self.nesting().items():
+            for root, prefix in inside:
+                outer.setdefault(root, []).append((other, prefix + "/"))
         return outer
 
     def _route_one(self, route: ChangeRoute, root: Path, rel: str, *, indexing: bool) -> None:

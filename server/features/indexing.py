@@ -31,8 +31,9 @@ quiet refresh search kept offering the old paths. The search that finds one has 
 folder (or the file) updated, which removes its rows, and a quiet refresh finds where it went
 (`_gone_from_disk`).
 
-A folder may hold another workspace folder (a monorepo and one of its packages opened beside it): both
-indexes hold the inner folder's files, and a save or a watched change there updates both
+A folder may hold another workspace folder (a monorepo and one of its packages opened beside it, one of
+them maybe through a symbolic link: `server.documents.nesting`): both indexes hold the inner folder's
+files, and a save or a watched change there updates both
 (`server.workspace.Folders.route`), so the outer one is as fresh as the inner. A search over both returns
 each such hit once, from the inner folder (the folder that owns the file everywhere else: code actions,
 runs); a search of the outer folder alone (a run there) finds them in its own index.
@@ -55,6 +56,7 @@ from indexing.config import IndexSettings
 from indexing.lifeline import die_with_parent, end_pool, forkserver_context
 from indexing.models import IndexReport, SearchHit, Symbol
 from indexing.progress import describe as describe_progress
+from server.documents import nesting
 from server.features.index_worker import IndexJob, IndexWorker, JobOutcome
 from server.features.progress import WorkDone
 
@@ -246,10 +248,8 @@ def _tables_exist(location: Path) -> bool:
     return all((location / "lance" / table).is_dir() for table in _TABLES)
 
 
-def _nested_in(root: Path, roots: Iterable[Path]) -> list[Path]:
-    """The folders of `roots` inside `root` (not `root` itself): a workspace folder added inside another
-    (VS Code's multi-root with ``packages/billing`` beside the repository) is indexed by both."""
-    return [other for other in roots if other != root and other.is_relative_to(root)]
+def _under(rel: str, prefixes: Iterable[str]) -> bool:
+    return any(rel == prefix or rel.startswith(prefix + "/") for prefix in prefixes)
 
 
 def _warm_search() -> bool:
@@ -574,7 +574,9 @@ class BackgroundIndexer:
             )
             jobs.append((root, job))
         results: list[tuple[Path, SearchHit]] = []
-        searched = [root for root, _ in jobs]
+        # A workspace folder inside another (``packages/billing`` beside its repository, either maybe opened
+        # through a symbolic link) is indexed by both: its files' hits come from the inner one alone.
+        nested = nesting(root for root, _ in jobs)
         for root, job in jobs:
             try:
                 hits = await job
@@ -585,8 +587,9 @@ class BackgroundIndexer:
             except Exception:
                 log.exception("search in %s failed", root)
                 continue
-            inner = _nested_in(root, searched)
-            hits = [hit for hit in hits if not any((root / hit.path).is_relative_to(n) for n in inner)]
+            hits = [
+                hit for hit in hits if not _under(hit.path, [prefix for _, prefix in nested.get(root, [])])
+            ]
             results.extend((root, hit) for hit in self._still_there(root, hits))
         results.sort(key=lambda item: item[1].score, reverse=True)
         return results[:limit]

@@ -374,14 +374,20 @@ async def test_two_folders_are_each_indexed_searched_and_offer_actions(
     assert "Implement `zanzibar_discount` with agentls" in titles
 
 
+@pytest.mark.parametrize("through_a_link", [False, True], ids=["as-written", "outer-through-a-link"])
 async def test_a_folder_inside_another_folder_gives_each_hit_once_from_the_inner_folder(
-    lsp_server: Any, stubs_workspace: Path, home: Path
+    lsp_server: Any, stubs_workspace: Path, home: Path, tmp_path: Path, through_a_link: bool
 ) -> None:
     # VS Code's multi-root with a package beside its repository: both indexes hold the package's files.
+    # The repository may be opened through a symbolic link and the package by its real path: still inside.
     inner = stubs_workspace / "packages" / "billing"
     inner.mkdir(parents=True)
     (inner / "invoice.py").write_text("def compute_invoice_total(items):\n    return sum(items)\n")
-    client = await start(lsp_server, [stubs_workspace, inner], home=home, editor="visual-studio-code")
+    outer = stubs_workspace
+    if through_a_link:
+        outer = tmp_path / "repo-link"
+        outer.symlink_to(stubs_workspace)
+    client = await start(lsp_server, [outer, inner], home=home, editor="visual-studio-code")
     await wait_for(lambda: index_progress_count(client) >= 2, 120)
     invoice = (inner / "invoice.py").as_uri()
 
@@ -397,7 +403,7 @@ async def test_a_folder_inside_another_folder_gives_each_hit_once_from_the_inner
     assert found(scoped) == [(invoice, "invoice.py")]
     # The outer folder's own files still come from its index.
     hits = await request(client, "agentls/search", {"query": "apply_discount", "limit": 20})
-    assert hits[0]["uri"] == (stubs_workspace / PRICING).as_uri()
+    assert hits[0]["uri"] == (outer / PRICING).as_uri()
 
 
 async def test_a_save_in_a_folder_inside_another_updates_the_outer_folders_index_too(

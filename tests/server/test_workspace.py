@@ -214,3 +214,33 @@ def test_a_file_is_located_through_symbolic_links_either_way(tmp_path: Path) -> 
     (real / "out.py").symlink_to(outside)
     assert locate(real / "out.py", [real]) == (real, "out.py")
     assert locate(outside, [real]) is None
+
+
+def test_a_folder_inside_another_through_a_symbolic_link_is_still_inside_it(tmp_path: Path) -> None:
+    """A monorepo opened through a link (``~/mono`` -> the real folder) beside one of its packages named by
+    its real path, or the package through a link beside the real monorepo: the package is still inside,
+    so its files are its own and their changes reach both indexes, each under the paths the client gave."""
+    real = tmp_path / "src" / "mono"
+    package = real / "packages" / "billing"
+    package.mkdir(parents=True)
+    mono_link = tmp_path / "mono"
+    mono_link.symlink_to(real)
+    package_link = tmp_path / "billing"
+    package_link.symlink_to(package)
+    for outer, inner in [(mono_link, package), (real, package_link), (mono_link, package_link)]:
+        folders = folders_for(outer, inner)
+        folders.apply({})
+        # The package's file, named through either folder: the package's own, path as the client gives it.
+        named_in_outer = outer / "packages" / "billing" / "invoice.py"
+        assert folders.locate(inner / "invoice.py") == (inner, "invoice.py"), (outer, inner)
+        assert folders.locate(named_in_outer) == (inner, "invoice.py"), (outer, inner)
+        assert folders.locate(outer / "top.py") == (outer, "top.py")
+        assert folders.locate(outer / "packages" / "billing") is None  # the folder itself is no file in it
+        route = folders.route([inner / "invoice.py", named_in_outer, outer / "top.py"], indexing=True)
+        both = ["packages/billing/invoice.py"] * 2
+        assert route.paths == {inner: ["invoice.py", "invoice.py"], outer: [*both, "top.py"]}, (outer, inner)
+        assert folders.route([inner / ".gitignore"], indexing=True).full == [inner, outer]
+    # The same folder opened twice (once through a link) is not inside itself.
+    folders = folders_for(real, mono_link)
+    folders.apply({})
+    assert folders.route([real / "top.py"], indexing=True).paths == {real: ["top.py"]}
