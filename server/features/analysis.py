@@ -164,9 +164,13 @@ class OutlineCache:
     async def _compute(
         self, loop: asyncio.AbstractEventLoop, uri: str, version: int, path: str, text: str, order: int
     ) -> Outline:
+        pool = self._executor()
         try:
-            result = await loop.run_in_executor(self._executor(), outline, path, text)
+            result = await loop.run_in_executor(pool, outline, path, text)
         except BrokenProcessPool:
+            if self._pool is not pool:  # ended on purpose (`shutdown`: the server is stopping), no error
+                log.debug("the parse of %s was dropped: the analysis process was ended", uri)
+                return EMPTY
             log.error("the analysis process died while parsing %s; it restarts on the next request", uri)
             self._pool = None
             return EMPTY
@@ -188,7 +192,8 @@ class OutlineCache:
     def shutdown(self, *, wait: bool = True) -> None:
         """End the analysis process: with `wait` (the end of the server), return once it has ended;
         without (the LSP ``shutdown`` request, on the event loop), a thread waits for it, which a later
-        `shutdown()` joins. A pool must not be left for Python's exit to wait for: on 3.11 that exit hook
+        `shutdown()` joins. A parse in progress is dropped: its request gets an empty outline and only a
+        debug log line (a process that dies by itself is an error). A pool must not be left for Python's exit to wait for: on 3.11 that exit hook
         races the pool's own thread, which closes the pipe the hook writes to, and prints "Exception
         ignored ... OSError: [Errno 9] Bad file descriptor" (1 to 8 of 16 exits in a test, by timing)."""
         pool, self._pool = self._pool, None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from server.features.analysis import _line_change, carry_over, outline
 
 SOURCE = '''import os
@@ -73,3 +75,27 @@ async def test_outline_cache_parses_each_version_once_whatever_the_version_order
         assert cache.cached("file:///m.py", 2) is lowered
     finally:
         cache.shutdown()
+
+
+async def test_a_parse_dropped_by_the_end_of_the_server_is_no_error(caplog: pytest.LogCaptureFixture) -> None:
+    """The server ends (`shutdown`) while a document is parsed: the parse is dropped, which is no error.
+    It was logged as "the analysis process died", an ERROR line on stderr at every quick exit."""
+    import asyncio
+    import contextlib
+    import logging
+
+    from server.features.analysis import OutlineCache
+
+    cache = OutlineCache()
+    big = SOURCE * 20_000  # seconds of parsing, so it is still running when the pool ends
+    try:
+        await cache.get("file:///warm.py", 1, "/warm.py", SOURCE)  # the process is up and idle
+        with caplog.at_level(logging.DEBUG, logger="server.features.analysis"):
+            pending = cache.start("file:///big.py", 1, "/big.py", big)
+            await asyncio.sleep(0.5)  # the idle process takes the job at once
+            cache.shutdown(wait=False)
+            with contextlib.suppress(asyncio.CancelledError):  # had it still been queued: cancelled
+                await pending
+    finally:
+        cache.shutdown()
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
