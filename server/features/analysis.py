@@ -193,9 +193,10 @@ class OutlineCache:
         """End the analysis process: with `wait` (the end of the server), return once it has ended;
         without (the LSP ``shutdown`` request, on the event loop), a thread waits for it, which a later
         `shutdown()` joins. A parse in progress is dropped: its request gets an empty outline and only a
-        debug log line (a process that dies by itself is an error). A pool must not be left for Python's exit to wait for: on 3.11 that exit hook
-        races the pool's own thread, which closes the pipe the hook writes to, and prints "Exception
-        ignored ... OSError: [Errno 9] Bad file descriptor" (1 to 8 of 16 exits in a test, by timing)."""
+        debug log line (a process that dies by itself is an error). A pool must not be left for Python's
+        exit to wait for: on 3.11 that exit hook races the pool's own thread, which closes the pipe the
+        hook writes to, and prints "Exception ignored ... OSError: [Errno 9] Bad file descriptor" (1 to 8
+        of 16 exits in a test, by timing)."""
         pool, self._pool = self._pool, None
         if pool is not None and wait:
             end_pool(pool)  # a parse or the warm-up in progress is dropped, not waited for
