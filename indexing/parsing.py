@@ -54,7 +54,7 @@ from indexing.rows import (
     table_from_ipc,
     table_to_ipc,
 )
-from indexing.secrets import redact_text
+from indexing.secrets import redact_source
 from indexing.walker import FileEntry, SourceFile, decode_source, load_source
 
 log = logging.getLogger(__name__)
@@ -280,8 +280,9 @@ def _read(
 def _parse(source: SourceFile, settings: ParseLimits) -> ParseResult:
     from indexing.chunker import parse_source  # imported on first use: the service needs none of it
 
-    # Secret values never reach the index: chunks and symbols come from the text with placeholders.
-    text, _ = redact_text(source.text, settings.secret_key or _UNKEYED, source.path)
+    # Secret values never reach the index: chunks and symbols come from the text with placeholders (values
+    # written encoded too: `redact_source`).
+    text, _ = redact_source(source.text, settings.secret_key or _UNKEYED, source.path)
     return parse_source(source.path, text, source.language, settings)
 
 

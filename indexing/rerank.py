@@ -27,6 +27,7 @@ from typing import Any, Protocol
 
 from indexing.config import RerankSettings
 from indexing.models import SearchHit
+from indexing.secrets import redact_path
 
 __all__ = [
     "ApiReranker",
@@ -53,8 +54,9 @@ class Reranker(Protocol):
 
 
 def document_text(hit: SearchHit) -> str:
-    """What the re-ranker reads of a hit: its path and symbol, then its code."""
-    head = f"{hit.path} {hit.symbol}".strip()
+    """What the re-ranker reads of a hit: its path (a secret value in it withheld:
+    `indexing.secrets.redact_path`) and symbol, then its code."""
+    head = f"{redact_path(hit.path)} {hit.symbol}".strip()
     return f"{head}\n{hit.text}"[:_MAX_DOC_CHARS]
 
 

@@ -1,5 +1,5 @@
-"""Row builders shared by the store and the parser processes: light (pyarrow only, no LanceDB), so a
-worker process that parses files does not pay for importing the database.
+"""Row builders shared by the store and the parser processes: light (pyarrow and `indexing.secrets`, no
+LanceDB), so a worker process that parses files does not pay for importing the database.
 
 Parser processes build the chunk and symbol rows as Arrow tables and send them back as Arrow IPC streams
 (`table_to_ipc` / `table_from_ipc`): measured on Django's 24,729 chunks and 220,322 symbols, pickling the
@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import pyarrow as pa
 
 from indexing.models import Chunk, Symbol
+from indexing.secrets import redact_path
 
 COMPRESSED = {"lance-encoding:compression": "zstd", "lance-encoding:compression-level": "1"}
 """Field metadata that makes Lance store a column zstd-compressed (level 1; the default level wrote at half
@@ -112,9 +113,10 @@ def expand_identifiers(text: str) -> str:
 
 
 def search_text(chunk: Chunk) -> str:
-    """What the full-text index sees for a chunk: its text, then path, qualified name and the split
-    identifiers. The text comes first so that it is stored once: `chunk_text` cuts it back out."""
-    return f"{chunk.text}\n{chunk.path}\n{chunk.symbol}\n{expand_identifiers(chunk.text)}"
+    """What the full-text index sees for a chunk: its text, then path (a secret value in it withheld:
+    `indexing.secrets.redact_path`), qualified name and the split identifiers. The text comes first so
+    that it is stored once: `chunk_text` cuts it back out."""
+    return f"{chunk.text}\n{redact_path(chunk.path)}\n{chunk.symbol}\n{expand_identifiers(chunk.text)}"
 
 
 def chunk_text(search_text: str, text_chars: int) -> str:

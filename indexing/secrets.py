@@ -46,6 +46,13 @@ gives the same placeholder in the index, in file views and in command output, an
 nothing about a short value without the key. `redact_text` keeps line breaks, so chunk line numbers in
 the index stay right.
 
+The index stores what `redact_source` leaves of a file: `redact_text`, then the values written encoded
+(base64, hex, percent-encoded, compressed then encoded), found by `indexing.secret_encodings` as a run's
+`Redactor` finds them, with the runs of base64 and hex digits sifted first (source code is full of long
+identifiers). A value in a file's path (a key as a file name) is withheld from the text made of the path
+(`redact_path`: the searched text, what embedding and re-ranking models read); the index's path columns
+keep the path, by which the file is found again.
+
 `Redactor` is what one agent run uses: it redacts everything that goes to the model or into the
 transcript, remembers which placeholder stands for which value (so values seen once are also replaced
 where the detector would not find them, say in command output, and where they are written encoded:
@@ -58,6 +65,7 @@ from __future__ import annotations
 
 import base64
 import collections
+import functools
 import hashlib
 import hmac
 import logging
@@ -76,6 +84,7 @@ from indexing.paths import tag_cache_dir
 from indexing.secret_encodings import KnownForms, find_encoded
 
 __all__ = [
+    "PATH_PLACEHOLDER",
     "PLACEHOLDER",
     "Found",
     "Redactor",
@@ -84,6 +93,8 @@ __all__ = [
     "load_key",
     "placeholder",
     "private_dir",
+    "redact_path",
+    "redact_source",
     "redact_text",
 ]
 
@@ -714,6 +725,80 @@ def redact_text(
     return "".join(parts), used
 
 
+_NO_FORMS = KnownForms(())
+
+
+def redact_source(text: str, key: bytes, filename: str = "") -> tuple[str, dict[str, str]]:
+    """What the index keeps of a file's text (`indexing.parsing`), and the placeholders it used:
+    `redact_text`, then the values written encoded, which a run's `Redactor.redact` withholds too
+    (`indexing.secret_encodings.find_encoded`: base64 or hex that decodes to text in which the detectors
+    find a value, percent-encoded text, and the file's own values in those forms or reversed). Runs of
+    base64 and hex digits are sifted first (``sift``: only those that may decode to text or compressed data
+    are decoded), so source files full of long identifiers cost little more. Line breaks are kept.
+
+    Unlike a run's `Redactor`, the index does not replace the other bare occurrences of a value found:
+    in source code a detector often takes an ordinary word from a test (``password="letmein"``), and
+    replacing it wherever it is written rewrote code (``"testclient"`` as a user name and an e-mail)."""
+    redacted, used = redact_text(text, key, filename)
+    forms = KnownForms(used.values()) if used else _NO_FORMS
+    spans = find_encoded(redacted, forms, _detected, sift=True)
+    if not spans:
+        return redacted, used
+    redacted, withheld = _withhold(redacted, spans, key, used)
+    return redacted, used | withheld
+
+
+PATH_PLACEHOLDER = "<secret>"
+"""What stands for a secret value written in a file's path in the text made from the path."""
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def redact_path(path: str) -> str:
+    """`path` with the secret values written in it (a key as a file name) replaced by `PATH_PLACEHOLDER`:
+    the path as the index's searched text holds it (`indexing.rows.search_text`) and as the embedding and
+    re-ranking models read it, which may be remote services. It is unkeyed: nothing maps it back, and
+    nothing needs to (the index's path columns keep the path as it is, since it is how the file is found
+    again). `find_secrets` on a path costs about 8 microseconds."""
+    found = find_secrets(path)
+    for item in reversed(found):
+        path = path[: item.start] + PATH_PLACEHOLDER + path[item.end :]
+    return path
+
+
+def _withhold(
+    text: str, spans: list[tuple[int, int, str]], key: bytes, known: Mapping[str, str]
+) -> tuple[str, dict[str, str]]:
+    """`text` with each span (values written encoded, `indexing.secret_encodings`) replaced by the
+    placeholders of its values under `key`, spans that overlap joined; line breaks are kept. A placeholder
+    of `known` (placeholder -> value) that a span reaches into is kept whole. Also the placeholders written
+    (placeholder -> value)."""
+    spans = spans + [
+        (match.start(), match.end(), known[match.group(0)])
+        for match in PLACEHOLDER.finditer(text)
+        if match.group(0) in known
+    ]
+    written: dict[str, str] = {}
+    parts: list[str] = []
+    at = 0
+    spans.sort()
+    i = 0
+    while i < len(spans):
+        start, end, value = spans[i]
+        values = [value]
+        i += 1
+        while i < len(spans) and spans[i][0] < end:
+            end = max(end, spans[i][1])
+            values.append(spans[i][2])
+            i += 1
+        markers = {value: placeholder(value, key) for value in values}
+        written.update((marker, value) for value, marker in markers.items())
+        parts.append(text[at:start])
+        parts.append("".join(dict.fromkeys(markers.values())) + "\n" * text.count("\n", start, end))
+        at = end
+    parts.append(text[at:])
+    return "".join(parts), written
+
+
 # ---------------------------------------------------------------------------------------------------
 # One run's redaction and the way back
 
@@ -762,8 +847,9 @@ class Redactor:
             return len(self._values)
 
     def learn(self, text: str, filename: str = "") -> None:
-        """Remember the values in `text` (a file the agent is about to edit), without counting them."""
-        _, used = redact_text(text, self.key, filename)
+        """Remember the values in `text` (a file the agent is about to edit, or one the index withheld
+        values of), without counting them: those the index withholds (`redact_source`)."""
+        _, used = redact_source(text, self.key, filename)
         with self._lock:
             self._values.update(used)
 
@@ -826,34 +912,15 @@ class Redactor:
             return self._forms[1]
 
     def _withhold(self, text: str, spans: list[tuple[int, int, str]]) -> str:
-        """`text` with each span (values written encoded, `indexing.secret_encodings`) replaced by the
-        placeholders of its values; line breaks are kept. A placeholder a span reaches into is kept whole."""
+        """`text` with each span (values written encoded) replaced by the placeholders of its values
+        (`_withhold`, as the index does), which are remembered and counted."""
         with self._lock:
-            for match in PLACEHOLDER.finditer(text):
-                if match.group(0) in self._values:
-                    spans.append((match.start(), match.end(), self._values[match.group(0)]))
-        parts: list[str] = []
-        at = 0
-        spans.sort()
-        i = 0
-        while i < len(spans):
-            start, end, value = spans[i]
-            values = [value]
-            i += 1
-            while i < len(spans) and spans[i][0] < end:
-                end = max(end, spans[i][1])
-                values.append(spans[i][2])
-                i += 1
-            markers = {value: placeholder(value, self.key) for value in values}
-            with self._lock:
-                for value, marker in markers.items():
-                    self._values[marker] = value
-                    self._withheld.add(marker)
-            parts.append(text[at:start])
-            parts.append("".join(dict.fromkeys(markers.values())) + "\n" * text.count("\n", start, end))
-            at = end
-        parts.append(text[at:])
-        return "".join(parts)
+            known = dict(self._values)
+        redacted, written = _withhold(text, spans, self.key, known)
+        with self._lock:
+            self._values.update(written)
+            self._withheld.update(written)
+        return redacted
 
     def redact_value(self, value: Any) -> Any:
         """`redact` applied to every string inside lists, tuples and dicts (keys left alone)."""

@@ -76,7 +76,8 @@ else:
 
 FTS_CONFIG = FTS(with_position=False)
 
-SCHEMA_VERSION = 3  # 2: chunk text stored once, inside search_text; 3: secret values redacted
+# 2: chunk text stored once, inside search_text; 3: secret values redacted; 4: values written encoded too
+SCHEMA_VERSION = 4
 
 _TABLE_STORAGE_OPTIONS: dict[str, dict[str, str]] = {}
 """Lance file format per table (``new_table_data_storage_version``): every table uses the default, 2.1 or

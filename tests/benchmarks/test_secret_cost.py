@@ -1,7 +1,7 @@
 """What secret detection costs the lexical index (issue 17, item 1): the parser processes' work per file
-with secret detection (`indexing.secrets.redact_text` before `parse_source`, as
-`indexing.parsing._read_and_parse` does) against the same work without it, in one process, interleaved,
-best of rounds, on Django and on the mixed corpus.
+with secret detection (`indexing.secrets.redact_source` before `parse_source`, as
+`indexing.parsing._read_and_parse` does: the detectors, then the values written encoded) against the same
+work without it, in one process, interleaved, best of rounds, on Django and on the mixed corpus.
 
 Target: at most 1.15x. Issue 17 asks that detection not make indexing much slower and gives no figure;
 1.15x is what the indexing target leaves (lexical index <= 2x tree-sitter alone, measured at 1.74x
@@ -17,7 +17,7 @@ import pytest
 
 from indexing.chunker import parse_source
 from indexing.config import IndexSettings
-from indexing.secrets import find_secrets, redact_text
+from indexing.secrets import find_secrets, redact_source
 from tests.benchmarks.corpora import Corpus
 from tests.benchmarks.harness import Entry, record, rerun_command
 from tests.benchmarks.test_index_speed import LEXICAL, _sources
@@ -34,7 +34,7 @@ def _parse_all(sources: list, settings: IndexSettings, *, detect: bool) -> tuple
     chunks = 0
     start = time.perf_counter()
     for source in sources:
-        text = redact_text(source.text, KEY, source.path)[0] if detect else source.text
+        text = redact_source(source.text, KEY, source.path)[0] if detect else source.text
         chunks += len(parse_source(source.path, text, source.language, limits).chunks)
     return time.perf_counter() - start, chunks
 
@@ -74,7 +74,7 @@ def test_secret_detection_cost_on_indexing(corpus_name: str, request: pytest.Fix
             details=[
                 f"corpus: {corpus.describe()}; {len(sources)} files, {chunks_off} chunks",
                 f"without detection (load + parse_source), rounds: {', '.join(f'{x:.2f} s' for x in off)}",
-                f"with detection (+ redact_text), rounds: {', '.join(f'{x:.2f} s' for x in on)}",
+                f"with detection (+ redact_source), rounds: {', '.join(f'{x:.2f} s' for x in on)}",
                 f"find_secrets alone: {detect_alone:.2f} s, {values} values",
             ],
             rerun=rerun_command(request.node.nodeid),

@@ -152,13 +152,11 @@ CASES = (
 PATHS = (*TEXT_PATHS, "mcp image", "transcript")
 KNOWN = frozenset(
     {
-        # The index keeps a file's path (it is how the file is found again; the name is on disk anyway).
+        # The index's path columns keep a file's path (it is how the file is found again: the chunks,
+        # symbols and files tables, the files-state and the walk's snapshot hold it; the name is on disk
+        # anyway). The text made of the path is redacted: the searched text, what embedding and re-ranking
+        # models read (indexing.secrets.redact_path, tests/indexing/test_secret_index.py).
         "key in a file name via index",
-        # The index runs the detectors, not the decoders (they would more than double the detectors' time);
-        # what it holds encoded is withheld when a search hit goes to the model (the run's Redactor decodes).
-        "base64 of a token via index",
-        "hex of a Stripe key via index",
-        "percent-encoded password via index",
     }
 )
 """Where a value is kept, on this machine only: printed as LEAK (known) in the table, not a failure."""
