@@ -2,8 +2,9 @@
 
 The console script's entry point is `quick.run`: it answers ``agentls search`` through the workspace's
 warm search process when it can, without importing the rest; everything else goes to `main`, the Click
-group defined in `main.py`, which also holds the index, search, model and serve verbs; `agent.py` adds
-``run``, ``implement`` and ``runs``; `support.py` holds what they share. ``python -m server.cli`` runs the
+group defined in `main.py`, which also holds the index, search, model and serve verbs; `agent.py` holds
+``run``, ``implement`` and ``runs``, imported (as the other verbs with modules of their own) only when one
+of them is asked for; `support.py` holds what they share. ``python -m server.cli`` runs the
 same entry point.
 
 This package imports nothing itself, so that the quick path stays quick: ``server.cli.main`` (the name)

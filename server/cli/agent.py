@@ -17,7 +17,8 @@ Exit status of ``run``, ``implement`` and ``runs resume``: 0 a verified proposal
 a budget or its time (``--max-minutes``), 1 a failed run (or a refused apply of a verified one), 130
 cancelled.
 
-`register(main)` adds the commands to the ``agentls`` group (``server/cli/main.py`` calls it).
+``server/cli/main.py`` names `run_cmd`, `implement_cmd` and `runs_cmd` in the group's lazy commands: this
+module is imported when one of them runs (or ``agentls --help`` lists them), not by the other commands.
 """
 
 from __future__ import annotations
@@ -36,10 +37,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.markup import escape
 
-from server.cli.graph import graph_group
+from indexing.paths import cache_dir
 from server.cli.support import (
     BadValue,
     FileLine,
@@ -47,18 +46,23 @@ from server.cli.support import (
     Number,
     WholeNumber,
     environment,
+    escape,
     refuse_a_whole_home,
     run_index,
+    runs_dir,
+    stderr_console,
     workspace_of,
     workspace_settings,
 )
-from server.settings import Settings, cache_dir
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from agent.loop import AgentEvent, RunResult
     from agent.resume import RunState
     from agent.task import Task
     from agent.transcript import RunRecord
+    from server.settings import Settings
 
 log = logging.getLogger("agentls")
 
@@ -66,11 +70,6 @@ EXIT_FAILED = 1
 EXIT_UNVERIFIED = 3
 EXIT_BUDGET = 4
 EXIT_CANCELLED = 130
-
-
-def runs_dir(env: Mapping[str, str]) -> Path:
-    """Where transcripts live: ``<cache dir>/runs``."""
-    return cache_dir(env) / "runs"
 
 
 def _open_index(root: Path, settings: Settings, env: Mapping[str, str], err: Console) -> Any:
@@ -650,7 +649,7 @@ def run_cmd(
     from agent.task_builders import run_task
 
     env = environment()
-    err = Console(stderr=True, soft_wrap=True)
+    err = stderr_console()
     root, target = workspace_of(path, env)
     settings = _bounded(workspace_settings(root, err, strict=True), max_minutes)
     refuse_a_whole_home(root, settings, env, "Run the agent inside a project instead (--path PROJECT)")
@@ -685,7 +684,7 @@ def implement_cmd(
     from agent.task_builders import LineOutsideFile, implement_task
 
     env = environment()
-    err = Console(stderr=True, soft_wrap=True)
+    err = stderr_console()
     file_part, line = location
     if not Path(file_part).expanduser().is_file():  # a bad FILE:LINE, as a line past the file's end is
         ctx = click.get_current_context()
@@ -973,7 +972,7 @@ def _resume(
     if not root.is_dir():
         raise click.ClickException(f"the run's workspace {root} does not exist any more; nothing to resume")
     env = environment()
-    err = Console(stderr=True, soft_wrap=True)
+    err = stderr_console()
     settings = workspace_settings(root, err, strict=True)
     update: dict[str, Any] = {}
     if max_cost is not None:
@@ -1074,20 +1073,3 @@ def runs_cmd(
             f"{r.run_id:<23}  {_local_time(r.started_at):<16}  {r.status:<16}  {r.total_tokens:>9,}  "
             f"{'$' + format(r.cost, '.4f'):>8}  {_first_line(r.task, 70)}"
         )
-
-
-def register(group: click.Group) -> None:
-    """Add `run`, `implement`, `runs`, `batch`, `mcp` and `acp` to the `agentls` command group."""
-    from server.cli.acp import acp_cmd
-    from server.cli.batch import batch_cmd
-    from server.cli.mcp import mcp_cmd
-    from server.cli.settings import settings_cmd
-
-    group.add_command(acp_cmd)
-    group.add_command(mcp_cmd)
-    group.add_command(settings_cmd)
-    group.add_command(run_cmd)
-    group.add_command(implement_cmd)
-    group.add_command(runs_cmd)
-    group.add_command(batch_cmd)
-    group.add_command(graph_group)

@@ -16,10 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
-from rich.markup import escape
 
-from server.cli.support import Number, WholeNumber, engine_options, environment
+from server.cli.support import Number, WholeNumber, engine_options, environment, escape, stderr_console
 
 _COLOURS = {"verified": "green", "no_change": "green", "failed": "red", "cancelled": "yellow"}
 
@@ -101,7 +99,7 @@ def batch_cmd(
     if address and engine != "ray":
         raise click.UsageError("--address goes with --engine ray")
     env = environment()
-    err = Console(stderr=True, soft_wrap=True)
+    err = stderr_console()
     path = Path(tasks_file).resolve()
     try:
         tasks = load_tasks(path)

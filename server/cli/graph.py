@@ -4,9 +4,8 @@ from ``[agent.team.graphs.NAME]``) as text and as a Mermaid flowchart; without N
 from __future__ import annotations
 
 import click
-from rich.console import Console
 
-from server.cli.support import environment, workspace_of, workspace_settings
+from server.cli.support import environment, stderr_console, workspace_of, workspace_settings
 
 __all__ = ["graph_group"]
 
@@ -25,7 +24,7 @@ def show_cmd(name: str | None, path: str, mermaid: bool) -> None:
     from agent.team.graph import GraphNotFound, describe
     from agent.team.graph import mermaid as to_mermaid
 
-    err = Console(stderr=True, soft_wrap=True)
+    err = stderr_console()
     root, _ = workspace_of(path, environment())
     team = workspace_settings(root, err).agent.team
     try:

@@ -3,6 +3,11 @@
 The group's callback is the one place that reads the process environment (`_read_environment`): it
 stores a copy on the Click context, and every command gets it from there with `support.environment()`.
 Results go to stdout, progress and messages to stderr, so ``agentls search --json`` can be piped.
+
+What only some commands need is imported inside them (the settings tree with pydantic, Rich, LanceDB),
+and the verbs with modules of their own (the agent's, ``batch``, ``mcp``, ``acp``, ``settings``,
+``graph``) are the group's lazy commands (`_LAZY_COMMANDS`): ``agentls --help`` imports no settings and
+no Rich, and ``agentls search``, ``index`` and ``serve`` do not import the agent's CLI.
 """
 
 from __future__ import annotations
@@ -16,18 +21,13 @@ import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn
 
-from indexing.config import IndexSettings
 from indexing.credentials import mask_urls
 from indexing.models import IndexReport, SearchHit
-from server.cli.agent import register as register_agent_commands
-from server.cli.agent import runs_dir
+from indexing.paths import cache_dir
 from server.cli.quick import (
     LIMITS,
     MODEL_OFFER,
@@ -48,14 +48,21 @@ from server.cli.support import (
     WholeNumber,
     engine_options,
     environment,
+    escape,
     find_root,
     missing_path,
     refuse_a_whole_home,
     run_index,
+    runs_dir,
+    stderr_console,
     workspace_of,
     workspace_settings,
 )
-from server.settings import cache_dir
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from indexing.config import IndexSettings
 
 log = logging.getLogger("agentls")
 
@@ -114,7 +121,25 @@ def _open_index(root: Path, err: Console, settings: IndexSettings | None = None)
     return WorkspaceIndex(root, settings, cache_dir=cache_dir(env), env=dict(env))
 
 
-@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+_LAZY_COMMANDS = {
+    "acp": "server.cli.acp:acp_cmd",
+    "batch": "server.cli.batch:batch_cmd",
+    "graph": "server.cli.graph:graph_group",
+    "implement": "server.cli.agent:implement_cmd",
+    "mcp": "server.cli.mcp:mcp_cmd",
+    "run": "server.cli.agent:run_cmd",
+    "runs": "server.cli.agent:runs_cmd",
+    "settings": "server.cli.settings:settings_cmd",
+}
+"""The agent's commands and the other verbs with modules of their own, imported when asked for
+(`support.Group`): ``agentls search``, ``index`` and ``serve`` do not import the agent's CLI."""
+
+
+@click.group(
+    cls=Group,
+    lazy_commands=_LAZY_COMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.option("-v", "--verbose", count=True, help="More logging on stderr (-v info, -vv debug).")
 @click.version_option(package_name="agentls")
 @click.pass_context
@@ -136,7 +161,7 @@ def _finish_interrupted_applies(env: dict[str, str]) -> None:
         return
     from agent.apply import recover_applies
 
-    err = Console(stderr=True, soft_wrap=True)
+    err = stderr_console()
     for message in recover_applies(journal):
         err.print(f"[yellow]note:[/] {escape(message)}", highlight=False)
 
@@ -162,7 +187,7 @@ def index_cmd(
     parse on a Ray cluster and commit at once; with --to URI, publish HEAD's index there."""
     from indexing.walker import WorkspaceError
 
-    err = Console(stderr=True, soft_wrap=True)
+    err = stderr_console()
     root = _workspace(path)
     messages: list[str] = []
     settings = workspace_settings(root, err, messages).index
@@ -343,7 +368,7 @@ def search_cmd(
     first (walking it) took 20 s on the Linux kernel, so it happens only on request, or when the
     workspace has never been indexed. The language server keeps its index up to date as files change.
     Later searches of the same workspace go to a warm search process that the first one starts."""
-    err = Console(stderr=True, soft_wrap=True)
+    err = stderr_console()
     env = environment()
     root, target = workspace_of(path, env)
     scope = None if target == root else target.relative_to(root).as_posix()
@@ -513,7 +538,7 @@ def distill_cmd(source: str | None, dims: int, name: str | None) -> None:
     """Distil a static (model2vec) embedding model offline into the cache, for vector search."""
     from indexing.embeddings import DISTILLED_MODEL_NAME, STAND_INS, default_distill_source, distill_model
 
-    err = Console(stderr=True, soft_wrap=True)
+    err = stderr_console()
     default = default_distill_source()
     src = Path(source).expanduser() if source else default
     if src is None:
@@ -556,7 +581,7 @@ def import_cmd() -> None:
     from indexing.embeddings import CODE_WORDS_MODEL_NAME, EmbeddingError
     from indexing.word_vectors import build_code_words
 
-    err = Console(stderr=True, soft_wrap=True)
+    err = stderr_console()
     out = cache_dir(environment()) / "models" / CODE_WORDS_MODEL_NAME
     try:
         path = build_code_words(out, progress=lambda step: err.print(f"{step} ...", highlight=False))
@@ -596,7 +621,7 @@ def tune_cmd(
     from indexing.embeddings import DISTILLED_MODEL_NAME, EmbeddingError, model_cache_path
     from indexing.model_tune import TuneSettings, read_pairs, tune_model
 
-    err = Console(stderr=True, soft_wrap=True)
+    err = stderr_console()
     inputs = [*([pairs_file] if pairs_file else []), *sources]
     if not inputs:
         raise click.UsageError(
@@ -641,9 +666,11 @@ def tune_cmd(
 def pull_cmd(name: str, source: str | None) -> None:
     """Fetch a static (model2vec) embedding model into the cache, with checksums; default the code model
     agentls is configured for. The next `agentls index` adds vectors with it."""
+    from rich.progress import BarColumn, Progress, TextColumn
+
     from indexing.model_store import ModelPullError, pull_model
 
-    err = Console(stderr=True, soft_wrap=True)
+    err = stderr_console()
     env = environment()
     with Progress(
         TextColumn("{task.description}"),
@@ -703,7 +730,7 @@ def list_cmd(as_json: bool, path: str) -> None:
     """Show the embedding models on this machine, their sizes, and which one search uses here."""
     from indexing.model_store import active_model, installed_models
 
-    err = Console(stderr=True, soft_wrap=True)
+    err = stderr_console()
     env = environment()
     settings = _embedding_settings(err, path)
     models = installed_models(cache_dir(env), env, settings)
@@ -733,9 +760,6 @@ def list_cmd(as_json: bool, path: str) -> None:
         )
     else:
         err.print("* = used by `agentls index` and `agentls search` here", highlight=False)
-
-
-register_agent_commands(main)
 
 
 @main.command("serve")

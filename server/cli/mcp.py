@@ -35,10 +35,16 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
 
-from server.cli.support import BadValue, environment, refuse_a_whole_home, workspace_of, workspace_settings
-from server.settings import cache_dir
+from indexing.paths import cache_dir
+from server.cli.support import (
+    BadValue,
+    environment,
+    refuse_a_whole_home,
+    stderr_console,
+    workspace_of,
+    workspace_settings,
+)
 
 if TYPE_CHECKING:
     from agent.tools import Tool
@@ -284,7 +290,7 @@ def mcp_cmd(path: str, trust: bool, yes: bool) -> None:
     if yes and not trust:  # not ignored: `agentls mcp --yes` would serve as if it had not been given
         raise BadValue("only goes with --trust", click.get_current_context(), param_hint="--yes")
     env = environment()
-    err = Console(stderr=True, soft_wrap=True)
+    err = stderr_console()
     root, _ = workspace_of(path, env)
     settings = workspace_settings(root, err)
     if trust:

@@ -1,14 +1,15 @@
 """The console script's entry point (`run`): ``agentls search`` answered by the workspace's warm search
 process without importing the rest of the command line.
 
-Importing the ``agentls`` group (`server.cli.main`) loads the whole settings tree (pydantic, the agent's
-settings, packaging): about 0.3 s of CPU before a search that the warm search process
-(`indexing.search_daemon`) answers in a few milliseconds. So the full search path, once it has loaded the
-workspace's settings, leaves a *search card* in the cache folder (`SearchCard`): where the workspace's
-index is, the fingerprint its search process expects, the settings messages to repeat, and a digest of
-what those were computed from (the workspace's ``agentls.toml`` and ``pyproject.toml``, and agentls' own
-modules). A later ``agentls search QUERY [--path P] [-k N] [--json] [--files]`` whose card still matches
-sends the query straight to the socket and prints the answer as the full path would.
+The ``agentls`` group's search (`server.cli.main`) reads the workspace's settings, which loads the whole
+settings tree (pydantic, the agent's settings, packaging): about 0.3 s of CPU before a search that the
+warm search process (`indexing.search_daemon`) answers in a few milliseconds. So the full search path,
+once it has loaded the workspace's settings, leaves a *search card* in the cache folder (`SearchCard`):
+where the workspace's index is, the fingerprint its search process expects, the settings messages to
+repeat, and a digest of what those were computed from (the workspace's ``agentls.toml`` and
+``pyproject.toml``, and agentls' own modules). A later ``agentls search QUERY [--path P] [-k N] [--json]
+[--files]`` whose card still matches sends the query straight to the socket and prints the answer as the
+full path would.
 
 ``agentls index [PATH] [-q] [--json]`` goes the same way (`quick_index`): to the warm search process
 when one runs; else it starts one at once (the card holds the index settings it needs) and, while that
@@ -35,17 +36,21 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from indexing.models import IndexReport, SearchHit
 from indexing.paths import cache_dir, default_index_location, models_stamp
 from indexing.progress import describe as describe_progress
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 __all__ = [
     "INTERRUPTED",
     "LIMITS",
     "PlainProgress",
     "SearchCard",
+    "escape",
     "find_root",
     "format_hit",
     "index_status",
@@ -55,6 +60,7 @@ __all__ = [
     "quick_index",
     "quick_search",
     "run",
+    "stderr_console",
     "vectors_note",
 ]
 
@@ -283,11 +289,11 @@ def _parse(args: Sequence[str]) -> tuple[str, str, int, bool, bool] | None:
 def quick_search(args: Sequence[str], env: Mapping[str, str]) -> int | None:
     """Run ``agentls`` ``args`` if it is a search the workspace's warm search process can answer, and
     return its exit status; None when the full group must run it (see the module docstring)."""
-    from indexing.search_daemon import query
-
     parsed = _parse(args)
     if parsed is None or env.get("AGENTLS_SEARCH_PROCESS", "1") == "0":
         return None
+    from indexing.search_daemon import query
+
     text, path, limit, as_json, files = parsed
     cache = cache_dir(env)
     if not text.strip() or _apply_pending(cache):
@@ -307,14 +313,14 @@ def quick_search(args: Sequence[str], env: Mapping[str, str]) -> int | None:
     )
     if hits is None or not isinstance(details.get("model_present"), bool):
         return None
-    notes = [f"[yellow]warning:[/] {_escape(message)}" for message in card.messages]
-    notes += [f"[yellow]warning:[/] {_escape(str(note))}" for note in _listed(details.get("notes"))]
+    notes = [f"[yellow]warning:[/] {escape(message)}" for message in card.messages]
+    notes += [f"[yellow]warning:[/] {escape(str(note))}" for note in _listed(details.get("notes"))]
     note = vectors_note(card.provider, Path(card.location), lambda: bool(details["model_present"]))
     notes += [note] if note else []
     if not hits and not as_json:
         notes.append("no results")
     if notes:
-        err = _stderr()
+        err = stderr_console()
         for line in notes:
             err.print(line, highlight=False)
     if as_json:
@@ -383,7 +389,7 @@ def quick_index(args: Sequence[str], env: Mapping[str, str]) -> int | None:
         if cold
         else None
     )
-    err = _stderr()  # Rich's import (0.05 s) after the start of the process, which is the slower one
+    err = stderr_console()  # Rich's import (0.05 s) after the start of the process, which is the slower one
     try:
         with PlainProgress(err, quiet) as on_progress:
             if cold or not socket_path(location).exists():
@@ -400,7 +406,7 @@ def quick_index(args: Sequence[str], env: Mapping[str, str]) -> int | None:
     if report is None:
         return None
     for message in card.messages:
-        err.print(f"[yellow]warning:[/] {_escape(message)}", highlight=False)
+        err.print(f"[yellow]warning:[/] {escape(message)}", highlight=False)
     if as_json:
         _echo(json.dumps(asdict(report), indent=2))
     print_report(report, err)
@@ -530,12 +536,12 @@ def print_report(report: IndexReport, err: Any) -> None:
     if report.lexical_only and report.notice:
         err.print(f"[yellow]note:[/] {report.notice}", highlight=False)
     for warning in report.warnings:
-        err.print(f"[yellow]warning:[/] {_escape(warning)}", highlight=False)
+        err.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
     # An embedding endpoint's failure (the only errors a run reports) left the index whole, without
     # some vectors: a warning, and the exit status says so (`index_status`).
     label = "[yellow]warning:[/]" if report.embedding_failed else "[red]error:[/]"
     for error in report.errors:
-        err.print(f"{label} {_escape(error)}", highlight=False)
+        err.print(f"{label} {escape(error)}", highlight=False)
 
 
 def index_status(report: IndexReport) -> int:
@@ -548,7 +554,7 @@ def print_notes(notes: object, err: Any) -> None:
     """A search's notes (`indexing.service.WorkspaceIndex.search`: the query could not be embedded, say),
     one warning line each on ``err``."""
     for note in _listed(notes):
-        err.print(f"[yellow]warning:[/] {_escape(str(note))}", highlight=False)
+        err.print(f"[yellow]warning:[/] {escape(str(note))}", highlight=False)
 
 
 def _listed(value: object) -> list[object]:
@@ -577,7 +583,10 @@ def _offer_settled(provider: str, cache: Path, env: Mapping[str, str]) -> bool:
         return False
 
 
-def _stderr() -> Any:
+def stderr_console() -> Console:
+    """The console of a command's messages and progress: stderr, lines never wrapped (a path stays whole
+    for a terminal to open). Rich is imported here, on first use: a quick search that prints only hits,
+    and ``agentls --help``, never load it."""
     from rich.console import Console
 
     return Console(stderr=True, soft_wrap=True)
@@ -591,10 +600,11 @@ def _apply_pending(cache: Path) -> bool:
         return False
 
 
-def _escape(text: str) -> str:
-    from rich.markup import escape
+def escape(text: str) -> str:
+    """``text`` with Rich's markup escaped (`rich.markup.escape`, imported on first use)."""
+    from rich.markup import escape as escape_markup
 
-    return escape(text)
+    return escape_markup(text)
 
 
 def _echo(text: str) -> None:

@@ -5,6 +5,7 @@ server; the option types whose bad values are refused in one line (`BadValue`)."
 
 from __future__ import annotations
 
+import importlib
 import json
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -12,16 +13,18 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.markup import escape
 
-from indexing.paths import too_broad
+from indexing.paths import cache_dir, too_broad
 from server.cli.quick import INTERRUPTED, PlainProgress, link_out_of_workspace
+from server.cli.quick import escape as escape  # re-exported, as find_root: Rich loads on first use
 from server.cli.quick import find_root as find_root  # re-exported: its home is the light quick path
-from server.settings import Settings, cache_dir, load_settings
+from server.cli.quick import stderr_console as stderr_console
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from indexing.models import IndexReport
+    from server.settings import Settings
 
 
 def environment() -> dict[str, str]:
@@ -30,6 +33,11 @@ def environment() -> dict[str, str]:
     if not isinstance(obj, dict):
         raise RuntimeError("agentls commands run inside the `agentls` group, which reads the environment")
     return obj
+
+
+def runs_dir(env: Mapping[str, str]) -> Path:
+    """Where transcripts live: ``<cache dir>/runs``."""
+    return cache_dir(env) / "runs"
 
 
 def workspace_of(path: str, env: Mapping[str, str], option: str = "--path") -> tuple[Path, Path]:
@@ -84,6 +92,8 @@ def workspace_settings(
     otherwise be dropped for a paid run; so does a setting it would ignore (``max_minutes = "ten"``, or a
     misspelt ``max_minute``, would leave the run without its time bound). Each is said with its file, line
     and key."""
+    from server.settings import load_settings
+
     loaded = load_settings(root)
     if strict and loaded.unreadable:
         raise click.ClickException(
@@ -313,7 +323,35 @@ class Group(click.Group):
     Ctrl-C that no command handled itself is `Interrupted` (exit 130 and a line saying so), not Click's
     bare ``Aborted!`` with status 1. A command given ``--json`` that fails prints its error on stdout as
     a JSON object too (``{"error": ..., "exit_status": N}``), so what reads stdout always gets JSON; the
-    line on stderr stays."""
+    line on stderr stays.
+
+    ``lazy_commands`` (name -> ``"module:attribute"``) are imported when first asked for, their modules
+    with them: listed with the others (``agentls --help`` imports each for its line of help), never
+    imported by another command (``agentls search`` does not load the agent's)."""
+
+    def __init__(self, *args: Any, lazy_commands: Mapping[str, str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy_commands = dict(lazy_commands or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy_commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is None and cmd_name in self.lazy_commands:
+            module, _, attribute = self.lazy_commands[cmd_name].partition(":")
+            command = getattr(importlib.import_module(module), attribute)
+            self.add_command(command, cmd_name)
+        return command
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        if args and self.get_command(ctx, args[0]) is None:
+            # A mistyped name: Click suggests the commands it holds ("Did you mean ..."), lazy ones too.
+            for name in self.lazy_commands:
+                self.get_command(ctx, name)
+        return super().resolve_command(ctx, args)
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         ctx.meta["agentls.json"] = "--json" in args

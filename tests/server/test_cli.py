@@ -203,6 +203,39 @@ def test_a_bad_option_value_is_one_line_naming_the_option_the_value_and_what_it_
     assert (out.returncode, out.stderr, out.stdout) == (2, line + "\n", "")
 
 
+def _imported(stderr: str) -> set[str]:
+    """The modules a process imported, from its ``PYTHONPROFILEIMPORTTIME`` lines on ``stderr``."""
+    return {line.split("|")[-1].strip() for line in stderr.splitlines() if line.startswith("import time:")}
+
+
+def test_help_imports_no_settings_or_rich_and_search_none_of_the_agents_cli(
+    workspace: Path, cache_dir: Path
+) -> None:
+    """``agentls --help`` imported the whole settings tree (pydantic, the agent's settings) and Rich before
+    printing (1.1 s at load 5, most of the CPU of ``--help``); ``agentls search`` imported the agent's
+    commands, MCP's and the others'. Now those load in the commands that need them, and the verbs with
+    modules of their own are the group's lazy commands: what is imported is checked (not a timing), and
+    the help still lists every command with its line."""
+    env = {"PYTHONPROFILEIMPORTTIME": "1", "AGENTLS_SEARCH_PROCESS": "0"}
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in env.items():
+            patch.setenv(name, value)
+        helped = agentls("--help", cwd=workspace, cache=cache_dir)
+        searched = agentls("search", "apply a discount", "-k", "1", cwd=workspace, cache=cache_dir)
+    assert helped.returncode == 0, helped.stderr
+    heavy = {"pydantic", "rich", "server.settings", "indexing.config", "agent.config"}
+    assert heavy & _imported(helped.stderr) == set(), sorted(heavy & _imported(helped.stderr))
+    listed = {line.split()[0]: line for line in helped.stdout.split("Commands:")[1].splitlines() if line}
+    names = "acp batch graph implement index mcp model run runs search serve settings"
+    assert sorted(listed) == names.split()
+    assert "Run the agent on INSTRUCTION" in listed["run"] and "Serve this workspace's" in listed["mcp"]
+
+    assert searched.returncode == 0, searched.stderr
+    assert searched.stdout.startswith("shop/pricing.py:27  apply_discount"), searched.stdout
+    agents = {"server.cli.agent", "server.cli.mcp", "server.cli.batch", "server.cli.acp", "server.cli.graph"}
+    assert agents & _imported(searched.stderr) == set(), sorted(agents & _imported(searched.stderr))
+
+
 def test_every_number_and_choice_option_refuses_in_agentls_words() -> None:
     """No option keeps Click's stock number or choice type, whose refusal is its own wording."""
     import click
@@ -212,8 +245,11 @@ def test_every_number_and_choice_option_refuses_in_agentls_words() -> None:
 
     def params(command: click.Command) -> list[tuple[str, click.Parameter]]:
         found = [(command.name or "", param) for param in command.params]
-        for sub in getattr(command, "commands", {}).values():
-            found += params(sub)
+        if isinstance(command, click.Group):  # the lazy commands too (`support.Group.lazy_commands`)
+            for name in command.list_commands(click.Context(command)):
+                sub = command.get_command(click.Context(command), name)
+                assert sub is not None, name
+                found += params(sub)
         return found
 
     stock = (click.types.IntParamType, click.types.FloatParamType, click.Choice)
