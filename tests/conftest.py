@@ -37,6 +37,18 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     return int(os.environ.get("AGENTLS_TEST_WORKERS", DEFAULT_WORKERS))
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """A run on several workers starts building the test model at once (`tests.fakes.models`), in a
+    process of its own, so the first test that needs it rarely waits; a run in one process builds it only
+    when a test asks for it."""
+    config = session.config
+    if hasattr(config, "workerinput") or not getattr(config.option, "numprocesses", None):
+        return
+    from tests.fakes.models import start_build
+
+    start_build()
+
+
 @pytest.fixture(autouse=True)
 def _offline_hub(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test may reach a model hub: the machines here are offline anyway, make it deterministic."""
