@@ -5,8 +5,12 @@ backup tools and ``tar --exclude-caches`` honour): `tag_cache_dir` writes it, `i
 The walker never enters a tagged folder, so an index or cache that lies inside a workspace (``[index] uri
 = "idx"``, ``AGENTLS_CACHE_DIR`` under the project) is not indexed itself, with its placeholder key.
 
+It also says where the user's own settings file is (`user_settings_file`) and the name of the file, in the
+cache folder, that records which workspace settings the user trusted (`SETTINGS_TRUST_FILE`).
+
 Standard library only, so that the command line's quick search (`server.cli.quick`) finds them without
-importing pydantic and the settings tree (`server.settings` and `indexing.config` re-export these).
+importing pydantic and the settings tree (`server.settings`, `indexing.config` and
+`server.settings_trust` re-export these).
 """
 
 from __future__ import annotations
@@ -18,15 +22,19 @@ from pathlib import Path
 
 __all__ = [
     "CACHEDIR_TAG",
+    "SETTINGS_TRUST_FILE",
     "cache_dir",
     "default_index_location",
     "is_tagged_cache",
     "models_stamp",
     "tag_cache_dir",
     "too_broad",
+    "user_settings_file",
 ]
 
 CACHEDIR_TAG = "CACHEDIR.TAG"
+SETTINGS_TRUST_FILE = "settings-trust.json"
+"""In the cache folder: the workspace settings the user trusted (`server.settings_trust`)."""
 _SIGNATURE = b"Signature: 8a477f597d28d172789f06886806bc55"
 _TAG_TEXT = (
     _SIGNATURE.decode() + "\n# This file is a cache directory tag created by agentls.\n"
@@ -93,3 +101,10 @@ def too_broad(root: Path, env: Mapping[str, str]) -> str:
     if env.get("TMPDIR"):
         temporary.add(Path(env["TMPDIR"]).resolve())
     return "the temporary folder" if root in temporary else ""
+
+
+def user_settings_file(env: Mapping[str, str]) -> Path:
+    """The user's own settings file, trusted as the user's: ``$XDG_CONFIG_HOME/agentls/agentls.toml``, else
+    ``~/.config/agentls/agentls.toml``."""
+    base = env.get("XDG_CONFIG_HOME") or str(Path(env.get("HOME") or str(Path.home())) / ".config")
+    return Path(base).expanduser() / "agentls" / "agentls.toml"

@@ -96,7 +96,8 @@ from agent.trust_store import TrustStore
 from indexing.config import IndexSettings
 from indexing.credentials import mask_urls
 from indexing.models import AUTO_WORKERS_MAX
-from indexing.paths import cache_dir
+from indexing.paths import SETTINGS_TRUST_FILE as TRUST_FILE
+from indexing.paths import cache_dir, user_settings_file
 from server.settings import ServerSettings
 
 __all__ = [
@@ -115,7 +116,6 @@ __all__ = [
     "user_settings_file",
 ]
 
-TRUST_FILE = "settings-trust.json"
 TRUST, IGNORE = "Trust these settings", "Ignore them"
 """The actions of the language server's question (`question`)."""
 
@@ -324,12 +324,6 @@ def fingerprint(values: list[Sensitive]) -> str:
 def settings_trust(env: Mapping[str, str]) -> TrustStore:
     """The store of trusted settings, ``<agentls cache>/settings-trust.json``."""
     return TrustStore(cache_dir(env) / TRUST_FILE)
-
-
-def user_settings_file(env: Mapping[str, str]) -> Path:
-    """``$XDG_CONFIG_HOME/agentls/agentls.toml``, else ``~/.config/agentls/agentls.toml``."""
-    base = env.get("XDG_CONFIG_HOME") or str(Path(env.get("HOME") or str(Path.home())) / ".config")
-    return Path(base).expanduser() / "agentls" / "agentls.toml"
 
 
 def trust_command(root: Path) -> str:

@@ -39,7 +39,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from indexing.models import IndexReport, SearchHit
-from indexing.paths import cache_dir, default_index_location, models_stamp
+from indexing.paths import (
+    SETTINGS_TRUST_FILE,
+    cache_dir,
+    default_index_location,
+    models_stamp,
+    user_settings_file,
+)
 from indexing.progress import describe as describe_progress
 
 if TYPE_CHECKING:
@@ -225,11 +231,9 @@ def inputs_digest(root: Path, cache: Path, env: Mapping[str, str] | None = None)
     the workspace's sensitive settings (`server.settings_trust`), the size and mtime of agentls' modules,
     and the models installed in the cache (a model installed since changes the warm process's
     fingerprint). ``env``: where the user's file is (default: this process's environment)."""
-    from server.settings_trust import TRUST_FILE, user_settings_file
-
     digest = hashlib.sha256(f"models:{models_stamp(cache)};".encode())
     sources = [root / "agentls.toml", root / "pyproject.toml"]
-    sources += [user_settings_file(os.environ if env is None else env), cache / TRUST_FILE]
+    sources += [user_settings_file(os.environ if env is None else env), cache / SETTINGS_TRUST_FILE]
     for path in sources:
         try:
             digest.update(str(path).encode() + b"\0" + path.read_bytes() + b"\0")
