@@ -392,11 +392,16 @@ class GitLogTool(_GitTool):
         path = input.get("path")
         if (input.get("symbol") or input.get("start_line") is not None) and not path:
             raise ToolError("`symbol` and `start_line` need the `path` of the file they are in")
-        rel = (
-            self._path(path, must_be_file=bool(input.get("symbol") or input.get("start_line")))
-            if path
-            else None
-        )
+        rel = self._path(path) if path else None
+        if (
+            rel is not None
+            and (input.get("symbol") or input.get("start_line"))
+            and not (self.root / rel).is_file()
+        ):
+            # A name the file had at `rev` (before a rename since) is as good as its name now.
+            at = self._ref(input["rev"], "rev") if input.get("rev") else None
+            if at is None or self._answers(["cat-file", "-t", f"{at}:./{rel}"]) != "blob":
+                raise ToolError(f"{rel} is not a file in the workspace" + (f" nor at {at}" if at else ""))
         on_disk_name = rel
         renamed = ""
         if rel is not None and input.get("rev"):

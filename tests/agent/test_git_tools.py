@@ -362,6 +362,13 @@ def test_a_symbol_and_a_line_range_at_a_revision_before_a_rename_are_read_under_
     assert not area.is_error, area.content
     assert "fix: area keeps its units" in area.content and "feat: area" in area.content
     assert "[geometry.js was named shapes.js at HEAD~2 (renamed since)" in area.content
+    # The name the file had at `rev`, which is no longer on disk, is read there too (before: "calc.py is not
+    # a file in the workspace"); a name that is neither on disk nor at `rev` is still refused.
+    by_old_name = tools.execute("git_log", {"path": "calc.py", "symbol": "Box.size", "rev": "HEAD~2"})
+    assert not by_old_name.is_error, by_old_name.content
+    assert "fix: Box.size is 2" in by_old_name.content and "is 3" not in by_old_name.content
+    nowhere = tools.execute("git_log", {"path": "nothing.py", "symbol": "Box.size", "rev": "HEAD~2"})
+    assert nowhere.is_error and "nothing.py is not a file in the workspace nor at HEAD~2" in nowhere.content
     # At a revision after the rename the file is read under its name now, and no note is added.
     now = tools.execute("git_log", {"path": "arith.py", "symbol": "Box.size", "rev": "HEAD"})
     assert not now.is_error and "fix: Box.size is 3" in now.content and "named" not in now.content
