@@ -355,8 +355,8 @@ def load_settings(
     untrusted: list[str] = []
     pending: list[Sensitive] = []
     if sources:
-        found = sensitive_values(raw, root)  # before the untrusted ones are dropped from raw
-        raw, untrusted = untrusted_dropped(raw, root, sources[0], env, text=text, prefix=prefix)
+        found = sensitive_values(raw, root, user)  # before the untrusted ones are dropped from raw
+        raw, untrusted = untrusted_dropped(raw, root, sources[0], env, text=text, prefix=prefix, user=user)
         pending = found if untrusted else []
     raw = merge(user, raw)
     if overrides:

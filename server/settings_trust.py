@@ -13,8 +13,9 @@ against the user, each with what it may be set to without trust (`Safe`):
 - the sandbox's isolation: ``enabled``, ``allow_unsandboxed``, ``network``, ``allowed_hosts`` (some of the
   default hosts are safe), ``extra_ro_paths``, ``hidden_home_entries`` (a list keeping every default entry
   is safe), ``bwrap_path``, ``path``, ``scratch_dir``; and ``approve`` (``ask`` is safe);
-- limits, sensitive only above their default (a repository could raise them to exhaust the machine or the
-  user's model account; lowering one is safe): every number of ``[agent.sandbox]`` and ``[agent.install]``
+- limits, sensitive only above their default, or above the user's own value when the user's file sets
+  one (a repository could raise them to exhaust the machine or the user's model account; lowering one is
+  safe): every number of ``[agent.sandbox]`` and ``[agent.install]``
   (time, CPU, memory, processes, file sizes, files, disk, output kept; one added there later is covered
   too), ``agent.verify_timeout``, ``agent.max_cost_usd`` (the one cap on a run's spending: the team's, the
   delegates' and the nodes' budgets, the step and token limits and the model's choice and size all stay
@@ -58,7 +59,9 @@ sets, kept in ``<agentls cache>/settings-trust.json`` (`agent.trust_store.TrustS
 trust is; change, add or remove any of them and the trust is asked again, as it is for a value that became
 sensitive since). Each dropped key gets a message with its file and line and the command that trusts them,
 ``agentls settings --trust --path ROOT`` (which shows the values first). The safe default, or the user's
-own value, is used meanwhile (a limit the user lowered can be brought back up to its default by the file).
+own value, is used meanwhile. A limit the user's own file sets is compared with the user's value instead
+of the default (`sensitive_values`' ``user``): a workspace's file cannot bring a limit the user lowered
+back up to its default without the question, and is free to stay at or under a limit the user raised.
 
 The language server asks instead (`server.lsp`): once per workspace and `fingerprint` in a server's life,
 ``window/showMessageRequest`` with `question` (the keys and values, URLs' credentials masked, and the
@@ -149,24 +152,45 @@ def _number(value: Any) -> float | None:
     return None
 
 
-def _at_most(limit: float) -> Callable[[Any, Path], bool]:
+class _Bound:
+    """Safe: a limit at or below `bound` (its default; `lower`: at or above it, or 0, off). NaN and
+    infinity are not. `of_user` gives the bound of the user's own value of the setting, when the user's
+    file sets it (`sensitive_values`): the file may not bring back what the user lowered."""
+
+    def __init__(self, bound: float, *, lower: bool = False, auto: float | None = None) -> None:
+        self.bound = bound
+        self.lower = lower
+        self.auto = auto
+        """The bound a user's 0 (automatic) stands for (`index.workers`); None: 0 is a value like any."""
+
+    def of_user(self, value: Any) -> _Bound | None:
+        """The rule with the user's `value` as its bound; None: no number (validation dropped it)."""
+        number = _number(value)
+        if number is None or number != number:
+            return None
+        if number == 0 and self.auto is not None:
+            number = self.auto
+        return _Bound(number, lower=self.lower, auto=self.auto)
+
+    def __call__(self, value: Any, root: Path) -> bool:
+        number = _number(value)
+        if number == 0 and self.auto is not None:
+            number = self.auto
+        if not self.lower:
+            return (number is None and value is not None) or (number is not None and number <= self.bound)
+        if number is None or number == 0:
+            return True
+        return self.bound != 0 and number >= self.bound
+
+
+def _at_most(limit: float, *, auto: float | None = None) -> _Bound:
     """Safe: a limit set to `limit` (its default) or lower; NaN, infinity and anything higher are not."""
-
-    def safe(value: Any, root: Path) -> bool:
-        number = _number(value)
-        return (number is None and value is not None) or (number is not None and number <= limit)
-
-    return safe
+    return _Bound(limit, auto=auto)
 
 
-def _off_or_at_least(every: float) -> Callable[[Any, Path], bool]:
-    """Safe: 0 (off) or an interval of `every` or longer."""
-
-    def safe(value: Any, root: Path) -> bool:
-        number = _number(value)
-        return number is None or number == 0 or number >= every
-
-    return safe
+def _off_or_at_least(every: float) -> _Bound:
+    """Safe: 0 (off) or an interval of `every` or longer (a user who set 0, off: only 0)."""
+    return _Bound(every, lower=True)
 
 
 def _keeps_all(defaults: list[str]) -> Callable[[Any, Path], bool]:
@@ -232,7 +256,7 @@ SENSITIVE: dict[str, tuple[str, Safe]] = {
     "index.shared": ("read the index from object storage it chooses", ()),
     "index.workers": (
         "start more parser processes than the default (one per core, at most 8)",
-        _at_most(AUTO_WORKERS_MAX),
+        _at_most(AUTO_WORKERS_MAX, auto=AUTO_WORKERS_MAX),
     ),
     "index.max_file_bytes": _limit(
         "read larger files into memory to index them", IndexSettings, "max_file_bytes", " bytes"
@@ -296,9 +320,38 @@ def _safe(value: Any, safe: Safe, root: Path) -> bool:
     return safe(value, root) if callable(safe) else value in safe
 
 
-def sensitive_values(raw: Mapping[str, Any], root: Path) -> list[Sensitive]:
+def _user_value(user: Mapping[str, Any] | None, key: tuple[str, ...]) -> Any:
+    """The value the user's own settings set at `key`; None: not set there."""
+    node: Any = user
+    for part in key:
+        if not isinstance(node, Mapping):
+            return None
+        node = node.get(part)
+    return node
+
+
+def _rule_for(
+    key: tuple[str, ...], rule: tuple[str, Safe], user: Mapping[str, Any] | None
+) -> tuple[str, Safe]:
+    """`rule`, a limit's bound the user's own value of it when the user's file sets it (above or below the
+    default: the user's value is the one the workspace's file would change)."""
+    why, safe = rule
+    mine = _user_value(user, key)
+    if not isinstance(safe, _Bound) or mine is None or (bound := safe.of_user(mine)) is None:
+        return rule
+    default = re.search(r" \(the default is (?:every )?[0-9.,]+([^)]*)\)$", why)
+    unit = default.group(1) if default is not None else ""
+    why = why[: default.start()] if default is not None else why
+    return f"{why} (your own settings set {_figure(float(_number(mine) or 0))}{unit})", bound
+
+
+def sensitive_values(
+    raw: Mapping[str, Any], root: Path, user: Mapping[str, Any] | None = None
+) -> list[Sensitive]:
     """The sensitive settings `raw` (the table of the settings file of the workspace `root`) sets to a
-    value that could weaken protection, in the order it sets them."""
+    value that could weaken protection, in the order it sets them. `user`: the user's own settings (their
+    file's table, `user_settings_file`); a limit it sets is compared with the user's value instead of the
+    default, so a workspace cannot bring back up what the user lowered."""
     found: list[Sensitive] = []
 
     def walk(node: Mapping[str, Any], at: tuple[str, ...]) -> None:
@@ -306,8 +359,9 @@ def sensitive_values(raw: Mapping[str, Any], root: Path) -> list[Sensitive]:
             key = (*at, str(name))
             rule = next((r for p, r in SENSITIVE.items() if _matches(p, key)), None)
             if rule is not None:
-                if not _safe(value, rule[1], root):
-                    found.append(Sensitive(".".join(key), value, rule[0]))
+                why, safe = _rule_for(key, rule, user)
+                if not _safe(value, safe, root):
+                    found.append(Sensitive(".".join(key), value, why))
             elif isinstance(value, Mapping):
                 walk(value, key)
 
@@ -373,13 +427,15 @@ def untrusted_dropped(
     *,
     text: str | None = None,
     prefix: tuple[str, ...] = (),
+    user: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
     """`raw` (read from the workspace file `source`, whose TOML is `text`, its table at `prefix`) without its
     sensitive settings, unless the user trusted exactly these values for `root`; a message for each one
-    dropped, naming its file and line and the command that trusts them. `raw` is changed in place."""
+    dropped, naming its file and line and the command that trusts them. `raw` is changed in place. `user`:
+    the user's own settings, whose limits bound the file's (`sensitive_values`)."""
     from server.settings import toml_line
 
-    found = sensitive_values(raw, root)
+    found = sensitive_values(raw, root, user)
     if not found or settings_trust(env).has(root, fingerprint(found)):
         return raw, []
     messages = []

@@ -29,7 +29,7 @@ def settings_cmd(path: str, trust: bool, yes: bool) -> None:
     """Show the settings files of a workspace and its sensitive settings; --trust trusts them."""
     from server.cli.agent import _stdin_is_terminal
     from server.cli.support import BadValue
-    from server.settings import workspace_settings
+    from server.settings import user_settings, workspace_settings
     from server.settings_trust import fingerprint, sensitive_values, settings_trust, shown, user_settings_file
 
     if yes and not trust:
@@ -45,7 +45,7 @@ def settings_cmd(path: str, trust: bool, yes: bool) -> None:
         click.echo(f"the workspace's settings: none ({root} has no agentls.toml or [tool.agentls])")
         return
     click.echo(f"the workspace's settings: {sources[0]}")
-    found = sensitive_values(raw, root)
+    found = sensitive_values(raw, root, user_settings(user)[0])  # as the settings are loaded
     if not found:
         click.echo("it sets no sensitive setting: all of it applies")
         return

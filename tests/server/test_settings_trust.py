@@ -228,3 +228,62 @@ def test_every_setting_is_either_sensitive_or_said_safe_in_the_modules_docstring
         if not any(word in doc for word in named | sections):
             missing.append(".".join(key))
     assert missing == []
+
+
+def _user_file(tmp_path: Path, text: str) -> None:
+    """The user's own settings file (``$XDG_CONFIG_HOME/agentls/agentls.toml``, the fixture's)."""
+    folder = tmp_path / "config" / "agentls"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "agentls.toml").write_text(text)
+
+
+def _pending(tmp_path: Path, workspace_toml: str) -> tuple[list[str], Settings]:
+    ws = tmp_path / "ws"
+    ws.mkdir(exist_ok=True)
+    (ws / "agentls.toml").write_text(workspace_toml)
+    loaded = load_settings(ws)
+    return [item.key for item in loaded.pending], loaded.settings
+
+
+def test_a_limit_the_user_lowered_is_not_brought_back_up_without_trust(tmp_path: Path) -> None:
+    """A limit the user's own file sets bounds the workspace's file, not the built-in default: back up to
+    the default (or anywhere above the user's value) is a question, and the user's value holds meanwhile;
+    at or below the user's value is not. A limit the user raised may be used up to the user's value."""
+    _user_file(
+        tmp_path,
+        "[agent]\nmax_cost_usd = 0.5\n[agent.sandbox]\nmemory_mb = 1024\n"
+        "[index]\nworkers = 2\n[server]\nrefresh_seconds = 600\n",
+    )
+    default_memory = SandboxSettings().memory_mb
+    keys, settings = _pending(
+        tmp_path,
+        f"[agent]\nmax_cost_usd = 2.0\n[agent.sandbox]\nmemory_mb = {default_memory}\n"
+        "[index]\nworkers = 0\n[server]\nrefresh_seconds = 60\n",
+    )
+    assert keys == [
+        "agent.max_cost_usd",
+        "agent.sandbox.memory_mb",
+        "index.workers",
+        "server.refresh_seconds",
+    ]
+    assert (settings.agent.max_cost_usd, settings.agent.sandbox.memory_mb) == (0.5, 1024)
+    assert (settings.index.workers, settings.server.refresh_seconds) == (2, 600)
+    why = {
+        item.key: item.why
+        for item in sensitive_values(
+            _raw("agent.max_cost_usd", 2.0), tmp_path, {"agent": {"max_cost_usd": 0.5}}
+        )
+    }
+    assert why["agent.max_cost_usd"].endswith("(your own settings set 0.5 USD)"), why
+
+    keys, settings = _pending(tmp_path, "[agent.sandbox]\nmemory_mb = 1024\n[index]\nworkers = 1\n")
+    assert keys == [] and (settings.agent.sandbox.memory_mb, settings.index.workers) == (1024, 1)
+
+    _user_file(
+        tmp_path, f"[agent.sandbox]\nmemory_mb = {default_memory * 4}\n[server]\nrefresh_seconds = 0\n"
+    )
+    keys, settings = _pending(
+        tmp_path, f"[agent.sandbox]\nmemory_mb = {default_memory * 2}\n[server]\nrefresh_seconds = 600\n"
+    )
+    assert keys == ["server.refresh_seconds"]  # the user turned it off: any interval is more often
+    assert (settings.agent.sandbox.memory_mb, settings.server.refresh_seconds) == (default_memory * 2, 0)
