@@ -67,12 +67,22 @@ bwrap --info-fd N --block-fd N                                         # see _Sa
   in that instant left it and the command running for good, reparented to init (bubblewrap issue #633).
   `run` holds it (a pidfd, `_SandboxInit`) before it lets bwrap start the command (``--block-fd``; until
   then all of bwrap is in the group, blocked).
-  Unsandboxed, the group kill misses a process that left the group (``setsid``, a daemon).
+  Unsandboxed (on Linux) the command runs under `agent.subreaper`, a small process of its own that is a
+  child subreaper (``PR_SET_CHILD_SUBREAPER``): a process of the command that left the group
+  (``setsid``, a daemon that double-forks) is reparented to it, not to init, and so is still its
+  descendant. When the command ends, or `run` closes a pipe to it (cancel, timeout, space stop; the
+  agent's death closes it too), it kills every descendant it finds in ``/proc``, round after round until
+  it has no child left, then exits as the command did; `run` waits for that up to `_REAP_SECONDS`, then
+  warns and kills the group. The subreaper is that helper, not the agent's process, so the agent's own
+  orphans are unaffected; it runs under the command's limits and takes one of its `max_processes`. Not
+  covered: a command that kills the subreaper itself first (same user, no isolation) leaves its
+  descendants to init.
 - Every command also gets the parent-death signal (``PR_SET_PDEATHSIG``), so none outlives a killed
-  agentls, sandboxed or not. The signal follows the thread that started the command, which `run` holds
-  until the command is reaped. One gap is bwrap's (issue #633 again): agentls killed while a sandbox is
-  being set up (a few milliseconds; up to `_ATTACH_SECONDS` while the tmpfs are opened) lets bwrap's pid
-  1 go on with no parent to die with, so the command runs to its own end.
+  agentls, sandboxed or not (unsandboxed, the subreaper gets SIGTERM and ends all of the command, what
+  left its group included, as on a cancel). The signal follows the thread that started the command,
+  which `run` holds until the command is reaped. One gap is bwrap's (issue #633 again): agentls killed
+  while a sandbox is being set up (a few milliseconds; up to `_ATTACH_SECONDS` while the tmpfs are
+  opened) lets bwrap's pid 1 go on with no parent to die with, so the command runs to its own end.
 - The environment is rebuilt from scratch: PATH, HOME (a private directory under /tmp), LANG, TERM,
   the switches that stop npm and pip from asking a registry for their own updates on every command,
   plus what the caller passes, minus anything that looks like a credential.
@@ -81,7 +91,8 @@ bwrap --info-fd N --block-fd N                                         # see _Sa
 
 Without bwrap, `run` raises `SandboxUnavailable` unless `allow_unsandboxed` is set, in which case (or with
 `enabled = false`) commands run directly in `WORKDIR` with the same limits and environment but no
-isolation; a warning is logged once.
+isolation; a warning is logged once. There a program that cannot be started (an argv whose program is
+missing) gives exit status 127 and the reason on stderr, as a shell would, not an `OSError`.
 """
 
 from __future__ import annotations
@@ -870,6 +881,7 @@ def _load_prctl() -> Callable[..., int] | None:
 
 
 _PR_SET_PDEATHSIG = 1
+_SUBREAPER = str(Path(__file__).with_name("subreaper.py"))
 
 
 def _limits_setter(
@@ -1262,7 +1274,13 @@ class Sandbox:
         folders, tmpfs = watch
         guard = _SpaceGuard(folders, self.settings.max_files)
         child_fds: tuple[int, ...] = ()
-        info_r = block_w = -1
+        info_r = block_w = control_w = -1
+        if not sandboxed and self._prctl is not None:
+            # Linux: the command runs under `agent.subreaper`, which ends every process of it, those that
+            # left its process group too, when this end of its control pipe is written to or closed.
+            control_r, control_w = os.pipe()
+            child_fds = (control_r,)
+            argv = [sys.executable, "-I", "-S", _SUBREAPER, str(os.getpid()), str(control_r), "--", *argv]
         if sandboxed:
             # bwrap names the sandbox's first process on info_fd and waits on block_fd before it starts the
             # command: `_start_sandbox` holds that process (so every kill reaches it) and the guard opens
@@ -1287,7 +1305,7 @@ class Sandbox:
                 pass_fds=child_fds,
             )
         except BaseException:
-            for fd in (*child_fds, info_r, block_w):
+            for fd in (*child_fds, info_r, block_w, control_w):
                 if fd >= 0:
                     os.close(fd)
             raise
@@ -1296,6 +1314,19 @@ class Sandbox:
         assert proc.stdout is not None and proc.stderr is not None
         timed_out = cancelled = killed = False
         init: _SandboxInit | None = None
+        control = [control_w] if control_w >= 0 else []
+
+        def end() -> None:
+            if control:
+                # The subreaper kills the command's processes and then exits; a group kill now would end
+                # it first and leave the processes that left the group running.
+                try:
+                    os.close(control.pop())
+                except OSError:
+                    pass
+            elif control_w < 0:
+                self._kill(proc.pid, init)
+
         selector = selectors.DefaultSelector()
         try:
             if sandboxed:
@@ -1317,20 +1348,20 @@ class Sandbox:
                 if exited_at is None and proc.poll() is not None:
                     exited_at = now
                     # Background jobs would hold the pipes open (and run on): end them.
-                    self._kill(proc.pid, init)
+                    end()
                 if exited_at is not None and now - exited_at > _DRAIN_SECONDS:
                     break
                 if exited_at is None and cancel is not None and cancel.is_set():
                     cancelled = killed = True
-                    self._kill(proc.pid, init)
+                    end()
                     exited_at = now
                 elif exited_at is None and now >= deadline:
                     timed_out = killed = True
-                    self._kill(proc.pid, init)
+                    end()
                     exited_at = now
                 elif exited_at is None and guard.poll() is not None:
                     killed = True
-                    self._kill(proc.pid, init)
+                    end()
                     exited_at = now
                 wait = min(0.05, max(0.0, deadline - now)) if exited_at is None else 0.05
                 for key, _ in selector.select(timeout=wait):
@@ -1344,11 +1375,22 @@ class Sandbox:
                         selector.unregister(key.fileobj)
         finally:
             selector.close()
-            self._kill(proc.pid, init)
+            end()
             # Closed only now: bwrap reads end of file on block_fd as leave to go on.
             for fd in (info_r, block_w):
                 if fd >= 0:
                     os.close(fd)
+            if control_w >= 0:
+                try:
+                    proc.wait(_REAP_SECONDS)
+                except subprocess.TimeoutExpired:
+                    log.warning(
+                        "the subreaper of an unsandboxed command (pid %d) was still running %.0f s after it "
+                        "was told to end the command; killing its process group",
+                        proc.pid,
+                        _REAP_SECONDS,
+                    )
+                    self._kill(proc.pid, None)
             if init is not None:
                 if not init.wait(_REAP_SECONDS):
                     log.warning(

@@ -544,3 +544,37 @@ def test_unsandboxed_timeout_kills_the_group(workdir: Path) -> None:
     result = sandbox.run(f"{child} & {child}", workdir, timeout=0.5)
     assert result.timed_out and not result.sandboxed
     assert wait_gone(marker) == []
+
+
+def test_unsandboxed_cancel_kills_a_child_that_left_the_group(workdir: Path) -> None:
+    """`setsid` moves the child out of the command's process group (and session): the group kill alone
+    missed it, and it ran on, reparented to init. The subreaper adopts and kills it."""
+    child, marker = unique_sleep()
+    sandbox = Sandbox(SandboxSettings(enabled=False))
+    cancel = threading.Event()
+    started = workdir / "started"
+    # The child writes its mark only once it runs in a session of its own, then sleeps.
+    command = f"setsid sh -c 'touch {started}; exec {child}' & wait"
+    timer = threading.Thread(target=lambda: (wait_for(started), cancel.set()), daemon=True)
+    timer.start()
+    try:
+        result = sandbox.run(command, workdir, timeout=60, cancel=cancel)
+        assert result.cancelled and not result.sandboxed and started.exists()
+        assert wait_gone(marker) == []
+    finally:
+        for pid in processes_with(marker):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_unsandboxed_command_keeps_its_exit_status_and_missing_program(workdir: Path) -> None:
+    sandbox = Sandbox(SandboxSettings(enabled=False))
+    assert sandbox.run("exit 3", workdir).exit_code == 3
+    assert sandbox.run("kill -TERM $$", workdir).exit_code == -signal.SIGTERM
+    missing = sandbox.run([str(workdir / "no-such-program")], workdir)
+    assert missing.exit_code == 127 and "no-such-program" in missing.stderr
+
+
+def wait_for(path: Path, seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
