@@ -8,9 +8,12 @@
   is redacted once and remembered, for the model's requests (prompt caching still sees a byte-identical
   prefix), the loop's tool-result events and the run's state saved after each step that changed a file
   (`agent.loop.Agent._save_state`), which would otherwise redact the whole conversation each time.
-- `guard_tool_call` maps placeholders in an editor call back to the values (so an edit next to a key
-  keeps the key) and turns an edit that would change, remove or copy a value into a `ToolError` the
-  model reads. Commands are left alone: a placeholder the model writes in a command stays text.
+- `guard_tool_call` maps placeholders in an editor call back to the text they replaced in the file (so
+  an edit next to a key keeps the key, and a value written there only in base64, hex or percent-encoded
+  comes back as that encoded text, not decoded: `indexing.secrets.Redactor.restore_edit`) and turns an
+  edit that would change, remove or copy a value into a `ToolError` the model reads. The transcript
+  records the call as the model made it, with its placeholders. Commands are left alone: a placeholder
+  the model writes in a command stays text.
 - `secret_redactor` builds the run's `Redactor` with the per-user placeholder key, the same key the
   index uses, so a placeholder in a search hit and in a file view is the same. It first learns the
   values of the files the index found secrets in, so command output that prints one bare is redacted

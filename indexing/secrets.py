@@ -57,8 +57,13 @@ keep the path, by which the file is found again.
 transcript, remembers which placeholder stands for which value (so values seen once are also replaced
 where the detector would not find them, say in command output, and where they are written encoded:
 `indexing.secret_encodings`, which also decodes base64 and hex for the detectors), counts what it
-withheld, and maps placeholders back to values in the agent's edits (`restore_edit`), refusing an edit
-that would change, remove or copy a secret value unless the user allowed it.
+withheld, and maps placeholders back in the agent's edits (`restore_edit`), refusing an edit that would
+change, remove or copy a secret value unless the user allowed it. A placeholder is put back as the text it
+replaced in the file (`redact_source`'s segments, remembered by `Redactor.learn`): the value, or for a value
+written encoded the encoded text, never the decoded value (which would write a secret the file never held
+bare, and make a ``str_replace`` keeping the line miss). Where one placeholder stands for a value written
+both ways in a file, ``old_str`` is read the way the file holds it; a copy that does not say which is
+refused.
 """
 
 from __future__ import annotations
@@ -68,6 +73,7 @@ import collections
 import functools
 import hashlib
 import hmac
+import itertools
 import logging
 import math
 import os
@@ -77,7 +83,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from indexing.credentials import names_credential
 from indexing.paths import tag_cache_dir
@@ -701,12 +707,17 @@ def _merge(found: list[Found]) -> list[Found]:
 
 
 def redact_text(
-    text: str, key: bytes, filename: str = "", found: Iterable[Found] | None = None
+    text: str,
+    key: bytes,
+    filename: str = "",
+    found: Iterable[Found] | None = None,
+    segments: list[tuple[str, str]] | None = None,
 ) -> tuple[str, dict[str, str]]:
     """`text` with each secret value replaced by its placeholder, and the placeholders it used.
 
     A value that spans lines (none of the detectors finds one today) keeps its line breaks after the
-    placeholder, so line numbers stay right.
+    placeholder, so line numbers stay right. `segments`, when given, gets ``(placeholder, value)`` for each
+    value replaced (`Redactor.restore_edit` puts back what a placeholder replaced).
     """
     spans = list(found) if found is not None else find_secrets(text, filename)
     if not spans:
@@ -718,6 +729,8 @@ def redact_text(
         value = text[span.start : span.end]
         marker = placeholder(value, key)
         used[marker] = value
+        if segments is not None:
+            segments.append((marker, value))
         parts.append(text[at : span.start])
         parts.append(marker + "\n" * value.count("\n"))
         at = span.end
@@ -728,7 +741,9 @@ def redact_text(
 _NO_FORMS = KnownForms(())
 
 
-def redact_source(text: str, key: bytes, filename: str = "") -> tuple[str, dict[str, str]]:
+def redact_source(
+    text: str, key: bytes, filename: str = "", segments: list[tuple[str, str]] | None = None
+) -> tuple[str, dict[str, str]]:
     """What the index keeps of a file's text (`indexing.parsing`), and the placeholders it used:
     `redact_text`, then the values written encoded, which a run's `Redactor.redact` withholds too
     (`indexing.secret_encodings.find_encoded`: base64 or hex that decodes to text in which the detectors
@@ -738,13 +753,17 @@ def redact_source(text: str, key: bytes, filename: str = "") -> tuple[str, dict[
 
     Unlike a run's `Redactor`, the index does not replace the other bare occurrences of a value found:
     in source code a detector often takes an ordinary word from a test (``password="letmein"``), and
-    replacing it wherever it is written rewrote code (``"testclient"`` as a user name and an e-mail)."""
-    redacted, used = redact_text(text, key, filename)
+    replacing it wherever it is written rewrote code (``"testclient"`` as a user name and an e-mail).
+
+    `segments`, when given, gets ``(what stands in the redacted text, the text of `text` it replaced)``
+    for each value withheld: a placeholder of a value written encoded stands for the encoded text, not for
+    the value (`Redactor.restore_edit`)."""
+    redacted, used = redact_text(text, key, filename, segments=segments)
     forms = KnownForms(used.values()) if used else _NO_FORMS
     spans = find_encoded(redacted, forms, _detected, sift=True)
     if not spans:
         return redacted, used
-    redacted, withheld = _withhold(redacted, spans, key, used)
+    redacted, withheld = _withhold(redacted, spans, key, used, segments)
     return redacted, used | withheld
 
 
@@ -766,12 +785,18 @@ def redact_path(path: str) -> str:
 
 
 def _withhold(
-    text: str, spans: list[tuple[int, int, str]], key: bytes, known: Mapping[str, str]
+    text: str,
+    spans: list[tuple[int, int, str]],
+    key: bytes,
+    known: Mapping[str, str],
+    segments: list[tuple[str, str]] | None = None,
 ) -> tuple[str, dict[str, str]]:
     """`text` with each span (values written encoded, `indexing.secret_encodings`) replaced by the
     placeholders of its values under `key`, spans that overlap joined; line breaks are kept. A placeholder
     of `known` (placeholder -> value) that a span reaches into is kept whole. Also the placeholders written
-    (placeholder -> value)."""
+    (placeholder -> value). `segments`, when given, gets ``(placeholders written, text replaced)`` for each
+    span, with the placeholders of `known` inside the text replaced by their values: what stands for the
+    encoded text, and that text as the source holds it (when `known` maps to the source's own text)."""
     spans = spans + [
         (match.start(), match.end(), known[match.group(0)])
         for match in PLACEHOLDER.finditer(text)
@@ -792,8 +817,12 @@ def _withhold(
             i += 1
         markers = {value: placeholder(value, key) for value in values}
         written.update((marker, value) for value, marker in markers.items())
+        written_markers = "".join(dict.fromkeys(markers.values()))
+        if segments is not None:
+            original = PLACEHOLDER.sub(lambda m: known.get(m.group(0), m.group(0)), text[start:end])
+            segments.append((written_markers, original))
         parts.append(text[at:start])
-        parts.append("".join(dict.fromkeys(markers.values())) + "\n" * text.count("\n", start, end))
+        parts.append(written_markers + "\n" * text.count("\n", start, end))
         at = end
     parts.append(text[at:])
     return "".join(parts), written
@@ -822,6 +851,7 @@ class Redactor:
         self.key = key if key is not None else _random.token_bytes(32)
         self.allow_values = allow_values
         self._values: dict[str, str] = {}
+        self._sources: dict[str, set[str]] = {}  # what stands in a file's redaction -> the texts it replaced
         self._withheld: set[str] = set()
         self._lock = threading.Lock()
         self._forms: tuple[int, KnownForms] | None = None
@@ -848,10 +878,23 @@ class Redactor:
 
     def learn(self, text: str, filename: str = "") -> None:
         """Remember the values in `text` (a file the agent is about to edit, or one the index withheld
-        values of), without counting them: those the index withholds (`redact_source`)."""
-        _, used = redact_source(text, self.key, filename)
+        values of), without counting them: those the index withholds (`redact_source`). What each
+        placeholder replaced in the file (the value, or the value's encoded text) is remembered for
+        `restore_edit`."""
+        self._learn_file(text, filename)
+
+    def _learn_file(self, text: str, filename: str) -> dict[str, set[str]]:
+        """`learn`; returns what each placeholder (or joined placeholders) replaced in `text`."""
+        segments: list[tuple[str, str]] = []
+        _, used = redact_source(text, self.key, filename, segments)
+        here: dict[str, set[str]] = {}
+        for markers, original in segments:
+            here.setdefault(markers, set()).add(original)
         with self._lock:
             self._values.update(used)
+            for markers, originals in here.items():
+                self._sources.setdefault(markers, set()).update(originals)
+        return here
 
     def learn_values(self, values: Iterable[str]) -> None:
         """Remember `values` as secret values, whatever their context: credentials the run was configured
@@ -947,6 +990,10 @@ class Redactor:
         `SecretEditRefused` when the edit would change or remove a secret value, or copy one to a new
         place (a placeholder added), unless values are allowed. Other tools are returned unchanged: a
         command sees placeholders as plain text, so it cannot print or send a value.
+
+        A placeholder is put back as the text it replaced in the file (`_source_tokens`): for a value
+        written encoded (base64, hex, percent-encoded) that is the encoded text, not the value, so an edit
+        that copies or keeps the line writes back the file's own bytes.
         """
         if tool != _EDITOR_TOOL or not isinstance(input, Mapping):
             return input
@@ -959,8 +1006,7 @@ class Redactor:
         if not mentions and command != "create":
             return input
         current = read(path)
-        if current is not None:
-            self.learn(current, path)
+        here = self._learn_file(current, path) if current is not None else {}
         before: collections.Counter[str]
         after: collections.Counter[str]
         if command == "str_replace":
@@ -970,7 +1016,7 @@ class Redactor:
             before = collections.Counter()
             after = _placeholders(input.get("new_str")) + _placeholders(input.get("insert_text"))
         else:
-            before = _placeholders(redact_text(current, self.key, path)[0] if current else None)
+            before = _placeholders(redact_source(current, self.key, path)[0] if current else None)
             after = _placeholders(input.get("file_text"))
         with self._lock:
             unknown = [p for p in (before + after) if p not in self._values]
@@ -993,10 +1039,131 @@ class Redactor:
                 "wants the value changed, say so in your summary (they can set "
                 "agent.allow_secret_values = true)."
             )
-        return {k: self.restore(v) if k in fields and isinstance(v, str) else v for k, v in input.items()}
+        tokens = {
+            k: self._source_tokens(v, here) for k, v in input.items() if k in fields and isinstance(v, str)
+        }
+        # placeholder -> the texts old_str's occurrences stand for, in order (a value written two ways)
+        chosen: dict[str, list[str]] = {}
+        if command == "str_replace" and current is not None and "old_str" in tokens:
+            chosen = _choose_in(tokens["old_str"], current)
+        restored = {k: _assemble(t, {m: list(o) for m, o in chosen.items()}, path) for k, t in tokens.items()}
+        return {k: restored.get(k, v) for k, v in input.items()}
+
+    def _source_tokens(self, text: str, here: Mapping[str, set[str]]) -> list[_Token]:
+        """`text` (a field of an edit) cut into its text and its placeholders, each placeholder with the
+        texts it may stand for: what it replaced in the edited file (`here`) when it holds it, else in the
+        files this run learnt (`learn`); a value met in no file (a configured credential, command output)
+        is the value. A run of placeholders that stood for one encoded span is one token."""
+        if "<secret:" not in text:
+            return [text]
+        with self._lock:
+            values = dict(self._values)
+            learnt = {
+                markers: sorted(self._sources[markers])
+                for markers in _runs_in(text)
+                if markers in self._sources
+            }
+
+        def originals(markers: str) -> list[str] | None:
+            found = here.get(markers)
+            return sorted(found) if found else learnt.get(markers)
+
+        tokens: list[_Token] = []
+        at = 0
+        for match in _PLACEHOLDER_RUN.finditer(text):
+            tokens.append(text[at : match.start()])
+            at = match.end()
+            run = match.group(0)
+            whole = originals(run)
+            if whole is not None:
+                tokens.append(_Placeholder(run, whole, True))
+                continue
+            pieces = PLACEHOLDER.findall(run)
+            for i, markers in enumerate(pieces):
+                known = originals(markers) or [values.get(markers, markers)]
+                tokens.append(_Placeholder(markers, known, i == len(pieces) - 1))
+        tokens.append(text[at:])
+        return tokens
+
+
+class _Placeholder(NamedTuple):
+    """A placeholder (or a run of them standing for one encoded span) in an edit."""
+
+    markers: str
+    originals: list[str]
+    """The texts it may stand for."""
+    last: bool
+    """Whether text follows it (not another placeholder of the same run)."""
+
+
+_Token = str | _Placeholder
+
+_MAX_CHOICES = 64
+"""Ways of reading an old_str whose placeholders stand for more than one text that are tried."""
+
+
+def _runs_in(text: str) -> set[str]:
+    """The runs of placeholders in `text`, and each of their placeholders."""
+    found = set(PLACEHOLDER.findall(text))
+    found.update(match.group(0) for match in _PLACEHOLDER_RUN.finditer(text))
+    return found
+
+
+def _choose_in(tokens: list[_Token], current: str) -> dict[str, list[str]]:
+    """For an old_str whose placeholders stand for more than one text in the file (the value bare on one
+    line, encoded on another): the reading of it that the file holds, as the texts each placeholder's
+    occurrences stand for, in order. Empty when there is nothing to choose or no single reading is in
+    the file (the edit is then refused by `_assemble`)."""
+    ambiguous = [t for t in tokens if isinstance(t, _Placeholder) and len(t.originals) > 1]
+    if not ambiguous:
+        return {}
+    readings: dict[str, dict[str, list[str]]] = {}
+    for n, combination in enumerate(itertools.product(*(t.originals for t in ambiguous))):
+        if n == _MAX_CHOICES:
+            return {}
+        picks = iter(combination)
+        choice: dict[str, list[str]] = {}
+        for token in tokens:
+            if isinstance(token, _Placeholder):
+                choice.setdefault(token.markers, []).append(
+                    next(picks) if len(token.originals) > 1 else token.originals[0]
+                )
+        text = _assemble(tokens, {m: list(o) for m, o in choice.items()}, "")
+        if text in current:
+            readings.setdefault(text, choice)
+    return next(iter(readings.values())) if len(readings) == 1 else {}
+
+
+def _assemble(tokens: list[_Token], chosen: dict[str, list[str]], path: str) -> str:
+    """The edit's text with each placeholder put back as the text it stands for (the next of `chosen`'s
+    for it, when its texts are more than one); the line breaks kept after a placeholder in the redacted text
+    (`redact_text`, `_withhold`) are taken back with it. Raises `SecretEditRefused` when a placeholder
+    stands for more than one text and which one is meant is not known."""
+    parts: list[str] = []
+    skip = ""
+    for token in tokens:
+        if isinstance(token, str):
+            parts.append(token[len(skip) :] if skip and token.startswith(skip) else token)
+            skip = ""
+            continue
+        markers, originals, last = token
+        if len(originals) == 1:
+            original = originals[0]
+        elif chosen.get(markers):
+            original = chosen[markers].pop(0)
+        else:
+            raise SecretEditRefused(
+                f"{markers} stands for a secret value written in more than one way in {path} (as it is "
+                "and encoded, or encoded two ways) and this edit does not say which; make the edit "
+                "without it, leaving the lines that hold it as they are."
+            )
+        parts.append(original)
+        skip = "\n" * original.count("\n") if last else ""
+    return "".join(parts)
 
 
 _PLACEHOLDER_SPLIT = re.compile(f"({PLACEHOLDER.pattern})")
+_PLACEHOLDER_RUN = re.compile(f"(?:{PLACEHOLDER.pattern})+")
 
 
 def _replaced_outside_placeholders(text: str, value: str, marker: str) -> str:

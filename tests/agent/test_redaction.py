@@ -2,10 +2,14 @@
 the model's requests, the events and the state saved after each step that changed a file, and the saved
 state is still exactly the conversation redacted with every value the run knows, a value learnt late
 included. The runs go through the fake Messages API, the real overlay and the real `Redactor`.
+
+An edit's placeholders are put back as the text they replaced in the file: for a key written there only in
+base64, the base64 (an edit keeping the line, an insert or create copying it), never the decoded key.
 """
 
 from __future__ import annotations
 
+import base64
 import collections
 import json
 from collections.abc import Mapping
@@ -16,7 +20,7 @@ import pytest
 
 import agent.redaction as redaction
 from agent.resume import load_state, state_path
-from indexing.secrets import Redactor, placeholder
+from indexing.secrets import Redactor, SecretEditRefused, placeholder, redact_source
 from tests.agent.agent_harness import (
     EDITOR,
     SECRET,
@@ -29,6 +33,7 @@ from tests.agent.agent_harness import (
     view,
 )
 from tests.fakes.anthropic_server import FakeAnthropic, text, tool_use, turn
+from tests.indexing.test_secret_encodings import leaks
 
 LATE = "tok-4Hq9ZpL2xV7mN3cR8wK1"
 """Bare in token.txt (no detector sees it there), with its name in config.py (where one does)."""
@@ -159,3 +164,128 @@ def test_the_cache_is_bounded_and_drops_the_least_recently_used(monkeypatch: pyt
     cache.current("text a")
     cache.current("text b")
     assert secrets.texts["text a"] == 1 and secrets.texts["text b"] == 2
+
+
+# -- a placeholder of a value written encoded is put back as the encoded text ---------------------------
+
+STRIPE = "sk_live_4eC39HqLyjWDarjtT1zdp7dcQ9xZ"
+ENCODED = base64.b64encode(f'STRIPE_KEY = "{STRIPE}"'.encode()).decode()
+"""The key only in base64, in a comment: no detector sees it there; the redaction decodes it."""
+DEPLOY = f"# deploy settings, encoded:\n# {ENCODED}\nREGION = 'eu-west-1'\n"
+
+
+@pytest.fixture
+def encoded_harness(fake_anthropic: FakeAnthropic, tmp_path: Path) -> Harness:
+    root = copy_workspace(tmp_path / "ws")
+    (root / "deploy.py").write_text(DEPLOY)
+    return Harness(fake_anthropic, root, tmp_path / "runs")
+
+
+def _redacted_line(secrets: Redactor) -> str:
+    """deploy.py's second line as the model reads it (the same placeholder in a view and in the index)."""
+    line = redact_source(DEPLOY, secrets.key, "deploy.py")[0].splitlines()[1]
+    assert "<secret:" in line and not leaks(line, (STRIPE,)), line
+    if not secrets.allow_values:
+        assert line == secrets.redact(DEPLOY).splitlines()[1]
+    return line
+
+
+def test_an_edit_keeping_an_encoded_value_writes_back_the_encoded_text(encoded_harness: Harness) -> None:
+    """The model views deploy.py, whose key is written only in base64, and adds a line under the one
+    holding it (the placeholder kept). Before, the placeholder was put back as the decoded key: old_str
+    did not match the file and the edit failed. Now the file holds its own base64; the requests hold the
+    key in no form, and the transcript records the call with its placeholder."""
+    h = encoded_harness
+    secrets = Redactor(KEY)
+    line = _redacted_line(secrets)
+    h.fake.enqueue(
+        turn(text("Plan: add a comment under the encoded settings."), view("deploy.py")),
+        tool_use(
+            EDITOR,
+            {
+                "command": "str_replace",
+                "path": "deploy.py",
+                "old_str": f"{line}\n",
+                "new_str": f"{line}\n# rotated yearly\n",
+            },
+        ),
+        done("Added the comment."),
+    )
+    agent = h.agent(fast_settings(verify=False), secrets=secrets)
+    result = agent.run(mean_task(h.root))
+    assert result.steps == 3, (result.status, result.error)
+    written = agent.overlay.read("deploy.py")
+    assert written == DEPLOY.replace(f"# {ENCODED}\n", f"# {ENCODED}\n# rotated yearly\n"), written
+    assert STRIPE not in written
+    assert not leaks(h.bodies_text(), (STRIPE,))
+    # The transcript records the call as the model made it (the runner's transcript redacts the rest).
+    calls = [r for r in h.transcript_records(result) if r["type"] == "tool_call" and r["name"] == EDITOR]
+    assert calls[-1]["input"]["new_str"] == f"{line}\n# rotated yearly\n"
+    assert not leaks(json.dumps([r["input"] for r in calls]), (STRIPE,))
+    assert (h.root / "deploy.py").read_text() == DEPLOY  # proposed, not applied
+
+
+def test_an_insert_or_create_copying_an_encoded_value_writes_the_encoded_text(
+    encoded_harness: Harness,
+) -> None:
+    """With values allowed, the model copies the line as a search hit shows it (the index's redaction)
+    into deploy.py (insert) and into a new file (create). Before, both wrote the decoded key: a secret
+    the user's code never held bare. Now both write deploy.py's own base64 line."""
+    h = encoded_harness
+    secrets = Redactor(KEY, allow_values=True)
+    line = _redacted_line(secrets)
+    h.fake.enqueue(
+        turn(
+            text("Plan: keep a copy of the encoded line."),
+            tool_use(
+                EDITOR,
+                {"command": "insert", "path": "deploy.py", "insert_line": 3, "insert_text": f"{line}\n"},
+            ),
+        ),
+        tool_use(EDITOR, {"command": "create", "path": "copy.py", "file_text": f"{line}\n"}),
+        done("Copied the line."),
+    )
+    agent = h.agent(fast_settings(verify=False), secrets=secrets)
+    result = agent.run(mean_task(h.root))
+    assert result.steps == 3, (result.status, result.error)
+    deploy, copy = agent.overlay.read("deploy.py"), agent.overlay.read("copy.py")
+    assert deploy == f"{DEPLOY}# {ENCODED}\n", deploy
+    assert copy == f"# {ENCODED}\n", copy
+    assert STRIPE not in deploy + copy
+
+
+def test_restore_edit_puts_back_what_each_placeholder_replaced() -> None:
+    """Without values allowed, copying the encoded value is refused as before. In a file holding the
+    value bare on one line and in base64 on another (one placeholder for both), an edit of either line
+    gets that line's own text back (the reading of old_str that the file holds); a copy, which says
+    neither, is refused rather than guessed. A value written bare is still put back bare."""
+    secrets = Redactor(KEY)
+    line = _redacted_line(secrets)
+    both = f'STRIPE_KEY = "{STRIPE}"\n{DEPLOY}'
+
+    def read(path: str) -> str | None:
+        return {"deploy.py": DEPLOY, "both.py": both}.get(path)
+
+    copy = {"command": "insert", "path": "deploy.py", "insert_line": 0, "insert_text": f"{line}\n"}
+    with pytest.raises(SecretEditRefused, match="copy the secret value"):
+        secrets.restore_edit(EDITOR, copy, read)
+
+    view = secrets.redact(both)
+    marker = placeholder(STRIPE, KEY)
+    assert view.count(marker) == 2 and view.endswith(DEPLOY.replace(f"# {ENCODED}", line)), view
+    encoded = {"command": "str_replace", "path": "both.py", "old_str": f"{line}\n", "new_str": f"{line}\n\n"}
+    restored = secrets.restore_edit(EDITOR, encoded, read)
+    assert restored["old_str"] == f"# {ENCODED}\n" and restored["new_str"] == f"# {ENCODED}\n\n"
+    bare = {
+        "command": "str_replace",
+        "path": "both.py",
+        "old_str": f'STRIPE_KEY = "{marker}"',
+        "new_str": f'STRIPE_KEY = "{marker}"  # live',
+    }
+    restored = secrets.restore_edit(EDITOR, bare, read)
+    assert restored["old_str"] == f'STRIPE_KEY = "{STRIPE}"'
+    assert restored["new_str"] == f'STRIPE_KEY = "{STRIPE}"  # live'
+    allowed = Redactor(KEY, allow_values=True)
+    copied = {"command": "insert", "path": "both.py", "insert_line": 0, "insert_text": f"{line}\n"}
+    with pytest.raises(SecretEditRefused, match="more than one way"):
+        allowed.restore_edit(EDITOR, copied, read)
