@@ -18,6 +18,13 @@ that is a folder inside the workspace is each run's scope, as ``agentls run --pa
   answers), so the question is the first thing of the session's first prompt. Ignored or unanswered,
   the values stay out of the runs, and a warning message of the session (subject ``settings``) names
   them with the command that trusts them; cancelled, the prompt ends ``cancelled`` without a run.
+- Then, for each enabled MCP server of the settings the user has not trusted for the workspace
+  (`agent.mcp.trust`), the same: a ``tool_call`` (kind ``other``) showing what it runs, with which
+  arguments (credentials masked), and ``session/request_permission`` with "Trust and start" (remembered in
+  the MCP trust file, as ``agentls mcp --trust`` does; the run starts it) or "Don't start" (not asked again
+  while the process runs; a later session is told once). Unanswered, the server stays out of the run with
+  a warning message (subject ``mcp_server``, how to trust it), and the next prompt asks again; cancelled,
+  the prompt ends ``cancelled`` without a run.
 - ``session/prompt``: the prompt's text is the instruction, followed by the session's earlier prompts and
   what came of each (the answer; the proposal, its diff and whether it was written, rejected or could not
   be written; a cancel), the newest that fit in `HISTORY_CHARS`: a session is one conversation in the
@@ -63,6 +70,7 @@ import dataclasses
 import itertools
 import logging
 import os
+import shlex
 import threading
 import uuid
 from collections.abc import Mapping
@@ -104,6 +112,8 @@ if TYPE_CHECKING:
     from acp.interfaces import Client
 
     from agent.loop import AgentEvent, RunResult
+    from agent.mcp.config import McpServerSettings
+    from agent.mcp.trust import McpTrust
     from agent.overlay import FileChange
     from agent.runner import RunHandle
     from server.settings import LoadedSettings, Settings
@@ -116,6 +126,8 @@ ALLOW = "allow"
 REJECT = "reject"
 TRUST_SETTINGS = "trust-settings"
 IGNORE_SETTINGS = "ignore-settings"
+TRUST_MCP = "trust-mcp-server"
+DONT_START_MCP = "dont-start-mcp-server"
 
 RAW_OUTPUT_CHARS = 20_000
 """The most of a tool's output a ``tool_call_update``'s ``rawOutput`` carries (the model's copy is cut at
@@ -187,7 +199,8 @@ class _Session:
     verify_id: str | None = None
     """The ``toolCallId`` of the run's verification while its checks run (shown as a command)."""
     told: set[tuple[Path, str]] = field(default_factory=set)
-    """The untrusted settings (workspace, fingerprint) this session was told are ignored."""
+    """The untrusted settings (workspace, fingerprint) this session was told are ignored, and the MCP
+    servers (workspace, ``mcp:`` and their fingerprint) it was told are not started."""
 
 
 def _refused(message: str, code: int = -32602) -> RequestError:
@@ -277,6 +290,9 @@ class AgentlsAcpAgent:
         self.ignored: set[tuple[Path, str]] = set()
         """(workspace, `server.settings_trust.fingerprint`) of sensitive settings the user chose to ignore:
         not asked about again while this process runs."""
+        self.declined: set[tuple[Path, str]] = set()
+        """(workspace, `agent.mcp.trust.fingerprint`) of MCP servers the user chose not to start: not asked
+        about again while this process runs."""
         self._ids = itertools.count(1)
 
     # -- connection and sessions ----------------------------------------------------------------------
@@ -407,7 +423,9 @@ class AgentlsAcpAgent:
             await self._say(session, self.recovered.pop(0))
         request, buffers = await self._read_prompt(session, prompt)
         settings = await self._settings(session)
-        if settings is None:  # cancelled while the question about the settings was open
+        if settings is not None:
+            settings = await self._mcp_servers(session, settings)
+        if settings is None:  # cancelled while a question about the settings or a server was open
             session.history.append(_Exchange(request, "The user cancelled it before the run started."))
             return PromptResponse(stop_reason="cancelled")
         result = await self._run(session, _with_history(request, session.history), buffers, settings)
@@ -548,6 +566,103 @@ class AgentlsAcpAgent:
         said = "ignored" if answer == IGNORE_SETTINGS else "not answered"
         await self._update(session, update_tool_call(tool_id, status="failed", raw_output=said))
         return answer
+
+    async def _mcp_servers(self, session: _Session, settings: Settings) -> Settings | None:
+        """`settings` with each enabled MCP server the user has not trusted for the workspace asked about
+        first (`agent.mcp.trust`; ACP can ask only inside a prompt's turn, so here, before the run): a
+        ``tool_call`` showing `agent.mcp.trust.question` (what it runs, with which arguments, credentials
+        masked) and ``session/request_permission`` with "Trust and start" (remembered in the MCP trust file:
+        the run starts it) or "Don't start" (not asked again while this process runs). A server not trusted
+        is disabled for the run, so the run does not ask again: no answer is a warning of the session
+        (subject ``mcp_server``, `agent.mcp.trust.Untrusted`'s message) and the question comes again next
+        prompt; "Don't start" is said once to a session that did not answer it itself. None: the prompt
+        was cancelled while a question was open."""
+        from agent.mcp.trust import DONT, TRUST_FILE, McpTrust, Untrusted, fingerprint
+        from server.settings import cache_dir
+
+        configured = settings.agent.mcp.servers
+        trust = McpTrust(cache_dir(self.env) / TRUST_FILE)
+        servers = dict(configured)
+        for name, config in configured.items():
+            if not config.enabled or trust.is_trusted(session.root, config):
+                continue
+            key = (session.root, fingerprint(config))
+            told = (session.root, f"mcp:{key[1]}")
+            answer: str | None = DONT_START_MCP  # chosen earlier in this process: not asked again
+            why = ""
+            if key not in self.declined:
+                answer, why = await self._ask_mcp_trust(session, name, config, trust)
+                if session.cancelled:
+                    return None
+                if answer == TRUST_MCP:
+                    continue
+                if answer == DONT_START_MCP:
+                    self.declined.add(key)
+                    session.told.add(told)  # the user chose it in this session: nothing to tell
+            servers[name] = config.model_copy(update={"enabled": False})
+            if answer != DONT_START_MCP:
+                await self._update(
+                    session, _warning(Untrusted(name, session.root, why).message, "mcp_server")
+                )
+            elif told not in session.told:
+                session.told.add(told)
+                command = shlex.join(["agentls", "mcp", "--trust", "--path", str(session.root)])
+                said = (
+                    f'The MCP server `{name}` is not started: "{DONT}" was chosen for it earlier while '
+                    f"this agentls runs. Its tools are left out of the runs. To trust it, run `{command}` in "
+                    "a terminal."
+                )
+                await self._update(session, _warning(said, "mcp_server"))
+            log.info("MCP server %s is left out of the run on %s (%s)", name, session.root, answer or why)
+        if servers == dict(configured):
+            return settings
+        mcp = settings.agent.mcp.model_copy(update={"servers": servers})
+        return settings.model_copy(update={"agent": settings.agent.model_copy(update={"mcp": mcp})})
+
+    async def _ask_mcp_trust(
+        self, session: _Session, name: str, config: McpServerSettings, trust: McpTrust
+    ) -> tuple[str | None, str]:
+        """Ask the user whether to trust the MCP server `name`: the option chosen (`TRUST_MCP`, remembered in
+        `trust`, or `DONT_START_MCP`) and "", or None and why no answer came."""
+        from agent.mcp.trust import DONT, TRUST, question
+
+        assert self.conn is not None
+        tool_id = f"mcp-trust-{next(self._ids)}"
+        title = f"Start the MCP server `{name}` of this workspace?"
+        text = f'{question(name, config)} ("{DONT}" is not asked again while this agentls runs.)'
+        content: list[Any] = [tool_content(text_block(text))]
+        await self._update(
+            session, start_tool_call(tool_id, title, kind="other", status="pending", content=content)
+        )
+        try:
+            permission = await self.conn.request_permission(
+                session_id=session.session_id,
+                tool_call=ToolCallUpdate(
+                    tool_call_id=tool_id, title=title, kind="other", status="pending", content=content
+                ),
+                options=[
+                    PermissionOption(option_id=TRUST_MCP, name=TRUST, kind="allow_always"),
+                    PermissionOption(option_id=DONT_START_MCP, name=DONT, kind="reject_once"),
+                ],
+            )
+        except Exception as error:  # a client that cannot ask: the server stays out, and the user is told
+            log.warning(
+                "could not ask whether to trust the MCP server %s of %s (%s)", name, session.root, error
+            )
+            await self._update(session, update_tool_call(tool_id, status="failed", raw_output=str(error)))
+            return None, f"the editor could not ask it: {error}"
+        outcome = permission.outcome
+        answer = outcome.option_id if isinstance(outcome, AllowedOutcome) else None
+        if answer == TRUST_MCP:
+            trust.remember(session.root, name, config)
+            log.info("the MCP server %s is trusted for %s", name, session.root)
+            await self._update(session, update_tool_call(tool_id, status="completed", raw_output="trusted"))
+            return answer, ""
+        if answer == DONT_START_MCP:
+            await self._update(session, update_tool_call(tool_id, status="failed", raw_output="not started"))
+            return answer, ""
+        await self._update(session, update_tool_call(tool_id, status="failed", raw_output="not answered"))
+        return None, "the editor's question was closed without a choice"
 
     async def _run(
         self, session: _Session, instruction: str, buffers: dict[str, tuple[str, int]], settings: Settings

@@ -11,8 +11,14 @@ other answer, or nobody to ask, leaves the server out of this run and it is aske
 Every question and answer is an ``approval`` record of the run's transcript (subject ``mcp_server``);
 a server started on remembered trust is a ``decision`` record (kind ``mcp_server_trusted``).
 
-A question nobody answered (no one to ask: ``agentls acp``, a run without a terminal; the editor's
-question dismissed or timed out) is an `Untrusted` for `trusted_servers`' ``on_untrusted``: which server,
+``agentls acp`` asks before a prompt's run instead (`server.acp`: ACP can ask only inside a prompt's
+turn), with ``session/request_permission`` and the same `question`: "Trust and start" is
+`McpTrust.remember`ed, so the run finds the server trusted (its ``mcp_server_trusted`` record); a server
+the user did not trust there is disabled in the run's settings, so the run does not ask again. That
+question is not in the run's transcript, which starts after it.
+
+A question nobody answered (no one to ask: a run without a terminal; the editor's question dismissed or
+timed out) is an `Untrusted` for `trusted_servers`' ``on_untrusted``: which server,
 why nobody answered, and how to trust it (``agentls mcp --trust --path ROOT`` in a terminal). The tool
 set makes it a warning of the run, as it does a server that fails to start (`agent.tools.toolset`); without
 ``on_untrusted`` it is logged as a warning. A user who answered "Don't start" chose it: that is only logged.
@@ -54,6 +60,7 @@ __all__ = [
     "Untrusted",
     "describe_server",
     "fingerprint",
+    "question",
     "trusted_servers",
 ]
 
@@ -96,6 +103,14 @@ def describe_server(config: McpServerSettings) -> str:
     line = shlex.join([str(config.command), *shown["args"]])
     env = f" with {', '.join(sorted(config.env))} set" if config.env else ""
     return f"runs `{line}`{env} on your machine with your rights"
+
+
+def question(name: str, config: McpServerSettings) -> str:
+    """The question whether to trust the server `name`: what it runs, with which arguments (masked)."""
+    return (
+        f"This workspace's settings start the MCP server `{name}`, which {describe_server(config)}. "
+        "Trust it? The answer is remembered for this workspace and this exact configuration."
+    )
 
 
 @dataclass(frozen=True)
@@ -218,15 +233,11 @@ def _ask(
     """Ask the user whether to trust the server `name` (the question and answer are recorded)."""
     from agent.approval import ask_approval
 
-    question = (
-        f"This workspace's settings start the MCP server `{name}`, which {describe_server(config)}. "
-        "Trust it? The answer is remembered for this workspace and this exact configuration."
-    )
     unanswered: list[str] = []
     answered: list[str] = []
     asking = _noting_answer(ask, answered, unanswered) if ask is not None else None
     trusted = ask_approval(
-        asking, recorder, question, subject="mcp_server", detail=name, options=(TRUST, DONT)
+        asking, recorder, question(name, config), subject="mcp_server", detail=name, options=(TRUST, DONT)
     )
     if trusted or (ask is not None and not unanswered):
         return _Outcome(trusted, answered[0] if answered else None, None)

@@ -228,20 +228,26 @@ def test_the_runs_warnings_reach_the_user_as_messages_of_their_own(
     assert said.index(warnings["mcp_server"]) < said.index(answer)  # told before the run's answer
 
 
-def test_an_mcp_server_nobody_could_trust_is_a_warning(
+def test_an_mcp_server_the_user_did_not_trust_is_a_warning(
     fake_anthropic: FakeAnthropic, ws: Path, tmp_path: Path
 ) -> None:
-    """ACP has no way to ask whether to trust the workspace's MCP server, so it is left out (it does not
-    run), and the user is told which server, why and how to trust it, as a warning message of its own."""
+    """Through the real ``agentls acp`` process: the workspace's MCP server is asked about with
+    ``session/request_permission`` before the run (`server.acp`); a client that closes the question without
+    a choice leaves it out (it does not run), and the user is told which server, why and how to trust it,
+    as a warning message of its own. tests/server/test_acp_settings_trust.py has the other answers."""
+    from server.acp import DONT_START_MCP, TRUST_MCP
+
     marker = tmp_path / "server-ran"
     (ws / "agentls.toml").write_text(
         AGENT_TOML + f'\n[mcp.servers.tracker]\ncommand = "{sys.executable}"\n'
         f'args = ["-c", "open({str(marker)!r}, \'w\')"]\n'
     )
     fake_anthropic.enqueue(text("mean is still a stub."))
-    client = RecordingClient("allow")
+    client = RecordingClient(None)  # the question closed without a choice
     assert asyncio.run(_prompt(client, ws, _env(fake_anthropic, tmp_path), fs=True)) == "end_turn"
 
+    [(_tool_call, options)] = client.permissions
+    assert [o.option_id for o in options] == [TRUST_MCP, DONT_START_MCP]
     warnings = [
         u.content.text.strip()
         for u in client.updates
@@ -250,9 +256,9 @@ def test_an_mcp_server_nobody_could_trust_is_a_warning(
     ]
     assert warnings == [
         "warning: The MCP server `tracker` was not started: it is not trusted in this workspace, and the "
-        "question whether to trust it got no answer (nobody was there to answer it). Its tools are left out "
-        f'of this run. To trust it, run `agentls mcp --trust --path {ws}` in a terminal (or answer "Trust '
-        'and start" when a run asks).'
+        "question whether to trust it got no answer (the editor's question was closed without a choice). Its "
+        f"tools are left out of this run. To trust it, run `agentls mcp --trust --path {ws}` in a terminal "
+        '(or answer "Trust and start" when a run asks).'
     ], client.updates
     assert not marker.exists()
 
