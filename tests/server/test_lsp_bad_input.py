@@ -41,8 +41,8 @@ class RawServer:
 
     ``args``: the command line after ``agentls`` (``-vv serve`` for its debug log); ``stderr``: where its
     log goes; ``answer``: the result to send for each request of the server's own met while waiting for a
-    response (``workspace/configuration``...), None to leave them unanswered; ``cwd``: the server's working
-    folder (the test's by default)."""
+    response or a message (``workspace/configuration``...), None to leave them unanswered; ``cwd``: the
+    server's working folder (the test's by default)."""
 
     def __init__(
         self,
@@ -91,22 +91,29 @@ class RawServer:
     def send(self, message: dict[str, Any]) -> None:
         self.write(frame(message))
 
-    def response(self, msg_id: Any, timeout: float = 30.0) -> dict[str, Any]:
-        """The response with this id (other messages are kept in `seen`)."""
+    def wait_for(
+        self, wanted: Callable[[dict[str, Any]], bool], timeout: float = 30.0, what: str = "such message"
+    ) -> dict[str, Any]:
+        """The first message from the server `wanted` accepts; every message read is kept in `seen`, and
+        the server's own requests meanwhile get `answer`'s result. `what` names the message in the error."""
         deadline = time.monotonic() + timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AssertionError(f"no response to id {msg_id!r} within {timeout} s")
+        while (remaining := deadline - time.monotonic()) > 0:
             try:
                 message = self.messages.get(timeout=remaining)
             except queue.Empty:
-                continue
+                break
             self.seen.append(message)
             if "method" in message and "id" in message and self.answer is not None:
                 self.send({"jsonrpc": "2.0", "id": message["id"], "result": self.answer(message)})
-            elif "method" not in message and message.get("id") == msg_id:
+            if wanted(message):
                 return message
+        raise AssertionError(f"no {what} within {timeout} s; seen: {[m.get('method') for m in self.seen]}")
+
+    def response(self, msg_id: Any, timeout: float = 30.0) -> dict[str, Any]:
+        """The response with this id (other messages are kept in `seen`)."""
+        return self.wait_for(
+            lambda m: "method" not in m and m.get("id") == msg_id, timeout, f"response to id {msg_id!r}"
+        )
 
     def request(self, method: str, params: Any = None, timeout: float = 30.0) -> dict[str, Any]:
         self._next_id += 1

@@ -11,9 +11,6 @@ picks one of the encodings offered), and neither makes the server log an error.
 
 from __future__ import annotations
 
-import queue
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -79,26 +76,6 @@ def ranged(line: str, start: int, end: int, new: str, encoding: str) -> dict[str
         },
         "text": new,
     }
-
-
-def wait_for_message(
-    server: RawServer, wanted: Callable[[dict[str, Any]], bool], timeout: float
-) -> dict[str, Any]:
-    """The first message from the server `wanted` accepts; its requests meanwhile get `server.answer`'s."""
-    deadline = time.monotonic() + timeout
-    while (remaining := deadline - time.monotonic()) > 0:
-        try:
-            message = server.messages.get(timeout=remaining)
-        except queue.Empty:
-            break
-        server.seen.append(message)
-        if "method" in message and "id" in message and server.answer is not None:
-            server.send({"jsonrpc": "2.0", "id": message["id"], "result": server.answer(message)})
-        if wanted(message):
-            return message
-    raise AssertionError(
-        f"no such message within {timeout} s; seen: {[m.get('method') for m in server.seen]}"
-    )
 
 
 @pytest.mark.parametrize(
@@ -194,8 +171,8 @@ def test_ranged_changes_after_an_emoji_and_the_proposals_edit_are_in_the_chosen_
                 },
             )
             assert "result" in started, started
-            ready = wait_for_message(
-                server, lambda m: m.get("method") in ("agentls/proposalReady", "agentls/runFailed"), 90
+            ready = server.wait_for(
+                lambda m: m.get("method") in ("agentls/proposalReady", "agentls/runFailed"), 90
             )
             assert ready["method"] == "agentls/proposalReady", ready
             accepted = server.request(
