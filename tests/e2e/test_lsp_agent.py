@@ -35,7 +35,7 @@ from tests.e2e.helpers import (
     stubs_workspace,
     wait_for,
 )
-from tests.fakes.anthropic_server import FakeAnthropic, fault_401, slow, text, tool_use, turn
+from tests.fakes.anthropic_server import FakeAnthropic, Reply, fault_401, slow, text, tool_use, turn
 
 __all__ = ["stubs_workspace"]  # a fixture used below
 
@@ -70,15 +70,24 @@ SETTINGS: dict[str, Any] = {
 }
 
 
+def stub_edit() -> Reply:
+    """The model's ``str_replace`` that gives `apply_discount` in shop/pricing.py its body (STUB -> BODY)."""
+    return tool_use(
+        EDITOR_TOOL, {"command": "str_replace", "path": "shop/pricing.py", "old_str": STUB, "new_str": BODY}
+    )
+
+
+def plan_and_stub_edit() -> Reply:
+    """A run's first model turn on the stubs workspace: a one-line plan and `stub_edit`."""
+    return turn(text("Plan: edit the stub."), stub_edit())
+
+
 def implement_script() -> list[Any]:
     """Implement `apply_discount` in shop/pricing.py and create tests/test_discount.py."""
     return [
         turn(
             text("Spec: apply the discount, reject bad percents. Plan: edit the stub, add a test."),
-            tool_use(
-                EDITOR_TOOL,
-                {"command": "str_replace", "path": "shop/pricing.py", "old_str": STUB, "new_str": BODY},
-            ),
+            stub_edit(),
         ),
         tool_use(EDITOR_TOOL, {"command": "create", "path": "tests/test_discount.py", "file_text": NEW_TEST}),
         text("Implemented `apply_discount` and added a test for it."),
@@ -397,10 +406,7 @@ async def test_a_file_with_classic_mac_line_ends_gets_a_hunk_per_change_at_the_e
     fake.enqueue(
         turn(
             text("Implement apply_discount, and Basket.add while at it."),
-            tool_use(
-                EDITOR_TOOL,
-                {"command": "str_replace", "path": "shop/pricing.py", "old_str": STUB, "new_str": BODY},
-            ),
+            stub_edit(),
         ),
         tool_use(
             EDITOR_TOOL,

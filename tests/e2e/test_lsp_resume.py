@@ -10,17 +10,15 @@ from typing import Any
 import pytest
 
 from tests.e2e.test_lsp_agent import (
-    BODY,
-    EDITOR_TOOL,
-    STUB,
     Editor,
     editors,
     execute,
     fake,
     implement,
+    plan_and_stub_edit,
     stubs_workspace,
 )
-from tests.fakes.anthropic_server import FakeAnthropic, fault_529, text, tool_use, turn
+from tests.fakes.anthropic_server import FakeAnthropic, fault_529, text
 
 __all__ = ["editors", "fake", "stubs_workspace"]  # fixtures used below
 
@@ -31,13 +29,7 @@ async def test_resume_after_a_529_storm_and_a_server_restart(
     editors: Any, fake: FakeAnthropic, stubs_workspace: Path
 ) -> None:
     fake.enqueue(
-        turn(
-            text("Plan: edit the stub."),
-            tool_use(
-                EDITOR_TOOL,
-                {"command": "str_replace", "path": "shop/pricing.py", "old_str": STUB, "new_str": BODY},
-            ),
-        ),
+        plan_and_stub_edit(),
         fault_529(),
         fault_529(),  # max_retries = 1: the call fails
     )

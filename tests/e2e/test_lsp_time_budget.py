@@ -13,13 +13,12 @@ import pytest
 
 from tests.e2e.helpers import wait_for
 from tests.e2e.test_lsp_agent import (
-    BODY,
-    EDITOR_TOOL,
-    STUB,
     Editor,
     editors,
     fake,
     implement,
+    plan_and_stub_edit,
+    stub_edit,
     stubs_workspace,
 )
 from tests.fakes.anthropic_server import FakeAnthropic, stall, text, tool_use, turn
@@ -34,13 +33,7 @@ async def test_an_editor_run_stops_at_the_workspaces_max_minutes(
 ) -> None:
     (stubs_workspace / "agentls.toml").write_text("[agent]\nmax_minutes = 0.05\n")
     fake.enqueue(
-        turn(
-            text("Plan: edit the stub."),
-            tool_use(
-                EDITOR_TOOL,
-                {"command": "str_replace", "path": "shop/pricing.py", "old_str": STUB, "new_str": BODY},
-            ),
-        ),
+        plan_and_stub_edit(),
         stall(20, text("Implemented `apply_discount`.")),
     )
     ed: Editor = await editors(stubs_workspace, fake.env())
@@ -66,10 +59,7 @@ async def test_a_question_the_user_leaves_unanswered_is_withdrawn_at_the_bound(
     fake.enqueue(
         turn(
             text("Plan: edit the stub, then ask about rounding."),
-            tool_use(
-                EDITOR_TOOL,
-                {"command": "str_replace", "path": "shop/pricing.py", "old_str": STUB, "new_str": BODY},
-            ),
+            stub_edit(),
             tool_use("ask_user", {"question": "Round to cents?", "options": ["yes", "no"]}),
         ),
         text("Implemented `apply_discount`."),

@@ -22,6 +22,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +31,8 @@ import pytest
 from agent.resume import load_state
 from server.parent import ProcessWatch, process_alive
 from tests.e2e.helpers import WORKSPACES
-from tests.e2e.test_lsp_agent import BODY, EDITOR_TOOL, SETTINGS, STUB
-from tests.fakes.anthropic_server import FakeAnthropic, slow, text, tool_use, turn
+from tests.e2e.test_lsp_agent import SETTINGS, STUB, plan_and_stub_edit
+from tests.fakes.anthropic_server import FakeAnthropic, slow
 from tests.security.test_orphans import _corpus, _marked, _wait_for
 
 pytestmark = pytest.mark.timeout(240)
@@ -181,6 +182,35 @@ def reap_marked() -> Iterator[list[str]]:
                 pass
 
 
+@contextmanager
+def _run_under_way(tmp_path: Path, reap_marked: list[str]) -> Iterator[tuple[Path, Editor, str, str]]:
+    """A run with its next model call under way: an editor process started `agentls serve` on a copy of
+    the stubs workspace and ``agentls.implement`` on `apply_discount`; the fake model's first turn edited
+    the stub and its second call answers only after 60 s. Yields the workspace, the editor, the mark of the
+    server's processes and the run's id; the editor is closed at the end."""
+    root = tmp_path / "stubs"
+    shutil.copytree(WORKSPACES / "stubs", root)
+    with FakeAnthropic() as fake:
+        fake.enqueue(plan_and_stub_edit(), slow(60))
+        mark, env = _marked_env(tmp_path, fake.env())
+        reap_marked.append(mark)
+        editor = Editor(tmp_path, root, {**SETTINGS, "agentlsClient": True}, env)
+        try:
+            uri = (root / "shop" / "pricing.py").as_uri()
+            lines = (root / "shop" / "pricing.py").read_text().splitlines()
+            line = next(i for i, text_line in enumerate(lines) if "def apply_discount" in text_line)
+            position = {"line": line, "character": 4}
+            command = {"command": "agentls.implement", "arguments": [{"uri": uri, "position": position}]}
+            editor.send({"jsonrpc": "2.0", "id": 2, "method": "workspace/executeCommand", "params": command})
+            assert _wait_for(lambda: editor.messages.response(2) is not None, 60), editor.stderr()[-3000:]
+            answer = editor.messages.response(2)
+            assert answer is not None and "result" in answer, answer
+            assert _wait_for(lambda: fake.pending == 0, 60), editor.stderr()[-3000:]
+            yield root, editor, mark, answer["result"]["runId"]
+        finally:
+            editor.close()
+
+
 def test_the_server_ends_when_its_editor_dies_while_indexing(tmp_path: Path, reap_marked: list[str]) -> None:
     corpus = _corpus(tmp_path / "corpus", files=2000)
     mark, env = _marked_env(tmp_path)
@@ -197,50 +227,10 @@ def test_the_server_ends_when_its_editor_dies_while_indexing(tmp_path: Path, rea
 
 
 def test_a_run_in_flight_keeps_its_work_when_the_editor_dies(tmp_path: Path, reap_marked: list[str]) -> None:
-    root = tmp_path / "stubs"
-    shutil.copytree(WORKSPACES / "stubs", root)
-    with FakeAnthropic() as fake:
-        fake.enqueue(
-            turn(
-                text("Plan: edit the stub."),
-                tool_use(
-                    EDITOR_TOOL,
-                    {"command": "str_replace", "path": "shop/pricing.py", "old_str": STUB, "new_str": BODY},
-                ),
-            ),
-            slow(60),  # the next model call is under way when the editor dies
-        )
-        mark, env = _marked_env(tmp_path, fake.env())
-        reap_marked.append(mark)
-        editor = Editor(tmp_path, root, {**SETTINGS, "agentlsClient": True}, env)
-        try:
-            uri = (root / "shop" / "pricing.py").as_uri()
-            line = next(
-                i
-                for i, text_line in enumerate((root / "shop" / "pricing.py").read_text().splitlines())
-                if "def apply_discount" in text_line
-            )
-            editor.send(
-                {
-                    "jsonrpc": "2.0",
-                    "id": 2,
-                    "method": "workspace/executeCommand",
-                    "params": {
-                        "command": "agentls.implement",
-                        "arguments": [{"uri": uri, "position": {"line": line, "character": 4}}],
-                    },
-                }
-            )
-            assert _wait_for(lambda: editor.messages.response(2) is not None, 30), editor.stderr()[-3000:]
-            answer = editor.messages.response(2)
-            assert answer is not None and "result" in answer, answer
-            run_id = answer["result"]["runId"]
-            assert _wait_for(lambda: fake.pending == 0, 30), editor.stderr()[-3000:]
-            editor.process.kill()
-            editor.process.wait(10)  # reaped, as an editor's parent does
-            _assert_ended_as_exit(editor, mark, f"the editor's process {editor.process.pid} is gone")
-        finally:
-            editor.close()
+    with _run_under_way(tmp_path, reap_marked) as (root, editor, mark, run_id):
+        editor.process.kill()
+        editor.process.wait(10)  # reaped, as an editor's parent does
+        _assert_ended_as_exit(editor, mark, f"the editor's process {editor.process.pid} is gone")
     state = load_state(tmp_path / "cache" / "runs", run_id)
     assert state.status == "cancelled", state.status  # it stopped and saved, rather than being cut off
     assert 'raise ValueError("percent must be within 0..100")' in (state.files.get("shop/pricing.py") or "")
@@ -457,43 +447,16 @@ def test_exit_after_a_run_ends_the_server_within_seconds(tmp_path: Path, reap_ma
     modules, the SDK): 2.0 to 2.6 s here at load 7 (3.1 to 4.5 s with an index in progress), and VS Code
     kills a server that has not ended 2 s after ``exit``, the test's bound; the server now ends in about
     1 s."""
-    root = tmp_path / "stubs"
-    shutil.copytree(WORKSPACES / "stubs", root)
-    with FakeAnthropic() as fake:
-        fake.enqueue(
-            turn(
-                text("Plan: edit the stub."),
-                tool_use(
-                    EDITOR_TOOL,
-                    {"command": "str_replace", "path": "shop/pricing.py", "old_str": STUB, "new_str": BODY},
-                ),
-            ),
-            slow(60),  # the next model call is under way at shutdown
-        )
-        mark, env = _marked_env(tmp_path, fake.env())
-        reap_marked.append(mark)
-        editor = Editor(tmp_path, root, {**SETTINGS, "agentlsClient": True}, env)
-        try:
-            uri = (root / "shop" / "pricing.py").as_uri()
-            lines = (root / "shop" / "pricing.py").read_text().splitlines()
-            line = next(i for i, text_line in enumerate(lines) if "def apply_discount" in text_line)
-            position = {"line": line, "character": 4}
-            command = {"command": "agentls.implement", "arguments": [{"uri": uri, "position": position}]}
-            editor.send({"jsonrpc": "2.0", "id": 2, "method": "workspace/executeCommand", "params": command})
-            assert _wait_for(lambda: fake.pending == 0, 60), editor.stderr()[-3000:]
-            answer = editor.messages.response(2)
-            assert answer is not None and "result" in answer, answer
-            editor.send({"jsonrpc": "2.0", "id": 3, "method": "shutdown"})
-            assert _wait_for(lambda: editor.messages.response(3) is not None, 30), editor.stderr()[-3000:]
-            time.sleep(1.0)  # the run saves its state meanwhile, as between an editor's shutdown and exit
-            started = time.monotonic()
-            editor.send({"jsonrpc": "2.0", "method": "exit"})
-            assert _wait_for(lambda: not editor.server_running(), 30)
-            took = time.monotonic() - started
-            # VS Code's own limit: it kills a server still running 2 s after exit (about 1 s now, 2.0 to 2.6
-            # s before at load 7; 1.5 s was the bound first, too close to a loaded CI worker's figure).
-            assert took < 2.0, f"the server ended {took:.2f} s after exit"
-        finally:
-            editor.close()
-    state = load_state(tmp_path / "cache" / "runs", answer["result"]["runId"])
+    with _run_under_way(tmp_path, reap_marked) as (_, editor, _, run_id):
+        editor.send({"jsonrpc": "2.0", "id": 3, "method": "shutdown"})
+        assert _wait_for(lambda: editor.messages.response(3) is not None, 30), editor.stderr()[-3000:]
+        time.sleep(1.0)  # the run saves its state meanwhile, as between an editor's shutdown and exit
+        started = time.monotonic()
+        editor.send({"jsonrpc": "2.0", "method": "exit"})
+        assert _wait_for(lambda: not editor.server_running(), 30)
+        took = time.monotonic() - started
+        # VS Code's own limit: it kills a server still running 2 s after exit (about 1 s now, 2.0 to 2.6
+        # s before at load 7; 1.5 s was the bound first, too close to a loaded CI worker's figure).
+        assert took < 2.0, f"the server ended {took:.2f} s after exit"
+    state = load_state(tmp_path / "cache" / "runs", run_id)
     assert state.status == "cancelled", state.status
