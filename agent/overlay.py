@@ -43,6 +43,11 @@ overflowed) the fold-back walks the whole copy again, as when no watch can be ha
 or watch left: `fs.inotify.max_user_instances`, `max_user_watches`) or `Overlay(watch_copies=False)`;
 a log line says so. `forget` removes the watches.
 
+A folder the fold-back cannot list or search, or a file it cannot read (a command's `chmod 000 sub`: agentls
+runs as the user, so the permission bits apply to it), is not taken as deleted: what was known under it stays
+as it was, `SyncReport.unreadable` and a warning name it, and until it can be read every fold-back walks the
+whole copy (a `chmod` that makes it readable again is no inotify event).
+
 The overlay is not thread-safe: one agent run drives it from one thread.
 """
 
@@ -228,6 +233,9 @@ class SyncReport:
     """Paths the command left larger than `MAX_FOLDED_BYTES`: not read, not kept."""
     symlinks: tuple[SymlinkChange, ...] = ()
     """Symbolic links the command created, retargeted or deleted: reported, not kept."""
+    unreadable: tuple[str, ...] = ()
+    """Folders (`sub/`) and files the command left unreadable (`chmod 000 sub`): what was known in them is
+    left as it was, never read as deleted; looked at again after the next command."""
 
 
 @dataclass
@@ -252,6 +260,9 @@ class _Manifest:
     """inotify watches on the copy's folders, from its first fold-back on."""
     watch_failed: bool = False
     """The copy could not be watched (no inotify instance or watch left): every fold-back walks it."""
+    unreadable: set[str] = field(default_factory=set)
+    """Folders and files the last fold-back could not read: the next one walks the whole copy, since a
+    `chmod` that makes them readable again is no inotify event."""
 
     ordered: list[str] | None = None
     """The paths of `files`, sorted, to find those under a folder (made when first needed)."""
@@ -319,6 +330,9 @@ class _Scan:
         self._roots: set[str] = set()
         """Folders looked into (or gone) from `look_at`: what was known under them is covered."""
         self._folders: dict[str, bool] = {"": True}
+        self.unreadable: set[str] = set()
+        """Folders that could not be listed or whose entries could not be stat'ed (a command's `chmod 000`):
+        what was known under them is kept, not read as deleted."""
 
     def covered(
         self, known: Collection[str], under: Callable[[str], Iterable[str]] | None = None
@@ -326,13 +340,22 @@ class _Scan:
         """The paths of `known` (the copy's files or links before the command) that this scan covered: those
         it did not find are gone. `under(folder)` lists the known paths under a folder (else `known` is
         searched)."""
+        if "" in self.unreadable:
+            return set()
         if self._whole:
-            return set(known)
-        found = {rel for rel in self._paths if rel in known}
-        for root in self._roots:
-            prefix = root + "/"
-            found.update(under(root) if under is not None else (p for p in known if p.startswith(prefix)))
-        return found
+            found = set(known)
+        else:
+            found = {rel for rel in self._paths if rel in known}
+            for root in self._roots:
+                prefix = root + "/"
+                found.update(under(root) if under is not None else (p for p in known if p.startswith(prefix)))
+        return {rel for rel in found if rel not in self.unreadable and not _under(rel, self.unreadable)}
+
+    def _unreadable(self, rel_dir: str, exc: OSError) -> None:
+        """The folder `rel_dir` could not be listed, or an entry in it not stat'ed: unless it is gone
+        (deleted or replaced since it was listed), what was known under it stays."""
+        if exc.errno not in (errno.ENOENT, errno.ENOTDIR):
+            self.unreadable.add(rel_dir)
 
     def start_watching(self) -> None:
         """Watch the folders this scan walks, from now on."""
@@ -360,6 +383,10 @@ class _Scan:
         try:
             self._manifest.watch.add(rel)
         except WatchUnavailable as exc:
+            if exc.errno == errno.EACCES:
+                # A folder a command made unreadable: the walk cannot list it either, and while it is
+                # recorded as unreadable every fold-back walks the whole copy, watching it once it can.
+                return
             self._watch_failed(exc)
 
     def _walked(self, rel: str, name: str) -> bool:
@@ -386,7 +413,8 @@ class _Scan:
         if inside:
             try:
                 inside = stat.S_ISDIR(os.lstat(os.path.join(self._dest, rel)).st_mode)
-            except OSError:
+            except OSError as exc:
+                self._unreadable(parent, exc)
                 inside = False
         self._folders[rel] = inside
         return inside
@@ -401,7 +429,8 @@ class _Scan:
             rel_dir, dir_path = stack.pop()
             try:
                 entries = list(os.scandir(dir_path))
-            except OSError:
+            except OSError as exc:
+                self._unreadable(rel_dir, exc)
                 continue
             for entry in entries:
                 rel = entry.name if not rel_dir else f"{rel_dir}/{entry.name}"
@@ -417,7 +446,8 @@ class _Scan:
                     if not entry.is_file():
                         continue
                     self.files.append((rel, entry.path, entry.stat()))
-                except OSError:
+                except OSError as exc:
+                    self._unreadable(rel_dir, exc)  # listed but not searchable (`chmod a-x`)
                     continue
 
     def look_at(self, paths: set[str], gone: set[str]) -> None:
@@ -444,7 +474,8 @@ class _Scan:
                         self.walk(rel)
                 elif stat.S_ISREG(st.st_mode):
                     self.files.append((rel, path, st))
-            except OSError:
+            except OSError as exc:
+                self._unreadable(parent, exc)  # its folder cannot be searched
                 continue
 
 
@@ -1087,7 +1118,7 @@ class Overlay:
             raise OverlayError(f"{dest} was not materialized by this overlay.")
         scan = _Scan(str(dest), manifest, self._bind_dirs, self._skip_dirs)
         noticed = manifest.watch.changes() if manifest.watch is not None else None
-        if noticed is None:
+        if noticed is None or manifest.unreadable:
             if manifest.watch is None and self._watch_copies and not manifest.watch_failed:
                 scan.start_watching()
             scan.walk("")
@@ -1103,6 +1134,7 @@ class Overlay:
         deleted: list[tuple[str, str, str]] = []
         names_of: set[int] = set()
         """Inodes of files found with another name that is not yet in `manifest.linked`."""
+        unreadable_files: list[str] = []
         for rel, path, st in scan.files:
             if rel in seen:
                 continue
@@ -1113,7 +1145,8 @@ class Overlay:
             else:
                 manifest.linked.discard(rel)
             key = (st.st_size, st.st_mtime_ns, st.st_ino)
-            if manifest.files.get(rel) == key and rel not in manifest.written:
+            known = manifest.files.get(rel)
+            if known == key and rel not in manifest.written:
                 continue
             manifest.put(rel, key)
             if is_secret_path(rel):
@@ -1124,7 +1157,13 @@ class Overlay:
                 continue
             try:
                 data = Path(path).read_bytes()
-            except OSError:
+            except OSError as exc:
+                if exc.errno != errno.ENOENT:  # `chmod 000 f`: as it was, and read again after next command
+                    unreadable_files.append(rel)
+                    if known is not None:
+                        manifest.put(rel, known)
+                    else:
+                        manifest.drop(rel)
                 continue
             text = _decode(data)
             if text is not None and text == self._state(rel):
@@ -1170,6 +1209,18 @@ class Overlay:
         outside = set(manifest.links) - scan.covered(manifest.links)
         links = {rel: manifest.links[rel] for rel in outside} | scan.links
         symlinks = self._sync_links(manifest, links, ignored)
+        manifest.unreadable = scan.unreadable | set(unreadable_files)
+        # Named once each: not a folder under another (`chmod a-x sub` leaves sub/deep/ unlistable too).
+        folders = {""} if "" in scan.unreadable else scan.unreadable
+        top = [f"{rel}/" if rel else "./" for rel in folders if not _under(rel, folders)]
+        unreadable = sorted(top + [rel for rel in unreadable_files if not _under(rel, folders)])
+        if unreadable:
+            log.warning(
+                "could not read %s in the workspace copy %s after the command: the files there are left as "
+                "they were",
+                ", ".join(unreadable),
+                dest,
+            )
         return SyncReport(
             tuple(sorted(changed)),
             tuple(sorted(skipped)),
@@ -1177,6 +1228,7 @@ class Overlay:
             tuple(sorted(scan.tool_dirs)),
             tuple(sorted(too_large)),
             symlinks,
+            tuple(unreadable),
         )
 
     def _sync_links(

@@ -31,7 +31,8 @@ Each call:
    in agentls' memory): the next call remakes the copy from the overlay, which has every change made before
    it. One that filled the session's /tmp past `tmp_mb` has /tmp emptied. The result says so. Symbolic links a
    command creates, retargets or deletes are not proposed (`agent.overlay`): each is a line of the result, and
-   the run's summary lists them.
+   the run's summary lists them. A folder or file a command left unreadable (`chmod 000 sub`) keeps what the
+   run had there (never proposed as deleted), and the result says so.
 
 The result is stdout then stderr as a terminal would leave them (a carriage return overwrites the line:
 a progress bar is its last state, ``\\r\\n`` is a line break), with `[exit code: N]` when it is not 0. A
@@ -268,6 +269,11 @@ class BashTool:
             )
         for link in report.symlinks:
             text += f"\n[not in your proposal: {link.note}]"
+        if report.unreadable:
+            text += (
+                "\n[could not read " + ", ".join(report.unreadable) + " after the command: "
+                "its files are left as they were]"
+            )
         return ToolResult(text, is_error=result.timed_out or result.cancelled or full is not None)
 
     def _materialize(self) -> Path:

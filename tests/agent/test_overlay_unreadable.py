@@ -1,0 +1,145 @@
+"""A folder (or file) a command makes unreadable in the workspace copy is not read as deleted.
+
+The fold-back runs as the user, so a command's `chmod 000 sub` makes `os.scandir` fail there. As root it
+would not (root reads anyway), so the steps run in a child process in a user namespace of its own without
+a mapping (``unshare -U``): the child keeps its real owner ID but has no capability over files of this
+namespace's parent, so the permission bits apply to it as to a user.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from agent.overlay import Overlay
+
+_FILES = {
+    "a.py": "A = 1\n",
+    "sub/f.py": "F = 1\n",
+    "sub/deep/g.py": "G = 1\n",
+    "keep/h.py": "H = 1\n",
+}
+
+STEPS = [
+    "echo '# more' >> sub/f.py; echo '# more' >> sub/deep/g.py; echo 'A = 2' > a.py; chmod 000 sub",
+    "echo '# more' >> keep/h.py",
+    "chmod 755 sub",
+    "echo '# again' >> sub/f.py; chmod a-x sub",
+    "chmod 755 sub",
+    "echo '# w' >> keep/h.py; chmod 000 keep/h.py",
+    "chmod 644 keep/h.py",
+    "rm -r sub",
+]
+
+
+def _steps(ws: str, tmp: str, watch: str) -> None:
+    """The child process: an overlay of `ws` (watched or walked) takes `STEPS`; prints per step the report's
+    changed and unreadable paths, the run's deleted paths, and the warnings, as JSON."""
+    warnings: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            warnings.append(record.getMessage())
+
+    logging.getLogger("agent.overlay").addHandler(Collect(logging.WARNING))
+    overlay = Overlay(Path(ws), watch_copies=watch == "watched")
+    dest = Path(tmp) / "copy"
+    overlay.materialize(dest)
+    overlay.sync_back_from(dest)
+    seen = []
+    for step in STEPS:
+        subprocess.run(["bash", "-ec", step], cwd=dest, check=True)
+        report = overlay.sync_back_from(dest)
+        overlay.materialize(dest)
+        changes = overlay.changes()
+        seen.append(
+            {
+                "changed": list(report.changed),
+                "unreadable": list(report.unreadable),
+                "deleted": sorted(c.path for c in changes if c.kind == "deleted"),
+                "texts": {rel: overlay.read(rel) for rel in _FILES if overlay.exists(rel)},
+                "warnings": warnings[:],
+            }
+        )
+        warnings.clear()
+    print(json.dumps(seen))
+
+
+def _chmod_denies_in_a_user_namespace(tmp: Path) -> bool:
+    probe = tmp / "probe"
+    (probe / "sub").mkdir(parents=True)
+    code = (
+        "import os, sys; os.chmod(sys.argv[1], 0)\n"
+        "try:\n    os.listdir(sys.argv[1]); print('read')\n"
+        "except PermissionError:\n    print('denied')\n"
+        "os.chmod(sys.argv[1], 0o755)"
+    )
+    done = subprocess.run(
+        ["unshare", "-U", sys.executable, "-c", code, str(probe / "sub")], capture_output=True, text=True
+    )
+    shutil.rmtree(probe, ignore_errors=True)
+    return done.returncode == 0 and done.stdout.strip() == "denied"
+
+
+@pytest.mark.parametrize("watch", ["watched", "walked"])
+def test_a_folder_a_command_made_unreadable_keeps_its_files(tmp_path: Path, watch: str) -> None:
+    """`chmod 000 sub` after writing in it: nothing under sub/ is proposed as deleted (nor its writes
+    taken), the report and a warning name sub/, and so on after every command while it stays unreadable;
+    `chmod 755 sub` brings its writes in. The same for a folder that is listable but not searchable
+    (`chmod a-x`) and a file made unreadable; a real `rm -r sub` is still a deletion. Both the first
+    fold-back's whole walk (`walked`: every fold-back walks) and the inotify path (`watched`)."""
+    if os.geteuid() != 0:
+        pytest.skip("the test runs as root and drops the override in a user namespace")
+    if shutil.which("unshare") is None or not _chmod_denies_in_a_user_namespace(tmp_path):
+        pytest.skip("no user namespace in which chmod 000 stops reading")
+    ws = tmp_path / "ws"
+    for rel, text in _FILES.items():
+        (ws / rel).parent.mkdir(parents=True, exist_ok=True)
+        (ws / rel).write_text(text)
+    code = "import sys; from tests.agent.test_overlay_unreadable import _steps as f; f(*sys.argv[1:])"
+    done = subprocess.run(
+        ["unshare", "-U", sys.executable, "-c", code, str(ws), str(tmp_path), watch],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    seen = json.loads(done.stdout.splitlines()[-1])
+    locked, still, unlocked, no_x, unlocked2, file_locked, file_unlocked, removed = seen
+    original = {"sub/f.py": "F = 1\n", "sub/deep/g.py": "G = 1\n"}
+
+    assert locked["changed"] == ["a.py"], locked
+    assert locked["unreadable"] == ["sub/"], locked
+    assert locked["deleted"] == [], locked
+    assert {rel: locked["texts"][rel] for rel in original} == original
+    assert len(locked["warnings"]) == 1, locked
+    assert "could not read sub/ in the workspace copy" in locked["warnings"][0]
+    assert "the files there are left as they were" in locked["warnings"][0]
+
+    assert still["changed"] == ["keep/h.py"] and still["unreadable"] == ["sub/"], still
+    assert still["deleted"] == [], still
+
+    assert unlocked["changed"] == ["sub/deep/g.py", "sub/f.py"], unlocked
+    assert unlocked["unreadable"] == [] and unlocked["warnings"] == [], unlocked
+    assert unlocked["texts"]["sub/f.py"] == "F = 1\n# more\n"
+
+    assert no_x["unreadable"] == ["sub/"] and no_x["deleted"] == [], no_x
+    assert no_x["changed"] == [], no_x
+    assert unlocked2["changed"] == ["sub/f.py"], unlocked2
+    assert unlocked2["texts"]["sub/f.py"] == "F = 1\n# more\n# again\n"
+
+    assert file_locked["unreadable"] == ["keep/h.py"] and file_locked["deleted"] == [], file_locked
+    assert file_locked["texts"]["keep/h.py"] == "H = 1\n# more\n", file_locked
+    assert file_unlocked["changed"] == ["keep/h.py"] and file_unlocked["unreadable"] == [], file_unlocked
+    assert file_unlocked["texts"]["keep/h.py"] == "H = 1\n# more\n# w\n"
+
+    assert removed["deleted"] == ["sub/deep/g.py", "sub/f.py"], removed
+    assert removed["unreadable"] == [], removed
