@@ -97,8 +97,6 @@ missing) gives exit status 127 and the reason on stderr, as a shell would, not a
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import json
 import logging
 import os
@@ -869,15 +867,12 @@ def _takes_tmpfs_size(bwrap: str) -> bool:
 
 
 def _load_prctl() -> Callable[..., int] | None:
-    """libc's ``prctl``, looked up in the parent (never between fork and exec)."""
+    """libc's ``prctl``, looked up in the parent (never between fork and exec); None off Linux."""
     if not sys.platform.startswith("linux"):
         return None
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        prctl: Callable[..., int] = libc.prctl
-        return prctl
-    except (OSError, AttributeError):
-        return None
+    from agent.subreaper import load_prctl
+
+    return load_prctl()
 
 
 _PR_SET_PDEATHSIG = 1

@@ -40,7 +40,9 @@ _PR_SET_PDEATHSIG = 1
 _PR_SET_CHILD_SUBREAPER = 36
 
 
-def _prctl() -> Callable[..., int] | None:
+def load_prctl() -> Callable[..., int] | None:
+    """libc's ``prctl`` (None where it cannot be loaded); `agent.sandbox` uses it too. Look it up in the
+    parent, never between fork and exec."""
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
         prctl: Callable[..., int] = libc.prctl
@@ -99,7 +101,7 @@ def end_all(me: int, command: int, status: int | None) -> int | None:
 def main(argv: list[str]) -> int:
     owner, control = int(argv[1]), int(argv[2])
     command = argv[4:] if argv[3:4] == ["--"] else argv[3:]
-    prctl = _prctl()
+    prctl = load_prctl()
     stop = False
 
     def on_signal(signum: int, frame: object) -> None:

@@ -528,16 +528,17 @@ class AgentlsAcpAgent:
             await self._update(session, _warning(_untrusted_notice(session.root, loaded), "settings"))
         return loaded.settings
 
-    async def _ask_trust(self, session: _Session, loaded: LoadedSettings) -> str | None:
-        """Ask the user whether to trust the sensitive values of the workspace's file; the option chosen
-        (`TRUST_SETTINGS`, remembered, or `IGNORE_SETTINGS`), None when the question got no answer."""
-        from server.settings_trust import IGNORE, TRUST, question, remember
-
+    async def _ask(
+        self, session: _Session, kind: str, title: str, text: str, yes: tuple[str, str], no: tuple[str, str]
+    ) -> tuple[str, str | None, str]:
+        """Ask the user a yes/no question of trust: a pending ``tool_call`` (`title`, `text`) and
+        ``session/request_permission`` with the options `yes` (``allow_always``) and `no` (``reject_once``),
+        each (option id, name). Returns the tool call's id, the option chosen (None: closed without a
+        choice, or the client could not ask) and, when the client could not ask, why; the caller ends the
+        tool call."""
         assert self.conn is not None
-        source = loaded.sources[-1]
-        tool_id = f"settings-trust-{next(self._ids)}"
-        title = f"Trust the sensitive agentls settings of {Path(source).name}?"
-        content: list[Any] = [tool_content(text_block(question(session.root, loaded.pending, source)))]
+        tool_id = f"{kind}-{next(self._ids)}"
+        content: list[Any] = [tool_content(text_block(text))]
         await self._update(
             session, start_tool_call(tool_id, title, kind="other", status="pending", content=content)
         )
@@ -548,16 +549,33 @@ class AgentlsAcpAgent:
                     tool_call_id=tool_id, title=title, kind="other", status="pending", content=content
                 ),
                 options=[
-                    PermissionOption(option_id=TRUST_SETTINGS, name=TRUST, kind="allow_always"),
-                    PermissionOption(option_id=IGNORE_SETTINGS, name=IGNORE, kind="reject_once"),
+                    PermissionOption(option_id=yes[0], name=yes[1], kind="allow_always"),
+                    PermissionOption(option_id=no[0], name=no[1], kind="reject_once"),
                 ],
             )
-        except Exception as error:  # a client that cannot ask: the values stay out, and the user is told
-            log.warning("could not ask whether to trust the settings of %s (%s)", session.root, error)
+        except Exception as error:  # a client that cannot ask: the caller leaves the thing out and says so
+            log.warning("could not ask %r of %s (%s)", title, session.root, error)
             await self._update(session, update_tool_call(tool_id, status="failed", raw_output=str(error)))
-            return None
+            return tool_id, None, str(error)
         outcome = permission.outcome
-        answer = outcome.option_id if isinstance(outcome, AllowedOutcome) else None
+        return tool_id, (outcome.option_id if isinstance(outcome, AllowedOutcome) else None), ""
+
+    async def _ask_trust(self, session: _Session, loaded: LoadedSettings) -> str | None:
+        """Ask the user whether to trust the sensitive values of the workspace's file; the option chosen
+        (`TRUST_SETTINGS`, remembered, or `IGNORE_SETTINGS`), None when the question got no answer."""
+        from server.settings_trust import IGNORE, TRUST, question, remember
+
+        source = loaded.sources[-1]
+        tool_id, answer, error = await self._ask(
+            session,
+            "settings-trust",
+            f"Trust the sensitive agentls settings of {Path(source).name}?",
+            question(session.root, loaded.pending, source),
+            (TRUST_SETTINGS, TRUST),
+            (IGNORE_SETTINGS, IGNORE),
+        )
+        if error:
+            return None
         if answer == TRUST_SETTINGS:
             remember(session.root, loaded.pending, source, self.env)
             log.info("the sensitive settings of %s are trusted for %s", source, session.root)
@@ -626,33 +644,16 @@ class AgentlsAcpAgent:
         `trust`, or `DONT_START_MCP`) and "", or None and why no answer came."""
         from agent.mcp.trust import DONT, TRUST, question
 
-        assert self.conn is not None
-        tool_id = f"mcp-trust-{next(self._ids)}"
-        title = f"Start the MCP server `{name}` of this workspace?"
-        text = f'{question(name, config)} ("{DONT}" is not asked again while this agentls runs.)'
-        content: list[Any] = [tool_content(text_block(text))]
-        await self._update(
-            session, start_tool_call(tool_id, title, kind="other", status="pending", content=content)
+        tool_id, answer, error = await self._ask(
+            session,
+            "mcp-trust",
+            f"Start the MCP server `{name}` of this workspace?",
+            f'{question(name, config)} ("{DONT}" is not asked again while this agentls runs.)',
+            (TRUST_MCP, TRUST),
+            (DONT_START_MCP, DONT),
         )
-        try:
-            permission = await self.conn.request_permission(
-                session_id=session.session_id,
-                tool_call=ToolCallUpdate(
-                    tool_call_id=tool_id, title=title, kind="other", status="pending", content=content
-                ),
-                options=[
-                    PermissionOption(option_id=TRUST_MCP, name=TRUST, kind="allow_always"),
-                    PermissionOption(option_id=DONT_START_MCP, name=DONT, kind="reject_once"),
-                ],
-            )
-        except Exception as error:  # a client that cannot ask: the server stays out, and the user is told
-            log.warning(
-                "could not ask whether to trust the MCP server %s of %s (%s)", name, session.root, error
-            )
-            await self._update(session, update_tool_call(tool_id, status="failed", raw_output=str(error)))
+        if error:
             return None, f"the editor could not ask it: {error}"
-        outcome = permission.outcome
-        answer = outcome.option_id if isinstance(outcome, AllowedOutcome) else None
         if answer == TRUST_MCP:
             trust.remember(session.root, name, config)
             log.info("the MCP server %s is trusted for %s", name, session.root)
