@@ -15,10 +15,14 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from agent.overlay import Overlay
+from agent.sandbox import Sandbox, SandboxSettings
+from agent.tools import ToolRegistry
+from agent.tools.bash import BashTool
 
 _FILES = {
     "a.py": "A = 1\n",
@@ -72,6 +76,19 @@ def _steps(ws: str, tmp: str, watch: str) -> None:
     print(json.dumps(seen))
 
 
+def _bash(ws: str, scratch: str) -> None:
+    """The child process of the bash tool's test: one command that writes in sub/ and locks it, one that
+    unlocks it; prints the results' texts and the deleted paths as JSON. Unsandboxed (`enabled = false`):
+    bubblewrap cannot make its namespaces inside this one."""
+    overlay = Overlay(Path(ws))
+    texts, deleted = [], []
+    with BashTool(overlay, Sandbox(SandboxSettings(enabled=False)), scratch_dir=Path(scratch)) as bash:
+        for command in ("echo '# more' >> sub/f.py; chmod 000 sub", "chmod 755 sub"):
+            texts.append(ToolRegistry([bash]).execute("bash", {"command": command}).content)
+            deleted.append(sorted(c.path for c in overlay.changes() if c.kind == "deleted"))
+    print(json.dumps({"texts": texts, "deleted": deleted, "f": overlay.read("sub/f.py")}))
+
+
 def _chmod_denies_in_a_user_namespace(tmp: Path) -> bool:
     probe = tmp / "probe"
     (probe / "sub").mkdir(parents=True)
@@ -88,6 +105,46 @@ def _chmod_denies_in_a_user_namespace(tmp: Path) -> bool:
     return done.returncode == 0 and done.stdout.strip() == "denied"
 
 
+def _skip_unless_chmod_denies(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("the test runs as root and drops the override in a user namespace")
+    if shutil.which("unshare") is None or not _chmod_denies_in_a_user_namespace(tmp_path):
+        pytest.skip("no user namespace in which chmod 000 stops reading")
+
+
+def _write_ws(ws: Path) -> None:
+    for rel, text in _FILES.items():
+        (ws / rel).parent.mkdir(parents=True, exist_ok=True)
+        (ws / rel).write_text(text)
+
+
+def _in_child(function: str, *args: str) -> Any:
+    code = f"import sys; from tests.agent.test_overlay_unreadable import {function} as f; f(*sys.argv[1:])"
+    done = subprocess.run(
+        ["unshare", "-U", sys.executable, "-c", code, *args],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def test_the_bash_tool_says_what_it_could_not_read(tmp_path: Path) -> None:
+    """The command's result tells the agent that sub/ could not be read and its files stay; nothing is
+    proposed as deleted, and the write comes in once a later command makes sub/ readable."""
+    _skip_unless_chmod_denies(tmp_path)
+    _write_ws(tmp_path / "ws")
+    (tmp_path / "scratch").mkdir()
+    seen = _in_child("_bash", str(tmp_path / "ws"), str(tmp_path / "scratch"))
+    assert seen["texts"][0].endswith(
+        "\n[could not read sub/ after the command: its files are left as they were]"
+    ), seen
+    assert "could not read" not in seen["texts"][1], seen
+    assert seen["deleted"] == [[], []] and seen["f"] == "F = 1\n# more\n", seen
+
+
 @pytest.mark.parametrize("watch", ["watched", "walked"])
 def test_a_folder_a_command_made_unreadable_keeps_its_files(tmp_path: Path, watch: str) -> None:
     """`chmod 000 sub` after writing in it: nothing under sub/ is proposed as deleted (nor its writes
@@ -95,24 +152,9 @@ def test_a_folder_a_command_made_unreadable_keeps_its_files(tmp_path: Path, watc
     `chmod 755 sub` brings its writes in. The same for a folder that is listable but not searchable
     (`chmod a-x`) and a file made unreadable; a real `rm -r sub` is still a deletion. Both the first
     fold-back's whole walk (`walked`: every fold-back walks) and the inotify path (`watched`)."""
-    if os.geteuid() != 0:
-        pytest.skip("the test runs as root and drops the override in a user namespace")
-    if shutil.which("unshare") is None or not _chmod_denies_in_a_user_namespace(tmp_path):
-        pytest.skip("no user namespace in which chmod 000 stops reading")
-    ws = tmp_path / "ws"
-    for rel, text in _FILES.items():
-        (ws / rel).parent.mkdir(parents=True, exist_ok=True)
-        (ws / rel).write_text(text)
-    code = "import sys; from tests.agent.test_overlay_unreadable import _steps as f; f(*sys.argv[1:])"
-    done = subprocess.run(
-        ["unshare", "-U", sys.executable, "-c", code, str(ws), str(tmp_path), watch],
-        cwd=Path(__file__).resolve().parents[2],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-4000:]
-    seen = json.loads(done.stdout.splitlines()[-1])
+    _skip_unless_chmod_denies(tmp_path)
+    _write_ws(tmp_path / "ws")
+    seen = _in_child("_steps", str(tmp_path / "ws"), str(tmp_path), watch)
     locked, still, unlocked, no_x, unlocked2, file_locked, file_unlocked, removed = seen
     original = {"sub/f.py": "F = 1\n", "sub/deep/g.py": "G = 1\n"}
 
