@@ -30,7 +30,7 @@ import logging
 import threading
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,7 +44,9 @@ from agent.usage import Usage
 from indexing.config import IndexSettings
 
 if TYPE_CHECKING:
+    from agent.approval import Asked
     from agent.loop import AgentEvent, RunResult
+    from agent.mcp.trust import RunAnswers
     from agent.ports import CodeIndex
     from agent.resume import RunState
     from agent.task import Task
@@ -154,6 +156,8 @@ def start_run(
     run_id: str | None = None,
     resume: RunState | None = None,
     mode: str = "solo",
+    asked: Sequence[Asked] = (),
+    mcp_answers: RunAnswers | None = None,
 ) -> RunHandle:
     """Start `task` on a worker thread and return its handle at once.
 
@@ -201,7 +205,10 @@ def start_run(
                 RedactingModel(model, secrets),
             )
             graph, team_state = _graph(settings, mode, runs_dir, resume)
-            transcript = Transcript(runs_dir, handle.run_id, redact=credentials.secrets, secrets=secrets)
+            preface = [question.record() for question in asked]
+            transcript = Transcript(
+                runs_dir, handle.run_id, redact=credentials.secrets, secrets=secrets, preface=preface
+            )
             parts: dict[str, Any] = {
                 "root": root,
                 "overlay": Overlay(root, buffers),
@@ -216,12 +223,14 @@ def start_run(
                 graph_note = "" if graph.solo else f", graph {graph.name}"
                 on_start(f"{task.title} (run {handle.run_id}, model {model.model_name}{graph_note})")
             if graph.solo:
-                agent = Agent(models("solo"), settings, models=models, **parts)
+                agent = Agent(models("solo"), settings, models=models, mcp_answers=mcp_answers, **parts)
                 result = agent.resume(resume) if resume is not None else agent.run(task)
             else:
                 from agent.team.engine import TeamRun
 
                 team = TeamRun(models.default, settings, graph, models=models, **parts)
+                if mcp_answers is not None:
+                    team.mcp_answers = mcp_answers
                 saved = (resume, team_state) if resume is not None and team_state is not None else None
                 result = team.run(task, resume=saved)
         except GraphNotFound as unknown:

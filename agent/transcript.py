@@ -29,6 +29,11 @@ time, ISO 8601). Record types, in the order a run writes them:
   `mcp_server_untrusted`: one left out because nobody answered whether to trust it (`server`, `reason`,
   `message`); kind `mcp_server_answered`: a server a team run's earlier role asked about, not asked about
   again (`server`, `sha256`, `trusted`, `answer`: the user's, None for none, `reason`; `agent.mcp.trust`).
+- `approval`: a question the user was asked and the answer (`subject`, `detail`, `question`, `approved`,
+  `answer`: the option chosen, None for none; `agent.approval`). ``agentls acp`` asks whether to trust
+  the workspace's settings (subject ``settings``) and MCP servers (``mcp_server``) before a prompt's run:
+  those come right after the run's first `run_start`, with `asked_at` (when the answer came) and, when
+  no answer came, `reason` (the question was closed without a choice, or the editor could not ask).
 - `proposal`: `proposal_id`, `summary`, `verified`, `diff`, `files` (path, kind, old path, diff).
 - `run_end`: `status`, `summary`, `error`, `usage`, `cost`, `steps`, `seconds`, `step_seconds`, `roles`
   (usage, cost and calls per role and node; they add up to `usage` and `cost`).
@@ -122,11 +127,15 @@ class Transcript:
         *,
         redact: Iterable[str] = (),
         secrets: Redactor | None = None,
+        preface: Sequence[tuple[str, Mapping[str, Any]]] = (),
     ) -> None:
         """`redact`: secrets (the API key) that must never be written; empty strings are ignored.
         `secrets`: the run's `indexing.secrets.Redactor`; every string of every record goes through it, and
-        `run_end` records get `secrets_withheld` (how many values were kept from the model)."""
+        `run_end` records get `secrets_withheld` (how many values were kept from the model). `preface`:
+        records (type, fields) of what happened before the run, written right after its first `run_start`
+        (``agentls acp``'s trust questions, asked before a prompt's run)."""
         self.secrets = secrets
+        self._preface = list(preface)
         self.run_id = run_id or new_run_id()
         self.directory = Path(directory)
         self.path = self.directory / f"{self.run_id}.jsonl"
@@ -177,6 +186,10 @@ class Transcript:
                 log.warning("cannot write the transcript %s: %s", self.path, error)
                 return
         self.records_written += 1
+        if type == "run_start" and self._preface:
+            preface, self._preface = self._preface, []
+            for kind, details in preface:
+                self.write(kind, **details)
 
     def request(
         self,

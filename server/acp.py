@@ -25,6 +25,15 @@ that is a folder inside the workspace is each run's scope, as ``agentls run --pa
   while the process runs; a later session is told once). Unanswered, the server stays out of the run with
   a warning message (subject ``mcp_server``, how to trust it), and the next prompt asks again; cancelled,
   the prompt ends ``cancelled`` without a run.
+- Each of these questions and its answer ("trusted", "ignored"/"not started", none: closed without a
+  choice, or the editor could not ask) is kept on the session (`agent.approval.Asked`) and handed to the
+  session's next run, whose transcript writes them right after its ``run_start`` as ``approval`` records
+  (subject ``settings`` or ``mcp_server``), as a run records its own questions; a prompt cancelled while
+  asked has no run, so the next prompt's run writes them. When the trust file cannot be written after
+  "Trust these settings" or "Trust and start" (a read-only cache, a full disk), the answer holds while
+  this process runs (the settings apply, the run takes the server as trusted: its `RunAnswers`), and a
+  warning message of the session (subject ``settings`` or ``mcp_server``) says why it was not
+  remembered; the record's ``reason`` says so too.
 - ``session/prompt``: the prompt's text is the instruction, followed by the session's earlier prompts and
   what came of each (the answer; the proposal, its diff and whether it was written, rejected or could not
   be written; a cancel), the newest that fit in `HISTORY_CHARS`: a session is one conversation in the
@@ -111,6 +120,7 @@ if TYPE_CHECKING:
     from acp.interfaces import Agent as AcpAgent
     from acp.interfaces import Client
 
+    from agent.approval import Asked
     from agent.loop import AgentEvent, RunResult
     from agent.mcp.config import McpServerSettings
     from agent.mcp.trust import McpTrust
@@ -201,6 +211,9 @@ class _Session:
     told: set[tuple[Path, str]] = field(default_factory=set)
     """The untrusted settings (workspace, fingerprint) this session was told are ignored, and the MCP
     servers (workspace, ``mcp:`` and their fingerprint) it was told are not started."""
+    asked: list[Asked] = field(default_factory=list)
+    """The trust questions asked in this session and how each ended, not yet in a run's transcript: the
+    session's next run writes them first (a prompt cancelled while asked has no run: the next one does)."""
 
 
 def _refused(message: str, code: int = -32602) -> RequestError:
@@ -293,6 +306,12 @@ class AgentlsAcpAgent:
         self.declined: set[tuple[Path, str]] = set()
         """(workspace, `agent.mcp.trust.fingerprint`) of MCP servers the user chose not to start: not asked
         about again while this process runs."""
+        self.trusted_here: set[tuple[Path, str]] = set()
+        """(workspace, `server.settings_trust.fingerprint`) of sensitive settings the user trusted when the
+        trust file could not be written: trusted while this process runs."""
+        self.mcp_trusted_here: dict[tuple[Path, str], McpServerSettings] = {}
+        """(workspace, `agent.mcp.trust.fingerprint`) -> configuration of MCP servers the user trusted when
+        the MCP trust file could not be written: trusted while this process runs."""
         self._ids = itertools.count(1)
 
     # -- connection and sessions ----------------------------------------------------------------------
@@ -512,13 +531,17 @@ class AgentlsAcpAgent:
         loaded = load_settings(session.root, env=self.env)
         if not loaded.pending:
             return loaded.settings
+        key = (session.root, fingerprint(list(loaded.pending)))
+        if key in self.trusted_here:
+            return self._trusted_here(session.root, loaded)
         for message in loaded.untrusted:
             log.warning("%s", message)
-        key = (session.root, fingerprint(list(loaded.pending)))
         if key not in self.ignored:
             answer = await self._ask_trust(session, loaded)
             if session.cancelled:
                 return None
+            if answer == TRUST_SETTINGS and key in self.trusted_here:  # not remembered: this process only
+                return self._trusted_here(session.root, loaded)
             if answer == TRUST_SETTINGS:
                 return load_settings(session.root, env=self.env).settings
             if answer == IGNORE_SETTINGS:
@@ -527,6 +550,34 @@ class AgentlsAcpAgent:
             session.told.add(key)
             await self._update(session, _warning(_untrusted_notice(session.root, loaded), "settings"))
         return loaded.settings
+
+    def _trusted_here(self, root: Path, loaded: LoadedSettings) -> Settings:
+        """The workspace's settings with the sensitive values the user trusted for this process only (the
+        trust file could not keep them): the values, as its file sets them, applied over the rest."""
+        from server.settings import load_settings
+
+        values: dict[str, Any] = {}
+        for item in loaded.pending:
+            *tables, name = item.key.split(".")
+            node = values
+            for table in tables:
+                node = node.setdefault(table, {})
+            node[name] = item.value
+        return load_settings(root, values, env=self.env).settings
+
+    async def _not_remembered(
+        self, session: _Session, what: str, subject: str, path: Path, error: OSError
+    ) -> str:
+        """Tell the session that the user's trust in `what` holds for this process only: `path` could not
+        be written. The reason, for the transcript."""
+        log.warning("cannot remember the trust of %s in %s: %s", what, path, error)
+        said = (
+            f"{what} trusted while this agentls runs, but the answer could not be remembered: {path} could "
+            f"not be written ({error}). The question comes again after agentls restarts; make that file "
+            "writable to keep the answer."
+        )
+        await self._update(session, _warning(said, subject))
+        return f"trusted while this agentls runs only: {path} could not be written ({error})"
 
     async def _ask(
         self, session: _Session, kind: str, title: str, text: str, yes: tuple[str, str], no: tuple[str, str]
@@ -563,27 +614,52 @@ class AgentlsAcpAgent:
     async def _ask_trust(self, session: _Session, loaded: LoadedSettings) -> str | None:
         """Ask the user whether to trust the sensitive values of the workspace's file; the option chosen
         (`TRUST_SETTINGS`, remembered, or `IGNORE_SETTINGS`), None when the question got no answer."""
-        from server.settings_trust import IGNORE, TRUST, question, remember
+        from agent.approval import Asked
+        from server.settings_trust import (
+            IGNORE,
+            TRUST,
+            fingerprint,
+            question,
+            remember,
+            settings_trust,
+        )
 
         source = loaded.sources[-1]
+        text = question(session.root, loaded.pending, source)
         tool_id, answer, error = await self._ask(
             session,
             "settings-trust",
             f"Trust the sensitive agentls settings of {Path(source).name}?",
-            question(session.root, loaded.pending, source),
+            text,
             (TRUST_SETTINGS, TRUST),
             (IGNORE_SETTINGS, IGNORE),
         )
+        names = {TRUST_SETTINGS: TRUST, IGNORE_SETTINGS: IGNORE}
+        reason: str | None = None
         if error:
-            return None
-        if answer == TRUST_SETTINGS:
-            remember(session.root, loaded.pending, source, self.env)
+            reason = f"the editor could not ask it: {error}"
+        elif answer == TRUST_SETTINGS:
+            digest = fingerprint(list(loaded.pending))
+            store = settings_trust(self.env)
+            try:
+                remember(session.root, loaded.pending, source, self.env)
+                if not store.has(session.root, digest):  # the store logs a failed write and goes on
+                    raise OSError("see the log for the error")
+            except OSError as failed:
+                self.trusted_here.add((session.root, digest))
+                where = store.path or Path(source)
+                what = f"The sensitive settings of {source} are"
+                reason = await self._not_remembered(session, what, "settings", where, failed)
             log.info("the sensitive settings of %s are trusted for %s", source, session.root)
             await self._update(session, update_tool_call(tool_id, status="completed", raw_output="trusted"))
-            return answer
-        said = "ignored" if answer == IGNORE_SETTINGS else "not answered"
-        await self._update(session, update_tool_call(tool_id, status="failed", raw_output=said))
-        return answer
+        else:
+            said = "ignored" if answer == IGNORE_SETTINGS else "not answered"
+            await self._update(session, update_tool_call(tool_id, status="failed", raw_output=said))
+            if answer != IGNORE_SETTINGS:
+                reason = "the editor's question was closed without a choice"
+        chosen = names.get(answer or "")
+        session.asked.append(Asked("settings", source, text, answer == TRUST_SETTINGS, chosen, reason))
+        return None if error else answer
 
     async def _mcp_servers(self, session: _Session, settings: Settings) -> Settings | None:
         """`settings` with each enabled MCP server the user has not trusted for the workspace asked about
@@ -602,9 +678,9 @@ class AgentlsAcpAgent:
         trust = McpTrust(cache_dir(self.env) / TRUST_FILE)
         servers = dict(configured)
         for name, config in configured.items():
-            if not config.enabled or trust.is_trusted(session.root, config):
-                continue
             key = (session.root, fingerprint(config))
+            if not config.enabled or key in self.mcp_trusted_here or trust.is_trusted(session.root, config):
+                continue
             told = (session.root, f"mcp:{key[1]}")
             answer: str | None = DONT_START_MCP  # chosen earlier in this process: not asked again
             why = ""
@@ -642,32 +718,48 @@ class AgentlsAcpAgent:
     ) -> tuple[str | None, str]:
         """Ask the user whether to trust the MCP server `name`: the option chosen (`TRUST_MCP`, remembered in
         `trust`, or `DONT_START_MCP`) and "", or None and why no answer came."""
-        from agent.mcp.trust import DONT, TRUST, question
+        from agent.approval import Asked
+        from agent.mcp.trust import DONT, TRUST, fingerprint, question
 
+        text = f'{question(name, config)} ("{DONT}" is not asked again while this agentls runs.)'
         tool_id, answer, error = await self._ask(
             session,
             "mcp-trust",
             f"Start the MCP server `{name}` of this workspace?",
-            f'{question(name, config)} ("{DONT}" is not asked again while this agentls runs.)',
+            text,
             (TRUST_MCP, TRUST),
             (DONT_START_MCP, DONT),
         )
+        why = ""
+        note: str | None = None
         if error:
-            return None, f"the editor could not ask it: {error}"
-        if answer == TRUST_MCP:
-            trust.remember(session.root, name, config)
+            why = note = f"the editor could not ask it: {error}"
+        elif answer == TRUST_MCP:
+            try:
+                trust.remember(session.root, name, config)
+                if not trust.is_trusted(session.root, config):  # the store logs a failed write and goes on
+                    raise OSError("see the log for the error")
+            except OSError as failed:
+                self.mcp_trusted_here[(session.root, fingerprint(config))] = config
+                where = trust.path or Path("the MCP trust file")
+                what = f"The MCP server `{name}` is"
+                note = await self._not_remembered(session, what, "mcp_server", where, failed)
             log.info("the MCP server %s is trusted for %s", name, session.root)
             await self._update(session, update_tool_call(tool_id, status="completed", raw_output="trusted"))
-            return answer, ""
-        if answer == DONT_START_MCP:
+        elif answer == DONT_START_MCP:
             await self._update(session, update_tool_call(tool_id, status="failed", raw_output="not started"))
-            return answer, ""
-        await self._update(session, update_tool_call(tool_id, status="failed", raw_output="not answered"))
-        return None, "the editor's question was closed without a choice"
+        else:
+            await self._update(session, update_tool_call(tool_id, status="failed", raw_output="not answered"))
+            answer, why = None, "the editor's question was closed without a choice"
+            note = why
+        chosen = {TRUST_MCP: TRUST, DONT_START_MCP: DONT}.get(answer or "")
+        session.asked.append(Asked("mcp_server", name, text, answer == TRUST_MCP, chosen, note))
+        return (None if error else answer), why
 
     async def _run(
         self, session: _Session, instruction: str, buffers: dict[str, tuple[str, int]], settings: Settings
     ) -> RunResult:
+        from agent.mcp.trust import RunAnswers
         from agent.runner import Credentials, MissingCredentials, start_run
         from agent.task import TaskError
         from agent.task_builders import run_task
@@ -691,6 +783,11 @@ class AgentlsAcpAgent:
             loop.call_soon_threadsafe(events.put_nowait, None)
 
         session.notify = on_event
+        asked, session.asked = session.asked, []  # the run's transcript writes them first
+        answers = RunAnswers()  # the servers trusted for this process only: the run takes them as trusted
+        for (root, _digest), config in self.mcp_trusted_here.items():
+            if root == session.root:
+                answers.trusted(root, config)
         handle = start_run(
             task,
             root=session.root,
@@ -701,6 +798,8 @@ class AgentlsAcpAgent:
             open_index=self._index_opener(session.root, settings, session.stop),
             on_event=on_event,
             on_done=on_done,
+            asked=asked,
+            mcp_answers=answers,
         )
         session.handle = handle
         if session.cancelled:

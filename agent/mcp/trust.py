@@ -14,8 +14,10 @@ a server started on remembered trust is a ``decision`` record (kind ``mcp_server
 ``agentls acp`` asks before a prompt's run instead (`server.acp`: ACP can ask only inside a prompt's
 turn), with ``session/request_permission`` and the same `question`: "Trust and start" is
 `McpTrust.remember`ed, so the run finds the server trusted (its ``mcp_server_trusted`` record); a server
-the user did not trust there is disabled in the run's settings, so the run does not ask again. That
-question is not in the run's transcript, which starts after it.
+the user did not trust there is disabled in the run's settings, so the run does not ask again. The
+question and its answer are handed to the run, whose transcript writes them first (`agent.approval.Asked`).
+When the trust file cannot be written, "Trust and start" holds for that agentls process: the run gets it
+in its `RunAnswers` (`RunAnswers.trusted`).
 
 A question nobody answered (no one to ask: a run without a terminal; the editor's question dismissed or
 timed out) is an `Untrusted` for `trusted_servers`' ``on_untrusted``: which server,
@@ -174,6 +176,11 @@ class RunAnswers:
     def put(self, root: Path, config: McpServerSettings, outcome: _Outcome) -> None:
         with self._lock:
             self._outcomes[self._key(root, config)] = outcome
+
+    def trusted(self, root: Path, config: McpServerSettings) -> None:
+        """The user answered "Trust and start" for this server before the run, but the trust file could not
+        keep it (``agentls acp``): the run takes the answer as its own."""
+        self.put(root, config, _Outcome(True, TRUST, None))
 
 
 def trusted_servers(

@@ -12,11 +12,16 @@ The workspace's MCP servers are asked about the same way, after the settings (`a
 server here is a Python that leaves a marker file when it runs, so whether the run started it is seen.
 "Trust and start" remembers it in the MCP trust file and the run starts it; "Don't start" leaves it out and
 is not asked again while the process runs; no answer leaves it out with a warning and asks again.
+
+Every question and its answer (or why none came) are ``approval`` records right after the ``run_start`` of
+the session's next run (the transcripts under the cache's ``runs``). A trust file that cannot be written (a
+folder in its place; a cache folder that cannot be made) keeps the answer for the process, with a warning.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 from pathlib import Path
@@ -24,7 +29,7 @@ from typing import Any
 
 import pytest
 from acp import text_block
-from acp.schema import DeniedOutcome, RequestPermissionResponse
+from acp.schema import AllowedOutcome, DeniedOutcome, RequestPermissionResponse
 
 from server.acp import DONT_START_MCP, IGNORE_SETTINGS, TRUST_MCP, TRUST_SETTINGS, AgentlsAcpAgent
 from tests.fakes.anthropic_server import FAKE_API_KEY, FakeAnthropic, text
@@ -302,3 +307,187 @@ def _no_user_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The agent reads the user's file and trust file from its own environment; the process's stay out."""
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     monkeypatch.setenv("AGENTLS_CACHE_DIR", str(tmp_path / "cache"))
+
+
+# -- the questions in the run's transcript; a trust file that cannot be written ------------------------
+
+
+class ScriptedClient(RecordingClient):
+    """Answers the permission requests in turn: an option id, None ("cancelled": nobody chose), or an
+    exception (the editor could not ask)."""
+
+    def __init__(self, *answers: str | Exception | None) -> None:
+        super().__init__(None)
+        self.answers = list(answers)
+
+    async def request_permission(self, session_id: str, tool_call: Any, options: Any, **kw: Any) -> Any:
+        self.permissions.append((tool_call, options))
+        answer = self.answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        if answer is None:
+            return RequestPermissionResponse(outcome=DeniedOutcome(outcome="cancelled"))
+        return RequestPermissionResponse(outcome=AllowedOutcome(outcome="selected", option_id=answer))
+
+
+def _both_workspace(tmp_path: Path) -> Path:
+    """A workspace whose agentls.toml sets sensitive values and an MCP server."""
+    ws, _marker = _mcp_workspace(tmp_path)
+    (ws / "agentls.toml").write_text(HOSTILE + (ws / "agentls.toml").read_text())
+    return ws
+
+
+def _transcripts(tmp_path: Path) -> list[list[dict[str, Any]]]:
+    """Each run's records, oldest run first."""
+    files = sorted((tmp_path / "cache" / "runs").glob("*.jsonl"))
+    return [[json.loads(line) for line in path.read_text().splitlines()] for path in files]
+
+
+def _prompts(agent: AgentlsAcpAgent, ws: Path, *words: str) -> list[str]:
+    async def go() -> list[str]:
+        session = await _session(agent, ws)
+        stops = []
+        for said in words:
+            reply = await agent.prompt(session_id=session.session_id, prompt=[text_block(said)])
+            stops.append(str(reply.stop_reason))
+        return stops
+
+    return asyncio.run(go())
+
+
+def test_the_trust_questions_and_answers_come_first_in_the_runs_transcript(
+    fake_anthropic: FakeAnthropic, tmp_path: Path
+) -> None:
+    ws = _both_workspace(tmp_path)
+    fake_anthropic.enqueue(text("f returns 1."), text("Still 1."))
+    client = ScriptedClient(IGNORE_SETTINGS, TRUST_MCP)
+    agent = _agent(client, tmp_path, fake_anthropic)
+
+    assert _prompts(agent, ws, "What does f return?", "And now?") == ["end_turn", "end_turn"]
+    first, second = _transcripts(tmp_path)
+    assert [r["type"] for r in first[:3]] == ["run_start", "approval", "approval"], first[:4]
+    settings, server = first[1], first[2]
+    assert settings["subject"] == "settings" and settings["detail"].endswith("agentls.toml")
+    assert (settings["approved"], settings["answer"]) == (False, "Ignore them") and "reason" not in settings
+    assert "agent.sandbox.memory_mb = 65536" in settings["question"] and PASSWORD not in str(settings)
+    assert (server["subject"], server["detail"]) == ("mcp_server", "tracker")
+    assert (server["approved"], server["answer"]) == (True, "Trust and start")
+    assert "the MCP server `tracker`" in server["question"]
+    assert settings["asked_at"] <= server["asked_at"] <= first[0]["at"]
+    # asked once: the second prompt's run has no question of its own to record
+    assert [r for r in second if r["type"] == "approval"] == []
+
+
+def test_a_question_not_answered_or_not_asked_is_recorded_with_why(
+    fake_anthropic: FakeAnthropic, tmp_path: Path
+) -> None:
+    ws = _both_workspace(tmp_path)
+    fake_anthropic.enqueue(text("f returns 1."))
+    client = ScriptedClient(None, RuntimeError("the dialog is broken"))
+    agent = _agent(client, tmp_path, fake_anthropic)
+
+    assert _prompts(agent, ws, "What does f return?") == ["end_turn"]
+    [records] = _transcripts(tmp_path)
+    approvals = [r for r in records if r["type"] == "approval"]
+    assert [(r["subject"], r["approved"], r["answer"]) for r in approvals] == [
+        ("settings", False, None),
+        ("mcp_server", False, None),
+    ]
+    assert approvals[0]["reason"] == "the editor's question was closed without a choice"
+    assert approvals[1]["reason"] == "the editor could not ask it: the dialog is broken"
+
+
+class CancelsOnceClient(CancellingClient):
+    """Cancels the prompt at the first question; answers "Ignore them" after."""
+
+    async def request_permission(self, session_id: str, tool_call: Any, options: Any, **kw: Any) -> Any:
+        if self.permissions:
+            return await RecordingClient.request_permission(self, session_id, tool_call, options, **kw)
+        return await super().request_permission(session_id, tool_call, options, **kw)
+
+
+def test_a_prompt_cancelled_while_asked_leaves_the_answer_to_the_next_run(
+    fake_anthropic: FakeAnthropic, tmp_path: Path
+) -> None:
+    ws = _workspace(tmp_path)
+    fake_anthropic.enqueue(text("f returns 1."))
+    client = CancelsOnceClient(IGNORE_SETTINGS)
+    client.agent = agent = _agent(client, tmp_path, fake_anthropic)
+
+    assert _prompts(agent, ws, "What does f return?", "And now?") == ["cancelled", "end_turn"]
+    [records] = _transcripts(tmp_path)
+    approvals = [(r["subject"], r["answer"]) for r in records if r["type"] == "approval"]
+    assert approvals == [("settings", None), ("settings", "Ignore them")]
+
+
+def _unwritable(tmp_path: Path, how: str, name: str) -> None:
+    """The trust file `name` of the cache cannot be written: a folder stands in its place, or the cache's
+    folder cannot be made (a file is there)."""
+    if how == "folder in its place":
+        (tmp_path / "cache" / name).mkdir(parents=True)
+    else:
+        (tmp_path / "cache").write_text("not a folder")
+
+
+@pytest.mark.parametrize("how", ["folder in its place", "cache is a file"])
+def test_trusted_settings_that_cannot_be_remembered_hold_for_the_process_and_the_user_is_told(
+    tmp_path: Path, how: str
+) -> None:
+    ws = _workspace(tmp_path)
+    _unwritable(tmp_path, how, "settings-trust.json")
+    client = RecordingClient(TRUST_SETTINGS)
+    agent = _agent(client, tmp_path)
+
+    async def go() -> list[Any]:
+        first = await agent._settings(await _session(agent, ws))
+        return [first, await agent._settings(await _session(agent, ws))]
+
+    for settings in asyncio.run(go()):
+        assert settings.agent.sandbox.memory_mb == 65536
+        assert settings.agent.model.base_url == f"http://gw:{PASSWORD}@127.0.0.1:9/v1"
+    assert len(client.permissions) == 1  # trusted while this process runs: not asked again
+    [told] = _warnings(client)
+    assert "trusted while this agentls runs, but the answer could not be remembered" in told, told
+    assert "settings-trust.json could not be written" in told and PASSWORD not in told, told
+    [asked] = next(s for s in agent.sessions.values() if s.asked).asked
+    assert asked.approved and asked.answer == "Trust these settings"
+    assert asked.reason is not None and asked.reason.startswith("trusted while this agentls runs only")
+
+
+def test_a_trusted_mcp_server_that_cannot_be_remembered_is_started_for_the_process_and_the_user_is_told(
+    fake_anthropic: FakeAnthropic, tmp_path: Path
+) -> None:
+    ws, marker = _mcp_workspace(tmp_path)
+    _unwritable(tmp_path, "folder in its place", "mcp-trust.json")
+    fake_anthropic.enqueue(text("f returns 1."), text("Still 1."))
+    client = RecordingClient(TRUST_MCP)
+    agent = _agent(client, tmp_path, fake_anthropic)
+
+    assert _prompts(agent, ws, "What does f return?", "And now?") == ["end_turn", "end_turn"]
+    _check_mcp_question(client)  # asked once
+    assert marker.exists()  # the run started it
+    told = [w for w in _mcp_warnings(client) if "could not be remembered" in w]
+    assert len(told) == 1 and "mcp-trust.json could not be written" in told[0], _mcp_warnings(client)
+    first, second = _transcripts(tmp_path)
+    assert first[1]["type"] == "approval" and first[1]["answer"] == "Trust and start"
+    assert first[1]["reason"].startswith("trusted while this agentls runs only")
+    for records in (first, second):  # the run took the answer as its own
+        [answered] = [r for r in records if r.get("kind") == "mcp_server_answered"]
+        assert answered["server"] == "tracker" and answered["trusted"] is True
+
+
+def test_an_mcp_server_trusted_without_a_cache_folder_does_not_end_the_prompt(tmp_path: Path) -> None:
+    ws, _marker = _mcp_workspace(tmp_path)
+    _unwritable(tmp_path, "cache is a file", "mcp-trust.json")
+    client = RecordingClient(TRUST_MCP)
+    agent = _agent(client, tmp_path)
+
+    async def go() -> list[Any]:
+        session = await _session(agent, ws)
+        return [await _mcp_settings(agent, session), await _mcp_settings(agent, session)]
+
+    for settings in asyncio.run(go()):
+        assert settings.agent.mcp.servers["tracker"].enabled
+    _check_mcp_question(client)
+    [told] = _mcp_warnings(client)
+    assert "`tracker` is trusted while this agentls runs" in told and "mcp-trust.json" in told, told
