@@ -63,7 +63,10 @@ replaced in the file (`redact_source`'s segments, remembered by `Redactor.learn`
 written encoded the encoded text, never the decoded value (which would write a secret the file never held
 bare, and make a ``str_replace`` keeping the line miss). Where one placeholder stands for a value written
 both ways in a file, ``old_str`` is read the way the file holds it; a copy that does not say which is
-refused.
+refused. A value met in a text that is a plain word shorter than 16 characters (``password="secret"`` in
+Django's tests, ``changeme``) is withheld where the detectors find it, not wherever the word is written,
+which withheld ``secret`` in every later output of the run (`_plain_word`); a configured credential
+(`Redactor.learn_values`) is withheld everywhere whatever it is.
 """
 
 from __future__ import annotations
@@ -852,6 +855,8 @@ class Redactor:
         self.allow_values = allow_values
         self._values: dict[str, str] = {}
         self._sources: dict[str, set[str]] = {}  # what stands in a file's redaction -> the texts it replaced
+        self._configured: set[str] = set()  # placeholders of `learn_values`' credentials
+        self._everywhere_cache: tuple[tuple[int, int], dict[str, str]] | None = None
         self._withheld: set[str] = set()
         self._lock = threading.Lock()
         self._forms: tuple[int, KnownForms] | None = None
@@ -870,11 +875,12 @@ class Redactor:
 
     @property
     def known(self) -> int:
-        """How many distinct secret values this run knows (met or learnt). It only grows, and `redact`'s
-        result depends on nothing but the text and these values: a redaction made while it was n is what
+        """How many distinct secret values this run knows (met or learnt), plus those configured. It only
+        grows, and `redact`'s result depends on nothing but the text and these values (and which of them
+        are configured, `_plain_word`): a redaction made while it was n is what
         `redact` returns while it is still n (`agent.redaction.RedactionCache` relies on it)."""
         with self._lock:
-            return len(self._values)
+            return len(self._values) + len(self._configured)  # a learnt word configured later counts anew
 
     def learn(self, text: str, filename: str = "") -> None:
         """Remember the values in `text` (a file the agent is about to edit, or one the index withheld
@@ -887,6 +893,8 @@ class Redactor:
         """`learn`; returns what each placeholder (or joined placeholders) replaced in `text`."""
         segments: list[tuple[str, str]] = []
         _, used = redact_source(text, self.key, filename, segments)
+        if not used:  # most files: no lock taken, no table built
+            return {}
         here: dict[str, set[str]] = {}
         for markers, original in segments:
             here.setdefault(markers, set()).add(original)
@@ -903,7 +911,10 @@ class Redactor:
         with self._lock:
             for value in values:
                 if len(value) >= 6:
-                    self._values[placeholder(value, self.key)] = value
+                    marker = placeholder(value, self.key)
+                    self._values[marker] = value
+                    self._configured.add(marker)
+                    self._forms = None  # a plain word configured joins the forms searched for
 
     def learn_in_background(self, files: Callable[[], Iterable[tuple[str, str]]]) -> threading.Thread:
         """Learn the values of the ``(text, filename)`` pairs that `files` yields, in a thread. Until it
@@ -925,7 +936,9 @@ class Redactor:
         return thread
 
     def redact(self, text: str, filename: str = "") -> str:
-        """`text` with every secret value it holds (found now, or seen before in this run) replaced."""
+        """`text` with every secret value it holds (found now, or seen before in this run) replaced. A
+        plain word seen before (`_plain_word`: ``password="secret"`` in a test) is replaced only where the
+        detectors find it, unless it is a configured credential."""
         if self.allow_values or not text:
             return text
         if not self._learnt.wait(LEARN_WAIT):
@@ -938,7 +951,7 @@ class Redactor:
         with self._lock:
             self._values.update(used)
             self._withheld.update(used)
-            known = sorted(self._values.items(), key=lambda item: len(item[1]), reverse=True)
+            known = sorted(self._everywhere().items(), key=lambda item: len(item[1]), reverse=True)
         for marker, value in known:
             if len(value) >= 6 and value in redacted:
                 redacted = _replaced_outside_placeholders(redacted, value, marker)
@@ -947,11 +960,26 @@ class Redactor:
         spans = find_encoded(redacted, self._known_forms(), _detected)
         return self._withhold(redacted, spans) if spans else redacted
 
+    def _everywhere(self) -> dict[str, str]:
+        """The values known (placeholder -> value) that are withheld wherever they are written: all but
+        the plain words met in a text (`_plain_word`), which are withheld where the detectors find them.
+        Called with the lock held; kept until a value is added or configured."""
+        size = (len(self._values), len(self._configured))
+        if self._everywhere_cache is None or self._everywhere_cache[0] != size:
+            values = {
+                marker: value
+                for marker, value in self._values.items()
+                if marker in self._configured or not _plain_word(value)
+            }
+            self._everywhere_cache = (size, values)
+        return self._everywhere_cache[1]
+
     def _known_forms(self) -> KnownForms:
-        """The encoded forms of the values known so far (rebuilt when a value was added)."""
+        """The encoded forms of the values withheld wherever they are written (rebuilt when a value was
+        added)."""
         with self._lock:
             if self._forms is None or self._forms[0] != len(self._values):
-                self._forms = (len(self._values), KnownForms(self._values.values()))
+                self._forms = (len(self._values), KnownForms(self._everywhere().values()))
             return self._forms[1]
 
     def _withhold(self, text: str, spans: list[tuple[int, int, str]]) -> str:
@@ -1084,6 +1112,24 @@ class Redactor:
                 tokens.append(_Placeholder(markers, known, i == len(pieces) - 1))
         tokens.append(text[at:])
         return tokens
+
+
+_PLAIN_WORD_CHARS = 16
+"""Plain words this long or longer (a pass phrase) are withheld wherever written, as random values are."""
+
+
+def _plain_word(value: str) -> bool:
+    """A value met in a text that is made of letters only, words joined by ``_``, ``-``, a space or a dot,
+    shorter than `_PLAIN_WORD_CHARS` (``secret``, ``password``, ``changeme``, ``testclient``,
+    ``FORBIDDEN_VALUE``): a test's or an example's stand-in far more often than a credential, and a word
+    written all over other code. Such a value is withheld where the detectors find it (in its context:
+    ``password="secret"``), not wherever the word is written. A value with a digit or a symbol in it
+    (``hunter2``, ``p@ssword``) or a configured credential (`Redactor.learn_values`) is withheld
+    everywhere."""
+    return len(value) < _PLAIN_WORD_CHARS and all(piece.isalpha() for piece in _WORD_SEPARATORS.split(value))
+
+
+_WORD_SEPARATORS = re.compile(r"[_\- .]")
 
 
 class _Placeholder(NamedTuple):

@@ -140,12 +140,39 @@ def test_a_learnt_value_that_is_a_word_of_a_placeholder_leaves_placeholders_whol
     ``<<secret:ead256cc>:b975d26a>``, which neither the model nor `restore` could read back."""
     key = b"k" * 32
     redactor = Redactor(key)
-    redactor.learn('        self.admin_login(username="super", password="secret")\n', "tests/test_admin.py")
+    # A learnt plain word is no longer replaced everywhere (the test below); a configured one still is.
+    redactor.learn_values(["secret"])
     token = "ghp_" + "Zq3Xv8Lm2Nb7Kc1Jd6Hf5Gs4Ta9Wr0Ey2Ui8"
     text = f'TOKEN = "{token}"  # the secret token\n'
     redacted = redactor.redact(text, "settings.py")
     assert redacted == f'TOKEN = "{placeholder(token, key)}"  # the {placeholder("secret", key)} token\n'
     assert redactor.restore(redacted) == text
+
+
+def test_a_learnt_plain_word_is_withheld_in_its_context_not_wherever_the_word_is_written() -> None:
+    """Django's tests log in with ``password="secret"`` and configure ``"PASSWORD": "changeme"``: a run
+    that learnt them (from the files the index found values in) withheld the words "secret" and "changeme"
+    in every later output, prose, names and code alike. A plain word met in a text is now withheld where
+    the detectors find it; a value with a digit or a symbol, and a configured credential, everywhere."""
+    key = b"k" * 32
+    redactor = Redactor(key)
+    redactor.learn(
+        '        self.client.login(username="super", password="secret")\n'
+        '        DATABASES = {"default": {"PASSWORD": "changeme"}}\n'
+        '        api_password = "p4ssw0rd!"\n',
+        "tests/test_admin.py",
+    )
+    redactor.learn_values(["configured"])
+    prose = "Keep the secret key secret; changeme is the template's default.\n"
+    assert redactor.redact(prose, "notes.md") == prose
+    assert redactor.redact('login(password="secret")\n', "t.py") == (
+        f'login(password="{placeholder("secret", key)}")\n'
+    )
+    assert redactor.redact("echo p4ssw0rd! configured\n") == (
+        f"echo {placeholder('p4ssw0rd!', key)} {placeholder('configured', key)}\n"
+    )
+    # an edit next to a learnt word still puts it back
+    assert redactor.restore(placeholder("secret", key)) == "secret"
 
 
 def test_placeholders_are_stable_and_keyed() -> None:
