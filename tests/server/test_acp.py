@@ -1,21 +1,28 @@
 """`agentls acp` as a real process, driven by a client written with the ACP Python SDK's client side,
 against the fake Messages API: prompt -> plan, tool calls, the proposal's diff -> permission -> the edit
 written through the client's fs/write_text_file (or to disk); reject writes nothing; cancel stops the run.
-Everything else is real (index, overlay, sandbox, verification)."""
+Everything else is real (index, overlay, sandbox, verification).
+
+Each `agentls acp` process is started with `_spawn`, which closes its asyncio transport before the event
+loop ends; every test ends by collecting garbage and fails if a ``__del__`` raised (see `_spawn`)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import json
 import os
 import shutil
 import subprocess
 import sys
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any, cast
 
 import pytest
 from acp import PROTOCOL_VERSION, resource_link_block, spawn_agent_process, text_block
+from acp.client.connection import ClientSideConnection
 from acp.interfaces import Client
 from acp.schema import (
     AllowedOutcome,
@@ -94,6 +101,66 @@ def _command() -> tuple[str, list[str]]:
     return (agentls, ["acp"]) if agentls else (sys.executable, ["-m", "server.cli", "acp"])
 
 
+@contextlib.asynccontextmanager
+async def _spawn(
+    client: Any, command: str, args: list[str], env: dict[str, str], cwd: Path
+) -> AsyncIterator[tuple[ClientSideConnection, asyncio.subprocess.Process]]:
+    """`acp.spawn_agent_process`, then the process's transport closed while the event loop still runs.
+
+    The SDK waits for the process, and on CPython 3.11 that wait returns at once, before its stdout and
+    stderr pipes reach their end, when the loop has already seen the process exit; so a pipe can still
+    be open when ``asyncio.run`` closes the loop. The transport is then closed by its
+    ``__del__`` whenever the garbage collector gets to it (it sits in a reference cycle), where
+    ``call_soon`` on the closed loop raises ``RuntimeError('Event loop is closed')`` into
+    ``sys.unraisablehook``. pytest's hook formats that traceback, which on CPython 3.11 calls
+    ``ast.parse``; if the collection ran inside another ``ast.parse`` (pytest rewriting a module it
+    imports, as hypothesis's plugin does at the session's end), CPython's AST constructor counter is
+    left unbalanced and the outer parse fails with ``SystemError: AST constructor recursion depth
+    mismatch``: pytest crashed after the file's tests had all passed."""
+    process = None
+    try:
+        async with spawn_agent_process(cast(Client, client), command, *args, env=env, cwd=cwd) as (
+            conn,
+            process,
+        ):
+            yield conn, process
+    finally:
+        if process is not None:
+            # asyncio.subprocess.Process has no public close; its transport is the one the loop owns.
+            transport: asyncio.SubprocessTransport = process._transport  # type: ignore[attr-defined]
+            transport.close()
+            await asyncio.sleep(0)  # the pipes' connection_lost callbacks run on this loop
+
+
+@pytest.fixture(autouse=True)
+def _nothing_raises_in_a_finalizer(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Fail the test if a ``__del__`` raised during it or in a garbage collection at its end (a transport
+    left to the collector after its loop closed, see `_spawn`), rather than let it surface later in the
+    session."""
+    raised: list[str] = []
+    monkeypatch.setattr(
+        sys, "unraisablehook", lambda hook: raised.append(f"{hook.object!r}: {hook.exc_value!r}")
+    )
+    yield
+    gc.collect()
+    assert raised == [], raised
+
+
+def test_spawn_closes_the_transport_of_a_process_whose_pipes_outlive_it(tmp_path: Path) -> None:
+    """A process that has exited, as the loop has seen, while a child of its still holds its stdout and
+    stderr: `_spawn` closes the transport on the loop, so nothing is left for the garbage collector to
+    close on a closed loop (with `acp.spawn_agent_process` alone, ``_nothing_raises_in_a_finalizer``
+    fails this test)."""
+
+    async def run() -> None:
+        command = ["-c", "sleep 5 & exit 0"]
+        async with _spawn(RecordingClient(None), "sh", command, dict(os.environ), tmp_path) as (_, process):
+            while process.returncode is None:
+                await asyncio.sleep(0.02)
+
+    asyncio.run(run())
+
+
 @pytest.fixture
 def ws(tmp_path: Path) -> Path:
     root = copy_workspace(tmp_path / "ws")
@@ -118,10 +185,7 @@ async def _prompt(
     attach: Path | None = None,
 ) -> str:
     command, args = _command()
-    async with spawn_agent_process(cast(Client, client), command, *args, env=env, cwd=root) as (
-        conn,
-        _process,
-    ):
+    async with _spawn(client, command, args, env, root) as (conn, _):
         init = await conn.initialize(
             protocol_version=PROTOCOL_VERSION,
             client_capabilities=ClientCapabilities(
@@ -408,11 +472,7 @@ async def _new_sessions(home: Path, env: dict[str, str], cwds: list[str]) -> lis
     """``session/new`` for each cwd from one `agentls acp` process: a session id, or the error."""
     command, args = _command()
     answers: list[str | Exception] = []
-    client = cast(Client, RecordingClient(None))
-    async with spawn_agent_process(client, command, *args, env=env, cwd=home) as (
-        conn,
-        _process,
-    ):
+    async with _spawn(RecordingClient(None), command, args, env, home) as (conn, _):
         await conn.initialize(protocol_version=PROTOCOL_VERSION, client_capabilities=ClientCapabilities())
         for cwd in cwds:
             try:
@@ -489,10 +549,7 @@ async def _in_one_process(
     """initialize, session/new on `cwd` (default: `root`), then ``body(conn, session_id)``, all in one
     `agentls acp` process."""
     command, args = _command()
-    async with spawn_agent_process(cast(Client, client), command, *args, env=env, cwd=root) as (
-        conn,
-        _process,
-    ):
+    async with _spawn(client, command, args, env, root) as (conn, _):
         await conn.initialize(
             protocol_version=PROTOCOL_VERSION,
             client_capabilities=ClientCapabilities(
