@@ -9,14 +9,8 @@ import pytest
 from server.settings import load_settings
 from tests.trusted_settings import trust_workspace_settings
 
-
-@pytest.fixture(autouse=True)
-def own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The trust file and the user's own settings file of these tests are their own, not the machine's."""
-    cache = tmp_path / "cache"
-    monkeypatch.setenv("AGENTLS_CACHE_DIR", str(cache))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    return cache
+# The trust file and the user's own settings file of these tests are their own (tests/server/conftest.py).
+pytestmark = pytest.mark.usefixtures("own_cache")
 
 
 def test_an_unknown_model_provider_is_said_at_load_and_kept_so_runs_refuse_it(

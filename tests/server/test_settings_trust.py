@@ -19,14 +19,8 @@ from server.settings import Settings, load_settings
 from server.settings_trust import SENSITIVE, question, sensitive_values
 from tests.trusted_settings import trust_workspace_settings
 
-
-@pytest.fixture(autouse=True)
-def own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The trust file and the user's own settings file of these tests are their own, not the machine's."""
-    cache = tmp_path / "cache"
-    monkeypatch.setenv("AGENTLS_CACHE_DIR", str(cache))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    return cache
+# The trust file and the user's own settings file of these tests are their own (tests/server/conftest.py).
+pytestmark = pytest.mark.usefixtures("own_cache")
 
 
 def _raw(key: str, value: Any) -> dict[str, Any]:
