@@ -16,3 +16,13 @@ def trust_workspace_settings(root: Path, cache: Path) -> None:
     assert sources, f"{root} has no settings file to trust"
     found = sensitive_values(raw, root)
     settings_trust({"AGENTLS_CACHE_DIR": str(cache)}).add(root, fingerprint(found), settings=sources[0])
+
+
+def settings_workspace(tmp_path: Path, toml: str) -> Path:
+    """A workspace ``tmp_path/ws`` whose agentls.toml is `toml` (its sensitive values not trusted), with one
+    Python file."""
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "agentls.toml").write_text(toml)
+    (ws / "app.py").write_text("def f():\n    return 1\n")
+    return ws

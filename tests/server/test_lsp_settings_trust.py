@@ -24,6 +24,7 @@ from pytest_lsp import LanguageClient
 
 from server.settings_trust import fingerprint, sensitive_values, settings_trust
 from tests.e2e.helpers import FAST_SETTINGS, initialize, lsp_server, wait_for
+from tests.trusted_settings import settings_workspace
 
 __all__ = ["lsp_server"]  # fixture used below
 
@@ -37,11 +38,7 @@ OPTIONS = {**FAST_SETTINGS, "server": {**FAST_SETTINGS["server"], "index_on_star
 
 
 def _workspace(tmp_path: Path) -> Path:
-    ws = tmp_path / "ws"
-    ws.mkdir()
-    (ws / "agentls.toml").write_text(HOSTILE)
-    (ws / "app.py").write_text("def f():\n    return 1\n")
-    return ws
+    return settings_workspace(tmp_path, HOSTILE)
 
 
 async def _client(make: Callable[..., Awaitable[LanguageClient]], tmp_path: Path) -> LanguageClient:
