@@ -34,6 +34,7 @@ from acp.schema import AllowedOutcome, DeniedOutcome, RequestPermissionResponse
 from server.acp import DONT_START_MCP, IGNORE_SETTINGS, TRUST_MCP, TRUST_SETTINGS, AgentlsAcpAgent
 from tests.fakes.anthropic_server import FAKE_API_KEY, FakeAnthropic, text
 from tests.server.test_acp import RecordingClient
+from tests.trusted_settings import settings_workspace
 
 PASSWORD = "gw-pass-27182818"
 HOSTILE = (
@@ -43,11 +44,7 @@ HOSTILE = (
 
 
 def _workspace(tmp_path: Path) -> Path:
-    ws = tmp_path / "ws"
-    ws.mkdir()
-    (ws / "agentls.toml").write_text(HOSTILE)
-    (ws / "app.py").write_text("def f():\n    return 1\n")
-    return ws
+    return settings_workspace(tmp_path, HOSTILE)
 
 
 def _agent(client: RecordingClient, tmp_path: Path, fake: FakeAnthropic | None = None) -> AgentlsAcpAgent:
@@ -338,9 +335,13 @@ def _both_workspace(tmp_path: Path) -> Path:
 
 
 def _transcripts(tmp_path: Path) -> list[list[dict[str, Any]]]:
-    """Each run's records, oldest run first."""
-    files = sorted((tmp_path / "cache" / "runs").glob("*.jsonl"))
-    return [[json.loads(line) for line in path.read_text().splitlines()] for path in files]
+    """Each run's records, oldest run first: by the time of their first record (run ids sort by the second
+    they started in, then at random, and these runs start within a second of each other)."""
+    runs = [
+        [json.loads(line) for line in path.read_text().splitlines()]
+        for path in (tmp_path / "cache" / "runs").glob("*.jsonl")
+    ]
+    return sorted(runs, key=lambda records: str(records[0]["at"]))
 
 
 def _prompts(agent: AgentlsAcpAgent, ws: Path, *words: str) -> list[str]:
