@@ -46,7 +46,15 @@ a log line says so. `forget` removes the watches.
 A folder the fold-back cannot list or search, or a file it cannot read (a command's `chmod 000 sub`: agentls
 runs as the user, so the permission bits apply to it), is not taken as deleted: what was known under it stays
 as it was, `SyncReport.unreadable` and a warning name it, and until it can be read every fold-back walks the
-whole copy (a `chmod` that makes it readable again is no inotify event).
+whole copy (a `chmod` that makes it readable again is no inotify event). The same for the copy's top folder
+(`chmod 000 .`, reported as `./`); that folder is the overlay's own (its mode is no part of the proposal), so
+the next `materialize` gives its owner rwx back, without which no command could start in it.
+
+The other way round, an update of the copy (`materialize` again) can fail to write or remove a file the
+overlay changed (an earlier command's `chmod 555 sub`, or 000): it writes the rest, logs a warning and names
+the file in `MaterializedWorkspace.unwritten`. The command then sees the copy's older state of it, so the next
+fold-back leaves that file as the overlay has it, whatever the command did to it, and the next update tries
+again.
 
 The overlay is not thread-safe: one agent run drives it from one thread.
 """
@@ -162,6 +170,10 @@ class MaterializedWorkspace:
     allocated: int | None = None
     """Bytes the new copy takes (its files', links' and folders' allocated blocks, as `du` and the
     sandbox's space guard count them); None on an incremental update."""
+    unwritten: tuple[str, ...] = ()
+    """Paths an incremental update could not bring to the overlay's state (a command left their folder
+    unwritable or unsearchable, `chmod 555 sub`): the copy still holds their older state, the next command
+    sees that, and its fold-back leaves the overlay's version of them as it is. Tried again next time."""
 
 
 @dataclass(frozen=True)
@@ -263,6 +275,9 @@ class _Manifest:
     unreadable: set[str] = field(default_factory=set)
     """Folders and files the last fold-back could not read: the next one walks the whole copy, since a
     `chmod` that makes them readable again is no inotify event."""
+    unwritten: set[str] = field(default_factory=set)
+    """Paths the last update of the copy could not write or remove (still in `dirty`): the copy's state of
+    them is older than the overlay's, so the fold-back never takes it for the command's change."""
 
     ordered: list[str] | None = None
     """The paths of `files`, sorted, to find those under a folder (made when first needed)."""
@@ -633,12 +648,28 @@ def _write_file(dest: str, rel: str, text: str, mode: int = 0o644) -> os.stat_re
 
 
 def _remove_in(dest: str, rel: str) -> bool:
-    """Remove `rel` from `dest` without following links out of it; whether something was removed."""
+    """Remove `rel` from `dest` without following links out of it; whether something was removed. Raises
+    when it cannot tell (its folder cannot be searched), rather than take the file for gone."""
     target = _safe_target(dest, rel)
-    if not os.path.lexists(target):
+    try:
+        os.lstat(target)
+    except (FileNotFoundError, NotADirectoryError):
         return False
     _remove(target)
     return True
+
+
+def _reopen_root(dest: Path) -> None:
+    """Give the owner back read, write and search on the copy's root folder, which a command's `chmod 000 .`
+    took: no later command could start in it, nor the overlay write there. The folder is agentls' own
+    (`tempfile.mkdtemp`), not the workspace's: its mode is no part of the proposal."""
+    try:
+        mode = stat.S_IMODE(os.stat(dest).st_mode)
+        if mode & 0o700 != 0o700:
+            os.chmod(dest, mode | 0o700)
+            log.info("the workspace copy %s had mode %o after a command; the owner's rwx is back", dest, mode)
+    except OSError as exc:
+        log.warning("cannot give the workspace copy %s its permissions back: %s", dest, exc)
 
 
 def _remove(path: str) -> None:
@@ -991,19 +1022,38 @@ class Overlay:
         dest = Path(os.path.abspath(dest))
         manifest = self._manifests.get(dest)
         if manifest is not None and dest.is_dir():
+            _reopen_root(dest)
             written = removed = 0
+            failed: dict[str, str] = {}
             for rel in sorted(manifest.dirty):
                 text = self._desired(rel)
-                if text is None:
-                    removed += _remove_in(str(dest), rel)
-                    manifest.drop(rel)
-                else:
-                    manifest.put(rel, _key(_write_file(str(dest), rel, text, self._file_mode(rel))))
-                    manifest.written.add(rel)
-                    written += 1
-            manifest.dirty.clear()
+                try:
+                    if text is None:
+                        removed += _remove_in(str(dest), rel)
+                        manifest.drop(rel)
+                    else:
+                        manifest.put(rel, _key(_write_file(str(dest), rel, text, self._file_mode(rel))))
+                        manifest.written.add(rel)
+                        written += 1
+                except OSError as exc:  # a command's `chmod 555 sub` (or 000): tried again next time
+                    failed[rel] = exc.strerror or str(exc)
+            manifest.dirty = set(failed)
+            manifest.unwritten = set(failed)
+            if failed:
+                log.warning(
+                    "could not bring %s up to date in the workspace copy %s: the next command sees the "
+                    "copy's older state of them, and the overlay keeps its own",
+                    ", ".join(f"{rel} ({reason})" for rel, reason in failed.items()),
+                    dest,
+                )
             return MaterializedWorkspace(
-                dest, manifest.bind_dirs, 0, written, removed, time.perf_counter() - started
+                dest,
+                manifest.bind_dirs,
+                0,
+                written,
+                removed,
+                time.perf_counter() - started,
+                unwritten=tuple(failed),
             )
 
         if manifest is not None:
@@ -1139,6 +1189,8 @@ class Overlay:
             if rel in seen:
                 continue
             seen.add(rel)
+            if rel in manifest.unwritten:  # the command saw an older state: the overlay's stays
+                continue
             if st.st_nlink > 1:
                 if rel not in manifest.linked:
                     names_of.add(st.st_ino)
@@ -1183,7 +1235,7 @@ class Overlay:
                 changed.append(rel)
         if names_of:
             manifest.linked |= {rel for rel, key in manifest.files.items() if key[2] in names_of}
-        for rel in sorted(scan.covered(manifest.files, manifest.files_under) - seen):
+        for rel in sorted(scan.covered(manifest.files, manifest.files_under) - seen - manifest.unwritten):
             manifest.drop(rel)
             manifest.written.discard(rel)
             manifest.linked.discard(rel)

@@ -31,8 +31,12 @@ Each call:
    in agentls' memory): the next call remakes the copy from the overlay, which has every change made before
    it. One that filled the session's /tmp past `tmp_mb` has /tmp emptied. The result says so. Symbolic links a
    command creates, retargets or deletes are not proposed (`agent.overlay`): each is a line of the result, and
-   the run's summary lists them. A folder or file a command left unreadable (`chmod 000 sub`) keeps what the
-   run had there (never proposed as deleted), and the result says so.
+   the run's summary lists them. A folder or file a command left unreadable (`chmod 000 sub`, or the whole
+   workspace: `chmod 000 .`) keeps what the run had there (never proposed as deleted), and the result says so;
+   the copy's top folder gets its owner's permissions back before the next command, which could not start in
+   it otherwise. A file the first step cannot write or remove (an earlier command's `chmod 555 sub`) is named
+   in the result: the command sees the copy's older state of it, the overlay keeps its own version (what the
+   command does to that file is not folded back), and the next call tries again.
 
 The result is stdout then stderr as a terminal would leave them (a carriage return overwrites the line:
 a progress bar is its last state, ``\\r\\n`` is a line break), with `[exit code: N]` when it is not 0. A
@@ -270,9 +274,14 @@ class BashTool:
         for link in report.symlinks:
             text += f"\n[not in your proposal: {link.note}]"
         if report.unreadable:
+            names = ", ".join("the workspace" if rel == "./" else rel for rel in report.unreadable)
+            text += f"\n[could not read {names} after the command: its files are left as they were]"
+        unwritten = self.last_materialized.unwritten if self.last_materialized is not None else ()
+        if unwritten:
             text += (
-                "\n[could not read " + ", ".join(report.unreadable) + " after the command: "
-                "its files are left as they were]"
+                f"\n[could not write your latest version of {', '.join(unwritten)} into the workspace before "
+                "the command (check the permissions commands left there): the command saw the older state; "
+                "your version is kept, and the command's changes to it are not]"
             )
         return ToolResult(text, is_error=result.timed_out or result.cancelled or full is not None)
 
