@@ -23,8 +23,10 @@ return None: the caller then walks the whole tree as it would without a watch, a
 
 What inotify does not report: writes through a shared memory mapping (no `IN_MODIFY`; the file's
 `IN_CLOSE_WRITE` comes when its last descriptor and mapping go, at the latest when the sandbox's processes
-end, which is before the fold-back), and changes in folders that are not watched (the caller does not
-fold those back: tool folders, caches). Linux only; elsewhere `TreeWatch` raises `WatchUnavailable`.
+end, which is before the fold-back: a process that writes through a mapping and exits without `munmap` or
+`close` is folded back, tests/agent/test_fswatch.py checks it), and changes in folders that are not watched
+(the caller does not fold those back: tool folders, caches). Linux only; elsewhere `TreeWatch` raises
+`WatchUnavailable`.
 """
 
 from __future__ import annotations

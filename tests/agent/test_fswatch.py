@@ -104,6 +104,35 @@ def test_a_command_that_edits_one_file_lists_no_folder(ws: Path, tmp_path: Path,
     assert sorted(os.path.relpath(p, dest) for p in scandirs) == ["new", "new/inner"]
 
 
+_MAP_AND_EXIT = """
+import mmap, os
+for name, close_first in (("pkg/a.py", False), ("pkg/b.py", True)):
+    fd = os.open(name, os.O_RDWR)
+    mapping = mmap.mmap(fd, 0)
+    if close_first:
+        os.close(fd)  # the mapping alone keeps the file open
+    mapping[:5] = b"def g" if name == "pkg/a.py" else b"x = 9"
+os._exit(0)  # no munmap, no close, no msync
+"""
+
+
+def test_a_write_through_a_mapping_left_at_exit_folds_back(
+    ws: Path, tmp_path: Path, scandirs: list[str]
+) -> None:
+    """A write through a shared mapping is no inotify event; the file's close, when the process's exit
+    drops its last descriptor and mapping, is: the fold-back finds both files (same sizes) without a walk."""
+    overlay = Overlay(ws)
+    dest = tmp_path / "copy"
+    overlay.materialize(dest)
+    overlay.sync_back_from(dest)
+    scandirs.clear()
+    subprocess.run([sys.executable, "-c", _MAP_AND_EXIT], cwd=dest, check=True)
+    assert overlay.sync_back_from(dest).changed == ("pkg/a.py", "pkg/b.py")
+    assert overlay.read("pkg/a.py") == "def g():\n    return 1\n"
+    assert overlay.read("pkg/b.py") == "x = 9\n"
+    assert scandirs == []
+
+
 def test_every_kind_of_change_folds_back_from_the_watch(ws: Path, tmp_path: Path) -> None:
     overlay = Overlay(ws)
     dest = tmp_path / "copy"
