@@ -548,6 +548,55 @@ def test_text_typed_during_the_run_is_kept(workspace: Path, tmp_path: Path, nvim
         assert result["disk_after"] == {STATS: original, NEW_TEST: None}
 
 
+LABEL_TYPED = 'LABEL = "\U0001f600 deal\U0001f389!"'
+"""The line `type_after_emoji` types below the imports of mathx/stats.py (agent_run.lua)."""
+LABEL_PROPOSED = 'LABEL = "\U0001f600 deal\U0001f389!!"'
+
+
+def viewed_text(body: dict[str, Any]) -> str:
+    """The file text of the last `view` tool result a model request carries (its `cat -n` numbers off)."""
+    (result,) = [
+        block
+        for block in body["messages"][-1]["content"]
+        if isinstance(block, dict) and block.get("type") == "tool_result"
+    ]
+    content = result["content"]
+    shown = content if isinstance(content, str) else "".join(part["text"] for part in content)
+    numbered = shown.split("\n")[1:]  # "Here's the result of running `cat -n` on ...:"
+    return "".join(line.split("\t", 1)[1] + "\n" for line in numbered if "\t" in line)
+
+
+def test_typing_after_an_emoji_reaches_the_server_as_the_buffer_holds_it(
+    workspace: Path, tmp_path: Path, nvim: str
+) -> None:
+    """Neovim sends each keystroke as a ranged change, in the encoding the server chose (0.7: UTF-16, where
+    an emoji is two units; 0.12: what it offered). A line with an emoji is typed, then the word after the
+    emoji changed and more typed after it; the run's view of the file (the server's copy of the buffer) must
+    be the buffer, its edit of that line must match it, and the accepted edit must land after the emoji."""
+    original = (workspace / STATS).read_text()
+    imports = "from __future__ import annotations\n"
+    typed = original.replace(imports, imports + LABEL_TYPED + "\n")
+    with FakeAnthropic() as fake:
+        fake.enqueue(
+            turn(text("Spec: `mean` averages; the label gets a second '!'."), view()),
+            replace(LABEL_TYPED, LABEL_PROPOSED),
+            replace(STUB_BODY, GOOD_BODY),
+            done(SUMMARY),
+        )
+        env = {**fake.env(), "AGENTLS_NVIM_MODE": "type_after_emoji"}
+        result = run_nvim(nvim, "agent_run.lua", workspace, tmp_path, env=env)
+        viewed = viewed_text(fake.message_requests[1].body)
+        replaced = json.dumps(fake.message_requests[2].body["messages"][-1])
+
+    assert result["buffers_during_run"][STATS]["text"] == typed
+    assert viewed == typed
+    assert '"is_error": true' not in replaced, replaced
+    assert result["proposal_status"] == "accepted"
+    expected = typed.replace(LABEL_TYPED, LABEL_PROPOSED).replace(STUB_BODY, GOOD_BODY)
+    assert result["buffers_after"][STATS]["text"] == expected
+    assert result["disk_after"][STATS] == expected
+
+
 def test_an_edit_in_another_buffer_just_before_a_run_reaches_the_server_first(
     workspace: Path, tmp_path: Path, nvim: str
 ) -> None:

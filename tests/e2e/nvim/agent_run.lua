@@ -11,6 +11,9 @@
 --   crash        the same, but the server is killed while the preview is open (nothing is pressed)
 --   conflict     the same, but the stub's line is edited in the buffer before `A` <CR>: the server refuses
 --   refused      the same, but the plugin's applyEdit refuses the edit (as for a buffer that changed)
+--   type_after_emoji  the same, but first a line holding an emoji is typed below the imports, and the word
+--                    after the emoji is changed and more typed after it (each keystroke a ranged change
+--                    after the emoji), as `o` and `cw` in insert mode type them
 -- With $AGENTLS_NVIM_CONFIRM=no every confirm() dialog is answered "No" (and recorded in `confirms`).
 -- The result holds what the user saw (menu titles, preview lines) and the buffers and files at each step.
 local here = debug.getinfo(1, "S").source:sub(2):match("(.*/)")
@@ -33,6 +36,17 @@ H.run(function(h)
     other = h.edit("tests/test_stats.py")
     h.wait_attached(other)
     vim.cmd("buffer " .. buf)
+  end
+  if MODE == "type_after_emoji" then
+    -- U+1F600 and U+1F389 as UTF-8 bytes (Lua 5.1 has no \u{} escape): two UTF-16 units each.
+    local grin, party = "\240\159\152\128", "\240\159\142\137"
+    -- Through replace_termcodes: the emoji's byte 0x80 would be read as the lead of a special key.
+    local function type_keys(keys)
+      vim.api.nvim_feedkeys(vim.api.nvim_replace_termcodes(keys, true, false, true), "nx", false)
+    end
+    vim.api.nvim_win_set_cursor(0, { S.line_of(buf, "from __future__ import annotations"), 0 })
+    type_keys('oLABEL = "' .. grin .. ' sale"<Esc>')
+    type_keys("0fscwdeal" .. party .. "!<Esc>")
   end
   vim.api.nvim_win_set_cursor(0, { S.line_of(buf, "def mean(values: list[float]) -> float:"), 4 })
   if other then
