@@ -11,8 +11,8 @@ builds its own.
 
 What happens when:
 
-- ``initialize`` answers at once with the capabilities and the negotiated position encoding (UTF-8 when
-  the client offers it, else UTF-32 when offered, else UTF-16: `server.positions.negotiate_encoding`;
+- ``initialize`` answers at once with the capabilities and the negotiated position encoding (UTF-32 when
+  the client offers it, else UTF-8 when offered, else UTF-16: `server.positions.negotiate_encoding`;
   every position the server reads or sends is in it); nothing slow runs before the answer. Its
   ``processId`` is watched (`server.parent`): when the editor's process is gone the server ends, as LSP
   asks.
@@ -159,7 +159,7 @@ class AgentlsProtocol(LanguageServerProtocol):
 
     @lsp_method(types.INITIALIZE)
     def lsp_initialize(self, params: types.InitializeParams) -> Any:
-        # pygls picks the client's first preference; we want UTF-8 whenever it is offered at all. The rest
+        # pygls picks the client's first preference; we want UTF-32 whenever it is offered at all. The rest
         # is pygls' own initialize, which gives no hook for the choice.
         self._server.process_id = params.process_id
         self._server.watch_editor(params.process_id)

@@ -42,15 +42,19 @@ _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 def negotiate_encoding(offered: Iterable[str] | None) -> Encoding:
-    """The encoding to announce, one the client offered (LSP 3.17: the server picks among them): UTF-8
-    when offered (the form Neovim keeps its buffers in, so that client converts nothing), else UTF-32 when
-    offered (code points: Python's own string indexing, so we convert nothing), else UTF-16.
+    """The encoding to announce, one the client offered (LSP 3.17: the server picks among them): UTF-32
+    when offered (code points: Python's own string indexing, so the server converts nothing), else UTF-8
+    when offered, else UTF-16.
 
-    UTF-16 is the one encoding every client must support, so it is the answer when the client offers
-    nothing or only encodings we do not know.
+    UTF-32 before UTF-8: a position in UTF-8 or UTF-16 costs the server a walk of its line in Python
+    (8.9 us for a 112-character line holding an emoji and accents, against 0.3 us in UTF-32), where a
+    client converts in native code (Neovim 0.12, which keeps its buffers in UTF-8: 0.2 us for that line,
+    `vim.str_utfindex`); Neovim 0.10+, Helix and Emacs' eglot offer it. UTF-16 is the one encoding
+    every client must support, so it is the answer when the client offers nothing or only encodings we
+    do not know.
     """
     chosen = set(offered) if offered is not None else set()
-    return UTF8 if UTF8 in chosen else UTF32 if UTF32 in chosen else UTF16
+    return UTF32 if UTF32 in chosen else UTF8 if UTF8 in chosen else UTF16
 
 
 def split_lines(text: str) -> list[str]:

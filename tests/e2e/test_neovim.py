@@ -191,7 +191,7 @@ def test_setup_attaches_offers_implement_and_checkhealth_reports(
     assert result["same_client"] is True and result["clients"] == 1
     # The server chose an encoding from the client's offer, and the client uses that one.
     assert result["encoding"] == result["server_encoding"]
-    assert result["encoding"] in ("utf-16", "utf-8")
+    assert result["encoding"] in ("utf-16", "utf-32")  # 0.7 with the plugin offers utf-16; 0.10+ utf-32
     # workspace/configuration is answered from setup{settings}, section by section.
     assert result["configuration"][0]["index"] == SETTINGS["index"]
     assert result["configuration"][1] == {"provider": "none"}
@@ -815,7 +815,7 @@ def test_commands_send_the_contracts_arguments_and_search_fills_quickfix(
     uri = (workspace / STATS).as_uri()
     line = result["def_line"] - 1  # 0-based line of `def mean`
     sent = [(s["command"], s["arguments"][0]) for s in result["sent"]]
-    end = {"utf-16": 7, "utf-8": 9}[result["encoding"]]  # whichever the server chose
+    end = {"utf-16": 7, "utf-32": 7, "utf-8": 9}[result["encoding"]]  # whichever the server chose
     task_doc = '    """Return the arithmetic mean of `values`.'
     assert result["task_doc"] == task_doc  # the selection's second line, which the range ends with
     assert sent == [
@@ -934,11 +934,11 @@ def test_fix_sends_another_servers_diagnostic_in_agentls_encoding(
     workspace: Path, tmp_path: Path, nvim: str
 ) -> None:
     """A diagnostic of another server (UTF-16) on a line with é, € and an emoji: the range :AgentlsFix
-    sends is in the encoding agentls chose (UTF-8 on current Neovims), not the other server's."""
+    sends is in the encoding agentls chose (UTF-32 on current Neovims), not the other server's."""
     with FakeAnthropic() as fake:  # no script: the run it starts fails at once
         result = run_nvim(nvim, "fix_other_server.lua", workspace, tmp_path, env=fake.env())
 
-    start, end = {"utf-16": (13, 27), "utf-8": (18, 32)}[result["encoding"]]
+    start, end = {"utf-16": (13, 27), "utf-32": (12, 26), "utf-8": (18, 32)}[result["encoding"]]
     expected = {"start": {"line": 0, "character": start}, "end": {"line": 0, "character": end}}
     sent = result["sent"]
     assert sent["range"] == expected

@@ -60,16 +60,26 @@ async def test_initialize_answers_with_capabilities(lsp_server, stubs_workspace:
     assert caps.code_lens_provider is not None
     assert caps.workspace is not None and caps.workspace.workspace_folders is not None
     assert caps.workspace.workspace_folders.change_notifications is True
-    # VS Code 1.65 offers no encodings (utf-16 then); Neovim 0.11 offers utf-8 first.
-    assert caps.position_encoding == ("utf-8" if editor == "neovim" else "utf-16")
+    # VS Code 1.65 offers no encodings (utf-16 then); Neovim 0.11 offers utf-8, utf-16 and utf-32.
+    assert caps.position_encoding == ("utf-32" if editor == "neovim" else "utf-16")
 
 
-async def test_utf8_is_chosen_whenever_offered(lsp_server, stubs_workspace: Path) -> None:
+@pytest.mark.parametrize(
+    ("offered", "chosen"),
+    [
+        (["utf-8", "utf-16", "utf-32"], "utf-32"),  # Neovim 0.10+
+        (["utf-8", "utf-32"], "utf-32"),
+        (["utf-16", "utf-8"], "utf-8"),
+    ],
+)
+async def test_utf32_is_chosen_whenever_offered_else_utf8(
+    lsp_server, stubs_workspace: Path, offered: list[str], chosen: str
+) -> None:
     client: LanguageClient = await lsp_server()
     caps = client_capabilities("visual-studio-code")
-    caps.general = types.GeneralClientCapabilities(position_encodings=["utf-32", "utf-16", "utf-8"])
+    caps.general = types.GeneralClientCapabilities(position_encodings=offered)
     result = await initialize(client, stubs_workspace, capabilities=caps)
-    assert result.capabilities.position_encoding == "utf-8"
+    assert result.capabilities.position_encoding == chosen
 
 
 async def test_code_actions_on_stubs_and_not_on_finished_functions(
@@ -193,7 +203,9 @@ async def test_background_indexing_reports_progress_then_search_finds(
 
 async def test_saved_edit_becomes_searchable(lsp_server, stubs_workspace: Path) -> None:
     client: LanguageClient = await lsp_server()
-    await initialize(client, stubs_workspace, editor="neovim")
+    caps = client_capabilities("neovim")
+    caps.general = types.GeneralClientCapabilities(position_encodings=["utf-8", "utf-16"])  # no utf-32
+    await initialize(client, stubs_workspace, capabilities=caps)
     await wait_for(lambda: index_progress_ended(client), 120)
     money = stubs_workspace / "shop" / "money.py"
     open_document(client, money)
@@ -208,7 +220,7 @@ async def test_saved_edit_becomes_searchable(lsp_server, stubs_workspace: Path) 
     await wait_for(found, 60)
     hits = await request(client, "agentls/search", {"query": "shipping_quote_zebra"})
     hit = next(h for h in hits if h["symbol"] == "shipping_quote_zebra")
-    # Neovim negotiated utf-8: the end of the last line is counted in bytes.
+    # utf-8 was negotiated: the end of the last line is counted in bytes.
     last = new_text.splitlines()[hit["range"]["end"]["line"]]
     assert last == '    return "½ €" * 2'
     assert hit["range"]["end"]["character"] == len(last.encode("utf-8")) != len(last)
@@ -230,7 +242,11 @@ async def test_search_ranges_in_the_negotiated_encoding(
     hits = await request(client, "agentls/search", {"query": "greet_unicode_visitor"})
     hit = next(h for h in hits if h["symbol"] == "greet_unicode_visitor")
     last = '    return f"héllo 😀 中文 {name}"'
-    units = {"utf-8": len(last.encode("utf-8")), "utf-16": len(last.encode("utf-16-le")) // 2}[str(encoding)]
+    units = {
+        "utf-8": len(last.encode("utf-8")),
+        "utf-16": len(last.encode("utf-16-le")) // 2,
+        "utf-32": len(last),
+    }[str(encoding)]
     assert hit["range"] == {"start": {"line": 0, "character": 0}, "end": {"line": 2, "character": units}}
 
 

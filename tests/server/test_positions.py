@@ -17,12 +17,15 @@ from server.positions import (
 ENCODINGS = ("utf-8", "utf-16", "utf-32")
 
 
-def test_negotiation_prefers_utf8_then_utf32_when_offered_else_utf16() -> None:
+def test_negotiation_prefers_utf32_then_utf8_when_offered_else_utf16() -> None:
     assert negotiate_encoding(["utf-16", "utf-8"]) == "utf-8"
-    assert negotiate_encoding(["utf-32", "utf-8", "utf-16"]) == "utf-8"
+    assert negotiate_encoding(["utf-8", "utf-16", "utf-32"]) == "utf-32"  # Neovim 0.10+
+    assert negotiate_encoding(["utf-32", "utf-8", "utf-16"]) == "utf-32"
+    assert negotiate_encoding(["utf-8", "utf-32"]) == "utf-32"
     assert negotiate_encoding(["utf-32", "utf-16"]) == "utf-32"
     assert negotiate_encoding(["utf-16", "utf-32"]) == "utf-32"
     assert negotiate_encoding(["utf-32"]) == "utf-32"
+    assert negotiate_encoding(["utf-8"]) == "utf-8"
     assert negotiate_encoding(["latin-1", "utf-16"]) == "utf-16"
     assert negotiate_encoding(["latin-1"]) == "utf-16"
     assert negotiate_encoding([]) == "utf-16"
