@@ -566,6 +566,41 @@ def test_unsandboxed_cancel_kills_a_child_that_left_the_group(workdir: Path) -> 
             os.kill(pid, signal.SIGKILL)
 
 
+@pytest.mark.parametrize("sandboxed", [True, False], ids=["sandboxed", "unsandboxed"])
+def test_an_owner_killed_with_sigkill_takes_its_commands_with_it(workdir: Path, sandboxed: bool) -> None:
+    """agentls itself killed (`kill -9`, the OOM killer) while a command runs, one child of which left the
+    command's session (`setsid`): nothing of the command may run on. Sandboxed, bwrap's parent-death signal
+    ends its PID namespace; unsandboxed, the subreaper's parent-death signal makes it kill every descendant.
+    The owner is a process of its own here, so that the test can kill it."""
+    if sandboxed and shutil.which("bwrap") is None:
+        pytest.skip("bubblewrap is not installed (apt-get install bubblewrap)")
+    child, marker = unique_sleep()
+    started = workdir / "started"
+    command = f"setsid sh -c 'touch {started}; exec {child}' & {child}"
+    owner_code = (
+        "from pathlib import Path\n"
+        "from agent.sandbox import Sandbox, SandboxSettings\n"
+        f"sandbox = Sandbox(SandboxSettings(enabled={sandboxed!r}))\n"
+        f"sandbox.run({command!r}, Path({str(workdir)!r}), timeout=600)\n"
+    )
+    repo = str(Path(__file__).resolve().parents[2])
+    owner = subprocess.Popen(
+        [sys.executable, "-c", owner_code], cwd=repo, env={**os.environ, "PYTHONPATH": repo}
+    )
+    try:
+        wait_for(started)
+        assert started.exists(), "the command did not start"
+        assert len(processes_with(marker)) >= 2, "the command's two sleeps are not both running"
+        owner.kill()
+        owner.wait(10)
+        assert wait_gone(marker, seconds=10) == []
+    finally:
+        owner.kill()
+        owner.wait(10)
+        for pid in processes_with(marker):
+            os.kill(pid, signal.SIGKILL)
+
+
 def test_unsandboxed_command_keeps_its_exit_status_and_missing_program(workdir: Path) -> None:
     sandbox = Sandbox(SandboxSettings(enabled=False))
     assert sandbox.run("exit 3", workdir).exit_code == 3
