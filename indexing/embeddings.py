@@ -50,6 +50,7 @@ from numpy.typing import NDArray
 from indexing.config import EmbeddingSettings
 from indexing.credentials import mask_url, mask_urls
 from indexing.http_retry import backoff_delay, is_retryable_status, parse_retry_after, transport_errors
+from indexing.paths import DISTILLED_MODEL_NAME as DISTILLED_MODEL_NAME  # re-exported: its home is light
 from indexing.ranking import identifier_words
 
 if TYPE_CHECKING:
@@ -84,8 +85,6 @@ Vectors = NDArray[np.float32]
 
 DEFAULT_MODEL = "minishlab/potion-code-16M"
 """The model2vec model configured by default (`EmbeddingSettings().model`)."""
-DISTILLED_MODEL_NAME = "distilled-minilm"
-"""Folder under `cache_dir/models` where `agentls model distill` writes its model by default."""
 CODE_WORDS_MODEL_NAME = "code-words"
 """Folder under `cache_dir/models` where `agentls model import` writes the code word vectors."""
 MINILM_MODEL = "sentence-transformers/all-MiniLM-L6-v2"

@@ -5,12 +5,14 @@ backup tools and ``tar --exclude-caches`` honour): `tag_cache_dir` writes it, `i
 The walker never enters a tagged folder, so an index or cache that lies inside a workspace (``[index] uri
 = "idx"``, ``AGENTLS_CACHE_DIR`` under the project) is not indexed itself, with its placeholder key.
 
-It also says where the user's own settings file is (`user_settings_file`) and the name of the file, in the
-cache folder, that records which workspace settings the user trusted (`SETTINGS_TRUST_FILE`).
+It also says where the user's own settings file is (`user_settings_file`), the name of the file, in the
+cache folder, that records which workspace settings the user trusted (`SETTINGS_TRUST_FILE`), and the
+name of the folder in the cache's ``models`` that `agentls model distill` writes (`DISTILLED_MODEL_NAME`).
 
 Standard library only, so that the command line's quick search (`server.cli.quick`) finds them without
 importing pydantic and the settings tree (`server.settings`, `indexing.config` and
-`server.settings_trust` re-export these).
+`server.settings_trust` re-export these), and the test run's controller process names the test model's
+folder without importing numpy (`indexing.embeddings` re-exports `DISTILLED_MODEL_NAME`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 
 __all__ = [
     "CACHEDIR_TAG",
+    "DISTILLED_MODEL_NAME",
     "SETTINGS_TRUST_FILE",
     "cache_dir",
     "default_index_location",
@@ -35,6 +38,8 @@ __all__ = [
 CACHEDIR_TAG = "CACHEDIR.TAG"
 SETTINGS_TRUST_FILE = "settings-trust.json"
 """In the cache folder: the workspace settings the user trusted (`server.settings_trust`)."""
+DISTILLED_MODEL_NAME = "distilled-minilm"
+"""Folder under `cache_dir/models` where `agentls model distill` writes its model by default."""
 _SIGNATURE = b"Signature: 8a477f597d28d172789f06886806bc55"
 _TAG_TEXT = (
     _SIGNATURE.decode() + "\n# This file is a cache directory tag created by agentls.\n"

@@ -2,11 +2,15 @@
 
 Read from the source with `ast` (nothing is imported). For cycles, module-level imports only: imports inside
 functions and under ``if TYPE_CHECKING:`` are left out, since they do not run when the module loads.
+The imports that do run are checked where they cost: the test run's controller process does not import the
+embeddings module.
 """
 
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -148,3 +152,13 @@ def test_layers_point_one_way() -> None:
         in {("indexing", "agent"), ("indexing", "server"), ("agent", "server")}
     ]
     assert not wrong, "; ".join(wrong)
+
+
+def test_the_test_runs_controller_names_the_test_model_without_the_embeddings_module() -> None:
+    """tests/conftest.py's `pytest_sessionstart` imports `tests.fakes.models` in the controller process,
+    for the test model's folder name only; `indexing.embeddings` (numpy, 0.5 s) stays out of it."""
+    heavy = "{'indexing.embeddings', 'numpy'}"
+    code = f"import sys, tests.fakes.models; print(sorted({heavy} & set(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -22,7 +22,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from indexing.embeddings import DISTILLED_MODEL_NAME
+from indexing.paths import DISTILLED_MODEL_NAME
 from tests.fakes.network import no_network
 
 REPO = Path(__file__).resolve().parents[2]
