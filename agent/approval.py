@@ -10,7 +10,9 @@ one too, and a ``question_withdrawn`` decision (subject, detail, reason) says so
 
 A question asked before the run's transcript exists (``agentls acp`` asks its trust questions before a
 prompt's run) is an `Asked`, handed to the run (`agent.runner.start_run`'s ``asked``), whose transcript
-writes it first, as an ``approval`` record with when it was answered and, for no answer, why.
+writes it first, as an ``approval`` record with when it was answered and, for no answer, why; a run that
+ends before its transcript begins writes it in the transcript of the failed attempt
+(`agent.runner.record_unstarted`).
 """
 
 from __future__ import annotations

@@ -201,18 +201,19 @@ class Recorder:
         root: Path,
         model: str,
         task: Task,
-        settings: AgentSettings,
+        settings: AgentSettings | None,
         role: str,
         instructions: Sequence[Mapping[str, Any]] = (),
     ) -> None:
-        """The run began."""
+        """The run began (`settings` None: a run that ended before its settings were known, written as
+        ``{}``; `agent.runner.record_unstarted`)."""
         self.write(
             RunStartRecord(
                 run_id=run_id,
                 root=str(root),
                 model=model,
                 task=task_record(task),
-                settings=mask_settings(settings.model_dump(mode="json")),
+                settings=mask_settings(settings.model_dump(mode="json")) if settings is not None else {},
                 role=role,
                 instructions=list(instructions),
                 pid=os.getpid(),

@@ -12,7 +12,10 @@ The agent itself is synchronous; `RunHandle.cancel` sets the event every part of
 cancelled run ends within about a second. `on_event` and `on_done` are called on the worker thread: a
 caller with an event loop marshals them back itself (the server uses ``loop.call_soon_threadsafe``).
 `on_done` is called exactly once, with the `RunResult`, even when building the run failed (that result
-has status "failed" and an actionable `error`).
+has status "failed" and an actionable `error`). Such a run has no transcript, unless questions were asked
+for it before it started (`asked`, ``agentls acp``'s trust questions): `record_unstarted` then writes the
+transcript of the attempt (``run_start``, the ``approval`` records, ``run_end`` "failed" with the error),
+so every answer is on record; ``agentls acp`` writes one too for a prompt refused after its questions.
 
 `start_run(..., mode=NAME)` runs a graph instead of the single loop: "solo" (the default) is the loop
 above; "team" and the workspace's own graphs (`agent.team.config.TeamSettings.graph`) run
@@ -30,7 +33,8 @@ import logging
 import threading
 import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +54,7 @@ if TYPE_CHECKING:
     from agent.ports import CodeIndex
     from agent.resume import RunState
     from agent.task import Task
+    from indexing.secrets import Redactor
 
 __all__ = [
     "Credentials",
@@ -57,6 +62,7 @@ __all__ = [
     "NotResumable",
     "RunHandle",
     "load_resumable",
+    "record_unstarted",
     "run_credentials",
     "start_run",
 ]
@@ -176,6 +182,8 @@ def start_run(
         model: Any = None
         models: Any = None
         sandbox: Any = None
+        secrets: Any = None
+        transcript: Any = None
         try:
             from agent.loop import Agent
             from agent.models import load_model
@@ -233,16 +241,31 @@ def start_run(
                     team.mcp_answers = mcp_answers
                 saved = (resume, team_state) if resume is not None and team_state is not None else None
                 result = team.run(task, resume=saved)
-        except GraphNotFound as unknown:
-            result = _failed_result(handle.run_id, task, str(unknown), time.monotonic() - started)
         except BaseException as error:  # Agent.run does not raise; building it may
-            log.exception("agent run %s could not start", handle.run_id)
-            result = _failed_result(
-                handle.run_id,
-                task,
-                f"the run could not start: {error!r}. This is a bug in agentls; the log has the details.",
-                time.monotonic() - started,
-            )
+            if isinstance(error, GraphNotFound):
+                said = str(error)
+            else:
+                log.exception("agent run %s could not start", handle.run_id)
+                said = (
+                    f"the run could not start: {error!r}. This is a bug in agentls; the log has the details."
+                )
+            seconds = time.monotonic() - started
+            if transcript is not None and transcript.records_written:  # its run_start is written
+                result = _failed_result(handle.run_id, task, said, seconds)
+            else:
+                result = record_unstarted(
+                    runs_dir,
+                    handle.run_id,
+                    task,
+                    root=root,
+                    settings=settings,
+                    asked=asked,
+                    error=said,
+                    seconds=seconds,
+                    redact=credentials.secrets,
+                    secrets=secrets,
+                    role="solo" if mode == "solo" else f"team:{mode}",
+                )
         finally:
             if models is not None:
                 models.close()
@@ -261,6 +284,54 @@ def start_run(
     handle.thread = threading.Thread(target=work, name=f"agentls-run-{handle.run_id}", daemon=True)
     handle.thread.start()
     return handle
+
+
+def record_unstarted(
+    runs_dir: Path,
+    run_id: str,
+    task: Task,
+    *,
+    root: Path,
+    settings: AgentSettings | None,
+    asked: Sequence[Asked],
+    error: str,
+    seconds: float = 0.0,
+    redact: Iterable[str] = (),
+    secrets: Redactor | None = None,
+    role: str = "solo",
+) -> RunResult:
+    """The result of run `run_id`, which failed with `error` before its transcript began, and the questions
+    `asked` for it kept on record: the transcript of the attempt, its ``run_start`` (`settings` None: not
+    known yet), the ``approval`` records, and a ``run_end`` "failed" with `error` (`agentls runs` lists it
+    as failed). Its `transcript_path` is None when nothing was asked (the error reaches the user; there is
+    nothing else to keep) or the transcript could not be written (logged: the error is what matters)."""
+    from agent.recorder import Recorder
+    from agent.transcript import Transcript
+
+    result = _failed_result(run_id, task, error, seconds)
+    if not asked:
+        return result
+    preface = [question.record() for question in asked]
+    recorder = Recorder(Transcript(runs_dir, run_id, redact=redact, secrets=secrets, preface=preface))
+    try:
+        model = settings.model.model if settings is not None else ""
+        recorder.run_start(run_id=run_id, root=root, model=model, task=task, settings=settings, role=role)
+        recorder.run_end(
+            status=result.status,
+            summary=result.summary,
+            error=result.error,
+            usage=result.usage,
+            cost=result.cost,
+            steps=result.steps,
+            reflections=result.reflections,
+            proposal_id=None,
+            seconds=result.seconds,
+            step_seconds=result.step_seconds,
+        )
+    except Exception:
+        log.exception("the questions asked for run %s could not be recorded", run_id)
+        return result
+    return replace(result, transcript_path=recorder.path)
 
 
 def run_credentials(settings: AgentSettings, credentials: Credentials) -> list[str]:

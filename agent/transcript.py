@@ -33,7 +33,10 @@ time, ISO 8601). Record types, in the order a run writes them:
   `answer`: the option chosen, None for none; `agent.approval`). ``agentls acp`` asks whether to trust
   the workspace's settings (subject ``settings``) and MCP servers (``mcp_server``) before a prompt's run:
   those come right after the run's first `run_start`, with `asked_at` (when the answer came) and, when
-  no answer came, `reason` (the question was closed without a choice, or the editor could not ask).
+  no answer came, `reason` (the question was closed without a choice, or the editor could not ask). A
+  prompt that ends before its run begins (refused for want of an API key, a run that cannot build its
+  model) still writes them: the transcript of that attempt is its `run_start`, the `approval` records and
+  a `run_end` with status "failed" and the error (`agent.runner.record_unstarted`).
 - `proposal`: `proposal_id`, `summary`, `verified`, `diff`, `files` (path, kind, old path, diff).
 - `run_end`: `status`, `summary`, `error`, `usage`, `cost`, `steps`, `seconds`, `step_seconds`, `roles`
   (usage, cost and calls per role and node; they add up to `usage` and `cost`).

@@ -29,8 +29,11 @@ that is a folder inside the workspace is each run's scope, as ``agentls run --pa
   choice, or the editor could not ask) is kept on the session (`agent.approval.Asked`) and handed to the
   session's next run, whose transcript writes them right after its ``run_start`` as ``approval`` records
   (subject ``settings`` or ``mcp_server``), as a run records its own questions; a prompt cancelled while
-  asked has no run, so the next prompt's run writes them. When the trust file cannot be written after
-  "Trust these settings" or "Trust and start" (a read-only cache, a full disk), the answer holds while
+  asked has no run, so the next prompt's run writes them. A prompt that ends otherwise before its run
+  begins (refused: no API key; an error; a run that cannot build its model) writes them in a transcript
+  of the attempt (`agent.runner.record_unstarted`: ``run_start``, the ``approval`` records, ``run_end``
+  "failed" with the error), which ``agentls runs`` lists as failed. When the trust file cannot be written
+  after "Trust these settings" or "Trust and start" (a read-only cache, a full disk), the answer holds while
   this process runs (the settings apply, the run takes the server as trusted: its `RunAnswers`), and a
   warning message of the session (subject ``settings`` or ``mcp_server``) says why it was not
   remembered; the record's ``reason`` says so too.
@@ -441,13 +444,18 @@ class AgentlsAcpAgent:
         while self.recovered:
             await self._say(session, self.recovered.pop(0))
         request, buffers = await self._read_prompt(session, prompt)
-        settings = await self._settings(session)
-        if settings is not None:
-            settings = await self._mcp_servers(session, settings)
-        if settings is None:  # cancelled while a question about the settings or a server was open
-            session.history.append(_Exchange(request, "The user cancelled it before the run started."))
-            return PromptResponse(stop_reason="cancelled")
-        result = await self._run(session, _with_history(request, session.history), buffers, settings)
+        settings: Settings | None = None
+        try:
+            settings = await self._settings(session)
+            if settings is not None:
+                settings = await self._mcp_servers(session, settings)
+            if settings is None:  # cancelled while a question about the settings or a server was open
+                session.history.append(_Exchange(request, "The user cancelled it before the run started."))
+                return PromptResponse(stop_reason="cancelled")
+            result = await self._run(session, _with_history(request, session.history), buffers, settings)
+        except Exception as error:  # refused (no API key), or a bug: the questions asked stay on record
+            self._record_unrun(session, request, settings, error)
+            raise
         if session.cancelled or result.status == "cancelled":
             session.history.append(_Exchange(request, "The user cancelled it before the run ended."))
             return PromptResponse(stop_reason="cancelled")
@@ -462,6 +470,27 @@ class AgentlsAcpAgent:
         if session.cancelled:
             return PromptResponse(stop_reason="cancelled")
         return PromptResponse(stop_reason="end_turn")
+
+    def _record_unrun(
+        self, session: _Session, request: str, settings: Settings | None, error: Exception
+    ) -> None:
+        """The trust questions asked for a prompt that ended in `error` before its run started, in a
+        transcript of their own (`agent.runner.record_unstarted`: the attempt, "failed")."""
+        from agent.runner import record_unstarted
+        from agent.task import Task
+        from agent.transcript import new_run_id
+        from server.cli.agent import runs_dir
+
+        asked, session.asked = session.asked, []
+        record_unstarted(
+            runs_dir(self.env),
+            new_run_id(),
+            Task(kind="run", instruction=request, path=session.scope),
+            root=session.root,
+            settings=settings.agent if settings is not None else None,
+            asked=asked,
+            error=str(error) or repr(error),
+        )
 
     async def _read_prompt(
         self, session: _Session, blocks: list[Any]
@@ -783,7 +812,6 @@ class AgentlsAcpAgent:
             loop.call_soon_threadsafe(events.put_nowait, None)
 
         session.notify = on_event
-        asked, session.asked = session.asked, []  # the run's transcript writes them first
         answers = RunAnswers()  # the servers trusted for this process only: the run takes them as trusted
         for (root, _digest), config in self.mcp_trusted_here.items():
             if root == session.root:
@@ -798,9 +826,10 @@ class AgentlsAcpAgent:
             open_index=self._index_opener(session.root, settings, session.stop),
             on_event=on_event,
             on_done=on_done,
-            asked=asked,
+            asked=session.asked,
             mcp_answers=answers,
         )
+        session.asked = []  # the run's transcript writes them first (or the failed attempt's, if it fails)
         session.handle = handle
         if session.cancelled:
             handle.cancel()

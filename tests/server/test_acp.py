@@ -710,6 +710,75 @@ def test_errors_the_editor_shows_say_why_and_the_process_keeps_serving(ws: Path,
     assert unknown == "there is no session no-such-session; start one with session/new first"
 
 
+def _runs(tmp_path: Path) -> list[list[dict[str, Any]]]:
+    """The records of each transcript under the cache's runs."""
+    return [
+        [json.loads(line) for line in path.read_text().splitlines()]
+        for path in sorted((tmp_path / "cache" / "runs").glob("*.jsonl"))
+    ]
+
+
+def test_a_prompt_refused_after_its_trust_questions_leaves_them_on_record(ws: Path, tmp_path: Path) -> None:
+    """No API key: the prompt is refused after the workspace's MCP server was asked about. The question and
+    the answer are in a transcript of the attempt (run_start, approval, run_end "failed" with the reason),
+    which `agentls runs` lists as failed."""
+    from acp import RequestError
+
+    from agent.transcript import list_runs
+    from server.acp import DONT_START_MCP
+
+    (ws / "agentls.toml").write_text(AGENT_TOML + '\n[mcp.servers.tracker]\ncommand = "/bin/true"\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANTHROPIC_")}
+    env.update(AGENTLS_CACHE_DIR=str(tmp_path / "cache"), XDG_CONFIG_HOME=str(tmp_path / "config"))
+
+    async def body(conn: Any, session_id: str) -> str:
+        with pytest.raises(RequestError) as error:
+            await conn.prompt(session_id=session_id, prompt=[text_block("Implement mean")])
+        return str(error.value)
+
+    refused = asyncio.run(_in_one_process(RecordingClient(DONT_START_MCP), ws, env, body))
+    assert refused.startswith("ANTHROPIC_API_KEY is missing")
+    [records] = _runs(tmp_path)
+    assert [r["type"] for r in records] == ["run_start", "approval", "run_end"], records
+    start, approval, end = records
+    assert start["task"]["title"] == "Run: Implement mean" and start["root"] == str(ws.resolve())
+    assert start["settings"]["mcp"]["servers"]["tracker"]["command"] == "/bin/true"
+    assert (approval["subject"], approval["detail"]) == ("mcp_server", "tracker")
+    assert (approval["approved"], approval["answer"]) == (False, "Don't start")
+    assert end["status"] == "failed" and end["error"] == refused
+    [listed] = list_runs(tmp_path / "cache" / "runs")
+    assert (listed.status, listed.task, listed.run_id) == ("failed", "Run: Implement mean", start["run_id"])
+
+
+def test_a_run_that_fails_before_its_run_start_keeps_the_questions_asked_for_it(
+    fake_anthropic: FakeAnthropic, ws: Path, tmp_path: Path
+) -> None:
+    """The user trusts the workspace's settings, whose role model changes the provider: the run cannot
+    build its model and ends before it starts. The answer is still in the run's transcript, after its
+    run_start, and its run_end says why it failed."""
+    from server.acp import TRUST_SETTINGS
+
+    (ws / "agentls.toml").write_text(AGENT_TOML + '\n[agent.roles.solo.model]\nprovider = "openai"\n')
+    env = {**_env(fake_anthropic, tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    client = RecordingClient(TRUST_SETTINGS)
+
+    async def body(conn: Any, session_id: str) -> str:
+        reply = await conn.prompt(session_id=session_id, prompt=[text_block("Implement mean")])
+        return str(reply.stop_reason)
+
+    assert asyncio.run(_in_one_process(client, ws, env, body)) == "end_turn"
+    assert fake_anthropic.message_requests == []
+    [failed] = [line for line in _said(client) if line.startswith("The run failed")]
+    [records] = _runs(tmp_path)
+    assert [r["type"] for r in records] == ["run_start", "approval", "run_end"], records
+    start, approval, end = records
+    assert start["settings"]["roles"]["solo"]["model"] == {"provider": "openai"}
+    assert approval["subject"] == "settings" and approval["answer"] == "Trust these settings"
+    assert approval["approved"] is True and "agent.roles.solo.model.provider" in approval["question"]
+    assert end["status"] == "failed" and "a role may change the model, not the provider" in end["error"]
+    assert end["summary"] == failed
+
+
 def test_a_session_in_a_folder_of_the_workspace_focuses_its_runs_there(
     fake_anthropic: FakeAnthropic, ws: Path, tmp_path: Path
 ) -> None:
