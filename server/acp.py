@@ -85,7 +85,7 @@ import os
 import shlex
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
@@ -217,6 +217,35 @@ class _Session:
     asked: list[Asked] = field(default_factory=list)
     """The trust questions asked in this session and how each ended, not yet in a run's transcript: the
     session's next run writes them first (a prompt cancelled while asked has no run: the next one does)."""
+
+
+@dataclass(frozen=True)
+class _TrustQuestion:
+    """A question of trust asked before a prompt's run (`AgentlsAcpAgent._ask_and_keep`), and how a "yes"
+    to it is kept."""
+
+    kind: str
+    """The tool call's id prefix."""
+    subject: str
+    """The ``approval`` record's subject, and the warning's when the answer cannot be remembered."""
+    detail: str
+    """What it is about: the settings file, the MCP server's name."""
+    title: str
+    text: str
+    """What the tool call shows and the record keeps as the question."""
+    yes: tuple[str, str]
+    """(option id, name) of the option that trusts it."""
+    no: tuple[str, str]
+    declined: str
+    """The tool call's output when `no` is chosen."""
+    what: str
+    """It, in the words of the warning and the log: "The MCP server `x` is"."""
+    where: Path
+    """The trust file `keep` writes."""
+    keep: Callable[[], bool]
+    """Remember the trust; whether it was (raises `OSError` or returns False when `where` was not written)."""
+    hold: Callable[[], None]
+    """Trust it while this process runs (`keep` failed)."""
 
 
 def _refused(message: str, code: int = -32602) -> RequestError:
@@ -608,17 +637,15 @@ class AgentlsAcpAgent:
         await self._update(session, _warning(said, subject))
         return f"trusted while this agentls runs only: {path} could not be written ({error})"
 
-    async def _ask(
-        self, session: _Session, kind: str, title: str, text: str, yes: tuple[str, str], no: tuple[str, str]
-    ) -> tuple[str, str | None, str]:
-        """Ask the user a yes/no question of trust: a pending ``tool_call`` (`title`, `text`) and
-        ``session/request_permission`` with the options `yes` (``allow_always``) and `no` (``reject_once``),
-        each (option id, name). Returns the tool call's id, the option chosen (None: closed without a
-        choice, or the client could not ask) and, when the client could not ask, why; the caller ends the
-        tool call."""
+    async def _ask(self, session: _Session, question: _TrustQuestion) -> tuple[str, str | None, str]:
+        """Show `question` as a pending ``tool_call`` and ask it with ``session/request_permission``, its
+        `yes` option ``allow_always`` and its `no` ``reject_once``. Returns the tool call's id, the option
+        chosen (None: closed without a choice, or the client could not ask) and, when the client could not
+        ask, why; the caller ends the tool call."""
         assert self.conn is not None
-        tool_id = f"{kind}-{next(self._ids)}"
-        content: list[Any] = [tool_content(text_block(text))]
+        tool_id = f"{question.kind}-{next(self._ids)}"
+        title = question.title
+        content: list[Any] = [tool_content(text_block(question.text))]
         await self._update(
             session, start_tool_call(tool_id, title, kind="other", status="pending", content=content)
         )
@@ -629,8 +656,8 @@ class AgentlsAcpAgent:
                     tool_call_id=tool_id, title=title, kind="other", status="pending", content=content
                 ),
                 options=[
-                    PermissionOption(option_id=yes[0], name=yes[1], kind="allow_always"),
-                    PermissionOption(option_id=no[0], name=no[1], kind="reject_once"),
+                    PermissionOption(option_id=question.yes[0], name=question.yes[1], kind="allow_always"),
+                    PermissionOption(option_id=question.no[0], name=question.no[1], kind="reject_once"),
                 ],
             )
         except Exception as error:  # a client that cannot ask: the caller leaves the thing out and says so
@@ -640,55 +667,70 @@ class AgentlsAcpAgent:
         outcome = permission.outcome
         return tool_id, (outcome.option_id if isinstance(outcome, AllowedOutcome) else None), ""
 
-    async def _ask_trust(self, session: _Session, loaded: LoadedSettings) -> str | None:
-        """Ask the user whether to trust the sensitive values of the workspace's file; the option chosen
-        (`TRUST_SETTINGS`, remembered, or `IGNORE_SETTINGS`), None when the question got no answer."""
+    async def _ask_and_keep(self, session: _Session, question: _TrustQuestion) -> tuple[str | None, str]:
+        """Ask `question` (`_ask`); on its `yes`, remember the trust (`keep`), or, when that fails, trust for
+        this process (`hold`) and say why it was not remembered; end the tool call with the outcome, and
+        keep the question and its answer on the session (`Asked`) for the next run's transcript. Returns
+        the option chosen (None: no answer) and, for no answer, why."""
         from agent.approval import Asked
-        from server.settings_trust import (
-            IGNORE,
-            TRUST,
-            fingerprint,
-            question,
-            remember,
-            settings_trust,
-        )
 
-        source = loaded.sources[-1]
-        text = question(session.root, loaded.pending, source)
-        tool_id, answer, error = await self._ask(
-            session,
-            "settings-trust",
-            f"Trust the sensitive agentls settings of {Path(source).name}?",
-            text,
-            (TRUST_SETTINGS, TRUST),
-            (IGNORE_SETTINGS, IGNORE),
-        )
-        names = {TRUST_SETTINGS: TRUST, IGNORE_SETTINGS: IGNORE}
+        tool_id, answer, error = await self._ask(session, question)
         reason: str | None = None
         if error:
             reason = f"the editor could not ask it: {error}"
-        elif answer == TRUST_SETTINGS:
-            digest = fingerprint(list(loaded.pending))
-            store = settings_trust(self.env)
+        elif answer == question.yes[0]:
             try:
-                remember(session.root, loaded.pending, source, self.env)
-                if not store.has(session.root, digest):  # the store logs a failed write and goes on
+                if not question.keep():  # the store logs a failed write and goes on
                     raise OSError("see the log for the error")
             except OSError as failed:
-                self.trusted_here.add((session.root, digest))
-                where = store.path or Path(source)
-                what = f"The sensitive settings of {source} are"
-                reason = await self._not_remembered(session, what, "settings", where, failed)
-            log.info("the sensitive settings of %s are trusted for %s", source, session.root)
+                question.hold()
+                reason = await self._not_remembered(
+                    session, question.what, question.subject, question.where, failed
+                )
+            log.info("%s trusted for %s", question.what, session.root)
             await self._update(session, update_tool_call(tool_id, status="completed", raw_output="trusted"))
         else:
-            said = "ignored" if answer == IGNORE_SETTINGS else "not answered"
+            said = question.declined if answer == question.no[0] else "not answered"
             await self._update(session, update_tool_call(tool_id, status="failed", raw_output=said))
-            if answer != IGNORE_SETTINGS:
-                reason = "the editor's question was closed without a choice"
-        chosen = names.get(answer or "")
-        session.asked.append(Asked("settings", source, text, answer == TRUST_SETTINGS, chosen, reason))
-        return None if error else answer
+            if answer != question.no[0]:
+                answer, reason = None, "the editor's question was closed without a choice"
+        chosen = dict([question.yes, question.no]).get(answer or "")
+        approved = answer == question.yes[0]
+        asked = Asked(question.subject, question.detail, question.text, approved, chosen, reason)
+        session.asked.append(asked)
+        return answer, (reason or "") if answer is None else ""
+
+    async def _ask_trust(self, session: _Session, loaded: LoadedSettings) -> str | None:
+        """Ask the user whether to trust the sensitive values of the workspace's file; the option chosen
+        (`TRUST_SETTINGS`, remembered, or `IGNORE_SETTINGS`), None when the question got no answer."""
+        from server.settings_trust import IGNORE, TRUST, fingerprint, question, remember, settings_trust
+
+        source = loaded.sources[-1]
+        digest = fingerprint(list(loaded.pending))
+        store = settings_trust(self.env)
+
+        def keep() -> bool:
+            remember(session.root, loaded.pending, source, self.env)
+            return store.has(session.root, digest)
+
+        answer, _why = await self._ask_and_keep(
+            session,
+            _TrustQuestion(
+                kind="settings-trust",
+                subject="settings",
+                detail=source,
+                title=f"Trust the sensitive agentls settings of {Path(source).name}?",
+                text=question(session.root, loaded.pending, source),
+                yes=(TRUST_SETTINGS, TRUST),
+                no=(IGNORE_SETTINGS, IGNORE),
+                declined="ignored",
+                what=f"The sensitive settings of {source} are",
+                where=store.path or Path(source),
+                keep=keep,
+                hold=lambda: self.trusted_here.add((session.root, digest)),
+            ),
+        )
+        return answer
 
     async def _mcp_servers(self, session: _Session, settings: Settings) -> Settings | None:
         """`settings` with each enabled MCP server the user has not trusted for the workspace asked about
@@ -747,43 +789,32 @@ class AgentlsAcpAgent:
     ) -> tuple[str | None, str]:
         """Ask the user whether to trust the MCP server `name`: the option chosen (`TRUST_MCP`, remembered in
         `trust`, or `DONT_START_MCP`) and "", or None and why no answer came."""
-        from agent.approval import Asked
         from agent.mcp.trust import DONT, TRUST, fingerprint, question
 
-        text = f'{question(name, config)} ("{DONT}" is not asked again while this agentls runs.)'
-        tool_id, answer, error = await self._ask(
+        def keep() -> bool:
+            trust.remember(session.root, name, config)
+            return trust.is_trusted(session.root, config)
+
+        def hold() -> None:
+            self.mcp_trusted_here[(session.root, fingerprint(config))] = config
+
+        return await self._ask_and_keep(
             session,
-            "mcp-trust",
-            f"Start the MCP server `{name}` of this workspace?",
-            text,
-            (TRUST_MCP, TRUST),
-            (DONT_START_MCP, DONT),
+            _TrustQuestion(
+                kind="mcp-trust",
+                subject="mcp_server",
+                detail=name,
+                title=f"Start the MCP server `{name}` of this workspace?",
+                text=f'{question(name, config)} ("{DONT}" is not asked again while this agentls runs.)',
+                yes=(TRUST_MCP, TRUST),
+                no=(DONT_START_MCP, DONT),
+                declined="not started",
+                what=f"The MCP server `{name}` is",
+                where=trust.path or Path("the MCP trust file"),
+                keep=keep,
+                hold=hold,
+            ),
         )
-        why = ""
-        note: str | None = None
-        if error:
-            why = note = f"the editor could not ask it: {error}"
-        elif answer == TRUST_MCP:
-            try:
-                trust.remember(session.root, name, config)
-                if not trust.is_trusted(session.root, config):  # the store logs a failed write and goes on
-                    raise OSError("see the log for the error")
-            except OSError as failed:
-                self.mcp_trusted_here[(session.root, fingerprint(config))] = config
-                where = trust.path or Path("the MCP trust file")
-                what = f"The MCP server `{name}` is"
-                note = await self._not_remembered(session, what, "mcp_server", where, failed)
-            log.info("the MCP server %s is trusted for %s", name, session.root)
-            await self._update(session, update_tool_call(tool_id, status="completed", raw_output="trusted"))
-        elif answer == DONT_START_MCP:
-            await self._update(session, update_tool_call(tool_id, status="failed", raw_output="not started"))
-        else:
-            await self._update(session, update_tool_call(tool_id, status="failed", raw_output="not answered"))
-            answer, why = None, "the editor's question was closed without a choice"
-            note = why
-        chosen = {TRUST_MCP: TRUST, DONT_START_MCP: DONT}.get(answer or "")
-        session.asked.append(Asked("mcp_server", name, text, answer == TRUST_MCP, chosen, note))
-        return (None if error else answer), why
 
     async def _run(
         self, session: _Session, instruction: str, buffers: dict[str, tuple[str, int]], settings: Settings
