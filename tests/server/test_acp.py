@@ -4,19 +4,19 @@ written through the client's fs/write_text_file (or to disk); reject writes noth
 Everything else is real (index, overlay, sandbox, verification).
 
 Each `agentls acp` process is started with `_spawn`, which closes its asyncio transport before the event
-loop ends; every test ends by collecting garbage and fails if a ``__del__`` raised (see `_spawn`)."""
+loop ends; every test ends by collecting garbage and fails if a ``__del__`` raised (see `_spawn`, and
+``nothing_raises_in_a_finalizer`` in tests/server/conftest.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import json
 import os
 import shutil
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -36,6 +36,8 @@ from acp.schema import (
 
 from tests.agent.agent_harness import BAD_BODY, GOOD_BODY, STUB_BODY, copy_workspace, done, replace, view
 from tests.fakes.anthropic_server import FAKE_API_KEY, FakeAnthropic, fault_429, slow, text, tool_use, turn
+
+pytestmark = pytest.mark.usefixtures("nothing_raises_in_a_finalizer")
 
 AGENT_TOML = """\
 [agent]
@@ -132,24 +134,10 @@ async def _spawn(
             await asyncio.sleep(0)  # the pipes' connection_lost callbacks run on this loop
 
 
-@pytest.fixture(autouse=True)
-def _nothing_raises_in_a_finalizer(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Fail the test if a ``__del__`` raised during it or in a garbage collection at its end (a transport
-    left to the collector after its loop closed, see `_spawn`), rather than let it surface later in the
-    session."""
-    raised: list[str] = []
-    monkeypatch.setattr(
-        sys, "unraisablehook", lambda hook: raised.append(f"{hook.object!r}: {hook.exc_value!r}")
-    )
-    yield
-    gc.collect()
-    assert raised == [], raised
-
-
 def test_spawn_closes_the_transport_of_a_process_whose_pipes_outlive_it(tmp_path: Path) -> None:
     """A process that has exited, as the loop has seen, while a child of its still holds its stdout and
     stderr: `_spawn` closes the transport on the loop, so nothing is left for the garbage collector to
-    close on a closed loop (with `acp.spawn_agent_process` alone, ``_nothing_raises_in_a_finalizer``
+    close on a closed loop (with `acp.spawn_agent_process` alone, ``nothing_raises_in_a_finalizer``
     fails this test)."""
 
     async def run() -> None:

@@ -1,7 +1,10 @@
 """`agentls mcp` as a real process, driven by the `mcp` SDK's stdio client: it lists `search_code`,
 `find_symbol` and `lookup_docs`, answers them from the workspace's index and the installed packages, and
 reports a bad call as an MCP error result (bad arguments in one line naming the argument). Driven with raw
-lines: a line that is no JSON-RPC message gets a JSON-RPC error and the server goes on."""
+lines: a line that is no JSON-RPC message gets a JSON-RPC error and the server goes on.
+
+Every test ends by collecting garbage and fails if a ``__del__`` raised (``nothing_raises_in_a_finalizer``
+in tests/server/conftest.py): an asyncio transport left open after its loop closed."""
 
 from __future__ import annotations
 
@@ -23,6 +26,8 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 from tests.agent.agent_harness import copy_workspace
 
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzQ8rT3vLmNK"
+
+pytestmark = pytest.mark.usefixtures("nothing_raises_in_a_finalizer")
 
 
 def _text(result: Any) -> str:
@@ -66,6 +71,25 @@ async def _session_calls(root: Path, cache: Path) -> dict[str, Any]:
         out["bad_enum"] = await session.call_tool("find_symbol", {"name": "mean", "role": "caller"})
         out["after_bad"] = await session.call_tool("search_code", {"query": "mean", "limit": 2})
     return out
+
+
+def test_the_sdk_client_closes_the_transport_of_a_server_whose_pipes_outlive_it(tmp_path: Path) -> None:
+    """What leaked with the ACP SDK (tests/server/test_acp.py's `_spawn`): a process that has exited while
+    a child of its still holds its stdout. The MCP SDK's `stdio_client` closes the process's transport
+    itself when it stops the server, so the tests here use it as it is. (The same process run with
+    `acp.spawn_agent_process` in its place makes ``nothing_raises_in_a_finalizer`` fail the test.)"""
+
+    pid_file = tmp_path / "pid"
+
+    async def run() -> None:
+        script = f"sleep 5 & echo $$ > {pid_file}; exit 0"
+        async with stdio_client(StdioServerParameters(command="sh", args=["-c", script])):
+            while not pid_file.exists() or not pid_file.read_text().strip():
+                await asyncio.sleep(0.02)
+            while Path(f"/proc/{pid_file.read_text().strip()}").exists():  # until the loop reaped it
+                await asyncio.sleep(0.02)
+
+    asyncio.run(asyncio.wait_for(run(), 60))
 
 
 def test_agentls_mcp_serves_the_index_to_an_sdk_client(tmp_path: Path) -> None:
