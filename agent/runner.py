@@ -304,16 +304,22 @@ def record_unstarted(
     `asked` for it kept on record: the transcript of the attempt, its ``run_start`` (`settings` None: not
     known yet), the ``approval`` records, and a ``run_end`` "failed" with `error` (`agentls runs` lists it
     as failed). Its `transcript_path` is None when nothing was asked (the error reaches the user; there is
-    nothing else to keep) or the transcript could not be written (logged: the error is what matters)."""
+    nothing else to keep) or the transcript could not be written (logged: the error is what matters).
+    `secrets` None: a `Redactor` of its own withholds the secret values its detectors find (a key pasted
+    into the prompt), as a run's transcript does."""
     from agent.recorder import Recorder
+    from agent.redaction import secret_redactor
     from agent.transcript import Transcript
 
     result = _failed_result(run_id, task, error, seconds)
     if not asked:
         return result
     preface = [question.record() for question in asked]
-    recorder = Recorder(Transcript(runs_dir, run_id, redact=redact, secrets=secrets, preface=preface))
     try:
+        if secrets is None:
+            allow = settings is not None and settings.allow_secret_values
+            secrets = secret_redactor(runs_dir.parent, allow_values=allow, root=root)
+        recorder = Recorder(Transcript(runs_dir, run_id, redact=redact, secrets=secrets, preface=preface))
         model = settings.model.model if settings is not None else ""
         recorder.run_start(run_id=run_id, root=root, model=model, task=task, settings=settings, role=role)
         recorder.run_end(

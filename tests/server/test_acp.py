@@ -709,7 +709,8 @@ def _runs(tmp_path: Path) -> list[list[dict[str, Any]]]:
 def test_a_prompt_refused_after_its_trust_questions_leaves_them_on_record(ws: Path, tmp_path: Path) -> None:
     """No API key: the prompt is refused after the workspace's MCP server was asked about. The question and
     the answer are in a transcript of the attempt (run_start, approval, run_end "failed" with the reason),
-    which `agentls runs` lists as failed."""
+    which `agentls runs` lists as failed; a token pasted into the prompt is withheld there, as a run's
+    transcript withholds it."""
     from acp import RequestError
 
     from agent.transcript import list_runs
@@ -719,9 +720,11 @@ def test_a_prompt_refused_after_its_trust_questions_leaves_them_on_record(ws: Pa
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANTHROPIC_")}
     env.update(AGENTLS_CACHE_DIR=str(tmp_path / "cache"), XDG_CONFIG_HOME=str(tmp_path / "config"))
 
+    token = "ghp_0123456789abcdefghijABCDEFGHIJ012345"  # pasted into the prompt: withheld on disk too
+
     async def body(conn: Any, session_id: str) -> str:
         with pytest.raises(RequestError) as error:
-            await conn.prompt(session_id=session_id, prompt=[text_block("Implement mean")])
+            await conn.prompt(session_id=session_id, prompt=[text_block(f"Implement mean\nwith {token}")])
         return str(error.value)
 
     refused = asyncio.run(_in_one_process(RecordingClient(DONT_START_MCP), ws, env, body))
@@ -734,6 +737,7 @@ def test_a_prompt_refused_after_its_trust_questions_leaves_them_on_record(ws: Pa
     assert (approval["subject"], approval["detail"]) == ("mcp_server", "tracker")
     assert (approval["approved"], approval["answer"]) == (False, "Don't start")
     assert end["status"] == "failed" and end["error"] == refused
+    assert token not in json.dumps(records) and "<secret:" in start["task"]["instruction"]
     [listed] = list_runs(tmp_path / "cache" / "runs")
     assert (listed.status, listed.task, listed.run_id) == ("failed", "Run: Implement mean", start["run_id"])
 
