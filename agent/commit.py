@@ -34,12 +34,12 @@ import datetime as dt
 import email.utils
 import os
 import re
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from agent.scratch import scratch_folder
 from agent.vcs import GitError, repo_toplevel, run_git
 
 __all__ = [
@@ -281,8 +281,8 @@ def commit_proposal(
                 f"differs on that branch); pass --force to commit the proposal's text over it"
             )
 
-    with tempfile.TemporaryDirectory(prefix="agentls-index-") as scratch:
-        index = str(Path(scratch) / "index")
+    with scratch_folder("agentls-index-") as scratch:
+        index = str(scratch / "index")
         if parent is not None:
             _git(top, ["read-tree", parent], index=index)
         entries: list[tuple[str, str | None, str | None]] = []

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import logging
-import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ from typing import TYPE_CHECKING
 from packaging.utils import canonicalize_name
 
 from agent.interpreter import Interpreter, detect_interpreter
+from agent.scratch import scratch_folder
 from agent.tools import ToolError, one_line
 
 if TYPE_CHECKING:
@@ -116,11 +116,11 @@ class DependencyIndexes:
 
         self.interpreter = self.interpreter or detect_interpreter(self.root, sandbox=self.sandbox)
         python = self.interpreter.python
-        with tempfile.TemporaryDirectory(prefix="agentls-deps-") as scratch:
+        with scratch_folder("agentls-deps-") as scratch:
             try:
                 result = self.sandbox.run(
                     [python, "-I", "-c", _RESOLVE, top],
-                    Path(scratch),
+                    scratch,
                     timeout=60,
                     ro_binds=self.interpreter.sandbox_binds(self.root),
                 )

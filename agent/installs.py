@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import logging
 import re
-import shutil
 import sys
 import tempfile
 import tomllib
@@ -64,6 +63,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agent.interpreter import Interpreter, detect_interpreter
 from agent.line_endings import for_model, from_model
+from agent.scratch import remove_tree, scratch_folder
 from agent.tools import CustomTool, ToolError, ToolResult, one_line
 
 if TYPE_CHECKING:
@@ -166,7 +166,7 @@ class PackageLayer:
         return {name: stamp[0] for name, stamp in self.stamps().items() if before.get(name) != stamp}
 
     def close(self) -> None:
-        shutil.rmtree(self.path, ignore_errors=True)
+        remove_tree(self.path, "package folder")
 
 
 # -- the manifest ---------------------------------------------------------------------------------------
@@ -485,11 +485,11 @@ class InstallPackageTool(CustomTool):
         before = self.layer.stamps()
         self.interpreter = self.interpreter or detect_interpreter(root, sandbox=self.sandbox)
         for python in dict.fromkeys([self.interpreter.python, sys.executable]):
-            with tempfile.TemporaryDirectory(prefix="agentls-install-") as scratch:
+            with scratch_folder("agentls-install-") as scratch:
                 try:
                     result = self.sandbox.run(
                         [python, "-m", "pip", "install", *options, requirement],
-                        Path(scratch),
+                        scratch,
                         timeout=self.settings.timeout_seconds,
                         env=env,
                         ro_binds=self.interpreter.sandbox_binds(root),

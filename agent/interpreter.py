@@ -35,11 +35,12 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
+
+from agent.scratch import scratch_folder
 
 if TYPE_CHECKING:
     from agent.ports import Sandbox
@@ -146,11 +147,11 @@ def probe(
     if sandbox is not None:
         from agent.sandbox import SandboxUnavailable
 
-        with tempfile.TemporaryDirectory(prefix="agentls-probe-") as scratch:
+        with scratch_folder("agentls-probe-") as scratch:
             try:
                 result = sandbox.run(
                     argv,
-                    Path(scratch),
+                    scratch,
                     timeout=timeout,
                     env={"PYTHONDONTWRITEBYTECODE": "1"},
                     ro_binds=binds,

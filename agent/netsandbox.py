@@ -27,7 +27,6 @@ the per-run package layer of `agent.installs` is another.
 from __future__ import annotations
 
 import logging
-import shutil
 import sys
 import tempfile
 import threading
@@ -37,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from agent.netproxy import AllowlistProxy, ProxyRequest
+from agent.scratch import remove_tree
 
 if TYPE_CHECKING:
     from agent.recorder import Recorder
@@ -196,7 +196,7 @@ class NetworkGateway:
     def close(self) -> None:
         """Stop the proxy and remove its socket."""
         self.proxy.close()
-        shutil.rmtree(self._folder, ignore_errors=True)
+        remove_tree(self._folder, "network gateway's socket folder")
 
 
 def attach_network(

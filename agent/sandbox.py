@@ -122,6 +122,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from agent.netproxy import DEFAULT_REGISTRIES
+from agent.scratch import remove_tree
 
 if TYPE_CHECKING:
     from agent.netsandbox import NetworkGateway, SandboxExtension
@@ -1164,7 +1165,7 @@ class Sandbox:
                 full, run_cwd, environment, limit, cancel, sandboxed=False, watch=(folders, [])
             )
         finally:
-            shutil.rmtree(home, ignore_errors=True)
+            remove_tree(home, "command's HOME folder")
 
     def _watched_folders(
         self, cwd_dir: Path, tmp_dir: Path | None, cwd_bytes: int | None = None

@@ -15,11 +15,12 @@ from __future__ import annotations
 import logging
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
+
+from agent.scratch import scratch_folder
 
 if TYPE_CHECKING:
     from agent.ports import Sandbox
@@ -95,11 +96,11 @@ def _ask(kind: _Kind, tool: str, sandbox: Sandbox | None, timeout: float) -> tup
     """(exit status, stdout, stderr) of `tool`'s version command, in `sandbox` or on the host."""
     argv = [tool, *kind.version_args]
     env = cargo_env(tool) if kind.tool == "cargo" else go_env()
-    with tempfile.TemporaryDirectory(prefix="agentls-toolchain-") as scratch:
+    with scratch_folder("agentls-toolchain-") as scratch:
         # The manifest's name is what mounts the per-user toolchain folders of that kind (~/.cargo...).
-        (Path(scratch) / kind.manifest).touch()
+        (scratch / kind.manifest).touch()
         if sandbox is not None:
-            result = sandbox.run(argv, Path(scratch), timeout=timeout, env=env)
+            result = sandbox.run(argv, scratch, timeout=timeout, env=env)
             return result.exit_code, result.stdout, result.stderr
         try:
             proc = subprocess.run(

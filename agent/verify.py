@@ -57,6 +57,7 @@ from agent.interpreter import read_text as _read
 from agent.overlay import FileChange, Overlay, OverlayError
 from agent.paths import PathRefused
 from agent.sandbox import CommandResult, SandboxUnavailable, default_scratch_dir, sandbox_path
+from agent.scratch import remove_tree
 from agent.testfinder import is_test_path, mentioning_tests, referencing_tests
 from agent.toolchains import Toolchain, cargo_env, detect_toolchains, go_env
 from indexing.definitions import FUNCTION_KINDS, parse_definitions
@@ -947,5 +948,5 @@ class _Materialized:
     def __exit__(self, *exc: object) -> None:
         if self.path is not None:
             self.overlay.forget(self.path)
-            shutil.rmtree(self.path, ignore_errors=True)
+            remove_tree(self.path, "verification's workspace copy")
             self.path = None

@@ -41,7 +41,6 @@ import logging
 import os
 import re
 import secrets
-import shutil
 import socket
 import subprocess
 import time
@@ -52,6 +51,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from agent.credential_fields import mask_url
+from agent.scratch import remove_tree
 
 if TYPE_CHECKING:
     from agent.loop import RunResult
@@ -351,8 +351,8 @@ def _transport(repo: str, local: bool) -> str:
 
 def _checkout(task: BatchTask, dest: Path) -> str:
     """Clone `task.repo` at `task.commit` into `dest` (replacing what a crashed attempt left); its sha."""
-    if dest.exists():
-        shutil.rmtree(dest)
+    if not remove_tree(dest, "checkout a crashed attempt left"):
+        raise RuntimeError(f"cannot remove {dest}, which an earlier attempt left (see the log)")
     dest.parent.mkdir(parents=True, exist_ok=True)
     local = Path(task.repo).is_dir()
     if local and not (Path(task.repo) / ".git").exists() and not (Path(task.repo) / "HEAD").is_file():
@@ -518,9 +518,8 @@ def run_task(
         if options.keep_checkouts:
             record["checkout"] = str(checkout)
         else:
-            for folder in (checkout, _index_cache(checkout)):
-                if folder.exists():
-                    shutil.rmtree(folder, ignore_errors=True)
+            remove_tree(checkout, "batch task's checkout")
+            remove_tree(_index_cache(checkout), "batch task's index cache")
             with contextlib.suppress(OSError):  # the task's folder, once no other attempt is in it
                 checkout.parent.rmdir()
     verification = result.verifications[-1] if result.verifications else None
@@ -858,7 +857,7 @@ def _remove_stale_checkouts(out: Path, tasks: Sequence[BatchTask]) -> None:
         folder = out / WORK / task.id
         if folder.exists():
             log.info("batch task %s: removing checkouts an earlier, interrupted batch left", task.id)
-            shutil.rmtree(folder, ignore_errors=True)
+            remove_tree(folder, "checkouts an interrupted batch left")
 
 
 def run_batch(

@@ -8,7 +8,9 @@ process, killable as one process group, with no shell left to hang between calls
 `exit`) the process writes its state to a file in the session's /tmp; the next command restores it
 first. A command killed by the timeout or by cancel saves nothing, so the session stays as it was before
 that command (the result says so). `restart: true` starts a new session: fresh /tmp, the project's
-environment, the workspace root, and a fresh copy of the overlay.
+environment, the workspace root, and a fresh copy of the overlay. The session's copy and /tmp are removed
+at a restart and when the run ends, also when a command took its owner's permissions there (`chmod 000 sub`,
+`chmod 555 .`: `agent.scratch.remove_tree`); one that cannot be removed is a warning in the log.
 
 The session starts at the workspace root with the project's interpreter environment active when it has
 one (`agent.interpreter`: its `bin` first on PATH, `VIRTUAL_ENV` or `CONDA_PREFIX` set), so `python` and
@@ -54,7 +56,6 @@ sandbox's message (installing bubblewrap is the user's job, not the model's).
 from __future__ import annotations
 
 import logging
-import shutil
 import tempfile
 import threading
 from collections.abc import Mapping
@@ -63,6 +64,7 @@ from typing import TYPE_CHECKING, Any
 
 from agent.overlay import MAX_FOLDED_BYTES, MaterializedWorkspace, Overlay
 from agent.sandbox import WORKSPACE_COPY, CommandResult, SandboxUnavailable, default_scratch_dir, sandbox_path
+from agent.scratch import remove_tree
 from agent.tools import ANTHROPIC, ToolAbort, ToolError, ToolResult, function_definition, one_line
 
 if TYPE_CHECKING:
@@ -303,7 +305,7 @@ class BashTool:
     def _reset_copy(self) -> None:
         if self._dest is not None:
             self.overlay.forget(self._dest)
-            shutil.rmtree(self._dest, ignore_errors=True)
+            remove_tree(self._dest, "bash session's workspace copy")
             self._dest = None
 
     @staticmethod
@@ -312,10 +314,7 @@ class BashTool:
         for entry in session.iterdir():
             if entry.name == _STATE_DIR:
                 continue
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry, ignore_errors=True)
-            else:
-                entry.unlink(missing_ok=True)
+            remove_tree(entry, "file or folder in the bash session's /tmp")
         (session / "home").mkdir(exist_ok=True)
 
     def _bind_dirs(self) -> tuple[str, ...]:
@@ -325,11 +324,11 @@ class BashTool:
         """End the session and remove the materialized copy (the overlay keeps every change)."""
         if self._dest is not None:
             self.overlay.forget(self._dest)
-            shutil.rmtree(self._dest, ignore_errors=True)
+            remove_tree(self._dest, "bash session's workspace copy")
             self._dest = None
             self.last_materialized = None
         if self._session is not None:
-            shutil.rmtree(self._session, ignore_errors=True)
+            remove_tree(self._session, "bash session's /tmp")
             self._session = None
 
     def __enter__(self) -> BashTool:

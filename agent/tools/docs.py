@@ -43,13 +43,13 @@ import json
 import os
 import re
 import shutil
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agent.interpreter import Interpreter, detect_interpreter
 from agent.paths import is_secret_path
+from agent.scratch import scratch_folder
 from agent.tools import CustomTool, ToolError, one_line
 
 if TYPE_CHECKING:
@@ -366,11 +366,11 @@ class LookupDocsTool(CustomTool):
             raise ToolError("there is no sandbox to run the lookup in")
         from agent.sandbox import SandboxUnavailable
 
-        with tempfile.TemporaryDirectory(prefix="agentls-docs-") as scratch:
+        with scratch_folder("agentls-docs-") as scratch:
             try:
                 result = self.sandbox.run(
                     argv,
-                    Path(scratch),
+                    scratch,
                     timeout=_TIMEOUT,
                     env=env,
                     ro_binds=[(self.root, self.root)] if binds is None else binds,

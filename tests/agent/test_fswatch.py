@@ -24,6 +24,7 @@ from agent.overlay import Overlay, SyncReport
 from agent.sandbox import Sandbox
 from agent.tools.bash import BashTool
 from tests.agent.test_overlay import disk_snapshot
+from tests.agent.userns import warnings_of
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="inotify is Linux's")
 
@@ -280,14 +281,7 @@ def _past_the_watch_limit(ws: str, tmp: str, when: str) -> None:
     walked overlay of `ws` take the same steps; the watch count is lowered before the first fold-back or,
     once it has watched every folder, to two more than that (the next command makes three folders).
     Prints what the parent checks as JSON."""
-    warnings: list[str] = []
-
-    class Collect(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            warnings.append(record.getMessage())
-
-    handler = Collect(logging.WARNING)
-    logging.getLogger("agent.overlay").addHandler(handler)
+    warnings = warnings_of("agent.overlay")
     limit = Path("/proc/sys/user/max_inotify_watches")
     watched, walked = Overlay(Path(ws)), Overlay(Path(ws), watch_copies=False)
     copies = {Path(tmp) / "watched": watched, Path(tmp) / "walked": walked}

@@ -12,11 +12,7 @@ the copy before a command because an earlier one took the permission (`chmod 555
 from __future__ import annotations
 
 import json
-import logging
-import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +22,7 @@ from agent.overlay import Overlay
 from agent.sandbox import Sandbox, SandboxSettings
 from agent.tools import ToolRegistry
 from agent.tools.bash import BashTool
+from tests.agent.userns import in_child, skip_unless_chmod_denies, warnings_of
 
 _FILES = {
     "a.py": "A = 1\n",
@@ -55,13 +52,7 @@ ROOT_STEPS = [
 def _first_fold_back(ws: str, tmp: str, watch: str) -> tuple[Overlay, Path, list[str]]:
     """An overlay of `ws` (its copies watched or walked), its copy in `tmp` after the first fold-back, and
     the list the overlay's warnings go to."""
-    warnings: list[str] = []
-
-    class Collect(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            warnings.append(record.getMessage())
-
-    logging.getLogger("agent.overlay").addHandler(Collect(logging.WARNING))
+    warnings = warnings_of("agent.overlay")
     overlay = Overlay(Path(ws), watch_copies=watch == "watched")
     dest = Path(tmp) / "copy"
     overlay.materialize(dest)
@@ -175,29 +166,6 @@ def _bash_locked_out(ws: str, scratch: str) -> None:
     print(json.dumps({"results": results, "deleted": deleted, "a": overlay.read("a.py")}))
 
 
-def _chmod_denies_in_a_user_namespace(tmp: Path) -> bool:
-    probe = tmp / "probe"
-    (probe / "sub").mkdir(parents=True)
-    code = (
-        "import os, sys; os.chmod(sys.argv[1], 0)\n"
-        "try:\n    os.listdir(sys.argv[1]); print('read')\n"
-        "except PermissionError:\n    print('denied')\n"
-        "os.chmod(sys.argv[1], 0o755)"
-    )
-    done = subprocess.run(
-        ["unshare", "-U", sys.executable, "-c", code, str(probe / "sub")], capture_output=True, text=True
-    )
-    shutil.rmtree(probe, ignore_errors=True)
-    return done.returncode == 0 and done.stdout.strip() == "denied"
-
-
-def _skip_unless_chmod_denies(tmp_path: Path) -> None:
-    if os.geteuid() != 0:
-        pytest.skip("the test runs as root and drops the override in a user namespace")
-    if shutil.which("unshare") is None or not _chmod_denies_in_a_user_namespace(tmp_path):
-        pytest.skip("no user namespace in which chmod 000 stops reading")
-
-
 def _write_ws(ws: Path) -> None:
     for rel, text in _FILES.items():
         (ws / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -205,22 +173,13 @@ def _write_ws(ws: Path) -> None:
 
 
 def _in_child(function: str, *args: str) -> Any:
-    code = f"import sys; from tests.agent.test_overlay_unreadable import {function} as f; f(*sys.argv[1:])"
-    done = subprocess.run(
-        ["unshare", "-U", sys.executable, "-c", code, *args],
-        cwd=Path(__file__).resolve().parents[2],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-4000:]
-    return json.loads(done.stdout.splitlines()[-1])
+    return in_child(__name__, function, *args)
 
 
 def test_the_bash_tool_says_what_it_could_not_read(tmp_path: Path) -> None:
     """The command's result tells the agent that sub/ could not be read and its files stay; nothing is
     proposed as deleted, and the write comes in once a later command makes sub/ readable."""
-    _skip_unless_chmod_denies(tmp_path)
+    skip_unless_chmod_denies(tmp_path)
     _write_ws(tmp_path / "ws")
     (tmp_path / "scratch").mkdir()
     seen = _in_child("_bash", str(tmp_path / "ws"), str(tmp_path / "scratch"))
@@ -238,7 +197,7 @@ def test_a_folder_a_command_made_unreadable_keeps_its_files(tmp_path: Path, watc
     `chmod 755 sub` brings its writes in. The same for a folder that is listable but not searchable
     (`chmod a-x`) and a file made unreadable; a real `rm -r sub` is still a deletion. Both the first
     fold-back's whole walk (`walked`: every fold-back walks) and the inotify path (`watched`)."""
-    _skip_unless_chmod_denies(tmp_path)
+    skip_unless_chmod_denies(tmp_path)
     _write_ws(tmp_path / "ws")
     seen = _in_child("_steps", str(tmp_path / "ws"), str(tmp_path), watch)
     locked, still, unlocked, no_x, unlocked2, file_locked, file_unlocked, removed = seen
@@ -278,7 +237,7 @@ def test_a_command_that_locks_the_whole_copy_deletes_nothing(tmp_path: Path, wat
     """`chmod 000 .` on the copy's top folder after writing: the fold-back cannot read anything, and
     proposes no deletion (the report names `./`); the next update of the copy gives its owner rwx back, so the
     next command runs in it and its fold-back, a whole walk, brings in the writes made before the chmod."""
-    _skip_unless_chmod_denies(tmp_path)
+    skip_unless_chmod_denies(tmp_path)
     _write_ws(tmp_path / "ws")
     locked, next_command = _in_child("_steps", str(tmp_path / "ws"), str(tmp_path), watch, "ROOT_STEPS")
 
@@ -300,7 +259,7 @@ def test_files_the_copy_could_not_take_keep_the_overlays_version(tmp_path: Path,
     unlocks sub/ sees the older files; its fold-back does not take them (nor its `rm` of one) for the
     command's changes: the overlay keeps its edit, its new file and its deletion, and the next update writes
     them."""
-    _skip_unless_chmod_denies(tmp_path)
+    skip_unless_chmod_denies(tmp_path)
     _write_ws(tmp_path / "ws")
     (tmp_path / "ws" / "sub" / "e.py").write_text("E = 1\n")
     (tmp_path / "ws" / "sub" / "d.py").write_text("D = 1\n")
@@ -341,7 +300,7 @@ def test_the_bash_tool_says_what_it_could_not_read_or_write(tmp_path: Path) -> N
     command runs (in the copy, its rwx back) and sees the write. `chmod 555 sub` then a file the overlay
     creates there: the next commands run, each result names the file it could not write, until a command
     has made sub/ writable again."""
-    _skip_unless_chmod_denies(tmp_path)
+    skip_unless_chmod_denies(tmp_path)
     _write_ws(tmp_path / "ws")
     (tmp_path / "scratch").mkdir()
     seen = _in_child("_bash_locked_out", str(tmp_path / "ws"), str(tmp_path / "scratch"))

@@ -1,0 +1,73 @@
+"""Test steps that need the permission bits to apply, as they do to a user: the tests run as root, which
+reads and writes anyway, so the steps run in a child process in a user namespace of its own without a
+mapping (``unshare -U``): the child keeps its real owner ID but has no capability over files of this
+namespace's parent, so a `chmod 000 sub` stops it as it stops a user."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+__all__ = ["in_child", "skip_unless_chmod_denies", "warnings_of"]
+
+_REPO = Path(__file__).resolve().parents[2]
+
+
+def _chmod_denies_in_a_user_namespace(tmp: Path) -> bool:
+    probe = tmp / "probe"
+    (probe / "sub").mkdir(parents=True)
+    code = (
+        "import os, sys; os.chmod(sys.argv[1], 0)\n"
+        "try:\n    os.listdir(sys.argv[1]); print('read')\n"
+        "except PermissionError:\n    print('denied')\n"
+        "os.chmod(sys.argv[1], 0o755)"
+    )
+    done = subprocess.run(
+        ["unshare", "-U", sys.executable, "-c", code, str(probe / "sub")], capture_output=True, text=True
+    )
+    shutil.rmtree(probe, ignore_errors=True)
+    return done.returncode == 0 and done.stdout.strip() == "denied"
+
+
+def skip_unless_chmod_denies(tmp_path: Path) -> None:
+    """Skip the test unless it runs as root and a user namespace takes root's override away."""
+    if os.geteuid() != 0:
+        pytest.skip("the test runs as root and drops the override in a user namespace")
+    if shutil.which("unshare") is None or not _chmod_denies_in_a_user_namespace(tmp_path):
+        pytest.skip("no user namespace in which chmod 000 stops reading")
+
+
+def in_child(module: str, function: str, *args: str) -> Any:
+    """Call `module.function(*args)` in a child process in a user namespace of its own; what it printed
+    last, read as JSON."""
+    code = f"import sys; from {module} import {function} as f; f(*sys.argv[1:])"
+    done = subprocess.run(
+        ["unshare", "-U", sys.executable, "-c", code, *args],
+        cwd=_REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def warnings_of(logger: str) -> list[str]:
+    """The list the warnings of `logger` (and of the loggers below it) go to from now on: the child
+    process prints it for the test to check."""
+    seen: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record.getMessage())
+
+    logging.getLogger(logger).addHandler(Collect(logging.WARNING))
+    return seen
