@@ -1,79 +1,37 @@
-"""The one settings tree of agentls, and where it is read from.
+"""The one settings tree of agentls (`Settings`), and where it is read from.
 
-Sources, later ones winning: built-in defaults, the user's own file
-(``$XDG_CONFIG_HOME/agentls/agentls.toml``, by default ``~/.config/agentls/agentls.toml``),
-``agentls.toml`` or ``[tool.agentls]`` in the workspace's ``pyproject.toml`` (whose sensitive settings,
-those that weaken protection or send data elsewhere, apply only once the user trusted their values for
-that workspace: `server.settings_trust`), then (in the language server) ``initializationOptions`` and
-``workspace/configuration`` section ``agentls``. An invalid value falls back to its default and a
-message says which setting and why, with the file and line it was read from (an unknown key: the setting
-it was probably meant to be); the command line's agent runs refuse to start on such a message
-(`server.cli.support.workspace_settings`), everything else goes on. A bad entry of a list is not
-dropped alone: a bad string of a list drops that list, and a bad field of a table in an array of
-tables (a node of ``[[agent.team.graphs.NAME.nodes]]``) drops what holds the array (that graph), the
-message naming the entry and its field; a bad key of a table (a graph named `solo`) drops that entry; the
-rest of the file stands.
+How the settings are read (their sources, the trust in a workspace's own file, the messages of the ones
+ignored) is `server.settings_files`', re-exported here; this module adds the agent's sections (``agent``,
+``mcp``) to the sections indexing and search read, and validates the whole tree (`validate_settings`,
+`load_settings`). The commands that only index and search read their settings with
+`server.settings_files.load_indexing_settings`, which imports this module, and the agent's classes with it,
+only when a settings file sets an agent section.
 """
 
 from __future__ import annotations
 
-import difflib
-import os
-import re
-import tomllib
-import typing
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
 from agent.config import PROVIDERS, AgentSettings, unknown_provider_message
 from agent.mcp.config import McpSettings
-from indexing.config import IndexSettings
 from indexing.paths import cache_dir as cache_dir  # re-exported: its home is the light `indexing.paths`
-
-if TYPE_CHECKING:
-    from server.settings_trust import Sensitive
-
-
-class ServerSettings(BaseModel):
-    """How the language server behaves (section `server`)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    index_on_start: bool = True
-    """Index every workspace folder in the background once the editor has connected."""
-    index_home_or_root: bool = False
-    """Serve a workspace folder that is your home folder, ``/`` or the temporary folder even when it has
-    no index yet (indexing it reads every project and file in it). Without this, such a folder is left
-    alone until ``agentls index FOLDER`` has indexed it on purpose, as the command line does."""
-    reindex_on_save: bool = True
-    """Re-index a file when it is saved or changes on disk (watched files)."""
-    refresh_seconds: float = Field(default=30.0, ge=0)
-    """When the editor cannot watch files for the server (Neovim before 0.9, for one), look this often
-    for files changed outside the editor (a `git checkout`, a formatter run in a terminal). Quiet: only
-    files whose size or modification time changed are read again, and nothing shows in the editor unless
-    something changed. 0 turns it off."""
-    log_level: Literal["error", "warning", "info", "debug"] = "info"
-    """The least severe log messages sent to the editor's output panel (`window/logMessage`)."""
-    loop_monitor: bool = False
-    """Measure the server's event-loop stalls with a heartbeat; `agentls/serverStats` reports them."""
-    index_nice: int = Field(default=10, ge=0, le=19)
-    """How much lower the indexing process's CPU priority is than the server's (its niceness goes up by
-    this much when it starts, so indexing yields the CPU to the editor). Read when that process starts.
-    Test harnesses set 0: niceness counts against the processes of the same session (Linux autogroups),
-    such as a test run's other workers, and a first index waited minutes behind them."""
+from server.settings_files import IndexingSettings, load, validated
+from server.settings_files import LoadedSettings as Loaded
+from server.settings_files import ServerSettings as ServerSettings  # re-exported, as the other names
+from server.settings_files import merge as merge
+from server.settings_files import toml_line as toml_line
+from server.settings_files import user_settings as user_settings
+from server.settings_files import workspace_settings as workspace_settings
 
 
-class Settings(BaseModel):
-    """Everything a user can set. Each section documents its own fields."""
+class Settings(IndexingSettings):
+    """Everything a user can set: the sections of `IndexingSettings` (``index``, ``server``) and the
+    agent's. Each section documents its own fields."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    index: IndexSettings = Field(default_factory=IndexSettings)
-    server: ServerSettings = Field(default_factory=ServerSettings)
     agent: AgentSettings = Field(default_factory=AgentSettings)
     mcp: McpSettings = Field(default_factory=McpSettings)
     """``[mcp.servers.NAME]``: MCP servers whose tools the agent gets; merged into `agent.mcp`."""
@@ -86,176 +44,17 @@ class Settings(BaseModel):
         return self
 
 
-@dataclass(frozen=True, slots=True)
-class LoadedSettings:
-    settings: Settings
-    messages: tuple[str, ...]  # one per setting that was ignored, saying why
-    sources: tuple[str, ...]  # files the settings came from
-    # settings files that could not be parsed at all: ``path: cannot read it (why)`` each
-    unreadable: tuple[str, ...] = ()
-    # sensitive settings of the workspace's file dropped as not trusted (`server.settings_trust`): each
-    # with its file and line and the command that trusts them; the rest of the settings are used
-    untrusted: tuple[str, ...] = ()
-    # the sensitive values of `untrusted`, whose trust the language server asks for (empty when trusted)
-    pending: tuple[Sensitive, ...] = ()
-
-
-def _drop(data: dict[str, Any], loc: tuple[int | str, ...]) -> bool:
-    node: Any = data
-    for key in loc[:-1]:
-        if not isinstance(node, dict) or key not in node:
-            return False
-        node = node[key]
-    if isinstance(node, dict) and loc and loc[-1] in node:
-        del node[loc[-1]]
-        return True
-    return False
-
-
-def _child(node: Any, key: int | str) -> Any:
-    """`node[key]` of the raw settings, or None when there is none."""
-    if isinstance(node, dict):
-        return node.get(key)
-    if isinstance(node, list) and isinstance(key, int) and -len(node) <= key < len(node):
-        return node[key]
-    return None
-
-
-def _target(data: Mapping[str, Any], loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
-    """What to drop for an error at `loc`: `loc` itself, unless it runs through a list, whose entries
-    cannot be dropped alone (a graph without one of its nodes would be another graph). Then the list, or,
-    when its entries are tables, the table holding the list (the graph). A bad key of a table (pydantic's
-    ``[key]``, a graph named `solo`) drops that entry."""
-    if loc and loc[-1] == "[key]":
-        loc = loc[:-1]
-    node: Any = data
-    for depth, key in enumerate(loc):
-        if isinstance(key, int):
-            table = isinstance(_child(node, key), dict)
-            return loc[: depth - 1] if table and depth >= 2 else loc[:depth]
-        node = _child(node, key)
-    return loc
-
-
-def _where(data: Mapping[str, Any], loc: tuple[int | str, ...], start: int) -> str:
-    """`loc` from its `start`th key on, for people: ``nodes[1] (name = 'code').type``, a table of a list
-    named by its name."""
-    node: Any = data
-    parts: list[str] = []
-    for depth, key in enumerate(loc):
-        node = _child(node, key)
-        if depth < start:
-            continue
-        if isinstance(key, int):
-            named = node.get("name") if isinstance(node, dict) else None
-            index = f"[{key}]" + (f" (name = {named!r})" if named else "")
-            parts[-1:] = [(parts[-1] if parts else "") + index]
-        else:
-            parts.append(str(key))
-    return ".".join(parts)
+LoadedSettings = Loaded[Settings]
+"""The settings of a workspace, with the messages of those ignored and where they came from."""
 
 
 def validate_settings(
     raw: Mapping[str, Any], source: str = "settings", text: str | None = None, prefix: tuple[str, ...] = ()
 ) -> tuple[Settings, list[str]]:
-    """Validate ``raw``; invalid or unknown entries fall back to defaults, each with a message. ``text``:
-    the TOML ``raw`` was read from, whose line of each setting the message names (``agentls.toml:3:``);
-    ``prefix``: where ``raw`` sits in it (``tool.agentls`` of a ``pyproject.toml``). An unknown key's
-    message names the setting it was probably meant to be."""
-    data: dict[str, Any] = _deep_copy(raw)
-    messages: list[str] = []
-    for _ in range(50):  # each round drops at least one bad entry
-        try:
-            settings = Settings.model_validate(data)
-            return settings, messages + _unusable(settings, source)
-        except ValidationError as exc:
-            dropped: list[tuple[int | str, ...]] = []
-            for err in exc.errors():
-                loc = tuple(err["loc"])
-                if any(loc[: len(done)] == done for done in dropped):
-                    continue  # what follows from an entry dropped already (a graph left without nodes)
-                target = _target(data, loc)
-                name = ".".join(str(p) for p in target)
-                bare = target == loc or (loc[-1:] == ("[key]",) and target == loc[:-1])
-                why = err["msg"] if bare else f"at `{_where(data, loc, len(target))}`: {err['msg']}"
-                where = source
-                if text is not None and (line := toml_line(text, (*prefix, *target))) is not None:
-                    where = f"{source}:{line}"
-                if _drop(data, target):
-                    dropped.append(target)
-                    if err["type"] == "extra_forbidden" and bare:
-                        messages.append(f"{where}: ignoring `{name}`: {_unknown(target)}")
-                    else:
-                        messages.append(f"{where}: ignoring `{name}`: {why}; using the default")
-            if not dropped:
-                break
-    messages.append(f"{source}: settings could not be read; using defaults")
-    return Settings(), messages
-
-
-def _unknown(loc: tuple[int | str, ...]) -> str:
-    """Why an unknown key is ignored, with the setting of that table it is closest to, when one is close."""
-    names = _field_names(loc[:-1])
-    close = difflib.get_close_matches(str(loc[-1]), names, n=1, cutoff=0.6)
-    parent = "".join(f"{part}." for part in loc[:-1])
-    hint = f" (did you mean `{parent}{close[0]}`?)" if close else ""
-    return f"there is no such setting{hint}"
-
-
-def _field_names(loc: tuple[int | str, ...]) -> list[str]:
-    """The setting names of the table at ``loc`` of the settings tree; [] when it is not a known table."""
-    model: Any = Settings
-    keyed = False  # the table is a dict of tables (graphs, servers): the next key is a name
-    for key in loc:
-        if keyed:
-            keyed = False
-            continue
-        field = model.model_fields.get(key) if isinstance(key, str) else None
-        if field is None:
-            return []
-        inner = [field.annotation, *typing.get_args(field.annotation)]
-        found = next((t for t in inner if isinstance(t, type) and issubclass(t, BaseModel)), None)
-        if found is None:
-            return []
-        keyed = found is not field.annotation and typing.get_origin(field.annotation) is dict
-        model = found
-    return list(model.model_fields)
-
-
-def toml_line(text: str, key: tuple[int | str, ...]) -> int | None:
-    """The line (from 1) of ``text`` where the setting at ``key`` is written: its ``name = value`` line,
-    else the header of its table (``[agent.sandbox]``), else the nearest enclosing one written; None when
-    none is. Line-based (tables, dotted and quoted keys); a value spread over lines is found at its
-    first."""
-    wanted = tuple(str(part) for part in key if not isinstance(part, int))
-    table: tuple[str, ...] = ()
-    best: tuple[int, int] | None = None  # (keys matched, line)
-    for number, line in enumerate(text.splitlines(), start=1):
-        stripped = line.strip()
-        header = _TABLE.match(stripped)
-        if header:
-            table = _dotted(header.group(1))
-            path = table
-        elif assigned := _KEY.match(stripped):
-            path = (*table, *_dotted(assigned.group(1)))
-        else:
-            continue
-        if path == wanted[: len(path)] and (best is None or len(path) > best[0]):
-            best = (len(path), number)
-            if path == wanted:
-                return number
-    return best[1] if best else None
-
-
-_TABLE = re.compile(r"^\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
-_KEY = re.compile(
-    r"""^((?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*'))*)\s*="""
-)
-
-
-def _dotted(keys: str) -> tuple[str, ...]:
-    parts = re.findall(r"""[A-Za-z0-9_-]+|"[^"]*"|'[^']*'""", keys)
-    return tuple(part[1:-1] if part[:1] in "\"'" else part for part in parts)
+    """Validate ``raw``; invalid or unknown entries fall back to defaults, each with a message
+    (`server.settings_files.validated`), and a model provider no run can use is said too."""
+    settings, messages = validated(Settings, raw, source, text, prefix)
+    return settings, messages + _unusable(settings, source)
 
 
 def _unusable(settings: Settings, source: str) -> list[str]:
@@ -267,103 +66,9 @@ def _unusable(settings: Settings, source: str) -> list[str]:
     return [f"{source}: {unknown_provider_message(provider)} Agent runs refuse to start until then"]
 
 
-def _deep_copy(raw: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: _deep_copy(v) if isinstance(v, Mapping) else v for k, v in raw.items()}
-
-
-def merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
-    out = _deep_copy(base)
-    for key, value in over.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
-            out[key] = merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
-def workspace_settings(
-    root: Path, unreadable: list[str] | None = None
-) -> tuple[dict[str, Any], list[str], list[str]]:
-    """Raw settings from ``agentls.toml`` (preferred) or ``[tool.agentls]`` in ``pyproject.toml``; files
-    that cannot be parsed are skipped with a message, and what is wrong with them added to ``unreadable``."""
-    messages: list[str] = []
-    for name in ("agentls.toml", "pyproject.toml"):
-        path = root / name
-        try:
-            if not path.is_file():
-                continue
-        except OSError:  # a folder the editor named that cannot exist (a name too long, say)
-            continue
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-            problem = f"{path}: cannot read it ({exc})"
-            messages.append(f"{problem}; its settings are ignored")
-            if unreadable is not None:
-                unreadable.append(problem)
-            continue
-        if name == "pyproject.toml":
-            data = data.get("tool", {}).get("agentls", {})
-            if not data:
-                continue
-        return data, messages, [str(path)]
-    return {}, messages, []
-
-
-def user_settings(path: Path, unreadable: list[str] | None = None) -> tuple[dict[str, Any], list[str]]:
-    """The user's own settings file `path` (`server.settings_trust.user_settings_file`), trusted for
-    everything: its raw settings without the entries that are invalid, and a message for each of those
-    (with its line) or for a file that cannot be parsed (also added to ``unreadable``)."""
-    try:
-        if not path.is_file():
-            return {}, []
-        text = path.read_text(encoding="utf-8")
-        raw = tomllib.loads(text)
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        problem = f"{path}: cannot read it ({exc})"
-        if unreadable is not None:
-            unreadable.append(problem)
-        return {}, [f"{problem}; its settings are ignored"]
-    settings, messages = validate_settings(raw, str(path), text)
-    if messages:  # what is left of it once the invalid entries are dropped
-        raw = settings.model_dump(exclude_unset=True)
-    return raw, messages
-
-
 def load_settings(
     root: Path, overrides: Mapping[str, Any] | None = None, *, env: Mapping[str, str] | None = None
 ) -> LoadedSettings:
-    """The settings of the workspace `root`, later sources winning: defaults, the user's file, the
-    workspace's file without the sensitive settings the user has not trusted for it (each dropped one
-    said in `LoadedSettings.untrusted`, see `server.settings_trust`), then `overrides` (the editor's).
-    `env`: where the user's file and the trust file are (default: this process's environment)."""
-    from server.settings_trust import sensitive_values, untrusted_dropped, user_settings_file
-
-    env = os.environ if env is None else env
-    unreadable: list[str] = []
-    user_file = user_settings_file(env)
-    user, messages = user_settings(user_file, unreadable)
-    raw, more_messages, sources = workspace_settings(root, unreadable)
-    messages += more_messages
-    text = None
-    if sources:  # a message names the setting's line in the file
-        try:
-            text = Path(sources[0]).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            text = None
-    prefix = ("tool", "agentls") if sources and sources[0].endswith("pyproject.toml") else ()
-    untrusted: list[str] = []
-    pending: list[Sensitive] = []
-    if sources:
-        found = sensitive_values(raw, root, user)  # before the untrusted ones are dropped from raw
-        raw, untrusted = untrusted_dropped(raw, root, sources[0], env, text=text, prefix=prefix, user=user)
-        pending = found if untrusted else []
-    raw = merge(user, raw)
-    if overrides:
-        raw = merge(raw, overrides)
-    checked = text if not overrides else None
-    settings, more = validate_settings(raw, sources[0] if sources else "settings", checked, prefix)
-    read = [*([str(user_file)] if user else []), *sources]
-    return LoadedSettings(
-        settings, tuple(messages + more), tuple(read), tuple(unreadable), tuple(untrusted), tuple(pending)
-    )
+    """The settings of the workspace `root` (`server.settings_files.load`), `overrides` (the editor's)
+    last, validated as the whole tree."""
+    return load(root, validate_settings, overrides, env=env)

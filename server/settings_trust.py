@@ -1,8 +1,8 @@
 """Settings that weaken protection or send data elsewhere, and the trust in a workspace's values of them.
 
 A workspace's ``agentls.toml`` (or ``[tool.agentls]`` of its ``pyproject.toml``) may come from a repository
-the user cloned and did not write. `SENSITIVE` lists, in this one place, the settings such a file could use
-against the user, each with what it may be set to without trust (`Safe`):
+the user cloned and did not write. `sensitive_settings` lists, in this one place, the settings such a file
+could use against the user, each with what it may be set to without trust (`Safe`):
 
 - where the code and keys go: the model's and the roles' ``provider``, ``base_url`` and ``api_key_env``
   (the environment variable whose value is sent as the key), the embedding and rerank endpoints (a local
@@ -81,6 +81,7 @@ from the environment only (`indexing.paths.cache_dir`), never from a setting a w
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -88,30 +89,29 @@ import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
-from agent.config import AgentSettings
-from agent.installs import InstallSettings
-from agent.sandbox import SandboxSettings
-from agent.trust_store import TrustStore
 from indexing.config import IndexSettings
 from indexing.credentials import mask_urls
 from indexing.models import AUTO_WORKERS_MAX
 from indexing.paths import SETTINGS_TRUST_FILE as TRUST_FILE
 from indexing.paths import cache_dir, user_settings_file
-from server.settings import ServerSettings
+from server.settings_files import IndexingSettings, ServerSettings
+
+if TYPE_CHECKING:
+    from agent.trust_store import TrustStore
 
 __all__ = [
     "IGNORE",
-    "SENSITIVE",
     "TRUST",
     "TRUST_FILE",
     "Sensitive",
     "fingerprint",
     "question",
     "remember",
+    "sensitive_settings",
     "sensitive_values",
     "settings_trust",
     "trust_command",
@@ -238,9 +238,7 @@ def _limits(section: str, model: type[BaseModel], who: str) -> dict[str, tuple[s
     }
 
 
-SENSITIVE: dict[str, tuple[str, Safe]] = {
-    **{f"agent.model.{key}": (_SENT, ()) for key in _MODEL},
-    **{f"agent.roles.*.model.{key}": (_SENT, ()) for key in _MODEL},
+_INDEXING_RULES: dict[str, tuple[str, Safe]] = {
     "index.embedding.provider": (
         "choose where the code is sent to be embedded",
         ("none", "model2vec", "sentence-transformers"),
@@ -269,37 +267,62 @@ SENSITIVE: dict[str, tuple[str, Safe]] = {
         f"{_figure(_default(ServerSettings, 'refresh_seconds'))} s)",
         _off_or_at_least(_default(ServerSettings, "refresh_seconds")),
     ),
-    "agent.install.index_url": ("choose the package index installs download from", ()),
-    **_limits("agent.install", InstallSettings, "package installs"),
-    "agent.allow_secret_values": ("send the secret values in the code to the model", (False,)),
-    "agent.approve": ("let MCP tools run without asking", ("ask",)),
-    "agent.max_cost_usd": _limit(
-        "let a run spend more of your money on the model", AgentSettings, "max_cost_usd", " USD"
-    ),
-    "agent.verify_timeout": _limit(
-        "let each check of a change run longer", AgentSettings, "verify_timeout", " s"
-    ),
-    "agent.sandbox.enabled": ("turn the commands' sandbox off", (True,)),
-    "agent.sandbox.allow_unsandboxed": ("run commands without a sandbox", (False,)),
-    "agent.sandbox.network": ("give the commands network access", ("off",)),
-    "agent.sandbox.allowed_hosts": (
-        "let the commands reach more hosts",
-        _only_of(_default(SandboxSettings, "allowed_hosts")),
-    ),
-    "agent.sandbox.extra_ro_paths": ("let the commands read more of your machine", ([],)),
-    "agent.sandbox.hidden_home_entries": (
-        "let the commands read what is hidden of your home",
-        _keeps_all(_default(SandboxSettings, "hidden_home_entries")),
-    ),
-    "agent.sandbox.bwrap_path": ("choose the program that runs as the sandbox", ()),
-    "agent.sandbox.path": ("choose the programs the commands find", ()),
-    "agent.sandbox.scratch_dir": ("choose where on your machine the commands' copies are written", ()),
-    **_limits("agent.sandbox", SandboxSettings, "commands"),
 }
-"""Each sensitive setting (``*``: any name), what a workspace could do with it (for the messages), and what
-it may be set to without trust (`Safe`): values that cannot weaken anything (``network = "off"``, a local
-embedding provider, a limit at or below its default). MCP servers are not here: they have their own trust,
-asked before one starts (`agent.mcp.trust`)."""
+"""The sensitive settings of the sections indexing and search read (`IndexingSettings`): those of
+`sensitive_settings` that need none of the agent's classes."""
+
+
+@functools.cache
+def sensitive_settings() -> dict[str, tuple[str, Safe]]:
+    """Each sensitive setting (``*``: any name), what a workspace could do with it (for the messages), and
+    what it may be set to without trust (`Safe`): values that cannot weaken anything (``network = "off"``, a
+    local embedding provider, a limit at or below its default). MCP servers are not here: they have their
+    own trust, asked before one starts (`agent.mcp.trust`).
+
+    Made on first use: the agent's rules read the defaults of its settings classes, which reading the
+    settings of a workspace that sets no agent section (`agentls index`, `search`) does not import
+    (`_rules_for`)."""
+    from agent.config import AgentSettings
+    from agent.installs import InstallSettings
+    from agent.sandbox import SandboxSettings
+
+    return {
+        **{f"agent.model.{key}": (_SENT, ()) for key in _MODEL},
+        **{f"agent.roles.*.model.{key}": (_SENT, ()) for key in _MODEL},
+        **_INDEXING_RULES,
+        "agent.install.index_url": ("choose the package index installs download from", ()),
+        **_limits("agent.install", InstallSettings, "package installs"),
+        "agent.allow_secret_values": ("send the secret values in the code to the model", (False,)),
+        "agent.approve": ("let MCP tools run without asking", ("ask",)),
+        "agent.max_cost_usd": _limit(
+            "let a run spend more of your money on the model", AgentSettings, "max_cost_usd", " USD"
+        ),
+        "agent.verify_timeout": _limit(
+            "let each check of a change run longer", AgentSettings, "verify_timeout", " s"
+        ),
+        "agent.sandbox.enabled": ("turn the commands' sandbox off", (True,)),
+        "agent.sandbox.allow_unsandboxed": ("run commands without a sandbox", (False,)),
+        "agent.sandbox.network": ("give the commands network access", ("off",)),
+        "agent.sandbox.allowed_hosts": (
+            "let the commands reach more hosts",
+            _only_of(_default(SandboxSettings, "allowed_hosts")),
+        ),
+        "agent.sandbox.extra_ro_paths": ("let the commands read more of your machine", ([],)),
+        "agent.sandbox.hidden_home_entries": (
+            "let the commands read what is hidden of your home",
+            _keeps_all(_default(SandboxSettings, "hidden_home_entries")),
+        ),
+        "agent.sandbox.bwrap_path": ("choose the program that runs as the sandbox", ()),
+        "agent.sandbox.path": ("choose the programs the commands find", ()),
+        "agent.sandbox.scratch_dir": ("choose where on your machine the commands' copies are written", ()),
+        **_limits("agent.sandbox", SandboxSettings, "commands"),
+    }
+
+
+def _rules_for(raw: Mapping[str, Any]) -> dict[str, tuple[str, Safe]]:
+    """The sensitive settings the table `raw` can set: those of the indexing sections alone when it sets no
+    other section (so that no agent class is imported for it)."""
+    return _INDEXING_RULES if set(raw) <= set(IndexingSettings.model_fields) else sensitive_settings()
 
 
 @dataclass(frozen=True, slots=True)
@@ -353,11 +376,12 @@ def sensitive_values(
     file's table, `user_settings_file`); a limit it sets is compared with the user's value instead of the
     default, so a workspace cannot bring back up what the user lowered."""
     found: list[Sensitive] = []
+    rules = _rules_for(raw)
 
     def walk(node: Mapping[str, Any], at: tuple[str, ...]) -> None:
         for name, value in node.items():
             key = (*at, str(name))
-            rule = next((r for p, r in SENSITIVE.items() if _matches(p, key)), None)
+            rule = next((r for p, r in rules.items() if _matches(p, key)), None)
             if rule is not None:
                 why, safe = _rule_for(key, rule, user)
                 if not _safe(value, safe, root):
@@ -377,6 +401,8 @@ def fingerprint(values: list[Sensitive]) -> str:
 
 def settings_trust(env: Mapping[str, str]) -> TrustStore:
     """The store of trusted settings, ``<agentls cache>/settings-trust.json``."""
+    from agent.trust_store import TrustStore
+
     return TrustStore(cache_dir(env) / TRUST_FILE)
 
 
@@ -433,7 +459,7 @@ def untrusted_dropped(
     sensitive settings, unless the user trusted exactly these values for `root`; a message for each one
     dropped, naming its file and line and the command that trusts them. `raw` is changed in place. `user`:
     the user's own settings, whose limits bound the file's (`sensitive_values`)."""
-    from server.settings import toml_line
+    from server.settings_files import toml_line
 
     found = sensitive_values(raw, root, user)
     if not found or settings_trust(env).has(root, fingerprint(found)):

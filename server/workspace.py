@@ -46,6 +46,7 @@ from indexing.policy import IGNORE_FILE_NAMES, SKIPPED_DIRS
 from server.documents import Nesting, locate, nesting, real_path, uri_to_path
 from server.features.configuration import client_layer, resolve
 from server.settings import LoadedSettings, Settings
+from server.settings_files import IndexingSettings
 
 __all__ = [
     "SETTINGS_FILES",
@@ -98,7 +99,7 @@ def held_message(
     )
 
 
-def hold_reason(root: Path, settings: Settings, env: Mapping[str, str], cache_dir: Path) -> str:
+def hold_reason(root: Path, settings: IndexingSettings, env: Mapping[str, str], cache_dir: Path) -> str:
     """What `root` is ("your home folder") when agentls must hold it back: the home folder, ``/`` or the
     temporary folder (by its real path) with no index yet and ``server.index_home_or_root`` off in its
     `settings`; "" when agentls may work there. The language server (`Folders.held`) and ``agentls acp``

@@ -2,13 +2,14 @@
 
 Read from the source with `ast` (nothing is imported). For cycles, module-level imports only: imports inside
 functions and under ``if TYPE_CHECKING:`` are left out, since they do not run when the module loads.
-The imports that do run are checked where they cost: the test run's controller process does not import the
-embeddings module.
+The imports that do run are checked where they cost: the commands that index and search import none of
+the agent's modules, and the test run's controller process not the embeddings module.
 """
 
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -152,6 +153,44 @@ def test_layers_point_one_way() -> None:
         in {("indexing", "agent"), ("indexing", "server"), ("agent", "server")}
     ]
     assert not wrong, "; ".join(wrong)
+
+
+def _imported(args: list[str], cwd: Path, env: dict[str, str]) -> tuple[set[str], str]:
+    """The modules ``agentls ARGS`` imports (read from ``-X importtime``), and its stderr without them."""
+    command = [sys.executable, "-X", "importtime", "-m", "server.cli", *args]
+    done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    timings = [ln for ln in done.stderr.splitlines() if ln.startswith("import time:")]
+    said = "\n".join(ln for ln in done.stderr.splitlines() if not ln.startswith("import time:"))
+    assert done.returncode == 0, said
+    return {ln.rsplit("|", 1)[1].strip() for ln in timings[1:]}, said
+
+
+def test_indexing_and_search_import_none_of_the_agents_modules(
+    workspace: Path, cache_dir: Path, tmp_path: Path
+) -> None:
+    """``agentls index``, ``search`` (the full path: no warm search process) and ``model list`` on a
+    workspace never indexed import no ``agent`` module: the agent's settings classes took 0.1-0.3 s to
+    import and build (`server.settings_files.load_indexing_settings`). The search process is in indexing/,
+    which imports no agent module at all (`test_layers_point_one_way`). A workspace whose settings set an
+    agent section still has it validated, with the same warning as before."""
+    env = {**os.environ, "AGENTLS_CACHE_DIR": str(cache_dir), "PYTHONPATH": str(ROOT), "CI": "1"}
+    env["AGENTLS_SEARCH_PROCESS"] = "0"
+    (workspace / "agentls.toml").write_text('[index]\nwindow_lines = 30\n[server]\nlog_level = "debug"\n')
+    runs = {
+        "index": ["index", "-q", "--json"],
+        "search": ["search", "apply a discount", "--json"],
+        "model list": ["model", "list", "--path", str(workspace)],
+    }
+    for name, args in runs.items():
+        modules, said = _imported(args, workspace, env)
+        assert "pydantic" in modules, name  # the settings were read, validated
+        agents = sorted(m for m in modules if m == "agent" or m.startswith("agent."))
+        assert not agents, f"agentls {name} imports {agents}"
+        assert "warning" not in said, said
+    (workspace / "agentls.toml").write_text("[agent]\nmax_steps = 0\n")
+    modules, said = _imported(["index", "-q", "--json"], workspace, env)
+    assert "agent.config" in modules
+    assert "agentls.toml:2: ignoring `agent.max_steps`: Input should be greater than or equal to 1" in said
 
 
 def test_the_test_runs_controller_names_the_test_model_without_the_embeddings_module() -> None:

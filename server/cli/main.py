@@ -7,7 +7,9 @@ Results go to stdout, progress and messages to stderr, so ``agentls search --jso
 What only some commands need is imported inside them (the settings tree with pydantic, Rich, LanceDB),
 and the verbs with modules of their own (the agent's, ``batch``, ``mcp``, ``acp``, ``settings``,
 ``graph``) are the group's lazy commands (`_LAZY_COMMANDS`): ``agentls --help`` imports no settings and
-no Rich, and ``agentls search``, ``index`` and ``serve`` do not import the agent's CLI.
+no Rich, and ``agentls search``, ``index`` and ``serve`` do not import the agent's CLI. ``index``,
+``search`` and ``model`` import none of the agent's modules either: they read the settings with
+`support.indexing_settings`, which leaves the agent's sections to the commands that run it.
 """
 
 from __future__ import annotations
@@ -50,13 +52,13 @@ from server.cli.support import (
     environment,
     escape,
     find_root,
+    indexing_settings,
     missing_path,
     refuse_a_whole_home,
     run_index,
     runs_dir,
     stderr_console,
     workspace_of,
-    workspace_settings,
 )
 
 if TYPE_CHECKING:
@@ -116,7 +118,7 @@ def _open_index(root: Path, err: Console, settings: IndexSettings | None = None)
     from indexing.service import WorkspaceIndex
 
     if settings is None:
-        settings = workspace_settings(root, err).index
+        settings = indexing_settings(root, err).index
     env = environment()
     return WorkspaceIndex(root, settings, cache_dir=cache_dir(env), env=dict(env))
 
@@ -190,7 +192,7 @@ def index_cmd(
     err = stderr_console()
     root = _workspace(path)
     messages: list[str] = []
-    settings = workspace_settings(root, err, messages).index
+    settings = indexing_settings(root, err, messages).index
     if to is not None:
         _publish(root, settings, to, err, as_json)
         return
@@ -375,7 +377,7 @@ def search_cmd(
     if not query.strip():  # a bad value: status 2, as a bad -k
         raise BadValue("the query is empty; say what to look for", click.get_current_context(), None, "")
     messages: list[str] = []
-    loaded = workspace_settings(root, err, messages)
+    loaded = indexing_settings(root, err, messages)
     refuse_a_whole_home(root, loaded, env, "Search inside a project instead (--path PROJECT)")
     settings = loaded.index
     warm = _WarmSearch(root, settings, env)
@@ -715,7 +717,7 @@ def pull_cmd(name: str, source: str | None) -> None:
 def _embedding_settings(err: Console, path: str = ".") -> Any:
     """The embedding settings of the workspace holding ``path`` (its agentls.toml or pyproject.toml)."""
     root = find_root(Path(path).expanduser().resolve(), cache_dir(environment()))
-    return workspace_settings(root, err).index.embedding
+    return indexing_settings(root, err).index.embedding
 
 
 @model_group.command("list")

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
     from indexing.models import IndexReport
     from server.settings import Settings
+    from server.settings_files import IndexingSettings, LoadedSettings, Tree
 
 
 def environment() -> dict[str, str]:
@@ -67,7 +68,7 @@ def missing_path(path: str, option: str, instead: str) -> BadValue:
     return BadValue(f"{path} does not exist; {instead}", click.get_current_context(silent=True), None, option)
 
 
-def refuse_a_whole_home(root: Path, settings: Settings, env: Mapping[str, str], instead: str) -> None:
+def refuse_a_whole_home(root: Path, settings: IndexingSettings, env: Mapping[str, str], instead: str) -> None:
     """Refuse a workspace the language server and ``agentls acp`` hold back by the same rule
     (`server.workspace.hold_reason`): the home folder, ``/`` or the temporary folder with no index and
     ``server.index_home_or_root`` off. Indexing it (what a search, a run or an MCP server does first) would
@@ -106,6 +107,20 @@ def workspace_settings(
             + "\nFix the settings: an agent run does not start with settings it would "
             "ignore (a budget, an approval or a network setting among them)."
         )
+    return _reported(loaded, err, messages)
+
+
+def indexing_settings(root: Path, err: Console, messages: list[str] | None = None) -> IndexingSettings:
+    """`workspace_settings` for the commands that only index and search (``index``, ``search``,
+    ``model``): the same messages, and none of the agent's modules imported unless a settings file sets
+    an agent section (`server.settings_files.load_indexing_settings`)."""
+    from server.settings_files import load_indexing_settings
+
+    return _reported(load_indexing_settings(root), err, messages)
+
+
+def _reported(loaded: LoadedSettings[Tree], err: Console, messages: list[str] | None) -> Tree:
+    """The settings of `loaded`, each ignored setting said on ``err`` (and added to ``messages``)."""
     said = (*loaded.untrusted, *loaded.messages)  # settings not trusted are dropped, never refused
     if messages is not None:
         messages.extend(said)

@@ -149,9 +149,10 @@ def test_cli_search_uses_the_warm_process_without_importing_lancedb(
         assert " numpy\n" not in second.stderr and " httpx\n" not in second.stderr
         note = "note: search is lexical: no embedding model here"
         assert note in first.stderr and note in second.stderr
-        # Nor the settings tree (pydantic, the agent's settings): the search card the first search left
-        # says where the index is and what the warm process expects (server.cli.quick).
-        for heavy in ("pydantic", "server.settings", "agent.config", "server.cli.main"):
+        # Nor the settings (pydantic, the settings files' reading): the search card the first search left
+        # says where the index is and what the warm process expects (server.cli.quick). The first search
+        # read them without the agent's settings (tests/test_import_graph.py).
+        for heavy in ("pydantic", "server.settings_files", "server.cli.main"):
             assert f" {heavy}\n" not in second.stderr, heavy
             assert f" {heavy}\n" in first.stderr, heavy
         # Another agentls.toml: the card no longer matches, the full path runs (and says what it ignores),

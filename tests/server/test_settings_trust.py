@@ -16,7 +16,7 @@ import server.settings_trust as settings_trust
 from agent.installs import InstallSettings
 from agent.sandbox import SandboxSettings
 from server.settings import Settings, load_settings
-from server.settings_trust import SENSITIVE, question, sensitive_values
+from server.settings_trust import question, sensitive_settings, sensitive_values
 from tests.trusted_settings import trust_workspace_settings
 
 # The trust file and the user's own settings file of these tests are their own (tests/server/conftest.py).
@@ -79,7 +79,7 @@ def test_the_sandbox_and_install_limits_are_every_number_of_their_sections() -> 
     """The limits are read from the settings classes: a limit added to them later is covered. And every
     key on the list is a setting that exists."""
     known = {".".join(key) for key in _leaves(Settings)}
-    for pattern in SENSITIVE:
+    for pattern in sensitive_settings():
         assert pattern.replace("roles.*.model.", "model.") in known, pattern
     assert {
         "memory_mb",
@@ -91,7 +91,7 @@ def test_the_sandbox_and_install_limits_are_every_number_of_their_sections() -> 
     } <= set(_numbers(SandboxSettings))
     assert {"timeout_seconds", "max_mb"} <= set(_numbers(InstallSettings))
     for key in LIMITS:
-        assert key in SENSITIVE, key
+        assert key in sensitive_settings(), key
 
 
 def test_parser_processes_and_the_refresh_interval(tmp_path: Path) -> None:
@@ -214,7 +214,7 @@ def test_every_setting_is_either_sensitive_or_said_safe_in_the_modules_docstring
     doc = settings_trust.__doc__ or ""
     missing = []
     for key in _leaves(Settings):
-        if any(settings_trust._matches(pattern, key) for pattern in SENSITIVE):
+        if any(settings_trust._matches(pattern, key) for pattern in sensitive_settings()):
             continue
         named = {f"``{key[-1]}``", f"``{'.'.join(key)}``"}
         sections = {f"``[{'.'.join(key[:n])}]``" for n in range(1, len(key))}
