@@ -1,7 +1,10 @@
 """What secret detection costs the lexical index (issue 17, item 1): the parser processes' work per file
 with secret detection (`indexing.secrets.redact_source` before `parse_source`, as
 `indexing.parsing._read_and_parse` does: the detectors, then the values written encoded) against the same
-work without it, in one process, interleaved, best of rounds, on Django and on the mixed corpus.
+work without it, in one process, interleaved, best of rounds, on Django and on the mixed corpus. Each side
+is timed in CPU seconds of this process (`time.process_time`), not wall time: on a shared machine the wall
+clock also counts the time spent waiting for a core, which moved the ratio by more than the 5-10% it is
+there to see.
 
 Target: at most 1.15x. Issue 17 asks that detection not make indexing much slower and gives no figure;
 1.15x is what the indexing target leaves (lexical index <= 2x tree-sitter alone, measured at 1.74x
@@ -32,11 +35,11 @@ KEY = b"benchmark-key-0123456789abcdef01"
 def _parse_all(sources: list, settings: IndexSettings, *, detect: bool) -> tuple[float, int]:
     limits = settings.parse_limits()
     chunks = 0
-    start = time.perf_counter()
+    start = time.process_time()
     for source in sources:
         text = redact_source(source.text, KEY, source.path)[0] if detect else source.text
         chunks += len(parse_source(source.path, text, source.language, limits).chunks)
-    return time.perf_counter() - start, chunks
+    return time.process_time() - start, chunks
 
 
 @pytest.mark.timeout(1800)
@@ -52,16 +55,16 @@ def test_secret_detection_cost_on_indexing(corpus_name: str, request: pytest.Fix
         off.append(seconds)
         seconds, chunks_on = _parse_all(sources, LEXICAL, detect=True)
         on.append(seconds)
-    start = time.perf_counter()
+    start = time.process_time()
     values = sum(len(find_secrets(s.text, s.path)) for s in sources)
-    detect_alone = time.perf_counter() - start
+    detect_alone = time.process_time() - start
     ratio = min(on) / min(off)
     record(
         Entry(
             key=f"index.secrets.{corpus_name}",
             title=f"Secret detection's cost on lexical indexing ({corpus_name})",
-            target=f"parse work with secret detection <= {MAX_RATIO:g}x without (one process, same run)",
-            measured=f"{min(on):.2f} s vs {min(off):.2f} s = {ratio:.2f}x",
+            target=f"parse work with secret detection <= {MAX_RATIO:g}x without (CPU, one process, same run)",
+            measured=f"{min(on):.2f} s vs {min(off):.2f} s of CPU = {ratio:.2f}x",
             passed=ratio <= MAX_RATIO,
             figures={
                 "with_seconds": [round(x, 3) for x in on],
@@ -75,7 +78,7 @@ def test_secret_detection_cost_on_indexing(corpus_name: str, request: pytest.Fix
                 f"corpus: {corpus.describe()}; {len(sources)} files, {chunks_off} chunks",
                 f"without detection (load + parse_source), rounds: {', '.join(f'{x:.2f} s' for x in off)}",
                 f"with detection (+ redact_source), rounds: {', '.join(f'{x:.2f} s' for x in on)}",
-                f"find_secrets alone: {detect_alone:.2f} s, {values} values",
+                f"find_secrets alone: {detect_alone:.2f} s of CPU, {values} values",
             ],
             rerun=rerun_command(request.node.nodeid),
         )
