@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -12,6 +13,44 @@ from indexing.models import ParseLimits
 from indexing.paths import default_index_location as default_index_location  # re-exported (light home)
 
 EmbeddingProvider = Literal["model2vec", "sentence-transformers", "voyage", "openai", "none"]
+
+_MODEL_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)?")
+"""A Hugging Face model id, ``name`` or ``org/name``: looked up in the local model caches only."""
+
+
+def model_folder(value: str, base: Path) -> Path | None:
+    """The folder a model setting (``index.embedding.model``, ``index.rerank.model``) names; None: a model
+    id (``name`` or ``org/name`` with no such folder under `base`), looked up in the local model caches
+    only. A relative folder is read from `base`, the folder of the settings file that sets it: the
+    workspace root for the workspace's file and the editor's settings, never the process's working folder
+    (``agentls index /path/to/repo`` run from elsewhere reads the same folder). The settings load makes
+    such a value absolute (`anchor_model_folders`), so the loader (`indexing.embeddings`) and the
+    check of a repository's value (`server.settings_trust`) read the same folder."""
+    path = Path(value).expanduser()
+    if path.is_absolute():
+        return path
+    if _MODEL_ID.fullmatch(value) and not (base / path).is_dir():
+        return None
+    return base / path
+
+
+def anchor_model_folders(raw: Mapping[str, Any], base: Path) -> Mapping[str, Any]:
+    """The raw settings `raw` of a file in the folder `base` (the workspace root for the workspace's file
+    and the editor's settings), with a relative model folder made absolute (`model_folder`); `raw` itself
+    is not changed."""
+    index = raw.get("index")
+    if not isinstance(index, Mapping):
+        return raw
+    changed: dict[str, Any] = {}
+    for section in ("embedding", "rerank"):
+        table = index.get(section)
+        value = table.get("model") if isinstance(table, Mapping) else None
+        if not isinstance(table, Mapping) or not isinstance(value, str):
+            continue
+        folder = model_folder(value, base) if not Path(value).expanduser().is_absolute() else None
+        if folder is not None:
+            changed[section] = {**table, "model": str(folder)}
+    return {**raw, "index": {**index, **changed}} if changed else raw
 
 
 class EmbeddingSettings(BaseModel):
@@ -23,7 +62,8 @@ class EmbeddingSettings(BaseModel):
     """`model2vec` (static, default), `sentence-transformers`, `voyage`, `openai` (any
     OpenAI-compatible `/v1/embeddings` endpoint, Ollama included) or `none` (lexical only)."""
     model: str = "minishlab/potion-code-16M"
-    """Model name or local path. For model2vec a Hugging Face id found in the local cache, or a folder."""
+    """Model name or local path. For model2vec a Hugging Face id found in the local cache, or a folder (a
+    relative one is read from the folder of the settings file that sets it: `model_folder`)."""
     base_url: str | None = None
     """Endpoint for `openai` (e.g. http://localhost:11434/v1 for Ollama) or `voyage`."""
     api_key_env: str | None = None
@@ -46,7 +86,8 @@ class RerankSettings(BaseModel):
     """`none` (default), `cross-encoder` (sentence-transformers, from a local folder; never downloads) or
     `api` (a Cohere/Voyage/Jina-style ``/rerank`` endpoint)."""
     model: str = "cross-encoder/ms-marco-MiniLM-L-6-v2"
-    """A local folder or a Hugging Face id already in the local cache (cross-encoder); the model name the
+    """A local folder (a relative one read from the folder of the settings file that sets it:
+    `model_folder`) or a Hugging Face id already in the local cache (cross-encoder); the model name the
     endpoint expects (api, e.g. ``rerank-v3.5`` or ``rerank-2-lite``)."""
     url: str | None = None
     """The endpoint for `api`, e.g. https://api.cohere.com/v2/rerank or https://api.voyageai.com/v1/rerank."""

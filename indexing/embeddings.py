@@ -76,6 +76,7 @@ __all__ = [
     "hf_hub_cache",
     "load_embedder",
     "model_cache_path",
+    "model_path",
     "stand_in_model",
 ]
 
@@ -581,11 +582,21 @@ def model_cache_path(cache_dir: Path, model: str) -> Path:
     return Path(cache_dir) / "models" / model.replace("/", "--")
 
 
+def model_path(model: str) -> Path | None:
+    """`model` as the folder it names: an absolute path (``~`` expanded) to a folder; None otherwise. A
+    relative value is a model id: the settings load made a relative folder absolute, from the folder of the
+    file that set it (`indexing.config.model_folder`), so it is never read from the process's working
+    folder, where `server.settings_trust` would not have checked it."""
+    path = Path(model).expanduser()
+    return path if path.is_absolute() and path.is_dir() else None
+
+
 def _resolve_model(model: str, cache_dir: Path, env: Mapping[str, str]) -> Path | None:
-    """A local folder for `model`: a path, agentls's model cache, or the Hugging Face cache. Offline."""
+    """A local folder for `model`: a path (`model_path`), agentls's model cache, or the Hugging Face cache.
+    Offline."""
     as_path = Path(model).expanduser()
-    if as_path.is_dir():
-        return as_path
+    if (named := model_path(model)) is not None:
+        return named
     own = model_cache_path(cache_dir, model)
     if own.is_dir():
         return own
@@ -650,7 +661,7 @@ def _load_model2vec(settings: EmbeddingSettings, cache_dir: Path, env: Mapping[s
     model = settings.model
     folder = _resolve_model(model, cache_dir, env)
     notice = ""
-    name = model if folder is not None and not Path(model).expanduser().is_dir() else None
+    name = model if folder is not None and model_path(model) is None else None
     if folder is None:
         stand_in = stand_in_model(cache_dir) if model == DEFAULT_MODEL else None
         if stand_in is not None:
@@ -704,7 +715,7 @@ def _load_sentence_transformers(
             f"and {Path(cache_dir) / 'models'}) and agentls never downloads models while indexing; "
             f"{_LEXICAL}. Set embedding.model to a local folder; {_LATER}",
         )
-    name = model if not Path(model).expanduser().is_dir() else None
+    name = model if model_path(model) is None else None
     try:
         embedder = SentenceTransformerEmbedder.load(
             folder, name=name, max_chars=settings.max_chars, batch_size=min(settings.batch_size, 64)

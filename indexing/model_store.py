@@ -45,6 +45,7 @@ from indexing.embeddings import (
     _resolve_model,
     hf_hub_cache,
     model_cache_path,
+    model_path,
     staged_folder,
     stand_in_model,
 )
@@ -278,7 +279,7 @@ def model_present(settings: EmbeddingSettings, cache_dir: Path, env: Mapping[str
     if settings.provider not in ("model2vec", "sentence-transformers"):
         return False
     model = settings.model
-    if Path(model).expanduser().is_dir() or model_cache_path(cache_dir, model).is_dir():
+    if model_path(model) is not None or model_cache_path(cache_dir, model).is_dir():
         return True
     if settings.provider == "model2vec" and model == DEFAULT_MODEL and stand_in_model(cache_dir) is not None:
         return True

@@ -2,20 +2,25 @@
 
 `walk` lists the files of a workspace in a stable, sorted order (by workspace-relative POSIX path, code
 point order) and says, for each file it leaves out for a reason the user may want to know, why
-(`SkippedFile`). Paths the user asked to leave out are pruned silently:
+(`SkippedFile`). Paths the user asked to leave out are pruned silently (a folder is never entered):
 
 - ignore files: `.gitignore` and `.agentlsignore` in every directory (gitignore syntax: negations,
-  anchored patterns, directory patterns, `**`), each evaluated relative to the directory that holds it.
-  Within one directory `.agentlsignore` is read after `.gitignore`, so it can re-include (`!pattern`)
-  what `.gitignore` leaves out; deeper directories take precedence over shallower ones, as in git.
-  `.gitignore` files are honoured even when the workspace is not a git repository (a copied tree
-  keeps its intent). When the workspace root lies inside a git repository, the ignore files of its
-  parent directories up to the repository root and the repository's `info/exclude` apply too, unless
-  they would ignore the workspace root itself (the user opened that folder on purpose). The user's
-  global git excludes file is not read: it belongs to one machine, and the index should not change
-  with it.
+  anchored patterns, directory patterns, `**`), each evaluated relative to the directory that holds it;
+  deeper directories take precedence over shallower ones, as in git. `.gitignore` files are honoured
+  even when the workspace is not a git repository (a copied tree keeps its intent). When the workspace
+  root lies inside a git repository, the ignore files of its parent directories up to the repository
+  root and the repository's `info/exclude` apply too, unless they would ignore the workspace root
+  itself (the user opened that folder on purpose). The user's global git excludes file is not read: it
+  belongs to one machine, and the index should not change with it.
+- `.agentlsignore` files leave out more than git does: their `!pattern` re-includes what another
+  `.agentlsignore` left out, never what git ignores (`.gitignore`, `info/exclude`). Such a file is
+  usually committed, so it comes with the repository; git ignores the local files a checkout gains
+  (a settings file with the user's keys), and a repository must not be able to put those in the index.
+  A refused re-include is reported (`SkipReason.IGNORED`, saying which files and how to index it) and
+  logged.
 - `settings.exclude`: gitignore-style patterns relative to the workspace root, with the highest
-  precedence.
+  precedence: its `!pattern` re-includes what git ignores. It comes from the user's own settings, or
+  from a workspace's file only once the user trusted its re-includes (`server.settings_trust`).
 - built-in ignores, which no pattern can re-include: version-control and tool folders
   (`BUILTIN_IGNORED_NAMES`), `*.egg-info` folders, `*.pyc` / `*.pyo`, and any directory holding
   `pyvenv.cfg` or `conda-meta` (a virtual environment, whatever its name). A folder named `venv` is
@@ -261,11 +266,35 @@ class _Layer:
     prepend: str = ""
     source: str = ""
     any_match: _AnyPattern | None = None
+    own_from: int | None = None
+    """The index in ``spec.patterns`` where the patterns of a `.agentlsignore` start (after those of the
+    `.gitignore` beside it); None: no `.agentlsignore` (`_Rules.ignored`)."""
+    own_source: str = ""  # how messages name that `.agentlsignore`
 
     @classmethod
-    def of(cls, lines: Sequence[str], *, strip: str = "", prepend: str = "", source: str = "") -> _Layer:
+    def of(
+        cls,
+        lines: Sequence[str],
+        *,
+        strip: str = "",
+        prepend: str = "",
+        source: str = "",
+        own: Sequence[str] = (),
+        own_source: str = "",
+    ) -> _Layer:
+        """The layer of `lines` (git's: a `.gitignore`, `info/exclude`, the exclude setting; named `source`)
+        then `own` (a `.agentlsignore`'s, named `own_source`), in one spec: the last pattern matching a path
+        decides, as in one file."""
         spec = GitIgnoreSpec.from_lines(lines)
-        return cls(spec, strip, prepend, source, _AnyPattern.of(spec))
+        own_from = None
+        if own:
+            own_from = len(spec.patterns)
+            spec = GitIgnoreSpec([*spec.patterns, *GitIgnoreSpec.from_lines(own).patterns])
+        return cls(spec, strip, prepend, source, _AnyPattern.of(spec), own_from, own_source)
+
+    def source_of(self, rel: str) -> str:
+        """The name of the ignore file whose pattern decides about ``rel``."""
+        return self.own_source if self.decided_by_own(rel) else self.source
 
     def check(self, rel: str) -> bool | None:
         """True: ignored; False: re-included by a negation; None: no pattern matched."""
@@ -274,17 +303,43 @@ class _Layer:
             return None
         return self.spec.check_file(path).include
 
-    def deciding_pattern(self, rel: str) -> str:
-        """The pattern that decides about ``rel`` (as written in the file), or "" when none does."""
-        result = self.spec.check_file(self.prepend + rel[len(self.strip) :])
+    def deciding_pattern(self, rel: str, *, git: bool = False) -> str:
+        """The pattern that decides about ``rel`` (as written in the file), or "" when none does. `git`: of
+        git's patterns alone (those before `own_from`)."""
+        spec = self.git_spec() if git else self.spec
+        result = spec.check_file(self.prepend + rel[len(self.strip) :])
         if result.index is None:
             return ""
-        pattern = self.spec.patterns[result.index]
+        pattern = spec.patterns[result.index]
         return str(getattr(pattern, "pattern", "") or "")
+
+    def decided_by_own(self, rel: str) -> bool:
+        """Whether a `.agentlsignore` pattern decides about ``rel`` (rather than one of git's)."""
+        if self.own_from is None:
+            return False
+        index = self.spec.check_file(self.prepend + rel[len(self.strip) :]).index
+        return index is not None and index >= self.own_from
+
+    def git_spec(self) -> GitIgnoreSpec:
+        """The layer's patterns without those of its `.agentlsignore`."""
+        return self.spec if self.own_from is None else GitIgnoreSpec(self.spec.patterns[: self.own_from])
+
+    def git_check(self, rel: str) -> bool | None:
+        """`check` by git's patterns alone."""
+        if self.own_from is None:
+            return self.check(rel)
+        return self.git_spec().check_file(self.prepend + rel[len(self.strip) :]).include
 
 
 class _Rules:
     """Ignore layers in increasing precedence, plus the exclude setting which outranks them all.
+
+    A `.agentlsignore`'s ``!pattern`` that decides to keep a path is checked against git's patterns alone
+    (every layer without its `.agentlsignore`): when they ignore the path, it stays out, and `ignored` says
+    why. A repository could otherwise ship one that re-includes the local files its `.gitignore` keeps out
+    of git (a settings file with the user's keys). Only the exclude setting re-includes what git ignores,
+    from the user's own settings or a workspace's file the user trusted (`server.settings_trust`). Only a
+    path a `.agentlsignore` re-includes costs more than one pattern check per layer.
 
     A directory's own ignore files are read and compiled only when a path is first checked against them
     (a walk that reuses a directory's listing from a `WalkSnapshot` never checks one: compiling the
@@ -313,22 +368,29 @@ class _Rules:
         if self._pending is not None and self._parent is not None:
             dir_path, rel_prefix, names = self._pending
             base = self._parent.layers
-            lines = _read_ignore_lines(dir_path, names)
-            source = _ignore_source(dir_path, rel_prefix, names)
-            self._layers = (*base, _Layer.of(lines, strip=rel_prefix, source=source)) if lines else base
+            layer = _ignore_layer(dir_path, names, rel_prefix, strip=rel_prefix)
+            self._layers = (*base, layer) if layer is not None else base
             self._pending = self._parent = None
         return self._layers
 
-    def ignored(self, rel: str, is_dir: bool) -> bool:
+    def ignored(self, rel: str, is_dir: bool) -> bool | str:
+        """True: left out; False: kept; a message (truthy): left out though a `.agentlsignore` re-includes
+        it, because git ignores it (the message says which files and how to index it)."""
         candidate = rel + "/" if is_dir else rel
         if self.exclude is not None:
             verdict = self.exclude.check(candidate)
             if verdict is not None:
                 return verdict
-        for layer in reversed(self.layers):
+        layers = self.layers
+        for layer in reversed(layers):
             verdict = layer.check(candidate)
-            if verdict is not None:
-                return verdict
+            if verdict is None:
+                continue
+            if verdict is False and layer.own_from is not None and layer.decided_by_own(candidate):
+                git = next((g for g in reversed(layers) if g.git_check(candidate) is not None), None)
+                if git is not None and git.git_check(candidate):
+                    return _refused_reinclude(candidate, git, layer)
+            return verdict
         return False
 
     def entering(self, dir_path: str, rel_prefix: str, names: Container[str]) -> _Rules:
@@ -352,28 +414,46 @@ def _file_stamps(paths: Iterable[str]) -> str:
     return ";".join(stamps)
 
 
-def _ignore_source(dir_path: str, rel_prefix: str, names: Container[str] | None) -> str:
-    """How messages name the ignore file(s) of one directory: workspace-relative when inside it."""
-    found = [n for n in IGNORE_FILE_NAMES if names is None or n in names]
-    where = rel_prefix if rel_prefix or names is not None else dir_path.rstrip("/") + "/"
-    return " and ".join(where + name for name in found)
+def _refused_reinclude(candidate: str, git: _Layer, own: _Layer) -> str:
+    """Why `candidate` stays out though the `.agentlsignore` of the layer `own` re-includes it: git's
+    patterns of the layer `git` ignore it. Says how to index it anyway (the exclude setting, which the
+    user's own settings hold or the user trusts in a workspace's file)."""
+    return (
+        f"{git.source} ignores it ({git.deciding_pattern(candidate, git=True)!r}) and the "
+        f"{own.deciding_pattern(candidate)!r} of {own.own_source} does not re-include what git ignores; to "
+        f'index it, add "!/{candidate}" to `exclude` in the [index] section of your own settings file or of '
+        "the workspace's agentls.toml (applied once you trust it: `agentls settings --trust`)"
+    )
 
 
-def _read_ignore_lines(dir_path: str, names: Container[str] | None = None) -> list[str]:
-    lines: list[str] = []
-    for ignore_name in IGNORE_FILE_NAMES:
-        if names is not None and ignore_name not in names:
-            continue
-        try:
-            with open(os.path.join(dir_path, ignore_name), "rb") as handle:
-                data = handle.read()
-        except FileNotFoundError:
-            continue
-        except OSError as exc:  # a directory named .gitignore, permissions: the walk goes on without it
-            logger.warning("cannot read %s: %s", os.path.join(dir_path, ignore_name), exc)
-            continue
-        lines.extend(data.decode("utf-8", errors="replace").splitlines())
-    return lines
+def _ignore_layer(
+    dir_path: str, names: Container[str] | None, where: str, *, strip: str = "", prepend: str = ""
+) -> _Layer | None:
+    """The layer of one directory's ignore files (`IGNORE_FILE_NAMES` among `names`; None: look for each):
+    its `.gitignore`, then its `.agentlsignore` (`_Layer.own_from`); None when they hold no line. `where`
+    goes before a file's name in messages (workspace-relative when inside the workspace)."""
+    git_name, own_name = IGNORE_FILE_NAMES
+    read = {
+        name: _read_ignore_file(os.path.join(dir_path, name)) if names is None or name in names else []
+        for name in IGNORE_FILE_NAMES
+    }
+    git, own = read[git_name], read[own_name]
+    if not git and not own:
+        return None
+    source, own_source = where + git_name, where + own_name
+    return _Layer.of(git, strip=strip, prepend=prepend, source=source, own=own, own_source=own_source)
+
+
+def _read_ignore_file(path: str) -> list[str]:
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except FileNotFoundError:
+        return []
+    except OSError as exc:  # a directory named .gitignore, permissions: the walk goes on without it
+        logger.warning("cannot read %s: %s", path, exc)
+        return []
+    return data.decode("utf-8", errors="replace").splitlines()
 
 
 def _git_common_dir(repo: Path) -> Path | None:
@@ -425,11 +505,10 @@ def _repository_layers(root: Path) -> list[_Layer]:
     for directory in reversed(root.parents):
         if directory != repo and repo not in directory.parents:
             continue
-        lines = _read_ignore_lines(str(directory))
-        if lines:
-            prepend = root.relative_to(directory).as_posix() + "/"
-            source = _ignore_source(str(directory), "", None)
-            parent_layers.append(_Layer.of(lines, prepend=prepend, source=source))
+        prepend = root.relative_to(directory).as_posix() + "/"
+        layer = _ignore_layer(str(directory), None, str(directory).rstrip("/") + "/", prepend=prepend)
+        if layer is not None:
+            parent_layers.append(layer)
     if parent_layers and _ignores_root(layers + parent_layers):
         # A dotfiles repository in $HOME often ignores "*"; the user opened this folder on purpose.
         logger.info("ignore files above %s would ignore the workspace itself; not applying them", root)
@@ -475,7 +554,7 @@ def _pruned(dir_path: str, names: set[str]) -> bool:
 # --------------------------------------------------------------------------------------------------
 # Snapshots of directory listings
 
-_SNAPSHOT_VERSION = 1
+_SNAPSHOT_VERSION = 2  # 2: a `.agentlsignore` no longer re-includes what git ignores
 _SECRET_MARK = "\0"  # before a file name in a listing: a secret file (no file name holds a NUL)
 _RACY_NS = 2_000_000_000  # a folder changed this recently may change again within its mtime's tick
 
@@ -789,7 +868,12 @@ def _walk_entries(
             if not rules.ignored(rel, is_dir_like):
                 yield SkippedFile(_printable(rel), SkipReason.UNREADABLE, "file name is not valid UTF-8")
             continue
-        if rules.ignored(rel, is_dir_like):
+        ignored = rules.ignored(rel, is_dir_like)
+        if ignored:
+            if ignored is not True:  # a refused re-include: said on every walk, so never from a listing
+                listed = None
+                logger.info("%s stays out of the index: %s", rel, ignored)
+                yield SkippedFile(rel, SkipReason.IGNORED, str(ignored))
             continue
         secret = kind == _FILE and is_secret_path(rel)
         if listed is not None:
@@ -960,7 +1044,7 @@ def explain_ignored(root: Path, settings: IndexSettings, *, share: float = 0.9) 
                 continue
             if verdict:
                 ignored += 1
-                key = (layer.source or "an ignore file", layer.deciding_pattern(candidate))
+                key = (layer.source_of(candidate) or "an ignore file", layer.deciding_pattern(candidate))
                 deciders[key] = deciders.get(key, 0) + 1
             break
     if ignored < share * len(entries):
@@ -969,8 +1053,9 @@ def explain_ignored(root: Path, settings: IndexSettings, *, share: float = 0.9) 
     how = (
         "remove it from the exclude setting"
         if source == "the exclude setting"
-        else f"remove that line, or add {('!' + pattern)!r} to a .agentlsignore file in {real_root} "
-        "(read after .gitignore, so it can re-include)"
+        else f"remove that line, or add {('!' + pattern)!r} to `exclude` in the [index] section of your "
+        f"own settings file or of {real_root / 'agentls.toml'} (a workspace's re-include applies once you "
+        "trust it: `agentls settings --trust`); a .agentlsignore does not re-include what git ignores"
     )
     return (
         f"{ignored} of the {len(entries)} entries at the top of {real_root} are ignored, {count} of them "

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from indexing.config import IndexSettings
+from indexing.config import IndexSettings, anchor_model_folders
 from indexing.paths import user_settings_file
 
 if TYPE_CHECKING:
@@ -362,8 +362,9 @@ def load(
     """The settings of the workspace `root`, later sources winning: defaults, the user's file, the
     workspace's file without the sensitive settings the user has not trusted for it (each dropped one
     said in `LoadedSettings.untrusted`, see `server.settings_trust`), then `overrides` (the editor's);
-    checked by `validate`. `env`: where the user's file and the trust file are (default: this process's
-    environment)."""
+    checked by `validate`. A relative model folder is made absolute from the folder of the file that sets
+    it (`indexing.config.anchor_model_folders`; the workspace root for the editor's settings). `env`: where
+    the user's file and the trust file are (default: this process's environment)."""
     from server.settings_trust import sensitive_values, untrusted_dropped
 
     env = os.environ if env is None else env
@@ -385,9 +386,10 @@ def load(
         found = sensitive_values(raw, root, user)  # before the untrusted ones are dropped from raw
         raw, untrusted = untrusted_dropped(raw, root, sources[0], env, text=text, prefix=prefix, user=user)
         pending = found if untrusted else []
-    raw = merge(user, raw)
+    # A relative model folder is its file's: the user's file's folder's, the workspace root's.
+    raw = merge(anchor_model_folders(user, user_file.parent), anchor_model_folders(raw, root))
     if overrides:
-        raw = merge(raw, overrides)
+        raw = merge(raw, anchor_model_folders(overrides, root))
     checked = text if not overrides else None
     settings, more = validate(raw, sources[0] if sources else "settings", checked, prefix)
     read = [*([str(user_file)] if user else []), *sources]

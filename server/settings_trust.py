@@ -9,7 +9,14 @@ could use against the user, each with what it may be set to without trust (`Safe
   provider is safe), ``index.shared``, ``agent.install.index_url``, ``allow_secret_values`` (false is safe);
 - where agentls writes or reads on the machine: ``index.uri``, and ``index.embedding.model`` /
   ``index.rerank.model`` naming a folder outside the workspace (a model id, looked up only in the caches
-  of models the user put on the machine, and a folder inside the workspace are safe);
+  of models the user put on the machine, and a folder inside the workspace are safe; a relative folder
+  is the workspace root's wherever agentls runs, for this check and for the loader alike:
+  `indexing.config.model_folder`);
+- what goes into the index: ``index.exclude`` holding a ``!pattern``, which re-includes what the
+  ``.gitignore`` files leave out, such as the local settings file with the user's keys that git keeps out
+  of the repository (patterns that only leave files out are safe). A committed ``.agentlsignore`` cannot
+  re-include what git ignores at all (`indexing.walker`): the exclude setting is where a re-include is
+  written, with the user's trust for a workspace's file;
 - the sandbox's isolation: ``enabled``, ``allow_unsandboxed``, ``network``, ``allowed_hosts`` (some of the
   default hosts are safe), ``extra_ro_paths``, ``hidden_home_entries`` (a list keeping every default entry
   is safe), ``bwrap_path``, ``path``, ``scratch_dir``; and ``approve`` (``ask`` is safe);
@@ -45,8 +52,7 @@ The other settings are safe from a workspace's file, and are not asked about:
   ``window_overlap``, ``batch_files``, which a batch's byte bound caps, ``vector_index_min_rows``,
   ``compact_after_fragments``, ``query_expansion``, the embedding's ``batch_size`` (at most 4,096) and
   ``max_chars``, the reranker's ``candidates`` (at most 200) and ``timeout``): their cost is bounded by the
-  files' size, which ``max_file_bytes`` bounds. ``exclude`` can re-include what ``.gitignore`` leaves out,
-  as the repository's own ``.agentlsignore`` can; the built-in ignores stay, and secrets are redacted.
+  files' size, which ``max_file_bytes`` bounds.
 - ``[server]``: ``index_on_start``, ``reindex_on_save``, ``log_level``, ``loop_monitor`` and
   ``index_nice`` (0 at least: never above the editor's priority) change nothing outside agentls.
   ``index_home_or_root`` only acts in a workspace that is the home folder, ``/`` or the temporary folder,
@@ -93,7 +99,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
-from indexing.config import IndexSettings
+from indexing.config import IndexSettings, model_folder
 from indexing.credentials import mask_urls
 from indexing.models import AUTO_WORKERS_MAX
 from indexing.paths import SETTINGS_TRUST_FILE as TRUST_FILE
@@ -203,23 +209,25 @@ def _only_of(defaults: list[str]) -> Callable[[Any, Path], bool]:
     return lambda value, root: isinstance(value, list) and set(value) <= set(defaults)
 
 
-_MODEL_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)?")
-"""A Hugging Face model id, ``name`` or ``org/name``: looked up in the local model caches only."""
-
-
 def _model_in_workspace(value: Any, root: Path) -> bool:
     """Safe: a model named by its id (found only in the caches of models the user put on the machine),
-    or a folder inside the workspace. Unsafe: a folder anywhere else, which the loader would read (a
-    relative path is read from the process's working folder, as `indexing.embeddings` loads it)."""
+    or a folder inside the workspace. Unsafe: a folder anywhere else, which the loader would read. A
+    relative folder is the workspace root's (`indexing.config.model_folder`), wherever agentls runs: the
+    settings load makes it absolute, so the loader reads the folder checked here."""
     if not isinstance(value, str):
         return True  # validation refuses it
-    path = Path(value).expanduser()
     try:
-        if _MODEL_ID.fullmatch(value) and ".." not in path.parts and not path.is_dir():
-            return True
-        return (Path.cwd() / path).resolve().is_relative_to(root.resolve())
-    except (OSError, ValueError):
+        folder = model_folder(value, root)
+        return folder is None or folder.resolve().is_relative_to(root.resolve())
+    except (OSError, ValueError, RuntimeError):  # RuntimeError: a symbolic link loop (Python 3.11)
         return False
+
+
+def _no_reinclude(value: Any, root: Path) -> bool:
+    """Safe: patterns that only leave files out; a ``!pattern`` could re-include what git ignores."""
+    if not isinstance(value, list):
+        return True  # validation refuses it
+    return not any(isinstance(item, str) and item.strip().startswith("!") for item in value)
 
 
 def _limit(why: str, model: type[BaseModel], name: str, unit: str = "") -> tuple[str, Safe]:
@@ -251,6 +259,11 @@ _INDEXING_RULES: dict[str, tuple[str, Safe]] = {
     "index.rerank.api_key_env": ("choose which of your keys is sent with the code", ()),
     "index.rerank.model": ("read a model from a folder outside the workspace", _model_in_workspace),
     "index.uri": ("choose where on your machine the index is written", ()),
+    "index.exclude": (
+        "index files your .gitignore keeps out of git (a `!pattern` re-includes them), such as a local "
+        "settings file with your keys",
+        _no_reinclude,
+    ),
     "index.shared": ("read the index from object storage it chooses", ()),
     "index.workers": (
         "start more parser processes than the default (one per core, at most 8)",

@@ -161,17 +161,18 @@ def test_ignored_directories_are_pruned_not_descended(tmp_path: Path) -> None:
     ]
 
 
-def test_agentlsignore_nests_and_can_reinclude_what_gitignore_drops(tmp_path: Path) -> None:
+def test_agentlsignore_nests_and_reincludes_what_another_agentlsignore_drops(tmp_path: Path) -> None:
     make_tree(
         tmp_path,
         {
             ".gitignore": "*.gen.py\n",
-            ".agentlsignore": "fixtures/\n!wanted.gen.py\n",
-            "wanted.gen.py": "",
+            ".agentlsignore": "fixtures/\n*.md\n",
             "other.gen.py": "",
             "fixtures/f.py": "",
-            "lib/.agentlsignore": "*.txt\n",
+            "lib/.agentlsignore": "*.txt\n!keep.md\n",
             "lib/notes.txt": "",
+            "lib/keep.md": "",
+            "lib/other.md": "",
             "notes.txt": "",
         },
     )
@@ -179,9 +180,64 @@ def test_agentlsignore_nests_and_can_reinclude_what_gitignore_drops(tmp_path: Pa
         ".agentlsignore",
         ".gitignore",
         "lib/.agentlsignore",
+        "lib/keep.md",
         "notes.txt",
-        "wanted.gen.py",
     ]
+    assert skipped(tmp_path) == {}
+
+
+def test_agentlsignore_does_not_reinclude_what_git_ignores_and_says_so(tmp_path: Path) -> None:
+    """A repository's `.agentlsignore` cannot put the local files its `.gitignore` keeps out of git (a
+    settings file with the user's keys) into the index; the skipped entry says why and what to do."""
+    make_tree(
+        tmp_path,
+        {
+            ".git/HEAD": "ref: refs/heads/main\n",
+            ".git/info/exclude": "mine.py\n",
+            ".gitignore": "*.gen.py\nlocal_settings.py\nbuild/\n",
+            ".agentlsignore": "!wanted.gen.py\n!local_settings.py\n!build/\n!mine.py\n",
+            "wanted.gen.py": "",
+            "local_settings.py": "API_KEY = 'x'\n",
+            "mine.py": "",
+            "build/out.py": "",
+            "sub/.gitignore": "!ok.gen.py\n",
+            "sub/ok.gen.py": "",
+            "sub/deep/.gitignore": "conf.py\n",
+            "sub/deep/.agentlsignore": "!conf.py\n",
+            "sub/deep/conf.py": "",
+        },
+    )
+    assert listed(tmp_path) == [
+        ".agentlsignore",
+        ".gitignore",
+        "sub/.gitignore",
+        "sub/deep/.agentlsignore",
+        "sub/deep/.gitignore",
+        "sub/ok.gen.py",
+    ]
+    refused = {i.path: i for i in walk(tmp_path, IndexSettings()) if isinstance(i, SkippedFile)}
+    assert set(refused) == {"build", "local_settings.py", "mine.py", "sub/deep/conf.py", "wanted.gen.py"}
+    assert {i.reason for i in refused.values()} == {SkipReason.IGNORED}
+    detail = refused["local_settings.py"].detail
+    assert ".gitignore ignores it ('local_settings.py')" in detail
+    assert "'!local_settings.py' of .agentlsignore does not re-include what git ignores" in detail
+    assert '"!/local_settings.py"' in detail and "agentls settings --trust" in detail
+    assert '"!/build/"' in refused["build"].detail and "info/exclude" in refused["mine.py"].detail
+    # The exclude setting (the user's own, or a workspace's the user trusted) does re-include them.
+    settings = IndexSettings(exclude=["!/local_settings.py", "!/build/"])
+    assert {"local_settings.py", "build/out.py"} <= set(listed(tmp_path, settings))
+    # Said on every walk, also one that reuses the listings of the last (`WalkSnapshot`).
+    from indexing.walker import WalkSnapshot
+
+    snapshot_file = tmp_path.parent / f"{tmp_path.name}-snapshot.json"
+    for _ in range(2):
+        snapshot = WalkSnapshot.load(snapshot_file, IndexSettings())
+        again = {
+            i.path for i in walk(tmp_path, IndexSettings(), snapshot=snapshot) if isinstance(i, SkippedFile)
+        }
+        snapshot.save(snapshot_file)
+        assert again == set(refused)
+    assert check_path(tmp_path, "local_settings.py", IndexSettings()) == refused["local_settings.py"]
 
 
 def test_git_info_exclude_and_exclude_setting(tmp_path: Path) -> None:
@@ -750,11 +806,14 @@ def test_a_gitignore_that_ignores_everything_is_explained(tmp_path: Path) -> Non
     message = explain_ignored(tmp_path, IndexSettings())
     assert "4 of the 4 entries" in message
     assert "'/*' in .gitignore" in message
-    assert "'!/*' to a .agentlsignore" in message
+    assert "add '!/*' to `exclude` in the [index] section of your own settings file or of" in message
+    assert "agentls settings --trust" in message
 
-    (tmp_path / ".agentlsignore").write_text("!/*\n")  # the override the message suggests
-    assert explain_ignored(tmp_path, IndexSettings()) == ""
-    paths = {item.path for item in walk(tmp_path, IndexSettings()) if isinstance(item, FileEntry)}
+    (tmp_path / ".agentlsignore").write_text("!/*\n")  # cannot re-include what git ignores
+    assert {item.path for item in walk(tmp_path, IndexSettings()) if isinstance(item, FileEntry)} == set()
+    settings = IndexSettings(exclude=["!/*"])  # the override the message suggests
+    assert explain_ignored(tmp_path, settings) == ""
+    paths = {item.path for item in walk(tmp_path, settings) if isinstance(item, FileEntry)}
     assert {"kernel/a.c", "mm/a.c", "include/a.c", "Makefile"} <= paths
 
 

@@ -10,7 +10,9 @@ strict settings check goes on without them rather than refusing."""
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -39,7 +41,9 @@ def _repository(ws: Path, endpoint: str) -> Path:
     return ws / "agentls.toml"
 
 
-def _agentls(*args: str, cache: Path, home: Path) -> subprocess.CompletedProcess[str]:
+def _agentls(
+    *args: str, cache: Path, home: Path, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
         "AGENTLS_CACHE_DIR": str(cache),
@@ -49,7 +53,7 @@ def _agentls(*args: str, cache: Path, home: Path) -> subprocess.CompletedProcess
         "AGENTLS_SEARCH_PROCESS": "0",
         "AWS_SECRET_ACCESS_KEY": SECRET,
     }
-    return subprocess.run(["agentls", *args], env=env, capture_output=True, text=True, timeout=180)
+    return subprocess.run(["agentls", *args], env=env, capture_output=True, text=True, timeout=180, cwd=cwd)
 
 
 def test_an_untrusted_repositorys_endpoint_gets_nothing_until_the_user_trusts_its_values(
@@ -128,3 +132,82 @@ def test_the_language_server_says_it_once_and_an_agent_run_goes_on_without_them(
         pytest.fail(f"the run refused: {refused.message}")
     assert settings.agent.max_steps == 4 and settings.agent.sandbox.network == "off"
     assert "ignoring `agent.sandbox.network`" in console.export_text()
+
+
+# A local settings file git keeps out of the repository, with the user's key: what a hostile repository's
+# re-include would put in the index (the value withheld, but the file's text searchable and sent to an
+# embedding or rerank endpoint).
+LOCAL_SETTINGS = '# payment gateway of the staging box\nGATEWAY_TOKEN = "gw_4f7Qm2xZ9bT1kR8vL3pN6sYc"\n'
+
+
+def _found(ws: Path, cache: Path, home: Path) -> set[str]:
+    out = _agentls(
+        "search", "payment gateway staging box", "--path", str(ws), "--json", cache=cache, home=home
+    )
+    assert out.returncode == 0, out.stderr
+    return {hit["path"] for hit in json.loads(out.stdout)}
+
+
+def test_a_repository_cannot_reinclude_what_git_ignores_until_the_user_trusts_it(tmp_path: Path) -> None:
+    """A file the repository's `.gitignore` ignores stays out of the index when the repository's own
+    agentls.toml (``index.exclude = ["!..."]``) or `.agentlsignore` re-includes it: the first until the user
+    trusts it (`agentls settings --trust`), the second always (the exclude setting is where a re-include is
+    written); the user's own settings file re-includes it at once. `agentls index --skipped` says why."""
+    cache, home = tmp_path / "cache", tmp_path / "home"
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    subprocess.run(["git", "init", "-q", str(ws)], check=True)
+    (ws / ".gitignore").write_text("local_settings.py\n")
+    (ws / "local_settings.py").write_text(LOCAL_SETTINGS)
+    (ws / "app.py").write_text("def total(prices):\n    return sum(prices)\n")
+    (ws / ".agentlsignore").write_text("!local_settings.py\n")
+    toml = ws / "agentls.toml"
+    toml.write_text('[index]\nsearch_process_idle = 0\nexclude = ["!local_settings.py"]\n')
+
+    first = _agentls("index", str(ws), "--skipped", cache=cache, home=home)
+    assert first.returncode == 0, first.stderr
+    said = first.stderr.replace("\n", " ")
+    assert f"{toml}:3: ignoring `index.exclude`" in said and f"agentls settings --trust --path {ws}" in said
+    assert "ignored: local_settings.py (.gitignore ignores it" in said, said
+    assert "of .agentlsignore does not re-include what git ignores" in said, said
+    assert "local_settings.py" not in _found(ws, cache, home)
+    shown = _agentls("settings", "--path", str(ws), cache=cache, home=home)
+    assert "not trusted: ignored" in shown.stdout and 'index.exclude = ["!local_settings.py"]' in shown.stdout
+
+    trusted = _agentls("settings", "--trust", "--yes", "--path", str(ws), cache=cache, home=home)
+    assert trusted.returncode == 0, trusted.stdout + trusted.stderr
+    assert _agentls("index", str(ws), cache=cache, home=home).returncode == 0
+    assert "local_settings.py" in _found(ws, cache, home)
+
+    # The `.agentlsignore` alone: out, whatever the trust; the user's own settings file: in.
+    toml.write_text("[index]\nsearch_process_idle = 0\n")
+    assert _agentls("index", str(ws), cache=cache, home=home).returncode == 0
+    assert "local_settings.py" not in _found(ws, cache, home)
+    (home / ".config" / "agentls").mkdir(parents=True)
+    (home / ".config" / "agentls" / "agentls.toml").write_text('[index]\nexclude = ["!/local_settings.py"]\n')
+    again = _agentls("index", str(ws), cache=cache, home=home)
+    assert again.returncode == 0 and "ignoring" not in again.stderr, again.stderr
+    assert "local_settings.py" in _found(ws, cache, home)
+
+
+def test_a_repositorys_relative_model_folder_is_its_own_wherever_agentls_runs(
+    tmp_path: Path, distilled_model: Path
+) -> None:
+    """``index.embedding.model = "models/x"`` in a repository's agentls.toml is the repository's folder,
+    for the trust check and for the loader alike (`indexing.config.model_folder`): `agentls index
+    /path/to/repo` started elsewhere loads it without a question, and never a folder of the same name
+    where it was started (before, the check read that one and dropped the setting as outside)."""
+    cache, home = tmp_path / "cache", tmp_path / "home"
+    ws, elsewhere = tmp_path / "ws", tmp_path / "elsewhere"
+    (elsewhere / "models" / "x").mkdir(parents=True)  # not a model: loading it would fail
+    shutil.copytree(distilled_model, ws / "models" / "x")
+    (ws / "app.py").write_text("def total(prices):\n    return sum(prices)\n")
+    (ws / "agentls.toml").write_text(
+        '[index]\nsearch_process_idle = 0\n\n[index.embedding]\nmodel = "models/x"\n'
+    )
+    out = _agentls("index", str(ws), "--json", cache=cache, home=home, cwd=elsewhere)
+    assert out.returncode == 0 and "ignoring" not in out.stderr, out.stderr
+    summary = json.loads(out.stdout)
+    assert summary["vectors"] > 0 and not summary["lexical_only"], summary
+    shown = _agentls("settings", "--path", str(ws), cache=cache, home=home, cwd=elsewhere)
+    assert "not trusted" not in shown.stdout, shown.stdout

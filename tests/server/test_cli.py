@@ -141,7 +141,7 @@ def test_an_ignore_file_that_leaves_out_everything_is_explained(workspace: Path,
     out = agentls("index", ".", cwd=workspace, cache=cache_dir)
     assert out.returncode == 0, out.stderr
     assert "by the pattern '/*' in .gitignore" in out.stderr
-    assert "add '!/*' to a .agentlsignore file" in out.stderr
+    assert "add '!/*' to `exclude` in the [index] section of your own settings file" in out.stderr
 
 
 @pytest.mark.parametrize(

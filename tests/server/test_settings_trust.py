@@ -118,20 +118,29 @@ def test_a_model_folder_outside_the_workspace_is_sensitive(
     key: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The model settings take a Hugging Face id (looked up in the local caches only) or a folder, which
-    the index reads: a repository could name any folder of the machine."""
+    the index reads: a repository could name any folder of the machine. A relative folder is the
+    workspace's, wherever agentls runs (`indexing.config.model_folder`; the loader reads the same)."""
     root = tmp_path / "ws"
     (root / "models" / "code").mkdir(parents=True)
     outside = tmp_path / "elsewhere" / "model"
     outside.mkdir(parents=True)
     (root / "models" / "link").symlink_to(outside)
-    monkeypatch.chdir(root)  # a relative folder is read from the process's working folder
-    for safe in ("minishlab/potion-code-16M", "acme/code-static", "distilled-tiny-bert", "models/code"):
-        assert not _flagged(key, safe, root), safe
-    assert not _flagged(key, str(root / "models" / "code"), root)
-    for unsafe in (str(outside), "~", "~/.cache/huggingface", "../elsewhere/model", "models/link", "/"):
-        assert _flagged(key, unsafe, root), unsafe
-    monkeypatch.chdir(tmp_path / "elsewhere")  # started elsewhere: the same relative name is outside
-    assert _flagged(key, "model", root) and not _flagged(key, "acme/code-static", root)
+    safe = ("minishlab/potion-code-16M", "acme/code-static", "distilled-tiny-bert", "models/code", "model")
+    unsafe = (str(outside), "~", "~/.cache/huggingface", "../elsewhere/model", "./../elsewhere/model")
+    for cwd in (root, tmp_path / "elsewhere", tmp_path):  # "model" is a folder of the second
+        monkeypatch.chdir(cwd)
+        for value in (*safe, str(root / "models" / "code"), "./models/code"):
+            assert not _flagged(key, value, root), (cwd, value)
+        for value in (*unsafe, "models/link", "/"):
+            assert _flagged(key, value, root), (cwd, value)
+
+
+def test_an_exclude_that_reincludes_is_sensitive(tmp_path: Path) -> None:
+    """``index.exclude``'s ``!pattern`` re-includes what git ignores (a local settings file with keys);
+    patterns that only leave files out are safe."""
+    assert not _flagged("index.exclude", ["fixtures/big/**", "*.csv", r"\!literal"], tmp_path)
+    assert _flagged("index.exclude", ["build/", "!local_settings.py"], tmp_path)
+    assert _flagged("index.exclude", [" !/*"], tmp_path)
 
 
 def test_a_repositorys_raised_limits_apply_only_once_trusted_and_lowered_ones_at_once(
