@@ -19,6 +19,7 @@ from agent.installs import InstallSettings
 from agent.mcp.config import McpSettings
 from agent.memory import MemorySettings
 from agent.sandbox import SandboxSettings
+from agent.settings_error import SettingsError
 from agent.team.config import TeamSettings
 from agent.tools.delegate import DelegateSettings
 from agent.usage import Budget
@@ -181,15 +182,17 @@ class AgentSettings(BaseModel):
     def model_for(self, role: str) -> ModelSettings:
         """The model settings of `role`: ``[agent.model]`` with ``[agent.roles.ROLE.model]`` over it.
 
-        Raises `ValueError` when the role's provider differs from the run's (one set of credentials)."""
+        Raises `SettingsError` (a `ValueError`) when the role's provider differs from the run's (one set
+        of credentials)."""
         overrides = self.roles[role].model if role in self.roles else {}
         if not overrides:
             return self.model
         merged = ModelSettings.model_validate({**self.model.model_dump(), **overrides})
         if merged.provider != self.model.provider:
-            raise ValueError(
+            raise SettingsError(
                 f"[agent.roles.{role}.model] sets provider = {merged.provider!r}, but the run uses "
-                f"{self.model.provider!r}; a role may change the model, not the provider"
+                f"{self.model.provider!r}; a role may change the model, not the provider: remove provider "
+                f"from [agent.roles.{role}.model], or set provider = {merged.provider!r} in [agent.model]"
             )
         return merged
 

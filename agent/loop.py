@@ -105,6 +105,7 @@ from agent.redaction import RedactionCache, guard_tool_call
 from agent.resume import RunState, overlay_files, restore_overlay, save_state
 from agent.roles import SOLO, Role
 from agent.sandbox import SandboxUnavailable
+from agent.settings_error import setting_to_fix
 from agent.task import Task
 from agent.timebound import DeadlineEvent, TimeBoundSandbox, bounded_ask
 from agent.tools import ANTHROPIC, ToolAbort, ToolError, ToolRegistry, ToolResult, ToolTimeUp, one_line
@@ -553,8 +554,12 @@ class Agent:
             error = failure.message
             summary, proposal = self._keep_work(f"The run failed: {error}", "model_error")
         except Exception as failure:
-            log.exception("agent run %s failed", self.run_id)
-            error = f"internal error: {failure!r}. This is a bug in agentls; the transcript has the details."
+            setting = setting_to_fix(failure)  # a role's model whose setting cannot be used: the user's
+            if setting is None:
+                log.exception("agent run %s failed", self.run_id)
+            error = setting or (
+                f"internal error: {failure!r}. This is a bug in agentls; the transcript has the details."
+            )
             summary, proposal = self._keep_work(f"The run failed: {error}", "internal_error")
         finally:
             if self.cancel.is_set() and status != "failed":

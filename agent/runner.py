@@ -12,7 +12,9 @@ The agent itself is synchronous; `RunHandle.cancel` sets the event every part of
 cancelled run ends within about a second. `on_event` and `on_done` are called on the worker thread: a
 caller with an event loop marshals them back itself (the server uses ``loop.call_soon_threadsafe``).
 `on_done` is called exactly once, with the `RunResult`, even when building the run failed (that result
-has status "failed" and an actionable `error`). Such a run has no transcript, unless questions were asked
+has status "failed" and an actionable `error`: a setting of the user's that stopped it, an
+`agent.settings_error.SettingsError`, is named with how to fix it; only an unexpected exception is
+called a bug). Such a run has no transcript, unless questions were asked
 for it before it started (`asked`, ``agentls acp``'s trust questions): `record_unstarted` then writes the
 transcript of the attempt (``run_start``, the ``approval`` records, ``run_end`` "failed" with the error),
 so every answer is on record; ``agentls acp`` writes one too for a prompt refused after its questions.
@@ -36,11 +38,12 @@ import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from agent.config import AgentSettings
 from agent.credential_fields import credential_values
 from agent.models import Credentials, MissingCredentials
+from agent.settings_error import setting_to_fix
 from agent.team.graph import Graph, GraphNotFound
 from agent.tools.ask import AskCallback
 from agent.transcript import new_run_id
@@ -164,6 +167,7 @@ def start_run(
     mode: str = "solo",
     asked: Sequence[Asked] = (),
     mcp_answers: RunAnswers | None = None,
+    settings_files: Sequence[str] = (),
 ) -> RunHandle:
     """Start `task` on a worker thread and return its handle at once.
 
@@ -172,7 +176,8 @@ def start_run(
     `open_index`, when given, is called on the worker thread to get one (building an index can be slow).
     `on_start` receives the title line once the model client exists. `resume`: continue that stopped
     run (its `task` should be `resume.task`); a team run resumes at the node where it stopped, whatever
-    `mode` says. `mode`: "solo", "team" or a graph of the workspace's settings.
+    `mode` says. `mode`: "solo", "team" or a graph of the workspace's settings. `settings_files`: the files
+    the settings were read from, which the message of a run that a setting stops names (`_not_started`).
     """
     handle = RunHandle(run_id or new_run_id(), task)
 
@@ -242,13 +247,7 @@ def start_run(
                 saved = (resume, team_state) if resume is not None and team_state is not None else None
                 result = team.run(task, resume=saved)
         except BaseException as error:  # Agent.run does not raise; building it may
-            if isinstance(error, GraphNotFound):
-                said = str(error)
-            else:
-                log.exception("agent run %s could not start", handle.run_id)
-                said = (
-                    f"the run could not start: {error!r}. This is a bug in agentls; the log has the details."
-                )
+            said = _not_started(handle.run_id, error, settings_files)
             seconds = time.monotonic() - started
             if transcript is not None and transcript.records_written:  # its run_start is written
                 result = _failed_result(handle.run_id, task, said, seconds)
@@ -286,6 +285,20 @@ def start_run(
     return handle
 
 
+def _not_started(run_id: str, error: BaseException, settings_files: Sequence[str]) -> str:
+    """Why run `run_id` could not be built, in the user's terms: an unknown graph, or a setting of theirs
+    (`agent.settings_error.setting_to_fix`: the setting, what is wrong, how and where to fix it); only an
+    unexpected exception is called a bug (and logged with its traceback). Called in the ``except``."""
+    if isinstance(error, GraphNotFound):
+        return str(error)
+    setting = setting_to_fix(error, settings_files)
+    if setting is not None:
+        log.info("agent run %s could not start: %s", run_id, setting)
+        return f"the run could not start: {setting}"
+    log.exception("agent run %s could not start", run_id)
+    return f"the run could not start: {error!r}. This is a bug in agentls; the log has the details."
+
+
 def record_unstarted(
     runs_dir: Path,
     run_id: str,
@@ -299,6 +312,7 @@ def record_unstarted(
     redact: Iterable[str] = (),
     secrets: Redactor | None = None,
     role: str = "solo",
+    status: Literal["failed", "cancelled"] = "failed",
 ) -> RunResult:
     """The result of run `run_id`, which failed with `error` before its transcript began, and the questions
     `asked` for it kept on record: the transcript of the attempt, its ``run_start`` (`settings` None: not
@@ -306,12 +320,15 @@ def record_unstarted(
     as failed). Its `transcript_path` is None when nothing was asked (the error reaches the user; there is
     nothing else to keep) or the transcript could not be written (logged: the error is what matters).
     `secrets` None: a `Redactor` of its own withholds the secret values its detectors find (a key pasted
-    into the prompt), as a run's transcript does."""
+    into the prompt), as a run's transcript does. `status` "cancelled": the attempt was cancelled before
+    its run (`error` says how); its ``run_end`` is "cancelled", with `error` in its summary."""
     from agent.recorder import Recorder
     from agent.redaction import secret_redactor
     from agent.transcript import Transcript
 
     result = _failed_result(run_id, task, error, seconds)
+    if status == "cancelled":
+        result = replace(result, status=status, summary=f"The run was cancelled: {error}", error=None)
     if not asked:
         return result
     preface = [question.record() for question in asked]

@@ -29,14 +29,18 @@ that is a folder inside the workspace is each run's scope, as ``agentls run --pa
   choice, or the editor could not ask) is kept on the session (`agent.approval.Asked`) and handed to the
   session's next run, whose transcript writes them right after its ``run_start`` as ``approval`` records
   (subject ``settings`` or ``mcp_server``), as a run records its own questions; a prompt cancelled while
-  asked has no run, so the next prompt's run writes them. A prompt that ends otherwise before its run
-  begins (refused: no API key; an error; a run that cannot build its model) writes them in a transcript
+  asked has no run, so the next prompt's run writes them; when none follows before the process ends (the
+  client closed its input, or SIGTERM: `AgentlsAcpAgent.close`), a transcript of the cancelled attempt
+  does (``run_end`` "cancelled", listed so by ``agentls runs``). A prompt that ends otherwise before its
+  run begins (refused: no API key; an error; a run that cannot build its model) writes them in a transcript
   of the attempt (`agent.runner.record_unstarted`: ``run_start``, the ``approval`` records, ``run_end``
-  "failed" with the error), which ``agentls runs`` lists as failed. When the trust file cannot be written
-  after "Trust these settings" or "Trust and start" (a read-only cache, a full disk), the answer holds while
-  this process runs (the settings apply, the run takes the server as trusted: its `RunAnswers`), and a
-  warning message of the session (subject ``settings`` or ``mcp_server``) says why it was not
-  remembered; the record's ``reason`` says so too.
+  "failed" with the error), which ``agentls runs`` lists as failed. A run that a setting of the user stops
+  (a role's model of another provider, a base URL that is no URL) says which, how to fix it and in which
+  of the files the settings were read from (`agent.settings_error`), never "a bug in agentls". When the
+  trust file cannot be written after "Trust these settings" or "Trust and start" (a read-only cache, a full
+  disk), the answer holds while this process runs (the settings apply, the run takes the server as
+  trusted: its `RunAnswers`), and a warning message of the session (subject ``settings`` or
+  ``mcp_server``) says why it was not remembered; the record's ``reason`` says so too.
 - ``session/prompt``: the prompt's text is the instruction, followed by the session's earlier prompts and
   what came of each (the answer; the proposal, its diff and whether it was written, rejected or could not
   be written; a cancel), the newest that fit in `HISTORY_CHARS`: a session is one conversation in the
@@ -83,6 +87,7 @@ import itertools
 import logging
 import os
 import shlex
+import signal
 import threading
 import uuid
 from collections.abc import Callable, Mapping
@@ -174,6 +179,10 @@ def _tool_kind(name: str, input: Mapping[str, Any]) -> str:
     return "other"
 
 
+_CANCELLED_BEFORE_RUN = "The user cancelled it before the run started."
+"""The outcome of a prompt cancelled while a trust question was open (`_Exchange.outcome`)."""
+
+
 @dataclass(frozen=True)
 class _Exchange:
     """One earlier prompt of a session, told to the model at the session's later prompts."""
@@ -217,6 +226,9 @@ class _Session:
     asked: list[Asked] = field(default_factory=list)
     """The trust questions asked in this session and how each ended, not yet in a run's transcript: the
     session's next run writes them first (a prompt cancelled while asked has no run: the next one does)."""
+    settings_files: tuple[str, ...] = ()
+    """The files the settings of the session's last prompt were read from, which the message of a run
+    that a setting stops names."""
 
 
 @dataclass(frozen=True)
@@ -479,11 +491,11 @@ class AgentlsAcpAgent:
             if settings is not None:
                 settings = await self._mcp_servers(session, settings)
             if settings is None:  # cancelled while a question about the settings or a server was open
-                session.history.append(_Exchange(request, "The user cancelled it before the run started."))
+                session.history.append(_Exchange(request, _CANCELLED_BEFORE_RUN))
                 return PromptResponse(stop_reason="cancelled")
             result = await self._run(session, _with_history(request, session.history), buffers, settings)
         except Exception as error:  # refused (no API key), or a bug: the questions asked stay on record
-            self._record_unrun(session, request, settings, error)
+            self._record_unrun(session, request, settings, str(error) or repr(error))
             raise
         if session.cancelled or result.status == "cancelled":
             session.history.append(_Exchange(request, "The user cancelled it before the run ended."))
@@ -500,11 +512,35 @@ class AgentlsAcpAgent:
             return PromptResponse(stop_reason="cancelled")
         return PromptResponse(stop_reason="end_turn")
 
+    def close(self) -> None:
+        """The process ends (the client closed the connection, or SIGTERM): the trust questions still
+        waiting in a session for its next run (its last prompt was cancelled while they were asked, and no
+        run followed) go into a transcript of that cancelled attempt, so every answer is on record."""
+        for session in self.sessions.values():
+            if not session.asked:
+                continue
+            cancelled = [e.request for e in session.history if e.outcome == _CANCELLED_BEFORE_RUN]
+            try:
+                self._record_unrun(
+                    session,
+                    cancelled[-1] if cancelled else "(a prompt cancelled before its run)",
+                    None,
+                    "the prompt was cancelled before its run started, and no run followed in the session",
+                    status="cancelled",
+                )
+            except Exception:
+                log.exception("the questions asked in session %s could not be recorded", session.session_id)
+
     def _record_unrun(
-        self, session: _Session, request: str, settings: Settings | None, error: Exception
+        self,
+        session: _Session,
+        request: str,
+        settings: Settings | None,
+        error: str,
+        status: Literal["failed", "cancelled"] = "failed",
     ) -> None:
         """The trust questions asked for a prompt that ended in `error` before its run started, in a
-        transcript of their own (`agent.runner.record_unstarted`: the attempt, "failed")."""
+        transcript of their own (`agent.runner.record_unstarted`: the attempt, "failed" or "cancelled")."""
         from agent.runner import record_unstarted
         from agent.task import Task
         from agent.transcript import new_run_id
@@ -518,7 +554,8 @@ class AgentlsAcpAgent:
             root=session.root,
             settings=settings.agent if settings is not None else None,
             asked=asked,
-            error=str(error) or repr(error),
+            error=error,
+            status=status,
         )
 
     async def _read_prompt(
@@ -587,6 +624,7 @@ class AgentlsAcpAgent:
         from server.settings_trust import fingerprint
 
         loaded = load_settings(session.root, env=self.env)
+        session.settings_files = loaded.sources
         if not loaded.pending:
             return loaded.settings
         key = (session.root, fingerprint(list(loaded.pending)))
@@ -859,6 +897,7 @@ class AgentlsAcpAgent:
             on_done=on_done,
             asked=session.asked,
             mcp_answers=answers,
+            settings_files=session.settings_files,
         )
         session.asked = []  # the run's transcript writes them first (or the failed attempt's, if it fails)
         session.handle = handle
@@ -1093,12 +1132,23 @@ class RetryNotices(logging.Handler):
 
 
 def serve(env: Mapping[str, str] | None = None) -> None:
-    """Serve ACP on stdin/stdout until the client closes the connection."""
+    """Serve ACP on stdin/stdout until the client closes the connection or sends SIGTERM (as the ACP SDK
+    does when the process has not ended 2 s after it closed stdin); then `AgentlsAcpAgent.close`."""
     agent = AgentlsAcpAgent(env if env is not None else dict(os.environ))
     logging.getLogger("agent.models").addHandler(RetryNotices(agent))
-    # The SDK answers "method not found" for the optional methods agentls does not implement (load,
-    # fork, resume, modes, config options), so the class is not a full `acp.interfaces.Agent`.
-    asyncio.run(_serve(cast("AcpAgent", agent)))
+    signal.signal(signal.SIGTERM, _terminated)
+    try:
+        # The SDK answers "method not found" for the optional methods agentls does not implement (load,
+        # fork, resume, modes, config options), so the class is not a full `acp.interfaces.Agent`.
+        asyncio.run(_serve(cast("AcpAgent", agent)))
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second one must not cut the recording short
+        agent.close()
+
+
+def _terminated(signum: int, frame: object) -> None:
+    """SIGTERM ends `serve` as the end of its input does (its ``finally`` runs), with status 143."""
+    raise SystemExit(128 + signum)
 
 
 async def _serve(agent: AcpAgent) -> None:

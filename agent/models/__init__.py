@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from agent.config import PROVIDERS, ModelSettings, unknown_provider_message
 from agent.models.errors import (
@@ -26,6 +27,7 @@ from agent.models.errors import (
     UnknownProvider,
 )
 from agent.models.types import ModelResponse, ToolCall
+from agent.settings_error import SettingsError
 
 if TYPE_CHECKING:
     from agent.ports import Model
@@ -56,7 +58,7 @@ def missing_anthropic_key_message(key_env: str = "ANTHROPIC_API_KEY") -> str:
     )
 
 
-class MissingCredentials(Exception):
+class MissingCredentials(SettingsError):
     """The configured model cannot be reached: no key, or no such provider. The message says what to do."""
 
 
@@ -97,7 +99,7 @@ class Credentials:
             provider=provider,
         )
         if creds.api_key is None and creds.auth_token is None:
-            raise MissingCredentials(missing_anthropic_key_message(key_env))
+            raise MissingCredentials(missing_anthropic_key_message(key_env), in_file=False)
         return creds
 
     @property
@@ -107,11 +109,13 @@ class Credentials:
 
 
 def load_model(settings: ModelSettings, credentials: Credentials | None = None) -> Model:
-    """The model client for `settings.provider`; raises `UnknownProvider` with the accepted values.
+    """The model client for `settings.provider`; raises `UnknownProvider` with the accepted values, and
+    `SettingsError` for a base URL that is not an http(s) URL (`agent.model.base_url` or the environment's).
 
     `credentials` None means none (the Anthropic model then refuses to call with `AuthenticationFailed`).
     """
     credentials = credentials or Credentials(api_key=None, provider=settings.provider)
+    _check_base_url(settings, credentials.base_url)
     if settings.provider == "anthropic":
         from agent.models.anthropic import AnthropicModel
 
@@ -126,3 +130,27 @@ def load_model(settings: ModelSettings, credentials: Credentials | None = None) 
 
         return OpenAICompatModel(settings, api_key=credentials.api_key, base_url=credentials.base_url)
     raise UnknownProvider(unknown_provider_message(settings.provider))
+
+
+def _check_base_url(settings: ModelSettings, url: str | None) -> None:
+    """Raise `SettingsError` when `url`, the model API's base URL, is no http(s) URL with a host: the
+    setting it came from, and what to set instead."""
+    if url is None:
+        return
+    try:
+        parts = urlsplit(url)
+        usable = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # "http://[bad": an IPv6 host that does not end
+        usable = False
+    if usable:
+        return
+    example = "https://api.anthropic.com" if settings.provider == "anthropic" else "http://localhost:11434/v1"
+    if settings.base_url:
+        where, in_file = "agent.model.base_url", True
+    else:
+        where, in_file = ("ANTHROPIC" if settings.provider == "anthropic" else "OPENAI") + "_BASE_URL", False
+    raise SettingsError(
+        f"{where} = {url!r} is not a URL agentls can send the model's requests to: set it to an http:// "
+        f"or https:// URL with a host (e.g. {example!r}), or remove it for the provider's own",
+        in_file=in_file,
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from agent.settings_error import SettingsError
 from agent.usage import Usage
 
 __all__ = ["AuthenticationFailed", "Cancelled", "ModelError", "RetriesExhausted", "UnknownProvider"]
@@ -48,5 +49,5 @@ class Cancelled(ModelError):
     """The caller cancelled the call."""
 
 
-class UnknownProvider(ModelError):
-    """`agent.model.provider` names no provider agentls has."""
+class UnknownProvider(ModelError, SettingsError):
+    """`agent.model.provider` names no provider agentls has: a setting to fix, not a failed call."""

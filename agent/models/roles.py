@@ -35,7 +35,8 @@ class RoleModels:
         self._loaded: dict[str, Model] = {}
 
     def __call__(self, role: str) -> Model:
-        """The client of `role`; raises `ValueError` for a role setting that changes the provider."""
+        """The client of `role`; raises `agent.settings_error.SettingsError` for a role setting that changes
+        the provider."""
         wanted = self.settings.model_for(role)
         if wanted == self.settings.model:
             return self.default

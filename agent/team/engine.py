@@ -75,6 +75,7 @@ from agent.proposal import Proposal, new_proposal_id
 from agent.recorder import Recorder
 from agent.resume import RunState, overlay_files, restore_overlay, save_state
 from agent.roles import ROLES
+from agent.settings_error import setting_to_fix
 from agent.task import Task
 from agent.team.checkpoint import TeamState, save_checkpoint
 from agent.team.graph import Graph, Node
@@ -234,8 +235,12 @@ class TeamRun:
             status, error = failed.status, failed.message
             summary, proposal = self._keep_work(failed.message)
         except Exception as failure:
-            log.exception("team run %s failed", self.run_id)
-            error = f"internal error: {failure!r}. This is a bug in agentls; the transcript has the details."
+            setting = setting_to_fix(failure)  # a role's model whose setting cannot be used: the user's
+            if setting is None:
+                log.exception("team run %s failed", self.run_id)
+            error = setting or (
+                f"internal error: {failure!r}. This is a bug in agentls; the transcript has the details."
+            )
             summary, proposal = self._keep_work(f"The run failed: {error}")
         finally:
             if self.cancel.is_set() and status != "failed":

@@ -588,3 +588,23 @@ async def test_ask_with_a_clarifying_question(
     await wait_for(lambda: any("round_money" in m.message for m in ed.client.messages), 5)
     with pytest.raises(Exception, match="no changes"):
         await execute(ed, "agentls.accept", {"proposalId": ready["proposalId"]})
+
+
+async def test_a_run_a_setting_of_the_user_stops_is_the_users_to_fix_not_a_bug(
+    editors: Any, fake: FakeAnthropic, stubs_workspace: Path, tmp_path: Path
+) -> None:
+    """The user's own settings give the solo role a model of another provider: the run cannot be built.
+    The editor's message names the setting and how to fix it, and does not call it a bug of agentls."""
+    config = tmp_path / "config"
+    (config / "agentls").mkdir(parents=True)
+    (config / "agentls" / "agentls.toml").write_text('[agent.roles.solo.model]\nprovider = "openai"\n')
+    ed: Editor = await editors(stubs_workspace, {**fake.env(), "XDG_CONFIG_HOME": str(config)})
+    run_id = await implement(ed, ed.open("shop/pricing.py"))
+    method, params = await ed.ended(run_id)
+    assert method == "agentls/runFailed" and params["status"] == "failed", params
+    await wait_for(lambda: any(m.type == types.MessageType.Error for m in ed.client.messages), 5)
+    [shown] = [m.message for m in ed.client.messages if m.type == types.MessageType.Error]
+    assert "This is a bug" not in shown, shown
+    assert "remove provider from [agent.roles.solo.model]" in shown and params["message"] in shown
+    assert "This is a setting, not a bug in agentls: change it in" in shown
+    assert fake.message_requests == []

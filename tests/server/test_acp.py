@@ -14,6 +14,7 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -769,6 +770,62 @@ def test_a_run_that_fails_before_its_run_start_keeps_the_questions_asked_for_it(
     assert approval["approved"] is True and "agent.roles.solo.model.provider" in approval["question"]
     assert end["status"] == "failed" and "a role may change the model, not the provider" in end["error"]
     assert end["summary"] == failed
+    # the user's setting, not a bug: the message names the file, and how to fix it
+    assert "This is a bug" not in failed and str(ws / "agentls.toml") in failed, failed
+    assert "remove provider from [agent.roles.solo.model]" in failed
+
+
+class CancellingClient(RecordingClient):
+    """The user cancels the prompt while its trust question is open (the client then answers "cancelled")."""
+
+    conn: Any = None
+
+    async def request_permission(self, session_id: str, tool_call: Any, options: Any, **kw: Any) -> Any:
+        self.permissions.append((tool_call, options))
+        await self.conn.cancel(session_id=session_id)
+        return RequestPermissionResponse(outcome=DeniedOutcome(outcome="cancelled"))
+
+
+@pytest.mark.parametrize("end", ["connection closed", "SIGTERM"])
+def test_the_answers_of_a_cancelled_prompt_no_run_followed_are_on_record_when_the_process_ends(
+    fake_anthropic: FakeAnthropic, ws: Path, tmp_path: Path, end: str
+) -> None:
+    """A prompt cancelled while its MCP server was asked about has no run; its answer waits for the
+    session's next run. None follows: when the process ends (its input closed, or SIGTERM) the answer is
+    written in a transcript of the cancelled attempt, which `agentls runs` lists as cancelled."""
+    from agent.transcript import list_runs
+
+    (ws / "agentls.toml").write_text(AGENT_TOML + '\n[mcp.servers.tracker]\ncommand = "/bin/true"\n')
+    env = {**_env(fake_anthropic, tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    client = CancellingClient(None)
+
+    async def go() -> tuple[str, int | None]:
+        command, args = _command()
+        async with _spawn(client, command, args, env, ws) as (conn, process):
+            client.conn = conn
+            await conn.initialize(protocol_version=PROTOCOL_VERSION, client_capabilities=ClientCapabilities())
+            session = await conn.new_session(cwd=str(ws), mcp_servers=[])
+            reply = await conn.prompt(session_id=session.session_id, prompt=[text_block("Implement mean")])
+            assert _runs(tmp_path) == []  # kept for the session's next run, while the process runs
+            if end == "SIGTERM":
+                process.send_signal(signal.SIGTERM)
+                await asyncio.wait_for(process.wait(), 60)
+        return str(reply.stop_reason), process.returncode
+
+    stop, code = asyncio.run(go())
+    assert stop == "cancelled" and len(client.permissions) == 1
+    # closing its input ends it (0), unless it took over 2 s and the SDK sent SIGTERM: recorded both ways
+    assert code == 143 if end == "SIGTERM" else code in (0, 143)
+    assert fake_anthropic.message_requests == []
+    [records] = _runs(tmp_path)
+    assert [r["type"] for r in records] == ["run_start", "approval", "run_end"], records
+    start, approval, end_record = records
+    assert start["task"]["title"] == "Run: Implement mean"
+    assert (approval["subject"], approval["detail"], approval["answer"]) == ("mcp_server", "tracker", None)
+    assert end_record["status"] == "cancelled" and end_record["error"] is None
+    assert "no run followed" in end_record["summary"]
+    [listed] = list_runs(tmp_path / "cache" / "runs")
+    assert (listed.status, listed.task) == ("cancelled", "Run: Implement mean")
 
 
 def test_a_session_in_a_folder_of_the_workspace_focuses_its_runs_there(

@@ -467,3 +467,20 @@ def test_a_settings_file_that_cannot_be_parsed_stops_a_paid_run(
     assert fake_anthropic.message_requests == []
     searched = invoke(["search", "mean", "--path", str(ws)], env)
     assert searched.exit_code == 0 and "its settings are ignored" in searched.stderr
+
+
+def test_a_run_a_setting_of_the_user_stops_says_which_and_how_to_fix_it_not_a_bug(
+    fake_anthropic: FakeAnthropic, ws: Path, env: dict[str, str], tmp_path: Path
+) -> None:
+    """The user's own settings give the solo role a model of another provider: the run cannot be built.
+    That is the user's setting to fix, not a bug of agentls: the error names it and says how to fix it."""
+    config = tmp_path / "config"
+    (config / "agentls").mkdir(parents=True)
+    (config / "agentls" / "agentls.toml").write_text('[agent.roles.solo.model]\nprovider = "openai"\n')
+    result = invoke(["run", "Implement mean", "--path", str(ws)], {**env, "XDG_CONFIG_HOME": str(config)})
+    assert fake_anthropic.message_requests == []
+    assert result.exit_code == 1
+    said = " ".join(result.output.split())  # the summary is wrapped to the terminal
+    assert "This is a bug" not in said, said
+    assert "not the provider: remove provider from [agent.roles.solo.model]" in said
+    assert "This is a setting, not a bug in agentls: change it in" in said

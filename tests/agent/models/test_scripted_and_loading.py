@@ -80,6 +80,26 @@ def test_an_unknown_provider_is_refused_with_the_accepted_values() -> None:
         Credentials.from_env({"ANTHROPIC_API_KEY": "k"}, settings)
 
 
+@pytest.mark.parametrize("url", ["::not a url", "localhost:11434/v1", "http://[bad", "ftp://host/v1"])
+@pytest.mark.parametrize("provider", ["anthropic", "openai"])
+def test_a_base_url_that_is_no_url_is_a_setting_to_fix_not_a_bug(provider: str, url: str) -> None:
+    """Set in the settings, the message names agent.model.base_url and the file note follows; from the
+    environment, the variable (and no file). Before, the Anthropic client raised httpx's InvalidURL, which
+    a run called a bug of agentls, and the OpenAI one failed at its first request."""
+    from agent.settings_error import SettingsError, setting_to_fix
+
+    with pytest.raises(SettingsError) as in_file:
+        load_model(ModelSettings(provider=provider, base_url=url), Credentials("k", None, url, provider))
+    said = setting_to_fix(in_file.value, ["/ws/agentls.toml"])
+    assert said is not None and said.startswith(f"agent.model.base_url = {url!r} is not a URL"), said
+    assert said.endswith("change it in /ws/agentls.toml, then start again.")
+    with pytest.raises(SettingsError) as from_env:
+        load_model(ModelSettings(provider=provider), Credentials("k", None, url, provider))
+    said = setting_to_fix(from_env.value)
+    assert said is not None and said.startswith(f"{provider.upper()}_BASE_URL = {url!r}"), said
+    assert "agentls.toml" not in said
+
+
 def test_credentials_are_read_per_provider() -> None:
     env = {
         "ANTHROPIC_API_KEY": "ant",
