@@ -7,11 +7,16 @@ index and search verbs and the language server load settings without ever callin
 `AgentSettings` is the `agent` section of the agentls settings tree (`server.settings.Settings.agent`).
 Every field has a default, so an empty section is a working configuration. `budget()` turns the token,
 cost and time limits into the `agent.usage.Budget` the loop checks around every model call.
+`AgentSettings.unusable()` lists the settings that are valid alone but that no run can use (a provider
+agentls has not, a role's model of another provider, a base URL that is no URL): a run refuses each
+(`AgentSettings.model_for`, `agent.models.load_model`, with the same check and message), and the settings
+reader says them with their file and line (`server.settings.unusable`), so a run stops before it starts.
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -24,7 +29,7 @@ from agent.team.config import TeamSettings
 from agent.tools.delegate import DelegateSettings
 from agent.usage import Budget
 
-__all__ = ["DEFAULT_MODEL", "AgentSettings", "ModelSettings", "RoleSettings"]
+__all__ = ["DEFAULT_MODEL", "AgentSettings", "ModelSettings", "RoleSettings", "base_url_problem"]
 
 # The newest Sonnet in anthropic 2.13.0's model list, and not in its `_data/deprecated_models.py` (which
 # lists claude-sonnet-4-5 and claude-opus-4-5 as deprecated). Sonnet is the tier Anthropic recommends for
@@ -43,6 +48,23 @@ def unknown_provider_message(provider: str) -> str:
     return (
         f"agent.model.provider = {provider!r} is not a model provider agentls has; set it to one of "
         f"{', '.join(repr(p) for p in PROVIDERS)} (use 'openai' for Ollama, vLLM, LM Studio and OpenRouter)."
+    )
+
+
+def base_url_problem(url: str, provider: str, where: str) -> str | None:
+    """What is wrong with `url`, the model API's base URL that `where` sets (``agent.model.base_url`` or an
+    environment variable), and what to set instead; None when it is an http(s) URL with a host."""
+    try:
+        parts = urlsplit(url)
+        usable = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # "http://[bad": an IPv6 host that does not end
+        usable = False
+    if usable:
+        return None
+    example = "https://api.anthropic.com" if provider == "anthropic" else "http://localhost:11434/v1"
+    return (
+        f"{where} = {url!r} is not a URL agentls can send the model's requests to: set it to an http:// "
+        f"or https:// URL with a host (e.g. {example!r}), or remove it for the provider's own"
     )
 
 
@@ -195,6 +217,28 @@ class AgentSettings(BaseModel):
                 f"from [agent.roles.{role}.model], or set provider = {merged.provider!r} in [agent.model]"
             )
         return merged
+
+    def unusable(self) -> list[tuple[tuple[tuple[str, ...], ...], str]]:
+        """The settings that are valid alone but that no run can use, each as (the keys under ``agent``
+        that make it, the one to change first; what is wrong and how to fix it): the checks a run makes
+        when it is built (`model_for`, `agent.models.load_model`), made when the settings are read."""
+        found: list[tuple[tuple[tuple[str, ...], ...], str]] = []
+        provider = self.model.provider
+        if provider not in PROVIDERS:
+            found.append(((("model", "provider"),), unknown_provider_message(provider)))
+        url = self.model.base_url
+        if url is not None and (problem := base_url_problem(url, provider, "agent.model.base_url")):
+            found.append(((("model", "base_url"),), problem))
+        for role in self.roles:
+            try:
+                self.model_for(role)
+            except ValueError as error:  # SettingsError, or a role's value ModelSettings refuses
+                keys = [("roles", role, "model", "provider"), ("model", "provider")]
+                if not isinstance(error, SettingsError):
+                    keys = [("roles", role, "model")]
+                    error = SettingsError(f"[agent.roles.{role}.model]: {error}")
+                found.append((tuple(keys), str(error)))
+        return found
 
     def budget(self) -> Budget:
         """The token, cost and time limits as a `Budget`."""

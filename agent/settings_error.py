@@ -5,7 +5,10 @@ Raised where a setting turns out unusable when a run is built: a role's model th
 URL. Its message names the setting, says what is wrong and how to fix it. `agent.runner.start_run`, which
 the command line, the language server and ``agentls acp`` all start runs with, and the loops of a run
 (`agent.loop`, `agent.team.engine`) tell it apart from an unexpected exception with `setting_to_fix`: only
-the latter is called a bug of agentls. This module imports nothing, so every layer can raise it.
+the latter is called a bug of agentls. The settings reader makes the same checks of the settings files
+(`agent.config.AgentSettings.unusable`, `server.settings.unusable`), so that the front ends refuse such a
+run before it opens the index, naming the file and line; the run's own check remains for what the
+environment sets (``ANTHROPIC_BASE_URL``). This module imports nothing, so every layer can raise it.
 """
 
 from __future__ import annotations

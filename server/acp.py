@@ -34,12 +34,14 @@ that is a folder inside the workspace is each run's scope, as ``agentls run --pa
   does (``run_end`` "cancelled", listed so by ``agentls runs``). A prompt that ends otherwise before its
   run begins (refused: no API key; an error; a run that cannot build its model) writes them in a transcript
   of the attempt (`agent.runner.record_unstarted`: ``run_start``, the ``approval`` records, ``run_end``
-  "failed" with the error), which ``agentls runs`` lists as failed. A run that a setting of the user stops
-  (a role's model of another provider, a base URL that is no URL) says which, how to fix it and in which
-  of the files the settings were read from (`agent.settings_error`), never "a bug in agentls". When the
-  trust file cannot be written after "Trust these settings" or "Trust and start" (a read-only cache, a full
-  disk), the answer holds while this process runs (the settings apply, the run takes the server as
-  trusted: its `RunAnswers`), and a warning message of the session (subject ``settings`` or
+  "failed" with the error), which ``agentls runs`` lists as failed. A prompt whose settings no run can use
+  (a role's model of another provider, a base URL that is no URL: `server.settings.run_refusal`) is refused
+  before the index is opened, naming the setting with its file and line and how to fix it; a run that
+  such a setting stops later (a base URL from the environment) says which, how to fix it and in which of
+  the files the settings were read from (`agent.settings_error`); neither is called "a bug in agentls".
+  When the trust file cannot be written after "Trust these settings" or "Trust and start" (a read-only
+  cache, a full disk), the answer holds while this process runs (the settings apply, the run takes the
+  server as trusted: its `RunAnswers`), and a warning message of the session (subject ``settings`` or
   ``mcp_server``) says why it was not remembered; the record's ``reason`` says so too.
 - ``session/prompt``: the prompt's text is the instruction, followed by the session's earlier prompts and
   what came of each (the answer; the proposal, its diff and whether it was written, rejected or could not
@@ -862,7 +864,11 @@ class AgentlsAcpAgent:
         from agent.task import TaskError
         from agent.task_builders import run_task
         from server.cli.agent import runs_dir
+        from server.settings import run_refusal
 
+        # A setting no run can use, with its file and line, before the index is opened (or built).
+        if (refusal := run_refusal(session.root, settings, env=self.env)) is not None:
+            raise _refused(f"the run could not start: {refusal}", -32603)
         try:
             credentials = Credentials.from_env(self.env, settings.agent.model)
         except MissingCredentials as missing:  # the message is what the editor shows: the reason

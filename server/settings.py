@@ -10,15 +10,19 @@ only when a settings file sets an agent section.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+import tomllib
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from pydantic import Field, model_validator
 
-from agent.config import PROVIDERS, AgentSettings, unknown_provider_message
+from agent.config import AgentSettings
 from agent.mcp.config import McpSettings
+from agent.settings_error import SettingsError, setting_to_fix
 from indexing.paths import cache_dir as cache_dir  # re-exported: its home is the light `indexing.paths`
+from indexing.paths import user_settings_file
 from server.settings_files import IndexingSettings, load, validated
 from server.settings_files import LoadedSettings as Loaded
 from server.settings_files import ServerSettings as ServerSettings  # re-exported, as the other names
@@ -52,18 +56,80 @@ def validate_settings(
     raw: Mapping[str, Any], source: str = "settings", text: str | None = None, prefix: tuple[str, ...] = ()
 ) -> tuple[Settings, list[str]]:
     """Validate ``raw``; invalid or unknown entries fall back to defaults, each with a message
-    (`server.settings_files.validated`), and a model provider no run can use is said too."""
+    (`server.settings_files.validated`), and a setting no run can use is said too (`unusable`)."""
     settings, messages = validated(Settings, raw, source, text, prefix)
-    return settings, messages + _unusable(settings, source)
+    files = [(source, text, prefix)] if text is not None else []
+    return settings, messages + unusable(settings, files, None if text is not None else source)
 
 
-def _unusable(settings: Settings, source: str) -> list[str]:
-    """Valid settings that no run can use, said when the settings load. They are kept, not replaced by a
-    default: a run refuses them with what to set, so that a typo never picks another model provider."""
-    provider = settings.agent.model.provider
-    if provider in PROVIDERS:
-        return []
-    return [f"{source}: {unknown_provider_message(provider)} Agent runs refuse to start until then"]
+SettingsFile = tuple[str, str, tuple[str, ...]]
+"""A settings file as read: its path, its text, and where the settings sit in it (``tool.agentls``)."""
+
+
+def unusable(settings: Settings, files: Sequence[SettingsFile], otherwise: str | None) -> list[str]:
+    """The valid settings that no run can use (`agent.config.AgentSettings.unusable`: a provider agentls
+    has not, a role's model of another provider, a base URL that is no URL), each said with the file and
+    line of the first of `files` that writes it (``agentls.toml:4: ...``). One that none of `files` writes
+    is said as `otherwise`'s (None: not said, since another file's reading says it: the user's own file's).
+    They are kept, not replaced by a default: a run refuses them with what to set, so that a typo never
+    picks another model provider; the command line's runs refuse to start on them, before any index is
+    built, and the language server's and ``agentls acp``'s runs too (`run_refusal`)."""
+    said: list[str] = []
+    for keys, problem in settings.agent.unusable():
+        where = next(
+            (
+                f"{path}:{toml_line(text, (*prefix, 'agent', *key))}"
+                for key in keys
+                for path, text, prefix in files
+                if _written(text, (*prefix, "agent", *key))
+            ),
+            otherwise,
+        )
+        if where is not None:
+            said.append(f"{where}: {problem.rstrip('.')}. Agent runs refuse to start until then")
+    return said
+
+
+def _written(text: str, key: tuple[str, ...]) -> bool:
+    """Whether the TOML `text` sets the setting at `key`."""
+    try:
+        node: Any = tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return False
+    for part in key:
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+def run_refusal(root: Path, settings: Settings, *, env: Mapping[str, str] | None = None) -> str | None:
+    """Why no run can start with `settings`, the settings of the workspace `root` as a front end holds
+    them (the language server's, with the editor's over the files; ``agentls acp``'s): its settings that
+    no run can use (`unusable`), each with the file and line that sets it (the workspace's file, else the
+    user's own; else the editor's settings), and what to change. None: a run may start. Made before the
+    run opens the index, which may take minutes to build."""
+    files: list[SettingsFile] = []
+    _, _, sources = workspace_settings(root)
+    user_file = user_settings_file(os.environ if env is None else env)
+    pyproject = ("tool", "agentls")
+    for path, prefix in (
+        *((Path(source), pyproject if source.endswith("pyproject.toml") else ()) for source in sources),
+        (user_file, ()),
+    ):
+        try:
+            files.append((str(path), path.read_text(encoding="utf-8"), prefix))
+        except (OSError, UnicodeDecodeError):
+            continue
+    said = unusable(settings, files, EDITOR_SETTINGS)
+    if not said:
+        return None
+    written = [path for path, _, _ in files if any(line.startswith(f"{path}:") for line in said)]
+    return setting_to_fix(SettingsError("\n".join(said)), written or [EDITOR_SETTINGS])
+
+
+EDITOR_SETTINGS = "the editor's settings (section agentls)"
+"""Where `run_refusal` says a setting came from when no settings file writes it."""
 
 
 def load_settings(

@@ -8,10 +8,12 @@ those that weaken protection or send data elsewhere, apply only once the user tr
 that workspace: `server.settings_trust`), then (in the language server) ``initializationOptions`` and
 ``workspace/configuration`` section ``agentls``. An invalid value falls back to its default and a
 message says which setting and why, with the file and line it was read from (an unknown key: the setting
-it was probably meant to be); the command line's agent runs refuse to start on such a message
-(`server.cli.support.workspace_settings`), everything else goes on. A bad entry of a list is not
-dropped alone: a bad string of a list drops that list, and a bad field of a table in an array of
-tables (a node of ``[[agent.team.graphs.NAME.nodes]]``) drops what holds the array (that graph), the
+it was probably meant to be). A valid setting that no run can use (a role's model of another provider:
+`server.settings.unusable`) is said too, with its file and line, and kept. The command line's agent runs
+refuse to start on such a message (`server.cli.support.workspace_settings`), everything else goes on; a
+message the user's own file gave is not given again for the settings merged from it. A bad entry of a
+list is not dropped alone: a bad string of a list drops that list, and a bad field of a table in an array
+of tables (a node of ``[[agent.team.graphs.NAME.nodes]]``) drops what holds the array (that graph), the
 message naming the entry and its field; a bad key of a table (a graph named `solo`) drops that entry; the
 rest of the file stands.
 
@@ -392,6 +394,8 @@ def load(
         raw = merge(raw, anchor_model_folders(overrides, root))
     checked = text if not overrides else None
     settings, more = validate(raw, sources[0] if sources else "settings", checked, prefix)
+    said = {message.partition(": ")[2] for message in messages}  # the user's file's, with its line
+    more = [message for message in more if message.partition(": ")[2] not in said]
     read = [*([str(user_file)] if user else []), *sources]
     return LoadedSettings(
         settings, tuple(messages + more), tuple(read), tuple(unreadable), tuple(untrusted), tuple(pending)

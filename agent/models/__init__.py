@@ -16,9 +16,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
-from agent.config import PROVIDERS, ModelSettings, unknown_provider_message
+from agent.config import PROVIDERS, ModelSettings, base_url_problem, unknown_provider_message
 from agent.models.errors import (
     AuthenticationFailed,
     Cancelled,
@@ -133,24 +132,16 @@ def load_model(settings: ModelSettings, credentials: Credentials | None = None) 
 
 
 def _check_base_url(settings: ModelSettings, url: str | None) -> None:
-    """Raise `SettingsError` when `url`, the model API's base URL, is no http(s) URL with a host: the
-    setting it came from, and what to set instead."""
+    """Raise `SettingsError` when `url`, the model API's base URL, is no http(s) URL with a host
+    (`agent.config.base_url_problem`): the setting or environment variable it came from, and what to set
+    instead. The settings reader makes the same check of ``agent.model.base_url`` (`AgentSettings.unusable`);
+    this one also covers the environment's."""
     if url is None:
         return
-    try:
-        parts = urlsplit(url)
-        usable = parts.scheme in ("http", "https") and bool(parts.hostname)
-    except ValueError:  # "http://[bad": an IPv6 host that does not end
-        usable = False
-    if usable:
-        return
-    example = "https://api.anthropic.com" if settings.provider == "anthropic" else "http://localhost:11434/v1"
     if settings.base_url:
         where, in_file = "agent.model.base_url", True
     else:
         where, in_file = ("ANTHROPIC" if settings.provider == "anthropic" else "OPENAI") + "_BASE_URL", False
-    raise SettingsError(
-        f"{where} = {url!r} is not a URL agentls can send the model's requests to: set it to an http:// "
-        f"or https:// URL with a host (e.g. {example!r}), or remove it for the provider's own",
-        in_file=in_file,
-    )
+    problem = base_url_problem(url, settings.provider, where)
+    if problem is not None:
+        raise SettingsError(problem, in_file=in_file)

@@ -91,8 +91,9 @@ def workspace_settings(
     ``strict`` (the commands that spend on a model: run, implement, runs resume): a settings file that
     cannot be parsed at all stops the command, since its budget, approval and network settings would
     otherwise be dropped for a paid run; so does a setting it would ignore (``max_minutes = "ten"``, or a
-    misspelt ``max_minute``, would leave the run without its time bound). Each is said with its file, line
-    and key."""
+    misspelt ``max_minute``, would leave the run without its time bound), and one no run can use (a role's
+    model of another provider, a base URL that is no URL: `server.settings.unusable`), before the index is
+    built. Each is said with its file, line and key."""
     from server.settings import load_settings
 
     loaded = load_settings(root)
@@ -105,7 +106,7 @@ def workspace_settings(
         raise click.ClickException(
             "\n".join(loaded.messages)
             + "\nFix the settings: an agent run does not start with settings it would "
-            "ignore (a budget, an approval or a network setting among them)."
+            "ignore (a budget, an approval or a network setting among them) or cannot use."
         )
     return _reported(loaded, err, messages)
 

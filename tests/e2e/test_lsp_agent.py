@@ -607,4 +607,6 @@ async def test_a_run_a_setting_of_the_user_stops_is_the_users_to_fix_not_a_bug(
     assert "This is a bug" not in shown, shown
     assert "remove provider from [agent.roles.solo.model]" in shown and params["message"] in shown
     assert "This is a setting, not a bug in agentls: change it in" in shown
+    # the file and line that set it: the language server checks the settings before the index is opened
+    assert f"{config / 'agentls' / 'agentls.toml'}:2: [agent.roles.solo.model]" in shown, shown
     assert fake.message_requests == []

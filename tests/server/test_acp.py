@@ -746,22 +746,27 @@ def test_a_prompt_refused_after_its_trust_questions_leaves_them_on_record(ws: Pa
 def test_a_run_that_fails_before_its_run_start_keeps_the_questions_asked_for_it(
     fake_anthropic: FakeAnthropic, ws: Path, tmp_path: Path
 ) -> None:
-    """The user trusts the workspace's settings, whose role model changes the provider: the run cannot
-    build its model and ends before it starts. The answer is still in the run's transcript, after its
-    run_start, and its run_end says why it failed."""
+    """The user trusts the workspace's settings, whose role model changes the provider: no run can use
+    them, and the prompt is refused before its run starts (before the index is opened), naming the file and
+    line. The answer is still in a transcript of the attempt, after its run_start, and its run_end says
+    why it failed."""
+    from acp import RequestError
+
     from server.acp import TRUST_SETTINGS
 
     (ws / "agentls.toml").write_text(AGENT_TOML + '\n[agent.roles.solo.model]\nprovider = "openai"\n')
+    line = AGENT_TOML.count("\n") + 3
     env = {**_env(fake_anthropic, tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "config")}
     client = RecordingClient(TRUST_SETTINGS)
 
     async def body(conn: Any, session_id: str) -> str:
-        reply = await conn.prompt(session_id=session_id, prompt=[text_block("Implement mean")])
-        return str(reply.stop_reason)
+        with pytest.raises(RequestError) as refused:
+            await conn.prompt(session_id=session_id, prompt=[text_block("Implement mean")])
+        return str(refused.value)
 
-    assert asyncio.run(_in_one_process(client, ws, env, body)) == "end_turn"
+    failed = asyncio.run(_in_one_process(client, ws, env, body))
     assert fake_anthropic.message_requests == []
-    [failed] = [line for line in _said(client) if line.startswith("The run failed")]
+    assert f"{ws / 'agentls.toml'}:{line}: [agent.roles.solo.model] sets provider" in failed, failed
     [records] = _runs(tmp_path)
     assert [r["type"] for r in records] == ["run_start", "approval", "run_end"], records
     start, approval, end = records
@@ -769,7 +774,7 @@ def test_a_run_that_fails_before_its_run_start_keeps_the_questions_asked_for_it(
     assert approval["subject"] == "settings" and approval["answer"] == "Trust these settings"
     assert approval["approved"] is True and "agent.roles.solo.model.provider" in approval["question"]
     assert end["status"] == "failed" and "a role may change the model, not the provider" in end["error"]
-    assert end["summary"] == failed
+    assert end["error"] == failed
     # the user's setting, not a bug: the message names the file, and how to fix it
     assert "This is a bug" not in failed and str(ws / "agentls.toml") in failed, failed
     assert "remove provider from [agent.roles.solo.model]" in failed

@@ -35,6 +35,7 @@ from tests.agent.agent_harness import (
 )
 from tests.agent.test_overlay import disk_snapshot
 from tests.fakes.anthropic_server import FAKE_API_KEY, FakeAnthropic, fault_401, text, tool_use, turn
+from tests.trusted_settings import trust_workspace_settings
 
 AGENT_TOML = """\
 [agent]
@@ -483,4 +484,22 @@ def test_a_run_a_setting_of_the_user_stops_says_which_and_how_to_fix_it_not_a_bu
     said = " ".join(result.output.split())  # the summary is wrapped to the terminal
     assert "This is a bug" not in said, said
     assert "not the provider: remove provider from [agent.roles.solo.model]" in said
-    assert "This is a setting, not a bug in agentls: change it in" in said
+    assert f"{config / 'agentls' / 'agentls.toml'}:2:" in said  # the file and line that set it
+
+
+def test_a_setting_no_run_can_use_stops_the_run_before_the_index_with_its_file_and_line(
+    fake_anthropic: FakeAnthropic, ws: Path, env: dict[str, str]
+) -> None:
+    """The workspace's own (trusted) agentls.toml gives the solo role a model of another provider: valid
+    alone, but no run can use it. `agentls run` refuses when it reads the settings, naming the file and
+    line, before it builds an index (which may take minutes)."""
+    (ws / "agentls.toml").write_text(AGENT_TOML + '[agent.roles.solo.model]\nprovider = "openai"\n')
+    trust_workspace_settings(ws, Path(env["AGENTLS_CACHE_DIR"]))
+    line = AGENT_TOML.count("\n") + 2
+    result = invoke(["run", "Implement mean", "--path", str(ws)], env)
+    assert result.exit_code == 1, result.output
+    said = " ".join(result.stderr.split())
+    assert f"{ws / 'agentls.toml'}:{line}: [agent.roles.solo.model] sets provider = 'openai'" in said, said
+    assert "remove provider from [agent.roles.solo.model]" in said
+    assert not (Path(env["AGENTLS_CACHE_DIR"]) / "index").exists()  # refused before any index
+    assert fake_anthropic.message_requests == []

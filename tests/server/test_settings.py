@@ -22,8 +22,31 @@ def test_an_unknown_model_provider_is_said_at_load_and_kept_so_runs_refuse_it(
     # Kept, not replaced by the default provider: a typo must not send the code to Anthropic.
     assert loaded.settings.agent.model.provider == "opnai"
     [message] = loaded.messages
-    assert message.startswith(f"{tmp_path / 'agentls.toml'}: agent.model.provider = 'opnai'")
+    assert message.startswith(f"{tmp_path / 'agentls.toml'}:2: agent.model.provider = 'opnai'")
     assert "'anthropic', 'openai'" in message and "Agent runs refuse to start" in message
+
+
+def test_settings_no_run_can_use_are_said_at_load_with_the_file_and_line_that_set_them(
+    tmp_path: Path, own_cache: Path
+) -> None:
+    """Valid alone, unusable for a run (the checks a run makes when it is built): a role's model of another
+    provider and a base URL that is no URL, each at the line that writes it; the user's own file's once,
+    with its own file and line, not again as the workspace's."""
+    (tmp_path / "agentls.toml").write_text(
+        '[agent.model]\nbase_url = "localhost:11434"\n\n[agent.roles.explore.model]\nprovider = "openai"\n'
+    )
+    trust_workspace_settings(tmp_path, own_cache)
+    user = own_cache.parent / "config" / "agentls" / "agentls.toml"
+    user.parent.mkdir(parents=True, exist_ok=True)
+    user.write_text('[agent.roles.coder.model]\nmodel = "m"\nprovider = "openai"\n')
+    loaded = load_settings(tmp_path)  # own_cache: XDG_CONFIG_HOME is tmp_path / "config"
+    here = tmp_path / "agentls.toml"
+    assert [m.split(": ")[0] for m in loaded.messages] == [f"{user}:3", f"{here}:2", f"{here}:5"], loaded
+    assert "agent.model.base_url = 'localhost:11434' is not a URL" in loaded.messages[1]
+    assert "remove provider from [agent.roles.explore.model]" in loaded.messages[2]
+    assert all(m.endswith("Agent runs refuse to start until then") for m in loaded.messages)
+    (tmp_path / "agentls.toml").unlink()  # the user's file alone: said once, as the user's file's
+    assert [m.split(": ")[0] for m in load_settings(tmp_path).messages] == [f"{user}:3"]
 
 
 def test_an_invalid_value_falls_back_to_its_default_with_a_message(tmp_path: Path, own_cache: Path) -> None:

@@ -10,7 +10,9 @@ code lenses) and `Workspace` (the folders, open documents, settings, environment
   `agent.runner.start_run` on a worker thread, and answer ``{runId}`` at once. A task that cannot be
   built (no stub there, an empty instruction) is an error answer to the command, with the task's own
   message. A missing API key still answers ``{runId}``, then sends ``agentls/runFailed`` and a
-  ``window/showMessage`` error saying how to set one.
+  ``window/showMessage`` error saying how to set one; so does a setting no run can use (a role's model of
+  another provider, a base URL that is no URL: `server.settings.run_refusal`), naming its file and line,
+  before the index is opened.
 - Progress: a cancellable ``$/progress`` per run (plan, steps, tool calls, verification, cost so far).
   Agent events arrive on the worker thread and are marshalled to the event loop with
   ``loop.call_soon_threadsafe``. Cancelling the progress cancels the run, as ``agentls.cancel`` does.
@@ -385,15 +387,23 @@ class RunManager:
     def _launch(
         self, task: Task, root: Path, resume: RunState | None = None, *, mode: str = "solo"
     ) -> RunStarted:
+        from server.settings import run_refusal
+
         loop = asyncio.get_running_loop()
         run = Run(run_id=new_run_id(), title=task.title, kind=task.kind, root=root)
         self.runs[run.run_id] = run
+        # A setting no run can use is said with its file and line before the index is opened (or built).
+        refusal = run_refusal(root, self.workspace.settings_for(root), env=self.workspace.env)
+        if refusal is not None:
+            refusal = f"the run could not start: {refusal}"
         try:
             model_settings = self.workspace.settings_for(root).agent.model
             credentials = Credentials.from_env(self.workspace.env, model_settings)
         except MissingCredentials as missing:
+            refusal = refusal or str(missing)
+        if refusal is not None:
             # Answer {runId} first; the failure follows as a notification like any other failed run.
-            loop.call_soon(self._fail_early, run, str(missing))
+            loop.call_soon(self._fail_early, run, refusal)
             return RunStarted(run.run_id)
         self.workspace.spawn(self._start_progress(run), "run-progress")
         settings = self.workspace.settings_for(root)
