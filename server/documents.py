@@ -117,30 +117,34 @@ def _through_nested(found: tuple[Path, str], roots: list[Path], nested: Nesting)
 def nesting(roots: Iterable[Path]) -> dict[Path, list[tuple[Path, str]]]:
     """Each of `roots` -> the other roots inside it, each with where it lies in it ("packages/billing").
 
-    Compared as written, then with the links resolved (each root's once): a monorepo opened through a
-    symbolic link (``~/mono`` -> ``/src/mono``) and one of its packages by its real path, or the other way
-    round, are still one inside the other. The same folder named twice (once through a link) is not
-    inside itself.
+    Compared as written, then with the links resolved (each root's once):
+    a monorepo opened through a symbolic link (``~/mono`` -> ``/src/mono``) and one of its packages by its
+    real path, or the other way round, are still one inside the other. A root may lie in another at two
+    places: a link inside a monorepo to one of its packages (``repo/link-a`` -> ``pkgs/a``) is inside
+    ``repo`` as ``link-a`` and as ``pkgs/a``, and the walker indexes both paths there. The same folder
+    named twice (once through a link) is not inside itself.
     """
     unique = list(dict.fromkeys(roots))
-    real = {root: real_path(root) for root in unique}
+    resolved = {root: real_path(root) for root in unique}
     out: dict[Path, list[tuple[Path, str]]] = {}
     for outer in unique:
         for inner in unique:
-            prefix = _prefix(inner, outer, real[inner], real[outer])
-            if prefix is not None:
+            for prefix in _prefixes(inner, outer, resolved[inner], resolved[outer]):
                 out.setdefault(outer, []).append((inner, prefix))
     return out
 
 
-def _prefix(inner: Path, outer: Path, real_inner: Path, real_outer: Path) -> str | None:
-    if inner == outer:
-        return None
+def _prefixes(inner: Path, outer: Path, real_inner: Path, real_outer: Path) -> list[str]:
+    if inner == outer or real_inner == real_outer:
+        return []
+    found: list[str] = []
     if inner.is_relative_to(outer):
-        return inner.relative_to(outer).as_posix()
-    if real_inner != real_outer and real_inner.is_relative_to(real_outer):
-        return real_inner.relative_to(real_outer).as_posix()
-    return None
+        found.append(inner.relative_to(outer).as_posix())
+    if real_inner.is_relative_to(real_outer):
+        rel = real_inner.relative_to(real_outer).as_posix()
+        if rel not in found:
+            found.append(rel)
+    return found
 
 
 def _innermost(path: Path, roots: list[Path]) -> tuple[Path, str] | None:

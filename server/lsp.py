@@ -30,6 +30,8 @@ What happens when:
   `server.documents.apply_changes` (a change without a range, the whole text, is taken too).
 - Saves, watched-file events and workspace-folder changes re-index what changed. While an open document
   is edited, its text is parsed for the index once typing pauses, so that its save only writes rows.
+  A workspace folder whose symbolic link was retargeted is noticed at the next open, save, watched-file
+  change, search, run or refresh (`AgentlsServer.follow_links`) and indexed where it leads.
 - Each code-action provider runs on its own: one that fails is logged and the others still answer.
 - Agent commands (`AGENT_COMMAND_HANDLERS`) start runs on worker threads and settle their proposals; the
   rules (progress, the end of a run, rebasing on accept, code lenses) are in `server.features.runs`.
@@ -72,7 +74,7 @@ from pygls.workspace import Workspace
 from agent.apply import journal_dir, recover_applies
 from agent.credential_fields import mask_settings
 from agent.overlay import FileChange
-from server.documents import Document, DocumentStore, apply_changes, uri_to_path
+from server.documents import Document, DocumentStore, apply_changes, real_path, uri_to_path
 from server.edits import EditSupport, NoApplyEdit, workspace_edit
 from server.features import code_actions as actions
 from server.features import commands
@@ -649,6 +651,7 @@ class AgentlsServer(LanguageServer):
         while True:
             seconds = self.global_settings.server.refresh_seconds
             await asyncio.sleep(seconds if seconds > 0 else 60)  # settings may change meanwhile
+            self.follow_links()
             if not self._started or not self.indexer.idle.is_set():
                 continue  # a job is running or queued: the refresh can wait for the next round
             for root in self.roots:
@@ -755,6 +758,26 @@ class AgentlsServer(LanguageServer):
                 source,
             )
         await self.reload_settings()
+
+    def follow_links(self) -> None:
+        """Take a workspace folder whose symbolic link leads elsewhere now (`Folders.relinked`: ``ws`` ->
+        ``a``, then ``b``) as a server started now would: its index is the one where it leads (a job
+        running for the old target is cancelled), its settings files are read again, then it is indexed
+        in full there (incrementally: an index of ``b`` already made is brought up to date). Called at a
+        document's open and save, watched-file changes, searches, runs and refreshes; not per keystroke."""
+        moved = self.folders.relinked()
+        if not moved or not self._started:
+            return
+        for root in moved:
+            log.info("workspace folder %s leads to %s now; indexing it there", root, real_path(root))
+            self.indexer.retarget(root)
+        self.spawn(self._reindex_relinked(moved), "relinked")
+
+    async def _reindex_relinked(self, moved: list[Path]) -> None:
+        await self.reload_settings(reindex_changed=True)
+        for root in moved:
+            if root in self.roots:  # not held back by its new target's settings, nor removed meanwhile
+                self.indexer.request_full(root)
 
     async def change_folders(self, added: Iterable[Path], removed: Iterable[Path]) -> None:
         for root in self.folders.remove(removed):
@@ -868,6 +891,7 @@ class AgentlsServer(LanguageServer):
 
     async def search(self, params: Any) -> list[SearchResult]:
         query, limit, scope, files = _search_params(params)
+        self.follow_links()
         hits = await self.indexer.search(query, limit, scope, files) if self._started else []
         if not hits and not self.folders.roots:
             raise request_failed("agentls: no folder is open, so there is no index to search; open a folder")
@@ -966,6 +990,7 @@ def shutdown(ls: AgentlsServer, params: None) -> None:
 
 def did_open(ls: AgentlsServer, params: types.DidOpenTextDocumentParams) -> None:
     item = params.text_document
+    ls.follow_links()
     doc = ls.documents.open(item.uri, item.text, item.version, item.language_id)
     ls.prefetch_outline(doc)
 
@@ -994,6 +1019,7 @@ def did_change(ls: AgentlsServer, params: types.DidChangeTextDocumentParams) -> 
 
 def did_save(ls: AgentlsServer, params: types.DidSaveTextDocumentParams) -> None:
     path = uri_to_path(params.text_document.uri)
+    ls.follow_links()
     if path is not None:
         ls.files_changed([path])
 
@@ -1006,6 +1032,7 @@ def did_close(ls: AgentlsServer, params: types.DidCloseTextDocumentParams) -> No
 
 
 def did_change_watched_files(ls: AgentlsServer, params: types.DidChangeWatchedFilesParams) -> None:
+    ls.follow_links()
     ls.files_changed(p for change in params.changes if (p := uri_to_path(change.uri)) is not None)
 
 
@@ -1069,6 +1096,7 @@ def _parse(command: str, args: Sequence[Any]) -> Any:
 def _run_command(command: str) -> Callable[..., Any]:
     async def handler(ls: AgentlsServer, *args: Any) -> Any:
         parsed = _parse(command, args)
+        ls.follow_links()
         if held := ls.held_back(getattr(parsed, "uri", None)):
             raise request_failed(held)
         return to_json(await ls.runs.start(command, parsed))

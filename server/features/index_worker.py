@@ -142,7 +142,7 @@ def _worker_main(
         logger = logging.getLogger(name)
         logger.addHandler(_PipeLogHandler(send))
         logger.setLevel(logging.INFO)
-    indexes: dict[tuple[str, str], WorkspaceIndex] = {}
+    indexes: dict[tuple[str, str, str], WorkspaceIndex] = {}
     parent = os.getppid()
     while True:
         try:
@@ -156,7 +156,9 @@ def _worker_main(
         if job is None:
             return
         assert isinstance(job, IndexJob)
-        key = (str(job.root), job.settings.model_dump_json())
+        # By the folder's real path too: a folder whose link was retargeted (ws -> a, then b) has b's index
+        # (its location follows the real path), not the one opened for a.
+        key = (str(job.root), os.path.realpath(job.root), job.settings.model_dump_json())
         index = indexes.get(key)
         if index is None:
             for old in [k for k in indexes if k[0] == key[0]]:

@@ -188,8 +188,9 @@ class _Reader:
     refreshed: float
 
 
-# State of the search process (never of the server process): one reader per (folder, settings).
-_READERS: dict[tuple[str, str], _Reader] = {}
+# State of the search process (never of the server process): one reader per (folder, its real path,
+# settings): a folder whose link was retargeted reads the index where it leads now.
+_READERS: dict[tuple[str, str, str], _Reader] = {}
 
 
 @dataclass(frozen=True)
@@ -210,7 +211,7 @@ class _ReaderSpec:
         deleted and made again meanwhile."""
         from indexing.service import WorkspaceIndex
 
-        key = (self.root, self.settings_json)
+        key = (self.root, os.path.realpath(self.root), self.settings_json)
         reader = _READERS.get(key)
         now = time.monotonic()
         if reader is None:
@@ -311,6 +312,21 @@ class BackgroundIndexer:
         its queued jobs dropped; its index stays in the cache for next time."""
         self._folders.pop(root, None)
         self.reports.pop(root, None)
+        if self._running is not None and self._running.root == root:
+            self._worker.cancel()
+
+    def retarget(self, root: Path) -> None:
+        """The folder's symbolic link leads elsewhere now (`server.workspace.Folders.relinked`): what was
+        running or waiting for it was for the old target (a running job is cancelled, texts waiting to
+        be prepared are dropped), and its index is the one where it leads (the location follows the real
+        path; the indexing and search processes open it at their next call), not ready until a full run
+        (`request_full`, which the server asks for once the folder's settings are read again)."""
+        folder = self._folders.get(root)
+        if folder is None:
+            return
+        folder.ready = False
+        folder.prepare.clear()
+        folder.generation += 1
         if self._running is not None and self._running.root == root:
             self._worker.cancel()
 
@@ -559,6 +575,7 @@ class BackgroundIndexer:
         ``files``: each file once (`WorkspaceIndex.search`'s files view)."""
         loop = asyncio.get_running_loop()
         jobs = []
+        searched: set[Path] = set()
         for root, folder in list(self._folders.items()):
             scope: str | None = None
             if path is not None:
@@ -567,6 +584,10 @@ class BackgroundIndexer:
                 except ValueError:
                     continue
                 scope = None if rel in ("", ".") else rel
+            location = self._location(root, folder)
+            if location in searched:  # the same folder named twice (once through a link): one index
+                continue
+            searched.add(location)
             self._notice_deleted(root, folder)
             spec = self._reader_spec(root, folder)
             job = loop.run_in_executor(

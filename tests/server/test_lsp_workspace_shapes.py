@@ -599,3 +599,64 @@ async def test_a_folder_that_is_a_link_is_served_under_the_link(
     real = open_document(client, stubs_workspace / PRICING)
     titles = [a.title for a in await code_actions(client, real, stub_line(link / PRICING) + 2)]
     assert "Implement `apply_discount` with agentls" in titles
+
+
+@pytest.mark.parametrize("opened", ["repo-and-link", "package-and-link"])
+async def test_a_link_to_a_package_inside_its_monorepo_gives_each_hit_once_under_a_path_opened(
+    lsp_server: Any, stubs_workspace: Path, home: Path, opened: str
+) -> None:
+    # repo/link-a -> pkgs/a: the repository's index holds the package at both paths (the walker follows a
+    # link inside the workspace). Opened beside the repository, the link is that package at both; opened
+    # beside the package's own folder, it is the same folder twice, whose one index is searched once.
+    package = stubs_workspace / "pkgs" / "a"
+    package.mkdir(parents=True)
+    (package / "invoice.py").write_text("def compute_invoice_total(items):\n    return sum(items)\n")
+    link = stubs_workspace / "link-a"
+    link.symlink_to(Path("pkgs") / "a")
+    roots = [stubs_workspace, link] if opened == "repo-and-link" else [package, link]
+    client = await start(lsp_server, roots, home=home, editor="visual-studio-code")
+    await wait_for(lambda: index_progress_count(client) >= 2, 120)
+    expected = ((link if opened == "repo-and-link" else package) / "invoice.py").as_uri()
+
+    def found(hits: list[dict[str, Any]]) -> list[str]:
+        return [h["uri"] for h in hits if h["symbol"] == "compute_invoice_total"]
+
+    hits = await request(client, "agentls/search", {"query": "compute_invoice_total", "limit": 20})
+    assert found(hits) == [expected]
+    files = await request(client, "agentls/search", {"query": "compute_invoice_total", "files": True})
+    assert found(files) == [expected]
+    scoped = await request(client, "agentls/search", {"query": "invoice total", "path": link.as_uri()})
+    assert found(scoped) == [(link / "invoice.py").as_uri()]
+
+
+async def test_a_folder_whose_link_is_retargeted_is_indexed_where_it_leads_under_the_link(
+    lsp_server: Any, home: Path, tmp_path: Path
+) -> None:
+    # The workspace folder ws -> a, then relinked to b (ln -sfn: a `current` link, a worktree switcher):
+    # the next file opened tells the server, which indexes ws where it leads now. a's index stays.
+    from indexing.paths import default_index_location
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    for folder, name in [(a, "alpha_ledger_total"), (b, "beta_ledger_total")]:
+        (folder / "shop").mkdir(parents=True)
+        (folder / "shop" / "ledger.py").write_text(f"def {name}(items):\n    return sum(items)\n")
+    ws = tmp_path / "ws"
+    ws.symlink_to(a)
+    client = await start(lsp_server, [ws], home=home)
+    await wait_for(lambda: index_progress_count(client) >= 1, 120)
+    ledger = ws / "shop" / "ledger.py"
+
+    async def found(name: str) -> list[str]:
+        hits = await request(client, "agentls/search", {"query": name, "limit": 20})
+        return [h["uri"] for h in hits if h["symbol"] == name]
+
+    assert await found("alpha_ledger_total") == [ledger.as_uri()]
+    new = tmp_path / "ws.new"
+    new.symlink_to(b)
+    new.replace(ws)
+    open_document(client, ledger)
+    await wait_for(lambda: index_progress_count(client) >= 2, 60)
+    assert await found("beta_ledger_total") == [ledger.as_uri()]
+    assert await found("alpha_ledger_total") == []
+    cache = tmp_path / "cache"
+    assert set(indexes(cache)) == {default_index_location(target, cache).name for target in (a, b)}

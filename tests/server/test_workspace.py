@@ -244,3 +244,57 @@ def test_a_folder_inside_another_through_a_symbolic_link_is_still_inside_it(tmp_
     folders = folders_for(real, mono_link)
     folders.apply({})
     assert folders.route([real / "top.py"], indexing=True).paths == {real: ["top.py"]}
+
+
+def test_a_link_inside_a_monorepo_to_a_package_is_that_package_at_both_paths(tmp_path: Path) -> None:
+    """``repo/link-a`` -> ``pkgs/a`` opened beside ``repo``: the walker indexes the package at both paths in
+    ``repo``, so the package's file named either way is ``link-a``'s, and its change reaches both copies in
+    the outer index."""
+    repo = tmp_path / "repo"
+    package = repo / "pkgs" / "a"
+    package.mkdir(parents=True)
+    link = repo / "link-a"
+    link.symlink_to(Path("pkgs") / "a")
+    for roots in [(repo, link), (link, repo), (repo, package, link)]:
+        folders = folders_for(*roots)
+        folders.apply({})
+        assert folders.locate(link / "x.py") == (link, "x.py"), roots
+        expected = (package, "x.py") if package in roots else (link, "x.py")
+        assert folders.locate(package / "x.py") == expected, roots
+        assert folders.locate(repo / "top.py") == (repo, "top.py")
+        route = folders.route([link / "x.py"], indexing=True)
+        assert route.paths[link] == ["x.py"], roots
+        assert sorted(route.paths[repo]) == ["link-a/x.py", "pkgs/a/x.py"], roots
+    folders = folders_for(repo, link)
+    folders.apply({})
+    route = folders.route([package / "x.py"], indexing=True)
+    assert route.paths == {link: ["x.py"], repo: ["link-a/x.py", "pkgs/a/x.py"]}
+
+
+def test_a_folder_whose_link_is_retargeted_is_relinked_once_and_its_nesting_follows(tmp_path: Path) -> None:
+    """``ws`` -> ``a``, then ``b`` (the link replaced, as ``ln -sfn`` does): `relinked` names it once, and the
+    folders inside others are worked out again (``b`` is a package of the monorepo opened beside it)."""
+    repo = tmp_path / "repo"
+    a = tmp_path / "a"
+    b = repo / "pkgs" / "b"
+    a.mkdir()
+    b.mkdir(parents=True)
+    ws = tmp_path / "ws"
+    ws.symlink_to(a)
+    folders = folders_for(repo, ws)
+    folders.apply({})
+    assert folders.relinked() == []
+    assert folders.locate(b / "x.py") == (repo, "pkgs/b/x.py")
+    relinked = tmp_path / "ws.new"
+    relinked.symlink_to(b)
+    relinked.replace(ws)
+    assert folders.relinked() == [ws]
+    assert folders.relinked() == []  # once
+    assert folders.locate(b / "x.py") == (ws, "x.py")
+    assert folders.route([ws / "x.py"], indexing=True).paths == {ws: ["x.py"], repo: ["pkgs/b/x.py"]}
+    # A folder added or removed meanwhile is no relink.
+    other = tmp_path / "other"
+    other.mkdir()
+    folders.add([other])
+    folders.remove([repo])
+    assert folders.relinked() == []
