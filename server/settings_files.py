@@ -89,7 +89,11 @@ Tree = TypeVar("Tree", bound=IndexingSettings)
 """A settings tree: `IndexingSettings`, or the whole of it (`server.settings.Settings`)."""
 
 
-@dataclass(frozen=True, slots=True)
+# No slots: a call through a parametrized alias (`server.settings.LoadedSettings`, which is
+# `LoadedSettings[Settings]`) sets `__orig_class__` on the new instance; a frozen dataclass refuses that
+# with an AttributeError, which `typing` expects, but a frozen one with slots raised TypeError from its
+# `super()`.
+@dataclass(frozen=True)
 class LoadedSettings(Generic[Tree]):
     settings: Tree
     messages: tuple[str, ...]  # one per setting that was ignored, saying why

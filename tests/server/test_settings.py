@@ -209,3 +209,14 @@ def test_the_users_own_settings_file_applies_before_the_workspaces(tmp_path: Pat
     [message] = loaded.messages  # the user's own mistake, named with its own file and line
     assert message.startswith(f"{user}:3: ignoring `agent.model.max_tokens`"), message
     assert load_settings(tmp_path / "ws").settings.agent.model.max_tokens == 32_000
+
+
+def test_a_server_without_folders_reads_the_editors_settings_alone() -> None:
+    """`initialize` with no workspace folder (a single file opened): the settings are the editor's alone.
+    Built through `server.settings.LoadedSettings`, a parametrized alias, whose call failed with a TypeError
+    while the dataclass had slots (frozen + slots + `typing`'s `__orig_class__`)."""
+    from server.features.configuration import resolve
+
+    loaded = resolve(None, {"agent": {"max_steps": 7}}, {})
+    assert loaded.settings.agent.max_steps == 7
+    assert loaded.sources == () and loaded.messages == ()
