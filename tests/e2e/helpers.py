@@ -10,6 +10,7 @@ both for the common case and shuts everything down afterwards; `stubs_workspace`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import sys
@@ -91,10 +92,23 @@ async def initialize(
 
 
 async def stop(client: LanguageClient) -> None:
+    """Shut the server down as an editor does, and make sure its process ends: pytest-lsp's
+    `shutdown_session` sends nothing when `initialize` failed (and a failed `shutdown` sends no `exit`),
+    and pygls' `stop` then waits for the process forever, so a test that failed there hung in its teardown
+    instead of failing. Then `exit` is sent here, and the process is killed if it is still there 10 s
+    later."""
     try:
         await asyncio.wait_for(client.shutdown_session(), 20)
     except Exception:
         pass
+    process = client._server
+    if process is not None and process.returncode is None:
+        with contextlib.suppress(Exception):
+            client.exit(None)
+        try:
+            await asyncio.wait_for(process.wait(), 10)
+        except TimeoutError:
+            process.kill()
     await client.stop()
 
 
