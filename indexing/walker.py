@@ -16,8 +16,8 @@ point order) and says, for each file it leaves out for a reason the user may wan
   `.agentlsignore` left out, never what git ignores (`.gitignore`, `info/exclude`). Such a file is
   usually committed, so it comes with the repository; git ignores the local files a checkout gains
   (a settings file with the user's keys), and a repository must not be able to put those in the index.
-  A refused re-include is reported (`SkipReason.IGNORED`, saying which files and how to index it) and
-  logged.
+  A refused re-include is reported by every walk (`SkipReason.IGNORED`, saying which files and how to
+  index it) and logged once per process.
 - `settings.exclude`: gitignore-style patterns relative to the workspace root, with the highest
   precedence: its `!pattern` re-includes what git ignores. It comes from the user's own settings, or
   from a workspace's file only once the user trusted its re-includes (`server.settings_trust`).
@@ -817,6 +817,21 @@ def _walk_afresh(
 
 _FILE, _DIR, _LINK, _OTHER = 0, 1, 2, 3
 
+_REFUSALS_SAID: set[tuple[str, str]] = set()
+"""The refused re-includes this process has logged (path, why): the language server walks again every
+`server.refresh_seconds` for an editor without file watchers, and said once is enough for the log."""
+
+
+def _log_refused(path: str, rel: str, why: str) -> None:
+    """Log a path a `.agentlsignore` tried to re-include past git's ignores: INFO the first time this
+    process meets it (with that reason), DEBUG after. The walk's `SkippedFile` says it every time."""
+    key = (path, why)
+    if key in _REFUSALS_SAID:
+        logger.debug("%s stays out of the index: %s", rel, why)
+        return
+    _REFUSALS_SAID.add(key)
+    logger.info("%s stays out of the index: %s", rel, why)
+
 
 def _walk_entries(
     context: _Walk,
@@ -872,7 +887,7 @@ def _walk_entries(
         if ignored:
             if ignored is not True:  # a refused re-include: said on every walk, so never from a listing
                 listed = None
-                logger.info("%s stays out of the index: %s", rel, ignored)
+                _log_refused(entry.path, rel, str(ignored))
                 yield SkippedFile(rel, SkipReason.IGNORED, str(ignored))
             continue
         secret = kind == _FILE and is_secret_path(rel)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -900,3 +901,24 @@ def test_a_snapshot_walk_of_nested_folders_keeps_the_order_of_a_plain_walk(tmp_p
         snapshot.save(snapshot_file)
         assert found == [item.path for item in walk(root, IndexSettings())] == sorted(found)
         assert change in found or not change
+
+
+def test_a_refused_reinclude_is_logged_once_per_process(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The language server walks again every `server.refresh_seconds` when the editor cannot watch files:
+    the refusal is in each walk's skipped entries, but in the log once (INFO), not once per walk."""
+    make_tree(
+        tmp_path,
+        {
+            ".gitignore": "local_settings.py\n",
+            ".agentlsignore": "!local_settings.py\n",
+            "local_settings.py": "",
+        },
+    )
+    with caplog.at_level(logging.DEBUG, logger="indexing.walker"):
+        for _ in range(3):
+            skipped = [i for i in walk(tmp_path, IndexSettings()) if isinstance(i, SkippedFile)]
+            assert [i.path for i in skipped] == ["local_settings.py"]
+    said = [r for r in caplog.records if "local_settings.py stays out of the index" in r.getMessage()]
+    assert [r.levelno for r in said] == [logging.INFO, logging.DEBUG, logging.DEBUG]
