@@ -8,7 +8,8 @@ repository itself is never written; an http(s) URL's credentials go to git in it
 its command line: `_clone_credentials`; git runs through `indexing.git_safety`, the clone allowed the
 one transport its URL names; a fresh folder each attempt, so a worker a killed driver left running for a
 moment cannot touch its successor's files), reads that checkout's settings (its sensitive ones are
-ignored, as a fresh folder is never trusted: `server.settings_trust`; set them in your own file), indexes it
+ignored, as a fresh folder is never trusted: `server.settings_trust`; set them in your own file; one no
+run can use fails the task at once, with its file and line: `server.settings.run_refusal`), indexes it
 lexically into ``<out>/work/<id>/<attempt>.cache`` (unless ``BatchOptions.index`` is off), builds the
 `agent.task.Task`, and runs it headless through `agent.runner.start_run` with transcripts under
 ``<out>/runs``. It returns a `TaskOutcome`: the record (status, tests run and passed, steps, tokens,
@@ -603,13 +604,16 @@ def _run_agent(
     record: dict[str, Any],
 ) -> RunResult:
     from agent.runner import Credentials, start_run
-    from server.settings import load_settings
+    from server.settings import load_settings, run_refusal
 
     loaded = load_settings(root)
     if loaded.unreadable:  # its budget, approval and network settings would be dropped: the task fails
         raise ValueError("; ".join(loaded.unreadable))
     for message in (*loaded.untrusted, *loaded.messages):
         log.warning("batch task %s: %s", task.id, message)
+    refusal = run_refusal(root, loaded.settings)  # before the index, which is the task's longest wait
+    if refusal is not None:
+        raise ValueError(refusal)
     agent = loaded.settings.agent
     update: dict[str, Any] = {}
     max_cost = task.max_cost_usd if task.max_cost_usd is not None else options.max_cost_usd

@@ -168,6 +168,29 @@ def test_a_task_that_cannot_start_is_a_failed_record(model: FakeAnthropic, tmp_p
     assert not model.message_requests
 
 
+def test_a_setting_no_run_can_use_fails_the_task_before_its_index_naming_the_file_and_line(
+    model: FakeAnthropic, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A provider for a role that is not the run's, in the user's own file (a checkout's sensitive settings
+    are never trusted): every task would index its checkout and then fail; it fails at once, saying where."""
+    config = tmp_path / "config"
+    (config / "agentls").mkdir(parents=True)
+    user_file = config / "agentls" / "agentls.toml"
+    user_file.write_text(
+        '[agent.model]\nprovider = "anthropic"\n\n[agent.roles.solo.model]\nprovider = "openai"\n'
+    )
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(config))
+    repo = tmp_path / "repo"
+    commit = make_repo(repo, 1)
+    task = BatchTask(**implement(0, repo, commit))
+    outcome = run_task(task, str(tmp_path / "out"), cli_env(model, tmp_path / "cache"), BatchOptions())
+    record = outcome.record
+    assert record["status"] == "failed" and outcome.patch is None
+    assert f"{user_file}:5" in record["error"] and "not a bug" in record["error"], record["error"]
+    assert not record.get("index"), record  # no index was built
+    assert not model.message_requests
+
+
 def test_two_attempts_of_a_task_at_once_do_not_share_a_checkout(model: FakeAnthropic, tmp_path: Path) -> None:
     """A driver killed on a Ray cluster can leave its worker running for a moment while the resumed
     driver starts the same task: each attempt has its own checkout and index, and the next run of the
