@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import queue
 import re
-import select
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -160,11 +161,17 @@ def test_agentls_mcp_answers_a_malformed_line_and_serves_on(tmp_path: Path) -> N
     try:
         process.stdin.write(("\n".join(lines) + "\n").encode())
         process.stdin.flush()
+        # One line at a time from a thread: `select` on the pipe waited for more bytes while the next answers
+        # already sat in the reader's buffer (two answers in one read), and timed out with them unread.
+        lines_read: queue.Queue[bytes] = queue.Queue()
+        stdout = process.stdout
+        threading.Thread(target=lambda: [lines_read.put(line) for line in stdout], daemon=True).start()
         answers = []
         while len(answers) < 5:
-            ready, _, _ = select.select([process.stdout], [], [], 120)
-            assert ready, f"no answer after {answers}"
-            answers.append(json.loads(process.stdout.readline()))
+            try:
+                answers.append(json.loads(lines_read.get(timeout=120)))
+            except queue.Empty:
+                raise AssertionError(f"no answer after {answers}") from None
         process.stdin.close()
         assert process.wait(30) == 0
     finally:
