@@ -108,7 +108,10 @@ def run_refusal(root: Path, settings: Settings, *, env: Mapping[str, str] | None
     them (the language server's, with the editor's over the files; ``agentls acp``'s): its settings that
     no run can use (`unusable`), each with the file and line that sets it (the workspace's file, else the
     user's own; else the editor's settings), and what to change. None: a run may start. Made before the
-    run opens the index, which may take minutes to build."""
+    run opens the index, which may take minutes to build. The settings files are read again (for the
+    lines) only when something is unusable: every run a front end starts asks."""
+    if not settings.agent.unusable():
+        return None
     files: list[SettingsFile] = []
     _, _, sources = workspace_settings(root)
     user_file = user_settings_file(os.environ if env is None else env)
