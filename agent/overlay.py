@@ -80,6 +80,7 @@ import pathspec
 from agent.fswatch import TreeWatch, WatchUnavailable
 from agent.hunks import split_lines, unified_hunks
 from agent.paths import is_secret_path, quote_path, resolve_in_workspace
+from agent.scratch import reopen_folder
 from indexing.policy import SANDBOX_BOUND_DIRS, SANDBOX_SKIPPED_DIRS
 
 __all__ = [
@@ -664,12 +665,12 @@ def _reopen_root(dest: Path) -> None:
     took: no later command could start in it, nor the overlay write there. The folder is agentls' own
     (`tempfile.mkdtemp`), not the workspace's: its mode is no part of the proposal."""
     try:
-        mode = stat.S_IMODE(os.stat(dest).st_mode)
-        if mode & 0o700 != 0o700:
-            os.chmod(dest, mode | 0o700)
-            log.info("the workspace copy %s had mode %o after a command; the owner's rwx is back", dest, mode)
+        mode = reopen_folder(dest)
     except OSError as exc:
         log.warning("cannot give the workspace copy %s its permissions back: %s", dest, exc)
+        return
+    if mode is not None:
+        log.info("the workspace copy %s had mode %o after a command; the owner's rwx is back", dest, mode)
 
 
 def _remove(path: str) -> None:

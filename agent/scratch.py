@@ -28,7 +28,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["remove_tree", "scratch_folder"]
+__all__ = ["remove_tree", "reopen_folder", "scratch_folder"]
 
 log = logging.getLogger(__name__)
 
@@ -76,11 +76,42 @@ def scratch_folder(prefix: str, dir: str | os.PathLike[str] | None = None) -> It
         remove_tree(folder)
 
 
+def reopen_folder(root: str | os.PathLike[str], rel: str = "") -> int | None:
+    """Give the owner back read, write and search on the folder `rel` (a POSIX path relative to `root`;
+    "" for `root` itself) when it lacks any of them, reaching it from `root` folder by folder without
+    following a symbolic link (a link on the way raises, one at `rel` is left alone). The mode it had
+    when it was changed, None when nothing was (it had them, or it is no folder). Raises OSError when it
+    cannot (not its owner, a folder on the way that cannot be searched)."""
+    fd, name = _open_parent(os.fspath(root), rel)
+    try:
+        return _open_up(name, fd)
+    finally:
+        os.close(fd)
+
+
+def _open_parent(root: str, rel: str) -> tuple[int, str]:
+    """An open descriptor of the folder holding `rel` under `root` (`root`'s own parent for ""), opened
+    below `root` without following links, and the name of `rel` in it."""
+    if not rel:
+        parent, name = os.path.split(os.path.abspath(root))
+        return os.open(parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC), name
+    *folders, name = rel.split("/")
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for folder in folders:
+            child = os.open(folder, _OPEN_FOLDER, dir_fd=fd)
+            os.close(fd)
+            fd = child
+    except OSError:
+        os.close(fd)
+        raise
+    return fd, name
+
+
 def _give_owner_rwx(root: str) -> None:
     """Give the owner read, write and search on `root` and every folder under it that lacks them, going
     through folders by descriptor and never through a symbolic link."""
-    parent, name = os.path.split(root)
-    parent_fd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    parent_fd, name = _open_parent(root, "")
     try:
         _open_up(name, parent_fd)
         top = os.open(name, _OPEN_FOLDER, dir_fd=parent_fd)
@@ -121,16 +152,19 @@ def _folders_in(fd: int) -> Iterator[str]:
     return iter(names)
 
 
-def _open_up(name: str, dir_fd: int) -> None:
-    """Give the owner rwx on the folder `name` in `dir_fd` if it lacks them; a link is left alone."""
+def _open_up(name: str, dir_fd: int) -> int | None:
+    """Give the owner rwx on the folder `name` in `dir_fd` if it lacks them; a link is left alone. The
+    mode it had when it was changed, else None."""
     st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
     if not stat.S_ISDIR(st.st_mode) or st.st_mode & _OWNER_RWX == _OWNER_RWX:
-        return
+        return None
     mode = stat.S_IMODE(st.st_mode) | _OWNER_RWX
     try:
         # glibc 2.32+ changes the folder itself and refuses a link (no race with a swap for a link).
         os.chmod(name, mode, dir_fd=dir_fd, follow_symlinks=False)
     except (NotImplementedError, ValueError):
         # No AT_SYMLINK_NOFOLLOW here, or `name` became a link since the stat: only a folder is changed.
-        if stat.S_ISDIR(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode):
-            os.chmod(name, mode, dir_fd=dir_fd)
+        if not stat.S_ISDIR(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode):
+            return None
+        os.chmod(name, mode, dir_fd=dir_fd)
+    return stat.S_IMODE(st.st_mode)
