@@ -51,10 +51,13 @@ whole copy (a `chmod` that makes it readable again is no inotify event). The sam
 the next `materialize` gives its owner rwx back, without which no command could start in it.
 
 The other way round, an update of the copy (`materialize` again) can fail to write or remove a file the
-overlay changed (an earlier command's `chmod 555 sub`, or 000): it writes the rest, logs a warning and names
-the file in `MaterializedWorkspace.unwritten`. The command then sees the copy's older state of it, so the next
-fold-back leaves that file as the overlay has it, whatever the command did to it, and the next update tries
-again.
+overlay changed (an earlier command's `chmod 555 sub`, or a full disk), and so can the first copy when it
+writes the overlay's files (a full /dev/shm): each file is tried on its own, the rest are written, a warning
+is logged and `MaterializedWorkspace.unwritten` names the file (`unwritten_note()` with the reason). The
+command then sees the copy's older state of it, or none (a write that fails midway removes what it wrote, as
+a failed copy of a workspace file does), so the next fold-back leaves that file as the overlay has it,
+whatever the command did to it, and the next update tries again. Nothing is raised: the caller decides (the
+bash tool names the files in its result, `agent.verify` checks nothing on such a copy and says why).
 
 The overlay is not thread-safe: one agent run drives it from one thread.
 """
@@ -172,9 +175,19 @@ class MaterializedWorkspace:
     """Bytes the new copy takes (its files', links' and folders' allocated blocks, as `du` and the
     sandbox's space guard count them); None on an incremental update."""
     unwritten: tuple[str, ...] = ()
-    """Paths an incremental update could not bring to the overlay's state (a command left their folder
-    unwritable or unsearchable, `chmod 555 sub`): the copy still holds their older state, the next command
-    sees that, and its fold-back leaves the overlay's version of them as it is. Tried again next time."""
+    """Paths the copy could not be brought to the overlay's state at: an update could not write or remove
+    them (a command left their folder unwritable, `chmod 555 sub`), or the first copy could not write the
+    overlay's version (a full disk). The copy holds their older state or none (a write that failed midway
+    removes what it wrote), the next command sees that, and its fold-back
+    leaves the overlay's version of them as it is. Tried again at the next update."""
+    unwritten_errors: tuple[str, ...] = ()
+    """Why each path of `unwritten` failed, in the same order: the error's text ("Permission denied",
+    "No space left on device")."""
+
+    def unwritten_note(self) -> str:
+        """`sub/new.py (Permission denied), big.py (No space left on device)`, or "" when all was written."""
+        reasons = zip(self.unwritten, self.unwritten_errors, strict=False)
+        return ", ".join(f"{rel} ({why})" for rel, why in reasons)
 
 
 @dataclass(frozen=True)
@@ -586,6 +599,9 @@ def _copy_file(src: str, dst: str, st: os.stat_result, same_device: bool) -> os.
                 copied += n
             os.utime(fd_out, ns=(st.st_atime_ns, st.st_mtime_ns))
             out = os.fstat(fd_out)
+        except OSError:
+            _discard(dst)  # else the fold-back would take the part copied for a command's change
+            raise
         finally:
             os.close(fd_out)
     finally:
@@ -643,9 +659,20 @@ def _write_file(dest: str, rel: str, text: str, mode: int = 0o644) -> os.stat_re
         if mode & 0o111:
             os.fchmod(fd, mode & 0o777)
         out = os.fstat(fd)
+    except OSError:
+        _discard(target)
+        raise
     finally:
         os.close(fd)
     return out
+
+
+def _discard(path: str) -> None:
+    """Remove a file a failed write cut short (a full disk): a command would take it for the file."""
+    try:
+        os.unlink(path)
+    except OSError as exc:
+        log.warning("cannot remove %s, which a failed write cut short: %s", path, exc)
 
 
 def _remove_in(dest: str, rel: str) -> bool:
@@ -658,6 +685,17 @@ def _remove_in(dest: str, rel: str) -> bool:
         return False
     _remove(target)
     return True
+
+
+def _warn_unwritten(failed: Mapping[str, str], dest: Path) -> None:
+    """Log the paths an update of the copy could not write or remove (path -> why)."""
+    if failed:
+        log.warning(
+            "could not bring %s up to date in the workspace copy %s: the next command sees the copy's older "
+            "state of them (or none), and the overlay keeps its own",
+            ", ".join(f"{rel} ({reason})" for rel, reason in failed.items()),
+            dest,
+        )
 
 
 def _reopen_root(dest: Path) -> None:
@@ -1022,10 +1060,11 @@ class Overlay:
         started = time.perf_counter()
         dest = Path(os.path.abspath(dest))
         manifest = self._manifests.get(dest)
+        failed: dict[str, str] = {}
+        """rel -> why, for the files the copy could not be brought to the overlay's state at."""
         if manifest is not None and dest.is_dir():
             _reopen_root(dest)
             written = removed = 0
-            failed: dict[str, str] = {}
             for rel in sorted(manifest.dirty):
                 text = self._desired(rel)
                 try:
@@ -1040,13 +1079,7 @@ class Overlay:
                     failed[rel] = exc.strerror or str(exc)
             manifest.dirty = set(failed)
             manifest.unwritten = set(failed)
-            if failed:
-                log.warning(
-                    "could not bring %s up to date in the workspace copy %s: the next command sees the "
-                    "copy's older state of them, and the overlay keeps its own",
-                    ", ".join(f"{rel} ({reason})" for rel, reason in failed.items()),
-                    dest,
-                )
+            _warn_unwritten(failed, dest)
             return MaterializedWorkspace(
                 dest,
                 manifest.bind_dirs,
@@ -1055,6 +1088,7 @@ class Overlay:
                 removed,
                 time.perf_counter() - started,
                 unwritten=tuple(failed),
+                unwritten_errors=tuple(failed.values()),
             )
 
         if manifest is not None:
@@ -1116,7 +1150,11 @@ class Overlay:
             text = self._desired(rel)
             if text is None:
                 continue
-            out = _write_file(str(dest), rel, text, self._file_mode(rel))
+            try:
+                out = _write_file(str(dest), rel, text, self._file_mode(rel))
+            except OSError as exc:  # a full disk (/dev/shm): tried again at the next update
+                failed[rel] = exc.strerror or str(exc)
+                continue
             parent = posixpath.dirname(rel)
             while parent and parent not in folders:  # made by the write when the copy had no such folder
                 folders.add(parent)
@@ -1131,8 +1169,14 @@ class Overlay:
             except OSError:
                 pass
         self._manifests[dest] = _Manifest(
-            files=files, bind_dirs=tuple(sorted(bind_dirs)), written=overlay_written, links=links
+            files=files,
+            bind_dirs=tuple(sorted(bind_dirs)),
+            dirty=set(failed),
+            written=overlay_written,
+            links=links,
+            unwritten=set(failed),
         )
+        _warn_unwritten(failed, dest)
         return MaterializedWorkspace(
             dest,
             tuple(sorted(bind_dirs)),
@@ -1141,6 +1185,8 @@ class Overlay:
             removed,
             time.perf_counter() - started,
             allocated,
+            unwritten=tuple(failed),
+            unwritten_errors=tuple(failed.values()),
         )
 
     def _file_mode(self, rel: str) -> int:

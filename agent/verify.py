@@ -15,7 +15,9 @@
 
 Tests are skipped when a syntax check failed (their failures would only repeat it). Each command has the
 `verify_timeout` wall-clock limit. Commands run on a throwaway copy, so nothing they write (caches,
-reports) ends up in the proposal; it is removed afterwards. `run_tests` (the tool) runs step 3 or 4 for a
+reports) ends up in the proposal; it is removed afterwards. A copy that could not take some of the overlay's
+files (a full scratch folder: `MaterializedWorkspace.unwritten`) runs nothing: the verification fails with an
+environment problem that names them and the folder. `run_tests` (the tool) runs step 3 or 4 for a
 symbol or path the model names.
 
 The outcome (`VerificationResult.outcome`) is "passed" only when something ran and nothing failed: a
@@ -765,9 +767,13 @@ class Verifier:
         notes = list(plan.notes)
         if plan.commands:
             with _Materialized(self.overlay, self._scratch) as dest:
+                commands = plan.commands
+                if dest.unwritten:  # checks of a copy without the change would pass or fail for nothing
+                    checks.append(_uncopied(commands[0][0], dest.unwritten, self._scratch))
+                    commands = []
                 binds = [(self.overlay.root / rel, self.overlay.root / rel) for rel in dest.bind_dirs]
                 binds += self.interpreter.binds(self.overlay.root)
-                for index, (kind, name, command, env) in enumerate(plan.commands):
+                for index, (kind, name, command, env) in enumerate(commands):
                     if self.cancel is not None and self.cancel.is_set():
                         notes.append("cancelled before every check ran")
                         break
@@ -818,6 +824,25 @@ def _not_run(kind: CheckKind, name: str, problem: str) -> CheckResult:
     return CheckResult(
         kind=kind,
         name=name,
+        command="",
+        passed=False,
+        exit_code=None,
+        output=problem,
+        seconds=0.0,
+        note="not run",
+        environment=problem,
+    )
+
+
+def _uncopied(kind: CheckKind, unwritten: str, scratch: Path) -> CheckResult:
+    """The verification's copy of the workspace could not take the change's files: nothing was checked."""
+    problem = (
+        f"the verification's copy of the workspace in {scratch} could not take {unwritten}, so nothing was "
+        "checked; make room there, or set agent.sandbox.scratch_dir to a folder with room"
+    )
+    return CheckResult(
+        kind=kind,
+        name="the workspace copy",
         command="",
         passed=False,
         exit_code=None,
@@ -929,6 +954,8 @@ def _ran_no_test(command: str, output: str) -> bool:
 class _Dest:
     path: Path
     bind_dirs: tuple[str, ...]
+    unwritten: str = ""
+    """The files the copy could not take, with why (`MaterializedWorkspace.unwritten_note`); "" when none."""
 
 
 class _Materialized:
@@ -943,7 +970,7 @@ class _Materialized:
         self.scratch.mkdir(parents=True, exist_ok=True)
         self.path = Path(tempfile.mkdtemp(prefix="agentls-verify-", dir=self.scratch))
         materialized = self.overlay.materialize(self.path)
-        return _Dest(self.path, materialized.bind_dirs)
+        return _Dest(self.path, materialized.bind_dirs, materialized.unwritten_note())
 
     def __exit__(self, *exc: object) -> None:
         if self.path is not None:

@@ -36,9 +36,10 @@ Each call:
    the run's summary lists them. A folder or file a command left unreadable (`chmod 000 sub`, or the whole
    workspace: `chmod 000 .`) keeps what the run had there (never proposed as deleted), and the result says so;
    the copy's top folder gets its owner's permissions back before the next command, which could not start in
-   it otherwise. A file the first step cannot write or remove (an earlier command's `chmod 555 sub`) is named
-   in the result: the command sees the copy's older state of it, the overlay keeps its own version (what the
-   command does to that file is not folded back), and the next call tries again.
+   it otherwise. A file the first step cannot write or remove (an earlier command's `chmod 555 sub`, a full
+   disk, the first copy's included) is named in the result with the reason: the command sees the copy's older
+   state of it or none, the overlay keeps its own version (what the command does to that file is not folded
+   back), and the next call tries again.
 
 The result is stdout then stderr as a terminal would leave them (a carriage return overwrites the line:
 a progress bar is its last state, ``\\r\\n`` is a line break), with `[exit code: N]` when it is not 0. A
@@ -278,12 +279,12 @@ class BashTool:
         if report.unreadable:
             names = ", ".join("the workspace" if rel == "./" else rel for rel in report.unreadable)
             text += f"\n[could not read {names} after the command: its files are left as they were]"
-        unwritten = self.last_materialized.unwritten if self.last_materialized is not None else ()
+        unwritten = self.last_materialized.unwritten_note() if self.last_materialized is not None else ""
         if unwritten:
             text += (
-                f"\n[could not write your latest version of {', '.join(unwritten)} into the workspace before "
-                "the command (check the permissions commands left there): the command saw the older state; "
-                "your version is kept, and the command's changes to it are not]"
+                f"\n[could not write your latest version of {unwritten} into the workspace before the "
+                "command: the command saw an older state or none; your version is kept, and the command's "
+                "changes to it are not]"
             )
         return ToolResult(text, is_error=result.timed_out or result.cancelled or full is not None)
 

@@ -312,9 +312,9 @@ def test_the_bash_tool_says_what_it_could_not_read_or_write(tmp_path: Path) -> N
     assert after == ["A = 2", False], seen
     assert seen["deleted"] == [] and seen["a"] == "A = 2\n", seen
     note = (
-        "[could not write your latest version of sub/new.py into the workspace before the command (check "
-        "the permissions commands left there): the command saw the older state; your version is kept, and "
-        "the command's changes to it are not]"
+        "[could not write your latest version of sub/new.py (Permission denied) into the workspace before "
+        "the command: the command saw an older state or none; your version is kept, and the command's "
+        "changes to it are not]"
     )
     assert listed == ["deep\nf.py\n" + note, False], seen
     assert unlocking == ["(no output)\n" + note, False], seen

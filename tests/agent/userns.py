@@ -45,12 +45,13 @@ def skip_unless_chmod_denies(tmp_path: Path) -> None:
         pytest.skip("no user namespace in which chmod 000 stops reading")
 
 
-def in_child(module: str, function: str, *args: str) -> Any:
-    """Call `module.function(*args)` in a child process in a user namespace of its own; what it printed
+def in_child(module: str, function: str, *args: str, unshare: tuple[str, ...] = ("-U",)) -> Any:
+    """Call `module.function(*args)` in a child process in a user namespace of its own (`unshare` the
+    options: ``-Urm`` maps root and gives it a mount namespace, to mount a small tmpfs); what it printed
     last, read as JSON."""
     code = f"import sys; from {module} import {function} as f; f(*sys.argv[1:])"
     done = subprocess.run(
-        ["unshare", "-U", sys.executable, "-c", code, *args],
+        ["unshare", *unshare, sys.executable, "-c", code, *args],
         cwd=_REPO,
         capture_output=True,
         text=True,

@@ -1,0 +1,151 @@
+"""The first copy of the workspace (`Overlay.materialize` on a fresh folder) when it cannot write the
+overlay's files: a full scratch folder (/dev/shm is often small in a container). Each file is tried; the
+ones that fail are named, not raised, as an update of the copy does (tests/agent/test_overlay_unreadable.py);
+the bash tool names them in its result and runs the command; the verification checks nothing and says why.
+
+The full disk is a small tmpfs mounted in a child process with a user and mount namespace of its own
+(``unshare -Urm``), so nothing is mounted on the machine.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.overlay import Overlay
+from agent.sandbox import Sandbox, SandboxSettings
+from agent.tools import ToolRegistry
+from agent.tools.bash import BashTool
+from agent.verify import Verifier
+from tests.agent.agent_harness import fast_settings
+from tests.agent.userns import in_child, warnings_of
+
+_BIG = "B = 1\n" + ("# " + "x" * 100 + "\n") * 4000
+"""400 KB: past the small disk's size."""
+_SIZE = "160k"
+
+
+def _small_disk(folder: str) -> None:
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={_SIZE}", "tmpfs", folder], check=True)
+
+
+def _overlay(ws: str) -> Overlay:
+    """An overlay of `ws` that edits a.py and creates big.py, too large for the small disk."""
+    overlay = Overlay(Path(ws))
+    overlay.write("a.py", "A = 2\n")
+    overlay.create("big.py", _BIG)
+    return overlay
+
+
+def _first_copy(ws: str, scratch: str) -> None:
+    """The child process: the first copy of an overlay into the small disk, a command (unsandboxed: bubblewrap
+    cannot make its namespaces inside this one) that writes a.py and big.py, then big.py made small by the
+    overlay and a command that reads it. Prints the results, the warnings and the overlay's texts as JSON."""
+    _small_disk(scratch)
+    warnings = warnings_of("agent.overlay")
+    overlay = _overlay(ws)
+    results = []
+    with BashTool(overlay, Sandbox(SandboxSettings(enabled=False)), scratch_dir=Path(scratch)) as bash:
+        tools = ToolRegistry([bash])
+        first = tools.execute("bash", {"command": "cat a.py; ls; echo 'A = 3' > a.py; echo junk > big.py"})
+        results.append([first.content, first.is_error])
+        assert bash.last_materialized is not None
+        unwritten = list(bash.last_materialized.unwritten)
+        big_after = overlay.read("big.py") == _BIG
+        overlay.write("big.py", "B = 2\n")
+        second = tools.execute("bash", {"command": "cat big.py"})
+        results.append([second.content, second.is_error])
+    print(
+        json.dumps(
+            {
+                "results": results,
+                "unwritten": unwritten,
+                "big_kept": big_after,
+                "a": overlay.read("a.py"),
+                "warnings": warnings,
+                "kinds": {c.path: c.kind for c in overlay.changes()},
+            }
+        )
+    )
+
+
+def _verify(ws: str, scratch: str) -> None:
+    """The child process: the verification of the same overlay with its copy on the small disk. Prints the
+    result's outcome, summary and checks as JSON."""
+    _small_disk(scratch)
+    overlay = _overlay(ws)
+    settings = fast_settings(sandbox=SandboxSettings(enabled=False, scratch_dir=scratch))
+    result = Verifier(overlay, Sandbox(settings.sandbox), settings).verify(overlay.changes())
+    print(
+        json.dumps(
+            {
+                "outcome": result.outcome,
+                "summary": result.summary(),
+                "environment": result.environment_problem,
+                "commands": [c.command for c in result.checks],
+                "left": sorted(p.name for p in Path(scratch).iterdir()),
+            }
+        )
+    )
+
+
+def _workspace(tmp_path: Path) -> Path:
+    ws = tmp_path / "ws"
+    (ws / "sub").mkdir(parents=True)
+    (ws / "a.py").write_text("A = 1\n")
+    (ws / "sub" / "f.py").write_text("F = 1\n")
+    return ws
+
+
+def _child(function: str, tmp_path: Path) -> Any:
+    if shutil.which("unshare") is None or shutil.which("mount") is None:
+        pytest.skip("needs unshare and mount")
+    probe = subprocess.run(["unshare", "-Urm", "true"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip("no user and mount namespace can be had here")
+    return in_child(
+        __name__, function, str(_workspace(tmp_path)), str(tmp_path / "scratch"), unshare=("-Urm",)
+    )
+
+
+def test_the_bash_tool_runs_on_a_first_copy_that_could_not_take_a_file(tmp_path: Path) -> None:
+    """The first copy cannot write big.py (no space): the command runs anyway, on a.py as the overlay has
+    it; its result names big.py and why; its own big.py is not taken (the overlay's stays), its a.py is.
+    Once the overlay's big.py fits, the next update writes it."""
+    seen = _child("_first_copy", tmp_path)
+    (first, first_error), (second, second_error) = seen["results"]
+    assert first.startswith("A = 2\na.py\nsub\n"), seen
+    assert first.endswith(
+        "\n[could not write your latest version of big.py (No space left on device) into the workspace "
+        "before the command: the command saw an older state or none; your version is kept, and the "
+        "command's changes to it are not]"
+    ), seen
+    assert not first_error, seen
+    assert seen["unwritten"] == ["big.py"], seen
+    assert seen["big_kept"] and seen["a"] == "A = 3\n", seen
+    assert (
+        len(seen["warnings"]) == 1
+        and "could not bring big.py (No space left on device)" in seen["warnings"][0]
+    ), seen
+    assert [second, second_error] == ["B = 2", False], seen
+    assert seen["kinds"] == {"a.py": "modified", "big.py": "created"}, seen
+
+
+def test_a_verification_whose_copy_could_not_take_the_change_checks_nothing_and_says_why(
+    tmp_path: Path,
+) -> None:
+    """The verification's fresh copy cannot write big.py: no check runs, the verification fails as an
+    environment problem naming big.py, the reason and the folder, and its copy is removed."""
+    seen = _child("_verify", tmp_path)
+    assert seen["outcome"] == "failed", seen
+    assert seen["commands"] == [""], seen
+    assert "big.py (No space left on device)" in seen["environment"], seen
+    assert str(tmp_path / "scratch") in seen["environment"], seen
+    assert seen["summary"].startswith("Not verified: an environment problem, not the change"), seen
+    assert seen["left"] == [], seen
