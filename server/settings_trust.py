@@ -14,7 +14,8 @@ could use against the user, each with what it may be set to without trust (`Safe
   `indexing.config.model_folder`);
 - what goes into the index: ``index.exclude`` holding a ``!pattern``, which re-includes what the
   ``.gitignore`` files leave out, such as the local settings file with the user's keys that git keeps out
-  of the repository (patterns that only leave files out are safe). A committed ``.agentlsignore`` cannot
+  of the repository (patterns that only leave files out are safe: while the ``!pattern`` entries wait
+  for the trust, the list's other patterns apply, `safe_part`). A committed ``.agentlsignore`` cannot
   re-include what git ignores at all (`indexing.walker`): the exclude setting is where a re-include is
   written, with the user's trust for a workspace's file;
 - the sandbox's isolation: ``enabled``, ``allow_unsandboxed``, ``network``, ``allowed_hosts`` (some of the
@@ -223,11 +224,30 @@ def _model_in_workspace(value: Any, root: Path) -> bool:
         return False
 
 
+def _reincludes(item: Any) -> bool:
+    """Whether the exclude pattern `item` is a ``!pattern``, which re-includes what git ignores."""
+    return isinstance(item, str) and item.strip().startswith("!")
+
+
 def _no_reinclude(value: Any, root: Path) -> bool:
     """Safe: patterns that only leave files out; a ``!pattern`` could re-include what git ignores."""
     if not isinstance(value, list):
         return True  # validation refuses it
-    return not any(isinstance(item, str) and item.strip().startswith("!") for item in value)
+    return not any(_reincludes(item) for item in value)
+
+
+_APPLIES_UNTRUSTED: dict[str, Callable[[Any], Any]] = {
+    "index.exclude": lambda value: [item for item in value if not _reincludes(item)],
+}
+"""The sensitive settings of which a part is safe and applies without trust, and that part of a value:
+``index.exclude``'s patterns that only leave files out (its ``!pattern`` entries wait for the trust)."""
+
+
+def safe_part(item: Sensitive) -> Any:
+    """What of the sensitive value `item` applies while it is not trusted (`_APPLIES_UNTRUSTED`); None:
+    none of it, the setting waits for the trust as a whole."""
+    part = _APPLIES_UNTRUSTED.get(item.key)
+    return part(item.value) if part is not None and isinstance(item.value, list) else None
 
 
 def _limit(why: str, model: type[BaseModel], name: str, unit: str = "") -> tuple[str, Safe]:
@@ -449,13 +469,22 @@ def remember(
     settings_trust(env).add(root, fingerprint(list(values)), settings=source)
 
 
-def _drop(raw: dict[str, Any], key: str) -> None:
+def _table_of(raw: dict[str, Any], key: str) -> dict[str, Any] | None:
+    """The table of `raw` that holds the dotted `key`'s last part; None: there is none."""
     node: Any = raw
-    parts = key.split(".")
-    for part in parts[:-1]:
+    for part in key.split(".")[:-1]:
         node = node.get(part) if isinstance(node, dict) else None
-    if isinstance(node, dict):
-        node.pop(parts[-1], None)
+    return node if isinstance(node, dict) else None
+
+
+def _drop(raw: dict[str, Any], key: str) -> None:
+    if (table := _table_of(raw, key)) is not None:
+        table.pop(key.split(".")[-1], None)
+
+
+def _set(raw: dict[str, Any], key: str, value: Any) -> None:
+    if (table := _table_of(raw, key)) is not None:
+        table[key.split(".")[-1]] = value
 
 
 def untrusted_dropped(
@@ -470,8 +499,10 @@ def untrusted_dropped(
 ) -> tuple[dict[str, Any], list[str]]:
     """`raw` (read from the workspace file `source`, whose TOML is `text`, its table at `prefix`) without its
     sensitive settings, unless the user trusted exactly these values for `root`; a message for each one
-    dropped, naming its file and line and the command that trusts them. `raw` is changed in place. `user`:
-    the user's own settings, whose limits bound the file's (`sensitive_values`)."""
+    dropped, naming its file and line and the command that trusts them. Of a setting with a safe part
+    (`safe_part`: ``index.exclude``'s patterns that only leave files out) only the rest is dropped, which
+    its message names (its ``!pattern`` entries). `raw` is changed in place. `user`: the user's own
+    settings, whose limits bound the file's (`sensitive_values`)."""
     from server.settings_files import toml_line
 
     found = sensitive_values(raw, root, user)
@@ -479,11 +510,21 @@ def untrusted_dropped(
         return raw, []
     messages = []
     for item in found:
-        _drop(raw, item.key)
         line = toml_line(text, (*prefix, *item.key.split("."))) if text is not None else None
         where = f"{source}:{line}" if line is not None else source
+        untrusted = "the workspace's own settings are not trusted with these values"
+        part = safe_part(item)
+        if part:  # an empty part is dropped: the user's own value stands, as for the rest
+            _set(raw, item.key, part)
+            held = ", ".join(repr(entry) for entry in item.value if entry not in part)
+            messages.append(
+                f"{where}: ignoring {held} of `{item.key}` (they could {item.why}): {untrusted}; its "
+                f"other entries apply; run `{trust_command(root)}` to see and trust them"
+            )
+            continue
+        _drop(raw, item.key)
         messages.append(
-            f"{where}: ignoring `{item.key}` (it could {item.why}): the workspace's own settings are not "
-            f"trusted with these values; run `{trust_command(root)}` to see and trust them"
+            f"{where}: ignoring `{item.key}` (it could {item.why}): {untrusted}; run "
+            f"`{trust_command(root)}` to see and trust them"
         )
     return raw, messages

@@ -2,7 +2,8 @@
 user's trust in the sensitive settings of its own file (`server.settings_trust`).
 
 Without ``--trust`` it lists the files read (the user's own, then the workspace's) and each sensitive
-setting the workspace's file sets, with its value (credentials in URLs masked) and whether it applies.
+setting the workspace's file sets, with its value (credentials in URLs masked) and whether it applies
+(not trusted, the part of it that needs no trust applies meanwhile: `server.settings_trust.safe_part`).
 ``--trust`` shows the same, asks on the terminal (``--yes``: without asking, which is needed without a
 terminal) and remembers the fingerprint of exactly those values for that workspace; a value changed,
 added or removed later is dropped again until trusted again.
@@ -30,7 +31,14 @@ def settings_cmd(path: str, trust: bool, yes: bool) -> None:
     from server.cli.agent import _stdin_is_terminal
     from server.cli.support import BadValue
     from server.settings import user_settings, workspace_settings
-    from server.settings_trust import fingerprint, sensitive_values, settings_trust, shown, user_settings_file
+    from server.settings_trust import (
+        fingerprint,
+        safe_part,
+        sensitive_values,
+        settings_trust,
+        shown,
+        user_settings_file,
+    )
 
     if yes and not trust:
         raise BadValue("only goes with --trust", click.get_current_context(), param_hint="--yes")
@@ -55,6 +63,8 @@ def settings_cmd(path: str, trust: bool, yes: bool) -> None:
     click.echo(f"its sensitive settings ({state}):")
     for item in found:
         click.echo(f"  {item.key} = {shown(item.value)}  (could {item.why})")
+        if not trusted and (part := safe_part(item)):
+            click.echo(f"    meanwhile its other entries apply: {shown(part)}")
     if not trust or trusted:
         if not trusted:
             click.echo(f"to trust them: agentls settings --trust --path {root}")

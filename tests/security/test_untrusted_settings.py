@@ -152,7 +152,8 @@ def test_a_repository_cannot_reinclude_what_git_ignores_until_the_user_trusts_it
     """A file the repository's `.gitignore` ignores stays out of the index when the repository's own
     agentls.toml (``index.exclude = ["!..."]``) or `.agentlsignore` re-includes it: the first until the user
     trusts it (`agentls settings --trust`), the second always (the exclude setting is where a re-include is
-    written); the user's own settings file re-includes it at once. `agentls index --skipped` says why."""
+    written); the user's own settings file re-includes it at once. `agentls index --skipped` says why. The
+    same setting's patterns that only leave files out (`drafts/`) apply at once, trusted or not."""
     cache, home = tmp_path / "cache", tmp_path / "home"
     ws = tmp_path / "ws"
     ws.mkdir()
@@ -161,23 +162,28 @@ def test_a_repository_cannot_reinclude_what_git_ignores_until_the_user_trusts_it
     (ws / "local_settings.py").write_text(LOCAL_SETTINGS)
     (ws / "app.py").write_text("def total(prices):\n    return sum(prices)\n")
     (ws / ".agentlsignore").write_text("!local_settings.py\n")
+    (ws / "drafts").mkdir()
+    (ws / "drafts" / "gateway.py").write_text(LOCAL_SETTINGS)
     toml = ws / "agentls.toml"
-    toml.write_text('[index]\nsearch_process_idle = 0\nexclude = ["!local_settings.py"]\n')
+    toml.write_text('[index]\nsearch_process_idle = 0\nexclude = ["drafts/", "!local_settings.py"]\n')
 
     first = _agentls("index", str(ws), "--skipped", cache=cache, home=home)
     assert first.returncode == 0, first.stderr
-    said = first.stderr.replace("\n", " ")
-    assert f"{toml}:3: ignoring `index.exclude`" in said and f"agentls settings --trust --path {ws}" in said
+    said = " ".join(first.stderr.split())
+    assert f"{toml}:3: ignoring '!local_settings.py' of `index.exclude`" in said, said
+    assert "its other entries apply" in said and f"agentls settings --trust --path {ws}" in said, said
     assert "ignored: local_settings.py (.gitignore ignores it" in said, said
     assert "of .agentlsignore does not re-include what git ignores" in said, said
-    assert "local_settings.py" not in _found(ws, cache, home)
+    assert _found(ws, cache, home) == set()  # local_settings.py waits for the trust; drafts/ is out at once
     shown = _agentls("settings", "--path", str(ws), cache=cache, home=home)
-    assert "not trusted: ignored" in shown.stdout and 'index.exclude = ["!local_settings.py"]' in shown.stdout
+    assert "not trusted: ignored" in shown.stdout, shown.stdout
+    assert 'index.exclude = ["drafts/", "!local_settings.py"]' in shown.stdout, shown.stdout
+    assert 'meanwhile its other entries apply: ["drafts/"]' in shown.stdout, shown.stdout
 
     trusted = _agentls("settings", "--trust", "--yes", "--path", str(ws), cache=cache, home=home)
     assert trusted.returncode == 0, trusted.stdout + trusted.stderr
     assert _agentls("index", str(ws), cache=cache, home=home).returncode == 0
-    assert "local_settings.py" in _found(ws, cache, home)
+    assert _found(ws, cache, home) == {"local_settings.py"}
 
     # The `.agentlsignore` alone: out, whatever the trust; the user's own settings file: in.
     toml.write_text("[index]\nsearch_process_idle = 0\n")

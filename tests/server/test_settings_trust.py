@@ -143,6 +143,50 @@ def test_an_exclude_that_reincludes_is_sensitive(tmp_path: Path) -> None:
     assert _flagged("index.exclude", [" !/*"], tmp_path)
 
 
+def test_an_untrusted_exclude_leaves_out_at_once_and_only_its_reincludes_wait_for_the_trust(
+    tmp_path: Path, own_cache: Path
+) -> None:
+    """A workspace's ``index.exclude`` with ``!pattern`` entries, not trusted: its patterns that only leave
+    files out apply at once (they were dropped with the rest, so `build/` was indexed), in their order;
+    the ``!`` ones wait for the trust, and the warning names them and its line. Trusted, the whole list
+    applies (the trust is of the whole list, as before). A list of re-includes alone is dropped whole:
+    the user's own exclude stands, as for any setting left out."""
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    source = ws / "agentls.toml"
+    source.write_text(
+        "[index]\nmax_file_bytes = 50000\n"
+        'exclude = ["build/", "!local_settings.py", "*.log", " !/config/dev.toml"]\n'
+    )
+    loaded = load_settings(ws)
+    assert loaded.settings.index.exclude == ["build/", "*.log"]
+    assert loaded.settings.index.max_file_bytes == 50000
+    [said] = loaded.untrusted
+    assert said.startswith(
+        f"{source}:3: ignoring '!local_settings.py', ' !/config/dev.toml' of `index.exclude` (they could "
+        "index files your .gitignore keeps out of git"
+    ), said
+    assert "its other entries apply" in said and f"agentls settings --trust --path {ws}" in said, said
+    assert [item.key for item in loaded.pending] == ["index.exclude"]
+
+    trust_workspace_settings(ws, own_cache)
+    trusted = load_settings(ws)
+    assert trusted.untrusted == () and trusted.settings.index.exclude == [
+        "build/",
+        "!local_settings.py",
+        "*.log",
+        " !/config/dev.toml",
+    ]
+
+    user = own_cache.parent / "config" / "agentls" / "agentls.toml"
+    user.parent.mkdir(parents=True)
+    user.write_text('[index]\nexclude = ["secrets/"]\n')
+    source.write_text('[index]\nexclude = ["!local_settings.py"]\n')
+    alone = load_settings(ws)
+    assert alone.settings.index.exclude == ["secrets/"], alone
+    assert alone.untrusted[0].startswith(f"{source}:2: ignoring `index.exclude` (it could"), alone.untrusted
+
+
 def test_a_repositorys_raised_limits_apply_only_once_trusted_and_lowered_ones_at_once(
     tmp_path: Path, own_cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
