@@ -10,8 +10,6 @@ only when a settings file sets an agent section.
 
 from __future__ import annotations
 
-import os
-import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,8 +20,8 @@ from agent.config import AgentSettings
 from agent.mcp.config import McpSettings
 from agent.settings_error import SettingsError, setting_to_fix
 from indexing.paths import cache_dir as cache_dir  # re-exported: its home is the light `indexing.paths`
-from indexing.paths import user_settings_file
-from server.settings_files import IndexingSettings, load, validated
+from server.settings_files import EDITOR_SETTINGS as EDITOR_SETTINGS
+from server.settings_files import IndexingSettings, SettingsFile, applied_files, load, validated
 from server.settings_files import LoadedSettings as Loaded
 from server.settings_files import ServerSettings as ServerSettings  # re-exported, as the other names
 from server.settings_files import merge as merge
@@ -53,86 +51,73 @@ LoadedSettings = Loaded[Settings]
 
 
 def validate_settings(
-    raw: Mapping[str, Any], source: str = "settings", text: str | None = None, prefix: tuple[str, ...] = ()
+    raw: Mapping[str, Any],
+    source: str = "settings",
+    text: str | None = None,
+    prefix: tuple[str, ...] = (),
+    *,
+    files: Sequence[SettingsFile] | None = None,
+    otherwise: str | None = None,
 ) -> tuple[Settings, list[str]]:
     """Validate ``raw``; invalid or unknown entries fall back to defaults, each with a message
-    (`server.settings_files.validated`), and a setting no run can use is said too (`unusable`)."""
+    (`server.settings_files.validated`), and a setting no run can use is said too (`unusable`), with the
+    file and line of the first of `files` that writes it, else as `otherwise`'s (None: not said). `files`
+    None: ``raw`` is the one file `source`, whose `text` names the lines (`settings_files.Validate`)."""
     settings, messages = validated(Settings, raw, source, text, prefix)
-    files = [(source, text, prefix)] if text is not None else []
-    return settings, messages + unusable(settings, files, None if text is not None else source)
-
-
-SettingsFile = tuple[str, str, tuple[str, ...]]
-"""A settings file as read: its path, its text, and where the settings sit in it (``tool.agentls``)."""
+    if files is None:
+        files, otherwise = ([SettingsFile(source, text, prefix)] if text is not None else []), source
+    return settings, messages + unusable(settings, files, otherwise)
 
 
 def unusable(settings: Settings, files: Sequence[SettingsFile], otherwise: str | None) -> list[str]:
     """The valid settings that no run can use (`agent.config.AgentSettings.unusable`: a provider agentls
     has not, a role's model of another provider, a base URL that is no URL), each said with the file and
-    line of the first of `files` that writes it (``agentls.toml:4: ...``). One that none of `files` writes
-    is said as `otherwise`'s (None: not said, since another file's reading says it: the user's own file's).
-    They are kept, not replaced by a default: a run refuses them with what to set, so that a typo never
-    picks another model provider; the command line's runs refuse to start on them, before any index is
-    built, and the language server's and ``agentls acp``'s runs too (`run_refusal`)."""
+    line that writes it: of its keys, the first (the one to change first) that one of `files` writes,
+    in the first of `files` that writes it (the one whose value wins: `files` are highest precedence
+    first). Another of its keys that another file writes is named too (a role's provider in the user's
+    own file, the run's in the workspace's). One that none of `files` writes is said as `otherwise`'s
+    (None: not said). They are kept, not replaced by a default: a run refuses them with what to set, so
+    that a typo never picks another model provider; the command line's runs refuse to start on them,
+    before any index is built, and the language server's and ``agentls acp``'s runs too (`run_refusal`).
+    Checked on the settings a run gets, merged from every source, never on one file alone: a role's
+    provider in the user's file is usable when the workspace's file sets the same one for the run."""
     said: list[str] = []
     for keys, problem in settings.agent.unusable():
-        where = next(
-            (
-                f"{path}:{toml_line(text, (*prefix, 'agent', *key))}"
-                for key in keys
-                for path, text, prefix in files
-                if _written(text, (*prefix, "agent", *key))
-            ),
-            otherwise,
+        # each key's winning file: the first of `files` that writes it
+        written = {key: file for key in keys for file in reversed(files) if file.writes(("agent", *key))}
+        if not written and otherwise is None:
+            continue
+        first = next(iter(written.items()), None)
+        where = first[1].where(("agent", *first[0])) if first is not None else otherwise
+        more = "".join(
+            f"; agent.{'.'.join(key)} is set at {file.where(('agent', *key))}"
+            for key, file in written.items()
+            if first is not None and file is not first[1]
         )
-        if where is not None:
-            said.append(f"{where}: {problem.rstrip('.')}. Agent runs refuse to start until then")
+        said.append(f"{where}: {problem.rstrip('.')}{more}. Agent runs refuse to start until then")
     return said
-
-
-def _written(text: str, key: tuple[str, ...]) -> bool:
-    """Whether the TOML `text` sets the setting at `key`."""
-    try:
-        node: Any = tomllib.loads(text)
-    except tomllib.TOMLDecodeError:
-        return False
-    for part in key:
-        if not isinstance(node, dict) or part not in node:
-            return False
-        node = node[part]
-    return True
 
 
 def run_refusal(root: Path, settings: Settings, *, env: Mapping[str, str] | None = None) -> str | None:
     """Why no run can start with `settings`, the settings of the workspace `root` as a front end holds
     them (the language server's, with the editor's over the files; ``agentls acp``'s): its settings that
-    no run can use (`unusable`), each with the file and line that sets it (the workspace's file, else the
-    user's own; else the editor's settings), and what to change. None: a run may start. Made before the
-    run opens the index, which may take minutes to build. The settings files are read again (for the
-    lines) only when something is unusable: every run a front end starts asks."""
+    no run can use (`unusable`), each with the file and line that sets it (the workspace's file as
+    applied, without the sensitive values not trusted, else the user's own; else the editor's settings),
+    and what to change. None: a run may start. Made before the run opens the index, which may take
+    minutes to build. The settings files are read again (for the lines) only when something is unusable:
+    every run a front end starts asks."""
     if not settings.agent.unusable():
         return None
-    files: list[SettingsFile] = []
-    _, _, sources = workspace_settings(root)
-    user_file = user_settings_file(os.environ if env is None else env)
-    pyproject = ("tool", "agentls")
-    for path, prefix in (
-        *((Path(source), pyproject if source.endswith("pyproject.toml") else ()) for source in sources),
-        (user_file, ()),
-    ):
-        try:
-            files.append((str(path), path.read_text(encoding="utf-8"), prefix))
-        except (OSError, UnicodeDecodeError):
-            continue
+    files = applied_files(root, env)
     said = unusable(settings, files, EDITOR_SETTINGS)
     if not said:
         return None
-    written = [path for path, _, _ in files if any(line.startswith(f"{path}:") for line in said)]
+    written = [
+        file.path
+        for file in files
+        if any(line.startswith(f"{file.path}:") or f" is set at {file.path}:" in line for line in said)
+    ]
     return setting_to_fix(SettingsError("\n".join(said)), written or [EDITOR_SETTINGS])
-
-
-EDITOR_SETTINGS = "the editor's settings (section agentls)"
-"""Where `run_refusal` says a setting came from when no settings file writes it."""
 
 
 def load_settings(

@@ -9,9 +9,12 @@ that workspace: `server.settings_trust`), then (in the language server) ``initia
 ``workspace/configuration`` section ``agentls``. An invalid value falls back to its default and a
 message says which setting and why, with the file and line it was read from (an unknown key: the setting
 it was probably meant to be). A valid setting that no run can use (a role's model of another provider:
-`server.settings.unusable`) is said too, with its file and line, and kept. The command line's agent runs
-refuse to start on such a message (`server.cli.support.workspace_settings`), everything else goes on; a
-message the user's own file gave is not given again for the settings merged from it. A bad entry of a
+`server.settings.unusable`) is said too, and kept: checked once, on the merged settings a run gets (a
+role's provider in the user's file is usable when the workspace's file sets the same one for the run),
+and said with the file and line of the source whose value wins (`SettingsFile`), naming another file
+that sets a key of it too. The command line's agent runs refuse to start on such a message
+(`server.cli.support.workspace_settings`), everything else goes on. Each file's invalid values are said
+with that file's line, the same words in two files twice. A bad entry of a
 list is not dropped alone: a bad string of a list drops that list, and a bad field of a table in an array
 of tables (a node of ``[[agent.team.graphs.NAME.nodes]]``) drops what holds the array (that graph), the
 message naming the entry and its field; a bad key of a table (a graph named `solo`) drops that entry; the
@@ -32,10 +35,10 @@ import os
 import re
 import tomllib
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -162,8 +165,65 @@ def _where(data: Mapping[str, Any], loc: tuple[int | str, ...], start: int) -> s
     return ".".join(parts)
 
 
-Validate = Callable[[Mapping[str, Any], str, str | None, tuple[str, ...]], tuple[Tree, list[str]]]
-"""How a loader validates the raw settings (`validated`'s arguments after the tree)."""
+@dataclass(frozen=True)
+class SettingsFile:
+    """A settings file as read: its `path`, its TOML `text` (None: no file, the editor's settings), where
+    the settings sit in it (`prefix`: ``tool.agentls`` of a ``pyproject.toml``), and `table`, its settings
+    as they are applied (the workspace's without the sensitive values not trusted; None: as `text`
+    writes them). Says where a setting is written (`writes`, `line`)."""
+
+    path: str
+    text: str | None
+    prefix: tuple[str, ...] = ()
+    table: Mapping[str, Any] | None = None
+
+    def writes(self, key: tuple[str, ...]) -> bool:
+        """Whether this file sets the setting at `key` (as applied: `table`)."""
+        node: Any = self.table
+        if node is None:
+            try:
+                node = tomllib.loads(self.text or "")
+            except tomllib.TOMLDecodeError:
+                return False
+            key = (*self.prefix, *key)
+        for part in key:
+            if not isinstance(node, Mapping) or part not in node:
+                return False
+            node = node[part]
+        return True
+
+    def line(self, key: tuple[str, ...]) -> int | None:
+        """The line (from 1) of the setting at `key` (`toml_line`); None: no text, or not written."""
+        return toml_line(self.text, (*self.prefix, *key)) if self.text is not None else None
+
+    def where(self, key: tuple[str, ...]) -> str:
+        """``path:line`` of the setting at `key`, or the path alone when the line is not known."""
+        line = self.line(key)
+        return f"{self.path}:{line}" if line is not None else self.path
+
+
+EDITOR_SETTINGS = "the editor's settings (section agentls)"
+"""Where a setting is said to come from when no settings file writes it (`load`'s overrides)."""
+
+_Checked = TypeVar("_Checked", bound=IndexingSettings, covariant=True)
+
+
+class Validate(Protocol[_Checked]):
+    """How a loader validates the raw settings: `validated`'s arguments after the tree, then the settings
+    files `raw` was merged from, highest precedence first, which name where a setting no run can use is
+    written (`server.settings.unusable`), and `otherwise`, where one none of them writes is said to be
+    (None: not said). `files` None: `raw` is the one file `source` (`text`)."""
+
+    def __call__(
+        self,
+        raw: Mapping[str, Any],
+        source: str = ...,
+        text: str | None = ...,
+        prefix: tuple[str, ...] = ...,
+        *,
+        files: Sequence[SettingsFile] | None = ...,
+        otherwise: str | None = ...,
+    ) -> tuple[_Checked, list[str]]: ...
 
 
 def validated(
@@ -208,17 +268,24 @@ def validated(
 
 
 def validate_sections(
-    raw: Mapping[str, Any], source: str = "settings", text: str | None = None, prefix: tuple[str, ...] = ()
+    raw: Mapping[str, Any],
+    source: str = "settings",
+    text: str | None = None,
+    prefix: tuple[str, ...] = (),
+    *,
+    files: Sequence[SettingsFile] | None = None,
+    otherwise: str | None = None,
 ) -> tuple[IndexingSettings, list[str]]:
     """``raw`` validated as `server.settings.validate_settings` does, when it sets more than the sections
     of `IndexingSettings` (an agent section, or a key that is none, whose message names the section it was
     probably meant to be); otherwise as `IndexingSettings`, whose messages are the same for those sections,
-    without importing the agent's classes."""
+    without importing the agent's classes (and which hold no setting a run cannot use: `files` and
+    `otherwise` are `Validate`'s)."""
     if set(raw) <= set(IndexingSettings.model_fields):
         return validated(IndexingSettings, raw, source, text, prefix)
     from server.settings import validate_settings
 
-    return validate_settings(raw, source, text, prefix)
+    return validate_settings(raw, source, text, prefix, files=files, otherwise=otherwise)
 
 
 def _unknown(tree: type[BaseModel], loc: tuple[int | str, ...]) -> str:
@@ -333,20 +400,29 @@ def user_settings(path: Path, unreadable: list[str] | None = None) -> tuple[dict
     """The user's own settings file `path` (`server.settings_trust.user_settings_file`), trusted for
     everything: its raw settings without the entries that are invalid, and a message for each of those
     (with its line) or for a file that cannot be parsed (also added to ``unreadable``)."""
+    raw, messages, _ = _user_file(path, unreadable)
+    return raw, messages
+
+
+def _user_file(path: Path, unreadable: list[str] | None) -> tuple[dict[str, Any], list[str], str | None]:
+    """`user_settings`, and the file's text (None: no file, or unreadable). A setting valid alone that no
+    run can use is not said here: whether a run can use it depends on the other files (a role's provider
+    is usable when the workspace's file sets the same one for the run), so `load` says it of the merged
+    settings, naming this file when it writes it."""
     try:
         if not path.is_file():
-            return {}, []
+            return {}, [], None
         text = path.read_text(encoding="utf-8")
         raw = tomllib.loads(text)
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         problem = f"{path}: cannot read it ({exc})"
         if unreadable is not None:
             unreadable.append(problem)
-        return {}, [f"{problem}; its settings are ignored"]
-    settings, messages = validate_sections(raw, str(path), text)
+        return {}, [f"{problem}; its settings are ignored"], None
+    settings, messages = validate_sections(raw, str(path), text, files=(), otherwise=None)
     if messages:  # what is left of it once the invalid entries are dropped
         raw = settings.model_dump(exclude_unset=True)
-    return raw, messages
+    return raw, messages, text
 
 
 def load_indexing_settings(
@@ -358,27 +434,28 @@ def load_indexing_settings(
     return load(root, validate_sections, env=env)
 
 
-def load(
-    root: Path,
-    validate: Validate[Tree],
-    overrides: Mapping[str, Any] | None = None,
-    *,
-    env: Mapping[str, str] | None = None,
-) -> LoadedSettings[Tree]:
-    """The settings of the workspace `root`, later sources winning: defaults, the user's file, the
-    workspace's file without the sensitive settings the user has not trusted for it (each dropped one
-    said in `LoadedSettings.untrusted`, see `server.settings_trust`), then `overrides` (the editor's);
-    checked by `validate`. A relative model folder is made absolute from the folder of the file that sets
-    it (`indexing.config.anchor_model_folders`; the workspace root for the editor's settings). `env`: where
-    the user's file and the trust file are (default: this process's environment)."""
+@dataclass(frozen=True)
+class _Read:
+    """The settings files of a workspace as `load` applies them, before they are merged."""
+
+    user: dict[str, Any]  # the user's own file's settings, without its invalid entries
+    user_file: SettingsFile | None  # None: the user has no settings file (or it cannot be read)
+    workspace: dict[str, Any]  # the workspace's file's settings, without its sensitive values not trusted
+    workspace_file: SettingsFile | None  # None: none, or its text cannot be read
+    sources: list[str]  # the workspace's file, when there is one
+    messages: list[str]  # the user's file's invalid entries, the workspace's file unreadable
+    unreadable: list[str]
+    untrusted: list[str]
+    pending: list[Sensitive]
+
+
+def _read(root: Path, env: Mapping[str, str]) -> _Read:
     from server.settings_trust import sensitive_values, untrusted_dropped
 
-    env = os.environ if env is None else env
     unreadable: list[str] = []
-    user_file = user_settings_file(env)
-    user, messages = user_settings(user_file, unreadable)
+    user_path = user_settings_file(env)
+    user, messages, user_text = _user_file(user_path, unreadable)
     raw, more_messages, sources = workspace_settings(root, unreadable)
-    messages += more_messages
     text = None
     if sources:  # a message names the setting's line in the file
         try:
@@ -392,15 +469,62 @@ def load(
         found = sensitive_values(raw, root, user)  # before the untrusted ones are dropped from raw
         raw, untrusted = untrusted_dropped(raw, root, sources[0], env, text=text, prefix=prefix, user=user)
         pending = found if untrusted else []
+    return _Read(
+        user,
+        SettingsFile(str(user_path), user_text, (), user) if user_text is not None else None,
+        raw,
+        SettingsFile(sources[0], text, prefix, raw) if sources and text is not None else None,
+        sources,
+        messages + more_messages,
+        unreadable,
+        untrusted,
+        pending,
+    )
+
+
+def applied_files(root: Path, env: Mapping[str, str] | None = None) -> list[SettingsFile]:
+    """The settings files of the workspace `root` as `load` applies them, highest precedence first: the
+    workspace's (without its sensitive values the user has not trusted), then the user's own."""
+    read = _read(root, os.environ if env is None else env)
+    return [file for file in (read.workspace_file, read.user_file) if file is not None]
+
+
+def load(
+    root: Path,
+    validate: Validate[Tree],
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+) -> LoadedSettings[Tree]:
+    """The settings of the workspace `root`, later sources winning: defaults, the user's file, the
+    workspace's file without the sensitive settings the user has not trusted for it (each dropped one
+    said in `LoadedSettings.untrusted`, see `server.settings_trust`), then `overrides` (the editor's);
+    checked by `validate`. A relative model folder is made absolute from the folder of the file that sets
+    it (`indexing.config.anchor_model_folders`; the workspace root for the editor's settings). A setting
+    no run can use is checked once, on the merged settings, and said with the file and line of the source
+    that wins for it (`server.settings.unusable`). `env`: where the user's file and the trust file are
+    (default: this process's environment)."""
+    env = os.environ if env is None else env
+    read = _read(root, env)
+    sources = read.sources
     # A relative model folder is its file's: the user's file's folder's, the workspace root's.
-    raw = merge(anchor_model_folders(user, user_file.parent), anchor_model_folders(raw, root))
+    user_folder = user_settings_file(env).parent
+    raw = merge(anchor_model_folders(read.user, user_folder), anchor_model_folders(read.workspace, root))
+    files = [file for file in (read.workspace_file, read.user_file) if file is not None]
     if overrides:
         raw = merge(raw, anchor_model_folders(overrides, root))
-    checked = text if not overrides else None
-    settings, more = validate(raw, sources[0] if sources else "settings", checked, prefix)
-    said = {message.partition(": ")[2] for message in messages}  # the user's file's, with its line
-    more = [message for message in more if message.partition(": ")[2] not in said]
-    read = [*([str(user_file)] if user else []), *sources]
+        files.insert(0, SettingsFile(EDITOR_SETTINGS, None, (), overrides))
+    source = sources[0] if sources else "settings"
+    text = read.workspace_file.text if read.workspace_file is not None and not overrides else None
+    prefix = read.workspace_file.prefix if read.workspace_file is not None else ()
+    otherwise = EDITOR_SETTINGS if overrides else source
+    settings, more = validate(raw, source, text, prefix, files=files, otherwise=otherwise)
+    listed = [*([read.user_file.path] if read.user and read.user_file is not None else []), *sources]
     return LoadedSettings(
-        settings, tuple(messages + more), tuple(read), tuple(unreadable), tuple(untrusted), tuple(pending)
+        settings,
+        tuple(read.messages + more),
+        tuple(listed),
+        tuple(read.unreadable),
+        tuple(read.untrusted),
+        tuple(read.pending),
     )

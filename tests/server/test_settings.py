@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from server.settings import load_settings
+from server.settings import load_settings, run_refusal
 from tests.trusted_settings import trust_workspace_settings
 
 # The trust file and the user's own settings file of these tests are their own (tests/server/conftest.py).
@@ -31,7 +31,8 @@ def test_settings_no_run_can_use_are_said_at_load_with_the_file_and_line_that_se
 ) -> None:
     """Valid alone, unusable for a run (the checks a run makes when it is built): a role's model of another
     provider and a base URL that is no URL, each at the line that writes it; the user's own file's once,
-    with its own file and line, not again as the workspace's."""
+    with its own file and line, not again as the workspace's. Checked once, on the merged settings (in
+    their order: the model's, then the roles, the user's file's first)."""
     (tmp_path / "agentls.toml").write_text(
         '[agent.model]\nbase_url = "localhost:11434"\n\n[agent.roles.explore.model]\nprovider = "openai"\n'
     )
@@ -41,8 +42,8 @@ def test_settings_no_run_can_use_are_said_at_load_with_the_file_and_line_that_se
     user.write_text('[agent.roles.coder.model]\nmodel = "m"\nprovider = "openai"\n')
     loaded = load_settings(tmp_path)  # own_cache: XDG_CONFIG_HOME is tmp_path / "config"
     here = tmp_path / "agentls.toml"
-    assert [m.split(": ")[0] for m in loaded.messages] == [f"{user}:3", f"{here}:2", f"{here}:5"], loaded
-    assert "agent.model.base_url = 'localhost:11434' is not a URL" in loaded.messages[1]
+    assert [m.split(": ")[0] for m in loaded.messages] == [f"{here}:2", f"{user}:3", f"{here}:5"], loaded
+    assert "agent.model.base_url = 'localhost:11434' is not a URL" in loaded.messages[0]
     assert "remove provider from [agent.roles.explore.model]" in loaded.messages[2]
     assert all(m.endswith("Agent runs refuse to start until then") for m in loaded.messages)
     (tmp_path / "agentls.toml").unlink()  # the user's file alone: said once, as the user's file's
@@ -220,3 +221,103 @@ def test_a_server_without_folders_reads_the_editors_settings_alone() -> None:
     loaded = resolve(None, {"agent": {"max_steps": 7}}, {})
     assert loaded.settings.agent.max_steps == 7
     assert loaded.sources == () and loaded.messages == ()
+
+
+def _user_file(own_cache: Path, toml: str) -> Path:
+    """The user's own settings file of the test (XDG_CONFIG_HOME: ``tmp_path / "config"``), set to `toml`."""
+    user = own_cache.parent / "config" / "agentls" / "agentls.toml"
+    user.parent.mkdir(parents=True, exist_ok=True)
+    user.write_text(toml)
+    return user
+
+
+def test_the_same_invalid_value_in_both_files_is_said_for_each_file(tmp_path: Path, own_cache: Path) -> None:
+    """Two problems whose words are the same (the same bad value in the user's file and the workspace's)
+    are two warnings, one per file and line: the workspace's was taken for the user's repeated."""
+    user = _user_file(own_cache, "[agent]\nmax_steps = 0\n")
+    (tmp_path / "agentls.toml").write_text("# the team's settings\n[agent]\nmax_steps = 0\n")
+    loaded = load_settings(tmp_path)
+    assert [m.split(": ")[0] for m in loaded.messages] == [f"{user}:2", f"{tmp_path / 'agentls.toml'}:3"]
+    assert all("ignoring `agent.max_steps`" in m for m in loaded.messages), loaded.messages
+
+
+def test_a_role_provider_of_the_users_file_is_checked_with_the_run_provider_the_workspace_sets(
+    tmp_path: Path, own_cache: Path
+) -> None:
+    """A role's provider in the user's own file, the run's provider in the workspace's (which wins): the
+    check is of the settings a run gets, once, said and refused alike. The same provider: nothing to say
+    (it was said from the user's file alone, which a run never gets, and `agentls run` refused to start).
+    Another provider: one warning, in the words of the settings a run gets (not also the user's file's
+    alone, "the run uses 'anthropic'"), at the role's line of the user's file, naming the workspace's line
+    of the run's provider; the refusal names the same lines and both files."""
+    user = _user_file(own_cache, '[agent.roles.coder.model]\nprovider = "openai"\nmodel = "qwen2.5-coder"\n')
+    ws = tmp_path / "agentls.toml"
+    ws.write_text('[agent.model]\nprovider = "openai"\nbase_url = "http://localhost:11434/v1"\n')
+    trust_workspace_settings(tmp_path, own_cache)
+    loaded = load_settings(tmp_path)
+    assert loaded.messages == () and run_refusal(tmp_path, loaded.settings) is None, loaded.messages
+    # The editor's settings set the run's provider instead: as usable.
+    ws.unlink()
+    overridden = load_settings(tmp_path, {"agent": {"model": {"provider": "openai"}}})
+    assert overridden.messages == (), overridden.messages
+
+    ws.write_text('[agent.model]\nprovider = "ollama"\n')  # no provider agentls has: re-words the role's
+    trust_workspace_settings(tmp_path, own_cache)
+    loaded = load_settings(tmp_path)
+    unknown, role = loaded.messages
+    assert unknown.startswith(f"{ws}:2: agent.model.provider = 'ollama' is not a model provider"), unknown
+    assert role.startswith(
+        f"{user}:2: [agent.roles.coder.model] sets provider = 'openai', but the run uses 'ollama'"
+    )
+    assert f"agent.model.provider is set at {ws}:2. Agent runs refuse to start until then" in role, role
+    refusal = run_refusal(tmp_path, loaded.settings)
+    assert refusal is not None and refusal.startswith(f"{unknown}\n{role}."), refusal
+    assert refusal.endswith(f"change it in {ws} or {user}, then start again."), refusal
+
+
+def test_a_refusal_names_the_value_a_run_gets_not_one_left_out_as_untrusted(
+    tmp_path: Path, own_cache: Path
+) -> None:
+    """The workspace's file sets a role's provider the user has not trusted (left out); the user's own
+    file's value of it is the one a run gets, and the one the warning and the refusal name."""
+    user = _user_file(
+        own_cache, '[agent.model]\nprovider = "openai"\n\n[agent.roles.coder.model]\nprovider = "anthropic"\n'
+    )
+    (tmp_path / "agentls.toml").write_text('[agent.roles.coder.model]\nprovider = "openai"\nmodel = "m"\n')
+    loaded = load_settings(tmp_path)
+    assert [m.split(": ")[0] for m in loaded.untrusted] == [f"{tmp_path / 'agentls.toml'}:2"]
+    [message] = loaded.messages
+    assert message.startswith(f"{user}:5: [agent.roles.coder.model] sets provider = 'anthropic'"), message
+    refusal = run_refusal(tmp_path, loaded.settings)
+    assert refusal is not None and refusal.startswith(f"{message}."), refusal
+    assert refusal.endswith(f"change it in {user}, then start again."), refusal
+
+
+@pytest.mark.parametrize(
+    "table",
+    [
+        '[tool.agentls.agent.roles.solo.model]\nprovider = "openai"\n',
+        '[tool.agentls]\nagent.model.max_tokens = 4000\nagent.roles.solo.model.provider = "openai"\n',
+    ],
+    ids=["table", "dotted-keys"],
+)
+def test_a_refusal_names_the_line_of_tool_agentls_in_pyproject(
+    tmp_path: Path, own_cache: Path, table: str
+) -> None:
+    """`[tool.agentls]` in the workspace's pyproject.toml sets a role's provider no run can use: the
+    warning and the refusal name pyproject.toml and the line of the provider (after the project's own
+    tables), and the user's own file (which sets nothing of it) is not named."""
+    _user_file(own_cache, "[agent]\nmax_steps = 50\n")
+    head = '[project]\nname = "shop"\nversion = "1.0"\n\n[tool.ruff]\nline-length = 100\n\n'
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text(head + table)
+    trust_workspace_settings(tmp_path, own_cache)
+    line = (head + table).splitlines().index(next(x for x in table.splitlines() if "provider" in x)) + 1
+    loaded = load_settings(tmp_path)
+    [message] = loaded.messages
+    assert message.startswith(f"{pyproject}:{line}: [agent.roles.solo.model] sets provider = 'openai'"), (
+        message
+    )
+    refusal = run_refusal(tmp_path, loaded.settings)
+    assert refusal is not None and refusal.startswith(f"{pyproject}:{line}: "), refusal
+    assert refusal.endswith(f"change it in {pyproject}, then start again."), refusal
