@@ -289,13 +289,15 @@ class IndexWorker:
         async with self._lock:
             if self._stopped:
                 return JobOutcome("cancelled", None, "the server is shutting down")
+            if self._cancelled is job:  # cancelled before it could start: it writes nothing
+                return JobOutcome("cancelled", None, "cancelled before it started")
             loop = asyncio.get_running_loop()
             proc = await loop.run_in_executor(self._reader, self._ensure_started)
             if proc is None:
                 return JobOutcome("cancelled", None, "the server is shutting down")
-            proc.cancel.clear()
             if self._cancelled is job:  # cancelled while the worker was being started
-                proc.cancel.set()
+                return JobOutcome("cancelled", None, "cancelled before it started")
+            proc.cancel.clear()
             try:
                 proc.conn.send(job)
                 while True:
@@ -342,7 +344,8 @@ class IndexWorker:
 
     def cancel(self, job: IndexJob | None = None) -> None:
         """Ask the running job (if any) to stop; what it committed stays in the index. With ``job``: that
-        job, which `run` may not have sent to the worker yet (it then starts cancelled)."""
+        job, which `run` may not have sent to the worker yet (it then never reaches the worker, so it
+        writes nothing)."""
         self._cancelled = job
         if self._proc is not None:
             self._proc.cancel.set()

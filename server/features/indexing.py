@@ -37,6 +37,12 @@ files, and a save or a watched change there updates both
 (`server.workspace.Folders.route`), so the outer one is as fresh as the inner. A search over both returns
 each such hit once, from the inner folder (the folder that owns the file everywhere else: code actions,
 runs); a search of the outer folder alone (a run there) finds them in its own index.
+
+The same folder may be opened twice (``/w/link`` -> ``/w/repo`` beside ``/w/repo``; equal real paths and
+index locations): both share one state (`_Folder.roots`, reference-counted), so one job indexes it, under
+the first one's path and settings, and a change named through either path goes in the same job. Removing
+one leaves the other with it all (jobs go on under its path); removing the last cancels its job, one not
+yet sent to the indexing process included, which then never starts there (`IndexWorker.run`).
 """
 
 from __future__ import annotations
@@ -56,7 +62,7 @@ from indexing.config import IndexSettings
 from indexing.lifeline import die_with_parent, end_pool, forkserver_context
 from indexing.models import IndexReport, SearchHit, Symbol
 from indexing.progress import describe as describe_progress
-from server.documents import nesting
+from server.documents import nesting, real_path
 from server.features.index_worker import IndexJob, IndexWorker, JobOutcome
 from server.features.progress import WorkDone
 
@@ -157,9 +163,15 @@ def _gone_from_disk(root: Path, rel: str) -> str | None:
     return rel
 
 
-@dataclass
+@dataclass(eq=False)
 class _Folder:
+    """What one index needs done, shared by the workspace folders that are the same folder (`roots`)."""
+
     settings: IndexSettings
+    roots: list[Path] = field(default_factory=list)
+    """The workspace folders that are this folder, their links resolved, in the order they came: the
+    first one's path and settings run the jobs. Its reference count: it is forgotten with the last."""
+    outcome: JobOutcome | None = None  # of its last index or update job
     full: bool = False
     refresh: bool = False  # a quiet full run was asked for (no file watchers)
     next_refresh: float = 0.0  # time.monotonic() before which no refresh runs (see request_refresh)
@@ -279,56 +291,109 @@ class BackgroundIndexer:
         self._start_progress = start_progress
         self._spawn = spawn
         self._notify = notify
-        self._folders: dict[Path, _Folder] = {}
+        self._folders: dict[Path, _Folder] = {}  # each workspace folder -> its index's (maybe shared) state
+        self._own: dict[Path, IndexSettings] = {}  # each workspace folder's own index settings
         self._drain: asyncio.Task[Any] | None = None
         self._running: IndexJob | None = None  # the job in the indexing process now
+        self._running_for: _Folder | None = None  # the folder it runs for
         self._searcher: ProcessPoolExecutor | None = None
         self._told: set[str] = set()
         self._prepare_timer: asyncio.TimerHandle | None = None
         self._retry_timer: asyncio.TimerHandle | None = None
         self.idle = asyncio.Event()
         self.idle.set()
-        self.reports: dict[Path, JobOutcome] = {}
-        """The last outcome of each folder's last job (for tests and `agentls/serverStats`)."""
+
+    @property
+    def reports(self) -> dict[Path, JobOutcome]:
+        """The outcome of each folder's last index or update job (for tests and `agentls/serverStats`);
+        the same folder opened twice has one, under both paths."""
+        return {root: folder.outcome for root, folder in self._folders.items() if folder.outcome is not None}
 
     @property
     def roots(self) -> list[Path]:
         return list(self._folders)
 
     def configure(self, root: Path, settings: IndexSettings) -> bool:
-        """Add a folder or update its settings; True when its index must be rebuilt (new or changed)."""
+        """Add a folder or update its settings; True when its index must be rebuilt (new or changed).
+
+        A folder that is one already configured (their paths with links resolved and their index
+        locations are equal: ``/w/link`` -> ``/w/repo`` beside ``/w/repo``) shares its state: one job
+        indexes them both, under the first one's path and settings (the second one's settings count once
+        it is the first: `remove`). Adding it needs no index: False."""
+        self._own[root] = settings
         folder = self._folders.get(root)
-        if folder is None:
-            self._folders[root] = _Folder(settings)
+        if folder is not None:
+            if folder.roots[0] != root:  # the same folder opened first under another path decides
+                return False
+            if folder.settings.model_dump() == settings.model_dump():
+                return False
+            folder.settings = settings
+            folder.ready = False
             return True
-        if folder.settings.model_dump() == settings.model_dump():
+        same = self._same_folder(root, settings)
+        if same is not None:
+            same.roots.append(root)
+            self._folders[root] = same
+            log.info(
+                "workspace folder %s is %s (links resolved): one index, indexed once", root, same.roots[0]
+            )
             return False
-        folder.settings = settings
-        folder.ready = False
+        self._folders[root] = _Folder(settings, roots=[root])
         return True
+
+    def _same_folder(self, root: Path, settings: IndexSettings) -> _Folder | None:
+        """The state of a configured folder that `root` is: the same real path and index location."""
+        key = (real_path(root), self._location_of(root, settings))
+        for other, folder in self._folders.items():
+            if (real_path(other), self._location_of(other, folder.settings)) == key:
+                return folder
+        return None
 
     def remove(self, root: Path) -> None:
         """Forget a folder (the editor closed it, or it may not be indexed): its running job is cancelled,
-        its queued jobs dropped; its index stays in the cache for next time."""
-        self._folders.pop(root, None)
-        self.reports.pop(root, None)
-        if self._running is not None and self._running.root == root:
-            self._worker.cancel()
+        also one not yet in the indexing process (it never starts there), and its queued jobs dropped;
+        its index stays in the cache for next time. The same folder still open under another path
+        (`configure`) keeps it all: its jobs go on under that path, with that folder's settings (a full
+        run when they differ)."""
+        folder = self._folders.pop(root, None)
+        self._own.pop(root, None)
+        if folder is None:
+            return
+        was_first = folder.roots[0] == root
+        folder.roots.remove(root)
+        if not folder.roots:
+            if self._running is not None and self._running_for is folder:
+                self._worker.cancel(self._running)
+            return
+        if was_first:
+            first = folder.roots[0]
+            settings = self._own.get(first, folder.settings)
+            log.info("workspace folder %s removed; its index goes on under %s", root, first)
+            if settings.model_dump() != folder.settings.model_dump():
+                folder.settings, folder.ready, folder.full = settings, False, True
+                self._kick()
 
     def retarget(self, root: Path) -> None:
         """The folder's symbolic link leads elsewhere now (`server.workspace.Folders.relinked`): what was
-        running or waiting for it was for the old target (a running job is cancelled, texts waiting to
-        be prepared are dropped), and its index is the one where it leads (the location follows the real
-        path; the indexing and search processes open it at their next call), not ready until a full run
-        (`request_full`, which the server asks for once the folder's settings are read again)."""
-        folder = self._folders.get(root)
+        running or waiting for it was for the old target (a running job under its path is cancelled,
+        texts waiting to be prepared are dropped), and its index is the one where it leads (the location
+        follows the real path; the indexing and search processes open it at their next call), not ready
+        until a full run (`request_full`, which the server asks for once the folder's settings are read
+        again). A folder that was the same as another leaves it (whose index stays as it was, a cancelled
+        job run again), and one that leads to another now joins it."""
+        folder = self._folders.pop(root, None)
         if folder is None:
             return
-        folder.ready = False
+        folder.roots.remove(root)
         folder.prepare.clear()
-        folder.generation += 1
         if self._running is not None and self._running.root == root:
-            self._worker.cancel()
+            self._worker.cancel(self._running)
+            if folder.roots:  # the job walked the old path: the folder still open there is indexed again
+                folder.full = True
+                self._kick()
+        if self.configure(root, self._own.get(root, folder.settings)):
+            moved = self._folders[root]
+            moved.generation = folder.generation + 1
 
     def request_full(self, root: Path) -> None:
         folder = self._folders.get(root)
@@ -376,7 +441,7 @@ class BackgroundIndexer:
         if (
             running is not None
             and running.kind == "prepare"
-            and running.root == root
+            and self._running_for is folder
             and running.paths == (path,)
         ):
             self._worker.cancel(running)  # superseded: `WorkspaceIndex.prepare` stops and keeps nothing
@@ -394,33 +459,38 @@ class BackgroundIndexer:
         if self._drain is None or self._drain.done():
             self._drain = self._spawn(self._run_jobs(), "indexing")
 
-    def _next_job(self) -> IndexJob | None:
+    def _shared(self) -> list[_Folder]:
+        """Each index's state once (the same folder opened twice shares one), in the folders' order."""
+        return list({id(folder): folder for folder in self._folders.values()}.values())
+
+    def _next_job(self) -> tuple[IndexJob, _Folder] | None:
         due = time.monotonic()
-        for root, folder in self._folders.items():
+        folders = self._shared()
+        for folder in folders:
             if folder.full and due >= folder.retry_at:
                 folder.full = False
                 folder.refresh = False
                 folder.paths.clear()  # the full run covers them
-                return IndexJob("index", root, folder.settings)
-        for root, folder in self._folders.items():
+                return IndexJob("index", folder.roots[0], folder.settings), folder
+        for folder in folders:
             if folder.paths and due >= folder.retry_at:
                 paths = tuple(sorted(folder.paths))
                 folder.paths.clear()
-                return IndexJob("update", root, folder.settings, paths)
-        for root, folder in self._folders.items():
+                return IndexJob("update", folder.roots[0], folder.settings, paths), folder
+        for folder in folders:
             if folder.refresh and due >= folder.retry_at:
                 folder.refresh = False
-                return IndexJob("index", root, folder.settings, quiet=True)
+                return IndexJob("index", folder.roots[0], folder.settings, quiet=True), folder
         now = asyncio.get_running_loop().time()
-        for root, folder in self._folders.items():
+        for folder in folders:
             for path, (text, due) in folder.prepare.items():
                 if due <= now + 0.01:  # a timer may fire a clock tick early
                     del folder.prepare[path]
-                    return IndexJob("prepare", root, folder.settings, (path,), text=text)
-        for root, folder in self._folders.items():
+                    return IndexJob("prepare", folder.roots[0], folder.settings, (path,), text=text), folder
+        for folder in folders:
             if folder.fold:
                 folder.fold = False
-                return IndexJob("fold", root, folder.settings)
+                return IndexJob("fold", folder.roots[0], folder.settings), folder
         return None
 
     def _preparing(self) -> bool:
@@ -439,27 +509,33 @@ class BackgroundIndexer:
 
     async def _run_jobs(self) -> None:
         try:
-            while (job := self._next_job()) is not None:
-                self._running = job
+            while (next_job := self._next_job()) is not None:
+                job, folder = next_job
+                self._running, self._running_for = job, folder
                 try:
                     visible = job.kind == "index" and not job.quiet
                     outcome = await (self._run_full(job) if visible else self._run_update(job))
                 finally:
-                    self._running = None
+                    self._running = self._running_for = None
                 if job.kind == "prepare":  # nothing was written; the save's update reports
                     if outcome.status != "done":
                         log.info("preparing %s for its save: %s", job.paths[0], outcome.message)
                     continue
                 if job.kind == "fold":  # searches see the folded index; a failure costs speed only
-                    folder = self._folders.get(job.root)
-                    if outcome.status == "done" and folder is not None:
+                    if outcome.status == "done":
                         folder.generation += 1
-                    elif outcome.status != "done":
+                    else:
                         log.info("folding new rows into the full-text index: %s", outcome.message)
                     continue
-                if job.root in self._folders:  # not a folder removed meanwhile
-                    self.reports[job.root] = outcome
-                await self._after(job, outcome)
+                if not folder.roots:  # removed, or its link retargeted, meanwhile: no news for the user
+                    log.info(
+                        "%s (workspace folder %s: removed, or it leads elsewhere now)",
+                        outcome.message or outcome.status,
+                        job.root,
+                    )
+                    continue
+                folder.outcome = outcome
+                await self._after(job, folder, outcome)
         finally:
             retry = self._retry_in()
             if retry is not None:  # a job another process's lock refused: it is tried again then
@@ -495,8 +571,7 @@ class BackgroundIndexer:
     async def _run_update(self, job: IndexJob) -> JobOutcome:
         return await self._worker.run(job, lambda *_: None)
 
-    async def _after(self, job: IndexJob, outcome: JobOutcome) -> None:
-        folder = self._folders.get(job.root)
+    async def _after(self, job: IndexJob, folder: _Folder, outcome: JobOutcome) -> None:
         if outcome.status == "done" and outcome.report is not None:
             report = outcome.report
             if job.quiet:
@@ -520,17 +595,16 @@ class BackgroundIndexer:
             if report.lexical_only and report.notice:
                 self._tell(report.notice, False)
             unchanged = job.quiet and not (report.files_indexed or report.files_removed)
-            if folder is not None and job.quiet:
+            if job.quiet:
                 folder.next_refresh = time.monotonic() + _REFRESH_SHARE * report.seconds
-            if folder is not None:
-                folder.ready, folder.locked = True, 0
-                if not unchanged:  # the search process reopens its reader on a new generation
-                    folder.generation += 1
-                if job.kind == "update" and report.files_indexed:
-                    folder.fold = True
+            folder.ready, folder.locked = True, 0
+            if not unchanged:  # the search process reopens its reader on a new generation
+                folder.generation += 1
+            if job.kind == "update" and report.files_indexed:
+                folder.fold = True
         elif outcome.status == "cancelled":
             log.info("%s", outcome.message or "indexing cancelled")
-        elif outcome.status == "locked" and folder is not None:
+        elif outcome.status == "locked":
             self._retry_locked(job, folder, outcome.message or "another process is writing the index")
         else:
             self._tell(f"agentls could not index {job.root}: {outcome.message}", True)
@@ -589,7 +663,7 @@ class BackgroundIndexer:
                 continue
             searched.add(location)
             self._notice_deleted(root, folder)
-            spec = self._reader_spec(root, folder)
+            spec = self._reader_spec(folder)
             job = loop.run_in_executor(
                 self._search_pool(), _search_in_process, spec, query, limit, scope, files
             )
@@ -647,7 +721,7 @@ class BackgroundIndexer:
             return []
         loop = asyncio.get_running_loop()
         self._notice_deleted(root, folder)
-        spec = self._reader_spec(root, folder)
+        spec = self._reader_spec(folder)
         return await loop.run_in_executor(self._search_pool(), _read_in_process, spec, method, args, kwargs)
 
     def _notice_deleted(self, root: Path, folder: _Folder) -> None:
@@ -668,15 +742,18 @@ class BackgroundIndexer:
         ]
 
     def _location(self, root: Path, folder: _Folder) -> Path:
+        return self._location_of(root, folder.settings)
+
+    def _location_of(self, root: Path, settings: IndexSettings) -> Path:
         from indexing.config import default_index_location
 
-        settings = folder.settings
         return Path(settings.uri) if settings.uri else default_index_location(root, self._cache_dir)
 
-    def _reader_spec(self, root: Path, folder: _Folder) -> _ReaderSpec:
+    def _reader_spec(self, folder: _Folder) -> _ReaderSpec:
+        """The search process's reader of `folder`'s index: one per index, under its first folder's path."""
         settings_json = folder.settings.model_dump_json()
         cache = str(self._cache_dir)
-        return _ReaderSpec(str(root), settings_json, cache, self._env, folder.generation)
+        return _ReaderSpec(str(folder.roots[0]), settings_json, cache, self._env, folder.generation)
 
     def code_index(self, root: Path, loop: asyncio.AbstractEventLoop) -> SearchProcessIndex | None:
         """The folder's index as a run reads it (`agent.ports.CodeIndex`), served by the search process;

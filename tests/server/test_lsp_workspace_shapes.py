@@ -13,7 +13,9 @@
   while its run goes on leaves that run and its proposal intact. A folder inside another (a package of a
   monorepo opened beside it) gives each search hit once, from the inner folder, and a save there reaches
   the outer folder's index too.
-- A workspace folder that is a symbolic link to elsewhere: indexed and served under the link's path.
+- A workspace folder that is a symbolic link to elsewhere: indexed and served under the link's path; the
+  same folder opened twice (the link beside its target) has one index job, and stays served while either
+  is open; a link retargeted is followed at the next open or search, and while the user types.
 
 The home folder is always a temporary one (``HOME`` of the server's environment).
 """
@@ -583,6 +585,71 @@ async def test_a_folder_removed_while_it_is_indexed_stops_being_indexed(
 # A folder that is a symbolic link
 
 
+async def indexed(client: LanguageClient, roots: list[Path]) -> bool:
+    """Every one of `roots` has been indexed and no index job is running or waiting."""
+    stats = await request(client, "agentls/serverStats", None)
+    return bool(stats["indexingIdle"]) and all(stats["indexing"].get(str(r)) == "done" for r in roots)
+
+
+def save(client: LanguageClient, path: Path) -> None:
+    client.text_document_did_save(
+        types.DidSaveTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=path.as_uri()))
+    )
+
+
+def folders_event(
+    *, added: tuple[Path, ...] = (), removed: tuple[Path, ...] = ()
+) -> types.DidChangeWorkspaceFoldersParams:
+    def named(paths: tuple[Path, ...]) -> list[types.WorkspaceFolder]:
+        return [types.WorkspaceFolder(uri=p.as_uri(), name=p.name) for p in paths]
+
+    event = types.WorkspaceFoldersChangeEvent(added=named(added), removed=named(removed))
+    return types.DidChangeWorkspaceFoldersParams(event=event)
+
+
+@pytest.mark.parametrize("opened", ["beside-it", "added-later"])
+async def test_the_same_folder_opened_twice_is_indexed_once_and_stays_served_while_either_is_open(
+    lsp_server: Any, stubs_workspace: Path, home: Path, tmp_path: Path, opened: str
+) -> None:
+    # /w/link -> /w/repo opened beside /w/repo (in initialize, or added by didChangeWorkspaceFolders once
+    # /w/repo is indexed): one index, one job; removing /w/repo leaves /w/link served and its index fresh.
+    link = tmp_path / "link"
+    link.symlink_to(stubs_workspace)
+    both = [stubs_workspace, link]
+    client = await start(
+        lsp_server,
+        both if opened == "beside-it" else [stubs_workspace],
+        home=home,
+        editor="visual-studio-code",
+    )
+    if opened == "added-later":
+        await wait_for(lambda: indexed(client, [stubs_workspace]), 120)
+        client.workspace_did_change_workspace_folders(folders_event(added=(link,)))
+    await wait_for(lambda: indexed(client, both), 120)
+    assert index_progress_count(client) == 1
+
+    client.workspace_did_change_workspace_folders(folders_event(removed=(stubs_workspace,)))
+
+    async def only_link() -> bool:
+        return (await request(client, "agentls/serverStats", None))["folders"] == [str(link)]
+
+    await wait_for(only_link, 20)
+    (stubs_workspace / "shop" / "ledger.py").write_text(
+        "def gamma_ledger_total(items):\n    return sum(items)\n"
+    )
+    save(client, link / "shop" / "ledger.py")
+
+    async def found() -> bool:
+        hits = await request(client, "agentls/search", {"query": "gamma_ledger_total", "limit": 5})
+        return [h["uri"] for h in hits if h["symbol"] == "gamma_ledger_total"] == [
+            (link / "shop" / "ledger.py").as_uri()
+        ]
+
+    await wait_for(found, 30)
+    await wait_for(lambda: indexed(client, [link]), 30)
+    assert index_progress_count(client) == 1  # removing one of the two ran no full index
+
+
 async def test_a_folder_that_is_a_link_is_served_under_the_link(
     lsp_server: Any, stubs_workspace: Path, home: Path, tmp_path: Path
 ) -> None:
@@ -615,7 +682,7 @@ async def test_a_link_to_a_package_inside_its_monorepo_gives_each_hit_once_under
     link.symlink_to(Path("pkgs") / "a")
     roots = [stubs_workspace, link] if opened == "repo-and-link" else [package, link]
     client = await start(lsp_server, roots, home=home, editor="visual-studio-code")
-    await wait_for(lambda: index_progress_count(client) >= 2, 120)
+    await wait_for(lambda: indexed(client, roots), 120)
     expected = ((link if opened == "repo-and-link" else package) / "invoice.py").as_uri()
 
     def found(hits: list[dict[str, Any]]) -> list[str]:
@@ -629,6 +696,18 @@ async def test_a_link_to_a_package_inside_its_monorepo_gives_each_hit_once_under
     assert found(scoped) == [(link / "invoice.py").as_uri()]
 
 
+def link_to_a_of_two(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """``ws`` -> ``a``, and ``b`` beside ``a``: each with ``shop/ledger.py`` defining ``alpha_ledger_total``
+    or ``beta_ledger_total``."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    for folder, name in [(a, "alpha_ledger_total"), (b, "beta_ledger_total")]:
+        (folder / "shop").mkdir(parents=True)
+        (folder / "shop" / "ledger.py").write_text(f"def {name}(items):\n    return sum(items)\n")
+    ws = tmp_path / "ws"
+    ws.symlink_to(a)
+    return ws, a, b
+
+
 async def test_a_folder_whose_link_is_retargeted_is_indexed_where_it_leads_under_the_link(
     lsp_server: Any, home: Path, tmp_path: Path
 ) -> None:
@@ -636,12 +715,7 @@ async def test_a_folder_whose_link_is_retargeted_is_indexed_where_it_leads_under
     # the next file opened tells the server, which indexes ws where it leads now. a's index stays.
     from indexing.paths import default_index_location
 
-    a, b = tmp_path / "a", tmp_path / "b"
-    for folder, name in [(a, "alpha_ledger_total"), (b, "beta_ledger_total")]:
-        (folder / "shop").mkdir(parents=True)
-        (folder / "shop" / "ledger.py").write_text(f"def {name}(items):\n    return sum(items)\n")
-    ws = tmp_path / "ws"
-    ws.symlink_to(a)
+    ws, a, b = link_to_a_of_two(tmp_path)
     client = await start(lsp_server, [ws], home=home)
     await wait_for(lambda: index_progress_count(client) >= 1, 120)
     ledger = ws / "shop" / "ledger.py"
@@ -660,3 +734,44 @@ async def test_a_folder_whose_link_is_retargeted_is_indexed_where_it_leads_under
     assert await found("alpha_ledger_total") == []
     cache = tmp_path / "cache"
     assert set(indexes(cache)) == {default_index_location(target, cache).name for target in (a, b)}
+
+
+async def test_a_folder_whose_link_is_retargeted_while_the_user_types_is_indexed_where_it_leads(
+    lsp_server: Any, home: Path, tmp_path: Path
+) -> None:
+    # ws -> a with ws/shop/ledger.py open; ws is relinked to b and the user goes on typing (no open, save,
+    # search or run): the server notices while they type, so prepares and code actions use b's index.
+    ws, _, b = link_to_a_of_two(tmp_path)
+    # No periodic refresh (this client registers no file watchers): it would look for the link too.
+    options = {**FAST_SETTINGS, "server": {**FAST_SETTINGS["server"], "refresh_seconds": 0}}
+    client = await start(lsp_server, [ws], home=home, editor="visual-studio-code", options=options)
+    await wait_for(lambda: indexed(client, [ws]), 120)
+    ledger = ws / "shop" / "ledger.py"
+    uri = open_document(client, ledger)
+    new = tmp_path / "ws.new"
+    new.symlink_to(b)
+    new.replace(ws)
+    version = 1
+
+    def typed() -> bool:
+        nonlocal version
+        version += 1
+        client.text_document_did_change(
+            types.DidChangeTextDocumentParams(
+                text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+                content_changes=[
+                    types.TextDocumentContentChangePartial(
+                        range=types.Range(
+                            start=types.Position(line=2, character=0), end=types.Position(line=2, character=0)
+                        ),
+                        text="#",
+                    )
+                ],
+            )
+        )
+        return index_progress_count(client) >= 2
+
+    await wait_for(typed, 20)  # before: not until the next open, save, search, run or refresh
+    await wait_for(lambda: indexed(client, [ws]), 60)
+    hits = await request(client, "agentls/search", {"query": "beta_ledger_total", "limit": 5})
+    assert [h["uri"] for h in hits if h["symbol"] == "beta_ledger_total"] == [ledger.as_uri()]
