@@ -286,13 +286,15 @@ def path_prior(path: str, weights: RankingWeights) -> float:
 
 
 def _normalised(rows: Sequence[Mapping[str, Any]], weights: RankingWeights) -> list[float]:
-    """Each row's score within its list, 0..1 (best 1): raw scores when the rows carry them."""
+    """Each row's score within its list, 0..1 (best 1): raw scores when the rows carry them. Distances
+    first: a nearest chunk that BM25 found too keeps its ``_score`` (`WorkspaceIndex.search` joins the
+    rows), and a vector list whose every row was such a chunk was once normalised by BM25's scores."""
     if not rows:
         return []
-    if all("_score" in r for r in rows):
-        raw = [float(r["_score"]) for r in rows]
-    elif all("_distance" in r for r in rows):
+    if all("_distance" in r for r in rows):
         raw = [-float(r["_distance"]) for r in rows]
+    elif all("_score" in r for r in rows):
+        raw = [float(r["_score"]) for r in rows]
     else:
         return [(weights.k + 1) / (weights.k + 1 + n) for n in range(len(rows))]
     top, low = max(raw), min(raw)

@@ -62,6 +62,17 @@ def test_fusion_rewards_agreement_between_retrievers() -> None:
     assert set(fuse(lexical, vector)["c"].ranks) == {"lexical", "vector"}
 
 
+def test_the_vector_list_is_normalised_by_distance_when_its_rows_carry_bm25_scores_too() -> None:
+    # Every nearest chunk was a BM25 hit as well, so each row carries both scores, in opposite orders:
+    # the vector leg's share must follow the distance (nearest first), not BM25's score.
+    lexical = [{**row("a"), "_score": 9.0}, {**row("b"), "_score": 1.0}]
+    vector = [{**row("b"), "_score": 1.0, "_distance": 0.1}, {**row("a"), "_score": 9.0, "_distance": 0.5}]
+    fused = fuse(lexical, vector, RankingWeights(vector=1.0))
+    assert fused["b"].parts["vector"] == 1.0
+    assert fused["a"].parts["vector"] == pytest.approx(0.1)
+    assert fused["a"].parts["lexical"] == 1.0
+
+
 def test_exact_symbol_name_match_wins_over_better_bm25_rank() -> None:
     lexical = [row("x", "x.py", name="helper"), row("y", "y.py", name="apply_discount")]
     ranked = rank("apply_discount", lexical, [], limit=2)
