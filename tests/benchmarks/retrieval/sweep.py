@@ -5,13 +5,16 @@ under ``--work`` between runs), then every setting swaps ``WorkspaceIndex.weight
         --set vector=0.5 --set vector=1.0,lexical=0.8
 
 Each ``--set`` is one setting (``field=value`` pairs of :class:`indexing.ranking.RankingWeights`, comma-
-separated); the defaults are always scored first as the baseline. Tune on the tuning split (the default)
-and score the held-out split once, at the end, with :mod:`tests.benchmarks.retrieval.evaluate`.
+separated); the defaults are always scored first as the baseline. ``--ensemble DIR:W,DIR:W`` indexes with
+several static models joined into one vector leg (:mod:`tests.benchmarks.retrieval.ensemble`). Tune on the
+tuning split (the default) and score the held-out split once, at the end, with
+:mod:`tests.benchmarks.retrieval.evaluate`.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import statistics
 from collections.abc import Sequence
@@ -19,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from indexing.ranking import RankingWeights
+from tests.benchmarks.retrieval import ensemble
 from tests.benchmarks.retrieval.evaluate import (
     ModelNotLoaded,
     agentls_search,
@@ -54,7 +58,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--lexical", action="store_true", help="score each setting's lexical search on the same indexes too"
     )
     parser.add_argument("--kinds", action="store_true", help="NDCG per query kind (natural, mixed, symbol)")
+    parser.add_argument(
+        "--ensemble",
+        help="DIR:W,DIR:W: the models' vectors joined as one vector leg (see tests.benchmarks.retrieval."
+        "ensemble); needs --model (any of them) and a --work of its own",
+    )
     args = parser.parse_args(argv)
+    if args.ensemble and not (args.model and args.work):
+        raise SystemExit("--ensemble needs --model and a --work folder of its own")
+    with ensemble.installed(args.ensemble) if args.ensemble else contextlib.nullcontext():
+        return _sweep(args)
+
+
+def _sweep(args: argparse.Namespace) -> int:
     work = args.work or args.cache / "sweep" / ("hybrid" if args.model else "lexical")
     settings = [("default", RankingWeights())] + [(s, parse_setting(s)) for s in args.settings]
     queries = load_queries(args.split)
