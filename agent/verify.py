@@ -840,17 +840,7 @@ def _uncopied(kind: CheckKind, unwritten: str, scratch: Path) -> CheckResult:
         f"the verification's copy of the workspace in {scratch} could not take {unwritten}, so nothing was "
         "checked; make room there, or set agent.sandbox.scratch_dir to a folder with room"
     )
-    return CheckResult(
-        kind=kind,
-        name="the workspace copy",
-        command="",
-        passed=False,
-        exit_code=None,
-        output=problem,
-        seconds=0.0,
-        note="not run",
-        environment=problem,
-    )
+    return _not_run(kind, "the workspace copy", problem)
 
 
 def _unavailable(kind: CheckKind, name: str, command: str, message: str) -> CheckResult:
