@@ -11,7 +11,9 @@ A `TreeWatch` holds one inotify instance and one watch per folder (`add`, by the
 root). `changes()` reads what is queued, without waiting, and turns it into `Changes`: the entries created,
 modified, deleted or moved in watched folders (`paths`), the folders among them (`trees`), whose whole
 contents the caller must look at again (folders made by a command are not watched yet), and of those the ones
-deleted or moved away (`gone`), which took the files the caller knew under them. A folder moved from one
+deleted or moved away (`gone`), which took the files the caller knew under them; and the folders whose
+attributes changed (`modes`: a `chmod 000 sub` that writes nothing is no other event, yet no later look
+into `sub` works; the files' own attribute changes, `touch`, are left out). A folder moved from one
 watched place to another keeps its watch, which then reports under the new path.
 
 inotify can lose events: its queue holds `/proc/sys/fs/inotify/max_queued_events` (16,384 here), and a folder
@@ -46,6 +48,7 @@ log = logging.getLogger(__name__)
 
 # <sys/inotify.h>
 _IN_MODIFY = 0x00000002
+_IN_ATTRIB = 0x00000004
 _IN_CLOSE_WRITE = 0x00000008
 _IN_MOVED_FROM = 0x00000040
 _IN_MOVED_TO = 0x00000080
@@ -62,6 +65,7 @@ _IN_ISDIR = 0x40000000
 
 _MASK = (
     _IN_MODIFY
+    | _IN_ATTRIB
     | _IN_CLOSE_WRITE
     | _IN_MOVED_FROM
     | _IN_MOVED_TO
@@ -72,8 +76,8 @@ _MASK = (
     | _IN_ONLYDIR
     | _IN_DONT_FOLLOW
 )
-"""Content writes, and entries appearing and going; not attribute changes (`chmod`, `touch`), which the
-fold-back ignores too when the content stays the same."""
+"""Content writes, entries appearing and going, and attribute changes (`chmod`, `touch`): those are only
+kept for folders (`Changes.modes`); the kernel cannot be told to leave out the files' own."""
 
 _ENTRY_CHANGES = _IN_MODIFY | _IN_CLOSE_WRITE | _IN_MOVED_FROM | _IN_MOVED_TO | _IN_CREATE | _IN_DELETE
 _TREE_CHANGES = _IN_MOVED_FROM | _IN_MOVED_TO | _IN_CREATE | _IN_DELETE
@@ -118,6 +122,9 @@ class Changes:
     """The folders among them: look at everything under each again."""
     gone: set[str] = field(default_factory=set)
     """The folders deleted or moved away among `trees`: what was known under them is gone from there."""
+    modes: set[str] = field(default_factory=set)
+    """Folders whose attributes changed (`chmod 000 sub`, `touch sub`; "" for the root): their contents did
+    not, but the caller may have to check that it can still read them."""
 
 
 def _close(fd: int) -> None:
@@ -201,6 +208,10 @@ class TreeWatch:
                     log.info("the watched tree %s was moved, deleted or unmounted: walking it", self._root)
                     return None
                 continue  # seen as an entry of its parent folder
+            if mask & _IN_ATTRIB:
+                if mask & _IN_ISDIR and (raw or parent == ""):  # a folder's own: its parent's, the root's
+                    found.modes.add(f"{parent}/{os.fsdecode(raw)}" if parent and raw else os.fsdecode(raw))
+                continue
             if not raw or not mask & _ENTRY_CHANGES:
                 continue
             name = os.fsdecode(raw)

@@ -43,12 +43,19 @@ overflowed) the fold-back walks the whole copy again, as when no watch can be ha
 or watch left: `fs.inotify.max_user_instances`, `max_user_watches`) or `Overlay(watch_copies=False)`;
 a log line says so. `forget` removes the watches.
 
-A folder the fold-back cannot list or search, or a file it cannot read (a command's `chmod 000 sub`: agentls
-runs as the user, so the permission bits apply to it), is not taken as deleted: what was known under it stays
-as it was, `SyncReport.unreadable` and a warning name it, and until it can be read every fold-back walks the
-whole copy (a `chmod` that makes it readable again is no inotify event). The same for the copy's top folder
-(`chmod 000 .`, reported as `./`); that folder is the overlay's own (its mode is no part of the proposal), so
-the next `materialize` gives its owner rwx back, without which no command could start in it.
+A folder of the copy the fold-back cannot list or search (a command's `chmod 000 sub` or `chmod a-x sub`:
+agentls runs as the user, so the permission bits apply to it) gets its owner's rwx back, then is read: the
+copy is agentls' own, a folder's mode no part of the proposal, and left so the folder would hide what the
+command wrote there and stop every later command and update in it. `SyncReport.reopened` names it (`./` for
+the copy's top folder). The fold-back sees such a folder when a look into it fails, and, with a watch, from
+inotify's IN_ATTRIB on folders (`Changes.modes`: a command that only locks a folder writes nothing);
+`agent.scratch.reopen_folder` reaches it without following links. A read-only folder (`chmod 555 sub`) can
+be read and is left so. A file it cannot read (`chmod 000 f.py`: a file's mode is the proposal's), or a
+folder whose permissions it cannot give back (not the user's), is not taken as deleted: what was known under
+it stays as it was, `SyncReport.unreadable` and a warning name it, and until it can be read every fold-back
+walks the whole copy (a `chmod` of a file that makes it readable again is no event the watch keeps). The
+next `materialize` gives the copy's top folder its owner's rwx back too, without which no command could
+start in it.
 
 The other way round, an update of the copy (`materialize` again) can fail to write or remove a file the
 overlay changed (an earlier command's `chmod 555 sub`, or a full disk), and so can the first copy when it
@@ -76,7 +83,7 @@ import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 import pathspec
 
@@ -128,6 +135,8 @@ _BUILTIN_IGNORES = (
 
 
 _NS = 1_000_000_000
+_READ_SEARCH = stat.S_IRUSR | stat.S_IXUSR
+_T = TypeVar("_T")
 
 
 class OverlayError(Exception):
@@ -260,8 +269,14 @@ class SyncReport:
     symlinks: tuple[SymlinkChange, ...] = ()
     """Symbolic links the command created, retargeted or deleted: reported, not kept."""
     unreadable: tuple[str, ...] = ()
-    """Folders (`sub/`) and files the command left unreadable (`chmod 000 sub`): what was known in them is
-    left as it was, never read as deleted; looked at again after the next command."""
+    """Folders (`sub/`) and files the command left unreadable (`chmod 000 f.py`; a folder only when its
+    owner's permissions cannot be given back, see `reopened`): what was known in them is left as it was,
+    never read as deleted; looked at again after the next command."""
+    reopened: tuple[str, ...] = ()
+    """Folders (`sub/`, `./` for the copy's top folder) the command left without their owner's read or
+    search permission (`chmod 000 sub`, `chmod a-x sub`): a folder's mode is no part of the proposal, and
+    no later command or update could look into it, so the fold-back gave the owner rwx back on the copy's
+    folder, then read it."""
 
 
 @dataclass
@@ -360,8 +375,11 @@ class _Scan:
         """Folders looked into (or gone) from `look_at`: what was known under them is covered."""
         self._folders: dict[str, bool] = {"": True}
         self.unreadable: set[str] = set()
-        """Folders that could not be listed or whose entries could not be stat'ed (a command's `chmod 000`):
-        what was known under them is kept, not read as deleted."""
+        """Folders that could not be listed or whose entries could not be stat'ed, even after `_reopen`
+        (not the user's to change): what was known under them is kept, not read as deleted."""
+        self.reopened: dict[str, int] = {}
+        """Folders the owner could not list or search (a command's `chmod 000 sub`), given their owner's rwx
+        back: rel -> the mode they had."""
 
     def covered(
         self, known: Collection[str], under: Callable[[str], Iterable[str]] | None = None
@@ -385,6 +403,50 @@ class _Scan:
         (deleted or replaced since it was listed), what was known under it stays."""
         if exc.errno not in (errno.ENOENT, errno.ENOTDIR):
             self.unreadable.add(rel_dir)
+
+    def _reopen(self, rel: str) -> bool:
+        """Give the owner back rwx on the copy's folder `rel`, which it could not list or search; whether
+        that (or the same for a folder above it) was done. The copy is agentls' own and a folder's mode no
+        part of the proposal, while a folder left so would hide what the command wrote there and stop every
+        later command and update in it."""
+        try:
+            mode = reopen_folder(self._dest, rel)
+        except OSError as exc:
+            # A folder above it that cannot be searched (`chmod a-x sub` over sub/deep/, which the walk
+            # listed but cannot reach) is the one to give back, then this one if need be.
+            if isinstance(exc, PermissionError) and rel and self._reopen(rel.rpartition("/")[0]):
+                self._reopen(rel)
+                return True
+            log.debug("cannot give the owner of %s/%s its permissions back: %s", self._dest, rel, exc)
+            return False
+        if mode is None:
+            return False
+        self.reopened[rel] = mode
+        self._watch(rel)  # inotify could not watch it while it was locked
+        return True
+
+    def _searching(self, rel_dir: str, look: Callable[[], _T]) -> _T:
+        """`look()` at the folder `rel_dir` or an entry in it; when the folder refuses it (the owner lost
+        read or search), once more after `_reopen`."""
+        try:
+            return look()
+        except PermissionError:
+            if not self._reopen(rel_dir):
+                raise
+            return look()
+
+    def check_modes(self, folders: Iterable[str]) -> None:
+        """Folders whose mode changed (`Changes.modes`): give their owner rwx back where a command took its
+        read or search (a `chmod 000 sub` that wrote nothing is no other event)."""
+        for rel in sorted(folders):
+            if rel and not self._in_walk(rel):
+                continue
+            try:
+                mode = os.lstat(os.path.join(self._dest, rel) if rel else self._dest).st_mode
+            except OSError:
+                continue  # gone since, or under a folder that could not be searched
+            if stat.S_ISDIR(mode) and mode & _READ_SEARCH != _READ_SEARCH:
+                self._reopen(rel)
 
     def start_watching(self) -> None:
         """Watch the folders this scan walks, from now on."""
@@ -440,8 +502,9 @@ class _Scan:
         parent, _, name = rel.rpartition("/")
         inside = self._in_walk(parent) and not self._left_out(rel, name)
         if inside:
+            path = os.path.join(self._dest, rel)
             try:
-                inside = stat.S_ISDIR(os.lstat(os.path.join(self._dest, rel)).st_mode)
+                inside = stat.S_ISDIR(self._searching(parent, lambda: os.lstat(path)).st_mode)
             except OSError as exc:
                 self._unreadable(parent, exc)
                 inside = False
@@ -457,27 +520,35 @@ class _Scan:
         while stack:
             rel_dir, dir_path = stack.pop()
             try:
-                entries = list(os.scandir(dir_path))
+                entries = self._searching(rel_dir, lambda: list(os.scandir(dir_path)))  # noqa: B023
             except OSError as exc:
                 self._unreadable(rel_dir, exc)
                 continue
             for entry in entries:
                 rel = entry.name if not rel_dir else f"{rel_dir}/{entry.name}"
                 try:
-                    if entry.is_symlink():
-                        self.links[rel] = os.readlink(entry.path)
+                    self._entry(rel, entry, stack)
+                except PermissionError as exc:  # listed but not searchable (`chmod a-x`)
+                    if not self._reopen(rel_dir):
+                        self._unreadable(rel_dir, exc)
                         continue
-                    if entry.is_dir():
-                        if self._walked(rel, entry.name):
-                            self._watch(rel)
-                            stack.append((rel, entry.path))
-                        continue
-                    if not entry.is_file():
-                        continue
-                    self.files.append((rel, entry.path, entry.stat()))
+                    try:
+                        self._entry(rel, entry, stack)
+                    except OSError as again:
+                        self._unreadable(rel_dir, again)
                 except OSError as exc:
-                    self._unreadable(rel_dir, exc)  # listed but not searchable (`chmod a-x`)
-                    continue
+                    self._unreadable(rel_dir, exc)
+
+    def _entry(self, rel: str, entry: os.DirEntry[str], stack: list[tuple[str, str]]) -> None:
+        """One entry the walk listed: a link, a file, or a folder to walk (on `stack`)."""
+        if entry.is_symlink():
+            self.links[rel] = os.readlink(entry.path)
+        elif entry.is_dir():
+            if self._walked(rel, entry.name):
+                self._watch(rel)
+                stack.append((rel, entry.path))
+        elif entry.is_file():
+            self.files.append((rel, entry.path, entry.stat()))
 
     def look_at(self, paths: set[str], gone: set[str]) -> None:
         """The entries at `paths` (and everything under the folders among them), and what was known under
@@ -494,7 +565,7 @@ class _Scan:
                 continue
             path = os.path.join(self._dest, rel)
             try:
-                st = os.lstat(path)
+                st = self._searching(parent, lambda: os.lstat(path))  # noqa: B023
                 if stat.S_ISLNK(st.st_mode):
                     self.links[rel] = os.readlink(path)
                 elif stat.S_ISDIR(st.st_mode):
@@ -1220,6 +1291,7 @@ class Overlay:
                 scan.start_watching()
             scan.walk("")
         else:
+            scan.check_modes(noticed.modes)
             scan.look_at(noticed.paths | manifest.written | manifest.linked, noticed.gone)
         seen: set[str] = set()
         changed: list[str] = []
@@ -1320,6 +1392,13 @@ class Overlay:
                 ", ".join(unreadable),
                 dest,
             )
+        reopened = {f"{rel}/" if rel else "./": mode for rel, mode in scan.reopened.items()}
+        if reopened:
+            log.info(
+                "gave the owner rwx back on %s in the workspace copy %s: the command took its read or search",
+                ", ".join(f"{rel} (mode {mode:o})" for rel, mode in sorted(reopened.items())),
+                dest,
+            )
         return SyncReport(
             tuple(sorted(changed)),
             tuple(sorted(skipped)),
@@ -1328,6 +1407,7 @@ class Overlay:
             tuple(sorted(too_large)),
             symlinks,
             tuple(unreadable),
+            tuple(sorted(reopened)),
         )
 
     def _sync_links(

@@ -33,13 +33,15 @@ Each call:
    in agentls' memory): the next call remakes the copy from the overlay, which has every change made before
    it. One that filled the session's /tmp past `tmp_mb` has /tmp emptied. The result says so. Symbolic links a
    command creates, retargets or deletes are not proposed (`agent.overlay`): each is a line of the result, and
-   the run's summary lists them. A folder or file a command left unreadable (`chmod 000 sub`, or the whole
-   workspace: `chmod 000 .`) keeps what the run had there (never proposed as deleted), and the result says so;
-   the copy's top folder gets its owner's permissions back before the next command, which could not start in
-   it otherwise. A file the first step cannot write or remove (an earlier command's `chmod 555 sub`, a full
-   disk, the first copy's included) is named in the result with the reason: the command sees the copy's older
-   state of it or none, the overlay keeps its own version (what the command does to that file is not folded
-   back), and the next call tries again.
+   the run's summary lists them. A folder a command left without its owner's read or search permission
+   (`chmod 000 sub`, or the whole workspace: `chmod 000 .`) gets its owner's rwx back before its files are
+   folded back (a folder's mode is no part of the proposal, and no later command could look into it), and
+   the result says so. A file a command left unreadable (`chmod 000 f.py`; a folder whose permissions cannot
+   be given back) keeps what the run had there (never proposed as deleted), and the result says so. A file
+   the first step cannot write or remove (an earlier command's `chmod 555 sub`, a full disk, the first copy's
+   included) is named in the result with the reason: the command sees the copy's older state of it or none,
+   the overlay keeps its own version (what the command does to that file is not folded back), and the next
+   call tries again.
 
 The result is stdout then stderr as a terminal would leave them (a carriage return overwrites the line:
 a progress bar is its last state, ``\\r\\n`` is a line break), with `[exit code: N]` when it is not 0. A
@@ -279,6 +281,13 @@ class BashTool:
         if report.unreadable:
             names = ", ".join("the workspace" if rel == "./" else rel for rel in report.unreadable)
             text += f"\n[could not read {names} after the command: its files are left as they were]"
+        if report.reopened:
+            names = ", ".join("the workspace" if rel == "./" else rel for rel in report.reopened)
+            text += (
+                f"\n[the command took the owner's read or search permission on {names}; folder permissions "
+                "are not part of your proposal, and later commands could not look into it, so it is rwx for "
+                "the owner again]"
+            )
         unwritten = self.last_materialized.unwritten_note() if self.last_materialized is not None else ""
         if unwritten:
             text += (

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from agent.fswatch import TreeWatch
+from agent.fswatch import Changes, TreeWatch
 from agent.overlay import Overlay, SyncReport
 from agent.sandbox import Sandbox
 from agent.tools.bash import BashTool
@@ -413,4 +413,23 @@ def test_tree_watch_follows_a_moved_folder(tmp_path: Path) -> None:
     assert changes.gone == {"a"}
     assert changes.paths == {"a", "z", "z/b/f.txt"}
     watch.close()
+    watch.close()
+
+
+def test_tree_watch_reports_a_folders_mode_change_not_a_files(tmp_path: Path) -> None:
+    """A `chmod` of a folder, the root included, is in `modes` (the fold-back checks it can still read
+    it: a command may lock a folder and write nothing); a file's `chmod` or `touch` is no change at all."""
+    root = tmp_path / "root"
+    (root / "a" / "b").mkdir(parents=True)
+    (root / "a" / "f.txt").write_text("f")
+    watch = TreeWatch(str(root))
+    for rel in ("", "a", "a/b"):
+        watch.add(rel)
+    (root / "a" / "f.txt").chmod(0o600)
+    os.utime(root / "a" / "f.txt", ns=(1, 1))
+    assert watch.changes() == Changes()
+    (root / "a" / "b").chmod(0o500)
+    root.chmod(0o700)
+    changes = watch.changes()
+    assert changes == Changes(modes={"a/b", ""}), changes
     watch.close()

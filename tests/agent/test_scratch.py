@@ -18,7 +18,7 @@ import pytest
 
 from agent.overlay import Overlay
 from agent.sandbox import Sandbox, SandboxSettings
-from agent.scratch import remove_tree, scratch_folder
+from agent.scratch import remove_tree, reopen_folder, scratch_folder
 from agent.tools import ToolRegistry
 from agent.tools.bash import BashTool
 from tests.agent.userns import in_child, skip_unless_chmod_denies, warnings_of
@@ -101,13 +101,14 @@ def test_a_session_whose_command_locked_its_copy_leaves_no_folder(tmp_path: Path
     seen = _in_child("_bash_session", str(tmp_path / "ws"), str(tmp_path / "scratch"), str(outside), end)
 
     assert seen["result"][1] is False, seen
-    assert "could not read sub/ after the command" in seen["result"][0], seen
+    # The fold-back gave sub/ back (agent.overlay), not the 555 of the copy's top folder, nor /tmp's 000.
+    assert "the command took the owner's read or search permission on sub/;" in seen["result"][0], seen
     assert seen["before"] == ["bash", "ws"], seen  # the session's /tmp and its copy, made by the command
     assert seen["after_end"] == [], seen
     assert seen["warnings"] == [], seen
     if end == "restart":
         assert seen["restarted"] == "The bash tool has been restarted."
-        assert seen["again"] == "a.py", seen  # a fresh copy, without the locked sub/
+        assert seen["again"] == "a.py\nsub", seen  # a fresh copy, with the command's sub/deep/f
     assert seen["left"] == [], seen
     assert seen["outside"] == {"file": "0o640", "folder": "0o500", "texts": ["kept\n", "kept\n"]}, seen
 
@@ -171,3 +172,29 @@ def test_remove_tree_opens_only_folders_inside_the_tree(tmp_path: Path) -> None:
         f"could not remove the test folder {tmp_path / 'parent' / 'stays'} (left on disk)"
     )
     assert "Permission denied" in warning, warning
+
+
+def test_reopen_folder_goes_through_no_link(tmp_path: Path) -> None:
+    """`reopen_folder(root, rel)` gives the owner rwx back on a folder inside `root` and says what mode it
+    had; a link at `rel` is left alone (None, its target's mode kept), one on the way raises. The modes are
+    set and read as root: no permission is needed to see them."""
+    outside = tmp_path / "outside"
+    (outside / "deep").mkdir(parents=True)
+    outside.chmod(0o500)
+    root = tmp_path / "root"
+    (root / "sub" / "locked").mkdir(parents=True)
+    (root / "sub" / "locked").chmod(0o000)
+    (root / "sub" / "link").symlink_to(outside)
+    try:
+        assert reopen_folder(root, "sub/locked") == 0o000
+        assert (root / "sub" / "locked").stat().st_mode & 0o777 == 0o700
+        assert reopen_folder(root, "sub/locked") is None  # it has them now
+        assert reopen_folder(root, "sub/link") is None
+        with pytest.raises(OSError):
+            reopen_folder(root, "sub/link/deep")
+        root.chmod(0o055)
+        assert reopen_folder(root) == 0o055
+        assert root.stat().st_mode & 0o777 == 0o755
+        assert outside.stat().st_mode & 0o777 == 0o500
+    finally:
+        outside.chmod(0o755)

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-__all__ = ["in_child", "skip_unless_chmod_denies", "warnings_of"]
+__all__ = ["WITH_CHOWN_ONLY", "in_child", "skip_unless_chmod_denies", "skip_unless_chown_only", "warnings_of"]
 
 _REPO = Path(__file__).resolve().parents[2]
 
@@ -37,6 +37,26 @@ def _chmod_denies_in_a_user_namespace(tmp: Path) -> bool:
     return done.returncode == 0 and done.stdout.strip() == "denied"
 
 
+WITH_CHOWN_ONLY = ("setpriv", "--bounding-set", "-all,+chown", "--")
+"""Root without its capabilities but CAP_CHOWN: the permission bits apply to it, it can give a folder to
+another owner, and then neither read nor chmod it."""
+
+
+def skip_unless_chown_only(tmp_path: Path) -> None:
+    """Skip the test unless it runs as root and `WITH_CHOWN_ONLY` takes root's override away."""
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("the test runs as root and drops its capabilities with setpriv")
+    probe = tmp_path / "probe"
+    probe.mkdir()
+    script = f"chmod 000 {probe}; chown 1234 {probe}; ls {probe} || chmod 700 {probe} || echo denied"
+    done = subprocess.run([*WITH_CHOWN_ONLY, "sh", "-c", script], capture_output=True, text=True)
+    os.chown(probe, 0, 0)
+    probe.chmod(0o755)
+    probe.rmdir()
+    if done.stdout.strip() != "denied":
+        pytest.skip("setpriv cannot take root's override away here")
+
+
 def skip_unless_chmod_denies(tmp_path: Path) -> None:
     """Skip the test unless it runs as root and a user namespace takes root's override away."""
     if os.geteuid() != 0:
@@ -45,13 +65,14 @@ def skip_unless_chmod_denies(tmp_path: Path) -> None:
         pytest.skip("no user namespace in which chmod 000 stops reading")
 
 
-def in_child(module: str, function: str, *args: str, unshare: tuple[str, ...] = ("-U",)) -> Any:
-    """Call `module.function(*args)` in a child process in a user namespace of its own (`unshare` the
-    options: ``-Urm`` maps root and gives it a mount namespace, to mount a small tmpfs); what it printed
-    last, read as JSON."""
+def in_child(module: str, function: str, *args: str, launcher: tuple[str, ...] = ("unshare", "-U")) -> Any:
+    """Call `module.function(*args)` in a child process in a user namespace of its own; what it printed
+    last, read as JSON. `launcher` starts it otherwise: ``("unshare", "-Urm")`` maps root and gives it a
+    mount namespace (to mount a small tmpfs), `WITH_CHOWN_ONLY` keeps root but of its capabilities only
+    CAP_CHOWN (to make a folder of another owner, which it cannot read nor chmod)."""
     code = f"import sys; from {module} import {function} as f; f(*sys.argv[1:])"
     done = subprocess.run(
-        ["unshare", *unshare, sys.executable, "-c", code, *args],
+        [*launcher, sys.executable, "-c", code, *args],
         cwd=_REPO,
         capture_output=True,
         text=True,
