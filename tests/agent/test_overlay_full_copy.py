@@ -110,7 +110,7 @@ def _child(function: str, tmp_path: Path) -> Any:
     if probe.returncode != 0:
         pytest.skip("no user and mount namespace can be had here")
     return in_child(
-        __name__, function, str(_workspace(tmp_path)), str(tmp_path / "scratch"), unshare=("-Urm",)
+        __name__, function, str(_workspace(tmp_path)), str(tmp_path / "scratch"), launcher=("unshare", "-Urm")
     )
 
 
