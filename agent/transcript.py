@@ -36,7 +36,10 @@ time, ISO 8601). Record types, in the order a run writes them:
   no answer came, `reason` (the question was closed without a choice, or the editor could not ask). A
   prompt that ends before its run begins (refused for want of an API key, a run that cannot build its
   model) still writes them: the transcript of that attempt is its `run_start`, the `approval` records and
-  a `run_end` with status "failed" and the error (`agent.runner.record_unstarted`).
+  a `run_end` with status "failed" and the error (`agent.runner.record_unstarted`). Until one of these
+  transcripts holds them, ``agentls acp`` keeps the answers in a record of their own, written as each
+  comes (`durable`: fsync'd), a `run_start` without settings and the `approval` records, removed once
+  they are kept; a process killed before leaves it (listed as "incomplete").
 - `proposal`: `proposal_id`, `summary`, `verified`, `diff`, `files` (path, kind, old path, diff).
 - `run_end`: `status`, `summary`, `error`, `usage`, `cost`, `steps`, `seconds`, `step_seconds`, `roles`
   (usage, cost and calls per role and node; they add up to `usage` and `cost`).
@@ -131,13 +134,16 @@ class Transcript:
         redact: Iterable[str] = (),
         secrets: Redactor | None = None,
         preface: Sequence[tuple[str, Mapping[str, Any]]] = (),
+        durable: bool = False,
     ) -> None:
         """`redact`: secrets (the API key) that must never be written; empty strings are ignored.
         `secrets`: the run's `indexing.secrets.Redactor`; every string of every record goes through it, and
         `run_end` records get `secrets_withheld` (how many values were kept from the model). `preface`:
         records (type, fields) of what happened before the run, written right after its first `run_start`
-        (``agentls acp``'s trust questions, asked before a prompt's run)."""
+        (``agentls acp``'s trust questions, asked before a prompt's run). `durable`: each record is on the
+        disk (fsync) before `write` returns, for records nothing else keeps (a user's answers)."""
         self.secrets = secrets
+        self.durable = durable
         self._preface = list(preface)
         self.run_id = run_id or new_run_id()
         self.directory = Path(directory)
@@ -167,6 +173,12 @@ class Transcript:
                 os.chmod(self.directory, 0o700)
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             self._file = open(fd, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+            if self.durable:  # the file's name too, not only its lines
+                folder = os.open(self.directory, os.O_RDONLY)
+                try:
+                    os.fsync(folder)
+                finally:
+                    os.close(folder)
         return self._file
 
     def write(self, type: str, **fields: Any) -> None:
@@ -184,6 +196,8 @@ class Transcript:
                 handle = self._open()
                 handle.write(line + "\n")
                 handle.flush()
+                if self.durable:
+                    os.fsync(handle.fileno())
             except OSError as error:
                 # A full disk must not end the run; the run's result still reaches the user.
                 log.warning("cannot write the transcript %s: %s", self.path, error)

@@ -30,11 +30,16 @@ that is a folder inside the workspace is each run's scope, as ``agentls run --pa
   session's next run, whose transcript writes them right after its ``run_start`` as ``approval`` records
   (subject ``settings`` or ``mcp_server``), as a run records its own questions; a prompt cancelled while
   asked has no run, so the next prompt's run writes them; when none follows before the process ends (the
-  client closed its input, or SIGTERM: `AgentlsAcpAgent.close`), a transcript of the cancelled attempt
-  does (``run_end`` "cancelled", listed so by ``agentls runs``). A prompt that ends otherwise before its
-  run begins (refused: no API key; an error; a run that cannot build its model) writes them in a transcript
-  of the attempt (`agent.runner.record_unstarted`: ``run_start``, the ``approval`` records, ``run_end``
-  "failed" with the error), which ``agentls runs`` lists as failed. A prompt whose settings no run can use
+  client closed its input, or SIGTERM: `AgentlsAcpAgent.close`) or the session is closed
+  (``session/close``), a transcript of the cancelled attempt does (``run_end`` "cancelled", listed so by
+  ``agentls runs``). A prompt that ends otherwise before its run begins (refused: no API key; an error; a
+  run that cannot build its model) writes them in a transcript of the attempt
+  (`agent.runner.record_unstarted`: ``run_start``, the ``approval`` records, ``run_end`` "failed" with
+  the error), which ``agentls runs`` lists as failed. Until one of these transcripts holds them, each
+  answer is on disk from the moment it is given (`_PendingAnswers`: a record of the prompt's attempt in
+  the runs folder, its ``run_start`` and the ``approval`` records, each fsync'd, secret values withheld),
+  removed once they are kept: a process killed with kill -9 leaves it, and ``agentls runs`` lists the
+  attempt as "incomplete", with the answers. A prompt whose settings no run can use
   (a role's model of another provider, a base URL that is no URL: `server.settings.run_refusal`) is refused
   before the index is opened, naming the setting with its file and line and how to fix it; a run that
   such a setting stops later (a base URL from the environment) says which, how to fix it and in which of
@@ -72,8 +77,13 @@ that is a folder inside the workspace is each run's scope, as ``agentls run --pa
   ends ``end_turn``.
 - ``session/cancel`` cancels the run (it stops within about a second), or the pending permission request
   (the client answers it "cancelled": nothing is written); the prompt ends ``cancelled``.
-- A request refused (no API key, an empty prompt, no such session) is a JSON-RPC error whose message is
-  the reason itself (also in ``data.message``): that is what an editor shows.
+- ``session/close`` (advertised: ``sessionCapabilities.close``) cancels the session's prompt the same way
+  (a run's transcript ends "cancelled"), writes the trust answers no run took in a transcript of the
+  cancelled attempt at once, and forgets the session; a later request naming it is refused, saying it was
+  closed. The SDK (0.12) routes the method only with its "unstable" methods on, so `serve` turns them on;
+  fork and resume, not implemented, stay "method not found".
+- A request refused (no API key, an empty prompt, no such session, a closed one) is a JSON-RPC error whose
+  message is the reason itself (also in ``data.message``): that is what an editor shows.
 - Disk writes go through `agent.apply.apply_changes` (journaled); ``initialize`` finishes an apply a killed
   agentls left half-done (`agent.apply.recover_applies`) and the first prompt's updates say so.
 
@@ -119,9 +129,12 @@ from acp.schema import (
     AgentMessageChunk,
     AllowedOutcome,
     ClientCapabilities,
+    CloseSessionResponse,
     Implementation,
     PermissionOption,
     PromptCapabilities,
+    SessionCapabilities,
+    SessionCloseCapabilities,
     ToolCallLocation,
     ToolCallUpdate,
 )
@@ -136,6 +149,7 @@ if TYPE_CHECKING:
     from agent.mcp.trust import McpTrust
     from agent.overlay import FileChange
     from agent.runner import RunHandle
+    from agent.task import Task
     from server.settings import LoadedSettings, Settings
 
 __all__ = ["AgentlsAcpAgent", "serve"]
@@ -231,6 +245,14 @@ class _Session:
     settings_files: tuple[str, ...] = ()
     """The files the settings of the session's last prompt were read from, which the message of a run
     that a setting stops names."""
+    request: str = ""
+    """The text of the prompt being answered (the task of the record of `pending`)."""
+    pending: _PendingAnswers | None = None
+    """`asked` on disk as they come (a kill -9 loses nothing), until the transcript that keeps them is
+    written."""
+    closed: bool = False
+    """Set by ``session/close``: the session is no longer in `AgentlsAcpAgent.sessions`; its prompt, if
+    one was going, ends cancelled and records what was asked."""
 
 
 @dataclass(frozen=True)
@@ -260,6 +282,64 @@ class _TrustQuestion:
     """Remember the trust; whether it was (raises `OSError` or returns False when `where` was not written)."""
     hold: Callable[[], None]
     """Trust it while this process runs (`keep` failed)."""
+
+
+class _PendingAnswers:
+    """The trust answers of a session that no transcript holds yet, on disk as each comes: a transcript of
+    the prompt's attempt (``run_start``, no settings yet, then one ``approval`` record per answer), each
+    record fsync'd (`agent.transcript.Transcript`'s ``durable``) and its strings through a `Redactor`, as
+    a run's are. Removed (`drop`) once the transcript that keeps the answers for good is written (the run's,
+    or the attempt's of `agent.runner.record_unstarted`); a process killed before that (kill -9) leaves it
+    behind: ``agentls runs`` lists the attempt as "incomplete" (no ``run_end``, its process gone), with
+    its answers."""
+
+    def __init__(self, runs_dir: Path, root: Path, task: Task) -> None:
+        from agent.recorder import Recorder
+        from agent.redaction import secret_redactor
+        from agent.transcript import Transcript
+
+        self.transcript = Transcript(
+            runs_dir, secrets=secret_redactor(runs_dir.parent, root=root), durable=True
+        )
+        self.answers = 0
+        run_id = self.transcript.run_id
+        Recorder(self.transcript).run_start(
+            run_id=run_id, root=root, model="", task=task, settings=None, role="solo"
+        )
+
+    def add(self, asked: Asked) -> None:
+        """Append one answer (on disk when this returns, unless the disk refused: logged)."""
+        kind, fields = asked.record()
+        self.transcript.write(kind, **fields)
+        self.answers += 1
+
+    def held_in(self, path: Path | None) -> bool:
+        """Whether the transcript `path` holds these answers: as many ``approval`` records right after its
+        first ``run_start`` (where a run's transcript, or the attempt's, writes them)."""
+        if path is None:
+            return False
+        try:
+            with path.open(encoding="utf-8", errors="replace") as lines:
+                head = list(itertools.islice(lines, 1, 1 + self.answers))
+        except OSError:
+            return False
+        return sum(line.startswith('{"type": "approval"') for line in head) == self.answers
+
+    def settle(self, path: Path | None) -> None:
+        """Remove this record if the transcript `path` holds its answers; else it stays, their one record."""
+        if self.held_in(path):
+            self.drop()
+        else:
+            log.warning("the answers in %s are not in %s: it stays", self.transcript.path, path)
+            self.transcript.close()
+
+    def drop(self) -> None:
+        """The answers are kept elsewhere now: remove this record."""
+        self.transcript.close()
+        try:
+            self.transcript.path.unlink(missing_ok=True)
+        except OSError as error:
+            log.warning("cannot remove the record of answers kept since %s: %s", self.transcript.path, error)
 
 
 def _refused(message: str, code: int = -32602) -> RequestError:
@@ -358,6 +438,8 @@ class AgentlsAcpAgent:
         self.mcp_trusted_here: dict[tuple[Path, str], McpServerSettings] = {}
         """(workspace, `agent.mcp.trust.fingerprint`) -> configuration of MCP servers the user trusted when
         the MCP trust file could not be written: trusted while this process runs."""
+        self.closed: set[str] = set()
+        """The ids of the sessions ``session/close`` closed, for the message of a request naming one."""
         self._ids = itertools.count(1)
 
     # -- connection and sessions ----------------------------------------------------------------------
@@ -390,6 +472,7 @@ class AgentlsAcpAgent:
             agent_capabilities=AgentCapabilities(
                 load_session=False,
                 prompt_capabilities=PromptCapabilities(image=False, audio=False, embedded_context=True),
+                session_capabilities=SessionCapabilities(close=SessionCloseCapabilities()),
             ),
             agent_info=Implementation(name="agentls", title="agentls", version=ours),
         )
@@ -424,13 +507,37 @@ class AgentlsAcpAgent:
 
     async def cancel(self, session_id: str, **kwargs: Any) -> None:
         session = self.sessions.get(session_id)
-        if session is None:
-            return
+        if session is not None:
+            self._stop(session)
+
+    def _stop(self, session: _Session) -> None:
+        """Cancel what the session is doing: its run, its first indexing, a prompt waiting for its turn."""
         session.cancels += 1
         session.cancelled = True
         session.stop.set()
         if session.handle is not None:
             session.handle.cancel()
+
+    async def close_session(self, session_id: str, **kwargs: Any) -> CloseSessionResponse:
+        """``session/close``: cancel the session's prompt as ``session/cancel`` does (its run ends
+        "cancelled", its transcript kept; the prompt answers ``cancelled``), write the trust answers no run
+        took in a transcript of the cancelled attempt now, and forget the session: a later request naming it
+        is refused, saying so. Answers that come after (a question the prompt had open, closed by the
+        client) are written when that prompt ends."""
+        session = self.sessions.pop(session_id, None)
+        if session is None:
+            raise self._no_session(session_id)
+        self.closed.add(session_id)
+        session.closed = True
+        self._stop(session)
+        self._record_left(session, "the session was closed before its run started")
+        log.info("acp session %s closed", session_id)
+        return CloseSessionResponse()
+
+    def _no_session(self, session_id: str) -> RequestError:
+        if session_id in self.closed:
+            return _refused(f"the session {session_id} was closed; start another with session/new")
+        return _refused(f"there is no session {session_id}; start one with session/new first")
 
     async def ext_method(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         raise RequestError.method_not_found(method)
@@ -443,7 +550,7 @@ class AgentlsAcpAgent:
     async def prompt(self, session_id: str, prompt: list[Any], **kwargs: Any) -> PromptResponse:
         session = self.sessions.get(session_id)
         if session is None:
-            raise _refused(f"there is no session {session_id}; start one with session/new first")
+            raise self._no_session(session_id)
         arrived = session.cancels
         await self._take_turn(session)
         try:
@@ -454,6 +561,8 @@ class AgentlsAcpAgent:
             turn, session.turn = session.turn, None
             if turn is not None:
                 turn.set_result(None)
+            if session.closed:  # an answer that came after session/close
+                self._record_left(session, "the session was closed before its run started")
 
     async def _take_turn(self, session: _Session) -> None:
         """Make the calling prompt the session's one running prompt. A prompt sent while another goes on is
@@ -487,6 +596,10 @@ class AgentlsAcpAgent:
         while self.recovered:
             await self._say(session, self.recovered.pop(0))
         request, buffers = await self._read_prompt(session, prompt)
+        if session.cancelled:  # while the client read an attached file
+            session.history.append(_Exchange(request, _CANCELLED_BEFORE_RUN))
+            return PromptResponse(stop_reason="cancelled")
+        session.request = request
         settings: Settings | None = None
         try:
             settings = await self._settings(session)
@@ -518,20 +631,20 @@ class AgentlsAcpAgent:
         """The process ends (the client closed the connection, or SIGTERM): the trust questions still
         waiting in a session for its next run (its last prompt was cancelled while they were asked, and no
         run followed) go into a transcript of that cancelled attempt, so every answer is on record."""
+        why = "the prompt was cancelled before its run started, and no run followed in the session"
         for session in self.sessions.values():
-            if not session.asked:
-                continue
-            cancelled = [e.request for e in session.history if e.outcome == _CANCELLED_BEFORE_RUN]
-            try:
-                self._record_unrun(
-                    session,
-                    cancelled[-1] if cancelled else "(a prompt cancelled before its run)",
-                    None,
-                    "the prompt was cancelled before its run started, and no run followed in the session",
-                    status="cancelled",
-                )
-            except Exception:
-                log.exception("the questions asked in session %s could not be recorded", session.session_id)
+            self._record_left(session, why)
+
+    def _record_left(self, session: _Session, why: str) -> None:
+        """The trust answers of `session` that no run took (its last prompt was cancelled while they were
+        asked), in a transcript of that cancelled attempt (``run_end`` "cancelled", `why` in its summary)."""
+        if not session.asked:
+            return
+        try:
+            request = session.request or "(a prompt cancelled before its run)"
+            self._record_unrun(session, request, None, why, status="cancelled")
+        except Exception:
+            log.exception("the questions asked in session %s could not be recorded", session.session_id)
 
     def _record_unrun(
         self,
@@ -549,7 +662,8 @@ class AgentlsAcpAgent:
         from server.cli.agent import runs_dir
 
         asked, session.asked = session.asked, []
-        record_unstarted(
+        pending, session.pending = session.pending, None
+        result = record_unstarted(
             runs_dir(self.env),
             new_run_id(),
             Task(kind="run", instruction=request, path=session.scope),
@@ -559,6 +673,8 @@ class AgentlsAcpAgent:
             error=error,
             status=status,
         )
+        if pending is not None:
+            pending.settle(result.transcript_path)
 
     async def _read_prompt(
         self, session: _Session, blocks: list[Any]
@@ -738,7 +854,24 @@ class AgentlsAcpAgent:
         approved = answer == question.yes[0]
         asked = Asked(question.subject, question.detail, question.text, approved, chosen, reason)
         session.asked.append(asked)
+        self._keep_on_disk(session, asked)  # on this thread: session/close may take the session's answers
         return answer, (reason or "") if answer is None else ""
+
+    def _keep_on_disk(self, session: _Session, asked: Asked) -> None:
+        """`asked` appended to the session's record of the answers no transcript holds yet
+        (`_PendingAnswers`, begun at the first), so that a kill -9 loses none."""
+        from agent.task import Task
+        from server.cli.agent import runs_dir
+
+        try:
+            if session.pending is None:
+                task = Task(kind="run", instruction=session.request or "(a prompt)", path=session.scope)
+                session.pending = _PendingAnswers(runs_dir(self.env), session.root, task)
+            session.pending.add(asked)
+        except OSError as error:  # no cache folder: the answer is still kept in memory, for the run
+            log.warning("cannot keep the answer to %r on disk: %s", asked.question[:80], error)
+        except Exception:  # the prompt goes on: the answer is in memory, for the run
+            log.exception("cannot keep the answer to %r on disk", asked.question[:80])
 
     async def _ask_trust(self, session: _Session, loaded: LoadedSettings) -> str | None:
         """Ask the user whether to trust the sensitive values of the workspace's file; the option chosen
@@ -906,6 +1039,8 @@ class AgentlsAcpAgent:
             settings_files=session.settings_files,
         )
         session.asked = []  # the run's transcript writes them first (or the failed attempt's, if it fails)
+        pending, session.pending = session.pending, None
+        transcript = runs_dir(self.env) / f"{handle.run_id}.jsonl"
         session.handle = handle
         if session.cancelled:
             handle.cancel()
@@ -913,6 +1048,9 @@ class AgentlsAcpAgent:
             event = await events.get()
             if event is None:
                 break
+            if pending is not None and pending.held_in(transcript):  # written right after its run_start
+                pending.drop()
+                pending = None
             try:
                 await self._report(session, event)
             except Exception:  # a client that cannot take an update must not stop the run
@@ -921,6 +1059,8 @@ class AgentlsAcpAgent:
         session.plan = None  # never acted on: the reply is the message, not a plan too
         result = await asyncio.to_thread(handle.wait)
         assert result is not None  # on_done came after the result was set
+        if pending is not None:  # a run that failed before it began: record_unstarted's transcript
+            await asyncio.to_thread(pending.settle, result.transcript_path or transcript)
         return result
 
     def _index_opener(self, root: Path, settings: Settings, stop: threading.Event) -> Any:
@@ -946,7 +1086,8 @@ class AgentlsAcpAgent:
 
     async def _update(self, session: _Session, update: Any) -> None:
         assert self.conn is not None
-        await self.conn.session_update(session_id=session.session_id, update=update)
+        if not session.closed:  # the client forgot it
+            await self.conn.session_update(session_id=session.session_id, update=update)
 
     async def _say(self, session: _Session, text: str) -> None:
         await self._update(session, update_agent_message_text(text))
@@ -1164,6 +1305,9 @@ async def _serve(agent: AcpAgent) -> None:
     logging.getLogger().addFilter(OneLineExpectedErrors())  # the SDK logs on the root logger
     writer, reader, screening = await guarded_stdio()
     try:
-        await run_agent(agent, writer, reader)
+        # session/close is in the ACP schema the SDK implements, but its router (0.12) serves it only with
+        # the "unstable" methods on; the others of those (fork, resume) agentls does not implement: the SDK
+        # answers "method not found" for them as before.
+        await run_agent(agent, writer, reader, use_unstable_protocol=True)
     finally:
         screening.cancel()

@@ -30,6 +30,7 @@ ACP_METHODS = (
     "session/load",
     "session/prompt",
     "session/cancel",
+    "session/close",
     "session/set_mode",
     "session/set_model",
     "session/list",

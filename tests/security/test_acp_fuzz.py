@@ -102,3 +102,32 @@ def test_fuzz_3000_hostile_acp_frames(acp: tuple[AcpProcess, Path]) -> None:
     log = process.stderr()
     assert log.count("Traceback (most recent call last)") == 0, log[log.find("Traceback") - 300 :][:3000]
     assert len(log) < 200_000, f"{len(log)} characters of stderr for {FUZZ_FRAMES} frames"
+
+
+def test_session_close_with_a_bad_or_unknown_session_id_is_an_error(acp: tuple[AcpProcess, Path]) -> None:
+    """session/close naming no session (unknown, already closed), or with params that are not a
+    CloseSessionRequest, is answered with a JSON-RPC error of its id; the endpoint keeps serving and logs no
+    traceback."""
+    process, ws = acp
+    answer = process.request("session/new", {"cwd": str(ws), "mcpServers": []}, 30)
+    assert answer is not None, process.stderr()[-3000:]
+    session = answer["result"]["sessionId"]
+    closed = process.request("session/close", {"sessionId": session}, 30)
+    assert closed is not None and closed.get("result") == {}, closed
+    for params, code, said in (
+        ({"sessionId": session}, -32602, f"the session {session} was closed"),
+        ({"sessionId": "nope"}, -32602, "there is no session nope"),
+        ({"sessionId": ""}, -32602, "there is no session"),
+        ({"sessionId": 5}, -32602, ""),
+        ({"sessionId": None}, -32602, ""),
+        ({}, -32602, ""),
+        ([session], -32602, ""),
+        ("x", -32602, ""),
+        (None, -32602, ""),
+    ):
+        answer = process.request("session/close", params, 30)
+        assert answer is not None and "error" in answer, (params, answer)
+        assert answer["error"]["code"] == code and said in answer["error"]["message"], (params, answer)
+    assert _probe(process, ws, 30) is not None
+    log = process.stderr()
+    assert log.count("Traceback (most recent call last)") == 0, log[log.find("Traceback") - 300 :][:3000]

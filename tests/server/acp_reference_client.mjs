@@ -1,7 +1,8 @@
 // An ACP client written with the reference TypeScript SDK (@agentclientprotocol/sdk, npm), for
 // tests/server/test_acp_reference_client.py: it starts the agent command, initializes with fs
 // capabilities, opens a session on the workspace, sends one prompt, allows the permission request, serves
-// fs/read_text_file and fs/write_text_file from disk, and prints what happened as one JSON object.
+// fs/read_text_file and fs/write_text_file from disk, then closes the session (session/close) and sends it
+// one more prompt, and prints what happened as one JSON object.
 //
 // Usage: node acp_reference_client.mjs SDK_DIR WORKSPACE PROMPT -- COMMAND [ARGS...]
 import { spawn } from "node:child_process";
@@ -53,6 +54,16 @@ try {
       prompt: [{ type: "text", text }],
     });
     record.stopReason = reply.stopReason;
+    record.close = await ctx.request(acp.methods.agent.session.close, { sessionId: session.sessionId });
+    try {
+      await ctx.request(acp.methods.agent.session.prompt, {
+        sessionId: session.sessionId,
+        prompt: [{ type: "text", text }],
+      });
+      record.afterClose = "answered";
+    } catch (error) {
+      record.afterClose = String(error?.message ?? error);
+    }
   });
 } catch (error) {
   record.error = String(error?.stack ?? error);

@@ -566,9 +566,13 @@ def _said(client: RecordingClient) -> list[str]:
     ]
 
 
-async def _until_a_tool_call(client: RecordingClient) -> None:
+async def _until_a_tool_call(client: RecordingClient, prefix: str = "") -> None:
+    """Wait for a tool call (whose id starts with `prefix`: "tool-" for the run's own, not a question)."""
     for _ in range(600):
-        if any(getattr(u, "session_update", "") == "tool_call" for u in client.updates):
+        if any(
+            getattr(u, "session_update", "") == "tool_call" and u.tool_call_id.startswith(prefix)
+            for u in client.updates
+        ):
             return
         await asyncio.sleep(0.1)
     raise AssertionError(f"no tool call was reported: {client.updates}")
@@ -791,33 +795,40 @@ class CancellingClient(RecordingClient):
         return RequestPermissionResponse(outcome=DeniedOutcome(outcome="cancelled"))
 
 
-@pytest.mark.parametrize("end", ["connection closed", "SIGTERM"])
+@pytest.mark.parametrize("end", ["connection closed", "SIGTERM", "session/close"])
 def test_the_answers_of_a_cancelled_prompt_no_run_followed_are_on_record_when_the_process_ends(
     fake_anthropic: FakeAnthropic, ws: Path, tmp_path: Path, end: str
 ) -> None:
     """A prompt cancelled while its MCP server was asked about has no run; its answer waits for the
     session's next run. None follows: when the process ends (its input closed, or SIGTERM) the answer is
-    written in a transcript of the cancelled attempt, which `agentls runs` lists as cancelled."""
+    written in a transcript of the cancelled attempt, which `agentls runs` lists as cancelled; when the
+    session is closed (session/close), at once, before the reply, and the process's end adds nothing."""
     from agent.transcript import list_runs
 
     (ws / "agentls.toml").write_text(AGENT_TOML + '\n[mcp.servers.tracker]\ncommand = "/bin/true"\n')
     env = {**_env(fake_anthropic, tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "config")}
     client = CancellingClient(None)
 
-    async def go() -> tuple[str, int | None]:
+    async def go() -> tuple[str, int | None, list[list[dict[str, Any]]]]:
         command, args = _command()
+        at_close: list[list[dict[str, Any]]] = []
         async with _spawn(client, command, args, env, ws) as (conn, process):
             client.conn = conn
             await conn.initialize(protocol_version=PROTOCOL_VERSION, client_capabilities=ClientCapabilities())
             session = await conn.new_session(cwd=str(ws), mcp_servers=[])
             reply = await conn.prompt(session_id=session.session_id, prompt=[text_block("Implement mean")])
-            assert _runs(tmp_path) == []  # kept for the session's next run, while the process runs
+            # kept for the session's next run, and on disk meanwhile (`test_answers_survive_kill_9`)
+            [pending] = _runs(tmp_path)
+            assert [r["type"] for r in pending] == ["run_start", "approval"], pending
             if end == "SIGTERM":
                 process.send_signal(signal.SIGTERM)
                 await asyncio.wait_for(process.wait(), 60)
-        return str(reply.stop_reason), process.returncode
+            elif end == "session/close":
+                await conn.close_session(session_id=session.session_id)
+                at_close = _runs(tmp_path)
+        return str(reply.stop_reason), process.returncode, at_close
 
-    stop, code = asyncio.run(go())
+    stop, code, at_close = asyncio.run(go())
     assert stop == "cancelled" and len(client.permissions) == 1
     # closing its input ends it (0), unless it took over 2 s and the SDK sent SIGTERM: recorded both ways
     assert code == 143 if end == "SIGTERM" else code in (0, 143)
@@ -828,9 +839,137 @@ def test_the_answers_of_a_cancelled_prompt_no_run_followed_are_on_record_when_th
     assert start["task"]["title"] == "Run: Implement mean"
     assert (approval["subject"], approval["detail"], approval["answer"]) == ("mcp_server", "tracker", None)
     assert end_record["status"] == "cancelled" and end_record["error"] is None
-    assert "no run followed" in end_record["summary"]
+    if end == "session/close":
+        assert "the session was closed" in end_record["summary"] and at_close == [records]
+    else:
+        assert "no run followed" in end_record["summary"]
     [listed] = list_runs(tmp_path / "cache" / "runs")
     assert (listed.status, listed.task) == ("cancelled", "Run: Implement mean")
+
+
+# -- session/close; answers that survive kill -9 ---------------------------------------------------------
+
+
+def test_session_close_cancels_the_running_prompt_keeps_its_run_and_forgets_the_session(
+    fake_anthropic: FakeAnthropic, ws: Path, tmp_path: Path
+) -> None:
+    """``initialize`` advertises session/close. Closing a session while its run goes cancels the run as
+    session/cancel does (the prompt answers "cancelled", the run's transcript ends "cancelled" with the
+    trust answer asked before it), nothing is written to the workspace; the session's id is then refused,
+    saying so, by session/prompt and session/close, and the process goes on serving."""
+    from acp import RequestError
+
+    from server.acp import DONT_START_MCP
+
+    before = (ws / "mathx" / "stats.py").read_text()
+    (ws / "agentls.toml").write_text(AGENT_TOML + '\n[mcp.servers.tracker]\ncommand = "/bin/true"\n')
+    env = {**_env(fake_anthropic, tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    fake_anthropic.enqueue(turn(text("Plan: look first."), view()), slow(60, replace(STUB_BODY, GOOD_BODY)))
+    client = RecordingClient(DONT_START_MCP)
+
+    async def go() -> tuple[Any, str, str, list[str]]:
+        command, args = _command()
+        async with _spawn(client, command, args, env, ws) as (conn, _process):
+            init = await conn.initialize(
+                protocol_version=PROTOCOL_VERSION, client_capabilities=ClientCapabilities()
+            )
+            session = await conn.new_session(cwd=str(ws), mcp_servers=[])
+            prompt = [text_block("Implement mean in mathx/stats.py")]
+            request = asyncio.ensure_future(conn.prompt(session_id=session.session_id, prompt=prompt))
+            await _until_a_tool_call(client, "tool-")  # the run's: it goes on
+            await conn.close_session(session_id=session.session_id)
+            reply = await asyncio.wait_for(request, 60)
+            refused = []
+            with pytest.raises(RequestError) as error:
+                await conn.prompt(session_id=session.session_id, prompt=prompt)
+            refused.append(str(error.value))
+            with pytest.raises(RequestError) as error:
+                await conn.close_session(session_id=session.session_id)
+            refused.append(str(error.value))
+            await conn.cancel(session_id=session.session_id)  # a notification: nothing to answer
+            assert (await conn.new_session(cwd=str(ws), mcp_servers=[])).session_id  # still serving
+            return init, session.session_id, str(reply.stop_reason), refused
+
+    init, session_id, stop, refused = asyncio.run(go())
+    capabilities = init.agent_capabilities.session_capabilities
+    assert capabilities is not None and capabilities.close is not None
+    assert stop == "cancelled"
+    gone = f"the session {session_id} was closed; start another with session/new"
+    assert refused == [gone, gone]
+    assert (ws / "mathx" / "stats.py").read_text() == before and client.writes == []
+    [records] = _runs(tmp_path)  # the run's transcript, and no other record of the answer
+    assert [r["type"] for r in records[:2]] == ["run_start", "approval"], records[:3]
+    assert records[1]["answer"] == "Don't start"
+    assert any(r["type"] == "tool_call" for r in records)  # the run had begun
+    assert records[-1]["type"] == "run_end" and records[-1]["status"] == "cancelled"
+
+
+class KillingClient(RecordingClient):
+    """Answers the first trust question with `choice`; at the next one, agentls is killed (SIGKILL)."""
+
+    process: Any = None
+    killed: asyncio.Event
+
+    async def request_permission(self, session_id: str, tool_call: Any, options: Any, **kw: Any) -> Any:
+        if not self.permissions:
+            return await super().request_permission(session_id, tool_call, options, **kw)
+        self.permissions.append((tool_call, options))
+        self.process.send_signal(signal.SIGKILL)
+        await self.process.wait()
+        self.killed.set()
+        return RequestPermissionResponse(outcome=DeniedOutcome(outcome="cancelled"))
+
+
+def test_answers_survive_kill_9(fake_anthropic: FakeAnthropic, ws: Path, tmp_path: Path) -> None:
+    """The user answers the question about the workspace's sensitive settings; agentls is killed (kill -9:
+    nothing runs at exit) while the next question, about its MCP server, is open. The answer was on disk
+    as soon as it was given: a record of the attempt (its run_start, the approval; no run_end), which
+    `agentls runs` lists as incomplete. The password in the settings' URL and a token pasted into the
+    prompt are withheld there, as in a transcript."""
+    from server.acp import IGNORE_SETTINGS
+
+    password = "gw-pass-27182818"
+    token = "ghp_0123456789abcdefghijABCDEFGHIJ012345"
+    (ws / "agentls.toml").write_text(
+        f'[agent.model]\nbase_url = "http://gw:{password}@127.0.0.1:9/v1"\n'
+        '[mcp.servers.tracker]\ncommand = "/bin/true"\n'
+    )
+    env = {**_env(fake_anthropic, tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    client = KillingClient(IGNORE_SETTINGS)
+
+    async def go() -> int | None:
+        client.killed = asyncio.Event()
+        command, args = _command()
+        with contextlib.suppress(ConnectionResetError):  # the SDK's connection, at the end: the pipe is gone
+            async with _spawn(client, command, args, env, ws) as (conn, process):
+                client.process = process
+                await conn.initialize(
+                    protocol_version=PROTOCOL_VERSION, client_capabilities=ClientCapabilities()
+                )
+                session = await conn.new_session(cwd=str(ws), mcp_servers=[])
+                said = [text_block(f"Implement mean\nwith {token}")]
+                request = asyncio.ensure_future(conn.prompt(session_id=session.session_id, prompt=said))
+                await asyncio.wait_for(client.killed.wait(), 120)
+                request.cancel()
+                with contextlib.suppress(BaseException):
+                    await request
+        return client.process.returncode
+
+    assert asyncio.run(go()) == -signal.SIGKILL
+    assert len(client.permissions) == 2 and fake_anthropic.message_requests == []
+    [records] = _runs(tmp_path)
+    assert [r["type"] for r in records] == ["run_start", "approval"], records
+    start, approval = records
+    assert start["task"]["title"] == "Run: Implement mean" and start["root"] == str(ws.resolve())
+    assert (approval["subject"], approval["answer"], approval["approved"]) == ("settings", "Ignore them", 0)
+    assert "agent.model.base_url" in approval["question"]
+    on_disk = json.dumps(records)
+    assert password not in on_disk and token not in on_disk and "<secret:" in start["task"]["instruction"]
+    listed = subprocess.run(
+        [*_command_line(), "runs"], env=env, capture_output=True, text=True, timeout=120, check=True
+    ).stdout
+    [line] = [line for line in listed.splitlines() if start["run_id"] in line]
+    assert "incomplete" in line and "Run: Implement mean" in line, listed
 
 
 def test_a_session_in_a_folder_of_the_workspace_focuses_its_runs_there(

@@ -1,7 +1,8 @@
 """`agentls acp` driven by the reference ACP client SDK, `@agentclientprotocol/sdk` from the npm registry
 (issue 14, item 4), against the fake Messages API: initialize -> session/new -> session/prompt, with the
 plan, the tool calls and the proposal's diff streamed as ``session/update``, the permission request
-allowed, and the edit written through the client's ``fs/write_text_file``.
+allowed, and the edit written through the client's ``fs/write_text_file``; then ``session/close``, after
+which the session's id is refused.
 
 The client is ``acp_reference_client.mjs`` beside this file, run by Node. The SDK is installed by
 ``.ci/run`` into ``$AGENTLS_CI_CACHE/acp-sdk-<version>`` (npm, no install scripts); the test is skipped,
@@ -91,3 +92,7 @@ def test_a_prompt_turn_from_the_reference_typescript_client(
     assert {option["kind"] for option in permission["options"]} == {"allow_once", "reject_once"}
     assert record["writes"] == [str(stats)] and str(stats) in record["reads"]
     assert "return sum(values) / len(values)" in stats.read_text()
+    # session/close, as advertised: the closed session's id is refused after, saying so
+    assert record["initialize"]["agentCapabilities"]["sessionCapabilities"]["close"] == {}
+    assert record["close"] == {} or record["close"] is None, record["close"]
+    assert "was closed; start another with session/new" in record["afterClose"], record["afterClose"]

@@ -171,7 +171,24 @@ def test_a_cancel_while_asked_ends_the_prompt_without_a_run(tmp_path: Path) -> N
 
     assert asyncio.run(go()) == "cancelled"
     assert len(client.permissions) == 1 and _warnings(client) == []
-    assert not (tmp_path / "cache" / "runs").exists()
+    _check_kept_until_the_end(agent, tmp_path, "settings")
+
+
+def _check_kept_until_the_end(agent: AgentlsAcpAgent, tmp_path: Path, subject: str) -> None:
+    """No run took the answer of the cancelled prompt: it waits for the session's next run, and is on disk
+    meanwhile (the attempt's run_start, the answer; no run_end: `agentls runs` says "running" while this
+    process lives). At the process's end it is in the transcript of the cancelled attempt, alone."""
+    from agent.transcript import list_runs
+
+    [records] = _transcripts(tmp_path)
+    assert [r["type"] for r in records] == ["run_start", "approval"], records
+    assert records[0]["task"]["instruction"] == "What does f return?" and records[0]["pid"] == os.getpid()
+    assert (records[1]["subject"], records[1]["answer"]) == (subject, None)
+    assert [run.status for run in list_runs(tmp_path / "cache" / "runs")] == ["running"]
+    agent.close()
+    [records] = _transcripts(tmp_path)
+    assert [r["type"] for r in records] == ["run_start", "approval", "run_end"], records
+    assert records[2]["status"] == "cancelled"
 
 
 def _mcp_workspace(tmp_path: Path) -> tuple[Path, Path]:
@@ -296,7 +313,8 @@ def test_a_cancel_while_asked_about_an_mcp_server_ends_the_prompt_without_a_run(
 
     assert asyncio.run(go()) == "cancelled"
     assert len(client.permissions) == 1 and _mcp_warnings(client) == []
-    assert not (tmp_path / "cache" / "runs").exists() and not marker.exists()
+    assert not marker.exists()
+    _check_kept_until_the_end(agent, tmp_path, "mcp_server")
 
 
 @pytest.fixture(autouse=True)
