@@ -21,7 +21,14 @@ from agent.mcp.config import McpSettings
 from agent.settings_error import SettingsError, setting_to_fix
 from indexing.paths import cache_dir as cache_dir  # re-exported: its home is the light `indexing.paths`
 from server.settings_files import EDITOR_SETTINGS as EDITOR_SETTINGS
-from server.settings_files import IndexingSettings, SettingsFile, applied_files, load, validated
+from server.settings_files import (
+    IndexingSettings,
+    SettingsFile,
+    SettingsMessage,
+    applied_files,
+    load,
+    validated,
+)
 from server.settings_files import LoadedSettings as Loaded
 from server.settings_files import ServerSettings as ServerSettings  # re-exported, as the other names
 from server.settings_files import merge as merge
@@ -58,12 +65,14 @@ def validate_settings(
     *,
     files: Sequence[SettingsFile] | None = None,
     otherwise: str | None = None,
+    under: Mapping[str, Any] | None = None,
 ) -> tuple[Settings, list[str]]:
     """Validate ``raw``; invalid or unknown entries fall back to defaults, each with a message
     (`server.settings_files.validated`), and a setting no run can use is said too (`unusable`), with the
     file and line of the first of `files` that writes it, else as `otherwise`'s (None: not said). `files`
-    None: ``raw`` is the one file `source`, whose `text` names the lines (`settings_files.Validate`)."""
-    settings, messages = validated(Settings, raw, source, text, prefix)
+    None: ``raw`` is the one file `source`, whose `text` names the lines (`settings_files.Validate`).
+    `under`: the user's own settings, which an invalid entry falls back to (`settings_files.validated`)."""
+    settings, messages = validated(Settings, raw, source, text, prefix, under=under)
     if files is None:
         files, otherwise = ([SettingsFile(source, text, prefix)] if text is not None else []), source
     return settings, messages + unusable(settings, files, otherwise)
@@ -94,7 +103,10 @@ def unusable(settings: Settings, files: Sequence[SettingsFile], otherwise: str |
             for key, file in written.items()
             if first is not None and file is not first[1]
         )
-        said.append(f"{where}: {problem.rstrip('.')}{more}. Agent runs refuse to start until then")
+        text = f"{where}: {problem.rstrip('.')}{more}. Agent runs refuse to start until then"
+        setting = f"agent.{'.'.join(first[0])}" if first is not None else f"agent.{'.'.join(keys[0])}"
+        file = first[1].path if first is not None else str(otherwise)
+        said.append(SettingsMessage(text, setting, file, "unusable"))
     return said
 
 

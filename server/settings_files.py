@@ -6,18 +6,20 @@ Sources, later ones winning: built-in defaults, the user's own file
 ``agentls.toml`` or ``[tool.agentls]`` in the workspace's ``pyproject.toml`` (whose sensitive settings,
 those that weaken protection or send data elsewhere, apply only once the user trusted their values for
 that workspace: `server.settings_trust`), then (in the language server) ``initializationOptions`` and
-``workspace/configuration`` section ``agentls``. An invalid value falls back to its default and a
-message says which setting and why, with the file and line it was read from (an unknown key: the setting
-it was probably meant to be). A valid setting that no run can use (a role's model of another provider:
-`server.settings.unusable`) is said too, and kept: checked once, on the merged settings a run gets (a
-role's provider in the user's file is usable when the workspace's file sets the same one for the run),
-and said with the file and line of the source whose value wins (`SettingsFile`), naming another file
-that sets a key of it too. The command line's agent runs refuse to start on such a message
-(`server.cli.support.workspace_settings`), everything else goes on. Each file's invalid values are said
-with that file's line, the same words in two files twice. A bad entry of a
-list is not dropped alone: a bad string of a list drops that list, and a bad field of a table in an array
-of tables (a node of ``[[agent.team.graphs.NAME.nodes]]``) drops what holds the array (that graph), the
-message naming the entry and its field; a bad key of a table (a graph named `solo`) drops that entry; the
+``workspace/configuration`` section ``agentls``; the lists that protect (`COMBINED`: ``index.exclude``)
+add up instead, the user's own first, so that a workspace's list never drops the user's patterns. An
+invalid value falls back to its default (a workspace's or the editor's: to the user's own file's value,
+when it sets one) and a message says which setting and why, with the file and line it was read from (an
+unknown key: the setting it was probably meant to be). A valid setting that no run can use (a role's
+model of another provider: `server.settings.unusable`) is said too, and kept: checked once, on the merged
+settings a run gets (a role's provider in the user's file is usable when the workspace's file sets the
+same one for the run), and said with the file and line of the source whose value wins (`SettingsFile`),
+naming another file that sets a key of it too. The command line's agent runs refuse to start on such a
+message (`server.cli.support.workspace_settings`), everything else goes on. Each file's invalid values
+are said with that file's line, the same words in two files twice. A bad entry of a list is not dropped
+alone: a bad string of a list drops that list, and a bad field of a table in an array of tables (a node
+of ``[[agent.team.graphs.NAME.nodes]]``) drops what holds the array (that graph), the message naming the
+entry and its field; a bad key of a table (a graph named `solo`) drops that entry; the
 rest of the file stands.
 
 The settings tree is `server.settings.Settings`: `IndexingSettings` (``index``, ``server``) and the agent's
@@ -90,6 +92,36 @@ class IndexingSettings(BaseModel):
 
 Tree = TypeVar("Tree", bound=IndexingSettings)
 """A settings tree: `IndexingSettings`, or the whole of it (`server.settings.Settings`)."""
+
+
+class SettingsMessage(str):
+    """A message about a setting that is ignored or that no run can use: its text, and what it is about,
+    which an edit that moves its line leaves the same (`key`): the `setting` (dotted; None: a whole
+    file), the `file` it is said of (a path, or where the settings came from) and the `kind` of problem
+    (``untrusted``, ``unusable``, ``unreadable``, or pydantic's error type of an invalid value:
+    ``extra_forbidden`` for an unknown key). A `str`, so that whatever shows or compares messages as
+    text goes on doing so."""
+
+    setting: str | None
+    file: str
+    kind: str
+
+    def __new__(
+        cls, text: str, setting: str | None = None, file: str = "", kind: str = ""
+    ) -> SettingsMessage:
+        made = super().__new__(cls, text)
+        made.setting, made.file, made.kind = setting, file, kind
+        return made
+
+    @property
+    def key(self) -> tuple[str | None, str, str]:
+        """(setting, file, kind): the same problem, wherever its line is and whatever its words."""
+        return self.setting, self.file, self.kind
+
+
+def _unreadable(file: str, text: str) -> SettingsMessage:
+    """The message that the settings of `file` could not be read at all."""
+    return SettingsMessage(text, None, file, "unreadable")
 
 
 # No slots: a call through a parametrized alias (`server.settings.LoadedSettings`, which is
@@ -170,7 +202,7 @@ class SettingsFile:
     """A settings file as read: its `path`, its TOML `text` (None: no file, the editor's settings), where
     the settings sit in it (`prefix`: ``tool.agentls`` of a ``pyproject.toml``), and `table`, its settings
     as they are applied (the workspace's without the sensitive values not trusted; None: as `text`
-    writes them). Says where a setting is written (`writes`, `line`)."""
+    writes them). Says where a setting is written (`writes`, `line`) and its value (`value`)."""
 
     path: str
     text: str | None
@@ -179,18 +211,22 @@ class SettingsFile:
 
     def writes(self, key: tuple[str, ...]) -> bool:
         """Whether this file sets the setting at `key` (as applied: `table`)."""
+        return self.value(key) is not None
+
+    def value(self, key: tuple[str, ...]) -> Any:
+        """The value this file sets at `key` (as applied: `table`); None: it sets none."""
         node: Any = self.table
         if node is None:
             try:
                 node = tomllib.loads(self.text or "")
             except tomllib.TOMLDecodeError:
-                return False
+                return None
             key = (*self.prefix, *key)
         for part in key:
             if not isinstance(node, Mapping) or part not in node:
-                return False
+                return None
             node = node[part]
-        return True
+        return node
 
     def line(self, key: tuple[str, ...]) -> int | None:
         """The line (from 1) of the setting at `key` (`toml_line`); None: no text, or not written."""
@@ -212,7 +248,8 @@ class Validate(Protocol[_Checked]):
     """How a loader validates the raw settings: `validated`'s arguments after the tree, then the settings
     files `raw` was merged from, highest precedence first, which name where a setting no run can use is
     written (`server.settings.unusable`), and `otherwise`, where one none of them writes is said to be
-    (None: not said). `files` None: `raw` is the one file `source` (`text`)."""
+    (None: not said). `files` None: `raw` is the one file `source` (`text`). `under`: the user's own
+    settings, which an invalid entry of the others falls back to (`validated`)."""
 
     def __call__(
         self,
@@ -223,6 +260,7 @@ class Validate(Protocol[_Checked]):
         *,
         files: Sequence[SettingsFile] | None = ...,
         otherwise: str | None = ...,
+        under: Mapping[str, Any] | None = ...,
     ) -> tuple[_Checked, list[str]]: ...
 
 
@@ -232,16 +270,55 @@ def validated(
     source: str = "settings",
     text: str | None = None,
     prefix: tuple[str, ...] = (),
+    *,
+    under: Mapping[str, Any] | None = None,
 ) -> tuple[Tree, list[str]]:
     """Validate ``raw`` as ``tree``; invalid or unknown entries fall back to defaults, each with a message.
     ``text``: the TOML ``raw`` was read from, whose line of each setting the message names
     (``agentls.toml:3:``); ``prefix``: where ``raw`` sits in it (``tool.agentls`` of a ``pyproject.toml``).
-    An unknown key's message names the setting it was probably meant to be."""
+    An unknown key's message names the setting it was probably meant to be. `under`: the user's own
+    settings ``raw`` was merged over; an invalid entry falls back to its value there, when it has one,
+    rather than to the default (a workspace's ``memory_mb = "lots"`` would otherwise bring the limit the
+    user's own file lowered back up to the default, and ``exclude = "build/"`` empty the user's list)."""
+    settings, messages, _ = _validated(tree, raw, source, text, prefix, under)
+    return settings, messages
+
+
+_UNSET = object()
+
+
+def _value_at(node: Any, loc: tuple[int | str, ...]) -> Any:
+    """The value at `loc` of the raw settings `node`; `_UNSET`: none."""
+    for key in loc:
+        node = _child(node, key)
+        if node is None:
+            return _UNSET
+    return node
+
+
+def _put(data: dict[str, Any], loc: tuple[int | str, ...], value: Any) -> None:
+    node: Any = data
+    for key in loc[:-1]:
+        node = node.setdefault(key, {}) if isinstance(node, dict) else None
+    if isinstance(node, dict):
+        node[loc[-1]] = _deep_copy(value) if isinstance(value, Mapping) else value
+
+
+def _validated(
+    tree: type[Tree],
+    raw: Mapping[str, Any],
+    source: str,
+    text: str | None,
+    prefix: tuple[str, ...],
+    under: Mapping[str, Any] | None = None,
+) -> tuple[Tree, list[str], dict[str, Any]]:
+    """`validated`, and ``raw`` without the entries it dropped (empty: none of it could be read)."""
     data: dict[str, Any] = _deep_copy(raw)
     messages: list[str] = []
+    restored: set[tuple[int | str, ...]] = set()  # each entry falls back to `under`'s once, at most
     for _ in range(50):  # each round drops at least one bad entry
         try:
-            return tree.model_validate(data), messages
+            return tree.model_validate(data), messages, data
         except ValidationError as exc:
             dropped: list[tuple[int | str, ...]] = []
             for err in exc.errors():
@@ -255,16 +332,24 @@ def validated(
                 where = source
                 if text is not None and (line := toml_line(text, (*prefix, *target))) is not None:
                     where = f"{source}:{line}"
-                if _drop(data, target):
+                mine = _value_at(under, target) if target not in restored else _UNSET
+                if mine is not _UNSET and _value_at(data, target) != mine:
+                    _put(data, target, mine)
+                    restored.add(target)
+                    dropped.append(target)
+                    said = f"{where}: ignoring `{name}`: {why}; using your own settings' value"
+                    messages.append(SettingsMessage(said, name, source, err["type"]))
+                elif _drop(data, target):
                     dropped.append(target)
                     if err["type"] == "extra_forbidden" and bare:
-                        messages.append(f"{where}: ignoring `{name}`: {_unknown(tree, target)}")
+                        said = f"{where}: ignoring `{name}`: {_unknown(tree, target)}"
                     else:
-                        messages.append(f"{where}: ignoring `{name}`: {why}; using the default")
+                        said = f"{where}: ignoring `{name}`: {why}; using the default"
+                    messages.append(SettingsMessage(said, name, source, err["type"]))
             if not dropped:
                 break
-    messages.append(f"{source}: settings could not be read; using defaults")
-    return tree(), messages
+    messages.append(_unreadable(source, f"{source}: settings could not be read; using defaults"))
+    return tree(), messages, {}
 
 
 def validate_sections(
@@ -275,6 +360,7 @@ def validate_sections(
     *,
     files: Sequence[SettingsFile] | None = None,
     otherwise: str | None = None,
+    under: Mapping[str, Any] | None = None,
 ) -> tuple[IndexingSettings, list[str]]:
     """``raw`` validated as `server.settings.validate_settings` does, when it sets more than the sections
     of `IndexingSettings` (an agent section, or a key that is none, whose message names the section it was
@@ -282,10 +368,25 @@ def validate_sections(
     without importing the agent's classes (and which hold no setting a run cannot use: `files` and
     `otherwise` are `Validate`'s)."""
     if set(raw) <= set(IndexingSettings.model_fields):
-        return validated(IndexingSettings, raw, source, text, prefix)
+        return validated(IndexingSettings, raw, source, text, prefix, under=under)
     from server.settings import validate_settings
 
-    return validate_settings(raw, source, text, prefix, files=files, otherwise=otherwise)
+    return validate_settings(raw, source, text, prefix, files=files, otherwise=otherwise, under=under)
+
+
+def _valid_entries(
+    raw: Mapping[str, Any], source: str, text: str | None, prefix: tuple[str, ...] = ()
+) -> tuple[dict[str, Any], list[str]]:
+    """``raw``, one settings file's table, without its invalid entries, and a message for each (with its
+    line), as `validate_sections` says them (no setting a run cannot use: that is a question for the
+    merged settings)."""
+    if set(raw) <= set(IndexingSettings.model_fields):
+        _, messages, data = _validated(IndexingSettings, raw, source, text, prefix)
+    else:
+        from server.settings import Settings
+
+        _, messages, data = _validated(Settings, raw, source, text, prefix)
+    return data, messages
 
 
 def _unknown(tree: type[BaseModel], loc: tuple[int | str, ...]) -> str:
@@ -357,11 +458,30 @@ def _deep_copy(raw: Mapping[str, Any]) -> dict[str, Any]:
     return {k: _deep_copy(v) if isinstance(v, Mapping) else v for k, v in raw.items()}
 
 
-def merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+COMBINED: frozenset[tuple[str, ...]] = frozenset({("index", "exclude")})
+"""The list settings whose values from the sources add up, in their order (the user's own file's, then
+the workspace's, then the editor's settings'), where another setting's later value replaces the earlier
+one: the lists that protect. ``index.exclude``: a workspace's list replacing the user's own would drop
+its patterns (``secrets/``) without asking; combined, a later ``!pattern`` still re-includes what an
+earlier one left out (gitignore's order), and a workspace's ``!pattern`` waits for the user's trust
+(`server.settings_trust`)."""
+
+
+def merge(
+    base: Mapping[str, Any],
+    over: Mapping[str, Any],
+    combine: frozenset[tuple[str, ...]] = frozenset(),
+    at: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """`base` with `over`'s settings over it, table by table; a list at a key of `combine` (`COMBINED`)
+    is `base`'s entries then `over`'s. `at`: where these tables sit in the settings."""
     out = _deep_copy(base)
     for key, value in over.items():
+        here = (*at, str(key))
         if isinstance(value, Mapping) and isinstance(out.get(key), dict):
-            out[key] = merge(out[key], value)
+            out[key] = merge(out[key], value, combine, here)
+        elif here in combine and isinstance(value, list) and isinstance(out.get(key), list):
+            out[key] = [*out[key], *value]
         else:
             out[key] = value
     return out
@@ -384,7 +504,7 @@ def workspace_settings(
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
             problem = f"{path}: cannot read it ({exc})"
-            messages.append(f"{problem}; its settings are ignored")
+            messages.append(_unreadable(str(path), f"{problem}; its settings are ignored"))
             if unreadable is not None:
                 unreadable.append(problem)
             continue
@@ -418,10 +538,8 @@ def _user_file(path: Path, unreadable: list[str] | None) -> tuple[dict[str, Any]
         problem = f"{path}: cannot read it ({exc})"
         if unreadable is not None:
             unreadable.append(problem)
-        return {}, [f"{problem}; its settings are ignored"], None
-    settings, messages = validate_sections(raw, str(path), text, files=(), otherwise=None)
-    if messages:  # what is left of it once the invalid entries are dropped
-        raw = settings.model_dump(exclude_unset=True)
+        return {}, [_unreadable(str(path), f"{problem}; its settings are ignored")], None
+    raw, messages = _valid_entries(raw, str(path), text)
     return raw, messages, text
 
 
@@ -499,26 +617,30 @@ def load(
     """The settings of the workspace `root`, later sources winning: defaults, the user's file, the
     workspace's file without the sensitive settings the user has not trusted for it (each dropped one
     said in `LoadedSettings.untrusted`, see `server.settings_trust`), then `overrides` (the editor's);
-    checked by `validate`. A relative model folder is made absolute from the folder of the file that sets
-    it (`indexing.config.anchor_model_folders`; the workspace root for the editor's settings). A setting
-    no run can use is checked once, on the merged settings, and said with the file and line of the source
-    that wins for it (`server.settings.unusable`). `env`: where the user's file and the trust file are
-    (default: this process's environment)."""
+    checked by `validate`. The lists of `COMBINED` (``index.exclude``) add up instead, in that order. An
+    invalid value of the workspace's file or the editor's settings falls back to the user's own file's
+    value, when it sets one, rather than to the default (`validated`'s ``under``). A relative model folder
+    is made absolute from the folder of the file that sets it (`indexing.config.anchor_model_folders`;
+    the workspace root for the editor's settings). A setting no run can use is checked once, on the
+    merged settings, and said with the file and line of the source that wins for it
+    (`server.settings.unusable`). `env`: where the user's file and the trust file are (default: this
+    process's environment)."""
     env = os.environ if env is None else env
     read = _read(root, env)
     sources = read.sources
     # A relative model folder is its file's: the user's file's folder's, the workspace root's.
     user_folder = user_settings_file(env).parent
-    raw = merge(anchor_model_folders(read.user, user_folder), anchor_model_folders(read.workspace, root))
+    user, workspace = anchor_model_folders(read.user, user_folder), anchor_model_folders(read.workspace, root)
+    raw = merge(user, workspace, COMBINED)
     files = [file for file in (read.workspace_file, read.user_file) if file is not None]
     if overrides:
-        raw = merge(raw, anchor_model_folders(overrides, root))
+        raw = merge(raw, anchor_model_folders(overrides, root), COMBINED)
         files.insert(0, SettingsFile(EDITOR_SETTINGS, None, (), overrides))
     source = sources[0] if sources else "settings"
     text = read.workspace_file.text if read.workspace_file is not None and not overrides else None
     prefix = read.workspace_file.prefix if read.workspace_file is not None else ()
     otherwise = EDITOR_SETTINGS if overrides else source
-    settings, more = validate(raw, source, text, prefix, files=files, otherwise=otherwise)
+    settings, more = validate(raw, source, text, prefix, files=files, otherwise=otherwise, under=user)
     listed = [*([read.user_file.path] if read.user and read.user_file is not None else []), *sources]
     return LoadedSettings(
         settings,

@@ -37,8 +37,13 @@ The other settings are safe from a workspace's file, and are not asked about:
   repository wrote just as well, so the setting gives a repository nothing it does not already have.
 - ``[mcp.servers.NAME]`` (or ``[agent.mcp.servers.NAME]``): a server is asked about before it starts,
   with its ``command``, ``args``, ``env``, ``cwd``, ``url`` and ``headers`` (`agent.mcp.trust`); its
-  ``timeout``, ``tools`` and ``enabled``, and the bounds ``max_result_chars``, ``max_images`` and
-  ``start_timeout``, only narrow or wait.
+  ``timeout``, and the bounds ``max_result_chars``, ``max_images`` and ``start_timeout``, only narrow or
+  wait. Its ``tools`` and ``enabled`` too, but for a server of the user's own file (at either place)
+  that sets a list of ``tools`` (a workspace's may keep some of them only: an empty list is every tool)
+  or ``enabled = false`` (a workspace's may not turn it on): those are sensitive, as the user's
+  protection. (A workspace that writes the whole server table at the other place than the user's file
+  still replaces it, ``tools`` and all: `server.settings.Settings` takes ``[mcp.servers.NAME]`` over
+  ``[agent.mcp.servers.NAME]``.)
 - The model's ``model``, ``max_tokens``, ``temperature``, ``context_window``, ``vision`` and
   ``prompt_caching``, its ``timeout``, ``connect_timeout`` and retries (``max_retries``,
   ``retry_deadline_seconds``, ``retry_base_delay``, ``retry_max_delay``); ``max_steps``,
@@ -69,6 +74,11 @@ sensitive since). Each dropped key gets a message with its file and line and the
 own value, is used meanwhile. A limit the user's own file sets is compared with the user's value instead
 of the default (`sensitive_values`' ``user``): a workspace's file cannot bring a limit the user lowered
 back up to its default without the question, and is free to stay at or under a limit the user raised.
+So are the sandbox's lists (``allowed_hosts``, ``extra_ro_paths``: some of the user's entries only;
+``hidden_home_entries``: every one of them) and an MCP server's ``tools`` and ``enabled``. The user's
+``index.exclude`` is never replaced: the files' lists add up (`server.settings_files.COMBINED`). An
+invalid value of the workspace's file (which validation refuses, so it is not asked about) falls back to
+the user's own value, not the default (`server.settings_files.validated`'s ``under``).
 
 The language server asks instead (`server.lsp`): once per workspace and `fingerprint` in a server's life,
 ``window/showMessageRequest`` with `question` (the keys and values, URLs' credentials masked, and the
@@ -200,14 +210,65 @@ def _off_or_at_least(every: float) -> _Bound:
     return _Bound(every, lower=True)
 
 
-def _keeps_all(defaults: list[str]) -> Callable[[Any, Path], bool]:
-    """Safe: a list that still holds every one of `defaults` (more entries hide more)."""
-    return lambda value, root: isinstance(value, list) and set(defaults) <= set(value)
+class _Keeps:
+    """Safe: a list that still holds every one of `kept` (its default; more entries hide more). `of_user`:
+    the rule with the user's own list as what must be kept, when the user's file sets one (a workspace
+    may not show what the user added to the list)."""
+
+    def __init__(self, kept: list[str]) -> None:
+        self.kept = kept
+
+    def of_user(self, value: Any) -> _Keeps | None:
+        return _Keeps(value) if isinstance(value, list) else None
+
+    def __call__(self, value: Any, root: Path) -> bool:
+        return isinstance(value, list) and set(self.kept) <= set(value)
 
 
-def _only_of(defaults: list[str]) -> Callable[[Any, Path], bool]:
-    """Safe: a list of some of `defaults` only (fewer hosts reach less)."""
-    return lambda value, root: isinstance(value, list) and set(value) <= set(defaults)
+class _Narrows:
+    """Safe, for a setting where an empty list means everything (an MCP server's ``tools``): anything,
+    unless the user's own file sets a list (`of_user`); then a list of some of its entries only (an empty
+    list would be every tool of the server)."""
+
+    def __init__(self, allowed: list[str] | None = None) -> None:
+        self.allowed = allowed
+
+    def of_user(self, value: Any) -> _Narrows | None:
+        return _Narrows(value) if isinstance(value, list) and value else None
+
+    def __call__(self, value: Any, root: Path) -> bool:
+        if self.allowed is None:
+            return True
+        return isinstance(value, list) and bool(value) and set(value) <= set(self.allowed)
+
+
+class _StaysOff:
+    """Safe, for an on/off setting: anything, unless the user's own file turned it off (`of_user`); then
+    only off (an MCP server the user's file disabled)."""
+
+    def __init__(self, off: bool = False) -> None:
+        self.off = off
+
+    def of_user(self, value: Any) -> _StaysOff | None:
+        return _StaysOff(True) if value is False else None
+
+    def __call__(self, value: Any, root: Path) -> bool:
+        return not self.off or value is False
+
+
+class _Within:
+    """Safe: a list of some of `allowed` only (its default; fewer hosts reach less, fewer folders show
+    less). `of_user`: the rule with the user's own list as the bound, when the user's file sets one (a
+    workspace may not bring back a default host the user took out)."""
+
+    def __init__(self, allowed: list[str]) -> None:
+        self.allowed = allowed
+
+    def of_user(self, value: Any) -> _Within | None:
+        return _Within(value) if isinstance(value, list) else None
+
+    def __call__(self, value: Any, root: Path) -> bool:
+        return isinstance(value, list) and set(value) <= set(self.allowed)
 
 
 def _model_in_workspace(value: Any, root: Path) -> bool:
@@ -280,8 +341,8 @@ _INDEXING_RULES: dict[str, tuple[str, Safe]] = {
     "index.rerank.model": ("read a model from a folder outside the workspace", _model_in_workspace),
     "index.uri": ("choose where on your machine the index is written", ()),
     "index.exclude": (
-        "index files your .gitignore keeps out of git (a `!pattern` re-includes them), such as a local "
-        "settings file with your keys",
+        "index files your .gitignore keeps out of git or your own exclude patterns leave out (a "
+        "`!pattern` re-includes them), such as a local settings file with your keys",
         _no_reinclude,
     ),
     "index.shared": ("read the index from object storage it chooses", ()),
@@ -305,12 +366,19 @@ _INDEXING_RULES: dict[str, tuple[str, Safe]] = {
 `sensitive_settings` that need none of the agent's classes."""
 
 
+_MCP_RULES: dict[str, tuple[str, Safe]] = {
+    "tools": ("let the agent use tools of an MCP server your own settings leave out", _Narrows()),
+    "enabled": ("start an MCP server your own settings turn off", _StaysOff()),
+}
+"""An MCP server's settings that narrow a server of the user's own file: sensitive only against it."""
+
+
 @functools.cache
 def sensitive_settings() -> dict[str, tuple[str, Safe]]:
     """Each sensitive setting (``*``: any name), what a workspace could do with it (for the messages), and
     what it may be set to without trust (`Safe`): values that cannot weaken anything (``network = "off"``, a
-    local embedding provider, a limit at or below its default). MCP servers are not here: they have their
-    own trust, asked before one starts (`agent.mcp.trust`).
+    local embedding provider, a limit at or below its default). MCP servers have their own trust, asked
+    before one starts (`agent.mcp.trust`): only what narrows a server of the user's own file is here.
 
     Made on first use: the agent's rules read the defaults of its settings classes, which reading the
     settings of a workspace that sets no agent section (`agentls index`, `search`) does not import
@@ -338,17 +406,22 @@ def sensitive_settings() -> dict[str, tuple[str, Safe]]:
         "agent.sandbox.network": ("give the commands network access", ("off",)),
         "agent.sandbox.allowed_hosts": (
             "let the commands reach more hosts",
-            _only_of(_default(SandboxSettings, "allowed_hosts")),
+            _Within(_default(SandboxSettings, "allowed_hosts")),
         ),
-        "agent.sandbox.extra_ro_paths": ("let the commands read more of your machine", ([],)),
+        "agent.sandbox.extra_ro_paths": ("let the commands read more of your machine", _Within([])),
         "agent.sandbox.hidden_home_entries": (
             "let the commands read what is hidden of your home",
-            _keeps_all(_default(SandboxSettings, "hidden_home_entries")),
+            _Keeps(_default(SandboxSettings, "hidden_home_entries")),
         ),
         "agent.sandbox.bwrap_path": ("choose the program that runs as the sandbox", ()),
         "agent.sandbox.path": ("choose the programs the commands find", ()),
         "agent.sandbox.scratch_dir": ("choose where on your machine the commands' copies are written", ()),
         **_limits("agent.sandbox", SandboxSettings, "commands"),
+        **{
+            f"{at}servers.*.{name}": rule
+            for at in ("mcp.", "agent.mcp.")
+            for name, rule in _MCP_RULES.items()
+        },
     }
 
 
@@ -389,12 +462,21 @@ def _user_value(user: Mapping[str, Any] | None, key: tuple[str, ...]) -> Any:
 def _rule_for(
     key: tuple[str, ...], rule: tuple[str, Safe], user: Mapping[str, Any] | None
 ) -> tuple[str, Safe]:
-    """`rule`, a limit's bound the user's own value of it when the user's file sets it (above or below the
-    default: the user's value is the one the workspace's file would change)."""
+    """`rule`, its bound the user's own value of it when the user's file sets it (a limit above or below
+    the default, a list of hosts, folders or hidden entries longer or shorter than the default: the
+    user's value is the one the workspace's file would change)."""
     why, safe = rule
     mine = _user_value(user, key)
-    if not isinstance(safe, _Bound) or mine is None or (bound := safe.of_user(mine)) is None:
+    if mine is None and key[:2] == ("mcp", "servers"):  # a server may be written at either place
+        mine = _user_value(user, ("agent", *key))
+    elif mine is None and key[:3] == ("agent", "mcp", "servers"):
+        mine = _user_value(user, key[1:])
+    if not isinstance(safe, _Bound | _Keeps | _Within | _Narrows | _StaysOff) or mine is None:
         return rule
+    if (bound := safe.of_user(mine)) is None:
+        return rule
+    if not isinstance(safe, _Bound):
+        return f"{why} (your own settings set {shown(mine)})", bound
     default = re.search(r" \(the default is (?:every )?[0-9.,]+([^)]*)\)$", why)
     unit = default.group(1) if default is not None else ""
     why = why[: default.start()] if default is not None else why
@@ -450,14 +532,21 @@ def shown(value: Any) -> str:
 
 def question(root: Path, values: list[Sensitive] | tuple[Sensitive, ...], source: str) -> str:
     """The editor's question whether to trust `values` of the workspace `root`'s file `source`: each key and
-    value (credentials in URLs masked, as ``agentls settings`` shows them), what it could do, and the
+    value (credentials in URLs masked, as ``agentls settings`` shows them), what it could do, the part of
+    it that applies already (`safe_part`: ``index.exclude``'s patterns that only leave files out), and the
     command that trusts them later (a question left unanswered, or ignored, is not asked again)."""
-    listed = "; ".join(f"{item.key} = {shown(item.value)} (could {item.why})" for item in values)
+    listed, partly = [], False
+    for item in values:
+        part = safe_part(item)
+        partly = partly or bool(part)
+        applies = f"; of it, {shown(part)} applies already" if part else ""
+        listed.append(f"{item.key} = {shown(item.value)} (could {item.why}{applies})")
+    them = "the rest" if partly else "them"
     return (
-        f"The agentls settings of this workspace ({source}) set sensitive values: {listed}. They are "
-        f'ignored until you trust them. "{TRUST}" applies them from now on for {root} (until one of '
-        f'them changes); "{IGNORE}" keeps using the safe defaults (to trust them later: '
-        f"`{trust_command(root)}`)."
+        f"The agentls settings of this workspace ({source}) set sensitive values: {'; '.join(listed)}. "
+        f'Until you trust them, {"the rest is" if partly else "they are"} ignored. "{TRUST}" applies them '
+        f'from now on for {root} (until one of them changes); "{IGNORE}" keeps {them} ignored (the safe '
+        f"defaults, or your own settings, apply; to trust them later: `{trust_command(root)}`)."
     )
 
 
@@ -503,12 +592,12 @@ def untrusted_dropped(
     (`safe_part`: ``index.exclude``'s patterns that only leave files out) only the rest is dropped, which
     its message names (its ``!pattern`` entries). `raw` is changed in place. `user`: the user's own
     settings, whose limits bound the file's (`sensitive_values`)."""
-    from server.settings_files import toml_line
+    from server.settings_files import SettingsMessage, toml_line
 
     found = sensitive_values(raw, root, user)
     if not found or settings_trust(env).has(root, fingerprint(found)):
         return raw, []
-    messages = []
+    messages: list[str] = []
     for item in found:
         line = toml_line(text, (*prefix, *item.key.split("."))) if text is not None else None
         where = f"{source}:{line}" if line is not None else source
@@ -517,14 +606,15 @@ def untrusted_dropped(
         if part:  # an empty part is dropped: the user's own value stands, as for the rest
             _set(raw, item.key, part)
             held = ", ".join(repr(entry) for entry in item.value if entry not in part)
-            messages.append(
+            said = (
                 f"{where}: ignoring {held} of `{item.key}` (they could {item.why}): {untrusted}; its "
                 f"other entries apply; run `{trust_command(root)}` to see and trust them"
             )
-            continue
-        _drop(raw, item.key)
-        messages.append(
-            f"{where}: ignoring `{item.key}` (it could {item.why}): {untrusted}; run "
-            f"`{trust_command(root)}` to see and trust them"
-        )
+        else:
+            _drop(raw, item.key)
+            said = (
+                f"{where}: ignoring `{item.key}` (it could {item.why}): {untrusted}; run "
+                f"`{trust_command(root)}` to see and trust them"
+            )
+        messages.append(SettingsMessage(said, item.key, source, "untrusted"))
     return raw, messages

@@ -1,15 +1,20 @@
 """``agentls settings [--path PATH] [--trust [--yes]]``: where a workspace's settings come from, and the
 user's trust in the sensitive settings of its own file (`server.settings_trust`).
 
-Without ``--trust`` it lists the files read (the user's own, then the workspace's) and each sensitive
-setting the workspace's file sets, with its value (credentials in URLs masked) and whether it applies
-(not trusted, the part of it that needs no trust applies meanwhile: `server.settings_trust.safe_part`).
+Without ``--trust`` it lists the files read (the user's own, then the workspace's), the lists that the
+files' values add up to (`server.settings_files.COMBINED`: ``index.exclude``), each part with the file it
+comes from, and each sensitive setting the workspace's file sets, with its value (credentials in URLs
+masked) and whether it applies (not trusted, the part of it that needs no trust applies meanwhile:
+`server.settings_trust.safe_part`).
 ``--trust`` shows the same, asks on the terminal (``--yes``: without asking, which is needed without a
 terminal) and remembers the fingerprint of exactly those values for that workspace; a value changed,
 added or removed later is dropped again until trusted again.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
 
 import click
 
@@ -51,8 +56,10 @@ def settings_cmd(path: str, trust: bool, yes: bool) -> None:
         click.echo(f"warning: {message}", err=True)
     if not sources:
         click.echo(f"the workspace's settings: none ({root} has no agentls.toml or [tool.agentls])")
+        _combined(root, env)
         return
     click.echo(f"the workspace's settings: {sources[0]}")
+    _combined(root, env)
     found = sensitive_values(raw, root, user_settings(user)[0])  # as the settings are loaded
     if not found:
         click.echo("it sets no sensitive setting: all of it applies")
@@ -79,3 +86,21 @@ def settings_cmd(path: str, trust: bool, yes: bool) -> None:
         click.echo("trusted: they apply from now on (until one of them changes)")
     else:
         click.echo("not trusted: they stay ignored")
+
+
+def _combined(root: Path, env: Mapping[str, str]) -> None:
+    """Each list setting whose files' values add up (`server.settings_files.COMBINED`), as the settings are
+    loaded: each file's part (the workspace's without what waits for the trust), then the whole."""
+    from server.settings_files import COMBINED, applied_files
+    from server.settings_trust import shown
+
+    files = applied_files(root, env)[::-1]  # the user's own first: the order the parts are added in
+    for key in sorted(COMBINED):
+        parts = [(file.path, value) for file in files if isinstance(value := file.value(key), list) and value]
+        if not parts:
+            continue
+        click.echo(f"{'.'.join(key)}: the lists of your settings and the workspace's add up, in this order:")
+        for path, value in parts:
+            click.echo(f"  {shown(value)}  from {path}")
+        whole = [entry for _, value in parts for entry in value]
+        click.echo(f"  = {shown(whole)}  (the editor's settings add theirs after these)")

@@ -4,19 +4,23 @@ Later layers win: built-in defaults, the user's own file (``~/.config/agentls/ag
 ``agentls.toml`` or ``[tool.agentls]`` in the folder (its sensitive settings only once trusted:
 `server.settings_trust`; each one dropped is a message shown once like the others), the
 ``initializationOptions`` the editor sent, and ``workspace/configuration`` section ``agentls`` (or what a
-``workspace/didChangeConfiguration`` pushed, for clients that cannot be asked). Invalid values fall back to
-their defaults; `SettingsMessages` remembers which messages were already shown so a reload does not
-repeat them.
+``workspace/didChangeConfiguration`` pushed, for clients that cannot be asked). The ``index.exclude``
+lists of the user's file, the folder's file and the editor's settings add up instead, in that order
+(`server.settings_files.COMBINED`); of the editor's two layers, the later one's list replaces the
+earlier's (both are the editor's settings). Invalid values fall back to their defaults;
+`SettingsMessages` remembers which problems were already shown so a reload does not repeat them, even
+when an edit moved their line.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from pathlib import Path
 from typing import Any
 
 from server.settings import LoadedSettings, load_settings, merge, validate_settings
+from server.settings_files import SettingsMessage
 
 __all__ = ["SECTION", "SettingsMessages", "client_layer", "resolve"]
 
@@ -57,12 +61,19 @@ def resolve(
 
 
 class SettingsMessages:
-    """Messages about ignored settings, each shown to the user once."""
+    """Messages about ignored settings, each problem shown to the user once: a `SettingsMessage` is known
+    by its (setting, file, kind), so an edit that moves its line does not show it again, and two problems
+    said in the same words (of two files, or two settings) are each shown; another message by its text."""
 
     def __init__(self) -> None:
-        self._shown: set[str] = set()
+        self._shown: set[Hashable] = set()
 
     def new(self, messages: list[str] | tuple[str, ...]) -> list[str]:
-        fresh = [m for m in messages if m not in self._shown]
-        self._shown.update(fresh)
+        """Those of `messages` not shown yet, which are shown from now on."""
+        fresh = []
+        for message in messages:
+            key = message.key if isinstance(message, SettingsMessage) else message
+            if key not in self._shown:
+                self._shown.add(key)
+                fresh.append(message)
         return fresh

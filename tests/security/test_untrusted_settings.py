@@ -217,3 +217,36 @@ def test_a_repositorys_relative_model_folder_is_its_own_wherever_agentls_runs(
     assert summary["vectors"] > 0 and not summary["lexical_only"], summary
     shown = _agentls("settings", "--path", str(ws), cache=cache, home=home, cwd=elsewhere)
     assert "not trusted" not in shown.stdout, shown.stdout
+
+
+def test_a_repositorys_exclude_cannot_drop_the_users_own_patterns(tmp_path: Path) -> None:
+    """SECURITY: the user's own ``index.exclude`` keeps ``secrets/`` out of every index; a cloned
+    repository's ``exclude = ["build/"]`` (plain patterns apply without a question) replaced that list, so
+    `secrets/gateway.py` was indexed and found by a search (on the old code). The lists add up, the
+    user's first: it stays out, `agentls settings` shows each part with its file, and the repository's
+    ``!secrets/gateway.py`` waits for the trust."""
+    cache, home = tmp_path / "cache", tmp_path / "home"
+    ws = tmp_path / "ws"
+    (ws / "secrets").mkdir(parents=True)
+    (ws / "build").mkdir()
+    subprocess.run(["git", "init", "-q", str(ws)], check=True)
+    (ws / "secrets" / "gateway.py").write_text(LOCAL_SETTINGS)
+    (ws / "build" / "gateway.py").write_text(LOCAL_SETTINGS)
+    (ws / "app.py").write_text("def total(prices):\n    return sum(prices)\n")
+    mine = home / ".config" / "agentls" / "agentls.toml"
+    mine.parent.mkdir(parents=True)
+    mine.write_text('[index]\nexclude = ["secrets/*"]\n')
+    toml = ws / "agentls.toml"
+    toml.write_text('[index]\nsearch_process_idle = 0\nexclude = ["build/"]\n')
+
+    first = _agentls("index", str(ws), cache=cache, home=home)
+    assert first.returncode == 0 and "ignoring" not in first.stderr, first.stderr
+    assert not _found(ws, cache, home) & {"secrets/gateway.py", "build/gateway.py"}
+    shown = _agentls("settings", "--path", str(ws), cache=cache, home=home)
+    assert f'  ["secrets/*"]  from {mine}\n  ["build/"]  from {toml}\n' in shown.stdout, shown.stdout
+    assert '  = ["secrets/*", "build/"]' in shown.stdout, shown.stdout
+
+    toml.write_text('[index]\nsearch_process_idle = 0\nexclude = ["build/", "!secrets/gateway.py"]\n')
+    again = _agentls("index", str(ws), cache=cache, home=home)
+    assert again.returncode == 0 and "ignoring '!secrets/gateway.py' of `index.exclude`" in again.stderr
+    assert not _found(ws, cache, home) & {"secrets/gateway.py", "build/gateway.py"}

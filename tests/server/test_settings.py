@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from server.features.configuration import SettingsMessages
 from server.settings import load_settings, run_refusal
+from server.settings_files import SettingsMessage
 from tests.trusted_settings import trust_workspace_settings
 
 # The trust file and the user's own settings file of these tests are their own (tests/server/conftest.py).
@@ -321,3 +323,30 @@ def test_a_refusal_names_the_line_of_tool_agentls_in_pyproject(
     refusal = run_refusal(tmp_path, loaded.settings)
     assert refusal is not None and refusal.startswith(f"{pyproject}:{line}: "), refusal
     assert refusal.endswith(f"change it in {pyproject}, then start again."), refusal
+
+
+def test_a_problem_is_shown_once_wherever_an_edit_moves_its_line(tmp_path: Path) -> None:
+    """The language server shows each settings problem once (`SettingsMessages`), known by its setting,
+    file and kind rather than its words: a comment added above it moves its line, which is not a new
+    problem (the old code showed it again); another kind of bad value there is one; two problems of
+    different settings or files are each shown even in the same words."""
+    source = tmp_path / "agentls.toml"
+    source.write_text("[agent]\nmax_steps = 0\n")
+    shown = SettingsMessages()
+    [first] = shown.new(load_settings(tmp_path).messages)
+    assert first.startswith(f"{source}:2: ignoring `agent.max_steps`"), first
+    source.write_text("# the team's settings\n\n[agent]\nmax_steps = 0\n")
+    moved = load_settings(tmp_path).messages
+    assert moved[0].startswith(f"{source}:4: ") and shown.new(moved) == [], moved
+    source.write_text('# the team\'s settings\n\n[agent]\nmax_steps = "many"\n')
+    [other] = shown.new(load_settings(tmp_path).messages)
+    assert "valid integer" in other, other
+
+    words = "settings: ignoring a value; using the default"
+    same = [
+        SettingsMessage(words, "index.workers", "a.toml", "int_parsing"),
+        SettingsMessage(words, "index.workers", "b.toml", "int_parsing"),
+        SettingsMessage(words, "index.max_file_bytes", "a.toml", "int_parsing"),
+    ]
+    assert shown.new(same) == same and shown.new(same) == []
+    assert shown.new(["plain text", "plain text"]) == ["plain text"]  # a message of no setting: its text

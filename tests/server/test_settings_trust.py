@@ -10,11 +10,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from pydantic import BaseModel
 
 import server.settings_trust as settings_trust
 from agent.installs import InstallSettings
 from agent.sandbox import SandboxSettings
+from indexing.config import IndexSettings
+from indexing.walker import FileEntry, walk
+from server.cli import main
 from server.settings import Settings, load_settings
 from server.settings_trust import question, sensitive_settings, sensitive_values
 from tests.trusted_settings import trust_workspace_settings
@@ -334,3 +338,152 @@ def test_a_limit_the_user_lowered_is_not_brought_back_up_without_trust(tmp_path:
     )
     assert keys == ["server.refresh_seconds"]  # the user turned it off: any interval is more often
     assert (settings.agent.sandbox.memory_mb, settings.server.refresh_seconds) == (default_memory * 2, 0)
+
+
+def _walked(root: Path, settings: IndexSettings) -> set[str]:
+    return {item.path for item in walk(root, settings) if isinstance(item, FileEntry)}
+
+
+def test_a_workspace_exclude_adds_to_the_users_own_and_never_drops_it(
+    tmp_path: Path, own_cache: Path
+) -> None:
+    """SECURITY: the user's own ``index.exclude`` (``secrets/``) is not replaced by a workspace's list, which
+    an untrusted repository could write (its plain patterns need no trust): the lists of the user's file,
+    the workspace's and the editor's settings add up, in that order, so a later ``!pattern`` re-includes
+    what an earlier one left out only once the workspace's file is trusted. On the old code the
+    workspace's ``["build/"]`` replaced ``["secrets/"]`` and ``secrets/x.py`` was indexed (searchable,
+    sent to an embedding endpoint); an invalid list (a string) replaced it too, then fell back to []."""
+    _user_file(tmp_path, '[index]\nexclude = ["secrets/*"]\n')
+    ws = tmp_path / "ws"
+    for name in ("secrets/x.py", "build/out.py", "app.py", "notes.tmp"):
+        (ws / name).parent.mkdir(parents=True, exist_ok=True)
+        (ws / name).write_text("TOKEN = 'x'\n")
+    source = ws / "agentls.toml"
+    source.write_text('[index]\nexclude = ["build/"]\n')
+    loaded = load_settings(ws)
+    assert loaded.untrusted == () and loaded.pending == ()  # plain patterns: no question
+    assert loaded.settings.index.exclude == ["secrets/*", "build/"]
+    assert _walked(ws, loaded.settings.index) == {"agentls.toml", "app.py", "notes.tmp"}
+    editor = load_settings(ws, {"index": {"exclude": ["*.tmp"]}})
+    assert editor.settings.index.exclude == ["secrets/*", "build/", "*.tmp"]
+
+    source.write_text('[index]\nexclude = ["build/", "!secrets/x.py"]\n')
+    untrusted = load_settings(ws)
+    assert untrusted.settings.index.exclude == ["secrets/*", "build/"]
+    assert "secrets/x.py" not in _walked(ws, untrusted.settings.index)
+    [said] = untrusted.untrusted
+    assert said.startswith(f"{source}:2: ignoring '!secrets/x.py' of `index.exclude`"), said
+    assert "or your own exclude patterns leave out" in said, said
+    trust_workspace_settings(ws, own_cache)
+    trusted = load_settings(ws)
+    assert trusted.settings.index.exclude == ["secrets/*", "build/", "!secrets/x.py"]
+    assert "secrets/x.py" in _walked(ws, trusted.settings.index)  # trusted: the later `!` re-includes it
+
+    source.write_text('[index]\nexclude = "build/"\n')
+    invalid = load_settings(ws)
+    assert invalid.settings.index.exclude == ["secrets/*"]
+    [message] = invalid.messages
+    assert message.startswith(f"{source}:2: ignoring `index.exclude`: "), message
+
+
+def test_an_invalid_workspace_value_leaves_the_users_own_value_standing(tmp_path: Path) -> None:
+    """A workspace's invalid value was merged over the user's, then fell back to the default: a limit the
+    user lowered came back up without a question (an invalid number is not sensitive: validation refuses
+    it). It falls back to the user's own value; the message names its line and says so."""
+    _user_file(tmp_path, "[agent.sandbox]\nmemory_mb = 512\ntimeout_seconds = 30\n")
+    keys, settings = _pending(
+        tmp_path, '[agent]\nmax_steps = 7\n[agent.sandbox]\nmemory_mb = "lots"\ntimeout_seconds = -1\n'
+    )
+    assert keys == []
+    assert (settings.agent.sandbox.memory_mb, settings.agent.sandbox.timeout_seconds) == (512, 30)
+    assert settings.agent.max_steps == 7
+    source = tmp_path / "ws" / "agentls.toml"
+    messages = load_settings(tmp_path / "ws").messages
+    assert all(m.endswith("; using your own settings' value") for m in messages), messages
+    said = sorted(m.split(": ")[0] + " " + m.split("`")[1] for m in messages)
+    assert said == [f"{source}:4 agent.sandbox.memory_mb", f"{source}:5 agent.sandbox.timeout_seconds"], said
+
+
+def test_a_list_the_user_narrowed_or_widened_bounds_the_workspaces(tmp_path: Path) -> None:
+    """A protective list the user's own file sets is the bound of the workspace's, as a limit's value is:
+    the default hosts are a question when the user allowed fewer, the default hidden entries when the user
+    hid more; staying within the user's own list needs no trust, even where it passes the default."""
+    hosts, hidden = SandboxSettings().allowed_hosts, SandboxSettings().hidden_home_entries
+    _user_file(
+        tmp_path,
+        f"[agent.sandbox]\nallowed_hosts = {hosts[:1]!r}\nhidden_home_entries = {[*hidden, '.vault']!r}\n"
+        "extra_ro_paths = ['/opt/sdk', '/opt/cache']\n".replace("'", '"'),
+    )
+    keys, settings = _pending(
+        tmp_path,
+        f"[agent.sandbox]\nallowed_hosts = {hosts!r}\nhidden_home_entries = {hidden!r}\n"
+        "extra_ro_paths = ['/opt/sdk', '/etc']\n".replace("'", '"'),
+    )
+    assert keys == [
+        "agent.sandbox.allowed_hosts",
+        "agent.sandbox.hidden_home_entries",
+        "agent.sandbox.extra_ro_paths",
+    ]
+    sandbox = settings.agent.sandbox
+    assert (sandbox.allowed_hosts, sandbox.extra_ro_paths) == (hosts[:1], ["/opt/sdk", "/opt/cache"])
+    assert sandbox.hidden_home_entries == [*hidden, ".vault"]
+    why = {item.key: item.why for item in load_settings(tmp_path / "ws").pending}
+    assert why["agent.sandbox.allowed_hosts"].endswith(f'(your own settings set ["{hosts[0]}"])'), why
+
+    keys, settings = _pending(
+        tmp_path,
+        f"[agent.sandbox]\nallowed_hosts = {hosts[:1]!r}\nhidden_home_entries = {[*hidden, '.vault']!r}\n"
+        "extra_ro_paths = ['/opt/cache']\n".replace("'", '"'),
+    )
+    assert keys == [] and settings.agent.sandbox.extra_ro_paths == ["/opt/cache"]
+
+
+def test_the_question_says_what_of_an_exclude_applies_already(tmp_path: Path) -> None:
+    """Of an untrusted ``index.exclude`` the patterns that only leave files out apply at once: the question
+    no longer says that all of it is ignored until trusted."""
+    found = sensitive_values(_raw("index.exclude", ["build/", "!local.py"]), tmp_path)
+    asked = question(tmp_path, found, str(tmp_path / "agentls.toml"))
+    assert 'of it, ["build/"] applies already' in asked, asked
+    assert "Until you trust them, the rest is ignored." in asked and "They are ignored" not in asked, asked
+    whole = question(tmp_path, sensitive_values(_raw("agent.sandbox.memory_mb", 8192), tmp_path), "f")
+    assert "Until you trust them, they are ignored." in whole and "applies already" not in whole, whole
+
+
+def test_agentls_settings_shows_the_exclude_lists_that_add_up_and_where_each_comes_from(
+    tmp_path: Path,
+) -> None:
+    _user_file(tmp_path, '[index]\nexclude = ["secrets/"]\n')
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "agentls.toml").write_text('[index]\nexclude = ["build/", "!local.py"]\n')
+    out = CliRunner().invoke(main, ["settings", "--path", str(ws)], catch_exceptions=False)
+    assert out.exit_code == 0, out.output
+    user = tmp_path / "config" / "agentls" / "agentls.toml"
+    assert f'  ["secrets/"]  from {user}\n  ["build/"]  from {ws / "agentls.toml"}\n' in out.output, (
+        out.output
+    )
+    assert '  = ["secrets/", "build/"]' in out.output, out.output
+
+
+def test_a_workspace_cannot_widen_or_turn_on_an_mcp_server_of_the_users_own(tmp_path: Path) -> None:
+    """An MCP server of the user's own file keeps the protection the user gave it: its ``tools`` list (an
+    empty one is every tool; the server's trust is of its command, not of the list) and its
+    ``enabled = false``, at either place a server is written. Narrowing them, or a server of the
+    workspace's own, needs no trust. On the old code both applied without a question."""
+    _user_file(
+        tmp_path,
+        '[mcp.servers.fs]\ncommand = "fs-server"\ntools = ["read_file", "list_dir"]\n\n'
+        '[agent.mcp.servers.notes]\ncommand = "notes-server"\nenabled = false\n',
+    )
+    keys, settings = _pending(
+        tmp_path, "[mcp.servers.fs]\ntools = []\n\n[agent.mcp.servers.notes]\nenabled = true\n"
+    )
+    assert keys == ["mcp.servers.fs.tools", "agent.mcp.servers.notes.enabled"]
+    servers = settings.agent.mcp.servers
+    assert (servers["fs"].tools, servers["notes"].enabled) == (["read_file", "list_dir"], False)
+
+    keys, settings = _pending(
+        tmp_path,
+        '[mcp.servers.fs]\ntools = ["read_file"]\n\n[mcp.servers.own]\ncommand = "own-server"\ntools = []\n',
+    )
+    assert keys == [] and settings.agent.mcp.servers["fs"].tools == ["read_file"]
