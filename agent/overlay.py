@@ -66,6 +66,13 @@ a failed copy of a workspace file does), so the next fold-back leaves that file 
 whatever the command did to it, and the next update tries again. Nothing is raised: the caller decides (the
 bash tool names the files in its result, `agent.verify` checks nothing on such a copy and says why).
 
+A workspace file agentls cannot read (mode 000 of another owner, an I/O error) is a base it cannot know: the
+first copy leaves it out and names it (`MaterializedWorkspace.uncopied`, with the folders it cannot list, and
+a copy that failed for lack of room), `read`, `write`, `create` and `delete` refuse it with an
+`OverlayError` that says why (as `listdir` does for a folder it cannot list), and what a command writes at
+its path is not kept (`SyncReport.not_proposed`): nothing is ever proposed for it. The base stays unreadable
+for the run, as any base is snapshotted once.
+
 The overlay is not thread-safe: one agent run drives it from one thread.
 """
 
@@ -193,10 +200,25 @@ class MaterializedWorkspace:
     """Why each path of `unwritten` failed, in the same order: the error's text ("Permission denied",
     "No space left on device")."""
 
+    uncopied: tuple[str, ...] = ()
+    """Workspace files (and folders, `sub/`) the first copy could not copy from the workspace: agentls
+    cannot read them (mode 000 of another owner, an I/O error: `Overlay.read` refuses them too), or the
+    copy had no room. The copy lacks them (a folder is there, empty), so commands do not see them. Empty on
+    an update, which copies nothing from the workspace."""
+    uncopied_errors: tuple[str, ...] = ()
+    """Why each path of `uncopied` failed, in the same order."""
+
     def unwritten_note(self) -> str:
         """`sub/new.py (Permission denied), big.py (No space left on device)`, or "" when all was written."""
-        reasons = zip(self.unwritten, self.unwritten_errors, strict=False)
-        return ", ".join(f"{rel} ({why})" for rel, why in reasons)
+        return _with_reasons(self.unwritten, self.unwritten_errors)
+
+    def uncopied_note(self) -> str:
+        """`data.py (Permission denied), closed/ (Permission denied)`, or "" when all was copied."""
+        return _with_reasons(self.uncopied, self.uncopied_errors)
+
+
+def _with_reasons(paths: Iterable[str], reasons: Iterable[str]) -> str:
+    return ", ".join(f"{rel} ({why})" for rel, why in zip(paths, reasons, strict=False))
 
 
 @dataclass(frozen=True)
@@ -277,6 +299,9 @@ class SyncReport:
     search permission (`chmod 000 sub`, `chmod a-x sub`): a folder's mode is no part of the proposal, and
     no later command or update could look into it, so the fold-back gave the owner rwx back on the copy's
     folder, then read it."""
+    not_proposed: tuple[str, ...] = ()
+    """Paths the command wrote whose workspace file agentls cannot read (`data.py (Permission denied)`,
+    with why): with no base to compare with, their change is not kept, and nothing is proposed for them."""
 
 
 @dataclass
@@ -585,6 +610,24 @@ class _Binary:
 
 
 _BINARY = _Binary()
+
+
+@dataclass(frozen=True)
+class _Unreadable(_Binary):
+    """Marker for a workspace file agentls cannot read (mode 000 of another owner, an I/O error): like a
+    binary file, it is never edited nor proposed; `reason` is the error's text."""
+
+    reason: str
+
+    def refusal(self, path: str) -> str:
+        """Why the overlay refuses `path`, for the model."""
+        return (
+            f"Cannot read {path} in the workspace ({self.reason}): agentls can neither show nor change a "
+            "file it cannot read, and no change to it can be proposed. Its permissions are the user's to "
+            "change."
+        )
+
+
 _BaseState = str | None | _Binary
 
 
@@ -861,6 +904,9 @@ class Overlay:
             except IsADirectoryError:
                 # Not snapshotted: directories are not files of the overlay.
                 return None
+            except OSError as exc:  # mode 000 of another owner, an I/O error: kept so for the run
+                log.info("cannot read %s in the workspace: %s; it is not editable in this run", disk, exc)
+                state = _Unreadable(exc.strerror or str(exc))
             else:
                 text = _decode(data)
                 state = _BINARY if text is None else text
@@ -874,7 +920,8 @@ class Overlay:
         return self._load_base(rel)
 
     def _dir_on_disk(self, rel: str) -> bool:
-        return rel == "." or self._disk_path(rel).is_dir()
+        # os.path.isdir, not Path.is_dir: under a folder agentls cannot search that raises PermissionError.
+        return rel == "." or os.path.isdir(self._disk_path(rel))
 
     def _has_files_under(self, rel: str) -> bool:
         prefix = "" if rel == "." else rel + "/"
@@ -906,6 +953,8 @@ class Overlay:
             if self.is_dir(rel):
                 raise OverlayError(f"The path {path} is a directory, not a file.")
             raise OverlayError(f"The path {path} does not exist. Please provide a valid path.")
+        if isinstance(state, _Unreadable):
+            raise OverlayError(state.refusal(path))
         if isinstance(state, _Binary):
             raise BinaryFileError(
                 f"The file {path} is binary or not UTF-8 text; the editor can only view and edit text files."
@@ -931,18 +980,23 @@ class Overlay:
         prefix = "" if rel == "." else rel + "/"
         names: dict[str, bool] = {}
         disk = self._disk_path(rel)
-        if disk.is_dir():
-            with os.scandir(disk) as it:
-                for entry in it:
-                    child = prefix + entry.name
-                    try:
-                        is_dir = entry.is_dir()
-                    except OSError:
-                        continue
-                    if is_dir:
-                        names[entry.name] = True
-                    elif self._current.get(child, "") is not None and not is_secret_path(child):
-                        names[entry.name] = False
+        try:
+            entries = list(os.scandir(disk)) if os.path.isdir(disk) else []
+        except OSError as exc:
+            raise OverlayError(
+                f"Cannot list the folder {path} in the workspace ({exc.strerror or exc}): agentls cannot "
+                "read it. Its permissions are the user's to change."
+            ) from None
+        for entry in entries:
+            child = prefix + entry.name
+            try:
+                is_dir = entry.is_dir()
+            except OSError:
+                continue
+            if is_dir:
+                names[entry.name] = True
+            elif self._current.get(child, "") is not None and not is_secret_path(child):
+                names[entry.name] = False
         for p in list(self._current) + list(self._buffers):
             if not p.startswith(prefix) or self._state(p) is None:
                 continue
@@ -956,7 +1010,7 @@ class Overlay:
         prefix = "" if rel == "." else rel + "/"
         found: set[str] = set()
         base_dir = self._disk_path(rel)
-        if base_dir.is_dir():
+        if os.path.isdir(base_dir):
             for dirpath, dirnames, filenames in os.walk(base_dir):
                 dirnames[:] = [d for d in dirnames if d not in self._bind_dirs and d not in self._skip_dirs]
                 rel_dir = os.path.relpath(dirpath, self._root).replace(os.sep, "/")
@@ -995,7 +1049,10 @@ class Overlay:
             raise OverlayError(f"The path {path} is a directory; only files can be written.")
         if not isinstance(text, str):
             raise TypeError(f"text must be str, got {type(text).__name__}")
-        if self._state(rel) is _BINARY:
+        state = self._state(rel)
+        if isinstance(state, _Unreadable):
+            raise OverlayError(state.refusal(path))
+        if state is _BINARY:
             raise BinaryFileError(f"The file {path} is binary or not UTF-8 text; the agent cannot edit it.")
         self._check_parent(rel, path)
         self._set(rel, text)
@@ -1005,7 +1062,10 @@ class Overlay:
         rel = self.resolve(path)
         if rel == "." or self.is_dir(rel):
             raise OverlayError(f"The path {path} is a directory; only files can be created.")
-        if self._state(rel) is not None:
+        state = self._state(rel)
+        if isinstance(state, _Unreadable):
+            raise OverlayError(state.refusal(path))
+        if state is not None:
             raise OverlayError(
                 f"File already exists at: {path}. Cannot overwrite files using command `create`."
             )
@@ -1020,6 +1080,8 @@ class Overlay:
             if self.is_dir(rel):
                 raise OverlayError(f"The path {path} is a directory; only files can be deleted.")
             raise OverlayError(f"The path {path} does not exist.")
+        if isinstance(state, _Unreadable):
+            raise OverlayError(state.refusal(path))
         if state is _BINARY:
             raise BinaryFileError(f"The file {path} is binary; the agent cannot delete it.")
         self._renamed_from.pop(rel, None)
@@ -1175,14 +1237,16 @@ class Overlay:
         overlaid = set(self._current) | set(self._buffers)
         copied = allocated = 0
         folders: set[str] = set()
+        uncopied: dict[str, str] = {}
+        """rel (`sub/` for a folder) -> why, for what could not be copied from the workspace."""
         root = str(self._root)
         stack = [("", root, str(dest))]
         while stack:
             rel_dir, src_dir, dst_dir = stack.pop()
             try:
                 entries = list(os.scandir(src_dir))
-            except OSError as exc:
-                log.warning("cannot list %s while materializing: %s", src_dir, exc)
+            except OSError as exc:  # not agentls' to read: the copy's folder stays empty
+                uncopied[f"{rel_dir}/" if rel_dir else "./"] = exc.strerror or str(exc)
                 continue
             for entry in entries:
                 rel = entry.name if not rel_dir else f"{rel_dir}/{entry.name}"
@@ -1212,8 +1276,8 @@ class Overlay:
                     files[rel] = _key(out)
                     allocated += out.st_blocks * 512
                     copied += 1
-                except OSError as exc:
-                    log.warning("cannot copy %s into the sandbox: %s", rel, exc)
+                except OSError as exc:  # mode 000 of another owner, an I/O error, a full disk
+                    uncopied[rel] = exc.strerror or str(exc)
         written = removed = 0
         for rel in sorted(overlaid):
             if is_secret_path(rel):
@@ -1248,6 +1312,12 @@ class Overlay:
             unwritten=set(failed),
         )
         _warn_unwritten(failed, dest)
+        if uncopied:
+            log.warning(
+                "could not copy %s from the workspace into its copy %s: commands there do not see them",
+                _with_reasons(uncopied, uncopied.values()),
+                dest,
+            )
         return MaterializedWorkspace(
             dest,
             tuple(sorted(bind_dirs)),
@@ -1258,6 +1328,8 @@ class Overlay:
             allocated,
             unwritten=tuple(failed),
             unwritten_errors=tuple(failed.values()),
+            uncopied=tuple(uncopied),
+            uncopied_errors=tuple(uncopied.values()),
         )
 
     def _file_mode(self, rel: str) -> int:
@@ -1304,6 +1376,8 @@ class Overlay:
         names_of: set[int] = set()
         """Inodes of files found with another name that is not yet in `manifest.linked`."""
         unreadable_files: list[str] = []
+        not_proposed: dict[str, str] = {}
+        """rel -> why, for the paths the command wrote whose workspace file agentls cannot read."""
         for rel, path, st in scan.files:
             if rel in seen:
                 continue
@@ -1342,7 +1416,11 @@ class Overlay:
             if rel not in self._current and self._ignored(rel):
                 ignored.append(rel)
                 continue
-            if text is None or self._state(rel) is _BINARY:
+            base = self._state(rel)
+            if isinstance(base, _Unreadable):  # no base to compare with: what the command wrote is not kept
+                not_proposed[rel] = base.reason
+                continue
+            if text is None or base is _BINARY:
                 skipped.append(rel)
                 continue
             before = self._state(rel)
@@ -1361,7 +1439,9 @@ class Overlay:
             state = self._state(rel)
             if state is None:
                 continue
-            if isinstance(state, _Binary) or is_secret_path(rel):
+            if isinstance(state, _Unreadable):
+                not_proposed[rel] = state.reason
+            elif isinstance(state, _Binary) or is_secret_path(rel):
                 skipped.append(rel)
             elif rel not in self._current and self._ignored(rel):
                 ignored.append(rel)
@@ -1399,6 +1479,12 @@ class Overlay:
                 ", ".join(f"{rel} (mode {mode:o})" for rel, mode in sorted(reopened.items())),
                 dest,
             )
+        if not_proposed:
+            log.warning(
+                "not kept from the workspace copy %s: %s, which agentls cannot read in the workspace",
+                dest,
+                _with_reasons(not_proposed, not_proposed.values()),
+            )
         return SyncReport(
             tuple(sorted(changed)),
             tuple(sorted(skipped)),
@@ -1408,6 +1494,7 @@ class Overlay:
             symlinks,
             tuple(unreadable),
             tuple(sorted(reopened)),
+            tuple(f"{rel} ({why})" for rel, why in sorted(not_proposed.items())),
         )
 
     def _sync_links(

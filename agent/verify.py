@@ -16,8 +16,9 @@
 Tests are skipped when a syntax check failed (their failures would only repeat it). Each command has the
 `verify_timeout` wall-clock limit. Commands run on a throwaway copy, so nothing they write (caches,
 reports) ends up in the proposal; it is removed afterwards. A copy that could not take some of the overlay's
-files (a full scratch folder: `MaterializedWorkspace.unwritten`) runs nothing: the verification fails with an
-environment problem that names them and the folder. `run_tests` (the tool) runs step 3 or 4 for a
+files (a full scratch folder: `MaterializedWorkspace.unwritten`), or some of the workspace's (agentls cannot
+read them: `MaterializedWorkspace.uncopied`), runs nothing: the verification fails with an environment problem
+that names them, why, and the folder. `run_tests` (the tool) runs step 3 or 4 for a
 symbol or path the model names.
 
 The outcome (`VerificationResult.outcome`) is "passed" only when something ran and nothing failed: a
@@ -768,8 +769,8 @@ class Verifier:
         if plan.commands:
             with _Materialized(self.overlay, self._scratch) as dest:
                 commands = plan.commands
-                if dest.unwritten:  # checks of a copy without the change would pass or fail for nothing
-                    checks.append(_uncopied(commands[0][0], dest.unwritten, self._scratch))
+                if dest.unwritten or dest.uncopied:  # checks of a copy without them would prove nothing
+                    checks.append(_uncopied(commands[0][0], dest, self._scratch))
                     commands = []
                 binds = [(self.overlay.root / rel, self.overlay.root / rel) for rel in dest.bind_dirs]
                 binds += self.interpreter.binds(self.overlay.root)
@@ -834,11 +835,18 @@ def _not_run(kind: CheckKind, name: str, problem: str) -> CheckResult:
     )
 
 
-def _uncopied(kind: CheckKind, unwritten: str, scratch: Path) -> CheckResult:
-    """The verification's copy of the workspace could not take the change's files: nothing was checked."""
+def _uncopied(kind: CheckKind, dest: _Dest, scratch: Path) -> CheckResult:
+    """The verification's copy of the workspace could not take the change's files, or the workspace's
+    (agentls cannot read them, or there was no room): nothing was checked."""
+    missing = []
+    if dest.uncopied:
+        missing.append(f"the workspace's {dest.uncopied} (make them readable to agentls, or remove them)")
+    if dest.unwritten:
+        missing.append(f"the change's {dest.unwritten}")
     problem = (
-        f"the verification's copy of the workspace in {scratch} could not take {unwritten}, so nothing was "
-        "checked; make room there, or set agent.sandbox.scratch_dir to a folder with room"
+        f"the verification's copy of the workspace in {scratch} could not take {' or '.join(missing)}, so "
+        "nothing was checked; on a full folder, make room there, or set agent.sandbox.scratch_dir to a "
+        "folder with room"
     )
     return _not_run(kind, "the workspace copy", problem)
 
@@ -945,7 +953,10 @@ class _Dest:
     path: Path
     bind_dirs: tuple[str, ...]
     unwritten: str = ""
-    """The files the copy could not take, with why (`MaterializedWorkspace.unwritten_note`); "" when none."""
+    """The change's files the copy could not take, with why (`MaterializedWorkspace.unwritten_note`); "" when
+    none."""
+    uncopied: str = ""
+    """The workspace's files the copy could not take, with why (`MaterializedWorkspace.uncopied_note`)."""
 
 
 class _Materialized:
@@ -960,7 +971,9 @@ class _Materialized:
         self.scratch.mkdir(parents=True, exist_ok=True)
         self.path = Path(tempfile.mkdtemp(prefix="agentls-verify-", dir=self.scratch))
         materialized = self.overlay.materialize(self.path)
-        return _Dest(self.path, materialized.bind_dirs, materialized.unwritten_note())
+        return _Dest(
+            self.path, materialized.bind_dirs, materialized.unwritten_note(), materialized.uncopied_note()
+        )
 
     def __exit__(self, *exc: object) -> None:
         if self.path is not None:

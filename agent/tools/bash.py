@@ -41,7 +41,10 @@ Each call:
    the first step cannot write or remove (an earlier command's `chmod 555 sub`, a full disk, the first copy's
    included) is named in the result with the reason: the command sees the copy's older state of it or none,
    the overlay keeps its own version (what the command does to that file is not folded back), and the next
-   call tries again.
+   call tries again. A workspace file (or folder) the first copy cannot copy (agentls cannot read it: mode
+   000 of another owner, an I/O error) is named in the first result with the reason: commands do not see
+   it. What a command writes at such a file's path is not kept (no base to compare with: nothing can be
+   proposed for it), and the result says so.
 
 The result is stdout then stderr as a terminal would leave them (a carriage return overwrites the line:
 a progress bar is its last state, ``\\r\\n`` is a line break), with `[exit code: N]` when it is not 0. A
@@ -266,6 +269,12 @@ class BashTool:
             self._empty_tmp(session)
             text += "\n[this session's /tmp was emptied]"
         report = self.overlay.sync_back_from(dest)
+        if report.not_proposed:
+            text += (
+                "\n[not kept: the command's changes to " + ", ".join(report.not_proposed) + ", which agentls "
+                "cannot read in the workspace: with nothing to compare them with, no change to them can be "
+                "proposed]"
+            )
         if report.skipped:
             text += "\n[not kept (binary, non-UTF-8 or secret files): " + ", ".join(report.skipped) + "]"
         if report.too_large:
@@ -288,7 +297,14 @@ class BashTool:
                 "are not part of your proposal, and later commands could not look into it, so it is rwx for "
                 "the owner again]"
             )
-        unwritten = self.last_materialized.unwritten_note() if self.last_materialized is not None else ""
+        copy = self.last_materialized
+        uncopied = copy.uncopied_note() if copy is not None else ""
+        if uncopied:
+            text += (
+                f"\n[could not copy {uncopied} from the workspace into the copy commands run on: commands do "
+                "not see them (a folder is there, empty), so tests that need them fail for that reason]"
+            )
+        unwritten = copy.unwritten_note() if copy is not None else ""
         if unwritten:
             text += (
                 f"\n[could not write your latest version of {unwritten} into the workspace before the "

@@ -24,7 +24,10 @@ other providers as a plain function whose description and schema say the same as
 documentation, so the calls and results are identical.
 
 Paths are relative to the workspace root or absolute inside it; everything else is refused (see
-`agent.paths`). Edits land in the overlay, never on disk. Tabs are kept as they are.
+`agent.paths`). Edits land in the overlay, never on disk. Tabs are kept as they are. A workspace file
+agentls cannot read (mode 000 of another owner, an I/O error) is refused by every command with the reason
+(`agent.overlay`); a folder it cannot list is an error to view, and marked "(agentls cannot list it)" in the
+view of a folder above it.
 
 Line endings: the model sees every file with ``\n`` line breaks and without a byte order mark, and its
 `old_str`, `new_str` and `insert_text` are read the same way (a ``\r\n`` or lone ``\r`` in them is a
@@ -305,7 +308,10 @@ class EditorTool:
                 child_shown = f"{dir_shown}/{name}"
                 entries.append(child_shown + ("/" if is_dir else ""))
                 if is_dir and depth < 2:
-                    visit(child_rel, child_shown, depth + 1)
+                    try:
+                        visit(child_rel, child_shown, depth + 1)
+                    except OverlayError:  # a folder agentls cannot read: the rest is still shown
+                        entries[entries.index(child_shown + "/")] += " (agentls cannot list it)"
 
         visit(rel, shown if shown != "/" else "", 1)
         listing = "\n".join(entries)

@@ -21,9 +21,7 @@ from agent.overlay import Overlay
 from agent.sandbox import Sandbox, SandboxSettings
 from agent.tools import ToolRegistry
 from agent.tools.bash import BashTool
-from agent.verify import Verifier
-from tests.agent.agent_harness import fast_settings
-from tests.agent.userns import in_child, warnings_of
+from tests.agent.userns import in_child, print_verification, warnings_of
 
 _BIG = "B = 1\n" + ("# " + "x" * 100 + "\n") * 4000
 """400 KB: past the small disk's size."""
@@ -76,23 +74,9 @@ def _first_copy(ws: str, scratch: str) -> None:
 
 
 def _verify(ws: str, scratch: str) -> None:
-    """The child process: the verification of the same overlay with its copy on the small disk. Prints the
-    result's outcome, summary and checks as JSON."""
+    """The child process: the verification of the same overlay with its copy on the small disk."""
     _small_disk(scratch)
-    overlay = _overlay(ws)
-    settings = fast_settings(sandbox=SandboxSettings(enabled=False, scratch_dir=scratch))
-    result = Verifier(overlay, Sandbox(settings.sandbox), settings).verify(overlay.changes())
-    print(
-        json.dumps(
-            {
-                "outcome": result.outcome,
-                "summary": result.summary(),
-                "environment": result.environment_problem,
-                "commands": [c.command for c in result.checks],
-                "left": sorted(p.name for p in Path(scratch).iterdir()),
-            }
-        )
-    )
+    print_verification(_overlay(ws), scratch)
 
 
 def _workspace(tmp_path: Path) -> Path:

@@ -12,11 +12,21 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-__all__ = ["WITH_CHOWN_ONLY", "in_child", "skip_unless_chmod_denies", "skip_unless_chown_only", "warnings_of"]
+if TYPE_CHECKING:
+    from agent.overlay import Overlay
+
+__all__ = [
+    "WITH_CHOWN_ONLY",
+    "in_child",
+    "print_verification",
+    "skip_unless_chmod_denies",
+    "skip_unless_chown_only",
+    "warnings_of",
+]
 
 _REPO = Path(__file__).resolve().parents[2]
 
@@ -93,3 +103,26 @@ def warnings_of(logger: str) -> list[str]:
 
     logging.getLogger(logger).addHandler(Collect(logging.WARNING))
     return seen
+
+
+def print_verification(overlay: Overlay, scratch: str) -> None:
+    """In the child: verify the overlay's changes unsandboxed (bubblewrap cannot make its namespaces in
+    this one) with its copy in `scratch`; print the result's outcome, summary, environment problem, check
+    commands and what was left in `scratch`, as JSON."""
+    from agent.sandbox import Sandbox, SandboxSettings
+    from agent.verify import Verifier
+    from tests.agent.agent_harness import fast_settings
+
+    settings = fast_settings(sandbox=SandboxSettings(enabled=False, scratch_dir=scratch))
+    result = Verifier(overlay, Sandbox(settings.sandbox), settings).verify(overlay.changes())
+    print(
+        json.dumps(
+            {
+                "outcome": result.outcome,
+                "summary": result.summary(),
+                "environment": result.environment_problem,
+                "commands": [c.command for c in result.checks],
+                "left": sorted(p.name for p in Path(scratch).iterdir()),
+            }
+        )
+    )
