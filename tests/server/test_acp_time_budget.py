@@ -1,6 +1,7 @@
 """`agent.max_minutes` reaches runs started over ACP (`agentls acp` as a real process reads the same
-`agentls.toml`): a run past it stops at the bound, not at the fake model's 20 s stall, and the client is
-told why."""
+`agentls.toml`): a run past it stops at the bound, not at the fake model's 60 s stall, and the client is
+told why. The margin is wide because the test's clock also counts `agentls acp`'s start: 24.8 s in all
+once, on a machine at load 9, against a 20 s stall then."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ def test_an_acp_run_stops_at_the_workspaces_max_minutes(
         AGENT_TOML.replace("max_steps = 10", "max_steps = 10\nmax_minutes = 0.05")
     )
     fake_anthropic.enqueue(
-        turn(text("Plan: edit the stub."), view()), replace(STUB_BODY, GOOD_BODY), stall(20, done())
+        turn(text("Plan: edit the stub."), view()), replace(STUB_BODY, GOOD_BODY), stall(60, done())
     )
     client = RecordingClient("allow")
     began = time.monotonic()
@@ -30,6 +31,6 @@ def test_an_acp_run_stops_at_the_workspaces_max_minutes(
 
     said = "".join(str(getattr(getattr(u, "content", None), "text", "")) for u in client.updates)
     assert "Time budget reached" in said and "max_minutes = 0.05" in said, client.updates
-    assert took < 20, f"the ACP prompt took {took:.1f} s with a 3 s budget and a 20 s stall"
+    assert took < 50, f"the ACP prompt took {took:.1f} s with a 3 s budget and a 60 s stall"
     assert [r.outcome for r in fake_anthropic.message_requests] == ["reply", "reply", "stalled"]
     assert stop in ("end_turn", "max_turn_requests"), stop
