@@ -86,9 +86,10 @@ rows was 6x faster in isolation), but then the code in it was stored uncompresse
 source tree. With the default and zstd on the text columns (`indexing.rows.COMPRESSED`) Django's chunk
 table takes 16 MB against 31 MB, a whole index run took the same time (11.3 s against 12.4 s, one
 process) and search stayed as fast (p50 12.8-14.5 ms against 11.2-12.3 ms). Compressed 2.0 pages took
-14 MB but tripled search time (48 ms): a random row read decompressed its whole page. For the symbols
-table (short, repetitive strings) 2.1+ writes faster than 2.0 and takes a ninth of the space (mixed
-corpus: 5 MB against 45 MB)."""
+14 MB but tripled search time (48 ms): a random row read decompressed its whole page. The 2.1+ mini-block
+layout compresses small blocks of values instead (`indexing.rows.COMPRESSED_TEXT`, for ``search_text``).
+For the symbols table (short, repetitive strings) 2.1+ writes faster than 2.0 and takes a ninth of the
+space (mixed corpus: 5 MB against 45 MB)."""
 
 FILES_SCHEMA = pa.schema(
     [
@@ -757,7 +758,8 @@ class IndexStore:
         `LANCE_CPU_THREADS` workers), so the BTrees beside it add their CPU time to the phase rather than
         fill an idle core. On Django's lexical index (24,729 chunks, 220,322 symbols; session 22 in
         BENCHMARKS.md) the builds took 1.36 s of CPU: the full-text index 1.16-1.22 s (0.35 s of it
-        stemming), each symbol BTree 0.04-0.07 s, the chunk and file path BTrees 0.01 s each. What each
+        stemming; 0.8 s since the chunk text is stored in mini-blocks, `indexing.rows.COMPRESSED_TEXT`,
+        session 24), each symbol BTree 0.04-0.07 s, the chunk and file path BTrees 0.01 s each. What each
         index serves is said where it is built. On large tables (more than `_PARALLEL_BUILD_ROWS` symbol
         rows) they are built one after the other: each build holds memory in proportion to its table, and
         together they made the peak of a first kernel index (2.3 GB, against 0.5 GB while indexing).

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from indexing.models import Chunk, FileRecord, Symbol
@@ -274,6 +275,32 @@ def test_chunk_text_is_stored_once_and_read_back_whole(store: IndexStore) -> Non
     assert row == {"id": hit["id"], "text": text}
     [row] = store.chunks_by_id([hit["id"]], ["id", "search_text"])
     assert row["search_text"].startswith(text) and "a.py" in row["search_text"][len(text) :]
+
+
+def test_chunk_text_is_stored_in_mini_blocks(store: IndexStore) -> None:
+    # Compressed value by value ("full-zip", Lance's default for values this large), every full-text build
+    # decompressed the column one value at a time: a third more CPU for the build on Django.
+    field = store._tables["chunks"].to_lance().schema.field("search_text")
+    assert (field.metadata or {}).get(b"lance-encoding:structural-encoding") == b"miniblock"
+
+
+def test_a_chunks_table_in_the_earlier_layout_stays_usable(tmp_path: Path) -> None:
+    # An index created before search_text was stored in mini-blocks: its table keeps its layout, takes
+    # new rows, builds its full-text index and finds them.
+    from indexing.lancedb_import import lancedb
+    from indexing.rows import CHUNKS_SCHEMA, COMPRESSED
+
+    fields = [pa.field(f.name, f.type, metadata=COMPRESSED if f.metadata else None) for f in CHUNKS_SCHEMA]
+    lancedb.connect(str(tmp_path / "idx" / "lance")).create_table("chunks", schema=pa.schema(fields))
+    store = IndexStore.open(tmp_path / "idx", root="/ws")
+    layout = store._tables["chunks"].to_lance().schema.field("search_text").metadata
+    assert b"lance-encoding:structural-encoding" not in layout
+    store.write_batch([item("a.py", [chunk("a.py", "sendInvoice", "def sendInvoice(): ...")])])
+    store.ensure_indexes(vector_index_min_rows=10_000)
+    store.write_batch([item("b.py", [chunk("b.py", "invoice_total", "def invoice_total(): ...")])])
+    assert {h["path"] for h in store.search_lexical("invoice", 10)} == {"a.py", "b.py"}
+    [hit] = store.search_lexical("total", 10)
+    assert hit["text"] == "def invoice_total(): ..."
 
 
 def test_an_index_in_an_older_format_is_rebuilt_with_a_message(
