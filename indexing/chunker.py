@@ -564,6 +564,10 @@ class _FileParser:
         path = self.path
         text = self.text
         ascii_text = self.ascii
+        lines = self.lines
+        # Text with non-ASCII characters (a third of Django's references): most of its lines are ASCII,
+        # where the byte column is the code-point column and the name is sliced from the line.
+        ascii_rows = [] if ascii_text else [line.isascii() for line in lines]
         out: list[Symbol] = []
         append = out.append
         bisect_right = bisect.bisect_right
@@ -581,6 +585,11 @@ class _FileParser:
                 row, column = node.start_point
                 if ascii_text:
                     name = text[start : node.end_byte]
+                elif ascii_rows[row]:
+                    size = node.end_byte - start
+                    name = lines[row][column : column + size]
+                    if len(name) != size:  # runs past the line's end
+                        name, column = self._name_and_column(node, row, column)
                 else:
                     name, column = self._name_and_column(node, row, column)
                 if not reference or "\n" in name:

@@ -596,6 +596,19 @@ def test_columns_count_code_points_on_non_ascii_lines() -> None:
     assert (unicode_call.line, unicode_call.column, unicode_call.end_column) == (3, 11, 23)
 
 
+def test_names_on_ascii_lines_of_a_non_ascii_file() -> None:
+    # A file with any non-ASCII text takes the per-line path: on its ASCII lines a name is cut from the
+    # line at its byte column, which there is its code-point column.
+    text = '# ½ €\ndef f():\n    return helper(1) + other.method_call()\n\nz = "é"; last_call()'
+    rows = symbol_rows(parse_text("mixed.py", text, "python"))
+    assert ("reference", "call", "helper", 3, 11, "f") in rows
+    assert ("reference", "call", "method_call", 3, 29, "f") in rows
+    assert ("reference", "call", "last_call", 5, 9, "") in rows
+    symbols = parse_text("mixed.py", text, "python").symbols
+    last = next(s for s in symbols if s.name == "last_call")
+    assert (last.column, last.end_column) == (9, 18)
+
+
 def test_php_non_ascii_line_column() -> None:
     result = parse_fixture("Invoice.php")
     number_format = next(s for s in result.symbols if s.name == "number_format")
