@@ -74,15 +74,23 @@ bwrap --info-fd N --block-fd N                                         # see _Sa
   agent's death closes it too), it kills every descendant it finds in ``/proc``, round after round until
   it has no child left, then exits as the command did; `run` waits for that up to `_REAP_SECONDS`, then
   warns and kills the group. The subreaper is that helper, not the agent's process, so the agent's own
-  orphans are unaffected; it runs under the command's limits and takes one of its `max_processes`. Not
-  covered: a command that kills the subreaper itself first (same user, no isolation) leaves its
-  descendants to init.
+  orphans are unaffected; it runs under the command's limits and takes one of its `max_processes`. It
+  costs a Python start per command (about 20 ms of CPU; see its docstring). Not covered: a command that
+  kills the subreaper itself first (same user, no isolation) leaves its descendants to init.
 - Every command also gets the parent-death signal (``PR_SET_PDEATHSIG``), so none outlives a killed
   agentls, sandboxed or not (unsandboxed, the subreaper gets SIGTERM and ends all of the command, what
   left its group included, as on a cancel). The signal follows the thread that started the command,
-  which `run` holds until the command is reaped. One gap is bwrap's (issue #633 again): agentls killed
-  while a sandbox is being set up (a few milliseconds; up to `_ATTACH_SECONDS` while the tmpfs are
-  opened) lets bwrap's pid 1 go on with no parent to die with, so the command runs to its own end.
+  which `run` holds until the command is reaped. Sandboxed, that signal kills bwrap's outer process, and
+  bwrap's pid 1 dies with it once it has set its own (``--die-with-parent``, after ``--new-session``).
+  Before that (issue #633 again: while bwrap sets up, up to `_ATTACH_SECONDS` while the tmpfs are opened)
+  pid 1 would go on, reparented to init, and run the command to its own end. `agent.sandbox_reaper`
+  closes that window: one small process per `Sandbox` (started with its first sandboxed command, ended by
+  `close` or when the sandbox is collected) that holds, for each command being set up, the writing end of
+  its ``--block-fd`` pipe (so a waiting pid 1 gets no end of file from agentls' death) and, once `run`
+  knows it, a pidfd of pid 1; when agentls dies it kills them (pid 1, and whatever still holds a held
+  pipe), then exits. It costs a ``sendmsg`` or three per command (about 0.7 ms of CPU with bwrap's 6.5)
+  and a Python start per `Sandbox`. Running bwrap under `agent.subreaper` would close the window too, but
+  a Python start per command quadrupled a sandboxed ``true``'s CPU (28 ms instead of 7).
 - The environment is rebuilt from scratch: PATH, HOME (a private directory under /tmp), LANG, TERM,
   the switches that stop npm and pip from asking a registry for their own updates on every command,
   plus what the caller passes, minus anything that looks like a credential.
@@ -107,6 +115,7 @@ import select
 import selectors
 import shutil
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -114,6 +123,7 @@ import tempfile
 import threading
 import time
 import warnings
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -807,6 +817,12 @@ class _SandboxInit:
             return None
         return cls(pid, pidfd, stat[1])
 
+    def message(self, key: str) -> tuple[str, list[int]]:
+        """The `agent.sandbox_reaper` message that makes it hold this process for command `key`."""
+        if self._pidfd is not None:
+            return f"init {key}", [self._pidfd]
+        return f"init {key} {self.pid} {self._start}", []
+
     def _running(self) -> bool:
         stat = _proc_stat(self.pid)
         return stat is not None and stat[1] == self._start and stat[2] != "Z"
@@ -837,6 +853,46 @@ class _SandboxInit:
         if self._pidfd is not None:
             os.close(self._pidfd)
             self._pidfd = None
+
+
+class _SetupReaper:
+    """The owner's end of `agent.sandbox_reaper`, one per `Sandbox`: it kills the sandboxes of an owner
+    that died while they were being set up (bubblewrap issue #633). Messages are sent from any thread
+    (one ``sendmsg`` each, whole on a ``SOCK_SEQPACKET`` socket)."""
+
+    def __init__(self) -> None:
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-I", "-S", _SANDBOX_REAPER, str(theirs.fileno())],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,  # the language server's stdout is its channel to the editor
+                start_new_session=True,  # no signal to the owner's terminal or group reaches it
+                close_fds=True,
+                pass_fds=(theirs.fileno(),),
+            )
+        except BaseException:
+            mine.close()
+            raise
+        finally:
+            theirs.close()
+        self._socket = mine
+
+    def send(self, message: str, fds: Sequence[int] = ()) -> bool:
+        """Whether the reaper got `message` (False once it has died)."""
+        try:
+            socket.send_fds(self._socket, [message.encode("ascii")], list(fds))
+        except OSError:
+            return False
+        return True
+
+    def close(self) -> None:
+        """End the reaper: with nothing held (no sandbox being set up), it only exits."""
+        self._socket.close()
+        try:
+            self._proc.wait(_REAP_SECONDS)
+        except subprocess.TimeoutExpired:
+            log.warning("the sandbox reaper (pid %d) did not exit when told to", self._proc.pid)
 
 
 def _count_user_processes(uid: int) -> int:
@@ -878,6 +934,7 @@ def _load_prctl() -> Callable[..., int] | None:
 
 _PR_SET_PDEATHSIG = 1
 _SUBREAPER = str(Path(__file__).with_name("subreaper.py"))
+_SANDBOX_REAPER = str(Path(__file__).with_name("sandbox_reaper.py"))
 
 
 def _limits_setter(
@@ -928,6 +985,9 @@ class Sandbox:
         self.extensions: list[SandboxExtension] = []
         """Applied to every sandboxed command after the workspace's mounts (`agent.netsandbox`)."""
         self._gateway: NetworkGateway | None = None
+        self._reaper: _SetupReaper | None = None
+        self._reaper_closer: weakref.finalize | None = None
+        self._commands = 0
 
     # -- availability ------------------------------------------------------------------------------
 
@@ -1235,11 +1295,44 @@ class Sandbox:
         return [*self.extensions, *([gateway] if gateway is not None else [])]
 
     def close(self) -> None:
-        """Stop the network gateway, if one started."""
+        """Stop the network gateway and the sandbox reaper, if they started."""
         with self._lock:
             gateway, self._gateway = self._gateway, None
+            closer, self._reaper, self._reaper_closer = self._reaper_closer, None, None
         if gateway is not None:
             gateway.close()
+        if closer is not None:
+            closer()
+
+    def _setup_reaper(self) -> tuple[_SetupReaper | None, str]:
+        """This sandbox's `_SetupReaper` (started on first use, again if it died) and a key for one
+        command; no reaper where it cannot start (logged)."""
+        with self._lock:
+            self._commands += 1
+            key = str(self._commands)
+            if self._reaper is None:
+                try:
+                    self._reaper = _SetupReaper()
+                except OSError as error:
+                    log.warning(
+                        "cannot start the sandbox reaper (%s): a sandbox whose agentls is killed while it "
+                        "is set up may run its command on",
+                        error,
+                    )
+                    return None, key
+                # A sandbox dropped without `close` ends its reaper too.
+                self._reaper_closer = weakref.finalize(self, self._reaper.close)
+            return self._reaper, key
+
+    def _reaper_lost(self, reaper: _SetupReaper) -> None:
+        """`reaper` died (killed from outside): the next command starts another."""
+        log.warning("the sandbox reaper died; starting another for the next command")
+        with self._lock:
+            if self._reaper is reaper and self._reaper_closer is not None:
+                closer, self._reaper, self._reaper_closer = self._reaper_closer, None, None
+            else:
+                return
+        closer()
 
     def _argv(self, cmd: str | Sequence[str]) -> list[str]:
         if isinstance(cmd, str):
@@ -1271,6 +1364,8 @@ class Sandbox:
         guard = _SpaceGuard(folders, self.settings.max_files)
         child_fds: tuple[int, ...] = ()
         info_r = block_w = control_w = -1
+        reaper: _SetupReaper | None = None
+        command_key = ""
         if not sandboxed and self._prctl is not None:
             # Linux: the command runs under `agent.subreaper`, which ends every process of it, those that
             # left its process group too, when this end of its control pipe is written to or closed.
@@ -1285,6 +1380,11 @@ class Sandbox:
             block_r, block_w = os.pipe()
             child_fds = (info_w, block_r)
             argv = [argv[0], "--info-fd", str(info_w), "--block-fd", str(block_r), *argv[1:]]
+            # The reaper holds the pipe's writing end too, so that bwrap keeps waiting if this process dies.
+            reaper, command_key = self._setup_reaper()
+            if reaper is not None and not reaper.send(f"block {command_key}", [block_w]):
+                self._reaper_lost(reaper)
+                reaper = None
         started = time.monotonic()
         deadline = started + timeout
         try:
@@ -1304,6 +1404,8 @@ class Sandbox:
             for fd in (*child_fds, info_r, block_w, control_w):
                 if fd >= 0:
                     os.close(fd)
+            if reaper is not None:
+                reaper.send(f"done {command_key}")
             raise
         for fd in child_fds:
             os.close(fd)
@@ -1330,7 +1432,7 @@ class Sandbox:
                 def stop() -> bool:
                     return (cancel is not None and cancel.is_set()) or time.monotonic() >= deadline
 
-                init = self._start_sandbox(proc, info_r, block_w, guard, tmpfs, stop)
+                init = self._start_sandbox(proc, info_r, block_w, guard, tmpfs, stop, (reaper, command_key))
             captures = {proc.stdout.fileno(): out, proc.stderr.fileno(): err}
             for stream in (proc.stdout, proc.stderr):
                 os.set_blocking(stream.fileno(), False)
@@ -1396,6 +1498,8 @@ class Sandbox:
                         init.pid,
                     )
                 init.close()
+            if reaper is not None:
+                reaper.send(f"done {command_key}")
             exit_code = proc.wait()
             proc.stdout.close()
             proc.stderr.close()
@@ -1427,11 +1531,13 @@ class Sandbox:
         guard: _SpaceGuard,
         tmpfs: Sequence[str],
         stop: Callable[[], bool],
+        reaper_key: tuple[_SetupReaper | None, str],
     ) -> _SandboxInit | None:
         """Hold the sandbox's first process (`_SandboxInit`), let the guard open the sandbox's `tmpfs`, then
         let bwrap start the command. Until then every process of bwrap's is in the command's process group,
         blocked before ``--new-session``: when `stop` says so first (cancel, timeout), bwrap stays blocked
-        and the group kill reaches all of it. None when bwrap ended or never named the process."""
+        and the group kill reaches all of it. The first process is given to `reaper_key`'s reaper before
+        it goes on. None when bwrap ended or never named the process."""
         # A stop waits a while for the name (bwrap writes it as soon as it has made the process), so that the
         # kill can wait for the sandbox's end too.
         give_up = time.monotonic() + _ATTACH_SECONDS
@@ -1439,6 +1545,9 @@ class Sandbox:
         if pid is None:
             return None  # bwrap ended, or it is stopped where it waits
         init = _SandboxInit.hold(pid, proc.pid)
+        reaper, key = reaper_key
+        if init is not None and reaper is not None and not reaper.send(*init.message(key)):
+            self._reaper_lost(reaper)  # this command's first process is not held if this process dies now
         if stop():
             return init  # not let go: killed where it waits
         if tmpfs:

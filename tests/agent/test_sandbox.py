@@ -6,6 +6,7 @@ test starts proves that the network is really cut inside while it works outside.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import shutil
@@ -75,6 +76,12 @@ def processes_with(marker: str) -> list[int]:
         if marker.encode() in cmdline:
             found.append(int(name))
     return found
+
+
+def start_owner(code: str) -> subprocess.Popen[bytes]:
+    """A process of its own running `code` (with the repository importable), that a test can kill."""
+    repo = str(Path(__file__).resolve().parents[2])
+    return subprocess.Popen([sys.executable, "-c", code], cwd=repo, env={**os.environ, "PYTHONPATH": repo})
 
 
 def wait_gone(marker: str, seconds: float = 3.0) -> list[int]:
@@ -583,10 +590,7 @@ def test_an_owner_killed_with_sigkill_takes_its_commands_with_it(workdir: Path, 
         f"sandbox = Sandbox(SandboxSettings(enabled={sandboxed!r}))\n"
         f"sandbox.run({command!r}, Path({str(workdir)!r}), timeout=600)\n"
     )
-    repo = str(Path(__file__).resolve().parents[2])
-    owner = subprocess.Popen(
-        [sys.executable, "-c", owner_code], cwd=repo, env={**os.environ, "PYTHONPATH": repo}
-    )
+    owner = start_owner(owner_code)
     try:
         wait_for(started)
         assert started.exists(), "the command did not start"
@@ -601,12 +605,137 @@ def test_an_owner_killed_with_sigkill_takes_its_commands_with_it(workdir: Path, 
             os.kill(pid, signal.SIGKILL)
 
 
+@pytest.mark.parametrize("stop_in", ["hold", "attach"])
+def test_an_owner_killed_while_bwrap_sets_up_leaves_nothing_running(workdir: Path, stop_in: str) -> None:
+    """bubblewrap#633: bwrap's first process in the sandbox (pid 1 of its PID namespace) sets its own
+    parent-death signal only after ``--new-session``; an owner killed before that left it, and then the
+    command, running for good, reparented to init. The window is made to last here: the owner (a process of
+    its own) stops for good while bwrap waits on ``--block-fd``, and is killed there: just after it learnt
+    pid 1 (`hold`: the sandbox reaper holds only the pipe) or once the reaper holds pid 1 too (`attach`,
+    where the tmpfs are opened). The command never starts and pid 1 is gone."""
+    if shutil.which("bwrap") is None:
+        pytest.skip("bubblewrap is not installed (apt-get install bubblewrap)")
+    child, marker = unique_sleep()
+    started = workdir / "started"
+    held = workdir.parent / "held"
+    stop = {
+        "hold": "def hold(pid, parent):\n    init = original(pid, parent)\n",
+        "attach": "def attach(self, pid, *args):\n",
+    }[stop_in]
+    owner_code = (
+        "import time\n"
+        "from pathlib import Path\n"
+        "import agent.sandbox as sandbox\n"
+        f"cls = sandbox._SandboxInit if {stop_in!r} == 'hold' else sandbox._SpaceGuard\n"
+        f"original = getattr(cls, {stop_in!r})\n"
+        f"{stop}"
+        f"    Path({str(held)!r}).write_text(str(pid))\n"
+        "    time.sleep(600)\n"
+        f"setattr(cls, {stop_in!r}, {stop_in})\n"
+        f"sandbox.Sandbox().run({f'touch {started}; {child}'!r}, Path({str(workdir)!r}), timeout=600)\n"
+    )
+    owner = start_owner(owner_code)
+    init, init_stat = 0, ""
+    try:
+        wait_for(held)
+        assert held.exists(), "the owner did not get to hold the sandbox's first process"
+        init = int(held.read_text())
+        init_stat = Path(f"/proc/{init}/stat").read_text()
+        owner.kill()
+        owner.wait(10)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and _same_process(init, init_stat):
+            time.sleep(0.05)
+        assert not _same_process(init, init_stat), "the sandbox's first process outlived its owner"
+        assert wait_gone(marker) == [] and not started.exists(), "the command ran without its owner"
+    finally:
+        owner.kill()
+        owner.wait(10)
+        if init and _same_process(init, init_stat):
+            os.kill(init, signal.SIGKILL)
+        for pid in processes_with(marker):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _reapers() -> list[int]:
+    """This process's sandbox reapers (`agent.sandbox_reaper`) that are running."""
+    found = []
+    for pid in processes_with("sandbox_reaper.py"):
+        stat = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        if int(stat[1]) == os.getpid() and stat[0] != "Z":
+            found.append(pid)
+    return found
+
+
+def test_the_sandbox_reaper_starts_once_and_ends_with_its_sandbox(workdir: Path) -> None:
+    """One reaper per sandbox, started by its first command; `close` ends it, and so does a sandbox
+    dropped without `close` (the language server makes one per verification)."""
+    gc.collect()  # other tests' sandboxes
+    others = set(_reapers())
+    sandbox = Sandbox()
+    assert set(_reapers()) == others
+    assert sandbox.run("true", workdir).exit_code == 0
+    first = set(_reapers()) - others
+    assert len(first) == 1
+    assert sandbox.run("true", workdir).exit_code == 0
+    assert set(_reapers()) - others == first
+    sandbox.close()
+    assert set(_reapers()) == others
+    dropped = Sandbox()
+    assert dropped.run("true", workdir).exit_code == 0
+    assert len(set(_reapers()) - others) == 1
+    del dropped
+    gc.collect()
+    assert set(_reapers()) == others
+
+
+def test_a_killed_sandbox_reaper_is_started_again(workdir: Path, caplog: pytest.LogCaptureFixture) -> None:
+    sandbox = Sandbox()
+    try:
+        others = set(_reapers())
+        assert sandbox.run("true", workdir).exit_code == 0
+        (reaper,) = set(_reapers()) - others
+        os.kill(reaper, signal.SIGKILL)
+        with caplog.at_level(logging.WARNING, logger="agent.sandbox"):
+            assert sandbox.run("echo ran", workdir).stdout == "ran\n"
+        assert "the sandbox reaper died" in caplog.text
+        assert sandbox.run("true", workdir).exit_code == 0
+        (again,) = set(_reapers()) - others
+        assert again != reaper
+    finally:
+        sandbox.close()
+
+
+def _same_process(pid: int, stat: str) -> bool:
+    """Whether `pid` is still the living process whose /proc stat line was `stat` (same start time)."""
+    try:
+        now = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    fields, then = now.rpartition(")")[2].split(), stat.rpartition(")")[2].split()
+    return fields[19] == then[19] and fields[0] != "Z"
+
+
 def test_unsandboxed_command_keeps_its_exit_status_and_missing_program(workdir: Path) -> None:
     sandbox = Sandbox(SandboxSettings(enabled=False))
     assert sandbox.run("exit 3", workdir).exit_code == 3
     assert sandbox.run("kill -TERM $$", workdir).exit_code == -signal.SIGTERM
     missing = sandbox.run([str(workdir / "no-such-program")], workdir)
     assert missing.exit_code == 127 and "no-such-program" in missing.stderr
+
+
+def test_an_unsandboxed_command_gets_no_ignored_signal_or_descriptor_of_its_subreaper(workdir: Path) -> None:
+    """The subreaper forks and execs the command itself (not through subprocess): Python's ignored SIGPIPE
+    and SIGXFSZ are back to their defaults (a closed pipe and the file size limit end the command), and
+    the command holds none of the subreaper's descriptors (its control pipe, its wake-up pipe)."""
+    sandbox = Sandbox(SandboxSettings(enabled=False, max_file_mb=1))
+    ignored = sandbox.run("grep SigIgn /proc/self/status", workdir).stdout.split()[-1]
+    mask = int(ignored, 16)
+    assert not mask & (1 << (signal.SIGPIPE - 1)) and not mask & (1 << (signal.SIGXFSZ - 1)), ignored
+    result = sandbox.run("ls /proc/self/fd", workdir)
+    assert sorted(result.stdout.split(), key=int) == ["0", "1", "2", "3"]  # 3: ls's own listing
+    piped = sandbox.run('yes | head -c 2; echo " ${PIPESTATUS[0]}"', workdir)
+    assert piped.stdout == f"y\n {128 + signal.SIGPIPE}\n"
 
 
 def wait_for(path: Path, seconds: float = 30.0) -> None:
