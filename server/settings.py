@@ -14,10 +14,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from agent.config import AgentSettings
-from agent.mcp.config import McpSettings
+from agent.mcp.config import McpServerSettings, McpSettings
 from agent.settings_error import SettingsError, setting_to_fix
 from indexing.paths import cache_dir as cache_dir  # re-exported: its home is the light `indexing.paths`
 from server.settings_files import EDITOR_SETTINGS as EDITOR_SETTINGS
@@ -43,14 +43,35 @@ class Settings(IndexingSettings):
 
     agent: AgentSettings = Field(default_factory=AgentSettings)
     mcp: McpSettings = Field(default_factory=McpSettings)
-    """``[mcp.servers.NAME]``: MCP servers whose tools the agent gets; merged into `agent.mcp`."""
+    """``[mcp]`` (``[mcp.servers.NAME]``: MCP servers whose tools the agent gets): the same table as
+    ``[agent.mcp]``, joined into `agent.mcp` field by field, which the runs read."""
 
     @model_validator(mode="after")
     def _mcp_for_the_agent(self) -> Settings:
-        if self.mcp.servers:
-            merged = self.mcp.model_copy(update={"servers": {**self.agent.mcp.servers, **self.mcp.servers}})
-            self.agent = self.agent.model_copy(update={"mcp": merged})
+        """`mcp`'s fields over `agent.mcp`'s, field by field, a server's too (those written: pydantic's
+        ``model_fields_set``). The settings files' two places are joined before validation already
+        (`server.settings_files.joined`, which keeps each file's precedence); this joins those of
+        settings made in code. A server whose joined fields are invalid (a ``url`` over a ``command``)
+        is `mcp`'s whole."""
+        if not self.mcp.model_fields_set:
+            return self
+        servers = dict(self.agent.mcp.servers)
+        for name, server in self.mcp.servers.items():
+            under = servers.get(name)
+            servers[name] = server if under is None else _joined_server(under, server)
+        written = {name: getattr(self.mcp, name) for name in self.mcp.model_fields_set}
+        joined = self.agent.mcp.model_copy(update={**written, "servers": servers})
+        self.agent = self.agent.model_copy(update={"mcp": joined})
         return self
+
+
+def _joined_server(under: McpServerSettings, over: McpServerSettings) -> McpServerSettings:
+    """`over`'s written fields over `under`'s (`Settings._mcp_for_the_agent`); `over` when they clash."""
+    fields = {**under.model_dump(exclude_unset=True), **over.model_dump(exclude_unset=True)}
+    try:
+        return McpServerSettings.model_validate(fields)
+    except ValidationError:
+        return over
 
 
 LoadedSettings = Loaded[Settings]

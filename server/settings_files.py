@@ -7,7 +7,9 @@ Sources, later ones winning: built-in defaults, the user's own file
 those that weaken protection or send data elsewhere, apply only once the user trusted their values for
 that workspace: `server.settings_trust`), then (in the language server) ``initializationOptions`` and
 ``workspace/configuration`` section ``agentls``; the lists that protect (`COMBINED`: ``index.exclude``)
-add up instead, the user's own first, so that a workspace's list never drops the user's patterns. An
+add up instead, the user's own first, so that a workspace's list never drops the user's patterns;
+``[agent.mcp]`` and ``[mcp]`` (MCP servers) are one table written at either place, joined field by field
+(`joined`), so that a workspace's server never replaces the user's own whole. An
 invalid value falls back to its default (a workspace's or the editor's: to the user's own file's value,
 when it sets one) and a message says which setting and why, with the file and line it was read from (an
 unknown key: the setting it was probably meant to be). A valid setting that no run can use (a role's
@@ -312,8 +314,10 @@ def _validated(
     prefix: tuple[str, ...],
     under: Mapping[str, Any] | None = None,
 ) -> tuple[Tree, list[str], dict[str, Any]]:
-    """`validated`, and ``raw`` without the entries it dropped (empty: none of it could be read)."""
-    data: dict[str, Any] = _deep_copy(raw)
+    """`validated`, and ``raw`` without the entries it dropped (empty: none of it could be read), its
+    ``[agent.mcp]`` joined into ``[mcp]`` (`joined`; a message names a key where `text` writes it)."""
+    data: dict[str, Any] = joined(raw)
+    under = joined(under) if under is not None else None
     messages: list[str] = []
     restored: set[tuple[int | str, ...]] = set()  # each entry falls back to `under`'s once, at most
     for _ in range(50):  # each round drops at least one bad entry
@@ -326,11 +330,12 @@ def _validated(
                 if any(loc[: len(done)] == done for done in dropped):
                     continue  # what follows from an entry dropped already (a graph left without nodes)
                 target = _target(data, loc)
-                name = ".".join(str(p) for p in target)
+                name = ".".join(str(p) for p in _as_written(text, prefix, target))
                 bare = target == loc or (loc[-1:] == ("[key]",) and target == loc[:-1])
                 why = err["msg"] if bare else f"at `{_where(data, loc, len(target))}`: {err['msg']}"
                 where = source
-                if text is not None and (line := toml_line(text, (*prefix, *target))) is not None:
+                written = (*prefix, *_as_written(text, prefix, target))
+                if text is not None and (line := toml_line(text, written)) is not None:
                     where = f"{source}:{line}"
                 mine = _value_at(under, target) if target not in restored else _UNSET
                 if mine is not _UNSET and _value_at(data, target) != mine:
@@ -350,6 +355,26 @@ def _validated(
                 break
     messages.append(_unreadable(source, f"{source}: settings could not be read; using defaults"))
     return tree(), messages, {}
+
+
+def _as_written(
+    text: str | None, prefix: tuple[str, ...], key: tuple[int | str, ...]
+) -> tuple[int | str, ...]:
+    """The setting `key` of the joined settings (`joined`) as the file `text` writes it: a key of ``[mcp]``
+    whose nearest table (or itself) the file writes at ``[agent.mcp]`` only is named there, so that its
+    message names that key and line."""
+    if text is None or key[:1] != ("mcp",):
+        return key
+    try:
+        table = _value_at(tomllib.loads(text), prefix)
+    except tomllib.TOMLDecodeError:
+        return key
+    for length in range(len(key), 0, -1):
+        if _value_at(table, key[:length]) is not _UNSET:
+            return key
+        if _value_at(table, ("agent", *key[:length])) is not _UNSET:
+            return ("agent", *key)
+    return key
 
 
 def validate_sections(
@@ -467,6 +492,29 @@ earlier one left out (gitignore's order), and a workspace's ``!pattern`` waits f
 (`server.settings_trust`)."""
 
 
+def joined(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """`raw` (one source's settings) with its ``[agent.mcp]`` joined into ``[mcp]``, field by field: the
+    two are one table, written at either place (its servers ``[agent.mcp.servers.NAME]`` and
+    ``[mcp.servers.NAME]``); a field written at both is ``[mcp]``'s, as it was. `merge` joins each side
+    before merging, so the files' tables merge field by field whichever place each wrote: a workspace's
+    ``[mcp.servers.fs]`` over the user's own ``[agent.mcp.servers.fs]`` changes the fields it writes and
+    leaves the others the user's (``tools``, ``enabled``), as at the same place, instead of replacing the
+    user's server whole; a partial table (``timeout = 9``) over the user's server is valid. A value at
+    either place that is not a table is left where it is, for validation to say."""
+    out = _deep_copy(raw)
+    agent = out.get("agent")
+    moved = agent.get("mcp") if isinstance(agent, dict) else None
+    if not isinstance(agent, dict) or not isinstance(moved, dict):
+        return out
+    if not isinstance(out.get("mcp", {}), Mapping):
+        return out
+    del agent["mcp"]
+    if not agent:
+        del out["agent"]
+    out["mcp"] = merge(moved, out.get("mcp", {}), at=("mcp",))
+    return out
+
+
 def merge(
     base: Mapping[str, Any],
     over: Mapping[str, Any],
@@ -474,7 +522,11 @@ def merge(
     at: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """`base` with `over`'s settings over it, table by table; a list at a key of `combine` (`COMBINED`)
-    is `base`'s entries then `over`'s. `at`: where these tables sit in the settings."""
+    is `base`'s entries then `over`'s. `at`: where these tables sit in the settings; at the top (``()``)
+    each side's ``[agent.mcp]`` is joined into its ``[mcp]`` first (`joined`), so that they merge field by
+    field whichever place each wrote."""
+    if not at:
+        base, over = joined(base), joined(over)
     out = _deep_copy(base)
     for key, value in over.items():
         here = (*at, str(key))

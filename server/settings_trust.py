@@ -41,9 +41,12 @@ The other settings are safe from a workspace's file, and are not asked about:
   wait. Its ``tools`` and ``enabled`` too, but for a server of the user's own file (at either place)
   that sets a list of ``tools`` (a workspace's may keep some of them only: an empty list is every tool)
   or ``enabled = false`` (a workspace's may not turn it on): those are sensitive, as the user's
-  protection. (A workspace that writes the whole server table at the other place than the user's file
-  still replaces it, ``tools`` and all: `server.settings.Settings` takes ``[mcp.servers.NAME]`` over
-  ``[agent.mcp.servers.NAME]``.)
+  protection. The two places are one table (`server.settings_files.joined`): a workspace's table of a
+  server of the user's own file, at either place, changes only the fields it writes, each under these
+  rules. A changed ``command``, ``args``, ``env``, ``cwd``, ``url`` or ``headers`` is a configuration the
+  MCP trust has not seen, asked about before it starts as a new server is (the user's ``env`` and
+  ``headers`` go with it, and the question names them); the user's ``tools`` and ``enabled = false``
+  stand until the user trusts the workspace's.
 - The model's ``model``, ``max_tokens``, ``temperature``, ``context_window``, ``vision`` and
   ``prompt_caching``, its ``timeout``, ``connect_timeout`` and retries (``max_retries``,
   ``retry_deadline_seconds``, ``retry_base_delay``, ``retry_max_delay``); ``max_steps``,
@@ -75,7 +78,8 @@ own value, is used meanwhile. A limit the user's own file sets is compared with 
 of the default (`sensitive_values`' ``user``): a workspace's file cannot bring a limit the user lowered
 back up to its default without the question, and is free to stay at or under a limit the user raised.
 So are the sandbox's lists (``allowed_hosts``, ``extra_ro_paths``: some of the user's entries only;
-``hidden_home_entries``: every one of them) and an MCP server's ``tools`` and ``enabled``. The user's
+``hidden_home_entries``: every one of them) and an MCP server's ``tools`` and ``enabled``, wherever
+either file writes the server (``[mcp.servers.NAME]`` or ``[agent.mcp.servers.NAME]``). The user's
 ``index.exclude`` is never replaced: the files' lists add up (`server.settings_files.COMBINED`). An
 invalid value of the workspace's file (which validation refuses, so it is not asked about) falls back to
 the user's own value, not the default (`server.settings_files.validated`'s ``under``).

@@ -208,10 +208,17 @@ def _leaf(error: BaseException) -> BaseException:
     return error
 
 
+def _working_folder(config: McpServerSettings, root: Path) -> Path:
+    """Where the stdio server `config` of the workspace `root` runs: its ``cwd``, a relative one inside
+    `root` (not the folder agentls happened to start in: the trust is of this workspace's configuration,
+    `agent.mcp.trust`), else `root`."""
+    return root / config.cwd if config.cwd else root
+
+
 def _failure(
-    name: str, config: McpServerSettings, error: BaseException, stderr: str, timeout: float
+    name: str, config: McpServerSettings, error: BaseException, stderr: str, timeout: float, root: Path
 ) -> StartFailure:
-    """What to tell of `error`, raised while `name` started."""
+    """What to tell of `error`, raised while `name` (of the workspace `root`) started."""
     error = _leaf(error)
     table = f"[mcp.servers.{name}]"
     if config.url is not None:
@@ -234,7 +241,12 @@ def _failure(
             f"If it is only slow to start (npx and uvx download on first use), raise mcp.start_timeout "
             f"(now {timeout:g} s); else {run_it[0].lower()}{run_it[1:]}"
         )
-    elif isinstance(error, FileNotFoundError) and missing is not None and str(missing) == config.cwd:
+    elif (
+        isinstance(error, FileNotFoundError)
+        and missing is not None
+        and config.cwd is not None
+        and str(missing) == str(_working_folder(config, root))
+    ):
         reason = f"its working folder `{config.cwd}` does not exist"
         advice = f"Give an existing folder as `cwd` in {table}."
     elif isinstance(error, FileNotFoundError):
@@ -302,7 +314,7 @@ class McpHub:
             command=str(config.command),
             args=list(config.args),
             env={**get_default_environment(), **config.env},
-            cwd=config.cwd or str(self.root),
+            cwd=str(_working_folder(config, self.root)),
         )
         return stdio_client(params, errlog=stderr.writer) if stderr is not None else stdio_client(params)
 
@@ -377,7 +389,7 @@ class McpHub:
                     tail.text(0.0 if isinstance(error, TimeoutError) else 1.0) if tail is not None else ""
                 )
                 config = self.settings.servers[name]
-                failure = _failure(name, config, error, stderr, self.settings.start_timeout)
+                failure = _failure(name, config, error, stderr, self.settings.start_timeout, self.root)
                 self.failures[name] = failure  # mcp_tools reports it
         return list(self.tools)
 

@@ -2,7 +2,10 @@
 
 A server is either a process speaking MCP on stdio (``command``, ``args``, ``env``, ``cwd``) or a
 streamable HTTP endpoint (``url``, ``headers``). ``tools`` lists the tools to offer (all when empty),
-``timeout`` bounds one call. The same table may be written ``[agent.mcp.servers.NAME]``.
+``timeout`` bounds one call. The same table may be written ``[agent.mcp.servers.NAME]`` (and ``[mcp]``'s
+bounds under ``[agent.mcp]``): the two places are one table, joined field by field, in a file and between
+files (`server.settings_files.joined`), so a workspace's table of a server of the user's own file changes
+only the fields it writes.
 
 Servers run on the host, outside the sandbox, with the user's rights: they are configuration the user
 trusts, like the editor's. `agentls.toml` in a repository you did not write can name any command, so
@@ -27,7 +30,7 @@ class McpServerSettings(BaseModel):
     env: dict[str, str] = Field(default_factory=dict)
     """Added to a minimal environment (PATH, HOME...); the rest of ours is not passed on."""
     cwd: str | None = None
-    """Working directory of a stdio server (default: the workspace root)."""
+    """Working directory of a stdio server (default: the workspace root; a relative one is inside it)."""
     url: str | None = None
     """The endpoint of a streamable HTTP server (``http://127.0.0.1:8000/mcp``)."""
     headers: dict[str, str] = Field(default_factory=dict)

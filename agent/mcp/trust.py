@@ -4,10 +4,14 @@ An ``[mcp.servers.NAME]`` table can come from the ``agentls.toml`` of a reposito
 and a stdio server runs on the host with the user's rights. So before a run starts a server,
 `trusted_servers` checks `McpTrust`: the user trusted this workspace's server with exactly this
 configuration before (a SHA-256 `fingerprint` of the command, arguments, environment, working folder,
-URL and headers: change any of them and the question comes back). If not, the user is asked through the
-run's ask callback (editor message or terminal prompt, `agent.approval`); "Trust and start" is remembered
-in ``<agentls cache>/mcp-trust.json`` (0600; only fingerprints, never the environment's values), any
-other answer, or nobody to ask, leaves the server out of this run and it is asked again next time.
+URL and headers: change any of them and the question comes back). The configuration is the one that runs:
+the server's fields joined from the user's own file and the workspace's (`server.settings_files.joined`),
+so a workspace that changes the command of a server of the user's own file is asked about as a new
+server, the user's ``env`` and ``headers`` with it (the question names them); a relative ``cwd`` is a
+folder of the workspace (`agent.mcp.client`). If not, the user is asked through the run's ask callback
+(editor message or terminal prompt, `agent.approval`); "Trust and start" is remembered in
+``<agentls cache>/mcp-trust.json`` (0600; only fingerprints, never the environment's values), any other
+answer, or nobody to ask, leaves the server out of this run and it is asked again next time.
 Every question and answer is an ``approval`` record of the run's transcript (subject ``mcp_server``);
 a server started on remembered trust is a ``decision`` record (kind ``mcp_server_trusted``).
 
@@ -97,11 +101,16 @@ class McpTrust(TrustStore):
 
 
 def describe_server(config: McpServerSettings) -> str:
-    """What starting the server does, for the question: ``runs `cmd args` with ENV set ...``; credentials
-    in its URL and arguments masked (`agent.credential_fields`), as the question goes to the transcript."""
+    """What starting the server does, for the question: ``runs `cmd args` with ENV set ...``, ``connects to
+    URL sending the headers NAME...``: what it runs or reaches and the names of the credentials it gets
+    (a workspace's file that changes the command or URL of a server of the user's own file changes only
+    those fields: the user's ``env`` and ``headers`` go with it, `server.settings_files.joined`);
+    credentials in its URL and arguments masked (`agent.credential_fields`), as the question goes to the
+    transcript."""
     shown = mask_settings(config.model_dump(mode="json"))
     if config.url is not None:
-        return f"connects to {shown['url']}"
+        headers = f" sending the headers {', '.join(sorted(config.headers))}" if config.headers else ""
+        return f"connects to {shown['url']}{headers}"
     line = shlex.join([str(config.command), *shown["args"]])
     env = f" with {', '.join(sorted(config.env))} set" if config.env else ""
     return f"runs `{line}`{env} on your machine with your rights"

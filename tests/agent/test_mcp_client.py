@@ -24,8 +24,8 @@ from lsprotocol import types
 from rich.console import Console
 
 from agent.mcp.client import McpHub, McpTool, ServerTool, distinct_names, tool_name
-from agent.mcp.config import McpSettings
-from agent.mcp.trust import TRUST, TRUST_FILE, McpTrust, RunAnswers, trusted_servers
+from agent.mcp.config import McpServerSettings, McpSettings
+from agent.mcp.trust import TRUST, TRUST_FILE, McpTrust, RunAnswers, question, trusted_servers
 from agent.resume import load_state
 from agent.tools import ToolRegistry, ToolTimeUp
 from agent.transcript import load_run
@@ -688,3 +688,84 @@ def test_a_run_cancelled_during_an_mcp_call_stops_at_once_with_its_work_kept(
     state = load_state(tmp_path / "runs", result.run_id)
     assert state.status == "cancelled" and state.resumable
     assert "    return sum(values) / len(values)" in (state.files["mathx/stats.py"] or "")
+
+
+def test_a_workspace_cannot_widen_swap_or_turn_on_the_users_own_server_from_the_other_place(
+    fake_anthropic: FakeAnthropic, ws: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The user's own file writes its servers at ``[agent.mcp.servers.NAME]``: `tickets` with only
+    `lookup_ticket` of its tools, and `probe` (a Python that leaves a marker file when it runs) turned off;
+    the user trusted both in this workspace before. The workspace's untrusted file writes the same names at
+    ``[mcp.servers.NAME]``. On the old code its tables replaced the user's whole: every tool of `tickets`
+    was offered and `probe` ran (the marker), without a question. Now each changes only the fields it
+    writes: the user's `tools` and `enabled = false` stand. A table that swaps the command is the MCP trust
+    question of a new configuration: with nobody to answer, that command does not run (this part held on
+    the old code too: its fingerprint was never trusted)."""
+    config = tmp_path / "config"
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(config))
+    monkeypatch.setenv("AGENTLS_CACHE_DIR", str(tmp_path / "cache"))
+    marker = tmp_path / "server-ran"
+    probe = f'command = "{sys.executable}"\nargs = ["-c", "open({str(marker)!r}, \'w\')"]\n'
+    (config / "agentls").mkdir(parents=True)
+    (config / "agentls" / "agentls.toml").write_text(
+        TOML.replace("[mcp.servers.tickets]", "[agent.mcp.servers.tickets]")
+        + 'tools = ["lookup_ticket"]\n\n[agent.mcp.servers.probe]\n'
+        + probe
+        + "enabled = false\n"
+    )
+    trust = McpTrust(tmp_path / TRUST_FILE)  # the harness's cache folder is tmp_path
+    users = load_settings(ws).settings.agent.mcp.servers  # ws's own file is TOML: the same tickets server
+    trust.remember(ws, "tickets", users["tickets"])
+    trust.remember(ws, "probe", users["probe"].model_copy(update={"enabled": True}))  # trusted while on
+    harness = Harness(fake_anthropic, ws, tmp_path / "runs")
+
+    def offered(toml: str) -> list[str]:
+        """The MCP tools the model got in a run of the workspace whose file is `toml` (nobody to ask)."""
+        (ws / "agentls.toml").write_text(toml)
+        loaded = load_settings(ws)
+        assert not loaded.messages and not loaded.untrusted, (loaded.messages, loaded.untrusted)
+        count = len(fake_anthropic.message_requests)
+        fake_anthropic.enqueue(done("Nothing to do."))
+        harness.run(settings=fast_settings(mcp=loaded.settings.agent.mcp, verify=False), ask=None)
+        tools = fake_anthropic.message_requests[count].body["tools"]
+        return sorted(t["name"] for t in tools if t["name"].startswith("mcp__"))
+
+    assert offered(TOML + "\n[mcp.servers.probe]\n" + probe) == ["mcp__tickets__lookup_ticket"]
+    assert not marker.exists()  # the user's probe stays off (the old code started it)
+    swapped = f'[mcp.servers.tickets]\ncommand = "/bin/sh"\nargs = ["-c", "touch {marker}"]\n'
+    assert offered(swapped) == [] and not marker.exists()  # a new configuration: asked, nobody answered
+
+
+def test_a_relative_working_folder_is_the_workspaces_and_a_missing_one_is_named(
+    ws: Path, tmp_path: Path
+) -> None:
+    """The trust is of this workspace's configuration (`agent.mcp.trust`): a relative ``cwd`` is a folder
+    of the workspace, wherever agentls was started. On the old code it was the folder of the agentls
+    process (the test's): the server could not start there, or ran in another folder than the one the
+    user trusted."""
+    (ws / "tools").mkdir()
+    marker = tmp_path / "where"
+    probe = f"import os; open({str(marker)!r}, 'w').write(os.getcwd())"
+    servers = {
+        "probe": McpServerSettings(command=sys.executable, args=["-c", probe], cwd="tools"),
+        "lost": McpServerSettings(command=sys.executable, args=["-c", "pass"], cwd="missing"),
+    }
+    assert not (Path.cwd() / "tools").exists()
+    hub = McpHub(McpSettings(servers=servers, start_timeout=20), ws)
+    try:
+        assert hub.start() == []  # neither is an MCP server
+    finally:
+        hub.close()
+    assert marker.read_text() == str(ws / "tools")
+    assert hub.failures["lost"].reason == "its working folder `missing` does not exist", hub.failures
+
+
+def test_the_trust_question_names_the_credentials_a_server_gets() -> None:
+    """A workspace that changes the URL of a server of the user's own file sends the user's headers to it
+    (the fields merge one by one): the question names them (values masked), as it names a stdio server's
+    ``env``. On the old code a URL server's question named its URL only."""
+    token = "Bearer 0123456789abcdef"
+    docs = McpServerSettings(url="https://docs.example/mcp", headers={"Authorization": token, "X-Team": "t"})
+    asked = question("docs", docs)
+    assert "connects to https://docs.example/mcp sending the headers Authorization, X-Team" in asked, asked
+    assert "0123456789abcdef" not in asked

@@ -487,3 +487,63 @@ def test_a_workspace_cannot_widen_or_turn_on_an_mcp_server_of_the_users_own(tmp_
         '[mcp.servers.fs]\ntools = ["read_file"]\n\n[mcp.servers.own]\ncommand = "own-server"\ntools = []\n',
     )
     assert keys == [] and settings.agent.mcp.servers["fs"].tools == ["read_file"]
+
+
+def test_a_server_table_at_the_other_place_than_the_users_changes_only_the_fields_it_writes(
+    tmp_path: Path,
+) -> None:
+    """``[mcp]`` and ``[agent.mcp]`` are one table: a workspace's server written at the other place than
+    the user's own merges with it field by field, as at the same place, and the trust rules apply to each
+    field. On the old code the workspace's table replaced the user's whole (``tools`` every tool, the
+    server the user turned off on, the user's ``[agent.mcp]`` bounds the defaults) without a question, or,
+    written at ``[agent.mcp]`` under the user's ``[mcp]``, was dropped without a word."""
+    _user_file(
+        tmp_path,
+        '[agent.mcp]\nmax_result_chars = 5000\n\n[agent.mcp.servers.fs]\ncommand = "fs-server"\n'
+        'args = ["--root", "/home"]\ntools = ["read_file", "list_dir"]\n\n'
+        '[agent.mcp.servers.notes]\ncommand = "notes-server"\nenabled = false\n\n'
+        '[mcp.servers.tracker]\ncommand = "tracker-server"\n',
+    )
+    keys, settings = _pending(
+        tmp_path,
+        '[mcp.servers.fs]\ncommand = "other-fs"\ntimeout = 9\n\n'
+        '[mcp.servers.notes]\ncommand = "notes-server"\n\n[agent.mcp.servers.tracker]\ntimeout = 5\n',
+    )
+    servers = settings.agent.mcp.servers
+    assert keys == []  # the command is the MCP trust question of the server (agent.mcp.trust)
+    assert (servers["fs"].command, servers["fs"].args, servers["fs"].timeout) == (
+        "other-fs",
+        ["--root", "/home"],
+        9,
+    )
+    assert (servers["fs"].tools, servers["notes"].enabled) == (["read_file", "list_dir"], False)
+    assert (servers["tracker"].command, servers["tracker"].timeout) == ("tracker-server", 5)
+    assert settings.agent.mcp.max_result_chars == 5000
+
+    keys, settings = _pending(
+        tmp_path, "[mcp.servers.fs]\ntools = []\n\n[mcp.servers.notes]\nenabled = true\n"
+    )
+    assert keys == ["mcp.servers.fs.tools", "mcp.servers.notes.enabled"]
+    servers = settings.agent.mcp.servers
+    assert (servers["fs"].tools, servers["notes"].enabled) == (["read_file", "list_dir"], False)
+
+
+def test_an_invalid_server_of_the_workspace_over_the_users_is_named_where_written_and_the_users_stands(
+    tmp_path: Path,
+) -> None:
+    """A workspace's ``url`` over the command of the user's server (written at the other place) makes the
+    joined server invalid: the message names the workspace's key and line as the file writes them, and
+    the user's server stands. On the old code the workspace's table at ``[agent.mcp]`` lost to the user's
+    at ``[mcp]`` whole, with no message."""
+    _user_file(tmp_path, '[mcp.servers.fs]\ncommand = "fs-server"\ntools = ["read_file"]\n')
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "agentls.toml").write_text(
+        '[index]\nworkers = 1\n\n[agent.mcp.servers.fs]\nurl = "http://127.0.0.1:9/mcp"\n'
+    )
+    loaded = load_settings(ws)
+    (said,) = loaded.messages
+    assert said.startswith(f"{ws / 'agentls.toml'}:4: ignoring `agent.mcp.servers.fs`: "), said
+    assert said.endswith("using your own settings' value"), said
+    server = loaded.settings.agent.mcp.servers["fs"]
+    assert (server.command, server.url, server.tools) == ("fs-server", None, ["read_file"])
