@@ -71,7 +71,10 @@ first copy leaves it out and names it (`MaterializedWorkspace.uncopied`, with th
 a copy that failed for lack of room), `read`, `write`, `create` and `delete` refuse it with an
 `OverlayError` that says why (as `listdir` does for a folder it cannot list), and what a command writes at
 its path is not kept (`SyncReport.not_proposed`): nothing is ever proposed for it. The base stays unreadable
-for the run, as any base is snapshotted once.
+for the run, as any base is snapshotted once. A readable workspace file the first copy left out (no room, or
+a folder it could not make) has a base, but the copy never had it: what a command writes there (an `>>`
+adds to nothing) or deletes is not the base's change, so it is not kept either (`SyncReport.not_copied`),
+until the overlay writes its own version of the file into the copy.
 
 The overlay is not thread-safe: one agent run drives it from one thread.
 """
@@ -212,13 +215,23 @@ class MaterializedWorkspace:
         """`sub/new.py (Permission denied), big.py (No space left on device)`, or "" when all was written."""
         return _with_reasons(self.unwritten, self.unwritten_errors)
 
-    def uncopied_note(self) -> str:
-        """`data.py (Permission denied), closed/ (Permission denied)`, or "" when all was copied."""
-        return _with_reasons(self.uncopied, self.uncopied_errors)
+    def uncopied_note(self, only: Collection[str] | None = None) -> str:
+        """`data.py (Permission denied), closed/ (Permission denied)`, or "" when all was copied; `only`:
+        of those paths of `uncopied` alone."""
+        if only is None:
+            return _with_reasons(self.uncopied, self.uncopied_errors)
+        reasons = dict(zip(self.uncopied, self.uncopied_errors, strict=False))
+        named = [rel for rel in self.uncopied if rel in only]
+        return _with_reasons(named, (reasons[rel] for rel in named))
 
 
 def _with_reasons(paths: Iterable[str], reasons: Iterable[str]) -> str:
     return ", ".join(f"{rel} ({why})" for rel, why in zip(paths, reasons, strict=False))
+
+
+def _each_with_reason(reasons: Mapping[str, str]) -> tuple[str, ...]:
+    """`("big.py (No space left on device)", ...)`, sorted by path."""
+    return tuple(f"{rel} ({why})" for rel, why in sorted(reasons.items()))
 
 
 @dataclass(frozen=True)
@@ -302,6 +315,10 @@ class SyncReport:
     not_proposed: tuple[str, ...] = ()
     """Paths the command wrote whose workspace file agentls cannot read (`data.py (Permission denied)`,
     with why): with no base to compare with, their change is not kept, and nothing is proposed for them."""
+    not_copied: tuple[str, ...] = ()
+    """Paths the command wrote (or deleted) whose workspace file the first copy could not copy though
+    agentls can read it (`big.py (No space left on device)`, with why): the command changed something else
+    than the workspace's file (an `>>` would add to nothing), so its change is not kept either."""
 
 
 @dataclass
@@ -332,6 +349,11 @@ class _Manifest:
     unwritten: set[str] = field(default_factory=set)
     """Paths the last update of the copy could not write or remove (still in `dirty`): the copy's state of
     them is older than the overlay's, so the fold-back never takes it for the command's change."""
+    uncopied: dict[str, str] = field(default_factory=dict)
+    """Workspace files the first copy could not copy (rel -> why, `MaterializedWorkspace.uncopied`): what a
+    command writes there is not compared with the workspace's file it never had (`not_copied`)."""
+    uncopied_dirs: dict[str, str] = field(default_factory=dict)
+    """Likewise the folders it could not list or make (rel, "" for the root -> why): their files too."""
 
     ordered: list[str] | None = None
     """The paths of `files`, sorted, to find those under a folder (made when first needed)."""
@@ -356,6 +378,19 @@ class _Manifest:
         # Paths under "a" sort from "a/" up to "a0" ('0' follows '/').
         start = bisect.bisect_left(self.ordered, folder + "/")
         return self.ordered[start : bisect.bisect_left(self.ordered, folder + "0", start)]
+
+    def not_copied(self, rel: str) -> str:
+        """Why the first copy lacks the workspace's `rel` (`uncopied`, or a folder above it in
+        `uncopied_dirs`), "" when it had it or the overlay has written its own version there since."""
+        if rel in self.written:
+            return ""
+        why = self.uncopied.get(rel)
+        if why is None and self.uncopied_dirs:
+            folder = rel
+            while why is None and folder:
+                folder = posixpath.dirname(folder)
+                why = self.uncopied_dirs.get(folder)
+        return why or ""
 
     def stop_watching(self) -> None:
         """Remove the copy's watches (it is forgotten, or cannot be watched)."""
@@ -1251,6 +1286,7 @@ class Overlay:
             for entry in entries:
                 rel = entry.name if not rel_dir else f"{rel_dir}/{entry.name}"
                 dst = os.path.join(dst_dir, entry.name)
+                folder = False
                 try:
                     if entry.is_symlink():
                         # Recreated as is: inside the sandbox it reaches the read-only system or the copy.
@@ -1264,6 +1300,7 @@ class Overlay:
                         if entry.name in self._bind_dirs:
                             bind_dirs.append(rel)
                         elif entry.name not in self._skip_dirs:
+                            folder = True
                             os.mkdir(dst)
                             folders.add(rel)
                             stack.append((rel, entry.path, dst))
@@ -1277,7 +1314,7 @@ class Overlay:
                     allocated += out.st_blocks * 512
                     copied += 1
                 except OSError as exc:  # mode 000 of another owner, an I/O error, a full disk
-                    uncopied[rel] = exc.strerror or str(exc)
+                    uncopied[f"{rel}/" if folder else rel] = exc.strerror or str(exc)
         written = removed = 0
         for rel in sorted(overlaid):
             if is_secret_path(rel):
@@ -1310,6 +1347,10 @@ class Overlay:
             written=overlay_written,
             links=links,
             unwritten=set(failed),
+            uncopied={rel: why for rel, why in uncopied.items() if not rel.endswith("/")},
+            uncopied_dirs={
+                "" if rel == "./" else rel[:-1]: why for rel, why in uncopied.items() if rel.endswith("/")
+            },
         )
         _warn_unwritten(failed, dest)
         if uncopied:
@@ -1378,6 +1419,8 @@ class Overlay:
         unreadable_files: list[str] = []
         not_proposed: dict[str, str] = {}
         """rel -> why, for the paths the command wrote whose workspace file agentls cannot read."""
+        not_copied: dict[str, str] = {}
+        """rel -> why, for the paths the command wrote whose workspace file the copy did not have."""
         for rel, path, st in scan.files:
             if rel in seen:
                 continue
@@ -1420,6 +1463,9 @@ class Overlay:
             if isinstance(base, _Unreadable):  # no base to compare with: what the command wrote is not kept
                 not_proposed[rel] = base.reason
                 continue
+            if base is not None and (why := manifest.not_copied(rel)):  # the copy had not the base
+                not_copied[rel] = why
+                continue
             if text is None or base is _BINARY:
                 skipped.append(rel)
                 continue
@@ -1441,6 +1487,8 @@ class Overlay:
                 continue
             if isinstance(state, _Unreadable):
                 not_proposed[rel] = state.reason
+            elif why := manifest.not_copied(rel):
+                not_copied[rel] = why
             elif isinstance(state, _Binary) or is_secret_path(rel):
                 skipped.append(rel)
             elif rel not in self._current and self._ignored(rel):
@@ -1485,6 +1533,12 @@ class Overlay:
                 dest,
                 _with_reasons(not_proposed, not_proposed.values()),
             )
+        if not_copied:
+            log.warning(
+                "not kept from the workspace copy %s: %s, which the copy did not have",
+                dest,
+                _with_reasons(not_copied, not_copied.values()),
+            )
         return SyncReport(
             tuple(sorted(changed)),
             tuple(sorted(skipped)),
@@ -1494,7 +1548,8 @@ class Overlay:
             symlinks,
             tuple(unreadable),
             tuple(sorted(reopened)),
-            tuple(f"{rel} ({why})" for rel, why in sorted(not_proposed.items())),
+            _each_with_reason(not_proposed),
+            _each_with_reason(not_copied),
         )
 
     def _sync_links(

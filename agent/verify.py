@@ -16,10 +16,13 @@
 Tests are skipped when a syntax check failed (their failures would only repeat it). Each command has the
 `verify_timeout` wall-clock limit. Commands run on a throwaway copy, so nothing they write (caches,
 reports) ends up in the proposal; it is removed afterwards. A copy that could not take some of the overlay's
-files (a full scratch folder: `MaterializedWorkspace.unwritten`), or some of the workspace's (agentls cannot
-read them: `MaterializedWorkspace.uncopied`), runs nothing: the verification fails with an environment problem
-that names them, why, and the folder. `run_tests` (the tool) runs step 3 or 4 for a
-symbol or path the model names.
+files (a full scratch folder: `MaterializedWorkspace.unwritten`), or some of the workspace's that matter
+(agentls cannot read them, or there was no room: `MaterializedWorkspace.uncopied`), runs nothing: the
+verification fails with an environment problem that names them, why, and the folder. A workspace file or
+folder the copy lacked matters unless the walker leaves it out as it does for the index (`.gitignore`,
+`.agentlsignore`, the exclude setting, tool and cache folders) and it is not, nor holds, a file of the change
+(a root-owned `build/` after a `docker build`): then the checks run, and one note of the result names what
+they ran without. `run_tests` (the tool) runs step 3 or 4 for a symbol or path the model names.
 
 The outcome (`VerificationResult.outcome`) is "passed" only when something ran and nothing failed: a
 test command that ran no test (pytest exit status 5, "no tests collected"; a pytest run whose tests were all
@@ -48,7 +51,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Literal
@@ -57,7 +60,7 @@ from agent.config import AgentSettings
 from agent.hunks import line_opcodes
 from agent.interpreter import Interpreter, detect_interpreter, probe
 from agent.interpreter import read_text as _read
-from agent.overlay import FileChange, Overlay, OverlayError
+from agent.overlay import FileChange, MaterializedWorkspace, Overlay, OverlayError
 from agent.paths import PathRefused
 from agent.sandbox import CommandResult, SandboxUnavailable, default_scratch_dir, sandbox_path
 from agent.scratch import remove_tree
@@ -749,6 +752,32 @@ class Verifier:
             f"there: `{shown / 'bin' / 'pip'} install -e .`"
         )
 
+    def _unimportant(self, uncopied: Sequence[str], changed: Sequence[str]) -> set[str]:
+        """Those of `uncopied` (workspace files and `sub/` folders the copy could not take) that cannot
+        matter to the checks: the walker leaves them out as it does for the index (.gitignore,
+        .agentlsignore, the exclude setting, tool, cache and environment folders), and none is, or holds, a
+        file of the change."""
+        wanted = [rel for rel in uncopied if rel != "./" and not _is_or_holds(rel, changed)]
+        if not wanted:
+            return set()
+        from indexing.config import IndexSettings  # only for a copy that could not take everything
+        from indexing.models import SkippedFile, SkipReason
+        from indexing.walker import walk
+
+        settings = self.index.settings if self.index is not None else IndexSettings()
+        only = [rel.rstrip("/") for rel in wanted]
+        left_out = (SkipReason.IGNORED, SkipReason.VANISHED)
+        try:  # what the walker yields is what it keeps (an unreadable file or folder is named, not left out)
+            kept = {
+                item.path
+                for item in walk(self.overlay.root, settings, only=only, whole_folders=True)
+                if not (isinstance(item, SkippedFile) and item.reason in left_out)
+            }
+        except Exception as error:  # the workspace cannot be walked: every file may matter
+            log.warning("cannot tell which of %s the walker ignores: %s", ", ".join(wanted), error)
+            return set()
+        return {rel for rel in wanted if not _is_or_holds(rel, kept)}
+
     def _present(self, rel: str) -> bool:
         try:
             return self.overlay.exists(rel)
@@ -769,9 +798,14 @@ class Verifier:
         if plan.commands:
             with _Materialized(self.overlay, self._scratch) as dest:
                 commands = plan.commands
-                if dest.unwritten or dest.uncopied:  # checks of a copy without them would prove nothing
-                    checks.append(_uncopied(commands[0][0], dest, self._scratch))
+                copy = dest.copy
+                unimportant = self._unimportant(copy.uncopied, files)
+                missing = copy.uncopied_note([rel for rel in copy.uncopied if rel not in unimportant])
+                if copy.unwritten or missing:  # checks of a copy without them would prove nothing
+                    checks.append(_uncopied(commands[0][0], copy.unwritten_note(), missing, self._scratch))
                     commands = []
+                if unimportant:
+                    notes.append(_skipped_note(copy, unimportant))
                 binds = [(self.overlay.root / rel, self.overlay.root / rel) for rel in dest.bind_dirs]
                 binds += self.interpreter.binds(self.overlay.root)
                 for index, (kind, name, command, env) in enumerate(commands):
@@ -835,14 +869,36 @@ def _not_run(kind: CheckKind, name: str, problem: str) -> CheckResult:
     )
 
 
-def _uncopied(kind: CheckKind, dest: _Dest, scratch: Path) -> CheckResult:
-    """The verification's copy of the workspace could not take the change's files, or the workspace's
-    (agentls cannot read them, or there was no room): nothing was checked."""
+def _is_or_holds(rel: str, paths: Collection[str]) -> bool:
+    """Whether `rel` is one of `paths`, or is a folder (`sub/`) that is or holds one."""
+    if rel.endswith("/"):
+        return rel[:-1] in paths or any(path.startswith(rel) for path in paths)
+    return rel in paths
+
+
+_NAMED_SKIPPED = 20
+"""How many of the workspace files the verification's copy lacked, unimportant to it, its note names."""
+
+
+def _skipped_note(copy: MaterializedWorkspace, skipped: Collection[str]) -> str:
+    """One line for the result: the workspace files the copy lacked that the checks ran without."""
+    shown = [rel for rel in copy.uncopied if rel in skipped][:_NAMED_SKIPPED]
+    more = f" and {len(skipped) - len(shown)} more" if len(skipped) > len(shown) else ""
+    return (
+        f"the verification's copy lacks {copy.uncopied_note(shown)}{more}: ignored (.gitignore, "
+        ".agentlsignore or the exclude setting) and not part of the change, so the checks ran without them"
+    )
+
+
+def _uncopied(kind: CheckKind, unwritten: str, uncopied: str, scratch: Path) -> CheckResult:
+    """The verification's copy of the workspace could not take the change's files (`unwritten`), or
+    workspace files that matter (`uncopied`: agentls cannot read them, or there was no room): nothing was
+    checked."""
     missing = []
-    if dest.uncopied:
-        missing.append(f"the workspace's {dest.uncopied} (make them readable to agentls, or remove them)")
-    if dest.unwritten:
-        missing.append(f"the change's {dest.unwritten}")
+    if uncopied:
+        missing.append(f"the workspace's {uncopied} (make them readable to agentls, or remove them)")
+    if unwritten:
+        missing.append(f"the change's {unwritten}")
     problem = (
         f"the verification's copy of the workspace in {scratch} could not take {' or '.join(missing)}, so "
         "nothing was checked; on a full folder, make room there, or set agent.sandbox.scratch_dir to a "
@@ -952,11 +1008,9 @@ def _ran_no_test(command: str, output: str) -> bool:
 class _Dest:
     path: Path
     bind_dirs: tuple[str, ...]
-    unwritten: str = ""
-    """The change's files the copy could not take, with why (`MaterializedWorkspace.unwritten_note`); "" when
-    none."""
-    uncopied: str = ""
-    """The workspace's files the copy could not take, with why (`MaterializedWorkspace.uncopied_note`)."""
+    copy: MaterializedWorkspace
+    """What the copy took: its `unwritten` (the change's files it could not take) and `uncopied` (the
+    workspace's)."""
 
 
 class _Materialized:
@@ -971,9 +1025,7 @@ class _Materialized:
         self.scratch.mkdir(parents=True, exist_ok=True)
         self.path = Path(tempfile.mkdtemp(prefix="agentls-verify-", dir=self.scratch))
         materialized = self.overlay.materialize(self.path)
-        return _Dest(
-            self.path, materialized.bind_dirs, materialized.unwritten_note(), materialized.uncopied_note()
-        )
+        return _Dest(self.path, materialized.bind_dirs, materialized)
 
     def __exit__(self, *exc: object) -> None:
         if self.path is not None:

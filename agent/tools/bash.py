@@ -42,9 +42,12 @@ Each call:
    included) is named in the result with the reason: the command sees the copy's older state of it or none,
    the overlay keeps its own version (what the command does to that file is not folded back), and the next
    call tries again. A workspace file (or folder) the first copy cannot copy (agentls cannot read it: mode
-   000 of another owner, an I/O error) is named in the first result with the reason: commands do not see
-   it. What a command writes at such a file's path is not kept (no base to compare with: nothing can be
-   proposed for it), and the result says so.
+   000 of another owner, an I/O error; or the copy had no room) is named in the first result with the
+   reason: commands do not see it. What a command writes at (or deletes from) such a file's path is not
+   kept, and the result says so: with no base, nothing can be proposed for an unreadable file, and a
+   readable one the copy lacked was not what the command changed (an `>>` would propose it without its
+   old content). Once the overlay writes its own version of the file into the copy, that version is the
+   base again.
 
 The result is stdout then stderr as a terminal would leave them (a carriage return overwrites the line:
 a progress bar is its last state, ``\\r\\n`` is a line break), with `[exit code: N]` when it is not 0. A
@@ -274,6 +277,12 @@ class BashTool:
                 "\n[not kept: the command's changes to " + ", ".join(report.not_proposed) + ", which agentls "
                 "cannot read in the workspace: with nothing to compare them with, no change to them can be "
                 "proposed]"
+            )
+        if report.not_copied:
+            text += (
+                "\n[not kept: the command's changes to " + ", ".join(report.not_copied) + ": the copy did "
+                "not have the workspace's version (its first copy could not copy it), so the command "
+                "changed something else than the workspace's file and no change to it can be proposed]"
             )
         if report.skipped:
             text += "\n[not kept (binary, non-UTF-8 or secret files): " + ", ".join(report.skipped) + "]"

@@ -73,6 +73,25 @@ def _first_copy(ws: str, scratch: str) -> None:
     )
 
 
+def _uncopied_base(ws: str, scratch: str) -> None:
+    """The child process: the workspace's own big.py does not fit the small disk, so the first copy lacks
+    it; commands append to it, delete it, then append again once the overlay has written its own version
+    into the copy. Prints the results, the overlay's big.py after each and its changes as JSON."""
+    _small_disk(scratch)
+    overlay = Overlay(Path(ws))
+    overlay.write("a.py", "A = 2\n")
+    results = []
+    with BashTool(overlay, Sandbox(SandboxSettings(enabled=False)), scratch_dir=Path(scratch)) as bash:
+        tools = ToolRegistry([bash])
+        for command in ("echo 'C = 3' >> big.py; echo 'A = 3' > a.py", "rm big.py", "echo 'C = 3' >> big.py"):
+            if command == "echo 'C = 3' >> big.py":
+                overlay.write("big.py", "B = 2\n")
+            result = tools.execute("bash", {"command": command})
+            big = overlay.read("big.py") if overlay.exists("big.py") else None
+            results.append([result.content, result.is_error, big if big != _BIG else "the workspace's"])
+    print(json.dumps({"results": results, "kinds": {c.path: c.kind for c in overlay.changes()}}))
+
+
 def _verify(ws: str, scratch: str) -> None:
     """The child process: the verification of the same overlay with its copy on the small disk."""
     _small_disk(scratch)
@@ -87,15 +106,17 @@ def _workspace(tmp_path: Path) -> Path:
     return ws
 
 
-def _child(function: str, tmp_path: Path) -> Any:
+def _child(function: str, tmp_path: Path, *, big: bool = False) -> Any:
+    """`function` in a child with a mount namespace; `big`: the workspace has its own 400 KB big.py."""
     if shutil.which("unshare") is None or shutil.which("mount") is None:
         pytest.skip("needs unshare and mount")
     probe = subprocess.run(["unshare", "-Urm", "true"], capture_output=True)
     if probe.returncode != 0:
         pytest.skip("no user and mount namespace can be had here")
-    return in_child(
-        __name__, function, str(_workspace(tmp_path)), str(tmp_path / "scratch"), launcher=("unshare", "-Urm")
-    )
+    ws = _workspace(tmp_path)
+    if big:
+        (ws / "big.py").write_text(_BIG)
+    return in_child(__name__, function, str(ws), str(tmp_path / "scratch"), launcher=("unshare", "-Urm"))
 
 
 def test_the_bash_tool_runs_on_a_first_copy_that_could_not_take_a_file(tmp_path: Path) -> None:
@@ -133,3 +154,27 @@ def test_a_verification_whose_copy_could_not_take_the_change_checks_nothing_and_
     assert str(tmp_path / "scratch") in seen["environment"], seen
     assert seen["summary"].startswith("Not verified: an environment problem, not the change"), seen
     assert seen["left"] == [], seen
+
+
+def test_what_a_command_does_to_a_workspace_file_the_first_copy_lacked_is_not_kept(tmp_path: Path) -> None:
+    """The workspace's big.py does not fit the copy: a command's `>>` to it made a file of one line there,
+    which 4cc4a03 proposed as big.py without its old content. Now neither the append nor a later `rm` is
+    kept, and the result says why; once the overlay has written its own big.py into the copy, an append to
+    it is kept."""
+    seen = _child("_uncopied_base", tmp_path, big=True)
+    (first, first_error, first_big), (second, second_error, second_big), (third, third_error, third_big) = (
+        seen["results"]
+    )
+    assert not first_error and not second_error and not third_error, seen
+    not_kept = (
+        "\n[not kept: the command's changes to big.py (No space left on device): the copy did not have the "
+        "workspace's version (its first copy could not copy it), so the command changed something else than "
+        "the workspace's file and no change to it can be proposed]"
+    )
+    assert (
+        not_kept in first and "[could not copy big.py (No space left on device) from the workspace" in first
+    )
+    assert first_big == "the workspace's", seen
+    assert not_kept in second and second_big == "the workspace's", seen
+    assert "not kept" not in third and third_big == "B = 2\nC = 3\n", seen
+    assert seen["kinds"] == {"a.py": "modified", "big.py": "modified"}, seen

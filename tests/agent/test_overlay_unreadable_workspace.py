@@ -70,6 +70,75 @@ def _verify(ws: str, scratch: str) -> None:
     print_verification(overlay, scratch)
 
 
+def _verify_ignored(ws: str, scratch: str, create: str) -> None:
+    """The child process: the verification of an overlay that edits a.py, and creates build/gen.py when
+    `create` is "1"."""
+    overlay = Overlay(Path(ws))
+    overlay.write("a.py", "A = 2\n")
+    if create == "1":
+        overlay.create("build/gen.py", "G = 1\n")
+    print_verification(overlay, scratch)
+
+
+def _ignored_workspace(tmp_path: Path) -> Path:
+    """a.py, and of owner 1234: build/ (gitignored, mode 111: it can be searched, not listed) holding
+    out.o, run.log (gitignored by `*.log`) and notes.txt (in .agentlsignore) with mode 000."""
+    skip_unless_chmod_denies(tmp_path)
+    ws = tmp_path / "ws"
+    (ws / "build").mkdir(parents=True)
+    for rel, text in {
+        "a.py": "A = 1\n",
+        ".gitignore": "build/\n*.log\n",
+        ".agentlsignore": "notes.txt\n",
+        "build/out.o": "o\n",
+        "run.log": "log\n",
+        "notes.txt": "n\n",
+    }.items():
+        (ws / rel).write_text(text)
+    for rel, mode in {"build/out.o": 0, "build": 0o111, "run.log": 0, "notes.txt": 0}.items():
+        os.chown(ws / rel, 1234, 1234)
+        (ws / rel).chmod(mode)
+    (tmp_path / "scratch").mkdir()
+    return ws
+
+
+def test_a_verification_runs_without_ignored_workspace_files_it_could_not_copy_and_names_them(
+    tmp_path: Path,
+) -> None:
+    """build/, run.log and notes.txt cannot be copied, but .gitignore or .agentlsignore leaves them out
+    (the walker's rules, as the index has them) and the change touches none: the checks run, and one
+    note of the result names them and why. 4cc4a03 failed the verification as an environment problem."""
+    ws = _ignored_workspace(tmp_path)
+    seen = in_child(__name__, "_verify_ignored", str(ws), str(tmp_path / "scratch"), "0")
+    assert seen["environment"] == "" and seen["outcome"] != "failed", seen
+    assert seen["commands"] and all(seen["commands"]), seen
+    notes = [line for line in seen["summary"].splitlines() if line.startswith("- note: the verification's")]
+    assert len(notes) == 1, seen
+    for name in (
+        "build/ (Permission denied)",
+        "run.log (Permission denied)",
+        "notes.txt (Permission denied)",
+    ):
+        assert name in notes[0], seen
+    assert "ignored (.gitignore, .agentlsignore or the exclude setting)" in notes[0], seen
+    assert seen["left"] == [], seen
+
+
+def test_a_verification_whose_change_is_in_an_ignored_folder_it_could_not_copy_checks_nothing(
+    tmp_path: Path,
+) -> None:
+    """The change creates build/gen.py in the ignored build/ the copy could not list: the copy lacks what
+    the change's file sits beside, so nothing is checked and the environment problem names build/ (and not
+    the ignored files the change does not touch)."""
+    ws = _ignored_workspace(tmp_path)
+    seen = in_child(__name__, "_verify_ignored", str(ws), str(tmp_path / "scratch"), "1")
+    assert seen["outcome"] == "failed" and seen["commands"] == [""], seen
+    assert "the workspace's build/ (Permission denied)" in seen["environment"], seen
+    assert "run.log" not in seen["environment"], seen
+    assert "- note: " in seen["summary"] and "run.log (Permission denied)" in seen["summary"], seen
+    assert seen["left"] == [], seen
+
+
 def _workspace(tmp_path: Path) -> Path:
     """a.py, sub/f.py, and locked.py and closed/inner.py of owner 1234 with mode 000."""
     skip_unless_chmod_denies(tmp_path)
