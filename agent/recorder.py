@@ -25,6 +25,7 @@ from agent.credential_fields import mask_settings
 from agent.transcript import SCHEMA, Transcript
 
 if TYPE_CHECKING:
+    from agent.approval import Asked
     from agent.config import AgentSettings
     from agent.netproxy import ProxyRequest
     from agent.proposal import Proposal
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from agent.verify import VerificationResult
 
 __all__ = [
+    "NOT_SETTLED",
     "ProposalRecord",
     "Record",
     "Recorder",
@@ -43,6 +45,10 @@ __all__ = [
     "ToolResultRecord",
     "task_record",
 ]
+
+
+NOT_SETTLED = "not settled: the attempt ended before its settings were known"
+"""`RunStartRecord.settled` of a ``run_start`` written without settings."""
 
 
 class Record:
@@ -87,6 +93,15 @@ class RunStartRecord(Record):
     pid: int | None = None
     """The process running it: a run without run_end whose process is gone is not "running"."""
     schema: int = SCHEMA
+    settled: str | None = None
+    """Written only when `settings` are not the run's settled ones, saying what they are instead."""
+
+    def fields(self) -> dict[str, Any]:
+        """The record's fields; `settled` only when the settings are not settled."""
+        data = super().fields()
+        if self.settled is None:
+            del data["settled"]
+        return data
 
 
 @dataclass(frozen=True)
@@ -189,6 +204,11 @@ class Recorder:
         """The transcript file, None when nothing is recorded."""
         return self.transcript.path if self.transcript is not None else None
 
+    def close(self) -> None:
+        """Close the transcript's file (records written so far stay; a later one opens it again)."""
+        if self.transcript is not None:
+            self.transcript.close()
+
     def write(self, record: Record) -> None:
         """Store one typed record."""
         if self.transcript is not None:
@@ -204,9 +224,13 @@ class Recorder:
         settings: AgentSettings | None,
         role: str,
         instructions: Sequence[Mapping[str, Any]] = (),
+        settled: str | None = None,
     ) -> None:
-        """The run began (`settings` None: a run that ended before its settings were known, written as
-        ``{}``; `agent.runner.record_unstarted`)."""
+        """The run began. `settings` None: an attempt that ended before its settings were known
+        (`agent.runner.record_unstarted`), written as ``{}`` with `settled` saying so. `settled`: the
+        settings written are not the run's settled ones, and what they are instead."""
+        if settings is None and settled is None:
+            settled = NOT_SETTLED
         self.write(
             RunStartRecord(
                 run_id=run_id,
@@ -217,6 +241,7 @@ class Recorder:
                 role=role,
                 instructions=list(instructions),
                 pid=os.getpid(),
+                settled=settled,
             )
         )
 
@@ -339,6 +364,14 @@ class Recorder:
         (`agent.netsandbox`): ``network`` record with method, host, port, target, allowed, reason."""
         if self.transcript is not None:
             self.transcript.write("network", **asdict(request))
+
+    def answered(self, asked: Asked, **outcome: Any) -> None:
+        """A question asked outside the run's loop and its answer (`agent.approval.Asked`: ``agentls acp``'s
+        trust questions before the run, its proposal's permission after): an ``approval`` record with when
+        the answer came and `outcome`'s fields (what was asked about, what came of it)."""
+        if self.transcript is not None:
+            kind, fields = asked.record()
+            self.transcript.write(kind, **fields, **outcome)
 
     def approval(
         self, *, subject: str, detail: str, question: str, approved: bool, answer: str | None

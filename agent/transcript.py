@@ -6,7 +6,10 @@ time, ISO 8601). Record types, in the order a run writes them:
 - `run_start`: `schema`, `run_id`, `task` (kind, title, instruction, path, range, symbol), `model`,
   `role` (the agent's role, `solo` by default), `settings` (every agent setting, as the settings model
   dumps them, with credentials masked: `agent.credential_fields`), `root`, `instructions` (the project
-  instruction files in the system prompt: path, bytes, truncated, omitted; see `agent.project`).
+  instruction files in the system prompt: path, bytes, truncated, omitted; see `agent.project`), and,
+  only when `settings` are not the run's settled ones, `settled` saying what they are ("not settled: ...":
+  `{}` for an attempt that ended before its settings were known; the settings known while ``agentls
+  acp``'s trust questions were open, in its record of their answers).
 - `request`: one Messages API call. The prefix that repeats from call to call is not written again:
   `system_sha256` and `tools_sha256` name the system prompt and the tool definitions, whose full text is
   written (`system`, `tools`) the first time each hash appears; `messages_start` and `messages` give the
@@ -38,8 +41,20 @@ time, ISO 8601). Record types, in the order a run writes them:
   model) still writes them: the transcript of that attempt is its `run_start`, the `approval` records and
   a `run_end` with status "failed" and the error (`agent.runner.record_unstarted`). Until one of these
   transcripts holds them, ``agentls acp`` keeps the answers in a record of their own, written as each
-  comes (`durable`: fsync'd), a `run_start` without settings and the `approval` records, removed once
-  they are kept; a process killed before leaves it (listed as "incomplete").
+  comes (`durable`: fsync'd), a `run_start` (the settings known then, `settled` saying they are not
+  settled) and the `approval` records, removed once they are kept; a process killed before leaves it
+  (listed as "incomplete"). When the run (or the attempt's transcript) that takes them is about to
+  begin, the record gets a `decision` of kind ``answers_taken`` naming its `run_id` (`ANSWERS_TAKEN`):
+  `list_runs` leaves out such a record once that run's transcript holds the answers, so a kill between
+  the two writes lists one entry, the run's.
+  ``agentls acp`` also asks the user whether to apply a run's proposal: the answer is an `approval` of
+  subject ``proposal`` (`detail`: the proposal's id; `outcome`: "allowed", "rejected", "cancelled" or
+  "unanswered"; `files`: the paths the answer covers, all of the proposal's, as ACP asks for the whole;
+  `asked_at`; `reason` when no answer came), appended to the run's transcript after its `run_end` as
+  soon as the answer comes (`Transcript.continued`, fsync'd), then, when allowed, a `decision` of kind
+  ``proposal_applied`` (`proposal_id`, `written`: the paths written, `error`: why nothing was). `agentls
+  runs` lists the answer beside the status (`RunSummary.proposal_answer`) and shows it under the
+  proposal.
 - `proposal`: `proposal_id`, `summary`, `verified`, `diff`, `files` (path, kind, old path, diff).
 - `run_end`: `status`, `summary`, `error`, `usage`, `cost`, `steps`, `seconds`, `step_seconds`, `roles`
   (usage, cost and calls per role and node; they add up to `usage` and `cost`).
@@ -86,6 +101,7 @@ if TYPE_CHECKING:
     from indexing.secrets import Redactor
 
 __all__ = [
+    "ANSWERS_TAKEN",
     "SCHEMA",
     "RunNotFound",
     "RunRecord",
@@ -304,6 +320,24 @@ class Transcript:
                 finally:
                     self._file = None
 
+    @classmethod
+    def continued(
+        cls, path: Path, *, redact: Iterable[str] = (), secrets: Redactor | None = None, durable: bool = False
+    ) -> Transcript:
+        """The transcript `path` of a run that has ended, to append what came after its ``run_end`` (the
+        user's answer to its proposal): `t` goes on from the time of its ``run_start``."""
+        path = Path(path)
+        transcript = cls(path.parent, path.stem, redact=redact, secrets=secrets, durable=durable)
+        try:
+            with path.open(encoding="utf-8", errors="replace") as lines:
+                first = json.loads(next(lines, "{}"))
+            began = dt.datetime.fromisoformat(str(first["at"]))
+            offset = float(first.get("t", 0.0))  # the run's clock started before its first record
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return transcript  # `t` counts from now; `at` still says when
+        transcript._started -= max(0.0, (dt.datetime.now(dt.UTC) - began).total_seconds()) + offset
+        return transcript
+
     def __enter__(self) -> Transcript:
         return self
 
@@ -344,6 +378,10 @@ class RunSummary:
     total_tokens: int
     cost: float
     path: Path
+    proposal_answer: str = ""
+    """What the user did with the run's proposal, when an ``approval`` of subject ``proposal`` says
+    (``agentls acp``): "applied", "allowed, not written", "allowed" (no word of the writes yet),
+    "rejected", "cancelled" or "unanswered"; "" when none was recorded."""
 
 
 @dataclass(frozen=True)
@@ -451,23 +489,87 @@ def _summary(path: Path, records: Sequence[TranscriptRecord]) -> RunSummary:
         total_tokens=tokens,
         cost=cost,
         path=path,
+        proposal_answer=_proposal_answer(records),
     )
 
 
+def _proposal_answer(records: Sequence[TranscriptRecord]) -> str:
+    """`RunSummary.proposal_answer`: the last ``approval`` of subject ``proposal`` and, when it allowed
+    the change, the ``proposal_applied`` decision that says whether it was written."""
+    answer = next(
+        (r for r in reversed(records) if r.type == "approval" and r.get("subject") == "proposal"), None
+    )
+    if answer is None:
+        return ""
+    outcome = str(answer.get("outcome") or ("allowed" if answer.get("approved") else "rejected"))
+    if outcome != "allowed":
+        return outcome
+    applied = next(
+        (
+            r
+            for r in reversed(records)
+            if r.type == "decision"
+            and r.get("kind") == "proposal_applied"
+            and r.get("proposal_id") == answer.get("detail")
+        ),
+        None,
+    )
+    if applied is None:  # killed while writing: the apply journal finishes it at the next start
+        return "allowed"
+    return "allowed, not written" if applied.get("error") else "applied"
+
+
+ANSWERS_TAKEN = "answers_taken"
+"""The ``decision`` kind a record of answers waiting for a run (``agentls acp``'s) gets when the run that
+takes them is about to start: its `run_id` names the transcript that will hold them."""
+
+
+def _head_approvals(records: Sequence[TranscriptRecord]) -> int:
+    """How many ``approval`` records come right after the first ``run_start`` (where a run's transcript
+    writes the answers given before it)."""
+    types = [record.type for record in records]
+    if "run_start" not in types:
+        return 0
+    after = types[types.index("run_start") + 1 :]
+    return next((at for at, kind in enumerate(after) if kind != "approval"), len(after))
+
+
+def _taken_by(records: Sequence[TranscriptRecord]) -> tuple[str, int] | None:
+    """For a record of answers waiting for a run: the run id that takes them (`ANSWERS_TAKEN`) and how
+    many answers it holds; None for any other transcript."""
+    if run_end_of(records) is not None:
+        return None
+    link = next(
+        (r for r in reversed(records) if r.type == "decision" and r.get("kind") == ANSWERS_TAKEN), None
+    )
+    if link is None or not link.get("run_id"):
+        return None
+    return str(link.get("run_id")), sum(1 for record in records if record.type == "approval")
+
+
 def list_runs(directory: Path) -> list[RunSummary]:
-    """Every run in `directory`, newest first. Unreadable files are skipped (and logged)."""
+    """Every run in `directory`, newest first. Unreadable files are skipped (and logged). A record of
+    answers waiting for a run (`ANSWERS_TAKEN`) whose run's transcript holds them is folded into that run:
+    not listed (a process killed between the two writes leaves both)."""
     directory = Path(directory)
     if not directory.is_dir():
         return []
-    summaries: list[RunSummary] = []
+    summaries: list[tuple[RunSummary, tuple[str, int] | None]] = []
+    held: dict[str, int] = {}
     for path in directory.glob("*.jsonl"):
         try:
             records, _ = _read_records(path)
         except OSError as error:
             log.warning("cannot read the transcript %s: %s", path, error)
             continue
-        summaries.append(_summary(path, records))
-    return sorted(summaries, key=lambda s: (s.started_at, s.run_id), reverse=True)
+        summaries.append((_summary(path, records), _taken_by(records)))
+        held[path.stem] = _head_approvals(records)
+    listed = [
+        summary
+        for summary, taken in summaries
+        if taken is None or held.get(taken[0], -1) < taken[1]  # not in its run's transcript: listed
+    ]
+    return sorted(listed, key=lambda s: (s.started_at, s.run_id), reverse=True)
 
 
 class RunNotFound(LookupError):

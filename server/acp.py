@@ -37,9 +37,12 @@ that is a folder inside the workspace is each run's scope, as ``agentls run --pa
   (`agent.runner.record_unstarted`: ``run_start``, the ``approval`` records, ``run_end`` "failed" with
   the error), which ``agentls runs`` lists as failed. Until one of these transcripts holds them, each
   answer is on disk from the moment it is given (`_PendingAnswers`: a record of the prompt's attempt in
-  the runs folder, its ``run_start`` and the ``approval`` records, each fsync'd, secret values withheld),
-  removed once they are kept: a process killed with kill -9 leaves it, and ``agentls runs`` lists the
-  attempt as "incomplete", with the answers. A prompt whose settings no run can use
+  the runs folder, its ``run_start`` with the settings known then, said to be not settled, and the
+  ``approval`` records, each fsync'd, secret values withheld), removed once they are kept: a process
+  killed with kill -9 leaves it, and ``agentls runs`` lists the attempt as "incomplete", with the
+  answers. Before the transcript that takes them begins, the record names its run (an ``answers_taken``
+  decision), so that a kill after that transcript holds them lists one entry, the run's
+  (`agent.transcript.list_runs`). A prompt whose settings no run can use
   (a role's model of another provider, a base URL that is no URL: `server.settings.run_refusal`) is refused
   before the index is opened, naming the setting with its file and line and how to fix it; a run that
   such a setting stops later (a base URL from the environment) says which, how to fix it and in which of
@@ -74,7 +77,11 @@ that is a folder inside the workspace is each run's scope, as ``agentls run --pa
   ``fs/write_text_file`` when it advertises it (else to disk); deletions and the old side of renames go
   to disk (ACP has no delete). Each path is checked again first (`agent.paths`: a folder that became a
   link out of the workspace since the run refuses the whole write). Reject writes nothing. The prompt
-  ends ``end_turn``.
+  ends ``end_turn``. The answer (allowed, rejected, cancelled, or none: the question closed without a
+  choice, or the client could not ask) is appended to the run's transcript as soon as it comes, after its
+  ``run_end`` (`_ProposalAnswer`: an ``approval`` of subject ``proposal`` with the files it covers and
+  when; fsync'd, secret values and the run's credentials withheld), and, when allowed, what came of the
+  writes (a ``proposal_applied`` decision: the paths written, or the error); ``agentls runs`` shows it.
 - ``session/cancel`` cancels the run (it stops within about a second), or the pending permission request
   (the client answers it "cancelled": nothing is written); the prompt ends ``cancelled``.
 - ``session/close`` (advertised: ``sessionCapabilities.close``) cancels the session's prompt the same way
@@ -144,12 +151,15 @@ if TYPE_CHECKING:
     from acp.interfaces import Client
 
     from agent.approval import Asked
+    from agent.config import AgentSettings
     from agent.loop import AgentEvent, RunResult
     from agent.mcp.config import McpServerSettings
     from agent.mcp.trust import McpTrust
     from agent.overlay import FileChange
+    from agent.recorder import Recorder
     from agent.runner import RunHandle
     from agent.task import Task
+    from agent.transcript import Transcript
     from server.settings import LoadedSettings, Settings
 
 __all__ = ["AgentlsAcpAgent", "serve"]
@@ -253,6 +263,12 @@ class _Session:
     closed: bool = False
     """Set by ``session/close``: the session is no longer in `AgentlsAcpAgent.sessions`; its prompt, if
     one was going, ends cancelled and records what was asked."""
+    known: tuple[AgentSettings, str] | None = None
+    """The agent settings known while the prompt's trust questions are asked, and what they are (not
+    settled: `pending`'s ``run_start`` says so)."""
+    credentials: list[str] = field(default_factory=list)
+    """The credential values of the session's last run (`agent.runner.run_credentials`), withheld from
+    what is added to its transcript after it ended (the answer to its proposal)."""
 
 
 @dataclass(frozen=True)
@@ -286,14 +302,17 @@ class _TrustQuestion:
 
 class _PendingAnswers:
     """The trust answers of a session that no transcript holds yet, on disk as each comes: a transcript of
-    the prompt's attempt (``run_start``, no settings yet, then one ``approval`` record per answer), each
-    record fsync'd (`agent.transcript.Transcript`'s ``durable``) and its strings through a `Redactor`, as
-    a run's are. Removed (`drop`) once the transcript that keeps the answers for good is written (the run's,
-    or the attempt's of `agent.runner.record_unstarted`); a process killed before that (kill -9) leaves it
-    behind: ``agentls runs`` lists the attempt as "incomplete" (no ``run_end``, its process gone), with
-    its answers."""
+    the prompt's attempt (``run_start`` with the settings `known` while asking, its ``settled`` saying they
+    are not settled, then one ``approval`` record per answer), each record fsync'd
+    (`agent.transcript.Transcript`'s ``durable``) and its strings through a `Redactor`, as a run's are.
+    Removed (`drop`) once the transcript that keeps the answers for good is written (the run's, or the
+    attempt's of `agent.runner.record_unstarted`, named first: `taken_by`); a process killed before that
+    (kill -9) leaves it behind: ``agentls runs`` lists the attempt as "incomplete" (no ``run_end``, its
+    process gone), with its answers, unless the transcript it names holds them."""
 
-    def __init__(self, runs_dir: Path, root: Path, task: Task) -> None:
+    def __init__(
+        self, runs_dir: Path, root: Path, task: Task, known: tuple[AgentSettings, str] | None
+    ) -> None:
         from agent.recorder import Recorder
         from agent.redaction import secret_redactor
         from agent.transcript import Transcript
@@ -301,17 +320,31 @@ class _PendingAnswers:
         self.transcript = Transcript(
             runs_dir, secrets=secret_redactor(runs_dir.parent, root=root), durable=True
         )
+        self.recorder = Recorder(self.transcript)
         self.answers = 0
-        run_id = self.transcript.run_id
-        Recorder(self.transcript).run_start(
-            run_id=run_id, root=root, model="", task=task, settings=None, role="solo"
+        settings, settled = known if known is not None else (None, None)
+        self.recorder.run_start(
+            run_id=self.transcript.run_id,
+            root=root,
+            model=settings.model.model if settings is not None else "",
+            task=task,
+            settings=settings,
+            role="solo",
+            settled=settled,
         )
 
     def add(self, asked: Asked) -> None:
         """Append one answer (on disk when this returns, unless the disk refused: logged)."""
-        kind, fields = asked.record()
-        self.transcript.write(kind, **fields)
+        self.recorder.answered(asked)
         self.answers += 1
+
+    def taken_by(self, run_id: str) -> None:
+        """The transcript `run_id` is about to take these answers: said in this record
+        (`agent.transcript.ANSWERS_TAKEN`), so that ``agentls runs`` lists one entry, that run's, if the
+        process is killed before this record is removed."""
+        from agent.transcript import ANSWERS_TAKEN
+
+        self.recorder.decision(ANSWERS_TAKEN, run_id=run_id)
 
     def held_in(self, path: Path | None) -> bool:
         """Whether the transcript `path` holds these answers: as many ``approval`` records right after its
@@ -340,6 +373,69 @@ class _PendingAnswers:
             self.transcript.path.unlink(missing_ok=True)
         except OSError as error:
             log.warning("cannot remove the record of answers kept since %s: %s", self.transcript.path, error)
+
+
+class _ProposalAnswer:
+    """What the user did with a run's proposal, added to the run's transcript (which ended with its
+    proposal): an ``approval`` record (subject ``proposal``, detail its id, `Asked`'s fields, ``outcome``
+    "allowed", "rejected", "cancelled" or "unanswered", and ``files``, the paths the answer covers: ACP's
+    permission is for the whole proposal), on disk (fsync'd) as soon as the answer comes; when allowed, a
+    ``proposal_applied`` decision after the writes: the paths ``written``, or the ``error`` that stopped
+    them. Strings go through a `Redactor` and the run's credentials are withheld, as in the run's records.
+    A failure to write is logged: the answer still takes effect."""
+
+    def __init__(self, agent: AgentlsAcpAgent, session: _Session, result: RunResult, question: str) -> None:
+        self.agent, self.session, self.result, self.question = agent, session, result, question
+        self.transcript: Transcript | None = None
+
+    def _recorder(self) -> Recorder | None:
+        from agent.recorder import Recorder
+        from agent.redaction import secret_redactor
+        from agent.transcript import Transcript
+        from server.cli.agent import runs_dir
+
+        if self.transcript is None and self.result.transcript_path is not None:
+            self.transcript = Transcript.continued(
+                self.result.transcript_path,
+                redact=self.session.credentials,
+                secrets=secret_redactor(runs_dir(self.agent.env).parent, root=self.session.root),
+                durable=True,
+            )
+        return Recorder(self.transcript) if self.transcript is not None else None
+
+    def answer(self, answer: str | None, outcome: str, reason: str | None = None) -> None:
+        """The user's answer (the option's name; None: none came, `reason` says why)."""
+        from agent.approval import Asked
+
+        proposal = self.result.proposal
+        assert proposal is not None
+        asked = Asked("proposal", proposal.proposal_id, self.question, outcome == "allowed", answer, reason)
+        try:
+            recorder = self._recorder()
+            if recorder is None:
+                log.warning(
+                    "run %s has no transcript: the answer to its proposal is not on record", proposal.run_id
+                )
+                return
+            recorder.answered(asked, outcome=outcome, files=proposal.paths)
+            if outcome != "allowed":
+                recorder.close()
+        except Exception:  # the answer takes effect all the same
+            log.exception("the answer to proposal %s could not be recorded", proposal.proposal_id)
+
+    def applied(self, written: list[str], error: str | None) -> None:
+        """What came of an allowed proposal: the paths `written`, or the `error` that stopped the writes."""
+        proposal = self.result.proposal
+        assert proposal is not None
+        try:
+            recorder = self._recorder()  # the transcript `answer` opened, if it could
+            if recorder is not None:
+                recorder.decision(
+                    "proposal_applied", proposal_id=proposal.proposal_id, written=written, error=error
+                )
+                recorder.close()
+        except Exception:
+            log.exception("what came of proposal %s could not be recorded", proposal.proposal_id)
 
 
 def _refused(message: str, code: int = -32602) -> RequestError:
@@ -663,9 +759,12 @@ class AgentlsAcpAgent:
 
         asked, session.asked = session.asked, []
         pending, session.pending = session.pending, None
+        run_id = new_run_id()
+        if pending is not None:
+            pending.taken_by(run_id)
         result = record_unstarted(
             runs_dir(self.env),
-            new_run_id(),
+            run_id,
             Task(kind="run", instruction=request, path=session.scope),
             root=session.root,
             settings=settings.agent if settings is not None else None,
@@ -751,6 +850,11 @@ class AgentlsAcpAgent:
         for message in loaded.untrusted:
             log.warning("%s", message)
         if key not in self.ignored:
+            session.known = (
+                loaded.settings.agent,
+                f"not settled: the settings without the sensitive values of {loaded.sources[-1]}, which the "
+                "answer below decides on; the run's transcript has its settings",
+            )
             answer = await self._ask_trust(session, loaded)
             if session.cancelled:
                 return None
@@ -866,7 +970,7 @@ class AgentlsAcpAgent:
         try:
             if session.pending is None:
                 task = Task(kind="run", instruction=session.request or "(a prompt)", path=session.scope)
-                session.pending = _PendingAnswers(runs_dir(self.env), session.root, task)
+                session.pending = _PendingAnswers(runs_dir(self.env), session.root, task, session.known)
             session.pending.add(asked)
         except OSError as error:  # no cache folder: the answer is still kept in memory, for the run
             log.warning("cannot keep the answer to %r on disk: %s", asked.question[:80], error)
@@ -929,6 +1033,11 @@ class AgentlsAcpAgent:
             answer: str | None = DONT_START_MCP  # chosen earlier in this process: not asked again
             why = ""
             if key not in self.declined:
+                session.known = (
+                    settings.agent,
+                    "not settled: the MCP servers the answers below leave out are still in them; the run's "
+                    "transcript has its settings",
+                )
                 answer, why = await self._ask_mcp_trust(session, name, config, trust)
                 if session.cancelled:
                     return None
@@ -993,9 +1102,10 @@ class AgentlsAcpAgent:
         self, session: _Session, instruction: str, buffers: dict[str, tuple[str, int]], settings: Settings
     ) -> RunResult:
         from agent.mcp.trust import RunAnswers
-        from agent.runner import Credentials, MissingCredentials, start_run
+        from agent.runner import Credentials, MissingCredentials, run_credentials, start_run
         from agent.task import TaskError
         from agent.task_builders import run_task
+        from agent.transcript import new_run_id
         from server.cli.agent import runs_dir
         from server.settings import run_refusal
 
@@ -1024,6 +1134,11 @@ class AgentlsAcpAgent:
         for (root, _digest), config in self.mcp_trusted_here.items():
             if root == session.root:
                 answers.trusted(root, config)
+        session.credentials = run_credentials(settings.agent, credentials)
+        pending, session.pending = session.pending, None
+        run_id = new_run_id()
+        if pending is not None:
+            pending.taken_by(run_id)  # a kill -9 before it is removed: `agentls runs` joins the two
         handle = start_run(
             task,
             root=session.root,
@@ -1034,12 +1149,12 @@ class AgentlsAcpAgent:
             open_index=self._index_opener(session.root, settings, session.stop),
             on_event=on_event,
             on_done=on_done,
+            run_id=run_id,
             asked=session.asked,
             mcp_answers=answers,
             settings_files=session.settings_files,
         )
         session.asked = []  # the run's transcript writes them first (or the failed attempt's, if it fails)
-        pending, session.pending = session.pending, None
         transcript = runs_dir(self.env) / f"{handle.run_id}.jsonl"
         session.handle = handle
         if session.cancelled:
@@ -1180,31 +1295,46 @@ class AgentlsAcpAgent:
             ),
         )
         await self._say(session, proposal.summary)
-        permission = await self.conn.request_permission(
-            session_id=session.session_id,
-            tool_call=ToolCallUpdate(tool_call_id=tool_id, title=title, kind="edit", status="pending"),
-            options=[
-                PermissionOption(option_id=ALLOW, name="Apply the changes", kind="allow_once"),
-                PermissionOption(option_id=REJECT, name="Reject", kind="reject_once"),
-            ],
-        )
+        options = {ALLOW: "Apply the changes", REJECT: "Reject"}
+        record = _ProposalAnswer(self, session, result, title)
+        try:
+            permission = await self.conn.request_permission(
+                session_id=session.session_id,
+                tool_call=ToolCallUpdate(tool_call_id=tool_id, title=title, kind="edit", status="pending"),
+                options=[
+                    PermissionOption(option_id=ALLOW, name=options[ALLOW], kind="allow_once"),
+                    PermissionOption(option_id=REJECT, name=options[REJECT], kind="reject_once"),
+                ],
+            )
+        except BaseException as error:  # no answer: on record, and the prompt fails as before
+            record.answer(None, "unanswered", f"the editor could not ask: {error!r}")
+            raise
         outcome = permission.outcome
+        chosen = outcome.option_id if isinstance(outcome, AllowedOutcome) else None
         proposed = f"You proposed changes to {', '.join(proposal.paths)}. Your summary: {proposal.summary}"
         change = _diff(proposal.diff)
         if session.cancelled:  # the client answers a pending permission request "cancelled" on cancel
+            record.answer(None, "cancelled", "the prompt was cancelled while its permission was asked")
             await self._update(session, update_tool_call(tool_id, status="failed", raw_output="cancelled"))
             await self._say(session, "Cancelled: nothing was written.")
             return f"{proposed}\nThe user cancelled before allowing it: nothing was written.\n{change}"
-        if not isinstance(outcome, AllowedOutcome) or outcome.option_id != ALLOW:
+        if chosen != ALLOW:
+            if chosen == REJECT:
+                record.answer(options[REJECT], "rejected")
+            else:
+                record.answer(None, "unanswered", "the editor's question was closed without a choice")
             await self._update(session, update_tool_call(tool_id, status="failed", raw_output="rejected"))
             await self._say(session, "Rejected: nothing was written.")
             return f"{proposed}\nThe user rejected it: nothing was written.\n{change}"
+        record.answer(options[ALLOW], "allowed")  # on disk before the writes begin
         try:
             written = await self._write(session, proposal.files)
         except Exception as error:
+            record.applied([], str(error))
             await self._update(session, update_tool_call(tool_id, status="failed", raw_output=str(error)))
             await self._say(session, f"Nothing was written: {error}")
             return f"{proposed}\nThe user allowed it, but nothing was written: {error}\n{change}"
+        record.applied(written, None)
         await self._update(session, update_tool_call(tool_id, status="completed", raw_output=written))
         await self._say(session, f"Applied: {', '.join(written)}.")
         return f"{proposed}\nThe user allowed it and it was written: the files hold it now."

@@ -715,12 +715,12 @@ def implement_cmd(
 # -- runs ------------------------------------------------------------------------------------------
 
 
-def _local_time(iso: str) -> str:
+def _local_time(iso: str, seconds: bool = False) -> str:
     try:
         moment = dt.datetime.fromisoformat(iso)
     except ValueError:
         return iso or "?"
-    return moment.astimezone().strftime("%Y-%m-%d %H:%M")
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
 
 
 def _first_line(text: Any, limit: int = 110) -> str:
@@ -788,7 +788,9 @@ def _show_run(run: RunRecord) -> None:
     echo(f"Run {summary.run_id}  [{summary.status}]")
     echo(f"Task:    {summary.task}")
     if start is not None:
-        echo(f"Model:   {start.get('model', '?')}")
+        echo(f"Model:   {start.get('model') or '(not settled)'}")
+        if start.get("settled"):
+            echo(f"Settings: {start.get('settled')}")
         echo(f"Root:    {start.get('root', '?')}")
         instructions = [str(f.get("path")) for f in start.get("instructions", ()) or ()]
         if instructions:
@@ -849,7 +851,7 @@ def _show_run(run: RunRecord) -> None:
             echo(f"  install {record.get('requirement')}: {installed}{where}{state}")
         elif record.type == "decision" and record.get("kind") in _LEFT_OUT_SERVERS:
             echo(f"  warning: {record.get('message')}")
-        elif record.type == "approval":
+        elif record.type == "approval" and record.get("subject") != "proposal":  # shown with the proposal
             verdict = "approved" if record.get("approved") else "refused"
             echo(f"  approval ({record.get('subject')}) {record.get('detail')}: {verdict}")
         elif record.type == "decision" and record.get("kind") == "delegate":
@@ -865,6 +867,8 @@ def _show_run(run: RunRecord) -> None:
             state += ", unfinished"
         echo("")
         echo(f"Proposal {proposal.get('proposal_id')} ({state})")
+        for line in _proposal_answer_lines(run, proposal.get("proposal_id")):
+            echo(line)
         echo(str(proposal.get("diff", "")).rstrip("\n"))
     echo("")
     if end is not None:
@@ -883,6 +887,29 @@ def _show_run(run: RunRecord) -> None:
     _show_roles_and_todos(run)
     if run.skipped_lines:
         echo(f"({run.skipped_lines} unreadable line(s) skipped)")
+
+
+def _proposal_answer_lines(run: RunRecord, proposal_id: Any) -> list[str]:
+    """What the user did with proposal `proposal_id` (its ``approval`` of subject ``proposal``) and what
+    came of it (``proposal_applied``), as lines; none when nothing was recorded."""
+    lines = []
+    for record in run.records:
+        if record.type == "approval" and record.get("subject") == "proposal":
+            if record.get("detail") != proposal_id:
+                continue
+            outcome = record.get("outcome") or ("allowed" if record.get("approved") else "rejected")
+            chosen = f' ("{record.get("answer")}")' if record.get("answer") else ""
+            why = f": {record.get('reason')}" if record.get("reason") else ""
+            when = _local_time(str(record.get("asked_at") or record.get("at") or ""), seconds=True)
+            lines.append(f"Answer:  {outcome}{chosen} at {when}{why}")
+        elif record.type == "decision" and record.get("kind") == "proposal_applied":
+            if record.get("proposal_id") != proposal_id:
+                continue
+            if record.get("error"):
+                lines.append(f"Written: nothing ({_first_line(record.get('error'), 160)})")
+            else:
+                lines.append(f"Written: {', '.join(record.get('written') or ()) or 'nothing'}")
+    return lines
 
 
 def _show_roles_and_todos(run: RunRecord) -> None:
@@ -1067,9 +1094,10 @@ def runs_cmd(
     if not runs:
         click.echo(f"no runs yet (transcripts are kept in {directory})", err=True)
         return
-    click.echo(f"{'ID':<23}  {'DATE':<16}  {'STATUS':<16}  {'TOKENS':>9}  {'COST':>8}  TASK")
+    click.echo(f"{'ID':<23}  {'DATE':<16}  {'STATUS':<30}  {'TOKENS':>9}  {'COST':>8}  TASK")
     for r in runs:
+        status = f"{r.status}, {r.proposal_answer}" if r.proposal_answer else r.status
         click.echo(
-            f"{r.run_id:<23}  {_local_time(r.started_at):<16}  {r.status:<16}  {r.total_tokens:>9,}  "
+            f"{r.run_id:<23}  {_local_time(r.started_at):<16}  {status:<30}  {r.total_tokens:>9,}  "
             f"{'$' + format(r.cost, '.4f'):>8}  {_first_line(r.task, 70)}"
         )

@@ -231,6 +231,47 @@ def test_prompt_streams_tool_calls_asks_permission_and_writes_through_the_client
     assert [path for path, _ in client.writes] == [str(stats)]
     assert str(stats) in client.reads  # the current text came from the client before writing
     assert "return sum(values) / len(values)" in stats.read_text()
+    # the user's answer is in the run's transcript, after its end, and `agentls runs` shows it
+    proposal, (answer, applied) = _after_the_run(tmp_path)
+    assert (answer["type"], answer["subject"], answer["detail"]) == (
+        "approval",
+        "proposal",
+        proposal["proposal_id"],
+    )
+    assert (answer["outcome"], answer["answer"], answer["approved"]) == ("allowed", "Apply the changes", True)
+    assert answer["files"] == ["mathx/stats.py"] and answer["asked_at"] and "reason" not in answer
+    assert answer["question"] == client.permissions[0][0].title
+    assert (applied["type"], applied["kind"], applied["proposal_id"]) == (
+        "decision",
+        "proposal_applied",
+        proposal["proposal_id"],
+    )
+    assert (applied["written"], applied["error"]) == (["mathx/stats.py"], None)
+    row, shown = _listed_and_shown(_env(fake_anthropic, tmp_path), proposal["run_id"])
+    assert "proposed, applied" in row, row
+    assert 'Answer:  allowed ("Apply the changes") at ' in shown and "Written: mathx/stats.py" in shown, shown
+
+
+def _after_the_run(tmp_path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The proposal of the one run that made one (its run's id added), and the records after that run's
+    ``run_end``: what the user did with the proposal."""
+    [records] = [run for run in _runs(tmp_path) if any(record["type"] == "proposal" for record in run)]
+    end = max(at for at, record in enumerate(records) if record["type"] == "run_end")
+    [proposal] = [record for record in records if record["type"] == "proposal"]
+    assert all(record["t"] >= records[end]["t"] for record in records[end + 1 :])  # `t` goes on
+    return {**proposal, "run_id": records[0]["run_id"]}, records[end + 1 :]
+
+
+def _listed_and_shown(env: dict[str, str], run_id: str) -> tuple[str, str]:
+    """The run's line in `agentls runs`, and `agentls runs RUN_ID`."""
+    out = [
+        subprocess.run(
+            [*_command_line(), "runs", *ids], env=env, capture_output=True, text=True, timeout=120, check=True
+        ).stdout
+        for ids in ([], [run_id])
+    ]
+    [row] = [line for line in out[0].splitlines() if line.startswith(run_id)]
+    return row, out[1]
 
 
 def test_a_reply_without_tool_calls_is_the_message_not_a_plan(
@@ -374,6 +415,49 @@ def test_reject_writes_nothing(fake_anthropic: FakeAnthropic, ws: Path, tmp_path
     assert any(
         "nothing was written" in str(getattr(getattr(u, "content", None), "text", "")) for u in client.updates
     )
+    proposal, [answer] = _after_the_run(tmp_path)  # no proposal_applied: nothing was to be written
+    assert (answer["subject"], answer["detail"], answer["outcome"]) == (
+        "proposal",
+        proposal["proposal_id"],
+        "rejected",
+    )
+    assert (answer["answer"], answer["approved"], answer["files"]) == ("Reject", False, ["mathx/stats.py"])
+    row, shown = _listed_and_shown(_env(fake_anthropic, tmp_path), proposal["run_id"])
+    assert "proposed, rejected" in row and 'Answer:  rejected ("Reject") at ' in shown, (row, shown)
+    assert "Written:" not in shown
+
+
+class FailingWriteClient(RecordingClient):
+    """Allows the proposal; its fs/write_text_file fails with a message that holds a token and the API
+    key."""
+
+    async def write_text_file(self, session_id: str, path: str, content: str, **kw: Any) -> Any:
+        from acp import RequestError
+
+        raise RequestError(-32603, f"cannot write {path}: quota of {TOKEN} and {FAKE_API_KEY} exceeded")
+
+
+TOKEN = "ghp_0123456789abcdefghijABCDEFGHIJ012345"
+
+
+def test_an_allowed_proposal_that_could_not_be_written_is_on_record_secrets_withheld(
+    fake_anthropic: FakeAnthropic, ws: Path, tmp_path: Path
+) -> None:
+    """The user allows the proposal, and the editor fails to write it: the transcript has the answer
+    ("allowed") and what came of it (nothing written, the editor's error), with the token and the API
+    key the error carried withheld, as in the run's own records."""
+    _script(fake_anthropic)
+    before = (ws / "mathx" / "stats.py").read_text()
+    client = FailingWriteClient("allow")
+    assert asyncio.run(_prompt(client, ws, _env(fake_anthropic, tmp_path), fs=True)) == "end_turn"
+    assert (ws / "mathx" / "stats.py").read_text() == before
+    proposal, [answer, applied] = _after_the_run(tmp_path)
+    assert (answer["outcome"], answer["approved"]) == ("allowed", True)
+    assert applied["written"] == [] and "quota of" in applied["error"] and "exceeded" in applied["error"]
+    on_disk = json.dumps(_runs(tmp_path))
+    assert TOKEN not in on_disk and FAKE_API_KEY not in on_disk, applied["error"]
+    row, shown = _listed_and_shown(_env(fake_anthropic, tmp_path), proposal["run_id"])
+    assert "proposed, allowed, not written" in row and "Written: nothing (" in shown, (row, shown)
 
 
 def test_allow_without_client_fs_writes_to_disk(
@@ -675,6 +759,13 @@ def test_while_the_permission_request_is_open_another_prompt_is_refused_and_canc
     assert len(client.permissions) == 1 and client.writes == []
     assert (ws / "mathx" / "stats.py").read_text() == before
     assert len(_first_requests(fake_anthropic)) == 2  # the refused prompt started no run
+    proposal, [answer] = _after_the_run(tmp_path)  # cancelled while asked
+    assert (answer["subject"], answer["detail"], answer["outcome"]) == (
+        "proposal",
+        proposal["proposal_id"],
+        "cancelled",
+    )
+    assert answer["answer"] is None and answer["approved"] is False and "cancelled" in answer["reason"]
 
 
 def test_errors_the_editor_shows_say_why_and_the_process_keeps_serving(ws: Path, tmp_path: Path) -> None:
@@ -961,6 +1052,10 @@ def test_answers_survive_kill_9(fake_anthropic: FakeAnthropic, ws: Path, tmp_pat
     assert [r["type"] for r in records] == ["run_start", "approval"], records
     start, approval = records
     assert start["task"]["title"] == "Run: Implement mean" and start["root"] == str(ws.resolve())
+    # the settings were not settled (the answer decides on the workspace's model URL): what was known, said so
+    assert start["settled"].startswith("not settled: the settings without the sensitive values of"), start
+    assert start["model"] and start["settings"]["model"]["model"] == start["model"]
+    assert start["settings"]["model"]["base_url"] is None  # the workspace's, which the answer left out
     assert (approval["subject"], approval["answer"], approval["approved"]) == ("settings", "Ignore them", 0)
     assert "agent.model.base_url" in approval["question"]
     on_disk = json.dumps(records)
@@ -970,6 +1065,71 @@ def test_answers_survive_kill_9(fake_anthropic: FakeAnthropic, ws: Path, tmp_pat
     ).stdout
     [line] = [line for line in listed.splitlines() if start["run_id"] in line]
     assert "incomplete" in line and "Run: Implement mean" in line, listed
+
+
+_KILLED_AFTER = """
+import sys
+from pathlib import Path
+
+from agent.approval import Asked
+from agent.recorder import Recorder
+from agent.task import Task
+from agent.transcript import Transcript
+from server.acp import _PendingAnswers
+
+runs, root, run_id, stage = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], sys.argv[4]
+task = Task(kind="run", instruction="Implement mean")
+asked = Asked("mcp_server", "tracker", "Start the MCP server tracker?", False, "Don't start")
+pending = _PendingAnswers(runs, root, task, None)
+pending.add(asked)
+pending.taken_by(run_id)
+if stage != "before the run":  # the run's first record: its run_start, then the answers (start_run)
+    preface = [asked.record()] if stage == "after the run's first record" else []
+    recorder = Recorder(Transcript(runs, run_id, preface=preface))
+    recorder.run_start(run_id=run_id, root=root, model="m", task=task, settings=None, role="solo")
+print(pending.transcript.run_id)
+"""
+"""A process that leaves what ``agentls acp`` has on disk when it is killed at `stage` of a run that takes
+an answer: the record of the answer (`server.acp._PendingAnswers`, naming the run) and the run's transcript
+as `agent.runner.start_run` begins it (all of it, its run_start alone, or nothing yet)."""
+
+
+@pytest.mark.parametrize(
+    "stage", ["after the run's first record", "between the run's run_start and its answers", "before the run"]
+)
+def test_a_kill_9_after_the_run_took_the_answers_lists_one_entry(
+    ws: Path, tmp_path: Path, stage: str
+) -> None:
+    """kill -9 after a run's transcript began (its run_start and the answers given before it, written
+    together) but before its first event removed the record of the answers: both files stay. The record
+    names the run that takes its answers, so `agentls runs` lists that run alone. Killed before the run's
+    transcript holds the answers, the record is listed too, as incomplete: it is their only record."""
+    from agent.transcript import new_run_id
+
+    env = {**os.environ, "AGENTLS_CACHE_DIR": str(tmp_path / "cache")}
+    runs = tmp_path / "cache" / "runs"
+    run_id = new_run_id()
+    made = subprocess.run(
+        [sys.executable, "-c", _KILLED_AFTER, str(runs), str(ws), run_id, stage],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        cwd=Path(__file__).parents[2],
+    )
+    answers_id = made.stdout.strip()
+    listed = subprocess.run(
+        [*_command_line(), "runs"], env=env, capture_output=True, text=True, timeout=120, check=True
+    ).stdout
+    ids = [line.split()[0] for line in listed.splitlines()[1:]]
+    if stage == "after the run's first record":
+        assert ids == [run_id], listed
+    elif stage == "before the run":
+        assert ids == [answers_id], listed
+    else:
+        assert sorted(ids) == sorted([run_id, answers_id]), listed
+    assert all("incomplete" in line for line in listed.splitlines()[1:]), listed
+    assert len(list(runs.glob("*.jsonl"))) == (1 if stage == "before the run" else 2)
 
 
 def test_a_session_in_a_folder_of_the_workspace_focuses_its_runs_there(
