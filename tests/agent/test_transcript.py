@@ -3,6 +3,7 @@ the listing and loading `agentls runs` does (partial files included)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import time
@@ -119,6 +120,47 @@ def test_list_runs_newest_first_with_partial_files(tmp_path: Path) -> None:
     assert loaded.skipped_lines == 1 and [r.type for r in loaded.records] == ["run_start", "response"]
     running.close()
     assert list_runs(tmp_path / "missing") == []
+
+
+@pytest.mark.parametrize(
+    ("answer", "applied", "listed"),
+    [
+        (("allowed", "Apply the changes"), {"written": ["a.py"], "error": None}, "applied"),
+        (("allowed", "Apply the changes"), {"written": [], "error": "disk full"}, "allowed, not written"),
+        (("allowed", "Apply the changes"), None, "allowed"),  # killed while writing
+        (("rejected", "Reject"), None, "rejected"),
+        (("cancelled", None), None, "cancelled"),
+        (None, None, ""),
+    ],
+)
+def test_the_answer_to_a_runs_proposal_comes_after_its_end_and_is_listed(
+    tmp_path: Path, answer: tuple[str, str | None] | None, applied: dict[str, object] | None, listed: str
+) -> None:
+    """``agentls acp`` appends the user's answer to a run's proposal after the run's end
+    (`Transcript.continued`): its `t` goes on from the run's clock, the run stays ended, and `list_runs`
+    says what came of the proposal."""
+    run_id = "20260101-100000-aaaaaa"
+    _finished_run(tmp_path, run_id, "proposed", "A", 0.0)
+    path = tmp_path / f"{run_id}.jsonl"
+    # the run began an hour ago (its clock 2 s before its first record) and ended a minute ago
+    began = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    records = lines(path)
+    records[0].update(at=began.isoformat(), t=2.0)
+    records[-1].update(at=(began + dt.timedelta(minutes=59)).isoformat(), t=2.0 + 59 * 60)
+    path.write_text("".join(json.dumps(record) + "\n" for record in records))
+    later = Transcript.continued(path, redact=[KEY], durable=True)
+    if answer is not None:
+        outcome, chosen = answer
+        later.write("approval", subject="proposal", detail="prop-1", outcome=outcome, answer=chosen, note=KEY)
+    if applied is not None:
+        later.write("decision", kind="proposal_applied", proposal_id="prop-1", **applied)
+    later.close()
+
+    [run] = list_runs(tmp_path)
+    assert (run.status, run.proposal_answer) == ("proposed", listed)
+    for record in lines(path)[3:]:  # an hour and 2 s since the run's clock started, not 0
+        assert 3602 <= float(str(record["t"])) < 3602 + 60, record
+    assert KEY not in path.read_text()
 
 
 def test_load_run_by_prefix_and_clear_errors(tmp_path: Path) -> None:
