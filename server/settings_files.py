@@ -9,7 +9,9 @@ that workspace: `server.settings_trust`), then (in the language server) ``initia
 ``workspace/configuration`` section ``agentls``; the lists that protect (`COMBINED`: ``index.exclude``)
 add up instead, the user's own first, so that a workspace's list never drops the user's patterns;
 ``[agent.mcp]`` and ``[mcp]`` (MCP servers) are one table written at either place, joined field by field
-(`joined`), so that a workspace's server never replaces the user's own whole. An
+(`joined`), so that a workspace's server never replaces the user's own whole, yet the credentials of the
+user's own settings never follow a command or URL the workspace's file chose (`withheld_credentials`:
+said in a message at that line). An
 invalid value falls back to its default (a workspace's or the editor's: to the user's own file's value,
 when it sets one) and a message says which setting and why, with the file and line it was read from (an
 unknown key: the setting it was probably meant to be). A valid setting that no run can use (a role's
@@ -539,6 +541,131 @@ def merge(
     return out
 
 
+_DESTINATION = {"command": ("command", "args", "cwd"), "url": ("url",)}
+"""The fields of an MCP server that say what it runs (a stdio server, ``command``) or reaches (``url``)
+(`withheld_credentials`)."""
+_CREDENTIALS = ("env", "headers")
+"""The fields of an MCP server whose values are all credentials (`agent.credential_fields`)."""
+
+
+def _servers(raw: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The MCP server tables of the settings `raw`, written at either place (`joined`)."""
+    mcp = joined(raw).get("mcp")
+    servers = mcp.get("servers") if isinstance(mcp, dict) else None
+    if not isinstance(servers, dict):
+        return {}
+    return {str(name): table for name, table in servers.items() if isinstance(table, dict)}
+
+
+@dataclass(frozen=True)
+class Withheld:
+    """Credentials of the user's own settings for the MCP server `server` that are not sent to where the
+    workspace's file makes it run or connect (`withheld_credentials`): the `destination` fields the
+    workspace's file sets (``command``, ``args``, ``cwd``; ``url``) and the user's fields kept back, each
+    with the names of its entries (`fields`: ``env`` and ``headers``; ``args`` that hold a credential)."""
+
+    server: str
+    destination: tuple[str, ...]
+    fields: tuple[tuple[str, tuple[str, ...]], ...]
+
+
+def withheld_credentials(
+    own: Mapping[str, Any], workspace: Mapping[str, Any], editor: Mapping[str, Any]
+) -> list[Withheld]:
+    """The MCP servers whose destination the workspace's file chooses while the user's own settings (their
+    file `own`, and the `editor`'s, which win over the workspace's) give them credentials.
+
+    A destination is what a server runs or reaches: the ``command``, ``args`` and ``cwd`` of a stdio
+    server, the ``url`` of an HTTP one; the workspace chooses it when it writes one of those (and the
+    editor's settings do not) with a value other than the user's. Merged field by field (`merge`), the
+    user's ``env`` and ``headers`` would go there, and the user's ``args`` when they hold a credential
+    (``--token X``) and the workspace writes none, once the MCP trust question, which reads like one
+    about the user's own server, is answered yes. So the server gets only what the workspace's file
+    writes of those fields (`without_withheld`). The editor's settings are the user's own: a destination
+    they choose takes the user's credentials along. A server whose joined fields are both a command and
+    a URL is invalid, and validation falls back to the user's own server whole (`validated`'s
+    ``under``): none is withheld then."""
+    theirs, later, mine = _servers(workspace), _servers(editor), _servers(merge(own, editor))
+    found = []
+    for name, table in theirs.items():
+        own_table, editors = mine.get(name, {}), later.get(name, {})
+        whole = {**own_table, **table, **editors}
+        if whole.get("command") is not None and whole.get("url") is not None:
+            continue
+        chosen = tuple(
+            field
+            for field in _DESTINATION["url" if whole.get("url") is not None else "command"]
+            if field in table and field not in editors and table[field] != own_table.get(field)
+        )
+        fields: list[tuple[str, tuple[str, ...]]] = []
+        for field in _CREDENTIALS if chosen else ():
+            given, written = own_table.get(field), table.get(field)
+            written = written if isinstance(written, dict) else {}
+            given = given if isinstance(given, dict) else {}
+            if kept := tuple(sorted(str(key) for key in given if given[key] != written.get(key))):
+                fields.append((field, kept))
+        if chosen and "args" not in table and _holds_credentials(own_table.get("args")):
+            fields.append(("args", ()))
+        if fields:
+            found.append(Withheld(name, chosen, tuple(fields)))
+    return found
+
+
+def _holds_credentials(args: Any) -> bool:
+    """Whether an MCP server's `args` hold a credential (`agent.credential_fields`: ``--token X``)."""
+    if not isinstance(args, list):
+        return False
+    from agent.credential_fields import credential_values
+
+    return bool(credential_values({"args": args}, learnt_only=False))
+
+
+def without_withheld(
+    raw: Mapping[str, Any], withheld: Sequence[Withheld], workspace: Mapping[str, Any]
+) -> dict[str, Any]:
+    """`raw` (settings merged from the user's, the `workspace`'s and the editor's) with the `withheld`
+    credentials of its MCP servers taken out: each of those fields is the workspace's file's own value,
+    or none."""
+    out = joined(raw)
+    mcp = out.get("mcp")
+    servers = mcp.get("servers") if isinstance(mcp, dict) else None
+    theirs = _servers(workspace)
+    for item in withheld:
+        server = servers.get(item.server) if isinstance(servers, dict) else None
+        if not isinstance(server, dict):
+            continue
+        for field, _ in item.fields:
+            written = theirs.get(item.server, {}).get(field)
+            if written is None:
+                server.pop(field, None)
+            else:
+                server[field] = _deep_copy(written) if isinstance(written, Mapping) else written
+    return out
+
+
+def _withheld_message(item: Withheld, file: SettingsFile | None, source: str) -> SettingsMessage:
+    """What `withheld_credentials` found, said at the line of the workspace's file (`file`, else the
+    path `source`) that sets the server's destination."""
+    path = file.path if file is not None else source
+    key = ("mcp", "servers", item.server, item.destination[0])
+    written = tuple(str(part) for part in _as_written(file.text, file.prefix, key)) if file else key
+    where = file.where(written) if file is not None else source
+    what = [
+        f"{field} ({', '.join(names)})" if names else f"{field} (a credential in them)"
+        for field, names in item.fields
+    ]
+    listed = ", ".join(what[:-1]) + f" and {what[-1]}" if len(what) > 1 else what[0]
+    fields = " and ".join(field for field, _ in item.fields)
+    to = "URL" if item.destination == ("url",) else "command"
+    set_here = ", ".join(f"`{field}`" for field in item.destination)
+    text = (
+        f"{where}: your own settings' {listed} for MCP server `{item.server}` are not sent to the {to} "
+        f"set by {path} ({set_here}); the server gets only the {fields} that file writes. To send them, "
+        f"set the same {set_here} in your own settings"
+    )
+    return SettingsMessage(text, f"mcp.servers.{item.server}", path, "withheld")
+
+
 def workspace_settings(
     root: Path, unreadable: list[str] | None = None
 ) -> tuple[dict[str, Any], list[str], list[str]]:
@@ -688,15 +815,20 @@ def load(
     if overrides:
         raw = merge(raw, anchor_model_folders(overrides, root), COMBINED)
         files.insert(0, SettingsFile(EDITOR_SETTINGS, None, (), overrides))
+    withheld = withheld_credentials(user, workspace, overrides or {})
+    if withheld:  # nor does an invalid value of the workspace's bring them back (`validated`'s `under`)
+        raw = without_withheld(raw, withheld, workspace)
+        user = without_withheld(user, withheld, workspace)
     source = sources[0] if sources else "settings"
     text = read.workspace_file.text if read.workspace_file is not None and not overrides else None
     prefix = read.workspace_file.prefix if read.workspace_file is not None else ()
     otherwise = EDITOR_SETTINGS if overrides else source
     settings, more = validate(raw, source, text, prefix, files=files, otherwise=otherwise, under=user)
     listed = [*([read.user_file.path] if read.user and read.user_file is not None else []), *sources]
+    said = [_withheld_message(item, read.workspace_file, source) for item in withheld]
     return LoadedSettings(
         settings,
-        tuple(read.messages + more),
+        tuple(read.messages + said + more),
         tuple(listed),
         tuple(read.unreadable),
         tuple(read.untrusted),

@@ -44,9 +44,12 @@ The other settings are safe from a workspace's file, and are not asked about:
   protection. The two places are one table (`server.settings_files.joined`): a workspace's table of a
   server of the user's own file, at either place, changes only the fields it writes, each under these
   rules. A changed ``command``, ``args``, ``env``, ``cwd``, ``url`` or ``headers`` is a configuration the
-  MCP trust has not seen, asked about before it starts as a new server is (the user's ``env`` and
-  ``headers`` go with it, and the question names them); the user's ``tools`` and ``enabled = false``
-  stand until the user trusts the workspace's.
+  MCP trust has not seen, asked about before it starts as a new server is (the question names the
+  ``env`` and ``headers`` it gets); the user's ``tools`` and ``enabled = false`` stand until the user
+  trusts the workspace's. The user's ``env`` and ``headers`` (and ``args`` holding a credential) never
+  go to a ``command``, ``args``, ``cwd`` or ``url`` the workspace's file chose: that server gets only
+  the workspace's own, and a message says so (`server.settings_files.withheld_credentials`); no trust
+  brings them there (the user sets the same destination in their own settings instead).
 - The model's ``model``, ``max_tokens``, ``temperature``, ``context_window``, ``vision`` and
   ``prompt_caching``, its ``timeout``, ``connect_timeout`` and retries (``max_retries``,
   ``retry_deadline_seconds``, ``retry_base_delay``, ``retry_max_delay``); ``max_steps``,

@@ -4,10 +4,16 @@ Later layers win: built-in defaults, the user's own file (``~/.config/agentls/ag
 ``agentls.toml`` or ``[tool.agentls]`` in the folder (its sensitive settings only once trusted:
 `server.settings_trust`; each one dropped is a message shown once like the others), the
 ``initializationOptions`` the editor sent, and ``workspace/configuration`` section ``agentls`` (or what a
-``workspace/didChangeConfiguration`` pushed, for clients that cannot be asked). The ``index.exclude``
-lists of the user's file, the folder's file and the editor's settings add up instead, in that order
-(`server.settings_files.COMBINED`); of the editor's two layers, the later one's list replaces the
-earlier's (both are the editor's settings). Invalid values fall back to their defaults;
+``workspace/didChangeConfiguration`` pushed, for clients that cannot be asked). Layers merge table by
+table (`server.settings_files.merge`): a later layer changes the settings it writes, the others stand;
+an MCP server's table merges field by field whichever of ``[mcp]`` and ``[agent.mcp]`` each layer
+writes it at, between the editor's two layers too. A list a later layer writes replaces the earlier
+one's, except the ``index.exclude`` lists of the user's file, the folder's file and the editor's
+settings, which add up, in that order (`server.settings_files.COMBINED`; of the editor's two layers,
+the later one's list replaces the earlier's: both are the editor's settings). The editor's layers are
+the user's own: the credentials of an MCP server they write (``env``, ``headers``) go where the user's
+settings make it run or connect, never to a command or URL the folder's file chose
+(`server.settings_files.withheld_credentials`). Invalid values fall back to their defaults;
 `SettingsMessages` remembers which problems were already shown so a reload does not repeat them, even
 when an edit moved their line.
 """
