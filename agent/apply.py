@@ -13,7 +13,11 @@ target), and removes the journal when the last file is written.
 every path is either as it was before or as the change leaves it, the apply is rolled forward (the user
 had accepted the change) and the journal removed. If some file changed since in another way (edited by
 hand after the crash), nothing is written: the journal is kept as ``*.unresolved.json`` and the message
-says which files are in which state. Either way the messages say what happened, for the user.
+says which files are in which state. Either way the messages say what happened, for the user, and,
+when the journal names its run (`apply_changes`' `run_id` and `proposal_id`) and that run's transcript
+is in the runs folder, a ``proposal_applied`` decision is added to it (``recovered: true``; `written`, and
+`error` when files changed since), the record the killed process did not write: ``agentls runs`` then
+lists the run "applied" (or "allowed, not written") instead of "allowed".
 """
 
 from __future__ import annotations
@@ -27,16 +31,26 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from agent.overlay import FileChange
+
+if TYPE_CHECKING:
+    from agent.recorder import Recorder
 
 try:  # POSIX; elsewhere an apply is journaled but not locked against a concurrent recovery
     import fcntl
 except ImportError:  # pragma: no cover
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["JOURNAL_FOLDER", "apply_changes", "journal_dir", "recover_applies", "write_atomic"]
+__all__ = [
+    "JOURNAL_FOLDER",
+    "ProposalDecisions",
+    "apply_changes",
+    "journal_dir",
+    "recover_applies",
+    "write_atomic",
+]
 
 log = logging.getLogger(__name__)
 
@@ -133,12 +147,15 @@ def apply_changes(
     journal: Path | None,
     label: str = "a proposal",
     on_written: Callable[[str], None] | None = None,
+    run_id: str | None = None,
+    proposal_id: str | None = None,
 ) -> list[str]:
     """Write `changes` (already checked and rebased) under `root`; returns the paths written or removed.
 
     `journal` is the journal folder (`journal_dir`); None writes without one (a caller with no runs
     folder). `label` names the change in a recovery message. `on_written` is called with each path once
-    it is written or removed."""
+    it is written or removed. `run_id` and `proposal_id`: the run and proposal the change is, kept in
+    the journal so that a recovery adds what came of it to that run's transcript."""
     root = Path(os.path.abspath(root))
     entries = _entries(changes, root)
     handle: IO[Any] | None = None
@@ -151,6 +168,8 @@ def apply_changes(
             "version": _VERSION,
             "root": str(root),
             "label": label,
+            "run_id": run_id,
+            "proposal_id": proposal_id,
             "pid": os.getpid(),
             "started": time.time(),
             "files": [entry.__dict__ for entry in entries],
@@ -211,7 +230,9 @@ def _recover_one(path: Path) -> str | None:
             return f"agentls found an apply journal it cannot read ({error}); it is kept at {bad}."
         if not root.is_dir():
             path.unlink(missing_ok=True)
-            return f"agentls was stopped while applying {label} to {root}, which no longer exists."
+            message = f"agentls was stopped while applying {label} to {root}, which no longer exists."
+            _record(path.parent, record, root=None, written=[], error=message)
+            return message
         states = {}
         for entry in entries:
             now, _mode = _read_state(root / entry.path)
@@ -224,20 +245,99 @@ def _recover_one(path: Path) -> str | None:
         if others:
             kept = path.with_suffix(".unresolved.json")
             os.replace(path, kept)
-            return (
+            message = (
                 f"agentls was stopped while applying {where}, and {', '.join(others)} changed since, so "
                 f"agentls wrote nothing more. Written: {_names(states, 'after')}; not written: "
                 f"{_names(states, 'before')}. Check those files; what each should contain is in {kept}."
             )
+            written = [p for p, state in states.items() if state == "after"]
+            _record(path.parent, record, root=root, written=written, error=message)
+            return message
         pending = [e for e in entries if states[e.path] == "before"]
         for entry in pending:
             _set(root, entry)
         path.unlink(missing_ok=True)
+        _record(path.parent, record, root=root, written=[e.path for e in entries], error=None)
         if not pending:
             return f"agentls was stopped after applying {where}; every file was already written."
         return (
             f"agentls was stopped while applying {where}; it finished the change now: "
             f"{', '.join(e.path for e in pending)} written."
+        )
+
+
+def _record(
+    journal: Path, record: dict[str, Any], *, root: Path | None, written: list[str], error: str | None
+) -> None:
+    """Add what came of a recovered apply to its run's transcript (in the runs folder, next to the
+    journal folder): the ``proposal_applied`` decision the killed process did not write (`recovered`:
+    finished at a later start). Nothing when the journal names no run (an older journal)."""
+    run_id, proposal_id = record.get("run_id"), record.get("proposal_id")
+    if isinstance(run_id, str) and isinstance(proposal_id, str):
+        decisions = ProposalDecisions(journal.parent, run_id, proposal_id, root=root)
+        decisions.applied(written, error, recovered=True)
+
+
+class ProposalDecisions:
+    """What the user did with a run's proposal and what came of it, appended to the run's transcript in
+    `runs_dir` after its ``run_end`` (`agent.recorder.after_the_run`: fsync'd, secrets withheld, `redact`
+    too): `answered` (an ``approval`` of subject ``proposal``) and `applied` (a ``proposal_applied``
+    decision). Nothing is written for a run without a transcript there (none is made up), and a failure
+    to write is logged, never raised: the answer takes effect all the same."""
+
+    def __init__(
+        self, runs_dir: Path, run_id: str, proposal_id: str, *, root: Path | None, redact: Sequence[str] = ()
+    ) -> None:
+        path = Path(runs_dir) / f"{run_id}.jsonl"
+        self.path = path if "/" not in run_id and path.is_file() else None
+        self.proposal_id, self.root, self.redact = proposal_id, root, list(redact)
+        if self.path is None:
+            log.info(
+                "run %s has no transcript in %s: what came of its proposal is not on record", run_id, runs_dir
+            )
+
+    def _write(self, write: Callable[[Recorder], None]) -> None:
+        from agent.recorder import after_the_run
+
+        if self.path is None:
+            return
+        try:
+            recorder = after_the_run(self.path, root=self.root, redact=self.redact)
+            try:
+                write(recorder)
+            finally:
+                recorder.close()
+        except Exception:
+            log.exception("what came of proposal %s could not be added to %s", self.proposal_id, self.path)
+
+    def answered(
+        self,
+        outcome: str,
+        answer: str | None,
+        files: Sequence[str],
+        *,
+        question: str,
+        reason: str | None = None,
+        **more: Any,
+    ) -> None:
+        """The user's answer: `outcome` "allowed", "rejected", "cancelled" or "unanswered" (`reason`
+        says why no answer came), `answer` what they chose, `files` the paths it covers."""
+        self._write(
+            lambda recorder: recorder.proposal_answered(
+                self.proposal_id,
+                question=question,
+                outcome=outcome,
+                answer=answer,
+                files=files,
+                reason=reason,
+                **more,
+            )
+        )
+
+    def applied(self, written: Sequence[str], error: str | None, **more: Any) -> None:
+        """What came of an allowed proposal: the paths `written`, or the `error` that stopped the writes."""
+        self._write(
+            lambda recorder: recorder.proposal_applied(self.proposal_id, written=written, error=error, **more)
         )
 
 

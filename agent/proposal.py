@@ -181,5 +181,11 @@ def apply_proposal(
     if conflicts:
         raise ApplyRefused(conflicts)
     return apply_changes(
-        proposal.files, root, journal=journal, label=f"proposal {proposal.proposal_id}", on_written=on_written
+        proposal.files,
+        root,
+        journal=journal,
+        label=f"proposal {proposal.proposal_id}",
+        on_written=on_written,
+        run_id=proposal.run_id,
+        proposal_id=proposal.proposal_id,
     )

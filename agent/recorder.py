@@ -16,7 +16,7 @@ are the ones readers (`agentls runs`, `reconstruct_messages`) look for.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -43,6 +43,7 @@ __all__ = [
     "RunStartRecord",
     "ToolCallRecord",
     "ToolResultRecord",
+    "after_the_run",
     "task_record",
 ]
 
@@ -373,6 +374,31 @@ class Recorder:
             kind, fields = asked.record()
             self.transcript.write(kind, **fields, **outcome)
 
+    def proposal_answered(
+        self,
+        proposal_id: str,
+        *,
+        question: str,
+        outcome: str,
+        answer: str | None,
+        files: Sequence[str],
+        reason: str | None = None,
+        **more: Any,
+    ) -> None:
+        """The user's answer to the run's proposal, after its ``run_end``: an ``approval`` of subject
+        ``proposal`` (`outcome` "allowed", "rejected", "cancelled" or "unanswered"; `files`: the paths the
+        answer covers; `more`: e.g. the ``hunks`` accepted), as ``agentls acp`` writes it."""
+        from agent.approval import Asked
+
+        asked = Asked("proposal", proposal_id, question, outcome == "allowed", answer, reason)
+        self.answered(asked, outcome=outcome, files=list(files), **more)
+
+    def proposal_applied(
+        self, proposal_id: str, *, written: Sequence[str], error: str | None, **more: Any
+    ) -> None:
+        """What came of an allowed proposal: the paths `written`, or the `error` that stopped the writes."""
+        self.decision("proposal_applied", proposal_id=proposal_id, written=list(written), error=error, **more)
+
     def approval(
         self, *, subject: str, detail: str, question: str, approved: bool, answer: str | None
     ) -> None:
@@ -420,3 +446,15 @@ class Recorder:
         )
         if self.transcript is not None:
             self.transcript.close()
+
+
+def after_the_run(path: Path, *, root: Path | None, redact: Iterable[str] = ()) -> Recorder:
+    """A recorder appending to the transcript `path` of a run that has ended (what the user did with its
+    proposal: `Recorder.proposal_answered`, `Recorder.proposal_applied`): `t` goes on from the run's
+    clock (`Transcript.continued`), each record fsync'd, its strings through the secret redactor of the
+    runs folder's cache and `redact` (the run's credentials) withheld. Close it when done."""
+    from agent.redaction import secret_redactor
+
+    path = Path(path)
+    secrets = secret_redactor(path.parent.parent, root=root)
+    return Recorder(Transcript.continued(path, redact=redact, secrets=secrets, durable=True))

@@ -10,7 +10,9 @@ Files are written only with ``--apply``, after a confirmation on the terminal or
 terminal and no ``--yes`` the CLI refuses to apply and says so. A proposal that is not verified (its checks
 failed, no test ran, or verification is off) is applied only with ``--force``; an unfinished one (the run
 stopped early) never. A proposal is refused as a whole when any of its files changed on disk since the run
-started (`agent.proposal.apply_proposal`).
+started (`agent.proposal.apply_proposal`). The answer to the confirmation (yes or no, ``--yes``, Ctrl-C or
+Ctrl-D, or none: no terminal, an unfinished or unverified change) and what came of it (the files written,
+the commit, or why nothing was) are added to the run's transcript after its ``run_end`` (`_Decisions`).
 
 Exit status of ``run``, ``implement`` and ``runs resume``: 0 a verified proposal (or nothing to change),
 3 a proposal that is not verified (also when applied with ``--force``), 4 a run stopped by a step limit,
@@ -418,12 +420,25 @@ def _report(
     err: Console,
     commit: _CommitOptions | None = None,
     force: bool = False,
+    credentials: Sequence[str] = (),
 ) -> None:
-    """Print the outcome, apply (or commit) when asked, and exit with the run's status (`_exit_code`)."""
+    """Print the outcome, apply (or commit) when asked, and exit with the run's status (`_exit_code`).
+    `credentials`: the run's, withheld from what is added to its transcript (`_Decisions`)."""
     code = _exit_code(result)
-    _report_and_apply(result, root, apply, yes, err, commit, force)
+    _report_and_apply(result, root, apply, yes, err, commit, force, credentials)
     if code:
         sys.exit(code)
+
+
+def _run_secrets(settings: Settings, env: Mapping[str, str]) -> list[str]:
+    """The run's credential values (`agent.runner.run_credentials`), withheld from what `_Decisions` adds
+    to its transcript."""
+    from agent.runner import Credentials, MissingCredentials, run_credentials
+
+    try:
+        return run_credentials(settings.agent, Credentials.from_env(env, settings.agent.model))
+    except MissingCredentials:  # the run did not start: nothing is applied
+        return []
 
 
 def _exit_code(result: RunResult) -> int:
@@ -447,6 +462,7 @@ def _report_and_apply(
     err: Console,
     commit: _CommitOptions | None,
     force: bool,
+    credentials: Sequence[str] = (),
 ) -> None:
     from agent.apply import journal_dir
     from agent.proposal import ApplyRefused, apply_proposal
@@ -485,7 +501,12 @@ def _report_and_apply(
     if proposal is None:
         err.print("Nothing to apply: the run proposed no change.", highlight=False)
         return
+    count = len(proposal.files)
+    decisions = _Decisions(
+        result, root, credentials, f"Apply these changes to {count} file{'s' if count != 1 else ''}?"
+    )
     if not proposal.complete:
+        decisions.not_asked("the run stopped before it finished: an unfinished change is never applied")
         _refuse(
             err,
             "not applying: the run stopped before it finished, so the change is unfinished and unverified; "
@@ -493,29 +514,68 @@ def _report_and_apply(
             _exit_code(result),
         )
     if not proposal.verified and not force:
+        decisions.not_asked("the change is not verified and --force was not given")
         _refuse(
             err,
             f"not applying: the change is not verified ({_first_line(proposal.verification_summary, 90)}); "
             "review the diff above, then run again with --force to apply it anyway",
             EXIT_UNVERIFIED,
         )
-    if not yes:
+    if yes:
+        decisions.answered("allowed", "--yes --force" if force else "--yes")  # not asked
+    else:
         if not _stdin_is_terminal():
+            decisions.not_asked("no terminal to confirm on, and no --yes")
             raise click.ClickException(
                 "not applying: there is no terminal to confirm on; pass --yes to apply without confirmation"
             )
-        count = len(proposal.files)
-        if not click.confirm(f"Apply these changes to {count} file{'s' if count != 1 else ''}?", err=True):
+        try:
+            confirmed = click.confirm(decisions.question, err=True)
+        except click.Abort:  # Ctrl-C or Ctrl-D at the question
+            decisions.answered("cancelled", None, "the question was interrupted (Ctrl-C or Ctrl-D)")
+            raise
+        if not confirmed:
+            decisions.answered("rejected", "no")
             err.print("Not applied.", highlight=False)
             return
+        decisions.answered("allowed", "yes")
     if commit is not None:
-        _commit(proposal, root, commit, err)
+        _commit(proposal, root, commit, err, decisions)
         return
     try:
         written = apply_proposal(proposal, root, journal=journal_dir(runs_dir(environment())))
-    except ApplyRefused as refused:
+    except (ApplyRefused, OSError) as refused:
+        decisions.applied([], str(refused))
         raise click.ClickException(str(refused)) from refused
+    decisions.applied(written, None)
     err.print(f"[green]applied[/]: {escape(', '.join(written))}", highlight=False)
+
+
+class _Decisions:
+    """What the user answered to ``--apply``'s question (yes or no, ``--yes``, none: no terminal, an
+    interrupted question, or agentls did not ask) and what came of it, added to the run's transcript after
+    its ``run_end``, as ``agentls acp`` and the language server add theirs
+    (`agent.apply.ProposalDecisions`)."""
+
+    def __init__(self, result: RunResult, root: Path, credentials: Sequence[str], question: str) -> None:
+        from agent.apply import ProposalDecisions
+
+        proposal = result.proposal
+        assert proposal is not None
+        self.question, self.files = question, proposal.paths
+        self.record = ProposalDecisions(
+            runs_dir(environment()), result.run_id, proposal.proposal_id, root=root, redact=credentials
+        )
+
+    def answered(self, outcome: str, answer: str | None, reason: str | None = None) -> None:
+        self.record.answered(outcome, answer, self.files, question=self.question, reason=reason)
+
+    def not_asked(self, reason: str) -> None:
+        """``--apply`` was given, but agentls did not ask (and writes nothing): `reason` says why."""
+        self.answered("unanswered", None, f"not asked: {reason}")
+
+    def applied(self, written: Sequence[str], error: str | None, **more: Any) -> None:
+        self.record.applied(written, error, **more)
 
 
 def _refuse(err: Console, message: str, code: int) -> None:
@@ -532,7 +592,7 @@ class _CommitOptions:
     force: bool = False
 
 
-def _commit(proposal: Any, root: Path, options: _CommitOptions, err: Console) -> None:
+def _commit(proposal: Any, root: Path, options: _CommitOptions, err: Console, decisions: _Decisions) -> None:
     """Apply `proposal` as one commit (`agent.commit.commit_proposal`) and say where it went."""
     from agent.apply import journal_dir
     from agent.commit import CommitRefused, commit_message, commit_proposal
@@ -549,8 +609,10 @@ def _commit(proposal: Any, root: Path, options: _CommitOptions, err: Console) ->
             force=options.force,
             apply=lambda: apply_proposal(proposal, root, journal=journal_dir(runs_dir(environment()))),
         )
-    except (CommitRefused, GitError, ApplyRefused) as error:
+    except (CommitRefused, GitError, ApplyRefused, OSError) as error:
+        decisions.applied([], f"not committed: {error}")
         raise click.ClickException(f"not committed: {error}") from error
+    decisions.applied(list(proposal.paths), None, commit=done.commit, branch=done.branch)
     where = "new branch" if done.created_branch else "branch"
     err.print(
         f"[green]committed[/] {done.commit[:12]} on {where} {escape(done.branch)}: "
@@ -660,7 +722,8 @@ def run_cmd(
     except (TaskError, LookupError) as error:
         raise click.ClickException(str(error)) from error
     result = _run_agent(root, task, settings, env, err, mode=mode)
-    _report(result, root, apply or committing is not None, yes, err, committing, force)
+    secrets = _run_secrets(settings, env)
+    _report(result, root, apply or committing is not None, yes, err, committing, force, secrets)
 
 
 @click.command("implement")
@@ -709,7 +772,8 @@ def implement_cmd(
     except TaskError as error:
         raise click.ClickException(str(error)) from error
     result = _run_agent(root, task, settings, env, err)
-    _report(result, root, apply or committing is not None, yes, err, committing, force)
+    secrets = _run_secrets(settings, env)
+    _report(result, root, apply or committing is not None, yes, err, committing, force, secrets)
 
 
 # -- runs ------------------------------------------------------------------------------------------
@@ -1016,7 +1080,7 @@ def _resume(
         highlight=False,
     )
     result = _run_agent(root, state.task, settings, env, err, resume=state)
-    _report(result, root, apply, yes, err, force=force)
+    _report(result, root, apply, yes, err, force=force, credentials=_run_secrets(settings, env))
 
 
 @click.command("runs")

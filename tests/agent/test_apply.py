@@ -4,17 +4,38 @@ tests/security/test_apply_journal.py)."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
-from agent.apply import apply_changes, recover_applies, write_atomic
+import pytest
+
+from agent.apply import apply_changes, journal_dir, recover_applies, write_atomic
 from agent.overlay import FileChange
+from agent.recorder import after_the_run
+from agent.transcript import Transcript, list_runs
 
 
 def _change(path: str, kind: str, base: str, new: str, old_path: str | None = None) -> FileChange:
     return FileChange(
         path=path, kind=kind, old_path=old_path, base_text=base, new_text=new, base_version=None, diff=""
     )  # type: ignore[arg-type]
+
+
+def _journal(journal: Path, root: Path, entries: list[dict[str, object]], **names: str) -> None:
+    """The journal of an apply killed after its first file (`apply_changes` writes it so)."""
+    journal.mkdir(parents=True)
+    record = {
+        "version": 1,
+        "root": str(root),
+        "label": "proposal p",
+        "pid": 1,
+        "started": 0,
+        "files": entries,
+    }
+    (journal / "20261204-000000-1-abcd.json").write_text(json.dumps({**record, **names}))
 
 
 def test_apply_writes_renames_deletes_keeps_modes_and_leaves_no_journal(tmp_path: Path) -> None:
@@ -79,17 +100,8 @@ def test_recovery_removes_temporary_files_of_a_killed_write(tmp_path: Path) -> N
     root.mkdir()
     write_atomic(root / "a.py", "A = 1\n", None)
     (root / ".a.py.x1y2.agentls").write_text("A = 2 (half")  # what a kill inside write_atomic leaves
-    journal.mkdir()
     entry = {"path": "a.py", "before": "A = 1\n", "before_mode": 420, "after": "A = 2\n", "after_mode": 420}
-    record = {
-        "version": 1,
-        "root": str(root),
-        "label": "proposal p",
-        "pid": 1,
-        "started": 0,
-        "files": [entry],
-    }
-    (journal / "20261204-000000-1-abcd.json").write_text(json.dumps(record))
+    _journal(journal, root, [entry])
     (journal / ".journal.tmp123").write_text("{")  # killed before its journal was complete
 
     (message,) = recover_applies(journal)
@@ -98,3 +110,77 @@ def test_recovery_removes_temporary_files_of_a_killed_write(tmp_path: Path) -> N
     assert (root / "a.py").read_text() == "A = 2\n"
     assert sorted(p.name for p in root.iterdir()) == ["a.py"]
     assert list(journal.iterdir()) == []
+
+
+def _allowed_run(runs: Path, run_id: str, proposal_id: str) -> Path:
+    """The transcript of a run whose proposal the user allowed, as a process killed while writing leaves
+    it: the run, its proposal, its end, the answer, no ``proposal_applied``."""
+    transcript = Transcript(runs, run_id)
+    transcript.write("run_start", run_id=run_id, task={"title": "T", "kind": "run"}, model="m")
+    transcript.write("proposal", proposal_id=proposal_id, summary="s", verified=True, diff="", files=[])
+    transcript.write("run_end", status="proposed", usage={}, cost=0.0, proposal_id=proposal_id)
+    transcript.close()
+    later = after_the_run(transcript.path, root=None)
+    later.proposal_answered(proposal_id, question="Apply?", outcome="allowed", answer="yes", files=["a.py"])
+    later.close()
+    return transcript.path
+
+
+@pytest.mark.parametrize("edited_since", [False, True])
+def test_a_recovered_apply_is_added_to_its_runs_transcript(tmp_path: Path, edited_since: bool) -> None:
+    """A kill -9 while writing an allowed proposal left the run "allowed"; the start that finishes the
+    journal (any agentls command: here `agentls runs`) adds the ``proposal_applied`` decision, so the run
+    is listed "applied" (or "allowed, not written" when a file changed since and nothing more was
+    written)."""
+    root, runs = tmp_path / "ws", tmp_path / "cache" / "runs"
+    root.mkdir()
+    (root / "a.py").write_text("A = 2\n")  # written before the kill
+    (root / "b.py").write_text("B = 9\n" if edited_since else "B = 1\n")
+    run_id = "20261204-000000-abcdef"
+    transcript = _allowed_run(runs, run_id, "prop-k")
+    entries: list[dict[str, object]] = [
+        {"path": "a.py", "before": "A = 1\n", "before_mode": 420, "after": "A = 2\n", "after_mode": 420},
+        {"path": "b.py", "before": "B = 1\n", "before_mode": 420, "after": "B = 2\n", "after_mode": 420},
+    ]
+    _journal(journal_dir(runs), root, entries, run_id=run_id, proposal_id="prop-k")
+    [before] = list_runs(runs)
+    assert before.proposal_answer == "allowed"
+
+    env = {**os.environ, "AGENTLS_CACHE_DIR": str(tmp_path / "cache"), "HF_HUB_OFFLINE": "1"}
+    listed = subprocess.run(
+        [sys.executable, "-m", "server.cli", "runs"], env=env, capture_output=True, text=True, timeout=120
+    )
+
+    assert listed.returncode == 0, listed.stderr
+    records = [json.loads(line) for line in transcript.read_text().splitlines()]
+    applied = records[-1]
+    assert (applied["type"], applied["kind"], applied["proposal_id"]) == (
+        "decision",
+        "proposal_applied",
+        "prop-k",
+    )
+    assert applied["recovered"] is True
+    assert [r["type"] for r in records] == ["run_start", "proposal", "run_end", "approval", "decision"]
+    if edited_since:
+        assert applied["written"] == ["a.py"] and "b.py changed since" in applied["error"]
+        assert "proposed, allowed, not written" in listed.stdout
+    else:
+        assert applied["written"] == ["a.py", "b.py"] and applied["error"] is None
+        assert (root / "b.py").read_text() == "B = 2\n"
+        assert "proposed, applied" in listed.stdout
+    assert float(applied["t"]) >= float(records[-2]["t"])
+
+
+def test_a_journal_without_its_run_or_with_a_missing_transcript_is_finished_all_the_same(
+    tmp_path: Path,
+) -> None:
+    root, runs = tmp_path / "ws", tmp_path / "runs"
+    root.mkdir()
+    (root / "a.py").write_text("A = 1\n")
+    entry = {"path": "a.py", "before": "A = 1\n", "before_mode": 420, "after": "A = 2\n", "after_mode": 420}
+    _journal(journal_dir(runs), root, [entry], run_id="20261204-000000-gone00", proposal_id="p")
+
+    (message,) = recover_applies(journal_dir(runs))
+
+    assert "a.py written" in message and (root / "a.py").read_text() == "A = 2\n"
+    assert sorted(p.name for p in runs.iterdir()) == ["applying"]  # no transcript made up

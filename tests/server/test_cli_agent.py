@@ -6,14 +6,16 @@ everything else is real (index, overlay, sandbox, verification, transcripts).
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -69,7 +71,7 @@ def env(fake_anthropic: FakeAnthropic, tmp_path: Path) -> dict[str, str]:
     }
 
 
-def invoke(args: list[str], env: dict[str, str], input: str | None = None) -> Result:
+def invoke(args: list[str], env: dict[str, str], input: Any = None) -> Result:
     return CliRunner().invoke(main, args, env=env, input=input, catch_exceptions=False)
 
 
@@ -236,6 +238,97 @@ def test_run_apply_without_a_terminal_or_yes_refuses(
     assert result.exit_code == 1
     assert "not applying: there is no terminal to confirm on; pass --yes" in result.stderr
     assert disk_snapshot(ws) == before
+
+
+class _EditsThenAnswers(io.RawIOBase):
+    """stdin whose first read runs `edit` (the user changes a file while the question is open), then gives
+    `answer`."""
+
+    def __init__(self, edit: Callable[[], None], answer: bytes) -> None:
+        self.edit: Callable[[], None] | None = edit
+        self.answer = answer
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self.edit is not None and len(buffer):  # click probes the stream with read(0) first
+            self.edit, edit = None, self.edit
+            edit()
+        data, self.answer = self.answer[: len(buffer)], self.answer[len(buffer) :]
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def _after_the_end(env: dict[str, str]) -> list[dict[str, Any]]:
+    """The records of the one run's transcript after its ``run_end``."""
+    (path,) = (Path(env["AGENTLS_CACHE_DIR"]) / "runs").glob("*.jsonl")
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    end = next(at for at, record in enumerate(records) if record["type"] == "run_end")
+    return records[end + 1 :]
+
+
+@pytest.mark.parametrize(
+    ("flags", "typed", "outcome", "answer", "listed"),
+    [
+        (["--yes"], None, "allowed", "--yes", "proposed, applied"),
+        ([], "y\n", "allowed", "yes", "proposed, applied"),
+        ([], "n\n", "rejected", "no", "proposed, rejected"),
+        ([], "", "cancelled", None, "proposed, cancelled"),  # Ctrl-D at the question
+        ([], "edit", "allowed", "yes", "proposed, allowed, not written"),  # the file changed meanwhile
+        (["--no-terminal"], None, "unanswered", None, "proposed, unanswered"),
+    ],
+)
+def test_run_apply_records_the_answer_and_what_was_written(
+    fake_anthropic: FakeAnthropic,
+    ws: Path,
+    env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    flags: list[str],
+    typed: str | None,
+    outcome: str,
+    answer: str | None,
+    listed: str,
+) -> None:
+    """``--apply``'s confirmation (or --yes, or no terminal to ask on) and what came of it are in the run's
+    transcript after its end, the records `agentls acp` writes: `agentls runs` lists them."""
+    script(fake_anthropic)
+    stats = ws / "mathx" / "stats.py"
+    if "--no-terminal" not in flags:
+        monkeypatch.setattr("server.cli.agent._stdin_is_terminal", lambda: True)
+    given: Any = typed
+    if typed == "edit":
+        given = _EditsThenAnswers(lambda: stats.write_text(stats.read_text() + "# mine\n"), b"y\n")
+    args = [
+        "run",
+        "Implement mean",
+        "--path",
+        str(ws),
+        "--apply",
+        *(f for f in flags if f != "--no-terminal"),
+    ]
+    result = invoke(args, env, input=given)
+
+    after = _after_the_end(env)
+    approval = after[0]
+    assert (approval["type"], approval["subject"], approval["outcome"]) == ("approval", "proposal", outcome)
+    assert approval["answer"] == answer and approval["files"] == ["mathx/stats.py"]
+    assert approval["question"] == "Apply these changes to 1 file?" and approval["asked_at"]
+    assert FAKE_API_KEY not in json.dumps(after)
+    if outcome == "allowed":
+        (applied,) = after[1:]
+        assert (applied["kind"], applied["proposal_id"]) == ("proposal_applied", approval["detail"])
+        if typed == "edit":
+            assert applied["written"] == [] and "changed" in applied["error"], applied
+            assert result.exit_code == 1
+        else:
+            assert applied["written"] == ["mathx/stats.py"] and applied["error"] is None
+            assert GOOD_BODY in stats.read_text()
+    else:
+        assert after[1:] == [] and STUB_BODY in stats.read_text()
+        assert ("reason" in approval) == (outcome in ("cancelled", "unanswered")), approval
+    listing = invoke(["runs"], env)
+    assert listed in listing.stdout, listing.stdout
 
 
 def test_implement_file_line(fake_anthropic: FakeAnthropic, ws: Path, env: dict[str, str]) -> None:

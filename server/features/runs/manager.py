@@ -52,6 +52,14 @@ code lenses) and `Workspace` (the folders, open documents, settings, environment
   ``{proposalId, applied, failureReason?}``; a proposal the editor did not apply stays pending, and the
   answer's ``failureReason`` says why (with what to do); editors without the agentls plugin are also
   shown it (``proposal X was not applied: ...``, a warning), the plugins say the answer's reason.
+- Every accept and reject of a pending proposal is added to its run's transcript, after its ``run_end``
+  (`agent.apply.ProposalDecisions`: fsync'd, secret values and the run's credentials withheld), as
+  ``agentls acp`` adds its answers: an ``approval`` of subject ``proposal`` when the command comes
+  (``outcome`` "allowed" with ``files`` and, per hunk, ``hunks`` accepted; "rejected" with the files
+  dropped; ``answer``: the command, or the action of the ``showMessageRequest``), then, for an accept,
+  a ``proposal_applied`` decision once it is settled: the paths ``written``, or the ``error`` (the
+  editor's ``failureReason``, a refused rebase, no answer in time). ``agentls runs`` lists it
+  ("proposed, applied", "proposed, rejected", "proposed, allowed, not written").
 - Accepting or rejecting twice, or an unknown id, is an error answer (LSP's RequestFailed, -32803) that
   says what happened (`proposals.ProposalStore`).
 - A refused accept or commit (a rebase that does not apply, a commit's checks) is the command's error
@@ -89,11 +97,18 @@ from typing import TYPE_CHECKING, Any, Protocol
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
-from agent.apply import apply_changes, journal_dir
+from agent.apply import ProposalDecisions, apply_changes, journal_dir
 from agent.overlay import FileChange
 from agent.paths import PathRefused, quote_path, resolve_in_workspace
 from agent.proposal import Proposal, new_proposal_id
-from agent.runner import Credentials, MissingCredentials, RunHandle, index_opener, start_run
+from agent.runner import (
+    Credentials,
+    MissingCredentials,
+    RunHandle,
+    index_opener,
+    run_credentials,
+    start_run,
+)
 from agent.tools.ask import NoAnswer
 from agent.transcript import new_run_id
 from agent.usage import Usage
@@ -104,6 +119,7 @@ from server.features.runs.commands import CommandError, build_task
 from server.features.runs.lenses import proposal_lenses
 from server.features.runs.proposals import (
     AcceptRefused,
+    Pending,
     ProposalError,
     ProposalStore,
     editor_diff,
@@ -645,7 +661,9 @@ class RunManager:
             roles=[role.payload() for role in p.roles] or None,
         )
 
-    async def accept(self, proposal_id: str, hunks: Sequence[str] | None = None) -> AcceptResult:
+    async def accept(
+        self, proposal_id: str, hunks: Sequence[str] | None = None, *, how: str = "agentls.accept"
+    ) -> AcceptResult:
         """Rebase when needed, send one ``workspace/applyEdit``, report what the editor did.
 
         `hunks` (ids from ``agentls/proposal``): apply only those; the rest of the proposal stays
@@ -673,6 +691,32 @@ class RunManager:
             except ProposalError as error:
                 self.proposals.finish_accept(proposal_id, applied=False)
                 raise request_failed(str(error)) from None
+        record = self._decisions(proposal, root)
+        accepted = [change.path for change in files]
+        more: dict[str, Any] = {"hunks": list(hunks)} if hunks is not None else {}
+        record.answered("allowed", how, accepted, question=_question(proposal), **more)
+        try:
+            answer, written, failure = await self._accept(proposal_id, pending, files, rest, hunks)
+        except JsonRpcException as refused:
+            record.applied([], refused.message)
+            raise
+        except asyncio.CancelledError:
+            record.applied([], "the accept was cancelled before the editor answered: nothing was written")
+            raise
+        record.applied(written, failure)
+        return answer
+
+    async def _accept(
+        self,
+        proposal_id: str,
+        pending: Pending,
+        files: list[FileChange],
+        rest: list[FileChange],
+        hunks: Sequence[str] | None,
+    ) -> tuple[AcceptResult, list[str], str | None]:
+        """`accept` once the proposal is "applying": the answer, the paths written, and why not (the
+        editor's ``failureReason``, or the server's write of files the editor could not create)."""
+        root, proposal = pending.root, pending.proposal
         reason: str | None = None
         on_disk: list[FileChange] = []
         why_disk = ""
@@ -712,6 +756,7 @@ class RunManager:
                 break
             log.info("proposal %s: the editor's text moved on (%s); rebasing, retrying", proposal_id, reason)
         applied = result is not None and result.applied
+        failed: list[str] = []
         if applied and on_disk:
             try:
                 written = apply_changes(
@@ -719,24 +764,27 @@ class RunManager:
                     root,
                     journal=journal_dir(self.workspace.cache_dir / "runs"),
                     label=f"proposal {proposal_id}",
+                    run_id=proposal.run_id,
+                    proposal_id=proposal_id,
                 )
             except OSError as error:
-                names = ", ".join(c.path for c in on_disk)
-                reason = f"the edit was applied, but writing {names} failed: {error}"
+                failed = [c.path for c in on_disk]
+                reason = f"the edit was applied, but writing {', '.join(failed)} failed: {error}"
                 self.editor.show(f"agentls: {reason}", types.MessageType.Error)
             else:
                 self.editor.show(
                     f"agentls wrote {', '.join(written)} to disk: {why_disk}.", types.MessageType.Info
                 )
+        written = [change.path for change in files if change.path not in failed] if applied else []
         if applied and hunks is not None:
             self.proposals.finish_partial(proposal_id, rest)
             self.editor.refresh_lenses()
             left = [h.id for change in rest for h in file_hunks(change)]
-            return AcceptResult(proposal_id, True, pending_hunks=left)
+            return AcceptResult(proposal_id, True, pending_hunks=left), written, reason
         self.proposals.finish_accept(proposal_id, applied=applied)
         if applied:
             self.editor.refresh_lenses()
-            return AcceptResult(proposal_id, True)
+            return AcceptResult(proposal_id, True), written, reason
         reason = reason or "the editor declined the edit"
         if "version" in reason.lower():
             reason += (
@@ -746,7 +794,7 @@ class RunManager:
         if not self.editor.handles_proposals:
             note = f"proposal {proposal_id} was not applied: {reason}"
             self.editor.show(note if note.endswith(".") else f"{note}.", types.MessageType.Warning)
-        return AcceptResult(proposal_id, False, reason)
+        return AcceptResult(proposal_id, False, reason), [], reason
 
     async def _apply(
         self, changes: Sequence[FileChange], root: Path, summary: str
@@ -820,9 +868,9 @@ class RunManager:
                 if self.proposals.status(proposal_id) != "pending":
                     return  # settled meanwhile (a code action, a command)
                 if answer == ACCEPT_ACTION:
-                    await self.accept(proposal_id)
+                    await self.accept(proposal_id, how=f"{ACCEPT_ACTION} (window/showMessageRequest)")
                 elif answer == REJECT_ACTION:
-                    self.reject(proposal_id)
+                    self.reject(proposal_id, how=f"{REJECT_ACTION} (window/showMessageRequest)")
                     self.editor.show(f"agentls: proposal {proposal_id} rejected; nothing was written")
                 elif answer == SHOW_DIFF_ACTION:
                     await self.show_diff(proposal_id, None)
@@ -896,7 +944,8 @@ class RunManager:
         # An agentls plugin is not shown the accept's "not applied" (`accept`): the commit's refusal, which
         # it shows, says why the edit was not applied.
         def apply() -> list[str]:
-            accepted = asyncio.run_coroutine_threadsafe(self.accept(proposal_id, hunks), loop).result()
+            accepting = self.accept(proposal_id, hunks, how="agentls.acceptAndCommit")
+            accepted = asyncio.run_coroutine_threadsafe(accepting, loop).result()
             if not accepted.applied:
                 raise CommitRefused(f"the editor did not apply the change ({accepted.failure_reason})")
             return [change.path for change in files]
@@ -938,14 +987,31 @@ class RunManager:
             )
         return self.proposal(proposal_id)
 
-    def reject(self, proposal_id: str) -> RejectResult:
-        """Drop a pending proposal and its code lenses; nothing is written."""
+    def reject(self, proposal_id: str, *, how: str = "agentls.reject") -> RejectResult:
+        """Drop a pending proposal and its code lenses; nothing is written. The answer goes into the
+        run's transcript (`how`: the command or the action chosen)."""
         try:
+            pending = self.proposals.get(proposal_id)
             self.proposals.reject(proposal_id)
         except ProposalError as error:
             raise request_failed(str(error)) from None
+        proposal = pending.proposal
+        self._decisions(proposal, pending.root).answered(
+            "rejected", how, proposal.paths, question=_question(proposal)
+        )
         self.editor.refresh_lenses()
         return RejectResult(proposal_id)
+
+    def _decisions(self, proposal: Proposal, root: Path) -> ProposalDecisions:
+        """Where the user's answer to `proposal` and what came of it are recorded: its run's transcript
+        (`agent.apply.ProposalDecisions`), the run's credentials withheld."""
+        settings = self.workspace.settings_for(root).agent
+        try:
+            secrets = run_credentials(settings, Credentials.from_env(self.workspace.env, settings.model))
+        except MissingCredentials:
+            secrets = []
+        runs = self.workspace.cache_dir / "runs"
+        return ProposalDecisions(runs, proposal.run_id, proposal.proposal_id, root=root, redact=secrets)
 
     def list_runs(self) -> list[RunInfo]:
         """``agentls/runs``: this server's runs, newest first."""
@@ -1008,6 +1074,11 @@ def _commit_message(proposal: Proposal) -> str:
     from agent.commit import commit_message
 
     return commit_message(proposal.summary, proposal.verification_summary, proposal.paths)
+
+
+def _question(proposal: Proposal) -> str:
+    """What accepting or rejecting `proposal` answers, for its transcript's ``approval`` record."""
+    return f"Accept or reject agentls proposal {proposal.proposal_id}: {_first_line(proposal.summary)}"
 
 
 def _first_line(text: str) -> str:
