@@ -21,11 +21,13 @@ base64``); `find_encoded` finds them there, two ways:
   text the known values are looked for too. What is found is withheld in the encoded text: the groups that
   encode it, or the whole run for compressed data.
 - Sifted (``find_encoded(..., sift=True)``: the index's `indexing.secrets.redact_source`, on source files,
-  whose runs are mostly identifiers and paths): only a run whose first four base64 groups (at one of the
-  alignments tried) or first eight hex bytes encode ASCII text, tabs or line breaks, or that starts like
-  gzip, zlib, bzip2 or xz data, is decoded (`_sifted_runs`); the rest is the same code. Text with other
-  characters in its first bytes (UTF-8 beyond ASCII, control characters) is decoded for a run's
-  redaction, not for the index.
+  whose runs are mostly identifiers and paths): only a run that may hold text or compressed data is decoded
+  (`_sifted_runs`): one whose first four base64 groups (at one of the alignments tried) or first eight hex
+  bytes encode ASCII text, tabs or line breaks, or that starts like gzip, zlib, bzip2 or xz data; or,
+  20 characters or more, one that does so further on (`_text_later`: text that starts beyond ASCII, with
+  a byte order mark or with a byte or two of binary) and has an upper-case letter or is hex digits alone.
+  The rest is the same code. Text with no stretch of 14 ASCII characters, or whose base64 has no upper-case
+  letter and does not start as text, is decoded for a run's redaction, not for the index.
 
 Not found: encryption, compression without a text encoding around it, other or layered encodings (ROT13,
 XOR, base32, base64 of base64, ``0x41, 0x4b`` arrays, ``od -c``, the dumps of ``xxd`` and ``hexdump -C``,
@@ -79,6 +81,7 @@ characters starts: tried inside a run, it would read the rest of the run again a
 pytest's output, whose ``[ 42%]`` brings it in, took 4 s instead of 0.3)."""
 _ANY_PERCENT_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
 _B64_RUN = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}(?:\r?\n[A-Za-z0-9+/_-]+={0,2}(?=\r?\n|\Z))*")
+_B64_LINE = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
 _HEX_DIGITS = b"0123456789abcdefABCDEF"
 _NOT_HEX = bytes(c for c in range(256) if c not in _HEX_DIGITS)
 _TO_LOWER = bytes.maketrans(b"ABCDEF", b"abcdef")
@@ -355,6 +358,9 @@ not text-like either: see `_may_hold_text`)."""
 _LEADS_LOOKED_AT = 4
 _FIRSTS = _TEXT_LEADS | _HEX_TEXT_LEADS | {start[0] for start in _COMPRESSED_STARTS} | {"f"}
 """How a run shorter than `_LONG_RUN` that `_may_hold_text` passes starts: most identifiers do not."""
+_TEXT_ONLY = _TEXT_LEADS - {start[0] for start in _COMPRESSED_STARTS} - {"f"}
+"""How a run shorter than `_LONG_RUN` starts that `_may_hold_text` can pass only as text (its groups' first
+characters decide: `_sifted_runs` tests them itself, without slicing the run or calling it)."""
 
 
 def _may_hold_text(run: str) -> bool:
@@ -376,12 +382,55 @@ def _may_hold_text(run: str) -> bool:
     return False
 
 
+def _lead_classes() -> bytes:
+    """A `bytes.translate` table: the `_TEXT_LEADS` -> ``L``, every other byte -> ``o``."""
+    table = bytearray(b"o" * 256)
+    for char in _TEXT_LEADS:
+        table[ord(char)] = ord("L")
+    return bytes(table)
+
+
+_LEAD_CLASSES = _lead_classes()
+_TEXT_GROUPS = b"L" * _LEADS_LOOKED_AT
+_LATER_TEXT = 20
+"""Runs this long or longer whose first groups are not text are looked at further (`_text_later`)."""
+_UTF8_FIRSTS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefwxyz0123456789")
+"""The first character of base64 (at its start) of UTF-8 text: of a byte below 0x80 or from 0xc2 to 0xf4,
+the first of a character. A run shorter than `_LONG_RUN`, decoded from its start only, that starts
+otherwise (``g`` to ``v``: a continuation byte) is no such text from its start (most identifiers)."""
+_HEX_TEXT = re.compile(r"(?:[0-9a-fA-F]{2})*?(?:[0234567][0-9a-fA-F]){8}")
+"""Eight hex bytes in a row that are ASCII text, tabs or line breaks, at an even offset from the start."""
+_HEX_SET = frozenset(_HEX_CHARS)
+
+
+def _text_later(run: str) -> bool:
+    """Whether a run (one line of it) whose first groups are not text (UTF-8 beyond ASCII, a byte order
+    mark, a few bytes of binary) holds text further on: `_LEADS_LOOKED_AT` base64 groups in a row, at an
+    alignment `_b64_decodings` tries, or eight hex bytes in a row, that encode ASCII text, tabs or line
+    breaks (a stretch of 14 ASCII characters or more: any value the detectors find in decoded text has one,
+    with its name or format).
+
+    A base64 run looked at holds an upper-case letter: base64 of such text all but always does, and most
+    runs in source code are identifiers in lower case (Django: 31,000 of the 43,000 runs of 20 characters
+    or more that are not text from their start)."""
+    long = len(run) >= _LONG_RUN
+    if not run.islower():
+        leads = run.encode("ascii", "replace").translate(_LEAD_CLASSES)
+        if any(_TEXT_GROUPS in leads[offset::4] for offset in range(4 if long else 1)):
+            return True
+    if run[0] not in _HEX_SET or run.strip(_HEX_CHARS):
+        return False
+    return any(_HEX_TEXT.match(run, offset) for offset in range(2 if long else 1))
+
+
 def _sifted_runs(text: str) -> Iterator[re.Match[str]]:
     """The runs of `_B64_RUN` in `text` that `_may_hold_text`, found without running the expression over the
     text: its characters are mapped to two classes (one `bytes.translate`) and each run of 16 base64
     characters or more found with `bytes.find`; the expression is matched only where a run that passes
-    starts. In source code most runs are identifiers and paths: Django's 17 MB hold 94,000, 2,000 of which
-    pass, and `find_encoded` over it took 0.6 s of CPU unsifted, 0.13 s sifted (the detectors: 0.35 s)."""
+    starts. In source code most runs are identifiers and paths: Django's 17 MB hold 94,000, 2,400 of which
+    pass (2,000 by their first groups), and `find_encoded` over it took 0.6 s of CPU unsifted, 0.13 s sifted
+    in session 23; the walk takes about 0.09 s (session 24, at a load of 7 to 9), the first groups tested in
+    it, without a call, for a run that can pass only as text, and `_text_later` called for 17,000."""
     classes = text.encode("ascii", "replace").translate(_RUN_CLASSES)  # one byte a character
     find = classes.find
     at = find(_RUN_START)
@@ -389,8 +438,23 @@ def _sifted_runs(text: str) -> Iterator[re.Match[str]]:
         end = find(b" ", at)
         if end < 0:
             end = len(classes)
-        if (text[at] in _FIRSTS or end - at >= _LONG_RUN) and _may_hold_text(text[at:end]):
-            match = _B64_RUN.match(text, at)
+        first = text[at]
+        if end - at >= _LONG_RUN:
+            passes = _may_hold_text(text[at:end])
+        elif first in _TEXT_ONLY:  # as `_may_hold_text` would decide: its first four groups' leads
+            passes = (
+                text[at + 4] in _TEXT_LEADS and text[at + 8] in _TEXT_LEADS and text[at + 12] in _TEXT_LEADS
+            )
+        else:
+            passes = first in _FIRSTS and _may_hold_text(text[at:end])
+        later = False
+        if not passes and end - at >= _LATER_TEXT and (first in _UTF8_FIRSTS or end - at >= _LONG_RUN):
+            run = text[at:end]
+            passes = later = (not run.islower() or first in _HEX_SET) and _text_later(run)
+        if passes:
+            # A run that is text only further on is decoded alone: the lines after it may be base64 of
+            # their own, which joined to it would be read at another alignment (and missed).
+            match = (_B64_LINE if later else _B64_RUN).match(text, at)
             if match is not None:
                 yield match
                 end = max(end, match.end())
@@ -431,7 +495,7 @@ def find_encoded(text: str, forms: KnownForms, detect: Detect, *, sift: bool = F
 
     for match in _sifted_runs(text) if sift else _B64_RUN.finditer(text):
         spans += _run_spans(match, forms, detect)
-    if _PERCENT_ESCAPE.search(text):
+    if "%" in text and _PERCENT_ESCAPE.search(text):  # `in` finds one character fast: the search does not
         for match in _percent_runs(text):
             decoded = unquote_plus(match.group(0))
             if decoded != match.group(0):  # the whole run is withheld, as for compressed data

@@ -34,11 +34,14 @@ A value found that goes on after a backslash at the end of its line (a shell's c
 to its end (`_continued`).
 
 Cost: the passes start from scans of the whole text, and a scan costs about the same whatever it looks
-for, so they share them. The twelve formats take six scans, one per character that starts them or that
-they hold (`_anchored`); the hint words of the second pass and of the keyword lines of the third, ten
-words, take five scans of the lower-cased text (`_hint_offsets`), whose offsets are the text's
-(`_lower`). On Django and on Go, Rust and TypeScript sources `find_secrets` costs about a tenth of the
-parse (`indexing.chunker.parse_source`); the index runs it on every file it reads.
+for, so they share them, and read the text as bytes (`_scan_bytes`: letters in lower case, a few
+characters sharing a byte). The twelve formats' prefixes and the ten hint words of the second pass and of
+the keyword lines of the third take five scans, one per byte that starts them (`_scans`, `_scanned`); the
+formats' expressions run only where their prefixes are (`_format_matches`); quoted values and URLs' passwords
+take one more (`_quoted_or_url`). On a keyword line the plugin's expressions are tried only where a line can
+match them (`_keyword_may_match`), and a line met again in a file is not read again. On Django
+`find_secrets` costs about a thirteenth of the parse (`indexing.chunker.parse_source`), and
+`redact_source` about an eighth (CPU, session 24); the index runs it on every file it reads.
 
 Placeholders: a value becomes ``<secret:1a2b3c4d>``, the first 8 hex digits of an HMAC-SHA256 of the value
 under a per-user key (`load_key`: a random 32-byte file, 0600, in agentls' cache folder). The same value
@@ -72,6 +75,7 @@ which withheld ``secret`` in every later output of the run (`_plain_word`); a co
 from __future__ import annotations
 
 import base64
+import bisect
 import collections
 import functools
 import hashlib
@@ -115,124 +119,266 @@ PLACEHOLDER = re.compile(r"<secret:[0-9a-f]{8}>")
 KEY_FILE = "secret-key"
 
 
-def _anchored(
-    table: Iterable[tuple[str, str, str, str]],
-) -> tuple[tuple[re.Pattern[str], dict[str, int]], ...]:
-    """Expressions that find the patterns of `table` with one scan of a text per anchor character.
+# ---------------------------------------------------------------------------------------------------
+# The scans
+#
+# A scan of a whole text by a regular expression that starts with a literal character costs about the same
+# whatever it looks for (0.6 ns a character on Django; `str.find` of a word is no faster), plus a little at
+# each place the character is; an expression that starts with a set of characters or an alternation tests
+# every character and was 5 to 20 times slower. So the count of scans is the cost. The scans read the text
+# as bytes (`_scan_bytes`: one `bytes.translate`, a third of the cost of `str.lower`) in which letters are
+# in lower case and a few characters share one byte, so that one scan finds the words and prefixes that
+# hold any of them: A, J, x and b (`_ANCHOR`: the prefixes of the AWS, Google, JSON web token, PyPI,
+# Slack and GitHub formats, "bearer") and the three quotes and ``:`` (`_QUOTE`: quoted values, a URL's
+# password). Each place a scan's byte is costs a little more per expression tried there, so only rare
+# letters share one (with k, h, p or c too, the scans cost more than they saved). The key formats and the
+# hint words of the passes take five scans (one per byte of `_ANCHOR_ORDER`), quoted values and URLs one:
+# six where there were fifteen and a `str.lower`.
 
-    Each row is ``(name, before, anchor, after)``: a pattern that matches the literal text `before`, the
-    character `anchor`, then the regular expression `after`. The rows with the same anchor become one
-    expression that starts with that character (a literal: the engine skips to it fast) and tries each row
-    there, `before` by a look-behind and `after` by a look-ahead in a group named after the row. A match
-    takes the anchor character only, so no row's text hides another row's match (`_matches` skips a row's
-    match that starts inside its previous one, as a scan of that row alone would). Two rows of one anchor
-    must differ right after it (the first to match at a place hides the others there). Returns each
-    expression with the length of `before` of each of its rows."""
-    rows: dict[str, list[tuple[str, str, str]]] = {}
-    for name, before, anchor, after in table:
-        rows.setdefault(anchor, []).append((name, before, after))
-    return tuple(
-        (
-            re.compile(
-                re.escape(anchor)
-                + "(?:"
-                + "|".join(
-                    (f"(?<={re.escape(before + anchor)})" if before else "") + f"(?=(?P<{name}>{after}))"
-                    for name, before, after in items
-                )
-                + ")"
-            ),
-            {name: len(before) for name, before, _ in items},
+_ANCHOR = 1
+_QUOTE = 2
+_ANCHOR_LETTERS = "AJxbB"
+_LOWER_IS_ASCII = {"\u0130": "i", "\u212a": "k"}
+"""The two characters beyond ASCII whose lower case holds an ASCII letter: ``İ`` (``i`` and a combining
+dot) and the Kelvin sign (``k``). `str.lower` made hint words of them; `_scan_bytes` reads them so too."""
+
+
+def _scan_table() -> bytes:
+    table = bytearray(range(256))
+    for letter in range(ord("A"), ord("Z") + 1):
+        table[letter] = letter + 32
+    for char in _ANCHOR_LETTERS:
+        table[ord(char)] = _ANCHOR
+    for char in "\"'`:":
+        table[ord(char)] = _QUOTE
+    table[_ANCHOR] = table[_QUOTE] = ord("?")  # the text's own control characters are not the anchors
+    return bytes(table)
+
+
+_SCAN_TABLE = _scan_table()
+
+
+def _scan_bytes(text: str) -> bytes:
+    """`text` as the scans read it: one byte a character (offsets stay the text's), letters in lower case
+    except the `_ANCHOR_LETTERS`, which are `_ANCHOR`, quotes and ``:``, which are `_QUOTE`; a character
+    beyond ASCII is ``?`` unless its lower case is an ASCII letter (`_LOWER_IS_ASCII`)."""
+    if text.isascii():
+        return text.encode("ascii").translate(_SCAN_TABLE)
+    for char, letter in _LOWER_IS_ASCII.items():
+        text = text.replace(char, letter)
+    return text.encode("ascii", "replace").translate(_SCAN_TABLE)
+
+
+def _preimage(byte: int) -> frozenset[str]:
+    """The characters of a text that `_scan_bytes` makes `byte`."""
+    chars = {chr(c) for c in range(128) if _SCAN_TABLE[c] == byte}
+    chars |= {char for char, letter in _LOWER_IS_ASCII.items() if _SCAN_TABLE[ord(letter)] == byte}
+    return frozenset(chars)
+
+
+@dataclass(frozen=True, slots=True)
+class _Literal:
+    """Text that a scan looks for: a hint word (any case) or a key format's prefix, as the characters each
+    of its positions may hold, one of which (`anchor`) is where the scan's expression starts."""
+
+    name: str
+    chars: tuple[frozenset[str], ...]
+    images: tuple[frozenset[int], ...]
+    """Each position as `_scan_bytes` has it."""
+    anchor: int
+    unsure: tuple[tuple[int, frozenset[str]], ...]
+    """The positions whose byte more characters than theirs make (``a`` in `_ANCHOR`): where the bytes
+    match, these characters decide (`sure`)."""
+
+    @classmethod
+    def of(cls, name: str, pattern: str, *, any_case: bool) -> _Literal:
+        """`pattern` is characters, ``\\.`` escapes and ``[...]`` sets of ASCII characters. Its anchor is the
+        position whose byte comes first in `_ANCHOR_ORDER` (the rarest), the leftmost of them."""
+        chars: list[frozenset[str]] = []
+        for token in re.findall(r"\\.|\[[^\]]*\]|.", pattern):
+            allowed = {chr(c) for c in range(128) if re.fullmatch(token, chr(c))}
+            if any_case:
+                allowed |= {c.swapcase() for c in allowed}
+                allowed |= {char for char, letter in _LOWER_IS_ASCII.items() if letter in allowed}
+            chars.append(frozenset(allowed))
+        images = tuple(
+            frozenset(_SCAN_TABLE[ord(_LOWER_IS_ASCII.get(c, c))] for c in allowed) for allowed in chars
         )
-        for anchor, items in rows.items()
-    )
+        anchors = [
+            (_ANCHOR_ORDER.index(image), at)
+            for at, (image,) in ((at, tuple(image)) for at, image in enumerate(images) if len(image) == 1)
+            if image in _ANCHOR_ORDER
+        ]
+        if not anchors:
+            raise ValueError(f"{name}: {pattern!r} holds none of the scans' bytes")
+        unsure = tuple(
+            (at, allowed)
+            for at, (image, allowed) in enumerate(zip(images, chars, strict=True))
+            if frozenset().union(*(_preimage(b) for b in image)) != allowed
+        )
+        return cls(name, tuple(chars), images, min(anchors)[1], unsure)
+
+    def sure(self, text: str, start: int) -> bool:
+        """Whether ``text[start:]``, whose bytes match this literal's, starts with it."""
+        return all(text[start + at] in allowed for at, allowed in self.unsure)
+
+    def holds(self, text: str, start: int) -> bool:
+        """Whether ``text[start:]`` starts with this literal."""
+        if start < 0 or start + len(self.chars) > len(text):
+            return False
+        piece = text[start : start + len(self.chars)]
+        return all(char in allowed for char, allowed in zip(piece, self.chars, strict=True))
+
+    def may_share(self, other: _Literal) -> bool:
+        """Whether both may be found with their anchors at one place of a scan's bytes (the expression then
+        says which is first, and the other is checked too)."""
+        for offset in range(-max(self.anchor, other.anchor), max(len(self.chars), len(other.chars))):
+            mine, theirs = self.anchor + offset, other.anchor + offset
+            both = 0 <= mine < len(self.chars) and 0 <= theirs < len(other.chars)
+            if both and not self.images[mine] & other.images[theirs]:
+                return False
+        return True
 
 
-def _matches(
-    expressions: tuple[tuple[re.Pattern[str], dict[str, int]], ...], text: str
-) -> Iterator[tuple[str, int, re.Match[str]]]:
-    """``(name, start, match)`` of each match of `expressions` (`_anchored`) in `text`; for one name, what
-    ``re.finditer`` of its pattern alone finds, in order. ``match.end(name)`` is where it ends."""
-    ends: dict[str, int] = {}
-    for expression, before in expressions:
-        for match in expression.finditer(text):
-            name = match.lastgroup  # the row's group: it closes after any group inside it
-            assert name is not None
-            start = match.start() - before[name]
-            if start < ends.get(name, 0):
-                continue
-            ends[name] = match.end(name)
-            yield name, start, match
+_ANCHOR_ORDER = (_ANCHOR, ord("k"), ord("h"), ord("p"), ord("c"))
+"""The bytes the scans start from, rarest first in source code (Django: A, J, x and b together 1.3% of its
+characters, k 0.4%, h 1.0%, p 1.5%, c 2.0%)."""
 
 
-# Every scan of a whole text costs about the same (0.6 ns a character, whatever it looks for), so the count
-# of scans is the cost: the formats are found with one scan per anchor character, six for twelve (one
-# alternation of all of them, which has no literal to skip to, was 20 times slower). A format's value is
-# its whole match, or its group NAME_v.
-_FORMAT_ROWS = (
-    ("aws", "", "A", r"(?:KIA|SIA|BIA|CCA|3T[A-Z0-9])[0-9A-Z]{16}\b"),  # AWS access key ids
-    ("google", "", "A", r"Iza[0-9A-Za-z_-]{35}"),  # Google API keys
+class _Scan(NamedTuple):
+    expression: re.Pattern[bytes]
+    literals: dict[str, tuple[_Literal, tuple[_Literal, ...]]]
+    """By the group that closes after it: a literal, and those after it in the expression that may share
+    its place."""
+
+
+def _byte_set(image: frozenset[int]) -> bytes:
+    escaped = b"".join(re.escape(bytes([b])) for b in sorted(image))
+    return escaped if len(image) == 1 else b"[" + escaped + b"]"
+
+
+def _scans(literals: Iterable[_Literal]) -> tuple[_Scan, ...]:
+    """One expression per anchor byte: the byte, then a look-ahead with one branch per literal, which starts
+    with what follows its anchor (the engine tries a branch only when its first byte is there) and checks
+    what precedes it by a look-behind. Each place the byte is matches once; a literal that is not the branch
+    that matched, but may be there too (`_Literal.may_share`), is checked by `_scanned`."""
+    by_anchor: dict[int, list[_Literal]] = {}
+    for literal in literals:
+        by_anchor.setdefault(next(iter(literal.images[literal.anchor])), []).append(literal)
+    scans = []
+    for byte in _ANCHOR_ORDER:
+        # a branch without bytes after its anchor would be tried at each place: last
+        items = sorted(by_anchor.get(byte, []), key=lambda item: item.anchor == len(item.chars) - 1)
+        branches = []
+        table: dict[str, tuple[_Literal, tuple[_Literal, ...]]] = {}
+        for i, literal in enumerate(items):
+            before = b"".join(_byte_set(image) for image in literal.images[: literal.anchor])
+            after = b"".join(_byte_set(image) for image in literal.images[literal.anchor + 1 :])
+            behind = b"(?<=" + before + re.escape(bytes([byte])) + after + b")" if before else b""
+            branches.append(after + behind + f"(?P<l{i}>)".encode())
+            table[f"l{i}"] = (literal, tuple(other for other in items[i + 1 :] if literal.may_share(other)))
+        if branches:
+            expression = re.compile(re.escape(bytes([byte])) + b"(?=" + b"|".join(branches) + b")")
+            scans.append(_Scan(expression, table))
+    return tuple(scans)
+
+
+def _scanned(text: str, data: bytes) -> dict[str, list[int]]:
+    """Where each literal of `_SCANS` is in `text` (`data`: `_scan_bytes` of it), in order, by name (the
+    names found only)."""
+    found: dict[str, list[int]] = collections.defaultdict(list)
+    for expression, table in _SCANS:
+        for match in expression.finditer(data):
+            literal, others = table[match.lastgroup]  # type: ignore[index]
+            at = match.start()
+            if not literal.unsure or literal.sure(text, at - literal.anchor):
+                found[literal.name].append(at - literal.anchor)
+            for other in others:
+                if other.holds(text, at - other.anchor):
+                    found[other.name].append(at - other.anchor)
+    return found
+
+
+# The key formats: (name, the prefixes a value starts with, the expression after them). A value is the
+# whole match, or its group NAME_v. The scans find where a prefix may be; the expression decides there.
+_KEY_FORMATS = (
+    ("aws", ("AKIA", "ASIA", "ABIA", "ACCA", "A3T[A-Z0-9]"), r"[0-9A-Z]{16}\b"),  # AWS access key ids
+    ("google", ("AIza",), r"[0-9A-Za-z_-]{35}"),  # Google API keys
     # Stripe secret and restricted live keys (sk_live_, rk_live_: the s or r is added to the value)
-    ("stripe", "", "k", r"_live_[0-9A-Za-z]{10,}"),
+    ("stripe", ("k_live_",), r"[0-9A-Za-z]{10,}"),
     # Anthropic; OpenAI's project, service account and admin keys, and its older ones
     (
         "sk",
-        "s",
-        "k",
-        r"-(?:ant-[0-9A-Za-z_-]{20,}|(?:proj|svcacct|admin)-[0-9A-Za-z_-]{20,}"
-        r"|[0-9A-Za-z]{20}T3BlbkFJ[0-9A-Za-z]{20})",
+        ("sk-",),
+        r"(?:ant-[0-9A-Za-z_-]{20,}|(?:proj|svcacct|admin)-[0-9A-Za-z_-]{20,}|[0-9A-Za-z]{20}T3BlbkFJ[0-9A-Za-z]{20})",
     ),
     # Slack webhooks
     (
         "slack_hook",
-        "hoo",
-        "k",
-        r"s\.slack\.com/(?:services|workflows|triggers)/(?P<slack_hook_v>[0-9A-Za-z/_-]{20,})",
+        (r"hooks\.slack\.com/",),
+        r"(?:services|workflows|triggers)/(?P<slack_hook_v>[0-9A-Za-z/_-]{20,})",
     ),
-    ("github", "", "g", r"h[pousr]_[0-9A-Za-z]{30,}"),  # GitHub tokens
-    ("github_pat", "", "g", r"ithub_pat_[0-9A-Za-z_]{40,}"),
-    ("gitlab", "", "g", r"lpat-[0-9A-Za-z_-]{20,}"),  # GitLab
-    ("slack", "", "x", r"ox[abposr]-[0-9A-Za-z-]{10,}"),  # Slack
+    ("github", ("gh[pousr]_",), r"[0-9A-Za-z]{30,}"),  # GitHub tokens
+    ("github_pat", ("github_pat_",), r"[0-9A-Za-z_]{40,}"),
+    ("gitlab", ("glpat-",), r"[0-9A-Za-z_-]{20,}"),  # GitLab
+    ("slack", ("xox[abposr]-",), r"[0-9A-Za-z-]{10,}"),  # Slack
     # JSON web tokens (signed)
-    ("jwt", "ey", "J", r"[0-9A-Za-z_-]{8,}\.eyJ[0-9A-Za-z_-]{8,}\.[0-9A-Za-z_-]{8,}"),
-    ("npm", "n", "p", r"m_[0-9A-Za-z]{36}\b"),  # npm
-    ("pypi", "", "p", r"ypi-AgE[0-9A-Za-z_-]{50,}"),  # PyPI
+    ("jwt", ("eyJ[0-9A-Za-z_-]",), r"[0-9A-Za-z_-]{7,}\.eyJ[0-9A-Za-z_-]{8,}\.[0-9A-Za-z_-]{8,}"),
+    ("npm", ("npm_",), r"[0-9A-Za-z]{36}\b"),  # npm
+    ("pypi", ("pypi-AgE",), r"[0-9A-Za-z_-]{50,}"),  # PyPI
 )
-_KNOWN_FORMATS = _anchored(_FORMAT_ROWS)
+_FORMAT_EXPRESSIONS = {
+    name: re.compile("(?:" + "|".join(prefixes) + ")" + rest) for name, prefixes, rest in _KEY_FORMATS
+}
+"""Each format's expression: a match starts with one of its prefixes."""
 _PRIVATE_KEY_BLOCK = re.compile(
     r"-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----(.{0,65536}?)-----END[A-Z0-9 ]{0,40}PRIVATE KEY",
     re.DOTALL,
 )
 _KEY_BODY = re.compile(r"[A-Za-z0-9+/=]{16,}")
 
-# Cheap tests first (scans for words in the lower-cased text), regular expressions only where they point:
-# a regular expression over every byte of a large tree cost more than parsing it. The hint words of both
-# passes are found once (`_hint_offsets`), in five scans for ten words.
+# Cheap tests first (the scans find words), regular expressions only where they point: a regular expression
+# over every byte of a large tree cost more than parsing it. The hint words of both passes are found by the
+# same scans as the formats (`_scanned`).
 _KEYWORD_HINTS = ("pass", "pwd", "secret", "contrase", "key")
 _ASSIGNED_HINTS = ("secret", "passw", "pwd", "token", "key", "credential", "auth", "bearer", "cookie")
-_HINT_ROWS = tuple(
-    (word, word[: word.index(anchor)], anchor, re.escape(word[word.index(anchor) + 1 :]))
-    for word, anchor in (
-        ("key", "k"),
-        ("token", "k"),
-        ("cookie", "k"),
-        ("contrase", "c"),
-        ("credential", "c"),
-        ("secret", "c"),
-        ("pass", "p"),
-        ("pwd", "p"),
-        ("auth", "h"),
-        ("bearer", "b"),
-    )
+_HINT_WORDS = ("key", "token", "cookie", "contrase", "credential", "secret", "pass", "pwd", "auth", "bearer")
+"""The words of both lists (``passw`` is a ``pass`` followed by ``w``)."""
+_LITERALS = (
+    *(_Literal.of(word, word, any_case=True) for word in _HINT_WORDS),
+    *(_Literal.of(name, prefix, any_case=False) for name, prefixes, _ in _KEY_FORMATS for prefix in prefixes),
 )
-"""The words of both lists (``passw`` is a ``pass`` followed by ``w``), each by a letter in it: five scans."""
-_HINTS = _anchored(_HINT_ROWS)
+_SCANS = _scans(_LITERALS)
 _KEY_PREFIXES = ("api", "auth", "service", "account", "db", "database", "priv", "private", "client")
-# One expression per quote character: one that starts with a literal character skips to it fast, one that
-# starts with a set of three tests every character against the set (1.75 times the time of the three).
-_QUOTED = tuple(
-    re.compile(quote + r"([A-Za-z0-9+/=_\-]{20,}|[0-9a-fA-F]{9,})" + quote) for quote in ('"', "'", "`")
+_KEY_PREFIX_ENDS = frozenset("_-\u0130") | {c for p in _KEY_PREFIXES for c in (p[-1], p[-1].upper())}
+"""What can precede ``key`` after one of `_KEY_PREFIXES` (``İ``: `_lower` makes it ``i``)."""
+_QUOTED = {
+    quote: re.compile(quote + r"([A-Za-z0-9+/=_\-]{20,}|[0-9a-fA-F]{9,})" + quote)
+    for quote in ('"', "'", "`")
+}
+"""A quoted value the entropy plugins may take, by its quote."""
+
+
+def _image_set(chars: str) -> bytes:
+    return _byte_set(frozenset(_SCAN_TABLE[ord(c)] for c in chars))
+
+
+_B64_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=_-"
+_QUOTED_OR_URL = re.compile(
+    bytes([_QUOTE])
+    + b"(?="
+    + _image_set(_B64_CHARS)
+    + b"{9}(?:"
+    + _image_set(_B64_CHARS)
+    + b"{11,}+|"
+    + _image_set("0123456789abcdefABCDEF")
+    + b"*+)"
+    + bytes([_QUOTE])
+    + b"|//)"
 )
+"""Where a `_QUOTED` value or a `_URL_PASSWORD` may start, in `_scan_bytes` (a quote or ``:``): one scan. A
+value is 20 base64 characters or more, or 9 hex digits or more: 9 characters first (most strings in code
+are shorter), then either."""
 _URL_PASSWORD = re.compile(r"://[^\s/:@]+:[^\s/@]+@")
 _HEX = frozenset("0123456789abcdefABCDEF")
 
@@ -399,18 +545,79 @@ def _detect_line(line: str, filename: str, previous: str, reasons: int) -> list[
     return values
 
 
-def _keyword_patterns(filename: str) -> tuple[re.Pattern[str], ...]:
-    """The expressions detect-secrets' keyword plugin tries on a line of `filename` (by its file type).
+@functools.lru_cache(maxsize=64)
+def _keyword_patterns(filename: str) -> tuple[tuple[re.Pattern[str], bool, re.Pattern[str] | None], ...]:
+    """The expressions detect-secrets' keyword plugin tries on a line of `filename` (by its file type), each
+    with whether a match starts with a keyword and what a line must hold for it to match
+    (`_keyword_may_match`).
 
     A line that is a candidate only for its keyword and matches none of them yields nothing, so it skips
     the plugins' per-line work (code snippet, allowlist, filters: most of the cost)."""
-    from detect_secrets.plugins.keyword import QUOTES_REQUIRED_DENYLIST_REGEX_TO_GROUP, REGEX_BY_FILETYPE
+    from detect_secrets.plugins import keyword
     from detect_secrets.util.filetype import determine_file_type
 
-    table = REGEX_BY_FILETYPE.get(
-        determine_file_type(filename or "file"), QUOTES_REQUIRED_DENYLIST_REGEX_TO_GROUP
+    table = keyword.REGEX_BY_FILETYPE.get(
+        determine_file_type(filename or "file"), keyword.QUOTES_REQUIRED_DENYLIST_REGEX_TO_GROUP
     )
-    return tuple(table)
+    led = _keyword_span(keyword.DENYLIST) is not None
+    guards = _keyword_guards()
+    return tuple(
+        (pattern, led and pattern.pattern.startswith(keyword.DENYLIST_REGEX), guards.get(pattern))
+        for pattern in table
+    )
+
+
+@functools.cache
+def _keyword_guards() -> dict[re.Pattern[str], re.Pattern[str]]:
+    """For some of the keyword plugin's expressions, one that finds what any match of it holds (a quick
+    search, with a literal to skip to, that most lines holding a keyword fail)."""
+    from detect_secrets.plugins import keyword
+
+    quote = "['\"`]"
+    return {
+        keyword.FOLLOWED_BY_COLON_QUOTES_REQUIRED_REGEX: re.compile(r":\s*" + quote),
+        keyword.FOLLOWED_BY_EQUAL_SIGNS_QUOTES_REQUIRED_REGEX: re.compile(r"=\s*" + quote),
+        keyword.FOLLOWED_BY_ARROW_FUNCTION_SIGN_QUOTES_REQUIRED_REGEX: re.compile(r"=>?\s*" + quote),
+        keyword.FOLLOWED_BY_QUOTES_AND_SEMICOLON_REGEX: re.compile(quote + ";"),
+        keyword.PRECEDED_BY_EQUAL_COMPARISON_SIGNS_QUOTES_REQUIRED_REGEX: re.compile(r"[!=]{2}"),
+    }
+
+
+@functools.cache
+def _keyword_span(denylist: tuple[str, ...]) -> int | None:
+    """How far before the first hint word (`_KEYWORD_HINTS`) in it a keyword of detect-secrets' list starts,
+    at most (``database_key``: 9); None when a keyword holds none or is not a word with optional ``_``."""
+    span = 0
+    for entry in denylist:
+        if not re.fullmatch(r"[a-zñ]+(?:_\??[a-zñ]+)*", entry):
+            return None
+        for word in {entry.replace("_?", "_"), entry.replace("_?", "")}:
+            places = [word.find(hint) for hint in _KEYWORD_HINTS if hint in word]
+            if not places:
+                return None
+            span = max(span, min(places))
+    return span
+
+
+def _keyword_may_match(
+    line: str, patterns: tuple[tuple[re.Pattern[str], bool, re.Pattern[str] | None], ...], first: int
+) -> bool:
+    """Whether one of the keyword plugin's `patterns` (`_keyword_patterns`) matches `line`, whose first
+    hint word is at `first`.
+
+    Each expression tried at each character of a line cost about 25 microseconds a line. An expression
+    with a guard is tried only where its guard is found. A match of one that starts with its keyword starts
+    at most `_keyword_span` characters before a hint word, so on an ASCII line (where the hint words are
+    found in any case, as the expressions ignore case) it is looked for from there."""
+    start = 0
+    if line.isascii():
+        from detect_secrets.plugins.keyword import DENYLIST
+
+        start = max(0, first - (_keyword_span(DENYLIST) or 0))
+    for pattern, led, guard in patterns:
+        if (guard is None or guard.search(line)) and pattern.search(line, start if led else 0):
+            return True
+    return False
 
 
 def _is_indirect_reference(line: str, heuristic: Any) -> bool:
@@ -453,33 +660,26 @@ def _entropy(value: str) -> float:
     return -sum(n / size * math.log2(n / size) for n in counts.values())
 
 
-def _hint_offsets(lower: str) -> dict[str, list[int]]:
-    """Where each word of `_HINTS` is in the lower-cased text, in order (none of them overlaps itself, so
-    these are all its occurrences)."""
-    offsets: dict[str, list[int]] = {word: [] for _, before in _HINTS for word in before}
-    for word, at, _ in _matches(_HINTS, lower):
-        offsets[word].append(at)
-    return offsets
-
-
 def _lower(text: str) -> str:
-    """`text` lower-cased, each character at the offset it has in `text` (hint words are found in this and
-    the values taken from `text`). ``İ`` is the one character whose lower case is two (``i`` and a
-    combining dot): it becomes ``i``, else every offset after it would point one character too far."""
+    """`text` lower-cased, each character at the offset it has in `text`. ``İ`` is the one character whose
+    lower case is two (``i`` and a combining dot): it becomes ``i``, else every offset after it would point
+    one character too far."""
     lower = text.lower()
     if len(lower) != len(text):
         lower = text.replace("\u0130", "i").lower()
     return lower
 
 
-def _keyword_lines(lower: str, quoted: bool, offsets: Mapping[str, list[int]]) -> list[int]:
+def _keyword_lines(text: str, quoted: bool, offsets: Mapping[str, list[int]]) -> list[int]:
     """Offsets of secret keywords (detect-secrets' list) followed on their line by ``=``, ``:`` or ``(``,
     and by a quote when `quoted` (in source code the keyword plugin only takes quoted values)."""
     hits: list[int] = []
     for word in _KEYWORD_HINTS:
-        for at in offsets[word]:
-            if word != "key" or lower[max(0, at - 9) : at].rstrip("_-").endswith(_KEY_PREFIXES):
-                window = lower[at : at + 64].split("\n", 1)[0]
+        for at in offsets.get(word, ()):
+            if word == "key" and text[at - 1 : at] not in _KEY_PREFIX_ENDS:  # a quick look first
+                continue
+            if word != "key" or _lower(text[max(0, at - 9) : at]).rstrip("_-").endswith(_KEY_PREFIXES):
+                window = text[at : at + 64].split("\n", 1)[0]
                 if ("=" in window or ":" in window or "(" in window) and (
                     not quoted or "'" in window or '"' in window or "`" in window
                 ):
@@ -491,31 +691,49 @@ _QUOTED_VALUE_SUFFIXES = (".py", ".js", ".jsx", ".ts", ".tsx", ".java", ".cs", "
 """Source files whose secret keyword values detect-secrets only takes in quotes (its per-language rules)."""
 
 
+def _quoted_or_url(text: str, data: bytes) -> Iterator[tuple[int, str | None]]:
+    """``(start, value)`` of each match of a `_QUOTED` expression in `text` (what ``finditer`` of it alone
+    finds), and ``(start, None)`` of each `_URL_PASSWORD`, in order (`data`: `_scan_bytes` of `text`). One
+    scan finds where either may start; each quote's expression then says what it finds there, after the
+    end of its previous match."""
+    ends = {'"': 0, "'": 0, "`": 0}
+    for place in _QUOTED_OR_URL.finditer(data):
+        at = place.start()
+        char = text[at]
+        if char == ":":
+            if _URL_PASSWORD.match(text, at):  # its matches hold no "://" but their first
+                yield at, None
+            continue
+        match = _QUOTED[char].match(text, at) if at >= ends[char] else None
+        if match is not None:
+            ends[char] = match.end()
+            yield at, match.group(1)
+
+
 def _candidate_lines(
-    text: str, lower: str, offsets: Mapping[str, list[int]], filename: str = ""
+    text: str, data: bytes, offsets: Mapping[str, list[int]], filename: str = ""
 ) -> dict[int, int]:
-    """Start offsets of the lines the detect-secrets plugins must see, with the reasons for each."""
+    """Start offsets of the lines the detect-secrets plugins must see, with the reasons for each (`data`:
+    `_scan_bytes` of `text`)."""
     lines: dict[int, int] = {}
 
     def add(at: int, reason: int) -> None:
         start = text.rfind("\n", 0, at) + 1
         lines[start] = lines.get(start, 0) | reason
 
-    # A quoted value holds no quote character, so a match of one quote's expression never covers a quote
-    # of another: the three find what one expression over all three quotes found.
-    for quoted in _QUOTED:
-        for match in quoted.finditer(text):
-            value = match.group(1)
-            hex_only = _HEX.issuperset(value)
-            # Entropy is at most log2(distinct characters): 9 are needed to pass 3.0, 23 to pass 4.5.
-            if len(set(value)) < (9 if hex_only else 23):
-                continue
-            if _entropy(value) > (3.0 if hex_only else 4.5):
-                add(match.start(), _ENTROPY)
-    for at in _keyword_lines(lower, filename.lower().endswith(_QUOTED_VALUE_SUFFIXES), offsets):
-        add(at, _KEYWORD)
-    for match in _URL_PASSWORD.finditer(text):  # starts with "://": as cheap as looking for it first
-        add(match.start(), _URL)
+    for at, value in _quoted_or_url(text, data):
+        if value is None:
+            add(at, _URL)
+            continue
+        hex_only = _HEX.issuperset(value)
+        # Entropy is at most log2(distinct characters): 9 are needed to pass 3.0, 23 to pass 4.5.
+        if len(set(value)) < (9 if hex_only else 23):
+            continue
+        if _entropy(value) > (3.0 if hex_only else 4.5):
+            add(at, _ENTROPY)
+    if offsets:
+        for at in _keyword_lines(text, filename.lower().endswith(_QUOTED_VALUE_SUFFIXES), offsets):
+            add(at, _KEYWORD)
     return lines
 
 
@@ -524,27 +742,47 @@ _GIVEN_NAME = re.compile(r"""([A-Za-z_][A-Za-z0-9_-]*)["']?\s*(?::=|=>|=(?!=)|:)
 """A name a value is given to: an assignment (``=``, ``:=``), a mapping's key (``:``), PHP's ``=>``."""
 
 
+def _format_matches(text: str, offsets: Mapping[str, list[int]]) -> Iterator[tuple[str, re.Match[str]]]:
+    """The matches of each key format's expression in `text`, from where the scans found its prefixes
+    (`offsets`): what ``finditer`` of the expression alone finds, in order."""
+    for name, starts in offsets.items():
+        expression = _FORMAT_EXPRESSIONS.get(name)
+        if expression is None:  # a hint word
+            continue
+        end = 0
+        for start in starts:
+            match = expression.match(text, start) if start >= end else None
+            if match is not None:
+                end = match.end()
+                yield name, match
+
+
 def find_secrets(text: str, filename: str = "") -> list[Found]:
     """Every secret value in `text`, sorted, without overlaps (see the module docstring)."""
     found: list[Found] = []
-    lower = _lower(text)
-    offsets = _hint_offsets(lower)
-    for name, start, match in _matches(_KNOWN_FORMATS, text):
-        end = match.end(name)
+    data = _scan_bytes(text)
+    offsets = _scanned(text, data)
+    for name, match in _format_matches(text, offsets):
+        start, end = match.span()
         if f"{name}_v" in match.re.groupindex:
             start, end = match.span(f"{name}_v")
         elif name == "stripe" and start > 0 and text[start - 1] in "sr":
             start -= 1
         found.append(Found(start, end, "key format"))
-    found += _assigned_values(text, lower, offsets)
+    if offsets:
+        found += _assigned_values(text, offsets)
     # "PRIVATE KEY" in text, from the "key"s found already (a scan less)
-    if any(text.startswith("PRIVATE KEY", at - 8) for at in offsets["key"] if at >= 8):
+    if any(text.startswith("PRIVATE KEY", at - 8) for at in offsets.get("key", ()) if at >= 8):
         for block in _PRIVATE_KEY_BLOCK.finditer(text):
             for body in _KEY_BODY.finditer(text, block.start(1), block.end(1)):
                 found.append(Found(body.start(), body.end(), "private key"))
-    lines = _candidate_lines(text, lower, offsets, filename)
+    lines = _candidate_lines(text, data, offsets, filename)
     if lines and not _skip_file(filename):
         keyword_patterns = _keyword_patterns(filename)
+        hints: list[int] = []  # the keyword hint words' offsets, sorted: where each line's first is
+        # A line written again in a file (tests repeat ``password="secret"``) gives the same values: the
+        # plugins see only it and, for an allowlist comment, the line before.
+        seen: dict[tuple[str, int], list[str]] = {}
         for line_start, reasons in sorted(lines.items()):
             line_end = text.find("\n", line_start)
             if line_end < 0:
@@ -552,13 +790,28 @@ def find_secrets(text: str, filename: str = "") -> list[Found]:
             if line_end - line_start > 4000:  # minified text: known formats still apply
                 continue
             line = text[line_start:line_end]
-            if reasons == _KEYWORD and not any(p.search(line) for p in keyword_patterns):
-                continue  # the keyword plugin's own expressions for this file type cannot match
             previous_start = text.rfind("\n", 0, max(0, line_start - 1)) + 1
             previous = text[previous_start : max(previous_start, line_start - 1)]
-            for value in _detect_line(line, filename, previous, reasons):
-                if _names_itself(line, value):
-                    continue
+            values = seen.get((line, reasons)) if "pragma" not in previous else None
+            if values is None:
+                values = []
+                if reasons == _KEYWORD:
+                    if not hints:
+                        hints = sorted(
+                            itertools.chain.from_iterable(offsets.get(word, ()) for word in _KEYWORD_HINTS)
+                        )
+                    first = hints[bisect.bisect_left(hints, line_start)] - line_start
+                    if not _keyword_may_match(line, keyword_patterns, first):
+                        reasons = 0  # the keyword plugin's own expressions for this file type cannot match
+                if reasons:
+                    values = [
+                        v
+                        for v in _detect_line(line, filename, previous, reasons)
+                        if not _names_itself(line, v)
+                    ]
+                if "pragma" not in previous:
+                    seen[(line, lines[line_start])] = values
+            for value in values:
                 at = line.find(value)
                 while at >= 0:
                     found.append(Found(line_start + at, line_start + at + len(value), "detect-secrets"))
@@ -600,7 +853,7 @@ def _continued(text: str, found: list[Found]) -> list[Found]:
 _CONTINUATION = re.compile(r"\\\r?\n[0-9A-Za-z+/=_-]+")
 
 
-def _assigned_values(text: str, lower: str, offsets: Mapping[str, list[int]]) -> list[Found]:
+def _assigned_values(text: str, offsets: Mapping[str, list[int]]) -> list[Found]:
     """Token-shaped values given unquoted to a name that says it holds a credential: ``.env`` files and the
     output of ``env`` (``AWS_SECRET_ACCESS_KEY=wJalr...``), ``export TOKEN=...``, INI and YAML settings
     (``aws_secret_access_key = ...``, ``password: ...``) and an ``Authorization: Bearer ...`` header.
@@ -611,17 +864,22 @@ def _assigned_values(text: str, lower: str, offsets: Mapping[str, list[int]]) ->
     found: list[Found] = []
     for word in _ASSIGNED_HINTS:
         if word == "passw":
-            hits = [at for at in offsets["pass"] if lower.startswith("w", at + 4)]
+            hits = [at for at in offsets.get("pass", ()) if text.startswith(("w", "W"), at + 4)]
         else:
-            hits = offsets[word]
+            hits = offsets.get(word, [])
         following = 0  # occurrences before it are inside a name already looked at
         for at in hits:
             if at < following:
                 continue
             # Where the name holding the word ends: then an assignment sign and a value must follow.
             after = _NAME_REST.match(text, at + len(word)).end()  # type: ignore[union-attr]
-            value = _AFTER_NAME.match(text, after)
-            if value is None and word in ("bearer", "token"):
+            # (a look at the next character first: after most names comes a dot or a bracket)
+            value = _AFTER_NAME.match(text, after) if text[after : after + 1] in "\"' \t:=" else None
+            if (
+                value is None
+                and word in ("bearer", "token")
+                and text[at + len(word) : at + len(word) + 1] in " \t"
+            ):
                 value = _AFTER_BEARER.match(text, at + len(word))
                 if value is not None and _looks_random(value.group("v")):
                     found.append(Found(value.start("v"), value.end("v"), "assigned"))

@@ -11,6 +11,7 @@ import base64
 import bz2
 import gzip
 import lzma
+import random
 import re
 import time
 import zlib
@@ -19,7 +20,8 @@ from urllib.parse import quote
 
 import pytest
 
-from indexing.secrets import Redactor, placeholder
+from indexing import secret_encodings
+from indexing.secrets import Redactor, placeholder, redact_source
 
 KEY = b"k" * 32
 AKIA = "AKIAIOSFODNN7Q2WXYZA"
@@ -234,3 +236,84 @@ def test_five_megabytes_of_output_take_seconds_at_most() -> None:
         elapsed = time.perf_counter() - start
         assert elapsed < 20, (name, elapsed)
         assert not leaks(redacted[:4000])
+
+
+# ---------------------------------------------------------------------------------------------------
+# The index's sifting (`find_encoded(..., sift=True)`, through `redact_source`)
+
+
+def _reference_sift(text: str) -> list[int]:
+    """Where the runs start that the sifting decodes, by its rules written plainly: each run (its first
+    line) whose first groups may be text or compressed data (`_may_hold_text`), or, 20 characters or more
+    long, that holds text further on (`_text_later`); a run that passes by its first groups takes the
+    wholly base64 lines after it."""
+    starts: list[int] = []
+    end = 0
+    for match in re.finditer(r"[A-Za-z0-9+/_-]{16,}", text):
+        run = match.group(0)
+        if match.start() < end:  # in the lines of a run decoded already
+            continue
+        long = len(run) >= secret_encodings._LONG_RUN
+        first = (run[0] in secret_encodings._FIRSTS or long) and secret_encodings._may_hold_text(run)
+        later = (
+            len(run) >= 20
+            and (run[0] in secret_encodings._UTF8_FIRSTS or long)
+            and secret_encodings._text_later(run)
+        )
+        if first:
+            starts.append(match.start())
+            end = secret_encodings._B64_RUN.match(text, match.start()).end()  # type: ignore[union-attr]
+        elif later:  # decoded alone: the lines after it are runs of their own
+            starts.append(match.start())
+    return starts
+
+
+def test_the_sifting_walk_decodes_the_runs_its_rules_pass() -> None:
+    rng = random.Random(3)
+    pieces = (
+        *("CDIJ", "Qlpo", "eJ", "H4sI", "abcd", "0234", "7fd377a", "1f8b", "wxyz", "ghij", "_-+/", "AB"),
+        *("ZXhwb3J0", "w6ll", "77u/", "48656c6c6f", "deadbeef", "snake_case_name", "CamelCaseName"),
+        *(" ", "\n", ".", "=", "x" * 30),
+    )
+    passed = 0
+    for _ in range(3000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(2, 30)))
+        sifted = [match.start() for match in secret_encodings._sifted_runs(text)]
+        assert sifted == _reference_sift(text), text
+        passed += len(sifted)
+    assert passed > 1000
+
+
+@pytest.mark.parametrize(
+    "start",
+    ["\ufeff", "é ", "日本語のメモ ", "Überweisung an Jörg: ", "\x00\x01"],
+    ids=["byte order mark", "accent", "Japanese", "German", "binary"],
+)
+@pytest.mark.parametrize(
+    "encode",
+    [lambda d: base64.b64encode(d).decode(), lambda d: base64.urlsafe_b64encode(d).decode(), bytes.hex],
+    ids=["base64", "url-safe base64", "hex"],
+)
+@pytest.mark.parametrize("value", [GITHUB, AKIA], ids=["long", "short"])
+def test_the_index_withholds_a_value_encoded_after_text_that_is_not_ascii(
+    start: str, encode: Callable[[bytes], str], value: str
+) -> None:
+    # The index decodes a run when its first groups are text; text that starts beyond ASCII (or with a
+    # few bytes of binary) was kept encoded as it was, value and all.
+    body = f"{start}aws_access_key_id = {value}" if value is AKIA else f"{start}export GH_TOKEN={value}\n"
+    encoded = encode(body.encode())
+    source = f"# fixture\nDATA = {encoded}\n"
+    redacted, used = redact_source(source, KEY, "notes.txt")
+    assert encoded not in redacted, redacted
+    assert value in used.values()
+
+
+def test_base64_on_the_lines_after_text_that_is_not_ascii_is_decoded_on_its_own() -> None:
+    # A run that is text only further on is decoded alone: joined to it, the next line (base64 of its
+    # own, after the first line's padding) was cut at the "=" and its value missed.
+    first = base64.b64encode("é and some more words".encode()).decode()
+    second = base64.b64encode(b"password = 'hunter2!x'\n").decode()
+    assert first.endswith("=")
+    source = f"# fixture\n{first}\n{second}\n"
+    redacted, used = redact_source(source, KEY, "notes.txt")
+    assert "hunter2!x" in used.values() and second not in redacted, redacted

@@ -1,9 +1,11 @@
-"""`indexing.secrets`' scans: the grouped expressions that keep the detection cheap find exactly what each
-pattern alone finds, and the lower-cased text the hint words are found in keeps the text's offsets.
+"""`indexing.secrets`' scans: the few scans of a text's bytes that keep the detection cheap find exactly
+what each pattern alone finds, at the text's offsets, and the shortcuts after them (the keyword plugin's
+expressions tried from the first hint word, lines seen once, guards) drop no value.
 
 The end-to-end cases (every format, every path a value can take) are in tests/security; these pin the
 equivalences the speed relies on, on texts made to hold the hard cases (values glued together, one
-format's value inside another's, words sharing letters) from a fixed seed.
+format's value inside another's, words sharing letters, letters that share a byte in the scans) from a
+fixed seed.
 """
 
 from __future__ import annotations
@@ -20,15 +22,19 @@ WJALR = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzQ8rT3vLmNK"
 
 FRAGMENTS = (
     # the formats' literals, their bodies' characters, and what ends them
-    *"AKIA ASIA A3T AIza A I k_live_ sk rk sk- ant- proj- admin- T3BlbkFJ".split(),
+    *"AKIA ASIA A3T AIza A I J x b B k_live_ sk rk sk- ant- proj- admin- T3BlbkFJ".split(),
     *"hooks.slack.com/services/ hooks".split(),
-    *"ghp_ gho_ github_pat_ gh glpat- g xoxb- xox eyJ .eyJ ey . npm_ np m_ pypi-AgE p 0123456789".split(),
+    *"ghp_ gho_ github_pat_ gh glpat- g xoxb- xox eyJ eyJK .eyJ ey . npm_ np m_ pypi-AgE p".split(),
+    "0123456789",
     *"ABCDEFGHIJKLMNOP QRSTUVWXYZ abcdefghijklm nopqrstuvwxyz _ - / = z9".split(),
     " ",
     "\n",
-    # the hint words, glued and cut
+    # the hint words, glued, cut and in other cases
     *"key token cookie contrase credential secret pass passw pwd auth bearer to ken coo kie se cret".split(),
+    *"KEY Token COOKIE Secret PASS PWD AUTH Bearer BEARER \u212aey \u0130".split(),
     *"c k h aut b w d".split(),
+    # letters that share a byte with one of the words' in the scans (A, J, x, b, B)
+    *"pJss pxss Juth xuth Jearer xearer credentiJl contrJse".split(),
 )
 
 
@@ -60,50 +66,139 @@ def _texts(count: int, seed: int) -> list[str]:
     return texts
 
 
-def _alone(rows: tuple[tuple[str, str, str, str], ...]) -> dict[str, re.Pattern[str]]:
-    """Each row's pattern by itself, as a scan for that pattern alone would use it."""
-    return {name: re.compile(re.escape(before + anchor) + after) for name, before, anchor, after in rows}
+def _found(text: str) -> dict[str, list[int]]:
+    return secrets._scanned(text, secrets._scan_bytes(text))
+
+
+def test_the_scans_find_each_format_where_its_expression_alone_finds_it() -> None:
+    checked = dict.fromkeys(secrets._FORMAT_EXPRESSIONS, 0)
+    for text in _texts(3000, seed=17):
+        got: dict[str, list[tuple[int, int]]] = {name: [] for name in checked}
+        for name, match in secrets._format_matches(text, _found(text)):
+            got[name].append(match.span())
+        for name, expression in secrets._FORMAT_EXPRESSIONS.items():
+            expected = [match.span() for match in expression.finditer(text)]
+            assert got[name] == expected, (name, text)
+            checked[name] += len(expected)
+    assert min(checked.values()) > 0, checked  # the texts hold matches of every format
+
+
+def test_the_scans_find_each_hint_word_in_any_case_where_the_lower_cased_text_has_it() -> None:
+    checked = dict.fromkeys(secrets._HINT_WORDS, 0)
+    for text in _texts(3000, seed=17):
+        lower = secrets._lower(text)
+        found = _found(text)
+        for word in checked:
+            expected = [match.start() for match in re.finditer(word, lower)]
+            assert found.get(word, []) == expected, (word, text)
+            checked[word] += len(expected)
+    assert min(checked.values()) > 0, checked
+
+
+def test_a_literal_that_shares_its_place_in_the_scans_with_another_is_still_found() -> None:
+    # In the scans' bytes J and A are one byte, so "eyJKIA..." reads as an AWS key's prefix at the J, which
+    # the expression tries first: the JSON web token there is checked too (`_Literal.may_share`).
+    token = "eyJKIAxxxxxxx.eyJzdWIiOjF9.c2lnbmF0dXJlMTI"
+    text = f"auth = {token}\n"
+    assert [text[f.start : f.end] for f in find_secrets(text)] == [token]
+    jwt = next(literal for literal in secrets._LITERALS if literal.name == "jwt")
+    aws = [literal for literal in secrets._LITERALS if literal.name == "aws"]
+    assert all(literal.may_share(jwt) for literal in aws)
+
+
+def test_a_kelvin_sign_makes_a_hint_word_as_str_lower_does() -> None:
+    # "\u212a".lower() is "k": the lower-cased text had a "key" here, and the scans' bytes must too.
+    env = f"AWS_SECRET_ACCESS_\u212aEY_ID_2={WJALR}\n".replace("SECRET_", "")
+    assert "\u212a".lower() == "k"
+    assert [env[f.start : f.end] for f in find_secrets(env, ".env")] == [WJALR]
+
+
+def test_the_quote_and_url_scan_finds_what_one_expression_over_all_quotes_found() -> None:
+    one = re.compile(r"""(["'`])([A-Za-z0-9+/=_\-]{20,}|[0-9a-fA-F]{9,})\1""")
+    rng = random.Random(5)
+    pieces = (
+        *('"', "'", "`", "0123456789abcdef", "ABCDEFGHIJKLMNOPQRSTUVWXYZ", "xyz", "+/=", " ", "\n", "-_"),
+        *("://", "u:p@", ":", "@", "/", "AJxb", "ABCDEFGHIJKLMNOPQRST", "abcdef012", "0123456789"),
+    )
+    found = urls = 0
+    for _ in range(3000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(3, 40)))
+        expected = [(m.start(), m.group(2)) for m in one.finditer(text)]
+        expected += [(m.start(), None) for m in secrets._URL_PASSWORD.finditer(text)]
+        got = list(secrets._quoted_or_url(text, secrets._scan_bytes(text)))
+        assert sorted(got, key=str) == sorted(expected, key=str), text
+        found += len(expected)
+        urls += sum(1 for _, value in expected if value is None)
+    assert found > 500 and urls > 20
+
+
+def test_a_keyword_match_that_starts_as_far_as_it_can_before_its_hint_word_is_found() -> None:
+    # "database_pass" is a keyword of the plugin's list and "pass" the first hint word in it, 9 characters
+    # in: the expressions are tried from there (`_keyword_span`), and one character later misses it.
+    line = '    database_pass = "hunter2!"\n'
+    assert [line[f.start : f.end] for f in find_secrets(line, "settings.py")] == ["hunter2!"]
+    from detect_secrets.plugins.keyword import DENYLIST
+
+    assert secrets._keyword_span(DENYLIST) == len("database_")
+
+
+def test_each_keyword_guard_is_found_wherever_its_expression_matches() -> None:
+    from detect_secrets.plugins import keyword
+
+    rng = random.Random(11)
+    words = ("password", "db_pass", "Secret", "api_key", "x", "")
+    signs = ("=", "==", "!=", "!==", "=>", ":", ":=", "(", "", " ", "[1]=", "']:")
+    quotes = ('"', "'", "`", "")
+    matched = dict.fromkeys(secrets._keyword_guards(), 0)
+    one = rng.choice
+
+    def value() -> str:
+        quote = one(quotes)
+        return quote + one(("hunter2", "a b", "", "x;")) + one((quote, "", '"'))
+
+    def gap() -> str:
+        return one(("", " ", "\t", "  "))
+
+    for _ in range(6000):
+        line = one(
+            (
+                one(words) + gap() + one(signs) + gap() + value(),
+                value() + gap() + one(signs) + gap() + one(words),
+            )
+        )
+        line = one(("", "x = ", "(")) + line + one(("", ";", ")", ",", " # c"))
+        for pattern, guard in secrets._keyword_guards().items():
+            if pattern.search(line):
+                assert guard.search(line), (pattern.pattern, line)
+                matched[pattern] += 1
+    assert min(matched.values()) > 20, matched
+    assert set(matched) <= set(keyword.QUOTES_REQUIRED_DENYLIST_REGEX_TO_GROUP) | set(
+        keyword.CONFIG_DENYLIST_REGEX_TO_GROUP
+    )
+
+
+@pytest.mark.parametrize("pragma_first", [False, True], ids=["value first", "allowlisted first"])
+def test_a_line_written_twice_is_allowlisted_only_where_the_comment_says(pragma_first: bool) -> None:
+    # Lines seen once in a file are not read again; an allowlist comment on the line before changes that.
+    line = 'password = "hunter2!x"\n'
+    text = line + "# pragma: allowlist nextline secret\n" + line
+    if pragma_first:
+        text = "# pragma: allowlist nextline secret\n" + line + line
+    found = find_secrets(text, "conf.py")
+    assert [text[f.start : f.end] for f in found] == ["hunter2!x"]
+    kept = text.index(line) if not pragma_first else text.rindex(line)
+    assert found[0].start == kept + line.index("hunter2!x")
 
 
 @pytest.mark.parametrize(
-    ("rows", "expressions", "lower"),
-    [
-        (secrets._FORMAT_ROWS, secrets._KNOWN_FORMATS, False),
-        (secrets._HINT_ROWS, secrets._HINTS, True),
-    ],
-    ids=["key formats", "hint words"],
+    "assignment",
+    ["{}={}", "{} = {}", "{}: {}", "{}:={}", '"{}": "{}"', "'{}' = {}", "{}\t=\t{}", "export {}={}"],
 )
-def test_one_scan_per_anchor_finds_what_each_pattern_alone_finds(
-    rows: tuple[tuple[str, str, str, str], ...],
-    expressions: tuple[tuple[re.Pattern[str], dict[str, int]], ...],
-    lower: bool,
-) -> None:
-    alone = _alone(rows)
-    checked = dict.fromkeys(alone, 0)
-    for text in _texts(3000, seed=17):
-        text = text.lower() if lower else text
-        grouped: dict[str, list[tuple[int, int]]] = {name: [] for name in alone}
-        for name, start, match in secrets._matches(expressions, text):
-            grouped[name].append((start, match.end(name)))
-        for name, pattern in alone.items():
-            expected = [match.span() for match in pattern.finditer(text)]
-            assert grouped[name] == expected, (name, text)
-            checked[name] += len(expected)
-    assert min(checked.values()) > 0, checked  # the texts hold matches of every pattern
-
-
-def test_the_three_quote_expressions_find_what_one_over_all_quotes_found() -> None:
-    one = re.compile(r"""(["'`])([A-Za-z0-9+/=_\-]{20,}|[0-9a-fA-F]{9,})\1""")
-    rng = random.Random(5)
-    pieces = ('"', "'", "`", "0123456789abcdef", "ABCDEFGHIJKLMNOPQRSTUVWXYZ", "xyz", "+/=", " ", "\n", "-_")
-    found = 0
-    for _ in range(3000):
-        text = "".join(rng.choice(pieces) for _ in range(rng.randint(3, 40)))
-        expected = sorted((m.start(), m.group(2)) for m in one.finditer(text))
-        split = sorted((m.start(), m.group(1)) for q in secrets._QUOTED for m in q.finditer(text))
-        assert split == expected, text
-        found += len(expected)
-    assert found > 500
+def test_a_credential_given_unquoted_is_found_whatever_sign_gives_it(assignment: str) -> None:
+    text = assignment.format("AWS_SECRET_ACCESS_KEY", WJALR) + "\n"
+    assert [text[f.start : f.end] for f in find_secrets(text, "settings.env")] == [WJALR]
+    header = f"Authorization: Bearer {WJALR}\n"
+    assert [header[f.start : f.end] for f in find_secrets(header)] == [WJALR]
 
 
 def test_hint_words_are_found_at_their_offsets_after_a_turkish_capital_i() -> None:
@@ -122,7 +217,5 @@ def test_hint_words_are_found_at_their_offsets_after_a_turkish_capital_i() -> No
     assert [key[f.start : f.end] for f in find_secrets(key, "id.pem")] == [
         "MIIEpAIBAAKCAQEA3Tz2mr7SZiAMfQyuvBjM9Oi8s3sK"
     ]
-    lower = secrets._lower(env)
-    assert len(lower) == len(env)
-    offsets = secrets._hint_offsets(lower)
+    offsets = _found(env)
     assert [env[at : at + 6] for at in offsets["secret"]] == ["SECRET"]
