@@ -17,7 +17,8 @@ says which files are in which state. Either way the messages say what happened, 
 when the journal names its run (`apply_changes`' `run_id` and `proposal_id`) and that run's transcript
 is in the runs folder, a ``proposal_applied`` decision is added to it (``recovered: true``; `written`, and
 `error` when files changed since), the record the killed process did not write: ``agentls runs`` then
-lists the run "applied" (or "allowed, not written") instead of "allowed".
+lists the run "applied" (or "partly applied (1 of 2 files), 1 not written", or "allowed, not written"
+when the workspace folder is gone) instead of "allowed".
 """
 
 from __future__ import annotations

@@ -52,9 +52,14 @@ time, ISO 8601). Record types, in the order a run writes them:
   "unanswered"; `files`: the paths the answer covers, all of the proposal's, as ACP asks for the whole;
   `asked_at`; `reason` when no answer came), appended to the run's transcript after its `run_end` as
   soon as the answer comes (`Transcript.continued`, fsync'd), then, when allowed, a `decision` of kind
-  ``proposal_applied`` (`proposal_id`, `written`: the paths written, `error`: why nothing was). `agentls
-  runs` lists the answer beside the status (`RunSummary.proposal_answer`) and shows it under the
-  proposal.
+  ``proposal_applied`` (`proposal_id`, `written`: the paths written, `error`: why nothing was). The
+  language server and ``agentls run --apply`` write the same records (a per-hunk accept adds `hunks`, the
+  ids accepted; ``--commit`` adds `commit`, `branch` and `committed`; a write a later start finished,
+  `recovered`). A proposal can have several answers (hunks accepted one by one, then the rest
+  rejected): `proposal_answers` reads each with what came of it, and `agentls runs` lists what all of
+  them come to beside the status (`summarise_answers`: "applied", "rejected", "partly applied (2 of 5
+  hunks), rest rejected", "partly applied (1 of 3 files), 2 pending"; `RunSummary.proposal_answer`, and
+  each answer in `RunSummary.proposal_answers`) and shows each under the proposal.
 - `proposal`: `proposal_id`, `summary`, `verified`, `diff`, `files` (path, kind, old path, diff).
 - `run_end`: `status`, `summary`, `error`, `usage`, `cost`, `steps`, `seconds`, `step_seconds`, `roles`
   (usage, cost and calls per role and node; they add up to `usage` and `cost`).
@@ -81,6 +86,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -103,6 +109,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ANSWERS_TAKEN",
     "SCHEMA",
+    "ProposalAnswer",
     "RunNotFound",
     "RunRecord",
     "RunSummary",
@@ -112,7 +119,9 @@ __all__ = [
     "list_runs",
     "load_run",
     "new_run_id",
+    "proposal_answers",
     "reconstruct_messages",
+    "summarise_answers",
 ]
 
 log = logging.getLogger(__name__)
@@ -379,9 +388,11 @@ class RunSummary:
     cost: float
     path: Path
     proposal_answer: str = ""
-    """What the user did with the run's proposal, when an ``approval`` of subject ``proposal`` says
-    (``agentls acp``): "applied", "allowed, not written", "allowed" (no word of the writes yet),
-    "rejected", "cancelled" or "unanswered"; "" when none was recorded."""
+    """What came of the run's proposal, every answer to it summed up (`summarise_answers`): "applied",
+    "rejected", "allowed, not written", "partly applied (2 of 5 hunks), rest rejected", ...; "" when no
+    answer was recorded."""
+    proposal_answers: tuple[ProposalAnswer, ...] = ()
+    """Each answer to the run's proposal and what came of it, in order (`proposal_answers`)."""
 
 
 @dataclass(frozen=True)
@@ -480,6 +491,7 @@ def _summary(path: Path, records: Sequence[TranscriptRecord]) -> RunSummary:
                 for key, value in (record.get("usage", {}) or {}).items():
                     usage = {**usage, key: int(usage.get(key, 0)) + int(value or 0)}
     tokens = sum(int(value or 0) for value in usage.values())
+    answers = proposal_answers(records)
     return RunSummary(
         run_id=str(start.get("run_id", path.stem)) if start is not None else path.stem,
         started_at=str(start.get("at", "")) if start is not None else "",
@@ -489,34 +501,216 @@ def _summary(path: Path, records: Sequence[TranscriptRecord]) -> RunSummary:
         total_tokens=tokens,
         cost=cost,
         path=path,
-        proposal_answer=_proposal_answer(records),
+        proposal_answer=summarise_answers(answers, _proposal_record(records)),
+        proposal_answers=tuple(answers),
     )
 
 
-def _proposal_answer(records: Sequence[TranscriptRecord]) -> str:
-    """`RunSummary.proposal_answer`: the last ``approval`` of subject ``proposal`` and, when it allowed
-    the change, the ``proposal_applied`` decision that says whether it was written."""
-    answer = next(
+@dataclass(frozen=True)
+class ProposalAnswer:
+    """One answer to a run's proposal (an ``approval`` of subject ``proposal``) and what came of it (the
+    ``proposal_applied`` decision that follows it), as `proposal_answers` reads them."""
+
+    outcome: str
+    """"allowed", "rejected", "cancelled" or "unanswered"."""
+    answer: str | None
+    """What the user chose (the option, the command, "yes", "--yes"); None for none."""
+    at: str
+    """When the answer came (ISO 8601)."""
+    files: tuple[str, ...]
+    """The paths the answer covers."""
+    hunks: tuple[str, ...] | None = None
+    """The hunk ids of a per-hunk accept; None when the answer covers its files whole."""
+    reason: str | None = None
+    """Why no answer came (cancelled, unanswered)."""
+    result: str = ""
+    """For an allowed answer: "written", "not written" (an `error` and nothing written), "partly written"
+    (some paths and an `error`), "written, not committed" (``--apply --commit`` wrote the files, then the
+    commit failed), or "" while no ``proposal_applied`` says (killed while writing)."""
+    written: tuple[str, ...] = ()
+    error: str | None = None
+    recovered: bool = False
+    """The writes were finished (or found unfinished) by a later start, from the apply journal."""
+    commit: str | None = None
+    branch: str | None = None
+    committed: tuple[str, ...] = ()
+    """The paths of the commit an ``--apply --commit`` made (`commit` on `branch`)."""
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    return tuple(str(item) for item in value) if isinstance(value, list | tuple) else ()
+
+
+def proposal_answers(records: Sequence[TranscriptRecord]) -> list[ProposalAnswer]:
+    """Every answer to the run's proposal (the one the last answer names), in order, each with the
+    ``proposal_applied`` decision that came of it: the first such decision after it, or, for a decision
+    a later start wrote (``recovered``), the last allowed answer still without one. A decision with no
+    allowed answer before it (an answer lost) is an allowed answer of its own, with no `answer`."""
+    last = next(
         (r for r in reversed(records) if r.type == "approval" and r.get("subject") == "proposal"), None
     )
-    if answer is None:
+    applied_ids = {r.get("proposal_id") for r in records if _is_applied(r)}
+    proposal_id = last.get("detail") if last is not None else next(iter(applied_ids), None)
+    if proposal_id is None:
+        return []
+    answers: list[ProposalAnswer] = []
+    open_at: int | None = None  # the allowed answer waiting for what came of it
+    for record in records:
+        if record.type == "approval" and record.get("subject") == "proposal":
+            if record.get("detail") != proposal_id:
+                continue
+            outcome = str(record.get("outcome") or ("allowed" if record.get("approved") else "rejected"))
+            hunks = record.get("hunks")
+            answers.append(
+                ProposalAnswer(
+                    outcome=outcome,
+                    answer=None if record.get("answer") is None else str(record.get("answer")),
+                    at=str(record.get("asked_at") or record.get("at") or ""),
+                    files=_strings(record.get("files")),
+                    hunks=_strings(hunks) if isinstance(hunks, list | tuple) else None,
+                    reason=None if record.get("reason") is None else str(record.get("reason")),
+                )
+            )
+            open_at = len(answers) - 1 if outcome == "allowed" else open_at
+        elif _is_applied(record) and record.get("proposal_id") == proposal_id:
+            if open_at is None:
+                answers.append(ProposalAnswer("allowed", None, str(record.get("at") or ""), ()))
+                open_at = len(answers) - 1
+            written, error = _strings(record.get("written")), record.get("error")
+            result = ("partly written" if written else "not written") if error else "written"
+            if error and written and "committed" in record.data and not record.get("commit"):
+                result = "written, not committed"  # `agentls run --apply --commit`: the commit failed
+            answers[open_at] = dataclasses.replace(
+                answers[open_at],
+                result=result,
+                written=written,
+                error=None if error is None else str(error),
+                recovered=bool(record.get("recovered")),
+                commit=None if record.get("commit") is None else str(record.get("commit")),
+                branch=None if record.get("branch") is None else str(record.get("branch")),
+                committed=_strings(record.get("committed")),
+            )
+            open_at = None
+    return answers
+
+
+def _is_applied(record: TranscriptRecord) -> bool:
+    return record.type == "decision" and record.get("kind") == "proposal_applied"
+
+
+def _diff_hunks(diff: str) -> int:
+    """How many hunks a file's unified diff shows: its runs of ``-`` and ``+`` lines after the first
+    ``@@`` (each a hunk of per-hunk review, `agent.hunks`; a file with lone ``\\r`` line ends has more,
+    which the caller allows for)."""
+    count, inside, body = 0, False, False
+    for line in diff.split("\n"):
+        if line.startswith("@@"):
+            body, inside = True, False
+            continue
+        changed = body and (line.startswith(("-", "+")) or (inside and line.startswith("\\")))
+        count += changed and not inside
+        inside = changed
+    return count
+
+
+_REST = {"rejected": "rejected", "failed": "not written", "allowing": "allowed", "pending": "pending"}
+"""What became of the part of a proposal not applied, in the order the summary says it."""
+
+
+def summarise_answers(answers: Sequence[ProposalAnswer], proposal: TranscriptRecord | None) -> str:
+    """`RunSummary.proposal_answer`: what all the answers to a proposal came to, in one phrase.
+
+    One answer, or several that wrote nothing: each answer's word ("applied", "allowed, not written",
+    "allowed": no word of the writes yet, "rejected", "cancelled", "unanswered"), joined by ", then ".
+    Everything written: "applied" ("committed" for an ``--apply --commit``), "in N parts" when several
+    accepts wrote it. Part of it written: "partly applied (2 of 5 hunks), rest rejected", "partly applied
+    (1 of 3 files), 2 pending" (files when each file was taken or left whole, else hunks, counted from
+    the proposal's diff), with what became of the rest: rejected, pending (no answer yet), not written,
+    allowed (no word of the writes yet)."""
+    if not answers:
         return ""
-    outcome = str(answer.get("outcome") or ("allowed" if answer.get("approved") else "rejected"))
-    if outcome != "allowed":
-        return outcome
-    applied = next(
-        (
-            r
-            for r in reversed(records)
-            if r.type == "decision"
-            and r.get("kind") == "proposal_applied"
-            and r.get("proposal_id") == answer.get("detail")
-        ),
-        None,
+    totals: dict[str, int] = {}
+    for item in (proposal.get("files") if proposal is not None else None) or ():
+        if isinstance(item, Mapping) and item.get("path"):
+            modified = item.get("kind", "modified") == "modified"
+            count = _diff_hunks(str(item.get("diff") or "")) if modified else 1
+            totals[str(item["path"])] = max(1, count)
+    # per file: the state of each hunk an answer named, and of the rest of the file
+    named: dict[str, dict[str, str]] = {}
+    rest: dict[str, str] = {}
+    for answer in answers:
+        for path in answer.files:
+            totals.setdefault(path, 1)
+        on_disk = set(answer.written) | set(answer.committed)
+        for path in answer.files:
+            if answer.outcome == "rejected":
+                state = "rejected"
+            elif answer.outcome != "allowed":
+                continue  # cancelled, unanswered: nothing changes
+            elif answer.result == "":
+                state = "allowing"
+            else:  # without an error every file is done (a recovery's `written` is the journal's part)
+                state = "applied" if answer.error is None or path in on_disk else "failed"
+            hunks = [h for h in answer.hunks or () if h.rsplit("#", 1)[0] == path]
+            states = named.setdefault(path, {})
+            if answer.hunks is not None:
+                states.update(dict.fromkeys(hunks, state))
+            else:  # the file whole: what of it was not applied yet
+                rest[path] = state
+                states.update({h: state for h, was in states.items() if was != "applied"})
+    counts: dict[str, int] = {}
+    file_counts: dict[str, int] = {}
+    whole = True
+    for path, total in totals.items():
+        states = named.get(path, {})
+        total = max(total, len(states))  # lone-\r files have more hunks than the diff shows
+        per_file: dict[str, int] = {}
+        for state in states.values():
+            per_file[state] = per_file.get(state, 0) + 1
+        left = rest.get(path, "pending")
+        per_file[left] = per_file.get(left, 0) + total - len(states)
+        per_file = {state: n for state, n in per_file.items() if n}
+        whole = whole and len(per_file) == 1
+        for state, n in per_file.items():
+            counts[state] = counts.get(state, 0) + n
+        if len(per_file) == 1:
+            (only,) = per_file
+            file_counts[only] = file_counts.get(only, 0) + 1
+    unit, counts = ("files", file_counts) if whole else ("hunks", counts)
+    total = sum(counts.values())
+    applied = counts.pop("applied", 0)
+    word = "committed" if any(a.commit for a in answers) else "applied"
+    if applied and not counts:
+        writes = [a for a in answers if a.written or a.committed]
+        failed = bool(writes) and writes[-1].result == "written, not committed"
+        not_committed = ", not committed" if failed else ""
+        return (word if len(writes) < 2 else f"{word} in {len(writes)} parts") + not_committed
+    if applied:
+        remainder = [
+            "rest rejected" if state == "rejected" and len(counts) == 1 else f"{counts[state]} {words}"
+            for state, words in _REST.items()
+            if counts.get(state)
+        ]
+        return f"partly {word} ({applied} of {total} {unit}), {', '.join(remainder)}"
+    steps: list[str] = []
+    for answer in answers:
+        step = answer.outcome
+        if answer.outcome == "allowed" and answer.result:
+            step = "allowed, not written" if answer.result != "written" else word
+        if not steps or steps[-1] != step:
+            steps.append(step)
+    return ", then ".join(steps)
+
+
+def _proposal_record(records: Sequence[TranscriptRecord]) -> TranscriptRecord | None:
+    """The ``proposal`` record the answers are about (the last answer's, else the run's last)."""
+    last = next(
+        (r for r in reversed(records) if r.type == "approval" and r.get("subject") == "proposal"), None
     )
-    if applied is None:  # killed while writing: the apply journal finishes it at the next start
-        return "allowed"
-    return "allowed, not written" if applied.get("error") else "applied"
+    proposals = [r for r in records if r.type == "proposal"]
+    named = [r for r in proposals if last is not None and r.get("proposal_id") == last.get("detail")]
+    found = named or proposals
+    return found[-1] if found else None
 
 
 ANSWERS_TAKEN = "answers_taken"

@@ -12,7 +12,11 @@ failed, no test ran, or verification is off) is applied only with ``--force``; a
 stopped early) never. A proposal is refused as a whole when any of its files changed on disk since the run
 started (`agent.proposal.apply_proposal`). The answer to the confirmation (yes or no, ``--yes``, Ctrl-C or
 Ctrl-D, or none: no terminal, an unfinished or unverified change) and what came of it (the files written,
-the commit, or why nothing was) are added to the run's transcript after its ``run_end`` (`_Decisions`).
+also those written before a failure; with ``--commit`` the commit, its branch and the paths it holds:
+nothing is written to disk for a branch that is not checked out; or why nothing was) are added to the
+run's transcript after its ``run_end`` (`_Decisions`). ``agentls runs`` lists what all the answers to a
+run's proposal came to (`agent.transcript.summarise_answers`, the column as wide as the longest) and
+``agentls runs ID`` shows each answer in order.
 
 Exit status of ``run``, ``implement`` and ``runs resume``: 0 a verified proposal (or nothing to change),
 3 a proposal that is not verified (also when applied with ``--force``), 4 a run stopped by a step limit,
@@ -542,10 +546,12 @@ def _report_and_apply(
     if commit is not None:
         _commit(proposal, root, commit, err, decisions)
         return
+    written: list[str] = []  # an OSError half-way leaves the files before it written: on record too
     try:
-        written = apply_proposal(proposal, root, journal=journal_dir(runs_dir(environment())))
+        journal = journal_dir(runs_dir(environment()))
+        apply_proposal(proposal, root, journal=journal, on_written=written.append)
     except (ApplyRefused, OSError) as refused:
-        decisions.applied([], str(refused))
+        decisions.applied(written, str(refused))
         raise click.ClickException(str(refused)) from refused
     decisions.applied(written, None)
     err.print(f"[green]applied[/]: {escape(', '.join(written))}", highlight=False)
@@ -600,6 +606,12 @@ def _commit(proposal: Any, root: Path, options: _CommitOptions, err: Console, de
     from agent.vcs import GitError
 
     message = commit_message(proposal.summary, proposal.verification_summary, proposal.paths)
+    written: list[str] = []
+
+    def apply() -> list[str]:
+        on_disk = journal_dir(runs_dir(environment()))
+        return apply_proposal(proposal, root, journal=on_disk, on_written=written.append)
+
     try:
         done = commit_proposal(
             proposal.files,
@@ -607,12 +619,16 @@ def _commit(proposal: Any, root: Path, options: _CommitOptions, err: Console, de
             message=message,
             branch=options.branch,
             force=options.force,
-            apply=lambda: apply_proposal(proposal, root, journal=journal_dir(runs_dir(environment()))),
+            apply=apply,
         )
     except (CommitRefused, GitError, ApplyRefused, OSError) as error:
-        decisions.applied([], f"not committed: {error}")
+        # the files written before a failure stay written (the branch did not move): on record too
+        decisions.applied(written, f"not committed: {error}", commit=None, committed=[])
         raise click.ClickException(f"not committed: {error}") from error
-    decisions.applied(list(proposal.paths), None, commit=done.commit, branch=done.branch)
+    # on another branch than the checked-out one nothing is written to disk: only the commit has it
+    decisions.applied(
+        list(done.written), None, commit=done.commit, branch=done.branch, committed=list(proposal.paths)
+    )
     where = "new branch" if done.created_branch else "branch"
     err.print(
         f"[green]committed[/] {done.commit[:12]} on {where} {escape(done.branch)}: "
@@ -954,25 +970,34 @@ def _show_run(run: RunRecord) -> None:
 
 
 def _proposal_answer_lines(run: RunRecord, proposal_id: Any) -> list[str]:
-    """What the user did with proposal `proposal_id` (its ``approval`` of subject ``proposal``) and what
-    came of it (``proposal_applied``), as lines; none when nothing was recorded."""
+    """Each answer to proposal `proposal_id` (its ``approval`` records of subject ``proposal``), in order,
+    with what came of it (``proposal_applied``), then what they come to; none when nothing was
+    recorded."""
+    answers = run.summary.proposal_answers
+    named = any(r.get("detail") == proposal_id for r in run.of_type("approval"))
+    if not answers or not (named or len(run.of_type("proposal")) == 1):
+        return []
     lines = []
-    for record in run.records:
-        if record.type == "approval" and record.get("subject") == "proposal":
-            if record.get("detail") != proposal_id:
-                continue
-            outcome = record.get("outcome") or ("allowed" if record.get("approved") else "rejected")
-            chosen = f' ("{record.get("answer")}")' if record.get("answer") else ""
-            why = f": {record.get('reason')}" if record.get("reason") else ""
-            when = _local_time(str(record.get("asked_at") or record.get("at") or ""), seconds=True)
-            lines.append(f"Answer:  {outcome}{chosen} at {when}{why}")
-        elif record.type == "decision" and record.get("kind") == "proposal_applied":
-            if record.get("proposal_id") != proposal_id:
-                continue
-            if record.get("error"):
-                lines.append(f"Written: nothing ({_first_line(record.get('error'), 160)})")
-            else:
-                lines.append(f"Written: {', '.join(record.get('written') or ()) or 'nothing'}")
+    for answer in answers:
+        chosen = f' ("{answer.answer}")' if answer.answer else ""
+        why = f": {answer.reason}" if answer.reason else ""
+        lines.append(f"Answer:  {answer.outcome}{chosen} at {_local_time(answer.at, seconds=True)}{why}")
+        if answer.files:
+            what = f"{len(answer.hunks)} hunk(s) of " if answer.hunks is not None else ""
+            lines.append(f"  Files: {what}{', '.join(answer.files)}")
+        if answer.outcome != "allowed":
+            continue
+        later = " (finished at a later start)" if answer.recovered else ""
+        if answer.commit:
+            lines.append(
+                f"  Committed {answer.commit[:12]} on {answer.branch}: {', '.join(answer.committed)}{later}"
+            )
+        if not answer.result:
+            lines.append("  Written: no word of the writes yet")
+        elif answer.written or not answer.commit:
+            error = f" ({_first_line(answer.error, 160)})" if answer.error else ""
+            lines.append(f"  Written: {', '.join(answer.written) or 'nothing'}{error}{later}")
+    lines.append(f"Result:  {run.summary.proposal_answer}")
     return lines
 
 
@@ -1158,10 +1183,11 @@ def runs_cmd(
     if not runs:
         click.echo(f"no runs yet (transcripts are kept in {directory})", err=True)
         return
-    click.echo(f"{'ID':<23}  {'DATE':<16}  {'STATUS':<30}  {'TOKENS':>9}  {'COST':>8}  TASK")
-    for r in runs:
-        status = f"{r.status}, {r.proposal_answer}" if r.proposal_answer else r.status
+    statuses = [f"{r.status}, {r.proposal_answer}" if r.proposal_answer else r.status for r in runs]
+    wide = max(16, *map(len, statuses))  # "proposed, partly applied (2 of 5 hunks), rest rejected"
+    click.echo(f"{'ID':<23}  {'DATE':<16}  {'STATUS':<{wide}}  {'TOKENS':>9}  {'COST':>8}  TASK")
+    for r, status in zip(runs, statuses, strict=True):
         click.echo(
-            f"{r.run_id:<23}  {_local_time(r.started_at):<16}  {status:<30}  {r.total_tokens:>9,}  "
+            f"{r.run_id:<23}  {_local_time(r.started_at):<16}  {status:<{wide}}  {r.total_tokens:>9,}  "
             f"{'$' + format(r.cost, '.4f'):>8}  {_first_line(r.task, 70)}"
         )

@@ -121,7 +121,9 @@ def _allowed_run(runs: Path, run_id: str, proposal_id: str) -> Path:
     transcript.write("run_end", status="proposed", usage={}, cost=0.0, proposal_id=proposal_id)
     transcript.close()
     later = after_the_run(transcript.path, root=None)
-    later.proposal_answered(proposal_id, question="Apply?", outcome="allowed", answer="yes", files=["a.py"])
+    later.proposal_answered(
+        proposal_id, question="Apply?", outcome="allowed", answer="yes", files=["a.py", "b.py"]
+    )
     later.close()
     return transcript.path
 
@@ -130,8 +132,8 @@ def _allowed_run(runs: Path, run_id: str, proposal_id: str) -> Path:
 def test_a_recovered_apply_is_added_to_its_runs_transcript(tmp_path: Path, edited_since: bool) -> None:
     """A kill -9 while writing an allowed proposal left the run "allowed"; the start that finishes the
     journal (any agentls command: here `agentls runs`) adds the ``proposal_applied`` decision, so the run
-    is listed "applied" (or "allowed, not written" when a file changed since and nothing more was
-    written)."""
+    is listed "applied" (or "partly applied (1 of 2 files), 1 not written" when a file changed since and
+    nothing more was written)."""
     root, runs = tmp_path / "ws", tmp_path / "cache" / "runs"
     root.mkdir()
     (root / "a.py").write_text("A = 2\n")  # written before the kill
@@ -163,7 +165,7 @@ def test_a_recovered_apply_is_added_to_its_runs_transcript(tmp_path: Path, edite
     assert [r["type"] for r in records] == ["run_start", "proposal", "run_end", "approval", "decision"]
     if edited_since:
         assert applied["written"] == ["a.py"] and "b.py changed since" in applied["error"]
-        assert "proposed, allowed, not written" in listed.stdout
+        assert "proposed, partly applied (1 of 2 files), 1 not written" in listed.stdout
     else:
         assert applied["written"] == ["a.py", "b.py"] and applied["error"] is None
         assert (root / "b.py").read_text() == "B = 2\n"
@@ -184,3 +186,32 @@ def test_a_journal_without_its_run_or_with_a_missing_transcript_is_finished_all_
 
     assert "a.py written" in message and (root / "a.py").read_text() == "A = 2\n"
     assert sorted(p.name for p in runs.iterdir()) == ["applying"]  # no transcript made up
+
+
+def test_a_recovered_apply_whose_workspace_is_gone_is_on_record(tmp_path: Path) -> None:
+    """The workspace folder was removed (or moved) after the kill: the start that finds the journal
+    removes it and adds to the run's transcript that the writes were not finished, and why."""
+    root, runs = tmp_path / "ws", tmp_path / "cache" / "runs"
+    run_id = "20261204-000000-abcdef"
+    transcript = _allowed_run(runs, run_id, "prop-g")
+    entry = {"path": "a.py", "before": "A = 1\n", "before_mode": 420, "after": "A = 2\n", "after_mode": 420}
+    _journal(journal_dir(runs), root, [entry], run_id=run_id, proposal_id="prop-g")  # root never made
+
+    (message,) = recover_applies(journal_dir(runs))
+
+    assert "no longer exists" in message and list(journal_dir(runs).iterdir()) == []
+    records = [json.loads(line) for line in transcript.read_text().splitlines()]
+    assert [r["type"] for r in records] == ["run_start", "proposal", "run_end", "approval", "decision"]
+    applied = records[-1]
+    assert (applied["kind"], applied["proposal_id"], applied["recovered"]) == (
+        "proposal_applied",
+        "prop-g",
+        True,
+    )
+    assert (
+        applied["written"] == [] and str(root) in applied["error"] and "no longer exists" in applied["error"]
+    )
+    [run] = list_runs(runs)
+    assert run.proposal_answer == "allowed, not written"
+    assert recover_applies(journal_dir(runs)) == []  # once only
+    assert len(transcript.read_text().splitlines()) == len(records)

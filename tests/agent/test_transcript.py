@@ -3,6 +3,7 @@ the listing and loading `agentls runs` does (partial files included)."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -246,3 +247,122 @@ def test_a_run_still_going_in_its_process_is_not_resumed_twice(tmp_path: Path) -
         ),
     )
     assert load_resumable(tmp_path, "20260106-100000-bbbbbb").pid is not None  # killed: resumable
+
+
+def _text(lines: int, changed: dict[int, str]) -> str:
+    return "".join(changed.get(n, f"line {n}\n") for n in range(lines))
+
+
+# a.py: 3 hunks, two of them in one @@ section (4 lines apart, they share their context); b.py: 2; c.py: new
+_A = ("a.py", _text(40, {}), _text(40, {2: "two\n", 6: "six\n", 30: "thirty\n"}))
+_B = ("b.py", _text(30, {}), _text(30, {5: "five\n", 25: "twenty-five\n"}))
+_C = ("c.py", "", "C = 1\n")
+
+
+def _proposed_run(directory: Path, run_id: str) -> tuple[Path, dict[str, list[str]]]:
+    """A finished run whose proposal changes a.py (3 hunks), b.py (2) and creates c.py; the hunk ids of
+    each file, as the language server's per-hunk review makes them."""
+    from agent.overlay import FileChange, unified_diff
+    from server.features.runs.proposals import file_hunks
+
+    changes = [
+        FileChange(path, "created" if not old else "modified", None, old, new, None, "")
+        for path, old, new in (_A, _B, _C)
+    ]
+    changes = [
+        dataclasses.replace(
+            c, diff=unified_diff(None if not c.base_text else c.path, c.path, c.base_text, c.new_text)
+        )
+        for c in changes
+    ]
+    files = [{"path": c.path, "kind": c.kind, "old_path": None, "diff": c.diff} for c in changes]
+    transcript = Transcript(directory, run_id)
+    transcript.write("run_start", run_id=run_id, task={"title": "T", "kind": "run"}, model="m")
+    transcript.write("proposal", proposal_id="p1", summary="s", verified=True, diff="", files=files)
+    transcript.write("run_end", status="proposed", usage={}, cost=0.0)
+    transcript.close()
+    return transcript.path, {c.path: [h.id for h in file_hunks(c)] for c in changes}
+
+
+def _answer(
+    path: Path, outcome: str, files: list[str], hunks: list[str] | None = None, **applied: object
+) -> None:
+    later = Transcript.continued(path)
+    more = {} if hunks is None else {"hunks": hunks}
+    later.write("approval", subject="proposal", detail="p1", outcome=outcome, answer="x", files=files, **more)
+    if applied:
+        later.write("decision", kind="proposal_applied", proposal_id="p1", **applied)
+    later.close()
+
+
+ALL = ["a.py", "b.py", "c.py"]
+
+
+@pytest.mark.parametrize(
+    ("steps", "listed"),
+    [
+        # two of a.py's hunks accepted, then the rest rejected
+        (
+            [("hunks", "a.py", [0, 1], ["a.py"], None), ("rejected", ["a.py", "b.py", "c.py"])],
+            "partly applied (2 of 6 hunks), rest rejected",
+        ),
+        # all of a.py's hunks: a whole file, and the two others wait
+        ([("hunks", "a.py", [0, 1, 2], ["a.py"], None)], "partly applied (1 of 3 files), 2 pending"),
+        ([("hunks", "b.py", [1], ["b.py"], None)], "partly applied (1 of 6 hunks), 5 pending"),
+        # per hunk, then the rest whole: everything
+        ([("hunks", "b.py", [0], ["b.py"], None), ("allowed", ALL, ALL, None)], "applied in 2 parts"),
+        ([("allowed", ALL, ALL, None)], "applied"),
+        ([("allowed", ALL, ["a.py"], "c.py: disk full")], "partly applied (1 of 3 files), 2 not written"),
+        ([("allowed", ALL, [], "declined"), ("rejected", ALL)], "allowed, not written, then rejected"),
+        ([("allowed", ALL, [], "declined"), ("allowed", ALL, ALL, None)], "applied"),
+        (
+            [("hunks", "a.py", [2], ["a.py"], None), ("hunks", "b.py", [0], None, None)],
+            "partly applied (1 of 6 hunks), 1 allowed, 4 pending",
+        ),  # the second: killed while writing
+        ([("rejected", ALL)], "rejected"),
+    ],
+)
+def test_every_answer_to_a_proposal_is_summed_up_in_the_listing(
+    tmp_path: Path, steps: list[tuple[object, ...]], listed: str
+) -> None:
+    """Per-hunk accepts, rejects and failed writes of one proposal: the listing says what all of them came
+    to (files when each file was taken or left whole, else hunks), not what the last one did; each answer
+    is in `proposal_answers`, in order."""
+    path, hunks = _proposed_run(tmp_path, "20260101-100000-aaaaaa")
+    assert [len(ids) for ids in hunks.values()] == [3, 2, 1]  # as the diffs show them
+    for step in steps:
+        if step[0] == "hunks":
+            _, file, picked, written, error = step
+            chosen = [hunks[str(file)][i] for i in picked]  # type: ignore[call-overload]
+            applied = {} if written is None else {"written": written, "error": error}
+            _answer(path, "allowed", [str(file)], chosen, **applied)
+        elif step[0] == "allowed":
+            _, files, written, error = step
+            _answer(path, "allowed", list(files), written=written, error=error)  # type: ignore[call-overload]
+        else:
+            _answer(path, "rejected", list(step[1]))  # type: ignore[call-overload]
+
+    [run] = list_runs(tmp_path)
+    assert run.proposal_answer == listed
+    assert [a.outcome for a in run.proposal_answers] == [
+        "rejected" if step[0] == "rejected" else "allowed" for step in steps
+    ]
+    assert load_run(tmp_path, run.run_id).summary.proposal_answers == run.proposal_answers
+
+
+def test_a_recovered_write_is_what_came_of_the_answer_it_finished(tmp_path: Path) -> None:
+    """The ``proposal_applied`` a later start adds (`recovered`) belongs to the allowed answer the kill
+    left without one."""
+    path, _ = _proposed_run(tmp_path, "20260101-100000-aaaaaa")
+    _answer(path, "allowed", ALL)  # killed while writing
+    assert list_runs(tmp_path)[0].proposal_answer == "allowed"
+    later = Transcript.continued(path)
+    later.write(
+        "decision", kind="proposal_applied", proposal_id="p1", written=ALL, error=None, recovered=True
+    )
+    later.close()
+
+    [run] = list_runs(tmp_path)
+    assert run.proposal_answer == "applied"
+    [answer] = run.proposal_answers
+    assert (answer.result, answer.written, answer.recovered) == ("written", tuple(ALL), True)

@@ -596,3 +596,45 @@ def test_a_setting_no_run_can_use_stops_the_run_before_the_index_with_its_file_a
     assert "remove provider from [agent.roles.solo.model]" in said
     assert not (Path(env["AGENTLS_CACHE_DIR"]) / "index").exists()  # refused before any index
     assert fake_anthropic.message_requests == []
+
+
+def test_runs_lists_what_every_answer_to_a_proposal_came_to(tmp_path: Path) -> None:
+    """Two of a proposal's hunks accepted in the editor, then the rest rejected: `agentls runs` says so
+    (not "rejected", the last answer alone), `--json` has each answer, `agentls runs ID` shows them in
+    order."""
+    from tests.agent.test_transcript import _answer, _proposed_run
+
+    env = {"AGENTLS_CACHE_DIR": str(tmp_path / "cache"), "ANTHROPIC_API_KEY": ""}
+    run_id = "20260101-100000-aaaaaa"
+    path, hunks = _proposed_run(tmp_path / "cache" / "runs", run_id)
+    _answer(path, "allowed", ["a.py"], hunks["a.py"][:2], written=["a.py"], error=None)
+    _answer(path, "rejected", ["a.py", "b.py", "c.py"])
+
+    listing = invoke(["runs"], env)
+    assert "proposed, partly applied (2 of 6 hunks), rest rejected  " in listing.stdout, listing.output
+
+    [listed] = json.loads(invoke(["runs", "--json"], env).stdout)
+    assert listed["proposal_answer"] == "partly applied (2 of 6 hunks), rest rejected"
+    first, second = listed["proposal_answers"]
+    assert (first["outcome"], first["hunks"], first["written"], first["result"]) == (
+        "allowed",
+        hunks["a.py"][:2],
+        ["a.py"],
+        "written",
+    )
+    assert (second["outcome"], second["files"], second["hunks"]) == (
+        "rejected",
+        ["a.py", "b.py", "c.py"],
+        None,
+    )
+
+    shown = invoke(["runs", run_id], env).stdout
+    answers = [line for line in shown.splitlines() if line.startswith(("Answer", "  ", "Result"))]
+    assert [line.split(" at ")[0] for line in answers[-6:]] == [
+        'Answer:  allowed ("x")',
+        "  Files: 2 hunk(s) of a.py",
+        "  Written: a.py",
+        'Answer:  rejected ("x")',
+        "  Files: a.py, b.py, c.py",
+        "Result:  partly applied (2 of 6 hunks), rest rejected",
+    ]

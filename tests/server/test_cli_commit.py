@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from server.cli import main
 from tests.agent.agent_harness import GOOD_BODY, replace, view
 from tests.fakes.anthropic_server import FakeAnthropic, text, turn
-from tests.server.test_cli_agent import env, invoke, ws
+from tests.server.test_cli_agent import _after_the_end, env, invoke, ws
 
 __all__ = ["env", "ws"]  # fixtures used by the tests below
 
@@ -67,6 +67,19 @@ def test_run_apply_commit_then_export_patch(
     assert git(repo, "show", "--name-only", "--format=", "HEAD").split() == ["mathx/stats.py"]
     assert GOOD_BODY in (repo / "mathx" / "stats.py").read_text()
     assert git(repo, "diff", "--cached", "--name-only").split() == ["README.md"]  # still staged
+    approval, applied = _after_the_end(env)
+    assert (approval["outcome"], approval["answer"], approval["files"]) == (
+        "allowed",
+        "--yes",
+        ["mathx/stats.py"],
+    )
+    assert (applied["written"], applied["committed"], applied["error"]) == (
+        ["mathx/stats.py"],
+        ["mathx/stats.py"],
+        None,
+    )
+    assert (applied["commit"], applied["branch"]) == (git(repo, "rev-parse", "HEAD").strip(), "main")
+    assert "proposed, committed  " in invoke(["runs"], env).stdout
 
     run_id = invoke(["runs"], env).stdout.strip().splitlines()[1].split()[0]
     out = tmp_path / "change.patch"
@@ -92,6 +105,18 @@ def test_run_commit_on_a_new_branch_and_refusal_on_a_dirty_file(
     assert GOOD_BODY in git(repo, "show", "agent/mean:mathx/stats.py")
     assert GOOD_BODY not in (repo / "mathx" / "stats.py").read_text()
     assert git(repo, "status", "--porcelain") == ""
+    _, applied = _after_the_end(env)  # committed on the other branch only: nothing written to disk
+    assert (applied["written"], applied["committed"]) == ([], ["mathx/stats.py"])
+    assert (applied["commit"], applied["branch"]) == (
+        git(repo, "rev-parse", "agent/mean").strip(),
+        "agent/mean",
+    )
+    [run_id] = [p.stem for p in (Path(env["AGENTLS_CACHE_DIR"]) / "runs").glob("*.jsonl")]
+    shown = invoke(["runs", run_id], env).stdout
+    assert f"  Committed {applied['commit'][:12]} on agent/mean: mathx/stats.py" in shown
+    assert "Written:" not in shown and "Result:  committed" in shown
+    for transcript in (Path(env["AGENTLS_CACHE_DIR"]) / "runs").glob("*.jsonl"):
+        transcript.rename(transcript.with_suffix(".first"))  # `_after_the_end` reads the one run's
 
     stats = repo / "mathx" / "stats.py"
     stats.write_text(stats.read_text() + "\n# my note\n")
@@ -104,3 +129,24 @@ def test_run_commit_on_a_new_branch_and_refusal_on_a_dirty_file(
     assert "--force" in refused.stderr
     assert git(repo, "log", "--format=%s").splitlines() == ["init"]
     assert stats.read_text().endswith("# my note\n") and GOOD_BODY not in stats.read_text()
+    _, refusal = _after_the_end(env)
+    assert refusal["written"] == [] and refusal["commit"] is None
+    assert refusal["error"].startswith("not committed: mathx/stats.py has uncommitted changes")
+    assert "proposed, allowed, not written  " in invoke(["runs"], env).stdout
+
+
+def test_a_commit_that_fails_after_the_files_were_written_says_so(
+    fake_anthropic: FakeAnthropic, repo: Path, env: dict[str, str]
+) -> None:
+    """The branch cannot move (another git holds its lock) once the files are written: the record says
+    they were written and not committed, and so does the listing, not "not written"."""
+    (repo / ".git" / "refs" / "heads" / "main.lock").write_text("")
+    script(fake_anthropic)
+    result = invoke(["run", "Implement mean", "--path", str(repo), "--commit", "--yes"], env)
+
+    assert result.exit_code == 1 and "not committed" in result.stderr, result.output
+    assert GOOD_BODY in (repo / "mathx" / "stats.py").read_text()
+    assert git(repo, "log", "--format=%s").splitlines() == ["init"]
+    _, applied = _after_the_end(env)
+    assert applied["written"] == ["mathx/stats.py"] and applied["error"].startswith("not committed: ")
+    assert "proposed, applied, not committed  " in invoke(["runs"], env).stdout

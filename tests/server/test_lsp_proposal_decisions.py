@@ -123,4 +123,4 @@ async def test_each_accept_and_reject_is_in_the_runs_transcript(
             "agentls.reject",
         )
         assert rejected["files"] == ["tests/test_discount.py"]  # what was left
-        assert "proposed, rejected" in listed(cache)
+        assert "proposed, partly applied (1 of 2 files), rest rejected" in listed(cache)  # its one hunk
