@@ -284,8 +284,11 @@ def test_no_secret_value_reaches_the_index_search_model_or_transcript(
     assert len(transcripts) == 1
     transcript = transcripts[0].read_text()
     assert not _leaks(transcript)
-    end = json.loads(transcript.splitlines()[-1])
-    assert end["type"] == "run_end" and end["secrets_withheld"] >= 3
+    records = [json.loads(line) for line in transcript.splitlines()]
+    (end,) = [r for r in records if r["type"] == "run_end"]
+    assert end["secrets_withheld"] >= 3
+    # The --apply --force answer and its write come after the run's end, withheld alike (checked above).
+    assert [r["type"] for r in records[records.index(end) + 1 :]] == ["approval", "decision"]
 
     # The applied edit kept the real key, next to the new line.
     assert (ws / "billing.py").read_text() == BILLING.replace(
