@@ -18,6 +18,12 @@ that is a folder inside the workspace is each run's scope, as ``agentls run --pa
   answers), so the question is the first thing of the session's first prompt. Ignored or unanswered,
   the values stay out of the runs, and a warning message of the session (subject ``settings``) names
   them with the command that trusts them; cancelled, the prompt ends ``cancelled`` without a run.
+- Then what the session was not told yet of the settings its run uses (`AgentlsAcpAgent._tell_messages`):
+  a value ignored as invalid, an unknown key, the user's MCP credentials withheld from a command or URL
+  the workspace's file chose, a settings file that could not be read. Each is a warning message of its
+  own (subject ``settings``; ``_meta.agentls`` names its ``setting``, ``file`` and ``problem`` too), said
+  once per session for each (setting, file, kind), even when an edit moved its line. A setting no run can
+  use is not among them: the prompt is refused with it (below).
 - Then, for each enabled MCP server of the settings the user has not trusted for the workspace
   (`agent.mcp.trust`), the same: a ``tool_call`` (kind ``other``) showing what it runs, with which
   arguments (credentials masked), and ``session/request_permission`` with "Trust and start" (remembered in
@@ -160,6 +166,7 @@ if TYPE_CHECKING:
     from agent.runner import RunHandle
     from agent.task import Task
     from agent.transcript import Transcript
+    from server.features.configuration import SettingsMessages
     from server.settings import LoadedSettings, Settings
 
 __all__ = ["AgentlsAcpAgent", "serve"]
@@ -219,6 +226,12 @@ class _Exchange:
     """What came of it: the run's answer, or the proposal and what the user did with it."""
 
 
+def _settings_messages() -> SettingsMessages:
+    from server.features.configuration import SettingsMessages  # server.settings takes 0.2 s to import
+
+    return SettingsMessages()
+
+
 @dataclass
 class _Session:
     session_id: str
@@ -269,6 +282,8 @@ class _Session:
     credentials: list[str] = field(default_factory=list)
     """The credential values of the session's last run (`agent.runner.run_credentials`), withheld from
     what is added to its transcript after it ended (the answer to its proposal)."""
+    said: SettingsMessages = field(default_factory=_settings_messages)
+    """The settings messages this session was told (`AgentlsAcpAgent._tell_messages`), each once."""
 
 
 @dataclass(frozen=True)
@@ -444,11 +459,12 @@ def _refused(message: str, code: int = -32602) -> RequestError:
     return RequestError(code, message, {"message": message})
 
 
-def _warning(message: str, subject: Any) -> AgentMessageChunk:
+def _warning(message: str, subject: Any, about: Mapping[str, Any] | None = None) -> AgentMessageChunk:
     """A run's "warning" event for the user. ACP's session updates (agent-client-protocol 0.12) have no
     kind for a notice or warning, so it is an agent message: a paragraph of its own, ``warning: ...``, the
-    way `agentls run` prints it, with ``_meta.agentls`` naming it for a client that shows warnings apart."""
-    meta = {"agentls": {"kind": "warning", "subject": str(subject) if subject else None}}
+    way `agentls run` prints it, with ``_meta.agentls`` naming it for a client that shows warnings apart
+    (and `about`'s entries: what a settings message is about)."""
+    meta = {"agentls": {"kind": "warning", "subject": str(subject) if subject else None, **(about or {})}}
     return AgentMessageChunk(
         session_update="agent_message_chunk",
         content=text_block(f"\n\nwarning: {message}\n\n"),
@@ -830,8 +846,41 @@ class AgentlsAcpAgent:
             return None
 
     async def _settings(self, session: _Session) -> Settings | None:
-        """The settings of the session's workspace for a run. Sensitive values its own file sets that the
-        user has not trusted (`server.settings_trust`) are a question first, as in the language server: a
+        """The settings of the session's workspace for a run (`_trusted_or_not`), then the messages about
+        them the session was not told yet (`_tell_messages`). None: the prompt was cancelled while a
+        question about them was open."""
+        from server.settings import load_settings
+
+        loaded = load_settings(session.root, env=self.env)
+        session.settings_files = loaded.sources
+        used = await self._trusted_or_not(session, loaded)
+        if used is None:
+            return None
+        await self._tell_messages(session, used)
+        return used.settings
+
+    async def _tell_messages(self, session: _Session, loaded: LoadedSettings) -> None:
+        """Tell the session each message of the settings its run uses (a value ignored as invalid, an
+        unknown key, the user's MCP credentials withheld from a workspace's destination, a file that could
+        not be read) once: a warning message of its own (subject ``settings``, and ``_meta.agentls``'s
+        ``setting``, ``file`` and ``problem``: what it is about), before the run's output. A problem is
+        known by its (setting, file, kind) (`server.features.configuration.SettingsMessages`): the same
+        one is not said again in the session, even when an edit moved its line. Not among them: a setting
+        no run can use (the prompt is refused with it: `server.settings.run_refusal`), and the sensitive
+        values not trusted (the question, and `_untrusted_notice`)."""
+        said = [message for message in loaded.messages if getattr(message, "kind", "") != "unusable"]
+        for message in session.said.new(said):
+            log.warning("%s", message)
+            about = {
+                "setting": getattr(message, "setting", None),
+                "file": getattr(message, "file", None) or None,
+                "problem": getattr(message, "kind", None) or None,
+            }
+            await self._update(session, _warning(message, "settings", about))
+
+    async def _trusted_or_not(self, session: _Session, loaded: LoadedSettings) -> LoadedSettings | None:
+        """The settings `loaded` for a run. Sensitive values the workspace's own file sets that the user has
+        not trusted (`server.settings_trust`) are a question first, as in the language server: a
         ``tool_call`` showing them and ``session/request_permission`` with "Trust these settings" (remembered,
         as ``agentls settings --trust`` does, and the settings read again) or "Ignore them" (not asked again
         while this process runs). While ignored, or with no answer, they stay out of the run, and the
@@ -840,10 +889,8 @@ class AgentlsAcpAgent:
         from server.settings import load_settings
         from server.settings_trust import fingerprint
 
-        loaded = load_settings(session.root, env=self.env)
-        session.settings_files = loaded.sources
         if not loaded.pending:
-            return loaded.settings
+            return loaded
         key = (session.root, fingerprint(list(loaded.pending)))
         if key in self.trusted_here:
             return self._trusted_here(session.root, loaded)
@@ -861,15 +908,15 @@ class AgentlsAcpAgent:
             if answer == TRUST_SETTINGS and key in self.trusted_here:  # not remembered: this process only
                 return self._trusted_here(session.root, loaded)
             if answer == TRUST_SETTINGS:
-                return load_settings(session.root, env=self.env).settings
+                return load_settings(session.root, env=self.env)
             if answer == IGNORE_SETTINGS:
                 self.ignored.add(key)
         if key not in session.told:
             session.told.add(key)
             await self._update(session, _warning(_untrusted_notice(session.root, loaded), "settings"))
-        return loaded.settings
+        return loaded
 
-    def _trusted_here(self, root: Path, loaded: LoadedSettings) -> Settings:
+    def _trusted_here(self, root: Path, loaded: LoadedSettings) -> LoadedSettings:
         """The workspace's settings with the sensitive values the user trusted for this process only (the
         trust file could not keep them): the values, as its file sets them, applied over the rest."""
         from server.settings import load_settings
@@ -881,7 +928,7 @@ class AgentlsAcpAgent:
             for table in tables:
                 node = node.setdefault(table, {})
             node[name] = item.value
-        return load_settings(root, values, env=self.env).settings
+        return load_settings(root, values, env=self.env)
 
     async def _not_remembered(
         self, session: _Session, what: str, subject: str, path: Path, error: OSError

@@ -704,12 +704,14 @@ class AgentlsServer(LanguageServer):
             self._tell_held()
         self.documents.set_max_bytes(self.global_settings.index.max_file_bytes)
         self.log_handler.set_level_name(self.global_settings.server.log_level)
+        shown = messages
         if self._can_ask():  # the untrusted settings are a question rather than messages
             asked = {m for loaded in self.folders.pending.values() for m in loaded.untrusted}
-            messages = [m for m in messages if m not in asked]
+            shown = [m for m in messages if m not in asked]
             for root, loaded in self.folders.pending.items():
                 self._ask_trust(root, loaded)
-        fresh = self._messages.new(messages)
+        # `read`: a problem shown earlier that this read no longer finds is shown again if it comes back
+        fresh = self._messages.new(shown, read=messages)
         if fresh:
             self.show("agentls settings: " + "\n".join(fresh), types.MessageType.Warning)
 

@@ -15,13 +15,14 @@ the user's own: the credentials of an MCP server they write (``env``, ``headers`
 settings make it run or connect, never to a command or URL the folder's file chose
 (`server.settings_files.withheld_credentials`). Invalid values fall back to their defaults;
 `SettingsMessages` remembers which problems were already shown so a reload does not repeat them, even
-when an edit moved their line.
+when an edit moved their line, and forgets those a reload no longer finds: a problem fixed and later
+back is shown again.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -66,19 +67,32 @@ def resolve(
     return LoadedSettings(settings, tuple(messages), ())
 
 
+def _key(message: str) -> Hashable:
+    """What a message is about: a `SettingsMessage`'s (setting, file, kind), another message's text."""
+    return message.key if isinstance(message, SettingsMessage) else message
+
+
 class SettingsMessages:
-    """Messages about ignored settings, each problem shown to the user once: a `SettingsMessage` is known
-    by its (setting, file, kind), so an edit that moves its line does not show it again, and two problems
-    said in the same words (of two files, or two settings) are each shown; another message by its text."""
+    """Messages about ignored settings, each problem shown to the user once while it lasts: a
+    `SettingsMessage` is known by its (setting, file, kind), so an edit that moves its line does not show
+    it again, and two problems said in the same words (of two files, or two settings) are each shown;
+    another message by its text. A problem that a settings read no longer finds (`new`'s `read`) is
+    forgotten, so it is shown again if it comes back."""
 
     def __init__(self) -> None:
         self._shown: set[Hashable] = set()
 
-    def new(self, messages: list[str] | tuple[str, ...]) -> list[str]:
-        """Those of `messages` not shown yet, which are shown from now on."""
+    def new(self, messages: Sequence[str], *, read: Iterable[str] | None = None) -> list[str]:
+        """Those of `messages` not shown yet, which are shown from now on. `read`: every message of the
+        settings read that `messages` come from, those shown otherwise too (the untrusted settings the
+        editor is asked about): a problem shown before that is not among them is gone and forgotten first,
+        so that it is shown again if it comes back. None: `messages` are only a part of a read (shown
+        late), and nothing is forgotten."""
+        if read is not None:
+            self._shown &= {_key(message) for message in read}
         fresh = []
         for message in messages:
-            key = message.key if isinstance(message, SettingsMessage) else message
+            key = _key(message)
             if key not in self._shown:
                 self._shown.add(key)
                 fresh.append(message)

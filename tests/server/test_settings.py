@@ -350,3 +350,33 @@ def test_a_problem_is_shown_once_wherever_an_edit_moves_its_line(tmp_path: Path)
     ]
     assert shown.new(same) == same and shown.new(same) == []
     assert shown.new(["plain text", "plain text"]) == ["plain text"]  # a message of no setting: its text
+
+
+def test_a_problem_fixed_and_back_is_shown_again_and_one_still_there_is_not(tmp_path: Path) -> None:
+    """`SettingsMessages.new` with the whole read (`read`, as the language server's settings reload passes
+    it) forgets a problem that read no longer finds: fixed, then back, it is shown again (the old code
+    showed it once in the server's life). A problem present all along is not shown twice, nor is one of
+    the read that was shown another way (the untrusted settings the editor is asked about are left out of
+    `messages` and stay in `read`); a part of a read shown late (`read` None) forgets nothing."""
+    source = tmp_path / "agentls.toml"
+    both = '[agent]\nmax_steps = 0\n\n[index]\nworkers = "many"\n'
+    source.write_text(both)
+    shown = SettingsMessages()
+
+    def reload() -> list[str]:
+        messages = load_settings(tmp_path).messages
+        return [m.split(":", 2)[2].split(":")[0].strip() for m in shown.new(messages, read=messages)]
+
+    assert sorted(reload()) == ["ignoring `agent.max_steps`", "ignoring `index.workers`"]
+    source.write_text('[agent]\nmax_steps = 5\n\n[index]\nworkers = "many"\n')  # one fixed
+    assert reload() == []
+    source.write_text("# again\n" + both)  # back, and the other one still there (its line moved)
+    assert reload() == ["ignoring `agent.max_steps`"]
+    assert reload() == []
+
+    asked = SettingsMessage("untrusted", "agent.sandbox.network", str(source), "untrusted")
+    assert shown.new([asked]) == [asked]  # shown late: the editor could not ask after all
+    messages = [*load_settings(tmp_path).messages, asked]
+    assert shown.new(messages[:-1], read=messages) == []  # still there, though left out of `messages`
+    assert shown.new([asked]) == []
+    assert shown.new([], read=[]) == [] and shown.new([asked]) == [asked]  # all gone, then back
