@@ -87,13 +87,15 @@ def validate_settings(
     files: Sequence[SettingsFile] | None = None,
     otherwise: str | None = None,
     under: Mapping[str, Any] | None = None,
+    editor: Mapping[str, Any] | None = None,
 ) -> tuple[Settings, list[str]]:
     """Validate ``raw``; invalid or unknown entries fall back to defaults, each with a message
     (`server.settings_files.validated`), and a setting no run can use is said too (`unusable`), with the
     file and line of the first of `files` that writes it, else as `otherwise`'s (None: not said). `files`
     None: ``raw`` is the one file `source`, whose `text` names the lines (`settings_files.Validate`).
-    `under`: the user's own settings, which an invalid entry falls back to (`settings_files.validated`)."""
-    settings, messages = validated(Settings, raw, source, text, prefix, under=under)
+    `under`: the user's own settings, which an invalid entry falls back to, and `editor`: the editor's
+    settings merged over `text`'s, not said at its lines (both `settings_files.validated`)."""
+    settings, messages = validated(Settings, raw, source, text, prefix, under=under, editor=editor)
     if files is None:
         files, otherwise = ([SettingsFile(source, text, prefix)] if text is not None else []), source
     return settings, messages + unusable(settings, files, otherwise)

@@ -253,7 +253,8 @@ class Validate(Protocol[_Checked]):
     files `raw` was merged from, highest precedence first, which name where a setting no run can use is
     written (`server.settings.unusable`), and `otherwise`, where one none of them writes is said to be
     (None: not said). `files` None: `raw` is the one file `source` (`text`). `under`: the user's own
-    settings, which an invalid entry of the others falls back to (`validated`)."""
+    settings, which an invalid entry of the others falls back to (`validated`). `editor`: the editor's
+    settings merged over `text`'s, whose keys `text`'s lines are not named for (`validated`)."""
 
     def __call__(
         self,
@@ -265,6 +266,7 @@ class Validate(Protocol[_Checked]):
         files: Sequence[SettingsFile] | None = ...,
         otherwise: str | None = ...,
         under: Mapping[str, Any] | None = ...,
+        editor: Mapping[str, Any] | None = ...,
     ) -> tuple[_Checked, list[str]]: ...
 
 
@@ -276,6 +278,7 @@ def validated(
     prefix: tuple[str, ...] = (),
     *,
     under: Mapping[str, Any] | None = None,
+    editor: Mapping[str, Any] | None = None,
 ) -> tuple[Tree, list[str]]:
     """Validate ``raw`` as ``tree``; invalid or unknown entries fall back to defaults, each with a message.
     ``text``: the TOML ``raw`` was read from, whose line of each setting the message names
@@ -283,8 +286,10 @@ def validated(
     An unknown key's message names the setting it was probably meant to be. `under`: the user's own
     settings ``raw`` was merged over; an invalid entry falls back to its value there, when it has one,
     rather than to the default (a workspace's ``memory_mb = "lots"`` would otherwise bring the limit the
-    user's own file lowered back up to the default, and ``exclude = "build/"`` empty the user's list)."""
-    settings, messages, _ = _validated(tree, raw, source, text, prefix, under)
+    user's own file lowered back up to the default, and ``exclude = "build/"`` empty the user's list).
+    `editor`: the editor's settings, merged over `text`'s into ``raw``: an entry they write is not said at
+    `text`'s line (the value is theirs), one they do not write is."""
+    settings, messages, _ = _validated(tree, raw, source, text, prefix, under, editor)
     return settings, messages
 
 
@@ -315,11 +320,13 @@ def _validated(
     text: str | None,
     prefix: tuple[str, ...],
     under: Mapping[str, Any] | None = None,
+    editor: Mapping[str, Any] | None = None,
 ) -> tuple[Tree, list[str], dict[str, Any]]:
     """`validated`, and ``raw`` without the entries it dropped (empty: none of it could be read), its
     ``[agent.mcp]`` joined into ``[mcp]`` (`joined`; a message names a key where `text` writes it)."""
     data: dict[str, Any] = joined(raw)
     under = joined(under) if under is not None else None
+    editor = joined(editor) if editor is not None else None
     messages: list[str] = []
     restored: set[tuple[int | str, ...]] = set()  # each entry falls back to `under`'s once, at most
     for _ in range(50):  # each round drops at least one bad entry
@@ -337,7 +344,8 @@ def _validated(
                 why = err["msg"] if bare else f"at `{_where(data, loc, len(target))}`: {err['msg']}"
                 where = source
                 written = (*prefix, *_as_written(text, prefix, target))
-                if text is not None and (line := toml_line(text, written)) is not None:
+                theirs = editor is not None and _value_at(editor, target) is not _UNSET
+                if text is not None and not theirs and (line := toml_line(text, written)) is not None:
                     where = f"{source}:{line}"
                 mine = _value_at(under, target) if target not in restored else _UNSET
                 if mine is not _UNSET and _value_at(data, target) != mine:
@@ -388,6 +396,7 @@ def validate_sections(
     files: Sequence[SettingsFile] | None = None,
     otherwise: str | None = None,
     under: Mapping[str, Any] | None = None,
+    editor: Mapping[str, Any] | None = None,
 ) -> tuple[IndexingSettings, list[str]]:
     """``raw`` validated as `server.settings.validate_settings` does, when it sets more than the sections
     of `IndexingSettings` (an agent section, or a key that is none, whose message names the section it was
@@ -395,10 +404,12 @@ def validate_sections(
     without importing the agent's classes (and which hold no setting a run cannot use: `files` and
     `otherwise` are `Validate`'s)."""
     if set(raw) <= set(IndexingSettings.model_fields):
-        return validated(IndexingSettings, raw, source, text, prefix, under=under)
+        return validated(IndexingSettings, raw, source, text, prefix, under=under, editor=editor)
     from server.settings import validate_settings
 
-    return validate_settings(raw, source, text, prefix, files=files, otherwise=otherwise, under=under)
+    return validate_settings(
+        raw, source, text, prefix, files=files, otherwise=otherwise, under=under, editor=editor
+    )
 
 
 def _valid_entries(
@@ -820,10 +831,14 @@ def load(
         raw = without_withheld(raw, withheld, workspace)
         user = without_withheld(user, withheld, workspace)
     source = sources[0] if sources else "settings"
-    text = read.workspace_file.text if read.workspace_file is not None and not overrides else None
+    # The workspace's file's lines name its settings' messages, the editor's settings merged over it too
+    # (`validated`'s `editor`: not at the lines of the entries the editor's settings write).
+    text = read.workspace_file.text if read.workspace_file is not None else None
     prefix = read.workspace_file.prefix if read.workspace_file is not None else ()
     otherwise = EDITOR_SETTINGS if overrides else source
-    settings, more = validate(raw, source, text, prefix, files=files, otherwise=otherwise, under=user)
+    settings, more = validate(
+        raw, source, text, prefix, files=files, otherwise=otherwise, under=user, editor=overrides or None
+    )
     listed = [*([read.user_file.path] if read.user and read.user_file is not None else []), *sources]
     said = [_withheld_message(item, read.workspace_file, source) for item in withheld]
     return LoadedSettings(

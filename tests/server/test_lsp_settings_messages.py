@@ -5,7 +5,7 @@
 values. Both are shown (``window/showMessage``). One is fixed and the settings are read again
 (``workspace/didChangeWatchedFiles``): nothing is shown. It comes back: it is shown again, and the
 other one, there all along, is not. The old code showed a problem once in the server's life: back, it
-was never shown.
+was never shown. Each names the file's line (``agentls.toml:2:``), the editor's settings given or not.
 """
 
 from __future__ import annotations
@@ -69,5 +69,6 @@ async def test_a_problem_fixed_and_back_is_shown_again_and_one_there_all_along_i
     await wait_for(back, 30)
     await wait_for(lambda: len(shown("ignoring `agent.max_steps`")) == 2, 30)
     again = shown("agentls settings:")[1]
-    assert f"{settings}: ignoring `agent.max_steps`" in again and "index.workers" not in again, again
+    # At its line, though the editor sent settings (initializationOptions): it used to name the file alone.
+    assert f"{settings}:2: ignoring `agent.max_steps`" in again and "index.workers" not in again, again
     assert len(shown("ignoring `index.workers`")) == 1, client.messages

@@ -52,6 +52,24 @@ def test_settings_no_run_can_use_are_said_at_load_with_the_file_and_line_that_se
     assert [m.split(": ")[0] for m in load_settings(tmp_path).messages] == [f"{user}:3"]
 
 
+def test_with_the_editors_settings_a_message_names_the_files_line_unless_the_editor_sets_the_value(
+    tmp_path: Path,
+) -> None:
+    """The editor sends settings (almost every client does: initializationOptions, workspace/configuration):
+    the workspace's file's invalid values are still said at their line, as the command line says them. One
+    the editor's settings write is theirs: not said at the file's line. The old code named no line at all
+    whenever the editor sent settings ("agentls.toml: ignoring `agent.max_steps`")."""
+    here = tmp_path / "agentls.toml"
+    here.write_text("[index]\nworkers = 2\n\n[agent]\nmax_steps = 0\n")
+    editor = {"server": {"log_level": "debug"}, "index": {"workers": "many"}}
+    loaded = load_settings(tmp_path, editor)
+    assert loaded.settings.server.log_level == "debug"
+    assert sorted(m.split(": ignoring ")[0] for m in loaded.messages) == [str(here), f"{here}:5"], loaded
+    [steps] = [m for m in loaded.messages if "agent.max_steps" in m]
+    assert steps.startswith(f"{here}:5: ignoring `agent.max_steps`"), steps
+    assert [m.split(": ")[0] for m in load_settings(tmp_path).messages] == [f"{here}:5"]
+
+
 def test_an_invalid_value_falls_back_to_its_default_with_a_message(tmp_path: Path, own_cache: Path) -> None:
     (tmp_path / "agentls.toml").write_text('[agent.model]\nprovider = "openai"\nmax_tokens = -5\n')
     trust_workspace_settings(tmp_path, own_cache)
