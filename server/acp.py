@@ -97,8 +97,10 @@ that is a folder inside the workspace is each run's scope, as ``agentls run --pa
   fork and resume, not implemented, stay "method not found".
 - A request refused (no API key, an empty prompt, no such session, a closed one) is a JSON-RPC error whose
   message is the reason itself (also in ``data.message``): that is what an editor shows.
-- Disk writes go through `agent.apply.apply_changes` (journaled); ``initialize`` finishes an apply a killed
-  agentls left half-done (`agent.apply.recover_applies`) and the first prompt's updates say so.
+- Disk writes go through `agent.apply.apply_changes` (journaled, the journal naming the proposal and its
+  run); ``initialize`` (as any agentls start) finishes an apply a killed agentls left half-done
+  (`agent.apply.recover_applies`), adds the ``proposal_applied`` decision the killed process did not write
+  to that run's transcript (``recovered: true``), and the first prompt's updates say so.
 
 stdout carries the protocol only; logs go to stderr. Input lines are screened before the SDK reads them
 (`server.acp_input`).
@@ -108,6 +110,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import itertools
 import logging
 import os
@@ -161,7 +164,7 @@ if TYPE_CHECKING:
     from agent.loop import AgentEvent, RunResult
     from agent.mcp.config import McpServerSettings
     from agent.mcp.trust import McpTrust
-    from agent.overlay import FileChange
+    from agent.proposal import Proposal
     from agent.recorder import Recorder
     from agent.runner import RunHandle
     from agent.task import Task
@@ -1375,7 +1378,7 @@ class AgentlsAcpAgent:
             return f"{proposed}\nThe user rejected it: nothing was written.\n{change}"
         record.answer(options[ALLOW], "allowed")  # on disk before the writes begin
         try:
-            written = await self._write(session, proposal.files)
+            written = await self._write(session, proposal)
         except Exception as error:
             record.applied([], str(error))
             await self._update(session, update_tool_call(tool_id, status="failed", raw_output=str(error)))
@@ -1386,13 +1389,16 @@ class AgentlsAcpAgent:
         await self._say(session, f"Applied: {', '.join(written)}.")
         return f"{proposed}\nThe user allowed it and it was written: the files hold it now."
 
-    async def _write(self, session: _Session, files: tuple[FileChange, ...]) -> list[str]:
-        """Rebase every change onto the client's current text, then write them all (or none: raises)."""
+    async def _write(self, session: _Session, proposal: Proposal) -> list[str]:
+        """Rebase every change onto the client's current text, then write them all (or none: raises).
+        The disk writes' journal names the proposal's run, so that a start that finishes them after a
+        kill adds what came of them to the run's transcript (`agent.apply.recover_applies`)."""
         from agent.apply import apply_changes, journal_dir
         from agent.paths import PathRefused, resolve_in_workspace
         from server.cli.agent import runs_dir
         from server.features.runs.proposals import prepare_changes
 
+        files = proposal.files
         for change in files:
             for path in filter(None, (change.path, change.old_path)):
                 # As the CLI's --apply and the server's accept check it, now: a folder of the path may have
@@ -1412,9 +1418,16 @@ class AgentlsAcpAgent:
         changes = prepare_changes(files, current.get)
         fs = self.capabilities.fs
         journal = journal_dir(runs_dir(self.env))
-        label = f"the proposal of session {session.session_id}"
+        write = functools.partial(
+            apply_changes,
+            root=session.root,
+            journal=journal,
+            label=f"the proposal of session {session.session_id}",
+            run_id=proposal.run_id,
+            proposal_id=proposal.proposal_id,
+        )
         if fs is None or not fs.write_text_file:
-            await asyncio.to_thread(apply_changes, changes, session.root, journal=journal, label=label)
+            await asyncio.to_thread(write, changes)
             return [change.path for change in changes]
         assert self.conn is not None
         for change in changes:  # the client writes the texts (its buffers follow); disk takes the rest
@@ -1429,7 +1442,7 @@ class AgentlsAcpAgent:
             for change in changes
             if change.kind == "renamed" and change.old_path
         ]
-        await asyncio.to_thread(apply_changes, removals, session.root, journal=journal, label=label)
+        await asyncio.to_thread(write, removals)
         return [change.path for change in changes]
 
 
