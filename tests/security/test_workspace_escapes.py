@@ -20,8 +20,10 @@ from pathlib import Path
 import pytest
 
 from agent.overlay import FileChange
+from agent.proposal import Proposal
 from agent.tools import ToolRegistry
 from agent.tools.docs import LookupDocsTool
+from agent.usage import Usage
 from server.acp import AgentlsAcpAgent, _Session
 from server.documents import locate
 from server.features import commands
@@ -127,7 +129,8 @@ def test_acp_does_not_write_through_a_folder_that_became_a_link_out(kind: str, t
         (outside / "app.py").unlink()
     acp = AgentlsAcpAgent({"AGENTLS_CACHE_DIR": str(tmp_path / "cache"), "HOME": str(tmp_path)})
     with pytest.raises(ValueError, match="refuses"):
-        asyncio.run(acp._write(_Session("s1", root), (change,)))
+        proposal = Proposal("prop-link", "run-link", "s", (change,), "", Usage(), 0.0, True, "ok")
+        asyncio.run(acp._write(_Session("s1", root), proposal))
     assert sorted(p.name for p in outside.iterdir()) == ([] if kind == "created" else ["app.py"])
     if kind != "created":
         assert (outside / "app.py").read_text() == "x = 1\n"
