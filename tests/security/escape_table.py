@@ -164,13 +164,16 @@ def _build_task(box: _Box, uri: str) -> str:
 
 def _acp_write(box: _Box) -> str:
     from agent.overlay import FileChange
+    from agent.proposal import Proposal
+    from agent.usage import Usage
     from server.acp import AgentlsAcpAgent, _Session
 
     (box.root / "src").symlink_to(box.outside)
     change = FileChange("src/new.py", "created", None, "", f"{SECRET}\n", None, "")
     acp = AgentlsAcpAgent({"AGENTLS_CACHE_DIR": str(box.base / "cache"), "HOME": str(box.base)})
     try:
-        asyncio.run(acp._write(_Session("s", box.root), (change,)))
+        proposal = Proposal("prop", "run", "s", (change,), "", Usage(), 0.0, True, "ok")
+        asyncio.run(acp._write(_Session("s", box.root), proposal))
     except Exception as error:
         return str(error)
     return "wrote outside" if (box.outside / "new.py").exists() else "refused"
