@@ -85,9 +85,10 @@ that is a folder inside the workspace is each run's scope, as ``agentls run --pa
   link out of the workspace since the run refuses the whole write). Reject writes nothing. The prompt
   ends ``end_turn``. The answer (allowed, rejected, cancelled, or none: the question closed without a
   choice, or the client could not ask) is appended to the run's transcript as soon as it comes, after its
-  ``run_end`` (`_ProposalAnswer`: an ``approval`` of subject ``proposal`` with the files it covers and
-  when; fsync'd, secret values and the run's credentials withheld), and, when allowed, what came of the
-  writes (a ``proposal_applied`` decision: the paths written, or the error); ``agentls runs`` shows it.
+  ``run_end`` (`agent.apply.ProposalDecisions`, as the language server and the CLI write it: an
+  ``approval`` of subject ``proposal`` with the files it covers and when; fsync'd, secret values and the
+  run's credentials withheld), and, when allowed, what came of the writes (a ``proposal_applied``
+  decision: the paths written, or the error); ``agentls runs`` shows it.
 - ``session/cancel`` cancels the run (it stops within about a second), or the pending permission request
   (the client answers it "cancelled": nothing is written); the prompt ends ``cancelled``.
 - ``session/close`` (advertised: ``sessionCapabilities.close``) cancels the session's prompt the same way
@@ -159,16 +160,15 @@ if TYPE_CHECKING:
     from acp.interfaces import Agent as AcpAgent
     from acp.interfaces import Client
 
+    from agent.apply import ProposalDecisions
     from agent.approval import Asked
     from agent.config import AgentSettings
     from agent.loop import AgentEvent, RunResult
     from agent.mcp.config import McpServerSettings
     from agent.mcp.trust import McpTrust
     from agent.proposal import Proposal
-    from agent.recorder import Recorder
     from agent.runner import RunHandle
     from agent.task import Task
-    from agent.transcript import Transcript
     from server.features.configuration import SettingsMessages
     from server.settings import LoadedSettings, Settings
 
@@ -393,67 +393,23 @@ class _PendingAnswers:
             log.warning("cannot remove the record of answers kept since %s: %s", self.transcript.path, error)
 
 
-class _ProposalAnswer:
-    """What the user did with a run's proposal, added to the run's transcript (which ended with its
-    proposal): an ``approval`` record (subject ``proposal``, detail its id, `Asked`'s fields, ``outcome``
-    "allowed", "rejected", "cancelled" or "unanswered", and ``files``, the paths the answer covers: ACP's
-    permission is for the whole proposal), on disk (fsync'd) as soon as the answer comes; when allowed, a
-    ``proposal_applied`` decision after the writes: the paths ``written``, or the ``error`` that stopped
-    them. Strings go through a `Redactor` and the run's credentials are withheld, as in the run's records.
-    A failure to write is logged: the answer still takes effect."""
+@dataclass
+class _Decisions:
+    """`agent.apply.ProposalDecisions` of one ACP permission: its question and the files it covers (ACP's
+    permission is for the whole proposal)."""
 
-    def __init__(self, agent: AgentlsAcpAgent, session: _Session, result: RunResult, question: str) -> None:
-        self.agent, self.session, self.result, self.question = agent, session, result, question
-        self.transcript: Transcript | None = None
-
-    def _recorder(self) -> Recorder | None:
-        from agent.recorder import Recorder
-        from agent.redaction import secret_redactor
-        from agent.transcript import Transcript
-        from server.cli.agent import runs_dir
-
-        if self.transcript is None and self.result.transcript_path is not None:
-            self.transcript = Transcript.continued(
-                self.result.transcript_path,
-                redact=self.session.credentials,
-                secrets=secret_redactor(runs_dir(self.agent.env).parent, root=self.session.root),
-                durable=True,
-            )
-        return Recorder(self.transcript) if self.transcript is not None else None
+    decisions: ProposalDecisions
+    question: str
+    files: list[str]
 
     def answer(self, answer: str | None, outcome: str, reason: str | None = None) -> None:
-        """The user's answer (the option's name; None: none came, `reason` says why)."""
-        from agent.approval import Asked
-
-        proposal = self.result.proposal
-        assert proposal is not None
-        asked = Asked("proposal", proposal.proposal_id, self.question, outcome == "allowed", answer, reason)
-        try:
-            recorder = self._recorder()
-            if recorder is None:
-                log.warning(
-                    "run %s has no transcript: the answer to its proposal is not on record", proposal.run_id
-                )
-                return
-            recorder.answered(asked, outcome=outcome, files=proposal.paths)
-            if outcome != "allowed":
-                recorder.close()
-        except Exception:  # the answer takes effect all the same
-            log.exception("the answer to proposal %s could not be recorded", proposal.proposal_id)
+        """The user's answer (the option's name; None: none came, `reason` says why), on disk before
+        anything is written."""
+        self.decisions.answered(outcome, answer, self.files, question=self.question, reason=reason)
 
     def applied(self, written: list[str], error: str | None) -> None:
         """What came of an allowed proposal: the paths `written`, or the `error` that stopped the writes."""
-        proposal = self.result.proposal
-        assert proposal is not None
-        try:
-            recorder = self._recorder()  # the transcript `answer` opened, if it could
-            if recorder is not None:
-                recorder.decision(
-                    "proposal_applied", proposal_id=proposal.proposal_id, written=written, error=error
-                )
-                recorder.close()
-        except Exception:
-            log.exception("what came of proposal %s could not be recorded", proposal.proposal_id)
+        self.decisions.applied(written, error)
 
 
 def _refused(message: str, code: int = -32602) -> RequestError:
@@ -1346,7 +1302,7 @@ class AgentlsAcpAgent:
         )
         await self._say(session, proposal.summary)
         options = {ALLOW: "Apply the changes", REJECT: "Reject"}
-        record = _ProposalAnswer(self, session, result, title)
+        record = self._decisions(session, result, title)
         try:
             permission = await self.conn.request_permission(
                 session_id=session.session_id,
@@ -1388,6 +1344,21 @@ class AgentlsAcpAgent:
         await self._update(session, update_tool_call(tool_id, status="completed", raw_output=written))
         await self._say(session, f"Applied: {', '.join(written)}.")
         return f"{proposed}\nThe user allowed it and it was written: the files hold it now."
+
+    def _decisions(self, session: _Session, result: RunResult, question: str) -> _Decisions:
+        """Where the user's answer to `result`'s proposal (`question`) and what came of it go: the run's
+        transcript (`agent.apply.ProposalDecisions`, with the session's credentials withheld)."""
+        from agent.apply import ProposalDecisions
+        from server.cli.agent import runs_dir
+
+        proposal = result.proposal
+        assert proposal is not None
+        path = result.transcript_path
+        runs = path.parent if path is not None else runs_dir(self.env)
+        decisions = ProposalDecisions(
+            runs, proposal.run_id, proposal.proposal_id, root=session.root, redact=session.credentials
+        )
+        return _Decisions(decisions, question, list(proposal.paths))
 
     async def _write(self, session: _Session, proposal: Proposal) -> list[str]:
         """Rebase every change onto the client's current text, then write them all (or none: raises).
