@@ -19,10 +19,15 @@ is in the runs folder, a ``proposal_applied`` decision is added to it (``recover
 `error` when files changed since), the record the killed process did not write: ``agentls runs`` then
 lists the run "applied" (or "partly applied (1 of 2 files), 1 not written", or "allowed, not written"
 when the workspace folder is gone) instead of "allowed".
+
+`OrderedWrites` is how a process with an event loop (the language server) writes those records without
+waiting on their fsyncs on the loop: one worker thread does them one at a time in the order they were
+handed over, and the caller awaits each before it answers, so a record is on disk by then.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -30,6 +35,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -46,6 +52,7 @@ except ImportError:  # pragma: no cover
 
 __all__ = [
     "JOURNAL_FOLDER",
+    "OrderedWrites",
     "ProposalDecisions",
     "apply_changes",
     "journal_dir",
@@ -340,6 +347,24 @@ class ProposalDecisions:
         self._write(
             lambda recorder: recorder.proposal_applied(self.proposal_id, written=written, error=error, **more)
         )
+
+
+class OrderedWrites:
+    """Durable writes (`ProposalDecisions`' records: two fsyncs each) taken off an event loop: one worker
+    thread does them one at a time, in the order `submit` was called, so a run's answer is written before
+    what came of it and a later answer after both, and the loop goes on serving meanwhile.
+
+    Await what `submit` returns before answering the request the write records: the record is then on
+    disk (fsync'd) when the answer goes out, as when the loop wrote it itself. A write handed over and not
+    awaited (the request was cancelled) is still done; the worker's thread is joined at the process's
+    exit, so a write handed over before a clean exit is not lost."""
+
+    def __init__(self, name: str = "agentls-records") -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+
+    def submit(self, write: Callable[[], None]) -> asyncio.Future[None]:
+        """Queue `write` behind those handed over before it; its future on the running loop."""
+        return asyncio.wrap_future(self._pool.submit(write))
 
 
 def _names(states: dict[str, str], state: str) -> str:

@@ -1132,8 +1132,8 @@ async def accept_and_commit(ls: AgentlsServer, *args: Any) -> Any:
     return to_json(await ls.runs.accept_and_commit(parsed.proposal_id, parsed.message, parsed.hunks))
 
 
-def reject(ls: AgentlsServer, *args: Any) -> Any:
-    return to_json(ls.runs.reject(_parse(commands.REJECT, args).proposal_id))
+async def reject(ls: AgentlsServer, *args: Any) -> Any:
+    return to_json(await ls.runs.reject(_parse(commands.REJECT, args).proposal_id))
 
 
 def cancel(ls: AgentlsServer, *args: Any) -> Any:

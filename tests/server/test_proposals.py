@@ -285,7 +285,7 @@ def test_a_declined_or_failed_edit_leaves_the_proposal_pending(tmp_path: Path) -
     with pytest.raises(JsonRpcException, match="the editor did not apply proposal p1: gone"):
         asyncio.run(manager.accept("p1"))
     assert manager.proposals.status("p1") == "pending"
-    assert manager.reject("p1").rejected
+    assert asyncio.run(manager.reject("p1")).rejected
     assert manager.proposals.status("p1") == "rejected"
 
 
@@ -316,7 +316,7 @@ def test_an_editor_that_never_answers_the_apply_leaves_the_proposal_pending(tmp_
 
     asyncio.run(cancelled_accept())
     assert manager.proposals.status("p1") == "pending"
-    assert manager.reject("p1").rejected
+    assert asyncio.run(manager.reject("p1")).rejected
 
 
 @pytest.mark.parametrize("plugin", [True, False])
@@ -412,7 +412,7 @@ def test_reject_after_a_partial_accept_drops_the_rest(tmp_path: Path) -> None:
     manager.proposals.add(proposal(change(base=BASE2, new=NEW2)), tmp_path, "implement")
     first = manager.proposal("p1").files[0].hunks[0].id
     asyncio.run(manager.accept("p1", [first]))
-    assert manager.reject("p1").rejected and manager.proposals.status("p1") == "rejected"
+    assert asyncio.run(manager.reject("p1")).rejected and manager.proposals.status("p1") == "rejected"
     assert len(editor.applied) == 1
 
 
@@ -482,7 +482,7 @@ def test_reverify_checks_what_is_left_of_a_partly_accepted_proposal(tmp_path: Pa
     assert not details.verified and "not verified" not in details.verification_summary
     assert "syntax python: FAILED" in details.verification_summary, details.verification_summary
     assert manager.proposals.status("p1") == "pending"
-    manager.reject("p1")
+    asyncio.run(manager.reject("p1"))
     with pytest.raises(JsonRpcException, match="only a pending one is verified"):
         asyncio.run(manager.reverify("p1"))
 
@@ -495,3 +495,51 @@ def test_a_run_with_an_unknown_mode_is_refused_before_it_gets_a_run_id(tmp_path:
     with pytest.raises(JsonRpcException, match="there is no graph 'bogus'; the graphs are: solo, team"):
         asyncio.run(manager.start(commands.RUN, args))
     assert manager.runs == {}
+
+
+def test_the_answers_records_are_fsynced_off_the_loop_in_order_before_each_answer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ``approval`` and ``proposal_applied`` records of an accept, then the reject's ``approval``, are
+    written (each fsync'd) on a worker thread, never on the event loop's, in the order the answers came,
+    and each is in the transcript when its command is answered."""
+    import json
+    import os
+    import threading
+
+    from agent.transcript import Transcript
+
+    editor = PlainEditor(lambda: types.ApplyWorkspaceEditResult(applied=True))
+    (tmp_path / "m.py").write_text(BASE2, encoding="utf-8")
+    manager = RunManager(editor, PlainWorkspace(tmp_path))
+    manager.proposals.add(proposal(change(base=BASE2, new=NEW2)), tmp_path, "implement")
+    runs = tmp_path / ".cache" / "runs"
+    transcript = Transcript(runs, "r1")
+    transcript.write("run_start", run_id="r1", task={"title": "T", "kind": "run"}, model="m")
+    transcript.write("run_end", status="proposed", usage={}, cost=0.0, proposal_id="p1")
+    transcript.close()
+    real_fsync, synced_on = os.fsync, []
+
+    def fsync(fd: int) -> None:  # the real fsync, noting the thread it runs on
+        synced_on.append(threading.get_ident())
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+
+    def answers() -> list[tuple[str, Any]]:
+        lines = transcript.path.read_text(encoding="utf-8").splitlines()
+        records = [json.loads(line) for line in lines][2:]
+        return [(r["type"], r.get("outcome") or r.get("written")) for r in records]
+
+    async def answer() -> tuple[list[tuple[str, Any]], list[tuple[str, Any]]]:
+        first = manager.proposal("p1").files[0].hunks[0].id
+        assert (await manager.accept("p1", [first])).applied
+        accepted = answers()
+        assert (await manager.reject("p1")).rejected
+        return accepted, answers()
+
+    loop_thread = threading.get_ident()  # asyncio.run runs the loop on this thread
+    accepted, rejected = asyncio.run(answer())
+    assert accepted == [("approval", "allowed"), ("decision", ["m.py"])]
+    assert rejected == [*accepted, ("approval", "rejected")]
+    assert synced_on and loop_thread not in synced_on, "an fsync ran on the event loop"

@@ -53,7 +53,9 @@ code lenses) and `Workspace` (the folders, open documents, settings, environment
   answer's ``failureReason`` says why (with what to do); editors without the agentls plugin are also
   shown it (``proposal X was not applied: ...``, a warning), the plugins say the answer's reason.
 - Every accept and reject of a pending proposal is added to its run's transcript, after its ``run_end``
-  (`agent.apply.ProposalDecisions`: fsync'd, secret values and the run's credentials withheld), as
+  (`agent.apply.ProposalDecisions`: fsync'd, secret values and the run's credentials withheld; written
+  on a worker thread in the order they come, `agent.apply.OrderedWrites`, and on disk before the
+  command's answer, so the loop serves other requests meanwhile), as
   ``agentls acp`` adds its answers: an ``approval`` of subject ``proposal`` when the command comes
   (``outcome`` "allowed" with ``files`` and, per hunk, ``hunks`` accepted; "rejected" with the files
   dropped; ``answer``: the command, or the action of the ``showMessageRequest``), then, for an accept,
@@ -91,13 +93,14 @@ import logging
 import time
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
-from agent.apply import ProposalDecisions, apply_changes, journal_dir
+from agent.apply import OrderedWrites, ProposalDecisions, apply_changes, journal_dir
 from agent.overlay import FileChange
 from agent.paths import PathRefused, quote_path, resolve_in_workspace
 from agent.proposal import Proposal, new_proposal_id
@@ -322,6 +325,8 @@ class RunManager:
         self.runs: dict[str, Run] = {}
         self.proposals = ProposalStore()
         self._warned: set[str] = set()  # warnings shown in a pop-up already: once a session each
+        # the proposals' records (two fsyncs each), written off the loop in the order they come
+        self._records = OrderedWrites()
 
     # -- helpers -----------------------------------------------------------------------------------
 
@@ -433,6 +438,7 @@ class RunManager:
             runs_dir=cache_dir / "runs",
             buffers=buffers,
             open_index=self._index_opener(root, settings.index, loop),
+            index_settings=settings.index,
             ask=self._asker(run, loop),
             on_event=lambda event: _on_loop(loop, self._on_event, run, event),
             on_done=lambda result: _on_loop(loop, self._on_done, run, result),
@@ -694,16 +700,21 @@ class RunManager:
         record = self._decisions(proposal, root)
         accepted = [change.path for change in files]
         more: dict[str, Any] = {"hunks": list(hunks)} if hunks is not None else {}
-        record.answered("allowed", how, accepted, question=_question(proposal), **more)
         try:
+            await self._records.submit(
+                partial(record.answered, "allowed", how, accepted, question=_question(proposal), **more)
+            )
             answer, written, failure = await self._accept(proposal_id, pending, files, rest, hunks)
         except JsonRpcException as refused:
-            record.applied([], refused.message)
+            await self._records.submit(partial(record.applied, [], refused.message))
             raise
         except asyncio.CancelledError:
-            record.applied([], "the accept was cancelled before the editor answered: nothing was written")
+            if self.proposals.status(proposal_id) == "applying":
+                self.proposals.finish_accept(proposal_id, applied=False)
+            why = "the accept was cancelled before the editor answered: nothing was written"
+            self._records.submit(partial(record.applied, [], why))  # written all the same, after the answer
             raise
-        record.applied(written, failure)
+        await self._records.submit(partial(record.applied, written, failure))
         return answer
 
     async def _accept(
@@ -870,7 +881,7 @@ class RunManager:
                 if answer == ACCEPT_ACTION:
                     await self.accept(proposal_id, how=f"{ACCEPT_ACTION} (window/showMessageRequest)")
                 elif answer == REJECT_ACTION:
-                    self.reject(proposal_id, how=f"{REJECT_ACTION} (window/showMessageRequest)")
+                    await self.reject(proposal_id, how=f"{REJECT_ACTION} (window/showMessageRequest)")
                     self.editor.show(f"agentls: proposal {proposal_id} rejected; nothing was written")
                 elif answer == SHOW_DIFF_ACTION:
                     await self.show_diff(proposal_id, None)
@@ -978,7 +989,7 @@ class RunManager:
             changes = prepare_changes(pending.proposal.files, self._current_text(root))
         except AcceptRefused as refused:
             raise request_failed(f"agentls cannot verify proposal {proposal_id}: {refused}") from None
-        settings = self.workspace.settings_for(root).agent
+        settings = self.workspace.settings_for(root)
         buffers = self.workspace.documents.buffers(root, self.workspace.roots)
         result = await asyncio.to_thread(_verify, root, buffers, changes, settings)
         if self.proposals.status(proposal_id) == "pending":
@@ -987,19 +998,20 @@ class RunManager:
             )
         return self.proposal(proposal_id)
 
-    def reject(self, proposal_id: str, *, how: str = "agentls.reject") -> RejectResult:
+    async def reject(self, proposal_id: str, *, how: str = "agentls.reject") -> RejectResult:
         """Drop a pending proposal and its code lenses; nothing is written. The answer goes into the
-        run's transcript (`how`: the command or the action chosen)."""
+        run's transcript (`how`: the command or the action chosen) before the command is answered."""
         try:
             pending = self.proposals.get(proposal_id)
             self.proposals.reject(proposal_id)
         except ProposalError as error:
             raise request_failed(str(error)) from None
         proposal = pending.proposal
-        self._decisions(proposal, pending.root).answered(
-            "rejected", how, proposal.paths, question=_question(proposal)
-        )
         self.editor.refresh_lenses()
+        record = self._decisions(proposal, pending.root)
+        await self._records.submit(
+            partial(record.answered, "rejected", how, proposal.paths, question=_question(proposal))
+        )
         return RejectResult(proposal_id)
 
     def _decisions(self, proposal: Proposal, root: Path) -> ProposalDecisions:
@@ -1086,7 +1098,8 @@ def _first_line(text: str) -> str:
 
 
 def _verify(root: Path, buffers: Any, changes: Sequence[FileChange], settings: Any) -> Any:
-    """Verify `changes` on an overlay of the workspace (`agent.verify.Verifier`, in the sandbox)."""
+    """Verify `changes` on an overlay of the workspace (`agent.verify.Verifier`, in the sandbox), with the
+    folder's `settings` (its agent's, and its index's, which say which files the copy lacks matter)."""
     from agent.overlay import Overlay
     from agent.sandbox import Sandbox
     from agent.verify import Verifier
@@ -1102,9 +1115,13 @@ def _verify(root: Path, buffers: Any, changes: Sequence[FileChange], settings: A
             overlay.create(change.path, change.new_text)
         else:
             overlay.write(change.path, change.new_text)
-    return Verifier(overlay, Sandbox(settings.sandbox), settings).verify(
-        overlay.changes(), trigger="reverify"
-    )
+    agent = settings.agent
+    sandbox = Sandbox(agent.sandbox)
+    try:
+        verifier = Verifier(overlay, sandbox, agent, index_settings=settings.index)
+        return verifier.verify(overlay.changes(), trigger="reverify")
+    finally:
+        sandbox.close()
 
 
 def _run_event(run_id: str, event: AgentEvent) -> RunEvent:
