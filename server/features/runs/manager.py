@@ -438,7 +438,6 @@ class RunManager:
             runs_dir=cache_dir / "runs",
             buffers=buffers,
             open_index=self._index_opener(root, settings.index, loop),
-            index_settings=settings.index,
             ask=self._asker(run, loop),
             on_event=lambda event: _on_loop(loop, self._on_event, run, event),
             on_done=lambda result: _on_loop(loop, self._on_done, run, result),
@@ -989,7 +988,7 @@ class RunManager:
             changes = prepare_changes(pending.proposal.files, self._current_text(root))
         except AcceptRefused as refused:
             raise request_failed(f"agentls cannot verify proposal {proposal_id}: {refused}") from None
-        settings = self.workspace.settings_for(root)
+        settings = self.workspace.settings_for(root).agent
         buffers = self.workspace.documents.buffers(root, self.workspace.roots)
         result = await asyncio.to_thread(_verify, root, buffers, changes, settings)
         if self.proposals.status(proposal_id) == "pending":
@@ -1098,8 +1097,7 @@ def _first_line(text: str) -> str:
 
 
 def _verify(root: Path, buffers: Any, changes: Sequence[FileChange], settings: Any) -> Any:
-    """Verify `changes` on an overlay of the workspace (`agent.verify.Verifier`, in the sandbox), with the
-    folder's `settings` (its agent's, and its index's, which say which files the copy lacks matter)."""
+    """Verify `changes` on an overlay of the workspace (`agent.verify.Verifier`, in the sandbox)."""
     from agent.overlay import Overlay
     from agent.sandbox import Sandbox
     from agent.verify import Verifier
@@ -1115,13 +1113,9 @@ def _verify(root: Path, buffers: Any, changes: Sequence[FileChange], settings: A
             overlay.create(change.path, change.new_text)
         else:
             overlay.write(change.path, change.new_text)
-    agent = settings.agent
-    sandbox = Sandbox(agent.sandbox)
-    try:
-        verifier = Verifier(overlay, sandbox, agent, index_settings=settings.index)
-        return verifier.verify(overlay.changes(), trigger="reverify")
-    finally:
-        sandbox.close()
+    return Verifier(overlay, Sandbox(settings.sandbox), settings).verify(
+        overlay.changes(), trigger="reverify"
+    )
 
 
 def _run_event(run_id: str, event: AgentEvent) -> RunEvent:
