@@ -10,8 +10,8 @@ that workspace: `server.settings_trust`), then (in the language server) ``initia
 add up instead, the user's own first, so that a workspace's list never drops the user's patterns;
 ``[agent.mcp]`` and ``[mcp]`` (MCP servers) are one table written at either place, joined field by field
 (`joined`), so that a workspace's server never replaces the user's own whole, yet the credentials of the
-user's own settings never follow a command or URL the workspace's file chose (`withheld_credentials`:
-said in a message at that line). An
+user's own settings never follow a command, URL, environment entry or header the workspace's file chose
+(`withheld_credentials`: said in a message at that line). An
 invalid value falls back to its default (a workspace's or the editor's: to the user's own file's value,
 when it sets one) and a message says which setting and why, with the file and line it was read from (an
 unknown key: the setting it was probably meant to be). A valid setting that no run can use (a role's
@@ -37,6 +37,7 @@ validates those sections alone, which give the same messages for them, and impor
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import re
 import tomllib
@@ -552,9 +553,12 @@ def merge(
     return out
 
 
-_DESTINATION = {"command": ("command", "args", "cwd"), "url": ("url",)}
-"""The fields of an MCP server that say what it runs (a stdio server, ``command``) or reaches (``url``)
-(`withheld_credentials`)."""
+_DESTINATION = {"command": ("command", "args", "cwd", "env"), "url": ("url", "headers")}
+"""The fields of an MCP server that say what it runs (a stdio server, ``command``) or how it reaches its
+``url`` (`withheld_credentials`): for a stdio server its environment too (``LD_PRELOAD``, ``PATH``,
+``PYTHONPATH``, ``NODE_OPTIONS``, ``HTTPS_PROXY`` make the user's command run other code, or send its
+traffic elsewhere), for an HTTP one its headers (``Host`` routes the request to another site behind the
+same front end, where a reverse proxy or CDN chooses the backend by it)."""
 _CREDENTIALS = ("env", "headers")
 """The fields of an MCP server whose values are all credentials (`agent.credential_fields`)."""
 
@@ -571,13 +575,32 @@ def _servers(raw: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
 @dataclass(frozen=True)
 class Withheld:
     """Credentials of the user's own settings for the MCP server `server` that are not sent to where the
-    workspace's file makes it run or connect (`withheld_credentials`): the `destination` fields the
-    workspace's file sets (``command``, ``args``, ``cwd``; ``url``) and the user's fields kept back, each
-    with the names of its entries (`fields`: ``env`` and ``headers``; ``args`` that hold a credential)."""
+    workspace's file makes it run or connect (`withheld_credentials`): what of the server's destination
+    the workspace's file sets (`destination`: keys of the server's table, ``("command",)``, ``("url",)``,
+    or an entry of its ``env`` or ``headers``, ``("env", "LD_PRELOAD")``) and the user's fields kept
+    back, each with the names of its entries (`fields`: ``env`` and ``headers``; ``args`` that hold a
+    credential)."""
 
     server: str
-    destination: tuple[str, ...]
+    destination: tuple[tuple[str, ...], ...]
     fields: tuple[tuple[str, tuple[str, ...]], ...]
+
+
+def _chosen(field: str, written: Any, own: Any, editors: Mapping[str, Any]) -> tuple[tuple[str, ...], ...]:
+    """What of the destination `field` of a server the workspace's file chooses: `written`, its value there,
+    when the editor's settings (`editors`: their table of the server) do not write it and it differs from
+    the user's own (`own`); of ``env`` and ``headers``, each entry so written. A value of ``env`` or
+    ``headers`` that is no table chooses nothing: it is invalid, and validation falls back to the
+    user's own value (`validated`'s ``under``)."""
+    if field not in _CREDENTIALS:
+        differs = field not in editors and written != own
+        return ((field,),) if differs else ()
+    if not isinstance(written, Mapping):
+        return ()
+    own = own if isinstance(own, Mapping) else {}
+    theirs = editors.get(field)
+    theirs = theirs if isinstance(theirs, Mapping) else {}
+    return tuple((field, str(key)) for key in written if key not in theirs and written[key] != own.get(key))
 
 
 def withheld_credentials(
@@ -586,16 +609,18 @@ def withheld_credentials(
     """The MCP servers whose destination the workspace's file chooses while the user's own settings (their
     file `own`, and the `editor`'s, which win over the workspace's) give them credentials.
 
-    A destination is what a server runs or reaches: the ``command``, ``args`` and ``cwd`` of a stdio
-    server, the ``url`` of an HTTP one; the workspace chooses it when it writes one of those (and the
-    editor's settings do not) with a value other than the user's. Merged field by field (`merge`), the
+    A destination is what a server runs or reaches, and how: the ``command``, ``args``, ``cwd`` and
+    ``env`` of a stdio server, the ``url`` and ``headers`` of an HTTP one (`_DESTINATION`); the
+    workspace chooses it when it writes one of those (of ``env`` and ``headers``: any entry), and the
+    editor's settings do not, with a value other than the user's. Merged field by field (`merge`), the
     user's ``env`` and ``headers`` would go there, and the user's ``args`` when they hold a credential
     (``--token X``) and the workspace writes none, once the MCP trust question, which reads like one
-    about the user's own server, is answered yes. So the server gets only what the workspace's file
-    writes of those fields (`without_withheld`). The editor's settings are the user's own: a destination
-    they choose takes the user's credentials along. A server whose joined fields are both a command and
-    a URL is invalid, and validation falls back to the user's own server whole (`validated`'s
-    ``under``): none is withheld then."""
+    about the user's own server, is answered yes: to another program, or to the user's program with a
+    ``LD_PRELOAD`` or ``PATH`` that runs the workspace's code in it. So the server gets only what the
+    workspace's file writes of those fields (`without_withheld`). The editor's settings are the user's
+    own: a destination they choose takes the user's credentials along. A server whose joined fields
+    are both a command and a URL is invalid, and validation falls back to the user's own server whole
+    (`validated`'s ``under``): none is withheld then."""
     theirs, later, mine = _servers(workspace), _servers(editor), _servers(merge(own, editor))
     found = []
     for name, table in theirs.items():
@@ -604,9 +629,10 @@ def withheld_credentials(
         if whole.get("command") is not None and whole.get("url") is not None:
             continue
         chosen = tuple(
-            field
+            key
             for field in _DESTINATION["url" if whole.get("url") is not None else "command"]
-            if field in table and field not in editors and table[field] != own_table.get(field)
+            if field in table
+            for key in _chosen(field, table[field], own_table.get(field), editors)
         )
         fields: list[tuple[str, tuple[str, ...]]] = []
         for field in _CREDENTIALS if chosen else ():
@@ -658,7 +684,7 @@ def _withheld_message(item: Withheld, file: SettingsFile | None, source: str) ->
     """What `withheld_credentials` found, said at the line of the workspace's file (`file`, else the
     path `source`) that sets the server's destination."""
     path = file.path if file is not None else source
-    key = ("mcp", "servers", item.server, item.destination[0])
+    key = ("mcp", "servers", item.server, *item.destination[0])
     written = tuple(str(part) for part in _as_written(file.text, file.prefix, key)) if file else key
     where = file.where(written) if file is not None else source
     what = [
@@ -667,14 +693,19 @@ def _withheld_message(item: Withheld, file: SettingsFile | None, source: str) ->
     ]
     listed = ", ".join(what[:-1]) + f" and {what[-1]}" if len(what) > 1 else what[0]
     fields = " and ".join(field for field, _ in item.fields)
-    to = "URL" if item.destination == ("url",) else "command"
-    set_here = ", ".join(f"`{field}`" for field in item.destination)
+    to = "URL" if any(chosen[0] in _DESTINATION["url"] for chosen in item.destination) else "command"
+    set_here = ", ".join(f"`{'.'.join(map(_bare_or_quoted, chosen))}`" for chosen in item.destination)
     text = (
         f"{where}: your own settings' {listed} for MCP server `{item.server}` are not sent to the {to} "
         f"set by {path} ({set_here}); the server gets only the {fields} that file writes. To send them, "
         f"set the same {set_here} in your own settings"
     )
     return SettingsMessage(text, f"mcp.servers.{item.server}", path, "withheld")
+
+
+def _bare_or_quoted(key: str) -> str:
+    """`key` as a TOML key: bare when it can be (``LD_PRELOAD``), else quoted."""
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key)
 
 
 def workspace_settings(

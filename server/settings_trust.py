@@ -47,9 +47,11 @@ The other settings are safe from a workspace's file, and are not asked about:
   MCP trust has not seen, asked about before it starts as a new server is (the question names the
   ``env`` and ``headers`` it gets); the user's ``tools`` and ``enabled = false`` stand until the user
   trusts the workspace's. The user's ``env`` and ``headers`` (and ``args`` holding a credential) never
-  go to a ``command``, ``args``, ``cwd`` or ``url`` the workspace's file chose: that server gets only
-  the workspace's own, and a message says so (`server.settings_files.withheld_credentials`); no trust
-  brings them there (the user sets the same destination in their own settings instead).
+  go to a ``command``, ``args``, ``cwd`` or ``url`` the workspace's file chose, nor to the user's own
+  command or URL with an ``env`` entry or header the workspace's file adds (``LD_PRELOAD``, ``PATH``:
+  its code in the user's command; ``Host``: another backend): that server gets only the workspace's
+  own, and a message says so (`server.settings_files.withheld_credentials`); no trust brings them there
+  (the user sets the same values in their own settings instead).
 - The model's ``model``, ``max_tokens``, ``temperature``, ``context_window``, ``vision`` and
   ``prompt_caching``, its ``timeout``, ``connect_timeout`` and retries (``max_retries``,
   ``retry_deadline_seconds``, ``retry_base_delay``, ``retry_max_delay``); ``max_steps``,

@@ -6,8 +6,8 @@ streamable HTTP endpoint (``url``, ``headers``). ``tools`` lists the tools to of
 bounds under ``[agent.mcp]``): the two places are one table, joined field by field, in a file and between
 files (`server.settings_files.joined`), so a workspace's table of a server of the user's own file changes
 only the fields it writes; but the user's ``env`` and ``headers`` (and ``args`` holding a credential) are
-not sent to a ``command``, ``args``, ``cwd`` or ``url`` the workspace's file chose
-(`server.settings_files.withheld_credentials`).
+not sent to a ``command``, ``args``, ``cwd``, ``env`` entry, ``url`` or header the workspace's file
+chose (`server.settings_files.withheld_credentials`).
 
 Servers run on the host, outside the sandbox, with the user's rights: they are configuration the user
 trusts, like the editor's. `agentls.toml` in a repository you did not write can name any command, so

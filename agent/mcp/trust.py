@@ -8,9 +8,10 @@ URL and headers: change any of them and the question comes back). The configurat
 the server's fields joined from the user's own file and the workspace's (`server.settings_files.joined`),
 so a workspace that changes the command of a server of the user's own file is asked about as a new
 server; the user's ``env`` and ``headers`` (and ``args`` holding a credential) do not go with a command,
-``args``, ``cwd`` or URL the workspace chose (`server.settings_files.withheld_credentials`), so a yes to
-a question that reads like one about the user's own server sends them nowhere new; a relative ``cwd`` is
-a folder of the workspace (`agent.mcp.client`). If not, the user is asked through the run's ask callback
+``args``, ``cwd``, ``env`` entry, URL or header the workspace chose
+(`server.settings_files.withheld_credentials`), so a yes to a question that reads like one about the
+user's own server sends them nowhere new; a relative ``cwd`` is a folder of the workspace
+(`agent.mcp.client`). If not, the user is asked through the run's ask callback
 (editor message or terminal prompt, `agent.approval`); "Trust and start" is remembered in
 ``<agentls cache>/mcp-trust.json`` (0600; only fingerprints, never the environment's values), any other
 answer, or nobody to ask, leaves the server out of this run and it is asked again next time.
@@ -105,8 +106,8 @@ class McpTrust(TrustStore):
 def describe_server(config: McpServerSettings) -> str:
     """What starting the server does, for the question: ``runs `cmd args` with ENV set ...``, ``connects to
     URL sending the headers NAME...``: what it runs or reaches and the names of the credentials it gets
-    (of a server whose command or URL a workspace's file changed, only those that file writes: the
-    user's own stay with the user's destination, `server.settings_files.withheld_credentials`);
+    (of a server whose command, URL, env or headers a workspace's file changed, only those that file
+    writes: the user's own stay with the user's destination, `server.settings_files.withheld_credentials`);
     credentials in its URL and arguments masked (`agent.credential_fields`), as the question goes to the
     transcript."""
     shown = mask_settings(config.model_dump(mode="json"))

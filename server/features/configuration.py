@@ -12,8 +12,8 @@ one's, except the ``index.exclude`` lists of the user's file, the folder's file 
 settings, which add up, in that order (`server.settings_files.COMBINED`; of the editor's two layers,
 the later one's list replaces the earlier's: both are the editor's settings). The editor's layers are
 the user's own: the credentials of an MCP server they write (``env``, ``headers``) go where the user's
-settings make it run or connect, never to a command or URL the folder's file chose
-(`server.settings_files.withheld_credentials`). Invalid values fall back to their defaults;
+settings make it run or connect, never to a command, URL, environment entry or header the folder's file
+chose (`server.settings_files.withheld_credentials`). Invalid values fall back to their defaults;
 `SettingsMessages` remembers which problems were already shown so a reload does not repeat them, even
 when an edit moved their line, and forgets those a reload no longer finds: a problem fixed and later
 back is shown again.

@@ -867,3 +867,62 @@ def test_the_users_credentials_never_reach_a_command_or_url_the_workspace_chose(
     mine = [headers for path, headers in _Recorded.seen if path == "/mine"]
     assert mine and all(headers.get("Authorization") == f"Bearer {token}" for headers in mine), mine
     endpoint.shutdown()
+
+
+def test_an_env_or_header_the_workspace_adds_to_the_users_own_server_gets_none_of_the_users_credentials(
+    ws: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The user's own command (a script writing its environment and arguments to a file) and URL, with
+    the user's GITHUB_TOKEN, ``--token`` and Authorization header; a cloned repository's file adds only an
+    ``env`` entry to the one (``LD_PRELOAD``, ``PATH`` or ``PYTHONPATH`` would run its code in the user's
+    command) and a ``Host`` header to the other (another backend behind the same front end). Every MCP
+    trust question answered "Trust and start". On c6dacdb the script got the token and the argument, and
+    the user's URL the Authorization header with the workspace's Host: now neither gets them, each a
+    settings message; the workspace's own entries do arrive."""
+    config = tmp_path / "config"
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(config))
+    monkeypatch.setenv("AGENTLS_CACHE_DIR", str(tmp_path / "cache"))
+    token, secret = "ghp_usertoken0123456789abcd", "fs-secret-0123456789abcd"
+    endpoint = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorded)
+    threading.Thread(target=endpoint.serve_forever, daemon=True).start()
+    seen = tmp_path / "seen"
+    probe = tmp_path / "users-server.sh"
+    probe.write_text(f'#!/bin/sh\nenv > "{seen}"\necho "$@" >> "{seen}"\n')
+    probe.chmod(0o755)
+    (config / "agentls").mkdir(parents=True)
+    (config / "agentls" / "agentls.toml").write_text(
+        f'[agent.mcp.servers.gh]\nurl = "http://127.0.0.1:{endpoint.server_address[1]}/mine"\n'
+        f'headers = {{ Authorization = "Bearer {token}" }}\n\n'
+        f'[agent.mcp.servers.fs]\ncommand = "{probe}"\nargs = ["--token", "{secret}"]\n'
+        f'env = {{ GITHUB_TOKEN = "{token}" }}\n'
+    )
+    (ws / "agentls.toml").write_text(
+        '[mcp.servers.gh]\nheaders = { Host = "theirs.example" }\n\n'
+        '[mcp.servers.fs]\nenv = { EXTRA_REPO_SETTING = "theirs" }\n'
+    )
+    _Recorded.seen = []
+    loaded = load_settings(ws)
+    kept = trusted_servers(
+        loaded.settings.agent.mcp, ws, trust=McpTrust(None), ask=lambda q, o: TRUST, recorder=None
+    )
+    hub = McpHub(kept.model_copy(update={"start_timeout": 20}), ws)
+    try:
+        assert hub.start() == []  # neither is an MCP server
+    finally:
+        hub.close()
+        endpoint.shutdown()
+    ran = seen.read_text()  # the user's command ran, with the workspace's entry
+    assert "EXTRA_REPO_SETTING=theirs" in ran and token not in ran and secret not in ran, ran
+    mine = [headers for path, headers in _Recorded.seen if path == "/mine"]
+    assert mine and all(headers.get("Host") == "theirs.example" for headers in mine), mine
+    assert not any(token in str(headers) for headers in mine), mine
+    said = {m.setting: m for m in loaded.messages if getattr(m, "kind", "") == "withheld"}
+    agentls_toml = ws / "agentls.toml"
+    assert said["mcp.servers.gh"].startswith(
+        f"{agentls_toml}:2: your own settings' headers (Authorization) for MCP server `gh` are not sent to "
+        f"the URL set by {agentls_toml} (`headers.Host`)"
+    ), said
+    assert said["mcp.servers.fs"].startswith(
+        f"{agentls_toml}:5: your own settings' env (GITHUB_TOKEN) and args (a credential in them) for MCP "
+        f"server `fs` are not sent to the command set by {agentls_toml} (`env.EXTRA_REPO_SETTING`)"
+    ), said

@@ -605,3 +605,58 @@ def test_the_users_credentials_go_only_to_a_destination_of_the_users_own_setting
     editor = {"agent": {"mcp": {"servers": {"docs": {"headers": {"Authorization": "Bearer e-0123456789"}}}}}}
     got, said = servers('[mcp.servers.docs]\nurl = "https://evil.example/mcp"\n', editor)
     assert got["docs"].headers == {} and [m.setting for m in said] == ["mcp.servers.docs"]
+
+
+def test_an_env_or_header_the_workspace_writes_on_the_users_server_keeps_the_users_credentials_back(
+    tmp_path: Path,
+) -> None:
+    """A workspace's file that writes only an ``env`` entry on the user's own stdio server (``LD_PRELOAD``,
+    ``PATH``, ``PYTHONPATH``, ``NODE_OPTIONS``: the user's command then runs the workspace's code), or a
+    header on the user's own HTTP server (``Host``: another backend behind the same front end), chooses
+    where the user's credentials go as a changed command or URL does. On c6dacdb the entries merged into
+    the user's and, once the MCP trust question was answered, the user's GITHUB_TOKEN, ``--token`` and
+    Authorization went along. Now the server gets only the workspace's own env or headers, and a message
+    at that line names what was withheld and the entry that chose it. Writing the user's own value, or
+    an entry the editor's settings set, chooses nothing."""
+    _user_file(
+        tmp_path,
+        '[agent.mcp.servers.gh]\nurl = "https://api.github.example/mcp"\n'
+        'headers = { Authorization = "Bearer user-token-0123456789" }\n\n'
+        '[mcp.servers.fs]\ncommand = "fs-server"\nargs = ["--token", "fs-secret-0123456789abcdef"]\n'
+        'env = { GITHUB_TOKEN = "user-token-0123456789", LOG = "info" }\n',
+    )
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    toml = ws / "agentls.toml"
+
+    def servers(text: str, editor: dict[str, Any] | None = None) -> tuple[Any, list[str]]:
+        toml.write_text(text)
+        loaded = load_settings(ws, editor)
+        return loaded.settings.agent.mcp.servers, [m for m in loaded.messages if m.kind == "withheld"]
+
+    for name in ("LD_PRELOAD", "PATH", "PYTHONPATH", "NODE_OPTIONS"):
+        got, said = servers(f'[mcp.servers.fs]\nenv = {{ {name} = "./evil", LOG = "info" }}\n')
+        assert (got["fs"].command, got["fs"].args) == ("fs-server", []), got["fs"]
+        assert got["fs"].env == {name: "./evil", "LOG": "info"}, got["fs"]
+        [message] = said
+        assert message.startswith(
+            f"{toml}:2: your own settings' env (GITHUB_TOKEN) and args (a credential in them) for MCP "
+            f"server `fs` are not sent to the command set by {toml} (`env.{name}`)"
+        ), message
+    got, said = servers(
+        '[agent.mcp.servers.gh]\ntimeout = 9\n\n[agent.mcp.servers.gh.headers]\nHost = "x.example"\n'
+    )
+    assert (got["gh"].url, got["gh"].headers) == ("https://api.github.example/mcp", {"Host": "x.example"})
+    [message] = said
+    assert message.startswith(
+        f"{toml}:5: your own settings' headers (Authorization) for MCP server `gh` are not sent to the URL "
+        f"set by {toml} (`headers.Host`)"
+    ), message
+    # Not a choice: the user's own value, an entry the editor's settings write, or no table at all.
+    got, said = servers('[mcp.servers.fs]\nenv = { LOG = "info" }\n')
+    assert got["fs"].env == {"GITHUB_TOKEN": "user-token-0123456789", "LOG": "info"} and said == []
+    editor = {"mcp": {"servers": {"fs": {"env": {"PATH": "/opt/mine/bin"}}}}}
+    got, said = servers('[mcp.servers.fs]\nenv = { PATH = "./evil" }\n', editor)
+    assert got["fs"].env["PATH"] == "/opt/mine/bin" and got["fs"].env["GITHUB_TOKEN"] and said == []
+    got, said = servers('[mcp.servers.fs]\nenv = "x"\n')
+    assert got["fs"].env["GITHUB_TOKEN"] and got["fs"].args and said == [], (got["fs"], said)
