@@ -88,8 +88,10 @@ bwrap --info-fd N --block-fd N                                         # see _Sa
   `close` or when the sandbox is collected) that holds, for each command being set up, the writing end of
   its ``--block-fd`` pipe (so a waiting pid 1 gets no end of file from agentls' death) and, once `run`
   knows it, a pidfd of pid 1; when agentls dies it kills them (pid 1, and whatever still holds a held
-  pipe), then exits. It costs a ``sendmsg`` or three per command (about 0.7 ms of CPU with bwrap's 6.5)
-  and a Python start per `Sandbox`. Running bwrap under `agent.subreaper` would close the window too, but
+  pipe), then exits. It learns of that death as the end of its socket, so a child agentls forks without
+  exec (a multiprocessing fork worker) closes its copy of the socket right after the fork
+  (`_SetupReaper`). It costs a ``sendmsg`` or three per command (about 0.7 ms of CPU with bwrap's 6.5)
+  and a Python start per `Sandbox` (about 12 ms of CPU: it imports little). Running bwrap under `agent.subreaper` would close the window too, but
   a Python start per command quadrupled a sandboxed ``true``'s CPU (28 ms instead of 7).
 - The environment is rebuilt from scratch: PATH, HOME (a private directory under /tmp), LANG, TERM,
   the switches that stop npm and pip from asking a registry for their own updates on every command,
@@ -127,11 +129,12 @@ import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from agent.netproxy import DEFAULT_REGISTRIES
+from agent.sandbox_reaper import proc_stat
 from agent.scratch import remove_tree
 
 if TYPE_CHECKING:
@@ -766,19 +769,6 @@ def _read_child_pid(fd: int, stop: Callable[[], bool]) -> int | None:
     return None
 
 
-def _proc_stat(pid: int) -> tuple[int, str, str] | None:
-    """(parent pid, start time, state) of process `pid` from /proc; None when there is none."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
-    except OSError:
-        return None
-    fields = text.rpartition(")")[2].split()  # after the command name, which may hold spaces
-    try:
-        return int(fields[1]), fields[19], fields[0]
-    except (IndexError, ValueError):
-        return None
-
-
 class _SandboxInit:
     """bwrap's first process in the sandbox (pid 1 of its PID namespace), held so that a kill reaches it and
     can wait for its end.
@@ -810,7 +800,7 @@ class _SandboxInit:
                 return None
             except OSError as error:  # ENOSYS: a kernel without pidfds
                 log.debug("no pidfd for the sandbox's process %d (%s): held by its start time", pid, error)
-        stat = _proc_stat(pid)
+        stat = proc_stat(pid)
         if stat is None or stat[0] != parent:
             if pidfd is not None:
                 os.close(pidfd)
@@ -824,7 +814,7 @@ class _SandboxInit:
         return f"init {key} {self.pid} {self._start}", []
 
     def _running(self) -> bool:
-        stat = _proc_stat(self.pid)
+        stat = proc_stat(self.pid)
         return stat is not None and stat[1] == self._start and stat[2] != "Z"
 
     def kill(self) -> None:
@@ -858,7 +848,18 @@ class _SandboxInit:
 class _SetupReaper:
     """The owner's end of `agent.sandbox_reaper`, one per `Sandbox`: it kills the sandboxes of an owner
     that died while they were being set up (bubblewrap issue #633). Messages are sent from any thread
-    (one ``sendmsg`` each, whole on a ``SOCK_SEQPACKET`` socket)."""
+    (one ``sendmsg`` each, whole on a ``SOCK_SEQPACKET`` socket).
+
+    The reaper sees the owner's death as the end of its socket, so no other process may hold the owner's
+    end: a child forked without exec (a ``multiprocessing`` fork worker, ``os.fork``) would, until it
+    exits, and close-on-exec does not apply to it. Such a child closes its copy of every reaper's socket
+    right after the fork (``os.register_at_fork``, registered with the first reaper), and a `Sandbox` it
+    uses starts a reaper of its own (`inherited`)."""
+
+    _open: ClassVar[weakref.WeakSet[_SetupReaper]] = weakref.WeakSet()
+    """The reapers of this process (forking is the whole process's, so this is too)."""
+    _open_lock: ClassVar[threading.Lock] = threading.Lock()
+    _fork_hook: ClassVar[bool] = False
 
     def __init__(self) -> None:
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -877,6 +878,26 @@ class _SetupReaper:
         finally:
             theirs.close()
         self._socket = mine
+        self._owner = os.getpid()
+        with _SetupReaper._open_lock:
+            if not _SetupReaper._fork_hook:
+                os.register_at_fork(after_in_child=_SetupReaper._close_in_child)
+                _SetupReaper._fork_hook = True
+            _SetupReaper._open.add(self)
+
+    @staticmethod
+    def _close_in_child() -> None:
+        """In a child just forked: close the parent's reaper sockets (no lock taken: another thread of the
+        parent may have held it at the fork)."""
+        _SetupReaper._open_lock = threading.Lock()
+        for reaper in list(_SetupReaper._open):
+            reaper._socket.close()
+        _SetupReaper._open = weakref.WeakSet()
+
+    @property
+    def inherited(self) -> bool:
+        """Whether this is a forked child's copy of its parent's reaper (its socket closed)."""
+        return os.getpid() != self._owner
 
     def send(self, message: str, fds: Sequence[int] = ()) -> bool:
         """Whether the reaper got `message` (False once it has died)."""
@@ -889,6 +910,8 @@ class _SetupReaper:
     def close(self) -> None:
         """End the reaper: with nothing held (no sandbox being set up), it only exits."""
         self._socket.close()
+        if self.inherited:
+            return  # the parent's reaper: the parent ends it
         try:
             self._proc.wait(_REAP_SECONDS)
         except subprocess.TimeoutExpired:
@@ -1310,6 +1333,9 @@ class Sandbox:
         with self._lock:
             self._commands += 1
             key = str(self._commands)
+            if self._reaper is not None and self._reaper.inherited and self._reaper_closer is not None:
+                self._reaper_closer.detach()  # this process is a forked child: its parent's reaper
+                self._reaper = self._reaper_closer = None
             if self._reaper is None:
                 try:
                     self._reaper = _SetupReaper()

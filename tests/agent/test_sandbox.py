@@ -657,6 +657,154 @@ def test_an_owner_killed_while_bwrap_sets_up_leaves_nothing_running(workdir: Pat
             os.kill(pid, signal.SIGKILL)
 
 
+_SECCOMP_HOLD = (
+    # In the owner: bwrap reads `--seccomp FD` to its end right after it has read its `--block-fd`, and only
+    # then calls setsid and sets its parent-death signal. With the writing end held by the test, the
+    # sandbox's first process stays in that window (bubblewrap#633's, after its release) for good.
+    "import subprocess\n"
+    "import agent.sandbox as sandbox\n"
+    "popen = subprocess.Popen\n"
+    "def with_seccomp(argv, **kwargs):\n"
+    "    if '--block-fd' in argv:\n"
+    "        argv = [argv[0], '--seccomp', str(SECCOMP), *argv[1:]]\n"
+    "        kwargs['pass_fds'] = (*kwargs['pass_fds'], SECCOMP)\n"
+    "    return popen(argv, **kwargs)\n"
+    "sandbox.subprocess.Popen = with_seccomp\n"
+)
+
+
+def _released(init: int, outer: int) -> bool:
+    """Whether the sandbox's first process `init` has read and closed its ``--block-fd`` (named in the
+    command line of bwrap's outer process `outer`)."""
+    argv = Path(f"/proc/{outer}/cmdline").read_bytes().split(b"\0")
+    block_fd = argv[argv.index(b"--block-fd") + 1].decode()
+    return not os.path.lexists(f"/proc/{init}/fd/{block_fd}")
+
+
+@pytest.mark.parametrize("pidfd", [True, False], ids=["pidfd", "no-pidfd"])
+def test_an_owner_killed_after_bwrap_is_let_go_leaves_nothing_running(workdir: Path, pidfd: bool) -> None:
+    """The rest of bubblewrap#633's window: the sandbox's first process, let go (it has read its
+    ``--block-fd``, which it then closes), has not yet called setsid nor set its parent-death signal when the
+    owner dies. No pipe holds it there any more: only the sandbox reaper's pidfd of it (without pidfds, its
+    pid and start time) can end it. The test holds it in that window (a ``--seccomp`` descriptor that bwrap
+    reads to its end there, whose writing end the test keeps), kills the owner, and the first process must
+    die and the command never start."""
+    if shutil.which("bwrap") is None:
+        pytest.skip("bubblewrap is not installed (apt-get install bubblewrap)")
+    child, marker = unique_sleep()
+    started = workdir / "started"
+    held = workdir.parent / "held"
+    seccomp_r, seccomp_w = os.pipe()
+    owner_code = (
+        "import os, time\n"
+        "from pathlib import Path\n"
+        f"SECCOMP = {seccomp_r}\n"
+        + _SECCOMP_HOLD
+        + ("" if pidfd else "del os.pidfd_open\n")
+        + "hold = sandbox._SandboxInit.hold\n"
+        "def holding(pid, parent):\n"
+        "    init = hold(pid, parent)\n"
+        f"    Path({str(held)!r}).write_text(f'{{pid}} {{parent}}')\n"
+        "    return init\n"
+        "sandbox._SandboxInit.hold = holding\n"
+        f"sandbox.Sandbox().run({f'touch {started}; {child}'!r}, Path({str(workdir)!r}), timeout=600)\n"
+    )
+    repo = str(Path(__file__).resolve().parents[2])
+    owner = subprocess.Popen(
+        [sys.executable, "-c", owner_code],
+        cwd=repo,
+        env={**os.environ, "PYTHONPATH": repo},
+        pass_fds=(seccomp_r,),
+    )
+    os.close(seccomp_r)
+    init, init_stat = 0, ""
+    try:
+        wait_for(held)
+        assert held.exists(), "the owner did not get to hold the sandbox's first process"
+        init, outer = (int(word) for word in held.read_text().split())
+        init_stat = Path(f"/proc/{init}/stat").read_text()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not _released(init, outer):
+            time.sleep(0.02)
+        assert _released(init, outer), "bwrap's first process was never let go"
+        owner.kill()
+        owner.wait(10)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and _same_process(init, init_stat):
+            time.sleep(0.05)
+        assert not _same_process(init, init_stat), "the sandbox's first process outlived its owner"
+        assert wait_gone(marker) == [] and not started.exists(), "the command ran without its owner"
+    finally:
+        owner.kill()
+        owner.wait(10)
+        if init and _same_process(init, init_stat):
+            os.kill(init, signal.SIGKILL)
+        os.close(seccomp_w)
+        for pid in processes_with(marker):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_a_forked_child_of_the_owner_does_not_keep_its_sandboxes_alive(workdir: Path) -> None:
+    """A child the owner forked without exec (a multiprocessing fork worker) shares the owner's
+    descriptors; were the reaper's socket among them, the reaper would not see the owner's death until that
+    child ends, and a sandbox being set up would run its command meanwhile. The owner forks such a child
+    once its reaper runs, then stops for good while bwrap waits on ``--block-fd`` and is killed: with the
+    child still alive, the sandbox's first process must end and the command never start. In the child, a
+    sandbox starts a reaper of its own."""
+    if shutil.which("bwrap") is None:
+        pytest.skip("bubblewrap is not installed (apt-get install bubblewrap)")
+    child, marker = unique_sleep()
+    started = workdir / "started"
+    held = workdir.parent / "held"
+    forked = workdir.parent / "forked"
+    owner_code = (
+        "import os, time\n"
+        "from pathlib import Path\n"
+        "import agent.sandbox as sandbox\n"
+        f"work = Path({str(workdir)!r})\n"
+        "box = sandbox.Sandbox()\n"
+        "assert box.run('true', work).exit_code == 0\n"
+        "worker = os.fork()\n"
+        "if worker == 0:\n"
+        "    result = box.run('echo in-child', work)\n"
+        f"    Path({str(forked)!r}).write_text(result.stdout)\n"
+        "    time.sleep(600)\n"
+        "    os._exit(0)\n"
+        "original = sandbox._SpaceGuard.attach\n"
+        "def attach(self, pid, *args):\n"
+        f"    Path({str(held)!r}).write_text(f'{{pid}} {{worker}}')\n"
+        "    time.sleep(600)\n"
+        "sandbox._SpaceGuard.attach = attach\n"
+        f"box.run({f'touch {started}; {child}'!r}, work, timeout=600)\n"
+    )
+    owner = start_owner(owner_code)
+    init, init_stat, worker = 0, "", 0
+    try:
+        wait_for(held)
+        assert held.exists(), "the owner did not get to hold the sandbox's first process"
+        init, worker = (int(word) for word in held.read_text().split())
+        init_stat = Path(f"/proc/{init}/stat").read_text()
+        wait_for(forked)
+        assert forked.read_text() == "in-child\n"
+        owner.kill()
+        owner.wait(10)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and _same_process(init, init_stat):
+            time.sleep(0.05)
+        assert Path(f"/proc/{worker}").exists(), "the forked child ended: the test shows nothing"
+        assert not _same_process(init, init_stat), "the sandbox's first process outlived its owner"
+        # The forked child's command line is the owner's, which holds the marker.
+        assert set(processes_with(marker)) == {worker} and not started.exists(), "the command ran"
+    finally:
+        owner.kill()
+        owner.wait(10)
+        for pid in (worker, init):
+            if pid and Path(f"/proc/{pid}").exists():
+                os.kill(pid, signal.SIGKILL)
+        for pid in processes_with(marker):
+            os.kill(pid, signal.SIGKILL)
+
+
 def _reapers() -> list[int]:
     """This process's sandbox reapers (`agent.sandbox_reaper`) that are running."""
     found = []
