@@ -28,3 +28,23 @@ def test_a_model_that_loads_gives_a_hybrid_index(tmp_path: Path, distilled_model
     index = open_agentls(_workspace(tmp_path), tmp_path / "cache", model_dir=distilled_model)
     assert index.store.has_vectors
     assert agentls_search(index, vector_only=True)("limit calls per second")
+
+
+def test_a_target_without_a_chunk_of_its_own_spans_its_definition(tmp_path: Path) -> None:
+    # A method of a class small enough to be one chunk has no chunk row; the symbols table ends it at its
+    # name, and a one-line target could only be matched by a chunk of at most 41 lines, never by the
+    # class chunk that holds it (psr7's Query.parse was annotated 20-20 for lines 9-57).
+    from tests.benchmarks.retrieval.annotate import _resolve
+
+    root = tmp_path / "ws"
+    root.mkdir()
+    body = "".join(f"        $x{i} = {i};\n" for i in range(60))
+    (root / "Query.php").write_text(
+        "<?php\nfinal class Query\n{\n    /**\n     * Parse a query string.\n     */\n"
+        "    public static function parse(string $str): array\n    {\n"
+        f"{body}        return [];\n    }}\n}}\n"
+    )
+    chunks = [{"path": "Query.php", "kind": "class", "symbol": "Query", "start_line": 2, "end_line": 72}]
+    symbols = [{"path": "Query.php", "name": "parse", "line": 7, "end_line": 7, "kind": "method"}]
+    target = _resolve("Query.php::Query.parse", chunks, symbols, root)
+    assert (target["start"], target["line"], target["end"], target["kind"]) == (4, 7, 70, "method")

@@ -7,7 +7,8 @@ and a target is ``path::Qualified.name`` (the defining chunk, grade 3) or the sa
 (closely related, grade 1); ``@LINE`` after the name picks one of several definitions of that name.
 
 Targets are resolved once, here, to the line range of the definition, from the index's chunk rows of
-that name (falling back to its symbols table), and written with their path, name, the line that names
+that name (a definition without a chunk of its own, such as a method of a small class, from the file
+parsed with every definition split out, `indexing.definitions`), and written with their path, name, the line that names
 the definition and its line range: the scorer matches hits by path and lines, so a change of chunking
 does not invalidate the annotations,
 and the pinned package versions keep the lines where they are. Each query gets a fixed split, from a hash
@@ -28,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from indexing.config import EmbeddingSettings, IndexSettings
+from indexing.definitions import definition_chunks
+from indexing.languages import detect_language
 from indexing.service import WorkspaceIndex
 from tests.benchmarks.retrieval.repos import BY_NAME, fetch
 
@@ -56,7 +59,9 @@ def _definitions(index: WorkspaceIndex) -> tuple[list[dict[str, Any]], list[Any]
     return chunks, symbols.to_arrow().to_pylist()
 
 
-def _resolve(spec: str, chunks: list[dict[str, Any]], symbols: list[dict[str, Any]]) -> dict[str, Any]:
+def _resolve(
+    spec: str, chunks: list[dict[str, Any]], symbols: list[dict[str, Any]], root: Path
+) -> dict[str, Any]:
     m = _TARGET.match(spec.strip())
     if not m:
         raise ValueError(f"bad target {spec!r}")
@@ -79,7 +84,7 @@ def _resolve(spec: str, chunks: list[dict[str, Any]], symbols: list[dict[str, An
         if not found:
             raise ValueError(f"{spec}: no definition of {short!r} in {path}")
         best = min(found, key=lambda s: s["line"])
-        start, end, kind = best["line"], best["end_line"], best["kind"]
+        start, end, kind = _extent(root, path, best)
     # the line that names the definition: what a hit must hold (a chunk may start at its doc comment)
     named = [
         s["line"] for s in symbols if s["path"] == path and s["name"] == short and start <= s["line"] <= end
@@ -94,6 +99,25 @@ def _resolve(spec: str, chunks: list[dict[str, Any]], symbols: list[dict[str, An
         "kind": kind,
         "grade": grade,
     }
+
+
+def _extent(root: Path, path: str, symbol: dict[str, Any]) -> tuple[int, int, str]:
+    """Lines and kind of a definition that has no chunk of its own (a method of a class small enough to be
+    one chunk): its chunk when every definition is split out (`indexing.definitions`). The symbols table
+    ends a definition at its name, and a one-line target can only be matched by a chunk of at most 41
+    lines (``evaluate._matches``): the class chunk holding the method would never count."""
+    text = (root / path).read_text(encoding="utf-8", errors="replace")
+    chunks = definition_chunks(path, text, detect_language(path))
+    line = symbol["line"]
+    own = [
+        c
+        for c in chunks
+        if c.kind != "module" and c.name == symbol["name"] and c.start_line <= line <= c.end_line
+    ]
+    if not own:
+        return line, symbol["end_line"], symbol["kind"]
+    best = min(own, key=lambda c: c.end_line - c.start_line)
+    return best.start_line, best.end_line, best.kind
 
 
 def _contiguous(rows: list[dict[str, Any]], row: dict[str, Any]) -> bool:
@@ -123,7 +147,7 @@ def compile_queries(cache: Path) -> list[dict[str, Any]]:
                     continue
                 kind, query, targets = (p.strip() for p in line.split("|"))
                 try:
-                    resolved = [_resolve(t, chunks, symbols) for t in targets.split(";")]
+                    resolved = [_resolve(t, chunks, symbols, corpus.root) for t in targets.split(";")]
                 except ValueError as exc:
                     errors.append(f"{qfile.name}:{n}: {exc}")
                     continue
