@@ -124,6 +124,19 @@ class SettingsMessage(str):
         return self.setting, self.file, self.kind
 
 
+NOTICES = frozenset({"withheld"})
+"""The kinds of `SettingsMessage` that say how the user was protected, not that a setting is ignored or
+unusable: ``withheld``, the user's MCP credentials kept from a destination a workspace's file chose
+(`withheld_credentials`). A run lacks nothing the settings set (the server runs as configured, without
+the user's credentials), so the command line's strict runs show them and start
+(`server.cli.support.workspace_settings`)."""
+
+
+def is_notice(message: str) -> bool:
+    """Whether `message` is a notice of protection (`NOTICES`), not a setting ignored or unusable."""
+    return isinstance(message, SettingsMessage) and message.kind in NOTICES
+
+
 def _unreadable(file: str, text: str) -> SettingsMessage:
     """The message that the settings of `file` could not be read at all."""
     return SettingsMessage(text, None, file, "unreadable")

@@ -93,8 +93,11 @@ def workspace_settings(
     otherwise be dropped for a paid run; so does a setting it would ignore (``max_minutes = "ten"``, or a
     misspelt ``max_minute``, would leave the run without its time bound), and one no run can use (a role's
     model of another provider, a base URL that is no URL: `server.settings.unusable`), before the index is
-    built. Each is said with its file, line and key."""
+    built. Each is said with its file, line and key. A notice of protection (the user's MCP credentials
+    withheld from a workspace's destination: `server.settings_files.is_notice`) is shown and the run
+    starts: it lacks no setting."""
     from server.settings import load_settings
+    from server.settings_files import is_notice
 
     loaded = load_settings(root)
     if strict and loaded.unreadable:
@@ -102,10 +105,13 @@ def workspace_settings(
             f"{'; '.join(loaded.unreadable)}. Fix the file: an agent run does not start without the "
             "budget, approval and network settings it may hold."
         )
-    if strict and loaded.messages:
+    lacking = [message for message in loaded.messages if not is_notice(message)]
+    if strict and lacking:
+        for message in loaded.messages:
+            if is_notice(message):
+                err.print(f"[yellow]warning:[/] {escape(message)}", highlight=False)
         raise click.ClickException(
-            "\n".join(loaded.messages)
-            + "\nFix the settings: an agent run does not start with settings it would "
+            "\n".join(lacking) + "\nFix the settings: an agent run does not start with settings it would "
             "ignore (a budget, an approval or a network setting among them) or cannot use."
         )
     return _reported(loaded, err, messages)
