@@ -17,6 +17,11 @@ the ones the editor shows. Both agree on every file without a lone ``\\r``; in o
 (like git's) shows each run of ``\\r`` lines as one line, and the server's hunks are the finer blocks
 inside its ``@@`` sections.
 
+`editor_hunk_count` counts the hunks of a file's unified diff (as a run's transcript keeps it) the way the
+server's per-hunk review makes them from the two texts: in editor lines, so ``agentls runs`` says "2 of 6
+hunks" of the hunks the user chose from, whether the file's lines end with ``\\n``, ``\\r\\n`` or a lone
+``\\r``.
+
 `line_opcodes` is difflib's `SequenceMatcher` *without* its autojunk heuristic. With it, in a sequence of
 200 lines or more no match is anchored on a line that occurs in more than 1% of them (blank lines, ``}``,
 ``return``), so, for example, a one-line change near the end of a long file can show as a whole function
@@ -44,7 +49,15 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from itertools import accumulate
 
-__all__ = ["WORK_BUDGET", "Opcode", "editor_lines", "line_opcodes", "split_lines", "unified_hunks"]
+__all__ = [
+    "WORK_BUDGET",
+    "Opcode",
+    "editor_hunk_count",
+    "editor_lines",
+    "line_opcodes",
+    "split_lines",
+    "unified_hunks",
+]
 
 log = logging.getLogger(__name__)
 
@@ -347,3 +360,55 @@ def unified_hunks(old: Sequence[str], new: Sequence[str], *, context: int = 3) -
             if tag in ("replace", "insert"):
                 out += ["+" + line for line in new[j1:j2]]
     return out
+
+
+_LONE_CR = re.compile(r"\r(?!\n)")
+
+
+def editor_hunk_count(diff: str) -> int:
+    """How many hunks a file's unified diff (`unified_hunks`' lines after its header) holds, counted as the
+    server's per-hunk review counts them (`server.features.runs.proposals.file_hunks`: the changed blocks
+    of `line_opcodes` over `editor_lines`). A ``@@`` section without a lone ``\\r`` has one per run of
+    ``-`` and ``+`` lines (git's lines are the editor's there); a section with one (git shows each run of
+    lone-``\\r`` lines as one line) has its two sides split again as editors split them, and its changed
+    blocks counted."""
+    count = 0
+    for old, new, runs in _sections(diff):
+        if _LONE_CR.search(old) or _LONE_CR.search(new):
+            opcodes = line_opcodes(editor_lines(old), editor_lines(new))
+            count += sum(tag != "equal" for tag, *_ in opcodes)
+        else:
+            count += runs
+    return count
+
+
+def _sections(diff: str) -> Iterator[tuple[str, str, int]]:
+    """Each ``@@`` section of one file's unified diff: its old lines, its new lines (as text, each line's
+    end as in the file), and its runs of ``-`` and ``+`` lines."""
+    old: list[str] = []
+    new: list[str] = []
+    runs, body, inside, last = 0, False, False, ""
+    for line in diff.split("\n"):
+        if line.startswith(("@@", "diff --git ")):
+            if body:
+                yield "".join(old), "".join(new), runs
+            old, new, runs, inside, last = [], [], 0, False, ""
+            body = line.startswith("@@")
+            continue
+        if not body:
+            continue
+        tag, text = line[:1], line[1:] + "\n"
+        if tag == "\\":  # "\\ No newline at end of file": the line before it has no end
+            sides = {" ": (old, new), "-": (old,), "+": (new,)}.get(last, ())
+            for side in sides:
+                side[-1] = side[-1][:-1]
+            continue
+        changed = tag in ("-", "+")
+        runs += changed and not inside
+        inside, last = changed, tag
+        if tag in (" ", "-"):
+            old.append(text)
+        if tag in (" ", "+"):
+            new.append(text)
+    if body:
+        yield "".join(old), "".join(new), runs

@@ -101,6 +101,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import IO, TYPE_CHECKING, Any
 
+from agent.hunks import editor_hunk_count
 from agent.images import image_positions
 
 if TYPE_CHECKING:
@@ -598,21 +599,6 @@ def _is_applied(record: TranscriptRecord) -> bool:
     return record.type == "decision" and record.get("kind") == "proposal_applied"
 
 
-def _diff_hunks(diff: str) -> int:
-    """How many hunks a file's unified diff shows: its runs of ``-`` and ``+`` lines after the first
-    ``@@`` (each a hunk of per-hunk review, `agent.hunks`; a file with lone ``\\r`` line ends has more,
-    which the caller allows for)."""
-    count, inside, body = 0, False, False
-    for line in diff.split("\n"):
-        if line.startswith("@@"):
-            body, inside = True, False
-            continue
-        changed = body and (line.startswith(("-", "+")) or (inside and line.startswith("\\")))
-        count += changed and not inside
-        inside = changed
-    return count
-
-
 _REST = {"rejected": "rejected", "failed": "not written", "allowing": "allowed", "pending": "pending"}
 """What became of the part of a proposal not applied, in the order the summary says it."""
 
@@ -625,15 +611,16 @@ def summarise_answers(answers: Sequence[ProposalAnswer], proposal: TranscriptRec
     Everything written: "applied" ("committed" for an ``--apply --commit``), "in N parts" when several
     accepts wrote it. Part of it written: "partly applied (2 of 5 hunks), rest rejected", "partly applied
     (1 of 3 files), 2 pending" (files when each file was taken or left whole, else hunks, counted from
-    the proposal's diff), with what became of the rest: rejected, pending (no answer yet), not written,
-    allowed (no word of the writes yet)."""
+    the proposal's diff as the per-hunk review makes them, `agent.hunks.editor_hunk_count`: a lone
+    ``\\r`` ends a line there too), with what became of the rest: rejected, pending (no answer yet), not
+    written, allowed (no word of the writes yet)."""
     if not answers:
         return ""
     totals: dict[str, int] = {}
     for item in (proposal.get("files") if proposal is not None else None) or ():
         if isinstance(item, Mapping) and item.get("path"):
             modified = item.get("kind", "modified") == "modified"
-            count = _diff_hunks(str(item.get("diff") or "")) if modified else 1
+            count = editor_hunk_count(str(item.get("diff") or "")) if modified else 1
             totals[str(item["path"])] = max(1, count)
     # per file: the state of each hunk an answer named, and of the rest of the file
     named: dict[str, dict[str, str]] = {}
@@ -663,7 +650,7 @@ def summarise_answers(answers: Sequence[ProposalAnswer], proposal: TranscriptRec
     whole = True
     for path, total in totals.items():
         states = named.get(path, {})
-        total = max(total, len(states))  # lone-\r files have more hunks than the diff shows
+        total = max(total, len(states))  # answers naming hunks the proposal's diff does not hold
         per_file: dict[str, int] = {}
         for state in states.values():
             per_file[state] = per_file.get(state, 0) + 1

@@ -10,7 +10,14 @@ import time
 
 import pytest
 
-from agent.hunks import WORK_BUDGET, line_opcodes, split_lines, unified_hunks
+from agent.hunks import (
+    WORK_BUDGET,
+    editor_hunk_count,
+    editor_lines,
+    line_opcodes,
+    split_lines,
+    unified_hunks,
+)
 
 
 def handlers(count: int) -> list[str]:
@@ -183,3 +190,32 @@ def test_the_default_budget_keeps_a_few_edits_of_a_5000_line_file_exact() -> Non
     ]
     assert time.perf_counter() - started < 10
     assert WORK_BUDGET >= 1_000_000
+
+
+@pytest.mark.parametrize("ends", [["\n"], ["\r\n"], ["\r"], ["\n", "\r\n", "\r"]])
+def test_a_diffs_hunks_are_counted_as_the_per_hunk_review_makes_them(ends: list[str]) -> None:
+    """`editor_hunk_count` of a file's unified diff is the number of changed blocks of the two texts in
+    editor lines (what `server.features.runs.proposals.file_hunks` offers), for random edits of files whose
+    lines end with ``\\n``, ``\\r\\n``, a lone ``\\r`` or a mix, with and without an end on the last."""
+    from agent.overlay import unified_diff
+
+    rng = random.Random(25)
+    words = ["a", "b", "x = 1", "", "}"]
+    for _ in range(400):
+        old = [rng.choice(words) + rng.choice(ends) for _ in range(rng.randint(1, 60))]
+        new = list(old)
+        for _ in range(rng.randint(1, 6)):
+            at = rng.randrange(len(new) + 1)
+            if rng.random() < 0.4 and at < len(new):
+                new[at] = f"changed {at}" + rng.choice(ends)
+            elif rng.random() < 0.5:
+                new.insert(at, "added" + rng.choice(ends))
+            elif at < len(new):
+                del new[at]
+        if rng.random() < 0.3:
+            new[-1:] = [new[-1].rstrip("\r\n")] if new else []
+        before, after = "".join(old), "".join(new)
+        blocks = line_opcodes(editor_lines(before), editor_lines(after))
+        expected = sum(tag != "equal" for tag, *_ in blocks)
+        diff = unified_diff("f.py", "f.py", before, after)
+        assert editor_hunk_count(diff) == expected, (before, after, diff)

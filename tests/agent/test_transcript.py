@@ -350,6 +350,37 @@ def test_every_answer_to_a_proposal_is_summed_up_in_the_listing(
     assert load_run(tmp_path, run.run_id).summary.proposal_answers == run.proposal_answers
 
 
+@pytest.mark.parametrize("ends", ["\n", "\r\n", "\r", "mixed"])
+def test_the_listing_counts_hunks_as_the_per_hunk_review_makes_them_whatever_the_line_ends(
+    tmp_path: Path, ends: str
+) -> None:
+    """Three lines changed, two of them close (one ``@@`` section of the diff for ``\\n`` ends): the
+    language server offers three hunks whatever the lines end with, and the listing counts three. In
+    git's diff a run of lone-``\\r`` lines is one line (all of the file, with ``\\r`` only), so it shows
+    fewer; one hunk accepted and the rest rejected is still "1 of 3"."""
+    from agent.overlay import FileChange, unified_diff
+    from server.features.runs.proposals import file_hunks
+
+    def text(changed: dict[int, str]) -> str:
+        end = [ends] * 20 if ends != "mixed" else ["\r\n", "\r", "\n"] * 7
+        return "".join(changed.get(n, f"line {n}") + end[n] for n in range(20))
+
+    old, new = text({}), text({3: "three", 5: "five", 16: "sixteen"})
+    change = FileChange("a.py", "modified", None, old, new, None, unified_diff("a.py", "a.py", old, new))
+    hunks = [h.id for h in file_hunks(change)]
+    assert len(hunks) == 3
+    files = [{"path": "a.py", "kind": "modified", "old_path": None, "diff": change.diff}]
+    transcript = Transcript(tmp_path, "20260101-100000-aaaaaa")
+    transcript.write("run_start", run_id="r", task={"title": "T", "kind": "run"}, model="m")
+    transcript.write("proposal", proposal_id="p1", summary="s", verified=True, diff="", files=files)
+    transcript.write("run_end", status="proposed", usage={}, cost=0.0)
+    transcript.close()
+    _answer(transcript.path, "allowed", ["a.py"], hunks[1:2], written=["a.py"], error=None)
+    assert list_runs(tmp_path)[0].proposal_answer == "partly applied (1 of 3 hunks), 2 pending"
+    _answer(transcript.path, "rejected", ["a.py"])
+    assert list_runs(tmp_path)[0].proposal_answer == "partly applied (1 of 3 hunks), rest rejected"
+
+
 def test_a_recovered_write_is_what_came_of_the_answer_it_finished(tmp_path: Path) -> None:
     """The ``proposal_applied`` a later start adds (`recovered`) belongs to the allowed answer the kill
     left without one."""
