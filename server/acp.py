@@ -22,8 +22,10 @@ that is a folder inside the workspace is each run's scope, as ``agentls run --pa
   a value ignored as invalid, an unknown key, the user's MCP credentials withheld from a command or URL
   the workspace's file chose, a settings file that could not be read. Each is a warning message of its
   own (subject ``settings``; ``_meta.agentls`` names its ``setting``, ``file`` and ``problem`` too), said
-  once per session for each (setting, file, kind), even when an edit moved its line. A setting no run can
-  use is not among them: the prompt is refused with it (below).
+  once per session for each (setting, file, kind) while it lasts, even when an edit moved its line; one
+  that a prompt's settings no longer have is forgotten, and said again if it comes back, as the language
+  server shows it again. A setting no run can use is not among them: the prompt is refused with it
+  (below).
 - Then, for each enabled MCP server of the settings the user has not trusted for the workspace
   (`agent.mcp.trust`), the same: a ``tool_call`` (kind ``other``) showing what it runs, with which
   arguments (credentials masked), and ``session/request_permission`` with "Trust and start" (remembered in
@@ -286,7 +288,8 @@ class _Session:
     """The credential values of the session's last run (`agent.runner.run_credentials`), withheld from
     what is added to its transcript after it ended (the answer to its proposal)."""
     said: SettingsMessages = field(default_factory=_settings_messages)
-    """The settings messages this session was told (`AgentlsAcpAgent._tell_messages`), each once."""
+    """The settings messages this session was told (`AgentlsAcpAgent._tell_messages`), each once while it
+    lasts."""
 
 
 @dataclass(frozen=True)
@@ -824,11 +827,13 @@ class AgentlsAcpAgent:
         not be read) once: a warning message of its own (subject ``settings``, and ``_meta.agentls``'s
         ``setting``, ``file`` and ``problem``: what it is about), before the run's output. A problem is
         known by its (setting, file, kind) (`server.features.configuration.SettingsMessages`): the same
-        one is not said again in the session, even when an edit moved its line. Not among them: a setting
-        no run can use (the prompt is refused with it: `server.settings.run_refusal`), and the sensitive
-        values not trusted (the question, and `_untrusted_notice`)."""
+        one is not said again in the session while these settings still have it, even when an edit moved
+        its line; one they no longer have is forgotten, so it is said again at a later prompt if it comes
+        back (as the language server shows it again). Not among them: a setting no run can use (the
+        prompt is refused with it: `server.settings.run_refusal`), and the sensitive values not trusted
+        (the question, and `_untrusted_notice`)."""
         said = [message for message in loaded.messages if getattr(message, "kind", "") != "unusable"]
-        for message in session.said.new(said):
+        for message in session.said.new(said, read=(*loaded.messages, *loaded.untrusted)):
             log.warning("%s", message)
             about = {
                 "setting": getattr(message, "setting", None),

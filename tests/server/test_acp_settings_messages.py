@@ -130,3 +130,37 @@ def test_the_settings_messages_reach_the_session_once_before_the_runs_output(
     assert len(labels) == 4 and labels[-1] == "Third answer.", labels
     assert f"{file}:{_line(edited, 'max_file_bytes')}: " in _warned(again)[invalid]
     assert not any(TOKEN in str(update) for update in client.updates)
+
+
+def test_a_problem_fixed_and_back_is_told_again_in_the_same_session(
+    fake_anthropic: FakeAnthropic, ws: Path, tmp_path: Path
+) -> None:
+    """Four prompts of one session: the workspace's file has an invalid value (told), then it is fixed
+    (nothing told), then it is back (told again, as the language server shows it again), then still
+    there (not told). On c6dacdb the session's messages were never forgotten: the third prompt said
+    nothing, and the user was not told that the value was ignored again."""
+    settings = ws / "agentls.toml"
+    bad = AGENT_TOML + '\n[index]\nmax_file_bytes = "big"\n'
+    settings.write_text(bad)
+    env = {**_env(fake_anthropic, tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    answers = ("First answer.", "Second answer.", "Third answer.", "Fourth answer.")
+    fake_anthropic.enqueue(*(text(answer) for answer in answers))
+    client = SessionsClient(DONT_START_MCP)
+
+    async def body(conn: Any, session_id: str) -> str:
+        for text_ in (bad, AGENT_TOML, bad, bad):
+            settings.write_text(text_)
+            reply = await conn.prompt(session_id=session_id, prompt=[text_block("What does f return?")])
+            assert str(reply.stop_reason) == "end_turn"
+        return session_id
+
+    session_id = asyncio.run(_in_one_process(client, ws, env, body))
+    labels = [label for label in _labels(client.said(session_id)) if label.startswith(("index.", *answers))]
+    assert labels == [
+        "index.max_file_bytes",
+        "First answer.",
+        "Second answer.",
+        "index.max_file_bytes",
+        "Third answer.",
+        "Fourth answer.",
+    ], labels
