@@ -121,6 +121,7 @@ if TYPE_CHECKING:
     from agent.mcp.trust import RunAnswers
     from agent.ports import CodeIndex, EventSink, Model, Sandbox
     from agent.toolchains import Toolchain
+    from indexing.config import IndexSettings
     from indexing.secrets import Redactor
 
 __all__ = [
@@ -358,8 +359,10 @@ class Agent:
         interpreter: Interpreter | None = None,
         mcp_answers: RunAnswers | None = None,
         toolchains: tuple[Toolchain, ...] | None = None,
+        index_settings: IndexSettings | None = None,
     ) -> None:
         """`root` is the workspace root (the overlay's); `index` may be None (tools fall back to scans);
+        `index_settings`: the workspace's index settings, for the verifier (`Verifier(index_settings=...)`);
         `ask` answers `ask_user` (None: nobody can); `transcript` None writes no transcript. The system
         prompt and the tools come from `role` unless `system` and `tools` are given. `node`: the team
         graph's node (its calls are charged to role and node, `agent.costs`); `models`: role name -> that
@@ -405,6 +408,7 @@ class Agent:
             toolchains=toolchains,
             on_warning=self._warn,
             mcp_answers=mcp_answers,
+            index_settings=index_settings,
         )
         self.verifier = self.resources.verifier
         self._asked_interpreter = interpreter is None

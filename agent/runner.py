@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     from agent.ports import CodeIndex
     from agent.resume import RunState
     from agent.task import Task
+    from indexing.config import IndexSettings
     from indexing.secrets import Redactor
 
 __all__ = [
@@ -168,6 +169,7 @@ def start_run(
     asked: Sequence[Asked] = (),
     mcp_answers: RunAnswers | None = None,
     settings_files: Sequence[str] = (),
+    index_settings: IndexSettings | None = None,
 ) -> RunHandle:
     """Start `task` on a worker thread and return its handle at once.
 
@@ -178,6 +180,9 @@ def start_run(
     run (its `task` should be `resume.task`); a team run resumes at the node where it stopped, whatever
     `mode` says. `mode`: "solo", "team" or a graph of the workspace's settings. `settings_files`: the files
     the settings were read from, which the message of a run that a setting stops names (`_not_started`).
+    `index_settings`: the workspace's index settings (the excludes of the user's, the workspace's and the
+    editor's settings merged): the verification leaves out what the index does when it tells which of the
+    files its copy lacks matter (None: the index's settings, else the defaults).
     """
     handle = RunHandle(run_id or new_run_id(), task)
 
@@ -227,6 +232,7 @@ def start_run(
                 "overlay": Overlay(root, buffers),
                 "sandbox": (sandbox := Sandbox(settings.sandbox)),
                 "index": workspace_index,
+                "index_settings": index_settings,
                 "ask": ask,
                 "on_event": _as_listener(on_event),
                 "cancel": handle.cancel_event,

@@ -22,7 +22,10 @@ verification fails with an environment problem that names them, why, and the fol
 folder the copy lacked matters unless the walker leaves it out as it does for the index (`.gitignore`,
 `.agentlsignore`, the exclude setting, tool and cache folders) and it is not, nor holds, a file of the change
 (a root-owned `build/` after a `docker build`): then the checks run, and one note of the result names what
-they ran without. `run_tests` (the tool) runs step 3 or 4 for a symbol or path the model names.
+they ran without. The exclude setting is the index's (`index.exclude` of the user's settings, then the
+workspace's and the editor's: `Verifier(index_settings=...)`, which every run and ``agentls.reverify`` gets;
+else the index's own settings, else the defaults). `run_tests` (the tool) runs step 3 or 4 for a symbol or
+path the model names.
 
 The outcome (`VerificationResult.outcome`) is "passed" only when something ran and nothing failed: a
 test command that ran no test (pytest exit status 5, "no tests collected"; a pytest run whose tests were all
@@ -71,6 +74,7 @@ from indexing.languages import detect_language
 
 if TYPE_CHECKING:
     from agent.ports import CodeIndex, Sandbox
+    from indexing.config import IndexSettings
 
 __all__ = [
     "CheckKind",
@@ -427,14 +431,21 @@ class Verifier:
         which: Callable[[str], str | None] = shutil.which,
         interpreter: Interpreter | None = None,
         toolchains: tuple[Toolchain, ...] | None = None,
+        index_settings: IndexSettings | None = None,
     ) -> None:
         """`interpreter`: the project's Python when the caller found it already (a run's agents share
         one); None: asked here (`agent.interpreter.detect_interpreter`). `toolchains`: the project's Cargo
-        and Go likewise; None: asked here the first time they are needed (`agent.toolchains`)."""
+        and Go likewise; None: asked here the first time they are needed (`agent.toolchains`).
+        `index_settings`: the workspace's index settings (the user's, workspace's and editor's excludes
+        merged), which say which uncopied files matter; None: the `index`'s, else the defaults."""
         self.overlay = overlay
         self.sandbox = sandbox
         self.settings = settings
         self.index = index
+        if index_settings is None and index is not None:
+            index_settings = index.settings
+        self.index_settings = index_settings
+        """What the walker leaves out as the index does (`_unimportant`); None: the defaults."""
         self.cancel = cancel
         configured = sandbox.settings.scratch_dir
         self._scratch = scratch_dir or (Path(configured) if configured else None) or default_scratch_dir()
@@ -764,7 +775,7 @@ class Verifier:
         from indexing.models import SkippedFile, SkipReason
         from indexing.walker import walk
 
-        settings = self.index.settings if self.index is not None else IndexSettings()
+        settings = self.index_settings if self.index_settings is not None else IndexSettings()
         only = [rel.rstrip("/") for rel in wanted]
         left_out = (SkipReason.IGNORED, SkipReason.VANISHED)
         try:  # what the walker yields is what it keeps (an unreadable file or folder is named, not left out)

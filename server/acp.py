@@ -1158,6 +1158,7 @@ class AgentlsAcpAgent:
             runs_dir=runs_dir(self.env),
             buffers=buffers,
             open_index=self._index_opener(session.root, settings, session.stop),
+            index_settings=settings.index,
             on_event=on_event,
             on_done=on_done,
             run_id=run_id,

@@ -639,6 +639,7 @@ def _run_agent(
             runs_dir=runs_dir,
             mode=task.mode,
             index=index,
+            index_settings=loaded.settings.index,
         )
         result = handle.wait()
     finally:

@@ -93,6 +93,7 @@ if TYPE_CHECKING:
     from agent.interpreter import Interpreter
     from agent.ports import CodeIndex, EventSink, Model, Sandbox
     from agent.toolchains import Toolchain
+    from indexing.config import IndexSettings
 
 __all__ = ["TeamRun"]
 
@@ -137,9 +138,12 @@ class TeamRun:
         transcript: Transcript | None = None,
         scratch_dir: Path | None = None,
         models: Callable[[str], Model] | None = None,
+        index_settings: IndexSettings | None = None,
     ) -> None:
         """`model` is the run's client; `models` (role name -> client, `agent.models.roles.RoleModels`)
-        gives a role its own model (``[agent.roles.NAME.model]``); None: `model` for every role."""
+        gives a role its own model (``[agent.roles.NAME.model]``); None: `model` for every role.
+        `index_settings`: the workspace's index settings, for its verifiers (`Verifier(index_settings=...)`).
+        """
         self.model = model
         self.models = models
         self.settings = settings
@@ -150,6 +154,7 @@ class TeamRun:
         if settings.max_minutes is not None:
             self.sandbox = TimeBoundSandbox(sandbox, self.seconds_left)
         self.index = index
+        self.index_settings = index_settings
         self.ask = ask
         self.on_event = on_event
         self.cancel = cancel or threading.Event()
@@ -537,6 +542,7 @@ class TeamRun:
             overlay=self.overlay,
             sandbox=self.sandbox,
             index=self.index,
+            index_settings=self.index_settings,
             ask=self.ask,
             on_event=self._forward,
             cancel=self.cancel,
@@ -797,6 +803,7 @@ class TeamRun:
             scratch_dir=self.scratch_dir,
             interpreter=self.interpreter,
             toolchains=self.toolchains,
+            index_settings=self.index_settings,
         )
         result = verifier.verify(changes, trigger="finish")
         self.verifications.append(result)

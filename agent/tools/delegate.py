@@ -186,6 +186,7 @@ class DelegateTool(CustomTool):
             system=self._system,
             interpreter=host.verifier.interpreter,
             toolchains=host.verifier.toolchains,
+            index_settings=host.verifier.index_settings,
             node=host.node,  # a team node's spending includes its roles' explorations
         )
         sub.runs_dir = None  # nothing to resume: the caller keeps the answer

@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from agent.recorder import Recorder
     from agent.roles import Role
     from agent.toolchains import Toolchain
+    from indexing.config import IndexSettings
 
 __all__ = ["CATALOG", "ToolResources", "describe_call", "toolset"]
 
@@ -109,9 +110,11 @@ class ToolResources:
         on_warning: Warn | None = None,
         mcp_answers: RunAnswers | None = None,
         toolchains: tuple[Toolchain, ...] | None = None,
+        index_settings: IndexSettings | None = None,
     ) -> ToolResources:
         """Resources with a new `Verifier` on `overlay` and `sandbox` (`interpreter`, `toolchains`: the
-        project's Python, Cargo and Go when the caller knows them; None: the verifier asks)."""
+        project's Python, Cargo and Go when the caller knows them; None: the verifier asks;
+        `index_settings`: the workspace's, for the verifier, `Verifier(index_settings=...)`)."""
         verifier = Verifier(
             overlay,
             sandbox,
@@ -121,6 +124,7 @@ class ToolResources:
             scratch_dir=scratch_dir,
             interpreter=interpreter,
             toolchains=toolchains,
+            index_settings=index_settings,
         )
         return cls(
             settings,

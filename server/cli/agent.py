@@ -369,6 +369,7 @@ def _run_agent(
         credentials=credentials,
         runs_dir=runs_dir(env),
         index=index,
+        index_settings=settings.index,
         ask=questions.ask,
         on_event=_Printer(err),
         on_start=lambda title: err.print(f"[bold]{escape(title)}[/]", highlight=False),

@@ -80,6 +80,139 @@ def _verify_ignored(ws: str, scratch: str, create: str) -> None:
     print_verification(overlay, scratch)
 
 
+def _reverify_user_excluded(ws: str, scratch: str, config: str) -> None:
+    """The child process: the language server's ``agentls.reverify`` of a pending proposal that edits
+    a.py, with the folder's settings read as the server reads them (the user's file in `config` is
+    ``$XDG_CONFIG_HOME/agentls/agentls.toml``); only the agent's are made fast and unsandboxed here."""
+    import asyncio
+    from collections.abc import Coroutine
+
+    from agent.overlay import FileChange
+    from agent.proposal import Proposal
+    from agent.usage import Usage
+    from server.documents import DocumentStore
+    from server.features.runs.manager import RunManager
+    from server.settings import load_settings
+    from tests.agent.agent_harness import fast_settings
+
+    root = Path(ws)
+    loaded = load_settings(root, env={"XDG_CONFIG_HOME": config})
+    fast = fast_settings(sandbox=SandboxSettings(enabled=False, scratch_dir=scratch))
+    settings = loaded.settings.model_copy(update={"agent": fast})
+
+    class Workspace:
+        def __init__(self) -> None:
+            self.roots = [root]
+            self.documents = DocumentStore(1_000_000)
+            self.env: dict[str, str] = {}
+            self.cache_dir = Path(scratch) / "cache"
+
+        def settings_for(self, folder: Path) -> Any:
+            return settings
+
+        def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> Any:
+            return asyncio.get_running_loop().create_task(coro)
+
+    class Editor:
+        handles_proposals = True
+
+        def notify(self, method: str, params: Any) -> None: ...
+
+        def show(self, message: str, kind: Any = None) -> None: ...
+
+        def refresh_lenses(self) -> None: ...
+
+    change = FileChange("a.py", "modified", None, "A = 1\n", "A = 2\n", None, "")
+    proposal = Proposal("p1", "r1", "edit a.py", (change,), "", Usage(), 0.0, False, "not verified")
+    manager = RunManager(Editor(), Workspace())  # type: ignore[arg-type]
+    manager.proposals.add(proposal, root, "implement")
+    details = asyncio.run(manager.reverify("p1"))
+    print(json.dumps({"summary": details.verification_summary, "sources": list(loaded.sources)}))
+
+
+def test_a_reverify_leaves_out_what_the_users_exclude_setting_leaves_out(tmp_path: Path) -> None:
+    """The user's own ``index.exclude`` (their settings file, merged with the workspace's and the
+    editor's as the index has it) leaves out private/, which holds a file agentls cannot read: the
+    verification the language server runs for ``agentls.reverify`` runs its checks without it and names it
+    in a note. Before, that verification had no index and so only the default exclude: it failed as an
+    environment problem naming private/key.py."""
+    skip_unless_chmod_denies(tmp_path)
+    ws = tmp_path / "ws"
+    (ws / "private").mkdir(parents=True)
+    (ws / "a.py").write_text("A = 1\n")
+    (ws / "private" / "key.py").write_text("K = 1\n")
+    os.chown(ws / "private" / "key.py", 1234, 1234)
+    (ws / "private" / "key.py").chmod(0)
+    (tmp_path / "scratch").mkdir()
+    config = tmp_path / "config"
+    (config / "agentls").mkdir(parents=True)
+    (config / "agentls" / "agentls.toml").write_text('[index]\nexclude = ["private/"]\n')
+    seen = in_child(__name__, "_reverify_user_excluded", str(ws), str(tmp_path / "scratch"), str(config))
+    assert str(config / "agentls" / "agentls.toml") in seen["sources"], seen
+    summary = seen["summary"]
+    assert "environment problem" not in summary and "syntax python" in summary, summary
+    assert "private/key.py (Permission denied)" in summary, summary
+
+
+def _run_user_excluded(ws: str, scratch: str, config: str, model_url: str, runs: str) -> None:
+    """The child process: a run (`agent.runner.start_run`, as the language server, the CLI and ACP start
+    one) with the folder's index settings read as they read them, whose model calls `run_tests` once."""
+    from agent.runner import Credentials, start_run
+    from server.settings import load_settings
+    from tests.agent.agent_harness import FAST_MODEL, fast_settings, mean_task
+
+    root = Path(ws)
+    loaded = load_settings(root, env={"XDG_CONFIG_HOME": config})
+    settings = fast_settings(
+        sandbox=SandboxSettings(enabled=False, scratch_dir=scratch),
+        model=FAST_MODEL.model_copy(update={"base_url": model_url}),
+        verify=False,
+    )
+    credentials = Credentials.from_env({"ANTHROPIC_API_KEY": "sk-test"}, settings.model)
+    handle = start_run(
+        mean_task(root),
+        root=root,
+        settings=settings,
+        credentials=credentials,
+        runs_dir=Path(runs),
+        index_settings=loaded.settings.index,
+    )
+    result = handle.wait(120)
+    print(json.dumps({"status": result.status if result is not None else None}))
+
+
+def test_a_runs_run_tests_leaves_out_what_the_users_exclude_setting_leaves_out(
+    tmp_path: Path, fake_anthropic: Any
+) -> None:
+    """The same through a run: its `run_tests` (the tool's verifier, built for the run) gets the index
+    settings the run was started with, so private/ (the user's exclude) does not stop the tests; the
+    result the model gets names private/key.py in a note. The run has no index here, as a run started
+    before its folder's index has tables."""
+    from tests.agent.agent_harness import copy_workspace, done
+    from tests.fakes.anthropic_server import tool_use, turn
+
+    skip_unless_chmod_denies(tmp_path)
+    ws = copy_workspace(tmp_path / "ws")
+    (ws / "private").mkdir()
+    (ws / "private" / "key.py").write_text("K = 1\n")
+    os.chown(ws / "private" / "key.py", 1234, 1234)
+    (ws / "private" / "key.py").chmod(0)
+    (tmp_path / "scratch").mkdir()
+    (tmp_path / "runs").mkdir()
+    config = tmp_path / "config"
+    (config / "agentls").mkdir(parents=True)
+    (config / "agentls" / "agentls.toml").write_text('[index]\nexclude = ["private/"]\n')
+    fake_anthropic.enqueue(turn(tool_use("run_tests", {"path": "tests"})), done("Ran the tests."))
+    args = (str(ws), str(tmp_path / "scratch"), str(config), fake_anthropic.url, str(tmp_path / "runs"))
+    seen = in_child(__name__, "_run_user_excluded", *args)
+    assert seen["status"] == "no_changes", seen
+    body = fake_anthropic.message_requests[1].body
+    results = [b for b in body["messages"][-1]["content"] if b.get("type") == "tool_result"]
+    tested = json.dumps(results)
+    assert "environment problem" not in tested.lower() and "pytest" in tested, tested
+    assert "private/key.py (Permission denied)" in tested, tested
+
+
 def _ignored_workspace(tmp_path: Path) -> Path:
     """a.py, and of owner 1234: build/ (gitignored, mode 111: it can be searched, not listed) holding
     out.o, run.log (gitignored by `*.log`) and notes.txt (in .agentlsignore) with mode 000."""

@@ -438,6 +438,7 @@ class RunManager:
             runs_dir=cache_dir / "runs",
             buffers=buffers,
             open_index=self._index_opener(root, settings.index, loop),
+            index_settings=settings.index,
             ask=self._asker(run, loop),
             on_event=lambda event: _on_loop(loop, self._on_event, run, event),
             on_done=lambda result: _on_loop(loop, self._on_done, run, result),
@@ -988,7 +989,7 @@ class RunManager:
             changes = prepare_changes(pending.proposal.files, self._current_text(root))
         except AcceptRefused as refused:
             raise request_failed(f"agentls cannot verify proposal {proposal_id}: {refused}") from None
-        settings = self.workspace.settings_for(root).agent
+        settings = self.workspace.settings_for(root)
         buffers = self.workspace.documents.buffers(root, self.workspace.roots)
         result = await asyncio.to_thread(_verify, root, buffers, changes, settings)
         if self.proposals.status(proposal_id) == "pending":
@@ -1097,7 +1098,8 @@ def _first_line(text: str) -> str:
 
 
 def _verify(root: Path, buffers: Any, changes: Sequence[FileChange], settings: Any) -> Any:
-    """Verify `changes` on an overlay of the workspace (`agent.verify.Verifier`, in the sandbox)."""
+    """Verify `changes` on an overlay of the workspace (`agent.verify.Verifier`, in the sandbox), with the
+    folder's `settings` (its agent's, and its index's, which say which files the copy lacks matter)."""
     from agent.overlay import Overlay
     from agent.sandbox import Sandbox
     from agent.verify import Verifier
@@ -1113,9 +1115,13 @@ def _verify(root: Path, buffers: Any, changes: Sequence[FileChange], settings: A
             overlay.create(change.path, change.new_text)
         else:
             overlay.write(change.path, change.new_text)
-    return Verifier(overlay, Sandbox(settings.sandbox), settings).verify(
-        overlay.changes(), trigger="reverify"
-    )
+    agent = settings.agent
+    sandbox = Sandbox(agent.sandbox)
+    try:
+        verifier = Verifier(overlay, sandbox, agent, index_settings=settings.index)
+        return verifier.verify(overlay.changes(), trigger="reverify")
+    finally:
+        sandbox.close()
 
 
 def _run_event(run_id: str, event: AgentEvent) -> RunEvent:
