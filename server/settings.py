@@ -94,7 +94,8 @@ def validate_settings(
     file and line of the first of `files` that writes it, else as `otherwise`'s (None: not said). `files`
     None: ``raw`` is the one file `source`, whose `text` names the lines (`settings_files.Validate`).
     `under`: the user's own settings, which an invalid entry falls back to, and `editor`: the editor's
-    settings merged over `text`'s, not said at its lines (both `settings_files.validated`)."""
+    settings merged over `text`'s, whose invalid entries are said as theirs (both
+    `settings_files.validated`)."""
     settings, messages = validated(Settings, raw, source, text, prefix, under=under, editor=editor)
     if files is None:
         files, otherwise = ([SettingsFile(source, text, prefix)] if text is not None else []), source

@@ -268,7 +268,7 @@ class Validate(Protocol[_Checked]):
     written (`server.settings.unusable`), and `otherwise`, where one none of them writes is said to be
     (None: not said). `files` None: `raw` is the one file `source` (`text`). `under`: the user's own
     settings, which an invalid entry of the others falls back to (`validated`). `editor`: the editor's
-    settings merged over `text`'s, whose keys `text`'s lines are not named for (`validated`)."""
+    settings merged over `text`'s, whose invalid entries are said as theirs, not `source`'s (`validated`)."""
 
     def __call__(
         self,
@@ -301,8 +301,9 @@ def validated(
     settings ``raw`` was merged over; an invalid entry falls back to its value there, when it has one,
     rather than to the default (a workspace's ``memory_mb = "lots"`` would otherwise bring the limit the
     user's own file lowered back up to the default, and ``exclude = "build/"`` empty the user's list).
-    `editor`: the editor's settings, merged over `text`'s into ``raw``: an entry they write is not said at
-    `text`'s line (the value is theirs), one they do not write is."""
+    `editor`: the editor's settings, merged over `text`'s into ``raw``: an entry they write is said as
+    theirs (`EDITOR_SETTINGS`, no line: the value is not `source`'s), one they do not write at `text`'s
+    line."""
     settings, messages, _ = _validated(tree, raw, source, text, prefix, under, editor)
     return settings, messages
 
@@ -356,9 +357,10 @@ def _validated(
                 name = ".".join(str(p) for p in _as_written(text, prefix, target))
                 bare = target == loc or (loc[-1:] == ("[key]",) and target == loc[:-1])
                 why = err["msg"] if bare else f"at `{_where(data, loc, len(target))}`: {err['msg']}"
-                where = source
                 written = (*prefix, *_as_written(text, prefix, target))
                 theirs = editor is not None and _value_at(editor, target) is not _UNSET
+                said_of = EDITOR_SETTINGS if theirs else source  # the value is the editor's: no file's
+                where = said_of
                 if text is not None and not theirs and (line := toml_line(text, written)) is not None:
                     where = f"{source}:{line}"
                 mine = _value_at(under, target) if target not in restored else _UNSET
@@ -367,14 +369,14 @@ def _validated(
                     restored.add(target)
                     dropped.append(target)
                     said = f"{where}: ignoring `{name}`: {why}; using your own settings' value"
-                    messages.append(SettingsMessage(said, name, source, err["type"]))
+                    messages.append(SettingsMessage(said, name, said_of, err["type"]))
                 elif _drop(data, target):
                     dropped.append(target)
                     if err["type"] == "extra_forbidden" and bare:
                         said = f"{where}: ignoring `{name}`: {_unknown(tree, target)}"
                     else:
                         said = f"{where}: ignoring `{name}`: {why}; using the default"
-                    messages.append(SettingsMessage(said, name, source, err["type"]))
+                    messages.append(SettingsMessage(said, name, said_of, err["type"]))
             if not dropped:
                 break
     messages.append(_unreadable(source, f"{source}: settings could not be read; using defaults"))

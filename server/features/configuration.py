@@ -26,7 +26,7 @@ from collections.abc import Hashable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from server.settings import LoadedSettings, load_settings, merge, validate_settings
+from server.settings import EDITOR_SETTINGS, LoadedSettings, load_settings, merge, validate_settings
 from server.settings_files import SettingsMessage
 
 __all__ = ["SECTION", "SettingsMessages", "client_layer", "resolve"]
@@ -63,7 +63,7 @@ def resolve(
     overrides = merge(init, client)
     if root is not None:
         return load_settings(root, overrides, env=env)
-    settings, messages = validate_settings(overrides, "settings")
+    settings, messages = validate_settings(overrides, EDITOR_SETTINGS)
     return LoadedSettings(settings, tuple(messages), ())
 
 

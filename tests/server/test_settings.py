@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from server.features.configuration import SettingsMessages
-from server.settings import load_settings, run_refusal
+from server.features.configuration import SettingsMessages, resolve
+from server.settings import EDITOR_SETTINGS, load_settings, run_refusal
 from server.settings_files import SettingsMessage
 from tests.trusted_settings import trust_workspace_settings
 
@@ -57,17 +57,49 @@ def test_with_the_editors_settings_a_message_names_the_files_line_unless_the_edi
 ) -> None:
     """The editor sends settings (almost every client does: initializationOptions, workspace/configuration):
     the workspace's file's invalid values are still said at their line, as the command line says them. One
-    the editor's settings write is theirs: not said at the file's line. The old code named no line at all
-    whenever the editor sent settings ("agentls.toml: ignoring `agent.max_steps`")."""
+    the editor's settings write is theirs: said as the editor's settings', not the file's (c6dacdb named
+    the workspace's file for it, without a line). The old code (3c421c3) named no line at all whenever the
+    editor sent settings ("agentls.toml: ignoring `agent.max_steps`")."""
     here = tmp_path / "agentls.toml"
     here.write_text("[index]\nworkers = 2\n\n[agent]\nmax_steps = 0\n")
     editor = {"server": {"log_level": "debug"}, "index": {"workers": "many"}}
     loaded = load_settings(tmp_path, editor)
     assert loaded.settings.server.log_level == "debug"
-    assert sorted(m.split(": ignoring ")[0] for m in loaded.messages) == [str(here), f"{here}:5"], loaded
+    said = sorted(m.split(": ignoring ")[0] for m in loaded.messages)
+    assert said == [f"{here}:5", EDITOR_SETTINGS], loaded
     [steps] = [m for m in loaded.messages if "agent.max_steps" in m]
     assert steps.startswith(f"{here}:5: ignoring `agent.max_steps`"), steps
     assert [m.split(": ")[0] for m in load_settings(tmp_path).messages] == [f"{here}:5"]
+
+
+def test_an_invalid_value_of_the_editors_settings_is_said_as_the_editors_not_the_workspace_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An invalid value the editor's settings (initializationOptions, workspace/configuration) set is said
+    as theirs: "the editor's settings (section agentls): ignoring ...", known by that source (its
+    SettingsMessage's `file`), not the workspace's file's, which the user would look in and not find it
+    (c6dacdb: "<ws>/agentls.toml: ignoring `agent.max_steps`", though the file writes max_steps = 3
+    validly; with no workspace file "settings: ignoring ..."). Also when it falls back to the user's own
+    file's value, and in a language server without a workspace folder."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    (tmp_path / "config" / "agentls").mkdir(parents=True)
+    (tmp_path / "config" / "agentls" / "agentls.toml").write_text("[index]\nworkers = 2\n")
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "agentls.toml").write_text("[agent]\nmax_steps = 3\n")
+    editor = {"agent": {"max_steps": 0}, "index": {"workers": "many"}}
+    for _ in range(2):  # with the workspace's file, then without one
+        loaded = load_settings(ws, editor)
+        assert loaded.settings.index.workers == 2  # the user's own value
+        said = {m.setting: m for m in loaded.messages if isinstance(m, SettingsMessage)}
+        assert said["agent.max_steps"].startswith(f"{EDITOR_SETTINGS}: ignoring `agent.max_steps`"), said
+        assert said["index.workers"].startswith(f"{EDITOR_SETTINGS}: ignoring `index.workers`"), said
+        assert said["index.workers"].endswith("using your own settings' value"), said
+        assert {m.file for m in said.values()} == {EDITOR_SETTINGS}, said
+        assert not any("agentls.toml" in m for m in said.values()), said
+        (ws / "agentls.toml").unlink(missing_ok=True)
+    [message] = resolve(None, {"agent": {"max_steps": 0}}, {}).messages
+    assert message.startswith(f"{EDITOR_SETTINGS}: ignoring `agent.max_steps`"), message
 
 
 def test_an_invalid_value_falls_back_to_its_default_with_a_message(tmp_path: Path, own_cache: Path) -> None:
