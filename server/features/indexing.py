@@ -40,9 +40,12 @@ runs); a search of the outer folder alone (a run there) finds them in its own in
 
 The same folder may be opened twice (``/w/link`` -> ``/w/repo`` beside ``/w/repo``; equal real paths and
 index locations): both share one state (`_Folder.roots`, reference-counted), so one job indexes it, under
-the first one's path and settings, and a change named through either path goes in the same job. Removing
-one leaves the other with it all (jobs go on under its path); removing the last cancels its job, one not
-yet sent to the indexing process included, which then never starts there (`IndexWorker.run`).
+the first one's path and settings, and a change named through either path goes in the same job. When the
+second one's own index settings differ, a message (once per difference) names both folders, the settings
+that differ and whose the index is built with, and says what to do. Removing one leaves the other with it
+all (jobs go on under its path; built again with its settings, and a message, when they differ); removing
+the last cancels its job, one not yet sent to the indexing process included, which then never starts
+there (`IndexWorker.run`).
 """
 
 from __future__ import annotations
@@ -324,11 +327,14 @@ class BackgroundIndexer:
         folder = self._folders.get(root)
         if folder is not None:
             if folder.roots[0] != root:  # the same folder opened first under another path decides
+                self._tell_unused(folder, root)
                 return False
             if folder.settings.model_dump() == settings.model_dump():
                 return False
             folder.settings = settings
             folder.ready = False
+            for other in folder.roots[1:]:
+                self._tell_unused(folder, other)
             return True
         same = self._same_folder(root, settings)
         if same is not None:
@@ -337,9 +343,29 @@ class BackgroundIndexer:
             log.info(
                 "workspace folder %s is %s (links resolved): one index, indexed once", root, same.roots[0]
             )
+            self._tell_unused(same, root)
             return False
         self._folders[root] = _Folder(settings, roots=[root])
         return True
+
+    def _tell_unused(self, folder: _Folder, root: Path) -> None:
+        """Tell the user, once per difference, when `root` shares `folder`'s index (the same folder opened
+        under two paths) while its own index settings differ from the ones the index is built with, the
+        first folder's: which folders, which settings, whose apply, and what to do."""
+        first, own = folder.roots[0], self._own.get(root)
+        if own is None or root == first:
+            return
+        mine, used = own.model_dump(), folder.settings.model_dump()
+        differ = sorted(key for key in mine.keys() | used.keys() if mine.get(key) != used.get(key))
+        if not differ:
+            return
+        self._tell(
+            f"workspace folders {first} and {root} are the same folder ({real_path(root)}), so they share "
+            f"one index, built with the index settings of {first} (opened first); those of {root} differ "
+            f"({', '.join(f'index.{key}' for key in differ)}) and are not used while {first} is open. Give "
+            "both folders the same index settings, or open the folder once.",
+            False,
+        )
 
     def _same_folder(self, root: Path, settings: IndexSettings) -> _Folder | None:
         """The state of a configured folder that `root` is: the same real path and index location."""
@@ -371,6 +397,13 @@ class BackgroundIndexer:
             log.info("workspace folder %s removed; its index goes on under %s", root, first)
             if settings.model_dump() != folder.settings.model_dump():
                 folder.settings, folder.ready, folder.full = settings, False, True
+                self._tell(
+                    f"workspace folder {root} was removed: the index it shared with {first} (the same "
+                    f"folder) is built again with the index settings of {first}.",
+                    False,
+                )
+                for other in folder.roots[1:]:
+                    self._tell_unused(folder, other)
                 self._kick()
 
     def retarget(self, root: Path) -> None:

@@ -51,8 +51,11 @@ async def _until(check: Callable[[], bool], timeout: float = 30.0) -> None:
 
 
 @contextmanager
-def background_indexer(cache: Path) -> Iterator[tuple[BackgroundIndexer, RecordingWorker, list[str]]]:
-    """An indexer over a recording worker, and the titles of the progresses it started."""
+def background_indexer(
+    cache: Path, notified: list[str] | None = None
+) -> Iterator[tuple[BackgroundIndexer, RecordingWorker, list[str]]]:
+    """An indexer over a recording worker, and the titles of the progresses it started; what it tells
+    the user goes to `notified`."""
     tasks: set[asyncio.Task[Any]] = set()
     titles: list[str] = []
 
@@ -67,7 +70,12 @@ def background_indexer(cache: Path) -> Iterator[tuple[BackgroundIndexer, Recordi
 
     worker = RecordingWorker(cache)
     indexer = BackgroundIndexer(
-        worker, cache_dir=cache, env={}, start_progress=start_progress, spawn=spawn, notify=lambda m, e: None
+        worker,
+        cache_dir=cache,
+        env={},
+        start_progress=start_progress,
+        spawn=spawn,
+        notify=lambda message, error: None if notified is None else notified.append(message),
     )
     try:
         yield indexer, worker, titles
@@ -119,6 +127,42 @@ async def test_the_same_folder_under_two_paths_has_one_job_and_outlives_either_p
             (link, "ledger.py")
         ]
         assert set(indexer.reports) == {link}
+
+
+async def test_the_same_folder_with_other_index_settings_says_whose_the_shared_index_uses(
+    tmp_path: Path,
+) -> None:
+    """/w/link -> /w/repo opened beside /w/repo with other index settings: one index all the same, built
+    with the first folder's; a message names both folders, the settings that differ and whose apply,
+    once. Closing the first builds the index again with the other's settings, and says so."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "ledger.py").write_text("def alpha_ledger_total(items):\n    return sum(items)\n")
+    link = tmp_path / "link"
+    link.symlink_to(repo)
+    other = SETTINGS.model_copy(update={"exclude": ["build/**"], "chunk_max_lines": 80})
+    notified: list[str] = []
+    with background_indexer(tmp_path / "cache", notified) as (indexer, worker, _):
+        assert indexer.configure(repo, SETTINGS) is True
+        assert indexer.configure(link, other) is False  # one index, as with equal settings
+        (message,) = notified
+        assert f"workspace folders {repo} and {link} are the same folder ({repo})" in message
+        assert f"built with the index settings of {repo} (opened first)" in message
+        assert f"those of {link} differ (index.chunk_max_lines, index.exclude)" in message
+        assert "Give both folders the same index settings, or open the folder once." in message
+
+        assert indexer.configure(link, other) is False  # the settings read again: said once
+        assert indexer.configure(link, SETTINGS) is False  # made equal: nothing to say
+        assert len(notified) == 1
+
+        indexer.configure(link, other)
+        indexer.remove(repo)
+        assert notified[1:] == [
+            f"workspace folder {repo} was removed: the index it shared with {link} (the same folder) is "
+            f"built again with the index settings of {link}."
+        ]
+        await _until(lambda: bool(worker.jobs) and indexer.idle.is_set())
+        assert worker.jobs == [("index", link)]
 
 
 @pytest.mark.parametrize("when", ["before-it-reaches-the-process", "while-it-runs"])
