@@ -7,8 +7,10 @@ Chunks (lines 1-based, inclusive):
 - One chunk per top-level definition. Its text starts at the decorators, attributes and comment lines
   directly above it (no blank line between) and carries the definition's ``name``, ``kind``, enclosing
   names (``parents``), ``signature`` (the header up to the body, on one line) and ``doc`` (Python
-  docstring; ``/** */`` for JavaScript, TypeScript, Java, C#, C, C++ and PHP; ``///`` for Rust, Java, C#,
-  C and C++; ``//`` for Go; ``#`` for Ruby; Rust ``//!`` at the start of a module body).
+  docstring; ``/** */`` for JavaScript, TypeScript, Java, C#, C, C++ and PHP, whose tags keep only
+  their descriptions; ``///`` for Rust (without its fenced examples), Java, C#, C and C++; ``//`` for
+  Go; ``#`` for Ruby, whose class and module comments may stand one blank line above them; Rust ``//!``
+  at the start of a module body).
 - A container (class and the like) of at most ``chunk_max_lines`` lines is one chunk, members included.
   A larger one becomes a *skeleton* chunk (its text with each member's body elided as ``...`` or
   ``{ ... }``) and each member becomes its own chunk, recursively.
@@ -415,9 +417,14 @@ class _FileParser:
         doc = ""
         seen_comment = False
         row = start_row - 1
+        gap = False  # a blank line skipped between the definition and its doc (`doc_gap_kinds`)
         while row >= 0:
             line = lines[row]
             stripped = line.strip()
+            if not stripped and row == start_row - 1 and d.kind in traits.doc_gap_kinds:
+                gap = True
+                row -= 1
+                continue
             if not stripped or len(line) - len(line.lstrip()) > limit:
                 break
             if traits.attribute_prefixes and stripped.startswith(traits.attribute_prefixes):
@@ -436,6 +443,8 @@ class _FileParser:
                     and (traits.doc_any_block or lines[top].lstrip().startswith("/**"))
                 ):
                     doc = _clean_block_comment(lines[top : row + 1])
+                    if traits.doc_tags_described and "@" in doc:
+                        doc = _described_tags(doc)
                 seen_comment = True
                 first = top
                 row = top - 1
@@ -452,9 +461,13 @@ class _FileParser:
                     ):
                         break
                     top -= 1
+                if gap and not _standalone_comment(lines, top):
+                    break
                 group = [lines[r].strip() for r in range(top, row + 1)]
                 if not seen_comment and traits.doc_line_prefixes:
                     doc = _clean_line_comments(group, traits.doc_line_prefixes)
+                    if not traits.doc_code_blocks and "```" in doc:
+                        doc = _without_code_blocks(doc)
                 seen_comment = True
                 first = top
                 row = top - 1
@@ -680,6 +693,16 @@ class _FileParser:
 # -- helpers shared by all chunkers ---------------------------------------------------------------------
 
 
+def _standalone_comment(lines: list[str], top: int) -> bool:
+    """Whether the comment block starting at row `top` stands on its own: not the file's first lines (a
+    license, a magic comment), and below a blank line or a line indented less (its block's opening line),
+    not trailing the code above it."""
+    if top == 0:
+        return False
+    above = lines[top - 1]
+    return not above.strip() or len(above) - len(above.lstrip()) < len(lines[top]) - len(lines[top].lstrip())
+
+
 def _windows(first: int, last: int, size: int, overlap: int) -> Iterable[tuple[int, int]]:
     """Row ranges of `size` rows covering first..last, consecutive ones sharing `overlap` rows."""
     step = max(1, size - min(overlap, size - 1))
@@ -742,6 +765,57 @@ def _clean_block_comment(lines: list[str]) -> str:
     if "<" in text:
         text = _XML_DOC_TAG.sub("", text)
     return text.strip()
+
+
+_DESCRIBED_TAGS = frozenset({"param", "return", "returns", "throws", "deprecated", "var"})
+_TAG_LINE = re.compile(r"\{?@([\w-]+)\}?\s*(.*)")
+
+
+def _described_tags(doc: str) -> str:
+    """A PHPDoc comment's text with each tag line cut to its description
+    (`LanguageTraits.doc_tags_described`): ``@param TYPE $name words`` -> ``words``, ``@return TYPE
+    words`` -> ``words``; other tags dropped."""
+    out: list[str] = []
+    for line in doc.split("\n"):
+        match = _TAG_LINE.match(line)
+        if match is None:
+            out.append(line)
+            continue
+        if match[1] not in _DESCRIBED_TAGS:
+            continue
+        rest = match[2]
+        if match[1] != "deprecated":
+            rest = _after_type(rest)
+            if rest.startswith(("$", "&$", "...$")):
+                rest = rest.split(None, 1)[1] if " " in rest else ""
+        if rest:
+            out.append(rest)
+    return "\n".join(out).strip()
+
+
+def _without_code_blocks(doc: str) -> str:
+    """`doc` without its fenced (```` ``` ````) code blocks (`LanguageTraits.doc_code_blocks`)."""
+    out: list[str] = []
+    fenced = False
+    for line in doc.split("\n"):
+        if line.lstrip().startswith("```"):
+            fenced = not fenced
+        elif not fenced and (line.strip() or (out and out[-1].strip())):
+            out.append(line)
+    return "\n".join(out).strip()
+
+
+def _after_type(text: str) -> str:
+    """`text` without its leading type expression (``array<string, mixed>``, ``?int``, ``Foo|null``)."""
+    depth = 0
+    for i, char in enumerate(text):
+        if char in "<({[":
+            depth += 1
+        elif char in ">)}]":
+            depth -= 1
+        elif char.isspace() and depth <= 0:
+            return text[i:].lstrip()
+    return ""
 
 
 def _clean_line_comments(group: list[str], prefixes: tuple[str, ...]) -> str:

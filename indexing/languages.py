@@ -330,6 +330,19 @@ class LanguageTraits:
         {"class", "interface", "struct", "enum", "trait", "impl", "record", "object", "union"}
     )
     """Kinds of definition whose function members are methods."""
+    doc_tags_described: bool = False
+    """PHPDoc: a doc comment's tag lines keep only their descriptions (``@param string $str Query string
+    to parse`` -> ``Query string to parse``); tags without one (``@author``, ``@phpstan-*``, ``@see``,
+    ``{@inheritDoc}``) are left out, so that the doc field holds prose, not types and variable names."""
+    doc_code_blocks: bool = True
+    """Whether a doc comment's fenced code blocks stay in the doc field. Rust's doc comments are half
+    examples (```` ``` ```` blocks of calls such as ``.zip(..).sum()``), whose identifiers would count as
+    the doc's words; the chunk text keeps them."""
+    doc_gap_kinds: frozenset[str] = frozenset()
+    """Kinds of definition whose doc comment may stand one blank line above them (Ruby classes and
+    modules: Rack writes ``# Rack::Foo does ...``, a blank line, then ``class Foo``). The comment must be
+    a block of its own (a blank line or its enclosing block's opening line above it), not the file's
+    first lines (a license or ``# frozen_string_literal: true``)."""
 
 
 _C_STYLE = LanguageTraits(doc_line_prefixes=("///",))
@@ -349,7 +362,9 @@ _TRAITS: dict[str, LanguageTraits] = {
     "typescript": LanguageTraits(attribute_prefixes=("@",)),
     "tsx": LanguageTraits(attribute_prefixes=("@",)),
     "go": LanguageTraits(doc_line_prefixes=("//",), doc_block=False),
-    "rust": LanguageTraits(doc_line_prefixes=("///",), inner_doc_prefix="//!", attribute_prefixes=("#[",)),
+    "rust": LanguageTraits(
+        doc_line_prefixes=("///",), inner_doc_prefix="//!", attribute_prefixes=("#[",), doc_code_blocks=False
+    ),
     "java": LanguageTraits(doc_line_prefixes=("///",), attribute_prefixes=("@",)),
     "c": _C_DOCS,
     "cpp": LanguageTraits(doc_line_prefixes=("///", "//"), doc_any_block=True, attribute_prefixes=("[[",)),
@@ -361,8 +376,9 @@ _TRAITS: dict[str, LanguageTraits] = {
         doc_block=False,
         elided_body="...",
         method_parents=frozenset({"class", "module"}),
+        doc_gap_kinds=frozenset({"class", "module"}),
     ),
-    "php": LanguageTraits(line_comments=("//", "#"), attribute_prefixes=("#[",)),
+    "php": LanguageTraits(line_comments=("//", "#"), attribute_prefixes=("#[",), doc_tags_described=True),
     "kconfig": LanguageTraits(
         line_comments=("#",), block_comments=False, doc_line_prefixes=("#",), doc_block=False
     ),

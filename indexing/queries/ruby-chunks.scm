@@ -1,9 +1,8 @@
 ; Definitions that become chunks (captures described in indexing/languages.py).
-; A `def` in a class or module is a method; `# comment` lines above it are its doc.
+; A `def` in a class or module is a method; `# comment` lines above it are its doc. `class << self` is no
+; definition of its own: the methods in it are the enclosing class's (Foo.bar, as `def self.bar` reads).
 
 (class name: [(constant) @name (scope_resolution name: (_) @name)]) @definition.class
-
-(singleton_class value: (_) @name) @definition.class
 
 (module name: [(constant) @name (scope_resolution name: (_) @name)]) @definition.module
 

@@ -13,6 +13,7 @@ import pytest
 
 from indexing.chunker import parse_source
 from indexing.config import IndexSettings
+from indexing.definitions import parse_definitions
 from indexing.languages import detect_language
 from indexing.models import Chunk, ParseResult, Symbol
 
@@ -682,3 +683,129 @@ def test_signature_is_one_line_without_trailing_comment(
 ) -> None:
     result = parse_text(path, text, language)
     assert [c.signature for c in result.chunks if c.kind == "function"] == [signature]
+
+
+def test_rust_impl_for_a_reference_primitive_or_unnamed_type() -> None:
+    # An impl for `&'a mut R`, `str` or `[T]` was no definition at all: its methods were top-level
+    # functions (serde_json's forwarding `impl Read for &mut R` gave a bare `parse_str`).
+    text = (
+        "impl<'a, R: Read> Read for &'a mut R {\n    fn parse_str(&mut self) {}\n}\n"
+        "impl Pattern for char {\n    fn is_match(&self) -> bool { true }\n}\n"
+        "impl<T> ParallelSlice<T> for [T] {\n    fn par_chunks(&self) {}\n}\n"
+        "impl<A, B> Unzip for (A, B) {\n    fn unzip(self) {}\n}\n"
+        "impl<'a, T> IntoParallelIterator for &'a Vec<T> {\n    fn into_par_iter(self) {}\n}\n"
+        "impl Value {\n    fn get(&self) {}\n}\n"
+    )
+    result = parse_definitions("r.rs", text, "rust")  # every container split into members
+    assert [(c.kind, c.symbol, c.start_line) for c in result.chunks if c.kind == "method"] == [
+        ("method", "R.parse_str", 2),
+        ("method", "char.is_match", 5),
+        ("method", "ParallelSlice.par_chunks", 8),
+        ("method", "Unzip.unzip", 11),
+        ("method", "Vec.into_par_iter", 14),
+        ("method", "Value.get", 17),
+    ]
+    assert [c.symbol for c in result.chunks if c.kind == "impl"] == [
+        "R",
+        "char",
+        "ParallelSlice",
+        "Unzip",
+        "Vec",
+        "Value",
+    ]
+    assert ("definition", "method", "parse_str", 2, 7, "R") in symbol_rows(result)
+
+
+def test_ruby_class_doc_one_blank_line_above() -> None:
+    # Rack's style: the class comment, a blank line, the class.
+    text = (
+        "# frozen_string_literal: true\n"
+        "\n"
+        "module Rack\n"
+        "  # Rack::URLMap takes a hash mapping urls or paths to apps.\n"
+        "\n"
+        "  class URLMap\n"
+        "    def call(env)\n"
+        "    end\n"
+        "  end\n"
+        "\n"
+        "  X = 1 # trailing\n"
+        "  # about X, not Other\n"
+        "\n"
+        "  class Other\n"
+        "  end\n"
+        "end\n"
+    )
+    result = parse_text("urlmap.rb", text, "ruby")
+    urlmap = chunk_named(result, "Rack.URLMap")
+    assert (urlmap.start_line, urlmap.doc) == (4, "Rack::URLMap takes a hash mapping urls or paths to apps.")
+    other = chunk_named(result, "Rack.Other")
+    assert (other.start_line, other.doc) == (14, "")
+    # the file's magic comment is no doc of the first definition
+    result = parse_text("a.rb", "# frozen_string_literal: true\n\nclass A\nend\n", "ruby")
+    assert (chunk_named(result, "A").start_line, chunk_named(result, "A").doc) == (3, "")
+    # a method keeps needing its comment right above it
+    result = parse_definitions("b.rb", "class B\n  # not the doc\n\n  def f\n  end\nend\n", "ruby")
+    assert chunk_named(result, "B.f").doc == ""
+
+
+def test_ruby_methods_in_class_self_block_are_the_class_methods() -> None:
+    text = (
+        "class MediaType\n"
+        "  class << self\n"
+        "    # The media type of a content type.\n"
+        "    def type(content_type)\n"
+        "      content_type.split(';').first\n"
+        "    end\n"
+        "  end\n"
+        "end\n"
+    )
+    result = parse_definitions("media_type.rb", text, "ruby")
+    assert [(c.kind, c.symbol) for c in result.chunks if c.kind != "module"] == [
+        ("class", "MediaType"),
+        ("method", "MediaType.type"),
+    ]
+    assert chunk_named(result, "MediaType.type").doc == "The media type of a content type."
+    assert ("definition", "method", "type", 4, 8, "MediaType") in symbol_rows(result)
+
+
+def test_php_doc_keeps_the_descriptions_of_its_tags() -> None:
+    text = (
+        "<?php\nfinal class Query\n{\n"
+        "    /**\n"
+        "     * Parse a query string into an associative array.\n"
+        "     *\n"
+        "     * @param string   $str         Query string to parse\n"
+        "     * @param int|bool $urlEncoding How the query string is encoded\n"
+        "     * @return array<string, mixed> the pairs\n"
+        "     * @phpstan-param Record $record\n"
+        "     * @author Jordi Boggiano <j.boggiano@seld.be>\n"
+        "     */\n"
+        "    public static function parse(string $str, $urlEncoding = true): array\n"
+        "    {\n        return [];\n    }\n"
+        "\n    /** {@inheritDoc} */\n    public function build(): string\n    {\n        return '';\n    }\n"
+        "}\n"
+    )
+    result = parse_definitions("Query.php", text, "php")
+    assert chunk_named(result, "Query.parse").doc == (
+        "Parse a query string into an associative array.\n\n"
+        "Query string to parse\nHow the query string is encoded\nthe pairs"
+    )
+    assert chunk_named(result, "Query.build").doc == ""
+    assert "@phpstan-param Record $record" in chunk_named(result, "Query.parse").text
+
+
+def test_rust_doc_leaves_out_its_examples() -> None:
+    text = (
+        "/// Parallel iterator over a range.\n"
+        "///\n"
+        "/// ```\n"
+        "/// let s: usize = (0..25usize).into_par_iter().zip(0..25).sum();\n"
+        "/// ```\n"
+        "///\n"
+        "/// Implemented for all integer types.\n"
+        "pub struct Iter<T> {\n    range: Range<T>,\n}\n"
+    )
+    chunk = chunk_named(parse_text("range.rs", text, "rust"), "Iter")
+    assert chunk.doc == "Parallel iterator over a range.\n\nImplemented for all integer types."
+    assert ".zip(0..25).sum()" in chunk.text
