@@ -70,11 +70,15 @@ A workspace file agentls cannot read (mode 000 of another owner, an I/O error) i
 first copy leaves it out and names it (`MaterializedWorkspace.uncopied`, with the folders it cannot list, and
 a copy that failed for lack of room), `read`, `write`, `create` and `delete` refuse it with an
 `OverlayError` that says why (as `listdir` does for a folder it cannot list), and what a command writes at
-its path is not kept (`SyncReport.not_proposed`): nothing is ever proposed for it. The base stays unreadable
-for the run, as any base is snapshotted once. A readable workspace file the first copy left out (no room, or
-a folder it could not make) has a base, but the copy never had it: what a command writes there (an `>>`
-adds to nothing) or deletes is not the base's change, so it is not kept either (`SyncReport.not_copied`),
-until the overlay writes its own version of the file into the copy.
+its path is not kept (`SyncReport.not_proposed`): nothing is ever proposed for it. Until it can be read:
+unlike a base, which is snapshotted once, an unreadable one is tried again whenever it is needed, and each
+update of the copy (`materialize` again) tries once more to copy what the first copy could not read
+(`_Manifest.retry`: one look at each such file or folder, no walk; `MaterializedWorkspace.recopied` names
+what it copied), so a file the user makes readable is shown, edited, seen by commands and proposed from
+then on. A readable workspace file the first copy left out (no room, or a folder it could not make) has a
+base, but the copy never had it: what a command writes there (an `>>` adds to nothing) or deletes is not the
+base's change, so it is not kept either (`SyncReport.not_copied`), until the overlay writes its own version
+of the file into the copy.
 
 The overlay is not thread-safe: one agent run drives it from one thread.
 """
@@ -210,6 +214,9 @@ class MaterializedWorkspace:
     an update, which copies nothing from the workspace."""
     uncopied_errors: tuple[str, ...] = ()
     """Why each path of `uncopied` failed, in the same order."""
+    recopied: tuple[str, ...] = ()
+    """Workspace files and folders (`sub/`) an earlier copy could not read that this update copied: agentls
+    can read them now (the user changed their mode). Commands see them from now on."""
 
     def unwritten_note(self) -> str:
         """`sub/new.py (Permission denied), big.py (No space left on device)`, or "" when all was written."""
@@ -354,6 +361,9 @@ class _Manifest:
     command writes there is not compared with the workspace's file it never had (`not_copied`)."""
     uncopied_dirs: dict[str, str] = field(default_factory=dict)
     """Likewise the folders it could not list or make (rel, "" for the root -> why): their files too."""
+    retry: set[str] = field(default_factory=set)
+    """Those of them (`sub/` for a folder, `./` the root) that failed for another reason than a lack of room
+    (agentls could not read them): each update of the copy tries them again (`Overlay._copy_again`)."""
 
     ordered: list[str] | None = None
     """The paths of `files`, sorted, to find those under a folder (made when first needed)."""
@@ -379,6 +389,15 @@ class _Manifest:
         start = bisect.bisect_left(self.ordered, folder + "/")
         return self.ordered[start : bisect.bisect_left(self.ordered, folder + "0", start)]
 
+    def note_uncopied(self, uncopied: Mapping[str, str], retry: Collection[str]) -> None:
+        """Record what a copy from the workspace could not take (`_Copying.uncopied`, `_Copying.retry`)."""
+        for rel, why in uncopied.items():
+            if rel.endswith("/"):
+                self.uncopied_dirs["" if rel == "./" else rel[:-1]] = why
+            else:
+                self.uncopied[rel] = why
+        self.retry |= set(retry)
+
     def not_copied(self, rel: str) -> str:
         """Why the first copy lacks the workspace's `rel` (`uncopied`, or a folder above it in
         `uncopied_dirs`), "" when it had it or the overlay has written its own version there since."""
@@ -397,6 +416,31 @@ class _Manifest:
         if self.watch is not None:
             self.watch.close()
             self.watch = None
+
+
+@dataclass
+class _Copying:
+    """One copy of workspace files and folders into a materialized directory, and what it did."""
+
+    dest: str
+    dest_dev: int
+    overlaid: set[str]
+    """Paths the overlay writes itself (its changes, the editor's unsaved buffers): not copied from disk."""
+    files: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+    links: dict[str, str] = field(default_factory=dict)
+    bind_dirs: list[str] = field(default_factory=list)
+    folders: set[str] = field(default_factory=set)
+    uncopied: dict[str, str] = field(default_factory=dict)
+    """rel (`sub/` for a folder, `./` the root) -> why, for what could not be copied from the workspace."""
+    retry: set[str] = field(default_factory=set)
+    """Those of `uncopied` that failed for another reason than a lack of room (agentls cannot read them)."""
+    copied: int = 0
+    allocated: int = 0
+
+    def failed(self, rel: str, exc: OSError) -> None:
+        self.uncopied[rel] = exc.strerror or str(exc)
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            self.retry.add(rel)
 
 
 def _under(rel: str, roots: set[str]) -> bool:
@@ -816,6 +860,14 @@ def _write_file(dest: str, rel: str, text: str, mode: int = 0o644) -> os.stat_re
     return out
 
 
+def _in_the_way(dst: str, entry: os.DirEntry[str]) -> bool:
+    """Whether what is at `dst` in the copy (a command's) must go before the workspace's `entry` is copied
+    there: anything but a real folder where the workspace has a folder."""
+    if not os.path.lexists(dst):
+        return False
+    return os.path.islink(dst) or not os.path.isdir(dst) or not entry.is_dir(follow_symlinks=False)
+
+
 def _discard(path: str) -> None:
     """Remove a file a failed write cut short (a full disk): a command would take it for the file."""
     try:
@@ -924,8 +976,9 @@ class Overlay:
         return self._root / rel
 
     def _load_base(self, rel: str) -> _BaseState:
-        """Snapshot of the base state of `rel`, taken on first use."""
-        if rel in self._base:
+        """Snapshot of the base state of `rel`, taken on first use; a file agentls could not read is tried
+        again each time it is needed (the user may have made it readable), until it is read."""
+        if rel in self._base and not isinstance(self._base[rel], _Unreadable):
             return self._base[rel]
         state: _BaseState
         if rel in self._buffers:
@@ -939,8 +992,11 @@ class Overlay:
             except IsADirectoryError:
                 # Not snapshotted: directories are not files of the overlay.
                 return None
-            except OSError as exc:  # mode 000 of another owner, an I/O error: kept so for the run
-                log.info("cannot read %s in the workspace: %s; it is not editable in this run", disk, exc)
+            except OSError as exc:  # mode 000 of another owner, an I/O error: tried again when next needed
+                if rel not in self._base:
+                    log.info(
+                        "cannot read %s in the workspace: %s; not editable until it can be read", disk, exc
+                    )
                 state = _Unreadable(exc.strerror or str(exc))
             else:
                 text = _decode(data)
@@ -1232,6 +1288,7 @@ class Overlay:
         """rel -> why, for the files the copy could not be brought to the overlay's state at."""
         if manifest is not None and dest.is_dir():
             _reopen_root(dest)
+            recopied = self._copy_again(manifest, dest) if manifest.retry else ()
             written = removed = 0
             for rel in sorted(manifest.dirty):
                 text = self._desired(rel)
@@ -1257,6 +1314,7 @@ class Overlay:
                 time.perf_counter() - started,
                 unwritten=tuple(failed),
                 unwritten_errors=tuple(failed.values()),
+                recopied=recopied,
             )
 
         if manifest is not None:
@@ -1264,57 +1322,12 @@ class Overlay:
         dest.mkdir(parents=True, exist_ok=True)
         if any(dest.iterdir()):
             raise OverlayError(f"Cannot materialize into {dest}: the directory is not empty.")
-        dest_dev = dest.stat().st_dev
-        files: dict[str, tuple[int, int, int]] = {}
-        links: dict[str, str] = {}
+        copying = _Copying(str(dest), dest.stat().st_dev, set(self._current) | set(self._buffers))
+        self._copy_folder(copying, "")
+        files, links, folders, uncopied = copying.files, copying.links, copying.folders, copying.uncopied
+        bind_dirs, copied, allocated = copying.bind_dirs, copying.copied, copying.allocated
         overlay_written: set[str] = set()
-        bind_dirs: list[str] = []
-        overlaid = set(self._current) | set(self._buffers)
-        copied = allocated = 0
-        folders: set[str] = set()
-        uncopied: dict[str, str] = {}
-        """rel (`sub/` for a folder) -> why, for what could not be copied from the workspace."""
-        root = str(self._root)
-        stack = [("", root, str(dest))]
-        while stack:
-            rel_dir, src_dir, dst_dir = stack.pop()
-            try:
-                entries = list(os.scandir(src_dir))
-            except OSError as exc:  # not agentls' to read: the copy's folder stays empty
-                uncopied[f"{rel_dir}/" if rel_dir else "./"] = exc.strerror or str(exc)
-                continue
-            for entry in entries:
-                rel = entry.name if not rel_dir else f"{rel_dir}/{entry.name}"
-                dst = os.path.join(dst_dir, entry.name)
-                folder = False
-                try:
-                    if entry.is_symlink():
-                        # Recreated as is: inside the sandbox it reaches the read-only system or the copy.
-                        target = os.readlink(entry.path)
-                        os.symlink(target, dst)
-                        allocated += os.lstat(dst).st_blocks * 512
-                        links[rel] = target
-                        self._base_links.setdefault(rel, target)
-                        continue
-                    if entry.is_dir():
-                        if entry.name in self._bind_dirs:
-                            bind_dirs.append(rel)
-                        elif entry.name not in self._skip_dirs:
-                            folder = True
-                            os.mkdir(dst)
-                            folders.add(rel)
-                            stack.append((rel, entry.path, dst))
-                        continue
-                    if not entry.is_file() or rel in overlaid or is_secret_path(rel):
-                        continue
-                    st = entry.stat()
-                    self._modes.setdefault(rel, st.st_mode & 0o777)
-                    out = _copy_file(entry.path, dst, st, st.st_dev == dest_dev)
-                    files[rel] = _key(out)
-                    allocated += out.st_blocks * 512
-                    copied += 1
-                except OSError as exc:  # mode 000 of another owner, an I/O error, a full disk
-                    uncopied[f"{rel}/" if folder else rel] = exc.strerror or str(exc)
+        overlaid = copying.overlaid
         written = removed = 0
         for rel in sorted(overlaid):
             if is_secret_path(rel):
@@ -1347,11 +1360,8 @@ class Overlay:
             written=overlay_written,
             links=links,
             unwritten=set(failed),
-            uncopied={rel: why for rel, why in uncopied.items() if not rel.endswith("/")},
-            uncopied_dirs={
-                "" if rel == "./" else rel[:-1]: why for rel, why in uncopied.items() if rel.endswith("/")
-            },
         )
+        self._manifests[dest].note_uncopied(uncopied, copying.retry)
         _warn_unwritten(failed, dest)
         if uncopied:
             log.warning(
@@ -1372,6 +1382,113 @@ class Overlay:
             uncopied=tuple(uncopied),
             uncopied_errors=tuple(uncopied.values()),
         )
+
+    def _copy_folder(self, copying: _Copying, top: str, *, replace: bool = False) -> None:
+        """Copy the workspace's folder `top` ("" for the root) and what it holds into `copying.dest` (links
+        recreated as links, bound folders named for the sandbox to bind, skipped folders, secret files and
+        the overlay's own files left out); what fails is named in `copying.uncopied`, the rest copied.
+        `replace`: the copy's folder may hold entries already (a command's, in a folder the first copy could
+        not list): what the workspace has at their place replaces them."""
+        stack = [top]
+        while stack:
+            rel_dir = stack.pop()
+            src_dir = os.path.join(self._root, rel_dir) if rel_dir else str(self._root)
+            dst_dir = os.path.join(copying.dest, rel_dir) if rel_dir else copying.dest
+            try:
+                entries = list(os.scandir(src_dir))
+            except OSError as exc:  # not agentls' to read: the copy's folder stays empty
+                copying.failed(f"{rel_dir}/" if rel_dir else "./", exc)
+                continue
+            for entry in entries:
+                rel = entry.name if not rel_dir else f"{rel_dir}/{entry.name}"
+                dst = os.path.join(dst_dir, entry.name)
+                folder = False
+                try:
+                    if replace and _in_the_way(dst, entry):
+                        _remove(dst)
+                    if entry.is_symlink():
+                        # Recreated as is: inside the sandbox it reaches the read-only system or the copy.
+                        target = os.readlink(entry.path)
+                        os.symlink(target, dst)
+                        copying.allocated += os.lstat(dst).st_blocks * 512
+                        copying.links[rel] = target
+                        self._base_links.setdefault(rel, target)
+                        continue
+                    if entry.is_dir():
+                        if entry.name in self._bind_dirs:
+                            copying.bind_dirs.append(rel)
+                        elif entry.name not in self._skip_dirs:
+                            folder = True
+                            if not (replace and os.path.isdir(dst)):
+                                os.mkdir(dst)
+                            copying.folders.add(rel)
+                            stack.append(rel)
+                        continue
+                    if not entry.is_file() or rel in copying.overlaid or is_secret_path(rel):
+                        continue
+                    st = entry.stat()
+                    self._modes.setdefault(rel, st.st_mode & 0o777)
+                    out = _copy_file(entry.path, dst, st, st.st_dev == copying.dest_dev)
+                    copying.files[rel] = _key(out)
+                    copying.allocated += out.st_blocks * 512
+                    copying.copied += 1
+                except OSError as exc:  # mode 000 of another owner, an I/O error, a full disk
+                    copying.failed(f"{rel}/" if folder else rel, exc)
+
+    def _copy_again(self, manifest: _Manifest, dest: Path) -> tuple[str, ...]:
+        """Copy into `dest` what its first copy could not read from the workspace and agentls can read now
+        (the user gave it a readable mode): one look at each such path per update, no walk. What it copied
+        (`sub/` for a folder). A path the overlay has written its own version of since needs no base."""
+        copying = _Copying(str(dest), dest.stat().st_dev, set(self._current) | set(self._buffers))
+        done: list[str] = []
+        for key in sorted(manifest.retry):
+            manifest.retry.discard(key)
+            if key.endswith("/"):
+                rel = "" if key == "./" else key[:-1]
+                manifest.uncopied_dirs.pop(rel, None)
+                try:
+                    if rel:  # never through a command's link out of the copy
+                        target = _safe_target(str(dest), rel)
+                        if os.path.islink(target) or (os.path.lexists(target) and not os.path.isdir(target)):
+                            _remove(target)
+                        os.makedirs(target, exist_ok=True)
+                except OSError as exc:
+                    copying.failed(key, exc)
+                    continue
+                self._copy_folder(copying, rel, replace=True)
+            elif key in manifest.written or key in copying.overlaid:
+                manifest.uncopied.pop(key, None)
+                continue
+            else:
+                manifest.uncopied.pop(key, None)
+                try:
+                    src = os.path.join(self._root, key)
+                    st = os.stat(src)
+                    os.close(os.open(src, os.O_RDONLY | os.O_CLOEXEC))  # still unreadable: nothing is touched
+                    target = _safe_target(str(dest), key)
+                    if os.path.lexists(target):
+                        _remove(target)  # a command's file at that path (not kept: it had no base)
+                    out = _copy_file(src, target, st, st.st_dev == copying.dest_dev)
+                except OSError as exc:
+                    copying.failed(key, exc)
+                    continue
+                self._modes.setdefault(key, st.st_mode & 0o777)
+                copying.files[key] = _key(out)
+            if key not in copying.uncopied:
+                done.append(key)
+        for rel, stat_key in copying.files.items():
+            manifest.put(rel, stat_key)
+        manifest.links.update(copying.links)
+        if copying.bind_dirs:
+            manifest.bind_dirs = tuple(sorted({*manifest.bind_dirs, *copying.bind_dirs}))
+        manifest.note_uncopied(copying.uncopied, copying.retry)
+        if done:
+            log.info(
+                "copied %s from the workspace into its copy %s: agentls can read them now",
+                ", ".join(done),
+                dest,
+            )
+        return tuple(done)
 
     def _file_mode(self, rel: str) -> int:
         if rel not in self._modes:

@@ -47,7 +47,9 @@ Each call:
    kept, and the result says so: with no base, nothing can be proposed for an unreadable file, and a
    readable one the copy lacked was not what the command changed (an `>>` would propose it without its
    old content). Once the overlay writes its own version of the file into the copy, that version is the
-   base again.
+   base again. A file or folder the first copy could not read is tried again at each call's first step
+   (one look at each, no walk): once the user makes it readable, it is copied, the result says so, and
+   commands see and change it as any other.
 
 The result is stdout then stderr as a terminal would leave them (a carriage return overwrites the line:
 a progress bar is its last state, ``\\r\\n`` is a line break), with `[exit code: N]` when it is not 0. A
@@ -307,6 +309,12 @@ class BashTool:
                 "the owner again]"
             )
         copy = self.last_materialized
+        if copy is not None and copy.recopied:
+            text += (
+                f"\n[copied {', '.join(copy.recopied)} from the workspace into the copy before the command: "
+                "agentls could not read them before and can now, so commands see them, and their changes to "
+                "them are kept]"
+            )
         uncopied = copy.uncopied_note() if copy is not None else ""
         if uncopied:
             text += (

@@ -80,6 +80,68 @@ def _verify_ignored(ws: str, scratch: str, create: str) -> None:
     print_verification(overlay, scratch)
 
 
+def _made_readable(ws: str, scratch: str) -> None:
+    """The child process: locked.py and closed/ (this process's own files here) are made unreadable
+    (mode 000), a first command and the editor meet them so; then they are made readable again, as the user
+    would fix them, and the editor and the next commands use them."""
+    root = Path(ws)
+    (root / "locked.py").chmod(0)
+    (root / "closed").chmod(0)
+    overlay = Overlay(root)
+    with BashTool(overlay, Sandbox(SandboxSettings(enabled=False)), scratch_dir=Path(scratch)) as bash:
+        tools = ToolRegistry([bash, EditorTool(overlay)])
+        view = {"command": "view", "path": "locked.py"}
+        first = tools.execute("bash", {"command": "cat locked.py closed/inner.py"})
+        refused = tools.execute("str_replace_based_edit_tool", view)
+        (root / "locked.py").chmod(0o644)
+        (root / "closed").chmod(0o755)
+        shown = tools.execute("str_replace_based_edit_tool", view)
+        command = "cat locked.py closed/inner.py; echo 'L = 2' > locked.py; echo 'I = 2' > closed/inner.py"
+        second = tools.execute("bash", {"command": command})
+        third = tools.execute("bash", {"command": "cat locked.py closed/inner.py"})
+    print(
+        json.dumps(
+            {
+                "first": first.content,
+                "refused": [refused.content, refused.is_error],
+                "shown": [shown.content, shown.is_error],
+                "second": second.content,
+                "third": third.content,
+                "changes": {c.path: [c.kind, c.base_text, c.new_text] for c in overlay.changes()},
+            }
+        )
+    )
+
+
+def test_an_unreadable_workspace_file_the_user_makes_readable_is_used_from_then_on(tmp_path: Path) -> None:
+    """locked.py and closed/ could not be read when the run began, and the user then gives them a readable
+    mode: the editor shows locked.py at once, the next command's copy holds both (the result says they were
+    copied), and what that command writes there is kept and proposed against the workspace's text. Before,
+    they stayed unreadable for the whole run: the editor refused locked.py, commands did not see them and
+    their changes to them were not kept."""
+    skip_unless_chmod_denies(tmp_path)
+    ws = tmp_path / "ws"
+    (ws / "closed").mkdir(parents=True)
+    for rel, text in {"a.py": "A = 1\n", "locked.py": "L = 1\n", "closed/inner.py": "I = 1\n"}.items():
+        (ws / rel).write_text(text)
+    (tmp_path / "scratch").mkdir()
+    seen = in_child(__name__, "_made_readable", str(ws), str(tmp_path / "scratch"))
+    first = seen["first"]
+    assert "[could not copy" in first and "closed/ (Permission denied)" in first, first
+    assert "locked.py (Permission denied)" in first, first
+    assert seen["refused"][1] and "Cannot read locked.py in the workspace" in seen["refused"][0], seen
+    assert not seen["shown"][1] and "L = 1" in seen["shown"][0], seen
+    second = seen["second"]
+    assert second.startswith("L = 1\nI = 1\n"), second
+    assert "[copied closed/, locked.py from the workspace into the copy before the command" in second, second
+    assert "not kept" not in second and "could not copy" not in second, second
+    assert seen["third"].startswith("L = 2\nI = 2") and "copied" not in seen["third"], seen
+    assert seen["changes"] == {
+        "closed/inner.py": ["modified", "I = 1\n", "I = 2\n"],
+        "locked.py": ["modified", "L = 1\n", "L = 2\n"],
+    }, seen
+
+
 def _reverify_user_excluded(ws: str, scratch: str, config: str) -> None:
     """The child process: the language server's ``agentls.reverify`` of a pending proposal that edits
     a.py, with the folder's settings read as the server reads them (the user's file in `config` is
