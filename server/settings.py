@@ -26,6 +26,7 @@ from server.settings_files import (
     SettingsFile,
     SettingsMessage,
     applied_files,
+    joined,
     load,
     validated,
 )
@@ -48,30 +49,30 @@ class Settings(IndexingSettings):
 
     @model_validator(mode="after")
     def _mcp_for_the_agent(self) -> Settings:
-        """`mcp`'s fields over `agent.mcp`'s, field by field, a server's too (those written: pydantic's
-        ``model_fields_set``). The settings files' two places are joined before validation already
-        (`server.settings_files.joined`, which keeps each file's precedence); this joins those of
-        settings made in code. A server whose joined fields are invalid (a ``url`` over a ``command``)
-        is `mcp`'s whole."""
+        """`mcp` joined into `agent.mcp`, which the runs read, by the one join of the two places
+        (`server.settings_files.joined`: field by field, a server's too, its ``env`` and ``headers``
+        entry by entry) of the fields each writes (pydantic's ``model_fields_set``). The settings files
+        were joined so before validation already, each file's `agent.mcp` moved into its `mcp`: this
+        hands that to the agent, and joins the two places of settings made in code as files' are. A
+        server whose joined fields are invalid (a ``url`` over a ``command``) is `mcp`'s whole."""
         if not self.mcp.model_fields_set:
             return self
-        servers = dict(self.agent.mcp.servers)
-        for name, server in self.mcp.servers.items():
-            under = servers.get(name)
-            servers[name] = server if under is None else _joined_server(under, server)
-        written = {name: getattr(self.mcp, name) for name in self.mcp.model_fields_set}
-        joined = self.agent.mcp.model_copy(update={**written, "servers": servers})
-        self.agent = self.agent.model_copy(update={"mcp": joined})
+        written = {"agent": {"mcp": _written(self.agent.mcp)}, "mcp": _written(self.mcp)}
+        both = joined(written)["mcp"]
+        servers: dict[str, McpServerSettings] = {}
+        for name, table in both.get("servers", {}).items():
+            try:
+                servers[name] = McpServerSettings.model_validate(table)
+            except ValidationError:
+                servers[name] = self.mcp.servers[name]
+        mcp = McpSettings.model_validate({**both, "servers": servers})
+        self.agent = self.agent.model_copy(update={"mcp": mcp})
         return self
 
 
-def _joined_server(under: McpServerSettings, over: McpServerSettings) -> McpServerSettings:
-    """`over`'s written fields over `under`'s (`Settings._mcp_for_the_agent`); `over` when they clash."""
-    fields = {**under.model_dump(exclude_unset=True), **over.model_dump(exclude_unset=True)}
-    try:
-        return McpServerSettings.model_validate(fields)
-    except ValidationError:
-        return over
+def _written(settings: McpSettings) -> dict[str, Any]:
+    """The fields `settings` was given (its servers' too), as raw settings."""
+    return settings.model_dump(exclude_unset=True)
 
 
 LoadedSettings = Loaded[Settings]

@@ -430,3 +430,48 @@ def test_a_problem_fixed_and_back_is_shown_again_and_one_still_there_is_not(tmp_
     assert shown.new(messages[:-1], read=messages) == []  # still there, though left out of `messages`
     assert shown.new([asked]) == []
     assert shown.new([], read=[]) == [] and shown.new([asked]) == [asked]  # all gone, then back
+
+
+def test_settings_made_in_code_join_the_two_mcp_places_as_a_settings_file_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`[agent.mcp]` and `[mcp]` are one table, joined by one function (`settings_files.joined`) for a
+    file and for settings made in code alike. c6dacdb had a second join for the latter
+    (`Settings._mcp_for_the_agent`'s `_joined_server`) that replaced a server's ``env`` and ``headers``
+    whole where a file's join merges them entry by entry: the same two tables gave the agent another
+    server. A clash (a ``url`` over a ``command``) still leaves `mcp`'s server whole."""
+    from server.settings import Settings
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    tables = {
+        "agent": {
+            "mcp": {
+                "start_timeout": 5,
+                "servers": {
+                    "fs": {"command": "fs-server", "env": {"A": "1"}, "tools": ["read"]},
+                    "gh": {"command": "gh-server"},
+                },
+            }
+        },
+        "mcp": {
+            "max_result_chars": 5000,
+            "servers": {
+                "fs": {"command": "fs-server", "env": {"B": "2"}, "timeout": 9},
+                "gh": {"url": "https://gh.example/mcp"},
+            },
+        },
+    }
+    (tmp_path / "agentls.toml").write_text(
+        '[agent.mcp]\nstart_timeout = 5\n[agent.mcp.servers.fs]\ncommand = "fs-server"\n'
+        'env = { A = "1" }\ntools = ["read"]\n[agent.mcp.servers.gh]\ncommand = "gh-server"\n\n'
+        '[mcp]\nmax_result_chars = 5000\n[mcp.servers.fs]\ncommand = "fs-server"\nenv = { B = "2" }\n'
+        'timeout = 9\n[mcp.servers.gh]\nurl = "https://gh.example/mcp"\n'
+    )
+    in_code = Settings.model_validate(tables).agent.mcp
+    from_file = load_settings(tmp_path).settings.agent.mcp
+    fs = in_code.servers["fs"]
+    assert (fs.env, fs.tools, fs.timeout) == ({"A": "1", "B": "2"}, ["read"], 9), fs
+    assert (in_code.start_timeout, in_code.max_result_chars) == (5, 5000)
+    assert in_code.servers["gh"].url == "https://gh.example/mcp" and in_code.servers["gh"].command is None
+    assert in_code.servers["fs"] == from_file.servers["fs"], (in_code, from_file)
+    assert (from_file.start_timeout, from_file.max_result_chars) == (5, 5000)
