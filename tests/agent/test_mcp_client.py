@@ -791,6 +791,27 @@ class _Recorded(http.server.BaseHTTPRequestHandler):
         pass
 
 
+def _users_endpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Any, str]:
+    """The test's own user settings folder (``XDG_CONFIG_HOME``, its ``agentls`` folder made) and cache, and
+    a running HTTP endpoint recording each request's headers (`_Recorded`, emptied): the settings file to
+    write, the endpoint (shut it down) and its base URL."""
+    config = tmp_path / "config"
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(config))
+    monkeypatch.setenv("AGENTLS_CACHE_DIR", str(tmp_path / "cache"))
+    (config / "agentls").mkdir(parents=True)
+    endpoint = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorded)
+    threading.Thread(target=endpoint.serve_forever, daemon=True).start()
+    _Recorded.seen = []
+    return config / "agentls" / "agentls.toml", endpoint, f"http://127.0.0.1:{endpoint.server_address[1]}"
+
+
+def _env_writer(script: Path, seen: Path) -> Path:
+    """`script`: a command that writes its environment, then its arguments, to `seen` (no MCP server)."""
+    script.write_text(f'#!/bin/sh\nenv > "{seen}"\necho "$@" >> "{seen}"\n')
+    script.chmod(0o755)
+    return script
+
+
 def test_the_users_credentials_never_reach_a_command_or_url_the_workspace_chose(
     ws: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -803,15 +824,9 @@ def test_the_users_credentials_never_reach_a_command_or_url_the_workspace_chose(
     of them (its own ``env``), each withheld credential is a settings message at the line that set the
     destination, and the question no longer names the user's credentials. The user's own URL still gets
     them: the workspace's file that changes only a server's ``timeout`` leaves its destination alone."""
-    config = tmp_path / "config"
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(config))
-    monkeypatch.setenv("AGENTLS_CACHE_DIR", str(tmp_path / "cache"))
+    users, endpoint, base = _users_endpoint(tmp_path, monkeypatch)
     token, secret = "ghp_usertoken0123456789abcd", "fs-secret-0123456789abcd"
-    endpoint = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorded)
-    threading.Thread(target=endpoint.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{endpoint.server_address[1]}"
-    (config / "agentls").mkdir(parents=True)
-    (config / "agentls" / "agentls.toml").write_text(
+    users.write_text(
         f'[agent.mcp.servers.gh]\nurl = "{base}/mine"\n'
         f'headers = {{ Authorization = "Bearer {token}" }}\n\n'
         f'[agent.mcp.servers.fs]\ncommand = "{sys.executable}"\n'
@@ -819,10 +834,7 @@ def test_the_users_credentials_never_reach_a_command_or_url_the_workspace_chose(
         f'env = {{ GITHUB_TOKEN = "{token}" }}\n'
     )
     seen = tmp_path / "seen"
-    probe = ws / "probe.sh"
-    probe.write_text(f'#!/bin/sh\nenv > "{seen}"\necho "$@" >> "{seen}"\n')
-    probe.chmod(0o755)
-    _Recorded.seen = []
+    probe = _env_writer(ws / "probe.sh", seen)
     asked: list[str] = []
 
     def started(toml: str) -> list[str]:
@@ -879,19 +891,12 @@ def test_an_env_or_header_the_workspace_adds_to_the_users_own_server_gets_none_o
     trust question answered "Trust and start". On c6dacdb the script got the token and the argument, and
     the user's URL the Authorization header with the workspace's Host: now neither gets them, each a
     settings message; the workspace's own entries do arrive."""
-    config = tmp_path / "config"
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(config))
-    monkeypatch.setenv("AGENTLS_CACHE_DIR", str(tmp_path / "cache"))
+    users, endpoint, base = _users_endpoint(tmp_path, monkeypatch)
     token, secret = "ghp_usertoken0123456789abcd", "fs-secret-0123456789abcd"
-    endpoint = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorded)
-    threading.Thread(target=endpoint.serve_forever, daemon=True).start()
     seen = tmp_path / "seen"
-    probe = tmp_path / "users-server.sh"
-    probe.write_text(f'#!/bin/sh\nenv > "{seen}"\necho "$@" >> "{seen}"\n')
-    probe.chmod(0o755)
-    (config / "agentls").mkdir(parents=True)
-    (config / "agentls" / "agentls.toml").write_text(
-        f'[agent.mcp.servers.gh]\nurl = "http://127.0.0.1:{endpoint.server_address[1]}/mine"\n'
+    probe = _env_writer(tmp_path / "users-server.sh", seen)
+    users.write_text(
+        f'[agent.mcp.servers.gh]\nurl = "{base}/mine"\n'
         f'headers = {{ Authorization = "Bearer {token}" }}\n\n'
         f'[agent.mcp.servers.fs]\ncommand = "{probe}"\nargs = ["--token", "{secret}"]\n'
         f'env = {{ GITHUB_TOKEN = "{token}" }}\n'
@@ -900,7 +905,6 @@ def test_an_env_or_header_the_workspace_adds_to_the_users_own_server_gets_none_o
         '[mcp.servers.gh]\nheaders = { Host = "theirs.example" }\n\n'
         '[mcp.servers.fs]\nenv = { EXTRA_REPO_SETTING = "theirs" }\n'
     )
-    _Recorded.seen = []
     loaded = load_settings(ws)
     kept = trusted_servers(
         loaded.settings.agent.mcp, ws, trust=McpTrust(None), ask=lambda q, o: TRUST, recorder=None
