@@ -639,14 +639,9 @@ def test_an_owner_killed_while_bwrap_sets_up_leaves_nothing_running(workdir: Pat
     try:
         wait_for(held)
         assert held.exists(), "the owner did not get to hold the sandbox's first process"
-        init = int(held.read_text())
+        init = int(_written(held))
         init_stat = Path(f"/proc/{init}/stat").read_text()
-        owner.kill()
-        owner.wait(10)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and _same_process(init, init_stat):
-            time.sleep(0.05)
-        assert not _same_process(init, init_stat), "the sandbox's first process outlived its owner"
+        assert not _outlives_its_owner(owner, init, init_stat), "the first process outlived its owner"
         assert wait_gone(marker) == [] and not started.exists(), "the command ran without its owner"
     finally:
         owner.kill()
@@ -721,18 +716,13 @@ def test_an_owner_killed_after_bwrap_is_let_go_leaves_nothing_running(workdir: P
     try:
         wait_for(held)
         assert held.exists(), "the owner did not get to hold the sandbox's first process"
-        init, outer = (int(word) for word in held.read_text().split())
+        init, outer = (int(word) for word in _written(held).split())
         init_stat = Path(f"/proc/{init}/stat").read_text()
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and not _released(init, outer):
             time.sleep(0.02)
         assert _released(init, outer), "bwrap's first process was never let go"
-        owner.kill()
-        owner.wait(10)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and _same_process(init, init_stat):
-            time.sleep(0.05)
-        assert not _same_process(init, init_stat), "the sandbox's first process outlived its owner"
+        assert not _outlives_its_owner(owner, init, init_stat), "the first process outlived its owner"
         assert wait_gone(marker) == [] and not started.exists(), "the command ran without its owner"
     finally:
         owner.kill()
@@ -782,17 +772,13 @@ def test_a_forked_child_of_the_owner_does_not_keep_its_sandboxes_alive(workdir: 
     try:
         wait_for(held)
         assert held.exists(), "the owner did not get to hold the sandbox's first process"
-        init, worker = (int(word) for word in held.read_text().split())
+        init, worker = (int(word) for word in _written(held).split())
         init_stat = Path(f"/proc/{init}/stat").read_text()
         wait_for(forked)
-        assert forked.read_text() == "in-child\n"
-        owner.kill()
-        owner.wait(10)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and _same_process(init, init_stat):
-            time.sleep(0.05)
+        assert _written(forked) == "in-child\n"
+        outlived = _outlives_its_owner(owner, init, init_stat)
         assert Path(f"/proc/{worker}").exists(), "the forked child ended: the test shows nothing"
-        assert not _same_process(init, init_stat), "the sandbox's first process outlived its owner"
+        assert not outlived, "the sandbox's first process outlived its owner"
         # The forked child's command line is the owner's, which holds the marker.
         assert set(processes_with(marker)) == {worker} and not started.exists(), "the command ran"
     finally:
@@ -854,6 +840,17 @@ def test_a_killed_sandbox_reaper_is_started_again(workdir: Path, caplog: pytest.
         sandbox.close()
 
 
+def _outlives_its_owner(owner: subprocess.Popen[bytes], init: int, init_stat: str) -> bool:
+    """Kill `owner` (SIGKILL); whether the sandbox's first process `init` (whose /proc stat line was
+    `init_stat`) is still running 10 s later."""
+    owner.kill()
+    owner.wait(10)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and _same_process(init, init_stat):
+        time.sleep(0.05)
+    return _same_process(init, init_stat)
+
+
 def _same_process(pid: int, stat: str) -> bool:
     """Whether `pid` is still the living process whose /proc stat line was `stat` (same start time)."""
     try:
@@ -884,6 +881,16 @@ def test_an_unsandboxed_command_gets_no_ignored_signal_or_descriptor_of_its_subr
     assert sorted(result.stdout.split(), key=int) == ["0", "1", "2", "3"]  # 3: ls's own listing
     piped = sandbox.run('yes | head -c 2; echo " ${PIPESTATUS[0]}"', workdir)
     assert piped.stdout == f"y\n {128 + signal.SIGPIPE}\n"
+
+
+def _written(path: Path, seconds: float = 10.0) -> str:
+    """The text of `path` once another process has written it (it may exist empty for a moment first)."""
+    deadline = time.monotonic() + seconds
+    text = path.read_text()
+    while not text and time.monotonic() < deadline:
+        time.sleep(0.01)
+        text = path.read_text()
+    return text
 
 
 def wait_for(path: Path, seconds: float = 30.0) -> None:
