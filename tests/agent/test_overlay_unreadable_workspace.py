@@ -142,6 +142,46 @@ def test_an_unreadable_workspace_file_the_user_makes_readable_is_used_from_then_
     }, seen
 
 
+def _made_readable_behind_links(ws: str, scratch: str) -> None:
+    """The child process: a command replaces the copy's empty closed/ and the missing locked.py with links to
+    the real workspace's (on the host they lead out of the copy, into the user's tree); then the user makes
+    both readable, and the next command's update copies them."""
+    root = Path(ws)
+    (root / "locked.py").chmod(0)
+    (root / "closed").chmod(0)
+    overlay = Overlay(root)
+    with BashTool(overlay, Sandbox(SandboxSettings(enabled=False)), scratch_dir=Path(scratch)) as bash:
+        tools = ToolRegistry([bash])
+        links = f"rmdir closed && ln -s {root}/closed closed && ln -s {root}/locked.py locked.py"
+        tools.execute("bash", {"command": links})
+        (root / "locked.py").chmod(0o644)
+        (root / "closed").chmod(0o755)
+        second = tools.execute("bash", {"command": "cat locked.py closed/inner.py"})
+        copy = bash._dest
+        assert copy is not None
+        kinds = {rel: (copy / rel).is_symlink() for rel in ("closed", "locked.py")}
+    changes = [c.path for c in overlay.changes()]
+    print(json.dumps({"second": second.content, "links": kinds, "changes": changes}))
+
+
+def test_what_the_user_makes_readable_is_never_copied_through_a_commands_link(tmp_path: Path) -> None:
+    """The copy of a folder or file that becomes readable goes where the copy has it, never through a link a
+    command left at its place: a link out of the copy would have the copy write into the user's tree."""
+    skip_unless_chmod_denies(tmp_path)
+    ws = tmp_path / "ws"
+    (ws / "closed").mkdir(parents=True)
+    for rel, text in {"a.py": "A = 1\n", "locked.py": "L = 1\n", "closed/inner.py": "I = 1\n"}.items():
+        (ws / rel).write_text(text)
+    (tmp_path / "scratch").mkdir()
+    seen = in_child(__name__, "_made_readable_behind_links", str(ws), str(tmp_path / "scratch"))
+    assert seen["second"].startswith("L = 1\nI = 1"), seen
+    assert seen["links"] == {"closed": False, "locked.py": False}, seen
+    assert sorted(p.name for p in (ws / "closed").iterdir()) == ["inner.py"], seen
+    assert (ws / "locked.py").read_text() == "L = 1\n", seen
+    assert (ws / "closed" / "inner.py").read_text() == "I = 1\n", seen
+    assert seen["changes"] == [], seen
+
+
 def _reverify_user_excluded(ws: str, scratch: str, config: str) -> None:
     """The child process: the language server's ``agentls.reverify`` of a pending proposal that edits
     a.py, with the folder's settings read as the server reads them (the user's file in `config` is
