@@ -315,6 +315,74 @@ def test_a_runs_run_tests_leaves_out_what_the_users_exclude_setting_leaves_out(
     assert "private/key.py (Permission denied)" in tested, tested
 
 
+def _team_user_excluded(ws: str, scratch: str, config: str, model_url: str, runs: str) -> None:
+    """The child process: a team run (the shop feature of tests/agent/team) with private/key.py made
+    unreadable and the folder's index settings read as the server reads them; prints the run's status and
+    its verifications' summaries."""
+    from agent.runner import Credentials, start_run
+    from agent.task_builders import run_task
+    from server.settings import load_settings
+    from tests.agent.agent_harness import FAST_MODEL, fast_settings
+    from tests.agent.team.team_harness import INSTRUCTION
+
+    root = Path(ws)
+    (root / "private" / "key.py").chmod(0)
+    loaded = load_settings(root, env={"XDG_CONFIG_HOME": config})
+    settings = fast_settings(
+        sandbox=SandboxSettings(enabled=False, scratch_dir=scratch),
+        model=FAST_MODEL.model_copy(update={"base_url": model_url}),
+    )
+    settings.team.confirm_spec = False
+    credentials = Credentials.from_env({"ANTHROPIC_API_KEY": "sk-test"}, settings.model)
+    handle = start_run(
+        run_task(INSTRUCTION, root=root),
+        root=root,
+        settings=settings,
+        credentials=credentials,
+        runs_dir=Path(runs),
+        mode="team",
+        index_settings=loaded.settings.index,
+    )
+    result = handle.wait(240)
+    assert result is not None
+    summaries = [v.summary() for v in result.verifications]
+    print(json.dumps({"status": result.status, "verifications": summaries}))
+
+
+def test_a_team_runs_checks_leave_out_what_the_users_exclude_setting_leaves_out(tmp_path: Path) -> None:
+    """A team run hands the index settings to its roles' `run_tests` and to its own final verification:
+    QA's test runs and the run's verification run without private/key.py (the user's exclude) and name it."""
+    from tests.agent.team.team_harness import RoleScript, feature_script, shop_workspace
+    from tests.fakes.anthropic_server import FakeAnthropic
+
+    skip_unless_chmod_denies(tmp_path)
+    ws = shop_workspace(tmp_path / "ws")
+    (ws / "private").mkdir()
+    (ws / "private" / "key.py").write_text("K = 1\n")
+    (tmp_path / "scratch").mkdir()
+    (tmp_path / "runs").mkdir()
+    config = tmp_path / "config"
+    (config / "agentls").mkdir(parents=True)
+    (config / "agentls" / "agentls.toml").write_text('[index]\nexclude = ["private/"]\n')
+    roles = RoleScript(feature_script())
+    with FakeAnthropic(responder=roles) as fake:
+        args = (str(ws), str(tmp_path / "scratch"), str(config), fake.url, str(tmp_path / "runs"))
+        seen = in_child(__name__, "_team_user_excluded", *args)
+    assert seen["status"] == "proposed", seen
+    tested = [
+        json.dumps(block)
+        for body, role in zip(roles.bodies, roles.calls, strict=True)
+        if role == "qa"
+        for block in body["messages"][-1]["content"]
+        if isinstance(block, dict) and block.get("type") == "tool_result" and "pytest" in json.dumps(block)
+    ]
+    assert tested and all("private/key.py (Permission denied)" in text for text in tested), tested
+    assert not any("environment problem" in text.lower() for text in tested), tested
+    assert seen["verifications"], seen
+    final = seen["verifications"][-1]
+    assert "environment problem" not in final and "private/key.py (Permission denied)" in final, final
+
+
 def _ignored_workspace(tmp_path: Path) -> Path:
     """a.py, and of owner 1234: build/ (gitignored, mode 111: it can be searched, not listed) holding
     out.o, run.log (gitignored by `*.log`) and notes.txt (in .agentlsignore) with mode 000."""
