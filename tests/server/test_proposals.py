@@ -543,3 +543,70 @@ def test_the_answers_records_are_fsynced_off_the_loop_in_order_before_each_answe
     assert accepted == [("approval", "allowed"), ("decision", ["m.py"])]
     assert rejected == [*accepted, ("approval", "rejected")]
     assert synced_on and loop_thread not in synced_on, "an fsync ran on the event loop"
+
+
+def test_the_files_the_server_writes_for_an_editor_without_apply_edit_are_written_off_the_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An editor that applies no edit has the server write the files (`agent.apply.apply_changes`, its
+    journal fsync'd) on a worker thread; the accept answers once they are written."""
+    import os
+    import threading
+
+    from server.edits import NoApplyEdit
+
+    class NoEditsEditor(PlainEditor):
+        async def apply_edit(self, *args: Any, **kwargs: Any) -> types.ApplyWorkspaceEditResult | None:
+            raise NoApplyEdit("your editor applies no edits agentls sends")
+
+    manager = manager_with(tmp_path, NoEditsEditor(lambda: types.ApplyWorkspaceEditResult(applied=True)))
+    real_fsync, synced_on = os.fsync, []
+
+    def fsync(fd: int) -> None:  # the real fsync, noting the thread it runs on
+        synced_on.append(threading.get_ident())
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    loop_thread = threading.get_ident()
+    assert asyncio.run(manager.accept("p1")).applied
+    assert (tmp_path / "m.py").read_text(encoding="utf-8") == NEW
+    assert list((tmp_path / ".cache" / "runs" / "applying").iterdir()) == []  # the journal is gone
+    assert synced_on and loop_thread not in synced_on, "the journal was fsync'd on the event loop"
+
+
+def test_an_accept_cancelled_while_the_server_writes_its_files_answers_what_was_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The editor applied its part (here: none, it applies no edits) and the files are being written when
+    the accept is cancelled: the writes finish, and the accept answers that they did."""
+    import os
+    import threading
+
+    from server.edits import NoApplyEdit
+
+    class NoEditsEditor(PlainEditor):
+        async def apply_edit(self, *args: Any, **kwargs: Any) -> types.ApplyWorkspaceEditResult | None:
+            raise NoApplyEdit("your editor applies no edits agentls sends")
+
+    manager = manager_with(tmp_path, NoEditsEditor(lambda: types.ApplyWorkspaceEditResult(applied=True)))
+    real_fsync, entered, release = os.fsync, threading.Event(), threading.Event()
+
+    def fsync(fd: int) -> None:  # the journal's fsync waits until the accept was cancelled
+        entered.set()
+        release.wait(10)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+
+    async def cancelled_while_writing() -> Any:
+        task = asyncio.ensure_future(manager.accept("p1"))
+        while not entered.is_set():
+            await asyncio.sleep(0.01)
+        task.cancel()
+        await asyncio.sleep(0.05)
+        release.set()
+        return await task
+
+    result = asyncio.run(cancelled_while_writing())
+    assert result.applied and manager.proposals.status("p1") == "accepted"
+    assert (tmp_path / "m.py").read_text(encoding="utf-8") == NEW

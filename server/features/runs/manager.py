@@ -82,7 +82,7 @@ code lenses) and `Workspace` (the folders, open documents, settings, environment
   none arrives the answer and a warning say to wait a second or save, and accept again. An editor that
   cannot create, rename or delete files through LSP gets the modifications as the edit; once it applied
   them the server writes the created and renamed files and removes deleted ones itself (the user
-  accepted), and says so.
+  accepted; journaled, `agent.apply.apply_changes`, on a worker thread), and says so.
 """
 
 from __future__ import annotations
@@ -770,14 +770,7 @@ class RunManager:
         failed: list[str] = []
         if applied and on_disk:
             try:
-                written = apply_changes(
-                    on_disk,
-                    root,
-                    journal=journal_dir(self.workspace.cache_dir / "runs"),
-                    label=f"proposal {proposal_id}",
-                    run_id=proposal.run_id,
-                    proposal_id=proposal_id,
-                )
+                written = await self._write_files(on_disk, root, proposal)
             except OSError as error:
                 failed = [c.path for c in on_disk]
                 reason = f"the edit was applied, but writing {', '.join(failed)} failed: {error}"
@@ -806,6 +799,31 @@ class RunManager:
             note = f"proposal {proposal_id} was not applied: {reason}"
             self.editor.show(note if note.endswith(".") else f"{note}.", types.MessageType.Warning)
         return AcceptResult(proposal_id, False, reason), [], reason
+
+    async def _write_files(self, changes: Sequence[FileChange], root: Path, proposal: Proposal) -> list[str]:
+        """`apply_changes` (journaled, fsync'd) on a worker thread, so the loop serves other requests
+        meanwhile. The editor applied its part already and the user accepted: an accept cancelled now
+        waits for the writes and answers what they did, as when the loop wrote them itself."""
+        writing = asyncio.ensure_future(
+            asyncio.to_thread(
+                apply_changes,
+                changes,
+                root,
+                journal=journal_dir(self.workspace.cache_dir / "runs"),
+                label=f"proposal {proposal.proposal_id}",
+                run_id=proposal.run_id,
+                proposal_id=proposal.proposal_id,
+            )
+        )
+        while True:
+            try:
+                return await asyncio.shield(writing)
+            except asyncio.CancelledError:
+                if writing.cancelled():
+                    raise
+                log.info(
+                    "proposal %s: the accept was cancelled while its files are written", proposal.proposal_id
+                )
 
     async def _apply(
         self, changes: Sequence[FileChange], root: Path, summary: str
