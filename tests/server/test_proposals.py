@@ -4,6 +4,8 @@ reject through `RunManager` with a plain editor that implements the `Editor` por
 from __future__ import annotations
 
 import asyncio
+import os
+import threading
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ from agent.overlay import FileChange
 from agent.proposal import Proposal
 from agent.usage import Usage
 from server.documents import DocumentStore
+from server.edits import NoApplyEdit
 from server.features import commands
 from server.features.progress import WorkDone
 from server.features.runs import (
@@ -497,6 +500,25 @@ def test_a_run_with_an_unknown_mode_is_refused_before_it_gets_a_run_id(tmp_path:
     assert manager.runs == {}
 
 
+class NoEditsEditor(PlainEditor):
+    """An editor without ``workspace.applyEdit``: the server writes the files."""
+
+    async def apply_edit(self, *args: Any, **kwargs: Any) -> types.ApplyWorkspaceEditResult | None:
+        raise NoApplyEdit("your editor applies no edits agentls sends")
+
+
+def fsync_threads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The threads `os.fsync` runs on from now on (the real fsync, its thread noted)."""
+    real_fsync, threads = os.fsync, []
+
+    def fsync(fd: int) -> None:
+        threads.append(threading.get_ident())
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    return threads
+
+
 def test_the_answers_records_are_fsynced_off_the_loop_in_order_before_each_answer(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -504,8 +526,6 @@ def test_the_answers_records_are_fsynced_off_the_loop_in_order_before_each_answe
     written (each fsync'd) on a worker thread, never on the event loop's, in the order the answers came,
     and each is in the transcript when its command is answered."""
     import json
-    import os
-    import threading
 
     from agent.transcript import Transcript
 
@@ -518,13 +538,7 @@ def test_the_answers_records_are_fsynced_off_the_loop_in_order_before_each_answe
     transcript.write("run_start", run_id="r1", task={"title": "T", "kind": "run"}, model="m")
     transcript.write("run_end", status="proposed", usage={}, cost=0.0, proposal_id="p1")
     transcript.close()
-    real_fsync, synced_on = os.fsync, []
-
-    def fsync(fd: int) -> None:  # the real fsync, noting the thread it runs on
-        synced_on.append(threading.get_ident())
-        real_fsync(fd)
-
-    monkeypatch.setattr(os, "fsync", fsync)
+    synced_on = fsync_threads(monkeypatch)
 
     def answers() -> list[tuple[str, Any]]:
         lines = transcript.path.read_text(encoding="utf-8").splitlines()
@@ -550,23 +564,8 @@ def test_the_files_the_server_writes_for_an_editor_without_apply_edit_are_writte
 ) -> None:
     """An editor that applies no edit has the server write the files (`agent.apply.apply_changes`, its
     journal fsync'd) on a worker thread; the accept answers once they are written."""
-    import os
-    import threading
-
-    from server.edits import NoApplyEdit
-
-    class NoEditsEditor(PlainEditor):
-        async def apply_edit(self, *args: Any, **kwargs: Any) -> types.ApplyWorkspaceEditResult | None:
-            raise NoApplyEdit("your editor applies no edits agentls sends")
-
     manager = manager_with(tmp_path, NoEditsEditor(lambda: types.ApplyWorkspaceEditResult(applied=True)))
-    real_fsync, synced_on = os.fsync, []
-
-    def fsync(fd: int) -> None:  # the real fsync, noting the thread it runs on
-        synced_on.append(threading.get_ident())
-        real_fsync(fd)
-
-    monkeypatch.setattr(os, "fsync", fsync)
+    synced_on = fsync_threads(monkeypatch)
     loop_thread = threading.get_ident()
     assert asyncio.run(manager.accept("p1")).applied
     assert (tmp_path / "m.py").read_text(encoding="utf-8") == NEW
@@ -579,15 +578,6 @@ def test_an_accept_cancelled_while_the_server_writes_its_files_answers_what_was_
 ) -> None:
     """The editor applied its part (here: none, it applies no edits) and the files are being written when
     the accept is cancelled: the writes finish, and the accept answers that they did."""
-    import os
-    import threading
-
-    from server.edits import NoApplyEdit
-
-    class NoEditsEditor(PlainEditor):
-        async def apply_edit(self, *args: Any, **kwargs: Any) -> types.ApplyWorkspaceEditResult | None:
-            raise NoApplyEdit("your editor applies no edits agentls sends")
-
     manager = manager_with(tmp_path, NoEditsEditor(lambda: types.ApplyWorkspaceEditResult(applied=True)))
     real_fsync, entered, release = os.fsync, threading.Event(), threading.Event()
 
