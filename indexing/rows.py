@@ -9,7 +9,7 @@ an IPC stream about 0.04 s.
 
 from __future__ import annotations
 
-import functools
+import hashlib
 import re
 from collections.abc import Sequence
 
@@ -94,7 +94,12 @@ def split_identifier(word: str) -> list[str]:
     return parts
 
 
-@functools.lru_cache(maxsize=1 << 16)
+_SUB_WORDS: dict[bytes, str] = {}
+"""Each distinct identifier's sub-words (`_sub_words`), split once per process (Django's 24,729 chunks hold
+8,097 distinct camelCase identifiers). A dict read inline: an `lru_cache` call cost more than the look-up."""
+_SUB_WORDS_MAX = 1 << 17
+
+
 def _sub_words(word: bytes) -> str:
     return " ".join(part for part in split_identifier(word.decode("utf-8", "replace")) if part)
 
@@ -107,7 +112,11 @@ def expand_identifiers(text: str) -> str:
     `bytes.find` and each distinct identifier is split once: about 4x faster on Django than one regular
     expression over the text, which cost a tenth of the whole lexical pipeline.
     """
-    data = text.encode("utf-8", "surrogatepass")
+    return _expanded(text.encode("utf-8", "surrogatepass"))
+
+
+def _expanded(data: bytes) -> str:
+    """`expand_identifiers` of the text ``data`` encodes (UTF-8, surrogates passed)."""
     classes = data.translate(_CHAR_CLASSES)
     find, rfind = classes.find, classes.rfind
     words: set[bytes] = set()
@@ -119,7 +128,18 @@ def expand_identifiers(text: str) -> str:
                 end = len(classes)
             words.add(data[rfind(b" ", 0, at) + 1 : end])
             at = find(hump, end)
-    return " ".join(_sub_words(word) for word in sorted(words))
+    if not words:
+        return ""
+    cache = _SUB_WORDS
+    parts = []
+    for word in sorted(words):
+        sub = cache.get(word)
+        if sub is None:
+            if len(cache) >= _SUB_WORDS_MAX:
+                cache.clear()
+            sub = cache[word] = _sub_words(word)
+        parts.append(sub)
+    return " ".join(parts)
 
 
 def search_text(chunk: Chunk) -> str:
@@ -157,22 +177,42 @@ def symbols_table(symbols: Sequence[Symbol]) -> pa.Table:
 
 
 def chunks_table(chunks: Sequence[Chunk]) -> pa.Table:
-    """Chunks as rows of the chunks table, chunk ids and `search_text` computed here."""
+    """Chunks as rows of the chunks table, chunk ids and `search_text` computed here.
+
+    One pass over the chunks: each chunk's qualified name is computed once and its text encoded once, for
+    its id (`Chunk.id`, hashed in two parts: the same digest) and for its split identifiers
+    (`expand_identifiers`)."""
     if not chunks:
         return CHUNKS_SCHEMA.empty_table()
+    ids: list[str] = []
+    symbols: list[str] = []
+    texts: list[str] = []
+    blake2b = hashlib.blake2b
+    for c in chunks:
+        symbol = ".".join((*c.parents, c.name)) if c.name else ".".join(c.parents)  # `Chunk.symbol`
+        text = c.text
+        data = text.encode("utf-8", "surrogatepass")
+        digest = blake2b(
+            f"{c.path}\0{c.start_line}\0{c.end_line}\0{c.kind}\0{symbol}\0".encode("utf-8", "surrogatepass"),
+            digest_size=16,
+        )
+        digest.update(data)
+        ids.append(digest.hexdigest())
+        symbols.append(symbol)
+        texts.append(f"{text}\n{redact_path(c.path)}\n{symbol}\n{_expanded(data)}")
     return pa.table(
         {
-            "id": [c.id for c in chunks],
+            "id": ids,
             "path": [c.path for c in chunks],
             "language": [c.language for c in chunks],
             "kind": [c.kind for c in chunks],
             "name": [c.name for c in chunks],
-            "symbol": [c.symbol for c in chunks],
+            "symbol": symbols,
             "start_line": pa.array([c.start_line for c in chunks], pa.int32()),
             "end_line": pa.array([c.end_line for c in chunks], pa.int32()),
             "signature": [c.signature for c in chunks],
             "doc": [c.doc for c in chunks],
-            "search_text": [search_text(c) for c in chunks],
+            "search_text": texts,
             "text_chars": pa.array([len(c.text) for c in chunks], pa.int32()),
         },
         schema=CHUNKS_SCHEMA,

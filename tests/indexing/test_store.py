@@ -14,7 +14,7 @@ import pyarrow as pa
 import pytest
 
 from indexing.models import Chunk, FileRecord, Symbol
-from indexing.rows import chunks_table, expand_identifiers, split_identifier, symbols_table
+from indexing.rows import chunks_table, expand_identifiers, search_text, split_identifier, symbols_table
 from indexing.store import FileBatchItem, IndexCorrupt, IndexLocked, IndexStore, path_filter
 
 
@@ -51,6 +51,45 @@ def test_identifier_splitting() -> None:
         "invoice",
         "email",
     }
+
+
+def test_chunk_rows_hold_each_chunks_own_id_qualified_name_and_search_text() -> None:
+    """`chunks_table` computes ids, qualified names and the searched text in one pass of its own; they are
+    the ones `Chunk.id`, `Chunk.symbol` and `search_text` give, also for text beyond ASCII, a chunk
+    without a name and camelCase identifiers met again in a later chunk."""
+    chunks = [
+        Chunk(
+            "pkg/a.py",
+            "python",
+            "method",
+            "getUser",
+            ("Outer", "Inner"),
+            3,
+            5,
+            "def getUser(self):\n    return café\n",
+        ),
+        Chunk("pkg/a.py", "python", "module", "", (), 1, 2, "import os\nx = été + parseJSONValue(y)", "", ""),
+        Chunk(
+            "pkg/a.py",
+            "python",
+            "class",
+            "",
+            ("Outer",),
+            7,
+            9,
+            "class HTTPServer:\n    getUser = 1",
+            "sig",
+            "doc",
+        ),
+        Chunk("b/ü.py", "python", "function", "parseJSONValue", (), 1, 1, "def parseJSONValue(): pass"),
+    ]
+    table = chunks_table(chunks).to_pydict()
+    assert table["id"] == [c.id for c in chunks]
+    assert table["symbol"] == [c.symbol for c in chunks]
+    assert table["search_text"] == [search_text(c) for c in chunks]
+    assert table["text_chars"] == [len(c.text) for c in chunks]
+    assert "user" in table["search_text"][2].split()
+    assert table["search_text"][3].endswith("\nparseJSONValue\nparse json value")
 
 
 def test_rewriting_a_file_replaces_its_rows_without_duplicates(store: IndexStore) -> None:
