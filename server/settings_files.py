@@ -11,20 +11,22 @@ add up instead, the user's own first, so that a workspace's list never drops the
 ``[agent.mcp]`` and ``[mcp]`` (MCP servers) are one table written at either place, joined field by field
 (`joined`), so that a workspace's server never replaces the user's own whole, yet the credentials of the
 user's own settings never follow a command, URL, environment entry or header the workspace's file chose
-(`withheld_credentials`: said in a message at that line). An
-invalid value falls back to its default (a workspace's or the editor's: to the user's own file's value,
-when it sets one) and a message says which setting and why, with the file and line it was read from (an
-unknown key: the setting it was probably meant to be). A valid setting that no run can use (a role's
-model of another provider: `server.settings.unusable`) is said too, and kept: checked once, on the merged
-settings a run gets (a role's provider in the user's file is usable when the workspace's file sets the
-same one for the run), and said with the file and line of the source whose value wins (`SettingsFile`),
-naming another file that sets a key of it too. The command line's agent runs refuse to start on such a
-message (`server.cli.support.workspace_settings`), everything else goes on. Each file's invalid values
-are said with that file's line, the same words in two files twice. A bad entry of a list is not dropped
-alone: a bad string of a list drops that list, and a bad field of a table in an array of tables (a node
-of ``[[agent.team.graphs.NAME.nodes]]``) drops what holds the array (that graph), the message naming the
-entry and its field; a bad key of a table (a graph named `solo`) drops that entry; the
-rest of the file stands.
+(`withheld_credentials`: said in a message at that line). An invalid value falls back to the value of the
+layers below it, else to its default: a workspace's to the user's own file's value, when it sets one; the
+editor's to the workspace's file's value as it applies, else to the user's own (`load` merges the layers
+again without it, so that what they withhold stays withheld); a message says which setting, why and which
+value is used instead, with the file and line it was read from (an unknown key: the setting it was
+probably meant to be). A valid setting that no run can use (a role's model of another provider:
+`server.settings.unusable`) is said too, and kept: checked once, on the merged settings a run gets (a
+role's provider in the user's file is usable when the workspace's file sets the same one for the run), and
+said with the file and line of the source whose value wins (`SettingsFile`), naming another file that sets
+a key of it too. The command line's agent runs refuse to start on such a message
+(`server.cli.support.workspace_settings`), everything else goes on. Each file's invalid values are said
+with that file's line, the same words in two files twice. A bad entry of a list is not dropped alone: a
+bad string of a list drops that list, and a bad field of a table in an array of tables (a node of
+``[[agent.team.graphs.NAME.nodes]]``) drops what holds the array (that graph), the message naming the
+entry and its field; a bad key of a table (a graph named `solo`) drops that entry; the rest of the file
+stands.
 
 The settings tree is `server.settings.Settings`: `IndexingSettings` (``index``, ``server``) and the agent's
 sections (``agent``, ``mcp``), whose classes (`agent.config` and the sandbox's, installs', memory's and
@@ -105,17 +107,25 @@ class SettingsMessage(str):
     file), the `file` it is said of (a path, or where the settings came from) and the `kind` of problem
     (``untrusted``, ``unusable``, ``unreadable``, or pydantic's error type of an invalid value:
     ``extra_forbidden`` for an unknown key). A `str`, so that whatever shows or compares messages as
-    text goes on doing so."""
+    text goes on doing so. `loc`: where an ignored value is in the settings (their keys, the two places
+    of the MCP servers joined: `joined`; empty: no ignored value), which `load` takes out of the editor's
+    settings when they set it."""
 
     setting: str | None
     file: str
     kind: str
+    loc: tuple[int | str, ...]
 
     def __new__(
-        cls, text: str, setting: str | None = None, file: str = "", kind: str = ""
+        cls,
+        text: str,
+        setting: str | None = None,
+        file: str = "",
+        kind: str = "",
+        loc: tuple[int | str, ...] = (),
     ) -> SettingsMessage:
         made = super().__new__(cls, text)
-        made.setting, made.file, made.kind = setting, file, kind
+        made.setting, made.file, made.kind, made.loc = setting, file, kind, loc
         return made
 
     @property
@@ -302,7 +312,8 @@ def validated(
     rather than to the default (a workspace's ``memory_mb = "lots"`` would otherwise bring the limit the
     user's own file lowered back up to the default, and ``exclude = "build/"`` empty the user's list).
     `editor`: the editor's settings, merged over `text`'s into ``raw``: an entry they write is said as
-    theirs (`EDITOR_SETTINGS`, no line: the value is not `source`'s), one they do not write at `text`'s
+    theirs (`EDITOR_SETTINGS`, no line: the value is not `source`'s; its `SettingsMessage.loc` is where,
+    which `load` takes out of them to merge the layers below again), one they do not write at `text`'s
     line."""
     settings, messages, _ = _validated(tree, raw, source, text, prefix, under, editor)
     return settings, messages
@@ -369,14 +380,14 @@ def _validated(
                     restored.add(target)
                     dropped.append(target)
                     said = f"{where}: ignoring `{name}`: {why}; using your own settings' value"
-                    messages.append(SettingsMessage(said, name, said_of, err["type"]))
+                    messages.append(SettingsMessage(said, name, said_of, err["type"], target))
                 elif _drop(data, target):
                     dropped.append(target)
                     if err["type"] == "extra_forbidden" and bare:
                         said = f"{where}: ignoring `{name}`: {_unknown(tree, target)}"
                     else:
                         said = f"{where}: ignoring `{name}`: {why}; using the default"
-                    messages.append(SettingsMessage(said, name, said_of, err["type"]))
+                    messages.append(SettingsMessage(said, name, said_of, err["type"], target))
             if not dropped:
                 break
     messages.append(_unreadable(source, f"{source}: settings could not be read; using defaults"))
@@ -699,9 +710,7 @@ def _withheld_message(item: Withheld, file: SettingsFile | None, source: str) ->
     """What `withheld_credentials` found, said at the line of the workspace's file (`file`, else the
     path `source`) that sets the server's destination."""
     path = file.path if file is not None else source
-    key = ("mcp", "servers", item.server, *item.destination[0])
-    written = tuple(str(part) for part in _as_written(file.text, file.prefix, key)) if file else key
-    where = file.where(written) if file is not None else source
+    where = _written_at(file, ("mcp", "servers", item.server, *item.destination[0]), source)
     what = [
         f"{field} ({', '.join(names)})" if names else f"{field} (a credential in them)"
         for field, names in item.fields
@@ -716,6 +725,14 @@ def _withheld_message(item: Withheld, file: SettingsFile | None, source: str) ->
         f"set the same {set_here} in your own settings"
     )
     return SettingsMessage(text, f"mcp.servers.{item.server}", path, "withheld")
+
+
+def _written_at(file: SettingsFile | None, key: tuple[int | str, ...], source: str) -> str:
+    """``path:line`` where the workspace's `file` writes the setting `key` of the joined settings
+    (`_as_written`: at ``[agent.mcp]`` or ``[mcp]``); `source`, its path, when its text is not known."""
+    if file is None:
+        return source
+    return file.where(tuple(str(part) for part in _as_written(file.text, file.prefix, key)))
 
 
 def _bare_or_quoted(key: str) -> str:
@@ -854,44 +871,142 @@ def load(
     workspace's file without the sensitive settings the user has not trusted for it (each dropped one
     said in `LoadedSettings.untrusted`, see `server.settings_trust`), then `overrides` (the editor's);
     checked by `validate`. The lists of `COMBINED` (``index.exclude``) add up instead, in that order. An
-    invalid value of the workspace's file or the editor's settings falls back to the user's own file's
-    value, when it sets one, rather than to the default (`validated`'s ``under``). A relative model folder
-    is made absolute from the folder of the file that sets it (`indexing.config.anchor_model_folders`;
-    the workspace root for the editor's settings). A setting no run can use is checked once, on the
-    merged settings, and said with the file and line of the source that wins for it
-    (`server.settings.unusable`). `env`: where the user's file and the trust file are (default: this
-    process's environment)."""
+    invalid value of the workspace's file falls back to the user's own file's value, when it sets one,
+    rather than to the default (`validated`'s ``under``). An invalid value of the editor's settings is
+    taken out of them, and the settings merged again without it (`_without_editors_invalid`): it falls
+    back to the value of the layers below, as they apply (the workspace's file's as trusted, else the
+    user's own, else the default), with the credentials those layers withhold withheld, and its message
+    says which value is used (`_instead`). A relative model folder is made absolute from the folder of
+    the file that sets it (`indexing.config.anchor_model_folders`; the workspace root for the editor's
+    settings). A setting no run can use is checked once, on the merged settings, and said with the file
+    and line of the source that wins for it (`server.settings.unusable`). `env`: where the user's file
+    and the trust file are (default: this process's environment)."""
     env = os.environ if env is None else env
     read = _read(root, env)
     sources = read.sources
     # A relative model folder is its file's: the user's file's folder's, the workspace root's.
     user_folder = user_settings_file(env).parent
     user, workspace = anchor_model_folders(read.user, user_folder), anchor_model_folders(read.workspace, root)
-    raw = merge(user, workspace, COMBINED)
-    files = [file for file in (read.workspace_file, read.user_file) if file is not None]
-    if overrides:
-        raw = merge(raw, anchor_model_folders(overrides, root), COMBINED)
-        files.insert(0, SettingsFile(EDITOR_SETTINGS, None, (), overrides))
-    withheld = withheld_credentials(user, workspace, overrides or {})
-    if withheld:  # nor does an invalid value of the workspace's bring them back (`validated`'s `under`)
-        raw = without_withheld(raw, withheld, workspace)
-        user = without_withheld(user, withheld, workspace)
     source = sources[0] if sources else "settings"
     # The workspace's file's lines name its settings' messages, the editor's settings merged over it too
     # (`validated`'s `editor`: not at the lines of the entries the editor's settings write).
     text = read.workspace_file.text if read.workspace_file is not None else None
     prefix = read.workspace_file.prefix if read.workspace_file is not None else ()
     otherwise = EDITOR_SETTINGS if overrides else source
-    settings, more = validate(
-        raw, source, text, prefix, files=files, otherwise=otherwise, under=user, editor=overrides or None
-    )
+    editor = joined(overrides) if overrides else None
+    ignored: list[SettingsMessage] = []
+    while True:  # each round takes at least one invalid entry out of the editor's settings
+        layers = _Layers.of(
+            user, workspace, anchor_model_folders(editor, root) if editor is not None else None
+        )
+        files = [file for file in (read.workspace_file, read.user_file) if file is not None]
+        if editor is not None:
+            files.insert(0, SettingsFile(EDITOR_SETTINGS, None, (), editor))
+        settings, more = validate(
+            layers.raw,
+            source,
+            text,
+            prefix,
+            files=files,
+            otherwise=otherwise,
+            under=layers.under,
+            editor=editor,
+        )
+        theirs = [m for m in more if isinstance(m, SettingsMessage) and m.file == EDITOR_SETTINGS and m.loc]
+        fewer = _without_editors_invalid(editor, theirs) if editor is not None and theirs else None
+        if fewer is None:
+            break
+        editor, ignored = fewer, [*ignored, *theirs]
     listed = [*([read.user_file.path] if read.user and read.user_file is not None else []), *sources]
-    said = [_withheld_message(item, read.workspace_file, source) for item in withheld]
+    said = [_withheld_message(item, read.workspace_file, source) for item in layers.withheld]
+    instead = [
+        _instead(message, layers, joined(workspace), read.workspace_file, source, more) for message in ignored
+    ]
     return LoadedSettings(
         settings,
-        tuple(read.messages + said + more),
+        tuple(read.messages + said + instead + more),
         tuple(listed),
         tuple(read.unreadable),
         tuple(read.untrusted),
         tuple(read.pending),
     )
+
+
+@dataclass(frozen=True)
+class _Layers:
+    """The settings of `load`'s layers merged (`raw`), the user's own (`under`, which an invalid value of
+    the workspace's file falls back to) and the MCP credentials of the user's kept from a destination
+    the workspace's file chose (`withheld`), taken out of both."""
+
+    raw: dict[str, Any]
+    under: dict[str, Any]
+    withheld: list[Withheld]
+
+    @classmethod
+    def of(
+        cls, user: Mapping[str, Any], workspace: Mapping[str, Any], editor: Mapping[str, Any] | None
+    ) -> _Layers:
+        raw = merge(user, workspace, COMBINED)
+        if editor is not None:
+            raw = merge(raw, editor, COMBINED)
+        withheld = withheld_credentials(user, workspace, editor or {})
+        if not withheld:
+            return cls(raw, dict(user), [])
+        # nor does an invalid value of the workspace's bring them back (`validated`'s `under`)
+        return cls(
+            without_withheld(raw, withheld, workspace), without_withheld(user, withheld, workspace), withheld
+        )
+
+
+def _without_editors_invalid(
+    editor: dict[str, Any], ignored: Sequence[SettingsMessage]
+) -> dict[str, Any] | None:
+    """The editor's settings `editor` (joined) without the entries `ignored` says are invalid (their
+    `loc`): merged again without them, each setting takes the value of the layers below as they apply,
+    including which credentials those withhold (an invalid ``command`` of the editor's is not the
+    editor's choice of a destination, which would take the user's credentials along to the workspace's).
+    None: none of them is there to take out."""
+    out = _deep_copy(editor)
+    dropped = [_drop(out, message.loc) for message in ignored]
+    return out if any(dropped) else None
+
+
+def _instead(
+    message: SettingsMessage,
+    layers: _Layers,
+    workspace: Mapping[str, Any],
+    workspace_file: SettingsFile | None,
+    source: str,
+    said: Sequence[str],
+) -> SettingsMessage:
+    """`message`, about an invalid value of the editor's settings that `load` took out of them, saying the
+    value used instead, the layers' below as merged without it (`layers`): the workspace's file's (as
+    applied, `workspace`), with its line and a number's or a flag's value; the user's own; both, for a
+    table or a list that adds up (`COMBINED`); the default; or, when that value is ignored too (`said`,
+    the messages of the final validation), what that one falls back to."""
+    head, sep, _ = message.rpartition("; using ")
+    if not sep:  # an unknown key: no value of the layers below is used instead of it
+        return message
+    loc = message.loc
+    below = next(
+        (m for m in said if isinstance(m, SettingsMessage) and m.loc and m.loc == loc[: len(m.loc)]), None
+    )
+    value = _value_at(layers.raw, loc)
+    theirs = _value_at(workspace, loc) is not _UNSET
+    mine = _value_at(layers.under, loc) is not _UNSET
+    if below is not None and "; using " in below:
+        instead = below.rpartition("; using ")[2]
+    elif below is not None or value is _UNSET:
+        instead = "the default"
+    elif theirs:
+        where = _written_at(workspace_file, loc, source)
+        both = mine and (isinstance(value, Mapping) or loc in COMBINED)
+        shown = f" ({json.dumps(value)})" if isinstance(value, (bool, int, float)) else ""
+        instead = (
+            f"your own settings' value with the one set at {where}"
+            if both
+            else f"the value set at {where}{shown}"
+        )
+    else:
+        instead = "your own settings' value"
+    return SettingsMessage(f"{head}; using {instead}", message.setting, message.file, message.kind, loc)

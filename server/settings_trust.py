@@ -87,7 +87,10 @@ So are the sandbox's lists (``allowed_hosts``, ``extra_ro_paths``: some of the u
 either file writes the server (``[mcp.servers.NAME]`` or ``[agent.mcp.servers.NAME]``). The user's
 ``index.exclude`` is never replaced: the files' lists add up (`server.settings_files.COMBINED`). An
 invalid value of the workspace's file (which validation refuses, so it is not asked about) falls back to
-the user's own value, not the default (`server.settings_files.validated`'s ``under``).
+the user's own value, not the default (`server.settings_files.validated`'s ``under``). An invalid value of
+the editor's settings falls back to the layers below as they apply (`server.settings_files.load`): to the
+workspace's value only when it applies (safe, or trusted), and an invalid MCP ``command`` or ``url`` of
+the editor's chooses no destination, so the user's credentials stay withheld from the workspace's.
 
 The language server asks instead (`server.lsp`): once per workspace and `fingerprint` in a server's life,
 ``window/showMessageRequest`` with `question` (the keys and values, URLs' credentials masked, and the

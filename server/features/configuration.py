@@ -13,7 +13,9 @@ settings, which add up, in that order (`server.settings_files.COMBINED`; of the 
 the later one's list replaces the earlier's: both are the editor's settings). The editor's layers are
 the user's own: the credentials of an MCP server they write (``env``, ``headers``) go where the user's
 settings make it run or connect, never to a command, URL, environment entry or header the folder's file
-chose (`server.settings_files.withheld_credentials`). Invalid values fall back to their defaults;
+chose (`server.settings_files.withheld_credentials`). An invalid value of the editor's layers falls back
+to the layers below as they apply (the folder's file's value when it applies, else the user's own), one
+of the folder's file to the user's own, else to the default (`server.settings_files.load`);
 `SettingsMessages` remembers which problems were already shown so a reload does not repeat them, even
 when an edit moved their line, and forgets those a reload no longer finds: a problem fixed and later
 back is shown again.

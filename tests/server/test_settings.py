@@ -96,7 +96,8 @@ def test_an_invalid_value_of_the_editors_settings_is_said_as_the_editors_not_the
         assert said["index.workers"].startswith(f"{EDITOR_SETTINGS}: ignoring `index.workers`"), said
         assert said["index.workers"].endswith("using your own settings' value"), said
         assert {m.file for m in said.values()} == {EDITOR_SETTINGS}, said
-        assert not any("agentls.toml" in m for m in said.values()), said
+        # said as the editor's: the workspace's file is named only as the value used instead
+        assert not any("agentls.toml" in m.split("; using ")[0] for m in said.values()), said
         (ws / "agentls.toml").unlink(missing_ok=True)
     [message] = resolve(None, {"agent": {"max_steps": 0}}, {}).messages
     assert message.startswith(f"{EDITOR_SETTINGS}: ignoring `agent.max_steps`"), message
@@ -262,6 +263,40 @@ def test_the_users_own_settings_file_applies_before_the_workspaces(tmp_path: Pat
     [message] = loaded.messages  # the user's own mistake, named with its own file and line
     assert message.startswith(f"{user}:3: ignoring `agent.model.max_tokens`"), message
     assert load_settings(tmp_path / "ws").settings.agent.model.max_tokens == 32_000
+
+
+def test_an_invalid_value_of_the_editors_settings_falls_back_to_the_layers_below_not_the_default(
+    tmp_path: Path, own_cache: Path
+) -> None:
+    """An invalid value the editor's settings send falls back to the value the layers below set, as they
+    apply: the workspace's file's, else the user's own, else the default; when the workspace's value is
+    invalid too, to what that one falls back to. Its message says which value is used. On 2ffb0d6 it fell
+    back to the user's own value or the default: the editor's ``maxSteps: 0`` over the file's
+    ``max_steps = 3`` ran 40 steps, and an invalid editor's exclude dropped the workspace's patterns."""
+    _user_file(own_cache, '[agent]\nmax_reflections = 5\n\n[index]\nworkers = 2\nexclude = ["secrets/"]\n')
+    here = tmp_path / "agentls.toml"
+    here.write_text('[agent]\nmax_steps = 3\nmax_reflections = "x"\n\n[index]\nexclude = ["build/"]\n')
+    editor = {
+        "agent": {"max_steps": 0, "max_reflections": -1, "verify_timeout": -1},
+        "index": {"workers": "many", "exclude": "dist/"},
+    }
+    loaded = load_settings(tmp_path, editor)
+    agent, index = loaded.settings.agent, loaded.settings.index
+    assert (agent.max_steps, agent.max_reflections, agent.verify_timeout) == (3, 5, 300.0)
+    assert (index.workers, index.exclude) == (2, ["secrets/", "build/"])
+    said = {(m.setting, m.file): m.split("; using ")[-1] for m in loaded.messages}
+    assert said == {
+        ("agent.max_steps", EDITOR_SETTINGS): f"the value set at {here}:2 (3)",
+        ("agent.max_reflections", EDITOR_SETTINGS): "your own settings' value",
+        ("agent.max_reflections", str(here)): "your own settings' value",  # the file's own, at its line
+        ("agent.verify_timeout", EDITOR_SETTINGS): "the default",
+        ("index.workers", EDITOR_SETTINGS): "your own settings' value",
+        ("index.exclude", EDITOR_SETTINGS): f"your own settings' value with the one set at {here}:6",
+    }, loaded.messages
+    assert next(m for m in loaded.messages if m.file == str(here)).startswith(f"{here}:3: ignoring ")
+    # The language server's layers (initializationOptions, then workspace/configuration) alike.
+    lsp = resolve(tmp_path, {"agent": {"max_steps": 7}}, {"agent": {"max_steps": 0}})
+    assert lsp.settings.agent.max_steps == 3, lsp.messages
 
 
 def test_a_server_without_folders_reads_the_editors_settings_alone() -> None:

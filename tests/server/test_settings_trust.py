@@ -700,3 +700,39 @@ def test_a_strict_run_shows_the_withheld_credentials_and_starts_but_stops_on_an_
     assert f"{toml}:2: ignoring `agent.max_minute`" in refused.value.message
     assert "headers (Authorization)" not in refused.value.message, refused.value.message
     assert f"warning: {toml}:5: your own settings' headers (Authorization)" in out.getvalue(), out.getvalue()
+
+
+def test_an_invalid_value_of_the_editors_settings_brings_back_nothing_the_workspace_may_not_set(
+    tmp_path: Path, own_cache: Path
+) -> None:
+    """An invalid value the editor's settings send falls back to the layers below as they apply (not to
+    the default, as on 2ffb0d6, nor only to the user's own): the workspace's file's value when it may set
+    it (a lowered limit at once, a raised one once trusted), else the user's own; and never the user's MCP
+    credentials on a command the workspace's file chose: an invalid ``command`` of the editor's is no
+    choice of the editor's (47ac9cf: the editor's destination takes the user's credentials along)."""
+    _user_file(
+        tmp_path,
+        '[agent.sandbox]\nmemory_mb = 512\n\n[mcp.servers.fs]\ncommand = "fs-server"\n'
+        'env = { GITHUB_TOKEN = "user-token-0123456789" }\n',
+    )
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "agentls.toml").write_text(
+        '[agent.sandbox]\nmemory_mb = 4096\ntimeout_seconds = 10\n\n[mcp.servers.fs]\ncommand = "./evil"\n'
+    )
+    editor: dict[str, Any] = {"agent": {"sandbox": {"memory_mb": "lots", "timeout_seconds": -1}}}
+    loaded = load_settings(ws, editor)
+    sandbox = loaded.settings.agent.sandbox
+    assert (sandbox.memory_mb, sandbox.timeout_seconds) == (512, 10)  # 4096 waits for the trust
+    assert [item.key for item in loaded.pending] == ["agent.sandbox.memory_mb"]
+    trust_workspace_settings(ws, own_cache)
+    assert load_settings(ws, editor).settings.agent.sandbox.memory_mb == 4096
+
+    for fs in ({"command": 5}, {"command": 5, "env": "x"}, {"env": "x"}):
+        loaded = load_settings(ws, {"mcp": {"servers": {"fs": fs}}})
+        got = loaded.settings.agent.mcp.servers["fs"]
+        assert (got.command, got.env) == ("./evil", {}), (fs, got)
+        assert [m.setting for m in loaded.messages if m.kind == "withheld"] == ["mcp.servers.fs"], fs
+    # The control: the editor's own valid command carries the user's credentials (47ac9cf).
+    got = load_settings(ws, {"mcp": {"servers": {"fs": {"command": "fs-server"}}}}).settings.agent.mcp.servers
+    assert (got["fs"].command, got["fs"].env) == ("fs-server", {"GITHUB_TOKEN": "user-token-0123456789"})
