@@ -90,6 +90,7 @@ _HEX_CHARS = _HEX_DIGITS.decode("ascii")
 _BASE64_ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
 _PERCENT_ESCAPE = re.compile(r"%[0-9A-F]{2}")
 _CONTROLS = "\x00\x01\x02\x03\x04\x05\x06\x07\x08\x0e\x0f\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x7f"
+_CONTROL_BYTES = _CONTROLS.encode("ascii")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -246,11 +247,12 @@ def _as_text(data: bytes) -> str | None:
     """`data` as text when it is (almost all) UTF-8 and not control characters; None otherwise."""
     if len(data) < _MIN_DECODED or _invalid(data[:4096]) > min(len(data), 4096) // 20:
         return None  # binary (or a base64 run decoded at the wrong alignment): seen in its first bytes
-    if _invalid(data) > len(data) // 20:
+    if len(data) > 4096 and _invalid(data) > len(data) // 20:
         return None
-    text = data.decode("utf-8", "surrogateescape")
-    controls = sum(text.count(c) for c in _CONTROLS)
-    return None if controls > len(data) // 20 else text
+    # The controls are ASCII: each is one byte of `data` and one character of its text.
+    if len(data) - len(data.translate(None, _CONTROL_BYTES)) > len(data) // 20:
+        return None
+    return data.decode("utf-8", "surrogateescape")
 
 
 def _decompressed(data: bytes) -> bytes | None:
@@ -423,34 +425,65 @@ def _text_later(run: str) -> bool:
     return any(_HEX_TEXT.match(run, offset) for offset in range(2 if long else 1))
 
 
-def _sifted_runs(text: str) -> Iterator[re.Match[str]]:
+_NEVER_SHORT = frozenset("ghijklmnopqrstuv+-")
+"""How a run shorter than `_LONG_RUN` starts that cannot pass (Django: 46% of its runs): in neither `_FIRSTS`
+nor `_UTF8_FIRSTS`."""
+_LEAD_OR_COMPRESSED = frozenset("efQ")
+"""Of `_FIRSTS`, the text leads that start a compressed start too (``eJ``, ``Qlpo``, ``fd377a``)."""
+_COMPRESSED_ONLY = frozenset("H/_1")
+"""Of `_FIRSTS`, those that a run shorter than `_LONG_RUN` passes `_may_hold_text` with only as compressed
+data (``H4sI``, ``/Td6WFo``, ``_Td6WFo``, ``1f8b``): neither text leads nor hex digits of text."""
+
+
+def _sifted_runs(text: str, ascii: bytes | None = None) -> Iterator[re.Match[str]]:
     """The runs of `_B64_RUN` in `text` that `_may_hold_text`, found without running the expression over the
-    text: its characters are mapped to two classes (one `bytes.translate`) and each run of 16 base64
-    characters or more found with `bytes.find`; the expression is matched only where a run that passes
-    starts. In source code most runs are identifiers and paths: Django's 17 MB hold 94,000, 2,400 of which
-    pass (2,000 by their first groups), and `find_encoded` over it took 0.6 s of CPU unsifted, 0.13 s sifted
-    in session 23; the walk takes about 0.09 s (session 24, at a load of 7 to 9), the first groups tested in
-    it, without a call, for a run that can pass only as text, and `_text_later` called for 17,000."""
-    classes = text.encode("ascii", "replace").translate(_RUN_CLASSES)  # one byte a character
+    text: its characters are mapped to two classes (one `bytes.translate` of `ascii`, ``text.encode("ascii",
+    "replace")``, which the caller may have made already) and each run of 16 base64 characters or more found
+    with `bytes.find`; the expression is matched only where a run that passes starts. In source code most
+    runs are identifiers and paths: Django's 17 MB hold 94,000, 2,400 of which pass (2,000 by their first
+    groups), and `find_encoded` over it took 0.6 s of CPU unsifted, 0.13 s sifted in session 23. A run shorter
+    than `_LONG_RUN` is decided by its first character where it can be (`_NEVER_SHORT`: 43,500 of Django's
+    runs), its groups' leads tested here for text, its start for compressed data and `_text_later`'s tests
+    made inline, without slicing the run or calling a function for most runs (the walk: 0.11 -> 0.09 s of
+    CPU, session 25)."""
+    classes = (text.encode("ascii", "replace") if ascii is None else ascii).translate(_RUN_CLASSES)
     find = classes.find
+    leads = _TEXT_LEADS
     at = find(_RUN_START)
     while at >= 0:
         end = find(b" ", at)
         if end < 0:
             end = len(classes)
         first = text[at]
-        if end - at >= _LONG_RUN:
+        size = end - at
+        if size < _LONG_RUN and first in _NEVER_SHORT:
+            at = find(_RUN_START, end)
+            continue
+        # As `_may_hold_text` decides (a short run: its first four groups' leads, its start).
+        if size >= _LONG_RUN:
             passes = _may_hold_text(text[at:end])
-        elif first in _TEXT_ONLY:  # as `_may_hold_text` would decide: its first four groups' leads
+        elif first in _TEXT_ONLY:
+            passes = text[at + 4] in leads and text[at + 8] in leads and text[at + 12] in leads
+        elif first in _LEAD_OR_COMPRESSED:
             passes = (
-                text[at + 4] in _TEXT_LEADS and text[at + 8] in _TEXT_LEADS and text[at + 12] in _TEXT_LEADS
+                (text[at + 4] in leads and text[at + 8] in leads and text[at + 12] in leads)
+                or text.startswith(_COMPRESSED_STARTS, at)
+                or (first == "f" and text[at : at + 6].lower() == "fd377a")
             )
+        elif first in _COMPRESSED_ONLY:
+            passes = text.startswith(_COMPRESSED_STARTS, at)
         else:
             passes = first in _FIRSTS and _may_hold_text(text[at:end])
         later = False
-        if not passes and end - at >= _LATER_TEXT and (first in _UTF8_FIRSTS or end - at >= _LONG_RUN):
+        if not passes and size >= _LATER_TEXT and (first in _UTF8_FIRSTS or size >= _LONG_RUN):
             run = text[at:end]
-            passes = later = (not run.islower() or first in _HEX_SET) and _text_later(run)
+            if size >= _LONG_RUN:
+                passes = later = (not run.islower() or first in _HEX_SET) and _text_later(run)
+            else:  # `_text_later` of a short run: one alignment
+                passes = later = (
+                    not run.islower()
+                    and _TEXT_GROUPS in run.encode("ascii", "replace").translate(_LEAD_CLASSES)[::4]
+                ) or (first in _HEX_SET and not run.strip(_HEX_CHARS) and _HEX_TEXT.match(run) is not None)
         if passes:
             # A run that is text only further on is decoded alone: the lines after it may be base64 of
             # their own, which joined to it would be read at another alignment (and missed).
@@ -480,20 +513,25 @@ def _percent_runs(text: str) -> Iterator[re.Match[str]]:
 # The search
 
 
-def find_encoded(text: str, forms: KnownForms, detect: Detect, *, sift: bool = False) -> list[Span]:
+def find_encoded(
+    text: str, forms: KnownForms, detect: Detect, *, sift: bool = False, ascii: bytes | None = None
+) -> list[Span]:
     """Where `text` holds a known value encoded, or encoded text in which `detect` or the known values are
     found once decoded; unsorted, possibly overlapping. `sift`: decode only the runs that may hold text or
-    compressed data (`_sifted_runs`: for source files, whose runs are mostly identifiers)."""
+    compressed data (`_sifted_runs`: for source files, whose runs are mostly identifiers). `ascii`:
+    ``text.encode("ascii", "replace")`` when the caller has it (one byte a character: offsets stay those
+    of `text`)."""
     spans: list[Span] = []
     if forms:
-        ascii = text.encode("ascii", "replace")  # one byte a character: offsets stay those of `text`
+        if ascii is None:
+            ascii = text.encode("ascii", "replace")
         spans += forms.plain.find(text)
         b64 = _Soup.base64(text, ascii)
         spans += b64.spans(forms.b64.find(b64.chars), widen=4)  # the groups holding the value's ends too
         hexa = _Soup.hex(text, ascii)
         spans += hexa.spans(forms.hex.find(hexa.chars))
 
-    for match in _sifted_runs(text) if sift else _B64_RUN.finditer(text):
+    for match in _sifted_runs(text, ascii) if sift else _B64_RUN.finditer(text):
         spans += _run_spans(match, forms, detect)
     if "%" in text and _PERCENT_ESCAPE.search(text):  # `in` finds one character fast: the search does not
         for match in _percent_runs(text):

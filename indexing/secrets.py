@@ -39,9 +39,10 @@ characters sharing a byte). The twelve formats' prefixes and the ten hint words 
 the keyword lines of the third take five scans, one per byte that starts them (`_scans`, `_scanned`); the
 formats' expressions run only where their prefixes are (`_format_matches`); quoted values and URLs' passwords
 take one more (`_quoted_or_url`). On a keyword line the plugin's expressions are tried only where a line can
-match them (`_keyword_may_match`), and a line met again in a file is not read again. On Django
-`find_secrets` costs about a thirteenth of the parse (`indexing.chunker.parse_source`), and
-`redact_source` about an eighth (CPU, session 24); the index runs it on every file it reads.
+match them, and what they match is the plugin's values (`_keyword_values`: the plugin is not run on such a
+line); a line met again in a file is not read again. On Django `find_secrets` costs about a thirteenth of
+the parse (`indexing.chunker.parse_source`), and `redact_source` about an eighth (CPU, session 24); the
+index runs it on every file it reads.
 
 Placeholders: a value becomes ``<secret:1a2b3c4d>``, the first 8 hex digits of an HMAC-SHA256 of the value
 under a per-user key (`load_key`: a random 32-byte file, 0600, in agentls' cache folder). The same value
@@ -158,10 +159,13 @@ def _scan_table() -> bytes:
 _SCAN_TABLE = _scan_table()
 
 
-def _scan_bytes(text: str) -> bytes:
+def _scan_bytes(text: str, ascii: bytes | None = None) -> bytes:
     """`text` as the scans read it: one byte a character (offsets stay the text's), letters in lower case
     except the `_ANCHOR_LETTERS`, which are `_ANCHOR`, quotes and ``:``, which are `_QUOTE`; a character
-    beyond ASCII is ``?`` unless its lower case is an ASCII letter (`_LOWER_IS_ASCII`)."""
+    beyond ASCII is ``?`` unless its lower case is an ASCII letter (`_LOWER_IS_ASCII`). `ascii`: the text
+    encoded, when it is ASCII and the caller has it."""
+    if ascii is not None:
+        return ascii.translate(_SCAN_TABLE)
     if text.isascii():
         return text.encode("ascii").translate(_SCAN_TABLE)
     for char, letter in _LOWER_IS_ASCII.items():
@@ -220,7 +224,10 @@ class _Literal:
 
     def sure(self, text: str, start: int) -> bool:
         """Whether ``text[start:]``, whose bytes match this literal's, starts with it."""
-        return all(text[start + at] in allowed for at, allowed in self.unsure)
+        for at, allowed in self.unsure:  # noqa: SIM110 (`all` of a generator took twice as long)
+            if text[start + at] not in allowed:
+                return False
+        return True
 
     def holds(self, text: str, start: int) -> bool:
         """Whether ``text[start:]`` starts with this literal."""
@@ -507,11 +514,14 @@ def _skip_file(filename: str) -> bool:
     return bool(filename) and (heuristic.is_lock_file(filename) or heuristic.is_swagger_file(filename))
 
 
-def _detect_line(line: str, filename: str, previous: str, reasons: int) -> list[str]:
+def _detect_line(
+    line: str, filename: str, previous: str, reasons: int, keyword: list[str | None] | None = None
+) -> list[str]:
     """detect-secrets' values on one line (after its default filters), from the plugins `reasons` asks for.
 
     A line is a candidate for one or more reasons (`_ENTROPY`, `_KEYWORD`, `_URL`); each reason runs only
-    the plugins that can fire on it (about a millisecond per line for all of them)."""
+    the plugins that can fire on it (about a millisecond per line for all of them). `keyword`: what the
+    keyword plugin finds on the line, found already (`_keyword_values`), instead of running it."""
     all_plugins, filters, allowlisted, (heuristic, get_code_snippet) = _Plugins.get()
     plugins = [
         p
@@ -528,15 +538,18 @@ def _detect_line(line: str, filename: str, previous: str, reasons: int) -> list[
         return []
     values: list[str] = []
     for plugin in plugins:
-        try:
-            found = plugin.analyze_line(
-                filename=filename or "file", line=line, line_number=0, context=context
-            )
-        except Exception:  # a plugin's bug must not stop indexing
-            log.debug("detect-secrets plugin %s failed", type(plugin).__name__, exc_info=True)
-            continue
-        for secret in found:
-            value = secret.secret_value
+        if keyword is not None and _PLUGIN_REASON.get(type(plugin).__name__) == _KEYWORD:
+            found_values: Iterable[str | None] = dict.fromkeys(keyword)
+        else:
+            try:
+                found = plugin.analyze_line(
+                    filename=filename or "file", line=line, line_number=0, context=context
+                )
+            except Exception:  # a plugin's bug must not stop indexing
+                log.debug("detect-secrets plugin %s failed", type(plugin).__name__, exc_info=True)
+                continue
+            found_values = [secret.secret_value for secret in found]
+        for value in found_values:
             if not value or len(value) < 4:
                 continue
             if any(f(value) for f in filters) or heuristic.is_likely_id_string(value, line, plugin):
@@ -545,25 +558,32 @@ def _detect_line(line: str, filename: str, previous: str, reasons: int) -> list[
     return values
 
 
-@functools.lru_cache(maxsize=64)
-def _keyword_patterns(filename: str) -> tuple[tuple[re.Pattern[str], bool, re.Pattern[str] | None], ...]:
+_KeywordPattern = tuple[re.Pattern[str], int, bool, "re.Pattern[str] | None"]
+
+
+def _keyword_patterns(filename: str) -> tuple[_KeywordPattern, ...]:
     """The expressions detect-secrets' keyword plugin tries on a line of `filename` (by its file type), each
-    with whether a match starts with a keyword and what a line must hold for it to match
-    (`_keyword_may_match`).
+    with the group of a match that is the value, whether a match starts with a keyword and what a line must
+    hold for it to match (`_keyword_values`).
 
     A line that is a candidate only for its keyword and matches none of them yields nothing, so it skips
     the plugins' per-line work (code snippet, allowlist, filters: most of the cost)."""
-    from detect_secrets.plugins import keyword
     from detect_secrets.util.filetype import determine_file_type
 
-    table = keyword.REGEX_BY_FILETYPE.get(
-        determine_file_type(filename or "file"), keyword.QUOTES_REQUIRED_DENYLIST_REGEX_TO_GROUP
-    )
+    return _keyword_patterns_of(determine_file_type(filename or "file"))
+
+
+@functools.cache
+def _keyword_patterns_of(filetype: Any) -> tuple[_KeywordPattern, ...]:
+    """`_keyword_patterns` by file type (kept by file name, Django's files missed a cache of 64)."""
+    from detect_secrets.plugins import keyword
+
+    table = keyword.REGEX_BY_FILETYPE.get(filetype, keyword.QUOTES_REQUIRED_DENYLIST_REGEX_TO_GROUP)
     led = _keyword_span(keyword.DENYLIST) is not None
     guards = _keyword_guards()
     return tuple(
-        (pattern, led and pattern.pattern.startswith(keyword.DENYLIST_REGEX), guards.get(pattern))
-        for pattern in table
+        (pattern, group, led and pattern.pattern.startswith(keyword.DENYLIST_REGEX), guards.get(pattern))
+        for pattern, group in table.items()
     )
 
 
@@ -599,25 +619,40 @@ def _keyword_span(denylist: tuple[str, ...]) -> int | None:
     return span
 
 
-def _keyword_may_match(
-    line: str, patterns: tuple[tuple[re.Pattern[str], bool, re.Pattern[str] | None], ...], first: int
-) -> bool:
-    """Whether one of the keyword plugin's `patterns` (`_keyword_patterns`) matches `line`, whose first
-    hint word is at `first`.
+def _keyword_values(line: str, patterns: tuple[_KeywordPattern, ...], first: int) -> list[str | None]:
+    """What detect-secrets' keyword plugin finds on `line` with its `patterns` (`_keyword_patterns`): the
+    value group of the first match of each expression that matches (None for a group that took no part,
+    on which the plugin fails), as its ``analyze_string`` yields them; `line`'s first hint word is at
+    `first`.
 
     Each expression tried at each character of a line cost about 25 microseconds a line. An expression
     with a guard is tried only where its guard is found. A match of one that starts with its keyword starts
     at most `_keyword_span` characters before a hint word, so on an ASCII line (where the hint words are
-    found in any case, as the expressions ignore case) it is looked for from there."""
+    found in any case, as the expressions ignore case) it is looked for from there: the first match from
+    there is the first of the line (a search from an offset still sees the text before it). The plugin is
+    then not run again on the line (`_detect_line`), which read each expression from the line's start."""
     start = 0
     if line.isascii():
         from detect_secrets.plugins.keyword import DENYLIST
 
         start = max(0, first - (_keyword_span(DENYLIST) or 0))
-    for pattern, led, guard in patterns:
-        if (guard is None or guard.search(line)) and pattern.search(line, start if led else 0):
-            return True
-    return False
+    values: list[str | None] = []
+    for pattern, group, led, guard in patterns:
+        if guard is None or guard.search(line):
+            match = pattern.search(line, start if led else 0)
+            if match is not None:
+                values.append(match.group(group))
+    return values
+
+
+@functools.cache
+def _stock_keyword_plugin() -> bool:
+    """Whether detect-secrets' keyword plugin finds what `_keyword_values` does: its own class, with no
+    ``keyword_exclude``."""
+    from detect_secrets.plugins.keyword import KeywordDetector
+
+    plugins = [p for p in _Plugins.get()[0] if _PLUGIN_REASON.get(type(p).__name__) == _KEYWORD]
+    return all(type(p) is KeywordDetector and p.keyword_exclude is None for p in plugins)
 
 
 def _is_indirect_reference(line: str, heuristic: Any) -> bool:
@@ -759,8 +794,14 @@ def _format_matches(text: str, offsets: Mapping[str, list[int]]) -> Iterator[tup
 
 def find_secrets(text: str, filename: str = "") -> list[Found]:
     """Every secret value in `text`, sorted, without overlaps (see the module docstring)."""
+    return _find_secrets(text, filename, None)
+
+
+def _find_secrets(text: str, filename: str, ascii: bytes | None) -> list[Found]:
+    """`find_secrets`; `ascii`: ``text.encode("ascii")`` when the text is ASCII and the caller has it
+    (`redact_source` passes it on to `find_encoded`: one encoding less per file)."""
     found: list[Found] = []
-    data = _scan_bytes(text)
+    data = _scan_bytes(text, ascii)
     offsets = _scanned(text, data)
     for name, match in _format_matches(text, offsets):
         start, end = match.span()
@@ -778,7 +819,7 @@ def find_secrets(text: str, filename: str = "") -> list[Found]:
                 found.append(Found(body.start(), body.end(), "private key"))
     lines = _candidate_lines(text, data, offsets, filename)
     if lines and not _skip_file(filename):
-        keyword_patterns = _keyword_patterns(filename)
+        keyword_patterns: tuple[_KeywordPattern, ...] = ()
         hints: list[int] = []  # the keyword hint words' offsets, sorted: where each line's first is
         # A line written again in a file (tests repeat ``password="secret"``) gives the same values: the
         # plugins see only it and, for an allowlist comment, the line before.
@@ -795,18 +836,23 @@ def find_secrets(text: str, filename: str = "") -> list[Found]:
             values = seen.get((line, reasons)) if "pragma" not in previous else None
             if values is None:
                 values = []
+                keyword: list[str | None] | None = None
                 if reasons == _KEYWORD:
                     if not hints:
                         hints = sorted(
                             itertools.chain.from_iterable(offsets.get(word, ()) for word in _KEYWORD_HINTS)
                         )
                     first = hints[bisect.bisect_left(hints, line_start)] - line_start
-                    if not _keyword_may_match(line, keyword_patterns, first):
+                    keyword_patterns = keyword_patterns or _keyword_patterns(filename)
+                    keyword = _keyword_values(line, keyword_patterns, first)
+                    if not keyword:
                         reasons = 0  # the keyword plugin's own expressions for this file type cannot match
+                    elif None in keyword or not _stock_keyword_plugin():
+                        keyword = None  # the plugin says (or fails on a group that took no part)
                 if reasons:
                     values = [
                         v
-                        for v in _detect_line(line, filename, previous, reasons)
+                        for v in _detect_line(line, filename, previous, reasons, keyword)
                         if not _names_itself(line, v)
                     ]
                 if "pragma" not in previous:
@@ -867,20 +913,19 @@ def _assigned_values(text: str, offsets: Mapping[str, list[int]]) -> list[Found]
             hits = [at for at in offsets.get("pass", ()) if text.startswith(("w", "W"), at + 4)]
         else:
             hits = offsets.get(word, [])
+        size = len(word)
+        header = word in ("bearer", "token")
+        name_rest = _NAME_REST.match
         following = 0  # occurrences before it are inside a name already looked at
         for at in hits:
             if at < following:
                 continue
             # Where the name holding the word ends: then an assignment sign and a value must follow.
-            after = _NAME_REST.match(text, at + len(word)).end()  # type: ignore[union-attr]
+            after = name_rest(text, at + size).end()  # type: ignore[union-attr]
             # (a look at the next character first: after most names comes a dot or a bracket)
             value = _AFTER_NAME.match(text, after) if text[after : after + 1] in "\"' \t:=" else None
-            if (
-                value is None
-                and word in ("bearer", "token")
-                and text[at + len(word) : at + len(word) + 1] in " \t"
-            ):
-                value = _AFTER_BEARER.match(text, at + len(word))
+            if value is None and header and text[at + size : at + size + 1] in " \t":
+                value = _AFTER_BEARER.match(text, at + size)
                 if value is not None and _looks_random(value.group("v")):
                     found.append(Found(value.start("v"), value.end("v"), "assigned"))
                 value = None
@@ -897,7 +942,7 @@ def _assigned_values(text: str, offsets: Mapping[str, list[int]]) -> list[Found]
                     and not _NOT_A_CREDENTIAL.search(name)
                 ):
                     found.append(Found(value.start("v"), value.end("v"), "assigned"))
-            following = max(after, at + len(word))
+            following = after  # (the name holds the word: it ends after it)
     return found
 
 
@@ -1019,9 +1064,11 @@ def redact_source(
     `segments`, when given, gets ``(what stands in the redacted text, the text of `text` it replaced)``
     for each value withheld: a placeholder of a value written encoded stands for the encoded text, not for
     the value (`Redactor.restore_edit`)."""
-    redacted, used = redact_text(text, key, filename, segments=segments)
+    ascii = text.encode("ascii") if text.isascii() else None
+    found = _find_secrets(text, filename, ascii)
+    redacted, used = redact_text(text, key, filename, found, segments)
     forms = KnownForms(used.values()) if used else _NO_FORMS
-    spans = find_encoded(redacted, forms, _detected, sift=True)
+    spans = find_encoded(redacted, forms, _detected, sift=True, ascii=ascii if redacted is text else None)
     if not spans:
         return redacted, used
     redacted, withheld = _withhold(redacted, spans, key, used, segments)

@@ -274,14 +274,22 @@ def test_the_sifting_walk_decodes_the_runs_its_rules_pass() -> None:
         *("CDIJ", "Qlpo", "eJ", "H4sI", "abcd", "0234", "7fd377a", "1f8b", "wxyz", "ghij", "_-+/", "AB"),
         *("ZXhwb3J0", "w6ll", "77u/", "48656c6c6f", "deadbeef", "snake_case_name", "CamelCaseName"),
         *(" ", "\n", ".", "=", "x" * 30),
+        # each first character the walk decides a short run by (`_NEVER_SHORT`, `_LEAD_OR_COMPRESSED`,
+        # `_COMPRESSED_ONLY`), at the start of text, compressed data and hex
+        *("eAE", "eF4", "eN", "fd377a", "fD377A", "FD377A", "/Td6WFo", "_Td6WFo", "425a68", "78", "Q", "H"),
+        *("g", "v", "+", "-", "e", "f", "1", "/", "_", "Zm9v", "4865", "é", "\u0130", "\u212a"),
+        *("c3a92068656c6c6f20776f726c64", "C3A92068656C6C6F20776F726C64"),  # hex: text after "é"
     )
     passed = 0
-    for _ in range(3000):
+    for _ in range(6000):
         text = "".join(rng.choice(pieces) for _ in range(rng.randint(2, 30)))
         sifted = [match.start() for match in secret_encodings._sifted_runs(text)]
         assert sifted == _reference_sift(text), text
+        if text.isascii():  # the text's bytes given, as `redact_source` gives them
+            given = secret_encodings._sifted_runs(text, text.encode("ascii"))
+            assert [match.start() for match in given] == sifted, text
         passed += len(sifted)
-    assert passed > 1000
+    assert passed > 2000
 
 
 @pytest.mark.parametrize(

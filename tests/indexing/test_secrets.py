@@ -219,3 +219,48 @@ def test_hint_words_are_found_at_their_offsets_after_a_turkish_capital_i() -> No
     ]
     offsets = _found(env)
     assert [env[at : at + 6] for at in offsets["secret"]] == ["SECRET"]
+
+
+KEYWORD_FILES = (
+    "settings.py", "app.js", "Main.java", "main.go", "a.c", "a.cpp", "a.m", "a.cs", "a.cls", "a.swift",
+    "main.tf", "config.yaml", "setup.cfg", "a.ini", "a.properties", "pyproject.toml", "notes.txt", "",
+)  # fmt: skip
+
+
+def test_the_keyword_values_found_on_a_line_are_what_the_plugin_finds_there() -> None:
+    # `find_secrets` takes a keyword line's values from the matches it tried (`_keyword_values`: from 9
+    # characters before the first hint word, where its guard is) and does not run the plugin again: the
+    # values must be the plugin's, for every file type's expressions, a line of two assignments included.
+    from detect_secrets.plugins.keyword import KeywordDetector
+
+    rng = random.Random(13)
+    one = rng.choice
+    words = ("password", "db_pass", "database_password", "Secret", "api_key", "private_key", "PWD")
+    words += ("contraseña", "key_pass", "my_secret_token", "auth_key", "x", "passwd")
+    signs = ("=", " = ", "==", "!=", "!==", "=>", ":", ": ", ":=", "(", "", " ", "[1]=", "']:", "]=", " <- ")
+
+    def assignment() -> str:
+        quote = one(('"', "'", "`", ""))
+        value = one(("hunter2", "s3cr3t!x", "a b", "", "x;", "${X}", "abc", "tr0ub4dor&3"))
+        named = one((one(words), '"' + one(words) + '"', "self." + one(words), "$" + one(words)))
+        return named + one(signs) + quote + value + one((quote, "", '"')) + one(("", ";", ",", ")"))
+
+    plugin = KeywordDetector()
+    compared = several = 0
+    for _ in range(6000):
+        line = one(("", "    ", "x = ", "(", "const ", "if ")) + assignment()
+        if rng.random() < 0.3:
+            line += one((" ", "; ", ", ")) + assignment()
+        hints = secrets._scanned(line, secrets._scan_bytes(line))
+        places = [at for word in secrets._KEYWORD_HINTS for at in hints.get(word, ())]
+        if not places:
+            continue
+        filename = one(KEYWORD_FILES)
+        found = secrets._keyword_values(line, secrets._keyword_patterns(filename), min(places))
+        if None in found:  # the plugin fails on such a line, and find_secrets runs it to do so
+            continue
+        expected = {s.secret_value for s in plugin.analyze_line(filename=filename or "file", line=line)}
+        assert set(found) == expected, (filename, line)
+        compared += bool(expected)
+        several += len(expected) > 1
+    assert compared > 1000 and several > 30, (compared, several)
