@@ -8,10 +8,10 @@ and a target is ``path::Qualified.name`` (the defining chunk, grade 3) or the sa
 
 Targets are resolved once, here, to the line range of the definition, from the index's chunk rows of
 that name (a definition without a chunk of its own, such as a method of a small class, from the file
-parsed with every definition split out, `indexing.definitions`), and written with their path, name, the line that names
-the definition and its line range: the scorer matches hits by path and lines, so a change of chunking
-does not invalidate the annotations,
-and the pinned package versions keep the lines where they are. Each query gets a fixed split, from a hash
+parsed with every definition split out, `indexing.definitions`), and written with their path, name, the
+line that names the definition and its line range: the scorer matches hits by path and lines, so a change
+of chunking does not invalidate the annotations, and the pinned package versions keep the lines where
+they are. Each query gets a fixed split, from a hash
 of its repository and text: 60% ``tuning`` (ranking work may look at it), 40% ``held_out`` (scored only to
 report).
 
