@@ -91,8 +91,9 @@ bwrap --info-fd N --block-fd N                                         # see _Sa
   pipe), then exits. It learns of that death as the end of its socket, so a child agentls forks without
   exec (a multiprocessing fork worker) closes its copy of the socket right after the fork
   (`_SetupReaper`). It costs a ``sendmsg`` or three per command (about 0.7 ms of CPU with bwrap's 6.5)
-  and a Python start per `Sandbox` (about 12 ms of CPU: it imports little). Running bwrap under `agent.subreaper` would close the window too, but
-  a Python start per command quadrupled a sandboxed ``true``'s CPU (28 ms instead of 7).
+  and a Python start per `Sandbox` (about 12 ms of CPU: it imports little). Running bwrap under
+  `agent.subreaper` would close the window too, but a Python start per command quadrupled a sandboxed
+  ``true``'s CPU (28 ms instead of 7).
 - The environment is rebuilt from scratch: PATH, HOME (a private directory under /tmp), LANG, TERM,
   the switches that stop npm and pip from asking a registry for their own updates on every command,
   plus what the caller passes, minus anything that looks like a credential.
