@@ -20,9 +20,9 @@ is in the runs folder, a ``proposal_applied`` decision is added to it (``recover
 lists the run "applied" (or "partly applied (1 of 2 files), 1 not written", or "allowed, not written"
 when the workspace folder is gone) instead of "allowed".
 
-`OrderedWrites` is how a process with an event loop (the language server) writes those records without
-waiting on their fsyncs on the loop: one worker thread does them one at a time in the order they were
-handed over, and the caller awaits each before it answers, so a record is on disk by then.
+`OrderedWrites` is how a process with an event loop (the language server, ``agentls acp``) writes those
+records without waiting on their fsyncs on the loop: one worker thread does them one at a time in the order
+they were handed over, and the caller awaits each before it answers, so a record is on disk by then.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from agent.overlay import FileChange
 
@@ -67,6 +67,7 @@ JOURNAL_FOLDER = "applying"
 
 _VERSION = 1
 _TEMP_SUFFIX = ".agentls"
+_T = TypeVar("_T")
 
 
 def journal_dir(runs_dir: Path) -> Path:
@@ -355,16 +356,23 @@ class OrderedWrites:
     what came of it and a later answer after both, and the loop goes on serving meanwhile.
 
     Await what `submit` returns before answering the request the write records: the record is then on
-    disk (fsync'd) when the answer goes out, as when the loop wrote it itself. A write handed over and not
-    awaited (the request was cancelled) is still done; the worker's thread is joined at the process's
-    exit, so a write handed over before a clean exit is not lost."""
+    disk (fsync'd) when the answer goes out, as when the loop wrote it itself. A write handed over is done
+    even when the request is cancelled, awaiting or not (a cancel while it waits in line does not take it
+    out of the line); the worker's thread is joined at the process's exit, so a write handed over before
+    a clean exit is not lost. `wait` does the same for a caller without an event loop."""
 
     def __init__(self, name: str = "agentls-records") -> None:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
 
-    def submit(self, write: Callable[[], None]) -> asyncio.Future[None]:
-        """Queue `write` behind those handed over before it; its future on the running loop."""
-        return asyncio.wrap_future(self._pool.submit(write))
+    def submit(self, write: Callable[[], _T]) -> asyncio.Future[_T]:
+        """Queue `write` behind those handed over before it; its future on the running loop (cancelling
+        that future leaves the write to be done)."""
+        return asyncio.shield(asyncio.wrap_future(self._pool.submit(write)))
+
+    def wait(self, write: Callable[[], _T]) -> _T:
+        """Queue `write` behind those handed over before it and wait for it on this thread (the process's
+        end, its event loop gone)."""
+        return self._pool.submit(write).result()
 
 
 def _names(states: dict[str, str], state: str) -> str:

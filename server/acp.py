@@ -44,7 +44,7 @@ that is a folder inside the workspace is each run's scope, as ``agentls run --pa
   run that cannot build its model) writes them in a transcript of the attempt
   (`agent.runner.record_unstarted`: ``run_start``, the ``approval`` records, ``run_end`` "failed" with
   the error), which ``agentls runs`` lists as failed. Until one of these transcripts holds them, each
-  answer is on disk from the moment it is given (`_PendingAnswers`: a record of the prompt's attempt in
+  answer is on disk before the prompt goes on (`_PendingAnswers`: a record of the prompt's attempt in
   the runs folder, its ``run_start`` with the settings known then, said to be not settled, and the
   ``approval`` records, each fsync'd, secret values withheld), removed once they are kept: a process
   killed with kill -9 leaves it, and ``agentls runs`` lists the attempt as "incomplete", with the
@@ -91,6 +91,12 @@ that is a folder inside the workspace is each run's scope, as ``agentls run --pa
   ``approval`` of subject ``proposal`` with the files it covers and when; fsync'd, secret values and the
   run's credentials withheld), and, when allowed, what came of the writes (a ``proposal_applied``
   decision: the paths written, or the error); ``agentls runs`` shows it.
+- The records of the answers (the trust answers', the attempts' transcripts, the proposal's) are written
+  on one worker thread (`agent.apply.OrderedWrites`, `AgentlsAcpAgent.records`), one at a time in the
+  order they come, so the event loop serves the other sessions while they are fsync'd; the prompt waits
+  for each before it goes on (the next question, the writes, the client's answer). A ``session/cancel``
+  or ``session/close`` meanwhile is served at once; the record in flight is written all the same, and
+  what the close writes (the attempt's transcript) comes after it and is on disk before its reply.
 - ``session/cancel`` cancels the run (it stops within about a second), or the pending permission request
   (the client answers it "cancelled": nothing is written); the prompt ends ``cancelled``.
 - ``session/close`` (advertised: ``sessionCapabilities.close``) cancels the session's prompt the same way
@@ -162,15 +168,17 @@ if TYPE_CHECKING:
     from acp.interfaces import Agent as AcpAgent
     from acp.interfaces import Client
 
-    from agent.apply import ProposalDecisions
+    from agent.apply import OrderedWrites, ProposalDecisions
     from agent.approval import Asked
     from agent.config import AgentSettings
     from agent.loop import AgentEvent, RunResult
     from agent.mcp.config import McpServerSettings
     from agent.mcp.trust import McpTrust
     from agent.proposal import Proposal
+    from agent.recorder import Recorder
     from agent.runner import RunHandle
     from agent.task import Task
+    from agent.transcript import Transcript
     from server.features.configuration import SettingsMessages
     from server.settings import LoadedSettings, Settings
 
@@ -329,34 +337,54 @@ class _PendingAnswers:
     Removed (`drop`) once the transcript that keeps the answers for good is written (the run's, or the
     attempt's of `agent.runner.record_unstarted`, named first: `taken_by`); a process killed before that
     (kill -9) leaves it behind: ``agentls runs`` lists the attempt as "incomplete" (no ``run_end``, its
-    process gone), with its answers, unless the transcript it names holds them."""
+    process gone), with its answers, unless the transcript it names holds them.
+
+    Made on the event loop (the session holds it from the first answer on); every method is a disk write
+    or read, done on the agent's worker thread (`AgentlsAcpAgent.records`) in the order handed over, the
+    record begun at the first `add`."""
 
     def __init__(
         self, runs_dir: Path, root: Path, task: Task, known: tuple[AgentSettings, str] | None
     ) -> None:
+        self.runs_dir, self.root, self.task, self.known = runs_dir, root, task, known
+        self.transcript: Transcript | None = None
+        self.recorder: Recorder | None = None
+        self.answers = 0
+
+    def _begun(self) -> Recorder:
+        if self.recorder is not None:
+            return self.recorder
         from agent.recorder import Recorder
         from agent.redaction import secret_redactor
         from agent.transcript import Transcript
 
-        self.transcript = Transcript(
-            runs_dir, secrets=secret_redactor(runs_dir.parent, root=root), durable=True
-        )
-        self.recorder = Recorder(self.transcript)
-        self.answers = 0
-        settings, settled = known if known is not None else (None, None)
-        self.recorder.run_start(
-            run_id=self.transcript.run_id,
-            root=root,
+        runs = self.runs_dir
+        transcript = Transcript(runs, secrets=secret_redactor(runs.parent, root=self.root), durable=True)
+        recorder = Recorder(transcript)
+        settings, settled = self.known if self.known is not None else (None, None)
+        recorder.run_start(
+            run_id=transcript.run_id,
+            root=self.root,
             model=settings.model.model if settings is not None else "",
-            task=task,
+            task=self.task,
             settings=settings,
             role="solo",
             settled=settled,
         )
+        self.transcript, self.recorder = transcript, recorder
+        return recorder
 
     def add(self, asked: Asked) -> None:
-        """Append one answer (on disk when this returns, unless the disk refused: logged)."""
-        self.recorder.answered(asked)
+        """Append one answer (on disk when this returns, unless the disk refused: logged, the answer is
+        still kept in memory for the run)."""
+        try:
+            self._begun().answered(asked)
+        except OSError as error:  # no cache folder
+            log.warning("cannot keep the answer to %r on disk: %s", asked.question[:80], error)
+            return
+        except Exception:
+            log.exception("cannot keep the answer to %r on disk", asked.question[:80])
+            return
         self.answers += 1
 
     def taken_by(self, run_id: str) -> None:
@@ -365,7 +393,8 @@ class _PendingAnswers:
         process is killed before this record is removed."""
         from agent.transcript import ANSWERS_TAKEN
 
-        self.recorder.decision(ANSWERS_TAKEN, run_id=run_id)
+        if self.recorder is not None:  # else nothing is on disk to name it
+            self.recorder.decision(ANSWERS_TAKEN, run_id=run_id)
 
     def held_in(self, path: Path | None) -> bool:
         """Whether the transcript `path` holds these answers: as many ``approval`` records right after its
@@ -379,8 +408,17 @@ class _PendingAnswers:
             return False
         return sum(line.startswith('{"type": "approval"') for line in head) == self.answers
 
+    def drop_if_held(self, path: Path) -> bool:
+        """`drop` this record if the transcript `path` holds its answers; whether it did."""
+        if not self.held_in(path):
+            return False
+        self.drop()
+        return True
+
     def settle(self, path: Path | None) -> None:
         """Remove this record if the transcript `path` holds its answers; else it stays, their one record."""
+        if self.transcript is None:  # nothing of it reached the disk
+            return
         if self.held_in(path):
             self.drop()
         else:
@@ -389,6 +427,8 @@ class _PendingAnswers:
 
     def drop(self) -> None:
         """The answers are kept elsewhere now: remove this record."""
+        if self.transcript is None:
+            return
         self.transcript.close()
         try:
             self.transcript.path.unlink(missing_ok=True)
@@ -399,20 +439,25 @@ class _PendingAnswers:
 @dataclass
 class _Decisions:
     """`agent.apply.ProposalDecisions` of one ACP permission: its question and the files it covers (ACP's
-    permission is for the whole proposal)."""
+    permission is for the whole proposal), written on the agent's worker thread (`writes`)."""
 
     decisions: ProposalDecisions
     question: str
     files: list[str]
+    writes: OrderedWrites
 
-    def answer(self, answer: str | None, outcome: str, reason: str | None = None) -> None:
-        """The user's answer (the option's name; None: none came, `reason` says why), on disk before
-        anything is written."""
-        self.decisions.answered(outcome, answer, self.files, question=self.question, reason=reason)
+    async def answer(self, answer: str | None, outcome: str, reason: str | None = None) -> None:
+        """The user's answer (the option's name; None: none came, `reason` says why), on disk when this
+        returns, before anything is written (and done even if the prompt is cancelled meanwhile)."""
+        decisions = self.decisions
+        write = functools.partial(
+            decisions.answered, outcome, answer, self.files, question=self.question, reason=reason
+        )
+        await self.writes.submit(write)
 
-    def applied(self, written: list[str], error: str | None) -> None:
+    async def applied(self, written: list[str], error: str | None) -> None:
         """What came of an allowed proposal: the paths `written`, or the `error` that stopped the writes."""
-        self.decisions.applied(written, error)
+        await self.writes.submit(functools.partial(self.decisions.applied, written, error))
 
 
 def _refused(message: str, code: int = -32602) -> RequestError:
@@ -514,6 +559,12 @@ class AgentlsAcpAgent:
         the MCP trust file could not be written: trusted while this process runs."""
         self.closed: set[str] = set()
         """The ids of the sessions ``session/close`` closed, for the message of a request naming one."""
+        from agent.apply import OrderedWrites
+
+        self.records = OrderedWrites("agentls-acp-records")
+        """Where the records of the users' answers are written (the trust answers' `_PendingAnswers`, the
+        attempts' transcripts, `_Decisions`), off the event loop, one at a time in the order they come:
+        the loop serves the other sessions meanwhile, and the answer to the client waits for its record."""
         self._ids = itertools.count(1)
 
     # -- connection and sessions ----------------------------------------------------------------------
@@ -604,7 +655,7 @@ class AgentlsAcpAgent:
         self.closed.add(session_id)
         session.closed = True
         self._stop(session)
-        self._record_left(session, "the session was closed before its run started")
+        await self._record_left(session, "the session was closed before its run started")
         log.info("acp session %s closed", session_id)
         return CloseSessionResponse()
 
@@ -636,7 +687,7 @@ class AgentlsAcpAgent:
             if turn is not None:
                 turn.set_result(None)
             if session.closed:  # an answer that came after session/close
-                self._record_left(session, "the session was closed before its run started")
+                await self._record_left(session, "the session was closed before its run started")
 
     async def _take_turn(self, session: _Session) -> None:
         """Make the calling prompt the session's one running prompt. A prompt sent while another goes on is
@@ -684,7 +735,7 @@ class AgentlsAcpAgent:
                 return PromptResponse(stop_reason="cancelled")
             result = await self._run(session, _with_history(request, session.history), buffers, settings)
         except Exception as error:  # refused (no API key), or a bug: the questions asked stay on record
-            self._record_unrun(session, request, settings, str(error) or repr(error))
+            await self.records.submit(self._unrun(session, request, settings, str(error) or repr(error)))
             raise
         if session.cancelled or result.status == "cancelled":
             session.history.append(_Exchange(request, "The user cancelled it before the run ended."))
@@ -704,32 +755,49 @@ class AgentlsAcpAgent:
     def close(self) -> None:
         """The process ends (the client closed the connection, or SIGTERM): the trust questions still
         waiting in a session for its next run (its last prompt was cancelled while they were asked, and no
-        run followed) go into a transcript of that cancelled attempt, so every answer is on record."""
+        run followed) go into a transcript of that cancelled attempt, so every answer is on record. Written
+        behind the records handed over before (the event loop is gone: this thread waits for them)."""
         why = "the prompt was cancelled before its run started, and no run followed in the session"
         for session in self.sessions.values():
-            self._record_left(session, why)
+            if (write := self._left(session, why)) is not None:
+                self.records.wait(write)
 
-    def _record_left(self, session: _Session, why: str) -> None:
+    async def _record_left(self, session: _Session, why: str) -> None:
+        """`_left`'s transcript written (on the records' thread) before this returns."""
+        if (write := self._left(session, why)) is not None:
+            await self.records.submit(write)
+
+    def _left(self, session: _Session, why: str) -> Callable[[], None] | None:
         """The trust answers of `session` that no run took (its last prompt was cancelled while they were
-        asked), in a transcript of that cancelled attempt (``run_end`` "cancelled", `why` in its summary)."""
+        asked), taken off it now, and the write of a transcript of that cancelled attempt that keeps them
+        (``run_end`` "cancelled", `why` in its summary); None when there are none."""
         if not session.asked:
-            return
-        try:
-            request = session.request or "(a prompt cancelled before its run)"
-            self._record_unrun(session, request, None, why, status="cancelled")
-        except Exception:
-            log.exception("the questions asked in session %s could not be recorded", session.session_id)
+            return None
+        request = session.request or "(a prompt cancelled before its run)"
+        write = self._unrun(session, request, None, why, status="cancelled")
+        session_id = session.session_id
 
-    def _record_unrun(
+        def record() -> None:
+            try:
+                write()
+            except Exception:
+                log.exception("the questions asked in session %s could not be recorded", session_id)
+
+        return record
+
+    def _unrun(
         self,
         session: _Session,
         request: str,
         settings: Settings | None,
         error: str,
         status: Literal["failed", "cancelled"] = "failed",
-    ) -> None:
-        """The trust questions asked for a prompt that ended in `error` before its run started, in a
-        transcript of their own (`agent.runner.record_unstarted`: the attempt, "failed" or "cancelled")."""
+    ) -> Callable[[], None]:
+        """The trust questions asked for a prompt that ended in `error` before its run started, taken off
+        the session now (the session's later answers are the next prompt's), and the write of their
+        transcript (`agent.runner.record_unstarted`: the attempt, "failed" or "cancelled"), to hand to
+        `records`: the record of the answers on disk (`_PendingAnswers`) names it first and is removed
+        once it holds them."""
         from agent.runner import record_unstarted
         from agent.task import Task
         from agent.transcript import new_run_id
@@ -738,20 +806,27 @@ class AgentlsAcpAgent:
         asked, session.asked = session.asked, []
         pending, session.pending = session.pending, None
         run_id = new_run_id()
-        if pending is not None:
-            pending.taken_by(run_id)
-        result = record_unstarted(
-            runs_dir(self.env),
-            run_id,
-            Task(kind="run", instruction=request, path=session.scope),
-            root=session.root,
-            settings=settings.agent if settings is not None else None,
-            asked=asked,
-            error=error,
-            status=status,
-        )
-        if pending is not None:
-            pending.settle(result.transcript_path)
+        task = Task(kind="run", instruction=request, path=session.scope)
+        runs, root = runs_dir(self.env), session.root
+        agent_settings = settings.agent if settings is not None else None
+
+        def write() -> None:
+            if pending is not None:
+                pending.taken_by(run_id)
+            result = record_unstarted(
+                runs,
+                run_id,
+                task,
+                root=root,
+                settings=agent_settings,
+                asked=asked,
+                error=error,
+                status=status,
+            )
+            if pending is not None:
+                pending.settle(result.transcript_path)
+
+        return write
 
     async def _read_prompt(
         self, session: _Session, blocks: list[Any]
@@ -857,7 +932,7 @@ class AgentlsAcpAgent:
             return loaded
         key = (session.root, fingerprint(list(loaded.pending)))
         if key in self.trusted_here:
-            return self._trusted_here(session.root, loaded)
+            return self._trusted_here(session.root)
         for message in loaded.untrusted:
             log.warning("%s", message)
         if key not in self.ignored:
@@ -870,7 +945,7 @@ class AgentlsAcpAgent:
             if session.cancelled:
                 return None
             if answer == TRUST_SETTINGS and key in self.trusted_here:  # not remembered: this process only
-                return self._trusted_here(session.root, loaded)
+                return self._trusted_here(session.root)
             if answer == TRUST_SETTINGS:
                 return load_settings(session.root, env=self.env)
             if answer == IGNORE_SETTINGS:
@@ -880,19 +955,17 @@ class AgentlsAcpAgent:
             await self._update(session, _warning(_untrusted_notice(session.root, loaded), "settings"))
         return loaded
 
-    def _trusted_here(self, root: Path, loaded: LoadedSettings) -> LoadedSettings:
+    def _trusted_here(self, root: Path) -> LoadedSettings:
         """The workspace's settings with the sensitive values the user trusted for this process only (the
-        trust file could not keep them): the values, as its file sets them, applied over the rest."""
+        trust file could not keep them) applied as trusted ones of its file (`load_settings`' `trusted`):
+        as when trusted for good, a problem of one of them is said at its line of that file."""
         from server.settings import load_settings
 
-        values: dict[str, Any] = {}
-        for item in loaded.pending:
-            *tables, name = item.key.split(".")
-            node = values
-            for table in tables:
-                node = node.setdefault(table, {})
-            node[name] = item.value
-        return load_settings(root, values, env=self.env)
+        return load_settings(root, env=self.env, trusted=self._trusted_for(root))
+
+    def _trusted_for(self, root: Path) -> set[str]:
+        """The fingerprints of the sensitive settings of `root`'s file trusted for this process only."""
+        return {digest for (trusted_root, digest) in self.trusted_here if trusted_root == root}
 
     async def _not_remembered(
         self, session: _Session, what: str, subject: str, path: Path, error: OSError
@@ -969,24 +1042,21 @@ class AgentlsAcpAgent:
         approved = answer == question.yes[0]
         asked = Asked(question.subject, question.detail, question.text, approved, chosen, reason)
         session.asked.append(asked)
-        self._keep_on_disk(session, asked)  # on this thread: session/close may take the session's answers
+        await self._keep_on_disk(session, asked)
         return answer, (reason or "") if answer is None else ""
 
-    def _keep_on_disk(self, session: _Session, asked: Asked) -> None:
+    async def _keep_on_disk(self, session: _Session, asked: Asked) -> None:
         """`asked` appended to the session's record of the answers no transcript holds yet
-        (`_PendingAnswers`, begun at the first), so that a kill -9 loses none."""
+        (`_PendingAnswers`, begun at the first), so that a kill -9 loses none: on disk when this returns.
+        The session holds the record before the write (a session/close meanwhile takes it with the
+        session's answers; its own writes come after this one)."""
         from agent.task import Task
         from server.cli.agent import runs_dir
 
-        try:
-            if session.pending is None:
-                task = Task(kind="run", instruction=session.request or "(a prompt)", path=session.scope)
-                session.pending = _PendingAnswers(runs_dir(self.env), session.root, task, session.known)
-            session.pending.add(asked)
-        except OSError as error:  # no cache folder: the answer is still kept in memory, for the run
-            log.warning("cannot keep the answer to %r on disk: %s", asked.question[:80], error)
-        except Exception:  # the prompt goes on: the answer is in memory, for the run
-            log.exception("cannot keep the answer to %r on disk", asked.question[:80])
+        if session.pending is None:
+            task = Task(kind="run", instruction=session.request or "(a prompt)", path=session.scope)
+            session.pending = _PendingAnswers(runs_dir(self.env), session.root, task, session.known)
+        await self.records.submit(functools.partial(session.pending.add, asked))
 
     async def _ask_trust(self, session: _Session, loaded: LoadedSettings) -> str | None:
         """Ask the user whether to trust the sensitive values of the workspace's file; the option chosen
@@ -1121,7 +1191,8 @@ class AgentlsAcpAgent:
         from server.settings import run_refusal
 
         # A setting no run can use, with its file and line, before the index is opened (or built).
-        if (refusal := run_refusal(session.root, settings, env=self.env)) is not None:
+        trusted = self._trusted_for(session.root)
+        if (refusal := run_refusal(session.root, settings, env=self.env, trusted=trusted)) is not None:
             raise _refused(f"the run could not start: {refusal}", -32603)
         try:
             credentials = Credentials.from_env(self.env, settings.agent.model)
@@ -1146,27 +1217,33 @@ class AgentlsAcpAgent:
             if root == session.root:
                 answers.trusted(root, config)
         session.credentials = run_credentials(settings.agent, credentials)
+        # the run's transcript writes them first (or the failed attempt's, if it fails): taken now, so that
+        # a session/close while the record below is written finds none to write itself
+        asked, session.asked = session.asked, []
         pending, session.pending = session.pending, None
         run_id = new_run_id()
-        if pending is not None:
-            pending.taken_by(run_id)  # a kill -9 before it is removed: `agentls runs` joins the two
-        handle = start_run(
-            task,
-            root=session.root,
-            settings=settings.agent,
-            credentials=credentials,
-            runs_dir=runs_dir(self.env),
-            buffers=buffers,
-            open_index=self._index_opener(session.root, settings, session.stop),
-            index_settings=settings.index,
-            on_event=on_event,
-            on_done=on_done,
-            run_id=run_id,
-            asked=session.asked,
-            mcp_answers=answers,
-            settings_files=session.settings_files,
-        )
-        session.asked = []  # the run's transcript writes them first (or the failed attempt's, if it fails)
+        try:
+            if pending is not None:  # a kill -9 before it is removed: `agentls runs` joins the two
+                await self.records.submit(functools.partial(pending.taken_by, run_id))
+            handle = start_run(
+                task,
+                root=session.root,
+                settings=settings.agent,
+                credentials=credentials,
+                runs_dir=runs_dir(self.env),
+                buffers=buffers,
+                open_index=self._index_opener(session.root, settings, session.stop),
+                index_settings=settings.index,
+                on_event=on_event,
+                on_done=on_done,
+                run_id=run_id,
+                asked=asked,
+                mcp_answers=answers,
+                settings_files=session.settings_files,
+            )
+        except BaseException:  # no run: the prompt's failed attempt records them (`_unrun`)
+            session.asked, session.pending = asked + session.asked, pending or session.pending
+            raise
         transcript = runs_dir(self.env) / f"{handle.run_id}.jsonl"
         session.handle = handle
         if session.cancelled:
@@ -1175,8 +1252,10 @@ class AgentlsAcpAgent:
             event = await events.get()
             if event is None:
                 break
-            if pending is not None and pending.held_in(transcript):  # written right after its run_start
-                pending.drop()
+            # written right after its run_start
+            if pending is not None and await self.records.submit(
+                functools.partial(pending.drop_if_held, transcript)
+            ):
                 pending = None
             try:
                 await self._report(session, event)
@@ -1187,7 +1266,7 @@ class AgentlsAcpAgent:
         result = await asyncio.to_thread(handle.wait)
         assert result is not None  # on_done came after the result was set
         if pending is not None:  # a run that failed before it began: record_unstarted's transcript
-            await asyncio.to_thread(pending.settle, result.transcript_path or transcript)
+            await self.records.submit(functools.partial(pending.settle, result.transcript_path or transcript))
         return result
 
     def _index_opener(self, root: Path, settings: Settings, stop: threading.Event) -> Any:
@@ -1319,34 +1398,34 @@ class AgentlsAcpAgent:
                 ],
             )
         except BaseException as error:  # no answer: on record, and the prompt fails as before
-            record.answer(None, "unanswered", f"the editor could not ask: {error!r}")
+            await record.answer(None, "unanswered", f"the editor could not ask: {error!r}")
             raise
         outcome = permission.outcome
         chosen = outcome.option_id if isinstance(outcome, AllowedOutcome) else None
         proposed = f"You proposed changes to {', '.join(proposal.paths)}. Your summary: {proposal.summary}"
         change = _diff(proposal.diff)
         if session.cancelled:  # the client answers a pending permission request "cancelled" on cancel
-            record.answer(None, "cancelled", "the prompt was cancelled while its permission was asked")
+            await record.answer(None, "cancelled", "the prompt was cancelled while its permission was asked")
             await self._update(session, update_tool_call(tool_id, status="failed", raw_output="cancelled"))
             await self._say(session, "Cancelled: nothing was written.")
             return f"{proposed}\nThe user cancelled before allowing it: nothing was written.\n{change}"
         if chosen != ALLOW:
             if chosen == REJECT:
-                record.answer(options[REJECT], "rejected")
+                await record.answer(options[REJECT], "rejected")
             else:
-                record.answer(None, "unanswered", "the editor's question was closed without a choice")
+                await record.answer(None, "unanswered", "the editor's question was closed without a choice")
             await self._update(session, update_tool_call(tool_id, status="failed", raw_output="rejected"))
             await self._say(session, "Rejected: nothing was written.")
             return f"{proposed}\nThe user rejected it: nothing was written.\n{change}"
-        record.answer(options[ALLOW], "allowed")  # on disk before the writes begin
+        await record.answer(options[ALLOW], "allowed")  # on disk before the writes begin
         try:
             written = await self._write(session, proposal)
         except Exception as error:
-            record.applied([], str(error))
+            await record.applied([], str(error))
             await self._update(session, update_tool_call(tool_id, status="failed", raw_output=str(error)))
             await self._say(session, f"Nothing was written: {error}")
             return f"{proposed}\nThe user allowed it, but nothing was written: {error}\n{change}"
-        record.applied(written, None)
+        await record.applied(written, None)
         await self._update(session, update_tool_call(tool_id, status="completed", raw_output=written))
         await self._say(session, f"Applied: {', '.join(written)}.")
         return f"{proposed}\nThe user allowed it and it was written: the files hold it now."
@@ -1364,7 +1443,7 @@ class AgentlsAcpAgent:
         decisions = ProposalDecisions(
             runs, proposal.run_id, proposal.proposal_id, root=session.root, redact=session.credentials
         )
-        return _Decisions(decisions, question, list(proposal.paths))
+        return _Decisions(decisions, question, list(proposal.paths), self.records)
 
     async def _write(self, session: _Session, proposal: Proposal) -> list[str]:
         """Rebase every change onto the client's current text, then write them all (or none: raises).
