@@ -113,18 +113,25 @@ def _made_readable(ws: str, scratch: str) -> None:
     )
 
 
-def test_an_unreadable_workspace_file_the_user_makes_readable_is_used_from_then_on(tmp_path: Path) -> None:
-    """locked.py and closed/ could not be read when the run began, and the user then gives them a readable
-    mode: the editor shows locked.py at once, the next command's copy holds both (the result says they were
-    copied), and what that command writes there is kept and proposed against the workspace's text. Before,
-    they stayed unreadable for the whole run: the editor refused locked.py, commands did not see them and
-    their changes to them were not kept."""
+def _own_workspace(tmp_path: Path) -> Path:
+    """a.py, locked.py and closed/inner.py, of the tests' own owner: the child makes them unreadable (and
+    readable again) itself, as the user would."""
     skip_unless_chmod_denies(tmp_path)
     ws = tmp_path / "ws"
     (ws / "closed").mkdir(parents=True)
     for rel, text in {"a.py": "A = 1\n", "locked.py": "L = 1\n", "closed/inner.py": "I = 1\n"}.items():
         (ws / rel).write_text(text)
     (tmp_path / "scratch").mkdir()
+    return ws
+
+
+def test_an_unreadable_workspace_file_the_user_makes_readable_is_used_from_then_on(tmp_path: Path) -> None:
+    """locked.py and closed/ could not be read when the run began, and the user then gives them a readable
+    mode: the editor shows locked.py at once, the next command's copy holds both (the result says they were
+    copied), and what that command writes there is kept and proposed against the workspace's text. Before,
+    they stayed unreadable for the whole run: the editor refused locked.py, commands did not see them and
+    their changes to them were not kept."""
+    ws = _own_workspace(tmp_path)
     seen = in_child(__name__, "_made_readable", str(ws), str(tmp_path / "scratch"))
     first = seen["first"]
     assert "[could not copy" in first and "closed/ (Permission denied)" in first, first
@@ -167,12 +174,7 @@ def _made_readable_behind_links(ws: str, scratch: str) -> None:
 def test_what_the_user_makes_readable_is_never_copied_through_a_commands_link(tmp_path: Path) -> None:
     """The copy of a folder or file that becomes readable goes where the copy has it, never through a link a
     command left at its place: a link out of the copy would have the copy write into the user's tree."""
-    skip_unless_chmod_denies(tmp_path)
-    ws = tmp_path / "ws"
-    (ws / "closed").mkdir(parents=True)
-    for rel, text in {"a.py": "A = 1\n", "locked.py": "L = 1\n", "closed/inner.py": "I = 1\n"}.items():
-        (ws / rel).write_text(text)
-    (tmp_path / "scratch").mkdir()
+    ws = _own_workspace(tmp_path)
     seen = in_child(__name__, "_made_readable_behind_links", str(ws), str(tmp_path / "scratch"))
     assert seen["second"].startswith("L = 1\nI = 1"), seen
     assert seen["links"] == {"closed": False, "locked.py": False}, seen
