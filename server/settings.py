@@ -10,7 +10,7 @@ only when a settings file sets an agent section.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -135,17 +135,20 @@ def unusable(settings: Settings, files: Sequence[SettingsFile], otherwise: str |
     return said
 
 
-def run_refusal(root: Path, settings: Settings, *, env: Mapping[str, str] | None = None) -> str | None:
+def run_refusal(
+    root: Path, settings: Settings, *, env: Mapping[str, str] | None = None, trusted: Collection[str] = ()
+) -> str | None:
     """Why no run can start with `settings`, the settings of the workspace `root` as a front end holds
     them (the language server's, with the editor's over the files; ``agentls acp``'s): its settings that
     no run can use (`unusable`), each with the file and line that sets it (the workspace's file as
     applied, without the sensitive values not trusted, else the user's own; else the editor's settings),
     and what to change. None: a run may start. Made before the run opens the index, which may take
     minutes to build. The settings files are read again (for the lines) only when something is unusable:
-    every run a front end starts asks."""
+    every run a front end starts asks. `trusted`: `load_settings`' (the sensitive values trusted for
+    `root` beyond the trust file, whose lines name them)."""
     if not settings.agent.unusable():
         return None
-    files = applied_files(root, env)
+    files = applied_files(root, env, trusted=trusted)
     said = unusable(settings, files, EDITOR_SETTINGS)
     if not said:
         return None
@@ -158,8 +161,13 @@ def run_refusal(root: Path, settings: Settings, *, env: Mapping[str, str] | None
 
 
 def load_settings(
-    root: Path, overrides: Mapping[str, Any] | None = None, *, env: Mapping[str, str] | None = None
+    root: Path | None,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    trusted: Collection[str] = (),
 ) -> LoadedSettings:
-    """The settings of the workspace `root` (`server.settings_files.load`), `overrides` (the editor's)
-    last, validated as the whole tree."""
-    return load(root, validate_settings, overrides, env=env)
+    """The settings of the workspace `root` (`server.settings_files.load`; None: no workspace, the user's
+    own file alone), `overrides` (the editor's) last, validated as the whole tree. `trusted`: fingerprints
+    of the workspace's sensitive values trusted beyond the trust file (`server.settings_files.load`)."""
+    return load(root, validate_settings, overrides, env=env, trusted=trusted)

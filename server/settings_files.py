@@ -11,7 +11,9 @@ add up instead, the user's own first, so that a workspace's list never drops the
 ``[agent.mcp]`` and ``[mcp]`` (MCP servers) are one table written at either place, joined field by field
 (`joined`), so that a workspace's server never replaces the user's own whole, yet the credentials of the
 user's own settings never follow a command, URL, environment entry or header the workspace's file chose
-(`withheld_credentials`: said in a message at that line). An invalid value falls back to the value of the
+(`withheld_credentials`: said in a message at that line). Without a workspace (a language server started
+with no folder) the sources are the same but the workspace's file: the user's own file applies
+everywhere. An invalid value falls back to the value of the
 layers below it, else to its default: a workspace's to the user's own file's value, when it sets one; the
 editor's to the workspace's file's value as it applies, else to the user's own (`load` merges the layers
 again without it, so that what they withhold stays withheld); a message says which setting, why and which
@@ -44,7 +46,7 @@ import os
 import re
 import tomllib
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar
@@ -820,13 +822,16 @@ class _Read:
     pending: list[Sensitive]
 
 
-def _read(root: Path, env: Mapping[str, str]) -> _Read:
+def _read(root: Path | None, env: Mapping[str, str], trusted: Collection[str] = ()) -> _Read:
+    """The settings files as `load` applies them: the user's own, and the workspace `root`'s (None: no
+    workspace, the user's own alone), its sensitive values trusted by the trust file or by `trusted`
+    (`server.settings_trust.untrusted_dropped`)."""
     from server.settings_trust import sensitive_values, untrusted_dropped
 
     unreadable: list[str] = []
     user_path = user_settings_file(env)
     user, messages, user_text = _user_file(user_path, unreadable)
-    raw, more_messages, sources = workspace_settings(root, unreadable)
+    raw, more_messages, sources = workspace_settings(root, unreadable) if root is not None else ({}, [], [])
     text = None
     if sources:  # a message names the setting's line in the file
         try:
@@ -836,9 +841,11 @@ def _read(root: Path, env: Mapping[str, str]) -> _Read:
     prefix = ("tool", "agentls") if sources and sources[0].endswith("pyproject.toml") else ()
     untrusted: list[str] = []
     pending: list[Sensitive] = []
-    if sources:
+    if sources and root is not None:
         found = sensitive_values(raw, root, user)  # before the untrusted ones are dropped from raw
-        raw, untrusted = untrusted_dropped(raw, root, sources[0], env, text=text, prefix=prefix, user=user)
+        raw, untrusted = untrusted_dropped(
+            raw, root, sources[0], env, text=text, prefix=prefix, user=user, trusted=trusted
+        )
         pending = found if untrusted else []
     return _Read(
         user,
@@ -853,19 +860,23 @@ def _read(root: Path, env: Mapping[str, str]) -> _Read:
     )
 
 
-def applied_files(root: Path, env: Mapping[str, str] | None = None) -> list[SettingsFile]:
+def applied_files(
+    root: Path, env: Mapping[str, str] | None = None, *, trusted: Collection[str] = ()
+) -> list[SettingsFile]:
     """The settings files of the workspace `root` as `load` applies them, highest precedence first: the
-    workspace's (without its sensitive values the user has not trusted), then the user's own."""
-    read = _read(root, os.environ if env is None else env)
+    workspace's (without its sensitive values the user has not trusted: `load`'s `trusted`), then the
+    user's own."""
+    read = _read(root, os.environ if env is None else env, trusted)
     return [file for file in (read.workspace_file, read.user_file) if file is not None]
 
 
 def load(
-    root: Path,
+    root: Path | None,
     validate: Validate[Tree],
     overrides: Mapping[str, Any] | None = None,
     *,
     env: Mapping[str, str] | None = None,
+    trusted: Collection[str] = (),
 ) -> LoadedSettings[Tree]:
     """The settings of the workspace `root`, later sources winning: defaults, the user's file, the
     workspace's file without the sensitive settings the user has not trusted for it (each dropped one
@@ -880,13 +891,19 @@ def load(
     the file that sets it (`indexing.config.anchor_model_folders`; the workspace root for the editor's
     settings). A setting no run can use is checked once, on the merged settings, and said with the file
     and line of the source that wins for it (`server.settings.unusable`). `env`: where the user's file
-    and the trust file are (default: this process's environment)."""
+    and the trust file are (default: this process's environment). `root` None: no workspace (a language
+    server started without a folder), the user's file and `overrides` alone, each of the user's settings
+    applying as in a workspace without a file. `trusted`: the `server.settings_trust.fingerprint`s of
+    sensitive values of the workspace's file that the user trusted for `root` beyond the trust file
+    (``agentls acp``'s, for this process only): they apply as trusted ones do, said at their file's line.
+    """
     env = os.environ if env is None else env
-    read = _read(root, env)
+    read = _read(root, env, trusted)
     sources = read.sources
-    # A relative model folder is its file's: the user's file's folder's, the workspace root's.
-    user_folder = user_settings_file(env).parent
-    user, workspace = anchor_model_folders(read.user, user_folder), anchor_model_folders(read.workspace, root)
+    # A relative model folder is its file's: the user's file's folder's, the workspace root's (without a
+    # workspace, the editor's stays as written, as before).
+    user = anchor_model_folders(read.user, user_settings_file(env).parent)
+    workspace = anchor_model_folders(read.workspace, root) if root is not None else read.workspace
     source = sources[0] if sources else "settings"
     # The workspace's file's lines name its settings' messages, the editor's settings merged over it too
     # (`validated`'s `editor`: not at the lines of the entries the editor's settings write).
@@ -896,9 +913,8 @@ def load(
     editor = joined(overrides) if overrides else None
     ignored: list[SettingsMessage] = []
     while True:  # each round takes at least one invalid entry out of the editor's settings
-        layers = _Layers.of(
-            user, workspace, anchor_model_folders(editor, root) if editor is not None else None
-        )
+        anchored = editor if editor is None or root is None else anchor_model_folders(editor, root)
+        layers = _Layers.of(user, workspace, anchored)
         files = [file for file in (read.workspace_file, read.user_file) if file is not None]
         if editor is not None:
             files.insert(0, SettingsFile(EDITOR_SETTINGS, None, (), editor))

@@ -115,7 +115,7 @@ import hashlib
 import json
 import re
 import shlex
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -597,17 +597,20 @@ def untrusted_dropped(
     text: str | None = None,
     prefix: tuple[str, ...] = (),
     user: Mapping[str, Any] | None = None,
+    trusted: Collection[str] = (),
 ) -> tuple[dict[str, Any], list[str]]:
     """`raw` (read from the workspace file `source`, whose TOML is `text`, its table at `prefix`) without its
     sensitive settings, unless the user trusted exactly these values for `root`; a message for each one
     dropped, naming its file and line and the command that trusts them. Of a setting with a safe part
     (`safe_part`: ``index.exclude``'s patterns that only leave files out) only the rest is dropped, which
     its message names (its ``!pattern`` entries). `raw` is changed in place. `user`: the user's own
-    settings, whose limits bound the file's (`sensitive_values`)."""
+    settings, whose limits bound the file's (`sensitive_values`). `trusted`: the `fingerprint`s of values
+    the user trusted for `root` that the trust file does not hold (``agentls acp``'s, trusted while it
+    runs when the file could not be written), which apply as the trust file's do."""
     from server.settings_files import SettingsMessage, toml_line
 
     found = sensitive_values(raw, root, user)
-    if not found or settings_trust(env).has(root, fingerprint(found)):
+    if not found or fingerprint(found) in trusted or settings_trust(env).has(root, fingerprint(found)):
         return raw, []
     messages: list[str] = []
     for item in found:

@@ -283,7 +283,7 @@ class Folders:
         if self.roots:
             self.global_settings = self.settings[self.roots[0]]
         else:
-            loaded = resolve(None, self.init_options, dict(client.get(None, {})))
+            loaded = resolve(None, self.init_options, dict(client.get(None, {})), env=self._env)
             messages.extend(loaded.messages)
             self.global_settings = loaded.settings
         return {root: self.settings[root] for root in self.roots}, messages

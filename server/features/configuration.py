@@ -18,7 +18,8 @@ to the layers below as they apply (the folder's file's value when it applies, el
 of the folder's file to the user's own, else to the default (`server.settings_files.load`);
 `SettingsMessages` remembers which problems were already shown so a reload does not repeat them, even
 when an edit moved their line, and forgets those a reload no longer finds: a problem fixed and later
-back is shown again.
+back is shown again. A server started without a folder (an editor opened on a single file) has the same
+layers but the folder's file: the user's own file applies there too.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from collections.abc import Hashable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from server.settings import EDITOR_SETTINGS, LoadedSettings, load_settings, merge, validate_settings
+from server.settings import LoadedSettings, load_settings, merge
 from server.settings_files import SettingsMessage
 
 __all__ = ["SECTION", "SettingsMessages", "client_layer", "resolve"]
@@ -60,13 +61,10 @@ def resolve(
     *,
     env: Mapping[str, str] | None = None,
 ) -> LoadedSettings:
-    """The settings of one folder (or of a server without folders when `root` is None); `env`: where the
-    user's file and the trust file are (default: this process's environment)."""
-    overrides = merge(init, client)
-    if root is not None:
-        return load_settings(root, overrides, env=env)
-    settings, messages = validate_settings(overrides, EDITOR_SETTINGS)
-    return LoadedSettings(settings, tuple(messages), ())
+    """The settings of one folder, or of a server without folders when `root` is None (the user's own
+    file and the editor's layers: the user's settings apply wherever the editor is opened); `env`: where
+    the user's file and the trust file are (default: this process's environment)."""
+    return load_settings(root, merge(init, client), env=env)
 
 
 def _key(message: str) -> Hashable:

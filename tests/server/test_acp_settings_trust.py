@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from acp import text_block
+from acp import RequestError, text_block
 from acp.schema import AllowedOutcome, DeniedOutcome, RequestPermissionResponse
 
 from server.acp import DONT_START_MCP, IGNORE_SETTINGS, TRUST_MCP, TRUST_SETTINGS, AgentlsAcpAgent
@@ -471,6 +471,39 @@ def test_trusted_settings_that_cannot_be_remembered_hold_for_the_process_and_the
     [asked] = next(s for s in agent.sessions.values() if s.asked).asked
     assert asked.approved and asked.answer == "Trust these settings"
     assert asked.reason is not None and asked.reason.startswith("trusted while this agentls runs only")
+
+
+def test_a_problem_of_a_value_trusted_for_the_process_only_is_said_at_its_line_as_when_trusted_for_good(
+    tmp_path: Path,
+) -> None:
+    """Sensitive values trusted while this agentls runs (the trust file could not be written) are the
+    workspace's file's, as when trusted for good: an invalid one (`network = "everywhere"`) is said at its
+    line of the file, the prompt refused for one no run can use (a base URL that is no URL) names that line
+    too; the same words as with the trust remembered. Before, they were passed as the editor's settings:
+    "the editor's settings (section agentls): ignoring `agent.sandbox.network` ...", and the refusal named
+    the editor's settings."""
+    ws = settings_workspace(
+        tmp_path,
+        '[agent.model]\nbase_url = "localhost:11434"\n\n'
+        '[agent.sandbox]\nmemory_mb = 65536\nnetwork = "everywhere"\n',
+    )
+    here = ws / "agentls.toml"
+    said: dict[str, tuple[list[str], str]] = {}
+    for trust in ("this process", "for good"):
+        if trust == "this process":
+            _unwritable(tmp_path / trust, "folder in its place", "settings-trust.json")
+        client = RecordingClient(TRUST_SETTINGS)
+        agent = _agent(client, tmp_path / trust)
+        with pytest.raises(RequestError) as refused:
+            _prompts(agent, ws, "What does f return?")
+        told = [w for w in _warnings(client) if "could not be remembered" not in w]
+        said[trust] = told, str(refused.value.data["message"])
+    told, refusal = said["this process"]
+    assert said["for good"] == (told, refusal), said
+    [network] = told
+    assert network.startswith(f"warning: {here}:6: ignoring `agent.sandbox.network`"), network
+    assert f"{here}:2: agent.model.base_url = 'localhost:11434' is not a URL" in refusal, refusal
+    assert "editor" not in network + refusal, (network, refusal)
 
 
 def test_a_trusted_mcp_server_that_cannot_be_remembered_is_started_for_the_process_and_the_user_is_told(

@@ -150,6 +150,28 @@ async def test_single_file_mode_indexes_nothing_offers_no_run_and_says_so_once(
     assert len([m for m in messages(client) if "no folder" in m]) == 1
 
 
+async def test_single_file_mode_applies_the_users_own_settings(
+    lsp_server: Any, home: Path, tmp_path: Path
+) -> None:
+    """No folder: the user's own settings file (``$XDG_CONFIG_HOME/agentls/agentls.toml``) applies under the
+    editor's settings, as in a folder: the settings the server runs with (``agentls/serverStats``) hold its
+    limit and exclude patterns, and the editor's invalid value falls back to the user's, said so. Before,
+    the editor's settings were read alone: memory_mb 2048, max_steps 40 (the default)."""
+    config = tmp_path / "config"
+    (config / "agentls").mkdir(parents=True)
+    (config / "agentls" / "agentls.toml").write_text(
+        '[agent]\nmax_steps = 9\n\n[agent.sandbox]\nmemory_mb = 512\n\n[index]\nexclude = ["secrets/"]\n'
+    )
+    options = {**FAST_SETTINGS, "agent": {"max_steps": 0}}
+    client = await start(lsp_server, None, home=home, options=options, env={"XDG_CONFIG_HOME": str(config)})
+    settings = (await request(client, "agentls/serverStats", None))["settings"]
+    assert settings["agent"]["sandbox"]["memory_mb"] == 512 and settings["agent"]["max_steps"] == 9
+    assert settings["index"]["exclude"][:1] == ["secrets/"], settings["index"]
+    await wait_for(lambda: any("agent.max_steps" in m for m in messages(client)), 30)
+    [said] = [m for m in messages(client) if "agent.max_steps" in m]
+    assert said.endswith("using your own settings' value"), said
+
+
 # --------------------------------------------------------------------------------------------------
 # The home folder as the workspace folder
 

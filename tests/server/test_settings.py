@@ -299,15 +299,42 @@ def test_an_invalid_value_of_the_editors_settings_falls_back_to_the_layers_below
     assert lsp.settings.agent.max_steps == 3, lsp.messages
 
 
-def test_a_server_without_folders_reads_the_editors_settings_alone() -> None:
-    """`initialize` with no workspace folder (a single file opened): the settings are the editor's alone.
-    Built through `server.settings.LoadedSettings`, a parametrized alias, whose call failed with a TypeError
-    while the dataclass had slots (frozen + slots + `typing`'s `__orig_class__`)."""
-    from server.features.configuration import resolve
+def test_a_server_without_folders_applies_the_users_own_file_under_the_editors_settings(
+    tmp_path: Path, own_cache: Path
+) -> None:
+    """`initialize` with no workspace folder (an editor opened on a single file): the user's own file
+    applies, as in every workspace: its limits, exclude patterns (the editor's added after them), MCP
+    servers and provider; an invalid value of the editor's falls back to the user's, said so. Before
+    (resolve(None, ...) validated the editor's settings alone), none of the user's file applied: memory_mb
+    2048, max_steps 40 (the default) for the editor's invalid 0, no MCP server. The language server's
+    folders (`Folders.apply`) read the user's file of their own environment. Built through
+    `server.settings.LoadedSettings`, a parametrized alias, whose call failed with a TypeError while the
+    dataclass had slots (frozen + slots + `typing`'s `__orig_class__`)."""
+    from server.workspace import Folders
 
-    loaded = resolve(None, {"agent": {"max_steps": 7}}, {})
-    assert loaded.settings.agent.max_steps == 7
-    assert loaded.sources == () and loaded.messages == ()
+    user = _user_file(
+        own_cache,
+        '[index]\nexclude = ["secrets/"]\n\n[agent]\nmax_steps = 9\n\n[agent.sandbox]\nmemory_mb = 512\n\n'
+        '[agent.model]\nprovider = "openai"\nmodel = "m"\n\n[mcp.servers.fs]\ncommand = "fs-server"\n',
+    )
+    loaded = resolve(None, {"agent": {"max_steps": 0}}, {"index": {"exclude": ["dist/"]}})
+    settings = loaded.settings
+    assert settings.agent.sandbox.memory_mb == 512 and settings.agent.max_steps == 9
+    assert settings.index.exclude == ["secrets/", "dist/"]
+    assert settings.agent.model.provider == "openai"
+    assert settings.agent.mcp.servers["fs"].command == "fs-server"
+    [message] = loaded.messages
+    assert message.startswith(f"{EDITOR_SETTINGS}: ignoring `agent.max_steps`"), message
+    assert message.endswith("using your own settings' value"), message
+    assert loaded.sources == (str(user),)
+    assert resolve(None, {"agent": {"max_steps": 7}}, {}).settings.agent.max_steps == 7  # the editor's wins
+
+    elsewhere = tmp_path / "elsewhere"  # the language server's environment, not this process's
+    (elsewhere / "agentls").mkdir(parents=True)
+    (elsewhere / "agentls" / "agentls.toml").write_text("[agent.sandbox]\nmemory_mb = 256\n")
+    folders = Folders(env={"XDG_CONFIG_HOME": str(elsewhere)}, cache_dir=own_cache)
+    assert folders.apply({None: {}}) == ({}, [])
+    assert folders.global_settings.agent.sandbox.memory_mb == 256
 
 
 def _user_file(own_cache: Path, toml: str) -> Path:
