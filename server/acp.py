@@ -120,11 +120,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
+import importlib
 import itertools
 import logging
 import os
 import shlex
 import signal
+import sys
 import threading
 import uuid
 from collections.abc import Callable, Mapping
@@ -205,6 +207,9 @@ HISTORY_CHARS = 16_000
 HISTORY_REQUEST_CHARS = 2_000
 HISTORY_OUTCOME_CHARS = 8_000
 HISTORY_DIFF_CHARS = 6_000
+
+_PROPOSALS = "server.features.runs.proposals"
+"""Where `prepare_changes` is (rebasing an allowed proposal onto the client's text)."""
 
 _EDIT_TOOLS = {"str_replace_based_edit_tool", "write_file", "edit_file", "apply_patch"}
 _READ_TOOLS = {"view", "read_file", "list_files"}
@@ -1452,6 +1457,9 @@ class AgentlsAcpAgent:
         from agent.apply import apply_changes, journal_dir
         from agent.paths import PathRefused, resolve_in_workspace
         from server.cli.agent import runs_dir
+
+        if _PROPOSALS not in sys.modules:  # the first time: it imports the language server's run manager
+            await asyncio.to_thread(importlib.import_module, _PROPOSALS)  # (lsprotocol): 0.5 s, off the loop
         from server.features.runs.proposals import prepare_changes
 
         files = proposal.files

@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -248,3 +250,75 @@ def test_a_write_whose_waiter_is_cancelled_while_it_waits_in_line_is_still_done(
 
     asyncio.run(go())
     assert done == ["first", "second"]
+
+
+# A fresh interpreter (nothing imported yet) answers one allowed proposal, noting the thread that imports
+# `server.features.runs.proposals` (the language server's run manager and lsprotocol with it).
+_FIRST_ALLOW = """
+import asyncio, json, sys, threading
+from pathlib import Path
+
+from acp.schema import AllowedOutcome, RequestPermissionResponse
+
+from agent.loop import RunResult
+from agent.overlay import FileChange
+from agent.proposal import Proposal
+from agent.task import Task
+from server.acp import AgentlsAcpAgent, _Session
+
+NAME = "server.features.runs.proposals"
+assert NAME not in sys.modules
+imported_on = []
+
+
+class Noting:
+    def find_spec(self, name, path=None, target=None):
+        if name == NAME:
+            imported_on.append(threading.current_thread().name)
+        return None
+
+
+sys.meta_path.insert(0, Noting())
+
+
+class Client:
+    async def request_permission(self, **kw):
+        return RequestPermissionResponse(outcome=AllowedOutcome(outcome="selected", option_id="allow"))
+
+    async def session_update(self, **kw):
+        pass
+
+
+base = Path(sys.argv[1])
+runs, root = base / "cache" / "runs", base / "ws"
+runs.mkdir(parents=True)
+root.mkdir()
+(runs / "r1.jsonl").write_text(json.dumps({"type": "run_start", "t": 0, "run_id": "r1"}) + "\\n")
+change = FileChange("new.txt", "created", None, "", "x\\n", None, "")
+proposal = Proposal("p1", "r1", "s", (change,), "", None, 0.0, True, "")
+result = RunResult(
+    "r1", Task(kind="run", instruction="x"), "completed", "s", proposal, None, 0.0, 1, (), runs / "r1.jsonl"
+)
+agent = AgentlsAcpAgent({"AGENTLS_CACHE_DIR": str(base / "cache"), "XDG_CONFIG_HOME": str(base / "config")})
+agent.on_connect(Client())
+asyncio.run(agent._settle(_Session("s", root), result))
+assert (root / "new.txt").read_text() == "x\\n"
+print(json.dumps(imported_on))
+"""
+
+
+def test_the_first_allowed_proposal_imports_what_rebases_it_off_the_loop(tmp_path: Path) -> None:
+    """What rebases an allowed proposal onto the client's text is in the language server's package (its
+    first import takes about 0.5 s): it is imported on a worker thread, not on the event loop."""
+    code = Path(__file__).resolve().parents[2]  # this checkout's code, in the child too
+    env = {**os.environ, "PYTHONPATH": str(code)}
+    done = subprocess.run(
+        [sys.executable, "-c", _FIRST_ALLOW, str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    [thread] = json.loads(done.stdout.splitlines()[-1])
+    assert thread != "MainThread", "imported on the event loop's thread"
