@@ -834,7 +834,9 @@ def _find_secrets(text: str, filename: str, ascii: bytes | None) -> list[Found]:
             line = text[line_start:line_end]
             previous_start = text.rfind("\n", 0, max(0, line_start - 1)) + 1
             previous = text[previous_start : max(previous_start, line_start - 1)]
-            values = seen.get((line, reasons)) if "pragma" not in previous else None
+            # (an allowlist comment on the line before makes the line's values its own)
+            seen_key = (line, reasons) if "pragma" not in previous else None
+            values = seen.get(seen_key) if seen_key is not None else None
             if values is None:
                 values = []
                 keyword: list[str | None] | None = None
@@ -856,8 +858,8 @@ def _find_secrets(text: str, filename: str, ascii: bytes | None) -> list[Found]:
                         for v in _detect_line(line, filename, previous, reasons, keyword)
                         if not _names_itself(line, v)
                     ]
-                if "pragma" not in previous:
-                    seen[(line, lines[line_start])] = values
+                if seen_key is not None:
+                    seen[seen_key] = values
             for value in values:
                 at = line.find(value)
                 while at >= 0:
