@@ -547,9 +547,7 @@ def proposal_answers(records: Sequence[TranscriptRecord]) -> list[ProposalAnswer
     ``proposal_applied`` decision that came of it: the first such decision after it, or, for a decision
     a later start wrote (``recovered``), the last allowed answer still without one. A decision with no
     allowed answer before it (an answer lost) is an allowed answer of its own, with no `answer`."""
-    last = next(
-        (r for r in reversed(records) if r.type == "approval" and r.get("subject") == "proposal"), None
-    )
+    last = _last_answer(records)
     applied_ids = {r.get("proposal_id") for r in records if _is_applied(r)}
     proposal_id = last.get("detail") if last is not None else next(iter(applied_ids), None)
     if proposal_id is None:
@@ -593,6 +591,13 @@ def proposal_answers(records: Sequence[TranscriptRecord]) -> list[ProposalAnswer
             )
             open_at = None
     return answers
+
+
+def _last_answer(records: Sequence[TranscriptRecord]) -> TranscriptRecord | None:
+    """The last answer to a proposal (``approval`` of subject ``proposal``) in `records`, if any."""
+    return next(
+        (r for r in reversed(records) if r.type == "approval" and r.get("subject") == "proposal"), None
+    )
 
 
 def _is_applied(record: TranscriptRecord) -> bool:
@@ -691,9 +696,7 @@ def summarise_answers(answers: Sequence[ProposalAnswer], proposal: TranscriptRec
 
 def _proposal_record(records: Sequence[TranscriptRecord]) -> TranscriptRecord | None:
     """The ``proposal`` record the answers are about (the last answer's, else the run's last)."""
-    last = next(
-        (r for r in reversed(records) if r.type == "approval" and r.get("subject") == "proposal"), None
-    )
+    last = _last_answer(records)
     proposals = [r for r in records if r.type == "proposal"]
     named = [r for r in proposals if last is not None and r.get("proposal_id") == last.get("detail")]
     found = named or proposals
