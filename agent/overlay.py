@@ -860,12 +860,12 @@ def _write_file(dest: str, rel: str, text: str, mode: int = 0o644) -> os.stat_re
     return out
 
 
-def _in_the_way(dst: str, entry: os.DirEntry[str]) -> bool:
-    """Whether what is at `dst` in the copy (a command's) must go before the workspace's `entry` is copied
-    there: anything but a real folder where the workspace has a folder."""
+def _in_the_way(dst: str, folder: bool) -> bool:
+    """Whether what is at `dst` in the copy (a command's) must go before the workspace's file or folder
+    (`folder`) is copied there: anything but a real folder where the workspace has a folder."""
     if not os.path.lexists(dst):
         return False
-    return os.path.islink(dst) or not os.path.isdir(dst) or not entry.is_dir(follow_symlinks=False)
+    return os.path.islink(dst) or not os.path.isdir(dst) or not folder
 
 
 def _discard(path: str) -> None:
@@ -1404,7 +1404,7 @@ class Overlay:
                 dst = os.path.join(dst_dir, entry.name)
                 folder = False
                 try:
-                    if replace and _in_the_way(dst, entry):
+                    if replace and _in_the_way(dst, folder=entry.is_dir(follow_symlinks=False)):
                         _remove(dst)
                     if entry.is_symlink():
                         # Recreated as is: inside the sandbox it reaches the read-only system or the copy.
@@ -1449,7 +1449,7 @@ class Overlay:
                 try:
                     if rel:  # never through a command's link out of the copy
                         target = _safe_target(str(dest), rel)
-                        if os.path.islink(target) or (os.path.lexists(target) and not os.path.isdir(target)):
+                        if _in_the_way(target, folder=True):
                             _remove(target)
                         os.makedirs(target, exist_ok=True)
                 except OSError as exc:
