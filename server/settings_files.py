@@ -912,12 +912,11 @@ def load(
     otherwise = EDITOR_SETTINGS if overrides else source
     editor = joined(overrides) if overrides else None
     ignored: list[SettingsMessage] = []
+    written = [file for file in (read.workspace_file, read.user_file) if file is not None]
     while True:  # each round takes at least one invalid entry out of the editor's settings
         anchored = editor if editor is None or root is None else anchor_model_folders(editor, root)
         layers = _Layers.of(user, workspace, anchored)
-        files = [file for file in (read.workspace_file, read.user_file) if file is not None]
-        if editor is not None:
-            files.insert(0, SettingsFile(EDITOR_SETTINGS, None, (), editor))
+        files = written if editor is None else [SettingsFile(EDITOR_SETTINGS, None, (), editor), *written]
         settings, more = validate(
             layers.raw,
             source,
@@ -935,9 +934,8 @@ def load(
         editor, ignored = fewer, [*ignored, *theirs]
     listed = [*([read.user_file.path] if read.user and read.user_file is not None else []), *sources]
     said = [_withheld_message(item, read.workspace_file, source) for item in layers.withheld]
-    instead = [
-        _instead(message, layers, joined(workspace), read.workspace_file, source, more) for message in ignored
-    ]
+    applied = joined(workspace) if ignored else {}
+    instead = [_instead(message, layers, applied, read.workspace_file, source, more) for message in ignored]
     return LoadedSettings(
         settings,
         tuple(read.messages + said + instead + more),
