@@ -54,6 +54,7 @@ __all__ = [
     "Opcode",
     "editor_hunk_count",
     "editor_lines",
+    "has_lone_cr",
     "line_opcodes",
     "split_lines",
     "unified_hunks",
@@ -365,6 +366,11 @@ def unified_hunks(old: Sequence[str], new: Sequence[str], *, context: int = 3) -
 _LONE_CR = re.compile(r"\r(?!\n)")
 
 
+def has_lone_cr(*texts: str) -> bool:
+    """Whether any of `texts` ends a line with a lone ``\\r``: where git's lines and the editor's differ."""
+    return any(_LONE_CR.search(text) for text in texts)
+
+
 def editor_hunk_count(diff: str) -> int:
     """How many hunks a file's unified diff (`unified_hunks`' lines after its header) holds, counted as the
     server's per-hunk review counts them (`server.features.runs.proposals.file_hunks`: the changed blocks
@@ -374,7 +380,7 @@ def editor_hunk_count(diff: str) -> int:
     blocks counted."""
     count = 0
     for old, new, runs in _sections(diff):
-        if _LONE_CR.search(old) or _LONE_CR.search(new):
+        if has_lone_cr(old, new):
             opcodes = line_opcodes(editor_lines(old), editor_lines(new))
             count += sum(tag != "equal" for tag, *_ in opcodes)
         else:

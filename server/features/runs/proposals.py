@@ -34,13 +34,12 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from agent.hunks import Opcode, editor_lines, line_opcodes, unified_hunks
+from agent.hunks import Opcode, editor_lines, has_lone_cr, line_opcodes, unified_hunks
 from agent.merge import rebase
 from agent.overlay import FileChange, unified_diff
 from agent.proposal import Proposal
@@ -259,14 +258,11 @@ def file_hunks(change: FileChange) -> list[Hunk]:
     ]
 
 
-_LONE_CR = re.compile(r"\r(?!\n)")
-
-
 def editor_diff(change: FileChange) -> str | None:
     """The file's unified diff in the lines the editor shows, when they are not git's (a lone ``\\r`` in
     either text), else None: the same hunks as `file_hunks`, so each is its own ``-``/``+`` lines, and each
     line's end written as ``\\n``. For display only (git cannot apply it to the file)."""
-    if not (_LONE_CR.search(change.base_text) or _LONE_CR.search(change.new_text)):
+    if not has_lone_cr(change.base_text, change.new_text):
         return None
     head = change.diff.split("\n@@ ", 1)[0].rstrip("\n") + "\n"
     out = [head]
