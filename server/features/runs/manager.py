@@ -708,7 +708,7 @@ class RunManager:
         except JsonRpcException as refused:
             await self._records.submit(partial(record.applied, [], refused.message))
             raise
-        except asyncio.CancelledError:
+        except asyncio.CancelledError:  # the accept request was cancelled: the proposal stays pending
             if self.proposals.status(proposal_id) == "applying":
                 self.proposals.finish_accept(proposal_id, applied=False)
             why = "the accept was cancelled before the editor answered: nothing was written"
@@ -757,9 +757,6 @@ class RunManager:
             except Exception as error:
                 self.proposals.finish_accept(proposal_id, applied=False)
                 raise request_failed(f"the editor did not apply proposal {proposal_id}: {error}") from None
-            except asyncio.CancelledError:  # the accept request was cancelled: the proposal stays pending
-                self.proposals.finish_accept(proposal_id, applied=False)
-                raise
             if result is not None and result.applied:
                 break
             reason = (result.failure_reason if result is not None else None) or "the editor declined the edit"
