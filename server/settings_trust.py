@@ -610,7 +610,10 @@ def untrusted_dropped(
     from server.settings_files import SettingsMessage, toml_line
 
     found = sensitive_values(raw, root, user)
-    if not found or fingerprint(found) in trusted or settings_trust(env).has(root, fingerprint(found)):
+    if not found:
+        return raw, []
+    values = fingerprint(found)
+    if values in trusted or settings_trust(env).has(root, values):
         return raw, []
     messages: list[str] = []
     for item in found:
