@@ -413,7 +413,7 @@ class _PendingAnswers:
             return False
         return sum(line.startswith('{"type": "approval"') for line in head) == self.answers
 
-    def drop_if_held(self, path: Path) -> bool:
+    def drop_if_held(self, path: Path | None) -> bool:
         """`drop` this record if the transcript `path` holds its answers; whether it did."""
         if not self.held_in(path):
             return False
@@ -424,9 +424,7 @@ class _PendingAnswers:
         """Remove this record if the transcript `path` holds its answers; else it stays, their one record."""
         if self.transcript is None:  # nothing of it reached the disk
             return
-        if self.held_in(path):
-            self.drop()
-        else:
+        if not self.drop_if_held(path):
             log.warning("the answers in %s are not in %s: it stays", self.transcript.path, path)
             self.transcript.close()
 
