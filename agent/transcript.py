@@ -543,13 +543,16 @@ def _strings(value: Any) -> tuple[str, ...]:
 
 
 def proposal_answers(records: Sequence[TranscriptRecord]) -> list[ProposalAnswer]:
-    """Every answer to the run's proposal (the one the last answer names), in order, each with the
-    ``proposal_applied`` decision that came of it: the first such decision after it, or, for a decision
-    a later start wrote (``recovered``), the last allowed answer still without one. A decision with no
-    allowed answer before it (an answer lost) is an allowed answer of its own, with no `answer`."""
+    """Every answer to the run's proposal (the one the last answer names; with no answer on record, the
+    one the last ``proposal_applied`` decision names), in order, each with the ``proposal_applied``
+    decision that came of it: the first such decision after it, or, for a decision a later start wrote
+    (``recovered``), the last allowed answer still without one. A decision with no allowed answer before
+    it (an answer lost) is an allowed answer of its own, with no `answer`."""
     last = _last_answer(records)
-    applied_ids = {r.get("proposal_id") for r in records if _is_applied(r)}
-    proposal_id = last.get("detail") if last is not None else next(iter(applied_ids), None)
+    if last is not None:
+        proposal_id = last.get("detail")
+    else:
+        proposal_id = next((r.get("proposal_id") for r in reversed(records) if _is_applied(r)), None)
     if proposal_id is None:
         return []
     answers: list[ProposalAnswer] = []

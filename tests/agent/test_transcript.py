@@ -19,6 +19,7 @@ from agent.transcript import (
     list_runs,
     load_run,
     new_run_id,
+    proposal_answers,
     reconstruct_messages,
 )
 
@@ -379,6 +380,24 @@ def test_the_listing_counts_hunks_as_the_per_hunk_review_makes_them_whatever_the
     assert list_runs(tmp_path)[0].proposal_answer == "partly applied (1 of 3 hunks), 2 pending"
     _answer(transcript.path, "rejected", ["a.py"])
     assert list_runs(tmp_path)[0].proposal_answer == "partly applied (1 of 3 hunks), rest rejected"
+
+
+@pytest.mark.parametrize("order", [("p1", "p2"), ("p2", "p1")])
+def test_without_an_answer_the_proposal_is_the_one_the_last_applied_decision_names(
+    order: tuple[str, str],
+) -> None:
+    """No answer on record (lost), two ``proposal_applied`` decisions naming two proposals: the answers
+    are the last decision's, whichever id it has (both orders: a pick from a set of the two ids, as
+    before, got one of them wrong, as its order does not depend on which came last)."""
+    from agent.transcript import TranscriptRecord
+
+    def applied(proposal_id: str, path: str) -> TranscriptRecord:
+        data = {"type": "decision", "kind": "proposal_applied", "proposal_id": proposal_id}
+        return TranscriptRecord("decision", 1.0, {**data, "written": [path], "error": None, "at": path})
+
+    first, last = order
+    [answer] = proposal_answers([applied(first, "first.py"), applied(last, "last.py")])
+    assert (answer.outcome, answer.written, answer.at) == ("allowed", ("last.py",), "last.py")
 
 
 def test_a_recovered_write_is_what_came_of_the_answer_it_finished(tmp_path: Path) -> None:
