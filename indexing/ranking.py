@@ -25,6 +25,8 @@ identifiers; rows carry ``_score``), ``vector`` (nearest chunks; rows carry ``_d
    from a small model over :data:`FEATURES` (the hand-weighted score, the shares above, the retrievers'
    scores and ranks, word rarity among the candidates, file cover, chunk length, path flags), boosted
    regression trees in ``indexing/ranking_model.py``, one set for hybrid and one for lexical candidates.
+   Then a Rust ``impl`` that scores above the definition of its type (same file, same name) moves just
+   below it (:func:`impls_after_their_types`).
 7. *De-duplication*: of chunks from one file whose line ranges overlap mostly (a class skeleton and its
    method, two windows), only the best-ranked one is kept. A search for files (:func:`files_view`)
    keeps each file once, at its best chunk, with the words of the file's name counting more.
@@ -699,7 +701,29 @@ def rank(
 ) -> list[Candidate]:
     """Fuse, boost, aggregate by file, sort and de-duplicate; at most ``limit`` candidates, best first."""
     ordered, analysis = score_candidates(query, lexical, vector, weights, symbol)
-    return deduplicate(rescore(ordered, analysis, weights), limit, weights)
+    return deduplicate(impls_after_their_types(rescore(ordered, analysis, weights)), limit, weights)
+
+
+_TYPE_KINDS = frozenset({"struct", "enum", "union", "trait", "type", "class", "interface"})
+
+
+def impls_after_their_types(ordered: list[Candidate]) -> list[Candidate]:
+    """``ordered`` with each ``impl`` that scores above the definition of its type (same file, same name)
+    moved just below it. A Rust impl chunk bears its type's name and holds its methods' words, so it
+    matches a query for the type as much as the ``struct`` does, and more; the definition is the answer,
+    the impl closely related to it."""
+    types: dict[tuple[Any, Any], Candidate] = {}
+    for cand in ordered:
+        if cand.row.get("kind") in _TYPE_KINDS:
+            types.setdefault((cand.row.get("path"), cand.row.get("name")), cand)  # the best of a name
+    moved = False
+    for cand in ordered if types else ():
+        if cand.row.get("kind") == "impl":
+            own = types.get((cand.row.get("path"), cand.row.get("name")))
+            if own is not None and cand.score >= own.score:
+                cand.score = own.score * 0.999
+                moved = True
+    return sorted(ordered, key=lambda c: -c.score) if moved else ordered  # stable: ties keep their order
 
 
 @dataclass(frozen=True, slots=True)

@@ -118,6 +118,20 @@ def test_a_skeleton_and_its_member_both_stay_and_the_member_ranks_first() -> Non
     assert ids == ["method", "skeleton"]
 
 
+def test_a_rust_impl_comes_right_after_the_definition_of_its_type() -> None:
+    # the impl bears the type's name and holds its methods' words: it matches more of the query
+    lexical = [
+        row("impl", "ser.rs", 40, 120, name="PrettyFormatter", kind="impl"),
+        row("struct", "ser.rs", 30, 38, name="PrettyFormatter", kind="struct"),
+        row("apart", "de.rs", 1, 20, name="Deserializer", kind="struct"),
+    ]
+    ids = [c.id for c in rank("PrettyFormatter indent", lexical, [], limit=10)]
+    assert ids[:2] == ["struct", "impl"]
+    # an impl of a type of that name in another file is left where it is
+    lexical[1] = row("struct", "other.rs", 30, 38, name="PrettyFormatter", kind="struct")
+    assert rank("PrettyFormatter indent", lexical, [], limit=10)[0].id == "impl"
+
+
 def test_stemming_matches_word_forms() -> None:
     assert stem("parsing") == stem("parser") == stem("parse") == stem("parsed")
     assert stem("cookies") == stem("cookie") and stem("proxies") == stem("proxy")
