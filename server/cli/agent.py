@@ -65,6 +65,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from agent.loop import AgentEvent, RunResult
+    from agent.proposal import Proposal
     from agent.resume import RunState
     from agent.task import Task
     from agent.transcript import RunRecord
@@ -469,8 +470,7 @@ def _report_and_apply(
     force: bool,
     credentials: Sequence[str] = (),
 ) -> None:
-    from agent.apply import journal_dir
-    from agent.proposal import ApplyRefused, apply_proposal
+    from agent.proposal import ApplyRefused
 
     proposal = result.proposal
     err.print("")
@@ -549,13 +549,22 @@ def _report_and_apply(
         return
     written: list[str] = []  # an OSError half-way leaves the files before it written: on record too
     try:
-        journal = journal_dir(runs_dir(environment()))
-        apply_proposal(proposal, root, journal=journal, on_written=written.append)
+        _apply(proposal, root, written)
     except (ApplyRefused, OSError) as refused:
         decisions.applied(written, str(refused))
         raise click.ClickException(str(refused)) from refused
     decisions.applied(written, None)
     err.print(f"[green]applied[/]: {escape(', '.join(written))}", highlight=False)
+
+
+def _apply(proposal: Proposal, root: Path, written: list[str]) -> list[str]:
+    """Write `proposal` under `root`, journaled in the runs folder (`agent.apply.apply_changes`), each
+    path appended to `written` once it is written: the paths written before a failure are known too."""
+    from agent.apply import journal_dir
+    from agent.proposal import apply_proposal
+
+    journal = journal_dir(runs_dir(environment()))
+    return apply_proposal(proposal, root, journal=journal, on_written=written.append)
 
 
 class _Decisions:
@@ -601,18 +610,12 @@ class _CommitOptions:
 
 def _commit(proposal: Any, root: Path, options: _CommitOptions, err: Console, decisions: _Decisions) -> None:
     """Apply `proposal` as one commit (`agent.commit.commit_proposal`) and say where it went."""
-    from agent.apply import journal_dir
     from agent.commit import CommitRefused, commit_message, commit_proposal
-    from agent.proposal import ApplyRefused, apply_proposal
+    from agent.proposal import ApplyRefused
     from agent.vcs import GitError
 
     message = commit_message(proposal.summary, proposal.verification_summary, proposal.paths)
     written: list[str] = []
-
-    def apply() -> list[str]:
-        on_disk = journal_dir(runs_dir(environment()))
-        return apply_proposal(proposal, root, journal=on_disk, on_written=written.append)
-
     try:
         done = commit_proposal(
             proposal.files,
@@ -620,7 +623,7 @@ def _commit(proposal: Any, root: Path, options: _CommitOptions, err: Console, de
             message=message,
             branch=options.branch,
             force=options.force,
-            apply=apply,
+            apply=lambda: _apply(proposal, root, written),
         )
     except (CommitRefused, GitError, ApplyRefused, OSError) as error:
         # the files written before a failure stay written (the branch did not move): on record too
