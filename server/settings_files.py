@@ -844,7 +844,7 @@ def _read(root: Path | None, env: Mapping[str, str], trusted: Collection[str] = 
     if sources and root is not None:
         found = sensitive_values(raw, root, user)  # before the untrusted ones are dropped from raw
         raw, untrusted = untrusted_dropped(
-            raw, root, sources[0], env, text=text, prefix=prefix, user=user, trusted=trusted
+            raw, root, sources[0], env, text=text, prefix=prefix, user=user, trusted=trusted, found=found
         )
         pending = found if untrusted else []
     return _Read(

@@ -736,3 +736,24 @@ def test_an_invalid_value_of_the_editors_settings_brings_back_nothing_the_worksp
     # The control: the editor's own valid command carries the user's credentials (47ac9cf).
     got = load_settings(ws, {"mcp": {"servers": {"fs": {"command": "fs-server"}}}}).settings.agent.mcp.servers
     assert (got["fs"].command, got["fs"].env) == ("fs-server", {"GITHUB_TOKEN": "user-token-0123456789"})
+
+
+def test_a_settings_read_finds_the_workspaces_sensitive_values_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`server.settings_files.load` keeps the sensitive values of the workspace's file (the language
+    server's question) and `untrusted_dropped` drops them: one `sensitive_values` walk serves both, not
+    one each (on f23531c: 2 per read). The real function, counted."""
+    calls: list[Path] = []
+    real = settings_trust.sensitive_values
+
+    def counted(*args: Any, **kwargs: Any) -> list[settings_trust.Sensitive]:
+        calls.append(args[1])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(settings_trust, "sensitive_values", counted)
+    (tmp_path / "agentls.toml").write_text("[agent.sandbox]\nmemory_mb = 8192\n")
+    loaded = load_settings(tmp_path)
+    assert [item.key for item in loaded.pending] == ["agent.sandbox.memory_mb"]
+    assert loaded.settings.agent.sandbox.memory_mb == 2048 and loaded.untrusted
+    assert calls == [tmp_path]
