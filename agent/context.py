@@ -16,10 +16,12 @@
    related tests: test files (`agent.testfinder.is_test_path`) that reference the target, found
    through the index's references, the usual test file names for the target's file, or (without an
    index) by scanning the workspace's test files; their chunks that call the target come first, and a
-   comment that only names it is left out. For a method whose name three or more places define
-   (``new``, ``close``), a caller or test counts only in a file that names its class. With no related
-   test, an implement or tests task gets the first test function of the nearest test file that has one,
-   with that file's imports, as an example of the project's test style;
+   comment that only names it is left out. A test file the walker leaves out (ignore files and the
+   exclude setting of `settings`: a run passes the user's merged with the workspace's and the editor's,
+   as its verifier has them) is neither scanned nor read by its usual name. For a method whose name
+   three or more places define (``new``, ``close``), a caller or test counts only in a file that names
+   its class. With no related test, an implement or tests task gets the first test function of the
+   nearest test file that has one, with that file's imports, as an example of the project's test style;
 5. similar code found by `WorkspaceIndex.search`, each hit cut to 80 lines. For a task with no file (a
    free-form ``agentls run``) the hits are the whole context: up to eight, uncut, each with its file's
    imports, leaving out stubs (a body of ``pass``/``...``/``raise NotImplementedError``) and, unless the
@@ -40,6 +42,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import posixpath
 import re
 from collections.abc import Callable, Iterable
@@ -486,13 +489,15 @@ class _Gatherer:
 
         owner = self._owner()
 
-        def consider(path: str, must_mention: bool) -> None:
+        def consider(path: str, must_mention: bool, indexed: bool = True) -> None:
             if path in found or path == task.path or is_secret_path(path) or not is_test_path(path):
                 return
             text = self.read(path)
             if text is None or (must_mention and name and not mentions(text, name)):
                 return
             if owner and owner not in text.lower():  # tests of another class's `new`, not ours
+                return
+            if not indexed and not self._walked(path):  # a usual name in a folder the user excludes
                 return
             found.append(path)
 
@@ -501,7 +506,7 @@ class _Gatherer:
                 consider(path, must_mention=False)
         if task.path is not None:
             for candidate in test_candidates(task.path):
-                consider(candidate, must_mention=True)
+                consider(candidate, must_mention=True, indexed=False)
                 if len(found) >= _TEST_FILES:
                     break
         if len(found) < _TEST_FILES and name and self.index is not None:
@@ -521,6 +526,21 @@ class _Gatherer:
                 if len(found) >= _TEST_FILES:
                     break
         return found
+
+    def _walked(self, path: str) -> bool:
+        """Whether the walker keeps the file at `path` (ignore files, `settings.exclude`), as the index and
+        `_scan_test_paths` do; a file only in the caller's view (an unsaved buffer) has no rule to meet."""
+        from indexing.models import SkippedFile, SkipReason
+        from indexing.walker import check_path
+
+        try:
+            found = check_path(self.root, path, self.settings)
+        except Exception as error:  # an unreadable workspace: the file is not shown
+            log.debug("context: cannot tell whether %s is excluded: %s", path, error)
+            return False
+        if found is None:
+            return not os.path.lexists(self.root / path)
+        return not (isinstance(found, SkippedFile) and found.reason == SkipReason.IGNORED)
 
     def _scan_test_paths(self, language: str | None) -> list[str]:
         """Test files of the workspace (walker rules: ignores and secrets left out), same language first."""
@@ -853,8 +873,10 @@ def gather_context(
 
     `read_file(path)` takes a workspace-relative path and returns the text the agent should see (disk plus
     unsaved buffers) or None when the file does not exist. `index` may be None (no search, references only
-    within the file, tests found by name and by scanning). `settings` are the walker's when scanning for
-    tests without an index (default: the index's, or the defaults).
+    within the file, tests found by name and by scanning). `settings` are the walker's, for the test files
+    not found through the index (scanned, or by their usual names): the workspace's index settings, whose
+    exclude is the user's merged with the workspace's and the editor's (default: the index's, or the
+    defaults).
     """
     gatherer = _Gatherer(
         task=task,

@@ -786,6 +786,7 @@ class Agent:
                 read_file=self._read_for_context,
                 index=self.index,
                 token_budget=self.settings.context_token_budget,
+                settings=self.verifier.index_settings,  # the user's exclude, merged, as the verifier has it
             )
         except Exception as error:  # context is a help, not a requirement
             log.warning("gathering context for %s failed: %s", task.title, error, exc_info=True)

@@ -671,6 +671,9 @@ class _FileParser:
         while i >= 0 and ends[i] <= start:
             i = parent[i]
         container = qualified[i]
+        if name[:1] == ":" and role == "definition" and self.language == "ruby":  # `attr_reader :size`
+            name = name[1:]
+            column += 1
         if role == "definition" and i >= 0:
             own = defs[i]
             if own.name_start == start or self._in_header(own, start):

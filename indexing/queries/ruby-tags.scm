@@ -19,3 +19,10 @@
 
 (call receiver: [(constant) @name.reference.class
                  (scope_resolution name: (constant) @name.reference.class)])
+
+; `attr_reader :name, :size` (and attr_writer, attr_accessor) defines methods named so: the symbols are
+; their names (the chunker drops a symbol's leading colon).
+(call method: (identifier) @_attr
+      arguments: (argument_list [(simple_symbol) @name.definition.property
+                                 (string (string_content) @name.definition.property)])
+      (#match? @_attr "^attr_(reader|writer|accessor)$"))

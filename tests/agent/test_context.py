@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from dataclasses import dataclass
@@ -10,12 +11,18 @@ from pathlib import Path
 import pytest
 
 from agent.context import Context, ContextSection, estimate_tokens, gather_context
+from agent.loop import Agent
+from agent.models.anthropic import AnthropicModel
+from agent.overlay import Overlay
 from agent.paths import is_secret_path
+from agent.sandbox import Sandbox
 from agent.task import Diagnostic, Task
 from agent.task_builders import ask_task, edit_task, fix_task, implement_task, run_task
 from agent.task_builders import tests_task as make_tests_task
 from indexing.config import EmbeddingSettings, IndexSettings
 from indexing.service import WorkspaceIndex
+from tests.agent.agent_harness import copy_workspace, done, fast_settings, mean_task
+from tests.fakes.anthropic_server import FAKE_API_KEY, FakeAnthropic
 
 STUBS = Path(__file__).parents[1] / "workspaces" / "stubs"
 LEXICAL = IndexSettings(embedding=EmbeddingSettings(provider="none"))
@@ -321,3 +328,45 @@ def test_a_crlf_file_is_shown_without_cr_or_bom(tmp_path: Path) -> None:
         '"""Prices, discounts and totals."""\n\nfrom shop.money import round_money\n'
     )
     assert "\r" not in context.render() and "\ufeff" not in context.render()
+
+
+def test_test_files_the_exclude_setting_leaves_out_are_never_shown(indexed: Workspace) -> None:
+    """Without an index, a test file is found by its usual name near the target (tests/test_pricing.py
+    for shop/pricing.py) or by scanning: both leave out what the walker's settings exclude, as the index
+    does. Before, the usual name was read wherever it lay, and the excluded tests/ was shown."""
+    task = implement_task(indexed.root, indexed.read("shop/pricing.py"), "shop/pricing.py", 8)
+    reader = Recorder(indexed.root)
+    settings = IndexSettings(exclude=["tests/"])
+    context = gather_context(task, root=indexed.root, read_file=reader, index=None, settings=settings)
+    assert not [s for s in context.sections if s.path.startswith("tests/")], [
+        s.header() for s in context.sections
+    ]
+    shown = gather_context(task, root=indexed.root, read_file=reader, index=None)
+    section_for(shown, "tests/test_pricing.py", "apply_discount(10.0, 50)")  # what the setting left out
+
+
+def test_a_runs_first_turn_leaves_out_the_test_files_the_users_exclude_setting_leaves_out(
+    fake_anthropic: FakeAnthropic, tmp_path: Path
+) -> None:
+    """A run without an index gathers its context with the workspace's index settings (the user's exclude
+    merged with the workspace's and the editor's, `Agent(index_settings=...)`), as its verifier does: with
+    tests/ excluded, tests/test_stats.py is neither a related test nor the style example. Before, the
+    context scanned with the default settings and showed it."""
+    root = copy_workspace(tmp_path / "ws")
+    fake_anthropic.enqueue(done("Nothing to change."))
+    settings = fast_settings(verify=False)
+    agent = Agent(
+        AnthropicModel(settings.model, api_key=FAKE_API_KEY, base_url=fake_anthropic.url),
+        settings,
+        root=root,
+        overlay=Overlay(root),
+        sandbox=Sandbox(settings.sandbox),
+        index=None,
+        transcript=None,
+        index_settings=IndexSettings(exclude=["tests/"]),
+    )
+    result = agent.run(mean_task(root))
+    assert result.status == "no_changes", result
+    first = json.dumps(fake_anthropic.message_requests[0].body["messages"][0])
+    assert "mathx/stats.py" in first and "def mean(values" in first, first
+    assert "tests/test_stats.py" not in first and "test_mean_of_several_numbers" not in first, first

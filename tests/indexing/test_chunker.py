@@ -749,6 +749,30 @@ def test_ruby_class_doc_one_blank_line_above() -> None:
     assert chunk_named(result, "B.f").doc == ""
 
 
+def test_ruby_attribute_methods_are_definitions() -> None:
+    text = (
+        "module Rack\n"
+        "  class Request\n"
+        "    attr_reader :env, :params\n"
+        "    attr_accessor 'body'\n"
+        "    attr_writer :ip\n"
+        "    helper :not_an_attribute\n"
+        "  end\n"
+        "end\n"
+    )
+    definitions = {
+        row for row in symbol_rows(parse_text("request.rb", text, "ruby")) if row[0] == "definition"
+    }
+    assert definitions == {
+        ("definition", "module", "Rack", 1, 7, ""),
+        ("definition", "class", "Request", 2, 8, "Rack"),
+        ("definition", "property", "env", 3, 17, "Rack.Request"),
+        ("definition", "property", "params", 3, 23, "Rack.Request"),
+        ("definition", "property", "body", 4, 19, "Rack.Request"),
+        ("definition", "property", "ip", 5, 17, "Rack.Request"),
+    }
+
+
 def test_ruby_methods_in_class_self_block_are_the_class_methods() -> None:
     text = (
         "class MediaType\n"
