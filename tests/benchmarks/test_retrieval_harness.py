@@ -48,3 +48,43 @@ def test_a_target_without_a_chunk_of_its_own_spans_its_definition(tmp_path: Path
     symbols = [{"path": "Query.php", "name": "parse", "line": 7, "end_line": 7, "kind": "method"}]
     target = _resolve("Query.php::Query.parse", chunks, symbols, root)
     assert (target["start"], target["line"], target["end"], target["kind"]) == (4, 7, 70, "method")
+
+
+def test_a_function_nested_in_a_long_function_spans_its_definition(tmp_path: Path) -> None:
+    # No chunk splits out a function nested in a function (immer's generatePatches_ in enablePatches,
+    # annotated 45-45 for lines 45-70): its lines come from the syntax node that its name names.
+    from tests.benchmarks.retrieval.annotate import _resolve
+
+    root = tmp_path / "ws"
+    root.mkdir()
+    filler = "".join(f"\tconst c{i} = {i}\n" for i in range(160))
+    (root / "patches.ts").write_text(
+        "export function enablePatches() {\n"
+        f"{filler}"
+        "\tfunction applyPatches_(draft: any, patches: any[]): any {\n"
+        "\t\tpatches.forEach(p => draft.push(p))\n"
+        "\t\treturn draft\n"
+        "\t}\n"
+        "}\n"
+    )
+    chunks = [
+        {
+            "path": "patches.ts",
+            "kind": "function",
+            "symbol": "enablePatches",
+            "start_line": 1,
+            "end_line": 166,
+        }
+    ]
+    symbols = [
+        {
+            "path": "patches.ts",
+            "name": "applyPatches_",
+            "line": 162,
+            "column": 10,
+            "end_line": 162,
+            "kind": "function",
+        }
+    ]
+    target = _resolve("patches.ts::applyPatches_", chunks, symbols, root)
+    assert (target["start"], target["line"], target["end"], target["kind"]) == (162, 162, 165, "function")

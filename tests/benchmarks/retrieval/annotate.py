@@ -30,7 +30,7 @@ from typing import Any
 
 from indexing.config import EmbeddingSettings, IndexSettings
 from indexing.definitions import definition_chunks
-from indexing.languages import detect_language
+from indexing.languages import detect_language, get_parser
 from indexing.service import WorkspaceIndex
 from tests.benchmarks.retrieval.repos import BY_NAME, fetch
 
@@ -115,9 +115,31 @@ def _extent(root: Path, path: str, symbol: dict[str, Any]) -> tuple[int, int, st
         if c.kind != "module" and c.name == symbol["name"] and c.start_line <= line <= c.end_line
     ]
     if not own:
-        return line, symbol["end_line"], symbol["kind"]
+        return (*_named_node_lines(text, path, symbol), symbol["kind"])
     best = min(own, key=lambda c: c.end_line - c.start_line)
     return best.start_line, best.end_line, best.kind
+
+
+def _named_node_lines(text: str, path: str, symbol: dict[str, Any]) -> tuple[int, int]:
+    """Lines of the syntax node that the symbol's name names (the name node's parent), for a definition
+    that no chunk splits out even with every container split (a function nested in a long function,
+    such as immer's ``generatePatches_`` in ``enablePatches``); the symbol's own lines when there is no
+    parse."""
+    language = detect_language(path)
+    parser = get_parser(language) if language else None
+    if parser is None:
+        return symbol["line"], symbol["end_line"]
+    # the symbols' columns count code points; tree-sitter's count bytes
+    row = symbol["line"] - 1
+    prefix = text.split("\n")[row][: symbol["column"]]
+    column = len(prefix.encode("utf-8"))
+    node = parser.parse(text.encode("utf-8")).root_node.descendant_for_point_range(
+        (row, column), (row, column)
+    )
+    if node is None or node.parent is None:
+        return symbol["line"], symbol["end_line"]
+    definition = node.parent
+    return definition.start_point.row + 1, max(definition.end_point.row + 1, symbol["end_line"])
 
 
 def _contiguous(rows: list[dict[str, Any]], row: dict[str, Any]) -> bool:
