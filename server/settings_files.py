@@ -111,12 +111,15 @@ class SettingsMessage(str):
     ``extra_forbidden`` for an unknown key). A `str`, so that whatever shows or compares messages as
     text goes on doing so. `loc`: where an ignored value is in the settings (their keys, the two places
     of the MCP servers joined: `joined`; empty: no ignored value), which `load` takes out of the editor's
-    settings when they set it."""
+    settings when they set it. `instead`: what applies in place of an ignored value, which the text ends
+    with (``; using {instead}``: ``the default``, ``your own settings' value``); empty: none is said (an
+    unknown key)."""
 
     setting: str | None
     file: str
     kind: str
     loc: tuple[int | str, ...]
+    instead: str
 
     def __new__(
         cls,
@@ -125,10 +128,19 @@ class SettingsMessage(str):
         file: str = "",
         kind: str = "",
         loc: tuple[int | str, ...] = (),
+        instead: str = "",
     ) -> SettingsMessage:
-        made = super().__new__(cls, text)
-        made.setting, made.file, made.kind, made.loc = setting, file, kind, loc
+        made = super().__new__(cls, f"{text}; using {instead}" if instead else text)
+        made.setting, made.file, made.kind, made.loc, made.instead = setting, file, kind, loc, instead
         return made
+
+    def using(self, instead: str) -> SettingsMessage:
+        """This message saying that `instead` applies in place of the ignored value; itself when it says
+        no value (an unknown key)."""
+        if not self.instead:
+            return self
+        head = self[: len(self) - len(f"; using {self.instead}")]
+        return SettingsMessage(head, self.setting, self.file, self.kind, self.loc, instead)
 
     @property
     def key(self) -> tuple[str | None, str, str]:
@@ -381,15 +393,16 @@ def _validated(
                     _put(data, target, mine)
                     restored.add(target)
                     dropped.append(target)
-                    said = f"{where}: ignoring `{name}`: {why}; using your own settings' value"
-                    messages.append(SettingsMessage(said, name, said_of, err["type"], target))
+                    said = f"{where}: ignoring `{name}`: {why}"
+                    messages.append(
+                        SettingsMessage(said, name, said_of, err["type"], target, "your own settings' value")
+                    )
                 elif _drop(data, target):
                     dropped.append(target)
-                    if err["type"] == "extra_forbidden" and bare:
-                        said = f"{where}: ignoring `{name}`: {_unknown(tree, target)}"
-                    else:
-                        said = f"{where}: ignoring `{name}`: {why}; using the default"
-                    messages.append(SettingsMessage(said, name, said_of, err["type"], target))
+                    unknown = err["type"] == "extra_forbidden" and bare
+                    said = f"{where}: ignoring `{name}`: {_unknown(tree, target) if unknown else why}"
+                    instead = "" if unknown else "the default"
+                    messages.append(SettingsMessage(said, name, said_of, err["type"], target, instead))
             if not dropped:
                 break
     messages.append(_unreadable(source, f"{source}: settings could not be read; using defaults"))
@@ -998,8 +1011,7 @@ def _instead(
     applied, `workspace`), with its line and a number's or a flag's value; the user's own; both, for a
     table or a list that adds up (`COMBINED`); the default; or, when that value is ignored too (`said`,
     the messages of the final validation), what that one falls back to."""
-    head, sep, _ = message.rpartition("; using ")
-    if not sep:  # an unknown key: no value of the layers below is used instead of it
+    if not message.instead:  # an unknown key: no value of the layers below is used instead of it
         return message
     loc = message.loc
     below = next(
@@ -1008,8 +1020,8 @@ def _instead(
     value = _value_at(layers.raw, loc)
     theirs = _value_at(workspace, loc) is not _UNSET
     mine = _value_at(layers.under, loc) is not _UNSET
-    if below is not None and "; using " in below:
-        instead = below.rpartition("; using ")[2]
+    if isinstance(below, SettingsMessage) and below.instead:
+        instead = below.instead
     elif below is not None or value is _UNSET:
         instead = "the default"
     elif theirs:
@@ -1023,4 +1035,4 @@ def _instead(
         )
     else:
         instead = "your own settings' value"
-    return SettingsMessage(f"{head}; using {instead}", message.setting, message.file, message.kind, loc)
+    return message.using(instead)

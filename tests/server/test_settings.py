@@ -537,3 +537,23 @@ def test_settings_made_in_code_join_the_two_mcp_places_as_a_settings_file_does(
     assert in_code.servers["gh"].url == "https://gh.example/mcp" and in_code.servers["gh"].command is None
     assert in_code.servers["fs"] == from_file.servers["fs"], (in_code, from_file)
     assert (from_file.start_timeout, from_file.max_result_chars) == (5, 5000)
+
+
+def test_an_ignored_value_of_the_editors_settings_says_what_is_used_whatever_its_name_holds(
+    tmp_path: Path, own_cache: Path
+) -> None:
+    """What `load` says is used instead of an invalid value of the editor's settings is carried with the
+    message (`SettingsMessage.instead`), not read back from its text. On f23531c it was the text after the
+    last "; using ": an unknown key of an MCP server whose name holds those words (a TOML key may hold
+    any) lost the end of its name and got a value "used instead" that no unknown key has."""
+    (tmp_path / "agentls.toml").write_text('[mcp.servers."a; using b"]\ncommand = "x"\ntimeout = 9\n')
+    editor = {"mcp": {"servers": {"a; using b": {"bogus": 1, "timeout": -1}}}}
+    loaded = load_settings(tmp_path, editor)
+    assert loaded.settings.mcp.servers["a; using b"].timeout == 9
+    unknown, invalid = sorted(loaded.messages, key=lambda m: m.setting or "")
+    assert unknown == (
+        f"{EDITOR_SETTINGS}: ignoring `mcp.servers.a; using b.bogus`: there is no such setting"
+    ), unknown
+    assert invalid.startswith(f"{EDITOR_SETTINGS}: ignoring `mcp.servers.a; using b.timeout`: "), invalid
+    assert invalid.endswith(f"; using the value set at {tmp_path / 'agentls.toml'}:3 (9)"), invalid
+    assert (unknown.instead, invalid.instead) == ("", f"the value set at {tmp_path / 'agentls.toml'}:3 (9)")
