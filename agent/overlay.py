@@ -75,10 +75,12 @@ unlike a base, which is snapshotted once, an unreadable one is tried again whene
 update of the copy (`materialize` again) tries once more to copy what the first copy could not read
 (`_Manifest.retry`: one look at each such file or folder, no walk; `MaterializedWorkspace.recopied` names
 what it copied), so a file the user makes readable is shown, edited, seen by commands and proposed from
-then on. A readable workspace file the first copy left out (no room, or a folder it could not make) has a
-base, but the copy never had it: what a command writes there (an `>>` adds to nothing) or deletes is not the
-base's change, so it is not kept either (`SyncReport.not_copied`), until the overlay writes its own version
-of the file into the copy.
+then on; and what commands wrote in a folder it copies so (not kept while the folder could not be read) is
+looked at by the next fold-back like a file a command just wrote (`_Manifest.recheck`). A readable
+workspace file the first copy left out (no room, or a folder it could not make) has a base, but the copy
+never had it: what a command writes there (an `>>` adds to nothing) or deletes is not the base's change, so
+it is not kept either (`SyncReport.not_copied`), until the overlay writes its own version of the file into
+the copy.
 
 The overlay is not thread-safe: one agent run drives it from one thread.
 """
@@ -364,6 +366,9 @@ class _Manifest:
     retry: set[str] = field(default_factory=set)
     """Those of them (`sub/` for a folder, `./` the root) that failed for another reason than a lack of room
     (agentls could not read them): each update of the copy tries them again (`Overlay._copy_again`)."""
+    recheck: set[str] = field(default_factory=set)
+    """Files a command left in a folder of `retry` that `_copy_again` has copied since: not kept while the
+    folder could not be read, they are looked at by the next fold-back like a file a command just wrote."""
 
     ordered: list[str] | None = None
     """The paths of `files`, sorted, to find those under a folder (made when first needed)."""
@@ -1456,6 +1461,9 @@ class Overlay:
                     copying.failed(key, exc)
                     continue
                 self._copy_folder(copying, rel, replace=True)
+                if key not in copying.uncopied:  # what commands wrote there is kept from now on
+                    known = manifest.files_under(rel) if rel else list(manifest.files)
+                    manifest.recheck.update(p for p in known if p not in copying.files)
             elif key in manifest.written or key in copying.overlaid:
                 manifest.uncopied.pop(key, None)
                 continue
@@ -1522,7 +1530,7 @@ class Overlay:
             scan.walk("")
         else:
             scan.check_modes(noticed.modes)
-            scan.look_at(noticed.paths | manifest.written | manifest.linked, noticed.gone)
+            scan.look_at(noticed.paths | manifest.written | manifest.linked | manifest.recheck, noticed.gone)
         seen: set[str] = set()
         changed: list[str] = []
         skipped: list[str] = []
@@ -1551,7 +1559,7 @@ class Overlay:
                 manifest.linked.discard(rel)
             key = (st.st_size, st.st_mtime_ns, st.st_ino)
             known = manifest.files.get(rel)
-            if known == key and rel not in manifest.written:
+            if known == key and rel not in manifest.written and rel not in manifest.recheck:
                 continue
             manifest.put(rel, key)
             if is_secret_path(rel):
@@ -1593,6 +1601,7 @@ class Overlay:
                 self._modes[rel] = st.st_mode & 0o777
                 self._fold(rel, text, dest)
                 changed.append(rel)
+        manifest.recheck.clear()
         if names_of:
             manifest.linked |= {rel for rel, key in manifest.files.items() if key[2] in names_of}
         for rel in sorted(scan.covered(manifest.files, manifest.files_under) - seen - manifest.unwritten):

@@ -184,6 +184,48 @@ def test_what_the_user_makes_readable_is_never_copied_through_a_commands_link(tm
     assert seen["changes"] == [], seen
 
 
+def _written_in_a_closed_folder(ws: str, scratch: str) -> None:
+    """The child process, once with the copy watched and once walked after each command: closed/ is made
+    unreadable, a command writes new files in the copy's closed/ (not kept: the folder had no base), the
+    user makes closed/ readable, and a command that writes nothing runs."""
+    root = Path(ws)
+    seen: dict[str, Any] = {}
+    for watch in (True, False):
+        (root / "closed").chmod(0)
+        overlay = Overlay(root, watch_copies=watch)
+        with BashTool(overlay, Sandbox(SandboxSettings(enabled=False)), scratch_dir=Path(scratch)) as bash:
+            tools = ToolRegistry([bash])
+            write = "echo 'N = 1' > closed/new.py && mkdir closed/sub && echo 'D = 1' > closed/sub/deep.py"
+            first = tools.execute("bash", {"command": write})
+            (root / "closed").chmod(0o755)
+            second = tools.execute("bash", {"command": "cat closed/new.py closed/inner.py"})
+        changes = {c.path: [c.kind, c.base_text, c.new_text] for c in overlay.changes()}
+        seen["watched" if watch else "walked"] = {
+            "first": first.content,
+            "second": second.content,
+            "changes": changes,
+        }
+    print(json.dumps(seen))
+
+
+def test_files_a_command_wrote_in_a_folder_the_user_makes_readable_are_proposed(tmp_path: Path) -> None:
+    """What a command created in the copy's closed/ while agentls could not read the workspace's closed/ is
+    not kept then (no base to compare with); once the user makes closed/ readable and the next update copies
+    it, those files are taken at the next fold-back like any file a command created, though no command
+    wrote them since. Before, they stayed in the copy unknown to the overlay until a command changed them."""
+    ws = _own_workspace(tmp_path)
+    seen = in_child(__name__, "_written_in_a_closed_folder", str(ws), str(tmp_path / "scratch"))
+    for how in ("watched", "walked"):
+        run = seen[how]
+        assert "not kept" in run["first"] and "closed/new.py" in run["first"], (how, run)
+        assert run["second"].startswith("N = 1\nI = 1"), (how, run)
+        assert run["changes"] == {
+            "closed/new.py": ["created", "", "N = 1\n"],
+            "closed/sub/deep.py": ["created", "", "D = 1\n"],
+        }, (how, run)
+    assert sorted(p.name for p in (ws / "closed").iterdir()) == ["inner.py"]
+
+
 def _reverify_user_excluded(ws: str, scratch: str, config: str) -> None:
     """The child process: the language server's ``agentls.reverify`` of a pending proposal that edits
     a.py, with the folder's settings read as the server reads them (the user's file in `config` is
