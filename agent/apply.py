@@ -75,16 +75,26 @@ def journal_dir(runs_dir: Path) -> Path:
     return runs_dir / JOURNAL_FOLDER
 
 
-def write_atomic(path: Path, text: str, mode: int | None) -> None:
+def write_atomic(path: Path, text: str, mode: int | None, *, durable: bool = False) -> None:
     """Write `text` to `path` through a temporary file renamed over it (never half-written); `mode`
-    defaults to 0644. Creates missing parent folders."""
+    defaults to 0644. Creates missing parent folders. `durable`: on the disk when this returns (the file
+    fsync'd before the rename, the folder after it), for what nothing else keeps (a user's answer)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=_TEMP_SUFFIX, dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             handle.write(text)
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
         os.chmod(tmp, mode if mode is not None else 0o644)
         os.replace(tmp, path)
+        if durable:  # the rename itself
+            folder = os.open(path.parent, os.O_RDONLY)
+            try:
+                os.fsync(folder)
+            finally:
+                os.close(folder)
     except BaseException:
         try:
             os.unlink(tmp)

@@ -2,8 +2,11 @@
 
 Shared by the trust in a workspace's MCP servers (`agent.mcp.trust`, ``mcp-trust.json``) and in its
 sensitive settings (`server.settings_trust`, ``settings-trust.json``). An entry is the workspace's resolved
-path, the fingerprint and when; the file is written atomically with mode 0600 and never holds the trusted
-values themselves (an environment's values, a URL's credentials), only their digest.
+path, the fingerprint and when; the file is written atomically with mode 0600, on the disk (fsync'd, its
+folder too) when `TrustStore.add` returns, and never holds the trusted values themselves (an environment's
+values, a URL's credentials), only their digest. `add` blocks on the disk: a caller with an event loop
+calls it on a worker thread (``agentls acp``: `agent.apply.OrderedWrites`, in order with the records of
+the answers; the language server: ``asyncio.to_thread``).
 """
 
 from __future__ import annotations
@@ -44,7 +47,8 @@ class TrustStore:
         return any(e.get("workspace") == workspace and e.get("sha256") == digest for e in self._load())
 
     def add(self, root: Path, digest: str, **fields: str) -> None:
-        """Trust `digest` for `root` from now on; `fields` are kept beside it (``server = NAME``)."""
+        """Trust `digest` for `root` from now on, on the disk when this returns (a failure to write is
+        logged: `has` then says whether it was kept); `fields` are kept beside it (``server = NAME``)."""
         if self.path is None:
             return
         from agent.apply import write_atomic
@@ -63,6 +67,7 @@ class TrustStore:
             ]
             self.path.parent.mkdir(parents=True, exist_ok=True)
             try:
-                write_atomic(self.path, json.dumps({"trusted": [*entries, entry]}, indent=1), 0o600)
+                text = json.dumps({"trusted": [*entries, entry]}, indent=1)
+                write_atomic(self.path, text, 0o600, durable=True)
             except OSError as error:
                 log.warning("cannot remember the trust in %s: %s", self.path, error)

@@ -91,12 +91,14 @@ that is a folder inside the workspace is each run's scope, as ``agentls run --pa
   ``approval`` of subject ``proposal`` with the files it covers and when; fsync'd, secret values and the
   run's credentials withheld), and, when allowed, what came of the writes (a ``proposal_applied``
   decision: the paths written, or the error); ``agentls runs`` shows it.
-- The records of the answers (the trust answers', the attempts' transcripts, the proposal's) are written
-  on one worker thread (`agent.apply.OrderedWrites`, `AgentlsAcpAgent.records`), one at a time in the
-  order they come, so the event loop serves the other sessions while they are fsync'd; the prompt waits
-  for each before it goes on (the next question, the writes, the client's answer). A ``session/cancel``
-  or ``session/close`` meanwhile is served at once; the record in flight is written all the same, and
-  what the close writes (the attempt's transcript) comes after it and is on disk before its reply.
+- The records of the answers (the trust answers', the attempts' transcripts, the proposal's) and the
+  trust files a "Trust these settings" or "Trust and start" writes (fsync'd: `agent.trust_store`) are
+  written on one worker thread (`agent.apply.OrderedWrites`, `AgentlsAcpAgent.records`), one at a time in
+  the order they come (a trust file before the record of its answer), so the event loop serves the other
+  sessions while they are fsync'd; the prompt waits for each before it goes on (the next question, the
+  writes, the client's answer). A ``session/cancel`` or ``session/close`` meanwhile is served at once;
+  the record in flight is written all the same, and what the close writes (the attempt's transcript)
+  comes after it and is on disk before its reply.
 - ``session/cancel`` cancels the run (it stops within about a second), or the pending permission request
   (the client answers it "cancelled": nothing is written); the prompt ends ``cancelled``.
 - ``session/close`` (advertised: ``sessionCapabilities.close``) cancels the session's prompt the same way
@@ -329,7 +331,8 @@ class _TrustQuestion:
     where: Path
     """The trust file `keep` writes."""
     keep: Callable[[], bool]
-    """Remember the trust; whether it was (raises `OSError` or returns False when `where` was not written)."""
+    """Remember the trust; whether it was (raises `OSError` or returns False when `where` was not written).
+    A disk write (fsync'd): run on the agent's records thread (`AgentlsAcpAgent.records`)."""
     hold: Callable[[], None]
     """Trust it while this process runs (`keep` failed)."""
 
@@ -566,8 +569,9 @@ class AgentlsAcpAgent:
 
         self.records = OrderedWrites("agentls-acp-records")
         """Where the records of the users' answers are written (the trust answers' `_PendingAnswers`, the
-        attempts' transcripts, `_Decisions`), off the event loop, one at a time in the order they come:
-        the loop serves the other sessions meanwhile, and the answer to the client waits for its record."""
+        attempts' transcripts, `_Decisions`) and the trust files (`_TrustQuestion.keep`), off the event
+        loop, one at a time in the order they come: the loop serves the other sessions meanwhile, and the
+        answer to the client waits for its record."""
         self._ids = itertools.count(1)
 
     # -- connection and sessions ----------------------------------------------------------------------
@@ -1026,8 +1030,8 @@ class AgentlsAcpAgent:
         if error:
             reason = f"the editor could not ask it: {error}"
         elif answer == question.yes[0]:
-            try:
-                if not question.keep():  # the store logs a failed write and goes on
+            try:  # on the records' thread, in order with the answers' records, on disk before "trusted"
+                if not await self.records.submit(question.keep):  # the store logs a failed write
                     raise OSError("see the log for the error")
             except OSError as failed:
                 question.hold()

@@ -755,8 +755,9 @@ class AgentlsServer(LanguageServer):
             )
             return
         # Exactly the values the question showed: the file may have changed while it waited (its new
-        # values have a question of their own), and an answer is about what the user saw.
-        remember(root, loaded.pending, source, self.env)
+        # values have a question of their own), and an answer is about what the user saw. Written and
+        # fsync'd on a worker thread: the loop serves the editor meanwhile.
+        await asyncio.to_thread(remember, root, loaded.pending, source, self.env)
         log.info("the sensitive settings of %s are trusted for %s; reading the settings again", source, root)
         now = self.folders.pending.get(root)
         if now is not None and fingerprint(list(now.pending)) != fingerprint(list(loaded.pending)):

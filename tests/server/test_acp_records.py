@@ -26,11 +26,11 @@ import pytest
 from acp import text_block
 
 from agent.apply import OrderedWrites
-from server.acp import IGNORE_SETTINGS, AgentlsAcpAgent
+from server.acp import IGNORE_SETTINGS, TRUST_MCP, TRUST_SETTINGS, AgentlsAcpAgent
 from tests.agent.agent_harness import copy_workspace
 from tests.fakes.anthropic_server import FAKE_API_KEY, FakeAnthropic
 from tests.server.test_acp import AGENT_TOML, _script
-from tests.server.test_acp_settings_trust import ScriptedClient
+from tests.server.test_acp_settings_trust import ScriptedClient, _both_workspace
 
 # a sensitive value the workspace's file sets: the prompt asks whether to trust it first
 HOSTILE_TOML = AGENT_TOML + "memory_mb = 65536\n"
@@ -65,12 +65,17 @@ def _kinds(records: list[dict[str, Any]]) -> list[str]:
     return [record.get("kind") or record.get("subject") or record["type"] for record in records]
 
 
-def _fsyncs(monkeypatch: pytest.MonkeyPatch, hold: Callable[[], None] = lambda: None) -> list[str]:
-    """The names of the threads `os.fsync` runs on from now on (the real fsync, `hold` called first)."""
+def _fsyncs(
+    monkeypatch: pytest.MonkeyPatch, hold: Callable[[], None] = lambda: None, paths: list[str] | None = None
+) -> list[str]:
+    """The names of the threads `os.fsync` runs on from now on (the real fsync, `hold` called first); the
+    path of each file or folder fsync'd goes to `paths`."""
     real_fsync, threads = os.fsync, []
 
     def fsync(fd: int) -> None:
         threads.append(threading.current_thread().name)
+        if paths is not None:
+            paths.append(os.readlink(f"/proc/self/fd/{fd}"))
         hold()
         real_fsync(fd)
 
@@ -149,6 +154,62 @@ def test_the_answers_records_are_fsynced_off_the_loop_in_order_before_the_client
     assert _kinds(records[end + 1 :]) == ["proposal", "proposal_applied"], records[end:]
     assert (records[end + 1]["outcome"], records[end + 2]["written"]) == ("allowed", ["mathx/stats.py"])
     assert "return sum(values) / len(values)" in (ws / "mathx" / "stats.py").read_text()
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="names an fsync'd file by /proc/self/fd")
+def test_the_trust_files_are_fsynced_off_the_loop_before_the_record_of_their_answer(
+    fake_anthropic: FakeAnthropic, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ "Trust these settings", then "Trust and start" for the workspace's MCP server: each trust file
+    (``settings-trust.json``, ``mcp-trust.json``) is written on the records' worker thread, not on the event
+    loop, fsync'd (the file, then the folder its new name is in), before the record of its answer, and
+    is on disk when the client is told "trusted"."""
+    ws = _both_workspace(tmp_path)
+    cache = (tmp_path / "cache").resolve()
+    client = ScriptedClient(TRUST_SETTINGS, TRUST_MCP)
+    agent = _agent(client, tmp_path, fake_anthropic)
+    told: list[tuple[str, bool]] = []
+    tell = client.session_update
+
+    async def session_update(session_id: str, update: Any, **kw: Any) -> None:
+        if getattr(update, "raw_output", None) == "trusted":
+            name = "settings-trust.json" if update.tool_call_id.startswith("settings") else "mcp-trust.json"
+            told.append((name, str(ws.resolve()) in _text(cache / name)))
+        await tell(session_id, update, **kw)
+
+    client.session_update = session_update  # type: ignore[method-assign]
+    paths: list[str] = []
+    synced_on = _fsyncs(monkeypatch, paths=paths)
+
+    async def go() -> None:
+        session = agent.sessions[(await agent.new_session(cwd=str(ws), mcp_servers=[])).session_id]
+        settings = await agent._settings(session)
+        assert settings is not None and settings.agent.sandbox.memory_mb == 65536  # trusted
+        assert await agent._mcp_servers(session, settings) == settings  # the server starts
+
+    asyncio.run(go())
+    loop_thread = threading.current_thread().name
+    assert synced_on and loop_thread not in synced_on, f"an fsync ran on the event loop: {synced_on}"
+    assert all(name.startswith("agentls-acp-records") for name in synced_on), synced_on
+
+    def what(path: str) -> str:
+        if path == str(cache):
+            return "cache folder"
+        if path.startswith(str(cache / "runs")):
+            return "answers' record"
+        return Path(path).name.split(".")[1]  # the temporary file: .settings-trust.json.x1y2.agentls
+
+    kinds = [what(path) for path in paths]
+    done = [kind for at, kind in enumerate(kinds) if at == 0 or kinds[at - 1] != kind]
+    assert done == [
+        *("settings-trust", "cache folder", "answers' record"),
+        *("mcp-trust", "cache folder", "answers' record"),
+    ], paths
+    assert told == [("settings-trust.json", True), ("mcp-trust.json", True)]
+
+
+def _text(path: Path) -> str:
+    return path.read_text() if path.is_file() else ""
 
 
 def test_a_session_closed_while_a_trust_answer_is_written_keeps_it_in_the_cancelled_attempt(

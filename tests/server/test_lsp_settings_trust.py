@@ -13,6 +13,7 @@ at once with the command that trusts them later, and a late answer trusts the va
 from __future__ import annotations
 
 import asyncio
+import os
 import tomllib
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -179,3 +180,43 @@ async def test_a_waiting_question_is_logged_with_how_to_trust_later_and_a_late_a
     await wait_for(lambda: bool(logged("was dismissed")), 30)
     assert command in logged("was dismissed")[0]
     assert await _model_and_network(client) == (None, "off")
+
+
+def test_the_trust_the_editor_answered_is_written_off_the_loop_and_fsynced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ "Trust these settings": the trust file is written and fsync'd (`agent.trust_store`) on a worker
+    thread, not on the event loop the editor's requests wait on, before the settings are read again. The
+    server in this process, its editor's answer given by `LspEditor.ask`."""
+    import threading
+
+    from server.lsp import AgentlsServer, LspEditor
+    from server.settings import load_settings
+
+    ws = _workspace(tmp_path)
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "config"), "AGENTLS_CACHE_DIR": str(tmp_path / "cache")}
+    server = AgentlsServer(env=env, cache_dir=tmp_path / "cache")
+    loaded = load_settings(ws, env=env)
+    assert loaded.pending
+
+    async def ask(self: LspEditor, question: str, options: list[str]) -> str:
+        return "Trust these settings"
+
+    reloaded_when: list[bool] = []
+
+    async def reload_settings(**_: Any) -> None:
+        reloaded_when.append(settings_trust(env).has(ws, fingerprint(list(loaded.pending))))
+
+    monkeypatch.setattr(LspEditor, "ask", ask)
+    monkeypatch.setattr(server, "reload_settings", reload_settings)
+    real_fsync, synced_on = os.fsync, []
+
+    def fsync(fd: int) -> None:
+        synced_on.append(threading.current_thread().name)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    asyncio.run(server._settings_trust_question(ws, loaded))
+    loop_thread = threading.current_thread().name
+    assert len(synced_on) == 2 and loop_thread not in synced_on, synced_on  # the file, then its folder
+    assert reloaded_when == [True]
