@@ -28,7 +28,8 @@ with no parent-death signal, which would follow the owner's thread that started 
 
 It is started per `Sandbox`, so it imports little: ``_socket`` and ``_signal``, not ``socket`` and ``signal``,
 whose enums (and ``socket``'s ``selectors``, ``functools`` and ``collections``) took 10 ms of its 18 ms of CPU
-(the interpreter alone takes 8). `agent.sandbox` reads ``/proc/PID/stat`` with its `proc_stat`.
+(the interpreter alone takes 8). `agent.sandbox` and `agent.subreaper` read ``/proc/PID/stat`` with its
+`proc_stat`.
 """
 
 from __future__ import annotations
