@@ -4,6 +4,7 @@ system whose model does not load stops the run, instead of scoring a lexical ind
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -30,35 +31,41 @@ def test_a_model_that_loads_gives_a_hybrid_index(tmp_path: Path, distilled_model
     assert agentls_search(index, vector_only=True)("limit calls per second")
 
 
-def test_a_target_without_a_chunk_of_its_own_spans_its_definition(tmp_path: Path) -> None:
-    # A method of a class small enough to be one chunk has no chunk row; the symbols table ends it at its
-    # name, and a one-line target could only be matched by a chunk of at most 41 lines, never by the
-    # class chunk that holds it (psr7's Query.parse was annotated 20-20 for lines 9-57).
+def _resolved(
+    tmp_path: Path, path: str, text: str, container: tuple[str, str, int, int], symbol: dict[str, Any]
+) -> tuple[int, int, int, str]:
+    """(start, line, end, kind) of the annotation of ``symbol`` in a file whose only chunk row is
+    ``container`` (kind, name, first and last line)."""
     from tests.benchmarks.retrieval.annotate import _resolve
 
     root = tmp_path / "ws"
     root.mkdir()
+    (root / path).write_text(text)
+    kind, name, start, end = container
+    chunks = [{"path": path, "kind": kind, "symbol": name, "start_line": start, "end_line": end}]
+    target = _resolve(f"{path}::{symbol.pop('spec')}", chunks, [{"path": path, **symbol}], root)
+    return target["start"], target["line"], target["end"], target["kind"]
+
+
+def test_a_target_without_a_chunk_of_its_own_spans_its_definition(tmp_path: Path) -> None:
+    # A method of a class small enough to be one chunk has no chunk row; the symbols table ends it at its
+    # name, and a one-line target could only be matched by a chunk of at most 41 lines, never by the
+    # class chunk that holds it (psr7's Query.parse was annotated 20-20 for lines 9-57).
     body = "".join(f"        $x{i} = {i};\n" for i in range(60))
-    (root / "Query.php").write_text(
+    text = (
         "<?php\nfinal class Query\n{\n    /**\n     * Parse a query string.\n     */\n"
         "    public static function parse(string $str): array\n    {\n"
         f"{body}        return [];\n    }}\n}}\n"
     )
-    chunks = [{"path": "Query.php", "kind": "class", "symbol": "Query", "start_line": 2, "end_line": 72}]
-    symbols = [{"path": "Query.php", "name": "parse", "line": 7, "end_line": 7, "kind": "method"}]
-    target = _resolve("Query.php::Query.parse", chunks, symbols, root)
-    assert (target["start"], target["line"], target["end"], target["kind"]) == (4, 7, 70, "method")
+    symbol = {"spec": "Query.parse", "name": "parse", "line": 7, "end_line": 7, "kind": "method"}
+    assert _resolved(tmp_path, "Query.php", text, ("class", "Query", 2, 72), symbol) == (4, 7, 70, "method")
 
 
 def test_a_function_nested_in_a_long_function_spans_its_definition(tmp_path: Path) -> None:
     # No chunk splits out a function nested in a function (immer's generatePatches_ in enablePatches,
     # annotated 45-45 for lines 45-70): its lines come from the syntax node that its name names.
-    from tests.benchmarks.retrieval.annotate import _resolve
-
-    root = tmp_path / "ws"
-    root.mkdir()
     filler = "".join(f"\tconst c{i} = {i}\n" for i in range(160))
-    (root / "patches.ts").write_text(
+    text = (
         "export function enablePatches() {\n"
         f"{filler}"
         "\tfunction applyPatches_(draft: any, patches: any[]): any {\n"
@@ -67,24 +74,7 @@ def test_a_function_nested_in_a_long_function_spans_its_definition(tmp_path: Pat
         "\t}\n"
         "}\n"
     )
-    chunks = [
-        {
-            "path": "patches.ts",
-            "kind": "function",
-            "symbol": "enablePatches",
-            "start_line": 1,
-            "end_line": 166,
-        }
-    ]
-    symbols = [
-        {
-            "path": "patches.ts",
-            "name": "applyPatches_",
-            "line": 162,
-            "column": 10,
-            "end_line": 162,
-            "kind": "function",
-        }
-    ]
-    target = _resolve("patches.ts::applyPatches_", chunks, symbols, root)
-    assert (target["start"], target["line"], target["end"], target["kind"]) == (162, 162, 165, "function")
+    symbol = {"spec": "applyPatches_", "name": "applyPatches_", "kind": "function"}
+    symbol |= {"line": 162, "column": 10, "end_line": 162}
+    container = ("function", "enablePatches", 1, 166)
+    assert _resolved(tmp_path, "patches.ts", text, container, symbol) == (162, 162, 165, "function")
