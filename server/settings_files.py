@@ -902,20 +902,23 @@ def load(
     user's own, else the default), with the credentials those layers withhold withheld, and its message
     says which value is used (`_instead`). A relative model folder is made absolute from the folder of
     the file that sets it (`indexing.config.anchor_model_folders`; the workspace root for the editor's
-    settings). A setting no run can use is checked once, on the merged settings, and said with the file
-    and line of the source that wins for it (`server.settings.unusable`). `env`: where the user's file
-    and the trust file are (default: this process's environment). `root` None: no workspace (a language
-    server started without a folder), the user's file and `overrides` alone, each of the user's settings
-    applying as in a workspace without a file. `trusted`: the `server.settings_trust.fingerprint`s of
+    settings, or without a workspace the user's file's folder, as for the user's own file). A setting
+    no run can use is checked once, on the merged settings, and said with the file and line of the
+    source that wins for it (`server.settings.unusable`). `env`: where the user's file and the trust
+    file are (default: this process's environment). `root` None: no workspace (a language server started
+    without a folder), the user's file and `overrides` alone, each of the user's settings applying as in
+    a workspace without a file. `trusted`: the `server.settings_trust.fingerprint`s of
     sensitive values of the workspace's file that the user trusted for `root` beyond the trust file
     (``agentls acp``'s, for this process only): they apply as trusted ones do, said at their file's line.
     """
     env = os.environ if env is None else env
     read = _read(root, env, trusted)
     sources = read.sources
-    # A relative model folder is its file's: the user's file's folder's, the workspace root's (without a
-    # workspace, the editor's stays as written, as before).
-    user = anchor_model_folders(read.user, user_settings_file(env).parent)
+    # A relative model folder is its file's: the user's file's folder's, the workspace root's; the
+    # editor's settings' the workspace root's, or without a workspace the user's file's folder's, as the
+    # user's own file's (never the process's working folder, which no check has seen).
+    mine = user_settings_file(env).parent
+    user = anchor_model_folders(read.user, mine)
     workspace = anchor_model_folders(read.workspace, root) if root is not None else read.workspace
     source = sources[0] if sources else "settings"
     # The workspace's file's lines name its settings' messages, the editor's settings merged over it too
@@ -927,7 +930,7 @@ def load(
     ignored: list[SettingsMessage] = []
     written = [file for file in (read.workspace_file, read.user_file) if file is not None]
     while True:  # each round takes at least one invalid entry out of the editor's settings
-        anchored = editor if editor is None or root is None else anchor_model_folders(editor, root)
+        anchored = editor if editor is None else anchor_model_folders(editor, mine if root is None else root)
         layers = _Layers.of(user, workspace, anchored)
         files = written if editor is None else [SettingsFile(EDITOR_SETTINGS, None, (), editor), *written]
         settings, more = validate(

@@ -557,3 +557,23 @@ def test_an_ignored_value_of_the_editors_settings_says_what_is_used_whatever_its
     assert invalid.startswith(f"{EDITOR_SETTINGS}: ignoring `mcp.servers.a; using b.timeout`: "), invalid
     assert invalid.endswith(f"; using the value set at {tmp_path / 'agentls.toml'}:3 (9)"), invalid
     assert (unknown.instead, invalid.instead) == ("", f"the value set at {tmp_path / 'agentls.toml'}:3 (9)")
+
+
+def test_without_a_folder_the_editors_relative_model_folder_is_read_from_the_users_settings_folder(
+    tmp_path: Path, own_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A language server without a workspace folder: the editor's relative model folder is made absolute
+    from the user's own settings folder, as one the user's file writes is, never left relative for the
+    process's working folder to decide (on f23531c: ``./models/x`` as written). A model id stays one."""
+    user = _user_file(own_cache, '[index.rerank]\nmodel = "models/r"\n')
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    editor = {"index": {"embedding": {"model": "./models/x"}, "rerank": {"provider": "cross-encoder"}}}
+    index = resolve(None, editor, {}).settings.index
+    assert (index.embedding.model, index.rerank.model) == (str(user.parent / "models/x"), "models/r")
+    (user.parent / "models" / "r").mkdir(parents=True)  # "org/name" names a folder only when there is one
+    index = resolve(None, {}, {"index": {"rerank": {"model": "models/r"}}}).settings.index
+    assert index.rerank.model == str(user.parent / "models/r")
+    named = resolve(None, {"index": {"embedding": {"model": "org/m"}}}, {}).settings.index
+    assert named.embedding.model == "org/m"
