@@ -11,8 +11,7 @@ Chunks (lines 1-based, inclusive):
   their descriptions; ``///`` for Rust (without its fenced examples), Java, C#, C and C++; ``//`` for
   Go; ``#`` for Ruby, whose class and module comments may stand one blank line above them; Rust ``//!``
   at the start of a module body).
-- A container (class and the like) of at most ``chunk_max_lines`` lines is one chunk, members included
-  (PHP's members get chunks of their own too: ``LanguageTraits.members_of_small_containers``).
+- A container (class and the like) of at most ``chunk_max_lines`` lines is one chunk, members included.
   A larger one becomes a *skeleton* chunk (its text with each member's body elided as ``...`` or
   ``{ ... }``) and each member becomes its own chunk, recursively.
 - A function longer than ``chunk_max_lines`` becomes windows of ``window_lines`` lines overlapping by
@@ -357,8 +356,6 @@ class _FileParser:
             out.append(
                 self._chunk(d.kind, d.name, d.parents, first, last, self._lines(first, last), signature, doc)
             )
-            if d.children and self.traits.members_of_small_containers and d.kind in CONTAINER_KINDS:
-                self._emit_members(defs, self._unwrapped(defs, [defs[i] for i in d.children]), first, out)
             return
         if d.kind in CONTAINER_KINDS and d.children:
             out.append(

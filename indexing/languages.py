@@ -338,11 +338,6 @@ class LanguageTraits:
     """Whether a doc comment's fenced code blocks stay in the doc field. Rust's doc comments are half
     examples (```` ``` ```` blocks of calls such as ``.zip(..).sum()``), whose identifiers would count as
     the doc's words; the chunk text keeps them."""
-    members_of_small_containers: bool = False
-    """Whether a container small enough to be one chunk (at most ``chunk_max_lines``) gives its members
-    chunks of their own too, besides its whole chunk (PHP: a file holds one class, so without them a
-    method is found only as the whole class, which `tests.benchmarks.retrieval.evaluate` does not count
-    for a method; the tuning split's PHP queries gained, BENCHMARKS.md, session 26)."""
     doc_gap_kinds: frozenset[str] = frozenset()
     """Kinds of definition whose doc comment may stand one blank line above them (Ruby classes and
     modules: Rack writes ``# Rack::Foo does ...``, a blank line, then ``class Foo``). The comment must be
@@ -383,12 +378,7 @@ _TRAITS: dict[str, LanguageTraits] = {
         method_parents=frozenset({"class", "module"}),
         doc_gap_kinds=frozenset({"class", "module"}),
     ),
-    "php": LanguageTraits(
-        line_comments=("//", "#"),
-        attribute_prefixes=("#[",),
-        doc_tags_described=True,
-        members_of_small_containers=True,
-    ),
+    "php": LanguageTraits(line_comments=("//", "#"), attribute_prefixes=("#[",), doc_tags_described=True),
     "kconfig": LanguageTraits(
         line_comments=("#",), block_comments=False, doc_line_prefixes=("#",), doc_block=False
     ),

@@ -455,8 +455,6 @@ def _demote_containers(candidates: Sequence[Candidate], factor: float) -> None:
             if outer.row.get("kind") not in _CONTAINER_KINDS:
                 continue
             lo, hi = outer.row["start_line"], outer.row["end_line"]
-            if str(outer.row.get("text", "")).count("\n") == hi - lo:
-                continue  # a whole container, not a skeleton: it holds its members' text (PHP)
             if any(
                 c is not outer
                 and lo <= c.row["start_line"]

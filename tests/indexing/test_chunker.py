@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from indexing.chunker import CONTAINER_KINDS, parse_source
+from indexing.chunker import parse_source
 from indexing.config import IndexSettings
 from indexing.definitions import parse_definitions
-from indexing.languages import detect_language, get_traits
+from indexing.languages import detect_language
 from indexing.models import Chunk, ParseResult, Symbol
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "languages"
@@ -378,43 +378,12 @@ def test_no_duplicate_symbols(result: ParseResult) -> None:
 
 
 def test_chunks_are_the_file_lines_and_do_not_overlap(case: Case, result: ParseResult) -> None:
-    # PHP: the members of a class small enough to be one chunk have chunks of their own inside it
-    nested = get_traits(case.language).members_of_small_containers
     lines = (FIXTURES / case.fixture).read_text("utf-8").split("\n")
-    previous: Chunk | None = None
-    for chunk in sorted(result.chunks, key=lambda c: (c.start_line, -c.end_line)):
+    previous_end = 0
+    for chunk in sorted(result.chunks, key=lambda c: c.start_line):
         assert chunk.text == "\n".join(lines[chunk.start_line - 1 : chunk.end_line])
-        if nested and previous and previous.kind in CONTAINER_KINDS and chunk.end_line <= previous.end_line:
-            assert chunk.parents[-1:] == (previous.name,), chunk
-            continue
-        assert previous is None or chunk.start_line > previous.end_line, chunk
-        previous = chunk
-
-
-def test_php_methods_of_a_small_class_have_chunks_of_their_own_too() -> None:
-    text = (
-        "<?php\n"
-        "final class Query\n"
-        "{\n"
-        "    /**\n"
-        "     * Parse a query string into an associative array.\n"
-        "     */\n"
-        "    public static function parse(string $str): array\n"
-        "    {\n"
-        "        return [];\n"
-        "    }\n"
-        "}\n"
-    )
-    result = parse_text("Query.php", text, "php")
-    assert [(c.kind, c.symbol, c.start_line, c.end_line) for c in result.chunks if c.kind != "module"] == [
-        ("class", "Query", 2, 11),
-        ("method", "Query.parse", 4, 10),
-    ]
-    assert chunk_named(result, "Query.parse").doc == "Parse a query string into an associative array."
-    assert "function parse" in chunk_named(result, "Query").text
-    # other languages keep a small class as one chunk
-    python = parse_text("query.py", "class Query:\n    def parse(self):\n        return {}\n", "python")
-    assert [c.symbol for c in python.chunks] == ["Query"]
+        assert chunk.start_line > previous_end, chunk
+        previous_end = chunk.end_line
 
 
 def test_stubs_have_doc_comments() -> None:

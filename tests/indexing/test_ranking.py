@@ -118,23 +118,6 @@ def test_a_skeleton_and_its_member_both_stay_and_the_member_ranks_first() -> Non
     assert ids == ["method", "skeleton"]
 
 
-def test_a_whole_class_chunk_is_not_demoted_for_a_member_among_the_candidates() -> None:
-    # PHP's small classes are one chunk with their members' text, and their methods chunks of their own:
-    # the class is a whole answer, not a skeleton that scores for its members' words
-    whole = row("whole", "Query.php", 2, 31, name="Query", kind="class")
-    whole["text"] = "\n".join(f"line {i}" for i in range(30))
-    skeleton = row("skeleton", "Big.php", 1, 200, name="Big", kind="class")
-    lexical = [
-        whole,
-        row("parse", "Query.php", 5, 20, name="parse", kind="method"),
-        skeleton,
-        row("run", "Big.php", 40, 60, name="run", kind="method"),
-    ]
-    candidates = {c.id: c for c in score_candidates("parse the big query", lexical, [])[0]}
-    assert "container" not in candidates["whole"].parts
-    assert candidates["skeleton"].parts["container"] == 1.0
-
-
 def test_a_rust_impl_comes_right_after_the_definition_of_its_type() -> None:
     # the impl bears the type's name and holds its methods' words: it matches more of the query
     lexical = [
