@@ -20,12 +20,17 @@
    exclude setting of `settings`: a run passes the user's merged with the workspace's and the editor's,
    as its verifier has them) is neither scanned nor read by its usual name. For a method whose name
    three or more places define (``new``, ``close``), a caller or test counts only in a file that names
-   its class. With no related test, an implement or tests task gets the first test function of the
-   nearest test file that has one, with that file's imports, as an example of the project's test style;
+   its class; for a function (no class), only in a file that names it other than as some object's
+   attribute (``shells.clear()``) or names its module (``screen.clear()``). A test file found by name
+   or by search must name the target on a line that is not only a comment. With no related test, an
+   implement or tests task gets the first test function of the nearest test file that has one, with
+   that file's imports, as an example of the project's test style;
 5. similar code found by `WorkspaceIndex.search`, each hit cut to 80 lines. For a task with no file (a
    free-form ``agentls run``) the hits are the whole context: up to eight, uncut, each with its file's
-   imports, leaving out stubs (a body of ``pass``/``...``/``raise NotImplementedError``) and, unless the
-   task speaks of tests, test files.
+   imports, leaving out stubs (a body of ``pass``/``...``/``raise NotImplementedError``, a one-line empty
+   definition such as ``write() {},``) and, unless the task speaks of tests, test files. A hit that is
+   only a comment (a doc comment the chunker keeps apart from its definition) is shown with the
+   definition that follows it, or not at all when that definition is shown already or none follows.
 
 What each kind of run gets is scored on the retrieval benchmark's repositories by
 `tests.benchmarks.retrieval.context_relevance` (``--edits`` for implement and fix runs).
@@ -96,6 +101,7 @@ _TEST_CHUNKS_PER_FILE = 3
 _SIMILAR_HITS = 4
 _FOUND_HITS = 8  # search hits for a task with no file: they are its whole context
 _TESTS_WORD = re.compile(r"\btests?\b|\bspecs?\b|\btesting\b", re.IGNORECASE)
+_EMPTY_ONE_LINER = re.compile(r"\)\s*(?:->\s*\S+\s*)?\{\s*\}[,;]?$|\)\s*(?:->\s*\S+\s*)?:\s*(?:pass|\.\.\.)$")
 _STUB_LINE = re.compile(
     r"(?:pass|\.\.\.|raise NotImplementedError(?:\(.*\))?|\{\s*\}|todo!\(\)|unimplemented!\(\))\s*;?"
 )
@@ -486,17 +492,23 @@ class _Gatherer:
     def _test_files(self, name: str | None) -> list[str]:
         task = self.task
         found: list[str] = []
+        target_dir = posixpath.dirname(task.path or "")
 
         owner = self._owner()
+
+        function = bool(name) and task.symbol == name  # not a method: no class names its callers
+        module = {posixpath.splitext(posixpath.basename(task.path or ""))[0], posixpath.basename(target_dir)}
 
         def consider(path: str, must_mention: bool, indexed: bool = True) -> None:
             if path in found or path == task.path or is_secret_path(path) or not is_test_path(path):
                 return
             text = self.read(path)
-            if text is None or (must_mention and name and not mentions(text, name)):
-                return
+            if text is None or (must_mention and name and not _mentioned_in_code(text, name)):
+                return  # a comment's "in the main thread" is no use of `main`
             if owner and owner not in text.lower():  # tests of another class's `new`, not ours
                 return
+            if function and not _uses_function(text, name or "", module):
+                return  # only `shells.clear()`: some object's method, not our function `clear`
             if not indexed and not self._walked(path):  # a usual name in a folder the user excludes
                 return
             found.append(path)
@@ -628,6 +640,13 @@ class _Gatherer:
                 text = "\n".join(lines[hit.start_line - 1 : hit.end_line]) or hit.text
             reason = "found by searching the workspace" if task.path is None else "similar code"
             end_line = hit.end_line
+            if current is not None and not _has_code(text):
+                # A doc comment the chunker split from its definition: shown with the definition, once.
+                documented = self._documented(hit.path, end_line)
+                if documented is None or _covered(documented, (c.section for c in self.candidates)):
+                    continue
+                end_line = documented.end_line
+                text = "\n".join(lines[hit.start_line - 1 : end_line])
             if not free_form and end_line - hit.start_line >= _DEFINITION_MAX_LINES:
                 # an example is read for its shape: a 400-line class would crowd out the rest
                 text = "\n".join(text.split("\n")[:_DEFINITION_MAX_LINES])
@@ -641,6 +660,20 @@ class _Gatherer:
                 parsed = self.parsed(hit.path)
                 chunks = parsed.chunks if parsed is not None else ()
                 self._imports(hit.path, chunks, current.split("\n"), hit.start_line, _P_SIGNATURES)
+
+    def _documented(self, path: str, line: int) -> ContextSection | None:
+        """The definition that starts right after `line` of `path` (the one a comment ending there
+        documents), as a section to compare with others; None when no definition follows."""
+        parsed = self.parsed(path)
+        following = [
+            c
+            for c in (parsed.chunks if parsed is not None else ())
+            if line < c.start_line <= line + 2 and c.kind not in ("module", "window", "section")
+        ]
+        if not following:
+            return None
+        chunk = min(following, key=lambda c: (c.start_line, -c.end_line))
+        return ContextSection(chunk.symbol, path, chunk.start_line, chunk.end_line, "", "")
 
     def _is_target(self, hit: SearchHit) -> bool:
         task = self.task
@@ -806,10 +839,13 @@ def _definition_text(chunk: Chunk, text: str, line: int) -> tuple[int, int, str]
 
 def _is_stub(text: str) -> bool:
     """Code with nothing to learn from: empty, or a short definition whose body only says "not yet"
-    (``pass``, ``...``, ``raise NotImplementedError``, ``{}``, ``todo!()``)."""
+    (``pass``, ``...``, ``raise NotImplementedError``, ``{}``, ``todo!()``), or a one-line definition with
+    an empty body (``write() {},``, ``def close(self): pass``)."""
     lines = [line.strip() for line in text.split("\n") if line.strip() and not line.strip().startswith("#")]
     if not lines:
         return True
+    if len(lines) == 1:
+        return bool(_EMPTY_ONE_LINER.search(lines[0]))
     body = [line for line in lines[1:] if not line.startswith(('"' * 3, "'" * 3, "//", "*", "/*"))]
     return len(lines) <= 4 and bool(body) and all(_STUB_LINE.fullmatch(line) or line == "}" for line in body)
 
@@ -828,6 +864,23 @@ def _has_code(text: str) -> bool:
         line.strip() and not line.strip().startswith(("#", "//", "/*", "*", "--", '"' * 3))
         for line in text.split("\n")
     )
+
+
+def _mentioned_in_code(text: str, name: str) -> bool:
+    """Whether `name` occurs as a whole word on a line of `text` that is not only a comment."""
+    if not mentions(text, name):
+        return False
+    lines = text.split("\n")
+    return any(_has_code(lines[n - 1]) for n in lines_mentioning(text, name))
+
+
+def _uses_function(text: str, name: str, module: Iterable[str]) -> bool:
+    """Whether a test's `text` may call the function `name` defined in a module named one of `module`
+    (its file's stem and folder): it names `name` other than as an attribute (``x.name``), or names the
+    module (``termui.clear()``, ``utils.forEach``)."""
+    if re.search(rf"(?<![\w$.]){re.escape(name)}(?![\w$])", text):
+        return True
+    return any(part and not part.startswith("__") and mentions(text, part) for part in module)
 
 
 _TEST_CALL = re.compile(r"^\s*(?:it|test|describe|context)\b\s*[(\"']|#\[(?:tokio::)?test\]", re.MULTILINE)

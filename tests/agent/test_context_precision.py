@@ -97,11 +97,10 @@ FILES = {
 }
 
 
-@pytest.fixture(scope="module")
-def index(tmp_path_factory: pytest.TempPathFactory) -> WorkspaceIndex:
-    base = tmp_path_factory.mktemp("precision")
+def _indexed(base: Path, files: dict[str, str]) -> WorkspaceIndex:
+    """A real lexical index of a workspace under `base` holding `files`."""
     root = base / "ws"
-    for rel, text in FILES.items():
+    for rel, text in files.items():
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_text(text)
     index = WorkspaceIndex(
@@ -109,6 +108,11 @@ def index(tmp_path_factory: pytest.TempPathFactory) -> WorkspaceIndex:
     )
     index.index()
     return index
+
+
+@pytest.fixture(scope="module")
+def index(tmp_path_factory: pytest.TempPathFactory) -> WorkspaceIndex:
+    return _indexed(tmp_path_factory.mktemp("precision"), FILES)
 
 
 def _read(root: Path) -> Callable[[str], str | None]:
@@ -120,7 +124,7 @@ def _read(root: Path) -> Callable[[str], str | None]:
 
 
 def _implement(index: WorkspaceIndex, path: str, line: int) -> Context:
-    task = implement_task(index.root, FILES[path], path, line)
+    task = implement_task(index.root, (index.root / path).read_text(), path, line)
     return gather_context(task, root=index.root, read_file=_read(index.root), index=index)
 
 
@@ -182,3 +186,98 @@ def test_a_class_named_option_in_the_signature_is_shown(index: WorkspaceIndex) -
     context = _implement(index, "shop/options.py", 9)
     signatures = [s.text for s in context.sections if s.title == "signatures"]
     assert signatures and "shop/options.py:4: class Option" in signatures[0], _headers(context)
+
+
+# --- Session 26: what the benchmark's first turns still showed that is no use ----------------------------
+
+SESSION_26 = {
+    "tools/screen.py": (
+        'import os\n\n\ndef clear():\n    """Clear the terminal screen."""\n    raise NotImplementedError\n'
+    ),
+    "tools/report.py": (
+        'import sys\n\n\ndef main():\n    """Print the report of the day."""\n    raise NotImplementedError\n'
+    ),
+    # calls some set's clear(), not the function tools.screen.clear
+    "tests/test_shells.py": (
+        "def test_a_set_of_shells_empties():\n"
+        '    shells = {"bash", "zsh"}\n    shells.clear()\n    assert not shells\n'
+    ),
+    # names the module, so `screen.clear()` is the function
+    "tests/test_screen.py": (
+        "from tools import screen\n\n\ndef test_clear_runs():\n    screen.clear()\n    assert True\n\n\n"
+        "def test_clear_twice():\n    screen.clear()\n    screen.clear()\n"
+    ),
+    # its usual name says it tests tools/report.py, but only a comment says "main"
+    "tests/test_report.py": (
+        "# The report is printed by the main entry point.\n"
+        "def test_lines_are_text():\n    assert str(1) == '1'\n"
+    ),
+    # a doc comment the chunker keeps apart from the code it documents
+    "web/response.js": (
+        "'use strict';\n\nvar cookie = require('cookie');\n\n"
+        "res.clearCookie = function clearCookie(name, options) {\n"
+        "  var opts = Object.assign({ expires: new Date(1), path: '/' }, options);\n"
+        "  return this.cookie(name, '', opts);\n};\n\n"
+        "/**\n * Set cookie `name` to `value`, with the given `options`.\n *\n * Options:\n *\n"
+        " *    - `maxAge`   max-age in milliseconds, converted to `expires`\n"
+        ' *    - `signed`   sign the cookie\n *    - `path`     defaults to "/"\n *\n * Examples:\n *\n'
+        " *    res.cookie('rememberme', '1', { maxAge: 900000, httpOnly: true })\n *\n"
+        " * @param {String} name\n * @param {String|Object} value\n * @param {Object} [options]\n"
+        " * @return {ServerResponse} for chaining\n * @public\n */\n\n"
+        "res.cookie = function (name, value, options) {\n"
+        "  var opts = Object.assign({}, options);\n"
+        "  if ('maxAge' in opts) {\n    opts.expires = new Date(Date.now() + opts.maxAge);\n  }\n"
+        "  this.append('Set-Cookie', cookie.serialize(name, String(value), opts));\n  return this;\n};\n"
+    ),
+    # outside a browser the methods do nothing: `write() {},` is a stub
+    "web/cookies.js": (
+        "import platform from './platform.js';\n\nexport default platform.isBrowser ?\n  {\n"
+        "    write(name, value) {\n      document.cookie = name + '=' + encodeURIComponent(value);\n    },\n"
+        "    read(name) {\n      return document.cookie.includes(name) ? name : null;\n    },\n"
+        "  }\n  :\n  {\n"
+        "    write() {},\n    read() {\n      return null;\n    },\n  };\n"
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def index26(tmp_path_factory: pytest.TempPathFactory) -> WorkspaceIndex:
+    return _indexed(tmp_path_factory.mktemp("precision26"), SESSION_26)
+
+
+def test_a_test_of_some_objects_method_is_no_test_of_a_function_of_that_name(index26: WorkspaceIndex) -> None:
+    """tests/test_shells.py calls a set's clear() (the index lists it as a reference to `clear`): no test
+    of the function tools.screen.clear, which a test reaches as `screen.clear()`, naming its module.
+    Before, both were shown as "tests that use `clear`"."""
+    headers = _headers(_implement(index26, "tools/screen.py", 4))
+    assert any(h.startswith("## tests/test_screen.py:") for h in headers), headers
+    assert not any("test_shells.py" in h for h in headers), headers
+
+
+def test_a_test_file_that_names_the_function_only_in_a_comment_is_not_its_test(
+    index26: WorkspaceIndex,
+) -> None:
+    """tests/test_report.py has the usual name of tools/report.py's tests but says "main" only in a comment:
+    the run gets a real test for its style instead. Before, it was shown as "tests that use `main`"."""
+    context = _implement(index26, "tools/report.py", 4)
+    assert not any("test_report.py" in h for h in _headers(context)), _headers(context)
+    style = [s for s in context.sections if s.reason == "an existing test, for its style"]
+    assert style and "def test_" in style[0].text, _headers(context)
+
+
+def test_search_hits_that_are_a_lone_doc_comment_or_an_empty_method_are_left_out(
+    index26: WorkspaceIndex,
+) -> None:
+    """A free-form run's hits: the doc comment of res.cookie, a chunk of its own, is not shown apart from
+    the code it documents, and `write() {},` (outside a browser) shows nothing. Before, both were sections
+    of their own."""
+    root = index26.root
+    for query in ("set a cookie with maxAge", "write cookies"):
+        context = gather_context(run_task(query), root=root, read_file=_read(root), index=index26)
+        for section in context.sections:
+            code = [
+                ln for ln in section.text.split("\n") if ln.strip() and not ln.strip().startswith(("/", "*"))
+            ]
+            assert code, (query, section.header())
+            assert section.text.strip() != "write() {},", (query, section.header())
+        assert any("res.cookie = function" in s.text for s in context.sections), _headers(context)
