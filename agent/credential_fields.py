@@ -34,7 +34,14 @@ from urllib.parse import parse_qsl, urlsplit
 from indexing.credentials import URL_PATTERN, mask_url, mask_urls, masked
 from indexing.credentials import names_credential as _names_credential
 
-__all__ = ["credential_values", "mask_settings", "mask_text", "mask_url", "masked"]
+__all__ = [
+    "args_without_credentials",
+    "credential_values",
+    "mask_settings",
+    "mask_text",
+    "mask_url",
+    "masked",
+]
 
 _SECRET_MAPS = frozenset({"env", "headers"})
 """Settings whose values are all masked: an MCP server's environment and HTTP headers."""
@@ -90,6 +97,32 @@ def _mask_args(args: list[Any]) -> list[Any]:
         f"{name}{masked(value)}" if value is not None else mask_urls(arg) if isinstance(arg, str) else arg
         for arg, name, value in _args(args)
     ]
+
+
+def args_without_credentials(args: Iterable[Any]) -> tuple[list[Any], list[str]]:
+    """An MCP server's `args` without what carries a credential by these rules, the rest kept in order;
+    and what was taken out, named for a message without its value. Taken out: an arg that gives a flag
+    its credential whole (``--api-key=X``: named ``--api-key=``); a credential standing alone, with the
+    option just before it, which may take it as its value (``--token X``: ``--token``; ``-e
+    GITHUB_TOKEN=X``: ``-e GITHUB_TOKEN=``; ``--mirror https://user:pass@host``: the URL masked), so that
+    no option is left to take the next arg as its value instead. Nothing taken out: `args` hold no
+    credential (`credential_values` finds none)."""
+    kept: list[Any] = []
+    named: list[str] = []
+    option = False  # the last arg kept is an option that may take the next one as its value
+    for arg, name, value in _args(args):
+        before, option = option, False
+        if value is not None and name.startswith("-"):  # ``--api-key=X``: the credential and its flag
+            named.append(name)
+            continue
+        if value is None and not (isinstance(arg, str) and any(_strings_values(arg))):
+            kept.append(arg)
+            option = isinstance(arg, str) and arg.startswith("-") and "=" not in arg
+            continue
+        what = name if value is not None else mask_urls(arg)  # "" after a ``--token``-style flag
+        what = f"{kept.pop()} {what}".strip() if before else what
+        named.append(what or masked(str(value)))
+    return kept, named
 
 
 def _args_values(args: Iterable[Any]) -> Iterator[str]:

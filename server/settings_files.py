@@ -619,8 +619,8 @@ class Withheld:
     workspace's file makes it run or connect (`withheld_credentials`): what of the server's destination
     the workspace's file sets (`destination`: keys of the server's table, ``("command",)``, ``("url",)``,
     or an entry of its ``env`` or ``headers``, ``("env", "LD_PRELOAD")``) and the user's fields kept
-    back, each with the names of its entries (`fields`: ``env`` and ``headers``; ``args`` that hold a
-    credential)."""
+    back, each with the names of its entries (`fields`: ``env`` and ``headers``; of ``args``, the
+    credentials in them, named without their values: ``--token``, `_credential_args`)."""
 
     server: str
     destination: tuple[tuple[str, ...], ...]
@@ -654,12 +654,16 @@ def withheld_credentials(
     ``env`` of a stdio server, the ``url`` and ``headers`` of an HTTP one (`_DESTINATION`); the
     workspace chooses it when it writes one of those (of ``env`` and ``headers``: any entry), and the
     editor's settings do not, with a value other than the user's. Merged field by field (`merge`), the
-    user's ``env`` and ``headers`` would go there, and the user's ``args`` when they hold a credential
-    (``--token X``) and the workspace writes none, once the MCP trust question, which reads like one
+    user's ``env`` and ``headers`` would go there, and the user's ``args`` with the credentials in them
+    (``--token X``) when the workspace writes none, once the MCP trust question, which reads like one
     about the user's own server, is answered yes: to another program, or to the user's program with a
     ``LD_PRELOAD`` or ``PATH`` that runs the workspace's code in it. So the server gets only what the
-    workspace's file writes of those fields (`without_withheld`). The editor's settings are the user's
-    own: a destination they choose takes the user's credentials along. A server whose joined fields
+    workspace's file writes of ``env`` and ``headers``, and the user's ``args`` without what carries a
+    credential (`without_withheld`, `agent.credential_fields.args_without_credentials`: the flag and its
+    value; the other args are no credential by the rule that lets the args of a list without one go
+    there whole, and the user's command keeps working without the credential, as without the ``env``).
+    The editor's settings are the user's own: a destination they choose takes the user's credentials
+    along. A server whose joined fields
     are both a command and a URL is invalid, and validation falls back to the user's own server whole
     (`validated`'s ``under``): none is withheld then."""
     theirs, later, mine = _servers(workspace), _servers(editor), _servers(merge(own, editor))
@@ -682,28 +686,32 @@ def withheld_credentials(
             given = given if isinstance(given, dict) else {}
             if kept := tuple(sorted(str(key) for key in given if given[key] != written.get(key))):
                 fields.append((field, kept))
-        if chosen and "args" not in table and _holds_credentials(own_table.get("args")):
-            fields.append(("args", ()))
+        if chosen and "args" not in table and (named := _credential_args(own_table.get("args"))[1]):
+            fields.append(("args", named))
         if fields:
             found.append(Withheld(name, chosen, tuple(fields)))
     return found
 
 
-def _holds_credentials(args: Any) -> bool:
-    """Whether an MCP server's `args` hold a credential (`agent.credential_fields`: ``--token X``)."""
+def _credential_args(args: Any) -> tuple[list[Any], tuple[str, ...]]:
+    """An MCP server's `args` without what carries a credential, and what that is, named for a message
+    (`agent.credential_fields.args_without_credentials`: ``--token``); `args` as they are and nothing when
+    they are no list."""
     if not isinstance(args, list):
-        return False
-    from agent.credential_fields import credential_values
+        return args, ()
+    from agent.credential_fields import args_without_credentials
 
-    return bool(credential_values({"args": args}, learnt_only=False))
+    kept, named = args_without_credentials(args)
+    return kept, tuple(named)
 
 
 def without_withheld(
     raw: Mapping[str, Any], withheld: Sequence[Withheld], workspace: Mapping[str, Any]
 ) -> dict[str, Any]:
     """`raw` (settings merged from the user's, the `workspace`'s and the editor's) with the `withheld`
-    credentials of its MCP servers taken out: each of those fields is the workspace's file's own value,
-    or none."""
+    credentials of its MCP servers taken out: each ``env`` and ``headers`` is the workspace's file's own
+    value, or none; ``args`` (which the workspace's file does not write) are the user's without their
+    credentials."""
     out = joined(raw)
     mcp = out.get("mcp")
     servers = mcp.get("servers") if isinstance(mcp, dict) else None
@@ -714,7 +722,9 @@ def without_withheld(
             continue
         for field, _ in item.fields:
             written = theirs.get(item.server, {}).get(field)
-            if written is None:
+            if field == "args":  # the user's: the workspace's file writes none
+                server["args"] = _credential_args(server.get("args"))[0]
+            elif written is None:
                 server.pop(field, None)
             else:
                 server[field] = _deep_copy(written) if isinstance(written, Mapping) else written
@@ -727,16 +737,19 @@ def _withheld_message(item: Withheld, file: SettingsFile | None, source: str) ->
     path = file.path if file is not None else source
     where = _written_at(file, ("mcp", "servers", item.server, *item.destination[0]), source)
     what = [
-        f"{field} ({', '.join(names)})" if names else f"{field} (a credential in them)"
+        f"{'credentials in ' if field == 'args' else ''}{field} ({', '.join(names)})"
         for field, names in item.fields
     ]
+    args = any(field == "args" for field, _ in item.fields)
     listed = ", ".join(what[:-1]) + f" and {what[-1]}" if len(what) > 1 else what[0]
-    fields = " and ".join(field for field, _ in item.fields)
+    maps = " and ".join(field for field, _ in item.fields if field != "args")
+    gets = [f"only the {maps} that file writes"] if maps else []
+    gets += ["your args without those credentials"] if args else []
     to = "URL" if any(chosen[0] in _DESTINATION["url"] for chosen in item.destination) else "command"
     set_here = ", ".join(f"`{'.'.join(map(_bare_or_quoted, chosen))}`" for chosen in item.destination)
     text = (
         f"{where}: your own settings' {listed} for MCP server `{item.server}` are not sent to the {to} "
-        f"set by {path} ({set_here}); the server gets only the {fields} that file writes. To send them, "
+        f"set by {path} ({set_here}); the server gets {', and '.join(gets)}. To send them, "
         f"set the same {set_here} in your own settings"
     )
     return SettingsMessage(text, f"mcp.servers.{item.server}", path, "withheld")

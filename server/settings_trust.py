@@ -46,7 +46,7 @@ The other settings are safe from a workspace's file, and are not asked about:
   rules. A changed ``command``, ``args``, ``env``, ``cwd``, ``url`` or ``headers`` is a configuration the
   MCP trust has not seen, asked about before it starts as a new server is (the question names the
   ``env`` and ``headers`` it gets); the user's ``tools`` and ``enabled = false`` stand until the user
-  trusts the workspace's. The user's ``env`` and ``headers`` (and ``args`` holding a credential) never
+  trusts the workspace's. The user's ``env`` and ``headers`` (and the credentials in ``args``) never
   go to a ``command``, ``args``, ``cwd`` or ``url`` the workspace's file chose, nor to the user's own
   command or URL with an ``env`` entry or header the workspace's file adds (``LD_PRELOAD``, ``PATH``:
   its code in the user's command; ``Host``: another backend): that server gets only the workspace's

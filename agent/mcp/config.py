@@ -5,7 +5,7 @@ streamable HTTP endpoint (``url``, ``headers``). ``tools`` lists the tools to of
 ``timeout`` bounds one call. The same table may be written ``[agent.mcp.servers.NAME]`` (and ``[mcp]``'s
 bounds under ``[agent.mcp]``): the two places are one table, joined field by field, in a file and between
 files (`server.settings_files.joined`), so a workspace's table of a server of the user's own file changes
-only the fields it writes; but the user's ``env`` and ``headers`` (and ``args`` holding a credential) are
+only the fields it writes; but the user's ``env`` and ``headers`` (and the credentials in ``args``) are
 not sent to a ``command``, ``args``, ``cwd``, ``env`` entry, ``url`` or header the workspace's file
 chose (`server.settings_files.withheld_credentials`).
 

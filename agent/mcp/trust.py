@@ -7,7 +7,7 @@ configuration before (a SHA-256 `fingerprint` of the command, arguments, environ
 URL and headers: change any of them and the question comes back). The configuration is the one that runs:
 the server's fields joined from the user's own file and the workspace's (`server.settings_files.joined`),
 so a workspace that changes the command of a server of the user's own file is asked about as a new
-server; the user's ``env`` and ``headers`` (and ``args`` holding a credential) do not go with a command,
+server; the user's ``env`` and ``headers`` (and the credentials in ``args``) do not go with a command,
 ``args``, ``cwd``, ``env`` entry, URL or header the workspace chose
 (`server.settings_files.withheld_credentials`), so a yes to a question that reads like one about the
 user's own server sends them nowhere new; a relative ``cwd`` is a folder of the workspace

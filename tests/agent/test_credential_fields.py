@@ -13,7 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-from agent.credential_fields import credential_values, mask_settings, masked
+from agent.credential_fields import args_without_credentials, credential_values, mask_settings, masked
 from agent.mcp.trust import TRUST_FILE, McpTrust
 from agent.resume import state_path
 from agent.runner import Credentials, start_run
@@ -163,3 +163,44 @@ def test_every_credential_of_the_settings_tree_is_masked_and_learnt() -> None:
     assert set(SECRETS) <= set(learnt)
     # What is no credential stays readable for the model: a folder, a media type, the auth scheme.
     assert not {"/tmp/mcp-logs", "application/json", "Bearer"} & set(learnt)
+
+
+def test_args_without_credentials_keep_the_rest_in_order_and_leave_no_option_without_its_value() -> None:
+    """What a workspace's destination gets of the user's own MCP server's args
+    (`server.settings_files.without_withheld`): the flag naming a credential goes with its value; an
+    option right before a credential standing alone (docker's ``-e NAME=value``, a URL with a password)
+    goes too, so it does not take the next arg as its value; the names said hold no value. Args that
+    hold none (the rule `credential_values` applies) stay whole."""
+    docker = [
+        "run",
+        "-i",
+        "--rm",
+        "-e",
+        "GITHUB_PERSONAL_ACCESS_TOKEN=ghp_0123456789abcdef",
+        "ghcr.io/gh/server",
+    ]
+    assert args_without_credentials(docker) == (
+        ["run", "-i", "--rm", "ghcr.io/gh/server"],
+        ["-e GITHUB_PERSONAL_ACCESS_TOKEN="],
+    )
+    npx = [
+        "-y",
+        "pkg",
+        "--token",
+        "t-0123456789",
+        "--api-key=k-0123456789",
+        "--mirror",
+        "https://u:pw@m.example/x",
+    ]
+    assert args_without_credentials([*npx, "--root", "/p", 3]) == (
+        ["-y", "pkg", "--root", "/p", 3],
+        ["--token", "--api-key=", "--mirror https://***@m.example/x"],
+    )
+    for args in (npx, docker):
+        kept, named = args_without_credentials(args)
+        assert not credential_values({"args": kept}, learnt_only=False)
+        assert not any(
+            value in " ".join(named) for value in credential_values({"args": args}, learnt_only=False)
+        )
+    plain = ["-y", "@modelcontextprotocol/server-filesystem", "/home/me/src"]
+    assert args_without_credentials(plain) == (plain, []) and not credential_values({"args": plain})

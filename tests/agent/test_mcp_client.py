@@ -870,7 +870,7 @@ def test_the_users_credentials_never_reach_a_command_or_url_the_workspace_chose(
     assert gh.startswith(f"{agentls_toml}:5: your own settings' headers (Authorization) for MCP server `gh`")
     assert "not sent to the URL set by" in gh, gh
     assert fs.startswith(
-        f"{agentls_toml}:8: your own settings' env (GITHUB_TOKEN) and args (a credential in them) for MCP "
+        f"{agentls_toml}:8: your own settings' env (GITHUB_TOKEN) and credentials in args (--token) for MCP "
         "server `fs` are not sent to the command set by"
     ), fs
 
@@ -890,7 +890,8 @@ def test_an_env_or_header_the_workspace_adds_to_the_users_own_server_gets_none_o
     command) and a ``Host`` header to the other (another backend behind the same front end). Every MCP
     trust question answered "Trust and start". On c6dacdb the script got the token and the argument, and
     the user's URL the Authorization header with the workspace's Host: now neither gets them, each a
-    settings message; the workspace's own entries do arrive."""
+    settings message; the workspace's own entries do arrive, and the user's args without the credential
+    (``--token`` and its value; on f23531c the args went whole, the user's ``--root mine`` too)."""
     users, endpoint, base = _users_endpoint(tmp_path, monkeypatch)
     token, secret = "ghp_usertoken0123456789abcd", "fs-secret-0123456789abcd"
     seen = tmp_path / "seen"
@@ -898,7 +899,7 @@ def test_an_env_or_header_the_workspace_adds_to_the_users_own_server_gets_none_o
     users.write_text(
         f'[agent.mcp.servers.gh]\nurl = "{base}/mine"\n'
         f'headers = {{ Authorization = "Bearer {token}" }}\n\n'
-        f'[agent.mcp.servers.fs]\ncommand = "{probe}"\nargs = ["--token", "{secret}"]\n'
+        f'[agent.mcp.servers.fs]\ncommand = "{probe}"\nargs = ["--root", "mine", "--token", "{secret}"]\n'
         f'env = {{ GITHUB_TOKEN = "{token}" }}\n'
     )
     (ws / "agentls.toml").write_text(
@@ -915,8 +916,9 @@ def test_an_env_or_header_the_workspace_adds_to_the_users_own_server_gets_none_o
     finally:
         hub.close()
         endpoint.shutdown()
-    ran = seen.read_text()  # the user's command ran, with the workspace's entry
+    ran = seen.read_text()  # the user's command ran, with the workspace's entry and the user's other args
     assert "EXTRA_REPO_SETTING=theirs" in ran and token not in ran and secret not in ran, ran
+    assert ran.splitlines()[-1] == "--root mine", ran  # the flag went with its value; on f23531c: none
     mine = [headers for path, headers in _Recorded.seen if path == "/mine"]
     assert mine and all(headers.get("Host") == "theirs.example" for headers in mine), mine
     assert not any(token in str(headers) for headers in mine), mine
@@ -927,6 +929,6 @@ def test_an_env_or_header_the_workspace_adds_to_the_users_own_server_gets_none_o
         f"the URL set by {agentls_toml} (`headers.Host`)"
     ), said
     assert said["mcp.servers.fs"].startswith(
-        f"{agentls_toml}:5: your own settings' env (GITHUB_TOKEN) and args (a credential in them) for MCP "
+        f"{agentls_toml}:5: your own settings' env (GITHUB_TOKEN) and credentials in args (--token) for MCP "
         f"server `fs` are not sent to the command set by {agentls_toml} (`env.EXTRA_REPO_SETTING`)"
     ), said

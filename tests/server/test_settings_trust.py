@@ -640,7 +640,7 @@ def test_an_env_or_header_the_workspace_writes_on_the_users_server_keeps_the_use
         assert got["fs"].env == {name: "./evil", "LOG": "info"}, got["fs"]
         [message] = said
         assert message.startswith(
-            f"{toml}:2: your own settings' env (GITHUB_TOKEN) and args (a credential in them) for MCP "
+            f"{toml}:2: your own settings' env (GITHUB_TOKEN) and credentials in args (--token) for MCP "
             f"server `fs` are not sent to the command set by {toml} (`env.{name}`)"
         ), message
     got, said = servers(
@@ -757,3 +757,37 @@ def test_a_settings_read_finds_the_workspaces_sensitive_values_once(
     assert [item.key for item in loaded.pending] == ["agent.sandbox.memory_mb"]
     assert loaded.settings.agent.sandbox.memory_mb == 2048 and loaded.untrusted
     assert calls == [tmp_path]
+
+
+def test_a_workspaces_destination_gets_the_users_args_without_their_credentials(tmp_path: Path) -> None:
+    """The user's own `npx -y pkg --token X --root /p`: a workspace's file that adds an env entry, or sets
+    the command, gets the user's args without the credential flag and its value (and without a
+    ``--api-key=X``, or a URL with credentials and the option before it), the rest in order, so the user's own
+    command still starts its package, without the credential as without the user's ``env``. On f23531c
+    the args went whole (``npx`` alone ran). The workspace's own args replace the user's, as before."""
+    _user_file(
+        tmp_path,
+        '[mcp.servers.fs]\ncommand = "npx"\nargs = ["-y", "pkg", "--token", "fs-secret-0123456789abcdef", '
+        '"--api-key=k-0123456789", "--mirror", "https://me:pw@mirror.example/x", "--root", "/p"]\n'
+        'env = { GITHUB_TOKEN = "user-token-0123456789" }\n',
+    )
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    toml = ws / "agentls.toml"
+    for text in (
+        '[mcp.servers.fs]\nenv = { LD_PRELOAD = "./evil" }\n',
+        '[mcp.servers.fs]\ncommand = "./evil"\n',
+    ):
+        toml.write_text(text)
+        loaded = load_settings(ws)
+        fs = loaded.settings.agent.mcp.servers["fs"]
+        assert fs.args == ["-y", "pkg", "--root", "/p"], fs
+        assert "GITHUB_TOKEN" not in fs.env, fs
+        [said] = [m for m in loaded.messages if m.kind == "withheld"]
+        assert (
+            "credentials in args (--token, --api-key=, --mirror https://***@mirror.example/x) for MCP server "
+            "`fs`"
+        ) in said, said
+        assert "your args without those credentials" in said and "fs-secret" not in said, said
+    toml.write_text('[mcp.servers.fs]\ncommand = "./evil"\nargs = ["--theirs"]\n')
+    assert load_settings(ws).settings.agent.mcp.servers["fs"].args == ["--theirs"]
