@@ -660,6 +660,22 @@ def test_an_env_or_header_the_workspace_writes_on_the_users_server_keeps_the_use
     assert got["fs"].env["PATH"] == "/opt/mine/bin" and got["fs"].env["GITHUB_TOKEN"] and said == []
     got, said = servers('[mcp.servers.fs]\nenv = "x"\n')
     assert got["fs"].env["GITHUB_TOKEN"] and got["fs"].args and said == [], (got["fs"], said)
+    # No header is let through as harmless (SECURITY.md: a front end may route on any, X-Repo too); the
+    # message says how to keep the Authorization, and doing so keeps it.
+    repo = '[agent.mcp.servers.gh.headers]\nX-Repo = "theirs"\n'
+    got, [message] = servers(repo)
+    assert message.endswith(
+        "(`headers.X-Repo`); the server gets only the headers that file writes. To send them, set the same "
+        "`headers.X-Repo` in your own settings"
+    ), message
+    _user_file(
+        tmp_path,
+        '[agent.mcp.servers.gh]\nurl = "https://api.github.example/mcp"\n'
+        'headers = { Authorization = "Bearer user-token-0123456789", X-Repo = "theirs" }\n',
+    )
+    got, said = servers(repo)
+    assert got["gh"].headers == {"Authorization": "Bearer user-token-0123456789", "X-Repo": "theirs"}
+    assert said == [], said
 
 
 def test_a_strict_run_shows_the_withheld_credentials_and_starts_but_stops_on_an_ignored_setting(
