@@ -577,12 +577,13 @@ class WorkspaceIndex:
         done = 0
         batch_bytes = 0  # of the rows in `batch`
 
-        def flush() -> None:
+        def flush(*, last: bool = False) -> None:
             nonlocal batch, touched, batch_bytes, embedder
             if batch:
                 if not self._embed_batch(batch, embedder, report):
                     embedder = None  # the endpoint failed: the rest of the run is written without vectors
-                store.write_batch(batch, known=known_paths)
+                # The last batch is written after the parse, on cores nothing else uses: its tables at once.
+                store.write_batch(batch, known=known_paths, at_once=last)
                 batch, batch_bytes = [], 0
             if touched:
                 store.touch_files(touched)
@@ -697,7 +698,7 @@ class WorkspaceIndex:
                     for fut in futures.values():
                         fut.cancel()
                     raise
-        flush()
+        flush(last=True)
 
     def _workers(self) -> int:
         return parser_processes(self.settings.workers)

@@ -603,11 +603,15 @@ class IndexStore:
         )
 
     # ----------------------------------------------------------------- writes
-    def write_batch(self, items: Sequence[FileBatchItem], known: Container[str] | None = None) -> None:
+    def write_batch(
+        self, items: Sequence[FileBatchItem], known: Container[str] | None = None, *, at_once: bool = False
+    ) -> None:
         """Replace the rows of these files in every table; the files table is written last.
 
         ``known``: the paths that may have rows already (the file records read at the start of the run,
         after :meth:`delete_orphans`); rows of other paths are not looked for. ``None``: all of them.
+        ``at_once``: write the tables each in a thread of its own whatever the batch's size, because the
+        caller has the cores (the last batch of a run, written once its parse is over).
         """
         if not items:
             return
@@ -636,14 +640,15 @@ class IndexStore:
             # files (a save), each table in a thread of its own (Lance does the work outside the GIL): a
             # save of kernel/sched/core.c, 627 chunks and 3,738 symbols, spent about 40 ms doing these one
             # after the other. A full run's large batches stay one after the other: the parser processes
-            # have the cores, and the batches' write buffers would add up.
+            # have the cores, and the batches' write buffers would add up. Its last batch (`at_once`) is
+            # written when they have stopped, and nothing else runs then.
             self._replace_rows("files", old, None)
             jobs = [
                 partial(self._replace_rows, name, old, rows)
                 for name, rows in new.items()
                 if old or rows is not None
             ]
-            if len(jobs) > 1 and len(items) <= _CONCURRENT_WRITE_FILES:
+            if len(jobs) > 1 and (at_once or len(items) <= _CONCURRENT_WRITE_FILES):
                 with ThreadPoolExecutor(len(jobs), thread_name_prefix="agentls-index-write") as pool:
                     for done in [pool.submit(job) for job in jobs]:
                         done.result()

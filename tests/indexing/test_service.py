@@ -401,11 +401,11 @@ def test_a_failed_write_fails_the_run_and_keeps_the_batches_before_it(
     real_write = IndexStore.write_batch
     writes: list[int] = []
 
-    def failing_third_write(self: IndexStore, items: object, known: object = None) -> None:
+    def failing_third_write(self: IndexStore, items: object, known: object = None, **kw: bool) -> None:
         writes.append(len(items))  # type: ignore[arg-type]
         if len(writes) == 3:
             raise OSError(28, "No space left on device")
-        real_write(self, items, known=known)  # type: ignore[arg-type]
+        real_write(self, items, known=known, **kw)  # type: ignore[arg-type]
 
     monkeypatch.setattr(IndexStore, "write_batch", failing_third_write)
     index = make_index(workspace, cache_dir, settings)
@@ -415,6 +415,31 @@ def test_a_failed_write_fails_the_run_and_keeps_the_batches_before_it(
     monkeypatch.setattr(IndexStore, "write_batch", real_write)
     report = index.index()
     assert report.files_unchanged == 50 and report.files_indexed == 47 and not report.errors
+
+
+def test_only_the_last_batch_of_a_run_writes_its_tables_at_once(
+    workspace: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The batches written while the parser processes run write their tables one after the other (the
+    processes have the cores); the last one, written when they are done, each table in a thread."""
+    from indexing.store import IndexStore
+
+    for i in range(70):
+        (workspace / "shop" / f"mod_{i}.py").write_text(f"def last_made_{i}(x):\n    return x * {i}\n")
+    settings = LEXICAL.model_copy(update={"workers": 2, "batch_files": 25})
+    real_write = IndexStore.write_batch
+    writes: list[tuple[int, bool]] = []
+
+    def recorded(self: IndexStore, items: object, known: object = None, *, at_once: bool = False) -> None:
+        writes.append((len(items), at_once))  # type: ignore[arg-type]
+        real_write(self, items, known=known, at_once=at_once)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(IndexStore, "write_batch", recorded)
+    index = make_index(workspace, cache_dir, settings)
+    report = index.index()
+    assert report.files_indexed == 77 and not report.errors
+    assert writes == [(25, False), (25, False), (25, False), (2, True)]
+    assert index.search("last_made_12")[0].symbol == "last_made_12"
 
 
 def test_a_huge_query_is_cut_to_its_start(tmp_path: Path) -> None:

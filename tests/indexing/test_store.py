@@ -104,6 +104,39 @@ def test_rewriting_a_file_replaces_its_rows_without_duplicates(store: IndexStore
     assert store.file_records()["a.py"].hash == "h2"
 
 
+def test_a_large_batch_written_at_once_writes_each_table_in_a_thread(
+    store: IndexStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch of more than `_CONCURRENT_WRITE_FILES` files writes its tables one after the other in the
+    caller's thread, unless `at_once` (the last batch of a run): then each in a thread of its own."""
+    threads: list[str] = []
+    real_replace = IndexStore._replace_rows
+
+    def recorded(self: IndexStore, name: str, paths: Any, rows: Any) -> None:
+        threads.append(threading.current_thread().name)
+        real_replace(self, name, paths, rows)
+
+    monkeypatch.setattr(IndexStore, "_replace_rows", recorded)
+    files = [f"m{i}.py" for i in range(20)]
+    batch = [
+        item(p, [chunk(p, f"fn_{i}", f"def fn_{i}(): pass")], [sym(f"fn_{i}", p, 1)])
+        for i, p in enumerate(files)
+    ]
+    store.write_batch(batch)
+    assert threads[1:] == ["MainThread", "MainThread"]  # files (deleted), then chunks and symbols
+    threads.clear()
+    again = [
+        item(p, [chunk(p, f"fn_{i}", f"def fn_{i}(): return 1")], [sym(f"fn_{i}", p, 1)], h="h2")
+        for i, p in enumerate(files)
+    ]
+    store.write_batch(again, at_once=True)
+    assert threads[0] == "MainThread" and len(threads) == 3
+    assert all(name.startswith("agentls-index-write") for name in threads[1:])
+    stats = store.stats()
+    assert (stats.files, stats.chunks, stats.symbols) == (20, 20, 20)
+    assert store.file_records()["m7.py"].hash == "h2"
+
+
 def test_full_text_finds_camel_case_parts_and_respects_path_filter(store: IndexStore) -> None:
     store.write_batch(
         [
