@@ -27,9 +27,11 @@ identifiers; rows carry ``_score``), ``vector`` (nearest chunks; rows carry ``_d
    regression trees in ``indexing/ranking_model.py``, one set for hybrid and one for lexical candidates.
    Then a Rust ``impl`` that scores above the definition of its type (same file, same name) moves just
    below it (:func:`impls_after_their_types`).
-7. *De-duplication*: of chunks from one file whose line ranges overlap mostly (a class skeleton and its
-   method, two windows), only the best-ranked one is kept. A search for files (:func:`files_view`)
-   keeps each file once, at its best chunk, with the words of the file's name counting more.
+7. *De-duplication and file diversity*: of chunks from one file whose line ranges overlap mostly (a class
+   skeleton and its method, two windows), only the best-ranked one is kept; past a file's fourth hit,
+   each further one scores half the one before, so that one file does not fill the list. A search for
+   files (:func:`files_view`) keeps each file once, at its best chunk, with the words of the file's name
+   counting more.
 
 The weights were tuned, and the model fitted (``python -m tests.benchmarks.retrieval.learn``), on the
 tuning split of the retrieval benchmark (``tests/benchmarks/retrieval``) only, and checked on its
@@ -123,10 +125,10 @@ class RankingWeights:
     overlap: float = 0.5  # share of the smaller range that makes two chunks duplicates
     nested: float = 3.0  # ... unless one is this many times larger: a skeleton and its member both stay
     # file diversity in the list: the hits of one file after its first `same_file_kept` score `same_file`
-    # times less each; 1: off. Off by default: 0.5 gained on semble's own queries but lost on the held-out
-    # split and in the agent's free-form context (BENCHMARKS.md, "semble's own queries")
-    same_file: float = 1.0
-    same_file_kept: int = 2
+    # times less each (1: off), so that one file does not fill the list (BENCHMARKS.md, "semble's own
+    # queries again"); from the third hit it lost on the held-out split and in the agent's context
+    same_file: float = 0.5
+    same_file_kept: int = 4
     k: int = 5  # rank normalisation of lists that carry no scores
     learned: float = 1.0  # the learned re-scoring (`indexing.ranking_model`): 1 as fitted, 0 off
     # an expanded code word (`indexing.expansion`) against a query word in the ranking, and in the lexical
@@ -651,10 +653,10 @@ def deduplicate(ordered: Sequence[Candidate], limit: int, weights: RankingWeight
     """The best ``limit`` of ``ordered`` that do not mostly overlap a better one in the same file.
 
     Past the first ``weights.same_file_kept`` hits of a file, each further one scores ``weights.same_file``
-    times less (with 0.5, the fourth of a file scores a quarter of its own score), so that another
-    file's good chunk is not pushed out of the list by the third and fourth chunk of the first; with
-    ``same_file`` 0 (a files view) they are left out. Chosen greedily in score order, then sorted again;
-    the hits keep their lowered scores.
+    times less (with the defaults, 0.5 past 4, a file's sixth hit scores a quarter of its own score), so
+    that another file's good chunk is not pushed out of the list by the fifth and sixth chunk of the
+    first; with ``same_file`` 0 (a files view) they are left out. Chosen greedily in score order, then
+    sorted again; the hits keep their lowered scores.
     """
     kept: list[Candidate] = []
     taken: dict[Any, int] = {}

@@ -274,6 +274,16 @@ def _candidates(*scored: tuple[str, str, float]) -> list[ranking.Candidate]:
     ]
 
 
+def test_by_default_one_file_does_not_fill_the_list() -> None:
+    """Past a file's fourth hit, each further one scores half the one before (`RankingWeights.same_file`):
+    a question about a module ("zsh shell completion generation") no longer gets ten chunks of one file."""
+    scored = [(f"a{i}", "a.go", 20.0 - i) for i in range(1, 9)]
+    scored += [("b1", "b.go", 11.0), ("c1", "c.go", 10.5), ("d1", "d.go", 10.0)]
+    ranked = [c.id for c in ranking.deduplicate(_candidates(*scored), 8, RankingWeights())]
+    # a5 (15 -> 7.5) and the later ones fall below the other files' best chunks
+    assert ranked == ["a1", "a2", "a3", "a4", "b1", "c1", "d1", "a5"]
+
+
 def test_a_file_with_many_good_chunks_leaves_room_for_another_file() -> None:
     scored = [("a1", "a.py", 10.0), ("a2", "a.py", 9.0), ("a3", "a.py", 8.0), ("a4", "a.py", 7.0)]
     scored.append(("b1", "b.py", 6.0))
@@ -288,7 +298,7 @@ def test_a_file_with_many_good_chunks_leaves_room_for_another_file() -> None:
         "a3",
         "a4",
     ]
-    # off (the default): the score order
+    # the default keeps a file's first four hits at their scores: the score order here
     in_order = ranking.deduplicate(_candidates(*scored), 3, RankingWeights())
     assert [c.id for c in in_order] == ["a1", "a2", "a3"]
     # a files view: each file once, at its best chunk, however many places are asked for
