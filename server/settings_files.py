@@ -663,9 +663,8 @@ def withheld_credentials(
     value; the other args are no credential by the rule that lets the args of a list without one go
     there whole, and the user's command keeps working without the credential, as without the ``env``).
     The editor's settings are the user's own: a destination they choose takes the user's credentials
-    along. A server whose joined fields
-    are both a command and a URL is invalid, and validation falls back to the user's own server whole
-    (`validated`'s ``under``): none is withheld then."""
+    along. A server whose joined fields are both a command and a URL is invalid, and validation falls
+    back to the user's own server whole (`validated`'s ``under``): none is withheld then."""
     theirs, later, mine = _servers(workspace), _servers(editor), _servers(merge(own, editor))
     found = []
     for name, table in theirs.items():
@@ -930,8 +929,9 @@ def load(
     # A relative model folder is its file's: the user's file's folder's, the workspace root's; the
     # editor's settings' the workspace root's, or without a workspace the user's file's folder's, as the
     # user's own file's (never the process's working folder, which no check has seen).
-    mine = user_settings_file(env).parent
-    user = anchor_model_folders(read.user, mine)
+    own_folder = user_settings_file(env).parent
+    editors_folder = own_folder if root is None else root
+    user = anchor_model_folders(read.user, own_folder)
     workspace = anchor_model_folders(read.workspace, root) if root is not None else read.workspace
     source = sources[0] if sources else "settings"
     # The workspace's file's lines name its settings' messages, the editor's settings merged over it too
@@ -943,7 +943,7 @@ def load(
     ignored: list[SettingsMessage] = []
     written = [file for file in (read.workspace_file, read.user_file) if file is not None]
     while True:  # each round takes at least one invalid entry out of the editor's settings
-        anchored = editor if editor is None else anchor_model_folders(editor, mine if root is None else root)
+        anchored = editor if editor is None else anchor_model_folders(editor, editors_folder)
         layers = _Layers.of(user, workspace, anchored)
         files = written if editor is None else [SettingsFile(EDITOR_SETTINGS, None, (), editor), *written]
         settings, more = validate(
