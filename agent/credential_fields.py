@@ -5,7 +5,8 @@ Settings may carry tokens, keys and passwords in these places (`server.settings.
 - ``env`` and ``headers`` of an MCP server (``[mcp.servers.NAME]``, also under ``agent.mcp``): every
   value (``GITHUB_PERSONAL_ACCESS_TOKEN``, ``Authorization = "Bearer ..."``);
 - an MCP server's ``args``: the value of a flag that names a credential (``--token X``, ``--api-key=X``,
-  ``GITHUB_TOKEN=X``);
+  ``GITHUB_TOKEN=X``), and of a header given as an arg (``--header "Authorization: Bearer X"``, as
+  ``mcp-remote`` takes it: ``X``, its scheme kept readable);
 - any URL (``agent.model.base_url`` and a role's, ``agent.install.index_url``, an MCP server's ``url``,
   ``index.embedding.base_url``, ``index.rerank.url``): its user info (``https://user:pass@host``) and the
   values of its query (``?api_key=...``);
@@ -27,6 +28,7 @@ settings the index's own files keep with them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -47,6 +49,9 @@ _SECRET_MAPS = frozenset({"env", "headers"})
 """Settings whose values are all masked: an MCP server's environment and HTTP headers."""
 _AUTH_SCHEMES = frozenset({"basic", "bearer", "digest", "negotiate", "token", "apikey"})
 """The first word of an ``Authorization`` header, which is no secret."""
+_HEADER_ARG = re.compile(rf"([A-Za-z0-9_-]+):[ \t]*(?:(?i:{'|'.join(sorted(_AUTH_SCHEMES))})[ \t]+)?")
+"""An arg that is a header, ``Name: value`` (`_args`): its name, and what comes before the value (an
+``Authorization`` header's scheme too)."""
 _MIN_LEARNT = 6
 """Shorter values are not learnt by the Redactor (it replaces none shorter), nor masked in free text."""
 
@@ -72,8 +77,9 @@ def _url_values(url: str) -> Iterator[str]:
 
 def _args(args: Iterable[Any]) -> Iterator[tuple[Any, str, str | None]]:
     """Each of an MCP server's `args` with where a credential is in it: ``(arg, name, value)``, where
-    `value` is the credential (the arg after a ``--token``-style flag, or the value of ``TOKEN=value``,
-    then `name` is what comes before it: ``""`` or ``"TOKEN="``), or None when the arg is none (a URL
+    `value` is the credential (the arg after a ``--token``-style flag, the value of ``TOKEN=value``, or
+    of a header ``Authorization: Bearer value`` whose name names a credential; then `name` is what comes
+    before it: ``""``, ``"TOKEN="``, ``"Authorization: Bearer "``), or None when the arg is none (a URL
     in it may still hold one)."""
     secret_next = False
     for arg in args:
@@ -87,6 +93,10 @@ def _args(args: Iterable[Any]) -> Iterator[tuple[Any, str, str | None]]:
         name, equals, value = arg.partition("=")
         if equals and _names_credential(name):
             yield arg, name + equals, value
+            continue
+        header = _HEADER_ARG.match(arg)
+        if header and _names_credential(header.group(1)) and arg[header.end() :].strip():
+            yield arg, arg[: header.end()], arg[header.end() :]
             continue
         secret_next = arg.startswith("-") and _names_credential(arg)
         yield arg, "", None

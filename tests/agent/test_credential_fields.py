@@ -204,3 +204,40 @@ def test_args_without_credentials_keep_the_rest_in_order_and_leave_no_option_wit
         )
     plain = ["-y", "@modelcontextprotocol/server-filesystem", "/home/me/src"]
     assert args_without_credentials(plain) == (plain, []) and not credential_values({"args": plain})
+
+
+def test_a_header_given_as_an_arg_is_a_credential_when_its_name_says_so() -> None:
+    """``mcp-remote URL --header "Authorization: Bearer X"`` (an HTTP server reached through a local
+    command): the header's value is masked (its scheme kept readable) and learnt, and a workspace's
+    destination gets the args without it and its ``--header``. On f23531c none of that: the token was
+    written as is wherever settings are (a transcript's ``run_start``), and went with the user's args. A
+    header whose name says no credential (``Accept``) and a URL with a colon in its path stay as they are."""
+    args = [
+        "mcp-remote",
+        "https://mcp.example/sse",
+        "--header",
+        "Authorization: Bearer hdr-arg-0123456789",
+        "--header",
+        "X-Api-Key:key-arg-0123456789",
+        "--header",
+        "Accept: application/json",
+        "https://x.example/a:b",
+    ]
+    assert mask_settings({"args": args})["args"] == [
+        *args[:3],
+        "Authorization: Bearer <set, 18 chars>",
+        "--header",
+        "X-Api-Key:<set, 18 chars>",
+        *args[6:],
+    ]
+    assert set(credential_values({"args": args})) == {"hdr-arg-0123456789", "key-arg-0123456789"}
+    assert args_without_credentials(args) == (
+        [
+            "mcp-remote",
+            "https://mcp.example/sse",
+            "--header",
+            "Accept: application/json",
+            "https://x.example/a:b",
+        ],
+        ["--header Authorization: Bearer", "--header X-Api-Key:"],
+    )
