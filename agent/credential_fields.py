@@ -6,7 +6,8 @@ Settings may carry tokens, keys and passwords in these places (`server.settings.
   value (``GITHUB_PERSONAL_ACCESS_TOKEN``, ``Authorization = "Bearer ..."``);
 - an MCP server's ``args``: the value of a flag that names a credential (``--token X``, ``--api-key=X``,
   ``GITHUB_TOKEN=X``), and of a header given as an arg (``--header "Authorization: Bearer X"``, as
-  ``mcp-remote`` takes it: ``X``, its scheme kept readable);
+  ``mcp-remote`` takes it, or in one arg with its option, ``--header=Authorization: Bearer X``: ``X``,
+  its scheme kept readable);
 - any URL (``agent.model.base_url`` and a role's, ``agent.install.index_url``, an MCP server's ``url``,
   ``index.embedding.base_url``, ``index.rerank.url``): its user info (``https://user:pass@host``) and the
   values of its query (``?api_key=...``);
@@ -78,9 +79,10 @@ def _url_values(url: str) -> Iterator[str]:
 def _args(args: Iterable[Any]) -> Iterator[tuple[Any, str, str | None]]:
     """Each of an MCP server's `args` with where a credential is in it: ``(arg, name, value)``, where
     `value` is the credential (the arg after a ``--token``-style flag, the value of ``TOKEN=value``, or
-    of a header ``Authorization: Bearer value`` whose name names a credential; then `name` is what comes
-    before it: ``""``, ``"TOKEN="``, ``"Authorization: Bearer "``), or None when the arg is none (a URL
-    in it may still hold one)."""
+    of a header ``Authorization: Bearer value`` whose name names a credential, alone or after an option and
+    ``=`` (``--header=Authorization: Bearer value``); then `name` is what comes before it: ``""``,
+    ``"TOKEN="``, ``"Authorization: Bearer "``, ``"--header=Authorization: Bearer "``), or None when the
+    arg is none (a URL in it may still hold one)."""
     secret_next = False
     for arg in args:
         if not isinstance(arg, str):
@@ -94,7 +96,10 @@ def _args(args: Iterable[Any]) -> Iterator[tuple[Any, str, str | None]]:
         if equals and _names_credential(name):
             yield arg, name + equals, value
             continue
-        header = _HEADER_ARG.match(arg)
+        # a header whole (``Authorization: Bearer X``) or an option's value in the same arg
+        # (``--header=Authorization: Bearer X``, ``-H=X-Api-Key: X``)
+        start = len(name) + 1 if equals and name.startswith("-") else 0
+        header = _HEADER_ARG.match(arg, start)
         if header and _names_credential(header.group(1)) and arg[header.end() :].strip():
             yield arg, arg[: header.end()], arg[header.end() :]
             continue
@@ -112,7 +117,8 @@ def _mask_args(args: list[Any]) -> list[Any]:
 def args_without_credentials(args: Iterable[Any]) -> tuple[list[Any], list[str]]:
     """An MCP server's `args` without what carries a credential by these rules, the rest kept in order;
     and what was taken out, named for a message without its value. Taken out: an arg that gives a flag
-    its credential whole (``--api-key=X``: named ``--api-key=``); a credential standing alone, with the
+    its credential whole (``--api-key=X``: named ``--api-key=``; ``--header=Authorization: Bearer X``:
+    ``--header=Authorization: Bearer``); a credential standing alone, with the
     option just before it, which may take it as its value (``--token X``: ``--token``; ``-e
     GITHUB_TOKEN=X``: ``-e GITHUB_TOKEN=``; ``--mirror https://user:pass@host``: the URL masked), so that
     no option is left to take the next arg as its value instead. Nothing taken out: `args` hold no
@@ -123,7 +129,7 @@ def args_without_credentials(args: Iterable[Any]) -> tuple[list[Any], list[str]]
     for arg, name, value in _args(args):
         before, option = option, False
         if value is not None and name.startswith("-"):  # ``--api-key=X``: the credential and its flag
-            named.append(name)
+            named.append(name.rstrip())  # ``--header=Authorization: Bearer``
             continue
         if value is None and not (isinstance(arg, str) and any(_strings_values(arg))):
             kept.append(arg)

@@ -241,3 +241,24 @@ def test_a_header_given_as_an_arg_is_a_credential_when_its_name_says_so() -> Non
         ],
         ["--header Authorization: Bearer", "--header X-Api-Key:"],
     )
+
+
+def test_a_header_given_in_one_arg_with_its_option_is_a_credential_too() -> None:
+    """``--header=Authorization: Bearer X`` (one arg, as argparse-style and Go flag parsers take it) and
+    ``-H=X-Api-Key: X``: masked with the option and scheme kept readable, learnt, and dropped whole from what
+    a workspace's destination gets. Before session 26's fix only the two-arg form counted: these were
+    written and sent as they are. ``--header=Accept: ...`` and an option whose value is a URL with a colon
+    stay."""
+    args = [
+        "--header=Authorization: Bearer one-arg-0123456789",
+        "-H=X-Api-Key: one-key-0123456789",
+        "--header=Accept: application/json",
+        "--url=https://x.example/a:b",
+    ]
+    assert mask_settings({"args": args})["args"] == [
+        "--header=Authorization: Bearer <set, 18 chars>",
+        "-H=X-Api-Key: <set, 18 chars>",
+        *args[2:],
+    ]
+    assert set(credential_values({"args": args})) == {"one-arg-0123456789", "one-key-0123456789"}
+    assert args_without_credentials(args) == (args[2:], ["--header=Authorization: Bearer", "-H=X-Api-Key:"])
