@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import subprocess
 import tarfile
@@ -117,7 +118,10 @@ def _finish(cache: Path, name: str, staged: Path, sources: list[str]) -> Corpus:
     counts = Counter(p.suffix for p in root.rglob("*") if p.is_file())
     files = sum(counts.values())
     data = {"files": files, "languages": dict(counts), "sources": sources}
-    (cache / "corpora" / f"{name}.json").write_text(json.dumps(data, indent=2))
+    manifest = cache / "corpora" / f"{name}.json"
+    partial = manifest.with_name(f".{name}.json.{os.getpid()}")
+    partial.write_text(json.dumps(data, indent=2))
+    partial.replace(manifest)  # whole or not at all: `_load` never reads half of it
     return Corpus(name, root, files, dict(counts), tuple(sources))
 
 
