@@ -16,8 +16,13 @@ regression trees on LambdaRank gradients (``trees``: LambdaMART in a few dozen l
 reports leave-one-repository-out cross-validation (fit on 12 repositories, score the 13th) against the
 hand-weighted ranking, for the hybrid candidates and for the lexical ones (the vector list dropped), each
 with its own model, so a gain that only fits the training repositories shows. ``--write`` writes both
-models, fitted on every tuning query, to ``indexing/ranking_model.py``. ``score`` fits the same way and
-scores another split's dump (the held-out split: once, at the end).
+models, fitted on every tuning query, to ``indexing/ranking_model.py``. ``fit`` also scores the model
+``indexing/ranking_model.py`` holds now (``shipped``; on the tuning split that is not cross-validated: it
+was fitted on those queries). ``--pseudo N`` adds N pseudo-queries from outside the benchmark's
+repositories to every fold's training (:mod:`tests.benchmarks.retrieval.pseudo`: Django docstrings'
+first sentences, the docstrings removed from the index; ``--pseudo-no-doc`` zeroes their doc features);
+they are never scored. ``score`` fits the same
+way and scores another split's dump (the held-out split: once, at the end).
 
 The scores are computed offline from the captured candidates with the same code as
 ``indexing.ranking.rank`` (they equal those of ``evaluate`` on the same indexes).
@@ -40,12 +45,14 @@ from typing import Any
 import numpy as np
 
 import indexing.service as service
-from indexing.ranking import FEATURES, RankingWeights, features, score_candidates
+from indexing.ranking import FEATURES, RankingWeights, _model, features, score_candidates
+from indexing.service import WorkspaceIndex
 from tests.benchmarks.retrieval.evaluate import Hit, K, _matches, load_queries, open_agentls, score
 from tests.benchmarks.retrieval.repos import BY_NAME, fetch
 
 # AGENTLS_BENCH_CACHE: another place for the sweep indexes and dumps (a second model beside the first)
 CACHE = Path(os.environ.get("AGENTLS_BENCH_CACHE") or Path.home() / ".cache" / "agentls-bench")
+PSEUDO = CACHE / "learn-pseudo-django.pkl"  # written by `tests.benchmarks.retrieval.pseudo`
 MODEL_FILE = Path(__file__).resolve().parents[3] / "indexing" / "ranking_model.py"
 # the hand-weighted ranking without the learned step: the baseline and the features' input
 HAND = RankingWeights(learned=0.0)
@@ -58,6 +65,20 @@ def dump(split: str, model: Path | None, out: Path) -> None:
     """Run each query of ``split`` and keep the candidate lists `rank` was given."""
     queries = load_queries(split)
     captured: dict[str, tuple[Any, ...]] = {}
+    work = CACHE / "sweep" / ("hybrid" if model else "lexical")
+    for name in sorted({q["repo"] for q in queries}):
+        index = open_agentls(fetch(BY_NAME[name], CACHE).root, work / name, model_dir=model)
+        try:
+            captured.update(capture(index, [q for q in queries if q["repo"] == name]))
+        finally:
+            index.close()
+        print(f"{name}: {sum(1 for q in queries if q['repo'] == name)} queries", file=sys.stderr)
+    out.write_bytes(pickle.dumps(captured))
+
+
+def capture(index: WorkspaceIndex, queries: Sequence[dict[str, Any]]) -> dict[str, tuple[Any, ...]]:
+    """Search ``index`` for each query and keep, by query id, the candidate lists `rank` was given."""
+    captured: dict[str, tuple[Any, ...]] = {}
     real_rank = service.rank
     current: list[tuple[Any, ...]] = []
 
@@ -67,20 +88,13 @@ def dump(split: str, model: Path | None, out: Path) -> None:
 
     service.rank = spy  # type: ignore[assignment]
     try:
-        work = CACHE / "sweep" / ("hybrid" if model else "lexical")
-        for name in sorted({q["repo"] for q in queries}):
-            index = open_agentls(fetch(BY_NAME[name], CACHE).root, work / name, model_dir=model)
-            try:
-                for q in (q for q in queries if q["repo"] == name):
-                    current.clear()
-                    index.search(q["query"], limit=K)
-                    captured[q["id"]] = current[-1]
-            finally:
-                index.close()
-            print(f"{name}: {sum(1 for q in queries if q['repo'] == name)} queries", file=sys.stderr)
+        for q in queries:
+            current.clear()
+            index.search(q["query"], limit=K)
+            captured[q["id"]] = current[-1]
     finally:
         service.rank = real_rank
-    out.write_bytes(pickle.dumps(captured))
+    return captured
 
 
 # ----------------------------------------------------------------------------------------------- data
@@ -155,7 +169,17 @@ class Trees:
         return s
 
 
-Model = np.ndarray | Trees | None  # linear weights, trees, or None: the hand-weighted order
+class Shipped:
+    """The model ``indexing/ranking_model.py`` holds now for ``kind`` (hybrid, lexical)."""
+
+    def __init__(self, kind: str) -> None:
+        self.model = _model(kind)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return np.array([self.model(row) for row in x.tolist()])
+
+
+Model = np.ndarray | Trees | Shipped | None  # linear weights, trees, or None: the hand-weighted order
 
 
 def reorder(data: QueryData, model: Model, top: int) -> list[int]:
@@ -352,8 +376,10 @@ def fit(dataset: Sequence[QueryData], recipe: Recipe) -> np.ndarray | Trees:
 # ----------------------------------------------------------------------------------------------- report
 
 
-def load(path: Path, queries: Sequence[dict[str, Any]], lexical: bool) -> list[QueryData]:
-    captured = pickle.loads(path.read_bytes())
+def load(
+    path: Path, queries: Sequence[dict[str, Any]], lexical: bool, captured: dict[str, Any] | None = None
+) -> list[QueryData]:
+    captured = pickle.loads(path.read_bytes()) if captured is None else captured
     out = []
     for q in queries:
         text, lex, vec, sym = captured[q["id"]]
@@ -386,11 +412,15 @@ def summary(results: dict[str, dict[str, float]]) -> str:
     )
 
 
-def cross_validate(dataset: Sequence[QueryData], recipe: Recipe) -> dict[str, dict[str, dict[str, float]]]:
-    """Leave one repository out: each repository's queries ranked by a model fitted on the others'."""
+def cross_validate(
+    dataset: Sequence[QueryData], recipe: Recipe, extra: Sequence[QueryData] = ()
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Leave one repository out: each repository's queries ranked by a model fitted on the others' (and
+    on ``extra``, queries of other repositories that are never scored)."""
     out: dict[str, dict[str, dict[str, float]]] = {"hand": {}, "learned": {}}
     for repo in sorted({d.query["repo"] for d in dataset}):
-        model = fit([d for d in dataset if d.query["repo"] != repo], recipe)
+        assert all(d.query["repo"] != repo for d in extra), f"{repo} in the extra training queries"
+        model = fit([d for d in dataset if d.query["repo"] != repo] + list(extra), recipe)
         for d in (d for d in dataset if d.query["repo"] == repo):
             out["hand"][d.query["id"]] = metrics(d, reorder(d, None, recipe.top))
             out["learned"][d.query["id"]] = metrics(d, reorder(d, model, recipe.top))
@@ -475,6 +505,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.add_argument("--rate", type=float, default=0.3)
         p.add_argument("--min-leaf", type=int, default=40)
         p.add_argument("--tables", action="store_true", help="per language, kind and repository")
+        p.add_argument(
+            "--pseudo", type=int, default=0, help="also train on this many of `pseudo`'s queries (Django)"
+        )
+        p.add_argument("--pseudo-no-doc", action="store_true", help="zero their doc features (doc, has_doc)")
     sub.choices["fit"].add_argument("--write", action="store_true", help="write indexing/ranking_model.py")
     sub.choices["score"].add_argument("--split", default="held_out", choices=["tuning", "held_out"])
     args = parser.parse_args(argv)
@@ -493,15 +527,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     tuning = load_queries("tuning")
     fitted: dict[str, np.ndarray | Trees] = {}
+    pseudo_queries, pseudo_captured = pickle.loads(PSEUDO.read_bytes()) if args.pseudo else ([], {})
     for kind, lexical in (("hybrid", False), ("lexical", True)):
         train = load(CACHE / "learn-tuning.pkl", tuning, lexical)
+        extra = load(PSEUDO, pseudo_queries[: args.pseudo], lexical, pseudo_captured)
+        if args.pseudo_no_doc:
+            for d in extra:  # their targets' doc comments are gone from the index, the others' are not
+                d.x[:, [FEATURES.index("doc"), FEATURES.index("has_doc")]] = 0.0
         if args.command == "fit":
-            results = cross_validate(train, recipe)
+            results = cross_validate(train, recipe, extra)
+            shipped = Shipped(kind)
+            results["shipped"] = {d.query["id"]: metrics(d, reorder(d, shipped, recipe.top)) for d in train}
             queries = tuning
             what = "tuning, leave one repository out"
         else:
             queries = load_queries(args.split)
-            model = fit(train, recipe)
+            model = fit(train + extra, recipe)
             test = load(CACHE / f"learn-{args.split}.pkl", queries, lexical)
             results = {
                 "hand": {d.query["id"]: metrics(d, reorder(d, None, recipe.top)) for d in test},
@@ -509,15 +550,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             }
             what = f"{args.split}, fitted on all tuning queries"
         print(
-            f"{kind} ({what}) NDCG@10 / MRR@10 / Recall@10: hand {summary(results['hand'])}, "
-            f"learned {summary(results['learned'])}"
+            f"{kind} ({what}; {len(extra)} pseudo-queries) NDCG@10 / MRR@10 / Recall@10: "
+            + ", ".join(f"{name} {summary(r)}" for name, r in results.items())
         )
         if args.tables:
             print(table(results, queries))
         if args.command == "fit":
-            model = fitted[kind] = fit(train, recipe)
+            model = fitted[kind] = fit(train + extra, recipe)
             score = mean_ndcg(train, model, recipe.top)
-            print(f"{kind}, fitted and scored on all {len(train)} tuning queries: {score:.4f}")
+            plus = f" (fitted with {len(extra)} pseudo-queries too)" if extra else ""
+            print(f"{kind}, fitted and scored on all {len(train)} tuning queries{plus}: {score:.4f}")
             if isinstance(model, np.ndarray):
                 print({n: round(float(v), 4) for n, v in zip(FEATURES, model, strict=True) if v})
     if args.command == "fit" and args.write:
