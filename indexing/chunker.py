@@ -10,7 +10,11 @@ Chunks (lines 1-based, inclusive):
   docstring; ``/** */`` for JavaScript, TypeScript, Java, C#, C, C++ and PHP, whose tags keep only
   their descriptions; ``///`` for Rust (without its fenced examples), Java, C#, C and C++; ``//`` for
   Go; ``#`` for Ruby, whose class and module comments may stand one blank line above them; Rust ``//!``
-  at the start of a module body).
+  at the start of a module body). PHP's ``{@inheritDoc}`` is left out, not resolved: a method whose doc
+  is only that has an empty doc (151 of monolog 2.9.1's 635 methods). Of its 153 ``{@inheritDoc}``
+  methods one has a same-named method in its own file; the others implement an interface or override a
+  parent in another file, whose doc would need the class hierarchy across files at index time, and the
+  chunker sees one file.
 - A container (class and the like) of at most ``chunk_max_lines`` lines is one chunk, members included.
   A larger one becomes a *skeleton* chunk (its text with each member's body elided as ``...`` or
   ``{ ... }``) and each member becomes its own chunk, recursively.
