@@ -8,7 +8,8 @@ what an expert would open, so per query:
 - ``recall``: the share of grade-3 targets (the defining chunks) whose defining line is inside a section
   of the context;
 - ``imports``: of the targets' files that the context shows, the share whose import lines are shown too
-  (code without its file's imports is read blind: which `parse` is this?);
+  (code without its file's imports is read blind: which `parse` is this?); an import line is one at the
+  top level (`import_lines`), not a ``require`` inside a method;
 - ``noise``: the share of sections that hold nothing an expert opens for the query: a stub (a body of
   ``pass``/``...``/``raise NotImplementedError``; one line only when it is an empty definition such as
   ``write() {}``), comments or nothing at all, or a test file when no target is a test;
@@ -24,7 +25,10 @@ the function is shown, when the workspace has one), ``imports`` (its file's impo
 ``covering_test`` (a section of a test file that calls it is shown, when one exists), ``signature_types``
 (the share of workspace types its signature names whose definition is shown), ``style_test`` (a test
 file with real tests shown, when the workspace has one in the language) and ``empty_tests`` (an empty
-test file such as ``tests/__init__.py`` shown). For a method whose name three or more places define
+test file such as ``tests/__init__.py`` shown). A call of a function (no class) is one bare or through its
+module or package (``clear(``, ``termui.clear(``), not some object's method of that name
+(``shells.clear()``); a method's is one through any object (`_call_pattern`); a definition line (a
+JavaScript class's ``encode() {`` too) is none. For a method whose name three or more places define
 (``new``, ``__construct``), a call counts only in a file that names its class. A fix run gets a
 diagnostic on the function's last line: ``target`` (that line shown), ``function`` (all of the function
 shown), ``callees`` (of that line), ``covering_test`` and ``imports``. The edit cases are split like the
@@ -54,17 +58,30 @@ from indexing.languages import detect_language
 from indexing.service import WorkspaceIndex
 
 _IMPORT = re.compile(
-    r"^\s*(?:import\s|from\s+\S+\s+import\s|use\s|require[\s(]|require_once\s|#include\s|package\s)"
-    r"|^\s*(?:const|let|var)\s+\S.*=\s*require\(|^\s*import\s*[({\"']"
+    r"^\s*(?:import\s|from\s+\S+\s+import\s|use\s|require(?:_relative)?[\s(]|require_once\s|#include\s"
+    r"|package\s)|^\s*(?:const|let|var)\s+\S.*=\s*require\(|^\s*import\s*[({\"']"
 )
+_GUARD = re.compile(r"(?:try|except\b.*|else|elif\b.*|if\b.*|begin)\s*:?\s*$")
+"""A top-level line whose block may hold the file's imports (``try:`` / ``import simplejson``, Ruby's
+``begin`` / ``require 'x'`` / ``rescue LoadError``)."""
 _COMMENT = re.compile(r"^\s*(?:#(?!\[|!|include)|//|/\*|\*)")
 _EMPTY_ONE_LINER = re.compile(r"\)\s*(?:->\s*\S+\s*)?\{\s*\}[,;]?\s*$|:\s*(?:pass|\.\.\.)\s*$")
 _STUB_BODY = re.compile(r"^\s*(?:pass|\.\.\.|raise NotImplementedError(?:\(.*\))?|\{\s*\}|)\s*$")
 
 
 def import_lines(text: str) -> list[int]:
-    """1-based lines of the file's top-level import statements (within its first 80 lines)."""
-    return [n for n, line in enumerate(text.split("\n")[:80], 1) if _IMPORT.match(line)]
+    """1-based lines of the file's top-level import statements (within its first 80 lines): at the first
+    column, or in a block of a top-level ``try``/``if``/``else``/``begin``; not a ``require`` inside a
+    method (rack's builder.rb loads a config file so) nor a trait's ``use`` inside a PHP class."""
+    out = []
+    guarded = False  # the last line at the first column opens a block imports may be in
+    for n, line in enumerate(text.split("\n")[:80], 1):
+        top = bool(line.strip()) and not line[0].isspace()
+        if top:
+            guarded = bool(_GUARD.match(line))
+        if _IMPORT.match(line) and (top or guarded):
+            out.append(n)
+    return out
 
 
 def is_stub(section: ContextSection) -> bool:
@@ -275,7 +292,25 @@ def _function(read: Callable[[str], str | None], path: str, name: str) -> Functi
 _DEFINITION_LINE = re.compile(
     r"^\s*(?:(?:pub(?:\([\w ]+\))?|export|async|static|public|private|protected|final)\s+)*"
     r"(?:def|fn|func|function)\s"
+    # a class's method in JavaScript and TypeScript: ``async *encode() {``, ``get size(): number {``
+    r"|^\s*(?:(?:async|static|get|set|public|private|protected|override)\s+)*\*?\s*\w+\s*\([^()]*\)"
+    r"\s*(?::\s*[^{;=]+)?\{\s*$"
 )
+
+
+def _call_pattern(name: str, symbol: str | None, path: str) -> re.Pattern[str]:
+    """A call of the target `name` defined in `path`, as an expert counts one. A method (`symbol` is
+    ``Class.method``, or unknown) is called through any object (``obj.name(``, ``$this->name(``,
+    ``Self::name(``). A function (no class) is called bare (``clear(``) or through its module or package
+    (``termui.clear(``, ``click.clear(``, ``cobra::name(``: a folder or the file's stem of `path`), not as
+    some other object's method: ``_available_shells.clear()`` calls a dict's ``clear``, not click's."""
+    if symbol is None or "." in symbol:
+        return re.compile(rf"(?<![\w$]){re.escape(name)}\(")
+    parts = [Path(part).stem for part in Path(path).parts]
+    through = "".join(
+        rf"|(?<=\b{re.escape(part)}{sep})" for part in dict.fromkeys(parts) if part for sep in (r"\.", "::")
+    )
+    return re.compile(rf"(?:(?<![\w$.:>]){through}){re.escape(name)}\(")
 
 
 def _owner(symbol: str | None, definitions: list[tuple[str, int]]) -> str:
@@ -306,7 +341,7 @@ def implement_scores(
     task = implement_task(root, stub, path, start)
     context = gather_context(task, root=root, read_file=read_stub, index=index, token_budget=token_budget)
     shown = sum(1 for c in callees if _shows_definition(context, c, defined[c], language))
-    call = re.compile(rf"(?<![\w$]){re.escape(name)}\(")
+    call = _call_pattern(name, task.symbol, path)
     owner = _owner(task.symbol, defined.get(name, []))
     calls = [
         (rel, n)
@@ -406,7 +441,7 @@ def fix_scores(index: WorkspaceIndex, path: str, name: str, token_budget: int = 
     defined = _defined(root, language)
     callees = sorted({c for c in _CALL.findall(text.split("\n")[end - 1]) if c in defined and c != name})
     shown = sum(1 for c in callees if _shows_definition(context, c, defined[c], language))
-    call = re.compile(rf"(?<![\w$]){re.escape(name)}\(")
+    call = _call_pattern(name, task.symbol, path)
     owner = _owner(task.symbol, defined.get(name, []))
     covering = {
         rel
