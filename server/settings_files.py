@@ -869,7 +869,7 @@ def _read(root: Path | None, env: Mapping[str, str], trusted: Collection[str] = 
     if sources and root is not None:
         found = sensitive_values(raw, root, user)  # before the untrusted ones are dropped from raw
         raw, untrusted = untrusted_dropped(
-            raw, root, sources[0], env, text=text, prefix=prefix, user=user, trusted=trusted, found=found
+            raw, found, root, sources[0], env, text=text, prefix=prefix, trusted=trusted
         )
         pending = found if untrusted else []
     return _Read(

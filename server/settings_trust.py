@@ -590,29 +590,26 @@ def _set(raw: dict[str, Any], key: str, value: Any) -> None:
 
 def untrusted_dropped(
     raw: dict[str, Any],
+    found: list[Sensitive],
     root: Path,
     source: str,
     env: Mapping[str, str],
     *,
     text: str | None = None,
     prefix: tuple[str, ...] = (),
-    user: Mapping[str, Any] | None = None,
     trusted: Collection[str] = (),
-    found: list[Sensitive] | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
     """`raw` (read from the workspace file `source`, whose TOML is `text`, its table at `prefix`) without its
-    sensitive settings, unless the user trusted exactly these values for `root`; a message for each one
-    dropped, naming its file and line and the command that trusts them. Of a setting with a safe part
-    (`safe_part`: ``index.exclude``'s patterns that only leave files out) only the rest is dropped, which
-    its message names (its ``!pattern`` entries). `raw` is changed in place. `user`: the user's own
-    settings, whose limits bound the file's (`sensitive_values`). `trusted`: the `fingerprint`s of values
-    the user trusted for `root` that the trust file does not hold (``agentls acp``'s, trusted while it
-    runs when the file could not be written), which apply as the trust file's do. `found`: `raw`'s
-    `sensitive_values` (with `user`), when the caller has them already (`server.settings_files.load`
-    keeps them for the language server's question); None: computed here."""
+    sensitive settings `found` (its `sensitive_values`, with the user's own settings, whose limits bound
+    the file's; `server.settings_files.load` keeps them for the language server's question too), unless
+    the user trusted exactly these values for `root`; a message for each one dropped, naming its file and
+    line and the command that trusts them. Of a setting with a safe part (`safe_part`: ``index.exclude``'s
+    patterns that only leave files out) only the rest is dropped, which its message names (its
+    ``!pattern`` entries). `raw` is changed in place. `trusted`: the `fingerprint`s of values the user
+    trusted for `root` that the trust file does not hold (``agentls acp``'s, trusted while it runs when
+    the file could not be written), which apply as the trust file's do."""
     from server.settings_files import SettingsMessage, toml_line
 
-    found = sensitive_values(raw, root, user) if found is None else found
     if not found:
         return raw, []
     values = fingerprint(found)
