@@ -4,7 +4,8 @@ Nothing here is committed: each corpus is downloaded with the registry's ordinar
 apt-get), reduced to its source files, and cached under the benchmark cache folder
 (``~/.cache/agentls-bench`` unless the caller passes another). A corpus is complete when its manifest
 (``corpora/<name>.json``, beside the tree, not inside it, so the indexer never sees it) exists; an
-interrupted fetch is redone from scratch.
+interrupted fetch is redone from scratch, and processes that fetch one corpus at once wait for the
+first (`fetch_once`).
 
 - ``django``: the source distribution of Django (the package and its test suite), its ``.py`` files only
   (about 2,800).
@@ -16,6 +17,7 @@ interrupted fetch is redone from scratch.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
@@ -125,6 +127,38 @@ def _finish(cache: Path, name: str, staged: Path, sources: list[str]) -> Corpus:
     return Corpus(name, root, files, dict(counts), tuple(sources))
 
 
+def fetch_once(cache: Path, name: str, fill: Callable[[Path, Path], list[str]]) -> Corpus:
+    """The corpus ``name`` from the cache, else fetched by ``fill(downloads, staged)`` (it fills the
+    folder ``staged`` and returns what it used, with versions); raises `CorpusError`.
+
+    Safe when several processes fetch the same corpus into one cache at once (parallel benchmark runs):
+    one fetches, under a lock file beside the tree (``corpora/<name>.lock``, `fcntl.flock`), the others
+    wait for it and then load what it left. The tree is unpacked into a hidden folder beside its place
+    and renamed there whole, and the manifest, the completion mark, is written after it, so a
+    half-unpacked tree never looks complete, and a complete one is never replaced under a process reading
+    it (before session 26, a second fetch that had started meanwhile deleted the first one's tree, and
+    replaced it with its own, while the first indexed it)."""
+    found = _load(cache, name)
+    if found is not None:
+        return found
+    folder = cache / "corpora"
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / f"{name}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or its process dies
+        found = _load(cache, name)  # another process fetched it while this one waited
+        if found is not None:
+            return found
+        downloads = cache / "downloads"
+        downloads.mkdir(parents=True, exist_ok=True)
+        staged = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=folder))
+        try:
+            sources = fill(downloads, staged)
+        except BaseException:
+            shutil.rmtree(staged, ignore_errors=True)
+            raise
+        return _finish(cache, name, staged, sources)
+
+
 def _copy_members(tar: tarfile.TarFile, prefix: str, dest: Path, keep: Callable[[str], bool]) -> int:
     """Extract regular files under ``prefix`` whose path passes ``keep``, without the prefix."""
     count = 0
@@ -146,23 +180,18 @@ def _copy_members(tar: tarfile.TarFile, prefix: str, dest: Path, keep: Callable[
 
 def django(cache: Path) -> Corpus:
     """Django's source distribution, ``.py`` files only (package and tests)."""
-    name = f"django-{DJANGO_VERSION}"
-    found = _load(cache, name)
-    if found is not None:
-        return found
-    downloads = cache / "downloads"
-    downloads.mkdir(parents=True, exist_ok=True)
-    sdist = downloads / f"Django-{DJANGO_VERSION}.tar.gz"
-    if not sdist.exists():
-        log.info("fetching Django %s from PyPI", DJANGO_VERSION)
-        _run(
-            ["pip", "download", f"django=={DJANGO_VERSION}", "--no-deps", "--no-binary", ":all:", "-d", "."],
-            downloads,
-        )
-    staged = Path(tempfile.mkdtemp(prefix=f"{name}.", dir=cache))
-    with tarfile.open(sdist) as tar:
-        _copy_members(tar, f"Django-{DJANGO_VERSION}/", staged, lambda p: p.endswith(".py"))
-    return _finish(cache, name, staged, [f"pypi:django=={DJANGO_VERSION} (sdist)"])
+
+    def fill(downloads: Path, staged: Path) -> list[str]:
+        sdist = downloads / f"Django-{DJANGO_VERSION}.tar.gz"
+        if not sdist.exists():
+            log.info("fetching Django %s from PyPI", DJANGO_VERSION)
+            pip = ["pip", "download", f"django=={DJANGO_VERSION}", "--no-deps", "--no-binary", ":all:"]
+            _run([*pip, "-d", "."], downloads)
+        with tarfile.open(sdist) as tar:
+            _copy_members(tar, f"Django-{DJANGO_VERSION}/", staged, lambda p: p.endswith(".py"))
+        return [f"pypi:django=={DJANGO_VERSION} (sdist)"]
+
+    return fetch_once(cache, f"django-{DJANGO_VERSION}", fill)
 
 
 def _npm(downloads: Path, package: str, version: str, dest: Path) -> str:
@@ -221,15 +250,9 @@ def _debian(downloads: Path, package: str, version: str, under: str, suffix: str
 
 def mixed(cache: Path) -> Corpus:
     """TypeScript (npm), Go (Debian golang-*-dev) and Rust (Debian librust-*-dev) sources."""
-    name = "mixed-v1"
-    found = _load(cache, name)
-    if found is not None:
-        return found
-    downloads = cache / "downloads"
-    downloads.mkdir(parents=True, exist_ok=True)
-    staged = Path(tempfile.mkdtemp(prefix=f"{name}.", dir=cache))
-    sources: list[str] = []
-    try:
+
+    def fill(downloads: Path, staged: Path) -> list[str]:
+        sources: list[str] = []
         for package, version in NPM_PACKAGES:
             sources.append(_npm(downloads, package, version, staged / "ts"))
         for package, version in DEBIAN_GO_PACKAGES:
@@ -238,10 +261,9 @@ def mixed(cache: Path) -> Corpus:
             sources.append(
                 _debian(downloads, package, version, "usr/share/cargo/registry", ".rs", staged / "rust")
             )
-    except BaseException:
-        shutil.rmtree(staged, ignore_errors=True)
-        raise
-    return _finish(cache, name, staged, sources)
+        return sources
+
+    return fetch_once(cache, "mixed-v1", fill)
 
 
 def copy_tree(source: Path, dest: Path) -> Path:

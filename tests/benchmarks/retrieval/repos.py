@@ -13,7 +13,6 @@ Run ``python -m tests.benchmarks.retrieval.repos [CACHE]`` to fetch them all ahe
 
 from __future__ import annotations
 
-import fcntl
 import shutil
 import sys
 import tarfile
@@ -133,35 +132,13 @@ _FETCH = {"pypi": _pypi, "npm": _npm, "debian": _debian}
 
 
 def fetch(repo: Repo, cache: Path) -> Corpus:
-    """The repository's source tree, downloaded and extracted on first use; raises `CorpusError`.
-
-    Safe when several processes fetch the same repository into one cache at once (parallel benchmark
-    runs): one fetches, under a lock file beside the tree (``corpora/<name>.lock``, `fcntl.flock`), the
-    others wait for it and then load what it left. The tree is unpacked into a hidden folder beside its
-    place and renamed there whole, and the manifest, the completion mark, is written after it, so a
-    half-unpacked tree never looks complete, and a complete one is never replaced under a process reading
-    it (before, a second fetch that had started meanwhile deleted the first one's tree, and replaced it
-    with its own, while the first indexed it)."""
-    name = f"retrieval-{repo.name}-{repo.version}"
-    found = corpora._load(cache, name)
-    if found is not None:
-        return found
-    folder = cache / "corpora"
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / f"{name}.lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or its process dies
-        found = corpora._load(cache, name)  # another process fetched it while this one waited
-        if found is not None:
-            return found
-        downloads = cache / "downloads"
-        downloads.mkdir(parents=True, exist_ok=True)
-        staged = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=folder))
-        try:
-            source = _FETCH[repo.registry](repo, downloads, staged)
-        except BaseException:
-            shutil.rmtree(staged, ignore_errors=True)
-            raise
-        return corpora._finish(cache, name, staged, [source])
+    """The repository's source tree, downloaded and extracted on first use (`corpora.fetch_once`: one
+    process fetches, others fetching it at once wait and get its tree); raises `CorpusError`."""
+    return corpora.fetch_once(
+        cache,
+        f"retrieval-{repo.name}-{repo.version}",
+        lambda downloads, staged: [_FETCH[repo.registry](repo, downloads, staged)],
+    )
 
 
 def main(argv: list[str]) -> int:
