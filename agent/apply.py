@@ -55,6 +55,7 @@ __all__ = [
     "OrderedWrites",
     "ProposalDecisions",
     "apply_changes",
+    "fsync_folder",
     "journal_dir",
     "recover_applies",
     "write_atomic",
@@ -75,6 +76,16 @@ def journal_dir(runs_dir: Path) -> Path:
     return runs_dir / JOURNAL_FOLDER
 
 
+def fsync_folder(folder: Path) -> None:
+    """Put `folder`'s entries on the disk (fsync the folder): a file's new or changed name in it survives a
+    crash, not only the file's content."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def write_atomic(path: Path, text: str, mode: int | None, *, durable: bool = False) -> None:
     """Write `text` to `path` through a temporary file renamed over it (never half-written); `mode`
     defaults to 0644. Creates missing parent folders. `durable`: on the disk when this returns (the file
@@ -90,11 +101,7 @@ def write_atomic(path: Path, text: str, mode: int | None, *, durable: bool = Fal
         os.chmod(tmp, mode if mode is not None else 0o644)
         os.replace(tmp, path)
         if durable:  # the rename itself
-            folder = os.open(path.parent, os.O_RDONLY)
-            try:
-                os.fsync(folder)
-            finally:
-                os.close(folder)
+            fsync_folder(path.parent)
     except BaseException:
         try:
             os.unlink(tmp)

@@ -200,11 +200,9 @@ class Transcript:
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             self._file = open(fd, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
             if self.durable:  # the file's name too, not only its lines
-                folder = os.open(self.directory, os.O_RDONLY)
-                try:
-                    os.fsync(folder)
-                finally:
-                    os.close(folder)
+                from agent.apply import fsync_folder
+
+                fsync_folder(self.directory)
         return self._file
 
     def write(self, type: str, **fields: Any) -> None:
