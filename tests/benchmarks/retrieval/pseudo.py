@@ -30,8 +30,6 @@ from tests.benchmarks.retrieval.evaluate import open_agentls
 from tests.benchmarks.retrieval.learn import CACHE, PSEUDO, capture
 from tests.benchmarks.test_retrieval_quality import SEED, _cases, _eligible, _strip_docstrings
 
-OUT = PSEUDO
-
 
 def build(model: Path, sample: int) -> tuple[list[dict[str, Any]], dict[str, tuple[Any, ...]]]:
     """The pseudo-queries (in `evaluate`'s query format) and their captured candidates."""
@@ -78,8 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sample", type=int, default=2000, help="queries drawn (seeded)")
     args = parser.parse_args(argv)
     queries, captured = build(args.model, args.sample)
-    OUT.write_bytes(pickle.dumps((queries, captured)))
-    print(f"{len(queries)} pseudo-queries -> {OUT}")
+    PSEUDO.write_bytes(pickle.dumps((queries, captured)))
+    print(f"{len(queries)} pseudo-queries -> {PSEUDO}")
     return 0
 
 
