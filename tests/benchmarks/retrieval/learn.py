@@ -67,12 +67,13 @@ def dump(split: str, model: Path | None, out: Path) -> None:
     captured: dict[str, tuple[Any, ...]] = {}
     work = CACHE / "sweep" / ("hybrid" if model else "lexical")
     for name in sorted({q["repo"] for q in queries}):
+        own = [q for q in queries if q["repo"] == name]
         index = open_agentls(fetch(BY_NAME[name], CACHE).root, work / name, model_dir=model)
         try:
-            captured.update(capture(index, [q for q in queries if q["repo"] == name]))
+            captured.update(capture(index, own))
         finally:
             index.close()
-        print(f"{name}: {sum(1 for q in queries if q['repo'] == name)} queries", file=sys.stderr)
+        print(f"{name}: {len(own)} queries", file=sys.stderr)
     out.write_bytes(pickle.dumps(captured))
 
 
