@@ -26,7 +26,8 @@
    implement or tests task gets the first test function of the nearest test file that has one, with
    that file's imports, as an example of the project's test style;
 5. similar code found by `WorkspaceIndex.search`, each hit cut to 80 lines. For a task with no file (a
-   free-form ``agentls run``) the hits are the whole context: up to eight, uncut, each with its file's
+   free-form ``agentls run``) the hits are the whole context: up to eight, uncut, without the ranking's
+   file diversity (the answer is often several windows of one long function), each with its file's
    imports, leaving out stubs (a body of ``pass``/``...``/``raise NotImplementedError``, a one-line empty
    definition such as ``write() {},``) and, unless the task speaks of tests, test files. A hit that is
    only a comment (a doc comment the chunker keeps apart from its definition) is shown with the
@@ -612,13 +613,15 @@ class _Gatherer:
         query = _search_query(task)
         if not query:
             return
+        free_form = task.path is None  # the hits are the task's whole context, not examples beside it
         try:
-            hits = self.index.search(query, limit=_SIMILAR_HITS * 3)
+            # A question's context keeps a file's hits in score order (no demotion past a file's fourth):
+            # its answer is often several windows of one long function, its head among them.
+            hits = self.index.search(query, limit=_SIMILAR_HITS * 3, diverse=not free_form)
         except Exception as error:
             log.warning("context: search for %r failed: %s", query, error)
             self.notes.append("the workspace index could not be searched")
             return
-        free_form = task.path is None  # the hits are the task's whole context, not examples beside it
         priority = _P_OUTLINE if free_form else _P_SIMILAR
         family = _family(task.language)
         if family:  # examples in the task's own language first; the sort is stable, so rank order stays

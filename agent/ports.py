@@ -74,10 +74,16 @@ class CodeIndex(Protocol):
         ...
 
     def search(
-        self, query: str, *, limit: int = 10, path: str | None = None, files: bool = False
+        self,
+        query: str,
+        *,
+        limit: int = 10,
+        path: str | None = None,
+        files: bool = False,
+        diverse: bool = True,
     ) -> list[SearchHit]:
         """Hybrid search over the chunks, best first; `path` limits it to a folder or file; `files`: each
-        file once, at its best chunk."""
+        file once, at its best chunk; `diverse` False: a file's hits past its fourth are not demoted."""
         ...
 
     def find_symbols(

@@ -821,12 +821,15 @@ class WorkspaceIndex:
         path: str | None = None,
         files: bool = False,
         notes: list[str] | None = None,
+        diverse: bool = True,
     ) -> list[SearchHit]:
         """Hybrid search: BM25, vector and symbol-definition candidates, fused and ranked by `rank`.
         With ``files``, each file once, at its best chunk (`indexing.ranking.files_view`), from a pool of
-        candidates twice as large. A query that cannot be embedded (the endpoint is down, or was in the
-        last `_EMBEDDING_PAUSE` seconds) is searched without the vector leg, and ``notes`` gets a line
-        saying so.
+        candidates twice as large. With ``diverse`` False, a file's hits keep their scores past its
+        fourth (`RankingWeights.same_file` off): the agent's context of a question reads consecutive
+        windows of one long function, the head among them. A query that cannot be embedded (the endpoint
+        is down, or was in the last `_EMBEDDING_PAUSE` seconds) is searched without the vector leg, and
+        ``notes`` gets a line saying so.
 
         Each store query costs a few milliseconds whatever it returns, most of it waiting on Lance: the
         store reads run as one coroutine on LanceDB's event loop (`_retrieve`), the three retrievers at
@@ -850,6 +853,8 @@ class WorkspaceIndex:
         if reranker is not None:  # the second stage re-scores the best `candidates` (indexing.rerank)
             wanted = max(limit, self.settings.rerank.candidates)
         weights = files_view(self.weights) if files else self.weights
+        if not diverse and not files:
+            weights = dataclasses.replace(weights, same_file=1.0)
         hits = [to_hit(c) for c in rank(query, lexical, vector, wanted, weights, symbol)]
         if reranker is not None:
             hits = rerank_hits(reranker, query, hits, self.settings.rerank.candidates)[:limit]

@@ -246,11 +246,13 @@ class _ReaderSpec:
 
 
 def _search_in_process(
-    spec: _ReaderSpec, query: str, limit: int, scope: str | None, files: bool = False
+    spec: _ReaderSpec, query: str, limit: int, scope: str | None, files: bool = False, diverse: bool = True
 ) -> list[SearchHit]:
     """Runs in the search process: search one folder's index (opened or refreshed as needed)."""
     index = spec.open()
-    return [] if index is None else index.search(query, limit=limit, path=scope, files=files)
+    if index is None:
+        return []
+    return index.search(query, limit=limit, path=scope, files=files, diverse=diverse)
 
 
 def _read_in_process(spec: _ReaderSpec, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -676,10 +678,10 @@ class BackgroundIndexer:
         return self._searcher
 
     async def search(
-        self, query: str, limit: int, path: Path | None = None, files: bool = False
+        self, query: str, limit: int, path: Path | None = None, files: bool = False, diverse: bool = True
     ) -> list[tuple[Path, SearchHit]]:
         """The best `limit` hits over every folder (or the folder holding `path`, restricted to it);
-        ``files``: each file once (`WorkspaceIndex.search`'s files view)."""
+        ``files``: each file once (`WorkspaceIndex.search`'s files view); ``diverse``: as there."""
         loop = asyncio.get_running_loop()
         jobs = []
         searched: set[Path] = set()
@@ -698,7 +700,7 @@ class BackgroundIndexer:
             self._notice_deleted(root, folder)
             spec = self._reader_spec(folder)
             job = loop.run_in_executor(
-                self._search_pool(), _search_in_process, spec, query, limit, scope, files
+                self._search_pool(), _search_in_process, spec, query, limit, scope, files, diverse
             )
             jobs.append((root, job))
         results: list[tuple[Path, SearchHit]] = []
@@ -841,10 +843,16 @@ class SearchProcessIndex:
         return self._settings
 
     def search(
-        self, query: str, *, limit: int = 10, path: str | None = None, files: bool = False
+        self,
+        query: str,
+        *,
+        limit: int = 10,
+        path: str | None = None,
+        files: bool = False,
+        diverse: bool = True,
     ) -> list[SearchHit]:
         target = None if path is None else self._root / path
-        found = self._call(self._indexer.search(query, limit, target or self._root, files))
+        found = self._call(self._indexer.search(query, limit, target or self._root, files, diverse))
         return [hit for root, hit in found if root == self._root]  # not a nested folder's (other paths)
 
     def find_symbols(

@@ -281,3 +281,46 @@ def test_search_hits_that_are_a_lone_doc_comment_or_an_empty_method_are_left_out
             assert code, (query, section.header())
             assert section.text.strip() != "write() {},", (query, section.header())
         assert any("res.cookie = function" in s.text for s in context.sections), _headers(context)
+
+
+def _long_go_function() -> str:
+    """A 313-line Go function, indexed as six windows, each naming the route, path, params and handler."""
+    lines = [
+        "// lookupRoute returns the handler registered for path, capturing its params.",
+        "func (n *node) lookupRoute(path string, params *Params) (handler Handler) {",
+    ]
+    for i in range(28):
+        lines += [
+            f"\t// step {i}: match the route path prefix and capture params for the handler",
+            f"\tif len(path) > {i} && n.path[{i}] == path[{i}] {{",
+            f'\t\tparams.add("p{i}", path[{i}:])',
+            f"\t\tn = n.children[{i % 3}]",
+            "\t}",
+            f"\tcount{i} := len(*params)",
+            f"\t_ = count{i}",
+            "\tif n == nil {\n\t\treturn nil\n\t}",
+            "\t",
+        ]
+    lines += ["\treturn n.handler", "}"]
+    return "package gin\n\n" + "\n".join(lines) + "\n"
+
+
+def test_a_questions_context_keeps_every_window_of_the_long_function_it_asks_about(tmp_path: Path) -> None:
+    """A free-form run's hits are its whole context: the search behind them keeps a file's hits in score
+    order (`WorkspaceIndex.search(diverse=False)`), so the windows of one long function all come, not
+    a one-line mention in another file in place of one. Before (the ranking's file diversity, d8e39bc), the
+    function's fifth and further windows scored half each and its last window gave way to another file's
+    (gin's node.getValue lost its head window, its signature, on the held-out split)."""
+    files = {"tree.go": _long_go_function()}
+    for name in ("logger", "context", "errors"):
+        files[f"{name}.go"] = (
+            f"package gin\n\n// {name}Route logs the route path of a handler and its params.\n"
+            f"func {name}Route(path string, params *Params, handler Handler) string {{\n\treturn path\n}}\n"
+        )
+    index = _indexed(tmp_path, files)
+    root = index.root
+    query = "look up the route handler for a path and capture params"
+    context = gather_context(run_task(query), root=root, read_file=_read(root), index=index)
+    shown = {n for s in context.sections if s.path == "tree.go" for n in range(s.start_line, s.end_line + 1)}
+    missing = set(range(3, 315)) - shown
+    assert not missing, (min(missing), max(missing), _headers(context))
