@@ -64,9 +64,11 @@ def test_parsed_rows_are_written_once_they_reach_the_batch_byte_limit(
     batches: list[int] = []
     real_write = IndexStore.write_batch
 
-    def write_batch(store: IndexStore, items: list[FileBatchItem], known: object = None) -> None:
+    def write_batch(
+        store: IndexStore, items: list[FileBatchItem], known: object = None, *, at_once: bool = False
+    ) -> None:
         batches.append(len(items))
-        real_write(store, items, known)  # type: ignore[arg-type]
+        real_write(store, items, known, at_once=at_once)  # type: ignore[arg-type]
 
     monkeypatch.setattr(IndexStore, "write_batch", write_batch)
     monkeypatch.setattr(service, "_BATCH_BYTES", 1)  # every file's rows are more than that
