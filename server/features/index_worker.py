@@ -156,6 +156,12 @@ def _worker_main(
         if job is None:
             return
         assert isinstance(job, IndexJob)
+        if cancel.is_set():  # cancelled after the server sent it (it clears the flag first): write nothing
+            try:
+                send(("outcome", JobOutcome("cancelled", None, "cancelled before it started")))
+            except (OSError, ValueError):
+                return
+            continue
         # By the folder's real path too: a folder whose link was retargeted (ws -> a, then b) has b's index
         # (its location follows the real path), not the one opened for a.
         key = (str(job.root), os.path.realpath(job.root), job.settings.model_dump_json())

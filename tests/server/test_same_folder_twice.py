@@ -165,7 +165,7 @@ async def test_the_same_folder_with_other_index_settings_says_whose_the_shared_i
         assert worker.jobs == [("index", link)]
 
 
-@pytest.mark.parametrize("when", ["before-it-reaches-the-process", "while-it-runs"])
+@pytest.mark.parametrize("when", ["before-it-reaches-the-process", "sent-not-yet-taken", "while-it-runs"])
 async def test_a_folder_removed_during_its_job_is_cancelled_cleanly(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, when: str
 ) -> None:
@@ -174,7 +174,7 @@ async def test_a_folder_removed_during_its_job_is_cancelled_cleanly(
     # cancel was lost (the worker cleared it when it sent the job) and the folder was indexed in full.
     big = tmp_path / "big"
     big.mkdir()
-    files = 50 if when == "before-it-reaches-the-process" else 600
+    files = 600 if when == "while-it-runs" else 50
     for n in range(files):
         (big / f"m{n}.py").write_text("".join(f"def f{n}_{k}(x):\n    return x + {k}\n" for k in range(20)))
     settings = IndexSettings(embedding=EmbeddingSettings(provider="none"), uri=str(tmp_path / "index"))
@@ -184,13 +184,16 @@ async def test_a_folder_removed_during_its_job_is_cancelled_cleanly(
         indexer.request_full(big)
         if when == "while-it-runs":
             await _until(lambda: "indexing" in worker.phases)
+        elif when == "sent-not-yet-taken":
+            await _until(lambda: worker.pid is not None)
+            await asyncio.sleep(0.05)  # the loop sends the job as soon as the process is started
         else:
             await _until(lambda: indexer._running is not None)
         indexer.remove(big)
         await _until(lambda: indexer.idle.is_set() and indexer._running is None)
         assert worker.jobs == [("index", big)]  # and no other job for it after
         assert [outcome.status for outcome in worker.outcomes] == ["cancelled"]
-        if when == "before-it-reaches-the-process":
+        if when != "while-it-runs":
             assert not (tmp_path / "index" / "lance").exists(), "the removed folder's job wrote its index"
         assert indexer.reports == {}
         assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
