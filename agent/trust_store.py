@@ -6,7 +6,9 @@ path, the fingerprint and when; the file is written atomically with mode 0600, o
 folder too) when `TrustStore.add` returns, and never holds the trusted values themselves (an environment's
 values, a URL's credentials), only their digest. `add` blocks on the disk: a caller with an event loop
 calls it on a worker thread (``agentls acp``: `agent.apply.OrderedWrites`, in order with the records of
-the answers; the language server: ``asyncio.to_thread``).
+the answers; the language server: ``asyncio.to_thread``). It never raises for the disk: what it returns
+(`Kept`) says whether the trust is on the disk and, if not, why, in words for the user (`Kept.why`), so a
+caller tells the user and goes on (the servers keep running) rather than reading the file back.
 """
 
 from __future__ import annotations
@@ -15,14 +17,33 @@ import datetime as dt
 import json
 import logging
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["TrustStore"]
+__all__ = ["Kept", "TrustStore"]
 
 log = logging.getLogger(__name__)
 
 _LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Kept:
+    """What came of `TrustStore.add`: the trust is on the disk (`kept`), or `path` could not be written
+    (`error`). A store without a file (path None) keeps nothing and fails at nothing."""
+
+    path: Path | None
+    error: OSError | None = None
+
+    @property
+    def kept(self) -> bool:
+        return self.error is None
+
+    @property
+    def why(self) -> str:
+        """Why it was not kept, for the user: "PATH could not be written (ERROR)"; "" when it was."""
+        return "" if self.error is None else f"{self.path} could not be written ({self.error})"
 
 
 class TrustStore:
@@ -46,11 +67,12 @@ class TrustStore:
         workspace = str(Path(root).resolve())
         return any(e.get("workspace") == workspace and e.get("sha256") == digest for e in self._load())
 
-    def add(self, root: Path, digest: str, **fields: str) -> None:
-        """Trust `digest` for `root` from now on, on the disk when this returns (a failure to write is
-        logged: `has` then says whether it was kept); `fields` are kept beside it (``server = NAME``)."""
+    def add(self, root: Path, digest: str, **fields: str) -> Kept:
+        """Trust `digest` for `root` from now on, on the disk when this returns; `fields` are kept beside
+        it (``server = NAME``). Whether it was kept: a file or folder that cannot be written (a read-only
+        cache, a full disk, a file where the cache's folder should be) is logged and returned, not raised."""
         if self.path is None:
-            return
+            return Kept(None)
         from agent.apply import write_atomic
 
         entry = {
@@ -65,9 +87,10 @@ class TrustStore:
                 for e in self._load()
                 if (e.get("workspace"), e.get("sha256")) != (entry["workspace"], entry["sha256"])
             ]
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            try:
+            try:  # write_atomic makes the missing folders
                 text = json.dumps({"trusted": [*entries, entry]}, indent=1)
                 write_atomic(self.path, text, 0o600, durable=True)
             except OSError as error:
                 log.warning("cannot remember the trust in %s: %s", self.path, error)
+                return Kept(self.path, error)
+        return Kept(self.path)

@@ -183,6 +183,7 @@ if TYPE_CHECKING:
     from agent.runner import RunHandle
     from agent.task import Task
     from agent.transcript import Transcript
+    from agent.trust_store import Kept
     from server.features.configuration import SettingsMessages
     from server.settings import LoadedSettings, Settings
 
@@ -328,10 +329,8 @@ class _TrustQuestion:
     """The tool call's output when `no` is chosen."""
     what: str
     """It, in the words of the warning and the log: "The MCP server `x` is"."""
-    where: Path
-    """The trust file `keep` writes."""
-    keep: Callable[[], bool]
-    """Remember the trust; whether it was (raises `OSError` or returns False when `where` was not written).
+    keep: Callable[[], Kept]
+    """Remember the trust in its trust file; whether it was kept, and if not why (`agent.trust_store`).
     A disk write (fsync'd): run on the agent's records thread (`AgentlsAcpAgent.records`)."""
     hold: Callable[[], None]
     """Trust it while this process runs (`keep` failed)."""
@@ -974,19 +973,16 @@ class AgentlsAcpAgent:
         """The fingerprints of the sensitive settings of `root`'s file trusted for this process only."""
         return {digest for (trusted_root, digest) in self.trusted_here if trusted_root == root}
 
-    async def _not_remembered(
-        self, session: _Session, what: str, subject: str, path: Path, error: OSError
-    ) -> str:
-        """Tell the session that the user's trust in `what` holds for this process only: `path` could not
-        be written. The reason, for the transcript."""
-        log.warning("cannot remember the trust of %s in %s: %s", what, path, error)
+    async def _not_remembered(self, session: _Session, what: str, subject: str, kept: Kept) -> str:
+        """Tell the session that the user's trust in `what` holds for this process only: its trust file
+        could not be written (`kept`). The reason, for the transcript."""
+        log.warning("cannot remember the trust of %s: %s", what, kept.why)
         said = (
-            f"{what} trusted while this agentls runs, but the answer could not be remembered: {path} could "
-            f"not be written ({error}). The question comes again after agentls restarts; make that file "
-            "writable to keep the answer."
+            f"{what} trusted while this agentls runs, but the answer could not be remembered: {kept.why}. "
+            "The question comes again after agentls restarts; make that file writable to keep the answer."
         )
         await self._update(session, _warning(said, subject))
-        return f"trusted while this agentls runs only: {path} could not be written ({error})"
+        return f"trusted while this agentls runs only: {kept.why}"
 
     async def _ask(self, session: _Session, question: _TrustQuestion) -> tuple[str, str | None, str]:
         """Show `question` as a pending ``tool_call`` and ask it with ``session/request_permission``, its
@@ -1030,14 +1026,11 @@ class AgentlsAcpAgent:
         if error:
             reason = f"the editor could not ask it: {error}"
         elif answer == question.yes[0]:
-            try:  # on the records' thread, in order with the answers' records, on disk before "trusted"
-                if not await self.records.submit(question.keep):  # the store logs a failed write
-                    raise OSError("see the log for the error")
-            except OSError as failed:
+            # on the records' thread, in order with the answers' records, on disk before "trusted"
+            kept = await self.records.submit(question.keep)
+            if not kept.kept:
                 question.hold()
-                reason = await self._not_remembered(
-                    session, question.what, question.subject, question.where, failed
-                )
+                reason = await self._not_remembered(session, question.what, question.subject, kept)
             log.info("%s trusted for %s", question.what, session.root)
             await self._update(session, update_tool_call(tool_id, status="completed", raw_output="trusted"))
         else:
@@ -1068,15 +1061,10 @@ class AgentlsAcpAgent:
     async def _ask_trust(self, session: _Session, loaded: LoadedSettings) -> str | None:
         """Ask the user whether to trust the sensitive values of the workspace's file; the option chosen
         (`TRUST_SETTINGS`, remembered, or `IGNORE_SETTINGS`), None when the question got no answer."""
-        from server.settings_trust import IGNORE, TRUST, fingerprint, question, remember, settings_trust
+        from server.settings_trust import IGNORE, TRUST, fingerprint, question, remember
 
         source = loaded.sources[-1]
         digest = fingerprint(list(loaded.pending))
-        store = settings_trust(self.env)
-
-        def keep() -> bool:
-            remember(session.root, loaded.pending, source, self.env)
-            return store.has(session.root, digest)
 
         answer, _why = await self._ask_and_keep(
             session,
@@ -1090,8 +1078,7 @@ class AgentlsAcpAgent:
                 no=(IGNORE_SETTINGS, IGNORE),
                 declined="ignored",
                 what=f"The sensitive settings of {source} are",
-                where=store.path or Path(source),
-                keep=keep,
+                keep=functools.partial(remember, session.root, loaded.pending, source, self.env),
                 hold=lambda: self.trusted_here.add((session.root, digest)),
             ),
         )
@@ -1161,10 +1148,6 @@ class AgentlsAcpAgent:
         `trust`, or `DONT_START_MCP`) and "", or None and why no answer came."""
         from agent.mcp.trust import DONT, TRUST, fingerprint, question
 
-        def keep() -> bool:
-            trust.remember(session.root, name, config)
-            return trust.is_trusted(session.root, config)
-
         def hold() -> None:
             self.mcp_trusted_here[(session.root, fingerprint(config))] = config
 
@@ -1180,8 +1163,7 @@ class AgentlsAcpAgent:
                 no=(DONT_START_MCP, DONT),
                 declined="not started",
                 what=f"The MCP server `{name}` is",
-                where=trust.path or Path("the MCP trust file"),
-                keep=keep,
+                keep=functools.partial(trust.remember, session.root, name, config),
                 hold=hold,
             ),
         )

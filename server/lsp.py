@@ -757,7 +757,15 @@ class AgentlsServer(LanguageServer):
         # Exactly the values the question showed: the file may have changed while it waited (its new
         # values have a question of their own), and an answer is about what the user saw. Written and
         # fsync'd on a worker thread: the loop serves the editor meanwhile.
-        await asyncio.to_thread(remember, root, loaded.pending, source, self.env)
+        kept = await asyncio.to_thread(remember, root, loaded.pending, source, self.env)
+        if not kept.kept:  # the server goes on without them; the user is told why and how to keep them
+            said = (
+                f"agentls settings: the sensitive settings of {source} were trusted, but the answer could "
+                f"not be remembered: {kept.why}. They stay ignored; make that file writable, then run "
+                f"`{trust_command(root)}`."
+            )
+            self.show(said, types.MessageType.Warning)
+            return
         log.info("the sensitive settings of %s are trusted for %s; reading the settings again", source, root)
         now = self.folders.pending.get(root)
         if now is not None and fingerprint(list(now.pending)) != fingerprint(list(loaded.pending)):

@@ -97,10 +97,11 @@ The language server asks instead (`server.lsp`): once per workspace and `fingerp
 command that trusts them later) and the actions `TRUST` and `IGNORE`. The question is logged when asked; the
 values stay dropped while it waits, however long. `TRUST` is `remember`ed in the same store as the
 command's, for exactly the values it showed (a late answer, after the file changed, trusts those and not
-the new ones, which have a question of their own), and the settings are read again; `IGNORE`, no answer
-or a dismissed question leaves them dropped and logged. A client that cannot answer gets the messages.
-``agentls acp`` asks with ``session/request_permission`` before a session's run, the same way
-(`server.acp`).
+the new ones, which have a question of their own), and the settings are read again (a trust file that
+cannot be written leaves them dropped, and a warning message says why and how to trust them later);
+`IGNORE`, no answer or a dismissed question leaves them dropped and logged. A client that cannot answer
+gets the messages. ``agentls acp`` asks with ``session/request_permission`` before a session's run, the
+same way (`server.acp`).
 
 The user's own settings are trusted for everything: the user-level file `user_settings_file`
 (``$XDG_CONFIG_HOME/agentls/agentls.toml``, by default ``~/.config/agentls/agentls.toml``) and the
@@ -130,7 +131,7 @@ from indexing.paths import cache_dir, user_settings_file
 from server.settings_files import IndexingSettings, ServerSettings
 
 if TYPE_CHECKING:
-    from agent.trust_store import TrustStore
+    from agent.trust_store import Kept, TrustStore
 
 __all__ = [
     "IGNORE",
@@ -564,10 +565,10 @@ def question(root: Path, values: list[Sensitive] | tuple[Sensitive, ...], source
 
 def remember(
     root: Path, values: list[Sensitive] | tuple[Sensitive, ...], source: str, env: Mapping[str, str]
-) -> None:
+) -> Kept:
     """Trust exactly `values` of `root`'s settings file `source` from now on, as ``agentls settings
-    --trust`` does."""
-    settings_trust(env).add(root, fingerprint(list(values)), settings=source)
+    --trust`` does; whether the trust file kept it (`agent.trust_store.Kept`)."""
+    return settings_trust(env).add(root, fingerprint(list(values)), settings=source)
 
 
 def _table_of(raw: dict[str, Any], key: str) -> dict[str, Any] | None:

@@ -55,7 +55,7 @@ from agent.credential_fields import mask_settings
 from agent.mcp.client import tool_name
 from agent.mcp.config import McpServerSettings, McpSettings
 from agent.tools.ask import NoAnswer
-from agent.trust_store import TrustStore
+from agent.trust_store import Kept, TrustStore
 
 if TYPE_CHECKING:
     from agent.recorder import Recorder
@@ -98,9 +98,9 @@ class McpTrust(TrustStore):
     def is_trusted(self, root: Path, config: McpServerSettings) -> bool:
         return self.has(root, fingerprint(config))
 
-    def remember(self, root: Path, name: str, config: McpServerSettings) -> None:
-        """Trust this server of this workspace from now on (written atomically, 0600)."""
-        self.add(root, fingerprint(config), server=name)
+    def remember(self, root: Path, name: str, config: McpServerSettings) -> Kept:
+        """Trust this server of this workspace from now on (written atomically, 0600); whether it was kept."""
+        return self.add(root, fingerprint(config), server=name)
 
 
 def describe_server(config: McpServerSettings) -> str:

@@ -23,7 +23,8 @@ configuration: ``{"command": "agentls", "args": ["mcp", "--path", "/path/to/proj
 ``agentls mcp --trust [--yes]`` serves nothing: it goes through the MCP servers the workspace's settings
 configure for the agent (``[mcp.servers.NAME]``) and records the user's trust in each
 (`agent.mcp.trust`), asked on the terminal (all at once with ``--yes``, which is needed without a terminal),
-for runs that have no one to ask.
+for runs that have no one to ask. A trust file that cannot be written ends it with an error naming the file
+and why (exit status 1).
 """
 
 from __future__ import annotations
@@ -324,7 +325,12 @@ def _trust_servers(root: Path, settings: Any, cache: Path, *, yes: bool) -> None
             continue
         question = f"{name} {describe_server(config)}. Trust it for agent runs in {root}?"
         if yes or click.confirm(question, default=False):
-            store.remember(root, name, config)
+            kept = store.remember(root, name, config)
+            if not kept.kept:
+                raise click.ClickException(
+                    f"{name}: not trusted: the answer could not be remembered, {kept.why}; runs leave it "
+                    "out. Make that file writable and run this again"
+                )
             click.echo(f"{name}: trusted")
         else:
             click.echo(f"{name}: not trusted (runs leave it out unless someone answers the question)")

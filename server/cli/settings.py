@@ -8,7 +8,8 @@ masked) and whether it applies (not trusted, the part of it that needs no trust 
 `server.settings_trust.safe_part`).
 ``--trust`` shows the same, asks on the terminal (``--yes``: without asking, which is needed without a
 terminal) and remembers the fingerprint of exactly those values for that workspace; a value changed,
-added or removed later is dropped again until trusted again.
+added or removed later is dropped again until trusted again. A trust file that cannot be written is an
+error naming the file and why (exit status 1): the values stay ignored.
 """
 
 from __future__ import annotations
@@ -82,7 +83,12 @@ def settings_cmd(path: str, trust: bool, yes: bool) -> None:
             "terminal, or add --yes to trust them without asking"
         )
     if yes or click.confirm(f"Trust these values for {root}?", default=False):
-        store.add(root, fingerprint(found), settings=sources[0])
+        kept = store.add(root, fingerprint(found), settings=sources[0])
+        if not kept.kept:
+            raise click.ClickException(
+                f"not trusted: the answer could not be remembered, {kept.why}; they stay ignored. Make that "
+                "file writable and run this again"
+            )
         click.echo("trusted: they apply from now on (until one of them changes)")
     else:
         click.echo("not trusted: they stay ignored")

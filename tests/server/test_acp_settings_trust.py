@@ -468,6 +468,7 @@ def test_trusted_settings_that_cannot_be_remembered_hold_for_the_process_and_the
     [told] = _warnings(client)
     assert "trusted while this agentls runs, but the answer could not be remembered" in told, told
     assert "settings-trust.json could not be written" in told and PASSWORD not in told, told
+    assert "[Errno" in told and "see the log" not in told, told  # why, from the store, not read back
     [asked] = next(s for s in agent.sessions.values() if s.asked).asked
     assert asked.approved and asked.answer == "Trust these settings"
     assert asked.reason is not None and asked.reason.startswith("trusted while this agentls runs only")
@@ -520,6 +521,7 @@ def test_a_trusted_mcp_server_that_cannot_be_remembered_is_started_for_the_proce
     assert marker.exists()  # the run started it
     told = [w for w in _mcp_warnings(client) if "could not be remembered" in w]
     assert len(told) == 1 and "mcp-trust.json could not be written" in told[0], _mcp_warnings(client)
+    assert "[Errno 21] Is a directory" in told[0] and "see the log" not in told[0], told
     first, second = _transcripts(tmp_path)
     assert first[1]["type"] == "approval" and first[1]["answer"] == "Trust and start"
     assert first[1]["reason"].startswith("trusted while this agentls runs only")

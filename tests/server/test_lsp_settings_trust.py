@@ -220,3 +220,49 @@ def test_the_trust_the_editor_answered_is_written_off_the_loop_and_fsynced(
     loop_thread = threading.current_thread().name
     assert len(synced_on) == 2 and loop_thread not in synced_on, synced_on  # the file, then its folder
     assert reloaded_when == [True]
+
+
+@pytest.mark.parametrize("how", ["folder in its place", "cache is a file"])
+def test_a_trust_the_editor_answered_that_cannot_be_remembered_is_said_and_the_server_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    """ "Trust these settings" with a trust file that cannot be written: a warning message says it could
+    not be remembered, which file and why, and how to trust them later; the values stay ignored (the
+    settings are not read again as trusted). Before, a folder in the file's place was only logged (the
+    settings read again, still ignored), and a cache folder that could not be made raised out of the
+    question's task (FileExistsError)."""
+    from server.lsp import AgentlsServer, LspEditor
+    from server.settings import load_settings
+
+    ws = _workspace(tmp_path)
+    cache = tmp_path / "cache"
+    if how == "folder in its place":
+        (cache / "settings-trust.json").mkdir(parents=True)
+    else:
+        cache.write_text("not a folder")
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "config"), "AGENTLS_CACHE_DIR": str(cache)}
+    server = AgentlsServer(env=env, cache_dir=tmp_path / "elsewhere")
+    loaded = load_settings(ws, env=env)
+    assert loaded.pending
+
+    async def ask(self: LspEditor, question: str, options: list[str]) -> str:
+        return "Trust these settings"
+
+    reloaded: list[bool] = []
+
+    async def reload_settings(**_: Any) -> None:
+        reloaded.append(True)
+
+    shown: list[tuple[str, types.MessageType]] = []
+    monkeypatch.setattr(LspEditor, "ask", ask)
+    monkeypatch.setattr(server, "reload_settings", reload_settings)
+    monkeypatch.setattr(
+        server, "show", lambda message, kind=types.MessageType.Info: shown.append((message, kind))
+    )
+    asyncio.run(server._settings_trust_question(ws, loaded))
+    [(said, kind)] = shown
+    assert kind == types.MessageType.Warning
+    assert "were trusted, but the answer could not be remembered:" in said, said
+    assert f"{cache / 'settings-trust.json'} could not be written (" in said, said
+    assert f"agentls settings --trust --path {ws}" in said and PASSWORD not in said, said
+    assert reloaded == []
