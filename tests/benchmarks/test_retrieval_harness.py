@@ -78,3 +78,38 @@ def test_a_function_nested_in_a_long_function_spans_its_definition(tmp_path: Pat
     symbol |= {"line": 162, "column": 10, "end_line": 162}
     container = ("function", "enablePatches", 1, 166)
     assert _resolved(tmp_path, "patches.ts", text, container, symbol) == (162, 162, 165, "function")
+
+
+def test_two_fresh_indexes_redact_a_secret_with_the_same_placeholder(tmp_path: Path) -> None:
+    # The placeholder is keyed by the cache dir's random key; it is embedded with its chunk, so each new
+    # index gave that chunk another vector and the hybrid figures moved from run to run (rack-14).
+    root = tmp_path / "ws"
+    root.mkdir()
+    (root / "session.py").write_text(
+        'def sign(data):\n    secret = "s3cr3t-Xk9pQ7vL3mN"\n    return hmac(secret, data)\n'
+    )
+    texts = []
+    for name in ("first", "second"):
+        index = open_agentls(root, tmp_path / name)
+        try:
+            rows = index.store.table("chunks").search().select(["search_text"]).to_list()
+        finally:
+            index.close()
+        texts.append(sorted(str(r["search_text"]) for r in rows))
+    assert "<secret:" in " ".join(texts[0]), "the value was not withheld: the test shows nothing"
+    assert texts[0] == texts[1]
+
+
+def test_per_query_table_keeps_each_systems_metrics_with_the_query() -> None:
+    from tests.benchmarks.retrieval.evaluate import Run, Table, per_query_table
+
+    queries = [
+        {"id": "q-1", "repo": "r", "language": "go", "kind": "natural", "split": "tuning", "query": "a b"},
+        {"id": "q-2", "repo": "r", "language": "go", "kind": "symbol", "split": "tuning", "query": "Ab"},
+    ]
+    metrics = {"ndcg": 0.5, "mrr": 1.0, "recall": 1.0}
+    run = Run(Table(), {}, {"agentls-hybrid": {"q-1": metrics}, "agentls-lexical": {"q-1": metrics}})
+    table = per_query_table(run, queries)
+    assert list(table) == ["q-1"]
+    assert table["q-1"]["kind"] == "natural" and table["q-1"]["query"] == "a b"
+    assert table["q-1"]["systems"] == {"agentls-hybrid": metrics, "agentls-lexical": metrics}

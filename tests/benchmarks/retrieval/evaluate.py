@@ -22,15 +22,22 @@ Systems:
   embedding model is a constant stand-in that the zero weight removes), ``semble-hybrid`` with the same
   distilled static model as agentls and semble's own automatic alpha.
 
+Every index it builds redacts withheld values with one fixed placeholder key (`fixed_secret_key`), so
+that two runs at one commit give the same figures.
+
 Run ``python -m tests.benchmarks.retrieval.evaluate --split tuning`` while working on the ranking (it
-never scores the held-out split unless asked), or the benchmark test for the full table.
+never scores the held-out split unless asked), or the benchmark test for the full table;
+``--per-query FILE`` keeps each query's metrics per system, to compare runs query by query.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import hashlib
 import json
 import math
+import os
 import sys
 import tempfile
 import time
@@ -44,6 +51,7 @@ import numpy as np
 
 from indexing.config import EmbeddingSettings, IndexSettings
 from indexing.ranking import RankingWeights
+from indexing.secrets import KEY_FILE, private_dir
 from indexing.service import WorkspaceIndex
 from tests.benchmarks.retrieval.annotate import QUERIES_FILE
 from tests.benchmarks.retrieval.repos import BY_NAME, fetch
@@ -181,6 +189,7 @@ def open_agentls(
     else:
         settings = IndexSettings(embedding=EmbeddingSettings(provider="model2vec", model=str(model_dir)))
     env = {"HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(cache_dir / "no-hub")}
+    fixed_secret_key(cache_dir)
     index = WorkspaceIndex(root, settings, cache_dir=cache_dir, env=env, weights=weights)
     if model_dir is not None and index.embedder is None:
         raise ModelNotLoaded(
@@ -190,6 +199,31 @@ def open_agentls(
         )
     index.index()
     return index
+
+
+BENCHMARK_SECRET_KEY = hashlib.sha256(b"agentls retrieval benchmark placeholder key").digest()
+"""The placeholder key of every index the benchmark builds (`fixed_secret_key`)."""
+
+
+def fixed_secret_key(cache_dir: Path) -> None:
+    """Give an index's cache dir the benchmark's fixed placeholder key, unless it has a key already (an
+    index kept between runs keeps the key its text was redacted with).
+
+    A withheld value is written into the chunk text as ``<secret:xxxxxxxx>``, keyed by the cache dir's
+    ``secret-key`` (`indexing.secrets.load_key`), which is random per new cache dir. The token is embedded
+    with the rest of its chunk, so each fresh index gave such a chunk another vector: rack's
+    ``Rack::Session::Cookie`` class (two placeholders) moved by about 0.005 in cosine distance from run
+    to run, enough to swap it with the target of rack-14 (held out) and move held-out Ruby hybrid between
+    0.627 and 0.650 at one commit (BENCHMARKS.md, "Retrieval: natural-language queries (issue 13,
+    session 27)"). With one key the figures repeat."""
+    path = cache_dir / KEY_FILE
+    if path.exists():
+        return
+    private_dir(cache_dir)
+    with contextlib.suppress(FileExistsError):  # another process wrote it first: the same key
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(BENCHMARK_SECRET_KEY)
 
 
 class ModelNotLoaded(RuntimeError):
@@ -267,6 +301,18 @@ def evaluate(
     return Run(table, dict(latency), dict(per_query))
 
 
+def per_query_table(run: Run, queries: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Query id -> its repo, language, kind, split and text, and each system's metrics on it: what
+    ``--per-query`` writes, to compare two runs or two systems query by query."""
+    table: dict[str, dict[str, Any]] = {}
+    for q in queries:
+        scored = {s: results[q["id"]] for s, results in run.per_query.items() if q["id"] in results}
+        if scored:
+            keys = ("repo", "language", "kind", "split", "query")
+            table[q["id"]] = {**{k: q[k] for k in keys}, "systems": scored}
+    return table
+
+
 def default_systems(model_dir: Path | None, weights: RankingWeights | None = None) -> dict[str, Any]:
     systems: dict[str, Any] = {
         "agentls-lexical": lambda root, work: agentls_search(open_agentls(root, work, weights=weights)),
@@ -292,6 +338,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--systems", help="comma-separated subset of the systems")
     parser.add_argument("--repos", help="comma-separated subset of the repositories")
     parser.add_argument("--misses", action="store_true", help="print agentls's queries that score below 1")
+    parser.add_argument(
+        "--per-query",
+        type=Path,
+        help="write each query's metrics per system (and its repo, language, kind, text) to this JSON file",
+    )
     args = parser.parse_args(argv)
     queries = load_queries(args.split)
     systems = default_systems(args.model)
@@ -311,6 +362,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "search latency p50 (ms): "
         + ", ".join(f"{s} {sorted(v)[len(v) // 2]:.1f}" for s, v in run.latency_ms.items())
     )
+    if args.per_query:
+        args.per_query.write_text(json.dumps(per_query_table(run, queries), indent=1))
     if args.misses:
         by_id = {q["id"]: q for q in queries}
         for system, results in run.per_query.items():
