@@ -98,7 +98,8 @@ that is a folder inside the workspace is each run's scope, as ``agentls run --pa
   sessions while they are fsync'd; the prompt waits for each before it goes on (the next question, the
   writes, the client's answer). A ``session/cancel`` or ``session/close`` meanwhile is served at once;
   the record in flight is written all the same, and what the close writes (the attempt's transcript)
-  comes after it and is on disk before its reply.
+  comes after it and is on disk before its reply. The settings files and the trust files are read off
+  the loop too (``asyncio.to_thread``: `AgentlsAcpAgent._load_settings`, each MCP server's trust).
 - ``session/cancel`` cancels the run (it stops within about a second), or the pending permission request
   (the client answers it "cancelled": nothing is written); the prompt ends ``cancelled``.
 - ``session/close`` (advertised: ``sessionCapabilities.close``) cancels the session's prompt the same way
@@ -131,7 +132,7 @@ import signal
 import sys
 import threading
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
@@ -613,7 +614,7 @@ class AgentlsAcpAgent:
 
     async def new_session(self, cwd: str, mcp_servers: Any = None, **kwargs: Any) -> NewSessionResponse:
         from server.cli.support import find_root
-        from server.settings import cache_dir, load_settings
+        from server.settings import cache_dir
         from server.workspace import held_message, hold_reason
 
         folder = Path(cwd)
@@ -625,7 +626,7 @@ class AgentlsAcpAgent:
         root = find_root(folder.resolve(), cache)
         # Every prompt indexes its workspace first: / or a whole home folder would be read entirely. The
         # language server holds such a folder back by the same rule.
-        if what := hold_reason(root, load_settings(root, env=self.env).settings, self.env, cache):
+        if what := hold_reason(root, (await self._load_settings(root)).settings, self.env, cache):
             above = "" if root == folder.resolve() else f"cwd {cwd!r} belongs to the workspace {root}. "
             instead = "Start the session in a project's folder instead"
             held = held_message(root, what, instead=instead, settings_in=str(root / "agentls.toml"))
@@ -892,9 +893,7 @@ class AgentlsAcpAgent:
         """The settings of the session's workspace for a run (`_trusted_or_not`), then the messages about
         them the session was not told yet (`_tell_messages`). None: the prompt was cancelled while a
         question about them was open."""
-        from server.settings import load_settings
-
-        loaded = load_settings(session.root, env=self.env)
+        loaded = await self._load_settings(session.root)
         session.settings_files = loaded.sources
         used = await self._trusted_or_not(session, loaded)
         if used is None:
@@ -931,14 +930,13 @@ class AgentlsAcpAgent:
         while this process runs). While ignored, or with no answer, they stay out of the run, and the
         session's first update says which and the command that trusts them. None: the prompt was cancelled
         while the question was open."""
-        from server.settings import load_settings
         from server.settings_trust import fingerprint
 
         if not loaded.pending:
             return loaded
         key = (session.root, fingerprint(list(loaded.pending)))
         if key in self.trusted_here:
-            return self._trusted_here(session.root)
+            return await self._trusted_here(session.root)
         for message in loaded.untrusted:
             log.warning("%s", message)
         if key not in self.ignored:
@@ -951,9 +949,9 @@ class AgentlsAcpAgent:
             if session.cancelled:
                 return None
             if answer == TRUST_SETTINGS and key in self.trusted_here:  # not remembered: this process only
-                return self._trusted_here(session.root)
+                return await self._trusted_here(session.root)
             if answer == TRUST_SETTINGS:
-                return load_settings(session.root, env=self.env)
+                return await self._load_settings(session.root)
             if answer == IGNORE_SETTINGS:
                 self.ignored.add(key)
         if key not in session.told:
@@ -961,13 +959,19 @@ class AgentlsAcpAgent:
             await self._update(session, _warning(_untrusted_notice(session.root, loaded), "settings"))
         return loaded
 
-    def _trusted_here(self, root: Path) -> LoadedSettings:
+    async def _trusted_here(self, root: Path) -> LoadedSettings:
         """The workspace's settings with the sensitive values the user trusted for this process only (the
         trust file could not keep them) applied as trusted ones of its file (`load_settings`' `trusted`):
         as when trusted for good, a problem of one of them is said at its line of that file."""
+        return await self._load_settings(root, trusted=self._trusted_for(root))
+
+    async def _load_settings(self, root: Path, *, trusted: Collection[str] = ()) -> LoadedSettings:
+        """`server.settings.load_settings` of `root` on a worker thread: it reads the settings files and the
+        settings trust file, and the loop serves the other sessions meanwhile. A trust written before it
+        is read (each write is awaited before the prompt goes on)."""
         from server.settings import load_settings
 
-        return load_settings(root, env=self.env, trusted=self._trusted_for(root))
+        return await asyncio.to_thread(functools.partial(load_settings, root, env=self.env, trusted=trusted))
 
     def _trusted_for(self, root: Path) -> set[str]:
         """The fingerprints of the sensitive settings of `root`'s file trusted for this process only."""
@@ -1102,7 +1106,9 @@ class AgentlsAcpAgent:
         servers = dict(configured)
         for name, config in configured.items():
             key = (session.root, fingerprint(config))
-            if not config.enabled or key in self.mcp_trusted_here or trust.is_trusted(session.root, config):
+            if not config.enabled or key in self.mcp_trusted_here:
+                continue
+            if await asyncio.to_thread(trust.is_trusted, session.root, config):  # a file read: off the loop
                 continue
             told = (session.root, f"mcp:{key[1]}")
             answer: str | None = DONT_START_MCP  # chosen earlier in this process: not asked again

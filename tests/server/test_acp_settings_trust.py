@@ -545,3 +545,46 @@ def test_an_mcp_server_trusted_without_a_cache_folder_does_not_end_the_prompt(tm
     _check_mcp_question(client)
     [told] = _mcp_warnings(client)
     assert "`tracker` is trusted while this agentls runs" in told and "mcp-trust.json" in told, told
+
+
+@pytest.mark.parametrize("how", ["kept", "folder in its place"])
+def test_the_trust_files_are_read_off_the_event_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    """Every read of a trust file (``settings-trust.json`` as the settings are loaded: the session's start,
+    the prompt's settings, after "Trust these settings"; ``mcp-trust.json`` for each MCP server) is on a
+    worker thread, not on the event loop that serves the other sessions; the outcome is the same: the
+    settings trusted, the server started, a second session not asked again. With the trust file kept,
+    and with it not writable (the trust held for the process: the settings read with it). Before, each
+    was read on the loop."""
+    import threading
+
+    from agent.trust_store import TrustStore
+
+    ws = _both_workspace(tmp_path)
+    if how != "kept":
+        _unwritable(tmp_path, how, "settings-trust.json")
+        _unwritable(tmp_path, how, "mcp-trust.json")
+    client = ScriptedClient(TRUST_SETTINGS, TRUST_MCP)
+    agent = _agent(client, tmp_path)
+    real_load, read_on = TrustStore._load, []
+
+    def load(self: TrustStore) -> list[dict[str, Any]]:
+        read_on.append((threading.current_thread().name, Path(str(self.path)).name))
+        return real_load(self)
+
+    monkeypatch.setattr(TrustStore, "_load", load)
+
+    async def go() -> None:
+        for _ in range(2):  # asked in the first session only
+            session = await _session(agent, ws)
+            settings = await agent._settings(session)
+            assert settings is not None and settings.agent.sandbox.memory_mb == 65536  # trusted
+            assert await agent._mcp_servers(session, settings) == settings  # the server starts
+
+    asyncio.run(go())
+    assert len(client.permissions) == 2
+    loop_thread = threading.current_thread().name
+    assert {name for _, name in read_on} == {"settings-trust.json", "mcp-trust.json"}, read_on
+    on_the_loop = [name for thread, name in read_on if thread == loop_thread]
+    assert on_the_loop == [], read_on
