@@ -6,8 +6,10 @@ Settings may carry tokens, keys and passwords in these places (`server.settings.
   value (``GITHUB_PERSONAL_ACCESS_TOKEN``, ``Authorization = "Bearer ..."``);
 - an MCP server's ``args``: the value of a flag that names a credential (``--token X``, ``--api-key=X``,
   ``GITHUB_TOKEN=X``), and of a header given as an arg (``--header "Authorization: Bearer X"``, as
-  ``mcp-remote`` takes it, or in one arg with its option, ``--header=Authorization: Bearer X``: ``X``,
-  its scheme kept readable);
+  ``mcp-remote`` takes it: ``X``, its scheme kept readable, all of it up to the arg's end, ``=`` padding
+  included); an option's value given in one arg with it counts as the value alone does, after ``=``
+  (``--header=Authorization: Bearer X``, ``--env=GITHUB_TOKEN=X``) or glued to a short option (curl's
+  ``-HAuthorization: Bearer X``, docker's ``-eKEY=X``);
 - any URL (``agent.model.base_url`` and a role's, ``agent.install.index_url``, an MCP server's ``url``,
   ``index.embedding.base_url``, ``index.rerank.url``): its user info (``https://user:pass@host``) and the
   values of its query (``?api_key=...``);
@@ -79,10 +81,12 @@ def _url_values(url: str) -> Iterator[str]:
 def _args(args: Iterable[Any]) -> Iterator[tuple[Any, str, str | None]]:
     """Each of an MCP server's `args` with where a credential is in it: ``(arg, name, value)``, where
     `value` is the credential (the arg after a ``--token``-style flag, the value of ``TOKEN=value``, or
-    of a header ``Authorization: Bearer value`` whose name names a credential, alone or after an option and
-    ``=`` (``--header=Authorization: Bearer value``); then `name` is what comes before it: ``""``,
-    ``"TOKEN="``, ``"Authorization: Bearer "``, ``"--header=Authorization: Bearer "``), or None when the
-    arg is none (a URL in it may still hold one)."""
+    of a header ``Authorization: Bearer value`` whose name names a credential) and `name` is what comes
+    before it: ``""``, ``"TOKEN="``, ``"Authorization: Bearer "``; or None when the arg is none (a URL in
+    it may still hold one). An option's value in the same arg is read as the value alone would be: after
+    ``=`` (``--header=Authorization: Bearer value``, ``--env=TOKEN=value``; `name` then starts with the
+    option, ``"--header=Authorization: Bearer "``), and after a short option glued to it, curl's
+    ``-HAuthorization: Bearer value``, docker's ``-eKEY=value`` (`_glued_option`)."""
     secret_next = False
     for arg in args:
         if not isinstance(arg, str):
@@ -92,19 +96,37 @@ def _args(args: Iterable[Any]) -> Iterator[tuple[Any, str, str | None]]:
             secret_next = False
             yield arg, "", arg
             continue
-        name, equals, value = arg.partition("=")
-        if equals and _names_credential(name):
-            yield arg, name + equals, value
-            continue
-        # a header whole (``Authorization: Bearer X``) or an option's value in the same arg
-        # (``--header=Authorization: Bearer X``, ``-H=X-Api-Key: X``)
-        start = len(name) + 1 if equals and name.startswith("-") else 0
-        header = _HEADER_ARG.match(arg, start)
-        if header and _names_credential(header.group(1)) and arg[header.end() :].strip():
-            yield arg, arg[: header.end()], arg[header.end() :]
+        option, equals, _ = arg.partition("=")
+        starts = [0]
+        if equals and option.startswith("-"):
+            starts.append(len(option) + 1)
+        if _glued_option(arg):
+            starts.append(2)
+        found = next(filter(None, (_credential_at(arg, start) for start in starts)), None)
+        if found is not None:
+            yield arg, *found
             continue
         secret_next = arg.startswith("-") and _names_credential(arg)
         yield arg, "", None
+
+
+def _glued_option(arg: str) -> bool:
+    """`arg` is a short option with its value glued to it (``-HName: value``, ``-eNAME=value``), as curl,
+    docker and getopt take one."""
+    return len(arg) > 2 and arg[0] == "-" and arg[1].isalpha()
+
+
+def _credential_at(arg: str, start: int) -> tuple[str, str] | None:
+    """The credential of `arg` read from `start` on, as the arg alone would be: a header whose name names a
+    credential (its value may hold ``=``: ``Authorization: Basic dXNlcjpwYXNz==``), else ``NAME=value``;
+    ``(what comes before the value, the value)``, or None."""
+    header = _HEADER_ARG.match(arg, start)
+    if header and _names_credential(header.group(1)) and arg[header.end() :].strip():
+        return arg[: header.end()], arg[header.end() :]
+    name, equals, value = arg[start:].partition("=")
+    if equals and _names_credential(name):
+        return arg[:start] + name + equals, value
+    return None
 
 
 def _mask_args(args: list[Any]) -> list[Any]:

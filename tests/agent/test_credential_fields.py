@@ -262,3 +262,49 @@ def test_a_header_given_in_one_arg_with_its_option_is_a_credential_too() -> None
     ]
     assert set(credential_values({"args": args})) == {"one-arg-0123456789", "one-key-0123456789"}
     assert args_without_credentials(args) == (args[2:], ["--header=Authorization: Bearer", "-H=X-Api-Key:"])
+
+
+BASIC = "dXNlcjpwYXNzd29yZA=="  # base64 of user:password, with its "=" padding
+
+
+def test_an_options_value_given_in_one_arg_is_a_credential_as_when_given_alone() -> None:
+    """Each credential given as an option's value in the arg after it, given in one arg with its option
+    too (after ``=``, or glued to a short option as curl's ``-H`` and docker's ``-e`` take it): the same
+    value masked (the option and the header's name and scheme kept readable), learnt, and dropped with its
+    option. Before session 27: a header's value holding ``=`` (``Basic ...==``) was cut at its first ``=``
+    and all but one character written as is, in every form; ``-HKey: X``, ``-eKEY=X``, ``--env=KEY=X``
+    were no credential at all (``Key`` names one only as a whole word, and ``--env`` names none), though
+    their spaced forms were."""
+    forms = {
+        BASIC: [
+            ["-H", f"Authorization: Basic {BASIC}"],
+            [f"-HAuthorization: Basic {BASIC}"],
+            [f"--header=Authorization: Basic {BASIC}"],
+        ],
+        "hdr-key-0123456789": [["-H", "Key: hdr-key-0123456789"], ["-HKey: hdr-key-0123456789"]],
+        "env-key-0123456789": [
+            ["-e", "KEY=env-key-0123456789"],
+            ["-eKEY=env-key-0123456789"],
+            ["--env=KEY=env-key-0123456789"],
+        ],
+        "ghp_env0123456789": [
+            ["--env", "GITHUB_TOKEN=ghp_env0123456789"],
+            ["--env=GITHUB_TOKEN=ghp_env0123456789"],
+        ],
+        "bearer-0123456789": [
+            ["-H", "Authorization: Bearer bearer-0123456789"],
+            ["-HAuthorization: Bearer bearer-0123456789"],
+        ],
+    }
+    for value, shapes in forms.items():
+        for args in shapes:
+            assert credential_values({"args": args}) == [value], args
+            shown = mask_settings({"args": args})["args"]
+            assert shown[-1] == args[-1].replace(value, masked(value)), shown
+            assert shown[:-1] == args[:-1]
+            kept, named = args_without_credentials(["srv", *args])
+            assert kept == ["srv"] and len(named) == 1 and value not in named[0], (args, named)
+            assert named[0] == " ".join(args).removesuffix(value).rstrip(), named
+    plain = ["-HAccept: application/json", "-p8080:80", "-vvv", "-Dfile.encoding=UTF-8", "-H=Accept: */*"]
+    assert mask_settings({"args": plain})["args"] == plain
+    assert args_without_credentials(plain) == (plain, []) and credential_values({"args": plain}) == []
