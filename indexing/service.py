@@ -83,7 +83,7 @@ from indexing.progress import finishing_steps
 from indexing.ranking import RankingWeights, analyse, files_view, rank, symbol_names, to_hit
 from indexing.rerank import Reranker, load_reranker, rerank_hits
 from indexing.rows import chunk_text
-from indexing.secrets import load_key, redact_path
+from indexing.secrets import PATH_PLACEHOLDER, PLACEHOLDER, load_key, redact_path
 from indexing.store import (
     RANK_COLUMNS,
     FileBatchItem,
@@ -1151,7 +1151,10 @@ def _unwritable(location: Path, exc: OSError, uri: str | None) -> str:
 
 def embedding_text(path: str, symbol: str, text: str, max_chars: int) -> str:
     """What the embedding model sees for a chunk: where it lives (a secret value in the path withheld:
-    `indexing.secrets.redact_path`), what it defines, then its code."""
+    `indexing.secrets.redact_path`), what it defines, then its code. A withheld value's keyed placeholder
+    (``<secret:1a2b3c4d>``) is seen as ``<secret>``: its digits differ from one index's key to another's, and
+    would move the chunk's vector (and its rank among close ones) with them."""
+    text = PLACEHOLDER.sub(PATH_PLACEHOLDER, text) if "<secret:" in text else text
     return f"{redact_path(path)} {symbol}\n{text}"[:max_chars]
 
 

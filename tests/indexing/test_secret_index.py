@@ -173,4 +173,9 @@ def test_a_key_in_a_file_name_is_withheld_from_the_searched_text_and_the_models_
     plain = "django/contrib/auth/tests/test_management_commands.py"
     assert redact_path(plain) == plain
     assert embedding_text("src/app.py", "main", "pass", 512) == "src/app.py main\npass"
+    # A withheld value's placeholder is keyed per index; the model sees it without the key's digits, so two
+    # indexes of the same code (two keys) give its chunk the same vector.
+    keyed = [f"token = {placeholder(AKIA, key)}" for key in (KEY, b"j" * 32)]
+    assert keyed[0] != keyed[1]
+    assert {embedding_text("a.py", "token", text, 512) for text in keyed} == {"a.py token\ntoken = <secret>"}
     assert placeholder(AKIA, KEY) not in searched  # unkeyed: nothing maps it back
