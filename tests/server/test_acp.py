@@ -17,7 +17,7 @@ import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any, cast
 
@@ -55,6 +55,11 @@ timeout_seconds = 20
 """
 
 
+UPDATE_SECONDS = 180.0
+"""How long `RecordingClient.until` waits for an update: a run's first tool call comes after the index is
+built and a model turn, on a loaded 2-core machine (the test's own timeout is 300 s)."""
+
+
 class RecordingClient:
     """An ACP client: records updates, answers permission with `choice`, serves fs from `buffers`/disk."""
 
@@ -65,6 +70,7 @@ class RecordingClient:
         self.permissions: list[Any] = []
         self.writes: list[tuple[str, str]] = []
         self.reads: list[str] = []
+        self._waiting: list[tuple[Callable[[Any], bool], asyncio.Future[None]]] = []
 
     async def request_permission(self, session_id: str, tool_call: Any, options: Any, **kw: Any) -> Any:
         self.permissions.append((tool_call, options))
@@ -74,6 +80,25 @@ class RecordingClient:
 
     async def session_update(self, session_id: str, update: Any, **kw: Any) -> None:
         self.updates.append(update)
+        for wanted, arrived in self._waiting:
+            if not arrived.done() and wanted(update):
+                arrived.set_result(None)
+
+    async def until(self, wanted: Callable[[Any], bool], seconds: float = UPDATE_SECONDS) -> None:
+        """Wait until an update `wanted` holds for has come (at once when one has), woken by its arrival;
+        fail after `seconds`, naming the updates that came."""
+        if any(wanted(update) for update in self.updates):
+            return
+        waiter = (wanted, asyncio.get_running_loop().create_future())
+        self._waiting.append(waiter)
+        try:
+            await asyncio.wait_for(waiter[1], seconds)
+        except TimeoutError:
+            raise AssertionError(
+                f"the update waited for did not come in {seconds} s: {self.updates}"
+            ) from None
+        finally:
+            self._waiting.remove(waiter)
 
     async def write_text_file(self, session_id: str, path: str, content: str, **kw: Any) -> Any:
         self.writes.append((path, content))
@@ -665,16 +690,50 @@ def _said(client: RecordingClient) -> list[str]:
     ]
 
 
-async def _until_a_tool_call(client: RecordingClient, prefix: str = "") -> None:
-    """Wait for a tool call (whose id starts with `prefix`: "tool-" for the run's own, not a question)."""
-    for _ in range(600):
-        if any(
-            getattr(u, "session_update", "") == "tool_call" and u.tool_call_id.startswith(prefix)
-            for u in client.updates
-        ):
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"no tool call was reported: {client.updates}")
+async def _until_a_tool_call(
+    client: RecordingClient, prefix: str = "", seconds: float = UPDATE_SECONDS
+) -> None:
+    """Wait for a tool call (whose id starts with `prefix`: "tool-" for the run's own, not a question): woken
+    when it comes (`RecordingClient.until`), not by polling."""
+
+    def tool_call(update: Any) -> bool:
+        return getattr(update, "session_update", "") == "tool_call" and update.tool_call_id.startswith(prefix)
+
+    await client.until(tool_call, seconds)
+
+
+def test_waiting_for_a_tool_call_is_woken_by_its_update_and_fails_when_none_comes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`_until_a_tool_call` waits on the update's arrival, not in a loop of sleeps (it polled every 0.1 s
+    for 60 s): with asyncio.sleep refused it returns once the run's tool call comes (a question's before it
+    does not count), at once for one already there, and fails naming the updates when none comes."""
+    from acp import start_tool_call
+
+    def no_sleep(*_: Any) -> Any:
+        raise AssertionError("polled with asyncio.sleep")
+
+    yield_to_the_loop = asyncio.sleep
+    monkeypatch.setattr(asyncio, "sleep", no_sleep)
+    client = RecordingClient(None)
+    question = start_tool_call("settings-trust-1", "Trust?", kind="other", status="pending")
+    run_call = start_tool_call("tool-2", "Read mathx/stats.py", kind="read", status="pending")
+
+    async def go() -> list[str]:
+        waiting = asyncio.ensure_future(_until_a_tool_call(client, "tool-"))
+        await client.session_update("s", question)
+        for _ in range(3):
+            await yield_to_the_loop(0)
+        assert not waiting.done()  # a question's tool call is not the run's
+        await client.session_update("s", run_call)
+        await waiting
+        await _until_a_tool_call(client, "tool-")  # already there
+        with pytest.raises(AssertionError, match=r"did not come in 0\.01 s") as failed:
+            await _until_a_tool_call(client, "verify-", seconds=0.01)
+        return [str(failed.value), *(u.tool_call_id for u in client.updates)]
+
+    said, *ids = asyncio.run(go())
+    assert ids == ["settings-trust-1", "tool-2"] and "tool-2" in said
 
 
 def test_a_follow_up_prompt_knows_what_came_before_in_the_session(
