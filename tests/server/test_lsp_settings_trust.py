@@ -182,20 +182,18 @@ async def test_a_waiting_question_is_logged_with_how_to_trust_later_and_a_late_a
     assert await _model_and_network(client) == (None, "off")
 
 
-def test_the_trust_the_editor_answered_is_written_off_the_loop_and_fsynced(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """ "Trust these settings": the trust file is written and fsync'd (`agent.trust_store`) on a worker
-    thread, not on the event loop the editor's requests wait on, before the settings are read again. The
-    server in this process, its editor's answer given by `LspEditor.ask`."""
-    import threading
-
+def _answering_in_process(
+    tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Any, Path, Any, list[bool]]:
+    """An `AgentlsServer` in this process (its trust file in `cache`) whose editor answers "Trust these
+    settings" (`LspEditor.ask`); the workspace, its settings as loaded (sensitive values pending) and, for
+    each time the server reads its settings again (replaced), whether the trust was kept by then."""
     from server.lsp import AgentlsServer, LspEditor
     from server.settings import load_settings
 
     ws = _workspace(tmp_path)
-    env = {"XDG_CONFIG_HOME": str(tmp_path / "config"), "AGENTLS_CACHE_DIR": str(tmp_path / "cache")}
-    server = AgentlsServer(env=env, cache_dir=tmp_path / "cache")
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "config"), "AGENTLS_CACHE_DIR": str(cache)}
+    server = AgentlsServer(env=env, cache_dir=tmp_path / "server-cache")
     loaded = load_settings(ws, env=env)
     assert loaded.pending
 
@@ -209,6 +207,18 @@ def test_the_trust_the_editor_answered_is_written_off_the_loop_and_fsynced(
 
     monkeypatch.setattr(LspEditor, "ask", ask)
     monkeypatch.setattr(server, "reload_settings", reload_settings)
+    return server, ws, loaded, reloaded_when
+
+
+def test_the_trust_the_editor_answered_is_written_off_the_loop_and_fsynced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ "Trust these settings": the trust file is written and fsync'd (`agent.trust_store`) on a worker
+    thread, not on the event loop the editor's requests wait on, before the settings are read again. The
+    server in this process, its editor's answer given by `LspEditor.ask`."""
+    import threading
+
+    server, ws, loaded, reloaded_when = _answering_in_process(tmp_path, tmp_path / "cache", monkeypatch)
     real_fsync, synced_on = os.fsync, []
 
     def fsync(fd: int) -> None:
@@ -231,31 +241,13 @@ def test_a_trust_the_editor_answered_that_cannot_be_remembered_is_said_and_the_s
     settings are not read again as trusted). Before, a folder in the file's place was only logged (the
     settings read again, still ignored), and a cache folder that could not be made raised out of the
     question's task (FileExistsError)."""
-    from server.lsp import AgentlsServer, LspEditor
-    from server.settings import load_settings
-
-    ws = _workspace(tmp_path)
     cache = tmp_path / "cache"
     if how == "folder in its place":
         (cache / "settings-trust.json").mkdir(parents=True)
     else:
         cache.write_text("not a folder")
-    env = {"XDG_CONFIG_HOME": str(tmp_path / "config"), "AGENTLS_CACHE_DIR": str(cache)}
-    server = AgentlsServer(env=env, cache_dir=tmp_path / "elsewhere")
-    loaded = load_settings(ws, env=env)
-    assert loaded.pending
-
-    async def ask(self: LspEditor, question: str, options: list[str]) -> str:
-        return "Trust these settings"
-
-    reloaded: list[bool] = []
-
-    async def reload_settings(**_: Any) -> None:
-        reloaded.append(True)
-
+    server, ws, loaded, reloaded_when = _answering_in_process(tmp_path, cache, monkeypatch)
     shown: list[tuple[str, types.MessageType]] = []
-    monkeypatch.setattr(LspEditor, "ask", ask)
-    monkeypatch.setattr(server, "reload_settings", reload_settings)
     monkeypatch.setattr(
         server, "show", lambda message, kind=types.MessageType.Info: shown.append((message, kind))
     )
@@ -265,4 +257,4 @@ def test_a_trust_the_editor_answered_that_cannot_be_remembered_is_said_and_the_s
     assert "were trusted, but the answer could not be remembered:" in said, said
     assert f"{cache / 'settings-trust.json'} could not be written (" in said, said
     assert f"agentls settings --trust --path {ws}" in said and PASSWORD not in said, said
-    assert reloaded == []
+    assert reloaded_when == []
