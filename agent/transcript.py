@@ -30,8 +30,10 @@ time, ISO 8601). Record types, in the order a run writes them:
   transcript (`<run_id>.d/explore-N.jsonl`); kind `mcp_server_failed`: an MCP server that did not start
   (`server`, `reason`, `stderr`, `advice`, and `message`, the warning the user was shown); kind
   `mcp_server_untrusted`: one left out because nobody answered whether to trust it (`server`, `reason`,
-  `message`); kind `mcp_server_answered`: a server a team run's earlier role asked about, not asked about
-  again (`server`, `sha256`, `trusted`, `answer`: the user's, None for none, `reason`; `agent.mcp.trust`).
+  `message`); kind `mcp_trust_not_remembered`: one the user trusted in the run's question whose trust file
+  could not be written, started for this run only (`server`, `reason`, `message`); kind
+  `mcp_server_answered`: a server a team run's earlier role asked about, not asked about again (`server`,
+  `sha256`, `trusted`, `answer`: the user's, None for none, `reason`; `agent.mcp.trust`).
 - `approval`: a question the user was asked and the answer (`subject`, `detail`, `question`, `approved`,
   `answer`: the option chosen, None for none; `agent.approval`). ``agentls acp`` asks whether to trust
   the workspace's settings (subject ``settings``) and MCP servers (``mcp_server``) before a prompt's run:

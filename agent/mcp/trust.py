@@ -14,7 +14,9 @@ user's own server sends them nowhere new; a relative ``cwd`` is a folder of the 
 (`agent.mcp.client`). If not, the user is asked through the run's ask callback
 (editor message or terminal prompt, `agent.approval`); "Trust and start" is remembered in
 ``<agentls cache>/mcp-trust.json`` (0600; only fingerprints, never the environment's values), any other
-answer, or nobody to ask, leaves the server out of this run and it is asked again next time.
+answer, or nobody to ask, leaves the server out of this run and it is asked again next time. A "Trust and
+start" the trust file cannot keep (a read-only cache: `agent.trust_store.Kept`) holds for the run, which
+tells the user why it was not remembered (`NotRemembered`, `trusted_servers`' ``on_not_remembered``).
 Every question and answer is an ``approval`` record of the run's transcript (subject ``mcp_server``);
 a server started on remembered trust is a ``decision`` record (kind ``mcp_server_trusted``).
 
@@ -49,7 +51,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from agent.credential_fields import mask_settings
 from agent.mcp.client import tool_name
@@ -65,6 +67,7 @@ __all__ = [
     "TRUST",
     "TRUST_FILE",
     "McpTrust",
+    "NotRemembered",
     "RunAnswers",
     "Untrusted",
     "describe_server",
@@ -160,6 +163,32 @@ class Untrusted:
 
 
 @dataclass(frozen=True)
+class NotRemembered:
+    """A server the user trusted when a run asked, whose trust file could not keep the answer: it starts
+    for this run (and the other roles of a team run), and the question comes again next run."""
+
+    server: str
+    why: str
+    """Why: `agent.trust_store.Kept.why` ("PATH could not be written (ERROR)")."""
+
+    @property
+    def message(self) -> str:
+        return (
+            f"The MCP server `{self.server}` is trusted for this run, but the answer could not be "
+            f"remembered: {self.why}. The question comes again next run; make that file writable to keep "
+            "the answer."
+        )
+
+    @property
+    def note(self) -> str:
+        """Nothing for the model: the server's tools are there."""
+        return ""
+
+    def record(self) -> dict[str, str]:
+        return {"server": self.server, "reason": f"trusted for this run only: {self.why}"}
+
+
+@dataclass(frozen=True)
 class _Outcome:
     """How a trust question ended: trusted or not, the user's answer (None: none came) and why nobody
     answered (None: the user answered)."""
@@ -204,10 +233,13 @@ def trusted_servers(
     recorder: Recorder | None,
     on_untrusted: Callable[[Untrusted], None] | None = None,
     answers: RunAnswers | None = None,
+    on_not_remembered: Callable[[NotRemembered], None] | None = None,
 ) -> McpSettings:
     """`settings` with every enabled server the user does not trust (now or before) disabled. A server
-    left out because nobody answered goes to `on_untrusted` (None: logged as a warning). `answers`: the
-    run's questions so far (a team run's); a server asked about in this run is not asked about again."""
+    left out because nobody answered goes to `on_untrusted` (None: logged as a warning); one trusted in
+    this run's question whose trust file could not be written goes to `on_not_remembered` (None: logged).
+    `answers`: the run's questions so far (a team run's); a server asked about in this run is not asked
+    about again."""
     servers: dict[str, McpServerSettings] = {}
     for name, config in settings.servers.items():
         if not config.enabled:
@@ -231,8 +263,8 @@ def trusted_servers(
                 )
         else:
             outcome = _ask(name, config, ask, recorder)
-            if outcome.trusted:
-                trust.remember(root, name, config)
+            if outcome.trusted and not (kept := trust.remember(root, name, config)).kept:
+                _tell(NotRemembered(name, kept.why), on_not_remembered)
             if answers is not None and ask is not None:  # a question was put: its outcome holds
                 answers.put(root, config, outcome)
         if outcome.trusted:
@@ -263,15 +295,15 @@ def _ask(
     return _Outcome(False, None, unanswered[0] if unanswered else "nobody was there to answer it")
 
 
-def _tell(left_out: Untrusted, on_untrusted: Callable[[Untrusted], None] | None) -> None:
-    """`left_out` to `on_untrusted`, else to the log."""
-    if on_untrusted is None:
-        log.warning("%s", left_out.message)
+def _tell(what: Untrusted | NotRemembered, callback: Callable[[Any], None] | None) -> None:
+    """`what` (a server left out, or trusted for this run only) to `callback`, else to the log."""
+    if callback is None:
+        log.warning("%s", what.message)
         return
     try:
-        on_untrusted(left_out)
+        callback(what)
     except Exception:  # telling of it must not cost the other servers
-        log.exception("reporting that the MCP server %s is not trusted failed", left_out.server)
+        log.exception("reporting on the MCP server %s failed", what.server)
 
 
 def _noting_answer(ask: AskCallback, answered: list[str], unanswered: list[str]) -> AskCallback:

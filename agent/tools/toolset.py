@@ -9,7 +9,8 @@ and `on_warning`, through which the tool set tells the run what the user should 
 could not start is a ``decision`` record of the transcript (kind ``mcp_server_failed``: server, reason,
 stderr, advice, message) and a warning (subject ``mcp_server``) that the loop shows the user and notes
 for the model; so is one left out because nobody answered whether to trust it (kind
-``mcp_server_untrusted``: server, reason, message; `agent.mcp.trust`).
+``mcp_server_untrusted``: server, reason, message; `agent.mcp.trust`), and one the user trusted whose
+trust file could not keep the answer (kind ``mcp_trust_not_remembered``; nothing for the model).
 
 `describe_call(name, input)` shows a call in one line by tool name alone, for transcripts read back
 after the run (`agentls runs ID`).
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
     from agent.config import AgentSettings
     from agent.interpreter import Interpreter
     from agent.mcp.client import StartFailure
-    from agent.mcp.trust import RunAnswers, Untrusted
+    from agent.mcp.trust import NotRemembered, RunAnswers, Untrusted
     from agent.overlay import Overlay
     from agent.ports import CodeIndex, Sandbox
     from agent.recorder import Recorder
@@ -270,6 +271,7 @@ def _mcp_tools(resources: ToolResources) -> list[Tool]:
         recorder=resources.recorder,
         on_untrusted=lambda u: _mcp_left_out(resources, "mcp_server_untrusted", u),
         answers=resources.mcp_answers,
+        on_not_remembered=lambda n: _mcp_left_out(resources, "mcp_trust_not_remembered", n),
     )
     approve = _approver(resources) if resources.settings.approve == "ask" else None
     return list(
@@ -284,9 +286,10 @@ def _mcp_tools(resources: ToolResources) -> list[Tool]:
     )
 
 
-def _mcp_left_out(resources: ToolResources, kind: str, why: StartFailure | Untrusted) -> None:
-    """A server left out of the run (it did not start; nobody trusted it): in the transcript as a
-    decision of `kind`, and a warning of the run (else a log line)."""
+def _mcp_left_out(resources: ToolResources, kind: str, why: StartFailure | Untrusted | NotRemembered) -> None:
+    """A server left out of the run (it did not start; nobody trusted it), or trusted for this run only
+    (its trust file could not be written): in the transcript as a decision of `kind`, and a warning of
+    the run (else a log line)."""
     if resources.recorder is not None:
         resources.recorder.decision(kind, **why.record(), message=why.message)
     if resources.on_warning is not None:

@@ -932,3 +932,27 @@ def test_an_env_or_header_the_workspace_adds_to_the_users_own_server_gets_none_o
         f"{agentls_toml}:5: your own settings' env (GITHUB_TOKEN) and credentials in args (--token) for MCP "
         f"server `fs` are not sent to the command set by {agentls_toml} (`env.EXTRA_REPO_SETTING`)"
     ), said
+
+
+def test_a_server_trusted_in_a_run_whose_trust_file_cannot_be_written_starts_and_the_run_says_why(
+    fake_anthropic: FakeAnthropic, ws: Path, tmp_path: Path
+) -> None:
+    """ "Trust and start" answered in a run while the MCP trust file cannot be written (a folder in its
+    place): the server starts for the run (its tools go to the model), and the run says the answer could
+    not be remembered, which file and why, as a warning (subject ``mcp_server``) and an
+    ``mcp_trust_not_remembered`` record; nothing about it goes to the model. Before, only the trust
+    store's log line said so (and a cache folder that could not be made raised out of the tool set)."""
+    (tmp_path / TRUST_FILE).mkdir()  # the harness's agentls cache is tmp_path
+    harness = Harness(fake_anthropic, ws, tmp_path / "runs")
+    fake_anthropic.enqueue(done("Nothing to do."))
+    result = harness.run(settings=fast_settings(mcp=_settings(ws), verify=False), ask=lambda q, o: TRUST)
+    [said] = [e.message for e in harness.events if e.data.get("subject") == "mcp_server"]
+    assert said.startswith(
+        "The MCP server `tickets` is trusted for this run, but the answer could not be remembered: "
+        f"{tmp_path / TRUST_FILE} could not be written ("
+    ), said
+    [record] = [r for r in harness.transcript_records(result) if r.get("kind") == "mcp_trust_not_remembered"]
+    assert (record["server"], record["message"]) == ("tickets", said)
+    first = fake_anthropic.message_requests[-1].body
+    assert [t for t in first["tools"] if t["name"].startswith("mcp__tickets__")]
+    assert "remembered" not in str(first["messages"][0])
