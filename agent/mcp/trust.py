@@ -51,7 +51,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypeVar
 
 from agent.credential_fields import mask_settings
 from agent.mcp.client import tool_name
@@ -295,7 +295,10 @@ def _ask(
     return _Outcome(False, None, unanswered[0] if unanswered else "nobody was there to answer it")
 
 
-def _tell(what: Untrusted | NotRemembered, callback: Callable[[Any], None] | None) -> None:
+_Told = TypeVar("_Told", Untrusted, NotRemembered)
+
+
+def _tell(what: _Told, callback: Callable[[_Told], None] | None) -> None:
     """`what` (a server left out, or trusted for this run only) to `callback`, else to the log."""
     if callback is None:
         log.warning("%s", what.message)
