@@ -26,3 +26,18 @@ def settings_workspace(tmp_path: Path, toml: str) -> Path:
     (ws / "agentls.toml").write_text(toml)
     (ws / "app.py").write_text("def f():\n    return 1\n")
     return ws
+
+
+UNWRITABLE = ("folder in its place", "cache is a file")
+"""The ways `unwritable_trust_file` makes a trust file one that cannot be written."""
+
+
+def unwritable_trust_file(cache: Path, how: str, name: str) -> None:
+    """The trust file `name` (``settings-trust.json``, ``mcp-trust.json``) of the agentls cache `cache`
+    cannot be written: a folder stands in its place (`how` "folder in its place"), or the cache's folder
+    cannot be made (a file is there: "cache is a file")."""
+    if how == "folder in its place":
+        (cache / name).mkdir(parents=True)
+    else:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text("not a folder")

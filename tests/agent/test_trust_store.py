@@ -12,19 +12,7 @@ from click.testing import CliRunner
 
 from agent.trust_store import TrustStore
 from tests.agent.agent_harness import copy_workspace
-from tests.trusted_settings import settings_workspace
-
-UNWRITABLE = ["folder in its place", "cache is a file"]
-
-
-def _unwritable(cache: Path, how: str, name: str) -> None:
-    """The trust file `name` of the cache `cache` cannot be written: a folder stands in its place, or the
-    cache's folder cannot be made (a file is there)."""
-    if how == "folder in its place":
-        (cache / name).mkdir(parents=True)
-    else:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        cache.write_text("not a folder")
+from tests.trusted_settings import UNWRITABLE, settings_workspace, unwritable_trust_file
 
 
 def test_a_trust_kept_says_so_and_is_on_the_disk(tmp_path: Path) -> None:
@@ -44,7 +32,7 @@ def test_a_trust_file_that_cannot_be_written_is_returned_with_why_not_raised(
     question), and a file that could not be written returned None like a kept one: a caller read the file
     back to know, and told the user "see the log"."""
     path = tmp_path / "cache" / "settings-trust.json"
-    _unwritable(tmp_path / "cache", how, path.name)
+    unwritable_trust_file(tmp_path / "cache", how, path.name)
     kept = TrustStore(path).add(tmp_path / "ws", "cd" * 32, settings="agentls.toml")
     assert not kept.kept and isinstance(kept.error, OSError)
     assert kept.why.startswith(f"{path} could not be written (") and kept.why.endswith(")"), kept.why
@@ -59,7 +47,7 @@ def test_agentls_settings_trust_says_the_trust_file_could_not_be_written(tmp_pat
 
     ws = settings_workspace(tmp_path, '[agent.sandbox]\nnetwork = "on"\n')
     cache = tmp_path / "cache"
-    _unwritable(cache, "folder in its place", "settings-trust.json")
+    unwritable_trust_file(cache, "folder in its place", "settings-trust.json")
     env = {"AGENTLS_CACHE_DIR": str(cache), "XDG_CONFIG_HOME": str(tmp_path / "config")}
     result = CliRunner().invoke(main, ["settings", "--trust", "--yes", "--path", str(ws)], env=env)
     assert result.exit_code == 1, result.output
@@ -79,7 +67,7 @@ def test_agentls_mcp_trust_says_the_trust_file_could_not_be_written(tmp_path: Pa
     (root / "agentls.toml").write_text('[mcp.servers.tickets]\ncommand = "python3"\nargs = ["tickets.py"]\n')
     for how in UNWRITABLE:
         cache = tmp_path / how / "cache"
-        _unwritable(cache, how, "mcp-trust.json")
+        unwritable_trust_file(cache, how, "mcp-trust.json")
         env = {"AGENTLS_CACHE_DIR": str(cache), "XDG_CONFIG_HOME": str(tmp_path / "config")}
         result = CliRunner().invoke(main, ["mcp", "--trust", "--yes", "--path", str(root)], env=env)
         assert result.exit_code == 1, (how, result.output, result.exception)

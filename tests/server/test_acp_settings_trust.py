@@ -34,7 +34,7 @@ from acp.schema import AllowedOutcome, DeniedOutcome, RequestPermissionResponse
 from server.acp import DONT_START_MCP, IGNORE_SETTINGS, TRUST_MCP, TRUST_SETTINGS, AgentlsAcpAgent
 from tests.fakes.anthropic_server import FAKE_API_KEY, FakeAnthropic, text
 from tests.server.test_acp import RecordingClient
-from tests.trusted_settings import settings_workspace
+from tests.trusted_settings import UNWRITABLE, settings_workspace, unwritable_trust_file
 
 PASSWORD = "gw-pass-27182818"
 HOSTILE = (
@@ -439,21 +439,12 @@ def test_a_prompt_cancelled_while_asked_leaves_the_answer_to_the_next_run(
     assert approvals == [("settings", None), ("settings", "Ignore them")]
 
 
-def _unwritable(tmp_path: Path, how: str, name: str) -> None:
-    """The trust file `name` of the cache cannot be written: a folder stands in its place, or the cache's
-    folder cannot be made (a file is there)."""
-    if how == "folder in its place":
-        (tmp_path / "cache" / name).mkdir(parents=True)
-    else:
-        (tmp_path / "cache").write_text("not a folder")
-
-
-@pytest.mark.parametrize("how", ["folder in its place", "cache is a file"])
+@pytest.mark.parametrize("how", UNWRITABLE)
 def test_trusted_settings_that_cannot_be_remembered_hold_for_the_process_and_the_user_is_told(
     tmp_path: Path, how: str
 ) -> None:
     ws = _workspace(tmp_path)
-    _unwritable(tmp_path, how, "settings-trust.json")
+    unwritable_trust_file(tmp_path / "cache", how, "settings-trust.json")
     client = RecordingClient(TRUST_SETTINGS)
     agent = _agent(client, tmp_path)
 
@@ -492,7 +483,7 @@ def test_a_problem_of_a_value_trusted_for_the_process_only_is_said_at_its_line_a
     said: dict[str, tuple[list[str], str]] = {}
     for trust in ("this process", "for good"):
         if trust == "this process":
-            _unwritable(tmp_path / trust, "folder in its place", "settings-trust.json")
+            unwritable_trust_file(tmp_path / trust / "cache", "folder in its place", "settings-trust.json")
         client = RecordingClient(TRUST_SETTINGS)
         agent = _agent(client, tmp_path / trust)
         with pytest.raises(RequestError) as refused:
@@ -511,7 +502,7 @@ def test_a_trusted_mcp_server_that_cannot_be_remembered_is_started_for_the_proce
     fake_anthropic: FakeAnthropic, tmp_path: Path
 ) -> None:
     ws, marker = _mcp_workspace(tmp_path)
-    _unwritable(tmp_path, "folder in its place", "mcp-trust.json")
+    unwritable_trust_file(tmp_path / "cache", "folder in its place", "mcp-trust.json")
     fake_anthropic.enqueue(text("f returns 1."), text("Still 1."))
     client = RecordingClient(TRUST_MCP)
     agent = _agent(client, tmp_path, fake_anthropic)
@@ -532,7 +523,7 @@ def test_a_trusted_mcp_server_that_cannot_be_remembered_is_started_for_the_proce
 
 def test_an_mcp_server_trusted_without_a_cache_folder_does_not_end_the_prompt(tmp_path: Path) -> None:
     ws, _marker = _mcp_workspace(tmp_path)
-    _unwritable(tmp_path, "cache is a file", "mcp-trust.json")
+    unwritable_trust_file(tmp_path / "cache", "cache is a file", "mcp-trust.json")
     client = RecordingClient(TRUST_MCP)
     agent = _agent(client, tmp_path)
 
@@ -563,8 +554,8 @@ def test_the_trust_files_are_read_off_the_event_loop(
 
     ws = _both_workspace(tmp_path)
     if how != "kept":
-        _unwritable(tmp_path, how, "settings-trust.json")
-        _unwritable(tmp_path, how, "mcp-trust.json")
+        unwritable_trust_file(tmp_path / "cache", how, "settings-trust.json")
+        unwritable_trust_file(tmp_path / "cache", how, "mcp-trust.json")
     client = ScriptedClient(TRUST_SETTINGS, TRUST_MCP)
     agent = _agent(client, tmp_path)
     real_load, read_on = TrustStore._load, []

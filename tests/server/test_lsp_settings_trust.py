@@ -25,7 +25,7 @@ from pytest_lsp import LanguageClient
 
 from server.settings_trust import fingerprint, sensitive_values, settings_trust
 from tests.e2e.helpers import FAST_SETTINGS, initialize, lsp_server, wait_for
-from tests.trusted_settings import settings_workspace
+from tests.trusted_settings import UNWRITABLE, settings_workspace, unwritable_trust_file
 
 __all__ = ["lsp_server"]  # fixture used below
 
@@ -232,7 +232,7 @@ def test_the_trust_the_editor_answered_is_written_off_the_loop_and_fsynced(
     assert reloaded_when == [True]
 
 
-@pytest.mark.parametrize("how", ["folder in its place", "cache is a file"])
+@pytest.mark.parametrize("how", UNWRITABLE)
 def test_a_trust_the_editor_answered_that_cannot_be_remembered_is_said_and_the_server_goes_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
 ) -> None:
@@ -242,10 +242,7 @@ def test_a_trust_the_editor_answered_that_cannot_be_remembered_is_said_and_the_s
     settings read again, still ignored), and a cache folder that could not be made raised out of the
     question's task (FileExistsError)."""
     cache = tmp_path / "cache"
-    if how == "folder in its place":
-        (cache / "settings-trust.json").mkdir(parents=True)
-    else:
-        cache.write_text("not a folder")
+    unwritable_trust_file(cache, how, "settings-trust.json")
     server, ws, loaded, reloaded_when = _answering_in_process(tmp_path, cache, monkeypatch)
     shown: list[tuple[str, types.MessageType]] = []
     monkeypatch.setattr(
