@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 import pyarrow as pa
 
@@ -217,6 +218,53 @@ def chunks_table(chunks: Sequence[Chunk]) -> pa.Table:
         },
         schema=CHUNKS_SCHEMA,
     )
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class GroupRows:
+    """Where a file's rows lie in the tables of the group it was parsed with (`indexing.parsing.ParsedGroup`):
+    from row ``chunk_start`` of ``chunks`` and row ``symbol_start`` of ``symbols`` on, as many rows as the
+    file's own tables (slices of these) hold. A batch joins its files' rows group by group with it
+    (`joined_rows`)."""
+
+    chunks: pa.Table
+    symbols: pa.Table
+    chunk_start: int
+    symbol_start: int
+
+
+def joined_rows(
+    parts: Iterable[tuple[pa.Table, GroupRows | None]], *, symbols: bool = False
+) -> pa.Table | None:
+    """One contiguous table of the chunk rows (``symbols``: the symbol rows) of ``parts``, in order; None
+    when they hold none. Each part is a file's rows and where they lie in its group's tables (None: not
+    known). Files that follow one another in one group are cut from its table as one slice, and the slices
+    are copied into one table once: on Django's three batches, joining 2,788 per-file slices cost 0.042 s
+    of CPU against 0.011 s for the 117 group tables whole (session 27 in BENCHMARKS.md)."""
+    pieces: list[pa.Table] = []
+    run: pa.Table | None = None  # the group table whose adjacent slices are being gathered
+    start = end = 0
+    for own, place in parts:
+        count = own.num_rows
+        if not count:
+            continue
+        table, first = None, 0
+        if place is not None:
+            table = place.symbols if symbols else place.chunks
+            first = place.symbol_start if symbols else place.chunk_start
+            if table is run and first == end:
+                end += count
+                continue
+        if run is not None:
+            pieces.append(run.slice(start, end - start))
+            run = None
+        if table is None:
+            pieces.append(own)
+        else:
+            run, start, end = table, first, first + count
+    if run is not None:
+        pieces.append(run.slice(start, end - start))
+    return pa.concat_tables(pieces).combine_chunks() if pieces else None
 
 
 def table_to_ipc(table: pa.Table) -> bytes:

@@ -603,7 +603,9 @@ class WorkspaceIndex:
                     report.files_unchanged += 1
                 else:
                     batch.append(
-                        FileBatchItem(outcome.record, outcome.chunks, outcome.symbols, outcome.vectors)
+                        FileBatchItem(
+                            outcome.record, outcome.chunks, outcome.symbols, outcome.vectors, outcome.rows
+                        )
                     )
                     batch_bytes += outcome.size()
                     report.files_indexed += 1
@@ -732,7 +734,9 @@ class WorkspaceIndex:
         for n in todo:
             item = batch[n]
             count = item.chunks.num_rows
-            batch[n] = FileBatchItem(item.record, item.chunks, item.symbols, vectors[offset : offset + count])
+            batch[n] = FileBatchItem(
+                item.record, item.chunks, item.symbols, vectors[offset : offset + count], item.rows
+            )
             offset += count
         report.vectors += len(texts)
         return True

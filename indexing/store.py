@@ -58,7 +58,9 @@ from indexing.paths import tag_cache_dir
 from indexing.rows import (  # the row builders live where parser processes can import them cheaply
     CHUNKS_SCHEMA,
     SYMBOLS_SCHEMA,
+    GroupRows,
     chunk_text,
+    joined_rows,
 )
 from indexing.secrets import private_dir
 
@@ -159,6 +161,7 @@ class FileBatchItem:
     chunks: pa.Table  # rows of the chunks table (`indexing.rows.chunks_table`)
     symbols: pa.Table  # rows of the symbols table (`indexing.rows.symbols_table`)
     vectors: np.ndarray | None = None  # (chunks.num_rows, dim) or None when no embedder
+    rows: GroupRows | None = None  # where ``chunks`` and ``symbols`` lie in their parsed group's tables
 
 
 @dataclass(frozen=True, slots=True)
@@ -617,13 +620,12 @@ class IndexStore:
             return
         paths = [item.record.path for item in items]
         old = paths if known is None else [p for p in paths if p in known]
-        chunk_tables = [item.chunks for item in items if item.chunks.num_rows]
-        symbol_tables = [item.symbols for item in items if item.symbols.num_rows]
         # One contiguous table per add: Lance writes each record batch it is given on its own, and a
-        # thousand per-file slices cost it half again as much as one copy of the rows.
+        # thousand per-file slices cost it half again as much as one copy of the rows. The files of one
+        # parsed group are cut from its tables as one slice (`joined_rows`).
         new: dict[str, pa.Table | None] = {
-            "chunks": pa.concat_tables(chunk_tables).combine_chunks() if chunk_tables else None,
-            "symbols": pa.concat_tables(symbol_tables).combine_chunks() if symbol_tables else None,
+            "chunks": joined_rows((item.chunks, item.rows) for item in items),
+            "symbols": joined_rows(((item.symbols, item.rows) for item in items), symbols=True),
         }
         embedded = [item for item in items if item.vectors is not None and item.chunks.num_rows]
         if "vectors" in self._tables:

@@ -8,10 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow as pa
+import pytest
+
 from indexing import secrets
 from indexing.config import IndexSettings
 from indexing.models import SkippedFile
 from indexing.parsing import Parsed, ParsedGroup, Unchanged, process_many
+from indexing.rows import joined_rows
 from indexing.walker import walk
 
 
@@ -79,3 +83,38 @@ def test_parser_processes_fork_with_the_secret_scanner_already_imported() -> Non
         if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("detect_secrets")
     }
     assert lazily_imported and lazily_imported <= loaded
+
+
+def test_a_batch_joins_a_groups_files_as_one_slice_and_keeps_their_order(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = IndexSettings()
+    entries = [e for e in walk(workspace, settings) if not isinstance(e, SkippedFile)]
+    half = len(entries) // 2
+    groups = [
+        process_many(entries[:half], settings.parse_limits(), {}),
+        process_many(entries[half:], settings.parse_limits(), {}),
+    ]
+    first, second = ([o for o in g if isinstance(o, Parsed) and o.chunks.num_rows] for g in groups)
+    assert len(first) >= 3 and second
+    # Two files of the first group, one of the second, one with tables of its own (a prepared file), then
+    # the first group's third file: only the first two follow one another in one table.
+    own = Parsed(first[2].record, first[2].chunks.combine_chunks(), first[2].symbols.combine_chunks())
+    items = [first[0], first[1], second[0], own, first[2]]
+    pieces: list[int] = []
+    concat = pa.concat_tables
+
+    def counted(tables: list[pa.Table]) -> pa.Table:
+        pieces.append(len(tables))
+        return concat(tables)
+
+    monkeypatch.setattr(pa, "concat_tables", counted)
+    chunks = joined_rows((o.chunks, o.rows) for o in items)
+    symbols = joined_rows(((o.symbols, o.rows) for o in items), symbols=True)
+    monkeypatch.undo()
+    assert pieces[0] == 4  # five files' chunk rows, the first two files' cut as one slice
+    assert chunks is not None and symbols is not None
+    assert chunks.equals(pa.concat_tables([o.chunks for o in items]).combine_chunks())
+    assert symbols.equals(pa.concat_tables([o.symbols for o in items if o.symbols.num_rows]).combine_chunks())
+    assert joined_rows([]) is None
+    assert joined_rows((o.chunks.slice(0, 0), o.rows) for o in items) is None
