@@ -565,13 +565,14 @@ def test_a_call_past_the_runs_time_is_cancelled_and_the_session_goes_on(ws: Path
         began = time.monotonic()
         with pytest.raises(ToolTimeUp, match=r"cancelled after 2\.0 s: the agent run's time"):
             registry.execute("mcp__tickets__wait", {"seconds": 30})
-        assert time.monotonic() - began < 5
+        assert time.monotonic() - began < 15  # cut at the run's 2 s, not the call's 30 s
         assert _wait_for_file(cancelled, 5) == "wait(30) cancelled\n"
         after = ToolRegistry([McpTool(hub, tools["whoami"]), McpTool(hub, tools["wait"])])
         began = time.monotonic()
         assert after.execute("mcp__tickets__whoami", {}).content.endswith("\nada")
         assert after.execute("mcp__tickets__wait", {"seconds": 0.1}).content.endswith("\nwaited 0.1 s")
-        assert time.monotonic() - began < 3
+        # At once, not behind the cut call's 30 s (a second here; 15 s leaves room for a loaded machine).
+        assert time.monotonic() - began < 15
         # No bound, or more time left than the server's timeout: its own timeout, an error the model reads.
         unbounded = McpTool(hub, tools["wait"], seconds_left=lambda: None)
         assert unbounded.run({"seconds": 0.1}).content.endswith("\nwaited 0.1 s")
@@ -642,13 +643,14 @@ def test_a_cancel_cuts_an_mcp_call_in_progress_and_the_session_goes_on(ws: Path,
         began = time.monotonic()
         with pytest.raises(ToolTimeUp, match="wait of tickets was cancelled: the agent run was cancelled"):
             registry.execute("mcp__tickets__wait", {"seconds": 30})
-        assert time.monotonic() - began < 3
+        assert time.monotonic() - began < 15  # cut at the cancel (1 s), not the call's 30 s
         assert _wait_for_file(cancelled, 5) == "wait(30) cancelled\n"
         began = time.monotonic()
         after = ToolRegistry([McpTool(hub, tools["whoami"]), McpTool(hub, tools["wait"])])
         assert after.execute("mcp__tickets__whoami", {}).content.endswith("\nada")
         assert after.execute("mcp__tickets__wait", {"seconds": 0.1}).content.endswith("\nwaited 0.1 s")
-        assert time.monotonic() - began < 3
+        # At once, not behind the cut call's 30 s (a second here; 15 s leaves room for a loaded machine).
+        assert time.monotonic() - began < 15
     finally:
         hub.close()
 
@@ -679,7 +681,8 @@ def test_a_run_cancelled_during_an_mcp_call_stops_at_once_with_its_work_kept(
     stopped = time.monotonic()
 
     assert result.status == "cancelled", (result.status, result.error)
-    assert cancelled_at and stopped - cancelled_at[0] < 2, "the run waited for the MCP call after the cancel"
+    # Within about a second of the cancel, not at the call's 60 s (20 s leaves room for a loaded machine).
+    assert cancelled_at and stopped - cancelled_at[0] < 20, "the run waited for the MCP call after the cancel"
     assert result.proposal is None
     records = harness.transcript_records(result)
     [cut] = [r for r in records if r.get("kind") == "tool_cut"]

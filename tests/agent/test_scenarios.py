@@ -210,7 +210,7 @@ def test_a_hanging_command_is_killed_at_the_timeout(harness: Harness) -> None:
     assert block.get("is_error") is True
     assert "started" in result_text(block) and "never" not in result_text(block)
     assert "timed out after 1 seconds" in result_text(block)
-    assert elapsed < 8, elapsed
+    assert elapsed < 25, elapsed  # the command sleeps 30 s: killed at the 1 s timeout
     assert result.status == "no_changes"
 
 

@@ -122,7 +122,8 @@ def test_a_long_wrong_typed_string_does_not_block_the_server(served: tuple[Logge
     )
     assert bad["error"]["code"] == -32602 and len(bad["error"]["message"]) < 400
     latency = _probe(server, uri, 5)
-    assert latency is not None and time.monotonic() - started < 2.0, latency
+    # Answered (a blocked server misses the probe's 5 s): in a second here; 15 s leaves room for load.
+    assert latency is not None and time.monotonic() - started < 15, latency
     new_log = server.stderr()[before:]
     assert "Traceback" not in new_log
     assert len(new_log) < 2_000, new_log[:500]  # one short line each, not one per character

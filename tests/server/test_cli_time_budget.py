@@ -20,11 +20,18 @@ from pathlib import Path
 
 from click.testing import Result
 
+from agent.resume import load_state
 from tests.agent.agent_harness import GOOD_BODY, STUB_BODY, done, replace, view
 from tests.fakes.anthropic_server import FakeAnthropic, stall, text, tool_use, turn
 from tests.server.test_cli_agent import env, invoke, ws
 
 __all__ = ["env", "ws"]
+
+
+def _run_seconds(env: dict[str, str], run_id: str) -> float:
+    """The run's own clock (its saved state's seconds): the start of `agentls run` (its imports, seconds on a
+    loaded machine; the whole command took 36 s once) is not the run's time."""
+    return load_state(Path(env["AGENTLS_CACHE_DIR"]) / "runs", run_id).seconds
 
 
 def _run_id(result: Result) -> str:
@@ -37,14 +44,14 @@ def test_run_stops_at_its_max_minutes_and_resume_counts_the_time_spent(
     fake_anthropic: FakeAnthropic, ws: Path, env: dict[str, str]
 ) -> None:
     fake_anthropic.enqueue(
-        turn(text("Plan: edit the stub."), view()), replace(STUB_BODY, GOOD_BODY), stall(20, done())
+        turn(text("Plan: edit the stub."), view()), replace(STUB_BODY, GOOD_BODY), stall(60, done())
     )
     began = time.monotonic()
     instruction = "Implement mean in mathx/stats.py"
     first = invoke(["run", instruction, "--path", str(ws), "--max-minutes", "0.05"], env)
     took = time.monotonic() - began
     assert first.exit_code == 4, first.output
-    assert took < 20, f"`agentls run` took {took:.1f} s with a 3 s budget and a 20 s stall"
+    assert took < 40, f"`agentls run` took {took:.1f} s with a 3 s budget and a 60 s stall"
     assert "Time budget reached" in first.stderr and "max_minutes = 0.05" in first.stderr
     assert "UNFINISHED" in first.stderr
     assert "+    return sum(values) / len(values)" in first.stdout  # the edit so far
@@ -96,16 +103,14 @@ def test_a_question_left_unanswered_on_the_terminal_is_withdrawn_at_max_minutes(
     keyboard, terminal = pty.openpty()  # stdin is a terminal on which nobody types
     command = [sys.executable, "-m", "server.cli", "run", "Implement mean", "--path", str(ws)]
     try:
-        began = time.monotonic()
         ran = subprocess.run(
             [*command, "--max-minutes", "0.1"],
             stdin=terminal,
             capture_output=True,
             text=True,
             env={**os.environ, **env},
-            timeout=45,  # the code before it waited for the answer until killed
+            timeout=120,  # the code before it waited for the answer until killed
         )
-        took = time.monotonic() - began
     finally:
         os.close(keyboard)
         os.close(terminal)
@@ -114,7 +119,7 @@ def test_a_question_left_unanswered_on_the_terminal_is_withdrawn_at_max_minutes(
     assert "(The question was withdrawn: the run stopped before your answer.)" in ran.stderr
     assert "Time budget reached" in ran.stderr and "UNFINISHED" in ran.stderr
     assert "+    return sum(values) / len(values)" in ran.stdout
-    assert took < 30, f"`agentls run` took {took:.1f} s with a 6 s budget"
+    assert _run_seconds(env, _run_id(ran)) < 30, "the run went on well past its 6 s budget"
     shown = invoke(["runs", _run_id(ran)], env)
     assert shown.exit_code == 0, shown.output
     assert "decision: question_withdrawn: ask_user: withdrawn unanswered (" in shown.output, shown.output
@@ -176,7 +181,6 @@ def test_an_answer_typed_on_a_terminal_is_edited_as_a_shell_edits_it(
     terminal = _Terminal()
     command = [sys.executable, "-m", "server.cli", "run", "Implement mean", "--path", str(ws)]
     try:
-        began = time.monotonic()
         process = subprocess.Popen(
             [*command, "--max-minutes", "0.1"],
             stdin=terminal.tty,
@@ -190,10 +194,9 @@ def test_an_answer_typed_on_a_terminal_is_edited_as_a_shell_edits_it(
             terminal.type("ys\x1b[De\x1b[F!\x7f\r")
             terminal.wait_for("Your answer: ", count=2)
             terminal.type("Value")  # and the user walks away before Enter
-            process.wait(timeout=45)
+            process.wait(timeout=120)
         finally:
             process.kill()
-        took = time.monotonic() - began
         settings = termios.tcgetattr(terminal.tty)
     finally:
         terminal.close()
@@ -205,5 +208,7 @@ def test_an_answer_typed_on_a_terminal_is_edited_as_a_shell_edits_it(
     assert process.returncode == 4, screen
     assert "(The question was withdrawn: the run stopped before your answer.)" in screen
     assert len(fake_anthropic.message_requests) == 2
-    assert took < 30, f"`agentls run` took {took:.1f} s with a 6 s budget"
+    run_id = re.search(r"\(agentls runs ([\w-]+)\)", screen)
+    assert run_id, screen
+    assert _run_seconds(env, run_id.group(1)) < 30, "the run went on well past its 6 s budget"
     assert settings[3] & termios.ICANON and settings[3] & termios.ECHO  # readline restored the terminal

@@ -433,7 +433,7 @@ async def test_the_search_and_analysis_processes_end_at_once_with_a_job_running(
     outlines.shutdown(wait=False)  # the LSP shutdown request
     await asyncio.to_thread(outlines.shutdown)  # the end of the server
     await asyncio.to_thread(indexer.shutdown)
-    assert time.monotonic() - started < 5.0
+    assert time.monotonic() - started < 30  # the jobs run 60 s: they were dropped, not waited for
     for job in busy:
         with pytest.raises(BrokenProcessPool):
             await job

@@ -196,11 +196,13 @@ def test_overloaded_errors_mid_stream_are_reported_as_an_overload(fake: FakeAnth
 
 
 def test_retry_after_beyond_the_deadline_gives_up_at_once(fake: FakeAnthropic) -> None:
-    fake.enqueue(fault_429(retry_after=30), text("too late"))
+    fake.enqueue(fault_429(retry_after=60), text("too late"))
     started = time.monotonic()
     with pytest.raises(RetriesExhausted) as raised:
-        ask(make_model(fake, FAST.model_copy(update={"retry_deadline_seconds": 2.0})))
-    assert time.monotonic() - started < 1.0
+        ask(make_model(fake, FAST.model_copy(update={"retry_deadline_seconds": 20.0})))
+    # At once: one request, and not the 20 s a wait until the deadline would take (nor the 60 s asked).
+    assert time.monotonic() - started < 10
+    assert len(fake.message_requests) == 1 and fake.pending == 1
     assert "deadline" in raised.value.message and "rate-limited" in raised.value.message
 
 
@@ -222,7 +224,8 @@ def test_a_base_url_no_retry_can_reach_fails_at_once_saying_what_it_needs(url: s
     started = time.monotonic()
     with pytest.raises(ModelError) as raised:
         ask(model)
-    assert time.monotonic() - started < 5 and not isinstance(raised.value, RetriesExhausted)
+    # Not retried (no RetriesExhausted); the bound is only against a hang (a send takes milliseconds).
+    assert time.monotonic() - started < 30 and not isinstance(raised.value, RetriesExhausted)
     assert f"ANTHROPIC_BASE_URL {url!r} is not a URL agentls can send requests to" in raised.value.message
     assert "it begins with http:// or https://" in raised.value.message
 
@@ -291,7 +294,7 @@ def test_parse_retry_after_variants() -> None:
 # -- cancellation
 
 
-def test_cancel_during_a_slow_reply_stops_within_a_second(fake: FakeAnthropic) -> None:
+def test_cancel_during_a_slow_reply_stops_before_the_reply(fake: FakeAnthropic) -> None:
     fake.enqueue(slow(10, then=text("too late")))
     cancel = threading.Event()
     model = make_model(fake)
@@ -301,11 +304,11 @@ def test_cancel_during_a_slow_reply_stops_within_a_second(fake: FakeAnthropic) -
     with pytest.raises(Cancelled):
         ask(model, cancel=cancel)
     elapsed = time.monotonic() - started
-    assert 0.3 <= elapsed < 1.5
+    assert 0.3 <= elapsed < 5  # the reply is 10 s away: the cancel, not the reply, ended the call
 
 
 def test_cancel_during_backoff(fake: FakeAnthropic) -> None:
-    fake.enqueue(fault_429(retry_after=5), text("too late"))
+    fake.enqueue(fault_429(retry_after=30), text("too late"))
     cancel = threading.Event()
     cancelled_at: list[float] = []
 
@@ -320,8 +323,9 @@ def test_cancel_during_backoff(fake: FakeAnthropic) -> None:
 
     threading.Thread(target=cancel_once_waiting, daemon=True).start()
     with pytest.raises(Cancelled):
-        ask(make_model(fake), cancel=cancel)
-    assert cancelled_at and time.monotonic() - cancelled_at[0] < 1.0  # not the 5 s the server asked for
+        ask(make_model(fake, FAST.model_copy(update={"retry_deadline_seconds": 60.0})), cancel=cancel)
+    # Not the 30 s the server asked for (a second here; 10 s leaves room for a loaded machine).
+    assert cancelled_at and time.monotonic() - cancelled_at[0] < 10
     assert len(fake.message_requests) == 1
 
 

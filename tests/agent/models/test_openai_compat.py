@@ -206,14 +206,14 @@ def test_a_rejected_key_and_a_missing_model_fail_at_once_with_advice(fake: FakeO
 
 
 def test_cancel_stops_a_call_waiting_for_the_server(fake: FakeOpenAI) -> None:
-    fake.enqueue(slow(3, text("too late")))
+    fake.enqueue(slow(30, text("too late")))
     model = model_for(fake)
     cancel = threading.Event()
     threading.Timer(0.2, cancel.set).start()
     started = time.monotonic()
     with pytest.raises(Cancelled):
         model.complete("", [], USER, cancel=cancel)
-    assert time.monotonic() - started < 1.5
+    assert time.monotonic() - started < 10  # the reply is 30 s away: the cancel ended the call
     model.close()
 
 

@@ -211,7 +211,7 @@ def test_ctrl_c_in_a_coder_proposes_nothing_and_the_resume_goes_on_at_its_work_i
 
     def cancel_then_answer(body: object) -> ScriptItem:
         team[0].cancel.set()  # as the CLI's Ctrl-C handler does (RunHandle.cancel)
-        return slow(10.0, w2_edit)
+        return slow(60.0, w2_edit)
 
     turns["coder"][2] = respond(cancel_then_answer)
     roles = RoleScript(turns)
@@ -220,7 +220,7 @@ def test_ctrl_c_in_a_coder_proposes_nothing_and_the_resume_goes_on_at_its_work_i
         cancelled = team[0].run(run_task(INSTRUCTION, root=root))
         assert cancelled.status == "cancelled" and cancelled.proposal is None, cancelled.summary
         assert cancelled.summary == "The run was cancelled; nothing was proposed."
-        assert cancelled.seconds < 5  # not the model's 10 s
+        assert cancelled.seconds < 30  # not the model's 60 s
         saved = load_resumable(runs, cancelled.run_id)
         assert saved.status == "cancelled" and sorted(saved.files) == ["shop/discount.py"]
         checkpoint = load_checkpoint(runs, cancelled.run_id)
