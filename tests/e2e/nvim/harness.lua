@@ -1,4 +1,4 @@
--- Shared helpers of the headless Neovim scenarios that tests/e2e/test_neovim.py runs.
+-- Shared helpers of the headless Neovim scenarios that tests/e2e/test_neovim*.py run.
 --
 -- The Python test starts `nvim --headless -u NONE -i NONE -n -c "luafile SCENARIO"` with:
 --   AGENTLS_NVIM_PLUGIN   the plugin folder (editors/neovim), put on 'runtimepath'
