@@ -37,6 +37,62 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     return int(os.environ.get("AGENTLS_TEST_WORKERS", DEFAULT_WORKERS))
 
 
+SLOWEST_FILES: dict[str, int] = {
+    "tests/server/test_acp.py": 205,
+    "tests/server/test_lsp_workspace_shapes.py": 196,
+    "tests/server/test_lsp_basics.py": 170,
+    "tests/e2e/test_neovim_review.py": 118,
+    "tests/e2e/test_vscode.py": 115,
+    "tests/e2e/test_neovim_edits.py": 102,
+    "tests/server/test_lsp_bad_input.py": 96,
+    "tests/server/test_cli_batch.py": 95,
+    "tests/e2e/test_neovim.py": 86,
+    "tests/e2e/test_vscode_palette.py": 85,
+    "tests/e2e/test_vscode_runs.py": 80,
+    "tests/e2e/test_neovim_messages.py": 61,
+    "tests/server/test_cli.py": 58,
+    "tests/server/test_cli_embedding_endpoint.py": 50,
+    "tests/server/test_cli_agent.py": 49,
+    "tests/agent/test_mcp_client.py": 49,
+    "tests/e2e/test_lsp_agent.py": 48,
+    "tests/e2e/test_lsp_plain_client.py": 48,
+    "tests/server/test_lsp_refusals.py": 46,
+    "tests/server/test_cli_time_budget.py": 38,
+    "tests/server/test_lsp_freshness.py": 36,
+    "tests/e2e/test_lsp_commit.py": 33,
+    "tests/indexing/test_distributed.py": 31,
+    "tests/agent/test_overlay_full_copy.py": 31,
+}
+"""About how many seconds each of the slowest test files takes on CI (`pytest_collection_modifyitems` starts
+them first): each file's tests summed in a 2-worker run on the shared machine at load 6 to 9 (session 27),
+halved to about CI's pace; only their order counts. A new slow file belongs here (one missing is started
+after these); tests/test_conftest.py checks that each file listed still exists."""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """xdist hands out test files in the order of the collection (`pytest_collection_modifyitems`), not
+    its own (most tests first)."""
+    if getattr(config.option, "loadscopereorder", None) is not None:
+        config.option.loadscopereorder = False
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The slowest files first, longest first, then the rest, most tests first (xdist's own order).
+
+    ``--dist loadfile`` gives a file at a time, in this order, to the first worker free. In xdist's order
+    the files of a few slow tests (the VS Code files: 3 or 4 tests of 20 to 40 s each) come last, where one
+    of them keeps a worker busy while the other has nothing left to do; started first, they run beside the
+    many short files, which then fill both workers up to the end."""
+    files = [item.nodeid.split("::")[0] for item in items]
+    counts = {path: files.count(path) for path in dict.fromkeys(files)}  # in the collection's order
+    rank = {
+        path: place
+        for place, path in enumerate(sorted(counts, key=lambda p: (-SLOWEST_FILES.get(p, 0), -counts[p])))
+    }
+    by_item = {id(item): rank[path] for item, path in zip(items, files, strict=True)}
+    items.sort(key=lambda item: by_item[id(item)])
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
     """A run on several workers starts building the test model at once (`tests.fakes.models`), in a
     process of its own, so the first test that needs it rarely waits; a run in one process builds it only
