@@ -26,9 +26,12 @@ Detection (`find_secrets`), in three passes over a text:
    ``scheme://user:password@``. Lines without any of these cannot match a default plugin (entropy plugins need
    quoted strings above their limits, the keyword plugin a keyword and a quoted value, the format plugins long
    tokens). On a candidate line a plugin runs only when it can match: a plain regular-expression plugin when
-   one of its own expressions is in the line, the keyword plugin (on a line that is a candidate only for its
-   keyword) when one of its expressions for the file's type is. ``detect-secrets`` is imported on the first
-   candidate line.
+   one of its own expressions is in the line (the slowest of those are searched for only where a word or
+   literal that any of their matches holds is: `_GATE_NEEDS`), the keyword plugin (on a line that is a
+   candidate only for its keyword) when one of its expressions for the file's type is. The two entropy
+   plugins' values are found as their ``analyze_line`` finds them, with their expression and the same
+   entropy sum, without the objects it makes per value (`_entropy_values`). ``detect-secrets`` is imported
+   on the first candidate line.
 
 A value found that goes on after a backslash at the end of its line (a shell's continuation) is taken on
 to its end (`_continued`).
@@ -40,9 +43,11 @@ the keyword lines of the third take five scans, one per byte that starts them (`
 formats' expressions run only where their prefixes are (`_format_matches`); quoted values and URLs' passwords
 take one more (`_quoted_or_url`). On a keyword line the plugin's expressions are tried only where a line can
 match them, and what they match is the plugin's values (`_keyword_values`: the plugin is not run on such a
-line); a line met again in a file is not read again. On Django `find_secrets` costs about a fifteenth of
-the parse (`indexing.chunker.parse_source`), and `redact_source` about a tenth (CPU, session 25); the
-index runs it on every file it reads.
+line); a line met again in a file is not read again. A text beyond ASCII is encoded once for the scans
+and the sifting walk (`_one_byte_each`). On Django `find_secrets` costs about a fifteenth of the parse
+(`indexing.chunker.parse_source`), and `redact_source` about an eighth (CPU, session 27; about half of
+its instructions are the scans, the two translations and the walk's search, at what CPython's ``re``,
+``bytes.translate`` and ``bytes.find`` cost a byte); the index runs it on every file it reads.
 
 Placeholders: a value becomes ``<secret:1a2b3c4d>``, the first 8 hex digits of an HMAC-SHA256 of the value
 under a per-user key (`load_key`: a random 32-byte file, 0600, in agentls' cache folder). The same value
@@ -87,6 +92,7 @@ import math
 import os
 import re
 import secrets as _random
+import string
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -162,8 +168,8 @@ _SCAN_TABLE = _scan_table()
 def _scan_bytes(text: str, ascii: bytes | None = None) -> bytes:
     """`text` as the scans read it: one byte a character (offsets stay the text's), letters in lower case
     except the `_ANCHOR_LETTERS`, which are `_ANCHOR`, quotes and ``:``, which are `_QUOTE`; a character
-    beyond ASCII is ``?`` unless its lower case is an ASCII letter (`_LOWER_IS_ASCII`). `ascii`: the text
-    encoded, when it is ASCII and the caller has it."""
+    beyond ASCII is ``?`` unless its lower case is an ASCII letter (`_LOWER_IS_ASCII`). `ascii`:
+    `_one_byte_each` of the text, when the caller has it."""
     if ascii is not None:
         return ascii.translate(_SCAN_TABLE)
     if text.isascii():
@@ -171,6 +177,18 @@ def _scan_bytes(text: str, ascii: bytes | None = None) -> bytes:
     for char, letter in _LOWER_IS_ASCII.items():
         text = text.replace(char, letter)
     return text.encode("ascii", "replace").translate(_SCAN_TABLE)
+
+
+def _one_byte_each(text: str) -> bytes | None:
+    """``text.encode("ascii", "replace")`` (a character beyond ASCII is ``?``), which both the scans
+    (`_scan_bytes`) and the sifting walk (`indexing.secret_encodings.find_encoded`) read, made once; None
+    for a text holding one of `_LOWER_IS_ASCII`, which the scans read otherwise. (Django's 231 files beyond
+    ASCII are 5 of its 17 MB: each was encoded twice and searched for both characters twice.)"""
+    if text.isascii():
+        return text.encode("ascii")
+    if any(char in text for char in _LOWER_IS_ASCII):
+        return None
+    return text.encode("ascii", "replace")
 
 
 def _preimage(byte: int) -> frozenset[str]:
@@ -252,11 +270,23 @@ _ANCHOR_ORDER = (_ANCHOR, ord("k"), ord("h"), ord("p"), ord("c"))
 characters, k 0.4%, h 1.0%, p 1.5%, c 2.0%)."""
 
 
+class _Branch(NamedTuple):
+    """What a scan found where one of its branches matched: the literal's name and its anchor's offset in
+    it, the literal when the bytes leave its characters unsure (`_Literal.sure`), and the literals after it
+    in the expression that may share its place, each checked by `_Literal.holds`."""
+
+    name: str
+    anchor: int
+    unsure: _Literal | None
+    others: tuple[_Literal, ...]
+
+
 class _Scan(NamedTuple):
+    byte: bytes
+    """The anchor byte the expression starts with."""
     expression: re.Pattern[bytes]
-    literals: dict[str, tuple[_Literal, tuple[_Literal, ...]]]
-    """By the group that closes after it: a literal, and those after it in the expression that may share
-    its place."""
+    branches: tuple[_Branch | None, ...]
+    """By the number of the group that closes after a literal (a match's ``lastindex``; 0 is no group)."""
 
 
 def _byte_set(image: frozenset[int]) -> bytes:
@@ -277,32 +307,41 @@ def _scans(literals: Iterable[_Literal]) -> tuple[_Scan, ...]:
         # a branch without bytes after its anchor would be tried at each place: last
         items = sorted(by_anchor.get(byte, []), key=lambda item: item.anchor == len(item.chars) - 1)
         branches = []
-        table: dict[str, tuple[_Literal, tuple[_Literal, ...]]] = {}
+        table: list[_Branch | None] = [None]
         for i, literal in enumerate(items):
             before = b"".join(_byte_set(image) for image in literal.images[: literal.anchor])
             after = b"".join(_byte_set(image) for image in literal.images[literal.anchor + 1 :])
             behind = b"(?<=" + before + re.escape(bytes([byte])) + after + b")" if before else b""
             branches.append(after + behind + f"(?P<l{i}>)".encode())
-            table[f"l{i}"] = (literal, tuple(other for other in items[i + 1 :] if literal.may_share(other)))
+            others = tuple(other for other in items[i + 1 :] if literal.may_share(other))
+            table.append(_Branch(literal.name, literal.anchor, literal if literal.unsure else None, others))
         if branches:
             expression = re.compile(re.escape(bytes([byte])) + b"(?=" + b"|".join(branches) + b")")
-            scans.append(_Scan(expression, table))
+            if expression.groups != len(items):  # group i + 1 must close after literal i
+                raise ValueError(f"the scan of byte {byte} has groups of its own")
+            scans.append(_Scan(bytes([byte]), expression, tuple(table)))
     return tuple(scans)
 
 
 def _scanned(text: str, data: bytes) -> dict[str, list[int]]:
     """Where each literal of `_SCANS` is in `text` (`data`: `_scan_bytes` of it), in order, by name (the
     names found only)."""
-    found: dict[str, list[int]] = collections.defaultdict(list)
-    for expression, table in _SCANS:
+    found: dict[str, list[int]] = {}
+    for byte, expression, table in _SCANS:
+        if byte not in data:  # (a search for one byte: short texts, the decoded runs, often lack some)
+            continue
         for match in expression.finditer(data):
-            literal, others = table[match.lastgroup]  # type: ignore[index]
+            name, anchor, unsure, others = table[match.lastindex]  # type: ignore[index,misc]
             at = match.start()
-            if not literal.unsure or literal.sure(text, at - literal.anchor):
-                found[literal.name].append(at - literal.anchor)
+            if unsure is None or unsure.sure(text, at - anchor):
+                places = found.get(name)
+                if places is None:
+                    found[name] = [at - anchor]
+                else:
+                    places.append(at - anchor)
             for other in others:
                 if other.holds(text, at - other.anchor):
-                    found[other.name].append(at - other.anchor)
+                    found.setdefault(other.name, []).append(at - other.anchor)
     return found
 
 
@@ -371,6 +410,7 @@ def _image_set(chars: str) -> bytes:
 
 
 _B64_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=_-"
+_QUOTE_BYTE = bytes([_QUOTE])
 _QUOTED_OR_URL = re.compile(
     bytes([_QUOTE])
     + b"(?="
@@ -522,12 +562,14 @@ def _detect_line(
 
     A line is a candidate for one or more reasons (`_ENTROPY`, `_KEYWORD`, `_URL`); each reason runs only
     the plugins that can fire on it (about a millisecond per line for all of them). `keyword`: what the
-    keyword plugin finds on the line, found already (`_keyword_values`), instead of running it."""
-    all_plugins, filters, allowlisted, (heuristic, get_code_snippet) = _Plugins.get()
+    keyword plugin finds on the line, found already (`_keyword_values`), instead of running it. The stock
+    entropy plugins' values are found as they find them, without their per-value objects
+    (`_entropy_values`)."""
+    _, filters, allowlisted, (heuristic, get_code_snippet) = _Plugins.get()
     plugins = [
-        p
-        for p in all_plugins
-        if _PLUGIN_REASON.get(type(p).__name__, _FORMATS) & reasons and _may_match(p, line)
+        route
+        for route in _routes()
+        if route.reasons & reasons and (route.gate is None or _gate_open(route.gate, line))
     ]
     if not plugins:
         return []
@@ -538,18 +580,21 @@ def _detect_line(
     if _is_indirect_reference(line, heuristic):
         return []
     values: list[str] = []
-    for plugin in plugins:
-        if keyword is not None and _PLUGIN_REASON.get(type(plugin).__name__) == _KEYWORD:
+    for plugin, reason, _, entropy in plugins:
+        if keyword is not None and reason == _KEYWORD:
             found_values: Iterable[str | None] = dict.fromkeys(keyword)
         else:
             try:
-                found = plugin.analyze_line(
-                    filename=filename or "file", line=line, line_number=0, context=context
-                )
+                if entropy:
+                    found_values = _entropy_values(plugin, line, entropy == "hex")
+                else:
+                    found = plugin.analyze_line(
+                        filename=filename or "file", line=line, line_number=0, context=context
+                    )
+                    found_values = [secret.secret_value for secret in found]
             except Exception:  # a plugin's bug must not stop indexing
                 log.debug("detect-secrets plugin %s failed", type(plugin).__name__, exc_info=True)
                 continue
-            found_values = [secret.secret_value for secret in found]
         for value in found_values:
             if not value or len(value) < 4:
                 continue
@@ -557,6 +602,190 @@ def _detect_line(
                 continue
             values.append(value)
     return values
+
+
+class _Route(NamedTuple):
+    """A detect-secrets plugin and when `_detect_line` runs it."""
+
+    plugin: Any
+    reasons: int
+    """The candidate reasons that run it (`_PLUGIN_REASON`; the key formats' plugins: `_FORMATS`)."""
+    gate: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] | None
+    """A plain regular-expression detector's expressions, each with what a line must hold for it to match
+    (`_GATE_NEEDS`): it can find nothing on a line holding none of them (skipping those saves the plugins'
+    per-line overhead on lines that are candidates for their entropy: a key-format plugin rarely
+    matches). None for the others."""
+    entropy: str
+    """``"base64"`` or ``"hex"`` for a stock entropy plugin, whose values `_entropy_values` finds."""
+
+
+@functools.cache
+def _routes() -> tuple[_Route, ...]:
+    from detect_secrets.plugins.base import BasePlugin, RegexBasedDetector
+
+    routes = []
+    for plugin in _Plugins.get()[0]:
+        kind = type(plugin)
+        plain = (
+            isinstance(plugin, RegexBasedDetector)
+            and kind.analyze_string is RegexBasedDetector.analyze_string
+            and kind.analyze_line is BasePlugin.analyze_line
+        )
+        reasons = _PLUGIN_REASON.get(kind.__name__, _FORMATS)
+        gate = (
+            tuple((regex, _GATE_NEEDS.get((regex.pattern, regex.flags), ())) for regex in plugin.denylist)
+            if plain
+            else None
+        )
+        routes.append(_Route(plugin, reasons, gate, _stock_entropy(plugin)))
+    return tuple(routes)
+
+
+def _gate_open(gate: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...], line: str) -> bool:
+    """Whether one of a plugin's expressions is in `line`; an expression with needles (`_GATE_NEEDS`) is
+    searched for only when one of them is in the line (in lower case, for an expression that ignores
+    case, on a line of ASCII: beyond it, such an expression also takes ``ı``, ``ſ`` and the Kelvin sign for
+    ``i``, ``s`` and ``k``)."""
+    lower = None
+    for regex, needles in gate:
+        if needles:
+            if not regex.flags & re.IGNORECASE:
+                if not any(needle in line for needle in needles):
+                    continue
+            elif line.isascii():
+                lower = line.lower() if lower is None else lower
+                if not any(needle in lower for needle in needles):
+                    continue
+        if regex.search(line):
+            return True
+    return False
+
+
+_NEEDS_KEYWORD = ("key", "pwd", "pass", "token")
+_GATE_NEEDS: dict[tuple[str, int], tuple[str, ...]] = {
+    # detect-secrets 1.5's slowest expressions (each starts with a look-behind or a class, so the engine
+    # tries it at every character): a match holds one of these (read off each expression: one of its
+    # (?:key|pwd|password|pass|token), or a literal it cannot match without). Keyed by the expression's
+    # text and flags: a changed expression is searched for on every line, as before.
+    (
+        '(?:\\s|=|:|"|^)AKC[a-zA-Z0-9]{10,}(?:\\s|"|$)',
+        re.UNICODE,
+    ): ("AKC",),
+    (
+        '(?:\\s|=|:|"|^)AP[\\dABCDEF][a-zA-Z0-9]{8,}(?:\\s|"|$)',
+        re.UNICODE,
+    ): ("AP",),
+    (
+        "[0-9a-z]{32}-us[0-9]{1,2}",
+        re.UNICODE,
+    ): ("-us",),
+    (
+        "\\d{8,10}:[0-9A-Za-z_-]{35}",
+        re.UNICODE,
+    ): (":",),
+    (
+        "(?:(?<=\\W)|(?<=^))(?:\\[|)(?:\"|\\'|)(?:cloudant|cl|clou)(?:_|-|)(?:api|)(?:key|pwd|pw|pass"
+        "word|pass|token)(?:\"|\\'|)(?:\\]|)(?: *)(?:=|:|:=|=>| +|::)(?: *)(?:\"|\\'|)([0-9a-f]{64})(?"
+        ":\"|\\'|)",
+        re.IGNORECASE | re.UNICODE,
+    ): ("key", "pw", "pass", "token"),
+    (
+        "(?:(?<=\\W)|(?<=^))(?:\\[|)(?:\"|\\'|)(?:cloudant|cl|clou)(?:_|-|)(?:api|)(?:key|pwd|pw|pass"
+        'word|pass|token)(?:"|\\\'|)(?:\\]|)(?: *)(?:=|:|:=|=>| +|::)(?: *)(?:"|\\\'|)([a-z]{24})(?:"|'
+        "\\'|)",
+        re.IGNORECASE | re.UNICODE,
+    ): ("key", "pw", "pass", "token"),
+    (
+        "(?:https?\\:\\/\\/)[\\w\\-]+\\:([0-9a-f]{64})\\@[\\w\\-]+\\.cloudant\\.com",
+        re.IGNORECASE | re.UNICODE,
+    ): (".cloudant.com",),
+    (
+        "(?:https?\\:\\/\\/)[\\w\\-]+\\:([a-z]{24})\\@[\\w\\-]+\\.cloudant\\.com",
+        re.IGNORECASE | re.UNICODE,
+    ): (".cloudant.com",),
+    (
+        "(?:(?<=\\W)|(?<=^))(?:\\[|)(?:\"|\\'|)(?:ibm(?:_|-|)cloud(?:_|-|)iam|cloud(?:_|-|)iam|ibm(?:"
+        "_|-|)cloud|ibm(?:_|-|)iam|ibm|iam|cloud|)(?:_|-|)(?:api|)(?:_|-|)(?:key|pwd|password|pas"
+        "s|token)(?:\"|\\'|)(?:\\]|)(?: *)(?:=|:|:=|=>| +|::)(?: *)(?:\"|\\'|)([a-zA-Z0-9_\\-]{44}(?![a"
+        "-zA-Z0-9_\\-]))(?:\"|\\'|)",
+        re.IGNORECASE | re.UNICODE,
+    ): _NEEDS_KEYWORD,
+    (
+        "(?:(?<=\\W)|(?<=^))(?:\\[|)(?:\"|\\'|)(?:(?:ibm)?[-_]?cos[-_]?(?:hmac)?|)(?:_|-|)(?:secret[-"
+        "_]?(?:access)?[-_]?key)(?:\"|\\'|)(?:\\]|)(?: *)(?:=|:|:=|=>| +|::)(?: *)(?:\"|\\'|)([a-f0-9]"
+        "{48}(?![a-f0-9]))(?:\"|\\'|)",
+        re.IGNORECASE | re.UNICODE,
+    ): ("secret",),
+    (
+        "(?:(?<=\\W)|(?<=^))(?:\\[|)(?:\"|\\'|)(?:softlayer|sl)(?:_|-|)(?:api|)(?:_|-|)(?:key|pwd|pas"
+        "sword|pass|token)(?:\"|\\'|)(?:\\]|)(?: *)(?:=|:|:=|=>| +|::)(?: *)(?:\"|\\'|)([a-z0-9]{64})("
+        "?:\"|\\'|)",
+        re.IGNORECASE | re.UNICODE,
+    ): _NEEDS_KEYWORD,
+    (
+        "(?:http|https)://api.softlayer.com/soap/(?:v3|v3.1)/([a-z0-9]{64})",
+        re.IGNORECASE | re.UNICODE,
+    ): ("softlayer",),
+}
+"""What a line must hold (one of) for some of the key-format plugins' expressions to match it."""
+
+
+def _stock_entropy(plugin: Any) -> str:
+    """``"base64"`` or ``"hex"`` when `plugin` is one of detect-secrets' two entropy plugins as they come
+    (their own classes and methods, characters each once), whose values `_entropy_values` finds as their
+    ``analyze_line`` does; ``""`` otherwise."""
+    from detect_secrets.plugins import high_entropy_strings as entropy
+
+    base = entropy.HighEntropyStringsPlugin
+    kind = type(plugin)
+    if kind not in (entropy.Base64HighEntropyString, entropy.HexHighEntropyString):
+        return ""
+    if any(getattr(kind, name) is not getattr(base, name) for name in ("analyze_line", "analyze_string")):
+        return ""
+    if len(set(plugin.charset)) != len(plugin.charset):
+        return ""
+    if kind is entropy.HexHighEntropyString:
+        return "hex" if set(plugin.charset) <= set(string.hexdigits) else ""
+    return "base64" if kind.calculate_shannon_entropy is base.calculate_shannon_entropy else ""
+
+
+def _entropy_values(plugin: Any, line: str, hexa: bool) -> list[str]:
+    """What a stock entropy plugin (`_stock_entropy`) finds on `line`: the quoted strings of its
+    characters (its expression's second group), once each, whose Shannon entropy is above its limit. Its
+    ``analyze_line`` makes an object per string (a SHA-1 of it among them, to put it in a set) and counts
+    each of its 64 or 22 characters in the string to take the entropy: about half of such a line's cost.
+    The entropy is its sum, term by term in the same order (the characters in the plugin's order), so the
+    same float; the hex plugin's lowering for strings of digits is applied as it does it."""
+    order = _charset_order(plugin.charset)
+    limit = plugin.entropy_limit
+    values = []
+    found = plugin.regex.findall(line)
+    for value in dict.fromkeys(item[1] if isinstance(item, tuple) else item for item in found):
+        chars = set(value)
+        if len(chars) < _FEWEST_DISTINCT.get(limit, 0):
+            continue  # its entropy is at most log2 of its distinct characters
+        size = len(value)
+        entropy = 0.0
+        for char in sorted(chars.intersection(order), key=order.__getitem__):
+            p_x = float(value.count(char)) / size
+            entropy += -p_x * math.log(p_x, 2)
+        # (its test is ``int(value)``: of hex digits, decimal ones alone pass it)
+        if hexa and size != 1 and value.isdecimal():
+            entropy -= 1.2 / math.log(size, 2)
+        if entropy > limit:
+            values.append(value)
+    return values
+
+
+_FEWEST_DISTINCT = {4.5: 23, 3.0: 8}
+"""For the entropy plugins' default limits, how many distinct characters a string needs to pass: Shannon
+entropy is at most log2 of the count (log2(22) = 4.46, log2(8) = 3: not above 3, but a float sum may
+land above it, so 8 characters are counted)."""
+
+
+@functools.cache
+def _charset_order(charset: str) -> dict[str, int]:
+    return {char: at for at, char in enumerate(charset)}
 
 
 _KeywordPattern = tuple[re.Pattern[str], int, bool, "re.Pattern[str] | None"]
@@ -669,27 +898,6 @@ def _is_indirect_reference(line: str, heuristic: Any) -> bool:
     return bool(heuristic.is_indirect_reference(line))
 
 
-_GATES: dict[type, tuple[re.Pattern[str], ...] | None] = {}
-
-
-def _may_match(plugin: Any, line: str) -> bool:
-    """False when `plugin` is a plain regular-expression detector none of whose expressions is in `line`
-    (it could find nothing there); True otherwise. Skipping those saves the plugins' per-line overhead on
-    lines that are candidates for their entropy (a key-format plugin rarely matches)."""
-    kind = type(plugin)
-    if kind not in _GATES:
-        from detect_secrets.plugins.base import BasePlugin, RegexBasedDetector
-
-        plain = (
-            isinstance(plugin, RegexBasedDetector)
-            and kind.analyze_string is RegexBasedDetector.analyze_string
-            and kind.analyze_line is BasePlugin.analyze_line
-        )
-        _GATES[kind] = tuple(plugin.denylist) if plain else None
-    gate = _GATES[kind]
-    return gate is None or any(regex.search(line) for regex in gate)
-
-
 def _entropy(value: str) -> float:
     counts = collections.Counter(value)
     size = len(value)
@@ -799,26 +1007,27 @@ def find_secrets(text: str, filename: str = "") -> list[Found]:
 
 
 def _find_secrets(text: str, filename: str, ascii: bytes | None) -> list[Found]:
-    """`find_secrets`; `ascii`: ``text.encode("ascii")`` when the text is ASCII and the caller has it
-    (`redact_source` passes it on to `find_encoded`: one encoding less per file)."""
+    """`find_secrets`; `ascii`: `_one_byte_each` of the text when the caller has it (`redact_source`
+    passes it on to `find_encoded`: one encoding less per file)."""
     found: list[Found] = []
     data = _scan_bytes(text, ascii)
     offsets = _scanned(text, data)
-    for name, match in _format_matches(text, offsets):
-        start, end = match.span()
-        if f"{name}_v" in match.re.groupindex:
-            start, end = match.span(f"{name}_v")
-        elif name == "stripe" and start > 0 and text[start - 1] in "sr":
-            start -= 1
-        found.append(Found(start, end, "key format"))
     if offsets:
+        for name, match in _format_matches(text, offsets):
+            start, end = match.span()
+            if f"{name}_v" in match.re.groupindex:
+                start, end = match.span(f"{name}_v")
+            elif name == "stripe" and start > 0 and text[start - 1] in "sr":
+                start -= 1
+            found.append(Found(start, end, "key format"))
         found += _assigned_values(text, offsets)
-    # "PRIVATE KEY" in text, from the "key"s found already (a scan less)
-    if any(text.startswith("PRIVATE KEY", at - 8) for at in offsets.get("key", ()) if at >= 8):
-        for block in _PRIVATE_KEY_BLOCK.finditer(text):
-            for body in _KEY_BODY.finditer(text, block.start(1), block.end(1)):
-                found.append(Found(body.start(), body.end(), "private key"))
-    lines = _candidate_lines(text, data, offsets, filename)
+        # "PRIVATE KEY" in text, from the "key"s found already (a scan less)
+        keys = offsets.get("key")
+        if keys and any(text.startswith("PRIVATE KEY", at - 8) for at in keys if at >= 8):
+            for block in _PRIVATE_KEY_BLOCK.finditer(text):
+                for body in _KEY_BODY.finditer(text, block.start(1), block.end(1)):
+                    found.append(Found(body.start(), body.end(), "private key"))
+    lines = _candidate_lines(text, data, offsets, filename) if offsets or _QUOTE_BYTE in data else {}
     if lines and not _skip_file(filename):
         keyword_patterns: tuple[_KeywordPattern, ...] = ()
         hints: list[int] = []  # the keyword hint words' offsets, sorted: where each line's first is
@@ -865,7 +1074,7 @@ def _find_secrets(text: str, filename: str, ascii: bytes | None) -> list[Found]:
                 while at >= 0:
                     found.append(Found(line_start + at, line_start + at + len(value), "detect-secrets"))
                     at = line.find(value, at + len(value))
-    return _continued(text, _merge(found))
+    return _continued(text, _merge(found)) if found else found
 
 
 def _names_itself(line: str, value: str) -> bool:
@@ -924,7 +1133,9 @@ def _assigned_values(text: str, offsets: Mapping[str, list[int]]) -> list[Found]
             if at < following:
                 continue
             # Where the name holding the word ends: then an assignment sign and a value must follow.
-            after = name_rest(text, at + size).end()  # type: ignore[union-attr]
+            after = at + size
+            if text[after : after + 1] in _NAME_CHARS:  # (a look first: ``pass`` ends a line, ``key]``)
+                after = name_rest(text, after).end()  # type: ignore[union-attr]
             # (a look at the next character first: after most names comes a dot or a bracket)
             value = _AFTER_NAME.match(text, after) if text[after : after + 1] in "\"' \t:=" else None
             if value is None and header and text[at + size : at + size + 1] in " \t":
@@ -950,6 +1161,7 @@ def _assigned_values(text: str, offsets: Mapping[str, list[int]]) -> list[Found]
 
 
 _NAME_REST = re.compile(r"[A-Za-z0-9_.-]*")
+_NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
 _AFTER_NAME = re.compile(
     r"""["']?[ \t]*(?::=|=|:)[ \t]*(?P<q>["']?)(?P<v>[A-Za-z0-9+/_.~-]{16,512}={0,2})(?P=q)(?=[\s;,#)}]|\Z)"""
 )
@@ -1067,7 +1279,7 @@ def redact_source(
     `segments`, when given, gets ``(what stands in the redacted text, the text of `text` it replaced)``
     for each value withheld: a placeholder of a value written encoded stands for the encoded text, not for
     the value (`Redactor.restore_edit`)."""
-    ascii = text.encode("ascii") if text.isascii() else None
+    ascii = _one_byte_each(text)
     found = _find_secrets(text, filename, ascii)
     redacted, used = redact_text(text, key, filename, found, segments)
     forms = KnownForms(used.values()) if used else _NO_FORMS

@@ -264,3 +264,116 @@ def test_the_keyword_values_found_on_a_line_are_what_the_plugin_finds_there() ->
         compared += bool(expected)
         several += len(expected) > 1
     assert compared > 1000 and several > 30, (compared, several)
+
+
+def _entropy_lines(count: int, seed: int) -> list[str]:
+    """Lines of quoted strings made of the entropy plugins' characters, around their limits: a few
+    distinct characters or many, digits alone (the hex plugin lowers their entropy), eight hex digits each
+    once (entropy 3, the hex plugin's limit, as a float sum), the same string twice, unquoted pieces."""
+    rng = random.Random(seed)
+    b64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/\\-_="
+    hexa = "0123456789abcdefABCDEF"
+
+    def string() -> str:
+        kind = rng.randrange(6)
+        if kind == 0:
+            chars = rng.sample(b64, rng.randrange(1, 40))
+            return "".join(rng.choice(chars) for _ in range(rng.randrange(1, 60)))
+        if kind == 1:
+            return "".join(rng.choice(hexa) for _ in range(rng.randrange(1, 40)))
+        if kind == 2:
+            return "".join(rng.choice("0123456789") for _ in range(rng.randrange(1, 30)))
+        if kind == 3:
+            return "".join(rng.sample(hexa[:16], 8)) * rng.randrange(1, 4)
+        if kind == 4:
+            return "".join(rng.sample(b64, rng.choice((22, 23, 24, 30))))
+        return rng.choice(("x = ", ", ", " ", "(", "é", "`q`", "'", '"'))
+
+    lines = []
+    for _ in range(count):
+        parts = []
+        for _ in range(rng.randrange(1, 6)):
+            piece = string()
+            quote = rng.choice(("'", '"', ""))
+            parts.append(quote + piece + quote)
+            if rng.random() < 0.2:
+                parts.append(parts[-1])
+        lines.append(rng.choice(("", "key = ", "f(")).join(("", "")) + " ".join(parts))
+    return lines
+
+
+def test_the_entropy_plugins_values_are_what_their_analyze_line_finds() -> None:
+    """`_entropy_values` stands for the stock entropy plugins' ``analyze_line`` on every candidate line:
+    the same values, on lines around their limits (the same floats: it sums the same terms in the same
+    order)."""
+    routes = [route for route in secrets._routes() if route.entropy]
+    assert sorted(route.entropy for route in routes) == ["base64", "hex"]
+    compared = found = 0
+    for line in _entropy_lines(4000, seed=27):
+        for route in routes:
+            plugin = route.plugin
+            expected = {s.secret_value for s in plugin.analyze_line(filename="file", line=line)}
+            got = secrets._entropy_values(plugin, line, route.entropy == "hex")
+            assert len(got) == len(set(got)) and set(got) == expected, (line, route.entropy)
+            compared += 1
+            found += bool(expected)
+    assert compared == 8000 and found > 500  # the lines reach both sides of the limits
+
+
+def test_a_gate_needle_is_skipped_only_where_its_expression_cannot_match() -> None:
+    """`_gate_open` (the key-format plugins' expressions, searched for only where one of their needles is)
+    says what searching each expression says, on lines holding the needles, the expressions' matches and
+    the characters beyond ASCII that an expression ignoring case takes for ``i``, ``s`` and ``k``; and each
+    needle's expression is one of detect-secrets' (a changed one would lose its needles, not its matches)."""
+    gates = [route.gate for route in secrets._routes() if route.gate]
+    expressions = {(regex.pattern, regex.flags) for gate in gates for regex, _ in gate}
+    assert set(secrets._GATE_NEEDS) <= expressions
+    rng = random.Random(27)
+    pieces = (
+        *"AKC AP APA -us us : :: key KEY pw PW pass PaSs token TOKEN secret SECRET cl cloudant".split(),
+        *"ibm cloud iam IBM_CLOUD_IAM softlayer SL api cos hmac access .cloudant.com https:// @ = :=".split(),
+        "\u0131am",  # dotless i
+        "pa\u017fs",  # long s
+        "\u212aey",  # Kelvin sign
+        " ",
+        '"',
+        "'",
+        "[",
+        "]",
+        "0123456789abcdef" * 4,
+        "0123456789abcdef" * 3,
+        "abcdefghijklmnopqrstuvwx",
+        "abcdefghijklmnopqrstuvwxyz012345",
+        "A" * 10,
+        "Ab1" * 14 + "Ab",
+        "12345678",
+        "Ab1" * 11 + "Ab",
+        "us12",
+        "/soap/v3/",
+        "api.softlayer.com",
+    )
+    hex64, hex48, lower24 = "0123456789abcdef" * 4, "0123456789abcdef" * 3, "abcdefghijklmnopqrstuvwx"
+    whole = (  # a line each needle's expression matches
+        ' x="AKCabcdefghij1" ',
+        " APAbcdefgh12 ",
+        "abcdefghijklmnopqrstuvwxyz012345-us12",
+        "123456789:" + "Ab1" * 11 + "Ab",
+        f"cloudant_apikey = '{hex64}'",
+        f"cl_password: {lower24}",
+        f"https://user:{hex64}@host.cloudant.com",
+        f"https://user:{lower24}@host.CLOUDANT.com",
+        "ibm_cloud_iam_api_key = " + "Ab1" * 14 + "Ab",
+        f'"ibm_cos_hmac_secret_access_key": "{hex48}"',
+        f"softlayer_api_key = {hex64}",
+        f"https://api.softlayer.com/soap/v3/{hex64}",
+    )
+    pieces += tuple(line for text in whole for line in (text, text.replace("i", "\u0131"), text.upper()))
+    matched = dict.fromkeys(secrets._GATE_NEEDS, 0)
+    for n in range(30000):
+        line = "".join(rng.choice(pieces) for _ in range(rng.randrange(1, 12))) if n >= 12 else whole[n]
+        for gate in gates:
+            expected = any(regex.search(line) for regex, _ in gate)
+            assert secrets._gate_open(gate, line) == expected, line
+        for regex, _ in (item for gate in gates for item in gate if item[1]):
+            matched[(regex.pattern, regex.flags)] += regex.search(line) is not None
+    assert min(matched.values()) > 0, matched  # each needle's expression matched some lines
