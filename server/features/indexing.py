@@ -18,12 +18,13 @@ Another process may hold the index's write lock (a second editor's server on the
 with the files changed meanwhile, so no change is dropped. An index whose folder was deleted while the
 server runs (the cache cleared) is indexed again in full, at the next job or search.
 
-Search reads the same indexes in a separate search process (`_search_in_process`): importing LanceDB and
-loading the embedding model take seconds of GIL-bound work, ranking is Python, and none of it may stall
-the event loop. The search process keeps one read-only `WorkspaceIndex` per folder, opened once the index
-exists on disk (opening one earlier would create tables while the indexing process creates them too),
-and refreshed when the folder's *generation* moved (it grows after every finished job), so new rows are
-seen, and at most every `READER_REFRESH_SECONDS` otherwise, so are the rows other processes write.
+Search reads the same indexes in a separate search process (`server.features.search_process`):
+importing LanceDB and loading the embedding model take seconds of GIL-bound work, ranking is Python, and
+none of it may stall the event loop. The search process keeps one read-only `WorkspaceIndex` per folder,
+opened once the index exists on disk (opening one earlier would create tables while the indexing process
+creates them too), and refreshed when the folder's *generation* moved (it grows after every finished job),
+so new rows are seen, and at most every `READER_REFRESH_SECONDS` otherwise, so are the rows other
+processes write.
 
 A hit whose file is gone from disk is not returned: an editor that does not watch files (Neovim on Linux,
 0.7 to 0.12) says nothing when a folder is moved or deleted (``:!mv``, netrw, a shell), and until the next
@@ -68,9 +69,16 @@ from indexing.progress import describe as describe_progress
 from server.documents import nesting, real_path
 from server.features.index_worker import IndexJob, IndexWorker, JobOutcome
 from server.features.progress import WorkDone
+from server.features.search_process import (
+    ReaderSpec,
+    read_in_process,
+    search_in_process,
+    tables_exist,
+    warm_up,
+)
 
 if TYPE_CHECKING:
-    from indexing.service import WorkspaceIndex
+    pass
 
 __all__ = [
     "BackgroundIndexer",
@@ -83,8 +91,6 @@ __all__ = [
 _T = TypeVar("_T")
 
 log = logging.getLogger(__name__)
-
-_TABLES = ("files.lance", "chunks.lance", "symbols.lance")
 
 ProgressStarter = Callable[[str, Callable[[], None]], Awaitable[WorkDone]]
 Spawner = Callable[[Coroutine[Any, Any, Any], str], "asyncio.Task[Any]"]
@@ -188,92 +194,8 @@ class _Folder:
     retry_at: float = 0.0  # time.monotonic() before which a job refused so is not tried again
 
 
-READER_REFRESH_SECONDS = 1.0
-"""The search process's reader looks for writes of other processes (another editor's server on the same
-workspace, ``agentls index``) at most this often; a refresh costs about a millisecond."""
-
-
-@dataclass
-class _Reader:
-    """A reader of the search process: the folder's index, the generation it has seen, and when it last
-    looked for new writes (`time.monotonic`)."""
-
-    index: WorkspaceIndex
-    generation: int
-    refreshed: float
-
-
-# State of the search process (never of the server process): one reader per (folder, its real path,
-# settings): a folder whose link was retargeted reads the index where it leads now.
-_READERS: dict[tuple[str, str, str], _Reader] = {}
-
-
-@dataclass(frozen=True)
-class _ReaderSpec:
-    """Which reader of the search process a call needs: the folder, its settings, and how fresh."""
-
-    root: str
-    settings_json: str
-    cache_dir: str
-    env: dict[str, str]
-    generation: int
-
-    def open(self) -> WorkspaceIndex | None:
-        """The search process's reader of the folder's index, None while its tables do not exist (before
-        the first index, or after its folder was deleted: the reader never makes tables, the indexing
-        process does). Refreshed when the folder's generation moved (this server wrote) or
-        `READER_REFRESH_SECONDS` passed (another process may have), and opened again when the index was
-        deleted and made again meanwhile."""
-        from indexing.service import WorkspaceIndex
-
-        key = (self.root, os.path.realpath(self.root), self.settings_json)
-        reader = _READERS.get(key)
-        now = time.monotonic()
-        if reader is None:
-            settings = IndexSettings.model_validate_json(self.settings_json)
-            index = WorkspaceIndex(Path(self.root), settings, cache_dir=Path(self.cache_dir), env=self.env)
-            for old in [k for k in _READERS if k[0] == self.root]:
-                _READERS.pop(old).index.close()
-            reader = _READERS[key] = _Reader(index, self.generation, now)
-        index = reader.index
-        if not _tables_exist(index.location):
-            return None
-        if reader.generation != self.generation or now - reader.refreshed >= READER_REFRESH_SECONDS:
-            if not index.reopen_if_replaced():
-                index.store.refresh()
-            reader.generation, reader.refreshed = self.generation, now
-        return index
-
-
-def _search_in_process(
-    spec: _ReaderSpec, query: str, limit: int, scope: str | None, files: bool = False, diverse: bool = True
-) -> list[SearchHit]:
-    """Runs in the search process: search one folder's index (opened or refreshed as needed)."""
-    index = spec.open()
-    if index is None:
-        return []
-    return index.search(query, limit=limit, path=scope, files=files, diverse=diverse)
-
-
-def _read_in_process(spec: _ReaderSpec, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """Runs in the search process: `WorkspaceIndex.<method>` on one folder's index ([] before it has
-    tables)."""
-    index = spec.open()
-    return [] if index is None else getattr(index, method)(*args, **kwargs)
-
-
-def _tables_exist(location: Path) -> bool:
-    return all((location / "lance" / table).is_dir() for table in _TABLES)
-
-
 def _under(rel: str, prefixes: Iterable[str]) -> bool:
     return any(rel == prefix or rel.startswith(prefix + "/") for prefix in prefixes)
-
-
-def _warm_search() -> bool:
-    import indexing.service  # noqa: F401
-
-    return True
 
 
 class BackgroundIndexer:
@@ -700,7 +622,7 @@ class BackgroundIndexer:
             self._notice_deleted(root, folder)
             spec = self._reader_spec(folder)
             job = loop.run_in_executor(
-                self._search_pool(), _search_in_process, spec, query, limit, scope, files, diverse
+                self._search_pool(), search_in_process, spec, query, limit, scope, files, diverse
             )
             jobs.append((root, job))
         results: list[tuple[Path, SearchHit]] = []
@@ -757,12 +679,12 @@ class BackgroundIndexer:
         loop = asyncio.get_running_loop()
         self._notice_deleted(root, folder)
         spec = self._reader_spec(folder)
-        return await loop.run_in_executor(self._search_pool(), _read_in_process, spec, method, args, kwargs)
+        return await loop.run_in_executor(self._search_pool(), read_in_process, spec, method, args, kwargs)
 
     def _notice_deleted(self, root: Path, folder: _Folder) -> None:
         """A folder indexed in this session whose index has no tables any more (its folder was deleted, as
         when the cache is cleared while the server runs) is indexed again, in full."""
-        if folder.ready and not folder.full and not _tables_exist(self._location(root, folder)):
+        if folder.ready and not folder.full and not tables_exist(self._location(root, folder)):
             log.warning("the index of %s was deleted; indexing it again", root)
             folder.ready = False
             self.request_full(root)
@@ -773,7 +695,7 @@ class BackgroundIndexer:
         return [
             root
             for root, folder in self._folders.items()
-            if not folder.ready and not _tables_exist(self._location(root, folder))
+            if not folder.ready and not tables_exist(self._location(root, folder))
         ]
 
     def _location(self, root: Path, folder: _Folder) -> Path:
@@ -784,11 +706,11 @@ class BackgroundIndexer:
 
         return Path(settings.uri) if settings.uri else default_index_location(root, self._cache_dir)
 
-    def _reader_spec(self, folder: _Folder) -> _ReaderSpec:
+    def _reader_spec(self, folder: _Folder) -> ReaderSpec:
         """The search process's reader of `folder`'s index: one per index, under its first folder's path."""
         settings_json = folder.settings.model_dump_json()
         cache = str(self._cache_dir)
-        return _ReaderSpec(str(folder.roots[0]), settings_json, cache, self._env, folder.generation)
+        return ReaderSpec(str(folder.roots[0]), settings_json, cache, self._env, folder.generation)
 
     def code_index(self, root: Path, loop: asyncio.AbstractEventLoop) -> SearchProcessIndex | None:
         """The folder's index as a run reads it (`agent.ports.CodeIndex`), served by the search process;
@@ -796,13 +718,13 @@ class BackgroundIndexer:
         folder = self._folders.get(root)
         if folder is None:
             return None
-        if not folder.ready and not _tables_exist(self._location(root, folder)):
+        if not folder.ready and not tables_exist(self._location(root, folder)):
             return None
         return SearchProcessIndex(self, root, folder.settings, loop)
 
     def warm(self) -> None:
         """Start the search process and import the index service there, before the first search."""
-        self._search_pool().submit(_warm_search)
+        self._search_pool().submit(warm_up)
 
     def request_stop(self) -> None:
         """Begin stopping the indexing process without waiting (the LSP shutdown request)."""

@@ -197,3 +197,22 @@ async def test_a_folder_removed_during_its_job_is_cancelled_cleanly(
             assert not (tmp_path / "index" / "lance").exists(), "the removed folder's job wrote its index"
         assert indexer.reports == {}
         assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
+
+
+async def test_the_search_process_loads_no_lsp_module(tmp_path: Path) -> None:
+    # The search process unpickles the functions the server sends it, so it imports the module defining
+    # them: beside the indexer (server.features.indexing) that was lsprotocol, the documents and the
+    # overlay, about a second before a server's first search.
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "ledger.py").write_text("def alpha_ledger_total(items):\n    return sum(items)\n")
+    with background_indexer(tmp_path / "cache") as (indexer, _, _):
+        indexer.configure(repo, SETTINGS)
+        indexer.request_full(repo)
+        await _until(lambda: bool(indexer.reports) and indexer.idle.is_set())
+        hits = await indexer.search("alpha_ledger_total", 5)
+        assert [hit.symbol for _, hit in hits][:1] == ["alpha_ledger_total"]
+        # `eval` is a builtin, so sending it imports nothing more there.
+        loaded = indexer._search_pool().submit(eval, "sorted(__import__('sys').modules)").result(timeout=60)
+        assert "indexing.service" in loaded
+        assert [name for name in loaded if name.startswith(("lsprotocol", "pygls", "server.documents"))] == []
