@@ -14,6 +14,11 @@ pytest_plugins = ["tests.fakes.anthropic_server"]
 # Fixture workspaces and language fixtures hold test files of their own projects, not ours.
 collect_ignore = ["workspaces", "fixtures"]
 
+# Most tests start Python processes of their own (servers, their indexing and search processes, the CLI).
+# With PYTHONDONTWRITEBYTECODE (set on the machines here) each of them compiled agentls' sources again:
+# about a tenth of tests/server/test_lsp_basics.py's time. Their byte code is written once, in __pycache__.
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+
 TESTS = Path(__file__).parent
 WORKSPACES = TESTS / "workspaces"
 
