@@ -13,9 +13,9 @@ takes them for the saved file when its content is that text (`WorkspaceIndex.pre
 A group's rows travel back as two Arrow tables (chunks, symbols) serialised as IPC streams, with one small
 head per file; `ParsedGroup` hands them out again as per-file `Parsed` outcomes whose tables are zero-copy
 slices, each with its place in the group's tables (`indexing.rows.GroupRows`), so that a batch writes the
-files of one group as one slice of them (`indexing.rows.joined_rows`). The cyclic garbage collector is paused while a group is parsed: the work allocates millions of
-short-lived acyclic objects (nodes, tuples, strings), and its collections cost about a tenth of the
-chunker's time on Django.
+files of one group as one slice of them (`indexing.rows.joined_rows`). The cyclic garbage collector is
+paused while a group is parsed: the work allocates millions of short-lived acyclic objects (nodes,
+tuples, strings), and its collections cost about a tenth of the chunker's time on Django.
 """
 
 from __future__ import annotations
