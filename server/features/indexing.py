@@ -23,8 +23,8 @@ importing LanceDB and loading the embedding model take seconds of GIL-bound work
 none of it may stall the event loop. The search process keeps one read-only `WorkspaceIndex` per folder,
 opened once the index exists on disk (opening one earlier would create tables while the indexing process
 creates them too), and refreshed when the folder's *generation* moved (it grows after every finished job),
-so new rows are seen, and at most every `READER_REFRESH_SECONDS` otherwise, so are the rows other
-processes write.
+so new rows are seen, and at most every `READER_REFRESH_SECONDS` (in that module) otherwise, so are the
+rows other processes write.
 
 A hit whose file is gone from disk is not returned: an editor that does not watch files (Neovim on Linux,
 0.7 to 0.12) says nothing when a folder is moved or deleted (``:!mv``, netrw, a shell), and until the next
@@ -60,7 +60,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from indexing.config import IndexSettings
 from indexing.lifeline import die_with_parent, end_pool, forkserver_context
@@ -76,9 +76,6 @@ from server.features.search_process import (
     tables_exist,
     warm_up,
 )
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = [
     "BackgroundIndexer",
