@@ -9,7 +9,8 @@ Settings may carry tokens, keys and passwords in these places (`server.settings.
   ``mcp-remote`` takes it: ``X``, its scheme kept readable, all of it up to the arg's end, ``=`` padding
   included); an option's value given in one arg with it counts as the value alone does, after ``=``
   (``--header=Authorization: Bearer X``, ``--env=GITHUB_TOKEN=X``) or glued to a short option (curl's
-  ``-HAuthorization: Bearer X``, docker's ``-eKEY=X``);
+  ``-HAuthorization: Bearer X``, docker's ``-eKEY=X``); in curl's args, the password of ``-u user:X``
+  (``--user``, ``-U``, ``--proxy-user``; ``--user=user:X``, ``-uuser:X``), the user name kept readable;
 - any URL (``agent.model.base_url`` and a role's, ``agent.install.index_url``, an MCP server's ``url``,
   ``index.embedding.base_url``, ``index.rerank.url``): its user info (``https://user:pass@host``) and the
   values of its query (``?api_key=...``);
@@ -78,7 +79,7 @@ def _url_values(url: str) -> Iterator[str]:
             yield value
 
 
-def _args(args: Iterable[Any]) -> Iterator[tuple[Any, str, str | None]]:
+def _args(args: Iterable[Any], command: Any = None) -> Iterator[tuple[Any, str, str | None]]:
     """Each of an MCP server's `args` with where a credential is in it: ``(arg, name, value)``, where
     `value` is the credential (the arg after a ``--token``-style flag, the value of ``TOKEN=value``, or
     of a header ``Authorization: Bearer value`` whose name names a credential) and `name` is what comes
@@ -86,8 +87,15 @@ def _args(args: Iterable[Any]) -> Iterator[tuple[Any, str, str | None]]:
     it may still hold one). An option's value in the same arg is read as the value alone would be: after
     ``=`` (``--header=Authorization: Bearer value``, ``--env=TOKEN=value``; `name` then starts with the
     option, ``"--header=Authorization: Bearer "``), and after a short option glued to it, curl's
-    ``-HAuthorization: Bearer value``, docker's ``-eKEY=value`` (`_glued_option`)."""
-    secret_next = False
+    ``-HAuthorization: Bearer value``, docker's ``-eKEY=value`` (`_glued_option`).
+
+    In curl's args (`command` is curl, or they follow an arg that is, as in ``docker run IMAGE curl
+    ...``), the password of ``-u user:password`` is one too, in each form curl takes (``-u``, ``--user``,
+    ``-U``, ``--proxy-user``; the value in the next arg, after ``=`` or glued: ``-uuser:password``):
+    `name` keeps the user name, ``"user:"``, as a header's keeps its name. Not in other commands' args,
+    where ``-u`` is no password (docker's ``-u 1000:1000``, a user and a group)."""
+    secret_next = user_next = False
+    curl = _is_curl(command)
     for arg in args:
         if not isinstance(arg, str):
             yield arg, "", None
@@ -96,18 +104,48 @@ def _args(args: Iterable[Any]) -> Iterator[tuple[Any, str, str | None]]:
             secret_next = False
             yield arg, "", arg
             continue
+        found = _user_password(arg, 0) if user_next else None
+        curl = curl or _is_curl(arg)
+        if found is None and curl:
+            found = _curl_user(arg)
         option, equals, _ = arg.partition("=")
         starts = [0]
         if equals and option.startswith("-"):
             starts.append(len(option) + 1)
         if _glued_option(arg):
             starts.append(2)
-        found = next(filter(None, (_credential_at(arg, start) for start in starts)), None)
+        found = found or next(filter(None, (_credential_at(arg, start) for start in starts)), None)
+        user_next = curl and arg in _CURL_USER
         if found is not None:
             yield arg, *found
             continue
         secret_next = arg.startswith("-") and _names_credential(arg)
         yield arg, "", None
+
+
+_CURL_USER = frozenset({"-u", "--user", "-U", "--proxy-user"})
+"""curl's options whose value is ``user:password`` (of the site, of the proxy)."""
+
+
+def _is_curl(word: Any) -> bool:
+    """`word` runs curl: ``curl``, ``/usr/bin/curl``, ``curl.exe``."""
+    return isinstance(word, str) and re.split(r"[/\\]", word)[-1].lower() in ("curl", "curl.exe")
+
+
+def _curl_user(arg: str) -> tuple[str, str] | None:
+    """The password of a curl ``user:password`` given in one arg with its option (``--user=ada:pw``,
+    ``-uada:pw``): ``(what comes before it, the password)``, or None."""
+    for option in ("--user=", "--proxy-user="):
+        if arg.startswith(option):
+            return _user_password(arg, len(option))
+    return _user_password(arg, 2) if arg[:2] in ("-u", "-U") and len(arg) > 2 else None
+
+
+def _user_password(arg: str, start: int) -> tuple[str, str] | None:
+    """``user:password`` read from `start` on: ``(arg up to the password, the password)``, or None when no
+    password is given (``-u ada``: curl asks for it)."""
+    user, colon, password = arg[start:].partition(":")
+    return (arg[:start] + user + colon, password) if colon and password else None
 
 
 def _glued_option(arg: str) -> bool:
@@ -129,26 +167,26 @@ def _credential_at(arg: str, start: int) -> tuple[str, str] | None:
     return None
 
 
-def _mask_args(args: list[Any]) -> list[Any]:
+def _mask_args(args: list[Any], command: Any) -> list[Any]:
     return [
         f"{name}{masked(value)}" if value is not None else mask_urls(arg) if isinstance(arg, str) else arg
-        for arg, name, value in _args(args)
+        for arg, name, value in _args(args, command)
     ]
 
 
-def args_without_credentials(args: Iterable[Any]) -> tuple[list[Any], list[str]]:
+def args_without_credentials(args: Iterable[Any], command: Any = None) -> tuple[list[Any], list[str]]:
     """An MCP server's `args` without what carries a credential by these rules, the rest kept in order;
     and what was taken out, named for a message without its value. Taken out: an arg that gives a flag
     its credential whole (``--api-key=X``: named ``--api-key=``; ``--header=Authorization: Bearer X``:
     ``--header=Authorization: Bearer``); a credential standing alone, with the
     option just before it, which may take it as its value (``--token X``: ``--token``; ``-e
     GITHUB_TOKEN=X``: ``-e GITHUB_TOKEN=``; ``--mirror https://user:pass@host``: the URL masked), so that
-    no option is left to take the next arg as its value instead. Nothing taken out: `args` hold no
-    credential (`credential_values` finds none)."""
+    no option is left to take the next arg as its value instead (curl's ``-u ada:pw``, `command`'s args:
+    ``-u ada:``). Nothing taken out: `args` hold no credential (`credential_values` finds none)."""
     kept: list[Any] = []
     named: list[str] = []
     option = False  # the last arg kept is an option that may take the next one as its value
-    for arg, name, value in _args(args):
+    for arg, name, value in _args(args, command):
         before, option = option, False
         if value is not None and name.startswith("-"):  # ``--api-key=X``: the credential and its flag
             named.append(name.rstrip())  # ``--header=Authorization: Bearer``
@@ -163,8 +201,8 @@ def args_without_credentials(args: Iterable[Any]) -> tuple[list[Any], list[str]]
     return kept, named
 
 
-def _args_values(args: Iterable[Any]) -> Iterator[str]:
-    for arg, _, value in _args(args):
+def _args_values(args: Iterable[Any], command: Any) -> Iterator[str]:
+    for arg, _, value in _args(args, command):
         if value is not None:
             yield value
         elif isinstance(arg, str):
@@ -184,14 +222,16 @@ def mask_settings(dump: Any) -> Any:
     return _mask(dump, "")
 
 
-def _mask(value: Any, name: str) -> Any:
+def _mask(value: Any, name: str, command: Any = None) -> Any:
+    """`value`, the setting `name`, masked; `command`: the ``command`` beside it (of an MCP server's
+    ``args``)."""
     if isinstance(value, Mapping):
         if name in _SECRET_MAPS:
             return {k: masked(v) if isinstance(v, str) else _mask(v, str(k)) for k, v in value.items()}
-        return {k: _mask(v, str(k)) for k, v in value.items()}
+        return {k: _mask(v, str(k), value.get("command")) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         if name == "args":
-            return _mask_args(list(value))
+            return _mask_args(list(value), command)
         return [_mask(v, name) for v in value]
     if isinstance(value, str):
         if value and _names_credential(name):
@@ -212,16 +252,16 @@ def credential_values(dump: Any, *, learnt_only: bool = True) -> list[str]:
     return sorted((v for v in found if not learnt_only or len(v) >= _MIN_LEARNT), key=len, reverse=True)
 
 
-def _collect(value: Any, name: str, found: set[str], learnt_only: bool) -> None:
+def _collect(value: Any, name: str, found: set[str], learnt_only: bool, command: Any = None) -> None:
     if isinstance(value, Mapping):
         for key, item in value.items():
             if name in _SECRET_MAPS and isinstance(item, str):
                 _collect_map_value(str(key), item, name, found, learnt_only)
             else:
-                _collect(item, str(key), found, learnt_only)
+                _collect(item, str(key), found, learnt_only, value.get("command"))
     elif isinstance(value, (list, tuple)):
         if name == "args":
-            found.update(_args_values(value))
+            found.update(_args_values(value, command))
         else:
             for item in value:
                 _collect(item, name, found, learnt_only)

@@ -620,11 +620,13 @@ class Withheld:
     the workspace's file sets (`destination`: keys of the server's table, ``("command",)``, ``("url",)``,
     or an entry of its ``env`` or ``headers``, ``("env", "LD_PRELOAD")``) and the user's fields kept
     back, each with the names of its entries (`fields`: ``env`` and ``headers``; of ``args``, the
-    credentials in them, named without their values: ``--token``, `_credential_args`)."""
+    credentials in them, named without their values: ``--token``, `_credential_args`); `command`: the
+    user's own ``command``, which their ``args`` were written for (curl's ``-u user:password``)."""
 
     server: str
     destination: tuple[tuple[str, ...], ...]
     fields: tuple[tuple[str, tuple[str, ...]], ...]
+    command: Any = None
 
 
 def _chosen(field: str, written: Any, own: Any, editors: Mapping[str, Any]) -> tuple[tuple[str, ...], ...]:
@@ -685,22 +687,23 @@ def withheld_credentials(
             given = given if isinstance(given, dict) else {}
             if kept := tuple(sorted(str(key) for key in given if given[key] != written.get(key))):
                 fields.append((field, kept))
-        if chosen and "args" not in table and (named := _credential_args(own_table.get("args"))[1]):
+        command = own_table.get("command")
+        if chosen and "args" not in table and (named := _credential_args(own_table.get("args"), command)[1]):
             fields.append(("args", named))
         if fields:
-            found.append(Withheld(name, chosen, tuple(fields)))
+            found.append(Withheld(name, chosen, tuple(fields), command))
     return found
 
 
-def _credential_args(args: Any) -> tuple[list[Any], tuple[str, ...]]:
-    """An MCP server's `args` without what carries a credential, and what that is, named for a message
-    (`agent.credential_fields.args_without_credentials`: ``--token``); `args` as they are and nothing when
-    they are no list."""
+def _credential_args(args: Any, command: Any) -> tuple[list[Any], tuple[str, ...]]:
+    """An MCP server's `args` (of its `command`) without what carries a credential, and what that is, named
+    for a message (`agent.credential_fields.args_without_credentials`: ``--token``); `args` as they are and
+    nothing when they are no list."""
     if not isinstance(args, list):
         return args, ()
     from agent.credential_fields import args_without_credentials
 
-    kept, named = args_without_credentials(args)
+    kept, named = args_without_credentials(args, command)
     return kept, tuple(named)
 
 
@@ -722,7 +725,7 @@ def without_withheld(
         for field, _ in item.fields:
             written = theirs.get(item.server, {}).get(field)
             if field == "args":  # the user's: the workspace's file writes none
-                server["args"] = _credential_args(server.get("args"))[0]
+                server["args"] = _credential_args(server.get("args"), item.command)[0]
             elif written is None:
                 server.pop(field, None)
             else:

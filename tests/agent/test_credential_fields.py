@@ -308,3 +308,63 @@ def test_an_options_value_given_in_one_arg_is_a_credential_as_when_given_alone()
     plain = ["-HAccept: application/json", "-p8080:80", "-vvv", "-Dfile.encoding=UTF-8", "-H=Accept: */*"]
     assert mask_settings({"args": plain})["args"] == plain
     assert args_without_credentials(plain) == (plain, []) and credential_values({"args": plain}) == []
+
+
+CURL_PASSWORD = "curl-pass-0123456789"
+
+
+def test_the_password_of_curls_user_option_is_a_credential_in_each_form_curl_takes() -> None:
+    """curl's ``-u user:password`` (``--user``, the proxy's ``-U``/``--proxy-user``; the value in the next
+    arg, after ``=`` or glued, ``-uada:X``) in curl's args: the password masked with the user name kept
+    readable (as a header keeps its name), learnt, and dropped with its option from what a workspace's
+    destination gets. Before session 28 none of the four forms was a credential: the password was written
+    as is wherever settings are, and went with the user's args. ``-u`` of another command (docker's
+    ``-u 1000:1000``) stays as it is, and so does ``-u ada`` without a password."""
+    forms = [
+        ["-u", f"ada:{CURL_PASSWORD}"],
+        ["--user", f"ada:{CURL_PASSWORD}"],
+        [f"-uada:{CURL_PASSWORD}"],
+        [f"--user=ada:{CURL_PASSWORD}"],
+        ["-U", f"ada:{CURL_PASSWORD}"],
+        [f"--proxy-user=ada:{CURL_PASSWORD}"],
+    ]
+    for args in forms:
+        server = {"command": "/usr/bin/curl", "args": [*args, "https://api.example/v1"]}
+        assert credential_values(server) == [CURL_PASSWORD], args
+        shown = mask_settings({"mcp": {"servers": {"api": server}}})["mcp"]["servers"]["api"]["args"]
+        hidden = args[-1].replace(CURL_PASSWORD, masked(CURL_PASSWORD))
+        assert shown == [*args[:-1], hidden, server["args"][-1]]
+        assert "ada:" in shown[-2]
+        kept, named = args_without_credentials(server["args"], server["command"])
+        assert kept == ["https://api.example/v1"] and named == [" ".join(args).removesuffix(CURL_PASSWORD)]
+    # curl run by another command: only the args after curl's own name are curl's
+    docker = ["run", "-u", "1000:1000", "img", "curl", "-u", f"ada:{CURL_PASSWORD}"]
+    assert mask_settings({"command": "docker", "args": docker})["args"] == [
+        *docker[:-1],
+        f"ada:{masked(CURL_PASSWORD)}",
+    ]
+    assert args_without_credentials(docker, "docker") == (docker[:-2], ["-u ada:"])
+    for command, args in (
+        ("docker", ["run", "-u", "1000:1000", "--user=app:staff", "img"]),
+        ("curl", ["-u", "ada", "https://api.example/v1"]),
+    ):
+        assert mask_settings({"command": command, "args": args})["args"] == args
+        assert args_without_credentials(args, command) == (args, [])
+        assert credential_values({"command": command, "args": args}, learnt_only=False) == []
+
+
+def test_a_workspaces_destination_gets_the_users_curl_args_without_the_password() -> None:
+    """The user's own server runs ``curl -u ada:X URL``; a workspace's file that sets its command gets the
+    user's args without ``-u ada:X`` (`server.settings_files.withheld_credentials` reads them as the user's
+    own command's args, though the merged command is the workspace's), and the message names ``-u ada:``."""
+    from server.settings_files import merge, withheld_credentials, without_withheld
+
+    own = {
+        "mcp": {"servers": {"api": {"command": "curl", "args": ["-u", f"ada:{CURL_PASSWORD}", "https://a"]}}}
+    }
+    workspace = {"mcp": {"servers": {"api": {"command": "./evil"}}}}
+    withheld = withheld_credentials(own, workspace, {})
+    assert [(item.server, item.fields) for item in withheld] == [("api", (("args", ("-u ada:",)),))]
+    for layers in (merge(own, workspace), own):
+        server = without_withheld(layers, withheld, workspace)["mcp"]["servers"]["api"]
+        assert server["args"] == ["https://a"], server
