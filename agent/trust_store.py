@@ -8,7 +8,8 @@ values, a URL's credentials), only their digest. `add` blocks on the disk: a cal
 calls it on a worker thread (``agentls acp``: `agent.apply.OrderedWrites`, in order with the records of
 the answers; the language server: ``asyncio.to_thread``). It never raises for the disk: what it returns
 (`Kept`) says whether the trust is on the disk and, if not, why, in words for the user (`Kept.why`), so a
-caller tells the user and goes on (the servers keep running) rather than reading the file back.
+caller tells the user and goes on (the servers keep running) rather than reading the file back; every
+caller tells it in the same sentence (`Kept.message`, with its context: what was trusted, what follows).
 """
 
 from __future__ import annotations
@@ -44,6 +45,15 @@ class Kept:
     def why(self) -> str:
         """Why it was not kept, for the user: "PATH could not be written (ERROR)"; "" when it was."""
         return "" if self.error is None else f"{self.path} could not be written ({self.error})"
+
+    def message(self, what: str, then: str, fix: str = "to keep the answer") -> str:
+        """What every caller tells the user when the answer was not kept, in one sentence so all say it
+        alike: `what` was answered and how it stands, leading into the rest ("The MCP server `x` is
+        trusted for this run, but"; "x: not trusted, as"), why (`why`), what follows (`then`: "The
+        question comes again next run") and what to do about it (`fix`: "and run this again")."""
+        return (
+            f"{what} the answer could not be remembered: {self.why}. {then}; make that file writable {fix}."
+        )
 
 
 class TrustStore:

@@ -981,9 +981,8 @@ class AgentlsAcpAgent:
         """Tell the session that the user's trust in `what` holds for this process only: its trust file
         could not be written (`kept`). The reason, for the transcript."""
         log.warning("cannot remember the trust of %s: %s", what, kept.why)
-        said = (
-            f"{what} trusted while this agentls runs, but the answer could not be remembered: {kept.why}. "
-            "The question comes again after agentls restarts; make that file writable to keep the answer."
+        said = kept.message(
+            f"{what} trusted while this agentls runs, but", "The question comes again after agentls restarts"
         )
         await self._update(session, _warning(said, subject))
         return f"trusted while this agentls runs only: {kept.why}"

@@ -759,10 +759,10 @@ class AgentlsServer(LanguageServer):
         # fsync'd on a worker thread: the loop serves the editor meanwhile.
         kept = await asyncio.to_thread(remember, root, loaded.pending, source, self.env)
         if not kept.kept:  # the server goes on without them; the user is told why and how to keep them
-            said = (
-                f"agentls settings: the sensitive settings of {source} were trusted, but the answer could "
-                f"not be remembered: {kept.why}. They stay ignored; make that file writable, then run "
-                f"`{trust_command(root)}`."
+            said = kept.message(
+                f"agentls settings: the sensitive settings of {source} were trusted, but",
+                "They stay ignored",
+                f"and run `{trust_command(root)}`",
             )
             self.show(said, types.MessageType.Warning)
             return

@@ -168,16 +168,18 @@ class NotRemembered:
     for this run (and the other roles of a team run), and the question comes again next run."""
 
     server: str
-    why: str
-    """Why: `agent.trust_store.Kept.why` ("PATH could not be written (ERROR)")."""
+    kept: Kept
+    """What came of writing the trust file (not `Kept.kept`)."""
+
+    @property
+    def why(self) -> str:
+        """Why: `agent.trust_store.Kept.why` ("PATH could not be written (ERROR)")."""
+        return self.kept.why
 
     @property
     def message(self) -> str:
-        return (
-            f"The MCP server `{self.server}` is trusted for this run, but the answer could not be "
-            f"remembered: {self.why}. The question comes again next run; make that file writable to keep "
-            "the answer."
-        )
+        what = f"The MCP server `{self.server}` is trusted for this run, but"
+        return self.kept.message(what, "The question comes again next run")
 
     @property
     def note(self) -> str:
@@ -264,7 +266,7 @@ def trusted_servers(
         else:
             outcome = _ask(name, config, ask, recorder)
             if outcome.trusted and not (kept := trust.remember(root, name, config)).kept:
-                _tell(NotRemembered(name, kept.why), on_not_remembered)
+                _tell(NotRemembered(name, kept), on_not_remembered)
             if answers is not None and ask is not None:  # a question was put: its outcome holds
                 answers.put(root, config, outcome)
         if outcome.trusted:

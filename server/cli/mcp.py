@@ -328,8 +328,7 @@ def _trust_servers(root: Path, settings: Any, cache: Path, *, yes: bool) -> None
             kept = store.remember(root, name, config)
             if not kept.kept:
                 raise click.ClickException(
-                    f"{name}: not trusted: the answer could not be remembered, {kept.why}; runs leave it "
-                    "out. Make that file writable and run this again"
+                    kept.message(f"{name}: not trusted, as", "Runs leave it out", "and run this again")
                 )
             click.echo(f"{name}: trusted")
         else:

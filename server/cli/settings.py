@@ -85,10 +85,8 @@ def settings_cmd(path: str, trust: bool, yes: bool) -> None:
     if yes or click.confirm(f"Trust these values for {root}?", default=False):
         kept = store.add(root, fingerprint(found), settings=sources[0])
         if not kept.kept:
-            raise click.ClickException(
-                f"not trusted: the answer could not be remembered, {kept.why}; they stay ignored. Make that "
-                "file writable and run this again"
-            )
+            said = kept.message("not trusted, as", "They stay ignored", "and run this again")
+            raise click.ClickException(said)
         click.echo("trusted: they apply from now on (until one of them changes)")
     else:
         click.echo("not trusted: they stay ignored")

@@ -53,7 +53,7 @@ def test_agentls_settings_trust_says_the_trust_file_could_not_be_written(tmp_pat
     assert result.exit_code == 1, result.output
     assert "trusted: they apply" not in result.output, result.output
     said = " ".join(result.output.split())
-    assert "Error: not trusted: the answer could not be remembered," in said, said
+    assert "Error: not trusted, as the answer could not be remembered: " in said, said
     assert f"{cache / 'settings-trust.json'} could not be written (" in said, said
 
 
@@ -73,5 +73,5 @@ def test_agentls_mcp_trust_says_the_trust_file_could_not_be_written(tmp_path: Pa
         assert result.exit_code == 1, (how, result.output, result.exception)
         said = " ".join(result.output.split())
         assert "tickets: trusted" not in said, said
-        assert "Error: tickets: not trusted: the answer could not be remembered," in said, said
+        assert "Error: tickets: not trusted, as the answer could not be remembered: " in said, said
         assert f"{cache / 'mcp-trust.json'} could not be written (" in said, said
