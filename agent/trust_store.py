@@ -61,10 +61,14 @@ class TrustStore:
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
+        self.reads = 0
+        """How many times the file was read: a caller that checks many fingerprints reads it once
+        (`trusted`), and its tests count that."""
 
     def _load(self) -> list[dict[str, Any]]:
         if self.path is None:
             return []
+        self.reads += 1
         try:
             data = json.loads(self.path.read_text("utf-8"))
         except (OSError, ValueError):
@@ -73,9 +77,16 @@ class TrustStore:
         return [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
 
     def has(self, root: Path, digest: str) -> bool:
-        """Whether `digest` was trusted for the workspace `root`."""
+        """Whether `digest` was trusted for the workspace `root` (one read of the file)."""
+        return digest in self.trusted(root)
+
+    def trusted(self, root: Path) -> frozenset[str]:
+        """Every fingerprint trusted for the workspace `root`, in one read of the file: for a caller that
+        checks several (each MCP server of a workspace)."""
         workspace = str(Path(root).resolve())
-        return any(e.get("workspace") == workspace and e.get("sha256") == digest for e in self._load())
+        return frozenset(
+            str(e["sha256"]) for e in self._load() if e.get("workspace") == workspace and "sha256" in e
+        )
 
     def add(self, root: Path, digest: str, **fields: str) -> Kept:
         """Trust `digest` for `root` from now on, on the disk when this returns; `fields` are kept beside

@@ -99,7 +99,8 @@ that is a folder inside the workspace is each run's scope, as ``agentls run --pa
   writes, the client's answer). A ``session/cancel`` or ``session/close`` meanwhile is served at once;
   the record in flight is written all the same, and what the close writes (the attempt's transcript)
   comes after it and is on disk before its reply. The settings files and the trust files are read off
-  the loop too (``asyncio.to_thread``: `AgentlsAcpAgent._load_settings`, each MCP server's trust).
+  the loop too (``asyncio.to_thread``: `AgentlsAcpAgent._load_settings`; the MCP trust file, once per
+  prompt for all its servers, `AgentlsAcpAgent._mcp_servers`).
 - ``session/cancel`` cancels the run (it stops within about a second), or the pending permission request
   (the client answers it "cancelled": nothing is written); the prompt ends ``cancelled``.
 - ``session/close`` (advertised: ``sessionCapabilities.close``) cancels the session's prompt the same way
@@ -565,6 +566,7 @@ class AgentlsAcpAgent:
         the MCP trust file could not be written: trusted while this process runs."""
         self.closed: set[str] = set()
         """The ids of the sessions ``session/close`` closed, for the message of a request naming one."""
+        self._mcp_trust: McpTrust | None = None
         from agent.apply import OrderedWrites
 
         self.records = OrderedWrites("agentls-acp-records")
@@ -1097,17 +1099,19 @@ class AgentlsAcpAgent:
         (subject ``mcp_server``, `agent.mcp.trust.Untrusted`'s message) and the question comes again next
         prompt; "Don't start" is said once to a session that did not answer it itself. None: the prompt
         was cancelled while a question was open."""
-        from agent.mcp.trust import DONT, TRUST_FILE, McpTrust, Untrusted, fingerprint
-        from server.settings import cache_dir
+        from agent.mcp.trust import DONT, Untrusted, fingerprint
 
         configured = settings.agent.mcp.servers
-        trust = McpTrust(cache_dir(self.env) / TRUST_FILE)
+        trust = self.mcp_trust()
+        trusted: frozenset[str] | None = None
         servers = dict(configured)
         for name, config in configured.items():
             key = (session.root, fingerprint(config))
             if not config.enabled or key in self.mcp_trusted_here:
                 continue
-            if await asyncio.to_thread(trust.is_trusted, session.root, config):  # a file read: off the loop
+            if trusted is None:  # the file, read once per prompt (off the loop) for all the servers
+                trusted = await asyncio.to_thread(trust.trusted, session.root)
+            if key[1] in trusted:
                 continue
             told = (session.root, f"mcp:{key[1]}")
             answer: str | None = DONT_START_MCP  # chosen earlier in this process: not asked again
@@ -1145,6 +1149,15 @@ class AgentlsAcpAgent:
             return settings
         mcp = settings.agent.mcp.model_copy(update={"servers": servers})
         return settings.model_copy(update={"agent": settings.agent.model_copy(update={"mcp": mcp})})
+
+    def mcp_trust(self) -> McpTrust:
+        """The MCP trust file's store (``mcp-trust.json`` of the agentls cache), one for the process."""
+        if self._mcp_trust is None:
+            from agent.mcp.trust import TRUST_FILE, McpTrust
+            from server.settings import cache_dir
+
+            self._mcp_trust = McpTrust(cache_dir(self.env) / TRUST_FILE)
+        return self._mcp_trust
 
     async def _ask_mcp_trust(
         self, session: _Session, name: str, config: McpServerSettings, trust: McpTrust

@@ -39,6 +39,9 @@ keeps how each question ended, so a server is asked about once per run: a later 
 ("Don't start"; or no answer, told as the first role told it) with a ``decision`` record (kind
 ``mcp_server_answered``) instead of a question. "Trust and start" is in the trust file at once (a later
 role's record is ``mcp_server_trusted``); `RunAnswers` holds it too, for a run that keeps no trust file.
+
+The trust file is read once for all the servers of a settings (`trusted_servers`, and ``agentls acp``'s
+check before a prompt's run), not once per server (`agent.trust_store.TrustStore.trusted`).
 """
 
 from __future__ import annotations
@@ -241,13 +244,14 @@ def trusted_servers(
     left out because nobody answered goes to `on_untrusted` (None: logged as a warning); one trusted in
     this run's question whose trust file could not be written goes to `on_not_remembered` (None: logged).
     `answers`: the run's questions so far (a team run's); a server asked about in this run is not asked
-    about again."""
+    about again. The trust file is read once (`TrustStore.trusted`), not once per server."""
     servers: dict[str, McpServerSettings] = {}
+    trusted = set(trust.trusted(root)) if any(c.enabled for c in settings.servers.values()) else set()
     for name, config in settings.servers.items():
         if not config.enabled:
             servers[name] = config
             continue
-        if trust.is_trusted(root, config):
+        if fingerprint(config) in trusted:
             if recorder is not None:
                 recorder.decision("mcp_server_trusted", server=name, sha256=fingerprint(config))
             servers[name] = config
@@ -267,6 +271,8 @@ def trusted_servers(
             outcome = _ask(name, config, ask, recorder)
             if outcome.trusted and not (kept := trust.remember(root, name, config)).kept:
                 _tell(NotRemembered(name, kept), on_not_remembered)
+            elif outcome.trusted:  # a server of the same configuration further on is trusted too
+                trusted.add(fingerprint(config))
             if answers is not None and ask is not None:  # a question was put: its outcome holds
                 answers.put(root, config, outcome)
         if outcome.trusted:

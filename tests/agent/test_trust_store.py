@@ -75,3 +75,24 @@ def test_agentls_mcp_trust_says_the_trust_file_could_not_be_written(tmp_path: Pa
         assert "tickets: trusted" not in said, said
         assert "Error: tickets: not trusted, as the answer could not be remembered: " in said, said
         assert f"{cache / 'mcp-trust.json'} could not be written (" in said, said
+
+
+def test_a_runs_check_of_its_mcp_servers_reads_the_trust_file_once(tmp_path: Path) -> None:
+    """`agent.mcp.trust.trusted_servers` with three servers the user trusted (and one disabled) reads the
+    trust file once for all of them (`TrustStore.reads`) and starts the three; on fa346ad it read it once
+    per enabled server (3)."""
+    from agent.mcp.config import McpServerSettings, McpSettings
+    from agent.mcp.trust import McpTrust, trusted_servers
+
+    root = tmp_path / "ws"
+    servers = {f"s{n}": McpServerSettings(command="srv", args=[f"--n={n}"]) for n in range(3)}
+    servers["off"] = McpServerSettings(command="srv", enabled=False)
+    trust = McpTrust(tmp_path / "mcp-trust.json")
+    for name in ("s0", "s1", "s2"):
+        assert trust.remember(root, name, servers[name]).kept
+    before = trust.reads
+    got = trusted_servers(McpSettings(servers=servers), root, trust=trust, ask=None, recorder=None)
+    assert trust.reads - before == 1
+    assert [name for name, config in got.servers.items() if config.enabled] == ["s0", "s1", "s2"]
+    assert trust.trusted(root) == trust.trusted(tmp_path / "ws" / ".." / "ws")
+    assert len(trust.trusted(root)) == 3

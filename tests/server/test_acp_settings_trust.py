@@ -579,3 +579,35 @@ def test_the_trust_files_are_read_off_the_event_loop(
     assert {name for _, name in read_on} == {"settings-trust.json", "mcp-trust.json"}, read_on
     on_the_loop = [name for thread, name in read_on if thread == loop_thread]
     assert on_the_loop == [], read_on
+
+
+def test_the_mcp_trust_file_is_read_once_per_prompt_for_all_the_servers(tmp_path: Path) -> None:
+    """Three MCP servers the user trusted (in the first session: three questions): a later prompt's check
+    reads ``mcp-trust.json`` once for all three (`AgentlsAcpAgent.mcp_trust`'s `reads`), not once per
+    server, and asks nothing. On fa346ad's reading (one `is_trusted` per server) it was 3 reads (and 3 + 3
+    in the first)."""
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "agentls.toml").write_text(
+        "".join(
+            f'[mcp.servers.s{n}]\ncommand = "{sys.executable}"\nargs = ["-c", "pass", "--n={n}"]\n'
+            for n in range(3)
+        )
+    )
+    client = RecordingClient(TRUST_MCP)
+    agent = _agent(client, tmp_path)
+
+    async def go() -> list[int]:
+        reads = []
+        for _ in range(2):
+            session = await _session(agent, ws)
+            settings = await agent._settings(session)
+            before = agent.mcp_trust().reads
+            assert await agent._mcp_servers(session, settings) == settings  # all three start
+            reads.append(agent.mcp_trust().reads - before)
+        return reads
+
+    # the first: the check's read and one by each answer's write (`TrustStore.add` keeps the file's entries)
+    assert asyncio.run(go()) == [1 + 3, 1]
+    assert len(client.permissions) == 3  # asked in the first session only
+    assert (tmp_path / "cache" / "mcp-trust.json").read_text().count('"sha256"') == 3
