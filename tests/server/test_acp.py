@@ -210,9 +210,11 @@ async def _prompt(
     root: Path,
     env: dict[str, str],
     fs: bool,
-    cancel_after: float | None = None,
+    cancel_when: Callable[[Any], bool] | None = None,
     attach: Path | None = None,
 ) -> str:
+    """Prompt `agentls acp` (spawned as an editor does) to implement `mean`; its stop reason.
+    `cancel_when`: ``session/cancel`` once an update it holds for has come (`RecordingClient.until`)."""
     command, args = _command()
     async with _spawn(client, command, args, env, root) as (conn, _):
         init = await conn.initialize(
@@ -227,8 +229,8 @@ async def _prompt(
         if attach is not None:
             blocks.append(resource_link_block(attach.name, attach.as_uri()))
         request = asyncio.ensure_future(conn.prompt(session_id=session.session_id, prompt=blocks))
-        if cancel_after is not None:
-            await asyncio.sleep(cancel_after)
+        if cancel_when is not None:
+            await client.until(cancel_when)
             await conn.cancel(session_id=session.session_id)
         reply = await asyncio.wait_for(request, 150)
         return str(reply.stop_reason)
@@ -513,11 +515,23 @@ def test_allow_without_client_fs_writes_to_disk(
 def test_cancel_stops_the_run_and_writes_nothing(
     fake_anthropic: FakeAnthropic, ws: Path, tmp_path: Path
 ) -> None:
+    """The cancel comes once the run's first tool call (``view``) has ended: the run is under way, its next
+    model reply (60 s, the edit) asked for or about to be. Before, it came after a fixed 8 s sleep, which a
+    loaded machine could spend before the run got there (or an idle one well after)."""
     before = (ws / "mathx" / "stats.py").read_text()
     fake_anthropic.enqueue(turn(text("Plan: look first."), view()), slow(60, replace(STUB_BODY, GOOD_BODY)))
     client = RecordingClient("allow")
-    stop = asyncio.run(_prompt(client, ws, _env(fake_anthropic, tmp_path), fs=True, cancel_after=8))
+
+    def viewed(update: Any) -> bool:
+        return (
+            getattr(update, "session_update", "") == "tool_call_update"
+            and update.tool_call_id.startswith("tool-")
+            and update.status == "completed"
+        )
+
+    stop = asyncio.run(_prompt(client, ws, _env(fake_anthropic, tmp_path), fs=True, cancel_when=viewed))
     assert stop == "cancelled"
+    assert any(viewed(update) for update in client.updates)
     assert client.permissions == [] and client.writes == []
     assert (ws / "mathx" / "stats.py").read_text() == before
 
