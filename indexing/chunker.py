@@ -10,11 +10,10 @@ Chunks (lines 1-based, inclusive):
   docstring; ``/** */`` for JavaScript, TypeScript, Java, C#, C, C++ and PHP, whose tags keep only
   their descriptions; ``///`` for Rust (without its fenced examples), Java, C#, C and C++; ``//`` for
   Go; ``#`` for Ruby, whose class and module comments may stand one blank line above them; Rust ``//!``
-  at the start of a module body). PHP's ``{@inheritDoc}`` is left out, not resolved: a method whose doc
-  is only that has an empty doc (151 of monolog 2.9.1's 635 methods). Of its 153 ``{@inheritDoc}``
-  methods one has a same-named method in its own file; the others implement an interface or override a
-  parent in another file, whose doc would need the class hierarchy across files at index time, and the
-  chunker sees one file.
+  at the start of a module body). PHP's ``{@inheritDoc}`` is left out here: a method whose doc is only
+  that has an empty doc (151 of monolog 2.9.1's 635 methods), since its parent is mostly another file and
+  the chunker sees one; the index fills it in afterwards from the parent across files
+  (`indexing.inherited_docs`, which reads docs with `block_comment_doc`).
 - A container (class and the like) of at most ``chunk_max_lines`` lines is one chunk, members included.
   A larger one becomes a *skeleton* chunk (its text with each member's body elided as ``...`` or
   ``{ ... }``) and each member becomes its own chunk, recursively.
@@ -760,6 +759,13 @@ def _window_chunks(path: str, language: str, lines: list[str], settings: ParseLi
             end_line=end + 1,
             text="\n".join(lines[start : end + 1]),
         )
+
+
+def block_comment_doc(comment: str, language: str) -> str:
+    """The doc the chunker keeps of a ``/** ... */`` comment written above a definition in ``language``
+    (`indexing.inherited_docs` reads the docs of other files' methods with it)."""
+    doc = _clean_block_comment(comment.split("\n"))
+    return _described_tags(doc) if get_traits(language).doc_tags_described and "@" in doc else doc
 
 
 def _clean_block_comment(lines: list[str]) -> str:

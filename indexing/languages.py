@@ -333,7 +333,9 @@ class LanguageTraits:
     doc_tags_described: bool = False
     """PHPDoc: a doc comment's tag lines keep only their descriptions (``@param string $str Query string
     to parse`` -> ``Query string to parse``); tags without one (``@author``, ``@phpstan-*``, ``@see``,
-    ``{@inheritDoc}``) are left out, so that the doc field holds prose, not types and variable names."""
+    ``{@inheritDoc}``) are left out, so that the doc field holds prose, not types and variable names (a
+    method whose doc was only ``{@inheritDoc}`` gets its parent's from the index afterwards:
+    `indexing.inherited_docs`)."""
     doc_code_blocks: bool = True
     """Whether a doc comment's fenced code blocks stay in the doc field. Rust's doc comments are half
     examples (```` ``` ```` blocks of calls such as ``.zip(..).sum()``), whose identifiers would count as

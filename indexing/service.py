@@ -14,8 +14,10 @@ An index run:
    run ends there without opening the tables;
 2. parses in worker processes (tree-sitter holds the GIL) and writes batches of whole files, each batch
    committed by its file rows, so an interrupted run resumes where it stopped, without duplicates;
-3. removes files that disappeared (or became ignored), embeds chunks that lack vectors (when a model is
-   available), builds missing indexes and compacts the tables when fragments pile up.
+3. removes files that disappeared (or became ignored), gives PHP ``{@inheritDoc}`` methods of the
+   written files and of their subclasses' files their parents' docs (`indexing.inherited_docs`; a save
+   too), embeds chunks that lack vectors (when a model is available), builds missing indexes and compacts
+   the tables when fragments pile up.
 
 An embedding endpoint that cannot be reached or answers an error loses no work: the run stops embedding
 at its first failure (the provider has retried by then), writes its chunks, symbols and full-text index
@@ -47,11 +49,13 @@ from typing import Any, Protocol, TypeVar
 import numpy as np
 import pyarrow as pa
 
+from indexing import inherited_docs
 from indexing import state as files_state
 from indexing.config import IndexSettings, default_index_location
 from indexing.credentials import mask_urls
 from indexing.embeddings import Embedder, EmbedderLoad, embed_query, load_embedder
 from indexing.expansion import lexical_query
+from indexing.inherited_docs import embedding_source
 from indexing.memory import heap_frozen, release_memory, rss_mib
 from indexing.models import (
     FileRecord,
@@ -281,6 +285,7 @@ class WorkspaceIndex:
             self._index_entries(
                 store, to_check, records, embedder, report, skipped, notify, cancel, known_paths=records
             )
+            self._inherit_docs(store, [e.path for e in to_check] + removed, embedder, report)
             skipped_when_read = {
                 **kept_skipped,
                 **{item.path: item.reason.value for item in skipped[skipped_by_walk:]},
@@ -384,6 +389,7 @@ class WorkspaceIndex:
             self._index_entries(
                 store, to_parse, records, embedder, report, skipped, lambda *_: None, None, ready=ready
             )
+            self._inherit_docs(store, [*present, *gone], embedder, report)
             for item in skipped:
                 report.skipped[item.reason.value] = report.skipped.get(item.reason.value, 0) + 1
         report.files_seen = len(present)
@@ -702,6 +708,19 @@ class WorkspaceIndex:
                     raise
         flush(last=True)
 
+    def _inherit_docs(
+        self, store: IndexStore, paths: list[str], embedder: Embedder | None, report: IndexReport
+    ) -> None:
+        """PHP ``{@inheritDoc}`` methods of these written or removed files, and of their subclasses' files,
+        given their parents' docs (`indexing.inherited_docs`). A failure costs those docs, not the run."""
+        embed = None
+        if embedder is not None and not report.embedding_failed:
+            embed = lambda rows: self._embed_texts(embedder, self._embedding_texts(rows))  # noqa: E731
+        try:
+            inherited_docs.refresh(store, self.root, paths, self._parse_limits(), embed)
+        except Exception:
+            log.exception("resolving the {@inheritDoc} methods of %d files failed", len(paths))
+
     def _workers(self) -> int:
         return parser_processes(self.settings.workers)
 
@@ -747,9 +766,13 @@ class WorkspaceIndex:
         stored, sizes = rows.column("search_text").to_pylist(), rows.column("text_chars").to_pylist()
         chunk_texts = map(chunk_text, stored, sizes)
         return [
-            embedding_text(path, symbol, text, max_chars)
-            for path, symbol, text in zip(
-                rows.column("path").to_pylist(), rows.column("symbol").to_pylist(), chunk_texts, strict=True
+            embedding_text(path, symbol, embedding_source(text, search), max_chars)
+            for path, symbol, text, search in zip(
+                rows.column("path").to_pylist(),
+                rows.column("symbol").to_pylist(),
+                chunk_texts,
+                stored,
+                strict=True,
             )
         ]
 
@@ -762,7 +785,8 @@ class WorkspaceIndex:
         cancel: threading.Event | None,
     ) -> None:
         rows_per_write = 8 * self.settings.embedding.batch_size  # 2,048 rows with the default batch
-        missing, batches = store.chunks_without_vectors(["id", "path", "symbol", "text"], rows_per_write)
+        columns = ["id", "path", "symbol", "text", "search_text"]
+        missing, batches = store.chunks_without_vectors(columns, rows_per_write)
         if not missing:
             return
         log.info("embedding %d chunks that have no vector yet", missing)
@@ -771,7 +795,12 @@ class WorkspaceIndex:
             if cancel is not None and cancel.is_set():
                 raise IndexCancelled("cancelled while embedding; progress is saved")
             texts = [
-                embedding_text(r["path"], r["symbol"], r["text"], self.settings.embedding.max_chars)
+                embedding_text(
+                    r["path"],
+                    r["symbol"],
+                    embedding_source(r["text"], r["search_text"]),
+                    self.settings.embedding.max_chars,
+                )
                 for r in rows
             ]
             try:

@@ -732,6 +732,21 @@ class IndexStore:
                     .execute(_files_table(records))
                 )
 
+    def replace_chunks(self, rows: pa.Table, vectors: np.ndarray | None) -> None:
+        """Replace the stored chunk rows of the same ids by ``rows`` (one merge: a run stopped here keeps
+        either), and their vectors by ``vectors`` (None: dropped, for the next run's backfill to embed)."""
+        ids = rows.column("id").to_pylist()
+        with self._write_lock:
+            self._tables["chunks"].merge_insert("id").when_matched_update_all().execute(rows)
+            if "vectors" in self._tables:
+                self._delete_ids("vectors", ids)
+                if vectors is not None:
+                    self._tables["vectors"].add(_vectors_table(ids, rows.column("path").to_pylist(), vectors))
+
+    def _delete_ids(self, name: str, ids: Sequence[str]) -> None:
+        for start in range(0, len(ids), 500):
+            self._tables[name].delete(in_list("id", ids[start : start + 500]))
+
     def add_vectors(self, ids: Sequence[str], paths: Sequence[str], vectors: np.ndarray) -> None:
         if ids:
             with self._write_lock:
