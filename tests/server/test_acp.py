@@ -778,6 +778,21 @@ def test_a_follow_up_prompt_knows_what_came_before_in_the_session(
     assert "return sum(values) / len(values)" in second  # the rejected change itself
 
 
+async def _until_the_script_has(fake: FakeAnthropic, left: int, seconds: float = UPDATE_SECONDS) -> None:
+    """Wait until the fake model's script has only `left` replies not taken by a request. A test that
+    cancels a run while it waits for a slow reply waits for that reply to be taken first: a cancel sent
+    before the run's request reached the fake left the slow reply to the next prompt's run, which then
+    waited 30 s for it (the SDK's read timeout) before asking again."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while fake.pending > left:
+        if loop.time() > deadline:
+            raise AssertionError(
+                f"the fake model's script still has {fake.pending} replies after {seconds:.0f} s"
+            )
+        await asyncio.sleep(0.05)  # polled: the fake has no event to wait on
+
+
 def test_a_prompt_sent_right_after_cancel_runs(
     fake_anthropic: FakeAnthropic, ws: Path, tmp_path: Path
 ) -> None:
@@ -792,6 +807,7 @@ def test_a_prompt_sent_right_after_cancel_runs(
             conn.prompt(session_id=session_id, prompt=[text_block("Implement mean in mathx/stats.py")])
         )
         await _until_a_tool_call(client)
+        await _until_the_script_has(fake_anthropic, 1)  # the run waits for its slow reply: cancel it there
         await conn.cancel(session_id=session_id)
         second = await asyncio.wait_for(
             conn.prompt(session_id=session_id, prompt=[text_block("say hello")]), 60
