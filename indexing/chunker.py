@@ -10,7 +10,8 @@ Chunks (lines 1-based, inclusive):
   docstring; ``/** */`` for JavaScript, TypeScript, Java, C#, C, C++ and PHP, whose tags keep only
   their descriptions; ``///`` for Rust (without its fenced examples), Java, C#, C and C++; ``//`` for
   Go; ``#`` for Ruby, whose class and module comments may stand one blank line above them; Rust ``//!``
-  at the start of a module body). PHP's ``{@inheritDoc}`` is left out here: a method whose doc is only
+  at the start of a module body). The inherit markers, PHP's and Java's ``{@inheritDoc}`` and C#'s
+  ``<inheritdoc/>``, are left out here (Java's inside prose: the prose stays): a method whose doc is only
   that has an empty doc (151 of monolog 2.9.1's 635 methods), since its parent is mostly another file and
   the chunker sees one; the index fills it in afterwards from the parent across files
   (`indexing.inherited_docs`, which reads docs with `block_comment_doc`).
@@ -476,6 +477,8 @@ class _FileParser:
                 row = top - 1
                 continue
             break
+        if traits.doc_inherit_tag is not None and doc:
+            doc = _without_inherit_tag(doc, traits.doc_inherit_tag)
         return first, last, doc
 
     def _signature(self, d: _Def) -> str:
@@ -765,7 +768,25 @@ def block_comment_doc(comment: str, language: str) -> str:
     """The doc the chunker keeps of a ``/** ... */`` comment written above a definition in ``language``
     (`indexing.inherited_docs` reads the docs of other files' methods with it)."""
     doc = _clean_block_comment(comment.split("\n"))
-    return _described_tags(doc) if get_traits(language).doc_tags_described and "@" in doc else doc
+    traits = get_traits(language)
+    if traits.doc_inherit_tag is not None:
+        return _without_inherit_tag(doc, traits.doc_inherit_tag)
+    return _described_tags(doc) if traits.doc_tags_described and "@" in doc else doc
+
+
+def _without_inherit_tag(doc: str, tag: re.Pattern[str]) -> str:
+    """`doc` without its inherit markers (`LanguageTraits.doc_inherit_tag`), the prose around them kept:
+    ``Adds {@inheritDoc} here.`` -> ``Adds here.``; a line that was only markers goes."""
+    if tag.search(doc) is None:
+        return doc
+    out: list[str] = []
+    for line in doc.split("\n"):
+        if tag.search(line) is not None:
+            line = " ".join(tag.sub(" ", line).split())
+            if not line:
+                continue
+        out.append(line)
+    return "\n".join(out).strip()
 
 
 def _clean_block_comment(lines: list[str]) -> str:

@@ -336,6 +336,12 @@ class LanguageTraits:
     ``{@inheritDoc}``) are left out, so that the doc field holds prose, not types and variable names (a
     method whose doc was only ``{@inheritDoc}`` gets its parent's from the index afterwards:
     `indexing.inherited_docs`)."""
+    doc_inherit_tag: re.Pattern[str] | None = None
+    """The marker by which a doc comment says "my parent's doc here" (Javadoc's ``{@inheritDoc}``, C#'s
+    ``<inheritdoc/>`` and ``<inheritdoc cref="..."/>``): left out of the doc field, the prose around it
+    kept, so that a doc that is only the marker is empty (the index then gives the method its parent's doc
+    across files: `indexing.inherited_docs`). PHP's ``{@inheritDoc}`` goes with its other tags
+    (`doc_tags_described`)."""
     doc_code_blocks: bool = True
     """Whether a doc comment's fenced code blocks stay in the doc field. Rust's doc comments are half
     examples (```` ``` ```` blocks of calls such as ``.zip(..).sum()``), whose identifiers would count as
@@ -367,10 +373,16 @@ _TRAITS: dict[str, LanguageTraits] = {
     "rust": LanguageTraits(
         doc_line_prefixes=("///",), inner_doc_prefix="//!", attribute_prefixes=("#[",), doc_code_blocks=False
     ),
-    "java": LanguageTraits(doc_line_prefixes=("///",), attribute_prefixes=("@",)),
+    "java": LanguageTraits(
+        doc_line_prefixes=("///",), attribute_prefixes=("@",), doc_inherit_tag=re.compile(r"\{@inheritDoc\}")
+    ),
     "c": _C_DOCS,
     "cpp": LanguageTraits(doc_line_prefixes=("///", "//"), doc_any_block=True, attribute_prefixes=("[[",)),
-    "csharp": LanguageTraits(doc_line_prefixes=("///",), attribute_prefixes=("[",)),
+    "csharp": LanguageTraits(
+        doc_line_prefixes=("///",),
+        attribute_prefixes=("[",),
+        doc_inherit_tag=re.compile(r"</?inheritdoc\b[^>]*>", re.IGNORECASE),
+    ),
     "ruby": LanguageTraits(
         line_comments=("#",),
         block_comments=False,

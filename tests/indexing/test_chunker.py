@@ -819,6 +819,34 @@ def test_php_doc_keeps_the_descriptions_of_its_tags() -> None:
     assert "@phpstan-param Record $record" in chunk_named(result, "Query.parse").text
 
 
+def test_java_and_csharp_inherit_markers_are_left_out_of_the_doc() -> None:
+    java = (
+        "package a;\n\npublic class Stream implements Closeable {\n"
+        "    /** {@inheritDoc} */\n    @Override\n    public void flush() {\n        sync();\n    }\n\n"
+        "    /**\n     * {@inheritDoc}\n     * <p>Also releases the buffer.\n     */\n"
+        "    public void close() {\n        release();\n    }\n\n"
+        "    /** Writes {@inheritDoc} and a checksum. */\n"
+        "    public void write(int b) {\n        put(b);\n    }\n"
+        "}\n"
+    )
+    result = parse_text("Stream.java", java, "java", chunk_max_lines=10)
+    assert chunk_named(result, "Stream.flush").doc == ""
+    assert chunk_named(result, "Stream.close").doc == "<p>Also releases the buffer."
+    assert chunk_named(result, "Stream.write").doc == "Writes and a checksum."
+    assert "{@inheritDoc}" in chunk_named(result, "Stream.flush").text
+    csharp = (
+        "namespace A {\npublic class Stream : IStream {\n"
+        "    /// <inheritdoc/>\n    public void Flush() {\n        Sync();\n    }\n\n"
+        '    /// <inheritdoc cref="IStream.Flush"/>\n    public void Sync() {\n        Flush();\n    }\n\n'
+        "    /// <summary>Own words.</summary>\n    /// <inheritdoc />\n    public void Close() {\n    }\n"
+        "}\n}\n"
+    )
+    result = parse_text("Stream.cs", csharp, "csharp", chunk_max_lines=10)
+    assert chunk_named(result, "A.Stream.Flush").doc == ""
+    assert chunk_named(result, "A.Stream.Sync").doc == ""
+    assert chunk_named(result, "A.Stream.Close").doc == "Own words."
+
+
 def test_rust_doc_leaves_out_its_examples() -> None:
     text = (
         "/// Parallel iterator over a range.\n"
