@@ -14,7 +14,7 @@ Chunks (lines 1-based, inclusive):
   ``<inheritdoc/>``, are left out here (Java's inside prose: the prose stays): a method whose doc is only
   that has an empty doc (151 of monolog 2.9.1's 635 methods), since its parent is mostly another file and
   the chunker sees one; the index fills it in afterwards from the parent across files
-  (`indexing.inherited_docs`, which reads docs with `block_comment_doc`).
+  (`indexing.inherited_docs`, which reads docs with `comment_doc`).
 - A container (class and the like) of at most ``chunk_max_lines`` lines is one chunk, members included.
   A larger one becomes a *skeleton* chunk (its text with each member's body elided as ``...`` or
   ``{ ... }``) and each member becomes its own chunk, recursively.
@@ -764,11 +764,15 @@ def _window_chunks(path: str, language: str, lines: list[str], settings: ParseLi
         )
 
 
-def block_comment_doc(comment: str, language: str) -> str:
-    """The doc the chunker keeps of a ``/** ... */`` comment written above a definition in ``language``
+def comment_doc(comment: str, language: str) -> str:
+    """The doc the chunker keeps of a doc comment written above a definition in ``language``: a
+    ``/** ... */`` block, or lines with one of the language's doc prefixes (``///``), one a line
     (`indexing.inherited_docs` reads the docs of other files' methods with it)."""
-    doc = _clean_block_comment(comment.split("\n"))
     traits = get_traits(language)
+    if comment.startswith("/*"):
+        doc = _clean_block_comment(comment.split("\n"))
+    else:
+        doc = _clean_line_comments([line.strip() for line in comment.split("\n")], traits.doc_line_prefixes)
     if traits.doc_inherit_tag is not None:
         return _without_inherit_tag(doc, traits.doc_inherit_tag)
     return _described_tags(doc) if traits.doc_tags_described and "@" in doc else doc
