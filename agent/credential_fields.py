@@ -10,7 +10,8 @@ Settings may carry tokens, keys and passwords in these places (`server.settings.
   included); an option's value given in one arg with it counts as the value alone does, after ``=``
   (``--header=Authorization: Bearer X``, ``--env=GITHUB_TOKEN=X``) or glued to a short option (curl's
   ``-HAuthorization: Bearer X``, docker's ``-eKEY=X``); in curl's args, the password of ``-u user:X``
-  (``--user``, ``-U``, ``--proxy-user``; ``--user=user:X``, ``-uuser:X``), the user name kept readable;
+  (``--user``, ``-U``, ``--proxy-user``; ``--user=user:X``, ``-uuser:X``, after short flags in one arg:
+  ``-sSu user:X``), the user name kept readable;
 - any URL (``agent.model.base_url`` and a role's, ``agent.install.index_url``, an MCP server's ``url``,
   ``index.embedding.base_url``, ``index.rerank.url``): its user info (``https://user:pass@host``) and the
   values of its query (``?api_key=...``);
@@ -91,7 +92,8 @@ def _args(args: Iterable[Any], command: Any = None) -> Iterator[tuple[Any, str, 
 
     In curl's args (`command` is curl, or they follow an arg that is, as in ``docker run IMAGE curl
     ...``), the password of ``-u user:password`` is one too, in each form curl takes (``-u``, ``--user``,
-    ``-U``, ``--proxy-user``; the value in the next arg, after ``=`` or glued: ``-uuser:password``):
+    ``-U``, ``--proxy-user``; the value in the next arg, after ``=`` or glued: ``-uuser:password``; after
+    other short flags in the same arg: ``-sSu``):
     `name` keeps the user name, ``"user:"``, as a header's keeps its name. Not in other commands' args,
     where ``-u`` is no password (docker's ``-u 1000:1000``, a user and a group)."""
     secret_next = user_next = False
@@ -115,7 +117,7 @@ def _args(args: Iterable[Any], command: Any = None) -> Iterator[tuple[Any, str, 
         if _glued_option(arg):
             starts.append(2)
         found = found or next(filter(None, (_credential_at(arg, start) for start in starts)), None)
-        user_next = curl and arg in _CURL_USER
+        user_next = curl and (arg in _CURL_USER or _short_user_value(arg) == len(arg))
         if found is not None:
             yield arg, *found
             continue
@@ -125,6 +127,9 @@ def _args(args: Iterable[Any], command: Any = None) -> Iterator[tuple[Any, str, 
 
 _CURL_USER = frozenset({"-u", "--user", "-U", "--proxy-user"})
 """curl's options whose value is ``user:password`` (of the site, of the proxy)."""
+
+_CURL_FLAGS = frozenset("sSvfLkiIlnNOpqRjgGZMaBJ#0123456")
+"""curl's short options that take no value, which may come before ``-u`` in one arg (``-sSu``)."""
 
 
 def _is_curl(word: Any) -> bool:
@@ -138,7 +143,22 @@ def _curl_user(arg: str) -> tuple[str, str] | None:
     for option in ("--user=", "--proxy-user="):
         if arg.startswith(option):
             return _user_password(arg, len(option))
-    return _user_password(arg, 2) if arg[:2] in ("-u", "-U") and len(arg) > 2 else None
+    start = _short_user_value(arg)
+    return _user_password(arg, start) if start is not None and start < len(arg) else None
+
+
+def _short_user_value(arg: str) -> int | None:
+    """Where the value of ``-u`` or ``-U`` starts in a curl arg of short options (``-u``, ``-uada:pw``,
+    ``-sSu``, ``-sSuada:pw``: the value is the rest of the arg, or the next arg when nothing is left), or
+    None when the arg has no such option before one that takes a value of its own (``-HUser: u``)."""
+    if not arg.startswith("-") or arg.startswith("--"):
+        return None
+    for at, letter in enumerate(arg[1:], start=1):
+        if letter in "uU":
+            return at + 1
+        if letter not in _CURL_FLAGS:
+            return None
+    return None
 
 
 def _user_password(arg: str, start: int) -> tuple[str, str] | None:

@@ -353,6 +353,30 @@ def test_the_password_of_curls_user_option_is_a_credential_in_each_form_curl_tak
         assert credential_values({"command": command, "args": args}, learnt_only=False) == []
 
 
+def test_curls_user_option_among_combined_short_flags_is_a_credential_too() -> None:
+    """``-sSu ada:X`` and ``-sSuada:X`` (curl's short flags written as one arg, ``-u`` last): the password is
+    masked, learnt and dropped as for ``-u`` alone; before, only an arg that started with ``-u`` counted, so
+    the commonest way of writing it (``curl -su user:pass``) went out as is. A short option that takes a
+    value of its own before the ``u`` (``-HUser: u``) ends the flags: nothing there is a password."""
+    for args in (
+        ["-sSu", f"ada:{CURL_PASSWORD}"],
+        [f"-sSuada:{CURL_PASSWORD}"],
+        ["-fsLU", f"ada:{CURL_PASSWORD}"],
+    ):
+        server = {"command": "curl", "args": [*args, "https://api.example/v1"]}
+        assert credential_values(server) == [CURL_PASSWORD], args
+        shown = mask_settings({"mcp": {"servers": {"api": server}}})["mcp"]["servers"]["api"]["args"]
+        assert shown[-2] == args[-1].replace(CURL_PASSWORD, masked(CURL_PASSWORD))
+        assert args_without_credentials(server["args"], "curl") == (
+            ["https://api.example/v1"],
+            [" ".join(args).removesuffix(CURL_PASSWORD)],
+        )
+    for args in (["-HUser: u", "ada:x-y"], ["-sS", "-d", "ada:x-y"], ["-vd", "ada:x-y"]):
+        server = {"command": "curl", "args": [*args, "https://api.example/v1"]}
+        assert credential_values(server, learnt_only=False) == [], args
+        assert mask_settings({"command": "curl", "args": server["args"]})["args"] == server["args"]
+
+
 def test_a_workspaces_destination_gets_the_users_curl_args_without_the_password() -> None:
     """The user's own server runs ``curl -u ada:X URL``; a workspace's file that sets its command gets the
     user's args without ``-u ada:X`` (`server.settings_files.withheld_credentials` reads them as the user's
