@@ -335,6 +335,7 @@ class RayIndexer:
             for item in skipped.values():
                 report.skipped[item.reason.value] = report.skipped.get(item.reason.value, 0) + 1
             store.refresh()
+            ws.inherit_docs(store, [e.path for e in todo] + removed, embedder, report)  # as a local run does
             step = finishing_steps(notify)
             if (previous and not incremental) or store.max_fragments() >= settings.compact_after_fragments:
                 store.optimize(keep_versions=timedelta(0), step=step)  # the previous index's data goes now

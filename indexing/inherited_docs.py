@@ -52,8 +52,9 @@ class names a parent that no indexed class declares (an alias, or a class outsid
 parent's edited doc reaches its children in the same update. Each language is its own pass (its own
 classes). Stale until the child's own file changes: a child of a class whose file was deleted (its rows
 are gone before this runs, so the names it declared are not known), and a class whose trait's doc changed,
-keep the docs they borrowed; the files of a run interrupted between writing its rows and this pass, and of
-an index built on a Ray cluster (`indexing.distributed`), keep empty docs; with a shared base
+keep the docs they borrowed; the files of a run interrupted between writing its rows and this pass keep
+empty docs (an index built on a Ray cluster, `indexing.distributed`, runs this pass in the driver after its
+commit, as a local run does); with a shared base
 (`indexing.shared`) only the classes of the files indexed locally are looked up. Not inherited: a Java
 method without any doc comment (Javadoc copies the overridden method's doc then too), and a doc with the
 marker among prose of its own (Java's inline ``{@inheritDoc}``, C#'s ``<inheritdoc/>`` beside a

@@ -285,7 +285,7 @@ class WorkspaceIndex:
             self._index_entries(
                 store, to_check, records, embedder, report, skipped, notify, cancel, known_paths=records
             )
-            self._inherit_docs(store, [e.path for e in to_check] + removed, embedder, report)
+            self.inherit_docs(store, [e.path for e in to_check] + removed, embedder, report)
             skipped_when_read = {
                 **kept_skipped,
                 **{item.path: item.reason.value for item in skipped[skipped_by_walk:]},
@@ -389,7 +389,7 @@ class WorkspaceIndex:
             self._index_entries(
                 store, to_parse, records, embedder, report, skipped, lambda *_: None, None, ready=ready
             )
-            self._inherit_docs(store, [*present, *gone], embedder, report)
+            self.inherit_docs(store, [*present, *gone], embedder, report)
             for item in skipped:
                 report.skipped[item.reason.value] = report.skipped.get(item.reason.value, 0) + 1
         report.files_seen = len(present)
@@ -708,11 +708,12 @@ class WorkspaceIndex:
                     raise
         flush(last=True)
 
-    def _inherit_docs(
+    def inherit_docs(
         self, store: IndexStore, paths: list[str], embedder: Embedder | None, report: IndexReport
     ) -> None:
-        """PHP ``{@inheritDoc}`` methods of these written or removed files, and of their subclasses' files,
-        given their parents' docs (`indexing.inherited_docs`). A failure costs those docs, not the run."""
+        """``{@inheritDoc}`` methods (PHP, Java, C#) of these written or removed files, and of their
+        subclasses' files, given their parents' docs (`indexing.inherited_docs`), after a run's writes (this
+        one's, or a Ray run's: `indexing.distributed`). A failure costs those docs, not the run."""
         embed = None
         if embedder is not None and not report.embedding_failed:
             embed = lambda rows: self._embed_texts(embedder, self._embedding_texts(rows))  # noqa: E731

@@ -68,6 +68,13 @@ def _versions(index: WorkspaceIndex) -> dict[str, int]:
 
 
 def test_ray_index_equals_the_local_index(workspace: Path, tmp_path: Path, ray_cluster: RayCluster) -> None:
+    """...and as a local run does, a Ray run gives a PHP ``{@inheritDoc}`` method its interface's doc from
+    another file (before session 28 it skipped that pass: the rows differed)."""
+    from tests.indexing.test_inherited_docs import INTERFACE, LARGE
+
+    (workspace / "php" / "Contracts").mkdir(parents=True)
+    (workspace / "php" / "Contracts" / "ArchiveInterface.php").write_text(INTERFACE)
+    (workspace / "php" / "BigArchive.php").write_text(LARGE)
     local_env, ray_env = _env(tmp_path, "local"), _env(tmp_path, "ray")
     local_report = _cli_index(workspace, local_env)
     ray_report = _cli_index(workspace, ray_env, "--engine", "ray", "--address", ray_cluster.address)
@@ -78,6 +85,8 @@ def test_ray_index_equals_the_local_index(workspace: Path, tmp_path: Path, ray_c
     local, ray = _open(workspace, local_env), _open(workspace, ray_env)
     assert _rows(ray, "files", ["path"]) == _rows(local, "files", ["path"])
     assert _rows(ray, "chunks", ["id"]) == _rows(local, "chunks", ["id"])
+    borrowed = [r for r in _rows(ray, "chunks", ["id"]) if r["path"] == "php/BigArchive.php"]
+    assert any("parchment scrolls" in r["search_text"] for r in borrowed), borrowed
     symbol_key = ["path", "line", "column", "name", "role", "kind"]
     assert _rows(ray, "symbols", symbol_key) == _rows(local, "symbols", symbol_key)
     # The same indexes (full-text above all), so search answers alike.
