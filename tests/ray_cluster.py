@@ -13,10 +13,12 @@ saying so. Modules that import the fixture share one head.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -174,7 +176,7 @@ _users = 0
 
 
 @pytest.fixture(scope="session")
-def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayCluster]:
+def ray_cluster() -> Iterator[RayCluster]:
     """A Ray head on 127.0.0.1 with 2 CPUs for the whole session; skipped when Ray is not installed.
 
     Test modules that import this fixture each get their own session fixture from pytest; they share one
@@ -182,12 +184,16 @@ def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayCluster
     global _users
     pytest.importorskip("ray", reason="Ray is not installed: pip install 'agentls[ray]' runs these tests")
     if not _shared:
-        # Short path: Ray's unix sockets live under the temporary folder (107-byte limit on Linux).
-        _shared.append(start_head(Path(tmp_path_factory.mktemp("ray", numbered=True))))
+        # A short folder in /tmp, not pytest's: Ray's unix sockets live under it, and a socket's path may
+        # not pass 107 bytes. Under pytest's folder (/tmp/pytest-of-root/pytest-1012/popen-gw0/ray1/...)
+        # `.../session_<date>_<pid>/sockets/plasma_store` took 108 once the run counter had four digits.
+        _shared.append(start_head(Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))))
     _users += 1
     try:
         yield _shared[0]
     finally:
         _users -= 1
         if _users == 0:
-            stop_head(_shared.pop())
+            cluster = _shared.pop()
+            stop_head(cluster)
+            shutil.rmtree(cluster.temp_dir, ignore_errors=True)
