@@ -97,7 +97,6 @@ _DOTTED = re.compile(
 )
 _TYPE_ARGUMENTS = re.compile(r"<[^<>]*>")
 _USE = re.compile(r"^\s*use\s+(?!function\b|const\b)([^;]+);", re.MULTILINE)
-_UNKEYED = b"agentls"  # `indexing.parsing`'s key for callers that pass none (the service always does)
 
 Embed = Callable[[pa.Table], np.ndarray]
 """Vectors of chunk rows (the service's embedding of their `embedding_source` texts)."""
@@ -501,7 +500,7 @@ class _Outlines:
         """The classes of one file: a tree-sitter parse of its text (secret values redacted, as the index
         has it), without the chunker's work (3x the parse)."""
         from indexing.languages import get_parser
-        from indexing.secrets import redact_source
+        from indexing.parsing import indexed_text
         from indexing.walker import SourceFile, decode_source
 
         try:
@@ -512,8 +511,7 @@ class _Outlines:
         parser = get_parser(self.reader.language)
         if not isinstance(source, SourceFile) or parser is None:
             return []
-        text, _ = redact_source(source.text, self.limits.secret_key or _UNKEYED, path)
-        src = text.encode("utf-8", "surrogatepass")
+        src = indexed_text(source, self.limits).encode("utf-8", "surrogatepass")
 
         def node_text(node: Node) -> str:
             return src[node.start_byte : node.end_byte].decode("utf-8", "replace")

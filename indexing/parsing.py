@@ -287,10 +287,14 @@ def _read(
 def _parse(source: SourceFile, settings: ParseLimits) -> ParseResult:
     from indexing.chunker import parse_source  # imported on first use: the service needs none of it
 
-    # Secret values never reach the index: chunks and symbols come from the text with placeholders (values
-    # written encoded too: `redact_source`).
+    return parse_source(source.path, indexed_text(source, settings), source.language, settings)
+
+
+def indexed_text(source: SourceFile, settings: ParseLimits) -> str:
+    """The text the index holds of ``source``. Secret values never reach the index: chunks and symbols come
+    from the text with placeholders (values written encoded too: `redact_source`)."""
     text, _ = redact_source(source.text, settings.secret_key or _UNKEYED, source.path)
-    return parse_source(source.path, text, source.language, settings)
+    return text
 
 
 @dataclass(frozen=True, slots=True)

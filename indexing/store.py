@@ -689,7 +689,7 @@ class IndexStore:
 
     def _replace_rows(self, name: str, paths: Sequence[str], rows: pa.Table | None) -> None:
         """Delete the rows of ``paths`` from table ``name``, then add ``rows``."""
-        self._delete_paths(name, paths)
+        self._delete_in(name, "path", paths)
         if rows is not None:
             self._tables[name].add(rows)
 
@@ -739,13 +739,9 @@ class IndexStore:
         with self._write_lock:
             self._tables["chunks"].merge_insert("id").when_matched_update_all().execute(rows)
             if "vectors" in self._tables:
-                self._delete_ids("vectors", ids)
+                self._delete_in("vectors", "id", ids)
                 if vectors is not None:
                     self._tables["vectors"].add(_vectors_table(ids, rows.column("path").to_pylist(), vectors))
-
-    def _delete_ids(self, name: str, ids: Sequence[str]) -> None:
-        for start in range(0, len(ids), 500):
-            self._tables[name].delete(in_list("id", ids[start : start + 500]))
 
     def add_vectors(self, ids: Sequence[str], paths: Sequence[str], vectors: np.ndarray) -> None:
         if ids:
@@ -762,13 +758,13 @@ class IndexStore:
         names = ["chunks", "symbols", "vectors"] + (["files"] if include_files else [])
         for name in names:
             if name in self._tables:
-                self._delete_paths(name, paths)
+                self._delete_in(name, "path", paths)
 
-    def _delete_paths(self, name: str, paths: Sequence[str]) -> None:
-        """Delete the rows of ``paths`` from table ``name``, 500 paths a statement."""
+    def _delete_in(self, name: str, column: str, values: Sequence[str]) -> None:
+        """Delete the rows of table ``name`` whose ``column`` is one of ``values``, 500 values a statement."""
         table = self._tables[name]
-        for start in range(0, len(paths), 500):
-            table.delete(in_list("path", paths[start : start + 500]))
+        for start in range(0, len(values), 500):
+            table.delete(in_list(column, values[start : start + 500]))
 
     # ----------------------------------------------------------- maintenance
     def ensure_indexes(self, *, vector_index_min_rows: int, step: StepCallback | None = None) -> list[str]:

@@ -251,9 +251,10 @@ def trusted_servers(
         if not config.enabled:
             servers[name] = config
             continue
-        if fingerprint(config) in trusted:
+        digest = fingerprint(config)
+        if digest in trusted:
             if recorder is not None:
-                recorder.decision("mcp_server_trusted", server=name, sha256=fingerprint(config))
+                recorder.decision("mcp_server_trusted", server=name, sha256=digest)
             servers[name] = config
             continue
         outcome = answers.get(root, config) if answers is not None else None
@@ -262,7 +263,7 @@ def trusted_servers(
                 recorder.decision(
                     "mcp_server_answered",
                     server=name,
-                    sha256=fingerprint(config),
+                    sha256=digest,
                     trusted=outcome.trusted,
                     answer=outcome.answer,
                     reason="asked earlier in this run",
@@ -272,7 +273,7 @@ def trusted_servers(
             if outcome.trusted and not (kept := trust.remember(root, name, config)).kept:
                 _tell(NotRemembered(name, kept), on_not_remembered)
             elif outcome.trusted:  # a server of the same configuration further on is trusted too
-                trusted.add(fingerprint(config))
+                trusted.add(digest)
             if answers is not None and ask is not None:  # a question was put: its outcome holds
                 answers.put(root, config, outcome)
         if outcome.trusted:
